@@ -1,0 +1,167 @@
+"""The model bundle: one file a user can copy.
+
+A bundle is a safetensors file whose header carries the JSON metadata under the key ``dualstream``:
+architecture and its config, band count and statistics, aux layout and ratio, class names and colours,
+tile size, training GSD, label mapping, metrics and versions. Loading never unpickles. The metadata
+also stores a SHA-256 of the weights, so altered weights are rejected, and safetensors itself rejects
+truncated files.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .environment import require
+from .errors import BundleError
+
+BUNDLE_FORMAT = "dualstream-bundle"
+BUNDLE_VERSION = 1
+BUNDLE_SUFFIX = ".dsmodel"
+METADATA_KEY = "dualstream"
+REQUIRED_KEYS = ("format", "format_version", "model", "data", "weights_sha256")
+REQUIRED_DATA_KEYS = ("vision_bands", "vision_stats", "aux_channels", "class_names", "class_colors", "tile_size")
+
+
+@dataclass
+class LoadedBundle:
+    """A model ready for inference plus everything the bundle says about it."""
+
+    path: str
+    model: Any  # torch.nn.Module in eval mode
+    metadata: dict[str, Any]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.metadata["data"]
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.metadata["data"]["class_names"])
+
+    @property
+    def class_colors(self) -> list[str]:
+        return list(self.metadata["data"]["class_colors"])
+
+
+def weights_digest(state: dict[str, Any]) -> str:
+    """SHA-256 over tensor names, dtypes, shapes and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().contiguous().cpu()
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    from . import __version__
+
+    out = {"engine": __version__}
+    for name in ("torch", "transformers", "safetensors"):
+        try:
+            out[name] = __import__(name).__version__
+        except ImportError:
+            out[name] = "missing"
+    return out
+
+
+def save_bundle(path: str | os.PathLike, model: Any, metadata: dict[str, Any]) -> str:
+    """Write ``model``'s weights and ``metadata`` atomically (temp file beside ``path``, then rename).
+
+    ``metadata`` must hold ``model`` (ModelConfig dict) and ``data`` (see REQUIRED_DATA_KEYS); format,
+    versions, creation time and the weights digest are added here.
+    """
+    require("torch")
+    safetensors_torch = require("safetensors.torch")
+    path = Path(path)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    meta = dict(metadata)
+    meta.update(
+        format=BUNDLE_FORMAT,
+        format_version=BUNDLE_VERSION,
+        versions=versions(),
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        weights_sha256=weights_digest(state),
+    )
+    _check_metadata(meta, str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        safetensors_torch.save_file(state, str(tmp), metadata={METADATA_KEY: json.dumps(meta)})
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return str(path)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The bundle's metadata, without loading weights. Raises BundleError for anything that is not a bundle."""
+    path = Path(path)
+    if not path.is_file():
+        raise BundleError(f"Model bundle '{path}' does not exist; pass the file written by `train`.")
+    safetensors = require("safetensors")
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+    except Exception as exc:  # noqa: BLE001 - safetensors raises several types for bad headers
+        raise BundleError(
+            f"'{path}' is not a readable DualStream model bundle ({exc}). It may be truncated or not a "
+            f"bundle at all; copy the bundle again or retrain."
+        ) from exc
+    if METADATA_KEY not in header:
+        raise BundleError(f"'{path}' is a safetensors file but not a DualStream bundle (no '{METADATA_KEY}' metadata).")
+    try:
+        meta = json.loads(header[METADATA_KEY])
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"The metadata of bundle '{path}' is corrupt ({exc}); copy the bundle again or retrain.") from exc
+    _check_metadata(meta, str(path))
+    return meta
+
+
+def load_bundle(path: str | os.PathLike, device: str = "cpu") -> LoadedBundle:
+    """Rebuild the model from the bundle's config, load and verify its weights, move it to ``device``."""
+    torch = require("torch")
+    safetensors_torch = require("safetensors.torch")
+    from .config import ModelConfig
+    from .models import build_model
+
+    meta = read_metadata(path)
+    try:
+        state = safetensors_torch.load_file(str(path), device="cpu")
+    except Exception as exc:  # noqa: BLE001
+        raise BundleError(f"The weights in bundle '{path}' cannot be read ({exc}); the file is probably "
+                          f"truncated. Copy the bundle again or retrain.") from exc
+    if weights_digest(state) != meta["weights_sha256"]:
+        raise BundleError(f"The weights in bundle '{path}' do not match their checksum: the file was altered "
+                          f"or damaged. Copy the bundle again or retrain.")
+    settings = dict(meta["model"])
+    settings["pretrained"] = None  # weights come from the bundle, never from a hub
+    config = ModelConfig.from_dict(settings)
+    model = build_model(config.name, **{k: v for k, v in config.to_dict().items() if k != "name"})
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise BundleError(f"Bundle '{path}' does not fit its own architecture ({str(exc)[:300]}); it was made "
+                          f"by an incompatible engine version. Retrain with this version.") from exc
+    model.to(torch.device(device)).eval()
+    return LoadedBundle(path=str(path), model=model, metadata=meta)
+
+
+def _check_metadata(meta: dict[str, Any], where: str) -> None:
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if not missing:
+        missing = [f"data.{k}" for k in REQUIRED_DATA_KEYS if k not in meta["data"]]
+    if missing:
+        raise BundleError(f"Bundle '{where}' lacks metadata {missing}; it was not written by this engine. Retrain.")
+    if meta["format"] != BUNDLE_FORMAT or int(meta["format_version"]) > BUNDLE_VERSION:
+        raise BundleError(f"Bundle '{where}' has format {meta['format']} v{meta['format_version']}, this engine "
+                          f"reads {BUNDLE_FORMAT} v{BUNDLE_VERSION}; update DualStream.")

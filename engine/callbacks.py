@@ -1,0 +1,71 @@
+"""The small object through which the engine reports progress and learns about cancellation.
+
+The engine never prints progress itself: the CLI attaches a tqdm-backed callback, the QGIS plugin a
+QgsProcessingFeedback-backed one, tests a recording one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .errors import CanceledError
+
+logger = logging.getLogger("dualstream")
+
+
+class Callback:
+    """Base callback: logs messages through ``logging`` and never cancels.
+
+    Subclasses override what they need. All methods must be cheap: they are called every step.
+    """
+
+    def progress(self, done: float, total: float, stage: str = "") -> None:
+        """Report that ``done`` of ``total`` units of the current ``stage`` are finished."""
+
+    def info(self, message: str) -> None:
+        logger.info(message)
+
+    def warning(self, message: str) -> None:
+        logger.warning(message)
+
+    def metrics(self, epoch: int, values: dict[str, Any]) -> None:
+        """Report end-of-epoch metrics (training/validation loss, IoU, ...)."""
+        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+        self.info(f"epoch {epoch}: {shown}")
+
+    def is_canceled(self) -> bool:
+        return False
+
+    def check_canceled(self) -> None:
+        """Raise :class:`CanceledError` if the user asked to stop."""
+        if self.is_canceled():
+            raise CanceledError("Canceled by the user.")
+
+
+class RecordingCallback(Callback):
+    """Keeps everything it is told; cancels after ``cancel_after`` progress calls (for tests and scripts)."""
+
+    def __init__(self, cancel_after: int | None = None):
+        self.events: list[tuple[str, Any]] = []
+        self.cancel_after = cancel_after
+        self._progress_calls = 0
+
+    def progress(self, done: float, total: float, stage: str = "") -> None:
+        self._progress_calls += 1
+        self.events.append(("progress", (done, total, stage)))
+
+    def info(self, message: str) -> None:
+        self.events.append(("info", message))
+
+    def warning(self, message: str) -> None:
+        self.events.append(("warning", message))
+
+    def metrics(self, epoch: int, values: dict[str, Any]) -> None:
+        self.events.append(("metrics", (epoch, dict(values))))
+
+    def is_canceled(self) -> bool:
+        return self.cancel_after is not None and self._progress_calls >= self.cancel_after
+
+    def messages(self, kind: str) -> list[Any]:
+        return [payload for k, payload in self.events if k == kind]

@@ -1,0 +1,308 @@
+"""Settings as dataclasses, checked in ``__post_init__``, serialisable with ``to_dict``/``from_dict``.
+
+Every model bundle stores the model, data and train settings it was made with, so a bundle can be
+rebuilt and its training reproduced. Owners: ModelConfig (models/), DataConfig (data/),
+TrainConfig (train.py), SegmentConfig (segment.py), EvaluateConfig (evaluate.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T", bound="Settings")
+
+MODEL_PRESETS = ("tiny", "b0", "b1", "b2")
+DEVICES = ("auto", "cpu", "cuda")
+TTA_MODES = ("none", "flips", "d4")
+REFERENCE_AUX_PREFIXES = ("GEMS_", "AIR_Pollution_CO_", "AIR_Pollution_NO2_", "AIR_Pollution_SO2_")
+
+
+class Settings:
+    """Mixin: dict round-trip with unknown-key checking, for nested dataclasses too."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{cls.__name__}: expected a mapping of settings, got {type(data).__name__}.")
+        names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"{cls.__name__}: unknown setting(s) {unknown}; valid settings are {sorted(names)}."
+            )
+        kwargs = {}
+        for key, value in data.items():
+            kwargs[key] = _coerce_nested(names[key], value)
+        return cls(**kwargs)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def replace(self: T, **changes: Any) -> T:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+def _coerce_nested(f: dataclasses.Field, value: Any) -> Any:
+    """Turn dicts back into nested Settings dataclasses (by the field's declared type name)."""
+    nested = _NESTED.get(f.name)
+    if nested is None or value is None:
+        return value
+    if isinstance(value, list):
+        return [nested.from_dict(v) if isinstance(v, dict) else v for v in value]
+    if isinstance(value, dict):
+        return nested.from_dict(value)
+    return value
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass
+class ModelConfig(Settings):
+    """Architecture settings. ``aux_channels=0`` builds a vision-only model (no aux stream, no fusion)."""
+
+    name: str = "dualstream"
+    preset: str = "b1"
+    vision_channels: int = 4
+    aux_channels: int = 48
+    num_classes: int = 1
+    aux_ratio: int = 8  # vision pixels per aux pixel (reference: 512 / 64)
+    dropout: float = 0.1
+    drop_path: float = 0.1
+    pretrained: str | None = None  # local save_pretrained folder / HF cache / hub id; None = random init
+
+    def __post_init__(self) -> None:
+        _check(self.preset in MODEL_PRESETS, f"model preset '{self.preset}' is unknown; use one of {MODEL_PRESETS}.")
+        _check(self.vision_channels >= 1, f"vision_channels must be >= 1 (got {self.vision_channels}).")
+        _check(self.aux_channels >= 0, f"aux_channels must be >= 0, 0 = vision only (got {self.aux_channels}).")
+        _check(self.num_classes >= 1, f"num_classes must be >= 1, 1 = binary (got {self.num_classes}).")
+        _check(self.aux_ratio >= 1, f"aux_ratio must be >= 1 (got {self.aux_ratio}).")
+        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1) (got {self.dropout}).")
+        _check(0.0 <= self.drop_path < 1.0, f"drop_path must be in [0, 1) (got {self.drop_path}).")
+
+    @property
+    def output_channels(self) -> int:
+        """Channels of the logits: 1 for binary (sigmoid), N for N-class softmax."""
+        return self.num_classes
+
+
+@dataclass
+class SceneSpec(Settings):
+    """One explicit training/validation/inference scene as a GIS user has it."""
+
+    image: str
+    label: str | None = None  # raster, or vector (GeoPackage/GeoJSON/Shapefile) polygons
+    aux: list[str] = field(default_factory=list)
+    label_field: str | None = None  # vector class field; None = every polygon is class 1
+    extent: list[float] | None = None  # [xmin, ymin, xmax, ymax]
+    extent_crs: str | None = None  # CRS of ``extent``; None = the image's CRS
+    aoi: str | None = None  # polygon layer restricting the area used
+
+    def __post_init__(self) -> None:
+        _check(bool(self.image), "a scene needs an image raster path.")
+        if self.extent is not None:
+            _check(len(self.extent) == 4, f"extent must be [xmin, ymin, xmax, ymax] (got {self.extent}).")
+            self.extent = [float(v) for v in self.extent]
+            _check(self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
+                   f"extent must have xmin < xmax and ymin < ymax (got {self.extent}).")
+
+
+@dataclass
+class AugmentConfig(Settings):
+    """Joint (vision, aux, label) geometric augmentation and vision-only photometric augmentation."""
+
+    flips: bool = True
+    rot90: bool = True
+    rotation_degrees: float = 10.0  # small random rotation, 0 = off
+    scale_range: list[float] = field(default_factory=lambda: [0.75, 1.25])  # random resized crop
+    color_jitter: float = 0.2  # brightness/contrast strength, 0 = off
+    gray_probability: float = 0.05
+
+    def __post_init__(self) -> None:
+        _check(len(self.scale_range) == 2 and 0 < self.scale_range[0] <= self.scale_range[1],
+               f"scale_range must be [low, high] with 0 < low <= high (got {self.scale_range}).")
+        _check(0.0 <= self.gray_probability <= 1.0, "gray_probability must be in [0, 1].")
+
+
+@dataclass
+class DataConfig(Settings):
+    """Where training data comes from and how it is turned into tiles."""
+
+    data_dir: str | None = None  # reference layout: ts_sn/ tl_sn/ t_ap/ t_gems/ vs_sn/ vl_sn/ v_ap/ v_gems/
+    train_scenes: list[SceneSpec] = field(default_factory=list)
+    val_scenes: list[SceneSpec] = field(default_factory=list)
+    val_fraction: float = 0.2  # share of train tiles held out when no validation scenes are given
+    aux_prefixes: list[str] = field(default_factory=lambda: list(REFERENCE_AUX_PREFIXES))
+    aux_bands_per_file: int = 12
+    label_mapping: dict[str, int] = field(default_factory=lambda: {"90": 1})  # raw value -> class
+    label_default_class: int = 0  # class of raw values not in label_mapping
+    class_names: list[str] = field(default_factory=lambda: ["background", "foreground"])
+    class_colors: list[str] = field(default_factory=lambda: ["#000000", "#ff0000"])
+    tile_size: int = 512
+    aux_ratio: int = 8
+    tiles_per_epoch: int = 200
+    foreground_share: float = 0.5  # share of random tiles forced to contain foreground
+    skip_incomplete: bool = False  # skip scenes with a missing partner file instead of failing
+    ignore_index: int = 255
+    statistics: str = "percentile"  # "percentile" (2/98) or "meanstd"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.augment, dict):
+            self.augment = AugmentConfig.from_dict(self.augment)
+        self.train_scenes = [SceneSpec.from_dict(s) if isinstance(s, dict) else s for s in self.train_scenes]
+        self.val_scenes = [SceneSpec.from_dict(s) if isinstance(s, dict) else s for s in self.val_scenes]
+        self.label_mapping = {str(k): int(v) for k, v in self.label_mapping.items()}
+        _check(self.tile_size % 32 == 0 and self.tile_size >= 32,
+               f"tile_size must be a positive multiple of 32 (got {self.tile_size}); try 256 or 512.")
+        _check(self.tile_size % self.aux_ratio == 0,
+               f"tile_size {self.tile_size} must be divisible by aux_ratio {self.aux_ratio}.")
+        _check(0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1) (got {self.val_fraction}).")
+        _check(0.0 <= self.foreground_share <= 1.0, "foreground_share must be in [0, 1].")
+        _check(self.aux_bands_per_file >= 1, "aux_bands_per_file must be >= 1.")
+        _check(len(self.class_names) >= 2, "class_names needs at least two names (background and one class).")
+        _check(len(self.class_colors) == len(self.class_names),
+               f"class_colors has {len(self.class_colors)} entries but class_names has {len(self.class_names)}.")
+        _check(self.statistics in ("percentile", "meanstd"), "statistics must be 'percentile' or 'meanstd'.")
+        bad = [v for v in self.label_mapping.values() if not 0 <= v < len(self.class_names)]
+        _check(not bad, f"label_mapping maps to class(es) {bad} outside 0..{len(self.class_names) - 1}.")
+
+    @property
+    def num_classes(self) -> int:
+        """Model output classes: 1 (binary) when there are two class names, else their count."""
+        return 1 if len(self.class_names) == 2 else len(self.class_names)
+
+
+@dataclass
+class TrainConfig(Settings):
+    """Optimisation and schedule settings (reference values as defaults where they exist)."""
+
+    output: str = "model.dsbundle"
+    epochs: int = 40  # main (unfrozen) epochs
+    warmup_epochs: int = 2  # both encoders frozen
+    batch_size: int = 4
+    learning_rate: float = 3e-4
+    weight_decay: float = 1e-5
+    vision_lr_factor: float = 0.1
+    aux_lr_factor: float = 0.5
+    schedule: str = "cosine"  # cosine | step | plateau
+    warmup_steps: int = 0  # linear LR warm-up steps at the start of the main stage
+    min_learning_rate: float = 1e-6
+    grad_accumulation: int = 1
+    grad_clip: float | None = 1.0
+    amp: str = "auto"  # auto (on with CUDA) | off | bf16 | fp16
+    early_stop_patience: int | None = 10
+    device: str = "auto"
+    num_workers: int = 0
+    resume: bool = False
+    focal_weight: float = 0.5
+    lovasz_weight: float = 0.5
+    deep_supervision_weights: list[float] = field(default_factory=lambda: [1.0, 0.3, 0.15])  # final, f2, f3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 0 and self.warmup_epochs >= 0 and self.epochs + self.warmup_epochs >= 1,
+               "epochs + warmup_epochs must be at least 1.")
+        _check(self.batch_size >= 1, f"batch_size must be >= 1 (got {self.batch_size}).")
+        _check(self.learning_rate > 0, f"learning_rate must be > 0 (got {self.learning_rate}).")
+        _check(self.schedule in ("cosine", "step", "plateau"), "schedule must be cosine, step or plateau.")
+        _check(self.grad_accumulation >= 1, "grad_accumulation must be >= 1.")
+        _check(self.amp in ("auto", "off", "bf16", "fp16"), "amp must be auto, off, bf16 or fp16.")
+        _check(self.device in DEVICES or self.device.startswith("cuda:"),
+               f"device '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
+        _check(len(self.deep_supervision_weights) == 3, "deep_supervision_weights needs 3 values (final, f2, f3).")
+
+
+@dataclass
+class SegmentConfig(Settings):
+    """Whole-scene inference settings."""
+
+    image: str = ""
+    models: list[str] = field(default_factory=list)  # one or more bundles; several = ensemble
+    output: str = ""
+    aux: list[str] = field(default_factory=list)
+    model_weights: list[float] | None = None  # ensemble weights, default equal
+    probabilities: str | None = None  # optional probability raster
+    probability_dtype: str = "float32"  # float32 | uint8
+    polygons: str | None = None  # optional GeoPackage
+    min_polygon_area: float = 0.0  # map units squared
+    simplify_tolerance: float = 0.0  # map units
+    extent: list[float] | None = None
+    extent_crs: str | None = None
+    aoi: str | None = None
+    device: str = "auto"
+    batch_size: int = 4
+    tile_size: int | None = None  # default: the bundle's
+    overlap: float = 0.25  # share of the tile
+    tta: str = "none"
+    threshold: float = 0.5  # binary models
+    resample_to_training_gsd: bool = False
+    prefetch: int = 2  # tiles read ahead by the background reader
+
+    def __post_init__(self) -> None:
+        _check(self.tta in TTA_MODES, f"tta '{self.tta}' is unknown; use one of {TTA_MODES}.")
+        _check(0.0 <= self.overlap < 0.9, f"overlap must be in [0, 0.9) of the tile (got {self.overlap}).")
+        _check(self.batch_size >= 1, f"batch_size must be >= 1 (got {self.batch_size}).")
+        _check(0.0 < self.threshold < 1.0, f"threshold must be in (0, 1) (got {self.threshold}).")
+        _check(self.probability_dtype in ("float32", "uint8"), "probability_dtype must be float32 or uint8.")
+        _check(self.device in DEVICES or self.device.startswith("cuda:"),
+               f"device '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
+        if self.model_weights is not None:
+            _check(len(self.model_weights) == len(self.models),
+                   f"{len(self.model_weights)} model weights given for {len(self.models)} models.")
+            _check(all(w >= 0 for w in self.model_weights) and sum(self.model_weights) > 0,
+                   "model weights must be >= 0 and not all zero.")
+
+
+@dataclass
+class EvaluateConfig(Settings):
+    """Compare a predicted class raster with a label raster or vector layer."""
+
+    prediction: str = ""
+    label: str = ""
+    output: str = "metrics.json"  # JSON; a CSV with the same stem is written beside it
+    label_field: str | None = None
+    label_mapping: dict[str, int] | None = None  # raw label value -> class; None = values are classes
+    num_classes: int | None = None  # default: from the prediction's colour table / values
+    ignore_index: int = 255
+    per_image_dice: bool = False
+    rle_csv: str | None = None
+
+
+_NESTED: dict[str, type[Settings]] = {
+    "augment": AugmentConfig,
+    "train_scenes": SceneSpec,
+    "val_scenes": SceneSpec,
+}
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON settings file into a dict with sections model/data/train/segment."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file '{path}' does not exist; pass the path of a .json or .yaml file.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - parser errors differ by format; re-raised with the file name
+        raise ConfigError(f"Config file '{path}' could not be parsed: {exc}. Fix the syntax and retry.") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file '{path}' must contain a mapping with sections like 'data:' and 'train:'.")
+    return data
