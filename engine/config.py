@@ -189,7 +189,7 @@ class DataConfig(Settings):
 class TrainConfig(Settings):
     """Optimisation and schedule settings (reference values as defaults where they exist)."""
 
-    output: str = "model.dsbundle"
+    output: str = "model.dsmodel"
     epochs: int = 40  # main (unfrozen) epochs
     warmup_epochs: int = 2  # both encoders frozen
     batch_size: int = 4
@@ -200,6 +200,10 @@ class TrainConfig(Settings):
     schedule: str = "cosine"  # cosine | step | plateau
     warmup_steps: int = 0  # linear LR warm-up steps at the start of the main stage
     min_learning_rate: float = 1e-6
+    step_epochs: int = 10  # schedule "step": multiply the LR by step_gamma every step_epochs main epochs
+    step_gamma: float = 0.1
+    plateau_patience: int = 3  # schedule "plateau": epochs without validation IoU gain before reducing the LR
+    plateau_factor: float = 0.5
     grad_accumulation: int = 1
     grad_clip: float | None = 1.0
     amp: str = "auto"  # auto (on with CUDA) | off | bf16 | fp16
@@ -211,10 +215,25 @@ class TrainConfig(Settings):
     lovasz_weight: float = 0.5
     deep_supervision_weights: list[float] = field(default_factory=lambda: [1.0, 0.3, 0.15])  # final, f2, f3
     seed: int = 0
+    preview_tiles: int = 6  # validation tiles shown in the <stem>_predictions.png grid (0 = no grid)
 
     def __post_init__(self) -> None:
+        _check(bool(self.output), "train output (the model bundle path) must not be empty.")
         _check(self.epochs >= 0 and self.warmup_epochs >= 0 and self.epochs + self.warmup_epochs >= 1,
                "epochs + warmup_epochs must be at least 1.")
+        _check(self.weight_decay >= 0, f"weight_decay must be >= 0 (got {self.weight_decay}).")
+        _check(self.vision_lr_factor > 0 and self.aux_lr_factor > 0, "vision_lr_factor and aux_lr_factor must be > 0.")
+        _check(0 <= self.min_learning_rate <= self.learning_rate,
+               f"min_learning_rate must be in [0, learning_rate] (got {self.min_learning_rate}).")
+        _check(self.warmup_steps >= 0, "warmup_steps must be >= 0.")
+        _check(self.step_epochs >= 1 and 0 < self.step_gamma <= 1, "step_epochs must be >= 1 and step_gamma in (0, 1].")
+        _check(self.plateau_patience >= 0 and 0 < self.plateau_factor < 1,
+               "plateau_patience must be >= 0 and plateau_factor in (0, 1).")
+        _check(self.grad_clip is None or self.grad_clip > 0, "grad_clip must be > 0, or None for no clipping.")
+        _check(self.early_stop_patience is None or self.early_stop_patience >= 1,
+               "early_stop_patience must be >= 1, or None to never stop early.")
+        _check(self.num_workers >= 0, "num_workers must be >= 0.")
+        _check(self.preview_tiles >= 0, "preview_tiles must be >= 0.")
         _check(self.batch_size >= 1, f"batch_size must be >= 1 (got {self.batch_size}).")
         _check(self.learning_rate > 0, f"learning_rate must be > 0 (got {self.learning_rate}).")
         _check(self.schedule in ("cosine", "step", "plateau"), "schedule must be cosine, step or plateau.")
