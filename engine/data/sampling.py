@@ -1,0 +1,312 @@
+"""Where tiles come from: scene regions, the spatial hold-out split, the validation grid and random tiles.
+
+Everything here works in pixel coordinates of a scene's vision grid and is pure numpy, so it is cheap to
+pickle into DataLoader workers and easy to test without rasters.
+
+Spatial hold-out (used when no validation scenes or folder are given): each training scene is cut into two
+bands across its longer axis. A band of ``max(tile_size, val_fraction * length)`` pixels at the start or
+at the end of the axis (seeded choice per scene) becomes validation, the rest training. Training windows are
+clipped to their region and any pixel of a training window outside its region is masked (label ignore,
+input 0), so no validation pixel is ever seen in training and validation tiles never overlap training tiles.
+
+Random training tiles are drawn from a coarse per-scene index of cells (``cell`` px squares) that hold
+labelled pixels and of cells that hold foreground; a forced-foreground tile is placed so that one
+foreground pixel of a random foreground cell lies in its central half (the CropNonEmptyMaskIfExists
+behaviour), an ordinary tile around a random pixel of a random labelled cell (uniform over labelled area).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..config import AugmentConfig
+from .augment import AugmentParams, sample_params, window_size
+
+DEFAULT_CELL = 16
+
+
+@dataclass(frozen=True)
+class Region:
+    """A pixel rectangle on a scene's vision grid: columns ``[col, col+width)``, rows ``[row, row+height)``."""
+
+    col: int
+    row: int
+    width: int
+    height: int
+
+    @property
+    def area(self) -> int:
+        return self.width * self.height
+
+    def intersects(self, other: Region) -> bool:
+        return (self.col < other.col + other.width and other.col < self.col + self.width
+                and self.row < other.row + other.height and other.row < self.row + self.height)
+
+    def intersection(self, other: Region) -> Region | None:
+        c0, r0 = max(self.col, other.col), max(self.row, other.row)
+        c1 = min(self.col + self.width, other.col + other.width)
+        r1 = min(self.row + self.height, other.row + other.height)
+        return Region(c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None
+
+    def to_list(self) -> list[int]:
+        return [self.col, self.row, self.width, self.height]
+
+
+def holdout_split(width: int, height: int, val_fraction: float, tile_size: int,
+                  rng: np.random.Generator) -> tuple[Region, Region | None]:
+    """Split a ``width x height`` scene into a training region and a validation band (see module doc).
+
+    Returns ``(train, val)``; ``val`` is None when ``val_fraction`` is 0 or the scene is too short to hold
+    both a training and a validation part of at least one pixel.
+    """
+    whole = Region(0, 0, width, height)
+    horizontal = width >= height  # cut across the longer axis
+    length = width if horizontal else height
+    if val_fraction <= 0 or length < 2:
+        return whole, None
+    val_len = max(round(val_fraction * length), min(tile_size, length // 2))
+    # Keep at least one tile (or half the scene, if smaller) for training.
+    val_len = min(val_len, length - min(tile_size, (length + 1) // 2))
+    val_len = max(val_len, 1)
+    at_start = bool(rng.random() < 0.5)
+    train_start, val_start = (val_len, 0) if at_start else (0, length - val_len)
+    train_len = length - val_len
+    if horizontal:
+        return Region(train_start, 0, train_len, height), Region(val_start, 0, val_len, height)
+    return Region(0, train_start, width, train_len), Region(0, val_start, width, val_len)
+
+
+def grid_windows(region: Region, tile_size: int) -> list[tuple[int, int]]:
+    """Top-left corners of a fixed, non-overlapping grid of tiles covering ``region``.
+
+    The last row/column may stick out of the region; those pixels are padded (ignore/0) by the dataset.
+    """
+    cols = range(region.col, region.col + region.width, tile_size)
+    rows = range(region.row, region.row + region.height, tile_size)
+    return [(c, r) for r in rows for c in cols]
+
+
+@dataclass
+class CellIndex:
+    """Coarse per-scene index: cells with labelled pixels and cells with foreground.
+
+    Attributes:
+        width, height: scene size in pixels.
+        cell: cell side in pixels.
+        valid_cells: flat indices (row-major over the cell grid) of cells with >= 1 labelled pixel.
+        fg_cells: flat indices of cells with >= 1 foreground pixel.
+        fg_offsets: for each fg cell, the flat offset (row * cell + col) of one foreground pixel inside it.
+        fg_pixels: number of foreground pixels in the scene; labelled_pixels likewise.
+    """
+
+    width: int
+    height: int
+    cell: int = DEFAULT_CELL
+    valid_cells: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    fg_cells: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    fg_offsets: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    fg_pixels: int = 0
+    labelled_pixels: int = 0
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        return -(-self.height // self.cell), -(-self.width // self.cell)
+
+    def cell_origin(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(col, row) pixel origins of cells given by flat index."""
+        ncols = self.grid_shape[1]
+        return (flat % ncols) * self.cell, (flat // ncols) * self.cell
+
+
+class CellIndexBuilder:
+    """Accumulates a :class:`CellIndex` from label blocks whose offsets are multiples of the cell size."""
+
+    def __init__(self, width: int, height: int, cell: int = DEFAULT_CELL):
+        self.index = CellIndex(width, height, cell)
+        self._valid: list[np.ndarray] = []
+        self._fg: list[np.ndarray] = []
+        self._off: list[np.ndarray] = []
+
+    def add(self, col_off: int, row_off: int, foreground: np.ndarray, labelled: np.ndarray) -> None:
+        """Add one block: ``foreground`` and ``labelled`` are (h, w) bool masks at (col_off, row_off)."""
+        c = self.index.cell
+        if col_off % c or row_off % c:
+            raise ValueError(f"block offset ({col_off}, {row_off}) is not a multiple of the cell size {c}")
+        h, w = foreground.shape
+        ph, pw = -(-h // c) * c, -(-w // c) * c
+        fg = np.zeros((ph, pw), bool)
+        fg[:h, :w] = foreground
+        lab = np.zeros((ph, pw), bool)
+        lab[:h, :w] = labelled
+        nh, nw = ph // c, pw // c
+        ncols = self.index.grid_shape[1]
+        # (nh, nw, c*c) view of the block's cells
+        fg_cells = fg.reshape(nh, c, nw, c).transpose(0, 2, 1, 3).reshape(nh, nw, c * c)
+        lab_any = lab.reshape(nh, c, nw, c).any(axis=(1, 3))
+        rows, cols = np.nonzero(lab_any)
+        base_r, base_c = row_off // c, col_off // c
+        self._valid.append((rows + base_r) * ncols + cols + base_c)
+        fg_any = fg_cells.any(axis=2)
+        rows, cols = np.nonzero(fg_any)
+        self._fg.append((rows + base_r) * ncols + cols + base_c)
+        self._off.append(fg_cells[rows, cols].argmax(axis=1).astype(np.int32))
+        self.index.fg_pixels += int(foreground.sum())
+        self.index.labelled_pixels += int(labelled.sum())
+
+    def build(self) -> CellIndex:
+        idx = self.index
+        if self._valid:
+            idx.valid_cells = np.concatenate(self._valid).astype(np.int64)
+            order = np.argsort(np.concatenate(self._fg), kind="stable")
+            idx.fg_cells = np.concatenate(self._fg).astype(np.int64)[order]
+            idx.fg_offsets = np.concatenate(self._off)[order]
+            idx.valid_cells.sort()
+        return idx
+
+
+def cell_index_from_label(label: np.ndarray, foreground: np.ndarray | None = None, *, ignore_index: int = 255,
+                          cell: int = DEFAULT_CELL) -> CellIndex:
+    """Build a :class:`CellIndex` from a whole mapped label array (tests and small scenes)."""
+    builder = CellIndexBuilder(label.shape[1], label.shape[0], cell)
+    labelled = label != ignore_index
+    fg = (labelled & (label != 0)) if foreground is None else foreground
+    builder.add(0, 0, fg, labelled)
+    return builder.build()
+
+
+@dataclass
+class _RegionCells:
+    """The cells of one (scene, region) pair, filtered to those whose centre lies in the region."""
+
+    scene: int
+    region: Region
+    valid_cells: np.ndarray
+    fg_cells: np.ndarray
+    fg_offsets: np.ndarray
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """What to read and how to augment it for one training sample."""
+
+    scene: int
+    col: int  # read window top-left on the scene's vision grid
+    row: int
+    size: int  # read window side S
+    region: Region  # pixels of the window outside this region are masked
+    params: AugmentParams
+    forced_foreground: bool
+
+
+class TileSampler:
+    """Random training tiles over (scene, region) pairs, reproducible from (seed, epoch, index).
+
+    Args:
+        indexes: one :class:`CellIndex` per scene.
+        regions: ``(scene, Region)`` training regions.
+        tile_size: output tile side T.
+        aux_ratio: vision pixels per aux pixel (read windows are multiples of it).
+        foreground_share: share of tiles forced to contain foreground (when any foreground exists).
+        augment: augmentation settings, or None for no augmentation (scale 1, no flips).
+        seed: base seed.
+    """
+
+    def __init__(self, indexes: list[CellIndex], regions: list[tuple[int, Region]], tile_size: int,
+                 aux_ratio: int, foreground_share: float, augment: AugmentConfig | None, seed: int):
+        self.tile_size = tile_size
+        self.aux_ratio = aux_ratio
+        self.foreground_share = foreground_share
+        self.augment = augment
+        self.seed = seed
+        self.indexes = indexes
+        self.parts: list[_RegionCells] = []
+        for scene, region in regions:
+            idx = indexes[scene]
+            self.parts.append(_RegionCells(scene, region, *_cells_in_region(idx, region)))
+        self._valid_cum = np.cumsum([len(p.valid_cells) for p in self.parts])
+        self._fg_cum = np.cumsum([len(p.fg_cells) for p in self.parts])
+
+    @property
+    def has_foreground(self) -> bool:
+        return bool(len(self._fg_cum) and self._fg_cum[-1] > 0)
+
+    @property
+    def has_labelled(self) -> bool:
+        return bool(len(self._valid_cum) and self._valid_cum[-1] > 0)
+
+    def rng(self, epoch: int, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, epoch, index])
+
+    def plan(self, epoch: int, index: int) -> TilePlan:
+        """The tile for sample ``index`` of ``epoch`` (same inputs -> same tile)."""
+        rng = self.rng(epoch, index)
+        params = sample_params(rng, self.augment) if self.augment is not None else AugmentParams()
+        size = window_size(self.tile_size, params.scale, self.aux_ratio)
+        forced = self.has_foreground and bool(rng.random() < self.foreground_share)
+        u = rng.random(4)
+        if forced:
+            part, k = _pick(self._fg_cum, u[0])
+            p = self.parts[part]
+            idx = self.indexes[p.scene]
+            oc, orow = idx.cell_origin(p.fg_cells[k:k + 1])
+            off = int(p.fg_offsets[k])
+            px, py = int(oc[0]) + off % idx.cell, int(orow[0]) + off // idx.cell
+            # Foreground pixel somewhere in the central half of the window (stays in after a small rotation).
+            col = px - int(size * (0.25 + 0.5 * u[1]))
+            row = py - int(size * (0.25 + 0.5 * u[2]))
+        elif self.has_labelled:
+            part, k = _pick(self._valid_cum, u[0])
+            p = self.parts[part]
+            idx = self.indexes[p.scene]
+            oc, orow = idx.cell_origin(p.valid_cells[k:k + 1])
+            px = int(oc[0]) + int(u[1] * idx.cell)
+            py = int(orow[0]) + int(u[2] * idx.cell)
+            col = px - int(u[3] * size)
+            row = py - int(rng.random() * size)
+        else:
+            part = int(u[0] * len(self.parts)) % len(self.parts)
+            p = self.parts[part]
+            col = p.region.col + int(u[1] * max(1, p.region.width - size + 1))
+            row = p.region.row + int(u[2] * max(1, p.region.height - size + 1))
+        col = _clamp(col, size, p.region.col, p.region.width)
+        row = _clamp(row, size, p.region.row, p.region.height)
+        return TilePlan(p.scene, col, row, size, p.region, params, forced)
+
+
+def _clamp(start: int, size: int, lo: int, length: int) -> int:
+    """Keep a window inside ``[lo, lo+length)`` when it fits, else centre it on the range."""
+    if size <= length:
+        return min(max(start, lo), lo + length - size)
+    return lo - (size - length) // 2
+
+
+def _pick(cum: np.ndarray, u: float) -> tuple[int, int]:
+    """Uniform item over concatenated parts: (part, index within part)."""
+    total = int(cum[-1])
+    flat = min(int(u * total), total - 1)
+    part = int(np.searchsorted(cum, flat, side="right"))
+    before = int(cum[part - 1]) if part else 0
+    return part, flat - before
+
+
+def _cells_in_region(idx: CellIndex, region: Region) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cells of ``idx`` whose labelled/foreground pixel lies in ``region``."""
+    c = idx.cell
+    vc, vr = idx.cell_origin(idx.valid_cells)
+    cx, cy = vc + c // 2, vr + c // 2
+    cx = np.minimum(cx, idx.width - 1)
+    cy = np.minimum(cy, idx.height - 1)
+    inside = _inside(region, cx, cy)
+    valid = idx.valid_cells[inside]
+    fc, fr = idx.cell_origin(idx.fg_cells)
+    px = fc + idx.fg_offsets % c
+    py = fr + idx.fg_offsets // c
+    inside = _inside(region, px, py)
+    return valid, idx.fg_cells[inside], idx.fg_offsets[inside]
+
+
+def _inside(region: Region, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return ((x >= region.col) & (x < region.col + region.width)
+            & (y >= region.row) & (y < region.row + region.height))

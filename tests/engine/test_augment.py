@@ -1,0 +1,127 @@
+"""Joint augmentation keeps vision, aux and label in correspondence; photometric touches vision only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.config import AugmentConfig
+from engine.data.augment import (
+    AugmentParams,
+    augment_tile,
+    geometric,
+    photometric,
+    sample_params,
+    window_size,
+)
+
+R = 4  # aux ratio used by the pattern tiles
+IGNORE = 255
+
+
+def pattern_tile(size: int, r: int = R) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Vision = (column, row) coordinates of pixel centres; aux = the same at block centres; label from them."""
+    coords = torch.arange(size, dtype=torch.float32) + 0.5
+    cols = coords.expand(size, size)
+    rows = coords[:, None].expand(size, size)
+    vision = torch.stack([cols, rows]).clone()
+    acoords = (torch.arange(size // r, dtype=torch.float32) + 0.5) * r
+    n = size // r
+    aux = torch.stack([acoords.expand(n, n), acoords[:, None].expand(n, n)]).clone()
+    label = label_of(vision)
+    return vision, aux, label
+
+
+def label_of(vision: torch.Tensor, block: int = 16) -> torch.Tensor:
+    """The label that belongs at a pixel, as a function of the map position the vision stream shows there."""
+    return ((torch.floor(vision[0] / block) + 2 * torch.floor(vision[1] / block)) % 3).to(torch.int64)
+
+
+def block_mean(vision: torch.Tensor, r: int = R) -> torch.Tensor:
+    c, h, w = vision.shape
+    return vision.reshape(c, h // r, r, w // r, r).mean(dim=(2, 4))
+
+
+@pytest.mark.parametrize("hflip,vflip,k90", [(True, False, 0), (False, True, 0), (False, False, 1),
+                                             (False, False, 2), (False, False, 3), (True, True, 1)])
+def test_exact_transforms_keep_correspondence(hflip: bool, vflip: bool, k90: int) -> None:
+    vision, aux, label = pattern_tile(32)
+    params = AugmentParams(hflip=hflip, vflip=vflip, k90=k90)
+    v, a, lab = geometric(vision, aux, label, params, 32, R)
+    assert v.shape == (2, 32, 32) and a.shape == (2, 8, 8) and lab.shape == (32, 32) and lab.dtype == torch.int64
+    assert not torch.equal(v, vision)  # the transform did something
+    assert torch.equal(lab, label_of(v))  # label follows the vision pixels exactly
+    assert torch.allclose(a, block_mean(v))  # each aux pixel shows the footprint of its vision block
+
+
+@pytest.mark.parametrize("scale,angle", [(1.5, 0.0), (0.75, 0.0), (1.0, 10.0), (1.25, -8.0)])
+def test_resampling_keeps_correspondence(scale: float, angle: float) -> None:
+    tile = 64
+    size = window_size(tile, scale, R)
+    vision, aux, label = pattern_tile(size)
+    params = AugmentParams(scale=scale, angle=angle)
+    v, a, lab = geometric(vision, aux, label, params, tile, R, IGNORE)
+    assert v.shape == (2, tile, tile) and a.shape == (2, tile // R, tile // R) and lab.shape == (tile, tile)
+    # The output spans the whole window: the first/last pixel centres sit near the window's edges.
+    assert v[0, tile // 2, 0] < size * 0.1 + 2 and v[0, tile // 2, -1] > size * 0.9 - 2
+    inner = slice(tile // 4, 3 * tile // 4)  # away from rotated-in corners and zero padding
+    ainner = slice(tile // (4 * R), 3 * tile // (4 * R))
+    expected_label = label_of(v)
+    agree = (lab[inner, inner] == expected_label[inner, inner]).float().mean()
+    assert agree > 0.9  # nearest vs bilinear differ only on block boundaries
+    assert torch.allclose(a[:, ainner, ainner], block_mean(v)[:, ainner, ainner], atol=0.05 * size / tile + 0.05)
+
+
+def test_rotation_fills_corners_with_ignore_and_zero() -> None:
+    vision, aux, label = pattern_tile(64)
+    vision = vision + 1.0  # no genuine zeros
+    aux = aux + 1.0
+    v, a, lab = geometric(vision, aux, label, AugmentParams(angle=10.0), 64, R, IGNORE)
+    assert lab[0, 0] == IGNORE and lab[-1, -1] == IGNORE and lab[0, -1] == IGNORE
+    assert torch.all(v[:, 0, 0] == 0) and torch.all(a[:, 0, 0] == 0)
+    assert (lab[24:40, 24:40] != IGNORE).all()
+    assert torch.all(v[:, 32, 32] > 0)
+
+
+def test_photometric_is_vision_only_and_keeps_nodata_zero() -> None:
+    vision, aux, label = pattern_tile(32)
+    vision = vision / 32.0
+    valid = torch.ones(32, 32, dtype=torch.bool)
+    valid[:4] = False
+    vision[:, :4] = 0.0
+    params = AugmentParams(brightness=0.1, contrast=1.2, gray=True)
+    v, a, lab = augment_tile(vision.clone(), valid, aux.clone(), label.clone(), params, 32, R)
+    assert torch.equal(a, aux) and torch.equal(lab, label)  # aux and label untouched
+    assert not torch.allclose(v, vision)
+    assert torch.all(v[:, :4] == 0)  # nodata stays 0
+    assert torch.allclose(v[0], v[1])  # gray: all bands equal
+    # contrast about the valid mean + brightness shift
+    gray = vision.mean(dim=0)
+    mean = gray[4:].mean()
+    assert torch.allclose(v[0, 4:], (gray[4:] - mean) * 1.2 + mean + 0.1, atol=1e-5)
+
+
+def test_photometric_identity_returns_input() -> None:
+    vision = torch.rand(3, 8, 8)
+    assert photometric(vision, None, AugmentParams()) is vision
+
+
+def test_sample_params_respects_config_and_seed() -> None:
+    cfg = AugmentConfig(flips=False, rot90=False, rotation_degrees=0.0, scale_range=[1.0, 1.0],
+                        color_jitter=0.0, gray_probability=0.0)
+    params = sample_params(np.random.default_rng(1), cfg)
+    assert params == AugmentParams()
+    cfg = AugmentConfig(scale_range=[0.5, 2.0], rotation_degrees=15.0)
+    draws = [sample_params(np.random.default_rng(s), cfg) for s in range(200)]
+    assert all(0.5 <= p.scale <= 2.0 and abs(p.angle) <= 15.0 for p in draws)
+    assert {p.k90 for p in draws} == {0, 1, 2, 3}
+    assert 40 < sum(p.hflip for p in draws) < 160
+    assert sample_params(np.random.default_rng(7), cfg) == sample_params(np.random.default_rng(7), cfg)
+    assert sample_params(np.random.default_rng(7), cfg) != sample_params(np.random.default_rng(8), cfg)
+
+
+def test_window_size_is_multiple_of_ratio() -> None:
+    for scale in (0.5, 0.77, 1.0, 1.33):
+        s = window_size(64, scale, 8)
+        assert s % 8 == 0 and abs(s - 64 * scale) <= 4
