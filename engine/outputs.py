@@ -1,0 +1,400 @@
+"""Writers for segmentation outputs: class and probability GeoTIFFs, the QML style, polygons.
+
+Every output goes to a hidden temporary file beside its destination and is renamed onto it only when
+complete, so a cancelled or failed run never leaves a file that looks finished and never touches the
+previous result. GeoTIFFs are tiled and DEFLATE-compressed, written row block by row block as the
+segmenter finishes rows, then get internal overviews; the class raster carries a colour table, category
+names (GDAL's ``.aux.xml``, also embedded as band metadata) and nodata 255, plus a ``.qml`` sidecar with a
+paletted renderer for QGIS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+import numpy as np
+
+from .callbacks import Callback
+from .environment import require
+from .errors import DataError
+
+CLASS_NODATA = 255
+PROBABILITY_NODATA_UINT8 = 255
+PROBABILITY_SCALE_UINT8 = 254  # probability p is stored as round(p * 254); 255 is nodata
+BLOCK = 256
+SIDECARS = (".aux.xml", ".ovr", ".msk")
+
+
+def temporary_path(destination: str | os.PathLike, suffix: str | None = None) -> Path:
+    """A hidden, unique path beside ``destination`` (same file system, so the final rename is atomic)."""
+    destination = Path(destination)
+    suffix = destination.suffix if suffix is None else suffix
+    return destination.with_name(f".{destination.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
+
+
+def check_writable(destination: str | os.PathLike, what: str) -> Path:
+    """Raise DataError unless a file can be created beside ``destination`` (and it can be replaced).
+
+    Creates and removes a small probe file, because permission bits do not tell the whole story
+    (read-only mounts, ACLs, Windows).
+    """
+    destination = Path(destination)
+    folder = destination.parent if str(destination.parent) else Path(".")
+    if destination.is_dir():
+        raise DataError(f"The {what} '{destination}' is a folder; give a file name such as "
+                        f"'{destination / 'out.tif'}'.")
+    if not folder.is_dir():
+        raise DataError(f"The folder of the {what} '{destination}' does not exist; create '{folder}' first "
+                        f"or choose another destination.")
+    probe = temporary_path(destination, ".probe")
+    try:
+        with open(probe, "wb") as handle:
+            handle.write(b"0")
+    except OSError as exc:
+        raise DataError(f"The {what} '{destination}' cannot be written: the folder '{folder}' is not writable "
+                        f"({exc.strerror}). Choose a writable destination.") from exc
+    finally:
+        try:
+            probe.unlink()
+        except OSError:
+            pass
+    if destination.exists() and not os.access(destination, os.W_OK):
+        raise DataError(f"The {what} '{destination}' exists and is read-only; remove it or choose another name.")
+    return destination
+
+
+def _remove_quietly(path: Path) -> None:
+    for candidate in [path] + [Path(str(path) + s) for s in SIDECARS]:
+        try:
+            candidate.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            pass
+
+
+def commit_file(tmp: Path, destination: Path) -> None:
+    """Rename ``tmp`` (and its GDAL sidecars) onto ``destination``; stale sidecars of the old file go."""
+    for sidecar in SIDECARS:
+        old = Path(str(destination) + sidecar)
+        new = Path(str(tmp) + sidecar)
+        if new.exists():
+            os.replace(new, old)
+        elif old.exists():
+            old.unlink()  # it described the file being replaced
+    os.replace(tmp, destination)
+
+
+def hex_to_rgb(color: str) -> tuple[int, int, int]:
+    """'#rrggbb' (or 'rrggbb', '#rgb') -> (r, g, b)."""
+    text = str(color).strip().lstrip("#")
+    if len(text) == 3:
+        text = "".join(c * 2 for c in text)
+    if len(text) not in (6, 8):
+        raise DataError(f"Colour '{color}' is not a '#rrggbb' hex colour; fix the bundle's class_colors.")
+    return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
+
+
+def overview_levels(width: int, height: int, min_size: int = 32) -> list[int]:
+    """Power-of-two overview factors down to roughly ``min_size`` pixels on the longer side."""
+    levels, level = [], 2
+    while max(width, height) / level >= min_size:
+        levels.append(level)
+        level *= 2
+    return levels
+
+
+class GeoTiffStreamWriter:
+    """A tiled, compressed GeoTIFF written in order, row block by row block, to a temp file.
+
+    Args:
+        destination: final path.
+        width, height, count: raster size and band count.
+        dtype: numpy dtype name ("uint8", "float32").
+        crs, transform: georeferencing (rasterio CRS / Affine); crs may be None.
+        nodata: nodata value written into the file.
+        block: tile size of the GeoTIFF (rows are buffered until a full block row is ready).
+    """
+
+    def __init__(self, destination: str | os.PathLike, *, width: int, height: int, count: int, dtype: str,
+                 crs: Any, transform: Any, nodata: float | None, block: int = BLOCK):
+        rasterio = require("rasterio")
+        self.destination = Path(destination)
+        self.tmp = temporary_path(self.destination, ".tif")
+        self.width, self.height, self.count = int(width), int(height), int(count)
+        self.dtype = np.dtype(dtype)
+        self.block = block
+        profile = dict(driver="GTiff", width=self.width, height=self.height, count=self.count,
+                       dtype=self.dtype.name, crs=crs, transform=transform, nodata=nodata,
+                       tiled=True, blockxsize=block, blockysize=block, compress="deflate",
+                       predictor=3 if self.dtype.kind == "f" else 2, BIGTIFF="IF_SAFER")
+        if self.width < 16 or self.height < 16:  # GTiff tiles must be multiples of 16; tiny rasters stay striped
+            profile.update(tiled=False)
+            profile.pop("blockxsize")
+            profile.pop("blockysize")
+        self._dataset = rasterio.open(self.tmp, "w", **profile)
+        self._buffer = np.zeros((self.count, min(block, self.height), self.width), self.dtype)
+        self._buffer_row = 0  # first row held in the buffer
+        self._filled = 0  # rows filled in the buffer
+        self.rows_written = 0
+        self._closed = False
+
+    def write_rows(self, row: int, array: np.ndarray) -> None:
+        """Append rows starting at ``row`` (must follow the rows written so far); ``array`` is (count, n, W)."""
+        if row != self._buffer_row + self._filled:
+            raise ValueError(f"rows must be written in order: expected row {self._buffer_row + self._filled}, "
+                             f"got {row}")
+        array = np.asarray(array)
+        if array.ndim == 2:
+            array = array[None]
+        start = 0
+        while start < array.shape[1]:
+            take = min(array.shape[1] - start, self._buffer.shape[1] - self._filled)
+            self._buffer[:, self._filled:self._filled + take] = array[:, start:start + take]
+            self._filled += take
+            start += take
+            if self._filled == self._buffer.shape[1] or self._buffer_row + self._filled == self.height:
+                self._flush()
+
+    def _flush(self) -> None:
+        from rasterio.windows import Window
+
+        if self._filled == 0:
+            return
+        window = Window(0, self._buffer_row, self.width, self._filled)
+        self._dataset.write(self._buffer[:, :self._filled], window=window)
+        self.rows_written = self._buffer_row + self._filled
+        self._buffer_row += self._filled
+        self._filled = 0
+
+    def write_colormap(self, colors: Sequence[str]) -> None:
+        """Colour table on band 1: class i gets colors[i]; nodata 255 is transparent."""
+        table = {i: (*hex_to_rgb(c), 255) for i, c in enumerate(colors)}
+        table[CLASS_NODATA] = (0, 0, 0, 0)
+        self._dataset.write_colormap(1, table)
+
+    def set_descriptions(self, names: Sequence[str]) -> None:
+        for band, name in enumerate(names, start=1):
+            self._dataset.set_band_description(band, str(name))
+
+    def close(self) -> None:
+        """Flush the last rows and close the dataset (the file stays at the temp path)."""
+        if self._closed:
+            return
+        self._flush()
+        self._dataset.close()
+        self._closed = True
+        if self.rows_written != self.height:
+            raise DataError(f"Only {self.rows_written} of {self.height} rows were written to '{self.destination}'.")
+
+    def finalize(self, *, overviews: str | None = "nearest", category_names: Sequence[str] | None = None,
+                 scale: float | None = None, metadata: dict[str, str] | None = None) -> None:
+        """Close, then add overviews, category names, scale and metadata (GDAL, in place on the temp file)."""
+        self.close()
+        gdal = require("osgeo.gdal")
+        with _gdal_errors(gdal):
+            ds = gdal.Open(str(self.tmp), gdal.GA_Update)
+            try:
+                for key, value in (metadata or {}).items():
+                    ds.SetMetadataItem(str(key), str(value))
+                for index in range(1, self.count + 1):
+                    band = ds.GetRasterBand(index)
+                    if scale is not None:
+                        band.SetScale(float(scale))
+                        band.SetOffset(0.0)
+                    if category_names is not None and index == 1:
+                        # metadata first: a later SetMetadataItem on a GTiff band drops the pending PAM names
+                        band.SetMetadataItem("CLASS_NAMES", json.dumps(list(category_names)))  # in the TIFF
+                        band.SetCategoryNames([str(n) for n in category_names])  # GDAL PAM (.aux.xml)
+                levels = overview_levels(self.width, self.height)
+                if overviews and levels:
+                    gdal.SetConfigOption("COMPRESS_OVERVIEW", "DEFLATE")
+                    try:
+                        ds.BuildOverviews(overviews.upper(), levels)
+                    finally:
+                        gdal.SetConfigOption("COMPRESS_OVERVIEW", None)
+                ds.FlushCache()
+            finally:
+                ds = None
+
+    def commit(self) -> str:
+        """Rename the finished temp file (and sidecars) onto the destination."""
+        self.close()
+        commit_file(self.tmp, self.destination)
+        return str(self.destination)
+
+    def abort(self) -> None:
+        """Drop the temp file; the destination is left as it was."""
+        if not self._closed:
+            try:
+                self._dataset.close()
+            except Exception:  # noqa: BLE001 - closing a half-written file may fail; it is deleted anyway
+                pass
+            self._closed = True
+        _remove_quietly(self.tmp)
+
+
+class _gdal_errors:
+    """Context manager: GDAL raises Python exceptions inside (restores the previous mode)."""
+
+    def __init__(self, gdal: Any):
+        self.gdal = gdal
+
+    def __enter__(self) -> None:
+        self._previous = self.gdal.GetUseExceptions()
+        self.gdal.UseExceptions()
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self._previous:
+            self.gdal.DontUseExceptions()
+
+
+def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int = 1) -> str:
+    """A QGIS (3.x) raster style with a paletted renderer naming every class; nodata stays transparent."""
+    entries = []
+    for value, (name, color) in enumerate(zip(class_names, class_colors)):
+        r, g, b = hex_to_rgb(color)
+        entries.append(f'        <paletteEntry value="{value}" color="#{r:02x}{g:02x}{b:02x}" alpha="255" '
+                       f'label={quoteattr(str(name))}/>')
+    palette = "\n".join(entries)
+    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<qgis version="3.22.0" styleCategories="Symbology" hasScaleBasedVisibilityFlag="0" minScale="1e+08" maxScale="0">
+  <pipe>
+    <provider>
+      <resampling enabled="false" zoomedInResamplingMethod="nearestNeighbour"
+        zoomedOutResamplingMethod="nearestNeighbour" maxOversampling="2"/>
+    </provider>
+    <rasterrenderer type="paletted" band="{band}" opacity="1" alphaBand="-1" nodataColor="">
+      <rasterTransparency/>
+      <minMaxOrigin>
+        <limits>None</limits>
+        <extent>WholeRaster</extent>
+        <statAccuracy>Estimated</statAccuracy>
+        <cumulativeCutLower>0.02</cumulativeCutLower>
+        <cumulativeCutUpper>0.98</cumulativeCutUpper>
+        <stdDevFactor>2</stdDevFactor>
+      </minMaxOrigin>
+      <colorPalette>
+{palette}
+      </colorPalette>
+    </rasterrenderer>
+    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
+    <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0" colorizeRed="255" colorizeGreen="128"
+      colorizeBlue="128" colorizeStrength="100" invertColors="0"/>
+    <rasterresampler maxOversampling="2"/>
+    <resamplingStage>resamplingFilter</resamplingStage>
+  </pipe>
+  <blendMode>0</blendMode>
+</qgis>
+"""
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> str:
+    """Write ``text`` to a temp file beside ``path`` and rename it onto ``path``."""
+    path = Path(path)
+    tmp = temporary_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return str(path)
+
+
+def write_qml(path: str | os.PathLike, class_names: Sequence[str], class_colors: Sequence[str]) -> str:
+    """Write a QGIS paletted-renderer style (``.qml``) naming every class, atomically. Returns the path."""
+    if len(class_names) != len(class_colors):
+        raise DataError(f"{len(class_names)} class names but {len(class_colors)} colours; they must match.")
+    return write_text_atomic(path, qml_text(class_names, class_colors))
+
+
+def qml_path_for(raster: str | os.PathLike) -> Path:
+    """The sidecar style QGIS loads automatically: same name with ``.qml``."""
+    return Path(raster).with_suffix(".qml")
+
+
+def polygonize(raster: str | os.PathLike, destination: str | os.PathLike, class_names: Sequence[str], *,
+               classes: Sequence[int] | None = None, min_area: float = 0.0, simplify: float = 0.0,
+               callback: Callback | None = None) -> str:
+    """Polygons of a class raster into a GeoPackage layer with ``class_id``, ``class_name`` and ``area``.
+
+    Uses GDAL's Polygonize (4-connected) over valid pixels; drops polygons smaller than ``min_area``
+    (map units squared, before simplification), simplifies with ``simplify`` map units (topology
+    preserving) when > 0, keeps only ``classes`` when given. Written to a temp file, then renamed.
+    """
+    gdal = require("osgeo.gdal")
+    ogr = require("osgeo.ogr")
+    osr = require("osgeo.osr")
+    callback = callback or Callback()
+    destination = Path(destination)
+    tmp = temporary_path(destination, ".gpkg")
+    wanted = None if classes is None else {int(c) for c in classes}
+    with _gdal_errors(gdal):
+        src = gdal.Open(str(raster))
+        band = src.GetRasterBand(1)
+        srs = None
+        if src.GetProjection():
+            srs = osr.SpatialReference()
+            srs.ImportFromWkt(src.GetProjection())
+            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        memory = ogr.GetDriverByName("Memory").CreateDataSource("polygons")
+        raw = memory.CreateLayer("raw", srs=srs, geom_type=ogr.wkbPolygon)
+        raw.CreateField(ogr.FieldDefn("class_id", ogr.OFTInteger))
+
+        def _progress(done: float, _message: Any, _data: Any) -> int:
+            callback.progress(done, 1.0, "polygonize")
+            return 0 if callback.is_canceled() else 1
+
+        gdal.Polygonize(band, band.GetMaskBand(), raw, 0, [], callback=_progress)
+        callback.check_canceled()
+        try:
+            out = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))
+            layer = out.CreateLayer(destination.stem, srs=srs, geom_type=ogr.wkbMultiPolygon,
+                                    options=["SPATIAL_INDEX=YES"])
+            layer.CreateField(ogr.FieldDefn("class_id", ogr.OFTInteger))
+            name_field = ogr.FieldDefn("class_name", ogr.OFTString)
+            layer.CreateField(name_field)
+            layer.CreateField(ogr.FieldDefn("area", ogr.OFTReal))
+            definition = layer.GetLayerDefn()
+            layer.StartTransaction()
+            raw.ResetReading()
+            for count, feature in enumerate(raw):
+                if count % 1000 == 0:
+                    callback.check_canceled()
+                class_id = feature.GetFieldAsInteger(0)
+                if wanted is not None and class_id not in wanted:
+                    continue
+                geometry = feature.GetGeometryRef()
+                area = geometry.GetArea()
+                if area < min_area:
+                    continue
+                if simplify > 0:
+                    geometry = geometry.SimplifyPreserveTopology(simplify)
+                    if geometry is None or geometry.IsEmpty():
+                        continue
+                geometry = ogr.ForceToMultiPolygon(geometry)
+                new = ogr.Feature(definition)
+                new.SetField("class_id", class_id)
+                new.SetField("class_name", str(class_names[class_id]) if 0 <= class_id < len(class_names)
+                             else f"class {class_id}")
+                new.SetField("area", float(area))
+                new.SetGeometry(geometry)
+                layer.CreateFeature(new)
+            layer.CommitTransaction()
+            out = None
+            commit_file(tmp, destination)
+        except BaseException:
+            out = None
+            _remove_quietly(tmp)
+            raise
+        finally:
+            memory = None
+            src = None
+    return str(destination)

@@ -1,0 +1,220 @@
+"""Sliding-window geometry for whole-scene inference: tile grid, blending window, row-band accumulator.
+
+Pure numpy, no I/O. The segmenter plans a grid of tile windows over the region to predict, blends the
+overlapping tile predictions with a smooth weight window, and accumulates them in a band of rows that
+only ever holds one tile height: rows above the current tile row are finished and handed to a sink
+(the writers) as soon as the grid moves down, so memory is bounded by tile size x scene width.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def plan_axis(start: int, stop: int, tile: int, stride: int, limit: int) -> list[int]:
+    """Tile offsets along one axis covering ``[start, stop)`` of an image axis of length ``limit``.
+
+    The region is covered by tiles ``tile`` long every ``stride``; the last tile is shifted inward so
+    that it ends exactly at ``stop`` (no padding, every pixel has full-tile context). When the region is
+    shorter than a tile, a single tile is placed so that it stays inside the image if the image is long
+    enough (context from outside the region); only an image shorter than a tile needs padding (the tile
+    starts at 0 and runs past ``limit``).
+
+    Args:
+        start: first pixel of the region (image coordinates).
+        stop: one past the last pixel of the region.
+        tile: tile length in pixels.
+        stride: step between tiles (``tile - overlap``), 1..tile.
+        limit: length of the image axis.
+
+    Returns:
+        Sorted, de-duplicated tile offsets in image coordinates.
+    """
+    if not 0 <= start < stop <= limit:
+        raise ValueError(f"region [{start}, {stop}) is not inside an axis of length {limit}")
+    if not 1 <= stride <= tile:
+        raise ValueError(f"stride {stride} must be in 1..{tile}")
+    length = stop - start
+    if length <= tile:
+        if limit >= tile:
+            return [min(start, limit - tile)]
+        return [0]
+    offsets = list(range(start, stop - tile, stride))
+    offsets.append(stop - tile)
+    return sorted(set(offsets))
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile window in image pixel coordinates (may run past the image only when the image is small)."""
+
+    index: int
+    row: int
+    col: int
+    size: int
+
+
+@dataclass
+class TileGrid:
+    """The tile windows covering a region of an image, in row-major order.
+
+    Attributes:
+        region: (col_off, row_off, width, height) of the region to predict, image pixel coordinates.
+        image_size: (width, height) of the image.
+        tile: tile size in pixels.
+        stride: step between tiles.
+        rows: tile row offsets (image coordinates).
+        cols: tile column offsets (image coordinates).
+    """
+
+    region: tuple[int, int, int, int]
+    image_size: tuple[int, int]
+    tile: int
+    stride: int
+    rows: list[int]
+    cols: list[int]
+
+    @classmethod
+    def plan(cls, region: tuple[int, int, int, int], image_size: tuple[int, int], tile: int,
+             overlap: int) -> TileGrid:
+        """Plan the grid; ``overlap`` is in pixels (0..tile-1)."""
+        col_off, row_off, width, height = region
+        stride = max(1, tile - int(overlap))
+        cols = plan_axis(col_off, col_off + width, tile, stride, image_size[0])
+        rows = plan_axis(row_off, row_off + height, tile, stride, image_size[1])
+        return cls(region=tuple(region), image_size=tuple(image_size), tile=tile, stride=stride,
+                   rows=rows, cols=cols)
+
+    def __len__(self) -> int:
+        return len(self.rows) * len(self.cols)
+
+    def __iter__(self) -> Iterator[Tile]:
+        index = 0
+        for row in self.rows:
+            for col in self.cols:
+                yield Tile(index=index, row=row, col=col, size=self.tile)
+                index += 1
+
+    @property
+    def band_rows(self) -> int:
+        """Rows the accumulator must hold: one tile height (rows above the current tile row are flushed)."""
+        return self.tile
+
+
+def blend_window(tile: int, ramp: int, floor: float = 1e-3) -> np.ndarray:
+    """2D blending weights (tile, tile) float32: 1 in the middle, a raised-cosine ramp ``ramp`` px wide at
+    each border, never below ``floor``.
+
+    Overlapping tiles cross-fade smoothly over their overlap, so no seams show; the floor keeps pixels on
+    the scene border (seen by a single tile) well defined after normalising by the summed weights.
+    """
+    ramp = max(1, min(int(ramp), tile // 2))
+    distance = np.minimum(np.arange(tile) + 0.5, tile - np.arange(tile) - 0.5)  # to the nearest border
+    ramp_1d = 0.5 - 0.5 * np.cos(np.pi * np.clip(distance / ramp, 0.0, 1.0))
+    ramp_1d = np.maximum(ramp_1d, floor)
+    return np.outer(ramp_1d, ramp_1d).astype(np.float32)
+
+
+Sink = Callable[[int, np.ndarray, np.ndarray], None]
+"""Receives finished rows: (row offset in region coordinates, probabilities (C, n, W) float32, valid (n, W))."""
+
+
+class RowBandAccumulator:
+    """Weighted sum of tile probabilities over a rolling band of rows of the region.
+
+    Tiles must be added in non-decreasing row order (the grid's row-major order). When a tile starts
+    below the band's first row, every row above it is final: it is normalised and handed to ``sink``,
+    and the band moves down. The band holds ``band_rows`` rows of ``width`` columns, never the scene height.
+
+    Rows that no tile touched (all-nodata tiles were skipped) come out invalid.
+    """
+
+    def __init__(self, width: int, height: int, channels: int, band_rows: int, sink: Sink):
+        self.width = int(width)
+        self.height = int(height)
+        self.channels = int(channels)
+        self.band_rows = int(band_rows)
+        self.sink = sink
+        self.base = 0  # region row of band row 0
+        self._sum = np.zeros((self.channels, self.band_rows, self.width), np.float32)
+        self._weight = np.zeros((self.band_rows, self.width), np.float32)
+        self._valid = np.zeros((self.band_rows, self.width), bool)
+
+    @property
+    def nbytes(self) -> int:
+        return self._sum.nbytes + self._weight.nbytes + self._valid.nbytes
+
+    def add(self, probabilities: np.ndarray, weights: np.ndarray, valid: np.ndarray, row: int, col: int) -> None:
+        """Add one tile's probabilities (C, h, w) with weights (h, w) and valid mask (h, w).
+
+        ``row``/``col`` are the tile's offsets in region coordinates; parts outside the region are ignored.
+        """
+        h, w = weights.shape
+        top = max(row, 0)  # a tile placed above the region (small region, context from the image)
+        if top > self.base:
+            self.flush(top)
+        if top < self.base:
+            raise ValueError(f"tile at row {row} arrived after rows up to {self.base} were written; "
+                             "tiles must be added in row order")
+        r0, r1 = max(row, 0), min(row + h, self.height)
+        c0, c1 = max(col, 0), min(col + w, self.width)
+        if r0 >= r1 or c0 >= c1:
+            return
+        if r1 - self.base > self.band_rows:
+            raise ValueError(f"tile rows {r0}..{r1} do not fit the band of {self.band_rows} rows at {self.base}")
+        tr, tc = slice(r0 - row, r1 - row), slice(c0 - col, c1 - col)
+        br, bc = slice(r0 - self.base, r1 - self.base), slice(c0, c1)
+        tile_valid = valid[tr, tc]
+        wgt = weights[tr, tc] * tile_valid  # invalid pixels contribute nothing
+        self._sum[:, br, bc] += probabilities[:, tr, tc] * wgt
+        self._weight[br, bc] += wgt
+        self._valid[br, bc] |= tile_valid
+
+    def flush(self, until: int) -> None:
+        """Finish rows ``[base, until)`` (region coordinates) and move the band down."""
+        until = min(int(until), self.height)
+        n = until - self.base
+        if n <= 0:
+            return
+        if n > self.band_rows:  # a gap between tile rows: emit the band, then empty rows
+            self.flush(self.base + self.band_rows)
+            self.flush(until)
+            return
+        weight = self._weight[:n]
+        valid = self._valid[:n] & (weight > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            probs = self._sum[:, :n] / np.where(weight > 0, weight, 1.0)
+        self.sink(self.base, probs.astype(np.float32, copy=False), valid.copy())
+        # roll the band up by n rows and clear the freed rows
+        keep = self.band_rows - n
+        if keep > 0:
+            self._sum[:, :keep] = self._sum[:, n:]
+            self._weight[:keep] = self._weight[n:]
+            self._valid[:keep] = self._valid[n:]
+        self._sum[:, keep:] = 0
+        self._weight[keep:] = 0
+        self._valid[keep:] = False
+        self.base = until
+
+    def finish(self) -> None:
+        """Emit every remaining row down to the region's last row."""
+        while self.base < self.height:
+            self.flush(min(self.base + self.band_rows, self.height))
+
+
+def overlap_pixels(tile: int, overlap: float | int) -> int:
+    """Overlap in pixels from a share of the tile (< 1) or a pixel count (>= 1); rounded to even."""
+    pixels = int(round(overlap * tile)) if overlap < 1 else int(overlap)
+    pixels = max(0, min(pixels, tile - 1))
+    return pixels - pixels % 2
+
+
+def tile_count(length: int, tile: int, stride: int) -> int:
+    """Number of tiles along an axis of ``length`` pixels (for estimates and progress)."""
+    if length <= tile:
+        return 1
+    return int(math.ceil((length - tile) / stride)) + 1

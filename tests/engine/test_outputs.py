@@ -1,0 +1,116 @@
+"""GeoTIFF stream writer (tiling, compression, overviews, colour table, category names), QML, polygons."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from osgeo import gdal, ogr
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+
+from engine.errors import DataError
+from engine.outputs import GeoTiffStreamWriter, check_writable, polygonize, qml_path_for, write_qml
+
+gdal.UseExceptions()
+NAMES = ["background", "building", "road & <path>"]
+COLORS = ["#000000", "#ff0000", "#00ff80"]
+
+
+def _write_classes(path: Path, array: np.ndarray, chunk: int = 37) -> GeoTiffStreamWriter:
+    writer = GeoTiffStreamWriter(path, width=array.shape[1], height=array.shape[0], count=1, dtype="uint8",
+                                 crs=CRS.from_epsg(32652), transform=from_origin(500000, 4000000, 2, 2),
+                                 nodata=255, block=64)
+    writer.write_colormap(COLORS)
+    for row in range(0, array.shape[0], chunk):
+        writer.write_rows(row, array[None, row:row + chunk])
+    return writer
+
+
+def test_class_geotiff_is_styled_tiled_and_atomic(tmp_path):
+    array = np.zeros((150, 130), np.uint8)
+    array[20:60, 30:90] = 1
+    array[100:140, 10:50] = 2
+    array[:5] = 255
+    dest = tmp_path / "classes.tif"
+    writer = _write_classes(dest, array)
+    writer.finalize(category_names=NAMES)
+    assert not dest.exists()  # nothing at the destination before commit
+    writer.commit()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["classes.tif", "classes.tif.aux.xml"]
+    ds = gdal.Open(str(dest))
+    band = ds.GetRasterBand(1)
+    np.testing.assert_array_equal(band.ReadAsArray(), array)
+    assert band.GetNoDataValue() == 255
+    assert band.GetCategoryNames()[:3] == NAMES
+    table = band.GetColorTable()
+    assert table.GetColorEntry(1)[:3] == (255, 0, 0) and table.GetColorEntry(2)[:3] == (0, 255, 128)
+    assert band.GetBlockSize() == [64, 64]
+    assert band.GetOverviewCount() >= 2
+    assert ds.GetMetadata("IMAGE_STRUCTURE").get("COMPRESSION") == "DEFLATE"
+    assert "CLASS_NAMES" in band.GetMetadata()
+    assert ds.GetGeoTransform() == (500000, 2, 0, 4000000, 0, -2)
+
+
+def test_abort_leaves_previous_file_untouched(tmp_path):
+    dest = tmp_path / "classes.tif"
+    dest.write_bytes(b"previous")
+    writer = _write_classes(dest, np.ones((64, 64), np.uint8))
+    writer.abort()
+    assert dest.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["classes.tif"]
+
+
+def test_rows_must_be_in_order(tmp_path):
+    writer = GeoTiffStreamWriter(tmp_path / "a.tif", width=20, height=20, count=1, dtype="uint8", crs=None,
+                                 transform=from_origin(0, 20, 1, 1), nodata=255)
+    with pytest.raises(ValueError):
+        writer.write_rows(5, np.zeros((1, 5, 20), np.uint8))
+    writer.abort()
+
+
+def test_qml_parses_and_names_every_class(tmp_path):
+    path = write_qml(tmp_path / "a.qml", NAMES, COLORS)
+    root = ET.parse(path).getroot()
+    renderer = root.find("pipe/rasterrenderer")
+    assert renderer.get("type") == "paletted" and renderer.get("band") == "1"
+    entries = renderer.findall("colorPalette/paletteEntry")
+    assert [e.get("label") for e in entries] == NAMES
+    assert [e.get("value") for e in entries] == ["0", "1", "2"]
+    assert entries[2].get("color") == "#00ff80"
+    assert qml_path_for("/x/out.tif") == Path("/x/out.qml")
+
+
+def test_polygonize_with_names_area_and_min_area(tmp_path):
+    array = np.zeros((100, 100), np.uint8)
+    array[10:30, 10:30] = 1  # 400 px = 1600 m2
+    array[50:52, 50:52] = 1  # 4 px = 16 m2, dropped by min_area
+    array[60:90, 60:70] = 2
+    raster = tmp_path / "c.tif"
+    writer = _write_classes(raster, array)
+    writer.finalize(category_names=NAMES)
+    writer.commit()
+    out = polygonize(raster, tmp_path / "p.gpkg", NAMES, classes=[1, 2], min_area=100.0, simplify=1.0)
+    ds = ogr.Open(out)
+    layer = ds.GetLayer(0)
+    rows = sorted((f.GetField("class_id"), f.GetField("class_name"), round(f.GetField("area"))) for f in layer)
+    assert rows == [(1, "building", 1600), (2, "road & <path>", 1200)]
+    assert layer.GetSpatialRef().GetAuthorityCode(None) == "32652"
+    assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p]
+
+
+def test_check_writable(tmp_path):
+    assert check_writable(tmp_path / "ok.tif", "output") == tmp_path / "ok.tif"
+    with pytest.raises(DataError, match="does not exist"):
+        check_writable(tmp_path / "missing" / "x.tif", "output")
+    with pytest.raises(DataError, match="folder"):
+        check_writable(tmp_path, "output")
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o555)
+    target = readonly / "x.tif" if os.geteuid() != 0 else Path("/sys/dualstream_out.tif")  # root ignores modes
+    with pytest.raises(DataError, match="not writable"):
+        check_writable(target, "output")
