@@ -1,0 +1,196 @@
+"""Where the training scenes come from: the reference folder layout or explicit scenes.
+
+Reference layout (``DataConfig.data_dir``)::
+
+    ts_sn/   training images        <name>.tif
+    tl_sn/   training labels        <name>.tif
+    t_ap/    air pollution rasters  AIR_Pollution_CO_<name>.tif, AIR_Pollution_NO2_<name>.tif, ...
+    t_gems/  GEMS rasters           GEMS_<name>.tif
+    vs_sn/ vl_sn/ v_ap/ v_gems/     the same for validation (optional)
+
+Files are matched by base name: the stem, compared case-insensitively, with a ``.tif`` or ``.tiff`` suffix in
+any case. The aux files of a scene are ``<prefix><name>`` for each of ``DataConfig.aux_prefixes`` in that order,
+looked up in both aux folders of the split. A scene whose label or aux partner is missing is reported by name,
+with the file and the folders searched; the run fails unless ``DataConfig.skip_incomplete`` is set (then the
+scene is skipped with a warning). Without ``vs_sn/`` (and without explicit validation scenes) validation is held
+out from the training scenes by the dataset (see :mod:`.sampling`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..callbacks import Callback
+from ..config import DataConfig, SceneSpec
+from ..errors import ConfigError, DataError
+
+RASTER_SUFFIXES = (".tif", ".tiff")
+VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
+TRAIN_FOLDERS = {"images": "ts_sn", "labels": "tl_sn", "aux": ("t_ap", "t_gems")}
+VAL_FOLDERS = {"images": "vs_sn", "labels": "vl_sn", "aux": ("v_ap", "v_gems")}
+
+
+def resolve_scenes(data_cfg: DataConfig, callback: Callback | None = None) -> tuple[list[SceneSpec], list[SceneSpec]]:
+    """Turn the data settings into training and validation scenes.
+
+    Args:
+        data_cfg: ``data_dir`` (reference layout) or ``train_scenes`` (explicit), plus ``val_scenes``.
+        callback: receives warnings about skipped scenes and stray files.
+
+    Returns:
+        ``(train, val)``; ``val`` is empty when validation is to be held out of the training scenes.
+
+    Raises:
+        ConfigError: neither or both of ``data_dir`` and ``train_scenes`` are set.
+        DataError: a folder is missing or empty, or scenes are incomplete (listing every one of them).
+    """
+    callback = callback or Callback()
+    if data_cfg.data_dir and data_cfg.train_scenes:
+        raise ConfigError("Both data_dir and train_scenes are set; give either a reference-layout folder "
+                          "(data_dir) or explicit scenes (train_scenes), not both.")
+    if data_cfg.data_dir:
+        root = Path(data_cfg.data_dir)
+        if not root.is_dir():
+            raise DataError(f"Data folder '{root}' does not exist; pass the folder that holds ts_sn/ and tl_sn/.")
+        train = _discover(root, TRAIN_FOLDERS, data_cfg, callback, required=True)
+        val_dir = _child(root, VAL_FOLDERS["images"])
+        if val_dir is not None and data_cfg.val_scenes:
+            raise ConfigError(f"Validation scenes are given both as the folder '{val_dir}' and as val_scenes; "
+                              "remove one of them.")
+        if val_dir is not None:
+            val = _discover(root, VAL_FOLDERS, data_cfg, callback, required=True)
+        else:
+            if _child(root, VAL_FOLDERS["labels"]) is not None:
+                callback.warning(f"'{root / VAL_FOLDERS['labels']}' exists but '{root / VAL_FOLDERS['images']}' "
+                                 "does not; validation labels are ignored and validation is held out of training.")
+            val = _check_explicit(data_cfg.val_scenes, data_cfg, callback, "val_scenes")
+        return train, val
+    if not data_cfg.train_scenes:
+        raise ConfigError("No training data: set data_dir (reference folder layout) or train_scenes "
+                          "(image + label [+ aux] per scene).")
+    train = _check_explicit(data_cfg.train_scenes, data_cfg, callback, "train_scenes")
+    val = _check_explicit(data_cfg.val_scenes, data_cfg, callback, "val_scenes")
+    return train, val
+
+
+def _child(root: Path, name: str) -> Path | None:
+    """The sub-folder ``name`` of ``root`` (case-insensitive), or None."""
+    exact = root / name
+    if exact.is_dir():
+        return exact
+    for child in root.iterdir():
+        if child.is_dir() and child.name.lower() == name.lower():
+            return child
+    return None
+
+
+def _rasters(folder: Path) -> dict[str, Path]:
+    """Lower-cased stem -> path of the .tif/.tiff files in ``folder`` (duplicates are an error)."""
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.suffix.lower() not in RASTER_SUFFIXES:
+            continue
+        key = path.stem.lower()
+        if key in found:
+            raise DataError(f"Two files share the base name '{path.stem}' in '{folder}': '{found[key].name}' and "
+                            f"'{path.name}'; keep only one of them.")
+        found[key] = path
+    return found
+
+
+def _discover(root: Path, folders: dict, data_cfg: DataConfig, callback: Callback,
+              required: bool) -> list[SceneSpec]:
+    """Scenes of one split of the reference layout."""
+    images_dir = _child(root, folders["images"])
+    labels_dir = _child(root, folders["labels"])
+    for name, folder in ((folders["images"], images_dir), (folders["labels"], labels_dir)):
+        if folder is None:
+            raise DataError(f"Folder '{root / name}' is missing; the reference layout needs {folders['images']}/ "
+                            f"(images) and {folders['labels']}/ (labels) in '{root}'.")
+    aux_dirs = [d for d in (_child(root, n) for n in folders["aux"]) if d is not None]
+    if data_cfg.aux_prefixes and not aux_dirs:
+        raise DataError(f"No aux folder in '{root}': expected {' or '.join(n + '/' for n in folders['aux'])} "
+                        f"holding files named {', '.join(p + '<name>.tif' for p in data_cfg.aux_prefixes)}. "
+                        "For a vision-only model set aux_prefixes to an empty list.")
+    images = _rasters(images_dir)
+    if not images:
+        raise DataError(f"Folder '{images_dir}' holds no .tif/.tiff images; put the {folders['images']} "
+                        "rasters there or point data_dir at the right folder.")
+    labels = _rasters(labels_dir)
+    if not labels:
+        raise DataError(f"Folder '{labels_dir}' holds no .tif/.tiff labels; every image in '{images_dir}' needs a "
+                        "label raster with the same base name.")
+    aux_files: dict[str, Path] = {}
+    for folder in aux_dirs:
+        for key, path in _rasters(folder).items():
+            if key in aux_files:
+                raise DataError(f"Aux file '{path.stem}' is in both '{aux_files[key].parent}' and '{folder}'; "
+                                "keep only one copy.")
+            aux_files[key] = path
+    searched = " or ".join(f"'{d}'" for d in aux_dirs)
+    scenes: list[SceneSpec] = []
+    problems: list[str] = []
+    for key, image in images.items():
+        name = image.stem
+        missing = []
+        label = labels.get(key)
+        if label is None:
+            missing.append(f"label '{name}.tif' not found in '{labels_dir}'")
+        aux = []
+        for prefix in data_cfg.aux_prefixes:
+            path = aux_files.get((prefix + name).lower())
+            if path is None:
+                missing.append(f"aux '{prefix}{name}.tif' not found in {searched}")
+            else:
+                aux.append(str(path))
+        if missing:
+            problems.append(f"scene '{name}' ({image}): " + "; ".join(missing))
+            continue
+        scenes.append(SceneSpec(image=str(image), label=str(label), aux=aux))
+    orphans = sorted(labels[k].name for k in set(labels) - set(images))
+    if orphans:
+        callback.warning(f"{len(orphans)} label(s) in '{labels_dir}' have no image in '{images_dir}' and are "
+                         f"ignored: {', '.join(orphans[:10])}{' ...' if len(orphans) > 10 else ''}")
+    _report_incomplete(problems, data_cfg, callback, str(images_dir))
+    if not scenes and required:
+        raise DataError(f"No complete scene in '{images_dir}': every scene was skipped as incomplete.")
+    return scenes
+
+
+def _report_incomplete(problems: list[str], data_cfg: DataConfig, callback: Callback, where: str) -> None:
+    if not problems:
+        return
+    listing = "\n  ".join(problems)
+    if data_cfg.skip_incomplete:
+        callback.warning(f"Skipping {len(problems)} incomplete scene(s) of {where}:\n  {listing}")
+        return
+    raise DataError(f"{len(problems)} incomplete scene(s) in {where}:\n  {listing}\nAdd the missing files, or "
+                    "set skip_incomplete (--skip-incomplete) to train without these scenes.")
+
+
+def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Callback,
+                    what: str) -> list[SceneSpec]:
+    """Explicit scenes: every file must exist; a training/validation scene needs a label."""
+    kept: list[SceneSpec] = []
+    problems: list[str] = []
+    for i, scene in enumerate(scenes):
+        missing = []
+        if not Path(scene.image).is_file():
+            missing.append(f"image '{scene.image}' does not exist")
+        if not scene.label:
+            missing.append("no label given (training and validation scenes need a label raster or vector layer)")
+        elif not Path(scene.label).exists():
+            missing.append(f"label '{scene.label}' does not exist")
+        for aux in scene.aux:
+            if not Path(aux).is_file():
+                missing.append(f"aux '{aux}' does not exist")
+        if scene.aoi and not Path(scene.aoi).exists():
+            missing.append(f"area of interest '{scene.aoi}' does not exist")
+        if missing:
+            problems.append(f"{what}[{i}] '{Path(scene.image).stem}': " + "; ".join(missing))
+        else:
+            kept.append(scene)
+    _report_incomplete(problems, data_cfg, callback, what)
+    if scenes and not kept:
+        raise DataError(f"No usable scene in {what}: every scene was skipped as incomplete.")
+    return kept
