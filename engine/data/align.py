@@ -1,0 +1,141 @@
+"""Bringing rasters onto a tile's grid: warping in map coordinates, whatever their CRS, resolution and extent.
+
+Every tile is a window of the vision raster's grid. The aux grid of a tile is the tile's transform scaled
+by the aux ratio, so aux pixel (i, j) covers exactly the vision pixels (i*r..i*r+r, j*r..j*r+r). Sources are
+warped onto these grids with GDAL (bilinear for continuous data, nearest for categories); pixels with no
+source data come back invalid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..environment import require
+from ..errors import AlignmentError
+from .raster import RasterGrid
+
+# Stand-in CRS for rasters without georeferencing: GDAL's warper needs a CRS on both sides; using the same
+# one for source and destination makes the warp a pure affine resampling (pixel space).
+PIXEL_SPACE_CRS = "EPSG:3857"
+
+
+def tile_grid(grid: RasterGrid, col_off: int, row_off: int, width: int, height: int) -> RasterGrid:
+    """The grid of a (possibly partly outside) window of ``grid``."""
+    return RasterGrid(grid.crs, grid.window_transform(col_off, row_off), width, height)
+
+
+def aux_grid(tile: RasterGrid, ratio: int) -> RasterGrid:
+    """The aux grid of a tile: same footprint origin, pixels ``ratio`` times larger, shape (h//r, w//r)."""
+    from affine import Affine
+
+    return RasterGrid(tile.crs, tile.transform * Affine.scale(ratio), tile.width // ratio, tile.height // ratio)
+
+
+def resize_transform(full: RasterGrid, src_width: int, src_height: int) -> Any:
+    """Transform that stretches a ``src_width`` x ``src_height`` raster over the whole of ``full``.
+
+    This is the reference's whole-file resize, expressed as georeferencing so tiles can be cut from it
+    at any offset.
+    """
+    from affine import Affine
+
+    return full.transform * Affine.scale(full.width / src_width, full.height / src_height)
+
+
+def _resampling(name: str) -> Any:
+    from rasterio.enums import Resampling
+
+    try:
+        return Resampling[name]
+    except KeyError as exc:
+        raise ValueError(f"unknown resampling '{name}'") from exc
+
+
+def warp_to_grid(
+    source: Any,
+    dst: RasterGrid,
+    bands: list[int] | None = None,
+    *,
+    resampling: str = "bilinear",
+    src_transform: Any = None,
+    src_crs: Any = None,
+    src_nodata: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Warp ``source`` onto ``dst`` and return float32 (C, h, w) values and an (h, w) validity mask.
+
+    Args:
+        source: an open rasterio dataset, or a float32 array (C, H, W) with ``src_transform``/``src_crs``.
+        dst: the destination grid (its CRS may differ from the source's).
+        bands: 1-based bands of a dataset source (default all).
+        resampling: a rasterio Resampling name: "bilinear" for continuous data, "nearest" for categories.
+        src_transform, src_crs: georeferencing of an array source, or overrides for a dataset source.
+        src_nodata: source nodata value (default the dataset's).
+
+    Pixels that no source pixel covers, nodata and NaN are invalid (valid False, value 0).
+    """
+    rasterio = require("rasterio")
+    from rasterio.warp import reproject
+
+    if isinstance(source, np.ndarray):
+        data = source if source.ndim == 3 else source[None]
+        count = data.shape[0]
+        src: Any = data.astype(np.float32, copy=False)
+        nodata = src_nodata
+    else:
+        bands = bands or list(range(1, source.count + 1))
+        count = len(bands)
+        src = rasterio.band(source, bands if len(bands) > 1 else bands[0])
+        nodata = source.nodata if src_nodata is None else src_nodata
+        if src_transform is None:
+            src_transform = source.transform
+        if src_crs is None:
+            src_crs = source.crs
+    dst_crs = dst.crs or PIXEL_SPACE_CRS
+    src_crs = src_crs or dst_crs
+    out = np.full((count, dst.height, dst.width), np.nan, dtype=np.float32)
+    if dst.width == 0 or dst.height == 0:
+        return out, np.zeros((dst.height, dst.width), dtype=bool)
+    reproject(
+        src,
+        out if count > 1 else out[0],
+        src_transform=src_transform,
+        src_crs=src_crs,
+        src_nodata=nodata,
+        dst_transform=dst.transform,
+        dst_crs=dst_crs,
+        dst_nodata=np.nan,
+        resampling=_resampling(resampling),
+        num_threads=1,
+    )
+    valid = np.isfinite(out).all(axis=0)
+    out[:, ~valid] = 0.0
+    return out, valid
+
+
+def footprint_in(grid: RasterGrid, crs: Any) -> tuple[float, float, float, float]:
+    """Bounds of ``grid`` expressed in ``crs`` (densified edges, so curved footprints are covered)."""
+    if grid.crs is None or crs is None or grid.crs == crs:
+        return grid.bounds
+    from rasterio.warp import transform_bounds
+
+    return transform_bounds(grid.crs, crs, *grid.bounds, densify_pts=21)
+
+
+def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other_path: str, role: str) -> None:
+    """Raise AlignmentError naming both files when ``other`` does not overlap ``target`` at all."""
+    try:
+        xmin, ymin, xmax, ymax = footprint_in(other, target.crs)
+    except Exception as exc:  # noqa: BLE001 - PROJ errors vary; re-raised naming both files
+        raise AlignmentError(
+            f"The {role} '{other_path}' (CRS {other.crs}) cannot be transformed to the CRS of the image "
+            f"'{target_path}' ({target.crs}): {exc}. Check both files' CRS."
+        ) from exc
+    txmin, tymin, txmax, tymax = target.bounds
+    if xmax <= txmin or xmin >= txmax or ymax <= tymin or ymin >= tymax:
+        raise AlignmentError(
+            f"The {role} '{other_path}' does not overlap the image '{target_path}' (their footprints, in the "
+            f"image CRS, are {tuple(round(v, 6) for v in (xmin, ymin, xmax, ymax))} and "
+            f"{tuple(round(v, 6) for v in target.bounds)}); give files that cover the same area."
+        )

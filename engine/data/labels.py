@@ -1,0 +1,274 @@
+"""Labels from rasters (value mapping, nodata) or vector polygons (reprojected, rasterised per tile).
+
+Also the region restriction of a scene (an extent and/or area-of-interest polygons): label pixels
+outside it become the ignore index.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..environment import require
+from ..errors import DataError
+from .raster import RasterGrid
+
+
+def raw_key(value: Any) -> str:
+    """Canonical string of a raw label value, as used for ``label_mapping`` keys (90.0 -> "90")."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, (np.integer,)):
+        return str(int(value))
+    return str(value)
+
+
+class LabelMapper:
+    """Maps raw label values to classes: ``mapping`` {raw: class}, others -> ``default_class``.
+
+    With ``mapping=None`` the raw values are the classes (they must be integers 0..255).
+    """
+
+    def __init__(self, mapping: dict[str, int] | None, default_class: int, ignore_index: int, path: str = ""):
+        self.mapping = None if mapping is None else {str(k): int(v) for k, v in mapping.items()}
+        self.default_class = int(default_class)
+        self.ignore_index = int(ignore_index)
+        self.path = path
+        self._numeric: list[tuple[float, int]] = []
+        if self.mapping is not None:
+            for key, cls in self.mapping.items():
+                try:
+                    self._numeric.append((float(key), cls))
+                except ValueError:
+                    continue  # text keys only apply to vector attribute values
+        for cls in [self.default_class] + [c for _, c in self._numeric]:
+            if not 0 <= cls <= 255:
+                raise DataError(f"label class {cls} for '{path}' is outside 0..255; use small class numbers.")
+
+    def map_raster(self, raw: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Classes (uint8) of raw raster values; invalid pixels -> ignore index."""
+        if self.mapping is None:
+            bad = valid & ((raw < 0) | (raw > 255) | (raw != np.floor(raw)))
+            if bad.any():
+                values = np.unique(raw[bad])[:10]
+                raise DataError(
+                    f"The label raster '{self.path}' has values {values.tolist()} that are not class numbers "
+                    f"0..255; give a label_mapping from raw values to classes."
+                )
+            out = np.where(valid, raw, 0).astype(np.uint8)
+        else:
+            out = np.full(raw.shape, self.default_class, dtype=np.uint8)
+            for value, cls in self._numeric:
+                out[raw == value] = cls
+        out[~valid] = self.ignore_index
+        return out
+
+    def map_value(self, value: Any) -> int:
+        """Class of one raw vector attribute value."""
+        if self.mapping is None:
+            try:
+                number = float(value)
+            except (TypeError, ValueError) as exc:
+                raise DataError(
+                    f"The label layer '{self.path}' has the non-numeric class value {value!r}; give a "
+                    f"label_mapping from its values to class numbers."
+                ) from exc
+            if not number.is_integer() or not 0 <= number <= 255:
+                raise DataError(f"The label layer '{self.path}' has the value {value!r}, not a class 0..255; "
+                                f"give a label_mapping.")
+            return int(number)
+        return self.mapping.get(raw_key(value), self.default_class)
+
+
+def _ogr() -> tuple[Any, Any]:
+    require("osgeo")
+    from osgeo import ogr, osr
+
+    ogr.UseExceptions()
+    osr.UseExceptions()
+    return ogr, osr
+
+
+def srs_from_crs(crs: Any) -> Any:
+    """An osr.SpatialReference (traditional x/y axis order) from a rasterio CRS, WKT or 'EPSG:n' string."""
+    _, osr = _ogr()
+    srs = osr.SpatialReference()
+    text = crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs)
+    srs.SetFromUserInput(text)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+@dataclass
+class VectorShape:
+    """One polygon feature in the image CRS: GeoJSON geometry, raw attribute value, envelope."""
+
+    geometry: dict
+    value: Any
+    bbox: tuple[float, float, float, float]  # xmin, ymin, xmax, ymax
+
+
+def read_polygons(
+    path: str,
+    target_crs: Any,
+    field: str | None = None,
+    role: str = "label layer",
+    callback: Any = None,
+) -> list[VectorShape]:
+    """Polygons of the first layer of ``path``, reprojected to ``target_crs`` (None = no reprojection).
+
+    Non-polygon features are skipped with a warning; a missing ``field`` raises DataError listing the fields.
+    """
+    ogr, osr = _ogr()
+    if not Path(path).exists():
+        raise DataError(f"The {role} '{path}' does not exist; check the path.")
+    try:
+        ds = ogr.Open(str(path))
+    except RuntimeError as exc:
+        raise DataError(f"The {role} '{path}' could not be opened as a vector layer ({exc}).") from exc
+    if ds is None or ds.GetLayerCount() < 1:
+        raise DataError(f"The {role} '{path}' has no vector layer; give a GeoPackage, GeoJSON or Shapefile.")
+    layer = ds.GetLayer(0)
+    defn = layer.GetLayerDefn()
+    if field is not None and defn.GetFieldIndex(field) < 0:
+        names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
+        raise DataError(f"The {role} '{path}' has no field '{field}'; its fields are {names}.")
+    src_srs = layer.GetSpatialRef()
+    transform = None
+    if target_crs is not None:
+        dst_srs = srs_from_crs(target_crs)
+        if src_srs is None:
+            if callback is not None:
+                callback.warning(f"The {role} '{path}' has no CRS; assuming it is in the image CRS.")
+        else:
+            src_srs = src_srs.Clone()
+            src_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+            if not src_srs.IsSame(dst_srs):
+                transform = osr.CoordinateTransformation(src_srs, dst_srs)
+    shapes: list[VectorShape] = []
+    skipped = 0
+    polygon_types = (ogr.wkbPolygon, ogr.wkbMultiPolygon)
+    for feature in layer:
+        geom = feature.GetGeometryRef()
+        if geom is None or geom.IsEmpty():
+            continue
+        geom = geom.Clone()
+        if geom.HasCurveGeometry():
+            geom = geom.GetLinearGeometry()
+        if ogr.GT_Flatten(geom.GetGeometryType()) == ogr.wkbGeometryCollection:
+            parts = [geom.GetGeometryRef(i).Clone() for i in range(geom.GetGeometryCount())]
+            multi = ogr.Geometry(ogr.wkbMultiPolygon)
+            for part in parts:
+                if ogr.GT_Flatten(part.GetGeometryType()) == ogr.wkbPolygon:
+                    multi.AddGeometry(part)
+            geom = multi
+        if ogr.GT_Flatten(geom.GetGeometryType()) not in polygon_types or geom.IsEmpty():
+            skipped += 1
+            continue
+        if transform is not None:
+            geom.Transform(transform)
+        xmin, xmax, ymin, ymax = geom.GetEnvelope()
+        value = feature.GetField(field) if field is not None else 1
+        shapes.append(VectorShape(json.loads(geom.ExportToJson()), value, (xmin, ymin, xmax, ymax)))
+    if skipped and callback is not None:
+        callback.warning(f"The {role} '{path}': {skipped} non-polygon feature(s) ignored (only polygons are used).")
+    return shapes
+
+
+def rasterize_shapes(shapes: list[tuple[VectorShape, int]], grid: RasterGrid, fill: int = 0) -> np.ndarray:
+    """Burn (shape, value) pairs onto ``grid`` (pixel centres inside, later shapes on top) as uint8."""
+    from rasterio.features import rasterize
+
+    xmin, ymin, xmax, ymax = grid.bounds
+    chosen = [
+        (s.geometry, int(v)) for s, v in shapes
+        if s.bbox[0] <= xmax and s.bbox[2] >= xmin and s.bbox[1] <= ymax and s.bbox[3] >= ymin
+    ]
+    if not chosen or grid.width == 0 or grid.height == 0:
+        return np.full((grid.height, grid.width), fill, dtype=np.uint8)
+    return rasterize(chosen, out_shape=(grid.height, grid.width), transform=grid.transform, fill=fill,
+                     all_touched=False, dtype="uint8")
+
+
+class VectorLabels:
+    """Polygon labels reprojected once to the image CRS and rasterised onto any tile grid."""
+
+    def __init__(self, path: str, image_crs: Any, mapper: LabelMapper, field: str | None = None, callback: Any = None):
+        self.path = path
+        self.field = field
+        shapes = read_polygons(path, image_crs, field, role="label layer", callback=callback)
+        self.shapes = [(s, mapper.map_value(s.value) if field is not None else 1) for s in shapes]
+        if not self.shapes and callback is not None:
+            callback.warning(f"The label layer '{path}' has no polygons; every labelled pixel will be background.")
+
+    def bounds(self) -> tuple[float, float, float, float] | None:
+        if not self.shapes:
+            return None
+        boxes = np.array([s.bbox for s, _ in self.shapes])
+        return (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
+
+    def class_counts(self) -> dict[int, int]:
+        """Number of polygons per class."""
+        counts: dict[int, int] = {}
+        for _, cls in self.shapes:
+            counts[cls] = counts.get(cls, 0) + 1
+        return counts
+
+    def rasterize(self, grid: RasterGrid) -> np.ndarray:
+        """Classes (uint8) on ``grid``; pixels outside every polygon are class 0."""
+        return rasterize_shapes(self.shapes, grid, fill=0)
+
+
+class RegionMask:
+    """The part of a scene to use: an extent [xmin, ymin, xmax, ymax] (in ``extent_crs``) and/or AOI polygons."""
+
+    def __init__(self, image_crs: Any, extent: list[float] | None = None, extent_crs: Any = None,
+                 aoi: str | None = None, callback: Any = None):
+        self.parts: list[list[tuple[VectorShape, int]]] = []
+        if extent is not None:
+            self.parts.append([(self._extent_shape(extent, extent_crs, image_crs), 1)])
+        if aoi is not None:
+            shapes = read_polygons(aoi, image_crs, None, role="area-of-interest layer", callback=callback)
+            if not shapes:
+                raise DataError(f"The area-of-interest layer '{aoi}' has no polygons; give a polygon layer.")
+            self.parts.append([(s, 1) for s in shapes])
+
+    @staticmethod
+    def _extent_shape(extent: list[float], extent_crs: Any, image_crs: Any) -> VectorShape:
+        ogr, osr = _ogr()
+        xmin, ymin, xmax, ymax = (float(v) for v in extent)
+        ring = f"POLYGON(({xmin} {ymin},{xmax} {ymin},{xmax} {ymax},{xmin} {ymax},{xmin} {ymin}))"
+        geom = ogr.CreateGeometryFromWkt(ring)
+        if extent_crs is not None and image_crs is not None:
+            src, dst = srs_from_crs(extent_crs), srs_from_crs(image_crs)
+            if not src.IsSame(dst):
+                geom.Segmentize(max(xmax - xmin, ymax - ymin) / 50.0)  # curved edges after reprojection
+                geom.Transform(osr.CoordinateTransformation(src, dst))
+        gx0, gx1, gy0, gy1 = geom.GetEnvelope()
+        return VectorShape(json.loads(geom.ExportToJson()), 1, (gx0, gy0, gx1, gy1))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.parts)
+
+    def bounds(self) -> tuple[float, float, float, float] | None:
+        """Bounding box of the region (intersection of the parts' boxes) in the image CRS."""
+        if not self.parts:
+            return None
+        boxes = [np.array([s.bbox for s, _ in part]) for part in self.parts]
+        xmin = max(b[:, 0].min() for b in boxes)
+        ymin = max(b[:, 1].min() for b in boxes)
+        xmax = min(b[:, 2].max() for b in boxes)
+        ymax = min(b[:, 3].max() for b in boxes)
+        return (xmin, ymin, xmax, ymax)
+
+    def mask(self, grid: RasterGrid) -> np.ndarray:
+        """True where a pixel centre lies inside the region (every part); all True without a region."""
+        inside = np.ones((grid.height, grid.width), dtype=bool)
+        for part in self.parts:
+            inside &= rasterize_shapes(part, grid, fill=0) > 0
+        return inside

@@ -1,0 +1,197 @@
+"""Raster file access: opening with clear errors, grids, and windowed reads that may reach outside the file.
+
+A :class:`RasterGrid` is the georeferencing of a raster (CRS, affine transform, size). Tiles are windows of
+the vision raster's grid; everything else (aux, labels) is brought onto that grid by :mod:`.align`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..environment import require
+from ..errors import DataError
+
+VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml", ".sqlite")
+
+
+def _rasterio() -> Any:
+    return require("rasterio")
+
+
+@dataclass
+class RasterGrid:
+    """Georeferencing of a raster: ``crs`` (rasterio CRS or None), ``transform`` (Affine), ``width``, ``height``."""
+
+    crs: Any
+    transform: Any
+    width: int
+    height: int
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) in map units (pixel units when not georeferenced)."""
+        t = self.transform
+        xs = [t.c, t.c + t.a * self.width, t.c + t.b * self.height, t.c + t.a * self.width + t.b * self.height]
+        ys = [t.f, t.f + t.d * self.width, t.f + t.e * self.height, t.f + t.d * self.width + t.e * self.height]
+        return (min(xs), min(ys), max(xs), max(ys))
+
+    @property
+    def res(self) -> tuple[float, float]:
+        """Pixel size (x, y) as positive numbers."""
+        t = self.transform
+        return (float(np.hypot(t.a, t.d)), float(np.hypot(t.b, t.e)))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def georeferenced(self) -> bool:
+        """True when the raster has a CRS or a non-identity geotransform."""
+        from affine import Affine
+
+        return self.crs is not None or not self.transform.almost_equals(Affine.identity())
+
+    def window_transform(self, col_off: float, row_off: float) -> Any:
+        """Affine transform of a window whose upper-left pixel is (col_off, row_off) of this grid."""
+        from affine import Affine
+
+        return self.transform * Affine.translation(col_off, row_off)
+
+    def same_as(self, other: RasterGrid, tolerance: float = 1e-6) -> bool:
+        """Same CRS, size and (within a small share of a pixel) transform."""
+        if (self.width, self.height) != (other.width, other.height):
+            return False
+        if (self.crs is None) != (other.crs is None):
+            return False
+        if self.crs is not None and self.crs != other.crs:
+            return False
+        return self.transform.almost_equals(other.transform, precision=tolerance * max(self.res + (1.0,)))
+
+
+@dataclass
+class RasterInfo:
+    """What :func:`inspect_raster` finds in a raster file."""
+
+    path: str
+    grid: RasterGrid
+    count: int
+    dtypes: list[str]
+    nodata: float | None
+    descriptions: list[str | None] = field(default_factory=list)
+    driver: str = ""
+
+
+def is_vector_path(path: str | Path) -> bool:
+    """True for the vector formats accepted as labels / AOIs (by file suffix)."""
+    return Path(str(path)).suffix.lower() in VECTOR_SUFFIXES
+
+
+def open_raster(path: str | Path, role: str = "raster") -> Any:
+    """Open ``path`` with rasterio, or raise DataError naming the file and the ``role`` it plays."""
+    rasterio = _rasterio()
+    path = str(path)
+    if not Path(path).exists() and "://" not in path and not path.startswith("/vsi"):
+        raise DataError(f"The {role} file '{path}' does not exist; check the path.")
+    if is_vector_path(path):
+        raise DataError(f"The {role} file '{path}' is a vector layer, but a raster (e.g. GeoTIFF) is needed here.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            dataset = rasterio.open(path)
+    except Exception as exc:  # noqa: BLE001 - GDAL raises several error types; re-raised with the file name
+        raise DataError(
+            f"The {role} file '{path}' could not be read as a raster ({exc}); give a GDAL-readable raster "
+            f"such as a GeoTIFF."
+        ) from exc
+    if dataset.count < 1 or dataset.width < 1 or dataset.height < 1:
+        dataset.close()
+        raise DataError(f"The {role} file '{path}' has no raster bands or no pixels; give a non-empty raster.")
+    return dataset
+
+
+def grid_of(dataset: Any) -> RasterGrid:
+    """The :class:`RasterGrid` of an open rasterio dataset."""
+    return RasterGrid(crs=dataset.crs, transform=dataset.transform, width=dataset.width, height=dataset.height)
+
+
+def inspect_raster(path: str | Path) -> RasterInfo:
+    """Grid, band count, dtypes, nodata and band descriptions of a raster; DataError if unreadable."""
+    dataset = open_raster(path)
+    try:
+        return RasterInfo(
+            path=str(path),
+            grid=grid_of(dataset),
+            count=dataset.count,
+            dtypes=list(dataset.dtypes),
+            nodata=dataset.nodata,
+            descriptions=list(dataset.descriptions),
+            driver=dataset.driver,
+        )
+    finally:
+        dataset.close()
+
+
+def clip_window(
+    col_off: int, row_off: int, width: int, height: int, grid: RasterGrid
+) -> tuple[int, int, int, int] | None:
+    """Intersection of a window with the raster: (col, row, w, h) in raster pixels, or None if disjoint."""
+    c0, r0 = max(col_off, 0), max(row_off, 0)
+    c1, r1 = min(col_off + width, grid.width), min(row_off + height, grid.height)
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return (c0, r0, c1 - c0, r1 - r0)
+
+
+def read_window(
+    dataset: Any,
+    col_off: int,
+    row_off: int,
+    width: int,
+    height: int,
+    bands: list[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boundless windowed read as float32 (C, h, w) plus a validity mask (h, w).
+
+    Pixels outside the raster, equal to nodata in every band, NaN/inf in any band, or masked by the
+    dataset's own mask/alpha band are invalid and set to 0.
+    """
+    rasterio = _rasterio()
+    from rasterio.enums import MaskFlags
+    from rasterio.windows import Window
+
+    bands = bands or list(range(1, dataset.count + 1))
+    out = np.zeros((len(bands), height, width), dtype=np.float32)
+    valid = np.zeros((height, width), dtype=bool)
+    inner = clip_window(col_off, row_off, width, height, grid_of(dataset))
+    if inner is None:
+        return out, valid
+    c, r, w, h = inner
+    window = Window(c, r, w, h)
+    try:
+        data = dataset.read(bands, window=window)
+    except rasterio.errors.RasterioIOError as exc:
+        raise DataError(f"Reading the raster '{dataset.name}' failed ({exc}); the file may be truncated.") from exc
+    ok = np.ones((h, w), dtype=bool)
+    if data.dtype.kind == "f":
+        ok &= np.isfinite(data).all(axis=0)
+    nodata = dataset.nodata
+    if nodata is not None:
+        if np.isnan(nodata):
+            pass  # already handled by isfinite
+        else:
+            ok &= ~(data == nodata).all(axis=0)
+    flags = dataset.mask_flag_enums[bands[0] - 1]
+    if MaskFlags.per_dataset in flags or MaskFlags.alpha in flags:
+        ok &= dataset.read_masks(bands[0], window=window) > 0
+    block = data.astype(np.float32, copy=False)
+    block = np.where(ok[None], block, np.float32(0))
+    ys, xs = r - row_off, c - col_off
+    out[:, ys:ys + h, xs:xs + w] = block
+    valid[ys:ys + h, xs:xs + w] = ok
+    return out, valid

@@ -1,0 +1,345 @@
+"""One scene: a vision raster, optional aux rasters and an optional label, read tile by tile on the vision grid.
+
+Every tile is a window (col_off, row_off, width, height) of the vision raster's grid, defined in map
+coordinates: the tile transform is ``grid.transform * Affine.translation(col_off, row_off)``. Aux rasters are
+warped (bilinear) onto the tile's aux grid (the tile transform scaled by ``aux_ratio``) from their own CRS,
+resolution and extent; raster labels are warped (nearest) onto the tile grid; vector labels are reprojected
+once and rasterised per tile.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..callbacks import Callback
+from ..errors import AlignmentError, DataError
+from .align import aux_grid, check_overlap, resize_transform, tile_grid, warp_to_grid
+from .labels import LabelMapper, RegionMask, VectorLabels
+from .raster import RasterGrid, grid_of, is_vector_path, open_raster, read_window
+
+
+@dataclass
+class TileArrays:
+    """What :meth:`SceneReader.read` returns for one tile (raw values, not normalised).
+
+    ``vision`` (Cv, h, w) float32; ``valid`` (h, w) bool; ``aux`` (Ca, h//r, w//r) float32 or None;
+    ``aux_valid`` (h//r, w//r) bool or None; ``label`` (h, w) uint8 classes with the ignore index, or None;
+    ``transform``: the tile's affine transform in the image CRS.
+    """
+
+    vision: np.ndarray
+    valid: np.ndarray
+    aux: np.ndarray | None = None
+    aux_valid: np.ndarray | None = None
+    label: np.ndarray | None = None
+    transform: Any = None
+
+
+@dataclass
+class _AuxSource:
+    path: str
+    bands: list[int]
+    georeferenced: bool
+    array: np.ndarray | None = None  # whole file in memory for the ungeoreferenced fallback
+    transform: Any = None
+
+
+class SceneReader:
+    """Reads aligned tiles of (vision, aux, label) from one scene.
+
+    Args:
+        image: the vision raster (all its bands are used).
+        aux: aux rasters, any CRS/resolution/extent; the first ``aux_bands_per_file`` bands of each are
+            concatenated in the given order (None = all bands).
+        label: a label raster or a polygon layer (GeoPackage/GeoJSON/Shapefile).
+        label_field: vector attribute holding the class; None = every polygon is class 1.
+        label_mapping: {raw value as string: class}; raw values not in it -> ``label_default_class``.
+            None = raw raster values are the classes.
+        ignore_index: label value for nodata, outside the image, and outside ``extent``/``aoi``.
+        aux_ratio: vision pixels per aux pixel along each axis.
+        callback: receives warnings (ungeoreferenced files, skipped features).
+        extent: [xmin, ymin, xmax, ymax] in ``extent_crs`` (default the image CRS) restricting the labels.
+        aoi: polygon layer restricting the labels.
+    """
+
+    def __init__(
+        self,
+        image: str,
+        aux: list[str] | tuple[str, ...] = (),
+        label: str | None = None,
+        *,
+        label_field: str | None = None,
+        label_mapping: dict[str, int] | None = None,
+        label_default_class: int = 0,
+        ignore_index: int = 255,
+        aux_bands_per_file: int | None = None,
+        aux_ratio: int = 8,
+        callback: Callback | None = None,
+        extent: list[float] | None = None,
+        extent_crs: str | None = None,
+        aoi: str | None = None,
+    ):
+        self.image = str(image)
+        self.aux_paths = [str(p) for p in aux]
+        self.label_path = None if label is None else str(label)
+        self.label_field = label_field
+        self.label_mapping = label_mapping
+        self.label_default_class = label_default_class
+        self.ignore_index = int(ignore_index)
+        self.aux_bands_per_file = aux_bands_per_file
+        self.aux_ratio = int(aux_ratio)
+        self.callback = callback or Callback()
+        if self.aux_ratio < 1:
+            raise DataError(f"aux_ratio must be >= 1 (got {aux_ratio}).")
+        self._handles: dict[str, Any] = {}
+        self._pid = os.getpid()
+
+        image_ds = self._open(self.image, "image")
+        self.grid: RasterGrid = grid_of(image_ds)
+        self.vision_bands: int = image_ds.count
+        self.vision_dtype: str = image_ds.dtypes[0]
+        self.nodata = image_ds.nodata
+        self.georeferenced = self.grid.georeferenced
+        if not self.georeferenced:
+            self.callback.warning(
+                f"The image '{self.image}' has no georeferencing (no CRS, no geotransform): working in pixel "
+                f"space; aux rasters and labels must then be ungeoreferenced too (or on the same pixel grid)."
+            )
+        elif self.grid.crs is None:
+            self.callback.warning(f"The image '{self.image}' has a geotransform but no CRS; map units are assumed.")
+
+        self._aux: list[_AuxSource] = [self._setup_aux(p) for p in self.aux_paths]
+        self.aux_channels: int = sum(len(a.bands) for a in self._aux)
+
+        self.mapper = LabelMapper(label_mapping, label_default_class, self.ignore_index, self.label_path or "")
+        self._vector: VectorLabels | None = None
+        self._label_same_grid = False
+        self._label_transform: Any = None
+        if self.label_path is not None:
+            self._setup_label(self.label_path)
+        self.region = RegionMask(self.grid.crs, extent, extent_crs or None, aoi, self.callback)
+        if self.region.active and not self.georeferenced:
+            raise DataError(f"An extent/AOI was given but the image '{self.image}' has no georeferencing.")
+
+    # ----------------------------------------------------------------------------------------- opening
+    def _open(self, path: str, role: str) -> Any:
+        if self._pid != os.getpid():  # forked worker: GDAL handles must not be shared across processes
+            self._handles = {}
+            self._pid = os.getpid()
+        ds = self._handles.get(path)
+        if ds is None or ds.closed:
+            ds = open_raster(path, role)
+            self._handles[path] = ds
+        return ds
+
+    def _setup_aux(self, path: str) -> _AuxSource:
+        ds = self._open(path, "aux raster")
+        wanted = ds.count if self.aux_bands_per_file is None else int(self.aux_bands_per_file)
+        if ds.count < wanted:
+            raise DataError(
+                f"The aux raster '{path}' has {ds.count} band(s) but {wanted} are needed per aux file "
+                f"(aux_bands_per_file); give files with at least {wanted} bands or lower aux_bands_per_file."
+            )
+        bands = list(range(1, wanted + 1))
+        grid = grid_of(ds)
+        if not grid.georeferenced:
+            self.callback.warning(
+                f"The aux raster '{path}' has no georeferencing: it is stretched over the whole image "
+                f"'{self.image}' (the reference's whole-file resize). Georeference it for correct alignment."
+            )
+            data, ok = read_window(ds, 0, 0, ds.width, ds.height, bands)
+            data[:, ~ok] = np.nan
+            return _AuxSource(path, bands, False, data, resize_transform(self.grid, ds.width, ds.height))
+        if not self.georeferenced:
+            raise DataError(
+                f"The aux raster '{path}' is georeferenced but the image '{self.image}' is not; georeference "
+                f"the image (or give ungeoreferenced aux files, which are stretched over it)."
+            )
+        if grid.crs is None and self.grid.crs is not None:
+            self.callback.warning(f"The aux raster '{path}' has no CRS; assuming the image CRS.")
+        check_overlap(self.grid, RasterGrid(grid.crs or self.grid.crs, grid.transform, grid.width, grid.height),
+                      self.image, path, "aux raster")
+        return _AuxSource(path, bands, True)
+
+    def _setup_label(self, path: str) -> None:
+        if is_vector_path(path):
+            if not self.georeferenced:
+                raise DataError(
+                    f"The label layer '{path}' is a vector layer but the image '{self.image}' has no "
+                    f"georeferencing; give a label raster on the image's pixel grid instead."
+                )
+            self._vector = VectorLabels(path, self.grid.crs, self.mapper, self.label_field, self.callback)
+            bounds = self._vector.bounds()
+            if bounds is not None:
+                check_overlap(self.grid, _box_grid(bounds, self.grid.crs), self.image, path, "label layer")
+            return
+        ds = self._open(path, "label raster")
+        grid = grid_of(ds)
+        if grid.same_as(self.grid) or (not grid.georeferenced and grid.shape == self.grid.shape):
+            if not grid.georeferenced and self.georeferenced:
+                self.callback.warning(
+                    f"The label raster '{path}' has no georeferencing; it has the image's size, so it is "
+                    f"assumed to be on the image grid."
+                )
+            self._label_same_grid = True
+            return
+        if not grid.georeferenced or not self.georeferenced:
+            raise AlignmentError(
+                f"The label raster '{path}' ({grid.width}x{grid.height}) and the image '{self.image}' "
+                f"({self.grid.width}x{self.grid.height}) are on different grids and at least one has no "
+                f"georeferencing, so they cannot be aligned; georeference both or give them the same size."
+            )
+        check_overlap(self.grid, RasterGrid(grid.crs or self.grid.crs, grid.transform, grid.width, grid.height),
+                      self.image, path, "label raster")
+
+    # ----------------------------------------------------------------------------------------- properties
+    @property
+    def gsd(self) -> tuple[float, float]:
+        """Ground sampling distance (x, y) of the vision raster in map units (pixels when ungeoreferenced)."""
+        return self.grid.res
+
+    @property
+    def crs_wkt(self) -> str | None:
+        """WKT of the vision raster's CRS (None when it has none)."""
+        return None if self.grid.crs is None else self.grid.crs.to_wkt()
+
+    @property
+    def has_label(self) -> bool:
+        return self.label_path is not None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of the vision raster."""
+        return self.grid.shape
+
+    def region_window(self) -> tuple[int, int, int, int]:
+        """(col_off, row_off, width, height) of the image part inside the extent/AOI (whole image if none)."""
+        bounds = self.region.bounds()
+        if bounds is None:
+            return (0, 0, self.grid.width, self.grid.height)
+        inv = ~self.grid.transform
+        xs, ys = (bounds[0], bounds[2], bounds[0], bounds[2]), (bounds[1], bounds[1], bounds[3], bounds[3])
+        cols, rows = zip(*(inv * (x, y) for x, y in zip(xs, ys)))
+        c0, r0 = max(int(np.floor(min(cols))), 0), max(int(np.floor(min(rows))), 0)
+        c1, r1 = min(int(np.ceil(max(cols))), self.grid.width), min(int(np.ceil(max(rows))), self.grid.height)
+        if c1 <= c0 or r1 <= r0:
+            raise AlignmentError(f"The extent/AOI does not overlap the image '{self.image}'.")
+        return (c0, r0, c1 - c0, r1 - r0)
+
+    # ----------------------------------------------------------------------------------------- reading
+    def read(self, col_off: int, row_off: int, width: int, height: int) -> TileArrays:
+        """Read one tile (may reach outside the image: those pixels are invalid / ignore index)."""
+        col_off, row_off, width, height = int(col_off), int(row_off), int(width), int(height)
+        if width < 1 or height < 1:
+            raise DataError(f"Tile size must be positive (got {width}x{height}).")
+        image_ds = self._open(self.image, "image")
+        vision, valid = read_window(image_ds, col_off, row_off, width, height)
+        tile = tile_grid(self.grid, col_off, row_off, width, height)
+        aux = aux_valid = None
+        if self._aux:
+            aux, aux_valid = self._read_aux(tile)
+        label = None
+        if self.label_path is not None:
+            label = self._read_label(tile, col_off, row_off, valid)
+        return TileArrays(vision, valid, aux, aux_valid, label, tile.transform)
+
+    def read_aux(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """Only the aux stream of a tile: (Ca, h//r, w//r) float32 and its validity mask."""
+        return self._read_aux(tile_grid(self.grid, int(col_off), int(row_off), int(width), int(height)))
+
+    def _read_aux(self, tile: RasterGrid) -> tuple[np.ndarray, np.ndarray]:
+        grid = aux_grid(tile, self.aux_ratio)
+        arrays, valid = [], np.ones(grid.shape, dtype=bool)
+        for src in self._aux:
+            if src.georeferenced:
+                ds = self._open(src.path, "aux raster")
+                data, ok = warp_to_grid(ds, grid, src.bands, resampling="bilinear",
+                                        src_crs=ds.crs or self.grid.crs)
+            else:
+                data, ok = warp_to_grid(src.array, grid, resampling="bilinear", src_transform=src.transform,
+                                        src_crs=self.grid.crs)
+            arrays.append(data)
+            valid &= ok
+        aux = np.concatenate(arrays, axis=0)
+        aux[:, ~valid] = 0.0
+        return aux, valid
+
+    def read_raw_label(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """Raw label raster values (float64) on a tile and where they are valid (raster labels only)."""
+        if self.label_path is None or self._vector is not None:
+            raise DataError("read_raw_label needs a raster label.")
+        tile = tile_grid(self.grid, int(col_off), int(row_off), int(width), int(height))
+        return self._raw_label(tile, int(col_off), int(row_off))
+
+    def _raw_label(self, tile: RasterGrid, col_off: int, row_off: int) -> tuple[np.ndarray, np.ndarray]:
+        ds = self._open(self.label_path, "label raster")
+        if self._label_same_grid:
+            raw, ok = read_window(ds, col_off, row_off, tile.width, tile.height, [1])
+        else:
+            raw, ok = warp_to_grid(ds, tile, [1], resampling="nearest", src_crs=ds.crs or self.grid.crs)
+        return raw[0].astype(np.float64), ok
+
+    def _read_label(self, tile: RasterGrid, col_off: int, row_off: int, valid: np.ndarray) -> np.ndarray:
+        if self._vector is not None:
+            label = self._vector.rasterize(tile)
+            label[~valid] = self.ignore_index
+        else:
+            raw, ok = self._raw_label(tile, col_off, row_off)
+            label = self.mapper.map_raster(raw, ok & valid)
+        if self.region.active:
+            label[~self.region.mask(tile)] = self.ignore_index
+        return label
+
+    def label_value_counts(self, block: int = 1024) -> dict[str, int]:
+        """Raw value -> pixel count over the whole label (raster), or class -> polygon count (vector)."""
+        if self.label_path is None:
+            return {}
+        if self._vector is not None:
+            return {str(k): v for k, v in self._vector.class_counts().items()}
+        counts: dict[str, int] = {}
+        for row in range(0, self.grid.height, block):
+            for col in range(0, self.grid.width, block):
+                h, w = min(block, self.grid.height - row), min(block, self.grid.width - col)
+                raw, ok = self.read_raw_label(col, row, w, h)
+                values, n = np.unique(raw[ok], return_counts=True)
+                for v, c in zip(values, n):
+                    key = str(int(v)) if float(v).is_integer() else str(float(v))
+                    counts[key] = counts.get(key, 0) + int(c)
+        return counts
+
+    # ----------------------------------------------------------------------------------------- lifecycle
+    def close(self) -> None:
+        for ds in self._handles.values():
+            ds.close()
+        self._handles = {}
+
+    def __enter__(self) -> SceneReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_handles"] = {}  # GDAL handles cannot be pickled; reopened lazily
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pid = os.getpid()
+
+    def __repr__(self) -> str:
+        return (f"SceneReader(image={self.image!r}, {self.grid.width}x{self.grid.height}x{self.vision_bands}, "
+                f"aux_channels={self.aux_channels}, label={self.label_path!r})")
+
+
+def _box_grid(bounds: tuple[float, float, float, float], crs: Any) -> RasterGrid:
+    """A one-pixel grid covering ``bounds`` (used for overlap checks of vector extents)."""
+    from affine import Affine
+
+    xmin, ymin, xmax, ymax = bounds
+    return RasterGrid(crs, Affine(max(xmax - xmin, 1e-9), 0, xmin, 0, -max(ymax - ymin, 1e-9), ymax), 1, 1)

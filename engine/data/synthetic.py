@@ -1,0 +1,371 @@
+"""Synthetic but realistic scenes for tests, demos and benchmarks, deterministic for a seed.
+
+A scene is a 16-bit R,G,B,NIR image in a UTM CRS at ~1 m, coarse aux rasters in EPSG:4326 (about
+``aux_ratio`` times coarser, covering the image footprint plus a margin, so they are *not* pixel-aligned with
+the image), and a label raster plus the same label as GeoPackage polygons.
+
+The class is a known smooth function of map position: ``field_value(x, y) > THRESHOLD`` where (x, y) are
+coordinates in the image CRS. Every aux channel is ``base + scale * (sign * field + 0.35 * drift)`` of the same
+position (``expected_aux``), so an aux read that is shifted, unwarped or resized over the wrong extent gives
+the wrong values and the wrong class. ``label_from`` says which stream shows the class: "aux", "vision" or
+"both" (the default, which makes demos visibly right).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import REFERENCE_AUX_PREFIXES
+from ..environment import require
+from ..errors import ConfigError
+
+THRESHOLD = 0.2  # class 1 where field_value > THRESHOLD (about 40 % of the area)
+DEFAULT_ORIGIN = (320_000.0, 4_150_000.0)  # upper-left corner in EPSG:32652 (Korea, ~37.5 N 127 E)
+# Per aux-file value ranges (base, scale), like GEMS and air-pollution grids of different units.
+_GROUP_SCALES = ((300.0, 40.0), (0.03, 0.006), (2.0e-4, 5.0e-5), (1.5, 0.5))
+_VISION_DTYPES = ("uint16", "uint8", "int16", "float32")
+
+
+def _waves(seed: int, n: int, low: float, high: float, salt: int) -> np.ndarray:
+    """n plane waves (kx, ky, phase, amplitude) with wavelengths in [low, high] metres."""
+    rng = np.random.default_rng([int(seed), salt])
+    angles = rng.uniform(0, np.pi, n)
+    lengths = rng.uniform(low, high, n)
+    phases = rng.uniform(0, 2 * np.pi, n)
+    k = 2 * np.pi / lengths
+    return np.stack([k * np.cos(angles), k * np.sin(angles), phases], axis=1)
+
+
+def field_value(x: Any, y: Any, seed: int = 0) -> np.ndarray:
+    """The class field at map coordinates (x, y) of the image CRS, roughly in [-1, 1]; class 1 where > THRESHOLD."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    total = np.zeros(np.broadcast(x, y).shape)
+    amplitudes = (0.5, 0.3, 0.2)
+    for (kx, ky, phase), amp in zip(_waves(seed, 3, 90.0, 170.0, 1), amplitudes):
+        total += amp * np.sin(kx * x + ky * y + phase)
+    return total / 0.75
+
+
+def class_at(x: Any, y: Any, seed: int = 0) -> np.ndarray:
+    """Expected class (0/1) at map coordinates of the image CRS."""
+    return (field_value(x, y, seed) > THRESHOLD).astype(np.uint8)
+
+
+def _channel_params(channels: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng([int(seed), 3])
+    base = np.array([_GROUP_SCALES[(k // 12) % 4][0] for k in range(channels)])
+    scale = np.array([_GROUP_SCALES[(k // 12) % 4][1] for k in range(channels)])
+    base = base * rng.uniform(0.8, 1.2, channels)
+    sign = rng.choice([-1.0, 1.0], channels)
+    drift = _waves(seed, channels, 400.0, 900.0, 4)
+    return base, scale, sign, drift
+
+
+def expected_aux(x: Any, y: Any, seed: int = 0, channels: int = 48, informative: bool = True) -> np.ndarray:
+    """Aux values (channels, *shape) at map coordinates (x, y) of the image CRS.
+
+    ``informative=False`` gives the aux of ``label_from="vision"`` scenes (no class signal, drift only).
+    Channel k is the k-th channel of the concatenated aux stack (files in order, bands in order).
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    base, scale, sign, drift = _channel_params(channels, seed)
+    f = field_value(x, y, seed) if informative else np.zeros(np.broadcast(x, y).shape)
+    out = np.empty((channels,) + f.shape, dtype=np.float64)
+    for k in range(channels):
+        kx, ky, phase = drift[k]
+        out[k] = base[k] + scale[k] * (sign[k] * f + 0.35 * np.sin(kx * x + ky * y + phase))
+    return out
+
+
+def _write_tif(path: Path, data: np.ndarray, crs: Any, transform: Any, nodata: float | None = None) -> None:
+    rasterio = require("rasterio")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                   dtype=str(data.dtype), crs=crs, transform=transform)
+    if nodata is not None:
+        profile["nodata"] = nodata
+    if data.shape[1] >= 256 and data.shape[2] >= 256:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+
+
+def _vision(classes: np.ndarray, seed: int, show_class: bool, dtype: str) -> np.ndarray:
+    """R, G, B, NIR digital numbers in the thousands with texture; foreground looks like vegetation."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng([int(seed), 5])
+    h, w = classes.shape
+    base = np.array([1200.0, 1400.0, 1000.0, 2200.0])
+    out = np.empty((4, h, w))
+    shared = gaussian_filter(rng.normal(size=(h, w)), 6) * 40
+    for b in range(4):
+        texture = gaussian_filter(rng.normal(size=(h, w)), 2.5) * 250 + rng.normal(size=(h, w)) * 40
+        out[b] = base[b] + shared * 5 + texture
+    if show_class:
+        soft = gaussian_filter(classes.astype(np.float64), 0.7)
+        out += soft[None] * np.array([-500.0, 250.0, -350.0, 1800.0])[:, None, None]
+    out = np.clip(out, 1, 65535)
+    if dtype == "uint16":
+        return out.astype(np.uint16)
+    if dtype == "uint8":
+        return np.clip(out / 16.0, 0, 255).astype(np.uint8)
+    if dtype == "int16":
+        return (out - 1000).astype(np.int16)
+    return (out / 10000.0).astype(np.float32)
+
+
+def _aux_grid(bounds: tuple[float, float, float, float], crs: str, aux_crs: str, aux_size_m: float,
+              margin: float) -> tuple[Any, int, int]:
+    """Transform and size of an aux raster in ``aux_crs`` covering ``bounds`` (in ``crs``) plus a margin."""
+    from affine import Affine
+    from rasterio.warp import transform_bounds
+
+    xmin, ymin, xmax, ymax = transform_bounds(crs, aux_crs, *bounds, densify_pts=21)
+    rasterio = require("rasterio")
+    if rasterio.crs.CRS.from_user_input(aux_crs).is_geographic:
+        lat = math.radians((ymin + ymax) / 2)
+        dy = aux_size_m / 111_320.0
+        dx = aux_size_m / (111_320.0 * math.cos(lat))
+    else:
+        dx = dy = aux_size_m
+    mx, my = (xmax - xmin) * margin + 2 * dx, (ymax - ymin) * margin + 2 * dy
+    xmin, xmax, ymin, ymax = xmin - mx, xmax + mx, ymin - my, ymax + my
+    width, height = int(math.ceil((xmax - xmin) / dx)), int(math.ceil((ymax - ymin) / dy))
+    return Affine(dx, 0, xmin, 0, -dy, ymax), width, height
+
+
+def _aux_values(transform: Any, width: int, height: int, aux_crs: str, crs: str, seed: int, channels: int,
+                informative: bool) -> np.ndarray:
+    """Sample ``expected_aux`` at the aux pixel centres (converted to the image CRS)."""
+    from rasterio.warp import transform as transform_coords
+
+    cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    xs = transform.c + cols * transform.a + rows * transform.b
+    ys = transform.f + cols * transform.d + rows * transform.e
+    if str(aux_crs) != str(crs):
+        px, py = transform_coords(aux_crs, crs, xs.ravel().tolist(), ys.ravel().tolist())
+        xs, ys = np.array(px).reshape(xs.shape), np.array(py).reshape(ys.shape)
+    return expected_aux(xs, ys, seed, channels, informative).astype(np.float32)
+
+
+def _polygonize(label_path: Path, out_path: Path, field_name: str = "class", vector_crs: str | None = None) -> None:
+    """Polygons of the non-zero label pixels, with their raw value in ``field_name``; optionally reprojected."""
+    require("osgeo")
+    from osgeo import gdal, ogr, osr
+
+    gdal.UseExceptions()
+    ogr.UseExceptions()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if out_path.exists():
+        out_path.unlink()
+    src = gdal.Open(str(label_path))
+    band = src.GetRasterBand(1)
+    srs = osr.SpatialReference(wkt=src.GetProjection())
+    target = out_path if vector_crs is None else out_path.with_name(out_path.stem + "_tmp.gpkg")
+    driver = ogr.GetDriverByName("GPKG")
+    ds = driver.CreateDataSource(str(target))
+    layer = ds.CreateLayer("labels", srs=srs, geom_type=ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn(field_name, ogr.OFTInteger))
+    kind = ogr.FieldDefn("kind", ogr.OFTString)
+    layer.CreateField(kind)
+    gdal.Polygonize(band, band, layer, 0, [], callback=None)
+    layer.StartTransaction()
+    for feature in layer:
+        feature.SetField("kind", "foreground")
+        layer.SetFeature(feature)
+    layer.CommitTransaction()
+    ds = None
+    src = None
+    if vector_crs is not None:
+        gdal.VectorTranslate(str(out_path), str(target), format="GPKG", dstSRS=vector_crs, reproject=True)
+        target.unlink()
+
+
+def write_scene_files(
+    image_path: str | Path,
+    label_path: str | Path | None,
+    aux_paths: list[str | Path],
+    *,
+    size: tuple[int, int] = (256, 256),
+    crs: str = "EPSG:32652",
+    gsd: float = 1.0,
+    origin: tuple[float, float] | None = None,
+    aux_crs: str = "EPSG:4326",
+    aux_bands: list[int] | None = None,
+    aux_extra_bands: int = 0,
+    aux_ratio: float = 8.0,
+    aux_margin: float = 0.15,
+    seed: int = 0,
+    field_seed: int | None = None,
+    label_from: str = "both",
+    dtype: str = "uint16",
+    label_value: int = 90,
+    vector_path: str | Path | None = None,
+    vector_crs: str | None = None,
+) -> None:
+    """Write one synthetic scene to the given paths (see :func:`make_scene` for the meaning of the options)."""
+    from affine import Affine
+
+    if label_from not in ("aux", "vision", "both"):
+        raise ConfigError(f"label_from must be 'aux', 'vision' or 'both' (got {label_from!r}).")
+    if dtype not in _VISION_DTYPES:
+        raise ConfigError(f"dtype must be one of {_VISION_DTYPES} (got {dtype!r}).")
+    aux_bands = list(aux_bands or [])
+    if len(aux_bands) != len(aux_paths):
+        raise ConfigError(f"{len(aux_paths)} aux paths but {len(aux_bands)} aux band counts.")
+    field_seed = seed if field_seed is None else field_seed
+    h, w = int(size[0]), int(size[1])
+    if origin is None:
+        rng = np.random.default_rng([int(seed), 11])
+        origin = (DEFAULT_ORIGIN[0] + float(rng.integers(0, 2000)) * gsd,
+                  DEFAULT_ORIGIN[1] - float(rng.integers(0, 2000)) * gsd)
+    transform = Affine(gsd, 0, origin[0], 0, -gsd, origin[1])
+    cols, rows = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    xs, ys = origin[0] + cols * gsd, origin[1] - rows * gsd
+    classes = class_at(xs, ys, field_seed)
+    vision = _vision(classes, seed, label_from in ("vision", "both"), dtype)
+    _write_tif(Path(image_path), vision, crs, transform)
+    if label_path is not None:
+        label = (classes * np.uint8(label_value)).astype(np.uint8)[None]
+        _write_tif(Path(label_path), label, crs, transform)
+        if vector_path is not None:
+            _polygonize(Path(label_path), Path(vector_path), vector_crs=vector_crs)
+    if aux_paths:
+        bounds = (origin[0], origin[1] - h * gsd, origin[0] + w * gsd, origin[1])
+        a_transform, aw, ah = _aux_grid(bounds, crs, aux_crs, gsd * aux_ratio, aux_margin)
+        total = sum(aux_bands)
+        values = _aux_values(a_transform, aw, ah, aux_crs, crs, field_seed, total, label_from in ("aux", "both"))
+        start = 0
+        for path, n in zip(aux_paths, aux_bands):
+            block = values[start:start + n]
+            start += n
+            if aux_extra_bands:
+                rng = np.random.default_rng([int(seed), 13, start])
+                extra = rng.normal(size=(aux_extra_bands, ah, aw)).astype(np.float32)
+                block = np.concatenate([block, extra], axis=0)
+            _write_tif(Path(path), block, aux_crs, a_transform)
+
+
+def make_scene(
+    path_dir: str | Path,
+    name: str = "scene",
+    *,
+    size: tuple[int, int] = (256, 256),
+    crs: str = "EPSG:32652",
+    gsd: float = 1.0,
+    aux_crs: str = "EPSG:4326",
+    aux_channels: int | list[int] = 48,
+    aux_prefixes: list[str] | None = None,
+    aux_extra_bands: int = 0,
+    aux_ratio: float = 8.0,
+    seed: int = 0,
+    field_seed: int | None = None,
+    origin: tuple[float, float] | None = None,
+    label_from: str = "both",
+    dtype: str = "uint16",
+    label_value: int = 90,
+    vector_crs: str | None = None,
+) -> dict[str, Any]:
+    """Write a synthetic scene into ``path_dir`` and return its paths.
+
+    Args:
+        size: (height, width) of the vision image in pixels.
+        crs, gsd: image CRS and pixel size (metres).
+        aux_crs: CRS of the aux rasters (EPSG:4326: a grid that is not aligned with the image's).
+        aux_channels: an int = one aux file with that many bands; a list = one file per entry (e.g. [12]*4 for
+            the reference layout, named ``<prefix><name>.tif`` with ``aux_prefixes``). 0 or [] = no aux.
+        aux_extra_bands: extra noise bands appended to every aux file (to test "first N bands").
+        aux_ratio: aux pixel size / image pixel size (approximately, since the aux is in degrees).
+        seed: texture and placement; ``field_seed`` (default ``seed``) the class field and aux coefficients.
+        origin: upper-left corner (x, y) in ``crs`` (default: a seed-dependent spot in Korea).
+        label_from: which stream shows the class: "aux", "vision" or "both".
+        dtype: vision dtype: uint16 (default, values in the thousands), uint8, int16 or float32.
+        label_value: raw label value of class 1 (0 elsewhere); 90 like the reference data.
+        vector_crs: CRS of the GeoPackage label polygons (default the image CRS).
+
+    Returns:
+        {"image": str, "label": str, "label_vector": str (GeoPackage, field "class" = raw value),
+        "aux": [str, ...]}.
+    """
+    root = Path(path_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    if isinstance(aux_channels, int):
+        bands = [aux_channels] if aux_channels > 0 else []
+        aux_paths = [root / f"{name}_aux.tif"] if bands else []
+    else:
+        bands = [int(b) for b in aux_channels]
+        prefixes = list(aux_prefixes or REFERENCE_AUX_PREFIXES)
+        if len(prefixes) < len(bands):
+            prefixes += [f"AUX{i}_" for i in range(len(prefixes), len(bands))]
+        aux_paths = [root / f"{prefixes[i]}{name}.tif" for i in range(len(bands))]
+    paths = {
+        "image": root / f"{name}_image.tif",
+        "label": root / f"{name}_label.tif",
+        "label_vector": root / f"{name}_label.gpkg",
+    }
+    write_scene_files(
+        paths["image"], paths["label"], aux_paths, size=size, crs=crs, gsd=gsd, origin=origin, aux_crs=aux_crs,
+        aux_bands=bands, aux_extra_bands=aux_extra_bands, aux_ratio=aux_ratio, seed=seed, field_seed=field_seed,
+        label_from=label_from, dtype=dtype, label_value=label_value, vector_path=paths["label_vector"],
+        vector_crs=vector_crs,
+    )
+    result: dict[str, Any] = {k: str(v) for k, v in paths.items()}
+    result["aux"] = [str(p) for p in aux_paths]
+    return result
+
+
+REFERENCE_FOLDERS = {
+    "train": ("ts_sn", "tl_sn", "t_ap", "t_gems"),
+    "val": ("vs_sn", "vl_sn", "v_ap", "v_gems"),
+}
+
+
+def make_reference_dataset(
+    root: str | Path,
+    n_train: int = 4,
+    n_val: int = 2,
+    size: tuple[int, int] = (256, 256),
+    seed: int = 0,
+    aux_bands: int = 12,
+    *,
+    aux_extra_bands: int = 0,
+    label_from: str = "both",
+    dtype: str = "uint16",
+    gsd: float = 1.0,
+    crs: str = "EPSG:32652",
+    aux_crs: str = "EPSG:4326",
+    vectors: bool = False,
+) -> str:
+    """Write the reference folder layout under ``root`` and return ``root``.
+
+    ``ts_sn/<name>.tif`` (4-band uint16 image), ``tl_sn/<name>.tif`` (label, 90 = class 1),
+    ``t_gems/GEMS_<name>.tif`` and ``t_ap/AIR_Pollution_{CO,NO2,SO2}_<name>.tif`` (``aux_bands`` bands each,
+    EPSG:4326, coarse, covering the image plus a margin); the same under vs_sn/vl_sn/v_gems/v_ap for validation.
+    Scenes are placed side by side (different map positions) and share one class field (``seed``), so the
+    aux -> class rule is the same everywhere. ``vectors=True`` also writes the labels as polygons to
+    ``tl_sn_gpkg/<name>.gpkg`` / ``vl_sn_gpkg/<name>.gpkg`` (field "class" = 90).
+    """
+    root = Path(root)
+    index = 0
+    for split, count in (("train", n_train), ("val", n_val)):
+        img_dir, lbl_dir, ap_dir, gems_dir = (root / d for d in REFERENCE_FOLDERS[split])
+        for i in range(count):
+            name = f"{split}_{i:03d}"
+            # 600 m apart (more than a scene) so train and validation cover different ground
+            origin = (DEFAULT_ORIGIN[0] + index * (size[1] * gsd + 600.0), DEFAULT_ORIGIN[1] - (index % 3) * 300.0)
+            aux_paths = [gems_dir / f"GEMS_{name}.tif"] + [
+                ap_dir / f"{prefix}{name}.tif" for prefix in REFERENCE_AUX_PREFIXES[1:]
+            ]
+            write_scene_files(
+                img_dir / f"{name}.tif", lbl_dir / f"{name}.tif", aux_paths, size=size, crs=crs, gsd=gsd,
+                origin=origin, aux_crs=aux_crs, aux_bands=[aux_bands] * 4, aux_extra_bands=aux_extra_bands,
+                seed=seed * 1000 + index, field_seed=seed, label_from=label_from, dtype=dtype,
+                vector_path=(root / f"{lbl_dir.name}_gpkg" / f"{name}.gpkg") if vectors else None,
+            )
+            index += 1
+    return str(root)

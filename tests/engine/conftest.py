@@ -1,0 +1,37 @@
+"""Shared fixtures: small synthetic GeoTIFF scenes written by ``engine.data.synthetic`` (session-scoped).
+
+- ``synthetic_scene``: dict of str paths of one 128x128 scene (4-band uint16 R,G,B,NIR in EPSG:32652 at 1 m;
+  label 90 = class 1): "image", "label" (GeoTIFF), "label_vector" (GeoPackage, field "class" = 90),
+  "aux" (list of one 48-band float32 GeoTIFF in EPSG:4326, ~8 m, not pixel-aligned). seed 0, label_from "both".
+- ``synthetic_scene_reference_aux``: the same kind of scene with the reference aux layout (4 files x 12 bands:
+  GEMS_, AIR_Pollution_CO_, AIR_Pollution_NO2_, AIR_Pollution_SO2_ + name).
+- ``reference_dataset``: str root of the reference layout (ts_sn/ tl_sn/ t_ap/ t_gems/ vs_sn/ vl_sn/ v_ap/
+  v_gems/), 3 train + 2 val scenes of 128x128, 12-band aux files, label 90 = class 1, plus tl_sn_gpkg/ and
+  vl_sn_gpkg/ polygon labels.
+Treat the files as read-only: they are shared by every test of the session.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.data import synthetic
+
+
+@pytest.fixture(scope="session")
+def synthetic_scene(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("synthetic_scene")
+    return synthetic.make_scene(root, "scene", size=(128, 128), seed=0, aux_channels=48, label_from="both")
+
+
+@pytest.fixture(scope="session")
+def synthetic_scene_reference_aux(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("synthetic_scene_ref_aux")
+    return synthetic.make_scene(root, "scene", size=(128, 128), seed=0, aux_channels=[12, 12, 12, 12])
+
+
+@pytest.fixture(scope="session")
+def reference_dataset(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("reference_dataset")
+    return synthetic.make_reference_dataset(root, n_train=3, n_val=2, size=(128, 128), seed=0, aux_bands=12,
+                                            vectors=True)
