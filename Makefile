@@ -1,0 +1,62 @@
+# DualStream for QGIS: `make help` lists the targets. Everything runs from the repository root.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.dualstream-installed
+SYSTEM_PYTHON := $(shell command -v /usr/bin/python3 || command -v python3)
+# Plugin destination for `make deploy`: <QGIS_PROFILES_DIR>/<PROFILE>/python/plugins/dualstream_qgis
+PROFILE ?= default
+QGIS_PROFILES_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k checkenv"`.
+PYTEST_ARGS ?=
+
+.PHONY: help install deploy package test test-engine test-plugin lint bench clean
+
+help:
+	@echo "make install   system packages (apt, when missing) + .venv with torch/transformers (idempotent)"
+	@echo "make deploy    install + enable the plugin in QGIS profile PROFILE=$(PROFILE) ($(QGIS_PROFILES_DIR))"
+	@echo "make package   build dist/dualstream_qgis.zip (QGIS: Plugins > Install from ZIP)"
+	@echo "make test      install when needed, then the whole test suite (engine without qgis, then plugin)"
+	@echo "make lint      ruff"
+	@echo "make bench     benchmarks -> bench_output/results.json and results.md"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt scripts/install.sh
+	bash scripts/install.sh
+	touch $(STAMP)
+
+deploy: install
+	$(PY) scripts/deploy_plugin.py --profiles-dir "$(QGIS_PROFILES_DIR)" --profile "$(PROFILE)"
+
+package:
+	$(SYSTEM_PYTHON) scripts/assemble_plugin.py --zip dist/dualstream_qgis.zip
+
+# The engine tests run in their own pytest process with `qgis` made unimportable (tests/conftest.py), which
+# proves the engine never imports it; every other test folder runs in a second process. Both always run;
+# any failure, including pytest's exit code 5 (no tests collected), fails the target.
+test: install
+	@status=0; \
+	echo "== engine tests (qgis blocked) =="; \
+	DUALSTREAM_BLOCK_QGIS=1 $(PY) -m pytest tests/engine $(PYTEST_ARGS) || status=$$?; \
+	echo "== plugin and other tests (real QGIS) =="; \
+	$(PY) -m pytest tests --ignore=tests/engine $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -ne 0 ]; then echo "make test: FAILED (pytest exit code $$status)" >&2; fi; \
+	exit $$status
+
+test-engine: install
+	DUALSTREAM_BLOCK_QGIS=1 $(PY) -m pytest tests/engine $(PYTEST_ARGS)
+
+test-plugin: install
+	$(PY) -m pytest tests --ignore=tests/engine $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check engine dualstream_qgis tests bench scripts
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf dist build bench_output .pytest_cache .ruff_cache

@@ -1,0 +1,113 @@
+"""What every DualStream Processing algorithm shares: icon, translation, dependency checks, the
+feedback bridge, engine error translation, and turning layers into file paths for the engine.
+
+Algorithm modules must not import torch (or anything that needs it) at module level: the provider
+imports them all when QGIS starts, and it has to load even when torch is missing.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from qgis.core import (
+    QgsMapLayer,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProviderRegistry,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+from ..engine_bridge import SITE_PACKAGES_ENV, engine_module
+from ..feedback import FeedbackCallback
+from ..paths import icon_path
+
+T = TypeVar("T")
+
+HELP_URL = "https://github.com/dualstream/dualstream-qgis#readme"
+
+
+def python_hint() -> str:
+    """Where QGIS's Python is and how to give it packages installed in another environment."""
+    return (
+        f"QGIS runs Python {sys.version.split()[0]} ({sys.executable}). If the package is installed in a "
+        f"virtual environment, run `make deploy` in the DualStream checkout (it records that environment's "
+        f"site-packages in the plugin) or set {SITE_PACKAGES_ENV} to its site-packages folder."
+    )
+
+
+def require_packages(*packages: str) -> None:
+    """Import each package or raise QgsProcessingException naming it and the exact install command."""
+    environment = engine_module("environment")
+    errors = engine_module("errors")
+    for package in packages:
+        try:
+            environment.require(package)
+        except errors.DependencyError as exc:
+            raise QgsProcessingException(f"{exc} {python_hint()}") from exc
+
+
+def run_engine(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call an engine function, turning engine errors into QgsProcessingException with the same message."""
+    errors = engine_module("errors")
+    try:
+        return func(*args, **kwargs)
+    except errors.CanceledError as exc:
+        raise QgsProcessingException(f"Canceled: {exc}") from exc
+    except errors.DualStreamError as exc:
+        raise QgsProcessingException(str(exc)) from exc
+
+
+def layer_file_path(layer: QgsMapLayer | None, parameter: str) -> str:
+    """The local file behind a map layer, for the engine (which reads files, not QGIS layers).
+
+    Raises QgsProcessingException when the layer is missing or not a local file (e.g. a web service).
+    """
+    if layer is None:
+        raise QgsProcessingException(f"Parameter {parameter}: no layer was given or it could not be loaded.")
+    parts = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
+    path = parts.get("path") or layer.source().split("|")[0]
+    if not path or not Path(path).is_file():
+        raise QgsProcessingException(
+            f"Parameter {parameter}: layer '{layer.name()}' is not a local file ({layer.source()}); "
+            "save it as a GeoTIFF/GeoPackage first (right-click > Export > Save As) and use that file."
+        )
+    return path
+
+
+class DualStreamAlgorithm(QgsProcessingAlgorithm):
+    """Base class: subclasses define ``name``, ``displayName``, ``shortHelpString``, ``initAlgorithm``,
+    ``processAlgorithm`` and list the Python packages they need in ``REQUIRED_PACKAGES``."""
+
+    #: Packages checked by :meth:`check_requirements` before the engine is called (e.g. ("torch",)).
+    REQUIRED_PACKAGES: tuple[str, ...] = ()
+
+    def createInstance(self) -> DualStreamAlgorithm:  # noqa: N802 - QGIS API
+        return type(self)()
+
+    def tr(self, text: str) -> str:
+        return QCoreApplication.translate(type(self).__name__, text)
+
+    def icon(self) -> QIcon:
+        return QIcon(str(icon_path()))
+
+    def group(self) -> str:
+        return ""
+
+    def groupId(self) -> str:  # noqa: N802 - QGIS API
+        return ""
+
+    def helpUrl(self) -> str:  # noqa: N802 - QGIS API
+        return HELP_URL
+
+    def check_requirements(self) -> None:
+        """Fail with the install command when a package in ``REQUIRED_PACKAGES`` is missing."""
+        require_packages(*self.REQUIRED_PACKAGES)
+
+    @staticmethod
+    def callback(feedback: QgsProcessingFeedback | None) -> FeedbackCallback:
+        """An engine callback reporting to ``feedback`` (progress, log, cancellation)."""
+        return FeedbackCallback(feedback)

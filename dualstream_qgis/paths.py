@@ -1,0 +1,27 @@
+"""Where the plugin's resources (icons, QML styles) live, installed or in a repository checkout.
+
+Installed from the zip, ``resources/`` sits inside the plugin folder; in a checkout it is a sibling of
+``dualstream_qgis/`` at the repository root.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PLUGIN_DIR = Path(__file__).resolve().parent
+
+
+def resources_dir() -> Path:
+    """The folder holding ``icons/`` and ``styles/``."""
+    bundled = PLUGIN_DIR / "resources"
+    return bundled if bundled.is_dir() else PLUGIN_DIR.parent / "resources"
+
+
+def icon_path(name: str = "dualstream.svg") -> Path:
+    """Path of an icon file in ``resources/icons``."""
+    return resources_dir() / "icons" / name
+
+
+def style_path(name: str) -> Path:
+    """Path of a QML style in ``resources/styles``."""
+    return resources_dir() / "styles" / name

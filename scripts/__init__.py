@@ -1,0 +1,1 @@
+"""Helper scripts for installing, deploying and packaging DualStream (used by the Makefile and tests)."""

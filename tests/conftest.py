@@ -1,0 +1,94 @@
+"""Shared fixtures: a headless QgsApplication with Processing, and qgis_process helpers.
+
+With ``DUALSTREAM_BLOCK_QGIS=1`` (``make test`` sets it for tests/engine) ``qgis`` cannot be imported at
+all in the test process, so every engine test also proves that the engine does not need QGIS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BLOCK_QGIS = os.environ.get("DUALSTREAM_BLOCK_QGIS") == "1"
+
+if BLOCK_QGIS:
+    from tests.qgis_blocker import install as _block_qgis
+
+    _block_qgis()
+
+
+@pytest.fixture(scope="session")
+def qgis_app(tmp_path_factory):
+    """A started offscreen QgsApplication with the Processing framework initialised (one per session).
+
+    Settings go to a throwaway profile (QGIS_CUSTOM_CONFIG_PATH), never to the user's own.
+    """
+    if BLOCK_QGIS:
+        pytest.fail("this test needs QGIS but DUALSTREAM_BLOCK_QGIS=1 blocks it; run it without that variable")
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    os.environ["QGIS_CUSTOM_CONFIG_PATH"] = str(tmp_path_factory.mktemp("qgis-config"))
+    from qgis.core import QgsApplication
+
+    app = QgsApplication([], False)
+    app.initQgis()
+    plugins = str(Path(QgsApplication.pkgDataPath()) / "python" / "plugins")
+    if plugins not in sys.path:
+        sys.path.append(plugins)
+    from processing.core.Processing import Processing
+
+    Processing.initialize()
+    yield app
+    Processing.deinitialize()
+
+
+class QgisProcess:
+    """Runs the real ``qgis_process`` headless against a profile folder ``<root>/profiles/default``."""
+
+    def __init__(self):
+        from scripts.deploy_plugin import qgis_process_command
+
+        self.command = qgis_process_command()
+
+    def run(self, root: Path, *args: str, env: dict[str, str] | None = None,
+            timeout: int = 300) -> subprocess.CompletedProcess:
+        from scripts.deploy_plugin import qgis_env
+
+        return subprocess.run([*self.command, *args], capture_output=True, text=True, timeout=timeout,
+                              env=qgis_env(root, env))
+
+    def run_json(self, root: Path, *args: str, env: dict[str, str] | None = None) -> dict:
+        """``qgis_process --json ARGS``; asserts success and returns the parsed JSON."""
+        done = self.run(root, "--json", *args, env=env)
+        assert done.returncode == 0, f"qgis_process {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+        return json.loads(done.stdout[done.stdout.index("{"):])
+
+
+@pytest.fixture(scope="session")
+def qgis_process() -> QgisProcess:
+    return QgisProcess()
+
+
+@pytest.fixture(scope="session")
+def venv_site_packages() -> list[str]:
+    """Site-packages of the Python running the tests (the .venv with torch), for QGIS's own Python."""
+    from scripts.deploy_plugin import venv_site_packages
+
+    return venv_site_packages(Path(sys.executable))
+
+
+@pytest.fixture(scope="session")
+def deploy_plugin():
+    """``deploy_plugin(root, site_packages=None, enable=True) -> plugin folder``: what `make deploy` does,
+    into the throwaway profile ``root/profiles/default``."""
+    from scripts.deploy_plugin import deploy
+
+    def _deploy(root: Path, site_packages: list[str] | None = None, enable: bool = True) -> Path:
+        return deploy(root / "profiles", "default", site_packages, enable=enable)
+
+    return _deploy

@@ -1,0 +1,125 @@
+"""The plugin under a real offscreen QgsApplication: provider registration, checkenv, feedback bridge."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.qgis
+
+
+@pytest.fixture(scope="module")
+def plugin(qgis_app):
+    import dualstream_qgis
+
+    plugin = dualstream_qgis.classFactory(None)
+    plugin.initProcessing()
+    yield plugin
+    plugin.unload()
+
+
+@pytest.fixture
+def provider(plugin):
+    from qgis.core import QgsApplication
+
+    return QgsApplication.processingRegistry().providerById("dualstream")
+
+
+def test_provider_registers_with_all_listed_algorithms(provider):
+    from dualstream_qgis.provider import ALGORITHMS
+
+    assert provider is not None, "provider 'dualstream' not in the Processing registry"
+    assert provider.name() == "DualStream"
+    assert provider.load_errors == []
+    ids = {alg.id() for alg in provider.algorithms()}
+    assert "dualstream:checkenv" in ids
+    assert len(ids) == len(ALGORITHMS)
+    assert not provider.icon().isNull()
+    for alg in provider.algorithms():
+        assert alg.shortHelpString(), f"{alg.id()} has no help text"
+        assert not alg.icon().isNull()
+
+
+def test_checkenv_returns_versions(provider):
+    import numpy
+    import processing
+    import torch
+    import transformers
+    from osgeo import gdal
+
+    results = processing.run("dualstream:checkenv", {})
+    assert results["torch"] == torch.__version__
+    assert results["transformers"] == transformers.__version__
+    assert results["numpy"] == numpy.__version__
+    assert results["gdal"] == gdal.__version__
+    assert results["cuda_available"] is torch.cuda.is_available()
+    assert results["gpu_count"] == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    assert results["missing"] == ""
+    assert f"torch: {torch.__version__}" in results["report"]
+    assert results["qgis"].startswith("3.")
+
+
+def test_unload_removes_provider_and_init_adds_it_again(plugin):
+    from qgis.core import QgsApplication
+
+    import dualstream_qgis
+
+    registry = QgsApplication.processingRegistry()
+    assert registry.providerById("dualstream") is plugin.provider
+    second = dualstream_qgis.classFactory(None)
+    second.initProcessing()  # duplicate id: refused, the first copy stays registered
+    assert second.provider is None and registry.providerById("dualstream") is plugin.provider
+    plugin.unload()
+    assert registry.providerById("dualstream") is None
+    assert registry.algorithmById("dualstream:checkenv") is None
+    plugin.initProcessing()
+    assert registry.algorithmById("dualstream:checkenv") is not None
+
+
+def test_feedback_callback_maps_progress_log_and_cancel(qgis_app):
+    from qgis.core import QgsProcessingFeedback
+
+    from dualstream_qgis.engine_bridge import engine_module
+    from dualstream_qgis.feedback import FeedbackCallback
+
+    class TextRecordingFeedback(QgsProcessingFeedback):  # 3.22 has no progress-text signal to listen to
+        def setProgressText(self, text):  # noqa: N802 - QGIS API
+            texts.append(text)
+            super().setProgressText(text)
+
+    texts: list[str] = []
+    feedback = TextRecordingFeedback()
+    callback = FeedbackCallback(feedback)
+    callback.progress(5, 10, "tiles")
+    assert feedback.progress() == pytest.approx(50.0)
+    assert texts == ["tiles"]
+    callback.progress(20, 10, "tiles")
+    assert feedback.progress() == pytest.approx(100.0)
+    callback.info("hello engine")
+    callback.warning("careful")
+    callback.metrics(3, {"val_iou": 0.5, "step": 7})
+    log = feedback.textLog()
+    assert "hello engine" in log and "careful" in log and "epoch 3: val_iou=0.5, step=7" in log
+    assert not callback.is_canceled()
+    callback.check_canceled()
+    feedback.cancel()
+    assert callback.is_canceled()
+    with pytest.raises(engine_module("errors").CanceledError):
+        callback.check_canceled()
+
+
+def test_engine_errors_become_processing_exceptions(qgis_app):
+    from qgis.core import QgsProcessingException
+
+    from dualstream_qgis.algorithms.base import require_packages, run_engine
+    from dualstream_qgis.engine_bridge import engine_module
+
+    errors = engine_module("errors")
+
+    def bad():
+        raise errors.DataError("file x.tif has no bands; give a raster with bands")
+
+    with pytest.raises(QgsProcessingException, match="x.tif has no bands"):
+        run_engine(bad)
+    with pytest.raises(QgsProcessingException, match="no_such_package_dualstream.*DUALSTREAM_SITE_PACKAGES"):
+        require_packages("no_such_package_dualstream")
+    require_packages("numpy")  # present: no error
