@@ -1,0 +1,176 @@
+"""Labels: raster value mapping and nodata, vector polygons in other CRSs, fields, extents and AOIs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from osgeo import gdal, ogr, osr
+
+from engine.callbacks import RecordingCallback
+from engine.data import synthetic
+from engine.data.scene import SceneReader
+from engine.errors import DataError
+
+gdal.UseExceptions()
+
+
+@pytest.fixture(scope="module")
+def raster_truth(synthetic_scene) -> np.ndarray:
+    with rasterio.open(synthetic_scene["label"]) as src:
+        raw = src.read(1)
+    assert set(np.unique(raw).tolist()) == {0, 90}
+    return (raw == 90).astype(np.uint8)
+
+
+def read_label(image, label, **kwargs) -> np.ndarray:
+    with SceneReader(image, label=label, **kwargs) as reader:
+        return reader.read(0, 0, reader.grid.width, reader.grid.height).label
+
+
+def test_raster_label_mapping_and_default_class(synthetic_scene, raster_truth):
+    mapped = read_label(synthetic_scene["image"], synthetic_scene["label"], label_mapping={"90": 1})
+    np.testing.assert_array_equal(mapped, raster_truth)
+    other = read_label(synthetic_scene["image"], synthetic_scene["label"], label_mapping={"90": 2, "0": 0},
+                       label_default_class=1)
+    np.testing.assert_array_equal(other, raster_truth * 2)
+    identity = read_label(synthetic_scene["image"], synthetic_scene["label"], label_mapping=None)
+    np.testing.assert_array_equal(identity, raster_truth * 90)
+    everything_default = read_label(synthetic_scene["image"], synthetic_scene["label"], label_mapping={"7": 1},
+                                    label_default_class=0)
+    assert everything_default.max() == 0
+
+
+def test_raster_label_nodata_and_image_nodata_become_ignore(tmp_path):
+    paths = synthetic.make_scene(tmp_path, "nd", size=(64, 64), seed=4, aux_channels=0)
+    with rasterio.open(paths["label"]) as src:
+        profile, raw = src.profile, src.read()
+    raw[0, :10, :] = 7  # a strip of label nodata
+    profile["nodata"] = 7
+    with rasterio.open(tmp_path / "label_nd.tif", "w", **profile) as dst:
+        dst.write(raw)
+    with rasterio.open(paths["image"]) as src:
+        profile, img = src.profile, src.read()
+    img[:, :, 50:] = 0  # image nodata columns
+    profile["nodata"] = 0
+    with rasterio.open(tmp_path / "image_nd.tif", "w", **profile) as dst:
+        dst.write(img)
+    label = read_label(str(tmp_path / "image_nd.tif"), str(tmp_path / "label_nd.tif"), label_mapping={"90": 1},
+                       ignore_index=250)
+    assert np.all(label[:10] == 250)
+    assert np.all(label[:, 50:] == 250)
+    assert set(np.unique(label[10:, :50]).tolist()) <= {0, 1} and label[10:, :50].size > 0
+
+
+def test_unmapped_raw_values_without_mapping_are_an_error(tmp_path, synthetic_scene):
+    with rasterio.open(synthetic_scene["label"]) as src:
+        profile, raw = src.profile, src.read().astype(np.uint16)
+    profile["dtype"] = "uint16"
+    raw[raw == 90] = 900
+    with rasterio.open(tmp_path / "big.tif", "w", **profile) as dst:
+        dst.write(raw)
+    with pytest.raises(DataError, match="big.tif"):
+        read_label(synthetic_scene["image"], str(tmp_path / "big.tif"), label_mapping=None)
+
+
+def test_vector_labels_same_crs_match_the_raster(synthetic_scene, raster_truth):
+    label = read_label(synthetic_scene["image"], synthetic_scene["label_vector"])
+    np.testing.assert_array_equal(label, raster_truth)
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4326", "EPSG:3857"])
+def test_vector_labels_in_another_crs_are_reprojected(tmp_path, synthetic_scene, raster_truth, crs):
+    other = str(tmp_path / "labels_other.gpkg")
+    gdal.VectorTranslate(other, synthetic_scene["label_vector"], format="GPKG", dstSRS=crs, reproject=True)
+    ds = ogr.Open(other)
+    srs = ds.GetLayer(0).GetSpatialRef()
+    assert srs.GetAuthorityCode(None) == crs.split(":")[1]
+    ds = None
+    label = read_label(synthetic_scene["image"], other)
+    assert (label == raster_truth).mean() > 0.999
+    # without reprojection (coordinates taken as if in the image CRS) nothing would be burnt
+    assert label.sum() > 100
+
+
+def test_vector_reprojection_is_not_a_no_op(tmp_path, synthetic_scene, raster_truth):
+    """A 4326 layer whose CRS tag is dropped is read as image coordinates, so it no longer matches."""
+    other = str(tmp_path / "no_crs.shp")
+    gdal.VectorTranslate(other, synthetic_scene["label_vector"], format="ESRI Shapefile", dstSRS="EPSG:4326",
+                         reproject=True)
+    (tmp_path / "no_crs.prj").unlink()  # drop the CRS: coordinates are degrees but say nothing
+    callback = RecordingCallback()
+    with pytest.raises(DataError, match="no_crs.shp"):  # degrees read as metres: far from the image
+        read_label(synthetic_scene["image"], other, callback=callback)
+    assert any("no CRS" in w and "no_crs.shp" in w for w in callback.messages("warning"))
+
+
+def test_vector_label_field_and_mapping(tmp_path, synthetic_scene, raster_truth):
+    label = read_label(synthetic_scene["image"], synthetic_scene["label_vector"], label_field="class",
+                       label_mapping={"90": 1})
+    np.testing.assert_array_equal(label, raster_truth)
+    label = read_label(synthetic_scene["image"], synthetic_scene["label_vector"], label_field="kind",
+                       label_mapping={"foreground": 2})
+    np.testing.assert_array_equal(label, raster_truth * 2)
+    with pytest.raises(DataError) as info:
+        read_label(synthetic_scene["image"], synthetic_scene["label_vector"], label_field="missing")
+    assert "missing" in str(info.value) and "kind" in str(info.value)
+
+
+def test_extent_restricts_labels(synthetic_scene, raster_truth):
+    with rasterio.open(synthetic_scene["image"]) as src:
+        left, bottom, right, top = src.bounds
+    extent = [left, bottom, left + 64, top]  # the western half
+    label = read_label(synthetic_scene["image"], synthetic_scene["label"], label_mapping={"90": 1}, extent=extent)
+    assert np.all(label[:, 64:] == 255)
+    np.testing.assert_array_equal(label[:, :64], raster_truth[:, :64])
+
+
+def test_extent_in_another_crs(synthetic_scene, raster_truth):
+    from rasterio.warp import transform_bounds
+
+    with rasterio.open(synthetic_scene["image"]) as src:
+        left, bottom, right, top = src.bounds
+        extent = list(transform_bounds(src.crs, "EPSG:4326", left + 32, bottom + 32, right - 32, top - 32))
+    with SceneReader(synthetic_scene["image"], label=synthetic_scene["label"], label_mapping={"90": 1},
+                     extent=extent, extent_crs="EPSG:4326") as reader:
+        label = reader.read(0, 0, 128, 128).label
+        col, row, w, h = reader.region_window()
+    assert np.all(label[:30] == 255) and np.all(label[-30:] == 255)
+    np.testing.assert_array_equal(label[34:94, 34:94], raster_truth[34:94, 34:94])
+    assert 28 <= col <= 33 and 60 <= w <= 72 and 28 <= row <= 33 and 60 <= h <= 72
+
+
+def test_aoi_polygon_restricts_labels(tmp_path, synthetic_scene, raster_truth):
+    with rasterio.open(synthetic_scene["image"]) as src:
+        left, bottom, right, top = src.bounds
+        wkt = src.crs.to_wkt()
+    path = str(tmp_path / "aoi.gpkg")
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    layer = ds.CreateLayer("aoi", srs=osr.SpatialReference(wkt=wkt), geom_type=ogr.wkbPolygon)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    # a triangle: upper-left half of the image
+    feature.SetGeometry(ogr.CreateGeometryFromWkt(
+        f"POLYGON(({left} {top},{right} {top},{left} {bottom},{left} {top}))"))
+    layer.CreateFeature(feature)
+    ds = None
+    label = read_label(synthetic_scene["image"], synthetic_scene["label_vector"], aoi=path)
+    rows, cols = np.mgrid[0:128, 0:128]
+    inside = rows + cols < 127
+    outside = rows + cols > 128
+    assert np.all(label[outside] == 255)
+    np.testing.assert_array_equal(label[inside], raster_truth[inside])
+
+
+def test_label_value_counts(synthetic_scene, raster_truth):
+    with SceneReader(synthetic_scene["image"], label=synthetic_scene["label"]) as reader:
+        counts = reader.label_value_counts(block=50)
+    assert counts == {"0": int((raster_truth == 0).sum()), "90": int(raster_truth.sum())}
+
+
+def test_missing_or_broken_label_files(tmp_path, synthetic_scene):
+    with pytest.raises(DataError, match="nothing.gpkg"):
+        SceneReader(synthetic_scene["image"], label=str(tmp_path / "nothing.gpkg"))
+    broken = tmp_path / "broken.geojson"
+    broken.write_text("{ this is not json")
+    with pytest.raises(DataError, match="broken.geojson"):
+        SceneReader(synthetic_scene["image"], label=str(broken))
