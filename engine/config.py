@@ -146,7 +146,8 @@ class DataConfig(Settings):
     aux_prefixes: list[str] = field(default_factory=lambda: list(REFERENCE_AUX_PREFIXES))
     aux_bands_per_file: int = 12
     label_mapping: dict[str, int] = field(default_factory=lambda: {"90": 1})  # raw value -> class
-    label_default_class: int = 0  # class of raw values not in label_mapping
+    label_default_class: int = 0  # class of raw 0 (and of every unmapped value when strict_labels is off)
+    strict_labels: bool = True  # raw values neither mapped nor 0/nodata are an error (reported with counts)
     class_names: list[str] = field(default_factory=lambda: ["background", "foreground"])
     class_colors: list[str] = field(default_factory=lambda: ["#000000", "#ff0000"])
     tile_size: int = 512
@@ -158,6 +159,7 @@ class DataConfig(Settings):
     statistics: str = "percentile"  # "percentile" (2/98) or "meanstd"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
+    statistics_tiles: int = 64  # tiles read (over all training scenes) to compute the band statistics
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, dict):
@@ -176,6 +178,9 @@ class DataConfig(Settings):
         _check(len(self.class_colors) == len(self.class_names),
                f"class_colors has {len(self.class_colors)} entries but class_names has {len(self.class_names)}.")
         _check(self.statistics in ("percentile", "meanstd"), "statistics must be 'percentile' or 'meanstd'.")
+        _check(self.statistics_tiles >= 1, f"statistics_tiles must be >= 1 (got {self.statistics_tiles}).")
+        _check(0 <= self.label_default_class < len(self.class_names),
+               f"label_default_class {self.label_default_class} is outside 0..{len(self.class_names) - 1}.")
         bad = [v for v in self.label_mapping.values() if not 0 <= v < len(self.class_names)]
         _check(not bad, f"label_mapping maps to class(es) {bad} outside 0..{len(self.class_names) - 1}.")
 

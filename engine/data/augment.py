@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,49 +75,66 @@ def window_size(tile_size: int, scale: float, aux_ratio: int) -> int:
     return max(aux_ratio, round(tile_size * scale / aux_ratio) * aux_ratio)
 
 
-def photometric(vision: torch.Tensor, valid: torch.Tensor | None, params: AugmentParams) -> torch.Tensor:
+def _np(x: np.ndarray | torch.Tensor | None) -> np.ndarray | None:
+    return x.numpy() if isinstance(x, torch.Tensor) else (None if x is None else np.asarray(x))
+
+
+def photometric(vision: np.ndarray, valid: np.ndarray | None, params: AugmentParams) -> np.ndarray:
     """Brightness/contrast and to-gray on normalised vision ``(C, H, W)``; invalid pixels stay 0.
 
     Args:
-        vision: normalised vision values (modified copy is returned; the input is not changed).
+        vision: normalised vision values (not modified; a new array is returned unless nothing is to be done).
         valid: ``(H, W)`` bool, True where the pixel holds data; None = all valid.
         params: the tile's draws.
     """
     if params.contrast == 1.0 and params.brightness == 0.0 and not params.gray:
         return vision
-    mask = torch.ones(vision.shape[-2:], dtype=torch.bool) if valid is None else valid
-    maskf = mask.to(vision.dtype)
-    count = maskf.sum().clamp_min(1.0)
-    out = vision
+    maskf = np.ones(vision.shape[-2:], np.float32) if valid is None else valid.astype(np.float32)
+    count = max(float(maskf.sum()), 1.0)
+    out = vision.astype(np.float32, copy=False)
     if params.gray:
-        out = out.mean(dim=0, keepdim=True).expand_as(vision)
+        out = np.broadcast_to(out.mean(axis=0, keepdims=True), vision.shape)
     if params.contrast != 1.0 or params.brightness != 0.0:
-        mean = (out * maskf).sum(dim=(-2, -1), keepdim=True) / count
-        out = (out - mean) * params.contrast + mean + params.brightness
-    return out * maskf
+        mean = (out * maskf).sum(axis=(-2, -1), keepdims=True) / count
+        out = (out - mean) * np.float32(params.contrast) + mean + np.float32(params.brightness)
+    return (out * maskf).astype(np.float32, copy=False)
 
 
-def _rotation_theta(angle_deg: float) -> torch.Tensor:
-    """Affine (1, 2, 3) mapping output normalised coordinates to input normalised coordinates.
+def _sampling_grid(angle_deg: float, size: int) -> np.ndarray:
+    """(size, size, 2) normalised input coordinates (x, y) of the output pixel centres, rotated about the centre.
 
-    Input window and output tile cover the same footprint before rotation, so only the rotation remains;
-    the scale is realised by the different pixel counts of input (S) and output (T).
+    Input window and output tile cover the same footprint before rotation, so only the rotation remains; the
+    scale is realised by the different pixel counts of input (S) and output (T). Numpy, not ``affine_grid``:
+    small torch ops pay for thread hand-offs on busy CPUs, and this runs per sample.
     """
     a = math.radians(angle_deg)
     c, s = math.cos(a), math.sin(a)
-    return torch.tensor([[[c, -s, 0.0], [s, c, 0.0]]], dtype=torch.float32)
+    t = (np.arange(size, dtype=np.float32) * 2 + 1) / size - 1  # align_corners=False pixel centres
+    x, y = t[None, :], t[:, None]
+    return np.stack([c * x - s * y, s * x + c * y], axis=-1).astype(np.float32)
 
 
-def _resample(x: torch.Tensor, theta: torch.Tensor, size: int, mode: str) -> torch.Tensor:
-    """grid_sample ``x (C, h, w)`` to ``(C, size, size)`` with zeros outside."""
-    grid = F.affine_grid(theta, [1, x.shape[0], size, size], align_corners=False)
-    return F.grid_sample(x.unsqueeze(0), grid, mode=mode, padding_mode="zeros", align_corners=False)[0]
+def _resample(x: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Bilinear grid_sample of ``x (C, h, w)`` on ``grid``, zeros outside."""
+    out = F.grid_sample(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None],
+                        torch.from_numpy(grid)[None], mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out[0].numpy()
+
+
+def _resample_nearest(label: np.ndarray, grid: np.ndarray, fill: int) -> np.ndarray:
+    """Nearest-neighbour lookup of ``label (h, w)`` on ``grid``; ``fill`` outside (exact integer copy)."""
+    h, w = label.shape
+    ix = np.floor((grid[..., 0] + 1) * (w / 2)).astype(np.int64)
+    iy = np.floor((grid[..., 1] + 1) * (h / 2)).astype(np.int64)
+    inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+    values = label[np.clip(iy, 0, h - 1), np.clip(ix, 0, w - 1)]
+    return np.where(inside, values, fill).astype(label.dtype, copy=False)
 
 
 def geometric(
-    vision: torch.Tensor,
-    aux: torch.Tensor | None,
-    label: torch.Tensor | None,
+    vision: np.ndarray | torch.Tensor,
+    aux: np.ndarray | torch.Tensor | None,
+    label: np.ndarray | torch.Tensor | None,
     params: AugmentParams,
     tile_size: int,
     aux_ratio: int,
@@ -134,47 +152,47 @@ def geometric(
         ignore_index: label value for pixels rotated in from outside the window.
 
     Returns:
-        vision ``(Cv, T, T)``, aux ``(Ca, T/r, T/r)``, label ``(T, T)`` int64.
+        torch tensors: vision ``(Cv, T, T)`` float32, aux ``(Ca, T/r, T/r)`` float32, label ``(T, T)`` int64.
     """
-    if label is not None:
-        label = label.to(torch.int64)
-    if params.resamples or vision.shape[-1] != tile_size:
-        theta = _rotation_theta(params.angle)
-        vision = _resample(vision.float(), theta, tile_size, "bilinear")
-        if aux is not None:
-            aux = _resample(aux.float(), theta, tile_size // aux_ratio, "bilinear")
-        if label is not None:
-            # Second channel of ones marks pixels that came from inside the window (nearest, like the label).
-            stacked = torch.stack([label.float(), torch.ones_like(label, dtype=torch.float32)])
-            sampled = _resample(stacked, theta, tile_size, "nearest")
-            label = torch.where(sampled[1] > 0.5, sampled[0].round().to(torch.int64),
-                                torch.full_like(sampled[0], ignore_index, dtype=torch.int64))
-    dims = (-2, -1)
+    v, a, lab = _np(vision), _np(aux), _np(label)
+    if lab is not None:
+        lab = lab.astype(np.int64, copy=False)
+    if params.resamples or v.shape[-1] != tile_size:
+        grid = _sampling_grid(params.angle, tile_size)
+        v = _resample(v, grid)
+        if a is not None:
+            a = _resample(a, _sampling_grid(params.angle, tile_size // aux_ratio))
+        if lab is not None:
+            lab = _resample_nearest(lab, grid, ignore_index)
     if params.k90:
-        vision = torch.rot90(vision, params.k90, dims)
-        aux = torch.rot90(aux, params.k90, dims) if aux is not None else None
-        label = torch.rot90(label, params.k90, dims) if label is not None else None
-    flip_dims = [d for d, on in ((-1, params.hflip), (-2, params.vflip)) if on]
-    if flip_dims:
-        vision = torch.flip(vision, flip_dims)
-        aux = torch.flip(aux, flip_dims) if aux is not None else None
-        label = torch.flip(label, flip_dims) if label is not None else None
-    vision = vision.contiguous()
-    aux = aux.contiguous() if aux is not None else None
-    label = label.contiguous() if label is not None else None
-    return vision, aux, label
+        v = np.rot90(v, params.k90, axes=(-2, -1))
+        a = np.rot90(a, params.k90, axes=(-2, -1)) if a is not None else None
+        lab = np.rot90(lab, params.k90, axes=(-2, -1)) if lab is not None else None
+    flip_axes = tuple(ax for ax, on in ((-1, params.hflip), (-2, params.vflip)) if on)
+    if flip_axes:
+        v = np.flip(v, flip_axes)
+        a = np.flip(a, flip_axes) if a is not None else None
+        lab = np.flip(lab, flip_axes) if lab is not None else None
+
+    def tensor(x: np.ndarray | None, dtype: Any) -> torch.Tensor | None:
+        return None if x is None else torch.from_numpy(np.ascontiguousarray(x, dtype=dtype))
+
+    return tensor(v, np.float32), tensor(a, np.float32), tensor(lab, np.int64)
 
 
 def augment_tile(
-    vision: torch.Tensor,
-    valid: torch.Tensor | None,
-    aux: torch.Tensor | None,
-    label: torch.Tensor | None,
+    vision: np.ndarray | torch.Tensor,
+    valid: np.ndarray | torch.Tensor | None,
+    aux: np.ndarray | torch.Tensor | None,
+    label: np.ndarray | torch.Tensor | None,
     params: AugmentParams,
     tile_size: int,
     aux_ratio: int,
     ignore_index: int = 255,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Photometric (vision only, valid pixels) then joint geometric augmentation; see the module doc."""
-    vision = photometric(vision, valid, params)
+    """Photometric (vision only, valid pixels) then joint geometric augmentation; see the module doc.
+
+    Returns torch tensors (vision float32, aux float32 or None, label int64 or None).
+    """
+    vision = photometric(_np(vision), _np(valid), params)
     return geometric(vision, aux, label, params, tile_size, aux_ratio, ignore_index)

@@ -103,7 +103,7 @@ def test_photometric_is_vision_only_and_keeps_nodata_zero() -> None:
 
 
 def test_photometric_identity_returns_input() -> None:
-    vision = torch.rand(3, 8, 8)
+    vision = np.random.default_rng(0).random((3, 8, 8), dtype=np.float32)
     assert photometric(vision, None, AugmentParams()) is vision
 
 
