@@ -1,0 +1,542 @@
+"""Torch datasets of (vision, aux, label) tiles, and the data summary stored in the model bundle.
+
+``build_datasets`` does the one-off work in the main process: resolve scenes, check that all scenes agree on
+bands, scan every label once (raw value counts for the label check, and a coarse per-scene index of labelled
+and foreground cells for sampling), split off validation bands when no validation scenes are given (see
+:mod:`.sampling`), and compute robust per-band statistics of the vision and aux streams over valid pixels of
+random training tiles.
+
+The datasets are cheap to pickle: they hold scene settings and numpy indexes, never open files. Each process
+(the main one or a DataLoader worker) opens its own :class:`SceneReader` per scene on first use and keeps it
+(a small LRU cache), so files are not re-opened per sample and no GDAL handle crosses a fork.
+
+Samples are dicts ready for the default collate: ``pixel_values`` (Cv, T, T) float32 normalised (nodata 0),
+``air_values`` (Ca, T/r, T/r) float32 normalised (only with aux), ``labels`` (T, T) int64 (ignore index where
+unknown, outside the image, outside the scene's extent/AOI, in a held-out band, or rotated in).
+
+Label semantics: with a ``label_mapping`` the raw values 0 and the mapping's keys are expected (0 and unmapped
+values become ``label_default_class``); nodata pixels are ignored. Any other raw value is an error listing every
+file and value with its pixel count, unless ``strict_labels`` is False. Without a mapping the raw values are the
+classes and must lie in ``0..len(class_names)-1`` (or equal ``ignore_index``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..callbacks import Callback
+from ..config import DataConfig, SceneSpec
+from ..errors import DataError
+from .augment import augment_tile
+from .normalize import BandStatistics, compute_statistics
+from .raster import is_vector_path
+from .sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder, Region, TileSampler, grid_windows, holdout_split
+from .scene import SceneReader
+from .sources import resolve_scenes
+
+READER_CACHE_SIZE = 32  # open scenes per process (each holds the image, label and aux files)
+SCAN_BLOCK = 1024  # label scan block side (a multiple of the cell size)
+STATS_MAX_PIXELS = 1_000_000
+
+
+# ----------------------------------------------------------------------------------------- summary
+@dataclass
+class DataSummary:
+    """What the training data looked like; ``to_bundle_metadata`` is the bundle's "data" section."""
+
+    vision_bands: int
+    vision_stats: BandStatistics
+    aux_channels: int
+    aux_stats: BandStatistics | None
+    aux_prefixes: list[str]
+    aux_bands_per_file: int
+    aux_ratio: int
+    class_names: list[str]
+    class_colors: list[str]
+    tile_size: int
+    gsd: list[float]
+    crs: str | None
+    label_mapping: dict[str, int]
+    label_default_class: int
+    ignore_index: int
+    num_classes: int
+    train_scenes: list[str] = field(default_factory=list)
+    val_scenes: list[str] = field(default_factory=list)
+    holdout: bool = False  # validation bands were held out of the training scenes
+    train_tiles: int = 0  # per epoch
+    val_tiles: int = 0
+    label_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # label file -> raw value -> pixels
+    foreground_fraction: float = 0.0  # of labelled training pixels
+    aux_files_per_scene: int = 0
+
+    def to_bundle_metadata(self) -> dict[str, Any]:
+        """The bundle's "data" section (JSON-ready)."""
+        return {
+            "vision_bands": self.vision_bands,
+            "vision_stats": self.vision_stats.to_dict(),
+            "aux_channels": self.aux_channels,
+            "aux_stats": None if self.aux_stats is None else self.aux_stats.to_dict(),
+            "aux_prefixes": list(self.aux_prefixes),
+            "aux_bands_per_file": self.aux_bands_per_file,
+            "aux_files_per_scene": self.aux_files_per_scene,
+            "aux_ratio": self.aux_ratio,
+            "class_names": list(self.class_names),
+            "class_colors": list(self.class_colors),
+            "tile_size": self.tile_size,
+            "gsd": [float(v) for v in self.gsd],
+            "crs": self.crs,
+            "label_mapping": dict(self.label_mapping),
+            "label_default_class": self.label_default_class,
+            "ignore_index": self.ignore_index,
+            "num_classes": self.num_classes,
+            "train_scenes": len(self.train_scenes),
+            "val_scenes": len(self.val_scenes),
+            "validation": "held-out bands of the training scenes" if self.holdout else "separate scenes",
+            "foreground_fraction": round(float(self.foreground_fraction), 6),
+        }
+
+
+# ----------------------------------------------------------------------------------------- readers
+def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
+    """SceneReader arguments for one scene under the data settings."""
+    return {
+        "image": spec.image,
+        "aux": list(spec.aux),
+        "label": spec.label,
+        "label_field": spec.label_field,
+        "label_mapping": dict(data_cfg.label_mapping) or None,
+        "label_default_class": data_cfg.label_default_class,
+        "ignore_index": data_cfg.ignore_index,
+        "aux_bands_per_file": data_cfg.aux_bands_per_file,
+        "aux_ratio": data_cfg.aux_ratio,
+        "extent": spec.extent,
+        "extent_crs": spec.extent_crs,
+        "aoi": spec.aoi,
+    }
+
+
+class _QuietCallback(Callback):
+    """Workers re-open scenes; their warnings were already shown once by build_datasets."""
+
+    def warning(self, message: str) -> None:
+        pass
+
+
+class _TileDataset(torch.utils.data.Dataset):
+    """Shared reading/normalising; readers are opened lazily per process and never pickled."""
+
+    def __init__(self, scenes: list[dict[str, Any]], vision_stats: BandStatistics, aux_stats: BandStatistics | None,
+                 tile_size: int, aux_ratio: int, ignore_index: int):
+        self.scenes = scenes
+        self.vision_stats = vision_stats
+        self.aux_stats = aux_stats
+        self.tile_size = tile_size
+        self.aux_ratio = aux_ratio
+        self.ignore_index = ignore_index
+        self._readers: OrderedDict[int, SceneReader] = OrderedDict()
+        self._env: Any = None
+        self._env_pid: int | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_readers"] = OrderedDict()
+        state["_env"] = state["_env_pid"] = None
+        return state
+
+    def _ensure_env(self) -> None:
+        """Keep one GDAL environment open per process: rasterio otherwise starts one per warp (~3 ms each)."""
+        if self._env_pid != os.getpid():
+            import rasterio
+
+            if self._env_pid is not None:  # forked copy of a parent's readers: drop, never close, them
+                self._readers = OrderedDict()
+            self._env = rasterio.Env()
+            self._env.__enter__()
+            self._env_pid = os.getpid()
+
+    def reader(self, scene: int) -> SceneReader:
+        """The process's reader of ``scene`` (opened on first use, least recently used closed beyond the cap)."""
+        self._ensure_env()
+        reader = self._readers.get(scene)
+        if reader is None:
+            reader = SceneReader(**self.scenes[scene], callback=_QuietCallback())
+            self._readers[scene] = reader
+            while len(self._readers) > READER_CACHE_SIZE:
+                _, old = self._readers.popitem(last=False)
+                old.close()
+        else:
+            self._readers.move_to_end(scene)
+        return reader
+
+    def close(self) -> None:
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()
+
+    def _read(self, scene: int, col: int, row: int, size: int, region: Region) -> tuple[
+            np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+        """Normalised vision, its validity, normalised aux, and classes of a window; outside ``region`` masked."""
+        tile = self.reader(scene).read(col, row, size, size)
+        valid = tile.valid
+        label = tile.label
+        inside = _region_mask(region, col, row, size)
+        if inside is not None:
+            valid = valid & inside
+            label = np.where(inside, label, np.uint8(self.ignore_index))
+        vision = self.vision_stats.apply(tile.vision, valid)
+        aux = None
+        if self.aux_stats is not None and tile.aux is not None:
+            aux = self.aux_stats.apply(tile.aux, tile.aux_valid)
+        return vision, valid, aux, label
+
+    @staticmethod
+    def _sample(vision: torch.Tensor, aux: torch.Tensor | None, label: torch.Tensor) -> dict[str, torch.Tensor]:
+        sample = {"pixel_values": vision, "labels": label}
+        if aux is not None:
+            sample["air_values"] = aux
+        return sample
+
+
+def _region_mask(region: Region, col: int, row: int, size: int) -> np.ndarray | None:
+    """(size, size) bool, True inside ``region``; None when the whole window is inside."""
+    if (col >= region.col and row >= region.row and col + size <= region.col + region.width
+            and row + size <= region.row + region.height):
+        return None
+    cols = np.arange(col, col + size)
+    rows = np.arange(row, row + size)
+    in_c = (cols >= region.col) & (cols < region.col + region.width)
+    in_r = (rows >= region.row) & (rows < region.row + region.height)
+    return in_r[:, None] & in_c[None, :]
+
+
+class TrainTileDataset(_TileDataset):
+    """Random augmented training tiles; ``len`` = tiles per epoch; reproducible from (seed, epoch, index).
+
+    The epoch lives in a shared-memory tensor, so ``set_epoch`` also reaches persistent DataLoader workers
+    (call it before iterating the loader for that epoch).
+    """
+
+    def __init__(self, scenes: list[dict[str, Any]], sampler: TileSampler, length: int, augment: bool, **kwargs: Any):
+        super().__init__(scenes, **kwargs)
+        self.sampler = sampler
+        self.length = int(length)
+        self.augment = augment
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch[0])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reseed: tiles and augmentations of epoch ``epoch`` (same epoch -> same samples)."""
+        self._epoch[0] = int(epoch)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not 0 <= index < self.length:
+            raise IndexError(f"tile index {index} out of range 0..{self.length - 1}")
+        plan = self.sampler.plan(self.epoch, int(index))
+        vision, valid, aux, label = self._read(plan.scene, plan.col, plan.row, plan.size, plan.region)
+        v, a, lab = augment_tile(vision, valid, aux, label, plan.params, self.tile_size, self.aux_ratio,
+                                 self.ignore_index)
+        return self._sample(v, a, lab)
+
+
+class GridTileDataset(_TileDataset):
+    """A fixed grid of non-overlapping tiles over validation regions, no augmentation.
+
+    Tiles that stick out of a region or image are padded: labels ``ignore_index``, inputs 0.
+    """
+
+    def __init__(self, scenes: list[dict[str, Any]], windows: list[tuple[int, int, int, Region]], **kwargs: Any):
+        super().__init__(scenes, **kwargs)
+        self.windows = windows  # (scene, col, row, region)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        scene, col, row, region = self.windows[index]
+        vision, _, aux, label = self._read(scene, col, row, self.tile_size, region)
+        return self._sample(torch.from_numpy(vision), None if aux is None else torch.from_numpy(aux),
+                            torch.from_numpy(label.astype(np.int64)))
+
+
+# ----------------------------------------------------------------------------------------- building
+def build_datasets(data_cfg: DataConfig, callback: Callback | None = None) -> tuple[
+        TrainTileDataset, GridTileDataset, DataSummary]:
+    """Resolve scenes, check labels, compute statistics and build the training and validation datasets.
+
+    Raises:
+        DataError: missing/incomplete/unreadable data, scenes with different bands, label values outside the
+            configured set (with counts per value and file), a training label with no labelled pixel.
+    """
+    callback = callback or Callback()
+    train_specs, val_specs = resolve_scenes(data_cfg, callback)
+    callback.info(f"Data: {len(train_specs)} training scene(s), "
+                  f"{len(val_specs) if val_specs else 'no'} validation scene(s).")
+    train_kw = [reader_kwargs(s, data_cfg) for s in train_specs]
+    val_kw = [reader_kwargs(s, data_cfg) for s in val_specs]
+    train_readers = [SceneReader(**kw, callback=callback) for kw in train_kw]
+    val_readers: list[SceneReader] = []
+    try:
+        val_readers = [SceneReader(**kw, callback=callback) for kw in val_kw]
+        return _build(data_cfg, callback, train_kw, val_kw, train_readers, val_readers)
+    finally:
+        for reader in train_readers + val_readers:
+            reader.close()
+
+
+def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, Any]], val_kw: list[dict[str, Any]],
+           train_readers: list[SceneReader], val_readers: list[SceneReader]) -> tuple[
+        TrainTileDataset, GridTileDataset, DataSummary]:
+    first = train_readers[0]
+    _check_consistent(first, train_readers + val_readers)
+    tile = data_cfg.tile_size
+
+    # Regions: the extent/AOI window of each scene, minus the held-out band when validation is held out.
+    holdout = not val_readers and data_cfg.val_fraction > 0
+    train_regions: list[tuple[int, Region]] = []
+    val_windows: list[tuple[int, int, int, Region]] = []
+    val_regions: list[tuple[int, Region]] = []
+    for i, reader in enumerate(train_readers):
+        whole = Region(*reader.region_window())
+        if holdout:
+            rng = np.random.default_rng([data_cfg.seed, 7919, i])
+            part, val = holdout_split(whole.width, whole.height, data_cfg.val_fraction, tile, rng)
+            train_regions.append((i, Region(whole.col + part.col, whole.row + part.row, part.width, part.height)))
+            if val is not None:
+                val_regions.append((i, Region(whole.col + val.col, whole.row + val.row, val.width, val.height)))
+        else:
+            train_regions.append((i, whole))
+    if not holdout:
+        val_regions = [(i, Region(*r.region_window())) for i, r in enumerate(val_readers)]
+    for scene, region in val_regions:
+        val_windows += [(scene, c, r, region) for c, r in grid_windows(region, tile)]
+
+    # One scan of every label: value check + sampling index.
+    counts: dict[str, dict[str, int]] = {}
+    indexes: list[CellIndex] = []
+    problems: list[str] = []
+    for reader in train_readers:
+        callback.check_canceled()
+        scan_region = Region(*reader.region_window())  # whole usable scene: held-out band rows are filtered later
+        index, values = _scan_label(reader, scan_region, data_cfg)
+        indexes.append(index)
+        counts[reader.label_path] = values
+        problems += _label_problems(reader.label_path, values, data_cfg)
+        if index.labelled_pixels == 0:
+            raise DataError(f"The label '{reader.label_path}' has no labelled pixel inside the image "
+                            f"'{reader.image}' (all nodata/outside the extent); check its nodata value and extent.")
+    for reader in val_readers:
+        callback.check_canceled()
+        if not is_vector_path(reader.label_path):
+            values = reader.label_value_counts(SCAN_BLOCK)
+            counts[reader.label_path] = values
+            problems += _label_problems(reader.label_path, values, data_cfg)
+    if problems:
+        raise DataError("Label values outside the configured set (label_mapping "
+                        f"{data_cfg.label_mapping or 'none: values are classes'}, classes 0.."
+                        f"{len(data_cfg.class_names) - 1}):\n  " + "\n  ".join(problems) + "\n"
+                        + _label_fix_hint(data_cfg))
+
+    sampler = TileSampler(indexes, train_regions, tile, data_cfg.aux_ratio, data_cfg.foreground_share,
+                          data_cfg.augment, data_cfg.seed)
+    fg = sum(ix.fg_pixels for ix in indexes)
+    labelled = sum(ix.labelled_pixels for ix in indexes)
+    if data_cfg.foreground_share > 0 and not sampler.has_foreground:
+        callback.warning("No foreground pixel in the training labels: foreground_share cannot be honoured and "
+                         "the model will only see background. Check label_mapping against the label values.")
+
+    vision_stats, aux_stats = _statistics(data_cfg, train_readers, indexes, train_regions, callback)
+    common = {"vision_stats": vision_stats, "aux_stats": aux_stats, "tile_size": tile,
+              "aux_ratio": data_cfg.aux_ratio, "ignore_index": data_cfg.ignore_index}
+    train_ds = TrainTileDataset(train_kw, sampler, data_cfg.tiles_per_epoch, augment=True, **common)
+    val_ds = GridTileDataset(train_kw if holdout else val_kw, val_windows, **common)
+    if len(val_ds) == 0:
+        callback.warning("No validation tiles: give validation scenes (vs_sn/ or val_scenes) or val_fraction > 0.")
+    gsd = [float(abs(v)) for v in first.gsd]
+    summary = DataSummary(
+        vision_bands=first.vision_bands, vision_stats=vision_stats, aux_channels=first.aux_channels,
+        aux_stats=aux_stats, aux_prefixes=list(data_cfg.aux_prefixes) if data_cfg.data_dir else [],
+        aux_bands_per_file=data_cfg.aux_bands_per_file, aux_ratio=data_cfg.aux_ratio,
+        class_names=list(data_cfg.class_names), class_colors=list(data_cfg.class_colors), tile_size=tile,
+        gsd=gsd, crs=first.crs_wkt, label_mapping=dict(data_cfg.label_mapping),
+        label_default_class=data_cfg.label_default_class, ignore_index=data_cfg.ignore_index,
+        num_classes=data_cfg.num_classes, train_scenes=[r.image for r in train_readers],
+        val_scenes=[r.image for r in val_readers], holdout=holdout, train_tiles=len(train_ds),
+        val_tiles=len(val_ds), label_counts=counts, foreground_fraction=fg / max(labelled, 1),
+        aux_files_per_scene=len(train_kw[0]["aux"]),
+    )
+    callback.info(f"Data: {summary.vision_bands} vision band(s), {summary.aux_channels} aux channel(s), "
+                  f"{len(train_ds)} training tiles per epoch, {len(val_ds)} validation tiles"
+                  f"{' (held-out bands)' if holdout else ''}, foreground {100 * summary.foreground_fraction:.1f} %.")
+    return train_ds, val_ds, summary
+
+
+def _check_consistent(first: SceneReader, readers: list[SceneReader]) -> None:
+    for reader in readers[1:]:
+        if reader.vision_bands != first.vision_bands:
+            raise DataError(f"The image '{reader.image}' has {reader.vision_bands} band(s) but '{first.image}' has "
+                            f"{first.vision_bands}; all images of a dataset need the same bands.")
+        if reader.aux_channels != first.aux_channels:
+            raise DataError(f"The scene '{reader.image}' has {reader.aux_channels} aux channel(s) but "
+                            f"'{first.image}' has {first.aux_channels}; give every scene the same aux files.")
+    gsds = [abs(r.gsd[0]) for r in readers]
+    if max(gsds) > 1.5 * min(gsds):
+        first_gsd = gsds[0]
+        odd = [r.image for r, g in zip(readers, gsds) if g > 1.5 * first_gsd or g < first_gsd / 1.5]
+        if odd:
+            first.callback.warning(f"Pixel sizes differ by more than 50 % between scenes (e.g. {odd[:3]}); the "
+                                   "model learns one scale, so resample the imagery to a common resolution.")
+
+
+def _map_classes(raw: np.ndarray, ok: np.ndarray, data_cfg: DataConfig) -> np.ndarray:
+    """Classes of raw label values (same rule as the reader's LabelMapper); ignore where not ok or unknown."""
+    ignore = data_cfg.ignore_index
+    if data_cfg.label_mapping:
+        out = np.full(raw.shape, data_cfg.label_default_class, dtype=np.uint8)
+        for key, cls in data_cfg.label_mapping.items():
+            try:
+                out[raw == float(key)] = cls
+            except ValueError:
+                continue  # text keys apply to vector attributes only
+    else:
+        good = (raw >= 0) & (raw <= 255) & (raw == np.floor(raw))
+        out = np.where(good, raw, ignore).astype(np.uint8)
+    out[~ok] = ignore
+    return out
+
+
+def _scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig) -> tuple[CellIndex, dict[str, int]]:
+    """Raw value counts and the coarse labelled/foreground cell index of one training scene (one pass)."""
+    cell = DEFAULT_CELL
+    builder = CellIndexBuilder(reader.grid.width, reader.grid.height, cell)
+    c0, r0 = region.col // cell * cell, region.row // cell * cell
+    c1, r1 = region.col + region.width, region.row + region.height
+    raster = not is_vector_path(reader.label_path)
+    fast = raster and not reader.region.active
+    counts: dict[str, int] = {}
+    for row in range(r0, r1, SCAN_BLOCK):
+        for col in range(c0, c1, SCAN_BLOCK):
+            w, h = min(SCAN_BLOCK, c1 - col), min(SCAN_BLOCK, r1 - row)
+            if raster:
+                raw, ok = reader.read_raw_label(col, row, w, h)
+                _count_values(raw[ok], counts)
+            if fast:
+                classes = _map_classes(raw, ok, data_cfg)
+            else:  # vector labels or extent/AOI: the reader's full label path applies rasterising and masks
+                classes = reader.read(col, row, w, h).label
+            labelled = classes != data_cfg.ignore_index
+            builder.add(col, row, labelled & (classes != 0), labelled)
+    if not raster:
+        counts = {str(k): v for k, v in reader.label_value_counts().items()}
+    return builder.build(), counts
+
+
+def _count_values(values: np.ndarray, counts: dict[str, int]) -> None:
+    if values.size == 0:
+        return
+    if np.all(values == np.floor(values)) and values.min() >= 0 and values.max() < 65536:
+        n = np.bincount(values.astype(np.int64))
+        keys = np.flatnonzero(n)
+        pairs = zip((str(int(k)) for k in keys), n[keys])
+    else:
+        uniq, n = np.unique(values, return_counts=True)
+        pairs = zip((str(int(v)) if float(v).is_integer() else str(float(v)) for v in uniq), n)
+    for key, c in pairs:
+        counts[key] = counts.get(key, 0) + int(c)
+
+
+def _label_problems(path: str, counts: dict[str, int], data_cfg: DataConfig) -> list[str]:
+    """One line per label file with values outside the configured set, with their pixel counts."""
+    if is_vector_path(path):
+        # Vector counts are classes (already mapped): they must be known classes.
+        bad = {k: v for k, v in counts.items() if not (k.lstrip("-").isdigit() and 0 <= int(k) < len(
+            data_cfg.class_names))}
+    elif data_cfg.label_mapping:
+        if not data_cfg.strict_labels:
+            return []
+        allowed = {0.0} | {_as_float(k) for k in data_cfg.label_mapping}
+        bad = {k: v for k, v in counts.items() if _as_float(k) not in allowed}
+    else:
+        allowed = {float(c) for c in range(len(data_cfg.class_names))} | {float(data_cfg.ignore_index)}
+        bad = {k: v for k, v in counts.items() if _as_float(k) not in allowed}
+    if not bad:
+        return []
+    shown = sorted(bad.items(), key=lambda kv: -kv[1])
+    listing = ", ".join(f"{k} ({v:,} px)" for k, v in shown[:20]) + (" ..." if len(shown) > 20 else "")
+    return [f"'{path}': {listing}"]
+
+
+def _as_float(key: str) -> float:
+    try:
+        return float(key)
+    except ValueError:
+        return math.nan
+
+
+def _label_fix_hint(data_cfg: DataConfig) -> str:
+    if data_cfg.label_mapping:
+        return ("Add these values to label_mapping (raw value -> class), set them as the label raster's nodata, "
+                f"or set strict_labels to false to map them to class {data_cfg.label_default_class} "
+                "(label_default_class).")
+    return ("Give a label_mapping from raw values to classes 0.."
+            f"{len(data_cfg.class_names) - 1}, or add class names for the extra classes.")
+
+
+def _statistics(data_cfg: DataConfig, readers: list[SceneReader], indexes: list[CellIndex],
+                regions: list[tuple[int, Region]], callback: Callback) -> tuple[BandStatistics, BandStatistics | None]:
+    """Robust per-band statistics of vision and aux over valid pixels of random training tiles."""
+    sampler = TileSampler(indexes, regions, data_cfg.tile_size, data_cfg.aux_ratio, 0.0, None, data_cfg.seed + 1)
+    n = data_cfg.statistics_tiles
+    per_tile = max(1, STATS_MAX_PIXELS // n)
+    rng = np.random.default_rng([data_cfg.seed, 17])
+    vision_samples: list[tuple[np.ndarray, np.ndarray]] = []
+    aux_samples: list[tuple[np.ndarray, np.ndarray]] = []
+    has_aux = readers[0].aux_channels > 0
+    for k in range(n):
+        callback.check_canceled()
+        callback.progress(k, n, "band statistics")
+        plan = sampler.plan(0, k)
+        reader = readers[plan.scene]
+        tile = reader.read(plan.col, plan.row, data_cfg.tile_size, data_cfg.tile_size)
+        valid = tile.valid
+        inside = _region_mask(plan.region, plan.col, plan.row, data_cfg.tile_size)
+        if inside is not None:
+            valid = valid & inside
+        vision_samples.append(_subsample(tile.vision, valid, per_tile, rng))
+        if has_aux and tile.aux is not None:
+            aux_samples.append(_subsample(tile.aux, tile.aux_valid, per_tile, rng))
+    callback.progress(n, n, "band statistics")
+    method = data_cfg.statistics
+    try:
+        vision_stats = compute_statistics(vision_samples, method, STATS_MAX_PIXELS, seed=data_cfg.seed)
+    except DataError as exc:
+        raise DataError(f"Vision band statistics of the training images failed: {exc}") from exc
+    aux_stats = None
+    if has_aux:
+        try:
+            aux_stats = compute_statistics(aux_samples, method, STATS_MAX_PIXELS, seed=data_cfg.seed)
+        except DataError as exc:
+            raise DataError(f"Aux band statistics failed (do the aux rasters overlap the images?): {exc}") from exc
+    return vision_stats, aux_stats
+
+
+def _subsample(array: np.ndarray, valid: np.ndarray, limit: int, rng: np.random.Generator) -> tuple[
+        np.ndarray, np.ndarray]:
+    """At most ``limit`` valid pixels of (C, H, W) as a (C, 1, k) array with an all-true mask."""
+    idx = np.flatnonzero(valid.reshape(-1))
+    if idx.size > limit:
+        idx = np.sort(rng.choice(idx, limit, replace=False))
+    flat = array.reshape(array.shape[0], -1)[:, idx]
+    return flat[:, None, :], np.ones((1, idx.size), dtype=bool)

@@ -1,0 +1,241 @@
+"""Training/validation datasets on synthetic GeoTIFFs: shapes, determinism, sampling, hold-out, label checks."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from rasterio.transform import from_origin
+
+from engine.callbacks import RecordingCallback
+from engine.config import AugmentConfig, DataConfig, SceneSpec
+from engine.data.dataset import build_datasets
+from engine.data.sampling import Region
+from engine.errors import DataError
+
+CRS = "EPSG:32652"
+
+
+def write_tif(path: Path, data: np.ndarray, nodata: float | None = None) -> str:
+    data = data if data.ndim == 3 else data[None]
+    profile = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1], "count": data.shape[0],
+               "dtype": data.dtype.name, "crs": CRS, "transform": from_origin(320000.0, 4150000.0, 1.0, 1.0)}
+    if nodata is not None:
+        profile["nodata"] = nodata
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(data)
+    return str(path)
+
+
+def sparse_scene(root: Path, name: str = "sparse", size: int = 256, bands: int = 3,
+                 extra_values: dict[int, int] | None = None) -> SceneSpec:
+    """uint8 image with one small foreground blob (raw 90) in the label; optional extra raw values."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(1, 255, (bands, size, size), dtype=np.uint8)
+    label = np.zeros((size, size), np.uint8)
+    label[200:206, 40:46] = 90
+    for value, count in (extra_values or {}).items():
+        label[0, :count] = value if value != 255 else 255
+        label = np.roll(label, 1, axis=0)
+    root.mkdir(parents=True, exist_ok=True)
+    return SceneSpec(image=write_tif(root / f"{name}.tif", image), label=write_tif(root / f"{name}_label.tif", label))
+
+
+def small_cfg(**kw: object) -> DataConfig:
+    base = {"tile_size": 64, "tiles_per_epoch": 16, "statistics_tiles": 8, "aux_ratio": 8}
+    base.update(kw)
+    return DataConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def reference_sets(reference_dataset: str):
+    cb = RecordingCallback()
+    train, val, summary = build_datasets(small_cfg(data_dir=reference_dataset), cb)
+    return train, val, summary, cb
+
+
+def test_reference_items_shapes_and_dtypes(reference_sets) -> None:
+    train, val, summary, cb = reference_sets
+    assert len(train) == 16 and len(val) == 2 * 4  # 2 validation scenes of 128 px -> 2x2 grid of 64 px tiles
+    for ds in (train, val):
+        item = ds[0]
+        assert set(item) == {"pixel_values", "air_values", "labels"}
+        assert item["pixel_values"].shape == (4, 64, 64) and item["pixel_values"].dtype == torch.float32
+        assert item["air_values"].shape == (48, 8, 8) and item["air_values"].dtype == torch.float32
+        assert item["labels"].shape == (64, 64) and item["labels"].dtype == torch.int64
+        assert set(item["labels"].unique().tolist()) <= {0, 1, 255}
+    # percentile-normalised inputs lie in [0, 1] (plus jitter for training tiles)
+    assert 0.0 <= val[0]["pixel_values"].min() and val[0]["pixel_values"].max() <= 1.0
+    assert val[0]["air_values"].abs().max() <= 1.0 and val[0]["air_values"].std() > 0.01
+    assert any("3 training scene(s)" in m for m in cb.messages("info"))
+
+
+def test_summary_bundle_metadata(reference_sets) -> None:
+    _, _, summary, _ = reference_sets
+    meta = summary.to_bundle_metadata()
+    assert meta["vision_bands"] == 4 and meta["aux_channels"] == 48 and meta["num_classes"] == 1
+    assert meta["aux_prefixes"] == ["GEMS_", "AIR_Pollution_CO_", "AIR_Pollution_NO2_", "AIR_Pollution_SO2_"]
+    assert meta["aux_bands_per_file"] == 12 and meta["aux_ratio"] == 8 and meta["tile_size"] == 64
+    assert meta["label_mapping"] == {"90": 1} and meta["ignore_index"] == 255
+    assert meta["gsd"] == pytest.approx([1.0, 1.0]) and "32652" in meta["crs"]
+    for key in ("vision_stats", "aux_stats"):
+        stats = meta[key]
+        assert stats["method"] == "percentile"
+        assert all(lo < hi for lo, hi in zip(stats["low"], stats["high"]))
+    assert len(meta["vision_stats"]["low"]) == 4 and len(meta["aux_stats"]["low"]) == 48
+    assert 0.1 < meta["foreground_fraction"] < 0.9
+    import json
+    json.dumps(meta)  # JSON-ready
+
+
+def test_determinism_and_set_epoch(reference_dataset: str) -> None:
+    a, _, _ = build_datasets(small_cfg(data_dir=reference_dataset, seed=5))
+    b, _, _ = build_datasets(small_cfg(data_dir=reference_dataset, seed=5))
+    c, _, _ = build_datasets(small_cfg(data_dir=reference_dataset, seed=6))
+    for i in (0, 3):
+        assert all(torch.equal(a[i][k], b[i][k]) for k in a[i])
+    assert not torch.equal(a[0]["pixel_values"], c[0]["pixel_values"])
+    first = a[1]["pixel_values"]
+    a.set_epoch(1)
+    assert not torch.equal(a[1]["pixel_values"], first)
+    a.set_epoch(0)
+    assert torch.equal(a[1]["pixel_values"], first)
+
+
+def test_vision_only_config(reference_dataset: str) -> None:
+    train, val, summary = build_datasets(small_cfg(data_dir=reference_dataset, aux_prefixes=[]))
+    assert "air_values" not in train[0] and "air_values" not in val[0]
+    assert train[0]["pixel_values"].shape == (4, 64, 64)
+    assert summary.aux_stats is None and summary.to_bundle_metadata()["aux_channels"] == 0
+
+
+def test_validation_grid_fixed(reference_sets) -> None:
+    _, val, _, _ = reference_sets
+    assert [w[:3] for w in val.windows] == [(s, c, r) for s in (0, 1) for r in (0, 64) for c in (0, 64)]
+    again = val[3]
+    assert all(torch.equal(again[k], val[3][k]) for k in again)
+
+
+def test_foreground_share_honoured(tmp_path: Path) -> None:
+    scene = sparse_scene(tmp_path)
+    shares = {}
+    for share in (0.0, 0.5, 1.0):
+        cfg = small_cfg(train_scenes=[scene], aux_prefixes=[], foreground_share=share, tiles_per_epoch=60,
+                        val_fraction=0.0)
+        train, _, _ = build_datasets(cfg)
+        shares[share] = np.mean([bool((train[i]["labels"] == 1).any()) for i in range(len(train))])
+    assert shares[1.0] == 1.0  # every forced tile keeps its foreground through the augmentation
+    assert 0.3 < shares[0.5] < 0.8
+    assert shares[0.0] < 0.25  # a 6x6 blob in 256x256 is rarely hit by chance
+
+
+def test_holdout_bands_never_overlap_training(tmp_path: Path) -> None:
+    scene = sparse_scene(tmp_path, size=256)
+    for seed in range(8):  # find a seed that puts the band at the start, so padding reaches training pixels
+        train, val, summary = build_datasets(small_cfg(train_scenes=[scene], aux_prefixes=[], val_fraction=0.3,
+                                                       tiles_per_epoch=200, seed=seed))
+        if val.windows[0][3].col == 0:
+            break
+    else:
+        pytest.fail("no seed put the validation band at the start of the scene")
+    assert summary.holdout and len(val) > 0
+    val_regions = {w[3] for w in val.windows}
+    assert len(val_regions) == 1
+    (val_region,) = val_regions
+    train_region = train.sampler.parts[0].region
+    assert not train_region.intersects(val_region)
+    assert train_region.area + val_region.area == 256 * 256
+    for i in range(len(train)):
+        plan = train.sampler.plan(0, i)
+        assert not Region(plan.col, plan.row, plan.size, plan.size).intersects(val_region)
+    for _, col, row, region in val.windows:  # grid tiles start inside the band; padding beyond it is ignored
+        assert region == val_region and Region(col, row, 1, 1).intersects(val_region)
+    # A validation tile that sticks out of the band shows nothing of the training area.
+    padded = 0
+    for k, (_, col, row, region) in enumerate(val.windows):
+        if col + 64 > region.col + region.width or row + 64 > region.row + region.height:
+            padded += 1
+            item = val[k]
+            outside = np.ones((64, 64), bool)
+            outside[max(region.row - row, 0):region.row + region.height - row,
+                    max(region.col - col, 0):region.col + region.width - col] = False
+            assert (item["labels"].numpy()[outside] == 255).all()
+            assert (item["pixel_values"].numpy()[:, outside] == 0).all()
+            assert (item["labels"].numpy()[~outside] != 255).any()
+    assert padded == 4  # 77 px band: the second grid column sticks out
+
+
+def test_label_values_outside_set_reported_with_counts(tmp_path: Path) -> None:
+    scene = sparse_scene(tmp_path, extra_values={17: 30, 200: 5})
+    cfg = small_cfg(train_scenes=[scene], aux_prefixes=[], val_fraction=0.0)
+    with pytest.raises(DataError) as err:
+        build_datasets(cfg)
+    msg = str(err.value)
+    assert "sparse_label.tif" in msg and "17 (30 px)" in msg and "200 (5 px)" in msg
+    assert "90" not in msg.split("sparse_label.tif")[1].split("\n")[0]  # mapped values are not reported
+    assert "strict_labels" in msg
+    # Non-strict: the extra values become the default class and training data builds.
+    train, _, summary = build_datasets(cfg.replace(strict_labels=False))
+    assert summary.label_counts[scene.label]["17"] == 30
+    # Without a mapping, raw values are classes and must be < number of class names.
+    with pytest.raises(DataError, match=r"90 \(36 px\)"):
+        build_datasets(cfg.replace(label_mapping={}))
+
+
+def test_label_without_labelled_pixels_is_an_error(tmp_path: Path) -> None:
+    image = np.ones((3, 64, 64), np.uint8)
+    spec = SceneSpec(image=write_tif(tmp_path / "i.tif", image),
+                     label=write_tif(tmp_path / "l.tif", np.full((64, 64), 255, np.uint8), nodata=255))
+    with pytest.raises(DataError, match="no labelled pixel"):
+        build_datasets(small_cfg(train_scenes=[spec], aux_prefixes=[], val_fraction=0.0))
+
+
+def test_scenes_with_different_bands_rejected(tmp_path: Path) -> None:
+    a = sparse_scene(tmp_path / "a", bands=3)
+    b = sparse_scene(tmp_path / "b", bands=4)
+    with pytest.raises(DataError, match="4 band"):
+        build_datasets(small_cfg(train_scenes=[a], val_scenes=[b], aux_prefixes=[]))
+
+
+def test_vector_labels_and_explicit_aux(synthetic_scene: dict) -> None:
+    spec = SceneSpec(image=synthetic_scene["image"], label=synthetic_scene["label_vector"],
+                     aux=synthetic_scene["aux"])
+    cfg = small_cfg(train_scenes=[spec], aux_bands_per_file=48, val_fraction=0.25)
+    train, val, summary = build_datasets(cfg)
+    assert summary.aux_channels == 48 and summary.to_bundle_metadata()["aux_files_per_scene"] == 1
+    item = train[0]
+    assert item["air_values"].shape == (48, 8, 8) and set(item["labels"].unique().tolist()) <= {0, 1, 255}
+    assert len(val) >= 1
+
+
+def test_dataloader_with_workers_and_persistent_epoch(reference_dataset: str) -> None:
+    train, val, _ = build_datasets(small_cfg(data_dir=reference_dataset, tiles_per_epoch=8))
+    train[0]  # opens readers in this process: they must not travel to the workers
+    pickle.dumps(train)
+    loader = torch.utils.data.DataLoader(train, batch_size=4, num_workers=2, persistent_workers=True)
+    batches = list(loader)
+    assert batches[0]["pixel_values"].shape == (4, 4, 64, 64) and batches[0]["labels"].dtype == torch.int64
+    assert torch.equal(batches[0]["pixel_values"][1], train[1]["pixel_values"])
+    train.set_epoch(3)  # reaches the persistent workers through shared memory
+    batch = next(iter(loader))
+    assert torch.equal(batch["pixel_values"][2], train[2]["pixel_values"])
+    vbatch = next(iter(torch.utils.data.DataLoader(val, batch_size=8, num_workers=2)))
+    assert vbatch["air_values"].shape == (8, 48, 8, 8)
+
+
+def test_augmentation_off_gives_plain_windows(tmp_path: Path) -> None:
+    scene = sparse_scene(tmp_path)
+    none = AugmentConfig(flips=False, rot90=False, rotation_degrees=0.0, scale_range=[1.0, 1.0], color_jitter=0.0,
+                         gray_probability=0.0)
+    train, _, summary = build_datasets(small_cfg(train_scenes=[scene], aux_prefixes=[], augment=none,
+                                                 val_fraction=0.0))
+    plan = train.sampler.plan(0, 0)
+    item = train[0]
+    with rasterio.open(scene.image) as ds:
+        raw = ds.read(window=((plan.row, plan.row + 64), (plan.col, plan.col + 64))).astype(np.float32)
+    expected = summary.vision_stats.apply(raw)
+    assert plan.size == 64 and np.allclose(item["pixel_values"].numpy(), expected)
