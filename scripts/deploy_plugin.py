@@ -64,13 +64,20 @@ def qgis_process_command() -> list[str]:
                       "(Debian/Ubuntu packages qgis and python3-qgis).")
 
 
-def qgis_env(config_root: Path | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for a headless ``qgis_process`` using ``config_root/profiles/default`` as its profile."""
+def qgis_env(config_root: Path | None = None, extra: dict[str, str | None] | None = None) -> dict[str, str]:
+    """Environment for a headless ``qgis_process`` using ``config_root/profiles/default`` as its profile.
+
+    ``extra`` overrides variables; a None value removes the variable.
+    """
     env = dict(os.environ)
     env["QT_QPA_PLATFORM"] = "offscreen"
     if config_root is not None:
         env["QGIS_CUSTOM_CONFIG_PATH"] = str(config_root)
-    env.update(extra or {})
+    for key, value in (extra or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     return env
 
 

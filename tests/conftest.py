@@ -55,14 +55,14 @@ class QgisProcess:
 
         self.command = qgis_process_command()
 
-    def run(self, root: Path, *args: str, env: dict[str, str] | None = None,
+    def run(self, root: Path, *args: str, env: dict[str, str | None] | None = None,
             timeout: int = 300) -> subprocess.CompletedProcess:
         from scripts.deploy_plugin import qgis_env
 
         return subprocess.run([*self.command, *args], capture_output=True, text=True, timeout=timeout,
                               env=qgis_env(root, env))
 
-    def run_json(self, root: Path, *args: str, env: dict[str, str] | None = None) -> dict:
+    def run_json(self, root: Path, *args: str, env: dict[str, str | None] | None = None) -> dict:
         """``qgis_process --json ARGS``; asserts success and returns the parsed JSON."""
         done = self.run(root, "--json", *args, env=env)
         assert done.returncode == 0, f"qgis_process {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"

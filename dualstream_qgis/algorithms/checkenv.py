@@ -65,7 +65,8 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
         for name in report["missing"]:
             feedback.pushWarning(f"{name} is missing: {report['install_hints'].get(name, '')}")
         gpus = report["gpus"]
-        results: dict[str, Any] = {key: report[key] for key in STRING_KEYS}
+        # str(): torch.__version__ is a str subclass that QVariant cannot carry (it would arrive as "").
+        results: dict[str, Any] = {key: None if report[key] is None else str(report[key]) for key in STRING_KEYS}
         results.update({
             self.REPORT: text,
             "qgis": Qgis.QGIS_VERSION,
