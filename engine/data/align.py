@@ -108,6 +108,7 @@ def warp_to_grid(
         dst_nodata=np.nan,
         resampling=_resampling(resampling),
         num_threads=1,
+        UNIFIED_SRC_NODATA="NO",  # nodata per band: GDAL's default treats a pixel as nodata only in all bands
     )
     valid = np.isfinite(out).all(axis=0)
     out[:, ~valid] = 0.0

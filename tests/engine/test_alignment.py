@@ -14,6 +14,7 @@ from engine.errors import AlignmentError, DataError
 
 SEED = 0
 RATIO = 8
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
 
 def aux_centres(transform: Affine, height: int, width: int, ratio: int = RATIO) -> tuple[np.ndarray, np.ndarray]:
@@ -199,3 +200,21 @@ def test_label_without_overlap_names_both_files(tmp_path, synthetic_scene):
     with pytest.raises(AlignmentError) as info:
         SceneReader(synthetic_scene["image"], label=far)
     assert "far_label.tif" in str(info.value) and "scene_image.tif" in str(info.value)
+
+
+
+def test_aux_nodata_and_nan_are_invalid(tmp_path):
+    paths = synthetic.make_scene(tmp_path, "holes", size=(128, 128), seed=6, aux_channels=2)
+    with rasterio.open(paths["aux"][0]) as src:
+        profile, data = src.profile, src.read()
+    data[0, :, : data.shape[2] // 2] = -9999.0  # western half nodata
+    data[1, 0:3, :] = np.nan  # a NaN strip along the northern edge (north of the image)
+    profile["nodata"] = -9999.0
+    with rasterio.open(tmp_path / "holes.tif", "w", **profile) as dst:
+        dst.write(data)
+    with SceneReader(paths["image"], [str(tmp_path / "holes.tif")]) as reader:
+        tile = reader.read(0, 0, 128, 128)
+        outside = reader.read(-64, -200, 128, 128)  # reaches the NaN strip and beyond the aux
+    assert not tile.aux_valid[:, :2].any() and tile.aux_valid[:, -2:].all()
+    assert np.all(tile.aux[:, ~tile.aux_valid] == 0)
+    assert not outside.aux_valid.all() and np.isfinite(outside.aux).all()
