@@ -1,0 +1,117 @@
+"""The resumable training checkpoint ``<output>.ckpt``.
+
+Written atomically (temp file beside it, then rename) at the end of every epoch. It holds tensors (model,
+optimiser, AMP scaler and RNG states) and plain values; everything that is not a tensor or a number is stored
+as JSON text, so the file loads with ``torch.load(weights_only=True)`` and never unpickles arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+from .environment import require
+from .errors import BundleError
+
+CHECKPOINT_FORMAT = "dualstream-checkpoint"
+CHECKPOINT_VERSION = 1
+CHECKPOINT_SUFFIX = ".ckpt"
+
+
+def checkpoint_path(output: str | os.PathLike) -> Path:
+    """``<output>.ckpt``: the checkpoint that belongs to the bundle path ``output``."""
+    return Path(str(output) + CHECKPOINT_SUFFIX)
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Python, numpy and torch (CPU and CUDA) random states, as tensors and JSON text."""
+    import numpy as np
+
+    torch = require("torch")
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": json.dumps(random.getstate()),
+        "numpy": json.dumps([np_state[0], np_state[1].tolist(), *[float(v) if isinstance(v, float) else int(v)
+                                                                  for v in np_state[2:]]]),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state` (CUDA states only where CUDA is available)."""
+    import numpy as np
+
+    torch = require("torch")
+    py = json.loads(state["python"])
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    np_state = json.loads(state["numpy"])
+    np.random.set_state((np_state[0], np.asarray(np_state[1], dtype=np.uint32), *np_state[2:]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | os.PathLike, *, model_state: dict[str, Any], optimizer_state: dict[str, Any],
+                    schedule_state: dict[str, Any], scaler_state: dict[str, Any] | None, epoch: int,
+                    finished: bool, history: list[dict[str, Any]], best: dict[str, Any],
+                    configs: dict[str, Any], rng: dict[str, Any] | None = None) -> str:
+    """Write the checkpoint atomically. ``history``, ``best``, ``configs`` and ``schedule_state`` must be JSON-able."""
+    torch = require("torch")
+    path = Path(path)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "epoch": int(epoch),
+        "finished": bool(finished),
+        "model": {k: v.detach().cpu() for k, v in model_state.items()},
+        "optimizer": optimizer_state,
+        "scaler": scaler_state,
+        "rng": rng if rng is not None else capture_rng_state(),
+        "schedule_json": json.dumps(schedule_state),
+        "history_json": json.dumps(history),
+        "best_json": json.dumps(best),
+        "configs_json": json.dumps(configs),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save(payload, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return str(path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only``: no arbitrary unpickling).
+
+    Returns the payload with the JSON parts decoded under ``schedule``, ``history``, ``best``, ``configs``.
+    """
+    torch = require("torch")
+    path = Path(path)
+    if not path.is_file():
+        raise BundleError(f"Training checkpoint '{path}' does not exist; run without --resume to start afresh.")
+    try:
+        payload = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises several types for damaged or foreign files
+        raise BundleError(f"Training checkpoint '{path}' cannot be read ({str(exc)[:200]}); it is damaged or not "
+                          f"a DualStream checkpoint. Delete it and run without --resume.") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise BundleError(f"'{path}' is not a DualStream training checkpoint; delete it and run without --resume.")
+    if int(payload.get("version", 0)) > CHECKPOINT_VERSION:
+        raise BundleError(f"Training checkpoint '{path}' was written by a newer DualStream (format "
+                          f"v{payload['version']}); update DualStream or run without --resume.")
+    try:
+        for key in ("schedule", "history", "best", "configs"):
+            payload[key] = json.loads(payload.pop(f"{key}_json"))
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise BundleError(f"Training checkpoint '{path}' is incomplete ({exc}); delete it and run without "
+                          f"--resume.") from exc
+    return payload

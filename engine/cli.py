@@ -1,0 +1,97 @@
+"""``python -m engine COMMAND ...``: the command line without QGIS.
+
+Commands live in their own modules, each exposing ``COMMANDS``: a list of :class:`Command`. A module listed in
+``COMMAND_MODULES`` that does not exist yet is skipped, so a new command only needs its module (for example
+``engine/cli_segment.py`` defining ``COMMANDS = [Command("segment", "...", add_arguments, run)]``).
+
+Engine errors print one line (``error: ...``) and exit with code 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .errors import CanceledError, DualStreamError
+
+COMMAND_MODULES = ("cli_train", "cli_info", "cli_segment", "cli_evaluate")
+EXIT_ERROR = 2
+EXIT_CANCELED = 130
+
+
+@dataclass
+class Command:
+    """One subcommand: ``add_arguments(parser)`` fills its parser, ``run(args) -> int`` runs it."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int | None]
+    description: str | None = None
+
+
+def available_commands() -> list[Command]:
+    """Commands from every module in ``COMMAND_MODULES`` that exists, in that order."""
+    commands: list[Command] = []
+    for name in COMMAND_MODULES:
+        qualified = f"{__package__}.{name}"
+        try:
+            module = importlib.import_module(f".{name}", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name == qualified:  # the module itself is absent; anything else missing is a real error
+                continue
+            raise
+        commands.extend(module.COMMANDS)
+    return commands
+
+
+def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="python -m engine",
+        description="DualStream: multi-modal semantic segmentation of geospatial rasters (engine command line).")
+    parser.add_argument("--version", action="version", version=f"DualStream engine {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for command in commands if commands is not None else available_commands():
+        p = sub.add_parser(command.name, help=command.help, description=command.description or command.help,
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show full tracebacks for errors")
+        command.add_arguments(p)
+        p.set_defaults(_run=command.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    try:
+        code = args._run(args)
+    except CanceledError as exc:
+        if debug:
+            raise
+        print(f"canceled: {exc}", file=sys.stderr)
+        return EXIT_CANCELED
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        return EXIT_CANCELED
+    except DualStreamError as exc:
+        if debug:
+            raise
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    return int(code or 0)
+
+
+def _one_line(exc: Any) -> str:
+    return " ".join(str(exc).split())

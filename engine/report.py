@@ -1,0 +1,232 @@
+"""Training outputs beside the bundle: metrics CSV/JSON, loss/IoU curves, a prediction grid, an HTML report.
+
+Plots use matplotlib's object API with the Agg canvas (no pyplot, no global backend switch), so this works
+headless and inside QGIS. The HTML embeds the PNGs as base64: one file that opens anywhere. Every file is
+written to a temp name beside its destination and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+IGNORE_COLOR = (0.5, 0.5, 0.5)
+
+
+def report_paths(output: str | os.PathLike) -> dict[str, str]:
+    """Paths of the outputs that belong to bundle ``output`` (``dir/<stem>_metrics.csv`` and so on)."""
+    output = Path(output)
+    stem = output.parent / output.stem
+    return {
+        "metrics_csv": f"{stem}_metrics.csv",
+        "metrics_json": f"{stem}_metrics.json",
+        "curves_png": f"{stem}_curves.png",
+        "predictions_png": f"{stem}_predictions.png",
+        "report_html": f"{stem}_report.html",
+    }
+
+
+def _atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_metrics(history: list[dict[str, Any]], csv_path: str | os.PathLike, json_path: str | os.PathLike) -> None:
+    """One row per epoch. Per-class IoU lists become ``val_iou_class<i>`` columns in the CSV."""
+    _atomic_write(json_path, json.dumps(_json_safe(history), indent=2).encode("utf-8"))
+    rows = []
+    for entry in history:
+        row = {k: v for k, v in entry.items() if not isinstance(v, list)}
+        for i, v in enumerate(entry.get("val_class_iou") or []):
+            row[f"val_iou_class{i}"] = v
+        rows.append(row)
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    _atomic_write(csv_path, buffer.getvalue().encode("utf-8"))
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png_bytes(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def plot_curves(history: list[dict[str, Any]], path: str | os.PathLike) -> bytes:
+    """Loss (train, validation) and validation IoU per epoch; the frozen-encoder stage is shaded."""
+    fig = _figure(10, 4)
+    ax_loss, ax_iou = fig.subplots(1, 2)
+    epochs = [e["epoch"] for e in history]
+    ax_loss.plot(epochs, [e.get("train_loss", np.nan) for e in history], "o-", label="train")
+    if any("val_loss" in e for e in history):
+        ax_loss.plot(epochs, [e.get("val_loss", np.nan) for e in history], "o-", label="validation")
+    ax_loss.set(title="Loss", xlabel="epoch")
+    ax_loss.legend()
+    if any("val_iou" in e for e in history):
+        ax_iou.plot(epochs, [e.get("val_iou", np.nan) for e in history], "o-", color="tab:green", label="IoU")
+        ax_iou.set_ylim(0, 1)
+        ax_iou.legend()
+    else:
+        ax_iou.text(0.5, 0.5, "no validation", ha="center", va="center", transform=ax_iou.transAxes)
+    ax_iou.set(title="Validation IoU", xlabel="epoch")
+    frozen = [e["epoch"] for e in history if e.get("stage") == "frozen"]
+    if frozen:
+        for ax in (ax_loss, ax_iou):
+            ax.axvspan(min(frozen) - 0.5, max(frozen) + 0.5, color="0.9", zorder=0, label="_frozen")
+    for ax in (ax_loss, ax_iou):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    data = _png_bytes(fig)
+    _atomic_write(path, data)
+    return data
+
+
+def quicklook(image: np.ndarray) -> np.ndarray:
+    """(C,H,W) normalised bands -> (H,W,3) in [0,1]: the first three bands (or the first as grey), 2-98 % stretch."""
+    bands = image[:3] if image.shape[0] >= 3 else np.repeat(image[:1], 3, axis=0)
+    rgb = np.moveaxis(bands.astype(np.float64), 0, -1)
+    out = np.zeros_like(rgb)
+    for c in range(3):
+        band = rgb[..., c]
+        finite = band[np.isfinite(band)]
+        if finite.size == 0:
+            continue
+        low, high = np.percentile(finite, [2, 98])
+        out[..., c] = np.clip((band - low) / (high - low), 0, 1) if high > low else 0.0
+    return np.nan_to_num(out)
+
+
+def _hex_to_rgb(color: str) -> tuple[float, float, float]:
+    color = color.lstrip("#")
+    if len(color) not in (6, 8):
+        return IGNORE_COLOR
+    return tuple(int(color[i:i + 2], 16) / 255 for i in (0, 2, 4))  # type: ignore[return-value]
+
+
+def colorize(classes: np.ndarray, colors: list[str]) -> np.ndarray:
+    """Class map (H,W) -> RGB (H,W,3) in [0,1]; values outside the palette (ignore index) grey."""
+    palette = np.array([_hex_to_rgb(c) for c in colors] + [IGNORE_COLOR], dtype=np.float64)
+    index = np.where((classes >= 0) & (classes < len(colors)), classes, len(colors)).astype(np.int64)
+    return palette[index]
+
+
+def plot_predictions(previews: list[dict[str, Any]], class_colors: list[str], path: str | os.PathLike) -> bytes:
+    """A grid with one row per validation tile: image quicklook, truth, prediction."""
+    rows = max(1, len(previews))
+    fig = _figure(7.5, 2.5 * rows)
+    axes = np.atleast_2d(fig.subplots(rows, 3, squeeze=False))
+    for r, sample in enumerate(previews):
+        panels = (quicklook(sample["image"]), colorize(sample["truth"], class_colors),
+                  colorize(sample["prediction"], class_colors))
+        for c, (panel, title) in enumerate(zip(panels, ("image", "truth", "prediction"))):
+            axes[r, c].imshow(panel, interpolation="nearest")
+            if r == 0:
+                axes[r, c].set_title(title)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    if not previews:
+        axes[0, 1].text(0.5, 0.5, "no validation tiles", ha="center", va="center", transform=axes[0, 1].transAxes)
+    fig.tight_layout()
+    data = _png_bytes(fig)
+    _atomic_write(path, data)
+    return data
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
+    return f"<table>{cells}</table>"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def render_html(title: str, metadata: dict[str, Any], history: list[dict[str, Any]], images: dict[str, bytes]) -> str:
+    """A self-contained page: summary, settings, metrics per epoch, embedded PNGs."""
+    model, data, train = metadata.get("model", {}), metadata.get("data", {}), metadata.get("train", {})
+    best = metadata.get("metrics", {})
+    summary = [("model", f"{model.get('name')} ({model.get('preset')})"),
+               ("best epoch", best.get("epoch")), ("validation IoU", best.get("val_iou")),
+               ("validation mIoU", best.get("val_miou")), ("classes", data.get("class_names")),
+               ("vision bands", data.get("vision_bands")), ("aux channels", data.get("aux_channels")),
+               ("tile size", data.get("tile_size")), ("epochs run", len(history))]
+    settings = [(k, train.get(k)) for k in ("epochs", "warmup_epochs", "batch_size", "learning_rate",
+                                             "vision_lr_factor", "aux_lr_factor", "schedule", "grad_accumulation",
+                                             "amp", "early_stop_patience", "seed") if k in train]
+    columns = ["epoch", "stage", "train_loss", "val_loss", "val_iou", "val_miou", "lr", "seconds"]
+    head = "".join(f"<th>{c}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(e.get(c)))}</td>" for c in columns) + "</tr>"
+                   for e in history)
+    figures = "".join(
+        f'<h2>{html.escape(name)}</h2><img alt="{html.escape(name)}" '
+        f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">' for name, png in images.items())
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:1.5em;max-width:60em}}table{{border-collapse:collapse;margin:.5em 0}}
+th,td{{border:1px solid #ccc;padding:.2em .5em;text-align:left}}img{{max-width:100%}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<h2>Summary</h2>{_table(summary)}
+<h2>Settings</h2>{_table(settings)}
+<h2>Metrics per epoch</h2><table><tr>{head}</tr>{body}</table>
+{figures}
+</body></html>
+"""
+
+
+def write_report(paths: dict[str, str], history: list[dict[str, Any]], metadata: dict[str, Any],
+                 previews: list[dict[str, Any]]) -> str:
+    """Write every output listed in ``paths`` (see :func:`report_paths`); returns the HTML path."""
+    write_metrics(history, paths["metrics_csv"], paths["metrics_json"])
+    images = {"Loss and IoU": plot_curves(history, paths["curves_png"])}
+    if previews:
+        colors = metadata.get("data", {}).get("class_colors") or ["#000000", "#ff0000"]
+        images["Validation predictions (best epoch)"] = plot_predictions(previews, colors, paths["predictions_png"])
+    title = f"DualStream training report: {Path(paths['report_html']).name.removesuffix('_report.html')}"
+    _atomic_write(paths["report_html"], render_html(title, metadata, history, images).encode("utf-8"))
+    return paths["report_html"]
