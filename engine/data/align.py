@@ -125,18 +125,32 @@ def footprint_in(grid: RasterGrid, crs: Any) -> tuple[float, float, float, float
 
 
 def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other_path: str, role: str) -> None:
-    """Raise AlignmentError naming both files when ``other`` does not overlap ``target`` at all."""
-    try:
-        xmin, ymin, xmax, ymax = footprint_in(other, target.crs)
-    except Exception as exc:  # noqa: BLE001 - PROJ errors vary; re-raised naming both files
-        raise AlignmentError(
-            f"The {role} '{other_path}' (CRS {other.crs}) cannot be transformed to the CRS of the image "
-            f"'{target_path}' ({target.crs}): {exc}. Check both files' CRS."
-        ) from exc
-    txmin, tymin, txmax, tymax = target.bounds
-    if xmax <= txmin or xmin >= txmax or ymax <= tymin or ymin >= tymax:
-        raise AlignmentError(
-            f"The {role} '{other_path}' does not overlap the image '{target_path}' (their footprints, in the "
-            f"image CRS, are {tuple(round(v, 6) for v in (xmin, ymin, xmax, ymax))} and "
-            f"{tuple(round(v, 6) for v in target.bounds)}); give files that cover the same area."
-        )
+    """Raise AlignmentError naming both files when ``other`` does not overlap ``target`` at all.
+
+    The comparison is made in the other file's CRS first (a small image footprint always transforms, while
+    a global aux grid may not transform into a local projection), then in the target's CRS.
+    """
+    def disjoint(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+        return a[2] <= b[0] or a[0] >= b[2] or a[3] <= b[1] or a[1] >= b[3]
+
+    errors = []
+    for moved, fixed, crs in ((target, other, other.crs), (other, target, target.crs)):
+        try:
+            box = footprint_in(moved, crs)
+        except Exception as exc:  # noqa: BLE001 - PROJ errors vary; the other direction may still work
+            errors.append(exc)
+            continue
+        if not all(np.isfinite(box)):
+            errors.append(ValueError("non-finite bounds"))
+            continue
+        if disjoint(box, fixed.bounds):
+            raise AlignmentError(
+                f"The {role} '{other_path}' does not overlap the image '{target_path}' (footprints "
+                f"{tuple(round(v, 6) for v in box)} and {tuple(round(v, 6) for v in fixed.bounds)} in "
+                f"{crs}); give files that cover the same area."
+            )
+        return
+    raise AlignmentError(
+        f"The {role} '{other_path}' (CRS {other.crs}) cannot be related to the image '{target_path}' "
+        f"(CRS {target.crs}): {errors[-1]}. Check both files' CRS."
+    )

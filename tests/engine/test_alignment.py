@@ -218,3 +218,18 @@ def test_aux_nodata_and_nan_are_invalid(tmp_path):
     assert not tile.aux_valid[:, :2].any() and tile.aux_valid[:, -2:].all()
     assert np.all(tile.aux[:, ~tile.aux_valid] == 0)
     assert not outside.aux_valid.all() and np.isfinite(outside.aux).all()
+
+
+def test_global_aux_grid_in_degrees(tmp_path, synthetic_scene):
+    """A world-wide coarse grid (cannot be projected whole into UTM) still aligns over the tile."""
+    lon = np.linspace(-179.5, 179.5, 360)
+    lat = np.linspace(89.5, -89.5, 180)
+    grid = (lon[None, :] + 1000 * lat[:, None]).astype(np.float32)[None]  # value encodes the 1-degree cell
+    path = _write(tmp_path / "world.tif", grid, "EPSG:4326", Affine(1, 0, -180, 0, -1, 90))
+    with SceneReader(synthetic_scene["image"], [path]) as reader:
+        tile = reader.read(0, 0, 128, 128)
+    assert tile.aux_valid.all()
+    # the scene lies near 37.47 N, 126.97 E: bilinear between the cells around it
+    expected_lon, expected_lat = 126.97, 37.47
+    expected = (expected_lon + 1000 * expected_lat)
+    assert abs(float(tile.aux.mean()) - expected) < 5
