@@ -181,8 +181,11 @@ class DataConfig(Settings):
         _check(self.statistics_tiles >= 1, f"statistics_tiles must be >= 1 (got {self.statistics_tiles}).")
         _check(0 <= self.label_default_class < len(self.class_names),
                f"label_default_class {self.label_default_class} is outside 0..{len(self.class_names) - 1}.")
-        bad = [v for v in self.label_mapping.values() if not 0 <= v < len(self.class_names)]
-        _check(not bad, f"label_mapping maps to class(es) {bad} outside 0..{len(self.class_names) - 1}.")
+        # Mapping a raw value to ignore_index marks it as unlabelled (e.g. 0 = "not surveyed").
+        bad = [v for v in self.label_mapping.values()
+               if not (0 <= v < len(self.class_names) or v == self.ignore_index)]
+        _check(not bad, f"label_mapping maps to class(es) {bad} outside 0..{len(self.class_names) - 1} "
+                        f"(or ignore_index {self.ignore_index} for unlabelled values).")
 
     @property
     def num_classes(self) -> int:

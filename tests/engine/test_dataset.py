@@ -239,3 +239,12 @@ def test_augmentation_off_gives_plain_windows(tmp_path: Path) -> None:
         raw = ds.read(window=((plan.row, plan.row + 64), (plan.col, plan.col + 64))).astype(np.float32)
     expected = summary.vision_stats.apply(raw)
     assert plan.size == 64 and np.allclose(item["pixel_values"].numpy(), expected)
+
+
+def test_raw_value_mapped_to_ignore_is_unlabelled(tmp_path: Path) -> None:
+    scene = sparse_scene(tmp_path, extra_values={17: 40})
+    cfg = small_cfg(train_scenes=[scene], aux_prefixes=[], val_fraction=0.0, label_mapping={"90": 1, "17": 255})
+    train, _, summary = build_datasets(cfg)
+    assert summary.label_counts[scene.label]["17"] == 40
+    index = train.sampler.indexes[0]
+    assert index.labelled_pixels == 256 * 256 - 40 and index.fg_pixels == 36
