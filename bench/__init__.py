@@ -1,0 +1,1 @@
+"""DualStream benchmarks: ``python bench/run.py`` (or ``make bench``)."""

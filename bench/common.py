@@ -1,0 +1,41 @@
+"""What every benchmark section receives and the small timing helper they share."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+
+@dataclass
+class BenchContext:
+    """Settings of one benchmark run, handed to every section.
+
+    Attributes:
+        output_dir: where results.json/results.md go; sections may write extra files here.
+        quick: smaller sizes and fewer repeats (CI smoke runs).
+        device: "auto", "cpu" or "cuda" (sections resolve it with engine.environment.resolve_device).
+        seed: seed for anything random.
+        realdata: folder of the real data set, or None when absent.
+    """
+
+    output_dir: Path
+    quick: bool = False
+    device: str = "auto"
+    seed: int = 0
+    realdata: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def time_call(func: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> dict[str, float]:
+    """Run ``func`` ``warmup`` + ``repeats`` times; return median/min/max seconds of the timed runs."""
+    for _ in range(warmup):
+        func()
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "repeats": len(times)}

@@ -1,0 +1,102 @@
+"""Run the DualStream benchmarks and write bench_output/results.json and results.md.
+
+Sections are listed in :data:`SECTIONS`; each is a module ``bench/sections/<name>.py`` defining ``TITLE``
+and ``run(ctx: BenchContext) -> dict``. The returned dict is stored under ``sections.<name>`` in
+results.json; its optional ``"markdown"`` entry becomes the section's text in results.md. To add a section,
+write the module and add its name here. A failing section is recorded (with its error) and makes the
+run exit with status 1 after the other sections ran.
+
+Usage: ``python bench/run.py [--quick] [--only NAME ...] [--device auto|cpu|cuda] [--output DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.common import BenchContext  # noqa: E402 - needs the repository root on sys.path first
+
+#: Benchmark sections, run in this order (module names in bench/sections/).
+SECTIONS: list[str] = [
+    "environment",
+]
+
+
+def _jsonable(value):
+    """Make numpy/torch scalars and paths JSON-serialisable."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def run_sections(ctx: BenchContext, names: list[str]) -> dict:
+    """Run the named sections; return the results document (also for failed sections)."""
+    doc = {"started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "quick": ctx.quick,
+           "device": ctx.device, "sections": {}}
+    for name in names:
+        print(f"[bench] {name} ...", flush=True)
+        start = time.perf_counter()
+        entry: dict = {"status": "ok"}
+        try:
+            module = importlib.import_module(f"bench.sections.{name}")
+            entry["title"] = getattr(module, "TITLE", name)
+            entry["results"] = _jsonable(module.run(ctx))
+        except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others' results
+            entry.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+            print(entry["traceback"], file=sys.stderr)
+        entry["seconds"] = round(time.perf_counter() - start, 2)
+        print(f"[bench] {name}: {entry['status']} in {entry['seconds']} s", flush=True)
+        doc["sections"][name] = entry
+    return doc
+
+
+def to_markdown(doc: dict) -> str:
+    lines = ["# DualStream benchmarks", "", f"Run {doc['started']} (quick={doc['quick']}, device={doc['device']}).", ""]
+    for name, entry in doc["sections"].items():
+        lines += [f"## {entry.get('title', name)}", ""]
+        if entry["status"] == "ok":
+            lines.append(entry["results"].get("markdown", "") if isinstance(entry["results"], dict) else "")
+        else:
+            lines.append(f"**FAILED**: {entry['error']}")
+        lines += ["", f"_section time: {entry['seconds']} s_", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the DualStream benchmarks.")
+    parser.add_argument("--output", type=Path, default=REPO / "bench_output", help="folder for results.json/.md")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--quick", action="store_true", help="small sizes and few repeats (smoke run)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    realdata = os.environ.get("DUALSTREAM_REALDATA")
+    ctx = BenchContext(output_dir=args.output, quick=args.quick, device=args.device, seed=args.seed,
+                       realdata=Path(realdata) if realdata else None)
+    args.output.mkdir(parents=True, exist_ok=True)
+    doc = run_sections(ctx, args.only or SECTIONS)
+    (args.output / "results.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    (args.output / "results.md").write_text(to_markdown(doc), encoding="utf-8")
+    print(f"[bench] wrote {args.output / 'results.json'} and {args.output / 'results.md'}")
+    return 0 if all(e["status"] == "ok" for e in doc["sections"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per benchmark section; each defines ``TITLE`` and ``run(ctx) -> dict`` (see bench/run.py)."""
