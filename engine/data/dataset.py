@@ -15,9 +15,10 @@ Samples are dicts ready for the default collate: ``pixel_values`` (Cv, T, T) flo
 unknown, outside the image, outside the scene's extent/AOI, in a held-out band, or rotated in).
 
 Label semantics: with a ``label_mapping`` the raw values 0 and the mapping's keys are expected (0 and unmapped
-values become ``label_default_class``); nodata pixels are ignored. Any other raw value is an error listing every
-file and value with its pixel count, unless ``strict_labels`` is False. Without a mapping the raw values are the
-classes and must lie in ``0..len(class_names)-1`` (or equal ``ignore_index``).
+values become ``label_default_class``; a value mapped to ``ignore_index`` is unlabelled); nodata pixels are
+ignored. Any other raw value is an error listing every file and value with its pixel count, unless
+``strict_labels`` is False. Without a mapping the raw values are the classes and must lie in
+``0..len(class_names)-1`` (or equal ``ignore_index``).
 """
 
 from __future__ import annotations
