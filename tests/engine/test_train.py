@@ -1,0 +1,256 @@
+"""The fit loop on in-memory tiles with the real tiny DualStream model: precision choice, LR groups and
+schedules, frozen warm-up, cancel and resume, early stop, accumulation, outputs.
+
+Tiles are made in memory (the class is a function of the aux input) so these tests exercise train() without
+the raster pipeline; the CLI tests run the whole pipeline on GeoTIFFs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.bundle import load_bundle, read_metadata
+from engine.callbacks import RecordingCallback
+from engine.checkpoint import load_checkpoint
+from engine.config import DataConfig, ModelConfig, TrainConfig
+from engine.errors import CanceledError, ConfigError
+from engine.models import build_model
+from engine.train import LRSchedule, build_optimizer, config_differences, decide_precision, train
+
+TILE = 64
+AUX = 8
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Two OpenMP threads on shared, busy CPUs are many times slower than one.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class AuxTiles(torch.utils.data.Dataset):
+    """Random tiles whose class is 1 where the (upsampled) first aux channel is > 0."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        g = torch.Generator().manual_seed(self.seed * 100_000 + self.epoch * 1000 + i)
+        air = torch.randn(AUX, TILE // 8, TILE // 8, generator=g)
+        up = torch.nn.functional.interpolate(air[None, :1], size=(TILE, TILE), mode="bilinear", align_corners=False)
+        labels = (up[0, 0] > 0).long()
+        labels[:2] = 255  # some ignored pixels
+        return {"pixel_values": torch.randn(4, TILE, TILE, generator=g), "air_values": air, "labels": labels}
+
+
+class Summary:
+    def to_bundle_metadata(self) -> dict:
+        return {"vision_bands": 4, "vision_stats": {"method": "meanstd", "low": [0.0] * 4, "high": [1.0] * 4},
+                "aux_channels": AUX, "aux_stats": None, "aux_ratio": 8, "class_names": ["background", "field"],
+                "class_colors": ["#000000", "#00ff00"], "tile_size": TILE, "num_classes": 1, "ignore_index": 255}
+
+
+def _configs(tmp_path: Path, **train_settings) -> tuple[ModelConfig, DataConfig, TrainConfig]:
+    model_cfg = ModelConfig(preset="tiny", vision_channels=4, aux_channels=AUX, num_classes=1, aux_ratio=8)
+    settings = dict(output=str(tmp_path / "out" / "model.dsmodel"), epochs=2, warmup_epochs=1, batch_size=4,
+                    learning_rate=3e-3, device="cpu", preview_tiles=2)
+    settings.update(train_settings)
+    return model_cfg, DataConfig(tile_size=TILE, class_names=["background", "field"],
+                                 class_colors=["#000000", "#00ff00"]), TrainConfig(**settings)
+
+
+def _datasets(n_train: int = 16, n_val: int = 8):
+    return AuxTiles(n_train, seed=1), AuxTiles(n_val, seed=2), Summary()
+
+
+def _model(model_cfg: ModelConfig):
+    torch.manual_seed(0)
+    return build_model(model_cfg.name, **{k: v for k, v in model_cfg.to_dict().items() if k != "name"})
+
+
+# ----------------------------------------------------------------------------------------- pure logic
+
+
+def test_decide_precision():
+    assert decide_precision("cpu", "auto", True) == (None, False)
+    assert decide_precision("cpu", "bf16", True) == (None, False)  # CPU: full precision whatever is asked
+    assert decide_precision("cuda", "auto", True) == (torch.bfloat16, False)
+    assert decide_precision("cuda", "auto", False) == (torch.float16, True)
+    assert decide_precision("cuda", "fp16", True) == (torch.float16, True)
+    assert decide_precision("cuda", "off", True) == (None, False)
+    with pytest.raises(ConfigError, match="bfloat16"):
+        decide_precision("cuda", "bf16", False)
+
+
+def test_optimizer_groups_have_differential_learning_rates(tmp_path):
+    model_cfg, _, train_cfg = _configs(tmp_path, learning_rate=1e-3, vision_lr_factor=0.1, aux_lr_factor=0.5)
+    model = _model(model_cfg)
+    optimizer = build_optimizer(model, train_cfg)
+    lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
+    assert lrs == pytest.approx({"vision": 1e-4, "aux": 5e-4, "head": 1e-3})
+    groups = model.parameter_groups()
+    for g in optimizer.param_groups:
+        assert {id(p) for p in g["params"]} == {id(p) for p in groups[g["name"]]}
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
+    assert optimizer.defaults["weight_decay"] == train_cfg.weight_decay
+
+
+def test_lr_schedules():
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([{"params": [param], "lr": 1e-3, "base_lr": 1e-3, "name": "head"}])
+    cfg = TrainConfig(epochs=4, warmup_epochs=1, learning_rate=1e-3, min_learning_rate=1e-5, warmup_steps=2)
+    sched = LRSchedule(opt, cfg, steps_per_epoch=5)
+    lrs = []
+    for _ in range(25):
+        lrs.append(opt.param_groups[0]["lr"])
+        sched.step()
+    assert lrs[:5] == pytest.approx([1e-3] * 5)  # frozen stage: base LR
+    assert lrs[5] == pytest.approx(1e-3 / 3) and lrs[6] == pytest.approx(2e-3 / 3)  # linear warm-up steps
+    assert lrs[7] == pytest.approx(1e-3)  # cosine starts at the top
+    assert all(a >= b for a, b in zip(lrs[7:], lrs[8:]))  # then only decreases
+    assert sched.factor(25) * 1e-3 == pytest.approx(1e-5)  # ... down to min_learning_rate
+
+    step = LRSchedule(opt, TrainConfig(epochs=6, warmup_epochs=0, schedule="step", step_epochs=2, step_gamma=0.5,
+                                       min_learning_rate=0), steps_per_epoch=3)
+    assert [step.factor(s) for s in (0, 5, 6, 12)] == pytest.approx([1, 1, 0.5, 0.25])
+
+    plateau = LRSchedule(opt, TrainConfig(epochs=9, warmup_epochs=0, schedule="plateau", plateau_patience=1,
+                                          plateau_factor=0.5, min_learning_rate=0), steps_per_epoch=1)
+    for score in (0.5, 0.6, 0.6, 0.6):
+        plateau.epoch_end(score, main_stage=True)
+    assert opt.param_groups[0]["lr"] == pytest.approx(5e-4)  # two epochs without gain > patience 1
+    state = json.loads(json.dumps(plateau.state_dict()))
+    again = LRSchedule(opt, plateau.cfg, 1)
+    again.load_state_dict(state)
+    assert again.factor() == plateau.factor()
+
+
+def test_config_differences_names_the_setting():
+    saved = {"model": {"preset": "tiny"}, "data": {"tile_size": 64}, "train": {"learning_rate": 1e-3, "epochs": 2}}
+    now = {"model": {"preset": "tiny"}, "data": {"tile_size": 64}, "train": {"learning_rate": 2e-3, "epochs": 5}}
+    assert config_differences(saved, now) == ["train.learning_rate: checkpoint 0.001, now 0.002"]
+
+
+# ----------------------------------------------------------------------------------------- the loop
+
+
+def test_warmup_freezes_encoders_and_trains_head(tmp_path):
+    model_cfg, data_cfg, train_cfg = _configs(tmp_path, epochs=0, warmup_epochs=1, weight_decay=0.1)
+    model = _model(model_cfg)
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    groups = {name: {id(p) for p in params} for name, params in model.parameter_groups().items()}
+    names = {id(p): n for n, p in model.named_parameters()}
+    train(model_cfg, data_cfg, train_cfg, RecordingCallback(), model=model, datasets=_datasets(8, 4))
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
+    encoder_names = {names[i] for key in ("vision", "aux") for i in groups[key]}
+    head_names = {names[i] for i in groups["head"]}
+    # AdamW with weight decay would move every parameter that had a gradient.
+    assert not changed & encoder_names
+    assert len(changed & head_names) > 0.5 * len(head_names)
+    assert all(p.grad is None for n, p in model.named_parameters() if n in encoder_names)
+
+
+def test_train_learns_and_writes_outputs(tmp_path):
+    model_cfg, data_cfg, train_cfg = _configs(tmp_path, epochs=5, warmup_epochs=1, early_stop_patience=None)
+    callback = RecordingCallback()
+    result = train(model_cfg, data_cfg, train_cfg, callback, model=_model(model_cfg), datasets=_datasets(32, 8))
+    assert Path(result.bundle).is_file() and not Path(result.bundle + ".partial").exists()
+    assert [e["epoch"] for e in result.history] == [1, 2, 3, 4, 5, 6]
+    assert [e["stage"] for e in result.history] == ["frozen"] + ["full"] * 5
+    best = max(result.history, key=lambda e: e["val_iou"])
+    assert result.best_epoch == best["epoch"] and result.best_metrics["val_iou"] == best["val_iou"]
+    assert best["val_iou"] > 0.6, result.history  # the class is learnable from the aux input
+    meta = read_metadata(result.bundle)
+    assert meta["metrics"]["epoch"] == result.best_epoch and meta["train"]["epochs"] == 5
+    assert meta["model"]["preset"] == "tiny" and meta["data"]["tile_size"] == TILE
+    # per-step progress over the whole run and per-epoch metrics through the callback
+    steps = [p for p in callback.messages("progress") if p[2] == "train"]
+    assert len(steps) == 6 * 8 and steps[-1][:2] == (48, 48)
+    assert [m[0] for m in callback.messages("metrics")] == [1, 2, 3, 4, 5, 6]
+    # outputs beside the bundle
+    out = Path(result.bundle).parent
+    rows = (out / "model_metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,stage,train_loss") and len(rows) == 7
+    assert json.loads((out / "model_metrics.json").read_text())[-1]["epoch"] == 6
+    for name in ("model_curves.png", "model_predictions.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (out / "model_report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2 and "field" in html
+    # the bundle holds the best epoch's weights
+    loaded = load_bundle(result.bundle)
+    ckpt = load_checkpoint(result.checkpoint)
+    assert ckpt["finished"] and ckpt["epoch"] == 6 and len(ckpt["history"]) == 6
+    if result.best_epoch == 6:
+        for k, v in loaded.model.state_dict().items():
+            assert torch.equal(v, ckpt["model"][k])
+
+
+def test_cancel_then_resume_continues_like_an_uninterrupted_run(tmp_path):
+    # Uninterrupted reference run: 1 frozen + 2 full epochs of 4 steps.
+    model_cfg, data_cfg, cfg_a = _configs(tmp_path / "a", epochs=2, warmup_epochs=1, early_stop_patience=None)
+    ref = train(model_cfg, data_cfg, cfg_a, RecordingCallback(), model=_model(model_cfg), datasets=_datasets(16, 4))
+
+    _, _, cfg_b = _configs(tmp_path / "b", epochs=2, warmup_epochs=1, early_stop_patience=None)
+    out = Path(cfg_b.output)
+    out.parent.mkdir(parents=True)
+    out.write_bytes(b"previous bundle")  # a bundle from an earlier run must survive a canceled run
+    with pytest.raises(CanceledError, match="checkpoint"):
+        # 4 train steps + 1 validation batch in epoch 1, then 2 steps into epoch 2
+        train(model_cfg, data_cfg, cfg_b, RecordingCallback(cancel_after=7), model=_model(model_cfg),
+              datasets=_datasets(16, 4))
+    assert out.read_bytes() == b"previous bundle"
+    ckpt = load_checkpoint(str(out) + ".ckpt")
+    assert ckpt["epoch"] == 1 and not ckpt["finished"] and [e["epoch"] for e in ckpt["history"]] == [1]
+
+    callback = RecordingCallback()
+    resumed = train(model_cfg, data_cfg, cfg_b.replace(resume=True), callback, model=_model(model_cfg),
+                    datasets=_datasets(16, 4))
+    assert resumed.epochs_run == 2 and [e["epoch"] for e in resumed.history] == [1, 2, 3]
+    assert any("Resuming" in m for m in callback.messages("info"))
+    assert [m[0] for m in callback.messages("metrics")] == [2, 3]
+    # Same data, same seeds per epoch: the resumed run ends where the uninterrupted one did.
+    for a, b in zip(ref.history, resumed.history):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_iou"] == pytest.approx(b["val_iou"], rel=1e-5)
+    assert read_metadata(out)["format"] == "dualstream-bundle"
+    state_a = load_bundle(ref.bundle).model.state_dict()
+    for k, v in load_bundle(resumed.bundle).model.state_dict().items():
+        assert torch.allclose(v.float(), state_a[k].float(), atol=1e-5), k
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    model_cfg, data_cfg, train_cfg = _configs(tmp_path, epochs=0, warmup_epochs=1)
+    train(model_cfg, data_cfg, train_cfg, model=_model(model_cfg), datasets=_datasets(4, 4))
+    other = train_cfg.replace(resume=True, learning_rate=1e-2)
+    with pytest.raises(ConfigError, match=r"train\.learning_rate: checkpoint 0\.003, now 0\.01"):
+        train(model_cfg, data_cfg, other, model=_model(model_cfg), datasets=_datasets(4, 4))
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        train(model_cfg, data_cfg, train_cfg.replace(resume=True, output=str(tmp_path / "x.dsmodel")),
+              model=_model(model_cfg), datasets=_datasets(4, 4))
+
+
+def test_early_stop_and_accumulation(tmp_path):
+    # A learning rate too small to change predictions: the IoU never improves after epoch 1.
+    model_cfg, data_cfg, train_cfg = _configs(tmp_path, epochs=6, warmup_epochs=0, learning_rate=1e-12,
+                                              min_learning_rate=0, early_stop_patience=2, grad_accumulation=3)
+    result = train(model_cfg, data_cfg, train_cfg, model=_model(model_cfg), datasets=_datasets(16, 4))
+    assert result.stopped_early and [e["epoch"] for e in result.history] == [1, 2, 3]
+    assert result.best_epoch == 1
+    ckpt = load_checkpoint(result.checkpoint)
+    assert ckpt["finished"]
+    assert ckpt["schedule"]["step_count"] == 3 * math.ceil(4 / 3)  # 4 micro-batches, accumulate 3 -> 2 steps
+    assert np.isfinite([e["train_loss"] for e in result.history]).all()
