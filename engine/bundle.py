@@ -94,8 +94,15 @@ def save_bundle(path: str | os.PathLike, model: Any, metadata: dict[str, Any]) -
     _check_metadata(meta, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    # Serialise in memory and write with a plain open(): safetensors' save_file creates files as 0600,
+    # but a bundle is meant to be shared (the usual umask applies this way). fsync before the rename so
+    # a crash never leaves a renamed but empty bundle.
+    data = safetensors_torch.save(state, metadata={METADATA_KEY: json.dumps(meta)})
     try:
-        safetensors_torch.save_file(state, str(tmp), metadata={METADATA_KEY: json.dumps(meta)})
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -122,7 +129,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     try:
         meta = json.loads(header[METADATA_KEY])
     except json.JSONDecodeError as exc:
-        raise BundleError(f"The metadata of bundle '{path}' is corrupt ({exc}); copy the bundle again or retrain.") from exc
+        raise BundleError(f"The metadata of bundle '{path}' is corrupt ({exc}); copy the bundle again or "
+                          f"retrain.") from exc
     _check_metadata(meta, str(path))
     return meta
 

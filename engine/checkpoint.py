@@ -81,7 +81,10 @@ def save_checkpoint(path: str | os.PathLike, *, model_state: dict[str, Any], opt
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        torch.save(payload, str(tmp))
+        with open(tmp, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())  # never a renamed but empty checkpoint after a crash
         os.replace(tmp, path)
     finally:
         if tmp.exists():
