@@ -329,13 +329,28 @@ def polygonize(raster: str | os.PathLike, destination: str | os.PathLike, class_
     (map units squared, before simplification), simplifies with ``simplify`` map units (topology
     preserving) when > 0, keeps only ``classes`` when given. Written to a temp file, then renamed.
     """
+    destination = Path(destination)
+    tmp = temporary_path(destination, ".gpkg")
+    try:
+        write_polygons(raster, tmp, class_names, layer_name=destination.stem, classes=classes, min_area=min_area,
+                       simplify=simplify, callback=callback)
+        commit_file(tmp, destination)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    return str(destination)
+
+
+def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_names: Sequence[str], *,
+                   layer_name: str = "polygons", classes: Sequence[int] | None = None, min_area: float = 0.0,
+                   simplify: float = 0.0, callback: Callback | None = None) -> int:
+    """Write the polygons of ``raster`` to a new GeoPackage at ``path`` (no temp/rename); returns the count."""
     gdal = require("osgeo.gdal")
     ogr = require("osgeo.ogr")
     osr = require("osgeo.osr")
     callback = callback or Callback()
-    destination = Path(destination)
-    tmp = temporary_path(destination, ".gpkg")
     wanted = None if classes is None else {int(c) for c in classes}
+    written = 0
     with _gdal_errors(gdal):
         src = gdal.Open(str(raster))
         band = src.GetRasterBand(1)
@@ -352,15 +367,18 @@ def polygonize(raster: str | os.PathLike, destination: str | os.PathLike, class_
             callback.progress(done, 1.0, "polygonize")
             return 0 if callback.is_canceled() else 1
 
-        gdal.Polygonize(band, band.GetMaskBand(), raw, 0, [], callback=_progress)
-        callback.check_canceled()
         try:
-            out = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))
-            layer = out.CreateLayer(destination.stem, srs=srs, geom_type=ogr.wkbMultiPolygon,
+            gdal.Polygonize(band, band.GetMaskBand(), raw, 0, [], callback=_progress)
+        except RuntimeError:
+            callback.check_canceled()  # GDAL reports a user interrupt as an error
+            raise
+        callback.check_canceled()
+        out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+        try:
+            layer = out.CreateLayer(layer_name, srs=srs, geom_type=ogr.wkbMultiPolygon,
                                     options=["SPATIAL_INDEX=YES"])
             layer.CreateField(ogr.FieldDefn("class_id", ogr.OFTInteger))
-            name_field = ogr.FieldDefn("class_name", ogr.OFTString)
-            layer.CreateField(name_field)
+            layer.CreateField(ogr.FieldDefn("class_name", ogr.OFTString))
             layer.CreateField(ogr.FieldDefn("area", ogr.OFTReal))
             definition = layer.GetLayerDefn()
             layer.StartTransaction()
@@ -379,22 +397,17 @@ def polygonize(raster: str | os.PathLike, destination: str | os.PathLike, class_
                     geometry = geometry.SimplifyPreserveTopology(simplify)
                     if geometry is None or geometry.IsEmpty():
                         continue
-                geometry = ogr.ForceToMultiPolygon(geometry)
                 new = ogr.Feature(definition)
                 new.SetField("class_id", class_id)
                 new.SetField("class_name", str(class_names[class_id]) if 0 <= class_id < len(class_names)
                              else f"class {class_id}")
                 new.SetField("area", float(area))
-                new.SetGeometry(geometry)
+                new.SetGeometry(ogr.ForceToMultiPolygon(geometry))
                 layer.CreateFeature(new)
+                written += 1
             layer.CommitTransaction()
-            out = None
-            commit_file(tmp, destination)
-        except BaseException:
-            out = None
-            _remove_quietly(tmp)
-            raise
         finally:
+            out = None
             memory = None
             src = None
-    return str(destination)
+    return written
