@@ -1,0 +1,261 @@
+"""Compare predicted class rasters with label rasters or polygon layers, streaming in row blocks.
+
+The label is brought onto the prediction's grid by the same reader as training (raster labels warped with
+nearest neighbour from any CRS/grid, polygon layers reprojected and rasterised), so a label on another grid
+still compares pixel for pixel. Pixels that are nodata in the prediction or the label are left out.
+
+Writes JSON (everything) and CSV (one row per class plus a mean row; the confusion matrix in
+``<stem>_confusion.csv``); optionally per-image Dice and the building-segmentation competition's run-length
+CSV (row-major, 1-indexed "start length" pairs of the foreground, ``-1`` for an empty mask).
+Prediction and label may be two files, or two folders whose rasters are paired by file name stem.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .callbacks import Callback
+from .config import EvaluateConfig
+from .errors import ConfigError, DataError
+from .metrics import ConfusionMatrix
+from .outputs import check_writable, write_text_atomic
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".img", ".vrt", ".png", ".jp2")
+LABEL_SUFFIXES = RASTER_SUFFIXES + (".gpkg", ".geojson", ".shp", ".json", ".fgb")
+BLOCK_ROWS = 512
+
+
+class RunLengthEncoder:
+    """Streaming run-length encoding of a binary mask read row block by row block (row-major, 1-indexed)."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[int, int]] = []
+        self._offset = 0  # pixels consumed so far
+        self._start: int | None = None  # 0-based start of an open run
+
+    def update(self, mask: np.ndarray) -> None:
+        """Append the next rows (h, w) of the mask."""
+        flat = np.asarray(mask, dtype=bool).ravel()
+        if flat.size == 0:
+            return
+        padded = np.concatenate([[self._start is not None], flat, [False]]).astype(np.int8)
+        changes = np.flatnonzero(np.diff(padded))  # positions (in flat) where runs start/stop
+        starts = changes[::2] if self._start is None else changes[1::2]
+        stops = changes[1::2] if self._start is None else changes[::2]
+        if self._start is not None:
+            if stops.size == 0 or stops[0] >= flat.size:  # the open run goes on past this block
+                self._offset += flat.size
+                return
+            self.pairs.append((self._start + 1, self._offset + int(stops[0]) - self._start))
+            self._start = None
+            stops = stops[1:]
+        for start, stop in zip(starts, stops):
+            if stop >= flat.size:  # runs to the block end: may continue in the next block
+                self._start = self._offset + int(start)
+                break
+            self.pairs.append((self._offset + int(start) + 1, int(stop - start)))
+        self._offset += flat.size
+
+    def finish(self) -> str:
+        """The encoding: "start length start length ..." or "-1" for an empty mask."""
+        if self._start is not None:
+            self.pairs.append((self._start + 1, self._offset - self._start))
+            self._start = None
+        return " ".join(f"{s} {n}" for s, n in self.pairs) if self.pairs else "-1"
+
+
+def rle_encode(mask: np.ndarray) -> str:
+    """Run-length encoding of a whole (h, w) binary mask: row-major, 1-indexed, "-1" when empty."""
+    encoder = RunLengthEncoder()
+    encoder.update(mask)
+    return encoder.finish()
+
+
+def rle_decode(text: str, shape: tuple[int, int]) -> np.ndarray:
+    """Inverse of :func:`rle_encode`."""
+    out = np.zeros(shape[0] * shape[1], dtype=bool)
+    values = [int(v) for v in text.split()]
+    if values != [-1]:
+        for start, length in zip(values[::2], values[1::2]):
+            out[start - 1:start - 1 + length] = True
+    return out.reshape(shape)
+
+
+@dataclass
+class _ImageResult:
+    name: str
+    prediction: str
+    label: str
+    pixels: int = 0
+    dice: float | None = None
+    rle: str = "-1"
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _pairs(prediction: str, label: str) -> list[tuple[str, str, str]]:
+    """(name, prediction, label) pairs: two files, or two folders matched by file stem."""
+    pred, lab = Path(prediction), Path(label)
+    if not pred.exists():
+        raise DataError(f"The prediction '{prediction}' does not exist; pass the class raster written by segment.")
+    if not lab.exists():
+        raise DataError(f"The label '{label}' does not exist; pass a label raster or polygon layer.")
+    if pred.is_dir() != lab.is_dir():
+        raise ConfigError(f"Give two files or two folders (got prediction '{prediction}' and label '{label}').")
+    if not pred.is_dir():
+        return [(pred.stem, str(pred), str(lab))]
+    labels = {p.stem: p for p in sorted(lab.iterdir()) if p.suffix.lower() in LABEL_SUFFIXES}
+    pairs, missing = [], []
+    for p in sorted(pred.iterdir()):
+        if p.suffix.lower() not in RASTER_SUFFIXES:
+            continue
+        match = labels.get(p.stem) or next((v for k, v in labels.items() if p.stem in k or k in p.stem), None)
+        if match is None:
+            missing.append(p.name)
+        else:
+            pairs.append((p.stem, str(p), str(match)))
+    if missing:
+        raise DataError(f"No label in '{label}' matches the prediction(s) {missing[:10]} (matched by file name); "
+                        f"give labels with the same names.")
+    if not pairs:
+        raise DataError(f"The folder '{prediction}' holds no rasters to evaluate.")
+    return pairs
+
+
+def _class_info(path: str, requested: int | None) -> tuple[int, list[str] | None]:
+    """Class count and names: requested, else the raster's category names, else its maximum value + 1."""
+    from .environment import require
+
+    gdal = require("osgeo.gdal")
+    ds = gdal.Open(path)
+    if ds is None:
+        raise DataError(f"The prediction '{path}' could not be read as a raster.")
+    ds.GetFileList()  # loads the .aux.xml with the category names
+    band = ds.GetRasterBand(1)
+    names = band.GetCategoryNames()
+    names = [str(n) for n in names] if names else None
+    if requested:
+        return int(requested), (names[:requested] if names and len(names) >= requested else None)
+    if names:
+        return len(names), names
+    low, high = band.ComputeRasterMinMax(False)
+    nodata = band.GetNoDataValue()
+    if nodata is not None and high == nodata:
+        high = low  # all nodata or nodata at the top: min is the best bound we have cheaply
+    return max(int(high) + 1, 2), None
+
+
+def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> dict[str, Any]:
+    """Compare prediction(s) with label(s); write JSON + CSV (+ RLE CSV); return the metrics dict.
+
+    Raises:
+        ConfigError, DataError, AlignmentError: bad or non-overlapping inputs, named.
+    """
+    from .data.scene import SceneReader
+
+    callback = callback or Callback()
+    if not cfg.prediction or not cfg.label:
+        raise ConfigError("evaluate needs a prediction (--pred) and a label (--label).")
+    pairs = _pairs(cfg.prediction, cfg.label)
+    check_writable(cfg.output, "metrics file")
+    if cfg.rle_csv:
+        check_writable(cfg.rle_csv, "run-length CSV")
+    num_classes, names = _class_info(pairs[0][1], cfg.num_classes)
+    matrix = ConfusionMatrix(num_classes, cfg.ignore_index)
+    images: list[_ImageResult] = []
+    for index, (name, pred_path, label_path) in enumerate(pairs):
+        callback.check_canceled()
+        result = _ImageResult(name, pred_path, label_path)
+        image_matrix = ConfusionMatrix(num_classes, cfg.ignore_index)
+        encoder = RunLengthEncoder()
+        inter = pred_fg = true_fg = 0
+        with SceneReader(pred_path, label=label_path, label_field=cfg.label_field, label_mapping=cfg.label_mapping,
+                         ignore_index=cfg.ignore_index, callback=callback) as reader:
+            height, width = reader.grid.height, reader.grid.width
+            for row in range(0, height, BLOCK_ROWS):
+                callback.check_canceled()
+                rows = min(BLOCK_ROWS, height - row)
+                tile = reader.read(0, row, width, rows)
+                pred = tile.vision[0].astype(np.int64)
+                truth = tile.label.astype(np.int64)
+                truth[~tile.valid] = cfg.ignore_index  # prediction nodata: not compared
+                image_matrix.update(pred, truth)
+                fg = (pred == 1) & tile.valid
+                encoder.update(fg)
+                counted = truth != cfg.ignore_index
+                inter += int((fg & (truth == 1) & counted).sum())
+                pred_fg += int((fg & counted).sum())
+                true_fg += int(((truth == 1) & counted).sum())
+                callback.progress(index + (row + rows) / height, len(pairs), "evaluate")
+        result.pixels = int(image_matrix.matrix.sum())
+        result.dice = 2.0 * inter / (pred_fg + true_fg) if (pred_fg + true_fg) > 0 else None
+        result.rle = encoder.finish()
+        result.counts = {"true_positive": inter, "predicted_foreground": pred_fg, "true_foreground": true_fg}
+        if result.pixels == 0:
+            callback.warning(f"The prediction '{pred_path}' and the label '{label_path}' share no valid pixels.")
+        matrix.merge(image_matrix)
+        images.append(result)
+    if int(matrix.matrix.sum()) == 0:
+        raise DataError(f"The prediction(s) and label(s) share no valid pixels (first pair: '{pairs[0][1]}' and "
+                        f"'{pairs[0][2]}'); check that they cover the same area and the label's nodata.")
+    summary = matrix.summary(names if names and len(names) == matrix.num_classes else None)
+    scored = [r.dice for r in images if r.dice is not None]
+    metrics: dict[str, Any] = {
+        "prediction": cfg.prediction,
+        "label": cfg.label,
+        "num_classes": matrix.num_classes,
+        **summary,
+        "images": len(images),
+    }
+    if cfg.per_image_dice:
+        metrics["dice"] = float(np.mean(scored)) if scored else None
+        metrics["dice_images"] = len(scored)
+        metrics["dice_images_empty_excluded"] = len(images) - len(scored)
+        metrics["per_image"] = [{"image": r.name, "dice": r.dice, "pixels": r.pixels, **r.counts} for r in images]
+    stem = Path(cfg.output)
+    write_text_atomic(stem, json.dumps(metrics, indent=2))
+    write_text_atomic(stem.with_suffix(".csv"), _class_csv(summary))
+    write_text_atomic(stem.with_name(stem.stem + "_confusion.csv"), _confusion_csv(summary))
+    if cfg.rle_csv:
+        write_text_atomic(cfg.rle_csv, _rows_csv(["ImageId", "EncodedPixels"], ((r.name, r.rle) for r in images)))
+        metrics["rle_csv"] = cfg.rle_csv
+    callback.info(f"mIoU {summary['miou']:.4f}, pixel accuracy {summary['pixel_accuracy']:.4f} over "
+                  f"{summary['pixels']:,} pixels; wrote '{cfg.output}'.")
+    return metrics
+
+
+def _rows_csv(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"
+
+
+def _class_csv(summary: dict[str, Any]) -> str:
+    matrix = np.asarray(summary["confusion_matrix"])
+    rows = []
+    for i, name in enumerate(summary["class_names"]):
+        rows.append([i, name, _fmt(summary["iou"][i]), _fmt(summary["f1"][i]), _fmt(summary["precision"][i]),
+                     _fmt(summary["recall"][i]), int(matrix[i].sum()), int(matrix[:, i].sum())])
+    rows.append(["", "mean", _fmt(summary["miou"]), "", "", "", int(matrix.sum()), ""])
+    rows.append(["", "pixel_accuracy", _fmt(summary["pixel_accuracy"]), "", "", "", "", ""])
+    return _rows_csv(["class_id", "class_name", "iou", "f1", "precision", "recall", "truth_pixels",
+                      "predicted_pixels"], rows)
+
+
+def _confusion_csv(summary: dict[str, Any]) -> str:
+    names = summary["class_names"]
+    rows = [[f"truth {n}", *row] for n, row in zip(names, summary["confusion_matrix"])]
+    return _rows_csv(["", *[f"predicted {n}" for n in names]], rows)

@@ -1,0 +1,136 @@
+"""Evaluation: hand-built confusion matrix, label on another grid / as polygons, Dice and the RLE CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from osgeo import ogr, osr
+
+from engine.config import EvaluateConfig
+from engine.errors import DataError
+from engine.evaluate import RunLengthEncoder, evaluate, rle_decode, rle_encode
+from engine.outputs import GeoTiffStreamWriter
+
+T = Affine(2, 0, 300000, 0, -2, 4100000)
+
+
+def _pred(path, array, names=("background", "building")):
+    writer = GeoTiffStreamWriter(path, width=array.shape[1], height=array.shape[0], count=1, dtype="uint8",
+                                 crs="EPSG:32652", transform=T, nodata=255)
+    writer.write_colormap(["#000000", "#ff0000", "#00ff00"][:len(names)])
+    writer.write_rows(0, array[None])
+    writer.finalize(category_names=list(names))
+    writer.commit()
+    return str(path)
+
+
+def _label(path, array, transform=T, crs="EPSG:32652", nodata=None):
+    with rasterio.open(path, "w", driver="GTiff", width=array.shape[1], height=array.shape[0], count=1,
+                       dtype=array.dtype, crs=crs, transform=transform, nodata=nodata) as dst:
+        dst.write(array[None])
+    return str(path)
+
+
+def test_rle_row_major_one_indexed_and_streaming():
+    mask = np.array([[0, 1, 1, 0], [0, 0, 0, 1], [1, 1, 0, 0]], bool)
+    assert rle_encode(mask) == "2 2 8 3"  # row-major: pixel 8 (row 1, col 3) runs into row 2
+    assert rle_encode(np.zeros((3, 3), bool)) == "-1"
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        m = rng.random((rng.integers(1, 12), rng.integers(1, 9))) > 0.5
+        encoder = RunLengthEncoder()
+        cuts = sorted(set(rng.integers(0, m.shape[0] + 1, 3).tolist() + [0, m.shape[0]]))
+        for a, b in zip(cuts, cuts[1:]):
+            encoder.update(m[a:b])
+        text = encoder.finish()
+        assert text == rle_encode(m)
+        np.testing.assert_array_equal(rle_decode(text, m.shape), m)
+
+
+def test_hand_built_confusion_matrix(tmp_path):
+    pred = np.array([[0, 0, 1, 1], [0, 1, 1, 1], [0, 0, 0, 255], [1, 1, 0, 0]], np.uint8)
+    truth = np.array([[0, 1, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1], [1, 1, 9, 0]], np.uint8)  # 9 = label nodata
+    p = _pred(tmp_path / "pred.tif", pred)
+    lab = _label(tmp_path / "label.tif", truth, nodata=9)
+    out = tmp_path / "m.json"
+    metrics = evaluate(EvaluateConfig(prediction=p, label=lab, output=str(out), per_image_dice=True,
+                                      rle_csv=str(tmp_path / "rle.csv")))
+    # compared pixels: 16 - pred nodata (2,3) - label nodata (3,2) = 14; by hand (truth, pred):
+    # TN (0,0) x5, FP (0,1) at (1,1), FN (1,0) at (0,1) and (2,2), TP x6
+    assert metrics["confusion_matrix"] == [[5, 1], [2, 6]]
+    assert metrics["iou"][1] == pytest.approx(6 / 9) and metrics["iou"][0] == pytest.approx(5 / 8)
+    assert metrics["miou"] == pytest.approx((6 / 9 + 5 / 8) / 2)
+    assert metrics["pixel_accuracy"] == pytest.approx(11 / 14)
+    assert metrics["precision"][1] == pytest.approx(6 / 7) and metrics["recall"][1] == pytest.approx(6 / 8)
+    assert metrics["f1"][1] == pytest.approx(12 / 15) and metrics["dice"] == pytest.approx(12 / 15)
+    assert metrics["class_names"] == ["background", "building"]
+    assert json.loads(out.read_text())["miou"] == pytest.approx(metrics["miou"])
+    rows = list(csv.DictReader(open(tmp_path / "m.csv")))
+    assert rows[1]["class_name"] == "building" and float(rows[1]["iou"]) == pytest.approx(6 / 9)
+    assert (tmp_path / "m_confusion.csv").read_text().splitlines()[1] == "truth background,5,1"
+    rle = list(csv.reader(open(tmp_path / "rle.csv")))
+    assert rle == [["ImageId", "EncodedPixels"], ["pred", "3 2 6 3 13 2"]]
+
+
+def test_label_on_another_grid_and_as_polygons(tmp_path):
+    pred = np.zeros((40, 40), np.uint8)
+    pred[10:30, 5:25] = 1
+    p = _pred(tmp_path / "pred.tif", pred)
+    # label at 1 m (twice as fine), shifted origin, raw value 90 = class 1
+    fine = np.zeros((100, 100), np.uint8)
+    fine[20 + 20:20 + 60, 10 + 10:10 + 50] = 90
+    lab = _label(tmp_path / "fine.tif", fine, transform=Affine(1, 0, 300000 - 10, 0, -1, 4100000 + 20))
+    m = evaluate(EvaluateConfig(prediction=p, label=lab, output=str(tmp_path / "a.json"), label_mapping={"90": 1}))
+    assert m["iou"][1] == pytest.approx(1.0) and m["pixels"] == 40 * 40
+    # the same square as a polygon in EPSG:4326
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    utm = osr.SpatialReference()
+    utm.ImportFromEPSG(32652)
+    utm.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp_path / "lab.gpkg"))
+    layer = ds.CreateLayer("lab", srs=srs, geom_type=ogr.wkbPolygon)
+    x0, y0 = 300000 + 5 * 2, 4100000 - 10 * 2
+    ring = f"POLYGON(({x0} {y0},{x0 + 40} {y0},{x0 + 40} {y0 - 40},{x0} {y0 - 40},{x0} {y0}))"
+    geom = ogr.CreateGeometryFromWkt(ring)
+    geom.Transform(osr.CoordinateTransformation(utm, srs))
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(geom)
+    layer.CreateFeature(feature)
+    ds = None
+    m = evaluate(EvaluateConfig(prediction=p, label=str(tmp_path / "lab.gpkg"), output=str(tmp_path / "b.json")))
+    assert m["iou"][1] > 0.95
+
+
+def test_folders_pair_by_name_and_dice_excludes_empty(tmp_path):
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "lab").mkdir()
+    a = np.zeros((8, 8), np.uint8)
+    a[:4] = 1
+    _pred(tmp_path / "pred" / "x1.tif", a)
+    _label(tmp_path / "lab" / "x1.tif", a)
+    _pred(tmp_path / "pred" / "x2.tif", np.zeros((8, 8), np.uint8))
+    _label(tmp_path / "lab" / "x2.tif", np.zeros((8, 8), np.uint8))
+    m = evaluate(EvaluateConfig(prediction=str(tmp_path / "pred"), label=str(tmp_path / "lab"),
+                                output=str(tmp_path / "m.json"), per_image_dice=True))
+    assert m["images"] == 2 and m["dice"] == 1.0 and m["dice_images_empty_excluded"] == 1
+    _pred(tmp_path / "pred" / "x3.tif", a)
+    with pytest.raises(DataError, match="x3"):
+        evaluate(EvaluateConfig(prediction=str(tmp_path / "pred"), label=str(tmp_path / "lab"),
+                                output=str(tmp_path / "m.json")))
+
+
+def test_labels_outside_classes_and_no_overlap_are_errors(tmp_path):
+    p = _pred(tmp_path / "pred.tif", np.zeros((8, 8), np.uint8))
+    lab = _label(tmp_path / "l.tif", np.full((8, 8), 90, np.uint8))
+    with pytest.raises(DataError, match="90"):
+        evaluate(EvaluateConfig(prediction=p, label=lab, output=str(tmp_path / "m.json")))
+    far = _label(tmp_path / "far.tif", np.zeros((8, 8), np.uint8), transform=Affine(2, 0, 0, 0, -2, 0))
+    with pytest.raises(DataError, match="far.tif"):
+        evaluate(EvaluateConfig(prediction=p, label=far, output=str(tmp_path / "m.json")))
