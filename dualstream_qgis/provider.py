@@ -18,6 +18,9 @@ from .paths import icon_path
 #: (module in dualstream_qgis.algorithms, class name) of every algorithm the provider offers.
 ALGORITHMS: list[tuple[str, str]] = [
     ("checkenv", "CheckEnvironmentAlgorithm"),
+    ("train", "TrainAlgorithm"),
+    ("segment", "SegmentAlgorithm"),
+    ("evaluate", "EvaluateAlgorithm"),
 ]
 
 LOG_TAG = "DualStream"

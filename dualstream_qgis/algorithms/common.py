@@ -1,0 +1,203 @@
+"""Helpers shared by the train, segment and evaluate algorithms: parameter construction with help strings,
+layers -> file paths for the engine, small text parsers, and the extent -> engine (extent, CRS) mapping.
+
+Nothing here does raster or ML work; it only turns what QGIS hands the algorithm into what the engine's
+config dataclasses expect, and says clearly what to change when that is impossible.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsMapLayer,
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsRasterLayer,
+    QgsVectorLayer,
+)
+
+from .base import layer_file_path
+
+#: Vector formats the engine rasterises as labels (see engine/data/labels.py).
+VECTOR_LABEL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
+
+
+def add_parameter(algorithm: QgsProcessingAlgorithm, parameter: QgsProcessingParameterDefinition, help_text: str,
+                  advanced: bool = False) -> QgsProcessingParameterDefinition:
+    """Add ``parameter`` with its help string (shown as the tooltip/help in the dialog), optionally advanced."""
+    parameter.setHelp(help_text)
+    if advanced:
+        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    algorithm.addParameter(parameter)
+    return parameter
+
+
+def parameters_help(algorithm: QgsProcessingAlgorithm) -> str:
+    """An HTML list of every parameter's name, description and help, for ``shortHelpString``."""
+    items = []
+    for parameter in algorithm.parameterDefinitions():
+        advanced = " (advanced)" if parameter.flags() & QgsProcessingParameterDefinition.FlagAdvanced else ""
+        items.append(f"<li><b>{parameter.name()}</b> ({parameter.description()}){advanced}: {parameter.help()}</li>")
+    return "<h3>Parameters</h3><ul>" + "".join(items) + "</ul>"
+
+
+def raster_file(layer: QgsMapLayer | None, parameter: str) -> str:
+    """The GeoTIFF/other GDAL file behind a raster layer; other providers (WMS, WCS, ...) are refused."""
+    if layer is None:
+        raise QgsProcessingException(f"Parameter {parameter}: no raster layer was given or it could not be loaded; "
+                                     f"choose a raster layer or a raster file that exists.")
+    if not isinstance(layer, QgsRasterLayer) or layer.providerType() != "gdal":
+        raise QgsProcessingException(
+            f"Parameter {parameter}: layer '{layer.name()}' comes from the '{layer.providerType()}' data provider; "
+            "DualStream reads file-based GDAL rasters only. Save it as a GeoTIFF first (right-click > Export > "
+            "Save As...) and use that file."
+        )
+    return layer_file_path(layer, parameter)
+
+
+def raster_files(layers: list[QgsMapLayer], parameter: str) -> list[str]:
+    """:func:`raster_file` for each layer of a multiple-layer parameter, in the given order."""
+    return [raster_file(layer, parameter) for layer in layers]
+
+
+def label_file(layer: QgsMapLayer | None, parameter: str) -> tuple[str, bool]:
+    """(file, is_vector) for a label layer: a GDAL raster, or polygons in GeoPackage/GeoJSON/Shapefile."""
+    if layer is None:
+        raise QgsProcessingException(f"Parameter {parameter}: no label layer was given or it could not be loaded; "
+                                     f"choose a raster of class values or a polygon layer.")
+    if isinstance(layer, QgsRasterLayer):
+        return raster_file(layer, parameter), False
+    if isinstance(layer, QgsVectorLayer):
+        if layer.providerType() != "ogr":
+            raise QgsProcessingException(
+                f"Parameter {parameter}: layer '{layer.name()}' comes from the '{layer.providerType()}' provider; "
+                "save it as a GeoPackage first (right-click > Export > Save Features As...) and use that file.")
+        path = layer_file_path(layer, parameter)
+        if Path(path).suffix.lower() not in VECTOR_LABEL_SUFFIXES:
+            raise QgsProcessingException(
+                f"Parameter {parameter}: '{path}' is not a GeoPackage, GeoJSON or Shapefile; save the layer as a "
+                "GeoPackage (right-click > Export > Save Features As...) and use that file.")
+        if "layername=" in layer.source() and Path(path).suffix.lower() == ".gpkg":
+            _check_single_layer_gpkg(layer, path, parameter)
+        return path, True
+    raise QgsProcessingException(f"Parameter {parameter}: layer '{layer.name()}' is neither a raster nor a vector "
+                                 f"layer; choose a raster of class values or a polygon layer.")
+
+
+def _check_single_layer_gpkg(layer: QgsVectorLayer, path: str, parameter: str) -> None:
+    """The engine reads the first layer of a GeoPackage; refuse a later layer rather than read the wrong one."""
+    sublayers = layer.dataProvider().subLayers()
+    if len(sublayers) > 1:
+        name = layer.source().split("layername=", 1)[1].split("|")[0]
+        first = sublayers[0].split("!!::!!")[1] if "!!::!!" in sublayers[0] else ""
+        if first and name != first:
+            raise QgsProcessingException(
+                f"Parameter {parameter}: '{path}' holds {len(sublayers)} layers and the labels are in '{name}', "
+                f"not the first one; export '{name}' to its own GeoPackage and use that file.")
+
+
+def split_list(text: str | None) -> list[str]:
+    """``"a, b;c"`` -> ``["a", "b", "c"]`` (commas or semicolons; blanks dropped)."""
+    if not text:
+        return []
+    return [part.strip() for part in str(text).replace(";", ",").split(",") if part.strip()]
+
+
+def parse_floats(text: str | None, parameter: str) -> list[float]:
+    """Comma/semicolon-separated numbers, with the parameter named in the error."""
+    values = []
+    for part in split_list(text):
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise QgsProcessingException(f"Parameter {parameter}: '{part}' is not a number; give numbers separated "
+                                         f"by commas, e.g. 1,0.5.") from None
+    return values
+
+
+def parse_label_mapping(text: str | None, parameter: str) -> dict[str, int]:
+    """``"90=1, 255=255"`` -> ``{"90": 1, "255": 255}`` (raw label value = class number)."""
+    mapping: dict[str, int] = {}
+    for part in split_list(text):
+        key, sep, value = part.partition("=")
+        if not sep:
+            key, sep, value = part.partition(":")
+        try:
+            raw = float(key)
+            mapping[str(int(raw)) if raw.is_integer() else str(raw)] = int(value)
+        except ValueError:
+            raise QgsProcessingException(
+                f"Parameter {parameter}: '{part}' is not VALUE=CLASS; write pairs like 90=1 separated by commas "
+                f"(raw label value = class number), or leave it empty when the label values are class numbers."
+            ) from None
+    return mapping
+
+
+def extent_settings(algorithm: QgsProcessingAlgorithm, parameters: dict[str, Any], name: str,
+                    context: QgsProcessingContext) -> tuple[list[float] | None, str | None]:
+    """The EXTENT parameter as the engine's ``(extent, extent_crs)``: None when unset; the CRS as WKT
+    (any CRS works: the engine reprojects it onto the image grid)."""
+    if parameters.get(name) in (None, ""):
+        return None, None
+    rect = algorithm.parameterAsExtent(parameters, name, context)
+    if rect is None or rect.isNull() or rect.isEmpty():
+        return None, None
+    crs: QgsCoordinateReferenceSystem = algorithm.parameterAsExtentCrs(parameters, name, context)
+    crs_text = None
+    if crs is not None and crs.isValid():
+        crs_text = crs.authid() if crs.authid() else crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED)
+    return [rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum()], crs_text
+
+
+def _option_index(value: Any, options: list[str]) -> int | None:
+    """Index of ``value`` when it is an option's name (case-insensitive), else None."""
+    if isinstance(value, str) and value.strip():
+        lowered = [option.lower() for option in options]
+        if value.strip().lower() in lowered:
+            return lowered.index(value.strip().lower())
+    return None
+
+
+def enum_names_to_indexes(algorithm: QgsProcessingAlgorithm, parameters: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``parameters`` where enum values given by option name (``DEVICE=cpu``) become indexes.
+
+    QGIS 3.22 enum parameters accept only indexes; scripts and qgis_process calls read better with names.
+    """
+    converted = dict(parameters)
+    for definition in algorithm.parameterDefinitions():
+        if isinstance(definition, QgsProcessingParameterEnum) and definition.name() in converted:
+            index = _option_index(converted[definition.name()], definition.options())
+            if index is not None:
+                converted[definition.name()] = index
+    return converted
+
+
+class EnumNamesMixin:
+    """Lets enum parameters take option names as well as indexes (see :func:`enum_names_to_indexes`)."""
+
+    def checkParameterValues(self, parameters: dict[str, Any], context: QgsProcessingContext  # noqa: N802
+                             ) -> tuple[bool, str]:
+        return super().checkParameterValues(enum_names_to_indexes(self, parameters), context)
+
+
+def enum_value(algorithm: QgsProcessingAlgorithm, parameters: dict[str, Any], name: str,
+               context: QgsProcessingContext, options: tuple[str, ...]) -> str:
+    """The chosen option text of an enum parameter, given as an index or as the option's name."""
+    index = _option_index(parameters.get(name), list(options))
+    if index is None:
+        index = algorithm.parameterAsEnum(parameters, name, context)
+    return options[index]
+
+
+def check_suffix(path: str, suffixes: tuple[str, ...], parameter: str, what: str) -> str:
+    """Refuse destinations whose format the engine does not write (it writes GeoTIFF / GeoPackage only)."""
+    if Path(path).suffix.lower() not in suffixes:
+        raise QgsProcessingException(f"Parameter {parameter}: '{path}' - the {what} is written as "
+                                     f"{'/'.join(suffixes)}; choose a file name ending in {suffixes[0]}.")
+    return path

@@ -1,0 +1,210 @@
+"""Processing algorithm "Evaluate segmentation": a predicted class raster against labels -> metrics."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMapLayer,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ..engine_bridge import engine_module
+from .base import DualStreamAlgorithm, run_engine
+from .common import add_parameter, label_file, parameters_help, parse_label_mapping, raster_file
+
+#: Per-class metrics of the engine's summary, as table columns.
+PER_CLASS = ("iou", "f1", "precision", "recall")
+
+
+class EvaluateAlgorithm(DualStreamAlgorithm):
+    """Compares a class raster with a label layer: IoU, F1, precision, recall per class, confusion matrix."""
+
+    INPUT = "INPUT"
+    LABELS = "LABELS"
+    LABEL_FIELD = "LABEL_FIELD"
+    LABEL_MAPPING = "LABEL_MAPPING"
+    OUTPUT = "OUTPUT"
+    OUTPUT_HTML = "OUTPUT_HTML"
+    OUTPUT_TABLE = "OUTPUT_TABLE"
+
+    def name(self) -> str:
+        return "evaluate"
+
+    def displayName(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Evaluate segmentation")
+
+    def shortDescription(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Measure a class raster against reference labels (IoU, F1, precision, recall).")
+
+    def shortHelpString(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr(
+            "<p>Compares a predicted class raster (e.g. the output of <b>Segment with DualStream</b>) with "
+            "reference labels, pixel by pixel on the prediction's grid.</p>"
+            "<p><b>Inputs</b>: the <b>predicted raster</b> (class numbers), the <b>label layer</b> (a raster of "
+            "class values, or polygons: every polygon is class 1 unless a class field is chosen; any CRS) and the "
+            "<b>label mapping</b> used in training.</p>"
+            "<p><b>Outputs</b>: a <b>JSON</b> file with per-class IoU, F1, precision and recall, mean IoU, pixel "
+            "accuracy and the confusion matrix (a CSV with the same name is written beside it), an <b>HTML</b> "
+            "summary for the Results viewer, and a <b>table</b> with one row per class.</p>"
+            "<p><b>Typical workflow</b>: segment a scene you hold labels for (not used in training), evaluate it, "
+            "compare models or TTA settings by their mean IoU.</p>"
+        ) + parameters_help(self)
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
+        add_parameter(self, QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Predicted class raster")),
+                      self.tr("A raster of class numbers, e.g. written by Segment with DualStream."))
+        add_parameter(self, QgsProcessingParameterMapLayer(
+            self.LABELS, self.tr("Label layer (raster or polygons)"),
+            types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]),
+            self.tr("Reference classes: a raster of class values (mapped with Label mapping), or a polygon layer in "
+                    "any CRS (pixels outside polygons are class 0)."))
+        add_parameter(self, QgsProcessingParameterField(
+            self.LABEL_FIELD, self.tr("Class field (polygon labels)"), parentLayerParameterName=self.LABELS,
+            optional=True),
+            self.tr("Field of the polygon layer holding the raw class value. Empty: every polygon is class 1. "
+                    "Ignored for raster labels."))
+        add_parameter(self, QgsProcessingParameterString(
+            self.LABEL_MAPPING, self.tr("Label mapping (VALUE=CLASS, comma-separated)"), "90=1", optional=True),
+            self.tr("Raw label values and their classes as in training, e.g. 90=1 (the reference data); raw 0 is "
+                    "class 0. Empty: the label values are the class numbers."))
+        add_parameter(self, QgsProcessingParameterFileDestination(
+            self.OUTPUT, self.tr("Metrics (JSON)"), self.tr("JSON files (*.json)")),
+            self.tr("All metrics as JSON; a CSV of the per-class metrics is written beside it."))
+        add_parameter(self, QgsProcessingParameterFileDestination(
+            self.OUTPUT_HTML, self.tr("Metrics report (HTML)"), self.tr("HTML files (*.html)"), optional=True),
+            self.tr("A one-page HTML summary (per-class table and confusion matrix), shown in the Results viewer."))
+        add_parameter(self, QgsProcessingParameterFeatureSink(
+            self.OUTPUT_TABLE, self.tr("Metrics table"), QgsProcessing.TypeVector, optional=True),
+            self.tr("A table (no geometry) with one row per class: class_id, class_name, iou, f1, precision, "
+                    "recall."))
+        self.addOutput(QgsProcessingOutputNumber("MIOU", self.tr("Mean IoU")))
+        self.addOutput(QgsProcessingOutputNumber("PIXEL_ACCURACY", self.tr("Pixel accuracy")))
+        self.addOutput(QgsProcessingOutputNumber("FOREGROUND_IOU", self.tr("Foreground IoU (binary)")))
+
+    def processAlgorithm(  # noqa: N802 - QGIS API
+        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict[str, Any]:
+        self.check_requirements()
+        prediction = raster_file(self.parameterAsRasterLayer(parameters, self.INPUT, context), self.INPUT)
+        label, is_vector = label_file(self.parameterAsLayer(parameters, self.LABELS, context), self.LABELS)
+        field = self.parameterAsString(parameters, self.LABEL_FIELD, context) or None
+        if field and not is_vector:
+            feedback.pushWarning(f"LABEL_FIELD '{field}' is ignored: the labels are a raster.")
+            field = None
+        mapping = parse_label_mapping(self.parameterAsString(parameters, self.LABEL_MAPPING, context),
+                                      self.LABEL_MAPPING) or None
+        output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
+        if not output:
+            raise QgsProcessingException("Parameter OUTPUT: choose where to save the metrics (.json).")
+        if Path(output).suffix.lower() != ".json":
+            output = str(Path(output).with_suffix(".json"))
+        config = engine_module("config")
+        cfg = run_engine(config.EvaluateConfig, prediction=prediction, label=label, output=output,
+                         label_field=field, label_mapping=mapping)
+        metrics = run_engine(engine_module("evaluate").evaluate, cfg, self.callback(feedback))
+        rows = class_rows(metrics)
+        for row in rows:
+            feedback.pushInfo(f"class {row['class_id']} ({row['class_name']}): "
+                              + ", ".join(f"{k}={_fmt(row[k])}" for k in PER_CLASS))
+        feedback.pushInfo(f"mean IoU {_fmt(metrics.get('miou'))}, pixel accuracy {_fmt(metrics.get('pixel_accuracy'))}")
+        results: dict[str, Any] = {
+            self.OUTPUT: output,
+            "MIOU": _number(metrics.get("miou")),
+            "PIXEL_ACCURACY": _number(metrics.get("pixel_accuracy")),
+            "FOREGROUND_IOU": _number(metrics.get("foreground_iou")),
+        }
+        html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
+        if html_path:
+            write_html(html_path, metrics, rows, prediction, label)
+            results[self.OUTPUT_HTML] = html_path
+        if parameters.get(self.OUTPUT_TABLE) is not None:
+            sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT_TABLE, context, table_fields(),
+                                                 QgsWkbTypes.NoGeometry)
+            if sink is not None:
+                for row in rows:
+                    feature = QgsFeature(table_fields())
+                    feature.setAttributes([row["class_id"], row["class_name"],
+                                           *[_number(row[k]) for k in PER_CLASS]])
+                    sink.addFeature(feature, QgsFeatureSink.FastInsert)
+                results[self.OUTPUT_TABLE] = dest_id
+        return results
+
+
+def table_fields() -> QgsFields:
+    fields = QgsFields()
+    fields.append(QgsField("class_id", QVariant.Int))
+    fields.append(QgsField("class_name", QVariant.String))
+    for name in PER_CLASS:
+        fields.append(QgsField(name, QVariant.Double))
+    return fields
+
+
+def class_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """One dict per class (class_id, class_name and the per-class metrics) from the engine's metrics."""
+    ious = list(metrics.get("iou") or [])
+    names = list(metrics.get("class_names") or [])
+    rows = []
+    for index in range(len(ious)):
+        row: dict[str, Any] = {"class_id": index,
+                               "class_name": str(names[index]) if index < len(names) else f"class {index}"}
+        for key in PER_CLASS:
+            values = metrics.get(key) or []
+            row[key] = values[index] if index < len(values) else None
+        rows.append(row)
+    return rows
+
+
+def write_html(path: str, metrics: dict[str, Any], rows: list[dict[str, Any]], prediction: str, label: str) -> None:
+    """A small self-contained HTML page with the per-class table and the confusion matrix."""
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in ("class", "name", *PER_CLASS))
+    body = "".join("<tr>" + f"<td>{r['class_id']}</td><td>{html.escape(r['class_name'])}</td>"
+                   + "".join(f"<td>{_fmt(r[k])}</td>" for k in PER_CLASS) + "</tr>" for r in rows)
+    matrix = metrics.get("confusion_matrix") or []
+    names = [r["class_name"] for r in rows]
+    cm_head = "<th>truth \\ predicted</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    cm_body = "".join(f"<tr><th>{html.escape(names[i] if i < len(names) else str(i))}</th>"
+                      + "".join(f"<td>{int(v):,}</td>" for v in line) + "</tr>" for i, line in enumerate(matrix))
+    summary = {k: metrics.get(k) for k in ("miou", "pixel_accuracy", "foreground_iou") if k in metrics}
+    text = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>DualStream evaluation</title><style>"
+        "body{font-family:sans-serif}table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.2em .5em}"
+        "</style></head><body><h1>DualStream evaluation</h1>"
+        f"<p>Prediction: {html.escape(prediction)}<br>Labels: {html.escape(label)}</p>"
+        "<p>" + ", ".join(f"<b>{k}</b> {_fmt(v)}" for k, v in summary.items()) + "</p>"
+        f"<h2>Per class</h2><table><tr>{head}</tr>{body}</table>"
+        f"<h2>Confusion matrix (pixels)</h2><table><tr>{cm_head}</tr>{cm_body}</table>"
+        f"<h2>All metrics</h2><pre>{html.escape(json.dumps(metrics, indent=2, default=str))}</pre></body></html>"
+    )
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _fmt(value: Any) -> str:
+    number = _number(value)
+    return "n/a" if number is None else f"{number:.4f}"

@@ -1,0 +1,226 @@
+"""Processing algorithm "Segment with DualStream": a model bundle (or an ensemble) applied to a scene."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsProcessingParameterVectorDestination,
+)
+
+from ..engine_bridge import engine_module
+from ..styling import class_raster_post_processor
+from .base import DualStreamAlgorithm, run_engine
+from .common import (
+    EnumNamesMixin,
+    add_parameter,
+    check_suffix,
+    enum_value,
+    extent_settings,
+    parameters_help,
+    parse_floats,
+    raster_file,
+    raster_files,
+)
+
+TTA_MODES = ("none", "flips", "d4")
+DEVICES = ("auto", "cpu", "cuda")
+RASTER_SUFFIXES = (".tif", ".tiff")
+
+
+class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
+    """Segments a raster with one or more DualStream bundles; writes a styled class raster (+ options)."""
+
+    REQUIRED_PACKAGES = ("torch", "transformers", "safetensors")
+
+    INPUT = "INPUT"
+    AUX = "AUX"
+    MODEL = "MODEL"
+    WEIGHTS = "WEIGHTS"
+    EXTENT = "EXTENT"
+    OVERLAP = "OVERLAP"
+    TTA = "TTA"
+    DEVICE = "DEVICE"
+    BATCH_SIZE = "BATCH_SIZE"
+    THRESHOLD = "THRESHOLD"
+    TILE_SIZE = "TILE_SIZE"
+    MIN_POLYGON_AREA = "MIN_POLYGON_AREA"
+    OUTPUT = "OUTPUT"
+    OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
+    OUTPUT_POLYGONS = "OUTPUT_POLYGONS"
+
+    def name(self) -> str:
+        return "segment"
+
+    def displayName(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Segment with DualStream")
+
+    def shortDescription(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Apply a trained DualStream model (or an ensemble) to a raster.")
+
+    def shortHelpString(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr(
+            "<p>Segments an image with a model bundle written by <b>Train DualStream</b>: the image is read in "
+            "overlapping tiles exactly as in training (same band statistics, the aux rasters warped onto every "
+            "tile whatever their CRS), predicted, blended and written as a class raster.</p>"
+            "<p><b>Inputs</b>: the <b>image layer</b> (a file-based GDAL raster with the bands the model was "
+            "trained on, in the same order), the <b>aux layers</b> the model needs (in the training order), "
+            "one or more <b>model bundles</b> (several = an ensemble, optionally weighted), and optionally an "
+            "<b>extent</b> in any CRS.</p>"
+            "<p><b>Outputs</b>: the <b>class raster</b> (GeoTIFF with a colour table and class names, plus a "
+            "<i>.qml</i> style beside it; loaded with a paletted renderer showing the model's class names and "
+            "colours), an optional <b>probability raster</b> and optional <b>polygons</b> (GeoPackage with "
+            "class_id, class_name and area).</p>"
+            "<p><b>Typical workflow</b>: train a model; segment a scene with TTA <i>none</i> to check it; use "
+            "<i>flips</i> or <i>d4</i> for the final run; run it as a batch (right-click > Execute as Batch "
+            "Process) over many scenes with the same model; check the result with <b>Evaluate "
+            "segmentation</b>.</p>"
+        ) + parameters_help(self)
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
+        add_parameter(self, QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Image layer")),
+                      self.tr("The image to segment: a file-based raster with the same bands as in training."))
+        add_parameter(self, QgsProcessingParameterMultipleLayers(
+            self.AUX, self.tr("Aux layers (in the model's order)"), QgsProcessing.TypeRaster, optional=True),
+            self.tr("The auxiliary rasters the model was trained with, in the same order (files named like the "
+                    "reference layout are put in order automatically). Any CRS; they must cover the image."))
+        add_parameter(self, QgsProcessingParameterMultipleLayers(
+            self.MODEL, self.tr("Model bundle(s) (.dsmodel)"), QgsProcessing.TypeFile),
+            self.tr("One .dsmodel file, or several for an ensemble (their probabilities are averaged). In "
+                    "qgis_process repeat MODEL=... or join the paths with ';'."))
+        add_parameter(self, QgsProcessingParameterString(
+            self.WEIGHTS, self.tr("Ensemble weights (comma-separated)"), optional=True),
+            self.tr("One weight per model bundle, e.g. 2,1. Empty: equal weights."))
+        add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent"), optional=True),
+                      self.tr("Segment only this area (any CRS; snapped to the image's pixels). Empty: the whole "
+                              "image."))
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.OVERLAP, self.tr("Tile overlap (share of the tile)"), QgsProcessingParameterNumber.Double, 0.25,
+            minValue=0.0, maxValue=0.89),
+            self.tr("Overlap between neighbouring tiles; overlapping predictions are blended, which removes seams."))
+        add_parameter(self, QgsProcessingParameterEnum(
+            self.TTA, self.tr("Test-time augmentation"), options=list(TTA_MODES), defaultValue=0),
+            self.tr("none; flips (3 passes: as is, flipped left-right, flipped up-down); d4 (8 passes: all "
+                    "rotations and flips). More passes: smoother results, proportionally slower."))
+        add_parameter(self, QgsProcessingParameterEnum(
+            self.DEVICE, self.tr("Device"), options=list(DEVICES), defaultValue=0),
+            self.tr("auto: the GPU when CUDA is available, else the CPU."))
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.BATCH_SIZE, self.tr("Batch size"), QgsProcessingParameterNumber.Integer, 4, minValue=1),
+            self.tr("Tiles predicted at once; lower it when memory runs out."))
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.THRESHOLD, self.tr("Probability threshold (binary models)"), QgsProcessingParameterNumber.Double,
+            0.5, minValue=0.01, maxValue=0.99),
+            self.tr("A pixel is foreground when its probability is at least this (binary models only)."),
+            advanced=True)
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.TILE_SIZE, self.tr("Tile size (0 = the model's)"), QgsProcessingParameterNumber.Integer, 0,
+            minValue=0, maxValue=8192),
+            self.tr("Edge of the predicted tiles in pixels, a multiple of 32. 0: the training tile size."),
+            advanced=True)
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.MIN_POLYGON_AREA, self.tr("Minimum polygon area (map units²)"), QgsProcessingParameterNumber.Double,
+            0.0, minValue=0.0),
+            self.tr("Polygons smaller than this are left out of the polygon output."), advanced=True)
+        add_parameter(self, QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Class raster")),
+                      self.tr("GeoTIFF of class numbers (0 = first class) with the model's colours and class names; "
+                              "a .qml style is written beside it."))
+        add_parameter(self, QgsProcessingParameterRasterDestination(
+            self.OUTPUT_PROBABILITIES, self.tr("Probability raster"), optional=True, createByDefault=False),
+            self.tr("GeoTIFF of probabilities (float32): one band (foreground) for binary models, one band per "
+                    "class otherwise."))
+        polygons = QgsProcessingParameterVectorDestination(
+            self.OUTPUT_POLYGONS, self.tr("Polygons"), QgsProcessing.TypeVectorPolygon, optional=True,
+            createByDefault=False)
+        polygons.setSupportsNonFileBasedOutput(False)
+        add_parameter(self, polygons, self.tr("GeoPackage of the predicted areas (foreground for binary models, "
+                                              "every class otherwise) with class_id, class_name and area."))
+        self.addOutput(QgsProcessingOutputString("QML", self.tr("QML style of the class raster")))
+        self.addOutput(QgsProcessingOutputString("CLASS_NAMES", self.tr("Class names (comma-separated)")))
+        self.addOutput(QgsProcessingOutputNumber("PIXELS", self.tr("Pixels segmented")))
+        self.addOutput(QgsProcessingOutputNumber("SECONDS", self.tr("Run time (s)")))
+
+    def processAlgorithm(  # noqa: N802 - QGIS API
+        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict[str, Any]:
+        self.check_requirements()
+        config = engine_module("config")
+        cfg = run_engine(config.SegmentConfig, **self._settings(parameters, context, feedback))
+        result = run_engine(engine_module("segment").segment, cfg, self.callback(feedback))
+        if context.willLoadLayerOnCompletion(result.output):
+            details = context.layerToLoadOnCompletionDetails(result.output)
+            details.setPostProcessor(class_raster_post_processor(
+                result.class_names, result.class_colors, result.qml, layer_name=Path(result.output).stem))
+        return {
+            self.OUTPUT: result.output,
+            self.OUTPUT_PROBABILITIES: result.probabilities,
+            self.OUTPUT_POLYGONS: result.polygons,
+            "QML": result.qml,
+            "CLASS_NAMES": ",".join(result.class_names),
+            "PIXELS": result.pixels,
+            "SECONDS": float(result.seconds),
+        }
+
+    def _settings(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                  feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        """Parameters -> SegmentConfig keyword arguments."""
+        image = raster_file(self.parameterAsRasterLayer(parameters, self.INPUT, context), self.INPUT)
+        aux_layers = self.parameterAsLayerList(parameters, self.AUX, context)
+        if parameters.get(self.AUX) not in (None, "", []) and not aux_layers:
+            raise QgsProcessingException("Parameter AUX: the aux layers could not be loaded; check that the files "
+                                         "exist and are rasters.")
+        models = [part.strip() for path in self.parameterAsFileList(parameters, self.MODEL, context)
+                  for part in str(path).split(";") if part.strip()]
+        if not models:
+            raise QgsProcessingException("Parameter MODEL: choose at least one model bundle (.dsmodel) written by "
+                                         "Train DualStream.")
+        for path in models:
+            if not Path(path).is_file():
+                raise QgsProcessingException(f"Parameter MODEL: the model bundle '{path}' does not exist; choose a "
+                                             f".dsmodel file written by Train DualStream.")
+        weights = parse_floats(self.parameterAsString(parameters, self.WEIGHTS, context), self.WEIGHTS) or None
+        if weights is not None and len(weights) != len(models):
+            raise QgsProcessingException(f"Parameter WEIGHTS: {len(weights)} weight(s) for {len(models)} model "
+                                         f"bundle(s); give one weight per bundle or leave it empty.")
+        output = check_suffix(self.parameterAsOutputLayer(parameters, self.OUTPUT, context), RASTER_SUFFIXES,
+                              self.OUTPUT, "class raster")
+        probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES, context) or None
+        if probabilities:
+            check_suffix(probabilities, RASTER_SUFFIXES, self.OUTPUT_PROBABILITIES, "probability raster")
+        polygons = self.parameterAsOutputLayer(parameters, self.OUTPUT_POLYGONS, context) or None
+        if polygons:
+            check_suffix(polygons, (".gpkg",), self.OUTPUT_POLYGONS, "polygon layer")
+        extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
+        tile_size = self.parameterAsInt(parameters, self.TILE_SIZE, context)
+        return {
+            "image": image,
+            "aux": raster_files(aux_layers, self.AUX),
+            "models": models,
+            "model_weights": weights,
+            "output": output,
+            "probabilities": probabilities,
+            "polygons": polygons,
+            "min_polygon_area": self.parameterAsDouble(parameters, self.MIN_POLYGON_AREA, context),
+            "extent": extent,
+            "extent_crs": extent_crs,
+            "overlap": self.parameterAsDouble(parameters, self.OVERLAP, context),
+            "tta": enum_value(self, parameters, self.TTA, context, TTA_MODES),
+            "device": enum_value(self, parameters, self.DEVICE, context, DEVICES),
+            "batch_size": self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            "threshold": self.parameterAsDouble(parameters, self.THRESHOLD, context),
+            "tile_size": tile_size or None,
+        }

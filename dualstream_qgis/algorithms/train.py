@@ -1,0 +1,330 @@
+"""Processing algorithm "Train DualStream": layers or a reference-layout folder -> a model bundle + HTML report."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMapLayer,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+)
+
+from ..engine_bridge import engine_module
+from .base import DualStreamAlgorithm, run_engine
+from .common import (
+    EnumNamesMixin,
+    add_parameter,
+    enum_value,
+    extent_settings,
+    label_file,
+    parameters_help,
+    parse_label_mapping,
+    raster_file,
+    raster_files,
+    split_list,
+)
+
+PRESETS = ("tiny", "b0", "b1", "b2")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
+    """Trains a DualStream model (imagery + optional aux rasters) and writes a ``.dsmodel`` bundle."""
+
+    REQUIRED_PACKAGES = ("torch", "transformers", "safetensors")
+
+    DATA_FOLDER = "DATA_FOLDER"
+    INPUT = "INPUT"
+    LABELS = "LABELS"
+    LABEL_FIELD = "LABEL_FIELD"
+    AUX = "AUX"
+    EXTENT = "EXTENT"
+    VALIDATION_SHARE = "VALIDATION_SHARE"
+    PRESET = "PRESET"
+    PRETRAINED = "PRETRAINED"
+    EPOCHS = "EPOCHS"
+    WARMUP_EPOCHS = "WARMUP_EPOCHS"
+    BATCH_SIZE = "BATCH_SIZE"
+    LEARNING_RATE = "LEARNING_RATE"
+    TILE_SIZE = "TILE_SIZE"
+    DEVICE = "DEVICE"
+    TILES_PER_EPOCH = "TILES_PER_EPOCH"
+    CLASS_NAMES = "CLASS_NAMES"
+    CLASS_COLORS = "CLASS_COLORS"
+    LABEL_MAPPING = "LABEL_MAPPING"
+    AUX_BANDS_PER_FILE = "AUX_BANDS_PER_FILE"
+    AUX_RATIO = "AUX_RATIO"
+    SEED = "SEED"
+    RESUME = "RESUME"
+    OUTPUT = "OUTPUT"
+    OUTPUT_REPORT = "OUTPUT_REPORT"
+
+    def name(self) -> str:
+        return "train"
+
+    def displayName(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Train DualStream")
+
+    def shortDescription(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Train a multi-modal segmentation model from imagery, aux rasters and labels.")
+
+    def shortHelpString(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr(
+            "<p>Trains a DualStream segmentation model: high-resolution imagery (the vision stream) fused with "
+            "optional coarse auxiliary rasters in any CRS (the aux stream, e.g. air-quality grids), learning the "
+            "classes of a label layer. The result is a model bundle (<i>.dsmodel</i>) that <b>Segment with "
+            "DualStream</b> applies to new scenes.</p>"
+            "<p><b>Inputs</b>: either a <b>dataset folder</b> in the reference layout (ts_sn/ images, tl_sn/ "
+            "labels, t_ap/ and t_gems/ aux rasters; vs_sn/, vl_sn/, v_ap/, v_gems/ for validation), or an "
+            "<b>image layer</b> with a <b>label layer</b> (a raster of class values, or polygons: every polygon "
+            "is class 1 unless a class field is chosen) and the <b>aux layers</b>. Without a validation folder, "
+            "a share of the scene is held out for validation.</p>"
+            "<p><b>Outputs</b>: the model bundle (weights, band statistics, classes and colours, settings) and "
+            "an HTML training report (loss and IoU curves, metrics per epoch, sample predictions) that opens in "
+            "the Results viewer. Per-epoch metrics appear in the log; the last checkpoint (<i>.dsmodel.ckpt</i>) "
+            "is kept when you press Cancel, and <b>Resume</b> continues from it.</p>"
+            "<p><b>Typical workflow</b>: run <b>Check environment</b>; train a <i>tiny</i> or <i>b0</i> model for "
+            "a few epochs to check the data; train <i>b1</i> with more epochs (a GPU helps); segment new scenes; "
+            "measure the result with <b>Evaluate segmentation</b>.</p>"
+        ) + parameters_help(self)
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
+        add_parameter(self, QgsProcessingParameterFile(
+            self.DATA_FOLDER, self.tr("Dataset folder (reference layout)"),
+            behavior=QgsProcessingParameterFile.Folder, optional=True),
+            self.tr("Folder with ts_sn/ (images), tl_sn/ (labels), t_ap/ and t_gems/ (aux rasters named "
+                    "AIR_Pollution_CO_<name>.tif, GEMS_<name>.tif, ...), and optionally vs_sn/, vl_sn/, v_ap/, "
+                    "v_gems/ for validation. Leave empty to train from layers instead."))
+        add_parameter(self, QgsProcessingParameterRasterLayer(
+            self.INPUT, self.tr("Image layer"), optional=True),
+            self.tr("Imagery to learn from (file-based raster, any band count and data type). Used when no "
+                    "dataset folder is given."))
+        add_parameter(self, QgsProcessingParameterMapLayer(
+            self.LABELS, self.tr("Label layer (raster or polygons)"), optional=True,
+            types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]),
+            self.tr("Classes for the image: a raster of class values (mapped with Label mapping), or a polygon "
+                    "layer (GeoPackage, GeoJSON or Shapefile) in any CRS; pixels outside polygons are class 0."))
+        add_parameter(self, QgsProcessingParameterField(
+            self.LABEL_FIELD, self.tr("Class field (polygon labels)"), parentLayerParameterName=self.LABELS,
+            optional=True),
+            self.tr("Field of the polygon layer holding the raw class value (mapped with Label mapping). Empty: "
+                    "every polygon is class 1. Ignored for raster labels."))
+        add_parameter(self, QgsProcessingParameterMultipleLayers(
+            self.AUX, self.tr("Aux layers (coarse rasters, in a fixed order)"), QgsProcessing.TypeRaster,
+            optional=True),
+            self.tr("Auxiliary rasters (any CRS and resolution, covering the image). Their bands are stacked in "
+                    "this order; segmenting later needs the same layers in the same order. Empty: vision-only "
+                    "model."))
+        add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Training extent"), optional=True),
+                      self.tr("Only this part of the image is used (any CRS). Empty: the whole image."))
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.VALIDATION_SHARE, self.tr("Validation share"), QgsProcessingParameterNumber.Double, 0.2,
+            minValue=0.0, maxValue=0.9),
+            self.tr("Share of the scene held out (as bands of tiles) to select the best epoch, when there is no "
+                    "validation folder (vs_sn/). 0: no validation, the last epoch is kept."))
+        add_parameter(self, QgsProcessingParameterEnum(
+            self.PRESET, self.tr("Architecture preset"), options=list(PRESETS), defaultValue=PRESETS.index("b1")),
+            self.tr("Model size: tiny (tests, CPU), b0 (small), b1 (reference), b2 (large; needs a GPU)."))
+        add_parameter(self, QgsProcessingParameterFile(
+            self.PRETRAINED, self.tr("Pretrained vision encoder (folder)"),
+            behavior=QgsProcessingParameterFile.Folder, optional=True),
+            self.tr("A local SegFormer checkpoint folder (save_pretrained output or Hugging Face cache snapshot) "
+                    "matching the preset, e.g. segformer-b1. Empty: random initialisation (needs more epochs)."))
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.EPOCHS, self.tr("Epochs (all layers trained)"), QgsProcessingParameterNumber.Integer, 40,
+            minValue=0),
+            self.tr("Epochs of full training after the warm-up epochs."))
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.WARMUP_EPOCHS, self.tr("Warm-up epochs (encoders frozen)"), QgsProcessingParameterNumber.Integer,
+            2, minValue=0),
+            self.tr("First epochs with both encoders frozen, training fusion and decoder only."))
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.BATCH_SIZE, self.tr("Batch size"), QgsProcessingParameterNumber.Integer, 4, minValue=1),
+            self.tr("Tiles per training step; lower it when the GPU runs out of memory."))
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.LEARNING_RATE, self.tr("Learning rate"), QgsProcessingParameterNumber.Double, 3e-4,
+            minValue=1e-8, maxValue=1.0),
+            self.tr("Learning rate of fusion and decoder (vision encoder x0.1, aux encoder x0.5), cosine decay."))
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.TILE_SIZE, self.tr("Tile size (pixels)"), QgsProcessingParameterNumber.Integer, 512,
+            minValue=32, maxValue=4096),
+            self.tr("Edge of the square training tiles; a multiple of 32 (and of the aux ratio)."))
+        add_parameter(self, QgsProcessingParameterEnum(
+            self.DEVICE, self.tr("Device"), options=list(DEVICES), defaultValue=0),
+            self.tr("auto: the GPU when CUDA is available, else the CPU."))
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.TILES_PER_EPOCH, self.tr("Tiles per epoch"), QgsProcessingParameterNumber.Integer, 200,
+            minValue=1), self.tr("Random training tiles drawn per epoch."), advanced=True)
+        add_parameter(self, QgsProcessingParameterString(
+            self.CLASS_NAMES, self.tr("Class names (comma-separated)"), "background,foreground"),
+            self.tr("One name per class, class 0 first; two names train a binary model."), advanced=True)
+        add_parameter(self, QgsProcessingParameterString(
+            self.CLASS_COLORS, self.tr("Class colours (comma-separated #RRGGBB)"), "#000000,#ff0000"),
+            self.tr("One colour per class, used to style the segmented rasters."), advanced=True)
+        add_parameter(self, QgsProcessingParameterString(
+            self.LABEL_MAPPING, self.tr("Label mapping (VALUE=CLASS, comma-separated)"), "90=1", optional=True),
+            self.tr("Raw label values and the class each one stands for, e.g. 90=1 (the reference data); raw 0 is "
+                    "class 0. Map a value to 255 to mark it unlabelled. Empty: the label values are the class "
+                    "numbers."), advanced=True)
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.AUX_BANDS_PER_FILE, self.tr("Aux bands per file (0 = all)"), QgsProcessingParameterNumber.Integer,
+            0, minValue=0),
+            self.tr("Use the first N bands of each aux raster. 0: every band of the aux layers, or 12 per file for "
+                    "a dataset folder (the reference layout)."), advanced=True)
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.AUX_RATIO, self.tr("Aux ratio (vision pixels per aux pixel)"), QgsProcessingParameterNumber.Integer,
+            8, minValue=1),
+            self.tr("The aux stream sees each tile at 1/ratio of its size (reference: 8)."), advanced=True)
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, 0, minValue=0),
+            self.tr("Seed of tile sampling, augmentation and initialisation (same seed, same model on CPU)."),
+            advanced=True)
+        add_parameter(self, QgsProcessingParameterBoolean(
+            self.RESUME, self.tr("Resume from the last checkpoint"), False),
+            self.tr("Continue an interrupted or cancelled training from <output>.ckpt with the same settings."),
+            advanced=True)
+        add_parameter(self, QgsProcessingParameterFileDestination(
+            self.OUTPUT, self.tr("Model bundle"), self.tr("DualStream model (*.dsmodel)")),
+            self.tr("The trained model (.dsmodel). Metrics CSV/JSON, curves and the report are written beside it."))
+        add_parameter(self, QgsProcessingParameterFileDestination(
+            self.OUTPUT_REPORT, self.tr("Training report"), self.tr("HTML files (*.html)"), optional=True,
+            createByDefault=False),
+            self.tr("A copy of the HTML training report. Skipped: the report beside the bundle "
+                    "(<bundle>_report.html) is returned."))
+        self.addOutput(QgsProcessingOutputNumber("BEST_EPOCH", self.tr("Best epoch")))
+        self.addOutput(QgsProcessingOutputNumber("BEST_IOU", self.tr("Best validation IoU")))
+        self.addOutput(QgsProcessingOutputString("CHECKPOINT", self.tr("Last checkpoint (for resume)")))
+
+    def processAlgorithm(  # noqa: N802 - QGIS API
+        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict[str, Any]:
+        self.check_requirements()
+        config = engine_module("config")
+        model_cfg, data_cfg, train_cfg = run_engine(self._configs, config, parameters, context, feedback)
+        train = engine_module("train").train
+        result = run_engine(train, model_cfg, data_cfg, train_cfg, self.callback(feedback))
+        report = result.report
+        wanted = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
+        if report and wanted and Path(wanted).resolve() != Path(report).resolve():
+            Path(wanted).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(report, wanted)
+            report = wanted
+        best_iou = result.best_metrics.get("val_iou")
+        feedback.pushInfo(f"Model bundle: {result.bundle}")
+        if report:
+            feedback.pushInfo(f"Training report: {report}")
+        return {
+            self.OUTPUT: result.bundle,
+            self.OUTPUT_REPORT: report,
+            "BEST_EPOCH": result.best_epoch,
+            "BEST_IOU": None if best_iou is None else float(best_iou),
+            "CHECKPOINT": result.checkpoint,
+        }
+
+    def _configs(self, config: Any, parameters: dict[str, Any], context: QgsProcessingContext,
+                 feedback: QgsProcessingFeedback) -> tuple[Any, Any, Any]:
+        """Parameters -> (ModelConfig, DataConfig, TrainConfig); engine ConfigErrors pass through run_engine."""
+        folder = self.parameterAsFile(parameters, self.DATA_FOLDER, context)
+        has_image = parameters.get(self.INPUT) not in (None, "")
+        if folder and has_image:
+            raise QgsProcessingException(
+                "Give either a dataset folder (DATA_FOLDER) or an image layer with labels (INPUT, LABELS), not "
+                "both; clear one of them.")
+        if not folder and not has_image:
+            raise QgsProcessingException(
+                "Nothing to train on: choose a dataset folder in the reference layout (DATA_FOLDER), or an image "
+                "layer (INPUT) with a label layer (LABELS).")
+        aux_bands = self.parameterAsInt(parameters, self.AUX_BANDS_PER_FILE, context)
+        class_names = split_list(self.parameterAsString(parameters, self.CLASS_NAMES, context))
+        class_colors = split_list(self.parameterAsString(parameters, self.CLASS_COLORS, context))
+        data: dict[str, Any] = {
+            "val_fraction": self.parameterAsDouble(parameters, self.VALIDATION_SHARE, context),
+            "label_mapping": parse_label_mapping(self.parameterAsString(parameters, self.LABEL_MAPPING, context),
+                                                 self.LABEL_MAPPING),
+            "class_names": class_names,
+            "class_colors": class_colors,
+            "tile_size": self.parameterAsInt(parameters, self.TILE_SIZE, context),
+            "aux_ratio": self.parameterAsInt(parameters, self.AUX_RATIO, context),
+            "tiles_per_epoch": self.parameterAsInt(parameters, self.TILES_PER_EPOCH, context),
+            "seed": self.parameterAsInt(parameters, self.SEED, context),
+        }
+        if folder:
+            data["data_dir"] = folder
+            if aux_bands:
+                data["aux_bands_per_file"] = aux_bands
+            if parameters.get(self.EXTENT) not in (None, ""):
+                feedback.pushWarning("EXTENT applies to layers only; the whole scenes of the dataset folder are used.")
+        else:
+            data.update(self._layer_scene(parameters, context, feedback, aux_bands))
+        model = {
+            "preset": enum_value(self, parameters, self.PRESET, context, PRESETS),
+            "pretrained": self.parameterAsFile(parameters, self.PRETRAINED, context) or None,
+            "aux_ratio": data["aux_ratio"],
+        }
+        output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
+        if not output:
+            raise QgsProcessingException("Parameter OUTPUT: choose where to save the model bundle (.dsmodel).")
+        if Path(output).suffix.lower() != ".dsmodel":
+            output = str(Path(output).with_suffix(".dsmodel"))
+            feedback.pushWarning(f"Model bundles end in .dsmodel; writing '{output}'.")
+        train = {
+            "output": output,
+            "epochs": self.parameterAsInt(parameters, self.EPOCHS, context),
+            "warmup_epochs": self.parameterAsInt(parameters, self.WARMUP_EPOCHS, context),
+            "batch_size": self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            "learning_rate": self.parameterAsDouble(parameters, self.LEARNING_RATE, context),
+            "device": enum_value(self, parameters, self.DEVICE, context, DEVICES),
+            "seed": data["seed"],
+            "resume": self.parameterAsBoolean(parameters, self.RESUME, context),
+            "num_workers": 0,  # no worker processes inside QGIS (they would start QGIS's own executable)
+        }
+        return (config.ModelConfig(**model), config.DataConfig(**data), config.TrainConfig(**train))
+
+    def _layer_scene(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                     feedback: QgsProcessingFeedback, aux_bands: int) -> dict[str, Any]:
+        """The data settings of one explicit scene given as layers."""
+        image = raster_file(self.parameterAsRasterLayer(parameters, self.INPUT, context), self.INPUT)
+        if parameters.get(self.LABELS) in (None, ""):
+            raise QgsProcessingException("Parameter LABELS: choose the label layer (a raster of class values or a "
+                                         "polygon layer) for the image.")
+        label, is_vector = label_file(self.parameterAsLayer(parameters, self.LABELS, context), self.LABELS)
+        field = self.parameterAsString(parameters, self.LABEL_FIELD, context) or None
+        if field and not is_vector:
+            feedback.pushWarning(f"LABEL_FIELD '{field}' is ignored: the labels are a raster.")
+            field = None
+        aux_layers = self.parameterAsLayerList(parameters, self.AUX, context)
+        if parameters.get(self.AUX) not in (None, "", []) and not aux_layers:
+            raise QgsProcessingException("Parameter AUX: the aux layers could not be loaded; check that the files "
+                                         "exist and are rasters.")
+        aux = raster_files(aux_layers, self.AUX)
+        if not aux_bands and aux_layers:
+            counts = sorted({layer.bandCount() for layer in aux_layers})
+            if len(counts) > 1:
+                raise QgsProcessingException(
+                    f"Parameter AUX: the aux layers have different band counts {counts}; set 'Aux bands per file' "
+                    f"(AUX_BANDS_PER_FILE) to the number of bands to use from each (at most {counts[0]}).")
+            aux_bands = counts[0]
+        extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
+        scene = {"image": image, "label": label, "aux": aux, "label_field": field, "extent": extent,
+                 "extent_crs": extent_crs}
+        settings: dict[str, Any] = {"train_scenes": [scene], "aux_prefixes": []}
+        if aux_bands:
+            settings["aux_bands_per_file"] = aux_bands
+        return settings
