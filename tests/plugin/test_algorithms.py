@@ -1,0 +1,432 @@
+"""Train, segment and evaluate through ``processing.run`` under a real offscreen QgsApplication.
+
+One tiny model (raster labels) is trained once for the module and reused; the vector-label, folder and cancel
+runs train their own, even smaller, models. Scenes come from ``engine.data.synthetic``: the class is a function
+of map position seen by both the imagery and the 48-channel EPSG:4326 aux stack, so a working model segments an
+unseen scene of the same "world" (same ``field_seed``) with a high IoU.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.qgis
+
+REPO = Path(__file__).resolve().parents[2]
+#: Tiny training settings shared by every run here (numbers as strings, enums by name, as scripts pass them).
+TINY = {"PRESET": "tiny", "EPOCHS": "1", "WARMUP_EPOCHS": "1", "BATCH_SIZE": "8", "LEARNING_RATE": "0.003",
+        "TILE_SIZE": "64", "DEVICE": "cpu", "TILES_PER_EPOCH": "32", "SEED": "0"}
+
+
+class RecordingFeedback:
+    """Factory for a QgsProcessingFeedback that records progress values and can cancel on a condition."""
+
+    @staticmethod
+    def make(cancel_when=None):
+        from qgis.core import QgsProcessingFeedback
+
+        class _Feedback(QgsProcessingFeedback):
+            def __init__(self):
+                super().__init__()
+                self.progress_values: list[float] = []
+                self.infos: list[str] = []
+                self.progressChanged.connect(self._on_progress)
+
+            def _on_progress(self, value):
+                self.progress_values.append(value)
+                if cancel_when is not None and cancel_when(self):
+                    self.cancel()
+
+            def pushInfo(self, info):  # noqa: N802 - QGIS API
+                self.infos.append(info)
+                super().pushInfo(info)
+
+        return _Feedback()
+
+
+@pytest.fixture(scope="module")
+def plugin(qgis_app):
+    import torch
+
+    import dualstream_qgis
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared, busy CPUs: one thread is much faster than two fighting
+    plugin = dualstream_qgis.classFactory(None)
+    plugin.initProcessing()
+    yield plugin
+    plugin.unload()
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    """A training scene and three unseen scenes of the same synthetic world (field_seed 1)."""
+    from engine.data.synthetic import make_scene
+
+    root = tmp_path_factory.mktemp("scenes")
+    made = {"train": make_scene(root, "train", size=(256, 256), seed=1, field_seed=1, label_from="both")}
+    for index in (1, 2, 3):
+        made[f"s{index}"] = make_scene(root, f"s{index}", size=(128, 128), seed=10 + index, field_seed=1,
+                                       label_from="both")
+    return made
+
+
+@pytest.fixture(scope="module")
+def trained(plugin, scenes, tmp_path_factory):
+    """Train once from layers with raster labels; returns (results, feedback)."""
+    import processing
+
+    out = tmp_path_factory.mktemp("trained")
+    feedback = RecordingFeedback.make()
+    params = dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label"], AUX=scenes["train"]["aux"],
+                  CLASS_NAMES="background,field", CLASS_COLORS="#000000,#22aa22", EPOCHS="2",
+                  OUTPUT=str(out / "tiny.dsmodel"), OUTPUT_REPORT=str(out / "report" / "training.html"))
+    results = processing.run("dualstream:train", params, feedback=feedback)
+    return results, feedback
+
+
+def _metadata(bundle: str) -> dict:
+    from engine.bundle import read_metadata
+
+    return read_metadata(bundle)
+
+
+def _miou(prediction: str, label: str) -> float:
+    from engine.config import EvaluateConfig
+    from engine.evaluate import evaluate
+
+    return evaluate(EvaluateConfig(prediction=prediction, label=label, output=str(Path(prediction).with_suffix(
+        ".eval.json")), label_mapping={"90": 1}))["miou"]
+
+
+# ------------------------------------------------------------------------------------------------ definitions
+def test_algorithms_have_stable_parameters_help_and_icons(plugin):
+    from qgis.core import QgsApplication, QgsProcessingParameterDefinition
+
+    registry = QgsApplication.processingRegistry()
+    expected = {
+        "dualstream:train": {"DATA_FOLDER", "INPUT", "LABELS", "LABEL_FIELD", "AUX", "EXTENT", "VALIDATION_SHARE",
+                             "PRESET", "PRETRAINED", "EPOCHS", "WARMUP_EPOCHS", "BATCH_SIZE", "LEARNING_RATE",
+                             "TILE_SIZE", "DEVICE", "OUTPUT", "OUTPUT_REPORT"},
+        "dualstream:segment": {"INPUT", "AUX", "MODEL", "WEIGHTS", "EXTENT", "OVERLAP", "TTA", "DEVICE", "BATCH_SIZE",
+                               "THRESHOLD", "OUTPUT", "OUTPUT_PROBABILITIES", "OUTPUT_POLYGONS"},
+        "dualstream:evaluate": {"INPUT", "LABELS", "LABEL_FIELD", "OUTPUT", "OUTPUT_TABLE"},
+    }
+    for alg_id, names in expected.items():
+        alg = registry.algorithmById(alg_id)
+        assert alg is not None, f"{alg_id} is not registered"
+        definitions = {p.name(): p for p in alg.parameterDefinitions()}
+        assert names <= set(definitions), f"{alg_id} lacks {sorted(names - set(definitions))}"
+        for parameter in definitions.values():
+            assert len(parameter.help()) > 20, f"{alg_id} {parameter.name()} has no help string"
+            assert parameter.name() in alg.shortHelpString()
+        assert "Typical workflow" in alg.shortHelpString() and "Outputs" in alg.shortHelpString()
+        assert not alg.icon().isNull()
+    advanced = QgsProcessingParameterDefinition.FlagAdvanced
+    train = registry.algorithmById("dualstream:train")
+    assert train.parameterDefinition("TILES_PER_EPOCH").flags() & advanced
+    assert train.parameterDefinition("LABEL_MAPPING").flags() & advanced
+    assert not train.parameterDefinition("EPOCHS").flags() & advanced
+    assert registry.algorithmById("dualstream:segment").parameterDefinition("THRESHOLD").flags() & advanced
+
+
+# ------------------------------------------------------------------------------------------------ train
+def test_train_from_raster_labels_writes_bundle_report_metrics_and_progress(trained):
+    results, feedback = trained
+    bundle = Path(results["OUTPUT"])
+    assert bundle.is_file() and bundle.suffix == ".dsmodel"
+    meta = _metadata(str(bundle))
+    assert meta["data"]["class_names"] == ["background", "field"]
+    assert meta["data"]["class_colors"] == ["#000000", "#22aa22"]
+    assert meta["data"]["vision_bands"] == 4 and meta["data"]["aux_channels"] == 48  # all bands of the aux layer
+    assert meta["data"]["tile_size"] == 64
+    report = Path(results["OUTPUT_REPORT"])
+    assert report.name == "training.html" and report.is_file() and "<img" in report.read_text()
+    assert results["BEST_EPOCH"] in (1, 2, 3) and results["BEST_IOU"] > 0.6
+    assert Path(results["CHECKPOINT"]).is_file()
+    epochs = [line for line in feedback.infos if line.startswith("epoch ")]
+    assert len(epochs) == 3 and "val_iou=" in epochs[-1]  # 1 warm-up + 2 main epochs, metrics in the log
+    assert len(feedback.progress_values) >= 12 and max(feedback.progress_values) == pytest.approx(100.0)
+
+
+def test_train_from_vector_labels_with_class_field(plugin, scenes, tmp_path):
+    import processing
+
+    params = dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label_vector"], LABEL_FIELD="class",
+                  AUX=scenes["train"]["aux"], WARMUP_EPOCHS="0", TILES_PER_EPOCH="16",
+                  OUTPUT=str(tmp_path / "vector.dsmodel"))
+    results = processing.run("dualstream:train", params)
+    meta = _metadata(results["OUTPUT"])
+    assert meta["data"]["label_mapping"] == {"90": 1}
+    assert meta["data"]["num_classes"] == 1 and meta["data"]["aux_channels"] == 48
+    assert Path(results["OUTPUT_REPORT"]).name == "vector_report.html"  # beside the bundle when not asked for
+
+
+def test_train_from_reference_folder(plugin, tmp_path):
+    import processing
+
+    from engine.data.synthetic import make_reference_dataset
+
+    root = make_reference_dataset(tmp_path / "data", n_train=1, n_val=1, size=(128, 128), seed=3, aux_bands=4)
+    params = dict(TINY, DATA_FOLDER=str(root), WARMUP_EPOCHS="0", TILES_PER_EPOCH="16", AUX_BANDS_PER_FILE="4",
+                  OUTPUT=str(tmp_path / "folder.dsmodel"))
+    meta = _metadata(processing.run("dualstream:train", params)["OUTPUT"])
+    assert meta["data"]["aux_channels"] == 16  # 4 files x 4 bands in the reference prefixes' order
+    assert meta["data"]["aux_prefixes"][0] == "GEMS_"
+
+
+def test_cancel_training_keeps_checkpoint_and_writes_no_bundle(plugin, scenes, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    # cancel once the first epoch's metrics are in the log (the checkpoint of epoch 1 exists by then)
+    feedback = RecordingFeedback.make(cancel_when=lambda fb: any(i.startswith("epoch 1:") for i in fb.infos))
+    out = tmp_path / "canceled.dsmodel"
+    params = dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label"], AUX=scenes["train"]["aux"],
+                  EPOCHS="3", TILES_PER_EPOCH="16", OUTPUT=str(out))
+    with pytest.raises(QgsProcessingException, match="(?i)cancel"):
+        processing.run("dualstream:train", params, feedback=feedback)
+    assert feedback.isCanceled()
+    assert not out.exists(), "a cancelled training left a bundle at the destination"
+    assert Path(f"{out}.ckpt").is_file(), "the last checkpoint was not kept"
+
+
+def test_train_needs_data_and_not_both_sources(plugin, scenes, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="Nothing to train on"):
+        processing.run("dualstream:train", dict(TINY, OUTPUT=str(tmp_path / "x.dsmodel")))
+    with pytest.raises(QgsProcessingException, match="either a dataset folder"):
+        processing.run("dualstream:train", dict(TINY, DATA_FOLDER=str(tmp_path), INPUT=scenes["train"]["image"],
+                                                LABELS=scenes["train"]["label"], OUTPUT=str(tmp_path / "x.dsmodel")))
+    with pytest.raises(QgsProcessingException, match="LABELS"):
+        processing.run("dualstream:train", dict(TINY, INPUT=scenes["train"]["image"],
+                                                OUTPUT=str(tmp_path / "x.dsmodel")))
+
+
+# ------------------------------------------------------------------------------------------------ segment
+def test_segment_output_loads_with_paletted_renderer_and_class_names(plugin, trained, scenes, tmp_path):
+    import processing
+    from processing.gui.Postprocessing import handleAlgorithmResults
+    from qgis.core import (
+        QgsPalettedRasterRenderer,
+        QgsProcessingContext,
+        QgsProcessingOutputLayerDefinition,
+        QgsProject,
+        QgsVectorLayer,
+    )
+
+    project = QgsProject()
+    context = QgsProcessingContext()
+    context.setProject(project)
+    out = tmp_path / "s1_classes.tif"
+    params = {"INPUT": scenes["s1"]["image"], "AUX": scenes["s1"]["aux"], "MODEL": trained[0]["OUTPUT"],
+              "OUTPUT": QgsProcessingOutputLayerDefinition(str(out), project),  # "open output file after running"
+              "OUTPUT_POLYGONS": str(tmp_path / "s1_polygons.gpkg"), "OVERLAP": "0.25", "BATCH_SIZE": "4"}
+    results = processing.run("dualstream:segment", params, onFinish=handleAlgorithmResults, context=context)
+    assert results["OUTPUT"] == str(out) and out.is_file()
+    assert Path(results["QML"]).is_file() and results["CLASS_NAMES"] == "background,field"
+    layers = list(project.mapLayers().values())
+    assert len(layers) == 1, "the class raster was not loaded on completion"
+    renderer = layers[0].renderer()
+    assert isinstance(renderer, QgsPalettedRasterRenderer)
+    classes = {int(c.value): (c.label, c.color.name()) for c in renderer.classes()}
+    assert classes == {0: ("background", "#000000"), 1: ("field", "#22aa22")}
+    assert layers[0].name() == "s1_classes"
+    polygons = QgsVectorLayer(results["OUTPUT_POLYGONS"], "polygons", "ogr")
+    assert polygons.isValid() and polygons.featureCount() > 0
+    assert {f["class_name"] for f in polygons.getFeatures()} == {"field"}
+    assert _miou(str(out), scenes["s1"]["label"]) > 0.75, "the segmentation of an unseen scene is poor"
+
+
+def test_post_processor_styles_a_plain_layer(qgis_app, tmp_path):
+    from qgis.core import QgsPalettedRasterRenderer, QgsProcessingContext, QgsProcessingFeedback, QgsRasterLayer
+
+    from dualstream_qgis.styling import _PENDING, class_raster_post_processor
+    from engine.data.synthetic import make_scene
+
+    label = make_scene(tmp_path, "p", size=(64, 64), aux_channels=0, seed=5)["label"]
+    layer = QgsRasterLayer(label, "plain")
+    processor = class_raster_post_processor(["a", "b", "c"], ["#ff0000", "#00ff00", "#0000ff"], qml=None,
+                                            layer_name="styled")
+    assert id(processor) in _PENDING  # kept alive until QGIS calls it
+    processor.postProcessLayer(layer, QgsProcessingContext(), QgsProcessingFeedback())
+    assert processor.applied and id(processor) not in _PENDING
+    assert isinstance(layer.renderer(), QgsPalettedRasterRenderer) and layer.name() == "styled"
+    assert [c.label for c in layer.renderer().classes()] == ["a", "b", "c"]
+
+
+def test_segment_ensemble_extent_in_other_crs_probabilities_and_tta(plugin, trained, scenes, tmp_path):
+    import processing
+    import rasterio
+    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsProject, QgsRasterLayer
+
+    image = QgsRasterLayer(scenes["s2"]["image"], "s2")
+    extent = image.extent()
+    extent.setXMaximum(extent.xMinimum() + extent.width() / 2)  # the western half
+    to_wgs84 = QgsCoordinateTransform(image.crs(), QgsCoordinateReferenceSystem("EPSG:4326"), QgsProject.instance())
+    wgs84 = to_wgs84.transformBoundingBox(extent)
+    extent_text = f"{wgs84.xMinimum()},{wgs84.xMaximum()},{wgs84.yMinimum()},{wgs84.yMaximum()} [EPSG:4326]"
+    bundle = trained[0]["OUTPUT"]
+    params = {"INPUT": scenes["s2"]["image"], "AUX": scenes["s2"]["aux"], "MODEL": f"{bundle};{bundle}",
+              "WEIGHTS": "2,1", "EXTENT": extent_text, "TTA": "flips", "OUTPUT": str(tmp_path / "half.tif"),
+              "OUTPUT_PROBABILITIES": str(tmp_path / "half_prob.tif")}
+    results = processing.run("dualstream:segment", params)
+    with rasterio.open(results["OUTPUT"]) as ds:
+        assert 64 <= ds.width <= 72 and ds.height >= 128  # about half the width (snapped outward), full height
+        assert ds.colormap(1)[1][:3] == (0x22, 0xAA, 0x22)  # palette in the GeoTIFF for headless use
+    with rasterio.open(results["OUTPUT_PROBABILITIES"]) as ds:
+        assert ds.count == 1 and ds.dtypes[0] == "float32"
+        assert 0.0 <= float(ds.read(1).min()) and float(ds.read(1).max()) <= 1.0
+
+
+def test_cancel_segmentation_leaves_no_output(plugin, trained, scenes, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    feedback = RecordingFeedback.make(cancel_when=lambda fb: 0 < fb.progress_values[-1] < 100)
+    out = tmp_path / "canceled.tif"
+    params = {"INPUT": scenes["s3"]["image"], "AUX": scenes["s3"]["aux"], "MODEL": trained[0]["OUTPUT"],
+              "OUTPUT": str(out), "OUTPUT_POLYGONS": str(tmp_path / "canceled.gpkg"), "BATCH_SIZE": "1"}
+    with pytest.raises(QgsProcessingException, match="(?i)cancel"):
+        processing.run("dualstream:segment", params, feedback=feedback)
+    assert feedback.isCanceled()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "a cancelled run left files behind"
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+@pytest.fixture
+def segment_params(trained, scenes, tmp_path):
+    return {"INPUT": scenes["s1"]["image"], "AUX": scenes["s1"]["aux"], "MODEL": trained[0]["OUTPUT"],
+            "OUTPUT": str(tmp_path / "out.tif")}
+
+
+def test_missing_image_layer_is_refused_by_name(plugin, segment_params, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="INPUT"):
+        processing.run("dualstream:segment", dict(segment_params, INPUT=str(tmp_path / "missing.tif")))
+    with pytest.raises(QgsProcessingException, match="MODEL.*does not exist"):
+        processing.run("dualstream:segment", dict(segment_params, MODEL=str(tmp_path / "missing.dsmodel")))
+
+
+def test_model_file_that_is_not_a_bundle(plugin, segment_params, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    fake = tmp_path / "fake.dsmodel"
+    fake.write_text("this is not a model")
+    with pytest.raises(QgsProcessingException, match="fake.dsmodel") as info:
+        processing.run("dualstream:segment", dict(segment_params, MODEL=str(fake)))
+    assert "bundle" in str(info.value).lower() or "dsmodel" in str(info.value)
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_image_with_other_band_count(plugin, segment_params, tmp_path):
+    import processing
+    import rasterio
+    from qgis.core import QgsProcessingException
+
+    with rasterio.open(segment_params["INPUT"]) as src:
+        profile = dict(src.profile, count=3)
+        data = src.read([1, 2, 3])
+    three = tmp_path / "three_bands.tif"
+    with rasterio.open(three, "w", **profile) as dst:
+        dst.write(data)
+    with pytest.raises(QgsProcessingException, match=r"3 band\(s\).*trained on 4.*same bands"):
+        processing.run("dualstream:segment", dict(segment_params, INPUT=str(three)))
+
+
+def test_extent_in_other_crs_that_does_not_overlap(plugin, segment_params):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    far_away = "10.0,10.1,50.0,50.1 [EPSG:4326]"  # Germany; the scenes are in Korea (EPSG:32652)
+    with pytest.raises(QgsProcessingException, match="(?i)outside the image.*extent inside the image"):
+        processing.run("dualstream:segment", dict(segment_params, EXTENT=far_away))
+
+
+def test_wrong_output_format_and_weights(plugin, segment_params, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="OUTPUT_POLYGONS.*\\.gpkg"):
+        processing.run("dualstream:segment", dict(segment_params, OUTPUT_POLYGONS=str(tmp_path / "p.shp")))
+    with pytest.raises(QgsProcessingException, match="WEIGHTS: 2 weight"):
+        processing.run("dualstream:segment", dict(segment_params, WEIGHTS="1,2"))
+
+
+def test_non_gdal_raster_layer_is_refused(plugin, segment_params):
+    import processing
+    from qgis.core import QgsProcessingException, QgsRasterLayer
+
+    layer = QgsRasterLayer(segment_params["INPUT"], "same file, other provider", "virtualraster")
+    if not layer.isValid():  # the virtual raster provider needs a formula URI
+        uri = ("?crs=EPSG:32652&extent=0,0,10,10&width=10&height=10&formula=%22a@1%22%20*%202"
+               f"&a:uri={segment_params['INPUT']}&a:provider=gdal")
+        layer = QgsRasterLayer(uri, "virtual", "virtualraster")
+    assert layer.isValid() and layer.providerType() != "gdal"
+    with pytest.raises(QgsProcessingException, match="file-based GDAL rasters only.*GeoTIFF"):
+        processing.run("dualstream:segment", dict(segment_params, INPUT=layer))
+
+
+def test_torch_missing_gives_install_command(plugin, segment_params, tmp_path):
+    """In QGIS's own Python without the venv, segment stops with a QgsProcessingException naming the fix."""
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(REPO)!r})
+        sys.path.append("/usr/share/qgis/python/plugins")
+        from qgis.core import QgsApplication, QgsProcessingException
+        app = QgsApplication([], False)
+        app.initQgis()
+        from processing.core.Processing import Processing
+        Processing.initialize()
+        import processing, dualstream_qgis
+        plugin = dualstream_qgis.classFactory(None)
+        plugin.initProcessing()
+        try:
+            processing.run("dualstream:segment", {segment_params!r})
+        except QgsProcessingException as exc:
+            print("MESSAGE:", exc)
+        else:
+            print("NO ERROR")
+    """)
+    env = {"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "QGIS_CUSTOM_CONFIG_PATH": str(tmp_path)}
+    done = subprocess.run(["/usr/bin/python3", "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert "MESSAGE:" in done.stdout, done.stdout + done.stderr
+    message = done.stdout.split("MESSAGE:", 1)[1]
+    assert "'torch'" in message and "torch==2.13.0" in message and "make deploy" in message
+
+
+# ------------------------------------------------------------------------------------------------ evaluate
+def test_evaluate_writes_json_html_and_table(plugin, trained, scenes, tmp_path):
+    import processing
+    from qgis.core import QgsVectorLayer
+
+    seg = processing.run("dualstream:segment", {"INPUT": scenes["s3"]["image"], "AUX": scenes["s3"]["aux"],
+                                                "MODEL": trained[0]["OUTPUT"], "OUTPUT": str(tmp_path / "s3.tif")})
+    for labels, field in ((scenes["s3"]["label"], None), (scenes["s3"]["label_vector"], "class")):
+        params = {"INPUT": seg["OUTPUT"], "LABELS": labels, "OUTPUT": str(tmp_path / "metrics.json"),
+                  "OUTPUT_HTML": str(tmp_path / "metrics.html"), "OUTPUT_TABLE": "TEMPORARY_OUTPUT"}
+        if field:
+            params["LABEL_FIELD"] = field
+        results = processing.run("dualstream:evaluate", params)
+        metrics = json.loads(Path(results["OUTPUT"]).read_text())
+        assert results["MIOU"] == pytest.approx(metrics["miou"]) and results["MIOU"] > 0.75
+        assert (tmp_path / "metrics.csv").is_file()
+        assert "field" in Path(results["OUTPUT_HTML"]).read_text()
+        table = results["OUTPUT_TABLE"]
+        assert isinstance(table, QgsVectorLayer) and table.featureCount() == 2
+        rows = {f["class_name"]: f["iou"] for f in table.getFeatures()}
+        assert rows["field"] == pytest.approx(metrics["iou"][1])
+    # the raster and vector labels describe the same classes
+    assert results["MIOU"] > 0.75
