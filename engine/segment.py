@@ -156,6 +156,14 @@ def _order_aux(paths: Sequence[str], prefixes: Sequence[str] | None, callback: C
     return ordered
 
 
+def _aux_layout(data: dict[str, Any]) -> str:
+    """How the bundle's aux stack was made, in words (for error messages)."""
+    per_file = data.get("aux_bands_per_file")
+    prefixes = data.get("aux_prefixes") or []
+    text = f"the first {per_file} band(s) of each aux file" if per_file else "all bands of each aux file"
+    return text + (f", files named {', '.join(p + '*' for p in prefixes)} in that order" if prefixes else "")
+
+
 def _check_members(cfg: SegmentConfig) -> list[_Member]:
     if not cfg.models:
         raise ConfigError("No model bundle given; pass --model PATH (a .dsmodel file written by `train`).")
@@ -253,11 +261,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     aux_paths: list[str] = []
     if use_aux:
         if not cfg.aux:
-            raise DataError(
-                f"The model '{aux_members[0].path}' needs {aux_members[0].aux_channels} aux channel(s) "
-                f"({aux_data.get('aux_bands_per_file') or 'all'} band(s) from each of the files with prefixes "
-                f"{aux_data.get('aux_prefixes')}); pass them with --aux."
-            )
+            raise DataError(f"The model '{aux_members[0].path}' needs {aux_members[0].aux_channels} aux channel(s) "
+                            f"({_aux_layout(aux_data)}); pass them with --aux (aux).")
         aux_paths = _order_aux(cfg.aux, aux_data.get("aux_prefixes"), callback)
     elif cfg.aux:
         message = f"The model(s) use no aux data; the {len(cfg.aux)} aux file(s) given are ignored."
@@ -289,9 +294,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
         if use_aux and reader.aux_channels != aux_members[0].aux_channels:
             raise DataError(
                 f"The aux files {aux_paths} give {reader.aux_channels} channel(s) but the model "
-                f"'{aux_members[0].path}' needs {aux_members[0].aux_channels} ("
-                f"{aux_data.get('aux_bands_per_file') or 'all'} band(s) from each of the files with prefixes "
-                f"{aux_data.get('aux_prefixes')}); give the same aux layout as in training."
+                f"'{aux_members[0].path}' needs {aux_members[0].aux_channels} ({_aux_layout(aux_data)}); give "
+                f"the same aux layout as in training."
             )
         region = _snap_region(reader, cfg)
         from .data.align import check_overlap, tile_grid
@@ -694,6 +698,7 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None) -> SegmentResu
             commit_file(polygons_tmp, Path(cfg.polygons))
         write_text_atomic(qml, qml_text(plan.class_names, plan.class_colors))
         writer.classes.commit()
+        callback.progress(1, 1, "finishing outputs")
         seconds = time.perf_counter() - start
         callback.info(f"Wrote '{cfg.output}' ({plan.width * plan.height / max(seconds, 1e-9):,.0f} px/s; "
                       f"reading {reader_thread.read_seconds:.1f} s and writing {writer.write_seconds:.1f} s "
