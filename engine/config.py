@@ -81,9 +81,22 @@ class ModelConfig(Settings):
     dropout: float = 0.1
     drop_path: float = 0.1
     pretrained: str | None = None  # local save_pretrained folder / HF cache / hub id; None = random init
+    # Explicit SegFormer encoder sizes overriding the preset's (hidden_sizes, depths, num_attention_heads,
+    # sr_ratios, mlp_ratios: 4 ints each). Filled in from a pretrained checkpoint so a bundle rebuilds exactly.
+    vision_encoder: dict[str, list[int]] | None = None
 
     def __post_init__(self) -> None:
         _check(self.preset in MODEL_PRESETS, f"model preset '{self.preset}' is unknown; use one of {MODEL_PRESETS}.")
+        if self.vision_encoder is not None:
+            _check(isinstance(self.vision_encoder, dict), "vision_encoder must be a mapping of SegFormer sizes.")
+            keys = ("hidden_sizes", "depths", "num_attention_heads", "sr_ratios", "mlp_ratios")
+            unknown = sorted(set(self.vision_encoder) - set(keys))
+            _check(not unknown, f"vision_encoder has unknown key(s) {unknown}; valid keys are {list(keys)}.")
+            _check(all(k in self.vision_encoder for k in keys[:3]),
+                   f"vision_encoder needs at least {list(keys[:3])} (got {sorted(self.vision_encoder)}).")
+            self.vision_encoder = {k: [int(v) for v in vals] for k, vals in self.vision_encoder.items()}
+            _check(all(len(v) == 4 and min(v) >= 1 for v in self.vision_encoder.values()),
+                   f"vision_encoder sizes must be 4 positive integers each (got {self.vision_encoder}).")
         _check(self.vision_channels >= 1, f"vision_channels must be >= 1 (got {self.vision_channels}).")
         _check(self.aux_channels >= 0, f"aux_channels must be >= 0, 0 = vision only (got {self.aux_channels}).")
         _check(self.num_classes >= 1, f"num_classes must be >= 1, 1 = binary (got {self.num_classes}).")

@@ -1,0 +1,217 @@
+"""SegFormer (MiT) vision encoders: built from sizes, or loaded from a checkpoint and adapted to Cv bands.
+
+A pretrained source may be
+- a local ``save_pretrained`` folder of a ``SegformerModel`` or ``SegformerForSemanticSegmentation``
+  (``config.json`` + ``model.safetensors`` / ``pytorch_model.bin``),
+- a Hugging Face cache folder (``models--nvidia--segformer-b1-finetuned-ade-512-512``; its newest snapshot is used),
+- a hub id (``nvidia/segformer-b1-finetuned-ade-512-512``): read from the local HF cache, downloaded only when
+  the network is allowed (not when ``HF_HUB_OFFLINE`` / ``DUALSTREAM_OFFLINE`` is set).
+The checkpoint's own config fixes the architecture (its sizes override the preset's); then the first
+patch-embedding conv is rebuilt for the model's vision channel count.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..environment import require
+from ..errors import ModelError
+
+logger = logging.getLogger("dualstream")
+
+SIZE_KEYS = ("hidden_sizes", "depths", "num_attention_heads", "sr_ratios", "mlp_ratios")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+
+
+def segformer_config(sizes: dict[str, list[int]], num_channels: int, drop_path: float) -> Any:
+    """A ``SegformerConfig`` for a 4-stage encoder at strides 4/8/16/32 with the given sizes."""
+    transformers = require("transformers")
+    return transformers.SegformerConfig(
+        num_channels=num_channels,
+        num_encoder_blocks=4,
+        hidden_sizes=list(sizes["hidden_sizes"]),
+        depths=list(sizes["depths"]),
+        num_attention_heads=list(sizes["num_attention_heads"]),
+        sr_ratios=list(sizes.get("sr_ratios", [8, 4, 2, 1])),
+        mlp_ratios=list(sizes.get("mlp_ratios", [4, 4, 4, 4])),
+        patch_sizes=[7, 3, 3, 3],
+        strides=[4, 2, 2, 2],
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        drop_path_rate=drop_path,
+    )
+
+
+def encoder_sizes(config: Any) -> dict[str, list[int]]:
+    """The size fields of a SegformerConfig, as stored in ``ModelConfig.vision_encoder``."""
+    return {key: [int(v) for v in getattr(config, key)] for key in SIZE_KEYS}
+
+
+def build_segformer(sizes: dict[str, list[int]], num_channels: int, drop_path: float) -> nn.Module:
+    """A randomly initialised ``SegformerModel``."""
+    transformers = require("transformers")
+    return transformers.SegformerModel(segformer_config(sizes, num_channels, drop_path))
+
+
+def first_patch_conv(model: nn.Module) -> tuple[nn.Module, nn.Conv2d]:
+    """(parent module, conv) of the first patch embedding, for transformers 4.x and 5.x layouts."""
+    if hasattr(model, "stages"):  # transformers >= 5: stages[0].patch_embeddings.proj
+        parent = model.stages[0].patch_embeddings
+    elif hasattr(model, "encoder"):  # transformers 4.x: encoder.patch_embeddings[0].proj
+        parent = model.encoder.patch_embeddings[0]
+    else:
+        raise ModelError(f"{type(model).__name__} has no SegFormer patch embeddings; this transformers version "
+                         f"is not supported. Install transformers 4.40+ or 5.x.")
+    return parent, parent.proj
+
+
+def adapt_input_channels(model: nn.Module, channels: int) -> str:
+    """Rebuild the first patch-embedding conv for ``channels`` inputs, keeping the pretrained kernels.
+
+    With C0 pretrained input channels (3 = RGB): the first min(C0, channels) kernels are copied; extra
+    channels get the mean of the pretrained kernels; for fewer channels the kept kernels are scaled by
+    C0/channels so the response to a grey input keeps its size. The bias is copied and
+    ``config.num_channels`` updated. Returns a sentence saying what was done.
+    """
+    parent, old = first_patch_conv(model)
+    old_channels = old.in_channels
+    if old_channels == channels:
+        return f"first patch-embedding conv kept ({channels} input channels)"
+    new = nn.Conv2d(channels, old.out_channels, kernel_size=old.kernel_size, stride=old.stride,
+                    padding=old.padding, bias=old.bias is not None)
+    with torch.no_grad():
+        weight = old.weight.detach()
+        if channels > old_channels:
+            new.weight[:, :old_channels] = weight
+            new.weight[:, old_channels:] = weight.mean(dim=1, keepdim=True)
+            how = f"channels 1-{old_channels} copied, {channels - old_channels} extra = mean of them"
+        else:
+            new.weight.copy_(weight[:, :channels] * (old_channels / channels))
+            how = f"first {channels} kernel(s) kept, scaled by {old_channels}/{channels}"
+        if old.bias is not None:
+            new.bias.copy_(old.bias.detach())
+    new.to(device=old.weight.device, dtype=old.weight.dtype)
+    parent.proj = new
+    model.config.num_channels = channels
+    return f"first patch-embedding conv adapted from {old_channels} to {channels} input channels ({how})"
+
+
+def _offline() -> bool:
+    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("DUALSTREAM_OFFLINE", ""))
+    return any(flag.strip().lower() in ("1", "true", "yes", "on") for flag in flags)
+
+
+def _resolve_folder(folder: Path) -> Path:
+    """The folder holding config.json: the folder itself or the newest snapshot of an HF cache repo folder."""
+    if (folder / "config.json").is_file():
+        return folder
+    snapshots = folder / "snapshots"
+    if snapshots.is_dir():
+        candidates = [p for p in snapshots.iterdir() if (p / "config.json").is_file()]
+        if candidates:
+            return max(candidates, key=lambda p: p.stat().st_mtime)
+    raise ModelError(
+        f"Pretrained folder '{folder}' is not a SegFormer checkpoint: it has no config.json. Pass a folder "
+        f"written by `SegformerModel.save_pretrained` / `SegformerForSemanticSegmentation.save_pretrained` "
+        f"(config.json + model.safetensors), an HF cache folder, or leave 'pretrained' empty for random init."
+    )
+
+
+def _check_folder(folder: Path, source: str) -> None:
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"Pretrained checkpoint '{source}': config.json cannot be read ({exc}); "
+                         f"re-save the checkpoint with save_pretrained.") from exc
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    if model_type != "segformer":
+        raise ModelError(
+            f"Pretrained checkpoint '{source}' is a '{model_type}' model, not a SegFormer/MiT one. The vision "
+            f"encoder needs a SegFormer checkpoint such as nvidia/segformer-b1-finetuned-ade-512-512 or "
+            f"nvidia/mit-b1 saved with save_pretrained; or leave 'pretrained' empty for random init."
+        )
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        raise ModelError(f"Pretrained folder '{source}' has a config.json but no weights "
+                         f"({', '.join(WEIGHT_FILES[::2])}); copy the complete checkpoint folder.")
+
+
+def _is_hub_id(source: str) -> bool:
+    """``owner/name`` with nothing path-like about it."""
+    if source.startswith((".", "~", "/")) or "\\" in source or (len(source) > 1 and source[1] == ":"):
+        return False
+    parts = source.split("/")
+    return len(parts) == 2 and all(parts)
+
+
+def load_segformer(source: str, drop_path: float = 0.1,
+                   log: Callable[[str], None] | None = None) -> tuple[nn.Module, str]:
+    """Load a pretrained ``SegformerModel`` with its own config. Returns (model, resolved source).
+
+    Raises ModelError naming the source and the fix for anything that is not a SegFormer checkpoint, a
+    missing folder, or a hub id that cannot be fetched (offline).
+    """
+    transformers = require("transformers")
+    log = log or logger.info
+    path = Path(source).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"Pretrained '{source}' is a file; pass the checkpoint's folder (with config.json and "
+                             f"model.safetensors), not a single file.")
+        folder = _resolve_folder(path)
+        _check_folder(folder, source)
+        target, local, where = str(folder), True, str(folder)
+    elif not _is_hub_id(source):
+        raise ModelError(f"Pretrained folder '{source}' does not exist. Pass an existing save_pretrained folder, "
+                         f"a hub id like 'nvidia/segformer-b1-finetuned-ade-512-512', or nothing for random init.")
+    else:
+        target, local, where = source, False, f"hub id {source}"
+    try:  # local folder or HF cache first: never touches the network
+        with _quiet_transformers():
+            model, info = transformers.SegformerModel.from_pretrained(
+                target, drop_path_rate=drop_path, output_loading_info=True, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        if local or _offline():
+            raise ModelError(
+                f"Pretrained SegFormer '{source}' could not be loaded ({str(exc).splitlines()[0][:200]}). "
+                f"Without network access pass a local folder written by save_pretrained (or an HF cache folder) "
+                f"that holds the checkpoint."
+            ) from exc
+        try:
+            with _quiet_transformers():
+                model, info = transformers.SegformerModel.from_pretrained(
+                    target, drop_path_rate=drop_path, output_loading_info=True)
+        except (OSError, ValueError) as exc2:
+            raise ModelError(
+                f"Pretrained SegFormer '{source}' is not in the local cache and could not be downloaded "
+                f"({str(exc2).splitlines()[0][:200]}). Pass a local folder written by save_pretrained instead."
+            ) from exc2
+    if model.config.model_type != "segformer":
+        raise ModelError(f"Pretrained checkpoint '{source}' is not a SegFormer model; pass a SegFormer/MiT one.")
+    missing = [k for k in info.get("missing_keys", []) if k]
+    if missing:
+        raise ModelError(
+            f"Pretrained checkpoint '{source}' lacks {len(missing)} encoder weight(s) (e.g. {missing[:3]}): it is "
+            f"not a complete SegFormer encoder. Use a SegformerModel or SegformerForSemanticSegmentation checkpoint."
+        )
+    log(f"Read SegFormer checkpoint from {where}.")
+    return model, where
+
+
+class _quiet_transformers:
+    """Silence transformers' own loading chatter (unused decode-head weights etc.); we report what matters."""
+
+    def __enter__(self) -> None:
+        self._logger = logging.getLogger("transformers")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.setLevel(self._level)
