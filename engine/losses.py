@@ -1,0 +1,304 @@
+"""Segmentation losses, binary (one logit channel, sigmoid) and multi-class (N channels, softmax).
+
+Every loss takes ``logits`` (B, C, H, W) (C = 1 binary; (B, H, W) also accepted for binary) and an integer
+``target`` (B, H, W) and honours ``ignore_index`` (nodata pixels, 255 by default). A batch whose pixels are
+all ignored gives a loss of exactly 0 that is still connected to the graph (zero gradient, no NaN).
+
+- focal (Lin et al. 2017) with alpha / gamma;
+- Lovasz hinge on logits (binary) and Lovasz-Softmax (multi-class) (Berman et al. 2018), plus the reference's
+  binary variant on probabilities (``lovasz_variant="probability"``);
+- soft Dice; OHEM cross-entropy (threshold / min kept);
+- :class:`CombinedLoss` (weighted sum, reference 0.5 focal + 0.5 Lovasz) and :class:`DeepSupervisionLoss`
+  (final + aux heads upsampled to the label size, reference weights 1.0 / 0.3 / 0.15);
+- :func:`build_loss` from a TrainConfig.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError
+
+IGNORE_INDEX = 255
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _binary_logits(logits: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) or (B, H, W) -> (B, H, W)."""
+    if logits.ndim == 4:
+        if logits.shape[1] != 1:
+            raise ValueError(f"binary loss expects 1 logit channel, got {logits.shape[1]}")
+        return logits[:, 0]
+    return logits
+
+
+def _zero(logits: torch.Tensor) -> torch.Tensor:
+    """A zero loss still attached to the graph, so backward() works and gives zero gradients."""
+    return logits.sum() * 0.0
+
+
+def _valid(target: torch.Tensor, ignore_index: int | None) -> torch.Tensor:
+    if ignore_index is None:
+        return torch.ones_like(target, dtype=torch.bool)
+    return target != ignore_index
+
+
+def _masked_mean(values: torch.Tensor, valid: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    count = valid.sum()
+    if count == 0:
+        return _zero(logits)
+    return (values * valid).sum() / count
+
+
+# ---------------------------------------------------------------------------------------------- focal
+def binary_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float | None = 0.25, gamma: float = 2.0,
+                      ignore_index: int | None = IGNORE_INDEX) -> torch.Tensor:
+    """Mean over valid pixels of -alpha_t (1 - p_t)^gamma log p_t, p = sigmoid(logit)."""
+    logits = _binary_logits(logits)
+    valid = _valid(target, ignore_index)
+    y = (target == 1).to(logits.dtype)
+    bce = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    p = torch.sigmoid(logits)
+    p_t = p * y + (1 - p) * (1 - y)
+    loss = (1 - p_t).pow(gamma) * bce
+    if alpha is not None:
+        loss = (alpha * y + (1 - alpha) * (1 - y)) * loss
+    return _masked_mean(loss, valid, logits)
+
+
+def multiclass_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float | Sequence[float] | None = None,
+                          gamma: float = 2.0, ignore_index: int | None = IGNORE_INDEX) -> torch.Tensor:
+    """Softmax focal loss: mean over valid pixels of -alpha_c (1 - p_t)^gamma log p_t.
+
+    ``alpha``: None (no weighting), one float (the same weight for every class), or one weight per class.
+    """
+    valid = _valid(target, ignore_index)
+    safe = torch.where(valid, target, torch.zeros_like(target)).long()
+    log_p = F.log_softmax(logits, dim=1).gather(1, safe.unsqueeze(1)).squeeze(1)  # (B, H, W)
+    loss = -(1 - log_p.exp()).pow(gamma) * log_p
+    if alpha is not None:
+        weights = torch.as_tensor(alpha, dtype=logits.dtype, device=logits.device)
+        loss = loss * (weights[safe] if weights.ndim else weights)
+    return _masked_mean(loss, valid, logits)
+
+
+# ---------------------------------------------------------------------------------------------- Lovasz
+def lovasz_grad(gt_sorted: torch.Tensor) -> torch.Tensor:
+    """Gradient of the Lovasz extension of the Jaccard loss w.r.t. sorted errors (Berman et al., Alg. 1)."""
+    gts = gt_sorted.sum()
+    intersection = gts - gt_sorted.cumsum(0)
+    union = gts + (1.0 - gt_sorted).cumsum(0)
+    jaccard = 1.0 - intersection / union
+    if gt_sorted.numel() > 1:
+        jaccard[1:] = jaccard[1:] - jaccard[:-1]
+    return jaccard
+
+
+def _lovasz_hinge_flat(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    signs = 2.0 * labels - 1.0
+    errors = 1.0 - logits * signs
+    errors_sorted, perm = torch.sort(errors, descending=True)
+    return torch.dot(F.relu(errors_sorted), lovasz_grad(labels[perm]))
+
+
+def _lovasz_probability_flat(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    errors = (labels - torch.sigmoid(logits)).abs()
+    errors_sorted, perm = torch.sort(errors, descending=True)
+    return torch.dot(errors_sorted, lovasz_grad(labels[perm]))
+
+
+def lovasz_hinge(logits: torch.Tensor, target: torch.Tensor, per_image: bool = True,
+                 ignore_index: int | None = IGNORE_INDEX, variant: str = "hinge") -> torch.Tensor:
+    """Binary Lovasz loss. ``variant="hinge"``: hinge on logits (Berman); ``"probability"``: the reference's
+    |label - sigmoid(logit)| errors. ``per_image``: mean over images (images without valid pixels skipped)."""
+    flat = {"hinge": _lovasz_hinge_flat, "probability": _lovasz_probability_flat}.get(variant)
+    if flat is None:
+        raise ConfigError(f"Lovasz variant '{variant}' is unknown; use 'hinge' or 'probability'.")
+    logits = _binary_logits(logits)
+    valid = _valid(target, ignore_index)
+    labels = (target == 1).to(logits.dtype)
+    groups = range(logits.shape[0]) if per_image else [slice(None)]
+    losses = []
+    for index in groups:
+        mask = valid[index]
+        if mask.any():
+            losses.append(flat(logits[index][mask], labels[index][mask]))
+    if not losses:
+        return _zero(logits)
+    return torch.stack(losses).mean()
+
+
+def lovasz_softmax(logits: torch.Tensor, target: torch.Tensor, classes: str = "present", per_image: bool = False,
+                   ignore_index: int | None = IGNORE_INDEX) -> torch.Tensor:
+    """Multi-class Lovasz-Softmax on softmax probabilities; ``classes="present"`` averages over classes in the
+    labels (``"all"``: every class)."""
+    probas = F.softmax(logits, dim=1)
+    num_classes = probas.shape[1]
+    valid = _valid(target, ignore_index)
+    groups = range(probas.shape[0]) if per_image else [slice(None)]
+    losses = []
+    for index in groups:
+        mask = valid[index]
+        if not mask.any():
+            continue
+        p = probas[index].movedim(-3, -1)[mask] if per_image else probas.movedim(1, -1)[mask]  # (N, C)
+        t = target[index][mask]
+        per_class = []
+        for c in range(num_classes):
+            fg = (t == c).to(p.dtype)
+            if classes == "present" and fg.sum() == 0:
+                continue
+            errors = (fg - p[:, c]).abs()
+            errors_sorted, perm = torch.sort(errors, descending=True)
+            per_class.append(torch.dot(errors_sorted, lovasz_grad(fg[perm])))
+        if per_class:
+            losses.append(torch.stack(per_class).mean())
+    if not losses:
+        return _zero(logits)
+    return torch.stack(losses).mean()
+
+
+# ---------------------------------------------------------------------------------------------- Dice, OHEM
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0,
+                   ignore_index: int | None = IGNORE_INDEX) -> torch.Tensor:
+    """1 - soft Dice over the batch (binary: foreground; multi-class: mean over classes present or predicted)."""
+    valid = _valid(target, ignore_index)
+    if not valid.any():
+        return _zero(logits)
+    if logits.ndim == 3 or logits.shape[1] == 1:
+        probs = torch.sigmoid(_binary_logits(logits)).unsqueeze(1)  # (B, 1, H, W)
+        onehot = (target == 1).unsqueeze(1).to(probs.dtype)
+    else:
+        probs = F.softmax(logits, dim=1)
+        safe = torch.where(valid, target, torch.zeros_like(target)).long()
+        onehot = F.one_hot(safe, probs.shape[1]).movedim(-1, 1).to(probs.dtype)
+    mask = valid.unsqueeze(1).to(probs.dtype)
+    probs, onehot = probs * mask, onehot * mask
+    dims = (0, 2, 3)
+    intersection = (probs * onehot).sum(dims)
+    total = probs.sum(dims) + onehot.sum(dims)
+    dice = (2 * intersection + smooth) / (total + smooth)
+    return 1.0 - dice.mean()
+
+
+def ohem_cross_entropy(logits: torch.Tensor, target: torch.Tensor, threshold: float = 0.7, min_kept: int = 100_000,
+                       ignore_index: int | None = IGNORE_INDEX) -> torch.Tensor:
+    """Online hard example mining: mean cross-entropy over valid pixels whose true-class probability is below
+    ``threshold``, keeping at least the ``min_kept`` hardest (all valid pixels if fewer)."""
+    valid = _valid(target, ignore_index)
+    if logits.ndim == 3 or logits.shape[1] == 1:
+        x = _binary_logits(logits)
+        loss = F.binary_cross_entropy_with_logits(x, (target == 1).to(x.dtype), reduction="none")
+    else:
+        safe = torch.where(valid, target, torch.zeros_like(target)).long()
+        loss = F.cross_entropy(logits, safe, reduction="none")
+    loss = loss[valid]
+    if loss.numel() == 0:
+        return _zero(logits)
+    hard = loss > -math.log(threshold)
+    keep = min(loss.numel(), max(int(min_kept), int(hard.sum())))
+    return torch.topk(loss, keep, sorted=False).values.mean()
+
+
+# ---------------------------------------------------------------------------------------------- modules
+class SegmentationLoss(nn.Module):
+    """One named loss as a module, dispatching on binary vs multi-class logits."""
+
+    NAMES = ("focal", "lovasz", "dice", "ohem")
+
+    def __init__(self, name: str, ignore_index: int | None = IGNORE_INDEX, **options: Any):
+        super().__init__()
+        if name not in self.NAMES:
+            raise ConfigError(f"Loss '{name}' is unknown; use one of {list(self.NAMES)}.")
+        self.name = name
+        self.ignore_index = ignore_index
+        self.options = options
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        binary = logits.ndim == 3 or logits.shape[1] == 1
+        opts, ignore = self.options, self.ignore_index
+        if self.name == "focal":
+            if binary:
+                return binary_focal_loss(logits, target, opts.get("alpha", 0.25), opts.get("gamma", 2.0), ignore)
+            return multiclass_focal_loss(logits, target, opts.get("alpha"), opts.get("gamma", 2.0), ignore)
+        if self.name == "lovasz":
+            if binary:
+                return lovasz_hinge(logits, target, opts.get("per_image", True), ignore, opts.get("variant", "hinge"))
+            return lovasz_softmax(logits, target, opts.get("classes", "present"), opts.get("per_image", False), ignore)
+        if self.name == "dice":
+            return soft_dice_loss(logits, target, opts.get("smooth", 1.0), ignore)
+        return ohem_cross_entropy(logits, target, opts.get("threshold", 0.7), opts.get("min_kept", 100_000), ignore)
+
+    def extra_repr(self) -> str:
+        return f"{self.name}, ignore_index={self.ignore_index}, {self.options}"
+
+
+class CombinedLoss(nn.Module):
+    """Weighted sum of losses on one head: sum_i w_i * loss_i(logits, target). Zero weights are dropped."""
+
+    def __init__(self, terms: Sequence[tuple[float, nn.Module]]):
+        super().__init__()
+        terms = [(float(w), m) for w, m in terms if w != 0]
+        if not terms:
+            raise ConfigError("The combined loss has no term with a non-zero weight; set e.g. focal_weight=0.5 and "
+                              "lovasz_weight=0.5.")
+        self.weights = [w for w, _ in terms]
+        self.terms = nn.ModuleList([m for _, m in terms])
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return sum(w * term(logits, target) for w, term in zip(self.weights, self.terms))
+
+
+class DeepSupervisionLoss(nn.Module):
+    """``loss(outputs, target)``: weights[0] * head(final) + weights[1] * head(f2) + weights[2] * head(f3).
+
+    ``outputs`` is the model's dict; ``"aux_logits"`` ([f2, f3], lower resolution) is optional and upsampled
+    bilinearly to the label size.
+    """
+
+    def __init__(self, head_loss: nn.Module, weights: Sequence[float] = (1.0, 0.3, 0.15)):
+        super().__init__()
+        self.head_loss = head_loss
+        self.weights = [float(w) for w in weights]
+
+    def forward(self, outputs: dict[str, Any] | torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if isinstance(outputs, torch.Tensor):
+            outputs = {"logits": outputs}
+        logits = outputs["logits"]
+        total = self.weights[0] * self.head_loss(self._to_label_size(logits, target), target)
+        for weight, aux in zip(self.weights[1:], outputs.get("aux_logits") or []):
+            if weight:
+                total = total + weight * self.head_loss(self._to_label_size(aux, target), target)
+        return total
+
+    @staticmethod
+    def _to_label_size(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if logits.shape[-2:] != target.shape[-2:]:
+            logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
+        return logits
+
+
+def build_loss(train_cfg: Any, num_classes: int, ignore_index: int = IGNORE_INDEX) -> nn.Module:
+    """The training loss for ``num_classes`` model outputs (1 = binary) from a TrainConfig.
+
+    Reads ``focal_weight``, ``lovasz_weight``, ``deep_supervision_weights`` and, when the TrainConfig has them,
+    ``dice_weight``, ``ohem_weight``, ``focal_alpha`` (binary default 0.25; multi-class default none),
+    ``focal_gamma`` (2.0) and ``lovasz_variant`` ("hinge" | "probability").
+    """
+    binary = num_classes == 1
+    alpha = getattr(train_cfg, "focal_alpha", 0.25 if binary else None)
+    focal = SegmentationLoss("focal", ignore_index, alpha=alpha, gamma=getattr(train_cfg, "focal_gamma", 2.0))
+    lovasz = SegmentationLoss("lovasz", ignore_index, variant=getattr(train_cfg, "lovasz_variant", "hinge"))
+    terms = [
+        (getattr(train_cfg, "focal_weight", 0.5), focal),
+        (getattr(train_cfg, "lovasz_weight", 0.5), lovasz),
+        (getattr(train_cfg, "dice_weight", 0.0), SegmentationLoss("dice", ignore_index)),
+        (getattr(train_cfg, "ohem_weight", 0.0), SegmentationLoss("ohem", ignore_index)),
+    ]
+    weights = getattr(train_cfg, "deep_supervision_weights", (1.0, 0.3, 0.15))
+    return DeepSupervisionLoss(CombinedLoss(terms), weights)

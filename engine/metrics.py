@@ -1,0 +1,149 @@
+"""Streaming segmentation metrics from a confusion matrix, plus per-image Dice.
+
+:class:`ConfusionMatrix` accumulates over batches and scenes (``update``/``merge``) and summarises as IoU per
+class, mean IoU, F1 (= Dice), precision, recall, pixel accuracy and, for binary models, the foreground IoU
+(IoU of class 1 over all pixels: what the reference's ``JaccardIndex(task="binary", ignore_index=255)`` gives).
+:class:`DiceAccumulator` is the building-segmentation Dice: per image, images whose truth and prediction are
+both empty are excluded, mean over the rest.
+Undefined values (a class absent from truth and prediction) are ``None`` so the summary is valid JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import DataError
+
+IGNORE_INDEX = 255
+
+
+def _to_numpy(array: Any) -> np.ndarray:
+    if hasattr(array, "detach"):  # torch tensor, without importing torch here
+        array = array.detach().cpu().numpy()
+    return np.asarray(array)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> list[float | None]:
+    return [float(n) / float(d) if d > 0 else None for n, d in zip(num, den)]
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def logits_to_prediction(logits: Any, threshold: float = 0.5) -> Any:
+    """(B, C, H, W) logits -> (B, H, W) int64 classes: sigmoid > threshold for C = 1, argmax otherwise."""
+    import torch
+
+    if logits.ndim == 3:
+        logits = logits.unsqueeze(1)
+    if logits.shape[1] == 1:
+        return (torch.sigmoid(logits[:, 0].float()) > threshold).long()
+    return logits.argmax(dim=1).long()
+
+
+class ConfusionMatrix:
+    """K x K confusion matrix (rows = truth, columns = prediction), streaming.
+
+    ``num_classes`` is the number of label classes; 1 (a binary model's output count) is treated as 2
+    (background, foreground). Pixels whose truth is ``ignore_index`` are skipped.
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int | None = IGNORE_INDEX):
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1 (got {num_classes})")
+        self.num_classes = max(int(num_classes), 2)
+        self.ignore_index = ignore_index
+        self.matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+
+    def update(self, pred: Any, target: Any) -> None:
+        """Add predictions and truth of the same shape (any number of dims, torch or numpy)."""
+        pred, target = _to_numpy(pred).ravel(), _to_numpy(target).ravel()
+        if pred.shape != target.shape:
+            raise DataError(f"prediction has {pred.size} pixels but the label has {target.size}; they must match.")
+        keep = target != self.ignore_index if self.ignore_index is not None else np.ones(target.shape, bool)
+        pred, target = pred[keep].astype(np.int64), target[keep].astype(np.int64)
+        k = self.num_classes
+        for name, values in (("label", target), ("prediction", pred)):
+            if values.size and (values.min() < 0 or values.max() >= k):
+                bad = np.unique(values[(values < 0) | (values >= k)])[:10].tolist()
+                raise DataError(f"{name} values {bad} are outside the classes 0..{k - 1} (ignore index "
+                                f"{self.ignore_index}); check the label mapping and the number of classes.")
+        self.matrix += np.bincount(target * k + pred, minlength=k * k).reshape(k, k)
+
+    def merge(self, other: ConfusionMatrix) -> ConfusionMatrix:
+        """Add another accumulator's counts (e.g. from another scene or process); returns self."""
+        if other.num_classes != self.num_classes:
+            raise ValueError(f"cannot merge {other.num_classes}-class counts into {self.num_classes}-class counts")
+        self.matrix += other.matrix
+        return self
+
+    def reset(self) -> None:
+        self.matrix[:] = 0
+
+    def summary(self, class_names: list[str] | None = None) -> dict[str, Any]:
+        """IoU / F1 / precision / recall per class, mean IoU, pixel accuracy, foreground IoU, the matrix."""
+        m = self.matrix.astype(np.float64)
+        tp = np.diag(m)
+        fp = m.sum(axis=0) - tp
+        fn = m.sum(axis=1) - tp
+        iou = _ratio(tp, tp + fp + fn)
+        total = m.sum()
+        if class_names is not None and len(class_names) != self.num_classes:
+            raise ValueError(f"{len(class_names)} class names given for {self.num_classes} classes")
+        return {
+            "class_names": list(class_names) if class_names else [str(i) for i in range(self.num_classes)],
+            "iou": iou,
+            "miou": _mean(iou),
+            "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+            "precision": _ratio(tp, tp + fp),
+            "recall": _ratio(tp, tp + fn),
+            "pixel_accuracy": float(tp.sum() / total) if total > 0 else None,
+            # binary: IoU of class 1; multi-class: mean IoU over the non-background classes
+            "foreground_iou": iou[1] if self.num_classes == 2 else _mean(iou[1:]),
+            "pixels": int(total),
+            "confusion_matrix": self.matrix.tolist(),
+        }
+
+
+class DiceAccumulator:
+    """Per-image Dice of a foreground class; images where truth and prediction are both empty are excluded."""
+
+    def __init__(self, foreground: int = 1, ignore_index: int | None = IGNORE_INDEX):
+        self.foreground = foreground
+        self.ignore_index = ignore_index
+        self.scores: list[float] = []
+        self.skipped_empty = 0
+
+    def update(self, pred: Any, target: Any) -> None:
+        """Add a batch (B, H, W) or a single image (H, W) of class predictions and truth."""
+        pred, target = _to_numpy(pred), _to_numpy(target)
+        if pred.shape != target.shape:
+            raise DataError(f"prediction shape {pred.shape} does not match label shape {target.shape}.")
+        if pred.ndim == 2:
+            pred, target = pred[None], target[None]
+        for p, t in zip(pred, target):
+            valid = t != self.ignore_index if self.ignore_index is not None else np.ones(t.shape, bool)
+            p_fg = (p == self.foreground) & valid
+            t_fg = (t == self.foreground) & valid
+            denom = int(p_fg.sum()) + int(t_fg.sum())
+            if denom == 0:
+                self.skipped_empty += 1
+                continue
+            self.scores.append(2.0 * int((p_fg & t_fg).sum()) / denom)
+
+    def merge(self, other: DiceAccumulator) -> DiceAccumulator:
+        self.scores.extend(other.scores)
+        self.skipped_empty += other.skipped_empty
+        return self
+
+    @property
+    def value(self) -> float | None:
+        """Mean per-image Dice, or None when every image was empty in both masks."""
+        return float(np.mean(self.scores)) if self.scores else None
+
+    def summary(self) -> dict[str, Any]:
+        return {"dice": self.value, "images": len(self.scores), "images_empty_excluded": self.skipped_empty}

@@ -1,0 +1,162 @@
+"""Pretrained SegFormer loading through the real code path: save_pretrained -> build_model(pretrained=folder)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from engine.bundle import load_bundle, save_bundle
+from engine.callbacks import RecordingCallback
+from engine.errors import ModelError
+from engine.models import build_model
+from engine.models.pretrained import first_patch_conv
+
+transformers = pytest.importorskip("transformers")
+
+TINY_SIZES = dict(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_attention_heads=[1, 1, 2, 4])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _save_checkpoint(folder, cls_name: str = "SegformerModel", **sizes) -> torch.nn.Module:
+    torch.manual_seed(3)
+    config = transformers.SegformerConfig(num_channels=3, decoder_hidden_size=32, num_labels=2,
+                                          **(sizes or TINY_SIZES))
+    model = getattr(transformers, cls_name)(config)
+    model.save_pretrained(folder)
+    return model.segformer if cls_name == "SegformerForSemanticSegmentation" else model
+
+
+def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_four_channel_model_copies_rgb_kernels_and_means_the_fourth(tmp_path):
+    saved = _save_checkpoint(tmp_path / "ckpt")
+    original = _state(saved)
+    cb = RecordingCallback()
+    model = build_model("dualstream", preset="tiny", vision_channels=4, aux_channels=12,
+                        pretrained=str(tmp_path / "ckpt"), callback=cb)
+    _, conv = first_patch_conv(model.vision_encoder)
+    rgb = original["stages.0.patch_embeddings.proj.weight"]
+    assert conv.weight.shape[1] == 4
+    assert torch.equal(conv.weight[:, :3], rgb)
+    assert torch.allclose(conv.weight[:, 3], rgb.mean(dim=1))
+    assert torch.equal(conv.bias, original["stages.0.patch_embeddings.proj.bias"])
+    assert model.vision_encoder.config.num_channels == 4
+    # Every other encoder weight is the checkpoint's, not a fresh random init.
+    loaded = model.vision_encoder.state_dict()
+    for key, value in original.items():
+        if "stages.0.patch_embeddings.proj.weight" not in key:
+            assert torch.equal(loaded[key], value), key
+    infos = cb.messages("info")
+    assert any(m.startswith("Loaded pretrained vision weights from") and str(tmp_path / "ckpt") in m for m in infos)
+    assert not any("randomly initialised" in m for m in infos)
+    assert model.pretrained_source == str(tmp_path / "ckpt")
+    out = model.eval()(pixel_values=torch.randn(1, 4, 64, 64), air_values=torch.randn(1, 12, 8, 8))
+    assert out["logits"].shape == (1, 1, 64, 64)
+
+
+def test_semantic_segmentation_checkpoint_loads_its_encoder(tmp_path):
+    saved = _save_checkpoint(tmp_path / "seg", "SegformerForSemanticSegmentation")
+    model = build_model("dualstream", preset="tiny", vision_channels=3, aux_channels=0,
+                        pretrained=str(tmp_path / "seg"))
+    loaded = model.vision_encoder.state_dict()
+    for key, value in _state(saved).items():
+        assert torch.equal(loaded[key], value), key
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_fewer_channels_keep_first_kernels_scaled(tmp_path, channels):
+    saved = _save_checkpoint(tmp_path / "ckpt")
+    rgb = saved.stages[0].patch_embeddings.proj.weight.detach().clone()
+    model = build_model("dualstream", preset="tiny", vision_channels=channels, aux_channels=0,
+                        pretrained=str(tmp_path / "ckpt"))
+    _, conv = first_patch_conv(model.vision_encoder)
+    assert conv.in_channels == channels
+    assert torch.allclose(conv.weight, rgb[:, :channels] * 3 / channels)
+
+
+def test_checkpoint_sizes_override_the_preset_and_the_bundle_rebuilds(tmp_path):
+    _save_checkpoint(tmp_path / "ckpt")  # tiny sizes, while the preset asks for b0
+    cb = RecordingCallback()
+    model = build_model("dualstream", preset="b0", vision_channels=4, aux_channels=6, pretrained=str(tmp_path / "ckpt"),
+                        callback=cb)
+    assert model.feature_channels == [16, 32, 64, 128]
+    assert model.config.vision_encoder["hidden_sizes"] == [16, 32, 64, 128]
+    assert any("override preset 'b0'" in m for m in cb.messages("info"))
+    # A bundle rebuilds the same architecture from model.config alone (pretrained is dropped on load).
+    data = {"vision_bands": 4, "vision_stats": {}, "aux_channels": 6, "class_names": ["bg", "fg"],
+            "class_colors": ["#000000", "#ffffff"], "tile_size": 64}
+    path = save_bundle(tmp_path / "m.dsmodel", model, {"model": model.config.to_dict(), "data": data})
+    loaded = load_bundle(path).model
+    assert loaded.feature_channels == [16, 32, 64, 128]
+    x, a = torch.randn(1, 4, 64, 64), torch.randn(1, 6, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(model.eval()(pixel_values=x, air_values=a)["logits"],
+                              loaded(pixel_values=x, air_values=a)["logits"])
+
+
+def test_legacy_transformers4_key_layout_loads(tmp_path):
+    """Checkpoints on the hub (e.g. nvidia/segformer-b1-finetuned-ade-512-512) use the 4.x key names."""
+    from safetensors.torch import save_file
+
+    saved = _save_checkpoint(tmp_path / "new")
+    legacy = {}
+    for key, value in _state(saved).items():
+        stage, rest = key.split(".", 2)[1], key.split(".", 2)[2]
+        if rest.startswith("patch_embeddings."):
+            new_key = f"encoder.patch_embeddings.{stage}.{rest[len('patch_embeddings.'):]}"
+        elif rest.startswith("blocks."):
+            new_key = f"encoder.block.{stage}.{rest[len('blocks.'):]}"
+        else:
+            new_key = f"encoder.layer_norm.{stage}.{rest[len('layer_norm.'):]}"
+        legacy["segformer." + new_key] = value.contiguous()
+    folder = tmp_path / "legacy"
+    folder.mkdir()
+    (folder / "config.json").write_text((tmp_path / "new" / "config.json").read_text())
+    save_file(legacy, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    model = build_model("dualstream", preset="tiny", vision_channels=3, aux_channels=0, pretrained=str(folder))
+    assert torch.equal(model.vision_encoder.state_dict()["stages.3.layer_norm.weight"],
+                       saved.state_dict()["stages.3.layer_norm.weight"])
+
+
+def test_hf_cache_layout_uses_the_snapshot(tmp_path):
+    snapshot = tmp_path / "models--me--tiny-segformer" / "snapshots" / "abc123"
+    saved = _save_checkpoint(snapshot)
+    model = build_model("dualstream", preset="tiny", vision_channels=3, aux_channels=0,
+                        pretrained=str(tmp_path / "models--me--tiny-segformer"))
+    assert torch.equal(model.vision_encoder.stages[1].layer_norm.weight, saved.stages[1].layer_norm.weight)
+
+
+def test_folder_that_is_not_a_segformer_checkpoint(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelError, match=r"empty.*no config\.json.*save_pretrained"):
+        build_model("dualstream", preset="tiny", pretrained=str(empty))
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    (bert / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(ModelError, match=r"bert.*not a SegFormer"):
+        build_model("dualstream", preset="tiny", pretrained=str(bert))
+    no_weights = tmp_path / "no_weights"
+    no_weights.mkdir()
+    (no_weights / "config.json").write_text(json.dumps({"model_type": "segformer"}))
+    with pytest.raises(ModelError, match="no weights"):
+        build_model("dualstream", preset="tiny", pretrained=str(no_weights))
+
+
+def test_missing_folder_and_offline_hub_id(tmp_path, monkeypatch):
+    with pytest.raises(ModelError, match="does not exist"):
+        build_model("dualstream", preset="tiny", pretrained=str(tmp_path / "nowhere"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="local folder"):
+        build_model("dualstream", preset="tiny", pretrained="nobody-here/no-such-segformer")
