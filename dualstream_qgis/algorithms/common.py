@@ -201,3 +201,14 @@ def check_suffix(path: str, suffixes: tuple[str, ...], parameter: str, what: str
         raise QgsProcessingException(f"Parameter {parameter}: '{path}' - the {what} is written as "
                                      f"{'/'.join(suffixes)}; choose a file name ending in {suffixes[0]}.")
     return path
+
+
+def ensure_parent(path: str | None, parameter: str) -> str | None:
+    """Create the folder of a destination file, as QGIS users expect from Processing outputs."""
+    if path:
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise QgsProcessingException(f"Parameter {parameter}: the folder of '{path}' cannot be created ({exc}); "
+                                         f"choose a destination in a folder you can write to.") from exc
+    return path

@@ -29,7 +29,7 @@ from qgis.PyQt.QtCore import QVariant
 
 from ..engine_bridge import engine_module
 from .base import DualStreamAlgorithm, run_engine
-from .common import add_parameter, label_file, parameters_help, parse_label_mapping, raster_file
+from .common import add_parameter, ensure_parent, label_file, parameters_help, parse_label_mapping, raster_file
 
 #: Per-class metrics of the engine's summary, as table columns.
 PER_CLASS = ("iou", "f1", "precision", "recall")
@@ -117,6 +117,7 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
             raise QgsProcessingException("Parameter OUTPUT: choose where to save the metrics (.json).")
         if Path(output).suffix.lower() != ".json":
             output = str(Path(output).with_suffix(".json"))
+        ensure_parent(output, self.OUTPUT)
         config = engine_module("config")
         cfg = run_engine(config.EvaluateConfig, prediction=prediction, label=label, output=output,
                          label_field=field, label_mapping=mapping)

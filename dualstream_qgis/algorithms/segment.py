@@ -29,6 +29,7 @@ from .common import (
     EnumNamesMixin,
     add_parameter,
     check_suffix,
+    ensure_parent,
     enum_value,
     extent_settings,
     parameters_help,
@@ -206,6 +207,9 @@ class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             check_suffix(polygons, (".gpkg",), self.OUTPUT_POLYGONS, "polygon layer")
         extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
         tile_size = self.parameterAsInt(parameters, self.TILE_SIZE, context)
+        for path, name in ((output, self.OUTPUT), (probabilities, self.OUTPUT_PROBABILITIES),
+                           (polygons, self.OUTPUT_POLYGONS)):
+            ensure_parent(path, name)
         return {
             "image": image,
             "aux": raster_files(aux_layers, self.AUX),
