@@ -11,14 +11,19 @@ a genuinely broken engine behind the other copy):
 QGIS runs its own Python, which does not see the packages of the project's virtual environment
 (torch, transformers). ``make deploy`` records that environment's site-packages folder in
 ``site-packages.txt`` inside the deployed plugin; the folders listed there and in the environment variable
-``DUALSTREAM_SITE_PACKAGES`` (``os.pathsep``-separated) are *appended* to ``sys.path`` so that QGIS's own
-numpy and GDAL stay the ones in use.
+``DUALSTREAM_SITE_PACKAGES`` (``os.pathsep``-separated) are added to ``sys.path`` *just before the system
+site-packages folders*, i.e. where a ``--system-site-packages`` venv has them: after QGIS's own and the
+plugins' folders, and ahead of Debian's dist-packages, because torch needs newer versions of some packages
+Debian also ships (sympy). QGIS's numpy and GDAL stay in use because the venv has none (``make install``
+checks); a folder that does contain numpy, GDAL, rasterio, qgis or PyQt5 is appended instead, so it can
+never shadow them.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import site
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +31,8 @@ from types import ModuleType
 PLUGIN_DIR = Path(__file__).resolve().parent
 SITE_PACKAGES_FILE = PLUGIN_DIR / "site-packages.txt"
 SITE_PACKAGES_ENV = "DUALSTREAM_SITE_PACKAGES"
+#: Packages that must come from QGIS's own Python (same GDAL/numpy ABI as QGIS).
+SYSTEM_OWNED = ("numpy", "osgeo", "rasterio", "qgis", "PyQt5")
 
 
 def extra_site_packages() -> list[str]:
@@ -39,14 +46,33 @@ def extra_site_packages() -> list[str]:
     return folders
 
 
+def _system_site_index() -> int:
+    """Index in ``sys.path`` of the first user/system site-packages folder (``len(sys.path)`` if none)."""
+    system = set(getattr(site, "getsitepackages", lambda: [])())
+    user = getattr(site, "getusersitepackages", lambda: None)()
+    if isinstance(user, str):
+        system.add(user)
+    for index, entry in enumerate(sys.path):
+        if entry in system:
+            return index
+    return len(sys.path)
+
+
 def add_site_packages() -> list[str]:
-    """Append the extra site-packages folders that exist to ``sys.path``; return the ones added now."""
+    """Add the extra site-packages folders that exist to ``sys.path`` (see the module docstring).
+
+    Returns the folders added by this call.
+    """
     added = []
     for folder in extra_site_packages():
         path = str(Path(folder).expanduser())
-        if Path(path).is_dir() and path not in sys.path:
-            sys.path.append(path)
-            added.append(path)
+        if not Path(path).is_dir() or path in sys.path:
+            continue
+        if any((Path(path) / name).exists() for name in SYSTEM_OWNED):
+            sys.path.append(path)  # would shadow QGIS's numpy/GDAL: lowest priority only
+        else:
+            sys.path.insert(_system_site_index(), path)
+        added.append(path)
     return added
 
 

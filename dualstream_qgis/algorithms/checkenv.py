@@ -22,6 +22,22 @@ STRING_KEYS = ("engine", "python", "python_executable", "platform", "numpy", "to
                "safetensors", "gdal", "rasterio", "cuda_version")
 
 
+def models_smoke_test() -> str:
+    """Import what the models need and run a tiny convolution; return "" when that works, else the error.
+
+    Version numbers alone can look fine while a package is unusable (e.g. torch picking up an older
+    dependency from the system's site-packages); this catches that.
+    """
+    try:
+        import torch
+        from transformers import SegformerConfig, SegformerModel  # noqa: F401 - the import itself is the test
+
+        torch.nn.functional.conv2d(torch.ones(1, 1, 4, 4), torch.ones(1, 1, 3, 3))
+    except Exception as exc:  # noqa: BLE001 - any failure is the finding we report
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
 class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
     """Reports Python, torch, CUDA/GPU, transformers, GDAL and rasterio as seen by QGIS's Python."""
 
@@ -38,7 +54,8 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
             "Reports what DualStream can use in the Python that QGIS runs: Python, numpy, torch, "
             "transformers, safetensors, GDAL and rasterio versions, whether CUDA is available, and each GPU's "
             "name and memory. Run it first when something is missing or to check that your GPU is detected; "
-            "for every missing package the log gives the command that installs it. Needs no input."
+            "for every missing package the log gives the command that installs it. It also imports the model "
+            "code and runs a tiny convolution, so a broken installation is reported here. Needs no input."
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
@@ -51,6 +68,8 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
         self.addOutput(QgsProcessingOutputString("gpu_name", self.tr("First GPU name")))
         self.addOutput(QgsProcessingOutputNumber("gpu_memory_gib", self.tr("First GPU memory (GiB)")))
         self.addOutput(QgsProcessingOutputString("gpus", self.tr("All GPUs (JSON)")))
+        self.addOutput(QgsProcessingOutputBoolean("models_ok", self.tr("torch + transformers models usable")))
+        self.addOutput(QgsProcessingOutputString("models_error", self.tr("Why models are not usable")))
         self.addOutput(QgsProcessingOutputString("missing", self.tr("Missing packages (comma-separated)")))
         self.addOutput(QgsProcessingOutputString("install_hints", self.tr("How to install missing packages")))
 
@@ -64,6 +83,13 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
             feedback.pushInfo(line)
         for name in report["missing"]:
             feedback.pushWarning(f"{name} is missing: {report['install_hints'].get(name, '')}")
+        models_error = "skipped: packages are missing" if report["missing"] else ""
+        if not report["missing"]:
+            models_error = models_smoke_test()
+            if models_error:
+                feedback.pushWarning(f"torch/transformers are installed but not usable: {models_error}")
+            else:
+                feedback.pushInfo("models: torch and transformers work (SegFormer import and a convolution)")
         gpus = report["gpus"]
         # str(): torch.__version__ is a str subclass that QVariant cannot carry (it would arrive as "").
         results: dict[str, Any] = {key: None if report[key] is None else str(report[key]) for key in STRING_KEYS}
@@ -75,6 +101,8 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
             "gpu_name": gpus[0]["name"] if gpus else "",
             "gpu_memory_gib": float(gpus[0]["memory_gib"]) if gpus else 0.0,
             "gpus": json.dumps(gpus),
+            "models_ok": not models_error,
+            "models_error": models_error,
             "missing": ",".join(report["missing"]),
             "install_hints": "\n".join(f"{k}: {v}" for k, v in report["install_hints"].items()),
         })

@@ -45,8 +45,9 @@ def test_deployed_plugin_is_listed_and_checkenv_sees_venv_torch(tmp_path, qgis_p
     assert results["torch"] == torch.__version__
     assert results["transformers"] and results["rasterio"] and results["gdal"]
     assert results["missing"] == ""
+    assert results["models_ok"] is True, results["models_error"]
     assert results["cuda_available"] is torch.cuda.is_available()
-    # Appended, not prepended: QGIS keeps Debian's numpy even though the venv's folder is on its path.
+    # QGIS keeps Debian's numpy even though the venv's folder is on its path.
     import numpy
 
     assert numpy.__file__.startswith("/usr/") and results["numpy"] == numpy.__version__
@@ -58,7 +59,7 @@ def test_without_venv_provider_loads_and_checkenv_names_install_command(tmp_path
     listing = qgis_process.run(tmp_path, "list", env=NO_LEAKS)
     assert "dualstream:checkenv" in listing.stdout, listing.stderr
     results = qgis_process.run_json(tmp_path, "run", "dualstream:checkenv", env=NO_LEAKS)["results"]
-    assert results["torch"] is None
+    assert results["torch"] is None and results["models_ok"] is False
     assert "torch" in results["missing"].split(",")
     assert "torch==2.13.0" in results["install_hints"]
 
@@ -119,6 +120,7 @@ def test_package_zip_content_and_loads_in_fresh_profile(tmp_path, qgis_process, 
     env = dict(NO_LEAKS, DUALSTREAM_SITE_PACKAGES=":".join(venv_site_packages))
     results = qgis_process.run_json(root, "run", "dualstream:checkenv", env=env)["results"]
     assert results["torch"] == torch.__version__
+    assert results["models_ok"] is True, results["models_error"]
 
 
 def test_metadata_is_complete():
@@ -152,19 +154,27 @@ def test_engine_bridge_picks_bundled_engine_when_installed(tmp_path):
     assert done.returncode == 0 and "OK" in done.stdout, done.stdout + done.stderr
 
 
-def test_engine_bridge_uses_checkout_engine_and_appends_site_packages(tmp_path):
+def test_engine_bridge_uses_checkout_engine_and_places_site_packages(tmp_path):
+    """Extra folders go before the system site-packages (newer torch deps win), except a folder holding
+    numpy/GDAL, which is appended so it can never shadow QGIS's own."""
     extra = tmp_path / "site-packages"
     extra.mkdir()
+    shadowing = tmp_path / "with-numpy"
+    (shadowing / "numpy").mkdir(parents=True)
     script = textwrap.dedent(f"""
-        import sys
+        import site, sys
         sys.path.insert(0, {str(REPO)!r})
-        import numpy
         from dualstream_qgis.engine_bridge import engine
         assert engine().__name__ == "engine"
-        assert sys.path[-1] == {str(extra)!r}, sys.path[-3:]
+        system = [i for i, p in enumerate(sys.path) if p in site.getsitepackages()]
+        assert system, sys.path
+        assert sys.path.index({str(extra)!r}) < min(system), sys.path
+        assert sys.path[-1] == {str(shadowing)!r}, sys.path
+        import numpy
+        assert numpy.__file__.startswith("/usr/"), numpy.__file__
         print("OK")
     """)
-    env = {"DUALSTREAM_SITE_PACKAGES": f"{extra}:{tmp_path / 'does-not-exist'}", "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env,
+    env = {"DUALSTREAM_SITE_PACKAGES": f"{extra}:{tmp_path / 'does-not-exist'}:{shadowing}", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(["/usr/bin/python3", "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env,
                           timeout=120)
     assert done.returncode == 0 and "OK" in done.stdout, done.stdout + done.stderr
