@@ -71,6 +71,12 @@ def test_missing_torch_fails_algorithms_with_install_command(tmp_path):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         os.environ["QGIS_CUSTOM_CONFIG_PATH"] = {str(tmp_path)!r}
         sys.path.insert(0, {str(REPO)!r})
+        import importlib.abc
+        class NoTorch(importlib.abc.MetaPathFinder):  # in case this machine has a system-wide torch
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        sys.meta_path.insert(0, NoTorch())
         from qgis.core import QgsApplication, QgsProcessingException
         app = QgsApplication([], False)
         app.initQgis()
