@@ -25,11 +25,12 @@ for pkg in "${APT_PACKAGES[@]}"; do
     [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
-    say "installing system packages: ${missing[*]}"
     apt_cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
     if [[ $(id -u) -eq 0 ]]; then
+        say "installing system packages: ${missing[*]}"
         bash -c "$apt_cmd"
     elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        say "installing system packages with sudo: ${missing[*]}"
         sudo bash -c "$apt_cmd"
     else
         die "system packages are missing (${missing[*]}) and installing them needs root. Run:
