@@ -1,0 +1,136 @@
+"""Training throughput: the real data pipeline versus the same model fed pre-made tensors from memory.
+
+Both runs go through ``engine.train.train`` with the same model (same seed), batch, tile size and steps; only
+the training dataset differs: the real one (GeoTIFF reads, aux warping, label rasterisation, augmentation,
+normalisation) or a list of tensors made from it beforehand. The ratio pipeline / in-memory of training steps
+per second says how much the data pipeline costs (target >= 0.90). Steps per second are taken from epochs 2+
+(the first epoch pays one-off warm-up costs in both runs), and include DataLoader start-up per epoch.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+TITLE = "Training: data pipeline vs in-memory tensors"
+TARGET_RATIO = 0.90
+
+
+def _quiet() -> Any:
+    """An engine callback that keeps quiet (the bench prints its own summary)."""
+    from engine.callbacks import Callback
+
+    class Quiet(Callback):
+        def info(self, message: str) -> None:
+            pass
+
+        def warning(self, message: str) -> None:
+            pass
+
+    return Quiet()
+
+
+class _InMemory:
+    """Pre-made samples; ``set_epoch`` is accepted and ignored."""
+
+    def __init__(self, samples: list[dict[str, Any]]):
+        self.samples = samples
+
+    def set_epoch(self, epoch: int) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.samples[index]
+
+
+def _steps_per_second(history: list[dict[str, Any]]) -> float:
+    timed = history[1:] or history
+    return statistics.median(e["train_steps_per_second"] for e in timed)
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    import torch
+
+    from engine.config import DataConfig, ModelConfig, TrainConfig
+    from engine.data.dataset import build_datasets
+    from engine.data.synthetic import make_reference_dataset
+    from engine.environment import resolve_device
+    from engine.models import build_model
+    from engine.train import train
+
+    device = resolve_device(ctx.device)
+    on_gpu = device.startswith("cuda")
+    tile = 256 if (on_gpu or not ctx.quick) else 128
+    preset = "b1" if on_gpu else "tiny"
+    batch = 8 if on_gpu else 4
+    tiles_per_epoch = (64 if ctx.quick else 256) if on_gpu else (32 if ctx.quick else 64)
+    epochs = 2 if ctx.quick else 3
+    workers_options = [0, 4] if on_gpu else [0, 2]
+
+    with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
+        root = Path(tmp)
+        data_dir = make_reference_dataset(root / "data", n_train=3, n_val=1, size=(512, 512), seed=ctx.seed,
+                                          aux_bands=12)
+        data_cfg = DataConfig(data_dir=data_dir, tile_size=tile, tiles_per_epoch=tiles_per_epoch, seed=ctx.seed)
+        train_ds, _, summary = build_datasets(data_cfg, _quiet())
+        train_ds.set_epoch(1)
+        cached = _InMemory([train_ds[i] for i in range(len(train_ds))])
+        meta = summary.to_bundle_metadata()
+        model_cfg = ModelConfig(preset=preset, vision_channels=meta["vision_bands"],
+                                aux_channels=meta["aux_channels"], num_classes=meta["num_classes"],
+                                aux_ratio=meta["aux_ratio"])
+
+        def fit(label: str, dataset: Any, workers: int) -> float:
+            torch.manual_seed(ctx.seed)
+            model = build_model(model_cfg.name, **{k: v for k, v in model_cfg.to_dict().items() if k != "name"})
+            cfg = TrainConfig(output=str(root / f"{label}.dsmodel"), epochs=epochs, warmup_epochs=0,
+                              batch_size=batch, device=device, num_workers=workers, preview_tiles=0,
+                              early_stop_patience=None, seed=ctx.seed)
+            result = train(model_cfg, data_cfg, cfg, _quiet(), model=model, datasets=(dataset, None, summary))
+            return _steps_per_second(result.history)
+
+        runs: dict[str, float] = {"in_memory": fit("in_memory", cached, 0)}
+        for workers in workers_options:
+            runs[f"pipeline_workers{workers}"] = fit(f"pipeline{workers}", train_ds, workers)
+        runs["in_memory_again"] = fit("in_memory_again", cached, 0)  # the machine may be busy: bracket the runs
+
+        # the data pipeline alone (no model): tiles per second through a DataLoader
+        from torch.utils.data import DataLoader
+
+        loader_rates = {}
+        for workers in workers_options:
+            import time
+
+            loader = DataLoader(train_ds, batch_size=batch, num_workers=workers)
+            start = time.perf_counter()
+            n = sum(len(b["labels"]) for b in loader)
+            loader_rates[f"workers{workers}"] = round(n / (time.perf_counter() - start), 2)
+
+    reference = statistics.mean([runs["in_memory"], runs["in_memory_again"]])
+    ratios = {k: round(v / reference, 3) for k, v in runs.items() if k.startswith("pipeline")}
+    best_key = max(ratios, key=ratios.get)
+    best = ratios[best_key]
+    lines = [
+        f"Device {device} ({torch.get_num_threads()} torch threads), model dualstream/{preset}, tile {tile}, "
+        f"batch {batch}, {tiles_per_epoch} tiles per epoch, {epochs} epochs (steps/s from epochs 2+).",
+        "",
+        "| run | training steps/s | ratio to in-memory |",
+        "|---|---|---|",
+        f"| in-memory tensors | {reference:.3f} | 1.000 |",
+    ]
+    for key, value in runs.items():
+        if key.startswith("pipeline"):
+            lines.append(f"| real pipeline, {key.removeprefix('pipeline_')} | {value:.3f} | {ratios[key]:.3f} |")
+    lines += ["", "Data pipeline alone (tiles/s): " + ", ".join(f"{k}: {v}" for k, v in loader_rates.items()),
+              "", f"Best ratio {best:.3f} ({best_key}); target >= {TARGET_RATIO}: "
+              f"{'met' if best >= TARGET_RATIO else 'NOT met'}."]
+    return {"device": device, "preset": preset, "tile_size": tile, "batch_size": batch,
+            "tiles_per_epoch": tiles_per_epoch, "epochs": epochs, "steps_per_second": runs,
+            "in_memory_steps_per_second": reference, "ratios": ratios, "best_ratio": best,
+            "target_ratio": TARGET_RATIO, "target_met": best >= TARGET_RATIO,
+            "loader_tiles_per_second": loader_rates, "markdown": "\n".join(lines)}
