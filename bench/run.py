@@ -31,6 +31,7 @@ from bench.common import BenchContext  # noqa: E402 - needs the repository root 
 SECTIONS: list[str] = [
     "environment",
     "train",
+    "segment",
 ]
 
 
