@@ -47,6 +47,7 @@ from .outputs import (
 from .tiling import RowBandAccumulator, Tile, TileGrid, blend_window, overlap_pixels
 
 GSD_WARNING_FACTOR = 1.5  # warn when the image resolution differs from the training one by more than this
+GDAL_CACHE_BYTES = 64 * 2**20  # GDAL's block cache defaults to 5 % of RAM and would grow with the scene size
 
 
 @dataclass
@@ -221,7 +222,8 @@ def _check_gsd(reader: Any, meta: dict[str, Any], path: str, callback: Callback,
     if factor > GSD_WARNING_FACTOR or factor < 1 / GSD_WARNING_FACTOR:
         message = (f"The image '{reader.image}' has a pixel size of {reader.gsd[0]:.4g} x {reader.gsd[1]:.4g}, "
                    f"{factor:.2f} times the training pixel size {train_gsd} of '{path}'; results may be poor. "
-                   f"Resample the image to the training resolution (option resample_to_training_gsd).")
+                   f"Resample the image to the training resolution first, e.g. `gdalwarp -tr {train_gsd[0]} "
+                   f"{train_gsd[1]} -r average IN.tif OUT.tif`.")
         warnings.append(message)
         callback.warning(message)
 
@@ -640,11 +642,15 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None) -> SegmentResu
     callback = callback or Callback()
     start = time.perf_counter()
     if cfg.resample_to_training_gsd:
-        raise ConfigError("resample_to_training_gsd is not supported yet; resample the image with gdalwarp -tr.")
+        raise ConfigError("resample_to_training_gsd is not implemented yet; resample the image to the training "
+                          "pixel size with `gdalwarp -tr X Y -r average` and segment the result.")
     plan = plan_segmentation(cfg, callback)
     device = resolve_device(cfg.device)
     reader_thread = writer = None
     extra_tmp: list[Path] = []
+    gdal = require("osgeo.gdal")
+    previous_cache = gdal.GetCacheMax()
+    gdal.SetCacheMax(min(previous_cache, GDAL_CACHE_BYTES))  # streaming: a small cache is all it needs
     try:
         callback.info(f"Segmenting '{cfg.image}' region {plan.region} ({plan.width}x{plan.height} px) with "
                       f"{len(plan.members)} model(s) on {device}: {len(plan.grid)} tiles of {plan.tile} px, "
@@ -719,6 +725,7 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None) -> SegmentResu
         if reader_thread is not None:
             reader_thread.close()
         plan.reader.close()
+        gdal.SetCacheMax(previous_cache)
 
 
 def model_only_throughput(plan: SegmentPlan, predictor: Predictor, batches: int = 4) -> float:
