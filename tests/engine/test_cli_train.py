@@ -1,0 +1,161 @@
+"""``python -m engine train`` / ``info`` as a user runs them: real subprocesses on synthetic GeoTIFFs.
+
+The dataset is the reference layout (16-bit imagery, 4 aux files x 12 bands in EPSG:4326, label value 90)
+with ``label_from="aux"``: the class is visible only through the aux field, so a model that reaches a high
+validation IoU must be reading the aux rasters at the right place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.bundle import read_metadata
+from engine.cli import build_parser
+from engine.cli_train import configs_from_args
+from engine.data import synthetic
+from engine.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+# Small and fast, yet reliably learnable (several seeds checked): 12 steps of 4 tiles per epoch, 1 + 7 epochs.
+FAST = ["--preset", "tiny", "--tile-size", "64", "--tiles-per-epoch", "48", "--batch-size", "4", "--epochs", "7",
+        "--warmup-epochs", "1", "--lr", "3e-3", "--device", "cpu", "--num-workers", "0"]
+AUX_FILES = [("t_gems", "GEMS_"), ("t_ap", "AIR_Pollution_CO_"), ("t_ap", "AIR_Pollution_NO2_"),
+             ("t_ap", "AIR_Pollution_SO2_")]
+
+
+@pytest.fixture(scope="module")
+def aux_dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("reference_aux_class")
+    return Path(synthetic.make_reference_dataset(root, n_train=3, n_val=2, size=(128, 128), seed=0, aux_bands=12,
+                                                 label_from="aux", vectors=True))
+
+
+def engine(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))  # 1 thread: far faster on busy shared CPUs
+    return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True, cwd=REPO,
+                          env=env, timeout=timeout)
+
+
+def _scene_args(root: Path, split: str, name: str, vector: bool) -> list[str]:
+    prefix = "" if split == "train" else "val-"
+    img, lbl = ("ts_sn", "tl_sn") if split == "train" else ("vs_sn", "vl_sn")
+    label = root / f"{lbl}_gpkg" / f"{name}.gpkg" if vector else root / lbl / f"{name}.tif"
+    args = [f"--{prefix}image", str(root / img / f"{name}.tif"), f"--{prefix}label", str(label)]
+    if vector:
+        args += [f"--{prefix}label-field", "class"]
+    for folder, aux_prefix in AUX_FILES:
+        folder = folder if split == "train" else folder.replace("t_", "v_")
+        args += [f"--{prefix}aux", str(root / folder / f"{aux_prefix}{name}.tif")]
+    return args
+
+
+def test_train_reference_layout_then_info_and_resume(aux_dataset, tmp_path):
+    out = tmp_path / "models" / "ref.dsmodel"
+    done = engine("train", "--data", str(aux_dataset), "--out", str(out), *FAST)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"Model bundle: {out}" in done.stdout
+    meta = read_metadata(out)
+    assert meta["metrics"]["val_iou"] > 0.8, meta["metrics"]
+    assert meta["data"]["aux_channels"] == 48 and meta["data"]["vision_bands"] == 4
+    assert meta["model"]["aux_channels"] == 48 and meta["train"]["epochs"] == 7
+    for suffix in ("_metrics.csv", "_metrics.json", "_curves.png", "_predictions.png", "_report.html"):
+        assert (out.parent / f"ref{suffix}").is_file(), suffix
+    assert (out.parent / "ref.dsmodel.ckpt").is_file() and not (out.parent / "ref.dsmodel.partial").exists()
+    assert "epoch 8:" in done.stderr  # per-epoch metrics shown above the progress bars
+
+    info = engine("info", str(out))
+    assert info.returncode == 0, info.stderr
+    assert "Architecture: dualstream (preset tiny)" in info.stdout
+    assert "aux channels 48" in info.stdout and "label mapping: 90 -> 1" in info.stdout
+    assert f"Metrics (best epoch {meta['metrics']['epoch']})" in info.stdout
+    raw = engine("info", str(out), "--json")
+    assert json.loads(raw.stdout)["weights_sha256"] == meta["weights_sha256"]
+
+    # Resuming a finished training changes nothing.
+    again = engine("train", "--data", str(aux_dataset), "--out", str(out), *FAST, "--resume")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "training had finished" in again.stderr
+    assert read_metadata(out)["weights_sha256"] == meta["weights_sha256"]
+
+
+def test_train_explicit_scenes_with_vector_labels(aux_dataset, tmp_path):
+    out = tmp_path / "vec.dsmodel"
+    scenes = []
+    for i in range(3):
+        scenes += _scene_args(aux_dataset, "train", f"train_{i:03d}", vector=True)
+    for i in range(2):
+        scenes += _scene_args(aux_dataset, "val", f"val_{i:03d}", vector=True)
+    done = engine("train", *scenes, "--out", str(out), *FAST, "--json", "--quiet")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["bundle"] == str(out) and len(result["history"]) == 8
+    assert result["best_metrics"]["val_iou"] > 0.8, result["history"]
+    meta = read_metadata(out)
+    assert len(meta["train"]) and meta["data"]["aux_channels"] == 48
+
+
+def test_errors_are_one_line_with_exit_code_2(tmp_path):
+    done = engine("train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.dsmodel"), *FAST)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and "nowhere" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "m.dsmodel").exists()
+    junk = tmp_path / "junk.dsmodel"
+    junk.write_text("not a model")
+    info = engine("info", str(junk))
+    assert info.returncode == 2 and "junk.dsmodel" in info.stderr and len(info.stderr.strip().splitlines()) == 1
+    debug = engine("--debug", "info", str(junk))
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "BundleError" in debug.stderr
+    usage = engine("train", "--out", str(tmp_path / "m.dsmodel"), "--label", "x.tif")
+    assert usage.returncode == 2 and "--label must come after the --image" in usage.stderr
+
+
+def _parse(*argv: str):
+    return configs_from_args(build_parser().parse_args(["train", *argv]))
+
+
+def test_config_file_then_flags_override(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("model:\n  preset: b0\n  dropout: 0.2\n"
+                      "data:\n  data_dir: /data/ref\n  tile_size: 256\n  label_mapping: {'255': 1}\n"
+                      "train:\n  output: a.dsmodel\n  epochs: 12\n  learning_rate: 0.001\n")
+    model, data, train = _parse("--config", str(config), "--epochs", "3", "--preset", "tiny", "--grad-clip", "0",
+                                "--patience", "0", "--seed", "7")
+    assert (model.preset, model.dropout) == ("tiny", 0.2)
+    assert (data.data_dir, data.tile_size, data.label_mapping, data.seed) == ("/data/ref", 256, {"255": 1}, 7)
+    assert (train.output, train.epochs, train.learning_rate) == ("a.dsmodel", 3, 0.001)
+    assert train.grad_clip is None and train.early_stop_patience is None and train.seed == 7
+    as_json = tmp_path / "run.json"
+    as_json.write_text(json.dumps({"train": {"output": "b.dsmodel", "warmup_epochs": 0},
+                                   "data": {"data_dir": "/d"}}))
+    assert _parse("--config", str(as_json))[2].warmup_epochs == 0
+    as_json.write_text(json.dumps({"trian": {}}))
+    with pytest.raises(ConfigError, match="unknown section"):
+        _parse("--config", str(as_json))
+    with pytest.raises(ConfigError, match="unknown setting"):
+        as_json.write_text(json.dumps({"train": {"output": "b.dsmodel", "epoch": 3}, "data": {"data_dir": "/d"}}))
+        _parse("--config", str(as_json))
+
+
+def test_explicit_scenes_group_options_by_image(tmp_path):
+    _, data, train = _parse("--out", "m.dsmodel", "--image", "a.tif", "--label", "a.gpkg", "--label-field", "cls",
+                            "--aux", "a1.tif", "--aux", "a2.tif", "--extent", "0", "0", "10", "10",
+                            "--image", "b.tif", "--label", "b.tif", "--aux", "b1.tif",
+                            "--val-image", "v.tif", "--val-label", "v.tif", "--label-map", "3=1",
+                            "--label-map", "4=1", "--class-names", "bg", "fg")
+    a, b = data.train_scenes
+    assert (a.image, a.label, a.label_field, a.aux, a.extent) == ("a.tif", "a.gpkg", "cls", ["a1.tif", "a2.tif"],
+                                                                  [0.0, 0.0, 10.0, 10.0])
+    assert (b.image, b.label, b.aux, b.label_field) == ("b.tif", "b.tif", ["b1.tif"], None)
+    assert [s.image for s in data.val_scenes] == ["v.tif"] and data.data_dir is None
+    assert data.label_mapping == {"3": 1, "4": 1} and data.class_colors == ["#000000", "#ff0000"]
+    assert train.output == "m.dsmodel"
+    with pytest.raises(ConfigError, match="--data DIR or explicit --image scenes, not both"):
+        _parse("--out", "m.dsmodel", "--data", "d", "--image", "a.tif")
+    with pytest.raises(ConfigError, match="--out"):
+        _parse("--data", "d")
