@@ -250,8 +250,17 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
 
 
 def selection_score(summary: dict[str, Any], num_classes: int) -> float:
-    """The early-stopping / best-model metric: foreground IoU for binary models, mIoU otherwise."""
-    return float(summary["foreground_iou"] if num_classes == 1 else summary["miou"])
+    """The early-stopping / best-model metric: foreground IoU for binary models, mIoU otherwise.
+
+    Undefined (no foreground in truth nor prediction) counts as 0, so such an epoch is never preferred.
+    """
+    value = summary.get("foreground_iou") if num_classes == 1 else summary.get("miou")
+    return 0.0 if value is None else float(value)
+
+
+def _number(value: Any) -> float:
+    """Metric values may be None (undefined); the history stores NaN for them."""
+    return float("nan") if value is None else float(value)
 
 
 # --------------------------------------------------------------------------------------------- the loop
@@ -323,7 +332,7 @@ class _Trainer:
             from .models import build_model
 
             settings = {k: v for k, v in self.model_cfg.to_dict().items() if k != "name"}
-            self.model = build_model(self.model_cfg.name, **settings)
+            self.model = build_model(self.model_cfg.name, callback=cb, **settings)
         model = self.model.to(self.device)
         self.loss_fn = build_loss(cfg, self.num_classes, self.ignore_index)
         if hasattr(self.loss_fn, "to"):
@@ -470,10 +479,10 @@ class _Trainer:
             score = None
             if val is not None:
                 score = selection_score(val, self.num_classes)
-                entry.update(val_loss=val["loss"], val_iou=score, val_miou=float(val["miou"]),
-                             val_foreground_iou=float(val.get("foreground_iou", float("nan"))),
-                             val_pixel_accuracy=float(val["pixel_accuracy"]),
-                             val_class_iou=[float(v) for v in val["iou"]])
+                entry.update(val_loss=val["loss"], val_iou=score, val_miou=_number(val.get("miou")),
+                             val_foreground_iou=_number(val.get("foreground_iou")),
+                             val_pixel_accuracy=_number(val.get("pixel_accuracy")),
+                             val_class_iou=[_number(v) for v in val["iou"]])
             entry["seconds"] = round(time.perf_counter() - started, 3)
             self.history.append(entry)
             self.schedule.epoch_end(score, main_stage=not frozen)
@@ -647,7 +656,8 @@ class _Trainer:
     # ----------------------------------------------------------------------------------------- outputs
 
     def _bundle_metadata(self) -> dict[str, Any]:
-        metrics = dict(self.best.get("metrics", {}))
+        metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                   for k, v in self.best.get("metrics", {}).items()}  # strict JSON in the bundle
         metrics["epoch"] = self.best.get("epoch", 0)
         return {"model": self.model_cfg.to_dict(), "data": self.data_meta, "train": self.cfg.to_dict(),
                 "metrics": metrics}

@@ -21,7 +21,7 @@ from engine.checkpoint import load_checkpoint
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.errors import CanceledError, ConfigError
 from engine.models import build_model
-from engine.train import LRSchedule, build_optimizer, config_differences, decide_precision, train
+from engine.train import LRSchedule, build_optimizer, config_differences, decide_precision, selection_score, train
 
 TILE = 64
 AUX = 8
@@ -137,6 +137,12 @@ def test_lr_schedules():
     again = LRSchedule(opt, plateau.cfg, 1)
     again.load_state_dict(state)
     assert again.factor() == plateau.factor()
+
+
+def test_selection_score():
+    assert selection_score({"foreground_iou": 0.7, "miou": 0.8}, num_classes=1) == 0.7
+    assert selection_score({"foreground_iou": 0.7, "miou": 0.8}, num_classes=3) == 0.8
+    assert selection_score({"foreground_iou": None, "miou": 0.5}, num_classes=1) == 0.0  # undefined: never best
 
 
 def test_config_differences_names_the_setting():
