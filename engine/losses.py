@@ -220,6 +220,8 @@ class SegmentationLoss(nn.Module):
         self.options = options
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # float32 even under AMP: Lovasz cumsums over ~10^5-10^6 pixels overflow float16.
+        logits = logits.float()
         binary = logits.ndim == 3 or logits.shape[1] == 1
         opts, ignore = self.options, self.ignore_index
         if self.name == "focal":

@@ -186,3 +186,12 @@ def test_combined_loss_needs_a_term():
         CombinedLoss([(0.0, SegmentationLoss("focal"))])
     with pytest.raises(ConfigError, match="focal"):
         SegmentationLoss("hausdorff")
+
+
+def test_half_precision_logits_are_computed_in_float32():
+    """Under AMP the logits are float16; a 512x512 tile's Lovasz cumsum must not overflow (65504 max)."""
+    target = torch.zeros(1, 512, 512, dtype=torch.long)
+    target[:, :300] = 1
+    logits = torch.randn(1, 1, 512, 512).half()
+    value = build_loss(TrainConfig(), num_classes=1)({"logits": logits}, target)
+    assert value.dtype == torch.float32 and torch.isfinite(value)
