@@ -30,6 +30,7 @@ from bench.common import BenchContext  # noqa: E402 - needs the repository root 
 #: Benchmark sections, run in this order (module names in bench/sections/).
 SECTIONS: list[str] = [
     "environment",
+    "model_cost",
     "train",
     "segment",
 ]
