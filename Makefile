@@ -12,9 +12,10 @@ QGIS_PROFILES_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k checkenv"`.
 PYTEST_ARGS ?=
 
-.PHONY: help install deploy package test test-engine test-plugin lint bench clean
+.PHONY: help demo install deploy package test test-engine test-plugin lint bench clean
 
 help:
+	@echo "make demo      install when needed, then train/segment/evaluate the sample through qgis_process -> demo_output/"
 	@echo "make install   system packages (apt, when missing) + .venv with torch/transformers (idempotent)"
 	@echo "make deploy    install + enable the plugin in QGIS profile PROFILE=$(PROFILE) ($(QGIS_PROFILES_DIR))"
 	@echo "make package   build dist/dualstream_qgis.zip (QGIS: Plugins > Install from ZIP)"
@@ -30,6 +31,11 @@ $(STAMP): requirements.txt requirements-dev.txt scripts/install.sh
 
 deploy: install
 	$(PY) scripts/deploy_plugin.py --profiles-dir "$(QGIS_PROFILES_DIR)" --profile "$(PROFILE)"
+
+# The README's first command: deploys the plugin into a throwaway profile under demo_output/qgis, generates the
+# sample, runs dualstream:train, dualstream:segment and dualstream:evaluate headless, writes a quicklook PNG.
+demo: install
+	$(PY) scripts/demo.py
 
 package:
 	$(SYSTEM_PYTHON) scripts/assemble_plugin.py --zip dist/dualstream_qgis.zip
