@@ -279,6 +279,9 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
         model: an already built model following the model contract (default: ``build_model`` from model_cfg).
         datasets: ``(train_ds, val_ds, summary)`` to use instead of ``build_datasets(data_cfg)``.
 
+    Returns:
+        A :class:`TrainResult`. A given ``model`` then holds the best (the bundle's) weights, in eval mode.
+
     Raises:
         CanceledError: the callback asked to stop; the last checkpoint stays, no bundle appears at ``output``.
         ConfigError: bad settings, or ``resume`` with a checkpoint made from other settings.
@@ -534,8 +537,11 @@ class _Trainer:
             dist.all_reduce(flag)
             canceled = bool(flag.item() > 0)
         if canceled:
-            raise CanceledError(f"Training canceled. The last checkpoint '{self.ckpt_path}' is kept (resume to go "
-                                f"on); no model bundle was written at '{self.output}'.")
+            self._raise_canceled()
+
+    def _raise_canceled(self) -> None:
+        raise CanceledError(f"Training canceled. The last checkpoint '{self.ckpt_path}' is kept (resume to go "
+                            f"on); nothing was written at '{self.output}'.")
 
     def _collective_device(self) -> str:
         return self.device if self.device_type == "cuda" else "cpu"
@@ -626,9 +632,14 @@ class _Trainer:
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
         n = len(self.val_loader)
+        # Processes may hold different numbers of validation batches, so no collective inside the loop:
+        # cancellation is noted locally and agreed on with the metrics afterwards.
+        canceled = False
         with torch.no_grad():
             for i, batch in enumerate(self.val_loader):
-                self._check_canceled()
+                if self.callback.is_canceled():
+                    canceled = True
+                    break
                 pixels, air, labels = self._batch(batch)
                 with self._autocast():
                     outputs = self.model(pixel_values=pixels, air_values=air)
@@ -643,10 +654,13 @@ class _Trainer:
             dev = self._collective_device()
             cm = torch.as_tensor(matrix.matrix, dtype=torch.float64, device=dev)
             dist.all_reduce(cm)
-            totals = torch.stack([loss_sum.to(dev), torch.tensor(float(count), dtype=torch.float64, device=dev)])
+            totals = torch.stack([loss_sum.to(dev), torch.tensor(float(count), dtype=torch.float64, device=dev),
+                                  torch.tensor(float(canceled), dtype=torch.float64, device=dev)])
             dist.all_reduce(totals)
             matrix.matrix[...] = cm.cpu().numpy().astype(matrix.matrix.dtype)
-            loss_sum, count = totals[0], int(totals[1].item())
+            loss_sum, count, canceled = totals[0], int(totals[1].item()), bool(totals[2].item() > 0)
+        if canceled:
+            self._raise_canceled()
         summary = dict(matrix.summary(self.data_cfg.class_names if len(self.data_cfg.class_names) ==
                                       max(2, self.num_classes) else None))
         summary["loss"] = float(loss_sum.item()) / max(count, 1)
@@ -676,14 +690,16 @@ class _Trainer:
 
     def _finish(self, stopped_early: bool, epochs_run: int) -> TrainResult:
         report = None
+        best_file = self.partial_path if self.partial_path.exists() else self.output
+        if self.ctx.is_main and not best_file.exists():
+            raise ConfigError(f"Training had finished but neither '{self.output}' nor '{self.partial_path}' exists "
+                              f"(moved or deleted?); run again without --resume.")
+        self._load_best_weights(best_file)
         if self.ctx.is_main:
-            if self.partial_path.exists():
+            if best_file == self.partial_path:
                 report = self._write_reports()
                 os.replace(self.partial_path, self.output)
-            elif not self.output.exists():
-                raise ConfigError(f"Training had finished but neither '{self.output}' nor '{self.partial_path}' "
-                                  f"exists (moved or deleted?); run again without --resume.")
-            else:
+            else:  # resumed a run that had already finished
                 report = self.paths["report_html"] if Path(self.paths["report_html"]).exists() else None
             self.callback.info(f"Model bundle written to '{self.output}' (best epoch {self.best.get('epoch')}, "
                                f"validation IoU {self.best.get('score')}).")
@@ -692,6 +708,19 @@ class _Trainer:
                            best_epoch=int(self.best.get("epoch", 0)), best_metrics=dict(self.best.get("metrics", {})),
                            history=list(self.history), report=report, outputs=dict(self.paths),
                            epochs_run=epochs_run, stopped_early=stopped_early)
+
+    def _load_best_weights(self, best_file: Path) -> None:
+        """Every process ends with the bundle's (best) weights in its model: rank 0 reads them, then broadcasts
+        (other nodes need not share rank 0's file system)."""
+        if self.ctx.is_main:
+            state = require("safetensors.torch").load_file(str(best_file), device="cpu")
+            self.model.load_state_dict(state)
+        if self.ctx.distributed:
+            import torch.distributed as dist
+
+            for tensor in self.model.state_dict().values():  # share storage with the parameters and buffers
+                dist.broadcast(tensor, src=0)
+        self.model.eval()
 
     def _write_reports(self) -> str | None:
         """Metrics files, curves, prediction grid of the best weights and the HTML report (rank 0)."""
@@ -707,12 +736,9 @@ class _Trainer:
     def _previews(self) -> list[dict[str, Any]]:
         """Image/truth/prediction of the first validation tiles, predicted with the best weights."""
         torch = self.torch
-        safetensors_torch = require("safetensors.torch")
         from .metrics import logits_to_prediction
 
-        val_ds = self.datasets[1]
-        state = safetensors_torch.load_file(str(self.partial_path), device="cpu")
-        self.model.load_state_dict(state)
+        val_ds = self.datasets[1]  # the model holds the best weights already (_load_best_weights)
         self.model.eval()
         out = []
         with torch.no_grad():

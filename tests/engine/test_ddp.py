@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
 from engine.bundle import load_bundle, read_metadata
 from engine.checkpoint import load_checkpoint
 
@@ -35,3 +38,66 @@ def test_torchrun_two_gloo_processes_write_one_bundle(reference_dataset, tmp_pat
     assert load_checkpoint(str(out) + ".ckpt")["epoch"] == 2
     leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
     assert not leftovers and not (tmp_path / "ddp.dsmodel.partial").exists()
+
+
+class _Tiles(torch.utils.data.Dataset):
+    """In-memory tiles whose class is the sign of the first aux channel."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed = n, seed
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        g = torch.Generator().manual_seed(self.seed * 1000 + i)
+        air = torch.randn(8, 8, 8, generator=g)
+        labels = (torch.nn.functional.interpolate(air[None, :1], size=(64, 64))[0, 0] > 0).long()
+        return {"pixel_values": torch.randn(4, 64, 64, generator=g), "air_values": air, "labels": labels}
+
+
+class _Summary:
+    def to_bundle_metadata(self) -> dict:
+        return {"vision_bands": 4, "vision_stats": {"method": "meanstd", "low": [0.0] * 4, "high": [1.0] * 4},
+                "aux_channels": 8, "aux_ratio": 8, "class_names": ["background", "foreground"],
+                "class_colors": ["#000000", "#ff0000"], "tile_size": 64, "num_classes": 1, "ignore_index": 255}
+
+
+def _spawned(rank: int, world: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    from engine.config import DataConfig, ModelConfig, TrainConfig
+    from engine.models import build_model
+    from engine.train import train
+
+    model_cfg = ModelConfig(preset="tiny", vision_channels=4, aux_channels=8, num_classes=1, aux_ratio=8)
+    torch.manual_seed(rank)  # different initial weights per process: DDP must start from rank 0's
+    model = build_model("dualstream", **{k: v for k, v in model_cfg.to_dict().items() if k != "name"})
+    cfg = TrainConfig(output=out, epochs=1, warmup_epochs=1, batch_size=2, device="cpu", preview_tiles=1)
+    # 5 validation tiles: 3 on rank 0 (2 batches), 2 on rank 1 (1 batch)
+    result = train(model_cfg, DataConfig(tile_size=64), cfg, model=model, datasets=(_Tiles(8, 1), _Tiles(5, 2),
+                                                                                    _Summary()))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.save(state, f"{out}.rank{rank}.pt")
+    with open(f"{out}.rank{rank}.json", "w") as handle:
+        json.dump({"history": result.history}, handle)
+
+
+def test_spawned_train_processes_agree_with_uneven_validation_shards(tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = str(tmp_path / "spawn.dsmodel")
+    torch.multiprocessing.spawn(_spawned, args=(2, port, out), nprocs=2, join=True)
+    assert read_metadata(out)["metrics"]["epoch"] in (1, 2)
+    h0, h1 = (json.loads(Path(f"{out}.rank{r}.json").read_text())["history"] for r in (0, 1))
+    assert [e["epoch"] for e in h0] == [1, 2]
+    for a, b in zip(h0, h1):  # metrics are reduced over all processes: every rank sees the same numbers
+        assert a["val_iou"] == b["val_iou"] and a["val_loss"] == pytest.approx(b["val_loss"])
+        assert a["train_loss"] == pytest.approx(b["train_loss"])
+    s0, s1 = (torch.load(f"{out}.rank{r}.pt", weights_only=True) for r in (0, 1))
+    for k in s0:  # gradients were synchronised: identical weights although the processes started apart
+        assert torch.allclose(s0[k], s1[k], atol=1e-6), k

@@ -173,7 +173,8 @@ def test_warmup_freezes_encoders_and_trains_head(tmp_path):
 def test_train_learns_and_writes_outputs(tmp_path):
     model_cfg, data_cfg, train_cfg = _configs(tmp_path, epochs=5, warmup_epochs=1, early_stop_patience=None)
     callback = RecordingCallback()
-    result = train(model_cfg, data_cfg, train_cfg, callback, model=_model(model_cfg), datasets=_datasets(32, 8))
+    model = _model(model_cfg)
+    result = train(model_cfg, data_cfg, train_cfg, callback, model=model, datasets=_datasets(32, 8))
     assert Path(result.bundle).is_file() and not Path(result.bundle + ".partial").exists()
     assert [e["epoch"] for e in result.history] == [1, 2, 3, 4, 5, 6]
     assert [e["stage"] for e in result.history] == ["frozen"] + ["full"] * 5
@@ -196,13 +197,14 @@ def test_train_learns_and_writes_outputs(tmp_path):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (out / "model_report.html").read_text()
     assert html.count("data:image/png;base64,") == 2 and "field" in html
-    # the bundle holds the best epoch's weights
+    # the bundle holds the best epoch's weights, and so does the model afterwards
     loaded = load_bundle(result.bundle)
+    for k, v in loaded.model.state_dict().items():
+        assert torch.equal(v, model.state_dict()[k]), k
     ckpt = load_checkpoint(result.checkpoint)
     assert ckpt["finished"] and ckpt["epoch"] == 6 and len(ckpt["history"]) == 6
-    if result.best_epoch == 6:
-        for k, v in loaded.model.state_dict().items():
-            assert torch.equal(v, ckpt["model"][k])
+    last_equals_best = all(torch.equal(v, ckpt["model"][k]) for k, v in loaded.model.state_dict().items())
+    assert last_equals_best == (result.best_epoch == 6)
 
 
 def test_cancel_then_resume_continues_like_an_uninterrupted_run(tmp_path):
