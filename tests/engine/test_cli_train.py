@@ -159,3 +159,28 @@ def test_explicit_scenes_group_options_by_image(tmp_path):
         _parse("--out", "m.dsmodel", "--data", "d", "--image", "a.tif")
     with pytest.raises(ConfigError, match="--out"):
         _parse("--data", "d")
+
+
+def test_tqdm_callback_writes_bars_and_messages_to_its_stream():
+    import io
+
+    from engine.progress import TqdmCallback
+
+    stream = io.StringIO()
+    callback = TqdmCallback(stream=stream, disable_bars=False)
+    for step in range(1, 5):
+        callback.progress(step, 4, "train")
+    callback.info("Stage 1: encoders frozen.")
+    callback.metrics(1, {"epoch": 1, "train_loss": 0.51234, "stage": "frozen"})
+    callback.warning("no validation tiles")
+    callback.close()
+    text = stream.getvalue()
+    assert "train" in text and "4/4" in text
+    assert "Stage 1: encoders frozen." in text and "epoch 1: train_loss=0.5123, stage=frozen" in text
+    assert "warning: no validation tiles" in text
+    quiet = io.StringIO()
+    callback = TqdmCallback(stream=quiet, quiet=True)
+    callback.progress(1, 2, "train")
+    callback.info("hidden")
+    callback.close()
+    assert "hidden" not in quiet.getvalue() and "2" not in quiet.getvalue()
