@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import queue
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -263,6 +265,60 @@ def _number(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
+class Prefetcher:
+    """Iterates ``iterable`` in a background thread, up to ``depth`` items ahead.
+
+    Used when the DataLoader has no worker processes (the QGIS plugin's default): raster reads and warps
+    (GDAL releases the GIL) then overlap with the training step. Order and content are unchanged.
+    Errors in the thread are raised by ``__next__``; ``close()`` stops the thread early (cancel, errors).
+    """
+
+    def __init__(self, iterable: Any, depth: int = 2):
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(iterable,), name="dualstream-prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, entry: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, iterable: Any) -> None:
+        try:
+            for item in iterable:
+                if not self._put(("item", item)):
+                    return
+            self._put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread, which re-raises it
+            self._put(("error", exc))
+
+    def __iter__(self) -> Prefetcher:
+        return self
+
+    def __next__(self) -> Any:
+        kind, value = self._queue.get()
+        if kind == "item":
+            return value
+        self._thread.join()
+        if kind == "error":
+            raise value
+        raise StopIteration
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        self._thread.join()
+
+
 # --------------------------------------------------------------------------------------------- the loop
 
 
@@ -416,7 +472,8 @@ class _Trainer:
         loader = DataLoader(dataset, batch_size=self.cfg.batch_size, sampler=sampler,
                             num_workers=self.cfg.num_workers, drop_last=per_process >= self.cfg.batch_size,
                             pin_memory=self.device_type == "cuda", worker_init_fn=_worker_init,
-                            persistent_workers=False)
+                            # the dataset's epoch lives in shared memory, so set_epoch reaches kept workers
+                            persistent_workers=self.cfg.num_workers > 0)
         return loader, sampler
 
     def _val_loader(self, dataset: Any) -> Any:
@@ -566,7 +623,7 @@ class _Trainer:
         return pixels, air, labels
 
     def _train_epoch(self, epoch: int, ddp: Any) -> tuple[float, float]:
-        torch, cfg, cb = self.torch, self.cfg, self.callback
+        cfg = self.cfg
         net = ddp if ddp is not None else self.model
         self.model.train()
         train_ds = self.datasets[0]
@@ -579,11 +636,33 @@ class _Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         total = self.total_epochs * self.micro_steps
         done = (epoch - 1) * self.micro_steps
-        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        count = 0
         self.optimizer.zero_grad(set_to_none=True)
         started = time.perf_counter()
-        for i, batch in enumerate(self.train_loader):
+        batches = Prefetcher(self.train_loader) if self.cfg.num_workers == 0 else self.train_loader
+        try:
+            self._train_steps(batches, ddp, net, params, done, total)
+        finally:
+            if isinstance(batches, Prefetcher):
+                batches.close()
+        seconds = time.perf_counter() - started
+        mean = self._loss_sum / max(self._loss_count, 1)
+        if self.ctx.distributed:
+            import torch.distributed as dist
+
+            mean = mean.to(self._collective_device())
+            dist.all_reduce(mean)
+            mean = mean / self.ctx.world_size
+        value = float(mean.item())
+        if not math.isfinite(value):
+            raise ModelError(f"Training diverged in epoch {epoch} (loss {value}); lower the learning rate "
+                             f"(now {cfg.learning_rate}) or set amp off.")
+        return value, seconds
+
+    def _train_steps(self, batches: Any, ddp: Any, net: Any, params: list[Any], done: int, total: int) -> None:
+        torch, cfg, cb = self.torch, self.cfg, self.callback
+        self._loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        self._loss_count = 0
+        for i, batch in enumerate(batches):
             self._check_canceled()
             pixels, air, labels = self._batch(batch)
             sync = (i + 1) % cfg.grad_accumulation == 0 or i + 1 == self.micro_steps
@@ -606,22 +685,9 @@ class _Trainer:
                     self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.schedule.step()
-            loss_sum += loss.detach().double()
-            count += 1
+            self._loss_sum += loss.detach().double()
+            self._loss_count += 1
             cb.progress(done + i + 1, total, "train")
-        seconds = time.perf_counter() - started
-        mean = loss_sum / max(count, 1)
-        if self.ctx.distributed:
-            import torch.distributed as dist
-
-            mean = mean.to(self._collective_device())
-            dist.all_reduce(mean)
-            mean = mean / self.ctx.world_size
-        value = float(mean.item())
-        if not math.isfinite(value):
-            raise ModelError(f"Training diverged in epoch {epoch} (loss {value}); lower the learning rate "
-                             f"(now {cfg.learning_rate}) or set amp off.")
-        return value, seconds
 
     def _validate(self, epoch: int) -> dict[str, Any]:
         torch = self.torch

@@ -262,3 +262,22 @@ def test_early_stop_and_accumulation(tmp_path):
     assert ckpt["finished"]
     assert ckpt["schedule"]["step_count"] == 3 * math.ceil(4 / 3)  # 4 micro-batches, accumulate 3 -> 2 steps
     assert np.isfinite([e["train_loss"] for e in result.history]).all()
+
+
+def test_prefetcher_keeps_order_raises_errors_and_stops_early():
+    from engine.train import Prefetcher
+
+    assert list(Prefetcher(range(50), depth=3)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise OSError("disk gone")
+
+    items = Prefetcher(broken())
+    assert next(items) == 1
+    with pytest.raises(OSError, match="disk gone"):
+        next(items)
+    endless = Prefetcher(iter(int, 1))  # never ends: close() must still stop the thread
+    assert next(endless) == 0
+    endless.close()
+    assert not endless._thread.is_alive()
