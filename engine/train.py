@@ -372,6 +372,11 @@ class _Trainer:
         if cfg.resume and not self.ckpt_path.is_file():
             raise ConfigError(f"resume was requested but there is no checkpoint '{self.ckpt_path}'; run without "
                               f"--resume to start a new training.")
+        if self.model is None:  # fail before the (slow) data preparation
+            from .models import list_models
+
+            if self.model_cfg.name not in list_models():
+                raise ConfigError(f"Unknown model '{self.model_cfg.name}'; valid models are {list_models()}.")
         seed_everything(cfg.seed)
         from .losses import build_loss
         from .report import report_paths
@@ -391,7 +396,10 @@ class _Trainer:
             from .models import build_model
 
             settings = {k: v for k, v in self.model_cfg.to_dict().items() if k != "name"}
-            self.model = build_model(self.model_cfg.name, callback=cb, **settings)
+            try:
+                self.model = build_model(self.model_cfg.name, callback=cb, **settings)
+            except KeyError as exc:  # unknown model name; the message lists the valid ones
+                raise ConfigError(str(exc.args[0]) if exc.args else str(exc)) from exc
         model = self.model.to(self.device)
         self.loss_fn = build_loss(cfg, self.num_classes, self.ignore_index)
         if hasattr(self.loss_fn, "to"):
