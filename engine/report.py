@@ -103,7 +103,6 @@ def plot_curves(history: list[dict[str, Any]], path: str | os.PathLike) -> bytes
     if any("val_loss" in e for e in history):
         ax_loss.plot(epochs, [e.get("val_loss", np.nan) for e in history], "o-", label="validation")
     ax_loss.set(title="Loss", xlabel="epoch")
-    ax_loss.legend()
     if any("val_iou" in e for e in history):
         ax_iou.plot(epochs, [e.get("val_iou", np.nan) for e in history], "o-", color="tab:green", label="IoU")
         ax_iou.set_ylim(0, 1)
@@ -114,7 +113,9 @@ def plot_curves(history: list[dict[str, Any]], path: str | os.PathLike) -> bytes
     frozen = [e["epoch"] for e in history if e.get("stage") == "frozen"]
     if frozen:
         for ax in (ax_loss, ax_iou):
-            ax.axvspan(min(frozen) - 0.5, max(frozen) + 0.5, color="0.9", zorder=0, label="_frozen")
+            ax.axvspan(min(frozen) - 0.5, max(frozen) + 0.5, color="0.9", zorder=0,
+                       label="encoders frozen" if ax is ax_loss else "_frozen")
+    ax_loss.legend()
     for ax in (ax_loss, ax_iou):
         ax.grid(alpha=0.3)
     fig.tight_layout()
