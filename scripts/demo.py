@@ -27,7 +27,14 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from scripts.deploy_plugin import deploy, qgis_env, qgis_process_command, venv_site_packages  # noqa: E402
+from scripts.deploy_plugin import (  # noqa: E402
+    deploy,
+    enable_plugin,
+    plugin_enabled,
+    qgis_env,
+    qgis_process_command,
+    venv_site_packages,
+)
 
 CLASS_NAMES = "background,hotspot"
 CLASS_COLORS = "#d9d9d9,#e6550d"
@@ -153,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
 
     say("deploying the plugin into a throwaway QGIS profile")
     root = out / "qgis"
-    plugin = deploy(root / "profiles", "default", venv_site_packages())
+    plugin = deploy(root / "profiles", "default", venv_site_packages(), enable=False)
+    if not plugin_enabled(root / "profiles" / "default"):  # `plugins enable` fails when already enabled
+        enable_plugin(root / "profiles" / "default")
     print(f"plugin: {plugin} (QGIS_CUSTOM_CONFIG_PATH={root})")
     command = qgis_process_command()
 
