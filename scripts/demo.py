@@ -30,7 +30,6 @@ if str(REPO) not in sys.path:
 from scripts.deploy_plugin import (  # noqa: E402
     deploy,
     enable_plugin,
-    plugin_enabled,
     qgis_env,
     qgis_process_command,
     venv_site_packages,
@@ -161,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     say("deploying the plugin into a throwaway QGIS profile")
     root = out / "qgis"
     plugin = deploy(root / "profiles", "default", venv_site_packages(), enable=False)
-    if not plugin_enabled(root / "profiles" / "default"):  # `plugins enable` fails when already enabled
-        enable_plugin(root / "profiles" / "default")
+    enable_plugin(root / "profiles" / "default")
     print(f"plugin: {plugin} (QGIS_CUSTOM_CONFIG_PATH={root})")
     command = qgis_process_command()
 

@@ -93,7 +93,13 @@ def plugin_enabled(profile_dir: Path, name: str = PLUGIN_NAME) -> bool:
 
 
 def enable_plugin(profile_dir: Path, name: str = PLUGIN_NAME) -> None:
-    """Run ``qgis_process plugins enable NAME`` against ``profile_dir`` and check that it took effect."""
+    """Run ``qgis_process plugins enable NAME`` against ``profile_dir`` and check that it took effect.
+
+    Already enabled is success: qgis_process itself answers "Plugin is already enabled!" with exit code 1,
+    which would make a second `make deploy` fail.
+    """
+    if plugin_enabled(profile_dir, name):
+        return
     command = qgis_process_command()
     with tempfile.TemporaryDirectory(prefix="dualstream-qgis-root-") as root:
         (Path(root) / "profiles").mkdir()
