@@ -99,7 +99,7 @@ def run(ctx: Any) -> dict[str, Any]:
         rounds = 1 if ctx.quick else 2
         all_runs: dict[str, list[float]] = {name: [] for name, _, _ in configs}
         for r in range(rounds):
-            for name, dataset, workers in configs:
+            for name, dataset, workers in (configs if r % 2 == 0 else configs[::-1]):  # balance load drift
                 all_runs[name].append(fit(f"{name}_{r}", dataset, workers))
         runs = {name: max(values) for name, values in all_runs.items()}
 
