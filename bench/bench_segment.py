@@ -138,7 +138,15 @@ class _Quiet:
 
 # ------------------------------------------------------------------------------------------------ children
 def _max_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    """Peak RSS of this process. VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child started
+    by a big parent would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
 def _foreground_iou(pred_path: str, label_path: str, folder: Path) -> float:
@@ -211,7 +219,7 @@ def pipeline_efficiency(folder: Path, model: str, device: str, quick: bool, batc
     from engine.data import synthetic
     from engine.segment import TileReader, load_predictor, plan_segmentation, segment
 
-    size = 512 if quick else 1536  # full: 49 tiles, so one-off costs (model load, overviews) are amortised
+    size = 1024 if quick else 3072  # full: 196 tiles, so one-off costs (model load, overviews) are amortised
     scene = synthetic.make_scene(folder / "eff", "eff", size=(size, size), seed=5, aux_channels=AUX_CHANNELS)
     cfg = SegmentConfig(image=scene["image"], aux=scene["aux"], models=[model], output=str(folder / "eff.tif"),
                         device=device, batch_size=batch, overlap=0.125)
@@ -330,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.common import BenchContext
 
     result = run(BenchContext(output_dir=args.output, quick=args.quick, device=args.device))
+    (Path(args.output) / "segment_results.json").write_text(json.dumps(result, indent=2, default=str))
     print(result["markdown"])
     return 0
 
