@@ -279,6 +279,7 @@ class SegmentConfig(Settings):
     polygons: str | None = None  # optional GeoPackage
     min_polygon_area: float = 0.0  # map units squared
     simplify_tolerance: float = 0.0  # map units
+    polygon_classes: list[int] | None = None  # classes to polygonize; None = foreground (binary) or all classes
     extent: list[float] | None = None
     extent_crs: str | None = None
     aoi: str | None = None
@@ -292,12 +293,23 @@ class SegmentConfig(Settings):
     prefetch: int = 2  # tiles read ahead by the background reader
 
     def __post_init__(self) -> None:
-    polygon_classes: list[int] | None = None  # classes to polygonize; None = foreground (binary) or all classes
         _check(self.tta in TTA_MODES, f"tta '{self.tta}' is unknown; use one of {TTA_MODES}.")
         _check(0.0 <= self.overlap < 0.9, f"overlap must be in [0, 0.9) of the tile (got {self.overlap}).")
         _check(self.batch_size >= 1, f"batch_size must be >= 1 (got {self.batch_size}).")
         _check(0.0 < self.threshold < 1.0, f"threshold must be in (0, 1) (got {self.threshold}).")
         _check(self.probability_dtype in ("float32", "uint8"), "probability_dtype must be float32 or uint8.")
+        _check(self.prefetch >= 1, f"prefetch must be >= 1 batch (got {self.prefetch}).")
+        _check(self.min_polygon_area >= 0 and self.simplify_tolerance >= 0,
+               "min_polygon_area and simplify_tolerance must be >= 0.")
+        if self.tile_size is not None:
+            _check(self.tile_size >= 32 and self.tile_size % 32 == 0,
+                   f"tile_size must be a positive multiple of 32 (got {self.tile_size}); or leave it unset to use "
+                   f"the bundle's.")
+        if self.extent is not None:
+            _check(len(self.extent) == 4, f"extent must be [xmin, ymin, xmax, ymax] (got {self.extent}).")
+            self.extent = [float(v) for v in self.extent]
+            _check(self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
+                   f"extent must have xmin < xmax and ymin < ymax (got {self.extent}).")
         _check(self.device in DEVICES or self.device.startswith("cuda:"),
                f"device '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
         if self.model_weights is not None:
@@ -311,18 +323,6 @@ class SegmentConfig(Settings):
 class EvaluateConfig(Settings):
     """Compare a predicted class raster with a label raster or vector layer."""
 
-        _check(self.prefetch >= 1, f"prefetch must be >= 1 batch (got {self.prefetch}).")
-        _check(self.min_polygon_area >= 0 and self.simplify_tolerance >= 0,
-               "min_polygon_area and simplify_tolerance must be >= 0.")
-        if self.tile_size is not None:
-            _check(self.tile_size >= 32 and self.tile_size % 32 == 0,
-                   f"tile_size must be a positive multiple of 32 (got {self.tile_size}); or leave it unset to use "
-                   f"the bundle's.")
-        if self.extent is not None:
-            _check(len(self.extent) == 4, f"extent must be [xmin, ymin, xmax, ymax] (got {self.extent}).")
-            self.extent = [float(v) for v in self.extent]
-            _check(self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
-                   f"extent must have xmin < xmax and ymin < ymax (got {self.extent}).")
     prediction: str = ""
     label: str = ""
     output: str = "metrics.json"  # JSON; a CSV with the same stem is written beside it
