@@ -519,6 +519,7 @@ def _statistics(data_cfg: DataConfig, readers: list[SceneReader], indexes: list[
         if has_aux and tile.aux is not None:
             aux_samples.append(_subsample(tile.aux, tile.aux_valid, per_tile, rng))
     callback.progress(n, n, "band statistics")
+    _warn_constant_bands(vision_samples, readers[0].image, callback)
     method = data_cfg.statistics
     try:
         vision_stats = compute_statistics(vision_samples, method, STATS_MAX_PIXELS, seed=data_cfg.seed)
@@ -531,6 +532,26 @@ def _statistics(data_cfg: DataConfig, readers: list[SceneReader], indexes: list[
         except DataError as exc:
             raise DataError(f"Aux band statistics failed (do the aux rasters overlap the images?): {exc}") from exc
     return vision_stats, aux_stats
+
+
+def _warn_constant_bands(samples: list[tuple[np.ndarray, np.ndarray]], image: str, callback: Callback) -> None:
+    """Warn about vision bands with one value over all sampled pixels (e.g. an alpha band not tagged as such).
+
+    Such a band carries no information, and with a nodata value it hides nodata in the other bands: a pixel
+    is nodata only when every band is (GDAL/rasterio's dataset mask), and the constant band never is.
+    """
+    values = [s[0].reshape(s[0].shape[0], -1) for s in samples if s[0].size]
+    if not values:
+        return
+    stacked = np.concatenate(values, axis=1)
+    low, high = stacked.min(axis=1), stacked.max(axis=1)
+    for band in np.flatnonzero(low == high):
+        callback.warning(
+            f"Vision band {band + 1} of '{image}' is constant ({low[band]:g}) over the sampled pixels: it carries "
+            f"no information (an alpha band?) and stops nodata in the other bands from being ignored (a pixel is "
+            f"nodata only when every band is). If it is not meant to be a channel, drop it, e.g. with "
+            f"`gdal_translate -b 1 -b 2 -b 3` or a virtual raster of the other bands, for training and segmenting."
+        )
 
 
 def _subsample(array: np.ndarray, valid: np.ndarray, limit: int, rng: np.random.Generator) -> tuple[

@@ -248,3 +248,35 @@ def test_raw_value_mapped_to_ignore_is_unlabelled(tmp_path: Path) -> None:
     assert summary.label_counts[scene.label]["17"] == 40
     index = train.sampler.indexes[0]
     assert index.labelled_pixels == 256 * 256 - 40 and index.fg_pixels == 36
+
+
+def test_constant_alpha_like_band_is_reported(tmp_path: Path) -> None:
+    """SpaceNet-7 quirk: int16 RGB + a 4th band constant at 255 (an alpha GDAL does not tag), nodata 0.
+
+    The constant band keeps the RGB nodata patch valid (nodata needs every band), so the user is told which band
+    it is and how to drop it; without it the patch is invalid and no warning appears.
+    """
+    from engine.data.raster import open_raster, read_window
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(1, 3000, (3, 128, 128)).astype(np.int16)
+    rgb[:, 10:30, 10:30] = 0
+    label = np.zeros((128, 128), np.uint8)
+    label[60:80, 60:80] = 1
+    with_alpha = write_tif(tmp_path / "rgba.tif", np.concatenate([rgb, np.full((1, 128, 128), 255, np.int16)]), 0)
+    without = write_tif(tmp_path / "rgb.tif", rgb, 0)
+    label_path = write_tif(tmp_path / "label.tif", label)
+    for path, patch_valid in ((with_alpha, True), (without, False)):
+        ds = open_raster(path)
+        valid = read_window(ds, 0, 0, 128, 128)[1]
+        ds.close()
+        assert bool(valid[20, 20]) is patch_valid and valid[100, 100]
+    warned = {}
+    for path in (with_alpha, without):
+        cb = RecordingCallback()
+        build_datasets(small_cfg(train_scenes=[SceneSpec(image=path, label=label_path)], aux_prefixes=[],
+                                 label_mapping={"1": 1}), cb)
+        warned[path] = [w for w in cb.messages("warning") if "constant" in w]
+    assert len(warned[with_alpha]) == 1 and "band 4" in warned[with_alpha][0] and "255" in warned[with_alpha][0]
+    assert "gdal_translate -b 1 -b 2 -b 3" in warned[with_alpha][0]
+    assert warned[without] == []
