@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,10 @@ class GeoTiffStreamWriter:
             profile.update(tiled=False)
             profile.pop("blockxsize")
             profile.pop("blockysize")
-        self._dataset = rasterio.open(self.tmp, "w", **profile)
+        with warnings.catch_warnings():
+            # ungeoreferenced input (38-Cloud patches): the output has none either, which is no news to the user
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            self._dataset = rasterio.open(self.tmp, "w", **profile)
         self._buffer = np.zeros((self.count, min(block, self.height), self.width), self.dtype)
         self._buffer_row = 0  # first row held in the buffer
         self._filled = 0  # rows filled in the buffer

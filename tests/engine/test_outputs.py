@@ -114,3 +114,24 @@ def test_check_writable(tmp_path):
     target = readonly / "x.tif" if os.geteuid() != 0 else Path("/sys/dualstream_out.tif")  # root ignores modes
     with pytest.raises(DataError, match="not writable"):
         check_writable(target, "output")
+
+
+def test_ungeoreferenced_output_has_no_geotransform_and_no_rasterio_warning(tmp_path):
+    """38-Cloud quirk: an image without georeferencing gives an output in pixel space, quietly (segmenting one
+    printed rasterio's NotGeoreferencedWarning about the identity matrix)."""
+    import warnings
+
+    from affine import Affine
+
+    dest = tmp_path / "plain.tif"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        writer = GeoTiffStreamWriter(dest, width=40, height=30, count=1, dtype="uint8", crs=None,
+                                     transform=Affine.identity(), nodata=255)
+        writer.write_rows(0, np.ones((1, 30, 40), np.uint8))
+        writer.finalize(category_names=NAMES)
+        writer.commit()
+    ds = gdal.Open(str(dest))
+    assert ds.GetProjection() == "" and ds.RasterXSize == 40 and ds.RasterYSize == 30
+    assert ds.GetGeoTransform() == (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)  # identity: pixel space, like the input
+    np.testing.assert_array_equal(ds.GetRasterBand(1).ReadAsArray(), 1)
