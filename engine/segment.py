@@ -68,6 +68,7 @@ class SegmentResult:
     width: int = 0
     height: int = 0
     warnings: list[str] = field(default_factory=list)
+    working_gsd: list[float] | None = None  # pixel size the model saw (the training one when resampled)
 
     @property
     def pixels_per_second(self) -> float:
@@ -205,10 +206,11 @@ def _snap_region(reader: Any, cfg: SegmentConfig) -> tuple[int, int, int, int]:
         ) from exc
 
 
-def _check_gsd(reader: Any, meta: dict[str, Any], path: str, callback: Callback, warnings: list[str]) -> None:
+def _check_gsd(reader: Any, meta: dict[str, Any], path: str, callback: Callback, warnings: list[str],
+               resample: bool = False) -> None:
     train_gsd = meta["data"].get("gsd")
-    if not train_gsd or not reader.grid.georeferenced:
-        return
+    if resample or not train_gsd or not reader.grid.georeferenced:
+        return  # when resampling, _resample_target checks the pixel sizes and reports the factor
     try:
         from rasterio.crs import CRS
 
@@ -222,8 +224,9 @@ def _check_gsd(reader: Any, meta: dict[str, Any], path: str, callback: Callback,
     if factor > GSD_WARNING_FACTOR or factor < 1 / GSD_WARNING_FACTOR:
         message = (f"The image '{reader.image}' has a pixel size of {reader.gsd[0]:.4g} x {reader.gsd[1]:.4g}, "
                    f"{factor:.2f} times the training pixel size {train_gsd} of '{path}'; results may be poor. "
-                   f"Resample the image to the training resolution first, e.g. `gdalwarp -tr {train_gsd[0]} "
-                   f"{train_gsd[1]} -r average IN.tif OUT.tif`.")
+                   f"Set resample_to_training_gsd (--resample-to-training-gsd) to predict at the training pixel "
+                   f"size, or resample the image first, e.g. `gdalwarp -tr {train_gsd[0]} {train_gsd[1]} "
+                   f"-r average IN.tif OUT.tif`.")
         warnings.append(message)
         callback.warning(message)
 
@@ -315,7 +318,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
                 if aux_grid_.georeferenced and reader.grid.georeferenced:
                     aux_grid_.crs = aux_grid_.crs or reader.grid.crs
                     check_overlap(region_grid, aux_grid_, f"{cfg.image} (segmented extent)", path, "aux raster")
-        _check_gsd(reader, first.metadata, first.path, callback, warnings)
+        _check_gsd(reader, first.metadata, first.path, callback, warnings, cfg.resample_to_training_gsd)
         overlap = overlap_pixels(tile, cfg.overlap)
         grid = TileGrid.plan(region, (reader.grid.width, reader.grid.height), tile, overlap)
     except BaseException:
@@ -629,6 +632,42 @@ class _OutputWriter:
 
 
 # ------------------------------------------------------------------------------------------------ entry point
+def _finish_outputs(plan: SegmentPlan, writer: _OutputWriter, callback: Callback, extra_tmp: list[Path],
+                    metadata: dict[str, str] | None = None) -> Path:
+    """Overviews, names, scale and polygons on the finished temp files, then publish them; returns the QML path."""
+    cfg = plan.cfg
+    callback.progress(0, 1, "finishing outputs")
+    writer.classes.finalize(category_names=plan.class_names,
+                            metadata={"DUALSTREAM_MODELS": ";".join(m.path for m in plan.members),
+                                      **(metadata or {})})
+    if writer.probabilities is not None:
+        scale = 1.0 / PROBABILITY_SCALE_UINT8 if cfg.probability_dtype == "uint8" else None
+        writer.probabilities.finalize(overviews="average", scale=scale)
+    callback.check_canceled()
+    polygons_tmp = None
+    if cfg.polygons:
+        polygons_tmp = temporary_path(cfg.polygons, ".gpkg")
+        extra_tmp.append(polygons_tmp)
+        classes = cfg.polygon_classes if cfg.polygon_classes is not None else (
+            [1] if plan.binary else list(range(len(plan.class_names))))
+        count = write_polygons(writer.classes.tmp, polygons_tmp, plan.class_names,
+                               layer_name=Path(cfg.polygons).stem, classes=classes,
+                               min_area=cfg.min_polygon_area, simplify=cfg.simplify_tolerance,
+                               callback=callback)
+        callback.info(f"{count} polygon(s) written.")
+    callback.check_canceled()
+    # everything is complete: publish (class raster last, so it only appears once all is in place)
+    qml = qml_path_for(cfg.output)
+    if writer.probabilities is not None:
+        writer.probabilities.commit()
+    if polygons_tmp is not None:
+        commit_file(polygons_tmp, Path(cfg.polygons))
+    write_text_atomic(qml, qml_text(plan.class_names, plan.class_colors))
+    writer.classes.commit()
+    callback.progress(1, 1, "finishing outputs")
+    return qml
+
+
 def segment(cfg: SegmentConfig, callback: Callback | None = None) -> SegmentResult:
     """Segment a scene with one bundle or a weighted ensemble; write the styled outputs atomically.
 
@@ -642,8 +681,7 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None) -> SegmentResu
     callback = callback or Callback()
     start = time.perf_counter()
     if cfg.resample_to_training_gsd:
-        raise ConfigError("resample_to_training_gsd is not implemented yet; resample the image to the training "
-                          "pixel size with `gdalwarp -tr X Y -r average` and segment the result.")
+        return _segment_resampled(cfg, callback)
     plan = plan_segmentation(cfg, callback)
     device = resolve_device(cfg.device)
     reader_thread = writer = None
@@ -677,34 +715,7 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None) -> SegmentResu
         callback.check_canceled()
         accumulator.finish()
         writer.finish()
-        callback.progress(0, 1, "finishing outputs")
-        writer.classes.finalize(category_names=plan.class_names,
-                                metadata={"DUALSTREAM_MODELS": ";".join(m.path for m in plan.members)})
-        if writer.probabilities is not None:
-            scale = 1.0 / PROBABILITY_SCALE_UINT8 if cfg.probability_dtype == "uint8" else None
-            writer.probabilities.finalize(overviews="average", scale=scale)
-        callback.check_canceled()
-        polygons_tmp = None
-        if cfg.polygons:
-            polygons_tmp = temporary_path(cfg.polygons, ".gpkg")
-            extra_tmp.append(polygons_tmp)
-            classes = cfg.polygon_classes if cfg.polygon_classes is not None else (
-                [1] if plan.binary else list(range(len(plan.class_names))))
-            count = write_polygons(writer.classes.tmp, polygons_tmp, plan.class_names,
-                                   layer_name=Path(cfg.polygons).stem, classes=classes,
-                                   min_area=cfg.min_polygon_area, simplify=cfg.simplify_tolerance,
-                                   callback=callback)
-            callback.info(f"{count} polygon(s) written.")
-        callback.check_canceled()
-        # everything is complete: publish (class raster last, so it only appears once all is in place)
-        qml = qml_path_for(cfg.output)
-        if writer.probabilities is not None:
-            writer.probabilities.commit()
-        if polygons_tmp is not None:
-            commit_file(polygons_tmp, Path(cfg.polygons))
-        write_text_atomic(qml, qml_text(plan.class_names, plan.class_colors))
-        writer.classes.commit()
-        callback.progress(1, 1, "finishing outputs")
+        qml = _finish_outputs(plan, writer, callback, extra_tmp)
         seconds = time.perf_counter() - start
         callback.info(f"Wrote '{cfg.output}' ({plan.width * plan.height / max(seconds, 1e-9):,.0f} px/s; "
                       f"reading {reader_thread.read_seconds:.1f} s and writing {writer.write_seconds:.1f} s "
@@ -712,7 +723,8 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None) -> SegmentResu
         return SegmentResult(output=str(cfg.output), qml=str(qml), probabilities=cfg.probabilities,
                              polygons=cfg.polygons, class_names=plan.class_names, class_colors=plan.class_colors,
                              pixels=plan.width * plan.height, seconds=seconds, tiles=total, skipped_tiles=skipped,
-                             device=device, width=plan.width, height=plan.height, warnings=plan.warnings)
+                             device=device, width=plan.width, height=plan.height, warnings=plan.warnings,
+                             working_gsd=[float(v) for v in plan.reader.gsd])
     except BaseException:
         if reader_thread is not None:
             reader_thread.close()
@@ -726,6 +738,193 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None) -> SegmentResu
             reader_thread.close()
         plan.reader.close()
         gdal.SetCacheMax(previous_cache)
+
+
+# ------------------------------------------------------------------------------------------------ resampling
+GSD_RESAMPLE_TOLERANCE = 0.01  # relative pixel-size difference below which the image is used as it is
+
+
+class _OnceCallback(Callback):
+    """Forwards everything to ``inner`` but each distinct warning only once (a resampled run plans twice)."""
+
+    def __init__(self, inner: Callback):
+        self.inner = inner
+        self.seen: set[str] = set()
+
+    def progress(self, done: float, total: float, stage: str = "") -> None:
+        self.inner.progress(done, total, stage)
+
+    def info(self, message: str) -> None:
+        self.inner.info(message)
+
+    def warning(self, message: str) -> None:
+        if message not in self.seen:
+            self.seen.add(message)
+            self.inner.warning(message)
+
+    def metrics(self, epoch: int, values: dict[str, Any]) -> None:
+        self.inner.metrics(epoch, values)
+
+    def is_canceled(self) -> bool:
+        return self.inner.is_canceled()
+
+    def check_canceled(self) -> None:
+        self.inner.check_canceled()
+
+
+def _resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float] | None:
+    """The first bundle's training pixel size (x, y), or None when the image already has it (within 1 %).
+
+    Raises:
+        ConfigError: the bundle records no pixel size, or the image has no usable georeferencing.
+    """
+    first = plan.members[0]
+    train = first.data.get("gsd")
+    if not train:
+        raise ConfigError(f"resample_to_training_gsd: the model '{first.path}' records no training pixel size "
+                          f"(data.gsd); segment without resampling, or resample the image with gdalwarp first.")
+    train = (float(train[0]), float(train[-1]))
+    for member in plan.members[1:]:
+        other = member.data.get("gsd")
+        if other and not np.allclose([float(other[0]), float(other[-1])], train, rtol=GSD_RESAMPLE_TOLERANCE):
+            message = (f"The ensemble members were trained at different pixel sizes ({list(train)} for "
+                       f"'{first.path}', {other} for '{member.path}'); resampling to the first member's.")
+            plan.warnings.append(message)
+            callback.warning(message)
+    reader = plan.reader
+    if not reader.grid.georeferenced:
+        raise ConfigError(f"resample_to_training_gsd: the image '{plan.cfg.image}' has no georeferencing, so its "
+                          f"pixel size is unknown; georeference it or segment without resampling.")
+    t = plan.transform
+    if t.b != 0 or t.d != 0 or t.e >= 0:
+        raise ConfigError(f"resample_to_training_gsd: the image '{plan.cfg.image}' is rotated or not north-up; "
+                          f"warp it to a north-up grid (gdalwarp) first or segment without resampling.")
+    train_crs = first.data.get("crs")
+    if train_crs and reader.grid.crs is not None:
+        from rasterio.crs import CRS
+
+        try:
+            geographic = CRS.from_user_input(train_crs).is_geographic
+        except Exception:  # noqa: BLE001 - an unparsable training CRS: compare the numbers as they are
+            geographic = reader.grid.crs.is_geographic
+        if geographic != reader.grid.crs.is_geographic:
+            raise ConfigError(f"resample_to_training_gsd: the model '{first.path}' was trained in "
+                              f"{'degrees' if geographic else 'metres'} but the image '{plan.cfg.image}' is in "
+                              f"{'degrees' if reader.grid.crs.is_geographic else 'map units'}; reproject the "
+                              f"image to a CRS like the training one first.")
+    gsd = [float(v) for v in reader.gsd]
+    if all(abs(g / t_ - 1) <= GSD_RESAMPLE_TOLERANCE for g, t_ in zip(gsd, train)):
+        return None
+    return train
+
+
+def _segment_resampled(cfg: SegmentConfig, callback: Callback) -> SegmentResult:
+    """:func:`segment` at the training pixel size, with the outputs on the input grid.
+
+    The region to segment is warped to the first bundle's training pixel size as a GDAL VRT (virtual: no copy
+    of the pixels; ``average`` when shrinking, ``bilinear`` when enlarging) and segmented by the normal
+    streaming pipeline into float32 probabilities in a hidden temp folder beside the output. The probabilities
+    are warped back bilinearly onto exactly the grid a run without resampling writes (a windowed GDAL warp,
+    read block row by block row), the classes are derived from them (threshold or argmax), so the class and
+    probability rasters agree, and pixels that are nodata in the input (or outside the AOI) are nodata.
+    Polygons are made from the final class raster; every output goes temp-then-rename as usual.
+    """
+    import shutil
+    import tempfile
+
+    from .data.align import tile_grid
+    from .data.raster import open_raster, read_window
+    from .outputs import BLOCK, _gdal_errors
+
+    start = time.perf_counter()
+    callback = _OnceCallback(callback)
+    gdal = require("osgeo.gdal")
+    plan = plan_segmentation(cfg, callback)
+    tmp_dir: Path | None = None
+    writer = image_ds = back = None
+    extra_tmp: list[Path] = []
+    previous_cache = gdal.GetCacheMax()
+    try:
+        target = _resample_target(plan, callback)
+        if target is None:
+            callback.info(f"The image '{cfg.image}' already has the training pixel size "
+                          f"{plan.members[0].data.get('gsd')}; segmenting it without resampling.")
+            plan.reader.close()
+            return segment(cfg.replace(resample_to_training_gsd=False), callback)
+        t, width, height = plan.transform, plan.width, plan.height
+        bounds = (t.c, t.f + t.e * height, t.c + t.a * width, t.f)  # left, bottom, right, top of the region
+        work_w = max(1, round((bounds[2] - bounds[0]) / target[0]))
+        work_h = max(1, round((bounds[3] - bounds[1]) / target[1]))
+        working_gsd = [(bounds[2] - bounds[0]) / work_w, (bounds[3] - bounds[1]) / work_h]
+        gsd = [float(v) for v in plan.reader.gsd]
+        factor = float(np.mean(gsd)) / float(np.mean(target))
+        method = "average" if factor < 1 else "bilinear"  # shrinking averages, enlarging interpolates
+        callback.info(f"Resampling '{cfg.image}' from a pixel size of {gsd[0]:.4g} x {gsd[1]:.4g} to the "
+                      f"training pixel size {list(target)} of '{plan.members[0].path}' (factor {factor:.2f}, "
+                      f"{method}): the model sees {work_w}x{work_h} px at {working_gsd[0]:.4g} x "
+                      f"{working_gsd[1]:.4g}; the outputs stay on the input grid ({width}x{height} px).")
+        out_dir = Path(cfg.output).parent
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{Path(cfg.output).stem}.resample-", dir=str(out_dir)))
+        vrt = tmp_dir / "image.vrt"
+        with _gdal_errors(gdal):
+            gdal.Warp(str(vrt), str(cfg.image), options=gdal.WarpOptions(
+                format="VRT", outputBounds=bounds, width=work_w, height=work_h, resampleAlg=method))
+        inner = segment(cfg.replace(image=str(vrt), output=str(tmp_dir / "classes.tif"),
+                                    probabilities=str(tmp_dir / "probabilities.tif"), probability_dtype="float32",
+                                    polygons=None, extent=None, extent_crs=None, aoi=None,
+                                    resample_to_training_gsd=False), callback)
+        callback.check_canceled()
+
+        # back onto the input grid: a warped VRT of the probabilities, read (and so warped) block row by block row
+        gdal.SetCacheMax(min(previous_cache, GDAL_CACHE_BYTES))
+        back_vrt = tmp_dir / "back.vrt"
+        with _gdal_errors(gdal):
+            gdal.Warp(str(back_vrt), str(inner.probabilities), options=gdal.WarpOptions(
+                format="VRT", outputBounds=bounds, width=width, height=height, resampleAlg="bilinear",
+                srcNodata="nan", dstNodata="nan"))
+            back = gdal.Open(str(back_vrt))
+        image_ds = open_raster(cfg.image, "image")
+        writer = _OutputWriter(plan, cfg.threshold)
+        col0, row0 = plan.region[0], plan.region[1]
+        channels = plan.probability_channels
+        callback.progress(0, height, "resampling to the input grid")
+        for row in range(0, height, BLOCK):
+            callback.check_canceled()
+            rows = min(BLOCK, height - row)
+            with _gdal_errors(gdal):
+                probs = np.asarray(back.ReadAsArray(0, row, width, rows), np.float32).reshape(channels, rows, width)
+            _, valid = read_window(image_ds, col0, row0 + row, width, rows)
+            if plan.use_region_mask:
+                valid &= plan.reader.region.mask(tile_grid(plan.reader.grid, col0, row0 + row, width, rows))
+            valid &= np.isfinite(probs).all(axis=0)
+            writer.sink(row, np.nan_to_num(probs, nan=0.0), valid)
+            callback.progress(row + rows, height, "resampling to the input grid")
+        writer.finish()
+        qml = _finish_outputs(plan, writer, callback, extra_tmp, metadata={
+            "DUALSTREAM_WORKING_GSD": " ".join(f"{v:.10g}" for v in working_gsd)})
+        seconds = time.perf_counter() - start
+        callback.info(f"Wrote '{cfg.output}' ({width * height / max(seconds, 1e-9):,.0f} px/s of the input grid, "
+                      f"predicted at the training pixel size).")
+        warnings = list(dict.fromkeys(plan.warnings + inner.warnings))
+        return SegmentResult(output=str(cfg.output), qml=str(qml), probabilities=cfg.probabilities,
+                             polygons=cfg.polygons, class_names=plan.class_names, class_colors=plan.class_colors,
+                             pixels=width * height, seconds=seconds, tiles=inner.tiles,
+                             skipped_tiles=inner.skipped_tiles, device=inner.device, width=width, height=height,
+                             warnings=warnings, working_gsd=working_gsd)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        for path in extra_tmp:
+            _remove_quietly(path)
+        raise
+    finally:
+        back = None  # noqa: F841 - closes the GDAL dataset before its folder goes
+        if image_ds is not None:
+            image_ds.close()
+        plan.reader.close()
+        gdal.SetCacheMax(previous_cache)
+        if tmp_dir is not None:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def model_only_throughput(plan: SegmentPlan, predictor: Predictor, batches: int = 4) -> float:

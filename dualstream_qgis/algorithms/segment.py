@@ -12,6 +12,7 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterMultipleLayers,
@@ -60,6 +61,7 @@ class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     THRESHOLD = "THRESHOLD"
     TILE_SIZE = "TILE_SIZE"
     MIN_POLYGON_AREA = "MIN_POLYGON_AREA"
+    RESAMPLE_TO_TRAINING_GSD = "RESAMPLE_TO_TRAINING_GSD"
     OUTPUT = "OUTPUT"
     OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
     OUTPUT_POLYGONS = "OUTPUT_POLYGONS"
@@ -137,6 +139,12 @@ class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             self.MIN_POLYGON_AREA, self.tr("Minimum polygon area (map units²)"), QgsProcessingParameterNumber.Double,
             0.0, minValue=0.0),
             self.tr("Polygons smaller than this are left out of the polygon output."), advanced=True)
+        add_parameter(self, QgsProcessingParameterBoolean(
+            self.RESAMPLE_TO_TRAINING_GSD, self.tr("Resample to the training resolution"), defaultValue=False),
+            self.tr("Predict on a virtual copy of the image at the model's training pixel size (averaged when "
+                    "shrinking, interpolated when enlarging), then bring the results back onto the image's grid. "
+                    "Use it when the image resolution differs much from the training one (the log warns with the "
+                    "factor)."), advanced=True)
         add_parameter(self, QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Class raster")),
                       self.tr("GeoTIFF of class numbers (0 = first class) with the model's colours and class names; "
                               "a .qml style is written beside it."))
@@ -227,4 +235,5 @@ class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             "batch_size": self.parameterAsInt(parameters, self.BATCH_SIZE, context),
             "threshold": self.parameterAsDouble(parameters, self.THRESHOLD, context),
             "tile_size": tile_size or None,
+            "resample_to_training_gsd": self.parameterAsBool(parameters, self.RESAMPLE_TO_TRAINING_GSD, context),
         }

@@ -134,6 +134,8 @@ def test_algorithms_have_stable_parameters_help_and_icons(plugin):
     assert train.parameterDefinition("LABEL_MAPPING").flags() & advanced
     assert not train.parameterDefinition("EPOCHS").flags() & advanced
     assert registry.algorithmById("dualstream:segment").parameterDefinition("THRESHOLD").flags() & advanced
+    resample = registry.algorithmById("dualstream:segment").parameterDefinition("RESAMPLE_TO_TRAINING_GSD")
+    assert resample.flags() & advanced and resample.defaultValue() is False
 
 
 # ------------------------------------------------------------------------------------------------ train
