@@ -438,6 +438,8 @@ class TileReader:
         from .data.normalize import BandStatistics
 
         self.plan = plan
+        if plan.use_aux:  # row-major tiles: warp each aux strip once per tile row, not once per overlapping tile
+            plan.reader.enable_aux_strip_cache(max_strips=2)
         self.batch_size = batch_size
         self.queue: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
         self.stop = threading.Event()

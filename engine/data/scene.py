@@ -10,6 +10,7 @@ once and rasterised per tile.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,10 @@ class SceneReader:
             raise DataError(f"aux_ratio must be >= 1 (got {aux_ratio}).")
         self._handles: dict[str, Any] = {}
         self._pid = os.getpid()
+        # aux strip cache (off by default; segment() turns it on): row strip key -> {chunk index: (aux, valid)}
+        self._strips: OrderedDict[tuple[int, int, int], dict[int, tuple[np.ndarray, np.ndarray]]] | None = None
+        self._max_strips = 0
+        self.aux_cache_stats = {"hits": 0, "chunks_warped": 0, "fallbacks": 0}
 
         image_ds = self._open(self.image, "image")
         self.grid: RasterGrid = grid_of(image_ds)
@@ -241,7 +246,8 @@ class SceneReader:
         tile = tile_grid(self.grid, col_off, row_off, width, height)
         aux = aux_valid = None
         if self._aux:
-            aux, aux_valid = self._read_aux(tile)
+            cached = self._read_aux_cached(col_off, row_off, width, height) if self._strips is not None else None
+            aux, aux_valid = cached if cached is not None else self._read_aux(tile)
         label = None
         if self.label_path is not None:
             label = self._read_label(tile, col_off, row_off, valid)
@@ -250,6 +256,65 @@ class SceneReader:
     def read_aux(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Only the aux stream of a tile: (Ca, h//r, w//r) float32 and its validity mask."""
         return self._read_aux(tile_grid(self.grid, int(col_off), int(row_off), int(width), int(height)))
+
+    def enable_aux_strip_cache(self, max_strips: int = 2) -> None:
+        """Reuse aux warps between the overlapping tiles of a row-major sliding window (inference).
+
+        The aux of a row strip (the tile's rows, the scene's whole width) is warped lazily in tile-wide chunks at
+        columns that are multiples of the tile width, so each aux pixel is warped once per tile row instead of
+        once per overlapping tile, and each chunk is warped exactly like a tile (same destination size, so GDAL
+        picks the same resampling scale). Tiles whose ``col_off`` is a multiple of ``aux_ratio`` are cut from
+        the chunks; other tiles (e.g. the inward-shifted last column) fall back to their own warp. At most
+        ``max_strips`` strips are kept (least recently used dropped first): memory is bounded by tile height x
+        scene width, never the scene height. Training keeps per-tile warps: random tiles would waste strips.
+        """
+        if max_strips < 1:
+            raise DataError(f"max_strips must be >= 1 (got {max_strips}).")
+        self._max_strips = int(max_strips)
+        self._strips = OrderedDict()
+
+    def disable_aux_strip_cache(self) -> None:
+        """Back to one aux warp per tile; frees the cached strips."""
+        self._strips = None
+        self._max_strips = 0
+
+    @property
+    def cached_strips(self) -> int:
+        """Row strips currently held by the aux strip cache."""
+        return 0 if self._strips is None else len(self._strips)
+
+    def _read_aux_cached(self, col_off: int, row_off: int, width: int,
+                         height: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """A tile's aux cut from the strip cache, or None when the tile is not aligned to the aux grid."""
+        r = self.aux_ratio
+        if col_off < 0 or col_off % r or width % r or height % r or self._strips is None:
+            self.aux_cache_stats["fallbacks"] += 1
+            return None
+        key = (row_off, width, height)
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = {}
+            self._strips[key] = strip
+            while len(self._strips) > self._max_strips:
+                self._strips.popitem(last=False)
+        else:
+            self._strips.move_to_end(key)
+        first, last = col_off // width, (col_off + width - 1) // width
+        parts, oks = [], []
+        for index in range(first, last + 1):
+            chunk = strip.get(index)
+            if chunk is None:
+                chunk = self._read_aux(tile_grid(self.grid, index * width, row_off, width, height))
+                strip[index] = chunk
+                self.aux_cache_stats["chunks_warped"] += 1
+            parts.append(chunk[0])
+            oks.append(chunk[1])
+        self.aux_cache_stats["hits"] += 1
+        start = (col_off - first * width) // r
+        stop = start + width // r
+        if len(parts) == 1:
+            return parts[0][:, :, start:stop].copy(), oks[0][:, start:stop].copy()
+        return (np.concatenate(parts, axis=2)[:, :, start:stop], np.concatenate(oks, axis=1)[:, start:stop])
 
     def _read_aux(self, tile: RasterGrid) -> tuple[np.ndarray, np.ndarray]:
         grid = aux_grid(tile, self.aux_ratio)
