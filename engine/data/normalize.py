@@ -57,20 +57,22 @@ class BandStatistics:
                             f"{self.bands}; use rasters with the same bands as the training data.")
         low = np.asarray(self.low, dtype=np.float32)[:, None, None]
         high = np.asarray(self.high, dtype=np.float32)[:, None, None]
-        x = array.astype(np.float32, copy=False)
+        # one new float32 array, then in place (inference normalises every tile in the reader thread)
+        out = np.subtract(array, low, dtype=np.float32)
         if self.method == "percentile":
             span = high - low
             span = np.where(span > 0, span, np.float32(1))  # constant band: avoid division by zero
-            out = np.clip((x - low) / span, 0.0, 1.0)
+            out /= span
+            np.minimum(out, np.float32(1), out=out)
+            np.maximum(out, np.float32(0), out=out)
         else:
-            std = np.where(high > 0, high, np.float32(1))
-            out = (x - low) / std
+            out /= np.where(high > 0, high, np.float32(1))
         bad = ~np.isfinite(out)
         if valid is not None:
             bad |= ~valid[None]
         if bad.any():
-            out = np.where(bad, np.float32(0), out)
-        return out.astype(np.float32, copy=False)
+            out[bad] = 0.0
+        return out
 
 
 def _as_samples(item: Any, stream: str, rng: np.random.Generator, tiles: int, tile: int) -> Iterable[
