@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_bytes_atomic
 from .environment import require
 from .errors import BundleError
 
@@ -92,21 +93,9 @@ def save_bundle(path: str | os.PathLike, model: Any, metadata: dict[str, Any]) -
         weights_sha256=weights_digest(state),
     )
     _check_metadata(meta, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    # Serialise in memory and write with a plain open(): safetensors' save_file creates files as 0600,
-    # but a bundle is meant to be shared (the usual umask applies this way). fsync before the rename so
-    # a crash never leaves a renamed but empty bundle.
-    data = safetensors_torch.save(state, metadata={METADATA_KEY: json.dumps(meta)})
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    # Serialised in memory and written with a plain open() (atomic_file): safetensors' save_file creates
+    # files as 0600, but a bundle is meant to be shared.
+    write_bytes_atomic(path, safetensors_torch.save(state, metadata={METADATA_KEY: json.dumps(meta)}))
     return str(path)
 
 

@@ -13,6 +13,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_file
 from .environment import require
 from .errors import BundleError
 
@@ -78,17 +79,8 @@ def save_checkpoint(path: str | os.PathLike, *, model_state: dict[str, Any], opt
         "best_json": json.dumps(best),
         "configs_json": json.dumps(configs),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())  # never a renamed but empty checkpoint after a crash
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_file(path) as handle:  # never a renamed but empty checkpoint after a crash
+        torch.save(payload, handle)
     return str(path)
 
 

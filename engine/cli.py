@@ -1,8 +1,8 @@
 """``python -m engine COMMAND ...``: the command line without QGIS.
 
-Commands live in their own modules, each exposing ``COMMANDS``: a list of :class:`Command`. A module listed in
-``COMMAND_MODULES`` that does not exist yet is skipped, so a new command only needs its module (for example
-``engine/cli_segment.py`` defining ``COMMANDS = [Command("segment", "...", add_arguments, run)]``).
+Commands live in their own modules, each exposing ``COMMANDS``: a list of :class:`Command` (for example
+``engine/cli_segment.py`` defines ``COMMANDS = [Command("segment", "...", add_arguments, run), ...]``); a new
+command module is added to ``COMMAND_MODULES``.
 
 Engine errors print one line (``error: ...``) and exit with code 2; ``--debug`` shows the traceback instead.
 """
@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from .errors import CanceledError, DualStreamError
 
-COMMAND_MODULES = ("cli_train", "cli_info", "cli_segment", "cli_evaluate")
+COMMAND_MODULES = ("cli_train", "cli_info", "cli_segment")
 EXIT_ERROR = 2
 EXIT_CANCELED = 130
 
@@ -34,18 +34,22 @@ class Command:
 
 
 def available_commands() -> list[Command]:
-    """Commands from every module in ``COMMAND_MODULES`` that exists, in that order."""
+    """Commands from every module in ``COMMAND_MODULES``, in that order."""
     commands: list[Command] = []
     for name in COMMAND_MODULES:
-        qualified = f"{__package__}.{name}"
-        try:
-            module = importlib.import_module(f".{name}", __package__)
-        except ModuleNotFoundError as exc:
-            if exc.name == qualified:  # the module itself is absent; anything else missing is a real error
-                continue
-            raise
-        commands.extend(module.COMMANDS)
+        commands.extend(importlib.import_module(f".{name}", __package__).COMMANDS)
     return commands
+
+
+def parse_label_map(text: str) -> tuple[str, int]:
+    """argparse type of ``--label-map VALUE=CLASS`` (raw label value -> class index)."""
+    value, sep, cls = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"'{text}' is not VALUE=CLASS (for example 90=1)")
+    try:
+        return value.strip(), int(cls)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"class in '{text}' must be an integer") from exc
 
 
 def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ import json
 import sys
 from typing import Any
 
-from .cli import Command
+from .cli import Command, parse_label_map
 from .config import TTA_MODES, EvaluateConfig, SegmentConfig, load_config_file
 from .errors import ConfigError
 
@@ -108,16 +108,6 @@ def run_segment(args: argparse.Namespace) -> int:
     return 0
 
 
-def _label_map(text: str) -> tuple[str, int]:
-    value, sep, cls = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"'{text}' is not VALUE=CLASS (for example 90=1)")
-    try:
-        return value.strip(), int(cls)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"class in '{text}' must be an integer") from exc
-
-
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pred", dest="prediction", required=True, metavar="RASTER|DIR",
                    help="class raster written by segment, or a folder of them")
@@ -127,7 +117,7 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
                    help="metrics JSON; <stem>.csv and <stem>_confusion.csv are written beside it")
     p.add_argument("--label-field", dest="label_field", metavar="FIELD",
                    help="vector label field with the class (default: every polygon is class 1)")
-    p.add_argument("--label-map", dest="label_mapping", action="append", type=_label_map, metavar="VALUE=CLASS",
+    p.add_argument("--label-map", dest="label_mapping", action="append", type=parse_label_map, metavar="VALUE=CLASS",
                    help="raw label value -> class (repeat, e.g. 90=1; default: values are classes)")
     p.add_argument("--num-classes", dest="num_classes", type=int,
                    help="default: from the prediction's category names")

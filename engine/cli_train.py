@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from .cli import Command
+from .cli import Command, parse_label_map
 from .config import MODEL_PRESETS, DataConfig, ModelConfig, TrainConfig, load_config_file
 from .errors import ConfigError
 
@@ -83,16 +83,6 @@ def _scene_arguments(group: argparse._ArgumentGroup, prefix: str, dest: str, wha
                        help="polygon layer restricting the area used of the last image")
 
 
-def _label_map(text: str) -> tuple[str, int]:
-    value, sep, cls = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"'{text}' is not VALUE=CLASS (for example 90=1)")
-    try:
-        return value.strip(), int(cls)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"class in '{text}' must be an integer") from exc
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     S = argparse.SUPPRESS  # only flags actually given override the config file
     io = p.add_argument_group("input and output")
@@ -125,7 +115,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     data.add_argument("--aux-prefix", dest="aux_prefixes", action="append", metavar="PREFIX", default=S,
                       help="aux file prefix in the reference layout (repeat; default GEMS_ and AIR_Pollution_*)")
     data.add_argument("--aux-bands-per-file", dest="aux_bands_per_file", type=int, default=S)
-    data.add_argument("--label-map", dest="label_mapping", action="append", type=_label_map, metavar="VALUE=CLASS",
+    data.add_argument("--label-map", dest="label_mapping", action="append", type=parse_label_map, metavar="VALUE=CLASS",
                       default=S, help="raw label value -> class (repeat; default 90=1)")
     data.add_argument("--label-default-class", dest="label_default_class", type=int, default=S)
     data.add_argument("--class-names", dest="class_names", nargs="+", metavar="NAME", default=S)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
+from .atomic import temporary_path, write_text_atomic
 from .callbacks import Callback
 from .environment import require
 from .errors import DataError
@@ -30,13 +30,6 @@ PROBABILITY_NODATA_UINT8 = 255
 PROBABILITY_SCALE_UINT8 = 254  # probability p is stored as round(p * 254); 255 is nodata
 BLOCK = 256
 SIDECARS = (".aux.xml", ".ovr", ".msk")
-
-
-def temporary_path(destination: str | os.PathLike, suffix: str | None = None) -> Path:
-    """A hidden, unique path beside ``destination`` (same file system, so the final rename is atomic)."""
-    destination = Path(destination)
-    suffix = destination.suffix if suffix is None else suffix
-    return destination.with_name(f".{destination.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
 
 
 def check_writable(destination: str | os.PathLike, what: str) -> Path:
@@ -297,19 +290,6 @@ def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int 
   <blendMode>0</blendMode>
 </qgis>
 """
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> str:
-    """Write ``text`` to a temp file beside ``path`` and rename it onto ``path``."""
-    path = Path(path)
-    tmp = temporary_path(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return str(path)
 
 
 def write_qml(path: str | os.PathLike, class_names: Sequence[str], class_colors: Sequence[str]) -> str:

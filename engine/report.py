@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import write_bytes_atomic
+
 IGNORE_COLOR = (0.5, 0.5, 0.5)
 
 
@@ -35,18 +37,6 @@ def report_paths(output: str | os.PathLike) -> dict[str, str]:
     }
 
 
-def _atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -61,7 +51,7 @@ def _json_safe(value: Any) -> Any:
 
 def write_metrics(history: list[dict[str, Any]], csv_path: str | os.PathLike, json_path: str | os.PathLike) -> None:
     """One row per epoch. Per-class IoU lists become ``val_iou_class<i>`` columns in the CSV."""
-    _atomic_write(json_path, json.dumps(_json_safe(history), indent=2).encode("utf-8"))
+    write_bytes_atomic(json_path, json.dumps(_json_safe(history), indent=2).encode("utf-8"))
     rows = []
     for entry in history:
         row = {k: v for k, v in entry.items() if not isinstance(v, list)}
@@ -76,7 +66,7 @@ def write_metrics(history: list[dict[str, Any]], csv_path: str | os.PathLike, js
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    _atomic_write(csv_path, buffer.getvalue().encode("utf-8"))
+    write_bytes_atomic(csv_path, buffer.getvalue().encode("utf-8"))
 
 
 def _figure(width: float, height: float) -> Any:
@@ -120,7 +110,7 @@ def plot_curves(history: list[dict[str, Any]], path: str | os.PathLike) -> bytes
         ax.grid(alpha=0.3)
     fig.tight_layout()
     data = _png_bytes(fig)
-    _atomic_write(path, data)
+    write_bytes_atomic(path, data)
     return data
 
 
@@ -171,7 +161,7 @@ def plot_predictions(previews: list[dict[str, Any]], class_colors: list[str], pa
         axes[0, 1].text(0.5, 0.5, "no validation tiles", ha="center", va="center", transform=axes[0, 1].transAxes)
     fig.tight_layout()
     data = _png_bytes(fig)
-    _atomic_write(path, data)
+    write_bytes_atomic(path, data)
     return data
 
 
@@ -229,5 +219,5 @@ def write_report(paths: dict[str, str], history: list[dict[str, Any]], metadata:
         colors = metadata.get("data", {}).get("class_colors") or ["#000000", "#ff0000"]
         images["Validation predictions (best epoch)"] = plot_predictions(previews, colors, paths["predictions_png"])
     title = f"DualStream training report: {Path(paths['report_html']).name.removesuffix('_report.html')}"
-    _atomic_write(paths["report_html"], render_html(title, metadata, history, images).encode("utf-8"))
+    write_bytes_atomic(paths["report_html"], render_html(title, metadata, history, images).encode("utf-8"))
     return paths["report_html"]
