@@ -34,6 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from engine.callbacks import QuietCallback  # noqa: E402 - needs the repository root on sys.path first
+
 TITLE = "Segmentation: pipeline efficiency, memory vs scene size, naive whole-scene resize"
 TARGET_EFFICIENCY = 0.90
 TARGET_MEMORY_GROWTH = 0.15
@@ -117,7 +119,7 @@ def train_model(folder: Path, quick: bool, device: str) -> str:
         TrainConfig(output=str(bundle), epochs=2 if quick else 4, warmup_epochs=0, batch_size=4, learning_rate=3e-3,
                     vision_lr_factor=1.0, aux_lr_factor=1.0, device=device, preview_tiles=0,
                     early_stop_patience=None),
-        _Quiet(),
+        QuietCallback(),
     )
     return result.bundle
 
@@ -144,22 +146,6 @@ def product_model(folder: Path, tiny_bundle: str, preset: str = PRODUCT_PRESET, 
     return save_bundle(bundle, model, metadata)
 
 
-class _Quiet:
-    """Engine callback that swallows messages (created lazily so importing this module needs no engine)."""
-
-    def __new__(cls) -> Any:
-        from engine.callbacks import Callback
-
-        class Quiet(Callback):
-            def info(self, message: str) -> None:
-                pass
-
-            def warning(self, message: str) -> None:
-                pass
-
-        return Quiet()
-
-
 # ------------------------------------------------------------------------------------------------ children
 def _max_rss_mib() -> float:
     """Peak RSS of this process. VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child started
@@ -178,7 +164,7 @@ def _foreground_iou(pred_path: str, label_path: str, folder: Path) -> float:
     from engine.evaluate import evaluate
 
     metrics = evaluate(EvaluateConfig(prediction=pred_path, label=label_path, label_mapping={"90": 1},
-                                      output=str(folder / (Path(pred_path).stem + "_metrics.json"))), _Quiet())
+                                      output=str(folder / (Path(pred_path).stem + "_metrics.json"))), QuietCallback())
     return float(metrics["iou"][1])
 
 
@@ -188,7 +174,7 @@ def child_ours(image: str, aux: str, model: str, out: str, device: str, batch: i
 
     start = time.perf_counter()
     result = segment(SegmentConfig(image=image, aux=[aux], models=[model], output=out, device=device,
-                                   batch_size=batch, overlap=0.125), _Quiet())
+                                   batch_size=batch, overlap=0.125), QuietCallback())
     return {"seconds": time.perf_counter() - start, "max_rss_mib": _max_rss_mib(), "pixels": result.pixels,
             "tiles": result.tiles}
 
@@ -259,9 +245,9 @@ def pipeline_efficiency(folder: Path, model: str, device: str, quick: bool, batc
     scene = synthetic.make_scene(folder / "eff", "eff", size=(size, size), seed=5, aux_channels=AUX_CHANNELS)
     cfg = SegmentConfig(image=scene["image"], aux=scene["aux"], models=[model], output=str(folder / f"{name}.tif"),
                         device=device, batch_size=batch, overlap=0.125, tile_size=tile)
-    segment(cfg.replace(output=str(folder / f"{name}_warmup.tif")), _Quiet())  # imports and allocator warm-up
+    segment(cfg.replace(output=str(folder / f"{name}_warmup.tif")), QuietCallback())  # imports and allocator warm-up
     # model only: the same tiles, prepared beforehand, through the same predictor and batches
-    plan = plan_segmentation(cfg, _Quiet())
+    plan = plan_segmentation(cfg, QuietCallback())
     try:
         predictor = load_predictor(plan, device)
         reader = TileReader(plan, batch, 1)
@@ -276,7 +262,7 @@ def pipeline_efficiency(folder: Path, model: str, device: str, quick: bool, batc
     end_to_end = model_only = float("inf")
     for _ in range(rounds):
         start = time.perf_counter()
-        result = segment(cfg, _Quiet())
+        result = segment(cfg, QuietCallback())
         end_to_end = min(end_to_end, time.perf_counter() - start)
         start = time.perf_counter()
         for b in batches:

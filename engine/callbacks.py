@@ -43,6 +43,16 @@ class Callback:
             raise CanceledError("Canceled by the user.")
 
 
+class QuietCallback(Callback):
+    """Says nothing and never cancels (benchmarks and scripts that print their own summary)."""
+
+    def info(self, message: str) -> None:
+        pass
+
+    def warning(self, message: str) -> None:
+        pass
+
+
 class RecordingCallback(Callback):
     """Keeps everything it is told; cancels after ``cancel_after`` progress calls (for tests and scripts)."""
 

@@ -14,22 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from engine.callbacks import QuietCallback
+
 TITLE = "Training: data pipeline vs in-memory tensors"
 TARGET_RATIO = 0.90
-
-
-def _quiet() -> Any:
-    """An engine callback that keeps quiet (the bench prints its own summary)."""
-    from engine.callbacks import Callback
-
-    class Quiet(Callback):
-        def info(self, message: str) -> None:
-            pass
-
-        def warning(self, message: str) -> None:
-            pass
-
-    return Quiet()
 
 
 class _InMemory:
@@ -77,7 +65,7 @@ def run(ctx: Any) -> dict[str, Any]:
         data_dir = make_reference_dataset(root / "data", n_train=3, n_val=1, size=(512, 512), seed=ctx.seed,
                                           aux_bands=12)
         data_cfg = DataConfig(data_dir=data_dir, tile_size=tile, tiles_per_epoch=tiles_per_epoch, seed=ctx.seed)
-        train_ds, _, summary = build_datasets(data_cfg, _quiet())
+        train_ds, _, summary = build_datasets(data_cfg, QuietCallback())
         train_ds.set_epoch(1)
         cached = _InMemory([train_ds[i] for i in range(len(train_ds))])
         meta = summary.to_bundle_metadata()
@@ -91,7 +79,7 @@ def run(ctx: Any) -> dict[str, Any]:
             cfg = TrainConfig(output=str(root / f"{label}.dsmodel"), epochs=epochs, warmup_epochs=0,
                               batch_size=batch, device=device, num_workers=workers, preview_tiles=0,
                               early_stop_patience=None, seed=ctx.seed)
-            result = train(model_cfg, data_cfg, cfg, _quiet(), model=model, datasets=(dataset, None, summary))
+            result = train(model_cfg, data_cfg, cfg, QuietCallback(), model=model, datasets=(dataset, None, summary))
             return _steps_per_second(result.history)
 
         # Interleaved rounds, best of each: other load on the machine only ever slows a run down.
