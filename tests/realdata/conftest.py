@@ -1,6 +1,6 @@
 """Real-data fixtures: the shared folder of real imagery, opt-in with ``pytest -m realdata``.
 
-The folder is ``$DUALSTREAM_REALDATA`` or ``/work/shared/realdata`` (layout in its README). When it is absent
+The folder is ``$DUALSTREAM_REALDATA`` or ``../shared/realdata`` beside the repository (layout in its README). When it is absent
 every test here is skipped with the reason; the tests are deselected by default anyway (pyproject addopts).
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-DEFAULT_ROOT = "/work/shared/realdata"
+DEFAULT_ROOT = Path(__file__).resolve().parents[3] / "shared" / "realdata"  # <repo>/../shared/realdata
 
 
 def realdata_root() -> Path:
