@@ -23,6 +23,18 @@ if BLOCK_QGIS:
     _block_qgis()
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch intra-op thread for a module: on small, shared CPUs, oversubscribed OpenMP threads make
+    small-tensor work many times slower. Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def qgis_app(tmp_path_factory):
     """A started offscreen QgsApplication with the Processing framework initialised (one per session).

@@ -13,14 +13,7 @@ from engine.errors import ConfigError, ModelError
 from engine.models import build_model, list_models
 from engine.models.dualstream import PRESETS
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on shared CPUs, oversubscribed threads make small-tensor work many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _inputs(batch: int, vision: int, aux: int, size: int = 64, ratio: int = 8):

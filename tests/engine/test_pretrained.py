@@ -13,17 +13,11 @@ from engine.errors import ModelError
 from engine.models import build_model
 from engine.models.pretrained import first_patch_conv
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
+
 transformers = pytest.importorskip("transformers")
 
 TINY_SIZES = dict(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_attention_heads=[1, 1, 2, 4])
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _save_checkpoint(folder, cls_name: str = "SegformerModel", **sizes) -> torch.nn.Module:

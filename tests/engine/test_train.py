@@ -23,17 +23,10 @@ from engine.errors import CanceledError, ConfigError
 from engine.models import build_model
 from engine.train import LRSchedule, build_optimizer, config_differences, decide_precision, selection_score, train
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
+
 TILE = 64
 AUX = 8
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two OpenMP threads on shared, busy CPUs are many times slower than one.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class AuxTiles(torch.utils.data.Dataset):

@@ -1,7 +1,8 @@
 """Real-data fixtures: the shared folder of real imagery, opt-in with ``pytest -m realdata``.
 
-The folder is ``$DUALSTREAM_REALDATA`` or ``../shared/realdata`` beside the repository (layout in its README). When it is absent
-every test here is skipped with the reason; the tests are deselected by default anyway (pyproject addopts).
+The folder is ``$DUALSTREAM_REALDATA`` or ``../shared/realdata`` beside the repository (layout in its README).
+When it is absent every test here is skipped with the reason; the tests are deselected by default anyway
+(pyproject addopts).
 """
 
 from __future__ import annotations
@@ -27,13 +28,3 @@ def realdata() -> Path:
                     f"set DUALSTREAM_REALDATA to its location")
     return root
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Shared, busy CPUs: one torch thread is much faster than several fighting."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -26,7 +26,7 @@ from engine.evaluate import evaluate
 from engine.segment import segment
 from engine.train import train
 
-pytestmark = [pytest.mark.realdata, pytest.mark.slow]
+pytestmark = [pytest.mark.realdata, pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 REPO = Path(__file__).resolve().parents[2]
 GDL = "gdl_buildings_landcover"
