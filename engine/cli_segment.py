@@ -89,11 +89,8 @@ def run_segment(args: argparse.Namespace) -> int:
     from .segment import segment
 
     cfg = segment_config_from_args(args)
-    callback = TqdmCallback(quiet=args.quiet)
-    try:
+    with TqdmCallback(quiet=args.quiet) as callback:
         result = segment(cfg, callback)
-    finally:
-        callback.close()
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
@@ -138,11 +135,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                          label_mapping=dict(args.label_mapping) if args.label_mapping else None,
                          num_classes=args.num_classes, ignore_index=args.ignore_index,
                          per_image_dice=args.per_image_dice, rle_csv=args.rle_csv)
-    callback = TqdmCallback(quiet=args.quiet)
-    try:
+    with TqdmCallback(quiet=args.quiet) as callback:
         metrics = evaluate(cfg, callback)
-    finally:
-        callback.close()
     if args.json:
         json.dump(metrics, sys.stdout, indent=2)
         sys.stdout.write("\n")

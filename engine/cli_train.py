@@ -202,11 +202,8 @@ def run(args: argparse.Namespace) -> int:
     from .train import train
 
     model_cfg, data_cfg, train_cfg = configs_from_args(args)
-    callback = TqdmCallback(quiet=args.quiet)
-    try:
+    with TqdmCallback(quiet=args.quiet) as callback:
         result = train(model_cfg, data_cfg, train_cfg, callback)
-    finally:
-        callback.close()
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 prints the result
         return 0
     if args.json:

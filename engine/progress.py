@@ -65,6 +65,12 @@ class TqdmCallback(Callback):
                           if k not in ("epoch",))
         self._write(f"epoch {epoch}: {shown}")
 
+    def __enter__(self) -> TqdmCallback:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         for bar in self._bars.values():
             bar.close()
