@@ -731,18 +731,21 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None) -> SegmentResu
                              device=device, width=plan.width, height=plan.height, warnings=plan.warnings,
                              working_gsd=[float(v) for v in plan.reader.gsd])
     except BaseException:
-        if reader_thread is not None:
-            reader_thread.close()
-        if writer is not None:
-            writer.abort()
-        for path in extra_tmp:
-            _remove_quietly(path)
+        _discard_partial_outputs(writer, extra_tmp)
         raise
     finally:
         if reader_thread is not None:
             reader_thread.close()
         plan.reader.close()
         gdal.SetCacheMax(previous_cache)
+
+
+def _discard_partial_outputs(writer: _OutputWriter | None, extra_tmp: list[Path]) -> None:
+    """A failed or canceled run: remove every temporary output, so nothing at a destination looks finished."""
+    if writer is not None:
+        writer.abort()
+    for path in extra_tmp:
+        _remove_quietly(path)
 
 
 # ------------------------------------------------------------------------------------------------ resampling
@@ -917,10 +920,7 @@ def _segment_resampled(cfg: SegmentConfig, callback: Callback) -> SegmentResult:
                              skipped_tiles=inner.skipped_tiles, device=inner.device, width=width, height=height,
                              warnings=warnings, working_gsd=working_gsd)
     except BaseException:
-        if writer is not None:
-            writer.abort()
-        for path in extra_tmp:
-            _remove_quietly(path)
+        _discard_partial_outputs(writer, extra_tmp)
         raise
     finally:
         back = None  # noqa: F841 - closes the GDAL dataset before its folder goes
