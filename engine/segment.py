@@ -72,6 +72,9 @@ class SegmentResult:
     height: int = 0
     warnings: list[str] = field(default_factory=list)
     working_gsd: list[float] | None = None  # pixel size the model saw (the training one when resampled)
+    # where the time went: model (predictor calls), input_wait (model idle, waiting for the reader thread),
+    # output_wait (waiting for the writer thread), read/write (busy time of those background threads)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def pixels_per_second(self) -> float:
@@ -454,6 +457,7 @@ class TileReader:
                 BandStatistics.from_dict(aux_stats) if (aux_stats and plan.use_aux) else None,
             )
         self.read_seconds = 0.0
+        self.wait_seconds = 0.0  # consumer blocked on an empty queue: the model waiting on input
         self.thread = threading.Thread(target=self._run, name="dualstream-reader", daemon=True)
 
     def start(self) -> TileReader:
@@ -499,28 +503,32 @@ class TileReader:
 
     def _run(self) -> None:
         try:
-            pending: list[tuple[Tile, np.ndarray, dict, dict]] = []
-            skipped = 0
-            for tile in self.plan.grid:
-                if self.stop.is_set():
-                    return
-                start = time.perf_counter()
-                prepared = self.prepare(tile)
-                self.read_seconds += time.perf_counter() - start
-                if prepared is None:
-                    skipped += 1
-                    continue
-                pending.append((tile, *prepared))
-                if len(pending) == self.batch_size:
-                    if not self._put(self._stack(pending, skipped)):
-                        return
-                    pending, skipped = [], 0
-            if pending or skipped:
-                if not self._put(self._stack(pending, skipped)):
-                    return
-            self._put(_DONE)
+            with require("rasterio").Env():  # one GDAL environment for the thread, not one per aux warp call
+                self._read_all()
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which re-raises it
             self._put(_Failure(exc))
+
+    def _read_all(self) -> None:
+        pending: list[tuple[Tile, np.ndarray, dict, dict]] = []
+        skipped = 0
+        for tile in self.plan.grid:
+            if self.stop.is_set():
+                return
+            start = time.perf_counter()
+            prepared = self.prepare(tile)
+            self.read_seconds += time.perf_counter() - start
+            if prepared is None:
+                skipped += 1
+                continue
+            pending.append((tile, *prepared))
+            if len(pending) == self.batch_size:
+                if not self._put(self._stack(pending, skipped)):
+                    return
+                pending, skipped = [], 0
+        if pending or skipped:
+            if not self._put(self._stack(pending, skipped)):
+                return
+        self._put(_DONE)
 
     @staticmethod
     def _stack(pending: list, skipped: int) -> _Batch:
@@ -533,7 +541,9 @@ class TileReader:
 
     def __iter__(self) -> Iterator[_Batch]:
         while True:
+            start = time.perf_counter()
             item = self.queue.get()
+            self.wait_seconds += time.perf_counter() - start
             if item is _DONE:
                 return
             if isinstance(item, _Failure):
@@ -573,6 +583,7 @@ class _OutputWriter:
         self.queue: queue.Queue = queue.Queue(maxsize=4)
         self.error: BaseException | None = None
         self.write_seconds = 0.0
+        self.wait_seconds = 0.0  # producer blocked on a full queue: the model waiting on output
         self.thread = threading.Thread(target=self._run, name="dualstream-writer", daemon=True)
         self.thread.start()
 
@@ -580,9 +591,11 @@ class _OutputWriter:
         """Called by the accumulator (main thread) with finished rows."""
         if self.error is not None:
             raise self.error
+        start = time.perf_counter()
         while True:
             try:
                 self.queue.put((row, probs, valid), timeout=0.5)
+                self.wait_seconds += time.perf_counter() - start
                 return
             except queue.Full:
                 if self.error is not None:
@@ -707,11 +720,14 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None) -> SegmentResu
         reader_thread = TileReader(plan, cfg.batch_size, cfg.prefetch).start()
         total, done, skipped = len(plan.grid), 0, 0
         col0, row0 = plan.region[0], plan.region[1]
+        model_seconds = 0.0
         callback.progress(0, total, "segment")
         for batch in reader_thread:
             callback.check_canceled()
             if batch.tiles:
+                tick = time.perf_counter()
                 probs = predictor(batch.vision, batch.aux)
+                model_seconds += time.perf_counter() - tick
                 for i, tile in enumerate(batch.tiles):
                     accumulator.add(probs[i], weights, batch.valid[i], tile.row - row0, tile.col - col0)
             done += len(batch.tiles) + batch.skipped
@@ -722,14 +738,18 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None) -> SegmentResu
         writer.finish()
         qml = _finish_outputs(plan, writer, callback, extra_tmp)
         seconds = time.perf_counter() - start
-        callback.info(f"Wrote '{cfg.output}' ({plan.width * plan.height / max(seconds, 1e-9):,.0f} px/s; "
-                      f"reading {reader_thread.read_seconds:.1f} s and writing {writer.write_seconds:.1f} s "
-                      f"in background threads).")
+        timings = {"model": model_seconds, "input_wait": reader_thread.wait_seconds,
+                   "output_wait": writer.wait_seconds, "read": reader_thread.read_seconds,
+                   "write": writer.write_seconds}
+        callback.info(f"Wrote '{cfg.output}' ({plan.width * plan.height / max(seconds, 1e-9):,.0f} px/s; model "
+                      f"{model_seconds:.1f} s of {seconds:.1f} s, waiting on input {reader_thread.wait_seconds:.1f} s "
+                      f"and on output {writer.wait_seconds:.1f} s; reading {reader_thread.read_seconds:.1f} s and "
+                      f"writing {writer.write_seconds:.1f} s in background threads).")
         return SegmentResult(output=str(cfg.output), qml=str(qml), probabilities=cfg.probabilities,
                              polygons=cfg.polygons, class_names=plan.class_names, class_colors=plan.class_colors,
                              pixels=plan.width * plan.height, seconds=seconds, tiles=total, skipped_tiles=skipped,
                              device=device, width=plan.width, height=plan.height, warnings=plan.warnings,
-                             working_gsd=[float(v) for v in plan.reader.gsd])
+                             working_gsd=[float(v) for v in plan.reader.gsd], timings=timings)
     except BaseException:
         _discard_partial_outputs(writer, extra_tmp)
         raise
@@ -918,7 +938,10 @@ def _segment_resampled(cfg: SegmentConfig, callback: Callback) -> SegmentResult:
                              polygons=cfg.polygons, class_names=plan.class_names, class_colors=plan.class_colors,
                              pixels=width * height, seconds=seconds, tiles=inner.tiles,
                              skipped_tiles=inner.skipped_tiles, device=inner.device, width=width, height=height,
-                             warnings=warnings, working_gsd=working_gsd)
+                             warnings=warnings, working_gsd=working_gsd,
+                             timings=dict(inner.timings, output_wait=inner.timings.get("output_wait", 0.0)
+                                          + writer.wait_seconds, write=inner.timings.get("write", 0.0)
+                                          + writer.write_seconds))
     except BaseException:
         _discard_partial_outputs(writer, extra_tmp)
         raise
@@ -932,25 +955,21 @@ def _segment_resampled(cfg: SegmentConfig, callback: Callback) -> SegmentResult:
             shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
-def model_only_throughput(plan: SegmentPlan, predictor: Predictor, batches: int = 4) -> float:
-    """Pixels/s of the predictor alone on ``batches`` batches of the plan's first tiles, already in memory."""
-    reader = TileReader(plan, plan.cfg.batch_size, 1)
+def prepared_batches(plan: SegmentPlan, batch_size: int, max_tiles: int | None = None) -> list[_Batch]:
+    """The plan's tiles read, normalised and batched in memory, as the reader thread hands them to the model.
+
+    For model-only measurements (benchmarks): the same tiles, batches and arrays without any I/O in the loop.
+    """
+    reader = TileReader(plan, batch_size, 1)
     prepared = []
-    for tile in plan.grid:
-        item = reader.prepare(tile)
-        if item is not None:
-            prepared.append((tile, *item))
-        if len(prepared) >= plan.cfg.batch_size * batches:
-            break
-    chunks = [TileReader._stack(prepared[i:i + plan.cfg.batch_size], 0)
-              for i in range(0, len(prepared), plan.cfg.batch_size)]
-    predictor(chunks[0].vision, chunks[0].aux)  # warm-up
-    start = time.perf_counter()
-    pixels = 0
-    for chunk in chunks:
-        predictor(chunk.vision, chunk.aux)
-        pixels += len(chunk.tiles) * plan.tile * plan.tile
-    return pixels / (time.perf_counter() - start)
+    with require("rasterio").Env():
+        for tile in plan.grid:
+            item = reader.prepare(tile)
+            if item is not None:
+                prepared.append((tile, *item))
+            if max_tiles is not None and len(prepared) >= max_tiles:
+                break
+    return [TileReader._stack(prepared[i:i + batch_size], 0) for i in range(0, len(prepared), batch_size)]
 
 
 def estimate_tiles(width: int, height: int, tile: int, overlap: int) -> int:

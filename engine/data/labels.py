@@ -202,6 +202,14 @@ class VectorLabels:
         self.field = field
         shapes = read_polygons(path, image_crs, field, role="label layer", callback=callback)
         self.shapes = [(s, mapper.map_value(s.value) if field is not None else 1) for s in shapes]
+        if field is not None and mapper.mapping is not None and callback is not None:
+            unmapped = sorted({raw_key(s.value) for s in shapes if raw_key(s.value) not in mapper.mapping})
+            if unmapped:  # a typo in the mapping would otherwise silently relabel those polygons
+                count = sum(raw_key(s.value) not in mapper.mapping for s in shapes)
+                callback.warning(
+                    f"The label layer '{path}' has {count} polygon(s) whose '{field}' value is not in the "
+                    f"label_mapping ({', '.join(unmapped[:10])}{', ...' if len(unmapped) > 10 else ''}); they "
+                    f"become class {mapper.default_class}. Add those values to the label_mapping if that is wrong.")
         if not self.shapes and callback is not None:
             callback.warning(f"The label layer '{path}' has no polygons; every labelled pixel will be background.")
 

@@ -116,6 +116,20 @@ def test_vector_label_field_and_mapping(tmp_path, synthetic_scene, raster_truth)
     assert "missing" in str(info.value) and "kind" in str(info.value)
 
 
+def test_vector_values_missing_from_the_mapping_are_named(synthetic_scene, raster_truth):
+    """A mapping that misses a field value (a typo) warns with the value, instead of silently relabelling."""
+    callback = RecordingCallback()
+    label = read_label(synthetic_scene["image"], synthetic_scene["label_vector"], label_field="kind",
+                       label_mapping={"foregrund": 2}, callback=callback)
+    np.testing.assert_array_equal(label, np.zeros_like(raster_truth))  # the default class, as documented
+    warnings = [w for w in callback.messages("warning") if "label_mapping" in w]
+    assert len(warnings) == 1 and "foreground" in warnings[0] and "'kind'" in warnings[0], callback.messages("warning")
+    callback = RecordingCallback()
+    read_label(synthetic_scene["image"], synthetic_scene["label_vector"], label_field="kind",
+               label_mapping={"foreground": 2}, callback=callback)
+    assert not [w for w in callback.messages("warning") if "label_mapping" in w]
+
+
 def test_extent_restricts_labels(synthetic_scene, raster_truth):
     with rasterio.open(synthetic_scene["image"]) as src:
         left, bottom, right, top = src.bounds
