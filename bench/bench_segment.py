@@ -318,7 +318,8 @@ def run(ctx: Any) -> dict[str, Any]:
     start = time.perf_counter()
     product = product_model(folder, model)
     efficiency_product = pipeline_efficiency(folder, product, device, quick, batch, tile=PRODUCT_TILE,
-                                             size=1024 if quick else 2048, name="eff_product")
+                                             size=1024 if quick else 2048, name="eff_product",
+                                             rounds=3 if quick else 5)
     timings["efficiency_product_s"] = time.perf_counter() - start
 
     small, large = (1024, 4096) if quick else (2048, 8192)

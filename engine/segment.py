@@ -504,11 +504,15 @@ class TileReader:
     def _run(self) -> None:
         try:
             with require("rasterio").Env():  # one GDAL environment for the thread, not one per aux warp call
-                self._read_all()
+                for batch in self._batches():
+                    if not self._put(batch):
+                        return
+            self._put(_DONE)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which re-raises it
             self._put(_Failure(exc))
 
-    def _read_all(self) -> None:
+    def _batches(self) -> Iterator[_Batch]:
+        """Read, normalise and batch the plan's tiles in order (all-nodata tiles skipped and counted)."""
         pending: list[tuple[Tile, np.ndarray, dict, dict]] = []
         skipped = 0
         for tile in self.plan.grid:
@@ -522,13 +526,10 @@ class TileReader:
                 continue
             pending.append((tile, *prepared))
             if len(pending) == self.batch_size:
-                if not self._put(self._stack(pending, skipped)):
-                    return
+                yield self._stack(pending, skipped)
                 pending, skipped = [], 0
         if pending or skipped:
-            if not self._put(self._stack(pending, skipped)):
-                return
-        self._put(_DONE)
+            yield self._stack(pending, skipped)
 
     @staticmethod
     def _stack(pending: list, skipped: int) -> _Batch:

@@ -311,3 +311,30 @@ def test_gsd_far_from_training_warns_with_factor(scene, tmp_path):
                              callback)
     plan.reader.close()
     assert any("0.25 times" in w for w in callback.messages("warning"))
+
+
+def test_timings_show_the_model_waiting_on_a_slow_reader(scene, aux_bundle, tmp_path, monkeypatch):
+    """SegmentResult.timings separates model time from time spent waiting on the reader thread."""
+    import time
+
+    from engine.segment import TileReader
+
+    cfg = SegmentConfig(image=scene["image"], aux=scene["aux"], models=[aux_bundle], output=str(tmp_path / "a.tif"),
+                        device="cpu", batch_size=2)
+    fast = segment(cfg).timings
+    assert set(fast) == {"model", "input_wait", "output_wait", "read", "write"}
+    assert fast["model"] > 0 and fast["read"] > 0 and fast["write"] > 0
+
+    prepare = TileReader.prepare
+
+    def slow_prepare(self, tile):
+        time.sleep(0.1)  # a reader far slower than the tiny model
+        return prepare(self, tile)
+
+    monkeypatch.setattr(TileReader, "prepare", slow_prepare)
+    result = segment(cfg.replace(output=str(tmp_path / "b.tif")))
+    slow = result.timings
+    assert result.tiles == 6
+    assert slow["read"] >= 0.6 and slow["input_wait"] >= 0.4  # six tiles at 0.1 s, nearly all of it waited for
+    assert slow["input_wait"] > 5 * fast["input_wait"]
+    assert slow["model"] + slow["input_wait"] <= result.seconds
