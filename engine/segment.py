@@ -44,6 +44,7 @@ from .outputs import (
     write_polygons,
     write_text_atomic,
 )
+from .prefetch import Prefetcher
 from .tiling import RowBandAccumulator, Tile, TileGrid, blend_window, overlap_pixels
 
 GSD_WARNING_FACTOR = 1.5  # warn when the image resolution differs from the training one by more than this
@@ -429,14 +430,6 @@ class _Batch:
     skipped: int = 0  # all-nodata tiles skipped since the previous batch
 
 
-_DONE = object()
-
-
-class _Failure:
-    def __init__(self, exc: BaseException):
-        self.exc = exc
-
-
 class TileReader:
     """Background thread reading, normalising and batching tiles ahead of the model (bounded queue)."""
 
@@ -447,8 +440,8 @@ class TileReader:
         if plan.use_aux:  # row-major tiles: warp each aux strip once per tile row, not once per overlapping tile;
             plan.reader.enable_aux_strip_cache(max_strips=1)  # a finished tile row's strip is never read again
         self.batch_size = batch_size
-        self.queue: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
-        self.stop = threading.Event()
+        self.prefetch = prefetch
+        self.stop = threading.Event()  # checked per tile, so a cancel does not finish the batch being read
         self.stats: dict[str, tuple[Any, Any]] = {}
         for member in plan.members:
             aux_stats = member.data.get("aux_stats")
@@ -457,21 +450,16 @@ class TileReader:
                 BandStatistics.from_dict(aux_stats) if (aux_stats and plan.use_aux) else None,
             )
         self.read_seconds = 0.0
-        self.wait_seconds = 0.0  # consumer blocked on an empty queue: the model waiting on input
-        self.thread = threading.Thread(target=self._run, name="dualstream-reader", daemon=True)
+        self._prefetcher: Prefetcher | None = None
 
     def start(self) -> TileReader:
-        self.thread.start()
+        self._prefetcher = Prefetcher(self._batches(), depth=self.prefetch, name="dualstream-reader")
         return self
 
-    def _put(self, item: Any) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    @property
+    def wait_seconds(self) -> float:
+        """Time the consumer (the model) spent waiting for a batch."""
+        return 0.0 if self._prefetcher is None else self._prefetcher.wait_seconds
 
     def prepare(self, tile: Tile) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray | None]] | None:
         """Read and normalise one tile; None when it has no valid pixel."""
@@ -501,33 +489,25 @@ class TileReader:
                 aux[key] = None
         return valid, vision, aux
 
-    def _run(self) -> None:
-        try:
-            with require("rasterio").Env():  # one GDAL environment for the thread, not one per aux warp call
-                for batch in self._batches():
-                    if not self._put(batch):
-                        return
-            self._put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which re-raises it
-            self._put(_Failure(exc))
-
     def _batches(self) -> Iterator[_Batch]:
         """Read, normalise and batch the plan's tiles in order (all-nodata tiles skipped and counted)."""
         pending: list[tuple[Tile, np.ndarray, dict, dict]] = []
         skipped = 0
-        for tile in self.plan.grid:
-            if self.stop.is_set():
-                return
-            start = time.perf_counter()
-            prepared = self.prepare(tile)
-            self.read_seconds += time.perf_counter() - start
-            if prepared is None:
-                skipped += 1
-                continue
-            pending.append((tile, *prepared))
-            if len(pending) == self.batch_size:
-                yield self._stack(pending, skipped)
-                pending, skipped = [], 0
+        # runs in the prefetch thread: one GDAL environment for it, not one per aux warp call
+        with require("rasterio").Env():
+            for tile in self.plan.grid:
+                if self.stop.is_set():
+                    return
+                start = time.perf_counter()
+                prepared = self.prepare(tile)
+                self.read_seconds += time.perf_counter() - start
+                if prepared is None:
+                    skipped += 1
+                    continue
+                pending.append((tile, *prepared))
+                if len(pending) == self.batch_size:
+                    yield self._stack(pending, skipped)
+                    pending, skipped = [], 0
         if pending or skipped:
             yield self._stack(pending, skipped)
 
@@ -541,24 +521,14 @@ class TileReader:
         return _Batch([p[0] for p in pending], np.stack([p[1] for p in pending]), vision, aux, skipped)
 
     def __iter__(self) -> Iterator[_Batch]:
-        while True:
-            start = time.perf_counter()
-            item = self.queue.get()
-            self.wait_seconds += time.perf_counter() - start
-            if item is _DONE:
-                return
-            if isinstance(item, _Failure):
-                raise item.exc
-            yield item
+        if self._prefetcher is None:
+            raise RuntimeError("TileReader.start() first")
+        return self._prefetcher
 
     def close(self) -> None:
         self.stop.set()
-        while self.thread.is_alive():
-            try:  # unblock a reader waiting on a full queue
-                self.queue.get_nowait()
-            except queue.Empty:
-                pass
-            self.thread.join(timeout=0.05)
+        if self._prefetcher is not None:
+            self._prefetcher.close()
 
 
 # ------------------------------------------------------------------------------------------------ writing

@@ -18,9 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import queue
 import random
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ from .checkpoint import capture_rng_state, checkpoint_path, load_checkpoint, res
 from .config import DataConfig, ModelConfig, TrainConfig
 from .environment import require, resolve_device
 from .errors import CanceledError, ConfigError, ModelError
+from .prefetch import Prefetcher
 
 # Settings that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = {
@@ -263,60 +262,6 @@ def selection_score(summary: dict[str, Any], num_classes: int) -> float:
 def _number(value: Any) -> float:
     """Metric values may be None (undefined); the history stores NaN for them."""
     return float("nan") if value is None else float(value)
-
-
-class Prefetcher:
-    """Iterates ``iterable`` in a background thread, up to ``depth`` items ahead.
-
-    Used when the DataLoader has no worker processes (the QGIS plugin's default): raster reads and warps
-    (GDAL releases the GIL) then overlap with the training step. Order and content are unchanged.
-    Errors in the thread are raised by ``__next__``; ``close()`` stops the thread early (cancel, errors).
-    """
-
-    def __init__(self, iterable: Any, depth: int = 2):
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(iterable,), name="dualstream-prefetch", daemon=True)
-        self._thread.start()
-
-    def _put(self, entry: tuple[str, Any]) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self, iterable: Any) -> None:
-        try:
-            for item in iterable:
-                if not self._put(("item", item)):
-                    return
-            self._put(("end", None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread, which re-raises it
-            self._put(("error", exc))
-
-    def __iter__(self) -> Prefetcher:
-        return self
-
-    def __next__(self) -> Any:
-        kind, value = self._queue.get()
-        if kind == "item":
-            return value
-        self._thread.join()
-        if kind == "error":
-            raise value
-        raise StopIteration
-
-    def close(self) -> None:
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        self._thread.join()
 
 
 # --------------------------------------------------------------------------------------------- the loop

@@ -258,7 +258,7 @@ def test_early_stop_and_accumulation(tmp_path):
 
 
 def test_prefetcher_keeps_order_raises_errors_and_stops_early():
-    from engine.train import Prefetcher
+    from engine.prefetch import Prefetcher
 
     assert list(Prefetcher(range(50), depth=3)) == list(range(50))
 

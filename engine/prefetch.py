@@ -1,0 +1,66 @@
+"""A background thread that runs an iterator ahead of its consumer, through a bounded queue."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any
+
+
+class Prefetcher:
+    """Iterates ``iterable`` in a background thread, up to ``depth`` items ahead.
+
+    Raster reads and warps (GDAL releases the GIL) then overlap with the model: training without DataLoader
+    workers (the QGIS plugin's default) and segmentation's tile reader. Order and content are unchanged.
+    Errors in the thread are raised by ``__next__``; ``close()`` stops the thread early (cancel, errors).
+    ``wait_seconds`` is the time ``__next__`` spent waiting for the thread: the consumer starved of input.
+    """
+
+    def __init__(self, iterable: Any, depth: int = 2, name: str = "dualstream-prefetch"):
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self.wait_seconds = 0.0
+        self._thread = threading.Thread(target=self._run, args=(iterable,), name=name, daemon=True)
+        self._thread.start()
+
+    def _put(self, entry: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, iterable: Any) -> None:
+        try:
+            for item in iterable:
+                if not self._put(("item", item)):
+                    return
+            self._put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread, which re-raises it
+            self._put(("error", exc))
+
+    def __iter__(self) -> Prefetcher:
+        return self
+
+    def __next__(self) -> Any:
+        start = time.perf_counter()
+        kind, value = self._queue.get()
+        self.wait_seconds += time.perf_counter() - start
+        if kind == "item":
+            return value
+        self._thread.join()
+        if kind == "error":
+            raise value
+        raise StopIteration
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        self._thread.join()
