@@ -65,19 +65,6 @@ def plugin(qgis_app):
 
 
 @pytest.fixture(scope="module")
-def scenes(tmp_path_factory):
-    """A training scene and three unseen scenes of the same synthetic world (field_seed 1)."""
-    from engine.data.synthetic import make_scene
-
-    root = tmp_path_factory.mktemp("scenes")
-    made = {"train": make_scene(root, "train", size=(256, 256), seed=1, field_seed=1, label_from="both")}
-    for index in (1, 2, 3):
-        made[f"s{index}"] = make_scene(root, f"s{index}", size=(128, 128), seed=10 + index, field_seed=1,
-                                       label_from="both")
-    return made
-
-
-@pytest.fixture(scope="module")
 def trained(plugin, scenes, tmp_path_factory):
     """Train once from layers with raster labels; returns (results, feedback)."""
     import processing

@@ -42,15 +42,8 @@ def root(tmp_path_factory, deploy_plugin, venv_site_packages):
 
 
 @pytest.fixture(scope="module")
-def scenes(tmp_path_factory):
-    from engine.data.synthetic import make_scene
-
-    folder = tmp_path_factory.mktemp("qp-scenes")
-    made = {"train": make_scene(folder, "train", size=(256, 256), seed=1, field_seed=1, label_from="both")}
-    for index in (1, 2, 3):
-        made[f"s{index}"] = make_scene(folder, f"s{index}", size=(128, 128), seed=20 + index, field_seed=1,
-                                       label_from="both")
-    return made
+def unseen_seed_base() -> int:
+    return 20  # other unseen scenes than test_algorithms.py's (the shared `scenes` fixture uses this)
 
 
 @pytest.fixture(scope="module")
