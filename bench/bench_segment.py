@@ -285,8 +285,8 @@ def pipeline_efficiency(folder: Path, model: str, device: str, quick: bool, batc
         pairs.append({"end_to_end_s": e2e, "model_only_s": alone, "efficiency": alone / e2e,
                       "model_s": result.timings["model"], "input_wait_s": result.timings["input_wait"],
                       "output_wait_s": result.timings["output_wait"]})
-    ratios = sorted(p["efficiency"] for p in pairs)
-    median = pairs[[p["efficiency"] for p in pairs].index(ratios[len(ratios) // 2])]
+    ranked = sorted(pairs, key=lambda p: p["efficiency"])
+    median = ranked[len(ranked) // 2]
     pixels = result.pixels
     preset = plan.members[0].metadata["model"].get("preset")
     return {"scene": f"{size}x{size}", "preset": preset, "tiles": tiles, "tile": tile, "batch": batch,
@@ -294,7 +294,8 @@ def pipeline_efficiency(folder: Path, model: str, device: str, quick: bool, batc
             "model_only_s": median["model_only_s"], "read_ms_per_tile": 1000 * read_s / max(tiles, 1),
             "end_to_end_px_s": pixels / median["end_to_end_s"], "model_only_px_s": pixels / median["model_only_s"],
             "input_wait_share": median["input_wait_s"] / median["end_to_end_s"],
-            "efficiency": median["efficiency"], "efficiency_range": [ratios[0], ratios[-1]]}
+            "efficiency": median["efficiency"],
+            "efficiency_range": [ranked[0]["efficiency"], ranked[-1]["efficiency"]]}
 
 
 # ------------------------------------------------------------------------------------------------ section
