@@ -199,7 +199,7 @@ def test_tiled_matches_single_tile_and_shows_no_seams(tmp_path, monkeypatch):
     assert blended < 1.5
 
     # the measure does catch seams: hard stitching (flat weights, no overlap) shows them
-    import engine.segment as seg
+    import engine.segment.pipeline as seg
 
     monkeypatch.setattr(seg, "blend_window", lambda tile, ramp: np.ones((tile, tile), np.float32))
     hard = tmp_path / "hard_p.tif"

@@ -20,7 +20,8 @@ from engine.cli_segment import segment_config_from_args
 from engine.config import SegmentConfig
 from engine.data import synthetic
 from engine.errors import CanceledError, ConfigError
-from engine.segment import estimate_tiles, segment
+from engine.segment import segment
+from engine.tiling import tile_count
 from tests.engine.test_segment import NAMES, make_bundle
 
 gdal.UseExceptions()
@@ -58,7 +59,7 @@ def test_resampled_run_is_on_the_input_grid_with_nodata_style_and_agreeing_raste
     assert _grid(str(out)) == _grid(fine_scene["image"]) == _grid(str(probs_path))
     # the model saw the scene at 1 m: 95x75 px -> 4 tiles of 64 px (the 0.5 m grid would need 12)
     assert result.working_gsd == pytest.approx([1.0, 1.0])
-    assert result.tiles == estimate_tiles(95, 75, 64, 16) == 4
+    assert result.tiles == tile_count(95, 64, 48) * tile_count(75, 64, 48) == 4
     assert (result.width, result.height, result.pixels) == (190, 150, 190 * 150)
     info = " ".join(callback.messages("info"))
     assert "factor 0.50" in info and "average" in info and "95x75 px" in info

@@ -1,0 +1,28 @@
+"""Whole-scene segmentation: streaming sliding-window inference with blended tiles, TTA and ensembles.
+
+One concern per module:
+
+- :mod:`.plan`       inputs checked against the bundle(s), region, tile grid, members (metadata only)
+- :mod:`.predictor`  bundles loaded once; ensemble x TTA on tile batches (the seam for other backends)
+- :mod:`.reader`     tiles read, normalised and batched ahead of the model
+- :mod:`.pipeline`   reader -> predictor -> blending -> sink, with bounded queues
+- :mod:`.outputs`    sinks (class/probability rasters in a writer thread), publishing, clean-up
+- :mod:`.resample`   the resample mode: another plan and sink for the same pipeline
+- :mod:`.run`        one scene end to end (:func:`segment`)
+
+Every check that can fail on the inputs runs before any model is loaded or any tile is read, and every
+output is written to a temp file beside its destination and renamed only when the whole run succeeded.
+"""
+
+from .pipeline import GDAL_CACHE_BYTES, PipelineStats, run_tiles
+from .plan import GSD_WARNING_FACTOR, Member, SegmentPlan, plan_on_image, plan_segmentation
+from .predictor import Predictor, load_predictor, tta_transforms
+from .reader import Batch, TileReader, prepared_batches
+from .resample import GSD_RESAMPLE_TOLERANCE
+from .run import SegmentResult, segment
+
+__all__ = [
+    "GDAL_CACHE_BYTES", "GSD_RESAMPLE_TOLERANCE", "GSD_WARNING_FACTOR", "Batch", "Member", "PipelineStats",
+    "Predictor", "SegmentPlan", "SegmentResult", "TileReader", "load_predictor", "plan_on_image",
+    "plan_segmentation", "prepared_batches", "run_tiles", "segment", "tta_transforms",
+]

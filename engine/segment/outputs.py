@@ -1,0 +1,210 @@
+"""Output sinks of the tile pipeline: finished probability rows -> GeoTIFF rows, in a writer thread.
+
+A sink receives rows from the :class:`~engine.tiling.RowBandAccumulator` in the main thread and writes them
+in its own thread (GDAL releases the GIL), through a bounded queue. Every file goes to a temp path beside its
+destination; :func:`finish_outputs` publishes them only when the whole run succeeded, and
+:func:`discard_partial_outputs` removes them otherwise.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..callbacks import Callback
+from ..errors import CanceledError
+from ..outputs import (
+    CLASS_NODATA,
+    PROBABILITY_NODATA_UINT8,
+    PROBABILITY_SCALE_UINT8,
+    GeoTiffStreamWriter,
+    _remove_quietly,
+    commit_file,
+    qml_path_for,
+    qml_text,
+    temporary_path,
+    write_polygons,
+    write_text_atomic,
+)
+from .plan import SegmentPlan
+
+
+class RowSink:
+    """Writer thread behind a bounded queue; subclasses implement :meth:`_write` and :meth:`_abort_files`."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue = queue.Queue(maxsize=4)
+        self.error: BaseException | None = None
+        self.write_seconds = 0.0
+        self.wait_seconds = 0.0  # producer blocked on a full queue: the model waiting on output
+        self.thread = threading.Thread(target=self._run, name="dualstream-writer", daemon=True)
+        self.thread.start()
+
+    def sink(self, row: int, probs: np.ndarray, valid: np.ndarray) -> None:
+        """Called by the accumulator (main thread) with finished rows."""
+        if self.error is not None:
+            raise self.error
+        start = time.perf_counter()
+        while True:
+            try:
+                self.queue.put((row, probs, valid), timeout=0.5)
+                self.wait_seconds += time.perf_counter() - start
+                return
+            except queue.Full:
+                if self.error is not None:
+                    raise self.error
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue  # drain after a failure
+            try:
+                start = time.perf_counter()
+                self._write(*item)
+                self.write_seconds += time.perf_counter() - start
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+                self.error = exc
+
+    def _write(self, row: int, probs: np.ndarray, valid: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _abort_files(self) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Wait for the queue to drain; raise the writer's error if any."""
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def abort(self) -> None:
+        """Stop the thread and remove the temp files."""
+        if self.thread.is_alive():
+            self.error = self.error or CanceledError("aborted")
+            self.queue.put(None)
+            self.thread.join()
+        self._abort_files()
+
+
+class SceneWriter(RowSink):
+    """The scene's outputs: the class raster (threshold or argmax) and optionally the probabilities."""
+
+    def __init__(self, plan: SegmentPlan, threshold: float):
+        cfg = plan.cfg
+        self.plan = plan
+        self.threshold = threshold
+        common = dict(width=plan.width, height=plan.height, crs=plan.crs, transform=plan.transform)
+        self.classes = GeoTiffStreamWriter(cfg.output, count=1, dtype="uint8", nodata=CLASS_NODATA, **common)
+        self.classes.write_colormap(plan.class_colors)
+        self.classes.set_descriptions(["class"])
+        self.probabilities = None
+        if cfg.probabilities:
+            as_uint8 = cfg.probability_dtype == "uint8"
+            self.probabilities = GeoTiffStreamWriter(
+                cfg.probabilities, count=plan.probability_channels, dtype=cfg.probability_dtype,
+                nodata=PROBABILITY_NODATA_UINT8 if as_uint8 else float("nan"), **common)
+            names = [plan.class_names[1]] if plan.binary else plan.class_names
+            self.probabilities.set_descriptions([f"probability {n}" for n in names])
+        super().__init__()
+
+    def _write(self, row: int, probs: np.ndarray, valid: np.ndarray) -> None:
+        if self.plan.binary:
+            classes = (probs[0] >= self.threshold).astype(np.uint8)
+        else:
+            classes = probs.argmax(axis=0).astype(np.uint8)
+        classes[~valid] = CLASS_NODATA
+        self.classes.write_rows(row, classes[None])
+        if self.probabilities is not None:
+            if self.plan.cfg.probability_dtype == "uint8":
+                scaled = np.rint(np.clip(probs, 0, 1) * PROBABILITY_SCALE_UINT8).astype(np.uint8)
+                scaled[:, ~valid] = PROBABILITY_NODATA_UINT8
+                self.probabilities.write_rows(row, scaled)
+            else:
+                self.probabilities.write_rows(row, _float_with_nan(probs, valid))
+
+    def _abort_files(self) -> None:
+        self.classes.abort()
+        if self.probabilities is not None:
+            self.probabilities.abort()
+
+
+class ProbabilityStore(RowSink):
+    """Float32 probabilities (NaN where invalid) to ``path``: the resample mode's working-grid result."""
+
+    def __init__(self, plan: SegmentPlan, path: str | Path):
+        self.path = Path(path)
+        self.probabilities = GeoTiffStreamWriter(
+            path, count=plan.probability_channels, dtype="float32", nodata=float("nan"), width=plan.width,
+            height=plan.height, crs=plan.crs, transform=plan.transform)
+        super().__init__()
+
+    def _write(self, row: int, probs: np.ndarray, valid: np.ndarray) -> None:
+        self.probabilities.write_rows(row, _float_with_nan(probs, valid))
+
+    def finish(self) -> None:
+        """Drain, add overviews (a warp back to a coarser grid reads them) and publish at ``path``."""
+        super().finish()
+        self.probabilities.finalize(overviews="average")
+        self.probabilities.commit()
+
+    def _abort_files(self) -> None:
+        self.probabilities.abort()
+
+
+def _float_with_nan(probs: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    out = probs.astype(np.float32, copy=True)
+    out[:, ~valid] = np.nan
+    return out
+
+
+def finish_outputs(plan: SegmentPlan, writer: SceneWriter, callback: Callback, extra_tmp: list[Path],
+                   metadata: dict[str, str] | None = None) -> Path:
+    """Overviews, names, scale and polygons on the finished temp files, then publish them; returns the QML path."""
+    cfg = plan.cfg
+    callback.progress(0, 1, "finishing outputs")
+    writer.classes.finalize(category_names=plan.class_names,
+                            metadata={"DUALSTREAM_MODELS": ";".join(m.path for m in plan.members),
+                                      **(metadata or {})})
+    if writer.probabilities is not None:
+        scale = 1.0 / PROBABILITY_SCALE_UINT8 if cfg.probability_dtype == "uint8" else None
+        writer.probabilities.finalize(overviews="average", scale=scale)
+    callback.check_canceled()
+    polygons_tmp = None
+    if cfg.polygons:
+        polygons_tmp = temporary_path(cfg.polygons, ".gpkg")
+        extra_tmp.append(polygons_tmp)
+        classes = cfg.polygon_classes if cfg.polygon_classes is not None else (
+            [1] if plan.binary else list(range(len(plan.class_names))))
+        count = write_polygons(writer.classes.tmp, polygons_tmp, plan.class_names,
+                               layer_name=Path(cfg.polygons).stem, classes=classes,
+                               min_area=cfg.min_polygon_area, simplify=cfg.simplify_tolerance,
+                               callback=callback)
+        callback.info(f"{count} polygon(s) written.")
+    callback.check_canceled()
+    # everything is complete: publish (class raster last, so it only appears once all is in place)
+    qml = qml_path_for(cfg.output)
+    if writer.probabilities is not None:
+        writer.probabilities.commit()
+    if polygons_tmp is not None:
+        commit_file(polygons_tmp, Path(cfg.polygons))
+    write_text_atomic(qml, qml_text(plan.class_names, plan.class_colors))
+    writer.classes.commit()
+    callback.progress(1, 1, "finishing outputs")
+    return qml
+
+
+def discard_partial_outputs(writers: list[RowSink | None], extra_tmp: list[Path]) -> None:
+    """A failed or canceled run: remove every temporary output, so nothing at a destination looks finished."""
+    for writer in writers:
+        if writer is not None:
+            writer.abort()
+    for path in extra_tmp:
+        _remove_quietly(path)

@@ -1,0 +1,298 @@
+"""The segmentation plan: inputs checked against the bundle(s), the region, the tile grid, the members.
+
+Everything that can fail on the inputs is decided here, before any weights are loaded or tiles read. A plan
+reads bundle metadata only; the :class:`~engine.segment.predictor.Predictor` loads the weights.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..bundle import read_metadata
+from ..callbacks import Callback
+from ..config import SegmentConfig
+from ..errors import AlignmentError, BundleError, ConfigError, DataError
+from ..outputs import check_writable
+from ..tiling import TileGrid, overlap_pixels
+
+GSD_WARNING_FACTOR = 1.5  # warn when the image resolution differs from the training one by more than this
+
+
+@dataclass
+class Member:
+    """One ensemble member as the plan sees it: its bundle path, metadata and weight (never its weights)."""
+
+    path: str
+    metadata: dict[str, Any]
+    weight: float
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.metadata["data"]
+
+    @property
+    def aux_channels(self) -> int:
+        return int(self.data.get("aux_channels") or 0)
+
+    @property
+    def output_channels(self) -> int:
+        return int(self.metadata["model"].get("num_classes", 1))
+
+    @property
+    def stats_key(self) -> str:
+        """Members with the same normalisation share one normalised copy of each tile."""
+        return json.dumps([self.data.get("vision_stats"), self.data.get("aux_stats")], sort_keys=True)
+
+
+@dataclass
+class SegmentPlan:
+    """Everything checked and decided before any heavy work (exposed for tests and benchmarks)."""
+
+    cfg: SegmentConfig
+    members: list[Member]
+    reader: Any  # SceneReader
+    grid: TileGrid
+    region: tuple[int, int, int, int]  # col_off, row_off, width, height in image pixels
+    tile: int
+    overlap: int
+    aux_ratio: int
+    class_names: list[str]
+    class_colors: list[str]
+    binary: bool
+    use_aux: bool
+    use_region_mask: bool
+    crs: Any
+    transform: Any  # of the output (the region's window of the image grid)
+    warnings: list[str]
+
+    @property
+    def width(self) -> int:
+        return self.region[2]
+
+    @property
+    def height(self) -> int:
+        return self.region[3]
+
+    @property
+    def probability_channels(self) -> int:
+        return 1 if self.binary else len(self.class_names)
+
+
+def _order_aux(paths: Sequence[str], prefixes: Sequence[str] | None, callback: Callback) -> list[str]:
+    """Put aux files in the bundle's prefix order when every file name matches exactly one prefix."""
+    paths = [str(p) for p in paths]
+    if not prefixes or len(paths) < 2:
+        return paths
+    keys = []
+    for p in paths:
+        hits = [i for i, prefix in enumerate(prefixes) if Path(p).name.startswith(prefix)]
+        if len(hits) != 1:
+            return paths  # user-given order
+        keys.append(hits[0])
+    ordered = [p for _, p in sorted(zip(keys, paths), key=lambda kv: kv[0])]
+    if ordered != paths:
+        callback.info(f"Aux files ordered as in training (prefixes {list(prefixes)}): {ordered}")
+    return ordered
+
+
+def _aux_layout(data: dict[str, Any]) -> str:
+    """How the bundle's aux stack was made, in words (for error messages)."""
+    per_file = data.get("aux_bands_per_file")
+    prefixes = data.get("aux_prefixes") or []
+    text = f"the first {per_file} band(s) of each aux file" if per_file else "all bands of each aux file"
+    return text + (f", files named {', '.join(p + '*' for p in prefixes)} in that order" if prefixes else "")
+
+
+def _check_members(cfg: SegmentConfig) -> list[Member]:
+    if not cfg.models:
+        raise ConfigError("No model bundle given; pass --model PATH (a .dsmodel file written by `train`).")
+    weights = cfg.model_weights or [1.0] * len(cfg.models)
+    members = [Member(str(p), read_metadata(p), float(w)) for p, w in zip(cfg.models, weights)]
+    first = members[0]
+    for other in members[1:]:
+        for key, what in (("class_names", "classes"), ("vision_bands", "band counts")):
+            if other.data.get(key) != first.data.get(key):
+                raise BundleError(
+                    f"The ensemble members '{first.path}' and '{other.path}' have different {what} "
+                    f"({first.data.get(key)} vs {other.data.get(key)}); an ensemble needs models trained for "
+                    f"the same classes and bands."
+                )
+        if other.output_channels != first.output_channels:
+            raise BundleError(f"The ensemble members '{first.path}' and '{other.path}' have different outputs "
+                              f"({first.output_channels} vs {other.output_channels} channels).")
+    aux_members = [m for m in members if m.aux_channels > 0]
+    for other in aux_members[1:]:
+        for key in ("aux_channels", "aux_ratio", "aux_bands_per_file"):
+            if other.data.get(key) != aux_members[0].data.get(key):
+                raise BundleError(f"The ensemble members '{aux_members[0].path}' and '{other.path}' need different "
+                                  f"aux layouts ({key}: {aux_members[0].data.get(key)} vs {other.data.get(key)}).")
+    return members
+
+
+def _snap_region(reader: Any, cfg: SegmentConfig) -> tuple[int, int, int, int]:
+    """The image window to segment: the extent/AOI snapped outward to the image's pixel grid."""
+    if cfg.extent is None and cfg.aoi is None:
+        return (0, 0, reader.grid.width, reader.grid.height)
+    try:
+        return tuple(int(v) for v in reader.region_window())  # type: ignore[return-value]
+    except AlignmentError as exc:
+        raise AlignmentError(
+            f"The extent {cfg.extent} (CRS {cfg.extent_crs or 'of the image'})"
+            f"{' / AOI ' + repr(cfg.aoi) if cfg.aoi else ''} lies outside the image '{cfg.image}' "
+            f"(image bounds {tuple(round(v, 3) for v in reader.grid.bounds)}); give an extent inside the image."
+        ) from exc
+
+
+def _check_gsd(reader: Any, meta: dict[str, Any], path: str, callback: Callback, warnings: list[str],
+               resample: bool = False) -> None:
+    train_gsd = meta["data"].get("gsd")
+    if resample or not train_gsd or not reader.grid.georeferenced:
+        return  # when resampling, _resample_target checks the pixel sizes and reports the factor
+    try:
+        from rasterio.crs import CRS
+
+        train_crs = meta["data"].get("crs")
+        if train_crs and reader.grid.crs is not None:
+            if CRS.from_user_input(train_crs).is_geographic != reader.grid.crs.is_geographic:
+                return  # degrees vs metres: not comparable
+    except Exception:  # noqa: BLE001 - an unparsable training CRS only skips this advisory check
+        return
+    factor = float(np.mean(reader.gsd)) / float(np.mean(train_gsd))
+    if factor > GSD_WARNING_FACTOR or factor < 1 / GSD_WARNING_FACTOR:
+        message = (f"The image '{reader.image}' has a pixel size of {reader.gsd[0]:.4g} x {reader.gsd[1]:.4g}, "
+                   f"{factor:.2f} times the training pixel size {train_gsd} of '{path}'; results may be poor. "
+                   f"Set resample_to_training_gsd (--resample-to-training-gsd) to predict at the training pixel "
+                   f"size, or resample the image first, e.g. `gdalwarp -tr {train_gsd[0]} {train_gsd[1]} "
+                   f"-r average IN.tif OUT.tif`.")
+        warnings.append(message)
+        callback.warning(message)
+
+
+def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> SegmentPlan:
+    """Check the inputs against the bundle(s) and plan the tiles; reads metadata only, no weights, no tiles.
+
+    Raises:
+        ConfigError, DataError, AlignmentError, BundleError: with the file or parameter and the fix.
+    """
+    from ..data.scene import SceneReader
+
+    callback = callback or Callback()
+    warnings: list[str] = []
+    if not cfg.image:
+        raise ConfigError("No image given; pass --image PATH (a GeoTIFF or other GDAL raster).")
+    if not cfg.output:
+        raise ConfigError("No output given; pass --out PATH.tif for the class raster.")
+    members = _check_members(cfg)
+    first = members[0]
+    data = first.data
+    # destinations first: cheap, and a read-only folder should not cost a model load
+    check_writable(cfg.output, "output class raster")
+    if cfg.probabilities:
+        check_writable(cfg.probabilities, "probability raster")
+    if cfg.polygons:
+        check_writable(cfg.polygons, "polygon GeoPackage")
+    outputs = [Path(p).resolve() for p in (cfg.output, cfg.probabilities, cfg.polygons) if p]
+    if len(set(outputs)) != len(outputs):
+        raise ConfigError("The class raster, probability raster and polygon outputs must be different files.")
+    if Path(cfg.image).resolve() in outputs:
+        raise ConfigError(f"The output '{cfg.output}' would overwrite the input image; choose another name.")
+
+    aux_members = [m for m in members if m.aux_channels > 0]
+    use_aux = bool(aux_members)
+    aux_data = aux_members[0].data if use_aux else {}
+    aux_paths: list[str] = []
+    if use_aux:
+        if not cfg.aux:
+            raise DataError(f"The model '{aux_members[0].path}' needs {aux_members[0].aux_channels} aux channel(s) "
+                            f"({_aux_layout(aux_data)}); pass them with --aux (aux).")
+        aux_paths = _order_aux(cfg.aux, aux_data.get("aux_prefixes"), callback)
+    elif cfg.aux:
+        message = f"The model(s) use no aux data; the {len(cfg.aux)} aux file(s) given are ignored."
+        warnings.append(message)
+        callback.warning(message)
+
+    aux_ratio = int(aux_data.get("aux_ratio") or data.get("aux_ratio") or first.metadata["model"].get("aux_ratio", 8))
+    tile = int(cfg.tile_size or data["tile_size"])
+    if tile % 32 or tile < 32 or (use_aux and tile % aux_ratio):
+        raise ConfigError(f"tile_size {tile} must be a positive multiple of 32"
+                          f"{f' and of the aux ratio {aux_ratio}' if use_aux else ''}; try {data['tile_size']}.")
+    for member in members[1:]:
+        if not cfg.tile_size and int(member.data["tile_size"]) != tile:
+            message = (f"The ensemble members were trained on different tile sizes; using {tile} px "
+                       f"(set tile_size to choose).")
+            warnings.append(message)
+            callback.warning(message)
+            break
+
+    reader = SceneReader(cfg.image, aux_paths, aux_bands_per_file=aux_data.get("aux_bands_per_file"),
+                         aux_ratio=aux_ratio, callback=callback, extent=cfg.extent, extent_crs=cfg.extent_crs,
+                         aoi=cfg.aoi)
+    try:
+        if reader.vision_bands != int(data["vision_bands"]):
+            raise DataError(
+                f"The image '{cfg.image}' has {reader.vision_bands} band(s) but the model '{first.path}' was "
+                f"trained on {data['vision_bands']}; give an image with the same bands in the same order."
+            )
+        if use_aux and reader.aux_channels != aux_members[0].aux_channels:
+            raise DataError(
+                f"The aux files {aux_paths} give {reader.aux_channels} channel(s) but the model "
+                f"'{aux_members[0].path}' needs {aux_members[0].aux_channels} ({_aux_layout(aux_data)}); give "
+                f"the same aux layout as in training."
+            )
+        region = _snap_region(reader, cfg)
+        from ..data.align import check_overlap, tile_grid
+
+        region_grid = tile_grid(reader.grid, region[0], region[1], region[2], region[3])
+        if use_aux:
+            from ..data.raster import grid_of, open_raster
+
+            for path in aux_paths:
+                ds = open_raster(path, "aux raster")
+                try:
+                    aux_grid_ = grid_of(ds)
+                finally:
+                    ds.close()
+                if aux_grid_.georeferenced and reader.grid.georeferenced:
+                    aux_grid_.crs = aux_grid_.crs or reader.grid.crs
+                    check_overlap(region_grid, aux_grid_, f"{cfg.image} (segmented extent)", path, "aux raster")
+        _check_gsd(reader, first.metadata, first.path, callback, warnings, cfg.resample_to_training_gsd)
+        overlap = overlap_pixels(tile, cfg.overlap)
+        grid = TileGrid.plan(region, (reader.grid.width, reader.grid.height), tile, overlap)
+    except BaseException:
+        reader.close()
+        raise
+    binary = first.output_channels == 1
+    return SegmentPlan(cfg=cfg, members=members, reader=reader, grid=grid, region=region, tile=tile,
+                       overlap=overlap, aux_ratio=aux_ratio, class_names=list(data["class_names"]),
+                       class_colors=list(data["class_colors"]), binary=binary, use_aux=use_aux,
+                       use_region_mask=cfg.aoi is not None, crs=reader.grid.crs, transform=region_grid.transform,
+                       warnings=warnings)
+
+
+def plan_on_image(plan: SegmentPlan, image: str) -> SegmentPlan:
+    """The same members, tile, overlap and aux over the whole of another image on the same footprint.
+
+    The resample mode plans its working grid this way (the image warped to the training pixel size as a VRT):
+    every input check already ran on the real image, so nothing is checked or reported twice.
+    """
+    from ..data.align import tile_grid
+    from ..data.scene import SceneReader
+
+    source = plan.reader
+    reader = SceneReader(image, source.aux_paths, aux_bands_per_file=source.aux_bands_per_file,
+                         aux_ratio=plan.aux_ratio, callback=source.callback)
+    try:
+        region = (0, 0, reader.grid.width, reader.grid.height)
+        grid = TileGrid.plan(region, (reader.grid.width, reader.grid.height), plan.tile, plan.overlap)
+        transform = tile_grid(reader.grid, *region).transform
+    except BaseException:
+        reader.close()
+        raise
+    return replace(plan, reader=reader, grid=grid, region=region, use_region_mask=False, crs=reader.grid.crs,
+                   transform=transform, warnings=[])

@@ -1,0 +1,113 @@
+"""The predictor: model bundles loaded once, run as a weighted ensemble with test-time augmentation.
+
+This is the seam between the tile pipeline and the models: the pipeline hands it normalised tile batches
+(one copy per normalisation, keyed by :attr:`Member.stats_key`) and gets averaged probabilities back. It is
+built from bundles, never stored in the plan, so one predictor serves every scene of a bulk run. Another
+backend (e.g. onnxruntime) or another kind of ensemble only has to provide the same ``__call__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..bundle import load_bundle
+from ..environment import require
+from ..errors import ConfigError
+from .plan import Member
+
+
+def tta_transforms(mode: str) -> list[tuple[int, bool]]:
+    """(rot90 count, flip-W-first) pairs: none -> identity; flips -> id, flip W, flip H; d4 -> 8 dihedral."""
+    if mode == "none":
+        return [(0, False)]
+    if mode == "flips":
+        return [(0, False), (0, True), (2, True)]  # rot180 after a W flip == an H flip
+    if mode == "d4":
+        return [(k, f) for f in (False, True) for k in range(4)]
+    raise ConfigError(f"tta '{mode}' is unknown; use none, flips or d4.")
+
+
+def _forward_transform(x: Any, k: int, flip: bool) -> Any:
+    if flip:
+        x = x.flip(-1)
+    return x.rot90(k, dims=(-2, -1)) if k else x
+
+
+def _inverse_transform(x: Any, k: int, flip: bool) -> Any:
+    if k:
+        x = x.rot90(-k, dims=(-2, -1))
+    return x.flip(-1) if flip else x
+
+
+@dataclass
+class LoadedMember:
+    """One ensemble member ready to run: its model on the device and what it needs."""
+
+    model: Any
+    weight: float
+    needs_aux: bool
+    stats_key: str
+
+
+class Predictor:
+    """Runs the ensemble with TTA on batches of normalised tiles; returns averaged probabilities.
+
+    Args:
+        members: the loaded members, models already on ``device``.
+        binary: one sigmoid channel (True) or softmax over classes.
+        tta: "none", "flips" or "d4".
+        device: torch device string.
+    """
+
+    def __init__(self, members: Sequence[LoadedMember], binary: bool, tta: str, device: str):
+        self.torch = require("torch")
+        self.members = list(members)
+        self.binary = binary
+        self.tta = tta
+        self.transforms = tta_transforms(tta)
+        self.device = self.torch.device(device)
+        self.total_weight = float(sum(m.weight for m in self.members))
+        self.amp_dtype = None
+        if self.device.type == "cuda":
+            self.amp_dtype = self.torch.bfloat16 if self.torch.cuda.is_bf16_supported() else self.torch.float16
+
+    @classmethod
+    def from_bundles(cls, members: Sequence[Member], tta: str, device: str) -> Predictor:
+        """Load every member's bundle onto ``device`` (once; the predictor then serves any number of scenes)."""
+        loaded = [LoadedMember(load_bundle(m.path, device).model, m.weight, m.aux_channels > 0, m.stats_key)
+                  for m in members]
+        return cls(loaded, members[0].output_channels == 1, tta, device)
+
+    def __call__(self, vision: dict[str, np.ndarray], aux: dict[str, np.ndarray | None]) -> np.ndarray:
+        """``vision``/``aux``: normalised (B, C, h, w) arrays per stats key. Returns (B, K, T, T) float32."""
+        torch = self.torch
+        total = None
+        with torch.inference_mode():
+            tensors: dict[str, tuple[Any, Any]] = {}
+            for key in vision:
+                v = torch.from_numpy(vision[key]).to(self.device, non_blocking=True)
+                a = aux.get(key)
+                a = None if a is None else torch.from_numpy(a).to(self.device, non_blocking=True)
+                tensors[key] = (v, a)
+            for member in self.members:
+                v, a = tensors[member.stats_key]
+                for k, flip in self.transforms:
+                    vt = _forward_transform(v, k, flip)
+                    at = _forward_transform(a, k, flip) if (member.needs_aux and a is not None) else None
+                    with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                        logits = member.model(pixel_values=vt, air_values=at)["logits"]
+                    logits = logits.float()
+                    probs = torch.sigmoid(logits) if self.binary else torch.softmax(logits, dim=1)
+                    probs = _inverse_transform(probs, k, flip) * (member.weight / len(self.transforms))
+                    total = probs if total is None else total + probs
+            total = total / self.total_weight
+            return total.cpu().numpy()
+
+
+def load_predictor(plan: Any, device: str) -> Predictor:
+    """The predictor for a :class:`~engine.segment.plan.SegmentPlan`'s members and TTA mode."""
+    return Predictor.from_bundles(plan.members, plan.cfg.tta, device)

@@ -1,0 +1,174 @@
+"""The resample mode: predict at the training pixel size, write the outputs on the input grid.
+
+A different plan and a different sink for the same tile pipeline (no second ``segment()`` inside the first):
+the region is warped to the first bundle's training pixel size as a GDAL VRT (virtual: no copy of the pixels;
+``average`` when shrinking, ``bilinear`` when enlarging), planned with :func:`plan_on_image` and run into a
+:class:`ProbabilityStore` (float32, NaN where invalid) in a hidden temp folder beside the output. The
+probabilities are warped back bilinearly onto exactly the grid a run without resampling writes (a windowed GDAL
+warp, read block row by block row), the classes are derived from them (threshold or argmax), so the class and
+probability rasters agree, and pixels that are nodata in the input (or outside the AOI) are nodata. Polygons
+are made from the final class raster; every output goes temp-then-rename as usual.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..callbacks import Callback
+from ..environment import require
+from ..errors import ConfigError
+from .outputs import ProbabilityStore, SceneWriter, discard_partial_outputs, finish_outputs
+from .pipeline import run_tiles
+from .plan import SegmentPlan, plan_on_image
+from .predictor import Predictor
+
+if TYPE_CHECKING:
+    from .run import SegmentResult
+
+GSD_RESAMPLE_TOLERANCE = 0.01  # relative pixel-size difference below which the image is used as it is
+
+
+def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float] | None:
+    """The first bundle's training pixel size (x, y), or None when the image already has it (within 1 %).
+
+    Raises:
+        ConfigError: the bundle records no pixel size, or the image has no usable georeferencing.
+    """
+    first = plan.members[0]
+    train = first.data.get("gsd")
+    if not train:
+        raise ConfigError(f"resample_to_training_gsd: the model '{first.path}' records no training pixel size "
+                          f"(data.gsd); segment without resampling, or resample the image with gdalwarp first.")
+    train = (float(train[0]), float(train[-1]))
+    for member in plan.members[1:]:
+        other = member.data.get("gsd")
+        if other and not np.allclose([float(other[0]), float(other[-1])], train, rtol=GSD_RESAMPLE_TOLERANCE):
+            message = (f"The ensemble members were trained at different pixel sizes ({list(train)} for "
+                       f"'{first.path}', {other} for '{member.path}'); resampling to the first member's.")
+            plan.warnings.append(message)
+            callback.warning(message)
+    reader = plan.reader
+    if not reader.grid.georeferenced:
+        raise ConfigError(f"resample_to_training_gsd: the image '{plan.cfg.image}' has no georeferencing, so its "
+                          f"pixel size is unknown; georeference it or segment without resampling.")
+    t = plan.transform
+    if t.b != 0 or t.d != 0 or t.e >= 0:
+        raise ConfigError(f"resample_to_training_gsd: the image '{plan.cfg.image}' is rotated or not north-up; "
+                          f"warp it to a north-up grid (gdalwarp) first or segment without resampling.")
+    train_crs = first.data.get("crs")
+    if train_crs and reader.grid.crs is not None:
+        from rasterio.crs import CRS
+
+        try:
+            geographic = CRS.from_user_input(train_crs).is_geographic
+        except Exception:  # noqa: BLE001 - an unparsable training CRS: compare the numbers as they are
+            geographic = reader.grid.crs.is_geographic
+        if geographic != reader.grid.crs.is_geographic:
+            raise ConfigError(f"resample_to_training_gsd: the model '{first.path}' was trained in "
+                              f"{'degrees' if geographic else 'metres'} but the image '{plan.cfg.image}' is in "
+                              f"{'degrees' if reader.grid.crs.is_geographic else 'map units'}; reproject the "
+                              f"image to a CRS like the training one first.")
+    gsd = [float(v) for v in reader.gsd]
+    if all(abs(g / t_ - 1) <= GSD_RESAMPLE_TOLERANCE for g, t_ in zip(gsd, train)):
+        callback.info(f"The image '{plan.cfg.image}' already has the training pixel size "
+                      f"{first.data.get('gsd')}; segmenting it without resampling.")
+        return None
+    return train
+
+
+def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor: Predictor, callback: Callback,
+                      start: float) -> SegmentResult:
+    """The plan's region predicted at pixel size ``target`` (see the module docstring); outputs on its grid."""
+    from ..data.align import tile_grid
+    from ..data.raster import open_raster, read_window
+    from ..outputs import BLOCK, _gdal_errors
+    from .run import SegmentResult
+
+    gdal = require("osgeo.gdal")
+    cfg = plan.cfg
+    tmp_dir: Path | None = None
+    store = writer = image_ds = back = working = None
+    extra_tmp: list[Path] = []
+    try:
+        t, width, height = plan.transform, plan.width, plan.height
+        bounds = (t.c, t.f + t.e * height, t.c + t.a * width, t.f)  # left, bottom, right, top of the region
+        work_w = max(1, round((bounds[2] - bounds[0]) / target[0]))
+        work_h = max(1, round((bounds[3] - bounds[1]) / target[1]))
+        working_gsd = [(bounds[2] - bounds[0]) / work_w, (bounds[3] - bounds[1]) / work_h]
+        gsd = [float(v) for v in plan.reader.gsd]
+        factor = float(np.mean(gsd)) / float(np.mean(target))
+        method = "average" if factor < 1 else "bilinear"  # shrinking averages, enlarging interpolates
+        callback.info(f"Resampling '{cfg.image}' from a pixel size of {gsd[0]:.4g} x {gsd[1]:.4g} to the "
+                      f"training pixel size {list(target)} of '{plan.members[0].path}' (factor {factor:.2f}, "
+                      f"{method}): the model sees {work_w}x{work_h} px at {working_gsd[0]:.4g} x "
+                      f"{working_gsd[1]:.4g}; the outputs stay on the input grid ({width}x{height} px).")
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{Path(cfg.output).stem}.resample-", dir=str(Path(cfg.output).parent)))
+        vrt = tmp_dir / "image.vrt"
+        with _gdal_errors(gdal):
+            gdal.Warp(str(vrt), str(cfg.image), options=gdal.WarpOptions(
+                format="VRT", outputBounds=bounds, width=work_w, height=work_h, resampleAlg=method))
+
+        # the working grid: the warped image through the normal tile pipeline into float32 probabilities
+        working = plan_on_image(plan, str(vrt))
+        callback.info(f"Segmenting the warped image ({work_w}x{work_h} px) with {len(plan.members)} model(s) on "
+                      f"{predictor.device}: {len(working.grid)} tiles of {plan.tile} px, overlap {plan.overlap} px, "
+                      f"TTA {cfg.tta}.")
+        store = ProbabilityStore(working, tmp_dir / "probabilities.tif")
+        stats = run_tiles(working, predictor, store, callback, batch_size=cfg.batch_size, prefetch=cfg.prefetch)
+        callback.check_canceled()
+
+        # back onto the input grid: a warped VRT of the probabilities, read (and so warped) block row by block row
+        back_vrt = tmp_dir / "back.vrt"
+        with _gdal_errors(gdal):
+            gdal.Warp(str(back_vrt), str(store.path), options=gdal.WarpOptions(
+                format="VRT", outputBounds=bounds, width=width, height=height, resampleAlg="bilinear",
+                srcNodata="nan", dstNodata="nan"))
+            back = gdal.Open(str(back_vrt))
+        image_ds = open_raster(cfg.image, "image")
+        writer = SceneWriter(plan, cfg.threshold)
+        col0, row0 = plan.region[0], plan.region[1]
+        channels = plan.probability_channels
+        callback.progress(0, height, "resampling to the input grid")
+        for row in range(0, height, BLOCK):
+            callback.check_canceled()
+            rows = min(BLOCK, height - row)
+            with _gdal_errors(gdal):
+                probs = np.asarray(back.ReadAsArray(0, row, width, rows), np.float32).reshape(channels, rows, width)
+            _, valid = read_window(image_ds, col0, row0 + row, width, rows)
+            if plan.use_region_mask:
+                valid &= plan.reader.region.mask(tile_grid(plan.reader.grid, col0, row0 + row, width, rows))
+            valid &= np.isfinite(probs).all(axis=0)
+            writer.sink(row, np.nan_to_num(probs, nan=0.0), valid)
+            callback.progress(row + rows, height, "resampling to the input grid")
+        writer.finish()
+        qml = finish_outputs(plan, writer, callback, extra_tmp, metadata={
+            "DUALSTREAM_WORKING_GSD": " ".join(f"{v:.10g}" for v in working_gsd)})
+    except BaseException:
+        discard_partial_outputs([store, writer], extra_tmp)
+        raise
+    finally:
+        back = None  # noqa: F841 - closes the GDAL dataset before its folder goes
+        if image_ds is not None:
+            image_ds.close()
+        if working is not None:
+            working.reader.close()
+        if tmp_dir is not None:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    seconds = time.perf_counter() - start
+    callback.info(f"Wrote '{cfg.output}' ({width * height / max(seconds, 1e-9):,.0f} px/s of the input grid, "
+                  f"predicted at the training pixel size).")
+    # the working grid's store and the final writer both waited on and spent time writing
+    return SegmentResult(output=str(cfg.output), qml=str(qml), probabilities=cfg.probabilities,
+                         polygons=cfg.polygons, class_names=plan.class_names, class_colors=plan.class_colors,
+                         pixels=width * height, seconds=seconds, tiles=stats.tiles,
+                         skipped_tiles=stats.skipped_tiles, device=str(predictor.device), width=width, height=height,
+                         warnings=list(plan.warnings), working_gsd=working_gsd,
+                         timings={"model": stats.model_seconds, "input_wait": stats.input_wait,
+                                  "output_wait": store.wait_seconds + writer.wait_seconds,
+                                  "read": stats.read_seconds, "write": store.write_seconds + writer.write_seconds})
