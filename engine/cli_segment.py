@@ -18,6 +18,7 @@ from typing import Any
 from .cli import Command, parse_label_map
 from .config import TTA_MODES, EvaluateConfig, SegmentConfig, load_config_file
 from .errors import ConfigError
+from .safety import check_outputs, segment_files
 
 SEGMENT_FLAGS = ("image", "models", "output", "aux", "model_weights", "probabilities", "probability_dtype",
                  "polygons", "min_polygon_area", "simplify_tolerance", "polygon_classes", "extent", "extent_crs",
@@ -81,7 +82,10 @@ def segment_config_from_args(args: argparse.Namespace) -> SegmentConfig:
     for key, flag in (("image", "--image"), ("models", "--model"), ("output", "--out")):
         if not settings.get(key):
             raise ConfigError(f"segment needs {flag} (or segment.{key} in the config file).")
-    return SegmentConfig.from_dict(settings)
+    cfg = SegmentConfig.from_dict(settings)
+    # the engine checks its own inputs; only the command line knows the config file
+    check_outputs({"config file (--config)": getattr(args, "config", None)}, segment_files(cfg)[1])
+    return cfg
 
 
 def run_segment(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 from .cli import Command, parse_label_map
 from .config import MODEL_PRESETS, DataConfig, ModelConfig, TrainConfig, load_config_file
 from .errors import ConfigError
+from .safety import check_outputs, train_files
 
 SECTIONS = ("model", "data", "train")
 
@@ -187,8 +188,11 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, DataConfig
                           "(or data.data_dir / data.train_scenes in the config file).")
     if data.get("data_dir") and data.get("train_scenes"):
         raise ConfigError("give either --data DIR or explicit --image scenes, not both.")
-    return (ModelConfig.from_dict(sections["model"]), DataConfig.from_dict(data),
-            TrainConfig.from_dict(sections["train"]))
+    configs = (ModelConfig.from_dict(sections["model"]), DataConfig.from_dict(data),
+               TrainConfig.from_dict(sections["train"]))
+    # the engine checks its own inputs; only the command line knows the config file
+    check_outputs({"config file (--config)": getattr(args, "config", None)}, train_files(*configs)[1])
+    return configs
 
 
 def _default_colors(n: int) -> list[str]:

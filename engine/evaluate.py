@@ -27,6 +27,7 @@ from .config import EvaluateConfig
 from .errors import ConfigError, DataError
 from .metrics import ConfusionMatrix
 from .outputs import check_writable, write_text_atomic
+from .safety import check_outputs, evaluate_files
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".img", ".vrt", ".png", ".jp2")
 LABEL_SUFFIXES = RASTER_SUFFIXES + (".gpkg", ".geojson", ".shp", ".json", ".fgb")
@@ -163,6 +164,7 @@ def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> dict[str,
     callback = callback or Callback()
     if not cfg.prediction or not cfg.label:
         raise ConfigError("evaluate needs a prediction (--pred) and a label (--label).")
+    check_outputs(*evaluate_files(cfg))
     pairs = _pairs(cfg.prediction, cfg.label)
     check_writable(cfg.output, "metrics file")
     if cfg.rle_csv:

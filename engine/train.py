@@ -30,6 +30,7 @@ from .config import DataConfig, ModelConfig, TrainConfig
 from .environment import require, resolve_device
 from .errors import CanceledError, ConfigError, ModelError
 from .prefetch import Prefetcher
+from .safety import check_outputs, train_files
 
 # Settings that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = {
@@ -288,6 +289,7 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
         ConfigError: bad settings, or ``resume`` with a checkpoint made from other settings.
     """
     callback = callback or Callback()
+    check_outputs(*train_files(model_cfg, data_cfg, train_cfg))  # before any work: never write onto an input
     device = resolve_device(train_cfg.device)
     ctx, device = setup_distributed(device)
     try:

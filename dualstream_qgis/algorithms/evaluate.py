@@ -121,6 +121,11 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
         config = engine_module("config")
         cfg = run_engine(config.EvaluateConfig, prediction=prediction, label=label, output=output,
                          label_field=field, label_mapping=mapping)
+        html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
+        if html_path:  # written here, not by the engine: checked with the engine's files before any work
+            safety = engine_module("safety")
+            inputs, outputs = safety.evaluate_files(cfg)
+            run_engine(safety.check_outputs, inputs, {**outputs, "HTML report (OUTPUT_HTML)": html_path})
         metrics = run_engine(engine_module("evaluate").evaluate, cfg, self.callback(feedback))
         rows = class_rows(metrics)
         for row in rows:
@@ -133,7 +138,6 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
             "PIXEL_ACCURACY": _number(metrics.get("pixel_accuracy")),
             "FOREGROUND_IOU": _number(metrics.get("foreground_iou")),
         }
-        html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
         if html_path:
             write_html(html_path, metrics, rows, prediction, label)
             results[self.OUTPUT_HTML] = html_path
@@ -195,8 +199,7 @@ def write_html(path: str, metrics: dict[str, Any], rows: list[dict[str, Any]], p
         f"<h2>Confusion matrix (pixels)</h2><table><tr>{cm_head}</tr>{cm_body}</table>"
         f"<h2>All metrics</h2><pre>{html.escape(json.dumps(metrics, indent=2, default=str))}</pre></body></html>"
     )
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(text, encoding="utf-8")
+    engine_module("atomic").write_text_atomic(path, text)
 
 
 def _number(value: Any) -> float | None:

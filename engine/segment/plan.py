@@ -19,6 +19,7 @@ from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..errors import AlignmentError, BundleError, ConfigError, DataError
 from ..outputs import check_writable
+from ..safety import check_outputs, segment_files
 from ..tiling import TileGrid, overlap_pixels
 
 GSD_WARNING_FACTOR = 1.5  # warn when the image resolution differs from the training one by more than this
@@ -188,6 +189,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
         raise ConfigError("No image given; pass --image PATH (a GeoTIFF or other GDAL raster).")
     if not cfg.output:
         raise ConfigError("No output given; pass --out PATH.tif for the class raster.")
+    check_outputs(*segment_files(cfg))  # no output (or sidecar) is one of the inputs, by file identity
     members = _check_members(cfg)
     first = members[0]
     data = first.data
@@ -197,11 +199,6 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
         check_writable(cfg.probabilities, "probability raster")
     if cfg.polygons:
         check_writable(cfg.polygons, "polygon GeoPackage")
-    outputs = [Path(p).resolve() for p in (cfg.output, cfg.probabilities, cfg.polygons) if p]
-    if len(set(outputs)) != len(outputs):
-        raise ConfigError("The class raster, probability raster and polygon outputs must be different files.")
-    if Path(cfg.image).resolve() in outputs:
-        raise ConfigError(f"The output '{cfg.output}' would overwrite the input image; choose another name.")
 
     aux_members = [m for m in members if m.aux_channels > 0]
     use_aux = bool(aux_members)

@@ -1,0 +1,84 @@
+"""engine.safety.check_outputs: outputs are compared with inputs by file identity, not by path string."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from engine.config import SegmentConfig
+from engine.errors import ConfigError
+from engine.safety import check_outputs, file_identity, raster_sidecars, segment_files
+
+
+@pytest.fixture
+def files(tmp_path):
+    image = tmp_path / "in" / "image.tif"
+    image.parent.mkdir()
+    image.write_bytes(b"image")
+    aux = tmp_path / "in" / "aux.tif"
+    aux.write_bytes(b"aux")
+    return tmp_path, image, aux
+
+
+def test_distinct_files_pass(files):
+    root, image, aux = files
+    check_outputs({"image": image, "aux": [aux]}, {"out": root / "out.tif", "probs": root / "p.tif"})
+
+
+@pytest.mark.parametrize("spelling", ["same", "dotdot", "hardlink", "symlink", "symlinked_folder"])
+def test_every_spelling_of_an_input_is_refused(files, spelling):
+    root, image, aux = files
+    if spelling == "same":
+        out = aux
+    elif spelling == "dotdot":
+        out = root / "in" / ".." / "in" / "aux.tif"
+    elif spelling == "hardlink":
+        out = root / "hard.tif"
+        os.link(aux, out)
+    elif spelling == "symlink":
+        out = root / "link.tif"
+        out.symlink_to(aux)
+    else:
+        (root / "linked").symlink_to(root / "in", target_is_directory=True)
+        out = root / "linked" / "aux.tif"
+    with pytest.raises(ConfigError) as info:
+        check_outputs({"image (--image)": image, "aux (--aux)": [aux]}, {"class raster (--out)": out})
+    message = str(info.value)
+    assert "class raster (--out)" in message and "aux (--aux)" in message and str(aux) in message
+
+
+def test_sidecar_of_an_output_onto_an_input_is_refused(files):
+    root, image, _aux = files
+    style = root / "in" / "image.qml"  # the class raster's .qml sidecar would replace this input
+    style.write_bytes(b"<qgis/>")
+    with pytest.raises(ConfigError, match=r"style \(--style\)"):
+        check_outputs({"style (--style)": style}, {"class raster (--out)": raster_sidecars(root / "in" / "image.png",
+                                                                                         qml=True)})
+
+
+def test_two_outputs_on_one_file_are_refused(files):
+    root, _image, _aux = files
+    with pytest.raises(ConfigError, match="probability raster .* and the class raster"):
+        check_outputs({}, {"class raster": root / "o.tif", "probability raster": root / "x" / ".." / "o.tif"})
+
+
+def test_input_folder_counts_with_its_data_files(files):
+    root, image, _aux = files
+    (root / "in" / "notes.json").write_text("{}")
+    with pytest.raises(ConfigError, match="its file"):
+        check_outputs({"data folder (--data)": root / "in"}, {"bundle (--out)": image})
+    check_outputs({"data folder (--data)": root / "in"}, {"metrics": root / "in" / "notes.json"})  # not data
+
+
+def test_missing_paths_compare_by_resolved_path(tmp_path):
+    assert file_identity(tmp_path / "a" / ".." / "b.tif") == file_identity(tmp_path / "b.tif")
+    assert file_identity(tmp_path / "b.tif")[0] == "path"
+
+
+def test_segment_files_list_the_style_and_gdal_sidecars(tmp_path):
+    cfg = SegmentConfig(image="i.tif", models=["m.dsmodel"], output=str(tmp_path / "o.tif"), polygons="p.gpkg")
+    inputs, outputs = segment_files(cfg)
+    written = [p for v in outputs.values() if v for p in ([v] if isinstance(v, str) else v)]
+    assert str(tmp_path / "o.qml") in written and str(tmp_path / "o.tif.aux.xml") in written
+    assert "p.gpkg" in written and inputs["model bundle (--model / MODEL)"] == ["m.dsmodel"]
