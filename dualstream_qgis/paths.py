@@ -1,7 +1,7 @@
-"""Where the plugin's resources (icons, QML styles) live, installed or in a repository checkout.
+"""Where the plugin's resources (icons, QML styles, the README) live, installed or in a repository checkout.
 
-Installed from the zip, ``resources/`` sits inside the plugin folder; in a checkout it is a sibling of
-``dualstream_qgis/`` at the repository root.
+Installed from the zip, ``resources/`` and ``README.md`` sit inside the plugin folder; in a checkout they are
+siblings of ``dualstream_qgis/`` at the repository root.
 """
 
 from __future__ import annotations
@@ -25,3 +25,9 @@ def icon_path(name: str = "dualstream.svg") -> Path:
 def style_path(name: str) -> Path:
     """Path of a QML style in ``resources/styles``."""
     return resources_dir() / "styles" / name
+
+
+def readme_path() -> Path:
+    """The README shipped with the plugin (the algorithms' help link)."""
+    bundled = PLUGIN_DIR / "README.md"
+    return bundled if bundled.is_file() else PLUGIN_DIR.parent / "README.md"

@@ -20,6 +20,9 @@ from .errors import CanceledError, DualStreamError
 COMMAND_MODULES = ("cli_train", "cli_info", "cli_segment")
 EXIT_ERROR = 2
 EXIT_CANCELED = 130
+# Options whose value may start with "-" (``--label-map -1=255``: Sen1Floods11 labels "no data" -1). argparse
+# takes such a value for an unknown option, so ``main`` joins it to its option first (``--label-map=-1=255``).
+DASH_VALUE_OPTIONS = ("--label-map",)
 
 
 @dataclass
@@ -52,6 +55,25 @@ def parse_label_map(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(f"class in '{text}' must be an integer") from exc
 
 
+def join_dash_values(argv: list[str], options: tuple[str, ...] = DASH_VALUE_OPTIONS) -> list[str]:
+    """``[..., "--label-map", "-1=255", ...]`` -> ``[..., "--label-map=-1=255", ...]`` for ``options``.
+
+    Only a value that cannot be an option itself is joined: one starting with "-" followed by a digit.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        value = argv[i + 1] if i + 1 < len(argv) else ""
+        if arg in options and len(value) > 1 and value[0] == "-" and value[1].isdigit():
+            out.append(f"{arg}={value}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
 def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentParser:
     from . import __version__
 
@@ -75,7 +97,7 @@ def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentPars
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_dash_values(list(sys.argv[1:] if argv is None else argv)))
     debug = bool(getattr(args, "debug", False))
     try:
         code = args._run(args)

@@ -115,7 +115,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="share held out for validation when no validation scenes are given")
     data.add_argument("--aux-prefix", dest="aux_prefixes", action="append", metavar="PREFIX", default=S,
                       help="aux file prefix in the reference layout (repeat; default GEMS_ and AIR_Pollution_*)")
-    data.add_argument("--aux-bands-per-file", dest="aux_bands_per_file", type=int, default=S)
+    data.add_argument("--aux-bands-per-file", dest="aux_bands_per_file", type=int, default=S, metavar="N",
+                      help="use the first N bands of each aux file (default: 12 in the reference layout, all bands "
+                           "of explicit scenes' aux files, which must then agree across scenes)")
     data.add_argument("--label-map", dest="label_mapping", action="append", type=parse_label_map, metavar="VALUE=CLASS",
                       default=S, help="raw label value -> class (repeat; default 90=1)")
     data.add_argument("--label-default-class", dest="label_default_class", type=int, default=S)

@@ -21,6 +21,7 @@ MODEL_PRESETS = ("tiny", "b0", "b1", "b2")
 DEVICES = ("auto", "cpu", "cuda")
 TTA_MODES = ("none", "flips", "d4")
 REFERENCE_AUX_PREFIXES = ("GEMS_", "AIR_Pollution_CO_", "AIR_Pollution_NO2_", "AIR_Pollution_SO2_")
+REFERENCE_AUX_BANDS_PER_FILE = 12  # the reference layout's convention: the first 12 bands of each aux file
 
 
 class Settings:
@@ -157,7 +158,8 @@ class DataConfig(Settings):
     val_scenes: list[SceneSpec] = field(default_factory=list)
     val_fraction: float = 0.2  # share of train tiles held out when no validation scenes are given
     aux_prefixes: list[str] = field(default_factory=lambda: list(REFERENCE_AUX_PREFIXES))
-    aux_bands_per_file: int = 12
+    # first N bands of each aux file; None = the reference layout's 12, or all bands of explicit scenes' files
+    aux_bands_per_file: int | None = None
     label_mapping: dict[str, int] = field(default_factory=lambda: {"90": 1})  # raw value -> class
     label_default_class: int = 0  # class of raw 0 (and of every unmapped value when strict_labels is off)
     strict_labels: bool = True  # raw values neither mapped nor 0/nodata are an error (reported with counts)
@@ -186,7 +188,8 @@ class DataConfig(Settings):
                f"tile_size {self.tile_size} must be divisible by aux_ratio {self.aux_ratio}.")
         _check(0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1) (got {self.val_fraction}).")
         _check(0.0 <= self.foreground_share <= 1.0, "foreground_share must be in [0, 1].")
-        _check(self.aux_bands_per_file >= 1, "aux_bands_per_file must be >= 1.")
+        _check(self.aux_bands_per_file is None or self.aux_bands_per_file >= 1,
+               "aux_bands_per_file must be >= 1 (or unset: all bands of each aux file).")
         _check(len(self.class_names) >= 2, "class_names needs at least two names (background and one class).")
         _check(len(self.class_colors) == len(self.class_names),
                f"class_colors has {len(self.class_colors)} entries but class_names has {len(self.class_names)}.")
@@ -199,6 +202,13 @@ class DataConfig(Settings):
                if not (0 <= v < len(self.class_names) or v == self.ignore_index)]
         _check(not bad, f"label_mapping maps to class(es) {bad} outside 0..{len(self.class_names) - 1} "
                         f"(or ignore_index {self.ignore_index} for unlabelled values).")
+
+    @property
+    def aux_bands_used(self) -> int | None:
+        """Bands taken from each aux file: the setting, else 12 in the reference layout, else all (None)."""
+        if self.aux_bands_per_file is not None:
+            return int(self.aux_bands_per_file)
+        return REFERENCE_AUX_BANDS_PER_FILE if self.data_dir else None
 
     @property
     def num_classes(self) -> int:

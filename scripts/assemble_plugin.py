@@ -7,6 +7,7 @@ the tests::
     dualstream_qgis/engine/     the engine, imported as ``dualstream_qgis.engine``
     dualstream_qgis/resources/  icons and QML styles
     dualstream_qgis/metadata.txt, dualstream_qgis/LICENSE
+    dualstream_qgis/README.md   the user documentation (the algorithms' help link opens it)
 
 Usage: ``python scripts/assemble_plugin.py --dest DIR`` (writes DIR/dualstream_qgis) or
 ``python scripts/assemble_plugin.py --zip dist/dualstream_qgis.zip``.
@@ -33,7 +34,8 @@ def assemble(dest_parent: Path, repo: Path = REPO) -> Path:
     target = Path(dest_parent) / PLUGIN_NAME
     if target.exists():
         raise FileExistsError(f"{target} already exists; remove it or assemble into an empty folder.")
-    for required in (repo / PLUGIN_NAME, repo / "engine", repo / "resources", repo / "metadata.txt", repo / "LICENSE"):
+    for required in (repo / PLUGIN_NAME, repo / "engine", repo / "resources", repo / "metadata.txt", repo / "LICENSE",
+                     repo / "README.md"):
         if not required.exists():
             raise FileNotFoundError(f"{required} is missing: run this script from a complete DualStream checkout.")
     shutil.copytree(repo / PLUGIN_NAME, target, ignore=IGNORE)
@@ -44,6 +46,7 @@ def assemble(dest_parent: Path, repo: Path = REPO) -> Path:
     shutil.copytree(repo / "resources", target / "resources", ignore=IGNORE)
     shutil.copy2(repo / "metadata.txt", target / "metadata.txt")
     shutil.copy2(repo / "LICENSE", target / "LICENSE")
+    shutil.copy2(repo / "README.md", target / "README.md")
     return target
 
 

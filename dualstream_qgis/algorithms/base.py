@@ -18,16 +18,14 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProviderRegistry,
 )
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine_bridge import SITE_PACKAGES_ENV, engine_module
 from ..feedback import FeedbackCallback
-from ..paths import icon_path
+from ..paths import icon_path, readme_path
 
 T = TypeVar("T")
-
-HELP_URL = "https://github.com/dualstream/dualstream-qgis#readme"
 
 
 def python_hint() -> str:
@@ -101,7 +99,9 @@ class DualStreamAlgorithm(QgsProcessingAlgorithm):
         return ""
 
     def helpUrl(self) -> str:  # noqa: N802 - QGIS API
-        return HELP_URL
+        """The README shipped with the plugin, as a local file URL (there is no project website)."""
+        path = readme_path()
+        return QUrl.fromLocalFile(str(path)).toString() if path.is_file() else ""
 
     def check_requirements(self) -> None:
         """Fail with the install command when a package in ``REQUIRED_PACKAGES`` is missing."""

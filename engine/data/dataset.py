@@ -57,7 +57,7 @@ class DataSummary:
     aux_channels: int
     aux_stats: BandStatistics | None
     aux_prefixes: list[str]
-    aux_bands_per_file: int
+    aux_bands_per_file: int | None  # None: all bands of each aux file
     aux_ratio: int
     class_names: list[str]
     class_colors: list[str]
@@ -76,6 +76,7 @@ class DataSummary:
     label_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # label file -> raw value -> pixels
     foreground_fraction: float = 0.0  # of labelled training pixels
     aux_files_per_scene: int = 0
+    aux_file_bands: list[int] = field(default_factory=list)  # bands used of each aux file, in order
 
     def to_bundle_metadata(self) -> dict[str, Any]:
         """The bundle's "data" section (JSON-ready)."""
@@ -87,6 +88,7 @@ class DataSummary:
             "aux_prefixes": list(self.aux_prefixes),
             "aux_bands_per_file": self.aux_bands_per_file,
             "aux_files_per_scene": self.aux_files_per_scene,
+            "aux_file_bands": list(self.aux_file_bands),
             "aux_ratio": self.aux_ratio,
             "class_names": list(self.class_names),
             "class_colors": list(self.class_colors),
@@ -115,7 +117,7 @@ def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
         "label_mapping": dict(data_cfg.label_mapping) or None,
         "label_default_class": data_cfg.label_default_class,
         "ignore_index": data_cfg.ignore_index,
-        "aux_bands_per_file": data_cfg.aux_bands_per_file,
+        "aux_bands_per_file": data_cfg.aux_bands_used,
         "aux_ratio": data_cfg.aux_ratio,
         "extent": spec.extent,
         "extent_crs": spec.extent_crs,
@@ -368,15 +370,16 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     gsd = [float(abs(v)) for v in first.gsd]
     summary = DataSummary(
         vision_bands=first.vision_bands, vision_stats=vision_stats, aux_channels=first.aux_channels,
-        aux_stats=aux_stats, aux_prefixes=list(data_cfg.aux_prefixes) if data_cfg.data_dir else [],
-        aux_bands_per_file=data_cfg.aux_bands_per_file, aux_ratio=data_cfg.aux_ratio,
+        aux_stats=aux_stats,
+        aux_prefixes=list(data_cfg.aux_prefixes) if data_cfg.data_dir and first.aux_channels else [],
+        aux_bands_per_file=data_cfg.aux_bands_used, aux_ratio=data_cfg.aux_ratio,
         class_names=list(data_cfg.class_names), class_colors=list(data_cfg.class_colors), tile_size=tile,
         gsd=gsd, crs=first.crs_wkt, label_mapping=dict(data_cfg.label_mapping),
         label_default_class=data_cfg.label_default_class, ignore_index=data_cfg.ignore_index,
         num_classes=data_cfg.num_classes, train_scenes=[r.image for r in train_readers],
         val_scenes=[r.image for r in val_readers], holdout=holdout, train_tiles=len(train_ds),
         val_tiles=len(val_ds), label_counts=counts, foreground_fraction=fg / max(labelled, 1),
-        aux_files_per_scene=len(train_kw[0]["aux"]),
+        aux_files_per_scene=len(train_kw[0]["aux"]), aux_file_bands=list(first.aux_file_bands),
     )
     callback.info(f"Data: {summary.vision_bands} vision band(s), {summary.aux_channels} aux channel(s), "
                   f"{len(train_ds)} training tiles per epoch, {len(val_ds)} validation tiles"
@@ -389,9 +392,11 @@ def _check_consistent(first: SceneReader, readers: list[SceneReader]) -> None:
         if reader.vision_bands != first.vision_bands:
             raise DataError(f"The image '{reader.image}' has {reader.vision_bands} band(s) but '{first.image}' has "
                             f"{first.vision_bands}; all images of a dataset need the same bands.")
-        if reader.aux_channels != first.aux_channels:
-            raise DataError(f"The scene '{reader.image}' has {reader.aux_channels} aux channel(s) but "
-                            f"'{first.image}' has {first.aux_channels}; give every scene the same aux files.")
+        if reader.aux_file_bands != first.aux_file_bands:
+            raise DataError(f"The scene '{reader.image}' has aux files of {reader.aux_file_bands} band(s) but "
+                            f"'{first.image}' has {first.aux_file_bands}; give every scene the same aux files (the "
+                            "same number, in the same order, with the same bands), or set aux_bands_per_file "
+                            "(--aux-bands-per-file) to use the first N bands of each.")
     gsds = [abs(r.gsd[0]) for r in readers]
     if max(gsds) > 1.5 * min(gsds):
         first_gsd = gsds[0]

@@ -118,7 +118,8 @@ class SceneReader:
             self.callback.warning(f"The image '{self.image}' has a geotransform but no CRS; map units are assumed.")
 
         self._aux: list[_AuxSource] = [self._setup_aux(p) for p in self.aux_paths]
-        self.aux_channels: int = sum(len(a.bands) for a in self._aux)
+        self.aux_file_bands: list[int] = [len(a.bands) for a in self._aux]  # bands used of each aux file
+        self.aux_channels: int = sum(self.aux_file_bands)
 
         self.mapper = LabelMapper(label_mapping, label_default_class, self.ignore_index, self.label_path or "")
         self._vector: VectorLabels | None = None

@@ -13,7 +13,8 @@ any case. The aux files of a scene are ``<prefix><name>`` for each of ``DataConf
 looked up in both aux folders of the split. A scene whose label or aux partner is missing is reported by name,
 with the file and the folders searched; the run fails unless ``DataConfig.skip_incomplete`` is set (then the
 scene is skipped with a warning). Without ``vs_sn/`` (and without explicit validation scenes) validation is held
-out from the training scenes by the dataset (see :mod:`.sampling`).
+out from the training scenes by the dataset (see :mod:`.sampling`). Without any aux folder (``t_ap/``, ``t_gems/``)
+and with the default aux prefixes, the data is vision-only: the model gets no aux stream (said once in the log).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..callbacks import Callback
-from ..config import DataConfig, SceneSpec
+from ..config import REFERENCE_AUX_PREFIXES, DataConfig, SceneSpec
 from ..errors import ConfigError, DataError
 
 RASTER_SUFFIXES = (".tif", ".tiff")
@@ -52,13 +53,14 @@ def resolve_scenes(data_cfg: DataConfig, callback: Callback | None = None) -> tu
         root = Path(data_cfg.data_dir)
         if not root.is_dir():
             raise DataError(f"Data folder '{root}' does not exist; pass the folder that holds ts_sn/ and tl_sn/.")
-        train = _discover(root, TRAIN_FOLDERS, data_cfg, callback, required=True)
+        prefixes = _reference_aux_prefixes(root, data_cfg, callback)
+        train = _discover(root, TRAIN_FOLDERS, data_cfg, prefixes, callback, required=True)
         val_dir = _child(root, VAL_FOLDERS["images"])
         if val_dir is not None and data_cfg.val_scenes:
             raise ConfigError(f"Validation scenes are given both as the folder '{val_dir}' and as val_scenes; "
                               "remove one of them.")
         if val_dir is not None:
-            val = _discover(root, VAL_FOLDERS, data_cfg, callback, required=True)
+            val = _discover(root, VAL_FOLDERS, data_cfg, prefixes, callback, required=True)
         else:
             if _child(root, VAL_FOLDERS["labels"]) is not None:
                 callback.warning(f"'{root / VAL_FOLDERS['labels']}' exists but '{root / VAL_FOLDERS['images']}' "
@@ -71,6 +73,19 @@ def resolve_scenes(data_cfg: DataConfig, callback: Callback | None = None) -> tu
     train = _check_explicit(data_cfg.train_scenes, data_cfg, callback, "train_scenes")
     val = _check_explicit(data_cfg.val_scenes, data_cfg, callback, "val_scenes")
     return train, val
+
+
+def _reference_aux_prefixes(root: Path, data_cfg: DataConfig, callback: Callback) -> list[str]:
+    """The aux prefixes to look for: none when the training split has no aux folder and no prefix was chosen."""
+    if not data_cfg.aux_prefixes:
+        return []
+    if any(_child(root, name) is not None for name in TRAIN_FOLDERS["aux"]):
+        return list(data_cfg.aux_prefixes)
+    if list(data_cfg.aux_prefixes) != list(REFERENCE_AUX_PREFIXES):
+        return list(data_cfg.aux_prefixes)  # prefixes chosen on purpose: _discover reports the missing folder
+    callback.info(f"No aux folder ({' or '.join(n + '/' for n in TRAIN_FOLDERS['aux'])}) in '{root}': training a "
+                  "vision-only model (no aux stream).")
+    return []
 
 
 def _child(root: Path, name: str) -> Path | None:
@@ -98,20 +113,20 @@ def _rasters(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _discover(root: Path, folders: dict, data_cfg: DataConfig, callback: Callback,
+def _discover(root: Path, folders: dict, data_cfg: DataConfig, prefixes: list[str], callback: Callback,
               required: bool) -> list[SceneSpec]:
-    """Scenes of one split of the reference layout."""
+    """Scenes of one split of the reference layout; ``prefixes`` name the aux files of a scene (none: no aux)."""
     images_dir = _child(root, folders["images"])
     labels_dir = _child(root, folders["labels"])
     for name, folder in ((folders["images"], images_dir), (folders["labels"], labels_dir)):
         if folder is None:
             raise DataError(f"Folder '{root / name}' is missing; the reference layout needs {folders['images']}/ "
                             f"(images) and {folders['labels']}/ (labels) in '{root}'.")
-    aux_dirs = [d for d in (_child(root, n) for n in folders["aux"]) if d is not None]
-    if data_cfg.aux_prefixes and not aux_dirs:
+    aux_dirs = [d for d in (_child(root, n) for n in folders["aux"]) if d is not None] if prefixes else []
+    if prefixes and not aux_dirs:
         raise DataError(f"No aux folder in '{root}': expected {' or '.join(n + '/' for n in folders['aux'])} "
-                        f"holding files named {', '.join(p + '<name>.tif' for p in data_cfg.aux_prefixes)}. "
-                        "For a vision-only model set aux_prefixes to an empty list.")
+                        f"holding files named {', '.join(p + '<name>.tif' for p in prefixes)}. For a "
+                        "vision-only model leave out the aux prefixes (--aux-prefix) and the aux folders.")
     images = _rasters(images_dir)
     if not images:
         raise DataError(f"Folder '{images_dir}' holds no .tif/.tiff images; put the {folders['images']} "
@@ -137,7 +152,7 @@ def _discover(root: Path, folders: dict, data_cfg: DataConfig, callback: Callbac
         if label is None:
             missing.append(f"label '{name}.tif' not found in '{labels_dir}'")
         aux = []
-        for prefix in data_cfg.aux_prefixes:
+        for prefix in prefixes:
             path = aux_files.get((prefix + name).lower())
             if path is None:
                 missing.append(f"aux '{prefix}{name}.tif' not found in {searched}")

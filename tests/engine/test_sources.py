@@ -105,11 +105,15 @@ def test_empty_and_missing_folders(tmp_path: Path) -> None:
         resolve_scenes(DataConfig(data_dir=str(tmp_path)))
 
 
-def test_missing_aux_folder_names_expected_folders(tmp_path: Path) -> None:
+def test_no_aux_folder_means_vision_only_unless_prefixes_were_chosen(tmp_path: Path) -> None:
     touch(tmp_path / "ts_sn" / "a.tif")
     touch(tmp_path / "tl_sn" / "a.tif")
+    log = RecordingCallback()
+    train, _ = resolve_scenes(DataConfig(data_dir=str(tmp_path)), log)
+    assert len(train) == 1 and train[0].aux == []
+    assert len([m for kind, m in log.events if kind == "info" and "vision-only" in m]) == 1
     with pytest.raises(DataError, match="t_ap/ or t_gems/"):
-        resolve_scenes(DataConfig(data_dir=str(tmp_path)))
+        resolve_scenes(DataConfig(data_dir=str(tmp_path), aux_prefixes=["SAR_"]))
     train, _ = resolve_scenes(DataConfig(data_dir=str(tmp_path), aux_prefixes=[]))
     assert len(train) == 1
 

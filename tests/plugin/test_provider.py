@@ -123,3 +123,20 @@ def test_engine_errors_become_processing_exceptions(qgis_app):
     with pytest.raises(QgsProcessingException, match="no_such_package_dualstream.*DUALSTREAM_SITE_PACKAGES"):
         require_packages("no_such_package_dualstream")
     require_packages("numpy")  # present: no error
+
+
+def test_help_links_open_the_readme_shipped_with_the_plugin(provider, tmp_path):
+    """Issue 14, friction 6: no link to a website that does not exist; Help opens the local README."""
+    from qgis.PyQt.QtCore import QUrl
+
+    from scripts.assemble_plugin import REPO, assemble
+
+    for alg in provider.algorithms():
+        url = QUrl(alg.helpUrl())
+        assert url.isLocalFile(), f"{alg.id()} help link {alg.helpUrl()!r} is not a local file"
+        readme = url.toLocalFile()
+        assert readme.endswith("README.md") and "DualStream for QGIS" in open(readme, encoding="utf-8").read()
+    shipped = assemble(tmp_path) / "README.md"
+    assert shipped.read_text(encoding="utf-8") == (REPO / "README.md").read_text(encoding="utf-8")
+    metadata = (REPO / "metadata.txt").read_text(encoding="utf-8")
+    assert "http" not in metadata, "metadata.txt links to a site; the plugin's manual is its README.md"

@@ -109,7 +109,7 @@ def test_package_zip_content_and_loads_in_fresh_profile(tmp_path, qgis_process, 
         names = archive.namelist()
         assert {name.split("/")[0] for name in names} == {"dualstream_qgis"}
         for required in ("dualstream_qgis/__init__.py", "dualstream_qgis/provider.py", "dualstream_qgis/metadata.txt",
-                         "dualstream_qgis/LICENSE", "dualstream_qgis/engine/__init__.py",
+                         "dualstream_qgis/LICENSE", "dualstream_qgis/README.md", "dualstream_qgis/engine/__init__.py",
                          "dualstream_qgis/engine/environment.py", "dualstream_qgis/resources/icons/dualstream.svg",
                          "dualstream_qgis/algorithms/checkenv.py"):
             assert required in names, f"{required} missing from the zip"
@@ -133,8 +133,9 @@ def test_metadata_is_complete():
     parser = configparser.RawConfigParser()
     parser.read(REPO / "metadata.txt", encoding="utf-8")
     general = dict(parser["general"])
-    for key in ("name", "qgisminimumversion", "description", "about", "version", "author", "email", "repository",
-                "tracker", "hasprocessingprovider", "category", "icon"):
+    # no repository/tracker/homepage: there is no project website (the manual is the README shipped inside)
+    for key in ("name", "qgisminimumversion", "description", "about", "version", "author", "email",
+                "hasprocessingprovider", "category", "icon"):
         assert general.get(key), f"metadata.txt lacks {key}"
     assert general["qgisminimumversion"] == "3.22"
     assert general["hasprocessingprovider"] == "yes"
