@@ -106,7 +106,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         raise BundleError(f"Model bundle '{path}' does not exist; pass the file written by `train`.")
     safetensors = require("safetensors")
     try:
-        with safetensors.safe_open(str(path), framework="pt") as handle:
+        # the header only, so no torch import: bad-input errors come back in a second
+        with safetensors.safe_open(str(path), framework="numpy") as handle:
             header = handle.metadata() or {}
     except Exception as exc:  # noqa: BLE001 - safetensors raises several types for bad headers
         raise BundleError(

@@ -116,6 +116,19 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
+    except MemoryError:  # the resource checks should catch this before any work; this is the last resort
+        if debug:
+            raise
+        print("error: out of memory; lower --tile-size or --batch-size (or free memory) and run again.",
+              file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # a file-system failure outside the engine's own checks: the file and the cause
+        if debug:
+            raise
+        where = f" '{exc.filename}'" if exc.filename else ""
+        print(f"error: file system error{where}: {_one_line(exc.strerror or exc)}; check the path, the free "
+              f"space and the permissions.", file=sys.stderr)
+        return EXIT_ERROR
     return int(code or 0)
 
 

@@ -42,5 +42,10 @@ class BundleError(DualStreamError, ValueError):
     """A model bundle file is missing, corrupt, truncated or incompatible."""
 
 
+class OutputError(DualStreamError, OSError):
+    """An output could not be written (disk full, I/O error). The message names the file and the space needed;
+    nothing that looks finished was left and a previous file at the destination is unchanged."""
+
+
 class CanceledError(DualStreamError):
     """The user canceled the run (through the callback). Nothing that looks finished was written."""

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import json
 import os
+import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from .atomic import temporary_path, write_text_atomic
+from .atomic import temporary_path, write_failure, write_text_atomic
 from .callbacks import Callback
 from .environment import require
-from .errors import DataError
+from .errors import DataError, DualStreamError
 
 CLASS_NODATA = 255
 PROBABILITY_NODATA_UINT8 = 255
@@ -61,6 +63,48 @@ def check_writable(destination: str | os.PathLike, what: str) -> Path:
     if destination.exists() and not os.access(destination, os.W_OK):
         raise DataError(f"The {what} '{destination}' exists and is read-only; remove it or choose another name.")
     return destination
+
+
+@contextmanager
+def writing(destination: str | os.PathLike, needed: int | None = None) -> Iterator[None]:
+    """Write ``destination`` (through GDAL/rasterio) inside: any file-system failure becomes an OutputError.
+
+    GDAL reports some write failures only to its error handler (a block flushed at close onto a full disk),
+    never as an exception; a handler pushed for this thread collects them, so a truncated file is never taken
+    for a finished one. ``needed`` is the space the file may take (reported in the error).
+    """
+    gdal = require("osgeo.gdal")
+    failures: list[str] = []
+
+    def _record(level: int, _number: int, message: str) -> None:
+        if level >= gdal.CE_Failure:
+            failures.append(" ".join(str(message).split()))
+
+    gdal.PushErrorHandler(_record)
+    try:
+        yield
+    except DualStreamError:
+        raise
+    except Exception as exc:
+        if not isinstance(exc, (OSError, RuntimeError)) and not type(exc).__module__.startswith("rasterio"):
+            raise  # a programming error, not the file system
+        # the traceback's frames hold the GDAL dataset open; clear them so it closes now (its last write fails
+        # here, under this handler) and not at garbage collection, after the temp files are gone
+        traceback.clear_frames(exc.__traceback__)
+        cause = exc if isinstance(exc, OSError) or not failures else RuntimeError(_root_cause(failures))
+        raise write_failure(destination, cause, needed, "up to") from exc
+    finally:
+        gdal.PopErrorHandler()
+    if failures:
+        raise write_failure(destination, RuntimeError(_root_cause(failures)), needed, "up to")
+
+
+def _root_cause(failures: list[str]) -> str:
+    """The GDAL message that says why (disk full, file too large), not the follow-up errors it caused."""
+    for message in failures:
+        if any(word in message.lower() for word in ("no space", "too large", "quota", "i/o error")):
+            return message
+    return failures[0]
 
 
 def _remove_quietly(path: Path) -> None:
@@ -132,7 +176,9 @@ class GeoTiffStreamWriter:
             profile.update(tiled=False)
             profile.pop("blockxsize")
             profile.pop("blockysize")
-        with warnings.catch_warnings():
+        # uncompressed size plus a third for overviews: what the file may need at most
+        self.needed = self.width * self.height * self.count * self.dtype.itemsize * 4 // 3
+        with warnings.catch_warnings(), writing(self.destination, self.needed):
             # ungeoreferenced input (38-Cloud patches): the output has none either, which is no news to the user
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             self._dataset = rasterio.open(self.tmp, "w", **profile)
@@ -165,7 +211,8 @@ class GeoTiffStreamWriter:
         if self._filled == 0:
             return
         window = Window(0, self._buffer_row, self.width, self._filled)
-        self._dataset.write(self._buffer[:, :self._filled], window=window)
+        with writing(self.destination, self.needed):
+            self._dataset.write(self._buffer[:, :self._filled], window=window)
         self.rows_written = self._buffer_row + self._filled
         self._buffer_row += self._filled
         self._filled = 0
@@ -185,8 +232,11 @@ class GeoTiffStreamWriter:
         if self._closed:
             return
         self._flush()
-        self._dataset.close()
-        self._closed = True
+        try:
+            with writing(self.destination, self.needed):
+                self._dataset.close()  # flushes GDAL's cached blocks: a full disk shows here
+        finally:
+            self._closed = True
         if self.rows_written != self.height:
             raise DataError(f"Only {self.rows_written} of {self.height} rows were written to '{self.destination}'.")
 
@@ -195,8 +245,9 @@ class GeoTiffStreamWriter:
         """Close, then add overviews, category names, scale and metadata (GDAL, in place on the temp file)."""
         self.close()
         gdal = require("osgeo.gdal")
-        with _gdal_errors(gdal):
+        with writing(self.destination, self.needed), _gdal_errors(gdal):
             ds = gdal.Open(str(self.tmp), gdal.GA_Update)
+            band = None
             try:
                 for key, value in (metadata or {}).items():
                     ds.SetMetadataItem(str(key), str(value))
@@ -218,7 +269,7 @@ class GeoTiffStreamWriter:
                         gdal.SetConfigOption("COMPRESS_OVERVIEW", None)
                 ds.FlushCache()
             finally:
-                ds = None
+                band = ds = None  # a band keeps its dataset open: both go, so it closes here, not at GC
 
     def commit(self) -> str:
         """Rename the finished temp file (and sidecars) onto the destination."""
@@ -230,7 +281,8 @@ class GeoTiffStreamWriter:
         """Drop the temp file; the destination is left as it was."""
         if not self._closed:
             try:
-                self._dataset.close()
+                with writing(self.destination):
+                    self._dataset.close()
             except Exception:  # noqa: BLE001 - closing a half-written file may fail; it is deleted anyway
                 pass
             self._closed = True
@@ -357,41 +409,42 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
             callback.check_canceled()  # GDAL reports a user interrupt as an error
             raise
         callback.check_canceled()
-        out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-        try:
-            layer = out.CreateLayer(layer_name, srs=srs, geom_type=ogr.wkbMultiPolygon,
-                                    options=["SPATIAL_INDEX=YES"])
-            layer.CreateField(ogr.FieldDefn("class_id", ogr.OFTInteger))
-            layer.CreateField(ogr.FieldDefn("class_name", ogr.OFTString))
-            layer.CreateField(ogr.FieldDefn("area", ogr.OFTReal))
-            definition = layer.GetLayerDefn()
-            layer.StartTransaction()
-            raw.ResetReading()
-            for count, feature in enumerate(raw):
-                if count % 1000 == 0:
-                    callback.check_canceled()
-                class_id = feature.GetFieldAsInteger(0)
-                if wanted is not None and class_id not in wanted:
-                    continue
-                geometry = feature.GetGeometryRef()
-                area = geometry.GetArea()
-                if area < min_area:
-                    continue
-                if simplify > 0:
-                    geometry = geometry.SimplifyPreserveTopology(simplify)
-                    if geometry is None or geometry.IsEmpty():
+        with writing(path):  # a full disk may only show when SQLite commits or the file is closed
+            out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+            try:
+                layer = out.CreateLayer(layer_name, srs=srs, geom_type=ogr.wkbMultiPolygon,
+                                        options=["SPATIAL_INDEX=YES"])
+                layer.CreateField(ogr.FieldDefn("class_id", ogr.OFTInteger))
+                layer.CreateField(ogr.FieldDefn("class_name", ogr.OFTString))
+                layer.CreateField(ogr.FieldDefn("area", ogr.OFTReal))
+                definition = layer.GetLayerDefn()
+                layer.StartTransaction()
+                raw.ResetReading()
+                for count, feature in enumerate(raw):
+                    if count % 1000 == 0:
+                        callback.check_canceled()
+                    class_id = feature.GetFieldAsInteger(0)
+                    if wanted is not None and class_id not in wanted:
                         continue
-                new = ogr.Feature(definition)
-                new.SetField("class_id", class_id)
-                new.SetField("class_name", str(class_names[class_id]) if 0 <= class_id < len(class_names)
-                             else f"class {class_id}")
-                new.SetField("area", float(area))
-                new.SetGeometry(ogr.ForceToMultiPolygon(geometry))
-                layer.CreateFeature(new)
-                written += 1
-            layer.CommitTransaction()
-        finally:
-            out = None
-            memory = None
-            src = None
+                    geometry = feature.GetGeometryRef()
+                    area = geometry.GetArea()
+                    if area < min_area:
+                        continue
+                    if simplify > 0:
+                        geometry = geometry.SimplifyPreserveTopology(simplify)
+                        if geometry is None or geometry.IsEmpty():
+                            continue
+                    new = ogr.Feature(definition)
+                    new.SetField("class_id", class_id)
+                    new.SetField("class_name", str(class_names[class_id]) if 0 <= class_id < len(class_names)
+                                 else f"class {class_id}")
+                    new.SetField("area", float(area))
+                    new.SetGeometry(ogr.ForceToMultiPolygon(geometry))
+                    layer.CreateFeature(new)
+                    written += 1
+                layer.CommitTransaction()
+            finally:
+                out = None
+                memory = None
+                src = None
     return written

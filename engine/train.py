@@ -28,7 +28,7 @@ from .callbacks import Callback
 from .checkpoint import capture_rng_state, checkpoint_path, load_checkpoint, restore_rng_state, save_checkpoint
 from .config import DataConfig, ModelConfig, TrainConfig
 from .environment import require, resolve_device
-from .errors import CanceledError, ConfigError, ModelError
+from .errors import CanceledError, ConfigError, ModelError, OutputError
 from .prefetch import Prefetcher
 from .safety import check_outputs, train_files
 
@@ -311,6 +311,7 @@ class _Trainer:
         self.output = Path(train_cfg.output)
         self.ckpt_path = checkpoint_path(self.output)
         self.partial_path = self.output.with_name(self.output.name + ".partial")
+        self.good_checkpoint = False  # a checkpoint of this run (written or resumed from) is at ckpt_path
 
     # ----------------------------------------------------------------------------------------- setup
 
@@ -379,6 +380,7 @@ class _Trainer:
         start_epoch, finished = 1, False
         if cfg.resume:
             start_epoch, finished = self._resume()
+            self.good_checkpoint = True
         elif self.ctx.is_main and self.ckpt_path.exists():
             cb.info(f"Starting a new training; the old checkpoint '{self.ckpt_path}' will be replaced "
                     f"(use resume to continue it instead).")
@@ -510,12 +512,7 @@ class _Trainer:
             stop = (cfg.early_stop_patience is not None and score is not None and not frozen
                     and self.best["since"] >= cfg.early_stop_patience)
             if self.ctx.is_main:
-                if improved:
-                    self._save_bundle(self.partial_path)
-                self._save_checkpoint(epoch, finished=stop or epoch == self.total_epochs)
-                from .report import write_metrics
-
-                write_metrics(self.history, self.paths["metrics_csv"], self.paths["metrics_json"])
+                self._save_epoch(epoch, improved, finished=stop or epoch == self.total_epochs)
             self._barrier()
             cb.metrics(epoch, {k: v for k, v in entry.items() if k != "val_class_iou"})
             epochs_run += 1
@@ -701,6 +698,21 @@ class _Trainer:
         from .bundle import save_bundle
 
         save_bundle(path, self.model, self._bundle_metadata())
+
+    def _save_epoch(self, epoch: int, improved: bool, finished: bool) -> None:
+        """Best bundle so far (when improved), checkpoint and metrics; a failed write keeps the last good ones."""
+        from .report import write_metrics
+
+        try:
+            if improved:
+                self._save_bundle(self.partial_path)
+            self._save_checkpoint(epoch, finished=finished)
+            self.good_checkpoint = True
+            write_metrics(self.history, self.paths["metrics_csv"], self.paths["metrics_json"])
+        except OutputError as exc:
+            kept = (f"the last good checkpoint '{self.ckpt_path}' is kept: free space and run again with --resume"
+                    if self.good_checkpoint else "no checkpoint of this run had been written yet")
+            raise OutputError(f"{exc} Training stopped in epoch {epoch}; {kept}.") from exc
 
     def _save_checkpoint(self, epoch: int, finished: bool) -> None:
         save_checkpoint(self.ckpt_path, model_state=self.model.state_dict(),
