@@ -132,7 +132,7 @@ def product_model(folder: Path, tiny_bundle: str, preset: str = PRODUCT_PRESET, 
     """
     from engine.bundle import read_metadata, save_bundle
     from engine.config import ModelConfig
-    from engine.models import build_model
+    from engine.models import build_model_from_config
 
     bundle = folder / f"bench_segment_{preset}_{tile}.dsmodel"
     if bundle.exists():
@@ -140,7 +140,7 @@ def product_model(folder: Path, tiny_bundle: str, preset: str = PRODUCT_PRESET, 
     meta = read_metadata(tiny_bundle)
     settings = dict(meta["model"], preset=preset, pretrained=None)
     config = ModelConfig.from_dict(settings)
-    model = build_model(config.name, **{k: v for k, v in config.to_dict().items() if k != "name"})
+    model = build_model_from_config(config)
     metadata = {"model": config.to_dict(), "data": dict(meta["data"], tile_size=tile),
                 "train": {"note": "untrained: throughput benchmark only"}, "metrics": {}}
     return save_bundle(bundle, model, metadata)
@@ -204,7 +204,7 @@ def child_naive(image: str, aux: str, model: str, out: str, device: str) -> dict
         v = F.interpolate(torch.from_numpy(vision)[None], size=(tile, tile), mode="bilinear", align_corners=False)
         a = F.interpolate(torch.from_numpy(aux_norm)[None], size=(tile // 8, tile // 8), mode="bilinear",
                           align_corners=False)
-        logits = bundle.model(pixel_values=v.to(device), air_values=a.to(device))["logits"].float().cpu()
+        logits = bundle.model(v.to(device), a.to(device))["logits"].float().cpu()
         probs = torch.sigmoid(F.interpolate(logits, size=vision.shape[1:], mode="bilinear", align_corners=False))
     classes = (probs[0, 0].numpy() >= 0.5).astype(np.uint8)
     profile.update(count=1, dtype="uint8", nodata=255)

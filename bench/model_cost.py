@@ -42,10 +42,10 @@ def measure(preset: str = "b1", size: int = 512, repeats: int = 5, vision_channe
                         num_classes=num_classes, aux_ratio=aux_ratio).eval().to(device)
     pixels = torch.randn(1, vision_channels, size, size, device=device)
     air = torch.randn(1, aux_channels, size // aux_ratio, size // aux_ratio, device=device) if aux_channels else None
-    groups = {name: sum(p.numel() for p in params) for name, params in model.parameter_groups().items()}
+    groups = {name: sum(p.numel() for p in params) for name, params in model.param_groups().items()}
 
     with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
-        model(pixel_values=pixels, air_values=air)
+        model(pixels, air)
     per_module = {name: int(sum(ops.values())) for name, ops in counter.get_flop_counts().items()}
     root = type(model).__name__
     top = {}
@@ -57,7 +57,7 @@ def measure(preset: str = "b1", size: int = 512, repeats: int = 5, vision_channe
 
     def forward() -> None:
         with torch.no_grad():
-            out = model(pixel_values=pixels, air_values=air)["logits"]
+            out = model(pixels, air)["logits"]
             out.sum().item()  # waits for the GPU too
 
     forward()  # warm-up (allocations, first-call dispatch)

@@ -22,7 +22,7 @@ from .environment import require
 from .errors import BundleError
 
 BUNDLE_FORMAT = "dualstream-bundle"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2  # 2: model families (metadata "model" = the family config, "name" = the family)
 BUNDLE_SUFFIX = ".dsmodel"
 METADATA_KEY = "dualstream"
 REQUIRED_KEYS = ("format", "format_version", "model", "data", "weights_sha256")
@@ -77,8 +77,8 @@ def versions() -> dict[str, str]:
 def save_bundle(path: str | os.PathLike, model: Any, metadata: dict[str, Any]) -> str:
     """Write ``model``'s weights and ``metadata`` atomically (temp file beside ``path``, then rename).
 
-    ``metadata`` must hold ``model`` (ModelConfig dict) and ``data`` (see REQUIRED_DATA_KEYS); format,
-    versions, creation time and the weights digest are added here.
+    ``metadata`` must hold ``model`` (the family config's dict, ``name`` = family) and ``data`` (see
+    REQUIRED_DATA_KEYS); format, versions, creation time and the weights digest are added here.
     """
     require("torch")
     safetensors_torch = require("safetensors.torch")
@@ -129,8 +129,8 @@ def load_bundle(path: str | os.PathLike, device: str = "cpu") -> LoadedBundle:
     """Rebuild the model from the bundle's config, load and verify its weights, move it to ``device``."""
     torch = require("torch")
     safetensors_torch = require("safetensors.torch")
-    from .config import ModelConfig
-    from .models import build_model
+    from .errors import ConfigError
+    from .models import ModelConfig, build_model_from_config
 
     meta = read_metadata(path)
     try:
@@ -143,8 +143,12 @@ def load_bundle(path: str | os.PathLike, device: str = "cpu") -> LoadedBundle:
                           f"or damaged. Copy the bundle again or retrain.")
     settings = dict(meta["model"])
     settings["pretrained"] = None  # weights come from the bundle, never from a hub
-    config = ModelConfig.from_dict(settings)
-    model = build_model(config.name, **{k: v for k, v in config.to_dict().items() if k != "name"})
+    try:  # v1 bundles hold the flat DualStream settings, which are exactly DualStreamConfig's fields
+        config = ModelConfig.from_dict(settings)
+    except ConfigError as exc:
+        raise BundleError(f"Bundle '{path}' describes a model this engine cannot build ({exc}); update DualStream "
+                          f"or retrain.") from exc
+    model = build_model_from_config(config)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

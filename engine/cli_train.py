@@ -16,8 +16,9 @@ import sys
 from typing import Any
 
 from .cli import Command, parse_label_map
-from .config import MODEL_PRESETS, DataConfig, ModelConfig, TrainConfig, load_config_file
+from .config import DataConfig, TrainConfig, load_config_file
 from .errors import ConfigError
+from .models import ModelConfig, list_models, list_presets
 from .safety import check_outputs, train_files
 
 SECTIONS = ("model", "data", "train")
@@ -98,9 +99,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _scene_arguments(scenes, "", "train_scenes", "training")
     _scene_arguments(scenes, "val-", "val_scenes", "validation")
     model = p.add_argument_group("model")
-    model.add_argument("--model", dest="model_name", metavar="NAME", default=S,
-                       help="architecture (default dualstream)")
-    model.add_argument("--preset", choices=MODEL_PRESETS, default=S, help="model size (default b1)")
+    model.add_argument("--model", dest="model_name", choices=list_models(), default=S,
+                       help="model family (default dualstream)")
+    model.add_argument("--preset", choices=list_presets(), default=S,
+                       help="model size; presets depend on the family (dualstream: tiny, b0, b1, b2; default b1)")
     model.add_argument("--pretrained", metavar="DIR", default=S,
                        help="local folder with pretrained encoder weights (save_pretrained / HF cache)")
     model.add_argument("--dropout", type=float, default=S)

@@ -1,8 +1,8 @@
 """Settings as dataclasses, checked in ``__post_init__``, serialisable with ``to_dict``/``from_dict``.
 
 Every model bundle stores the model, data and train settings it was made with, so a bundle can be
-rebuilt and its training reproduced. Owners: ModelConfig (models/), DataConfig (data/),
-TrainConfig (train.py), SegmentConfig (segment.py), EvaluateConfig (evaluate.py).
+rebuilt and its training reproduced. Owners: ModelConfig (models/configuration_utils.py, one subclass per
+family), DataConfig (data/), TrainConfig (train.py), SegmentConfig (segment.py), EvaluateConfig (evaluate.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from .errors import ConfigError
 
 T = TypeVar("T", bound="Settings")
 
-MODEL_PRESETS = ("tiny", "b0", "b1", "b2")
 DEVICES = ("auto", "cpu", "cuda")
 TTA_MODES = ("none", "flips", "d4")
 REFERENCE_AUX_PREFIXES = ("GEMS_", "AIR_Pollution_CO_", "AIR_Pollution_NO2_", "AIR_Pollution_SO2_")
@@ -67,48 +66,6 @@ def _coerce_nested(f: dataclasses.Field, value: Any) -> Any:
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
-
-
-@dataclass
-class ModelConfig(Settings):
-    """Architecture settings. ``aux_channels=0`` builds a vision-only model (no aux stream, no fusion)."""
-
-    name: str = "dualstream"
-    preset: str = "b1"
-    vision_channels: int = 4
-    aux_channels: int = 48
-    num_classes: int = 1
-    aux_ratio: int = 8  # vision pixels per aux pixel (reference: 512 / 64)
-    dropout: float = 0.1
-    drop_path: float = 0.1
-    pretrained: str | None = None  # local save_pretrained folder / HF cache / hub id; None = random init
-    # Explicit SegFormer encoder sizes overriding the preset's (hidden_sizes, depths, num_attention_heads,
-    # sr_ratios, mlp_ratios: 4 ints each). Filled in from a pretrained checkpoint so a bundle rebuilds exactly.
-    vision_encoder: dict[str, list[int]] | None = None
-
-    def __post_init__(self) -> None:
-        _check(self.preset in MODEL_PRESETS, f"model preset '{self.preset}' is unknown; use one of {MODEL_PRESETS}.")
-        if self.vision_encoder is not None:
-            _check(isinstance(self.vision_encoder, dict), "vision_encoder must be a mapping of SegFormer sizes.")
-            keys = ("hidden_sizes", "depths", "num_attention_heads", "sr_ratios", "mlp_ratios")
-            unknown = sorted(set(self.vision_encoder) - set(keys))
-            _check(not unknown, f"vision_encoder has unknown key(s) {unknown}; valid keys are {list(keys)}.")
-            _check(all(k in self.vision_encoder for k in keys[:3]),
-                   f"vision_encoder needs at least {list(keys[:3])} (got {sorted(self.vision_encoder)}).")
-            self.vision_encoder = {k: [int(v) for v in vals] for k, vals in self.vision_encoder.items()}
-            _check(all(len(v) == 4 and min(v) >= 1 for v in self.vision_encoder.values()),
-                   f"vision_encoder sizes must be 4 positive integers each (got {self.vision_encoder}).")
-        _check(self.vision_channels >= 1, f"vision_channels must be >= 1 (got {self.vision_channels}).")
-        _check(self.aux_channels >= 0, f"aux_channels must be >= 0, 0 = vision only (got {self.aux_channels}).")
-        _check(self.num_classes >= 1, f"num_classes must be >= 1, 1 = binary (got {self.num_classes}).")
-        _check(self.aux_ratio >= 1, f"aux_ratio must be >= 1 (got {self.aux_ratio}).")
-        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1) (got {self.dropout}).")
-        _check(0.0 <= self.drop_path < 1.0, f"drop_path must be in [0, 1) (got {self.drop_path}).")
-
-    @property
-    def output_channels(self) -> int:
-        """Channels of the logits: 1 for binary (sigmoid), N for N-class softmax."""
-        return self.num_classes
 
 
 @dataclass
@@ -349,6 +306,15 @@ _NESTED: dict[str, type[Settings]] = {
     "train_scenes": SceneSpec,
     "val_scenes": SceneSpec,
 }
+
+
+def __getattr__(name: str) -> Any:
+    # ModelConfig lives with the model families (engine.models); importing it here lazily avoids an import cycle.
+    if name == "ModelConfig":
+        from .models.configuration_utils import ModelConfig
+
+        return ModelConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

@@ -259,7 +259,7 @@ class CombinedLoss(nn.Module):
 class DeepSupervisionLoss(nn.Module):
     """``loss(outputs, target)``: weights[0] * head(final) + weights[1] * head(f2) + weights[2] * head(f3).
 
-    ``outputs`` is the model's dict; ``"aux_logits"`` ([f2, f3], lower resolution) is optional and upsampled
+    ``outputs`` is the model's dict; ``"side_logits"`` ([f2, f3], lower resolution) is optional and upsampled
     bilinearly to the label size.
     """
 
@@ -273,9 +273,9 @@ class DeepSupervisionLoss(nn.Module):
             outputs = {"logits": outputs}
         logits = outputs["logits"]
         total = self.weights[0] * self.head_loss(self._to_label_size(logits, target), target)
-        for weight, aux in zip(self.weights[1:], outputs.get("aux_logits") or []):
+        for weight, side in zip(self.weights[1:], outputs.get("side_logits") or []):
             if weight:
-                total = total + weight * self.head_loss(self._to_label_size(aux, target), target)
+                total = total + weight * self.head_loss(self._to_label_size(side, target), target)
         return total
 
     @staticmethod

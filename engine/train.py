@@ -91,26 +91,31 @@ def seed_everything(seed: int) -> None:
 
 
 def build_optimizer(model: Any, cfg: TrainConfig) -> Any:
-    """AdamW over ``model.parameter_groups()``: vision LR*vision_lr_factor, aux LR*aux_lr_factor, head LR.
+    """AdamW over ``model.param_groups()``: vision encoder LR*vision_lr_factor, aux encoder LR*aux_lr_factor,
+    fusion + decoder (the "head") LR.
 
-    Each param group carries ``name`` and ``base_lr`` (the LR before any schedule factor).
+    Each param group carries ``name`` (vision / aux / head) and ``base_lr`` (the LR before any schedule factor).
     """
     torch = require("torch")
     factors = {"vision": cfg.vision_lr_factor, "aux": cfg.aux_lr_factor, "head": 1.0}
-    named = model.parameter_groups()
-    unknown = sorted(set(named) - set(factors))
+    group_of_role = {"vision_encoder": "vision", "aux_encoder": "aux", "fusion": "head", "decoder": "head"}
+    roles = model.param_groups()
+    unknown = sorted(set(roles) - set(group_of_role))
     if unknown:
-        raise ModelError(f"model.parameter_groups() returned unknown group(s) {unknown}; expected vision/aux/head.")
+        raise ModelError(f"model.param_groups() returned unknown role(s) {unknown}; expected {list(group_of_role)}.")
+    named: dict[str, list[Any]] = {name: [] for name in factors}
+    for role, params in roles.items():
+        named[group_of_role[role]].extend(params)
     groups = []
     for name in ("vision", "aux", "head"):
-        params = list(named.get(name, []))
+        params = named[name]
         if params:
             lr = cfg.learning_rate * factors[name]
             groups.append({"params": params, "lr": lr, "base_lr": lr, "name": name})
     grouped = sum(len(g["params"]) for g in groups)
     total = len(list(model.parameters()))
     if grouped != total or len({id(p) for g in groups for p in g["params"]}) != grouped:
-        raise ModelError(f"model.parameter_groups() covers {grouped} parameters but the model has {total}; "
+        raise ModelError(f"model.param_groups() covers {grouped} parameters but the model has {total}; "
                          f"the groups must be disjoint and cover every parameter.")
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
@@ -341,11 +346,10 @@ class _Trainer:
         self.ignore_index = int(self.data_meta.get("ignore_index", self.data_cfg.ignore_index))
         self.model_cfg = self._adapt_model_config(self.model_cfg)
         if self.model is None:
-            from .models import build_model
+            from .models import build_model_from_config
 
-            settings = {k: v for k, v in self.model_cfg.to_dict().items() if k != "name"}
             try:
-                self.model = build_model(self.model_cfg.name, callback=cb, **settings)
+                self.model = build_model_from_config(self.model_cfg, callback=cb)
             except KeyError as exc:  # unknown model name; the message lists the valid ones
                 raise ConfigError(str(exc.args[0]) if exc.args else str(exc)) from exc
         model = self.model.to(self.device)
@@ -480,7 +484,7 @@ class _Trainer:
             seed_everything(cfg.seed + 1000 * epoch + self.ctx.rank)
             frozen = epoch <= cfg.warmup_epochs
             if frozen != frozen_state:
-                self.model.set_encoders_frozen(frozen)
+                self.model.freeze_encoders(frozen)
                 # DDP registers the parameters that require grad when wrapped: wrap again after (un)freezing.
                 ddp = self._wrap_ddp() if self.ctx.distributed else None
                 frozen_state = frozen
@@ -568,11 +572,11 @@ class _Trainer:
 
     def _batch(self, batch: dict[str, Any]) -> tuple[Any, Any, Any]:
         nb = self.device_type == "cuda"
-        pixels = batch["pixel_values"].to(self.device, non_blocking=nb)
-        air = batch.get("air_values")
-        air = air.to(self.device, non_blocking=nb) if air is not None else None
+        pixels = batch["vision"].to(self.device, non_blocking=nb)
+        aux = batch.get("aux")
+        aux = aux.to(self.device, non_blocking=nb) if aux is not None else None
         labels = batch["labels"].to(self.device, non_blocking=nb).long()
-        return pixels, air, labels
+        return pixels, aux, labels
 
     def _train_epoch(self, epoch: int, ddp: Any) -> tuple[float, float]:
         cfg = self.cfg
@@ -616,12 +620,12 @@ class _Trainer:
         self._loss_count = 0
         for i, batch in enumerate(batches):
             self._check_canceled()
-            pixels, air, labels = self._batch(batch)
+            pixels, aux, labels = self._batch(batch)
             sync = (i + 1) % cfg.grad_accumulation == 0 or i + 1 == self.micro_steps
             no_sync = ddp.no_sync() if ddp is not None and not sync else contextlib.nullcontext()
             with no_sync:
                 with self._autocast():
-                    outputs = net(pixel_values=pixels, air_values=air)
+                    outputs = net(pixels, aux)
                 loss = self.loss_fn(_to_float(outputs), labels)
                 scaled = loss / cfg.grad_accumulation
                 (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
@@ -658,9 +662,9 @@ class _Trainer:
                 if self.callback.is_canceled():
                     canceled = True
                     break
-                pixels, air, labels = self._batch(batch)
+                pixels, aux, labels = self._batch(batch)
                 with self._autocast():
-                    outputs = self.model(pixel_values=pixels, air_values=air)
+                    outputs = self.model(pixels, aux)
                 outputs = _to_float(outputs)
                 loss_sum += self.loss_fn(outputs, labels).double() * len(labels)
                 count += len(labels)
@@ -778,9 +782,9 @@ class _Trainer:
             for index in range(min(self.cfg.preview_tiles, len(val_ds))):
                 sample = val_ds[index]
                 batch = {k: v.unsqueeze(0) if hasattr(v, "unsqueeze") else v for k, v in sample.items()}
-                pixels, air, labels = self._batch(batch)
+                pixels, aux, labels = self._batch(batch)
                 with self._autocast():
-                    logits = _to_float(self.model(pixel_values=pixels, air_values=air))["logits"]
+                    logits = _to_float(self.model(pixels, aux))["logits"]
                 out.append({"image": pixels[0].float().cpu().numpy(), "truth": labels[0].cpu().numpy(),
                             "prediction": logits_to_prediction(logits)[0].cpu().numpy()})
         return out
@@ -790,6 +794,5 @@ def _to_float(outputs: dict[str, Any]) -> dict[str, Any]:
     """Loss and metrics in float32 whatever autocast produced."""
     out = dict(outputs)
     out["logits"] = outputs["logits"].float()
-    if outputs.get("aux_logits") is not None:
-        out["aux_logits"] = [t.float() for t in outputs["aux_logits"]]
+    out["side_logits"] = [t.float() for t in outputs.get("side_logits") or []]
     return out

@@ -48,7 +48,7 @@ def run(ctx: Any) -> dict[str, Any]:
     from engine.data.dataset import build_datasets
     from engine.data.synthetic import make_reference_dataset
     from engine.environment import resolve_device
-    from engine.models import build_model
+    from engine.models import build_model_from_config
     from engine.train import train
 
     device = resolve_device(ctx.device)
@@ -75,7 +75,7 @@ def run(ctx: Any) -> dict[str, Any]:
 
         def fit(label: str, dataset: Any, workers: int) -> float:
             torch.manual_seed(ctx.seed)
-            model = build_model(model_cfg.name, **{k: v for k, v in model_cfg.to_dict().items() if k != "name"})
+            model = build_model_from_config(model_cfg)
             cfg = TrainConfig(output=str(root / f"{label}.dsmodel"), epochs=epochs, warmup_epochs=0,
                               batch_size=batch, device=device, num_workers=workers, preview_tiles=0,
                               early_stop_patience=None, seed=ctx.seed)

@@ -10,8 +10,8 @@ The datasets are cheap to pickle: they hold scene settings and numpy indexes, ne
 (the main one or a DataLoader worker) opens its own :class:`SceneReader` per scene on first use and keeps it
 (a small LRU cache), so files are not re-opened per sample and no GDAL handle crosses a fork.
 
-Samples are dicts ready for the default collate: ``pixel_values`` (Cv, T, T) float32 normalised (nodata 0),
-``air_values`` (Ca, T/r, T/r) float32 normalised (only with aux), ``labels`` (T, T) int64 (ignore index where
+Samples are dicts ready for the default collate: ``vision`` (Cv, T, T) float32 normalised (nodata 0),
+``aux`` (Ca, T/r, T/r) float32 normalised (only with aux), ``labels`` (T, T) int64 (ignore index where
 unknown, outside the image, outside the scene's extent/AOI, in a held-out band, or rotated in).
 
 Label semantics: with a ``label_mapping`` the raw values 0 and the mapping's keys are expected (0 and unmapped
@@ -201,9 +201,9 @@ class _TileDataset(torch.utils.data.Dataset):
 
     @staticmethod
     def _sample(vision: torch.Tensor, aux: torch.Tensor | None, label: torch.Tensor) -> dict[str, torch.Tensor]:
-        sample = {"pixel_values": vision, "labels": label}
+        sample = {"vision": vision, "labels": label}
         if aux is not None:
-            sample["air_values"] = aux
+            sample["aux"] = aux
         return sample
 
 

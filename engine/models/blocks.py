@@ -1,4 +1,4 @@
-"""Building blocks shared by the engine's models (ConvNeXt, fusion, decoder parts).
+"""Building blocks shared by the engine's models (ConvNeXt blocks, ASPP, gated skips, up-convs).
 
 All normalisation is GroupNorm(1, C) (layer-norm over channels and space) as in the reference: it does not
 depend on the batch size, so batch 1 inference and tiny training batches behave like batch 4 training.
@@ -35,7 +35,7 @@ class DropPath(nn.Module):
         return f"p={self.drop_prob}"
 
 
-def _drop_path_or_identity(p: float) -> nn.Module:
+def drop_path_or_identity(p: float) -> nn.Module:
     return DropPath(p) if p > 0.0 else nn.Identity()
 
 
@@ -64,7 +64,7 @@ class ConvNeXtBlock(nn.Module):
         self.pwconv1 = nn.Conv2d(dim, expansion * dim, kernel_size=1)
         self.act = nn.GELU()
         self.pwconv2 = nn.Conv2d(expansion * dim, dim, kernel_size=1)
-        self.drop_path = _drop_path_or_identity(drop_path)
+        self.drop_path = drop_path_or_identity(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = x
@@ -88,122 +88,12 @@ class Downsample(nn.Module):
         return self.conv(self.norm(x))
 
 
-class AuxConvNeXtEncoder(nn.Module):
-    """ConvNeXt encoder of the coarse aux rasters, producing maps at vision strides 4/8/16/32.
-
-    The stem works at stride 8 (the reference's 64x64 aux grid under a 512 tile); f1 is made by upsampling,
-    f3 and f4 by stride-2 downsampling. Aux inputs at another ratio are first brought onto the stride-8 grid
-    (area-averaged when finer, bilinear when coarser), so the structure is the same for any ``aux_ratio``.
-    """
-
-    def __init__(self, in_channels: int, channels: list[int], blocks: int = 2, drop_path: float = 0.1):
-        super().__init__()
-        c1, c2, c3, c4 = channels
-        self.stem = ConvNormAct(in_channels, c2, 3)
-        self.stem_blocks = convnext_stage(c2, blocks, drop_path)
-        self.f1_conv = ConvNormAct(c2, c1, 3)
-        self.f1_blocks = convnext_stage(c1, blocks, drop_path)
-        self.f3_down = Downsample(c2, c3)
-        self.f3_blocks = convnext_stage(c3, blocks, drop_path)
-        self.f4_down = Downsample(c3, c4)
-        self.f4_blocks = convnext_stage(c4, blocks, drop_path)
-
-    def forward(self, air: torch.Tensor, size: tuple[int, int]) -> list[torch.Tensor]:
-        """``air`` (B, Ca, h, w); ``size`` = the stride-8 grid (H/8, W/8). Returns [f1, f2, f3, f4]."""
-        if tuple(air.shape[-2:]) != tuple(size):
-            if air.shape[-2] > size[0]:
-                air = F.adaptive_avg_pool2d(air, size)
-            else:
-                air = F.interpolate(air, size=size, mode="bilinear", align_corners=False)
-        f2 = self.stem_blocks(self.stem(air))  # (B, c2, H/8, W/8)
-        f1 = F.interpolate(f2, scale_factor=2.0, mode="bilinear", align_corners=False)
-        f1 = self.f1_blocks(self.f1_conv(f1))  # (B, c1, H/4, W/4)
-        f3 = self.f3_blocks(self.f3_down(f2))  # (B, c3, H/16, W/16)
-        f4 = self.f4_blocks(self.f4_down(f3))  # (B, c4, H/32, W/32)
-        return [f1, f2, f3, f4]
-
-
-class FiLM(nn.Module):
-    """Feature-wise linear modulation of vision features by aux features: vis * (gamma + 1) + beta."""
-
-    def __init__(self, air_dim: int, vis_dim: int, drop_path: float = 0.1):
-        super().__init__()
-        mid = (air_dim + vis_dim) // 2
-        self.generator = nn.Sequential(
-            nn.Conv2d(air_dim, mid, kernel_size=1),
-            ConvNeXtBlock(mid, drop_path=drop_path),
-            nn.Conv2d(mid, 2 * vis_dim, kernel_size=1),
-        )
-
-    def forward(self, vis: torch.Tensor, air: torch.Tensor) -> torch.Tensor:
-        gamma, beta = self.generator(air).chunk(2, dim=1)
-        return vis * (gamma + 1.0) + beta
-
-
-class FusionGate(nn.Module):
-    """Per-pixel gate in [0, 1] from cat(vis, air): 3x3 -> vis//2, GroupNorm, GELU, 1x1 -> 1, sigmoid."""
-
-    def __init__(self, vis_dim: int, air_dim: int):
-        super().__init__()
-        mid = max(vis_dim // 2, 1)
-        self.net = nn.Sequential(
-            nn.Conv2d(vis_dim + air_dim, mid, kernel_size=3, padding=1),
-            nn.GroupNorm(1, mid),
-            nn.GELU(),
-            nn.Conv2d(mid, 1, kernel_size=1),
-            nn.Sigmoid(),
-        )
-
-    def forward(self, vis: torch.Tensor, air: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([vis, air], dim=1))
-
-
-class GatedFiLMFusion(nn.Module):
-    """Stages 1-2: fused = vis * (1 - g) + FiLM(vis, air) * g."""
-
-    def __init__(self, vis_dim: int, air_dim: int, drop_path: float = 0.1):
-        super().__init__()
-        self.film = FiLM(air_dim, vis_dim, drop_path=drop_path)
-        self.gate = FusionGate(vis_dim, air_dim)
-
-    def forward(self, vis: torch.Tensor, air: torch.Tensor) -> torch.Tensor:
-        gate = self.gate(vis, air)  # (B, 1, h, w); computed once (the reference computed it twice)
-        return vis * (1.0 - gate) + self.film(vis, air) * gate
-
-
 def attention_heads(dim: int, wanted: int) -> int:
     """The largest head count <= ``wanted`` that divides ``dim`` (MultiheadAttention needs dim % heads == 0)."""
     for heads in range(min(wanted, dim), 0, -1):
         if dim % heads == 0:
             return heads
     return 1
-
-
-class CrossAttentionFusion(nn.Module):
-    """Stages 3-4: vision tokens attend to aux tokens; residual + DropPath -> GN -> FFN + residual -> GN."""
-
-    def __init__(self, vis_dim: int, air_dim: int, num_heads: int = 8, ffn_expansion: int = 4,
-                 drop_path: float = 0.1):
-        super().__init__()
-        self.attn = nn.MultiheadAttention(vis_dim, attention_heads(vis_dim, num_heads), kdim=air_dim, vdim=air_dim,
-                                          batch_first=True)
-        self.norm1 = nn.GroupNorm(1, vis_dim)
-        self.ffn = nn.Sequential(
-            nn.Conv2d(vis_dim, vis_dim * ffn_expansion, kernel_size=1),
-            nn.GELU(),
-            nn.Conv2d(vis_dim * ffn_expansion, vis_dim, kernel_size=1),
-        )
-        self.norm2 = nn.GroupNorm(1, vis_dim)
-        self.drop_path = _drop_path_or_identity(drop_path)
-
-    def forward(self, vis: torch.Tensor, air: torch.Tensor) -> torch.Tensor:
-        batch, channels, height, width = vis.shape
-        queries = vis.flatten(2).transpose(1, 2)  # (B, h*w, Cv)
-        keys = air.flatten(2).transpose(1, 2)  # (B, h*w, Ca)
-        attended, _ = self.attn(queries, keys, keys, need_weights=False)
-        x = (queries + self.drop_path(attended)).transpose(1, 2).reshape(batch, channels, height, width)
-        x = self.norm1(x)
-        return self.norm2(x + self.drop_path(self.ffn(x)))
 
 
 class ASPP(nn.Module):

@@ -23,10 +23,10 @@ from torch import nn
 
 from ..environment import require
 from ..errors import ModelError
+from .encoders.catalog import MIT_SIZE_KEYS as SIZE_KEYS
 
 logger = logging.getLogger("dualstream")
 
-SIZE_KEYS = ("hidden_sizes", "depths", "num_attention_heads", "sr_ratios", "mlp_ratios")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
 

@@ -99,7 +99,7 @@ class Predictor:
                     vt = _forward_transform(v, k, flip)
                     at = _forward_transform(a, k, flip) if (member.needs_aux and a is not None) else None
                     with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                        logits = member.model(pixel_values=vt, air_values=at)["logits"]
+                        logits = member.model(vt, at)["logits"]
                     logits = logits.float()
                     probs = torch.sigmoid(logits) if self.binary else torch.softmax(logits, dim=1)
                     probs = _inverse_transform(probs, k, flip) * (member.weight / len(self.transforms))

@@ -13,7 +13,7 @@ import torch
 from engine.bundle import load_bundle, read_metadata, save_bundle
 from engine.config import ModelConfig
 from engine.errors import BundleError
-from engine.models import build_model
+from engine.models import build_model_from_config
 
 DATA = {"vision_bands": 4, "vision_stats": {"method": "percentile", "low": [1.0] * 4, "high": [9.0] * 4},
         "aux_channels": 8, "aux_stats": {"method": "percentile", "low": [0.0] * 8, "high": [1.0] * 8},
@@ -25,7 +25,7 @@ DATA = {"vision_bands": 4, "vision_stats": {"method": "percentile", "low": [1.0]
 def model():
     torch.manual_seed(0)
     cfg = ModelConfig(preset="tiny", vision_channels=4, aux_channels=8, num_classes=1, aux_ratio=8)
-    return build_model(cfg.name, **{k: v for k, v in cfg.to_dict().items() if k != "name"}).eval()
+    return build_model_from_config(cfg).eval()
 
 
 @pytest.fixture
@@ -50,8 +50,8 @@ def test_round_trip_same_outputs_and_metadata(bundle, model):
     assert not loaded.model.training and loaded.class_names == ["background", "building"]
     x, air = torch.rand(1, 4, 64, 64), torch.rand(1, 8, 8, 8)
     with torch.no_grad():
-        assert torch.equal(loaded.model(pixel_values=x, air_values=air)["logits"],
-                           model(pixel_values=x, air_values=air)["logits"])
+        assert torch.equal(loaded.model(x, air)["logits"],
+                           model(x, air)["logits"])
     # written atomically (no temp file left) and readable by others, like any file the user makes
     assert [p.name for p in bundle.parent.iterdir()] == ["model.dsmodel"]
     umask = os.umask(0)

@@ -63,14 +63,14 @@ def test_reference_items_shapes_and_dtypes(reference_sets) -> None:
     assert len(train) == 16 and len(val) == 2 * 4  # 2 validation scenes of 128 px -> 2x2 grid of 64 px tiles
     for ds in (train, val):
         item = ds[0]
-        assert set(item) == {"pixel_values", "air_values", "labels"}
-        assert item["pixel_values"].shape == (4, 64, 64) and item["pixel_values"].dtype == torch.float32
-        assert item["air_values"].shape == (48, 8, 8) and item["air_values"].dtype == torch.float32
+        assert set(item) == {"vision", "aux", "labels"}
+        assert item["vision"].shape == (4, 64, 64) and item["vision"].dtype == torch.float32
+        assert item["aux"].shape == (48, 8, 8) and item["aux"].dtype == torch.float32
         assert item["labels"].shape == (64, 64) and item["labels"].dtype == torch.int64
         assert set(item["labels"].unique().tolist()) <= {0, 1, 255}
     # percentile-normalised inputs lie in [0, 1] (plus jitter for training tiles)
-    assert 0.0 <= val[0]["pixel_values"].min() and val[0]["pixel_values"].max() <= 1.0
-    assert val[0]["air_values"].abs().max() <= 1.0 and val[0]["air_values"].std() > 0.01
+    assert 0.0 <= val[0]["vision"].min() and val[0]["vision"].max() <= 1.0
+    assert val[0]["aux"].abs().max() <= 1.0 and val[0]["aux"].std() > 0.01
     assert any("3 training scene(s)" in m for m in cb.messages("info"))
 
 
@@ -98,18 +98,18 @@ def test_determinism_and_set_epoch(reference_dataset: str) -> None:
     c, _, _ = build_datasets(small_cfg(data_dir=reference_dataset, seed=6))
     for i in (0, 3):
         assert all(torch.equal(a[i][k], b[i][k]) for k in a[i])
-    assert not torch.equal(a[0]["pixel_values"], c[0]["pixel_values"])
-    first = a[1]["pixel_values"]
+    assert not torch.equal(a[0]["vision"], c[0]["vision"])
+    first = a[1]["vision"]
     a.set_epoch(1)
-    assert not torch.equal(a[1]["pixel_values"], first)
+    assert not torch.equal(a[1]["vision"], first)
     a.set_epoch(0)
-    assert torch.equal(a[1]["pixel_values"], first)
+    assert torch.equal(a[1]["vision"], first)
 
 
 def test_vision_only_config(reference_dataset: str) -> None:
     train, val, summary = build_datasets(small_cfg(data_dir=reference_dataset, aux_prefixes=[]))
-    assert "air_values" not in train[0] and "air_values" not in val[0]
-    assert train[0]["pixel_values"].shape == (4, 64, 64)
+    assert "aux" not in train[0] and "aux" not in val[0]
+    assert train[0]["vision"].shape == (4, 64, 64)
     assert summary.aux_stats is None and summary.to_bundle_metadata()["aux_channels"] == 0
 
 
@@ -164,7 +164,7 @@ def test_holdout_bands_never_overlap_training(tmp_path: Path) -> None:
             outside[max(region.row - row, 0):region.row + region.height - row,
                     max(region.col - col, 0):region.col + region.width - col] = False
             assert (item["labels"].numpy()[outside] == 255).all()
-            assert (item["pixel_values"].numpy()[:, outside] == 0).all()
+            assert (item["vision"].numpy()[:, outside] == 0).all()
             assert (item["labels"].numpy()[~outside] != 255).any()
     assert padded == 4  # 77 px band: the second grid column sticks out
 
@@ -208,7 +208,7 @@ def test_vector_labels_and_explicit_aux(synthetic_scene: dict) -> None:
     train, val, summary = build_datasets(cfg)
     assert summary.aux_channels == 48 and summary.to_bundle_metadata()["aux_files_per_scene"] == 1
     item = train[0]
-    assert item["air_values"].shape == (48, 8, 8) and set(item["labels"].unique().tolist()) <= {0, 1, 255}
+    assert item["aux"].shape == (48, 8, 8) and set(item["labels"].unique().tolist()) <= {0, 1, 255}
     assert len(val) >= 1
 
 
@@ -218,13 +218,13 @@ def test_dataloader_with_workers_and_persistent_epoch(reference_dataset: str) ->
     pickle.dumps(train)
     loader = torch.utils.data.DataLoader(train, batch_size=4, num_workers=2, persistent_workers=True)
     batches = list(loader)
-    assert batches[0]["pixel_values"].shape == (4, 4, 64, 64) and batches[0]["labels"].dtype == torch.int64
-    assert torch.equal(batches[0]["pixel_values"][1], train[1]["pixel_values"])
+    assert batches[0]["vision"].shape == (4, 4, 64, 64) and batches[0]["labels"].dtype == torch.int64
+    assert torch.equal(batches[0]["vision"][1], train[1]["vision"])
     train.set_epoch(3)  # reaches the persistent workers through shared memory
     batch = next(iter(loader))
-    assert torch.equal(batch["pixel_values"][2], train[2]["pixel_values"])
+    assert torch.equal(batch["vision"][2], train[2]["vision"])
     vbatch = next(iter(torch.utils.data.DataLoader(val, batch_size=8, num_workers=2)))
-    assert vbatch["air_values"].shape == (8, 48, 8, 8)
+    assert vbatch["aux"].shape == (8, 48, 8, 8)
 
 
 def test_augmentation_off_gives_plain_windows(tmp_path: Path) -> None:
@@ -238,7 +238,7 @@ def test_augmentation_off_gives_plain_windows(tmp_path: Path) -> None:
     with rasterio.open(scene.image) as ds:
         raw = ds.read(window=((plan.row, plan.row + 64), (plan.col, plan.col + 64))).astype(np.float32)
     expected = summary.vision_stats.apply(raw)
-    assert plan.size == 64 and np.allclose(item["pixel_values"].numpy(), expected)
+    assert plan.size == 64 and np.allclose(item["vision"].numpy(), expected)
 
 
 def test_raw_value_mapped_to_ignore_is_unlabelled(tmp_path: Path) -> None:

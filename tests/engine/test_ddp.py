@@ -53,7 +53,7 @@ class _Tiles(torch.utils.data.Dataset):
         g = torch.Generator().manual_seed(self.seed * 1000 + i)
         air = torch.randn(8, 8, 8, generator=g)
         labels = (torch.nn.functional.interpolate(air[None, :1], size=(64, 64))[0, 0] > 0).long()
-        return {"pixel_values": torch.randn(4, 64, 64, generator=g), "air_values": air, "labels": labels}
+        return {"vision": torch.randn(4, 64, 64, generator=g), "aux": air, "labels": labels}
 
 
 class _Summary:
@@ -68,12 +68,12 @@ def _spawned(rank: int, world: int, port: int, out: str) -> None:
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     from engine.config import DataConfig, ModelConfig, TrainConfig
-    from engine.models import build_model
+    from engine.models import build_model_from_config
     from engine.train import train
 
     model_cfg = ModelConfig(preset="tiny", vision_channels=4, aux_channels=8, num_classes=1, aux_ratio=8)
     torch.manual_seed(rank)  # different initial weights per process: DDP must start from rank 0's
-    model = build_model("dualstream", **{k: v for k, v in model_cfg.to_dict().items() if k != "name"})
+    model = build_model_from_config(model_cfg)
     cfg = TrainConfig(output=out, epochs=1, warmup_epochs=1, batch_size=2, device="cpu", preview_tiles=1)
     # 5 validation tiles: 3 on rank 0 (2 batches), 2 on rank 1 (1 batch)
     result = train(model_cfg, DataConfig(tile_size=64), cfg, model=model, datasets=(_Tiles(8, 1), _Tiles(5, 2),

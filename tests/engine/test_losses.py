@@ -162,7 +162,7 @@ def test_deep_supervision_upsamples_and_weights_the_heads():
     loss = DeepSupervisionLoss(head, (1.0, 0.3, 0.15))
     up = lambda t: F.interpolate(t, size=(16, 16), mode="bilinear", align_corners=False)  # noqa: E731
     expected = head(final, target) + 0.3 * head(up(f2), target) + 0.15 * head(up(f3), target)
-    assert loss({"logits": final, "aux_logits": [f2, f3]}, target).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert loss({"logits": final, "side_logits": [f2, f3]}, target).item() == pytest.approx(expected.item(), rel=1e-6)
     assert loss({"logits": final}, target).item() == pytest.approx(head(final, target).item(), rel=1e-6)
 
 

@@ -11,7 +11,7 @@ from engine.callbacks import RecordingCallback
 from engine.config import ModelConfig
 from engine.errors import ConfigError, ModelError
 from engine.models import build_model, list_models
-from engine.models.dualstream import PRESETS
+from engine.models.dualstream.configuration_dualstream import PRESETS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
@@ -47,9 +47,9 @@ def test_unknown_preset_and_setting_are_config_errors():
 def _check_gradients(model: torch.nn.Module, num_classes: int, aux: int, vision: int = 4) -> None:
     model.train()
     pixels, air = _inputs(2, vision, aux)
-    out = model(pixel_values=pixels, air_values=air)
+    out = model(pixels, air)
     assert out["logits"].shape == (2, num_classes, 64, 64)
-    f2, f3 = out["aux_logits"]
+    f2, f3 = out["side_logits"]
     assert f2.shape == (2, num_classes, 8, 8) and f3.shape == (2, num_classes, 4, 4)
     # A random projection of every output, so that every logit matters to the loss.
     gen = torch.Generator().manual_seed(1)
@@ -77,41 +77,42 @@ def test_vision_only_model_has_no_aux_stream_or_fusion():
     names = [n for n, _ in model.named_parameters()]
     assert model.aux_encoder is None and model.fusion is None
     assert not any(n.startswith(("aux_encoder", "fusion")) for n in names)
-    assert model.parameter_groups()["aux"] == []
+    assert model.param_groups()["aux_encoder"] == [] and model.param_groups()["fusion"] == []
     fused = build_model("dualstream", preset="tiny", aux_channels=12)
     assert sum(p.numel() for p in fused.parameters()) > sum(p.numel() for p in model.parameters())
 
 
-def test_eval_mode_returns_only_final_logits():
+def test_eval_mode_returns_no_side_logits():
     model = build_model("dualstream", preset="tiny", aux_channels=12, num_classes=3).eval()
     pixels, air = _inputs(1, 4, 12)
     with torch.no_grad():
-        out = model(pixel_values=pixels, air_values=air)
-    assert set(out) == {"logits"} and out["logits"].shape == (1, 3, 64, 64)
+        out = model(pixels, air)
+    assert out["side_logits"] == [] and out["logits"].shape == (1, 3, 64, 64)
 
 
 def test_parameter_groups_are_disjoint_and_cover_the_model():
     model = build_model("dualstream", preset="tiny", aux_channels=12)
-    groups = model.parameter_groups()
-    assert set(groups) == {"vision", "aux", "head"}
+    groups = model.param_groups()
+    assert set(groups) == {"vision_encoder", "aux_encoder", "fusion", "decoder"}
     ids = [id(p) for group in groups.values() for p in group]
     assert len(ids) == len(set(ids)) == len(list(model.parameters()))
-    assert {id(p) for p in groups["vision"]} == {id(p) for p in model.vision_encoder.parameters()}
-    assert {id(p) for p in groups["aux"]} == {id(p) for p in model.aux_encoder.parameters()}
+    assert {id(p) for p in groups["vision_encoder"]} == {id(p) for p in model.vision_encoder.parameters()}
+    assert {id(p) for p in groups["aux_encoder"]} == {id(p) for p in model.aux_encoder.parameters()}
+    assert {id(p) for p in groups["fusion"]} == {id(p) for p in model.fusion.parameters()}
     assert all(len(g) > 0 for g in groups.values())
 
 
 def test_frozen_encoders_receive_no_gradient_and_unfreeze_restores():
     torch.manual_seed(0)
     model = build_model("dualstream", preset="tiny", aux_channels=12, drop_path=0.0, dropout=0.0)
-    model.set_encoders_frozen(True)
-    groups = model.parameter_groups()
+    model.freeze_encoders(True)
+    groups = model.param_groups()
     pixels, air = _inputs(2, 4, 12)
-    out = model.train()(pixel_values=pixels, air_values=air)
-    (out["logits"].sum() + sum(a.sum() for a in out["aux_logits"])).backward()
-    assert all(p.grad is None for p in groups["vision"] + groups["aux"])
-    assert all(p.grad is not None and p.grad.any() for p in groups["head"])
-    model.set_encoders_frozen(False)
+    out = model.train()(pixels, air)
+    (out["logits"].sum() + sum(a.sum() for a in out["side_logits"])).backward()
+    assert all(p.grad is None for p in groups["vision_encoder"] + groups["aux_encoder"])
+    assert all(p.grad is not None and p.grad.any() for p in groups["fusion"] + groups["decoder"])
+    model.freeze_encoders(False)
     assert all(p.requires_grad for p in model.parameters())
     model.zero_grad(set_to_none=True)
     _check_gradients(model, 1, 12)
@@ -122,7 +123,7 @@ def test_aux_ratio_other_than_8():
     pixels, air = _inputs(1, 4, 6, ratio=4)
     assert air.shape[-1] == 16
     with torch.no_grad():
-        assert model(pixel_values=pixels, air_values=air)["logits"].shape == (1, 1, 64, 64)
+        assert model(pixels, air)["logits"].shape == (1, 1, 64, 64)
 
 
 # ---------------------------------------------------------------------------------------------- B1 shapes
@@ -137,7 +138,7 @@ def test_b1_stage_shapes_and_full_resolution_output_at_512():
     with torch.no_grad():
         vis = model.vision_encoder(pixel_values=pixels, output_hidden_states=True).hidden_states
         aux = model.aux_encoder(air, size=(64, 64))
-        out = model(pixel_values=pixels, air_values=air)
+        out = model(pixels, air)
     elapsed = time.perf_counter() - start
     expected = [(1, 64, 128, 128), (1, 128, 64, 64), (1, 320, 32, 32), (1, 512, 16, 16)]  # strides 4/8/16/32
     assert [tuple(v.shape) for v in vis] == expected
@@ -154,7 +155,7 @@ def test_b1_fusion_and_decoder_sizes_follow_the_reference():
     assert ca3.attn.num_heads == 8 and ca3.attn.embed_dim == 320 and ca4.attn.embed_dim == 512
     dec = model.decoder
     assert dec.aspp.project[0].in_channels == 1280 and dec.aspp.project[0].out_channels == 256
-    assert dec.aux_head_f3.in_channels == 256 and dec.aux_head_f2.in_channels == 256
+    assert dec.side_head_f3.in_channels == 256 and dec.side_head_f2.in_channels == 256
     assert dec.stage1.refine[0][0].out_channels == 128
     assert dec.classifier.in_channels == 32 and dec.classifier.out_channels == 1
 
@@ -167,27 +168,27 @@ def tiny_fused():
 
 def test_wrong_vision_band_count(tiny_fused):
     with pytest.raises(ModelError, match="3 band.*4 vision band"):
-        tiny_fused(pixel_values=torch.zeros(1, 3, 64, 64), air_values=torch.zeros(1, 12, 8, 8))
+        tiny_fused(torch.zeros(1, 3, 64, 64), torch.zeros(1, 12, 8, 8))
 
 
 def test_size_not_multiple_of_32_lists_valid_sizes(tiny_fused):
     with pytest.raises(ModelError, match=r"100 is not a multiple of 32; use 96 or 128"):
-        tiny_fused(pixel_values=torch.zeros(1, 4, 64, 100), air_values=torch.zeros(1, 12, 8, 12))
+        tiny_fused(torch.zeros(1, 4, 64, 100), torch.zeros(1, 12, 8, 12))
 
 
 def test_aux_of_wrong_size_states_expected_shape(tiny_fused):
     with pytest.raises(ModelError, match=r"\(8, 8\)"):
-        tiny_fused(pixel_values=torch.zeros(1, 4, 64, 64), air_values=torch.zeros(1, 12, 16, 16))
+        tiny_fused(torch.zeros(1, 4, 64, 64), torch.zeros(1, 12, 16, 16))
     with pytest.raises(ModelError, match="12"):
-        tiny_fused(pixel_values=torch.zeros(1, 4, 64, 64), air_values=torch.zeros(1, 11, 8, 8))
+        tiny_fused(torch.zeros(1, 4, 64, 64), torch.zeros(1, 11, 8, 8))
 
 
 def test_missing_or_unexpected_aux(tiny_fused):
-    with pytest.raises(ModelError, match="air_values is missing"):
-        tiny_fused(pixel_values=torch.zeros(1, 4, 64, 64), air_values=None)
+    with pytest.raises(ModelError, match="aux is missing"):
+        tiny_fused(torch.zeros(1, 4, 64, 64), None)
     vision_only = build_model("dualstream", preset="tiny", aux_channels=0).eval()
     with pytest.raises(ModelError, match="vision-only"):
-        vision_only(pixel_values=torch.zeros(1, 4, 64, 64), air_values=torch.zeros(1, 12, 8, 8))
+        vision_only(torch.zeros(1, 4, 64, 64), torch.zeros(1, 12, 8, 8))
 
 
 def test_random_init_is_logged():
@@ -227,19 +228,19 @@ def test_tiny_model_overfits_a_label_that_depends_only_on_aux():
     for _ in range(150):
         model.train()
         optimiser.zero_grad()
-        loss = loss_fn(model(pixel_values=pixels, air_values=air), labels)
+        loss = loss_fn(model(pixels, air), labels)
         loss.backward()
         optimiser.step()
         if _ > 40 and _ % 10 == 0:
             model.eval()
             with torch.no_grad():
-                if _iou(model(pixel_values=pixels, air_values=air)["logits"], labels) > 0.95:
+                if _iou(model(pixels, air)["logits"], labels) > 0.95:
                     break
     model.eval()
     with torch.no_grad():
-        iou = _iou(model(pixel_values=pixels, air_values=air)["logits"], labels)
+        iou = _iou(model(pixels, air)["logits"], labels)
         # The same vision with the aux of other samples: the prediction must follow the aux, not the vision.
-        shuffled = _iou(model(pixel_values=pixels, air_values=air.roll(1, dims=0))["logits"], labels)
+        shuffled = _iou(model(pixels, air.roll(1, dims=0))["logits"], labels)
     assert iou > 0.9, f"IoU {iou:.3f} after training (loss {loss.item():.3f})"
     assert shuffled < 0.6, f"IoU with shuffled aux {shuffled:.3f}: the model ignores the aux stream"
     assert time.perf_counter() - start < 60

@@ -55,7 +55,7 @@ def test_four_channel_model_copies_rgb_kernels_and_means_the_fourth(tmp_path):
     assert any(m.startswith("Loaded pretrained vision weights from") and str(tmp_path / "ckpt") in m for m in infos)
     assert not any("randomly initialised" in m for m in infos)
     assert model.pretrained_source == str(tmp_path / "ckpt")
-    out = model.eval()(pixel_values=torch.randn(1, 4, 64, 64), air_values=torch.randn(1, 12, 8, 8))
+    out = model.eval()(torch.randn(1, 4, 64, 64), torch.randn(1, 12, 8, 8))
     assert out["logits"].shape == (1, 1, 64, 64)
 
 
@@ -95,8 +95,8 @@ def test_checkpoint_sizes_override_the_preset_and_the_bundle_rebuilds(tmp_path):
     assert loaded.feature_channels == [16, 32, 64, 128]
     x, a = torch.randn(1, 4, 64, 64), torch.randn(1, 6, 8, 8)
     with torch.no_grad():
-        assert torch.allclose(model.eval()(pixel_values=x, air_values=a)["logits"],
-                              loaded(pixel_values=x, air_values=a)["logits"])
+        assert torch.allclose(model.eval()(x, a)["logits"],
+                              loaded(x, a)["logits"])
 
 
 def test_legacy_transformers4_key_layout_loads(tmp_path):

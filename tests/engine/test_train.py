@@ -20,7 +20,7 @@ from engine.callbacks import RecordingCallback
 from engine.checkpoint import load_checkpoint
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.errors import CanceledError, ConfigError
-from engine.models import build_model
+from engine.models import build_model_from_config
 from engine.train import LRSchedule, build_optimizer, config_differences, decide_precision, selection_score, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
@@ -47,7 +47,7 @@ class AuxTiles(torch.utils.data.Dataset):
         up = torch.nn.functional.interpolate(air[None, :1], size=(TILE, TILE), mode="bilinear", align_corners=False)
         labels = (up[0, 0] > 0).long()
         labels[:2] = 255  # some ignored pixels
-        return {"pixel_values": torch.randn(4, TILE, TILE, generator=g), "air_values": air, "labels": labels}
+        return {"vision": torch.randn(4, TILE, TILE, generator=g), "aux": air, "labels": labels}
 
 
 class Summary:
@@ -72,7 +72,7 @@ def _datasets(n_train: int = 16, n_val: int = 8):
 
 def _model(model_cfg: ModelConfig):
     torch.manual_seed(0)
-    return build_model(model_cfg.name, **{k: v for k, v in model_cfg.to_dict().items() if k != "name"})
+    return build_model_from_config(model_cfg)
 
 
 # ----------------------------------------------------------------------------------------- pure logic
@@ -95,7 +95,9 @@ def test_optimizer_groups_have_differential_learning_rates(tmp_path):
     optimizer = build_optimizer(model, train_cfg)
     lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
     assert lrs == pytest.approx({"vision": 1e-4, "aux": 5e-4, "head": 1e-3})
-    groups = model.parameter_groups()
+    roles = model.param_groups()
+    groups = {"vision": roles["vision_encoder"], "aux": roles["aux_encoder"],
+              "head": roles["fusion"] + roles["decoder"]}
     for g in optimizer.param_groups:
         assert {id(p) for p in g["params"]} == {id(p) for p in groups[g["name"]]}
     assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
@@ -151,12 +153,12 @@ def test_warmup_freezes_encoders_and_trains_head(tmp_path):
     model_cfg, data_cfg, train_cfg = _configs(tmp_path, epochs=0, warmup_epochs=1, weight_decay=0.1)
     model = _model(model_cfg)
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    groups = {name: {id(p) for p in params} for name, params in model.parameter_groups().items()}
+    groups = {name: {id(p) for p in params} for name, params in model.param_groups().items()}
     names = {id(p): n for n, p in model.named_parameters()}
     train(model_cfg, data_cfg, train_cfg, RecordingCallback(), model=model, datasets=_datasets(8, 4))
     changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
-    encoder_names = {names[i] for key in ("vision", "aux") for i in groups[key]}
-    head_names = {names[i] for i in groups["head"]}
+    encoder_names = {names[i] for key in ("vision_encoder", "aux_encoder") for i in groups[key]}
+    head_names = {names[i] for key in ("fusion", "decoder") for i in groups[key]}
     # AdamW with weight decay would move every parameter that had a gradient.
     assert not changed & encoder_names
     assert len(changed & head_names) > 0.5 * len(head_names)

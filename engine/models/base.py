@@ -1,0 +1,126 @@
+"""The model contract every family satisfies (torch side of it; the config side is configuration_utils).
+
+``model(vision, aux=None) -> {"logits": (B, classes, H, W), "side_logits": [...]}``: full-resolution logits
+and the deep-supervision side outputs (lower resolution, in training mode only; an empty list in eval mode
+and for families without side heads). The base class owns the input checks; a family implements
+``_forward`` and says which of its modules play which role (``role_modules``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..errors import ModelError
+from .configuration_utils import ModelConfig
+
+ROLES = ("vision_encoder", "aux_encoder", "fusion", "decoder")
+
+
+class SegmentationModel(nn.Module):
+    """Base class of every family.
+
+    Attributes:
+        config: the family's ModelConfig this model was built from (what a bundle stores).
+        num_side_outputs: how many deep-supervision side outputs ``forward`` returns in training mode.
+        side_strides: their output strides, in ``side_logits`` order.
+        encoder_stride: the vision input's H and W must be multiples of this (before the aux ratio is counted).
+        pretrained_source: where pretrained encoder weights came from; None = random init.
+    """
+
+    num_side_outputs: ClassVar[int] = 0
+    side_strides: ClassVar[tuple[int, ...]] = ()
+    encoder_stride: int = 32
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.pretrained_source: str | None = None
+
+    # ------------------------------------------------------------------ roles
+    def role_modules(self) -> dict[str, list[nn.Module | None]]:
+        """Modules per role among vision_encoder / aux_encoder / fusion; everything else is the decoder."""
+        raise NotImplementedError
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Disjoint parameter lists by role (``ROLES``), covering every parameter, for differential LRs."""
+        groups: dict[str, list[nn.Parameter]] = {role: [] for role in ROLES}
+        taken: set[int] = set()
+        for role, modules in self.role_modules().items():
+            if role not in ROLES or role == "decoder":
+                raise ModelError(f"{type(self).__name__}.role_modules() names role '{role}'; use one of "
+                                 f"{list(ROLES[:3])} (the decoder is everything else).")
+            for module in modules:
+                for param in module.parameters() if module is not None else []:
+                    if id(param) not in taken:
+                        taken.add(id(param))
+                        groups[role].append(param)
+        groups["decoder"] = [p for p in self.parameters() if id(p) not in taken]
+        return groups
+
+    def freeze_encoders(self, frozen: bool = True) -> None:
+        """Freeze (``requires_grad=False``) or unfreeze the encoders; fusion and decoder stay trainable."""
+        groups = self.param_groups()
+        for param in groups["vision_encoder"] + groups["aux_encoder"]:
+            param.requires_grad_(not frozen)
+
+    # ------------------------------------------------------------------ input contract
+    @property
+    def size_multiple(self) -> int:
+        """Vision H and W must be multiples of this (the encoder stride, and the aux ratio when aux is used)."""
+        if not self.config.uses_aux:
+            return self.encoder_stride
+        ratio = self.config.aux_ratio
+        return self.encoder_stride * ratio // math.gcd(self.encoder_stride, ratio)
+
+    def check_inputs(self, vision: Any, aux: Any) -> None:
+        """Raise ModelError naming the expected band counts and shapes when the inputs do not fit."""
+        cfg = self.config
+        if not isinstance(vision, torch.Tensor) or vision.ndim != 4:
+            shape = tuple(vision.shape) if isinstance(vision, torch.Tensor) else type(vision).__name__
+            raise ModelError(f"vision must be a (batch, {cfg.vision_channels}, height, width) tensor, got {shape}.")
+        batch, channels, height, width = vision.shape
+        if channels != cfg.vision_channels:
+            raise ModelError(f"vision has {channels} band(s) but the {cfg.name} model was built for "
+                             f"{cfg.vision_channels} vision band(s); select the same bands the model was trained on.")
+        multiple = self.size_multiple
+        for name, size in (("height", height), ("width", width)):
+            if size % multiple or size == 0:
+                low, high = (size // multiple) * multiple, (size // multiple + 1) * multiple
+                valid = f"{low} or {high}" if low else f"{high}"
+                raise ModelError(f"Vision tile {name} {size} is not a multiple of {multiple}; use {valid} "
+                                 f"(any multiple of {multiple} works).")
+        if not cfg.uses_aux:
+            if aux is not None:
+                raise ModelError(f"aux given to a vision-only {cfg.name} model (aux_channels=0); pass aux=None or "
+                                 f"build the model with aux_channels set to the number of aux bands.")
+            return
+        if aux is None:
+            raise ModelError(f"This {cfg.name} model takes {cfg.aux_channels} aux channel(s) but aux is missing; pass "
+                             f"the aux rasters, or use a model built with aux_channels=0 for imagery only.")
+        ratio = cfg.aux_ratio
+        expected = (batch, cfg.aux_channels, height // ratio, width // ratio)
+        if not isinstance(aux, torch.Tensor) or tuple(aux.shape) != expected:
+            got = tuple(aux.shape) if isinstance(aux, torch.Tensor) else type(aux).__name__
+            raise ModelError(f"aux must have shape {expected} (batch, aux channels, H/{ratio}, W/{ratio}): an aux grid "
+                             f"of ({expected[2]}, {expected[3]}) for a {height}x{width} vision tile, got {got}.")
+
+    # ------------------------------------------------------------------ forward
+    def _forward(self, vision: torch.Tensor, aux: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(logits at full resolution, side logits in ``side_strides`` order) for checked inputs."""
+        raise NotImplementedError
+
+    def forward(self, vision: torch.Tensor, aux: torch.Tensor | None = None) -> dict[str, Any]:
+        self.check_inputs(vision, aux)
+        logits, side = self._forward(vision, aux)
+        return {"logits": logits, "side_logits": list(side) if self.training else []}
+
+    def describe(self) -> str:
+        """One line for logs: family, preset, bands, parameters."""
+        cfg = self.config
+        params = sum(p.numel() for p in self.parameters())
+        aux = f" + {cfg.aux_channels} aux" if cfg.uses_aux else ""
+        return f"{cfg.name} ({cfg.preset}): {cfg.vision_channels} vision band(s){aux}, {params / 1e6:.2f} M parameters"

@@ -1,0 +1,1 @@
+"""DualStream-DFormer: SegFormer vision encoder + ConvNeXt aux encoder, FiLM/gate and cross-attention fusion."""

@@ -1,0 +1,88 @@
+"""DualStream settings and presets (torch-free)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ...config import _check
+from ..configuration_utils import ModelConfig
+from ..encoders import MIT_SIZE_KEYS
+
+
+@dataclass(frozen=True)
+class DualStreamPreset:
+    """Encoder sizes (SegFormer MiT) and the matching decoder widths."""
+
+    hidden_sizes: tuple[int, ...]
+    depths: tuple[int, ...]
+    num_attention_heads: tuple[int, ...]
+    sr_ratios: tuple[int, ...] = (8, 4, 2, 1)
+    mlp_ratios: tuple[int, ...] = (4, 4, 4, 4)
+    aux_blocks: int = 2  # ConvNeXt blocks per aux encoder stage
+    decoder_blocks: int = 2  # ConvNeXt blocks per decoder refinement stage
+    aspp_channels: int = 256
+    refine_channels: tuple[int, int, int] = (256, 256, 128)  # after the f3, f2, f1 stages
+    skip_channels: int = 64  # width of the reduced skips f3, f2, f1
+    up_channels: tuple[int, int] = (64, 32)  # the two up-convs to full resolution
+    fusion_heads: int = 8
+
+    def encoder_sizes(self) -> dict[str, list[int]]:
+        return {"hidden_sizes": list(self.hidden_sizes), "depths": list(self.depths),
+                "num_attention_heads": list(self.num_attention_heads), "sr_ratios": list(self.sr_ratios),
+                "mlp_ratios": list(self.mlp_ratios)}
+
+
+PRESETS: dict[str, DualStreamPreset] = {
+    # For tests and the CPU demo: trains in minutes.
+    "tiny": DualStreamPreset((16, 32, 64, 128), (1, 1, 1, 1), (1, 1, 2, 4), aux_blocks=1, decoder_blocks=1,
+                             aspp_channels=32, refine_channels=(32, 32, 16), skip_channels=16, up_channels=(16, 8),
+                             fusion_heads=4),
+    "b0": DualStreamPreset((32, 64, 160, 256), (2, 2, 2, 2), (1, 2, 5, 8), aspp_channels=128,
+                           refine_channels=(128, 128, 64), skip_channels=32, up_channels=(32, 16)),
+    # The reference configuration.
+    "b1": DualStreamPreset((64, 128, 320, 512), (2, 2, 2, 2), (1, 2, 5, 8)),
+    "b2": DualStreamPreset((64, 128, 320, 512), (3, 4, 6, 3), (1, 2, 5, 8)),
+}
+
+
+def check_mit_sizes(sizes: dict[str, list[int]] | None, field: str) -> dict[str, list[int]] | None:
+    """Validate explicit SegFormer/MiT sizes (4 positive ints per key); returns them as int lists."""
+    if sizes is None:
+        return None
+    _check(isinstance(sizes, dict), f"{field} must be a mapping of SegFormer sizes.")
+    unknown = sorted(set(sizes) - set(MIT_SIZE_KEYS))
+    _check(not unknown, f"{field} has unknown key(s) {unknown}; valid keys are {list(MIT_SIZE_KEYS)}.")
+    _check(all(k in sizes for k in MIT_SIZE_KEYS[:3]),
+           f"{field} needs at least {list(MIT_SIZE_KEYS[:3])} (got {sorted(sizes)}).")
+    sizes = {k: [int(v) for v in vals] for k, vals in sizes.items()}
+    _check(all(len(v) == 4 and min(v) >= 1 for v in sizes.values()),
+           f"{field} sizes must be 4 positive integers each (got {sizes}).")
+    return sizes
+
+
+@dataclass
+class DualStreamConfig(ModelConfig):
+    """DualStream-DFormer. ``aux_channels=0`` builds the vision-only variant (no aux encoder, no fusion).
+
+    The same fields as the engine's single ModelConfig before families existed, so older bundles load as is.
+    """
+
+    preset: str = "b1"
+    drop_path: float = 0.1
+    # Explicit SegFormer encoder sizes overriding the preset's (hidden_sizes, depths, num_attention_heads,
+    # sr_ratios, mlp_ratios: 4 ints each). Filled in from a pretrained checkpoint so a bundle rebuilds exactly.
+    vision_encoder: dict[str, list[int]] | None = None
+
+    PRESETS: ClassVar[dict[str, DualStreamPreset]] = PRESETS
+    description: ClassVar[str] = (
+        "Imagery fused with coarse aux grids in any CRS (air quality, weather, elevation): SegFormer + ConvNeXt "
+        "aux encoder, FiLM/gate and cross-attention fusion, deep supervision.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.vision_encoder = check_mit_sizes(self.vision_encoder, "vision_encoder")
+        _check(0.0 <= self.drop_path < 1.0, f"drop_path must be in [0, 1) (got {self.drop_path}).")
+
+
+CONFIG = DualStreamConfig

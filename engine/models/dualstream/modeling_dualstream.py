@@ -1,0 +1,122 @@
+"""DualStream-DFormer: SegFormer vision encoder + ConvNeXt aux encoder, fused at four scales.
+
+Structure (B1 default, 512x512 vision tile, 48x64x64 aux):
+- vision: SegFormer/MiT -> f1..f4 with 64/128/320/512 channels at strides 4/8/16/32;
+- aux: ConvNeXt encoder -> maps with the same channels at the same strides;
+- fusion: FiLM + dynamic gate at stages 1-2, cross-attention (vision queries, aux keys/values) at stages 3-4;
+- decoder: ASPP on f4, attention-gated skips f3/f2/f1 each refined by 1x1 + ConvNeXt blocks, two up-convs to full
+  resolution, 1x1 classifier; side heads (deep supervision) on the f2 and f3 decoder stages.
+``aux_channels=0`` builds the vision-only variant: no aux encoder and no fusion blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ...callbacks import Callback
+from ..base import SegmentationModel
+from ..blocks import ASPP, GatedSkipStage, UpConv
+from ..encoders.convnext_aux import AuxConvNeXtEncoder
+from ..encoders.mit import make_mit, mit_features
+from ..fusion import CrossAttentionFusion, GatedFiLMFusion
+from .configuration_dualstream import DualStreamConfig, DualStreamPreset
+
+# Side-head parameter names of bundles written before the side heads were named so (bundle format v1).
+_LEGACY_SIDE_HEADS = {"aux_head_f3.": "side_head_f3.", "aux_head_f2.": "side_head_f2."}
+
+
+class DualStreamDecoder(nn.Module):
+    """ASPP + attention-gated skips with ConvNeXt refinement + up-convs; side heads on the f2 and f3 stages."""
+
+    def __init__(self, in_channels: list[int], num_classes: int, preset: DualStreamPreset, dropout: float,
+                 drop_path: float):
+        super().__init__()
+        c1, c2, c3, c4 = in_channels
+        r3, r2, r1 = preset.refine_channels
+        skip, blocks = preset.skip_channels, preset.decoder_blocks
+        self.aspp = ASPP(c4, preset.aspp_channels)
+        self.stage3 = GatedSkipStage(preset.aspp_channels, c3, skip, r3, blocks, drop_path)
+        self.stage2 = GatedSkipStage(r3, c2, skip, r2, blocks, drop_path)
+        self.stage1 = GatedSkipStage(r2, c1, skip, r1, blocks, drop_path)
+        self.up1 = UpConv(r1, preset.up_channels[0])
+        self.up2 = UpConv(preset.up_channels[0], preset.up_channels[1])
+        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+        self.classifier = nn.Conv2d(preset.up_channels[1], num_classes, kernel_size=1)
+        self.side_head_f3 = nn.Conv2d(r3, num_classes, kernel_size=1)
+        self.side_head_f2 = nn.Conv2d(r2, num_classes, kernel_size=1)
+        self._register_load_state_dict_pre_hook(_rename_legacy_side_heads)
+
+    def forward(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        f1, f2, f3, f4 = features
+        x = self.aspp(f4)  # (B, aspp, H/32, W/32)
+        x3 = self.stage3(x, f3)  # (B, r3, H/16, W/16)
+        x2 = self.stage2(x3, f2)  # (B, r2, H/8, W/8)
+        x1 = self.stage1(x2, f1)  # (B, r1, H/4, W/4)
+        x = self.up2(self.up1(x1))  # (B, up[1], H, W)
+        logits = self.classifier(self.dropout(x))  # (B, classes, H, W)
+        return logits, [self.side_head_f2(x2), self.side_head_f3(x3)]
+
+
+def _rename_legacy_side_heads(state: dict[str, Any], prefix: str, *args: Any) -> None:
+    """Load-time hook: weights saved with the side heads' old names (``aux_head_f*``) load into ``side_head_f*``."""
+    for old, new in _LEGACY_SIDE_HEADS.items():
+        for key in [k for k in state if k.startswith(prefix + old)]:
+            state[prefix + new + key[len(prefix + old):]] = state.pop(key)
+
+
+class DualStreamModel(SegmentationModel):
+    """The flagship model: ``model(vision (B, Cv, H, W), aux (B, Ca, H/r, W/r) or None)``.
+
+    ``side_logits`` (training mode) = [f2 logits at stride 8, f3 logits at stride 16]. ``model.config`` is the
+    DualStreamConfig it was built from, with ``vision_encoder`` filled in when a pretrained checkpoint fixed the
+    encoder sizes.
+    """
+
+    num_side_outputs = 2
+    side_strides = (8, 16)
+
+    def __init__(self, config: DualStreamConfig, callback: Callback | None = None):
+        super().__init__(config)
+        callback = callback or Callback()
+        preset = config.preset_settings()
+        sizes = preset.encoder_sizes()
+        if config.vision_encoder:
+            sizes.update(config.vision_encoder)
+        self.vision_encoder, sizes, self.pretrained_source = make_mit(
+            sizes, config.vision_channels, config.drop_path, config.pretrained, callback.info, preset=config.preset)
+        if sizes != preset.encoder_sizes():
+            config = config.replace(vision_encoder=sizes)
+        self.config = config
+        channels = list(sizes["hidden_sizes"])
+        self.feature_channels = channels
+
+        if config.aux_channels > 0:
+            self.aux_encoder: AuxConvNeXtEncoder | None = AuxConvNeXtEncoder(
+                config.aux_channels, channels, blocks=preset.aux_blocks, drop_path=config.drop_path)
+            self.fusion: nn.ModuleList | None = nn.ModuleList([
+                GatedFiLMFusion(channels[0], channels[0], drop_path=config.drop_path),
+                GatedFiLMFusion(channels[1], channels[1], drop_path=config.drop_path),
+                CrossAttentionFusion(channels[2], channels[2], preset.fusion_heads, drop_path=config.drop_path),
+                CrossAttentionFusion(channels[3], channels[3], preset.fusion_heads, drop_path=config.drop_path),
+            ])
+        else:
+            self.aux_encoder = None
+            self.fusion = None
+        self.decoder = DualStreamDecoder(channels, config.num_classes, preset, config.dropout, config.drop_path)
+
+    def role_modules(self) -> dict[str, list[nn.Module | None]]:
+        return {"vision_encoder": [self.vision_encoder], "aux_encoder": [self.aux_encoder], "fusion": [self.fusion]}
+
+    def _forward(self, vision: torch.Tensor, aux: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        features = mit_features(self.vision_encoder, vision)  # 4 maps (B, C_i, H/s, W/s), s = 4, 8, 16, 32
+        if self.aux_encoder is not None and self.fusion is not None:
+            # (B, Ca, H/r, W/r) -> 4 maps with the vision maps' shapes
+            aux_maps = self.aux_encoder(aux, size=tuple(features[1].shape[-2:]))
+            features = [fuse(vis, a) for fuse, vis, a in zip(self.fusion, features, aux_maps)]
+        return self.decoder(features)  # (B, classes, H, W); [(B, classes, H/8, W/8), (.., H/16, W/16)]
+
+
+MODEL = DualStreamModel

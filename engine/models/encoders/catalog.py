@@ -1,0 +1,51 @@
+"""Encoder names and their sizes (torch-free): what ``encoder=`` accepts and what each name builds.
+
+``mit_*`` are SegFormer/MiT encoders (transformers ``SegformerModel``); the others are transformers
+``AutoBackbone`` models (``ResNetBackbone``, ``ConvNextBackbone``, ``SwinBackbone``). Every encoder gives four
+feature maps at strides 4/8/16/32 and takes any band count. ``tiny_*`` are small random-init sizes for tests and
+CPU demos. ``checkpoint`` names a matching hub checkpoint to ``save_pretrained`` into a local folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MIT_SIZE_KEYS = ("hidden_sizes", "depths", "num_attention_heads", "sr_ratios", "mlp_ratios")
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """One named encoder: its kind (mit / resnet / convnext / swin) and transformers config sizes."""
+
+    kind: str
+    sizes: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str = ""
+
+
+def _mit(hidden: list[int], depths: list[int], heads: list[int], checkpoint: str = "") -> EncoderSpec:
+    return EncoderSpec("mit", {"hidden_sizes": hidden, "depths": depths, "num_attention_heads": heads,
+                               "sr_ratios": [8, 4, 2, 1], "mlp_ratios": [4, 4, 4, 4]}, checkpoint)
+
+
+ENCODERS: dict[str, EncoderSpec] = {
+    "resnet18": EncoderSpec("resnet", {"embedding_size": 64, "hidden_sizes": [64, 128, 256, 512],
+                                       "depths": [2, 2, 2, 2], "layer_type": "basic"}, "microsoft/resnet-18"),
+    "resnet50": EncoderSpec("resnet", {"embedding_size": 64, "hidden_sizes": [256, 512, 1024, 2048],
+                                       "depths": [3, 4, 6, 3], "layer_type": "bottleneck"}, "microsoft/resnet-50"),
+    "convnext_tiny": EncoderSpec("convnext", {"hidden_sizes": [96, 192, 384, 768], "depths": [3, 3, 9, 3]},
+                                 "facebook/convnext-tiny-224"),
+    "swin_tiny": EncoderSpec("swin", {"embed_dim": 96, "depths": [2, 2, 6, 2], "num_heads": [3, 6, 12, 24],
+                                      "window_size": 7}, "microsoft/swin-tiny-patch4-window7-224"),
+    "mit_b0": _mit([32, 64, 160, 256], [2, 2, 2, 2], [1, 2, 5, 8], "nvidia/mit-b0"),
+    "mit_b1": _mit([64, 128, 320, 512], [2, 2, 2, 2], [1, 2, 5, 8], "nvidia/mit-b1"),
+    "mit_b2": _mit([64, 128, 320, 512], [3, 4, 6, 3], [1, 2, 5, 8], "nvidia/mit-b2"),
+    # Small random-init encoders for tests and CPU demos.
+    "tiny_resnet": EncoderSpec("resnet", {"embedding_size": 16, "hidden_sizes": [16, 32, 64, 128],
+                                          "depths": [1, 1, 1, 1], "layer_type": "basic"}),
+    "tiny_convnext": EncoderSpec("convnext", {"hidden_sizes": [16, 32, 64, 128], "depths": [1, 1, 1, 1]}),
+    "tiny_swin": EncoderSpec("swin", {"embed_dim": 16, "depths": [1, 1, 1, 1], "num_heads": [1, 2, 4, 8],
+                                      "window_size": 4}),
+    "tiny_mit": _mit([16, 32, 64, 128], [1, 1, 1, 1], [1, 1, 2, 4]),
+}
+ENCODER_NAMES = tuple(ENCODERS)

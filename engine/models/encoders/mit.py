@@ -1,0 +1,54 @@
+"""SegFormer/MiT encoders: built from sizes (random init) or loaded from a local checkpoint, any band count.
+
+Loading and the band adaptation of the first patch-embedding conv live in ``engine.models.pretrained``; this
+module decides which to do, says so in the log, and runs the encoder stage by stage when a family fuses
+between stages (CMX).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..pretrained import adapt_input_channels, build_segformer, encoder_sizes, load_segformer
+
+
+def make_mit(sizes: dict[str, list[int]], channels: int, drop_path: float, pretrained: str | None,
+             log: Callable[[str], None], what: str = "vision",
+             preset: str = "") -> tuple[nn.Module, dict[str, list[int]], str | None]:
+    """A SegformerModel for ``channels`` bands. Returns (model, its sizes, pretrained source or None).
+
+    With ``pretrained`` the checkpoint's own sizes win over ``sizes`` (said in the log); without it the encoder
+    is randomly initialised, also said in the log.
+    """
+    if not pretrained:
+        log(f"{what.capitalize()} encoder randomly initialised (preset '{preset}', no pretrained weights given): "
+            f"expect slower training than from a pretrained SegFormer checkpoint.")
+        return build_segformer(sizes, channels, drop_path), sizes, None
+    model, where = load_segformer(pretrained, drop_path, log)
+    loaded = encoder_sizes(model.config)
+    if loaded != sizes:
+        log(f"The checkpoint's encoder sizes {loaded} override preset '{preset}' ({sizes}); the rest of the "
+            f"model follows them.")
+    adapted = adapt_input_channels(model, channels)
+    log(f"Loaded pretrained {what} weights from {where}; {adapted}.")
+    return model, loaded, where
+
+
+def mit_features(model: nn.Module, pixels: torch.Tensor) -> list[torch.Tensor]:
+    """The four maps (B, C_i, H/s, W/s), s = 4, 8, 16, 32."""
+    return list(model(pixel_values=pixels, output_hidden_states=True).hidden_states)
+
+
+def mit_stage(model: nn.Module, index: int, x: torch.Tensor) -> torch.Tensor:
+    """Run stage ``index`` alone: (B, C_in, h, w) -> (B, C_index, h/s, w/s). transformers 5.x and 4.x layouts."""
+    if hasattr(model, "stages"):  # transformers >= 5
+        return model.stages[index](x)
+    encoder = model.encoder  # transformers 4.x: parallel lists of patch embeddings, blocks and norms
+    tokens, height, width = encoder.patch_embeddings[index](x)
+    for block in encoder.block[index]:
+        tokens = block(tokens, height, width)[0]
+    tokens = encoder.layer_norm[index](tokens)
+    return tokens.reshape(x.shape[0], height, width, -1).permute(0, 3, 1, 2).contiguous()
