@@ -103,6 +103,11 @@ class DualStreamAlgorithm(QgsProcessingAlgorithm):
         path = readme_path()
         return QUrl.fromLocalFile(str(path)).toString() if path.is_file() else ""
 
+    def validateInputCrs(self, parameters: dict[str, Any], context: Any) -> bool:  # noqa: N802 - QGIS API
+        """Inputs in different CRSs are expected (aux grids in degrees, labels in any CRS): the engine
+        reprojects them, so the dialog must not ask "Parameters do not all use the same CRS"."""
+        return True
+
     def check_requirements(self) -> None:
         """Fail with the install command when a package in ``REQUIRED_PACKAGES`` is missing."""
         require_packages(*self.REQUIRED_PACKAGES)

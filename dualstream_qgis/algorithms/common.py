@@ -16,14 +16,19 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterString,
     QgsRasterLayer,
     QgsVectorLayer,
 )
 
 from .base import layer_file_path
 
+#: Parameter metadata giving a multiple-raster parameter the widget that keeps values set on the dialog
+#: (dualstream_qgis/widgets.py; a string, so qgis_process never imports Processing's GUI).
+LAYER_LIST_WRAPPER = {"widget_wrapper": {"class": f"{__package__.rpartition('.')[0]}.widgets.LayerListWrapper"}}
 #: Vector formats the engine rasterises as labels (see engine/data/labels.py).
 VECTOR_LABEL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
 
@@ -100,6 +105,38 @@ def _check_single_layer_gpkg(layer: QgsVectorLayer, path: str, parameter: str) -
             raise QgsProcessingException(
                 f"Parameter {parameter}: '{path}' holds {len(sublayers)} layers and the labels are in '{name}', "
                 f"not the first one; export '{name}' to its own GeoPackage and use that file.")
+
+
+def class_field_parameter(name: str, description: str) -> QgsProcessingParameterString:
+    """The polygon labels' class field, as a plain string.
+
+    Not a ``QgsProcessingParameterField``: its parent, the label layer, may be a raster, and QGIS 3.22's field
+    widget then dereferences a null vector layer and crashes QGIS (``QgsProcessingFieldWidgetWrapper::
+    setParentLayerWrapperValue``). :func:`label_field` checks the name against the layer's fields instead.
+    """
+    return QgsProcessingParameterString(name, description, optional=True)
+
+
+def label_field(layer: QgsMapLayer | None, field: str | None, parameter: str,
+                feedback: QgsProcessingFeedback | None) -> str | None:
+    """The class field to use for ``layer``: None for raster labels (with a warning when one was given);
+    for polygons, a field the layer has, else a QgsProcessingException listing the fields it does have."""
+    field = (field or "").strip() or None
+    if field is None:
+        return None
+    if not isinstance(layer, QgsVectorLayer):
+        if feedback is not None:
+            feedback.pushWarning(f"{parameter} '{field}' is ignored: the labels are a raster.")
+        return None
+    names = [f.name() for f in layer.fields()]
+    if field not in names:
+        matches = [name for name in names if name.lower() == field.lower()]
+        if len(matches) == 1:
+            return matches[0]
+        raise QgsProcessingException(
+            f"Parameter {parameter}: the label layer '{layer.name()}' has no field '{field}'; its fields are "
+            f"{', '.join(names) or 'none'}. Write one of them, or leave it empty (every polygon is class 1).")
+    return field
 
 
 def split_list(text: str | None) -> list[str]:

@@ -18,7 +18,6 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingParameterFeatureSink,
-    QgsProcessingParameterField,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterRasterLayer,
@@ -29,7 +28,16 @@ from qgis.PyQt.QtCore import QVariant
 
 from ..engine_bridge import engine_module
 from .base import DualStreamAlgorithm, run_engine
-from .common import add_parameter, ensure_parent, label_file, parameters_help, parse_label_mapping, raster_file
+from .common import (
+    add_parameter,
+    class_field_parameter,
+    ensure_parent,
+    label_field,
+    label_file,
+    parameters_help,
+    parse_label_mapping,
+    raster_file,
+)
 
 #: Per-class metrics of the engine's summary, as table columns.
 PER_CLASS = ("iou", "f1", "precision", "recall")
@@ -77,9 +85,7 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
             types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]),
             self.tr("Reference classes: a raster of class values (mapped with Label mapping), or a polygon layer in "
                     "any CRS (pixels outside polygons are class 0)."))
-        add_parameter(self, QgsProcessingParameterField(
-            self.LABEL_FIELD, self.tr("Class field (polygon labels)"), parentLayerParameterName=self.LABELS,
-            optional=True),
+        add_parameter(self, class_field_parameter(self.LABEL_FIELD, self.tr("Class field (polygon labels)")),
             self.tr("Field of the polygon layer holding the raw class value. Empty: every polygon is class 1. "
                     "Ignored for raster labels."))
         add_parameter(self, QgsProcessingParameterString(
@@ -105,11 +111,10 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
     ) -> dict[str, Any]:
         self.check_requirements()
         prediction = raster_file(self.parameterAsRasterLayer(parameters, self.INPUT, context), self.INPUT)
-        label, is_vector = label_file(self.parameterAsLayer(parameters, self.LABELS, context), self.LABELS)
-        field = self.parameterAsString(parameters, self.LABEL_FIELD, context) or None
-        if field and not is_vector:
-            feedback.pushWarning(f"LABEL_FIELD '{field}' is ignored: the labels are a raster.")
-            field = None
+        label_layer = self.parameterAsLayer(parameters, self.LABELS, context)
+        label, _ = label_file(label_layer, self.LABELS)
+        field = label_field(label_layer, self.parameterAsString(parameters, self.LABEL_FIELD, context),
+                            self.LABEL_FIELD, feedback)
         mapping = parse_label_mapping(self.parameterAsString(parameters, self.LABEL_MAPPING, context),
                                       self.LABEL_MAPPING) or None
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)

@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
+    QgsProcessingParameterFile,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -24,9 +25,10 @@ from qgis.core import (
 )
 
 from ..engine_bridge import engine_module
-from ..styling import class_raster_post_processor
+from ..styling import RunLayers, class_raster_post_processor, output_layer_post_processor, style_polygons
 from .base import DualStreamAlgorithm, run_engine
 from .common import (
+    LAYER_LIST_WRAPPER,
     EnumNamesMixin,
     add_parameter,
     check_suffix,
@@ -42,6 +44,15 @@ from .common import (
 TTA_MODES = ("none", "flips", "d4")
 DEVICES = ("auto", "cpu", "cuda")
 RASTER_SUFFIXES = (".tif", ".tiff")
+MODEL_FILTER = "DualStream model (*.dsmodel)"
+
+
+def model_paths(value: Any) -> list[str]:
+    """The bundle paths of a MODEL value: one path, several joined by ';', or a list (qgis_process repeats
+    MODEL=..., processing.run may pass a list)."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [part.strip() for item in items if item not in (None, "")
+            for part in str(item).split(";") if part.strip()]
 
 
 class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
@@ -97,14 +108,17 @@ class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         add_parameter(self, QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Image layer")),
                       self.tr("The image to segment: a file-based raster with the same bands as in training."))
-        add_parameter(self, QgsProcessingParameterMultipleLayers(
+        aux = add_parameter(self, QgsProcessingParameterMultipleLayers(
             self.AUX, self.tr("Aux layers (in the model's order)"), QgsProcessing.TypeRaster, optional=True),
             self.tr("The auxiliary rasters the model was trained with, in the same order (files named like the "
                     "reference layout are put in order automatically). Any CRS; they must cover the image."))
-        add_parameter(self, QgsProcessingParameterMultipleLayers(
-            self.MODEL, self.tr("Model bundle(s) (.dsmodel)"), QgsProcessing.TypeFile),
-            self.tr("One .dsmodel file, or several for an ensemble (their probabilities are averaged). In "
-                    "qgis_process repeat MODEL=... or join the paths with ';'."))
+        aux.setMetadata(LAYER_LIST_WRAPPER)
+        add_parameter(self, QgsProcessingParameterFile(
+            self.MODEL, self.tr("Model bundle (.dsmodel; several separated by ; for an ensemble)"),
+            behavior=QgsProcessingParameterFile.File, fileFilter=MODEL_FILTER),
+            self.tr("The .dsmodel file written by Train DualStream. For an ensemble give several, separated by ';' "
+                    "(their probabilities are averaged); in qgis_process repeat MODEL=... or join them with ';'. "
+                    "The log shows what the model expects (bands, aux inputs in order, classes, resolution)."))
         add_parameter(self, QgsProcessingParameterString(
             self.WEIGHTS, self.tr("Ensemble weights (comma-separated)"), optional=True),
             self.tr("One weight per model bundle, e.g. 2,1. Empty: equal weights."))
@@ -163,6 +177,15 @@ class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("PIXELS", self.tr("Pixels segmented")))
         self.addOutput(QgsProcessingOutputNumber("SECONDS", self.tr("Run time (s)")))
 
+    def checkParameterValues(self, parameters: dict[str, Any], context: QgsProcessingContext  # noqa: N802
+                             ) -> tuple[bool, str]:
+        models = model_paths(parameters.get(self.MODEL))
+        wrong = [path for path in models if Path(path).suffix.lower() != ".dsmodel"]
+        if wrong:
+            return False, (f"Parameter MODEL: '{wrong[0]}' is not a model bundle; choose the .dsmodel file written "
+                           f"by Train DualStream (several: separate them with ';').")
+        return super().checkParameterValues(dict(parameters, **{self.MODEL: ";".join(models)}), context)
+
     def processAlgorithm(  # noqa: N802 - QGIS API
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
@@ -170,10 +193,16 @@ class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         config = engine_module("config")
         cfg = run_engine(config.SegmentConfig, **self._settings(parameters, context, feedback))
         result = run_engine(engine_module("segment").segment, cfg, self.callback(feedback))
+        polygons_qml = style_polygons(result.polygons, result.class_names, result.class_colors) \
+            if result.polygons else None
+        run = RunLayers()
         if context.willLoadLayerOnCompletion(result.output):
-            details = context.layerToLoadOnCompletionDetails(result.output)
-            details.setPostProcessor(class_raster_post_processor(
-                result.class_names, result.class_colors, result.qml, layer_name=Path(result.output).stem))
+            context.layerToLoadOnCompletionDetails(result.output).setPostProcessor(class_raster_post_processor(
+                result.class_names, result.class_colors, result.qml, layer_name=Path(result.output).stem, run=run))
+        for path, qml in ((result.probabilities, None), (result.polygons, polygons_qml)):
+            if path and context.willLoadLayerOnCompletion(path):
+                context.layerToLoadOnCompletionDetails(path).setPostProcessor(
+                    output_layer_post_processor(run, qml, layer_name=Path(path).stem))
         return {
             self.OUTPUT: result.output,
             self.OUTPUT_PROBABILITIES: result.probabilities,
@@ -192,8 +221,7 @@ class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         if parameters.get(self.AUX) not in (None, "", []) and not aux_layers:
             raise QgsProcessingException("Parameter AUX: the aux layers could not be loaded; check that the files "
                                          "exist and are rasters.")
-        models = [part.strip() for path in self.parameterAsFileList(parameters, self.MODEL, context)
-                  for part in str(path).split(";") if part.strip()]
+        models = model_paths(parameters.get(self.MODEL))
         if not models:
             raise QgsProcessingException("Parameter MODEL: choose at least one model bundle (.dsmodel) written by "
                                          "Train DualStream.")

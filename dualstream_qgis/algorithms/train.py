@@ -15,7 +15,6 @@ from qgis.core import (
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
-    QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterMapLayer,
@@ -28,10 +27,13 @@ from qgis.core import (
 from ..engine_bridge import engine_module
 from .base import DualStreamAlgorithm, run_engine
 from .common import (
+    LAYER_LIST_WRAPPER,
     EnumNamesMixin,
     add_parameter,
+    class_field_parameter,
     enum_value,
     extent_settings,
+    label_field,
     label_file,
     parameters_help,
     parse_label_mapping,
@@ -120,17 +122,16 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]),
             self.tr("Classes for the image: a raster of class values (mapped with Label mapping), or a polygon "
                     "layer (GeoPackage, GeoJSON or Shapefile) in any CRS; pixels outside polygons are class 0."))
-        add_parameter(self, QgsProcessingParameterField(
-            self.LABEL_FIELD, self.tr("Class field (polygon labels)"), parentLayerParameterName=self.LABELS,
-            optional=True),
+        add_parameter(self, class_field_parameter(self.LABEL_FIELD, self.tr("Class field (polygon labels)")),
             self.tr("Field of the polygon layer holding the raw class value (mapped with Label mapping). Empty: "
                     "every polygon is class 1. Ignored for raster labels."))
-        add_parameter(self, QgsProcessingParameterMultipleLayers(
+        aux = add_parameter(self, QgsProcessingParameterMultipleLayers(
             self.AUX, self.tr("Aux layers (coarse rasters, in a fixed order)"), QgsProcessing.TypeRaster,
             optional=True),
             self.tr("Auxiliary rasters (any CRS and resolution, covering the image). Their bands are stacked in "
                     "this order; segmenting later needs the same layers in the same order. Empty: vision-only "
                     "model."))
+        aux.setMetadata(LAYER_LIST_WRAPPER)
         add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Training extent"), optional=True),
                       self.tr("Only this part of the image is used (any CRS). Empty: the whole image."))
         add_parameter(self, QgsProcessingParameterNumber(
@@ -309,11 +310,10 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         if parameters.get(self.LABELS) in (None, ""):
             raise QgsProcessingException("Parameter LABELS: choose the label layer (a raster of class values or a "
                                          "polygon layer) for the image.")
-        label, is_vector = label_file(self.parameterAsLayer(parameters, self.LABELS, context), self.LABELS)
-        field = self.parameterAsString(parameters, self.LABEL_FIELD, context) or None
-        if field and not is_vector:
-            feedback.pushWarning(f"LABEL_FIELD '{field}' is ignored: the labels are a raster.")
-            field = None
+        label_layer = self.parameterAsLayer(parameters, self.LABELS, context)
+        label, _ = label_file(label_layer, self.LABELS)
+        field = label_field(label_layer, self.parameterAsString(parameters, self.LABEL_FIELD, context),
+                            self.LABEL_FIELD, feedback)
         aux_layers = self.parameterAsLayerList(parameters, self.AUX, context)
         if parameters.get(self.AUX) not in (None, "", []) and not aux_layers:
             raise QgsProcessingException("Parameter AUX: the aux layers could not be loaded; check that the files "

@@ -1,0 +1,246 @@
+"""Drives the real QGIS desktop (``qgis --code THIS``) through every DualStream dialog and writes what it saw.
+
+Started by ``tests/gui/test_dialogs.py`` under Xvfb. It reads its settings (data files, output folder) from the
+JSON file named by ``DUALSTREAM_GUI_CONFIG``, and writes ``report.json`` into the output folder after every
+step, so a QGIS crash (segfault) leaves the last step that started in the report. The pytest module asserts;
+this script only records facts (values read back from the widgets, layers in the project, renderers) and
+takes screenshots (``widget.grab()``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from pathlib import Path
+
+from qgis.core import (
+    QgsApplication,
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingParameterMapLayer,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterVectorLayer,
+    QgsProject,
+    QgsRasterLayer,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtCore import QEventLoop, QTimer
+from qgis.PyQt.QtWidgets import QApplication, QMessageBox
+
+import processing
+from processing.core.ProcessingConfig import ProcessingConfig
+
+CONFIG = json.loads(Path(os.environ["DUALSTREAM_GUI_CONFIG"]).read_text(encoding="utf-8"))
+OUT = Path(CONFIG["out"])
+REPORT: dict = {"steps": [], "dialogs": {}, "layer_values": [], "messages": [], "finished": False}
+
+
+def save() -> None:
+    (OUT / "report.json").write_text(json.dumps(REPORT, indent=1, default=str), encoding="utf-8")
+
+
+def step(name: str) -> None:
+    """Record that a step starts (the last one recorded is where a crash happened)."""
+    REPORT["steps"].append(name)
+    save()
+
+
+def wait(ms: int) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec_()
+
+
+def close_message_boxes() -> None:
+    """A modal message box would block the session: record its text and close it."""
+    widget = QApplication.activeModalWidget()
+    if isinstance(widget, QMessageBox):
+        REPORT["messages"].append(widget.text())
+        save()
+        widget.reject()
+
+
+def shot(widget, name: str) -> str:
+    path = OUT / f"{name}.png"
+    widget.grab().save(str(path))
+    return str(path)
+
+
+def accepted(definition, layers: dict) -> list[str]:
+    """Names of the project layers the parameter accepts (layer kinds it lists)."""
+    names = []
+    for name, layer in layers.items():
+        is_raster = isinstance(layer, QgsRasterLayer)
+        is_polygon = isinstance(layer, QgsVectorLayer) and layer.geometryType() == 2
+        if isinstance(definition, QgsProcessingParameterRasterLayer):
+            ok = is_raster
+        elif isinstance(definition, QgsProcessingParameterMultipleLayers):
+            ok = is_raster and definition.layerType() == QgsProcessing.TypeRaster
+        elif isinstance(definition, (QgsProcessingParameterMapLayer, QgsProcessingParameterVectorLayer)):
+            types = definition.dataTypes()
+            ok = ((is_raster and QgsProcessing.TypeRaster in types)
+                  or (is_polygon and bool({QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorAnyGeometry,
+                                           QgsProcessing.TypeMapLayer} & set(types))))
+        else:
+            ok = False
+        if ok:
+            names.append(name)
+    return names
+
+
+def refers_to(value, layer) -> bool:
+    """Whether a widget's value names ``layer`` (an id, a source, a layer object, or a list holding one)."""
+    values = value if isinstance(value, list) else [value]
+    for item in values:
+        if item is layer or (hasattr(item, "id") and callable(item.id) and item.id() == layer.id()):
+            return True
+        if isinstance(item, str) and item in (layer.id(), layer.source(), layer.source().split("|")[0]):
+            return True
+    return False
+
+
+def exercise_dialog(alg_id: str, layers: dict) -> None:
+    """Open the dialog, set every layer parameter to every layer kind it accepts, read each value back."""
+    step(f"open {alg_id}")
+    dialog = processing.createAlgorithmDialog(alg_id)
+    dialog.resize(1000, 800)
+    dialog.show()
+    wait(300)
+    REPORT["dialogs"][alg_id] = {"opened": True, "screenshot": shot(dialog, f"dialog_{alg_id.split(':')[1]}")}
+    context = QgsProcessingContext()
+    wrappers = dialog.mainWidget().wrappers
+    for definition in dialog.algorithm().parameterDefinitions():
+        for layer_name in accepted(definition, layers):
+            layer = layers[layer_name]
+            step(f"{alg_id} {definition.name()} = {layer_name}")
+            many = isinstance(definition, QgsProcessingParameterMultipleLayers)
+            wrappers[definition.name()].setParameterValue([layer.id()] if many else layer.id(), context)
+            wait(50)
+            value = wrappers[definition.name()].parameterValue()
+            REPORT["layer_values"].append({"algorithm": alg_id, "parameter": definition.name(), "layer": layer_name,
+                                           "value": str(value), "ok": refers_to(value, layer)})
+    save()
+    dialog.close()
+
+
+def run_dialog(alg_id: str, parameters: dict, timeout_s: float) -> dict:
+    """Run an algorithm from its dialog (the Run button's code path); returns what the dialog reported."""
+    step(f"run {alg_id}")
+    dialog = processing.createAlgorithmDialog(alg_id, parameters)
+    dialog.resize(1000, 800)
+    dialog.show()
+    progress: list[float] = []
+    finished: dict = {}
+    loop = QEventLoop()
+
+    def on_finished(ok, results):
+        finished.update(ok=bool(ok), results={k: str(v) for k, v in results.items()})
+        finished["log"] = dialog.textLog.toPlainText() if hasattr(dialog, "textLog") else ""
+        finished["screenshot"] = shot(dialog, f"run_{alg_id.split(':')[1]}")
+        loop.quit()
+
+    dialog.algorithmFinished.connect(on_finished)
+    original = dialog.createFeedback
+
+    def create_feedback():
+        feedback = original()
+        feedback.progressChanged.connect(progress.append)
+        return feedback
+
+    dialog.createFeedback = create_feedback
+    messages = len(REPORT["messages"])
+    dialog.runAlgorithm()
+    bar = [item.text() for item in dialog.messageBar().items()]
+    if len(REPORT["messages"]) > messages or bar:  # refused before it started: nothing to wait for
+        finished.update(ok=False, refused=REPORT["messages"][messages:] + bar,
+                        screenshot=shot(dialog, f"refused_{alg_id.split(':')[1]}"))
+    if not finished:
+        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+        loop.exec_()
+    finished.setdefault("ok", None)
+    finished["progress"] = progress
+    return finished
+
+
+def model_read_back(bundle: str) -> dict:
+    """MODEL given to createAlgorithmDialog (as a History re-run does) and to setParameters, read back."""
+    step("MODEL read back")
+    given = {"one": bundle, "ensemble": f"{bundle};{bundle}"}
+    read = {}
+    for key, value in given.items():
+        dialog = processing.createAlgorithmDialog("dualstream:segment", {"MODEL": value})
+        read[f"{key} createAlgorithmDialog"] = dialog.mainWidget().wrappers["MODEL"].parameterValue()
+        dialog.setParameters({"MODEL": "x.dsmodel"})
+        dialog.setParameters({"MODEL": value})
+        read[f"{key} setParameters"] = dialog.mainWidget().wrappers["MODEL"].parameterValue()
+        dialog.close()
+    return {"given": given, "read": read}
+
+
+def layer_tree() -> list[dict]:
+    """Project layers top to bottom with their name, file and renderer type."""
+    rows = []
+    for node in QgsProject.instance().layerTreeRoot().findLayers():
+        layer = node.layer()
+        renderer = layer.renderer() if layer is not None else None
+        rows.append({"name": layer.name(), "source": layer.source(),
+                     "renderer": renderer.type() if renderer is not None else None})
+    return rows
+
+
+def main() -> None:
+    guard = QTimer()
+    guard.timeout.connect(close_message_boxes)
+    guard.start(200)
+    ProcessingConfig.setSettingValue(ProcessingConfig.KEEP_DIALOG_OPEN, True)
+    data = CONFIG["data"]
+    project = QgsProject.instance()
+    # The label raster first: the Evaluate dialog's label combo then starts on a raster (the 3.22 crash).
+    layers = {
+        "label raster": QgsRasterLayer(data["label"], "label raster"),
+        "image": QgsRasterLayer(data["image"], "image"),
+        "aux": QgsRasterLayer(data["aux"][0], "aux"),
+        "label polygons": QgsVectorLayer(data["label_vector"], "label polygons", "ogr"),
+    }
+    for layer in layers.values():
+        assert layer.isValid(), layer.source()
+        project.addMapLayer(layer)
+    REPORT["algorithms"] = sorted(a.id() for a in QgsApplication.processingRegistry().providerById(
+        "dualstream").algorithms())
+    save()
+    for alg_id in REPORT["algorithms"]:
+        exercise_dialog(alg_id, layers)
+
+    out = OUT / "runs"
+    train = run_dialog("dualstream:train", dict(
+        CONFIG["train"], INPUT=layers["image"].id(), LABELS=layers["label raster"].id(),
+        AUX=[layers["aux"].id()], OUTPUT=str(out / "model.dsmodel")), timeout_s=300)
+    REPORT["train"] = train
+    save()
+    REPORT["model_read_back"] = model_read_back(str(out / "model.dsmodel"))
+    before = {row["source"] for row in layer_tree()}
+    segment = run_dialog("dualstream:segment", dict(
+        CONFIG["segment"], INPUT=layers["image"].id(), AUX=[layers["aux"].id()], MODEL=str(out / "model.dsmodel"),
+        OUTPUT=str(out / "scene_classes.tif"), OUTPUT_PROBABILITIES=str(out / "scene_probabilities.tif"),
+        OUTPUT_POLYGONS=str(out / "scene_polygons.gpkg")), timeout_s=300)
+    segment["new_layers"] = [row for row in layer_tree() if row["source"] not in before]
+    REPORT["segment"] = segment
+    save()
+    REPORT["finished"] = True
+    save()
+
+
+def start() -> None:
+    try:
+        main()
+    except Exception:  # noqa: BLE001 - recorded for the test, which fails on it
+        REPORT["error"] = traceback.format_exc()
+        save()
+    QgsApplication.exit(0)
+    os._exit(0)
+
+
+OUT.mkdir(parents=True, exist_ok=True)
+QTimer.singleShot(1000, start)
