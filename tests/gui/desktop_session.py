@@ -14,6 +14,8 @@ import os
 import traceback
 from pathlib import Path
 
+import processing
+from processing.core.ProcessingConfig import ProcessingConfig
 from qgis.core import (
     QgsApplication,
     QgsProcessing,
@@ -28,9 +30,6 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QEventLoop, QTimer
 from qgis.PyQt.QtWidgets import QApplication, QMessageBox
-
-import processing
-from processing.core.ProcessingConfig import ProcessingConfig
 
 CONFIG = json.loads(Path(os.environ["DUALSTREAM_GUI_CONFIG"]).read_text(encoding="utf-8"))
 OUT = Path(CONFIG["out"])
