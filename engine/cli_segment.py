@@ -1,7 +1,8 @@
 """``python -m engine segment`` and ``python -m engine evaluate``.
 
 segment: classify a whole scene with one model bundle or a weighted ensemble; writes a styled class GeoTIFF
-(+ ``.qml``), optionally probabilities and polygons. Settings come from the defaults, ``--config FILE`` (YAML or
+(+ ``.qml``), optionally probabilities and polygons. With ``--images``/``--manifest`` and ``--out-dir`` it
+segments many scenes in one process (see ``cli_bulk``). Settings come from the defaults, ``--config FILE`` (YAML or
 JSON, section ``segment``) and the flags given, later ones winning.
 
 evaluate: compare a class raster (or a folder of them) with a label raster/polygon layer (or a folder);
@@ -16,6 +17,7 @@ import sys
 from typing import Any
 
 from .cli import Command, parse_label_map
+from .cli_bulk import add_bulk_arguments, is_bulk, run_bulk
 from .config import TTA_MODES, EvaluateConfig, SegmentConfig, load_config_file
 from .errors import ConfigError
 from .safety import check_outputs, segment_files
@@ -67,19 +69,30 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
     run_.add_argument("--resample-to-training-gsd", dest="resample_to_training_gsd", action="store_true", default=S,
                       help="predict at the model's training pixel size (a virtual warp of the image); the outputs "
                            "stay on the image's grid")
+    add_bulk_arguments(p)
 
 
-def segment_config_from_args(args: argparse.Namespace) -> SegmentConfig:
-    settings: dict[str, Any] = {}
-    if getattr(args, "config", None):
-        loaded = load_config_file(args.config)
-        section = loaded.get("segment", loaded)
+def _config_sections(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The config file's ``segment`` and ``bulk`` sections (empty without --config)."""
+    if not getattr(args, "config", None):
+        return {}, {}
+    loaded = load_config_file(args.config)
+    sections = []
+    for name, default in (("segment", loaded if "bulk" not in loaded else {}), ("bulk", {})):
+        section = loaded.get(name, default)
         if not isinstance(section, dict):
-            raise ConfigError(f"Config file '{args.config}': section 'segment' must be a mapping of settings.")
-        settings.update(section)
+            raise ConfigError(f"Config file '{args.config}': section '{name}' must be a mapping of settings.")
+        sections.append(dict(section))
+    return sections[0], sections[1]
+
+
+def segment_config_from_args(args: argparse.Namespace, bulk: bool = False) -> SegmentConfig:
+    """The SegmentConfig from the config file and the flags; in bulk mode a template without image/output."""
+    settings, _ = _config_sections(args)
     given = vars(args)
     settings.update({k: given[k] for k in SEGMENT_FLAGS if k in given})
-    for key, flag in (("image", "--image"), ("models", "--model"), ("output", "--out")):
+    required = (("models", "--model"),) if bulk else (("image", "--image"), ("models", "--model"), ("output", "--out"))
+    for key, flag in required:
         if not settings.get(key):
             raise ConfigError(f"segment needs {flag} (or segment.{key} in the config file).")
     cfg = SegmentConfig.from_dict(settings)
@@ -92,6 +105,8 @@ def run_segment(args: argparse.Namespace) -> int:
     from .progress import TqdmCallback
     from .segment import segment
 
+    if is_bulk(args):
+        return run_bulk(args, segment_config_from_args(args, bulk=True), _config_sections(args)[1])
     cfg = segment_config_from_args(args)
     with TqdmCallback(quiet=args.quiet) as callback:
         result = segment(cfg, callback)

@@ -2,7 +2,8 @@
 
 Every model bundle stores the model, data and train settings it was made with, so a bundle can be
 rebuilt and its training reproduced. Owners: ModelConfig (models/configuration_utils.py, one subclass per
-family), DataConfig (data/), TrainConfig (train.py), SegmentConfig (segment.py), EvaluateConfig (evaluate.py).
+family), DataConfig (data/), TrainConfig (train.py), SegmentConfig and BulkConfig (segment/), EvaluateConfig
+(evaluate.py).
 """
 
 from __future__ import annotations
@@ -284,6 +285,29 @@ class SegmentConfig(Settings):
                    f"{len(self.model_weights)} model weights given for {len(self.models)} models.")
             _check(all(w >= 0 for w in self.model_weights) and sum(self.model_weights) > 0,
                    "model weights must be >= 0 and not all zero.")
+
+
+@dataclass
+class BulkConfig(Settings):
+    """Many scenes segmented with the same bundle(s) and SegmentConfig settings, one set of outputs each."""
+
+    images: list[str] = field(default_factory=list)  # files, globs (``**`` recursive) or folders
+    aux_patterns: list[str] = field(default_factory=list)  # per scene, in channel order: {stem}, {name}; globs ok
+    manifest: str | None = None  # CSV or JSON: image, aux..., output (instead of images + aux_patterns)
+    out_dir: str = ""
+    overwrite: bool = False  # redo scenes already finished (and replace outputs of other runs)
+    probabilities: bool = False  # also write <name>_probabilities.tif per scene
+    polygons: bool = False  # also write <name>.gpkg per scene
+    mosaic: bool = False  # a VRT of the class rasters per CRS
+
+    def __post_init__(self) -> None:
+        _check(bool(self.out_dir), "No output folder given; pass --out-dir DIR (one set of outputs per scene).")
+        _check(bool(self.images) != bool(self.manifest),
+               "Give the scenes either as --images (files, globs or folders) or as --manifest FILE, not both "
+               "and not neither." if self.images else "No scenes given; pass --images PATH_OR_GLOB... or "
+               "--manifest FILE.")
+        _check(not (self.manifest and self.aux_patterns),
+               "--aux-pattern applies to --images; with --manifest give the aux files in its aux columns.")
 
 
 @dataclass

@@ -27,6 +27,7 @@ from typing import Any
 from .callbacks import Callback
 from .checkpoint import capture_rng_state, checkpoint_path, load_checkpoint, restore_rng_state, save_checkpoint
 from .config import DataConfig, ModelConfig, TrainConfig
+from .distributed import DistContext, setup_distributed
 from .environment import require, resolve_device
 from .errors import CanceledError, ConfigError, ModelError, OutputError
 from .prefetch import Prefetcher
@@ -191,47 +192,6 @@ class LRSchedule:
         self.plateau_best = -math.inf if state["plateau_best"] is None else float(state["plateau_best"])
         self.plateau_bad = int(state["plateau_bad"])
         self.apply()
-
-
-@dataclass
-class DistContext:
-    """Process placement under torch.distributed (world_size 1 when not distributed)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    initialized_here: bool = False
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device: str) -> tuple[DistContext, str]:
-    """Join the process group described by torchrun's RANK/WORLD_SIZE/LOCAL_RANK (nccl on CUDA, gloo on CPU).
-
-    Returns the context and the device this process uses (``cuda:LOCAL_RANK`` on CUDA).
-    """
-    torch = require("torch")
-    import torch.distributed as dist
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistContext(), device
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device.startswith("cuda"):
-        device = f"cuda:{local_rank}"
-        torch.cuda.set_device(local_rank)
-    here = False
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-        here = True
-    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank,
-                       initialized_here=here), device
 
 
 def _worker_init(worker_id: int) -> None:

@@ -110,7 +110,8 @@ def _aux_layout(data: dict[str, Any]) -> str:
     return text + (f", files named {', '.join(p + '*' for p in prefixes)} in that order" if prefixes else "")
 
 
-def _check_members(cfg: SegmentConfig) -> list[Member]:
+def check_members(cfg: SegmentConfig) -> list[Member]:
+    """The bundles' metadata as ensemble members, checked to fit together (no weights are loaded)."""
     if not cfg.models:
         raise ConfigError("No model bundle given; pass --model PATH (a .dsmodel file written by `train`).")
     weights = cfg.model_weights or [1.0] * len(cfg.models)
@@ -190,7 +191,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     if not cfg.output:
         raise ConfigError("No output given; pass --out PATH.tif for the class raster.")
     check_outputs(*segment_files(cfg))  # no output (or sidecar) is one of the inputs, by file identity
-    members = _check_members(cfg)
+    members = check_members(cfg)
     first = members[0]
     data = first.data
     # destinations first: cheap, and a read-only folder should not cost a model load

@@ -1,0 +1,294 @@
+"""Bulk segmentation: many scenes through one tile pipeline with the bundle(s) loaded once.
+
+Under torchrun (one process per GPU, any number of nodes) every rank lists the same scenes, takes its greedy
+share by pixel count (:func:`~engine.segment.scenes.shard`), runs on ``cuda:LOCAL_RANK`` (or the CPU) and writes
+its own outputs and a part of the summary; after a barrier rank 0 merges the parts into ``summary.json``. The
+ranks exchange nothing else. One bad scene is recorded as failed and the run goes on; completion markers
+(:mod:`~engine.segment.resume`) let a rerun skip what is finished.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_text_atomic
+from ..callbacks import Callback
+from ..config import BulkConfig, SegmentConfig
+from ..distributed import DistContext, setup_distributed
+from ..environment import resolve_device
+from ..errors import CanceledError, ConfigError, DataError, DualStreamError
+from ..outputs import check_writable
+from ..tiling import overlap_pixels, tile_count
+from .plan import Member, check_members
+from .predictor import Predictor
+from .resume import decide, finished_record, mark_done, mark_running, run_fingerprint
+from .run import segment
+from .scenes import MARKER_FOLDER, Scene, discover_scenes, scene_outputs, shard
+from .summary import counts, write_mosaics, write_summary
+
+# ranks with a smaller share wait at the final barrier for the others: as long as a large share may take
+BARRIER_TIMEOUT = timedelta(days=7)
+
+
+@dataclass
+class BulkResult:
+    """What :func:`segment_bulk` did: the summary (merged on rank 0, this rank's part elsewhere) and its files."""
+
+    summary: dict[str, Any]
+    files: dict[str, str] = field(default_factory=dict)  # summary json/csv/html (rank 0)
+    canceled: bool = False
+
+    @property
+    def scenes(self) -> list[dict[str, Any]]:
+        return self.summary["scenes"]
+
+    @property
+    def ok(self) -> bool:
+        """Every scene done or skipped."""
+        return not self.canceled and all(s["status"] in ("done", "skipped") for s in self.scenes)
+
+
+class _ShareProgress(Callback):
+    """Turns each scene's tile progress into progress over the rank's whole share; forwards the rest."""
+
+    def __init__(self, inner: Callback, total_tiles: int):
+        self.inner = inner
+        self.total = max(1, total_tiles)
+        self.before = 0  # estimated tiles of the scenes already handled
+        self.scene_tiles = 0
+
+    def start_scene(self, estimate: int) -> None:
+        self.scene_tiles = estimate
+
+    def end_scene(self) -> None:
+        self.before += self.scene_tiles
+        self.scene_tiles = 0
+        self.inner.progress(self.before, self.total, "tiles")
+
+    def progress(self, done: float, total: float, stage: str = "") -> None:
+        if stage == "segment" and total:
+            self.inner.progress(self.before + self.scene_tiles * min(done, total) / total, self.total, "tiles")
+
+    def info(self, message: str) -> None:
+        pass  # each scene's own start/finish lines: the bulk run says one line per scene instead
+
+    def warning(self, message: str) -> None:
+        self.inner.warning(message)
+
+    def is_canceled(self) -> bool:
+        return self.inner.is_canceled()
+
+
+def _tile_estimate(scene: Scene, tile: int, overlap: int) -> int:
+    stride = max(1, tile - overlap)
+    return tile_count(scene.width, tile, stride) * tile_count(scene.height, tile, stride) if scene.pixels else 0
+
+
+def _record(scene: Scene, order: int, rank: int, output: Path) -> dict[str, Any]:
+    return {"image": scene.image, "aux": scene.aux, "name": scene.name, "status": "failed", "error": None,
+            "pixels": scene.pixels, "seconds": 0.0, "px_per_s": None, "tiles": 0, "output": None,
+            "warnings": [], "rank": rank, "order": order}
+
+
+def _eta(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class _Share:
+    """One rank's scenes, run in order; the part of the summary it writes as it goes."""
+
+    def __init__(self, bulk: BulkConfig, template: SegmentConfig, members: list[Member], fingerprint: dict[str, Any],
+                 ctx: DistContext, device: str, callback: Callback):
+        self.bulk, self.template, self.members = bulk, template, members
+        self.fingerprint, self.ctx, self.device, self.callback = fingerprint, ctx, device, callback
+        self.part = Path(bulk.out_dir) / MARKER_FOLDER / f"rank-{ctx.rank}-of-{ctx.world_size}.json"
+        self.predictor: Predictor | None = None  # loaded for the first scene that needs it
+        self.load_seconds = 0.0
+        self.records: list[dict[str, Any]] = []
+        tile = int(template.tile_size or members[0].data["tile_size"])
+        self.tile, self.overlap = tile, overlap_pixels(tile, template.overlap)
+
+    def write_part(self) -> None:
+        write_text_atomic(self.part, json.dumps({"rank": self.ctx.rank, "device": self.device,
+                                                 "load_seconds": self.load_seconds, "scenes": self.records},
+                                                indent=2, default=str))
+
+    def _predictor(self) -> Predictor:
+        if self.predictor is None:
+            tick = time.perf_counter()
+            self.predictor = Predictor.from_bundles(self.members, self.template.tta, self.device)
+            self.load_seconds = time.perf_counter() - tick
+            self.callback.info(f"Loaded {len(self.members)} model(s) on {self.device} in {self.load_seconds:.1f} s.")
+        return self.predictor
+
+    def run(self, scenes: list[tuple[int, Scene]], on_record: Any) -> bool:
+        """Run ``scenes`` ((global order, scene) pairs); returns False when canceled."""
+        progress = _ShareProgress(self.callback, sum(_tile_estimate(s, self.tile, self.overlap) for _, s in scenes))
+        start = time.perf_counter()
+        pixels_left = sum(s.pixels for _, s in scenes)
+        pixels_done, busy = 0, 0.0
+        self.callback.progress(0, len(scenes), "scenes")
+        for index, (order, scene) in enumerate(scenes):
+            outputs = scene_outputs(self.bulk.out_dir, scene.name, self.bulk)
+            record = _record(scene, order, self.ctx.rank, outputs.classes)
+            progress.start_scene(_tile_estimate(scene, self.tile, self.overlap))
+            try:
+                self._run_scene(scene, outputs, record, progress)
+            except (CanceledError, KeyboardInterrupt):
+                record.update(status="canceled", error="canceled before the scene was finished")
+                self.records.append(record)
+                for later_order, later in scenes[index + 1:]:
+                    later_output = scene_outputs(self.bulk.out_dir, later.name, self.bulk).classes
+                    self.records.append(dict(_record(later, later_order, self.ctx.rank, later_output),
+                                             status="canceled", error="not started: the run was canceled"))
+                self.write_part()
+                on_record()
+                return False
+            progress.end_scene()
+            self.records.append(record)
+            self.write_part()
+            on_record()
+            pixels_left -= scene.pixels
+            if record["status"] == "done":
+                pixels_done += record["pixels"]
+                busy = time.perf_counter() - start
+            rate = pixels_done / busy if busy > 0 else 0.0
+            eta = f"; about {_eta(pixels_left / rate)} left" if rate > 0 and pixels_left > 0 else ""
+            shown = record["error"] if record["status"] == "failed" else (
+                f"{record['seconds']:.1f} s" if record["status"] == "done" else "finished earlier")
+            self.callback.info(f"[{index + 1}/{len(scenes)}] {scene.name}: {record['status']} ({shown}){eta}")
+            self.callback.progress(index + 1, len(scenes), "scenes")
+        return True
+
+    def _run_scene(self, scene: Scene, outputs: Any, record: dict[str, Any], progress: _ShareProgress) -> None:
+        """Fill ``record`` for one scene; only a cancel escapes."""
+        if scene.error:
+            record["error"] = scene.error
+            return
+        decision = decide(scene, outputs, self.fingerprint, self.bulk.overwrite)
+        if decision.action == "skip":
+            kept = finished_record(outputs)
+            record.update(status="skipped", tiles=kept.get("tiles", 0), pixels=kept.get("pixels", scene.pixels),
+                          output=str(outputs.classes))
+            return
+        if decision.action == "refuse":
+            record["error"] = decision.reason
+            return
+        cfg = self.template.replace(
+            image=scene.image, aux=list(scene.aux), output=str(outputs.classes),
+            probabilities=None if outputs.probabilities is None else str(outputs.probabilities),
+            polygons=None if outputs.polygons is None else str(outputs.polygons))
+        try:
+            predictor = self._predictor()
+            tick = time.perf_counter()  # the scene's own time: the one-off model load is reported apart
+            mark_running(scene, outputs)
+            result = segment(cfg, progress, predictor)
+        except CanceledError:
+            raise
+        except DualStreamError as exc:
+            record.update(error=" ".join(str(exc).split()), seconds=time.perf_counter() - tick)
+            return
+        except Exception as exc:  # noqa: BLE001 - one scene's unexpected failure must not stop the others
+            record.update(error=f"unexpected error ({type(exc).__name__}: {exc}); rerun this scene alone with "
+                                f"`segment --debug` for the traceback", seconds=time.perf_counter() - tick)
+            return
+        seconds = time.perf_counter() - tick
+        record.update(status="done", pixels=result.pixels, seconds=seconds, tiles=result.tiles, output=result.output,
+                      px_per_s=result.pixels / seconds if seconds > 0 else None, warnings=result.warnings)
+        mark_done(scene, outputs, self.fingerprint, record)
+
+
+def _check_out_dir(bulk: BulkConfig) -> Path:
+    out = Path(bulk.out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out-dir '{out}' is a file; give a folder (it is created if missing).")
+    try:
+        (out / MARKER_FOLDER).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"The output folder '{out}' cannot be created ({exc.strerror}); choose a writable "
+                        f"folder.") from exc
+    check_writable(out / "summary.json", "summary")
+    return out
+
+
+def _merge(out: Path, world_size: int, scenes: list[Scene]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every rank's records in the global (size) order, and per-rank facts."""
+    records, ranks = [], {}
+    for rank in range(world_size):
+        part = json.loads((out / MARKER_FOLDER / f"rank-{rank}-of-{world_size}.json").read_text(encoding="utf-8"))
+        records.extend(part["scenes"])
+        ranks[str(rank)] = {"device": part["device"], "load_seconds": part["load_seconds"],
+                            "scenes": len(part["scenes"])}
+    records.sort(key=lambda r: r["order"])
+    if len(records) != len(scenes):
+        raise DataError(f"The summary parts in '{out / MARKER_FOLDER}' list {len(records)} of {len(scenes)} "
+                        f"scenes; a process of the run did not finish. Rerun: finished scenes are skipped.")
+    return records, ranks
+
+
+def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback | None = None) -> BulkResult:
+    """Segment every scene of ``bulk`` with ``template``'s bundle(s) and settings; write the summary.
+
+    Raises:
+        ConfigError, DataError, BundleError: the run as a whole cannot start (no scenes, colliding outputs,
+            a bad bundle or output folder). Problems of single scenes are recorded in the summary instead.
+    """
+    callback = callback or Callback()
+    start = time.perf_counter()
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    ctx, device = setup_distributed(resolve_device(template.device), backend="gloo", timeout=BARRIER_TIMEOUT)
+    try:
+        out = _check_out_dir(bulk)
+        members = check_members(template)
+        if any(m.aux_channels for m in members) and not bulk.manifest and not bulk.aux_patterns:
+            raise ConfigError(f"The model '{members[0].path}' needs aux data; give each scene's aux file(s) by name "
+                              f"with --aux-pattern, e.g. --aux-pattern '{{stem}}_aux.tif' (repeat for several, in "
+                              f"the training order), or list them in a --manifest.")
+        scenes = discover_scenes(bulk, callback)
+        fingerprint = run_fingerprint(members, template, bulk)
+        order = {id(s): i for i, s in enumerate(scenes)}
+        mine = [(order[id(s)], s) for s in shard(scenes, ctx.world_size)[ctx.rank]]
+        where = f" (process {ctx.rank + 1} of {ctx.world_size}: {len(mine)} scene(s))" if ctx.distributed else ""
+        callback.info(f"Bulk segmentation of {len(scenes)} scene(s) into '{out}' on {device}{where}, largest first.")
+        share = _Share(bulk, template, members, fingerprint, ctx, device, callback)
+        share.write_part()
+
+        def summary_of(records: list[dict[str, Any]], ranks: dict[str, Any]) -> dict[str, Any]:
+            done_pixels = sum(r["pixels"] for r in records if r["status"] == "done")
+            seconds = time.perf_counter() - start
+            return {"version": 1, "out_dir": str(out), "started": started,
+                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": seconds,
+                    "device": device if not ctx.distributed else sorted({r["device"] for r in ranks.values()}),
+                    "world_size": ctx.world_size, "ranks": ranks, "bundles": fingerprint["bundles"],
+                    "settings": dict(fingerprint["settings"], device=template.device, batch_size=template.batch_size),
+                    "counts": counts(records), "pixels": done_pixels, "px_per_s": done_pixels / max(seconds, 1e-9),
+                    "mosaics": [], "scenes": records}
+
+        def single_rank_summary() -> None:  # without torchrun, summary.json follows the run scene by scene
+            if not ctx.distributed:
+                write_summary(out, summary_of(share.records, {"0": {"device": device, "scenes": len(share.records),
+                                                                    "load_seconds": share.load_seconds}}))
+
+        finished = share.run(mine, single_rank_summary)
+        ctx.barrier()
+        if not ctx.is_main:
+            return BulkResult(summary={"scenes": share.records}, canceled=not finished)
+        records, ranks = _merge(out, ctx.world_size, scenes) if finished else (share.records, {})
+        summary = summary_of(records, ranks or {"0": {"device": device, "scenes": len(records),
+                                                      "load_seconds": share.load_seconds}})
+        if bulk.mosaic and finished:
+            summary["mosaics"] = write_mosaics(out, records, callback)
+        files = write_summary(out, summary)
+        n = summary["counts"]
+        canceled = f", {n['canceled']} canceled" if n["canceled"] else ""
+        callback.info(f"{len(records)} scene(s): {n['done']} done, {n['skipped']} skipped, {n['failed']} failed"
+                      f"{canceled}; summary '{files['json']}'.")
+        return BulkResult(summary=summary, files=files, canceled=not finished)
+    finally:
+        ctx.close()

@@ -1,0 +1,132 @@
+"""Completion markers of a bulk run: what finished a scene, checked on a rerun instead of guessed from files.
+
+Before a scene runs its marker says ``running``; after its outputs are published it says ``done`` and records the
+bundle(s) (SHA-256 and weight), the settings that shape the outputs, the inputs (size and modification time)
+and every output file with its size. A rerun skips a scene only when all of that still holds. A ``running``
+marker is a scene a killed run left half-written: it is redone. Outputs that another run (other bundles or
+settings) finished, or files no bulk run wrote, are never replaced without ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_text_atomic
+from ..config import BulkConfig, SegmentConfig
+from .plan import Member
+from .scenes import Scene, SceneOutputs
+
+MARKER_VERSION = 1
+# settings that change how a run goes, not what it writes
+EXECUTION_SETTINGS = ("image", "output", "aux", "probabilities", "polygons", "models", "model_weights", "device",
+                      "batch_size", "prefetch", "readers")
+
+
+def file_sha256(path: str | Path, chunk: int = 8 * 2**20) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_fingerprint(members: list[Member], template: SegmentConfig, bulk: BulkConfig) -> dict[str, Any]:
+    """The bundles and settings every scene of this run is made with (identical on every rank)."""
+    settings = {k: v for k, v in sorted(template.to_dict().items()) if k not in EXECUTION_SETTINGS}
+    settings.update(probabilities=bulk.probabilities, polygons=bulk.polygons)
+    bundles = [{"path": str(Path(m.path).resolve()), "sha256": file_sha256(m.path), "weight": m.weight}
+               for m in members]
+    return {"bundles": bundles, "settings": settings}
+
+
+def _stamp(path: str | Path) -> dict[str, Any]:
+    stat = os.stat(path)
+    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+@dataclass
+class ResumeDecision:
+    """What to do with a scene: ``run`` it, ``skip`` it (finished), or ``refuse`` (with the reason)."""
+
+    action: str
+    reason: str = ""
+
+
+def _read_marker(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Human-readable differences between a marker's fingerprint and this run's."""
+    found = []
+    old_bundles = [(b.get("sha256"), b.get("weight")) for b in old.get("bundles", [])]
+    new_bundles = [(b["sha256"], b["weight"]) for b in new["bundles"]]
+    if old_bundles != new_bundles:
+        found.append(f"model bundle(s) {[b.get('path') for b in old.get('bundles', [])]}")
+    old_settings, new_settings = old.get("settings", {}), new["settings"]
+    for key in sorted(set(old_settings) | set(new_settings)):
+        if old_settings.get(key) != new_settings.get(key):
+            found.append(f"{key} {old_settings.get(key)!r} (now {new_settings.get(key)!r})")
+    return found
+
+
+def decide(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], overwrite: bool) -> ResumeDecision:
+    """Skip, run or refuse ``scene`` by its marker and the files on disk."""
+    if overwrite:
+        return ResumeDecision("run")
+    marker = _read_marker(outputs.marker) if outputs.marker.exists() else None
+    present = [p for p in outputs.files if p.exists()]
+    if marker is None:
+        if present:
+            return ResumeDecision("refuse", f"'{present[0]}' exists and no bulk run recorded writing it; pass "
+                                            f"--overwrite to replace it, or choose another --out-dir.")
+        return ResumeDecision("run")
+    if marker.get("status") != "done":
+        return ResumeDecision("run")  # a killed run left it half-written
+    differences = _differences(marker.get("fingerprint", {}), fingerprint)
+    if differences:
+        return ResumeDecision("refuse", f"The outputs of '{scene.image}' in the output folder were made with other "
+                                        f"{'; '.join(differences)}; pass --overwrite to redo them with this run's "
+                                        f"bundle(s) and settings, or choose another --out-dir.")
+    try:
+        inputs_now = [_stamp(p) for p in [scene.image, *scene.aux]]
+    except OSError:
+        return ResumeDecision("run")  # an input went missing: the run says which
+    if inputs_now != marker.get("inputs"):
+        return ResumeDecision("run")  # an input changed since: its outputs are stale
+    for record in marker.get("outputs", []):
+        path = Path(record["path"])
+        if not path.is_file() or path.stat().st_size != record["size"]:
+            return ResumeDecision("run")  # damaged or removed since: redo
+    return ResumeDecision("skip", "finished earlier by the same bundle(s) and settings")
+
+
+def mark_running(scene: Scene, outputs: SceneOutputs) -> None:
+    """Claim the scene before any of its outputs is published."""
+    outputs.marker.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(outputs.marker, json.dumps({"version": MARKER_VERSION, "status": "running",
+                                                  "image": scene.image}, indent=2))
+
+
+def mark_done(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], record: dict[str, Any]) -> None:
+    """Record the finished scene (after every output is in place)."""
+    marker = {"version": MARKER_VERSION, "status": "done", "image": scene.image, "fingerprint": fingerprint,
+              "inputs": [_stamp(p) for p in [scene.image, *scene.aux]],
+              "outputs": [{"path": str(p.resolve()), "size": p.stat().st_size} for p in outputs.files],
+              "result": record}
+    write_text_atomic(outputs.marker, json.dumps(marker, indent=2))
+
+
+def finished_record(outputs: SceneOutputs) -> dict[str, Any]:
+    """The summary record a skipped scene's marker kept from the run that finished it."""
+    marker = _read_marker(outputs.marker) or {}
+    return dict(marker.get("result") or {})

@@ -1,0 +1,271 @@
+"""The scenes of a bulk run: images (files, globs, folders) with their aux matched by name, or a manifest.
+
+Everything that makes the whole run pointless (nothing to segment, two scenes writing the same file, an output
+that would replace an input, a manifest without an image column) is a :class:`ConfigError` before any work.
+What concerns one scene only (an aux pattern that matches nothing for it, a missing or corrupt file) is recorded
+on that scene, which then fails alone while the others run.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from string import Formatter
+from typing import Any
+
+from ..callbacks import Callback
+from ..config import BulkConfig
+from ..errors import ConfigError
+from ..safety import check_outputs as check_identity
+from ..safety import raster_sidecars
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
+PATTERN_FIELDS = ("stem", "name")
+MARKER_FOLDER = ".dualstream-bulk"  # completion markers and per-rank summaries, inside the output folder
+
+
+@dataclass
+class Scene:
+    """One scene to segment and where its outputs go."""
+
+    image: str
+    aux: list[str]
+    name: str  # stem of every output file
+    error: str | None = None  # a problem found while listing; the scene is recorded as failed
+    pixels: int = 0  # width x height from the header (0 when it cannot be read; the run then says why)
+    width: int = 0
+    height: int = 0
+
+
+@dataclass
+class SceneOutputs:
+    """The files one scene writes inside the output folder."""
+
+    classes: Path
+    qml: Path
+    marker: Path
+    probabilities: Path | None = None
+    polygons: Path | None = None
+
+    @property
+    def files(self) -> list[Path]:
+        """Every output file (the marker aside)."""
+        return [p for p in (self.classes, self.qml, self.probabilities, self.polygons) if p is not None]
+
+
+def scene_outputs(out_dir: str | Path, name: str, bulk: BulkConfig) -> SceneOutputs:
+    """Output paths of scene ``name``: ``<name>.tif`` + ``.qml``, optional probabilities and polygons."""
+    out = Path(out_dir)
+    return SceneOutputs(classes=out / f"{name}.tif", qml=out / f"{name}.qml",
+                        marker=out / MARKER_FOLDER / f"{name}.json",
+                        probabilities=out / f"{name}_probabilities.tif" if bulk.probabilities else None,
+                        polygons=out / f"{name}.gpkg" if bulk.polygons else None)
+
+
+def _expand_images(entry: str) -> list[Path]:
+    """Files of one ``--images`` entry: a folder's rasters, a glob's matches, or the path itself."""
+    path = Path(entry).expanduser()
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES
+                       and not p.name.startswith("."))
+        if not found:
+            raise ConfigError(f"The folder '{entry}' holds no raster files ({', '.join(RASTER_SUFFIXES)}); give "
+                              f"the folder of the images, or a glob such as '{path / '*.tif'}'.")
+        return found
+    if glob.has_magic(entry):
+        found = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+        if not found:
+            raise ConfigError(f"The glob '{entry}' matches no file; check the folder and the pattern (quote it "
+                              f"so that the shell does not expand it).")
+        return found
+    return [path]  # a plain path: a missing file fails as its own scene, with the usual message
+
+
+def _format_pattern(pattern: str, image: Path) -> str:
+    fields = [f for _, f, _, _ in Formatter().parse(pattern) if f is not None]
+    unknown = [f for f in fields if f not in PATTERN_FIELDS]
+    if unknown:
+        raise ConfigError(f"The aux pattern '{pattern}' uses {{{unknown[0]}}}; use {{stem}} (the image name without "
+                          f"its extension) or {{name}} (with it), e.g. '{{stem}}_aux.tif'.")
+    return pattern.format(stem=image.stem, name=image.name)
+
+
+def match_aux(image: Path, patterns: list[str]) -> tuple[list[str], str | None]:
+    """The aux files of ``image`` by ``patterns`` (relative to the image's folder), and the first miss if any."""
+    aux: list[str] = []
+    for pattern in patterns:
+        text = _format_pattern(pattern, image)
+        target = Path(text).expanduser()
+        if not target.is_absolute():
+            target = image.parent / target
+        if glob.has_magic(text):
+            hits = sorted(glob.glob(str(target)))
+            if not hits:
+                return aux, (f"No aux file for the scene '{image}': the pattern '{pattern}' gives '{target}', which "
+                             f"matches no file. Add the aux file(s) or fix --aux-pattern.")
+            aux.extend(hits)
+        elif not target.is_file():
+            return aux, (f"No aux file for the scene '{image}': the pattern '{pattern}' gives '{target}', which does "
+                         f"not exist. Add the aux file or fix --aux-pattern.")
+        else:
+            aux.append(str(target))
+    return aux, None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def scenes_from_images(bulk: BulkConfig, callback: Callback) -> list[Scene]:
+    """Scenes from ``--images`` entries and ``--aux-pattern``s."""
+    out_dir = Path(bulk.out_dir)
+    candidates: list[Path] = []
+    seen: set[Path] = set()
+    for entry in bulk.images:
+        for path in _expand_images(str(entry)):
+            key = path.resolve()
+            if key not in seen:
+                seen.add(key)
+                candidates.append(path)
+    # a glob or folder that reaches into the output folder would pick up earlier outputs as images
+    ignored = [p for p in candidates if _inside(p, out_dir)]
+    if ignored:
+        callback.warning(f"{len(ignored)} file(s) inside the output folder '{out_dir}' are not segmented (they are "
+                         f"outputs, e.g. '{ignored[0]}'); keep the output folder apart from the images.")
+        candidates = [p for p in candidates if p not in ignored]
+    matched = [(image, *match_aux(image, list(bulk.aux_patterns))) for image in candidates]
+    # the aux files of a folder's or glob's scenes are rasters in the same listing: they are not scenes
+    aux_files = {Path(a).resolve() for _, aux, _ in matched for a in aux}
+    scenes = [Scene(image=str(image), aux=aux, name=image.stem, error=error)
+              for image, aux, error in matched if image.resolve() not in aux_files]
+    if not scenes:
+        raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an aux file of "
+                          f"another; check --images and --aux-pattern.")
+    return scenes
+
+
+def _manifest_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a CSV (header: image, aux..., output) or JSON (a list, or {"scenes": [...]}) manifest."""
+    if not path.is_file():
+        raise ConfigError(f"The manifest '{path}' does not exist; give a CSV or JSON file with an 'image' column.")
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"The manifest '{path}' is not valid JSON ({exc}); fix the syntax.") from exc
+        items = data.get("scenes") if isinstance(data, dict) else data
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ConfigError(f"The manifest '{path}' must be a list of objects (or {{\"scenes\": [...]}}) with "
+                              f"\"image\", optional \"aux\" (a path or a list) and \"output\".")
+        rows = []
+        for index, item in enumerate(items, start=1):
+            aux = item.get("aux") or []
+            rows.append({"image": item.get("image"), "aux": [aux] if isinstance(aux, str) else list(aux),
+                         "output": item.get("output"), "where": f"item {index}"})
+        return rows
+    reader = csv.DictReader(text.splitlines())
+    columns = [c.strip().lower() for c in (reader.fieldnames or [])]
+    if "image" not in columns:
+        raise ConfigError(f"The manifest '{path}' has no 'image' column (its columns: {columns or 'none'}); the "
+                          f"first line must name the columns, e.g. 'image,aux,output'.")
+    aux_columns = [c for c in (reader.fieldnames or []) if c.strip().lower().startswith("aux")]
+    rows = []
+    for line, row in enumerate(reader, start=2):
+        by_name = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+        rows.append({"image": by_name.get("image"), "aux": [(row[c] or "").strip() for c in aux_columns
+                                                            if (row[c] or "").strip()],
+                     "output": by_name.get("output") or None, "where": f"line {line}"})
+    return rows
+
+
+def scenes_from_manifest(bulk: BulkConfig) -> list[Scene]:
+    """Scenes from a manifest; relative paths are relative to the manifest's folder."""
+    path = Path(str(bulk.manifest)).expanduser()
+    base = path.parent
+    scenes = []
+    for row in _manifest_rows(path):
+        if not row["image"]:
+            raise ConfigError(f"The manifest '{path}', {row['where']}: no image; every row needs one.")
+        image = base / Path(str(row["image"])).expanduser()
+        aux = [str(base / Path(str(a)).expanduser()) for a in row["aux"]]
+        name = image.stem
+        if row["output"]:
+            output = Path(str(row["output"]))
+            if output.name != str(row["output"]):
+                raise ConfigError(f"The manifest '{path}', {row['where']}: output '{row['output']}' must be a file "
+                                  f"name; every output goes into --out-dir.")
+            name = output.stem
+        scenes.append(Scene(image=str(image), aux=aux, name=name))
+    if not scenes:
+        raise ConfigError(f"The manifest '{path}' lists no scene; add one row per image.")
+    return scenes
+
+
+def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
+    """Refuse two scenes writing one file, and outputs that are one of the inputs (by file identity)."""
+    owner: dict[Path, Scene] = {}
+    for scene in scenes:
+        outputs = scene_outputs(bulk.out_dir, scene.name, bulk)
+        for path in [*outputs.files, outputs.marker]:
+            key = path.resolve()
+            other = owner.get(key)
+            if other is not None and other is not scene:
+                raise ConfigError(
+                    f"The scenes '{other.image}' and '{scene.image}' would both write '{path}'; give them distinct "
+                    f"file names, or list them in a --manifest with an 'output' column.")
+            owner[key] = scene
+    written = [f for path in owner for f in (raster_sidecars(path) if path.suffix == ".tif" else [str(path)])]
+    out = Path(bulk.out_dir)
+    written += [str(out / f"summary.{kind}") for kind in ("json", "csv", "html")]
+    check_identity(inputs={"images (--images / --manifest)": [s.image for s in scenes],
+                           "aux rasters (--aux-pattern / --manifest)": [a for s in scenes for a in s.aux],
+                           "manifest (--manifest)": bulk.manifest},
+                   outputs={"outputs in --out-dir": written})
+
+
+def read_sizes(scenes: list[Scene]) -> None:
+    """Width, height and pixels from each image's header (a scene that cannot be read keeps 0: it fails later)."""
+    from ..data.raster import open_raster
+    from ..errors import DataError
+
+    for scene in scenes:
+        if scene.error:
+            continue
+        try:
+            ds = open_raster(scene.image, "image")
+        except DataError:
+            continue
+        try:
+            scene.width, scene.height = int(ds.width), int(ds.height)
+            scene.pixels = scene.width * scene.height
+        finally:
+            ds.close()
+
+
+def discover_scenes(bulk: BulkConfig, callback: Callback | None = None) -> list[Scene]:
+    """The run's scenes, checked, with sizes, largest first (ties by name), so that work spreads evenly."""
+    callback = callback or Callback()
+    scenes = scenes_from_manifest(bulk) if bulk.manifest else scenes_from_images(bulk, callback)
+    check_outputs(scenes, bulk)
+    read_sizes(scenes)
+    return sorted(scenes, key=lambda s: (-s.pixels, s.name))
+
+
+def shard(scenes: list[Scene], world_size: int) -> list[list[Scene]]:
+    """Greedy by pixel count: each scene (largest first) to the rank with the fewest pixels so far."""
+    shares: list[list[Scene]] = [[] for _ in range(world_size)]
+    loads = [0] * world_size
+    for scene in sorted(scenes, key=lambda s: (-s.pixels, s.name)):
+        rank = min(range(world_size), key=lambda r: (loads[r], r))
+        shares[rank].append(scene)
+        loads[rank] += max(scene.pixels, 1)  # unreadable scenes still cost a try
+    return shares
+
