@@ -26,7 +26,7 @@ from ..outputs import check_writable
 from ..tiling import overlap_pixels, tile_count
 from .plan import Member, check_members
 from .predictor import Predictor
-from .resume import decide, finished_record, mark_done, mark_running, run_fingerprint
+from .resume import decide, finished_record, mark_done, mark_running, recorded_outputs, run_fingerprint
 from .run import segment
 from .scenes import MARKER_FOLDER, Scene, discover_scenes, scene_outputs, shard
 from .summary import counts, write_mosaics, write_summary
@@ -250,7 +250,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
             raise ConfigError(f"The model '{members[0].path}' needs aux data; give each scene's aux file(s) by name "
                               f"with --aux-pattern, e.g. --aux-pattern '{{stem}}_aux.tif' (repeat for several, in "
                               f"the training order), or list them in a --manifest.")
-        scenes = discover_scenes(bulk, callback)
+        scenes = discover_scenes(bulk, callback, recorded_outputs(out))
         fingerprint = run_fingerprint(members, template, bulk)
         order = {id(s): i for i, s in enumerate(scenes)}
         mine = [(order[id(s)], s) for s in shard(scenes, ctx.world_size)[ctx.rank]]

@@ -19,7 +19,7 @@ from typing import Any
 from ..atomic import write_text_atomic
 from ..config import BulkConfig, SegmentConfig
 from .plan import Member
-from .scenes import Scene, SceneOutputs
+from .scenes import MARKER_FOLDER, Scene, SceneOutputs
 
 MARKER_VERSION = 1
 # settings that change how a run goes, not what it writes
@@ -113,8 +113,19 @@ def decide(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], ove
 def mark_running(scene: Scene, outputs: SceneOutputs) -> None:
     """Claim the scene before any of its outputs is published."""
     outputs.marker.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(outputs.marker, json.dumps({"version": MARKER_VERSION, "status": "running",
-                                                  "image": scene.image}, indent=2))
+    write_text_atomic(outputs.marker, json.dumps({
+        "version": MARKER_VERSION, "status": "running", "image": scene.image,
+        "outputs": [{"path": str(p.resolve())} for p in outputs.files]}, indent=2))
+
+
+def recorded_outputs(out_dir: str | Path) -> set[Path]:
+    """Every file the markers in ``out_dir`` say a bulk run wrote (or was writing), and its mosaics."""
+    out = Path(out_dir)
+    found = {p.resolve() for p in out.glob("mosaic*.vrt")}
+    for path in (out / MARKER_FOLDER).glob("*.json"):
+        marker = _read_marker(path) or {}
+        found.update(Path(r["path"]) for r in marker.get("outputs", []) if isinstance(r, dict) and "path" in r)
+    return found
 
 
 def mark_done(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], record: dict[str, Any]) -> None:

@@ -115,17 +115,9 @@ def match_aux(image: Path, patterns: list[str]) -> tuple[list[str], str | None]:
     return aux, None
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
-
-
-def scenes_from_images(bulk: BulkConfig, callback: Callback) -> list[Scene]:
-    """Scenes from ``--images`` entries and ``--aux-pattern``s."""
-    out_dir = Path(bulk.out_dir)
+def scenes_from_images(bulk: BulkConfig, callback: Callback,
+                       exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
+    """Scenes from ``--images`` entries and ``--aux-pattern``s; files in ``exclude`` (earlier outputs) are left out."""
     candidates: list[Path] = []
     seen: set[Path] = set()
     for entry in bulk.images:
@@ -135,11 +127,14 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback) -> list[Scene]:
                 seen.add(key)
                 candidates.append(path)
     # a glob or folder that reaches into the output folder would pick up earlier outputs as images
-    ignored = [p for p in candidates if _inside(p, out_dir)]
+    ignored = [p for p in candidates if p.resolve() in exclude]
     if ignored:
-        callback.warning(f"{len(ignored)} file(s) inside the output folder '{out_dir}' are not segmented (they are "
-                         f"outputs, e.g. '{ignored[0]}'); keep the output folder apart from the images.")
+        callback.warning(f"{len(ignored)} file(s) written by an earlier bulk run into '{bulk.out_dir}' are not "
+                         f"segmented (e.g. '{ignored[0]}'); keep the output folder apart from the images.")
         candidates = [p for p in candidates if p not in ignored]
+        if not candidates:
+            raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an output of an "
+                              f"earlier bulk run in '{bulk.out_dir}'; check --images.")
     matched = [(image, *match_aux(image, list(bulk.aux_patterns))) for image in candidates]
     # the aux files of a folder's or glob's scenes are rasters in the same listing: they are not scenes
     aux_files = {Path(a).resolve() for _, aux, _ in matched for a in aux}
@@ -250,10 +245,14 @@ def read_sizes(scenes: list[Scene]) -> None:
             ds.close()
 
 
-def discover_scenes(bulk: BulkConfig, callback: Callback | None = None) -> list[Scene]:
-    """The run's scenes, checked, with sizes, largest first (ties by name), so that work spreads evenly."""
+def discover_scenes(bulk: BulkConfig, callback: Callback | None = None,
+                    exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
+    """The run's scenes, checked, with sizes, largest first (ties by name), so that work spreads evenly.
+
+    ``exclude``: resolved paths of files earlier runs wrote (they are never scenes).
+    """
     callback = callback or Callback()
-    scenes = scenes_from_manifest(bulk) if bulk.manifest else scenes_from_images(bulk, callback)
+    scenes = scenes_from_manifest(bulk) if bulk.manifest else scenes_from_images(bulk, callback, exclude)
     check_outputs(scenes, bulk)
     read_sizes(scenes)
     return sorted(scenes, key=lambda s: (-s.pixels, s.name))

@@ -1,0 +1,272 @@
+"""Bulk segmentation (``segment --images ... --out-dir``): per-scene failures, resume, identity, torchrun, bad input.
+
+Scenes are small synthetic GeoTIFFs with a 6-band aux raster named ``<stem>_aux.tif`` beside each image, the
+bundle a tiny 3-class model with random (seeded) weights: enough for the bookkeeping, which is what is tested.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from engine.callbacks import RecordingCallback
+from engine.cli import main
+from engine.config import BulkConfig, SegmentConfig
+from engine.data import synthetic
+from engine.errors import ConfigError
+from engine.segment import segment
+from engine.segment.bulk import segment_bulk
+from engine.segment.scenes import MARKER_FOLDER
+from tests.engine.test_segment import make_bundle
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+REPO = Path(__file__).resolve().parents[2]
+SIZES = {"a": (96, 128), "b": (64, 64), "c": (150, 190)}  # (height, width): c is the largest, b the smallest
+
+
+def _write_scenes(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (name, size) in enumerate(SIZES.items()):
+        scene = synthetic.make_scene(folder.parent / f".gen_{folder.name}_{name}", name, size=size, seed=i,
+                                     aux_channels=6)
+        shutil.copy(scene["image"], folder / f"{name}.tif")
+        shutil.copy(scene["aux"][0], folder / f"{name}_aux.tif")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory) -> Path:
+    """A folder of three good scenes (read-only for the tests)."""
+    return _write_scenes(tmp_path_factory.mktemp("bulk") / "good")
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory, good) -> Path:
+    """The good scenes plus a corrupt image (with its aux) and an image without its aux."""
+    folder = tmp_path_factory.mktemp("bulk_mixed") / "mixed"
+    shutil.copytree(good, folder)
+    (folder / "corrupt.tif").write_bytes(b"II*\x00" + b"not a tiff" * 20)
+    (folder / "corrupt_aux.tif").write_bytes(b"II*\x00" + b"not a tiff" * 20)
+    shutil.copy(good / "b.tif", folder / "lonely.tif")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> str:
+    return make_bundle(tmp_path_factory.mktemp("bulk_model") / "m.dsmodel", aux_channels=6, num_classes=3, seed=3)
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["segment", "--device", "cpu", "--quiet", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _summary(out_dir: Path) -> dict:
+    return json.loads((out_dir / "summary.json").read_text())
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with rasterio.open(path) as ds:
+        return ds.read()
+
+
+def test_mixed_folder_good_scenes_done_bad_ones_failed_with_their_reason(mixed, model, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, err = _cli(capsys, "--images", str(mixed), "--aux-pattern", "{stem}_aux.tif", "--model", model,
+                             "--out-dir", str(out), "--mosaic", "--with-probabilities")
+    assert code == 1, err  # some scenes failed
+    summary = _summary(out)
+    by_name = {Path(s["image"]).stem: s for s in summary["scenes"]}
+    assert set(by_name) == {"a", "b", "c", "corrupt", "lonely"}  # aux files are not scenes
+    assert [by_name[n]["status"] for n in ("a", "b", "c")] == ["done"] * 3
+    assert by_name["corrupt"]["status"] == "failed" and "could not be read as a raster" in by_name["corrupt"]["error"]
+    assert by_name["lonely"]["status"] == "failed" and "lonely_aux.tif" in by_name["lonely"]["error"]
+    assert summary["counts"] == {"done": 3, "skipped": 0, "failed": 2, "canceled": 0}
+    # largest first: the order spreads work evenly
+    assert [Path(s["image"]).stem for s in summary["scenes"]][:3] == ["c", "a", "b"]
+    assert all(isinstance(s["seconds"], float) and "error" in s for s in summary["scenes"])
+    assert "failed: " + str(mixed / "corrupt.tif") in stdout
+    csv_lines = (out / "summary.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("image,status,error") and len(csv_lines) == 6
+    assert "lonely" in (out / "summary.html").read_text()
+    for name in ("a", "b", "c"):
+        assert (out / f"{name}.tif").is_file() and (out / f"{name}.qml").is_file()
+        assert (out / f"{name}_probabilities.tif").is_file()
+    assert not (out / "corrupt.tif").exists() and not (out / "lonely.tif").exists()
+    assert not [p for p in out.iterdir() if ".tmp-" in p.name]
+    with rasterio.open(out / "mosaic.vrt") as ds:
+        assert ds.count == 1 and len(ds.files) == 4  # the VRT and the three class rasters
+
+
+def test_bulk_outputs_equal_single_runs(good, model, tmp_path):
+    out = tmp_path / "bulk"
+    template = SegmentConfig(models=[model], device="cpu", tta="flips")
+    result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"],
+                                     out_dir=str(out), probabilities=True), template)
+    assert result.ok and len(result.scenes) == 3
+    for name in SIZES:
+        single = tmp_path / f"single_{name}.tif"
+        segment(template.replace(image=str(good / f"{name}.tif"), aux=[str(good / f"{name}_aux.tif")],
+                                 output=str(single), probabilities=str(tmp_path / f"single_{name}_p.tif")))
+        assert np.array_equal(_pixels(out / f"{name}.tif"), _pixels(single))
+        assert np.array_equal(_pixels(out / f"{name}_probabilities.tif"), _pixels(tmp_path / f"single_{name}_p.tif"))
+
+
+def test_resume_skips_finished_redoes_half_written_and_refuses_other_settings(good, model, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["--images", str(good), "--aux-pattern", "{stem}_aux.tif", "--model", model, "--out-dir", str(out)]
+    assert _cli(capsys, *args)[0] == 0
+    first = {Path(s["image"]).stem: s for s in _summary(out)["scenes"]}
+    stamps = {n: (out / f"{n}.tif").stat().st_mtime_ns for n in SIZES}
+
+    # a: killed while publishing (marker still "running", a partial class raster); b: damaged since
+    marker_a = out / MARKER_FOLDER / "a.json"
+    marker_a.write_text(json.dumps({"version": 1, "status": "running", "image": str(good / "a.tif")}))
+    (out / "a.tif").write_bytes(b"partial")
+    with open(out / "b.tif", "ab") as handle:
+        handle.write(b"junk")
+    assert _cli(capsys, *args)[0] == 0
+    second = {Path(s["image"]).stem: s for s in _summary(out)["scenes"]}
+    assert {n: s["status"] for n, s in second.items()} == {"a": "done", "b": "done", "c": "skipped"}
+    assert (out / "c.tif").stat().st_mtime_ns == stamps["c"]  # untouched
+    assert second["c"]["tiles"] == first["c"]["tiles"] and second["c"]["pixels"] == 150 * 190
+    assert json.loads(marker_a.read_text())["status"] == "done"
+    with rasterio.open(out / "a.tif") as ds:
+        assert ds.shape == SIZES["a"]
+
+    # other settings: the finished outputs are not silently replaced ...
+    code, stdout, _ = _cli(capsys, *args, "--tta", "flips")
+    assert code == 1 and all(s["status"] == "failed" for s in _summary(out)["scenes"])
+    assert "tta 'none' (now 'flips')" in stdout and "--overwrite" in stdout
+    assert (out / "c.tif").stat().st_mtime_ns == stamps["c"]
+    # ... unless asked to
+    assert _cli(capsys, *args, "--tta", "flips", "--overwrite")[0] == 0
+    assert {s["status"] for s in _summary(out)["scenes"]} == {"done"}
+    # a file no bulk run wrote is never replaced
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "b.tif").write_bytes(b"mine")
+    code, stdout, _ = _cli(capsys, "--images", str(good / "b.tif"), "--aux-pattern", "{stem}_aux.tif",
+                           "--model", model, "--out-dir", str(foreign))
+    assert code == 1 and "no bulk run recorded writing it" in stdout and (foreign / "b.tif").read_bytes() == b"mine"
+
+
+def test_cancel_keeps_finished_scenes_and_leaves_no_partial_output(good, model, tmp_path):
+    out = tmp_path / "out"
+
+    class CancelInSecondScene(RecordingCallback):
+        def is_canceled(self) -> bool:  # a few tiles into the second scene
+            events = self.messages("progress")
+            first_done = next((i for i, p in enumerate(events) if p[2] == "scenes" and p[0] == 1), None)
+            return first_done is not None and sum(p[2] == "tiles" for p in events[first_done:]) >= 3
+
+    callback = CancelInSecondScene()
+    result = segment_bulk(BulkConfig(images=[str(good)], aux_patterns=["{stem}_aux.tif"], out_dir=str(out)),
+                          SegmentConfig(models=[model], device="cpu", batch_size=1), callback)
+    assert result.canceled and not result.ok
+    statuses = {Path(s["image"]).stem: s["status"] for s in result.scenes}
+    assert statuses["c"] == "done" and "canceled" in statuses.values()
+    assert _summary(out)["counts"]["canceled"] == sum(1 for s in statuses.values() if s == "canceled")
+    for name, status in statuses.items():
+        assert (out / f"{name}.tif").exists() == (status == "done")
+    assert not [p for p in out.iterdir() if ".tmp-" in p.name]
+
+
+def test_manifest_csv_and_json(good, model, tmp_path, capsys):
+    manifest = tmp_path / "scenes.csv"
+    manifest.write_text(f"image,aux,output\n{good / 'b.tif'},{good / 'b_aux.tif'},first.tif\n"
+                        f"{good / 'a.tif'},{good / 'a_aux.tif'},\n")
+    assert _cli(capsys, "--manifest", str(manifest), "--model", model, "--out-dir", str(tmp_path / "o1"))[0] == 0
+    assert (tmp_path / "o1" / "first.tif").is_file() and (tmp_path / "o1" / "a.tif").is_file()
+    listed = tmp_path / "scenes.json"
+    listed.write_text(json.dumps([{"image": str(good / "b.tif"), "aux": str(good / "b_aux.tif")}]))
+    assert _cli(capsys, "--manifest", str(listed), "--model", model, "--out-dir", str(tmp_path / "o2"))[0] == 0
+    assert np.array_equal(_pixels(tmp_path / "o2" / "b.tif"), _pixels(tmp_path / "o1" / "first.tif"))
+
+
+@pytest.mark.parametrize("case", ["empty folder", "glob matches nothing", "same output name", "manifest column",
+                                  "output replaces input", "aux needed", "single flags"])
+def test_bad_input_is_one_clear_error(case, good, model, tmp_path, capsys):
+    args = ["--aux-pattern", "{stem}_aux.tif", "--model", model, "--out-dir", str(tmp_path / "out")]
+    expect = {"empty folder": "holds no raster files", "glob matches nothing": "matches no file",
+              "same output name": "would both write", "manifest column": "has no 'image' column",
+              "output replaces input": "would replace the input", "aux needed": "needs aux data",
+              "single flags": "--out name(s) one scene"}[case]
+    if case == "empty folder":
+        (tmp_path / "empty").mkdir()
+        args = ["--images", str(tmp_path / "empty"), *args]
+    elif case == "glob matches nothing":
+        args = ["--images", str(tmp_path / "nothing" / "*.tif"), *args]
+    elif case == "same output name":
+        (tmp_path / "other").mkdir()
+        shutil.copy(good / "a.tif", tmp_path / "other" / "a.tif")
+        shutil.copy(good / "a_aux.tif", tmp_path / "other" / "a_aux.tif")
+        args = ["--images", str(good / "a.tif"), str(tmp_path / "other" / "a.tif"), *args]
+    elif case == "manifest column":
+        (tmp_path / "m.csv").write_text(f"path,aux\n{good / 'a.tif'},{good / 'a_aux.tif'}\n")
+        args = ["--manifest", str(tmp_path / "m.csv"), "--model", model, "--out-dir", str(tmp_path / "out")]
+    elif case == "output replaces input":
+        folder = tmp_path / "inplace"
+        shutil.copytree(good, folder)
+        args = ["--images", str(folder / "a.tif"), *args[:-2], "--out-dir", str(folder)]
+    elif case == "aux needed":
+        args = ["--images", str(good / "a.tif"), "--model", model, "--out-dir", str(tmp_path / "out")]
+    else:
+        args = ["--images", str(good / "a.tif"), "--out", str(tmp_path / "x.tif"), *args]
+    before = sorted(p.name for p in good.iterdir())
+    code, _, err = _cli(capsys, *args)
+    assert code == 2 and err.startswith("error: ") and expect in err, err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in good.iterdir()) == before
+
+
+def test_output_folder_inside_the_input_folder_is_not_read_back(good, model, tmp_path, capsys):
+    folder = tmp_path / "data"
+    shutil.copytree(good, folder)
+    args = ["--images", str(folder / "**" / "*.tif"), "--aux-pattern", "{stem}_aux.tif", "--model", model,
+            "--out-dir", str(folder / "out")]
+    assert _cli(capsys, *args)[0] == 0
+    code, _, err = _cli(capsys, *args)  # the rerun's glob now reaches the outputs
+    assert code == 0 and "written by an earlier bulk run" in err
+    assert sorted(Path(s["image"]).stem for s in _summary(folder / "out")["scenes"]) == ["a", "b", "c"]
+    assert {s["status"] for s in _summary(folder / "out")["scenes"]} == {"skipped"}
+
+
+def test_torchrun_two_gloo_ranks_same_outputs_and_one_summary(mixed, model, tmp_path):
+    single = tmp_path / "single"
+    segment_bulk(BulkConfig(images=[str(mixed)], aux_patterns=["{stem}_aux.tif"], out_dir=str(single)),
+                 SegmentConfig(models=[model], device="cpu"))
+    out = tmp_path / "ranks"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
+         "-m", "engine", "segment", "--images", str(mixed), "--aux-pattern", "{stem}_aux.tif", "--model", model,
+         "--out-dir", str(out), "--device", "cpu", "--json"],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert done.returncode != 0  # two scenes failed: rank 0 exits 1 and torchrun says so
+    assert done.stdout.count('"out_dir"') == 1  # only rank 0 reports
+    summary = _summary(out)
+    assert summary["world_size"] == 2 and set(summary["ranks"]) == {"0", "1"}
+    assert {s["rank"] for s in summary["scenes"]} == {0, 1}
+    assert summary["counts"] == _summary(single)["counts"] == {"done": 3, "skipped": 0, "failed": 2, "canceled": 0}
+    # greedy by pixels: the largest scene alone on one rank, the rest on the other
+    ranks = {Path(s["image"]).stem: s["rank"] for s in summary["scenes"]}
+    assert sum(1 for s in summary["scenes"] if s["rank"] == ranks["c"]) == 1
+    for name in SIZES:
+        assert np.array_equal(_pixels(out / f"{name}.tif"), _pixels(single / f"{name}.tif"))
+
+
+def test_bulk_config_checks():
+    with pytest.raises(ConfigError, match="either as --images"):
+        BulkConfig(images=["x"], manifest="m.csv", out_dir="o")
+    with pytest.raises(ConfigError, match="--out-dir"):
+        BulkConfig(images=["x"])
