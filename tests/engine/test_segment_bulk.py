@@ -199,7 +199,7 @@ def test_bad_input_is_one_clear_error(case, good, model, tmp_path, capsys):
     args = ["--aux-pattern", "{stem}_aux.tif", "--model", model, "--out-dir", str(tmp_path / "out")]
     expect = {"empty folder": "holds no raster files", "glob matches nothing": "matches no file",
               "same output name": "would both write", "manifest column": "has no 'image' column",
-              "output replaces input": "would replace the input", "aux needed": "needs aux data",
+              "output replaces input": "would overwrite the images", "aux needed": "needs aux data",
               "single flags": "--out name(s) one scene"}[case]
     if case == "empty folder":
         (tmp_path / "empty").mkdir()
