@@ -259,6 +259,7 @@ class SegmentConfig(Settings):
     threshold: float = 0.5  # binary models
     resample_to_training_gsd: bool = False
     prefetch: int = 2  # tiles read ahead by the background reader
+    readers: int | None = None  # tile reader worker threads; None = from the CPU count and the device
 
     def __post_init__(self) -> None:
         _check(self.tta in TTA_MODES, f"tta '{self.tta}' is unknown; use one of {TTA_MODES}.")
@@ -267,6 +268,7 @@ class SegmentConfig(Settings):
         _check(0.0 < self.threshold < 1.0, f"threshold must be in (0, 1) (got {self.threshold}).")
         _check(self.probability_dtype in ("float32", "uint8"), "probability_dtype must be float32 or uint8.")
         _check(self.prefetch >= 1, f"prefetch must be >= 1 batch (got {self.prefetch}).")
+        _check(self.readers is None or self.readers >= 1, f"readers must be >= 1 (got {self.readers}).")
         _check(self.min_polygon_area >= 0 and self.simplify_tolerance >= 0,
                "min_polygon_area and simplify_tolerance must be >= 0.")
         if self.tile_size is not None:

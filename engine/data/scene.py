@@ -9,6 +9,7 @@ once and rasterised per tile.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -382,6 +383,17 @@ class SceneReader:
         for ds in self._handles.values():
             ds.close()
         self._handles = {}
+
+    def worker_copy(self) -> SceneReader:
+        """A reader for another thread: its own GDAL handles and aux strip cache, the same (read-only) setup.
+
+        GDAL dataset handles must not be used by two threads at once; parallel tile readers each take a copy.
+        """
+        clone = copy.copy(self)  # through __getstate__: no handles, reopened lazily
+        clone.aux_cache_stats = dict.fromkeys(self.aux_cache_stats, 0)
+        if self._strips is not None:
+            clone.enable_aux_strip_cache(self._max_strips)
+        return clone
 
     def __enter__(self) -> SceneReader:
         return self

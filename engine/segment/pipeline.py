@@ -1,6 +1,6 @@
 """The tile pipeline: reader thread -> predictor -> blending -> sink, with bounded queues between them::
 
-    reader thread   SceneReader.read(tile) -> BandStatistics.apply -> batches      (prefetch queue)
+    reader threads  SceneReader.read(tile) -> BandStatistics.apply -> batches      (prefetch queues)
     main thread     predictor(batch) -> probabilities -> RowBandAccumulator.add     (blending)
     writer thread   finished rows -> the sink's rasters (row blocks)                (write queue)
 
@@ -55,15 +55,16 @@ def streaming_gdal_cache() -> Iterator[None]:
 
 
 def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Callback, *, batch_size: int,
-              prefetch: int) -> PipelineStats:
-    """Predict every tile of ``plan``, blend overlapping tiles and hand finished rows to ``sink``.
+              prefetch: int, readers: int = 1) -> PipelineStats:
+    """Predict every tile of ``plan`` (read by ``readers`` worker threads), blend overlapping tiles and hand
+    finished rows to ``sink``.
 
     The sink is drained (``sink.finish()``) before returning; on an error or cancel the caller aborts it.
     """
     accumulator = RowBandAccumulator(plan.width, plan.height, plan.probability_channels, plan.grid.band_rows,
                                      sink.sink)
     weights = blend_window(plan.tile, max(plan.overlap, 1))
-    reader = TileReader(plan, batch_size, prefetch).start()
+    reader = TileReader(plan, batch_size, prefetch, readers).start()
     try:
         total, done, skipped = len(plan.grid), 0, 0
         col0, row0 = plan.region[0], plan.region[1]

@@ -1,10 +1,15 @@
-"""The tile reader: reads, normalises and batches the plan's tiles ahead of the model (bounded queue).
+"""The tile reader: reads, normalises and batches the plan's tiles ahead of the model (bounded queues).
 
-Tiles are read exactly as in training (same reader, same per-tile aux alignment, same normalisation).
+Tiles are read exactly as in training (same reader, same per-tile aux alignment, same normalisation). With
+several reader workers, tile rows go round-robin to worker threads (GDAL releases the GIL while it reads and
+warps), each with its own copy of the scene reader (own GDAL handles, own aux strip cache, so each aux strip is
+still warped once per tile row). The batches are assembled in tile order from the workers' bounded queues, so
+they are the same as with one reader, and memory stays bounded by the queue depths.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +22,18 @@ from ..environment import require
 from ..prefetch import Prefetcher
 from ..tiling import Tile
 from .plan import SegmentPlan
+
+MAX_DEFAULT_READERS = 8
+
+
+def default_readers(device: str) -> int:
+    """Reader workers when none are asked for: 1 on the CPU (the model wants every core); on a GPU the cores
+    this process may use (shared by the GPU processes of a torchrun node), less one for the main thread, <= 8."""
+    if not str(device).startswith("cuda"):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    per_process = cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(1, min(MAX_DEFAULT_READERS, per_process - 1))
 
 
 @dataclass
@@ -31,9 +48,16 @@ class Batch:
 
 
 class TileReader:
-    """Background thread reading, normalising and batching tiles ahead of the model (bounded queue)."""
+    """Reads, normalises and batches tiles ahead of the model in background threads (bounded queues).
 
-    def __init__(self, plan: SegmentPlan, batch_size: int, prefetch: int):
+    Args:
+        plan: the plan whose tiles to read.
+        batch_size: tiles per batch.
+        prefetch: batches kept ready ahead of the model.
+        readers: reader worker threads (1: the batching thread reads itself).
+    """
+
+    def __init__(self, plan: SegmentPlan, batch_size: int, prefetch: int, readers: int = 1):
         from ..data.normalize import BandStatistics
 
         self.plan = plan
@@ -41,6 +65,7 @@ class TileReader:
             plan.reader.enable_aux_strip_cache(max_strips=1)  # a finished tile row's strip is never read again
         self.batch_size = batch_size
         self.prefetch = prefetch
+        self.readers = max(1, min(int(readers), len(plan.grid.rows)))  # a worker per tile row at most
         self.stop = threading.Event()  # checked per tile, so a cancel does not finish the batch being read
         self.stats: dict[str, tuple[Any, Any]] = {}
         for member in plan.members:
@@ -49,8 +74,10 @@ class TileReader:
                 BandStatistics.from_dict(member.data["vision_stats"]),
                 BandStatistics.from_dict(aux_stats) if (aux_stats and plan.use_aux) else None,
             )
-        self.read_seconds = 0.0
+        self._busy = [0.0] * self.readers  # seconds each worker spent reading
         self._prefetcher: Prefetcher | None = None
+        self._workers: list[Prefetcher] = []
+        self._copies: list[Any] = []  # scene readers of workers 1.. (worker 0 uses the plan's)
 
     def start(self) -> TileReader:
         self._prefetcher = Prefetcher(self._batches(), depth=self.prefetch, name="dualstream-reader")
@@ -61,21 +88,29 @@ class TileReader:
         """Time the consumer (the model) spent waiting for a batch."""
         return 0.0 if self._prefetcher is None else self._prefetcher.wait_seconds
 
+    @property
+    def read_seconds(self) -> float:
+        """Busy time of the reading, summed over the workers."""
+        return float(sum(self._busy))
+
     def prepare(self, tile: Tile) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray | None]] | None:
-        """Read and normalise one tile; None when it has no valid pixel."""
+        """Read and normalise one tile with the plan's scene reader; None when it has no valid pixel."""
+        return self._prepare(tile, self.plan.reader)
+
+    def _prepare(self, tile: Tile, reader: Any) -> tuple[np.ndarray, dict, dict] | None:
         plan = self.plan
         size = tile.size
-        arrays = plan.reader.read(tile.col, tile.row, size, size)
+        arrays = reader.read(tile.col, tile.row, size, size)
         valid = arrays.valid
         if plan.use_region_mask:
             from ..data.align import tile_grid
 
-            valid = valid & plan.reader.region.mask(tile_grid(plan.reader.grid, tile.col, tile.row, size, size))
+            valid = valid & reader.region.mask(tile_grid(reader.grid, tile.col, tile.row, size, size))
         if not valid.any():
             return None
         # only an image smaller than a tile reaches past its right/bottom edge: mirror the image there
-        inside_h = min(size, plan.reader.grid.height - tile.row)
-        inside_w = min(size, plan.reader.grid.width - tile.col)
+        inside_h = min(size, reader.grid.height - tile.row)
+        inside_w = min(size, reader.grid.width - tile.col)
         vision, aux = {}, {}
         for key, (vstats, astats) in self.stats.items():
             v = vstats.apply(arrays.vision, arrays.valid & valid)
@@ -89,25 +124,59 @@ class TileReader:
                 aux[key] = None
         return valid, vision, aux
 
-    def _batches(self) -> Iterator[Batch]:
-        """Read, normalise and batch the plan's tiles in order (all-nodata tiles skipped and counted)."""
-        pending: list[tuple[Tile, np.ndarray, dict, dict]] = []
-        skipped = 0
-        # runs in the prefetch thread: one GDAL environment for it, not one per aux warp call
+    def _tiles(self) -> Iterator[tuple[Tile, Any]]:
+        """(tile, prepared or None) in tile order: read here (one reader) or gathered from the workers."""
+        if self.readers == 1:
+            with require("rasterio").Env():  # one GDAL environment for the thread, not one per aux warp call
+                for tile in self.plan.grid:
+                    if self.stop.is_set():
+                        return
+                    start = time.perf_counter()
+                    prepared = self.prepare(tile)
+                    self._busy[0] += time.perf_counter() - start
+                    yield tile, prepared
+            return
+        self._copies = [self.plan.reader.worker_copy() for _ in range(1, self.readers)]
+        readers = [self.plan.reader, *self._copies]
+        depth = max(2, len(self.plan.grid.cols))  # a tile row ahead per worker
+        self._workers = [Prefetcher(self._worker_tiles(w, readers[w]), depth=depth, name=f"dualstream-reader-{w}")
+                         for w in range(self.readers)]
+        for index in range(len(self.plan.grid.rows)):
+            worker = self._workers[index % self.readers]
+            for _ in self.plan.grid.cols:
+                try:
+                    yield next(worker)
+                except StopIteration:  # the worker stopped early (cancel)
+                    return
+
+    def _worker_tiles(self, worker: int, reader: Any) -> Iterator[tuple[Tile, Any]]:
+        """Worker ``worker``'s tile rows (every ``readers``-th), in order."""
+        cols = len(self.plan.grid.cols)
         with require("rasterio").Env():
-            for tile in self.plan.grid:
+            for index, tile in enumerate(self.plan.grid):
+                if (index // cols) % self.readers != worker:
+                    continue
                 if self.stop.is_set():
                     return
                 start = time.perf_counter()
-                prepared = self.prepare(tile)
-                self.read_seconds += time.perf_counter() - start
-                if prepared is None:
-                    skipped += 1
-                    continue
-                pending.append((tile, *prepared))
-                if len(pending) == self.batch_size:
-                    yield self._stack(pending, skipped)
-                    pending, skipped = [], 0
+                prepared = self._prepare(tile, reader)
+                self._busy[worker] += time.perf_counter() - start
+                yield tile, prepared
+
+    def _batches(self) -> Iterator[Batch]:
+        """Batch the plan's tiles in order (all-nodata tiles skipped and counted)."""
+        pending: list[tuple[Tile, np.ndarray, dict, dict]] = []
+        skipped = 0
+        for tile, prepared in self._tiles():
+            if self.stop.is_set():
+                return
+            if prepared is None:
+                skipped += 1
+                continue
+            pending.append((tile, *prepared))
+            if len(pending) == self.batch_size:
+                yield self._stack(pending, skipped)
+                pending, skipped = [], 0
         if pending or skipped:
             yield self._stack(pending, skipped)
 
@@ -126,9 +195,14 @@ class TileReader:
         return self._prefetcher
 
     def close(self) -> None:
+        """Stop every thread and close the workers' scene readers."""
         self.stop.set()
         if self._prefetcher is not None:
             self._prefetcher.close()
+        for worker in self._workers:
+            worker.close()
+        for reader in self._copies:
+            reader.close()
 
 
 def prepared_batches(plan: SegmentPlan, batch_size: int, max_tiles: int | None = None) -> list[Batch]:

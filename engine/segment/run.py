@@ -14,6 +14,7 @@ from .outputs import SceneWriter, discard_partial_outputs, finish_outputs
 from .pipeline import run_tiles, streaming_gdal_cache
 from .plan import SegmentPlan, plan_segmentation
 from .predictor import Predictor
+from .reader import default_readers
 
 
 @dataclass
@@ -93,7 +94,8 @@ def _segment_plan(plan: SegmentPlan, predictor: Predictor, callback: Callback, s
                       f"{len(plan.members)} model(s) on {device}: {len(plan.grid)} tiles of {plan.tile} px, "
                       f"overlap {plan.overlap} px, TTA {cfg.tta}.")
         writer = SceneWriter(plan, cfg.threshold)
-        stats = run_tiles(plan, predictor, writer, callback, batch_size=cfg.batch_size, prefetch=cfg.prefetch)
+        stats = run_tiles(plan, predictor, writer, callback, batch_size=cfg.batch_size, prefetch=cfg.prefetch,
+                      readers=cfg.readers or default_readers(str(predictor.device)))
         qml = finish_outputs(plan, writer, callback, extra_tmp)
     except BaseException:
         discard_partial_outputs([writer], extra_tmp)
