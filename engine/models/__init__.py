@@ -20,6 +20,7 @@ from .configuration_utils import ModelConfig
 
 _FAMILIES: dict[str, str] = {  # registry name -> package under engine/models
     "dualstream": "dualstream",
+    "cmx": "cmx",
 }
 
 

@@ -74,6 +74,14 @@ class ModelConfig(Settings):
         """Whether the model takes an aux tensor (callers pass ``aux=None`` otherwise)."""
         return self.aux_channels > 0
 
+    def fit_data(self: T, vision_channels: int, aux_channels: int, num_classes: int, aux_ratio: int) -> T:
+        """This config with the band counts, classes and aux ratio of the training data.
+
+        Families that ignore aux unless asked (the single-stream baselines) override this to keep it at 0.
+        """
+        return self.replace(vision_channels=vision_channels, aux_channels=aux_channels, num_classes=num_classes,
+                            aux_ratio=aux_ratio)
+
     def preset_settings(self) -> Any:
         """The preset object of this config."""
         return self.PRESETS[self.preset]

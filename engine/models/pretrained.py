@@ -73,20 +73,16 @@ def first_patch_conv(model: nn.Module) -> tuple[nn.Module, nn.Conv2d]:
     return parent, parent.proj
 
 
-def adapt_input_channels(model: nn.Module, channels: int) -> str:
-    """Rebuild the first patch-embedding conv for ``channels`` inputs, keeping the pretrained kernels.
+def adapt_conv(old: nn.Conv2d, channels: int) -> tuple[nn.Conv2d, str]:
+    """A copy of the input conv ``old`` for ``channels`` inputs, keeping the pretrained kernels.
 
     With C0 pretrained input channels (3 = RGB): the first min(C0, channels) kernels are copied; extra
     channels get the mean of the pretrained kernels; for fewer channels the kept kernels are scaled by
-    C0/channels so the response to a grey input keeps its size. The bias is copied and
-    ``config.num_channels`` updated. Returns a sentence saying what was done.
+    C0/channels so the response to a grey input keeps its size. The bias is copied. Returns (conv, how).
     """
-    parent, old = first_patch_conv(model)
     old_channels = old.in_channels
-    if old_channels == channels:
-        return f"first patch-embedding conv kept ({channels} input channels)"
     new = nn.Conv2d(channels, old.out_channels, kernel_size=old.kernel_size, stride=old.stride,
-                    padding=old.padding, bias=old.bias is not None)
+                    padding=old.padding, dilation=old.dilation, bias=old.bias is not None)
     with torch.no_grad():
         weight = old.weight.detach()
         if channels > old_channels:
@@ -99,7 +95,19 @@ def adapt_input_channels(model: nn.Module, channels: int) -> str:
         if old.bias is not None:
             new.bias.copy_(old.bias.detach())
     new.to(device=old.weight.device, dtype=old.weight.dtype)
-    parent.proj = new
+    return new, how
+
+
+def adapt_input_channels(model: nn.Module, channels: int) -> str:
+    """Rebuild the first patch-embedding conv of a SegFormer for ``channels`` inputs (see :func:`adapt_conv`).
+
+    ``config.num_channels`` is updated. Returns a sentence saying what was done.
+    """
+    parent, old = first_patch_conv(model)
+    old_channels = old.in_channels
+    if old_channels == channels:
+        return f"first patch-embedding conv kept ({channels} input channels)"
+    parent.proj, how = adapt_conv(old, channels)
     model.config.num_channels = channels
     return f"first patch-embedding conv adapted from {old_channels} to {channels} input channels ({how})"
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from ...config import _check
 from ..configuration_utils import ModelConfig
-from ..encoders import MIT_SIZE_KEYS
+from ..encoders import check_mit_sizes
 
 
 @dataclass(frozen=True)
@@ -44,21 +44,6 @@ PRESETS: dict[str, DualStreamPreset] = {
     "b1": DualStreamPreset((64, 128, 320, 512), (2, 2, 2, 2), (1, 2, 5, 8)),
     "b2": DualStreamPreset((64, 128, 320, 512), (3, 4, 6, 3), (1, 2, 5, 8)),
 }
-
-
-def check_mit_sizes(sizes: dict[str, list[int]] | None, field: str) -> dict[str, list[int]] | None:
-    """Validate explicit SegFormer/MiT sizes (4 positive ints per key); returns them as int lists."""
-    if sizes is None:
-        return None
-    _check(isinstance(sizes, dict), f"{field} must be a mapping of SegFormer sizes.")
-    unknown = sorted(set(sizes) - set(MIT_SIZE_KEYS))
-    _check(not unknown, f"{field} has unknown key(s) {unknown}; valid keys are {list(MIT_SIZE_KEYS)}.")
-    _check(all(k in sizes for k in MIT_SIZE_KEYS[:3]),
-           f"{field} needs at least {list(MIT_SIZE_KEYS[:3])} (got {sorted(sizes)}).")
-    sizes = {k: [int(v) for v in vals] for k, vals in sizes.items()}
-    _check(all(len(v) == 4 and min(v) >= 1 for v in sizes.values()),
-           f"{field} sizes must be 4 positive integers each (got {sizes}).")
-    return sizes
 
 
 @dataclass

@@ -1,0 +1,66 @@
+"""CMX settings and presets (torch-free): the MiT sizes of the reference table and the decoder width."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ...config import _check
+from ..configuration_utils import ModelConfig
+from ..encoders import check_mit_sizes
+
+
+@dataclass(frozen=True)
+class CMXPreset:
+    """MiT sizes of both streams and the all-MLP decoder's embedding width E."""
+
+    hidden_sizes: tuple[int, ...]
+    depths: tuple[int, ...]
+    num_attention_heads: tuple[int, ...]
+    decoder_dim: int = 512
+    sr_ratios: tuple[int, ...] = (8, 4, 2, 1)
+    mlp_ratios: tuple[int, ...] = (4, 4, 4, 4)
+
+    def encoder_sizes(self) -> dict[str, list[int]]:
+        return {"hidden_sizes": list(self.hidden_sizes), "depths": list(self.depths),
+                "num_attention_heads": list(self.num_attention_heads), "sr_ratios": list(self.sr_ratios),
+                "mlp_ratios": list(self.mlp_ratios)}
+
+
+PRESETS: dict[str, CMXPreset] = {
+    "tiny": CMXPreset((16, 32, 64, 128), (1, 1, 1, 1), (1, 1, 2, 4), decoder_dim=32),  # tests and CPU demos
+    "b0": CMXPreset((32, 64, 160, 256), (2, 2, 2, 2), (1, 2, 5, 8)),
+    "b1": CMXPreset((64, 128, 320, 512), (2, 2, 2, 2), (1, 2, 5, 8)),
+    "b2": CMXPreset((64, 128, 320, 512), (3, 4, 6, 3), (1, 2, 5, 8)),  # the paper's main results
+}
+
+
+@dataclass
+class CMXConfig(ModelConfig):
+    """CMX. The X stream takes ``aux``: more bands of the same image (``aux_ratio=1``) or aux rasters; an aux tensor
+    coarser than the image (``aux_ratio > 1``) is upsampled bilinearly to the image grid first. ``aux_channels=0``
+    leaves one MiT stream and the MLP decoder (a SegFormer)."""
+
+    preset: str = "b2"
+    aux_channels: int = 1
+    aux_ratio: int = 1
+    drop_path: float = 0.1
+    rectify_lambda: float = 0.5  # FRM lambda_c = lambda_s
+    decoder_dim: int | None = None  # E of the MLP decoder; None = the preset's
+    vision_encoder: dict[str, list[int]] | None = None  # MiT sizes fixed by a pretrained checkpoint
+
+    PRESETS: ClassVar[dict[str, CMXPreset]] = PRESETS
+    description: ClassVar[str] = (
+        "RGB-X fusion of two images of the same grid (RGB + NIR, RGB + depth/DSM, optical + SAR, or extra bands "
+        "of one file): two SegFormer streams rectified and fused at every stage, all-MLP decoder.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.vision_encoder = check_mit_sizes(self.vision_encoder, "vision_encoder")
+        _check(0.0 <= self.drop_path < 1.0, f"drop_path must be in [0, 1) (got {self.drop_path}).")
+        _check(0.0 <= self.rectify_lambda <= 1.0, f"rectify_lambda must be in [0, 1] (got {self.rectify_lambda}).")
+        _check(self.decoder_dim is None or self.decoder_dim >= 1,
+               f"decoder_dim must be >= 1, or unset for the preset's (got {self.decoder_dim}).")
+
+
+CONFIG = CMXConfig

@@ -1,0 +1,88 @@
+"""CMX (Zhang et al. 2023, arXiv 2203.04838): RGB-X fusion with two MiT streams.
+
+Per stage i = 1..4: both streams run MiT stage i; the FRM rectifies each with the other (the rectified maps go on
+to stage i+1); the FFM merges them into the stage's fused map. The all-MLP decoder projects the four fused maps
+to E channels, upsamples them to stride 4, fuses them (1x1) and classifies; logits are upsampled to full size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...callbacks import Callback
+from ..base import SegmentationModel
+from ..encoders.mit import make_mit, mit_features, mit_stage
+from ..fusion import FeatureFusion, FeatureRectify
+from .configuration_cmx import CMXConfig
+
+
+class MLPDecoder(nn.Module):
+    """SegFormer's all-MLP head: per-map linear to E, upsample to stride 4, concat -> 1x1 -> norm -> ReLU -> classes."""
+
+    def __init__(self, in_channels: list[int], dim: int, num_classes: int, dropout: float):
+        super().__init__()
+        self.project = nn.ModuleList([nn.Conv2d(c, dim, kernel_size=1) for c in in_channels])  # a linear per token
+        self.fuse = nn.Sequential(nn.Conv2d(dim * len(in_channels), dim, kernel_size=1, bias=False),
+                                  nn.GroupNorm(1, dim), nn.ReLU(inplace=True))
+        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+        self.classifier = nn.Conv2d(dim, num_classes, kernel_size=1)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        size = features[0].shape[-2:]
+        maps = [F.interpolate(proj(f), size=size, mode="bilinear", align_corners=False) if f.shape[-2:] != size
+                else proj(f) for proj, f in zip(self.project, features)]  # 4 x (B, E, H/4, W/4)
+        return self.classifier(self.dropout(self.fuse(torch.cat(maps[::-1], dim=1))))  # (B, classes, H/4, W/4)
+
+
+class CMXModel(SegmentationModel):
+    """``model(vision (B, Cv, H, W), aux (B, Cx, H/r, W/r))``: the X modality is ``aux``, any band count."""
+
+    def __init__(self, config: CMXConfig, callback: Callback | None = None):
+        super().__init__(config)
+        callback = callback or Callback()
+        preset = config.preset_settings()
+        sizes = preset.encoder_sizes()
+        if config.vision_encoder:
+            sizes.update(config.vision_encoder)
+        self.vision_encoder, sizes, self.pretrained_source = make_mit(
+            sizes, config.vision_channels, config.drop_path, config.pretrained, callback.info, preset=config.preset)
+        if sizes != preset.encoder_sizes():
+            config = config.replace(vision_encoder=sizes)
+        self.config = config
+        channels, heads = list(sizes["hidden_sizes"]), list(sizes["num_attention_heads"])
+        if config.uses_aux:
+            # The reference initialises the X stream from the same ImageNet weights as the RGB stream.
+            self.x_encoder: nn.Module | None = make_mit(sizes, config.aux_channels, config.drop_path,
+                                                        config.pretrained, callback.info, what="X-stream",
+                                                        preset=config.preset)[0]
+            self.rectify: nn.ModuleList | None = nn.ModuleList(
+                [FeatureRectify(c, lambda_c=config.rectify_lambda, lambda_s=config.rectify_lambda) for c in channels])
+            self.fuse: nn.ModuleList | None = nn.ModuleList([FeatureFusion(c, h) for c, h in zip(channels, heads)])
+        else:
+            self.x_encoder = self.rectify = self.fuse = None
+        self.decoder = MLPDecoder(channels, config.decoder_dim or preset.decoder_dim, config.num_classes,
+                                  config.dropout)
+
+    def role_modules(self) -> dict[str, list[nn.Module | None]]:
+        return {"vision_encoder": [self.vision_encoder], "aux_encoder": [self.x_encoder],
+                "fusion": [self.rectify, self.fuse]}
+
+    def _forward(self, vision: torch.Tensor, aux: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if self.x_encoder is None or self.rectify is None or self.fuse is None or aux is None:
+            features = mit_features(self.vision_encoder, vision)
+        else:
+            if aux.shape[-2:] != vision.shape[-2:]:  # aux grid coarser than the image: onto the image grid
+                aux = F.interpolate(aux, size=vision.shape[-2:], mode="bilinear", align_corners=False)
+            vis, x, features = vision, aux, []
+            for stage in range(4):
+                vis = mit_stage(self.vision_encoder, stage, vis)  # (B, C_i, H/s, W/s)
+                x = mit_stage(self.x_encoder, stage, x)
+                vis, x = self.rectify[stage](vis, x)
+                features.append(self.fuse[stage](vis, x))
+        logits = self.decoder(features)  # (B, classes, H/4, W/4)
+        return F.interpolate(logits, size=vision.shape[-2:], mode="bilinear", align_corners=False), []
+
+
+MODEL = CMXModel

@@ -1,0 +1,126 @@
+"""Named encoders (``encoders.catalog``) as modules giving four maps at strides 4/8/16/32, for any band count.
+
+``mit_*`` build a SegFormer/MiT (``encoders.mit``); ``resnet*``, ``convnext*`` and ``swin*`` build the
+transformers ``AutoBackbone`` classes. Pretrained weights load only from a local ``save_pretrained`` folder or
+the local HF cache (a hub id is looked up there, never downloaded at run time); the first conv is then adapted
+to the band count as for SegFormer (RGB kernels kept, extra bands = their mean). Random init is said in the log.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ...environment import require
+from ...errors import ModelError
+from ..pretrained import _is_hub_id, _quiet_transformers, _resolve_folder, adapt_conv
+from .catalog import ENCODERS, EncoderSpec
+from .mit import make_mit, mit_features
+
+OUT_FEATURES = ["stage1", "stage2", "stage3", "stage4"]
+_CONFIG_CLASS = {"resnet": "ResNetConfig", "convnext": "ConvNextConfig", "swin": "SwinConfig"}
+
+
+def encoder_spec(name: str) -> EncoderSpec:
+    """The catalog entry of ``name``; KeyError listing the valid names."""
+    if name not in ENCODERS:
+        raise KeyError(f"Unknown encoder '{name}'; valid encoders are {list(ENCODERS)}.")
+    return ENCODERS[name]
+
+
+def _build_backbone(spec: EncoderSpec, channels: int, drop_path: float) -> nn.Module:
+    transformers = require("transformers")
+    extra = {"drop_path_rate": drop_path} if spec.kind in ("convnext", "swin") else {}
+    config = getattr(transformers, _CONFIG_CLASS[spec.kind])(num_channels=channels, out_features=OUT_FEATURES,
+                                                             **spec.sizes, **extra)
+    return transformers.AutoBackbone.from_config(config)
+
+
+def _load_backbone(source: str, spec: EncoderSpec, name: str) -> tuple[nn.Module, str]:
+    """A pretrained backbone from a local folder / HF cache; ModelError naming the source and the fix."""
+    transformers = require("transformers")
+    path = Path(source).expanduser()
+    if path.is_dir():
+        folder = _resolve_folder(path)
+        try:
+            model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+        except (OSError, json.JSONDecodeError, AttributeError) as exc:
+            raise ModelError(f"Pretrained checkpoint '{source}': config.json cannot be read ({exc}); re-save the "
+                             f"checkpoint with save_pretrained.") from exc
+        if model_type != spec.kind:
+            example = spec.checkpoint or "one written by save_pretrained"
+            raise ModelError(f"Pretrained checkpoint '{source}' is a '{model_type}' model but encoder '{name}' is a "
+                             f"{spec.kind} one; pass a {spec.kind} checkpoint (e.g. {example}) or pick the encoder "
+                             f"that matches the checkpoint.")
+        target, where = str(folder), str(folder)
+    elif path.exists() or not _is_hub_id(source):
+        raise ModelError(f"Pretrained folder '{source}' does not exist (or is a file). Pass a folder written by "
+                         f"save_pretrained (config.json + model.safetensors), or nothing for random init.")
+    else:
+        target, where = source, f"hub id {source} (local cache)"
+    try:
+        with _quiet_transformers():
+            model = transformers.AutoBackbone.from_pretrained(target, out_features=OUT_FEATURES, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"Pretrained encoder '{source}' could not be loaded ({str(exc).splitlines()[0][:200]}). "
+                         f"Models are never downloaded at run time: save the checkpoint with save_pretrained into "
+                         f"a local folder and pass that folder.") from exc
+    return model, where
+
+
+def _adapt_first_conv(model: nn.Module, channels: int) -> str:
+    """Replace the backbone's first conv by one for ``channels`` bands; update every ``num_channels`` record."""
+    first = next((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
+    name, old = first
+    if old.in_channels == channels:
+        return f"first conv kept ({channels} input channels)"
+    new, how = adapt_conv(old, channels)
+    parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
+    setattr(parent, name.rsplit(".", 1)[-1], new)
+    for module in model.modules():  # embeddings that check the band count against their own record
+        if getattr(module, "num_channels", None) == old.in_channels:
+            module.num_channels = channels
+    model.config.num_channels = channels
+    return f"first conv adapted from {old.in_channels} to {channels} input channels ({how})"
+
+
+class Encoder(nn.Module):
+    """``encoder(x (B, C, H, W)) -> [f1, f2, f3, f4]`` at strides 4/8/16/32; ``channels`` = their widths."""
+
+    def __init__(self, name: str, in_channels: int, pretrained: str | None = None, drop_path: float = 0.0,
+                 log: Callable[[str], None] | None = None, role: str = "vision"):
+        super().__init__()
+        log = log or (lambda message: None)
+        spec = encoder_spec(name)
+        self.name, self.kind = name, spec.kind
+        self.source: str | None = None
+        if spec.kind == "mit":
+            self.backbone, sizes, self.source = make_mit(dict(spec.sizes), in_channels, drop_path, pretrained, log,
+                                                         what=role, preset=name)
+            self.channels = list(sizes["hidden_sizes"])
+            return
+        if pretrained:
+            self.backbone, self.source = _load_backbone(pretrained, spec, name)
+            adapted = _adapt_first_conv(self.backbone, in_channels)
+            log(f"Loaded pretrained {role} encoder weights ({name}) from {self.source}; {adapted}.")
+        else:
+            self.backbone = _build_backbone(spec, in_channels, drop_path)
+            such = f" such as {spec.checkpoint}" if spec.checkpoint else ""
+            log(f"{role.capitalize()} encoder '{name}' randomly initialised (no pretrained weights given): expect "
+                f"slower training than from a pretrained checkpoint{such}.")
+        self.channels = [int(c) for c in self.backbone.channels]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.kind == "mit":
+            return mit_features(self.backbone, x)
+        return list(self.backbone(x).feature_maps)
+
+
+def describe_encoder(name: str) -> dict[str, Any]:
+    """Kind, sizes and a matching checkpoint of encoder ``name`` (for help texts)."""
+    spec = encoder_spec(name)
+    return {"name": name, "kind": spec.kind, "sizes": dict(spec.sizes), "checkpoint": spec.checkpoint}
