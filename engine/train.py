@@ -363,22 +363,30 @@ class _Trainer:
         return self._finish(stopped_early, epochs_run)
 
     def _adapt_model_config(self, model_cfg: ModelConfig) -> ModelConfig:
-        """Channel counts, classes and aux ratio come from the data; say so when the given config differed."""
+        """Channel counts, classes and aux ratio come from the data (``fit_data``: a family may decline the aux);
+        say so when the given config differed. A model that takes no aux makes a bundle that needs none."""
         meta = self.data_meta
-        wanted = {"vision_channels": int(meta["vision_bands"]), "aux_channels": int(meta["aux_channels"]),
-                  "num_classes": self.num_classes, "aux_ratio": int(meta.get("aux_ratio", model_cfg.aux_ratio))}
+        data_aux = int(meta["aux_channels"])
+        fitted = model_cfg.fit_data(vision_channels=int(meta["vision_bands"]), aux_channels=data_aux,
+                                    num_classes=self.num_classes,
+                                    aux_ratio=int(meta.get("aux_ratio", model_cfg.aux_ratio)))
+        keys = ("vision_channels", "aux_channels", "num_classes", "aux_ratio")
+        wanted = {k: getattr(fitted, k) for k in keys}
         changed = {k: v for k, v in wanted.items() if getattr(model_cfg, k) != v}
         if changed and self.model is None:
             self.callback.info("Model settings taken from the data: "
                                + ", ".join(f"{k}={v}" for k, v in changed.items()))
         if self.model is not None:
             # An injected model is what it is: its config must already agree with the data.
-            config = getattr(self.model, "config", model_cfg)
-            bad = {k: (getattr(config, k), v) for k, v in wanted.items() if getattr(config, k) != v}
+            fitted = getattr(self.model, "config", model_cfg)
+            bad = {k: (getattr(fitted, k), v) for k, v in wanted.items() if getattr(fitted, k) != v}
             if bad:
                 raise ConfigError(f"the given model does not fit the data: {bad} (model, data).")
-            return config
-        return model_cfg.replace(**wanted)
+        if data_aux and not fitted.aux_channels:
+            self.callback.warning(f"{fitted.name} uses the imagery only: the {data_aux} aux channel(s) are not used "
+                                  f"(set aux_fusion: early to fuse them) and the model will not ask for aux rasters.")
+            self.data_meta = {**meta, "aux_channels": 0, "aux_stats": None}
+        return fitted
 
     def _train_loader(self, dataset: Any) -> tuple[Any, Any]:
         torch = self.torch
@@ -533,7 +541,7 @@ class _Trainer:
     def _batch(self, batch: dict[str, Any]) -> tuple[Any, Any, Any]:
         nb = self.device_type == "cuda"
         pixels = batch["vision"].to(self.device, non_blocking=nb)
-        aux = batch.get("aux")
+        aux = batch.get("aux") if self.model_cfg.uses_aux else None  # a vision-only model ignores the data's aux
         aux = aux.to(self.device, non_blocking=nb) if aux is not None else None
         labels = batch["labels"].to(self.device, non_blocking=nb).long()
         return pixels, aux, labels

@@ -21,6 +21,9 @@ from .configuration_utils import ModelConfig
 _FAMILIES: dict[str, str] = {  # registry name -> package under engine/models
     "dualstream": "dualstream",
     "cmx": "cmx",
+    "unet": "unet",
+    "pspnet": "pspnet",
+    "deeplabv3plus": "deeplabv3plus",
 }
 
 

@@ -28,8 +28,11 @@ AUX_CHANNELS = 5
 def _build(family: str, vision: int, aux: int, classes: int, **options) -> SegmentationModel:
     torch.manual_seed(0)
     settings = {"dropout": 0.0, **options}
-    if "drop_path" in {f for f in config_class(family).__dataclass_fields__}:
+    fields = set(config_class(family).__dataclass_fields__)
+    if "drop_path" in fields:
         settings.setdefault("drop_path", 0.0)
+    if "aux_fusion" in fields and aux:  # the single-stream baselines fuse aux only when asked
+        settings.setdefault("aux_fusion", "early")
     return build_model(family, preset="tiny", vision_channels=vision, aux_channels=aux, num_classes=classes,
                        **settings)
 

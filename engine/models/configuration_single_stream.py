@@ -1,0 +1,53 @@
+"""Settings shared by the single-stream baselines (UNet, PSPNet, DeepLabV3+), torch-free.
+
+One named encoder (``encoders.catalog``) and a decoder. They are vision-only by default: ``aux_fusion="early"``
+upsamples the aux tensor to the image grid and concatenates it to the bands the encoder sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from ..config import _check
+from .configuration_utils import ModelConfig
+from .encoders import ENCODER_NAMES, check_encoder_name
+
+T = TypeVar("T", bound="SingleStreamConfig")
+AUX_FUSION = ("none", "early")
+
+
+@dataclass
+class SingleStreamConfig(ModelConfig):
+    """Common fields: the encoder (None = the preset's) and whether aux is fused early."""
+
+    preset: str = "base"
+    aux_channels: int = 0
+    encoder: str | None = None
+    aux_fusion: str = "none"  # none = imagery only (aux rasters of the data are not used) | early
+    drop_path: float = 0.0  # stochastic depth of ConvNeXt / Swin / MiT encoders
+
+    ENCODERS: ClassVar[tuple[str, ...]] = ENCODER_NAMES
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.encoder is not None:
+            check_encoder_name(self.encoder, self.ENCODERS)
+        _check(self.aux_fusion in AUX_FUSION, f"aux_fusion '{self.aux_fusion}' is unknown; use one of {AUX_FUSION}.")
+        _check(self.aux_fusion == "early" or self.aux_channels == 0,
+               f"{self.name} is vision-only unless aux_fusion is 'early' (got aux_channels={self.aux_channels}); set "
+               f"aux_fusion: early to concatenate the aux bands to the image, or aux_channels: 0.")
+        _check(0.0 <= self.drop_path < 1.0, f"drop_path must be in [0, 1) (got {self.drop_path}).")
+
+    @property
+    def encoder_name(self) -> str:
+        """The encoder actually built: ``encoder`` or the preset's default."""
+        return self.encoder or self.preset_settings().encoder
+
+    def fit_data(self: T, vision_channels: int, aux_channels: int, num_classes: int, aux_ratio: int) -> T:
+        """As ModelConfig's, but aux channels only with early fusion (vision-only otherwise)."""
+        return self.replace(vision_channels=vision_channels, num_classes=num_classes, aux_ratio=aux_ratio,
+                            aux_channels=aux_channels if self.aux_fusion == "early" else 0)
+
+    def preset_settings(self) -> Any:
+        return self.PRESETS[self.preset]

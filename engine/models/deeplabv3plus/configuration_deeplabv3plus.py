@@ -1,0 +1,49 @@
+"""DeepLabV3+ settings and presets (torch-free)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ...config import _check
+from ..configuration_single_stream import SingleStreamConfig
+
+
+@dataclass(frozen=True)
+class DeepLabV3PlusPreset:
+    encoder: str
+    decoder_channels: int  # ASPP and decoder width
+    low_level_channels: int = 48  # the reduced stride-4 skip
+
+
+PRESETS: dict[str, DeepLabV3PlusPreset] = {
+    "tiny": DeepLabV3PlusPreset("tiny_resnet", 32, 16),  # tests and CPU demos
+    "light": DeepLabV3PlusPreset("resnet18", 128),
+    "base": DeepLabV3PlusPreset("resnet50", 256),  # smp's widths
+}
+
+
+@dataclass
+class DeepLabV3PlusConfig(SingleStreamConfig):
+    """DeepLabV3+: ASPP on the deepest map, decoder with the stride-4 low-level skip.
+
+    ``atrous_rates`` are smp's (12, 24, 36), which smp applies at output stride 16 with a dilated encoder; the
+    transformers backbones here are not dilated, so they apply at stride 32: (6, 12, 18) covers the same image
+    distances.
+    """
+
+    atrous_rates: list[int] = field(default_factory=lambda: [12, 24, 36])
+
+    PRESETS: ClassVar[dict[str, DeepLabV3PlusPreset]] = PRESETS
+    description: ClassVar[str] = (
+        "Imagery only (or + aux fused early): multi-scale context (ASPP) with a fine skip; a good default for "
+        "buildings and roads, between UNet's detail and PSPNet's context.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.atrous_rates = [int(r) for r in self.atrous_rates]
+        _check(len(self.atrous_rates) >= 1 and min(self.atrous_rates) >= 1,
+               f"atrous_rates must be positive integers (got {self.atrous_rates}).")
+
+
+CONFIG = DeepLabV3PlusConfig

@@ -1,0 +1,43 @@
+"""PSPNet settings and presets (torch-free)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ...config import _check
+from ..configuration_single_stream import SingleStreamConfig
+
+
+@dataclass(frozen=True)
+class PSPNetPreset:
+    encoder: str
+    psp_channels: int  # width after the pyramid pooling module
+
+
+PRESETS: dict[str, PSPNetPreset] = {
+    "tiny": PSPNetPreset("tiny_resnet", 32),  # tests and CPU demos
+    "light": PSPNetPreset("resnet18", 256),
+    "base": PSPNetPreset("resnet50", 512),  # smp's psp_out_channels
+}
+
+
+@dataclass
+class PSPNetConfig(SingleStreamConfig):
+    """PSPNet: pyramid pooling over bins of 1, 2, 3 and 6 on the deepest encoder map."""
+
+    psp_channels: int | None = None  # None = the preset's
+    psp_dropout: float = 0.2
+
+    PRESETS: ClassVar[dict[str, PSPNetPreset]] = PRESETS
+    description: ClassVar[str] = (
+        "Imagery only (or + aux fused early): global context from pyramid pooling; large homogeneous regions "
+        "(land cover, water, clouds), coarse boundaries.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.psp_channels is None or self.psp_channels >= 1, "psp_channels must be >= 1 (or unset).")
+        _check(0.0 <= self.psp_dropout < 1.0, f"psp_dropout must be in [0, 1) (got {self.psp_dropout}).")
+
+
+CONFIG = PSPNetConfig

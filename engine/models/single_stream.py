@@ -1,0 +1,52 @@
+"""The torch side shared by the single-stream baselines: encoder + optional early aux fusion + a family decoder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..callbacks import Callback
+from .base import SegmentationModel
+from .configuration_single_stream import SingleStreamConfig
+from .encoders.backbone import Encoder
+
+
+class ConvNormReLU(nn.Sequential):
+    """Conv (no bias) -> GroupNorm(1) -> ReLU: smp's Conv2dReLU with the engine's batch-independent norm."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1):
+        super().__init__(nn.Conv2d(in_channels, out_channels, kernel_size, padding=dilation * (kernel_size // 2),
+                                   dilation=dilation, bias=False),
+                         nn.GroupNorm(1, out_channels), nn.ReLU(inplace=True))
+
+
+class SingleStreamModel(SegmentationModel):
+    """Encoder over the image bands (plus the upsampled aux bands with early fusion) and ``make_decoder``'s head."""
+
+    def __init__(self, config: SingleStreamConfig, callback: Callback | None = None):
+        super().__init__(config)
+        callback = callback or Callback()
+        self.encoder = Encoder(config.encoder_name, config.vision_channels + config.aux_channels, config.pretrained,
+                               config.drop_path, callback.info)
+        self.pretrained_source = self.encoder.source
+        self.decoder = self.make_decoder(self.encoder.channels, config.preset_settings())
+
+    def make_decoder(self, channels: list[int], preset: Any) -> nn.Module:
+        """The family's decoder for encoder maps of ``channels`` at strides 4/8/16/32; returns stride-1 logits."""
+        raise NotImplementedError
+
+    def role_modules(self) -> dict[str, list[nn.Module | None]]:
+        return {"vision_encoder": [self.encoder]}
+
+    def _forward(self, vision: torch.Tensor, aux: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if aux is not None:  # early fusion: aux onto the image grid, concatenated to the bands
+            aux = F.interpolate(aux, size=vision.shape[-2:], mode="bilinear", align_corners=False)
+            vision = torch.cat([vision, aux], dim=1)  # (B, Cv + Ca, H, W)
+        features = self.encoder(vision)  # 4 maps at strides 4, 8, 16, 32
+        logits = self.decoder(features)
+        if logits.shape[-2:] != vision.shape[-2:]:
+            logits = F.interpolate(logits, size=vision.shape[-2:], mode="bilinear", align_corners=False)
+        return logits, []

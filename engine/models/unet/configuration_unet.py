@@ -1,0 +1,44 @@
+"""UNet settings and presets (torch-free)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ...config import _check
+from ..configuration_single_stream import SingleStreamConfig
+
+
+@dataclass(frozen=True)
+class UNetPreset:
+    encoder: str
+    decoder_channels: tuple[int, ...]  # five blocks: strides 16, 8, 4, 2, 1
+
+
+PRESETS: dict[str, UNetPreset] = {
+    "tiny": UNetPreset("tiny_resnet", (32, 16, 16, 8, 8)),  # tests and CPU demos
+    "light": UNetPreset("resnet18", (128, 64, 32, 16, 16)),
+    "base": UNetPreset("resnet50", (256, 128, 64, 32, 16)),  # smp's decoder widths
+}
+
+
+@dataclass
+class UNetConfig(SingleStreamConfig):
+    """UNet: skips from every encoder stage; ``decoder_channels`` None = the preset's."""
+
+    decoder_channels: list[int] | None = None
+
+    PRESETS: ClassVar[dict[str, UNetPreset]] = PRESETS
+    description: ClassVar[str] = (
+        "Imagery only (or imagery + aux bands fused early): sharp boundaries from skip connections at every "
+        "scale; buildings, fields, small objects.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.decoder_channels is not None:
+            self.decoder_channels = [int(c) for c in self.decoder_channels]
+            _check(len(self.decoder_channels) == 5 and min(self.decoder_channels) >= 1,
+                   f"decoder_channels needs 5 positive widths (got {self.decoder_channels}).")
+
+
+CONFIG = UNetConfig
