@@ -1,9 +1,10 @@
 """Named encoders (``encoders.catalog``) as modules giving four maps at strides 4/8/16/32, for any band count.
 
 ``mit_*`` build a SegFormer/MiT (``encoders.mit``); ``resnet*``, ``convnext*`` and ``swin*`` build the
-transformers ``AutoBackbone`` classes. Pretrained weights load only from a local ``save_pretrained`` folder or
-the local HF cache (a hub id is looked up there, never downloaded at run time); the first conv is then adapted
-to the band count as for SegFormer (RGB kernels kept, extra bands = their mean). Random init is said in the log.
+transformers backbones (``ResNetBackbone``, ``ConvNextBackbone``, ``SwinBackbone``). Pretrained weights load only
+from a local ``save_pretrained`` folder or the local HF cache (a hub id is looked up there, never downloaded at
+run time); the first conv is then adapted to the band count as for SegFormer (RGB kernels kept, extra bands = their
+mean). Random init is said in the log.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from .mit import make_mit, mit_features
 
 OUT_FEATURES = ["stage1", "stage2", "stage3", "stage4"]
 _CONFIG_CLASS = {"resnet": "ResNetConfig", "convnext": "ConvNextConfig", "swin": "SwinConfig"}
+# The concrete classes, not AutoBackbone.from_pretrained: that one asks the hub whether a local path is a repo.
+_BACKBONE_CLASS = {"resnet": "ResNetBackbone", "convnext": "ConvNextBackbone", "swin": "SwinBackbone"}
 
 
 def encoder_spec(name: str) -> EncoderSpec:
@@ -64,7 +67,8 @@ def _load_backbone(source: str, spec: EncoderSpec, name: str) -> tuple[nn.Module
         target, where = source, f"hub id {source} (local cache)"
     try:
         with _quiet_transformers():
-            model = transformers.AutoBackbone.from_pretrained(target, out_features=OUT_FEATURES, local_files_only=True)
+            model = getattr(transformers, _BACKBONE_CLASS[spec.kind]).from_pretrained(
+                target, out_features=OUT_FEATURES, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ModelError(f"Pretrained encoder '{source}' could not be loaded ({str(exc).splitlines()[0][:200]}). "
                          f"Models are never downloaded at run time: save the checkpoint with save_pretrained into "
