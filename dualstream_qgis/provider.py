@@ -20,6 +20,7 @@ ALGORITHMS: list[tuple[str, str]] = [
     ("checkenv", "CheckEnvironmentAlgorithm"),
     ("train", "TrainAlgorithm"),
     ("segment", "SegmentAlgorithm"),
+    ("segmentbulk", "SegmentBulkAlgorithm"),
     ("evaluate", "EvaluateAlgorithm"),
 ]
 

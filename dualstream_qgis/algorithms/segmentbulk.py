@@ -1,0 +1,271 @@
+"""Processing algorithm "Segment scenes in bulk": one model bundle (or ensemble) over many scenes, loaded once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingOutputFile,
+    QgsProcessingOutputHtml,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+
+from ..engine_bridge import engine_module
+from ..feedback import FeedbackCallback
+from ..styling import class_raster_post_processor
+from .base import DualStreamAlgorithm, run_engine
+from .common import (
+    LAYER_LIST_WRAPPER,
+    EnumNamesMixin,
+    add_parameter,
+    enum_value,
+    parameters_help,
+    parse_floats,
+    raster_files,
+)
+from .segment import DEVICES, MODEL_FILTER, TTA_MODES, model_paths
+
+
+class BulkFeedback(FeedbackCallback):
+    """The bar follows the tiles of the whole run; the progress text says which scene is running."""
+
+    def progress(self, done: float, total: float, stage: str = "") -> None:
+        if stage == "scenes":
+            self.feedback.setProgressText(f"scene {min(int(done) + 1, int(total))} of {int(total)}")
+        elif stage == "tiles" and total > 0:
+            self.feedback.setProgress(max(0.0, min(100.0, 100.0 * float(done) / float(total))))
+
+
+class SegmentBulkAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
+    """Segments many scenes with the same bundle(s) and settings into one output folder, with a summary."""
+
+    REQUIRED_PACKAGES = ("torch", "transformers", "safetensors")
+
+    INPUT = "INPUT"
+    FOLDER = "FOLDER"
+    PATTERN = "PATTERN"
+    AUX_PATTERNS = "AUX_PATTERNS"
+    MANIFEST = "MANIFEST"
+    MODEL = "MODEL"
+    WEIGHTS = "WEIGHTS"
+    OVERLAP = "OVERLAP"
+    TTA = "TTA"
+    DEVICE = "DEVICE"
+    BATCH_SIZE = "BATCH_SIZE"
+    READERS = "READERS"
+    THRESHOLD = "THRESHOLD"
+    TILE_SIZE = "TILE_SIZE"
+    RESAMPLE_TO_TRAINING_GSD = "RESAMPLE_TO_TRAINING_GSD"
+    PROBABILITIES = "PROBABILITIES"
+    POLYGONS = "POLYGONS"
+    MOSAIC = "MOSAIC"
+    OVERWRITE = "OVERWRITE"
+    ADD_TO_PROJECT = "ADD_TO_PROJECT"
+    OUTPUT = "OUTPUT"
+
+    def name(self) -> str:
+        return "segmentbulk"
+
+    def displayName(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Segment scenes in bulk")
+
+    def shortDescription(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Apply a DualStream model (or an ensemble) to many scenes, loading it once.")
+
+    def shortHelpString(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr(
+            "<p>Segments many scenes with the same model bundle(s) and settings in one run: the model loads once "
+            "(separate runs pay seconds of start-up per scene). Each scene gets its own <i>&lt;name&gt;.tif</i> "
+            "class raster and <i>.qml</i> style in the output folder, named after the image file.</p>"
+            "<p><b>Scenes</b>: raster <b>layers</b>, and/or a <b>folder</b> with a file <b>pattern</b> "
+            "(<i>*.tif</i>; <i>**/*.tif</i> searches subfolders), or a <b>manifest</b> (CSV with the columns "
+            "image, aux..., output; or JSON) for anything irregular. Each scene's <b>aux</b> files are found by "
+            "name, relative to its image: <i>{stem}_aux.tif</i> ({stem} is the image name without extension); "
+            "several patterns separated by ';' in the training order. Aux files found this way are not scenes.</p>"
+            "<p><b>Robust</b>: a bad scene (unreadable file, missing aux, other bands) is recorded as failed with "
+            "its reason and the others go on. Running again skips the scenes already finished with the same "
+            "model and settings (checked with a marker, not guessed from the files); <b>Overwrite</b> redoes "
+            "them. <b>Cancel</b> stops after the current tile and keeps the finished scenes.</p>"
+            "<p><b>Results</b>: summary.json, summary.csv and summary.html (shown in the Results viewer) in the "
+            "output folder, optionally a VRT mosaic of the class rasters, and optionally every class raster "
+            "added to the project with its style.</p>"
+        ) + parameters_help(self)
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
+        layers = add_parameter(self, QgsProcessingParameterMultipleLayers(
+            self.INPUT, self.tr("Image layers"), QgsProcessing.TypeRaster, optional=True),
+            self.tr("Scenes to segment as layers (file-based rasters with the bands the model was trained on)."))
+        layers.setMetadata(LAYER_LIST_WRAPPER)
+        add_parameter(self, QgsProcessingParameterFile(
+            self.FOLDER, self.tr("Folder of images"), behavior=QgsProcessingParameterFile.Folder, optional=True),
+            self.tr("Every image in this folder that matches the pattern is a scene."))
+        add_parameter(self, QgsProcessingParameterString(
+            self.PATTERN, self.tr("File pattern in the folder"), defaultValue="*.tif", optional=True),
+            self.tr("Which files of the folder are scenes, e.g. *.tif, *_image.tif, or **/*.tif for subfolders."))
+        add_parameter(self, QgsProcessingParameterString(
+            self.AUX_PATTERNS, self.tr("Aux file pattern(s), in the model's order"), optional=True),
+            self.tr("Each scene's aux raster(s) by name, relative to its image: {stem}_aux.tif, or "
+                    "../aux/{stem}.tif; several separated by ';' in the training order. Empty when the model "
+                    "uses no aux data."))
+        add_parameter(self, QgsProcessingParameterFile(
+            self.MANIFEST, self.tr("Manifest (CSV or JSON) instead of layers/folder"),
+            behavior=QgsProcessingParameterFile.File, fileFilter="Manifest (*.csv *.json)", optional=True),
+            self.tr("A CSV whose first line names the columns image, aux (aux2, ... for more), output; or a JSON "
+                    "list of {\"image\", \"aux\", \"output\"}. Relative paths are relative to the manifest."))
+        add_parameter(self, QgsProcessingParameterFile(
+            self.MODEL, self.tr("Model bundle (.dsmodel; several separated by ; for an ensemble)"),
+            behavior=QgsProcessingParameterFile.File, fileFilter=MODEL_FILTER),
+            self.tr("The .dsmodel file written by Train DualStream; several separated by ';' make an ensemble."))
+        add_parameter(self, QgsProcessingParameterString(
+            self.WEIGHTS, self.tr("Ensemble weights (comma-separated)"), optional=True),
+            self.tr("One weight per model bundle, e.g. 2,1. Empty: equal weights."))
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.OVERLAP, self.tr("Tile overlap (share of the tile)"), QgsProcessingParameterNumber.Double, 0.25,
+            minValue=0.0, maxValue=0.89),
+            self.tr("Overlap between neighbouring tiles; overlapping predictions are blended."))
+        add_parameter(self, QgsProcessingParameterEnum(
+            self.TTA, self.tr("Test-time augmentation"), options=list(TTA_MODES), defaultValue=0),
+            self.tr("none; flips (3 passes); d4 (8 passes). More passes: smoother, proportionally slower."))
+        add_parameter(self, QgsProcessingParameterEnum(
+            self.DEVICE, self.tr("Device"), options=list(DEVICES), defaultValue=0),
+            self.tr("auto: the GPU when CUDA is available, else the CPU."))
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.BATCH_SIZE, self.tr("Batch size"), QgsProcessingParameterNumber.Integer, 4, minValue=1),
+            self.tr("Tiles predicted at once; lower it when memory runs out."))
+        add_parameter(self, QgsProcessingParameterBoolean(
+            self.PROBABILITIES, self.tr("Also write probability rasters"), defaultValue=False),
+            self.tr("<name>_probabilities.tif per scene (float32)."))
+        add_parameter(self, QgsProcessingParameterBoolean(
+            self.POLYGONS, self.tr("Also write polygons"), defaultValue=False),
+            self.tr("<name>.gpkg per scene with class_id, class_name and area."))
+        add_parameter(self, QgsProcessingParameterBoolean(
+            self.MOSAIC, self.tr("Write a VRT mosaic of the class rasters"), defaultValue=False),
+            self.tr("mosaic.vrt in the output folder (one per CRS when the scenes differ)."))
+        add_parameter(self, QgsProcessingParameterBoolean(
+            self.OVERWRITE, self.tr("Redo scenes already finished"), defaultValue=False),
+            self.tr("By default a rerun skips the scenes finished with the same model(s) and settings."))
+        add_parameter(self, QgsProcessingParameterBoolean(
+            self.ADD_TO_PROJECT, self.tr("Add the class rasters to the project"), defaultValue=False),
+            self.tr("Load every finished class raster with its classes and colours when the run ends."))
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.READERS, self.tr("Tile reader threads (0 = automatic)"), QgsProcessingParameterNumber.Integer, 0,
+            minValue=0, maxValue=64),
+            self.tr("Threads reading and warping tiles ahead of the model. 0: one on the CPU, the free cores on "
+                    "a GPU."), advanced=True)
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.THRESHOLD, self.tr("Probability threshold (binary models)"), QgsProcessingParameterNumber.Double,
+            0.5, minValue=0.01, maxValue=0.99),
+            self.tr("A pixel is foreground when its probability is at least this (binary models only)."),
+            advanced=True)
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.TILE_SIZE, self.tr("Tile size (0 = the model's)"), QgsProcessingParameterNumber.Integer, 0,
+            minValue=0, maxValue=8192),
+            self.tr("Edge of the predicted tiles in pixels, a multiple of 32. 0: the training tile size."),
+            advanced=True)
+        add_parameter(self, QgsProcessingParameterBoolean(
+            self.RESAMPLE_TO_TRAINING_GSD, self.tr("Resample to the training resolution"), defaultValue=False),
+            self.tr("Predict at the model's training pixel size; the outputs stay on each image's grid."),
+            advanced=True)
+        add_parameter(self, QgsProcessingParameterFolderDestination(self.OUTPUT, self.tr("Output folder")),
+                      self.tr("One set of outputs per scene, named after the image, and the run's summary."))
+        self.addOutput(QgsProcessingOutputHtml("SUMMARY_HTML", self.tr("Summary")))
+        self.addOutput(QgsProcessingOutputFile("SUMMARY", self.tr("Summary (JSON)")))
+        for name, text in (("DONE", "Scenes segmented"), ("SKIPPED", "Scenes skipped (finished earlier)"),
+                           ("FAILED", "Scenes failed"), ("CANCELED", "Scenes not finished (canceled)")):
+            self.addOutput(QgsProcessingOutputNumber(name, self.tr(text)))
+
+    def processAlgorithm(  # noqa: N802 - QGIS API
+        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict[str, Any]:
+        self.check_requirements()
+        config = engine_module("config")
+        bulk_settings, segment_settings = self._settings(parameters, context)
+        bulk = run_engine(config.BulkConfig, **bulk_settings)
+        template = run_engine(config.SegmentConfig, **segment_settings)
+        bulk_module = engine_module("segment.bulk")
+        result = run_engine(bulk_module.segment_bulk, bulk, template, BulkFeedback(feedback))
+        summary = result.summary
+        for scene in summary["scenes"]:
+            if scene["status"] == "failed":
+                feedback.reportError(f"{scene['image']}: {scene['error']}", fatalError=False)
+        if result.canceled:
+            feedback.pushWarning(f"Canceled: the {summary['counts']['done']} scene(s) finished are kept; run again "
+                                 f"to finish the others (finished scenes are skipped).")
+        if self.parameterAsBool(parameters, self.ADD_TO_PROJECT, context):
+            self._load_outputs(summary, context)
+        counts = summary["counts"]
+        return {self.OUTPUT: bulk.out_dir, "SUMMARY_HTML": result.files.get("html"),
+                "SUMMARY": result.files.get("json"), "DONE": counts["done"], "SKIPPED": counts["skipped"],
+                "FAILED": counts["failed"], "CANCELED": counts["canceled"]}
+
+    @staticmethod
+    def _load_outputs(summary: dict[str, Any], context: QgsProcessingContext) -> None:
+        """Finished class rasters loaded on completion with the palette of the model."""
+        meta = engine_module("bundle").read_metadata(summary["bundles"][0]["path"])["data"]
+        for scene in summary["scenes"]:
+            path = scene.get("output")
+            if scene["status"] not in ("done", "skipped") or not path:
+                continue
+            details = QgsProcessingContext.LayerDetails(Path(path).stem, context.project(), Path(path).stem)
+            context.addLayerToLoadOnCompletion(path, details)
+            context.layerToLoadOnCompletionDetails(path).setPostProcessor(class_raster_post_processor(
+                meta["class_names"], meta["class_colors"], str(Path(path).with_suffix(".qml")),
+                layer_name=Path(path).stem))
+
+    def _settings(self, parameters: dict[str, Any],
+                  context: QgsProcessingContext) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Parameters -> (BulkConfig, SegmentConfig) keyword arguments."""
+        images = raster_files(self.parameterAsLayerList(parameters, self.INPUT, context), self.INPUT)
+        folder = self.parameterAsFile(parameters, self.FOLDER, context)
+        if folder:
+            pattern = self.parameterAsString(parameters, self.PATTERN, context).strip() or "*.tif"
+            images.append(str(Path(folder) / pattern))
+        manifest = self.parameterAsFile(parameters, self.MANIFEST, context) or None
+        if manifest and images:
+            raise QgsProcessingException("Parameters INPUT/FOLDER and MANIFEST: give the scenes either as layers or "
+                                         "a folder, or as a manifest, not both.")
+        if not manifest and not images:
+            raise QgsProcessingException("Parameters INPUT, FOLDER, MANIFEST: no scenes given; choose image layers, "
+                                         "a folder of images, or a manifest.")
+        models = model_paths(parameters.get(self.MODEL))
+        if not models:
+            raise QgsProcessingException("Parameter MODEL: choose at least one model bundle (.dsmodel) written by "
+                                         "Train DualStream.")
+        missing = [p for p in models if not Path(p).is_file()]
+        if missing:
+            raise QgsProcessingException(f"Parameter MODEL: the model bundle '{missing[0]}' does not exist; choose a "
+                                         f".dsmodel file written by Train DualStream.")
+        weights = parse_floats(self.parameterAsString(parameters, self.WEIGHTS, context), self.WEIGHTS) or None
+        aux_patterns = [p.strip() for p in self.parameterAsString(parameters, self.AUX_PATTERNS, context).split(";")
+                        if p.strip()]
+        bulk = {"images": images, "aux_patterns": aux_patterns, "manifest": manifest,
+                "out_dir": self.parameterAsString(parameters, self.OUTPUT, context),
+                "overwrite": self.parameterAsBool(parameters, self.OVERWRITE, context),
+                "probabilities": self.parameterAsBool(parameters, self.PROBABILITIES, context),
+                "polygons": self.parameterAsBool(parameters, self.POLYGONS, context),
+                "mosaic": self.parameterAsBool(parameters, self.MOSAIC, context)}
+        tile_size = self.parameterAsInt(parameters, self.TILE_SIZE, context)
+        readers = self.parameterAsInt(parameters, self.READERS, context)
+        segment = {"models": models, "model_weights": weights,
+                   "overlap": self.parameterAsDouble(parameters, self.OVERLAP, context),
+                   "tta": enum_value(self, parameters, self.TTA, context, TTA_MODES),
+                   "device": enum_value(self, parameters, self.DEVICE, context, DEVICES),
+                   "batch_size": self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+                   "threshold": self.parameterAsDouble(parameters, self.THRESHOLD, context),
+                   "tile_size": tile_size or None, "readers": readers or None,
+                   "resample_to_training_gsd": self.parameterAsBool(parameters, self.RESAMPLE_TO_TRAINING_GSD,
+                                                                    context)}
+        return bulk, segment
+
