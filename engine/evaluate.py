@@ -26,7 +26,7 @@ from .callbacks import Callback
 from .config import EvaluateConfig
 from .errors import ConfigError, DataError
 from .metrics import ConfusionMatrix
-from .outputs import check_writable, write_text_atomic
+from .outputs import check_writable, read_prediction_tags, write_text_atomic
 from .safety import check_outputs, evaluate_files
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".img", ".vrt", ".png", ".jp2")
@@ -153,6 +153,54 @@ def _class_info(path: str, requested: int | None) -> tuple[int, list[str] | None
     return max(int(high) + 1, 2), None
 
 
+#: How to give a label mapping, for messages read on the command line and in QGIS alike.
+MAPPING_HINT = "--label-map VALUE=CLASS on the command line, 'Label mapping' (LABEL_MAPPING) in QGIS"
+
+
+def _label_mapping(cfg: EvaluateConfig, prediction: str, callback: Callback) -> tuple[dict[str, int] | None, str]:
+    """The label mapping to score with and where it came from: the user's, else the one the prediction
+    carries (segment writes the model's training mapping into it), else none (label values are classes)."""
+    if cfg.label_mapping is not None:
+        return cfg.label_mapping, "the label mapping given"
+    carried = read_prediction_tags(prediction)
+    mapping = carried.get("label_mapping")
+    if mapping:
+        pairs = ", ".join(f"{k} -> {v}" for k, v in mapping.items())
+        callback.info(f"Label mapping {pairs} taken from the prediction (the model's training mapping); give one "
+                      f"({MAPPING_HINT}) to score with another.")
+        return {str(k): int(v) for k, v in mapping.items()}, "the label mapping the prediction carries"
+    return None, "no label mapping (label values are class numbers)"
+
+
+def _check_label_classes(truth: np.ndarray, num_classes: int, names: list[str] | None, ignore_index: int,
+                         label_path: str, mapping_source: str) -> None:
+    """Label values that are not classes of the prediction: an error that says which mapping to give."""
+    counted = truth[truth != ignore_index]
+    bad = np.unique(counted[counted >= num_classes])[:10].tolist() if counted.size else []
+    if bad:
+        classes = ", ".join(f"{i} {n}" for i, n in enumerate(names)) if names else f"0..{num_classes - 1}"
+        raise DataError(f"The label '{label_path}' has values {bad} that are not classes of the prediction "
+                        f"({classes}) under {mapping_source}; map them to classes ({MAPPING_HINT}), e.g. "
+                        f"{bad[0]}=1, or mark them unlabelled with {bad[0]}={ignore_index}.")
+
+
+def _check_mapping_used(matrix: ConfusionMatrix, mapping: dict[str, int] | None, mapping_source: str,
+                        names: list[str] | None, callback: Callback) -> None:
+    """A mapping none of whose target classes occurs in the labels scores every pixel as background: an error.
+    Label classes the prediction never uses get a warning (a wrong mapping or a model that misses a class)."""
+    truth = matrix.matrix.sum(axis=1)
+    predicted = matrix.matrix.sum(axis=0)
+    targets = {int(v) for v in (mapping or {}).values() if 0 < int(v) < matrix.num_classes}
+    if targets and not any(truth[t] for t in targets):
+        raise DataError(f"None of the values of {mapping_source} ({', '.join(mapping)}) occurs in the label, so every "
+                        f"labelled pixel would count as class 0. Give the mapping that fits the label's values "
+                        f"({MAPPING_HINT}), or an empty one when the label values are class numbers.")
+    for index in np.flatnonzero((truth > 0) & (predicted == 0)):
+        name = names[index] if names and index < len(names) else f"class {index}"
+        callback.warning(f"Class {index} ({name}) occurs in the label ({int(truth[index]):,} px) but never in the "
+                         f"prediction; check the label mapping ({mapping_source}) if that is unexpected.")
+
+
 def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> dict[str, Any]:
     """Compare prediction(s) with label(s); write JSON + CSV (+ RLE CSV); return the metrics dict.
 
@@ -170,6 +218,7 @@ def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> dict[str,
     if cfg.rle_csv:
         check_writable(cfg.rle_csv, "run-length CSV")
     num_classes, names = _class_info(pairs[0][1], cfg.num_classes)
+    label_mapping, mapping_source = _label_mapping(cfg, pairs[0][1], callback)
     matrix = ConfusionMatrix(num_classes, cfg.ignore_index)
     images: list[_ImageResult] = []
     for index, (name, pred_path, label_path) in enumerate(pairs):
@@ -178,7 +227,7 @@ def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> dict[str,
         image_matrix = ConfusionMatrix(num_classes, cfg.ignore_index)
         encoder = RunLengthEncoder()
         inter = pred_fg = true_fg = 0
-        with SceneReader(pred_path, label=label_path, label_field=cfg.label_field, label_mapping=cfg.label_mapping,
+        with SceneReader(pred_path, label=label_path, label_field=cfg.label_field, label_mapping=label_mapping,
                          ignore_index=cfg.ignore_index, callback=callback) as reader:
             height, width = reader.grid.height, reader.grid.width
             for row in range(0, height, BLOCK_ROWS):
@@ -188,6 +237,7 @@ def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> dict[str,
                 pred = tile.vision[0].astype(np.int64)
                 truth = tile.label.astype(np.int64)
                 truth[~tile.valid] = cfg.ignore_index  # prediction nodata: not compared
+                _check_label_classes(truth, num_classes, names, cfg.ignore_index, label_path, mapping_source)
                 image_matrix.update(pred, truth)
                 fg = (pred == 1) & tile.valid
                 encoder.update(fg)
@@ -207,6 +257,7 @@ def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> dict[str,
     if int(matrix.matrix.sum()) == 0:
         raise DataError(f"The prediction(s) and label(s) share no valid pixels (first pair: '{pairs[0][1]}' and "
                         f"'{pairs[0][2]}'); check that they cover the same area and the label's nodata.")
+    _check_mapping_used(matrix, label_mapping, mapping_source, names, callback)
     summary = matrix.summary(names if names and len(names) == matrix.num_classes else None)
     scored = [r.dice for r in images if r.dice is not None]
     metrics: dict[str, Any] = {

@@ -68,8 +68,9 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
             "<p>Compares a predicted class raster (e.g. the output of <b>Segment with DualStream</b>) with "
             "reference labels, pixel by pixel on the prediction's grid.</p>"
             "<p><b>Inputs</b>: the <b>predicted raster</b> (class numbers), the <b>label layer</b> (a raster of "
-            "class values, or polygons: every polygon is class 1 unless a class field is chosen; any CRS) and the "
-            "<b>label mapping</b> used in training.</p>"
+            "class values, or polygons: every polygon is class 1 unless a class field is chosen; any CRS). The "
+            "classes and the label mapping come from the prediction itself when Segment with DualStream wrote it; "
+            "give a <b>label mapping</b> only to override that, or for a raster from elsewhere.</p>"
             "<p><b>Outputs</b>: a <b>JSON</b> file with per-class IoU, F1, precision and recall, mean IoU, pixel "
             "accuracy and the confusion matrix (a CSV with the same name is written beside it), an <b>HTML</b> "
             "summary for the Results viewer, and a <b>table</b> with one row per class.</p>"
@@ -89,9 +90,12 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
             self.tr("Field of the polygon layer holding the raw class value. Empty: every polygon is class 1. "
                     "Ignored for raster labels."))
         add_parameter(self, QgsProcessingParameterString(
-            self.LABEL_MAPPING, self.tr("Label mapping (VALUE=CLASS, comma-separated)"), "90=1", optional=True),
-            self.tr("Raw label values and their classes as in training, e.g. 90=1 (the reference data); raw 0 is "
-                    "class 0. Empty: the label values are the class numbers."))
+            self.LABEL_MAPPING, self.tr("Label mapping (VALUE=CLASS; empty: the model's own)"), "", optional=True),
+            self.tr("Empty (the default): the mapping the model was trained with, which Segment writes into the "
+                    "class raster (the log says when it is used); a raster from elsewhere: the label values are "
+                    "the class numbers. Otherwise raw label values and their classes, e.g. 90=1. A mapping none of "
+                    "whose values occurs in the labels, or label values that are not classes, stop with a message "
+                    "instead of scoring every pixel as background."))
         add_parameter(self, QgsProcessingParameterFileDestination(
             self.OUTPUT, self.tr("Metrics (JSON)"), self.tr("JSON files (*.json)")),
             self.tr("All metrics as JSON; a CSV of the per-class metrics is written beside it."))

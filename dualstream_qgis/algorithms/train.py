@@ -179,10 +179,13 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             self.CLASS_COLORS, self.tr("Class colours (comma-separated #RRGGBB)"), "#000000,#ff0000"),
             self.tr("One colour per class, used to style the segmented rasters."), advanced=True)
         add_parameter(self, QgsProcessingParameterString(
-            self.LABEL_MAPPING, self.tr("Label mapping (VALUE=CLASS, comma-separated)"), "90=1", optional=True),
-            self.tr("Raw label values and the class each one stands for, e.g. 90=1 (the reference data); raw 0 is "
-                    "class 0. Map a value to 255 to mark it unlabelled. Empty: the label values are the class "
-                    "numbers."), advanced=True)
+            self.LABEL_MAPPING, self.tr("Label mapping (VALUE=CLASS, comma-separated; empty: values are classes)"),
+            "", optional=True),
+            self.tr("Empty (the default): the label values are the class numbers 0, 1, 2, ... Otherwise the raw "
+                    "label values and the class each one stands for, e.g. 90=1 for the reference data (raw 0 and "
+                    "values not listed are class 0); map a value to 255 to mark it unlabelled. Label values that "
+                    "are not classes stop the training with their list. The bundle keeps the mapping, and Segment "
+                    "writes it into its class raster, so Evaluate needs it only to override."))
         add_parameter(self, QgsProcessingParameterNumber(
             self.AUX_BANDS_PER_FILE, self.tr("Aux bands per file (0 = all)"), QgsProcessingParameterNumber.Integer,
             0, minValue=0),

@@ -24,6 +24,7 @@ from ..outputs import (
     GeoTiffStreamWriter,
     _remove_quietly,
     commit_file,
+    prediction_tags,
     qml_path_for,
     qml_text,
     temporary_path,
@@ -172,6 +173,8 @@ def finish_outputs(plan: SegmentPlan, writer: SceneWriter, callback: Callback, e
     callback.progress(0, 1, "finishing outputs")
     writer.classes.finalize(category_names=plan.class_names,
                             metadata={"DUALSTREAM_MODELS": ";".join(m.path for m in plan.members),
+                                      **prediction_tags(plan.class_names, plan.class_colors,
+                                                        plan.members[0].data.get("label_mapping")),
                                       **(metadata or {})})
     if writer.probabilities is not None:
         scale = 1.0 / PROBABILITY_SCALE_UINT8 if cfg.probability_dtype == "uint8" else None

@@ -11,20 +11,23 @@ import rasterio
 from affine import Affine
 from osgeo import ogr, osr
 
+from engine.callbacks import RecordingCallback
 from engine.config import EvaluateConfig
 from engine.errors import DataError
 from engine.evaluate import RunLengthEncoder, evaluate, rle_decode, rle_encode
-from engine.outputs import GeoTiffStreamWriter
+from engine.outputs import GeoTiffStreamWriter, prediction_tags
 
 T = Affine(2, 0, 300000, 0, -2, 4100000)
 
 
-def _pred(path, array, names=("background", "building")):
+def _pred(path, array, names=("background", "building"), label_mapping=None):
     writer = GeoTiffStreamWriter(path, width=array.shape[1], height=array.shape[0], count=1, dtype="uint8",
                                  crs="EPSG:32652", transform=T, nodata=255)
     writer.write_colormap(["#000000", "#ff0000", "#00ff00"][:len(names)])
     writer.write_rows(0, array[None])
-    writer.finalize(category_names=list(names))
+    colors = ["#000000", "#ff0000", "#00ff00"][:len(names)]
+    writer.finalize(category_names=list(names),
+                    metadata=prediction_tags(names, colors, label_mapping) if label_mapping is not None else None)
     writer.commit()
     return str(path)
 
@@ -134,3 +137,45 @@ def test_labels_outside_classes_and_no_overlap_are_errors(tmp_path):
     far = _label(tmp_path / "far.tif", np.zeros((8, 8), np.uint8), transform=Affine(2, 0, 0, 0, -2, 0))
     with pytest.raises(DataError, match="far.tif"):
         evaluate(EvaluateConfig(prediction=p, label=far, output=str(tmp_path / "m.json")))
+
+
+def test_mapping_that_maps_nothing_present_is_an_error_not_a_silent_score(tmp_path):
+    """The issue's case: a 0/1 class raster scored against itself with the reference mapping 90=1 scored
+    mIoU 0.30 without a word; now it is an error that says which mapping to give."""
+    classes = np.zeros((16, 16), np.uint8)
+    classes[4:12, 4:12] = 1
+    p = _pred(tmp_path / "pred.tif", classes)
+    with pytest.raises(DataError, match="None of the values.*90.*--label-map"):
+        evaluate(EvaluateConfig(prediction=p, label=p, output=str(tmp_path / "m.json"), label_mapping={"90": 1}))
+    assert evaluate(EvaluateConfig(prediction=p, label=p, output=str(tmp_path / "m.json")))["miou"] == 1.0
+
+
+def test_mapping_and_classes_come_from_the_prediction(tmp_path):
+    classes = np.zeros((16, 16), np.uint8)
+    classes[4:12, 4:12] = 1
+    p = _pred(tmp_path / "pred.tif", classes, names=("ground", "roof"), label_mapping={"90": 1})
+    lab = _label(tmp_path / "raw.tif", (classes * 90).astype(np.uint8))
+    log = RecordingCallback()
+    m = evaluate(EvaluateConfig(prediction=p, label=lab, output=str(tmp_path / "m.json")), log)
+    assert m["miou"] == 1.0 and m["class_names"] == ["ground", "roof"]
+    assert any("90 -> 1 taken from the prediction" in line for line in log.messages("info")), log.events
+
+
+def test_label_values_that_are_not_classes_point_at_the_mapping(tmp_path):
+    p = _pred(tmp_path / "pred.tif", np.zeros((8, 8), np.uint8))
+    raw = np.zeros((8, 8), np.uint8)
+    raw[:4] = 90
+    lab = _label(tmp_path / "raw.tif", raw)
+    with pytest.raises(DataError, match=r"values \[90\].*--label-map.*90=1"):
+        evaluate(EvaluateConfig(prediction=p, label=lab, output=str(tmp_path / "m.json")))
+
+
+def test_label_class_never_predicted_is_a_warning(tmp_path):
+    p = _pred(tmp_path / "pred.tif", np.zeros((8, 8), np.uint8))
+    truth = np.zeros((8, 8), np.uint8)
+    truth[:2] = 1
+    log = RecordingCallback()
+    evaluate(EvaluateConfig(prediction=p, label=_label(tmp_path / "t.tif", truth), output=str(tmp_path / "m.json")),
+             log)
+    assert any("Class 1 (building) occurs in the label (16 px) but never in the prediction" in line
+               for line in log.messages("warning")), log.events

@@ -23,6 +23,7 @@ from engine.config import SegmentConfig
 from engine.data import synthetic
 from engine.errors import AlignmentError, BundleError, CanceledError, ConfigError, DataError
 from engine.models import build_model
+from engine.outputs import read_prediction_tags
 from engine.segment import plan_segmentation, segment
 
 gdal.UseExceptions()
@@ -221,6 +222,8 @@ def test_styling_embedded_and_qml(scene, bundle, tmp_path):
     assert band.GetCategoryNames()[:2] == NAMES
     assert band.GetColorTable().GetColorEntry(1)[:3] == (255, 0, 0)
     assert band.GetNoDataValue() == 255 and band.GetOverviewCount() >= 1
+    # what evaluate reads back: the model's classes and its training label mapping (none in this bundle)
+    assert read_prediction_tags(out) == {"class_names": NAMES, "class_colors": COLORS, "label_mapping": None}
     root = ET.parse(result.qml).getroot()
     labels = [e.get("label") for e in root.iter("paletteEntry")]
     assert labels == NAMES

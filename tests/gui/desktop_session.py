@@ -29,7 +29,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QEventLoop, QTimer
-from qgis.PyQt.QtWidgets import QApplication, QMessageBox
+from qgis.PyQt.QtWidgets import QApplication, QMessageBox, QTextEdit
 
 CONFIG = json.loads(Path(os.environ["DUALSTREAM_GUI_CONFIG"]).read_text(encoding="utf-8"))
 OUT = Path(CONFIG["out"])
@@ -124,6 +124,12 @@ def exercise_dialog(alg_id: str, layers: dict) -> None:
     dialog.close()
 
 
+def dialog_log(dialog) -> str:
+    """The text of the dialog's Log tab (the QTextEdit named txtLog in QGIS's dialog form)."""
+    browser = dialog.findChild(QTextEdit, "txtLog")
+    return browser.toPlainText() if browser is not None else ""
+
+
 def run_dialog(alg_id: str, parameters: dict, timeout_s: float) -> dict:
     """Run an algorithm from its dialog (the Run button's code path); returns what the dialog reported."""
     step(f"run {alg_id}")
@@ -136,7 +142,7 @@ def run_dialog(alg_id: str, parameters: dict, timeout_s: float) -> dict:
 
     def on_finished(ok, results):
         finished.update(ok=bool(ok), results={k: str(v) for k, v in results.items()})
-        finished["log"] = dialog.textLog.toPlainText() if hasattr(dialog, "textLog") else ""
+        finished["log"] = dialog_log(dialog)
         finished["screenshot"] = shot(dialog, f"run_{alg_id.split(':')[1]}")
         loop.quit()
 
@@ -153,7 +159,7 @@ def run_dialog(alg_id: str, parameters: dict, timeout_s: float) -> dict:
     dialog.runAlgorithm()
     bar = [item.text() for item in dialog.messageBar().items()]
     if len(REPORT["messages"]) > messages or bar:  # refused before it started: nothing to wait for
-        finished.update(ok=False, refused=REPORT["messages"][messages:] + bar,
+        finished.update(ok=False, refused=REPORT["messages"][messages:] + bar, log=dialog_log(dialog),
                         screenshot=shot(dialog, f"refused_{alg_id.split(':')[1]}"))
     if not finished:
         QTimer.singleShot(int(timeout_s * 1000), loop.quit)
@@ -227,6 +233,17 @@ def main() -> None:
     segment["new_layers"] = [row for row in layer_tree() if row["source"] not in before]
     REPORT["segment"] = segment
     save()
+    classes = QgsProject.instance().mapLayersByName("scene_classes")
+    if classes:
+        # no mapping given: the model's own (90=1) comes from the prediction's metadata
+        REPORT["evaluate"] = run_dialog("dualstream:evaluate", dict(
+            INPUT=classes[0].id(), LABELS=layers["label raster"].id(), OUTPUT=str(out / "metrics.json")),
+            timeout_s=120)
+        # the issue's silent case: a class raster scored against itself with a mapping it does not use
+        REPORT["evaluate_wrong_mapping"] = run_dialog("dualstream:evaluate", dict(
+            INPUT=classes[0].id(), LABELS=classes[0].id(), LABEL_MAPPING="90=1", OUTPUT=str(out / "self.json")),
+            timeout_s=120)
+        save()
     REPORT["finished"] = True
     save()
 

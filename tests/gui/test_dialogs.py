@@ -112,3 +112,13 @@ def test_segment_layers_class_raster_on_top_named_and_styled(session):
     assert renderers["scene_classes"] == "paletted"
     assert renderers["scene_polygons"] == "categorizedSymbol"
     assert Path(report["segment"]["results"]["OUTPUT_POLYGONS"]).with_suffix(".qml").is_file()
+
+
+def test_evaluate_takes_the_mapping_from_the_prediction_and_refuses_a_mapping_that_maps_nothing(session):
+    report, _, _ = session
+    evaluate = report["evaluate"]
+    assert evaluate["ok"] is True, evaluate
+    assert "90 -> 1 taken from the prediction" in evaluate["log"]
+    assert float(evaluate["results"]["FOREGROUND_IOU"]) > 0  # 90 -> class 1 applied (else: an error)
+    wrong = report["evaluate_wrong_mapping"]
+    assert wrong["ok"] is False and "None of the values" in wrong["log"] and "Label mapping" in wrong["log"]

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.qgis
 REPO = Path(__file__).resolve().parents[2]
 #: Tiny training settings shared by every run here (numbers as strings, enums by name, as scripts pass them).
 TINY = {"PRESET": "tiny", "EPOCHS": "1", "WARMUP_EPOCHS": "1", "BATCH_SIZE": "8", "LEARNING_RATE": "0.003",
-        "TILE_SIZE": "64", "DEVICE": "cpu", "TILES_PER_EPOCH": "32", "SEED": "0"}
+        "TILE_SIZE": "64", "DEVICE": "cpu", "TILES_PER_EPOCH": "32", "SEED": "0", "LABEL_MAPPING": "90=1"}
 
 
 class RecordingFeedback:
@@ -118,7 +118,9 @@ def test_algorithms_have_stable_parameters_help_and_icons(plugin):
     advanced = QgsProcessingParameterDefinition.FlagAdvanced
     train = registry.algorithmById("dualstream:train")
     assert train.parameterDefinition("TILES_PER_EPOCH").flags() & advanced
-    assert train.parameterDefinition("LABEL_MAPPING").flags() & advanced
+    for alg_id in ("dualstream:train", "dualstream:evaluate"):  # in view, and "values are classes" by default
+        mapping = registry.algorithmById(alg_id).parameterDefinition("LABEL_MAPPING")
+        assert not mapping.flags() & advanced and not mapping.defaultValue()
     assert not train.parameterDefinition("EPOCHS").flags() & advanced
     assert registry.algorithmById("dualstream:segment").parameterDefinition("THRESHOLD").flags() & advanced
     resample = registry.algorithmById("dualstream:segment").parameterDefinition("RESAMPLE_TO_TRAINING_GSD")

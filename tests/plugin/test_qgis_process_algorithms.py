@@ -51,7 +51,7 @@ def trained(qgis_process, root, scenes):
     train = scenes["train"]
     params = {"INPUT": train["image"], "LABELS": train["label"], "AUX": train["aux"], "PRESET": "tiny",
               "EPOCHS": "1", "WARMUP_EPOCHS": "1", "BATCH_SIZE": "8", "LEARNING_RATE": "0.003", "TILE_SIZE": "64",
-              "DEVICE": "cpu", "TILES_PER_EPOCH": "32", "VALIDATION_SHARE": "0.25",
+              "DEVICE": "cpu", "TILES_PER_EPOCH": "32", "VALIDATION_SHARE": "0.25", "LABEL_MAPPING": "90=1",
               "OUTPUT": str(root / "out" / "qp.dsmodel")}
     return _run_json(qgis_process, root, "dualstream:train", params)
 
