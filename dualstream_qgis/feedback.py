@@ -1,7 +1,15 @@
-"""Bridge from the engine's Callback to QGIS's QgsProcessingFeedback (progress, log, cancellation)."""
+"""Bridge from the engine's Callback to QGIS's QgsProcessingFeedback: one progress bar per run, a log a person
+reads, cancellation.
+
+The engine reports progress per stage ("band statistics", "train", "validate", "segment", "polygonize", ...),
+each from 0 to its own total. Shown as is, every stage restarts the bar (Train reached 100 % at the first
+validation). Here each algorithm gives the stages their share of the one bar (:class:`Stages`), the bar only
+moves forward, and training counts validation batches as work beside the training steps.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from qgis.core import QgsProcessingFeedback
@@ -10,25 +18,107 @@ from .engine_bridge import engine_module
 
 Callback = engine_module("callbacks").Callback
 
+#: What the engine's stage names read like in the dialog's progress text.
+STAGE_TEXT = {
+    "band statistics": "Computing band statistics",
+    "train": "Training",
+    "validate": "Validating",
+    "segment": "Segmenting tiles",
+    "resampling to the input grid": "Resampling to the input grid",
+    "polygonize": "Writing polygons",
+    "finishing outputs": "Finishing outputs",
+    "evaluate": "Comparing with the labels",
+}
 
-class FeedbackCallback(Callback):
-    """Engine callback that reports to a Processing feedback object.
 
-    Progress of a stage maps to the feedback's 0-100 bar and the stage name to its progress text;
-    ``is_canceled`` asks the feedback, so the engine stops when the user presses Cancel.
+@dataclass
+class Stages:
+    """Share of the run's progress bar per engine stage: ``{stage: (start %, end %)}``.
+
+    A stage not listed only changes the progress text. ``epochs`` (training): validation batches count as work
+    beside the training steps, so the bar reaches 100 % only after the last epoch's validation.
     """
 
-    def __init__(self, feedback: QgsProcessingFeedback | None = None):
+    windows: dict[str, tuple[float, float]] = field(default_factory=dict)
+    epochs: int | None = None
+
+
+#: Windows of the algorithms (their stages in the order the engine runs them).
+TRAIN_STAGES = {"band statistics": (0.0, 5.0), "train": (5.0, 99.0)}
+SEGMENT_STAGES = {"segment": (0.0, 88.0), "resampling to the input grid": (88.0, 92.0),
+                  "finishing outputs": (92.0, 100.0), "polygonize": (93.0, 99.0)}
+EVALUATE_STAGES = {"evaluate": (0.0, 100.0)}
+
+
+class FeedbackCallback(Callback):
+    """Engine callback that reports to a Processing feedback object (see the module docstring)."""
+
+    def __init__(self, feedback: QgsProcessingFeedback | None = None, stages: Stages | None = None):
         self.feedback = feedback if feedback is not None else QgsProcessingFeedback()
-        self._stage: str | None = None
+        self.stages = stages or Stages()
+        self._text: str | None = None
+        self._percent = 0.0
+        # training: steps of all epochs (from "train"), batches of one validation (from "validate")
+        self._train_done = 0.0
+        self._train_total = 0.0
+        self._val_batches = 0.0
+        self._val_done_before = 0.0  # validation batches of the epochs already validated
+        self._validations = 0
+        self._best_iou: float | None = None
 
+    # -------------------------------------------------------------------------------------------- progress
     def progress(self, done: float, total: float, stage: str = "") -> None:
-        if stage and stage != self._stage:
-            self._stage = stage
-            self.feedback.setProgressText(stage)
-        if total > 0:
-            self.feedback.setProgress(max(0.0, min(100.0, 100.0 * float(done) / float(total))))
+        if total <= 0:
+            return
+        fraction = max(0.0, min(1.0, float(done) / float(total)))
+        if self.stages.epochs and stage in ("train", "validate"):
+            self._training_progress(stage, float(done), float(total))
+            return
+        self._set_text(self._stage_text(stage, done, total))
+        if stage in self.stages.windows:
+            start, end = self.stages.windows[stage]
+            self._advance(start + (end - start) * fraction)
+        elif not self.stages.windows:
+            self._advance(100.0 * fraction)
 
+    def _training_progress(self, stage: str, done: float, total: float) -> None:
+        epochs = self.stages.epochs or 1
+        if stage == "train":
+            self._train_done, self._train_total = done, total
+            epoch = min(epochs, int(done * epochs / total) + 1) if done < total else epochs
+            self._set_text(f"Training: epoch {epoch}/{epochs}")
+            current = 0.0
+        else:
+            self._val_batches = total
+            current = done
+            self._set_text(f"Validating epoch {self._validations + 1}/{epochs}")
+            if done >= total:
+                self._validations += 1
+                self._val_done_before += total
+                current = 0.0
+        units = self._train_total + epochs * self._val_batches
+        if units > 0:
+            start, end = self.stages.windows.get("train", (0.0, 100.0))
+            self._advance(start + (end - start) * (self._train_done + self._val_done_before + current) / units)
+
+    def _advance(self, percent: float) -> None:
+        """Move the bar forward only: a later stage never sends it back."""
+        if percent > self._percent:
+            self._percent = min(100.0, percent)
+            self.feedback.setProgress(self._percent)
+
+    def _stage_text(self, stage: str, done: float, total: float) -> str:
+        text = STAGE_TEXT.get(stage, stage[:1].upper() + stage[1:])
+        if stage in ("segment", "validate") and float(total).is_integer() and total > 1:
+            text += f": {int(done)}/{int(total)}"
+        return text
+
+    def _set_text(self, text: str) -> None:
+        if text and text != self._text:
+            self._text = text
+            self.feedback.setProgressText(text)
+
+    # ------------------------------------------------------------------------------------------------- log
     def info(self, message: str) -> None:
         self.feedback.pushInfo(message)
 
@@ -36,8 +126,29 @@ class FeedbackCallback(Callback):
         self.feedback.pushWarning(message)
 
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
-        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
-        self.feedback.pushInfo(f"epoch {epoch}: {shown}")
+        """One line per epoch: "Epoch 3/10: loss 0.412, validation IoU 0.864 (best)"."""
+        self.feedback.pushInfo(epoch_line(epoch, self.stages.epochs, values, self._best_iou))
+        iou = values.get("val_iou")
+        if isinstance(iou, (int, float)) and (self._best_iou is None or iou > self._best_iou):
+            self._best_iou = float(iou)
 
     def is_canceled(self) -> bool:
         return bool(self.feedback.isCanceled())
+
+
+def epoch_line(epoch: int, epochs: int | None, values: dict[str, Any], best_before: float | None) -> str:
+    """A person's summary of an epoch's metrics (the full record is in the bundle's metrics CSV/JSON)."""
+    parts = []
+    if isinstance(values.get("train_loss"), (int, float)):
+        parts.append(f"loss {values['train_loss']:.3f}")
+    if isinstance(values.get("val_loss"), (int, float)):
+        parts.append(f"validation loss {values['val_loss']:.3f}")
+    iou = values.get("val_iou")
+    if isinstance(iou, (int, float)):
+        best = " (best)" if best_before is None or iou > best_before else ""
+        parts.append(f"validation IoU {iou:.3f}{best}")
+    if isinstance(values.get("seconds"), (int, float)):
+        parts.append(f"{values['seconds']:.0f} s")
+    stage = " (encoders frozen)" if values.get("stage") == "frozen" else ""
+    of = f"/{epochs}" if epochs else ""
+    return f"Epoch {epoch}{of}{stage}: " + ", ".join(parts)

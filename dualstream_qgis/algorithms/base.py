@@ -22,7 +22,7 @@ from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine_bridge import SITE_PACKAGES_ENV, engine_module
-from ..feedback import FeedbackCallback
+from ..feedback import FeedbackCallback, Stages
 from ..paths import icon_path, readme_path
 
 T = TypeVar("T")
@@ -113,6 +113,6 @@ class DualStreamAlgorithm(QgsProcessingAlgorithm):
         require_packages(*self.REQUIRED_PACKAGES)
 
     @staticmethod
-    def callback(feedback: QgsProcessingFeedback | None) -> FeedbackCallback:
-        """An engine callback reporting to ``feedback`` (progress, log, cancellation)."""
-        return FeedbackCallback(feedback)
+    def callback(feedback: QgsProcessingFeedback | None, stages: Stages | None = None) -> FeedbackCallback:
+        """An engine callback reporting to ``feedback`` (one progress bar over ``stages``, log, cancellation)."""
+        return FeedbackCallback(feedback, stages)

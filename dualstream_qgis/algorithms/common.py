@@ -7,6 +7,7 @@ config dataclasses expect, and says clearly what to change when that is impossib
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,8 @@ def parameters_help(algorithm: QgsProcessingAlgorithm) -> str:
     items = []
     for parameter in algorithm.parameterDefinitions():
         advanced = " (advanced)" if parameter.flags() & QgsProcessingParameterDefinition.FlagAdvanced else ""
-        items.append(f"<li><b>{parameter.name()}</b> ({parameter.description()}){advanced}: {parameter.help()}</li>")
+        items.append(f"<li><b>{parameter.name()}</b> ({html.escape(parameter.description())}){advanced}: "
+                     f"{html.escape(parameter.help())}</li>")
     return "<h3>Parameters</h3><ul>" + "".join(items) + "</ul>"
 
 

@@ -27,6 +27,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ..engine_bridge import engine_module
+from ..feedback import EVALUATE_STAGES, Stages
 from .base import DualStreamAlgorithm, run_engine
 from .common import (
     add_parameter,
@@ -135,7 +136,7 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
             safety = engine_module("safety")
             inputs, outputs = safety.evaluate_files(cfg)
             run_engine(safety.check_outputs, inputs, {**outputs, "HTML report (OUTPUT_HTML)": html_path})
-        metrics = run_engine(engine_module("evaluate").evaluate, cfg, self.callback(feedback))
+        metrics = run_engine(engine_module("evaluate").evaluate, cfg, self.callback(feedback, Stages(EVALUATE_STAGES)))
         rows = class_rows(metrics)
         for row in rows:
             feedback.pushInfo(f"class {row['class_id']} ({row['class_name']}): "

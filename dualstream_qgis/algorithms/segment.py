@@ -25,6 +25,7 @@ from qgis.core import (
 )
 
 from ..engine_bridge import engine_module
+from ..feedback import SEGMENT_STAGES, Stages
 from ..styling import RunLayers, class_raster_post_processor, output_layer_post_processor, style_polygons
 from .base import DualStreamAlgorithm, run_engine
 from .common import (
@@ -40,6 +41,7 @@ from .common import (
     raster_file,
     raster_files,
 )
+from .model_info import describe_bundle
 
 TTA_MODES = ("none", "flips", "d4")
 DEVICES = ("auto", "cpu", "cuda")
@@ -192,7 +194,12 @@ class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         self.check_requirements()
         config = engine_module("config")
         cfg = run_engine(config.SegmentConfig, **self._settings(parameters, context, feedback))
-        result = run_engine(engine_module("segment").segment, cfg, self.callback(feedback))
+        feedback.setProgressText("Reading the model bundle and planning the tiles")
+        read_metadata = engine_module("bundle").read_metadata
+        for path in cfg.models:
+            for line in describe_bundle(path, run_engine(read_metadata, path)):
+                feedback.pushInfo(line)
+        result = run_engine(engine_module("segment").segment, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
         polygons_qml = style_polygons(result.polygons, result.class_names, result.class_colors) \
             if result.polygons else None
         run = RunLayers()

@@ -22,9 +22,11 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
+    QgsProcessingUtils,
 )
 
 from ..engine_bridge import engine_module
+from ..feedback import TRAIN_STAGES, Stages
 from .base import DualStreamAlgorithm, run_engine
 from .common import (
     LAYER_LIST_WRAPPER,
@@ -107,14 +109,8 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
-        add_parameter(self, QgsProcessingParameterFile(
-            self.DATA_FOLDER, self.tr("Dataset folder (reference layout)"),
-            behavior=QgsProcessingParameterFile.Folder, optional=True),
-            self.tr("Folder with ts_sn/ (images), tl_sn/ (labels), t_ap/ and t_gems/ (aux rasters named "
-                    "AIR_Pollution_CO_<name>.tif, GEMS_<name>.tif, ...), and optionally vs_sn/, vl_sn/, v_ap/, "
-                    "v_gems/ for validation. Leave empty to train from layers instead."))
         add_parameter(self, QgsProcessingParameterRasterLayer(
-            self.INPUT, self.tr("Image layer"), optional=True),
+            self.INPUT, self.tr("Image layer (with labels below; or a dataset folder)"), optional=True),
             self.tr("Imagery to learn from (file-based raster, any band count and data type). Used when no "
                     "dataset folder is given."))
         add_parameter(self, QgsProcessingParameterMapLayer(
@@ -132,6 +128,12 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     "this order; segmenting later needs the same layers in the same order. Empty: vision-only "
                     "model."))
         aux.setMetadata(LAYER_LIST_WRAPPER)
+        add_parameter(self, QgsProcessingParameterFile(
+            self.DATA_FOLDER, self.tr("OR: dataset folder (reference layout) instead of the layers above"),
+            behavior=QgsProcessingParameterFile.Folder, optional=True),
+            self.tr("Folder with ts_sn/ (images), tl_sn/ (labels), t_ap/ and t_gems/ (aux rasters named "
+                    "AIR_Pollution_CO_NAME.tif, GEMS_NAME.tif, ...), and optionally vs_sn/, vl_sn/, v_ap/, "
+                    "v_gems/ for validation. Leave empty to train from layers instead."))
         add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Training extent"), optional=True),
                       self.tr("Only this part of the image is used (any CRS). Empty: the whole image."))
         add_parameter(self, QgsProcessingParameterNumber(
@@ -174,10 +176,11 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             minValue=1), self.tr("Random training tiles drawn per epoch."), advanced=True)
         add_parameter(self, QgsProcessingParameterString(
             self.CLASS_NAMES, self.tr("Class names (comma-separated)"), "background,foreground"),
-            self.tr("One name per class, class 0 first; two names train a binary model."), advanced=True)
+            self.tr("One name per class, class 0 first; two names train a binary model. They make the legend of "
+                    "every segmented raster."))
         add_parameter(self, QgsProcessingParameterString(
             self.CLASS_COLORS, self.tr("Class colours (comma-separated #RRGGBB)"), "#000000,#ff0000"),
-            self.tr("One colour per class, used to style the segmented rasters."), advanced=True)
+            self.tr("One colour per class (#RRGGBB, class 0 first), used to style the segmented rasters."))
         add_parameter(self, QgsProcessingParameterString(
             self.LABEL_MAPPING, self.tr("Label mapping (VALUE=CLASS, comma-separated; empty: values are classes)"),
             "", optional=True),
@@ -201,7 +204,8 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             advanced=True)
         add_parameter(self, QgsProcessingParameterBoolean(
             self.RESUME, self.tr("Resume from the last checkpoint"), False),
-            self.tr("Continue an interrupted or cancelled training from <output>.ckpt with the same settings."),
+            self.tr("Continue an interrupted or cancelled training from the checkpoint beside the bundle "
+                    "(MODEL.dsmodel.ckpt) with the same settings."),
             advanced=True)
         add_parameter(self, QgsProcessingParameterFileDestination(
             self.OUTPUT, self.tr("Model bundle"), self.tr("DualStream model (*.dsmodel)")),
@@ -210,7 +214,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             self.OUTPUT_REPORT, self.tr("Training report"), self.tr("HTML files (*.html)"), optional=True,
             createByDefault=False),
             self.tr("A copy of the HTML training report. Skipped: the report beside the bundle "
-                    "(<bundle>_report.html) is returned."))
+                    "(MODEL_report.html) is returned."))
         self.addOutput(QgsProcessingOutputNumber("BEST_EPOCH", self.tr("Best epoch")))
         self.addOutput(QgsProcessingOutputNumber("BEST_IOU", self.tr("Best validation IoU")))
         self.addOutput(QgsProcessingOutputString("CHECKPOINT", self.tr("Last checkpoint (for resume)")))
@@ -229,7 +233,10 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             inputs, outputs = safety.train_files(model_cfg, data_cfg, train_cfg)
             run_engine(safety.check_outputs, inputs, {**outputs, "training report copy (OUTPUT_REPORT)": wanted})
         train = engine_module("train").train
-        result = run_engine(train, model_cfg, data_cfg, train_cfg, self.callback(feedback))
+        epochs = train_cfg.warmup_epochs + train_cfg.epochs
+        suggest_cpu_settings(model_cfg.preset, epochs, data_cfg.tile_size, train_cfg.device, feedback)
+        result = run_engine(train, model_cfg, data_cfg, train_cfg,
+                            self.callback(feedback, Stages(TRAIN_STAGES, epochs=epochs)))
         report = result.report
         if report and wanted and Path(wanted).resolve() != Path(report).resolve():
             Path(wanted).parent.mkdir(parents=True, exist_ok=True)
@@ -288,8 +295,10 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             "aux_ratio": data["aux_ratio"],
         }
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
-        if not output:
-            raise QgsProcessingException("Parameter OUTPUT: choose where to save the model bundle (.dsmodel).")
+        if not output or _is_temporary(output):
+            raise QgsProcessingException(
+                "Parameter OUTPUT (Model bundle): choose where to save the model bundle (.dsmodel); a temporary "
+                "file is deleted when QGIS closes, and a training run's result with it.")
         if Path(output).suffix.lower() != ".dsmodel":
             output = str(Path(output).with_suffix(".dsmodel"))
             feedback.pushWarning(f"Model bundles end in .dsmodel; writing '{output}'.")
@@ -336,3 +345,25 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         if aux_bands:
             settings["aux_bands_per_file"] = aux_bands
         return settings
+
+
+def _is_temporary(path: str) -> bool:
+    """Whether ``path`` lies in Processing's temporary folder (what "Save to temporary file" picks)."""
+    try:
+        return Path(path).resolve().is_relative_to(Path(QgsProcessingUtils.tempFolder()).resolve())
+    except OSError:
+        return False
+
+
+def suggest_cpu_settings(preset: str, epochs: int, tile_size: int, device: str, feedback: QgsProcessingFeedback
+                         ) -> None:
+    """On a machine without a usable GPU, say (never change) which settings finish in reasonable time."""
+    import torch  # checked by check_requirements before
+
+    if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
+        return
+    if preset in ("b1", "b2") or epochs > 10 or tile_size > 256:
+        feedback.pushWarning(
+            f"Training on the CPU (no usable GPU): preset {preset}, {epochs} epochs and {tile_size}-px tiles can take "
+            "many hours. For a first model try preset tiny or b0, 5-10 epochs and 256-px tiles; run Check "
+            "environment to see why no GPU is used.")

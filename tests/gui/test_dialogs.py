@@ -21,7 +21,7 @@ import pytest
 pytestmark = [pytest.mark.qgis, pytest.mark.gui]
 
 HERE = Path(__file__).resolve().parent
-TRAIN = {"PRESET": "tiny", "EPOCHS": 1, "WARMUP_EPOCHS": 1, "BATCH_SIZE": 8, "TILE_SIZE": 64, "DEVICE": 1,
+TRAIN = {"PRESET": 0, "EPOCHS": 1, "WARMUP_EPOCHS": 1, "BATCH_SIZE": 8, "TILE_SIZE": 64, "DEVICE": 1,
          "TILES_PER_EPOCH": 16, "LEARNING_RATE": 0.003, "CLASS_NAMES": "background,field",
          "CLASS_COLORS": "#000000,#22aa22", "LABEL_MAPPING": "90=1"}
 SEGMENT = {"DEVICE": 1, "BATCH_SIZE": 8}
@@ -101,6 +101,11 @@ def test_train_and_segment_run_from_their_dialogs(session):
     assert train.get("ok") is True, f"train: {train}\n{output}"
     assert segment.get("ok") is True, f"segment: {segment}\n{output}"
     assert report["messages"] == [], "a message box interrupted a run"
+    assert "Epoch 2/2: loss " in train["log"] and "validation IoU" in train["log"]
+    # what the model expects, said before segmenting
+    assert "Model model.dsmodel: dualstream (preset tiny)" in segment["log"]
+    assert "aux inputs, in this order: 1. aux raster (48 bands)" in segment["log"]
+    assert "classes: 0 background (#000000), 1 field (#22aa22)" in segment["log"]
 
 
 def test_segment_layers_class_raster_on_top_named_and_styled(session):
@@ -122,3 +127,12 @@ def test_evaluate_takes_the_mapping_from_the_prediction_and_refuses_a_mapping_th
     assert float(evaluate["results"]["FOREGROUND_IOU"]) > 0  # 90 -> class 1 applied (else: an error)
     wrong = report["evaluate_wrong_mapping"]
     assert wrong["ok"] is False and "None of the values" in wrong["log"] and "Label mapping" in wrong["log"]
+
+
+def test_progress_bar_moves_forward_only_across_stages(session):
+    report, _, _ = session
+    for run in ("train", "segment"):
+        values = [v for v in report[run]["progress"] if v < 100.0]  # 100 %: QGIS loading the result layers
+        assert len(values) > 5 and values == sorted(values), f"{run}: {values}"
+    train = report["train"]["progress"]
+    assert train.index(max(v for v in train if v < 100.0)) > len(train) // 2  # not "full" halfway through

@@ -96,15 +96,41 @@ def test_feedback_callback_maps_progress_log_and_cancel(qgis_app):
     assert feedback.progress() == pytest.approx(100.0)
     callback.info("hello engine")
     callback.warning("careful")
-    callback.metrics(3, {"val_iou": 0.5, "step": 7})
+    callback.metrics(3, {"train_loss": 0.41234, "val_iou": 0.8635880297736594, "stage": "full"})
+    callback.metrics(4, {"train_loss": 0.4, "val_iou": 0.85})
     log = feedback.textLog()
-    assert "hello engine" in log and "careful" in log and "epoch 3: val_iou=0.5, step=7" in log
+    assert "hello engine" in log and "careful" in log
+    assert "Epoch 3: loss 0.412, validation IoU 0.864 (best)" in log
+    assert "Epoch 4: loss 0.400, validation IoU 0.850\n" in log
     assert not callback.is_canceled()
     callback.check_canceled()
     feedback.cancel()
     assert callback.is_canceled()
     with pytest.raises(engine_module("errors").CanceledError):
         callback.check_canceled()
+
+
+def test_training_progress_is_one_monotonic_bar_over_epochs_and_validation(qgis_app):
+    """The engine's order for 3 epochs of 4 steps with 2 validation batches each: the bar never goes back,
+    reaches its end only after the last validation, and the text says the epoch."""
+    from qgis.core import QgsProcessingFeedback
+
+    from dualstream_qgis.feedback import TRAIN_STAGES, FeedbackCallback, Stages
+
+    feedback = QgsProcessingFeedback()
+    values: list[float] = []
+    feedback.progressChanged.connect(values.append)
+    callback = FeedbackCallback(feedback, Stages(TRAIN_STAGES, epochs=3))
+    callback.progress(1, 1, "band statistics")
+    for epoch in range(3):
+        for step in range(4):
+            callback.progress(epoch * 4 + step + 1, 12, "train")
+        for batch in range(2):
+            callback.progress(batch + 1, 2, "validate")
+            if epoch < 2:
+                assert values[-1] < 90, values
+    assert values == sorted(values) and values[-1] == pytest.approx(TRAIN_STAGES["train"][1])
+    assert len(values) > 10
 
 
 def test_engine_errors_become_processing_exceptions(qgis_app):

@@ -1,0 +1,51 @@
+"""What a model bundle expects, in words for the Segment log: family, image bands, aux inputs in order, classes,
+training resolution and tile size, label mapping. Reads the bundle's JSON metadata only (no weights, no torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _resolution(gsd: Any) -> str:
+    if isinstance(gsd, (list, tuple)) and gsd:
+        x = float(gsd[0])
+        return f"{x:g} m/px" if len(gsd) < 2 or float(gsd[1]) == x else f"{x:g} x {float(gsd[1]):g} m/px"
+    return "unknown"
+
+
+def aux_inputs(data: dict[str, Any]) -> list[str]:
+    """The aux inputs in the order the model stacks them: "1. GEMS_* (12 bands)" or "1. 48 bands"."""
+    if not data.get("aux_channels"):
+        return []
+    prefixes = list(data.get("aux_prefixes") or [])
+    per_file = list(data.get("aux_file_bands") or [])
+    count = max(len(prefixes), len(per_file), int(data.get("aux_files_per_scene") or 1))
+    if not per_file:
+        per_file = [data.get("aux_bands_per_file") or data["aux_channels"] // count] * count
+    lines = []
+    for index in range(count):
+        name = f"{prefixes[index]}*" if index < len(prefixes) else "aux raster"
+        bands = per_file[index] if index < len(per_file) else "?"
+        lines.append(f"{index + 1}. {name} ({bands} bands)")
+    return lines
+
+
+def describe_bundle(path: str, meta: dict[str, Any]) -> list[str]:
+    """Log lines saying what the model in ``path`` expects."""
+    model, data = meta.get("model", {}), meta.get("data", {})
+    names = [str(n) for n in data.get("class_names", [])]
+    colors = list(data.get("class_colors", []))
+    classes = ", ".join(f"{i} {n}" + (f" ({colors[i]})" if i < len(colors) else "") for i, n in enumerate(names))
+    lines = [
+        f"Model {Path(path).name}: {model.get('name', '?')} (preset {model.get('preset', '?')}), trained at "
+        f"{_resolution(data.get('gsd'))} with {data.get('tile_size', '?')}-px tiles",
+        f"  image: {data.get('vision_bands', model.get('vision_channels', '?'))} bands, in the training order",
+    ]
+    aux = aux_inputs(data)
+    lines.append("  aux inputs, in this order: " + ("; ".join(aux) if aux else "none (vision-only model)"))
+    lines.append(f"  classes: {classes or '?'}")
+    mapping = data.get("label_mapping")
+    lines.append("  training labels: " + (", ".join(f"{k} -> {v}" for k, v in mapping.items()) if mapping
+                                          else "values are classes"))
+    return lines
