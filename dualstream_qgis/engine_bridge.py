@@ -35,9 +35,22 @@ SITE_PACKAGES_ENV = "DUALSTREAM_SITE_PACKAGES"
 SYSTEM_OWNED = ("numpy", "osgeo", "rasterio", "qgis", "PyQt5")
 
 
+def installed_packages_site() -> str | None:
+    """The site-packages folder that *Install dependencies* (``dualstream:installdeps``) fills, if known."""
+    try:
+        from .deps import packages_dir, site_dir
+
+        return str(site_dir(packages_dir()))
+    except Exception:  # noqa: BLE001 - no QGIS settings yet (plain Python): nothing installed there to find
+        return None
+
+
 def extra_site_packages() -> list[str]:
-    """Folders named by ``DUALSTREAM_SITE_PACKAGES`` and ``site-packages.txt``, in that order."""
+    """Folders named by ``DUALSTREAM_SITE_PACKAGES``, the installer's folder, and ``site-packages.txt``."""
     folders = [p for p in os.environ.get(SITE_PACKAGES_ENV, "").split(os.pathsep) if p.strip()]
+    installed = installed_packages_site()
+    if installed:
+        folders.append(installed)
     if SITE_PACKAGES_FILE.is_file():
         for line in SITE_PACKAGES_FILE.read_text(encoding="utf-8").splitlines():
             line = line.strip()

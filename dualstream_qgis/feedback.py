@@ -74,7 +74,7 @@ class FeedbackCallback(Callback):
         if self.stages.epochs and stage in ("train", "validate"):
             self._training_progress(stage, float(done), float(total))
             return
-        self._set_text(self._stage_text(stage, done, total))
+        self._set_text(self._stage_text(stage))
         if stage in self.stages.windows:
             start, end = self.stages.windows[stage]
             self._advance(start + (end - start) * fraction)
@@ -107,11 +107,10 @@ class FeedbackCallback(Callback):
             self._percent = min(100.0, percent)
             self.feedback.setProgress(self._percent)
 
-    def _stage_text(self, stage: str, done: float, total: float) -> str:
-        text = STAGE_TEXT.get(stage, stage[:1].upper() + stage[1:])
-        if stage in ("segment", "validate") and float(total).is_integer() and total > 1:
-            text += f": {int(done)}/{int(total)}"
-        return text
+    @staticmethod
+    def _stage_text(stage: str) -> str:
+        # no counts: the dialog copies every new progress text into its log
+        return STAGE_TEXT.get(stage, stage[:1].upper() + stage[1:])
 
     def _set_text(self, text: str) -> None:
         if text and text != self._text:

@@ -18,6 +18,7 @@ from .paths import icon_path
 #: (module in dualstream_qgis.algorithms, class name) of every algorithm the provider offers.
 ALGORITHMS: list[tuple[str, str]] = [
     ("checkenv", "CheckEnvironmentAlgorithm"),
+    ("installdeps", "InstallDependenciesAlgorithm"),
     ("train", "TrainAlgorithm"),
     ("segment", "SegmentAlgorithm"),
     ("segmentbulk", "SegmentBulkAlgorithm"),

@@ -3,11 +3,13 @@
 
 * :class:`LayerListWrapper`: QGIS 3.22's multiple-layer widget ignores values set on the dialog
   (``MultipleLayerWidgetWrapper.setValue`` is a ``pass  # TODO`` for the standard dialog), so aux layers passed
-  by ``createAlgorithmDialog``/``setParameters`` or a History re-run came back as "0 inputs selected".
+  by ``createAlgorithmDialog``/``setParameters`` or a History re-run came back as "0 inputs selected"; and it
+  showed only a count, while the order of the aux layers matters: it now shows "1. name; 2. name".
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from processing.gui.wrappers import DIALOG_STANDARD, MultipleLayerWidgetWrapper
@@ -22,7 +24,21 @@ def _matches(layer: QgsMapLayer, value: Any) -> bool:
 
 
 class LayerListWrapper(MultipleLayerWidgetWrapper):
-    """The standard multiple-raster widget, plus values set from outside (layer ids, sources or file paths)."""
+    """The standard multiple-raster widget, plus values set from outside (layer ids, sources or file paths) and
+    the chosen layers shown in their order."""
+
+    def createWidget(self):  # noqa: N802 - Processing API
+        widget = super().createWidget()
+        if self.dialogType == DIALOG_STANDARD and hasattr(widget, "selectionChanged"):
+            widget.selectionChanged.connect(self.show_order)
+        return widget
+
+    def show_order(self) -> None:
+        """Write the chosen layers, numbered in stacking order, into the panel's text."""
+        names = [item.name() if isinstance(item, QgsMapLayer) else Path(str(item)).name
+                 for item in (self.value() or [])]
+        if names and hasattr(self.widget, "leText"):
+            self.widget.leText.setText("; ".join(f"{index}. {name}" for index, name in enumerate(names, 1)))
 
     def setValue(self, value: Any) -> None:  # noqa: N802 - Processing API
         if self.dialogType != DIALOG_STANDARD or value is None:
@@ -36,3 +52,4 @@ class LayerListWrapper(MultipleLayerWidgetWrapper):
             # A file that is not in the project stays selected as its path (the panel shows paths as they are).
             selected.append(index if index is not None else str(item))
         self.widget.setSelectedItems(selected)
+        self.show_order()

@@ -31,7 +31,9 @@ T = TypeVar("T")
 def python_hint() -> str:
     """Where QGIS's Python is and how to give it packages installed in another environment."""
     return (
-        f"QGIS runs Python {sys.version.split()[0]} ({sys.executable}). If the package is installed in a "
+        "In QGIS, run 'Install dependencies' (Processing Toolbox > DualStream, or Plugins > DualStream): it "
+        f"installs torch, transformers and safetensors for QGIS's Python {sys.version.split()[0]}. If the "
+        "package is installed in a "
         f"virtual environment, run `make deploy` in the DualStream checkout (it records that environment's "
         f"site-packages in the plugin) or set {SITE_PACKAGES_ENV} to its site-packages folder."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from qgis.core import (
@@ -14,9 +15,12 @@ from qgis.core import (
     QgsProcessingOutputString,
 )
 
+from .. import deps
 from ..engine_bridge import engine_module
 from .base import DualStreamAlgorithm
 
+#: Packages whose folder Check environment shows (which copy QGIS's Python really uses).
+LOCATED = ("numpy", "torch", "transformers", "safetensors", "rasterio", "osgeo")
 #: Report entries returned as string outputs (None when the package is missing).
 STRING_KEYS = ("engine", "python", "python_executable", "platform", "numpy", "torch", "transformers",
                "safetensors", "gdal", "rasterio", "cuda_version")
@@ -72,17 +76,28 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
         self.addOutput(QgsProcessingOutputString("models_error", self.tr("Why models are not usable")))
         self.addOutput(QgsProcessingOutputString("missing", self.tr("Missing packages (comma-separated)")))
         self.addOutput(QgsProcessingOutputString("install_hints", self.tr("How to install missing packages")))
+        self.addOutput(QgsProcessingOutputString("locations", self.tr("Folder each package is used from (JSON)")))
 
     def processAlgorithm(  # noqa: N802 - QGIS API
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
         environment = engine_module("environment")
         report = environment.environment_report()
-        text = f"QGIS {Qgis.QGIS_VERSION}\n{environment.format_report(report)}"
+        try:  # inside QGIS sys.executable is the QGIS program (or a shim first on PATH), not its Python
+            report["python_executable"] = deps.qgis_python()
+        except deps.InstallError as exc:
+            feedback.pushWarning(str(exc))
+        locations = deps.package_locations(LOCATED)
+        installed = deps.site_dir(deps.packages_dir())
+        text = "\n".join([f"QGIS {Qgis.QGIS_VERSION}", environment.format_report(report),
+                          *(f"{name} from {folder}" for name, folder in locations.items()),
+                          f"Packages installed by Install dependencies go to {installed}"
+                          + (" (on the Python path)" if str(installed) in sys.path else " (none there yet)")])
         for line in text.splitlines():
             feedback.pushInfo(line)
         for name in report["missing"]:
-            feedback.pushWarning(f"{name} is missing: {report['install_hints'].get(name, '')}")
+            feedback.pushWarning(f"{name} is missing: run Install dependencies (this provider, or Plugins > "
+                                 f"DualStream), or {report['install_hints'].get(name, '')}")
         models_error = "skipped: packages are missing" if report["missing"] else ""
         if not report["missing"]:
             models_error = models_smoke_test()
@@ -105,5 +120,6 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
             "models_error": models_error,
             "missing": ",".join(report["missing"]),
             "install_hints": "\n".join(f"{k}: {v}" for k, v in report["install_hints"].items()),
+            "locations": json.dumps(locations),
         })
         return results

@@ -33,6 +33,7 @@ from .common import (
     EnumNamesMixin,
     add_parameter,
     class_field_parameter,
+    ensure_parent,
     enum_value,
     extent_settings,
     label_field,
@@ -94,18 +95,21 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             "optional coarse auxiliary rasters in any CRS (the aux stream, e.g. air-quality grids), learning the "
             "classes of a label layer. The result is a model bundle (<i>.dsmodel</i>) that <b>Segment with "
             "DualStream</b> applies to new scenes.</p>"
-            "<p><b>Inputs</b>: either a <b>dataset folder</b> in the reference layout (ts_sn/ images, tl_sn/ "
-            "labels, t_ap/ and t_gems/ aux rasters; vs_sn/, vl_sn/, v_ap/, v_gems/ for validation), or an "
-            "<b>image layer</b> with a <b>label layer</b> (a raster of class values, or polygons: every polygon "
-            "is class 1 unless a class field is chosen) and the <b>aux layers</b>. Without a validation folder, "
-            "a share of the scene is held out for validation.</p>"
+            "<p><b>Inputs</b>, in one of two modes: (1) an <b>image layer</b> with a <b>label layer</b> (a raster "
+            "whose values are the class numbers, or polygons: every polygon is class 1 unless a class field is "
+            "given) and the <b>aux layers</b>, a share of the scene held out for validation; or (2) a <b>dataset "
+            "folder</b> in the reference layout (ts_sn/ images, tl_sn/ labels, t_ap/ and t_gems/ aux rasters; "
+            "vs_sn/, vl_sn/, v_ap/, v_gems/ for validation). Label values other than class numbers need a "
+            "<b>label mapping</b> (e.g. 90=1). <b>Class names and colours</b> make the legend of every result.</p>"
             "<p><b>Outputs</b>: the model bundle (weights, band statistics, classes and colours, settings) and "
             "an HTML training report (loss and IoU curves, metrics per epoch, sample predictions) that opens in "
             "the Results viewer. Per-epoch metrics appear in the log; the last checkpoint (<i>.dsmodel.ckpt</i>) "
             "is kept when you press Cancel, and <b>Resume</b> continues from it.</p>"
             "<p><b>Typical workflow</b>: run <b>Check environment</b>; train a <i>tiny</i> or <i>b0</i> model for "
-            "a few epochs to check the data; train <i>b1</i> with more epochs (a GPU helps); segment new scenes; "
-            "measure the result with <b>Evaluate segmentation</b>.</p>"
+            "a few epochs to check the data; train <i>b1</i> with more epochs on a GPU; segment new scenes; "
+            "measure the result with <b>Evaluate segmentation</b>. The defaults (b1, 40 epochs, 512-px tiles) are "
+            "for a GPU: <b>without one</b>, start with <i>tiny</i> or <i>b0</i>, 5-10 epochs and 256-px tiles (the "
+            "log suggests this when it trains on the CPU; it never changes your settings).</p>"
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
@@ -302,6 +306,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         if Path(output).suffix.lower() != ".dsmodel":
             output = str(Path(output).with_suffix(".dsmodel"))
             feedback.pushWarning(f"Model bundles end in .dsmodel; writing '{output}'.")
+        ensure_parent(output, self.OUTPUT)
         train = {
             "output": output,
             "epochs": self.parameterAsInt(parameters, self.EPOCHS, context),

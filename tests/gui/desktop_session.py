@@ -118,8 +118,10 @@ def exercise_dialog(alg_id: str, layers: dict) -> None:
             wrappers[definition.name()].setParameterValue([layer.id()] if many else layer.id(), context)
             wait(50)
             value = wrappers[definition.name()].parameterValue()
+            panel = getattr(getattr(wrappers[definition.name()], "widget", None), "leText", None)
             REPORT["layer_values"].append({"algorithm": alg_id, "parameter": definition.name(), "layer": layer_name,
-                                           "value": str(value), "ok": refers_to(value, layer)})
+                                           "value": str(value), "ok": refers_to(value, layer),
+                                           "text": panel.text() if panel is not None else None})
     save()
     dialog.close()
 
@@ -195,6 +197,33 @@ def layer_tree() -> list[dict]:
     return rows
 
 
+def bad_inputs(layers: dict, out: Path) -> None:
+    """Runs that must stop with a message in the dialog's log (never a crash, never a traceback)."""
+    fake = out / "fake.dsmodel"
+    fake.write_text("not a model", encoding="utf-8")
+    blocker = out / "a_file"
+    blocker.write_text("a file, not a folder", encoding="utf-8")
+    REPORT["bad"] = {
+        "segment_not_a_bundle": run_dialog("dualstream:segment", dict(
+            CONFIG["segment"], INPUT=layers["image"].id(), AUX=[layers["aux"].id()], MODEL=str(fake),
+            OUTPUT=str(out / "never.tif")), timeout_s=60),
+        "train_output_unwritable": run_dialog("dualstream:train", dict(
+            CONFIG["train"], INPUT=layers["image"].id(), LABELS=layers["label raster"].id(),
+            OUTPUT=str(blocker / "model.dsmodel")), timeout_s=60),
+    }
+    save()
+
+
+def plugin_menu() -> list[str]:
+    """The entries of Plugins > DualStream."""
+    from qgis.utils import iface
+
+    for action in iface.pluginMenu().actions():
+        if action.menu() is not None and action.menu().title().replace("&", "") == "DualStream":
+            return [entry.text() for entry in action.menu().actions()]
+    return []
+
+
 def main() -> None:
     guard = QTimer()
     guard.timeout.connect(close_message_boxes)
@@ -244,6 +273,8 @@ def main() -> None:
             INPUT=classes[0].id(), LABELS=classes[0].id(), LABEL_MAPPING="90=1", OUTPUT=str(out / "self.json")),
             timeout_s=120)
         save()
+    bad_inputs(layers, out)
+    REPORT["menu"] = plugin_menu()
     REPORT["finished"] = True
     save()
 

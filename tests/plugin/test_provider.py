@@ -91,7 +91,7 @@ def test_feedback_callback_maps_progress_log_and_cancel(qgis_app):
     callback = FeedbackCallback(feedback)
     callback.progress(5, 10, "tiles")
     assert feedback.progress() == pytest.approx(50.0)
-    assert texts == ["tiles"]
+    assert texts == ["Tiles"]
     callback.progress(20, 10, "tiles")
     assert feedback.progress() == pytest.approx(100.0)
     callback.info("hello engine")
