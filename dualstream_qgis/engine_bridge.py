@@ -10,8 +10,9 @@ a genuinely broken engine behind the other copy):
 
 QGIS runs its own Python, which does not see the packages of the project's virtual environment
 (torch, transformers). ``make deploy`` records that environment's site-packages folder in
-``site-packages.txt`` inside the deployed plugin; the folders listed there and in the environment variable
-``DUALSTREAM_SITE_PACKAGES`` (``os.pathsep``-separated) are added to ``sys.path`` *just before the system
+``site-packages.txt`` inside the deployed plugin; the folders listed there, the folder *Install dependencies*
+fills (``deps.py``: ``<QGIS profile>/dualstream``) and the environment variable ``DUALSTREAM_SITE_PACKAGES``
+(``os.pathsep``-separated) are added to ``sys.path`` *just before the system
 site-packages folders*, i.e. where a ``--system-site-packages`` venv has them: after QGIS's own and the
 plugins' folders, and ahead of Debian's dist-packages, because torch needs newer versions of some packages
 Debian also ships (sympy). QGIS's numpy and GDAL stay in use because the venv has none (``make install``

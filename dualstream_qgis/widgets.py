@@ -5,6 +5,11 @@
   (``MultipleLayerWidgetWrapper.setValue`` is a ``pass  # TODO`` for the standard dialog), so aux layers passed
   by ``createAlgorithmDialog``/``setParameters`` or a History re-run came back as "0 inputs selected"; and it
   showed only a count, while the order of the aux layers matters: it now shows "1. name; 2. name".
+* :class:`ClassFieldWrapper`: the polygon labels' class field as an editable list of the label layer's fields.
+  A ``QgsProcessingParameterField`` on the label layer crashed QGIS 3.22 when that layer is a raster, so the
+  parameter is a string; this widget follows the label layer and lists its fields only when it has some.
+* :class:`ClassColorsWrapper`: one colour button per class name (they follow the class names), the text
+  ``#rrggbb,...`` kept beside them so colours can still be pasted.
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from processing.gui.wrappers import DIALOG_STANDARD, MultipleLayerWidgetWrapper
-from qgis.core import QgsMapLayer, QgsProcessingUtils, QgsProject
+from processing.gui.wrappers import DIALOG_STANDARD, MultipleLayerWidgetWrapper, WidgetWrapper
+from qgis.core import QgsMapLayer, QgsProcessingUtils, QgsProject, QgsVectorLayer
+from qgis.gui import QgsColorButton
+from qgis.PyQt.QtGui import QColor
+from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QWidget
 
 
 def _matches(layer: QgsMapLayer, value: Any) -> bool:
@@ -53,3 +61,143 @@ class LayerListWrapper(MultipleLayerWidgetWrapper):
             selected.append(index if index is not None else str(item))
         self.widget.setSelectedItems(selected)
         self.show_order()
+
+
+def _vector_layer(value: Any) -> QgsVectorLayer | None:
+    """The vector layer a map-layer widget's value names (a layer, a layer id or a file path), else None."""
+    if isinstance(value, QgsMapLayer):
+        layer = value
+    elif value:
+        layer = QgsProject.instance().mapLayer(str(value))
+        if layer is None and Path(str(value).split("|")[0]).is_file():
+            layer = QgsVectorLayer(str(value), "labels", "ogr")  # only its field names are read
+    else:
+        layer = None
+    return layer if isinstance(layer, QgsVectorLayer) and layer.isValid() else None
+
+
+class ClassFieldWrapper(WidgetWrapper):
+    """An editable list of the label layer's fields (empty and disabled while the labels are a raster)."""
+
+    def createWidget(self, parent: str = "LABELS", **kwargs: Any):  # noqa: N802 - Processing API
+        self.parent_name = parent
+        self.parent_wrapper = None
+        if self.dialogType != DIALOG_STANDARD:
+            return QLineEdit()
+        combo = QComboBox()
+        combo.setEditable(True)
+        combo.lineEdit().setPlaceholderText("(none: every polygon is class 1)")
+        combo.currentTextChanged.connect(lambda _text: self.widgetValueHasChanged.emit(self))
+        return combo
+
+    def postInitialize(self, wrappers: list[Any]) -> None:  # noqa: N802 - Processing API
+        for wrapper in wrappers:
+            if wrapper.parameterDefinition().name() == self.parent_name and isinstance(self.widget, QComboBox):
+                self.parent_wrapper = wrapper
+                wrapper.widgetValueHasChanged.connect(self.refresh_fields)
+                self.refresh_fields()
+
+    def refresh_fields(self, *_args: Any) -> None:
+        """List the fields of the label layer now chosen; keep what was typed."""
+        layer = _vector_layer(self.parent_wrapper.parameterValue()) if self.parent_wrapper is not None else None
+        current = self.widget.currentText()
+        self.widget.blockSignals(True)
+        self.widget.clear()
+        if layer is not None:
+            self.widget.addItems([""] + [field.name() for field in layer.fields()])
+        self.widget.setEditText(current)
+        self.widget.blockSignals(False)
+        self.widget.setEnabled(layer is not None or bool(current))
+
+    def fields(self) -> list[str]:
+        """The field names offered now (for tests)."""
+        if not isinstance(self.widget, QComboBox):
+            return []
+        return [self.widget.itemText(i) for i in range(self.widget.count()) if self.widget.itemText(i)]
+
+    def setValue(self, value: Any) -> None:  # noqa: N802 - Processing API
+        text = "" if value is None else str(value)
+        if isinstance(self.widget, QComboBox):
+            self.widget.setEditText(text)
+        else:
+            self.widget.setText(text)
+
+    def value(self) -> str:
+        return (self.widget.currentText() if isinstance(self.widget, QComboBox) else self.widget.text()).strip()
+
+
+#: Colours given to classes that have none yet (class 0 black, then well-separated hues).
+SPARE_COLORS = ("#000000", "#1f78b4", "#33a02c", "#e31a1c", "#ff7f00", "#6a3d9a", "#b15928", "#a6cee3")
+
+
+class ClassColorsWrapper(WidgetWrapper):
+    """Colour buttons, one per class name of the ``names`` parameter, over the comma-separated text."""
+
+    def createWidget(self, names: str = "CLASS_NAMES", **kwargs: Any):  # noqa: N802 - Processing API
+        self.names_name = names
+        self.names_wrapper = None
+        self.buttons: list[QgsColorButton] = []
+        self.text = QLineEdit()
+        if self.dialogType != DIALOG_STANDARD:
+            return self.text
+        widget = QWidget()
+        layout = QHBoxLayout(widget)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.row = QHBoxLayout()
+        layout.addLayout(self.row)
+        layout.addWidget(self.text, 1)
+        self.text.editingFinished.connect(self.sync_buttons)
+        return widget
+
+    def postInitialize(self, wrappers: list[Any]) -> None:  # noqa: N802 - Processing API
+        for wrapper in wrappers:
+            if wrapper.parameterDefinition().name() == self.names_name and self.dialogType == DIALOG_STANDARD:
+                self.names_wrapper = wrapper
+                wrapper.widgetValueHasChanged.connect(self.sync_buttons)
+        self.sync_buttons()
+
+    def colors(self) -> list[str]:
+        return [part.strip() for part in self.text.text().replace(";", ",").split(",") if part.strip()]
+
+    def class_count(self) -> int:
+        if self.names_wrapper is None:
+            return len(self.colors())
+        names = str(self.names_wrapper.parameterValue() or "")
+        return len([part for part in names.replace(";", ",").split(",") if part.strip()])
+
+    def sync_buttons(self, *_args: Any) -> None:
+        """One button per class: pad missing colours, drop extra ones, show them."""
+        if self.dialogType != DIALOG_STANDARD:
+            return
+        colors = self.colors()
+        count = self.class_count() or len(colors)
+        colors = (colors + [c for c in SPARE_COLORS if c not in colors])[:count] if count else colors
+        while len(colors) < count:
+            colors.append("#808080")
+        while len(self.buttons) > len(colors):
+            button = self.buttons.pop()
+            self.row.removeWidget(button)
+            button.deleteLater()
+        while len(self.buttons) < len(colors):
+            button = QgsColorButton()
+            button.setMinimumWidth(36)
+            button.setShowMenu(False)
+            button.colorChanged.connect(self.buttons_changed)
+            self.row.addWidget(button)
+            self.buttons.append(button)
+        for button, color in zip(self.buttons, colors):
+            button.blockSignals(True)
+            button.setColor(QColor(color))
+            button.blockSignals(False)
+        self.text.setText(",".join(colors))
+
+    def buttons_changed(self, *_args: Any) -> None:
+        self.text.setText(",".join(button.color().name() for button in self.buttons))
+        self.widgetValueHasChanged.emit(self)
+
+    def setValue(self, value: Any) -> None:  # noqa: N802 - Processing API
+        self.text.setText("" if value is None else str(value))
+        self.sync_buttons()
+
+    def value(self) -> str:
+        return self.text.text().strip()

@@ -30,6 +30,12 @@ from .base import layer_file_path
 #: Parameter metadata giving a multiple-raster parameter the widget that keeps values set on the dialog
 #: (dualstream_qgis/widgets.py; a string, so qgis_process never imports Processing's GUI).
 LAYER_LIST_WRAPPER = {"widget_wrapper": {"class": f"{__package__.rpartition('.')[0]}.widgets.LayerListWrapper"}}
+#: The class field's dialog widget: the label layer's fields in an editable list (dualstream_qgis/widgets.py).
+CLASS_FIELD_WRAPPER = {"widget_wrapper": {"class": f"{__package__.rpartition('.')[0]}.widgets.ClassFieldWrapper",
+                                          "parent": "LABELS"}}
+#: Class colours as colour buttons, one per class name (dualstream_qgis/widgets.py).
+CLASS_COLORS_WRAPPER = {"widget_wrapper": {"class": f"{__package__.rpartition('.')[0]}.widgets.ClassColorsWrapper",
+                                           "names": "CLASS_NAMES"}}
 #: Vector formats the engine rasterises as labels (see engine/data/labels.py).
 VECTOR_LABEL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
 
@@ -116,7 +122,9 @@ def class_field_parameter(name: str, description: str) -> QgsProcessingParameter
     widget then dereferences a null vector layer and crashes QGIS (``QgsProcessingFieldWidgetWrapper::
     setParentLayerWrapperValue``). :func:`label_field` checks the name against the layer's fields instead.
     """
-    return QgsProcessingParameterString(name, description, optional=True)
+    parameter = QgsProcessingParameterString(name, description, optional=True)
+    parameter.setMetadata(CLASS_FIELD_WRAPPER)
+    return parameter
 
 
 def label_field(layer: QgsMapLayer | None, field: str | None, parameter: str,

@@ -29,6 +29,7 @@ from ..engine_bridge import engine_module
 from ..feedback import TRAIN_STAGES, Stages
 from .base import DualStreamAlgorithm, run_engine
 from .common import (
+    CLASS_COLORS_WRAPPER,
     LAYER_LIST_WRAPPER,
     EnumNamesMixin,
     add_parameter,
@@ -182,9 +183,10 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             self.CLASS_NAMES, self.tr("Class names (comma-separated)"), "background,foreground"),
             self.tr("One name per class, class 0 first; two names train a binary model. They make the legend of "
                     "every segmented raster."))
-        add_parameter(self, QgsProcessingParameterString(
+        colors = add_parameter(self, QgsProcessingParameterString(
             self.CLASS_COLORS, self.tr("Class colours (comma-separated #RRGGBB)"), "#000000,#ff0000"),
             self.tr("One colour per class (#RRGGBB, class 0 first), used to style the segmented rasters."))
+        colors.setMetadata(CLASS_COLORS_WRAPPER)
         add_parameter(self, QgsProcessingParameterString(
             self.LABEL_MAPPING, self.tr("Label mapping (VALUE=CLASS, comma-separated; empty: values are classes)"),
             "", optional=True),

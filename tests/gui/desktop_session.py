@@ -29,6 +29,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QEventLoop, QTimer
+from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QApplication, QMessageBox, QTextEdit
 
 CONFIG = json.loads(Path(os.environ["DUALSTREAM_GUI_CONFIG"]).read_text(encoding="utf-8"))
@@ -100,6 +101,24 @@ def refers_to(value, layer) -> bool:
     return False
 
 
+def class_fields(wrappers: dict) -> list[str] | None:
+    """The field names the class-field widget offers now (None where the dialog has no class field)."""
+    wrapper = wrappers.get("LABEL_FIELD")
+    return wrapper.fields() if wrapper is not None and hasattr(wrapper, "fields") else None
+
+
+def colors_follow_names(wrappers: dict, context) -> dict:
+    """Three class names give three colour buttons; a colour picked on a button reaches the value."""
+    step("class colours follow the class names")
+    colors = wrappers["CLASS_COLORS"]
+    wrappers["CLASS_NAMES"].setParameterValue("water,field,town", context)
+    wait(50)
+    after_names = {"buttons": len(getattr(colors, "buttons", [])), "value": colors.parameterValue()}
+    if getattr(colors, "buttons", None):
+        colors.buttons[2].setColor(QColor("#123456"))
+    return {"after_names": after_names, "after_pick": colors.parameterValue()}
+
+
 def exercise_dialog(alg_id: str, layers: dict) -> None:
     """Open the dialog, set every layer parameter to every layer kind it accepts, read each value back."""
     step(f"open {alg_id}")
@@ -121,7 +140,10 @@ def exercise_dialog(alg_id: str, layers: dict) -> None:
             panel = getattr(getattr(wrappers[definition.name()], "widget", None), "leText", None)
             REPORT["layer_values"].append({"algorithm": alg_id, "parameter": definition.name(), "layer": layer_name,
                                            "value": str(value), "ok": refers_to(value, layer),
-                                           "text": panel.text() if panel is not None else None})
+                                           "text": panel.text() if panel is not None else None,
+                                           "fields": class_fields(wrappers)})
+    if "CLASS_COLORS" in wrappers:
+        REPORT["colors"] = colors_follow_names(wrappers, context)
     save()
     dialog.close()
 

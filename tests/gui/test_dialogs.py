@@ -87,6 +87,12 @@ def test_layer_parameters_take_every_layer_kind_they_accept(session):
         assert (algorithm, "LABELS", "label polygons") in kinds
     wrong = [v for v in values if not v["ok"]]
     assert not wrong, f"values not read back: {wrong}"
+    # the class field follows the label layer: the polygons' fields, nothing for a raster (where 3.22 crashed)
+    for row in (v for v in values if v["parameter"] == "LABELS"):
+        if row["layer"] == "label polygons":
+            assert "class" in row["fields"], row
+        else:
+            assert row["fields"] == [], row
     aux = [v for v in values if v["parameter"] == "AUX"]
     assert aux and all(v["text"] == f"1. {v['layer']}" for v in aux), aux  # numbered: the order matters
 
@@ -156,3 +162,10 @@ def test_plugin_menu_offers_the_installer_and_check_environment(session):
     menu = session[0]["menu"]
     assert any(entry.startswith("Install dependencies") for entry in menu), menu
     assert any(entry.startswith("Check environment") for entry in menu), menu
+
+
+def test_class_colours_are_colour_buttons_that_follow_the_class_names(session):
+    colors = session[0]["colors"]
+    assert colors["after_names"]["buttons"] == 3
+    assert colors["after_names"]["value"] == "#000000,#ff0000,#1f78b4"  # the two given, one spare added
+    assert colors["after_pick"] == "#000000,#ff0000,#123456"

@@ -22,3 +22,14 @@ def scenes(tmp_path_factory, unseen_seed_base):
         made[f"s{index}"] = make_scene(root, f"s{index}", size=(128, 128), seed=unseen_seed_base + index,
                                        field_seed=1, label_from="both")
     return made
+
+
+@pytest.fixture(scope="module")
+def plugin(qgis_app):
+    """The plugin loaded as QGIS loads it, its provider registered for the module (unloaded after)."""
+    import dualstream_qgis
+
+    plugin = dualstream_qgis.classFactory(None)
+    plugin.initProcessing()
+    yield plugin
+    plugin.unload()

@@ -42,16 +42,6 @@ def _wheel(folder: Path, name: str = "dstinypkg", version: str = "0.1") -> Path:
     return wheel
 
 
-@pytest.fixture(scope="module")
-def plugin(qgis_app):
-    import dualstream_qgis
-
-    plugin = dualstream_qgis.classFactory(None)
-    plugin.initProcessing()
-    yield plugin
-    plugin.unload()
-
-
 def test_default_packages_are_the_requirements():
     from dualstream_qgis.deps import DEFAULT_PACKAGES
 

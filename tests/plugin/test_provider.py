@@ -7,16 +7,6 @@ import pytest
 pytestmark = pytest.mark.qgis
 
 
-@pytest.fixture(scope="module")
-def plugin(qgis_app):
-    import dualstream_qgis
-
-    plugin = dualstream_qgis.classFactory(None)
-    plugin.initProcessing()
-    yield plugin
-    plugin.unload()
-
-
 @pytest.fixture
 def provider(plugin):
     from qgis.core import QgsApplication
