@@ -33,6 +33,7 @@ SECTIONS: list[str] = [
     "model_cost",
     "train",
     "segment",
+    "bulk",
 ]
 
 

@@ -232,8 +232,12 @@ def _merge(out: Path, world_size: int, scenes: list[Scene]) -> tuple[list[dict[s
     return records, ranks
 
 
-def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback | None = None) -> BulkResult:
+def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback | None = None,
+                 predictor: Predictor | None = None) -> BulkResult:
     """Segment every scene of ``bulk`` with ``template``'s bundle(s) and settings; write the summary.
+
+    ``predictor``: an already loaded predictor for ``template.models`` (another backend, a chosen precision);
+    by default the bundles are loaded on the device (``cuda:LOCAL_RANK`` under torchrun) when a scene needs them.
 
     Raises:
         ConfigError, DataError, BundleError: the run as a whole cannot start (no scenes, colliding outputs,
@@ -257,6 +261,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
         where = f" (process {ctx.rank + 1} of {ctx.world_size}: {len(mine)} scene(s))" if ctx.distributed else ""
         callback.info(f"Bulk segmentation of {len(scenes)} scene(s) into '{out}' on {device}{where}, largest first.")
         share = _Share(bulk, template, members, fingerprint, ctx, device, callback)
+        share.predictor = predictor
         share.write_part()
 
         def summary_of(records: list[dict[str, Any]], ranks: dict[str, Any]) -> dict[str, Any]:

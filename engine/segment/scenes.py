@@ -85,12 +85,23 @@ def _expand_images(entry: str) -> list[Path]:
 
 
 def _format_pattern(pattern: str, image: Path) -> str:
-    fields = [f for _, f, _, _ in Formatter().parse(pattern) if f is not None]
-    unknown = [f for f in fields if f not in PATTERN_FIELDS]
-    if unknown:
-        raise ConfigError(f"The aux pattern '{pattern}' uses {{{unknown[0]}}}; use {{stem}} (the image name without "
-                          f"its extension) or {{name}} (with it), e.g. '{{stem}}_aux.tif'.")
-    return pattern.format(stem=image.stem, name=image.name)
+    """``{stem}``/``{name}`` of ``image`` put into ``pattern``; ``{stem:OLD=NEW}`` replaces OLD with NEW in it."""
+    values = {"stem": image.stem, "name": image.name}
+    parts = []
+    for literal, field, spec, _ in Formatter().parse(pattern):
+        parts.append(literal)
+        if field is None:
+            continue
+        if field not in PATTERN_FIELDS or (spec and "=" not in spec):
+            raise ConfigError(f"The aux pattern '{pattern}' uses {{{field}{':' + spec if spec else ''}}}; use {{stem}} "
+                              f"(the image name without its extension), {{name}} (with it), or {{stem:OLD=NEW}} "
+                              f"(OLD replaced by NEW), e.g. '{{stem}}_aux.tif' or '{{stem:_image=_aux}}.tif'.")
+        value = values[field]
+        if spec:
+            old, new = spec.split("=", 1)
+            value = value.replace(old, new)
+        parts.append(value)
+    return "".join(parts)
 
 
 def match_aux(image: Path, patterns: list[str]) -> tuple[list[str], str | None]:

@@ -295,3 +295,19 @@ def test_cancel_with_several_reader_workers_leaves_nothing(good, model, tmp_path
     with pytest.raises(CanceledError):
         segment(cfg, RecordingCallback(cancel_after=4))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_aux_patterns_by_name_with_replacement_and_clear_errors(tmp_path):
+    from engine.segment.reader import default_readers
+    from engine.segment.scenes import match_aux
+
+    for name in ("scene_b_image.tif", "scene_b_aux.tif", "GEMS_scene_b_image.tif"):
+        (tmp_path / name).write_bytes(b"")
+    image = tmp_path / "scene_b_image.tif"
+    assert match_aux(image, ["{stem:_image=_aux}.tif", "GEMS_{name}"]) == (
+        [str(tmp_path / "scene_b_aux.tif"), str(tmp_path / "GEMS_scene_b_image.tif")], None)
+    aux, error = match_aux(image, ["{stem}_x.tif"])
+    assert aux == [] and "scene_b_image_x.tif" in error and "does not exist" in error
+    with pytest.raises(ConfigError, match=r"\{stem:OLD=NEW\}"):
+        match_aux(image, ["{date}.tif"])
+    assert default_readers("cpu") == 1 and 1 <= default_readers("cuda:0") <= 8

@@ -1,0 +1,396 @@
+"""Bulk segmentation benchmarks: one process vs one CLI call per scene, reader scaling, torchrun, GPU feed.
+
+1. Bulk vs separate calls: the same scenes (15 x 512^2 and 4 x 2048^2; quick: 6 x 512^2 and 2 x 1024^2) through
+   one ``segment --manifest`` run and through one ``segment --image`` CLI call each: seconds per scene, the
+   speed-up, and the bulk runner's own overhead per scene (run time less model load and the scenes' own
+   segment() time) against a scene's compute. Targets: overhead < 10 % of a scene's compute, >= 3x on 512^2.
+   The class rasters of both must be identical.
+2. Reader scaling: tiles/s of the tile reader alone (512-px tiles, 48-band aux in EPSG:4326 warped per tile) with
+   1, 2 and all cores' workers, against the model-only tiles/s of the b1 model on the device. Target on 2 cores:
+   2 workers >= 1.7x one.
+3. torchrun: 2 CPU processes x 1 torch thread against 1 process x 1 thread on the same scenes: scenes/s (from the
+   summaries, start-up excluded, and from the wall clock) and identical outputs. Target >= 1.7x.
+4. GPU (``--device cuda``): model-only vs end-to-end px/s of a bulk run with b1, ``--amp bf16|fp16`` and
+   ``--readers N``. Target end-to-end >= 0.90 of model-only.
+
+The model is the product default (b1 preset, tile 512, 48 aux channels) with random weights: throughput does not
+depend on the weights. Scenes are written block by block by :func:`bench.bench_segment.write_scene`.
+
+Run alone: ``python bench/bench_bulk.py [--quick] [--only calls readers torchrun gpu]``; on a GPU machine, with no
+QGIS needed: ``python bench/bench_bulk.py --device cuda --amp bf16 --readers 8 --only gpu``. Inside ``make bench``
+as section "bulk".
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.bench_segment import AUX_CHANNELS, write_scene  # noqa: E402 - needs the repository root on sys.path
+
+TITLE = "Bulk segmentation: one process vs one call per scene, reader scaling, torchrun"
+TARGETS = {"overhead_share": 0.10, "small_speedup": 3.0, "reader_scaling": 1.7, "torchrun_speedup": 1.7,
+           "gpu_efficiency": 0.90}
+PRESET, TILE = "b1", 512
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+def bench_bundle(folder: Path, preset: str = PRESET, tile: int = TILE) -> str:
+    """A bundle of the product configuration with random (seeded) weights and the scenes' statistics."""
+    import torch
+
+    from engine.bundle import save_bundle
+    from engine.models import build_model
+
+    path = folder / f"bulk_{preset}_{tile}.dsmodel"
+    if path.exists():
+        return str(path)
+    torch.manual_seed(0)
+    model = build_model("dualstream", preset=preset, vision_channels=4, aux_channels=AUX_CHANNELS, num_classes=1)
+    data = {"vision_bands": 4, "vision_stats": {"method": "percentile", "low": [800.0] * 4, "high": [4200.0] * 4},
+            "aux_channels": AUX_CHANNELS,
+            "aux_stats": {"method": "meanstd", "low": [0.0] * AUX_CHANNELS, "high": [30.0] * AUX_CHANNELS},
+            "aux_bands_per_file": AUX_CHANNELS, "aux_ratio": 8, "aux_prefixes": [],
+            "class_names": ["background", "foreground"], "class_colors": ["#000000", "#e6550d"],
+            "tile_size": tile, "gsd": [1.0, 1.0], "num_classes": 1}
+    return save_bundle(path, model, {"model": model.config.to_dict(), "data": data,
+                                     "train": {"note": "untrained: throughput benchmark only"}})
+
+
+def bench_scenes(folder: Path, count: int, size: int) -> Path:
+    """``count`` scenes of size^2 and a manifest (image, aux, output) listing them; returns the manifest."""
+    manifest = folder / f"scenes_{count}x{size}.csv"
+    rows = []
+    for index in range(count):
+        scene = write_scene(folder / f"s{size}_{index}", size, seed=index)
+        rows.append({"image": scene["image"], "aux": scene["aux"][0], "output": f"s{size}_{index}.tif"})
+    with open(manifest, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["image", "aux", "output"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
+
+
+def _manifest_rows(manifest: Path) -> list[dict[str, str]]:
+    with open(manifest, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _env(threads: int | None = None) -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return env
+
+
+def _classes(path: str | Path) -> np.ndarray:
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        return ds.read()
+
+
+# ------------------------------------------------------------------------------------------------ 1. calls
+def bulk_vs_calls(folder: Path, model: str, manifest: Path, device: str) -> dict[str, Any]:
+    """One bulk run over the manifest vs one CLI call per scene (fresh processes both)."""
+    rows = _manifest_rows(manifest)
+    out = folder / f"bulk_{manifest.stem}"
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "engine", "segment", "--manifest", str(manifest), "--model", model,
+                           "--out-dir", str(out), "--device", device, "--overlap", "0.125", "--overwrite", "--quiet",
+                           "--json"], capture_output=True, text=True, env=_env(), cwd=REPO)
+    bulk_wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"bulk run failed: {done.stderr[-2000:]}")
+    summary = json.loads(done.stdout[done.stdout.index("{"):])
+    compute = [s["seconds"] for s in summary["scenes"]]
+    load = sum(r["load_seconds"] for r in summary["ranks"].values())
+    runner_overhead = summary["seconds"] - load - sum(compute)  # discovery, hashes, markers, summaries
+    calls = []
+    identical = True
+    for row in rows:
+        target = folder / f"call_{manifest.stem}" / row["output"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        one = subprocess.run([sys.executable, "-m", "engine", "segment", "--image", row["image"], "--aux",
+                              row["aux"], "--model", model, "--out", str(target), "--device", device, "--overlap",
+                              "0.125", "--quiet"], capture_output=True, text=True, env=_env(), cwd=REPO)
+        calls.append(time.perf_counter() - start)
+        if one.returncode != 0:
+            raise RuntimeError(f"segment call failed: {one.stderr[-2000:]}")
+        identical &= bool(np.array_equal(_classes(target), _classes(out / row["output"])))
+    n = len(rows)
+    mean_compute = statistics.mean(compute)
+    return {"scenes": n, "size": _size(manifest), "bulk_wall_s": bulk_wall, "bulk_s_per_scene": bulk_wall / n,
+            "calls_s_per_scene": sum(calls) / n, "speedup": sum(calls) / bulk_wall,
+            "scene_compute_s": mean_compute, "model_load_s": load,
+            "process_start_s": bulk_wall - summary["seconds"],
+            "runner_overhead_s_per_scene": runner_overhead / n,
+            "overhead_share": runner_overhead / n / mean_compute, "identical": identical}
+
+
+def _size(manifest: Path) -> int:
+    return int(manifest.stem.split("x")[-1])
+
+
+# ------------------------------------------------------------------------------------------------ 2. readers
+def reader_scaling(folder: Path, model: str, device: str, size: int, rounds: int, batch: int) -> dict[str, Any]:
+    """Tiles/s of the reader alone with 1, 2 and all cores' workers (alternating order), and model-only tiles/s."""
+    from engine.callbacks import QuietCallback
+    from engine.config import SegmentConfig
+    from engine.segment import Predictor, TileReader, plan_segmentation, prepared_batches
+
+    scene = write_scene(folder / f"readers{size}", size, seed=7)
+    cfg = SegmentConfig(image=scene["image"], aux=scene["aux"], models=[model], output=str(folder / "unused.tif"),
+                        overlap=0.125, device=device, batch_size=batch)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = sorted({1, 2, cores})
+
+    def read_all(readers: int) -> tuple[float, int]:
+        plan = plan_segmentation(cfg, QuietCallback())
+        reader = TileReader(plan, batch, 2, readers).start()
+        start = time.perf_counter()
+        try:
+            tiles = sum(len(b.tiles) for b in reader)
+        finally:
+            reader.close()
+            plan.reader.close()
+        return tiles / (time.perf_counter() - start), tiles
+
+    rates: dict[int, list[float]] = {w: [] for w in workers}
+    tiles = 0
+    for index in range(rounds):
+        for readers in (workers if index % 2 == 0 else workers[::-1]):
+            rate, tiles = read_all(readers)
+            rates[readers].append(rate)
+    plan = plan_segmentation(cfg, QuietCallback())
+    try:
+        predictor = Predictor.from_bundles(plan.members, "none", device)
+        batches = prepared_batches(plan, batch)
+    finally:
+        plan.reader.close()
+    predictor(batches[0].vision, batches[0].aux)  # warm-up
+    start = time.perf_counter()
+    for b in batches:
+        predictor(b.vision, b.aux)
+    model_rate = sum(len(b.tiles) for b in batches) / (time.perf_counter() - start)
+    median = {w: statistics.median(r) for w, r in rates.items()}
+    return {"scene": f"{size}x{size}", "tiles": tiles, "cores": cores, "rounds": rounds,
+            "reader_tiles_s": median, "reader_tiles_s_all": rates, "model_tiles_s": model_rate,
+            "scaling_2": median.get(2, median[1]) / median[1], "device": device}
+
+
+# ------------------------------------------------------------------------------------------------ 3. torchrun
+def torchrun_speedup(folder: Path, model: str, manifest: Path) -> dict[str, Any]:
+    """2 gloo CPU processes x 1 thread vs 1 process x 1 thread over the same scenes; outputs compared."""
+    runs = {}
+    for name, launcher in (("one", [sys.executable, "-m", "engine"]),
+                           ("two", [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+                                    "--nproc_per_node", "2", "-m", "engine"])):
+        out = folder / f"torchrun_{name}"
+        start = time.perf_counter()
+        done = subprocess.run([*launcher, "segment", "--manifest", str(manifest), "--model", model, "--out-dir",
+                               str(out), "--device", "cpu", "--overlap", "0.125", "--overwrite", "--quiet"],
+                              capture_output=True, text=True, env=_env(threads=1), cwd=REPO)
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"torchrun bench ({name}) failed: {done.stderr[-2000:]}")
+        summary = json.loads((out / "summary.json").read_text())
+        runs[name] = {"wall_s": wall, "summary_s": summary["seconds"], "scenes": len(summary["scenes"]),
+                      "out": str(out)}
+    rows = _manifest_rows(manifest)
+    identical = all(np.array_equal(_classes(Path(runs["one"]["out"]) / r["output"]),
+                                   _classes(Path(runs["two"]["out"]) / r["output"])) for r in rows)
+    return {"scenes": len(rows), "size": _size(manifest), "one": runs["one"], "two": runs["two"],
+            "speedup": runs["one"]["summary_s"] / runs["two"]["summary_s"],
+            "speedup_wall": runs["one"]["wall_s"] / runs["two"]["wall_s"], "identical": identical}
+
+
+# ------------------------------------------------------------------------------------------------ 4. GPU
+def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, readers: int | None,
+             batch: int) -> dict[str, Any]:
+    """Model-only vs end-to-end px/s of a bulk run on ``device`` with ``amp`` precision and ``readers`` workers."""
+    import torch
+
+    from engine.callbacks import QuietCallback
+    from engine.config import BulkConfig, SegmentConfig
+    from engine.environment import require
+    from engine.errors import DependencyError
+    from engine.segment import Predictor, plan_segmentation, prepared_batches
+    from engine.segment.bulk import segment_bulk
+    from engine.segment.plan import check_members
+    from engine.segment.reader import default_readers
+
+    template = SegmentConfig(models=[model], device=device, batch_size=batch, overlap=0.125, readers=readers)
+    predictor = Predictor.from_bundles(check_members(template), "none", device)
+    predictor.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
+    rows = _manifest_rows(manifest)
+    # model only: every scene's tiles read and batched beforehand, through the same predictor
+    batches, pixels = [], 0
+    for row in rows:
+        plan = plan_segmentation(template.replace(image=row["image"], aux=[row["aux"]],
+                                                  output=str(folder / "unused.tif")), QuietCallback())
+        try:
+            batches += prepared_batches(plan, batch)
+            pixels += plan.width * plan.height
+        finally:
+            plan.reader.close()
+    for b in batches[:3]:
+        predictor(b.vision, b.aux)  # warm-up (kernels, allocator)
+    sync = torch.cuda.synchronize if str(predictor.device).startswith("cuda") else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for b in batches:
+        predictor(b.vision, b.aux)
+    sync()
+    model_s = time.perf_counter() - start
+    # the feed alone: readers -> predictor -> blending into a sink that drops the rows (needs no osgeo)
+    from engine.segment import run_tiles
+    from engine.segment.outputs import RowSink
+
+    class Discard(RowSink):
+        def _write(self, row: int, probs: Any, valid: Any) -> None:
+            pass
+
+        def _abort_files(self) -> None:
+            pass
+
+    start = time.perf_counter()
+    for row in rows:
+        plan = plan_segmentation(template.replace(image=row["image"], aux=[row["aux"]],
+                                                  output=str(folder / "unused.tif")), QuietCallback())
+        try:
+            run_tiles(plan, predictor, Discard(), QuietCallback(), batch_size=batch, prefetch=4,
+                      readers=readers or default_readers(str(predictor.device)))
+        finally:
+            plan.reader.close()
+    sync()
+    feed_s = time.perf_counter() - start
+    result = {"device": str(predictor.device), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available()
+              else None, "amp": amp, "readers": readers or default_readers(str(predictor.device)), "batch": batch,
+              "scenes": len(rows), "size": _size(manifest), "tiles": sum(len(b.tiles) for b in batches),
+              "model_only_px_s": pixels / model_s, "feed_px_s": pixels / feed_s, "feed_efficiency": model_s / feed_s,
+              "end_to_end_px_s": None, "efficiency": None}
+    try:  # the whole bulk run writes GeoTIFFs with overviews and category names through GDAL's Python bindings
+        require("osgeo.gdal")
+    except DependencyError as exc:
+        result["end_to_end_skipped"] = str(exc)
+        return result
+    bulk = BulkConfig(manifest=str(manifest), out_dir=str(folder / f"gpu_{amp}"), overwrite=True)
+    start = time.perf_counter()
+    done = segment_bulk(bulk, template, QuietCallback(), predictor=predictor)
+    end_to_end_s = time.perf_counter() - start
+    if not done.ok:
+        raise RuntimeError(f"GPU bulk run failed: {[s['error'] for s in done.scenes if s['error']]}")
+    result.update(end_to_end_px_s=pixels / end_to_end_s, efficiency=model_s / end_to_end_s)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------ section
+def run(ctx: Any, only: list[str] | None = None, amp: str = "bf16", readers: int | None = None,
+        gpu_scenes: tuple[int, int] = (6, 4096)) -> dict[str, Any]:
+    from engine.environment import resolve_device
+
+    device = resolve_device(ctx.device)
+    quick = bool(ctx.quick)
+    folder = Path(ctx.output_dir) / "bulk_work"
+    folder.mkdir(parents=True, exist_ok=True)
+    model = bench_bundle(folder)
+    wanted = only or (["calls", "readers", "torchrun"] + (["gpu"] if device.startswith("cuda") else []))
+    result: dict[str, Any] = {"device": device, "quick": quick, "preset": PRESET, "tile": TILE, "targets": TARGETS}
+    small = bench_scenes(folder, 6 if quick else 15, 512)
+    if "calls" in wanted:
+        large = bench_scenes(folder, 2 if quick else 4, 1024 if quick else 2048)
+        result["calls"] = [bulk_vs_calls(folder, model, small, device), bulk_vs_calls(folder, model, large, device)]
+    if "readers" in wanted:
+        result["readers"] = reader_scaling(folder, model, device, 1024 if quick else 2048, 3 if quick else 5,
+                                           batch=4)
+    if "torchrun" in wanted:
+        result["torchrun"] = torchrun_speedup(folder, model, bench_scenes(folder, 4 if quick else 8, 512))
+    if "gpu" in wanted:
+        count, size = (2, 1024) if quick else gpu_scenes
+        result["gpu"] = gpu_feed(folder, model, bench_scenes(folder, count, size), device, amp, readers,
+                                 batch=16 if device.startswith("cuda") else 4)
+    result["markdown"] = _markdown(result)
+    return result
+
+
+def _markdown(r: dict[str, Any]) -> str:
+    lines = [f"Device: {r['device']}; model {r['preset']} (random weights), tile {r['tile']}, overlap 1/8, 48-band aux "
+             f"in EPSG:4326. Ratios from this one run.", ""]
+    if "calls" in r:
+        lines += ["| scenes | one CLI call per scene | bulk (one process) | speed-up | scene compute | bulk runner "
+                  "overhead per scene | overhead / compute | start-up + model load (once) | identical |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for c in r["calls"]:
+            lines.append(f"| {c['scenes']} x {c['size']}² | {c['calls_s_per_scene']:.2f} s/scene | "
+                         f"{c['bulk_s_per_scene']:.2f} s/scene | **{c['speedup']:.1f}x** | "
+                         f"{c['scene_compute_s']:.2f} s | {c['runner_overhead_s_per_scene'] * 1000:.0f} ms | "
+                         f"**{100 * c['overhead_share']:.1f} %** | {c['process_start_s']:.1f} s + "
+                         f"{c['model_load_s']:.1f} s | {c['identical']} |")
+        lines += ["", f"Targets: speed-up >= {TARGETS['small_speedup']}x on the 512² scenes; bulk runner overhead "
+                      f"(run time less the model load and the scenes' own segment() time: listing, hashing the "
+                      f"bundle, markers, summaries) < {100 * TARGETS['overhead_share']:.0f} % of a scene's compute.",
+                  ""]
+    if "readers" in r:
+        x = r["readers"]
+        shown = ", ".join(f"{w} worker(s) {rate:.1f}" for w, rate in x["reader_tiles_s"].items())
+        lines += [f"Reader alone on {x['scene']} ({x['tiles']} tiles, {x['cores']} cores, median of {x['rounds']} "
+                  f"rounds in alternating order): {shown} tiles/s; 2 workers / 1 = **{x['scaling_2']:.2f}x** "
+                  f"(target >= {TARGETS['reader_scaling']}x). Model only on {x['device']}: {x['model_tiles_s']:.1f} "
+                  f"tiles/s.", ""]
+    if "torchrun" in r:
+        t = r["torchrun"]
+        lines += [f"torchrun, {t['scenes']} x {t['size']}² on the CPU, 1 torch thread per process: 1 process "
+                  f"{t['one']['summary_s']:.1f} s, 2 processes {t['two']['summary_s']:.1f} s (summary times, "
+                  f"start-up excluded): **{t['speedup']:.2f}x** scenes/s ({t['speedup_wall']:.2f}x by the wall "
+                  f"clock, start-up included); outputs identical: {t['identical']} (target >= "
+                  f"{TARGETS['torchrun_speedup']}x).", ""]
+    if "gpu" in r:
+        g = r["gpu"]
+        whole = (f"end to end (bulk run, GeoTIFFs written) {g['end_to_end_px_s']:,.0f} px/s: **{g['efficiency']:.2f}**"
+                 if g["end_to_end_px_s"] else f"end to end not measured ({g.get('end_to_end_skipped')})")
+        lines += [f"GPU {g['gpu']} ({g['device']}), {g['amp']}, {g['readers']} reader workers, batch {g['batch']}, "
+                  f"{g['scenes']} x {g['size']}² ({g['tiles']} tiles): model only {g['model_only_px_s']:,.0f} px/s; "
+                  f"fed by the pipeline (readers, blending, rows dropped) {g['feed_px_s']:,.0f} px/s: "
+                  f"**{g['feed_efficiency']:.2f}**; {whole} (target >= {TARGETS['gpu_efficiency']}).", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from bench.common import BenchContext
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--amp", default="bf16", choices=("bf16", "fp16", "none"), help="GPU precision (gpu part)")
+    parser.add_argument("--readers", type=int, help="reader workers of the gpu part (default: the engine's)")
+    parser.add_argument("--gpu-scenes", nargs=2, type=int, default=(6, 4096), metavar=("COUNT", "SIZE"))
+    parser.add_argument("--only", nargs="+", choices=("calls", "readers", "torchrun", "gpu"))
+    parser.add_argument("--output", type=Path, default=REPO / "bench_output")
+    args = parser.parse_args(argv)
+    args.output.mkdir(parents=True, exist_ok=True)
+    result = run(BenchContext(output_dir=args.output, quick=args.quick, device=args.device), only=args.only,
+                 amp=args.amp, readers=args.readers, gpu_scenes=tuple(args.gpu_scenes))
+    (args.output / "bulk_results.json").write_text(json.dumps(result, indent=2, default=str))
+    print(result["markdown"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
