@@ -12,15 +12,11 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
-    QgsProcessingParameterBoolean,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
-    QgsProcessingParameterFile,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
 )
 
@@ -34,30 +30,25 @@ from .common import (
     add_parameter,
     check_suffix,
     ensure_parent,
-    enum_value,
     extent_settings,
     parameters_help,
-    parse_floats,
     raster_file,
     raster_files,
 )
+from .inference import (
+    ModelChecksMixin,
+    add_model_parameters,
+    add_resample_parameter,
+    add_run_parameters,
+    model_settings,
+    run_settings,
+)
 from .model_info import describe_bundle
 
-TTA_MODES = ("none", "flips", "d4")
-DEVICES = ("auto", "cpu", "cuda")
 RASTER_SUFFIXES = (".tif", ".tiff")
-MODEL_FILTER = "DualStream model (*.dsmodel)"
 
 
-def model_paths(value: Any) -> list[str]:
-    """The bundle paths of a MODEL value: one path, several joined by ';', or a list (qgis_process repeats
-    MODEL=..., processing.run may pass a list)."""
-    items = value if isinstance(value, (list, tuple)) else [value]
-    return [part.strip() for item in items if item not in (None, "")
-            for part in str(item).split(";") if part.strip()]
-
-
-class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
+class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
     """Segments a raster with one or more DualStream bundles; writes a styled class raster (+ options)."""
 
     REQUIRED_PACKAGES = ("torch", "transformers", "safetensors")
@@ -115,52 +106,16 @@ class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             self.tr("The auxiliary rasters the model was trained with, in the same order (files named like the "
                     "reference layout are put in order automatically). Any CRS; they must cover the image."))
         aux.setMetadata(LAYER_LIST_WRAPPER)
-        add_parameter(self, QgsProcessingParameterFile(
-            self.MODEL, self.tr("Model bundle (.dsmodel; several separated by ; for an ensemble)"),
-            behavior=QgsProcessingParameterFile.File, fileFilter=MODEL_FILTER),
-            self.tr("The .dsmodel file written by Train DualStream. For an ensemble give several, separated by ';' "
-                    "(their probabilities are averaged); in qgis_process repeat MODEL=... or join them with ';'. "
-                    "The log shows what the model expects (bands, aux inputs in order, classes, resolution)."))
-        add_parameter(self, QgsProcessingParameterString(
-            self.WEIGHTS, self.tr("Ensemble weights (comma-separated)"), optional=True),
-            self.tr("One weight per model bundle, e.g. 2,1. Empty: equal weights."))
+        add_model_parameters(self)
         add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent"), optional=True),
                       self.tr("Segment only this area (any CRS; snapped to the image's pixels). Empty: the whole "
                               "image."))
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.OVERLAP, self.tr("Tile overlap (share of the tile)"), QgsProcessingParameterNumber.Double, 0.25,
-            minValue=0.0, maxValue=0.89),
-            self.tr("Overlap between neighbouring tiles; overlapping predictions are blended, which removes seams."))
-        add_parameter(self, QgsProcessingParameterEnum(
-            self.TTA, self.tr("Test-time augmentation"), options=list(TTA_MODES), defaultValue=0),
-            self.tr("none; flips (3 passes: as is, flipped left-right, flipped up-down); d4 (8 passes: all "
-                    "rotations and flips). More passes: smoother results, proportionally slower."))
-        add_parameter(self, QgsProcessingParameterEnum(
-            self.DEVICE, self.tr("Device"), options=list(DEVICES), defaultValue=0),
-            self.tr("auto: the GPU when CUDA is available, else the CPU."))
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.BATCH_SIZE, self.tr("Batch size"), QgsProcessingParameterNumber.Integer, 4, minValue=1),
-            self.tr("Tiles predicted at once; lower it when memory runs out."))
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.THRESHOLD, self.tr("Probability threshold (binary models)"), QgsProcessingParameterNumber.Double,
-            0.5, minValue=0.01, maxValue=0.99),
-            self.tr("A pixel is foreground when its probability is at least this (binary models only)."),
-            advanced=True)
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.TILE_SIZE, self.tr("Tile size (0 = the model's)"), QgsProcessingParameterNumber.Integer, 0,
-            minValue=0, maxValue=8192),
-            self.tr("Edge of the predicted tiles in pixels, a multiple of 32. 0: the training tile size."),
-            advanced=True)
+        add_run_parameters(self)
         add_parameter(self, QgsProcessingParameterNumber(
             self.MIN_POLYGON_AREA, self.tr("Minimum polygon area (map units²)"), QgsProcessingParameterNumber.Double,
             0.0, minValue=0.0),
             self.tr("Polygons smaller than this are left out of the polygon output."), advanced=True)
-        add_parameter(self, QgsProcessingParameterBoolean(
-            self.RESAMPLE_TO_TRAINING_GSD, self.tr("Resample to the training resolution"), defaultValue=False),
-            self.tr("Predict on a virtual copy of the image at the model's training pixel size (averaged when "
-                    "shrinking, interpolated when enlarging), then bring the results back onto the image's grid. "
-                    "Use it when the image resolution differs much from the training one (the log warns with the "
-                    "factor)."), advanced=True)
+        add_resample_parameter(self)
         add_parameter(self, QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Class raster")),
                       self.tr("GeoTIFF of class numbers (0 = first class) with the model's colours and class names; "
                               "a .qml style is written beside it."))
@@ -178,15 +133,6 @@ class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         self.addOutput(QgsProcessingOutputString("CLASS_NAMES", self.tr("Class names (comma-separated)")))
         self.addOutput(QgsProcessingOutputNumber("PIXELS", self.tr("Pixels segmented")))
         self.addOutput(QgsProcessingOutputNumber("SECONDS", self.tr("Run time (s)")))
-
-    def checkParameterValues(self, parameters: dict[str, Any], context: QgsProcessingContext  # noqa: N802
-                             ) -> tuple[bool, str]:
-        models = model_paths(parameters.get(self.MODEL))
-        wrong = [path for path in models if Path(path).suffix.lower() != ".dsmodel"]
-        if wrong:
-            return False, (f"Parameter MODEL: '{wrong[0]}' is not a model bundle; choose the .dsmodel file written "
-                           f"by Train DualStream (several: separate them with ';').")
-        return super().checkParameterValues(dict(parameters, **{self.MODEL: ";".join(models)}), context)
 
     def processAlgorithm(  # noqa: N802 - QGIS API
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
@@ -228,18 +174,6 @@ class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         if parameters.get(self.AUX) not in (None, "", []) and not aux_layers:
             raise QgsProcessingException("Parameter AUX: the aux layers could not be loaded; check that the files "
                                          "exist and are rasters.")
-        models = model_paths(parameters.get(self.MODEL))
-        if not models:
-            raise QgsProcessingException("Parameter MODEL: choose at least one model bundle (.dsmodel) written by "
-                                         "Train DualStream.")
-        for path in models:
-            if not Path(path).is_file():
-                raise QgsProcessingException(f"Parameter MODEL: the model bundle '{path}' does not exist; choose a "
-                                             f".dsmodel file written by Train DualStream.")
-        weights = parse_floats(self.parameterAsString(parameters, self.WEIGHTS, context), self.WEIGHTS) or None
-        if weights is not None and len(weights) != len(models):
-            raise QgsProcessingException(f"Parameter WEIGHTS: {len(weights)} weight(s) for {len(models)} model "
-                                         f"bundle(s); give one weight per bundle or leave it empty.")
         output = check_suffix(self.parameterAsOutputLayer(parameters, self.OUTPUT, context), RASTER_SUFFIXES,
                               self.OUTPUT, "class raster")
         probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES, context) or None
@@ -249,26 +183,18 @@ class SegmentAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         if polygons:
             check_suffix(polygons, (".gpkg",), self.OUTPUT_POLYGONS, "polygon layer")
         extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
-        tile_size = self.parameterAsInt(parameters, self.TILE_SIZE, context)
         for path, name in ((output, self.OUTPUT), (probabilities, self.OUTPUT_PROBABILITIES),
                            (polygons, self.OUTPUT_POLYGONS)):
             ensure_parent(path, name)
         return {
             "image": image,
             "aux": raster_files(aux_layers, self.AUX),
-            "models": models,
-            "model_weights": weights,
             "output": output,
             "probabilities": probabilities,
             "polygons": polygons,
             "min_polygon_area": self.parameterAsDouble(parameters, self.MIN_POLYGON_AREA, context),
             "extent": extent,
             "extent_crs": extent_crs,
-            "overlap": self.parameterAsDouble(parameters, self.OVERLAP, context),
-            "tta": enum_value(self, parameters, self.TTA, context, TTA_MODES),
-            "device": enum_value(self, parameters, self.DEVICE, context, DEVICES),
-            "batch_size": self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-            "threshold": self.parameterAsDouble(parameters, self.THRESHOLD, context),
-            "tile_size": tile_size or None,
-            "resample_to_training_gsd": self.parameterAsBool(parameters, self.RESAMPLE_TO_TRAINING_GSD, context),
+            **model_settings(self, parameters, context),
+            **run_settings(self, parameters, context),
         }

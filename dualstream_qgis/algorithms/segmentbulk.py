@@ -14,7 +14,6 @@ from qgis.core import (
     QgsProcessingOutputHtml,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMultipleLayers,
@@ -30,12 +29,18 @@ from .common import (
     LAYER_LIST_WRAPPER,
     EnumNamesMixin,
     add_parameter,
-    enum_value,
     parameters_help,
-    parse_floats,
     raster_files,
 )
-from .segment import DEVICES, MODEL_FILTER, TTA_MODES, model_paths
+from .inference import (
+    ModelChecksMixin,
+    add_model_parameters,
+    add_resample_parameter,
+    add_run_parameters,
+    model_settings,
+    run_settings,
+)
+from .model_info import describe_bundle
 
 
 class BulkFeedback(FeedbackCallback):
@@ -48,7 +53,7 @@ class BulkFeedback(FeedbackCallback):
             self.feedback.setProgress(max(0.0, min(100.0, 100.0 * float(done) / float(total))))
 
 
-class SegmentBulkAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
+class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
     """Segments many scenes with the same bundle(s) and settings into one output folder, with a summary."""
 
     REQUIRED_PACKAGES = ("torch", "transformers", "safetensors")
@@ -58,16 +63,7 @@ class SegmentBulkAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     PATTERN = "PATTERN"
     AUX_PATTERNS = "AUX_PATTERNS"
     MANIFEST = "MANIFEST"
-    MODEL = "MODEL"
-    WEIGHTS = "WEIGHTS"
-    OVERLAP = "OVERLAP"
-    TTA = "TTA"
-    DEVICE = "DEVICE"
-    BATCH_SIZE = "BATCH_SIZE"
     READERS = "READERS"
-    THRESHOLD = "THRESHOLD"
-    TILE_SIZE = "TILE_SIZE"
-    RESAMPLE_TO_TRAINING_GSD = "RESAMPLE_TO_TRAINING_GSD"
     PROBABILITIES = "PROBABILITIES"
     POLYGONS = "POLYGONS"
     MOSAIC = "MOSAIC"
@@ -124,26 +120,8 @@ class SegmentBulkAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             behavior=QgsProcessingParameterFile.File, fileFilter="Manifest (*.csv *.json)", optional=True),
             self.tr("A CSV whose first line names the columns image, aux (aux2, ... for more), output; or a JSON "
                     "list of {\"image\", \"aux\", \"output\"}. Relative paths are relative to the manifest."))
-        add_parameter(self, QgsProcessingParameterFile(
-            self.MODEL, self.tr("Model bundle (.dsmodel; several separated by ; for an ensemble)"),
-            behavior=QgsProcessingParameterFile.File, fileFilter=MODEL_FILTER),
-            self.tr("The .dsmodel file written by Train DualStream; several separated by ';' make an ensemble."))
-        add_parameter(self, QgsProcessingParameterString(
-            self.WEIGHTS, self.tr("Ensemble weights (comma-separated)"), optional=True),
-            self.tr("One weight per model bundle, e.g. 2,1. Empty: equal weights."))
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.OVERLAP, self.tr("Tile overlap (share of the tile)"), QgsProcessingParameterNumber.Double, 0.25,
-            minValue=0.0, maxValue=0.89),
-            self.tr("Overlap between neighbouring tiles; overlapping predictions are blended."))
-        add_parameter(self, QgsProcessingParameterEnum(
-            self.TTA, self.tr("Test-time augmentation"), options=list(TTA_MODES), defaultValue=0),
-            self.tr("none; flips (3 passes); d4 (8 passes). More passes: smoother, proportionally slower."))
-        add_parameter(self, QgsProcessingParameterEnum(
-            self.DEVICE, self.tr("Device"), options=list(DEVICES), defaultValue=0),
-            self.tr("auto: the GPU when CUDA is available, else the CPU."))
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.BATCH_SIZE, self.tr("Batch size"), QgsProcessingParameterNumber.Integer, 4, minValue=1),
-            self.tr("Tiles predicted at once; lower it when memory runs out."))
+        add_model_parameters(self)
+        add_run_parameters(self)
         add_parameter(self, QgsProcessingParameterBoolean(
             self.PROBABILITIES, self.tr("Also write probability rasters"), defaultValue=False),
             self.tr("<name>_probabilities.tif per scene (float32)."))
@@ -164,20 +142,7 @@ class SegmentBulkAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             minValue=0, maxValue=64),
             self.tr("Threads reading and warping tiles ahead of the model. 0: one on the CPU, the free cores on "
                     "a GPU."), advanced=True)
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.THRESHOLD, self.tr("Probability threshold (binary models)"), QgsProcessingParameterNumber.Double,
-            0.5, minValue=0.01, maxValue=0.99),
-            self.tr("A pixel is foreground when its probability is at least this (binary models only)."),
-            advanced=True)
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.TILE_SIZE, self.tr("Tile size (0 = the model's)"), QgsProcessingParameterNumber.Integer, 0,
-            minValue=0, maxValue=8192),
-            self.tr("Edge of the predicted tiles in pixels, a multiple of 32. 0: the training tile size."),
-            advanced=True)
-        add_parameter(self, QgsProcessingParameterBoolean(
-            self.RESAMPLE_TO_TRAINING_GSD, self.tr("Resample to the training resolution"), defaultValue=False),
-            self.tr("Predict at the model's training pixel size; the outputs stay on each image's grid."),
-            advanced=True)
+        add_resample_parameter(self)
         add_parameter(self, QgsProcessingParameterFolderDestination(self.OUTPUT, self.tr("Output folder")),
                       self.tr("One set of outputs per scene, named after the image, and the run's summary."))
         self.addOutput(QgsProcessingOutputHtml("SUMMARY_HTML", self.tr("Summary")))
@@ -194,6 +159,10 @@ class SegmentBulkAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         bulk_settings, segment_settings = self._settings(parameters, context)
         bulk = run_engine(config.BulkConfig, **bulk_settings)
         template = run_engine(config.SegmentConfig, **segment_settings)
+        read_metadata = engine_module("bundle").read_metadata
+        for path in template.models:
+            for line in describe_bundle(path, run_engine(read_metadata, path)):
+                feedback.pushInfo(line)
         bulk_module = engine_module("segment.bulk")
         result = run_engine(bulk_module.segment_bulk, bulk, template, BulkFeedback(feedback))
         summary = result.summary
@@ -239,15 +208,6 @@ class SegmentBulkAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         if not manifest and not images:
             raise QgsProcessingException("Parameters INPUT, FOLDER, MANIFEST: no scenes given; choose image layers, "
                                          "a folder of images, or a manifest.")
-        models = model_paths(parameters.get(self.MODEL))
-        if not models:
-            raise QgsProcessingException("Parameter MODEL: choose at least one model bundle (.dsmodel) written by "
-                                         "Train DualStream.")
-        missing = [p for p in models if not Path(p).is_file()]
-        if missing:
-            raise QgsProcessingException(f"Parameter MODEL: the model bundle '{missing[0]}' does not exist; choose a "
-                                         f".dsmodel file written by Train DualStream.")
-        weights = parse_floats(self.parameterAsString(parameters, self.WEIGHTS, context), self.WEIGHTS) or None
         aux_patterns = [p.strip() for p in self.parameterAsString(parameters, self.AUX_PATTERNS, context).split(";")
                         if p.strip()]
         bulk = {"images": images, "aux_patterns": aux_patterns, "manifest": manifest,
@@ -256,16 +216,8 @@ class SegmentBulkAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                 "probabilities": self.parameterAsBool(parameters, self.PROBABILITIES, context),
                 "polygons": self.parameterAsBool(parameters, self.POLYGONS, context),
                 "mosaic": self.parameterAsBool(parameters, self.MOSAIC, context)}
-        tile_size = self.parameterAsInt(parameters, self.TILE_SIZE, context)
         readers = self.parameterAsInt(parameters, self.READERS, context)
-        segment = {"models": models, "model_weights": weights,
-                   "overlap": self.parameterAsDouble(parameters, self.OVERLAP, context),
-                   "tta": enum_value(self, parameters, self.TTA, context, TTA_MODES),
-                   "device": enum_value(self, parameters, self.DEVICE, context, DEVICES),
-                   "batch_size": self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-                   "threshold": self.parameterAsDouble(parameters, self.THRESHOLD, context),
-                   "tile_size": tile_size or None, "readers": readers or None,
-                   "resample_to_training_gsd": self.parameterAsBool(parameters, self.RESAMPLE_TO_TRAINING_GSD,
-                                                                    context)}
+        segment = {**model_settings(self, parameters, context), **run_settings(self, parameters, context),
+                   "readers": readers or None}
         return bulk, segment
 
