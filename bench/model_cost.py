@@ -1,12 +1,14 @@
-"""Parameter count, forward cost (GFLOPs) and CPU latency of the DualStream model.
+"""Parameter count, forward cost (GFLOPs) and CPU latency of every model family and preset.
 
-Default: the reference configuration (preset b1, 4 vision bands at 512x512, 48 aux channels at 64x64,
-1 class), random init, batch 1, eval mode. FLOPs come from ``torch.utils.flop_counter.FlopCounterMode``
-(a multiply-add counts as 2 FLOPs); attention runs on the math SDPA backend while counting, because the
-fused CPU kernels are invisible to the counter. Latency is the median of timed ``torch.no_grad`` forwards.
+Each family gets its typical input at 512x512, 1 class, random init, batch 1, eval mode (``LAYOUTS``):
+DualStream 4 vision bands + 48 aux channels at 64x64; CMX 3 (RGB) + 1 (NIR) band at full resolution; the
+single-stream baselines 3 bands, no aux. FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (a
+multiply-add counts as 2 FLOPs); attention runs on the math SDPA backend while counting, because the fused CPU
+kernels are invisible to the counter. Latency is the median of timed ``torch.no_grad`` forwards.
 
-Usage: ``python bench/model_cost.py [--presets b1 tiny ...] [--repeats 5] [--threads N] [--output DIR]``
-writes ``<output>/model_cost.json`` (default ``bench_output/``). Also usable as a ``bench/run.py`` section
+Usage: ``python bench/model_cost.py [--models dualstream cmx ...] [--presets b1 tiny ...] [--repeats 3]
+[--threads N] [--device cpu|cuda] [--output DIR]`` (default: every family and preset) writes
+``<output>/model_cost.json`` and ``model_cost.md`` (default ``bench_output/``). Also a ``bench/run.py`` section
 (``TITLE`` and ``run(ctx)``).
 """
 
@@ -25,39 +27,43 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 TITLE = "Model size and forward cost"
-DEFAULT = {"preset": "b1", "vision_channels": 4, "aux_channels": 48, "num_classes": 1, "aux_ratio": 8}
+# family -> (vision bands, aux channels, aux ratio): what each family is typically fed.
+LAYOUTS = {"dualstream": (4, 48, 8), "cmx": (3, 1, 1), "unet": (3, 0, 1), "pspnet": (3, 0, 1),
+           "deeplabv3plus": (3, 0, 1)}
 
 
-def measure(preset: str = "b1", size: int = 512, repeats: int = 5, vision_channels: int = 4, aux_channels: int = 48,
-            num_classes: int = 1, aux_ratio: int = 8, device: str = "cpu") -> dict[str, Any]:
-    """Build one configuration and measure parameters, forward FLOPs and forward latency."""
+def measure(family: str = "dualstream", preset: str = "b1", size: int = 512, repeats: int = 3,
+            num_classes: int = 1, device: str = "cpu") -> dict[str, Any]:
+    """Build one family/preset with its typical input layout and measure parameters, FLOPs and latency."""
     import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
     from engine.models import build_model
 
+    vision_channels, aux_channels, aux_ratio = LAYOUTS.get(family, (3, 0, 1))
     torch.manual_seed(0)
-    model = build_model("dualstream", preset=preset, vision_channels=vision_channels, aux_channels=aux_channels,
-                        num_classes=num_classes, aux_ratio=aux_ratio).eval().to(device)
+    options = {"aux_fusion": "early"} if aux_channels and family in ("unet", "pspnet", "deeplabv3plus") else {}
+    model = build_model(family, preset=preset, vision_channels=vision_channels, aux_channels=aux_channels,
+                        num_classes=num_classes, aux_ratio=aux_ratio, **options).eval().to(device)
     pixels = torch.randn(1, vision_channels, size, size, device=device)
-    air = torch.randn(1, aux_channels, size // aux_ratio, size // aux_ratio, device=device) if aux_channels else None
+    aux = torch.randn(1, aux_channels, size // aux_ratio, size // aux_ratio, device=device) if aux_channels else None
     groups = {name: sum(p.numel() for p in params) for name, params in model.param_groups().items()}
 
     with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
-        model(pixels, air)
+        model(pixels, aux)
     per_module = {name: int(sum(ops.values())) for name, ops in counter.get_flop_counts().items()}
     root = type(model).__name__
     top = {}
     for child, _ in model.named_children():
         name = f"{root}.{child}"
-        # A ModuleList (the fusion blocks) is never called itself: add up its called children.
+        # A ModuleList (fusion blocks) is never called itself: add up its called children.
         top[child] = per_module.get(name, sum(v for k, v in per_module.items()
                                              if k.startswith(name + ".") and k.count(".") == name.count(".") + 1))
 
     def forward() -> None:
         with torch.no_grad():
-            out = model(pixels, air)["logits"]
+            out = model(pixels, aux)["logits"]
             out.sum().item()  # waits for the GPU too
 
     forward()  # warm-up (allocations, first-call dispatch)
@@ -67,8 +73,9 @@ def measure(preset: str = "b1", size: int = 512, repeats: int = 5, vision_channe
         forward()
         times.append(time.perf_counter() - start)
     flops = int(counter.get_total_flops())
+    encoder = getattr(model.config, "encoder_name", None)
     return {
-        "config": {"preset": preset, "vision": [vision_channels, size, size],
+        "config": {"family": family, "preset": preset, "encoder": encoder, "vision": [vision_channels, size, size],
                    "aux": [aux_channels, size // aux_ratio, size // aux_ratio] if aux_channels else None,
                    "num_classes": num_classes, "batch": 1},
         "parameters": int(sum(groups.values())),
@@ -83,32 +90,42 @@ def measure(preset: str = "b1", size: int = 512, repeats: int = 5, vision_channe
     }
 
 
+def all_configurations(families: list[str] | None = None, presets: list[str] | None = None) -> list[tuple[str, str]]:
+    """(family, preset) pairs from the registry, optionally filtered."""
+    from engine.models import list_models, list_presets
+
+    return [(f, p) for f in (families or list_models()) for p in list_presets(f) if not presets or p in presets]
+
+
 def _markdown(results: list[dict[str, Any]]) -> str:
-    lines = ["| preset | vision | aux | parameters | GFLOPs | latency (median) |", "|---|---|---|---|---|---|"]
+    lines = ["| family | preset | encoder | input (vision / aux) | parameters | GFLOPs | latency (median) |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
         c = r["config"]
         aux = "x".join(map(str, c["aux"])) if c["aux"] else "none"
-        lines.append(f"| {c['preset']} | {'x'.join(map(str, c['vision']))} | {aux} | {r['parameters']:,} | "
-                     f"{r['gflops']} | {r['latency_s']['median'] * 1e3:.0f} ms ({r['device']}, "
-                     f"{r['torch_threads']} threads) |")
+        lines.append(f"| {c['family']} | {c['preset']} | {c['encoder'] or 'MiT'} | "
+                     f"{'x'.join(map(str, c['vision']))} / {aux} | {r['parameters']:,} | {r['gflops']} | "
+                     f"{r['latency_s']['median'] * 1e3:.0f} ms ({r['device']}, {r['torch_threads']} threads) |")
     return "\n".join(lines)
 
 
 def run(ctx: Any) -> dict[str, Any]:
-    """bench/run.py section entry point: the default b1 configuration (and tiny in quick runs)."""
+    """bench/run.py section entry point: every family and preset (only the tiny presets in quick runs)."""
     from engine.environment import resolve_device
 
     device = resolve_device(getattr(ctx, "device", "cpu"))
     quick = bool(getattr(ctx, "quick", False))
-    results = [measure("tiny" if quick else "b1", size=512, repeats=2 if quick else 5, device=device)]
+    pairs = all_configurations(presets=["tiny"] if quick else None)
+    results = [measure(f, p, size=512, repeats=1 if quick else 2, device=device) for f, p in pairs]
     return {"results": results, "markdown": _markdown(results)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["b1"], choices=["tiny", "b0", "b1", "b2"])
+    parser.add_argument("--models", nargs="+", default=None, help="families (default: all)")
+    parser.add_argument("--presets", nargs="+", default=None, help="presets to keep (default: all of each family)")
     parser.add_argument("--size", type=int, default=512, help="vision tile size (multiple of 32)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--output", type=Path, default=REPO / "bench_output")
@@ -118,15 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     results = []
-    for preset in args.presets:
-        result = measure(preset, size=args.size, repeats=args.repeats, device=args.device)
+    for family, preset in all_configurations(args.models, args.presets):
+        result = measure(family, preset, size=args.size, repeats=args.repeats, device=args.device)
         results.append(result)
-        print(f"{preset}: {result['parameters']:,} parameters, {result['gflops']} GFLOPs, "
-              f"forward {result['latency_s']['median'] * 1e3:.0f} ms median on {args.device} "
+        print(f"{family} {preset}: {result['parameters']:,} parameters, {result['gflops']} GFLOPs, forward "
+              f"{result['latency_s']['median'] * 1e3:.0f} ms median on {args.device} "
               f"({result['torch_threads']} threads)", flush=True)
     args.output.mkdir(parents=True, exist_ok=True)
     path = args.output / "model_cost.json"
-    path.write_text(json.dumps({"results": results, "markdown": _markdown(results)}, indent=2), encoding="utf-8")
+    markdown = _markdown(results)
+    path.write_text(json.dumps({"results": results, "markdown": markdown}, indent=2), encoding="utf-8")
+    (args.output / "model_cost.md").write_text(markdown + "\n", encoding="utf-8")
     print(f"wrote {path}")
     return 0
 
