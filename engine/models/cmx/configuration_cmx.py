@@ -7,24 +7,14 @@ from typing import ClassVar
 
 from ...config import _check
 from ..configuration_utils import ModelConfig
-from ..encoders import check_mit_sizes
+from ..encoders import MiTPreset, check_mit_sizes
 
 
 @dataclass(frozen=True)
-class CMXPreset:
+class CMXPreset(MiTPreset):
     """MiT sizes of both streams and the all-MLP decoder's embedding width E."""
 
-    hidden_sizes: tuple[int, ...]
-    depths: tuple[int, ...]
-    num_attention_heads: tuple[int, ...]
     decoder_dim: int = 512
-    sr_ratios: tuple[int, ...] = (8, 4, 2, 1)
-    mlp_ratios: tuple[int, ...] = (4, 4, 4, 4)
-
-    def encoder_sizes(self) -> dict[str, list[int]]:
-        return {"hidden_sizes": list(self.hidden_sizes), "depths": list(self.depths),
-                "num_attention_heads": list(self.num_attention_heads), "sr_ratios": list(self.sr_ratios),
-                "mlp_ratios": list(self.mlp_ratios)}
 
 
 PRESETS: dict[str, CMXPreset] = {

@@ -13,8 +13,9 @@ from torch import nn
 
 from ...callbacks import Callback
 from ..base import SegmentationModel
-from ..encoders.mit import make_mit, mit_features, mit_stage
+from ..encoders.mit import config_mit, make_mit, mit_features, mit_stage
 from ..fusion import FeatureFusion, FeatureRectify
+from ..pretrained import encoder_sizes
 from .configuration_cmx import CMXConfig
 
 
@@ -43,14 +44,9 @@ class CMXModel(SegmentationModel):
         super().__init__(config)
         callback = callback or Callback()
         preset = config.preset_settings()
-        sizes = preset.encoder_sizes()
-        if config.vision_encoder:
-            sizes.update(config.vision_encoder)
-        self.vision_encoder, sizes, self.pretrained_source = make_mit(
-            sizes, config.vision_channels, config.drop_path, config.pretrained, callback.info, preset=config.preset)
-        if sizes != preset.encoder_sizes():
-            config = config.replace(vision_encoder=sizes)
-        self.config = config
+        self.vision_encoder, self.config, self.pretrained_source = config_mit(config, callback.info)
+        config = self.config
+        sizes = encoder_sizes(self.vision_encoder.config)  # the preset's, or what a checkpoint fixed
         channels, heads = list(sizes["hidden_sizes"]), list(sizes["num_attention_heads"])
         if config.uses_aux:
             # The reference initialises the X stream from the same ImageNet weights as the RGB stream.

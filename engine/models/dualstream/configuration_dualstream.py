@@ -7,18 +7,13 @@ from typing import ClassVar
 
 from ...config import _check
 from ..configuration_utils import ModelConfig
-from ..encoders import check_mit_sizes
+from ..encoders import MiTPreset, check_mit_sizes
 
 
 @dataclass(frozen=True)
-class DualStreamPreset:
+class DualStreamPreset(MiTPreset):
     """Encoder sizes (SegFormer MiT) and the matching decoder widths."""
 
-    hidden_sizes: tuple[int, ...]
-    depths: tuple[int, ...]
-    num_attention_heads: tuple[int, ...]
-    sr_ratios: tuple[int, ...] = (8, 4, 2, 1)
-    mlp_ratios: tuple[int, ...] = (4, 4, 4, 4)
     aux_blocks: int = 2  # ConvNeXt blocks per aux encoder stage
     decoder_blocks: int = 2  # ConvNeXt blocks per decoder refinement stage
     aspp_channels: int = 256
@@ -26,11 +21,6 @@ class DualStreamPreset:
     skip_channels: int = 64  # width of the reduced skips f3, f2, f1
     up_channels: tuple[int, int] = (64, 32)  # the two up-convs to full resolution
     fusion_heads: int = 8
-
-    def encoder_sizes(self) -> dict[str, list[int]]:
-        return {"hidden_sizes": list(self.hidden_sizes), "depths": list(self.depths),
-                "num_attention_heads": list(self.num_attention_heads), "sr_ratios": list(self.sr_ratios),
-                "mlp_ratios": list(self.mlp_ratios)}
 
 
 PRESETS: dict[str, DualStreamPreset] = {

@@ -20,8 +20,9 @@ from ...callbacks import Callback
 from ..base import SegmentationModel
 from ..blocks import ASPP, GatedSkipStage, UpConv
 from ..encoders.convnext_aux import AuxConvNeXtEncoder
-from ..encoders.mit import make_mit, mit_features
+from ..encoders.mit import config_mit, mit_features
 from ..fusion import CrossAttentionFusion, GatedFiLMFusion
+from ..pretrained import encoder_sizes
 from .configuration_dualstream import DualStreamConfig, DualStreamPreset
 
 # Side-head parameter names of bundles written before the side heads were named so (bundle format v1).
@@ -82,14 +83,9 @@ class DualStreamModel(SegmentationModel):
         super().__init__(config)
         callback = callback or Callback()
         preset = config.preset_settings()
-        sizes = preset.encoder_sizes()
-        if config.vision_encoder:
-            sizes.update(config.vision_encoder)
-        self.vision_encoder, sizes, self.pretrained_source = make_mit(
-            sizes, config.vision_channels, config.drop_path, config.pretrained, callback.info, preset=config.preset)
-        if sizes != preset.encoder_sizes():
-            config = config.replace(vision_encoder=sizes)
-        self.config = config
+        self.vision_encoder, self.config, self.pretrained_source = config_mit(config, callback.info)
+        config = self.config
+        sizes = encoder_sizes(self.vision_encoder.config)  # the preset's, or what a checkpoint fixed
         channels = list(sizes["hidden_sizes"])
         self.feature_channels = channels
 

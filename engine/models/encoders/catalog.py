@@ -25,6 +25,22 @@ class EncoderSpec:
     checkpoint: str = ""
 
 
+@dataclass(frozen=True)
+class MiTPreset:
+    """SegFormer/MiT sizes of a family preset (families add their decoder widths in a subclass)."""
+
+    hidden_sizes: tuple[int, ...]
+    depths: tuple[int, ...]
+    num_attention_heads: tuple[int, ...]
+    sr_ratios: tuple[int, ...] = (8, 4, 2, 1)
+    mlp_ratios: tuple[int, ...] = (4, 4, 4, 4)
+
+    def encoder_sizes(self) -> dict[str, list[int]]:
+        return {"hidden_sizes": list(self.hidden_sizes), "depths": list(self.depths),
+                "num_attention_heads": list(self.num_attention_heads), "sr_ratios": list(self.sr_ratios),
+                "mlp_ratios": list(self.mlp_ratios)}
+
+
 def _mit(hidden: list[int], depths: list[int], heads: list[int], checkpoint: str = "") -> EncoderSpec:
     return EncoderSpec("mit", {"hidden_sizes": hidden, "depths": depths, "num_attention_heads": heads,
                                "sr_ratios": [8, 4, 2, 1], "mlp_ratios": [4, 4, 4, 4]}, checkpoint)

@@ -7,7 +7,7 @@ between stages (CMX).
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -35,6 +35,22 @@ def make_mit(sizes: dict[str, list[int]], channels: int, drop_path: float, pretr
     adapted = adapt_input_channels(model, channels)
     log(f"Loaded pretrained {what} weights from {where}; {adapted}.")
     return model, loaded, where
+
+
+def config_mit(config: Any, log: Callable[[str], None]) -> tuple[nn.Module, Any, str | None]:
+    """The vision MiT of a family config with MiT presets and a ``vision_encoder`` sizes override.
+
+    Returns (encoder, the config with ``vision_encoder`` set when a checkpoint fixed other sizes than the
+    preset's, pretrained source or None), so that a bundle rebuilds exactly what was trained.
+    """
+    preset = config.preset_settings()
+    sizes = preset.encoder_sizes()
+    sizes.update(config.vision_encoder or {})
+    model, sizes, source = make_mit(sizes, config.vision_channels, config.drop_path, config.pretrained, log,
+                                    preset=config.preset)
+    if sizes != preset.encoder_sizes():
+        config = config.replace(vision_encoder=sizes)
+    return model, config, source
 
 
 def mit_features(model: nn.Module, pixels: torch.Tensor) -> list[torch.Tensor]:
