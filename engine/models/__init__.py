@@ -69,14 +69,15 @@ def list_encoders(name: str | None = None) -> list[str]:
 
 
 def describe_models() -> list[dict[str, Any]]:
-    """One entry per family for the CLI and the plugin: name, description, presets, default preset, encoders."""
+    """One entry per family for the CLI and the plugin: name, description, presets, default preset, the encoders
+    its ``encoder`` option accepts (empty: fixed encoders) and each preset's encoder."""
     out = []
     for family in _FAMILIES:
         cls = config_class(family)
         defaults = {f.name: f.default for f in dataclasses.fields(cls)}
         out.append({"name": family, "description": cls.description, "presets": list(cls.PRESETS),
                     "default_preset": defaults["preset"], "encoders": list(getattr(cls, "ENCODERS", ())),
-                    "default_encoder": defaults.get("encoder")})
+                    "preset_encoders": {name: getattr(p, "encoder", "MiT") for name, p in cls.PRESETS.items()}})
     return out
 
 

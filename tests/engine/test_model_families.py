@@ -3,6 +3,10 @@ bundle round trip, input checks, errors that list the valid names."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -54,6 +58,7 @@ def test_registry_names_and_listing():
         assert entry["presets"] == list_presets(family) and "tiny" in entry["presets"]
         assert entry["default_preset"] in entry["presets"] and entry["description"]
         assert set(entry["encoders"]) <= set(list_encoders())
+        assert set(entry["preset_encoders"]) == set(entry["presets"])
     assert set(list_presets()) >= {p for f in FAMILIES for p in list_presets(f)}
 
 
@@ -113,6 +118,13 @@ def test_bundle_round_trip(family, tmp_path):
     vision, aux = _inputs(model, batch=1)
     with torch.no_grad():
         assert torch.equal(loaded.model(vision, aux)["logits"], model(vision, aux)["logits"])
+
+
+def test_models_command_lists_every_family():
+    done = subprocess.run([sys.executable, "-m", "engine", "models", "--json"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [f["name"] for f in json.loads(done.stdout)] == FAMILIES
 
 
 def test_model_config_picks_the_family_class():
