@@ -25,7 +25,7 @@ help:
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt scripts/install.sh
+$(STAMP): requirements.txt requirements-onnx.txt requirements-dev.txt scripts/install.sh
 	bash scripts/install.sh
 	touch $(STAMP)
 

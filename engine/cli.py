@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from .errors import CanceledError, DualStreamError
 
-COMMAND_MODULES = ("cli_train", "cli_info", "cli_segment")
+COMMAND_MODULES = ("cli_train", "cli_info", "cli_segment", "cli_export")
 EXIT_ERROR = 2
 EXIT_CANCELED = 130
 # Options whose value may start with "-" (``--label-map -1=255``: Sen1Floods11 labels "no data" -1). argparse

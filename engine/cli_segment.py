@@ -18,14 +18,14 @@ from typing import Any
 
 from .cli import Command, parse_label_map
 from .cli_bulk import add_bulk_arguments, is_bulk, run_bulk
-from .config import TTA_MODES, EvaluateConfig, SegmentConfig, load_config_file
+from .config import BACKENDS, TTA_MODES, EvaluateConfig, SegmentConfig, load_config_file
 from .errors import ConfigError
 from .safety import check_outputs, segment_files
 
 SEGMENT_FLAGS = ("image", "models", "output", "aux", "model_weights", "probabilities", "probability_dtype",
                  "polygons", "min_polygon_area", "simplify_tolerance", "polygon_classes", "extent", "extent_crs",
                  "aoi", "device", "batch_size", "tile_size", "overlap", "tta", "threshold", "prefetch", "readers",
-                 "resample_to_training_gsd")
+                 "resample_to_training_gsd", "backend")
 
 
 def add_segment_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,7 +36,8 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
     io.add_argument("--aux", action="append", default=S, metavar="RASTER",
                     help="aux raster (repeat, in the training order; any CRS/resolution)")
     io.add_argument("--model", dest="models", action="append", default=S, metavar="MODEL",
-                    help="model bundle (.dsmodel); repeat for an ensemble")
+                    help="model bundle (.dsmodel), or an exported .onnx model with --backend onnxruntime; repeat "
+                         "for an ensemble")
     io.add_argument("--weights", dest="model_weights", nargs="+", type=float, default=S, metavar="W",
                     help="ensemble weights, one per --model (default equal)")
     io.add_argument("--out", dest="output", default=S, metavar="OUT.tif", help="class GeoTIFF to write")
@@ -59,6 +60,8 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
                       help="CRS of --extent, e.g. EPSG:4326 (default: the image's)")
     area.add_argument("--aoi", default=S, metavar="LAYER", help="polygon layer: pixels outside become nodata")
     run_ = p.add_argument_group("inference")
+    run_.add_argument("--backend", choices=BACKENDS, default=S,
+                      help="torch runs bundles; onnxruntime runs models exported with `export` (no torch needed)")
     run_.add_argument("--device", default=S, help="auto (CUDA if available), cpu, cuda or cuda:N")
     run_.add_argument("--batch-size", dest="batch_size", type=int, default=S)
     run_.add_argument("--tile-size", dest="tile_size", type=int, default=S, help="default: the bundle's")

@@ -20,6 +20,7 @@ T = TypeVar("T", bound="Settings")
 
 DEVICES = ("auto", "cpu", "cuda")
 TTA_MODES = ("none", "flips", "d4")
+BACKENDS = ("torch", "onnxruntime")  # onnxruntime runs models exported by `python -m engine export`
 REFERENCE_AUX_PREFIXES = ("GEMS_", "AIR_Pollution_CO_", "AIR_Pollution_NO2_", "AIR_Pollution_SO2_")
 REFERENCE_AUX_BANDS_PER_FILE = 12  # the reference layout's convention: the first 12 bands of each aux file
 
@@ -260,9 +261,11 @@ class SegmentConfig(Settings):
     resample_to_training_gsd: bool = False
     prefetch: int = 2  # tiles read ahead by the background reader
     readers: int | None = None  # tile reader worker threads; None = from the CPU count and the device
+    backend: str = "torch"  # torch (bundles) | onnxruntime (exported .onnx models, no torch needed)
 
     def __post_init__(self) -> None:
         _check(self.tta in TTA_MODES, f"tta '{self.tta}' is unknown; use one of {TTA_MODES}.")
+        _check(self.backend in BACKENDS, f"backend '{self.backend}' is unknown; use one of {BACKENDS}.")
         _check(0.0 <= self.overlap < 0.9, f"overlap must be in [0, 0.9) of the tile (got {self.overlap}).")
         _check(self.batch_size >= 1, f"batch_size must be >= 1 (got {self.batch_size}).")
         _check(0.0 < self.threshold < 1.0, f"threshold must be in (0, 1) (got {self.threshold}).")

@@ -20,6 +20,9 @@ INSTALL_HINTS = {
     "safetensors": "run `make install`, or `python3 -m pip install safetensors`",
     "rasterio": "run `make install`, or on Debian/Ubuntu `sudo apt-get install python3-rasterio`",
     "osgeo": "run `make install`, or on Debian/Ubuntu `sudo apt-get install python3-gdal`",
+    "onnx": "run `make install`, or `python3 -m pip install onnx==1.23.2` (for ONNX export)",
+    "onnxruntime": "run `make install`, or `python3 -m pip install onnxruntime==1.32.0` (for ONNX export and "
+                   "segment --backend onnxruntime)",
 }
 
 
@@ -58,6 +61,8 @@ def environment_report() -> dict[str, Any]:
         "safetensors": _version("safetensors"),
         "gdal": _version("osgeo"),
         "rasterio": _version("rasterio"),
+        "onnx": _version("onnx"),  # optional: ONNX export
+        "onnxruntime": _version("onnxruntime"),  # optional: ONNX export, segment --backend onnxruntime
         "cuda_available": False,
         "cuda_version": None,
         "gpus": [],
@@ -84,6 +89,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [f"DualStream engine {report['engine']} on Python {report['python']} ({report['python_executable']})"]
     for name in ("numpy", "torch", "transformers", "safetensors", "gdal", "rasterio"):
         lines.append(f"{name}: {report[name] or 'MISSING'}")
+    for name in ("onnx", "onnxruntime"):
+        lines.append(f"{name}: {report[name] or 'not installed (optional: ' + INSTALL_HINTS[name] + ')'}")
     if report["cuda_available"]:
         for gpu in report["gpus"]:
             lines.append(f"GPU {gpu['index']}: {gpu['name']} ({gpu['memory_gib']} GiB), CUDA {report['cuda_version']}")

@@ -55,16 +55,18 @@ fi
 constraints=$(mktemp)
 trap 'rm -f "$constraints"' EXIT
 $SYSTEM_PYTHON -c "import numpy; print('numpy==' + numpy.__version__)" > "$constraints"
-say "installing Python packages into $VENV (requirements.txt, requirements-dev.txt; $(cat "$constraints"))"
-$VENV/bin/python -m pip install --quiet -c "$constraints" -r requirements.txt -r requirements-dev.txt
+say "installing Python packages into $VENV (requirements.txt, requirements-onnx.txt, requirements-dev.txt; $(cat "$constraints"))"
+$VENV/bin/python -m pip install --quiet -c "$constraints" -r requirements.txt -r requirements-onnx.txt \
+    -r requirements-dev.txt
 
 # 4. Check the result in the venv ----------------------------------------------------------------------------
 $VENV/bin/python - <<'PY'
 import sys
 import numpy, rasterio, torch, transformers, safetensors, pytest, qgis.core  # noqa: F401
+import onnx, onnxruntime  # noqa: F401 - optional for the engine (ONNX export/backend), installed here all the same
 if not numpy.__file__.startswith("/usr/"):
     sys.exit(f"make install: ERROR: .venv uses numpy from {numpy.__file__}, not Debian's; "
              "run `.venv/bin/python -m pip uninstall -y numpy` and `make install` again.")
 print(f"make install: OK: torch {torch.__version__}, transformers {transformers.__version__}, "
-      f"numpy {numpy.__version__} (system), rasterio {rasterio.__version__}, QGIS {qgis.core.Qgis.QGIS_VERSION}")
+      f"onnxruntime {onnxruntime.__version__}, numpy {numpy.__version__} (system), rasterio {rasterio.__version__}, QGIS {qgis.core.Qgis.QGIS_VERSION}")
 PY

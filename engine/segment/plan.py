@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle import read_metadata
 from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..errors import AlignmentError, BundleError, ConfigError, DataError
+from ..onnx_metadata import read_model_metadata
 from ..outputs import check_writable
 from ..safety import check_outputs, segment_files
 from ..tiling import TileGrid, overlap_pixels
@@ -115,7 +115,7 @@ def check_members(cfg: SegmentConfig) -> list[Member]:
     if not cfg.models:
         raise ConfigError("No model bundle given; pass --model PATH (a .dsmodel file written by `train`).")
     weights = cfg.model_weights or [1.0] * len(cfg.models)
-    members = [Member(str(p), read_metadata(p), float(w)) for p, w in zip(cfg.models, weights)]
+    members = [Member(str(p), read_model_metadata(p, cfg.backend), float(w)) for p, w in zip(cfg.models, weights)]
     first = members[0]
     for other in members[1:]:
         for key, what in (("class_names", "classes"), ("vision_bands", "band counts")):
@@ -220,6 +220,11 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     if tile % 32 or tile < 32 or (use_aux and tile % aux_ratio):
         raise ConfigError(f"tile_size {tile} must be a positive multiple of 32"
                           f"{f' and of the aux ratio {aux_ratio}' if use_aux else ''}; try {data['tile_size']}.")
+    for member in members:  # an exported ONNX graph takes tiles of one size only
+        fixed = member.metadata.get("onnx", {}).get("tile_size")
+        if fixed and int(fixed) != tile:
+            raise ConfigError(f"The ONNX model '{member.path}' takes tiles of {fixed} px (fixed at export), not "
+                              f"{tile}; leave out tile_size (--tile-size) or export again with --tile-size {tile}.")
     for member in members[1:]:
         if not cfg.tile_size and int(member.data["tile_size"]) != tile:
             message = (f"The ensemble members were trained on different tile sizes; using {tile} px "

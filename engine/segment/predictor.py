@@ -108,6 +108,17 @@ class Predictor:
             return total.cpu().numpy()
 
 
+def make_predictor(members: Sequence[Member], cfg: Any) -> Any:
+    """The predictor of ``cfg.backend`` for ``members`` on ``cfg.device`` (torch: bundles; onnxruntime: .onnx)."""
+    if cfg.backend == "onnxruntime":
+        from .onnx_predictor import OnnxPredictor
+
+        return OnnxPredictor.from_files(members, cfg.tta, cfg.device)
+    from ..environment import resolve_device
+
+    return Predictor.from_bundles(members, cfg.tta, resolve_device(cfg.device))
+
+
 def load_predictor(plan: Any, device: str) -> Predictor:
     """The predictor for a :class:`~engine.segment.plan.SegmentPlan`'s members and TTA mode."""
     return Predictor.from_bundles(plan.members, plan.cfg.tta, device)

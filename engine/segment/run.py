@@ -9,11 +9,10 @@ from typing import Any
 
 from ..callbacks import Callback
 from ..config import SegmentConfig
-from ..environment import resolve_device
 from .outputs import SceneWriter, discard_partial_outputs, finish_outputs
 from .pipeline import run_tiles, streaming_gdal_cache
 from .plan import SegmentPlan, plan_segmentation
-from .predictor import Predictor
+from .predictor import Predictor, make_predictor
 from .reader import default_readers
 
 
@@ -71,9 +70,8 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None, predictor: Pre
     plan = plan_segmentation(cfg, callback)
     try:
         target = resample_target(plan, callback) if cfg.resample_to_training_gsd else None
-        device = str(predictor.device) if predictor is not None else resolve_device(cfg.device)
         if predictor is None:
-            predictor = Predictor.from_bundles(plan.members, cfg.tta, device)
+            predictor = make_predictor(plan.members, cfg)
         callback.check_canceled()
         with streaming_gdal_cache():
             if target is not None:

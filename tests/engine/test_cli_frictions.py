@@ -18,11 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from engine.bundle import read_metadata
+from engine.bundle import load_bundle, read_metadata, save_bundle
 from engine.cli import build_parser, join_dash_values
 from engine.cli_train import configs_from_args
 from engine.data import synthetic
+from engine.models import build_model, list_models, list_presets
 
 REPO = Path(__file__).resolve().parents[2]
 # Only needs to run through: one short epoch.
@@ -119,3 +122,40 @@ def test_explicit_scenes_with_different_aux_files_are_refused(tmp_path):
                    "--aux-bands-per-file", "1", "--out", str(out), *QUICK)
     assert first.returncode == 0, first.stderr[-3000:]
     assert read_metadata(out)["data"]["aux_file_bands"] == [1, 1]
+
+
+class _RandomFills(TorchDispatchMode):
+    """Records random in-place fills (what weight initialisation does) on tensors with real storage."""
+
+    RANDOM = {"uniform_", "normal_", "bernoulli_", "random_", "exponential_", "log_normal_", "cauchy_", "geometric_"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.real: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch's signature
+        name = func.overloadpacket.__name__
+        if name in self.RANDOM and isinstance(args[0], torch.Tensor) and not args[0].is_meta:
+            self.real.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("family", list_models())
+def test_loading_a_bundle_skips_the_random_init(family, tmp_path, one_torch_thread):
+    torch.manual_seed(0)
+    presets = list_presets(family)
+    model = build_model(family, preset="tiny" if "tiny" in presets else presets[0], vision_channels=3,
+                        aux_channels=2, num_classes=1).eval()
+    with _RandomFills() as spy:  # the check can fail: a normal build draws random weights
+        build_model(family, preset=model.config.preset, vision_channels=3, aux_channels=2, num_classes=1)
+    assert spy.real
+    data = {"vision_bands": 3, "vision_stats": {"method": "meanstd", "low": [0.0] * 3, "high": [1.0] * 3},
+            "aux_channels": 2, "class_names": ["a", "b"], "class_colors": ["#000000", "#ffffff"], "tile_size": 64}
+    bundle = save_bundle(tmp_path / "m.dsmodel", model, {"model": model.config.to_dict(), "data": data})
+    with _RandomFills() as spy:
+        loaded = load_bundle(bundle).model
+    assert spy.real == []
+    assert not any(t.is_meta for t in (*loaded.parameters(), *loaded.buffers()))
+    vision, aux = torch.rand(2, 3, 64, 64), torch.rand(2, 2, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(loaded(vision, aux)["logits"], model(vision, aux)["logits"])

@@ -1,0 +1,59 @@
+"""``python -m engine export MODEL.dsmodel --onnx OUT.onnx``: a bundle as an ONNX model for onnxruntime and Deepness.
+
+The graph takes the normalised vision tensor (and the aux tensor when the model has aux) and returns class
+probabilities; the file carries the metadata Deepness reads (model type, class names, resolution, tile size,
+overlap, standardisation) and DualStream's own (for ``segment --backend onnxruntime``). The command checks the
+export itself: onnxruntime against torch on random inputs, printing ``max abs diff ...`` (must be < 1e-4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .cli import Command
+from .onnx_export import DEFAULT_OPSET, DEFAULT_OVERLAP, PARITY_TOLERANCE
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="model bundle (.dsmodel) to export")
+    p.add_argument("--onnx", dest="output", required=True, metavar="OUT.onnx", help="ONNX file to write")
+    p.add_argument("--tile-size", dest="tile_size", type=int, metavar="N",
+                   help="tile edge in pixels, a multiple of the model's size multiple (default: the bundle's)")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
+    p.add_argument("--dynamic-batch", dest="dynamic_batch", action="store_true",
+                   help="any batch size (default: a fixed batch of --batch-size)")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=1, help="the fixed batch size")
+    p.add_argument("--overlap", type=float, default=DEFAULT_OVERLAP,
+                   help="tile overlap (share of the tile) recorded for Deepness")
+    p.add_argument("--quiet", action="store_true", help="only the result")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .onnx_export import export_onnx
+    from .progress import TqdmCallback
+
+    with TqdmCallback(quiet=args.quiet) as callback:
+        result = export_onnx(args.model, args.output, tile_size=args.tile_size, opset=args.opset,
+                             dynamic_batch=args.dynamic_batch, batch_size=args.batch_size, overlap=args.overlap,
+                             callback=callback)
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    batch = "dynamic" if result.batch is None else result.batch
+    print(f"ONNX model: {result.output} (opset {result.opset}, inputs {', '.join(result.inputs)}, tile "
+          f"{result.tile_size} px, batch {batch})")
+    print(f"Parity with torch: max abs diff {result.max_abs_diff:.2e} (allowed {PARITY_TOLERANCE:g})")
+    if result.deepness_compatible:
+        print("Deepness: loads it as a Segmentor with its class names, resolution, tile size and standardisation.")
+    else:
+        print("Deepness runs single-input models only; this one also takes aux. Run it with "
+              f"`python -m engine segment --backend onnxruntime --model {result.output} ...`.")
+    return 0
+
+
+COMMANDS = [Command("export", "export a model bundle to ONNX (onnxruntime, Deepness)", add_arguments, run,
+                    description=__doc__)]

@@ -1,0 +1,205 @@
+"""Export a model bundle to ONNX: normalised tiles in, class probabilities out, with Deepness's metadata.
+
+The graph takes ``vision`` (batch, bands, T, T) normalised as the bundle's statistics say (and ``aux``
+(batch, aux channels, T/r, T/r) when the model has aux) and returns ``probabilities`` (batch, 1, T, T) for a
+one-channel (sigmoid) model or (batch, classes, T, T) (softmax). Percentile-scaled models clip ``vision`` to
+[0, 1] inside the graph, so a program that only standardises (Deepness) gets what training saw.
+
+After writing, the command checks itself: onnxruntime and torch on the same random inputs must agree within
+``PARITY_TOLERANCE`` (fp32), or nothing is left at the destination. TorchScript-based export (``dynamo=False``)
+keeps the dependencies to ``onnx`` + ``onnxruntime`` (the torch.export-based exporter would need onnxscript).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .atomic import temporary_path
+from .bundle import load_bundle
+from .callbacks import Callback
+from .environment import require
+from .errors import ConfigError, ModelError
+from .onnx_metadata import encode_metadata, is_onnx_path, session
+from .outputs import check_writable
+from .safety import check_outputs
+
+DEFAULT_OPSET = 17  # onnxruntime >= 1.13 (and so Deepness's usual installs) run it
+MIN_OPSET = 7  # the oldest the TorchScript exporter writes
+MAX_OPSET = 20  # the newest the TorchScript exporter writes
+PARITY_TOLERANCE = 1e-4
+DEFAULT_OVERLAP = 0.25  # tiles_overlap for Deepness, as SegmentConfig's default overlap
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_onnx` wrote and how well onnxruntime matched torch."""
+
+    output: str
+    tile_size: int
+    opset: int
+    batch: int | None  # None = dynamic
+    inputs: list[str]
+    max_abs_diff: float
+    deepness_compatible: bool  # one input (vision only): Deepness feeds exactly one tensor
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool) -> Any:
+    torch = require("torch")
+
+    class Probabilities(torch.nn.Module):
+        """model -> sigmoid/softmax probabilities; the input clipped as the percentile scaling does."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def _probs(self, vision: Any, aux: Any) -> Any:
+            if clip:
+                vision = vision.clamp(0.0, 1.0)
+            logits = self.model(vision, aux)["logits"]
+            return torch.sigmoid(logits) if binary else torch.softmax(logits, dim=1)
+
+        def forward(self, vision: Any, aux: Any = None) -> Any:
+            return self._probs(vision, aux if uses_aux else None)
+
+    return Probabilities().eval()
+
+
+def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_size: int | None = None,
+                opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, batch_size: int = 1,
+                overlap: float = DEFAULT_OVERLAP, seed: int = 0, callback: Callback | None = None) -> ExportResult:
+    """Export ``bundle`` to ``output`` (.onnx) and check onnxruntime against torch on random inputs.
+
+    Raises:
+        BundleError: ``bundle`` is not a readable model bundle.
+        ConfigError: a bad output name, tile size (not a multiple of the model's size multiple) or opset.
+        ModelError: the opset cannot express the model, or onnxruntime disagrees with torch.
+        DependencyError: onnx or onnxruntime is missing (with the install command).
+    """
+    callback = callback or Callback()
+    torch = require("torch")
+    require("onnx")
+    require("onnxruntime")
+    output = Path(output)
+    if not is_onnx_path(output):
+        raise ConfigError(f"The ONNX output '{output}' must end in .onnx; for example --onnx model.onnx.")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ConfigError(f"opset {opset} is outside {MIN_OPSET}..{MAX_OPSET}, what this exporter writes; use "
+                          f"--opset {DEFAULT_OPSET} (the default).")
+    if batch_size < 1:
+        raise ConfigError(f"batch size {batch_size} must be >= 1.")
+    check_outputs(inputs={"model bundle (MODEL)": str(bundle)}, outputs={"ONNX model (--onnx)": str(output)})
+    check_writable(output, "ONNX model")
+    loaded = load_bundle(bundle, "cpu")
+    model, meta = loaded.model, loaded.metadata
+    tile = int(tile_size or meta["data"]["tile_size"])
+    multiple = int(model.size_multiple)
+    if tile < multiple or tile % multiple:
+        low, high = (tile // multiple) * multiple, (tile // multiple + 1) * multiple
+        raise ConfigError(f"tile size {tile} is not a multiple of {multiple}, the size multiple of the model in "
+                          f"'{bundle}'; use --tile-size {high}" + (f" or {low}." if low else "."))
+    uses_aux = int(meta["data"].get("aux_channels") or 0) > 0
+    ratio = int(meta["data"].get("aux_ratio") or 8)
+    binary = int(meta["model"].get("num_classes", 1)) == 1
+    clip = meta["data"]["vision_stats"]["method"] == "percentile"
+    wrapper = _probability_module(model, binary, clip, uses_aux)
+    batch = 2 if dynamic_batch else batch_size  # a dynamic batch is traced with 2, so 1 is never baked in
+    generator = torch.Generator().manual_seed(seed)
+    vision = torch.rand(batch, int(meta["data"]["vision_bands"]), tile, tile, generator=generator)
+    inputs = {"vision": vision}
+    if uses_aux:
+        inputs["aux"] = torch.rand(batch, int(meta["data"]["aux_channels"]), tile // ratio, tile // ratio,
+                                   generator=generator)
+    names = list(inputs)
+    dynamic = {name: {0: "batch"} for name in [*names, "probabilities"]} if dynamic_batch else None
+    tmp = temporary_path(output, ".onnx")
+    try:
+        callback.info(f"Exporting '{bundle}' ({meta['model'].get('name', 'model')}) to ONNX opset {opset}: inputs "
+                      f"{', '.join(f'{n} {tuple(t.shape[1:])}' for n, t in inputs.items())}, batch "
+                      f"{'dynamic' if dynamic_batch else batch}.")
+        _trace(wrapper, tuple(inputs.values()), tmp, names, opset, dynamic)
+        onnx_section = {"inputs": names, "output": "probabilities", "batch": None if dynamic_batch else batch,
+                        "opset": opset, "tile_size": tile, "clip_vision": clip, "activation":
+                        "sigmoid" if binary else "softmax", "source_weights_sha256": meta["weights_sha256"]}
+        _write_metadata(tmp, encode_metadata(meta, onnx_section, tile, overlap))
+        check_batch = batch + 1 if dynamic_batch else batch
+        diff = parity(wrapper, tmp, check_batch, {n: tuple(t.shape[1:]) for n, t in inputs.items()}, seed + 1)
+        if not diff <= PARITY_TOLERANCE:
+            raise ModelError(f"The exported model disagrees with torch: max abs diff {diff:.3g} on random inputs "
+                             f"(allowed {PARITY_TOLERANCE:g}); nothing was written. Try another --opset, or report "
+                             f"the model family '{meta['model'].get('name')}'.")
+        os.replace(tmp, output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return ExportResult(output=str(output), tile_size=tile, opset=opset, batch=None if dynamic_batch else batch,
+                        inputs=names, max_abs_diff=diff, deepness_compatible=not uses_aux)
+
+
+def _trace(wrapper: Any, args: tuple, path: Path, names: list[str], opset: int, dynamic: dict | None) -> None:
+    """torch.onnx.export (TorchScript-based), its chatter silenced; an unsupported operator -> ModelError."""
+    torch = require("torch")
+    try:
+        with warnings.catch_warnings(), _native_stdout_silenced():
+            warnings.simplefilter("ignore")  # deprecation notes and tracer notes about constant shapes
+            with torch.no_grad():
+                torch.onnx.export(wrapper, args, str(path), input_names=names, output_names=["probabilities"],
+                                  opset_version=opset, dynamo=False, dynamic_axes=dynamic, do_constant_folding=True)
+    except torch.onnx.errors.UnsupportedOperatorError as exc:
+        first = str(exc).split(". ")[0]
+        raise ModelError(f"ONNX opset {opset} cannot express this model ({first}); use a newer --opset, e.g. "
+                         f"{DEFAULT_OPSET} (the default).") from exc
+    except torch.onnx.errors.OnnxExporterError as exc:
+        raise ModelError(f"The model cannot be exported to ONNX opset {opset} ({str(exc)[:300]}); try --opset "
+                         f"{DEFAULT_OPSET}.") from exc
+
+
+@contextmanager
+def _native_stdout_silenced() -> Iterator[None]:
+    """Silence file descriptor 1: the TorchScript exporter dumps its whole IR graph there (C++) when it fails."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _write_metadata(path: Path, props: dict[str, str]) -> None:
+    onnx = require("onnx")
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
+def parity(wrapper: Any, path: str | os.PathLike, batch: int, shapes: dict[str, tuple[int, ...]],
+           seed: int) -> float:
+    """Max absolute difference between onnxruntime and torch on random inputs in [0, 1) of these shapes."""
+    torch = require("torch")
+    generator = torch.Generator().manual_seed(seed)
+    tensors = {name: torch.rand(batch, *shape, generator=generator) for name, shape in shapes.items()}
+    runner = session(path)
+    got = runner.run(["probabilities"], {name: t.numpy() for name, t in tensors.items()})[0]
+    with torch.no_grad():
+        want = wrapper(*tensors.values()).numpy()
+    if got.shape != want.shape:
+        raise ModelError(f"The exported model returns shape {got.shape} but torch {want.shape}; export again.")
+    return float(abs(got - want).max())

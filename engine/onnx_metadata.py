@@ -1,0 +1,161 @@
+"""The metadata of an exported ONNX model: what Deepness reads, and what DualStream's own backend reads.
+
+Torch-free: ``segment --backend onnxruntime`` reads these files on machines without torch.
+
+Two groups of keys go into the ONNX file's ``metadata_props`` (string -> string):
+
+- Deepness (PUTvision/qgis-plugin-deepness, ``processing/models/model_base.py``), every value JSON-encoded as
+  Deepness ``json.loads`` it: ``model_type`` ``"Segmentor"``; ``class_names`` ``{"0": name, ...}`` (for a
+  one-channel sigmoid model both names, background first, as Deepness's documentation asks); ``resolution`` in
+  cm per pixel (the training pixel size; degrees are converted with the factor QGIS uses, so Deepness converts
+  it back exactly); ``tile_size`` (what its code reads) and ``tiles_size`` (its documentation's spelling);
+  ``tiles_overlap`` in percent; ``standardization_mean`` / ``standardization_std`` per band; ``seg_thresh`` for
+  one-channel models. Deepness scales its input by 1/255 and then standardises, so our per-band scaling
+  ``(x - low) / span`` becomes mean ``low / 255`` and std ``span / 255`` (mean/std statistics likewise);
+  percentile scaling is also clipped to [0, 1], which the exported graph does itself.
+- ``dualstream``: the bundle's metadata (JSON) with an ``onnx`` section (inputs, batch, opset, tile size, the
+  source bundle's weight digest), so the onnxruntime backend plans a scene exactly as the torch one does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .environment import require
+from .errors import BundleError, ConfigError
+
+METADATA_KEY = "dualstream"  # the same key as in a bundle's header
+ONNX_SUFFIX = ".onnx"
+# QGIS's metres per degree (QgsUnitTypes::fromUnitToUnitFactor), which Deepness uses to turn cm/px into degrees
+METERS_PER_DEGREE = 111319.49079327357
+DEEPNESS_MODEL_TYPE = "Segmentor"
+# keys Deepness reads for a segmentation model (ModelBase.get_metadata_* and get_outputs_channel_names)
+DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tile_size", "tiles_size", "tiles_overlap",
+                 "standardization_mean", "standardization_std", "seg_thresh")
+PIXEL_SCALE = 255.0  # Deepness divides raw values by this before standardising
+
+
+def is_onnx_path(path: str | os.PathLike) -> bool:
+    """True for a file name ending in ``.onnx`` (any case)."""
+    return Path(path).suffix.lower() == ONNX_SUFFIX
+
+
+def deepness_metadata(meta: dict[str, Any], tile_size: int, overlap: float) -> dict[str, Any]:
+    """Deepness's keys (values not yet JSON-encoded) for a bundle's metadata, exported at ``tile_size``."""
+    data = meta["data"]
+    names = list(data["class_names"])
+    out: dict[str, Any] = {
+        "model_type": DEEPNESS_MODEL_TYPE,
+        "class_names": {str(i): name for i, name in enumerate(names)},
+        "tile_size": int(tile_size),
+        "tiles_size": int(tile_size),
+        "tiles_overlap": int(round(100 * overlap)),
+    }
+    mean, std = _standardization(data["vision_stats"])
+    out["standardization_mean"], out["standardization_std"] = mean, std
+    resolution = resolution_cm_per_px(data.get("gsd"), data.get("crs"))
+    if resolution is not None:
+        out["resolution"] = resolution
+    if int(meta["model"].get("num_classes", 1)) == 1:
+        out["seg_thresh"] = 0.5
+    return out
+
+
+def _standardization(stats: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """Our per-band scaling as Deepness's (x / 255 - mean) / std."""
+    low = [float(v) for v in stats["low"]]
+    high = [float(v) for v in stats["high"]]
+    if stats["method"] == "percentile":  # (x - low) / (high - low), clipped in the graph
+        spans = [h - lo if h - lo > 0 else 1.0 for lo, h in zip(low, high)]
+    else:  # meanstd: low = mean, high = std
+        spans = [h if h > 0 else 1.0 for h in high]
+    return [lo / PIXEL_SCALE for lo in low], [s / PIXEL_SCALE for s in spans]
+
+
+def resolution_cm_per_px(gsd: list[float] | None, crs_wkt: str | None) -> float | None:
+    """The training pixel size in cm (Deepness's ``resolution``); None when the units are unknown."""
+    if not gsd:
+        return None
+    size = (abs(float(gsd[0])) + abs(float(gsd[-1]))) / 2
+    if not crs_wkt:
+        return None
+    try:
+        from rasterio.crs import CRS
+
+        crs = CRS.from_user_input(crs_wkt)
+        if crs.is_geographic:
+            return size * METERS_PER_DEGREE * 100
+        _, metres_per_unit = crs.linear_units_factor
+    except Exception:  # noqa: BLE001 - an unparsable CRS only leaves the (optional) resolution out
+        return None
+    return size * float(metres_per_unit) * 100
+
+
+def encode_metadata(meta: dict[str, Any], onnx_section: dict[str, Any], tile_size: int,
+                    overlap: float) -> dict[str, str]:
+    """Every ``metadata_props`` entry of an exported model, JSON-encoded."""
+    ours = json.loads(json.dumps(meta))
+    ours["data"]["tile_size"] = int(tile_size)
+    ours["onnx"] = dict(onnx_section)
+    props = {key: json.dumps(value) for key, value in deepness_metadata(meta, tile_size, overlap).items()}
+    props[METADATA_KEY] = json.dumps(ours)
+    return props
+
+
+def session(path: str | os.PathLike, device: str = "cpu", optimize: bool = True) -> Any:
+    """An onnxruntime InferenceSession for ``path`` on ``device`` (cpu, cuda or cuda:N)."""
+    ort = require("onnxruntime")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
+                                        else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    providers: list[Any] = ["CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise BundleError(f"device '{device}' was asked for, but this onnxruntime has no CUDA provider; "
+                              "install onnxruntime-gpu or use --device cpu.")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for unreadable models
+        raise BundleError(f"'{path}' is not a readable ONNX model ({str(exc)[:300]}); export the bundle again "
+                          f"with `python -m engine export MODEL.dsmodel --onnx {Path(path).name}`.") from exc
+
+
+def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The DualStream metadata of an exported ONNX model (BundleError when it has none or is unreadable)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BundleError(f"ONNX model '{path}' does not exist; pass the file written by `python -m engine export`.")
+    props = session(path, optimize=False).get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in props:
+        raise BundleError(f"The ONNX model '{path}' has no DualStream metadata (band statistics, classes, tile size), "
+                          "so it cannot be run on a scene; export it from a bundle with `python -m engine export "
+                          "MODEL.dsmodel --onnx OUT.onnx`.")
+    try:
+        meta = json.loads(props[METADATA_KEY])
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"The DualStream metadata of '{path}' is corrupt ({exc}); export the bundle again.") from exc
+    if "onnx" not in meta or "data" not in meta or "model" not in meta:
+        raise BundleError(f"The DualStream metadata of '{path}' lacks its 'onnx', 'data' or 'model' section; export "
+                          f"the bundle again with this version.")
+    return meta
+
+
+def read_model_metadata(path: str | os.PathLike, backend: str = "torch") -> dict[str, Any]:
+    """The metadata of a model file for ``backend``: a bundle (torch) or an exported ONNX model (onnxruntime)."""
+    if backend == "onnxruntime":
+        if not is_onnx_path(path):
+            raise ConfigError(f"--backend onnxruntime runs exported ONNX models, and '{path}' is not one (.onnx); "
+                              f"export it first with `python -m engine export {path} --onnx "
+                              f"{Path(path).with_suffix(ONNX_SUFFIX).name}`, or leave out --backend.")
+        return read_onnx_metadata(path)
+    if is_onnx_path(path):
+        raise ConfigError(f"'{path}' is an ONNX model; run it with --backend onnxruntime (backend onnxruntime), "
+                          f"or pass the .dsmodel bundle it was exported from.")
+    from .bundle import read_metadata
+
+    return read_metadata(path)
