@@ -34,6 +34,7 @@ SECTIONS: list[str] = [
     "train",
     "segment",
     "bulk",
+    "onnx",
 ]
 
 
