@@ -109,7 +109,7 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
         raise ConfigError(f"tile size {tile} is not a multiple of {multiple}, the size multiple of the model in "
                           f"'{bundle}'; use --tile-size {high}" + (f" or {low}." if low else "."))
     uses_aux = int(meta["data"].get("aux_channels") or 0) > 0
-    ratio = int(meta["data"].get("aux_ratio") or 8)
+    ratio = int(meta["data"].get("aux_ratio") or getattr(model.config, "aux_ratio", 8))
     binary = int(meta["model"].get("num_classes", 1)) == 1
     clip = meta["data"]["vision_stats"]["method"] == "percentile"
     wrapper = _probability_module(model, binary, clip, uses_aux)
@@ -150,7 +150,7 @@ def _trace(wrapper: Any, args: tuple, path: Path, names: list[str], opset: int, 
     """torch.onnx.export (TorchScript-based), its chatter silenced; an unsupported operator -> ModelError."""
     torch = require("torch")
     try:
-        with warnings.catch_warnings(), _native_stdout_silenced():
+        with warnings.catch_warnings(), _native_stdout_silenced(), _exportable_adaptive_pooling(torch):
             warnings.simplefilter("ignore")  # deprecation notes and tracer notes about constant shapes
             with torch.no_grad():
                 torch.onnx.export(wrapper, args, str(path), input_names=names, output_names=["probabilities"],
@@ -162,6 +162,40 @@ def _trace(wrapper: Any, args: tuple, path: Path, names: list[str], opset: int, 
     except torch.onnx.errors.OnnxExporterError as exc:
         raise ModelError(f"The model cannot be exported to ONNX opset {opset} ({str(exc)[:300]}); try --opset "
                          f"{DEFAULT_OPSET}.") from exc
+
+
+@contextmanager
+def _exportable_adaptive_pooling(torch: Any) -> Iterator[None]:
+    """Adaptive average pooling as two constant matrix products while tracing.
+
+    The TorchScript exporter only writes adaptive pooling whose output size divides the input size; PSPNet's
+    bins (1, 2, 3, 6) rarely do. With the tile fixed at export, each pooled axis is a fixed (out x in) averaging
+    matrix, exactly PyTorch's bins (start floor(i*L/n), end ceil((i+1)*L/n)); the parity check compares the
+    result with the original model.
+    """
+    functional = torch.nn.functional
+    original = functional.adaptive_avg_pool2d
+
+    def matrix(size: int, out: int, like: Any) -> Any:
+        weights = torch.zeros(out, size, dtype=like.dtype)
+        for i in range(out):
+            start, end = (i * size) // out, -((-(i + 1) * size) // out)
+            weights[i, start:end] = 1.0 / (end - start)
+        return weights
+
+    def pooled(x: Any, output_size: Any) -> Any:
+        out_h, out_w = (output_size, output_size) if isinstance(output_size, int) else output_size
+        height, width = int(x.shape[-2]), int(x.shape[-1])
+        out_h, out_w = out_h or height, out_w or width
+        if height % out_h == 0 and width % out_w == 0:
+            return original(x, output_size)  # exported as (global) average pooling
+        return torch.matmul(torch.matmul(matrix(height, out_h, x), x), matrix(width, out_w, x).t())
+
+    functional.adaptive_avg_pool2d = pooled
+    try:
+        yield
+    finally:
+        functional.adaptive_avg_pool2d = original
 
 
 @contextmanager

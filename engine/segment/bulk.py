@@ -25,7 +25,7 @@ from ..errors import CanceledError, ConfigError, DataError, DualStreamError
 from ..outputs import check_writable
 from ..tiling import overlap_pixels, tile_count
 from .plan import Member, check_members
-from .predictor import Predictor
+from .predictor import Predictor, make_predictor
 from .resume import decide, finished_record, mark_done, mark_running, recorded_outputs, run_fingerprint
 from .run import segment
 from .scenes import MARKER_FOLDER, Scene, discover_scenes, scene_outputs, shard
@@ -122,7 +122,7 @@ class _Share:
     def _predictor(self) -> Predictor:
         if self.predictor is None:
             tick = time.perf_counter()
-            self.predictor = Predictor.from_bundles(self.members, self.template.tta, self.device)
+            self.predictor = make_predictor(self.members, self.template.replace(device=self.device))
             self.load_seconds = time.perf_counter() - tick
             self.callback.info(f"Loaded {len(self.members)} model(s) on {self.device} in {self.load_seconds:.1f} s.")
         return self.predictor

@@ -9,9 +9,14 @@
   v_gems/), 3 train + 2 val scenes of 128x128, 12-band aux files, label 90 = class 1, plus tl_sn_gpkg/ and
   vl_sn_gpkg/ polygon labels.
 Treat the files as read-only: they are shared by every test of the session.
+
+- ``tiny_model``: ``tiny_model(family, vision, aux, classes, **options)`` builds a registered family at its tiny
+  preset, seeded, with aux fused the way the family takes it (early fusion for the single-stream baselines).
 """
 
 from __future__ import annotations
+
+from typing import Any, Callable
 
 import pytest
 
@@ -35,3 +40,19 @@ def reference_dataset(tmp_path_factory: pytest.TempPathFactory) -> str:
     root = tmp_path_factory.mktemp("reference_dataset")
     return synthetic.make_reference_dataset(root, n_train=3, n_val=2, size=(128, 128), seed=0, aux_bands=12,
                                             vectors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Callable[..., Any]:
+    from engine.models import build_model, config_class
+
+    def build(family: str, vision: int = 3, aux: int = 0, classes: int = 1, **options: Any) -> Any:
+        import torch
+
+        torch.manual_seed(0)
+        if aux and "aux_fusion" in config_class(family).__dataclass_fields__:
+            options.setdefault("aux_fusion", "early")
+        return build_model(family, preset="tiny", vision_channels=vision, aux_channels=aux, num_classes=classes,
+                           **options).eval()
+
+    return build

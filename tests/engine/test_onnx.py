@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -28,7 +29,7 @@ from engine.cli import main
 from engine.data import synthetic
 from engine.data.normalize import BandStatistics
 from engine.errors import ConfigError
-from engine.models import build_model, list_models, list_presets
+from engine.models import list_models
 from engine.onnx_export import PARITY_TOLERANCE, export_onnx
 from engine.onnx_metadata import DEEPNESS_KEYS, METERS_PER_DEGREE, deepness_metadata, resolution_cm_per_px
 
@@ -39,13 +40,9 @@ TILE = 64
 STATS = {"method": "percentile", "low": [20.0, 30.0, 40.0], "high": [200.0, 180.0, 230.0]}
 
 
-def tiny_bundle(path: Path, family: str, aux_channels: int, num_classes: int = 1) -> Path:
-    """A freshly initialised tiny model of ``family`` saved as a bundle (3 bands, 64-px tiles, UTM 10 m)."""
-    torch.manual_seed(0)
-    presets = list_presets(family)
-    preset = "tiny" if "tiny" in presets else presets[0]
-    model = build_model(family, preset=preset, vision_channels=3, aux_channels=aux_channels,
-                        num_classes=num_classes).eval()
+def tiny_bundle(model: Any, path: Path) -> Path:
+    """A freshly initialised tiny model saved as a bundle (3 bands, 64-px tiles, UTM 10 m)."""
+    aux_channels, num_classes = model.config.aux_channels, model.config.num_classes
     names = ["background", "building"] if num_classes == 1 else [f"class{i}" for i in range(num_classes)]
     data = {"vision_bands": 3, "vision_stats": STATS, "aux_channels": aux_channels,
             "aux_stats": {"method": "meanstd", "low": [0.0] * aux_channels, "high": [1.0] * aux_channels}
@@ -65,20 +62,21 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 # ------------------------------------------------------------------------------------------------ export
 @pytest.mark.parametrize("family", list_models())
-def test_every_family_exports_with_parity(family, tmp_path, one_torch_thread):
-    bundle = tiny_bundle(tmp_path / f"{family}.dsmodel", family, aux_channels=2)
+def test_every_family_exports_with_parity(family, tmp_path, tiny_model, one_torch_thread):
+    bundle = tiny_bundle(tiny_model(family, aux=2), tmp_path / f"{family}.dsmodel")
     result = export_onnx(bundle, tmp_path / f"{family}.onnx")
     assert result.max_abs_diff < PARITY_TOLERANCE and result.inputs == ["vision", "aux"]
     session = ort.InferenceSession(result.output, providers=["CPUExecutionProvider"])
+    aux = TILE // load_bundle(bundle).metadata["data"]["aux_ratio"]  # coarse (tile / 8) or full resolution (CMX)
     assert [(i.name, i.shape) for i in session.get_inputs()] == [("vision", [1, 3, TILE, TILE]),
-                                                                  ("aux", [1, 2, TILE // 8, TILE // 8])]
+                                                                  ("aux", [1, 2, aux, aux])]
     assert session.get_outputs()[0].shape == [1, 1, TILE, TILE]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{family}.dsmodel", f"{family}.onnx"])
 
 
 @pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider'")  # Deepness asks for CUDA first
-def test_cli_export_vision_only_runs_in_deepness(tmp_path, capsys, one_torch_thread):
-    bundle = tiny_bundle(tmp_path / "roofs.dsmodel", "dualstream", aux_channels=0)
+def test_cli_export_vision_only_runs_in_deepness(tmp_path, capsys, tiny_model, one_torch_thread):
+    bundle = tiny_bundle(tiny_model("dualstream"), tmp_path / "roofs.dsmodel")
     out = tmp_path / "roofs.onnx"
     code, stdout, err = cli(capsys, "export", str(bundle), "--onnx", str(out), "--dynamic-batch", "--quiet")
     assert code == 0, err
@@ -202,13 +200,13 @@ def test_onnxruntime_backend_runs_without_torch(demo, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ bad input
-def test_bad_inputs_are_one_line_errors_and_write_nothing(demo, tmp_path, capsys, one_torch_thread):
+def test_bad_inputs_are_one_line_errors_and_write_nothing(demo, tmp_path, capsys, tiny_model, one_torch_thread):
     junk = tmp_path / "junk.dsmodel"
     junk.write_text("not a model")
     code, _, err = cli(capsys, "export", str(junk), "--onnx", str(tmp_path / "junk.onnx"))
     assert code == 2 and "junk.dsmodel" in err and "not a readable DualStream model bundle" in err
 
-    vision_only = tiny_bundle(tmp_path / "v.dsmodel", "dualstream", aux_channels=0)
+    vision_only = tiny_bundle(tiny_model("dualstream"), tmp_path / "v.dsmodel")
     code, _, err = cli(capsys, "export", str(vision_only), "--onnx", str(tmp_path / "old.onnx"), "--opset", "9")
     assert code == 2 and "opset 9 cannot express this model" in err and "--opset" in err
 
