@@ -13,7 +13,7 @@ import json
 import sys
 
 from .cli import Command
-from .onnx_export import DEFAULT_OPSET, DEFAULT_OVERLAP, PARITY_TOLERANCE
+from .onnx_metadata import DEFAULT_OPSET, DEFAULT_OVERLAP, PARITY_TOLERANCE
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

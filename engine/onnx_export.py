@@ -26,15 +26,19 @@ from .bundle import load_bundle
 from .callbacks import Callback
 from .environment import require
 from .errors import ConfigError, ModelError
-from .onnx_metadata import encode_metadata, is_onnx_path, session
+from .onnx_metadata import (
+    DEFAULT_OPSET,
+    DEFAULT_OVERLAP,
+    PARITY_TOLERANCE,
+    encode_metadata,
+    is_onnx_path,
+    session,
+)
 from .outputs import check_writable
 from .safety import check_outputs
 
-DEFAULT_OPSET = 17  # onnxruntime >= 1.13 (and so Deepness's usual installs) run it
 MIN_OPSET = 7  # the oldest the TorchScript exporter writes
 MAX_OPSET = 20  # the newest the TorchScript exporter writes
-PARITY_TOLERANCE = 1e-4
-DEFAULT_OVERLAP = 0.25  # tiles_overlap for Deepness, as SegmentConfig's default overlap
 
 
 @dataclass

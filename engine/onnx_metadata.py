@@ -36,6 +36,9 @@ DEEPNESS_MODEL_TYPE = "Segmentor"
 DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tile_size", "tiles_size", "tiles_overlap",
                  "standardization_mean", "standardization_std", "seg_thresh")
 PIXEL_SCALE = 255.0  # Deepness divides raw values by this before standardising
+DEFAULT_OPSET = 17  # export: onnxruntime >= 1.13 (and so Deepness's usual installs) run it
+DEFAULT_OVERLAP = 0.25  # export: tiles_overlap for Deepness, as SegmentConfig's default overlap
+PARITY_TOLERANCE = 1e-4  # export: max abs difference onnxruntime vs torch (fp32)
 
 
 def is_onnx_path(path: str | os.PathLike) -> bool:
