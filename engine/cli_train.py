@@ -16,9 +16,18 @@ import sys
 from typing import Any
 
 from .cli import Command, parse_label_map
-from .config import DataConfig, TrainConfig, load_config_file
+from .config import (
+    EARLY_STOP_METRICS,
+    LOSS_TERMS,
+    OPTIMIZERS,
+    SCHEDULES,
+    DataConfig,
+    TrainConfig,
+    load_config_file,
+    parse_loss_terms,
+)
 from .errors import ConfigError
-from .models import ModelConfig, list_models, list_presets
+from .models import ModelConfig, list_encoders, list_models, list_presets
 from .safety import check_outputs, train_files
 
 SECTIONS = ("model", "data", "train")
@@ -40,8 +49,31 @@ FLAG_SETTINGS = {
     "warmup_steps": ("train", "warmup_steps"), "min_learning_rate": ("train", "min_learning_rate"),
     "grad_accumulation": ("train", "grad_accumulation"), "amp": ("train", "amp"), "device": ("train", "device"),
     "num_workers": ("train", "num_workers"), "resume": ("train", "resume"),
-    "preview_tiles": ("train", "preview_tiles"),
+    "preview_tiles": ("train", "preview_tiles"), "optimizer": ("train", "optimizer"),
+    "momentum": ("train", "momentum"), "step_epochs": ("train", "step_epochs"), "step_gamma": ("train", "step_gamma"),
+    "plateau_patience": ("train", "plateau_patience"), "plateau_factor": ("train", "plateau_factor"),
+    "early_stop_metric": ("train", "early_stop_metric"), "encoder": ("model", "encoder"),
 }
+# flag dest -> LossConfig setting (train.loss.<setting>)
+LOSS_FLAGS = {
+    "loss_terms": "terms", "focal_alpha": "focal_alpha", "focal_gamma": "focal_gamma",
+    "lovasz_variant": "lovasz_variant", "dice_smooth": "dice_smooth", "ohem_threshold": "ohem_threshold",
+    "ohem_min_kept": "ohem_min_kept", "side_weights": "side_weights",
+}
+
+
+def _loss_terms(text: str) -> dict[str, float]:
+    try:
+        return parse_loss_terms(text, "--loss")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _number_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0.3,0.15 (got {text!r})") from None
 
 
 class _SceneOption(argparse.Action):
@@ -103,6 +135,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="model family (default dualstream)")
     model.add_argument("--preset", choices=list_presets(), default=S,
                        help="model size; presets depend on the family (dualstream: tiny, b0, b1, b2; default b1)")
+    model.add_argument("--encoder", choices=list_encoders(), default=S,
+                       help="encoder of unet, pspnet and deeplabv3plus (default: the preset's)")
     model.add_argument("--pretrained", metavar="DIR", default=S,
                        help="local folder with pretrained encoder weights (save_pretrained / HF cache)")
     model.add_argument("--dropout", type=float, default=S)
@@ -137,14 +171,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     train.add_argument("--weight-decay", dest="weight_decay", type=float, default=S)
     train.add_argument("--vision-lr-factor", dest="vision_lr_factor", type=float, default=S)
     train.add_argument("--aux-lr-factor", dest="aux_lr_factor", type=float, default=S)
-    train.add_argument("--schedule", choices=("cosine", "step", "plateau"), default=S)
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default=S,
+                       help="adamw (default; decoupled weight decay), adam (L2 weight decay) or sgd")
+    train.add_argument("--momentum", type=float, default=S, help="sgd momentum (default 0.9)")
+    train.add_argument("--schedule", choices=SCHEDULES, default=S,
+                       help="cosine (default), step (x--step-gamma every --step-epochs) or plateau")
+    train.add_argument("--step-epochs", dest="step_epochs", type=int, default=S)
+    train.add_argument("--step-gamma", dest="step_gamma", type=float, default=S)
+    train.add_argument("--plateau-patience", dest="plateau_patience", type=int, default=S)
+    train.add_argument("--plateau-factor", dest="plateau_factor", type=float, default=S)
     train.add_argument("--warmup-steps", dest="warmup_steps", type=int, default=S)
     train.add_argument("--min-lr", dest="min_learning_rate", type=float, default=S)
     train.add_argument("--grad-accumulation", dest="grad_accumulation", type=int, default=S)
     train.add_argument("--grad-clip", dest="grad_clip", type=float, default=S, help="max gradient norm, 0 = off")
     train.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default=S)
     train.add_argument("--patience", dest="early_stop_patience", type=int, default=S,
-                       help="early stop after this many epochs without validation IoU gain, 0 = off")
+                       help="early stop after this many epochs without validation gain, 0 = off")
+    train.add_argument("--patience-metric", dest="early_stop_metric", choices=EARLY_STOP_METRICS, default=S,
+                       help="what early stopping and the best epoch go by: validation iou (default) or loss")
+    loss = p.add_argument_group("loss")
+    loss.add_argument("--loss", dest="loss_terms", type=_loss_terms, metavar="TERM=W,...", default=S,
+                      help=f"loss terms and weights from {list(LOSS_TERMS)}, e.g. focal=1,dice=1 (default per "
+                           f"family: dualstream 0.5 focal + 0.5 lovasz, cmx ohem + dice, others focal + dice)")
+    loss.add_argument("--focal-alpha", dest="focal_alpha", type=float, default=S,
+                      help="focal alpha (default 0.25 binary, none multi-class)")
+    loss.add_argument("--focal-gamma", dest="focal_gamma", type=float, default=S)
+    loss.add_argument("--lovasz-variant", dest="lovasz_variant", choices=("hinge", "probability"), default=S)
+    loss.add_argument("--dice-smooth", dest="dice_smooth", type=float, default=S)
+    loss.add_argument("--ohem-threshold", dest="ohem_threshold", type=float, default=S)
+    loss.add_argument("--ohem-min-kept", dest="ohem_min_kept", type=int, default=S)
+    loss.add_argument("--side-weights", dest="side_weights", type=_number_list, metavar="W,...", default=S,
+                      help="deep-supervision weight of each side output of the model (dualstream: 0.3,0.15)")
     train.add_argument("--device", default=S, help="auto, cpu, cuda or cuda:N")
     train.add_argument("--num-workers", dest="num_workers", type=int, default=S, help="data loader processes")
     train.add_argument("--seed", type=int, default=S, help="seed of data sampling and training")
@@ -176,6 +233,12 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, DataConfig
     if "early_stop_patience" in given:
         patience = given["early_stop_patience"]
         sections["train"]["early_stop_patience"] = patience if patience > 0 else None
+    for dest, key in LOSS_FLAGS.items():
+        if dest in given:
+            loss = sections["train"].get("loss") or {}
+            if not isinstance(loss, dict):
+                raise ConfigError("the train.loss section of the config file must be a mapping of settings.")
+            sections["train"]["loss"] = {**loss, key: given[dest]}
     if "seed" in given:
         sections["data"]["seed"] = sections["train"]["seed"] = given["seed"]
     for dest in ("train_scenes", "val_scenes"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +22,20 @@ T = TypeVar("T", bound="Settings")
 DEVICES = ("auto", "cpu", "cuda")
 TTA_MODES = ("none", "flips", "d4")
 BACKENDS = ("torch", "onnxruntime")  # onnxruntime runs models exported by `python -m engine export`
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("cosine", "step", "plateau")
+EARLY_STOP_METRICS = ("iou", "loss")  # validation IoU (higher is better) or validation loss (lower is better)
+LOSS_TERMS = ("focal", "lovasz", "dice", "ohem", "ce")  # ce: cross-entropy (binary cross-entropy for 1 class)
+LOSS_ALIASES = {"bce": "ce"}
+# Loss terms per model family, as each family's reference design trained it; other families: BASELINE_LOSS.
+FAMILY_LOSSES: dict[str, dict[str, float]] = {
+    "dualstream": {"focal": 0.5, "lovasz": 0.5},  # DualStream-DFormer
+    "cmx": {"ohem": 1.0, "dice": 1.0},  # the CMX cloud-segmentation design
+}
+BASELINE_LOSS: dict[str, float] = {"focal": 1.0, "dice": 1.0}  # the building design's FocalDice
+# Deep-supervision weights of the side outputs (the final output weighs 1) per family; others: DEFAULT_SIDE_WEIGHT.
+FAMILY_SIDE_WEIGHTS: dict[str, list[float]] = {"dualstream": [0.3, 0.15]}
+DEFAULT_SIDE_WEIGHT = 0.3
 REFERENCE_AUX_PREFIXES = ("GEMS_", "AIR_Pollution_CO_", "AIR_Pollution_NO2_", "AIR_Pollution_SO2_")
 REFERENCE_AUX_BANDS_PER_FILE = 12  # the reference layout's convention: the first 12 bands of each aux file
 
@@ -175,6 +190,116 @@ class DataConfig(Settings):
         return 1 if len(self.class_names) == 2 else len(self.class_names)
 
 
+def parse_loss_terms(text: str | dict[str, Any], what: str = "loss") -> dict[str, float]:
+    """``"focal=1,dice=1"`` (or ``"focal,dice"``: weight 1 each, or a mapping) -> {name: weight}, names checked.
+
+    ``bce`` is accepted as another name of ``ce``. Raises ConfigError naming ``what`` and the valid terms.
+    """
+    items: list[tuple[str, Any]]
+    if isinstance(text, dict):
+        items = list(text.items())
+    else:
+        items = []
+        for part in str(text).split(","):
+            part = part.strip()
+            if part:
+                name, _, weight = part.partition("=")
+                items.append((name, weight.strip() or 1.0))
+    terms: dict[str, float] = {}
+    for name, weight in items:
+        key = LOSS_ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
+        _check(key in LOSS_TERMS, f"{what}: loss term '{name}' is unknown; use one of {list(LOSS_TERMS)} "
+                                  f"(bce = ce), e.g. focal=1,dice=1.")
+        try:
+            value = float(weight)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{what}: the weight of '{name}' must be a number (got {weight!r}); e.g. "
+                              f"focal=1,dice=1.") from None
+        _check(value >= 0 and math.isfinite(value), f"{what}: the weight of '{name}' must be >= 0 (got {value}).")
+        _check(key not in terms, f"{what}: loss term '{key}' is given twice.")
+        terms[key] = value
+    _check(any(w > 0 for w in terms.values()),
+           f"{what}: no loss term with a weight > 0 (got {text!r}); e.g. focal=1,dice=1.")
+    return terms
+
+
+@dataclass
+class LossConfig(Settings):
+    """The training loss: named terms with weights, their options, and the deep-supervision side weights.
+
+    ``terms`` None = the model family's default (DualStream 0.5 focal + 0.5 Lovasz, CMX OHEM + Dice, the
+    baselines Focal + Dice). Every output (final and side) gets the same weighted sum of terms; the final
+    output weighs 1, side output i weighs ``side_weights[i]``.
+    """
+
+    terms: dict[str, float] | None = None  # name -> weight, names from LOSS_TERMS
+    focal_alpha: float | None = None  # None: 0.25 for binary models, no class weighting for multi-class ones
+    focal_gamma: float = 2.0
+    lovasz_variant: str = "hinge"  # hinge (Berman, on logits) | probability (the reference's, binary only)
+    dice_smooth: float = 1.0
+    ohem_threshold: float = 0.7  # pixels whose true-class probability is below this are "hard"
+    ohem_min_kept: int = 100_000  # at least this many hardest pixels per batch
+    side_weights: list[float] | None = None  # one per side output of the model; None = the family's default
+
+    def __post_init__(self) -> None:
+        if self.terms is not None:
+            self.terms = parse_loss_terms(self.terms, "loss.terms")
+        _check(self.focal_alpha is None or 0.0 <= self.focal_alpha <= 1.0,
+               f"loss.focal_alpha must be in [0, 1], or unset (got {self.focal_alpha}).")
+        _check(self.focal_gamma >= 0, f"loss.focal_gamma must be >= 0 (got {self.focal_gamma}).")
+        _check(self.lovasz_variant in ("hinge", "probability"),
+               f"loss.lovasz_variant '{self.lovasz_variant}' is unknown; use hinge or probability.")
+        _check(self.dice_smooth >= 0, f"loss.dice_smooth must be >= 0 (got {self.dice_smooth}).")
+        _check(0.0 < self.ohem_threshold <= 1.0, f"loss.ohem_threshold must be in (0, 1] (got {self.ohem_threshold}).")
+        _check(self.ohem_min_kept >= 1, f"loss.ohem_min_kept must be >= 1 (got {self.ohem_min_kept}).")
+        if self.side_weights is not None:
+            self.side_weights = [float(w) for w in self.side_weights]
+            _check(all(w >= 0 for w in self.side_weights),
+                   f"loss.side_weights must be >= 0 (got {self.side_weights}).")
+
+    def terms_for(self, family: str) -> dict[str, float]:
+        """The terms and weights used for a model of ``family``."""
+        if self.terms is not None:
+            return dict(self.terms)
+        return dict(FAMILY_LOSSES.get(family, BASELINE_LOSS))
+
+    def side_weights_for(self, family: str, num_side_outputs: int) -> list[float]:
+        """One weight per side output the model declares; ConfigError when given weights do not match."""
+        if self.side_weights is None:
+            default = FAMILY_SIDE_WEIGHTS.get(family)
+            if default is not None and len(default) == num_side_outputs:
+                return list(default)
+            return [DEFAULT_SIDE_WEIGHT] * num_side_outputs
+        _check(len(self.side_weights) == num_side_outputs,
+               f"loss.side_weights has {len(self.side_weights)} value(s) {self.side_weights} but the {family} model "
+               f"has {num_side_outputs} deep-supervision side output(s); give {num_side_outputs} weight(s)"
+               f"{' or leave side_weights unset' if num_side_outputs else ' (an empty list) or leave it unset'}.")
+        return list(self.side_weights)
+
+    def describe(self, family: str) -> str:
+        """E.g. ``0.5 focal + 0.5 lovasz`` (for logs)."""
+        return " + ".join(f"{w:g} {name}" for name, w in self.terms_for(family).items() if w > 0)
+
+
+# Settings of older versions, read from old config files and bundles: name -> how it maps onto LossConfig.
+_LEGACY_LOSS_SETTINGS = ("focal_weight", "lovasz_weight", "dice_weight", "ohem_weight", "deep_supervision_weights")
+
+
+def _legacy_loss(data: dict[str, Any]) -> dict[str, Any]:
+    """``focal_weight``/``lovasz_weight``/``deep_supervision_weights`` (before LossConfig) as a loss section."""
+    loss = dict(data.get("loss") or {})
+    weights = {name: data[f"{name}_weight"] for name in ("focal", "lovasz", "dice", "ohem")
+               if f"{name}_weight" in data}
+    if weights and "terms" not in loss:
+        loss["terms"] = {"focal": 0.5, "lovasz": 0.5, **weights}
+    ds = data.get("deep_supervision_weights")
+    if ds is not None and "side_weights" not in loss:
+        _check(len(ds) >= 1 and float(ds[0]) > 0, f"deep_supervision_weights must start with the final output's "
+                                                   f"weight > 0 (got {ds}).")
+        loss["side_weights"] = [float(w) / float(ds[0]) for w in ds[1:]]
+    return loss
+
+
 @dataclass
 class TrainConfig(Settings):
     """Optimisation and schedule settings (reference values as defaults where they exist)."""
@@ -187,6 +312,8 @@ class TrainConfig(Settings):
     weight_decay: float = 1e-5
     vision_lr_factor: float = 0.1
     aux_lr_factor: float = 0.5
+    optimizer: str = "adamw"  # adamw | adam | sgd
+    momentum: float = 0.9  # sgd only
     schedule: str = "cosine"  # cosine | step | plateau
     warmup_steps: int = 0  # linear LR warm-up steps at the start of the main stage
     min_learning_rate: float = 1e-6
@@ -198,16 +325,24 @@ class TrainConfig(Settings):
     grad_clip: float | None = 1.0
     amp: str = "auto"  # auto (on with CUDA) | off | bf16 | fp16
     early_stop_patience: int | None = 10
+    early_stop_metric: str = "iou"  # iou | loss (validation); also picks the best epoch (the bundle's weights)
     device: str = "auto"
     num_workers: int = 0
     resume: bool = False
-    focal_weight: float = 0.5
-    lovasz_weight: float = 0.5
-    deep_supervision_weights: list[float] = field(default_factory=lambda: [1.0, 0.3, 0.15])  # final, f2, f3
+    loss: LossConfig = field(default_factory=LossConfig)
     seed: int = 0
     preview_tiles: int = 6  # validation tiles shown in the <stem>_predictions.png grid (0 = no grid)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """As Settings.from_dict; the loss settings of older versions (focal_weight, ...) become ``loss``."""
+        if isinstance(data, dict) and any(k in data for k in _LEGACY_LOSS_SETTINGS):
+            data = {k: v for k, v in data.items() if k not in _LEGACY_LOSS_SETTINGS} | {"loss": _legacy_loss(data)}
+        return super().from_dict(data)
+
     def __post_init__(self) -> None:
+        if isinstance(self.loss, dict):
+            self.loss = LossConfig.from_dict(self.loss)
         _check(bool(self.output), "train output (the model bundle path) must not be empty.")
         _check(self.epochs >= 0 and self.warmup_epochs >= 0 and self.epochs + self.warmup_epochs >= 1,
                "epochs + warmup_epochs must be at least 1.")
@@ -226,12 +361,15 @@ class TrainConfig(Settings):
         _check(self.preview_tiles >= 0, "preview_tiles must be >= 0.")
         _check(self.batch_size >= 1, f"batch_size must be >= 1 (got {self.batch_size}).")
         _check(self.learning_rate > 0, f"learning_rate must be > 0 (got {self.learning_rate}).")
-        _check(self.schedule in ("cosine", "step", "plateau"), "schedule must be cosine, step or plateau.")
+        _check(self.schedule in SCHEDULES, f"schedule '{self.schedule}' is unknown; use one of {list(SCHEDULES)}.")
+        _check(self.optimizer in OPTIMIZERS, f"optimizer '{self.optimizer}' is unknown; use one of {list(OPTIMIZERS)}.")
+        _check(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1) (got {self.momentum}).")
+        _check(self.early_stop_metric in EARLY_STOP_METRICS,
+               f"early_stop_metric '{self.early_stop_metric}' is unknown; use one of {list(EARLY_STOP_METRICS)}.")
         _check(self.grad_accumulation >= 1, "grad_accumulation must be >= 1.")
         _check(self.amp in ("auto", "off", "bf16", "fp16"), "amp must be auto, off, bf16 or fp16.")
         _check(self.device in DEVICES or self.device.startswith("cuda:"),
                f"device '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
-        _check(len(self.deep_supervision_weights) == 3, "deep_supervision_weights needs 3 values (final, f2, f3).")
 
 
 @dataclass
@@ -332,6 +470,7 @@ class EvaluateConfig(Settings):
 
 _NESTED: dict[str, type[Settings]] = {
     "augment": AugmentConfig,
+    "loss": LossConfig,
     "train_scenes": SceneSpec,
     "val_scenes": SceneSpec,
 }

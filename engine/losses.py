@@ -7,10 +7,11 @@ all ignored gives a loss of exactly 0 that is still connected to the graph (zero
 - focal (Lin et al. 2017) with alpha / gamma;
 - Lovasz hinge on logits (binary) and Lovasz-Softmax (multi-class) (Berman et al. 2018), plus the reference's
   binary variant on probabilities (``lovasz_variant="probability"``);
-- soft Dice; OHEM cross-entropy (threshold / min kept);
-- :class:`CombinedLoss` (weighted sum, reference 0.5 focal + 0.5 Lovasz) and :class:`DeepSupervisionLoss`
-  (final + aux heads upsampled to the label size, reference weights 1.0 / 0.3 / 0.15);
-- :func:`build_loss` from a TrainConfig.
+- soft Dice; OHEM cross-entropy (threshold / min kept); plain cross-entropy ("ce", binary cross-entropy for
+  binary models);
+- :class:`CombinedLoss` (weighted sum of named terms) and :class:`DeepSupervisionLoss` (final + side outputs
+  upsampled to the label size, DualStream's reference weights 1.0 / 0.3 / 0.15);
+- :func:`build_loss` from a :class:`~engine.config.LossConfig` and the model's family and side outputs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import LOSS_ALIASES, LOSS_TERMS, LossConfig
 from .errors import ConfigError
 
 IGNORE_INDEX = 255
@@ -163,7 +165,16 @@ def lovasz_softmax(logits: torch.Tensor, target: torch.Tensor, classes: str = "p
     return torch.stack(losses).mean()
 
 
-# ---------------------------------------------------------------------------------------------- Dice, OHEM
+# ---------------------------------------------------------------------------------------------- Dice, CE, OHEM
+def _pixel_cross_entropy(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) cross-entropy per pixel (binary cross-entropy for one logit channel); ignored pixels arbitrary."""
+    if logits.ndim == 3 or logits.shape[1] == 1:
+        x = _binary_logits(logits)
+        return F.binary_cross_entropy_with_logits(x, (target == 1).to(x.dtype), reduction="none")
+    safe = torch.where(valid, target, torch.zeros_like(target)).long()
+    return F.cross_entropy(logits, safe, reduction="none")
+
+
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0,
                    ignore_index: int | None = IGNORE_INDEX) -> torch.Tensor:
     """1 - soft Dice over the batch (binary: foreground; multi-class: mean over classes present or predicted)."""
@@ -191,13 +202,7 @@ def ohem_cross_entropy(logits: torch.Tensor, target: torch.Tensor, threshold: fl
     """Online hard example mining: mean cross-entropy over valid pixels whose true-class probability is below
     ``threshold``, keeping at least the ``min_kept`` hardest (all valid pixels if fewer)."""
     valid = _valid(target, ignore_index)
-    if logits.ndim == 3 or logits.shape[1] == 1:
-        x = _binary_logits(logits)
-        loss = F.binary_cross_entropy_with_logits(x, (target == 1).to(x.dtype), reduction="none")
-    else:
-        safe = torch.where(valid, target, torch.zeros_like(target)).long()
-        loss = F.cross_entropy(logits, safe, reduction="none")
-    loss = loss[valid]
+    loss = _pixel_cross_entropy(logits, target, valid)[valid]
     if loss.numel() == 0:
         return _zero(logits)
     hard = loss > -math.log(threshold)
@@ -205,14 +210,21 @@ def ohem_cross_entropy(logits: torch.Tensor, target: torch.Tensor, threshold: fl
     return torch.topk(loss, keep, sorted=False).values.mean()
 
 
+def cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_index: int | None = IGNORE_INDEX) -> torch.Tensor:
+    """Mean cross-entropy over valid pixels (binary cross-entropy on the one logit of a binary model)."""
+    valid = _valid(target, ignore_index)
+    return _masked_mean(_pixel_cross_entropy(logits, target, valid), valid, logits)
+
+
 # ---------------------------------------------------------------------------------------------- modules
 class SegmentationLoss(nn.Module):
-    """One named loss as a module, dispatching on binary vs multi-class logits."""
+    """One named loss (``LOSS_TERMS``) as a module, dispatching on binary vs multi-class logits."""
 
-    NAMES = ("focal", "lovasz", "dice", "ohem")
+    NAMES = LOSS_TERMS
 
     def __init__(self, name: str, ignore_index: int | None = IGNORE_INDEX, **options: Any):
         super().__init__()
+        name = LOSS_ALIASES.get(name, name)
         if name not in self.NAMES:
             raise ConfigError(f"Loss '{name}' is unknown; use one of {list(self.NAMES)}.")
         self.name = name
@@ -226,7 +238,9 @@ class SegmentationLoss(nn.Module):
         opts, ignore = self.options, self.ignore_index
         if self.name == "focal":
             if binary:
-                return binary_focal_loss(logits, target, opts.get("alpha", 0.25), opts.get("gamma", 2.0), ignore)
+                alpha = opts.get("alpha")
+                return binary_focal_loss(logits, target, 0.25 if alpha is None else alpha, opts.get("gamma", 2.0),
+                                         ignore)
             return multiclass_focal_loss(logits, target, opts.get("alpha"), opts.get("gamma", 2.0), ignore)
         if self.name == "lovasz":
             if binary:
@@ -234,6 +248,8 @@ class SegmentationLoss(nn.Module):
             return lovasz_softmax(logits, target, opts.get("classes", "present"), opts.get("per_image", False), ignore)
         if self.name == "dice":
             return soft_dice_loss(logits, target, opts.get("smooth", 1.0), ignore)
+        if self.name == "ce":
+            return cross_entropy(logits, target, ignore)
         return ohem_cross_entropy(logits, target, opts.get("threshold", 0.7), opts.get("min_kept", 100_000), ignore)
 
     def extra_repr(self) -> str:
@@ -247,8 +263,7 @@ class CombinedLoss(nn.Module):
         super().__init__()
         terms = [(float(w), m) for w, m in terms if w != 0]
         if not terms:
-            raise ConfigError("The combined loss has no term with a non-zero weight; set e.g. focal_weight=0.5 and "
-                              "lovasz_weight=0.5.")
+            raise ConfigError("The combined loss has no term with a non-zero weight; give e.g. focal=1,dice=1.")
         self.weights = [w for w, _ in terms]
         self.terms = nn.ModuleList([m for _, m in terms])
 
@@ -257,10 +272,11 @@ class CombinedLoss(nn.Module):
 
 
 class DeepSupervisionLoss(nn.Module):
-    """``loss(outputs, target)``: weights[0] * head(final) + weights[1] * head(f2) + weights[2] * head(f3).
+    """``loss(outputs, target)``: head(final) + sum_i side_weights[i] * head(side_i).
 
-    ``outputs`` is the model's dict; ``"side_logits"`` ([f2, f3], lower resolution) is optional and upsampled
-    bilinearly to the label size.
+    ``outputs`` is the model's dict; ``"side_logits"`` (lower resolution) is optional (eval mode gives none) and
+    upsampled bilinearly to the label size. ``weights[0]`` is the final output's weight, ``weights[1:]`` the side
+    outputs'. A model that returns more side outputs than there are side weights is an error.
     """
 
     def __init__(self, head_loss: nn.Module, weights: Sequence[float] = (1.0, 0.3, 0.15)):
@@ -272,8 +288,12 @@ class DeepSupervisionLoss(nn.Module):
         if isinstance(outputs, torch.Tensor):
             outputs = {"logits": outputs}
         logits = outputs["logits"]
+        sides = outputs.get("side_logits") or []
+        if len(sides) > len(self.weights) - 1:
+            raise ConfigError(f"The model returned {len(sides)} side output(s) but the loss has "
+                              f"{len(self.weights) - 1} side weight(s); set loss.side_weights to one weight each.")
         total = self.weights[0] * self.head_loss(self._to_label_size(logits, target), target)
-        for weight, side in zip(self.weights[1:], outputs.get("side_logits") or []):
+        for weight, side in zip(self.weights[1:], sides):
             if weight:
                 total = total + weight * self.head_loss(self._to_label_size(side, target), target)
         return total
@@ -285,22 +305,26 @@ class DeepSupervisionLoss(nn.Module):
         return logits
 
 
-def build_loss(train_cfg: Any, num_classes: int, ignore_index: int = IGNORE_INDEX) -> nn.Module:
-    """The training loss for ``num_classes`` model outputs (1 = binary) from a TrainConfig.
+def term_options(loss_cfg: LossConfig) -> dict[str, dict[str, Any]]:
+    """Each term's keyword options from the LossConfig."""
+    return {
+        "focal": {"alpha": loss_cfg.focal_alpha, "gamma": loss_cfg.focal_gamma},
+        "lovasz": {"variant": loss_cfg.lovasz_variant},
+        "dice": {"smooth": loss_cfg.dice_smooth},
+        "ohem": {"threshold": loss_cfg.ohem_threshold, "min_kept": loss_cfg.ohem_min_kept},
+        "ce": {},
+    }
 
-    Reads ``focal_weight``, ``lovasz_weight``, ``deep_supervision_weights`` and, when the TrainConfig has them,
-    ``dice_weight``, ``ohem_weight``, ``focal_alpha`` (binary default 0.25; multi-class default none),
-    ``focal_gamma`` (2.0) and ``lovasz_variant`` ("hinge" | "probability").
+
+def build_loss(loss_cfg: LossConfig, family: str, num_side_outputs: int,
+               ignore_index: int = IGNORE_INDEX) -> DeepSupervisionLoss:
+    """The training loss for a model of ``family`` with ``num_side_outputs`` deep-supervision side outputs.
+
+    Raises:
+        ConfigError: ``loss_cfg.side_weights`` does not have one weight per side output of the model.
     """
-    binary = num_classes == 1
-    alpha = getattr(train_cfg, "focal_alpha", 0.25 if binary else None)
-    focal = SegmentationLoss("focal", ignore_index, alpha=alpha, gamma=getattr(train_cfg, "focal_gamma", 2.0))
-    lovasz = SegmentationLoss("lovasz", ignore_index, variant=getattr(train_cfg, "lovasz_variant", "hinge"))
-    terms = [
-        (getattr(train_cfg, "focal_weight", 0.5), focal),
-        (getattr(train_cfg, "lovasz_weight", 0.5), lovasz),
-        (getattr(train_cfg, "dice_weight", 0.0), SegmentationLoss("dice", ignore_index)),
-        (getattr(train_cfg, "ohem_weight", 0.0), SegmentationLoss("ohem", ignore_index)),
-    ]
-    weights = getattr(train_cfg, "deep_supervision_weights", (1.0, 0.3, 0.15))
-    return DeepSupervisionLoss(CombinedLoss(terms), weights)
+    options = term_options(loss_cfg)
+    terms = [(weight, SegmentationLoss(name, ignore_index, **options[name]))
+             for name, weight in loss_cfg.terms_for(family).items()]
+    side = loss_cfg.side_weights_for(family, num_side_outputs)
+    return DeepSupervisionLoss(CombinedLoss(terms), [1.0, *side])

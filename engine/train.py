@@ -2,7 +2,7 @@
 
 Two stages (warm-up epochs with both encoders frozen, then full fine-tuning), AdamW with differential learning
 rates (vision encoder, aux encoder, fusion + decoder), cosine / step / plateau schedules with linear warm-up
-steps, gradient accumulation and clipping, mixed precision on CUDA, early stopping on validation IoU, atomic
+steps, gradient accumulation and clipping, mixed precision on CUDA, early stopping on validation IoU or loss, atomic
 best bundle and per-epoch checkpoint, resume, cancellation every step, and torch.distributed (``torchrun``:
 DistributedSampler + DDP, rank 0 writes).
 
@@ -92,8 +92,8 @@ def seed_everything(seed: int) -> None:
 
 
 def build_optimizer(model: Any, cfg: TrainConfig) -> Any:
-    """AdamW over ``model.param_groups()``: vision encoder LR*vision_lr_factor, aux encoder LR*aux_lr_factor,
-    fusion + decoder (the "head") LR.
+    """``cfg.optimizer`` (adamw, adam or sgd) over ``model.param_groups()``: vision encoder LR*vision_lr_factor,
+    aux encoder LR*aux_lr_factor, fusion + decoder (the "head") LR; weight decay ``cfg.weight_decay``.
 
     Each param group carries ``name`` (vision / aux / head) and ``base_lr`` (the LR before any schedule factor).
     """
@@ -118,7 +118,11 @@ def build_optimizer(model: Any, cfg: TrainConfig) -> Any:
     if grouped != total or len({id(p) for g in groups for p in g["params"]}) != grouped:
         raise ModelError(f"model.param_groups() covers {grouped} parameters but the model has {total}; "
                          f"the groups must be disjoint and cover every parameter.")
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    # Adam's weight decay is L2 in the gradient (the building design's Adam); AdamW's is decoupled.
+    optimizer = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+    return optimizer(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
 
 class LRSchedule:
@@ -216,11 +220,14 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
     return out
 
 
-def selection_score(summary: dict[str, Any], num_classes: int) -> float:
-    """The early-stopping / best-model metric: foreground IoU for binary models, mIoU otherwise.
+def selection_score(summary: dict[str, Any], num_classes: int, metric: str = "iou") -> float:
+    """The early-stopping / best-model score (higher is better): foreground IoU for binary models, mIoU
+    otherwise; with ``metric="loss"`` the negated validation loss.
 
-    Undefined (no foreground in truth nor prediction) counts as 0, so such an epoch is never preferred.
+    Undefined IoU (no foreground in truth nor prediction) counts as 0, so such an epoch is never preferred.
     """
+    if metric == "loss":
+        return -float(summary["loss"])
     value = summary.get("foreground_iou") if num_classes == 1 else summary.get("miou")
     return 0.0 if value is None else float(value)
 
@@ -290,6 +297,14 @@ class _Trainer:
 
             if self.model_cfg.name not in list_models():
                 raise ConfigError(f"Unknown model '{self.model_cfg.name}'; valid models are {list_models()}.")
+            from .models import model_class
+
+            self.num_side_outputs = int(model_class(self.model_cfg.name).num_side_outputs)
+        else:
+            self.num_side_outputs = int(getattr(self.model, "num_side_outputs", 0))
+        # side weights against the model's side outputs, before the (slow) data preparation
+        cfg.loss.side_weights_for(self.model_cfg.name, self.num_side_outputs)
+        cb.info(f"Loss: {cfg.loss.describe(self.model_cfg.name)}; optimizer {cfg.optimizer}.")
         seed_everything(cfg.seed)
         from .losses import build_loss
         from .report import report_paths
@@ -313,7 +328,7 @@ class _Trainer:
             except KeyError as exc:  # unknown model name; the message lists the valid ones
                 raise ConfigError(str(exc.args[0]) if exc.args else str(exc)) from exc
         model = self.model.to(self.device)
-        self.loss_fn = build_loss(cfg, self.num_classes, self.ignore_index)
+        self.loss_fn = build_loss(cfg.loss, self.model_cfg.name, self.num_side_outputs, self.ignore_index)
         if hasattr(self.loss_fn, "to"):
             self.loss_fn = self.loss_fn.to(self.device)
         device_type = torch.device(self.device).type
@@ -467,8 +482,9 @@ class _Trainer:
             }
             score = None
             if val is not None:
-                score = selection_score(val, self.num_classes)
-                entry.update(val_loss=val["loss"], val_iou=score, val_miou=_number(val.get("miou")),
+                score = selection_score(val, self.num_classes, cfg.early_stop_metric)
+                iou = selection_score(val, self.num_classes)
+                entry.update(val_loss=val["loss"], val_iou=iou, val_miou=_number(val.get("miou")),
                              val_foreground_iou=_number(val.get("foreground_iou")),
                              val_pixel_accuracy=_number(val.get("pixel_accuracy")),
                              val_class_iou=[_number(v) for v in val["iou"]])
@@ -489,8 +505,10 @@ class _Trainer:
             cb.metrics(epoch, {k: v for k, v in entry.items() if k != "val_class_iou"})
             epochs_run += 1
             if stop:
-                cb.info(f"Early stop after epoch {epoch}: validation IoU did not improve for "
-                        f"{cfg.early_stop_patience} epochs (best {self.best['score']:.4f} at epoch "
+                what = "loss" if cfg.early_stop_metric == "loss" else "IoU"
+                best = abs(self.best["score"])  # the loss is stored negated (higher is better)
+                cb.info(f"Early stop after epoch {epoch}: validation {what} did not improve for "
+                        f"{cfg.early_stop_patience} epochs (best {best:.4f} at epoch "
                         f"{self.best['epoch']}).")
                 return True, epochs_run
         return False, epochs_run
@@ -707,7 +725,7 @@ class _Trainer:
             else:  # resumed a run that had already finished
                 report = self.paths["report_html"] if Path(self.paths["report_html"]).exists() else None
             self.callback.info(f"Model bundle written to '{self.output}' (best epoch {self.best.get('epoch')}, "
-                               f"validation IoU {self.best.get('score')}).")
+                               f"validation IoU {self.best.get('metrics', {}).get('val_iou')}).")
         self._barrier()
         return TrainResult(bundle=str(self.output), checkpoint=str(self.ckpt_path),
                            best_epoch=int(self.best.get("epoch", 0)), best_metrics=dict(self.best.get("metrics", {})),

@@ -49,6 +49,14 @@ def config_class(name: str) -> type[ModelConfig]:
     return _family_module(name, "configuration").CONFIG
 
 
+def model_class(name: str) -> type:
+    """The model class of family ``name`` (imports torch); its ``num_side_outputs`` says how many deep-supervision
+    side outputs it returns, known before any model is built."""
+    _check_name(name)
+    require("torch")
+    return _family_module(name, "modeling").MODEL
+
+
 def list_presets(name: str | None = None) -> list[str]:
     """Presets of family ``name``; without a name, every preset of any family (for CLI choices)."""
     if name is not None:
@@ -114,4 +122,4 @@ def build_model_from_config(config: ModelConfig, callback: Callback | None = Non
 
 
 __all__ = ["ModelConfig", "build_model", "build_model_from_config", "config_class", "describe_models",
-           "list_encoders", "list_models", "list_presets", "model_config"]
+           "list_encoders", "list_models", "list_presets", "model_class", "model_config"]

@@ -142,6 +142,31 @@ def test_config_file_then_flags_override(tmp_path):
         _parse("--config", str(as_json))
 
 
+def test_training_options_from_flags_and_config_file(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("train:\n  output: a.dsmodel\n  loss:\n    terms: {ohem: 1, dice: 1}\n    ohem_min_kept: 50\n"
+                      "data:\n  data_dir: /d\n")
+    model, _, train = _parse("--config", str(config), "--model", "unet", "--encoder", "resnet18", "--optimizer",
+                             "sgd", "--momentum", "0.7", "--schedule", "step", "--step-epochs", "3",
+                             "--patience-metric", "loss", "--focal-gamma", "1.5")
+    assert (model.name, model.encoder) == ("unet", "resnet18")
+    assert (train.optimizer, train.momentum, train.schedule, train.step_epochs) == ("sgd", 0.7, "step", 3)
+    assert train.early_stop_metric == "loss"
+    assert train.loss.terms == {"ohem": 1.0, "dice": 1.0} and train.loss.ohem_min_kept == 50
+    assert train.loss.focal_gamma == 1.5
+    _, _, train = _parse("--config", str(config), "--loss", "focal=1,bce=0.5", "--side-weights", "0.2,0.1")
+    assert train.loss.terms == {"focal": 1.0, "ce": 0.5} and train.loss.side_weights == [0.2, 0.1]
+
+
+def test_bad_loss_and_optimizer_names_list_the_valid_ones(tmp_path):
+    base = ["train", "--out", str(tmp_path / "m.dsmodel"), "--data", str(tmp_path)]
+    loss = engine(*base, "--loss", "focal=1,tversky=1")
+    assert loss.returncode == 2 and "'tversky' is unknown" in loss.stderr
+    assert "['focal', 'lovasz', 'dice', 'ohem', 'ce']" in loss.stderr and "Traceback" not in loss.stderr
+    opt = engine(*base, "--optimizer", "lamb")
+    assert opt.returncode == 2 and "adamw" in opt.stderr and "sgd" in opt.stderr
+
+
 def test_explicit_scenes_group_options_by_image(tmp_path):
     _, data, train = _parse("--out", "m.dsmodel", "--image", "a.tif", "--label", "a.gpkg", "--label-field", "cls",
                             "--aux", "a1.tif", "--aux", "a2.tif", "--extent", "0", "0", "10", "10",

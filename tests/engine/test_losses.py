@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.config import TrainConfig
+from engine.config import LossConfig, TrainConfig
 from engine.errors import ConfigError
 from engine.losses import (
     CombinedLoss,
@@ -16,6 +16,7 @@ from engine.losses import (
     SegmentationLoss,
     binary_focal_loss,
     build_loss,
+    cross_entropy,
     lovasz_hinge,
     lovasz_softmax,
     multiclass_focal_loss,
@@ -169,7 +170,7 @@ def test_deep_supervision_upsamples_and_weights_the_heads():
 @pytest.mark.parametrize("classes", [1, 4])
 def test_build_loss_is_reference_half_focal_half_lovasz(classes):
     torch.manual_seed(0)
-    loss = build_loss(TrainConfig(), num_classes=classes, ignore_index=IGN)
+    loss = build_loss(LossConfig(), "dualstream", 2, ignore_index=IGN)
     logits = torch.randn(2, classes, 8, 8)
     target = torch.randint(0, max(classes, 2), (2, 8, 8))
     target[0, 0] = IGN
@@ -193,5 +194,85 @@ def test_half_precision_logits_are_computed_in_float32():
     target = torch.zeros(1, 512, 512, dtype=torch.long)
     target[:, :300] = 1
     logits = torch.randn(1, 1, 512, 512).half()
-    value = build_loss(TrainConfig(), num_classes=1)({"logits": logits}, target)
+    value = build_loss(LossConfig(), "dualstream", 2)({"logits": logits}, target)
     assert value.dtype == torch.float32 and torch.isfinite(value)
+
+
+# ---------------------------------------------------------------------------------------------- by name
+def _term_value(name: str, logits: torch.Tensor, target: torch.Tensor, **options) -> float:
+    return SegmentationLoss(name, IGN, **options)(logits, target).item()
+
+
+@pytest.mark.parametrize("classes", [1, 3])
+def test_each_loss_by_name_matches_its_function(classes):
+    torch.manual_seed(1)
+    logits = torch.randn(2, classes, 8, 8)
+    target = torch.randint(0, max(classes, 2), (2, 8, 8))
+    target[1, :2] = IGN
+    binary = classes == 1
+    focal = (binary_focal_loss(logits, target, 0.25, 2.0) if binary
+             else multiclass_focal_loss(logits, target, None, 2.0))
+    lovasz = lovasz_hinge(logits, target) if binary else lovasz_softmax(logits, target)
+    expected = {"focal": focal, "lovasz": lovasz, "dice": soft_dice_loss(logits, target),
+                "ohem": ohem_cross_entropy(logits, target, 0.7, 10), "ce": cross_entropy(logits, target)}
+    for name, value in expected.items():
+        options = {"threshold": 0.7, "min_kept": 10} if name == "ohem" else {}
+        assert _term_value(name, logits, target, **options) == pytest.approx(value.item(), rel=1e-6), name
+    assert _term_value("bce", logits, target) == pytest.approx(expected["ce"].item(), rel=1e-6)
+    # ce is the plain mean cross-entropy over valid pixels
+    valid = target != IGN
+    if binary:
+        manual = F.binary_cross_entropy_with_logits(logits[:, 0][valid], (target[valid] == 1).float())
+    else:
+        manual = F.cross_entropy(logits.movedim(1, -1)[valid], target[valid])
+    assert expected["ce"].item() == pytest.approx(manual.item(), rel=1e-6)
+
+
+def test_loss_config_options_reach_the_terms():
+    torch.manual_seed(2)
+    logits, target = torch.randn(2, 1, 8, 8), torch.randint(0, 2, (2, 8, 8))
+    cfg = LossConfig(terms={"focal": 2.0, "ohem": 0.5}, focal_alpha=0.6, focal_gamma=1.0, ohem_threshold=0.9,
+                     ohem_min_kept=5)
+    loss = build_loss(cfg, "unet", 0)
+    expected = (2.0 * binary_focal_loss(logits, target, 0.6, 1.0)
+                + 0.5 * ohem_cross_entropy(logits, target, 0.9, 5))
+    assert loss({"logits": logits}, target).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert loss.weights == [1.0]
+
+
+@pytest.mark.parametrize("family, terms", [("dualstream", {"focal": 0.5, "lovasz": 0.5}),
+                                           ("cmx", {"ohem": 1.0, "dice": 1.0}),
+                                           ("unet", {"focal": 1.0, "dice": 1.0}),
+                                           ("pspnet", {"focal": 1.0, "dice": 1.0}),
+                                           ("deeplabv3plus", {"focal": 1.0, "dice": 1.0})])
+def test_family_default_losses(family, terms):
+    assert LossConfig().terms_for(family) == terms
+    assert LossConfig(terms={"ce": 1}).terms_for(family) == {"ce": 1.0}
+
+
+def test_loss_names_and_weights_are_checked_with_the_valid_names():
+    valid = r"use one of \['focal', 'lovasz', 'dice', 'ohem', 'ce'\]"
+    with pytest.raises(ConfigError, match=r"'hausdorff' is unknown; " + valid):
+        LossConfig(terms={"hausdorff": 1.0})
+    with pytest.raises(ConfigError, match="must be a number"):
+        LossConfig(terms="focal=x")
+    with pytest.raises(ConfigError, match="no loss term with a weight > 0"):
+        LossConfig(terms="focal=0")
+    assert LossConfig(terms="focal,dice=0.5").terms == {"focal": 1.0, "dice": 0.5}
+    # the old flat settings (config files and bundles of earlier versions) still read
+    old = TrainConfig.from_dict({"focal_weight": 1.0, "lovasz_weight": 0.0, "dice_weight": 1.0,
+                                 "deep_supervision_weights": [1.0, 0.2, 0.1]})
+    assert old.loss.terms == {"focal": 1.0, "lovasz": 0.0, "dice": 1.0} and old.loss.side_weights == [0.2, 0.1]
+
+
+def test_side_weights_must_match_the_models_side_outputs():
+    assert LossConfig().side_weights_for("dualstream", 2) == [0.3, 0.15]
+    assert LossConfig().side_weights_for("unet", 0) == []
+    with pytest.raises(ConfigError, match=r"side_weights has 3 value\(s\).*dualstream model has 2"):
+        build_loss(LossConfig(side_weights=[0.3, 0.2, 0.1]), "dualstream", 2)
+    with pytest.raises(ConfigError, match="unet model has 0"):
+        LossConfig(side_weights=[0.3]).side_weights_for("unet", 0)
+    loss = build_loss(LossConfig(terms={"ce": 1}), "unet", 0)
+    with pytest.raises(ConfigError, match="returned 1 side output"):
+        loss({"logits": torch.zeros(1, 1, 4, 4), "side_logits": [torch.zeros(1, 1, 2, 2)]},
+             torch.zeros(1, 4, 4, dtype=torch.long))

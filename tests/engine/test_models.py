@@ -215,14 +215,14 @@ def _iou(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def test_tiny_model_overfits_a_label_that_depends_only_on_aux():
-    from engine.config import TrainConfig
+    from engine.config import LossConfig
     from engine.losses import build_loss
 
     torch.manual_seed(0)
     pixels, air, labels = _aux_only_dataset()
     model = build_model("dualstream", preset="tiny", vision_channels=4, aux_channels=4, num_classes=1,
                         drop_path=0.0, dropout=0.0)
-    loss_fn = build_loss(TrainConfig(), num_classes=1)
+    loss_fn = build_loss(LossConfig(), "dualstream", model.num_side_outputs)
     optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
     start = time.perf_counter()
     for _ in range(150):

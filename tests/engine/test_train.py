@@ -104,6 +104,21 @@ def test_optimizer_groups_have_differential_learning_rates(tmp_path):
     assert optimizer.defaults["weight_decay"] == train_cfg.weight_decay
 
 
+@pytest.mark.parametrize("name, cls", [("adam", torch.optim.Adam), ("sgd", torch.optim.SGD),
+                                       ("adamw", torch.optim.AdamW)])
+def test_optimizer_by_name_keeps_the_role_groups(tmp_path, name, cls):
+    model_cfg, _, train_cfg = _configs(tmp_path, optimizer=name, weight_decay=1e-4, momentum=0.8)
+    optimizer = build_optimizer(_model(model_cfg), train_cfg)
+    assert type(optimizer) is cls and optimizer.defaults["weight_decay"] == 1e-4
+    assert [g["name"] for g in optimizer.param_groups] == ["vision", "aux", "head"]
+    if name == "sgd":
+        assert optimizer.defaults["momentum"] == 0.8
+    with pytest.raises(ConfigError, match=r"optimizer 'lamb' is unknown; use one of \['adamw', 'adam', 'sgd'\]"):
+        TrainConfig(optimizer="lamb")
+    with pytest.raises(ConfigError, match="early_stop_metric 'f1' is unknown"):
+        TrainConfig(early_stop_metric="f1")
+
+
 def test_lr_schedules():
     param = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.AdamW([{"params": [param], "lr": 1e-3, "base_lr": 1e-3, "name": "head"}])
@@ -138,6 +153,7 @@ def test_selection_score():
     assert selection_score({"foreground_iou": 0.7, "miou": 0.8}, num_classes=1) == 0.7
     assert selection_score({"foreground_iou": 0.7, "miou": 0.8}, num_classes=3) == 0.8
     assert selection_score({"foreground_iou": None, "miou": 0.5}, num_classes=1) == 0.0  # undefined: never best
+    assert selection_score({"foreground_iou": 0.7, "loss": 0.25}, 1, "loss") == -0.25  # lower loss scores higher
 
 
 def test_config_differences_names_the_setting():
@@ -246,10 +262,12 @@ def test_resume_refuses_other_settings(tmp_path):
               model=_model(model_cfg), datasets=_datasets(4, 4))
 
 
-def test_early_stop_and_accumulation(tmp_path):
-    # A learning rate too small to change predictions: the IoU never improves after epoch 1.
+@pytest.mark.parametrize("metric", ["iou", "loss"])
+def test_early_stop_and_accumulation(tmp_path, metric):
+    # A learning rate too small to change predictions: neither IoU nor loss improves after epoch 1.
     model_cfg, data_cfg, train_cfg = _configs(tmp_path, epochs=6, warmup_epochs=0, learning_rate=1e-12,
-                                              min_learning_rate=0, early_stop_patience=2, grad_accumulation=3)
+                                              min_learning_rate=0, early_stop_patience=2, grad_accumulation=3,
+                                              early_stop_metric=metric)
     result = train(model_cfg, data_cfg, train_cfg, model=_model(model_cfg), datasets=_datasets(16, 4))
     assert result.stopped_early and [e["epoch"] for e in result.history] == [1, 2, 3]
     assert result.best_epoch == 1
@@ -257,6 +275,19 @@ def test_early_stop_and_accumulation(tmp_path):
     assert ckpt["finished"]
     assert ckpt["schedule"]["step_count"] == 3 * math.ceil(4 / 3)  # 4 micro-batches, accumulate 3 -> 2 steps
     assert np.isfinite([e["train_loss"] for e in result.history]).all()
+
+
+def test_side_weights_that_do_not_fit_the_model_fail_before_training(tmp_path):
+    model_cfg, data_cfg, train_cfg = _configs(tmp_path, epochs=1, warmup_epochs=0)
+    bad = train_cfg.replace(loss=train_cfg.loss.replace(side_weights=[0.5]))
+
+    class NoData:  # the check runs before the data is touched
+        def __iter__(self):
+            raise AssertionError("data read before the side weights were checked")
+
+    with pytest.raises(ConfigError, match=r"side_weights has 1 value.*dualstream model has 2"):
+        train(model_cfg, data_cfg, bad, datasets=NoData())
+    assert not Path(bad.output).exists()
 
 
 def test_prefetcher_keeps_order_raises_errors_and_stops_early():
