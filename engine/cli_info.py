@@ -28,7 +28,8 @@ def format_metadata(path: str, meta: dict[str, Any]) -> str:
         f"Model bundle: {path}",
         f"  format {meta.get('format')} v{meta.get('format_version')}, created {meta.get('created', '?')}",
         "  made with " + ", ".join(f"{k} {v}" for k, v in versions.items()),
-        f"Architecture: {model.get('name')} (preset {model.get('preset')})",
+        f"Architecture: {model.get('name')} family (preset {model.get('preset')}"
+        + (f", encoder {model['encoder']}" if model.get("encoder") else "") + ")",
         f"  vision channels {model.get('vision_channels')}, aux channels {model.get('aux_channels')}, "
         f"aux ratio {model.get('aux_ratio')}, outputs {classes} ({'binary, sigmoid' if classes == 1 else 'softmax'})",
         "Data:",
@@ -40,6 +41,13 @@ def format_metadata(path: str, meta: dict[str, Any]) -> str:
         mapping = ", ".join(f"{k} -> {v}" for k, v in data["label_mapping"].items())
         lines.append(f"  label mapping: {mapping or 'values are classes'}; other values -> "
                      f"{data.get('label_default_class', 0)}; ignore index {data.get('ignore_index', 255)}")
+    if data.get("bands") or data.get("x_bands"):
+        from .data.bands import BandSelection
+
+        selection = BandSelection.from_metadata(data)
+        lines.append(f"  band selection of the {data.get('image_bands')}-band training images: "
+                     f"{selection.describe(int(data.get('image_bands') or 0))}"
+                     + (" (X = the aux input)" if selection.x else ""))
     if data.get("aux_channels"):
         prefixes = data.get("aux_prefixes") or []
         lines.append(f"  aux: {data['aux_channels']} channels"
@@ -56,6 +64,11 @@ def format_metadata(path: str, meta: dict[str, Any]) -> str:
         lines.append(f"Training: {train.get('warmup_epochs')} frozen + {train.get('epochs')} epochs, batch "
                      f"{train.get('batch_size')}, lr {_fmt(train.get('learning_rate'))}, schedule "
                      f"{train.get('schedule')}, seed {train.get('seed')}")
+        from .config import TrainConfig
+
+        loss = TrainConfig.from_dict({k: v for k, v in train.items() if k in ("loss", "focal_weight",
+                                                                              "lovasz_weight")}).loss
+        lines.append(f"  loss {loss.describe(str(model.get('name')))}, optimizer {train.get('optimizer', 'adamw')}")
     if metrics:
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if k != "epoch")
         lines.append(f"Metrics (best epoch {metrics.get('epoch')}): {shown}")

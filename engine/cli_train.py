@@ -53,6 +53,7 @@ FLAG_SETTINGS = {
     "momentum": ("train", "momentum"), "step_epochs": ("train", "step_epochs"), "step_gamma": ("train", "step_gamma"),
     "plateau_patience": ("train", "plateau_patience"), "plateau_factor": ("train", "plateau_factor"),
     "early_stop_metric": ("train", "early_stop_metric"), "encoder": ("model", "encoder"),
+    "bands": ("data", "bands"), "x_bands": ("data", "x_bands"),
 }
 # flag dest -> LossConfig setting (train.loss.<setting>)
 LOSS_FLAGS = {
@@ -142,6 +143,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     model.add_argument("--dropout", type=float, default=S)
     model.add_argument("--drop-path", dest="drop_path", type=float, default=S)
     data = p.add_argument_group("data")
+    data.add_argument("--bands", metavar="B,...", default=S,
+                      help="vision bands of the image, counted from 1 as in GDAL, e.g. 3,2,1 (default: all bands "
+                           "not taken by --x-bands); stored in the bundle and applied again by segment")
+    data.add_argument("--x-bands", dest="x_bands", metavar="B,...", default=S,
+                      help="bands of the same image as the model's aux input at full resolution (CMX's X "
+                           "modality, e.g. 4 for NIR of an RGBN file); instead of --aux rasters")
     data.add_argument("--tile-size", dest="tile_size", type=int, default=S, help="tile edge in pixels (x32)")
     data.add_argument("--aux-ratio", dest="aux_ratio", type=int, default=S, help="vision pixels per aux pixel")
     data.add_argument("--tiles-per-epoch", dest="tiles_per_epoch", type=int, default=S)

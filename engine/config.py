@@ -116,11 +116,26 @@ class AugmentConfig(Settings):
     scale_range: list[float] = field(default_factory=lambda: [0.75, 1.25])  # random resized crop
     color_jitter: float = 0.2  # brightness/contrast strength, 0 = off
     gray_probability: float = 0.05
+    hsv: float = 0.0  # 3-band imagery: hue (x pi radians), saturation and value jitter strength, 0 = off
+    clahe_probability: float = 0.0  # share of tiles given CLAHE (per band), 0 = off
+    clahe_clip: float = 2.0  # CLAHE clip limit, x the mean histogram bin count
+    clahe_grid: int = 8  # CLAHE tiles per side
+    copy_paste: float = 0.0  # share of tiles that get foreground objects pasted from another tile of the batch
 
     def __post_init__(self) -> None:
         _check(len(self.scale_range) == 2 and 0 < self.scale_range[0] <= self.scale_range[1],
                f"scale_range must be [low, high] with 0 < low <= high (got {self.scale_range}).")
         _check(0.0 <= self.gray_probability <= 1.0, "gray_probability must be in [0, 1].")
+        _check(0.0 <= self.hsv <= 1.0, f"augment.hsv must be in [0, 1] (got {self.hsv}).")
+        _check(0.0 <= self.clahe_probability <= 1.0, f"augment.clahe_probability must be in [0, 1] "
+                                                     f"(got {self.clahe_probability}).")
+        _check(self.clahe_clip >= 1.0 and self.clahe_grid >= 1, "augment.clahe_clip must be >= 1 and clahe_grid >= 1.")
+        _check(0.0 <= self.copy_paste <= 1.0, f"augment.copy_paste must be in [0, 1] (got {self.copy_paste}).")
+
+    @property
+    def extra_photometric(self) -> bool:
+        """Whether the HSV-like or CLAHE options are on (they take extra random draws per tile)."""
+        return self.hsv > 0 or self.clahe_probability > 0
 
 
 @dataclass
@@ -141,6 +156,8 @@ class DataConfig(Settings):
     class_colors: list[str] = field(default_factory=lambda: ["#000000", "#ff0000"])
     tile_size: int = 512
     aux_ratio: int = 8
+    bands: list[int] | None = None  # vision bands of the image, from 1 (GDAL order); None = all (but x_bands)
+    x_bands: list[int] | None = None  # bands of the same image as the aux input (CMX's X modality; aux ratio 1)
     tiles_per_epoch: int = 200
     foreground_share: float = 0.5  # share of random tiles forced to contain foreground
     skip_incomplete: bool = False  # skip scenes with a missing partner file instead of failing
@@ -156,6 +173,17 @@ class DataConfig(Settings):
         self.train_scenes = [SceneSpec.from_dict(s) if isinstance(s, dict) else s for s in self.train_scenes]
         self.val_scenes = [SceneSpec.from_dict(s) if isinstance(s, dict) else s for s in self.val_scenes]
         self.label_mapping = {str(k): int(v) for k, v in self.label_mapping.items()}
+        from .data.bands import BandSelection, parse_bands
+
+        self.bands = parse_bands(self.bands, "bands")
+        self.x_bands = parse_bands(self.x_bands, "x_bands")
+        BandSelection.of(self.bands, self.x_bands)  # overlap check
+        if self.x_bands:
+            # X bands come from the image itself, at its resolution; aux rasters would be a second aux input.
+            self.aux_ratio = 1
+            with_aux = [s.image for s in self.train_scenes + self.val_scenes if s.aux]
+            _check(not with_aux, f"x_bands take the aux input from the image's own bands, but scene(s) {with_aux[:3]} "
+                                 f"also have aux rasters; give either x_bands or aux rasters.")
         _check(self.tile_size % 32 == 0 and self.tile_size >= 32,
                f"tile_size must be a positive multiple of 32 (got {self.tile_size}); try 256 or 512.")
         _check(self.tile_size % self.aux_ratio == 0,

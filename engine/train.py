@@ -413,7 +413,13 @@ class _Trainer:
         else:
             sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(self.cfg.seed))
         per_process = len(dataset) // self.ctx.world_size
-        loader = DataLoader(dataset, batch_size=self.cfg.batch_size, sampler=sampler,
+        collate = None
+        if self.data_cfg.augment.copy_paste > 0:
+            from .data.copy_paste import CopyPasteCollate
+
+            collate = CopyPasteCollate(self.data_cfg.augment.copy_paste, self.ignore_index,
+                                       int(self.data_meta.get("aux_ratio") or 1))
+        loader = DataLoader(dataset, batch_size=self.cfg.batch_size, sampler=sampler, collate_fn=collate,
                             num_workers=self.cfg.num_workers, drop_last=per_process >= self.cfg.batch_size,
                             pin_memory=self.device_type == "cuda", worker_init_fn=_worker_init,
                             # the dataset's epoch lives in shared memory, so set_epoch reaches kept workers

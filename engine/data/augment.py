@@ -9,7 +9,8 @@ A tile is three aligned arrays: vision ``(Cv, S, S)``, aux ``(Ca, S/r, S/r)`` (o
    nearest for labels). Rotated-in corners become 0 in the inputs and ``ignore_index`` in the labels;
 2. exact flips and 90-degree rotations (pure index permutations, no resampling).
 
-Photometric jitter (brightness/contrast) and to-gray touch the vision stream only. They are applied AFTER
+Photometric options (CLAHE, HSV-like jitter for 3-band imagery, brightness/contrast, to-gray) touch the vision
+stream only. They are applied AFTER
 normalisation (values are then ~[0, 1] for percentile statistics or ~N(0, 1) for mean/std, so the strength
 means the same for uint8 and uint16 imagery) and BEFORE the geometric step, on valid pixels only, so
 nodata pixels stay exactly 0.
@@ -29,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import AugmentConfig
+from .photometric import clahe, hsv_like
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,12 @@ class AugmentParams:
     brightness: float = 0.0  # added to valid vision pixels
     contrast: float = 1.0  # factor around each band's valid mean
     gray: bool = False  # replace every vision band by the band mean
+    hue: float = 0.0  # radians, 3-band imagery (photometric.hsv_like)
+    saturation: float = 1.0
+    value: float = 1.0
+    clahe: bool = False
+    clahe_clip: float = 2.0
+    clahe_grid: int = 8
 
     @property
     def resamples(self) -> bool:
@@ -58,6 +66,13 @@ def sample_params(rng: np.random.Generator, cfg: AugmentConfig) -> AugmentParams
     scale = float(math.exp(math.log(low) + u[0] * (math.log(high) - math.log(low)))) if high > low else float(low)
     angle = float((2.0 * u[1] - 1.0) * cfg.rotation_degrees) if cfg.rotation_degrees > 0 else 0.0
     jitter = float(cfg.color_jitter)
+    extra: dict[str, Any] = {}
+    if cfg.extra_photometric:  # drawn only when asked, so runs without these options draw exactly as before
+        e = rng.random(4)
+        extra = {"hue": float((2.0 * e[0] - 1.0) * cfg.hsv * math.pi), "saturation": float(1.0 + (2.0 * e[1] - 1.0)
+                 * cfg.hsv), "value": float(1.0 + (2.0 * e[2] - 1.0) * cfg.hsv),
+                 "clahe": bool(e[3] < cfg.clahe_probability), "clahe_clip": float(cfg.clahe_clip),
+                 "clahe_grid": int(cfg.clahe_grid)}
     return AugmentParams(
         scale=scale,
         hflip=bool(cfg.flips and u[2] < 0.5),
@@ -67,6 +82,7 @@ def sample_params(rng: np.random.Generator, cfg: AugmentConfig) -> AugmentParams
         brightness=float((2.0 * u[5] - 1.0) * jitter) if jitter > 0 else 0.0,
         contrast=float(1.0 + (2.0 * u[6] - 1.0) * jitter) if jitter > 0 else 1.0,
         gray=bool(u[7] < cfg.gray_probability),
+        **extra,
     )
 
 
@@ -80,18 +96,24 @@ def _np(x: np.ndarray | torch.Tensor | None) -> np.ndarray | None:
 
 
 def photometric(vision: np.ndarray, valid: np.ndarray | None, params: AugmentParams) -> np.ndarray:
-    """Brightness/contrast and to-gray on normalised vision ``(C, H, W)``; invalid pixels stay 0.
+    """CLAHE, HSV-like jitter (3 bands only), brightness/contrast and to-gray on normalised vision ``(C, H, W)``;
+    invalid pixels stay 0.
 
     Args:
         vision: normalised vision values (not modified; a new array is returned unless nothing is to be done).
         valid: ``(H, W)`` bool, True where the pixel holds data; None = all valid.
         params: the tile's draws.
     """
-    if params.contrast == 1.0 and params.brightness == 0.0 and not params.gray:
+    hsv = (params.hue, params.saturation, params.value) != (0.0, 1.0, 1.0) and vision.shape[0] == 3
+    if params.contrast == 1.0 and params.brightness == 0.0 and not params.gray and not hsv and not params.clahe:
         return vision
     maskf = np.ones(vision.shape[-2:], np.float32) if valid is None else valid.astype(np.float32)
     count = max(float(maskf.sum()), 1.0)
     out = vision.astype(np.float32, copy=False)
+    if params.clahe:
+        out = clahe(out, valid, params.clahe_clip, params.clahe_grid)
+    if hsv:
+        out = hsv_like(out, params.hue, params.saturation, params.value)
     if params.gray:
         out = np.broadcast_to(out.mean(axis=0, keepdims=True), vision.shape)
     if params.contrast != 1.0 or params.brightness != 0.0:

@@ -77,6 +77,9 @@ class DataSummary:
     foreground_fraction: float = 0.0  # of labelled training pixels
     aux_files_per_scene: int = 0
     aux_file_bands: list[int] = field(default_factory=list)  # bands used of each aux file, in order
+    image_bands: int = 0  # bands of the training images (before band selection)
+    bands: list[int] | None = None  # vision band selection (1-based), None = all
+    x_bands: list[int] | None = None  # image bands read as the aux input (CMX's X modality)
 
     def to_bundle_metadata(self) -> dict[str, Any]:
         """The bundle's "data" section (JSON-ready)."""
@@ -90,6 +93,9 @@ class DataSummary:
             "aux_files_per_scene": self.aux_files_per_scene,
             "aux_file_bands": list(self.aux_file_bands),
             "aux_ratio": self.aux_ratio,
+            "image_bands": self.image_bands,
+            "bands": None if self.bands is None else list(self.bands),
+            "x_bands": None if self.x_bands is None else list(self.x_bands),
             "class_names": list(self.class_names),
             "class_colors": list(self.class_colors),
             "tile_size": self.tile_size,
@@ -111,7 +117,7 @@ def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
     """SceneReader arguments for one scene under the data settings."""
     return {
         "image": spec.image,
-        "aux": list(spec.aux),
+        "aux": [] if data_cfg.x_bands else list(spec.aux),  # x_bands: the aux input is the image's own bands
         "label": spec.label,
         "label_field": spec.label_field,
         "label_mapping": dict(data_cfg.label_mapping) or None,
@@ -122,6 +128,8 @@ def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
         "extent": spec.extent,
         "extent_crs": spec.extent_crs,
         "aoi": spec.aoi,
+        "bands": data_cfg.bands,
+        "x_bands": data_cfg.x_bands,
     }
 
 
@@ -285,6 +293,9 @@ def build_datasets(data_cfg: DataConfig, callback: Callback | None = None) -> tu
     """
     callback = callback or Callback()
     train_specs, val_specs = resolve_scenes(data_cfg, callback)
+    if data_cfg.x_bands and any(s.aux for s in train_specs + val_specs):
+        callback.warning(f"x_bands {data_cfg.x_bands}: the aux input comes from the images' own bands; the aux "
+                         f"rasters found in '{data_cfg.data_dir}' are not used.")
     callback.info(f"Data: {len(train_specs)} training scene(s), "
                   f"{len(val_specs) if val_specs else 'no'} validation scene(s).")
     train_kw = [reader_kwargs(s, data_cfg) for s in train_specs]
@@ -380,7 +391,11 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         val_scenes=[r.image for r in val_readers], holdout=holdout, train_tiles=len(train_ds),
         val_tiles=len(val_ds), label_counts=counts, foreground_fraction=fg / max(labelled, 1),
         aux_files_per_scene=len(train_kw[0]["aux"]), aux_file_bands=list(first.aux_file_bands),
+        image_bands=first.image_bands, bands=data_cfg.bands, x_bands=data_cfg.x_bands,
     )
+    if first.selection.active:
+        callback.info(f"Band selection of the {first.image_bands}-band images: "
+                      f"{first.selection.describe(first.image_bands)}.")
     callback.info(f"Data: {summary.vision_bands} vision band(s), {summary.aux_channels} aux channel(s), "
                   f"{len(train_ds)} training tiles per epoch, {len(val_ds)} validation tiles"
                   f"{' (held-out bands)' if holdout else ''}, foreground {100 * summary.foreground_fraction:.1f} %.")

@@ -20,6 +20,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..errors import AlignmentError, DataError
 from .align import aux_grid, check_overlap, resize_transform, tile_grid, warp_to_grid
+from .bands import BandSelection
 from .labels import LabelMapper, RegionMask, VectorLabels
 from .raster import RasterGrid, grid_of, is_vector_path, open_raster, read_window
 
@@ -54,7 +55,7 @@ class SceneReader:
     """Reads aligned tiles of (vision, aux, label) from one scene.
 
     Args:
-        image: the vision raster (all its bands are used).
+        image: the vision raster (all its bands are used unless ``bands``/``x_bands`` select some).
         aux: aux rasters, any CRS/resolution/extent; the first ``aux_bands_per_file`` bands of each are
             concatenated in the given order (None = all bands).
         label: a label raster or a polygon layer (GeoPackage/GeoJSON/Shapefile).
@@ -66,6 +67,9 @@ class SceneReader:
         callback: receives warnings (ungeoreferenced files, skipped features).
         extent: [xmin, ymin, xmax, ymax] in ``extent_crs`` (default the image CRS) restricting the labels.
         aoi: polygon layer restricting the labels.
+        bands: vision bands of the image, from 1 (None = all bands not in ``x_bands``).
+        x_bands: bands of the image read as the aux input at full resolution (CMX's X modality; needs
+            ``aux_ratio`` 1 and no aux rasters).
     """
 
     def __init__(
@@ -84,6 +88,8 @@ class SceneReader:
         extent: list[float] | None = None,
         extent_crs: str | None = None,
         aoi: str | None = None,
+        bands: list[int] | None = None,
+        x_bands: list[int] | None = None,
     ):
         self.image = str(image)
         self.aux_paths = [str(p) for p in aux]
@@ -106,7 +112,16 @@ class SceneReader:
 
         image_ds = self._open(self.image, "image")
         self.grid: RasterGrid = grid_of(image_ds)
-        self.vision_bands: int = image_ds.count
+        self.image_bands: int = image_ds.count
+        self.selection = BandSelection.of(bands, x_bands)
+        self.selection.check(self.image_bands, self.image)
+        self.vision_bands: int = len(self.selection.vision_bands(self.image_bands))
+        # one read per tile covers the vision and the X bands (None: every band, in file order)
+        self._read_bands = (self.selection.vision_bands(self.image_bands) + list(self.selection.x or ())
+                            if self.selection.active else None)
+        if self.selection.x and (self.aux_paths or self.aux_ratio != 1):
+            raise DataError(f"x_bands take the aux input from the image '{self.image}' itself (aux ratio 1); "
+                            f"give either x_bands or aux rasters, not both.")
         self.vision_dtype: str = image_ds.dtypes[0]
         self.nodata = image_ds.nodata
         self.georeferenced = self.grid.georeferenced
@@ -120,7 +135,7 @@ class SceneReader:
 
         self._aux: list[_AuxSource] = [self._setup_aux(p) for p in self.aux_paths]
         self.aux_file_bands: list[int] = [len(a.bands) for a in self._aux]  # bands used of each aux file
-        self.aux_channels: int = sum(self.aux_file_bands)
+        self.aux_channels: int = len(self.selection.x) if self.selection.x else sum(self.aux_file_bands)
 
         self.mapper = LabelMapper(label_mapping, label_default_class, self.ignore_index, self.label_path or "")
         self._vector: VectorLabels | None = None
@@ -244,10 +259,13 @@ class SceneReader:
         if width < 1 or height < 1:
             raise DataError(f"Tile size must be positive (got {width}x{height}).")
         image_ds = self._open(self.image, "image")
-        vision, valid = read_window(image_ds, col_off, row_off, width, height)
+        vision, valid = read_window(image_ds, col_off, row_off, width, height, self._read_bands)
         tile = tile_grid(self.grid, col_off, row_off, width, height)
         aux = aux_valid = None
-        if self._aux:
+        if self.selection.x:
+            vision, aux = vision[:self.vision_bands], vision[self.vision_bands:]
+            aux_valid = valid.copy()
+        elif self._aux:
             cached = self._read_aux_cached(col_off, row_off, width, height) if self._strips is not None else None
             aux, aux_valid = cached if cached is not None else self._read_aux(tile)
         label = None
@@ -257,6 +275,9 @@ class SceneReader:
 
     def read_aux(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Only the aux stream of a tile: (Ca, h//r, w//r) float32 and its validity mask."""
+        if self.selection.x:
+            return read_window(self._open(self.image, "image"), int(col_off), int(row_off), int(width), int(height),
+                               list(self.selection.x))
         return self._read_aux(tile_grid(self.grid, int(col_off), int(row_off), int(width), int(height)))
 
     def enable_aux_strip_cache(self, max_strips: int = 2) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..callbacks import Callback
 from ..config import SegmentConfig
+from ..data.bands import BandSelection
 from ..errors import AlignmentError, BundleError, ConfigError, DataError
 from ..onnx_metadata import read_model_metadata
 from ..outputs import check_writable
@@ -42,13 +43,24 @@ class Member:
         return int(self.data.get("aux_channels") or 0)
 
     @property
+    def selection(self) -> BandSelection:
+        """The bands of the image this member reads (vision, and X for CMX-style aux from the image)."""
+        return BandSelection.from_metadata(self.data)
+
+    @property
+    def needs_aux_rasters(self) -> bool:
+        """Aux from aux rasters (not from X bands of the image)."""
+        return self.aux_channels > 0 and not self.selection.x
+
+    @property
     def output_channels(self) -> int:
         return int(self.metadata["model"].get("num_classes", 1))
 
     @property
     def stats_key(self) -> str:
-        """Members with the same normalisation share one normalised copy of each tile."""
-        return json.dumps([self.data.get("vision_stats"), self.data.get("aux_stats")], sort_keys=True)
+        """Members with the same bands and normalisation share one normalised copy of each tile."""
+        return json.dumps([self.data.get("vision_stats"), self.data.get("aux_stats"), self.selection.to_metadata()],
+                          sort_keys=True)
 
 
 @dataclass
@@ -118,23 +130,45 @@ def check_members(cfg: SegmentConfig) -> list[Member]:
     members = [Member(str(p), read_model_metadata(p, cfg.backend), float(w)) for p, w in zip(cfg.models, weights)]
     first = members[0]
     for other in members[1:]:
-        for key, what in (("class_names", "classes"), ("vision_bands", "band counts")):
-            if other.data.get(key) != first.data.get(key):
-                raise BundleError(
-                    f"The ensemble members '{first.path}' and '{other.path}' have different {what} "
-                    f"({first.data.get(key)} vs {other.data.get(key)}); an ensemble needs models trained for "
-                    f"the same classes and bands."
-                )
+        if other.data.get("class_names") != first.data.get("class_names"):
+            raise BundleError(
+                f"The ensemble members '{first.path}' and '{other.path}' have different classes "
+                f"({first.data.get('class_names')} vs {other.data.get('class_names')}); an ensemble averages "
+                f"probabilities, so every member must be trained for the same classes in the same order."
+            )
         if other.output_channels != first.output_channels:
             raise BundleError(f"The ensemble members '{first.path}' and '{other.path}' have different outputs "
                               f"({first.output_channels} vs {other.output_channels} channels).")
-    aux_members = [m for m in members if m.aux_channels > 0]
+    # Each member reads its own bands of the image (checked against the image in plan_segmentation); members
+    # with aux rasters share one aux stack, so they must need the same aux layout.
+    aux_members = [m for m in members if m.needs_aux_rasters]
     for other in aux_members[1:]:
         for key in ("aux_channels", "aux_ratio", "aux_bands_per_file"):
             if other.data.get(key) != aux_members[0].data.get(key):
                 raise BundleError(f"The ensemble members '{aux_members[0].path}' and '{other.path}' need different "
                                   f"aux layouts ({key}: {aux_members[0].data.get(key)} vs {other.data.get(key)}).")
     return members
+
+
+def _check_member_bands(member: Member, image_bands: int, image: str) -> None:
+    """DataError when the image lacks the bands ``member`` was trained on (before any weights are loaded)."""
+    selection = member.selection
+    trained = int(member.data["vision_bands"])
+    if not selection.active:
+        if image_bands != trained:
+            raise DataError(f"The image '{image}' has {image_bands} band(s) but the model '{member.path}' was "
+                            f"trained on {trained}; give an image with the same bands in the same order.")
+        return
+    try:
+        selection.check(image_bands, image)
+    except DataError as exc:
+        raise DataError(f"The model '{member.path}' reads {selection.describe(max(image_bands, 1))} of its image: "
+                        f"{exc}") from exc
+    if len(selection.vision_bands(image_bands)) != trained:
+        raise DataError(f"The model '{member.path}' was trained on {trained} vision band(s) "
+                        f"({selection.describe(int(member.data.get('image_bands') or image_bands))} of a "
+                        f"{member.data.get('image_bands')}-band image), but the image '{image}' has {image_bands} "
+                        f"band(s); give an image with the same bands.")
 
 
 def _snap_region(reader: Any, cfg: SegmentConfig) -> tuple[int, int, int, int]:
@@ -201,7 +235,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     if cfg.polygons:
         check_writable(cfg.polygons, "polygon GeoPackage")
 
-    aux_members = [m for m in members if m.aux_channels > 0]
+    aux_members = [m for m in members if m.needs_aux_rasters]
     use_aux = bool(aux_members)
     aux_data = aux_members[0].data if use_aux else {}
     aux_paths: list[str] = []
@@ -237,11 +271,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
                          aux_ratio=aux_ratio, callback=callback, extent=cfg.extent, extent_crs=cfg.extent_crs,
                          aoi=cfg.aoi)
     try:
-        if reader.vision_bands != int(data["vision_bands"]):
-            raise DataError(
-                f"The image '{cfg.image}' has {reader.vision_bands} band(s) but the model '{first.path}' was "
-                f"trained on {data['vision_bands']}; give an image with the same bands in the same order."
-            )
+        for member in members:
+            _check_member_bands(member, reader.image_bands, cfg.image)
         if use_aux and reader.aux_channels != aux_members[0].aux_channels:
             raise DataError(
                 f"The aux files {aux_paths} give {reader.aux_channels} channel(s) but the model "

@@ -47,6 +47,14 @@ class Batch:
     skipped: int = 0  # all-nodata tiles skipped since the previous batch
 
 
+def _mirror_pad(array: np.ndarray, size: int, inside_h: int, inside_w: int) -> np.ndarray:
+    """(C, size, size) float32 with the part past the image's right/bottom edge mirrored from inside it."""
+    if inside_h < size or inside_w < size:
+        array = np.pad(array[:, :inside_h, :inside_w], ((0, 0), (0, size - inside_h), (0, size - inside_w)),
+                       mode="symmetric")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
 class TileReader:
     """Reads, normalises and batches tiles ahead of the model in background threads (bounded queues).
 
@@ -67,12 +75,15 @@ class TileReader:
         self.prefetch = prefetch
         self.readers = max(1, min(int(readers), len(plan.grid.rows)))  # a worker per tile row at most
         self.stop = threading.Event()  # checked per tile, so a cancel does not finish the batch being read
-        self.stats: dict[str, tuple[Any, Any]] = {}
+        # per stats key: vision statistics, aux statistics (None: no aux), the member's band selection
+        self.stats: dict[str, tuple[Any, Any, Any]] = {}
         for member in plan.members:
             aux_stats = member.data.get("aux_stats")
+            uses_aux = plan.use_aux or bool(member.selection.x)
             self.stats[member.stats_key] = (
                 BandStatistics.from_dict(member.data["vision_stats"]),
-                BandStatistics.from_dict(aux_stats) if (aux_stats and plan.use_aux) else None,
+                BandStatistics.from_dict(aux_stats) if (aux_stats and uses_aux) else None,
+                member.selection,
             )
         self._busy = [0.0] * self.readers  # seconds each worker spent reading
         self._prefetcher: Prefetcher | None = None
@@ -112,13 +123,12 @@ class TileReader:
         inside_h = min(size, reader.grid.height - tile.row)
         inside_w = min(size, reader.grid.width - tile.col)
         vision, aux = {}, {}
-        for key, (vstats, astats) in self.stats.items():
-            v = vstats.apply(arrays.vision, arrays.valid & valid)
-            if inside_h < size or inside_w < size:
-                v = np.pad(v[:, :inside_h, :inside_w], ((0, 0), (0, size - inside_h), (0, size - inside_w)),
-                           mode="symmetric")
-            vision[key] = np.ascontiguousarray(v, dtype=np.float32)
-            if astats is not None and arrays.aux is not None:
+        for key, (vstats, astats, selection) in self.stats.items():
+            raw, x = selection.split(arrays.vision) if selection.active else (arrays.vision, None)
+            vision[key] = _mirror_pad(vstats.apply(raw, arrays.valid & valid), size, inside_h, inside_w)
+            if astats is not None and x is not None:  # X bands of the image itself (CMX)
+                aux[key] = _mirror_pad(astats.apply(x, arrays.valid & valid), size, inside_h, inside_w)
+            elif astats is not None and arrays.aux is not None:
                 aux[key] = np.ascontiguousarray(astats.apply(arrays.aux, arrays.aux_valid), dtype=np.float32)
             else:
                 aux[key] = None

@@ -71,7 +71,7 @@ def test_train_reference_layout_then_info_and_resume(aux_dataset, tmp_path):
 
     info = engine("info", str(out))
     assert info.returncode == 0, info.stderr
-    assert "Architecture: dualstream (preset tiny)" in info.stdout
+    assert "Architecture: dualstream family (preset tiny)" in info.stdout
     assert "aux channels 48" in info.stdout and "label mapping: 90 -> 1" in info.stdout
     assert f"Metrics (best epoch {meta['metrics']['epoch']})" in info.stdout
     raw = engine("info", str(out), "--json")
