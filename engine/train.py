@@ -304,7 +304,6 @@ class _Trainer:
             self.num_side_outputs = int(getattr(self.model, "num_side_outputs", 0))
         # side weights against the model's side outputs, before the (slow) data preparation
         cfg.loss.side_weights_for(self.model_cfg.name, self.num_side_outputs)
-        cb.info(f"Loss: {cfg.loss.describe(self.model_cfg.name)}; optimizer {cfg.optimizer}.")
         seed_everything(cfg.seed)
         from .losses import build_loss
         from .report import report_paths
@@ -371,7 +370,8 @@ class _Trainer:
                 f"{f' x{self.ctx.world_size} processes' if self.ctx.distributed else ''}, precision "
                 f"{'fp32' if self.amp_dtype is None else str(self.amp_dtype).replace('torch.', '')}, "
                 f"{self.micro_steps} steps of {cfg.batch_size} tiles per epoch, epochs {start_epoch}.."
-                f"{self.total_epochs} ({cfg.warmup_epochs} with frozen encoders).")
+                f"{self.total_epochs} ({cfg.warmup_epochs} with frozen encoders); loss "
+                f"{cfg.loss.describe(self.model_cfg.name)}, optimizer {cfg.optimizer}.")
         stopped_early, epochs_run = False, 0
         if not finished:
             stopped_early, epochs_run = self._fit(start_epoch)
