@@ -46,8 +46,30 @@ from .common import (
     split_list,
 )
 
-PRESETS = ("tiny", "b0", "b1", "b2")
 DEVICES = ("auto", "cpu", "cuda")
+DEFAULT = "default"  # the family's own default preset / encoder
+
+
+def _registry() -> Any:
+    """The engine's model registry (torch-free): families, their presets, encoders and descriptions."""
+    return engine_module("models")
+
+
+def family_choices() -> tuple[str, ...]:
+    return tuple(_registry().list_models())
+
+
+def preset_choices() -> tuple[str, ...]:
+    """Every family's presets (the first family's first, so the indexes of older scripts stay) + "default"."""
+    return (*_registry().list_presets(), DEFAULT)
+
+
+def encoder_choices() -> tuple[str, ...]:
+    return (DEFAULT, *_registry().list_encoders())
+
+
+def config_choices(name: str) -> tuple[str, ...]:
+    return tuple(getattr(engine_module("config"), name))
 
 
 class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
@@ -78,6 +100,20 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     AUX_RATIO = "AUX_RATIO"
     SEED = "SEED"
     RESUME = "RESUME"
+    MODEL_FAMILY = "MODEL_FAMILY"
+    ENCODER = "ENCODER"
+    BANDS = "BANDS"
+    X_BANDS = "X_BANDS"
+    LOSS = "LOSS"
+    OPTIMIZER = "OPTIMIZER"
+    WEIGHT_DECAY = "WEIGHT_DECAY"
+    SCHEDULE = "SCHEDULE"
+    EARLY_STOP_METRIC = "EARLY_STOP_METRIC"
+    PATIENCE = "PATIENCE"
+    GRAD_ACCUMULATION = "GRAD_ACCUMULATION"
+    COPY_PASTE = "COPY_PASTE"
+    HSV = "HSV"
+    CLAHE = "CLAHE"
     OUTPUT = "OUTPUT"
     OUTPUT_REPORT = "OUTPUT_REPORT"
 
@@ -111,7 +147,18 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             "measure the result with <b>Evaluate segmentation</b>. The defaults (b1, 40 epochs, 512-px tiles) are "
             "for a GPU: <b>without one</b>, start with <i>tiny</i> or <i>b0</i>, 5-10 epochs and 256-px tiles (the "
             "log suggests this when it trains on the CPU; it never changes your settings).</p>"
-        ) + parameters_help(self)
+        ) + self._families_help() + parameters_help(self)
+
+    def _families_help(self) -> str:
+        """Which family fits which data, from the engine's registry (never a copy here)."""
+        items = "".join(
+            f"<li><b>{m['name']}</b>: {m['description']} Presets: {', '.join(m['presets'])} (default "
+            f"{m['default_preset']}){'; any encoder' if m['encoders'] else ''}.</li>"
+            for m in _registry().describe_models())
+        return (f"<p><b>Model families</b> (Model family; the loss defaults to the family's own):</p><ul>{items}</ul>"
+                "<p><b>Bands</b>: 1-based band numbers as in GDAL (3,2,1 = a B,G,R order); <b>X bands</b> feed "
+                "CMX's second stream from the same image (e.g. 4 = NIR of an RGBN file) instead of aux layers. "
+                "The bundle keeps both and Segment applies them again.</p>")
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         add_parameter(self, QgsProcessingParameterRasterLayer(
@@ -146,9 +193,28 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             minValue=0.0, maxValue=0.9),
             self.tr("Share of the scene held out (as bands of tiles) to select the best epoch, when there is no "
                     "validation folder (vs_sn/). 0: no validation, the last epoch is kept."))
+        families, presets = family_choices(), preset_choices()
         add_parameter(self, QgsProcessingParameterEnum(
-            self.PRESET, self.tr("Architecture preset"), options=list(PRESETS), defaultValue=PRESETS.index("b1")),
-            self.tr("Model size: tiny (tests, CPU), b0 (small), b1 (reference), b2 (large; needs a GPU)."))
+            self.MODEL_FAMILY, self.tr("Model family"), options=list(families), defaultValue=0),
+            self.tr("dualstream: imagery + coarse aux grids; cmx: two images of one grid (RGB + NIR/DSM/SAR, or "
+                    "X bands of one file); unet, pspnet, deeplabv3plus: imagery only (the help above says more)."))
+        add_parameter(self, QgsProcessingParameterEnum(
+            self.PRESET, self.tr("Architecture preset"), options=list(presets), defaultValue=presets.index(DEFAULT)),
+            self.tr("Model size; each family has its own presets (listed in the help), tiny for tests and CPU "
+                    "demos. default: the family's default (dualstream b1, cmx b2, baselines base)."))
+        add_parameter(self, QgsProcessingParameterEnum(
+            self.ENCODER, self.tr("Encoder (unet, pspnet, deeplabv3plus)"), options=list(encoder_choices()),
+            defaultValue=0),
+            self.tr("Backbone of the single-stream baselines (ResNet, ConvNeXt, Swin, MiT); default: the preset's. "
+                    "dualstream and cmx have fixed SegFormer encoders."))
+        add_parameter(self, QgsProcessingParameterString(
+            self.BANDS, self.tr("Image bands (e.g. 3,2,1; empty: all)"), "", optional=True),
+            self.tr("Bands of the image the model sees, counted from 1 as in GDAL, in this order (drop an alpha "
+                    "band, pick 4 of 13 Sentinel-2 bands). Empty: every band not used as X bands."))
+        add_parameter(self, QgsProcessingParameterString(
+            self.X_BANDS, self.tr("X bands of the same image (CMX, e.g. 4)"), "", optional=True),
+            self.tr("Bands of the same image fed to the second (aux) stream at full resolution, e.g. 4 = NIR of an "
+                    "R,G,B,NIR file; instead of aux layers. Must not overlap the image bands."))
         add_parameter(self, QgsProcessingParameterFile(
             self.PRETRAINED, self.tr("Pretrained vision encoder (folder)"),
             behavior=QgsProcessingParameterFile.Folder, optional=True),
@@ -207,6 +273,51 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         add_parameter(self, QgsProcessingParameterNumber(
             self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, 0, minValue=0),
             self.tr("Seed of tile sampling, augmentation and initialisation (same seed, same model on CPU)."),
+            advanced=True)
+        add_parameter(self, QgsProcessingParameterString(
+            self.LOSS, self.tr("Loss terms (e.g. focal=1,dice=1; empty: the family's)"), "", optional=True),
+            self.tr(f"Weighted loss terms from {', '.join(config_choices('LOSS_TERMS'))} (bce = ce). Empty: "
+                    "dualstream 0.5 focal + 0.5 lovasz, cmx ohem + dice, baselines focal + dice."), advanced=True)
+        add_parameter(self, QgsProcessingParameterEnum(
+            self.OPTIMIZER, self.tr("Optimiser"), options=list(config_choices("OPTIMIZERS")), defaultValue=0),
+            self.tr("adamw (decoupled weight decay), adam (L2 weight decay, the building design's) or sgd "
+                    "(momentum 0.9); the encoders train at a fraction of the learning rate."), advanced=True)
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.WEIGHT_DECAY, self.tr("Weight decay"), QgsProcessingParameterNumber.Double, 1e-5, minValue=0.0),
+            self.tr("Weight decay of the optimiser."), advanced=True)
+        add_parameter(self, QgsProcessingParameterEnum(
+            self.SCHEDULE, self.tr("Learning-rate schedule"), options=list(config_choices("SCHEDULES")),
+            defaultValue=0),
+            self.tr("cosine decay, step (x0.1 every 10 epochs) or plateau (halved when the validation score "
+                    "stalls)."), advanced=True)
+        add_parameter(self, QgsProcessingParameterEnum(
+            self.EARLY_STOP_METRIC, self.tr("Early stopping and best epoch by"),
+            options=list(config_choices("EARLY_STOP_METRICS")), defaultValue=0),
+            self.tr("iou: validation IoU; loss: validation loss. Also decides which epoch the bundle keeps."),
+            advanced=True)
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.PATIENCE, self.tr("Early-stopping patience (epochs, 0 = off)"), QgsProcessingParameterNumber.Integer,
+            10, minValue=0),
+            self.tr("Stop after this many epochs without a better validation score."), advanced=True)
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.GRAD_ACCUMULATION, self.tr("Gradient accumulation (batches per step)"),
+            QgsProcessingParameterNumber.Integer, 1, minValue=1),
+            self.tr("Sum the gradients of this many batches per optimiser step (a larger effective batch)."),
+            advanced=True)
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.COPY_PASTE, self.tr("Copy-paste share"), QgsProcessingParameterNumber.Double, 0.0, minValue=0.0,
+            maxValue=1.0),
+            self.tr("Share of training tiles that get foreground objects (whole connected regions, with their "
+                    "labels) pasted from another tile of the batch. 0: off."), advanced=True)
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.HSV, self.tr("Hue/saturation/value jitter (3-band imagery)"), QgsProcessingParameterNumber.Double,
+            0.0, minValue=0.0, maxValue=1.0),
+            self.tr("Strength of random hue, saturation and brightness changes of 3-band imagery. 0: off."),
+            advanced=True)
+        add_parameter(self, QgsProcessingParameterNumber(
+            self.CLAHE, self.tr("CLAHE share"), QgsProcessingParameterNumber.Double, 0.0, minValue=0.0,
+            maxValue=1.0),
+            self.tr("Share of training tiles given contrast-limited adaptive histogram equalisation. 0: off."),
             advanced=True)
         add_parameter(self, QgsProcessingParameterBoolean(
             self.RESUME, self.tr("Resume from the last checkpoint"), False),
@@ -286,7 +397,14 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             "aux_ratio": self.parameterAsInt(parameters, self.AUX_RATIO, context),
             "tiles_per_epoch": self.parameterAsInt(parameters, self.TILES_PER_EPOCH, context),
             "seed": self.parameterAsInt(parameters, self.SEED, context),
+            "augment": {"copy_paste": self.parameterAsDouble(parameters, self.COPY_PASTE, context),
+                        "hsv": self.parameterAsDouble(parameters, self.HSV, context),
+                        "clahe_probability": self.parameterAsDouble(parameters, self.CLAHE, context)},
         }
+        for key, name in (("bands", self.BANDS), ("x_bands", self.X_BANDS)):
+            text = self.parameterAsString(parameters, name, context).strip()
+            if text:
+                data[key] = text  # "3,2,1": DataConfig parses and checks it
         if folder:
             data["data_dir"] = folder
             if aux_bands:
@@ -295,11 +413,8 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                 feedback.pushWarning("EXTENT applies to layers only; the whole scenes of the dataset folder are used.")
         else:
             data.update(self._layer_scene(parameters, context, feedback, aux_bands))
-        model = {
-            "preset": enum_value(self, parameters, self.PRESET, context, PRESETS),
-            "pretrained": self.parameterAsFile(parameters, self.PRETRAINED, context) or None,
-            "aux_ratio": data["aux_ratio"],
-        }
+        model = self._model_settings(parameters, context)
+        model["aux_ratio"] = data["aux_ratio"]
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         if not output or _is_temporary(output):
             raise QgsProcessingException(
@@ -319,8 +434,39 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             "seed": data["seed"],
             "resume": self.parameterAsBoolean(parameters, self.RESUME, context),
             "num_workers": 0,  # no worker processes inside QGIS (they would start QGIS's own executable)
+            "optimizer": enum_value(self, parameters, self.OPTIMIZER, context, config_choices("OPTIMIZERS")),
+            "weight_decay": self.parameterAsDouble(parameters, self.WEIGHT_DECAY, context),
+            "schedule": enum_value(self, parameters, self.SCHEDULE, context, config_choices("SCHEDULES")),
+            "early_stop_metric": enum_value(self, parameters, self.EARLY_STOP_METRIC, context,
+                                            config_choices("EARLY_STOP_METRICS")),
+            "early_stop_patience": self.parameterAsInt(parameters, self.PATIENCE, context) or None,
+            "grad_accumulation": self.parameterAsInt(parameters, self.GRAD_ACCUMULATION, context),
         }
+        loss = self.parameterAsString(parameters, self.LOSS, context).strip()
+        if loss:
+            train["loss"] = {"terms": loss}  # "focal=1,dice=1": LossConfig parses it and names unknown terms
         return (config.ModelConfig(**model), config.DataConfig(**data), config.TrainConfig(**train))
+
+    def _model_settings(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+        """Family, preset, encoder and pretrained folder; a preset or encoder the family lacks is named here."""
+        models = _registry()
+        family = enum_value(self, parameters, self.MODEL_FAMILY, context, family_choices())
+        model: dict[str, Any] = {"name": family,
+                                 "pretrained": self.parameterAsFile(parameters, self.PRETRAINED, context) or None}
+        preset = enum_value(self, parameters, self.PRESET, context, preset_choices())
+        if preset != DEFAULT:
+            if preset not in models.list_presets(family):
+                raise QgsProcessingException(f"Parameter PRESET: '{preset}' is not a preset of the {family} family; "
+                                             f"use one of {models.list_presets(family)} or default.")
+            model["preset"] = preset
+        encoder = enum_value(self, parameters, self.ENCODER, context, encoder_choices())
+        if encoder != DEFAULT:
+            if encoder not in models.list_encoders(family):
+                takes = [m["name"] for m in models.describe_models() if m["encoders"]]
+                raise QgsProcessingException(f"Parameter ENCODER: the {family} family has a fixed encoder; an "
+                                             f"encoder can be chosen for {takes} only (leave ENCODER at default).")
+            model["encoder"] = encoder
+        return model
 
     def _layer_scene(self, parameters: dict[str, Any], context: QgsProcessingContext,
                      feedback: QgsProcessingFeedback, aux_bands: int) -> dict[str, Any]:
