@@ -28,6 +28,18 @@ SEGMENT_FLAGS = ("image", "models", "output", "aux", "model_weights", "probabili
                  "resample_to_training_gsd", "backend")
 
 
+class _Weights(argparse.Action):
+    """``--weights 0.7,0.3`` or ``--weights 0.7 0.3`` -> [0.7, 0.3]."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        try:
+            weights = [float(v) for text in values for v in str(text).split(",") if v.strip()]
+        except ValueError:
+            parser.error(f"{option_string}: ensemble weights are numbers, e.g. 0.7,0.3 (got {' '.join(values)})")
+        setattr(namespace, self.dest, weights)
+
+
 def add_segment_arguments(p: argparse.ArgumentParser) -> None:
     S = argparse.SUPPRESS  # only flags actually given override the config file
     io = p.add_argument_group("input and output")
@@ -38,8 +50,8 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
     io.add_argument("--model", dest="models", action="append", default=S, metavar="MODEL",
                     help="model bundle (.dsmodel), or an exported .onnx model with --backend onnxruntime; repeat "
                          "for an ensemble")
-    io.add_argument("--weights", dest="model_weights", nargs="+", type=float, default=S, metavar="W",
-                    help="ensemble weights, one per --model (default equal)")
+    io.add_argument("--weights", dest="model_weights", nargs="+", action=_Weights, default=S,
+                    metavar="W", help="ensemble weights, one per --model, e.g. 0.7,0.3 or 0.7 0.3 (default equal)")
     io.add_argument("--out", dest="output", default=S, metavar="OUT.tif", help="class GeoTIFF to write")
     io.add_argument("--probabilities", default=S, metavar="P.tif", help="also write class probabilities")
     io.add_argument("--probability-dtype", dest="probability_dtype", choices=("float32", "uint8"), default=S,
