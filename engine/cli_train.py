@@ -62,6 +62,9 @@ LOSS_FLAGS = {
     "ohem_min_kept": "ohem_min_kept", "side_weights": "side_weights",
 }
 
+# flag dest -> AugmentConfig setting (data.augment.<setting>)
+AUGMENT_FLAGS = {"copy_paste": "copy_paste", "hsv": "hsv", "clahe": "clahe_probability"}
+
 
 def _loss_terms(text: str) -> dict[str, float]:
     try:
@@ -168,6 +171,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     data.add_argument("--class-colors", dest="class_colors", nargs="+", metavar="#RRGGBB", default=S)
     data.add_argument("--skip-incomplete", dest="skip_incomplete", action="store_true", default=S,
                       help="skip scenes with a missing partner file instead of failing")
+    data.add_argument("--copy-paste", dest="copy_paste", type=float, default=S, metavar="SHARE",
+                      help="share of training tiles given foreground objects of another tile of the batch (0 = off)")
+    data.add_argument("--hsv", type=float, default=S, metavar="STRENGTH",
+                      help="hue/saturation/value jitter of 3-band imagery, 0..1 (0 = off)")
+    data.add_argument("--clahe", type=float, default=S, metavar="SHARE",
+                      help="share of training tiles given CLAHE (contrast-limited adaptive equalisation; 0 = off)")
     data.add_argument("--statistics", choices=("percentile", "meanstd"), default=S)
     train = p.add_argument_group("training")
     train.add_argument("--epochs", type=int, default=S, help="epochs with all layers trained")
@@ -240,12 +249,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, DataConfig
     if "early_stop_patience" in given:
         patience = given["early_stop_patience"]
         sections["train"]["early_stop_patience"] = patience if patience > 0 else None
-    for dest, key in LOSS_FLAGS.items():
-        if dest in given:
-            loss = sections["train"].get("loss") or {}
-            if not isinstance(loss, dict):
-                raise ConfigError("the train.loss section of the config file must be a mapping of settings.")
-            sections["train"]["loss"] = {**loss, key: given[dest]}
+    _nested_flags(sections["data"], "augment", AUGMENT_FLAGS, given, "data")
+    _nested_flags(sections["train"], "loss", LOSS_FLAGS, given, "train")
     if "seed" in given:
         sections["data"]["seed"] = sections["train"]["seed"] = given["seed"]
     for dest in ("train_scenes", "val_scenes"):
@@ -267,6 +272,18 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, DataConfig
     # the engine checks its own inputs; only the command line knows the config file
     check_outputs({"config file (--config)": getattr(args, "config", None)}, train_files(*configs)[1])
     return configs
+
+
+def _nested_flags(section: dict[str, Any], name: str, flags: dict[str, str], given: dict[str, Any],
+                  where: str) -> None:
+    """Flags given on the command line override settings of the nested ``section[name]`` mapping."""
+    chosen = {key: given[dest] for dest, key in flags.items() if dest in given}
+    if not chosen:
+        return
+    current = section.get(name) or {}
+    if not isinstance(current, dict):
+        raise ConfigError(f"the {where}.{name} section of the config file must be a mapping of settings.")
+    section[name] = {**current, **chosen}
 
 
 def _default_colors(n: int) -> list[str]:

@@ -31,6 +31,13 @@ def aux_inputs(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _image_line(data: dict[str, Any], model: dict[str, Any]) -> str:
+    if data.get("bands"):
+        return (f"  image: bands {','.join(str(b) for b in data['bands'])} (counted from 1) of a "
+                f"{data.get('image_bands', '?')}-band image")
+    return f"  image: {data.get('vision_bands', model.get('vision_channels', '?'))} bands, in the training order"
+
+
 def describe_bundle(path: str, meta: dict[str, Any]) -> list[str]:
     """Log lines saying what the model in ``path`` expects."""
     model, data = meta.get("model", {}), meta.get("data", {})
@@ -40,10 +47,13 @@ def describe_bundle(path: str, meta: dict[str, Any]) -> list[str]:
     lines = [
         f"Model {Path(path).name}: {model.get('name', '?')} (preset {model.get('preset', '?')}), trained at "
         f"{_resolution(data.get('gsd'))} with {data.get('tile_size', '?')}-px tiles",
-        f"  image: {data.get('vision_bands', model.get('vision_channels', '?'))} bands, in the training order",
+        _image_line(data, model),
     ]
-    aux = aux_inputs(data)
-    lines.append("  aux inputs, in this order: " + ("; ".join(aux) if aux else "none (vision-only model)"))
+    if data.get("x_bands"):
+        lines.append(f"  aux input: bands {','.join(str(b) for b in data['x_bands'])} of the same image (X bands)")
+    else:
+        aux = aux_inputs(data)
+        lines.append("  aux inputs, in this order: " + ("; ".join(aux) if aux else "none (vision-only model)"))
     lines.append(f"  classes: {classes or '?'}")
     mapping = data.get("label_mapping")
     lines.append("  training labels: " + (", ".join(f"{k} -> {v}" for k, v in mapping.items()) if mapping
