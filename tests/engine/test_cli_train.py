@@ -154,8 +154,11 @@ def test_training_options_from_flags_and_config_file(tmp_path):
     assert train.early_stop_metric == "loss"
     assert train.loss.terms == {"ohem": 1.0, "dice": 1.0} and train.loss.ohem_min_kept == 50
     assert train.loss.focal_gamma == 1.5
-    _, _, train = _parse("--config", str(config), "--loss", "focal=1,bce=0.5", "--side-weights", "0.2,0.1")
+    _, data, train = _parse("--config", str(config), "--loss", "focal=1,bce=0.5", "--side-weights", "0.2,0.1",
+                            "--bands", "3,2,1", "--x-bands", "4", "--copy-paste", "0.5", "--clahe", "0.2")
     assert train.loss.terms == {"focal": 1.0, "ce": 0.5} and train.loss.side_weights == [0.2, 0.1]
+    assert (data.bands, data.x_bands, data.aux_ratio) == ([3, 2, 1], [4], 1)
+    assert (data.augment.copy_paste, data.augment.clahe_probability, data.augment.hsv) == (0.5, 0.2, 0.0)
 
 
 def test_bad_loss_and_optimizer_names_list_the_valid_ones(tmp_path):
