@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-REALDATA = Path(os.environ.get("DUALSTREAM_REALDATA", REPO.parent.parent / "shared" / "realdata"))
+REALDATA = Path(os.environ.get("DUALSTREAM_REALDATA") or REPO.parent / "shared" / "realdata")  # as tests/realdata
 CLOUD = "cloud38_sample"
 CLOUD_STEM = "patch_192_10_by_12_LC08_L1TP_002053_20160520_20170324_01_T1"
 MASS = "gdl_buildings_landcover/massachusetts_buildings_rgb"
