@@ -318,10 +318,12 @@ def _legacy_loss(data: dict[str, Any]) -> dict[str, Any]:
     loss = dict(data.get("loss") or {})
     weights = {name: data[f"{name}_weight"] for name in ("focal", "lovasz", "dice", "ohem")
                if f"{name}_weight" in data}
-    if weights and "terms" not in loss:
-        loss["terms"] = {"focal": 0.5, "lovasz": 0.5, **weights}
+    terms = {"focal": 0.5, "lovasz": 0.5, **weights}
+    # the old defaults were DualStream's (then the only family): they stay "the family's default"
+    if weights and "terms" not in loss and {k: v for k, v in terms.items() if v} != FAMILY_LOSSES["dualstream"]:
+        loss["terms"] = terms
     ds = data.get("deep_supervision_weights")
-    if ds is not None and "side_weights" not in loss:
+    if ds is not None and "side_weights" not in loss and [float(w) for w in ds] != [1.0, 0.3, 0.15]:
         _check(len(ds) >= 1 and float(ds[0]) > 0, f"deep_supervision_weights must start with the final output's "
                                                    f"weight > 0 (got {ds}).")
         loss["side_weights"] = [float(w) / float(ds[0]) for w in ds[1:]]

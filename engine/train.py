@@ -211,13 +211,25 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
     """Human-readable list of settings that differ between a checkpoint and this run (ignoring resumable ones)."""
     out = []
     for section in ("model", "data", "train"):
-        old, new = saved.get(section, {}), current.get(section, {})
+        old, new = _with_defaults(section, saved.get(section, {})), _with_defaults(section, current.get(section, {}))
         for key in sorted(set(old) | set(new)):
             if key in RESUMABLE_CHANGES[section]:
                 continue
             if old.get(key) != new.get(key):
                 out.append(f"{section}.{key}: checkpoint {old.get(key)!r}, now {new.get(key)!r}")
     return out
+
+
+def _with_defaults(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's settings with the defaults of settings added since (and old names mapped), so that a
+    checkpoint of an earlier version compares equal to the same run today; unreadable ones stay as they are."""
+    from .models import ModelConfig
+
+    cls = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}[section]
+    try:
+        return cls.from_dict(values).to_dict()
+    except Exception:  # noqa: BLE001 - any unreadable old section is compared as saved
+        return values
 
 
 def selection_score(summary: dict[str, Any], num_classes: int, metric: str = "iou") -> float:

@@ -160,6 +160,10 @@ def test_config_differences_names_the_setting():
     saved = {"model": {"preset": "tiny"}, "data": {"tile_size": 64}, "train": {"learning_rate": 1e-3, "epochs": 2}}
     now = {"model": {"preset": "tiny"}, "data": {"tile_size": 64}, "train": {"learning_rate": 2e-3, "epochs": 5}}
     assert config_differences(saved, now) == ["train.learning_rate: checkpoint 0.001, now 0.002"]
+    # a checkpoint written before settings were added (loss, optimizer, band selection) resumes as the same run
+    old = {"model": {}, "data": {"augment": {"flips": True}}, "train": {"focal_weight": 0.5, "lovasz_weight": 0.5}}
+    new = {"model": ModelConfig().to_dict(), "data": DataConfig().to_dict(), "train": TrainConfig().to_dict()}
+    assert config_differences(old, new) == []
 
 
 # ----------------------------------------------------------------------------------------- the loop
