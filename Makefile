@@ -40,23 +40,25 @@ demo: install
 package:
 	$(SYSTEM_PYTHON) scripts/assemble_plugin.py --zip dist/dualstream_qgis.zip
 
-# The engine tests run in their own pytest process with `qgis` made unimportable (tests/conftest.py), which
-# proves the engine never imports it; every other test folder runs in a second process. Both always run;
-# any failure, including pytest's exit code 5 (no tests collected), fails the target.
+# The engine tests (and the reliability suite's command-line cases) run in their own pytest process with
+# `qgis` made unimportable (tests/conftest.py), which proves the engine never imports it; every other test
+# folder runs in a second process. Both always run; any failure, including pytest's exit code 5 (no tests
+# collected), fails the target. The reliability counts land in test_output/reliability.json.
+ENGINE_TESTS := tests/engine tests/reliability/cli
 test: install
 	@status=0; \
 	echo "== engine tests (qgis blocked) =="; \
-	DUALSTREAM_BLOCK_QGIS=1 $(PY) -m pytest tests/engine $(PYTEST_ARGS) || status=$$?; \
+	DUALSTREAM_BLOCK_QGIS=1 $(PY) -m pytest $(ENGINE_TESTS) $(PYTEST_ARGS) || status=$$?; \
 	echo "== plugin and other tests (real QGIS) =="; \
-	$(PY) -m pytest tests --ignore=tests/engine $(PYTEST_ARGS) || status=$$?; \
+	$(PY) -m pytest tests $(addprefix --ignore=,$(ENGINE_TESTS)) $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (pytest exit code $$status)" >&2; fi; \
 	exit $$status
 
 test-engine: install
-	DUALSTREAM_BLOCK_QGIS=1 $(PY) -m pytest tests/engine $(PYTEST_ARGS)
+	DUALSTREAM_BLOCK_QGIS=1 $(PY) -m pytest $(ENGINE_TESTS) $(PYTEST_ARGS)
 
 test-plugin: install
-	$(PY) -m pytest tests --ignore=tests/engine $(PYTEST_ARGS)
+	$(PY) -m pytest tests $(addprefix --ignore=,$(ENGINE_TESTS)) $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check engine dualstream_qgis tests bench scripts

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -99,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(join_dash_values(list(sys.argv[1:] if argv is None else argv)))
     debug = bool(getattr(args, "debug", False))
+    _terminate_as_interrupt()
     try:
         code = args._run(args)
     except CanceledError as exc:
@@ -130,6 +133,18 @@ def main(argv: list[str] | None = None) -> int:
               f"space and the permissions.", file=sys.stderr)
         return EXIT_ERROR
     return int(code or 0)
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (``kill``, a job scheduler's timeout) ends the run like Ctrl+C: temp files and locks are cleaned
+    up on the way out instead of the process vanishing mid-write."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def _handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _handler)
 
 
 def _one_line(exc: Any) -> str:

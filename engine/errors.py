@@ -47,5 +47,9 @@ class OutputError(DualStreamError, OSError):
     nothing that looks finished was left and a previous file at the destination is unchanged."""
 
 
+class OutputLockedError(DualStreamError):
+    """Another run is writing the same output right now (its lock file is held)."""
+
+
 class CanceledError(DualStreamError):
     """The user canceled the run (through the callback). Nothing that looks finished was written."""

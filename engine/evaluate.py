@@ -25,6 +25,7 @@ import numpy as np
 from .callbacks import Callback
 from .config import EvaluateConfig
 from .errors import ConfigError, DataError
+from .locks import output_locks
 from .metrics import ConfusionMatrix
 from .outputs import check_writable, read_prediction_tags, write_text_atomic
 from .safety import check_outputs, evaluate_files
@@ -206,13 +207,19 @@ def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> dict[str,
 
     Raises:
         ConfigError, DataError, AlignmentError: bad or non-overlapping inputs, named.
+        OutputLockedError: another run is writing the same metrics file.
     """
-    from .data.scene import SceneReader
-
     callback = callback or Callback()
     if not cfg.prediction or not cfg.label:
         raise ConfigError("evaluate needs a prediction (--pred) and a label (--label).")
     check_outputs(*evaluate_files(cfg))
+    with output_locks({"metrics (--out)": cfg.output, "run-length CSV (--rle-csv)": cfg.rle_csv}):
+        return _evaluate(cfg, callback)
+
+
+def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
+    from .data.scene import SceneReader
+
     pairs = _pairs(cfg.prediction, cfg.label)
     check_writable(cfg.output, "metrics file")
     if cfg.rle_csv:

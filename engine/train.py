@@ -30,6 +30,7 @@ from .config import DataConfig, ModelConfig, TrainConfig
 from .distributed import DistContext, setup_distributed
 from .environment import require, resolve_device
 from .errors import CanceledError, ConfigError, ModelError, OutputError
+from .locks import output_locks
 from .prefetch import Prefetcher
 from .safety import check_outputs, train_files
 
@@ -277,7 +278,9 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
     device = resolve_device(train_cfg.device)
     ctx, device = setup_distributed(device)
     try:
-        return _Trainer(model_cfg, data_cfg, train_cfg, callback, ctx, device, model, datasets).run()
+        # rank 0 writes, so rank 0 holds the lock: a second training onto the same bundle refuses at once
+        with output_locks({"model bundle (--out)": train_cfg.output} if ctx.is_main else {}):
+            return _Trainer(model_cfg, data_cfg, train_cfg, callback, ctx, device, model, datasets).run()
     finally:
         if ctx.initialized_here:
             import torch.distributed as dist
@@ -323,6 +326,7 @@ class _Trainer:
         if self.datasets is None:
             from .data.dataset import build_datasets
 
+            self._check_resources()  # from raster headers, before the statistics read a single tile
             self.datasets = build_datasets(self.data_cfg, cb)
         train_ds, val_ds, summary = self.datasets
         if len(train_ds) == 0:
@@ -706,6 +710,15 @@ class _Trainer:
         from .bundle import save_bundle
 
         save_bundle(path, self.model, self._bundle_metadata())
+
+    def _check_resources(self) -> None:
+        """The tile against the training scenes and one step's memory against the device's (ResourceError)."""
+        from .resources import check_memory, check_training_tile, tile_step, training_scene_sizes
+
+        step = tile_step(self.data_cfg.aux_ratio)
+        check_training_tile(self.data_cfg.tile_size, training_scene_sizes(self.data_cfg), step)
+        check_memory("train", self.model_cfg.preset, self.cfg.batch_size, self.data_cfg.tile_size,
+                     self.model_cfg.vision_channels or 4, self.device, step)
 
     def _save_epoch(self, epoch: int, improved: bool, finished: bool) -> None:
         """Best bundle so far (when improved), checkpoint and metrics; a failed write keeps the last good ones."""

@@ -156,3 +156,17 @@ def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other
         f"The {role} '{other_path}' (CRS {other.crs}) cannot be related to the image '{target_path}' "
         f"(CRS {target.crs}): {errors[-1]}. Check both files' CRS."
     )
+
+
+def covered_fraction(target: RasterGrid, other: RasterGrid) -> float | None:
+    """Share of ``target``'s footprint that ``other``'s bounds cover (in ``other``'s CRS); None if unknown."""
+    try:
+        box = footprint_in(target, other.crs)
+    except Exception:  # noqa: BLE001 - PROJ errors vary; overlap itself is checked by check_overlap
+        return None
+    if not all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
+        return None
+    o = other.bounds
+    width = max(0.0, min(box[2], o[2]) - max(box[0], o[0]))
+    height = max(0.0, min(box[3], o[3]) - max(box[1], o[1]))
+    return float(width * height / ((box[2] - box[0]) * (box[3] - box[1])))

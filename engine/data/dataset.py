@@ -348,6 +348,10 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         indexes.append(index)
         counts[reader.label_path] = values
         problems += _label_problems(reader.label_path, values, data_cfg)
+        if reader.label_polygon_count == 0:
+            raise DataError(f"The label layer '{reader.label_path}' of the image '{reader.image}' has no polygons "
+                            f"(an empty layer): it cannot teach anything. Give the layer with the labelled polygons, "
+                            f"or leave this scene out.")
         if index.labelled_pixels == 0:
             raise DataError(f"The label '{reader.label_path}' has no labelled pixel inside the image "
                             f"'{reader.image}' (all nodata/outside the extent); check its nodata value and extent.")
@@ -367,9 +371,14 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
                           data_cfg.augment, data_cfg.seed)
     fg = sum(ix.fg_pixels for ix in indexes)
     labelled = sum(ix.labelled_pixels for ix in indexes)
-    if data_cfg.foreground_share > 0 and not sampler.has_foreground:
-        callback.warning("No foreground pixel in the training labels: foreground_share cannot be honoured and "
-                         "the model will only see background. Check label_mapping against the label values.")
+    if fg == 0:
+        callback.warning(f"Only class 0 ('{data_cfg.class_names[0]}') is present in the training labels: the model "
+                         f"will learn to predict it everywhere and the other classes will score IoU 0. Check the "
+                         f"label_mapping (--label-map) and label field against the label values.")
+    elif fg == labelled:
+        callback.warning(f"No pixel of class 0 ('{data_cfg.class_names[0]}') in the training labels: every labelled "
+                         f"pixel is foreground, so the model never learns what is not. Check the label_mapping "
+                         f"(--label-map) and label_default_class, or label some background.")
 
     vision_stats, aux_stats = _statistics(data_cfg, train_readers, indexes, train_regions, callback)
     common = {"vision_stats": vision_stats, "aux_stats": aux_stats, "tile_size": tile,
@@ -544,7 +553,8 @@ def _statistics(data_cfg: DataConfig, readers: list[SceneReader], indexes: list[
     try:
         vision_stats = compute_statistics(vision_samples, method, STATS_MAX_PIXELS, seed=data_cfg.seed)
     except DataError as exc:
-        raise DataError(f"Vision band statistics of the training images failed: {exc}") from exc
+        images = ", ".join(f"'{r.image}'" for r in readers[:5]) + (" ..." if len(readers) > 5 else "")
+        raise DataError(f"Vision band statistics of the training images ({images}) failed: {exc}") from exc
     aux_stats = None
     if has_aux:
         try:

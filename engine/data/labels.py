@@ -150,7 +150,7 @@ def read_polygons(
             if not src_srs.IsSame(dst_srs):
                 transform = osr.CoordinateTransformation(src_srs, dst_srs)
     shapes: list[VectorShape] = []
-    skipped = 0
+    skipped = repaired = 0
     polygon_types = (ogr.wkbPolygon, ogr.wkbMultiPolygon)
     for feature in layer:
         geom = feature.GetGeometryRef()
@@ -159,6 +159,9 @@ def read_polygons(
         geom = geom.Clone()
         if geom.HasCurveGeometry():
             geom = geom.GetLinearGeometry()
+        fixed = _repaired(geom)
+        if fixed is not None:
+            geom, repaired = fixed, repaired + 1
         if ogr.GT_Flatten(geom.GetGeometryType()) == ogr.wkbGeometryCollection:
             parts = [geom.GetGeometryRef(i).Clone() for i in range(geom.GetGeometryCount())]
             multi = ogr.Geometry(ogr.wkbMultiPolygon)
@@ -176,7 +179,27 @@ def read_polygons(
         shapes.append(VectorShape(json.loads(geom.ExportToJson()), value, (xmin, ymin, xmax, ymax)))
     if skipped and callback is not None:
         callback.warning(f"The {role} '{path}': {skipped} non-polygon feature(s) ignored (only polygons are used).")
+    if repaired and callback is not None:
+        callback.warning(f"The {role} '{path}': {repaired} invalid polygon(s) (self-intersections, bad rings) were "
+                         f"repaired before use; fix them in the layer to be sure they mean what you drew.")
     return shapes
+
+
+def _repaired(geom: Any) -> Any:
+    """A valid version of an invalid polygon (GEOS MakeValid, else buffer(0)); None when it was valid."""
+    from osgeo import gdal
+
+    gdal.PushErrorHandler("CPLQuietErrorHandler")  # GEOS reports every self-intersection as a warning
+    try:
+        if geom.IsValid():
+            return None
+        try:
+            fixed = geom.MakeValid()
+        except (AttributeError, RuntimeError):  # GDAL < 3.0 or GEOS < 3.8
+            fixed = None
+        return fixed if fixed is not None and not fixed.IsEmpty() else geom.Buffer(0)
+    finally:
+        gdal.PopErrorHandler()
 
 
 def rasterize_shapes(shapes: list[tuple[VectorShape, int]], grid: RasterGrid, fill: int = 0) -> np.ndarray:

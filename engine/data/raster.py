@@ -112,6 +112,11 @@ def open_raster(path: str | Path, role: str = "raster") -> Any:
     if dataset.count < 1 or dataset.width < 1 or dataset.height < 1:
         dataset.close()
         raise DataError(f"The {role} file '{path}' has no raster bands or no pixels; give a non-empty raster.")
+    if any(np.dtype(dtype).kind == "c" for dtype in dataset.dtypes):
+        dtype = dataset.dtypes[0]
+        dataset.close()
+        raise DataError(f"The {role} file '{path}' holds complex numbers ({dtype}); give real-valued bands (e.g. "
+                        f"the amplitude: gdal_calc.py -A '{path}' --calc='absolute(A)' --type=Float32).")
     return dataset
 
 

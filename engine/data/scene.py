@@ -220,6 +220,11 @@ class SceneReader:
 
     # ----------------------------------------------------------------------------------------- properties
     @property
+    def label_polygon_count(self) -> int | None:
+        """Polygons of a vector label layer (None for a raster label or none)."""
+        return None if self._vector is None else len(self._vector.shapes)
+
+    @property
     def gsd(self) -> tuple[float, float]:
         """Ground sampling distance (x, y) of the vision raster in map units (pixels when ungeoreferenced)."""
         return self.grid.res

@@ -185,6 +185,34 @@ def _snap_region(reader: Any, cfg: SegmentConfig) -> tuple[int, int, int, int]:
         ) from exc
 
 
+def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, region: tuple[int, int, int, int],
+                     aux_ratio: int | None, reader: Any, callback: Callback, warnings: list[str]) -> int:
+    """The tile cut to what covers the region, then the memory of a batch against the device's; returns the tile."""
+    from ..environment import resolve_device
+    from ..resources import check_memory, check_segment_tile, heaviest_preset, tile_step
+
+    step = tile_step(aux_ratio)
+    trained = max(int(m.data["tile_size"]) for m in members)
+    tile = check_segment_tile(tile, region[2], region[3], trained, step, callback, warnings)
+    preset = heaviest_preset("segment", [m.metadata["model"].get("preset") for m in members])
+    check_memory("segment", preset, cfg.batch_size, tile, reader.vision_bands + reader.aux_channels,
+                 resolve_device(cfg.device), step)
+    return tile
+
+
+def _warn_partial_cover(region: Any, aux: Any, path: str, image: str, callback: Callback,
+                        warnings: list[str]) -> None:
+    from ..data.align import covered_fraction
+
+    share = covered_fraction(region, aux)
+    if share is not None and share < 0.99:
+        message = (f"The aux raster '{path}' covers only {100 * share:.0f} % of the segmented region of '{image}'; "
+                   f"outside it the model sees no aux data, so its predictions there are unreliable. Give aux "
+                   f"rasters that cover the whole region, or limit the region with --extent.")
+        warnings.append(message)
+        callback.warning(message)
+
+
 def _check_gsd(reader: Any, meta: dict[str, Any], path: str, callback: Callback, warnings: list[str],
                resample: bool = False) -> None:
     train_gsd = meta["data"].get("gsd")
@@ -295,7 +323,10 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
                 if aux_grid_.georeferenced and reader.grid.georeferenced:
                     aux_grid_.crs = aux_grid_.crs or reader.grid.crs
                     check_overlap(region_grid, aux_grid_, f"{cfg.image} (segmented extent)", path, "aux raster")
+                    _warn_partial_cover(region_grid, aux_grid_, path, cfg.image, callback, warnings)
         _check_gsd(reader, first.metadata, first.path, callback, warnings, cfg.resample_to_training_gsd)
+        tile = _check_resources(cfg, members, tile, region, aux_ratio if use_aux else None, reader, callback,
+                                warnings)
         overlap = overlap_pixels(tile, cfg.overlap)
         grid = TileGrid.plan(region, (reader.grid.width, reader.grid.height), tile, overlap)
     except BaseException:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..callbacks import Callback
 from ..config import SegmentConfig
+from ..locks import output_locks
 from .outputs import SceneWriter, discard_partial_outputs, finish_outputs
 from .pipeline import run_tiles, streaming_gdal_cache
 from .plan import SegmentPlan, plan_segmentation
@@ -68,15 +69,18 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None, predictor: Pre
     callback = callback or Callback()
     start = time.perf_counter()
     plan = plan_segmentation(cfg, callback)
+    outputs = {"class raster (--out)": cfg.output, "probability raster (--probabilities)": cfg.probabilities,
+               "polygons (--polygons)": cfg.polygons}
     try:
-        target = resample_target(plan, callback) if cfg.resample_to_training_gsd else None
-        if predictor is None:
-            predictor = make_predictor(plan.members, cfg)
-        callback.check_canceled()
-        with streaming_gdal_cache():
-            if target is not None:
-                return segment_resampled(plan, target, predictor, callback, start)
-            return _segment_plan(plan, predictor, callback, start)
+        with output_locks(outputs):  # one writer per output: a second run onto the same files refuses at once
+            target = resample_target(plan, callback) if cfg.resample_to_training_gsd else None
+            if predictor is None:
+                predictor = make_predictor(plan.members, cfg)
+            callback.check_canceled()
+            with streaming_gdal_cache():
+                if target is not None:
+                    return segment_resampled(plan, target, predictor, callback, start)
+                return _segment_plan(plan, predictor, callback, start)
     finally:
         plan.reader.close()
 
@@ -93,7 +97,12 @@ def _segment_plan(plan: SegmentPlan, predictor: Predictor, callback: Callback, s
                       f"overlap {plan.overlap} px, TTA {cfg.tta}.")
         writer = SceneWriter(plan, cfg.threshold)
         stats = run_tiles(plan, predictor, writer, callback, batch_size=cfg.batch_size, prefetch=cfg.prefetch,
-                      readers=cfg.readers or default_readers(str(predictor.device)))
+                          readers=cfg.readers or default_readers(str(predictor.device)))
+        if stats.tiles and stats.skipped_tiles == stats.tiles:
+            message = (f"Every pixel of '{cfg.image}' in the region is nodata, so the class raster is all nodata; "
+                       f"check the image's nodata value (and the extent/AOI).")
+            plan.warnings.append(message)
+            callback.warning(message)
         qml = finish_outputs(plan, writer, callback, extra_tmp)
     except BaseException:
         discard_partial_outputs([writer], extra_tmp)

@@ -1,0 +1,156 @@
+"""Resource checks before any work: the tile against the scene, the memory a run needs against what is free.
+
+A tile larger than the scene only adds padding (and memory); a batch of tiles that cannot fit in RAM or GPU
+memory ends in an out-of-memory crash minutes later. Both are decided here from sizes alone, before any tile
+is read or any model is loaded, with the largest tile and batch that fit suggested.
+
+The estimate is ``batch x tile^2 x (bytes per pixel + channels x 12)``: the activations per input pixel of a
+training step (forward + backward) or of inference, measured once per preset on CPU in float32 (peak RSS growth
+of one step at tiles 256 and 512, 4 vision + 12 aux channels), plus a few float32 copies of the input. It is
+deliberately simple; only a run that clearly cannot fit is refused.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from .callbacks import Callback, QuietCallback
+from .errors import ConfigError
+
+# peak activation bytes per input pixel (batch x tile^2), measured on CPU float32 for the dualstream presets
+BYTES_PER_PIXEL = {
+    "train": {"tiny": 900, "b0": 3000, "b1": 5500, "b2": 6500},
+    "segment": {"tiny": 300, "b0": 800, "b1": 1400, "b2": 1400},
+}
+DEFAULT_PRESET = "b1"  # for models without a known preset
+
+
+class ResourceError(ConfigError):
+    """The run cannot fit in the memory available (or its tile is absurd for the scene)."""
+
+
+def round_up(value: int, step: int) -> int:
+    return int(math.ceil(value / step) * step)
+
+
+def tile_step(aux_ratio: int | None) -> int:
+    """Tiles are multiples of 32 (and of the aux ratio when aux data is used)."""
+    return 32 if not aux_ratio else 32 * aux_ratio // math.gcd(32, aux_ratio)
+
+
+def scene_tile(width: int, height: int, step: int) -> int:
+    """The smallest allowed tile that covers a ``width`` x ``height`` scene."""
+    return max(step, round_up(max(width, height), step))
+
+
+def heaviest_preset(mode: str, presets: list[str | None]) -> str | None:
+    """The preset of an ensemble that needs the most memory per pixel (members run one after another)."""
+    table = BYTES_PER_PIXEL[mode]
+    return max(presets, key=lambda p: table.get(p or DEFAULT_PRESET, table[DEFAULT_PRESET]))
+
+
+def estimate_bytes(mode: str, preset: str | None, batch: int, tile: int, channels: int) -> int:
+    """Memory of one step: activations plus the input batch (float32, a few copies)."""
+    per_pixel = BYTES_PER_PIXEL[mode].get(preset or DEFAULT_PRESET, BYTES_PER_PIXEL[mode][DEFAULT_PRESET])
+    return int(batch * tile * tile * (per_pixel + 4 * 3 * max(1, channels)))
+
+
+def available_memory(device: str) -> tuple[int | None, str]:
+    """Free bytes on ``device`` (GPU memory for CUDA, else available RAM) and its name; None when unknown."""
+    if device.startswith("cuda"):
+        try:
+            import torch
+
+            free, _total = torch.cuda.mem_get_info(torch.device(device))
+            return int(free), f"free GPU memory on {device}"
+        except Exception:  # noqa: BLE001 - no CUDA, or a driver that cannot tell: no check
+            return None, device
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "available RAM"
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "available RAM"
+    except (ValueError, OSError, AttributeError):
+        return None, "RAM"
+
+
+def _fits(mode: str, preset: str | None, batch: int, tile: int, channels: int, free: int) -> bool:
+    return estimate_bytes(mode, preset, batch, tile, channels) <= free
+
+
+def check_memory(mode: str, preset: str | None, batch: int, tile: int, channels: int, device: str, step: int,
+                 batch_flag: str = "--batch-size", tile_flag: str = "--tile-size") -> None:
+    """Raise ResourceError when ``batch`` tiles of ``tile`` px clearly cannot fit on ``device``.
+
+    The message gives the estimate, the free memory, the largest batch at this tile and the largest tile (a
+    multiple of ``step``) at this batch that fit.
+    """
+    free, where = available_memory(device)
+    if free is None or _fits(mode, preset, batch, tile, channels, free):
+        return
+    need = estimate_bytes(mode, preset, batch, tile, channels)
+    best_batch = max((b for b in range(1, batch) if _fits(mode, preset, b, tile, channels, free)), default=0)
+    best_tile = 0
+    candidate = step
+    while candidate < tile and _fits(mode, preset, batch, candidate, channels, free):
+        best_tile = candidate
+        candidate += step
+    options = []
+    if best_batch:
+        options.append(f"{batch_flag} {best_batch}")
+    if best_tile:
+        options.append(f"{tile_flag} {best_tile}")
+    hint = (" or ".join(options) + " fits") if options else f"even {tile_flag} {step} with {batch_flag} 1 does not fit"
+    raise ResourceError(
+        f"{batch} tile(s) ({batch_flag} {batch}) of {tile} x {tile} px ({tile_flag} {tile}) need about "
+        f"{need / 2**30:.1f} GiB ({mode}, model preset "
+        f"{preset or DEFAULT_PRESET}) but only {free / 2**30:.1f} GiB {where} is there: {hint}. Nothing was read "
+        f"or written.")
+
+
+def check_segment_tile(tile: int, region_width: int, region_height: int, trained_tile: int, step: int,
+                       callback: Callback, warnings: list[str]) -> int:
+    """The tile to segment with: a tile far larger than the region only pads, so it is cut to what covers it
+    (never below the training tile); says so."""
+    cover = max(scene_tile(region_width, region_height, step), round_up(trained_tile, step))
+    if tile <= cover:
+        return tile
+    message = (f"tile_size {tile} is larger than the region to segment ({region_width} x {region_height} px); "
+               f"using {cover} px, which covers it.")
+    warnings.append(message)
+    callback.warning(message)
+    return cover
+
+
+def check_training_tile(tile: int, scene_sizes: list[tuple[str, int, int]], step: int) -> None:
+    """A training tile larger than every scene is padding only: refuse it, naming the largest scene."""
+    if not scene_sizes:
+        return
+    name, width, height = max(scene_sizes, key=lambda s: max(s[1], s[2]))
+    cover = scene_tile(width, height, step)
+    if tile > cover:
+        raise ResourceError(f"tile_size {tile} (--tile-size / TILE_SIZE) is larger than every training scene (the "
+                            f"largest is '{name}', {width} x {height} px): the tiles would be mostly padding. Use "
+                            f"--tile-size {cover} or less.")
+
+
+def training_scene_sizes(data_cfg: Any) -> list[tuple[str, int, int]]:
+    """(image, width, height) of every training scene, from the raster headers only."""
+    from .data.raster import open_raster
+    from .data.sources import resolve_scenes
+
+    train, _val = resolve_scenes(data_cfg, QuietCallback())  # its warnings come again when the data is read
+    sizes = []
+    for spec in train:
+        ds = open_raster(spec.image, "image")
+        try:
+            sizes.append((spec.image, int(ds.width), int(ds.height)))
+        finally:
+            ds.close()
+    return sizes

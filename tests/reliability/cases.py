@@ -1,0 +1,205 @@
+"""The table of bad inputs, dangerous outputs and edge cases run through the real command line.
+
+Each case gives the command line (built from the session's workspace ``w`` and the case's own empty folder
+``d``), the exit code expected, and words the one-line error must contain (the file or the parameter at
+fault). Cases with exit code 0 are edge cases that must work, and list the files they must produce.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Argv = Callable[[dict[str, Any], Path], list[str]]
+
+
+@dataclass
+class Case:
+    """One command line and what must come of it."""
+
+    id: str
+    argv: Argv
+    expect: tuple[str, ...] = ()  # words of the error line (lower-cased comparison)
+    code: int = 2
+    setup: Callable[[dict[str, Any], Path], None] | None = None  # files placed in d before the run
+    produces: tuple[str, ...] = ()  # for code 0: files (relative to d) that must exist afterwards
+    warns: tuple[str, ...] = ()  # for code 0: words that must appear in the output
+    replaced: tuple[str, ...] = ()  # files placed by setup that the run may replace (outputs, not inputs)
+
+
+def seg(w: dict[str, Any], d: Path, *extra: str, image: str | None = None, aux: str | None = "",
+        model: str | None = None, out: str | None = "out.tif") -> list[str]:
+    """``segment`` of the good scene with the suite's bundle, writing into ``d`` unless told otherwise."""
+    argv = ["segment", "--image", image or w["image"], "--model", model or w["bundle"], "--quiet", "--device", "cpu"]
+    aux_path = w["aux"] if aux == "" else aux
+    if aux_path:
+        argv += ["--aux", aux_path]
+    if out:
+        argv += ["--out", str(d / out) if not os.path.isabs(out) else out]
+    return argv + list(extra)
+
+
+def train(w: dict[str, Any], d: Path, *extra: str, image: str | None = None, label: str | None = None,
+          aux: str | None = "", out: str = "m.dsmodel") -> list[str]:
+    """``train`` on the good scene (tiny preset, one short epoch), writing into ``d`` unless told otherwise."""
+    from .workspace import TRAIN_ARGS
+
+    argv = ["train", "--image", image or w["image"], "--label", label or w["label"]]
+    aux_path = w["aux"] if aux == "" else aux
+    if aux_path:
+        argv += ["--aux", aux_path]
+    return argv + [*TRAIN_ARGS, "--out", out if os.path.isabs(out) else str(d / out), *extra]
+
+
+def evaluate(w: dict[str, Any], d: Path, *extra: str, pred: str | None = None, label: str | None = None,
+             out: str = "metrics.json") -> list[str]:
+    return ["evaluate", "--pred", pred or w["image_prediction"], "--label", label or w["label"], "--label-map",
+            "90=1", "--out", out if os.path.isabs(out) else str(d / out), "--quiet", *extra]
+
+
+def _link(src_key: str, name: str, symbolic: bool = False) -> Callable[[dict[str, Any], Path], None]:
+    def make(w: dict[str, Any], d: Path) -> None:
+        (os.symlink if symbolic else os.link)(w[src_key], d / name)
+
+    return make
+
+
+def _copy(src_key: str, name: str) -> Callable[[dict[str, Any], Path], None]:
+    def make(w: dict[str, Any], d: Path) -> None:
+        shutil.copyfile(w[src_key], d / name)
+
+    return make
+
+
+def _garbage_checkpoint(w: dict[str, Any], d: Path) -> None:
+    (d / "m.dsmodel.ckpt").write_bytes(b"PK\x03\x04 not really a checkpoint" * 10)
+
+
+def _pickle_checkpoint(w: dict[str, Any], d: Path) -> None:
+    shutil.copyfile(w["pickle_bundle"], d / "m.dsmodel.ckpt")
+
+
+def _existing_output(w: dict[str, Any], d: Path) -> None:
+    (d / "résultat final.tif").write_bytes(b"previous result")
+
+
+RO = "/proc/dualstream-readonly.tif"  # a destination nobody (root included) can create
+
+CASES: list[Case] = [
+    # --- outputs onto inputs: the data-destroying cases of the issue, by every spelling -----------------------
+    Case("train_out_is_image", lambda w, d: train(w, d, out=w["image"]), ("--out", "--image", "same file")),
+    Case("train_out_is_label", lambda w, d: train(w, d, out=w["label"]), ("--out", "--label", "same file")),
+    Case("train_out_is_aux", lambda w, d: train(w, d, out=w["aux"]), ("--out", "--aux", "same file")),
+    Case("train_out_hardlink_to_image", lambda w, d: train(w, d, out="img.dsmodel"), ("--out", "--image"),
+         setup=_link("image", "img.dsmodel")),
+    Case("train_report_onto_label", lambda w, d: train(w, d, label=str(d / "m_report.html")),
+         ("training report", "--label"), setup=_copy("label", "m_report.html")),
+    Case("train_checkpoint_onto_aux", lambda w, d: train(w, d, aux=str(d / "m.dsmodel.ckpt")),
+         ("checkpoint", "--aux"), setup=_copy("aux", "m.dsmodel.ckpt")),
+    Case("segment_out_is_aux", lambda w, d: seg(w, d, out=w["aux"]), ("--out", "--aux", "same file")),
+    Case("segment_out_is_image", lambda w, d: seg(w, d, out=w["image"]), ("--out", "--image")),
+    Case("segment_out_is_bundle", lambda w, d: seg(w, d, out=w["bundle"]), ("--out", "--model")),
+    Case("segment_polygons_onto_aux", lambda w, d: seg(w, d, "--polygons", w["aux"]), ("--polygons", "--aux")),
+    Case("segment_probabilities_onto_bundle", lambda w, d: seg(w, d, "--probabilities", w["bundle"]),
+         ("--probabilities", "--model")),
+    Case("segment_out_hardlink_to_image", lambda w, d: seg(w, d, out="linked.tif"), ("--out", "--image"),
+         setup=_link("image", "linked.tif")),
+    Case("segment_out_symlink_to_aux", lambda w, d: seg(w, d, out="sym.tif"), ("--out", "--aux"),
+         setup=_link("aux", "sym.tif", symbolic=True)),
+    Case("segment_out_dotdot_spelling", lambda w, d: seg(w, d, out=w["aux"].replace("/scene/", "/scene/../scene/")),
+         ("--out", "--aux")),
+    Case("segment_style_sidecar_onto_input", lambda w, d: seg(w, d, "--aoi", str(d / "out.qml")), ("--aoi",),
+         setup=_copy("label_vector", "out.qml")),
+    Case("segment_two_outputs_one_file", lambda w, d: seg(w, d, "--probabilities", str(d / "out.tif")),
+         ("--probabilities", "--out", "same file")),
+    Case("segment_out_is_config", lambda w, d: seg(w, d, "--config", w["config"], out=w["config"]),
+         ("--out", "--config")),
+    Case("evaluate_out_is_prediction", lambda w, d: evaluate(w, d, out=w["image_prediction"]),
+         ("--out", "--pred")),
+    Case("evaluate_csv_onto_label", lambda w, d: evaluate(w, d, out=str(d / "lab.json"), label=str(d / "lab.csv")),
+         ("metrics", "--label"), setup=_copy("label", "lab.csv")),
+    Case("evaluate_rle_onto_label", lambda w, d: evaluate(w, d, "--rle-csv", w["label"]), ("--rle-csv", "--label")),
+    # --- images ------------------------------------------------------------------------------------------------
+    Case("image_missing", lambda w, d: seg(w, d, image=str(d / "missing.tif")), ("missing.tif",)),
+    Case("image_truncated", lambda w, d: seg(w, d, image=w["truncated_image"]), ("truncated.tif",)),
+    Case("image_not_a_raster", lambda w, d: seg(w, d, image=w["text_image"]), ("notes.tif",)),
+    Case("train_image_one_pixel", lambda w, d: train(w, d, image=w["one_pixel"]), ("one_pixel.tif", "tile_size")),
+    Case("train_image_all_nodata", lambda w, d: train(w, d, image=w["all_nodata"]), ("all_nodata.tif", "nodata")),
+    Case("image_complex", lambda w, d: seg(w, d, image=w["complex"]), ("complex.tif", "complex")),
+    Case("image_wrong_band_count", lambda w, d: seg(w, d, image=w["three_bands"]), ("three_bands.tif", "band")),
+    Case("image_no_crs_with_georeferenced_aux", lambda w, d: seg(w, d, image=w["no_crs"]), ("no_crs.tif",)),
+    Case("train_image_truncated", lambda w, d: train(w, d, image=w["truncated_image"]), ("truncated.tif",)),
+    Case("train_image_wrong_dtype", lambda w, d: train(w, d, image=w["complex"]), ("complex.tif",)),
+    # --- aux -----------------------------------------------------------------------------------------------------
+    Case("aux_missing_for_aux_model", lambda w, d: seg(w, d, aux=None), ("--aux", "aux")),
+    Case("aux_not_overlapping", lambda w, d: seg(w, d, aux=w["far_aux"]), ("far_aux.tif",)),
+    Case("aux_is_not_a_raster", lambda w, d: seg(w, d, aux=w["text_image"]), ("notes.tif",)),
+    # --- extents, tiles, numbers -------------------------------------------------------------------------------
+    Case("extent_outside", lambda w, d: seg(w, d, "--extent", "0", "0", "10", "10"), ("extent",)),
+    Case("extent_degenerate", lambda w, d: seg(w, d, "--extent", "500000", "3999990", "500000", "4000000"),
+         ("extent",)),
+    Case("extent_inverted", lambda w, d: seg(w, d, "--extent", "500060", "3999990", "500000", "4000000"),
+         ("extent",)),
+    Case("tile_zero", lambda w, d: seg(w, d, "--tile-size", "0"), ("tile_size",)),
+    Case("tile_negative", lambda w, d: seg(w, d, "--tile-size", "-1"), ("tile_size",)),
+    Case("tile_not_multiple_of_32", lambda w, d: seg(w, d, "--tile-size", "33"), ("tile_size", "32")),
+    Case("train_tile_33", lambda w, d: train(w, d, "--tile-size", "33"), ("tile_size", "32")),
+    Case("overlap_too_large", lambda w, d: seg(w, d, "--overlap", "0.95"), ("overlap",)),
+    Case("overlap_negative", lambda w, d: seg(w, d, "--overlap", "-0.1"), ("overlap",)),
+    Case("batch_zero", lambda w, d: seg(w, d, "--batch-size", "0"), ("batch_size",)),
+    Case("train_batch_zero", lambda w, d: train(w, d, "--batch-size", "0"), ("batch_size",)),
+    Case("train_tile_larger_than_every_scene", lambda w, d: train(w, d, "--tile-size", "100000"),
+         ("tile_size", "64")),
+    Case("segment_memory_does_not_fit", lambda w, d: seg(w, d, "--tile-size", "8192", "--batch-size", "64",
+                                                         image=w["big_vrt"]),
+         ("--tile-size", "--batch-size", "gib")),
+    Case("train_memory_does_not_fit", lambda w, d: train(w, d, "--tile-size", "8192", "--batch-size", "256",
+                                                         image=w["big_vrt"], label=w["big_vrt"], aux=None),
+         ("--tile-size", "--batch-size", "gib")),
+    # --- destinations --------------------------------------------------------------------------------------------
+    Case("destination_read_only", lambda w, d: seg(w, d, out=RO), ("dualstream-readonly.tif",)),
+    Case("destination_folder_missing", lambda w, d: seg(w, d, out=str(d / "no" / "such" / "out.tif")),
+         ("out.tif",)),
+    Case("destination_is_a_folder", lambda w, d: seg(w, d, out=str(d)), ("folder",)),
+    Case("train_destination_read_only", lambda w, d: train(w, d, out="/proc/dualstream-readonly.dsmodel"),
+         ("dualstream-readonly.dsmodel",)),
+    # --- bundles and checkpoints -----------------------------------------------------------------------------
+    Case("bundle_missing", lambda w, d: seg(w, d, model=str(d / "none.dsmodel")), ("none.dsmodel",)),
+    Case("bundle_truncated", lambda w, d: seg(w, d, model=w["truncated_bundle"]), ("truncated.dsmodel",)),
+    Case("bundle_bit_flipped", lambda w, d: seg(w, d, model=w["flipped_bundle"]), ("flipped.dsmodel",)),
+    Case("bundle_header_edited", lambda w, d: seg(w, d, model=w["edited_bundle"]), ("edited.dsmodel",)),
+    Case("bundle_empty_file", lambda w, d: seg(w, d, model=w["empty_bundle"]), ("empty.dsmodel",)),
+    Case("bundle_is_a_pickle", lambda w, d: seg(w, d, model=w["pickle_bundle"]), ("pickle.dsmodel",)),
+    Case("info_pickle_bundle", lambda w, d: ["info", w["pickle_bundle"]], ("pickle.dsmodel",)),
+    Case("checkpoint_corrupt", lambda w, d: train(w, d, "--resume"), ("m.dsmodel.ckpt",),
+         setup=_garbage_checkpoint),
+    Case("checkpoint_is_a_pickle", lambda w, d: train(w, d, "--resume"), ("m.dsmodel.ckpt",),
+         setup=_pickle_checkpoint),
+    Case("resume_without_checkpoint", lambda w, d: train(w, d, "--resume"), ("m.dsmodel.ckpt", "resume")),
+    Case("resume_with_other_settings", lambda w, d: train(w, d, "--resume", "--lr", "0.5", out="m.dsmodel"),
+         ("learning_rate",), setup=lambda w, d: shutil.copyfile(w["checkpoint"], d / "m.dsmodel.ckpt")),
+    # --- labels that cannot teach ------------------------------------------------------------------------------
+    Case("label_missing", lambda w, d: train(w, d, label=str(d / "nolabel.tif")), ("nolabel.tif",)),
+    Case("label_vector_empty", lambda w, d: train(w, d, label=w["empty_vector"]), ("empty.gpkg", "no polygons")),
+    Case("label_vector_not_overlapping", lambda w, d: train(w, d, label=w["far_vector"]), ("far.gpkg",)),
+    Case("label_raster_not_overlapping", lambda w, d: train(w, d, label=w["far_label"]), ("far_label.tif",)),
+    Case("label_is_the_image", lambda w, d: train(w, d, label=w["image"]), ("s_image.tif", "label")),
+    # --- edge cases that must work -----------------------------------------------------------------------------
+    # unicode and spaces in every path, an existing output replaced, a tile far larger than the scene: one run
+    Case("unicode_paths_existing_output_huge_tile",
+         lambda w, d: seg(w, d, "--tile-size", "100000", image=w["unicode_image"], out="résultat final.tif"),
+         code=0, produces=("résultat final.tif", "résultat final.qml"), warns=("tile_size 100000", "using 64"),
+         setup=_existing_output, replaced=("résultat final.tif",)),
+    Case("image_all_nodata_segments_to_nodata", lambda w, d: seg(w, d, image=w["all_nodata"]), code=0,
+         produces=("out.tif",), warns=("all_nodata.tif", "all nodata")),
+    Case("image_float64", lambda w, d: seg(w, d, image=w["float64"]), code=0, produces=("out.tif",)),
+    Case("image_int8", lambda w, d: seg(w, d, image=w["int8"]), code=0, produces=("out.tif",)),
+    Case("aux_partly_overlapping_warns", lambda w, d: seg(w, d, aux=w["half_aux"]), code=0, produces=("out.tif",),
+         warns=("half_aux.tif", "covers only")),
+]
+
+assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"

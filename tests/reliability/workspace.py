@@ -1,0 +1,192 @@
+"""The files the reliability suite feeds to the commands: one good scene, a tiny trained bundle, and every kind
+of bad input (built once per session; read-only for the cases, which write into their own folders).
+
+Everything is small (64 x 64 px scenes, the tiny preset, 64-px tiles) so that a case costs about a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.data import synthetic
+
+REPO = Path(__file__).resolve().parents[2]
+TRAIN_ARGS = ("--preset", "tiny", "--tile-size", "64", "--epochs", "1", "--warmup-epochs", "0",
+              "--tiles-per-epoch", "2", "--batch-size", "2", "--device", "cpu", "--preview-tiles", "0", "--quiet")
+CODE_RAN_MARKER = "code_executed.txt"
+SCRIPT_NAME = "<script>alert(1)</script>"
+
+
+def cli_env() -> dict[str, str]:
+    """The environment of every CLI subprocess: one thread each, the checkout importable, no GPU."""
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(REPO),
+               PYTHONDONTWRITEBYTECODE="1")
+    env.pop("DUALSTREAM_BLOCK_QGIS", None)
+    return env
+
+
+def run_cli(*args: str, timeout: float = 300, preexec: Any = None) -> subprocess.CompletedProcess:
+    """``python -m engine ARGS`` in a subprocess (the real command line), output captured as text."""
+    return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True, timeout=timeout,
+                          env=cli_env(), cwd=str(REPO), preexec_fn=preexec)
+
+
+def _write(path: Path, data: np.ndarray, crs: Any = "EPSG:32652", transform: Any = None,
+           nodata: float | None = None) -> str:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                   dtype=str(data.dtype), crs=crs, transform=transform or from_origin(500000, 4000000, 1, 1))
+    if crs is None:
+        profile.pop("crs")
+        profile.pop("transform")
+    if nodata is not None:
+        profile["nodata"] = nodata
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)  # the no-CRS input, on purpose
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(data)
+    return str(path)
+
+
+def _polygons(path: Path, rings: list[list[tuple[float, float]]], crs_epsg: int = 32652, value: int = 90) -> str:
+    from osgeo import ogr, osr
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(crs_epsg)
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = ds.CreateLayer("labels", srs=srs, geom_type=ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("class", ogr.OFTInteger))
+    for ring in rings:
+        feature = ogr.Feature(layer.GetLayerDefn())
+        wkt = "POLYGON ((" + ", ".join(f"{x} {y}" for x, y in ring) + "))"
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(wkt))
+        feature.SetField("class", value)
+        layer.CreateFeature(feature)
+    ds = None
+    return str(path)
+
+
+class _RunsCode:
+    """Unpickling this writes a marker file: a bundle loader that unpickles would leave it behind."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"echo pwned > '{self.marker}'",))
+
+
+def build(root: Path) -> dict[str, Any]:
+    """Write the good scene, the bad inputs and the trained bundle under ``root``; return their paths."""
+    import rasterio
+
+    inputs = root / "inputs"
+    scene = synthetic.make_scene(inputs / "scene", "s", size=(64, 64), seed=1, aux_channels=12, label_from="both")
+    w: dict[str, Any] = {"root": str(root), "image": scene["image"], "label": scene["label"],
+                         "label_vector": scene["label_vector"], "aux": scene["aux"][0]}
+    with rasterio.open(scene["image"]) as src:
+        image = src.read()
+        crs, transform = src.crs, src.transform
+    bad = inputs / "bad"
+    w["truncated_image"] = str(bad / "truncated.tif")
+    data = Path(scene["image"]).read_bytes()
+    Path(w["truncated_image"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(w["truncated_image"]).write_bytes(data[: len(data) // 3])
+    w["text_image"] = str(bad / "notes.tif")
+    Path(w["text_image"]).write_text("this is not a raster\n")
+    w["one_pixel"] = _write(bad / "one_pixel.tif", image[:, :1, :1], crs, transform)
+    w["all_nodata"] = _write(bad / "all_nodata.tif", np.zeros_like(image), crs, transform, nodata=0)
+    w["float64"] = _write(bad / "float64.tif", image.astype(np.float64), crs, transform)
+    w["int8"] = _write(bad / "int8.tif", (image // 256).astype(np.int8), crs, transform)
+    w["complex"] = _write(bad / "complex.tif", image.astype(np.complex64), crs, transform)
+    w["three_bands"] = _write(bad / "three_bands.tif", image[:3], crs, transform)
+    w["no_crs"] = _write(bad / "no_crs.tif", image, None)
+    from rasterio.transform import from_origin
+
+    far = from_origin(transform.c + 1e6, transform.f, transform.a, -transform.e)
+    w["far_label"] = _write(bad / "far_label.tif", np.full((1, 64, 64), 90, np.uint8), crs, far)
+    coarse = from_origin(transform.c, transform.f, 2.0, 2.0)  # another grid over the same ground
+    w["coarse_label"] = _write(bad / "coarse_label.tif", np.where(np.arange(32)[None, :, None] > 16, 90, 0)
+                               .repeat(32, axis=2).astype(np.uint8), crs, coarse)
+    x0, y0 = transform.c, transform.f
+    w["empty_vector"] = _polygons(bad / "empty.gpkg", [])
+    w["far_vector"] = _polygons(bad / "far.gpkg", [[(x0 + 1e6, y0), (x0 + 1e6 + 10, y0), (x0 + 1e6 + 10, y0 - 10),
+                                                    (x0 + 1e6, y0)]])
+    bowtie = [(x0 + 5, y0 - 5), (x0 + 40, y0 - 40), (x0 + 40, y0 - 5), (x0 + 5, y0 - 40), (x0 + 5, y0 - 5)]
+    w["invalid_vector"] = _polygons(bad / "bowtie.gpkg", [bowtie])
+    # aux: one far away (no overlap) and one covering only the left part of the image
+    with rasterio.open(scene["aux"][0]) as src:
+        aux, aux_crs, aux_t = src.read(), src.crs, src.transform
+    w["far_aux"] = _write(bad / "far_aux.tif", aux, aux_crs, from_origin(aux_t.c + 50, aux_t.f, aux_t.a, -aux_t.e))
+    w["half_aux"] = _write(bad / "half_aux.tif", aux[:, :, : max(1, aux.shape[2] // 3)], aux_crs, aux_t)
+    w["unicode_dir"] = str(inputs / "dossier d'entrée ünï")
+    os.makedirs(w["unicode_dir"], exist_ok=True)
+    w["unicode_image"] = str(Path(w["unicode_dir"]) / "scène 1.tif")
+    shutil.copyfile(scene["image"], w["unicode_image"])
+    w["big_vrt"] = _big_vrt(bad / "big.vrt", scene["image"], 65536)
+    w["image_prediction"] = _write(inputs / "prediction.tif", (image[:1] > np.median(image[0])).astype(np.uint8),
+                                   crs, transform)
+    config = bad / "segment.json"
+    config.write_text(json.dumps({"segment": {"tta": "none"}}))
+    w["config"] = str(config)
+
+    # the trained tiny bundle (and its finished checkpoint) every segment case uses
+    bundle = root / "model" / "tiny.dsmodel"
+    # class names that would run as script in a page that does not escape them (checked in every report)
+    done = run_cli("train", "--image", w["image"], "--label", w["label"], "--aux", w["aux"], *TRAIN_ARGS,
+                   "--class-names", "background", SCRIPT_NAME, "--out", str(bundle))
+    if done.returncode != 0:
+        raise RuntimeError(f"training the suite's bundle failed:\n{done.stdout}\n{done.stderr}")
+    w["bundle"] = str(bundle)
+    w["report"] = str(bundle.with_name("tiny_report.html"))
+    w["checkpoint"] = str(bundle) + ".ckpt"
+    _bad_bundles(w, bad, Path(bundle).read_bytes())
+    return w
+
+
+def _big_vrt(path: Path, source: str, size: int) -> str:
+    """A VRT of ``size`` x ``size`` px (the source stretched): a huge scene that costs nothing until read."""
+    from osgeo import gdal
+
+    gdal.Translate(str(path), source, format="VRT", width=size, height=size)
+    return str(path)
+
+
+def _bad_bundles(w: dict[str, Any], bad: Path, data: bytes) -> None:
+    header_len = int.from_bytes(data[:8], "little")
+    w["truncated_bundle"] = str(bad / "truncated.dsmodel")
+    Path(w["truncated_bundle"]).write_bytes(data[: len(data) // 2])
+    flipped = bytearray(data)
+    flipped[8 + header_len + (len(data) - 8 - header_len) // 2] ^= 0xFF  # one bit pattern in the weights
+    w["flipped_bundle"] = str(bad / "flipped.dsmodel")
+    Path(w["flipped_bundle"]).write_bytes(bytes(flipped))
+    header = json.loads(data[8: 8 + header_len])
+    meta = json.loads(header["__metadata__"]["dualstream"])
+    meta["format_version"] = 99
+    header["__metadata__"]["dualstream"] = json.dumps(meta)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    w["edited_bundle"] = str(bad / "edited.dsmodel")
+    Path(w["edited_bundle"]).write_bytes(len(text).to_bytes(8, "little") + text + data[8 + header_len:])
+    w["empty_bundle"] = str(bad / "empty.dsmodel")
+    Path(w["empty_bundle"]).write_bytes(b"")
+    w["code_marker"] = str(bad / CODE_RAN_MARKER)
+    w["pickle_bundle"] = str(bad / "pickle.dsmodel")
+    Path(w["pickle_bundle"]).write_bytes(pickle.dumps({"state_dict": _RunsCode(w["code_marker"])}))
+    w["pickle_checkpoint_dir"] = str(bad / "pickled")
+    w["corrupt_checkpoint_dir"] = str(bad / "corrupt")
