@@ -1,0 +1,139 @@
+"""A subset of the reliability cases through real headless ``qgis_process`` runs of the deployed plugin.
+
+The same checks as the command-line table: the run fails with a message naming the parameter, no Python
+traceback, no new file at the destination, every input byte-identical; plus the parts only the plugin writes
+(the Evaluate HTML page, the copied training report) and the issue's silent ``TILE_SIZE=8192`` run.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import snapshot
+
+pytestmark = [pytest.mark.qgis, pytest.mark.slow]
+
+ENV = {"DUALSTREAM_SITE_PACKAGES": None, "PYTHONPATH": None, "PYTHONHOME": None, "OMP_NUM_THREADS": "1"}
+SCRIPT = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory, deploy_plugin: Any, venv_site_packages: list[str]) -> Path:
+    root = tmp_path_factory.mktemp("reliability-qgis")
+    deploy_plugin(root, venv_site_packages)
+    return root
+
+
+def _segment(w: dict, **extra: str) -> dict[str, str]:
+    return {"INPUT": w["image"], "AUX": w["aux"], "MODEL": w["bundle"], "DEVICE": "cpu", **extra}
+
+
+def _train(w: dict, **extra: str) -> dict[str, str]:
+    return {"INPUT": w["image"], "LABELS": w["label"], "AUX": w["aux"], "PRESET": "tiny", "EPOCHS": "1",
+            "WARMUP_EPOCHS": "0", "TILE_SIZE": "64", "TILES_PER_EPOCH": "2", "BATCH_SIZE": "2", "DEVICE": "cpu",
+            **extra}
+
+
+def _sparse_big_image(w: dict, folder: Path) -> str:
+    """A 65536 x 65536 px GeoTIFF on the scene's grid that takes about a megabyte (no block written)."""
+    from osgeo import gdal
+
+    source = gdal.Open(w["image"])
+    path = folder / "huge.tif"
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), 65536, 65536, source.RasterCount, gdal.GDT_UInt16,
+                                              options=["TILED=YES", "SPARSE_OK=TRUE", "BIGTIFF=YES"])
+    ds.SetGeoTransform(source.GetGeoTransform())
+    ds.SetProjection(source.GetProjection())
+    ds = None
+    return str(path)
+
+
+def _link(target: str, folder: Path) -> str:
+    """A hard link to ``target`` named like a bundle: the same file under a name the algorithm accepts."""
+    link = folder / "model.dsmodel"
+    link.hardlink_to(target)
+    return str(link)
+
+
+CASES = [
+    # id, algorithm, parameters (w, d = output folder, p = a folder for links made beforehand), error words
+    ("segment_output_onto_aux", "dualstream:segment", lambda w, d, p: _segment(w, OUTPUT=w["aux"]),
+     ("OUTPUT", "AUX")),
+    ("segment_probabilities_onto_model", "dualstream:segment",
+     lambda w, d, p: _segment(w, OUTPUT=str(d / "o.tif"), OUTPUT_PROBABILITIES=w["bundle"]),
+     ("OUTPUT_PROBABILITIES", "MODEL")),
+    ("segment_tile_8192_on_a_huge_scene", "dualstream:segment",
+     lambda w, d, p: _segment(w, INPUT=_sparse_big_image(w, p), TILE_SIZE="8192", BATCH_SIZE="64",
+                              OUTPUT=str(d / "o.tif")),
+     ("tile", "gib")),
+    ("train_output_hardlink_to_image", "dualstream:train", lambda w, d, p: _train(w, OUTPUT=_link(w["image"], p)),
+     ("OUTPUT", "INPUT")),
+    ("train_report_copy_onto_label", "dualstream:train",
+     lambda w, d, p: _train(w, OUTPUT=str(d / "m.dsmodel"), OUTPUT_REPORT=w["label"]),
+     ("OUTPUT_REPORT", "LABELS")),
+    ("evaluate_html_onto_prediction", "dualstream:evaluate",
+     lambda w, d, p: {"INPUT": w["image_prediction"], "LABELS": w["label"], "LABEL_MAPPING": "90=1",
+                   "OUTPUT": str(d / "m.json"), "OUTPUT_HTML": w["image_prediction"]}, ("OUTPUT_HTML", "INPUT")),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_refused_through_qgis_process(case: tuple, qgis_process: Any, root: Path, workspace: dict,
+                                      tmp_path: Path, ledger: Any) -> None:
+    name, algorithm, params, words = case
+    out, prep = tmp_path / "out", tmp_path / "prep"
+    out.mkdir()
+    prep.mkdir()
+    values = params(workspace, out, prep)
+    folders = [Path(workspace["root"]) / "inputs", Path(workspace["root"]) / "model", prep]
+    inputs = snapshot(folders)
+    started = time.monotonic()
+    done = qgis_process.run(root, "run", algorithm, "--", *[f"{k}={v}" for k, v in values.items()], env=ENV,
+                            timeout=300)
+    seconds = time.monotonic() - started
+    text = done.stdout + done.stderr
+    traceback = "Traceback (most recent call last)" in text
+    after = snapshot(folders)
+    # QGIS itself writes a statistics sidecar (<raster>.aux.xml) beside every raster it loads as a layer, as
+    # it does in the desktop; those are counted apart. Every input file must keep its bytes.
+    changed = sorted(k for k in inputs if inputs[k] != after.get(k) and not k.endswith(".aux.xml"))
+    appeared = sorted(k for k in set(after) - set(inputs) if not k.endswith(".aux.xml"))
+    new_files = sorted(p.name for p in out.iterdir())
+    named = all(word.lower() in text.lower() for word in words)
+    ok = done.returncode != 0 and named and not traceback and not changed and not new_files and not appeared
+    ledger.record("qgis_process", name, clear_error=ok, traceback=traceback, partial_output=bool(new_files),
+                  input_changed=bool(changed), ok=ok)
+    assert done.returncode != 0, text
+    assert named, f"the error should name {words}:\n{text}"
+    assert not traceback, text
+    assert not changed, f"inputs changed: {changed}"
+    assert not appeared, f"files appeared beside the inputs: {appeared}"
+    assert not new_files, new_files
+    assert seconds < 240, f"{name} took {seconds:.0f} s: it must fail before any heavy work"
+
+
+def test_evaluate_html_escapes_class_names(qgis_process: Any, root: Path, workspace: dict, tmp_path: Path,
+                                           ledger: Any) -> None:
+    """Class names come from the prediction's metadata, which anyone can write: the page must escape them."""
+    import shutil
+
+    from osgeo import gdal
+
+    prediction = tmp_path / "prediction.tif"
+    shutil.copyfile(workspace["image_prediction"], prediction)
+    ds = gdal.Open(str(prediction), gdal.GA_Update)
+    ds.GetRasterBand(1).SetCategoryNames(["background", SCRIPT])
+    ds = None
+    page = tmp_path / "report.html"
+    done = qgis_process.run(root, "run", "dualstream:evaluate", "--", f"INPUT={prediction}",
+                            f"LABELS={workspace['label']}", "LABEL_MAPPING=90=1", f"OUTPUT={tmp_path / 'm.json'}",
+                            f"OUTPUT_HTML={page}", env=ENV, timeout=300)
+    text = page.read_text() if page.exists() else ""
+    ok = done.returncode == 0 and "&lt;script&gt;alert(1)&lt;/script&gt;" in text and SCRIPT not in text
+    ledger.record("qgis_process", "evaluate_html_escapes_script_class_name", worked=ok, code_executed=SCRIPT in text,
+                  ok=ok)
+    assert ok, done.stdout + done.stderr
