@@ -98,3 +98,23 @@ def test_vision_only_baseline_trained_on_aux_data_makes_a_bundle_without_aux(tmp
     assert meta["model"]["name"] == "unet" and meta["model"]["aux_channels"] == 0
     assert meta["data"]["aux_channels"] == 0
     assert any("uses the imagery only" in m for m in cb.messages("warning"))
+
+
+def test_cmx_loads_one_pretrained_mit_into_both_streams(tmp_path):
+    from tests.engine.test_pretrained import _save_checkpoint, _state
+
+    original = _state(_save_checkpoint(tmp_path / "ckpt"))
+    cb = RecordingCallback()
+    model = build_model("cmx", preset="tiny", vision_channels=3, aux_channels=1, pretrained=str(tmp_path / "ckpt"),
+                        callback=cb)
+    vision, x = model.vision_encoder.state_dict(), model.x_encoder.state_dict()
+    first = "stages.0.patch_embeddings.proj.weight"
+    assert torch.equal(vision[first], original[first])
+    # One NIR band: the first RGB kernel, scaled by 3/1 so a grey input keeps its response.
+    assert x[first].shape[1] == 1 and torch.allclose(x[first][:, 0], 3 * original[first][:, 0])
+    deeper = [k for k in original if k != first]
+    assert all(torch.equal(vision[k], original[k]) and torch.equal(x[k], original[k]) for k in deeper)
+    infos = cb.messages("info")
+    assert any("pretrained vision weights" in m for m in infos) and any("pretrained X-stream weights" in m
+                                                                           for m in infos)
+    assert not any("randomly initialised" in m for m in infos)
