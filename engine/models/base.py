@@ -117,10 +117,3 @@ class SegmentationModel(nn.Module):
         self.check_inputs(vision, aux)
         logits, side = self._forward(vision, aux)
         return {"logits": logits, "side_logits": list(side) if self.training else []}
-
-    def describe(self) -> str:
-        """One line for logs: family, preset, bands, parameters."""
-        cfg = self.config
-        params = sum(p.numel() for p in self.parameters())
-        aux = f" + {cfg.aux_channels} aux" if cfg.uses_aux else ""
-        return f"{cfg.name} ({cfg.preset}): {cfg.vision_channels} vision band(s){aux}, {params / 1e6:.2f} M parameters"

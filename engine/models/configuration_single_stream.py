@@ -7,7 +7,7 @@ upsamples the aux tensor to the image grid and concatenates it to the bands the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 from ..config import _check
 from .configuration_utils import ModelConfig
@@ -48,6 +48,3 @@ class SingleStreamConfig(ModelConfig):
         """As ModelConfig's, but aux channels only with early fusion (vision-only otherwise)."""
         return self.replace(vision_channels=vision_channels, num_classes=num_classes, aux_ratio=aux_ratio,
                             aux_channels=aux_channels if self.aux_fusion == "early" else 0)
-
-    def preset_settings(self) -> Any:
-        return self.PRESETS[self.preset]

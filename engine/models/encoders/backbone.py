@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 from torch import nn
@@ -122,9 +122,3 @@ class Encoder(nn.Module):
         if self.kind == "mit":
             return mit_features(self.backbone, x)
         return list(self.backbone(x).feature_maps)
-
-
-def describe_encoder(name: str) -> dict[str, Any]:
-    """Kind, sizes and a matching checkpoint of encoder ``name`` (for help texts)."""
-    spec = encoder_spec(name)
-    return {"name": name, "kind": spec.kind, "sizes": dict(spec.sizes), "checkpoint": spec.checkpoint}
