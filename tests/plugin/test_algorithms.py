@@ -204,6 +204,10 @@ def test_train_needs_data_and_not_both_sources(plugin, scenes, tmp_path):
 
     with pytest.raises(QgsProcessingException, match="Nothing to train on"):
         processing.run("dualstream:train", dict(TINY, OUTPUT=str(tmp_path / "x.dsmodel")))
+    # a bundle in Processing's temporary folder would vanish with QGIS, and the training with it
+    with pytest.raises(QgsProcessingException, match="OUTPUT.*temporary file is deleted when QGIS closes"):
+        processing.run("dualstream:train", dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label"],
+                                                OUTPUT="TEMPORARY_OUTPUT"))
     with pytest.raises(QgsProcessingException, match="either a dataset folder"):
         processing.run("dualstream:train", dict(TINY, DATA_FOLDER=str(tmp_path), INPUT=scenes["train"]["image"],
                                                 LABELS=scenes["train"]["label"], OUTPUT=str(tmp_path / "x.dsmodel")))
