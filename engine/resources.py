@@ -24,7 +24,7 @@ BYTES_PER_PIXEL = {
     "train": {"tiny": 900, "b0": 3000, "b1": 5500, "b2": 6500},
     "segment": {"tiny": 300, "b0": 800, "b1": 1400, "b2": 1400},
 }
-DEFAULT_PRESET = "b1"  # for models without a known preset
+DEFAULT_PRESET = "b1"  # other families and presets are estimated with the b1 figures (not measured one by one)
 
 
 class ResourceError(ConfigError):
