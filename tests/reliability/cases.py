@@ -188,6 +188,12 @@ CASES: list[Case] = [
     Case("label_vector_not_overlapping", lambda w, d: train(w, d, label=w["far_vector"]), ("far.gpkg",)),
     Case("label_raster_not_overlapping", lambda w, d: train(w, d, label=w["far_label"]), ("far_label.tif",)),
     Case("label_is_the_image", lambda w, d: train(w, d, label=w["image"]), ("s_image.tif", "label")),
+    Case("label_invalid_polygons_repaired", lambda w, d: train(w, d, label=w["invalid_vector"]), code=0,
+         produces=("m.dsmodel",), warns=("bowtie.gpkg", "1 invalid polygon(s)", "repaired")),
+    Case("label_only_one_class_warns", lambda w, d: train(w, d, "--label-map", "90=0"), code=0,
+         produces=("m.dsmodel",), warns=("only class 0", "predict it everywhere")),
+    Case("label_raster_on_another_grid_is_warped", lambda w, d: train(w, d, label=w["coarse_label"]), code=0,
+         produces=("m.dsmodel",)),
     # --- edge cases that must work -----------------------------------------------------------------------------
     # unicode and spaces in every path, an existing output replaced, a tile far larger than the scene: one run
     Case("unicode_paths_existing_output_huge_tile",
