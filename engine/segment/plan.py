@@ -195,8 +195,8 @@ def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, regio
     trained = max(int(m.data["tile_size"]) for m in members)
     tile = check_segment_tile(tile, region[2], region[3], trained, step, callback, warnings)
     preset = heaviest_preset("segment", [m.metadata["model"].get("preset") for m in members])
-    check_memory("segment", preset, cfg.batch_size, tile, reader.vision_bands + reader.aux_channels,
-                 resolve_device(cfg.device), step)
+    device = resolve_device(cfg.device) if cfg.backend == "torch" else cfg.device  # onnxruntime: torch may be absent
+    check_memory("segment", preset, cfg.batch_size, tile, reader.vision_bands + reader.aux_channels, device, step)
     return tile
 
 
