@@ -220,34 +220,44 @@ def torchrun_speedup(folder: Path, model: str, manifest: Path) -> dict[str, Any]
 
 
 # ------------------------------------------------------------------------------------------------ 4. GPU
-def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, readers: int | None,
+def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, readers: list[int] | None,
              batch: int) -> dict[str, Any]:
-    """Model-only vs end-to-end px/s of a bulk run on ``device`` with ``amp`` precision and ``readers`` workers."""
+    """Model-only vs end-to-end px/s of a bulk run on ``device`` with ``amp`` precision; the feed (readers ->
+    model -> blending, rows dropped) and the reader alone for each count in ``readers``, the bulk run with the
+    best of them."""
     import torch
 
     from engine.callbacks import QuietCallback
     from engine.config import BulkConfig, SegmentConfig
     from engine.environment import require
     from engine.errors import DependencyError
-    from engine.segment import Predictor, plan_segmentation, prepared_batches
+    from engine.segment import Predictor, TileReader, plan_segmentation, prepared_batches, run_tiles
     from engine.segment.bulk import segment_bulk
+    from engine.segment.outputs import RowSink
     from engine.segment.plan import check_members
     from engine.segment.reader import default_readers
 
-    template = SegmentConfig(models=[model], device=device, batch_size=batch, overlap=0.125, readers=readers)
+    counts = readers or [default_readers(device)]
+    template = SegmentConfig(models=[model], device=device, batch_size=batch, overlap=0.125)
     predictor = Predictor.from_bundles(check_members(template), "none", device)
     predictor.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
     rows = _manifest_rows(manifest)
+
+    def plans() -> Any:
+        for row in rows:
+            plan = plan_segmentation(template.replace(image=row["image"], aux=[row["aux"]],
+                                                      output=str(folder / "unused.tif")), QuietCallback())
+            try:
+                yield plan
+            finally:
+                plan.reader.close()
+
     # model only: every scene's tiles read and batched beforehand, through the same predictor
     batches, pixels = [], 0
-    for row in rows:
-        plan = plan_segmentation(template.replace(image=row["image"], aux=[row["aux"]],
-                                                  output=str(folder / "unused.tif")), QuietCallback())
-        try:
-            batches += prepared_batches(plan, batch)
-            pixels += plan.width * plan.height
-        finally:
-            plan.reader.close()
+    for plan in plans():
+        batches += prepared_batches(plan, batch)
+        pixels += plan.width * plan.height
+    tiles = sum(len(b.tiles) for b in batches)
     for b in batches[:3]:
         predictor(b.vision, b.aux)  # warm-up (kernels, allocator)
     sync = torch.cuda.synchronize if str(predictor.device).startswith("cuda") else (lambda: None)
@@ -257,9 +267,7 @@ def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, re
         predictor(b.vision, b.aux)
     sync()
     model_s = time.perf_counter() - start
-    # the feed alone: readers -> predictor -> blending into a sink that drops the rows (needs no osgeo)
-    from engine.segment import run_tiles
-    from engine.segment.outputs import RowSink
+    del batches
 
     class Discard(RowSink):
         def _write(self, row: int, probs: Any, valid: Any) -> None:
@@ -268,22 +276,35 @@ def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, re
         def _abort_files(self) -> None:
             pass
 
-    start = time.perf_counter()
-    for row in rows:
-        plan = plan_segmentation(template.replace(image=row["image"], aux=[row["aux"]],
-                                                  output=str(folder / "unused.tif")), QuietCallback())
-        try:
-            run_tiles(plan, predictor, Discard(), QuietCallback(), batch_size=batch, prefetch=4,
-                      readers=readers or default_readers(str(predictor.device)))
-        finally:
-            plan.reader.close()
-    sync()
-    feed_s = time.perf_counter() - start
+    sweep: dict[str, dict[str, Any]] = {}
+    for count in counts:
+        start = time.perf_counter()  # the reader alone: tiles/s it can deliver with nothing downstream
+        for plan in plans():
+            reader = TileReader(plan, batch, 4, count).start()
+            try:
+                for _ in reader:
+                    pass
+            finally:
+                reader.close()
+        read_alone_s = time.perf_counter() - start
+        wait = 0.0
+        start = time.perf_counter()  # the feed: readers -> predictor -> blending into a sink that drops the rows
+        for plan in plans():
+            stats = run_tiles(plan, predictor, Discard(), QuietCallback(), batch_size=batch, prefetch=4,
+                              readers=count)
+            wait += stats.input_wait
+        sync()
+        feed_s = time.perf_counter() - start
+        sweep[f"{count} threads"] = {"readers": count, "reader_tiles_s": tiles / read_alone_s,
+                                    "feed_px_s": pixels / feed_s, "feed_efficiency": model_s / feed_s,
+                                    "input_wait_share": wait / feed_s}
+    best_key = max(sweep, key=lambda c: sweep[c]["feed_px_s"])
+    best = sweep[best_key]
     result = {"device": str(predictor.device), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available()
-              else None, "amp": amp, "readers": readers or default_readers(str(predictor.device)), "batch": batch,
-              "scenes": len(rows), "size": _size(manifest), "tiles": sum(len(b.tiles) for b in batches),
-              "model_only_px_s": pixels / model_s, "feed_px_s": pixels / feed_s, "feed_efficiency": model_s / feed_s,
-              "end_to_end_px_s": None, "efficiency": None}
+              else None, "amp": amp, "readers": best_key, "batch": batch, "scenes": len(rows),
+              "size": _size(manifest), "tiles": tiles, "model_only_px_s": pixels / model_s,
+              "model_tiles_s": tiles / model_s, "sweep": sweep, "feed_px_s": best["feed_px_s"],
+              "feed_efficiency": best["feed_efficiency"], "end_to_end_px_s": None, "efficiency": None}
     try:  # the whole bulk run writes GeoTIFFs with overviews and category names through GDAL's Python bindings
         require("osgeo.gdal")
     except DependencyError as exc:
@@ -291,7 +312,7 @@ def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, re
         return result
     bulk = BulkConfig(manifest=str(manifest), out_dir=str(folder / f"gpu_{amp}"), overwrite=True)
     start = time.perf_counter()
-    done = segment_bulk(bulk, template, QuietCallback(), predictor=predictor)
+    done = segment_bulk(bulk, template.replace(readers=best["readers"]), QuietCallback(), predictor=predictor)
     end_to_end_s = time.perf_counter() - start
     if not done.ok:
         raise RuntimeError(f"GPU bulk run failed: {[s['error'] for s in done.scenes if s['error']]}")
@@ -300,7 +321,7 @@ def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, re
 
 
 # ------------------------------------------------------------------------------------------------ section
-def run(ctx: Any, only: list[str] | None = None, amp: str = "bf16", readers: int | None = None,
+def run(ctx: Any, only: list[str] | None = None, amp: str = "bf16", readers: list[int] | None = None,
         gpu_scenes: tuple[int, int] = (6, 4096)) -> dict[str, Any]:
     from engine.environment import resolve_device
 
@@ -366,7 +387,12 @@ def _markdown(r: dict[str, Any]) -> str:
         lines += [f"GPU {g['gpu']} ({g['device']}), {g['amp']}, {g['readers']} reader workers, batch {g['batch']}, "
                   f"{g['scenes']} x {g['size']}² ({g['tiles']} tiles): model only {g['model_only_px_s']:,.0f} px/s; "
                   f"fed by the pipeline (readers, blending, rows dropped) {g['feed_px_s']:,.0f} px/s: "
-                  f"**{g['feed_efficiency']:.2f}**; {whole} (target >= {TARGETS['gpu_efficiency']}).", ""]
+                  f"**{g['feed_efficiency']:.2f}**; {whole} (target >= {TARGETS['gpu_efficiency']}).", "",
+                  "| reader workers | reader alone (tiles/s) | fed (px/s) | fed / model only | model waiting on input |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {c} | {x['reader_tiles_s']:.0f} | {x['feed_px_s']:,.0f} | {x['feed_efficiency']:.2f} | "
+                  f"{100 * x['input_wait_share']:.0f} % |" for c, x in g["sweep"].items()]
+        lines += ["", f"Model only: {g['model_tiles_s']:.0f} tiles/s.", ""]
     return "\n".join(lines)
 
 
@@ -379,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", default="bf16", choices=("bf16", "fp16", "none"), help="GPU precision (gpu part)")
-    parser.add_argument("--readers", type=int, help="reader workers of the gpu part (default: the engine's)")
+    parser.add_argument("--readers", type=int, nargs="+",
+                        help="reader worker counts to try in the gpu part (default: the engine's)")
     parser.add_argument("--gpu-scenes", nargs=2, type=int, default=(6, 4096), metavar=("COUNT", "SIZE"))
     parser.add_argument("--only", nargs="+", choices=("calls", "readers", "torchrun", "gpu"))
     parser.add_argument("--output", type=Path, default=REPO / "bench_output")

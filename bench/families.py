@@ -125,7 +125,7 @@ def buildings_set(folder: Path) -> DataSet:
 
 
 def engine(*args: str, timeout: int = 7200) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     done = subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True, cwd=REPO,
                           env=env, timeout=timeout)
     if done.returncode != 0:
@@ -172,7 +172,12 @@ def run_dataset(data: DataSet, args: argparse.Namespace, out: Path) -> dict[str,
             continue
         bundle = out / data.name / f"{family}.dsmodel"
         start = time.perf_counter()
-        result = json.loads(engine(*train_args(data, family, args, bundle)).stdout)
+        try:
+            result = json.loads(engine(*train_args(data, family, args, bundle)).stdout)
+        except SystemExit as exc:  # e.g. diverged: recorded in the table, the other families still run
+            rows[family] = {"error": str(exc).strip().splitlines()[-1]}
+            print(f"[{data.name}] {family}: failed: {rows[family]['error']}", flush=True)
+            continue
         train_s = time.perf_counter() - start
         classes = out / data.name / f"{family}_test.tif"
         engine(*segment_args(data, [str(bundle)], args, classes))
@@ -246,7 +251,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append("| data set | " + " | ".join(families) + " |")
     lines.append("|---|" + "---|" * len(families))
     for name, data in report["datasets"].items():
-        cells = [f"{data['families'][f]['test_iou']:.3f}" if f in data["families"] else "-" for f in families]
+        cells = [("failed" if "error" in data["families"][f] else f"{data['families'][f]['test_iou']:.3f}")
+                 if f in data["families"] else "-" for f in families]
         lines.append(f"| {name} (CLI) | " + " | ".join(cells) + " |")
     if report.get("qgis_process"):
         cells = [f"{report['qgis_process'][f]['test_iou']:.3f}" if f in report["qgis_process"] else "-"

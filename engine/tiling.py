@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,9 +141,13 @@ class RowBandAccumulator:
         self.band_rows = int(band_rows)
         self.sink = sink
         self.base = 0  # region row of band row 0
-        self._sum = np.zeros((self.channels, self.band_rows, self.width), np.float32)
-        self._weight = np.zeros((self.band_rows, self.width), np.float32)
-        self._valid = np.zeros((self.band_rows, self.width), bool)
+        self._sum, self._weight, self._valid = self._allocate()
+
+    def _allocate(self) -> tuple[Any, Any, Any]:
+        """The band's weighted sum (C, rows, W), summed weights and valid mask (rows, W): numpy on the host."""
+        return (np.zeros((self.channels, self.band_rows, self.width), np.float32),
+                np.zeros((self.band_rows, self.width), np.float32),
+                np.zeros((self.band_rows, self.width), bool))
 
     @property
     def nbytes(self) -> int:
@@ -184,12 +189,20 @@ class RowBandAccumulator:
             self.flush(self.base + self.band_rows)
             self.flush(until)
             return
+        self.sink(self.base, *self._finished_rows(n))
+        self._shift(n)
+        self.base = until
+
+    def _finished_rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The band's first ``n`` rows normalised: probabilities (C, n, W) float32 and valid (n, W), on the host."""
         weight = self._weight[:n]
         valid = self._valid[:n] & (weight > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             probs = self._sum[:, :n] / np.where(weight > 0, weight, 1.0)
-        self.sink(self.base, probs.astype(np.float32, copy=False), valid.copy())
-        # roll the band up by n rows and clear the freed rows
+        return probs.astype(np.float32, copy=False), valid.copy()
+
+    def _shift(self, n: int) -> None:
+        """Roll the band up by ``n`` rows and clear the freed rows (numpy copes with the overlapping copy)."""
         keep = self.band_rows - n
         if keep > 0:
             self._sum[:, :keep] = self._sum[:, n:]
@@ -198,7 +211,6 @@ class RowBandAccumulator:
         self._sum[:, keep:] = 0
         self._weight[keep:] = 0
         self._valid[keep:] = False
-        self.base = until
 
     def finish(self) -> None:
         """Emit every remaining row down to the region's last row."""

@@ -1,7 +1,8 @@
 """The tile pipeline: reader thread -> predictor -> blending -> sink, with bounded queues between them::
 
     reader threads  SceneReader.read(tile) -> BandStatistics.apply -> batches      (prefetch queues)
-    main thread     predictor(batch) -> probabilities -> RowBandAccumulator.add     (blending)
+    main thread     predictor(batch) -> probabilities -> RowBandAccumulator.add     (blending; on a GPU in
+                                                                                     device memory, no wait)
     writer thread   finished rows -> the sink's rasters (row blocks)                (write queue)
 
 The accumulator only holds one tile height of rows, so memory is bounded by tile size x scene width.
@@ -37,7 +38,7 @@ class PipelineStats:
 
     tiles: int
     skipped_tiles: int
-    model_seconds: float  # predictor calls
+    model_seconds: float  # predictor calls (on a GPU: queuing the work; the device time shows in the row copies)
     input_wait: float  # model idle, waiting for the reader thread
     read_seconds: float  # busy time of the reader thread
 
@@ -61,9 +62,20 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
 
     The sink is drained (``sink.finish()``) before returning; on an error or cancel the caller aborts it.
     """
-    accumulator = RowBandAccumulator(plan.width, plan.height, plan.probability_channels, plan.grid.band_rows,
-                                     sink.sink)
     weights = blend_window(plan.tile, max(plan.overlap, 1))
+    device = getattr(predict, "device", None)
+    on_gpu = getattr(device, "type", None) == "cuda" and hasattr(predict, "on_device")
+    if on_gpu:  # blend where the probabilities are; see device_blend
+        from .device_blend import DeviceRowBandAccumulator
+
+        accumulator: RowBandAccumulator = DeviceRowBandAccumulator(
+            plan.width, plan.height, plan.probability_channels, plan.grid.band_rows, sink.sink, device)
+        predict = predict.on_device
+        torch = require("torch")
+        weights = torch.from_numpy(weights).to(device)
+    else:
+        accumulator = RowBandAccumulator(plan.width, plan.height, plan.probability_channels, plan.grid.band_rows,
+                                         sink.sink)
     reader = TileReader(plan, batch_size, prefetch, readers).start()
     try:
         total, done, skipped = len(plan.grid), 0, 0
@@ -76,8 +88,9 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
                 tick = time.perf_counter()
                 probs = predict(batch.vision, batch.aux)
                 model_seconds += time.perf_counter() - tick
+                valid = torch.from_numpy(batch.valid).to(device) if on_gpu else batch.valid
                 for i, tile in enumerate(batch.tiles):
-                    accumulator.add(probs[i], weights, batch.valid[i], tile.row - row0, tile.col - col0)
+                    accumulator.add(probs[i], weights, valid[i], tile.row - row0, tile.col - col0)
             done += len(batch.tiles) + batch.skipped
             skipped += batch.skipped
             callback.progress(done, total, "segment")

@@ -84,6 +84,11 @@ class Predictor:
 
     def __call__(self, vision: dict[str, np.ndarray], aux: dict[str, np.ndarray | None]) -> np.ndarray:
         """``vision``/``aux``: normalised (B, C, h, w) arrays per stats key. Returns (B, K, T, T) float32."""
+        return self.on_device(vision, aux).cpu().numpy()
+
+    def on_device(self, vision: dict[str, np.ndarray], aux: dict[str, np.ndarray | None]) -> Any:
+        """As :meth:`__call__`, but the probabilities stay a torch tensor on the device (no wait for the model:
+        on a GPU the call returns once the work is queued)."""
         torch = self.torch
         total = None
         with torch.inference_mode():
@@ -104,8 +109,7 @@ class Predictor:
                     probs = torch.sigmoid(logits) if self.binary else torch.softmax(logits, dim=1)
                     probs = _inverse_transform(probs, k, flip) * (member.weight / len(self.transforms))
                     total = probs if total is None else total + probs
-            total = total / self.total_weight
-            return total.cpu().numpy()
+            return total / self.total_weight
 
 
 def make_predictor(members: Sequence[Member], cfg: Any) -> Any:

@@ -1,0 +1,52 @@
+"""Blending on the model's device: the row band lives in GPU memory, next to the probabilities.
+
+On a GPU the host-side blend (multiply every tile's probabilities by the window and add them into the band,
+16 tiles x C x 512 x 512 per batch) costs the main thread about as long as the model itself, and copying
+every tile's probabilities back costs more (each pixel comes back once per overlapping tile). Here the adds
+are device kernels queued behind the model's, the main thread never waits for them, and only finished rows
+come back to the host, once per pixel. The numpy :class:`~engine.tiling.RowBandAccumulator` stays the CPU path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..environment import require
+from ..tiling import RowBandAccumulator, Sink
+
+
+class DeviceRowBandAccumulator(RowBandAccumulator):
+    """:class:`~engine.tiling.RowBandAccumulator` with its band as torch tensors on ``device``.
+
+    :meth:`add` takes torch tensors on that device (probabilities (C, h, w), weights (h, w), valid (h, w) bool);
+    the sink still receives numpy rows.
+    """
+
+    def __init__(self, width: int, height: int, channels: int, band_rows: int, sink: Sink, device: Any):
+        self.torch = require("torch")
+        self.device = self.torch.device(device)
+        super().__init__(width, height, channels, band_rows, sink)
+
+    def _allocate(self) -> tuple[Any, Any, Any]:
+        torch = self.torch
+        return (torch.zeros((self.channels, self.band_rows, self.width), dtype=torch.float32, device=self.device),
+                torch.zeros((self.band_rows, self.width), dtype=torch.float32, device=self.device),
+                torch.zeros((self.band_rows, self.width), dtype=torch.bool, device=self.device))
+
+    def _finished_rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        weight = self._weight[:n]
+        valid = self._valid[:n] & (weight > 0)
+        probs = self._sum[:, :n] / self.torch.where(weight > 0, weight, self.torch.ones_like(weight))
+        return probs.cpu().numpy(), valid.cpu().numpy()  # the one wait for the device, once per tile row
+
+    def _shift(self, n: int) -> None:
+        keep = self.band_rows - n
+        if keep > 0:  # torch refuses overlapping in-place copies: clone the source rows first
+            self._sum[:, :keep] = self._sum[:, n:].clone()
+            self._weight[:keep] = self._weight[n:].clone()
+            self._valid[:keep] = self._valid[n:].clone()
+        self._sum[:, keep:] = 0
+        self._weight[keep:] = 0
+        self._valid[keep:] = False
