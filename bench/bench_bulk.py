@@ -388,7 +388,8 @@ def _markdown(r: dict[str, Any]) -> str:
                   f"{g['scenes']} x {g['size']}² ({g['tiles']} tiles): model only {g['model_only_px_s']:,.0f} px/s; "
                   f"fed by the pipeline (readers, blending, rows dropped) {g['feed_px_s']:,.0f} px/s: "
                   f"**{g['feed_efficiency']:.2f}**; {whole} (target >= {TARGETS['gpu_efficiency']}).", "",
-                  "| reader workers | reader alone (tiles/s) | fed (px/s) | fed / model only | model waiting on input |",
+                  "| reader workers | reader alone (tiles/s) | fed (px/s) | fed / model only | model waiting on input "
+                  "|",
                   "|---|---|---|---|---|"]
         lines += [f"| {c} | {x['reader_tiles_s']:.0f} | {x['feed_px_s']:,.0f} | {x['feed_efficiency']:.2f} | "
                   f"{100 * x['input_wait_share']:.0f} % |" for c, x in g["sweep"].items()]
