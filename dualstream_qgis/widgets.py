@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from processing.gui.wrappers import DIALOG_STANDARD, MultipleLayerWidgetWrapper, WidgetWrapper
+from processing.gui.wrappers import DIALOG_BATCH, DIALOG_STANDARD, MultipleLayerWidgetWrapper, WidgetWrapper
 from qgis.core import QgsMapLayer, QgsProcessingUtils, QgsProject, QgsVectorLayer
 from qgis.gui import QgsColorButton
 from qgis.PyQt.QtGui import QColor
@@ -49,6 +49,9 @@ class LayerListWrapper(MultipleLayerWidgetWrapper):
             self.widget.leText.setText("; ".join(f"{index}. {name}" for index, name in enumerate(names, 1)))
 
     def setValue(self, value: Any) -> None:  # noqa: N802 - Processing API
+        if self.dialogType == DIALOG_BATCH and isinstance(value, (list, tuple)):
+            # the batch cell is a text field of ';'-separated sources; QGIS's own setValue calls setText(list)
+            value = ";".join(item.source() if isinstance(item, QgsMapLayer) else str(item) for item in value)
         if self.dialogType != DIALOG_STANDARD or value is None:
             super().setValue(value)
             return

@@ -14,6 +14,7 @@ from typing import Any, Callable, TypeVar
 from qgis.core import (
     QgsMapLayer,
     QgsProcessingAlgorithm,
+    QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProviderRegistry,
@@ -87,6 +88,24 @@ class DualStreamAlgorithm(QgsProcessingAlgorithm):
 
     def createInstance(self) -> DualStreamAlgorithm:  # noqa: N802 - QGIS API
         return type(self)()
+
+    def checkParameterValues(self, parameters: dict[str, Any], context: QgsProcessingContext  # noqa: N802
+                             ) -> tuple[bool, str]:
+        """Processing's per-parameter checks, except that layer parameters given as file paths are not loaded as
+        layers (that writes statistics beside the inputs; see :mod:`.sources`)."""
+        from .sources import LAYER_PARAMETERS, check_layer_value  # sources -> common -> base
+
+        for definition in self.parameterDefinitions():
+            value = parameters.get(definition.name())
+            if isinstance(definition, LAYER_PARAMETERS):
+                problem = check_layer_value(definition, value, context)
+            elif not definition.checkValueIsAcceptable(value, context):
+                problem = f"Incorrect parameter value for {definition.name()}"
+            else:
+                problem = None
+            if problem:
+                return False, problem
+        return True, ""
 
     def tr(self, text: str) -> str:
         return QCoreApplication.translate(type(self).__name__, text)

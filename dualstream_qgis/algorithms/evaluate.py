@@ -34,11 +34,10 @@ from .common import (
     class_field_parameter,
     ensure_parent,
     label_field,
-    label_file,
     parameters_help,
     parse_label_mapping,
-    raster_file,
 )
+from .sources import label_source, raster_source
 
 #: Per-class metrics of the engine's summary, as table columns.
 PER_CLASS = ("iou", "f1", "precision", "recall")
@@ -115,9 +114,8 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
         self.check_requirements()
-        prediction = raster_file(self.parameterAsRasterLayer(parameters, self.INPUT, context), self.INPUT)
-        label_layer = self.parameterAsLayer(parameters, self.LABELS, context)
-        label, _ = label_file(label_layer, self.LABELS)
+        prediction = raster_source(parameters, self.INPUT, context)
+        label, label_layer = label_source(parameters, self.LABELS, context)
         field = label_field(label_layer, self.parameterAsString(parameters, self.LABEL_FIELD, context),
                             self.LABEL_FIELD, feedback)
         mapping = parse_label_mapping(self.parameterAsString(parameters, self.LABEL_MAPPING, context),

@@ -8,7 +8,6 @@ from typing import Any
 from qgis.core import (
     QgsProcessing,
     QgsProcessingContext,
-    QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
@@ -32,8 +31,6 @@ from .common import (
     ensure_parent,
     extent_settings,
     parameters_help,
-    raster_file,
-    raster_files,
 )
 from .inference import (
     ModelChecksMixin,
@@ -44,6 +41,7 @@ from .inference import (
     run_settings,
 )
 from .model_info import describe_bundle
+from .sources import raster_source, raster_sources
 
 RASTER_SUFFIXES = (".tif", ".tiff")
 
@@ -169,11 +167,8 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
     def _settings(self, parameters: dict[str, Any], context: QgsProcessingContext,
                   feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Parameters -> SegmentConfig keyword arguments."""
-        image = raster_file(self.parameterAsRasterLayer(parameters, self.INPUT, context), self.INPUT)
-        aux_layers = self.parameterAsLayerList(parameters, self.AUX, context)
-        if parameters.get(self.AUX) not in (None, "", []) and not aux_layers:
-            raise QgsProcessingException("Parameter AUX: the aux layers could not be loaded; check that the files "
-                                         "exist and are rasters.")
+        image = raster_source(parameters, self.INPUT, context)
+        aux = raster_sources(parameters, self.AUX, context)
         output = check_suffix(self.parameterAsOutputLayer(parameters, self.OUTPUT, context), RASTER_SUFFIXES,
                               self.OUTPUT, "class raster")
         probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES, context) or None
@@ -188,7 +183,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             ensure_parent(path, name)
         return {
             "image": image,
-            "aux": raster_files(aux_layers, self.AUX),
+            "aux": aux,
             "output": output,
             "probabilities": probabilities,
             "polygons": polygons,

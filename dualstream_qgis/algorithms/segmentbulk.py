@@ -30,7 +30,6 @@ from .common import (
     EnumNamesMixin,
     add_parameter,
     parameters_help,
-    raster_files,
 )
 from .inference import (
     ModelChecksMixin,
@@ -41,6 +40,7 @@ from .inference import (
     run_settings,
 )
 from .model_info import describe_bundle
+from .sources import raster_sources
 
 
 class BulkFeedback(FeedbackCallback):
@@ -196,7 +196,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
     def _settings(self, parameters: dict[str, Any],
                   context: QgsProcessingContext) -> tuple[dict[str, Any], dict[str, Any]]:
         """Parameters -> (BulkConfig, SegmentConfig) keyword arguments."""
-        images = raster_files(self.parameterAsLayerList(parameters, self.INPUT, context), self.INPUT)
+        images = raster_sources(parameters, self.INPUT, context)
         folder = self.parameterAsFile(parameters, self.FOLDER, context)
         if folder:
             pattern = self.parameterAsString(parameters, self.PATTERN, context).strip() or "*.tif"

@@ -38,13 +38,11 @@ from .common import (
     enum_value,
     extent_settings,
     label_field,
-    label_file,
     parameters_help,
     parse_label_mapping,
-    raster_file,
-    raster_files,
     split_list,
 )
+from .sources import band_count, label_source, raster_source, raster_sources
 
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT = "default"  # the family's own default preset / encoder
@@ -471,21 +469,16 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     def _layer_scene(self, parameters: dict[str, Any], context: QgsProcessingContext,
                      feedback: QgsProcessingFeedback, aux_bands: int) -> dict[str, Any]:
         """The data settings of one explicit scene given as layers."""
-        image = raster_file(self.parameterAsRasterLayer(parameters, self.INPUT, context), self.INPUT)
+        image = raster_source(parameters, self.INPUT, context)
         if parameters.get(self.LABELS) in (None, ""):
             raise QgsProcessingException("Parameter LABELS: choose the label layer (a raster of class values or a "
                                          "polygon layer) for the image.")
-        label_layer = self.parameterAsLayer(parameters, self.LABELS, context)
-        label, _ = label_file(label_layer, self.LABELS)
+        label, label_layer = label_source(parameters, self.LABELS, context)
         field = label_field(label_layer, self.parameterAsString(parameters, self.LABEL_FIELD, context),
                             self.LABEL_FIELD, feedback)
-        aux_layers = self.parameterAsLayerList(parameters, self.AUX, context)
-        if parameters.get(self.AUX) not in (None, "", []) and not aux_layers:
-            raise QgsProcessingException("Parameter AUX: the aux layers could not be loaded; check that the files "
-                                         "exist and are rasters.")
-        aux = raster_files(aux_layers, self.AUX)
-        if not aux_bands and aux_layers:
-            counts = sorted({layer.bandCount() for layer in aux_layers})
+        aux = raster_sources(parameters, self.AUX, context)
+        if not aux_bands and aux:
+            counts = sorted({band_count(path, self.AUX) for path in aux})
             if len(counts) > 1:
                 raise QgsProcessingException(
                     f"Parameter AUX: the aux layers have different band counts {counts}; set 'Aux bands per file' "

@@ -208,6 +208,41 @@ def model_read_back(bundle: str) -> dict:
     return {"given": given, "read": read}
 
 
+def run_batch(alg_id: str, rows: list[dict], outputs: list[str]) -> dict:
+    """The algorithm's batch dialog (Toolbox > Execute as Batch Process): ``rows`` typed into the table as
+    values (layers as file paths, the model as its file), outputs as files, layers loaded on completion; run.
+    Records what each row read back and the layers it added."""
+    from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
+    from processing.tools import dataobjects
+
+    before = {row["source"] for row in layer_tree()}
+    dialog = BatchAlgorithmDialog(QgsApplication.processingRegistry().algorithmById(alg_id).create(),
+                                  parent=iface_main_window())
+    dialog.show()
+    panel = dialog.mainWidget()
+    panel.addRow(len(rows) - 1)  # the table starts with one row
+    context = dataobjects.createContext()
+    for index, (values, output) in enumerate(zip(rows, outputs)):
+        for name, value in values.items():
+            panel.wrappers[index][panel.parameter_to_column[name]].setParameterValue(value, context)
+        panel.tblParameters.cellWidget(index + 1, panel.parameter_to_column["OUTPUT"]).setValue(output)
+    panel.checkLoadLayersOnCompletion.setChecked(True)
+    read_back = [{k: str(v) for k, v in panel.parametersForRow(i)[0].items()} for i in range(panel.batchRowCount())]
+    shot(dialog, "batch_segment_filled")
+    dialog.runAlgorithm()  # runs the rows one after another, as the Run button does
+    shot(dialog, "batch_segment_done")
+    log = dialog.textLog.toPlainText() if hasattr(dialog, "textLog") else ""
+    dialog.close()
+    return {"read_back": read_back, "log": log, "outputs": [Path(o).is_file() for o in outputs],
+            "new_layers": [row for row in layer_tree() if row["source"] not in before]}
+
+
+def iface_main_window():
+    from qgis.utils import iface
+
+    return iface.mainWindow()
+
+
 def layer_tree() -> list[dict]:
     """Project layers top to bottom with their name, file and renderer type."""
     rows = []
@@ -295,6 +330,14 @@ def main() -> None:
             INPUT=classes[0].id(), LABELS=classes[0].id(), LABEL_MAPPING="90=1", OUTPUT=str(out / "self.json")),
             timeout_s=120)
         save()
+    step("batch segment")
+    scenes = [CONFIG["data"], CONFIG["data2"]]
+    REPORT["batch_segment"] = run_batch(
+        "dualstream:segment",
+        [dict(CONFIG["segment"], INPUT=scene["image"], AUX=scene["aux"], MODEL=str(out / "model.dsmodel"))
+         for scene in scenes],
+        [str(out / f"batch_{index}_classes.tif") for index in range(len(scenes))])
+    save()
     bad_inputs(layers, out)
     REPORT["menu"] = plugin_menu()
     REPORT["finished"] = True

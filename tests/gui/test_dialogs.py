@@ -47,10 +47,11 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
 
     root = tmp_path_factory.mktemp("gui")
     data = make_scene(root / "data", "scene", size=(128, 128), seed=1, field_seed=1, label_from="both")
+    data2 = make_scene(root / "data", "second", size=(96, 128), seed=2, field_seed=1, label_from="both")
     deploy_plugin(root, venv_site_packages)
     out = root / "session"
     config = root / "config.json"
-    config.write_text(json.dumps({"out": str(out), "data": data, "train": TRAIN, "segment": SEGMENT}))
+    config.write_text(json.dumps({"out": str(out), "data": data, "data2": data2, "train": TRAIN, "segment": SEGMENT}))
     env = dict(os.environ, DUALSTREAM_GUI_CONFIG=str(config), OMP_NUM_THREADS="1")
     for leak in ("QT_QPA_PLATFORM", "QGIS_CUSTOM_CONFIG_PATH", "DUALSTREAM_SITE_PACKAGES", "PYTHONPATH"):
         env.pop(leak, None)
@@ -169,3 +170,17 @@ def test_class_colours_are_colour_buttons_that_follow_the_class_names(session):
     assert colors["after_names"]["buttons"] == 3
     assert colors["after_names"]["value"] == "#000000,#ff0000,#1f78b4"  # the two given, one spare added
     assert colors["after_pick"] == "#000000,#ff0000,#123456"
+
+
+def test_segment_runs_from_the_batch_dialog(session):
+    """Toolbox > Execute as Batch Process: two rows given as files (image, aux list, model bundle), both run, both
+    class rasters loaded styled; the model file survives the batch table."""
+    report, output, _ = session
+    batch = report.get("batch_segment")
+    assert batch, f"the batch step did not finish: {report['steps'][-3:]}\n{output}"
+    assert [row["MODEL"] for row in batch["read_back"]] == [str(Path(report["train"]["results"]["OUTPUT"]))] * 2
+    assert [row["AUX"] for row in batch["read_back"]][0].endswith("scene_aux.tif"), batch["read_back"]
+    assert batch["outputs"] == [True, True], batch["log"]
+    assert report["messages"] == [], "a message box interrupted the batch run"
+    assert sorted(row["name"] for row in batch["new_layers"]) == ["batch_0_classes", "batch_1_classes"]
+    assert {row["renderer"] for row in batch["new_layers"]} == {"paletted"}

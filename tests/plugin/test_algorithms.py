@@ -435,3 +435,35 @@ def test_evaluate_writes_json_html_and_table(plugin, trained, scenes, tmp_path):
         assert rows["field"] == pytest.approx(metrics["iou"][1])
     # the raster and vector labels describe the same classes
     assert results["MIOU"] > 0.75
+
+
+def test_inputs_given_as_paths_stay_untouched(plugin, trained, scenes, tmp_path):
+    """A raster given as a file path is not loaded as a QGIS layer, so QGIS computes no statistics for it: no
+    ``.aux.xml`` appears beside the GeoTIFFs and a VRT input is not rewritten (before, both happened)."""
+    import hashlib
+    import shutil
+
+    import processing
+    from osgeo import gdal
+
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for key in ("image", "label"):
+        shutil.copy(scenes["s1"][key], inputs / Path(scenes["s1"][key]).name)
+    aux = [shutil.copy(path, inputs / Path(path).name) for path in scenes["s1"]["aux"]]
+    image_vrt, aux_vrt = str(inputs / "image.vrt"), str(inputs / "aux.vrt")
+    gdal.BuildVRT(image_vrt, [str(inputs / Path(scenes["s1"]["image"]).name)]).FlushCache()
+    gdal.BuildVRT(aux_vrt, [str(aux[0])]).FlushCache()
+
+    def snapshot() -> dict[str, str]:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(inputs.iterdir())}
+
+    before = snapshot()
+    out = tmp_path / "out"
+    segmented = processing.run("dualstream:segment", {"INPUT": image_vrt, "AUX": [aux_vrt, *map(str, aux[1:])],
+                                                      "MODEL": trained[0]["OUTPUT"], "OUTPUT": str(out / "c.tif")})
+    processing.run("dualstream:evaluate", {"INPUT": segmented["OUTPUT"],
+                                           "LABELS": str(inputs / Path(scenes["s1"]["label"]).name),
+                                           "LABEL_MAPPING": "90=1", "OUTPUT": str(out / "m.json")})
+    assert Path(segmented["OUTPUT"]).exists() and (out / "m.json").exists()
+    assert snapshot() == before

@@ -1,0 +1,130 @@
+"""Input layers -> the files behind them, without making QGIS layers out of files.
+
+A QGIS raster layer computes band statistics for its default renderer as soon as it exists, and GDAL saves
+them: a ``<raster>.aux.xml`` appears beside a GeoTIFF and a VRT is rewritten in place. Processing's
+``parameterAsRasterLayer`` makes such a layer for every file path it is given (``qgis_process``, batch
+processing, a file picked with the "..." button), so merely reading an input changed it. Here a path stays a
+path: only values that name a layer already in the project (the user loaded it) are resolved as layers, and
+vector labels are opened as vector layers (reading their fields writes nothing).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsMapLayer,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterMapLayer,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingUtils,
+    QgsProperty,
+    QgsVectorLayer,
+)
+
+from .common import VECTOR_LABEL_SUFFIXES, label_file, raster_file
+
+
+def _items(value: Any) -> list[Any]:
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _resolve(value: Any, context: QgsProcessingContext, parameter: str) -> QgsMapLayer | str:
+    """A layer the project (or the run's layer store) already holds, else the file path ``value`` names."""
+    if isinstance(value, QgsProperty):  # models and batch expressions
+        value = value.valueAsString(context.expressionContext())
+    if isinstance(value, QgsMapLayer):
+        return value
+    text = str(value).strip()
+    layer = QgsProcessingUtils.mapLayerFromString(text, context, False)  # False: never load a new layer
+    if layer is not None:
+        return layer
+    path = text.split("|")[0]
+    if not Path(path).is_file():
+        raise QgsProcessingException(f"Parameter {parameter}: '{text}' is neither a layer of the project nor a file "
+                                     f"that exists; choose a raster layer or an existing raster file.")
+    return path
+
+
+def raster_source(parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> str:
+    """The raster file of parameter ``name`` (a project layer's file, or the path as given)."""
+    items = _items(parameters.get(name))
+    if not items:
+        raise QgsProcessingException(f"Parameter {name}: no raster layer was given; choose a raster layer or a "
+                                     f"raster file that exists.")
+    resolved = _resolve(items[0], context, name)
+    return resolved if isinstance(resolved, str) else raster_file(resolved, name)
+
+
+def raster_sources(parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> list[str]:
+    """The raster files of multiple-layer parameter ``name``, in the given order."""
+    items = [part for item in _items(parameters.get(name))
+             for part in (item.split(";") if isinstance(item, str) else [item]) if part != ""]
+    out = []
+    for item in items:
+        resolved = _resolve(item, context, name)
+        out.append(resolved if isinstance(resolved, str) else raster_file(resolved, name))
+    return out
+
+
+def label_source(parameters: dict[str, Any], name: str,
+                 context: QgsProcessingContext) -> tuple[str, QgsVectorLayer | None]:
+    """(file, vector layer or None) of a label parameter: a raster file stays a path; polygons are opened as a
+    vector layer for the class-field check."""
+    items = _items(parameters.get(name))
+    if not items:
+        raise QgsProcessingException(f"Parameter {name}: choose the label layer (a raster of class values or a "
+                                     f"polygon layer).")
+    resolved = _resolve(items[0], context, name)
+    if isinstance(resolved, str):
+        if Path(resolved).suffix.lower() not in VECTOR_LABEL_SUFFIXES:
+            return resolved, None
+        resolved = QgsVectorLayer(str(items[0]), Path(resolved).stem, "ogr")
+        if not resolved.isValid():
+            raise QgsProcessingException(f"Parameter {name}: '{items[0]}' could not be opened as a polygon layer; "
+                                         f"check that it is a GeoPackage, GeoJSON or Shapefile.")
+    path, is_vector = label_file(resolved, name)
+    return path, resolved if is_vector else None
+
+
+def band_count(path: str, parameter: str) -> int:
+    """Bands of the raster file ``path`` (opened read-only by GDAL: nothing is computed or written)."""
+    from osgeo import gdal
+
+    dataset = gdal.OpenEx(path, gdal.OF_RASTER | gdal.OF_READONLY)
+    if dataset is None:
+        raise QgsProcessingException(f"Parameter {parameter}: '{path}' is not a raster GDAL can read; choose a "
+                                     f"GeoTIFF or another raster file.")
+    return int(dataset.RasterCount)
+
+
+LAYER_PARAMETERS = (QgsProcessingParameterRasterLayer, QgsProcessingParameterMultipleLayers,
+                    QgsProcessingParameterMapLayer)
+
+
+def check_layer_value(definition: QgsProcessingParameterDefinition, value: Any,
+                      context: QgsProcessingContext) -> str | None:
+    """Processing's own check of a layer parameter, minus the layer it would load from a file path (QGIS
+    3.22 ``checkValueIsAcceptable`` loads every path as a layer, which computes and saves statistics beside
+    the input). Paths are checked for existence here; layer ids and other values go to QGIS. Returns the
+    problem, or None."""
+    items = [part for item in _items(value)
+             for part in (item.split(";") if isinstance(item, str) else [item]) if part != ""]
+    if not items:
+        return None if definition.flags() & QgsProcessingParameterDefinition.FlagOptional else (
+            f"Parameter {definition.name()}: no layer was given; choose a layer or a file.")
+    plain = [item for item in items if isinstance(item, str)]
+    if len(plain) < len(items) or any(QgsProcessingUtils.mapLayerFromString(i, context, False) for i in plain):
+        return None if definition.checkValueIsAcceptable(value, context) else (
+            f"Incorrect parameter value for {definition.name()}")
+    missing = [item for item in plain if not Path(item.split("|")[0]).is_file()]
+    if missing:
+        return (f"Parameter {definition.name()}: '{missing[0]}' is neither a layer of the project nor a file that "
+                f"exists; choose a layer or an existing file.")
+    return None
