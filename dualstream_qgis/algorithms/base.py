@@ -89,6 +89,16 @@ class DualStreamAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self) -> DualStreamAlgorithm:  # noqa: N802 - QGIS API
         return type(self)()
 
+    def postProcessAlgorithm(self, context: QgsProcessingContext,  # noqa: N802 - QGIS API
+                             feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        """Batch processing passes an optional output left empty as an output to load with an empty path, and
+        QGIS then reports "The following layers were not correctly generated" with no name: drop those."""
+        layers = context.layersToLoadOnCompletion()
+        kept = {path: details for path, details in layers.items() if path}
+        if len(kept) != len(layers):
+            context.setLayersToLoadOnCompletion(kept)
+        return {}  # empty: the results of processAlgorithm stand
+
     def checkParameterValues(self, parameters: dict[str, Any], context: QgsProcessingContext  # noqa: N802
                              ) -> tuple[bool, str]:
         """Processing's per-parameter checks, except that layer parameters given as file paths are not loaded as

@@ -231,7 +231,7 @@ def run_batch(alg_id: str, rows: list[dict], outputs: list[str]) -> dict:
     shot(dialog, "batch_segment_filled")
     dialog.runAlgorithm()  # runs the rows one after another, as the Run button does
     shot(dialog, "batch_segment_done")
-    log = dialog.textLog.toPlainText() if hasattr(dialog, "textLog") else ""
+    log = dialog_log(dialog)
     dialog.close()
     return {"read_back": read_back, "log": log, "outputs": [Path(o).is_file() for o in outputs],
             "new_layers": [row for row in layer_tree() if row["source"] not in before]}

@@ -184,3 +184,5 @@ def test_segment_runs_from_the_batch_dialog(session):
     assert report["messages"] == [], "a message box interrupted the batch run"
     assert sorted(row["name"] for row in batch["new_layers"]) == ["batch_0_classes", "batch_1_classes"]
     assert {row["renderer"] for row in batch["new_layers"]} == {"paletted"}
+    assert "Batch execution completed" in batch["log"]
+    assert "not correctly generated" not in batch["log"], batch["log"][-600:]  # the empty optional outputs
