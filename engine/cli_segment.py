@@ -25,7 +25,7 @@ from .safety import check_outputs, segment_files
 SEGMENT_FLAGS = ("image", "models", "output", "aux", "model_weights", "probabilities", "probability_dtype",
                  "polygons", "min_polygon_area", "simplify_tolerance", "polygon_classes", "extent", "extent_crs",
                  "aoi", "device", "batch_size", "tile_size", "overlap", "tta", "threshold", "prefetch", "readers",
-                 "resample_to_training_gsd", "backend")
+                 "reader_processes", "resample_to_training_gsd", "backend")
 
 
 class _Weights(argparse.Action):
@@ -83,6 +83,9 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
     run_.add_argument("--prefetch", type=int, default=S, help="batches read ahead by the reader thread")
     run_.add_argument("--readers", type=int, default=S, metavar="N",
                       help="tile reader threads (default: 1 on CPU; on a GPU the free cores, up to 8)")
+    run_.add_argument("--reader-processes", dest="reader_processes", action="store_true", default=S,
+                      help="run the --readers workers as processes (no GIL shared with the model; copies each tile "
+                           "once more); measure with bench/bench_bulk.py which is faster on your machine")
     run_.add_argument("--resample-to-training-gsd", dest="resample_to_training_gsd", action="store_true", default=S,
                       help="predict at the model's training pixel size (a virtual warp of the image); the outputs "
                            "stay on the image's grid")

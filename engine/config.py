@@ -428,7 +428,8 @@ class SegmentConfig(Settings):
     threshold: float = 0.5  # binary models
     resample_to_training_gsd: bool = False
     prefetch: int = 2  # tiles read ahead by the background reader
-    readers: int | None = None  # tile reader worker threads; None = from the CPU count and the device
+    readers: int | None = None  # tile reader workers; None = from the CPU count and the device
+    reader_processes: bool = False  # the workers are processes, not threads (not inside QGIS; see reader_pool)
     backend: str = "torch"  # torch (bundles) | onnxruntime (exported .onnx models, no torch needed)
 
     def __post_init__(self) -> None:

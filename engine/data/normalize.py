@@ -63,15 +63,14 @@ class BandStatistics:
             span = high - low
             span = np.where(span > 0, span, np.float32(1))  # constant band: avoid division by zero
             out /= span
-            np.minimum(out, np.float32(1), out=out)
-            np.maximum(out, np.float32(0), out=out)
+            np.clip(out, np.float32(0), np.float32(1), out=out)  # one pass (NaN stays NaN, as min/max did)
         else:
             out /= np.where(high > 0, high, np.float32(1))
-        bad = ~np.isfinite(out)
-        if valid is not None:
-            bad |= ~valid[None]
-        if bad.any():
-            out[bad] = 0.0
+        finite = np.isfinite(out)
+        if not finite.all():  # NaN/inf raw values (float rasters)
+            out[~finite] = 0.0
+        if valid is not None and not valid.all():
+            out[:, ~valid] = 0.0
         return out
 
 

@@ -171,11 +171,9 @@ def read_window(
     from rasterio.windows import Window
 
     bands = bands or list(range(1, dataset.count + 1))
-    out = np.zeros((len(bands), height, width), dtype=np.float32)
-    valid = np.zeros((height, width), dtype=bool)
     inner = clip_window(col_off, row_off, width, height, grid_of(dataset))
     if inner is None:
-        return out, valid
+        return np.zeros((len(bands), height, width), dtype=np.float32), np.zeros((height, width), dtype=bool)
     c, r, w, h = inner
     window = Window(c, r, w, h)
     try:
@@ -194,8 +192,14 @@ def read_window(
     flags = dataset.mask_flag_enums[bands[0] - 1]
     if MaskFlags.per_dataset in flags or MaskFlags.alpha in flags:
         ok &= dataset.read_masks(bands[0], window=window) > 0
-    block = data.astype(np.float32, copy=False)
-    block = np.where(ok[None], block, np.float32(0))
+    # as few passes over the tile as possible: the tile reader does this for every tile of a scene
+    block = data.astype(np.float32, copy=False)  # rasterio's array is ours: zeroed in place below
+    if not ok.all():
+        block[:, ~ok] = 0.0
+    if (w, h) == (width, height):  # the whole window inside the raster (most tiles)
+        return block, ok
+    out = np.zeros((len(bands), height, width), dtype=np.float32)
+    valid = np.zeros((height, width), dtype=bool)
     ys, xs = r - row_off, c - col_off
     out[:, ys:ys + h, xs:xs + w] = block
     valid[ys:ys + h, xs:xs + w] = ok

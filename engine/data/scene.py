@@ -421,6 +421,13 @@ class SceneReader:
             clone.enable_aux_strip_cache(self._max_strips)
         return clone
 
+    def portable(self) -> SceneReader:
+        """A copy to pickle into a reader process: no GDAL handles, no strip cache yet, a plain callback (the
+        caller's may be a QGIS feedback or a progress bar; reading a tile never warns)."""
+        clone = self.worker_copy()
+        clone.callback = Callback()
+        return clone
+
     def __enter__(self) -> SceneReader:
         return self
 

@@ -56,9 +56,9 @@ def streaming_gdal_cache() -> Iterator[None]:
 
 
 def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Callback, *, batch_size: int,
-              prefetch: int, readers: int = 1) -> PipelineStats:
-    """Predict every tile of ``plan`` (read by ``readers`` worker threads), blend overlapping tiles and hand
-    finished rows to ``sink``.
+              prefetch: int, readers: int = 1, reader_processes: bool = False) -> PipelineStats:
+    """Predict every tile of ``plan`` (read by ``readers`` workers: threads, or processes with
+    ``reader_processes``), blend overlapping tiles and hand finished rows to ``sink``.
 
     The sink is drained (``sink.finish()``) before returning; on an error or cancel the caller aborts it.
     """
@@ -76,7 +76,7 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
     else:
         accumulator = RowBandAccumulator(plan.width, plan.height, plan.probability_channels, plan.grid.band_rows,
                                          sink.sink)
-    reader = TileReader(plan, batch_size, prefetch, readers).start()
+    reader = TileReader(plan, batch_size, prefetch, readers, processes=reader_processes).start()
     try:
         total, done, skipped = len(plan.grid), 0, 0
         col0, row0 = plan.region[0], plan.region[1]

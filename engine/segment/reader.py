@@ -1,14 +1,15 @@
 """The tile reader: reads, normalises and batches the plan's tiles ahead of the model (bounded queues).
 
 Tiles are read exactly as in training (same reader, same per-tile aux alignment, same normalisation). With
-several reader workers, tile rows go round-robin to worker threads (GDAL releases the GIL while it reads and
-warps), each with its own copy of the scene reader (own GDAL handles, own aux strip cache, so each aux strip is
-still warped once per tile row). The batches are assembled in tile order from the workers' bounded queues, so
-they are the same as with one reader, and memory stays bounded by the queue depths.
+several reader workers, runs of consecutive tiles go round-robin to the workers (threads, or processes from
+``reader_pool``), each with its own copy of the scene reader (own GDAL handles, own aux strip cache). The batches
+are assembled in tile order from the workers' bounded queues, so they are the same as with one reader, and memory
+stays bounded by the queue depths.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -24,6 +25,19 @@ from ..tiling import Tile
 from .plan import SegmentPlan
 
 MAX_DEFAULT_READERS = 8
+RUNS_PER_WORKER = 4  # runs of tiles per reader worker and scene, at least: enough to even out the workers' shares
+
+
+def run_length(tiles: int, cols: int, workers: int) -> int:
+    """Tiles per run: runs of consecutive tiles (row-major) go round-robin to the reader workers.
+
+    A whole tile row per run keeps each aux strip with one worker; shorter runs even out scenes with few rows
+    (5 rows over 2 workers would be 3:2, at most 1.67x) at the cost of warping the aux chunk at a run boundary
+    twice. Runs are at least 2 tiles long (overlapping tiles share aux chunks) and at most a tile row.
+    """
+    if workers <= 1:
+        return max(1, tiles)
+    return max(1, min(cols, max(2, math.ceil(tiles / (RUNS_PER_WORKER * workers)))))
 
 
 def default_readers(device: str) -> int:
@@ -55,25 +69,61 @@ def _mirror_pad(array: np.ndarray, size: int, inside_h: int, inside_w: int) -> n
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
+def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]],
+                 use_region_mask: bool) -> tuple[np.ndarray, dict, dict] | None:
+    """Read and normalise one tile: (valid, vision per stats key, aux per stats key), or None when the tile has
+    no valid pixel. The one definition used by the reader threads and the reader processes."""
+    size = tile.size
+    arrays = reader.read(tile.col, tile.row, size, size)
+    valid = arrays.valid
+    if use_region_mask:
+        from ..data.align import tile_grid
+
+        valid = valid & reader.region.mask(tile_grid(reader.grid, tile.col, tile.row, size, size))
+    if not valid.any():
+        return None
+    # only an image smaller than a tile reaches past its right/bottom edge: mirror the image there
+    inside_h = min(size, reader.grid.height - tile.row)
+    inside_w = min(size, reader.grid.width - tile.col)
+    vision, aux = {}, {}
+    for key, (vstats, astats, selection) in stats.items():
+        raw, x = selection.split(arrays.vision) if selection.active else (arrays.vision, None)
+        vision[key] = _mirror_pad(vstats.apply(raw, arrays.valid & valid), size, inside_h, inside_w)
+        if astats is not None and x is not None:  # X bands of the image itself (CMX)
+            aux[key] = _mirror_pad(astats.apply(x, arrays.valid & valid), size, inside_h, inside_w)
+        elif astats is not None and arrays.aux is not None:
+            aux[key] = np.ascontiguousarray(astats.apply(arrays.aux, arrays.aux_valid), dtype=np.float32)
+        else:
+            aux[key] = None
+    return valid, vision, aux
+
+
 class TileReader:
-    """Reads, normalises and batches tiles ahead of the model in background threads (bounded queues).
+    """Reads, normalises and batches tiles ahead of the model in background threads or processes (bounded queues).
 
     Args:
         plan: the plan whose tiles to read.
         batch_size: tiles per batch.
         prefetch: batches kept ready ahead of the model.
-        readers: reader worker threads (1: the batching thread reads itself).
+        readers: reader workers (1: the batching thread reads itself).
+        processes: workers are processes (``reader_pool``) rather than threads, where processes can start (not
+            inside QGIS, whose ``sys.executable`` is not Python: threads there).
     """
 
-    def __init__(self, plan: SegmentPlan, batch_size: int, prefetch: int, readers: int = 1):
+    def __init__(self, plan: SegmentPlan, batch_size: int, prefetch: int, readers: int = 1,
+                 processes: bool = False):
         from ..data.normalize import BandStatistics
+        from .reader_pool import processes_available
 
         self.plan = plan
         if plan.use_aux:  # row-major tiles: warp each aux strip once per tile row, not once per overlapping tile;
             plan.reader.enable_aux_strip_cache(max_strips=1)  # a finished tile row's strip is never read again
         self.batch_size = batch_size
         self.prefetch = prefetch
-        self.readers = max(1, min(int(readers), len(plan.grid.rows)))  # a worker per tile row at most
+        tiles, cols = len(plan.grid), len(plan.grid.cols)
+        self.run = run_length(tiles, cols, max(1, min(int(readers), tiles)))
+        self.readers = max(1, min(int(readers), math.ceil(tiles / self.run)))  # a worker per run at most
+        self.processes = self.readers > 1 and bool(processes) and processes_available()
         self.stop = threading.Event()  # checked per tile, so a cancel does not finish the batch being read
         # per stats key: vision statistics, aux statistics (None: no aux), the member's band selection
         self.stats: dict[str, tuple[Any, Any, Any]] = {}
@@ -106,33 +156,7 @@ class TileReader:
 
     def prepare(self, tile: Tile) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray | None]] | None:
         """Read and normalise one tile with the plan's scene reader; None when it has no valid pixel."""
-        return self._prepare(tile, self.plan.reader)
-
-    def _prepare(self, tile: Tile, reader: Any) -> tuple[np.ndarray, dict, dict] | None:
-        plan = self.plan
-        size = tile.size
-        arrays = reader.read(tile.col, tile.row, size, size)
-        valid = arrays.valid
-        if plan.use_region_mask:
-            from ..data.align import tile_grid
-
-            valid = valid & reader.region.mask(tile_grid(reader.grid, tile.col, tile.row, size, size))
-        if not valid.any():
-            return None
-        # only an image smaller than a tile reaches past its right/bottom edge: mirror the image there
-        inside_h = min(size, reader.grid.height - tile.row)
-        inside_w = min(size, reader.grid.width - tile.col)
-        vision, aux = {}, {}
-        for key, (vstats, astats, selection) in self.stats.items():
-            raw, x = selection.split(arrays.vision) if selection.active else (arrays.vision, None)
-            vision[key] = _mirror_pad(vstats.apply(raw, arrays.valid & valid), size, inside_h, inside_w)
-            if astats is not None and x is not None:  # X bands of the image itself (CMX)
-                aux[key] = _mirror_pad(astats.apply(x, arrays.valid & valid), size, inside_h, inside_w)
-            elif astats is not None and arrays.aux is not None:
-                aux[key] = np.ascontiguousarray(astats.apply(arrays.aux, arrays.aux_valid), dtype=np.float32)
-            else:
-                aux[key] = None
-        return valid, vision, aux
+        return prepare_tile(tile, self.plan.reader, self.stats, self.plan.use_region_mask)
 
     def _tiles(self) -> Iterator[tuple[Tile, Any]]:
         """(tile, prepared or None) in tile order: read here (one reader) or gathered from the workers."""
@@ -146,30 +170,38 @@ class TileReader:
                     self._busy[0] += time.perf_counter() - start
                     yield tile, prepared
             return
+        if self.processes:
+            yield from self._process_tiles()
+            return
         self._copies = [self.plan.reader.worker_copy() for _ in range(1, self.readers)]
         readers = [self.plan.reader, *self._copies]
-        depth = max(2, len(self.plan.grid.cols))  # a tile row ahead per worker
-        self._workers = [Prefetcher(self._worker_tiles(w, readers[w]), depth=depth, name=f"dualstream-reader-{w}")
-                         for w in range(self.readers)]
-        for index in range(len(self.plan.grid.rows)):
-            worker = self._workers[index % self.readers]
-            for _ in self.plan.grid.cols:
-                try:
-                    yield next(worker)
-                except StopIteration:  # the worker stopped early (cancel)
-                    return
+        self._workers = [Prefetcher(self._worker_tiles(w, readers[w]), depth=max(2, self.run),
+                                    name=f"dualstream-reader-{w}") for w in range(self.readers)]
+        for index in range(len(self.plan.grid)):
+            try:
+                yield next(self._workers[(index // self.run) % self.readers])
+            except StopIteration:  # the worker stopped early (cancel)
+                return
+
+    def _process_tiles(self) -> Iterator[tuple[Tile, Any]]:
+        """(tile, prepared or None) in tile order from this process's pool of reader processes."""
+        from .reader_pool import shared_pool
+
+        plan = self.plan
+        yield from shared_pool(self.readers).read(list(plan.grid), self.run, plan.reader.portable(), self.stats,
+                                                  plan.use_region_mask, plan.tile, plan.aux_ratio,
+                                                  depth=max(2, self.run), busy=self._busy, halt=self.stop)
 
     def _worker_tiles(self, worker: int, reader: Any) -> Iterator[tuple[Tile, Any]]:
-        """Worker ``worker``'s tile rows (every ``readers``-th), in order."""
-        cols = len(self.plan.grid.cols)
+        """Worker ``worker``'s runs of tiles (every ``readers``-th run), in order."""
         with require("rasterio").Env():
             for index, tile in enumerate(self.plan.grid):
-                if (index // cols) % self.readers != worker:
+                if (index // self.run) % self.readers != worker:
                     continue
                 if self.stop.is_set():
                     return
                 start = time.perf_counter()
-                prepared = self._prepare(tile, reader)
+                prepared = prepare_tile(tile, reader, self.stats, self.plan.use_region_mask)
                 self._busy[worker] += time.perf_counter() - start
                 yield tile, prepared
 
@@ -177,18 +209,22 @@ class TileReader:
         """Batch the plan's tiles in order (all-nodata tiles skipped and counted)."""
         pending: list[tuple[Tile, np.ndarray, dict, dict]] = []
         skipped = 0
-        for tile, prepared in self._tiles():
-            if self.stop.is_set():
-                return
-            if prepared is None:
-                skipped += 1
-                continue
-            pending.append((tile, *prepared))
-            if len(pending) == self.batch_size:
+        tiles = self._tiles()
+        try:
+            for tile, prepared in tiles:
+                if self.stop.is_set():
+                    return
+                if prepared is None:
+                    skipped += 1
+                    continue
+                pending.append((tile, *prepared))
+                if len(pending) == self.batch_size:
+                    yield self._stack(pending, skipped)
+                    pending, skipped = [], 0
+            if pending or skipped:
                 yield self._stack(pending, skipped)
-                pending, skipped = [], 0
-        if pending or skipped:
-            yield self._stack(pending, skipped)
+        finally:
+            tiles.close()  # a pool job stopped early winds its workers down here
 
     @staticmethod
     def _stack(pending: list, skipped: int) -> Batch:

@@ -122,7 +122,8 @@ def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor:
                       f"TTA {cfg.tta}.")
         store = ProbabilityStore(working, tmp_dir / "probabilities.tif")
         stats = run_tiles(working, predictor, store, callback, batch_size=cfg.batch_size, prefetch=cfg.prefetch,
-                      readers=cfg.readers or default_readers(str(predictor.device)))
+                          readers=cfg.readers or default_readers(str(predictor.device)),
+                          reader_processes=cfg.reader_processes)
         callback.check_canceled()
 
         # back onto the input grid: a warped VRT of the probabilities, read (and so warped) block row by block row

@@ -24,7 +24,7 @@ from .scenes import MARKER_FOLDER, Scene, SceneOutputs
 MARKER_VERSION = 1
 # settings that change how a run goes, not what it writes
 EXECUTION_SETTINGS = ("image", "output", "aux", "probabilities", "polygons", "models", "model_weights", "device",
-                      "batch_size", "prefetch", "readers")
+                      "batch_size", "prefetch", "readers", "reader_processes")
 
 
 def file_sha256(path: str | Path, chunk: int = 8 * 2**20) -> str:

@@ -97,7 +97,8 @@ def _segment_plan(plan: SegmentPlan, predictor: Predictor, callback: Callback, s
                       f"overlap {plan.overlap} px, TTA {cfg.tta}.")
         writer = SceneWriter(plan, cfg.threshold)
         stats = run_tiles(plan, predictor, writer, callback, batch_size=cfg.batch_size, prefetch=cfg.prefetch,
-                          readers=cfg.readers or default_readers(str(predictor.device)))
+                          readers=cfg.readers or default_readers(str(predictor.device)),
+                          reader_processes=cfg.reader_processes)
         if stats.tiles and stats.skipped_tiles == stats.tiles:
             message = (f"Every pixel of '{cfg.image}' in the region is nodata, so the class raster is all nodata; "
                        f"check the image's nodata value (and the extent/AOI).")
@@ -113,7 +114,7 @@ def _segment_plan(plan: SegmentPlan, predictor: Predictor, callback: Callback, s
     callback.info(f"Wrote '{cfg.output}' ({plan.width * plan.height / max(seconds, 1e-9):,.0f} px/s; model "
                   f"{stats.model_seconds:.1f} s of {seconds:.1f} s, waiting on input {stats.input_wait:.1f} s "
                   f"and on output {writer.wait_seconds:.1f} s; reading {stats.read_seconds:.1f} s and "
-                  f"writing {writer.write_seconds:.1f} s in background threads).")
+                  f"writing {writer.write_seconds:.1f} s beside the model).")
     return SegmentResult(output=str(cfg.output), qml=str(qml), probabilities=cfg.probabilities,
                          polygons=cfg.polygons, class_names=plan.class_names, class_colors=plan.class_colors,
                          pixels=plan.width * plan.height, seconds=seconds, tiles=stats.tiles,

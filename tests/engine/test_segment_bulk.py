@@ -272,29 +272,109 @@ def test_bulk_config_checks():
         BulkConfig(images=["x"])
 
 
-@pytest.mark.parametrize("readers", [2, 3])
-def test_several_reader_workers_give_identical_outputs(good, model, tmp_path, readers):
-    """Rows go round-robin to worker threads with their own GDAL handles and aux caches; batches stay in order."""
+@pytest.mark.parametrize(("readers", "processes"), [(2, False), (3, False), (2, True), (3, True)])
+def test_several_reader_workers_give_identical_outputs(good, model, tmp_path, readers, processes):
+    """Runs of tiles go round-robin to worker threads or processes, each with its own GDAL handles and aux caches;
+    batches are assembled in tile order, so the outputs are those of one reader."""
     cfg = SegmentConfig(image=str(good / "c.tif"), aux=[str(good / "c_aux.tif")], models=[model], device="cpu",
                         batch_size=3, overlap=0.5)  # 150x190 at 64 px, stride 32: 4 x 5 tiles, batches across rows
     one = segment(cfg.replace(output=str(tmp_path / "one.tif"), probabilities=str(tmp_path / "one_p.tif"),
                               readers=1))
     many = segment(cfg.replace(output=str(tmp_path / "many.tif"), probabilities=str(tmp_path / "many_p.tif"),
-                               readers=readers))
+                               readers=readers, reader_processes=processes))
     assert one.tiles == many.tiles == 20
     assert np.array_equal(_pixels(tmp_path / "one.tif"), _pixels(tmp_path / "many.tif"))
     assert np.array_equal(_pixels(tmp_path / "one_p.tif"), _pixels(tmp_path / "many_p.tif"), equal_nan=True)
     assert many.timings["read"] > 0
 
 
-def test_cancel_with_several_reader_workers_leaves_nothing(good, model, tmp_path):
+@pytest.mark.parametrize("processes", [False, True])
+def test_cancel_with_several_reader_workers_leaves_nothing(good, model, tmp_path, processes):
     from engine.errors import CanceledError
 
+    out = tmp_path / "out"
+    out.mkdir()
     cfg = SegmentConfig(image=str(good / "c.tif"), aux=[str(good / "c_aux.tif")], models=[model], device="cpu",
-                        batch_size=1, overlap=0.5, readers=2, output=str(tmp_path / "x.tif"))
+                        batch_size=1, overlap=0.5, readers=2, reader_processes=processes, output=str(out / "x.tif"))
     with pytest.raises(CanceledError):
         segment(cfg, RecordingCallback(cancel_after=4))
-    assert list(tmp_path.iterdir()) == []
+    assert list(out.iterdir()) == []
+    # the reader processes were stopped mid-scene and wound down: the next scene uses them and gets every tile
+    again = segment(cfg.replace(output=str(tmp_path / "again.tif")))
+    segment(cfg.replace(output=str(tmp_path / "single.tif"), readers=1))
+    assert again.tiles == 20 and np.array_equal(_pixels(tmp_path / "again.tif"), _pixels(tmp_path / "single.tif"))
+
+
+def test_runs_of_tiles_even_out_the_reader_workers():
+    from engine.segment.reader import run_length
+
+    # 5 rows of 5 tiles over 2 workers: whole rows would split 15:10 (at most 1.67x); runs of 4 split 13:12
+    run = run_length(25, 5, 2)
+    shares = [sum(1 for i in range(25) if (i // run) % 2 == w) for w in range(2)]
+    assert run == 4 and shares == [13, 12]
+    assert run_length(100, 10, 8) == 4 and run_length(6, 3, 2) == 2 and run_length(9, 1, 4) == 1
+    assert run_length(25, 5, 1) == 25
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_a_reader_worker_error_reaches_the_caller(good, model, tmp_path, processes):
+    """A file that breaks after planning (truncated): the worker's clear DataError is raised in the caller."""
+    from engine.callbacks import QuietCallback
+    from engine.errors import DataError
+    from engine.segment import TileReader, plan_segmentation
+
+    image = tmp_path / "c.tif"
+    shutil.copy(good / "c.tif", image)
+    plan = plan_segmentation(SegmentConfig(image=str(image), aux=[str(good / "c_aux.tif")], models=[model],
+                                           device="cpu", overlap=0.5, output=str(tmp_path / "x.tif")),
+                             QuietCallback())
+    plan.reader.close()
+    with open(image, "r+b") as handle:
+        handle.truncate(image.stat().st_size // 3)
+    reader = TileReader(plan, 2, 2, readers=2, processes=processes).start()
+    try:
+        with pytest.raises(DataError, match="truncated"):
+            list(reader)
+    finally:
+        reader.close()
+
+
+def test_a_dead_reader_process_is_a_clear_error_and_the_pool_restarts(good, model, tmp_path):
+    import signal
+
+    from engine.callbacks import QuietCallback
+    from engine.segment import TileReader, plan_segmentation
+    from engine.segment.reader_pool import shared_pool
+
+    cfg = SegmentConfig(image=str(good / "c.tif"), aux=[str(good / "c_aux.tif")], models=[model], device="cpu",
+                        overlap=0.5, readers=2, reader_processes=True, output=str(tmp_path / "x.tif"))
+    plan = plan_segmentation(cfg, QuietCallback())
+    reader = TileReader(plan, 1, 1, readers=2, processes=True).start()
+    try:
+        batches = iter(reader)
+        next(batches)
+        pool = shared_pool(2)
+        os.kill(pool._processes[1].pid, signal.SIGKILL)  # as the OOM killer would
+        with pytest.raises(RuntimeError, match="Reader process 1 died"):
+            list(batches)
+    finally:
+        reader.close()
+        plan.reader.close()
+    assert segment(cfg).tiles == 20 and shared_pool(2) is not pool  # the next run starts a fresh pool
+
+
+def test_reader_processes_start_from_a_script_without_a_main_guard(good, model, tmp_path):
+    """The workers do not re-import ``__main__``: a plain script works (multiprocessing's spawn would rerun it)."""
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "from engine.config import SegmentConfig\nfrom engine.segment import segment\n"
+        f"r = segment(SegmentConfig(image={str(good / 'c.tif')!r}, aux=[{str(good / 'c_aux.tif')!r}], "
+        f"models=[{model!r}], device='cpu', overlap=0.5, readers=2, reader_processes=True, "
+        f"output={str(tmp_path / 'x.tif')!r}))\nprint('tiles', r.tiles)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("tiles 20") == 1 and "bootstrapping" not in done.stderr
 
 
 def test_aux_patterns_by_name_with_replacement_and_clear_errors(tmp_path):
