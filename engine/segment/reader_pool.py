@@ -1,9 +1,10 @@
 """Reader worker *processes*: tiles read, aligned and normalised beside the model, not under its GIL.
 
-Reader threads stop scaling early: rasterio's Python side and the numpy normalisation hold the GIL (measured:
-2 threads on 2 cores 1.33x of one; 4-14 threads on 16 cores at most 121 tiles/s against a GPU model's 164).
-Worker processes share nothing but a shared-memory ring of tile slots, so the main process only copies each
-finished tile out once (see ``TileReader``, which batches them in tile order exactly as with one reader).
+Reader threads share the interpreter lock with the thread driving the model: on a 16-core GPU machine 4-14
+threads delivered at most 121 tiles/s against the b1 model's 164 (2026-11-23). Worker processes share nothing but
+a shared-memory ring of tile slots; the main process copies each finished tile out once (``TileReader`` batches
+them in tile order exactly as with one reader). The price is that copy: on 2 cores, where the copying competes
+with the workers, threads measured better (README, bulk benchmark), hence opt-in (``--reader-processes``).
 
 Per worker ``w`` (runs ``w``, ``w + R``, ... of a scene's tiles; the same split as the threads):
 
