@@ -23,6 +23,7 @@ import math
 import multiprocessing as mp
 import os
 import queue
+import shutil
 import signal
 import sys
 import time
@@ -35,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ..resources import ResourceError
 from ..tiling import Tile
 
 ALIGN = 64  # byte alignment of each array inside a slot
@@ -167,6 +169,24 @@ def _worker_main(jobs: Any, results: Any, free: Any, stop: Any) -> None:
         memory.close()
 
 
+def shared_memory_free() -> int | None:
+    """Free bytes of POSIX shared memory (/dev/shm), or None where there is no such mount to check."""
+    try:
+        return shutil.disk_usage("/dev/shm").free
+    except OSError:
+        return None
+
+
+def _check_shared_memory(needed: int, workers: int) -> None:
+    """A clear error before the workers would die of SIGBUS writing past a small /dev/shm (Docker: 64 MB)."""
+    free = shared_memory_free()
+    if free is not None and needed > free:
+        raise ResourceError(
+            f"The {workers} reader processes need {needed / 2**20:,.0f} MB of shared memory for their tile slots, "
+            f"but /dev/shm has {free / 2**20:,.0f} MB free; use fewer --readers, leave out --reader-processes "
+            f"(threads need none), or give the container more (docker run --shm-size=2g).")
+
+
 @contextmanager
 def _main_module_hidden() -> Iterator[None]:
     """Start processes without them re-importing ``__main__``: the workers need nothing from it, and a user's
@@ -213,6 +233,7 @@ class ReaderPool:
         job_id = self._next_job
         keys = list(stats)
         size = slot_bytes(tile_size, aux_ratio, stats)
+        _check_shared_memory(size * depth * self.count, self.count)
         memory = shared_memory.SharedMemory(create=True, size=max(1, size * depth * self.count))
         started = []
         try:

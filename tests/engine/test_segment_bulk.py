@@ -363,6 +363,22 @@ def test_a_dead_reader_process_is_a_clear_error_and_the_pool_restarts(good, mode
     assert segment(cfg).tiles == 20 and shared_pool(2) is not pool  # the next run starts a fresh pool
 
 
+def test_too_little_shared_memory_is_a_clear_error_before_any_worker_writes(good, model, tmp_path, monkeypatch):
+    """Docker's default /dev/shm is 64 MB: the workers would die of SIGBUS; the run says what to do instead."""
+    from engine.resources import ResourceError
+    from engine.segment import reader_pool
+
+    monkeypatch.setattr(reader_pool, "shared_memory_free", lambda: 1024)
+    cfg = SegmentConfig(image=str(good / "c.tif"), aux=[str(good / "c_aux.tif")], models=[model], device="cpu",
+                        overlap=0.5, readers=2, reader_processes=True, output=str(tmp_path / "x.tif"))
+    with pytest.raises(ResourceError, match=r"shared memory.*--reader-processes.*shm-size"):
+        segment(cfg)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    assert segment(cfg).tiles == 20  # the pool was left usable
+    assert reader_pool.shared_memory_free() is None or reader_pool.shared_memory_free() > 0
+
+
 def test_reader_processes_start_from_a_script_without_a_main_guard(good, model, tmp_path):
     """The workers do not re-import ``__main__``: a plain script works (multiprocessing's spawn would rerun it)."""
     script = tmp_path / "plain.py"
