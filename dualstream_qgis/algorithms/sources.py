@@ -35,6 +35,12 @@ def _items(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def _layer_items(value: Any) -> list[Any]:
+    """The sources of a multiple-layer value: a list, or the batch cell's ';'-separated text."""
+    return [part for item in _items(value) for part in (item.split(";") if isinstance(item, str) else [item])
+            if part != ""]
+
+
 def _resolve(value: Any, context: QgsProcessingContext, parameter: str) -> QgsMapLayer | str:
     """A layer the project (or the run's layer store) already holds, else the file path ``value`` names."""
     if isinstance(value, QgsProperty):  # models and batch expressions
@@ -64,10 +70,8 @@ def raster_source(parameters: dict[str, Any], name: str, context: QgsProcessingC
 
 def raster_sources(parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> list[str]:
     """The raster files of multiple-layer parameter ``name``, in the given order."""
-    items = [part for item in _items(parameters.get(name))
-             for part in (item.split(";") if isinstance(item, str) else [item]) if part != ""]
     out = []
-    for item in items:
+    for item in _layer_items(parameters.get(name)):
         resolved = _resolve(item, context, name)
         out.append(resolved if isinstance(resolved, str) else raster_file(resolved, name))
     return out
@@ -114,8 +118,7 @@ def check_layer_value(definition: QgsProcessingParameterDefinition, value: Any,
     3.22 ``checkValueIsAcceptable`` loads every path as a layer, which computes and saves statistics beside
     the input). Paths are checked for existence here; layer ids and other values go to QGIS. Returns the
     problem, or None."""
-    items = [part for item in _items(value)
-             for part in (item.split(";") if isinstance(item, str) else [item]) if part != ""]
+    items = _layer_items(value)
     if not items:
         return None if definition.flags() & QgsProcessingParameterDefinition.FlagOptional else (
             f"Parameter {definition.name()}: no layer was given; choose a layer or a file.")

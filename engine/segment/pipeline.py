@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from ..environment import require
 from ..tiling import RowBandAccumulator, blend_window
 from .outputs import RowSink
 from .plan import SegmentPlan
-from .reader import TileReader
+from .reader import TileReader, default_readers
 
 # GDAL's block cache defaults to 5 % of RAM and would grow with the scene. 32 MB holds the input blocks of a
 # tile-high band of an 8192-px-wide 4-band 16-bit scene plus the output blocks being written; wider scenes
@@ -53,6 +54,12 @@ def streaming_gdal_cache() -> Iterator[None]:
         yield
     finally:
         gdal.SetCacheMax(previous)
+
+
+def tile_options(cfg: Any, device: Any) -> dict[str, Any]:
+    """``run_tiles``' batching and reading keywords from a SegmentConfig (readers by default from the device)."""
+    return {"batch_size": cfg.batch_size, "prefetch": cfg.prefetch,
+            "readers": cfg.readers or default_readers(str(device)), "reader_processes": cfg.reader_processes}
 
 
 def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Callback, *, batch_size: int,

@@ -40,6 +40,11 @@ def run_length(tiles: int, cols: int, workers: int) -> int:
     return max(1, min(cols, max(2, math.ceil(tiles / (RUNS_PER_WORKER * workers)))))
 
 
+def worker_of(index: int, run: int, workers: int) -> int:
+    """The reader worker that prepares tile ``index`` (runs of ``run`` tiles, round-robin)."""
+    return (index // run) % workers
+
+
 def default_readers(device: str) -> int:
     """Reader workers when none are asked for: 1 on the CPU (the model wants every core); on a GPU the cores
     this process may use (shared by the GPU processes of a torchrun node), less one for the main thread, <= 8."""
@@ -123,6 +128,7 @@ class TileReader:
         tiles, cols = len(plan.grid), len(plan.grid.cols)
         self.run = run_length(tiles, cols, max(1, min(int(readers), tiles)))
         self.readers = max(1, min(int(readers), math.ceil(tiles / self.run)))  # a worker per run at most
+        self.depth = max(2, self.run)  # tiles each worker reads ahead
         self.processes = self.readers > 1 and bool(processes) and processes_available()
         self.stop = threading.Event()  # checked per tile, so a cancel does not finish the batch being read
         # per stats key: vision statistics, aux statistics (None: no aux), the member's band selection
@@ -175,11 +181,11 @@ class TileReader:
             return
         self._copies = [self.plan.reader.worker_copy() for _ in range(1, self.readers)]
         readers = [self.plan.reader, *self._copies]
-        self._workers = [Prefetcher(self._worker_tiles(w, readers[w]), depth=max(2, self.run),
+        self._workers = [Prefetcher(self._worker_tiles(w, readers[w]), depth=self.depth,
                                     name=f"dualstream-reader-{w}") for w in range(self.readers)]
         for index in range(len(self.plan.grid)):
             try:
-                yield next(self._workers[(index // self.run) % self.readers])
+                yield next(self._workers[worker_of(index, self.run, self.readers)])
             except StopIteration:  # the worker stopped early (cancel)
                 return
 
@@ -190,13 +196,13 @@ class TileReader:
         plan = self.plan
         yield from shared_pool(self.readers).read(list(plan.grid), self.run, plan.reader.portable(), self.stats,
                                                   plan.use_region_mask, plan.tile, plan.aux_ratio,
-                                                  depth=max(2, self.run), busy=self._busy, halt=self.stop)
+                                                  depth=self.depth, busy=self._busy, halt=self.stop)
 
     def _worker_tiles(self, worker: int, reader: Any) -> Iterator[tuple[Tile, Any]]:
         """Worker ``worker``'s runs of tiles (every ``readers``-th run), in order."""
         with require("rasterio").Env():
             for index, tile in enumerate(self.plan.grid):
-                if (index // self.run) % self.readers != worker:
+                if worker_of(index, self.run, self.readers) != worker:
                     continue
                 if self.stop.is_set():
                     return

@@ -38,6 +38,7 @@ import numpy as np
 
 from ..resources import ResourceError
 from ..tiling import Tile
+from .reader import prepare_tile, worker_of
 
 ALIGN = 64  # byte alignment of each array inside a slot
 POLL_SECONDS = 0.2  # how often a blocked side checks for a stop or a dead peer
@@ -51,8 +52,7 @@ class ReadJob:
     stats: dict[str, tuple[Any, Any, Any]]  # as TileReader.stats
     use_region_mask: bool
     tiles: list[Tile]
-    memory: str  # shared-memory block name
-    first_slot: int  # this worker's slots: first_slot .. first_slot + depth - 1
+    memory: str  # shared-memory block name; the worker's slots come from its free queue
     slot_bytes: int
 
 
@@ -127,7 +127,6 @@ def _picklable(exc: BaseException) -> BaseException:
 def _worker_main(jobs: Any, results: Any, free: Any, stop: Any) -> None:
     """A reader process: prepares its share of each job's tiles into its slots until told to exit."""
     from ..environment import require
-    from .reader import prepare_tile
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's; it closes the pool
     memory: shared_memory.SharedMemory | None = None
@@ -238,7 +237,7 @@ class ReaderPool:
         started = []
         try:
             for w in range(self.count):
-                mine = [t for i, t in enumerate(tiles) if (i // run) % self.count == w]
+                mine = [t for i, t in enumerate(tiles) if worker_of(i, run, self.count) == w]
                 while True:  # slots left over from a stopped job
                     try:
                         self._free[w].get_nowait()
@@ -246,34 +245,32 @@ class ReaderPool:
                         break
                 for slot in range(w * depth, (w + 1) * depth):
                     self._free[w].put(slot)
-                self._jobs[w].put((job_id, ReadJob(reader, stats, use_region_mask, mine, memory.name, w * depth,
-                                                   size)))
+                self._jobs[w].put((job_id, ReadJob(reader, stats, use_region_mask, mine, memory.name, size)))
                 started.append(w)
-            for run_start in range(0, len(tiles), run):
-                w = (run_start // run) % self.count
-                for tile in tiles[run_start:run_start + run]:
-                    message = self._receive(w, job_id, halt)
-                    if message is None:  # halted (cancel)
-                        return
-                    kind = message[0]
-                    if kind == "error":
-                        started.remove(w)  # its "end" was sent right after the error
-                        self._receive_end(w, job_id)
-                        raise message[2]
-                    if kind == "end":
-                        started.remove(w)
-                        raise RuntimeError(f"Reader process {w} stopped before tile {tile.index}.")
-                    if message[2] != tile.index:
-                        raise RuntimeError(f"reader process {w} sent tile {message[2]}, expected {tile.index}")
-                    busy[w] += message[-1]
-                    if kind == "empty":
-                        yield tile, None
-                    elif kind == "pickled":
-                        yield tile, message[3]
-                    else:
-                        prepared = _unpack(message[4], memory.buf, keys)
-                        self._free[w].put(message[3])
-                        yield tile, prepared
+            for index, tile in enumerate(tiles):
+                w = worker_of(index, run, self.count)
+                message = self._receive(w, job_id, halt)
+                if message is None:  # halted (cancel)
+                    return
+                kind = message[0]
+                if kind == "error":
+                    started.remove(w)  # its "end" was sent right after the error
+                    self._receive_end(w, job_id)
+                    raise message[2]
+                if kind == "end":
+                    started.remove(w)
+                    raise RuntimeError(f"Reader process {w} stopped before tile {tile.index}.")
+                if message[2] != tile.index:
+                    raise RuntimeError(f"reader process {w} sent tile {message[2]}, expected {tile.index}")
+                busy[w] += message[-1]
+                if kind == "empty":
+                    yield tile, None
+                elif kind == "pickled":
+                    yield tile, message[3]
+                else:
+                    prepared = _unpack(message[4], memory.buf, keys)
+                    self._free[w].put(message[3])
+                    yield tile, prepared
             for w in list(started):  # every tile came: each worker's "end" follows
                 self._receive_end(w, job_id)
                 started.remove(w)

@@ -24,10 +24,9 @@ from ..callbacks import Callback
 from ..environment import require
 from ..errors import ConfigError
 from .outputs import ProbabilityStore, SceneWriter, discard_partial_outputs, finish_outputs
-from .pipeline import run_tiles
+from .pipeline import run_tiles, tile_options
 from .plan import SegmentPlan, plan_on_image
 from .predictor import Predictor
-from .reader import default_readers
 
 if TYPE_CHECKING:
     from .run import SegmentResult
@@ -121,9 +120,7 @@ def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor:
                       f"{predictor.device}: {len(working.grid)} tiles of {plan.tile} px, overlap {plan.overlap} px, "
                       f"TTA {cfg.tta}.")
         store = ProbabilityStore(working, tmp_dir / "probabilities.tif")
-        stats = run_tiles(working, predictor, store, callback, batch_size=cfg.batch_size, prefetch=cfg.prefetch,
-                          readers=cfg.readers or default_readers(str(predictor.device)),
-                          reader_processes=cfg.reader_processes)
+        stats = run_tiles(working, predictor, store, callback, **tile_options(cfg, predictor.device))
         callback.check_canceled()
 
         # back onto the input grid: a warped VRT of the probabilities, read (and so warped) block row by block row

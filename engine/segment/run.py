@@ -11,10 +11,9 @@ from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..locks import output_locks
 from .outputs import SceneWriter, discard_partial_outputs, finish_outputs
-from .pipeline import run_tiles, streaming_gdal_cache
+from .pipeline import run_tiles, streaming_gdal_cache, tile_options
 from .plan import SegmentPlan, plan_segmentation
 from .predictor import Predictor, make_predictor
-from .reader import default_readers
 
 
 @dataclass
@@ -96,9 +95,7 @@ def _segment_plan(plan: SegmentPlan, predictor: Predictor, callback: Callback, s
                       f"{len(plan.members)} model(s) on {device}: {len(plan.grid)} tiles of {plan.tile} px, "
                       f"overlap {plan.overlap} px, TTA {cfg.tta}.")
         writer = SceneWriter(plan, cfg.threshold)
-        stats = run_tiles(plan, predictor, writer, callback, batch_size=cfg.batch_size, prefetch=cfg.prefetch,
-                          readers=cfg.readers or default_readers(str(predictor.device)),
-                          reader_processes=cfg.reader_processes)
+        stats = run_tiles(plan, predictor, writer, callback, **tile_options(cfg, predictor.device))
         if stats.tiles and stats.skipped_tiles == stats.tiles:
             message = (f"Every pixel of '{cfg.image}' in the region is nodata, so the class raster is all nodata; "
                        f"check the image's nodata value (and the extent/AOI).")
