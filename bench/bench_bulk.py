@@ -224,11 +224,12 @@ def _prepare_share(cfg: Any, batch: int, worker: int, count: int) -> tuple[int, 
 
     from engine.callbacks import QuietCallback
     from engine.segment import TileReader, plan_segmentation
-    from engine.segment.reader import prepare_tile
+    from engine.segment.reader import prepare_tile, reader_shares
 
     plan = plan_segmentation(cfg, QuietCallback())
     stats = TileReader(plan, batch, 2, 1).stats  # also turns on the aux strip cache, as the reader does
-    tiles = [t for i, t in enumerate(plan.grid) if (i // 2) % count == worker]
+    owners = reader_shares(len(plan.grid.rows), len(plan.grid.cols), count)  # the reader workers' split
+    tiles = [t for i, t in enumerate(plan.grid) if owners[i] == worker]
     try:
         with rasterio.Env():
             start = time.perf_counter()

@@ -6,7 +6,7 @@ a shared-memory ring of tile slots; the main process copies each finished tile o
 them in tile order exactly as with one reader). The price is that copy: on 2 cores, where the copying competes
 with the workers, threads measured better (README, bulk benchmark), hence opt-in (``--reader-processes``).
 
-Per worker ``w`` (runs ``w``, ``w + R``, ... of a scene's tiles; the same split as the threads):
+Per worker ``w`` (its share of a scene's tiles, ``reader_shares``: the same split as the threads):
 
     main -> worker   jobs:    (job id, ReadJob) | None (exit)
     worker -> main   results: ("tile", job, index, slot, layout, seconds) | ("empty", job, index, seconds)
@@ -38,7 +38,7 @@ import numpy as np
 
 from ..resources import ResourceError
 from ..tiling import Tile
-from .reader import prepare_tile, worker_of
+from .reader import prepare_tile
 
 ALIGN = 64  # byte alignment of each array inside a slot
 POLL_SECONDS = 0.2  # how often a blocked side checks for a stop or a dead peer
@@ -221,9 +221,9 @@ class ReaderPool:
     def alive(self) -> bool:
         return not self.broken and all(p.is_alive() for p in self._processes)
 
-    def read(self, tiles: list[Tile], run: int, reader: Any, stats: dict, use_region_mask: bool, tile_size: int,
-             aux_ratio: int, depth: int, busy: list[float], halt: Any) -> Iterator[tuple[Tile, Any]]:
-        """(tile, prepared or None) in tile order; runs of ``run`` tiles round-robin over the workers.
+    def read(self, tiles: list[Tile], owners: list[int], reader: Any, stats: dict, use_region_mask: bool,
+             tile_size: int, aux_ratio: int, depth: int, busy: list[float], halt: Any) -> Iterator[tuple[Tile, Any]]:
+        """(tile, prepared or None) in tile order; worker ``owners[i]`` prepares tile ``i``.
 
         Ends early when ``halt`` (a threading.Event) is set; closing the generator early (cancel, error) stops the
         workers after their current tile and waits until they are idle again.
@@ -237,7 +237,7 @@ class ReaderPool:
         started = []
         try:
             for w in range(self.count):
-                mine = [t for i, t in enumerate(tiles) if worker_of(i, run, self.count) == w]
+                mine = [t for i, t in enumerate(tiles) if owners[i] == w]
                 while True:  # slots left over from a stopped job
                     try:
                         self._free[w].get_nowait()
@@ -248,7 +248,7 @@ class ReaderPool:
                 self._jobs[w].put((job_id, ReadJob(reader, stats, use_region_mask, mine, memory.name, size)))
                 started.append(w)
             for index, tile in enumerate(tiles):
-                w = worker_of(index, run, self.count)
+                w = owners[index]
                 message = self._receive(w, job_id, halt)
                 if message is None:  # halted (cancel)
                     return

@@ -305,15 +305,22 @@ def test_cancel_with_several_reader_workers_leaves_nothing(good, model, tmp_path
     assert again.tiles == 20 and np.array_equal(_pixels(tmp_path / "again.tif"), _pixels(tmp_path / "single.tif"))
 
 
-def test_runs_of_tiles_even_out_the_reader_workers():
-    from engine.segment.reader import run_length
+def test_reader_workers_keep_their_columns_and_even_shares():
+    from engine.segment.reader import reader_shares
 
-    # 5 rows of 5 tiles over 2 workers: whole rows would split 15:10 (at most 1.67x); runs of 4 split 13:12
-    run = run_length(25, 5, 2)
-    shares = [sum(1 for i in range(25) if (i // run) % 2 == w) for w in range(2)]
-    assert run == 4 and shares == [13, 12]
-    assert run_length(100, 10, 8) == 4 and run_length(6, 3, 2) == 2 and run_length(9, 1, 4) == 1
-    assert run_length(25, 5, 1) == 25
+    # 5 rows of 5 tiles over 2 workers: bands of 3:2 then 2:3 ... = 13:12; columns 0-1 always worker 0 and
+    # 3-4 always worker 1 (the blocks shared with the tile above are in that worker's cache); only column 2 moves
+    owners = reader_shares(5, 5, 2)
+    rows = [owners[r * 5:(r + 1) * 5] for r in range(5)]
+    assert rows[0] == [0, 0, 0, 1, 1] and rows[1] == [0, 0, 1, 1, 1]
+    assert [owners.count(w) for w in (0, 1)] == [13, 12]
+    assert all(row[:2] == [0, 0] and row[3:] == [1, 1] for row in rows)
+    # in each row a worker's tiles are adjacent (one band), in worker order
+    assert all(row == sorted(row) for row in rows)
+    shares = reader_shares(9, 9, 8)  # the GPU bench's 4096 px scenes: 81 tiles over 8 workers, 10 or 11 each
+    assert sorted(shares.count(w) for w in range(8)) == [10] * 7 + [11]
+    assert reader_shares(2, 3, 4) == [0, 1, 2, 3, 0, 1]  # more workers than columns: round-robin
+    assert reader_shares(4, 5, 1) == [0] * 20
 
 
 @pytest.mark.parametrize("processes", [False, True])
