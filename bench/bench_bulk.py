@@ -120,7 +120,8 @@ def bulk_vs_calls(folder: Path, model: str, manifest: Path, device: str) -> dict
     summary = json.loads(done.stdout[done.stdout.index("{"):])
     compute = [s["seconds"] for s in summary["scenes"]]
     load = sum(r["load_seconds"] for r in summary["ranks"].values())
-    runner_overhead = summary["seconds"] - load - sum(compute)  # discovery, hashes, markers, summaries
+    setup = summary["setup_seconds"]  # importing torch and resolving the device: once per process, like the load
+    runner_overhead = summary["seconds"] - setup - load - sum(compute)  # discovery, hashes, markers, summaries
     calls = []
     identical = True
     for row in rows:
@@ -139,9 +140,11 @@ def bulk_vs_calls(folder: Path, model: str, manifest: Path, device: str) -> dict
     return {"scenes": n, "size": _size(manifest), "bulk_wall_s": bulk_wall, "bulk_s_per_scene": bulk_wall / n,
             "calls_s_per_scene": sum(calls) / n, "speedup": sum(calls) / bulk_wall,
             "scene_compute_s": mean_compute, "model_load_s": load,
-            "process_start_s": bulk_wall - summary["seconds"],
+            "process_start_s": bulk_wall - summary["seconds"], "setup_s": setup,
             "runner_overhead_s_per_scene": runner_overhead / n,
-            "overhead_share": runner_overhead / n / mean_compute, "identical": identical}
+            "overhead_share": runner_overhead / n / mean_compute,
+            # the same with the once-per-process set-up spread over the scenes (how it was counted until 2026-11-23)
+            "overhead_share_with_setup": (runner_overhead + setup) / n / mean_compute, "identical": identical}
 
 
 def _size(manifest: Path) -> int:
@@ -408,17 +411,20 @@ def _markdown(r: dict[str, Any]) -> str:
              f"in EPSG:4326. Ratios from this one run.", ""]
     if "calls" in r:
         lines += ["| scenes | one CLI call per scene | bulk (one process) | speed-up | scene compute | bulk runner "
-                  "overhead per scene | overhead / compute | start-up + model load (once) | identical |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "overhead per scene | overhead / compute | with the set-up spread over the scenes | "
+                  "start-up + torch import + model load (once) | identical |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for c in r["calls"]:
             lines.append(f"| {c['scenes']} x {c['size']}² | {c['calls_s_per_scene']:.2f} s/scene | "
                          f"{c['bulk_s_per_scene']:.2f} s/scene | **{c['speedup']:.1f}x** | "
                          f"{c['scene_compute_s']:.2f} s | {c['runner_overhead_s_per_scene'] * 1000:.0f} ms | "
-                         f"**{100 * c['overhead_share']:.1f} %** | {c['process_start_s']:.1f} s + "
-                         f"{c['model_load_s']:.1f} s | {c['identical']} |")
+                         f"**{100 * c['overhead_share']:.1f} %** | {100 * c['overhead_share_with_setup']:.1f} % | "
+                         f"{c['process_start_s']:.1f} s + {c['setup_s']:.1f} s + {c['model_load_s']:.1f} s | "
+                         f"{c['identical']} |")
         lines += ["", f"Targets: speed-up >= {TARGETS['small_speedup']}x on the 512² scenes; bulk runner overhead "
-                      f"(run time less the model load and the scenes' own segment() time: listing, hashing the "
-                      f"bundle, markers, summaries) < {100 * TARGETS['overhead_share']:.0f} % of a scene's compute.",
+                      f"(run time less the once-per-process set-up (torch import, device) and model load and the "
+                      f"scenes' own segment() time: listing, hashing the bundle, markers, summaries) < "
+                      f"{100 * TARGETS['overhead_share']:.0f} % of a scene's compute.",
                   ""]
     if "readers" in r:
         x = r["readers"]

@@ -247,6 +247,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
     start = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     ctx, device = setup_distributed(resolve_device(template.device), backend="gloo", timeout=BARRIER_TIMEOUT)
+    setup_seconds = time.perf_counter() - start  # once per process: importing torch, the device, torchrun's group
     try:
         out = _check_out_dir(bulk)
         members = check_members(template)
@@ -269,6 +270,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
             seconds = time.perf_counter() - start
             return {"version": 1, "out_dir": str(out), "started": started,
                     "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": seconds,
+                    "setup_seconds": setup_seconds,
                     "device": device if not ctx.distributed else sorted({r["device"] for r in ranks.values()}),
                     "world_size": ctx.world_size, "ranks": ranks, "bundles": fingerprint["bundles"],
                     "settings": dict(fingerprint["settings"], device=template.device, batch_size=template.batch_size),

@@ -94,6 +94,8 @@ def test_mixed_folder_good_scenes_done_bad_ones_failed_with_their_reason(mixed, 
     # largest first: the order spreads work evenly
     assert [Path(s["image"]).stem for s in summary["scenes"]][:3] == ["c", "a", "b"]
     assert all(isinstance(s["seconds"], float) and "error" in s for s in summary["scenes"])
+    # the once-per-process set-up (torch import, device) is reported apart from the scenes' time
+    assert 0 < summary["setup_seconds"] < summary["seconds"] - sum(s["seconds"] for s in summary["scenes"])
     assert "failed: " + str(mixed / "corrupt.tif") in stdout
     csv_lines = (out / "summary.csv").read_text().splitlines()
     assert csv_lines[0].startswith("image,status,error") and len(csv_lines) == 6
