@@ -388,6 +388,50 @@ def test_too_little_shared_memory_is_a_clear_error_before_any_worker_writes(good
     assert reader_pool.shared_memory_free() is None or reader_pool.shared_memory_free() > 0
 
 
+def test_a_tile_larger_than_its_slot_still_arrives_whole(good, model, tmp_path):
+    """The worker loop (run here, in this process): a tile that does not fit its shared-memory slot goes through
+    the result queue instead; packed or not, the main side gets the arrays ``prepare_tile`` made."""
+    import multiprocessing
+    import queue
+    import signal
+    from multiprocessing import shared_memory
+
+    from engine.callbacks import QuietCallback
+    from engine.segment import TileReader, plan_segmentation
+    from engine.segment.reader import prepare_tile
+    from engine.segment.reader_pool import ReadJob, _unpack, _worker_main, slot_bytes
+
+    plan = plan_segmentation(SegmentConfig(image=str(good / "c.tif"), aux=[str(good / "c_aux.tif")], models=[model],
+                                           device="cpu", overlap=0.5, output=str(tmp_path / "x.tif")),
+                             QuietCallback())
+    stats = TileReader(plan, 2, 2).stats
+    tiles = list(plan.grid)[:3]
+    expected = [prepare_tile(t, plan.reader, stats, plan.use_region_mask) for t in tiles]
+    size = slot_bytes(plan.tile, plan.aux_ratio, stats)
+    memory = shared_memory.SharedMemory(create=True, size=len(tiles) * size)  # a slot per tile: run synchronously
+    handler = signal.getsignal(signal.SIGINT)  # the worker ignores Ctrl-C: restored below
+    try:
+        for capacity, kind in ((64, "pickled"), (size, "tile")):
+            jobs, results, free = queue.Queue(), queue.Queue(), queue.Queue()
+            for slot in range(len(tiles)):
+                free.put(slot)
+            jobs.put((7, ReadJob(plan.reader.portable(), stats, plan.use_region_mask, tiles, memory.name, capacity)))
+            jobs.put(None)
+            _worker_main(jobs, results, free, multiprocessing.RawValue("b", 0))
+            messages = [results.get_nowait() for _ in range(results.qsize())]
+            assert [m[0] for m in messages] == [kind] * 3 + ["end"]
+            for message, want in zip(messages, expected):
+                got = message[3] if kind == "pickled" else _unpack(message[4], memory.buf, list(stats))
+                assert np.array_equal(got[0], want[0])
+                assert all(np.array_equal(got[1][k], want[1][k]) and np.array_equal(got[2][k], want[2][k])
+                           for k in stats)
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        memory.close()
+        memory.unlink()
+        plan.reader.close()
+
+
 def test_reader_processes_start_from_a_script_without_a_main_guard(good, model, tmp_path):
     """The workers do not re-import ``__main__``: a plain script works (multiprocessing's spawn would rerun it)."""
     script = tmp_path / "plain.py"
