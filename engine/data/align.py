@@ -8,6 +8,7 @@ source data come back invalid.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,19 @@ from .raster import RasterGrid
 # Stand-in CRS for rasters without georeferencing: GDAL's warper needs a CRS on both sides; using the same
 # one for source and destination makes the warp a pure affine resampling (pixel space).
 PIXEL_SPACE_CRS = "EPSG:3857"
+
+
+def quiet_in_memory_warp_warning() -> None:
+    """Silence rasterio's NotGeoreferencedWarning about its own in-memory warp datasets, process-wide.
+
+    ``reproject`` opens its in-memory dataset before giving it a transform and hides the warning that raises
+    with ``warnings.catch_warnings()``, which is not thread-safe: with several reader threads one thread could
+    restore the filters while another warped, and about one warning per run reached the user (CI, qgis_process).
+    One filter for warnings from ``rasterio.warp`` only, set by the thread that starts the readers; ungeoreferenced
+    user files are reported by our own messages, never by this one.
+    """
+    warnings.filterwarnings("ignore", message="Dataset has no geotransform, gcps, or rpcs",
+                            module=r"rasterio\.warp")
 
 
 def tile_grid(grid: RasterGrid, col_off: int, row_off: int, width: int, height: int) -> RasterGrid:
