@@ -213,8 +213,9 @@ def _mode_name(readers: int, processes: bool) -> str:
 
 
 def _independent_rate(cfg: Any, batch: int, count: int) -> float:
-    """Tiles/s when ``count`` processes that share nothing each prepare an even share of the scene's tiles: what
-    this machine allows for the reading work itself, whatever the reader's design."""
+    """Tiles/s when ``count`` processes that share nothing each prepare the share of the scene's tiles a reader
+    worker would get (``reader_shares``): what this machine allows for that work without the reader's own
+    coordination."""
     import multiprocessing
 
     with multiprocessing.get_context("forkserver").Pool(count) as pool:  # no fork of a process running torch
@@ -433,7 +434,7 @@ def _markdown(r: dict[str, Any]) -> str:
         lines += [f"Reader alone on {x['scene']} ({x['tiles']} tiles, {x['cores']} cores, median of {x['rounds']} "
                   f"rounds in alternating order), tiles/s: {shown}; the better 2-worker reader / 1 = "
                   f"**{x['scaling_2']:.2f}x** (target >= {TARGETS['reader_scaling']}x). This machine's ceiling for "
-                  f"the same work (independent processes sharing nothing, even shares): 1 process "
+                  f"the same work (independent processes sharing nothing, the reader workers' split): 1 process "
                   f"{ceiling['1']:.1f}, 2 processes {ceiling['2']:.1f} tiles/s = **{x['ceiling_2']:.2f}x**. Model "
                   f"only on {x['device']}: {x['model_tiles_s']:.1f} tiles/s.", ""]
     if "torchrun" in r:

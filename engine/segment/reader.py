@@ -3,9 +3,8 @@
 Tiles are read exactly as in training (same reader, same per-tile aux alignment, same normalisation). With
 several reader workers, each tile row is shared out in bands of adjacent tiles (``reader_shares``) to the workers
 (threads, or processes from ``reader_pool``), each with its own copy of the scene reader (own GDAL handles, own
-aux strip cache). The batches
-are assembled in tile order from the workers' bounded queues, so they are the same as with one reader, and memory
-stays bounded by the queue depths.
+aux strip cache). The batches are assembled in tile order from the workers' bounded queues, so they are the same
+as with one reader, and memory stays bounded by the queue depths.
 """
 
 from __future__ import annotations
