@@ -205,7 +205,51 @@ def reader_scaling(folder: Path, model: str, device: str, size: int, rounds: int
             "reader_tiles_s": median, "reader_tiles_s_all": {_mode_name(*m): r for m, r in rates.items()},
             "model_tiles_s": model_rate, "scaling_2": best_2 / median["1 reader"],
             "ceiling_tiles_s": ceiling_median, "ceiling_2": ceiling_median["2"] / ceiling_median["1"],
-            "device": device}
+            "device": device, "work": reader_work(folder, model, device, 2 * size, max(3, rounds - 2), batch)}
+
+
+def reader_work(folder: Path, model: str, device: str, size: int, rounds: int, batch: int,
+                workers: tuple[int, ...] = (1, 2, 4, 8)) -> dict[str, Any]:
+    """CPU seconds per tile of the reader threads and the parts they made (image cells decoded, aux chunks
+    warped) for 1..8 threads on one scene: the work that more threads add. On a many-core GPU machine that work,
+    not this machine's two cores, is what bounds the feed; here it is measured as process CPU time."""
+    import resource
+
+    from engine.callbacks import QuietCallback
+    from engine.config import SegmentConfig
+    from engine.segment import TileReader, plan_segmentation
+
+    scene = write_scene(folder / f"readers{size}", size, seed=7)
+    cfg = SegmentConfig(image=scene["image"], aux=scene["aux"], models=[model], output=str(folder / "unused.tif"),
+                        overlap=0.125, device=device, batch_size=batch)
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def read_all(count: int) -> tuple[float, dict[str, int], int]:
+        plan = plan_segmentation(cfg, QuietCallback())
+        start = cpu()
+        reader = TileReader(plan, batch, 2, count).start()
+        try:
+            tiles = sum(len(b.tiles) for b in reader)
+        finally:
+            reader.close()
+            plan.reader.close()
+        return (cpu() - start) / tiles, dict(plan.reader.parts.made), tiles
+
+    read_all(1)  # warm the file cache
+    per_tile: dict[int, list[float]] = {w: [] for w in workers}
+    made: dict[int, dict[str, int]] = {}
+    tiles = 0
+    for index in range(rounds):
+        for count in (workers if index % 2 == 0 else workers[::-1]):
+            seconds, made[count], tiles = read_all(count)
+            per_tile[count].append(seconds)
+    ms = {str(w): 1000 * statistics.median(v) for w, v in per_tile.items()}
+    return {"scene": f"{size}x{size}", "tiles": tiles, "rounds": rounds, "cpu_ms_per_tile": ms,
+            "growth_max_workers": ms[str(workers[-1])] / ms[str(workers[0])],
+            "parts_made": {str(w): m for w, m in made.items()}}
 
 
 def _mode_name(readers: int, processes: bool) -> str:
@@ -437,6 +481,16 @@ def _markdown(r: dict[str, Any]) -> str:
                   f"the same work (independent processes sharing nothing, the reader workers' split): 1 process "
                   f"{ceiling['1']:.1f}, 2 processes {ceiling['2']:.1f} tiles/s = **{x['ceiling_2']:.2f}x**. Model "
                   f"only on {x['device']}: {x['model_tiles_s']:.1f} tiles/s.", ""]
+        if "work" in x:
+            w = x["work"]
+            lines += [f"Reader work on {w['scene']} ({w['tiles']} tiles, median of {w['rounds']} rounds): process CPU "
+                      f"per tile with N reader threads, and the parts they made (image cells decoded, aux chunks "
+                      f"warped); what more threads add on a many-core machine:", "",
+                      "| reader threads | CPU per tile | cells decoded | aux chunks warped |", "|---|---|---|---|"]
+            made = w["parts_made"]
+            lines += [f"| {n} | {ms:.1f} ms | {made[n].get('cell', 0)} | {made[n].get('aux', 0)} |"
+                      for n, ms in w["cpu_ms_per_tile"].items()]
+            lines += ["", f"CPU per tile with the most threads / one: **{w['growth_max_workers']:.2f}x**.", ""]
     if "torchrun" in r:
         t = r["torchrun"]
         lines += [f"torchrun, {t['scenes']} x {t['size']}² on the CPU, 1 torch thread per process: scene phase "

@@ -58,6 +58,11 @@ class Tile:
     col: int
     size: int
 
+    @property
+    def window(self) -> tuple[int, int, int, int]:
+        """(col_off, row_off, width, height)."""
+        return (self.col, self.row, self.size, self.size)
+
 
 @dataclass
 class TileGrid:

@@ -153,6 +153,35 @@ def clip_window(
     return (c0, r0, c1 - c0, r1 - r0)
 
 
+def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
+             bands: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A window inside the raster in the file's dtype (C, height, width), and where it is valid (height, width).
+
+    Invalid: equal to nodata in every band, NaN/inf in any band, or masked by the dataset's own mask/alpha band.
+    Values at invalid pixels are left as read.
+    """
+    rasterio = _rasterio()
+    from rasterio.enums import MaskFlags
+    from rasterio.windows import Window
+
+    bands = bands or list(range(1, dataset.count + 1))
+    window = Window(col_off, row_off, width, height)
+    try:
+        data = dataset.read(bands, window=window)
+    except rasterio.errors.RasterioIOError as exc:
+        raise DataError(f"Reading the raster '{dataset.name}' failed ({exc}); the file may be truncated.") from exc
+    ok = np.ones((height, width), dtype=bool)
+    if data.dtype.kind == "f":
+        ok &= np.isfinite(data).all(axis=0)
+    nodata = dataset.nodata
+    if nodata is not None and not np.isnan(nodata):  # a NaN nodata is caught by isfinite
+        ok &= ~(data == nodata).all(axis=0)
+    flags = dataset.mask_flag_enums[bands[0] - 1]
+    if MaskFlags.per_dataset in flags or MaskFlags.alpha in flags:
+        ok &= dataset.read_masks(bands[0], window=window) > 0
+    return data, ok
+
+
 def read_window(
     dataset: Any,
     col_off: int,
@@ -166,32 +195,12 @@ def read_window(
     Pixels outside the raster, equal to nodata in every band, NaN/inf in any band, or masked by the
     dataset's own mask/alpha band are invalid and set to 0.
     """
-    rasterio = _rasterio()
-    from rasterio.enums import MaskFlags
-    from rasterio.windows import Window
-
     bands = bands or list(range(1, dataset.count + 1))
     inner = clip_window(col_off, row_off, width, height, grid_of(dataset))
     if inner is None:
         return np.zeros((len(bands), height, width), dtype=np.float32), np.zeros((height, width), dtype=bool)
     c, r, w, h = inner
-    window = Window(c, r, w, h)
-    try:
-        data = dataset.read(bands, window=window)
-    except rasterio.errors.RasterioIOError as exc:
-        raise DataError(f"Reading the raster '{dataset.name}' failed ({exc}); the file may be truncated.") from exc
-    ok = np.ones((h, w), dtype=bool)
-    if data.dtype.kind == "f":
-        ok &= np.isfinite(data).all(axis=0)
-    nodata = dataset.nodata
-    if nodata is not None:
-        if np.isnan(nodata):
-            pass  # already handled by isfinite
-        else:
-            ok &= ~(data == nodata).all(axis=0)
-    flags = dataset.mask_flag_enums[bands[0] - 1]
-    if MaskFlags.per_dataset in flags or MaskFlags.alpha in flags:
-        ok &= dataset.read_masks(bands[0], window=window) > 0
+    data, ok = read_raw(dataset, c, r, w, h, bands)
     # as few passes over the tile as possible: the tile reader does this for every tile of a scene
     block = data.astype(np.float32, copy=False)  # rasterio's array is ours: zeroed in place below
     if not ok.all():

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import copy
 import os
-from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,8 @@ from ..errors import AlignmentError, DataError
 from .align import aux_grid, check_overlap, resize_transform, tile_grid, warp_to_grid
 from .bands import BandSelection
 from .labels import LabelMapper, RegionMask, VectorLabels
-from .raster import RasterGrid, grid_of, is_vector_path, open_raster, read_window
+from .raster import RasterGrid, grid_of, is_vector_path, open_raster, read_raw, read_window
+from .tile_parts import CellLayout, SharedParts, Window, assemble_window, aux_chunks, cut_aux, planned_uses
 
 
 @dataclass
@@ -105,10 +107,10 @@ class SceneReader:
             raise DataError(f"aux_ratio must be >= 1 (got {aux_ratio}).")
         self._handles: dict[str, Any] = {}
         self._pid = os.getpid()
-        # aux strip cache (off by default; segment() turns it on): row strip key -> {chunk index: (aux, valid)}
-        self._strips: OrderedDict[tuple[int, int, int], dict[int, tuple[np.ndarray, np.ndarray]]] | None = None
-        self._max_strips = 0
-        self.aux_cache_stats = {"hits": 0, "chunks_warped": 0, "fallbacks": 0}
+        # image cells and aux chunks shared by planned tiles (inference turns it on: share_parts); None: every
+        # tile reads its own window and warps its own aux (training's random tiles)
+        self.parts: SharedParts | None = None
+        self._cells: CellLayout | None = None
 
         image_ds = self._open(self.image, "image")
         self.grid: RasterGrid = grid_of(image_ds)
@@ -264,15 +266,17 @@ class SceneReader:
         if width < 1 or height < 1:
             raise DataError(f"Tile size must be positive (got {width}x{height}).")
         image_ds = self._open(self.image, "image")
-        vision, valid = read_window(image_ds, col_off, row_off, width, height, self._read_bands)
+        if self._cells is not None:
+            vision, valid = self._image_from_cells(col_off, row_off, width, height)
+        else:
+            vision, valid = read_window(image_ds, col_off, row_off, width, height, self._read_bands)
         tile = tile_grid(self.grid, col_off, row_off, width, height)
         aux = aux_valid = None
         if self.selection.x:
             vision, aux = vision[:self.vision_bands], vision[self.vision_bands:]
             aux_valid = valid.copy()
         elif self._aux:
-            cached = self._read_aux_cached(col_off, row_off, width, height) if self._strips is not None else None
-            aux, aux_valid = cached if cached is not None else self._read_aux(tile)
+            aux, aux_valid = self._aux_from_chunks(col_off, row_off, width, height, tile)
         label = None
         if self.label_path is not None:
             label = self._read_label(tile, col_off, row_off, valid)
@@ -285,64 +289,54 @@ class SceneReader:
                                list(self.selection.x))
         return self._read_aux(tile_grid(self.grid, int(col_off), int(row_off), int(width), int(height)))
 
-    def enable_aux_strip_cache(self, max_strips: int = 2) -> None:
-        """Reuse aux warps between the overlapping tiles of a row-major sliding window (inference).
+    def share_parts(self, windows: Iterable[Window]) -> SharedParts:
+        """Read each image cell and aux chunk under these tile windows once, for all the tiles that need it.
 
-        The aux of a row strip (the tile's rows, the scene's whole width) is warped lazily in tile-wide chunks at
-        columns that are multiples of the tile width, so each aux pixel is warped once per tile row instead of
-        once per overlapping tile, and each chunk is warped exactly like a tile (same destination size, so GDAL
-        picks the same resampling scale). Tiles whose ``col_off`` is a multiple of ``aux_ratio`` are cut from
-        the chunks; other tiles (e.g. the inward-shifted last column) fall back to their own warp. At most
-        ``max_strips`` strips are kept (least recently used dropped first): memory is bounded by tile height x
-        scene width, never the scene height. Training keeps per-tile warps: random tiles would waste strips.
+        For a known set of tiles (a sliding window): the image is read in cells of whole file blocks and the aux
+        is warped in chunks of a tile's size at columns that are multiples of the tile width (each chunk warped
+        exactly like a tile: same destination size, so GDAL picks the same resampling scale); each part is
+        dropped after the last tile that needs it, so memory is bounded by the tiles in flight. Tiles off the aux
+        grid (e.g. the inward-shifted last column) warp their own aux; tiles outside the plan read their own
+        window: the values never depend on the plan. The ``worker_copy()``s of this reader share the parts.
+        Training keeps per-tile reads: random tiles rarely share parts.
         """
-        if max_strips < 1:
-            raise DataError(f"max_strips must be >= 1 (got {max_strips}).")
-        self._max_strips = int(max_strips)
-        self._strips = OrderedDict()
+        image_ds = self._open(self.image, "image")
+        block_h, block_w = image_ds.block_shapes[0]
+        self._cells = CellLayout.for_blocks(self.grid.width, self.grid.height, block_w, block_h)
+        ratio = self.aux_ratio if (self._aux and not self.selection.x) else None
+        self.parts = SharedParts(planned_uses(windows, self._cells, ratio))
+        return self.parts
 
-    def disable_aux_strip_cache(self) -> None:
-        """Back to one aux warp per tile; frees the cached strips."""
-        self._strips = None
-        self._max_strips = 0
+    def stop_sharing(self) -> None:
+        """Back to reading every tile on its own; frees the parts held."""
+        self.parts = None
+        self._cells = None
 
-    @property
-    def cached_strips(self) -> int:
-        """Row strips currently held by the aux strip cache."""
-        return 0 if self._strips is None else len(self._strips)
+    def _image_from_cells(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """The image window assembled from its cells (the same values as ``read_window``)."""
+        cells = self._cells
+        pieces = [(cells.window(cy, cx), *self.parts.take(("cell", cy, cx), partial(self._read_cell, cy, cx)))
+                  for cy, cx in cells.cells(col_off, row_off, width, height)]
+        bands = len(self._read_bands) if self._read_bands else self.image_bands
+        return assemble_window(pieces, col_off, row_off, width, height, bands)
 
-    def _read_aux_cached(self, col_off: int, row_off: int, width: int,
-                         height: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """A tile's aux cut from the strip cache, or None when the tile is not aligned to the aux grid."""
-        r = self.aux_ratio
-        if col_off < 0 or col_off % r or width % r or height % r or self._strips is None:
-            self.aux_cache_stats["fallbacks"] += 1
-            return None
-        key = (row_off, width, height)
-        strip = self._strips.get(key)
-        if strip is None:
-            strip = {}
-            self._strips[key] = strip
-            while len(self._strips) > self._max_strips:
-                self._strips.popitem(last=False)
-        else:
-            self._strips.move_to_end(key)
-        first, last = col_off // width, (col_off + width - 1) // width
-        parts, oks = [], []
-        for index in range(first, last + 1):
-            chunk = strip.get(index)
-            if chunk is None:
-                chunk = self._read_aux(tile_grid(self.grid, index * width, row_off, width, height))
-                strip[index] = chunk
-                self.aux_cache_stats["chunks_warped"] += 1
-            parts.append(chunk[0])
-            oks.append(chunk[1])
-        self.aux_cache_stats["hits"] += 1
-        start = (col_off - first * width) // r
-        stop = start + width // r
-        if len(parts) == 1:
-            return parts[0][:, :, start:stop].copy(), oks[0][:, start:stop].copy()
-        return (np.concatenate(parts, axis=2)[:, :, start:stop], np.concatenate(oks, axis=1)[:, start:stop])
+    def _read_cell(self, cy: int, cx: int) -> tuple[np.ndarray, np.ndarray]:
+        return read_raw(self._open(self.image, "image"), *self._cells.window(cy, cx), self._read_bands)
+
+    def _aux_from_chunks(self, col_off: int, row_off: int, width: int, height: int,
+                         tile: RasterGrid) -> tuple[np.ndarray, np.ndarray]:
+        """A tile's aux, cut from the shared chunks where it lies on the aux grid, else warped on its own."""
+        keys = aux_chunks(col_off, row_off, width, height, self.aux_ratio) if self.parts is not None else []
+        if not keys:
+            if self.parts is not None:
+                self.parts.count("aux_own_warp")
+            return self._read_aux(tile)
+        chunks = [self.parts.take(key, partial(self._aux_chunk, key)) for key in keys]
+        return cut_aux(chunks, col_off, width, self.aux_ratio)
+
+    def _aux_chunk(self, key: tuple) -> tuple[np.ndarray, np.ndarray]:
+        _, row_off, width, height, index = key
+        return self._read_aux(tile_grid(self.grid, index * width, row_off, width, height))
 
     def _read_aux(self, tile: RasterGrid) -> tuple[np.ndarray, np.ndarray]:
         grid = aux_grid(tile, self.aux_ratio)
@@ -411,20 +405,18 @@ class SceneReader:
         self._handles = {}
 
     def worker_copy(self) -> SceneReader:
-        """A reader for another thread: its own GDAL handles and aux strip cache, the same (read-only) setup.
+        """A reader for another thread: its own GDAL handles, the same (read-only) setup and shared parts.
 
         GDAL dataset handles must not be used by two threads at once; parallel tile readers each take a copy.
         """
-        clone = copy.copy(self)  # through __getstate__: no handles, reopened lazily
-        clone.aux_cache_stats = dict.fromkeys(self.aux_cache_stats, 0)
-        if self._strips is not None:
-            clone.enable_aux_strip_cache(self._max_strips)
+        clone = copy.copy(self)  # through __getstate__: no handles (reopened lazily), no parts
+        clone.parts, clone._cells = self.parts, self._cells  # thread-safe: made once for all the threads
         return clone
 
     def portable(self) -> SceneReader:
-        """A copy to pickle into a reader process: no GDAL handles, no strip cache yet, a plain callback (the
-        caller's may be a QGIS feedback or a progress bar; reading a tile never warns)."""
-        clone = self.worker_copy()
+        """A copy to pickle into a reader process: no GDAL handles, no shared parts (a process plans its own), a
+        plain callback (the caller's may be a QGIS feedback or a progress bar; reading a tile never warns)."""
+        clone = copy.copy(self)
         clone.callback = Callback()
         return clone
 
@@ -437,6 +429,7 @@ class SceneReader:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_handles"] = {}  # GDAL handles cannot be pickled; reopened lazily
+        state["parts"], state["_cells"] = None, None  # thread-local locks: shared by threads, not processes
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -1,10 +1,12 @@
 """The tile reader: reads, normalises and batches the plan's tiles ahead of the model (bounded queues).
 
-Tiles are read exactly as in training (same reader, same per-tile aux alignment, same normalisation). With
-several reader workers, each tile row is shared out in bands of adjacent tiles (``reader_shares``) to the workers
-(threads, or processes from ``reader_pool``), each with its own copy of the scene reader (own GDAL handles, own
-aux strip cache). The batches are assembled in tile order from the workers' bounded queues, so they are the same
-as with one reader, and memory stays bounded by the queue depths.
+Tiles are read exactly as in training (same reader, same aux alignment, same normalisation). The image cells
+and aux chunks under the plan's tiles are read once each and shared by every tile and reader thread that needs
+them (``SceneReader.share_parts``). With several reader workers, each tile row is shared out in bands of
+adjacent tiles (``reader_shares``) to the workers (threads, or processes from ``reader_pool``), each with its own
+copy of the scene reader (own GDAL handles; threads share the parts, a process makes its own). The batches are
+assembled in tile order from the workers' bounded queues, so they are the same as with one reader, and memory
+stays bounded by the queue depths.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ def reader_shares(rows: int, cols: int, workers: int) -> list[int]:
     """The reader worker of each tile (row-major order).
 
     Each tile row is cut into one band of adjacent tiles per worker, and a worker keeps its columns from row to
-    row: the image blocks that neighbouring tiles share (overlap, blocks larger than the overlap) are then
-    decoded once, in that worker's own GDAL block cache, as with one reader. On the bench scene (2048 px,
-    256-px blocks, 25 tiles) two workers given runs of 4 tiles round-robin decoded 104 blocks against one
-    reader's 64; in bands, 82. The band that gets a row's spare tile moves along from row to row, so shares stay
-    even (5 columns over 2 workers: 3:2, 2:3, ... = 13:12 over 5 rows). More workers than columns: round-robin.
+    row, so the image cells and aux chunks a worker needs are mostly its own: threads share them anyway
+    (``share_parts``), but reader processes each make their own, and in bands they make fewest twice (on the bench
+    scene, 2048 px in 256-px blocks, 25 tiles: two processes in runs of 4 tiles round-robin decode 104 blocks, in
+    bands 82, one reader or any number of threads 64). The band that gets a row's spare tile moves along from
+    row to row, so shares stay even (5 columns over 2 workers: 3:2, 2:3, ... = 13:12 over 5 rows). More workers
+    than columns: round-robin.
     """
     if workers <= 1:
         return [0] * (rows * cols)
@@ -124,8 +127,8 @@ class TileReader:
         from .reader_pool import processes_available
 
         self.plan = plan
-        if plan.use_aux:  # row-major tiles: warp each aux strip once per tile row, not once per overlapping tile;
-            plan.reader.enable_aux_strip_cache(max_strips=1)  # a finished tile row's strip is never read again
+        # each image cell and aux chunk under the plan's tiles read once, for every tile and worker thread
+        plan.reader.share_parts(tile.window for tile in plan.grid)
         self.batch_size = batch_size
         self.prefetch = prefetch
         rows, cols = len(plan.grid.rows), len(plan.grid.cols)

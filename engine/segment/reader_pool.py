@@ -141,6 +141,7 @@ def _worker_main(jobs: Any, results: Any, free: Any, stop: Any) -> None:
                     if memory is not None:
                         memory.close()
                     memory = shared_memory.SharedMemory(name=job.memory)
+                job.reader.share_parts(tile.window for tile in job.tiles)  # parts of this worker's tiles only
                 for tile in job.tiles:
                     if stop.value:
                         break

@@ -1,0 +1,232 @@
+"""Shared tile parts (inference): image cells and aux chunks read once for all the tiles and reader threads that
+need them; tiles equal their own reads; parts are dropped after their last use."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from engine.data import synthetic
+from engine.data.raster import read_window
+from engine.data.scene import SceneReader
+from engine.data.tile_parts import CellLayout, SharedParts, aux_chunks
+from engine.tiling import TileGrid
+
+RATIO = 8
+TILE = 64
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+
+# Tolerance: a chunk is warped exactly like a tile of the same size (same GDAL call, same destination size, so
+# the same resampling scale); what remains is GDAL's approximate transformer, which linearises the UTM -> EPSG:4326
+# transform per destination window (error <= 0.125 source pixel, evaluated at different points for different
+# windows). On these smooth fields that is ~1e-6 of the value range; 1e-4 leaves margin while a one-aux-pixel
+# misalignment (checked below) is ~1e-1.
+RELATIVE_TOLERANCE = 1e-4
+
+
+def _scene(tmp_path, size):
+    # two aux files (the reference layout has several), in EPSG:4326, not aligned with the image grid
+    return synthetic.make_scene(tmp_path, "cache", size=size, seed=3, aux_channels=[5, 3], aux_crs="EPSG:4326")
+
+
+def _grid(reader):
+    return TileGrid.plan((0, 0, reader.grid.width, reader.grid.height), (reader.grid.width, reader.grid.height),
+                         TILE, 16)
+
+
+@pytest.mark.parametrize("size", [(203, 203), (200, 264), (300, 280)])
+def test_tiles_from_shared_parts_equal_their_own_reads(tmp_path, size):
+    paths = _scene(tmp_path, size)
+    with SceneReader(paths["image"], paths["aux"], aux_ratio=RATIO) as plain, \
+            SceneReader(paths["image"], paths["aux"], aux_ratio=RATIO) as shared:
+        grid = _grid(plain)
+        tiles = list(grid)
+        parts = shared.share_parts(t.window for t in tiles)
+        # the grid reaches the right and bottom edges, with several tile rows
+        assert len(grid.rows) >= 3 and grid.cols[-1] + TILE == plain.grid.width
+        scale = 0.0
+        for tile in tiles:
+            expected = plain.read(*tile.window)
+            got = shared.read(*tile.window)
+            scale = max(scale, float(np.abs(expected.aux).max()))
+            np.testing.assert_array_equal(got.vision, expected.vision)  # cells: the same values, bit for bit
+            np.testing.assert_array_equal(got.valid, expected.valid)
+            assert got.aux.shape == expected.aux.shape == (8, TILE // RATIO, TILE // RATIO)
+            np.testing.assert_array_equal(got.aux_valid, expected.aux_valid)
+            diff = float(np.abs(got.aux - expected.aux).max())
+            assert diff <= RELATIVE_TOLERANCE * float(np.abs(expected.aux).max()), (tile, diff)
+        cells = shared._cells
+        distinct_cells = {c for t in tiles for c in cells.cells(*t.window)}
+        aligned = [t for t in tiles if t.col % RATIO == 0]
+        chunks = {(t.row, i) for t in aligned for i in range(t.col // TILE, (t.col + TILE - 1) // TILE + 1)}
+        # each part made once, however many tiles overlap it; misaligned tiles warp their own aux
+        assert parts.made["cell"] == len(distinct_cells) < sum(len(list(cells.cells(*t.window))) for t in tiles)
+        taken = sum(len(aux_chunks(*t.window, RATIO)) for t in aligned)
+        assert parts.made["aux"] == len(chunks) < taken
+        assert parts.made["aux_own_warp"] == len(tiles) - len(aligned)
+        assert parts.held == 0  # all dropped after their last use
+        # the check can tell a misalignment apart: a tile one aux pixel to the right differs clearly
+        shifted = plain.read(tiles[0].col + RATIO, tiles[0].row, TILE, TILE)
+        first = shared.read(*tiles[0].window)  # read again past the plan: made for this use, not kept
+        assert np.abs(shifted.aux - first.aux).max() > 100 * RELATIVE_TOLERANCE * scale
+        assert parts.held == 0
+
+
+def test_misaligned_last_column_warps_its_own_aux(tmp_path):
+    paths = _scene(tmp_path, (203, 203))
+    with SceneReader(paths["image"], paths["aux"], aux_ratio=RATIO) as reader:
+        col = 203 - TILE  # the planner's inward-shifted last column: 139, not a multiple of 8
+        assert col % RATIO
+        parts = reader.share_parts([(col, 0, TILE, TILE)])
+        got = reader.read(col, 0, TILE, TILE)
+        assert parts.made["aux_own_warp"] == 1 and parts.made["aux"] == 0
+        reader.stop_sharing()
+        expected = reader.read(col, 0, TILE, TILE)
+        np.testing.assert_array_equal(got.aux, expected.aux)
+        np.testing.assert_array_equal(got.vision, expected.vision)
+
+
+def test_parts_held_stay_within_two_tile_rows(tmp_path):
+    paths = _scene(tmp_path, (520, 520))  # 256 px blocks: cells of one block
+    with SceneReader(paths["image"], paths["aux"], aux_ratio=RATIO) as reader:
+        grid = _grid(reader)
+        parts = reader.share_parts(t.window for t in grid)
+        held = []
+        for tile in grid:
+            reader.read(*tile.window)
+            held.append(parts.held)
+        cells = reader._cells
+        assert (cells.cell_w, cells.cell_h) == (256, 256)
+        per_row = -(-520 // 256) * 2 + -(-520 // TILE)  # two cell rows and one row of aux chunks
+        assert 0 < parts.most_held <= 2 * per_row
+        assert held[-1] == 0
+
+
+def test_reader_threads_make_each_part_once(tmp_path):
+    paths = _scene(tmp_path, (300, 280))
+    with SceneReader(paths["image"], paths["aux"], aux_ratio=RATIO) as alone:
+        tiles = list(_grid(alone))
+        alone_parts = alone.share_parts(t.window for t in tiles)
+        expected = [alone.read(*t.window) for t in tiles]
+    with SceneReader(paths["image"], paths["aux"], aux_ratio=RATIO) as reader:
+        parts = reader.share_parts(t.window for t in tiles)
+        copies = [reader] + [reader.worker_copy() for _ in range(3)]
+        got: dict[int, object] = {}
+        start = threading.Barrier(len(copies))
+        errors = []
+
+        def work(w):
+            try:
+                start.wait()
+                for i, t in enumerate(tiles):
+                    if i % len(copies) == w:  # interleaved: neighbouring tiles in different threads
+                        got[i] = copies[w].read(*t.window)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(len(copies))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for copy in copies[1:]:
+            copy.close()
+        assert not errors
+        assert all(copy.parts is parts for copy in copies)
+        assert dict(parts.made) == dict(alone_parts.made)  # no part made twice across the threads
+        assert parts.held == 0
+        for i, e in enumerate(expected):
+            np.testing.assert_array_equal(got[i].vision, e.vision)
+            np.testing.assert_array_equal(got[i].aux, e.aux)
+
+
+def _write(path, data, **profile):
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                       dtype=data.dtype, crs="EPSG:32632", transform=Affine(1, 0, 500000, 0, -1, 5e6),
+                       **profile) as dst:
+        dst.write(data)
+        return dst
+
+
+@pytest.mark.parametrize("kind", ["tiled16", "striped", "nodata", "float_nan", "mask"])
+def test_cells_give_read_window_values_on_any_layout(tmp_path, kind):
+    """Cells of whole blocks, for tiled and striped files, with nodata, NaN and a mask band; windows inside,
+    across the edges and past them (small images) read as ``read_window`` does."""
+    rng = np.random.default_rng(0)
+    data = rng.integers(1, 4000, (3, 150, 170)).astype("uint16")
+    profile = {}
+    if kind == "tiled16":
+        profile = dict(tiled=True, blockxsize=16, blockysize=16)
+    elif kind == "nodata":
+        data[:, 40:60, 50:90] = 0
+        data[0, 10:20, 10:20] = 0  # one band only: still valid
+        profile = dict(nodata=0, tiled=True, blockxsize=32, blockysize=32)
+    elif kind == "float_nan":
+        data = data.astype("float64")
+        data[1, 70:80, 30:40] = np.nan
+        data[2, 5, 5] = np.inf
+    path = tmp_path / f"{kind}.tif"
+    _write(path, data, **profile)
+    if kind == "mask":
+        with rasterio.open(path, "r+") as dst:
+            mask = np.full((150, 170), 255, np.uint8)
+            mask[100:, :60] = 0
+            dst.write_mask(mask)
+    windows = [(0, 0, 64, 64), (48, 48, 64, 64), (106, 86, 64, 64), (150, 130, 64, 64), (-10, -20, 64, 64),
+               (0, 0, 200, 180)]
+    with SceneReader(str(path), aux_ratio=1) as reader:
+        parts = reader.share_parts(windows)
+        if kind == "striped":
+            assert reader._cells.cell_w == 170  # whole-width strips grown to >= 256 rows (here the image)
+        for window in windows:
+            got = reader.read(*window)
+            with rasterio.open(path) as ds:
+                vision, valid = read_window(ds, *window)
+            np.testing.assert_array_equal(got.vision, vision)
+            np.testing.assert_array_equal(got.valid, valid)
+            assert got.vision.dtype == np.float32
+        assert parts.made["cell"] > 0 and parts.held == 0
+        if kind in ("nodata", "mask", "float_nan"):
+            assert not got.valid.all()
+
+
+def test_cell_layout():
+    assert CellLayout.for_blocks(4096, 4096, 256, 256) == CellLayout(4096, 4096, 256, 256)
+    assert CellLayout.for_blocks(4096, 4096, 128, 128) == CellLayout(4096, 4096, 256, 256)
+    assert CellLayout.for_blocks(1000, 800, 1000, 1) == CellLayout(1000, 800, 1000, 256)  # strips of one row
+    assert CellLayout.for_blocks(100, 90, 512, 512) == CellLayout(100, 90, 512, 512)  # one block, larger than the image
+    assert CellLayout.for_blocks(50000, 50000, 50000, 1) is None  # 256 rows of a 50000 px strip: read per tile
+    assert CellLayout.for_blocks(8000, 8000, 8000, 8000) is None  # one huge block
+    layout = CellLayout(300, 200, 128, 128)
+    assert list(layout.cells(100, 100, 64, 64)) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert list(layout.cells(-64, 0, 64, 64)) == []
+    assert layout.window(1, 2) == (256, 128, 44, 72)
+
+
+def test_a_part_whose_making_fails_is_made_again_by_the_next_taker():
+    parts = SharedParts({("cell", 0, 0): 2})
+    calls = []
+
+    def bad():
+        calls.append(1)
+        raise OSError("disk")
+
+    with pytest.raises(OSError):
+        parts.take(("cell", 0, 0), bad)
+    assert parts.take(("cell", 0, 0), lambda: "ok") == "ok"
+    assert parts.held == 1 and parts.made["cell"] == 1  # one planned use left
+    assert parts.take(("cell", 0, 0), bad) == "ok" and parts.held == 0 and len(calls) == 1
+
+
+def test_training_reader_reads_every_tile_on_its_own(tmp_path):
+    paths = _scene(tmp_path, (128, 128))
+    with SceneReader(paths["image"], paths["aux"], aux_ratio=RATIO) as reader:
+        reader.read(0, 0, TILE, TILE)
+        assert reader.parts is None
+        assert reader.__getstate__()["parts"] is None
+    with rasterio.open(paths["aux"][0]) as src:
+        assert src.crs.to_epsg() == 4326
