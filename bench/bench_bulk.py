@@ -275,7 +275,7 @@ def _prepare_share(cfg: Any, batch: int, worker: int, count: int) -> tuple[int, 
     from engine.segment.reader import prepare_tile, reader_shares
 
     plan = plan_segmentation(cfg, QuietCallback())
-    stats = TileReader(plan, batch, 2, 1).stats  # also turns on the aux strip cache, as the reader does
+    stats = TileReader(plan, batch, 2, 1).stats  # also plans the shared parts, as the reader does
     owners = reader_shares(len(plan.grid.rows), len(plan.grid.cols), count)  # the reader workers' split
     tiles = [t for i, t in enumerate(plan.grid) if owners[i] == worker]
     try:
