@@ -77,12 +77,12 @@ class SharedParts:
                 self.count(key[0])
             value = entry.value
         with self._lock:
-            left = self._uses[key] - 1
-            if left > 0:
-                self._uses[key] = left
-            else:
+            left = self._uses.get(key)  # None: another thread took the last planned use of an over-taken part
+            if left is not None and left > 1:
+                self._uses[key] = left - 1
+            elif left is not None:
                 del self._uses[key]
-                del self._entries[key]
+                self._entries.pop(key, None)
         return value
 
     def count(self, what: str) -> None:

@@ -222,6 +222,29 @@ def test_a_part_whose_making_fails_is_made_again_by_the_next_taker():
     assert parts.take(("cell", 0, 0), bad) == "ok" and parts.held == 0 and len(calls) == 1
 
 
+def test_a_part_taken_more_often_than_planned_by_two_threads_at_once():
+    parts = SharedParts({("aux", 0): 1})
+    inside = threading.Event()
+    release = threading.Event()
+    got = []
+
+    def slow():
+        inside.set()
+        release.wait(5)
+        return "chunk"
+
+    first = threading.Thread(target=lambda: got.append(parts.take(("aux", 0), slow)))
+    first.start()
+    inside.wait(5)
+    second = threading.Thread(target=lambda: got.append(parts.take(("aux", 0), lambda: "other")))
+    second.start()  # finds the entry being made and waits for it
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert got == ["chunk", "chunk"] and parts.held == 0 and parts.made["aux"] == 1
+    assert parts.take(("aux", 0), lambda: "again") == "again"  # past the plan: made for this use only
+
+
 def test_training_reader_reads_every_tile_on_its_own(tmp_path):
     paths = _scene(tmp_path, (128, 128))
     with SceneReader(paths["image"], paths["aux"], aux_ratio=RATIO) as reader:
