@@ -236,7 +236,7 @@ def reader_work(folder: Path, model: str, device: str, size: int, rounds: int, b
         finally:
             reader.close()
             plan.reader.close()
-        return (cpu() - start) / tiles, dict(plan.reader.parts.made), tiles
+        return (cpu() - start) / tiles, dict(reader.parts.made), tiles
 
     read_all(1)  # warm the file cache
     per_tile: dict[int, list[float]] = {w: [] for w in workers}

@@ -128,7 +128,7 @@ class TileReader:
 
         self.plan = plan
         # each image cell and aux chunk under the plan's tiles read once, for every tile and worker thread
-        plan.reader.share_parts(tile.window for tile in plan.grid)
+        self.parts = plan.reader.share_parts(tile.window for tile in plan.grid)
         self.batch_size = batch_size
         self.prefetch = prefetch
         rows, cols = len(plan.grid.rows), len(plan.grid.cols)
@@ -256,7 +256,7 @@ class TileReader:
         return self._prefetcher
 
     def close(self) -> None:
-        """Stop every thread and close the workers' scene readers."""
+        """Stop every thread, close the workers' scene readers and free the parts still held (a cancel)."""
         self.stop.set()
         if self._prefetcher is not None:
             self._prefetcher.close()
@@ -264,6 +264,7 @@ class TileReader:
             worker.close()
         for reader in self._copies:
             reader.close()
+        self.plan.reader.stop_sharing()
 
 
 def prepared_batches(plan: SegmentPlan, batch_size: int, max_tiles: int | None = None) -> list[Batch]:
