@@ -73,6 +73,30 @@ class BandStatistics:
             out[:, ~valid] = 0.0
         return out
 
+    def apply_tensor(self, x: Any, keep: Any) -> Any:
+        """:meth:`apply` on a torch tensor where it lies (on a GPU, the reader then ships raw values).
+
+        ``x``: (B, C, H, W) float32 raw values; ``keep``: (B, H, W) bool, False where the result is 0 (invalid).
+        The same float32 operations in the same order as :meth:`apply` (a tensor divisor, so a true division,
+        not a multiplication by the reciprocal): the same values, bit for bit (tested on the CPU).
+        """
+        from ..environment import require
+
+        torch = require("torch")
+        if x.shape[1] != self.bands:
+            raise DataError(f"The data has {x.shape[1]} band(s) but the statistics were computed for "
+                            f"{self.bands}; use rasters with the same bands as the training data.")
+        low = torch.tensor(self.low, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+        high = torch.tensor(self.high, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+        one = torch.ones((), dtype=torch.float32, device=x.device)
+        out = x.float() - low
+        if self.method == "percentile":
+            span = high - low
+            out = (out / torch.where(span > 0, span, one)).clamp_(0.0, 1.0)
+        else:
+            out = out / torch.where(high > 0, high, one)
+        return torch.where(torch.isfinite(out) & keep[:, None], out, torch.zeros((), device=x.device))
+
 
 def _as_samples(item: Any, stream: str, rng: np.random.Generator, tiles: int, tile: int) -> Iterable[
         tuple[np.ndarray, np.ndarray]]:

@@ -86,15 +86,15 @@ class Predictor:
         """``vision``/``aux``: normalised (B, C, h, w) arrays per stats key. Returns (B, K, T, T) float32."""
         return self.on_device(vision, aux).cpu().numpy()
 
-    def on_device(self, vision: dict[str, np.ndarray], aux: dict[str, np.ndarray | None]) -> Any:
+    def on_device(self, vision: dict[str, Any], aux: dict[str, np.ndarray | None]) -> Any:
         """As :meth:`__call__`, but the probabilities stay a torch tensor on the device (no wait for the model:
-        on a GPU the call returns once the work is queued)."""
+        on a GPU the call returns once the work is queued). ``vision`` may already be tensors on the device."""
         torch = self.torch
         total = None
         with torch.inference_mode():
             tensors: dict[str, tuple[Any, Any]] = {}
             for key in vision:
-                v = torch.from_numpy(vision[key]).to(self.device, non_blocking=True)
+                v = torch.as_tensor(vision[key]).to(self.device, non_blocking=True)
                 a = aux.get(key)
                 a = None if a is None else torch.from_numpy(a).to(self.device, non_blocking=True)
                 tensors[key] = (v, a)

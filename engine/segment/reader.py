@@ -62,27 +62,32 @@ def default_readers(device: str) -> int:
 
 @dataclass
 class Batch:
-    """A batch of normalised tiles as the model gets it."""
+    """A batch of tiles as the model gets it: normalised, or with raw vision values and ``keep`` to normalise
+    them on the device (``vision_on_device``)."""
 
     tiles: list[Tile]
     valid: np.ndarray  # (B, T, T) bool
-    vision: dict[str, np.ndarray]  # stats key -> (B, Cv, T, T) float32 normalised
-    aux: dict[str, np.ndarray | None]
+    vision: dict[str, np.ndarray]  # stats key -> (B, Cv, T, T) float32, normalised unless keep is given
+    aux: dict[str, np.ndarray | None]  # normalised
     skipped: int = 0  # all-nodata tiles skipped since the previous batch
+    keep: np.ndarray | None = None  # (B, T, T) bool: raw vision; where its normalised values stay (else 0)
 
 
-def _mirror_pad(array: np.ndarray, size: int, inside_h: int, inside_w: int) -> np.ndarray:
-    """(C, size, size) float32 with the part past the image's right/bottom edge mirrored from inside it."""
+def _mirror_pad(array: np.ndarray, size: int, inside_h: int, inside_w: int, dtype: Any = np.float32) -> np.ndarray:
+    """(..., size, size) with the part past the image's right/bottom edge mirrored from inside it."""
     if inside_h < size or inside_w < size:
-        array = np.pad(array[:, :inside_h, :inside_w], ((0, 0), (0, size - inside_h), (0, size - inside_w)),
-                       mode="symmetric")
-    return np.ascontiguousarray(array, dtype=np.float32)
+        pad = ((0, 0),) * (array.ndim - 2) + ((0, size - inside_h), (0, size - inside_w))
+        array = np.pad(array[..., :inside_h, :inside_w], pad, mode="symmetric")
+    return np.ascontiguousarray(array, dtype=dtype)
 
 
-def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]],
-                 use_region_mask: bool) -> tuple[np.ndarray, dict, dict] | None:
-    """Read and normalise one tile: (valid, vision per stats key, aux per stats key), or None when the tile has
-    no valid pixel. The one definition used by the reader threads and the reader processes."""
+def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]], use_region_mask: bool,
+                 normalise: bool = True) -> tuple[np.ndarray, dict, dict, np.ndarray | None] | None:
+    """Read and normalise one tile: (valid, vision per stats key, aux per stats key, keep), or None when the tile
+    has no valid pixel. The one definition used by the reader threads and the reader processes.
+
+    ``normalise=False`` leaves the vision values raw (a GPU normalises them: ``vision_on_device``, a third of a
+    tile's reading CPU) and returns ``keep``, where the normalised values stay; else ``keep`` is None."""
     size = tile.size
     arrays = reader.read(tile.col, tile.row, size, size)
     valid = arrays.valid
@@ -96,16 +101,29 @@ def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]]
     inside_h = min(size, reader.grid.height - tile.row)
     inside_w = min(size, reader.grid.width - tile.col)
     vision, aux = {}, {}
+    keep = None if normalise else _mirror_pad(valid, size, inside_h, inside_w, dtype=bool)
     for key, (vstats, astats, selection) in stats.items():
         raw, x = selection.split(arrays.vision) if selection.active else (arrays.vision, None)
-        vision[key] = _mirror_pad(vstats.apply(raw, arrays.valid & valid), size, inside_h, inside_w)
+        vision[key] = _mirror_pad(vstats.apply(raw, arrays.valid & valid) if normalise else raw, size, inside_h,
+                                  inside_w)
         if astats is not None and x is not None:  # X bands of the image itself (CMX)
             aux[key] = _mirror_pad(astats.apply(x, arrays.valid & valid), size, inside_h, inside_w)
         elif astats is not None and arrays.aux is not None:
             aux[key] = np.ascontiguousarray(astats.apply(arrays.aux, arrays.aux_valid), dtype=np.float32)
         else:
             aux[key] = None
-    return valid, vision, aux
+    return valid, vision, aux, keep
+
+
+def vision_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device: Any) -> dict[str, Any]:
+    """The batch's vision per stats key as torch tensors on ``device``, normalised there when the reader left
+    them raw (``BandStatistics.apply_tensor``: the same values as on the host, bit for bit)."""
+    torch = require("torch")
+    if batch.keep is None:
+        return {key: torch.from_numpy(v).to(device, non_blocking=True) for key, v in batch.vision.items()}
+    keep = torch.from_numpy(batch.keep).to(device, non_blocking=True)
+    return {key: stats[key][0].apply_tensor(torch.from_numpy(v).to(device, non_blocking=True), keep)
+            for key, v in batch.vision.items()}
 
 
 class TileReader:
@@ -118,10 +136,11 @@ class TileReader:
         readers: reader workers (1: the batching thread reads itself).
         processes: workers are processes (``reader_pool``) rather than threads, where processes can start (not
             inside QGIS, whose ``sys.executable`` is not Python: threads there).
+        normalise: normalise the vision values here; False leaves them raw for the device (``Batch.keep``).
     """
 
     def __init__(self, plan: SegmentPlan, batch_size: int, prefetch: int, readers: int = 1,
-                 processes: bool = False):
+                 processes: bool = False, normalise: bool = True):
         from ..data.align import quiet_in_memory_warp_warning
         from ..data.normalize import BandStatistics
         from .reader_pool import processes_available
@@ -131,6 +150,7 @@ class TileReader:
         self.parts = plan.reader.share_parts(tile.window for tile in plan.grid)
         self.batch_size = batch_size
         self.prefetch = prefetch
+        self.normalise = normalise
         rows, cols = len(plan.grid.rows), len(plan.grid.cols)
         self.owners = reader_shares(rows, cols, max(1, min(int(readers), rows * cols)))  # worker of each tile
         self.readers = max(self.owners) + 1
@@ -169,9 +189,9 @@ class TileReader:
         """Busy time of the reading, summed over the workers."""
         return float(sum(self._busy))
 
-    def prepare(self, tile: Tile) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray | None]] | None:
+    def prepare(self, tile: Tile) -> tuple[np.ndarray, dict, dict, np.ndarray | None] | None:
         """Read and normalise one tile with the plan's scene reader; None when it has no valid pixel."""
-        return prepare_tile(tile, self.plan.reader, self.stats, self.plan.use_region_mask)
+        return prepare_tile(tile, self.plan.reader, self.stats, self.plan.use_region_mask, self.normalise)
 
     def _tiles(self) -> Iterator[tuple[Tile, Any]]:
         """(tile, prepared or None) in tile order: read here (one reader) or gathered from the workers."""
@@ -205,7 +225,8 @@ class TileReader:
         plan = self.plan
         yield from shared_pool(self.readers).read(list(plan.grid), self.owners, plan.reader.portable(), self.stats,
                                                   plan.use_region_mask, plan.tile, plan.aux_ratio,
-                                                  depth=self.depth, busy=self._busy, halt=self.stop)
+                                                  depth=self.depth, busy=self._busy, halt=self.stop,
+                                                  normalise=self.normalise)
 
     def _worker_tiles(self, worker: int, reader: Any) -> Iterator[tuple[Tile, Any]]:
         """Worker ``worker``'s share of the tiles, in order."""
@@ -216,7 +237,7 @@ class TileReader:
                 if self.stop.is_set():
                     return
                 start = time.perf_counter()
-                prepared = prepare_tile(tile, reader, self.stats, self.plan.use_region_mask)
+                prepared = prepare_tile(tile, reader, self.stats, self.plan.use_region_mask, self.normalise)
                 self._busy[worker] += time.perf_counter() - start
                 yield tile, prepared
 
@@ -248,7 +269,8 @@ class TileReader:
         keys = pending[0][2].keys()
         vision = {k: np.stack([p[2][k] for p in pending]) for k in keys}
         aux = {k: (None if pending[0][3][k] is None else np.stack([p[3][k] for p in pending])) for k in keys}
-        return Batch([p[0] for p in pending], np.stack([p[1] for p in pending]), vision, aux, skipped)
+        keep = None if pending[0][4] is None else np.stack([p[4] for p in pending])
+        return Batch([p[0] for p in pending], np.stack([p[1] for p in pending]), vision, aux, skipped, keep)
 
     def __iter__(self) -> Iterator[Batch]:
         if self._prefetcher is None:

@@ -54,6 +54,7 @@ class ReadJob:
     tiles: list[Tile]
     memory: str  # shared-memory block name; the worker's slots come from its free queue
     slot_bytes: int
+    normalise: bool = True  # False: raw vision values and a keep mask (normalised on the GPU)
 
 
 def processes_available() -> bool:
@@ -63,8 +64,8 @@ def processes_available() -> bool:
 
 
 def slot_bytes(tile: int, aux_ratio: int, stats: dict[str, tuple[Any, Any, Any]]) -> int:
-    """An upper bound of one prepared tile's bytes (valid mask, each member's vision and aux arrays)."""
-    total = _aligned(tile * tile)
+    """An upper bound of one prepared tile's bytes (valid and keep masks, each member's vision and aux arrays)."""
+    total = 2 * _aligned(tile * tile)
     aux_side = math.ceil(tile / max(1, aux_ratio)) + 2
     for vstats, astats, selection in stats.values():
         total += _aligned(4 * vstats.bands * tile * tile)
@@ -79,9 +80,9 @@ def _aligned(size: int) -> int:
 
 
 def _pack(prepared: tuple, buffer: memoryview, offset: int, capacity: int) -> list | None:
-    """Copy (valid, vision, aux) into the slot at ``offset``; its layout, or None when it does not fit."""
-    valid, vision, aux = prepared
-    arrays = [valid] + [a for key in vision for a in (vision[key], aux[key])]
+    """Copy (valid, vision, aux, keep) into the slot at ``offset``; its layout, or None when it does not fit."""
+    valid, vision, aux, keep = prepared
+    arrays = [valid, keep] + [a for key in vision for a in (vision[key], aux[key])]
     if sum(_aligned(a.nbytes) for a in arrays if a is not None) > capacity:
         return None
     layout, position = [], offset
@@ -100,9 +101,9 @@ def _unpack(layout: list, buffer: memoryview, keys: list[str]) -> tuple:
     """The arrays of a slot, copied out (the slot is handed back right after)."""
     arrays = [None if entry is None else np.ndarray(entry[0], np.dtype(entry[1]), buffer=buffer,
                                                     offset=entry[2]).copy() for entry in layout]
-    vision = {key: arrays[1 + 2 * i] for i, key in enumerate(keys)}
-    aux = {key: arrays[2 + 2 * i] for i, key in enumerate(keys)}
-    return arrays[0], vision, aux
+    vision = {key: arrays[2 + 2 * i] for i, key in enumerate(keys)}
+    aux = {key: arrays[3 + 2 * i] for i, key in enumerate(keys)}
+    return arrays[0], vision, aux, arrays[1]
 
 
 def _free_slot(free: Any, stop: Any) -> int | None:
@@ -146,7 +147,7 @@ def _worker_main(jobs: Any, results: Any, free: Any, stop: Any) -> None:
                     if stop.value:
                         break
                     start = time.perf_counter()
-                    prepared = prepare_tile(tile, job.reader, job.stats, job.use_region_mask)
+                    prepared = prepare_tile(tile, job.reader, job.stats, job.use_region_mask, job.normalise)
                     if prepared is None:
                         results.put(("empty", job_id, tile.index, time.perf_counter() - start))
                         continue
@@ -223,7 +224,8 @@ class ReaderPool:
         return not self.broken and all(p.is_alive() for p in self._processes)
 
     def read(self, tiles: list[Tile], owners: list[int], reader: Any, stats: dict, use_region_mask: bool,
-             tile_size: int, aux_ratio: int, depth: int, busy: list[float], halt: Any) -> Iterator[tuple[Tile, Any]]:
+             tile_size: int, aux_ratio: int, depth: int, busy: list[float], halt: Any,
+             normalise: bool = True) -> Iterator[tuple[Tile, Any]]:
         """(tile, prepared or None) in tile order; worker ``owners[i]`` prepares tile ``i``.
 
         Ends early when ``halt`` (a threading.Event) is set; closing the generator early (cancel, error) stops the
@@ -246,7 +248,7 @@ class ReaderPool:
                         break
                 for slot in range(w * depth, (w + 1) * depth):
                     self._free[w].put(slot)
-                self._jobs[w].put((job_id, ReadJob(reader, stats, use_region_mask, mine, memory.name, size)))
+                self._jobs[w].put((job_id, ReadJob(reader, stats, use_region_mask, mine, memory.name, size, normalise)))
                 started.append(w)
             for index, tile in enumerate(tiles):
                 w = owners[index]

@@ -1,0 +1,149 @@
+"""Normalising on the device (a GPU; tested here with torch on the CPU): the reader leaves the vision values raw
+with a keep mask, ``BandStatistics.apply_tensor`` normalises them where the model runs, and the model gets the
+same values, bit for bit, as from the host normalisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.callbacks import QuietCallback
+from engine.config import SegmentConfig
+from engine.data import synthetic
+from engine.data.normalize import BandStatistics
+from engine.segment import TileReader, plan_segmentation
+from engine.segment.reader import vision_on_device
+from tests.engine.test_segment import make_bundle
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.mark.parametrize("method", ["percentile", "meanstd"])
+def test_apply_tensor_gives_the_values_of_apply_bit_for_bit(method):
+    rng = np.random.default_rng(1)
+    raw = (rng.normal(2000, 900, (3, 4, 37, 41))).astype(np.float32)
+    raw[0, 1, 3:9, 5:12] = np.nan  # non-finite raw values: 0, as on the host
+    raw[1, 2, 4, 4] = np.inf
+    raw[2, :, 30:, :] = 0.0
+    keep = rng.random((3, 37, 41)) > 0.2
+    low = [800.0, 1000.0, 1500.0, 20.0]
+    high = [4200.0, 1000.0, 3600.25, 0.0] if method == "percentile" else [900.5, 0.0, 33.3, 1e-30]
+    stats = BandStatistics(method, low, high)  # a constant band (span 0) and, for meanstd, std 0 and a tiny std
+    host = np.stack([stats.apply(raw[i], keep[i]) for i in range(3)])
+    device = stats.apply_tensor(torch.from_numpy(raw), torch.from_numpy(keep)).numpy()
+    assert device.dtype == np.float32
+    np.testing.assert_array_equal(device, host)
+    assert not np.array_equal(host, np.nan_to_num(raw))  # the normalisation did something
+    if method == "percentile":
+        assert host.min() == 0.0 and host.max() == 1.0
+
+
+def _batches(plan_cfg, readers, processes, normalise):
+    plan = plan_segmentation(plan_cfg, QuietCallback())
+    reader = TileReader(plan, 3, 2, readers, processes=processes, normalise=normalise).start()
+    try:
+        out = []
+        for batch in reader:
+            if batch.tiles:
+                vision = vision_on_device(batch, reader.stats, torch.device("cpu"))
+                out.append(({k: v.numpy() for k, v in vision.items()}, batch))
+        return out
+    finally:
+        reader.close()
+        plan.reader.close()
+
+
+def _triangle(path, image):
+    """A triangular AOI over most of the image: tiles straddle its edges."""
+    import json
+
+    from engine.data.raster import inspect_raster
+
+    grid = inspect_raster(image).grid
+    xmin, ymin, xmax, ymax = grid.bounds
+    ring = [[xmin, ymin], [xmax, ymin], [xmin, ymax], [xmin, ymin]]
+    path.write_text(json.dumps({"type": "FeatureCollection", "crs": {"type": "name", "properties": {
+        "name": f"EPSG:{grid.crs.to_epsg()}"}}, "features": [{"type": "Feature", "properties": {},
+                                                             "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    return str(path)
+
+
+@pytest.mark.parametrize(("size", "aoi", "readers", "processes"), [
+    ((150, 190), False, 1, False),
+    ((150, 190), True, 2, False),  # an AOI: pixels outside it are 0 after normalising
+    ((40, 50), False, 1, False),  # smaller than a tile: the tile is mirror-padded, and its keep mask with it
+    ((150, 190), False, 2, True),  # reader processes hand the keep mask through shared memory
+])
+def test_raw_batches_normalised_on_the_device_equal_the_host_batches(tmp_path, size, aoi, readers, processes):
+    scene = synthetic.make_scene(tmp_path / "s", "s", size=size, seed=4, aux_channels=6)
+    model = make_bundle(tmp_path / "m.dsmodel", aux_channels=6, num_classes=3, seed=3)
+    cfg = SegmentConfig(image=scene["image"], aux=scene["aux"], models=[model], device="cpu", batch_size=3,
+                        overlap=0.5, output=str(tmp_path / "unused.tif"))
+    if aoi:
+        cfg = cfg.replace(aoi=_triangle(tmp_path / "aoi.geojson", scene["image"]))
+    host = _batches(cfg, 1, False, True)
+    device = _batches(cfg, readers, processes, False)
+    assert len(host) == len(device) > 0
+    padded = False
+    for (h_vision, h_batch), (d_vision, d_batch) in zip(host, device):
+        assert h_batch.keep is None and d_batch.keep is not None
+        assert [t.index for t in h_batch.tiles] == [t.index for t in d_batch.tiles]
+        np.testing.assert_array_equal(h_batch.valid, d_batch.valid)
+        for key in h_vision:
+            np.testing.assert_array_equal(d_vision[key], h_vision[key])
+            np.testing.assert_array_equal(d_batch.aux[key], h_batch.aux[key])
+            assert not np.array_equal(d_batch.vision[key], h_vision[key])  # the reader did leave them raw
+        padded |= bool((d_batch.keep != d_batch.valid).any())
+        if aoi:
+            assert not d_batch.valid.all()
+    assert padded == (size == (40, 50))  # keep differs from valid only where the tile is mirror-padded
+
+
+def test_the_gpu_pipeline_run_on_the_cpu_gives_the_host_pipeline_probabilities(tmp_path):
+    """``run_tiles(on_device=True)``: raw tiles normalised by the predictor's device, blended in its memory
+    (what a GPU run does), here with torch on the CPU; the rows equal those of the host pipeline."""
+    from engine.segment import Predictor, run_tiles
+    from engine.segment.outputs import RowSink
+
+    class Rows(RowSink):
+        def __init__(self):
+            super().__init__()
+            self.rows = {}
+
+        def _write(self, row, probs, valid):
+            self.rows[row] = (np.asarray(probs).copy(), np.asarray(valid).copy())
+
+        def _abort_files(self):
+            pass
+
+    scene = synthetic.make_scene(tmp_path / "s", "s", size=(150, 190), seed=4, aux_channels=6)
+    model = make_bundle(tmp_path / "m.dsmodel", aux_channels=6, num_classes=3, seed=3)
+    cfg = SegmentConfig(image=scene["image"], aux=scene["aux"], models=[model], device="cpu", batch_size=3,
+                        overlap=0.5, output=str(tmp_path / "unused.tif"))
+    got = {}
+    for on_device in (False, True):
+        plan = plan_segmentation(cfg, QuietCallback())
+        predictor = Predictor.from_bundles(plan.members, "none", "cpu")
+        calls = []
+        original = predictor.on_device
+
+        def spy(vision, aux, original=original, calls=calls):
+            calls.append({type(v) for v in vision.values()})
+            return original(vision, aux)
+
+        predictor.on_device = spy
+        sink = Rows()
+        try:
+            stats = run_tiles(plan, predictor, sink, QuietCallback(), batch_size=3, prefetch=2, readers=2,
+                              on_device=on_device)
+        finally:
+            plan.reader.close()
+        assert stats.tiles == 20
+        # the device path hands the predictor tensors normalised on its device, the host path normalised arrays
+        assert calls == [{torch.Tensor if on_device else np.ndarray}] * 7
+        got[on_device] = sink.rows
+    assert sorted(got[True]) == sorted(got[False]) and len(got[True]) > 0
+    for row, (probs, valid) in got[False].items():
+        np.testing.assert_array_equal(got[True][row][1], valid)
+        np.testing.assert_array_equal(got[True][row][0], probs)  # same inputs, same blending: bit for bit
