@@ -89,8 +89,8 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
     else:
         accumulator = RowBandAccumulator(plan.width, plan.height, plan.probability_channels, plan.grid.band_rows,
                                          sink.sink)
-    # on a GPU the readers leave the vision values raw and the device normalises them: a third of a tile's
-    # reading CPU (profile in the README) moves off the reader threads
+    # on a GPU the readers leave the vision values raw and the device normalises them: 14-20 % of a tile's
+    # reading CPU (README, bulk benchmark) moves off the reader threads
     reader = TileReader(plan, batch_size, prefetch, readers, processes=reader_processes,
                         normalise=not device_side).start()
     try:
