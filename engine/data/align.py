@@ -22,17 +22,18 @@ from .raster import RasterGrid
 PIXEL_SPACE_CRS = "EPSG:3857"
 
 
-def quiet_in_memory_warp_warning() -> None:
-    """Silence rasterio's NotGeoreferencedWarning about its own in-memory warp datasets, process-wide.
+def quiet_in_memory_dataset_warnings() -> None:
+    """Silence rasterio's NotGeoreferencedWarning about its own in-memory datasets, process-wide.
 
-    ``reproject`` opens its in-memory dataset before giving it a transform and hides the warning that raises
-    with ``warnings.catch_warnings()``, which is not thread-safe: with several reader threads one thread could
-    restore the filters while another warped, and about one warning per run reached the user (CI, qgis_process).
-    One filter for warnings from ``rasterio.warp`` only, set by the thread that starts the readers; ungeoreferenced
-    user files are reported by our own messages, never by this one.
+    ``reproject`` (aux warps) and ``rasterize`` (AOI masks) open an in-memory dataset before giving it a transform
+    and hide the warning that raises with ``warnings.catch_warnings()``, which is not thread-safe: with several
+    reader threads one thread could restore the filters while another warped or rasterised, and about one warning
+    per run reached the user (CI, qgis_process). One filter for warnings from ``rasterio.warp`` and
+    ``rasterio.features`` only, set by the thread that starts the readers; ungeoreferenced user files are reported
+    by our own messages, never by this one.
     """
     warnings.filterwarnings("ignore", message="Dataset has no geotransform, gcps, or rpcs",
-                            module=r"rasterio\.warp")
+                            module=r"rasterio\.(warp|features)")
 
 
 def tile_grid(grid: RasterGrid, col_off: int, row_off: int, width: int, height: int) -> RasterGrid:

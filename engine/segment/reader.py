@@ -142,7 +142,7 @@ class TileReader:
 
     def __init__(self, plan: SegmentPlan, batch_size: int, prefetch: int, readers: int = 1,
                  processes: bool = False, normalise: bool = True):
-        from ..data.align import quiet_in_memory_warp_warning
+        from ..data.align import quiet_in_memory_dataset_warnings
         from ..data.normalize import BandStatistics
         from .reader_pool import processes_available
 
@@ -159,7 +159,7 @@ class TileReader:
         self.depth = max(2, math.ceil(cols / self.readers))
         self.processes = self.readers > 1 and bool(processes) and processes_available()
         if self.readers > 1:
-            quiet_in_memory_warp_warning()  # before the threads start: a filter set inside them would race
+            quiet_in_memory_dataset_warnings()  # before the threads start: a filter set inside them would race
         self.stop = threading.Event()  # checked per tile, so a cancel does not finish the batch being read
         # per stats key: vision statistics, aux statistics (None: no aux), the member's band selection
         self.stats: dict[str, tuple[Any, Any, Any]] = {}

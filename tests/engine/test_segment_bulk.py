@@ -389,10 +389,11 @@ def test_too_little_shared_memory_is_a_clear_error_before_any_worker_writes(good
 
 
 def test_reader_threads_pass_on_no_warning_from_rasterio_internals(good, model, tmp_path):
-    """rasterio hides a NotGeoreferencedWarning about its in-memory warp datasets with catch_warnings(), which
-    races between threads: about one per run leaked to the user (CI, qgis_process) until the reader set one
-    filter before starting its threads. The race shows in most runs, not all, so the filter is also checked
-    directly: it drops that warning from rasterio.warp, and not the same text from elsewhere."""
+    """rasterio hides a NotGeoreferencedWarning about its in-memory warp (and AOI rasterize) datasets with
+    catch_warnings(), which races between threads: about one per run leaked to the user (CI, qgis_process) until
+    the reader set one filter before starting its threads. The race shows in most runs, not all, so the filter is
+    also checked directly: it drops that warning from rasterio.warp and rasterio.features, and not the same text
+    from elsewhere."""
     import warnings
 
     import rasterio.warp
@@ -413,6 +414,7 @@ def test_reader_threads_pass_on_no_warning_from_rasterio_internals(good, model, 
         TileReader(first, 2, 2, readers=3)  # sets the filter; no thread started yet
         first.reader.close()
         warnings.warn_explicit(text, NotGeoreferencedWarning, rasterio.warp.__file__, 344, module="rasterio.warp")
+        warnings.warn_explicit(text, NotGeoreferencedWarning, "features.py", 362, module="rasterio.features")
         warnings.warn_explicit(text, NotGeoreferencedWarning, "/data/user.py", 1, module="user")
         assert [w.filename for w in caught] == ["/data/user.py"]
         for _ in range(4):
