@@ -158,7 +158,7 @@ def reader_scaling(folder: Path, model: str, device: str, size: int, rounds: int
     processes that share nothing); and model-only tiles/s."""
     from engine.callbacks import QuietCallback
     from engine.config import SegmentConfig
-    from engine.segment import Predictor, TileReader, plan_segmentation, prepared_batches
+    from engine.segment import Predictor, plan_segmentation, prepared_batches
 
     scene = write_scene(folder / f"readers{size}", size, seed=7)
     cfg = SegmentConfig(image=scene["image"], aux=scene["aux"], models=[model], output=str(folder / "unused.tif"),
@@ -167,15 +167,8 @@ def reader_scaling(folder: Path, model: str, device: str, size: int, rounds: int
     modes = [(1, False)] + [(w, p) for w in sorted({2, cores}) for p in (False, True)]
 
     def read_all(readers: int, processes: bool) -> tuple[float, int]:
-        plan = plan_segmentation(cfg, QuietCallback())
-        reader = TileReader(plan, batch, 2, readers, processes=processes).start()
-        start = time.perf_counter()
-        try:
-            tiles = sum(len(b.tiles) for b in reader)
-        finally:
-            reader.close()
-            plan.reader.close()
-        return tiles / (time.perf_counter() - start), tiles
+        tiles, seconds, _, _ = _read_scene(cfg, batch, readers, processes=processes)
+        return tiles / seconds, tiles
 
     read_all(2, True)  # starts the reader processes (kept for later scenes, as in a bulk run): not timed
     rates: dict[tuple[int, bool], list[float]] = {m: [] for m in modes}
@@ -213,30 +206,15 @@ def reader_work(folder: Path, model: str, device: str, size: int, rounds: int, b
     """CPU seconds per tile of the reader threads and the parts they made (image cells decoded, aux chunks
     warped) for 1..8 threads on one scene: the work that more threads add. On a many-core GPU machine that work,
     not this machine's two cores, is what bounds the feed; here it is measured as process CPU time."""
-    import resource
-
-    from engine.callbacks import QuietCallback
     from engine.config import SegmentConfig
-    from engine.segment import TileReader, plan_segmentation
 
     scene = write_scene(folder / f"readers{size}", size, seed=7)
     cfg = SegmentConfig(image=scene["image"], aux=scene["aux"], models=[model], output=str(folder / "unused.tif"),
                         overlap=0.125, device=device, batch_size=batch)
 
-    def cpu() -> float:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
-
     def read_all(count: int, normalise: bool) -> tuple[float, dict[str, int], int]:
-        plan = plan_segmentation(cfg, QuietCallback())
-        start = cpu()
-        reader = TileReader(plan, batch, 2, count, normalise=normalise).start()
-        try:
-            tiles = sum(len(b.tiles) for b in reader)
-        finally:
-            reader.close()
-            plan.reader.close()
-        return (cpu() - start) / tiles, dict(reader.parts.made), tiles
+        tiles, _, cpu, made = _read_scene(cfg, batch, count, normalise=normalise)
+        return cpu / tiles, made, tiles
 
     read_all(1, True)  # warm the file cache
     # normalised here (CPU runs) and left raw for the device to normalise (GPU runs)
@@ -253,6 +231,31 @@ def reader_work(folder: Path, model: str, device: str, size: int, rounds: int, b
     return {"scene": f"{size}x{size}", "tiles": tiles, "rounds": rounds, "cpu_ms_per_tile": ms,
             "cpu_ms_per_tile_raw": raw_ms, "growth_max_workers": ms[str(workers[-1])] / ms[str(workers[0])],
             "parts_made": {str(w): m for w, m in made.items()}}
+
+
+def _read_scene(cfg: Any, batch: int, readers: int, *, processes: bool = False,
+                normalise: bool = True) -> tuple[int, float, float, dict[str, int]]:
+    """One pass of the tile reader alone over ``cfg``'s scene: tiles, wall seconds from the start of reading,
+    process CPU seconds (planning the shared parts included) and the parts made."""
+    import resource
+
+    from engine.callbacks import QuietCallback
+    from engine.segment import TileReader, plan_segmentation
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    plan = plan_segmentation(cfg, QuietCallback())
+    cpu_start = cpu()
+    reader = TileReader(plan, batch, 2, readers, processes=processes, normalise=normalise).start()
+    start = time.perf_counter()
+    try:
+        tiles = sum(len(b.tiles) for b in reader)
+    finally:
+        reader.close()
+        plan.reader.close()
+    return tiles, time.perf_counter() - start, cpu() - cpu_start, dict(reader.parts.made)
 
 
 def _mode_name(readers: int, processes: bool) -> str:

@@ -265,11 +265,11 @@ class SceneReader:
         col_off, row_off, width, height = int(col_off), int(row_off), int(width), int(height)
         if width < 1 or height < 1:
             raise DataError(f"Tile size must be positive (got {width}x{height}).")
-        image_ds = self._open(self.image, "image")
         if self._cells is not None:
             vision, valid = self._image_from_cells(col_off, row_off, width, height)
         else:
-            vision, valid = read_window(image_ds, col_off, row_off, width, height, self._read_bands)
+            vision, valid = read_window(self._open(self.image, "image"), col_off, row_off, width, height,
+                                        self._read_bands)
         tile = tile_grid(self.grid, col_off, row_off, width, height)
         aux = aux_valid = None
         if self.selection.x:

@@ -117,11 +117,11 @@ def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]]
 
 
 def vision_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device: Any) -> dict[str, Any]:
-    """The batch's vision per stats key as torch tensors on ``device``, normalised there when the reader left
-    them raw (``BandStatistics.apply_tensor``: the same values as on the host, bit for bit)."""
-    torch = require("torch")
+    """The batch's vision per stats key, normalised on ``device`` (torch tensors there) when the reader left it
+    raw (``BandStatistics.apply_tensor``: the same values as on the host, bit for bit); else as it is."""
     if batch.keep is None:
-        return {key: torch.from_numpy(v).to(device, non_blocking=True) for key, v in batch.vision.items()}
+        return batch.vision  # normalised already: the predictor moves it to its device
+    torch = require("torch")
     keep = torch.from_numpy(batch.keep).to(device, non_blocking=True)
     return {key: stats[key][0].apply_tensor(torch.from_numpy(v).to(device, non_blocking=True), keep)
             for key, v in batch.vision.items()}

@@ -47,7 +47,7 @@ def _batches(plan_cfg, readers, processes, normalise):
         for batch in reader:
             if batch.tiles:
                 vision = vision_on_device(batch, reader.stats, torch.device("cpu"))
-                out.append(({k: v.numpy() for k, v in vision.items()}, batch))
+                out.append(({k: torch.as_tensor(v).numpy() for k, v in vision.items()}, batch))
         return out
     finally:
         reader.close()
