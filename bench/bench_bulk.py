@@ -8,7 +8,8 @@
 2. Reader scaling: tiles/s of the tile reader alone (512-px tiles, 48-band aux in EPSG:4326 warped per tile) with
    one reader, and 2 and all cores' workers as threads and as processes, against the model-only tiles/s of the b1
    model on the device; beside it the machine's own ceiling for the same work (independent processes sharing
-   nothing). Target on 2 cores: 2 workers >= 1.7x one.
+   nothing), the reader's CPU per tile with 1-8 threads and the interpreter lock one reader thread holds per tile.
+   Target on 2 cores: 2 workers >= 1.7x one.
 3. torchrun: 2 CPU processes x 1 torch thread against 1 process x 1 thread on the same 16 scenes: scenes/s in the
    scene phase (after start-up and model load), from the summaries and from the wall clock; identical outputs.
    Target >= 1.7x.
@@ -42,6 +43,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.bench_segment import AUX_CHANNELS, write_scene  # noqa: E402 - needs the repository root on sys.path
+from bench.gil_probe import lock_held_seconds  # noqa: E402
 
 TITLE = "Bulk segmentation: one process vs one call per scene, reader scaling, torchrun"
 TARGETS = {"overhead_share": 0.10, "small_speedup": 3.0, "reader_scaling": 1.7, "torchrun_speedup": 1.7,
@@ -203,9 +205,10 @@ def reader_scaling(folder: Path, model: str, device: str, size: int, rounds: int
 
 def reader_work(folder: Path, model: str, device: str, size: int, rounds: int, batch: int,
                 workers: tuple[int, ...] = (1, 2, 4, 8)) -> dict[str, Any]:
-    """CPU seconds per tile of the reader threads and the parts they made (image cells decoded, aux chunks
+    """CPU seconds per tile of the reader threads and the parts they made (image cells decoded, aux blocks
     warped) for 1..8 threads on one scene: the work that more threads add. On a many-core GPU machine that work,
-    not this machine's two cores, is what bounds the feed; here it is measured as process CPU time."""
+    not this machine's two cores, is what bounds the feed; here it is measured as process CPU time. Beside it the
+    interpreter lock one reader thread holds per tile (``bench.gil_probe``): the bound on threads of any number."""
     from engine.config import SegmentConfig
 
     scene = write_scene(folder / f"readers{size}", size, seed=7)
@@ -216,21 +219,30 @@ def reader_work(folder: Path, model: str, device: str, size: int, rounds: int, b
         tiles, _, cpu, made = _read_scene(cfg, batch, count, normalise=normalise)
         return cpu / tiles, made, tiles
 
+    def lock_ms(normalise: bool) -> float:  # GIL-held ms per tile of one reader thread
+        held, _, (tiles, *_) = lock_held_seconds(lambda: _read_scene(cfg, batch, 1, normalise=normalise))
+        return 1000 * held / tiles
+
     read_all(1, True)  # warm the file cache
     # normalised here (CPU runs) and left raw for the device to normalise (GPU runs)
     modes = [(w, True) for w in workers] + [(w, False) for w in workers]
     per_tile: dict[tuple[int, bool], list[float]] = {m: [] for m in modes}
+    locked: dict[bool, list[float]] = {True: [], False: []}
     made: dict[int, dict[str, int]] = {}
     tiles = 0
     for index in range(rounds):
         for count, normalise in (modes if index % 2 == 0 else modes[::-1]):
             seconds, made[count], tiles = read_all(count, normalise)
             per_tile[(count, normalise)].append(seconds)
+        for normalise in (True, False):
+            locked[normalise].append(lock_ms(normalise))
     ms = {str(w): 1000 * statistics.median(per_tile[(w, True)]) for w in workers}
     raw_ms = {str(w): 1000 * statistics.median(per_tile[(w, False)]) for w in workers}
     return {"scene": f"{size}x{size}", "tiles": tiles, "rounds": rounds, "cpu_ms_per_tile": ms,
             "cpu_ms_per_tile_raw": raw_ms, "growth_max_workers": ms[str(workers[-1])] / ms[str(workers[0])],
-            "parts_made": {str(w): m for w, m in made.items()}}
+            "parts_made": {str(w): m for w, m in made.items()},
+            "gil_ms_per_tile": {"normalised": statistics.median(locked[True]), "raw": statistics.median(locked[False]),
+                                "all": {"normalised": locked[True], "raw": locked[False]}}}
 
 
 def _read_scene(cfg: Any, batch: int, readers: int, *, processes: bool = False,
@@ -326,109 +338,6 @@ def torchrun_speedup(folder: Path, model: str, manifest: Path) -> dict[str, Any]
 
 
 # ------------------------------------------------------------------------------------------------ 4. GPU
-def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, readers: list[int] | None,
-             batch: int) -> dict[str, Any]:
-    """Model-only vs end-to-end px/s of a bulk run on ``device`` with ``amp`` precision; the feed (readers ->
-    model -> blending, rows dropped) and the reader alone for each count in ``readers``, the bulk run with the
-    best of them."""
-    import torch
-
-    from engine.callbacks import QuietCallback
-    from engine.config import BulkConfig, SegmentConfig
-    from engine.environment import require
-    from engine.errors import DependencyError
-    from engine.segment import Predictor, TileReader, plan_segmentation, prepared_batches, run_tiles
-    from engine.segment.bulk import segment_bulk
-    from engine.segment.outputs import RowSink
-    from engine.segment.plan import check_members
-    from engine.segment.reader import default_readers
-
-    counts = readers or [default_readers(device)]
-    template = SegmentConfig(models=[model], device=device, batch_size=batch, overlap=0.125)
-    predictor = Predictor.from_bundles(check_members(template), "none", device)
-    predictor.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
-    rows = _manifest_rows(manifest)
-
-    def plans() -> Any:
-        for row in rows:
-            plan = plan_segmentation(template.replace(image=row["image"], aux=[row["aux"]],
-                                                      output=str(folder / "unused.tif")), QuietCallback())
-            try:
-                yield plan
-            finally:
-                plan.reader.close()
-
-    # model only: every scene's tiles read and batched beforehand, through the same predictor
-    batches, pixels = [], 0
-    for plan in plans():
-        batches += prepared_batches(plan, batch)
-        pixels += plan.width * plan.height
-    tiles = sum(len(b.tiles) for b in batches)
-    for b in batches[:3]:
-        predictor(b.vision, b.aux)  # warm-up (kernels, allocator)
-    sync = torch.cuda.synchronize if str(predictor.device).startswith("cuda") else (lambda: None)
-    sync()
-    start = time.perf_counter()
-    for b in batches:
-        predictor(b.vision, b.aux)
-    sync()
-    model_s = time.perf_counter() - start
-    del batches
-
-    class Discard(RowSink):
-        def _write(self, row: int, probs: Any, valid: Any) -> None:
-            pass
-
-        def _abort_files(self) -> None:
-            pass
-
-    sweep: dict[str, dict[str, Any]] = {}
-    for count, processes in [(c, p) for c in counts for p in ((False, True) if c > 1 else (False,))]:
-        start = time.perf_counter()  # the reader alone: tiles/s it can deliver with nothing downstream
-        for plan in plans():
-            reader = TileReader(plan, batch, 4, count, processes=processes,
-                                normalise=not str(predictor.device).startswith("cuda")).start()  # as run_tiles
-            try:
-                for _ in reader:
-                    pass
-            finally:
-                reader.close()
-        read_alone_s = time.perf_counter() - start
-        wait = 0.0
-        start = time.perf_counter()  # the feed: readers -> predictor -> blending into a sink that drops the rows
-        for plan in plans():
-            stats = run_tiles(plan, predictor, Discard(), QuietCallback(), batch_size=batch, prefetch=4,
-                              readers=count, reader_processes=processes)
-            wait += stats.input_wait
-        sync()
-        feed_s = time.perf_counter() - start
-        sweep[_mode_name(count, processes)] = {"readers": count, "processes": processes,
-                                               "reader_tiles_s": tiles / read_alone_s,
-                                               "feed_px_s": pixels / feed_s, "feed_efficiency": model_s / feed_s,
-                                               "input_wait_share": wait / feed_s}
-    best_key = max(sweep, key=lambda c: sweep[c]["feed_px_s"])
-    best = sweep[best_key]
-    result = {"device": str(predictor.device), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available()
-              else None, "amp": amp, "readers": best_key, "batch": batch, "scenes": len(rows),
-              "size": _size(manifest), "tiles": tiles, "model_only_px_s": pixels / model_s,
-              "model_tiles_s": tiles / model_s, "sweep": sweep, "feed_px_s": best["feed_px_s"],
-              "feed_efficiency": best["feed_efficiency"], "end_to_end_px_s": None, "efficiency": None}
-    try:  # the whole bulk run writes GeoTIFFs with overviews and category names through GDAL's Python bindings
-        require("osgeo.gdal")
-    except DependencyError as exc:
-        result["end_to_end_skipped"] = str(exc)
-        return result
-    bulk = BulkConfig(manifest=str(manifest), out_dir=str(folder / f"gpu_{amp}"), overwrite=True)
-    start = time.perf_counter()
-    done = segment_bulk(bulk, template.replace(readers=best["readers"], reader_processes=best["processes"]),
-                        QuietCallback(), predictor=predictor)
-    end_to_end_s = time.perf_counter() - start
-    if not done.ok:
-        raise RuntimeError(f"GPU bulk run failed: {[s['error'] for s in done.scenes if s['error']]}")
-    result.update(end_to_end_px_s=pixels / end_to_end_s, efficiency=model_s / end_to_end_s)
-    return result
-
-
 # ------------------------------------------------------------------------------------------------ section
 def run(ctx: Any, only: list[str] | None = None, amp: str = "bf16", readers: list[int] | None = None,
         gpu_scenes: tuple[int, int] = (6, 4096)) -> dict[str, Any]:
@@ -452,6 +361,8 @@ def run(ctx: Any, only: list[str] | None = None, amp: str = "bf16", readers: lis
         result["torchrun"] = torchrun_speedup(folder, model, bench_scenes(folder, 4 if quick else 16, 512))
     if "gpu" in wanted:
         count, size = (2, 1024) if quick else gpu_scenes
+        from bench.bulk_gpu import gpu_feed
+
         result["gpu"] = gpu_feed(folder, model, bench_scenes(folder, count, size), device, amp, readers,
                                  batch=16 if device.startswith("cuda") else 4)
     result["markdown"] = _markdown(result)
@@ -493,13 +404,19 @@ def _markdown(r: dict[str, Any]) -> str:
             lines += [f"Reader work on {w['scene']} ({w['tiles']} tiles, median of {w['rounds']} rounds): process CPU "
                       f"per tile with N reader threads, normalising (CPU runs) and leaving the vision values raw for "
                       f"the device to normalise (GPU runs), and the parts they made (image cells decoded, aux "
-                      f"chunks warped); what more threads add on a many-core machine:", "",
-                      "| reader threads | CPU per tile | CPU per tile, raw for the GPU | cells decoded | aux chunks "
+                      f"blocks warped); what more threads add on a many-core machine:", "",
+                      "| reader threads | CPU per tile | CPU per tile, raw for the GPU | cells decoded | aux blocks "
                       "warped |", "|---|---|---|---|---|"]
             made = w["parts_made"]
             lines += [f"| {n} | {ms:.1f} ms | {w['cpu_ms_per_tile_raw'][n]:.1f} ms | {made[n].get('cell', 0)} | "
                       f"{made[n].get('aux', 0)} |" for n, ms in w["cpu_ms_per_tile"].items()]
             lines += ["", f"CPU per tile with the most threads / one: **{w['growth_max_workers']:.2f}x**.", ""]
+            if "gil_ms_per_tile" in w:
+                lock = w["gil_ms_per_tile"]
+                lines += [f"Interpreter lock (GIL) held by one reader thread per tile (`bench/gil_probe.py`): "
+                          f"{lock['normalised']:.1f} ms normalising, {lock['raw']:.1f} ms raw for the GPU: reader "
+                          f"threads together deliver at most about {1000 / lock['raw']:.0f} tiles/s on this CPU "
+                          f"whatever the core count (reader processes each have their own lock).", ""]
     if "torchrun" in r:
         t = r["torchrun"]
         lines += [f"torchrun, {t['scenes']} x {t['size']}² on the CPU, 1 torch thread per process: scene phase "
@@ -523,7 +440,9 @@ def _markdown(r: dict[str, Any]) -> str:
                   "|---|---|---|---|---|"]
         lines += [f"| {c} | {x['reader_tiles_s']:.0f} | {x['feed_px_s']:,.0f} | {x['feed_efficiency']:.2f} | "
                   f"{100 * x['input_wait_share']:.0f} % |" for c, x in g["sweep"].items()]
-        lines += ["", f"Model only: {g['model_tiles_s']:.0f} tiles/s.", ""]
+        lines += ["", f"Model only: {g['model_tiles_s']:.0f} tiles/s. Interpreter lock held by one raw reader thread: "
+                      f"{g['reader_gil_ms_per_tile']:.1f} ms per tile (threads of any number: at most about "
+                      f"{1000 / g['reader_gil_ms_per_tile']:.0f} tiles/s).", ""]
     return "\n".join(lines)
 
 

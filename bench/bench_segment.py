@@ -360,7 +360,7 @@ def _markdown(r: dict[str, Any]) -> str:
     e = r["efficiency"]
     lines = [
         f"Device: {r['device']}, torch threads {e['torch_threads']}. Batch {e['batch']}, overlap 1/8, 48-band aux "
-        f"in EPSG:4326 warped onto each tile (aux chunks shared by the tiles).",
+        f"in EPSG:4326 warped onto each tile (aux blocks shared by the tiles).",
         "",
         "| pipeline efficiency | scene | tiles | end-to-end | model only | reader per tile | model waiting on input "
         "| efficiency (median) | range over rounds |",

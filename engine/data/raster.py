@@ -153,15 +153,23 @@ def clip_window(
     return (c0, r0, c1 - c0, r1 - r0)
 
 
+def has_own_mask(dataset: Any, band: int) -> bool:
+    """Whether ``band`` of ``dataset`` is masked by the dataset's own mask or alpha band."""
+    from rasterio.enums import MaskFlags
+
+    flags = dataset.mask_flag_enums[band - 1]
+    return MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
+
+
 def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
-             bands: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+             bands: list[int] | None = None, masked: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A window inside the raster in the file's dtype (C, height, width), and where it is valid (height, width).
 
     Invalid: equal to nodata in every band, NaN/inf in any band, or masked by the dataset's own mask/alpha band.
-    Values at invalid pixels are left as read.
+    Values at invalid pixels are left as read. ``masked``: ``has_own_mask`` of the first band, when the caller
+    knows it (the tile reader asks once per scene: rasterio builds the flags of every band on each ask).
     """
     rasterio = _rasterio()
-    from rasterio.enums import MaskFlags
     from rasterio.windows import Window
 
     bands = bands or list(range(1, dataset.count + 1))
@@ -176,8 +184,7 @@ def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
     nodata = dataset.nodata
     if nodata is not None and not np.isnan(nodata):  # a NaN nodata is caught by isfinite
         ok &= ~(data == nodata).all(axis=0)
-    flags = dataset.mask_flag_enums[bands[0] - 1]
-    if MaskFlags.per_dataset in flags or MaskFlags.alpha in flags:
+    if has_own_mask(dataset, bands[0]) if masked is None else masked:
         ok &= dataset.read_masks(bands[0], window=window) > 0
     return data, ok
 

@@ -1,11 +1,12 @@
-"""Parts of a scene that overlapping tiles share: decoded image cells and warped aux chunks, made once each.
+"""Parts of a scene that overlapping tiles share: decoded image cells and warped aux blocks, made once each.
 
 Sliding-window tiles overlap, and a tile's window cuts through the image file's blocks, so reading tile by tile
 decodes the blocks at tile borders once per tile that touches them, and warps the aux under them as often. When
 the tiles to read are known (inference), the image is read in cells (whole blocks, at least ~256 px a side) and
-the aux in chunks (a tile's width and height at columns that are multiples of the tile width); each part is made
-once, by whichever reader thread needs it first, handed to every tile that needs it, and dropped after the last
-of them (use counts from the tile plan), so memory stays bounded by the tiles in flight.
+the aux in blocks of a tile's size on a lattice from the image's top-left corner (warped through GDAL warped VRTs,
+``align.warped_blocks``); each part is made once, by whichever reader thread needs it first, handed to every tile
+that needs it, and dropped after the last of them (use counts from the tile plan), so memory stays bounded by the
+tiles in flight. A tile's values depend on the lattice, never on the plan or on which worker read it.
 
 Reader threads share one :class:`SharedParts`. Before it each thread kept its own GDAL block cache and aux strips:
 the blocks and strips at the borders of the threads' bands were made once per thread, and more threads made more
@@ -134,31 +135,38 @@ class CellLayout:
         return col, row, min(self.cell_w, self.width - col), min(self.cell_h, self.height - row)
 
 
-def aux_chunks(col: int, row: int, width: int, height: int, ratio: int) -> list[tuple]:
-    """Keys of the aux chunks a tile is cut from; [] when the tile is not on the aux grid (it warps its own)."""
-    if col < 0 or col % ratio or width % ratio or height % ratio:
-        return []
-    return [("aux", row, width, height, index) for index in range(col // width, (col + width - 1) // width + 1)]
+def aux_window(col: int, row: int, width: int, height: int, blocks: CellLayout, ratio: int) -> Window | None:
+    """A tile's window on the aux block lattice ``blocks`` (aux pixels), or None when the tile is not on the aux
+    grid or reaches past the lattice (it warps its own aux)."""
+    if min(col, row) < 0 or col % ratio or row % ratio or width % ratio or height % ratio:
+        return None
+    window = (col // ratio, row // ratio, width // ratio, height // ratio)
+    if window[0] + window[2] > blocks.width or window[1] + window[3] > blocks.height:
+        return None
+    return window
 
 
-def planned_uses(windows: Iterable[Window], cells: CellLayout | None, aux_ratio: int | None) -> dict[tuple, int]:
-    """How often reading ``windows`` takes each part (``aux_ratio`` None: no aux chunks)."""
+def planned_uses(windows: Iterable[Window], cells: CellLayout | None, aux_blocks: CellLayout | None,
+                 ratio: int) -> dict[tuple, int]:
+    """How often reading ``windows`` takes each part (``aux_blocks`` None: no aux blocks)."""
     uses: Counter[tuple] = Counter()
     for col, row, width, height in windows:
         if cells is not None:
             uses.update(("cell", cy, cx) for cy, cx in cells.cells(col, row, width, height))
-        if aux_ratio is not None:
-            uses.update(aux_chunks(col, row, width, height, aux_ratio))
+        aux = None if aux_blocks is None else aux_window(col, row, width, height, aux_blocks, ratio)
+        if aux is not None:
+            uses.update(("aux", cy, cx) for cy, cx in aux_blocks.cells(*aux))
     return dict(uses)
 
 
 def assemble_window(parts: list[tuple[Window, np.ndarray, np.ndarray]], col: int, row: int, width: int,
                     height: int, bands: int) -> tuple[np.ndarray, np.ndarray]:
     """A float32 (bands, height, width) window and its validity mask from raw cells (window, data, ok) that
-    cover its inside part; outside the cells and where a cell is invalid, 0 and invalid (as ``read_window``)."""
+    cover its inside part; outside the cells and where a cell is invalid, 0 and invalid (as ``read_window``).
+    Windows in the pixels of the grid the cells cut (image pixels; aux pixels for aux blocks)."""
     pieces = []
     for (c0, r0, w, h), data, ok in parts:
-        x0, y0 = max(c0, col), max(r0, row)  # the overlap in image pixels
+        x0, y0 = max(c0, col), max(r0, row)  # the overlap
         x1, y1 = min(c0 + w, col + width), min(r0 + h, row + height)
         pieces.append(((slice(y0 - row, y1 - row), slice(x0 - col, x1 - col)),
                        (slice(y0 - r0, y1 - r0), slice(x0 - c0, x1 - c0)), data, ok))
@@ -173,15 +181,3 @@ def assemble_window(parts: list[tuple[Window, np.ndarray, np.ndarray]], col: int
     if not valid.all():
         out[:, ~valid] = 0.0
     return out, valid
-
-
-def cut_aux(chunks: list[tuple[np.ndarray, np.ndarray]], col: int, width: int, ratio: int) -> tuple[
-        np.ndarray, np.ndarray]:
-    """A tile's aux (C, h//r, w//r) and validity cut from its chunks (consecutive, ``width`` wide each)."""
-    first = col // width
-    start = (col - first * width) // ratio
-    stop = start + width // ratio
-    if len(chunks) == 1:
-        return chunks[0][0][:, :, start:stop].copy(), chunks[0][1][:, start:stop].copy()
-    return (np.concatenate([c[0] for c in chunks], axis=2)[:, :, start:stop],
-            np.concatenate([c[1] for c in chunks], axis=1)[:, start:stop])

@@ -1,7 +1,7 @@
 """The tile reader: reads, normalises and batches the plan's tiles ahead of the model (bounded queues).
 
 Tiles are read exactly as in training (same reader, same aux alignment, same normalisation). The image cells
-and aux chunks under the plan's tiles are read once each and shared by every tile and reader thread that needs
+and aux blocks under the plan's tiles are read once each and shared by every tile and reader thread that needs
 them (``SceneReader.share_parts``). With several reader workers, each tile row is shared out in bands of
 adjacent tiles (``reader_shares``) to the workers (threads, or processes from ``reader_pool``), each with its own
 copy of the scene reader (own GDAL handles; threads share the parts, a process makes its own). The batches are
@@ -31,7 +31,7 @@ def reader_shares(rows: int, cols: int, workers: int) -> list[int]:
     """The reader worker of each tile (row-major order).
 
     Each tile row is cut into one band of adjacent tiles per worker, and a worker keeps its columns from row to
-    row, so the image cells and aux chunks a worker needs are mostly its own: threads share them anyway
+    row, so the image cells and aux blocks a worker needs are mostly its own: threads share them anyway
     (``share_parts``), but reader processes each make their own, and in bands they make fewest twice (on the bench
     scene, 2048 px in 256-px blocks, 25 tiles: two processes in runs of 4 tiles round-robin decode 104 blocks, in
     bands 82, one reader or any number of threads 64). The band that gets a row's spare tile moves along from
@@ -147,7 +147,7 @@ class TileReader:
         from .reader_pool import processes_available
 
         self.plan = plan
-        # each image cell and aux chunk under the plan's tiles read once, for every tile and worker thread
+        # each image cell and aux block under the plan's tiles read once, for every tile and worker thread
         self.parts = plan.reader.share_parts(tile.window for tile in plan.grid)
         self.batch_size = batch_size
         self.prefetch = prefetch

@@ -1,4 +1,4 @@
-"""Shared tile parts (inference): image cells and aux chunks read once for all the tiles and reader threads that
+"""Shared tile parts (inference): image cells and aux blocks read once for all the tiles and reader threads that
 need them; tiles equal their own reads; parts are dropped after their last use."""
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ from affine import Affine
 from engine.data import synthetic
 from engine.data.raster import read_window
 from engine.data.scene import SceneReader
-from engine.data.tile_parts import CellLayout, SharedParts, aux_chunks
+from engine.data.tile_parts import CellLayout, SharedParts, aux_window
 from engine.tiling import TileGrid
 
 RATIO = 8
 TILE = 64
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
-# Tolerance: a chunk is warped exactly like a tile of the same size (same GDAL call, same destination size, so
-# the same resampling scale); what remains is GDAL's approximate transformer, which linearises the UTM -> EPSG:4326
-# transform per destination window (error <= 0.125 source pixel, evaluated at different points for different
-# windows). On these smooth fields that is ~1e-6 of the value range; 1e-4 leaves margin while a one-aux-pixel
-# misalignment (checked below) is ~1e-1.
+# Tolerance: an aux block is warped like a tile of the same size (the same warper, same destination size, so the
+# same resampling scale; where a tile coincides with a block the values are identical, checked below); what remains
+# is GDAL's approximate transformer, which linearises the UTM -> EPSG:4326 transform per destination window (error
+# <= 0.125 source pixel, evaluated at different points for different windows). On these smooth fields that is
+# ~1e-6 of the value range; 1e-4 leaves margin while a one-aux-pixel misalignment (checked below) is ~1e-1.
 RELATIVE_TOLERANCE = 1e-4
 
 
@@ -59,14 +59,15 @@ def test_tiles_from_shared_parts_equal_their_own_reads(tmp_path, size):
             np.testing.assert_array_equal(got.aux_valid, expected.aux_valid)
             diff = float(np.abs(got.aux - expected.aux).max())
             assert diff <= RELATIVE_TOLERANCE * float(np.abs(expected.aux).max()), (tile, diff)
-        cells = shared._cells
+        cells, blocks = shared._cells, shared._aux_blocks
         distinct_cells = {c for t in tiles for c in cells.cells(*t.window)}
-        aligned = [t for t in tiles if t.col % RATIO == 0]
-        chunks = {(t.row, i) for t in aligned for i in range(t.col // TILE, (t.col + TILE - 1) // TILE + 1)}
+        on_lattice = [aux_window(*t.window, blocks, RATIO) for t in tiles]
+        aligned = [w for w in on_lattice if w is not None]
+        assert len(aligned) < len(tiles) if size[0] % RATIO or size[1] % RATIO else len(aligned) == len(tiles)
         # each part made once, however many tiles overlap it; misaligned tiles warp their own aux
         assert parts.made["cell"] == len(distinct_cells) < sum(len(list(cells.cells(*t.window))) for t in tiles)
-        taken = sum(len(aux_chunks(*t.window, RATIO)) for t in aligned)
-        assert parts.made["aux"] == len(chunks) < taken
+        distinct_blocks = {b for w in aligned for b in blocks.cells(*w)}
+        assert parts.made["aux"] == len(distinct_blocks) < sum(len(list(blocks.cells(*w))) for w in aligned)
         assert parts.made["aux_own_warp"] == len(tiles) - len(aligned)
         assert parts.held == 0  # all dropped after their last use
         # the check can tell a misalignment apart: a tile one aux pixel to the right differs clearly
@@ -74,6 +75,49 @@ def test_tiles_from_shared_parts_equal_their_own_reads(tmp_path, size):
         first = shared.read(*tiles[0].window)  # read again past the plan: made for this use, not kept
         assert np.abs(shifted.aux - first.aux).max() > 100 * RELATIVE_TOLERANCE * scale
         assert parts.held == 0
+
+
+def test_a_tile_on_an_aux_block_has_its_own_warps_values_bit_for_bit(tmp_path):
+    paths = _scene(tmp_path, (256, 256))
+    with SceneReader(paths["image"], paths["aux"], aux_ratio=RATIO) as reader:
+        windows = [(0, 0, TILE, TILE), (TILE, 2 * TILE, TILE, TILE)]  # exactly blocks (0, 0) and (2, 1)
+        parts = reader.share_parts(windows)
+        got = [reader.read(*w) for w in windows]
+        assert parts.made["aux"] == 2 and reader._warped(reader._aux[0]).block_shapes[0] == (TILE // RATIO,) * 2
+        reader.stop_sharing()
+        for window, tile in zip(windows, got):
+            expected = reader.read(*window)  # warp_to_grid onto the tile's own aux grid
+            np.testing.assert_array_equal(tile.aux, expected.aux)
+            np.testing.assert_array_equal(tile.aux_valid, expected.aux_valid)
+
+
+def test_aux_blocks_keep_nodata_nan_and_coverage_as_the_tiles_own_warps(tmp_path):
+    """Per-band nodata, a NaN strip and an aux that covers only part of the image: the blocks' validity is the
+    tiles' own, pixel for pixel, and their values agree within the tolerance."""
+    paths = synthetic.make_scene(tmp_path, "holes", size=(200, 264), seed=6, aux_channels=[3, 2],
+                                 aux_crs="EPSG:4326")
+    with rasterio.open(paths["aux"][0]) as src:
+        profile, data = src.profile, src.read()
+    data[0, :, : data.shape[2] // 3] = -9999.0  # one band's western third nodata: invalid there
+    data[1, data.shape[1] // 2:data.shape[1] // 2 + 3, :] = np.nan  # a NaN strip across the image
+    data[:, :, -data.shape[2] // 4:] = -9999.0  # every band's eastern quarter: no aux under the image's east
+    profile["nodata"] = -9999.0
+    with rasterio.open(tmp_path / "holes.tif", "w", **profile) as dst:
+        dst.write(data)
+    aux = [str(tmp_path / "holes.tif"), paths["aux"][1]]
+    with SceneReader(paths["image"], aux, aux_ratio=RATIO) as plain, \
+            SceneReader(paths["image"], aux, aux_ratio=RATIO) as shared:
+        tiles = list(_grid(plain))
+        parts = shared.share_parts(t.window for t in tiles)
+        invalid = 0
+        for tile in tiles:
+            expected, got = plain.read(*tile.window), shared.read(*tile.window)
+            np.testing.assert_array_equal(got.aux_valid, expected.aux_valid)
+            assert np.all(got.aux[:, ~got.aux_valid] == 0)
+            scale = float(np.abs(expected.aux).max())
+            assert float(np.abs(got.aux - expected.aux).max()) <= RELATIVE_TOLERANCE * scale, tile
+            invalid += int((~got.aux_valid).sum())
+        assert parts.made["aux"] > 0 and invalid > 0  # the holes reached the tiles
 
 
 def test_misaligned_last_column_warps_its_own_aux(tmp_path):

@@ -1,0 +1,123 @@
+"""Bulk segmentation on a GPU (``bench_bulk.py`` part 4): model-only against the same tiles fed by the pipeline.
+
+For each ``--readers`` count, as threads and as processes: the reader alone (tiles/s with nothing downstream), the
+feed (readers -> model -> blending into a sink that drops the rows) and the model's wait on input; then the whole
+bulk run (GeoTIFFs written) with the best of them, and the interpreter lock one raw reader thread holds per tile on
+this machine. Target: end to end >= 0.90 of model-only.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.bench_bulk import _manifest_rows, _mode_name, _read_scene, _size
+from bench.gil_probe import lock_held_seconds
+
+
+def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, readers: list[int] | None,
+             batch: int) -> dict[str, Any]:
+    """Model-only vs end-to-end px/s of a bulk run on ``device`` with ``amp`` precision; the feed (readers ->
+    model -> blending, rows dropped) and the reader alone for each count in ``readers``, the bulk run with the
+    best of them."""
+    import torch
+
+    from engine.callbacks import QuietCallback
+    from engine.config import BulkConfig, SegmentConfig
+    from engine.environment import require
+    from engine.errors import DependencyError
+    from engine.segment import Predictor, TileReader, plan_segmentation, prepared_batches, run_tiles
+    from engine.segment.bulk import segment_bulk
+    from engine.segment.outputs import RowSink
+    from engine.segment.plan import check_members
+    from engine.segment.reader import default_readers
+
+    counts = readers or [default_readers(device)]
+    template = SegmentConfig(models=[model], device=device, batch_size=batch, overlap=0.125)
+    predictor = Predictor.from_bundles(check_members(template), "none", device)
+    predictor.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
+    rows = _manifest_rows(manifest)
+
+    def plans() -> Any:
+        for row in rows:
+            plan = plan_segmentation(template.replace(image=row["image"], aux=[row["aux"]],
+                                                      output=str(folder / "unused.tif")), QuietCallback())
+            try:
+                yield plan
+            finally:
+                plan.reader.close()
+
+    # model only: every scene's tiles read and batched beforehand, through the same predictor
+    batches, pixels = [], 0
+    for plan in plans():
+        batches += prepared_batches(plan, batch)
+        pixels += plan.width * plan.height
+    tiles = sum(len(b.tiles) for b in batches)
+    for b in batches[:3]:
+        predictor(b.vision, b.aux)  # warm-up (kernels, allocator)
+    sync = torch.cuda.synchronize if str(predictor.device).startswith("cuda") else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for b in batches:
+        predictor(b.vision, b.aux)
+    sync()
+    model_s = time.perf_counter() - start
+    del batches
+
+    class Discard(RowSink):
+        def _write(self, row: int, probs: Any, valid: Any) -> None:
+            pass
+
+        def _abort_files(self) -> None:
+            pass
+
+    sweep: dict[str, dict[str, Any]] = {}
+    for count, processes in [(c, p) for c in counts for p in ((False, True) if c > 1 else (False,))]:
+        start = time.perf_counter()  # the reader alone: tiles/s it can deliver with nothing downstream
+        for plan in plans():
+            reader = TileReader(plan, batch, 4, count, processes=processes,
+                                normalise=not str(predictor.device).startswith("cuda")).start()  # as run_tiles
+            try:
+                for _ in reader:
+                    pass
+            finally:
+                reader.close()
+        read_alone_s = time.perf_counter() - start
+        wait = 0.0
+        start = time.perf_counter()  # the feed: readers -> predictor -> blending into a sink that drops the rows
+        for plan in plans():
+            stats = run_tiles(plan, predictor, Discard(), QuietCallback(), batch_size=batch, prefetch=4,
+                              readers=count, reader_processes=processes)
+            wait += stats.input_wait
+        sync()
+        feed_s = time.perf_counter() - start
+        sweep[_mode_name(count, processes)] = {"readers": count, "processes": processes,
+                                               "reader_tiles_s": tiles / read_alone_s,
+                                               "feed_px_s": pixels / feed_s, "feed_efficiency": model_s / feed_s,
+                                               "input_wait_share": wait / feed_s}
+    # the lock one raw reader thread holds per tile on this machine's CPU: the bound on threads of any number
+    first = template.replace(image=rows[0]["image"], aux=[rows[0]["aux"]], output=str(folder / "unused.tif"))
+    held, _, (lock_tiles, *_) = lock_held_seconds(lambda: _read_scene(first, batch, 1, normalise=False))
+    best_key = max(sweep, key=lambda c: sweep[c]["feed_px_s"])
+    best = sweep[best_key]
+    result = {"device": str(predictor.device), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available()
+              else None, "amp": amp, "readers": best_key, "batch": batch, "scenes": len(rows),
+              "size": _size(manifest), "tiles": tiles, "model_only_px_s": pixels / model_s,
+              "model_tiles_s": tiles / model_s, "sweep": sweep, "feed_px_s": best["feed_px_s"],
+              "reader_gil_ms_per_tile": 1000 * held / lock_tiles,
+              "feed_efficiency": best["feed_efficiency"], "end_to_end_px_s": None, "efficiency": None}
+    try:  # the whole bulk run writes GeoTIFFs with overviews and category names through GDAL's Python bindings
+        require("osgeo.gdal")
+    except DependencyError as exc:
+        result["end_to_end_skipped"] = str(exc)
+        return result
+    bulk = BulkConfig(manifest=str(manifest), out_dir=str(folder / f"gpu_{amp}"), overwrite=True)
+    start = time.perf_counter()
+    done = segment_bulk(bulk, template.replace(readers=best["readers"], reader_processes=best["processes"]),
+                        QuietCallback(), predictor=predictor)
+    end_to_end_s = time.perf_counter() - start
+    if not done.ok:
+        raise RuntimeError(f"GPU bulk run failed: {[s['error'] for s in done.scenes if s['error']]}")
+    result.update(end_to_end_px_s=pixels / end_to_end_s, efficiency=model_s / end_to_end_s)
+    return result
