@@ -24,7 +24,7 @@ from .align import aux_grid, check_overlap, resize_transform, tile_grid, warp_to
 from .bands import BandSelection
 from .labels import LabelMapper, RegionMask, VectorLabels
 from .raster import RasterGrid, grid_of, has_own_mask, is_vector_path, open_raster, read_raw, read_window
-from .tile_parts import CellLayout, SharedParts, Window, assemble_window, aux_window, planned_uses
+from .tile_parts import AuxLattice, CellLayout, SharedParts, Window, assemble_window, planned_uses
 
 
 @dataclass
@@ -111,7 +111,7 @@ class SceneReader:
         # tile reads its own window and warps its own aux (training's random tiles)
         self.parts: SharedParts | None = None
         self._cells: CellLayout | None = None
-        self._aux_blocks: CellLayout | None = None  # in aux pixels, from the image's top-left corner
+        self._aux_blocks: AuxLattice | None = None
 
         image_ds = self._open(self.image, "image")
         self.grid: RasterGrid = grid_of(image_ds)
@@ -309,15 +309,10 @@ class SceneReader:
         self._cells = CellLayout.for_blocks(self.grid.width, self.grid.height, block_w, block_h)
         self._aux_blocks = None
         if windows and self._aux and not self.selection.x:
-            ratio, (_, _, tile_w, tile_h) = self.aux_ratio, windows[0]
-            if tile_w % ratio == 0 and tile_h % ratio == 0:  # else every tile warps its own
-                # whole blocks over the image (the last ones reach past it): GDAL scales its resampling kernel by
-                # the source window a block's warp gets, and a block cut short at the edge would get another one
-                # than the tiles' own warps (measured: 2-4e-4 of the value range against 2e-7 for whole blocks)
-                bw, bh = tile_w // ratio, tile_h // ratio
-                self._aux_blocks = CellLayout(bw * -(-self.grid.width // tile_w), bh * -(-self.grid.height // tile_h),
-                                              bw, bh)
-        self.parts = SharedParts(planned_uses(windows, self._cells, self._aux_blocks, self.aux_ratio))
+            _, _, tile_w, tile_h = windows[0]
+            if tile_w % self.aux_ratio == 0 and tile_h % self.aux_ratio == 0:  # else every tile warps its own
+                self._aux_blocks = AuxLattice(self.grid.width, self.grid.height, tile_w, tile_h, self.aux_ratio)
+        self.parts = SharedParts(planned_uses(windows, self._cells, self._aux_blocks))
         return self.parts
 
     def stop_sharing(self) -> None:
@@ -341,59 +336,58 @@ class SceneReader:
     def _aux_from_blocks(self, col_off: int, row_off: int, width: int, height: int,
                          tile: RasterGrid) -> tuple[np.ndarray, np.ndarray]:
         """A tile's aux, cut from the shared aux blocks where it lies on the aux grid, else warped on its own."""
-        blocks = self._aux_blocks
-        window = None if blocks is None else aux_window(col_off, row_off, width, height, blocks, self.aux_ratio)
-        if window is None:
+        lattice, r = self._aux_blocks, self.aux_ratio
+        keys = None if lattice is None else lattice.blocks(col_off, row_off, width, height)
+        if keys is None:
             if self.parts is not None:
                 self.parts.count("aux_own_warp")
             return self._read_aux(tile)
-        pieces = [(blocks.window(cy, cx), *self.parts.take(("aux", cy, cx), partial(self._aux_block, cy, cx)))
-                  for cy, cx in blocks.cells(*window)]
-        return assemble_window(pieces, *window, self.aux_channels)
+        pieces = []
+        for by, bx in keys:
+            data, ok = self.parts.take(("aux", by, bx), partial(self._aux_block, by, bx))
+            (col, row, w, h), (dx, dy) = lattice.owned(by, bx)
+            ys, xs = slice(dy // r, (dy + h) // r), slice(dx // r, (dx + w) // r)
+            pieces.append(((col // r, row // r, w // r, h // r), data[:, ys, xs], ok[ys, xs]))
+        return assemble_window(pieces, col_off // r, row_off // r, width // r, height // r, self.aux_channels)
 
-    def _aux_block(self, cy: int, cx: int) -> tuple[np.ndarray, np.ndarray]:
-        """Aux block (cy, cx) of the lattice: every aux file warped onto it, concatenated, and where all are valid."""
+    def _aux_block(self, by: int, bx: int) -> tuple[np.ndarray, np.ndarray]:
+        """Aux block (by, bx) of the lattice: regular blocks read from this reader's warped VRTs, the inward-shifted
+        edge blocks (off the VRTs' block grid) warped as a tile's own (the same values where the two coincide)."""
         from rasterio.windows import Window as RasterioWindow
 
-        blocks = self._aux_blocks
-        col, row, width, height = blocks.window(cy, cx)
-        arrays, valid = [], np.ones((height, width), dtype=bool)
-        for src in self._aux:
-            if src.georeferenced:
-                data = self._warped(src).read(src.bands, window=RasterioWindow(col, row, width, height))
-                ok = np.isfinite(data).all(axis=0)
-            else:  # stretched over the image from memory (no file to warp from)
-                ratio = self.aux_ratio
-                grid = aux_grid(tile_grid(self.grid, col * ratio, row * ratio, width * ratio, height * ratio), ratio)
-                data, ok = warp_to_grid(src.array, grid, resampling="bilinear", src_transform=src.transform,
-                                        src_crs=self.grid.crs)
-            arrays.append(data)
-            valid &= ok
-        aux = np.concatenate(arrays, axis=0)
-        aux[:, ~valid] = 0.0
-        return aux, valid
+        col, row, width, height = self._aux_blocks.block(by, bx)
+        tile, r = tile_grid(self.grid, col, row, width, height), self.aux_ratio
+        if col % width or row % height:
+            return self._read_aux(tile)
+        return self._read_aux(tile, RasterioWindow(col // r, row // r, width // r, height // r))
 
     def _warped(self, src: _AuxSource) -> Any:
-        """This reader's warped VRT of an aux file onto the aux block lattice (own handle per thread, as ``_open``)."""
+        """This reader's warped VRT of an aux file over the regular aux blocks (own handle per thread, as
+        ``_open``)."""
         ds = self._open(src.path, "aux raster")  # first: it drops the handles of a parent process
-        blocks, ratio = self._aux_blocks, self.aux_ratio
-        key = ("warped", src.path, blocks)
+        lattice, r = self._aux_blocks, self.aux_ratio
+        key = ("warped", src.path, lattice)
         vrt = self._handles.get(key)
         if vrt is None or vrt.closed:
-            lattice = aux_grid(tile_grid(self.grid, 0, 0, blocks.width * ratio, blocks.height * ratio), ratio)
-            vrt = self._handles[key] = warped_blocks(ds, lattice, (blocks.cell_w, blocks.cell_h),
+            grid = aux_grid(tile_grid(self.grid, 0, 0, *lattice.extent), r)
+            vrt = self._handles[key] = warped_blocks(ds, grid, (lattice.tile_w // r, lattice.tile_h // r),
                                                      src_crs=ds.crs or self.grid.crs)
         return vrt
 
-    def _read_aux(self, tile: RasterGrid) -> tuple[np.ndarray, np.ndarray]:
+    def _read_aux(self, tile: RasterGrid, block: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Every aux file warped onto the tile's aux grid, concatenated, and where all of them are valid.
+        ``block``: the tile is a regular aux block, read at this window of the warped VRTs instead."""
         grid = aux_grid(tile, self.aux_ratio)
         arrays, valid = [], np.ones(grid.shape, dtype=bool)
         for src in self._aux:
-            if src.georeferenced:
+            if src.georeferenced and block is not None:
+                data = self._warped(src).read(src.bands, window=block)
+                ok = np.isfinite(data).all(axis=0)
+            elif src.georeferenced:
                 ds = self._open(src.path, "aux raster")
                 data, ok = warp_to_grid(ds, grid, src.bands, resampling="bilinear",
                                         src_crs=ds.crs or self.grid.crs)
-            else:
+            else:  # stretched over the image from memory
                 data, ok = warp_to_grid(src.array, grid, resampling="bilinear", src_transform=src.transform,
                                         src_crs=self.grid.crs)
             arrays.append(data)

@@ -16,6 +16,7 @@ one or two columns each, decode nearly every block of every tile: about 2.8x one
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections import Counter
@@ -135,27 +136,81 @@ class CellLayout:
         return col, row, min(self.cell_w, self.width - col), min(self.cell_h, self.height - row)
 
 
-def aux_window(col: int, row: int, width: int, height: int, blocks: CellLayout, ratio: int) -> Window | None:
-    """A tile's window on the aux block lattice ``blocks`` (aux pixels), or None when the tile is not on the aux
-    grid or reaches past the lattice (it warps its own aux)."""
-    if min(col, row) < 0 or col % ratio or row % ratio or width % ratio or height % ratio:
-        return None
-    window = (col // ratio, row // ratio, width // ratio, height // ratio)
-    if window[0] + window[2] > blocks.width or window[1] + window[3] > blocks.height:
-        return None
-    return window
+Span = tuple[int, int, int]  # along one axis, in image pixels: (block start, first pixel owned, end of the owned run)
 
 
-def planned_uses(windows: Iterable[Window], cells: CellLayout | None, aux_blocks: CellLayout | None,
-                 ratio: int) -> dict[tuple, int]:
-    """How often reading ``windows`` takes each part (``aux_blocks`` None: no aux blocks)."""
+@dataclass(frozen=True)
+class AuxLattice:
+    """Where the aux of planned tiles is warped: blocks of a tile's size from the image's top-left corner, whole
+    and inside the image, and at the right and bottom edges one block shifted inward to end at the edge (as the
+    planner shifts its last tile). Every block is then warped like a tile of the image: GDAL scales its resampling
+    kernel by the source window a warp gets, so a block cut short at the edge, or reaching past an aux that ends
+    there, would give other values than the tiles' own warps (measured on the real S2/S1/DEM tiles: up to 9 % of
+    a channel's range for whole blocks reaching past the image, 0 with the shifted block). Each pixel comes from
+    one block: the shifted one gives only the pixels the regular ones leave. In image pixels; a tile off the aux
+    grid (``ratio``), or reaching where no block is (an image edge not on the aux grid), warps its own aux.
+    """
+
+    width: int
+    height: int
+    tile_w: int
+    tile_h: int
+    ratio: int
+
+    @staticmethod
+    def _spans(size: int, tile: int, ratio: int) -> list[Span]:
+        if size <= tile:  # one block, reaching past a small image as its one tile does
+            return [(0, 0, tile)]
+        regular = [(i * tile, i * tile, (i + 1) * tile) for i in range((size - tile) // tile + 1)]
+        end = regular[-1][2]
+        if end < size and (size - tile) % ratio == 0:
+            regular.append((size - tile, end, size))
+        return regular
+
+    @functools.cached_property
+    def columns(self) -> list[Span]:
+        return self._spans(self.width, self.tile_w, self.ratio)
+
+    @functools.cached_property
+    def rows(self) -> list[Span]:
+        return self._spans(self.height, self.tile_h, self.ratio)
+
+    def blocks(self, col: int, row: int, width: int, height: int) -> list[tuple[int, int]] | None:
+        """(block row, block column) of the blocks a tile takes its aux from; None when it warps its own."""
+        r = self.ratio
+        if min(col, row) < 0 or col % r or row % r or width % r or height % r:
+            return None
+        if col + width > self.columns[-1][2] or row + height > self.rows[-1][2]:
+            return None
+        ys = [i for i, (_, start, stop) in enumerate(self.rows) if start < row + height and stop > row]
+        xs = [i for i, (_, start, stop) in enumerate(self.columns) if start < col + width and stop > col]
+        return [(by, bx) for by in ys for bx in xs]
+
+    def block(self, by: int, bx: int) -> Window:
+        """The image window warped for block (by, bx): a tile's size."""
+        return self.columns[bx][0], self.rows[by][0], self.tile_w, self.tile_h
+
+    def owned(self, by: int, bx: int) -> tuple[Window, tuple[int, int]]:
+        """The image window block (by, bx) gives its pixels to, and where that starts inside the block."""
+        (x0, c0, c1), (y0, r0, r1) = self.columns[bx], self.rows[by]
+        return (c0, r0, c1 - c0, r1 - r0), (c0 - x0, r0 - y0)
+
+    @property
+    def extent(self) -> tuple[int, int]:
+        """Width and height covered by the regular blocks (image pixels)."""
+        return (max(x + self.tile_w for x, start, _ in self.columns if x == start),
+                max(y + self.tile_h for y, start, _ in self.rows if y == start))
+
+
+def planned_uses(windows: Iterable[Window], cells: CellLayout | None, aux: AuxLattice | None) -> dict[tuple, int]:
+    """How often reading ``windows`` takes each part (``aux`` None: no aux blocks)."""
     uses: Counter[tuple] = Counter()
     for col, row, width, height in windows:
         if cells is not None:
             uses.update(("cell", cy, cx) for cy, cx in cells.cells(col, row, width, height))
-        aux = None if aux_blocks is None else aux_window(col, row, width, height, aux_blocks, ratio)
-        if aux is not None:
-            uses.update(("aux", cy, cx) for cy, cx in aux_blocks.cells(*aux))
+        blocks = None if aux is None else aux.blocks(col, row, width, height)
+        if blocks:
+            uses.update(("aux", by, bx) for by, bx in blocks)
     return dict(uses)
 
 

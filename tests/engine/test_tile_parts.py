@@ -13,7 +13,7 @@ from affine import Affine
 from engine.data import synthetic
 from engine.data.raster import read_window
 from engine.data.scene import SceneReader
-from engine.data.tile_parts import CellLayout, SharedParts, aux_window
+from engine.data.tile_parts import AuxLattice, CellLayout, SharedParts
 from engine.tiling import TileGrid
 
 RATIO = 8
@@ -59,15 +59,15 @@ def test_tiles_from_shared_parts_equal_their_own_reads(tmp_path, size):
             np.testing.assert_array_equal(got.aux_valid, expected.aux_valid)
             diff = float(np.abs(got.aux - expected.aux).max())
             assert diff <= RELATIVE_TOLERANCE * float(np.abs(expected.aux).max()), (tile, diff)
-        cells, blocks = shared._cells, shared._aux_blocks
+        cells, lattice = shared._cells, shared._aux_blocks
         distinct_cells = {c for t in tiles for c in cells.cells(*t.window)}
-        on_lattice = [aux_window(*t.window, blocks, RATIO) for t in tiles]
-        aligned = [w for w in on_lattice if w is not None]
+        on_lattice = [lattice.blocks(*t.window) for t in tiles]
+        aligned = [keys for keys in on_lattice if keys is not None]
         assert len(aligned) < len(tiles) if size[0] % RATIO or size[1] % RATIO else len(aligned) == len(tiles)
         # each part made once, however many tiles overlap it; misaligned tiles warp their own aux
         assert parts.made["cell"] == len(distinct_cells) < sum(len(list(cells.cells(*t.window))) for t in tiles)
-        distinct_blocks = {b for w in aligned for b in blocks.cells(*w)}
-        assert parts.made["aux"] == len(distinct_blocks) < sum(len(list(blocks.cells(*w))) for w in aligned)
+        distinct_blocks = {b for keys in aligned for b in keys}
+        assert parts.made["aux"] == len(distinct_blocks) < sum(len(keys) for keys in aligned)
         assert parts.made["aux_own_warp"] == len(tiles) - len(aligned)
         assert parts.held == 0  # all dropped after their last use
         # the check can tell a misalignment apart: a tile one aux pixel to the right differs clearly
@@ -118,6 +118,44 @@ def test_aux_blocks_keep_nodata_nan_and_coverage_as_the_tiles_own_warps(tmp_path
             assert float(np.abs(got.aux - expected.aux).max()) <= RELATIVE_TOLERANCE * scale, tile
             invalid += int((~got.aux_valid).sum())
         assert parts.made["aux"] > 0 and invalid > 0  # the holes reached the tiles
+
+
+def test_aux_lattice_blocks_are_whole_and_inside_the_image():
+    lattice = AuxLattice(296, 200, 64, 64, 8)
+    # columns: 0, 64, 128, 192 and the last one shifted inward to end at 296 (232, on the aux grid): it gives
+    # only 256..296; rows: 0, 64, 128 and 136..200 giving 192..200
+    assert lattice.columns == [(0, 0, 64), (64, 64, 128), (128, 128, 192), (192, 192, 256), (232, 256, 296)]
+    assert lattice.rows[-1] == (136, 192, 200) and lattice.extent == (256, 192)
+    assert lattice.block(3, 4) == (232, 136, 64, 64)
+    assert lattice.owned(3, 4) == ((256, 192, 40, 8), (24, 56))
+    assert lattice.blocks(232, 136, 64, 64) == [(2, 3), (2, 4), (3, 3), (3, 4)]
+    assert lattice.blocks(0, 0, 64, 64) == [(0, 0)]
+    assert lattice.blocks(4, 0, 64, 64) is None  # off the aux grid
+    # an edge not on the aux grid: no shifted block, tiles reaching past the regular ones warp their own
+    odd = AuxLattice(300, 203, 64, 64, 8)  # 300 - 64 = 236 and 203 - 64 = 139: not multiples of 8
+    assert odd.columns[-1] == (192, 192, 256) and odd.rows[-1] == (128, 128, 192)
+    assert odd.blocks(192, 0, 64, 64) == [(0, 3)] and odd.blocks(232, 0, 64, 64) is None
+    assert AuxLattice(40, 50, 64, 64, 8).columns == [(0, 0, 64)]  # smaller than a tile: one block, as its tile
+
+
+def test_an_aux_ending_at_the_image_edge_gives_the_tiles_own_values(tmp_path):
+    """Aux rasters on the image's own grid and extent (the real S2/S1/DEM tiles): no block reaches past them, so
+    every tile has its own warp's values, bit for bit, edge tiles included."""
+    image = tmp_path / "image.tif"
+    rng = np.random.default_rng(1)
+    _write(image, rng.integers(1, 4000, (3, 200, 232)).astype("uint16"))
+    ramp = np.add.outer(np.arange(200.0), np.arange(232.0))
+    fields = np.stack([ramp, np.sin(ramp / 9)])
+    _write(tmp_path / "aux.tif", fields.astype("float32"))
+    with SceneReader(str(image), [str(tmp_path / "aux.tif")], aux_ratio=RATIO) as plain, \
+            SceneReader(str(image), [str(tmp_path / "aux.tif")], aux_ratio=RATIO) as shared:
+        tiles = list(_grid(plain))
+        parts = shared.share_parts(t.window for t in tiles)
+        for tile in tiles:
+            expected, got = plain.read(*tile.window), shared.read(*tile.window)
+            np.testing.assert_array_equal(got.aux, expected.aux)
+            np.testing.assert_array_equal(got.aux_valid, expected.aux_valid)
+        assert parts.made["aux"] > 0 and parts.made["aux_own_warp"] == 0
 
 
 def test_misaligned_last_column_warps_its_own_aux(tmp_path):
