@@ -111,7 +111,7 @@ class SceneReader:
         # tile reads its own window and warps its own aux (training's random tiles)
         self.parts: SharedParts | None = None
         self._cells: CellLayout | None = None
-        self._aux_blocks: AuxLattice | None = None
+        self._aux_lattice: AuxLattice | None = None
 
         image_ds = self._open(self.image, "image")
         self.grid: RasterGrid = grid_of(image_ds)
@@ -298,28 +298,28 @@ class SceneReader:
         is warped in blocks of a tile's size on a lattice from the image's top-left corner (``warped_blocks``:
         one GDAL warped VRT per aux file and reader thread, so each block's warp runs without Python's lock);
         each part is dropped after the last tile that needs it, so memory is bounded by the tiles in flight.
-        Tiles off the aux grid (e.g. the inward-shifted last column) warp their own aux; tiles outside the plan
-        are cut from parts made for them alone: the values never depend on the plan, the threads or the
-        processes. The ``worker_copy()``s of this reader share the parts. Training keeps per-tile reads: random
-        tiles rarely share parts.
+        Tiles off the aux grid (a last column or row at an offset that is not a multiple of the aux ratio) warp
+        their own aux; tiles outside the plan are cut from parts made for them alone: the values never depend on
+        the plan, the threads or the processes. The ``worker_copy()``s of this reader share the parts. Training
+        keeps per-tile reads: random tiles rarely share parts.
         """
         windows = [tuple(int(v) for v in window) for window in windows]
         image_ds = self._open(self.image, "image")
         block_h, block_w = image_ds.block_shapes[0]
         self._cells = CellLayout.for_blocks(self.grid.width, self.grid.height, block_w, block_h)
-        self._aux_blocks = None
+        self._aux_lattice = None
         if windows and self._aux and not self.selection.x:
             _, _, tile_w, tile_h = windows[0]
             if tile_w % self.aux_ratio == 0 and tile_h % self.aux_ratio == 0:  # else every tile warps its own
-                self._aux_blocks = AuxLattice(self.grid.width, self.grid.height, tile_w, tile_h, self.aux_ratio)
-        self.parts = SharedParts(planned_uses(windows, self._cells, self._aux_blocks))
+                self._aux_lattice = AuxLattice(self.grid.width, self.grid.height, tile_w, tile_h, self.aux_ratio)
+        self.parts = SharedParts(planned_uses(windows, self._cells, self._aux_lattice))
         return self.parts
 
     def stop_sharing(self) -> None:
         """Back to reading every tile on its own; frees the parts held."""
         self.parts = None
         self._cells = None
-        self._aux_blocks = None
+        self._aux_lattice = None
 
     def _image_from_cells(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """The image window assembled from its cells (the same values as ``read_window``)."""
@@ -336,7 +336,7 @@ class SceneReader:
     def _aux_from_blocks(self, col_off: int, row_off: int, width: int, height: int,
                          tile: RasterGrid) -> tuple[np.ndarray, np.ndarray]:
         """A tile's aux, cut from the shared aux blocks where it lies on the aux grid, else warped on its own."""
-        lattice, r = self._aux_blocks, self.aux_ratio
+        lattice, r = self._aux_lattice, self.aux_ratio
         keys = None if lattice is None else lattice.blocks(col_off, row_off, width, height)
         if keys is None:
             if self.parts is not None:
@@ -355,7 +355,7 @@ class SceneReader:
         edge blocks (off the VRTs' block grid) warped as a tile's own (the same values where the two coincide)."""
         from rasterio.windows import Window as RasterioWindow
 
-        col, row, width, height = self._aux_blocks.block(by, bx)
+        col, row, width, height = self._aux_lattice.block(by, bx)
         tile, r = tile_grid(self.grid, col, row, width, height), self.aux_ratio
         if col % width or row % height:
             return self._read_aux(tile)
@@ -365,7 +365,7 @@ class SceneReader:
         """This reader's warped VRT of an aux file over the regular aux blocks (own handle per thread, as
         ``_open``)."""
         ds = self._open(src.path, "aux raster")  # first: it drops the handles of a parent process
-        lattice, r = self._aux_blocks, self.aux_ratio
+        lattice, r = self._aux_lattice, self.aux_ratio
         key = ("warped", src.path, lattice)
         vrt = self._handles.get(key)
         if vrt is None or vrt.closed:
@@ -451,7 +451,8 @@ class SceneReader:
         GDAL dataset handles must not be used by two threads at once; parallel tile readers each take a copy.
         """
         clone = copy.copy(self)  # through __getstate__: no handles (reopened lazily), no parts
-        clone.parts, clone._cells, clone._aux_blocks = self.parts, self._cells, self._aux_blocks  # made once for all
+        # the parts are made once for all the threads
+        clone.parts, clone._cells, clone._aux_lattice = self.parts, self._cells, self._aux_lattice
         return clone
 
     def portable(self) -> SceneReader:
@@ -471,7 +472,7 @@ class SceneReader:
         state = self.__dict__.copy()
         state["_handles"] = {}  # GDAL handles cannot be pickled; reopened lazily
         # thread locks: shared by threads, not processes (a process plans its own)
-        state["parts"], state["_cells"], state["_aux_blocks"] = None, None, None
+        state["parts"], state["_cells"], state["_aux_lattice"] = None, None, None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -59,7 +59,7 @@ def test_tiles_from_shared_parts_equal_their_own_reads(tmp_path, size):
             np.testing.assert_array_equal(got.aux_valid, expected.aux_valid)
             diff = float(np.abs(got.aux - expected.aux).max())
             assert diff <= RELATIVE_TOLERANCE * float(np.abs(expected.aux).max()), (tile, diff)
-        cells, lattice = shared._cells, shared._aux_blocks
+        cells, lattice = shared._cells, shared._aux_lattice
         distinct_cells = {c for t in tiles for c in cells.cells(*t.window)}
         on_lattice = [lattice.blocks(*t.window) for t in tiles]
         aligned = [keys for keys in on_lattice if keys is not None]
@@ -91,7 +91,7 @@ def test_a_tile_on_an_aux_block_has_its_own_warps_values_bit_for_bit(tmp_path):
             np.testing.assert_array_equal(tile.aux_valid, expected.aux_valid)
 
 
-def test_aux_blocks_keep_nodata_nan_and_coverage_as_the_tiles_own_warps(tmp_path):
+def test_aux_lattice_keep_nodata_nan_and_coverage_as_the_tiles_own_warps(tmp_path):
     """Per-band nodata, a NaN strip and an aux that covers only part of the image: the blocks' validity is the
     tiles' own, pixel for pixel, and their values agree within the tolerance."""
     paths = synthetic.make_scene(tmp_path, "holes", size=(200, 264), seed=6, aux_channels=[3, 2],
@@ -155,6 +155,26 @@ def test_an_aux_ending_at_the_image_edge_gives_the_tiles_own_values(tmp_path):
             expected, got = plain.read(*tile.window), shared.read(*tile.window)
             np.testing.assert_array_equal(got.aux, expected.aux)
             np.testing.assert_array_equal(got.aux_valid, expected.aux_valid)
+        assert parts.made["aux"] > 0 and parts.made["aux_own_warp"] == 0
+
+
+def test_an_ungeoreferenced_image_and_aux_share_blocks_too(tmp_path):
+    """Pixel space (no georeferencing): the aux is stretched over the image from memory, block by block."""
+    image = tmp_path / "plain.tif"
+    with rasterio.open(image, "w", driver="GTiff", width=232, height=200, count=3, dtype="uint16") as dst:
+        dst.write(np.random.default_rng(2).integers(1, 4000, (3, 200, 232)).astype("uint16"))
+    aux = tmp_path / "plain_aux.tif"
+    with rasterio.open(aux, "w", driver="GTiff", width=29, height=25, count=2, dtype="float32") as dst:
+        ramp = np.add.outer(np.arange(25.0), np.arange(29.0))
+        dst.write(np.stack([ramp, np.cos(ramp / 5)]).astype("float32"))
+    with SceneReader(str(image), [str(aux)], aux_ratio=RATIO) as plain, \
+            SceneReader(str(image), [str(aux)], aux_ratio=RATIO) as shared:
+        tiles = list(_grid(plain))
+        parts = shared.share_parts(t.window for t in tiles)
+        for tile in tiles:
+            expected, got = plain.read(*tile.window), shared.read(*tile.window)
+            np.testing.assert_array_equal(got.aux_valid, expected.aux_valid)
+            assert float(np.abs(got.aux - expected.aux).max()) <= RELATIVE_TOLERANCE * float(np.abs(expected.aux).max())
         assert parts.made["aux"] > 0 and parts.made["aux_own_warp"] == 0
 
 
