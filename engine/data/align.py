@@ -133,8 +133,9 @@ def warp_to_grid(
     return out, valid
 
 
-def warped_blocks(dataset: Any, dst: RasterGrid, block: tuple[int, int], *, src_crs: Any = None) -> Any:
-    """``dataset`` warped onto ``dst`` as a GDAL warped VRT with ``block`` (width, height) pixel blocks.
+def warped_blocks(dataset: Any, dst: RasterGrid, block: tuple[int, int], *, src_crs: Any = None) -> Any | None:
+    """``dataset`` warped onto ``dst`` as a GDAL warped VRT with ``block`` (width, height) pixel blocks, or None
+    when this GDAL will not take that block size (then warp the blocks with ``warp_to_grid``: the same values).
 
     Reading one block's window warps that block alone, as ``warp_to_grid`` warps a grid of the block's size and
     place (bilinear, source nodata per band, NaN where no source pixel lands; the same values where the windows
@@ -155,10 +156,15 @@ def warped_blocks(dataset: Any, dst: RasterGrid, block: tuple[int, int], *, src_
         xml = vrt.tags(ns="xml:VRT")["xml:VRT"]
     for axis, size in zip("XY", block):
         tag = f"Block{axis}Size"
-        xml, found = re.subn(rf"<{tag}>\d+</{tag}>", f"<{tag}>{int(size)}</{tag}>", xml)
-        if found != 1:
-            raise RuntimeError(f"GDAL's warped VRT of '{dataset.name}' has no Block{axis}Size to set ({found} found)")
-    return rasterio.open(xml)
+        element = f"<{tag}>{int(size)}</{tag}>"
+        xml, found = re.subn(rf"<{tag}>\d+</{tag}>", element, xml)
+        if not found:  # not written by this GDAL: its reader still takes it from the root's children
+            xml = re.sub(r"(<VRTDataset[^>]*>)", lambda match: match.group(1) + element, xml, count=1)
+    warped = rasterio.open(xml)
+    if warped.block_shapes[0] != (int(block[1]), int(block[0])):
+        warped.close()
+        return None
+    return warped
 
 
 def footprint_in(grid: RasterGrid, crs: Any) -> tuple[float, float, float, float]:

@@ -361,18 +361,17 @@ class SceneReader:
             return self._read_aux(tile)
         return self._read_aux(tile, RasterioWindow(col // r, row // r, width // r, height // r))
 
-    def _warped(self, src: _AuxSource) -> Any:
+    def _warped(self, src: _AuxSource) -> Any | None:
         """This reader's warped VRT of an aux file over the regular aux blocks (own handle per thread, as
-        ``_open``)."""
+        ``_open``); None where GDAL will not take the block size (the blocks are then warped one by one)."""
         ds = self._open(src.path, "aux raster")  # first: it drops the handles of a parent process
         lattice, r = self._aux_lattice, self.aux_ratio
         key = ("warped", src.path, lattice)
-        vrt = self._handles.get(key)
-        if vrt is None or vrt.closed:
+        if key not in self._handles:
             grid = aux_grid(tile_grid(self.grid, 0, 0, *lattice.extent), r)
-            vrt = self._handles[key] = warped_blocks(ds, grid, (lattice.tile_w // r, lattice.tile_h // r),
-                                                     src_crs=ds.crs or self.grid.crs)
-        return vrt
+            self._handles[key] = warped_blocks(ds, grid, (lattice.tile_w // r, lattice.tile_h // r),
+                                               src_crs=ds.crs or self.grid.crs)
+        return self._handles[key]
 
     def _read_aux(self, tile: RasterGrid, block: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Every aux file warped onto the tile's aux grid, concatenated, and where all of them are valid.
@@ -380,8 +379,9 @@ class SceneReader:
         grid = aux_grid(tile, self.aux_ratio)
         arrays, valid = [], np.ones(grid.shape, dtype=bool)
         for src in self._aux:
-            if src.georeferenced and block is not None:
-                data = self._warped(src).read(src.bands, window=block)
+            warped = self._warped(src) if (src.georeferenced and block is not None) else None
+            if warped is not None:
+                data = warped.read(src.bands, window=block)
                 ok = np.isfinite(data).all(axis=0)
             elif src.georeferenced:
                 ds = self._open(src.path, "aux raster")
@@ -442,7 +442,8 @@ class SceneReader:
     # ----------------------------------------------------------------------------------------- lifecycle
     def close(self) -> None:
         for ds in self._handles.values():
-            ds.close()
+            if ds is not None:  # a warped VRT GDAL would not make
+                ds.close()
         self._handles = {}
 
     def worker_copy(self) -> SceneReader:

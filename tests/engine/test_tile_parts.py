@@ -138,9 +138,15 @@ def test_aux_lattice_blocks_are_whole_and_inside_the_image():
     assert AuxLattice(40, 50, 64, 64, 8).columns == [(0, 0, 64)]  # smaller than a tile: one block, as its tile
 
 
-def test_an_aux_ending_at_the_image_edge_gives_the_tiles_own_values(tmp_path):
+@pytest.mark.parametrize("vrt", [True, False])
+def test_an_aux_ending_at_the_image_edge_gives_the_tiles_own_values(tmp_path, monkeypatch, vrt):
     """Aux rasters on the image's own grid and extent (the real S2/S1/DEM tiles): no block reaches past them, so
-    every tile has its own warp's values, bit for bit, edge tiles included."""
+    every tile has its own warp's values, bit for bit, edge tiles included; also where GDAL would not make a
+    warped VRT with the blocks' size and each block is warped on its own."""
+    if not vrt:
+        import engine.data.scene as scene_module
+
+        monkeypatch.setattr(scene_module, "warped_blocks", lambda *args, **kwargs: None)
     image = tmp_path / "image.tif"
     rng = np.random.default_rng(1)
     _write(image, rng.integers(1, 4000, (3, 200, 232)).astype("uint16"))
