@@ -26,12 +26,15 @@ from .labels import LabelMapper, RegionMask, VectorLabels
 from .raster import RasterGrid, grid_of, has_own_mask, is_vector_path, open_raster, read_raw, read_window
 from .tile_parts import AuxLattice, CellLayout, SharedParts, Window, assemble_window, planned_uses
 
+EXACT_IN_FLOAT32 = ("uint8", "int8", "uint16", "int16")  # file dtypes whose every value float32 holds exactly
+
 
 @dataclass
 class TileArrays:
     """What :meth:`SceneReader.read` returns for one tile (raw values, not normalised).
 
-    ``vision`` (Cv, h, w) float32; ``valid`` (h, w) bool; ``aux`` (Ca, h//r, w//r) float32 or None;
+    ``vision`` (Cv, h, w) float32 (or the file's 8/16-bit integer dtype, ``read(keep_dtype=True)``); ``valid``
+    (h, w) bool; ``aux`` (Ca, h//r, w//r) float32 or None;
     ``aux_valid`` (h//r, w//r) bool or None; ``label`` (h, w) uint8 classes with the ignore index, or None;
     ``transform``: the tile's affine transform in the image CRS.
     """
@@ -126,6 +129,8 @@ class SceneReader:
             raise DataError(f"x_bands take the aux input from the image '{self.image}' itself (aux ratio 1); "
                             f"give either x_bands or aux rasters, not both.")
         self.vision_dtype: str = image_ds.dtypes[0]
+        # the dtype ``read(keep_dtype=True)`` keeps: integers that float32 holds exactly, else float32
+        self._exact_dtype = np.dtype(self.vision_dtype if self.vision_dtype in EXACT_IN_FLOAT32 else "float32")
         self._image_masked = has_own_mask(image_ds, (self._read_bands or [1])[0])  # asked once, not per cell
         self.nodata = image_ds.nodata
         self.georeferenced = self.grid.georeferenced
@@ -262,20 +267,25 @@ class SceneReader:
         return (c0, r0, c1 - c0, r1 - r0)
 
     # ----------------------------------------------------------------------------------------- reading
-    def read(self, col_off: int, row_off: int, width: int, height: int) -> TileArrays:
-        """Read one tile (may reach outside the image: those pixels are invalid / ignore index)."""
+    def read(self, col_off: int, row_off: int, width: int, height: int, keep_dtype: bool = False) -> TileArrays:
+        """Read one tile (may reach outside the image: those pixels are invalid / ignore index).
+
+        ``keep_dtype``: the vision values in the file's dtype where it is an 8- or 16-bit integer (float32 holds
+        them exactly; half the bytes or less to batch and copy to a GPU) and the tile comes from shared cells;
+        else float32."""
         col_off, row_off, width, height = int(col_off), int(row_off), int(width), int(height)
         if width < 1 or height < 1:
             raise DataError(f"Tile size must be positive (got {width}x{height}).")
         if self._cells is not None:
-            vision, valid = self._image_from_cells(col_off, row_off, width, height)
+            dtype = self._exact_dtype if keep_dtype else np.float32
+            vision, valid = self._image_from_cells(col_off, row_off, width, height, dtype)
         else:
             vision, valid = read_window(self._open(self.image, "image"), col_off, row_off, width, height,
                                         self._read_bands)
         tile = tile_grid(self.grid, col_off, row_off, width, height)
         aux = aux_valid = None
         if self.selection.x:
-            vision, aux = vision[:self.vision_bands], vision[self.vision_bands:]
+            vision, aux = vision[:self.vision_bands], vision[self.vision_bands:].astype(np.float32, copy=False)
             aux_valid = valid.copy()
         elif self._aux:
             aux, aux_valid = self._aux_from_blocks(col_off, row_off, width, height, tile)
@@ -321,13 +331,14 @@ class SceneReader:
         self._cells = None
         self._aux_lattice = None
 
-    def _image_from_cells(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    def _image_from_cells(self, col_off: int, row_off: int, width: int, height: int,
+                          dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
         """The image window assembled from its cells (the same values as ``read_window``)."""
         cells = self._cells
         pieces = [(cells.window(cy, cx), *self.parts.take(("cell", cy, cx), partial(self._read_cell, cy, cx)))
                   for cy, cx in cells.cells(col_off, row_off, width, height)]
         bands = len(self._read_bands) if self._read_bands else self.image_bands
-        return assemble_window(pieces, col_off, row_off, width, height, bands)
+        return assemble_window(pieces, col_off, row_off, width, height, bands, dtype)
 
     def _read_cell(self, cy: int, cx: int) -> tuple[np.ndarray, np.ndarray]:
         return read_raw(self._open(self.image, "image"), *self._cells.window(cy, cx), self._read_bands,

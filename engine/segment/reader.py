@@ -67,7 +67,8 @@ class Batch:
 
     tiles: list[Tile]
     valid: np.ndarray  # (B, T, T) bool
-    vision: dict[str, np.ndarray]  # stats key -> (B, Cv, T, T) float32, normalised unless keep is given
+    vision: dict[str, np.ndarray]  # stats key -> (B, Cv, T, T) float32 normalised; raw where keep is given (float32
+    # or the file's 8/16-bit integer dtype)
     aux: dict[str, np.ndarray | None]  # normalised
     skipped: int = 0  # all-nodata tiles skipped since the previous batch
     keep: np.ndarray | None = None  # (B, T, T) bool: raw vision; where its normalised values stay (else 0)
@@ -87,10 +88,11 @@ def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]]
     has no valid pixel. The one definition used by the reader threads and the reader processes.
 
     ``normalise=False`` leaves the vision values raw (a GPU normalises them, ``vision_on_device``: 14-20 % of a
-    tile's reading CPU on the bench scene) and returns ``keep``, where the normalised values stay (mirror-padded
+    tile's reading CPU on the bench scene), in the file's dtype where it is an 8/16-bit integer (half the bytes
+    of float32 or less to batch and copy), and returns ``keep``, where the normalised values stay (mirror-padded
     like the tile); else ``keep`` is None."""
     size = tile.size
-    arrays = reader.read(tile.col, tile.row, size, size)
+    arrays = reader.read(tile.col, tile.row, size, size, keep_dtype=not normalise)
     valid = arrays.valid
     if use_region_mask:
         from ..data.align import tile_grid
@@ -105,8 +107,11 @@ def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]]
     keep = None if normalise else _mirror_pad(valid, size, inside_h, inside_w, dtype=bool)
     for key, (vstats, astats, selection) in stats.items():
         raw, x = selection.split(arrays.vision) if selection.active else (arrays.vision, None)
-        vision[key] = _mirror_pad(vstats.apply(raw, arrays.valid & valid) if normalise else raw, size, inside_h,
-                                  inside_w)
+        if normalise:
+            vision[key] = _mirror_pad(vstats.apply(raw, arrays.valid & valid), size, inside_h, inside_w)
+        else:  # raw, in the file's dtype where it is an 8/16-bit integer (vision_on_device)
+            vision[key] = _mirror_pad(raw, size, inside_h, inside_w, dtype=raw.dtype)
+        x = None if x is None else x.astype(np.float32, copy=False)
         if astats is not None and x is not None:  # X bands of the image itself (CMX)
             aux[key] = _mirror_pad(astats.apply(x, arrays.valid & valid), size, inside_h, inside_w)
         elif astats is not None and arrays.aux is not None:
@@ -123,8 +128,16 @@ def vision_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], devic
         return batch.vision  # normalised already: the predictor moves it to its device
     torch = require("torch")
     keep = torch.from_numpy(batch.keep).to(device, non_blocking=True)
-    return {key: stats[key][0].apply_tensor(torch.from_numpy(v).to(device, non_blocking=True), keep)
-            for key, v in batch.vision.items()}
+    return {key: stats[key][0].apply_tensor(_float32_on(torch, v, device), keep) for key, v in batch.vision.items()}
+
+
+def _float32_on(torch: Any, array: np.ndarray, device: Any) -> Any:
+    """``array`` copied to ``device`` as it is and made float32 there (exact for 8/16-bit integers). uint16 goes
+    over as int16 and is widened on the device: torch's uint16 is a storage type with few operations."""
+    if array.dtype == np.uint16:
+        wide = torch.from_numpy(array.view(np.int16)).to(device, non_blocking=True).to(torch.int32)
+        return (wide & 0xFFFF).to(torch.float32)
+    return torch.from_numpy(array).to(device, non_blocking=True).to(torch.float32)
 
 
 class TileReader:

@@ -166,3 +166,40 @@ def test_ensemble_members_must_agree_on_classes_and_find_their_bands(tmp_path, s
         segment(SegmentConfig(image=scene["three"], models=[unet_bundle, cmx_bundle],
                               output=str(tmp_path / "b.tif"), device="cpu"))
     assert not (tmp_path / "a.tif").exists() and not (tmp_path / "b.tif").exists()
+
+
+def test_band_selections_and_x_bands_on_the_gpu_path_give_the_host_batches(tmp_path, scene, unet_bundle,
+                                                                             cmx_bundle):
+    """The GPU path (raw tiles in the file's dtype, normalised on the device; here torch on the CPU) with a
+    cross-family ensemble on the 5-band uint16 image: each member's bands, and CMX's X band normalised on the
+    host as float32, equal the host path's batches."""
+    import torch
+
+    from engine.callbacks import QuietCallback
+    from engine.segment import TileReader, plan_segmentation
+    from engine.segment.reader import vision_on_device
+
+    cfg = SegmentConfig(image=scene["five"], models=[unet_bundle, cmx_bundle], output=str(tmp_path / "u.tif"),
+                        device="cpu", tile_size=64, batch_size=2, overlap=0.5)
+
+    def batches(normalise):
+        plan = plan_segmentation(cfg, QuietCallback())
+        reader = TileReader(plan, 2, 2, 2, normalise=normalise).start()
+        try:
+            return [({k: torch.as_tensor(v).numpy() for k, v in vision_on_device(b, reader.stats, "cpu").items()}, b)
+                    for b in reader if b.tiles]
+        finally:
+            reader.close()
+            plan.reader.close()
+
+    host, device = batches(True), batches(False)
+    assert len(host) == len(device) > 0
+    assert any(b.aux[k] is not None for _, b in device for k in b.aux)
+    for (h_vision, h_batch), (d_vision, d_batch) in zip(host, device):
+        assert len(h_vision) == 2  # the two members' selections
+        for key in h_vision:
+            assert d_batch.vision[key].dtype == np.uint16
+            np.testing.assert_array_equal(d_vision[key], h_vision[key])
+            if h_batch.aux[key] is not None:  # CMX's X band
+                assert d_batch.aux[key].dtype == np.float32
+                np.testing.assert_array_equal(d_batch.aux[key], h_batch.aux[key])

@@ -100,6 +100,39 @@ def test_raw_batches_normalised_on_the_device_equal_the_host_batches(tmp_path, s
     assert padded == (size == (40, 50))  # keep differs from valid only where the tile is mirror-padded
 
 
+@pytest.mark.parametrize(("dtype", "shipped"), [
+    ("uint16", "uint16"),  # values past 32767: uint16 goes to the device as int16 and is widened there
+    ("int16", "int16"),  # negative values
+    ("uint8", "uint8"),
+    ("float32", "float32"),
+    ("int32", "float32"),  # not all exact in float32: made float32 on the host, as before
+])
+def test_raw_tiles_go_to_the_device_in_the_files_integer_dtype(tmp_path, dtype, shipped):
+    import rasterio
+
+    scene = synthetic.make_scene(tmp_path / "s", "s", size=(150, 190), seed=4, aux_channels=6)
+    with rasterio.open(scene["image"]) as src:
+        profile, data = src.profile, src.read().astype(np.float64)
+    data = {"uint16": data * 15, "int16": data * 8 - 16000, "uint8": data / 20}.get(dtype, data)
+    image = tmp_path / f"image_{dtype}.tif"
+    profile.update(dtype=dtype, nodata=None)
+    with rasterio.open(image, "w", **profile) as dst:
+        dst.write(np.clip(data, np.iinfo(dtype).min, np.iinfo(dtype).max).astype(dtype)
+                  if np.dtype(dtype).kind in "iu" else data.astype(dtype))
+    vision_high = {"uint16": 60000.0, "int16": 16000.0, "uint8": 200.0}.get(dtype, 4000.0)
+    model = make_bundle(tmp_path / "m.dsmodel", aux_channels=6, num_classes=3, seed=3, vision_high=vision_high)
+    cfg = SegmentConfig(image=str(image), aux=scene["aux"], models=[model], device="cpu", batch_size=3,
+                        overlap=0.5, output=str(tmp_path / "unused.tif"))
+    host, device = _batches(cfg, 1, False, True), _batches(cfg, 2, False, False)
+    assert len(host) == len(device) > 0
+    for (h_vision, _), (d_vision, d_batch) in zip(host, device):
+        for key in h_vision:
+            assert d_batch.vision[key].dtype == np.dtype(shipped)
+            np.testing.assert_array_equal(d_vision[key], h_vision[key])
+    if dtype == "uint16":
+        assert max(int(b.vision[k].max()) for _, b in device for k in b.vision) > 32767
+
+
 def test_the_gpu_pipeline_run_on_the_cpu_gives_the_host_pipeline_probabilities(tmp_path):
     """``run_tiles(on_device=True)``: raw tiles normalised by the predictor's device, blended in its memory
     (what a GPU run does), here with torch on the CPU; the rows equal those of the host pipeline."""
