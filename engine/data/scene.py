@@ -316,7 +316,8 @@ class SceneReader:
         windows = [tuple(int(v) for v in window) for window in windows]
         image_ds = self._open(self.image, "image")
         block_h, block_w = image_ds.block_shapes[0]
-        self._cells = CellLayout.for_blocks(self.grid.width, self.grid.height, block_w, block_h)
+        tile = max(windows[0][2:]) if windows else 0
+        self._cells = CellLayout.for_blocks(self.grid.width, self.grid.height, block_w, block_h, tile)
         self._aux_lattice = None
         if windows and self._aux and not self.selection.x:
             _, _, tile_w, tile_h = windows[0]

@@ -306,6 +306,11 @@ def test_cell_layout():
     assert CellLayout.for_blocks(4096, 4096, 256, 256) == CellLayout(4096, 4096, 256, 256)
     assert CellLayout.for_blocks(4096, 4096, 128, 128) == CellLayout(4096, 4096, 256, 256)
     assert CellLayout.for_blocks(1000, 800, 1000, 1) == CellLayout(1000, 800, 1000, 256)  # strips of one row
+    # at least a tile a side (a tile then takes at most 2 x 2 cells) ...
+    assert CellLayout.for_blocks(4096, 4096, 256, 256, tile=512) == CellLayout(4096, 4096, 512, 512)
+    assert CellLayout.for_blocks(4096, 4096, 256, 256, tile=64) == CellLayout(4096, 4096, 256, 256)
+    # ... unless that makes cells too large: a 10980 px strip of 512 rows is 5.6 Mpx, so 256 rows
+    assert CellLayout.for_blocks(10980, 10980, 10980, 1, tile=512) == CellLayout(10980, 10980, 10980, 256)
     assert CellLayout.for_blocks(100, 90, 512, 512) == CellLayout(100, 90, 512, 512)  # one block, larger than the image
     assert CellLayout.for_blocks(50000, 50000, 50000, 1) is None  # 256 rows of a 50000 px strip: read per tile
     assert CellLayout.for_blocks(8000, 8000, 8000, 8000) is None  # one huge block
