@@ -185,8 +185,10 @@ class AuxLattice:
             return None
         if col + width > self.columns[-1][2] or row + height > self.rows[-1][2]:
             return None
-        ys = [i for i, (_, start, stop) in enumerate(self.rows) if start < row + height and stop > row]
-        xs = [i for i, (_, start, stop) in enumerate(self.columns) if start < col + width and stop > col]
+        # pixel p belongs to block p // tile, the shifted last block taking all past the regular ones
+        last_y, last_x = len(self.rows) - 1, len(self.columns) - 1
+        ys = range(min(row // self.tile_h, last_y), min((row + height - 1) // self.tile_h, last_y) + 1)
+        xs = range(min(col // self.tile_w, last_x), min((col + width - 1) // self.tile_w, last_x) + 1)
         return [(by, bx) for by in ys for bx in xs]
 
     def block(self, by: int, bx: int) -> Window:
