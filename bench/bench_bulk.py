@@ -219,10 +219,6 @@ def reader_work(folder: Path, model: str, device: str, size: int, rounds: int, b
         tiles, _, cpu, made = _read_scene(cfg, batch, count, normalise=normalise)
         return cpu / tiles, made, tiles
 
-    def lock_ms(normalise: bool) -> float:  # GIL-held ms per tile of one reader thread
-        held, _, (tiles, *_) = lock_held_seconds(lambda: _read_scene(cfg, batch, 1, normalise=normalise))
-        return 1000 * held / tiles
-
     read_all(1, True)  # warm the file cache
     # normalised here (CPU runs) and left raw for the device to normalise (GPU runs)
     modes = [(w, True) for w in workers] + [(w, False) for w in workers]
@@ -235,7 +231,7 @@ def reader_work(folder: Path, model: str, device: str, size: int, rounds: int, b
             seconds, made[count], tiles = read_all(count, normalise)
             per_tile[(count, normalise)].append(seconds)
         for normalise in (True, False, False, True):  # twice each a round: it is the noisier measurement
-            locked[normalise].append(lock_ms(normalise))
+            locked[normalise].append(_lock_ms_per_tile(cfg, batch, normalise))
     ms = {str(w): 1000 * statistics.median(per_tile[(w, True)]) for w in workers}
     raw_ms = {str(w): 1000 * statistics.median(per_tile[(w, False)]) for w in workers}
     return {"scene": f"{size}x{size}", "tiles": tiles, "rounds": rounds, "cpu_ms_per_tile": ms,
@@ -268,6 +264,12 @@ def _read_scene(cfg: Any, batch: int, readers: int, *, processes: bool = False,
         reader.close()
         plan.reader.close()
     return tiles, time.perf_counter() - start, cpu() - cpu_start, dict(reader.parts.made)
+
+
+def _lock_ms_per_tile(cfg: Any, batch: int, normalise: bool) -> float:
+    """Interpreter lock (GIL) one reader thread holds per tile of ``cfg``'s scene, in ms (``bench.gil_probe``)."""
+    held, _, (tiles, *_) = lock_held_seconds(lambda: _read_scene(cfg, batch, 1, normalise=normalise))
+    return 1000 * held / tiles
 
 
 def _mode_name(readers: int, processes: bool) -> str:

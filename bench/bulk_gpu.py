@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.bench_bulk import _manifest_rows, _mode_name, _read_scene, _size
-from bench.gil_probe import lock_held_seconds
+from bench.bench_bulk import _lock_ms_per_tile, _manifest_rows, _mode_name, _size
 
 
 def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, readers: list[int] | None,
@@ -98,14 +97,13 @@ def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, re
                                                "input_wait_share": wait / feed_s}
     # the lock one raw reader thread holds per tile on this machine's CPU: the bound on threads of any number
     first = template.replace(image=rows[0]["image"], aux=[rows[0]["aux"]], output=str(folder / "unused.tif"))
-    held, _, (lock_tiles, *_) = lock_held_seconds(lambda: _read_scene(first, batch, 1, normalise=False))
     best_key = max(sweep, key=lambda c: sweep[c]["feed_px_s"])
     best = sweep[best_key]
     result = {"device": str(predictor.device), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available()
               else None, "amp": amp, "readers": best_key, "batch": batch, "scenes": len(rows),
               "size": _size(manifest), "tiles": tiles, "model_only_px_s": pixels / model_s,
               "model_tiles_s": tiles / model_s, "sweep": sweep, "feed_px_s": best["feed_px_s"],
-              "reader_gil_ms_per_tile": 1000 * held / lock_tiles,
+              "reader_gil_ms_per_tile": _lock_ms_per_tile(first, batch, False),
               "feed_efficiency": best["feed_efficiency"], "end_to_end_px_s": None, "efficiency": None}
     try:  # the whole bulk run writes GeoTIFFs with overviews and category names through GDAL's Python bindings
         require("osgeo.gdal")

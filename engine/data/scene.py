@@ -112,9 +112,7 @@ class SceneReader:
         self._pid = os.getpid()
         # image cells and aux blocks shared by planned tiles (inference turns it on: share_parts); None: every
         # tile reads its own window and warps its own aux (training's random tiles)
-        self.parts: SharedParts | None = None
-        self._cells: CellLayout | None = None
-        self._aux_lattice: AuxLattice | None = None
+        self.parts: SharedParts | None = None  # with the layouts of its cells and aux blocks
 
         image_ds = self._open(self.image, "image")
         self.grid: RasterGrid = grid_of(image_ds)
@@ -276,7 +274,7 @@ class SceneReader:
         col_off, row_off, width, height = int(col_off), int(row_off), int(width), int(height)
         if width < 1 or height < 1:
             raise DataError(f"Tile size must be positive (got {width}x{height}).")
-        if self._cells is not None:
+        if self.parts is not None and self.parts.cells is not None:
             dtype = self._exact_dtype if keep_dtype else np.float32
             vision, valid = self._image_from_cells(col_off, row_off, width, height, dtype)
         else:
@@ -317,38 +315,36 @@ class SceneReader:
         image_ds = self._open(self.image, "image")
         block_h, block_w = image_ds.block_shapes[0]
         tile = max(windows[0][2:]) if windows else 0
-        self._cells = CellLayout.for_blocks(self.grid.width, self.grid.height, block_w, block_h, tile)
-        self._aux_lattice = None
+        cells = CellLayout.for_blocks(self.grid.width, self.grid.height, block_w, block_h, tile)
+        lattice = None
         if windows and self._aux and not self.selection.x:
             _, _, tile_w, tile_h = windows[0]
             if tile_w % self.aux_ratio == 0 and tile_h % self.aux_ratio == 0:  # else every tile warps its own
-                self._aux_lattice = AuxLattice(self.grid.width, self.grid.height, tile_w, tile_h, self.aux_ratio)
-        self.parts = SharedParts(planned_uses(windows, self._cells, self._aux_lattice))
+                lattice = AuxLattice(self.grid.width, self.grid.height, tile_w, tile_h, self.aux_ratio)
+        self.parts = SharedParts(planned_uses(windows, cells, lattice), cells, lattice)
         return self.parts
 
     def stop_sharing(self) -> None:
         """Back to reading every tile on its own; frees the parts held."""
         self.parts = None
-        self._cells = None
-        self._aux_lattice = None
 
     def _image_from_cells(self, col_off: int, row_off: int, width: int, height: int,
                           dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
         """The image window assembled from its cells (the same values as ``read_window``)."""
-        cells = self._cells
+        cells = self.parts.cells
         pieces = [(cells.window(cy, cx), *self.parts.take(("cell", cy, cx), partial(self._read_cell, cy, cx)))
                   for cy, cx in cells.cells(col_off, row_off, width, height)]
         bands = len(self._read_bands) if self._read_bands else self.image_bands
         return assemble_window(pieces, col_off, row_off, width, height, bands, dtype)
 
     def _read_cell(self, cy: int, cx: int) -> tuple[np.ndarray, np.ndarray]:
-        return read_raw(self._open(self.image, "image"), *self._cells.window(cy, cx), self._read_bands,
+        return read_raw(self._open(self.image, "image"), *self.parts.cells.window(cy, cx), self._read_bands,
                         masked=self._image_masked)
 
     def _aux_from_blocks(self, col_off: int, row_off: int, width: int, height: int,
                          tile: RasterGrid) -> tuple[np.ndarray, np.ndarray]:
         """A tile's aux, cut from the shared aux blocks where it lies on the aux grid, else warped on its own."""
-        lattice, r = self._aux_lattice, self.aux_ratio
+        lattice, r = (None if self.parts is None else self.parts.aux), self.aux_ratio
         keys = None if lattice is None else lattice.blocks(col_off, row_off, width, height)
         if keys is None:
             if self.parts is not None:
@@ -367,9 +363,10 @@ class SceneReader:
         edge blocks (off the VRTs' block grid) warped as a tile's own (the same values where the two coincide)."""
         from rasterio.windows import Window as RasterioWindow
 
-        col, row, width, height = self._aux_lattice.block(by, bx)
-        tile, r = tile_grid(self.grid, col, row, width, height), self.aux_ratio
-        if col % width or row % height:
+        lattice, r = self.parts.aux, self.aux_ratio
+        col, row, width, height = lattice.block(by, bx)
+        tile = tile_grid(self.grid, col, row, width, height)
+        if not lattice.is_regular(by, bx):
             return self._read_aux(tile)
         return self._read_aux(tile, RasterioWindow(col // r, row // r, width // r, height // r))
 
@@ -377,7 +374,7 @@ class SceneReader:
         """This reader's warped VRT of an aux file over the regular aux blocks (own handle per thread, as
         ``_open``); None where GDAL will not take the block size (the blocks are then warped one by one)."""
         ds = self._open(src.path, "aux raster")  # first: it drops the handles of a parent process
-        lattice, r = self._aux_lattice, self.aux_ratio
+        lattice, r = self.parts.aux, self.aux_ratio
         key = ("warped", src.path, lattice)
         if key not in self._handles:
             grid = aux_grid(tile_grid(self.grid, 0, 0, *lattice.extent), r)
@@ -464,8 +461,7 @@ class SceneReader:
         GDAL dataset handles must not be used by two threads at once; parallel tile readers each take a copy.
         """
         clone = copy.copy(self)  # through __getstate__: no handles (reopened lazily), no parts
-        # the parts are made once for all the threads
-        clone.parts, clone._cells, clone._aux_lattice = self.parts, self._cells, self._aux_lattice
+        clone.parts = self.parts  # made once for all the threads
         return clone
 
     def portable(self) -> SceneReader:
@@ -484,8 +480,7 @@ class SceneReader:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_handles"] = {}  # GDAL handles cannot be pickled; reopened lazily
-        # thread locks: shared by threads, not processes (a process plans its own)
-        state["parts"], state["_cells"], state["_aux_lattice"] = None, None, None
+        state["parts"] = None  # thread locks: shared by threads, not processes (a process plans its own)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -48,11 +48,15 @@ class SharedParts:
     Args:
         uses: key -> how many times the planned reads will take that part. A key not planned (or taken more
             often than planned) is made for that one use and not kept: results never depend on the plan.
+        cells: how the image is cut into the "cell" parts (None: tiles read their own windows).
+        aux: the lattice of the "aux" parts (None: tiles warp their own aux).
 
     ``key[0]`` names the kind of part ("cell", "aux"); ``made`` counts the parts made per kind.
     """
 
-    def __init__(self, uses: dict[Hashable, int]):
+    def __init__(self, uses: dict[Hashable, int], cells: CellLayout | None = None, aux: AuxLattice | None = None):
+        self.cells = cells
+        self.aux = aux
         self._uses = dict(uses)
         self._entries: dict[Hashable, _Entry] = {}
         self._lock = threading.Lock()  # guards _uses, _entries and the counters; never held while making a part
@@ -191,6 +195,11 @@ class AuxLattice:
         xs = range(min(col // self.tile_w, last_x), min((col + width - 1) // self.tile_w, last_x) + 1)
         return [(by, bx) for by in ys for bx in xs]
 
+    def is_regular(self, by: int, bx: int) -> bool:
+        """Whether block (by, bx) lies on the lattice's own grid (not an inward-shifted edge block)."""
+        (x0, c0, _), (y0, r0, _) = self.columns[bx], self.rows[by]
+        return x0 == c0 and y0 == r0
+
     def block(self, by: int, bx: int) -> Window:
         """The image window warped for block (by, bx): a tile's size."""
         return self.columns[bx][0], self.rows[by][0], self.tile_w, self.tile_h
@@ -202,7 +211,7 @@ class AuxLattice:
 
     @property
     def extent(self) -> tuple[int, int]:
-        """Width and height covered by the regular blocks (image pixels)."""
+        """Width and height covered by the regular blocks (image pixels): those whose start is their first pixel."""
         return (max(x + self.tile_w for x, start, _ in self.columns if x == start),
                 max(y + self.tile_h for y, start, _ in self.rows if y == start))
 

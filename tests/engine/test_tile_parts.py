@@ -59,7 +59,7 @@ def test_tiles_from_shared_parts_equal_their_own_reads(tmp_path, size):
             np.testing.assert_array_equal(got.aux_valid, expected.aux_valid)
             diff = float(np.abs(got.aux - expected.aux).max())
             assert diff <= RELATIVE_TOLERANCE * float(np.abs(expected.aux).max()), (tile, diff)
-        cells, lattice = shared._cells, shared._aux_lattice
+        cells, lattice = shared.parts.cells, shared.parts.aux
         distinct_cells = {c for t in tiles for c in cells.cells(*t.window)}
         on_lattice = [lattice.blocks(*t.window) for t in tiles]
         aligned = [keys for keys in on_lattice if keys is not None]
@@ -91,7 +91,7 @@ def test_a_tile_on_an_aux_block_has_its_own_warps_values_bit_for_bit(tmp_path):
             np.testing.assert_array_equal(tile.aux_valid, expected.aux_valid)
 
 
-def test_aux_lattice_keep_nodata_nan_and_coverage_as_the_tiles_own_warps(tmp_path):
+def test_aux_blocks_keep_nodata_nan_and_coverage_as_the_tiles_own_warps(tmp_path):
     """Per-band nodata, a NaN strip and an aux that covers only part of the image: the blocks' validity is the
     tiles' own, pixel for pixel, and their values agree within the tolerance."""
     paths = synthetic.make_scene(tmp_path, "holes", size=(200, 264), seed=6, aux_channels=[3, 2],
@@ -120,13 +120,14 @@ def test_aux_lattice_keep_nodata_nan_and_coverage_as_the_tiles_own_warps(tmp_pat
         assert parts.made["aux"] > 0 and invalid > 0  # the holes reached the tiles
 
 
-def test_aux_lattice_blocks_are_whole_and_inside_the_image():
+def test_aux_blocks_are_whole_and_inside_the_image():
     lattice = AuxLattice(296, 200, 64, 64, 8)
     # columns: 0, 64, 128, 192 and the last one shifted inward to end at 296 (232, on the aux grid): it gives
     # only 256..296; rows: 0, 64, 128 and 136..200 giving 192..200
     assert lattice.columns == [(0, 0, 64), (64, 64, 128), (128, 128, 192), (192, 192, 256), (232, 256, 296)]
     assert lattice.rows[-1] == (136, 192, 200) and lattice.extent == (256, 192)
     assert lattice.block(3, 4) == (232, 136, 64, 64)
+    assert lattice.is_regular(2, 3) and not lattice.is_regular(3, 4) and not lattice.is_regular(0, 4)
     assert lattice.owned(3, 4) == ((256, 192, 40, 8), (24, 56))
     assert lattice.blocks(232, 136, 64, 64) == [(2, 3), (2, 4), (3, 3), (3, 4)]
     assert lattice.blocks(0, 0, 64, 64) == [(0, 0)]
@@ -207,7 +208,7 @@ def test_parts_held_stay_within_two_tile_rows(tmp_path):
         for tile in grid:
             reader.read(*tile.window)
             held.append(parts.held)
-        cells = reader._cells
+        cells = reader.parts.cells
         assert (cells.cell_w, cells.cell_h) == (256, 256)
         per_row = -(-520 // 256) * 2 + -(-520 // TILE)  # two cell rows and one row of aux chunks
         assert 0 < parts.most_held <= 2 * per_row
@@ -289,7 +290,7 @@ def test_cells_give_read_window_values_on_any_layout(tmp_path, kind):
     with SceneReader(str(path), aux_ratio=1) as reader:
         parts = reader.share_parts(windows)
         if kind == "striped":
-            assert reader._cells.cell_w == 170  # whole-width strips grown to >= 256 rows (here the image)
+            assert reader.parts.cells.cell_w == 170  # whole-width strips grown to >= 256 rows (here the image)
         for window in windows:
             got = reader.read(*window)
             with rasterio.open(path) as ds:
