@@ -262,11 +262,12 @@ class GeoTiffStreamWriter:
                         band.SetCategoryNames([str(n) for n in category_names])  # GDAL PAM (.aux.xml)
                 levels = overview_levels(self.width, self.height)
                 if overviews and levels:
-                    gdal.SetConfigOption("COMPRESS_OVERVIEW", "DEFLATE")
+                    # this thread's only: a bulk run publishes one scene while the next one runs
+                    gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", "DEFLATE")
                     try:
                         ds.BuildOverviews(overviews.upper(), levels)
                     finally:
-                        gdal.SetConfigOption("COMPRESS_OVERVIEW", None)
+                        gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", None)
                 ds.FlushCache()
             finally:
                 band = ds = None  # a band keeps its dataset open: both go, so it closes here, not at GC

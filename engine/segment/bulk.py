@@ -10,6 +10,7 @@ ranks exchange nothing else. One bad scene is recorded as failed and the run goe
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -24,10 +25,11 @@ from ..environment import resolve_device
 from ..errors import CanceledError, ConfigError, DataError, DualStreamError
 from ..outputs import check_writable
 from ..tiling import overlap_pixels, tile_count
+from .pipeline import streaming_gdal_cache
 from .plan import Member, check_members
 from .predictor import Predictor, make_predictor
 from .resume import decide, finished_record, mark_done, mark_running, recorded_outputs, run_fingerprint
-from .run import segment
+from .run import SceneRun
 from .scenes import MARKER_FOLDER, Scene, discover_scenes, scene_outputs, shard
 from .summary import counts, write_mosaics, write_summary
 
@@ -61,6 +63,7 @@ class _ShareProgress(Callback):
         self.total = max(1, total_tiles)
         self.before = 0  # estimated tiles of the scenes already handled
         self.scene_tiles = 0
+        self.waiting: _Finishing | None = None  # the previous scene's publishing, started after this one's first batch
 
     def start_scene(self, estimate: int) -> None:
         self.scene_tiles = estimate
@@ -71,6 +74,11 @@ class _ShareProgress(Callback):
         self.inner.progress(self.before, self.total, "tiles")
 
     def progress(self, done: float, total: float, stage: str = "") -> None:
+        if stage == "segment" and done and self.waiting is not None:
+            # the model has this scene's first batch: a GPU works through it while the publishing thread holds
+            # the interpreter lock now and then (rasterio closing a written file: ~25 ms for a 4096^2 scene)
+            self.waiting.start()
+            self.waiting = None
         if stage == "segment" and total:
             self.inner.progress(self.before + self.scene_tiles * min(done, total) / total, self.total, "tiles")
 
@@ -92,7 +100,7 @@ def _tile_estimate(scene: Scene, tile: int, overlap: int) -> int:
 def _record(scene: Scene, order: int, rank: int, output: Path) -> dict[str, Any]:
     return {"image": scene.image, "aux": scene.aux, "name": scene.name, "status": "failed", "error": None,
             "pixels": scene.pixels, "seconds": 0.0, "px_per_s": None, "tiles": 0, "output": None,
-            "warnings": [], "rank": rank, "order": order}
+            "warnings": [], "rank": rank, "order": order, "started_s": None}
 
 
 def _eta(seconds: float) -> str:
@@ -104,9 +112,10 @@ class _Share:
     """One rank's scenes, run in order; the part of the summary it writes as it goes."""
 
     def __init__(self, bulk: BulkConfig, template: SegmentConfig, members: list[Member], fingerprint: dict[str, Any],
-                 ctx: DistContext, device: str, callback: Callback):
+                 ctx: DistContext, device: str, callback: Callback, started: float):
         self.bulk, self.template, self.members = bulk, template, members
         self.fingerprint, self.ctx, self.device, self.callback = fingerprint, ctx, device, callback
+        self.started = started  # the run's clock: a record's started_s counts from it (scenes overlap)
         self.part = Path(bulk.out_dir) / MARKER_FOLDER / f"rank-{ctx.rank}-of-{ctx.world_size}.json"
         self.predictor: Predictor | None = None  # loaded for the first scene that needs it
         self.load_seconds = 0.0
@@ -128,29 +137,21 @@ class _Share:
         return self.predictor
 
     def run(self, scenes: list[tuple[int, Scene]], on_record: Any) -> bool:
-        """Run ``scenes`` ((global order, scene) pairs); returns False when canceled."""
+        """Run ``scenes`` ((global order, scene) pairs); returns False when canceled.
+
+        The scenes overlap so that the model does not idle between them: while it runs one scene, the previous
+        one's outputs are finished and published in a background thread (:class:`_Finishing`), and once every
+        tile of this one has been read the next one is opened and its reader started. Records stay in order.
+        """
         progress = _ShareProgress(self.callback, sum(_tile_estimate(s, self.tile, self.overlap) for _, s in scenes))
         start = time.perf_counter()
-        pixels_left = sum(s.pixels for _, s in scenes)
+        pixels_left = sum(s.pixels for _, s in scenes)  # of the scenes not concluded yet
         pixels_done, busy = 0, 0.0
-        self.callback.progress(0, len(scenes), "scenes")
-        for index, (order, scene) in enumerate(scenes):
-            outputs = scene_outputs(self.bulk.out_dir, scene.name, self.bulk)
-            record = _record(scene, order, self.ctx.rank, outputs.classes)
-            progress.start_scene(_tile_estimate(scene, self.tile, self.overlap))
-            try:
-                self._run_scene(scene, outputs, record, progress)
-            except (CanceledError, KeyboardInterrupt):
-                record.update(status="canceled", error="canceled before the scene was finished")
-                self.records.append(record)
-                for later_order, later in scenes[index + 1:]:
-                    later_output = scene_outputs(self.bulk.out_dir, later.name, self.bulk).classes
-                    self.records.append(dict(_record(later, later_order, self.ctx.rank, later_output),
-                                             status="canceled", error="not started: the run was canceled"))
-                self.write_part()
-                on_record()
-                return False
-            progress.end_scene()
+        finishing: list[_Finishing] = []  # at most one
+        ahead: dict[int, SceneRun | Exception] = {}  # scenes opened (and reading) before their turn
+
+        def conclude(index: int, scene: Scene, record: dict[str, Any]) -> None:
+            nonlocal pixels_left, pixels_done, busy
             self.records.append(record)
             self.write_part()
             on_record()
@@ -164,44 +165,172 @@ class _Share:
                 f"{record['seconds']:.1f} s" if record["status"] == "done" else "finished earlier")
             self.callback.info(f"[{index + 1}/{len(scenes)}] {scene.name}: {record['status']} ({shown}){eta}")
             self.callback.progress(index + 1, len(scenes), "scenes")
-        return True
 
-    def _run_scene(self, scene: Scene, outputs: Any, record: dict[str, Any], progress: _ShareProgress) -> None:
-        """Fill ``record`` for one scene; only a cancel escapes."""
+        def settle() -> None:  # the scene being finished in the background: wait for it and conclude it
+            if finishing:
+                done = finishing.pop()
+                progress.waiting = None
+                done.wait()
+                for message in done.callback.warnings:
+                    self.callback.warning(message)
+                conclude(done.index, done.scene, done.record)
+
+        def read_ahead(index: int) -> None:  # on the model's thread, once the current scene's tiles are all read
+            if index >= len(scenes) or index in ahead:
+                return
+            order, scene = scenes[index]
+            outputs = scene_outputs(self.bulk.out_dir, scene.name, self.bulk)
+            cfg = self._scene_config(scene, outputs, _record(scene, order, self.ctx.rank, outputs.classes))
+            if cfg is None:
+                return  # skipped or failed without reading: nothing to start
+            try:
+                run = SceneRun(cfg, progress, self._predictor())
+                ahead[index] = run
+                run.start_reading()
+            except Exception as exc:  # noqa: BLE001 - the scene's own failure, recorded at its turn
+                ahead[index] = exc
+
+        with streaming_gdal_cache():  # the cache is global: one cap around all the (overlapping) scenes
+            try:
+                self.callback.progress(0, len(scenes), "scenes")
+                for index, (order, scene) in enumerate(scenes):
+                    outputs = scene_outputs(self.bulk.out_dir, scene.name, self.bulk)
+                    record = _record(scene, order, self.ctx.rank, outputs.classes)
+                    progress.start_scene(_tile_estimate(scene, self.tile, self.overlap))
+                    try:
+                        running = self._run_scene(scene, outputs, record, progress, ahead.pop(index, None),
+                                                  lambda: read_ahead(index + 1))
+                    except (CanceledError, KeyboardInterrupt):
+                        settle()  # its tiles are all done: it is finished and kept
+                        record.update(status="canceled", error="canceled before the scene was finished")
+                        self.records.append(record)
+                        for later_order, later in scenes[index + 1:]:
+                            later_output = scene_outputs(self.bulk.out_dir, later.name, self.bulk).classes
+                            self.records.append(dict(_record(later, later_order, self.ctx.rank, later_output),
+                                                     status="canceled", error="not started: the run was canceled"))
+                        self.write_part()
+                        on_record()
+                        return False
+                    progress.end_scene()
+                    settle()
+                    if running is None:
+                        conclude(index, scene, record)
+                    else:
+                        finishing.append(_Finishing(*running, index, scene, outputs, record, self.fingerprint))
+                        progress.waiting = finishing[0]
+                settle()
+                return True
+            finally:
+                for pending in finishing:  # an error of the run itself: let the thread end before leaving
+                    pending.wait()
+                for opened in ahead.values():
+                    if isinstance(opened, SceneRun):
+                        opened.close()
+
+    def _scene_config(self, scene: Scene, outputs: Any, record: dict[str, Any]) -> SegmentConfig | None:
+        """The scene's settings when it is to run; else None with ``record`` filled (skipped, or failed)."""
         if scene.error:
             record["error"] = scene.error
-            return
+            return None
         decision = decide(scene, outputs, self.fingerprint, self.bulk.overwrite)
         if decision.action == "skip":
             kept = finished_record(outputs)
             record.update(status="skipped", tiles=kept.get("tiles", 0), pixels=kept.get("pixels", scene.pixels),
                           output=str(outputs.classes))
-            return
+            return None
         if decision.action == "refuse":
             record["error"] = decision.reason
-            return
-        cfg = self.template.replace(
+            return None
+        return self.template.replace(
             image=scene.image, aux=list(scene.aux), output=str(outputs.classes),
             probabilities=None if outputs.probabilities is None else str(outputs.probabilities),
             polygons=None if outputs.polygons is None else str(outputs.polygons))
+
+    def _run_scene(self, scene: Scene, outputs: Any, record: dict[str, Any], progress: _ShareProgress,
+                   opened: SceneRun | Exception | None, on_read_done: Any) -> tuple[SceneRun, float] | None:
+        """Run one scene's tiles (``opened``: the scene as the read-ahead opened it, or its failure to open);
+        returns the run to finish and when the scene started, or None with ``record`` filled. Only a cancel
+        escapes."""
+        cfg = self._scene_config(scene, outputs, record)
+        if cfg is None:
+            if isinstance(opened, SceneRun):
+                opened.close()
+            return None
+        run = None
+        tick = time.perf_counter()  # the scene's own time: the one-off model load is reported apart
         try:
             predictor = self._predictor()
-            tick = time.perf_counter()  # the scene's own time: the one-off model load is reported apart
+            tick = time.perf_counter()
+            if isinstance(opened, Exception):
+                raise opened
+            run = opened or SceneRun(cfg, progress, predictor, tick)
+            record["started_s"] = tick - self.started
             mark_running(scene, outputs)
-            result = segment(cfg, progress, predictor)
-        except CanceledError:
-            raise
-        except DualStreamError as exc:
-            record.update(error=" ".join(str(exc).split()), seconds=time.perf_counter() - tick)
-            return
-        except Exception as exc:  # noqa: BLE001 - one scene's unexpected failure must not stop the others
-            record.update(error=f"unexpected error ({type(exc).__name__}: {exc}); rerun this scene alone with "
-                                f"`segment --debug` for the traceback", seconds=time.perf_counter() - tick)
-            return
-        seconds = time.perf_counter() - tick
-        record.update(status="done", pixels=result.pixels, seconds=seconds, tiles=result.tiles, output=result.output,
-                      px_per_s=result.pixels / seconds if seconds > 0 else None, warnings=result.warnings)
-        mark_done(scene, outputs, self.fingerprint, record)
+            run.run_tiles(on_read_done)
+        except BaseException as exc:
+            if run is not None:
+                run.close()
+            if isinstance(exc, (CanceledError, KeyboardInterrupt)) or not isinstance(exc, Exception):
+                raise
+            record.update(error=_failure_text(exc), seconds=time.perf_counter() - tick)
+            return None
+        return run, tick
+
+
+def _failure_text(exc: Exception) -> str:
+    """A scene's failure in the summary: the error's own words, or how to get the traceback of a surprise."""
+    if isinstance(exc, DualStreamError):
+        return " ".join(str(exc).split())
+    return (f"unexpected error ({type(exc).__name__}: {exc}); rerun this scene alone with `segment --debug` for "
+            f"the traceback")
+
+
+class _Deferred(Callback):
+    """A finishing thread's callback: keeps the warnings for the run's thread to pass on and never cancels (a
+    scene whose tiles are all done is finished and kept when the run is canceled)."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def info(self, message: str) -> None:
+        pass
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+class _Finishing:
+    """A scene's outputs finished and published (then marked done) in a background thread, started once the next
+    scene's first batch is with the model (or when waited for)."""
+
+    def __init__(self, run: SceneRun, tick: float, index: int, scene: Scene, outputs: Any, record: dict[str, Any],
+                 fingerprint: dict[str, Any]):
+        self.run, self.tick = run, tick
+        self.index, self.scene, self.outputs, self.record = index, scene, outputs, record
+        self.fingerprint = fingerprint
+        self.callback = _Deferred()
+        self.thread = threading.Thread(target=self._finish, name="dualstream-finishing", daemon=True)
+
+    def start(self) -> None:
+        if self.thread.ident is None:
+            self.thread.start()
+
+    def _finish(self) -> None:
+        tick = self.tick  # the scene's own time runs until its outputs are published
+        try:
+            result = self.run.finish(self.callback)
+            seconds = time.perf_counter() - tick
+            self.record.update(status="done", pixels=result.pixels, seconds=seconds, tiles=result.tiles,
+                               output=result.output, px_per_s=result.pixels / seconds if seconds > 0 else None,
+                               warnings=result.warnings)
+            mark_done(self.scene, self.outputs, self.fingerprint, self.record)
+        except Exception as exc:  # noqa: BLE001 - this scene's failure, recorded; the run goes on
+            self.record.update(status="failed", error=_failure_text(exc), seconds=time.perf_counter() - tick,
+                               px_per_s=None)
+
+    def wait(self) -> None:
+        self.start()
+        self.thread.join()
 
 
 def _check_out_dir(bulk: BulkConfig) -> Path:
@@ -261,7 +390,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
         mine = [(order[id(s)], s) for s in shard(scenes, ctx.world_size)[ctx.rank]]
         where = f" (process {ctx.rank + 1} of {ctx.world_size}: {len(mine)} scene(s))" if ctx.distributed else ""
         callback.info(f"Bulk segmentation of {len(scenes)} scene(s) into '{out}' on {device}{where}, largest first.")
-        share = _Share(bulk, template, members, fingerprint, ctx, device, callback)
+        share = _Share(bulk, template, members, fingerprint, ctx, device, callback, start)
         share.predictor = predictor
         share.write_part()
 

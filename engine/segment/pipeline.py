@@ -63,37 +63,58 @@ def tile_options(cfg: Any, device: Any) -> dict[str, Any]:
             "readers": cfg.readers or default_readers(str(device)), "reader_processes": cfg.reader_processes}
 
 
+def _device_side(predict: Predict, on_device: bool | None) -> bool:
+    """Normalise and blend where the model runs (a torch predictor's device), not on the host; None = on a GPU."""
+    if on_device is None:
+        on_device = getattr(getattr(predict, "device", None), "type", None) == "cuda"
+    return bool(on_device and hasattr(predict, "on_device"))
+
+
+def start_reader(plan: SegmentPlan, predict: Predict, *, batch_size: int, prefetch: int, readers: int = 1,
+                 reader_processes: bool = False, on_device: bool | None = None) -> TileReader:
+    """The plan's tile reader for ``predict``, started: it reads ahead until its queues are full. A bulk run
+    starts the next scene's while the model finishes this one (``run_tiles(reader=..., on_read_done=...)``)."""
+    # on a GPU the readers leave the vision values raw and the device normalises them: 14-20 % of a tile's
+    # reading CPU (README, bulk benchmark) moves off the reader threads
+    return TileReader(plan, batch_size, prefetch, readers, processes=reader_processes,
+                      normalise=not _device_side(predict, on_device)).start()
+
+
 def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Callback, *, batch_size: int,
               prefetch: int, readers: int = 1, reader_processes: bool = False,
-              on_device: bool | None = None) -> PipelineStats:
+              on_device: bool | None = None, reader: TileReader | None = None,
+              on_read_done: Callable[[], None] | None = None) -> PipelineStats:
     """Predict every tile of ``plan`` (read by ``readers`` workers: threads, or processes with
     ``reader_processes``), blend overlapping tiles and hand finished rows to ``sink``.
 
     ``on_device``: normalise and blend where the model runs (a torch predictor's device), not on the host;
-    None = on a GPU. The sink is drained (``sink.finish()``) before returning; on an error or cancel the caller
-    aborts it.
+    None = on a GPU. ``reader``: one from :func:`start_reader` with the same ``predict`` and ``on_device``
+    (then the reading keywords are its own). ``on_read_done`` is called once on this thread as soon as every
+    tile has been read (batches may still wait for the model): a bulk run starts the next scene's reader there.
+    The sink is drained (``sink.finish()``) before returning; on an error or cancel the caller aborts it.
     """
-    weights = blend_window(plan.tile, max(plan.overlap, 1))
-    device = getattr(predict, "device", None)
-    if on_device is None:
-        on_device = getattr(device, "type", None) == "cuda"
-    device_side = on_device and hasattr(predict, "on_device")
-    if device_side:  # blend where the probabilities are; see device_blend
-        from .device_blend import DeviceRowBandAccumulator
-
-        accumulator: RowBandAccumulator = DeviceRowBandAccumulator(
-            plan.width, plan.height, plan.probability_channels, plan.grid.band_rows, sink.sink, device)
-        predict = predict.on_device
-        torch = require("torch")
-        weights = torch.from_numpy(weights).to(device)
-    else:
-        accumulator = RowBandAccumulator(plan.width, plan.height, plan.probability_channels, plan.grid.band_rows,
-                                         sink.sink)
-    # on a GPU the readers leave the vision values raw and the device normalises them: 14-20 % of a tile's
-    # reading CPU (README, bulk benchmark) moves off the reader threads
-    reader = TileReader(plan, batch_size, prefetch, readers, processes=reader_processes,
-                        normalise=not device_side).start()
+    model = predict
+    device = getattr(model, "device", None)
+    device_side = _device_side(model, on_device)
+    if reader is None:
+        reader = start_reader(plan, model, batch_size=batch_size, prefetch=prefetch, readers=readers,
+                              reader_processes=reader_processes, on_device=device_side)
     try:
+        if reader.normalise == device_side:
+            raise ValueError("run_tiles: the reader normalises where the model expects raw values (or the other "
+                             "way round); start it with start_reader for the same predictor")
+        weights = blend_window(plan.tile, max(plan.overlap, 1))
+        if device_side:  # blend where the probabilities are; see device_blend
+            from .device_blend import DeviceRowBandAccumulator
+
+            accumulator: RowBandAccumulator = DeviceRowBandAccumulator(
+                plan.width, plan.height, plan.probability_channels, plan.grid.band_rows, sink.sink, device)
+            predict = model.on_device
+            torch = require("torch")
+            weights = torch.from_numpy(weights).to(device)
+        else:
+            accumulator = RowBandAccumulator(plan.width, plan.height, plan.probability_channels, plan.grid.band_rows,
+                                             sink.sink)
         total, done, skipped = len(plan.grid), 0, 0
         col0, row0 = plan.region[0], plan.region[1]
         model_seconds = 0.0
@@ -111,7 +132,12 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
             done += len(batch.tiles) + batch.skipped
             skipped += batch.skipped
             callback.progress(done, total, "segment")
+            if on_read_done is not None and reader.read_all.is_set():
+                on_read_done, call = None, on_read_done
+                call()
         callback.check_canceled()
+        if on_read_done is not None:
+            on_read_done()
         accumulator.finish()
         sink.finish()
         return PipelineStats(tiles=total, skipped_tiles=skipped, model_seconds=model_seconds,

@@ -174,6 +174,7 @@ class TileReader:
         if self.readers > 1:
             quiet_in_memory_dataset_warnings()  # before the threads start: a filter set inside them would race
         self.stop = threading.Event()  # checked per tile, so a cancel does not finish the batch being read
+        self.read_all = threading.Event()  # every tile read (the last batches may still wait in the queue)
         # per stats key: vision statistics, aux statistics (None: no aux), the member's band selection
         self.stats: dict[str, tuple[Any, Any, Any]] = {}
         for member in plan.members:
@@ -271,6 +272,9 @@ class TileReader:
                 if len(pending) == self.batch_size:
                     yield self._stack(pending, skipped)
                     pending, skipped = [], 0
+            if self.stop.is_set():
+                return
+            self.read_all.set()  # the workers (or the pool's processes) are idle from here
             if pending or skipped:
                 yield self._stack(pending, skipped)
         finally:

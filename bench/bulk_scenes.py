@@ -1,0 +1,106 @@
+"""Bulk segmentation between scenes (``bench_bulk.py`` part 5): how long the model idles from one scene to the next.
+
+The same scenes and one loaded predictor, side by side in one process: one ``segment()`` after another (what the
+bulk runner did until 2026-11-23: each scene's outputs finished and published, then the next scene planned and
+its first tiles read, the model idle meanwhile) against ``segment_bulk`` (the next scene read ahead, outputs
+published in the background). The predictor's calls are timed; the model's idle time at a scene boundary is from
+the end of a scene's last call to the start of the next scene's first. On the CPU the tiny preset keeps the
+model's share small enough for the boundaries to show; on a GPU the calls are synchronised to be timed.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.bench_bulk import _manifest_rows, _size
+
+
+def scene_boundaries(folder: Path, model: str, manifest: Path, device: str, batch: int, readers: int,
+                     rounds: int) -> dict[str, Any]:
+    """Wall time, model time and the model's idle time per scene boundary: scenes one after another through
+    ``segment()`` vs one bulk run, ``rounds`` times each in alternating order (medians)."""
+    import torch
+
+    from engine.callbacks import QuietCallback
+    from engine.config import BulkConfig, SegmentConfig
+    from engine.segment import Predictor, plan_segmentation, segment
+    from engine.segment.bulk import segment_bulk
+    from engine.segment.plan import check_members
+
+    rows = _manifest_rows(manifest)
+    template = SegmentConfig(models=[model], device=device, batch_size=batch, overlap=0.125, readers=readers)
+    predictor = Predictor.from_bundles(check_members(template), "none", device)
+    cuda = str(predictor.device).startswith("cuda")
+    calls: list[tuple[float, float]] = []
+    inner = type(predictor).__call__
+
+    class Timed(type(predictor)):  # the same predictor, its calls timed
+        def __call__(self, vision: Any, aux: Any) -> Any:
+            tick = time.perf_counter()
+            out = inner(self, vision, aux)
+            if cuda:
+                torch.cuda.synchronize()
+            calls.append((tick, time.perf_counter()))
+            return out
+
+    predictor.__class__ = Timed
+    batches = []  # predictor calls per scene in bulk order (largest first, as the bulk run orders them)
+    for row in rows:
+        plan = plan_segmentation(template.replace(image=row["image"], aux=[row["aux"]],
+                                                  output=str(folder / "unused.tif")), QuietCallback())
+        batches.append((plan.width * plan.height, math.ceil(len(plan.grid) / batch)))
+        plan.reader.close()
+    order = sorted(range(len(rows)), key=lambda i: -batches[i][0])
+    per_scene = [batches[i][1] for i in order]
+
+    def one_after_another() -> None:
+        for i in order:
+            row = rows[i]
+            segment(template.replace(image=row["image"], aux=[row["aux"]],
+                                     output=str(folder / "boundaries_single" / row["output"])), QuietCallback(),
+                    predictor)
+
+    def bulk() -> None:
+        done = segment_bulk(BulkConfig(manifest=str(manifest), out_dir=str(folder / "boundaries_bulk"),
+                                       overwrite=True), template, QuietCallback(), predictor=predictor)
+        if not done.ok:
+            raise RuntimeError(f"bulk run failed: {[s['error'] for s in done.scenes if s['error']]}")
+
+    (folder / "boundaries_single").mkdir(exist_ok=True)
+    one_after_another()  # warm-up (kernels, allocator, file cache); not timed
+    measured: dict[str, list[dict[str, float]]] = {"one after another": [], "bulk": []}
+    for _ in range(rounds):
+        for name, work in (("one after another", one_after_another), ("bulk", bulk)):
+            calls.clear()
+            start = time.perf_counter()
+            work()
+            wall = time.perf_counter() - start
+            if len(calls) != sum(per_scene):
+                raise RuntimeError(f"{name}: {len(calls)} predictor calls, expected {sum(per_scene)}")
+            ends = [sum(per_scene[:k + 1]) for k in range(len(per_scene))]  # one past each scene's last call
+            idle = [calls[e][0] - calls[e - 1][1] for e in ends[:-1]]
+            measured[name].append({"wall_s": wall, "model_s": sum(b - a for a, b in calls),
+                                   "boundary_idle_ms": 1000 * statistics.mean(idle) if idle else 0.0,
+                                   "first_call_s": calls[0][0] - start, "after_last_s": start + wall - calls[-1][1]})
+    median = {name: {key: statistics.median(m[key] for m in runs) for key in runs[0]}
+              for name, runs in measured.items()}
+    for m in median.values():
+        m["model_share"] = m["model_s"] / m["wall_s"]
+    return {"device": str(predictor.device), "scenes": len(rows), "size": _size(manifest), "batch": batch,
+            "readers": readers, "rounds": rounds, "modes": median,
+            "wall_ratio": median["one after another"]["wall_s"] / median["bulk"]["wall_s"]}
+
+
+def markdown(s: dict[str, Any], preset: str) -> list[str]:
+    lines = [f"Between scenes, {s['scenes']} x {s['size']}² on {s['device']} (preset {preset}, batch {s['batch']}, "
+             f"{s['readers']} reader(s), one loaded predictor, median of {s['rounds']} alternating rounds):", "",
+             "| scenes run | wall | model busy | model idle per scene boundary | before the first call | after "
+             "the last |", "|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {m['wall_s']:.2f} s | {100 * m['model_share']:.1f} % | {m['boundary_idle_ms']:.0f} ms | "
+              f"{m['first_call_s']:.2f} s | {m['after_last_s']:.2f} s |" for name, m in s["modes"].items()]
+    lines += ["", f"One after another / bulk wall time: **{s['wall_ratio']:.3f}x**.", ""]
+    return lines

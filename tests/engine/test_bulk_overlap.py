@@ -1,0 +1,133 @@
+"""Bulk runs overlap their scenes: the next scene is opened and read while the model finishes this one, and this
+one's outputs are published in a background thread while the model runs the next. Same outputs, same records
+in the same order, failures still per scene.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.callbacks import QuietCallback
+from engine.config import BulkConfig, SegmentConfig
+from engine.data import synthetic
+from engine.errors import DataError
+from engine.segment import Predictor, plan_segmentation, run_tiles, segment
+from engine.segment import run as run_module
+from engine.segment.bulk import segment_bulk
+from engine.segment.outputs import RowSink
+from engine.segment.plan import check_members
+from tests.engine.test_segment_bulk import SIZES, _pixels, _write_scenes, good, model  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.mark.parametrize("readers, processes", [(1, False), (2, True)])
+def test_next_scene_is_read_ahead_and_published_scenes_overlap_the_next(good, model, tmp_path, monkeypatch,  # noqa: F811
+                                                                        readers, processes):
+    """Each later scene's reader starts while the previous scene is still in its tiles (its class raster not yet
+    published), the previous one is published while the next runs, and the outputs are a single run's."""
+    opened_while = {}
+    start_reading = run_module.SceneRun.start_reading
+
+    def watch(scene):  # what was on disk when the read-ahead started this scene's reader
+        name = Path(scene.plan.cfg.image).stem
+        previous = {"a": "c", "b": "a"}[name]
+        opened_while[name] = (out / f"{previous}.tif").exists()
+        start_reading(scene)
+
+    monkeypatch.setattr(run_module.SceneRun, "start_reading", watch)
+    out = tmp_path / "bulk"
+    template = SegmentConfig(models=[model], device="cpu", readers=readers, reader_processes=processes)
+    result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"],
+                                     out_dir=str(out), probabilities=True, polygons=True), template)
+    assert result.ok and [Path(s["image"]).stem for s in result.scenes] == ["c", "a", "b"]  # largest first
+    assert opened_while == {"a": False, "b": False}  # read ahead before the previous one was published
+    c, a, b = result.scenes
+    assert a["started_s"] < c["started_s"] + c["seconds"]  # a's tiles began before c was published
+    assert b["started_s"] < a["started_s"] + a["seconds"]
+    for name in SIZES:
+        single = tmp_path / f"single_{name}.tif"
+        segment(template.replace(image=str(good / f"{name}.tif"), aux=[str(good / f"{name}_aux.tif")],
+                                 output=str(single), probabilities=str(tmp_path / f"single_{name}_p.tif")))
+        assert np.array_equal(_pixels(out / f"{name}.tif"), _pixels(single))
+        assert np.array_equal(_pixels(out / f"{name}_probabilities.tif"), _pixels(tmp_path / f"single_{name}_p.tif"))
+        assert (out / f"{name}.gpkg").is_file()
+
+
+def test_a_scene_that_fails_to_open_when_read_ahead_fails_at_its_turn(good, model, tmp_path):  # noqa: F811
+    """The read-ahead opens the second scene while the first runs; its error is that scene's, in its place."""
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    for name in ("c", "b"):
+        for suffix in ("", "_aux"):
+            (folder / f"{name}{suffix}.tif").write_bytes((good / f"{name}{suffix}.tif").read_bytes())
+    odd = synthetic.make_scene(tmp_path / "gen", "a", size=SIZES["a"], seed=1, aux_channels=3)  # model wants 6
+    (folder / "a.tif").write_bytes(Path(odd["image"]).read_bytes())
+    (folder / "a_aux.tif").write_bytes(Path(odd["aux"][0]).read_bytes())
+    out = tmp_path / "out"
+    result = segment_bulk(BulkConfig(images=[str(folder / "*.tif")], aux_patterns=["{stem}_aux.tif"],
+                                     out_dir=str(out)), SegmentConfig(models=[model], device="cpu"))
+    statuses = {Path(s["image"]).stem: s for s in result.scenes}
+    assert [Path(s["image"]).stem for s in result.scenes] == ["c", "a", "b"]
+    assert statuses["a"]["status"] == "failed" and "a_aux.tif" in statuses["a"]["error"]
+    assert statuses["c"]["status"] == statuses["b"]["status"] == "done"
+    assert not (out / "a.tif").exists() and not [p for p in out.iterdir() if ".tmp-" in p.name]
+
+
+def test_a_failure_while_publishing_is_that_scene_s_and_the_run_goes_on(good, model, tmp_path, monkeypatch):  # noqa: F811
+    finish = run_module.finish_outputs
+
+    def failing(plan, writer, callback, extra_tmp, metadata=None):
+        if Path(plan.cfg.image).stem == "a":
+            raise DataError(f"No space left on the device while finishing '{plan.cfg.output}'.")
+        return finish(plan, writer, callback, extra_tmp, metadata)
+
+    monkeypatch.setattr(run_module, "finish_outputs", failing)
+    out = tmp_path / "out"
+    result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"],
+                                     out_dir=str(out), probabilities=True), SegmentConfig(models=[model], device="cpu"))
+    statuses = {Path(s["image"]).stem: s for s in result.scenes}
+    assert statuses["a"]["status"] == "failed" and "No space left" in statuses["a"]["error"]
+    assert statuses["c"]["status"] == statuses["b"]["status"] == "done" and not result.ok
+    assert not (out / "a.tif").exists() and not (out / "a_probabilities.tif").exists()
+    assert not [p for p in out.iterdir() if ".tmp-" in p.name]
+    # the rerun redoes exactly the failed scene
+    monkeypatch.undo()
+    again = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"], out_dir=str(out),
+                                    probabilities=True), SegmentConfig(models=[model], device="cpu"))
+    assert {Path(s["image"]).stem: s["status"] for s in again.scenes} == {"c": "skipped", "a": "done",
+                                                                          "b": "skipped"}
+
+
+def test_read_done_is_called_while_batches_still_wait_for_the_model(good, model, tmp_path):  # noqa: F811
+    """run_tiles calls ``on_read_done`` once every tile is read, before the model has had the last batches."""
+    cfg = SegmentConfig(image=str(good / "c.tif"), aux=[str(good / "c_aux.tif")], models=[model], device="cpu",
+                        batch_size=1, prefetch=3, output=str(tmp_path / "unused.tif"))
+    predictor = Predictor.from_bundles(check_members(cfg), "none", "cpu")
+    calls = []
+
+    def slow(vision, aux):  # a model slower than the reader
+        calls.append(time.perf_counter())
+        time.sleep(0.05)
+        return predictor(vision, aux)
+
+    class Discard(RowSink):
+        def _write(self, row, probs, valid):
+            pass
+
+        def _abort_files(self):
+            pass
+
+    read_done = []
+    plan = plan_segmentation(cfg, QuietCallback())
+    try:
+        stats = run_tiles(plan, slow, Discard(), QuietCallback(), batch_size=1, prefetch=3,
+                          on_read_done=lambda: read_done.append(len(calls)))
+    finally:
+        plan.reader.close()
+    assert len(read_done) == 1 and len(calls) == stats.tiles >= 6
+    assert read_done[0] <= len(calls) - 2  # at least two batches were still waiting for the model
