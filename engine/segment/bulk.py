@@ -192,11 +192,11 @@ class _Share:
 
         with streaming_gdal_cache():  # the cache is global: one cap around all the (overlapping) scenes
             try:
-                self.callback.progress(0, len(scenes), "scenes")
                 for index, (order, scene) in enumerate(scenes):
                     outputs = scene_outputs(self.bulk.out_dir, scene.name, self.bulk)
                     record = _record(scene, order, self.ctx.rank, outputs.classes)
                     progress.start_scene(_tile_estimate(scene, self.tile, self.overlap))
+                    self.callback.progress(index, len(scenes), "scenes")  # scenes before this one: "scene i of n"
                     try:
                         running = self._run_scene(scene, outputs, record, progress, ahead.pop(index, None),
                                                   lambda: read_ahead(index + 1))
@@ -305,7 +305,8 @@ class _Finishing:
 
     def __init__(self, run: SceneRun, tick: float, index: int, scene: Scene, outputs: Any, record: dict[str, Any],
                  fingerprint: dict[str, Any]):
-        self.run, self.tick = run, tick
+        self.run = run
+        self.tiles_seconds = time.perf_counter() - tick  # the scene's from its start to its last tile
         self.index, self.scene, self.outputs, self.record = index, scene, outputs, record
         self.fingerprint = fingerprint
         self.callback = _Deferred()
@@ -316,17 +317,18 @@ class _Finishing:
             self.thread.start()
 
     def _finish(self) -> None:
-        tick = self.tick  # the scene's own time runs until its outputs are published
+        # the scene's own time: its tiles and its publishing, not the wait for the next scene's first batch
+        tick = time.perf_counter()
         try:
             result = self.run.finish(self.callback)
-            seconds = time.perf_counter() - tick
+            seconds = self.tiles_seconds + time.perf_counter() - tick
             self.record.update(status="done", pixels=result.pixels, seconds=seconds, tiles=result.tiles,
                                output=result.output, px_per_s=result.pixels / seconds if seconds > 0 else None,
                                warnings=result.warnings)
             mark_done(self.scene, self.outputs, self.fingerprint, self.record)
         except Exception as exc:  # noqa: BLE001 - this scene's failure, recorded; the run goes on
-            self.record.update(status="failed", error=_failure_text(exc), seconds=time.perf_counter() - tick,
-                               px_per_s=None)
+            self.record.update(status="failed", error=_failure_text(exc), px_per_s=None,
+                               seconds=self.tiles_seconds + time.perf_counter() - tick)
 
     def wait(self) -> None:
         self.start()

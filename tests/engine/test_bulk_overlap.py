@@ -30,25 +30,40 @@ def test_next_scene_is_read_ahead_and_published_scenes_overlap_the_next(good, mo
                                                                         readers, processes):
     """Each later scene's reader starts while the previous scene is still in its tiles (its class raster not yet
     published), the previous one is published while the next runs, and the outputs are a single run's."""
-    opened_while = {}
-    start_reading = run_module.SceneRun.start_reading
+    opened_while, steps = {}, []
+    start_reading, run_tiles_, finish = (run_module.SceneRun.start_reading, run_module.SceneRun.run_tiles,
+                                         run_module.SceneRun.finish)
+
+    def name_of(scene):
+        return Path(scene.plan.cfg.image).stem
 
     def watch(scene):  # what was on disk when the read-ahead started this scene's reader
-        name = Path(scene.plan.cfg.image).stem
-        previous = {"a": "c", "b": "a"}[name]
-        opened_while[name] = (out / f"{previous}.tif").exists()
+        previous = {"a": "c", "b": "a"}[name_of(scene)]
+        opened_while[name_of(scene)] = (out / f"{previous}.tif").exists()
         start_reading(scene)
 
+    def tiles(scene, *args):
+        steps.append(("tiles", name_of(scene)))
+        return run_tiles_(scene, *args)
+
+    def publish(scene, *args):
+        steps.append(("publish", name_of(scene)))
+        return finish(scene, *args)
+
     monkeypatch.setattr(run_module.SceneRun, "start_reading", watch)
+    monkeypatch.setattr(run_module.SceneRun, "run_tiles", tiles)
+    monkeypatch.setattr(run_module.SceneRun, "finish", publish)
     out = tmp_path / "bulk"
     template = SegmentConfig(models=[model], device="cpu", readers=readers, reader_processes=processes)
     result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"],
                                      out_dir=str(out), probabilities=True, polygons=True), template)
     assert result.ok and [Path(s["image"]).stem for s in result.scenes] == ["c", "a", "b"]  # largest first
     assert opened_while == {"a": False, "b": False}  # read ahead before the previous one was published
-    c, a, b = result.scenes
-    assert a["started_s"] < c["started_s"] + c["seconds"]  # a's tiles began before c was published
-    assert b["started_s"] < a["started_s"] + a["seconds"]
+    # each scene is published once the next one's tiles have begun
+    assert steps.index(("tiles", "a")) < steps.index(("publish", "c"))
+    assert steps.index(("tiles", "b")) < steps.index(("publish", "a"))
+    for record in result.scenes:  # its own time: its tiles and its publishing, within the run
+        assert 0 < record["seconds"] and record["started_s"] + record["seconds"] <= result.summary["seconds"]
     for name in SIZES:
         single = tmp_path / f"single_{name}.tif"
         segment(template.replace(image=str(good / f"{name}.tif"), aux=[str(good / f"{name}_aux.tif")],
