@@ -15,8 +15,8 @@
    Target >= 1.7x.
 4. GPU (``--device cuda``): model-only vs end-to-end px/s of a bulk run with b1, ``--amp bf16|fp16`` and each
    ``--readers N`` as threads and as processes. Target end-to-end >= 0.90 of model-only.
-5. Between scenes (``bench/bulk_scenes.py``): the model's idle time from one scene to the next, scenes one after
-   another through ``segment()`` vs a bulk run (next scene read ahead, outputs published in the background).
+5. Between scenes (``bench/bulk_scenes.py``): the model's idle time from one scene to the next, a bulk run with
+   its scenes one after another vs overlapped (next scene read ahead, outputs published in the background).
 
 The model is the product default (b1 preset, tile 512, 48 aux channels) with random weights: throughput does not
 depend on the weights. Scenes are written block by block by :func:`bench.bench_segment.write_scene`.

@@ -1,9 +1,10 @@
 """Bulk segmentation between scenes (``bench_bulk.py`` part 5): how long the model idles from one scene to the next.
 
-The same scenes and one loaded predictor, side by side in one process: one ``segment()`` after another (what the
-bulk runner did until 2026-11-23: each scene's outputs finished and published, then the next scene planned and
-its first tiles read, the model idle meanwhile) against ``segment_bulk`` (the next scene read ahead, outputs
-published in the background). The predictor's calls are timed; the model's idle time at a scene boundary is from
+The same scenes and one loaded predictor, side by side in one process: a bulk run with its scenes one after
+another (``overlap_scenes=False``, the CPU's default and what every bulk run did until 2026-11-23: each scene's
+outputs finished and published, then the next scene planned and its first tiles read, the model idle meanwhile)
+against one that overlaps them (the GPU's default: the next scene read ahead, outputs published in the
+background). The predictor's calls are timed; the model's idle time at a scene boundary is from
 the end of a scene's last call to the start of the next scene's first. On the CPU the tiny preset keeps the
 model's share small enough for the boundaries to show; on a GPU the calls are synchronised to be timed.
 """
@@ -21,13 +22,13 @@ from bench.bench_bulk import _manifest_rows, _size
 
 def scene_boundaries(folder: Path, model: str, manifest: Path, device: str, batch: int, readers: int,
                      rounds: int) -> dict[str, Any]:
-    """Wall time, model time and the model's idle time per scene boundary: scenes one after another through
-    ``segment()`` vs one bulk run, ``rounds`` times each in alternating order (medians)."""
+    """Wall time, model time and the model's idle time per scene boundary: a bulk run with its scenes one after
+    another vs one that overlaps them, ``rounds`` times each in alternating order (medians)."""
     import torch
 
     from engine.callbacks import QuietCallback
     from engine.config import BulkConfig, SegmentConfig
-    from engine.segment import Predictor, plan_segmentation, segment
+    from engine.segment import Predictor, plan_segmentation
     from engine.segment.bulk import segment_bulk
     from engine.segment.plan import check_members
 
@@ -57,27 +58,20 @@ def scene_boundaries(folder: Path, model: str, manifest: Path, device: str, batc
     order = sorted(range(len(rows)), key=lambda i: -batches[i][0])
     per_scene = [batches[i][1] for i in order]
 
-    def one_after_another() -> None:
-        for i in order:
-            row = rows[i]
-            segment(template.replace(image=row["image"], aux=[row["aux"]],
-                                     output=str(folder / "boundaries_single" / row["output"])), QuietCallback(),
-                    predictor)
-
-    def bulk() -> None:
-        done = segment_bulk(BulkConfig(manifest=str(manifest), out_dir=str(folder / "boundaries_bulk"),
-                                       overwrite=True), template, QuietCallback(), predictor=predictor)
+    def bulk(overlap: bool) -> None:
+        done = segment_bulk(BulkConfig(manifest=str(manifest), out_dir=str(folder / "boundaries"), overwrite=True),
+                            template, QuietCallback(), predictor=predictor, overlap_scenes=overlap)
         if not done.ok:
             raise RuntimeError(f"bulk run failed: {[s['error'] for s in done.scenes if s['error']]}")
 
-    (folder / "boundaries_single").mkdir(exist_ok=True)
-    one_after_another()  # warm-up (kernels, allocator, file cache); not timed
-    measured: dict[str, list[dict[str, float]]] = {"one after another": [], "bulk": []}
+    bulk(False)  # warm-up (kernels, allocator, file cache); not timed
+    modes = {"one after another": False, "overlapped": True}
+    measured: dict[str, list[dict[str, float]]] = {name: [] for name in modes}
     for _ in range(rounds):
-        for name, work in (("one after another", one_after_another), ("bulk", bulk)):
+        for name, overlap in modes.items():
             calls.clear()
             start = time.perf_counter()
-            work()
+            bulk(overlap)
             wall = time.perf_counter() - start
             if len(calls) != sum(per_scene):
                 raise RuntimeError(f"{name}: {len(calls)} predictor calls, expected {sum(per_scene)}")
@@ -92,15 +86,15 @@ def scene_boundaries(folder: Path, model: str, manifest: Path, device: str, batc
         m["model_share"] = m["model_s"] / m["wall_s"]
     return {"device": str(predictor.device), "scenes": len(rows), "size": _size(manifest), "batch": batch,
             "readers": readers, "rounds": rounds, "modes": median,
-            "wall_ratio": median["one after another"]["wall_s"] / median["bulk"]["wall_s"]}
+            "wall_ratio": median["one after another"]["wall_s"] / median["overlapped"]["wall_s"]}
 
 
 def markdown(s: dict[str, Any], preset: str) -> list[str]:
     lines = [f"Between scenes, {s['scenes']} x {s['size']}² on {s['device']} (preset {preset}, batch {s['batch']}, "
              f"{s['readers']} reader(s), one loaded predictor, median of {s['rounds']} alternating rounds):", "",
-             "| scenes run | wall | model busy | model idle per scene boundary | before the first call | after "
+             "| bulk run, scenes | wall | model busy | model idle per scene boundary | before the first call | after "
              "the last |", "|---|---|---|---|---|---|"]
     lines += [f"| {name} | {m['wall_s']:.2f} s | {100 * m['model_share']:.1f} % | {m['boundary_idle_ms']:.0f} ms | "
               f"{m['first_call_s']:.2f} s | {m['after_last_s']:.2f} s |" for name, m in s["modes"].items()]
-    lines += ["", f"One after another / bulk wall time: **{s['wall_ratio']:.3f}x**.", ""]
+    lines += ["", f"Wall time one after another / overlapped: **{s['wall_ratio']:.3f}x**.", ""]
     return lines

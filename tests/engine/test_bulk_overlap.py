@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.callbacks import QuietCallback
+from engine.callbacks import QuietCallback, RecordingCallback
 from engine.config import BulkConfig, SegmentConfig
 from engine.data import synthetic
 from engine.errors import DataError
@@ -20,16 +20,18 @@ from engine.segment import run as run_module
 from engine.segment.bulk import segment_bulk
 from engine.segment.outputs import RowSink
 from engine.segment.plan import check_members
+from engine.tiling import overlap_pixels, tile_count
 from tests.engine.test_segment_bulk import SIZES, _pixels, _write_scenes, good, model  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.mark.parametrize("readers, processes", [(1, False), (2, True)])
+@pytest.mark.parametrize("readers, processes, overlap", [(1, False, True), (2, True, True), (1, False, None)])
 def test_next_scene_is_read_ahead_and_published_scenes_overlap_the_next(good, model, tmp_path, monkeypatch,  # noqa: F811
-                                                                        readers, processes):
+                                                                        readers, processes, overlap):
     """Each later scene's reader starts while the previous scene is still in its tiles (its class raster not yet
-    published), the previous one is published while the next runs, and the outputs are a single run's."""
+    published), the previous one is published while the next runs, and the outputs are a single run's. By
+    default on the CPU (overlap None) the scenes run one after another."""
     opened_while, steps = {}, []
     start_reading, run_tiles_, finish = (run_module.SceneRun.start_reading, run_module.SceneRun.run_tiles,
                                          run_module.SceneRun.finish)
@@ -56,12 +58,18 @@ def test_next_scene_is_read_ahead_and_published_scenes_overlap_the_next(good, mo
     out = tmp_path / "bulk"
     template = SegmentConfig(models=[model], device="cpu", readers=readers, reader_processes=processes)
     result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"],
-                                     out_dir=str(out), probabilities=True, polygons=True), template)
+                                     out_dir=str(out), probabilities=True, polygons=True), template,
+                          overlap_scenes=overlap)
     assert result.ok and [Path(s["image"]).stem for s in result.scenes] == ["c", "a", "b"]  # largest first
-    assert opened_while == {"a": False, "b": False}  # read ahead before the previous one was published
-    # each scene is published once the next one's tiles have begun
-    assert steps.index(("tiles", "a")) < steps.index(("publish", "c"))
-    assert steps.index(("tiles", "b")) < steps.index(("publish", "a"))
+    if overlap:
+        assert opened_while == {"a": False, "b": False}  # read ahead before the previous one was published
+        # each scene is published once the next one's tiles have begun
+        assert steps.index(("tiles", "a")) < steps.index(("publish", "c"))
+        assert steps.index(("tiles", "b")) < steps.index(("publish", "a"))
+    else:
+        assert opened_while == {}
+        assert steps == [("tiles", "c"), ("publish", "c"), ("tiles", "a"), ("publish", "a"), ("tiles", "b"),
+                         ("publish", "b")]
     for record in result.scenes:  # its own time: its tiles and its publishing, within the run
         assert 0 < record["seconds"] and record["started_s"] + record["seconds"] <= result.summary["seconds"]
     for name in SIZES:
@@ -85,7 +93,8 @@ def test_a_scene_that_fails_to_open_when_read_ahead_fails_at_its_turn(good, mode
     (folder / "a_aux.tif").write_bytes(Path(odd["aux"][0]).read_bytes())
     out = tmp_path / "out"
     result = segment_bulk(BulkConfig(images=[str(folder / "*.tif")], aux_patterns=["{stem}_aux.tif"],
-                                     out_dir=str(out)), SegmentConfig(models=[model], device="cpu"))
+                                     out_dir=str(out)), SegmentConfig(models=[model], device="cpu"),
+                          overlap_scenes=True)
     statuses = {Path(s["image"]).stem: s for s in result.scenes}
     assert [Path(s["image"]).stem for s in result.scenes] == ["c", "a", "b"]
     assert statuses["a"]["status"] == "failed" and "a_aux.tif" in statuses["a"]["error"]
@@ -104,7 +113,8 @@ def test_a_failure_while_publishing_is_that_scene_s_and_the_run_goes_on(good, mo
     monkeypatch.setattr(run_module, "finish_outputs", failing)
     out = tmp_path / "out"
     result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"],
-                                     out_dir=str(out), probabilities=True), SegmentConfig(models=[model], device="cpu"))
+                                     out_dir=str(out), probabilities=True), SegmentConfig(models=[model], device="cpu"),
+                          overlap_scenes=True)
     statuses = {Path(s["image"]).stem: s for s in result.scenes}
     assert statuses["a"]["status"] == "failed" and "No space left" in statuses["a"]["error"]
     assert statuses["c"]["status"] == statuses["b"]["status"] == "done" and not result.ok
@@ -146,3 +156,28 @@ def test_read_done_is_called_while_batches_still_wait_for_the_model(good, model,
         plan.reader.close()
     assert len(read_done) == 1 and len(calls) == stats.tiles >= 6
     assert read_done[0] <= len(calls) - 2  # at least two batches were still waiting for the model
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_cancel_while_the_previous_scene_publishes_keeps_it_and_leaves_nothing_else(good, model, tmp_path,  # noqa: F811
+                                                                                     processes):
+    """Canceled in the second scene, with the first one still to be published and the third one read ahead:
+    the first is finished and kept, the others leave no file."""
+    out = tmp_path / "out"
+    stride = 64 - overlap_pixels(64, SegmentConfig().overlap)
+    first_tiles = tile_count(190, 64, stride) * tile_count(150, 64, stride)  # c's (150 x 190 px, tile 64)
+
+    class CancelInSecondScene(RecordingCallback):
+        def is_canceled(self) -> bool:
+            tiles = [p[0] for p in self.messages("progress") if p[2] == "tiles"]
+            return sum(done > first_tiles for done in tiles) >= 3
+
+    result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"], out_dir=str(out),
+                                     probabilities=True),
+                          SegmentConfig(models=[model], device="cpu", batch_size=1, readers=2,
+                                        reader_processes=processes), CancelInSecondScene(), overlap_scenes=True)
+    assert result.canceled and not result.ok
+    assert {Path(s["image"]).stem: s["status"] for s in result.scenes} == {"c": "done", "a": "canceled",
+                                                                           "b": "canceled"}
+    assert sorted(p.name for p in out.glob("*.tif")) == ["c.tif", "c_probabilities.tif"]
+    assert not [p for p in out.iterdir() if ".tmp-" in p.name]
