@@ -21,6 +21,7 @@ class TqdmCallback(Callback):
         self.quiet = quiet or int(os.environ.get("RANK", "0")) != 0
         self.disable_bars = self.quiet if disable_bars is None else disable_bars
         self._bars: dict[str, Any] = {}
+        self._complete: dict[str, float] = {}  # stage -> total of its last report, when that one was complete
 
     def _bar(self, stage: str, total: float) -> Any:
         from tqdm import tqdm
@@ -35,6 +36,12 @@ class TqdmCallback(Callback):
         return bar
 
     def progress(self, done: float, total: float, stage: str = "") -> None:
+        if done >= total and self._complete.get(stage) == total:
+            return  # complete again (a bulk run's tile count at its last scene's end): no second, empty bar
+        if done >= total:
+            self._complete[stage] = total
+        else:
+            self._complete.pop(stage, None)
         bar = self._bar(stage, total)
         bar.n = done
         bar.refresh() if done >= total else bar.update(0)

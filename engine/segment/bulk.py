@@ -146,14 +146,14 @@ class _Share:
         tile of this one has been read the next one is opened and its reader started. Records stay in order.
         For a GPU (the default there): the model idled ~0.24 s per 4096^2 scene boundary on the 2-core VM, about
         half the H100's model time for such a scene. On the CPU the model wants every core, and the overlapped
-        work only competes with it (bench part 5: the same wall time within a few per cent), so scenes run one
-        after another there.
+        work only competes with it (bench part 5: 1.3 % more wall time overlapped), so scenes run one after
+        another there.
         """
         progress = _ShareProgress(self.callback, sum(_tile_estimate(s, self.tile, self.overlap) for _, s in scenes))
         start = time.perf_counter()
         pixels_left = sum(s.pixels for _, s in scenes)  # of the scenes not concluded yet
         pixels_done, busy = 0, 0.0
-        finishing: list[_Finishing] = []  # at most one
+        publishing: _Finishing | None = None  # the previous scene, published in the background
         ahead: dict[int, SceneRun | Exception] = {}  # scenes opened (and reading) before their turn
 
         def conclude(index: int, scene: Scene, record: dict[str, Any]) -> None:
@@ -172,14 +172,16 @@ class _Share:
             self.callback.info(f"[{index + 1}/{len(scenes)}] {scene.name}: {record['status']} ({shown}){eta}")
             self.callback.progress(index + 1, len(scenes), "scenes")
 
-        def settle() -> None:  # the scene being finished in the background: wait for it and conclude it
-            if finishing:
-                done = finishing.pop()
-                progress.waiting = None
-                done.wait()
-                for message in done.callback.warnings:
-                    self.callback.warning(message)
-                conclude(done.index, done.scene, done.record)
+        def settle() -> None:  # the scene being published in the background: wait for it and conclude it
+            nonlocal publishing
+            if publishing is None:
+                return
+            done, publishing = publishing, None
+            progress.waiting = None
+            done.wait()
+            for message in done.callback.warnings:
+                self.callback.warning(message)
+            conclude(done.index, done.scene, done.record)
 
         def read_ahead(index: int) -> None:  # on the model's thread, once the current scene's tiles are all read
             if index >= len(scenes) or index in ahead:
@@ -222,15 +224,15 @@ class _Share:
                     if running is None:
                         conclude(index, scene, record)
                     else:
-                        finishing.append(_Finishing(*running, index, scene, outputs, record, self.fingerprint))
-                        progress.waiting = finishing[0]
+                        publishing = _Finishing(*running, index, scene, outputs, record, self.fingerprint)
+                        progress.waiting = publishing
                         if not self.overlap_scenes:
                             settle()
                 settle()
                 return True
             finally:
-                for pending in finishing:  # an error of the run itself: let the thread end before leaving
-                    pending.wait()
+                if publishing is not None:  # an error of the run itself: let the thread end before leaving
+                    publishing.wait()
                 for opened in ahead.values():
                     if isinstance(opened, SceneRun):
                         opened.close()

@@ -212,3 +212,23 @@ def test_tqdm_callback_writes_bars_and_messages_to_its_stream():
     callback.info("hidden")
     callback.close()
     assert "hidden" not in quiet.getvalue() and "2" not in quiet.getvalue()
+
+
+def test_tqdm_callback_opens_no_second_bar_for_a_repeated_completion():
+    """A bulk run reports its tile count complete twice at the end (the last scene's last batch, then the scene's
+    end): one bar, not a second one that starts at 0 and completes at once. A stage run again starts anew."""
+    import io
+    import re
+
+    from engine.progress import TqdmCallback
+
+    stream = io.StringIO()
+    callback = TqdmCallback(stream=stream, disable_bars=False)
+    for done in (0, 60, 125, 125):
+        callback.progress(done, 125, "tiles")
+    starts = r"(?<!\d)0/125"  # a bar at its start
+    assert len(re.findall(starts, stream.getvalue())) == 1
+    for done in (0, 125):  # the same stage again from the start (e.g. validation in the next epoch)
+        callback.progress(done, 125, "tiles")
+    callback.close()
+    assert len(re.findall(starts, stream.getvalue())) == 2
