@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -154,7 +155,8 @@ class _Share:
         pixels_left = sum(s.pixels for _, s in scenes)  # of the scenes not concluded yet
         pixels_done, busy = 0, 0.0
         publishing: _Finishing | None = None  # the previous scene, published in the background
-        ahead: dict[int, SceneRun | Exception] = {}  # scenes opened (and reading) before their turn
+        ahead: dict[int, Future] = {}  # scenes being opened (and reading) before their turn: SceneRun or error
+        opener = ThreadPoolExecutor(1, thread_name_prefix="dualstream-read-ahead")
 
         def conclude(index: int, scene: Scene, record: dict[str, Any]) -> None:
             nonlocal pixels_left, pixels_done, busy
@@ -183,20 +185,24 @@ class _Share:
                 self.callback.warning(message)
             conclude(done.index, done.scene, done.record)
 
-        def read_ahead(index: int) -> None:  # on the model's thread, once the current scene's tiles are all read
+        def open_ahead(cfg: SegmentConfig, predictor: Predictor) -> SceneRun:
+            run = SceneRun(cfg, progress, predictor)
+            try:
+                run.start_reading()
+            except BaseException:
+                run.close()
+                raise
+            return run
+
+        def read_ahead(index: int) -> None:  # once every tile of the current scene is read: open the next one
             if index >= len(scenes) or index in ahead:
                 return
             order, scene = scenes[index]
             outputs = scene_outputs(self.bulk.out_dir, scene.name, self.bulk)
             cfg = self._scene_config(scene, outputs, _record(scene, order, self.ctx.rank, outputs.classes))
-            if cfg is None:
-                return  # skipped or failed without reading: nothing to start
-            try:
-                run = SceneRun(cfg, progress, self._predictor())
-                ahead[index] = run
-                run.start_reading()
-            except Exception as exc:  # noqa: BLE001 - the scene's own failure, recorded at its turn
-                ahead[index] = exc
+            if cfg is not None:  # else skipped or failed without reading: nothing to start
+                # in a thread: planning and opening take ~10 ms the model's thread spends feeding the GPU
+                ahead[index] = opener.submit(open_ahead, cfg, self._predictor())
 
         with streaming_gdal_cache():  # the cache is global: one cap around all the (overlapping) scenes
             try:
@@ -206,7 +212,7 @@ class _Share:
                     progress.start_scene(_tile_estimate(scene, self.tile, self.overlap))
                     self.callback.progress(index, len(scenes), "scenes")  # scenes before this one: "scene i of n"
                     try:
-                        running = self._run_scene(scene, outputs, record, progress, ahead.pop(index, None),
+                        running = self._run_scene(scene, outputs, record, progress, _outcome(ahead.pop(index, None)),
                                                   (lambda: read_ahead(index + 1)) if self.overlap_scenes else None)
                     except (CanceledError, KeyboardInterrupt):
                         settle()  # its tiles are all done: it is finished and kept
@@ -233,9 +239,11 @@ class _Share:
             finally:
                 if publishing is not None:  # an error of the run itself: let the thread end before leaving
                     publishing.wait()
-                for opened in ahead.values():
+                for pending in ahead.values():  # a scene read ahead whose turn did not come (cancel, error)
+                    opened = _outcome(pending)
                     if isinstance(opened, SceneRun):
                         opened.close()
+                opener.shutdown()
 
     def _scene_config(self, scene: Scene, outputs: Any, record: dict[str, Any]) -> SegmentConfig | None:
         """The scene's settings when it is to run; else None with ``record`` filled (skipped, or failed)."""
@@ -276,7 +284,7 @@ class _Share:
             run = opened or SceneRun(cfg, progress, predictor, tick)
             record["started_s"] = tick - self.started
             mark_running(scene, outputs)
-            run.run_tiles(on_read_done)
+            run.run_tiles(on_read_done, drain=False)  # the writer drains in _Finishing
         except BaseException as exc:
             if run is not None:
                 run.close()
@@ -285,6 +293,16 @@ class _Share:
             record.update(error=_failure_text(exc), seconds=time.perf_counter() - tick)
             return None
         return run, tick
+
+
+def _outcome(pending: Future | None) -> SceneRun | Exception | None:
+    """A scene opened ahead (waited for), its error, or None when it was not opened ahead."""
+    if pending is None:
+        return None
+    try:
+        return pending.result()
+    except Exception as exc:  # noqa: BLE001 - the scene's own failure, recorded at its turn
+        return exc
 
 
 def _failure_text(exc: Exception) -> str:

@@ -80,9 +80,10 @@ class RowSink:
         raise NotImplementedError
 
     def finish(self) -> None:
-        """Wait for the queue to drain; raise the writer's error if any."""
-        self.queue.put(None)
-        self.thread.join()
+        """Wait for the queue to drain; raise the writer's error if any. Again: nothing more to wait for."""
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
         if self.error is not None:
             raise self.error
 

@@ -83,7 +83,7 @@ def start_reader(plan: SegmentPlan, predict: Predict, *, batch_size: int, prefet
 def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Callback, *, batch_size: int,
               prefetch: int, readers: int = 1, reader_processes: bool = False,
               on_device: bool | None = None, reader: TileReader | None = None,
-              on_read_done: Callable[[], None] | None = None) -> PipelineStats:
+              on_read_done: Callable[[], None] | None = None, drain: bool = True) -> PipelineStats:
     """Predict every tile of ``plan`` (read by ``readers`` workers: threads, or processes with
     ``reader_processes``), blend overlapping tiles and hand finished rows to ``sink``.
 
@@ -91,7 +91,8 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
     None = on a GPU. ``reader``: one from :func:`start_reader` with the same ``predict`` and ``on_device``
     (then the reading keywords are its own). ``on_read_done`` is called once on this thread as soon as every
     tile has been read (batches may still wait for the model): a bulk run starts the next scene's reader there.
-    The sink is drained (``sink.finish()``) before returning; on an error or cancel the caller aborts it.
+    The sink is drained (``sink.finish()``) before returning unless ``drain`` is False (a bulk run's publishing
+    thread drains it); on an error or cancel the caller aborts it.
     """
     model = predict
     device = getattr(model, "device", None)
@@ -139,7 +140,8 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
         if on_read_done is not None:
             on_read_done()
         accumulator.finish()
-        sink.finish()
+        if drain:
+            sink.finish()
         return PipelineStats(tiles=total, skipped_tiles=skipped, model_seconds=model_seconds,
                              input_wait=reader.wait_seconds, read_seconds=reader.read_seconds)
     finally:

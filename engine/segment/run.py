@@ -127,13 +127,19 @@ class SceneRun:
         return self.target is not None
 
     def start_reading(self) -> None:
-        """Start reading the tiles ahead of :meth:`run_tiles` (nothing to do in the resample mode)."""
-        if self.reader is None and not self.resampled:
+        """Open the temporary outputs and start reading the tiles ahead of :meth:`run_tiles` (nothing to do in
+        the resample mode)."""
+        if self.resampled:
+            return
+        if self.writer is None:
+            self.writer = SceneWriter(self.plan, self.plan.cfg.threshold)
+        if self.reader is None:
             self.reader = start_reader(self.plan, self.predictor, **tile_options(self.plan.cfg, self.predictor.device))
 
-    def run_tiles(self, on_read_done: Callable[[], None] | None = None) -> None:
+    def run_tiles(self, on_read_done: Callable[[], None] | None = None, drain: bool = True) -> None:
         """The model over every tile into the scene's temporary outputs (the resample mode: the whole run).
-        ``on_read_done``: see :func:`~engine.segment.pipeline.run_tiles` (called at the latest at the end)."""
+        ``on_read_done``, ``drain``: see :func:`~engine.segment.pipeline.run_tiles` (``on_read_done`` is called
+        at the latest at the end; undrained, :meth:`finish` drains the writer)."""
         from .resample import segment_resampled
 
         plan, cfg, callback = self.plan, self.plan.cfg, self.callback
@@ -145,10 +151,11 @@ class SceneRun:
         callback.info(f"Segmenting '{cfg.image}' region {plan.region} ({plan.width}x{plan.height} px) with "
                       f"{len(plan.members)} model(s) on {self.predictor.device}: {len(plan.grid)} tiles of "
                       f"{plan.tile} px, overlap {plan.overlap} px, TTA {cfg.tta}.")
-        self.writer = SceneWriter(plan, cfg.threshold)
+        if self.writer is None:
+            self.writer = SceneWriter(plan, cfg.threshold)
         reader, self.reader = self.reader, None  # run_tiles closes it
         self.stats = run_tiles(plan, self.predictor, self.writer, callback, reader=reader, on_read_done=on_read_done,
-                               **tile_options(cfg, self.predictor.device))
+                               drain=drain, **tile_options(cfg, self.predictor.device))
         if self.stats.tiles and self.stats.skipped_tiles == self.stats.tiles:
             message = (f"Every pixel of '{cfg.image}' in the region is nodata, so the class raster is all nodata; "
                        f"check the image's nodata value (and the extent/AOI).")
@@ -170,6 +177,7 @@ class SceneRun:
         plan, cfg, stats, writer = self.plan, self.plan.cfg, self.stats, self.writer
         if stats is None or writer is None:
             raise RuntimeError("SceneRun.finish before run_tiles")
+        writer.finish()  # drained already unless run_tiles was told not to
         qml = finish_outputs(plan, writer, callback, self._extra_tmp)
         seconds = time.perf_counter() - self.start
         timings = {"model": stats.model_seconds, "input_wait": stats.input_wait, "output_wait": writer.wait_seconds,

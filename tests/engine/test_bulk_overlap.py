@@ -44,13 +44,13 @@ def test_next_scene_is_read_ahead_and_published_scenes_overlap_the_next(good, mo
         opened_while[name_of(scene)] = (out / f"{previous}.tif").exists()
         start_reading(scene)
 
-    def tiles(scene, *args):
+    def tiles(scene, *args, **kwargs):
         steps.append(("tiles", name_of(scene)))
-        return run_tiles_(scene, *args)
+        return run_tiles_(scene, *args, **kwargs)
 
-    def publish(scene, *args):
+    def publish(scene, *args, **kwargs):
         steps.append(("publish", name_of(scene)))
-        return finish(scene, *args)
+        return finish(scene, *args, **kwargs)
 
     monkeypatch.setattr(run_module.SceneRun, "start_reading", watch)
     monkeypatch.setattr(run_module.SceneRun, "run_tiles", tiles)
