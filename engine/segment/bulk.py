@@ -4,7 +4,8 @@ Under torchrun (one process per GPU, any number of nodes) every rank lists the s
 share by pixel count (:func:`~engine.segment.scenes.shard`), runs on ``cuda:LOCAL_RANK`` (or the CPU) and writes
 its own outputs and a part of the summary; after a barrier rank 0 merges the parts into ``summary.json``. The
 ranks exchange nothing else. One bad scene is recorded as failed and the run goes on; completion markers
-(:mod:`~engine.segment.resume`) let a rerun skip what is finished.
+(:mod:`~engine.segment.resume`) let a rerun skip what is finished. On a GPU the scenes overlap (``_Share.run``):
+the next one is opened and read while the model finishes this one, and this one is published in the background.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class _ShareProgress(Callback):
         self.total = max(1, total_tiles)
         self.before = 0  # estimated tiles of the scenes already handled
         self.scene_tiles = 0
-        self.waiting: _Finishing | None = None  # the previous scene's publishing, started after this one's first batch
+        self.waiting: _Publishing | None = None  # the previous scene's publishing, started after this one's first batch
 
     def start_scene(self, estimate: int) -> None:
         self.scene_tiles = estimate
@@ -143,7 +144,7 @@ class _Share:
         """Run ``scenes`` ((global order, scene) pairs); returns False when canceled.
 
         With ``overlap_scenes`` the model does not idle between scenes: while it runs one scene, the previous
-        one's outputs are finished and published in a background thread (:class:`_Finishing`), and once every
+        one's outputs are finished and published in a background thread (:class:`_Publishing`), and once every
         tile of this one has been read the next one is opened and its reader started. Records stay in order.
         For a GPU (the default there): the model idled ~0.24 s per 4096^2 scene boundary on the 2-core VM, about
         half the H100's model time for such a scene. On the CPU the model wants every core, and the overlapped
@@ -154,7 +155,7 @@ class _Share:
         start = time.perf_counter()
         pixels_left = sum(s.pixels for _, s in scenes)  # of the scenes not concluded yet
         pixels_done, busy = 0, 0.0
-        publishing: _Finishing | None = None  # the previous scene, published in the background
+        publishing: _Publishing | None = None  # the previous scene, published in the background
         ahead: dict[int, Future] = {}  # scenes being opened (and reading) before their turn: SceneRun or error
         opener = ThreadPoolExecutor(1, thread_name_prefix="dualstream-read-ahead")
 
@@ -230,7 +231,7 @@ class _Share:
                     if running is None:
                         conclude(index, scene, record)
                     else:
-                        publishing = _Finishing(*running, index, scene, outputs, record, self.fingerprint)
+                        publishing = _Publishing(*running, index, scene, outputs, record, self.fingerprint)
                         progress.waiting = publishing
                         if not self.overlap_scenes:
                             settle()
@@ -284,7 +285,7 @@ class _Share:
             run = opened or SceneRun(cfg, progress, predictor, tick)
             record["started_s"] = tick - self.started
             mark_running(scene, outputs)
-            run.run_tiles(on_read_done, drain=False)  # the writer drains in _Finishing
+            run.run_tiles(on_read_done, drain=False)  # the writer drains in _Publishing
         except BaseException as exc:
             if run is not None:
                 run.close()
@@ -314,7 +315,7 @@ def _failure_text(exc: Exception) -> str:
 
 
 class _Deferred(Callback):
-    """A finishing thread's callback: keeps the warnings for the run's thread to pass on and never cancels (a
+    """A publishing thread's callback: keeps the warnings for the run's thread to pass on and never cancels (a
     scene whose tiles are all done is finished and kept when the run is canceled)."""
 
     def __init__(self) -> None:
@@ -327,7 +328,7 @@ class _Deferred(Callback):
         self.warnings.append(message)
 
 
-class _Finishing:
+class _Publishing:
     """A scene's outputs finished and published (then marked done) in a background thread, started once the next
     scene's first batch is with the model (or when waited for)."""
 
@@ -338,7 +339,7 @@ class _Finishing:
         self.index, self.scene, self.outputs, self.record = index, scene, outputs, record
         self.fingerprint = fingerprint
         self.callback = _Deferred()
-        self.thread = threading.Thread(target=self._finish, name="dualstream-finishing", daemon=True)
+        self.thread = threading.Thread(target=self._finish, name="dualstream-publishing", daemon=True)
 
     def start(self) -> None:
         if self.thread.ident is None:

@@ -8,20 +8,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from engine.callbacks import QuietCallback, RecordingCallback
 from engine.config import BulkConfig, SegmentConfig
 from engine.data import synthetic
 from engine.errors import DataError
-from engine.segment import Predictor, plan_segmentation, run_tiles, segment
+from engine.segment import Predictor, plan_segmentation, run_tiles
 from engine.segment import run as run_module
 from engine.segment.bulk import segment_bulk
 from engine.segment.outputs import RowSink
 from engine.segment.plan import check_members
 from engine.tiling import overlap_pixels, tile_count
-from tests.engine.test_segment_bulk import SIZES, _pixels, _write_scenes, good, model  # noqa: F401 - fixtures
+from tests.engine.test_segment_bulk import SIZES, assert_single_runs_equal, good, model  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -72,13 +71,8 @@ def test_next_scene_is_read_ahead_and_published_scenes_overlap_the_next(good, mo
                          ("publish", "b")]
     for record in result.scenes:  # its own time: its tiles and its publishing, within the run
         assert 0 < record["seconds"] and record["started_s"] + record["seconds"] <= result.summary["seconds"]
-    for name in SIZES:
-        single = tmp_path / f"single_{name}.tif"
-        segment(template.replace(image=str(good / f"{name}.tif"), aux=[str(good / f"{name}_aux.tif")],
-                                 output=str(single), probabilities=str(tmp_path / f"single_{name}_p.tif")))
-        assert np.array_equal(_pixels(out / f"{name}.tif"), _pixels(single))
-        assert np.array_equal(_pixels(out / f"{name}_probabilities.tif"), _pixels(tmp_path / f"single_{name}_p.tif"))
-        assert (out / f"{name}.gpkg").is_file()
+    assert_single_runs_equal(good, template, out, tmp_path)
+    assert all((out / f"{name}.gpkg").is_file() for name in SIZES)
 
 
 def test_a_scene_that_fails_to_open_when_read_ahead_fails_at_its_turn(good, model, tmp_path):  # noqa: F811

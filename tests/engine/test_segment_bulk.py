@@ -119,6 +119,11 @@ def test_bulk_outputs_equal_single_runs(good, model, tmp_path):
     result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"],
                                      out_dir=str(out), probabilities=True), template)
     assert result.ok and len(result.scenes) == 3
+    assert_single_runs_equal(good, template, out, tmp_path)
+
+
+def assert_single_runs_equal(good: Path, template: SegmentConfig, out: Path, tmp_path: Path) -> None:
+    """Each scene's bulk outputs in ``out`` (class raster, probabilities) equal a single run's of the scene."""
     for name in SIZES:
         single = tmp_path / f"single_{name}.tif"
         segment(template.replace(image=str(good / f"{name}.tif"), aux=[str(good / f"{name}_aux.tif")],
