@@ -148,7 +148,7 @@ class _Share:
         tile of this one has been read the next one is opened and its reader started. Records stay in order.
         For a GPU (the default there): the model idled ~0.24 s per 4096^2 scene boundary on the 2-core VM, about
         half the H100's model time for such a scene. On the CPU the model wants every core, and the overlapped
-        work only competes with it (bench part 5: 1.3 % more wall time overlapped), so scenes run one after
+        work only competes with it (bench part 5: 3.4 % more wall time overlapped), so scenes run one after
         another there.
         """
         progress = _ShareProgress(self.callback, sum(_tile_estimate(s, self.tile, self.overlap) for _, s in scenes))
