@@ -90,7 +90,7 @@ def bench_scenes(folder: Path, count: int, size: int) -> Path:
     return manifest
 
 
-def _manifest_rows(manifest: Path) -> list[dict[str, str]]:
+def manifest_rows(manifest: Path) -> list[dict[str, str]]:
     with open(manifest, newline="") as handle:
         return list(csv.DictReader(handle))
 
@@ -112,7 +112,7 @@ def _classes(path: str | Path) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ 1. calls
 def bulk_vs_calls(folder: Path, model: str, manifest: Path, device: str) -> dict[str, Any]:
     """One bulk run over the manifest vs one CLI call per scene (fresh processes both)."""
-    rows = _manifest_rows(manifest)
+    rows = manifest_rows(manifest)
     out = folder / f"bulk_{manifest.stem}"
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "engine", "segment", "--manifest", str(manifest), "--model", model,
@@ -142,8 +142,8 @@ def bulk_vs_calls(folder: Path, model: str, manifest: Path, device: str) -> dict
             raise RuntimeError(f"segment call failed: {one.stderr[-2000:]}")
         identical &= bool(np.array_equal(_classes(target), _classes(out / row["output"])))
     n = len(rows)
-    mean_compute = covered / n  # a scene's own seconds run until it is published, while the next one runs
-    return {"scenes": n, "size": _size(manifest), "bulk_wall_s": bulk_wall, "bulk_s_per_scene": bulk_wall / n,
+    mean_compute = covered / n  # the time the scenes cover together (on a GPU they overlap)
+    return {"scenes": n, "size": manifest_size(manifest), "bulk_wall_s": bulk_wall, "bulk_s_per_scene": bulk_wall / n,
             "calls_s_per_scene": sum(calls) / n, "speedup": sum(calls) / bulk_wall,
             "scene_compute_s": mean_compute, "model_load_s": load,
             "process_start_s": bulk_wall - summary["seconds"], "setup_s": setup,
@@ -162,7 +162,7 @@ def _covered(records: list[dict[str, Any]]) -> float:
     return total
 
 
-def _size(manifest: Path) -> int:
+def manifest_size(manifest: Path) -> int:
     return int(manifest.stem.split("x")[-1])
 
 
@@ -206,11 +206,11 @@ def reader_scaling(folder: Path, model: str, device: str, size: int, rounds: int
     for b in batches:
         predictor(b.vision, b.aux)
     model_rate = sum(len(b.tiles) for b in batches) / (time.perf_counter() - start)
-    median = {_mode_name(*m): statistics.median(r) for m, r in rates.items()}
+    median = {mode_name(*m): statistics.median(r) for m, r in rates.items()}
     best_2 = max(median["2 threads"], median["2 processes"])
     ceiling_median = {str(c): statistics.median(r) for c, r in ceiling.items()}
     return {"scene": f"{size}x{size}", "tiles": tiles, "cores": cores, "rounds": rounds,
-            "reader_tiles_s": median, "reader_tiles_s_all": {_mode_name(*m): r for m, r in rates.items()},
+            "reader_tiles_s": median, "reader_tiles_s_all": {mode_name(*m): r for m, r in rates.items()},
             "model_tiles_s": model_rate, "scaling_2": best_2 / median["1 reader"],
             "ceiling_tiles_s": ceiling_median, "ceiling_2": ceiling_median["2"] / ceiling_median["1"],
             "device": device, "work": reader_work(folder, model, device, 2 * size, max(3, rounds - 2), batch)}
@@ -244,7 +244,7 @@ def reader_work(folder: Path, model: str, device: str, size: int, rounds: int, b
             seconds, made[count], tiles = read_all(count, normalise)
             per_tile[(count, normalise)].append(seconds)
         for normalise in (True, False, False, True):  # twice each a round: it is the noisier measurement
-            locked[normalise].append(_lock_ms_per_tile(cfg, batch, normalise))
+            locked[normalise].append(lock_ms_per_tile(cfg, batch, normalise))
     ms = {str(w): 1000 * statistics.median(per_tile[(w, True)]) for w in workers}
     raw_ms = {str(w): 1000 * statistics.median(per_tile[(w, False)]) for w in workers}
     return {"scene": f"{size}x{size}", "tiles": tiles, "rounds": rounds, "cpu_ms_per_tile": ms,
@@ -279,13 +279,13 @@ def _read_scene(cfg: Any, batch: int, readers: int, *, processes: bool = False,
     return tiles, time.perf_counter() - start, cpu() - cpu_start, dict(reader.parts.made)
 
 
-def _lock_ms_per_tile(cfg: Any, batch: int, normalise: bool) -> float:
+def lock_ms_per_tile(cfg: Any, batch: int, normalise: bool) -> float:
     """Interpreter lock (GIL) one reader thread holds per tile of ``cfg``'s scene, in ms (``bench.gil_probe``)."""
     held, _, (tiles, *_) = lock_held_seconds(lambda: _read_scene(cfg, batch, 1, normalise=normalise))
     return 1000 * held / tiles
 
 
-def _mode_name(readers: int, processes: bool) -> str:
+def mode_name(readers: int, processes: bool) -> str:
     return "1 reader" if readers == 1 else f"{readers} {'processes' if processes else 'threads'}"
 
 
@@ -343,10 +343,10 @@ def torchrun_speedup(folder: Path, model: str, manifest: Path) -> dict[str, Any]
         # the scene phase: after start-up and the model load, until the busiest rank's last scene
         runs[name] = {"wall_s": wall, "summary_s": summary["seconds"], "scenes": len(summary["scenes"]),
                       "scene_phase_s": max(by_rank.values()), "out": str(out)}
-    rows = _manifest_rows(manifest)
+    rows = manifest_rows(manifest)
     identical = all(np.array_equal(_classes(Path(runs["one"]["out"]) / r["output"]),
                                    _classes(Path(runs["two"]["out"]) / r["output"])) for r in rows)
-    return {"scenes": len(rows), "size": _size(manifest), "one": runs["one"], "two": runs["two"],
+    return {"scenes": len(rows), "size": manifest_size(manifest), "one": runs["one"], "two": runs["two"],
             "speedup": runs["one"]["summary_s"] / runs["two"]["summary_s"],
             "speedup_scenes": runs["one"]["scene_phase_s"] / runs["two"]["scene_phase_s"],
             "speedup_wall": runs["one"]["wall_s"] / runs["two"]["wall_s"], "identical": identical}
@@ -380,7 +380,8 @@ def run(ctx: Any, only: list[str] | None = None, amp: str = "bf16", readers: lis
         preset = PRESET if device.startswith("cuda") else "tiny"  # tiny: the boundaries show beside a CPU model
         result["scenes"] = dict(scene_boundaries(
             folder, bench_bundle(folder, preset=preset), bench_scenes(folder, *((3, 1024) if quick else (4, 2048))),
-            device, batch=16 if device.startswith("cuda") else 4, readers=2, rounds=2 if quick else 3), preset=preset)
+            device, batch=16 if device.startswith("cuda") else 4, readers=2, rounds=2 if quick else 3,
+            amp=amp if device.startswith("cuda") else "none"), preset=preset)
     if "gpu" in wanted:
         count, size = (2, 1024) if quick else gpu_scenes
         from bench.bulk_gpu import gpu_feed

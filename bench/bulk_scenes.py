@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.bench_bulk import _manifest_rows, _size
+from bench.bench_bulk import manifest_rows, manifest_size
 
 
 def scene_boundaries(folder: Path, model: str, manifest: Path, device: str, batch: int, readers: int,
-                     rounds: int) -> dict[str, Any]:
+                     rounds: int, amp: str = "none") -> dict[str, Any]:
     """Wall time, model time and the model's idle time per scene boundary: a bulk run with its scenes one after
     another vs one that overlaps them, ``rounds`` times each in alternating order (medians)."""
     import torch
@@ -32,15 +32,16 @@ def scene_boundaries(folder: Path, model: str, manifest: Path, device: str, batc
     from engine.segment.bulk import segment_bulk
     from engine.segment.plan import check_members
 
-    rows = _manifest_rows(manifest)
+    rows = manifest_rows(manifest)
     template = SegmentConfig(models=[model], device=device, batch_size=batch, overlap=0.125, readers=readers)
     predictor = Predictor.from_bundles(check_members(template), "none", device)
+    predictor.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
     cuda = str(predictor.device).startswith("cuda")
     calls: list[tuple[float, float]] = []
-    inner = type(predictor).__call__
+    inner = type(predictor).on_device
 
-    class Timed(type(predictor)):  # the same predictor, its calls timed
-        def __call__(self, vision: Any, aux: Any) -> Any:
+    class Timed(type(predictor)):  # the same predictor, its calls timed (on_device: the GPU's path and __call__'s)
+        def on_device(self, vision: Any, aux: Any) -> Any:
             tick = time.perf_counter()
             out = inner(self, vision, aux)
             if cuda:
@@ -84,14 +85,15 @@ def scene_boundaries(folder: Path, model: str, manifest: Path, device: str, batc
               for name, runs in measured.items()}
     for m in median.values():
         m["model_share"] = m["model_s"] / m["wall_s"]
-    return {"device": str(predictor.device), "scenes": len(rows), "size": _size(manifest), "batch": batch,
-            "readers": readers, "rounds": rounds, "modes": median,
+    return {"device": str(predictor.device), "amp": amp, "scenes": len(rows), "size": manifest_size(manifest),
+            "batch": batch, "readers": readers, "rounds": rounds, "modes": median,
             "wall_ratio": median["one after another"]["wall_s"] / median["overlapped"]["wall_s"]}
 
 
 def markdown(s: dict[str, Any], preset: str) -> list[str]:
-    lines = [f"Between scenes, {s['scenes']} x {s['size']}² on {s['device']} (preset {preset}, batch {s['batch']}, "
-             f"{s['readers']} reader(s), one loaded predictor, median of {s['rounds']} alternating rounds):", "",
+    lines = [f"Between scenes, {s['scenes']} x {s['size']}² on {s['device']} (preset {preset}, {s['amp']}, batch "
+             f"{s['batch']}, {s['readers']} reader(s), one loaded predictor, median of {s['rounds']} alternating "
+             f"rounds):", "",
              "| bulk run, scenes | wall | model busy | model idle per scene boundary | before the first call | after "
              "the last |", "|---|---|---|---|---|---|"]
     lines += [f"| {name} | {m['wall_s']:.2f} s | {100 * m['model_share']:.1f} % | {m['boundary_idle_ms']:.0f} ms | "
