@@ -7,6 +7,7 @@ torch or transformers are not installed.
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 import sys
 from typing import Any
@@ -114,3 +115,9 @@ def resolve_device(requested: str = "auto") -> str:
             f"(torch {torch.__version__}); use device 'cpu' or 'auto', or install a CUDA build of torch."
         )
     return requested
+
+
+def process_cores() -> int:
+    """CPU cores this process may use: its affinity, shared by the processes of a torchrun node (LOCAL_WORLD_SIZE)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))

@@ -24,7 +24,7 @@ import numpy as np
 
 from .atomic import temporary_path, write_failure, write_text_atomic
 from .callbacks import Callback
-from .environment import require
+from .environment import process_cores, require
 from .errors import DataError, DualStreamError
 
 CLASS_NODATA = 255
@@ -171,7 +171,10 @@ class GeoTiffStreamWriter:
         profile = dict(driver="GTiff", width=self.width, height=self.height, count=self.count,
                        dtype=self.dtype.name, crs=crs, transform=transform, nodata=nodata,
                        tiled=True, blockxsize=block, blockysize=block, compress="deflate",
-                       predictor=3 if self.dtype.kind == "f" else 2, BIGTIFF="IF_SAFER")
+                       predictor=3 if self.dtype.kind == "f" else 2, BIGTIFF="IF_SAFER",
+                       # blocks compressed by GDAL's threads when the file is closed: a 4096^2 class raster's
+                       # close 0.33 -> 0.19 s with 2 threads on the 2-core VM (the end of a run, or of a bulk scene)
+                       num_threads=str(process_cores()))
         if self.width < 16 or self.height < 16:  # GTiff tiles must be multiples of 16; tiny rasters stay striped
             profile.update(tiled=False)
             profile.pop("blockxsize")
@@ -262,12 +265,15 @@ class GeoTiffStreamWriter:
                         band.SetCategoryNames([str(n) for n in category_names])  # GDAL PAM (.aux.xml)
                 levels = overview_levels(self.width, self.height)
                 if overviews and levels:
-                    # this thread's only: a bulk run publishes one scene while the next one runs
+                    # this thread's only: a bulk run publishes one scene while the next one runs. GDAL's threads
+                    # compute them: 4096^2 uint8 0.20 -> 0.13 s with 2 on the 2-core VM
                     gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", "DEFLATE")
+                    gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", str(process_cores()))
                     try:
                         ds.BuildOverviews(overviews.upper(), levels)
                     finally:
                         gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", None)
+                        gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", None)
                 ds.FlushCache()
             finally:
                 band = ds = None  # a band keeps its dataset open: both go, so it closes here, not at GC

@@ -12,7 +12,6 @@ stays bounded by the queue depths.
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..environment import require
+from ..environment import process_cores, require
 from ..prefetch import Prefetcher
 from ..tiling import Tile
 from .plan import SegmentPlan
@@ -55,9 +54,7 @@ def default_readers(device: str) -> int:
     this process may use (shared by the GPU processes of a torchrun node), less one for the main thread, <= 8."""
     if not str(device).startswith("cuda"):
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    per_process = cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    return max(1, min(MAX_DEFAULT_READERS, per_process - 1))
+    return max(1, min(MAX_DEFAULT_READERS, process_cores() - 1))
 
 
 @dataclass
