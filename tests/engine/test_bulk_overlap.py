@@ -20,6 +20,7 @@ from engine.segment.bulk import segment_bulk
 from engine.segment.outputs import RowSink
 from engine.segment.plan import check_members
 from engine.tiling import overlap_pixels, tile_count
+from tests.engine.test_segment import make_bundle
 from tests.engine.test_segment_bulk import SIZES, assert_single_runs_equal, good, model  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -175,3 +176,14 @@ def test_cancel_while_the_previous_scene_publishes_keeps_it_and_leaves_nothing_e
                                                                            "b": "canceled"}
     assert sorted(p.name for p in out.glob("*.tif")) == ["c.tif", "c_probabilities.tif"]
     assert not [p for p in out.iterdir() if ".tmp-" in p.name]
+
+
+def test_resampled_scenes_overlap_too(good, tmp_path):  # noqa: F811
+    """The resample mode runs whole in its scene's turn (nothing to read ahead); its outputs are a single run's."""
+    coarse = make_bundle(tmp_path / "coarse.dsmodel", aux_channels=6, num_classes=3, seed=3, gsd=2.0)
+    out = tmp_path / "out"
+    template = SegmentConfig(models=[coarse], device="cpu", resample_to_training_gsd=True)
+    result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"], out_dir=str(out),
+                                     probabilities=True), template, overlap_scenes=True)
+    assert result.ok and [s["status"] for s in result.scenes] == ["done"] * 3
+    assert_single_runs_equal(good, template, out, tmp_path)
