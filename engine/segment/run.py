@@ -163,8 +163,8 @@ class SceneRun:
             callback.warning(message)
 
     def finish(self, callback: Callback | None = None) -> SegmentResult:
-        """Overviews, names and polygons, then publish (``callback``: another than the run's, e.g. from a bulk
-        run's finishing thread); the locks and readers are freed."""
+        """Overviews, names and polygons, then publish (``callback``: another than the run's, e.g. in a bulk
+        run's publishing thread); the locks and readers are freed."""
         try:
             if self.result is None:
                 self.result = self._publish(callback or self.callback)
