@@ -156,7 +156,8 @@ def bulk_vs_calls(folder: Path, model: str, manifest: Path, device: str) -> dict
 def _covered(records: list[dict[str, Any]]) -> float:
     """Seconds covered by the scenes' [started_s, started_s + seconds] intervals together."""
     total, reach = 0.0, float("-inf")
-    for begin, end in sorted((r["started_s"], r["started_s"] + r["seconds"]) for r in records):
+    for begin, end in sorted((r["started_s"], r["started_s"] + r["seconds"]) for r in records
+                             if r.get("started_s") is not None):  # skipped, or failed before starting: none
         total += max(0.0, end - max(begin, reach))
         reach = max(reach, end)
     return total
