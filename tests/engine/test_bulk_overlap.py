@@ -187,3 +187,17 @@ def test_resampled_scenes_overlap_too(good, tmp_path):  # noqa: F811
                                      probabilities=True), template, overlap_scenes=True)
     assert result.ok and [s["status"] for s in result.scenes] == ["done"] * 3
     assert_single_runs_equal(good, template, out, tmp_path)
+
+
+def test_process_cores_are_shared_by_a_torchrun_node(monkeypatch):
+    """GDAL's output threads and the GPU's default readers use this process's share of the cores."""
+    from engine.environment import process_cores
+    from engine.segment.reader import default_readers
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert process_cores() == 16 and default_readers("cuda:0") == 8
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert process_cores() == 4 and default_readers("cuda:1") == 3 and default_readers("cpu") == 1
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "32")
+    assert process_cores() == 1 and default_readers("cuda:0") == 1
