@@ -232,8 +232,9 @@ class _Share:
                         conclude(index, scene, record)
                     else:
                         publishing = _Publishing(*running, index, scene, outputs, record, self.fingerprint)
-                        progress.waiting = publishing
-                        if not self.overlap_scenes:
+                        if self.overlap_scenes:
+                            progress.waiting = publishing  # started after the next scene's first batch
+                        else:
                             settle()
                 settle()
                 return True
