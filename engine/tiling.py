@@ -194,9 +194,13 @@ class RowBandAccumulator:
             self.flush(self.base + self.band_rows)
             self.flush(until)
             return
-        self.sink(self.base, *self._finished_rows(n))
+        self._emit(n)
         self._shift(n)
         self.base = until
+
+    def _emit(self, n: int) -> None:
+        """Hand the band's first ``n`` rows, normalised, to the sink."""
+        self.sink(self.base, *self._finished_rows(n))
 
     def _finished_rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The band's first ``n`` rows normalised: probabilities (C, n, W) float32 and valid (n, W), on the host."""

@@ -81,13 +81,15 @@ class BandStatistics:
         not a multiplication by the reciprocal): the same values, bit for bit (tested on the CPU).
         """
         from ..environment import require
+        from ..transfer import to_device
 
         torch = require("torch")
         if x.shape[1] != self.bands:
             raise DataError(f"The data has {x.shape[1]} band(s) but the statistics were computed for "
                             f"{self.bands}; use rasters with the same bands as the training data.")
-        low = torch.tensor(self.low, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-        high = torch.tensor(self.high, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+        # to_device: torch.tensor(..., device="cuda") would copy from pageable memory and wait for the GPU
+        low = to_device(np.asarray(self.low, np.float32), x.device).view(1, -1, 1, 1)
+        high = to_device(np.asarray(self.high, np.float32), x.device).view(1, -1, 1, 1)
         one = torch.ones((), dtype=torch.float32, device=x.device)
         out = x.float() - low
         if self.method == "percentile":

@@ -4,27 +4,30 @@ On a GPU the host-side blend (multiply every tile's probabilities by the window 
 16 tiles x C x 512 x 512 per batch) costs the main thread about as long as the model itself, and copying
 every tile's probabilities back costs more (each pixel comes back once per overlapping tile). Here the adds
 are device kernels queued behind the model's, the main thread never waits for them, and only finished rows
-come back to the host, once per pixel. The numpy :class:`~engine.tiling.RowBandAccumulator` stays the CPU path.
+come back to the host, once per pixel, without the main thread waiting for them either. The numpy
+:class:`~engine.tiling.RowBandAccumulator` stays the CPU path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from ..environment import require
-from ..tiling import RowBandAccumulator, Sink
+from ..tiling import RowBandAccumulator
+from ..transfer import to_host
 
 
 class DeviceRowBandAccumulator(RowBandAccumulator):
     """:class:`~engine.tiling.RowBandAccumulator` with its band as torch tensors on ``device``.
 
-    :meth:`add` takes torch tensors on that device (probabilities (C, h, w), weights (h, w), valid (h, w) bool);
-    the sink still receives numpy rows.
+    :meth:`add` takes torch tensors on that device (probabilities (C, h, w), weights (h, w), valid (h, w) bool).
+    The sink receives numpy rows and a fourth argument, ``ready``, to call before reading them: on CUDA they are
+    copied out without waiting (``transfer.to_host``), so the thread adding tiles never waits for the GPU.
     """
 
-    def __init__(self, width: int, height: int, channels: int, band_rows: int, sink: Sink, device: Any):
+    def __init__(self, width: int, height: int, channels: int, band_rows: int, sink: Callable[..., None],
+                 device: Any):
         self.torch = require("torch")
         self.device = self.torch.device(device)
         super().__init__(width, height, channels, band_rows, sink)
@@ -35,11 +38,18 @@ class DeviceRowBandAccumulator(RowBandAccumulator):
                 torch.zeros((self.band_rows, self.width), dtype=torch.float32, device=self.device),
                 torch.zeros((self.band_rows, self.width), dtype=torch.bool, device=self.device))
 
-    def _finished_rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def _finished_rows(self, n: int) -> tuple[Any, Any]:
+        """As the host band's, as tensors on the device."""
         weight = self._weight[:n]
         valid = self._valid[:n] & (weight > 0)
         probs = self._sum[:, :n] / self.torch.where(weight > 0, weight, self.torch.ones_like(weight))
-        return probs.cpu().numpy(), valid.cpu().numpy()  # the one wait for the device, once per tile row
+        return probs, valid
+
+    def _emit(self, n: int) -> None:
+        # queued behind the model's work, so this thread goes on with the next batch; the sink's writer thread
+        # calls ready() before it reads the rows
+        (probs, valid), ready = to_host(self._finished_rows(n))
+        self.sink(self.base, probs, valid, ready)
 
     def _shift(self, n: int) -> None:
         keep = self.band_rows - n

@@ -31,6 +31,7 @@ from ..outputs import (
     write_polygons,
     write_text_atomic,
 )
+from ..transfer import Ready
 from .plan import SegmentPlan
 
 
@@ -45,14 +46,15 @@ class RowSink:
         self.thread = threading.Thread(target=self._run, name="dualstream-writer", daemon=True)
         self.thread.start()
 
-    def sink(self, row: int, probs: np.ndarray, valid: np.ndarray) -> None:
-        """Called by the accumulator (main thread) with finished rows."""
+    def sink(self, row: int, probs: np.ndarray, valid: np.ndarray, ready: Ready | None = None) -> None:
+        """Called by the accumulator (main thread) with finished rows; ``ready``: what the writer thread calls
+        before reading them (rows still being copied from the GPU, ``transfer.to_host``)."""
         if self.error is not None:
             raise self.error
         start = time.perf_counter()
         while True:
             try:
-                self.queue.put((row, probs, valid), timeout=0.5)
+                self.queue.put((row, probs, valid, ready), timeout=0.5)
                 self.wait_seconds += time.perf_counter() - start
                 return
             except queue.Full:
@@ -66,9 +68,12 @@ class RowSink:
                 return
             if self.error is not None:
                 continue  # drain after a failure
+            row, probs, valid, ready = item
             try:
+                if ready is not None:
+                    ready()  # the GPU's copy of these rows has landed
                 start = time.perf_counter()
-                self._write(*item)
+                self._write(row, probs, valid)
                 self.write_seconds += time.perf_counter() - start
             except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
                 self.error = exc

@@ -4,9 +4,12 @@
                                                                                      apply_tensor there instead)
     main thread     predictor(batch) -> probabilities -> RowBandAccumulator.add     (blending; on a GPU in
                                                                                      device memory, no wait)
-    writer thread   finished rows -> the sink's rasters (row blocks)                (write queue)
+    writer thread   finished rows -> the sink's rasters (row blocks)                (write queue; on a GPU it
+                                                                                     waits for the rows' copy)
 
-The accumulator only holds one tile height of rows, so memory is bounded by tile size x scene width.
+The accumulator only holds one tile height of rows, so memory is bounded by tile size x scene width. On a GPU
+the main thread never waits for the device (``engine.transfer``): it queues copies and kernels, and runs ahead
+of the GPU by at most the write queue's rows.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..environment import require
 from ..tiling import RowBandAccumulator, blend_window
+from ..transfer import to_device
 from .outputs import RowSink
 from .plan import SegmentPlan
 from .reader import TileReader, default_readers, vision_on_device
@@ -40,7 +44,7 @@ class PipelineStats:
 
     tiles: int
     skipped_tiles: int
-    model_seconds: float  # predictor calls (on a GPU: queuing the work; the device time shows in the row copies)
+    model_seconds: float  # predictor calls (on a GPU: queuing the work; the writer thread waits for the device)
     input_wait: float  # model idle, waiting for the reader thread
     read_seconds: float  # busy time of the reader thread
 
@@ -111,8 +115,7 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
             accumulator: RowBandAccumulator = DeviceRowBandAccumulator(
                 plan.width, plan.height, plan.probability_channels, plan.grid.band_rows, sink.sink, device)
             predict = model.on_device
-            torch = require("torch")
-            weights = torch.from_numpy(weights).to(device)
+            weights = to_device(weights, device)
         else:
             accumulator = RowBandAccumulator(plan.width, plan.height, plan.probability_channels, plan.grid.band_rows,
                                              sink.sink)
@@ -127,7 +130,7 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
                 vision = vision_on_device(batch, reader.stats, device) if device_side else batch.vision
                 probs = predict(vision, batch.aux)
                 model_seconds += time.perf_counter() - tick
-                valid = torch.from_numpy(batch.valid).to(device) if device_side else batch.valid
+                valid = to_device(batch.valid, device) if device_side else batch.valid
                 for i, tile in enumerate(batch.tiles):
                     accumulator.add(probs[i], weights, valid[i], tile.row - row0, tile.col - col0)
             done += len(batch.tiles) + batch.skipped

@@ -17,6 +17,7 @@ import numpy as np
 from ..bundle import load_bundle
 from ..environment import require
 from ..errors import ConfigError
+from ..transfer import to_device
 from .plan import Member
 
 
@@ -94,9 +95,9 @@ class Predictor:
         with torch.inference_mode():
             tensors: dict[str, tuple[Any, Any]] = {}
             for key in vision:
-                v = torch.as_tensor(vision[key]).to(self.device, non_blocking=True)
+                v = to_device(vision[key], self.device)
                 a = aux.get(key)
-                a = None if a is None else torch.from_numpy(a).to(self.device, non_blocking=True)
+                a = None if a is None else to_device(a, self.device)
                 tensors[key] = (v, a)
             for member in self.members:
                 v, a = tensors[member.stats_key]

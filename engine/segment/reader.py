@@ -23,6 +23,7 @@ import numpy as np
 from ..environment import process_cores, require
 from ..prefetch import Prefetcher
 from ..tiling import Tile
+from ..transfer import to_device
 from .plan import SegmentPlan
 
 MAX_DEFAULT_READERS = 8
@@ -124,7 +125,7 @@ def vision_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], devic
     if batch.keep is None:
         return batch.vision  # normalised already: the predictor moves it to its device
     torch = require("torch")
-    keep = torch.from_numpy(batch.keep).to(device, non_blocking=True)
+    keep = to_device(batch.keep, device)
     return {key: stats[key][0].apply_tensor(_float32_on(torch, v, device), keep) for key, v in batch.vision.items()}
 
 
@@ -132,9 +133,9 @@ def _float32_on(torch: Any, array: np.ndarray, device: Any) -> Any:
     """``array`` copied to ``device`` as it is and made float32 there (exact for 8/16-bit integers). uint16 goes
     over as int16 and is widened on the device: torch's uint16 is a storage type with few operations."""
     if array.dtype == np.uint16:
-        wide = torch.from_numpy(array.view(np.int16)).to(device, non_blocking=True).to(torch.int32)
+        wide = to_device(array.view(np.int16), device).to(torch.int32)
         return (wide & 0xFFFF).to(torch.float32)
-    return torch.from_numpy(array).to(device, non_blocking=True).to(torch.float32)
+    return to_device(array, device).to(torch.float32)
 
 
 class TileReader:

@@ -15,7 +15,9 @@ def _blend(make, height, width, tile, overlap, drop=()):
     calls, out = [], np.full((2, height, width), np.nan, np.float32)
     valid_out = np.zeros((height, width), bool)
 
-    def sink(row, probs, valid):
+    def sink(row, probs, valid, ready=None):
+        if ready is not None:  # the device band's rows: read them only once ready (on CUDA still being copied)
+            ready()
         assert isinstance(probs, np.ndarray) and probs.dtype == np.float32 and valid.dtype == bool
         calls.append((row, probs.shape[1]))
         out[:, row:row + probs.shape[1]] = probs
@@ -41,3 +43,33 @@ def test_device_band_matches_the_numpy_band():
     np.testing.assert_array_equal(numpy_band[1], device_band[1])
     assert not numpy_band[1].all() and numpy_band[1].any()  # the dropped tile left invalid pixels
     np.testing.assert_allclose(device_band[0], numpy_band[0], rtol=1e-6, atol=1e-6, equal_nan=True)
+
+
+def test_device_rows_reach_the_writer_only_once_ready():
+    """The writer thread calls the rows' ``ready`` before writing them, and the thread adding tiles does not
+    wait for it (on CUDA ``ready`` waits for the rows' copy from the GPU; here a gate stands in for that copy)."""
+    import threading
+
+    from engine.segment.outputs import RowSink
+
+    events, gate = [], threading.Event()
+
+    def ready():
+        events.append("ready")
+        gate.wait()
+
+    class Rows(RowSink):
+        def _write(self, row, probs, valid):
+            events.append(("write", row, probs.copy()))
+
+        def _abort_files(self):
+            pass
+
+    sink = Rows()
+    band = DeviceRowBandAccumulator(8, 4, 1, 4, lambda row, p, v, _ready: sink.sink(row, p, v, ready), "cpu")
+    band.add(torch.ones((1, 4, 8)), torch.ones((4, 8)), torch.ones((4, 8), dtype=torch.bool), 0, 0)
+    band.finish()  # returns with the rows handed over, while the writer still waits
+    assert not any(isinstance(e, tuple) for e in events)
+    gate.set()
+    sink.finish()
+    assert events[0] == "ready" and events[1][:2] == ("write", 0) and (events[1][2] == 1).all()
