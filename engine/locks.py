@@ -96,9 +96,12 @@ def _acquire(path: Path, output: str | os.PathLike, what: str) -> int | None:
 
 
 @contextmanager
-def output_locks(outputs: Mapping[str, str | os.PathLike | None]) -> Iterator[None]:
-    """Lock every given output (``what -> path``; None skipped) for the block, in a fixed order."""
+def output_locks(outputs: Mapping[str, str | os.PathLike | None]) -> Iterator[list[Path]]:
+    """Lock every given output (``what -> path``; None skipped) for the block, in a fixed order; yields the
+    outputs whose lock is held (not those where no lock file could be made)."""
     with ExitStack() as stack:
+        held = []
         for what, path in sorted(((w, p) for w, p in outputs.items() if p), key=lambda item: str(item[1])):
-            stack.enter_context(output_lock(path, what))
-        yield
+            if stack.enter_context(output_lock(path, what)) is not None:
+                held.append(Path(path))
+        yield held

@@ -8,10 +8,14 @@ destination; :func:`finish_outputs` publishes them only when the whole run succe
 
 from __future__ import annotations
 
+import glob
 import queue
+import re
+import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,8 +27,10 @@ from ..outputs import (
     PROBABILITY_SCALE_UINT8,
     GeoTiffStreamWriter,
     _remove_quietly,
+    abandoned_temporaries,
     commit_file,
     prediction_tags,
+    process_alive,
     qml_path_for,
     qml_text,
     temporary_path,
@@ -208,6 +214,29 @@ def finish_outputs(plan: SegmentPlan, writer: SceneWriter, callback: Callback, e
     writer.classes.commit()
     callback.progress(1, 1, "finishing outputs")
     return qml
+
+
+def remove_abandoned_outputs(cfg: Any, held: list[Path]) -> list[Path]:
+    """Remove what a killed run left of this scene's outputs: the hidden temporary rasters, QML and polygons
+    beside each output whose lock this run holds (``held``), and the resample mode's work folders; returns them.
+    A bulk run that is killed and resumed would otherwise leave a partial set per kill (a float32 probability
+    raster of a 4096^2 scene: 128 MiB)."""
+    suffixes = {str(cfg.output): (".tif", ".qml"), str(cfg.probabilities): (".tif",), str(cfg.polygons): (".gpkg",)}
+    removed = []
+    for destination in held:
+        found = abandoned_temporaries(destination, suffixes.get(str(destination), (".tif",)))
+        if str(destination) == str(cfg.output):
+            work = re.compile(rf"\.{re.escape(destination.stem)}\.resample-(\d+)-.*")
+            found += [p for p in destination.parent.glob(f".{glob.escape(destination.stem)}.resample-*")
+                      if (m := work.fullmatch(p.name)) and not process_alive(int(m[1])) and p.is_dir()]
+        for path in found:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                _remove_quietly(path)
+            if not path.exists():
+                removed.append(path)
+    return removed
 
 
 def discard_partial_outputs(writers: list[RowSink | None], extra_tmp: list[Path]) -> None:

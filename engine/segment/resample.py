@@ -12,6 +12,7 @@ are made from the final class raster; every output goes temp-then-rename as usua
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -108,7 +109,9 @@ def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor:
                       f"training pixel size {list(target)} of '{plan.members[0].path}' (factor {factor:.2f}, "
                       f"{method}): the model sees {work_w}x{work_h} px at {working_gsd[0]:.4g} x "
                       f"{working_gsd[1]:.4g}; the outputs stay on the input grid ({width}x{height} px).")
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{Path(cfg.output).stem}.resample-", dir=str(Path(cfg.output).parent)))
+        # the PID lets a later run holding the output's lock tell a killed run's folder (remove_abandoned_outputs)
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{Path(cfg.output).stem}.resample-{os.getpid()}-",
+                                        dir=str(Path(cfg.output).parent)))
         vrt = tmp_dir / "image.vrt"
         with _gdal_errors(gdal):
             gdal.Warp(str(vrt), str(cfg.image), options=gdal.WarpOptions(

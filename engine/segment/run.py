@@ -19,7 +19,7 @@ from typing import Any
 from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..locks import output_locks
-from .outputs import SceneWriter, discard_partial_outputs, finish_outputs
+from .outputs import SceneWriter, discard_partial_outputs, finish_outputs, remove_abandoned_outputs
 from .pipeline import PipelineStats, run_tiles, start_reader, streaming_gdal_cache, tile_options
 from .plan import plan_segmentation
 from .predictor import Predictor, make_predictor
@@ -108,7 +108,11 @@ class SceneRun:
             outputs = {"class raster (--out)": cfg.output, "probability raster (--probabilities)": cfg.probabilities,
                        "polygons (--polygons)": cfg.polygons}
             # one writer per output: a second run onto the same files refuses at once
-            self._closer.enter_context(output_locks(outputs))
+            held = self._closer.enter_context(output_locks(outputs))
+            removed = remove_abandoned_outputs(cfg, held)  # the locks are ours: whoever wrote these is gone
+            if removed:
+                callback.info(f"Removed {len(removed)} partial file(s) that an earlier run stopped before it could "
+                              f"finish left beside the outputs: {', '.join(p.name for p in removed)}.")
             self.target = resample_target(self.plan, callback) if cfg.resample_to_training_gsd else None
             self.predictor = predictor if predictor is not None else make_predictor(self.plan.members, cfg)
             callback.check_canceled()

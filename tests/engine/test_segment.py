@@ -266,6 +266,33 @@ def test_cancel_leaves_nothing_and_failure_keeps_previous(scene, aux_bundle, tmp
     assert out.read_bytes() == b"previous result" and os.listdir(tmp_path) == ["c.tif"]
 
 
+def test_partial_files_of_a_killed_run_are_removed_by_the_next_run_of_those_outputs(scene, bundle, tmp_path):
+    """A killed run leaves hidden temporaries (a bulk run killed and resumed: one set per kill). The next run of
+    the same outputs holds their locks, so it removes them, and says so; nothing of a live or another output's."""
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)  # a process that has exited
+    litter = [f".c.tmp-{dead}-0123abcd.tif", f".c.tmp-{dead}-0123abcd.tif.aux.xml", f".c.tmp-{dead}-89abcdef.qml",
+              f".cp.tmp-{dead}-00000000.tif", f".cp.tmp-{dead}-00000000.tif.ovr"]
+    kept = [f".c.tmp-{os.getpid()}-0123abcd.tif",  # a live writer: only a namesake output ("c.tiff") can be it
+            f".c.tmp-{dead}-0123abcd.gpkg",  # polygons of a "c.gpkg" this run does not write
+            f".cx.tmp-{dead}-0123abcd.tif", "c.tmp-1-0123abcd.tif", "notes.txt"]
+    for name in litter + kept:
+        (tmp_path / name).write_bytes(b"partial")
+    work = tmp_path / f".c.resample-{dead}-x1y2"  # the resample mode's work folder
+    work.mkdir()
+    (work / "probabilities.tif").write_bytes(b"partial")
+    callback = RecordingCallback()
+    segment(SegmentConfig(image=scene["image"], models=[bundle], output=str(tmp_path / "c.tif"),
+                          probabilities=str(tmp_path / "cp.tif"), device="cpu"), callback)
+    left = sorted(n for n in os.listdir(tmp_path) if not n.startswith(("c.tif", "c.qml", "cp.tif")))
+    assert left == sorted(kept) and (tmp_path / "c.tif").is_file() and (tmp_path / "cp.tif").is_file()
+    said = [m for kind, m in callback.events if kind == "info" and "partial file" in m]
+    assert len(said) == 1 and "6 partial file(s)" in said[0] and all(n in said[0] for n in litter + [work.name])
+
+
 def test_bad_inputs_fail_before_heavy_work(scene, bundle, aux_bundle, tmp_path):
     out = str(tmp_path / "o.tif")
     # aux that does not overlap the extent (but overlaps the image)

@@ -142,10 +142,17 @@ def test_segmentation_second_writer_kill_rerun_and_disk_full(workspace: dict, tm
     ledger.record("cli", "segment_sigkill_leaves_no_output", worked=ok, partial_output=out.exists(), ok=ok)
     assert ok, (first.returncode, _visible(d))
 
+    abandoned = sorted(p.name for p in d.iterdir() if p.name.startswith(".out.tmp-"))
+    assert abandoned  # the killed run's hidden partial raster
     rerun = run_cli(*argv)
+    left = sorted(p.name for p in d.iterdir() if ".tmp-" in p.name)
     ok = rerun.returncode == 0 and out.exists() and not list(d.glob("*.lock"))
     ledger.record("cli", "segment_rerun_after_sigkill", worked=ok, ok=ok)
     assert ok, rerun.stdout + rerun.stderr
+    # the rerun holds the output's lock, so the killed run's partial files are litter: removed
+    ok = left == []
+    ledger.record("cli", "segment_rerun_removes_killed_runs_partial_files", worked=ok, ok=ok)
+    assert ok, (abandoned, left, rerun.stdout + rerun.stderr)
     import rasterio
 
     with rasterio.open(out) as ds:
