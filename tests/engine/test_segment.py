@@ -289,7 +289,7 @@ def test_partial_files_of_a_killed_run_are_removed_by_the_next_run_of_those_outp
                           probabilities=str(tmp_path / "cp.tif"), device="cpu"), callback)
     left = sorted(n for n in os.listdir(tmp_path) if not n.startswith(("c.tif", "c.qml", "cp.tif")))
     assert left == sorted(kept) and (tmp_path / "c.tif").is_file() and (tmp_path / "cp.tif").is_file()
-    said = [m for kind, m in callback.events if kind == "info" and "partial file" in m]
+    said = [m for kind, m in callback.events if kind == "warning" and "partial file" in m]
     assert len(said) == 1 and "6 partial file(s)" in said[0] and all(n in said[0] for n in litter + [work.name])
 
 
