@@ -46,4 +46,12 @@ def to_host(tensors: Sequence[Any]) -> tuple[list[np.ndarray], Ready]:
         host.copy_(tensor, non_blocking=True)
     done = torch.cuda.Event()
     done.record()  # on the stream of the copies, behind them
-    return [host.numpy() for host in hosts], done.synchronize  # each array keeps its pinned tensor alive
+    index = tensors[0].device.index
+
+    def ready() -> None:
+        # on the tensors' GPU: a thread without a current device would open a context on GPU 0 to wait (a torchrun
+        # rank on cuda:3 would then hold memory on GPU 0)
+        with torch.cuda.device(index):
+            done.synchronize()
+
+    return [host.numpy() for host in hosts], ready  # each array keeps its pinned tensor alive
