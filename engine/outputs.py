@@ -136,16 +136,35 @@ def abandoned_temporaries(destination: str | os.PathLike, suffixes: tuple[str, .
 
 
 def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs on this machine (this process included)."""
+    """Whether process ``pid`` runs on this machine (this process included); True where that cannot be told."""
     if pid == os.getpid():
         return True
+    if os.name == "nt":  # os.kill(pid, 0) would send Ctrl+C there (signal 0 is CTRL_C_EVENT)
+        return _windows_process_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):  # another user's process, or a PID that cannot be checked here
+    except OSError:  # another user's process (PermissionError), or a PID that cannot be checked here
         return True
     return True
+
+
+def _windows_process_alive(pid: int) -> bool:
+    try:
+        import ctypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return ctypes.get_last_error() != 87  # ERROR_INVALID_PARAMETER: no such process
+        try:
+            code = ctypes.c_ulong()
+            return not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)) or code.value == 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
+    except Exception:  # noqa: BLE001 - when in doubt, the files are someone's: keep them
+        return True
 
 
 def commit_file(tmp: Path, destination: Path) -> None:

@@ -135,3 +135,22 @@ def test_ungeoreferenced_output_has_no_geotransform_and_no_rasterio_warning(tmp_
     assert ds.GetProjection() == "" and ds.RasterXSize == 40 and ds.RasterYSize == 30
     assert ds.GetGeoTransform() == (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)  # identity: pixel space, like the input
     np.testing.assert_array_equal(ds.GetRasterBand(1).ReadAsArray(), 1)
+
+
+def test_process_alive_tells_a_finished_process_from_a_running_one():
+    """What decides whether a hidden temp file is a killed run's (removed) or a live writer's (kept)."""
+    import os
+    import subprocess
+    import sys
+
+    from engine.outputs import process_alive
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert process_alive(os.getpid()) and process_alive(running.pid) and process_alive(1)
+        assert not process_alive(int(done.stdout))
+    finally:
+        running.kill()
+        running.wait()
+    assert not process_alive(running.pid)
