@@ -4,7 +4,7 @@ Under torchrun (one process per GPU, any number of nodes) every rank lists the s
 share by pixel count (:func:`~engine.segment.scenes.shard`), runs on ``cuda:LOCAL_RANK`` (or the CPU) and writes
 its own outputs and a part of the summary; after a barrier rank 0 merges the parts into ``summary.json``. The
 ranks exchange nothing else. One bad scene is recorded as failed and the run goes on; completion markers
-(:mod:`~engine.segment.resume`) let a rerun skip what is finished. On a GPU the scenes overlap (``_Share.run``):
+(:mod:`~engine.segment.resume`) let a rerun skip what is finished. On a GPU the scenes overlap (:class:`_Pass`):
 the next one is opened and read while the model finishes this one, and this one is published in the background.
 """
 
@@ -141,111 +141,10 @@ class _Share:
         return self.predictor
 
     def run(self, scenes: list[tuple[int, Scene]], on_record: Any) -> bool:
-        """Run ``scenes`` ((global order, scene) pairs); returns False when canceled.
-
-        With ``overlap_scenes`` the model does not idle between scenes: while it runs one scene, the previous
-        one's outputs are finished and published in a background thread (:class:`_Publishing`), and once every
-        tile of this one has been read the next one is opened and its reader started. Records stay in order.
-        For a GPU (the default there): the model idled ~0.24 s per 4096^2 scene boundary on the 2-core VM, about
-        half the H100's model time for such a scene. On the CPU the model wants every core, and the overlapped
-        work only competes with it (bench part 5: 3.4 % more wall time overlapped), so scenes run one after
-        another there.
-        """
-        progress = _ShareProgress(self.callback, sum(_tile_estimate(s, self.tile, self.overlap) for _, s in scenes))
-        start = time.perf_counter()
-        pixels_left = sum(s.pixels for _, s in scenes)  # of the scenes not concluded yet
-        pixels_done, busy = 0, 0.0
-        publishing: _Publishing | None = None  # the previous scene, published in the background
-        ahead: dict[int, Future] = {}  # scenes being opened (and reading) before their turn: SceneRun or error
-        opener = ThreadPoolExecutor(1, thread_name_prefix="dualstream-read-ahead")
-
-        def conclude(index: int, scene: Scene, record: dict[str, Any]) -> None:
-            nonlocal pixels_left, pixels_done, busy
-            self.records.append(record)
-            self.write_part()
-            on_record()
-            pixels_left -= scene.pixels
-            if record["status"] == "done":
-                pixels_done += record["pixels"]
-                busy = time.perf_counter() - start
-            rate = pixels_done / busy if busy > 0 else 0.0
-            eta = f"; about {_eta(pixels_left / rate)} left" if rate > 0 and pixels_left > 0 else ""
-            shown = record["error"] if record["status"] == "failed" else (
-                f"{record['seconds']:.1f} s" if record["status"] == "done" else "finished earlier")
-            self.callback.info(f"[{index + 1}/{len(scenes)}] {scene.name}: {record['status']} ({shown}){eta}")
-            self.callback.progress(index + 1, len(scenes), "scenes")
-
-        def settle() -> None:  # the scene being published in the background: wait for it and conclude it
-            nonlocal publishing
-            if publishing is None:
-                return
-            done, publishing = publishing, None
-            progress.waiting = None
-            done.wait()
-            for message in done.callback.warnings:
-                self.callback.warning(message)
-            conclude(done.index, done.scene, done.record)
-
-        def open_ahead(cfg: SegmentConfig, predictor: Predictor) -> SceneRun:
-            run = SceneRun(cfg, progress, predictor)
-            try:
-                run.start_reading()
-            except BaseException:
-                run.close()
-                raise
-            return run
-
-        def read_ahead(index: int) -> None:  # once every tile of the current scene is read: open the next one
-            if index >= len(scenes) or index in ahead:
-                return
-            order, scene = scenes[index]
-            outputs = scene_outputs(self.bulk.out_dir, scene.name, self.bulk)
-            cfg = self._scene_config(scene, outputs, _record(scene, order, self.ctx.rank, outputs.classes))
-            if cfg is not None:  # else skipped or failed without reading: nothing to start
-                # in a thread: planning and opening take ~10 ms the model's thread spends feeding the GPU
-                ahead[index] = opener.submit(open_ahead, cfg, self._predictor())
-
+        """Run ``scenes`` ((global order, scene) pairs) in order; returns False when canceled. ``on_record`` is
+        called after each record is added (the summary follows the run). See :class:`_Pass`."""
         with streaming_gdal_cache():  # the cache is global: one cap around all the (overlapping) scenes
-            try:
-                for index, (order, scene) in enumerate(scenes):
-                    outputs = scene_outputs(self.bulk.out_dir, scene.name, self.bulk)
-                    record = _record(scene, order, self.ctx.rank, outputs.classes)
-                    progress.start_scene(_tile_estimate(scene, self.tile, self.overlap))
-                    self.callback.progress(index, len(scenes), "scenes")  # scenes before this one: "scene i of n"
-                    try:
-                        running = self._run_scene(scene, outputs, record, progress, _outcome(ahead.pop(index, None)),
-                                                  (lambda: read_ahead(index + 1)) if self.overlap_scenes else None)
-                    except (CanceledError, KeyboardInterrupt):
-                        settle()  # its tiles are all done: it is finished and kept
-                        record.update(status="canceled", error="canceled before the scene was finished")
-                        self.records.append(record)
-                        for later_order, later in scenes[index + 1:]:
-                            later_output = scene_outputs(self.bulk.out_dir, later.name, self.bulk).classes
-                            self.records.append(dict(_record(later, later_order, self.ctx.rank, later_output),
-                                                     status="canceled", error="not started: the run was canceled"))
-                        self.write_part()
-                        on_record()
-                        return False
-                    progress.end_scene()
-                    settle()
-                    if running is None:
-                        conclude(index, scene, record)
-                    else:
-                        publishing = _Publishing(*running, index, scene, outputs, record, self.fingerprint)
-                        if self.overlap_scenes:
-                            progress.waiting = publishing  # started after the next scene's first batch
-                        else:
-                            settle()
-                settle()
-                return True
-            finally:
-                if publishing is not None:  # an error of the run itself: let the thread end before leaving
-                    publishing.wait()
-                for pending in ahead.values():  # a scene read ahead whose turn did not come (cancel, error)
-                    opened = _outcome(pending)
-                    if isinstance(opened, SceneRun):
-                        opened.close()
-                opener.shutdown()
+            return _Pass(self, scenes, on_record).run()
 
     def _scene_config(self, scene: Scene, outputs: Any, record: dict[str, Any]) -> SegmentConfig | None:
         """The scene's settings when it is to run; else None with ``record`` filled (skipped, or failed)."""
@@ -295,6 +194,134 @@ class _Share:
             record.update(error=_failure_text(exc), seconds=time.perf_counter() - tick)
             return None
         return run, tick
+
+
+class _Pass:
+    """One pass over a share's scenes, in order; records stay in that order.
+
+    With ``overlap_scenes`` the model does not idle between scenes: while it runs one scene, the previous
+    one's outputs are finished and published in a background thread (:class:`_Publishing`), and once every
+    tile of this one has been read the next one is opened and its reader started (:meth:`read_ahead`).
+    For a GPU (the default there): the model idled ~0.24 s per 4096^2 scene boundary on the 2-core VM, about
+    half the H100's model time for such a scene. On the CPU the model wants every core, and the overlapped
+    work only competes with it (bench part 5: 3.4 % more wall time overlapped), so scenes run one after
+    another there.
+    """
+
+    def __init__(self, share: _Share, scenes: list[tuple[int, Scene]], on_record: Any):
+        self.share, self.scenes, self.on_record = share, scenes, on_record
+        self.progress = _ShareProgress(share.callback,
+                                       sum(_tile_estimate(s, share.tile, share.overlap) for _, s in scenes))
+        self.start = time.perf_counter()
+        self.pixels_left = sum(s.pixels for _, s in scenes)  # of the scenes not concluded yet
+        self.pixels_done, self.busy = 0, 0.0  # for the ETA: pixels of done scenes, and when the last one ended
+        self.publishing: _Publishing | None = None  # the previous scene, published in the background
+        self.ahead: dict[int, Future] = {}  # scenes being opened (and reading) before their turn: SceneRun or error
+        self.opener = ThreadPoolExecutor(1, thread_name_prefix="dualstream-read-ahead")
+
+    def run(self) -> bool:
+        share, progress = self.share, self.progress
+        try:
+            for index, (order, scene) in enumerate(self.scenes):
+                outputs = scene_outputs(share.bulk.out_dir, scene.name, share.bulk)
+                record = _record(scene, order, share.ctx.rank, outputs.classes)
+                progress.start_scene(_tile_estimate(scene, share.tile, share.overlap))
+                share.callback.progress(index, len(self.scenes), "scenes")  # scenes before this one: "scene i of n"
+                try:
+                    running = share._run_scene(scene, outputs, record, progress,
+                                               _outcome(self.ahead.pop(index, None)),
+                                               (lambda: self.read_ahead(index + 1)) if share.overlap_scenes else None)
+                except (CanceledError, KeyboardInterrupt):
+                    self.canceled(index, record)
+                    return False
+                progress.end_scene()
+                self.settle()
+                if running is None:
+                    self.conclude(index, scene, record)
+                else:
+                    self.publishing = _Publishing(*running, index, scene, outputs, record, share.fingerprint)
+                    if share.overlap_scenes:
+                        progress.waiting = self.publishing  # started after the next scene's first batch
+                    else:
+                        self.settle()
+            self.settle()
+            return True
+        finally:
+            self.close()
+
+    def conclude(self, index: int, scene: Scene, record: dict[str, Any]) -> None:
+        """Add ``record`` to the share's part, say how the scene ended and how long the rest may take."""
+        share = self.share
+        share.records.append(record)
+        share.write_part()
+        self.on_record()
+        self.pixels_left -= scene.pixels
+        if record["status"] == "done":
+            self.pixels_done += record["pixels"]
+            self.busy = time.perf_counter() - self.start
+        rate = self.pixels_done / self.busy if self.busy > 0 else 0.0
+        eta = f"; about {_eta(self.pixels_left / rate)} left" if rate > 0 and self.pixels_left > 0 else ""
+        shown = record["error"] if record["status"] == "failed" else (
+            f"{record['seconds']:.1f} s" if record["status"] == "done" else "finished earlier")
+        share.callback.info(f"[{index + 1}/{len(self.scenes)}] {scene.name}: {record['status']} ({shown}){eta}")
+        share.callback.progress(index + 1, len(self.scenes), "scenes")
+
+    def settle(self) -> None:
+        """Wait for the scene being published in the background, and conclude it."""
+        if self.publishing is None:
+            return
+        done, self.publishing = self.publishing, None
+        self.progress.waiting = None
+        done.wait()
+        for message in done.callback.warnings:
+            self.share.callback.warning(message)
+        self.conclude(done.index, done.scene, done.record)
+
+    def read_ahead(self, index: int) -> None:
+        """Once every tile of the current scene is read: open scene ``index`` and start its reader."""
+        if index >= len(self.scenes) or index in self.ahead:
+            return
+        share = self.share
+        order, scene = self.scenes[index]
+        outputs = scene_outputs(share.bulk.out_dir, scene.name, share.bulk)
+        cfg = share._scene_config(scene, outputs, _record(scene, order, share.ctx.rank, outputs.classes))
+        if cfg is not None:  # else skipped or failed without reading: nothing to start
+            # in a thread: planning and opening take ~10 ms the model's thread spends feeding the GPU
+            self.ahead[index] = self.opener.submit(_open_ahead, cfg, self.progress, share._predictor())
+
+    def canceled(self, index: int, record: dict[str, Any]) -> None:
+        """Canceled in scene ``index``: the scene being published is kept (its tiles are all done), this one and
+        the rest are recorded as canceled."""
+        share = self.share
+        self.settle()
+        record.update(status="canceled", error="canceled before the scene was finished")
+        share.records.append(record)
+        for later_order, later in self.scenes[index + 1:]:
+            later_output = scene_outputs(share.bulk.out_dir, later.name, share.bulk).classes
+            share.records.append(dict(_record(later, later_order, share.ctx.rank, later_output),
+                                      status="canceled", error="not started: the run was canceled"))
+        share.write_part()
+        self.on_record()
+
+    def close(self) -> None:
+        if self.publishing is not None:  # an error of the run itself: let the thread end before leaving
+            self.publishing.wait()
+        for pending in self.ahead.values():  # a scene read ahead whose turn did not come (cancel, error)
+            opened = _outcome(pending)
+            if isinstance(opened, SceneRun):
+                opened.close()
+        self.opener.shutdown()
+
+
+def _open_ahead(cfg: SegmentConfig, callback: Callback, predictor: Predictor) -> SceneRun:
+    """A scene opened (plan, locks, temporary outputs) and its reader started, before its turn."""
+    run = SceneRun(cfg, callback, predictor)
+    try:
+        run.start_reading()
+    except BaseException:
+        run.close()
+        raise
+    return run
 
 
 def _outcome(pending: Future | None) -> SceneRun | Exception | None:
@@ -399,7 +426,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
 
     ``predictor``: an already loaded predictor for ``template.models`` (another backend, a chosen precision);
     by default the bundles are loaded on the device (``cuda:LOCAL_RANK`` under torchrun) when a scene needs them.
-    ``overlap_scenes``: read the next scene and publish the last one while the model runs (see ``_Share.run``);
+    ``overlap_scenes``: read the next scene and publish the last one while the model runs (see :class:`_Pass`);
     None = on a GPU.
 
     Raises:
@@ -424,7 +451,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
         mine = [(order[id(s)], s) for s in shard(scenes, ctx.world_size)[ctx.rank]]
         where = f" (process {ctx.rank + 1} of {ctx.world_size}: {len(mine)} scene(s))" if ctx.distributed else ""
         callback.info(f"Bulk segmentation of {len(scenes)} scene(s) into '{out}' on {device}{where}, largest first.")
-        if overlap_scenes is None:  # see _Share.run
+        if overlap_scenes is None:  # see _Pass
             overlap_scenes = str(device).startswith("cuda")
         share = _Share(bulk, template, members, fingerprint, ctx, device, callback, start, predictor, overlap_scenes)
         share.write_part()
