@@ -48,7 +48,8 @@ class BulkFeedback(FeedbackCallback):
 
     def progress(self, done: float, total: float, stage: str = "") -> None:
         if stage == "scenes":
-            self.feedback.setProgressText(f"scene {min(int(done) + 1, int(total))} of {int(total)}")
+            # once per scene: it is reported when a scene starts and again when the one before it concludes
+            self._set_text(f"scene {min(int(done) + 1, int(total))} of {int(total)}")
         elif stage == "tiles" and total > 0:
             self.feedback.setProgress(max(0.0, min(100.0, 100.0 * float(done) / float(total))))
 

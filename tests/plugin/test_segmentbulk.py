@@ -76,7 +76,8 @@ def test_folder_run_loads_styled_layers_and_reports_failures(plugin, folder, mod
         folder, model, out, ADD_TO_PROJECT=True, MOSAIC=True, TTA="flips"), feedback=feedback)
     assert (results["DONE"], results["SKIPPED"], results["FAILED"], results["CANCELED"]) == (3, 0, 1, 0)
     assert len(feedback.errors) == 1 and "broken.tif" in feedback.errors[0]
-    assert "scene 1 of 4" in feedback.texts and feedback.values[-1] == 100
+    scenes = [t for t in feedback.texts if t.startswith("scene ")]  # once per scene, in order
+    assert scenes == [f"scene {i} of 4" for i in range(1, 5)] and feedback.values[-1] == 100
     html = Path(results["SUMMARY_HTML"]).read_text()
     assert "broken.tif" in html and "could not be read as a raster" in html
     summary = json.loads(Path(results["SUMMARY"]).read_text())
