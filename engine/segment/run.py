@@ -111,8 +111,10 @@ class SceneRun:
             held = self._closer.enter_context(output_locks(outputs))
             removed = remove_abandoned_outputs(cfg, held)  # the locks are ours: whoever wrote these is gone
             if removed:  # a warning: a bulk run passes those on (and records them), not each scene's info lines
-                callback.warning(f"Removed {len(removed)} partial file(s) that an earlier run, stopped before it "
-                                 f"could finish, left beside the outputs: {', '.join(p.name for p in removed)}.")
+                message = (f"Removed {len(removed)} partial file(s) that an earlier run, stopped before it could "
+                           f"finish, left beside the outputs: {', '.join(p.name for p in removed)}.")
+                self.plan.warnings.append(message)
+                callback.warning(message)
             self.target = resample_target(self.plan, callback) if cfg.resample_to_training_gsd else None
             self.predictor = predictor if predictor is not None else make_predictor(self.plan.members, cfg)
             callback.check_canceled()

@@ -19,7 +19,7 @@ from ..atomic import write_text_atomic
 from ..callbacks import Callback
 
 STATUSES = ("done", "skipped", "failed", "canceled")
-CSV_COLUMNS = ("image", "status", "error", "pixels", "seconds", "px_per_s", "tiles", "output", "rank")
+CSV_COLUMNS = ("image", "status", "error", "pixels", "seconds", "px_per_s", "tiles", "output", "rank", "warnings")
 
 
 def counts(scenes: list[dict[str, Any]]) -> dict[str, int]:
@@ -32,7 +32,9 @@ def _csv_text(scenes: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for scene in scenes:
-        writer.writerow({k: ("" if scene.get(k) is None else scene.get(k)) for k in CSV_COLUMNS})
+        row = {k: ("" if scene.get(k) is None else scene.get(k)) for k in CSV_COLUMNS}
+        row["warnings"] = " | ".join(scene.get("warnings") or [])
+        writer.writerow(row)
     return buffer.getvalue()
 
 
@@ -49,7 +51,8 @@ def summary_html(summary: dict[str, Any]) -> str:
             f"<td>{'' if seconds is None else f'{seconds:.1f}'}</td><td>{scene.get('pixels') or 0:,}</td>"
             f"<td>{'' if not rate else f'{rate:,.0f}'}</td>"
             f"<td>{html.escape(str(scene.get('output') or ''))}</td>"
-            f"<td>{html.escape(str(scene.get('error') or ''))}</td></tr>")
+            f"<td>{html.escape(str(scene.get('error') or ''))}</td>"
+            f"<td style='color:#8a6d00'>{'<br>'.join(html.escape(w) for w in scene.get('warnings') or [])}</td></tr>")
     mosaics = "".join(f"<li>{html.escape(m)}</li>" for m in summary.get("mosaics", []))
     canceled = f", {n['canceled']} canceled" if n["canceled"] else ""
     processes = f" x {summary['world_size']} processes" if summary["world_size"] > 1 else ""
@@ -62,7 +65,8 @@ def summary_html(summary: dict[str, Any]) -> str:
         f"<p>Output folder: {html.escape(summary['out_dir'])}</p>"
         + (f"<p>Mosaic(s):</p><ul>{mosaics}</ul>" if mosaics else "")
         + "<table border='1' cellspacing='0' cellpadding='3'><tr><th>image</th><th>status</th><th>seconds</th>"
-        "<th>pixels</th><th>px/s</th><th>class raster</th><th>error</th></tr>" + "".join(rows) + "</table>"
+        "<th>pixels</th><th>px/s</th><th>class raster</th><th>error</th><th>warnings</th></tr>"
+        + "".join(rows) + "</table>"
         "</body></html>")
 
 

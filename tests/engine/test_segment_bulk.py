@@ -113,6 +113,30 @@ def test_mixed_folder_good_scenes_done_bad_ones_failed_with_their_reason(mixed, 
         assert ds.count == 1 and len(ds.files) == 4  # the VRT and the three class rasters
 
 
+def test_a_killed_runs_partial_files_are_removed_and_the_scenes_warnings_are_in_the_summary(good, model, tmp_path):
+    """A bulk run killed in scene "a" left its hidden temp raster; the rerun removes it, and the warning that says
+    so is the scene's, in summary.json, .csv and .html (an unattended run's warnings are read there)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    litter = out / f".a.tmp-{int(gone.stdout)}-0123abcd.tif"
+    litter.write_bytes(b"partial")
+    callback = RecordingCallback()
+    result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"],
+                                     out_dir=str(out)),
+                          SegmentConfig(models=[model], device="cpu"), callback)
+    assert result.ok and not litter.exists()
+    warned = {Path(s["image"]).stem: s["warnings"] for s in _summary(out)["scenes"]}
+    assert [len(w) for w in (warned["a"], warned["b"], warned["c"])] == [1, 0, 0] and litter.name in warned["a"][0]
+    assert any(kind == "warning" and litter.name in m for kind, m in callback.events)
+    import csv
+
+    rows = {Path(r["image"]).stem: r for r in csv.DictReader((out / "summary.csv").open())}
+    assert litter.name in rows["a"]["warnings"] and rows["b"]["warnings"] == ""
+    page = (out / "summary.html").read_text()
+    assert "<th>warnings</th>" in page and litter.name in page
+
+
 def test_bulk_outputs_equal_single_runs(good, model, tmp_path):
     out = tmp_path / "bulk"
     template = SegmentConfig(models=[model], device="cpu", tta="flips")
