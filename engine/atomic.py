@@ -9,6 +9,7 @@ A write that fails on the file system (disk full, file too large, I/O error) bec
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -20,10 +21,62 @@ from .errors import DualStreamError, OutputError
 
 
 def temporary_path(destination: str | os.PathLike, suffix: str | None = None) -> Path:
-    """A hidden, unique path beside ``destination`` (same file system, so the final rename is atomic)."""
+    """A hidden, unique path beside ``destination`` (same file system, so the final rename is atomic). The name
+    carries the writing process's ID, so that :func:`abandoned_temporaries` can tell a killed writer's files."""
     destination = Path(destination)
     suffix = destination.suffix if suffix is None else suffix
     return destination.with_name(f".{destination.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
+
+
+def abandoned_temporaries(destination: str | os.PathLike, suffixes: tuple[str, ...],
+                          sidecars: tuple[str, ...] = ()) -> list[Path]:
+    """The temporary files of ``destination`` beside it (:func:`temporary_path`'s names ending in one of
+    ``suffixes``, and those names followed by one of ``sidecars``) whose writing process is gone: a run killed
+    before it could remove them.
+
+    Only for the holder of the destination's output lock (``engine.locks``): no live run then writes any of them.
+    """
+    destination = Path(destination)
+    name = re.compile(rf"\.{re.escape(destination.stem)}\.tmp-(\d+)-[0-9a-f]{{8}}"
+                      rf"({'|'.join(map(re.escape, suffixes))})({'|'.join(map(re.escape, sidecars))})?")
+    try:
+        found = [(p, name.fullmatch(p.name)) for p in destination.parent.iterdir()]
+    except OSError:  # no such folder (yet), or not listable: nothing of ours there
+        return []
+    # a writer's process still alive here can only be writing a namesake ("a.tiff" beside "a.tif"): leave it
+    return sorted(p for p, match in found if match and not process_alive(int(match[1])) and p.is_file())
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (this process included); True where that cannot be told."""
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill(pid, 0) would send Ctrl+C there (signal 0 is CTRL_C_EVENT)
+        return _windows_process_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (PermissionError), or a PID that cannot be checked here
+        return True
+    return True
+
+
+def _windows_process_alive(pid: int) -> bool:
+    try:
+        import ctypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return ctypes.get_last_error() != 87  # ERROR_INVALID_PARAMETER: no such process
+        try:
+            code = ctypes.c_ulong()
+            return not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)) or code.value == 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
+    except Exception:  # noqa: BLE001 - when in doubt, the files are someone's: keep them
+        return True
 
 
 def format_bytes(n: float) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
@@ -116,55 +115,6 @@ def _remove_quietly(path: Path) -> None:
             pass
         except OSError:
             pass
-
-
-def abandoned_temporaries(destination: str | os.PathLike, suffixes: tuple[str, ...] = (".tif",)) -> list[Path]:
-    """The temporary files of ``destination`` beside it (``temporary_path``'s names ending in one of ``suffixes``,
-    and their GDAL sidecars), left by a run that was killed before it could remove them.
-
-    Only for the holder of the destination's output lock: no live run then writes any of them.
-    """
-    destination = Path(destination)
-    name = re.compile(rf"\.{re.escape(destination.stem)}\.tmp-(\d+)-[0-9a-f]{{8}}"
-                      rf"({'|'.join(map(re.escape, suffixes))})({'|'.join(map(re.escape, SIDECARS))})?")
-    try:
-        found = [(p, name.fullmatch(p.name)) for p in destination.parent.iterdir()]
-    except OSError:  # no such folder (yet), or not listable: nothing of ours there
-        return []
-    # a writer's process still alive here can only be writing a namesake ("a.tiff" beside "a.tif"): leave it
-    return sorted(p for p, match in found if match and not process_alive(int(match[1])) and p.is_file())
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs on this machine (this process included); True where that cannot be told."""
-    if pid == os.getpid():
-        return True
-    if os.name == "nt":  # os.kill(pid, 0) would send Ctrl+C there (signal 0 is CTRL_C_EVENT)
-        return _windows_process_alive(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process (PermissionError), or a PID that cannot be checked here
-        return True
-    return True
-
-
-def _windows_process_alive(pid: int) -> bool:
-    try:
-        import ctypes
-
-        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return ctypes.get_last_error() != 87  # ERROR_INVALID_PARAMETER: no such process
-        try:
-            code = ctypes.c_ulong()
-            return not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)) or code.value == 259  # STILL_ACTIVE
-        finally:
-            kernel32.CloseHandle(handle)
-    except Exception:  # noqa: BLE001 - when in doubt, the files are someone's: keep them
-        return True
 
 
 def commit_file(tmp: Path, destination: Path) -> None:

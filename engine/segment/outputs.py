@@ -19,18 +19,18 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import abandoned_temporaries, process_alive
 from ..callbacks import Callback
 from ..errors import CanceledError
 from ..outputs import (
     CLASS_NODATA,
     PROBABILITY_NODATA_UINT8,
     PROBABILITY_SCALE_UINT8,
+    SIDECARS,
     GeoTiffStreamWriter,
     _remove_quietly,
-    abandoned_temporaries,
     commit_file,
     prediction_tags,
-    process_alive,
     qml_path_for,
     qml_text,
     temporary_path,
@@ -224,7 +224,7 @@ def remove_abandoned_outputs(cfg: Any, held: list[Path]) -> list[Path]:
     suffixes = {str(cfg.output): (".tif", ".qml"), str(cfg.probabilities): (".tif",), str(cfg.polygons): (".gpkg",)}
     removed = []
     for destination in held:
-        found = abandoned_temporaries(destination, suffixes.get(str(destination), (".tif",)))
+        found = abandoned_temporaries(destination, suffixes.get(str(destination), (".tif",)), SIDECARS)
         if str(destination) == str(cfg.output):
             work = re.compile(rf"\.{re.escape(destination.stem)}\.resample-(\d+)-.*")
             found += [p for p in destination.parent.glob(f".{glob.escape(destination.stem)}.resample-*")

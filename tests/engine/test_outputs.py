@@ -143,7 +143,7 @@ def test_process_alive_tells_a_finished_process_from_a_running_one():
     import subprocess
     import sys
 
-    from engine.outputs import process_alive
+    from engine.atomic import process_alive
 
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
