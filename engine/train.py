@@ -539,7 +539,7 @@ class _Trainer:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.torch.device(self.device).index] if self.device_type == "cuda" else None
-        # find_unused_parameters: some models skip branches (e.g. aux heads) in some configurations.
+        # find_unused_parameters: some models skip branches (e.g. side heads, or the aux stream) in some configurations.
         return DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
 
     def _barrier(self) -> None:
