@@ -221,11 +221,13 @@ def remove_abandoned_outputs(cfg: Any, held: list[Path]) -> list[Path]:
     beside each output whose lock this run holds (``held``), and the resample mode's work folders; returns them.
     A bulk run that is killed and resumed would otherwise leave a partial set per kill (a float32 probability
     raster of a 4096^2 scene: 128 MiB)."""
-    suffixes = {str(cfg.output): (".tif", ".qml"), str(cfg.probabilities): (".tif",), str(cfg.polygons): (".gpkg",)}
+    output = Path(cfg.output)
+    suffixes = {Path(path): kinds for path, kinds in ((cfg.polygons, (".gpkg",)), (cfg.probabilities, (".tif",)),
+                                                      (cfg.output, (".tif", ".qml"))) if path}
     removed = []
     for destination in held:
-        found = abandoned_temporaries(destination, suffixes.get(str(destination), (".tif",)), SIDECARS)
-        if str(destination) == str(cfg.output):
+        found = abandoned_temporaries(destination, suffixes.get(destination, (".tif",)), SIDECARS)
+        if destination == output:
             work = re.compile(rf"\.{re.escape(destination.stem)}\.resample-(\d+)-.*")
             found += [p for p in destination.parent.glob(f".{glob.escape(destination.stem)}.resample-*")
                       if (m := work.fullmatch(p.name)) and not process_alive(int(m[1])) and p.is_dir()]

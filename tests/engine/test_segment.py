@@ -275,7 +275,7 @@ def test_partial_files_of_a_killed_run_are_removed_by_the_next_run_of_those_outp
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = int(gone.stdout)  # a process that has exited
     litter = [f".c.tmp-{dead}-0123abcd.tif", f".c.tmp-{dead}-0123abcd.tif.aux.xml", f".c.tmp-{dead}-89abcdef.qml",
-              f".cp.tmp-{dead}-00000000.tif", f".cp.tmp-{dead}-00000000.tif.ovr"]
+              f".cp.tmp-{dead}-00000000.tif", f".cp.tmp-{dead}-00000000.tif.ovr", f".cv.tmp-{dead}-11112222.gpkg"]
     kept = [f".c.tmp-{os.getpid()}-0123abcd.tif",  # a live writer: only a namesake output ("c.tiff") can be it
             f".c.tmp-{dead}-0123abcd.gpkg",  # polygons of a "c.gpkg" this run does not write
             f".cx.tmp-{dead}-0123abcd.tif", "c.tmp-1-0123abcd.tif", "notes.txt"]
@@ -285,12 +285,14 @@ def test_partial_files_of_a_killed_run_are_removed_by_the_next_run_of_those_outp
     work.mkdir()
     (work / "probabilities.tif").write_bytes(b"partial")
     callback = RecordingCallback()
-    segment(SegmentConfig(image=scene["image"], models=[bundle], output=str(tmp_path / "c.tif"),
-                          probabilities=str(tmp_path / "cp.tif"), device="cpu"), callback)
-    left = sorted(n for n in os.listdir(tmp_path) if not n.startswith(("c.tif", "c.qml", "cp.tif")))
-    assert left == sorted(kept) and (tmp_path / "c.tif").is_file() and (tmp_path / "cp.tif").is_file()
+    # the outputs as typed (with a "./" inside), not as the lock files name them
+    segment(SegmentConfig(image=scene["image"], models=[bundle], output=f"{tmp_path}/./c.tif",
+                          probabilities=f"{tmp_path}/./cp.tif", polygons=f"{tmp_path}/./cv.gpkg", device="cpu"),
+            callback)
+    left = sorted(n for n in os.listdir(tmp_path) if not n.startswith(("c.tif", "c.qml", "cp.tif", "cv.gpkg")))
+    assert left == sorted(kept) and (tmp_path / "c.tif").is_file() and (tmp_path / "cp.tif").is_file(), (left, kept)
     said = [m for kind, m in callback.events if kind == "warning" and "partial file" in m]
-    assert len(said) == 1 and "6 partial file(s)" in said[0] and all(n in said[0] for n in litter + [work.name])
+    assert len(said) == 1 and "7 partial file(s)" in said[0] and all(n in said[0] for n in litter + [work.name])
 
 
 def test_bad_inputs_fail_before_heavy_work(scene, bundle, aux_bundle, tmp_path):
