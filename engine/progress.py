@@ -1,27 +1,47 @@
 """A tqdm-backed engine callback for the command line: one progress bar per stage, on stderr.
 
 Messages and per-epoch metrics are written above the bars (``tqdm.write``), so bars and text do not tangle.
-Under torchrun only rank 0 shows anything.
+Under torchrun only rank 0 shows anything. Where the stream is no terminal (a SLURM job's log, ``| tee``, CI) bars
+would fill the file with redraws and cursor moves, so a stage that runs long gets a plain line every
+``LOG_SECONDS`` instead (``tiles: 40% (200/500), about 0:03:10 left``), and its last one at its end.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from .callbacks import Callback
 
+LOG_SECONDS = 30.0
+
+
+def _interactive(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
 
 class TqdmCallback(Callback):
-    """Progress bars per stage ("train", "validate", "segment", ...) and messages on ``stream`` (stderr)."""
+    """Progress bars per stage ("train", "validate", "segment", ...) and messages on ``stream`` (stderr).
 
-    def __init__(self, stream: TextIO | None = None, quiet: bool = False, disable_bars: bool | None = None):
+    ``disable_bars``: None = bars on a terminal only (elsewhere the plain lines above).
+    """
+
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False, disable_bars: bool | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.stream = stream or sys.stderr
         self.quiet = quiet or int(os.environ.get("RANK", "0")) != 0
-        self.disable_bars = self.quiet if disable_bars is None else disable_bars
+        self.disable_bars = (self.quiet or not _interactive(self.stream)) if disable_bars is None else disable_bars
+        self.log_lines = not self.quiet and self.disable_bars and disable_bars is None  # bars off for the stream
+        self.clock = clock
         self._bars: dict[str, Any] = {}
         self._complete: dict[str, float] = {}  # stage -> total of its last report, when that one was complete
+        self._logged: dict[str, tuple[float, float, bool]] = {}  # stage -> (started, last line, a line written)
 
     def _bar(self, stage: str, total: float) -> Any:
         from tqdm import tqdm
@@ -42,12 +62,35 @@ class TqdmCallback(Callback):
             self._complete[stage] = total
         else:
             self._complete.pop(stage, None)
+        if self.log_lines:
+            if stage != "scenes":  # a bulk run writes a line per scene anyway ("[3/15] name: done ...")
+                self._log_line(done, total, stage)
+            return
         bar = self._bar(stage, total)
         bar.n = done
         bar.refresh() if done >= total else bar.update(0)
         if done >= total and stage != "train":
             bar.close()
             del self._bars[stage]
+
+    def _log_line(self, done: float, total: float, stage: str) -> None:
+        """A plain progress line for a log file: every LOG_SECONDS while the stage runs, and at its end if it
+        wrote one before (short stages stay silent: their messages say enough)."""
+        now = self.clock()
+        started, last, written = self._logged.get(stage, (now, now, False))
+        if done <= 0 or total <= 0:
+            self._logged[stage] = (now, now, False)  # the stage (again) from its start
+            return
+        finished = done >= total
+        if now - last >= LOG_SECONDS or (finished and written):
+            fraction = min(1.0, done / total)
+            left = round((now - started) * (1 - fraction) / fraction) if not finished else 0
+            eta = f", about {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d} left" if left else ""
+            self._write(f"{stage or 'progress'}: {100 * fraction:.0f}% ({done:g}/{total:g}){eta}")
+            last, written = now, True
+        self._logged[stage] = (started, last, written)
+        if finished:
+            del self._logged[stage]
 
     def _write(self, text: str) -> None:
         if self.quiet:

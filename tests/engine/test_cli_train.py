@@ -232,3 +232,34 @@ def test_tqdm_callback_opens_no_second_bar_for_a_repeated_completion():
         callback.progress(done, 125, "tiles")
     callback.close()
     assert len(re.findall(starts, stream.getvalue())) == 2
+
+
+def test_progress_in_a_log_file_is_plain_lines_not_bars():
+    """A SLURM job's log (no terminal): no bars (their redraws and cursor moves would fill the file), a plain line
+    every LOG_SECONDS with the share done and the time left, one at the end; short stages stay silent."""
+    import io
+
+    from engine.progress import LOG_SECONDS, TqdmCallback
+
+    now = [0.0]
+    stream = io.StringIO()
+    callback = TqdmCallback(stream=stream, clock=lambda: now[0])
+    callback.progress(0, 100, "tiles")
+    for done in range(1, 101):
+        now[0] += LOG_SECONDS / 4  # 4 tiles per line interval
+        callback.progress(done, 100, "tiles")
+    callback.progress(100, 100, "tiles")  # complete again: no second line
+    for done in range(0, 11):  # a short stage
+        callback.progress(done, 10, "segment")
+    callback.info("a message")
+    callback.close()
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue() and "\x1b" not in stream.getvalue()
+    progress = [line for line in lines if line.startswith("tiles: ")]
+    assert len(progress) == 25 and progress[0] == "tiles: 4% (4/100), about 0:12:00 left"
+    assert progress[-1] == "tiles: 100% (100/100)" and not any(line.startswith("segment") for line in lines)
+    assert lines[-1] == "a message"
+    # a terminal keeps its bars; quiet writes nothing
+    quiet = io.StringIO()
+    TqdmCallback(stream=quiet, quiet=True, clock=lambda: now[0]).progress(5, 10, "tiles")
+    assert quiet.getvalue() == ""
