@@ -37,6 +37,9 @@ from .summary import counts, write_mosaics, write_summary
 
 # ranks with a smaller share wait at the final barrier for the others: as long as a large share may take
 BARRIER_TIMEOUT = timedelta(days=7)
+# the running summary lists every scene: rewritten after each of thousands it would cost more than they do (5,000
+# records: ~0.1 s a write), so at most this often, and never more than 5 % of the run; always at the end
+SUMMARY_SECONDS = 10.0
 
 
 @dataclass
@@ -140,11 +143,12 @@ class _Share:
             self.callback.info(f"Loaded {len(self.members)} model(s) on {self.device} in {self.load_seconds:.1f} s.")
         return self.predictor
 
-    def run(self, scenes: list[tuple[int, Scene]], on_record: Any) -> bool:
-        """Run ``scenes`` ((global order, scene) pairs) in order; returns False when canceled. ``on_record`` is
-        called after each record is added (the summary follows the run). See :class:`_Pass`."""
+    def run(self, scenes: list[tuple[int, Scene]], on_save: Any) -> bool:
+        """Run ``scenes`` ((global order, scene) pairs) in order; returns False when canceled. ``on_save`` is
+        called whenever the records are written: after the first scene, then at most every SUMMARY_SECONDS, and
+        at the end (the summary follows the run). See :class:`_Pass`."""
         with streaming_gdal_cache():  # the cache is global: one cap around all the (overlapping) scenes
-            return _Pass(self, scenes, on_record).run()
+            return _Pass(self, scenes, on_save).run()
 
     def _scene_config(self, scene: Scene, outputs: Any, record: dict[str, Any]) -> SegmentConfig | None:
         """The scene's settings when it is to run; else None with ``record`` filled (skipped, or failed)."""
@@ -208,8 +212,8 @@ class _Pass:
     another there.
     """
 
-    def __init__(self, share: _Share, scenes: list[tuple[int, Scene]], on_record: Any):
-        self.share, self.scenes, self.on_record = share, scenes, on_record
+    def __init__(self, share: _Share, scenes: list[tuple[int, Scene]], on_save: Any):
+        self.share, self.scenes, self.on_save = share, scenes, on_save
         self.progress = _ShareProgress(share.callback,
                                        sum(_tile_estimate(s, share.tile, share.overlap) for _, s in scenes))
         self.start = time.perf_counter()
@@ -218,6 +222,7 @@ class _Pass:
         self.publishing: _Publishing | None = None  # the previous scene, published in the background
         self.ahead: dict[int, Future] = {}  # scenes being opened (and reading) before their turn: SceneRun or error
         self.opener = ThreadPoolExecutor(1, thread_name_prefix="dualstream-read-ahead")
+        self.saved_at, self.save_cost = -float("inf"), 0.0  # the last write of the records (part and summary)
 
     def run(self) -> bool:
         share, progress = self.share, self.progress
@@ -245,16 +250,27 @@ class _Pass:
                     else:
                         self.settle()
             self.settle()
+            self.save()
             return True
         finally:
             self.close()
+
+    def save(self, when_due: bool = False) -> None:
+        """Write the records (this rank's part, and the summary through ``on_save``); ``when_due``: only if
+        the last write is SUMMARY_SECONDS old (and 20 times its own cost: a huge summary is written less often)."""
+        now = time.perf_counter()
+        if when_due and now - self.saved_at < max(SUMMARY_SECONDS, 20 * self.save_cost):
+            return
+        self.share.write_part()
+        self.on_save()
+        self.saved_at = time.perf_counter()
+        self.save_cost = self.saved_at - now
 
     def conclude(self, index: int, scene: Scene, record: dict[str, Any]) -> None:
         """Add ``record`` to the share's part, say how the scene ended and how long the rest may take."""
         share = self.share
         share.records.append(record)
-        share.write_part()
-        self.on_record()
+        self.save(when_due=True)
         self.pixels_left -= scene.pixels
         if record["status"] == "done":
             self.pixels_done += record["pixels"]
@@ -300,8 +316,7 @@ class _Pass:
             later_output = scene_outputs(share.bulk.out_dir, later.name, share.bulk).classes
             share.records.append(dict(_record(later, later_order, share.ctx.rank, later_output),
                                       status="canceled", error="not started: the run was canceled"))
-        share.write_part()
-        self.on_record()
+        self.save()
 
     def close(self) -> None:
         if self.publishing is not None:  # an error of the run itself: let the thread end before leaving
@@ -468,7 +483,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
                     "counts": counts(records), "pixels": done_pixels, "px_per_s": done_pixels / max(seconds, 1e-9),
                     "mosaics": [], "scenes": records}
 
-        def single_rank_summary() -> None:  # without torchrun, summary.json follows the run scene by scene
+        def single_rank_summary() -> None:  # without torchrun, summary.json follows the run (_Pass.save)
             if not ctx.distributed:
                 write_summary(out, summary_of(share.records, {"0": {"device": device, "scenes": len(share.records),
                                                                     "load_seconds": share.load_seconds}}))

@@ -137,6 +137,28 @@ def test_a_killed_runs_partial_files_are_removed_and_the_scenes_warnings_are_in_
     assert "<th>warnings</th>" in page and litter.name in page
 
 
+@pytest.mark.parametrize("interval", [0.0, 1e9])
+def test_the_running_summary_is_rewritten_at_most_every_summary_seconds(mixed, model, tmp_path, monkeypatch,
+                                                                         interval):
+    """It lists every scene: rewritten after each of thousands it would cost more than the scenes. Written after
+    the first scene, then when SUMMARY_SECONDS have passed, and at the end (then once more, whole, by the run)."""
+    from engine.segment import bulk as bulk_module
+
+    written = []
+    real = bulk_module.write_summary
+    monkeypatch.setattr(bulk_module, "SUMMARY_SECONDS", interval)
+    monkeypatch.setattr(bulk_module, "write_summary", lambda out, summary: written.append(
+        len(summary["scenes"])) or real(out, summary))
+    result = segment_bulk(BulkConfig(images=[str(mixed / "*.tif")], aux_patterns=["{stem}_aux.tif"],
+                                     out_dir=str(tmp_path / "out")), SegmentConfig(models=[model], device="cpu"))
+    assert len(result.scenes) == 5 and written[0] == 1 and written[-2:] == [5, 5]  # the first at once; all at the end
+    if interval:
+        assert written == [1, 5, 5]
+    else:  # due after every scene, unless the last write was less than 20 times its own cost ago
+        assert len(written) >= 4 and written == sorted(written)
+    assert len(_summary(tmp_path / "out")["scenes"]) == 5
+
+
 def test_bulk_outputs_equal_single_runs(good, model, tmp_path):
     out = tmp_path / "bulk"
     template = SegmentConfig(models=[model], device="cpu", tta="flips")
