@@ -14,6 +14,12 @@ from .errors import CanceledError
 logger = logging.getLogger("dualstream")
 
 
+def time_left(seconds: float) -> str:
+    """Seconds as ``H:MM:SS`` (the time-left figures of progress messages)."""
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
 class Callback:
     """Base callback: logs messages through ``logging`` and never cancels.
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .callbacks import Callback
+from .callbacks import Callback, time_left
 
 LOG_SECONDS = 30.0
 
@@ -85,7 +85,7 @@ class TqdmCallback(Callback):
         if now - last >= LOG_SECONDS or (finished and written):
             fraction = min(1.0, done / total)
             left = round((now - started) * (1 - fraction) / fraction) if not finished else 0
-            eta = f", about {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d} left" if left else ""
+            eta = f", about {time_left(left)} left" if left else ""
             self._write(f"{stage or 'progress'}: {100 * fraction:.0f}% ({done:g}/{total:g}){eta}")
             last, written = now, True
         self._logged[stage] = (started, last, written)

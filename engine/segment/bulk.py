@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_text_atomic
-from ..callbacks import Callback
+from ..callbacks import Callback, time_left
 from ..config import BulkConfig, SegmentConfig
 from ..distributed import DistContext, setup_distributed
 from ..environment import resolve_device
@@ -106,11 +106,6 @@ def _record(scene: Scene, order: int, rank: int, output: Path) -> dict[str, Any]
     return {"image": scene.image, "aux": scene.aux, "name": scene.name, "status": "failed", "error": None,
             "pixels": scene.pixels, "seconds": 0.0, "px_per_s": None, "tiles": 0, "output": None,
             "warnings": [], "rank": rank, "order": order, "started_s": None}
-
-
-def _eta(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 class _Share:
@@ -276,7 +271,7 @@ class _Pass:
             self.pixels_done += record["pixels"]
             self.busy = time.perf_counter() - self.start
         rate = self.pixels_done / self.busy if self.busy > 0 else 0.0
-        eta = f"; about {_eta(self.pixels_left / rate)} left" if rate > 0 and self.pixels_left > 0 else ""
+        eta = f"; about {time_left(self.pixels_left / rate)} left" if rate > 0 and self.pixels_left > 0 else ""
         shown = record["error"] if record["status"] == "failed" else (
             f"{record['seconds']:.1f} s" if record["status"] == "done" else "finished earlier")
         share.callback.info(f"[{index + 1}/{len(self.scenes)}] {scene.name}: {record['status']} ({shown}){eta}")
