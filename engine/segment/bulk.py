@@ -166,13 +166,11 @@ class _Share:
 
     def _run_scene(self, scene: Scene, outputs: Any, record: dict[str, Any], progress: _ShareProgress,
                    opened: SceneRun | Exception | None, on_read_done: Any) -> tuple[SceneRun, float] | None:
-        """Run one scene's tiles (``opened``: the scene as the read-ahead opened it, or its failure to open);
-        returns the run to finish and when the scene started, or None with ``record`` filled. Only a cancel
-        escapes."""
-        cfg = self._scene_config(scene, outputs, record)
-        if cfg is None:
-            if isinstance(opened, SceneRun):
-                opened.close()
+        """Run one scene's tiles (``opened``: the scene as the read-ahead opened it, or its failure to open: the
+        read-ahead decided already that it runs); returns the run to finish and when the scene started, or None
+        with ``record`` filled. Only a cancel escapes."""
+        cfg = self._scene_config(scene, outputs, record) if opened is None else None
+        if opened is None and cfg is None:
             return None
         run = None
         tick = time.perf_counter()  # the scene's own time: the one-off model load is reported apart
