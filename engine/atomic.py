@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +46,25 @@ def abandoned_temporaries(destination: str | os.PathLike, suffixes: tuple[str, .
         return []
     # a writer's process still alive here can only be writing a namesake ("a.tiff" beside "a.tif"): leave it
     return sorted(p for p, match in found if match and not process_alive(int(match[1])) and p.is_file())
+
+
+def temporary_folder(destination: str | os.PathLike, kind: str) -> Path:
+    """A new hidden work folder beside ``destination`` (``.<stem>.<kind>-<pid>-<random>``), named so that
+    :func:`abandoned_temporary_folders` can tell a killed writer's."""
+    destination = Path(destination)
+    return Path(tempfile.mkdtemp(prefix=f".{destination.stem}.{kind}-{os.getpid()}-", dir=str(destination.parent)))
+
+
+def abandoned_temporary_folders(destination: str | os.PathLike, kind: str) -> list[Path]:
+    """The :func:`temporary_folder` folders of ``destination`` whose writing process is gone (the same rule, and
+    the same condition of holding the output lock, as :func:`abandoned_temporaries`)."""
+    destination = Path(destination)
+    name = re.compile(rf"\.{re.escape(destination.stem)}\.{re.escape(kind)}-(\d+)-.*")
+    try:
+        found = [(p, name.fullmatch(p.name)) for p in destination.parent.iterdir()]
+    except OSError:
+        return []
+    return sorted(p for p, match in found if match and not process_alive(int(match[1])) and p.is_dir())
 
 
 def process_alive(pid: int) -> bool:

@@ -8,9 +8,7 @@ destination; :func:`finish_outputs` publishes them only when the whole run succe
 
 from __future__ import annotations
 
-import glob
 import queue
-import re
 import shutil
 import threading
 import time
@@ -19,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import abandoned_temporaries, process_alive
+from ..atomic import abandoned_temporaries, abandoned_temporary_folders
 from ..callbacks import Callback
 from ..errors import CanceledError
 from ..outputs import (
@@ -39,6 +37,8 @@ from ..outputs import (
 )
 from ..transfer import Ready
 from .plan import SegmentPlan
+
+RESAMPLE_WORK = "resample"  # the resample mode's work folder beside the class raster (atomic.temporary_folder)
 
 
 class RowSink:
@@ -228,9 +228,7 @@ def remove_abandoned_outputs(cfg: Any, held: list[Path]) -> list[Path]:
     for destination in held:
         found = abandoned_temporaries(destination, suffixes.get(destination, (".tif",)), SIDECARS)
         if destination == output:
-            work = re.compile(rf"\.{re.escape(destination.stem)}\.resample-(\d+)-.*")
-            found += [p for p in destination.parent.glob(f".{glob.escape(destination.stem)}.resample-*")
-                      if (m := work.fullmatch(p.name)) and not process_alive(int(m[1])) and p.is_dir()]
+            found += abandoned_temporary_folders(destination, RESAMPLE_WORK)
         for path in found:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)

@@ -12,19 +12,18 @@ are made from the final class raster; every output goes temp-then-rename as usua
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..atomic import temporary_folder
 from ..callbacks import Callback
 from ..environment import require
 from ..errors import ConfigError
-from .outputs import ProbabilityStore, SceneWriter, discard_partial_outputs, finish_outputs
+from .outputs import RESAMPLE_WORK, ProbabilityStore, SceneWriter, discard_partial_outputs, finish_outputs
 from .pipeline import run_tiles, tile_options
 from .plan import SegmentPlan, plan_on_image
 from .predictor import Predictor
@@ -109,9 +108,7 @@ def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor:
                       f"training pixel size {list(target)} of '{plan.members[0].path}' (factor {factor:.2f}, "
                       f"{method}): the model sees {work_w}x{work_h} px at {working_gsd[0]:.4g} x "
                       f"{working_gsd[1]:.4g}; the outputs stay on the input grid ({width}x{height} px).")
-        # the PID lets a later run holding the output's lock tell a killed run's folder (remove_abandoned_outputs)
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{Path(cfg.output).stem}.resample-{os.getpid()}-",
-                                        dir=str(Path(cfg.output).parent)))
+        tmp_dir = temporary_folder(cfg.output, RESAMPLE_WORK)  # a killed run's is removed by the next one
         vrt = tmp_dir / "image.vrt"
         with _gdal_errors(gdal):
             gdal.Warp(str(vrt), str(cfg.image), options=gdal.WarpOptions(
