@@ -286,6 +286,18 @@ def lock_ms_per_tile(cfg: Any, batch: int, normalise: bool) -> float:
     return 1000 * held / tiles
 
 
+def bench_predictor(template: Any, amp: str) -> Any:
+    """``template``'s bundle(s) loaded once on its device, no TTA, autocast in ``amp`` ("bf16", "fp16", "none")."""
+    import torch
+
+    from engine.segment import Predictor
+    from engine.segment.plan import check_members
+
+    predictor = Predictor.from_bundles(check_members(template), "none", template.device)
+    predictor.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
+    return predictor
+
+
 def mode_name(readers: int, processes: bool) -> str:
     return "1 reader" if readers == 1 else f"{readers} {'processes' if processes else 'threads'}"
 

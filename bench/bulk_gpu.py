@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.bench_bulk import lock_ms_per_tile, manifest_rows, manifest_size, mode_name
+from bench.bench_bulk import bench_predictor, lock_ms_per_tile, manifest_rows, manifest_size, mode_name
 
 
 def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, readers: list[int] | None,
@@ -28,16 +28,14 @@ def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, re
     from engine.config import BulkConfig, SegmentConfig
     from engine.environment import require
     from engine.errors import DependencyError
-    from engine.segment import Predictor, TileReader, plan_segmentation, prepared_batches, run_tiles
+    from engine.segment import TileReader, plan_segmentation, prepared_batches, run_tiles
     from engine.segment.bulk import segment_bulk
     from engine.segment.outputs import RowSink
-    from engine.segment.plan import check_members
     from engine.segment.reader import default_readers
 
     counts = readers or [default_readers(device)]
     template = SegmentConfig(models=[model], device=device, batch_size=batch, overlap=0.125)
-    predictor = Predictor.from_bundles(check_members(template), "none", device)
-    predictor.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
+    predictor = bench_predictor(template, amp)
     rows = manifest_rows(manifest)
 
     def plans() -> Any:

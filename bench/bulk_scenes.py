@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.bench_bulk import manifest_rows, manifest_size
+from bench.bench_bulk import bench_predictor, manifest_rows, manifest_size
 
 
 def scene_boundaries(folder: Path, model: str, manifest: Path, device: str, batch: int, readers: int,
@@ -28,14 +28,12 @@ def scene_boundaries(folder: Path, model: str, manifest: Path, device: str, batc
 
     from engine.callbacks import QuietCallback
     from engine.config import BulkConfig, SegmentConfig
-    from engine.segment import Predictor, plan_segmentation
+    from engine.segment import plan_segmentation
     from engine.segment.bulk import segment_bulk
-    from engine.segment.plan import check_members
 
     rows = manifest_rows(manifest)
     template = SegmentConfig(models=[model], device=device, batch_size=batch, overlap=0.125, readers=readers)
-    predictor = Predictor.from_bundles(check_members(template), "none", device)
-    predictor.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
+    predictor = bench_predictor(template, amp)
     cuda = str(predictor.device).startswith("cuda")
     calls: list[tuple[float, float]] = []
     inner = type(predictor).on_device
