@@ -3,6 +3,8 @@
 Written atomically (temp file beside it, then rename) at the end of every epoch. It holds tensors (model,
 optimiser, AMP scaler and RNG states) and plain values; everything that is not a tensor or a number is stored
 as JSON text, so the file loads with ``torch.load(weights_only=True)`` and never unpickles arbitrary objects.
+A run resumes from it only with the settings it was made with, less those in ``RESUMABLE_CHANGES``
+(:func:`config_differences` names the others).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_file
+from .config import DataConfig, TrainConfig
 from .environment import require
 from .errors import BundleError
 
@@ -110,3 +113,36 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise BundleError(f"Training checkpoint '{path}' is incomplete ({exc}); delete it and run without "
                           f"--resume.") from exc
     return payload
+
+
+# Settings that may change between an interrupted run and its resumption.
+RESUMABLE_CHANGES = {
+    "train": {"resume", "device", "num_workers", "epochs", "early_stop_patience", "preview_tiles", "output"},
+    "model": {"pretrained"},
+    "data": set(),
+}
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Human-readable list of settings that differ between a checkpoint and this run (ignoring resumable ones)."""
+    out = []
+    for section in ("model", "data", "train"):
+        old, new = _with_defaults(section, saved.get(section, {})), _with_defaults(section, current.get(section, {}))
+        for key in sorted(set(old) | set(new)):
+            if key in RESUMABLE_CHANGES[section]:
+                continue
+            if old.get(key) != new.get(key):
+                out.append(f"{section}.{key}: checkpoint {old.get(key)!r}, now {new.get(key)!r}")
+    return out
+
+
+def _with_defaults(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's settings with the defaults of settings added since (and old names mapped), so that a
+    checkpoint of an earlier version compares equal to the same run today; unreadable ones stay as they are."""
+    from .models import ModelConfig
+
+    cls = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}[section]
+    try:
+        return cls.from_dict(values).to_dict()
+    except Exception:  # noqa: BLE001 - any unreadable old section is compared as saved
+        return values

@@ -147,3 +147,15 @@ class DiceAccumulator:
 
     def summary(self) -> dict[str, Any]:
         return {"dice": self.value, "images": len(self.scores), "images_empty_excluded": self.skipped_empty}
+
+
+def selection_score(summary: dict[str, Any], num_classes: int, metric: str = "iou") -> float:
+    """The early-stopping / best-model score (higher is better): foreground IoU for binary models, mIoU
+    otherwise; with ``metric="loss"`` the negated validation loss.
+
+    Undefined IoU (no foreground in truth nor prediction) counts as 0, so such an epoch is never preferred.
+    """
+    if metric == "loss":
+        return -float(summary["loss"])
+    value = summary.get("foreground_iou") if num_classes == 1 else summary.get("miou")
+    return 0.0 if value is None else float(value)

@@ -17,11 +17,13 @@ import torch
 
 from engine.bundle import load_bundle, read_metadata
 from engine.callbacks import RecordingCallback
-from engine.checkpoint import load_checkpoint
+from engine.checkpoint import config_differences, load_checkpoint
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.errors import CanceledError, ConfigError
+from engine.metrics import selection_score
 from engine.models import build_model_from_config
-from engine.train import LRSchedule, build_optimizer, config_differences, decide_precision, selection_score, train
+from engine.optim import LRSchedule, build_optimizer, decide_precision
+from engine.train import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 

@@ -1,0 +1,137 @@
+"""How the weights are updated: the optimizer with a learning rate per model part, the learning-rate schedule, and
+the training precision (autocast dtype, and whether fp16 needs a gradient scaler)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .config import TrainConfig
+from .environment import require
+from .errors import ConfigError, ModelError
+
+
+def decide_precision(device_type: str, amp: str, bf16_supported: bool) -> tuple[Any, bool]:
+    """Autocast dtype (None = full precision) and whether a GradScaler is needed.
+
+    CUDA: ``auto`` -> bf16 where supported, else fp16 with a scaler; ``bf16``/``fp16`` as asked; ``off`` -> fp32.
+    Any other device trains in full precision whatever ``amp`` says.
+    """
+    torch = require("torch")
+    if amp not in ("auto", "off", "bf16", "fp16"):
+        raise ConfigError(f"amp '{amp}' is unknown; use auto, off, bf16 or fp16.")
+    if device_type != "cuda" or amp == "off":
+        return None, False
+    if amp == "bf16" and not bf16_supported:
+        raise ConfigError("amp 'bf16' was requested but this GPU does not support bfloat16; use amp 'fp16' or "
+                          "'auto'.")
+    if amp == "bf16" or (amp == "auto" and bf16_supported):
+        return torch.bfloat16, False
+    return torch.float16, True
+
+
+def build_optimizer(model: Any, cfg: TrainConfig) -> Any:
+    """``cfg.optimizer`` (adamw, adam or sgd) over ``model.param_groups()``: vision encoder LR*vision_lr_factor,
+    aux encoder LR*aux_lr_factor, fusion + decoder (the "head") LR; weight decay ``cfg.weight_decay``.
+
+    Each param group carries ``name`` (vision / aux / head) and ``base_lr`` (the LR before any schedule factor).
+    """
+    torch = require("torch")
+    factors = {"vision": cfg.vision_lr_factor, "aux": cfg.aux_lr_factor, "head": 1.0}
+    group_of_role = {"vision_encoder": "vision", "aux_encoder": "aux", "fusion": "head", "decoder": "head"}
+    roles = model.param_groups()
+    unknown = sorted(set(roles) - set(group_of_role))
+    if unknown:
+        raise ModelError(f"model.param_groups() returned unknown role(s) {unknown}; expected {list(group_of_role)}.")
+    named: dict[str, list[Any]] = {name: [] for name in factors}
+    for role, params in roles.items():
+        named[group_of_role[role]].extend(params)
+    groups = []
+    for name in ("vision", "aux", "head"):
+        params = named[name]
+        if params:
+            lr = cfg.learning_rate * factors[name]
+            groups.append({"params": params, "lr": lr, "base_lr": lr, "name": name})
+    grouped = sum(len(g["params"]) for g in groups)
+    total = len(list(model.parameters()))
+    if grouped != total or len({id(p) for g in groups for p in g["params"]}) != grouped:
+        raise ModelError(f"model.param_groups() covers {grouped} parameters but the model has {total}; "
+                         f"the groups must be disjoint and cover every parameter.")
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    # Adam's weight decay is L2 in the gradient (the building design's Adam); AdamW's is decoupled.
+    optimizer = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+    return optimizer(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+
+class LRSchedule:
+    """Per-optimiser-step learning-rate factor applied to every group's ``base_lr``.
+
+    Frozen warm-up epochs run at the base LR. The main stage starts with ``warmup_steps`` of linear warm-up,
+    then follows ``cosine`` (to ``min_learning_rate``), ``step`` (x``step_gamma`` every ``step_epochs``) or
+    ``plateau`` (x``plateau_factor`` after ``plateau_patience`` epochs without gain). State is plain numbers.
+    """
+
+    def __init__(self, optimizer: Any, cfg: TrainConfig, steps_per_epoch: int):
+        self.optimizer = optimizer
+        self.cfg = cfg
+        self.steps_per_epoch = max(1, steps_per_epoch)
+        self.frozen_steps = cfg.warmup_epochs * self.steps_per_epoch
+        self.main_steps = max(1, cfg.epochs * self.steps_per_epoch)
+        self.floor = cfg.min_learning_rate / cfg.learning_rate
+        self.step_count = 0
+        self.plateau_scale = 1.0
+        self.plateau_best = -math.inf
+        self.plateau_bad = 0
+        self.apply()
+
+    def factor(self, step: int | None = None) -> float:
+        step = self.step_count if step is None else step
+        if step < self.frozen_steps:
+            return 1.0
+        s = step - self.frozen_steps
+        warm = self.cfg.warmup_steps
+        ramp = (s + 1) / (warm + 1) if s < warm else 1.0
+        if self.cfg.schedule == "cosine":
+            t = min(1.0, max(0, s - warm) / max(1, self.main_steps - warm))
+            shape = self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * t))
+        elif self.cfg.schedule == "step":
+            shape = max(self.floor, self.cfg.step_gamma ** ((s // self.steps_per_epoch) // self.cfg.step_epochs))
+        else:
+            shape = max(self.floor, self.plateau_scale)
+        return ramp * shape
+
+    def apply(self) -> None:
+        f = self.factor()
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * f
+
+    def step(self) -> None:
+        """Call after every optimiser step."""
+        self.step_count += 1
+        self.apply()
+
+    def epoch_end(self, score: float | None, main_stage: bool) -> None:
+        """Feed the validation score (plateau schedule, main stage only)."""
+        if self.cfg.schedule != "plateau" or not main_stage or score is None:
+            return
+        if score > self.plateau_best + 1e-6:
+            self.plateau_best, self.plateau_bad = score, 0
+        else:
+            self.plateau_bad += 1
+            if self.plateau_bad > self.cfg.plateau_patience:
+                self.plateau_scale *= self.cfg.plateau_factor
+                self.plateau_bad = 0
+        self.apply()
+
+    def state_dict(self) -> dict[str, Any]:
+        best = self.plateau_best if math.isfinite(self.plateau_best) else None
+        return {"step_count": self.step_count, "plateau_scale": self.plateau_scale, "plateau_best": best,
+                "plateau_bad": self.plateau_bad}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step_count = int(state["step_count"])
+        self.plateau_scale = float(state["plateau_scale"])
+        self.plateau_best = -math.inf if state["plateau_best"] is None else float(state["plateau_best"])
+        self.plateau_bad = int(state["plateau_bad"])
+        self.apply()

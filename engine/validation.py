@@ -1,0 +1,113 @@
+"""The model's forward pass as training runs it, and what training measures with it: the validation metrics of an
+epoch (summed over every process under torchrun) and the preview predictions of the report."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from .callbacks import Callback
+from .distributed import DistContext
+from .environment import require
+from .metrics import ConfusionMatrix, logits_to_prediction
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Batches onto the device and through a model at the run's precision; outputs back in float32."""
+
+    device: str
+    amp_dtype: Any = None  # None: full precision
+    uses_aux: bool = True  # a vision-only model ignores the data's aux
+
+    @property
+    def device_type(self) -> str:
+        return require("torch").device(self.device).type
+
+    @property
+    def collective_device(self) -> str:
+        """Where tensors meet in collectives: NCCL takes CUDA tensors only, gloo CPU ones."""
+        return self.device if self.device_type == "cuda" else "cpu"
+
+    def batch(self, batch: dict[str, Any]) -> tuple[Any, Any, Any]:
+        """(pixels, aux or None, labels as int64) on the device."""
+        nb = self.device_type == "cuda"
+        pixels = batch["vision"].to(self.device, non_blocking=nb)
+        aux = batch.get("aux") if self.uses_aux else None
+        aux = aux.to(self.device, non_blocking=nb) if aux is not None else None
+        labels = batch["labels"].to(self.device, non_blocking=nb).long()
+        return pixels, aux, labels
+
+    def autocast(self) -> Any:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return require("torch").autocast(device_type=self.device_type, dtype=self.amp_dtype)
+
+    def __call__(self, net: Any, pixels: Any, aux: Any) -> dict[str, Any]:
+        """The model's outputs with logits and side logits in float32 (loss and metrics), whatever autocast made."""
+        with self.autocast():
+            outputs = net(pixels, aux)
+        out = dict(outputs)
+        out["logits"] = outputs["logits"].float()
+        out["side_logits"] = [t.float() for t in outputs.get("side_logits") or []]
+        return out
+
+
+def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classes: int, ignore_index: int,
+             class_names: list[str], ctx: DistContext, callback: Callback) -> tuple[dict[str, Any], bool]:
+    """(the metrics summary with its ``loss``, canceled): over every process's share when distributed.
+
+    Processes may hold different numbers of validation batches, so there is no collective inside the loop: a
+    cancellation is noted locally and agreed on with the metrics afterwards. Leaves the model in train mode.
+    """
+    torch = require("torch")
+    model.eval()
+    classes = max(2, num_classes)
+    matrix = ConfusionMatrix(classes, ignore_index=ignore_index)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=forward.device)
+    count = 0
+    canceled = False
+    with torch.no_grad():
+        for i, batch in enumerate(loader):
+            if callback.is_canceled():
+                canceled = True
+                break
+            pixels, aux, labels = forward.batch(batch)
+            outputs = forward(model, pixels, aux)
+            loss_sum += loss_fn(outputs, labels).double() * len(labels)
+            count += len(labels)
+            matrix.update(logits_to_prediction(outputs["logits"]).cpu(), labels.cpu())
+            callback.progress(i + 1, len(loader), "validate")
+    if ctx.distributed:
+        import torch.distributed as dist
+
+        dev = forward.collective_device
+        cm = torch.as_tensor(matrix.matrix, dtype=torch.float64, device=dev)
+        dist.all_reduce(cm)
+        totals = torch.stack([loss_sum.to(dev), torch.tensor(float(count), dtype=torch.float64, device=dev),
+                              torch.tensor(float(canceled), dtype=torch.float64, device=dev)])
+        dist.all_reduce(totals)
+        matrix.matrix[...] = cm.cpu().numpy().astype(matrix.matrix.dtype)
+        loss_sum, count, canceled = totals[0], int(totals[1].item()), bool(totals[2].item() > 0)
+    summary = dict(matrix.summary(class_names if len(class_names) == classes else None))
+    summary["loss"] = float(loss_sum.item()) / max(count, 1)
+    model.train()
+    return summary, canceled
+
+
+def preview_predictions(model: Any, dataset: Any, tiles: int, forward: Forward) -> list[dict[str, Any]]:
+    """Image, truth and prediction (numpy) of the first ``tiles`` tiles of ``dataset``; leaves the model in eval
+    mode."""
+    torch = require("torch")
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for index in range(min(tiles, len(dataset))):
+            sample = dataset[index]
+            batch = {k: v.unsqueeze(0) if hasattr(v, "unsqueeze") else v for k, v in sample.items()}
+            pixels, aux, labels = forward.batch(batch)
+            logits = forward(model, pixels, aux)["logits"]
+            out.append({"image": pixels[0].float().cpu().numpy(), "truth": labels[0].cpu().numpy(),
+                        "prediction": logits_to_prediction(logits)[0].cpu().numpy()})
+    return out
