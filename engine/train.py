@@ -225,14 +225,15 @@ class _Trainer:
             self.output.parent.mkdir(parents=True, exist_ok=True)
             if not cfg.resume and self.partial_path.exists():
                 self.partial_path.unlink()
-        cb.info(f"Training {self.model_cfg.name} ({self.model_cfg.preset}) on {self.device}"
-                f"{f' x{self.ctx.world_size} processes' if self.ctx.distributed else ''}, precision "
-                f"{'fp32' if self.forward.amp_dtype is None else str(self.forward.amp_dtype).replace('torch.', '')}, "
-                f"{self.micro_steps} steps of {cfg.batch_size} tiles per epoch, epochs {start_epoch}.."
-                f"{self.total_epochs} ({cfg.warmup_epochs} with frozen encoders); loss "
-                f"{cfg.loss.describe(self.model_cfg.name)}, optimizer {cfg.optimizer}.")
         stopped_early, epochs_run = False, 0
         if not finished:
+            precision = self.forward.amp_dtype
+            cb.info(f"Training {self.model_cfg.name} ({self.model_cfg.preset}) on {self.device}"
+                    f"{f' x{self.ctx.world_size} processes' if self.ctx.distributed else ''}, precision "
+                    f"{'fp32' if precision is None else str(precision).replace('torch.', '')}, "
+                    f"{self.micro_steps} steps of {cfg.batch_size} tiles per epoch, epochs {start_epoch}.."
+                    f"{self.total_epochs} ({cfg.warmup_epochs} with frozen encoders); loss "
+                    f"{cfg.loss.describe(self.model_cfg.name)}, optimizer {cfg.optimizer}.")
             stopped_early, epochs_run = self._fit(start_epoch)
         return self._finish(stopped_early, epochs_run)
 
@@ -296,9 +297,15 @@ class _Trainer:
         self.history = list(state["history"])
         self.best = dict(state["best"])
         epoch = int(state["epoch"])
-        finished = bool(state["finished"]) or epoch >= self.total_epochs
-        self.callback.info(f"Resuming from '{self.ckpt_path}' after epoch {epoch}"
-                           f"{' (training had finished)' if finished else ''}.")
+        # A finished training goes on when its epochs were raised, unless it had stopped early (and still would:
+        # a raised early_stop_patience lets it go on too). The schedule stretches to the new length.
+        finished = epoch >= self.total_epochs or (bool(state["finished"]) and self._early_stop_due())
+        if finished:
+            why = ("training had stopped early; raise early_stop_patience to go on" if epoch < self.total_epochs
+                   else "training had finished; raise epochs to go on")
+        else:
+            why = f"training had finished there; going on to epoch {self.total_epochs}" if state["finished"] else ""
+        self.callback.info(f"Resuming from '{self.ckpt_path}' after epoch {epoch}{f' ({why})' if why else ''}.")
         return epoch + 1, finished
 
     # ----------------------------------------------------------------------------------------- epochs
@@ -342,8 +349,7 @@ class _Trainer:
                 self.best = {"epoch": epoch, "score": score, "metrics": metrics, "since": 0}
             else:
                 self.best["since"] += 1
-            stop = (cfg.early_stop_patience is not None and score is not None and not frozen
-                    and self.best["since"] >= cfg.early_stop_patience)
+            stop = score is not None and not frozen and self._early_stop_due()
             if self.ctx.is_main:
                 self._save_epoch(epoch, improved, finished=stop or epoch == self.total_epochs)
             self.ctx.barrier()
@@ -357,6 +363,11 @@ class _Trainer:
                         f"{self.best['epoch']}).")
                 return True, epochs_run
         return False, epochs_run
+
+    def _early_stop_due(self) -> bool:
+        """No validation gain for ``early_stop_patience`` epochs."""
+        patience = self.cfg.early_stop_patience
+        return patience is not None and self.best["score"] is not None and self.best["since"] >= patience
 
     def _wrap_ddp(self) -> Any:
         from torch.nn.parallel import DistributedDataParallel
@@ -504,13 +515,17 @@ class _Trainer:
                               f"(moved or deleted?); run again without --resume.")
         self._load_best_weights(best_file)
         if self.ctx.is_main:
-            if best_file == self.partial_path:
+            if best_file == self.partial_path or epochs_run:  # the report shows every epoch, new ones included
                 report = self._write_reports()
-                os.replace(self.partial_path, self.output)
             else:  # resumed a run that had already finished
                 report = self.paths["report_html"] if Path(self.paths["report_html"]).exists() else None
-            self.callback.info(f"Model bundle written to '{self.output}' (best epoch {self.best.get('epoch')}, "
-                               f"validation IoU {self.best.get('metrics', {}).get('val_iou')}).")
+            best = f"best epoch {self.best.get('epoch')}, validation IoU {self.best.get('metrics', {}).get('val_iou')}"
+            if best_file == self.partial_path:
+                os.replace(self.partial_path, self.output)
+                self.callback.info(f"Model bundle written to '{self.output}' ({best}).")
+            else:
+                kept = "no epoch of this run beat it" if epochs_run else "training had finished"
+                self.callback.info(f"Model bundle '{self.output}' kept: {kept} ({best}).")
         self.ctx.barrier()
         return TrainResult(bundle=str(self.output), checkpoint=str(self.ckpt_path),
                            best_epoch=int(self.best.get("epoch", 0)), best_metrics=dict(self.best.get("metrics", {})),

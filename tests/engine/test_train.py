@@ -283,6 +283,47 @@ def test_early_stop_and_accumulation(tmp_path, metric):
     assert np.isfinite([e["train_loss"] for e in result.history]).all()
 
 
+def test_a_finished_training_goes_on_when_its_epochs_are_raised(tmp_path):
+    model_cfg, data_cfg, cfg = _configs(tmp_path, epochs=1, warmup_epochs=1, early_stop_patience=None)
+    first = train(model_cfg, data_cfg, cfg, model=_model(model_cfg), datasets=_datasets(8, 4))
+    assert [e["epoch"] for e in first.history] == [1, 2]
+    assert Path(first.report).read_text().count("<tr><td>") == 2
+
+    callback = RecordingCallback()
+    more = train(model_cfg, data_cfg, cfg.replace(epochs=2, resume=True), callback, model=_model(model_cfg),
+                 datasets=_datasets(8, 4))
+    assert more.epochs_run == 1 and [e["epoch"] for e in more.history] == [1, 2, 3]
+    assert any("going on to epoch 3" in m for m in callback.messages("info"))
+    ckpt = load_checkpoint(more.checkpoint)
+    assert ckpt["epoch"] == 3 and ckpt["finished"]
+    assert [e["epoch"] for e in json.loads(Path(more.outputs["metrics_json"]).read_text())] == [1, 2, 3]
+    assert Path(more.report).read_text().count("<tr><td>") == 3  # the report again, one row per epoch (2 before)
+
+    callback = RecordingCallback()
+    again = train(model_cfg, data_cfg, cfg.replace(epochs=2, resume=True), callback, model=_model(model_cfg),
+                  datasets=_datasets(8, 4))
+    assert again.epochs_run == 0 and len(again.history) == 3
+    assert any("raise epochs to go on" in m for m in callback.messages("info"))
+    assert not any(m.startswith("Training ") for m in callback.messages("info"))  # no "epochs 4..3" line
+
+
+def test_an_early_stopped_training_goes_on_only_with_more_patience(tmp_path):
+    model_cfg, data_cfg, cfg = _configs(tmp_path, epochs=6, warmup_epochs=0, learning_rate=1e-12,
+                                        min_learning_rate=0, early_stop_patience=2)
+    stopped = train(model_cfg, data_cfg, cfg, model=_model(model_cfg), datasets=_datasets(8, 4))
+    assert stopped.stopped_early and len(stopped.history) == 3
+
+    callback = RecordingCallback()
+    same = train(model_cfg, data_cfg, cfg.replace(epochs=8, resume=True), callback, model=_model(model_cfg),
+                 datasets=_datasets(8, 4))
+    assert same.epochs_run == 0 and any("raise early_stop_patience" in m for m in callback.messages("info"))
+
+    more = train(model_cfg, data_cfg, cfg.replace(epochs=8, early_stop_patience=4, resume=True),
+                 model=_model(model_cfg), datasets=_datasets(8, 4))
+    assert more.stopped_early and [e["epoch"] for e in more.history] == [1, 2, 3, 4, 5]  # 4 epochs without gain
+    assert more.best_epoch == 1 and Path(more.bundle).is_file()
+
+
 def test_side_weights_that_do_not_fit_the_model_fail_before_training(tmp_path):
     model_cfg, data_cfg, train_cfg = _configs(tmp_path, epochs=1, warmup_epochs=0)
     bad = train_cfg.replace(loss=train_cfg.loss.replace(side_weights=[0.5]))
