@@ -9,6 +9,7 @@ moves forward, and training counts validation batches as work beside the trainin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,8 +63,6 @@ class FeedbackCallback(Callback):
         self._train_done = 0.0
         self._train_total = 0.0
         self._val_batches = 0.0
-        self._val_done_before = 0.0  # validation batches of the epochs already validated
-        self._validations = 0
         self._best_iou: float | None = None
 
     # -------------------------------------------------------------------------------------------- progress
@@ -87,19 +86,20 @@ class FeedbackCallback(Callback):
             self._train_done, self._train_total = done, total
             epoch = min(epochs, int(done * epochs / total) + 1) if done < total else epochs
             self._set_text(f"Training: epoch {epoch}/{epochs}")
-            current = 0.0
+            validating = 0.0
         else:
             self._val_batches = total
-            current = done
-            self._set_text(f"Validating epoch {self._validations + 1}/{epochs}")
-            if done >= total:
-                self._validations += 1
-                self._val_done_before += total
-                current = 0.0
+            validating = done
+        # Epochs started so far, from the step count (a resumed run's steps start past the earlier epochs); every
+        # one but the last has been validated.
+        trained = max(1, math.ceil(self._train_done * epochs / self._train_total)) if self._train_total else 1
+        if stage == "validate":
+            self._set_text(f"Validating epoch {trained}/{epochs}")
         units = self._train_total + epochs * self._val_batches
         if units > 0:
             start, end = self.stages.windows.get("train", (0.0, 100.0))
-            self._advance(start + (end - start) * (self._train_done + self._val_done_before + current) / units)
+            done_units = self._train_done + (trained - 1) * self._val_batches + validating
+            self._advance(start + (end - start) * done_units / units)
 
     def _advance(self, percent: float) -> None:
         """Move the bar forward only: a later stage never sends it back."""

@@ -23,6 +23,8 @@ from qgis.gui import QgsColorButton
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QWidget
 
+from .engine_bridge import engine_module
+
 
 def _matches(layer: QgsMapLayer, value: Any) -> bool:
     if isinstance(value, QgsMapLayer):
@@ -129,10 +131,6 @@ class ClassFieldWrapper(WidgetWrapper):
         return (self.widget.currentText() if isinstance(self.widget, QComboBox) else self.widget.text()).strip()
 
 
-#: Colours given to classes that have none yet (class 0 black, then well-separated hues).
-SPARE_COLORS = ("#000000", "#1f78b4", "#33a02c", "#e31a1c", "#ff7f00", "#6a3d9a", "#b15928", "#a6cee3")
-
-
 class ClassColorsWrapper(WidgetWrapper):
     """Colour buttons, one per class name of the ``names`` parameter, over the comma-separated text."""
 
@@ -174,9 +172,7 @@ class ClassColorsWrapper(WidgetWrapper):
             return
         colors = self.colors()
         count = self.class_count() or len(colors)
-        colors = (colors + [c for c in SPARE_COLORS if c not in colors])[:count] if count else colors
-        while len(colors) < count:
-            colors.append("#808080")
+        colors = engine_module("config").fill_class_colors(colors, count)  # what the algorithm does headless
         while len(self.buttons) > len(colors):
             button = self.buttons.pop()
             self.row.removeWidget(button)

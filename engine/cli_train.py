@@ -23,6 +23,7 @@ from .config import (
     SCHEDULES,
     DataConfig,
     TrainConfig,
+    fill_class_colors,
     load_config_file,
     parse_loss_terms,
 )
@@ -257,7 +258,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, DataConfig
         if given.get(dest):
             sections["data"][dest] = given[dest]
     if "class_names" in sections["data"] and "class_colors" not in sections["data"]:
-        sections["data"]["class_colors"] = _default_colors(len(sections["data"]["class_names"]))
+        sections["data"]["class_colors"] = fill_class_colors([], len(sections["data"]["class_names"]))
     if not sections["train"].get("output"):
         raise ConfigError("train needs the model bundle to write: give --out MODEL.dsmodel (or train.output in "
                           "the config file).")
@@ -284,12 +285,6 @@ def _nested_flags(section: dict[str, Any], name: str, flags: dict[str, str], giv
     if not isinstance(current, dict):
         raise ConfigError(f"the {where}.{name} section of the config file must be a mapping of settings.")
     section[name] = {**current, **chosen}
-
-
-def _default_colors(n: int) -> list[str]:
-    base = ["#000000", "#ff0000", "#00a000", "#0000ff", "#ffff00", "#ff00ff", "#00ffff", "#ff8000", "#8000ff",
-            "#808080"]
-    return [base[i % len(base)] for i in range(n)]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -38,6 +38,9 @@ FAMILY_SIDE_WEIGHTS: dict[str, list[float]] = {"dualstream": [0.3, 0.15]}
 DEFAULT_SIDE_WEIGHT = 0.3
 REFERENCE_AUX_PREFIXES = ("GEMS_", "AIR_Pollution_CO_", "AIR_Pollution_NO2_", "AIR_Pollution_SO2_")
 REFERENCE_AUX_BANDS_PER_FILE = 12  # the reference layout's convention: the first 12 bands of each aux file
+# Class colours not given: black background, red first class (the binary default), then ColorBrewer "Paired".
+CLASS_PALETTE = ("#000000", "#ff0000", "#1f78b4", "#33a02c", "#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "#b2df8a",
+                 "#fb9a99", "#fdbf6f", "#cab2d6", "#ffff99")
 
 
 class Settings:
@@ -78,6 +81,16 @@ def _coerce_nested(f: dataclasses.Field, value: Any) -> Any:
     if isinstance(value, dict):
         return nested.from_dict(value)
     return value
+
+
+def fill_class_colors(colors: list[str], count: int) -> list[str]:
+    """``count`` class colours: the given ones first, then palette colours not used yet (the palette repeats
+    once it runs out); extra given colours are dropped."""
+    spare = [c for c in CLASS_PALETTE if c.lower() not in {g.lower() for g in colors}] or list(CLASS_PALETTE)
+    filled = list(colors[:count])
+    while len(filled) < count:
+        filled.append(spare[(len(filled) - len(colors)) % len(spare)])
+    return filled
 
 
 def _check(condition: bool, message: str) -> None:
@@ -202,8 +215,11 @@ class DataConfig(Settings):
         # Mapping a raw value to ignore_index marks it as unlabelled (e.g. 0 = "not surveyed").
         bad = [v for v in self.label_mapping.values()
                if not (0 <= v < len(self.class_names) or v == self.ignore_index)]
+        more = (f"; there are {len(self.class_names)} class names: give one name per class, {max(bad) + 1} in all "
+                f"(class_names, --class-names, 'Class names' in QGIS)" if bad and max(bad) >= len(self.class_names)
+                else "")
         _check(not bad, f"label_mapping maps to class(es) {bad} outside 0..{len(self.class_names) - 1} "
-                        f"(or ignore_index {self.ignore_index} for unlabelled values).")
+                        f"(or ignore_index {self.ignore_index} for unlabelled values){more}.")
 
     @property
     def aux_bands_used(self) -> int | None:

@@ -97,17 +97,6 @@ def label_source(parameters: dict[str, Any], name: str,
     return path, resolved if is_vector else None
 
 
-def band_count(path: str, parameter: str) -> int:
-    """Bands of the raster file ``path`` (opened read-only by GDAL: nothing is computed or written)."""
-    from osgeo import gdal
-
-    dataset = gdal.OpenEx(path, gdal.OF_RASTER | gdal.OF_READONLY)
-    if dataset is None:
-        raise QgsProcessingException(f"Parameter {parameter}: '{path}' is not a raster GDAL can read; choose a "
-                                     f"GeoTIFF or another raster file.")
-    return int(dataset.RasterCount)
-
-
 LAYER_PARAMETERS = (QgsProcessingParameterRasterLayer, QgsProcessingParameterMultipleLayers,
                     QgsProcessingParameterMapLayer)
 

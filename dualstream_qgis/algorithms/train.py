@@ -42,7 +42,7 @@ from .common import (
     parse_label_mapping,
     split_list,
 )
-from .sources import band_count, label_source, raster_source, raster_sources
+from .sources import label_source, raster_source, raster_sources
 
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT = "default"  # the family's own default preset / encoder
@@ -386,6 +386,12 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         aux_bands = self.parameterAsInt(parameters, self.AUX_BANDS_PER_FILE, context)
         class_names = split_list(self.parameterAsString(parameters, self.CLASS_NAMES, context))
         class_colors = split_list(self.parameterAsString(parameters, self.CLASS_COLORS, context))
+        if len(class_colors) != len(class_names) and len(class_names) >= 2:
+            # as the dialog's colour buttons do: headless runs (qgis_process, batch) keep the default two colours
+            fitted = engine_module("config").fill_class_colors(class_colors, len(class_names))
+            feedback.pushInfo(f"CLASS_COLORS: {len(class_colors)} colour(s) for {len(class_names)} classes; using "
+                              f"{','.join(fitted)}.")
+            class_colors = fitted
         data: dict[str, Any] = {
             "val_fraction": self.parameterAsDouble(parameters, self.VALIDATION_SHARE, context),
             "label_mapping": parse_label_mapping(self.parameterAsString(parameters, self.LABEL_MAPPING, context),
@@ -477,14 +483,9 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         label, label_layer = label_source(parameters, self.LABELS, context)
         field = label_field(label_layer, self.parameterAsString(parameters, self.LABEL_FIELD, context),
                             self.LABEL_FIELD, feedback)
+        # Every band of each aux layer unless AUX_BANDS_PER_FILE says otherwise: a 2-band SAR layer and a 1-band
+        # DEM make 3 aux channels, as on the command line.
         aux = raster_sources(parameters, self.AUX, context)
-        if not aux_bands and aux:
-            counts = sorted({band_count(path, self.AUX) for path in aux})
-            if len(counts) > 1:
-                raise QgsProcessingException(
-                    f"Parameter AUX: the aux layers have different band counts {counts}; set 'Aux bands per file' "
-                    f"(AUX_BANDS_PER_FILE) to the number of bands to use from each (at most {counts[0]}).")
-            aux_bands = counts[0]
         extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
         scene = {"image": image, "label": label, "aux": aux, "label_field": field, "extent": extent,
                  "extent_crs": extent_crs}

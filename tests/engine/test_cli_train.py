@@ -170,6 +170,17 @@ def test_bad_loss_and_optimizer_names_list_the_valid_ones(tmp_path):
     assert opt.returncode == 2 and "adamw" in opt.stderr and "sgd" in opt.stderr
 
 
+def test_class_colours_not_given_come_from_one_palette():
+    from engine.config import CLASS_PALETTE, fill_class_colors
+
+    _, data, _ = _parse("--out", "m.dsmodel", "--data", "d", "--class-names", *"abcdef")
+    assert data.class_colors == list(CLASS_PALETTE[:6])  # the QGIS dialog's colour buttons use the same
+    assert fill_class_colors(["#000000", "#1F78B4"], 4) == ["#000000", "#1F78B4", "#ff0000", "#33a02c"]  # no repeat
+    assert fill_class_colors(["#111111", "#222222", "#333333"], 2) == ["#111111", "#222222"]
+    many = fill_class_colors([], len(CLASS_PALETTE) + 2)
+    assert many[len(CLASS_PALETTE):] == list(CLASS_PALETTE[:2])  # the palette repeats once it runs out
+
+
 def test_explicit_scenes_group_options_by_image(tmp_path):
     _, data, train = _parse("--out", "m.dsmodel", "--image", "a.tif", "--label", "a.gpkg", "--label-field", "cls",
                             "--aux", "a1.tif", "--aux", "a2.tif", "--extent", "0", "0", "10", "10",

@@ -169,6 +169,24 @@ def test_train_from_vector_labels_with_class_field(plugin, scenes, tmp_path):
     assert Path(results["OUTPUT_REPORT"]).name == "vector_report.html"  # beside the bundle when not asked for
 
 
+def test_train_from_aux_layers_of_different_band_counts_and_more_classes_than_colours(plugin, scenes, tmp_path):
+    """A many-band aux layer beside a 1-band one (SAR + DEM) gives all their bands, as the command line does;
+    three class names with the two default colours get a third from the engine's palette (headless, as here)."""
+    import processing
+    from osgeo import gdal
+
+    from engine.config import CLASS_PALETTE
+
+    (aux,) = scenes["train"]["aux"]
+    dem = str(tmp_path / "dem.tif")
+    gdal.Translate(dem, aux, bandList=[1])
+    params = dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label"], AUX=[aux, dem], CLASS_NAMES="background,field,other", WARMUP_EPOCHS="0",
+                  TILES_PER_EPOCH="16", OUTPUT=str(tmp_path / "mixed.dsmodel"))
+    data = _metadata(processing.run("dualstream:train", params)["OUTPUT"])["data"]
+    assert data["aux_file_bands"] == [48, 1] and data["aux_channels"] == 49
+    assert data["class_colors"] == list(CLASS_PALETTE[:3])
+
+
 def test_train_from_reference_folder(plugin, tmp_path):
     import processing
 

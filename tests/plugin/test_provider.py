@@ -123,6 +123,33 @@ def test_training_progress_is_one_monotonic_bar_over_epochs_and_validation(qgis_
     assert len(values) > 10
 
 
+def test_resumed_training_progress_names_the_epoch_it_validates(qgis_app):
+    """Resumed after epoch 2 of 3: the steps start at 8 of 12, and the validation is epoch 3's."""
+    from qgis.core import QgsProcessingFeedback
+
+    from dualstream_qgis.feedback import TRAIN_STAGES, FeedbackCallback, Stages
+
+    class Texts(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.texts: list[str] = []
+
+        def setProgressText(self, text):  # noqa: N802 - QGIS API
+            self.texts.append(text)
+            super().setProgressText(text)
+
+    feedback = Texts()
+    values: list[float] = []
+    feedback.progressChanged.connect(values.append)
+    callback = FeedbackCallback(feedback, Stages(TRAIN_STAGES, epochs=3))
+    for step in range(4):
+        callback.progress(8 + step + 1, 12, "train")
+    for batch in range(2):
+        callback.progress(batch + 1, 2, "validate")
+    assert feedback.texts == ["Training: epoch 3/3", "Validating epoch 3/3"]
+    assert values == sorted(values) and values[-1] == pytest.approx(TRAIN_STAGES["train"][1])
+
+
 def test_engine_errors_become_processing_exceptions(qgis_app):
     from qgis.core import QgsProcessingException
 
