@@ -84,21 +84,19 @@ class FeedbackCallback(Callback):
         epochs = self.stages.epochs or 1
         if stage == "train":
             self._train_done, self._train_total = done, total
-            epoch = min(epochs, int(done * epochs / total) + 1) if done < total else epochs
-            self._set_text(f"Training: epoch {epoch}/{epochs}")
-            validating = 0.0
         else:
             self._val_batches = total
-            validating = done
-        # Epochs started so far, from the step count (a resumed run's steps start past the earlier epochs); every
-        # one but the last has been validated.
-        trained = max(1, math.ceil(self._train_done * epochs / self._train_total)) if self._train_total else 1
-        if stage == "validate":
-            self._set_text(f"Validating epoch {trained}/{epochs}")
+        # The epoch trained or validated now, from the step count (the last step of epoch 2 is epoch 2's, and a
+        # resumed run's steps start past the earlier epochs); every epoch before it has been validated.
+        epoch = 1
+        if self._train_total:
+            epoch = min(epochs, max(1, math.ceil(self._train_done * epochs / self._train_total)))
+        self._set_text(f"{'Training: epoch' if stage == 'train' else 'Validating epoch'} {epoch}/{epochs}")
         units = self._train_total + epochs * self._val_batches
         if units > 0:
             start, end = self.stages.windows.get("train", (0.0, 100.0))
-            done_units = self._train_done + (trained - 1) * self._val_batches + validating
+            validating = done if stage == "validate" else 0.0
+            done_units = self._train_done + (epoch - 1) * self._val_batches + validating
             self._advance(start + (end - start) * done_units / units)
 
     def _advance(self, percent: float) -> None:

@@ -27,7 +27,7 @@ def aux_inputs(data: dict[str, Any]) -> list[str]:
     for index in range(count):
         name = f"{prefixes[index]}*" if index < len(prefixes) else "aux raster"
         bands = per_file[index] if index < len(per_file) else "?"
-        lines.append(f"{index + 1}. {name} ({bands} bands)")
+        lines.append(f"{index + 1}. {name} ({bands} band{'' if bands == 1 else 's'})")
     return lines
 
 

@@ -180,7 +180,8 @@ def test_train_from_aux_layers_of_different_band_counts_and_more_classes_than_co
     (aux,) = scenes["train"]["aux"]
     dem = str(tmp_path / "dem.tif")
     gdal.Translate(dem, aux, bandList=[1])
-    params = dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label"], AUX=[aux, dem], CLASS_NAMES="background,field,other", WARMUP_EPOCHS="0",
+    params = dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label"], AUX=[aux, dem],
+                  CLASS_NAMES="background,field,other", WARMUP_EPOCHS="0",
                   TILES_PER_EPOCH="16", OUTPUT=str(tmp_path / "mixed.dsmodel"))
     data = _metadata(processing.run("dualstream:train", params)["OUTPUT"])["data"]
     assert data["aux_file_bands"] == [48, 1] and data["aux_channels"] == 49

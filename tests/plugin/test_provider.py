@@ -100,14 +100,28 @@ def test_feedback_callback_maps_progress_log_and_cancel(qgis_app):
         callback.check_canceled()
 
 
+def _text_feedback():
+    """A Processing feedback that keeps every progress text."""
+    from qgis.core import QgsProcessingFeedback
+
+    class Texts(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.texts: list[str] = []
+
+        def setProgressText(self, text):  # noqa: N802 - QGIS API
+            self.texts.append(text)
+            super().setProgressText(text)
+
+    return Texts()
+
+
 def test_training_progress_is_one_monotonic_bar_over_epochs_and_validation(qgis_app):
     """The engine's order for 3 epochs of 4 steps with 2 validation batches each: the bar never goes back,
     reaches its end only after the last validation, and the text says the epoch."""
-    from qgis.core import QgsProcessingFeedback
-
     from dualstream_qgis.feedback import TRAIN_STAGES, FeedbackCallback, Stages
 
-    feedback = QgsProcessingFeedback()
+    feedback = _text_feedback()
     values: list[float] = []
     feedback.progressChanged.connect(values.append)
     callback = FeedbackCallback(feedback, Stages(TRAIN_STAGES, epochs=3))
@@ -121,28 +135,19 @@ def test_training_progress_is_one_monotonic_bar_over_epochs_and_validation(qgis_
                 assert values[-1] < 90, values
     assert values == sorted(values) and values[-1] == pytest.approx(TRAIN_STAGES["train"][1])
     assert len(values) > 10
+    assert feedback.texts[1:] == [f"{what} {epoch}/3" for epoch in (1, 2, 3)
+                                  for what in ("Training: epoch", "Validating epoch")]
 
 
 def test_resumed_training_progress_names_the_epoch_it_validates(qgis_app):
     """Resumed after epoch 2 of 3: the steps start at 8 of 12, and the validation is epoch 3's."""
-    from qgis.core import QgsProcessingFeedback
-
     from dualstream_qgis.feedback import TRAIN_STAGES, FeedbackCallback, Stages
 
-    class Texts(QgsProcessingFeedback):
-        def __init__(self):
-            super().__init__()
-            self.texts: list[str] = []
-
-        def setProgressText(self, text):  # noqa: N802 - QGIS API
-            self.texts.append(text)
-            super().setProgressText(text)
-
-    feedback = Texts()
+    feedback = _text_feedback()
     values: list[float] = []
     feedback.progressChanged.connect(values.append)
     callback = FeedbackCallback(feedback, Stages(TRAIN_STAGES, epochs=3))
-    for step in range(4):
+    for step in range(4):  # the last step (12 of 12) is epoch 3's too
         callback.progress(8 + step + 1, 12, "train")
     for batch in range(2):
         callback.progress(batch + 1, 2, "validate")
