@@ -191,9 +191,10 @@ def test_missing_or_broken_label_files(tmp_path, synthetic_scene):
 
 
 def test_label_mapping_to_more_classes_than_names_says_how_many_names():
-    from engine.config import DataConfig
+    from engine.config import DataConfig, fill_class_colors
     from engine.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"class\(es\) \[2, 5\] outside 0\.\.1 .*give one name per class, 6 in all"):
         DataConfig(label_mapping={"1": 1, "2": 2, "9": 5})
-    DataConfig(label_mapping={"1": 1, "2": 2, "9": 5}, class_names=list("abcdef"))  # six names: accepted
+    DataConfig(label_mapping={"1": 1, "2": 2, "9": 5}, class_names=list("abcdef"),  # six names: accepted
+               class_colors=fill_class_colors([], 6))
