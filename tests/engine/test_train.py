@@ -45,11 +45,11 @@ class AuxTiles(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         g = torch.Generator().manual_seed(self.seed * 100_000 + self.epoch * 1000 + i)
-        air = torch.randn(AUX, TILE // 8, TILE // 8, generator=g)
-        up = torch.nn.functional.interpolate(air[None, :1], size=(TILE, TILE), mode="bilinear", align_corners=False)
+        aux = torch.randn(AUX, TILE // 8, TILE // 8, generator=g)
+        up = torch.nn.functional.interpolate(aux[None, :1], size=(TILE, TILE), mode="bilinear", align_corners=False)
         labels = (up[0, 0] > 0).long()
         labels[:2] = 255  # some ignored pixels
-        return {"vision": torch.randn(4, TILE, TILE, generator=g), "aux": air, "labels": labels}
+        return {"vision": torch.randn(4, TILE, TILE, generator=g), "aux": aux, "labels": labels}
 
 
 class Summary:
