@@ -46,6 +46,8 @@ from .prefetch import Prefetcher
 from .safety import check_outputs, train_files
 from .validation import Forward, preview_predictions, validate
 
+RESUME = "resume (--resume; 'Resume' in QGIS)"  # how the messages name the setting, for both front ends
+
 
 @dataclass
 class TrainResult:
@@ -155,7 +157,7 @@ class _Trainer:
         self.good_checkpoint = False  # a checkpoint of this run (written or resumed from) is at ckpt_path
         if cfg.resume and not self.ckpt_path.is_file():
             raise ConfigError(f"resume was requested but there is no checkpoint '{self.ckpt_path}'; run without "
-                              f"--resume to start a new training.")
+                              f"{RESUME} to start a new training.")
         self.num_side_outputs = _side_outputs(model_cfg.name, model)
         cfg.loss.side_weights_for(model_cfg.name, self.num_side_outputs)  # against the model's side outputs
         seed_everything(cfg.seed)
@@ -279,13 +281,13 @@ class _Trainer:
         diffs = config_differences(state["configs"], self.configs)
         if diffs:
             raise ConfigError(f"Cannot resume from '{self.ckpt_path}': it was made with other settings ("
-                              + "; ".join(diffs) + "). Use the same settings, or run without --resume.")
+                              + "; ".join(diffs) + f"). Use the same settings, or run without {RESUME}.")
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
             raise ConfigError(f"Checkpoint '{self.ckpt_path}' does not fit this model ({str(exc)[:300]}); run "
-                              f"without --resume.") from exc
+                              f"without {RESUME}.") from exc
         # Group LRs follow from this run's settings (epochs may have been extended).
         for group in self.optimizer.param_groups:
             factor = {"vision": self.cfg.vision_lr_factor, "aux": self.cfg.aux_lr_factor}.get(group["name"], 1.0)
@@ -496,7 +498,7 @@ class _Trainer:
             self.good_checkpoint = True
             write_metrics(self.history, self.paths["metrics_csv"], self.paths["metrics_json"])
         except OutputError as exc:
-            kept = (f"the last good checkpoint '{self.ckpt_path}' is kept: free space and run again with --resume"
+            kept = (f"the last good checkpoint '{self.ckpt_path}' is kept: free space and run again with {RESUME}"
                     if self.good_checkpoint else "no checkpoint of this run had been written yet")
             raise OutputError(f"{exc} Training stopped in epoch {epoch}; {kept}.") from exc
 
@@ -512,7 +514,7 @@ class _Trainer:
         best_file = self.partial_path if self.partial_path.exists() else self.output
         if self.ctx.is_main and not best_file.exists():
             raise ConfigError(f"Training had finished but neither '{self.output}' nor '{self.partial_path}' exists "
-                              f"(moved or deleted?); run again without --resume.")
+                              f"(moved or deleted?); run again without {RESUME}.")
         self._load_best_weights(best_file)
         if self.ctx.is_main:
             if best_file == self.partial_path or epochs_run:  # the report shows every epoch, new ones included
