@@ -86,7 +86,8 @@ def _coerce_nested(f: dataclasses.Field, value: Any) -> Any:
 def fill_class_colors(colors: list[str], count: int) -> list[str]:
     """``count`` class colours: the given ones first, then palette colours not used yet (the palette repeats
     once it runs out); extra given colours are dropped."""
-    spare = [c for c in CLASS_PALETTE if c.lower() not in {g.lower() for g in colors}] or list(CLASS_PALETTE)
+    given = {c.lower() for c in colors}
+    spare = [c for c in CLASS_PALETTE if c.lower() not in given] or list(CLASS_PALETTE)
     filled = list(colors[:count])
     while len(filled) < count:
         filled.append(spare[(len(filled) - len(colors)) % len(spare)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from .callbacks import Callback
@@ -21,7 +22,7 @@ class Forward:
     amp_dtype: Any = None  # None: full precision
     uses_aux: bool = True  # a vision-only model ignores the data's aux
 
-    @property
+    @cached_property  # asked for by every batch; the device never changes
     def device_type(self) -> str:
         return require("torch").device(self.device).type
 
