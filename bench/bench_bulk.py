@@ -58,7 +58,7 @@ def bench_bundle(folder: Path, preset: str = PRESET, tile: int = TILE) -> str:
     """A bundle of the product configuration with random (seeded) weights and the scenes' statistics."""
     import torch
 
-    from engine.bundle import save_bundle
+    from engine.export.bundle import save_bundle
     from engine.models import build_model
 
     path = folder / f"bulk_{preset}_{tile}.dsmodel"
@@ -369,7 +369,7 @@ def torchrun_speedup(folder: Path, model: str, manifest: Path) -> dict[str, Any]
 # ------------------------------------------------------------------------------------------------ section
 def run(ctx: Any, only: list[str] | None = None, amp: str = "bf16", readers: list[int] | None = None,
         gpu_scenes: tuple[int, int] = (6, 4096)) -> dict[str, Any]:
-    from engine.environment import resolve_device
+    from engine.runtime.environment import resolve_device
 
     device = resolve_device(ctx.device)
     quick = bool(ctx.quick)

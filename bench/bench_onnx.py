@@ -41,7 +41,7 @@ def make_bundle(folder: Path, preset: str, tile: int) -> str:
     """A freshly initialised bundle of ``preset`` (4 bands + 48 aux channels, one class) for ``tile``-px tiles."""
     import torch
 
-    from engine.bundle import save_bundle
+    from engine.export.bundle import save_bundle
     from engine.models import build_model
 
     path = folder / f"onnx_{preset}_{tile}.dsmodel"
@@ -60,7 +60,7 @@ def make_bundle(folder: Path, preset: str, tile: int) -> str:
 def throughput(folder: Path, preset: str, tile: int, size: int, rounds: int) -> dict[str, Any]:
     """Model-only pixels/s of the torch and onnxruntime predictors on the same prepared batches."""
     from engine.config import SegmentConfig
-    from engine.onnx_export import export_onnx
+    from engine.export.onnx_export import export_onnx
     from engine.segment import load_predictor, plan_segmentation, prepared_batches
     from engine.segment.onnx_predictor import OnnxPredictor
 
@@ -112,7 +112,7 @@ def throughput(folder: Path, preset: str, tile: int, size: int, rounds: int) -> 
 def startup(folder: Path, repeats: int) -> dict[str, Any]:
     """Wall time of ``python -m engine segment`` on a 320 x 256 scene: torch bundle vs ONNX export."""
     from engine.data import synthetic
-    from engine.onnx_export import export_onnx
+    from engine.export.onnx_export import export_onnx
 
     bundle = make_bundle(folder, "tiny", 128)
     onnx_path = folder / "onnx_tiny_128.onnx"

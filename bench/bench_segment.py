@@ -10,8 +10,8 @@
 
 Scenes for 2 and 3 are written block by block (cheap even at 8192^2): a 4-band uint16 image whose class
 pattern (blobs ~40-80 px across) is visible in the vision stream, a label raster, and a coarse 48-band aux in
-EPSG:4326. The model (tiny preset) is trained briefly with ``engine.train.train`` on a small scene of the same
-kind, so the IoU figures mean something.
+EPSG:4326. The model (tiny preset) is trained briefly with ``engine.training.trainer.train`` on a small scene of the
+same kind, so the IoU figures mean something.
 
 Run alone: ``python bench/bench_segment.py [--quick]``; inside ``make bench`` as section "segment".
 """
@@ -104,7 +104,7 @@ def write_scene(folder: Path, size: int, seed: int = 0, block: int = 512) -> dic
 def train_model(folder: Path, quick: bool, device: str) -> str:
     """A tiny dualstream trained briefly on a 512^2 scene of the benchmark kind (so IoU means something)."""
     from engine.config import AugmentConfig, DataConfig, ModelConfig, SceneSpec, TrainConfig
-    from engine.train import train
+    from engine.training.trainer import train
 
     bundle = folder / "bench_segment.dsmodel"
     if bundle.exists():
@@ -130,8 +130,8 @@ def product_model(folder: Path, tiny_bundle: str, preset: str = PRODUCT_PRESET, 
     Throughput does not depend on the weights, and training b1 on 2 CPU cores would take far longer than the
     measurement; the data metadata (statistics, bands, classes) is the tiny bundle's.
     """
-    from engine.bundle import read_metadata, save_bundle
     from engine.config import ModelConfig
+    from engine.export.bundle import read_metadata, save_bundle
     from engine.models import build_model_from_config
 
     bundle = folder / f"bench_segment_{preset}_{tile}.dsmodel"
@@ -185,8 +185,8 @@ def child_naive(image: str, aux: str, model: str, out: str, device: str) -> dict
     import torch
     import torch.nn.functional as F
 
-    from engine.bundle import load_bundle
     from engine.data.normalize import BandStatistics
+    from engine.export.bundle import load_bundle
 
     start = time.perf_counter()
     bundle = load_bundle(model, device)
@@ -300,7 +300,7 @@ def pipeline_efficiency(folder: Path, model: str, device: str, quick: bool, batc
 
 # ------------------------------------------------------------------------------------------------ section
 def run(ctx: Any) -> dict[str, Any]:
-    from engine.environment import resolve_device
+    from engine.runtime.environment import resolve_device
 
     device = resolve_device(ctx.device)
     quick = bool(ctx.quick)

@@ -26,10 +26,10 @@ def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, re
 
     from engine.callbacks import QuietCallback
     from engine.config import BulkConfig, SegmentConfig
-    from engine.environment import require
     from engine.errors import DependencyError
+    from engine.runtime.environment import require
     from engine.segment import TileReader, plan_segmentation, prepared_batches, run_tiles
-    from engine.segment.bulk import segment_bulk
+    from engine.segment.bulk.runner import segment_bulk
     from engine.segment.outputs import RowSink
     from engine.segment.reader import default_readers
 
@@ -63,7 +63,7 @@ def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, re
     sync()
     model_s = time.perf_counter() - start
     # the stricter figure: the same batches already in device memory, nothing copied, one wait at the end
-    from engine.transfer import to_device
+    from engine.runtime.transfer import to_device
 
     on_gpu = [({k: to_device(v, predictor.device) for k, v in b.vision.items()},
                {k: None if a is None else to_device(a, predictor.device) for k, a in b.aux.items()}) for b in batches]

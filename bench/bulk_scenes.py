@@ -29,7 +29,7 @@ def scene_boundaries(folder: Path, model: str, manifest: Path, device: str, batc
     from engine.callbacks import QuietCallback
     from engine.config import BulkConfig, SegmentConfig
     from engine.segment import plan_segmentation
-    from engine.segment.bulk import segment_bulk
+    from engine.segment.bulk.runner import segment_bulk
 
     rows = manifest_rows(manifest)
     template = SegmentConfig(models=[model], device=device, batch_size=batch, overlap=0.125, readers=readers)

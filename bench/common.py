@@ -16,7 +16,7 @@ class BenchContext:
     Attributes:
         output_dir: where results.json/results.md go; sections may write extra files here.
         quick: smaller sizes and fewer repeats (CI smoke runs).
-        device: "auto", "cpu" or "cuda" (sections resolve it with engine.environment.resolve_device).
+        device: "auto", "cpu" or "cuda" (sections resolve it with engine.runtime.environment.resolve_device).
         seed: seed for anything random.
         realdata: folder of the real data set, or None when absent.
     """

@@ -111,7 +111,7 @@ def _markdown(results: list[dict[str, Any]]) -> str:
 
 def run(ctx: Any) -> dict[str, Any]:
     """bench/run.py section entry point: every family and preset (only the tiny presets in quick runs)."""
-    from engine.environment import resolve_device
+    from engine.runtime.environment import resolve_device
 
     device = resolve_device(getattr(ctx, "device", "cpu"))
     quick = bool(getattr(ctx, "quick", False))

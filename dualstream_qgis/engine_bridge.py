@@ -122,7 +122,7 @@ def engine() -> ModuleType:
 
 
 def engine_module(name: str) -> ModuleType:
-    """An engine submodule, e.g. ``engine_module("environment")`` or ``engine_module("data.raster")``."""
+    """An engine submodule, e.g. ``engine_module("runtime.environment")`` or ``engine_module("data.raster")``."""
     return importlib.import_module(f"{engine().__name__}.{name}")
 
 

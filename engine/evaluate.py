@@ -25,10 +25,10 @@ import numpy as np
 from .callbacks import Callback
 from .config import EvaluateConfig
 from .errors import ConfigError, DataError
-from .locks import output_locks
-from .metrics import ConfusionMatrix
-from .outputs import check_writable, read_prediction_tags, write_text_atomic
-from .safety import check_outputs, evaluate_files
+from .io.locks import output_locks
+from .io.safety import check_outputs, evaluate_files
+from .io.writers import check_writable, read_prediction_tags, write_text_atomic
+from .training.metrics import ConfusionMatrix
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".img", ".vrt", ".png", ".jp2")
 LABEL_SUFFIXES = RASTER_SUFFIXES + (".gpkg", ".geojson", ".shp", ".json", ".fgb")
@@ -133,7 +133,7 @@ def _pairs(prediction: str, label: str) -> list[tuple[str, str, str]]:
 
 def _class_info(path: str, requested: int | None) -> tuple[int, list[str] | None]:
     """Class count and names: requested, else the raster's category names, else its maximum value + 1."""
-    from .environment import require
+    from .runtime.environment import require
 
     gdal = require("osgeo.gdal")
     ds = gdal.Open(path)

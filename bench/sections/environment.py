@@ -12,7 +12,7 @@ TITLE = "Environment and reference timing"
 
 
 def run(ctx: BenchContext) -> dict[str, Any]:
-    from engine.environment import environment_report, resolve_device
+    from engine.runtime.environment import environment_report, resolve_device
 
     start = time.perf_counter()
     import torch

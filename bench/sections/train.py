@@ -1,6 +1,6 @@
 """Training throughput: the real data pipeline versus the same model fed pre-made tensors from memory.
 
-Both runs go through ``engine.train.train`` with the same model (same seed), batch, tile size and steps; only
+Both runs go through ``engine.training.trainer.train`` with the same model (same seed), batch, tile size and steps; only
 the training dataset differs: the real one (GeoTIFF reads, aux warping, label rasterisation, augmentation,
 normalisation) or a list of tensors made from it beforehand. The ratio pipeline / in-memory of training steps
 per second says how much the data pipeline costs (target >= 0.90). Steps per second are taken from epochs 2+
@@ -47,9 +47,9 @@ def run(ctx: Any) -> dict[str, Any]:
     from engine.config import DataConfig, ModelConfig, TrainConfig
     from engine.data.dataset import build_datasets
     from engine.data.synthetic import make_reference_dataset
-    from engine.environment import resolve_device
     from engine.models import build_model_from_config
-    from engine.train import train
+    from engine.runtime.environment import resolve_device
+    from engine.training.trainer import train
 
     device = resolve_device(ctx.device)
     on_gpu = device.startswith("cuda")

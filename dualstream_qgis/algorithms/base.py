@@ -42,7 +42,7 @@ def python_hint() -> str:
 
 def require_packages(*packages: str) -> None:
     """Import each package or raise QgsProcessingException naming it and the exact install command."""
-    environment = engine_module("environment")
+    environment = engine_module("runtime.environment")
     errors = engine_module("errors")
     for package in packages:
         try:

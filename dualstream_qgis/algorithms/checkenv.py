@@ -81,7 +81,7 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
     def processAlgorithm(  # noqa: N802 - QGIS API
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
-        environment = engine_module("environment")
+        environment = engine_module("runtime.environment")
         report = environment.environment_report()
         try:  # inside QGIS sys.executable is the QGIS program (or a shim first on PATH), not its Python
             report["python_executable"] = deps.qgis_python()

@@ -131,7 +131,7 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
                          label_field=field, label_mapping=mapping)
         html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
         if html_path:  # written here, not by the engine: checked with the engine's files before any work
-            safety = engine_module("safety")
+            safety = engine_module("io.safety")
             inputs, outputs = safety.evaluate_files(cfg)
             run_engine(safety.check_outputs, inputs, {**outputs, "HTML report (OUTPUT_HTML)": html_path})
         metrics = run_engine(engine_module("evaluate").evaluate, cfg, self.callback(feedback, Stages(EVALUATE_STAGES)))
@@ -207,7 +207,7 @@ def write_html(path: str, metrics: dict[str, Any], rows: list[dict[str, Any]], p
         f"<h2>Confusion matrix (pixels)</h2><table><tr>{cm_head}</tr>{cm_body}</table>"
         f"<h2>All metrics</h2><pre>{html.escape(json.dumps(metrics, indent=2, default=str))}</pre></body></html>"
     )
-    engine_module("atomic").write_text_atomic(path, text)
+    engine_module("io.atomic").write_text_atomic(path, text)
 
 
 def _number(value: Any) -> float | None:

@@ -139,7 +139,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         config = engine_module("config")
         cfg = run_engine(config.SegmentConfig, **self._settings(parameters, context, feedback))
         feedback.setProgressText("Reading the model bundle and planning the tiles")
-        read_metadata = engine_module("bundle").read_metadata
+        read_metadata = engine_module("export.bundle").read_metadata
         for path in cfg.models:
             for line in describe_bundle(path, run_engine(read_metadata, path)):
                 feedback.pushInfo(line)

@@ -160,11 +160,11 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         bulk_settings, segment_settings = self._settings(parameters, context)
         bulk = run_engine(config.BulkConfig, **bulk_settings)
         template = run_engine(config.SegmentConfig, **segment_settings)
-        read_metadata = engine_module("bundle").read_metadata
+        read_metadata = engine_module("export.bundle").read_metadata
         for path in template.models:
             for line in describe_bundle(path, run_engine(read_metadata, path)):
                 feedback.pushInfo(line)
-        bulk_module = engine_module("segment.bulk")
+        bulk_module = engine_module("segment.bulk.runner")
         result = run_engine(bulk_module.segment_bulk, bulk, template, BulkFeedback(feedback))
         summary = result.summary
         for scene in summary["scenes"]:
@@ -183,7 +183,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
     @staticmethod
     def _load_outputs(summary: dict[str, Any], context: QgsProcessingContext) -> None:
         """Finished class rasters loaded on completion with the palette of the model."""
-        meta = engine_module("bundle").read_metadata(summary["bundles"][0]["path"])["data"]
+        meta = engine_module("export.bundle").read_metadata(summary["bundles"][0]["path"])["data"]
         for scene in summary["scenes"]:
             path = scene.get("output")
             if scene["status"] not in ("done", "skipped") or not path:

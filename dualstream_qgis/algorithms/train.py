@@ -342,13 +342,13 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         config = engine_module("config")
         model_cfg, data_cfg, train_cfg = run_engine(self._configs, config, parameters, context, feedback)
         wanted = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
-        safety = engine_module("safety")
-        own_report = engine_module("report").report_paths(train_cfg.output)["report_html"]
+        safety = engine_module("io.safety")
+        own_report = engine_module("training.report").report_paths(train_cfg.output)["report_html"]
         if wanted and safety.file_identity(wanted) != safety.file_identity(own_report):
             # the copy is written by this algorithm, after training: check it with the engine's files, before
             inputs, outputs = safety.train_files(model_cfg, data_cfg, train_cfg)
             run_engine(safety.check_outputs, inputs, {**outputs, "training report copy (OUTPUT_REPORT)": wanted})
-        train = engine_module("train").train
+        train = engine_module("training.trainer").train
         epochs = train_cfg.warmup_epochs + train_cfg.epochs
         suggest_cpu_settings(model_cfg.preset, epochs, data_cfg.tile_size, train_cfg.device, feedback)
         result = run_engine(train, model_cfg, data_cfg, train_cfg,
@@ -356,7 +356,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         report = result.report
         if report and wanted and Path(wanted).resolve() != Path(report).resolve():
             Path(wanted).parent.mkdir(parents=True, exist_ok=True)
-            engine_module("atomic").write_bytes_atomic(wanted, Path(report).read_bytes())
+            engine_module("io.atomic").write_bytes_atomic(wanted, Path(report).read_bytes())
             report = wanted
         best_iou = result.best_metrics.get("val_iou")
         feedback.pushInfo(f"Model bundle: {result.bundle}")

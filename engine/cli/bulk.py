@@ -12,8 +12,8 @@ import json
 import sys
 from typing import Any
 
-from .config import BulkConfig
-from .errors import ConfigError
+from ..config import BulkConfig
+from ..errors import ConfigError
 
 EXIT_SCENES_FAILED = 1
 BULK_FLAGS = ("images", "aux_patterns", "manifest", "out_dir", "overwrite", "mosaic")
@@ -66,9 +66,9 @@ def bulk_config_from_args(args: argparse.Namespace, settings: dict[str, Any]) ->
 
 def run_bulk(args: argparse.Namespace, template: Any, bulk_settings: dict[str, Any]) -> int:
     """Run bulk mode; print the outcome; return the exit code."""
-    from .cli import EXIT_CANCELED
+    from ..segment.bulk.runner import segment_bulk
+    from .main import EXIT_CANCELED
     from .progress import TqdmCallback
-    from .segment.bulk import segment_bulk
 
     bulk = bulk_config_from_args(args, bulk_settings)
     with TqdmCallback(quiet=args.quiet) as callback:

@@ -12,8 +12,8 @@ import argparse
 import json
 import sys
 
-from .cli import Command
-from .onnx_metadata import DEFAULT_OPSET, DEFAULT_OVERLAP, PARITY_TOLERANCE
+from ..export.onnx_metadata import DEFAULT_OPSET, DEFAULT_OVERLAP, PARITY_TOLERANCE
+from .main import Command
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .onnx_export import export_onnx
+    from ..export.onnx_export import export_onnx
     from .progress import TqdmCallback
 
     with TqdmCallback(quiet=args.quiet) as callback:

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from .cli import Command
+from .main import Command
 
 
 def _fmt(value: Any) -> str:
@@ -42,7 +42,7 @@ def format_metadata(path: str, meta: dict[str, Any]) -> str:
         lines.append(f"  label mapping: {mapping or 'values are classes'}; other values -> "
                      f"{data.get('label_default_class', 0)}; ignore index {data.get('ignore_index', 255)}")
     if data.get("bands") or data.get("x_bands"):
-        from .data.bands import BandSelection
+        from ..data.bands import BandSelection
 
         selection = BandSelection.from_metadata(data)
         lines.append(f"  band selection of the {data.get('image_bands')}-band training images: "
@@ -64,7 +64,7 @@ def format_metadata(path: str, meta: dict[str, Any]) -> str:
         lines.append(f"Training: {train.get('warmup_epochs')} frozen + {train.get('epochs')} epochs, batch "
                      f"{train.get('batch_size')}, lr {_fmt(train.get('learning_rate'))}, schedule "
                      f"{train.get('schedule')}, seed {train.get('seed')}")
-        from .config import TrainConfig
+        from ..config import TrainConfig
 
         loss = TrainConfig.from_dict({k: v for k, v in train.items() if k in ("loss", "focal_weight",
                                                                               "lovasz_weight")}).loss
@@ -81,7 +81,7 @@ def add_info_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from .bundle import read_metadata
+    from ..export.bundle import read_metadata
 
     meta = read_metadata(args.model)
     if args.json:
@@ -97,7 +97,7 @@ def add_models_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from .models import describe_models
+    from ..models import describe_models
 
     families = describe_models()
     if args.json:
@@ -118,7 +118,7 @@ def add_env_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_env(args: argparse.Namespace) -> int:
-    from .environment import environment_report, format_report
+    from ..runtime.environment import environment_report, format_report
 
     report = environment_report()
     print(json.dumps(report, indent=2) if args.json else format_report(report))

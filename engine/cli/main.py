@@ -1,7 +1,7 @@
 """``python -m engine COMMAND ...``: the command line without QGIS.
 
 Commands live in their own modules, each exposing ``COMMANDS``: a list of :class:`Command` (for example
-``engine/cli_segment.py`` defines ``COMMANDS = [Command("segment", "...", add_arguments, run), ...]``); a new
+``engine/cli/segment.py`` defines ``COMMANDS = [Command("segment", "...", add_arguments, run), ...]``); a new
 command module is added to ``COMMAND_MODULES``.
 
 Engine errors print one line (``error: ...``) and exit with code 2; ``--debug`` shows the traceback instead.
@@ -17,9 +17,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import CanceledError, DualStreamError
+from ..errors import CanceledError, DualStreamError
 
-COMMAND_MODULES = ("cli_train", "cli_info", "cli_segment", "cli_export")
+COMMAND_MODULES = ("train", "info", "segment", "export")
 EXIT_ERROR = 2
 EXIT_CANCELED = 130
 # Options whose value may start with "-" (``--label-map -1=255``: Sen1Floods11 labels "no data" -1). argparse
@@ -77,7 +77,7 @@ def join_dash_values(argv: list[str], options: tuple[str, ...] = DASH_VALUE_OPTI
 
 
 def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="python -m engine",

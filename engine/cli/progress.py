@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .callbacks import Callback, time_left
+from ..callbacks import Callback, time_left
 
 LOG_SECONDS = 30.0
 

@@ -2,7 +2,7 @@
 
 segment: classify a whole scene with one model bundle or a weighted ensemble; writes a styled class GeoTIFF
 (+ ``.qml``), optionally probabilities and polygons. With ``--images``/``--manifest`` and ``--out-dir`` it
-segments many scenes in one process (see ``cli_bulk``). Settings come from the defaults, ``--config FILE`` (YAML or
+segments many scenes in one process (see :mod:`.bulk`). Settings come from the defaults, ``--config FILE`` (YAML or
 JSON, section ``segment``) and the flags given, later ones winning.
 
 evaluate: compare a class raster (or a folder of them) with a label raster/polygon layer (or a folder);
@@ -16,11 +16,11 @@ import json
 import sys
 from typing import Any
 
-from .cli import Command, parse_label_map
-from .cli_bulk import add_bulk_arguments, is_bulk, run_bulk
-from .config import BACKENDS, TTA_MODES, EvaluateConfig, SegmentConfig, load_config_file
-from .errors import ConfigError
-from .safety import check_outputs, segment_files
+from ..config import BACKENDS, TTA_MODES, EvaluateConfig, SegmentConfig, load_config_file
+from ..errors import ConfigError
+from ..io.safety import check_outputs, segment_files
+from .bulk import add_bulk_arguments, is_bulk, run_bulk
+from .main import Command, parse_label_map
 
 SEGMENT_FLAGS = ("image", "models", "output", "aux", "model_weights", "probabilities", "probability_dtype",
                  "polygons", "min_polygon_area", "simplify_tolerance", "polygon_classes", "extent", "extent_crs",
@@ -122,8 +122,8 @@ def segment_config_from_args(args: argparse.Namespace, bulk: bool = False) -> Se
 
 
 def run_segment(args: argparse.Namespace) -> int:
+    from ..segment import segment
     from .progress import TqdmCallback
-    from .segment import segment
 
     if is_bulk(args):
         return run_bulk(args, segment_config_from_args(args, bulk=True), _config_sections(args)[1])
@@ -166,7 +166,7 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate
+    from ..evaluate import evaluate
     from .progress import TqdmCallback
 
     cfg = EvaluateConfig(prediction=args.prediction, label=args.label, output=args.output,

@@ -15,8 +15,7 @@ import os
 import sys
 from typing import Any
 
-from .cli import Command, parse_label_map
-from .config import (
+from ..config import (
     EARLY_STOP_METRICS,
     LOSS_TERMS,
     OPTIMIZERS,
@@ -27,9 +26,10 @@ from .config import (
     load_config_file,
     parse_loss_terms,
 )
-from .errors import ConfigError
-from .models import ModelConfig, list_encoders, list_models, list_presets
-from .safety import check_outputs, train_files
+from ..errors import ConfigError
+from ..io.safety import check_outputs, train_files
+from ..models import ModelConfig, list_encoders, list_models, list_presets
+from .main import Command, parse_label_map
 
 SECTIONS = ("model", "data", "train")
 
@@ -288,8 +288,8 @@ def _nested_flags(section: dict[str, Any], name: str, flags: dict[str, str], giv
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..training.trainer import train
     from .progress import TqdmCallback
-    from .train import train
 
     model_cfg, data_cfg, train_cfg = configs_from_args(args)
     with TqdmCallback(quiet=args.quiet) as callback:

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..environment import require
 from ..errors import AlignmentError
+from ..runtime.environment import require
 from .raster import RasterGrid
 
 # Stand-in CRS for rasters without georeferencing: GDAL's warper needs a CRS on both sides; using the same

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..environment import require
 from ..errors import DataError
+from ..runtime.environment import require
 from .raster import RasterGrid
 
 

@@ -6,8 +6,8 @@ import random
 from typing import Any
 
 from ..config import DataConfig, TrainConfig
-from ..distributed import DistContext
-from ..environment import require
+from ..runtime.distributed import DistContext
+from ..runtime.environment import require
 
 
 def train_loader(dataset: Any, data_cfg: DataConfig, train_cfg: TrainConfig, ctx: DistContext, *, ignore_index: int,

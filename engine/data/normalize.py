@@ -80,8 +80,8 @@ class BandStatistics:
         The same float32 operations in the same order as :meth:`apply` (a tensor divisor, so a true division,
         not a multiplication by the reciprocal): the same values, bit for bit (tested on the CPU).
         """
-        from ..environment import require
-        from ..transfer import to_device
+        from ..runtime.environment import require
+        from ..runtime.transfer import to_device
 
         torch = require("torch")
         if x.shape[1] != self.bands:

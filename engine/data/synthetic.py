@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..config import REFERENCE_AUX_PREFIXES
-from ..environment import require
 from ..errors import ConfigError
+from ..runtime.environment import require
 
 THRESHOLD = 0.2  # class 1 where field_value > THRESHOLD (about 40 % of the area)
 DEFAULT_ORIGIN = (320_000.0, 4_150_000.0)  # upper-left corner in EPSG:32652 (Korea, ~37.5 N 127 E)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_bytes_atomic
-from .environment import require
-from .errors import BundleError
+from ..errors import BundleError
+from ..io.atomic import write_bytes_atomic
+from ..runtime.environment import require
 
 BUNDLE_FORMAT = "dualstream-bundle"
 BUNDLE_VERSION = 2  # 2: model families (metadata "model" = the family config, "name" = the family)
@@ -63,7 +63,7 @@ def weights_digest(state: dict[str, Any]) -> str:
 
 
 def versions() -> dict[str, str]:
-    from . import __version__
+    from .. import __version__
 
     out = {"engine": __version__}
     for name in ("torch", "transformers", "safetensors"):
@@ -129,8 +129,8 @@ def load_bundle(path: str | os.PathLike, device: str = "cpu") -> LoadedBundle:
     """Rebuild the model from the bundle's config, load and verify its weights, move it to ``device``."""
     torch = require("torch")
     safetensors_torch = require("safetensors.torch")
-    from .errors import ConfigError
-    from .models import ModelConfig, build_model_from_config
+    from ..errors import ConfigError
+    from ..models import ModelConfig, build_model_from_config
 
     meta = read_metadata(path)
     try:

@@ -21,11 +21,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import temporary_path
+from ..callbacks import Callback
+from ..errors import ConfigError, ModelError
+from ..io.atomic import temporary_path
+from ..io.safety import check_outputs
+from ..io.writers import check_writable
+from ..runtime.environment import require
 from .bundle import load_bundle
-from .callbacks import Callback
-from .environment import require
-from .errors import ConfigError, ModelError
 from .onnx_metadata import (
     DEFAULT_OPSET,
     DEFAULT_OVERLAP,
@@ -34,8 +36,6 @@ from .onnx_metadata import (
     is_onnx_path,
     session,
 )
-from .outputs import check_writable
-from .safety import check_outputs
 
 MIN_OPSET = 7  # the oldest the TorchScript exporter writes
 MAX_OPSET = 20  # the newest the TorchScript exporter writes

@@ -24,8 +24,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .environment import require
-from .errors import BundleError, ConfigError
+from ..errors import BundleError, ConfigError
+from ..runtime.environment import require
 
 METADATA_KEY = "dualstream"  # the same key as in a bundle's header
 ONNX_SUFFIX = ".onnx"

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .errors import DualStreamError, OutputError
+from ..errors import DualStreamError, OutputError
 
 
 def temporary_path(destination: str | os.PathLike, suffix: str | None = None) -> Path:
@@ -35,7 +35,7 @@ def abandoned_temporaries(destination: str | os.PathLike, suffixes: tuple[str, .
     ``suffixes``, and those names followed by one of ``sidecars``) whose writing process is gone: a run killed
     before it could remove them.
 
-    Only for the holder of the destination's output lock (``engine.locks``): no live run then writes any of them.
+    Only for the holder of the destination's output lock (``engine.io.locks``): no live run then writes any of them.
     """
     destination = Path(destination)
     name = re.compile(rf"\.{re.escape(destination.stem)}\.tmp-(\d+)-[0-9a-f]{{8}}"

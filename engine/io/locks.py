@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from .errors import OutputLockedError
+from ..errors import OutputLockedError
 
 LOCK_SUFFIX = ".lock"
 

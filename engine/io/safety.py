@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Union
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 PathLike = Union[str, "os.PathLike[str]"]
 Paths = Union[PathLike, Iterable[PathLike], None]
@@ -113,8 +113,8 @@ def raster_sidecars(path: PathLike | None, qml: bool = False) -> list[str]:
 
 def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str, Paths], dict[str, Paths]]:
     """What ``train`` reads (scenes, data folder, pretrained folder) and writes (bundle, checkpoint, reports)."""
-    from .checkpoint import checkpoint_path
-    from .report import report_paths
+    from ..training.checkpoint import checkpoint_path
+    from ..training.report import report_paths
 
     inputs: dict[str, Paths] = {"data folder (--data / DATA_FOLDER)": data_cfg.data_dir,
                                 "pretrained weights (--pretrained / PRETRAINED)": _every_file(model_cfg.pretrained)}

@@ -22,10 +22,10 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
+from ..callbacks import Callback
+from ..errors import DataError, DualStreamError
+from ..runtime.environment import process_cores, require
 from .atomic import temporary_path, write_failure, write_text_atomic
-from .callbacks import Callback
-from .environment import process_cores, require
-from .errors import DataError, DualStreamError
 
 CLASS_NODATA = 255
 PROBABILITY_NODATA_UINT8 = 255

@@ -14,8 +14,8 @@ from types import ModuleType
 from typing import Any
 
 from ..callbacks import Callback
-from ..environment import require
 from ..errors import ConfigError
+from ..runtime.environment import require
 from .configuration_utils import ModelConfig
 
 _FAMILIES: dict[str, str] = {  # registry name -> package under engine/models

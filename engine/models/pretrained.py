@@ -21,8 +21,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..environment import require
 from ..errors import ModelError
+from ..runtime.environment import require
 from .encoders.catalog import MIT_SIZE_KEYS as SIZE_KEYS
 
 logger = logging.getLogger("dualstream")

@@ -12,7 +12,7 @@ import platform
 import sys
 from typing import Any
 
-from .errors import DependencyError
+from ..errors import DependencyError
 
 PINNED_TORCH = "2.13.0"
 INSTALL_HINTS = {
@@ -49,7 +49,7 @@ def _version(package: str) -> str | None:
 
 def environment_report() -> dict[str, Any]:
     """Versions of Python, torch, transformers, GDAL, rasterio, numpy, and the GPU if one is usable."""
-    from . import __version__
+    from .. import __version__
 
     report: dict[str, Any] = {
         "engine": __version__,
@@ -105,7 +105,7 @@ def format_report(report: dict[str, Any]) -> str:
 def resolve_device(requested: str = "auto") -> str:
     """Map 'auto'/'cpu'/'cuda'/'cuda:N' to a usable torch device string, with a clear error if impossible."""
     torch = require("torch")
-    from .errors import ConfigError
+    from ..errors import ConfigError
 
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"

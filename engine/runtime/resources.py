@@ -16,8 +16,8 @@ import math
 import os
 from typing import Any
 
-from .callbacks import Callback, QuietCallback
-from .errors import ConfigError
+from ..callbacks import Callback, QuietCallback
+from ..errors import ConfigError
 
 # peak activation bytes per input pixel (batch x tile^2), measured on CPU float32 for the dualstream presets
 BYTES_PER_PIXEL = {
@@ -142,8 +142,8 @@ def check_training_tile(tile: int, scene_sizes: list[tuple[str, int, int]], step
 
 def training_scene_sizes(data_cfg: Any) -> list[tuple[str, int, int]]:
     """(image, width, height) of every training scene, from the raster headers only."""
-    from .data.raster import open_raster
-    from .data.sources import resolve_scenes
+    from ..data.raster import open_raster
+    from ..data.sources import resolve_scenes
 
     train, _val = resolve_scenes(data_cfg, QuietCallback())  # its warnings come again when the data is read
     sizes = []

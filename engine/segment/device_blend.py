@@ -5,7 +5,7 @@ On a GPU the host-side blend (multiply every tile's probabilities by the window 
 every tile's probabilities back costs more (each pixel comes back once per overlapping tile). Here the adds
 are device kernels queued behind the model's, the main thread never waits for them, and only finished rows
 come back to the host, once per pixel, without the main thread waiting for them either. The numpy
-:class:`~engine.tiling.RowBandAccumulator` stays the CPU path.
+:class:`~engine.segment.tiling.RowBandAccumulator` stays the CPU path.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..environment import require
-from ..tiling import RowBandAccumulator
-from ..transfer import to_host
+from ..runtime.environment import require
+from ..runtime.transfer import to_host
+from .tiling import RowBandAccumulator
 
 
 class DeviceRowBandAccumulator(RowBandAccumulator):
-    """:class:`~engine.tiling.RowBandAccumulator` with its band as torch tensors on ``device``.
+    """:class:`~engine.segment.tiling.RowBandAccumulator` with its band as torch tensors on ``device``.
 
     :meth:`add` takes torch tensors on that device (probabilities (C, h, w), weights (h, w), valid (h, w) bool).
     The sink receives numpy rows and a fourth argument, ``ready``, to call before reading them: on CUDA they are

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..environment import require
-from ..onnx_metadata import session
+from ..export.onnx_metadata import session
+from ..runtime.environment import require
 from .plan import Member
 from .predictor import tta_transforms
 

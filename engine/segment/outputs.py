@@ -1,6 +1,6 @@
 """Output sinks of the tile pipeline: finished probability rows -> GeoTIFF rows, in a writer thread.
 
-A sink receives rows from the :class:`~engine.tiling.RowBandAccumulator` in the main thread and writes them
+A sink receives rows from the :class:`~engine.segment.tiling.RowBandAccumulator` in the main thread and writes them
 in its own thread (GDAL releases the GIL), through a bounded queue. Every file goes to a temp path beside its
 destination; :func:`finish_outputs` publishes them only when the whole run succeeded, and
 :func:`discard_partial_outputs` removes them otherwise.
@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import abandoned_temporaries, abandoned_temporary_folders
 from ..callbacks import Callback
 from ..errors import CanceledError
-from ..outputs import (
+from ..io.atomic import abandoned_temporaries, abandoned_temporary_folders
+from ..io.writers import (
     CLASS_NODATA,
     PROBABILITY_NODATA_UINT8,
     PROBABILITY_SCALE_UINT8,
@@ -35,7 +35,7 @@ from ..outputs import (
     write_polygons,
     write_text_atomic,
 )
-from ..transfer import Ready
+from ..runtime.transfer import Ready
 from .plan import SegmentPlan
 
 RESAMPLE_WORK = "resample"  # the resample mode's work folder beside the class raster (atomic.temporary_folder)

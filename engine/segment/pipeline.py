@@ -8,7 +8,7 @@
                                                                                      waits for the rows' copy)
 
 The accumulator only holds one tile height of rows, so memory is bounded by tile size x scene width. On a GPU
-the main thread never waits for the device (``engine.transfer``): it queues copies and kernels, and runs ahead
+the main thread never waits for the device (``engine.runtime.transfer``): it queues copies and kernels, and runs ahead
 of the GPU by at most the write queue's rows.
 """
 
@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 
 from ..callbacks import Callback
-from ..environment import require
-from ..tiling import RowBandAccumulator, blend_window
-from ..transfer import to_device
+from ..runtime.environment import require
+from ..runtime.transfer import to_device
 from .outputs import RowSink
 from .plan import SegmentPlan
 from .reader import TileReader, default_readers, vision_on_device
+from .tiling import RowBandAccumulator, blend_window
 
 # GDAL's block cache defaults to 5 % of RAM and would grow with the scene. 32 MB holds the input blocks of a
 # tile-high band of an 8192-px-wide 4-band 16-bit scene plus the output blocks being written; wider scenes

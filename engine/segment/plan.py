@@ -18,10 +18,10 @@ from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..data.bands import BandSelection
 from ..errors import AlignmentError, BundleError, ConfigError, DataError
-from ..onnx_metadata import read_model_metadata
-from ..outputs import check_writable
-from ..safety import check_outputs, segment_files
-from ..tiling import TileGrid, overlap_pixels
+from ..export.onnx_metadata import read_model_metadata
+from ..io.safety import check_outputs, segment_files
+from ..io.writers import check_writable
+from .tiling import TileGrid, overlap_pixels
 
 GSD_WARNING_FACTOR = 1.5  # warn when the image resolution differs from the training one by more than this
 
@@ -188,8 +188,8 @@ def _snap_region(reader: Any, cfg: SegmentConfig) -> tuple[int, int, int, int]:
 def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, region: tuple[int, int, int, int],
                      aux_ratio: int | None, reader: Any, callback: Callback, warnings: list[str]) -> int:
     """The tile cut to what covers the region, then the memory of a batch against the device's; returns the tile."""
-    from ..environment import resolve_device
-    from ..resources import check_memory, check_segment_tile, heaviest_preset, tile_step
+    from ..runtime.environment import resolve_device
+    from ..runtime.resources import check_memory, check_segment_tile, heaviest_preset, tile_step
 
     step = tile_step(aux_ratio)
     trained = max(int(m.data["tile_size"]) for m in members)

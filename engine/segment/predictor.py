@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle import load_bundle
-from ..environment import require
 from ..errors import ConfigError
-from ..transfer import to_device
+from ..export.bundle import load_bundle
+from ..runtime.environment import require
+from ..runtime.transfer import to_device
 from .plan import Member
 
 
@@ -119,7 +119,7 @@ def make_predictor(members: Sequence[Member], cfg: Any) -> Any:
         from .onnx_predictor import OnnxPredictor
 
         return OnnxPredictor.from_files(members, cfg.tta, cfg.device)
-    from ..environment import resolve_device
+    from ..runtime.environment import resolve_device
 
     return Predictor.from_bundles(members, cfg.tta, resolve_device(cfg.device))
 

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from ..environment import process_cores, require
-from ..prefetch import Prefetcher
-from ..tiling import Tile
-from ..transfer import to_device
+from ..runtime.environment import process_cores, require
+from ..runtime.prefetch import Prefetcher
+from ..runtime.transfer import to_device
 from .plan import SegmentPlan
+from .tiling import Tile
 
 MAX_DEFAULT_READERS = 8
 def reader_shares(rows: int, cols: int, workers: int) -> list[int]:

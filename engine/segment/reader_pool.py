@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from ..resources import ResourceError
-from ..tiling import Tile
+from ..runtime.resources import ResourceError
 from .reader import prepare_tile
+from .tiling import Tile
 
 ALIGN = 64  # byte alignment of each array inside a slot
 POLL_SECONDS = 0.2  # how often a blocked side checks for a stop or a dead peer
@@ -127,7 +127,7 @@ def _picklable(exc: BaseException) -> BaseException:
 
 def _worker_main(jobs: Any, results: Any, free: Any, stop: Any) -> None:
     """A reader process: prepares its share of each job's tiles into its slots until told to exit."""
-    from ..environment import require
+    from ..runtime.environment import require
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's; it closes the pool
     memory: shared_memory.SharedMemory | None = None

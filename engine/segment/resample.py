@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..atomic import temporary_folder
 from ..callbacks import Callback
-from ..environment import require
 from ..errors import ConfigError
+from ..io.atomic import temporary_folder
+from ..runtime.environment import require
 from .outputs import RESAMPLE_WORK, ProbabilityStore, SceneWriter, discard_partial_outputs, finish_outputs
 from .pipeline import run_tiles, tile_options
 from .plan import SegmentPlan, plan_on_image
@@ -87,7 +87,7 @@ def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor:
     """The plan's region predicted at pixel size ``target`` (see the module docstring); outputs on its grid."""
     from ..data.align import tile_grid
     from ..data.raster import open_raster, read_window
-    from ..outputs import BLOCK, _gdal_errors
+    from ..io.writers import BLOCK, _gdal_errors
     from .run import SegmentResult
 
     gdal = require("osgeo.gdal")

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..callbacks import Callback
 from ..config import SegmentConfig
-from ..locks import output_locks
+from ..io.locks import output_locks
 from .outputs import SceneWriter, discard_partial_outputs, finish_outputs, remove_abandoned_outputs
 from .pipeline import PipelineStats, run_tiles, start_reader, streaming_gdal_cache, tile_options
 from .plan import plan_segmentation

@@ -15,10 +15,10 @@ import random
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_file
-from .config import DataConfig, TrainConfig
-from .environment import require
-from .errors import BundleError
+from ..config import DataConfig, TrainConfig
+from ..errors import BundleError
+from ..io.atomic import atomic_file
+from ..runtime.environment import require
 
 CHECKPOINT_FORMAT = "dualstream-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -139,7 +139,7 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
 def _with_defaults(section: str, values: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint's settings with the defaults of settings added since (and old names mapped), so that a
     checkpoint of an earlier version compares equal to the same run today; unreadable ones stay as they are."""
-    from .models import ModelConfig
+    from ..models import ModelConfig
 
     cls = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}[section]
     try:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from .callbacks import Callback
-from .distributed import DistContext
-from .environment import require
+from ..callbacks import Callback
+from ..runtime.distributed import DistContext
+from ..runtime.environment import require
 from .metrics import ConfusionMatrix, logits_to_prediction
 
 

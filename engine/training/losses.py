@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import LOSS_ALIASES, LOSS_TERMS, LossConfig
-from .errors import ConfigError
+from ..config import LOSS_ALIASES, LOSS_TERMS, LossConfig
+from ..errors import ConfigError
 
 IGNORE_INDEX = 255
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 
 IGNORE_INDEX = 255
 

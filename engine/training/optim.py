@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .config import TrainConfig
-from .environment import require
-from .errors import ConfigError, ModelError
+from ..config import TrainConfig
+from ..errors import ConfigError, ModelError
+from ..runtime.environment import require
 
 
 def decide_precision(device_type: str, amp: str, bf16_supported: bool) -> tuple[Any, bool]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import write_bytes_atomic
+from ..io.atomic import write_bytes_atomic
 
 IGNORE_COLOR = (0.5, 0.5, 0.5)
 

@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .callbacks import Callback
+from ..callbacks import Callback
+from ..config import DataConfig, ModelConfig, TrainConfig
+from ..errors import CanceledError, ConfigError, ModelError, OutputError
+from ..io.locks import output_locks
+from ..io.safety import check_outputs, train_files
+from ..runtime.distributed import DistContext, setup_distributed
+from ..runtime.environment import require, resolve_device
+from ..runtime.prefetch import Prefetcher
 from .checkpoint import (
     capture_rng_state,
     checkpoint_path,
@@ -35,16 +42,9 @@ from .checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from .config import DataConfig, ModelConfig, TrainConfig
-from .distributed import DistContext, setup_distributed
-from .environment import require, resolve_device
-from .errors import CanceledError, ConfigError, ModelError, OutputError
-from .locks import output_locks
+from .forward import Forward, preview_predictions, validate
 from .metrics import selection_score
 from .optim import LRSchedule, build_optimizer, decide_precision
-from .prefetch import Prefetcher
-from .safety import check_outputs, train_files
-from .validation import Forward, preview_predictions, validate
 
 RESUME = "resume (--resume; 'Resume' in QGIS)"  # how the messages name the setting, for both front ends
 
@@ -90,7 +90,7 @@ def _side_outputs(name: str, model: Any) -> int:
     the data are prepared, so an unknown family or a bad weight list fails in seconds."""
     if model is not None:
         return int(getattr(model, "num_side_outputs", 0))
-    from .models import list_models, model_class
+    from ..models import list_models, model_class
 
     if name not in list_models():
         raise ConfigError(f"Unknown model '{name}'; valid models are {list_models()}.")
@@ -99,7 +99,7 @@ def _side_outputs(name: str, model: Any) -> int:
 
 def _check_resources(model_cfg: ModelConfig, data_cfg: DataConfig, cfg: TrainConfig, device: str) -> None:
     """The tile against the training scenes and one step's memory against the device's (ResourceError)."""
-    from .resources import check_memory, check_training_tile, tile_step, training_scene_sizes
+    from ..runtime.resources import check_memory, check_training_tile, tile_step, training_scene_sizes
 
     step = tile_step(data_cfg.aux_ratio)
     check_training_tile(data_cfg.tile_size, training_scene_sizes(data_cfg), step)
@@ -162,7 +162,7 @@ class _Trainer:
         cfg.loss.side_weights_for(model_cfg.name, self.num_side_outputs)  # against the model's side outputs
         seed_everything(cfg.seed)
         if datasets is None:
-            from .data.dataset import build_datasets
+            from ..data.dataset import build_datasets
 
             _check_resources(model_cfg, data_cfg, cfg, device)  # from raster headers, before any tile is read
             datasets = build_datasets(data_cfg, callback)
@@ -190,7 +190,7 @@ class _Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         self.optimizer = build_optimizer(self.model, cfg)
 
-        from .data.loaders import train_loader, val_loader
+        from ..data.loaders import train_loader, val_loader
 
         pin = self.device_type == "cuda"
         self.train_loader, self.train_sampler = train_loader(
@@ -269,7 +269,7 @@ class _Trainer:
         return fitted, meta
 
     def _build_model(self) -> Any:
-        from .models import build_model_from_config
+        from ..models import build_model_from_config
 
         try:
             return build_model_from_config(self.model_cfg, callback=self.callback)
@@ -483,7 +483,7 @@ class _Trainer:
                 "metrics": metrics}
 
     def _save_bundle(self, path: Path) -> None:
-        from .bundle import save_bundle
+        from ..export.bundle import save_bundle
 
         save_bundle(path, self.model, self._bundle_metadata())
 

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import rasterio
 
-from engine.bundle import load_bundle, read_metadata, save_bundle
 from engine.config import DataConfig, SceneSpec, SegmentConfig, TrainConfig
 from engine.data import synthetic
 from engine.data.bands import BandSelection, parse_bands
 from engine.data.scene import SceneReader
 from engine.errors import BundleError, ConfigError, DataError
+from engine.export.bundle import load_bundle, read_metadata, save_bundle
 from engine.models import model_config
 from engine.segment import segment
-from engine.train import train
+from engine.training.trainer import train
 
 REPO = Path(__file__).resolve().parents[2]
 

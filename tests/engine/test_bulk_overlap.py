@@ -16,10 +16,10 @@ from engine.data import synthetic
 from engine.errors import DataError
 from engine.segment import Predictor, plan_segmentation, run_tiles
 from engine.segment import run as run_module
-from engine.segment.bulk import segment_bulk
+from engine.segment.bulk.runner import segment_bulk
 from engine.segment.outputs import RowSink
 from engine.segment.plan import check_members
-from engine.tiling import overlap_pixels, tile_count
+from engine.segment.tiling import overlap_pixels, tile_count
 from tests.engine.test_segment import make_bundle
 from tests.engine.test_segment_bulk import SIZES, assert_single_runs_equal, good, model  # noqa: F401 - fixtures
 
@@ -191,7 +191,7 @@ def test_resampled_scenes_overlap_too(good, tmp_path):  # noqa: F811
 
 def test_process_cores_are_shared_by_a_torchrun_node(monkeypatch):
     """GDAL's output threads and the GPU's default readers use this process's share of the cores."""
-    from engine.environment import process_cores
+    from engine.runtime.environment import process_cores
     from engine.segment.reader import default_readers
 
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)), raising=False)

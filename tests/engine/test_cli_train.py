@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.bundle import read_metadata
-from engine.cli import build_parser
-from engine.cli_train import configs_from_args
+from engine.cli.main import build_parser
+from engine.cli.train import configs_from_args
 from engine.data import synthetic
 from engine.errors import ConfigError
+from engine.export.bundle import read_metadata
 
 REPO = Path(__file__).resolve().parents[2]
 # Small and fast, yet reliably learnable (several seeds checked): 12 steps of 4 tiles per epoch, 1 + 7 epochs.
@@ -203,7 +203,7 @@ def test_explicit_scenes_group_options_by_image(tmp_path):
 def test_tqdm_callback_writes_bars_and_messages_to_its_stream():
     import io
 
-    from engine.progress import TqdmCallback
+    from engine.cli.progress import TqdmCallback
 
     stream = io.StringIO()
     callback = TqdmCallback(stream=stream, disable_bars=False)
@@ -231,7 +231,7 @@ def test_tqdm_callback_opens_no_second_bar_for_a_repeated_completion():
     import io
     import re
 
-    from engine.progress import TqdmCallback
+    from engine.cli.progress import TqdmCallback
 
     stream = io.StringIO()
     callback = TqdmCallback(stream=stream, disable_bars=False)
@@ -250,7 +250,7 @@ def test_progress_in_a_log_file_is_plain_lines_not_bars():
     every LOG_SECONDS with the share done and the time left, one at the end; short stages stay silent."""
     import io
 
-    from engine.progress import LOG_SECONDS, TqdmCallback
+    from engine.cli.progress import LOG_SECONDS, TqdmCallback
 
     now = [0.0]
     stream = io.StringIO()

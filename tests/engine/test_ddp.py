@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.bundle import load_bundle, read_metadata
-from engine.checkpoint import load_checkpoint
+from engine.export.bundle import load_bundle, read_metadata
+from engine.training.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,7 +69,7 @@ def _spawned(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     from engine.config import DataConfig, ModelConfig, TrainConfig
     from engine.models import build_model_from_config
-    from engine.train import train
+    from engine.training.trainer import train
 
     model_cfg = ModelConfig(preset="tiny", vision_channels=4, aux_channels=8, num_classes=1, aux_ratio=8)
     torch.manual_seed(rank)  # different initial weights per process: DDP must start from rank 0's

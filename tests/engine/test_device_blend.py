@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from engine.segment.device_blend import DeviceRowBandAccumulator
-from engine.tiling import RowBandAccumulator, TileGrid, blend_window
+from engine.segment.tiling import RowBandAccumulator, TileGrid, blend_window
 
 
 def _blend(make, height, width, tile, overlap, drop=()):

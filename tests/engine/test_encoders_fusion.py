@@ -6,15 +6,15 @@ import pytest
 import torch
 import transformers
 
-from engine.bundle import read_metadata
 from engine.callbacks import RecordingCallback
 from engine.config import DataConfig, TrainConfig
 from engine.errors import ConfigError, ModelError
+from engine.export.bundle import read_metadata
 from engine.models import build_model, list_encoders
 from engine.models.cmx.configuration_cmx import PRESETS as CMX_PRESETS
 from engine.models.encoders.backbone import Encoder
 from engine.models.fusion import FeatureFusion, FeatureRectify
-from engine.train import train
+from engine.training.trainer import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 

@@ -15,7 +15,7 @@ from engine.callbacks import RecordingCallback
 from engine.config import EvaluateConfig
 from engine.errors import DataError
 from engine.evaluate import RunLengthEncoder, evaluate, rle_decode, rle_encode
-from engine.outputs import GeoTiffStreamWriter, prediction_tags
+from engine.io.writers import GeoTiffStreamWriter, prediction_tags
 
 T = Affine(2, 0, 300000, 0, -2, 4100000)
 

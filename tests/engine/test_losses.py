@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from engine.config import LossConfig, TrainConfig
 from engine.errors import ConfigError
-from engine.losses import (
+from engine.training.losses import (
     CombinedLoss,
     DeepSupervisionLoss,
     SegmentationLoss,

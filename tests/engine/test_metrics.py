@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engine.errors import DataError
-from engine.metrics import ConfusionMatrix, DiceAccumulator, logits_to_prediction
+from engine.training.metrics import ConfusionMatrix, DiceAccumulator, logits_to_prediction
 
 IGN = 255
 

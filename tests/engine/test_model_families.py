@@ -10,9 +10,9 @@ import sys
 import pytest
 import torch
 
-from engine.bundle import load_bundle, save_bundle
 from engine.config import ModelConfig
 from engine.errors import ConfigError, ModelError
+from engine.export.bundle import load_bundle, save_bundle
 from engine.models import (
     build_model,
     build_model_from_config,

@@ -216,7 +216,7 @@ def _iou(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 def test_tiny_model_overfits_a_label_that_depends_only_on_aux():
     from engine.config import LossConfig
-    from engine.losses import build_loss
+    from engine.training.losses import build_loss
 
     torch.manual_seed(0)
     pixels, air, labels = _aux_only_dataset()

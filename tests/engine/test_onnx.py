@@ -24,14 +24,14 @@ import pytest
 import rasterio
 import torch
 
-from engine.bundle import load_bundle, save_bundle
-from engine.cli import main
+from engine.cli.main import main
 from engine.data import synthetic
 from engine.data.normalize import BandStatistics
 from engine.errors import ConfigError
+from engine.export.bundle import load_bundle, save_bundle
+from engine.export.onnx_export import PARITY_TOLERANCE, export_onnx
+from engine.export.onnx_metadata import DEEPNESS_KEYS, METERS_PER_DEGREE, deepness_metadata, resolution_cm_per_px
 from engine.models import list_models
-from engine.onnx_export import PARITY_TOLERANCE, export_onnx
-from engine.onnx_metadata import DEEPNESS_KEYS, METERS_PER_DEGREE, deepness_metadata, resolution_cm_per_px
 
 REPO = Path(__file__).resolve().parents[2]
 DEEPNESS = REPO / "tests" / "data" / "deepness"
@@ -187,7 +187,7 @@ def test_onnxruntime_backend_runs_without_torch(demo, tmp_path):
     script = ("import sys\n"
               "for name in ('torch', 'transformers', 'safetensors'):\n"
               "    sys.modules[name] = None  # importing them now fails\n"
-              "from engine.cli import main\n"
+              "from engine.cli.main import main\n"
               "sys.exit(main(sys.argv[1:]))\n")
     out = tmp_path / "no_torch.tif"
     done = subprocess.run([sys.executable, "-c", script, "segment", "--image", scene["image"], "--aux",

@@ -13,7 +13,7 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from engine.errors import DataError
-from engine.outputs import GeoTiffStreamWriter, check_writable, polygonize, qml_path_for, write_qml
+from engine.io.writers import GeoTiffStreamWriter, check_writable, polygonize, qml_path_for, write_qml
 
 gdal.UseExceptions()
 NAMES = ["background", "building", "road & <path>"]
@@ -143,7 +143,7 @@ def test_process_alive_tells_a_finished_process_from_a_running_one():
     import subprocess
     import sys
 
-    from engine.atomic import process_alive
+    from engine.io.atomic import process_alive
 
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])

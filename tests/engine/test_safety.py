@@ -1,4 +1,4 @@
-"""engine.safety.check_outputs: outputs are compared with inputs by file identity, not by path string."""
+"""engine.io.safety.check_outputs: outputs are compared with inputs by file identity, not by path string."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from engine.config import SegmentConfig
 from engine.errors import ConfigError
-from engine.safety import check_outputs, file_identity, raster_sidecars, segment_files
+from engine.io.safety import check_outputs, file_identity, raster_sidecars, segment_files
 
 
 @pytest.fixture

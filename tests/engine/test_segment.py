@@ -17,13 +17,13 @@ import torch
 from affine import Affine
 from osgeo import gdal
 
-from engine.bundle import save_bundle
 from engine.callbacks import RecordingCallback
 from engine.config import SegmentConfig
 from engine.data import synthetic
 from engine.errors import AlignmentError, BundleError, CanceledError, ConfigError, DataError
+from engine.export.bundle import save_bundle
+from engine.io.writers import read_prediction_tags
 from engine.models import build_model
-from engine.outputs import read_prediction_tags
 from engine.segment import plan_segmentation, segment
 
 gdal.UseExceptions()

@@ -1,4 +1,4 @@
-"""A model trained (engine.train.train) on a scene whose class is only visible in the aux field segments a
+"""A model trained (engine.training.trainer.train) on a scene whose class is only visible in the aux field segments a
 second scene correctly only when the aux is aligned per tile exactly as in training.
 
 The aux rasters are in EPSG:4326 at ~8 m, the images in UTM at 1 m: any alignment error in segment (wrong tile
@@ -18,7 +18,7 @@ from engine.config import AugmentConfig, DataConfig, EvaluateConfig, ModelConfig
 from engine.data import synthetic
 from engine.evaluate import evaluate
 from engine.segment import segment
-from engine.train import train
+from engine.training.trainer import train
 
 pytestmark = pytest.mark.slow
 

@@ -18,14 +18,14 @@ import pytest
 import rasterio
 
 from engine.callbacks import RecordingCallback
-from engine.cli import main
+from engine.cli.main import main
 from engine.config import BulkConfig, SegmentConfig
 from engine.data import synthetic
 from engine.errors import ConfigError
 from engine.segment import segment
-from engine.segment.bulk import segment_bulk
-from engine.segment.scenes import MARKER_FOLDER
-from engine.tiling import overlap_pixels, tile_count
+from engine.segment.bulk.runner import segment_bulk
+from engine.segment.bulk.scenes import MARKER_FOLDER
+from engine.segment.tiling import overlap_pixels, tile_count
 from tests.engine.test_segment import make_bundle
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -142,7 +142,7 @@ def test_the_running_summary_is_rewritten_at_most_every_summary_seconds(mixed, m
                                                                          interval):
     """It lists every scene: rewritten after each of thousands it would cost more than the scenes. Written after
     the first scene, then when SUMMARY_SECONDS have passed, and at the end (then once more, whole, by the run)."""
-    from engine.segment import bulk as bulk_module
+    from engine.segment.bulk import runner as bulk_module
 
     written = []
     real = bulk_module.write_summary
@@ -431,7 +431,7 @@ def test_a_dead_reader_process_is_a_clear_error_and_the_pool_restarts(good, mode
 
 def test_too_little_shared_memory_is_a_clear_error_before_any_worker_writes(good, model, tmp_path, monkeypatch):
     """Docker's default /dev/shm is 64 MB: the workers would die of SIGBUS; the run says what to do instead."""
-    from engine.resources import ResourceError
+    from engine.runtime.resources import ResourceError
     from engine.segment import reader_pool
 
     monkeypatch.setattr(reader_pool, "shared_memory_free", lambda: 1024)
@@ -544,8 +544,8 @@ def test_reader_processes_start_from_a_script_without_a_main_guard(good, model, 
 
 
 def test_aux_patterns_by_name_with_replacement_and_clear_errors(tmp_path):
+    from engine.segment.bulk.scenes import match_aux
     from engine.segment.reader import default_readers
-    from engine.segment.scenes import match_aux
 
     for name in ("scene_b_image.tif", "scene_b_aux.tif", "GEMS_scene_b_image.tif"):
         (tmp_path / name).write_bytes(b"")

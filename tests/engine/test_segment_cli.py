@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engine.cli import main
+from engine.cli.main import main
 from engine.data import synthetic
 from tests.engine.test_segment import make_bundle
 

@@ -15,13 +15,13 @@ import rasterio
 from osgeo import gdal
 
 from engine.callbacks import RecordingCallback
-from engine.cli import build_parser
-from engine.cli_segment import segment_config_from_args
+from engine.cli.main import build_parser
+from engine.cli.segment import segment_config_from_args
 from engine.config import SegmentConfig
 from engine.data import synthetic
 from engine.errors import CanceledError, ConfigError
 from engine.segment import segment
-from engine.tiling import tile_count
+from engine.segment.tiling import tile_count
 from tests.engine.test_segment import NAMES, make_bundle
 
 gdal.UseExceptions()

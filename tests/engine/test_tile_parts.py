@@ -14,7 +14,7 @@ from engine.data import synthetic
 from engine.data.raster import read_window
 from engine.data.scene import SceneReader
 from engine.data.tile_parts import AuxLattice, CellLayout, SharedParts
-from engine.tiling import TileGrid
+from engine.segment.tiling import TileGrid
 
 RATIO = 8
 TILE = 64

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.tiling import RowBandAccumulator, TileGrid, blend_window, overlap_pixels, plan_axis
+from engine.segment.tiling import RowBandAccumulator, TileGrid, blend_window, overlap_pixels, plan_axis
 
 
 def test_plan_axis_shifts_last_tile_inward():

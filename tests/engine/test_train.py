@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 import torch
 
-from engine.bundle import load_bundle, read_metadata
 from engine.callbacks import RecordingCallback
-from engine.checkpoint import config_differences, load_checkpoint
 from engine.config import DataConfig, ModelConfig, TrainConfig
 from engine.errors import CanceledError, ConfigError
-from engine.metrics import selection_score
+from engine.export.bundle import load_bundle, read_metadata
 from engine.models import build_model_from_config
-from engine.optim import LRSchedule, build_optimizer, decide_precision
-from engine.train import train
+from engine.training.checkpoint import config_differences, load_checkpoint
+from engine.training.metrics import selection_score
+from engine.training.optim import LRSchedule, build_optimizer, decide_precision
+from engine.training.trainer import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
@@ -338,7 +338,7 @@ def test_side_weights_that_do_not_fit_the_model_fail_before_training(tmp_path):
 
 
 def test_prefetcher_keeps_order_raises_errors_and_stops_early():
-    from engine.prefetch import Prefetcher
+    from engine.runtime.prefetch import Prefetcher
 
     assert list(Prefetcher(range(50), depth=3)) == list(range(50))
 

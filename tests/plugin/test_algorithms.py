@@ -79,7 +79,7 @@ def trained(plugin, scenes, tmp_path_factory):
 
 
 def _metadata(bundle: str) -> dict:
-    from engine.bundle import read_metadata
+    from engine.export.bundle import read_metadata
 
     return read_metadata(bundle)
 

@@ -110,7 +110,8 @@ def test_package_zip_content_and_loads_in_fresh_profile(tmp_path, qgis_process, 
         assert {name.split("/")[0] for name in names} == {"dualstream_qgis"}
         for required in ("dualstream_qgis/__init__.py", "dualstream_qgis/provider.py", "dualstream_qgis/metadata.txt",
                          "dualstream_qgis/LICENSE", "dualstream_qgis/README.md", "dualstream_qgis/engine/__init__.py",
-                         "dualstream_qgis/engine/environment.py", "dualstream_qgis/resources/icons/dualstream.svg",
+                         "dualstream_qgis/engine/runtime/environment.py",
+                         "dualstream_qgis/resources/icons/dualstream.svg",
                          "dualstream_qgis/algorithms/checkenv.py"):
             assert required in names, f"{required} missing from the zip"
         assert not [n for n in names if "__pycache__" in n or n.endswith(("site-packages.txt", ".pyc"))]
@@ -153,7 +154,7 @@ def test_engine_bridge_picks_bundled_engine_when_installed(tmp_path):
         from dualstream_qgis.engine_bridge import engine, engine_module
         package = engine()
         assert package.__name__ == "dualstream_qgis.engine", package.__name__
-        assert engine_module("environment").__file__.startswith({str(folder)!r})
+        assert engine_module("runtime.environment").__file__.startswith({str(folder)!r})
         assert "engine" not in sys.modules, "the top-level engine package was imported"
         print("OK")
     """)

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 import rasterio
 
-from engine.bundle import read_metadata
 from engine.callbacks import RecordingCallback
 from engine.config import DataConfig, EvaluateConfig, ModelConfig, SceneSpec, SegmentConfig, TrainConfig
 from engine.evaluate import evaluate
+from engine.export.bundle import read_metadata
 from engine.segment import segment
-from engine.train import train
+from engine.training.trainer import train
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 

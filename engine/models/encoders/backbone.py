@@ -16,8 +16,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ...environment import require
 from ...errors import ModelError
+from ...runtime.environment import require
 from ..pretrained import _is_hub_id, _quiet_transformers, _resolve_folder, adapt_conv
 from .catalog import ENCODERS, EncoderSpec
 from .mit import make_mit, mit_features

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_text_atomic
-from ..config import BulkConfig, SegmentConfig
-from .plan import Member
+from ...config import BulkConfig, SegmentConfig
+from ...io.atomic import write_text_atomic
+from ..plan import Member
 from .scenes import MARKER_FOLDER, Scene, SceneOutputs
 
 MARKER_VERSION = 1

@@ -1,10 +1,10 @@
 """Bulk segmentation: many scenes through one tile pipeline with the bundle(s) loaded once.
 
 Under torchrun (one process per GPU, any number of nodes) every rank lists the same scenes, takes its greedy
-share by pixel count (:func:`~engine.segment.scenes.shard`), runs on ``cuda:LOCAL_RANK`` (or the CPU) and writes
+share by pixel count (:func:`~engine.segment.bulk.scenes.shard`), runs on ``cuda:LOCAL_RANK`` (or the CPU) and writes
 its own outputs and a part of the summary; after a barrier rank 0 merges the parts into ``summary.json``. The
 ranks exchange nothing else. One bad scene is recorded as failed and the run goes on; completion markers
-(:mod:`~engine.segment.resume`) let a rerun skip what is finished. On a GPU the scenes overlap (:class:`_Pass`):
+(:mod:`~engine.segment.bulk.resume`) let a rerun skip what is finished. On a GPU the scenes overlap (:class:`_Pass`):
 the next one is opened and read while the model finishes this one, and this one is published in the background.
 """
 
@@ -19,19 +19,19 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_text_atomic
-from ..callbacks import Callback, time_left
-from ..config import BulkConfig, SegmentConfig
-from ..distributed import DistContext, setup_distributed
-from ..environment import resolve_device
-from ..errors import CanceledError, ConfigError, DataError, DualStreamError
-from ..outputs import check_writable
+from ...callbacks import Callback, time_left
+from ...config import BulkConfig, SegmentConfig
+from ...errors import CanceledError, ConfigError, DataError, DualStreamError
+from ...io.atomic import write_text_atomic
+from ...io.writers import check_writable
+from ...runtime.distributed import DistContext, setup_distributed
+from ...runtime.environment import resolve_device
+from ..pipeline import streaming_gdal_cache
+from ..plan import Member, check_members
+from ..predictor import Predictor, make_predictor
+from ..run import SceneRun
 from ..tiling import overlap_pixels, tile_count
-from .pipeline import streaming_gdal_cache
-from .plan import Member, check_members
-from .predictor import Predictor, make_predictor
 from .resume import decide, finished_record, mark_done, mark_running, recorded_outputs, run_fingerprint
-from .run import SceneRun
 from .scenes import MARKER_FOLDER, Scene, discover_scenes, scene_outputs, shard
 from .summary import counts, write_mosaics, write_summary
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from string import Formatter
 from typing import Any
 
-from ..callbacks import Callback
-from ..config import BulkConfig
-from ..errors import ConfigError
-from ..safety import check_outputs as check_identity
-from ..safety import raster_sidecars
+from ...callbacks import Callback
+from ...config import BulkConfig
+from ...errors import ConfigError
+from ...io.safety import check_outputs as check_identity
+from ...io.safety import raster_sidecars
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 PATTERN_FIELDS = ("stem", "name")
@@ -239,8 +239,8 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
 
 def read_sizes(scenes: list[Scene]) -> None:
     """Width, height and pixels from each image's header (a scene that cannot be read keeps 0: it fails later)."""
-    from ..data.raster import open_raster
-    from ..errors import DataError
+    from ...data.raster import open_raster
+    from ...errors import DataError
 
     for scene in scenes:
         if scene.error:

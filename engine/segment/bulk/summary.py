@@ -15,8 +15,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_text_atomic
-from ..callbacks import Callback
+from ...callbacks import Callback
+from ...io.atomic import write_text_atomic
 
 STATUSES = ("done", "skipped", "failed", "canceled")
 CSV_COLUMNS = ("image", "status", "error", "pixels", "seconds", "px_per_s", "tiles", "output", "rank", "warnings")
@@ -82,8 +82,8 @@ def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> dict[str, str
 
 def write_mosaics(out_dir: str | Path, scenes: list[dict[str, Any]], callback: Callback) -> list[str]:
     """VRT mosaics of the class rasters of finished scenes: ``mosaic.vrt``, or one per CRS when they differ."""
-    from ..environment import require
-    from ..outputs import _gdal_errors
+    from ...io.writers import _gdal_errors
+    from ...runtime.environment import require
 
     rasterio = require("rasterio")
     gdal = require("osgeo.gdal")

@@ -109,7 +109,7 @@ def test_training_second_writer_kill_disk_full_and_resume(workspace: dict, tmp_p
 
 
 def _checkpoint_epoch(path: Path) -> int:
-    from engine.checkpoint import load_checkpoint
+    from engine.training.checkpoint import load_checkpoint
 
     return int(load_checkpoint(path)["epoch"])
 

@@ -1,0 +1,1 @@
+"""What leaves a training: the model bundle, its ONNX export and the ONNX metadata."""

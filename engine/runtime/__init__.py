@@ -1,0 +1,1 @@
+"""Where the work runs: the stack and devices, torchrun placement, host<->device copies, resource checks."""

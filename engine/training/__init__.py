@@ -1,0 +1,1 @@
+"""Training: the fit loop, losses, metrics, optimiser, checkpoints, the forward pass and reports."""
