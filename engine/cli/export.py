@@ -1,9 +1,12 @@
-"""``python -m engine export MODEL.dsmodel --onnx OUT.onnx``: a bundle as an ONNX model for onnxruntime and Deepness.
+"""``python -m engine export MODEL.dsmodel --onnx OUT.onnx --stac ITEM.json``: a bundle as an ONNX model for
+onnxruntime and Deepness, and as a STAC MLM model card for catalogues.
 
 The graph takes the normalised vision tensor (and the aux tensor when the model has aux) and returns class
 probabilities; the file carries the metadata Deepness reads (model type, class names, resolution, tile size,
 overlap, standardisation) and DualStream's own (for ``segment --backend onnxruntime``). The command checks the
 export itself: onnxruntime against torch on random inputs, printing ``max abs diff ...`` (must be < 1e-4).
+The STAC item (Machine Learning Model extension) lists the model's inputs, scaling, classes and files; with
+``--onnx`` too, the ONNX file is one of its assets.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from .main import Command
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="model bundle (.dsmodel) to export")
-    p.add_argument("--onnx", dest="output", required=True, metavar="OUT.onnx", help="ONNX file to write")
+    p.add_argument("--onnx", dest="output", metavar="OUT.onnx", help="ONNX file to write")
+    p.add_argument("--stac", metavar="ITEM.json",
+                   help="STAC item (Machine Learning Model extension) describing the bundle (and the ONNX file)")
     p.add_argument("--tile-size", dest="tile_size", type=int, metavar="N",
                    help="tile edge in pixels, a multiple of the model's size multiple (default: the bundle's)")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
@@ -32,6 +37,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+
+    if not args.output and not args.stac:
+        raise ConfigError("Nothing to export: give --onnx OUT.onnx, --stac ITEM.json, or both.")
+    if not args.output:
+        return _write_card(args)
     from ..export.onnx_export import export_onnx
     from .progress import TqdmCallback
 
@@ -39,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
         result = export_onnx(args.model, args.output, tile_size=args.tile_size, opset=args.opset,
                              dynamic_batch=args.dynamic_batch, batch_size=args.batch_size, overlap=args.overlap,
                              callback=callback)
+    if args.stac:
+        _write_card(args)
     if args.json:
-        json.dump(result.to_dict(), sys.stdout, indent=2)
+        json.dump(result.to_dict() | ({"stac": args.stac} if args.stac else {}), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     batch = "dynamic" if result.batch is None else result.batch
@@ -55,5 +68,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [Command("export", "export a model bundle to ONNX (onnxruntime, Deepness)", add_arguments, run,
-                    description=__doc__)]
+def _write_card(args: argparse.Namespace) -> int:
+    from ..export.stac import write_model_card
+    from ..io.safety import check_outputs
+
+    inputs = {"model bundle (MODEL)": args.model, **({"ONNX model (--onnx)": args.output} if args.output else {})}
+    check_outputs(inputs=inputs, outputs={"STAC item (--stac)": args.stac})
+    path = write_model_card(args.model, args.stac, onnx=args.output)
+    if not args.quiet and not args.json:
+        assets = "the bundle and the ONNX file" if args.output else "the bundle"
+        print(f"STAC model card: {path} (MLM extension; assets: {assets})")
+    return 0
+
+
+COMMANDS = [Command("export", "export a model bundle to ONNX (onnxruntime, Deepness) and a STAC MLM card",
+                    add_arguments, run, description=__doc__)]

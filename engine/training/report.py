@@ -34,6 +34,7 @@ def report_paths(output: str | os.PathLike) -> dict[str, str]:
         "curves_png": f"{stem}_curves.png",
         "predictions_png": f"{stem}_predictions.png",
         "report_html": f"{stem}_report.html",
+        "stac_item": f"{stem}_stac.json",  # the STAC MLM model card (engine/export/stac.py)
     }
 
 

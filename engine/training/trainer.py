@@ -525,6 +525,7 @@ class _Trainer:
             if best_file == self.partial_path:
                 os.replace(self.partial_path, self.output)
                 self.callback.info(f"Model bundle written to '{self.output}' ({best}).")
+                self._write_model_card()
             else:
                 kept = "no epoch of this run beat it" if epochs_run else "training had finished"
                 self.callback.info(f"Model bundle '{self.output}' kept: {kept} ({best}).")
@@ -546,6 +547,15 @@ class _Trainer:
             for tensor in self.model.state_dict().values():  # share storage with the parameters and buffers
                 dist.broadcast(tensor, src=0)
         self.model.eval()
+
+    def _write_model_card(self) -> None:
+        """The STAC MLM item beside the bundle, so catalogues can list the model (rank 0)."""
+        from ..export.stac import write_model_card
+
+        try:
+            write_model_card(self.output, self.paths["stac_item"])
+        except (OSError, ValueError) as exc:  # a card is a nicety; the bundle matters
+            self.callback.warning(f"The STAC model card could not be written ({exc}); the model bundle is fine.")
 
     def _write_reports(self) -> str | None:
         """Metrics files, curves, prediction grid of the best weights and the HTML report (rank 0)."""

@@ -56,3 +56,26 @@ def tiny_model() -> Callable[..., Any]:
                            **options).eval()
 
     return build
+
+
+@pytest.fixture(scope="session")
+def mlm_errors() -> Callable[[dict], list[str]]:
+    """``mlm_errors(item)``: the messages of validating a STAC item against the published MLM v1.5.2 JSON Schema
+    (and the classification / raster / processing schemas it refers to), read from tests/data/stac_schemas."""
+    import json
+    import warnings
+    from pathlib import Path
+
+    import jsonschema
+
+    folder = Path(__file__).resolve().parents[1] / "data" / "stac_schemas"
+    base = "https://stac-extensions.github.io"
+    store = {f"{base}/{name}/{version}/schema.json": json.loads((folder / f"{name}-{version}.json").read_text())
+             for name, version in (("mlm", "v1.5.2"), ("classification", "v1.1.0"), ("raster", "v1.1.0"),
+                                   ("processing", "v1.1.0"))}
+    schema = store[f"{base}/mlm/v1.5.2/schema.json"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # RefResolver: the API Debian's jsonschema 4.10 has
+        resolver = jsonschema.RefResolver(base_uri=schema["$id"], referrer=schema, store=store)
+    validator = jsonschema.validators.validator_for(schema)(schema, resolver=resolver)
+    return lambda item: [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(item)]

@@ -64,7 +64,7 @@ def test_train_reference_layout_then_info_and_resume(aux_dataset, tmp_path):
     assert meta["metrics"]["val_iou"] > 0.8, meta["metrics"]
     assert meta["data"]["aux_channels"] == 48 and meta["data"]["vision_bands"] == 4
     assert meta["model"]["aux_channels"] == 48 and meta["train"]["epochs"] == 7
-    for suffix in ("_metrics.csv", "_metrics.json", "_curves.png", "_predictions.png", "_report.html"):
+    for suffix in ("_metrics.csv", "_metrics.json", "_curves.png", "_predictions.png", "_report.html", "_stac.json"):
         assert (out.parent / f"ref{suffix}").is_file(), suffix
     assert (out.parent / "ref.dsmodel.ckpt").is_file() and not (out.parent / "ref.dsmodel.partial").exists()
     assert "epoch 8:" in done.stderr  # per-epoch metrics shown above the progress bars

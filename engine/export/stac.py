@@ -1,0 +1,236 @@
+"""A model card catalogues can read: a STAC Item with the Machine Learning Model extension (MLM v1.5).
+
+The item describes what the bundle expects and returns, from its own metadata, without loading torch:
+one ``mlm:input`` per stream (the vision bands; the aux or X stream with its grid ratio), each with its shape,
+dim order, data type and the per-band value scaling of the training statistics; one ``mlm:output`` with the
+classes (names, colours, values); the bundle (and an ONNX export, when given) as assets. Band names use the
+image's band numbers (``band4``), since a bundle knows the positions of its bands, not their sensor names.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..io.atomic import write_text_atomic
+from ..runtime.environment import require
+from .bundle import read_metadata
+
+MLM_SCHEMA = "https://stac-extensions.github.io/mlm/v1.5.2/schema.json"
+STAC_VERSION = "1.1.0"  # 1.1: band names described by the core 'bands' field
+STAC_SUFFIX = ".json"
+ARCHITECTURES = {"dualstream": "DualStream-DFormer", "cmx": "CMX", "unet": "U-Net", "pspnet": "PSPNet",
+                 "deeplabv3plus": "DeepLabV3+"}
+
+
+def stac_item_path(bundle: str | os.PathLike) -> str:
+    """Where training writes the card: ``dir/<stem>_stac.json`` beside ``dir/<stem>.dsmodel``."""
+    bundle = Path(bundle)
+    return str(bundle.parent / f"{bundle.stem}_stac.json")
+
+
+def total_parameters(bundle: str | os.PathLike) -> int:
+    """The number of weights in the bundle, from the safetensors header (no tensor is read)."""
+    safetensors = require("safetensors")
+    with safetensors.safe_open(str(bundle), framework="numpy") as handle:
+        return sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
+
+
+def _band_names(data: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Names of the vision bands and of the second stream's channels, in model order."""
+    vision = [f"band{b}" for b in data.get("bands") or range(1, int(data["vision_bands"]) + 1)]
+    if data.get("x_bands"):
+        return vision, [f"band{b}" for b in data["x_bands"]]
+    aux: list[str] = []
+    file_bands = data.get("aux_file_bands") or []
+    if file_bands and sum(file_bands) == int(data.get("aux_channels") or 0):
+        for index, count in enumerate(file_bands, start=1):
+            aux += [f"aux{index}_band{b}" for b in range(1, count + 1)]
+    else:
+        aux = [f"aux_channel{c}" for c in range(1, int(data.get("aux_channels") or 0) + 1)]
+    return vision, aux
+
+
+def _value_scaling(stats: dict[str, Any]) -> list[dict[str, Any]]:
+    """MLM scaling objects, one per band: min-max for the percentile method (clipped to 0..1 after), z-score."""
+    if stats["method"] == "percentile":
+        return [{"type": "min-max", "minimum": float(lo), "maximum": float(hi)}
+                for lo, hi in zip(stats["low"], stats["high"])]
+    return [{"type": "z-score", "mean": float(mean), "stddev": float(std)}
+            for mean, std in zip(stats["low"], stats["high"])]
+
+
+def _scaling_words(stats: dict[str, Any]) -> str:
+    if stats["method"] == "percentile":
+        return ("each band scaled by min-max between its training 2nd and 98th percentiles, then clipped to 0..1; "
+                "nodata, NaN and infinite pixels set to 0")
+    return "each band standardised by its training mean and standard deviation; nodata pixels set to 0"
+
+
+def _tensor(channels: int, size: int) -> dict[str, Any]:
+    return {"shape": [-1, channels, size, size], "dim_order": ["batch", "bands", "height", "width"],
+            "data_type": "float32"}
+
+
+def _inputs(data: dict[str, Any], model: dict[str, Any], tile: int) -> list[dict[str, Any]]:
+    vision_names, aux_names = _band_names(data)
+    gsd = data.get("gsd")
+    where = f" at {gsd[0]:g} x {gsd[1]:g} map units per pixel" if gsd else ""
+    image = f"bands {','.join(map(str, data['bands']))} of a {data.get('image_bands')}-band image" \
+        if data.get("bands") else f"a {data['vision_bands']}-band image"
+    inputs = [{
+        "name": "vision",
+        "description": f"The imagery: {image}{where}; {_scaling_words(data['vision_stats'])}.",
+        "bands": vision_names,
+        "input": _tensor(len(vision_names), tile),
+        "value_scaling": _value_scaling(data["vision_stats"]),
+        "resize_type": None,
+    }]
+    channels = int(data.get("aux_channels") or 0)
+    if channels:
+        ratio = int(data.get("aux_ratio") or model.get("aux_ratio") or 1)
+        if data.get("x_bands"):
+            source = f"the X modality: bands {','.join(map(str, data['x_bands']))} of the same image"
+        else:
+            counts = data.get("aux_file_bands") or []
+            files = ", ".join(f"file {i} ({n} band{'s' if n != 1 else ''})" for i, n in enumerate(counts, 1))
+            source = "auxiliary rasters in this order: " + (files or f"{channels} channels")
+        grid = (f"warped bilinearly onto a grid {ratio} times coarser than the tile ({tile // ratio} px)"
+                if ratio > 1 else "on the tile's own grid")
+        stats = data.get("aux_stats")
+        inputs.append({
+            "name": "aux",
+            "description": f"The second stream: {source}; {grid}" + (f"; {_scaling_words(stats)}." if stats else "."),
+            "bands": aux_names,
+            "input": _tensor(channels, tile // ratio),
+            "value_scaling": _value_scaling(stats) if stats else None,
+            "resize_type": "interpolation-linear" if ratio > 1 else None,
+        })
+    return inputs
+
+
+def _classes(data: dict[str, Any]) -> list[dict[str, Any]]:
+    mapping = data.get("label_mapping") or {}
+    out = []
+    for value, (name, colour) in enumerate(zip(data["class_names"], data["class_colors"])):
+        raw = sorted((int(k) for k, v in mapping.items() if int(v) == value), key=int)
+        label = f"label value(s) {', '.join(map(str, raw))} in the training labels" if raw else "no label value"
+        out.append({"value": value, "name": str(name), "description": f"{name} ({label})",
+                    "color_hint": str(colour).lstrip("#").lower()})
+    return out
+
+
+def _output(data: dict[str, Any], model: dict[str, Any], tile: int) -> dict[str, Any]:
+    classes = int(model.get("num_classes") or data.get("num_classes") or 1)
+    activation = "the probability of class 1 (sigmoid)" if classes == 1 else "one probability per class (softmax)"
+    return {
+        "name": "probabilities",
+        "description": f"Per-pixel class probabilities at the tile's resolution: {activation}. DualStream blends "
+                       f"overlapping tiles and writes the class of highest probability as a paletted GeoTIFF.",
+        "tasks": ["semantic-segmentation"],
+        "result": {"shape": [-1, classes, tile, tile], "dim_order": ["batch", "class", "height", "width"],
+                   "data_type": "float32"},
+        "classification:classes": _classes(data),
+        "post_processing_function": None,
+    }
+
+
+def _mlm_name(family: str, preset: str | None, stem: str) -> str:
+    """``family preset stem`` in the characters MLM allows (a letter first, a letter or digit last)."""
+    name = re.sub(r"[^a-zA-Z0-9_.\-\s]+", "-", f"{family} {preset or ''} {stem}")
+    name = re.sub(r"\s+", " ", name).strip(" -_.")
+    return name if re.match(r"^[a-zA-Z]", name) else f"model {name}"
+
+
+def _finite(value: Any) -> Any:
+    """JSON without NaN/inf (the bundle's per-class metrics hold NaN for classes absent from validation)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
+               relative_to: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The STAC MLM item of ``bundle`` (and of its ONNX export ``onnx``); asset links relative to ``relative_to``."""
+    meta = read_metadata(bundle)
+    data, model = meta["data"], meta["model"]
+    tile = int(data["tile_size"])
+    base = Path(relative_to) if relative_to else Path(bundle).resolve().parent
+
+    def href(path: str | os.PathLike) -> str:
+        return Path(os.path.relpath(Path(path).resolve(), base.resolve())).as_posix()
+
+    family = str(model.get("name", "dualstream"))
+    preset = model.get("preset")
+    pretrained = model.get("pretrained") or model.get("vision_encoder_pretrained")
+    properties: dict[str, Any] = {
+        "description": f"{ARCHITECTURES.get(family, family)} ({preset or 'custom'}) semantic segmentation model "
+                       f"trained with DualStream for QGIS on {data.get('train_scenes', '?')} scene(s).",
+        "datetime": meta.get("created"),
+        "mlm:name": _mlm_name(family, preset, Path(bundle).stem),
+        "mlm:architecture": ARCHITECTURES.get(family, family),
+        "mlm:tasks": ["semantic-segmentation"],
+        "mlm:framework": "pytorch",
+        "mlm:framework_version": str(meta.get("versions", {}).get("torch", "unknown")),
+        "mlm:total_parameters": total_parameters(bundle),
+        "mlm:pretrained": bool(pretrained),
+        "mlm:pretrained_source": str(pretrained) if pretrained else None,
+        "mlm:batch_size_suggestion": int(meta.get("train", {}).get("batch_size") or 1),
+        "mlm:accelerator": None,
+        "mlm:accelerator_constrained": False,
+        "mlm:input": _inputs(data, model, tile),
+        "mlm:output": [_output(data, model, tile)],
+        "mlm:hyperparameters": _finite({"family": family, "preset": preset, **{
+            k: v for k, v in (meta.get("train") or {}).items() if k in ("epochs", "learning_rate", "optimizer",
+                                                                        "schedule", "batch_size")}}),
+        "bands": [{"name": name} for stream in _inputs(data, model, tile) for name in stream["bands"]],
+    }
+    if meta.get("metrics"):
+        properties["dualstream:validation"] = _finite(
+            {k: v for k, v in meta["metrics"].items() if k in ("epoch", "val_iou", "val_miou", "val_pixel_accuracy")})
+    assets = {"model": {
+        "href": href(bundle),
+        "title": "DualStream model bundle (safetensors weights + JSON metadata)",
+        "type": "application/octet-stream; application=safetensors",
+        "roles": ["mlm:model", "mlm:weights"],
+        "mlm:artifact_type": "safetensors",
+    }}
+    if onnx is not None:
+        assets["onnx"] = {
+            "href": href(onnx),
+            "title": "ONNX export (normalised tiles in, class probabilities out)",
+            "type": "application/octet-stream; application=onnx",
+            "roles": ["mlm:model"],
+            "mlm:artifact_type": "onnx",
+        }
+    return {
+        "type": "Feature",
+        "stac_version": STAC_VERSION,
+        "stac_extensions": [MLM_SCHEMA],
+        "id": Path(bundle).stem,
+        "geometry": None,
+        "properties": properties,
+        "links": [],
+        "assets": assets,
+    }
+
+
+def write_model_card(bundle: str | os.PathLike, output: str | os.PathLike,
+                     onnx: str | os.PathLike | None = None) -> str:
+    """Write :func:`model_card` to ``output`` (.json) atomically; asset links relative to its folder."""
+    import json
+
+    output = Path(output)
+    if output.suffix.lower() != STAC_SUFFIX:
+        raise ConfigError(f"The STAC item '{output}' must end in .json; for example --stac model_stac.json.")
+    card = model_card(bundle, onnx, relative_to=output.resolve().parent)
+    write_text_atomic(output, json.dumps(card, indent=2, allow_nan=False) + "\n")
+    return str(output)
