@@ -82,7 +82,7 @@ def _crop(src_path: Path, out: Path, rows: slice) -> str:
 
 
 def demo_set(folder: Path) -> DataSet:
-    from scripts.demo import make_sample
+    from engine.data.synthetic import make_sample
 
     scenes = make_sample(folder / "demo")
     return DataSet("demo", scenes["train"], scenes["test"], "90=1", FAMILIES,

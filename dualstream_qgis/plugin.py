@@ -10,7 +10,8 @@ class DualStreamPlugin:
 
     #: Plugins menu entries: (text, algorithm id).
     MENU = (("Install dependencies (torch, transformers)…", "dualstream:installdeps"),
-            ("Check environment…", "dualstream:checkenv"))
+            ("Check environment…", "dualstream:checkenv"),
+            ("Create sample data…", "dualstream:sampledata"))
 
     def __init__(self, iface=None):
         self.iface = iface

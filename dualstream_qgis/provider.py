@@ -19,6 +19,7 @@ from .paths import icon_path
 ALGORITHMS: list[tuple[str, str]] = [
     ("checkenv", "CheckEnvironmentAlgorithm"),
     ("installdeps", "InstallDependenciesAlgorithm"),
+    ("sampledata", "SampleDataAlgorithm"),
     ("train", "TrainAlgorithm"),
     ("segment", "SegmentAlgorithm"),
     ("segmentbulk", "SegmentBulkAlgorithm"),

@@ -1,31 +1,38 @@
 """Style class rasters in QGIS: a paletted renderer with the bundle's class names and colours.
 
 The engine already writes the palette into the GeoTIFF (colour table + category names) and a ``.qml`` sidecar,
-so the styling survives headless runs. Inside QGIS the Segment algorithm additionally attaches a
-:class:`ClassRasterPostProcessor` to its output, which Processing calls when it loads the layer on completion.
+so the styling survives headless runs. Inside QGIS the algorithms additionally attach a
+:class:`LayerPostProcessor` to each output, which Processing calls when it loads the layer on completion: it names
+the layer, styles it and puts it in its place among the run's layers (:mod:`.layer_tree`).
 
 Processing keeps only a C++ pointer to a post-processor, so the Python object must be kept alive by Python:
-:func:`class_raster_post_processor` holds every instance in a module-level dict until it has run.
+:func:`layer_post_processor` holds every instance in a module-level dict until it has run.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
+    QgsContrastEnhancement,
     QgsFillSymbol,
     QgsMapLayer,
+    QgsMultiBandColorRenderer,
     QgsPalettedRasterRenderer,
     QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
-    QgsProject,
     QgsRasterLayer,
+    QgsRasterMinMaxOrigin,
     QgsRendererCategory,
+    QgsSingleSymbolRenderer,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtGui import QColor
+
+from .layer_tree import RunLayers
 
 #: Post-processors waiting to run, by id(): QGIS does not own Python-created post-processors.
 _PENDING: dict[int, QgsProcessingLayerPostProcessorInterface] = {}
@@ -64,16 +71,17 @@ def has_class_palette(layer: QgsMapLayer, class_names: list[str]) -> bool:
 
 def categorized_renderer(class_names: list[str], class_colors: list[str],
                          field: str = "class_id") -> QgsCategorizedSymbolRenderer:
-    """Polygons coloured by ``field`` (the class number) with the model's colours, labelled with class names."""
+    """Polygons outlined by ``field`` (the class number) in the model's colours, unfilled so the class raster and
+    the image stay visible under them, labelled with class names."""
     categories = []
     for value, (name, color) in enumerate(zip(class_names, class_colors)):
-        symbol = QgsFillSymbol.createSimple({"color": color, "outline_color": "#232323", "outline_width": "0.1"})
+        symbol = QgsFillSymbol.createSimple({"style": "no", "outline_color": color, "outline_width": "0.6"})
         categories.append(QgsRendererCategory(value, symbol, str(name)))
     return QgsCategorizedSymbolRenderer(field, categories)
 
 
 def style_polygons(path: str, class_names: list[str], class_colors: list[str]) -> str | None:
-    """Write ``<path>.qml`` (categorised by class with the model's colours) beside a polygon GeoPackage.
+    """Write ``<path>.qml`` (outlined by class in the model's colours) beside a polygon GeoPackage.
 
     Returns the QML path, or None when the file cannot be opened as a vector layer.
     """
@@ -86,92 +94,86 @@ def style_polygons(path: str, class_names: list[str], class_colors: list[str]) -
     return qml if ok else None
 
 
-class RunLayers:
-    """What one Segment run's post-processors share: the class raster goes on top of the run's other layers.
+class LayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
+    """Names, styles and places a layer when Processing loads it on completion.
 
-    Processing loads output layers in the order of their file paths, each above the previous one, so without
-    this the probability raster (``..._probabilities.tif``) could hide the class raster.
+    ``classes`` (names, colours): a class raster, given the class palette (after its ``qml`` when there is one);
+    otherwise the ``qml`` style, if any. ``run`` and ``rank`` say where it goes among the run's layers
+    (:class:`~dualstream_qgis.layer_tree.RunLayers`); ``current``: it becomes the selected layer.
     """
 
-    def __init__(self):
-        self.class_layer_id: str | None = None
-
-    def raise_class_layer(self, project: QgsProject | None) -> None:
-        if self.class_layer_id is None:
-            return
-        project = project or QgsProject.instance()
-        node = project.layerTreeRoot().findLayer(self.class_layer_id)
-        parent = node.parent() if node is not None else None
-        if parent is None or parent.children().index(node) == 0:
-            return
-        parent.insertChildNode(0, node.clone())
-        parent.removeChildNode(node)
-
-
-class OutputLayerPostProcessor(QgsProcessingLayerPostProcessorInterface):
-    """Names a Segment output layer after its file, loads its ``.qml`` style, keeps the class raster on top."""
-
-    def __init__(self, run: RunLayers, qml: str | None = None, layer_name: str | None = None):
+    def __init__(self, layer_name: str | None = None, *, qml: str | None = None,
+                 classes: tuple[list[str], list[str]] | None = None, run: RunLayers | None = None, rank: int = 0,
+                 current: bool = False, expanded: bool = False, visible: bool = True,
+                 style: Callable[[QgsMapLayer], None] | None = None):
         super().__init__()
-        self.run = run
-        self.qml = qml
         self.layer_name = layer_name
-
-    def postProcessLayer(self, layer: QgsMapLayer, context: QgsProcessingContext,  # noqa: N802 - QGIS API
-                         feedback: QgsProcessingFeedback) -> None:
-        try:
-            if self.layer_name:
-                layer.setName(self.layer_name)
-            if self.qml and Path(self.qml).is_file():
-                layer.loadNamedStyle(str(self.qml))
-                layer.triggerRepaint()
-            self.run.raise_class_layer(context.project())
-        finally:
-            _PENDING.pop(id(self), None)
-
-
-def output_layer_post_processor(run: RunLayers, qml: str | None = None,
-                                layer_name: str | None = None) -> OutputLayerPostProcessor:
-    """A post-processor for the probability raster or the polygons, kept alive until QGIS has called it."""
-    processor = OutputLayerPostProcessor(run, qml, layer_name)
-    _PENDING[id(processor)] = processor
-    return processor
-
-
-class ClassRasterPostProcessor(QgsProcessingLayerPostProcessorInterface):
-    """Applies the class palette (and the engine's QML) to the class raster when Processing loads it."""
-
-    def __init__(self, class_names: list[str], class_colors: list[str], qml: str | None = None,
-                 layer_name: str | None = None, run: RunLayers | None = None):
-        super().__init__()
-        self.class_names = list(class_names)
-        self.class_colors = list(class_colors)
         self.qml = qml
-        self.layer_name = layer_name
+        self.classes = classes
         self.run = run if run is not None else RunLayers()
+        self.rank, self.current, self.expanded, self.visible = rank, current, expanded, visible
+        self.style = style
         self.applied = False
 
     def postProcessLayer(self, layer: QgsMapLayer, context: QgsProcessingContext,  # noqa: N802 - QGIS API
                          feedback: QgsProcessingFeedback) -> None:
         try:
-            if not isinstance(layer, QgsRasterLayer):
-                return
             if self.layer_name:
                 layer.setName(self.layer_name)
-            self.applied = style_class_raster(layer, self.class_names, self.class_colors, self.qml)
-            if feedback is not None and not self.applied:
-                feedback.pushWarning(f"Could not apply the class palette to '{layer.name()}'; load the style "
-                                     f"'{self.qml}' from the layer properties.")
-            self.run.class_layer_id = layer.id()
-            self.run.raise_class_layer(context.project() if context is not None else None)
+            if self.classes is not None and isinstance(layer, QgsRasterLayer):
+                self.applied = style_class_raster(layer, *self.classes, self.qml)
+                if feedback is not None and not self.applied:
+                    feedback.pushWarning(f"Could not apply the class palette to '{layer.name()}'; load the style "
+                                         f"'{self.qml}' from the layer properties.")
+            elif self.qml and Path(self.qml).is_file():
+                layer.loadNamedStyle(str(self.qml))
+            if self.style is not None:
+                self.style(layer)
+            layer.triggerRepaint()
+            project = context.project() if context is not None else None
+            self.run.add(layer, self.rank, project, current=self.current, expanded=self.expanded,
+                         visible=self.visible)
         finally:
             _PENDING.pop(id(self), None)
 
 
-def class_raster_post_processor(class_names: list[str], class_colors: list[str], qml: str | None = None,
-                                layer_name: str | None = None, run: RunLayers | None = None
-                                ) -> ClassRasterPostProcessor:
-    """A post-processor kept alive until QGIS has called it."""
-    processor = ClassRasterPostProcessor(class_names, class_colors, qml, layer_name, run)
+def layer_post_processor(layer_name: str | None = None, **kwargs: Any) -> LayerPostProcessor:
+    """A :class:`LayerPostProcessor`, kept alive until QGIS has called it."""
+    processor = LayerPostProcessor(layer_name, **kwargs)
     _PENDING[id(processor)] = processor
     return processor
+
+
+def class_raster_post_processor(class_names: list[str], class_colors: list[str], qml: str | None = None,
+                                layer_name: str | None = None, run: RunLayers | None = None,
+                                rank: int = 0) -> LayerPostProcessor:
+    """A class raster's post-processor: the palette, the name, on top of its run, selected, legend expanded."""
+    return layer_post_processor(layer_name, qml=qml, classes=(list(class_names), list(class_colors)), run=run,
+                                rank=rank, current=True, expanded=True)
+
+
+def style_image_rgb(layer: QgsMapLayer, bands: tuple[int, int, int] = (3, 2, 1)) -> None:
+    """Show a multi-band image as true colour (bands R, G, B counted from 1), stretched on its 2-98 % values."""
+    if not isinstance(layer, QgsRasterLayer) or layer.bandCount() < max(bands):
+        return
+    layer.setRenderer(QgsMultiBandColorRenderer(layer.dataProvider(), *bands))
+    layer.setContrastEnhancement(QgsContrastEnhancement.StretchToMinimumMaximum, QgsRasterMinMaxOrigin.CumulativeCut)
+
+
+def style_labels(layer: QgsMapLayer, class_names: list[str], class_colors: list[str]) -> None:
+    """A label raster of class numbers: paletted, class 0 transparent so the image shows through."""
+    if not isinstance(layer, QgsRasterLayer):
+        return
+    colors = [QColor(color) for color in class_colors]
+    if colors:
+        colors[0].setAlpha(0)
+    classes = [QgsPalettedRasterRenderer.Class(value, color, str(name))
+               for value, (name, color) in enumerate(zip(class_names, colors))]
+    layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
+
+
+def outline_polygons(layer: QgsMapLayer, color: str) -> None:
+    """Polygons drawn as outlines only (the imagery stays visible inside them)."""
+    if isinstance(layer, QgsVectorLayer):
+        layer.setRenderer(QgsSingleSymbolRenderer(QgsFillSymbol.createSimple(
+            {"style": "no", "outline_color": color, "outline_width": "0.6"})))

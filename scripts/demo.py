@@ -73,17 +73,6 @@ def run_qgis_process(command: list[str], root: Path, alg: str, params: dict, log
     return {}
 
 
-def make_sample(folder: Path) -> dict[str, dict]:
-    """Two scenes of one synthetic world (same field_seed), different places (seeds); deterministic."""
-    from engine.data.synthetic import make_scene
-
-    folder.mkdir(parents=True, exist_ok=True)
-    common = {"crs": "EPSG:32652", "gsd": 1.0, "aux_crs": "EPSG:4326", "aux_channels": 48, "field_seed": 7,
-              "label_from": "both", "dtype": "uint16"}
-    return {"train": make_scene(folder, "scene_a", size=(384, 384), seed=11, **common),
-            "test": make_scene(folder, "scene_b", size=(256, 320), seed=12, **common)}
-
-
 def polygon_rings(path: str, transform) -> list:
     """Exterior rings of the polygons in ``path`` as (N, 2) arrays of pixel (col, row) coordinates."""
     import numpy as np
@@ -165,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     command = qgis_process_command()
 
     say("generating the sample (4-band uint16 imagery in EPSG:32652, 48-band aux in EPSG:4326, labels)")
+    from engine.data.synthetic import make_sample
+
     scenes = make_sample(out / "data")
     for name, paths in scenes.items():
         print(f"{name}: image {paths['image']}, aux {paths['aux'][0]}, labels {paths['label']}")

@@ -12,6 +12,7 @@ from qgis.core import (
     QgsFeatureSink,
     QgsField,
     QgsFields,
+    QgsMapLayer,
     QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
@@ -22,12 +23,14 @@ from qgis.core import (
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
+    QgsProcessingUtils,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 
 from ..engine_bridge import engine_module
 from ..feedback import EVALUATE_STAGES, Stages
+from ..styling import layer_post_processor
 from .base import DualStreamAlgorithm, run_engine
 from .common import (
     add_parameter,
@@ -159,7 +162,18 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
                                            *[_number(row[k]) for k in PER_CLASS]])
                     sink.addFeature(feature, QgsFeatureSink.FastInsert)
                 results[self.OUTPUT_TABLE] = dest_id
+                if context.willLoadLayerOnCompletion(dest_id):
+                    name = f"{prediction_name(parameters.get(self.INPUT), prediction, context)} metrics"
+                    context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(layer_post_processor(name))
         return results
+
+
+def prediction_name(value: Any, path: str, context: QgsProcessingContext) -> str:
+    """What the metrics table is named after: the prediction's layer name when it is a project layer (e.g.
+    "scene_b_image classes"), else its file name without extension."""
+    layer = value if isinstance(value, QgsMapLayer) else (
+        QgsProcessingUtils.mapLayerFromString(str(value), context, False) if value else None)
+    return layer.name() if layer is not None else Path(path).stem
 
 
 def table_fields() -> QgsFields:

@@ -21,7 +21,8 @@ from qgis.core import (
 
 from ..engine_bridge import engine_module
 from ..feedback import SEGMENT_STAGES, Stages
-from ..styling import RunLayers, class_raster_post_processor, output_layer_post_processor, style_polygons
+from ..layer_tree import RunLayers
+from ..styling import class_raster_post_processor, layer_post_processor, style_polygons
 from .base import DualStreamAlgorithm, run_engine
 from .common import (
     LAYER_LIST_WRAPPER,
@@ -146,14 +147,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         result = run_engine(engine_module("segment").segment, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
         polygons_qml = style_polygons(result.polygons, result.class_names, result.class_colors) \
             if result.polygons else None
-        run = RunLayers()
-        if context.willLoadLayerOnCompletion(result.output):
-            context.layerToLoadOnCompletionDetails(result.output).setPostProcessor(class_raster_post_processor(
-                result.class_names, result.class_colors, result.qml, layer_name=Path(result.output).stem, run=run))
-        for path, qml in ((result.probabilities, None), (result.polygons, polygons_qml)):
-            if path and context.willLoadLayerOnCompletion(path):
-                context.layerToLoadOnCompletionDetails(path).setPostProcessor(
-                    output_layer_post_processor(run, qml, layer_name=Path(path).stem))
+        load_segment_layers(context, result, image_stem(cfg.image), polygons_qml)
         return {
             self.OUTPUT: result.output,
             self.OUTPUT_PROBABILITIES: result.probabilities,
@@ -193,3 +187,22 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             **model_settings(self, parameters, context),
             **run_settings(self, parameters, context),
         }
+
+
+def image_stem(image: str) -> str:
+    """The name a scene's result layers start with: the image file's name without its extension."""
+    return Path(str(image).split("|")[0]).stem
+
+
+def load_segment_layers(context: QgsProcessingContext, result: Any, stem: str, polygons_qml: str | None) -> None:
+    """Name the outputs loaded on completion ``<stem> classes / polygons / probabilities`` and keep them in that
+    order (classes on top and selected, its legend open; the outlined polygons over the probabilities)."""
+    run = RunLayers()
+    if context.willLoadLayerOnCompletion(result.output):
+        context.layerToLoadOnCompletionDetails(result.output).setPostProcessor(class_raster_post_processor(
+            result.class_names, result.class_colors, result.qml, layer_name=f"{stem} classes", run=run, rank=0))
+    for rank, path, qml, what in ((1, result.polygons, polygons_qml, "polygons"),
+                                  (2, result.probabilities, None, "probabilities")):
+        if path and context.willLoadLayerOnCompletion(path):
+            context.layerToLoadOnCompletionDetails(path).setPostProcessor(
+                layer_post_processor(f"{stem} {what}", qml=qml, run=run, rank=rank))

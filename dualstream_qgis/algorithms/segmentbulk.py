@@ -40,6 +40,7 @@ from .inference import (
     run_settings,
 )
 from .model_info import describe_bundle
+from .segment import image_stem
 from .sources import raster_sources
 
 
@@ -188,11 +189,11 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
             path = scene.get("output")
             if scene["status"] not in ("done", "skipped") or not path:
                 continue
-            details = QgsProcessingContext.LayerDetails(Path(path).stem, context.project(), Path(path).stem)
-            context.addLayerToLoadOnCompletion(path, details)
+            # named after the image: the output is named like it, and would share the imagery layer's name
+            name = f"{image_stem(scene['image'])} classes"
+            context.addLayerToLoadOnCompletion(path, QgsProcessingContext.LayerDetails(name, context.project(), name))
             context.layerToLoadOnCompletionDetails(path).setPostProcessor(class_raster_post_processor(
-                meta["class_names"], meta["class_colors"], str(Path(path).with_suffix(".qml")),
-                layer_name=Path(path).stem))
+                meta["class_names"], meta["class_colors"], str(Path(path).with_suffix(".qml")), layer_name=name))
 
     def _settings(self, parameters: dict[str, Any],
                   context: QgsProcessingContext) -> tuple[dict[str, Any], dict[str, Any]]:

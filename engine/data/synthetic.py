@@ -369,3 +369,26 @@ def make_reference_dataset(
             )
             index += 1
     return str(root)
+
+
+#: The sample a new user starts from (``make demo`` and QGIS's "Create sample data"): scene A to train on,
+#: scene B (other ground of the same world) to segment and evaluate.
+SAMPLE_SCENES = {"train": ("scene_a", (384, 384), 11), "test": ("scene_b", (256, 320), 12)}
+
+
+def sample_files(folder: str | Path) -> list[Path]:
+    """Every file :func:`make_sample` writes into ``folder`` (to refuse overwriting them)."""
+    root = Path(folder)
+    return [root / f"{name}_{part}" for name, _, _ in SAMPLE_SCENES.values()
+            for part in ("image.tif", "label.tif", "label.gpkg", "aux.tif")]
+
+
+def make_sample(folder: str | Path, label_value: int = 90) -> dict[str, dict[str, Any]]:
+    """Two scenes of one synthetic world (same class field, different places), deterministic: 4-band uint16
+    imagery in EPSG:32652, a 48-band coarse aux raster in EPSG:4326 and labels (raster and polygons with a
+    ``class`` field). ``label_value`` is the raw label of class 1 (90 like the reference data; 1: the labels are
+    class numbers). Returns ``{"train": scene paths, "test": scene paths}`` (see :func:`make_scene`)."""
+    common = {"crs": "EPSG:32652", "gsd": 1.0, "aux_crs": "EPSG:4326", "aux_channels": 48, "field_seed": 7,
+              "label_from": "both", "dtype": "uint16", "label_value": label_value}
+    return {role: make_scene(folder, name, size=size, seed=seed, **common)
+            for role, (name, size, seed) in SAMPLE_SCENES.items()}

@@ -249,9 +249,17 @@ def layer_tree() -> list[dict]:
     for node in QgsProject.instance().layerTreeRoot().findLayers():
         layer = node.layer()
         renderer = layer.renderer() if layer is not None else None
-        rows.append({"name": layer.name(), "source": layer.source(),
+        rows.append({"name": layer.name(), "source": layer.source(), "expanded": node.isExpanded(),
                      "renderer": renderer.type() if renderer is not None else None})
     return rows
+
+
+def current_layer() -> str | None:
+    """The name of the layer selected in the Layers panel."""
+    from qgis.utils import iface
+
+    layer = iface.activeLayer()
+    return layer.name() if layer is not None else None
 
 
 def bad_inputs(layers: dict, out: Path) -> None:
@@ -317,9 +325,10 @@ def main() -> None:
         OUTPUT=str(out / "scene_classes.tif"), OUTPUT_PROBABILITIES=str(out / "scene_probabilities.tif"),
         OUTPUT_POLYGONS=str(out / "scene_polygons.gpkg")), timeout_s=300)
     segment["new_layers"] = [row for row in layer_tree() if row["source"] not in before]
+    segment["current"] = current_layer()
     REPORT["segment"] = segment
     save()
-    classes = QgsProject.instance().mapLayersByName("scene_classes")
+    classes = QgsProject.instance().mapLayersByName("scene_image classes")
     if classes:
         # no mapping given: the model's own (90=1) comes from the prediction's metadata
         REPORT["evaluate"] = run_dialog("dualstream:evaluate", dict(

@@ -120,11 +120,14 @@ def test_train_and_segment_run_from_their_dialogs(session):
 def test_segment_layers_class_raster_on_top_named_and_styled(session):
     report, _, _ = session
     new = report["segment"]["new_layers"]
-    assert [row["name"] for row in new] == ["scene_classes", "scene_polygons", "scene_probabilities"] or [
-        row["name"] for row in new] == ["scene_classes", "scene_probabilities", "scene_polygons"], new
+    # named after the image; top to bottom: classes, the outlined polygons, probabilities
+    assert [row["name"] for row in new] == ["scene_image classes", "scene_image polygons",
+                                            "scene_image probabilities"], new
     renderers = {row["name"]: row["renderer"] for row in new}
-    assert renderers["scene_classes"] == "paletted"
-    assert renderers["scene_polygons"] == "categorizedSymbol"
+    assert renderers["scene_image classes"] == "paletted"
+    assert renderers["scene_image polygons"] == "categorizedSymbol"
+    assert new[0]["expanded"] is True, "the class legend is collapsed"
+    assert report["segment"]["current"] == "scene_image classes"
     assert Path(report["segment"]["results"]["OUTPUT_POLYGONS"]).with_suffix(".qml").is_file()
 
 
@@ -182,7 +185,7 @@ def test_segment_runs_from_the_batch_dialog(session):
     assert [row["AUX"] for row in batch["read_back"]][0].endswith("scene_aux.tif"), batch["read_back"]
     assert batch["outputs"] == [True, True], batch["log"]
     assert report["messages"] == [], "a message box interrupted the batch run"
-    assert sorted(row["name"] for row in batch["new_layers"]) == ["batch_0_classes", "batch_1_classes"]
+    assert sorted(row["name"] for row in batch["new_layers"]) == ["scene_image classes", "second_image classes"]
     assert {row["renderer"] for row in batch["new_layers"]} == {"paletted"}
     assert "Batch execution completed" in batch["log"]
     assert "not correctly generated" not in batch["log"], batch["log"][-600:]  # the empty optional outputs

@@ -263,7 +263,7 @@ def test_segment_output_loads_with_paletted_renderer_and_class_names(plugin, tra
     assert isinstance(renderer, QgsPalettedRasterRenderer)
     classes = {int(c.value): (c.label, c.color.name()) for c in renderer.classes()}
     assert classes == {0: ("background", "#000000"), 1: ("field", "#22aa22")}
-    assert layers[0].name() == "s1_classes"
+    assert layers[0].name() == "s1_image classes"  # named after the image, not the output file
     polygons = QgsVectorLayer(results["OUTPUT_POLYGONS"], "polygons", "ogr")
     assert polygons.isValid() and polygons.featureCount() > 0
     assert {f["class_name"] for f in polygons.getFeatures()} == {"field"}

@@ -83,7 +83,7 @@ def test_folder_run_loads_styled_layers_and_reports_failures(plugin, folder, mod
     summary = json.loads(Path(results["SUMMARY"]).read_text())
     assert summary["settings"]["tta"] == "flips" and (out / "mosaic.vrt").is_file()
     for name in SIZES:
-        layers = QgsProject.instance().mapLayersByName(name)
+        layers = QgsProject.instance().mapLayersByName(f"{name} classes")  # not the image's own name
         assert len(layers) == 1 and layers[0].renderer().type() == "paletted"
         assert layers[0].source() == str(out / f"{name}.tif")
     # a second run skips everything
