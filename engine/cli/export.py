@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dynamic-batch", dest="dynamic_batch", action="store_true",
                    help="any batch size (default: a fixed batch of --batch-size)")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=1, help="the fixed batch size")
+    p.add_argument("--single-input", dest="single_input", action="store_true",
+                   help="one input tensor: the vision bands, then the X / aux channels (Deepness feeds one tensor); "
+                        "for models whose second stream is on the image grid (CMX with --x-bands, early fusion)")
     p.add_argument("--overlap", type=float, default=DEFAULT_OVERLAP,
                    help="tile overlap (share of the tile) recorded for Deepness")
     p.add_argument("--quiet", action="store_true", help="only the result")
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     with TqdmCallback(quiet=args.quiet) as callback:
         result = export_onnx(args.model, args.output, tile_size=args.tile_size, opset=args.opset,
                              dynamic_batch=args.dynamic_batch, batch_size=args.batch_size, overlap=args.overlap,
-                             callback=callback)
+                             single_input=args.single_input, callback=callback)
     if args.stac:
         _write_card(args)
     if args.json:
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if result.deepness_compatible:
         print("Deepness: loads it as a Segmentor with its class names, resolution, tile size and standardisation.")
     else:
-        print("Deepness runs single-input models only; this one also takes aux. Run it with "
+        print("Deepness runs single-input models only; this one also takes aux on a coarser grid. Run it with "
               f"`python -m engine segment --backend onnxruntime --model {result.output} ...`.")
     return 0
 

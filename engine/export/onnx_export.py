@@ -32,6 +32,7 @@ from .onnx_metadata import (
     DEFAULT_OPSET,
     DEFAULT_OVERLAP,
     PARITY_TOLERANCE,
+    SINGLE_INPUT,
     encode_metadata,
     is_onnx_path,
     session,
@@ -51,13 +52,15 @@ class ExportResult:
     batch: int | None  # None = dynamic
     inputs: list[str]
     max_abs_diff: float
-    deepness_compatible: bool  # one input (vision only): Deepness feeds exactly one tensor
+    deepness_compatible: bool  # one input (vision only, or stacked): Deepness feeds exactly one tensor
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool) -> Any:
+def _probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *, clip_aux: bool = False,
+                        split: int | None = None) -> Any:
+    """model -> probabilities. ``split``: the graph takes one stacked tensor, cut after ``split`` vision channels."""
     torch = require("torch")
 
     class Probabilities(torch.nn.Module):
@@ -70,10 +73,14 @@ def _probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool) ->
         def _probs(self, vision: Any, aux: Any) -> Any:
             if clip:
                 vision = vision.clamp(0.0, 1.0)
+            if clip_aux and aux is not None:
+                aux = aux.clamp(0.0, 1.0)
             logits = self.model(vision, aux)["logits"]
             return torch.sigmoid(logits) if binary else torch.softmax(logits, dim=1)
 
         def forward(self, vision: Any, aux: Any = None) -> Any:
+            if split is not None:  # one tensor: vision channels, then the second stream's on the same grid
+                vision, aux = vision[:, :split], vision[:, split:]
             return self._probs(vision, aux if uses_aux else None)
 
     return Probabilities().eval()
@@ -81,8 +88,12 @@ def _probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool) ->
 
 def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_size: int | None = None,
                 opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, batch_size: int = 1,
-                overlap: float = DEFAULT_OVERLAP, seed: int = 0, callback: Callback | None = None) -> ExportResult:
+                overlap: float = DEFAULT_OVERLAP, seed: int = 0, single_input: bool = False,
+                callback: Callback | None = None) -> ExportResult:
     """Export ``bundle`` to ``output`` (.onnx) and check onnxruntime against torch on random inputs.
+
+    ``single_input``: one input tensor, the vision bands followed by the second stream's channels, for programs
+    that feed one tensor (Deepness); only where the second stream is on the image's own grid (aux ratio 1).
 
     Raises:
         BundleError: ``bundle`` is not a readable model bundle.
@@ -116,14 +127,25 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     ratio = int(meta["data"].get("aux_ratio") or getattr(model.config, "aux_ratio", 8))
     binary = int(meta["model"].get("num_classes", 1)) == 1
     clip = meta["data"]["vision_stats"]["method"] == "percentile"
-    wrapper = _probability_module(model, binary, clip, uses_aux)
+    vision_bands = int(meta["data"]["vision_bands"])
+    stacked = single_input and uses_aux
+    if stacked and ratio != 1:
+        raise ConfigError(f"single_input needs the second stream on the image's own grid, but '{bundle}' takes its "
+                          f"aux on a grid {ratio} times coarser; export it without single_input and run it with "
+                          f"DualStream's onnxruntime backend (models with X bands or early-fused aux on the image "
+                          f"grid can be exported as one input).")
+    clip_aux = stacked and (meta["data"].get("aux_stats") or {}).get("method") == "percentile"
+    wrapper = _probability_module(model, binary, clip, uses_aux, clip_aux=clip_aux,
+                                  split=vision_bands if stacked else None)
     batch = 2 if dynamic_batch else batch_size  # a dynamic batch is traced with 2, so 1 is never baked in
     generator = torch.Generator().manual_seed(seed)
-    vision = torch.rand(batch, int(meta["data"]["vision_bands"]), tile, tile, generator=generator)
-    inputs = {"vision": vision}
-    if uses_aux:
-        inputs["aux"] = torch.rand(batch, int(meta["data"]["aux_channels"]), tile // ratio, tile // ratio,
-                                   generator=generator)
+    aux_channels = int(meta["data"].get("aux_channels") or 0)
+    if stacked:
+        inputs = {SINGLE_INPUT: torch.rand(batch, vision_bands + aux_channels, tile, tile, generator=generator)}
+    else:
+        inputs = {"vision": torch.rand(batch, vision_bands, tile, tile, generator=generator)}
+        if uses_aux:
+            inputs["aux"] = torch.rand(batch, aux_channels, tile // ratio, tile // ratio, generator=generator)
     names = list(inputs)
     dynamic = {name: {0: "batch"} for name in [*names, "probabilities"]} if dynamic_batch else None
     tmp = temporary_path(output, ".onnx")
@@ -133,7 +155,7 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
                       f"{'dynamic' if dynamic_batch else batch}.")
         _trace(wrapper, tuple(inputs.values()), tmp, names, opset, dynamic)
         onnx_section = {"inputs": names, "output": "probabilities", "batch": None if dynamic_batch else batch,
-                        "opset": opset, "tile_size": tile, "clip_vision": clip, "activation":
+                        "opset": opset, "tile_size": tile, "clip_vision": clip, "clip_aux": clip_aux, "activation":
                         "sigmoid" if binary else "softmax", "source_weights_sha256": meta["weights_sha256"]}
         _write_metadata(tmp, encode_metadata(meta, onnx_section, tile, overlap))
         check_batch = batch + 1 if dynamic_batch else batch
@@ -147,7 +169,7 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
         tmp.unlink(missing_ok=True)
         raise
     return ExportResult(output=str(output), tile_size=tile, opset=opset, batch=None if dynamic_batch else batch,
-                        inputs=names, max_abs_diff=diff, deepness_compatible=not uses_aux)
+                        inputs=names, max_abs_diff=diff, deepness_compatible=stacked or not uses_aux)
 
 
 def _trace(wrapper: Any, args: tuple, path: Path, names: list[str], opset: int, dynamic: dict | None) -> None:

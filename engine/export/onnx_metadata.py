@@ -10,7 +10,8 @@ Two groups of keys go into the ONNX file's ``metadata_props`` (string -> string)
   cm per pixel (the training pixel size; degrees are converted with the factor QGIS uses, so Deepness converts
   it back exactly); ``tile_size`` (what its code reads) and ``tiles_size`` (its documentation's spelling);
   ``tiles_overlap`` in percent; ``standardization_mean`` / ``standardization_std`` per band; ``seg_thresh`` for
-  one-channel models. Deepness scales its input by 1/255 and then standardises, so our per-band scaling
+  one-channel models; ``seg_small_segment`` 0 (no small-segment filter: our own outputs have none). Deepness
+  scales its input by 1/255 and then standardises, so our per-band scaling
   ``(x - low) / span`` becomes mean ``low / 255`` and std ``span / 255`` (mean/std statistics likewise);
   percentile scaling is also clipped to [0, 1], which the exported graph does itself.
 - ``dualstream``: the bundle's metadata (JSON) with an ``onnx`` section (inputs, batch, opset, tile size, the
@@ -34,7 +35,8 @@ METERS_PER_DEGREE = 111319.49079327357
 DEEPNESS_MODEL_TYPE = "Segmentor"
 # keys Deepness reads for a segmentation model (ModelBase.get_metadata_* and get_outputs_channel_names)
 DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tile_size", "tiles_size", "tiles_overlap",
-                 "standardization_mean", "standardization_std", "seg_thresh")
+                 "standardization_mean", "standardization_std", "seg_thresh", "seg_small_segment")
+SINGLE_INPUT = "input"  # the one tensor of a --single-input export: vision channels, then the second stream's
 PIXEL_SCALE = 255.0  # Deepness divides raw values by this before standardising
 DEFAULT_OPSET = 17  # export: onnxruntime >= 1.13 (and so Deepness's usual installs) run it
 DEFAULT_OVERLAP = 0.25  # export: tiles_overlap for Deepness, as SegmentConfig's default overlap
@@ -46,8 +48,12 @@ def is_onnx_path(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() == ONNX_SUFFIX
 
 
-def deepness_metadata(meta: dict[str, Any], tile_size: int, overlap: float) -> dict[str, Any]:
-    """Deepness's keys (values not yet JSON-encoded) for a bundle's metadata, exported at ``tile_size``."""
+def deepness_metadata(meta: dict[str, Any], tile_size: int, overlap: float, stacked: bool = False) -> dict[str, Any]:
+    """Deepness's keys (values not yet JSON-encoded) for a bundle's metadata, exported at ``tile_size``.
+
+    ``stacked``: the graph takes one tensor, the vision bands followed by the second stream's channels, so the
+    standardisation lists both streams' statistics in that order.
+    """
     data = meta["data"]
     names = list(data["class_names"])
     out: dict[str, Any] = {
@@ -58,12 +64,16 @@ def deepness_metadata(meta: dict[str, Any], tile_size: int, overlap: float) -> d
         "tiles_overlap": int(round(100 * overlap)),
     }
     mean, std = _standardization(data["vision_stats"])
+    if stacked:
+        aux_mean, aux_std = _standardization(data["aux_stats"])
+        mean, std = mean + aux_mean, std + aux_std
     out["standardization_mean"], out["standardization_std"] = mean, std
     resolution = resolution_cm_per_px(data.get("gsd"), data.get("crs"))
     if resolution is not None:
         out["resolution"] = resolution
     if int(meta["model"].get("num_classes", 1)) == 1:
         out["seg_thresh"] = 0.5
+    out["seg_small_segment"] = 0  # our outputs are not median-filtered; Deepness's default would filter 9 px
     return out
 
 
@@ -103,7 +113,8 @@ def encode_metadata(meta: dict[str, Any], onnx_section: dict[str, Any], tile_siz
     ours = json.loads(json.dumps(meta))
     ours["data"]["tile_size"] = int(tile_size)
     ours["onnx"] = dict(onnx_section)
-    props = {key: json.dumps(value) for key, value in deepness_metadata(meta, tile_size, overlap).items()}
+    stacked = list(onnx_section["inputs"]) == [SINGLE_INPUT]
+    props = {key: json.dumps(value) for key, value in deepness_metadata(meta, tile_size, overlap, stacked).items()}
     props[METADATA_KEY] = json.dumps(ours)
     return props
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..export.onnx_metadata import session
+from ..export.onnx_metadata import SINGLE_INPUT, session
 from ..runtime.environment import require
 from .plan import Member
 from .predictor import tta_transforms
@@ -42,16 +42,22 @@ class OnnxMember:
     batch: int | None  # fixed batch of the graph; None = dynamic
     stats_key: str
 
+    @property
+    def takes_aux(self) -> bool:
+        return "aux" in self.inputs or self.inputs == [SINGLE_INPUT]
+
     def run(self, vision: np.ndarray, aux: np.ndarray | None) -> np.ndarray:
         """Probabilities (B, K, T, T) for any batch size B."""
         feeds = {"vision": vision, "aux": aux}
+        if self.inputs == [SINGLE_INPUT]:  # a --single-input export: the streams stacked on the image grid
+            feeds = {SINGLE_INPUT: vision if aux is None else np.concatenate([vision, aux], axis=1)}
         if self.batch is None:
             return self.session.run(["probabilities"], {n: _contiguous(feeds[n]) for n in self.inputs})[0]
         total = vision.shape[0]
         out = []
         for start in range(0, total, self.batch):
             chunk = {n: feeds[n][start:start + self.batch] for n in self.inputs}
-            short = self.batch - chunk["vision"].shape[0]
+            short = self.batch - chunk[self.inputs[0]].shape[0]
             if short:  # pad the last chunk to the graph's batch
                 chunk = {n: np.concatenate([a, np.zeros((short, *a.shape[1:]), a.dtype)]) for n, a in chunk.items()}
             result = self.session.run(["probabilities"], {n: _contiguous(a) for n, a in chunk.items()})[0]
@@ -96,7 +102,7 @@ class OnnxPredictor:
             v, a = vision[member.stats_key], aux.get(member.stats_key)
             for k, flip in self.transforms:
                 vt = _forward(v, k, flip)
-                at = _forward(a, k, flip) if ("aux" in member.inputs and a is not None) else None
+                at = _forward(a, k, flip) if (member.takes_aux and a is not None) else None
                 probs = _inverse(member.run(vt, at), k, flip) * (member.weight / len(self.transforms))
                 total = probs if total is None else total + probs
         return np.ascontiguousarray(total / self.total_weight, dtype=np.float32)

@@ -2,7 +2,8 @@
 
 - every registered family exports with onnxruntime matching torch (the command's own parity check);
 - the exported file's metadata read back against Deepness's keys, and loaded with Deepness's own model code
-  (tests/data/deepness: its Segmentor reads the metadata and predicts raw 8-bit tiles as it does in QGIS);
+  (the peer's source in ../shared/peers/deepness, or ``DUALSTREAM_PEERS``; skipped when absent: its Segmentor
+  reads the metadata and predicts raw 8-bit tiles as it does in QGIS); a CMX model exported as one input;
 - ``segment --backend onnxruntime`` equals the torch backend on a demo scene, and runs without torch;
 - bad input: a non-bundle, an opset too old, a tile size off the model's multiple, an ONNX file without our
   metadata: each a one-line error and nothing written.
@@ -34,7 +35,7 @@ from engine.export.onnx_metadata import DEEPNESS_KEYS, METERS_PER_DEGREE, deepne
 from engine.models import list_models
 
 REPO = Path(__file__).resolve().parents[2]
-DEEPNESS = REPO / "tests" / "data" / "deepness"
+PEERS = Path(os.environ.get("DUALSTREAM_PEERS") or REPO.parent / "shared" / "peers")
 TILE = 64
 # 8-bit imagery statistics, chosen so that some values clip at both ends
 STATS = {"method": "percentile", "low": [20.0, 30.0, 40.0], "high": [200.0, 180.0, 230.0]}
@@ -51,6 +52,18 @@ def tiny_bundle(model: Any, path: Path) -> Path:
             "num_classes": num_classes}
     save_bundle(path, model, {"model": model.config.to_dict(), "data": data})
     return path
+
+
+def deepness_segmentor() -> type:
+    """Deepness's own Segmentor class, from the peer's unmodified source (skips the test when it is absent)."""
+    if not (PEERS / "deepness" / "processing" / "models" / "segmentor.py").is_file():
+        pytest.skip(f"Deepness's source is not at {PEERS}/deepness (set DUALSTREAM_PEERS to the folder holding it)")
+    sys.path.insert(0, str(PEERS))
+    try:
+        from deepness.processing.models.segmentor import Segmentor
+    finally:
+        sys.path.remove(str(PEERS))
+    return Segmentor
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -94,13 +107,10 @@ def test_cli_export_vision_only_runs_in_deepness(tmp_path, capsys, tiny_model, o
     assert values["standardization_mean"] == pytest.approx([v / 255 for v in STATS["low"]])
     assert json.loads(props["dualstream"])["onnx"]["batch"] is None
 
-    # Deepness's own code (unmodified copy) loads it and predicts raw 8-bit tiles exactly as our pipeline does
-    sys.path.insert(0, str(DEEPNESS))
-    try:
-        from deepness.processing.models.segmentor import Segmentor
-    finally:
-        sys.path.remove(str(DEEPNESS))
-    model = Segmentor(str(out))
+    assert values["seg_small_segment"] == 0  # no 9-px median filter in Deepness
+
+    # Deepness's own code loads it and predicts raw 8-bit tiles exactly as our pipeline does
+    model = deepness_segmentor()(str(out))
     assert model.get_metadata_model_type() == "Segmentor"
     assert model.get_outputs_channel_names() == [["background", "building"]]
     assert model.get_metadata_resolution() == pytest.approx(1000.0)
@@ -116,6 +126,42 @@ def test_cli_export_vision_only_runs_in_deepness(tmp_path, capsys, tiny_model, o
         want = torch.sigmoid(load_bundle(bundle).model(torch.from_numpy(ours))["logits"]).numpy()
     assert deepness_probs.shape == (2, 1, TILE, TILE)
     assert float(np.abs(deepness_probs - want).max()) < PARITY_TOLERANCE
+
+
+@pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider'")
+def test_cmx_with_x_bands_exports_as_one_input_that_deepness_runs(tmp_path, capsys, tiny_model, one_torch_thread):
+    """CMX with its X stream on the image grid, stacked into one tensor: Deepness feeds the layer's 4 bands."""
+    model = tiny_model("cmx", 3, 1, 1)
+    assert model.config.aux_ratio == 1
+    bundle = tiny_bundle(model, tmp_path / "rgbx.dsmodel")
+    meta_path = tmp_path / "rgbx.onnx"
+    code, stdout, err = cli(capsys, "export", str(bundle), "--onnx", str(meta_path), "--single-input",
+                            "--dynamic-batch", "--quiet")
+    assert code == 0, err
+    assert "Deepness: loads it" in stdout
+    props = ort.InferenceSession(str(meta_path), providers=["CPUExecutionProvider"]).get_modelmeta()
+    values = {key: json.loads(value) for key, value in props.custom_metadata_map.items() if key != "dualstream"}
+    assert len(values["standardization_mean"]) == 4  # the 3 vision bands, then the X band's statistics
+    assert [i.name for i in ort.InferenceSession(str(meta_path)).get_inputs()] == ["input"]
+
+    segmentor = deepness_segmentor()(str(meta_path))
+    assert segmentor.get_number_of_channels() == 4
+    raw = np.random.default_rng(2).integers(0, 256, size=(2, TILE, TILE, 4)).astype(np.uint8)
+    got = segmentor.process(raw)[0]
+    vision_stats = BandStatistics.from_dict(STATS)
+    x_stats = BandStatistics(method="meanstd", low=[0.0], high=[1.0])
+    vision = np.stack([vision_stats.apply(t[..., :3].transpose(2, 0, 1)) for t in raw])
+    x = np.stack([x_stats.apply(t[..., 3:].transpose(2, 0, 1)) for t in raw])
+    with torch.no_grad():
+        want = torch.sigmoid(load_bundle(bundle).model(torch.from_numpy(vision), torch.from_numpy(x))["logits"])
+    assert float(np.abs(got - want.numpy()).max()) < PARITY_TOLERANCE
+
+
+def test_single_input_is_refused_for_aux_on_a_coarser_grid(tmp_path, capsys, tiny_model):
+    bundle = tiny_bundle(tiny_model("dualstream", 3, 2, 1), tmp_path / "coarse.dsmodel")
+    code, _, err = cli(capsys, "export", str(bundle), "--onnx", str(tmp_path / "c.onnx"), "--single-input")
+    assert code == 2 and "on the image's own grid" in err and "times coarser" in err
+    assert not (tmp_path / "c.onnx").exists()
 
 
 @pytest.mark.parametrize("method", ["percentile", "meanstd"])
