@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo      install when needed, then train/segment/evaluate the sample through qgis_process -> demo_output/"
-	@echo "make install   system packages (apt, when missing) + .venv with torch/transformers (idempotent)"
+	@echo "make install   system packages (apt, when missing) + .venv with torch/transformers and the dualstream command (idempotent)"
 	@echo "make deploy    install + enable the plugin in QGIS profile PROFILE=$(PROFILE) ($(QGIS_PROFILES_DIR))"
 	@echo "make package   build dist/dualstream_qgis.zip (QGIS: Plugins > Install from ZIP)"
 	@echo "make test      install when needed, then the whole test suite (engine without qgis, then plugin)"
@@ -25,7 +25,7 @@ help:
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-onnx.txt requirements-dev.txt scripts/install.sh
+$(STAMP): pyproject.toml requirements.txt requirements-onnx.txt requirements-dev.txt scripts/install.sh
 	bash scripts/install.sh
 	touch $(STAMP)
 

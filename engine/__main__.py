@@ -1,4 +1,4 @@
-"""``python -m engine``: see :mod:`engine.cli.main`."""
+"""``python -m engine``, the same as the ``dualstream`` command: see :mod:`engine.cli.main`."""
 
 import sys
 

@@ -21,7 +21,7 @@ T = TypeVar("T", bound="Settings")
 
 DEVICES = ("auto", "cpu", "cuda")
 TTA_MODES = ("none", "flips", "d4")
-BACKENDS = ("torch", "onnxruntime")  # onnxruntime runs models exported by `python -m engine export`
+BACKENDS = ("torch", "onnxruntime")  # onnxruntime runs models exported by `dualstream export`
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "step", "plateau")
 EARLY_STOP_METRICS = ("iou", "loss")  # validation IoU (higher is better) or validation loss (lower is better)

@@ -51,13 +51,15 @@ if [[ ! -x $VENV/bin/python ]] || ! $VENV/bin/python -c "import qgis.core" 2>/de
     $SYSTEM_PYTHON -m venv --system-site-packages "$VENV"
 fi
 
-# 3. Python packages; numpy pinned to Debian's so pip never shadows it (GDAL/rasterio are built against it) --
+# 3. Python packages and the `dualstream` command: the package itself, editable (engine/ changes take effect
+#    without reinstalling), with its extras onnx and dev; pyproject.toml reads its dependencies from
+#    requirements*.txt, the one list. numpy pinned to Debian's so pip never shadows it (GDAL/rasterio are built
+#    against it) --------------------------------------------------------------------------------------------
 constraints=$(mktemp)
 trap 'rm -f "$constraints"' EXIT
 $SYSTEM_PYTHON -c "import numpy; print('numpy==' + numpy.__version__)" > "$constraints"
-say "installing Python packages into $VENV (requirements.txt, requirements-onnx.txt, requirements-dev.txt; $(cat "$constraints"))"
-$VENV/bin/python -m pip install --quiet -c "$constraints" -r requirements.txt -r requirements-onnx.txt \
-    -r requirements-dev.txt
+say "installing the dualstream package (editable) with its extras onnx and dev into $VENV (requirements.txt, requirements-onnx.txt, requirements-dev.txt; $(cat "$constraints"))"
+$VENV/bin/python -m pip install --quiet -c "$constraints" -e ".[onnx,dev]"
 
 # 4. Check the result in the venv ----------------------------------------------------------------------------
 $VENV/bin/python - <<'PY'
@@ -70,3 +72,8 @@ if not numpy.__file__.startswith("/usr/"):
 print(f"make install: OK: torch {torch.__version__}, transformers {transformers.__version__}, "
       f"onnxruntime {onnxruntime.__version__}, numpy {numpy.__version__} (system), rasterio {rasterio.__version__}, QGIS {qgis.core.Qgis.QGIS_VERSION}")
 PY
+# The console command, run from outside the checkout: proves it does not depend on the current folder.
+repo=$(pwd)
+(cd / && "$repo/$VENV/bin/dualstream" --version) \
+    || die "$VENV/bin/dualstream does not run; run \`$VENV/bin/python -m pip install -e .\` to see why."
+say "the command: $VENV/bin/dualstream (\`source $VENV/bin/activate\` puts it on PATH)"

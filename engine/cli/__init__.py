@@ -1,4 +1,4 @@
-"""The command line: ``dualstream COMMAND`` (``python -m engine``), one module per subcommand."""
+"""The command line: ``dualstream COMMAND`` (also ``python -m engine COMMAND``), one module per subcommand."""
 
 from .main import main
 

@@ -1,4 +1,4 @@
-"""``python -m engine segment --images ... --out-dir DIR``: the segment command over many scenes.
+"""``dualstream segment --images ... --out-dir DIR``: the segment command over many scenes.
 
 Bulk mode is the same ``segment`` command: ``--images`` (or ``--manifest``) and ``--out-dir`` take the place of
 ``--image`` and ``--out``; every other segment setting applies to every scene. Exit code 0 when every scene is

@@ -1,4 +1,4 @@
-"""``python -m engine export MODEL.dsmodel --onnx OUT.onnx --stac ITEM.json``: a bundle as an ONNX model for
+"""``dualstream export MODEL.dsmodel --onnx OUT.onnx --stac ITEM.json``: a bundle as an ONNX model for
 onnxruntime and Deepness, and as a STAC MLM model card for catalogues.
 
 The graph takes the normalised vision tensor (and the aux tensor when the model has aux) and returns class
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print("Deepness: loads it as a Segmentor with its class names, resolution, tile size and standardisation.")
     else:
         print("Deepness runs single-input models only; this one also takes aux on a coarser grid. Run it with "
-              f"`python -m engine segment --backend onnxruntime --model {result.output} ...`.")
+              f"`dualstream segment --backend onnxruntime --model {result.output} ...`.")
     return 0
 
 

@@ -1,5 +1,5 @@
-"""``python -m engine info MODEL`` (a bundle's metadata), ``python -m engine models`` (the model families, their
-presets and encoders) and ``python -m engine env`` (what is installed)."""
+"""``dualstream info MODEL`` (a bundle's metadata), ``dualstream models`` (the model families, their
+presets and encoders) and ``dualstream env`` (what is installed)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""``python -m engine COMMAND ...``: the command line without QGIS.
+"""``dualstream COMMAND ...`` (or ``python -m engine COMMAND ...``): the command line without QGIS.
+
+The ``dualstream`` command is the console script of the ``dualstream`` package (``pip install .``).
 
 Commands live in their own modules, each exposing ``COMMANDS``: a list of :class:`Command` (for example
 ``engine/cli/segment.py`` defines ``COMMANDS = [Command("segment", "...", add_arguments, run), ...]``); a new
@@ -80,9 +82,9 @@ def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentPars
     from .. import __version__
 
     parser = argparse.ArgumentParser(
-        prog="python -m engine",
+        prog="dualstream",
         description="DualStream: multi-modal semantic segmentation of geospatial rasters (engine command line).")
-    parser.add_argument("--version", action="version", version=f"DualStream engine {__version__}")
+    parser.add_argument("--version", action="version", version=f"dualstream {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -1,4 +1,4 @@
-"""``python -m engine segment`` and ``python -m engine evaluate``.
+"""``dualstream segment`` and ``dualstream evaluate``.
 
 segment: classify a whole scene with one model bundle or a weighted ensemble; writes a styled class GeoTIFF
 (+ ``.qml``), optionally probabilities and polygons. With ``--images``/``--manifest`` and ``--out-dir`` it

@@ -1,4 +1,4 @@
-"""``python -m engine train``: train a model bundle from the reference folder layout or explicit scenes.
+"""``dualstream train``: train a model bundle from the reference folder layout or explicit scenes.
 
 Settings come from three places, later ones winning: the dataclass defaults, ``--config FILE`` (YAML or JSON
 with sections ``model``, ``data``, ``train``), and the command-line flags actually given.

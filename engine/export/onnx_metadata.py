@@ -136,18 +136,18 @@ def session(path: str | os.PathLike, device: str = "cpu", optimize: bool = True)
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for unreadable models
         raise BundleError(f"'{path}' is not a readable ONNX model ({str(exc)[:300]}); export the bundle again "
-                          f"with `python -m engine export MODEL.dsmodel --onnx {Path(path).name}`.") from exc
+                          f"with `dualstream export MODEL.dsmodel --onnx {Path(path).name}`.") from exc
 
 
 def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The DualStream metadata of an exported ONNX model (BundleError when it has none or is unreadable)."""
     path = Path(path)
     if not path.is_file():
-        raise BundleError(f"ONNX model '{path}' does not exist; pass the file written by `python -m engine export`.")
+        raise BundleError(f"ONNX model '{path}' does not exist; pass the file written by `dualstream export`.")
     props = session(path, optimize=False).get_modelmeta().custom_metadata_map
     if METADATA_KEY not in props:
         raise BundleError(f"The ONNX model '{path}' has no DualStream metadata (band statistics, classes, tile size), "
-                          "so it cannot be run on a scene; export it from a bundle with `python -m engine export "
+                          "so it cannot be run on a scene; export it from a bundle with `dualstream export "
                           "MODEL.dsmodel --onnx OUT.onnx`.")
     try:
         meta = json.loads(props[METADATA_KEY])
@@ -164,7 +164,7 @@ def read_model_metadata(path: str | os.PathLike, backend: str = "torch") -> dict
     if backend == "onnxruntime":
         if not is_onnx_path(path):
             raise ConfigError(f"--backend onnxruntime runs exported ONNX models, and '{path}' is not one (.onnx); "
-                              f"export it first with `python -m engine export {path} --onnx "
+                              f"export it first with `dualstream export {path} --onnx "
                               f"{Path(path).with_suffix(ONNX_SUFFIX).name}`, or leave out --backend.")
         return read_onnx_metadata(path)
     if is_onnx_path(path):

@@ -270,7 +270,7 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(demo, tmp_path, capsys
     scene = demo["scene"]
     base = ["segment", "--image", scene["image"], "--aux", scene["aux"][0], "--out", str(tmp_path / "c.tif")]
     code, _, err = cli(capsys, *base, "--model", str(tmp_path / "foreign.onnx"), "--backend", "onnxruntime")
-    assert code == 2 and "has no DualStream metadata" in err and "python -m engine export" in err
+    assert code == 2 and "has no DualStream metadata" in err and "dualstream export" in err
     code, _, err = cli(capsys, *base, "--model", str(demo["onnx"]))
     assert code == 2 and "--backend onnxruntime" in err
     code, _, err = cli(capsys, *base, "--model", str(demo["bundle"]), "--backend", "onnxruntime")
