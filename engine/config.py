@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .declarations import setting
 from .errors import ConfigError
+from .errors import setting as named
 
 T = TypeVar("T", bound="Settings")
 
@@ -24,6 +26,7 @@ TTA_MODES = ("none", "flips", "d4")
 BACKENDS = ("torch", "onnxruntime")  # onnxruntime runs models exported by `dualstream export`
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "step", "plateau")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
 EARLY_STOP_METRICS = ("iou", "loss")  # validation IoU (higher is better) or validation loss (lower is better)
 LOSS_TERMS = ("focal", "lovasz", "dice", "ohem", "ce")  # ce: cross-entropy (binary cross-entropy for 1 class)
 LOSS_ALIASES = {"bce": "ce"}
@@ -99,6 +102,38 @@ def _check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+# Why a declared setting is not offered by a front end (the exposure test reads these).
+CONFIG_ONLY = "a fine-tuning setting: a config file can change it"
+SECTION = "a section: its own settings are declared"
+LOSS_DETAIL = "a fine-tuning setting of a loss term: command line or config file"
+OPTIM_DETAIL = "a fine-tuning setting of the optimiser: command line or config file"
+BULK = "many scenes (instead of --image/--out)"  # the command line's help group of the bulk settings
+
+
+def parse_label_pairs(text: str, what: str = "data.label_mapping") -> dict[str, int]:
+    """``"90=1, 255=255"`` (or ``90:1``; commas or semicolons) -> ``{"90": 1, "255": 255}``: raw label value ->
+    class number. Raw values are numbers; ``90.0`` is written ``90``. The one parser of VALUE=CLASS pairs."""
+    mapping: dict[str, int] = {}
+    for part in str(text or "").replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep:
+            key, sep, value = part.partition(":")
+        try:
+            raw = float(key)
+            number = float(value)
+            if not sep or not number.is_integer():
+                raise ValueError(part)
+        except ValueError:
+            raise ConfigError(f"{named(what)}: '{part}' is not VALUE=CLASS; write pairs like 90=1 (raw label value "
+                              f"= class number), or leave it unset when the label values are class numbers."
+                              ) from None
+        mapping[str(int(raw)) if raw.is_integer() else str(raw)] = int(number)
+    return mapping
+
+
 @dataclass
 class SceneSpec(Settings):
     """One explicit training/validation/inference scene as a GIS user has it."""
@@ -124,17 +159,32 @@ class SceneSpec(Settings):
 class AugmentConfig(Settings):
     """Joint (vision, aux, label) geometric augmentation and vision-only photometric augmentation."""
 
-    flips: bool = True
-    rot90: bool = True
-    rotation_degrees: float = 10.0  # small random rotation, 0 = off
-    scale_range: list[float] = field(default_factory=lambda: [0.75, 1.25])  # random resized crop
-    color_jitter: float = 0.2  # brightness/contrast strength, 0 = off
-    gray_probability: float = 0.05
-    hsv: float = 0.0  # 3-band imagery: hue (x pi radians), saturation and value jitter strength, 0 = off
-    clahe_probability: float = 0.0  # share of tiles given CLAHE (per band), 0 = off
-    clahe_clip: float = 2.0  # CLAHE clip limit, x the mean histogram bin count
-    clahe_grid: int = 8  # CLAHE tiles per side
-    copy_paste: float = 0.0  # share of tiles that get foreground objects pasted from another tile of the batch
+    flips: bool = setting(True, help="Random flips of the training tiles.", no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    rot90: bool = setting(True, help="Random quarter turns of the training tiles.", no_cli=CONFIG_ONLY,
+                          no_qgis=CONFIG_ONLY)
+    rotation_degrees: float = setting(10.0, help="Small random rotation up to this angle, 0 = off.",
+                                      no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    scale_range: list[float] = setting(default_factory=lambda: [0.75, 1.25], help="Random resized crop scales.",
+                                       no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    color_jitter: float = setting(0.2, help="Brightness/contrast jitter strength, 0 = off.", no_cli=CONFIG_ONLY,
+                                  no_qgis=CONFIG_ONLY)
+    gray_probability: float = setting(0.05, help="Share of tiles turned grey.", no_cli=CONFIG_ONLY,
+                                      no_qgis=CONFIG_ONLY)
+    hsv: float = setting(
+        0.0, label="Hue/saturation/value jitter (3-band imagery)", minimum=0.0, maximum=1.0, advanced=True,
+        metavar="STRENGTH", group="data",
+        help="Strength of random hue, saturation and brightness changes of 3-band imagery. 0: off.")
+    clahe_probability: float = setting(
+        0.0, flag="--clahe", param="CLAHE", label="CLAHE share", minimum=0.0, maximum=1.0, advanced=True,
+        metavar="SHARE", group="data",
+        help="Share of training tiles given contrast-limited adaptive histogram equalisation. 0: off.")
+    clahe_clip: float = setting(2.0, help="CLAHE clip limit, x the mean histogram bin count.", no_cli=CONFIG_ONLY,
+                                no_qgis=CONFIG_ONLY)
+    clahe_grid: int = setting(8, help="CLAHE tiles per side.", no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    copy_paste: float = setting(
+        0.0, label="Copy-paste share", minimum=0.0, maximum=1.0, advanced=True, metavar="SHARE", group="data",
+        help="Share of training tiles that get foreground objects (whole connected regions, with their labels) "
+             "pasted from another tile of the batch. 0: off.")
 
     def __post_init__(self) -> None:
         _check(len(self.scale_range) == 2 and 0 < self.scale_range[0] <= self.scale_range[1],
@@ -156,30 +206,94 @@ class AugmentConfig(Settings):
 class DataConfig(Settings):
     """Where training data comes from and how it is turned into tiles."""
 
-    data_dir: str | None = None  # reference layout: ts_sn/ tl_sn/ t_ap/ t_gems/ vs_sn/ vl_sn/ v_ap/ v_gems/
-    train_scenes: list[SceneSpec] = field(default_factory=list)
-    val_scenes: list[SceneSpec] = field(default_factory=list)
-    val_fraction: float = 0.2  # share of train tiles held out when no validation scenes are given
-    aux_prefixes: list[str] = field(default_factory=lambda: list(REFERENCE_AUX_PREFIXES))
-    # first N bands of each aux file; None = the reference layout's 12, or all bands of explicit scenes' files
-    aux_bands_per_file: int | None = None
-    label_mapping: dict[str, int] = field(default_factory=lambda: {"90": 1})  # raw value -> class
-    label_default_class: int = 0  # class of raw 0 (and of every unmapped value when strict_labels is off)
-    strict_labels: bool = True  # raw values neither mapped nor 0/nodata are an error (reported with counts)
-    class_names: list[str] = field(default_factory=lambda: ["background", "foreground"])
-    class_colors: list[str] = field(default_factory=lambda: ["#000000", "#ff0000"])
-    tile_size: int = 512
-    aux_ratio: int = 8
-    bands: list[int] | None = None  # vision bands of the image, from 1 (GDAL order); None = all (but x_bands)
-    x_bands: list[int] | None = None  # bands of the same image as the aux input (CMX's X modality; aux ratio 1)
-    tiles_per_epoch: int = 200
-    foreground_share: float = 0.5  # share of random tiles forced to contain foreground
-    skip_incomplete: bool = False  # skip scenes with a missing partner file instead of failing
-    ignore_index: int = 255
-    statistics: str = "percentile"  # "percentile" (2/98) or "meanstd"
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    seed: int = 0
-    statistics_tiles: int = 64  # tiles read (over all training scenes) to compute the band statistics
+    data_dir: str | None = setting(
+        None, flag="--data", param="DATA_FOLDER", custom_qgis=True, metavar="DIR", group="input and output",
+        label="OR: dataset folder (reference layout) instead of the layers above",
+        help="Folder with ts_sn/ (images), tl_sn/ (labels), t_ap/ and t_gems/ (aux rasters named "
+             "AIR_Pollution_CO_NAME.tif, GEMS_NAME.tif, ...), and optionally vs_sn/, vl_sn/, v_ap/, v_gems/ for "
+             "validation. Leave empty to train from layers instead.")
+    train_scenes: list[SceneSpec] = setting(
+        default_factory=list, flag="--image", custom_cli=True, param="INPUT", custom_qgis=True,
+        label="Image layer (with labels below; or a dataset folder)",
+        help="Training scenes: an image with its label and aux rasters.")
+    val_scenes: list[SceneSpec] = setting(
+        default_factory=list, flag="--val-image", custom_cli=True,
+        help="Validation scenes: an image with its label and aux rasters.",
+        no_qgis="the dialog trains on one scene of layers and holds a share of it out (VALIDATION_SHARE), or on a "
+                "dataset folder whose vs_sn/ scenes validate")
+    val_fraction: float = setting(
+        0.2, param="VALIDATION_SHARE", label="Validation share", minimum=0.0, maximum=0.9, group="data",
+        help="Share of the scene held out (as bands of tiles) to select the best epoch, when there is no "
+             "validation folder (vs_sn/) or validation scene. 0: no validation, the last epoch is kept.")
+    aux_prefixes: list[str] = setting(
+        default_factory=lambda: list(REFERENCE_AUX_PREFIXES), flag="--aux-prefix", cli={"action": "append"},
+        metavar="PREFIX", group="data",
+        help="Aux file prefix in the reference layout (repeat; default GEMS_ and AIR_Pollution_*).",
+        no_qgis="a dataset folder uses the reference layout's prefixes, and aux layers are given in their order")
+    aux_bands_per_file: int | None = setting(
+        None, label="Aux bands per file (0 = all)", minimum=0, off=0, advanced=True, metavar="N", group="data",
+        help="Use the first N bands of each aux raster. 0: every band of the aux layers, or 12 per file for a "
+             "dataset folder (the reference layout).")
+    label_mapping: dict[str, int] = setting(
+        default_factory=lambda: {"90": 1}, flag="--label-map", cli={"action": "append", "type": parse_label_pairs},
+        metavar="VALUE=CLASS", group="data", text="label_map", qgis_default={},
+        label="Label mapping (VALUE=CLASS, comma-separated; empty: values are classes)",
+        help="Raw label values and the class each one stands for, e.g. 90=1 for the reference data (raw 0 and "
+             "values not listed are class 0); map a value to 255 to mark it unlabelled. Label values that are not "
+             "classes stop the training with their list. The bundle keeps the mapping, and Segment writes it into "
+             "its class raster, so Evaluate needs it only to override. The command line's default is the "
+             "reference data's 90=1; the dialog's is empty: the label values are the class numbers 0, 1, 2, ...")
+    label_default_class: int = setting(
+        0, group="data", help="Class of raw 0 (and of every unmapped value when strict labels are off).",
+        no_qgis="raw 0 is class 0 in the dialog; other classes from the command line or a config file")
+    strict_labels: bool = setting(
+        True, help="Raw values neither mapped nor 0/nodata are an error (reported with counts).",
+        no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    class_names: list[str] = setting(
+        default_factory=lambda: ["background", "foreground"], cli={"nargs": "+"}, metavar="NAME", group="data",
+        text="list", label="Class names (comma-separated)",
+        help="One name per class, class 0 first; two names train a binary model. They make the legend of every "
+             "segmented raster.")
+    class_colors: list[str] = setting(
+        default_factory=lambda: ["#000000", "#ff0000"], cli={"nargs": "+"}, metavar="#RRGGBB", group="data",
+        text="list", label="Class colours (comma-separated #RRGGBB)",
+        help="One colour per class (#RRGGBB, class 0 first), used to style the segmented rasters; colours not "
+             "given come from the palette.")
+    tile_size: int = setting(512, label="Tile size (pixels)", minimum=32, maximum=4096, group="data",
+                             help="Edge of the square training tiles; a multiple of 32 (and of the aux ratio).")
+    aux_ratio: int = setting(8, label="Aux ratio (vision pixels per aux pixel)", minimum=1, advanced=True,
+                             group="data",
+                             help="The aux stream sees each tile at 1/ratio of its size (reference: 8).")
+    bands: list[int] | None = setting(
+        None, cli={"type": str}, metavar="B,...", group="data", label="Image bands (e.g. 3,2,1; empty: all)",
+        help="Bands of the image the model sees, counted from 1 as in GDAL, in this order (drop an alpha band, "
+             "pick 4 of 13 Sentinel-2 bands). Empty: every band not used as X bands. Stored in the bundle and "
+             "applied again by Segment.")
+    x_bands: list[int] | None = setting(
+        None, cli={"type": str}, metavar="B,...", group="data", label="X bands of the same image (CMX, e.g. 4)",
+        help="Bands of the same image fed to the second (aux) stream at full resolution, e.g. 4 = NIR of an "
+             "R,G,B,NIR file; instead of aux layers. Must not overlap the image bands.")
+    tiles_per_epoch: int = setting(200, label="Tiles per epoch", minimum=1, advanced=True, group="data",
+                                   help="Random training tiles drawn per epoch.")
+    foreground_share: float = setting(
+        0.5, group="data", help="Share of random tiles forced to contain foreground.",
+        no_qgis="the dialog keeps the default: half of the random tiles contain foreground")
+    skip_incomplete: bool = setting(
+        False, group="data", help="Skip scenes with a missing partner file instead of failing.",
+        no_qgis="a dialog run names its scenes; a missing file is an error to fix, not to skip")
+    ignore_index: int = setting(255, help="Class value of unlabelled pixels (left out of loss and metrics).",
+                                no_cli="map raw values to it with --label-map VALUE=255",
+                                no_qgis="map raw values to it with Label mapping VALUE=255")
+    statistics: str = setting(
+        "percentile", choices=("percentile", "meanstd"), group="data",
+        help="Band statistics of the normalisation: percentile (2/98) or meanstd.",
+        no_qgis="percentile statistics suit imagery of any bit depth; a config file can choose meanstd")
+    augment: AugmentConfig = setting(default_factory=AugmentConfig, help="Augmentation settings.",
+                                     no_cli=SECTION, no_qgis=SECTION)
+    seed: int = setting(0, help="Seed of data sampling.", no_cli="--seed sets it with the training seed",
+                        no_qgis="Random seed (SEED) sets it with the training seed")
+    statistics_tiles: int = setting(64, help="Tiles read (over all training scenes) to compute band statistics.",
+                                    no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, dict):
@@ -268,6 +382,17 @@ def parse_loss_terms(text: str | dict[str, Any], what: str = "loss") -> dict[str
     return terms
 
 
+def _loss_terms_flag(text: str) -> dict[str, float]:
+    return parse_loss_terms(text, named("loss.terms"))
+
+
+def _number_list_flag(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"expected comma-separated numbers, e.g. 0.3,0.15 (got {text!r})") from None
+
+
 @dataclass
 class LossConfig(Settings):
     """The training loss: named terms with weights, their options, and the deep-supervision side weights.
@@ -277,14 +402,24 @@ class LossConfig(Settings):
     output weighs 1, side output i weighs ``side_weights[i]``.
     """
 
-    terms: dict[str, float] | None = None  # name -> weight, names from LOSS_TERMS
-    focal_alpha: float | None = None  # None: 0.25 for binary models, no class weighting for multi-class ones
-    focal_gamma: float = 2.0
-    lovasz_variant: str = "hinge"  # hinge (Berman, on logits) | probability (the reference's, binary only)
-    dice_smooth: float = 1.0
-    ohem_threshold: float = 0.7  # pixels whose true-class probability is below this are "hard"
-    ohem_min_kept: int = 100_000  # at least this many hardest pixels per batch
-    side_weights: list[float] | None = None  # one per side output of the model; None = the family's default
+    terms: dict[str, float] | None = setting(
+        None, flag="--loss", param="LOSS", cli={"type": _loss_terms_flag}, metavar="TERM=W,...", group="loss",
+        advanced=True, label="Loss terms (e.g. focal=1,dice=1; empty: the family's)",
+        help=f"Weighted loss terms from {', '.join(LOSS_TERMS)} (bce = ce). Empty: dualstream 0.5 focal + 0.5 "
+             f"lovasz, cmx ohem + dice, baselines focal + dice.")
+    focal_alpha: float | None = setting(None, group="loss", no_qgis=LOSS_DETAIL,
+                                        help="Focal alpha (default: 0.25 for binary models, none multi-class).")
+    focal_gamma: float = setting(2.0, group="loss", no_qgis=LOSS_DETAIL, help="Focal gamma.")
+    lovasz_variant: str = setting("hinge", choices=("hinge", "probability"), group="loss", no_qgis=LOSS_DETAIL,
+                                  help="hinge (Berman, on logits) or probability (the reference's, binary only).")
+    dice_smooth: float = setting(1.0, group="loss", no_qgis=LOSS_DETAIL, help="Dice smoothing term.")
+    ohem_threshold: float = setting(0.7, group="loss", no_qgis=LOSS_DETAIL,
+                                    help="Pixels whose true-class probability is below this are hard (OHEM).")
+    ohem_min_kept: int = setting(100_000, group="loss", no_qgis=LOSS_DETAIL,
+                                 help="At least this many hardest pixels per batch (OHEM).")
+    side_weights: list[float] | None = setting(
+        None, cli={"type": _number_list_flag}, metavar="W,...", group="loss", no_qgis=LOSS_DETAIL,
+        help="Deep-supervision weight of each side output of the model (dualstream: 0.3,0.15).")
 
     def __post_init__(self) -> None:
         if self.terms is not None:
@@ -351,34 +486,71 @@ def _legacy_loss(data: dict[str, Any]) -> dict[str, Any]:
 class TrainConfig(Settings):
     """Optimisation and schedule settings (reference values as defaults where they exist)."""
 
-    output: str = "model.dsmodel"
-    epochs: int = 40  # main (unfrozen) epochs
-    warmup_epochs: int = 2  # both encoders frozen
-    batch_size: int = 4
-    learning_rate: float = 3e-4
-    weight_decay: float = 1e-5
-    vision_lr_factor: float = 0.1
-    aux_lr_factor: float = 0.5
-    optimizer: str = "adamw"  # adamw | adam | sgd
-    momentum: float = 0.9  # sgd only
-    schedule: str = "cosine"  # cosine | step | plateau
-    warmup_steps: int = 0  # linear LR warm-up steps at the start of the main stage
-    min_learning_rate: float = 1e-6
-    step_epochs: int = 10  # schedule "step": multiply the LR by step_gamma every step_epochs main epochs
-    step_gamma: float = 0.1
-    plateau_patience: int = 3  # schedule "plateau": epochs without validation IoU gain before reducing the LR
-    plateau_factor: float = 0.5
-    grad_accumulation: int = 1
-    grad_clip: float | None = 1.0
-    amp: str = "auto"  # auto (on with CUDA) | off | bf16 | fp16
-    early_stop_patience: int | None = 10
-    early_stop_metric: str = "iou"  # iou | loss (validation); also picks the best epoch (the bundle's weights)
-    device: str = "auto"
-    num_workers: int = 0
-    resume: bool = False
-    loss: LossConfig = field(default_factory=LossConfig)
-    seed: int = 0
-    preview_tiles: int = 6  # validation tiles shown in the <stem>_predictions.png grid (0 = no grid)
+    output: str = setting("model.dsmodel", flag="--out", custom_qgis=True, param="OUTPUT", label="Model bundle",
+                          metavar="MODEL", group="input and output", help="The model bundle to write (.dsmodel).")
+    epochs: int = setting(40, label="Epochs (all layers trained)", minimum=0, group="training",
+                          help="Epochs of full training after the warm-up epochs.")
+    warmup_epochs: int = setting(
+        2, label="Warm-up epochs (encoders frozen)", minimum=0, group="training",
+        help="First epochs with both encoders frozen, training fusion and decoder only.")
+    batch_size: int = setting(4, label="Batch size", minimum=1, group="training",
+                              help="Tiles per training step; lower it when the GPU runs out of memory.")
+    learning_rate: float = setting(
+        3e-4, flag="--lr", label="Learning rate", minimum=1e-8, maximum=1.0, group="training",
+        help="Learning rate of fusion and decoder (vision encoder x0.1, aux encoder x0.5).")
+    weight_decay: float = setting(1e-5, label="Weight decay", minimum=0.0, advanced=True, group="training",
+                                  help="Weight decay of the optimiser.")
+    vision_lr_factor: float = setting(0.1, group="training", no_qgis=OPTIM_DETAIL,
+                                      help="Learning rate of the vision encoder, x the learning rate.")
+    aux_lr_factor: float = setting(0.5, group="training", no_qgis=OPTIM_DETAIL,
+                                   help="Learning rate of the aux encoder, x the learning rate.")
+    optimizer: str = setting(
+        "adamw", choices=OPTIMIZERS, label="Optimiser", advanced=True, group="training",
+        help="adamw (decoupled weight decay), adam (L2 weight decay, the building design's) or sgd (momentum "
+             "0.9); the encoders train at a fraction of the learning rate.")
+    momentum: float = setting(0.9, group="training", no_qgis=OPTIM_DETAIL, help="SGD momentum.")
+    schedule: str = setting(
+        "cosine", choices=SCHEDULES, label="Learning-rate schedule", advanced=True, group="training",
+        help="cosine decay, step (x step gamma every step epochs) or plateau (reduced when the validation score "
+             "stalls).")
+    warmup_steps: int = setting(0, group="training", no_qgis=OPTIM_DETAIL,
+                                help="Linear learning-rate warm-up steps at the start of the main stage.")
+    min_learning_rate: float = setting(1e-6, flag="--min-lr", group="training", no_qgis=OPTIM_DETAIL,
+                                       help="The learning rate the cosine schedule ends at.")
+    step_epochs: int = setting(10, group="training", no_qgis=OPTIM_DETAIL,
+                               help="Schedule step: multiply the learning rate by step gamma every this many epochs.")
+    step_gamma: float = setting(0.1, group="training", no_qgis=OPTIM_DETAIL, help="Schedule step: the factor.")
+    plateau_patience: int = setting(
+        3, group="training", no_qgis=OPTIM_DETAIL,
+        help="Schedule plateau: epochs without validation gain before the learning rate is reduced.")
+    plateau_factor: float = setting(0.5, group="training", no_qgis=OPTIM_DETAIL, help="Schedule plateau: the factor.")
+    grad_accumulation: int = setting(
+        1, label="Gradient accumulation (batches per step)", minimum=1, advanced=True, group="training",
+        help="Sum the gradients of this many batches per optimiser step (a larger effective batch).")
+    grad_clip: float | None = setting(1.0, off=0, group="training", no_qgis=OPTIM_DETAIL,
+                                      help="Max gradient norm, 0 = off.")
+    amp: str = setting("auto", choices=AMP_MODES, group="training", help="Mixed precision: auto (on with CUDA), "
+                       "off, bf16 or fp16.", no_qgis="the dialog uses auto: mixed precision on a GPU")
+    early_stop_patience: int | None = setting(
+        10, flag="--patience", param="PATIENCE", label="Early-stopping patience (epochs, 0 = off)", minimum=0, off=0,
+        advanced=True, group="training", help="Stop after this many epochs without a better validation score.")
+    early_stop_metric: str = setting(
+        "iou", flag="--patience-metric", choices=EARLY_STOP_METRICS, label="Early stopping and best epoch by",
+        advanced=True, group="training",
+        help="iou: validation IoU; loss: validation loss. Also decides which epoch the bundle keeps.")
+    device: str = setting("auto", choices=DEVICES, open_choices=True, label="Device", group="training",
+                          help="auto: the GPU when CUDA is available, else the CPU (cuda:N picks a GPU).")
+    num_workers: int = setting(0, group="training", help="Data loader processes.",
+                               no_qgis="worker processes inside QGIS would start QGIS's own executable")
+    resume: bool = setting(
+        False, label="Resume from the last checkpoint", advanced=True, group="input and output",
+        help="Continue an interrupted or cancelled training from the checkpoint beside the bundle "
+             "(MODEL.dsmodel.ckpt) with the same settings; with more epochs, it takes a finished training further.")
+    loss: LossConfig = setting(default_factory=LossConfig, help="Loss settings.", no_cli=SECTION, no_qgis=SECTION)
+    seed: int = setting(0, label="Random seed", minimum=0, advanced=True, group="training",
+                        help="Seed of tile sampling, augmentation and initialisation (same seed, same model on CPU).")
+    preview_tiles: int = setting(6, group="training", no_qgis="the report always shows the default 6 tiles",
+                                 help="Validation tiles shown in the report's predictions grid (0 = no grid).")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -414,7 +586,7 @@ class TrainConfig(Settings):
         _check(self.early_stop_metric in EARLY_STOP_METRICS,
                f"early_stop_metric '{self.early_stop_metric}' is unknown; use one of {list(EARLY_STOP_METRICS)}.")
         _check(self.grad_accumulation >= 1, "grad_accumulation must be >= 1.")
-        _check(self.amp in ("auto", "off", "bf16", "fp16"), "amp must be auto, off, bf16 or fp16.")
+        _check(self.amp in AMP_MODES, f"amp must be one of {list(AMP_MODES)}.")
         _check(self.device in DEVICES or self.device.startswith("cuda:"),
                f"device '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
 
@@ -423,31 +595,86 @@ class TrainConfig(Settings):
 class SegmentConfig(Settings):
     """Whole-scene inference settings."""
 
-    image: str = ""
-    models: list[str] = field(default_factory=list)  # one or more bundles; several = ensemble
-    output: str = ""
-    aux: list[str] = field(default_factory=list)
-    model_weights: list[float] | None = None  # ensemble weights, default equal
-    probabilities: str | None = None  # optional probability raster
-    probability_dtype: str = "float32"  # float32 | uint8
-    polygons: str | None = None  # optional GeoPackage
-    min_polygon_area: float = 0.0  # map units squared
-    simplify_tolerance: float = 0.0  # map units
-    polygon_classes: list[int] | None = None  # classes to polygonize; None = foreground (binary) or all classes
-    extent: list[float] | None = None
-    extent_crs: str | None = None
-    aoi: str | None = None
-    device: str = "auto"
-    batch_size: int = 4
-    tile_size: int | None = None  # default: the bundle's
-    overlap: float = 0.25  # share of the tile
-    tta: str = "none"
-    threshold: float = 0.5  # binary models
-    resample_to_training_gsd: bool = False
-    prefetch: int = 2  # tiles read ahead by the background reader
-    readers: int | None = None  # tile reader workers; None = from the CPU count and the device
-    reader_processes: bool = False  # the workers are processes, not threads (not inside QGIS; see reader_pool)
-    backend: str = "torch"  # torch (bundles) | onnxruntime (exported .onnx models, no torch needed)
+    image: str = setting("", param="INPUT", custom_qgis=True, label="Image layer", metavar="RASTER",
+                         group="input and output", help="Image to segment (same bands as in training).")
+    models: list[str] = setting(
+        default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
+        param="MODEL", custom_qgis=True, label="Model bundle (.dsmodel; several separated by ; for an ensemble)",
+        help="Model bundle (.dsmodel), or an exported .onnx model with the onnxruntime backend; several: an "
+             "ensemble.")
+    output: str = setting("", flag="--out", metavar="OUT.tif", group="input and output", param="OUTPUT",
+                          custom_qgis=True, label="Class raster", help="Class GeoTIFF to write.")
+    aux: list[str] = setting(default_factory=list, cli={"action": "append"}, metavar="RASTER",
+                             group="input and output", custom_qgis=True, label="Aux layers (in the model's order)",
+                             help="Aux raster (repeat, in the training order; any CRS/resolution).")
+    model_weights: list[float] | None = setting(
+        None, flag="--weights", custom_cli=True, param="WEIGHTS", custom_qgis=True,
+        label="Ensemble weights (comma-separated)", help="One weight per model bundle, e.g. 2,1. Empty: equal.")
+    probabilities: str | None = setting(
+        None, metavar="P.tif", group="input and output", param="OUTPUT_PROBABILITIES", custom_qgis=True,
+        label="Probability raster", help="Also write class probabilities (GeoTIFF).")
+    probability_dtype: str = setting(
+        "float32", choices=("float32", "uint8"), group="input and output",
+        help="uint8 stores round(p * 254), nodata 255.",
+        no_qgis="the dialog writes float32 probabilities; uint8 (4x smaller) from the command line")
+    polygons: str | None = setting(None, metavar="P.gpkg", group="input and output", param="OUTPUT_POLYGONS",
+                                   custom_qgis=True, label="Polygons", help="Also write polygons (GeoPackage).")
+    min_polygon_area: float = setting(
+        0.0, flag="--min-area", label="Minimum polygon area (map units²)", minimum=0.0, advanced=True,
+        group="input and output", help="Polygons smaller than this are left out of the polygon output.")
+    simplify_tolerance: float = setting(
+        0.0, flag="--simplify", group="input and output",
+        help="Simplify polygons with this tolerance (map units).",
+        no_qgis="QGIS's own Simplify tool simplifies the polygon layer")
+    polygon_classes: list[int] | None = setting(
+        None, cli={"nargs": "+"}, metavar="CLASS", group="input and output",
+        help="Classes to polygonize (default: foreground for binary models, all otherwise).",
+        no_qgis="the polygons hold every class; filter them by class_id in QGIS")
+    extent: list[float] | None = setting(
+        None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group="area", custom_qgis=True,
+        label="Extent", help="Segment only this extent (snapped outward to the image's pixel grid).")
+    extent_crs: str | None = setting(None, metavar="CRS", group="area", param="EXTENT", custom_qgis=True,
+                                     label="Extent", help="CRS of the extent, e.g. EPSG:4326 (default: the image's).")
+    aoi: str | None = setting(None, metavar="LAYER", group="area",
+                              help="Polygon layer: pixels outside become nodata.",
+                              no_qgis="the dialog limits the area with Extent; clip the class raster by a mask layer")
+    device: str = setting("auto", choices=DEVICES, open_choices=True, label="Device", group="inference",
+                          help="auto: the GPU when CUDA is available, else the CPU (cuda:N picks a GPU).")
+    batch_size: int = setting(4, label="Batch size", minimum=1, group="inference",
+                              help="Tiles predicted at once; lower it when memory runs out.")
+    tile_size: int | None = setting(
+        None, label="Tile size (0 = the model's)", minimum=0, maximum=8192, off=0, advanced=True, group="inference",
+        help="Edge of the predicted tiles in pixels, a multiple of 32. 0: the training tile size.")
+    overlap: float = setting(
+        0.25, label="Tile overlap (share of the tile)", minimum=0.0, maximum=0.89, group="inference",
+        help="Overlap between neighbouring tiles; overlapping predictions are blended, which removes seams.")
+    tta: str = setting(
+        "none", choices=TTA_MODES, label="Test-time augmentation", group="inference",
+        help="none; flips (3 passes: as is, flipped left-right, flipped up-down); d4 (8 passes: all rotations and "
+             "flips). More passes: smoother results, proportionally slower.")
+    threshold: float = setting(
+        0.5, label="Probability threshold (binary models)", minimum=0.01, maximum=0.99, advanced=True,
+        group="inference", help="A pixel is foreground when its probability is at least this (binary models only).")
+    resample_to_training_gsd: bool = setting(
+        False, label="Resample to the training resolution", advanced=True, group="inference",
+        help="Predict on a virtual copy of the image at the model's training pixel size (averaged when shrinking, "
+             "interpolated when enlarging), then bring the results back onto the image's grid. Use it when the "
+             "image resolution differs much from the training one (the log warns with the factor).")
+    prefetch: int = setting(2, group="inference", help="Batches read ahead by the reader thread.",
+                            no_qgis="the default keeps the model busy; tune it from the command line")
+    readers: int | None = setting(
+        None, label="Tile reader threads (0 = automatic)", minimum=0, maximum=64, off=0, advanced=True, metavar="N",
+        group="inference",
+        help="Threads reading and warping tiles ahead of the model. 0: one on the CPU, the free cores on a GPU.")
+    reader_processes: bool = setting(
+        False, group="inference",
+        help="Run the reader workers as processes (no GIL shared with the model; copies each tile once more); "
+             "measure with bench/bench_bulk.py which is faster on your machine.",
+        no_qgis="processes cannot be started inside QGIS (see engine/segment/reader_pool.py)")
+    backend: str = setting(
+        "torch", choices=BACKENDS, group="inference",
+        help="torch runs bundles; onnxruntime runs models exported with `export` (no torch needed).",
+        no_qgis="the dialogs run .dsmodel bundles, with torch")
 
     def __post_init__(self) -> None:
         _check(self.tta in TTA_MODES, f"tta '{self.tta}' is unknown; use one of {TTA_MODES}.")
@@ -482,14 +709,31 @@ class SegmentConfig(Settings):
 class BulkConfig(Settings):
     """Many scenes segmented with the same bundle(s) and SegmentConfig settings, one set of outputs each."""
 
-    images: list[str] = field(default_factory=list)  # files, globs (``**`` recursive) or folders
-    aux_patterns: list[str] = field(default_factory=list)  # per scene, in channel order: {stem}, {name}; globs ok
-    manifest: str | None = None  # CSV or JSON: image, aux..., output (instead of images + aux_patterns)
-    out_dir: str = ""
-    overwrite: bool = False  # redo scenes already finished (and replace outputs of other runs)
-    probabilities: bool = False  # also write <name>_probabilities.tif per scene
-    polygons: bool = False  # also write <name>.gpkg per scene
-    mosaic: bool = False  # a VRT of the class rasters per CRS
+    images: list[str] = setting(
+        default_factory=list, cli={"nargs": "+"}, metavar="PATH_OR_GLOB", group=BULK, param="INPUT",
+        custom_qgis=True, label="Image layers",
+        help="Images, globs ('tiles/*.tif', '**' recursive) or folders; each scene's outputs go to the output "
+             "folder named after it.")
+    aux_patterns: list[str] = setting(
+        default_factory=list, flag="--aux-pattern", cli={"action": "append"}, metavar="PATTERN", group=BULK,
+        custom_qgis=True, label="Aux file pattern(s), in the model's order",
+        help="Each scene's aux file by name, relative to its image: '{stem}_aux.tif' ({stem}: image name without "
+             "extension, {name}: with it; globs ok); several in the training order.")
+    manifest: str | None = setting(
+        None, metavar="FILE", group=BULK, custom_qgis=True, label="Manifest (CSV or JSON) instead of layers/folder",
+        help="CSV (header image,aux[,aux2...][,output]) or JSON list of {image, aux, output}.")
+    out_dir: str = setting("", metavar="DIR", group=BULK, param="OUTPUT", custom_qgis=True, label="Output folder",
+                           help="Output folder: <name>.tif + .qml per scene, summary.json/.csv/.html.")
+    overwrite: bool = setting(
+        False, group=BULK, label="Redo scenes already finished",
+        help="By default a rerun skips the scenes finished with the same model(s) and settings.")
+    probabilities: bool = setting(False, flag="--with-probabilities", group=BULK,
+                                  label="Also write probability rasters",
+                                  help="<name>_probabilities.tif per scene (float32).")
+    polygons: bool = setting(False, flag="--with-polygons", group=BULK, label="Also write polygons",
+                             help="<name>.gpkg per scene with class_id, class_name and area.")
+    mosaic: bool = setting(False, group=BULK, label="Write a VRT mosaic of the class rasters",
+                           help="mosaic.vrt in the output folder (one per CRS when the scenes differ).")
 
     def __post_init__(self) -> None:
         _check(bool(self.out_dir), "No output folder given; pass --out-dir DIR (one set of outputs per scene).")
@@ -505,16 +749,46 @@ class BulkConfig(Settings):
 class EvaluateConfig(Settings):
     """Compare a predicted class raster with a label raster or vector layer."""
 
-    prediction: str = ""
-    label: str = ""
-    output: str = "metrics.json"  # JSON; a CSV with the same stem is written beside it
-    label_field: str | None = None
-    label_mapping: dict[str, int] | None = None  # raw label value -> class; None = values are classes
-    num_classes: int | None = None  # default: from the prediction's colour table / values
-    ignore_index: int = 255
-    per_image_dice: bool = False
-    rle_csv: str | None = None
+    prediction: str = setting(
+        "", flag="--pred", cli={"required": True}, metavar="RASTER|DIR", param="INPUT", custom_qgis=True,
+        label="Predicted class raster", help="Class raster written by segment, or a folder of them.")
+    label: str = setting(
+        "", cli={"required": True}, metavar="LAYER|DIR", param="LABELS", custom_qgis=True,
+        label="Label layer (raster or polygons)",
+        help="Label raster (any grid/CRS) or polygon layer, or a folder matched by file name.")
+    output: str = setting("metrics.json", flag="--out", metavar="metrics.json", custom_qgis=True,
+                          label="Metrics (JSON)",
+                          help="Metrics JSON; <stem>.csv and <stem>_confusion.csv are written beside it.")
+    label_field: str | None = setting(
+        None, metavar="FIELD", custom_qgis=True, label="Class field (polygon labels)",
+        help="Vector label field with the class (default: every polygon is class 1).")
+    label_mapping: dict[str, int] | None = setting(
+        None, flag="--label-map", cli={"action": "append", "type": parse_label_pairs}, metavar="VALUE=CLASS",
+        text="label_map", label="Label mapping (VALUE=CLASS; empty: the model's own)",
+        help="Empty (the default): the mapping the model was trained with, which Segment writes into the class "
+             "raster (the log says when it is used); a raster from elsewhere: the label values are the class "
+             "numbers. Otherwise raw label values and their classes, e.g. 90=1. A mapping none of whose values "
+             "occurs in the labels, or label values that are not classes, stop with a message instead of scoring "
+             "every pixel as background.")
+    num_classes: int | None = setting(None, help="Default: from the prediction's category names.",
+                                      no_qgis="the classes come from the prediction, which Segment writes them into")
+    ignore_index: int = setting(255, help="Label value left out of the metrics.",
+                                no_qgis="map raw values to 255 with Label mapping to leave them out")
+    per_image_dice: bool = setting(False, flag="--dice", help="Per-image Dice (foreground = 1).",
+                                   no_qgis="a competition metric over folders of images; command line only")
+    rle_csv: str | None = setting(
+        None, metavar="CSV", help="Write the run-length CSV (ImageId,EncodedPixels; row-major, 1-indexed, -1 = empty).",
+        no_qgis="a competition format; command line only")
+    html: str | None = setting(
+        None, metavar="REPORT.html", param="OUTPUT_HTML", custom_qgis=True, label="Metrics report (HTML)",
+        help="A one-page HTML summary (per-class table and confusion matrix).")
 
+
+#: The declared settings' sections (as in config files and in ``setting("section.field")`` message markers).
+SETTINGS_SECTIONS: dict[str, type[Settings]] = {
+    "data": DataConfig, "augment": AugmentConfig, "loss": LossConfig, "train": TrainConfig,
+    "segment": SegmentConfig, "bulk": BulkConfig, "evaluate": EvaluateConfig,
+}
 
 _NESTED: dict[str, type[Settings]] = {
     "augment": AugmentConfig,

@@ -1,10 +1,42 @@
-"""One hierarchy of engine errors. Every message says what went wrong *and* what to do."""
+"""One hierarchy of engine errors. Every message says what went wrong *and* what to do.
+
+A message names a setting with :func:`setting` (``f"lower {setting('data.tile_size')}"``), never with one front
+end's spelling: the command line renders it as ``--tile-size``, QGIS as its parameter ('Tile size (pixels)'),
+and ``str(error)`` as the setting's own name (``tile_size``), e.g. in log files and bulk summaries.
+"""
 
 from __future__ import annotations
+
+import re
+from typing import Callable
+
+_SETTING = re.compile(r"\u27e6([\w.]+)\u27e7")  # the marker: the setting's key in white square brackets
+
+
+def setting(key: str) -> str:
+    """How a message names a setting: ``"section.field"`` (``data.tile_size``) or a bare field name."""
+    return f"\u27e6{key}\u27e7"
+
+
+def plain_name(key: str) -> str:
+    """The setting's own name (the config-file key), the rendering without a front end."""
+    return key.rpartition(".")[2]
+
+
+def render(text: str, name: Callable[[str], str] = plain_name) -> str:
+    """``text`` with every setting marker replaced by ``name(key)``."""
+    return _SETTING.sub(lambda m: name(m.group(1)), text)
 
 
 class DualStreamError(Exception):
     """Base class of every error the engine raises on purpose."""
+
+    def __str__(self) -> str:
+        return render(super().__str__())
+
+    def render(self, name: Callable[[str], str] = plain_name) -> str:
+        """The message with its settings named by ``name`` (a front end's renderer)."""
+        return render(super().__str__(), name)
 
 
 class ConfigError(DualStreamError, ValueError):

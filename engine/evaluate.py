@@ -13,6 +13,7 @@ Prediction and label may be two files, or two folders whose rasters are paired b
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 from collections.abc import Iterable
@@ -213,7 +214,8 @@ def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> dict[str,
     if not cfg.prediction or not cfg.label:
         raise ConfigError("evaluate needs a prediction (--pred) and a label (--label).")
     check_outputs(*evaluate_files(cfg))
-    with output_locks({"metrics (--out)": cfg.output, "run-length CSV (--rle-csv)": cfg.rle_csv}):
+    with output_locks({"metrics (--out)": cfg.output, "run-length CSV (--rle-csv)": cfg.rle_csv,
+                       "HTML report (--html)": cfg.html}):
         return _evaluate(cfg, callback)
 
 
@@ -224,6 +226,8 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
     check_writable(cfg.output, "metrics file")
     if cfg.rle_csv:
         check_writable(cfg.rle_csv, "run-length CSV")
+    if cfg.html:
+        check_writable(cfg.html, "HTML report")
     num_classes, names = _class_info(pairs[0][1], cfg.num_classes)
     label_mapping, mapping_source = _label_mapping(cfg, pairs[0][1], callback)
     matrix = ConfusionMatrix(num_classes, cfg.ignore_index)
@@ -286,6 +290,8 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
     if cfg.rle_csv:
         write_text_atomic(cfg.rle_csv, _rows_csv(["ImageId", "EncodedPixels"], ((r.name, r.rle) for r in images)))
         metrics["rle_csv"] = cfg.rle_csv
+    if cfg.html:
+        write_text_atomic(cfg.html, report_html(metrics))
     callback.info(f"mIoU {summary['miou']:.4f}, pixel accuracy {summary['pixel_accuracy']:.4f} over "
                   f"{summary['pixels']:,} pixels; wrote '{cfg.output}'.")
     return metrics
@@ -319,3 +325,54 @@ def _confusion_csv(summary: dict[str, Any]) -> str:
     names = summary["class_names"]
     rows = [[f"truth {n}", *row] for n, row in zip(names, summary["confusion_matrix"])]
     return _rows_csv(["", *[f"predicted {n}" for n in names]], rows)
+
+
+#: Per-class metrics of the summary, as the report's (and the QGIS table's) columns.
+PER_CLASS = ("iou", "f1", "precision", "recall")
+
+
+def class_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """One dict per class (class_id, class_name and the per-class metrics) from the metrics."""
+    ious = list(metrics.get("iou") or [])
+    names = list(metrics.get("class_names") or [])
+    rows = []
+    for index in range(len(ious)):
+        row: dict[str, Any] = {"class_id": index,
+                               "class_name": str(names[index]) if index < len(names) else f"class {index}"}
+        for key in PER_CLASS:
+            values = metrics.get(key) or []
+            row[key] = values[index] if index < len(values) else None
+        rows.append(row)
+    return rows
+
+
+def _cell(value: Any) -> str:
+    try:
+        return "n/a" if value is None else f"{float(value):.4f}"
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+def report_html(metrics: dict[str, Any]) -> str:
+    """A small self-contained HTML page: the summary, the per-class table and the confusion matrix."""
+    rows = class_rows(metrics)
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in ("class", "name", *PER_CLASS))
+    body = "".join("<tr>" + f"<td>{r['class_id']}</td><td>{html.escape(r['class_name'])}</td>"
+                   + "".join(f"<td>{_cell(r[k])}</td>" for k in PER_CLASS) + "</tr>" for r in rows)
+    matrix = metrics.get("confusion_matrix") or []
+    names = [r["class_name"] for r in rows]
+    cm_head = "<th>truth \\ predicted</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    cm_body = "".join(f"<tr><th>{html.escape(names[i] if i < len(names) else str(i))}</th>"
+                      + "".join(f"<td>{int(v):,}</td>" for v in line) + "</tr>" for i, line in enumerate(matrix))
+    summary = {k: metrics.get(k) for k in ("miou", "pixel_accuracy", "foreground_iou") if k in metrics}
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>DualStream evaluation</title><style>"
+        "body{font-family:sans-serif}table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.2em .5em}"
+        "</style></head><body><h1>DualStream evaluation</h1>"
+        f"<p>Prediction: {html.escape(str(metrics.get('prediction')))}<br>"
+        f"Labels: {html.escape(str(metrics.get('label')))}</p>"
+        "<p>" + ", ".join(f"<b>{k}</b> {_cell(v)}" for k, v in summary.items()) + "</p>"
+        f"<h2>Per class</h2><table><tr>{head}</tr>{body}</table>"
+        f"<h2>Confusion matrix (pixels)</h2><table><tr>{cm_head}</tr>{cm_body}</table>"
+        f"<h2>All metrics</h2><pre>{html.escape(json.dumps(metrics, indent=2, default=str))}</pre></body></html>"
+    )

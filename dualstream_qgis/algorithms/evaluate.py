@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-import json
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +39,6 @@ from .common import (
     parse_label_mapping,
 )
 from .sources import label_source, raster_source
-
-#: Per-class metrics of the engine's summary, as table columns.
-PER_CLASS = ("iou", "f1", "precision", "recall")
 
 
 class EvaluateAlgorithm(DualStreamAlgorithm):
@@ -129,19 +124,17 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
         if Path(output).suffix.lower() != ".json":
             output = str(Path(output).with_suffix(".json"))
         ensure_parent(output, self.OUTPUT)
+        html_path = ensure_parent(self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context) or None,
+                                  self.OUTPUT_HTML)
         config = engine_module("config")
         cfg = run_engine(config.EvaluateConfig, prediction=prediction, label=label, output=output,
-                         label_field=field, label_mapping=mapping)
-        html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
-        if html_path:  # written here, not by the engine: checked with the engine's files before any work
-            safety = engine_module("io.safety")
-            inputs, outputs = safety.evaluate_files(cfg)
-            run_engine(safety.check_outputs, inputs, {**outputs, "HTML report (OUTPUT_HTML)": html_path})
+                         label_field=field, label_mapping=mapping, html=html_path)
         metrics = run_engine(engine_module("evaluate").evaluate, cfg, self.callback(feedback, Stages(EVALUATE_STAGES)))
-        rows = class_rows(metrics)
+        rows = engine_module("evaluate").class_rows(metrics)
+        per_class = engine_module("evaluate").PER_CLASS
         for row in rows:
             feedback.pushInfo(f"class {row['class_id']} ({row['class_name']}): "
-                              + ", ".join(f"{k}={_fmt(row[k])}" for k in PER_CLASS))
+                              + ", ".join(f"{k}={_fmt(row[k])}" for k in per_class))
         feedback.pushInfo(f"mean IoU {_fmt(metrics.get('miou'))}, pixel accuracy {_fmt(metrics.get('pixel_accuracy'))}")
         results: dict[str, Any] = {
             self.OUTPUT: output,
@@ -150,7 +143,6 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
             "FOREGROUND_IOU": _number(metrics.get("foreground_iou")),
         }
         if html_path:
-            write_html(html_path, metrics, rows, prediction, label)
             results[self.OUTPUT_HTML] = html_path
         if parameters.get(self.OUTPUT_TABLE) is not None:
             sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT_TABLE, context, table_fields(),
@@ -159,7 +151,7 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
                 for row in rows:
                     feature = QgsFeature(table_fields())
                     feature.setAttributes([row["class_id"], row["class_name"],
-                                           *[_number(row[k]) for k in PER_CLASS]])
+                                           *[_number(row[k]) for k in per_class]])
                     sink.addFeature(feature, QgsFeatureSink.FastInsert)
                 results[self.OUTPUT_TABLE] = dest_id
                 if context.willLoadLayerOnCompletion(dest_id):
@@ -180,48 +172,9 @@ def table_fields() -> QgsFields:
     fields = QgsFields()
     fields.append(QgsField("class_id", QVariant.Int))
     fields.append(QgsField("class_name", QVariant.String))
-    for name in PER_CLASS:
+    for name in engine_module("evaluate").PER_CLASS:
         fields.append(QgsField(name, QVariant.Double))
     return fields
-
-
-def class_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """One dict per class (class_id, class_name and the per-class metrics) from the engine's metrics."""
-    ious = list(metrics.get("iou") or [])
-    names = list(metrics.get("class_names") or [])
-    rows = []
-    for index in range(len(ious)):
-        row: dict[str, Any] = {"class_id": index,
-                               "class_name": str(names[index]) if index < len(names) else f"class {index}"}
-        for key in PER_CLASS:
-            values = metrics.get(key) or []
-            row[key] = values[index] if index < len(values) else None
-        rows.append(row)
-    return rows
-
-
-def write_html(path: str, metrics: dict[str, Any], rows: list[dict[str, Any]], prediction: str, label: str) -> None:
-    """A small self-contained HTML page with the per-class table and the confusion matrix."""
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in ("class", "name", *PER_CLASS))
-    body = "".join("<tr>" + f"<td>{r['class_id']}</td><td>{html.escape(r['class_name'])}</td>"
-                   + "".join(f"<td>{_fmt(r[k])}</td>" for k in PER_CLASS) + "</tr>" for r in rows)
-    matrix = metrics.get("confusion_matrix") or []
-    names = [r["class_name"] for r in rows]
-    cm_head = "<th>truth \\ predicted</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names)
-    cm_body = "".join(f"<tr><th>{html.escape(names[i] if i < len(names) else str(i))}</th>"
-                      + "".join(f"<td>{int(v):,}</td>" for v in line) + "</tr>" for i, line in enumerate(matrix))
-    summary = {k: metrics.get(k) for k in ("miou", "pixel_accuracy", "foreground_iou") if k in metrics}
-    text = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>DualStream evaluation</title><style>"
-        "body{font-family:sans-serif}table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.2em .5em}"
-        "</style></head><body><h1>DualStream evaluation</h1>"
-        f"<p>Prediction: {html.escape(prediction)}<br>Labels: {html.escape(label)}</p>"
-        "<p>" + ", ".join(f"<b>{k}</b> {_fmt(v)}" for k, v in summary.items()) + "</p>"
-        f"<h2>Per class</h2><table><tr>{head}</tr>{body}</table>"
-        f"<h2>Confusion matrix (pixels)</h2><table><tr>{cm_head}</tr>{cm_body}</table>"
-        f"<h2>All metrics</h2><pre>{html.escape(json.dumps(metrics, indent=2, default=str))}</pre></body></html>"
-    )
-    engine_module("io.atomic").write_text_atomic(path, text)
 
 
 def _number(value: Any) -> float | None:

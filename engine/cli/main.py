@@ -48,17 +48,6 @@ def available_commands() -> list[Command]:
     return commands
 
 
-def parse_label_map(text: str) -> tuple[str, int]:
-    """argparse type of ``--label-map VALUE=CLASS`` (raw label value -> class index)."""
-    value, sep, cls = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"'{text}' is not VALUE=CLASS (for example 90=1)")
-    try:
-        return value.strip(), int(cls)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"class in '{text}' must be an integer") from exc
-
-
 def join_dash_values(argv: list[str], options: tuple[str, ...] = DASH_VALUE_OPTIONS) -> list[str]:
     """``[..., "--label-map", "-1=255", ...]`` -> ``[..., "--label-map=-1=255", ...]`` for ``options``.
 
@@ -119,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     except DualStreamError as exc:
         if debug:
             raise
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        from .options import flag_name  # imports the settings' declarations: only once an error needs them
+
+        print(f"error: {_one_line(exc.render(flag_name))}", file=sys.stderr)
         return EXIT_ERROR
     except MemoryError:  # the resource checks should catch this before any work; this is the last resort
         if debug:

@@ -15,70 +15,17 @@ import os
 import sys
 from typing import Any
 
-from ..config import (
-    EARLY_STOP_METRICS,
-    LOSS_TERMS,
-    OPTIMIZERS,
-    SCHEDULES,
-    DataConfig,
-    TrainConfig,
-    fill_class_colors,
-    load_config_file,
-    parse_loss_terms,
-)
+from ..config import DataConfig, TrainConfig, fill_class_colors, load_config_file
 from ..errors import ConfigError
 from ..io.safety import check_outputs, train_files
 from ..models import ModelConfig, list_encoders, list_models, list_presets
-from .main import Command, parse_label_map
+from .main import Command
+from .options import OptionGroups, add_settings, given_settings
 
 SECTIONS = ("model", "data", "train")
-
-# flag dest -> (section, setting)
-FLAG_SETTINGS = {
-    "model_name": ("model", "name"), "preset": ("model", "preset"), "pretrained": ("model", "pretrained"),
-    "dropout": ("model", "dropout"), "drop_path": ("model", "drop_path"),
-    "data_dir": ("data", "data_dir"), "tile_size": ("data", "tile_size"), "aux_ratio": ("data", "aux_ratio"),
-    "tiles_per_epoch": ("data", "tiles_per_epoch"), "foreground_share": ("data", "foreground_share"),
-    "val_fraction": ("data", "val_fraction"), "aux_prefixes": ("data", "aux_prefixes"),
-    "aux_bands_per_file": ("data", "aux_bands_per_file"), "label_default_class": ("data", "label_default_class"),
-    "class_names": ("data", "class_names"), "class_colors": ("data", "class_colors"),
-    "skip_incomplete": ("data", "skip_incomplete"), "statistics": ("data", "statistics"),
-    "output": ("train", "output"), "epochs": ("train", "epochs"), "warmup_epochs": ("train", "warmup_epochs"),
-    "batch_size": ("train", "batch_size"), "learning_rate": ("train", "learning_rate"),
-    "weight_decay": ("train", "weight_decay"), "vision_lr_factor": ("train", "vision_lr_factor"),
-    "aux_lr_factor": ("train", "aux_lr_factor"), "schedule": ("train", "schedule"),
-    "warmup_steps": ("train", "warmup_steps"), "min_learning_rate": ("train", "min_learning_rate"),
-    "grad_accumulation": ("train", "grad_accumulation"), "amp": ("train", "amp"), "device": ("train", "device"),
-    "num_workers": ("train", "num_workers"), "resume": ("train", "resume"),
-    "preview_tiles": ("train", "preview_tiles"), "optimizer": ("train", "optimizer"),
-    "momentum": ("train", "momentum"), "step_epochs": ("train", "step_epochs"), "step_gamma": ("train", "step_gamma"),
-    "plateau_patience": ("train", "plateau_patience"), "plateau_factor": ("train", "plateau_factor"),
-    "early_stop_metric": ("train", "early_stop_metric"), "encoder": ("model", "encoder"),
-    "bands": ("data", "bands"), "x_bands": ("data", "x_bands"),
-}
-# flag dest -> LossConfig setting (train.loss.<setting>)
-LOSS_FLAGS = {
-    "loss_terms": "terms", "focal_alpha": "focal_alpha", "focal_gamma": "focal_gamma",
-    "lovasz_variant": "lovasz_variant", "dice_smooth": "dice_smooth", "ohem_threshold": "ohem_threshold",
-    "ohem_min_kept": "ohem_min_kept", "side_weights": "side_weights",
-}
-
-# flag dest -> AugmentConfig setting (data.augment.<setting>)
-AUGMENT_FLAGS = {"copy_paste": "copy_paste", "hsv": "hsv", "clahe": "clahe_probability"}
-
-
-def _loss_terms(text: str) -> dict[str, float]:
-    try:
-        return parse_loss_terms(text, "--loss")
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _number_list(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0.3,0.15 (got {text!r})") from None
+# model settings: the families' own configs, with choices from the model registry
+MODEL_FLAGS = {"model_name": "name", "preset": "preset", "encoder": "encoder", "pretrained": "pretrained",
+               "dropout": "dropout", "drop_path": "drop_path"}
 
 
 class _SceneOption(argparse.Action):
@@ -87,15 +34,16 @@ class _SceneOption(argparse.Action):
     def __init__(self, option_strings: list[str], dest: str, key: str = "image", repeat: bool = False,
                  **kwargs: Any):
         self.key, self.repeat = key, repeat
+        kwargs.setdefault("default", argparse.SUPPRESS)  # no scenes given: the config file's stand
         super().__init__(option_strings, dest, **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                  option_string: str | None = None) -> None:
-        scenes = list(getattr(namespace, self.dest) or [])
+        scenes = list(getattr(namespace, self.dest, None) or [])
         if self.key == "image":
             scenes.append({"image": values})
         elif not scenes:
-            image_flag = "--val-image" if self.dest == "val_scenes" else "--image"
+            image_flag = "--val-image" if self.dest == "data.val_scenes" else "--image"
             parser.error(f"{option_string} must come after the {image_flag} it belongs to")
         elif self.repeat:
             scenes[-1].setdefault(self.key, []).append(values)
@@ -124,18 +72,16 @@ def _scene_arguments(group: argparse._ArgumentGroup, prefix: str, dest: str, wha
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     S = argparse.SUPPRESS  # only flags actually given override the config file
-    io = p.add_argument_group("input and output")
+    groups = OptionGroups(p, "input and output", "explicit scenes (instead of --data)", "model", "data", "training",
+                          "loss")
+    io = groups["input and output"]
     io.add_argument("--config", metavar="FILE", help="YAML or JSON file with sections model/data/train")
-    io.add_argument("--data", dest="data_dir", metavar="DIR", default=S,
-                    help="folder in the reference layout (ts_sn/ tl_sn/ t_ap/ t_gems/ vs_sn/ vl_sn/ v_ap/ v_gems/)")
-    io.add_argument("--out", dest="output", metavar="MODEL", default=S, help="model bundle to write (.dsmodel)")
-    io.add_argument("--resume", action="store_true", default=S, help="continue from <MODEL>.ckpt")
     io.add_argument("--quiet", action="store_true", help="no progress bars or messages, only the result")
     io.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    scenes = p.add_argument_group("explicit scenes (instead of --data)")
-    _scene_arguments(scenes, "", "train_scenes", "training")
-    _scene_arguments(scenes, "val-", "val_scenes", "validation")
-    model = p.add_argument_group("model")
+    scenes = groups["explicit scenes (instead of --data)"]
+    _scene_arguments(scenes, "", "data.train_scenes", "training")
+    _scene_arguments(scenes, "val-", "data.val_scenes", "validation")
+    model = groups["model"]
     model.add_argument("--model", dest="model_name", choices=list_models(), default=S,
                        help="model family (default dualstream)")
     model.add_argument("--preset", choices=list_presets(), default=S,
@@ -146,83 +92,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="local folder with pretrained encoder weights (save_pretrained / HF cache)")
     model.add_argument("--dropout", type=float, default=S)
     model.add_argument("--drop-path", dest="drop_path", type=float, default=S)
-    data = p.add_argument_group("data")
-    data.add_argument("--bands", metavar="B,...", default=S,
-                      help="vision bands of the image, counted from 1 as in GDAL, e.g. 3,2,1 (default: all bands "
-                           "not taken by --x-bands); stored in the bundle and applied again by segment")
-    data.add_argument("--x-bands", dest="x_bands", metavar="B,...", default=S,
-                      help="bands of the same image as the model's aux input at full resolution (CMX's X "
-                           "modality, e.g. 4 for NIR of an RGBN file); instead of --aux rasters")
-    data.add_argument("--tile-size", dest="tile_size", type=int, default=S, help="tile edge in pixels (x32)")
-    data.add_argument("--aux-ratio", dest="aux_ratio", type=int, default=S, help="vision pixels per aux pixel")
-    data.add_argument("--tiles-per-epoch", dest="tiles_per_epoch", type=int, default=S)
-    data.add_argument("--foreground-share", dest="foreground_share", type=float, default=S,
-                      help="share of random tiles forced to contain foreground")
-    data.add_argument("--val-fraction", dest="val_fraction", type=float, default=S,
-                      help="share held out for validation when no validation scenes are given")
-    data.add_argument("--aux-prefix", dest="aux_prefixes", action="append", metavar="PREFIX", default=S,
-                      help="aux file prefix in the reference layout (repeat; default GEMS_ and AIR_Pollution_*)")
-    data.add_argument("--aux-bands-per-file", dest="aux_bands_per_file", type=int, default=S, metavar="N",
-                      help="use the first N bands of each aux file (default: 12 in the reference layout, all bands "
-                           "of explicit scenes' aux files, which must then agree across scenes)")
-    data.add_argument("--label-map", dest="label_mapping", action="append", type=parse_label_map, metavar="VALUE=CLASS",
-                      default=S, help="raw label value -> class (repeat; default 90=1)")
-    data.add_argument("--label-default-class", dest="label_default_class", type=int, default=S)
-    data.add_argument("--class-names", dest="class_names", nargs="+", metavar="NAME", default=S)
-    data.add_argument("--class-colors", dest="class_colors", nargs="+", metavar="#RRGGBB", default=S)
-    data.add_argument("--skip-incomplete", dest="skip_incomplete", action="store_true", default=S,
-                      help="skip scenes with a missing partner file instead of failing")
-    data.add_argument("--copy-paste", dest="copy_paste", type=float, default=S, metavar="SHARE",
-                      help="share of training tiles given foreground objects of another tile of the batch (0 = off)")
-    data.add_argument("--hsv", type=float, default=S, metavar="STRENGTH",
-                      help="hue/saturation/value jitter of 3-band imagery, 0..1 (0 = off)")
-    data.add_argument("--clahe", type=float, default=S, metavar="SHARE",
-                      help="share of training tiles given CLAHE (contrast-limited adaptive equalisation; 0 = off)")
-    data.add_argument("--statistics", choices=("percentile", "meanstd"), default=S)
-    train = p.add_argument_group("training")
-    train.add_argument("--epochs", type=int, default=S, help="epochs with all layers trained")
-    train.add_argument("--warmup-epochs", dest="warmup_epochs", type=int, default=S,
-                       help="epochs with both encoders frozen, before --epochs")
-    train.add_argument("--batch-size", dest="batch_size", type=int, default=S)
-    train.add_argument("--lr", dest="learning_rate", type=float, default=S, help="fusion + decoder learning rate")
-    train.add_argument("--weight-decay", dest="weight_decay", type=float, default=S)
-    train.add_argument("--vision-lr-factor", dest="vision_lr_factor", type=float, default=S)
-    train.add_argument("--aux-lr-factor", dest="aux_lr_factor", type=float, default=S)
-    train.add_argument("--optimizer", choices=OPTIMIZERS, default=S,
-                       help="adamw (default; decoupled weight decay), adam (L2 weight decay) or sgd")
-    train.add_argument("--momentum", type=float, default=S, help="sgd momentum (default 0.9)")
-    train.add_argument("--schedule", choices=SCHEDULES, default=S,
-                       help="cosine (default), step (x--step-gamma every --step-epochs) or plateau")
-    train.add_argument("--step-epochs", dest="step_epochs", type=int, default=S)
-    train.add_argument("--step-gamma", dest="step_gamma", type=float, default=S)
-    train.add_argument("--plateau-patience", dest="plateau_patience", type=int, default=S)
-    train.add_argument("--plateau-factor", dest="plateau_factor", type=float, default=S)
-    train.add_argument("--warmup-steps", dest="warmup_steps", type=int, default=S)
-    train.add_argument("--min-lr", dest="min_learning_rate", type=float, default=S)
-    train.add_argument("--grad-accumulation", dest="grad_accumulation", type=int, default=S)
-    train.add_argument("--grad-clip", dest="grad_clip", type=float, default=S, help="max gradient norm, 0 = off")
-    train.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default=S)
-    train.add_argument("--patience", dest="early_stop_patience", type=int, default=S,
-                       help="early stop after this many epochs without validation gain, 0 = off")
-    train.add_argument("--patience-metric", dest="early_stop_metric", choices=EARLY_STOP_METRICS, default=S,
-                       help="what early stopping and the best epoch go by: validation iou (default) or loss")
-    loss = p.add_argument_group("loss")
-    loss.add_argument("--loss", dest="loss_terms", type=_loss_terms, metavar="TERM=W,...", default=S,
-                      help=f"loss terms and weights from {list(LOSS_TERMS)}, e.g. focal=1,dice=1 (default per "
-                           f"family: dualstream 0.5 focal + 0.5 lovasz, cmx ohem + dice, others focal + dice)")
-    loss.add_argument("--focal-alpha", dest="focal_alpha", type=float, default=S,
-                      help="focal alpha (default 0.25 binary, none multi-class)")
-    loss.add_argument("--focal-gamma", dest="focal_gamma", type=float, default=S)
-    loss.add_argument("--lovasz-variant", dest="lovasz_variant", choices=("hinge", "probability"), default=S)
-    loss.add_argument("--dice-smooth", dest="dice_smooth", type=float, default=S)
-    loss.add_argument("--ohem-threshold", dest="ohem_threshold", type=float, default=S)
-    loss.add_argument("--ohem-min-kept", dest="ohem_min_kept", type=int, default=S)
-    loss.add_argument("--side-weights", dest="side_weights", type=_number_list, metavar="W,...", default=S,
-                      help="deep-supervision weight of each side output of the model (dualstream: 0.3,0.15)")
-    train.add_argument("--device", default=S, help="auto, cpu, cuda or cuda:N")
-    train.add_argument("--num-workers", dest="num_workers", type=int, default=S, help="data loader processes")
-    train.add_argument("--seed", type=int, default=S, help="seed of data sampling and training")
-    train.add_argument("--preview-tiles", dest="preview_tiles", type=int, default=S)
+    for section in ("data", "augment", "train", "loss"):
+        add_settings(groups, section)
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, DataConfig, TrainConfig]:
@@ -240,23 +111,13 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, DataConfig
                 raise ConfigError(f"Config file '{args.config}': section '{name}' must be a mapping of settings.")
             sections[name] = dict(value)
     given = vars(args)
-    for dest, (section, key) in FLAG_SETTINGS.items():
-        if dest in given:
-            sections[section][key] = given[dest]
-    if "label_mapping" in given:
-        sections["data"]["label_mapping"] = dict(given["label_mapping"])
-    if "grad_clip" in given:
-        sections["train"]["grad_clip"] = given["grad_clip"] if given["grad_clip"] > 0 else None
-    if "early_stop_patience" in given:
-        patience = given["early_stop_patience"]
-        sections["train"]["early_stop_patience"] = patience if patience > 0 else None
-    _nested_flags(sections["data"], "augment", AUGMENT_FLAGS, given, "data")
-    _nested_flags(sections["train"], "loss", LOSS_FLAGS, given, "train")
-    if "seed" in given:
-        sections["data"]["seed"] = sections["train"]["seed"] = given["seed"]
-    for dest in ("train_scenes", "val_scenes"):
-        if given.get(dest):
-            sections["data"][dest] = given[dest]
+    sections["model"].update({key: given[dest] for dest, key in MODEL_FLAGS.items() if dest in given})
+    sections["data"].update(given_settings(args, "data"))
+    sections["train"].update(given_settings(args, "train"))
+    _nested_flags(sections["data"], "augment", given_settings(args, "augment"), "data")
+    _nested_flags(sections["train"], "loss", given_settings(args, "loss"), "train")
+    if "train.seed" in given:  # one seed for data sampling and training
+        sections["data"]["seed"] = given["train.seed"]
     if "class_names" in sections["data"] and "class_colors" not in sections["data"]:
         sections["data"]["class_colors"] = fill_class_colors([], len(sections["data"]["class_names"]))
     if not sections["train"].get("output"):
@@ -275,10 +136,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, DataConfig
     return configs
 
 
-def _nested_flags(section: dict[str, Any], name: str, flags: dict[str, str], given: dict[str, Any],
-                  where: str) -> None:
+def _nested_flags(section: dict[str, Any], name: str, chosen: dict[str, Any], where: str) -> None:
     """Flags given on the command line override settings of the nested ``section[name]`` mapping."""
-    chosen = {key: given[dest] for dest, key in flags.items() if dest in given}
     if not chosen:
         return
     current = section.get(name) or {}

@@ -156,6 +156,7 @@ def evaluate_files(cfg: Any) -> tuple[dict[str, Paths], dict[str, Paths]]:
         "metrics (--out / OUTPUT)": [str(stem), str(stem.with_suffix(".csv")),
                                      str(stem.with_name(stem.stem + "_confusion.csv"))],
         "run-length CSV (--rle-csv)": cfg.rle_csv,
+        "HTML report (--html / OUTPUT_HTML)": cfg.html,
     }
     return inputs, outputs
 

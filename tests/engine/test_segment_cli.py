@@ -22,11 +22,16 @@ def test_segment_and_evaluate_commands(tmp_path, capsys):
     assert result["output"] == str(out) and out.is_file() and (tmp_path / "out.qml").is_file()
     assert (tmp_path / "p.gpkg").is_file() and result["pixels"] == 64 * 80
     code = main(["evaluate", "--pred", str(out), "--label", scene["label"], "--label-map", "90=1",
-                 "--out", str(tmp_path / "m.json"), "--dice", "--rle-csv", str(tmp_path / "rle.csv"), "--quiet"])
+                 "--out", str(tmp_path / "m.json"), "--dice", "--rle-csv", str(tmp_path / "rle.csv"),
+                 "--html", str(tmp_path / "m.html"), "--quiet"])
     assert code == 0
     assert "mIoU" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["pixels"] == 64 * 80 and len(metrics["iou"]) == 2
+    # the HTML report the QGIS algorithm shows, from the command line too: the classes and the matrix's pixels
+    page = (tmp_path / "m.html").read_text()
+    assert "Confusion matrix" in page and metrics["class_names"][1] in page
+    assert f"{metrics['confusion_matrix'][1][1]:,}" in page and f"{metrics['miou']:.4f}" in page
     assert (tmp_path / "rle.csv").read_text().startswith("ImageId,EncodedPixels\nout,")
 
 

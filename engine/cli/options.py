@@ -1,0 +1,100 @@
+"""Command-line options generated from the settings' declarations (:mod:`engine.declarations`), and read back.
+
+Every generated option defaults to ``argparse.SUPPRESS``: only flags actually given override the config file and
+the dataclass defaults, which the help shows. An option's dest is ``section.field`` (``train.epochs``), so two
+sections may declare the same field name.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable
+
+from ..config import SETTINGS_SECTIONS
+from ..declarations import Setting, declared, find, format_default, from_front_end
+from ..errors import ConfigError, plain_name
+
+
+def flag_name(key: str) -> str:
+    """How the command line names the setting ``key`` in messages: its flag (``--tile-size``)."""
+    found = find(SETTINGS_SECTIONS, key)
+    return found.flag if found is not None and found.flag else plain_name(key)
+
+
+def _typed(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type that reports the engine's ConfigError as a usage error with its own message."""
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(exc.render(flag_name)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
+
+
+def _help(s: Setting) -> str:
+    text = s.decl.help
+    if s.decl.choices and s.decl.open_choices:
+        text += f" One of {', '.join(s.decl.choices)}."
+    if s.kind is not bool and s.default not in (None, "", [], {}):
+        text += f" (default: {format_default(s, s.default)})"
+    return text.replace("%", "%%")
+
+
+def _option(s: Setting) -> dict[str, Any]:
+    """argparse keywords of one declared setting."""
+    kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": _help(s)}
+    if s.kind is bool:
+        kwargs["action"] = "store_true" if not s.default else argparse.BooleanOptionalAction
+        return kwargs
+    if s.decl.choices and not s.decl.open_choices:
+        kwargs["choices"] = list(s.decl.choices)
+    else:
+        kwargs["metavar"] = s.decl.metavar or s.name.upper()
+    if s.kind in (int, float):
+        kwargs["type"] = s.kind
+    elif s.kind is list and s.item in (int, float):
+        kwargs["type"] = s.item
+    kwargs.update(s.decl.cli)
+    if callable(kwargs.get("type")) and kwargs["type"] not in (int, float, str):
+        kwargs["type"] = _typed(kwargs["type"])
+    return kwargs
+
+
+class OptionGroups:
+    """The parser's help groups by name, made on first use (in the order the command lists them first)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, *names: str):
+        self.parser = parser
+        self.groups: dict[str, Any] = {}
+        for name in names:
+            self[name]
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.groups:
+            self.groups[name] = self.parser.add_argument_group(name)
+        return self.groups[name]
+
+
+def add_settings(groups: OptionGroups, section: str, skip: tuple[str, ...] = ()) -> None:
+    """One option per declared setting of ``SETTINGS_SECTIONS[section]`` that has a flag (not ``skip``)."""
+    for s in declared(SETTINGS_SECTIONS[section]):
+        if s.flag is None or s.decl.custom_cli or s.name in skip:
+            continue
+        groups[s.decl.group].add_argument(s.flag, dest=f"{section}.{s.name}", **_option(s))
+
+
+def given_settings(args: argparse.Namespace, section: str) -> dict[str, Any]:
+    """The settings of ``section`` given on the command line, as the dataclass takes them."""
+    given = vars(args)
+    out: dict[str, Any] = {}
+    for s in declared(SETTINGS_SECTIONS[section]):
+        dest = f"{section}.{s.name}"
+        if dest not in given:
+            continue
+        value = given[dest]
+        if s.kind is dict and isinstance(value, list):  # repeated --label-map: one mapping
+            value = {k: v for part in value for k, v in part.items()}
+        out[s.name] = from_front_end(s, value)
+    return out
