@@ -88,8 +88,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="model size; presets depend on the family (dualstream: tiny, b0, b1, b2; default b1)")
     model.add_argument("--encoder", choices=list_encoders(), default=S,
                        help="encoder of unet, pspnet and deeplabv3plus (default: the preset's)")
-    model.add_argument("--pretrained", metavar="DIR", default=S,
-                       help="local folder with pretrained encoder weights (save_pretrained / HF cache)")
+    model.add_argument("--pretrained", metavar="SOURCE", default=S,
+                       help="pretrained encoder weights: 'imagenet' (the encoder's ImageNet checkpoint), a Hugging "
+                            "Face hub id (owner/name; fetched once into the HF cache), or a local save_pretrained "
+                            "folder")
     model.add_argument("--dropout", type=float, default=S)
     model.add_argument("--drop-path", dest="drop_path", type=float, default=S)
     for section in ("data", "augment", "train", "loss"):

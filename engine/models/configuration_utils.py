@@ -34,7 +34,7 @@ class ModelConfig(Settings):
     num_classes: int = 1
     aux_ratio: int = 8
     dropout: float = 0.1
-    pretrained: str | None = None  # local save_pretrained folder / HF cache / hub id; None = random init
+    pretrained: str | None = None  # "imagenet", a hub id or a local save_pretrained folder; None = random init
 
     PRESETS: ClassVar[dict[str, Any]] = {}
     description: ClassVar[str] = ""

@@ -4,8 +4,8 @@ A pretrained source may be
 - a local ``save_pretrained`` folder of a ``SegformerModel`` or ``SegformerForSemanticSegmentation``
   (``config.json`` + ``model.safetensors`` / ``pytorch_model.bin``),
 - a Hugging Face cache folder (``models--nvidia--segformer-b1-finetuned-ade-512-512``; its newest snapshot is used),
-- a hub id (``nvidia/segformer-b1-finetuned-ade-512-512``): read from the local HF cache, downloaded only when
-  the network is allowed (not when ``HF_HUB_OFFLINE`` / ``DUALSTREAM_OFFLINE`` is set).
+- a hub id (``nvidia/segformer-b1-finetuned-ade-512-512``) or ``imagenet`` (the preset's ``nvidia/mit-bN``):
+  fetched once into the Hugging Face cache and read from there afterwards, offline too (``engine.models.hub``).
 The checkpoint's own config fixes the architecture (its sizes override the preset's); then the first
 patch-embedding conv is rebuilt for the model's vision channel count.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,6 +23,7 @@ from torch import nn
 from ..errors import ModelError
 from ..runtime.environment import require
 from .encoders.catalog import MIT_SIZE_KEYS as SIZE_KEYS
+from .hub import fetch, is_hub_id, named_source
 
 logger = logging.getLogger("dualstream")
 
@@ -112,11 +112,6 @@ def adapt_input_channels(model: nn.Module, channels: int) -> str:
     return f"first patch-embedding conv adapted from {old_channels} to {channels} input channels ({how})"
 
 
-def _offline() -> bool:
-    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("DUALSTREAM_OFFLINE", ""))
-    return any(flag.strip().lower() in ("1", "true", "yes", "on") for flag in flags)
-
-
 def _resolve_folder(folder: Path) -> Path:
     """The folder holding config.json: the folder itself or the newest snapshot of an HF cache repo folder."""
     if (folder / "config.json").is_file():
@@ -151,56 +146,28 @@ def _check_folder(folder: Path, source: str) -> None:
                          f"({', '.join(WEIGHT_FILES[::2])}); copy the complete checkpoint folder.")
 
 
-def _is_hub_id(source: str) -> bool:
-    """``owner/name`` with nothing path-like about it."""
-    if source.startswith((".", "~", "/")) or "\\" in source or (len(source) > 1 and source[1] == ":"):
-        return False
-    parts = source.split("/")
-    return len(parts) == 2 and all(parts)
-
-
-def load_segformer(source: str, drop_path: float = 0.1,
-                   log: Callable[[str], None] | None = None) -> tuple[nn.Module, str]:
+def load_segformer(source: str, drop_path: float = 0.1, log: Callable[[str], None] | None = None, *,
+                   imagenet: str = "", encoder: str = "") -> tuple[nn.Module, str]:
     """Load a pretrained ``SegformerModel`` with its own config. Returns (model, resolved source).
 
+    ``imagenet``: the hub id that ``source="imagenet"`` stands for (``encoder`` names it in errors).
     Raises ModelError naming the source and the fix for anything that is not a SegFormer checkpoint, a
     missing folder, or a hub id that cannot be fetched (offline).
     """
     transformers = require("transformers")
     log = log or logger.info
-    path = Path(source).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise ModelError(f"Pretrained '{source}' is a file; pass the checkpoint's folder (with config.json and "
-                             f"model.safetensors), not a single file.")
-        folder = _resolve_folder(path)
-        _check_folder(folder, source)
-        target, local, where = str(folder), True, str(folder)
-    elif not _is_hub_id(source):
-        raise ModelError(f"Pretrained folder '{source}' does not exist. Pass an existing save_pretrained folder, "
-                         f"a hub id like 'nvidia/segformer-b1-finetuned-ade-512-512', or nothing for random init.")
-    else:
-        target, local, where = source, False, f"hub id {source}"
-    try:  # local folder or HF cache first: never touches the network
+    source = named_source(source, imagenet, encoder)
+    folder, where = local_checkpoint(source, log)
+    _check_folder(folder, source)
+    try:
         with _quiet_transformers():
             model, info = transformers.SegformerModel.from_pretrained(
-                target, drop_path_rate=drop_path, output_loading_info=True, local_files_only=True)
+                str(folder), drop_path_rate=drop_path, output_loading_info=True, local_files_only=True)
     except (OSError, ValueError) as exc:
-        if local or _offline():
-            raise ModelError(
-                f"Pretrained SegFormer '{source}' could not be loaded ({str(exc).splitlines()[0][:200]}). "
-                f"Without network access pass a local folder written by save_pretrained (or an HF cache folder) "
-                f"that holds the checkpoint."
-            ) from exc
-        try:
-            with _quiet_transformers():
-                model, info = transformers.SegformerModel.from_pretrained(
-                    target, drop_path_rate=drop_path, output_loading_info=True)
-        except (OSError, ValueError) as exc2:
-            raise ModelError(
-                f"Pretrained SegFormer '{source}' is not in the local cache and could not be downloaded "
-                f"({str(exc2).splitlines()[0][:200]}). Pass a local folder written by save_pretrained instead."
-            ) from exc2
+        raise ModelError(
+            f"Pretrained SegFormer '{source}' could not be loaded ({str(exc).splitlines()[0][:200]}). Pass a folder "
+            f"written by save_pretrained (or an HF cache folder) that holds the complete checkpoint."
+        ) from exc
     if model.config.model_type != "segformer":
         raise ModelError(f"Pretrained checkpoint '{source}' is not a SegFormer model; pass a SegFormer/MiT one.")
     missing = [k for k in info.get("missing_keys", []) if k]
@@ -211,6 +178,22 @@ def load_segformer(source: str, drop_path: float = 0.1,
         )
     log(f"Read SegFormer checkpoint from {where}.")
     return model, where
+
+
+def local_checkpoint(source: str, log: Callable[[str], None]) -> tuple[Path, str]:
+    """(folder holding config.json, how to name it) for a local folder, an HF cache folder or a hub id."""
+    path = Path(source).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"Pretrained '{source}' is a file; pass the checkpoint's folder (with config.json and "
+                             f"model.safetensors), not a single file.")
+        folder = _resolve_folder(path)
+        return folder, str(folder)
+    if not is_hub_id(source):
+        raise ModelError(f"Pretrained folder '{source}' does not exist. Pass an existing save_pretrained folder, "
+                         f"a hub id like 'nvidia/mit-b1', 'imagenet', or nothing for random init.")
+    folder = fetch(source, log)
+    return folder, f"hub id {source} (cached in {folder})"
 
 
 class _quiet_transformers:

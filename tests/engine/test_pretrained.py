@@ -152,5 +152,87 @@ def test_missing_folder_and_offline_hub_id(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="does not exist"):
         build_model("dualstream", preset="tiny", pretrained=str(tmp_path / "nowhere"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelError, match="local folder"):
+    with pytest.raises(ModelError, match="not in the Hugging Face cache.*HF_HUB_OFFLINE.*local save_pretrained folder"):
         build_model("dualstream", preset="tiny", pretrained="nobody-here/no-such-segformer")
+
+
+HUB_PROBE = """
+import json, sys
+from engine.callbacks import RecordingCallback
+from engine.errors import ModelError
+from engine.models import build_model
+results = []
+for family, preset, encoder, source in json.loads(sys.argv[1]):
+    options = {"encoder": encoder} if encoder else {}
+    cb = RecordingCallback()
+    try:
+        model = build_model(family, preset=preset, vision_channels=4, num_classes=1, pretrained=source, callback=cb,
+                            **options)
+    except ModelError as exc:
+        results.append({"error": str(exc)})
+    else:
+        results.append({"source": model.pretrained_source, "messages": [m for k, m in cb.events if k == "info"]})
+print(json.dumps(results))
+"""
+
+
+def _probe(hub, home, *specs: tuple[str, str, str, str], offline: bool = False) -> list[dict]:
+    """Build each (family, preset, encoder, pretrained) in one fresh Python, as a user's run would."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, HF_HOME=str(home), PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+               OMP_NUM_THREADS="1")
+    env.pop("HF_HUB_OFFLINE", None)
+    env.pop("DUALSTREAM_OFFLINE", None)
+    if hub is not None:
+        env["HF_ENDPOINT"] = hub.url
+    if offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    done = subprocess.run([sys.executable, "-c", HUB_PROBE, json.dumps(specs)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+MIT_B0 = ("dualstream", "b0", "", "imagenet")
+RESNET18 = ("unet", "light", "resnet18", "imagenet")
+
+
+def test_pretrained_by_name_is_fetched_once_from_the_hub_and_reused_offline(tmp_path):
+    """The real huggingface_hub download code against a hub endpoint on 127.0.0.1 (HF_ENDPOINT): ``imagenet``
+    names the encoder's checkpoint (here a tiny stand-in saved under that id), a hub id names any checkpoint."""
+    from tests.engine.local_hub import LocalHub
+
+    _save_checkpoint(tmp_path / "mit")
+    torch.manual_seed(4)
+    resnet = transformers.ResNetModel(transformers.ResNetConfig(
+        embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic"))
+    resnet.save_pretrained(tmp_path / "resnet")
+    home = tmp_path / "hf_home"
+    repos = {"nvidia/mit-b0": tmp_path / "mit", "microsoft/resnet-18": tmp_path / "resnet",
+             "someone/tiny-resnet": tmp_path / "resnet"}
+    with LocalHub(repos) as hub:
+        mit, res, by_id, missing = _probe(hub, home, MIT_B0, RESNET18,
+                                          ("deeplabv3plus", "light", "resnet18", "someone/tiny-resnet"),
+                                          ("unet", "light", "resnet18", "someone/no-such-model"))
+        downloads = [r for r in hub.requests if r.startswith("GET ") and "/resolve/" in r]
+    assert any("Downloading pretrained checkpoint 'nvidia/mit-b0'" in m for m in mit["messages"]), mit
+    assert "nvidia/mit-b0" in mit["source"] and "adapted from 3 to 4 input channels" in " ".join(mit["messages"])
+    assert "microsoft/resnet-18" in res["source"] and "someone/tiny-resnet" in by_id["source"]
+    assert {r.rsplit("/", 1)[1] for r in downloads} == {"config.json", "model.safetensors"}
+    assert "someone/no-such-model" in missing["error"] and "could not be downloaded" in missing["error"]
+
+    # offline, with the endpoint gone: the cache serves both, and nothing is downloaded again
+    *cached, uncached = _probe(None, home, MIT_B0, RESNET18, ("unet", "light", "resnet50", "imagenet"), offline=True)
+    for again in cached:
+        assert "error" not in again, again
+        assert not any("Downloading" in m for m in again["messages"]), again["messages"]
+    assert "microsoft/resnet-50" in uncached["error"] and "HF_HUB_OFFLINE" in uncached["error"]
+
+
+def test_imagenet_needs_an_encoder_that_has_a_checkpoint():
+    with pytest.raises(ModelError, match="no ImageNet checkpoint for encoder 'tiny'"):
+        build_model("dualstream", preset="tiny", pretrained="imagenet")

@@ -1,16 +1,15 @@
 """Named encoders (``encoders.catalog``) as modules giving four maps at strides 4/8/16/32, for any band count.
 
 ``mit_*`` build a SegFormer/MiT (``encoders.mit``); ``resnet*``, ``convnext*`` and ``swin*`` build the
-transformers backbones (``ResNetBackbone``, ``ConvNextBackbone``, ``SwinBackbone``). Pretrained weights load only
-from a local ``save_pretrained`` folder or the local HF cache (a hub id is looked up there, never downloaded at
-run time); the first conv is then adapted to the band count as for SegFormer (RGB kernels kept, extra bands = their
-mean). Random init is said in the log.
+transformers backbones (``ResNetBackbone``, ``ConvNextBackbone``, ``SwinBackbone``). Pretrained weights load from
+a local ``save_pretrained`` folder, an HF cache folder, a hub id or ``imagenet`` (the catalog's checkpoint), the
+last two fetched once into the Hugging Face cache (``engine.models.hub``); the first conv is then adapted to the
+band count as for SegFormer (RGB kernels kept, extra bands = their mean). Random init is said in the log.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -18,7 +17,8 @@ from torch import nn
 
 from ...errors import ModelError
 from ...runtime.environment import require
-from ..pretrained import _is_hub_id, _quiet_transformers, _resolve_folder, adapt_conv
+from ..hub import named_source
+from ..pretrained import _quiet_transformers, adapt_conv, local_checkpoint
 from .catalog import ENCODERS, EncoderSpec
 from .mit import make_mit, mit_features
 
@@ -43,36 +43,28 @@ def _build_backbone(spec: EncoderSpec, channels: int, drop_path: float) -> nn.Mo
     return transformers.AutoBackbone.from_config(config)
 
 
-def _load_backbone(source: str, spec: EncoderSpec, name: str) -> tuple[nn.Module, str]:
-    """A pretrained backbone from a local folder / HF cache; ModelError naming the source and the fix."""
+def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str], None]) -> tuple[nn.Module, str]:
+    """A pretrained backbone from a folder, the HF cache or the hub; ModelError naming the source and the fix."""
     transformers = require("transformers")
-    path = Path(source).expanduser()
-    if path.is_dir():
-        folder = _resolve_folder(path)
-        try:
-            model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
-        except (OSError, json.JSONDecodeError, AttributeError) as exc:
-            raise ModelError(f"Pretrained checkpoint '{source}': config.json cannot be read ({exc}); re-save the "
-                             f"checkpoint with save_pretrained.") from exc
-        if model_type != spec.kind:
-            example = spec.checkpoint or "one written by save_pretrained"
-            raise ModelError(f"Pretrained checkpoint '{source}' is a '{model_type}' model but encoder '{name}' is a "
-                             f"{spec.kind} one; pass a {spec.kind} checkpoint (e.g. {example}) or pick the encoder "
-                             f"that matches the checkpoint.")
-        target, where = str(folder), str(folder)
-    elif path.exists() or not _is_hub_id(source):
-        raise ModelError(f"Pretrained folder '{source}' does not exist (or is a file). Pass a folder written by "
-                         f"save_pretrained (config.json + model.safetensors), or nothing for random init.")
-    else:
-        target, where = source, f"hub id {source} (local cache)"
+    source = named_source(source, spec.checkpoint, name)
+    folder, where = local_checkpoint(source, log)
+    try:
+        model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
+        raise ModelError(f"Pretrained checkpoint '{source}': config.json cannot be read ({exc}); re-save the "
+                         f"checkpoint with save_pretrained.") from exc
+    if model_type != spec.kind:
+        example = spec.checkpoint or "one written by save_pretrained"
+        raise ModelError(f"Pretrained checkpoint '{source}' is a '{model_type}' model but encoder '{name}' is a "
+                         f"{spec.kind} one; pass a {spec.kind} checkpoint (e.g. {example}) or pick the encoder "
+                         f"that matches the checkpoint.")
     try:
         with _quiet_transformers():
             model = getattr(transformers, _BACKBONE_CLASS[spec.kind]).from_pretrained(
-                target, out_features=OUT_FEATURES, local_files_only=True)
+                str(folder), out_features=OUT_FEATURES, local_files_only=True)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"Pretrained encoder '{source}' could not be loaded ({str(exc).splitlines()[0][:200]}). "
-                         f"Models are never downloaded at run time: save the checkpoint with save_pretrained into "
-                         f"a local folder and pass that folder.") from exc
+        raise ModelError(f"Pretrained encoder '{source}' could not be loaded ({str(exc).splitlines()[0][:200]}); "
+                         f"pass a complete checkpoint folder written by save_pretrained.") from exc
     return model, where
 
 
@@ -108,7 +100,7 @@ class Encoder(nn.Module):
             self.channels = list(sizes["hidden_sizes"])
             return
         if pretrained:
-            self.backbone, self.source = _load_backbone(pretrained, spec, name)
+            self.backbone, self.source = _load_backbone(pretrained, spec, name, log)
             adapted = _adapt_first_conv(self.backbone, in_channels)
             log(f"Loaded pretrained {role} encoder weights ({name}) from {self.source}; {adapted}.")
         else:

@@ -3,7 +3,7 @@
 ``mit_*`` are SegFormer/MiT encoders (transformers ``SegformerModel``); the others are transformers
 ``AutoBackbone`` models (``ResNetBackbone``, ``ConvNextBackbone``, ``SwinBackbone``). Every encoder gives four
 feature maps at strides 4/8/16/32 and takes any band count. ``tiny_*`` are small random-init sizes for tests and
-CPU demos. ``checkpoint`` names a matching hub checkpoint to ``save_pretrained`` into a local folder.
+CPU demos. ``checkpoint`` names the encoder's ImageNet checkpoint on the hub (``pretrained="imagenet"``).
 """
 
 from __future__ import annotations
@@ -67,6 +67,12 @@ ENCODERS: dict[str, EncoderSpec] = {
     "tiny_mit": _mit([16, 32, 64, 128], [1, 1, 1, 1], [1, 1, 2, 4]),
 }
 ENCODER_NAMES = tuple(ENCODERS)
+
+
+def imagenet_checkpoint(name: str) -> str:
+    """The hub id of the ImageNet checkpoint for encoder ``name`` or MiT preset ``name`` (b0..b2); "" when none."""
+    spec = ENCODERS.get(name) or ENCODERS.get(f"mit_{name}")
+    return spec.checkpoint if spec else ""
 
 
 def check_mit_sizes(sizes: dict[str, list[int]] | None, field: str) -> dict[str, list[int]] | None:

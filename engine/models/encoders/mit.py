@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..pretrained import adapt_input_channels, build_segformer, encoder_sizes, load_segformer
+from .catalog import imagenet_checkpoint
 
 
 def make_mit(sizes: dict[str, list[int]], channels: int, drop_path: float, pretrained: str | None,
@@ -27,7 +28,7 @@ def make_mit(sizes: dict[str, list[int]], channels: int, drop_path: float, pretr
         log(f"{what.capitalize()} encoder randomly initialised (preset '{preset}', no pretrained weights given): "
             f"expect slower training than from a pretrained SegFormer checkpoint.")
         return build_segformer(sizes, channels, drop_path), sizes, None
-    model, where = load_segformer(pretrained, drop_path, log)
+    model, where = load_segformer(pretrained, drop_path, log, imagenet=imagenet_checkpoint(preset), encoder=preset)
     loaded = encoder_sizes(model.config)
     if loaded != sizes:
         log(f"The checkpoint's encoder sizes {loaded} override preset '{preset}' ({sizes}); the rest of the "
