@@ -58,6 +58,7 @@ class FeedbackCallback(Callback):
         self.feedback = feedback if feedback is not None else QgsProcessingFeedback()
         self.stages = stages or Stages()
         self._text: str | None = None
+        self._shown: set[str] = set()
         self._percent = 0.0
         # training: steps of all epochs (from "train"), batches of one validation (from "validate")
         self._train_done = 0.0
@@ -73,7 +74,10 @@ class FeedbackCallback(Callback):
         if self.stages.epochs and stage in ("train", "validate"):
             self._training_progress(stage, float(done), float(total))
             return
-        self._set_text(self._stage_text(stage))
+        text = self._stage_text(stage)
+        if text not in self._shown:  # each stage once: a stage resumed after another one is not announced again
+            self._shown.add(text)
+            self._set_text(text)
         if stage in self.stages.windows:
             start, end = self.stages.windows[stage]
             self._advance(start + (end - start) * fraction)

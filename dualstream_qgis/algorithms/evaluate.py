@@ -138,9 +138,9 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
         feedback.pushInfo(f"mean IoU {_fmt(metrics.get('miou'))}, pixel accuracy {_fmt(metrics.get('pixel_accuracy'))}")
         results: dict[str, Any] = {
             self.OUTPUT: output,
-            "MIOU": _number(metrics.get("miou")),
-            "PIXEL_ACCURACY": _number(metrics.get("pixel_accuracy")),
-            "FOREGROUND_IOU": _number(metrics.get("foreground_iou")),
+            "MIOU": _rounded(metrics.get("miou")),
+            "PIXEL_ACCURACY": _rounded(metrics.get("pixel_accuracy")),
+            "FOREGROUND_IOU": _rounded(metrics.get("foreground_iou")),
         }
         if html_path:
             results[self.OUTPUT_HTML] = html_path
@@ -182,6 +182,12 @@ def _number(value: Any) -> float | None:
         return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _rounded(value: Any) -> float | None:
+    """A score for the results (QGIS prints them in the log): 4 decimals; the JSON keeps every digit."""
+    number = _number(value)
+    return None if number is None else round(number, 4)
 
 
 def _fmt(value: Any) -> str:

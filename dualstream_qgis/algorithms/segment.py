@@ -155,7 +155,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             "QML": result.qml,
             "CLASS_NAMES": ",".join(result.class_names),
             "PIXELS": result.pixels,
-            "SECONDS": float(result.seconds),
+            "SECONDS": round(float(result.seconds), 2),
         }
 
     def _settings(self, parameters: dict[str, Any], context: QgsProcessingContext,

@@ -366,7 +366,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             self.OUTPUT: result.bundle,
             self.OUTPUT_REPORT: report,
             "BEST_EPOCH": result.best_epoch,
-            "BEST_IOU": None if best_iou is None else float(best_iou),
+            "BEST_IOU": None if best_iou is None else round(float(best_iou), 4),  # the log shows the results
             "CHECKPOINT": result.checkpoint,
         }
 

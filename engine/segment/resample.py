@@ -161,8 +161,9 @@ def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor:
         if tmp_dir is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)
     seconds = time.perf_counter() - start
-    callback.info(f"Wrote '{cfg.output}' ({width * height / max(seconds, 1e-9):,.0f} px/s of the input grid, "
-                  f"predicted at the training pixel size).")
+    callback.info(f"Wrote '{cfg.output}': {width * height:,} pixels of the image's grid in {seconds:.1f} s, "
+                  f"{width * height / max(seconds, 1e-9):,.0f} pixels a second (predicted at the training pixel "
+                  "size).")
     # the working grid's store and the final writer both waited on and spent time writing
     return SegmentResult(output=str(cfg.output), qml=str(qml), probabilities=cfg.probabilities,
                          polygons=cfg.polygons, class_names=plan.class_names, class_colors=plan.class_colors,

@@ -188,10 +188,11 @@ class SceneRun:
         seconds = time.perf_counter() - self.start
         timings = {"model": stats.model_seconds, "input_wait": stats.input_wait, "output_wait": writer.wait_seconds,
                    "read": stats.read_seconds, "write": writer.write_seconds}
-        callback.info(f"Wrote '{cfg.output}' ({plan.width * plan.height / max(seconds, 1e-9):,.0f} px/s; model "
-                      f"{stats.model_seconds:.1f} s of {seconds:.1f} s, waiting on input {stats.input_wait:.1f} s "
-                      f"and on output {writer.wait_seconds:.1f} s; reading {stats.read_seconds:.1f} s and "
-                      f"writing {writer.write_seconds:.1f} s beside the model).")
+        pixels = plan.width * plan.height
+        callback.info(f"Wrote '{cfg.output}': {pixels:,} pixels in {seconds:.1f} s, "
+                      f"{pixels / max(seconds, 1e-9):,.0f} pixels a second. The model computed for "
+                      f"{stats.model_seconds:.1f} s of it and waited {stats.input_wait:.1f} s for tiles to be read "
+                      f"and {writer.wait_seconds:.1f} s for results to be written.")
         return SegmentResult(output=str(cfg.output), qml=str(qml), probabilities=cfg.probabilities,
                              polygons=cfg.polygons, class_names=plan.class_names, class_colors=plan.class_colors,
                              pixels=plan.width * plan.height, seconds=seconds, tiles=stats.tiles,

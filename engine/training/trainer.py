@@ -521,7 +521,9 @@ class _Trainer:
                 report = self._write_reports()
             else:  # resumed a run that had already finished
                 report = self.paths["report_html"] if Path(self.paths["report_html"]).exists() else None
-            best = f"best epoch {self.best.get('epoch')}, validation IoU {self.best.get('metrics', {}).get('val_iou')}"
+            iou = self.best.get("metrics", {}).get("val_iou")
+            best = f"best epoch {self.best.get('epoch')}" + (
+                f", validation IoU {iou:.3f}" if isinstance(iou, (int, float)) else ", no validation score")
             if best_file == self.partial_path:
                 os.replace(self.partial_path, self.output)
                 self.callback.info(f"Model bundle written to '{self.output}' ({best}).")

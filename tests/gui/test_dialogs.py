@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -115,6 +116,16 @@ def test_train_and_segment_run_from_their_dialogs(session):
     assert "Model model.dsmodel: dualstream (preset tiny)" in segment["log"]
     assert "aux inputs, in this order: 1. aux raster (48 bands)" in segment["log"]
     assert "classes: 0 background (#000000), 1 field (#22aa22)" in segment["log"]
+
+
+def test_logs_read_like_sentences_with_rounded_figures(session):
+    report, _, _ = session
+    train, segment = report["train"]["log"], report["segment"]["log"]
+    assert re.search(r"Model bundle written to .*\(best epoch \d+, validation IoU \d\.\d{3}\)", train), train[-800:]
+    assert not re.search(r"\d\.\d{5}", train + segment), "an unrounded figure in the log"
+    assert segment.count("Finishing outputs") == 1, segment  # polygons are written in between
+    assert re.search(r"Wrote '.*scene_classes.tif': [\d,]+ pixels in [\d.]+ s, [\d,]+ pixels a second\. The model "
+                     r"computed for", segment), segment[-800:]
 
 
 def test_segment_layers_class_raster_on_top_named_and_styled(session):
