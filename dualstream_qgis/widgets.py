@@ -7,7 +7,8 @@
   showed only a count, while the order of the aux layers matters: it now shows "1. name; 2. name".
 * :class:`ClassFieldWrapper`: the polygon labels' class field as an editable list of the label layer's fields.
   A ``QgsProcessingParameterField`` on the label layer crashed QGIS 3.22 when that layer is a raster, so the
-  parameter is a string; this widget follows the label layer and lists its fields only when it has some.
+  parameter is a string; this widget follows the label layer and lists its fields only when it has some, and
+  chooses the field named like the classes (left empty, every polygon is class 1).
 * :class:`ClassColorsWrapper`: one colour button per class name (they follow the class names), the text
   ``#rrggbb,...`` kept beside them so colours can still be pasted.
 """
@@ -23,6 +24,7 @@ from qgis.gui import QgsColorButton
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QWidget
 
+from .algorithms.common import likely_class_field
 from .engine_bridge import engine_module
 
 
@@ -87,6 +89,7 @@ class ClassFieldWrapper(WidgetWrapper):
     def createWidget(self, parent: str = "LABELS", **kwargs: Any):  # noqa: N802 - Processing API
         self.parent_name = parent
         self.parent_wrapper = None
+        self.preselected = ""  # the field chosen for the user (replaced when the label layer changes)
         if self.dialogType != DIALOG_STANDARD:
             return QLineEdit()
         combo = QComboBox()
@@ -103,16 +106,22 @@ class ClassFieldWrapper(WidgetWrapper):
                 self.refresh_fields()
 
     def refresh_fields(self, *_args: Any) -> None:
-        """List the fields of the label layer now chosen; keep what was typed."""
+        """List the fields of the label layer now chosen; keep what was typed, else choose the field named like
+        the classes (class*, label*, categor*): left empty, every polygon would be class 1."""
         layer = _vector_layer(self.parent_wrapper.parameterValue()) if self.parent_wrapper is not None else None
         current = self.widget.currentText()
+        names = [field.name() for field in layer.fields()] if layer is not None else []
+        if not current or current == self.preselected:
+            current = likely_class_field(names) or ""
+            self.preselected = current
         self.widget.blockSignals(True)
         self.widget.clear()
         if layer is not None:
-            self.widget.addItems([""] + [field.name() for field in layer.fields()])
+            self.widget.addItems([""] + names)
         self.widget.setEditText(current)
         self.widget.blockSignals(False)
         self.widget.setEnabled(layer is not None or bool(current))
+        self.widgetValueHasChanged.emit(self)
 
     def fields(self) -> list[str]:
         """The field names offered now (for tests)."""

@@ -764,12 +764,13 @@ class EvaluateConfig(Settings):
         help="Vector label field with the class (default: every polygon is class 1).")
     label_mapping: dict[str, int] | None = setting(
         None, flag="--label-map", cli={"action": "append", "type": parse_label_pairs}, metavar="VALUE=CLASS",
-        text="label_map", label="Label mapping (VALUE=CLASS; empty: the model's own)",
-        help="Empty (the default): the mapping the model was trained with, which Segment writes into the class "
-             "raster (the log says when it is used); a raster from elsewhere: the label values are the class "
-             "numbers. Otherwise raw label values and their classes, e.g. 90=1. A mapping none of whose values "
-             "occurs in the labels, or label values that are not classes, stop with a message instead of scoring "
-             "every pixel as background.")
+        text="label_map", label="Label mapping (VALUE=CLASS, for 'this mapping')",
+        help="Raw label values and their classes, e.g. 90=1. Not given (the default): the mapping the model was "
+             "trained with, which Segment writes into the class raster (the log says when it is used), or, for a "
+             "raster from elsewhere, the label values as class numbers; an empty mapping (QGIS: Label values "
+             "'class numbers'): the label values are the class numbers. A mapping none of whose values occurs in "
+             "the labels, or label values that are not classes, stop with a message instead of scoring every "
+             "pixel as background.")
     num_classes: int | None = setting(None, help="Default: from the prediction's category names.",
                                       no_qgis="the classes come from the prediction, which Segment writes them into")
     ignore_index: int = setting(255, help="Label value left out of the metrics.",

@@ -156,12 +156,19 @@ def _class_info(path: str, requested: int | None) -> tuple[int, list[str] | None
 
 
 #: How to give a label mapping, for messages read on the command line and in QGIS alike.
-MAPPING_HINT = "--label-map VALUE=CLASS on the command line, 'Label mapping' (LABEL_MAPPING) in QGIS"
+MAPPING_HINT = ("--label-map VALUE=CLASS on the command line; in QGIS, Label values 'this mapping' and the pairs "
+                "in Label mapping")
+#: How to score the label values as class numbers (an empty label_mapping), in both front ends' words.
+CLASS_NUMBERS_HINT = ("in QGIS, Label values 'class numbers'; on the command line, each class mapped to itself, e.g. "
+                      "--label-map 0=0 --label-map 1=1")
 
 
 def _label_mapping(cfg: EvaluateConfig, prediction: str, callback: Callback) -> tuple[dict[str, int] | None, str]:
     """The label mapping to score with and where it came from: the user's, else the one the prediction
-    carries (segment writes the model's training mapping into it), else none (label values are classes)."""
+    carries (segment writes the model's training mapping into it), else none (label values are classes). An empty
+    mapping given says the label values are the class numbers, whatever the prediction carries."""
+    if cfg.label_mapping == {}:
+        return None, "the label values as class numbers"
     if cfg.label_mapping is not None:
         return cfg.label_mapping, "the label mapping given"
     carried = read_prediction_tags(prediction)
@@ -196,7 +203,7 @@ def _check_mapping_used(matrix: ConfusionMatrix, mapping: dict[str, int] | None,
     if targets and not any(truth[t] for t in targets):
         raise DataError(f"None of the values of {mapping_source} ({', '.join(mapping)}) occurs in the label, so every "
                         f"labelled pixel would count as class 0. Give the mapping that fits the label's values "
-                        f"({MAPPING_HINT}), or an empty one when the label values are class numbers.")
+                        f"({MAPPING_HINT}), or score the label values as class numbers ({CLASS_NUMBERS_HINT}).")
     for index in np.flatnonzero((truth > 0) & (predicted == 0)):
         name = names[index] if names and index < len(names) else f"class {index}"
         callback.warning(f"Class {index} ({name}) occurs in the label ({int(truth[index]):,} px) but never in the "

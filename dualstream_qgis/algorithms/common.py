@@ -127,12 +127,33 @@ def class_field_parameter(name: str, description: str) -> QgsProcessingParameter
     return parameter
 
 
+#: Name starts of fields that hold each polygon's class, in order of preference (case-insensitive).
+CLASS_FIELD_NAMES = ("class", "label", "categor")
+
+
+def likely_class_field(names: list[str]) -> str | None:
+    """The field that probably holds the polygons' classes: the first named class*, else label*, else categor*."""
+    for start in CLASS_FIELD_NAMES:
+        for name in names:
+            if name.lower().startswith(start):
+                return name
+    return None
+
+
 def label_field(layer: QgsMapLayer | None, field: str | None, parameter: str,
                 feedback: QgsProcessingFeedback | None) -> str | None:
     """The class field to use for ``layer``: None for raster labels (with a warning when one was given);
-    for polygons, a field the layer has, else a QgsProcessingException listing the fields it does have."""
+    for polygons, a field the layer has, else a QgsProcessingException listing the fields it does have. The log
+    says which field is used, or that every polygon is class 1 (and which field looks like the classes)."""
     field = (field or "").strip() or None
     if field is None:
+        if isinstance(layer, QgsVectorLayer) and feedback is not None:
+            guess = likely_class_field([f.name() for f in layer.fields()])
+            if guess:
+                feedback.pushWarning(f"{parameter} is empty: every polygon of '{layer.name()}' is class 1. Its "
+                                     f"field '{guess}' looks like the classes: choose it as Class field if it is.")
+            else:
+                feedback.pushInfo(f"{parameter} is empty: every polygon of '{layer.name()}' is class 1.")
         return None
     if not isinstance(layer, QgsVectorLayer):
         if feedback is not None:
@@ -141,11 +162,13 @@ def label_field(layer: QgsMapLayer | None, field: str | None, parameter: str,
     names = [f.name() for f in layer.fields()]
     if field not in names:
         matches = [name for name in names if name.lower() == field.lower()]
-        if len(matches) == 1:
-            return matches[0]
-        raise QgsProcessingException(
-            f"Parameter {parameter}: the label layer '{layer.name()}' has no field '{field}'; its fields are "
-            f"{', '.join(names) or 'none'}. Write one of them, or leave it empty (every polygon is class 1).")
+        if len(matches) != 1:
+            raise QgsProcessingException(
+                f"Parameter {parameter}: the label layer '{layer.name()}' has no field '{field}'; its fields are "
+                f"{', '.join(names) or 'none'}. Write one of them, or leave it empty (every polygon is class 1).")
+        field = matches[0]
+    if feedback is not None:
+        feedback.pushInfo(f"Class field: '{field}' of '{layer.name()}' (its values are the polygons' classes).")
     return field
 
 
@@ -168,8 +191,10 @@ def parse_floats(text: str | None, parameter: str) -> list[float]:
     return values
 
 
-def parse_label_mapping(text: str | None, parameter: str) -> dict[str, int]:
-    """``"90=1, 255=255"`` -> ``{"90": 1, "255": 255}`` (raw label value = class number)."""
+def parse_label_mapping(text: str | None, parameter: str,
+                        empty_hint: str = "leave it empty when the label values are class numbers") -> dict[str, int]:
+    """``"90=1, 255=255"`` -> ``{"90": 1, "255": 255}`` (raw label value = class number); ``empty_hint`` says in
+    the error how this dialog takes label values that are class numbers."""
     mapping: dict[str, int] = {}
     for part in split_list(text):
         key, sep, value = part.partition("=")
@@ -181,7 +206,7 @@ def parse_label_mapping(text: str | None, parameter: str) -> dict[str, int]:
         except ValueError:
             raise QgsProcessingException(
                 f"Parameter {parameter}: '{part}' is not VALUE=CLASS; write pairs like 90=1 separated by commas "
-                f"(raw label value = class number), or leave it empty when the label values are class numbers."
+                f"(raw label value = class number), or {empty_hint}."
             ) from None
     return mapping
 

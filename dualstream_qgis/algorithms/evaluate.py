@@ -16,6 +16,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterMapLayer,
@@ -31,22 +32,28 @@ from ..feedback import EVALUATE_STAGES, Stages
 from ..styling import layer_post_processor
 from .base import DualStreamAlgorithm, run_engine
 from .common import (
+    EnumNamesMixin,
     add_parameter,
     class_field_parameter,
     ensure_parent,
+    enum_value,
     label_field,
     parameters_help,
     parse_label_mapping,
 )
 from .sources import label_source, raster_source
 
+#: Label values: how the labels become classes (index 0 is the default).
+LABEL_VALUE_CHOICES = ("the model's training values", "class numbers", "this mapping")
 
-class EvaluateAlgorithm(DualStreamAlgorithm):
+
+class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     """Compares a class raster with a label layer: IoU, F1, precision, recall per class, confusion matrix."""
 
     INPUT = "INPUT"
     LABELS = "LABELS"
     LABEL_FIELD = "LABEL_FIELD"
+    LABEL_VALUES = "LABEL_VALUES"
     LABEL_MAPPING = "LABEL_MAPPING"
     OUTPUT = "OUTPUT"
     OUTPUT_HTML = "OUTPUT_HTML"
@@ -67,8 +74,10 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
             "reference labels, pixel by pixel on the prediction's grid.</p>"
             "<p><b>Inputs</b>: the <b>predicted raster</b> (class numbers), the <b>label layer</b> (a raster of "
             "class values, or polygons: every polygon is class 1 unless a class field is chosen; any CRS). The "
-            "classes and the label mapping come from the prediction itself when Segment with DualStream wrote it; "
-            "give a <b>label mapping</b> only to override that, or for a raster from elsewhere.</p>"
+            "classes come from the prediction. <b>Label values are</b> says how the labels become classes: "
+            "<i>the model's training values</i> (the mapping the model was trained with, e.g. 90 -> 1, which "
+            "Segment with DualStream writes into the prediction), <i>class numbers</i> (0, 1, 2, ... as they are) "
+            "or <i>this mapping</i> (the pairs in <b>Label mapping</b>, e.g. 90=1).</p>"
             "<p><b>Outputs</b>: a <b>JSON</b> file with per-class IoU, F1, precision and recall, mean IoU, pixel "
             "accuracy and the confusion matrix (a CSV with the same name is written beside it), an <b>HTML</b> "
             "summary for the Results viewer, and a <b>table</b> with one row per class.</p>"
@@ -82,18 +91,23 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
         add_parameter(self, QgsProcessingParameterMapLayer(
             self.LABELS, self.tr("Label layer (raster or polygons)"),
             types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]),
-            self.tr("Reference classes: a raster of class values (mapped with Label mapping), or a polygon layer in "
+            self.tr("Reference classes: a raster of class values (see Label values), or a polygon layer in "
                     "any CRS (pixels outside polygons are class 0)."))
         add_parameter(self, class_field_parameter(self.LABEL_FIELD, self.tr("Class field (polygon labels)")),
             self.tr("Field of the polygon layer holding the raw class value. Empty: every polygon is class 1. "
                     "Ignored for raster labels."))
+        add_parameter(self, QgsProcessingParameterEnum(
+            self.LABEL_VALUES, self.tr("Label values are"), options=list(LABEL_VALUE_CHOICES), defaultValue=0),
+            self.tr("How the label layer's values become classes. The model's training values: the label mapping "
+                    "the model was trained with (e.g. 90 -> 1), which Segment writes into the class raster; for a "
+                    "raster from elsewhere the values are taken as class numbers. Class numbers: the values are "
+                    "0, 1, 2, ... as they are. This mapping: the pairs in Label mapping."))
         add_parameter(self, QgsProcessingParameterString(
-            self.LABEL_MAPPING, self.tr("Label mapping (VALUE=CLASS; empty: the model's own)"), "", optional=True),
-            self.tr("Empty (the default): the mapping the model was trained with, which Segment writes into the "
-                    "class raster (the log says when it is used); a raster from elsewhere: the label values are "
-                    "the class numbers. Otherwise raw label values and their classes, e.g. 90=1. A mapping none of "
-                    "whose values occurs in the labels, or label values that are not classes, stop with a message "
-                    "instead of scoring every pixel as background."))
+            self.LABEL_MAPPING, self.tr("Label mapping (VALUE=CLASS, for 'this mapping')"), "", optional=True),
+            self.tr("Raw label values and their classes, e.g. 90=1 (values not listed are class 0; =255 marks a "
+                    "value unlabelled). Used when Label values is 'this mapping' (given alone, in a script, it "
+                    "means that too). A mapping none of whose values occurs in the labels, or label values that "
+                    "are not classes, stop with a message instead of scoring every pixel as background."))
         add_parameter(self, QgsProcessingParameterFileDestination(
             self.OUTPUT, self.tr("Metrics (JSON)"), self.tr("JSON files (*.json)")),
             self.tr("All metrics as JSON; a CSV of the per-class metrics is written beside it."))
@@ -116,8 +130,7 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
         label, label_layer = label_source(parameters, self.LABELS, context)
         field = label_field(label_layer, self.parameterAsString(parameters, self.LABEL_FIELD, context),
                             self.LABEL_FIELD, feedback)
-        mapping = parse_label_mapping(self.parameterAsString(parameters, self.LABEL_MAPPING, context),
-                                      self.LABEL_MAPPING) or None
+        mapping = self._label_mapping(parameters, context, feedback)
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         if not output:
             raise QgsProcessingException("Parameter OUTPUT: choose where to save the metrics (.json).")
@@ -158,6 +171,33 @@ class EvaluateAlgorithm(DualStreamAlgorithm):
                     name = f"{prediction_name(parameters.get(self.INPUT), prediction, context)} metrics"
                     context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(layer_post_processor(name))
         return results
+
+
+    def _label_mapping(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                       feedback: QgsProcessingFeedback) -> dict[str, int] | None:
+        """EvaluateConfig.label_mapping from Label values: None (the model's), {} (class numbers) or the pairs."""
+        text = self.parameterAsString(parameters, self.LABEL_MAPPING, context).strip()
+        if parameters.get(self.LABEL_VALUES) in (None, "") and text:
+            choice = "this mapping"  # a script that gives only the mapping means it
+        else:
+            choice = enum_value(self, parameters, self.LABEL_VALUES, context, LABEL_VALUE_CHOICES)
+        feedback.pushInfo(f"Label values are {choice}" + (f": {text}" if choice == "this mapping" else ""))
+        if choice == "class numbers":
+            if text:
+                feedback.pushWarning(f"Label mapping '{text}' is not used: Label values is 'class numbers'.")
+            return {}
+        if choice == "this mapping":
+            if not text:
+                raise QgsProcessingException(
+                    "Parameter LABEL_MAPPING: Label values is 'this mapping' but Label mapping is empty; write the "
+                    "pairs (VALUE=CLASS, e.g. 90=1), or set Label values to 'class numbers' or 'the model's "
+                    "training values'.")
+            return parse_label_mapping(text, self.LABEL_MAPPING, empty_hint="set Label values to 'class numbers' "
+                                       "when the label values are the class numbers")
+        if text:
+            feedback.pushWarning(f"Label mapping '{text}' is not used: Label values is 'the model's training "
+                                 "values'; choose 'this mapping' to score with it.")
+        return None
 
 
 def prediction_name(value: Any, path: str, context: QgsProcessingContext) -> str:

@@ -161,6 +161,20 @@ def test_mapping_and_classes_come_from_the_prediction(tmp_path):
     assert any("90 -> 1 taken from the prediction" in line for line in log.messages("info")), log.events
 
 
+def test_empty_mapping_scores_class_numbers_even_when_the_prediction_carries_one(tmp_path):
+    """0/1 labels against a prediction carrying 90 -> 1: the carried mapping stops with advice to score the values
+    as class numbers, and an empty mapping (QGIS: Label values 'class numbers') does exactly that."""
+    classes = np.zeros((16, 16), np.uint8)
+    classes[4:12, 4:12] = 1
+    p = _pred(tmp_path / "pred.tif", classes, label_mapping={"90": 1})
+    with pytest.raises(DataError, match="None of the values.*as class numbers.*Label values 'class numbers'"):
+        evaluate(EvaluateConfig(prediction=p, label=p, output=str(tmp_path / "m.json")))
+    log = RecordingCallback()
+    m = evaluate(EvaluateConfig(prediction=p, label=p, output=str(tmp_path / "m.json"), label_mapping={}), log)
+    assert m["miou"] == 1.0
+    assert not any("taken from the prediction" in line for line in log.messages("info"))
+
+
 def test_label_values_that_are_not_classes_point_at_the_mapping(tmp_path):
     p = _pred(tmp_path / "pred.tif", np.zeros((8, 8), np.uint8))
     raw = np.zeros((8, 8), np.uint8)

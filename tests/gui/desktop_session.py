@@ -141,7 +141,9 @@ def exercise_dialog(alg_id: str, layers: dict) -> None:
             REPORT["layer_values"].append({"algorithm": alg_id, "parameter": definition.name(), "layer": layer_name,
                                            "value": str(value), "ok": refers_to(value, layer),
                                            "text": panel.text() if panel is not None else None,
-                                           "fields": class_fields(wrappers)})
+                                           "fields": class_fields(wrappers),
+                                           "field": wrappers["LABEL_FIELD"].parameterValue()
+                                           if "LABEL_FIELD" in wrappers else None})
     if "CLASS_COLORS" in wrappers:
         REPORT["colors"] = colors_follow_names(wrappers, context)
     save()
@@ -334,10 +336,20 @@ def main() -> None:
         REPORT["evaluate"] = run_dialog("dualstream:evaluate", dict(
             INPUT=classes[0].id(), LABELS=layers["label raster"].id(), OUTPUT=str(out / "metrics.json")),
             timeout_s=120)
+        before = {row["source"] for row in layer_tree()}
+        # labels that are class numbers (the class raster itself) against a prediction carrying 90 -> 1: the
+        # model's values stop with advice naming the dialog's own choice; following it works
+        REPORT["evaluate_self_model_values"] = run_dialog("dualstream:evaluate", dict(
+            INPUT=classes[0].id(), LABELS=classes[0].id(), OUTPUT=str(out / "self.json")), timeout_s=120)
+        REPORT["evaluate_self_class_numbers"] = run_dialog("dualstream:evaluate", dict(
+            INPUT=classes[0].id(), LABELS=classes[0].id(), LABEL_VALUES=1, OUTPUT=str(out / "self.json")),
+            timeout_s=120)
+        REPORT["evaluate_self_class_numbers"]["new_layers"] = [row for row in layer_tree()
+                                                              if row["source"] not in before]
         # the silent case: a class raster scored against itself with a mapping it does not use
         REPORT["evaluate_wrong_mapping"] = run_dialog("dualstream:evaluate", dict(
-            INPUT=classes[0].id(), LABELS=classes[0].id(), LABEL_MAPPING="90=1", OUTPUT=str(out / "self.json")),
-            timeout_s=120)
+            INPUT=classes[0].id(), LABELS=classes[0].id(), LABEL_VALUES=2, LABEL_MAPPING="90=1",
+            OUTPUT=str(out / "self.json")), timeout_s=120)
         save()
     step("batch segment")
     scenes = [CONFIG["data"], CONFIG["data2"]]

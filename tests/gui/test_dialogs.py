@@ -90,11 +90,12 @@ def test_layer_parameters_take_every_layer_kind_they_accept(session):
     wrong = [v for v in values if not v["ok"]]
     assert not wrong, f"values not read back: {wrong}"
     # the class field follows the label layer: the polygons' fields, nothing for a raster (where 3.22 crashed)
+    # and chooses the field named 'class' (left empty, every polygon would be class 1)
     for row in (v for v in values if v["parameter"] == "LABELS"):
         if row["layer"] == "label polygons":
-            assert "class" in row["fields"], row
+            assert "class" in row["fields"] and row["field"] == "class", row
         else:
-            assert row["fields"] == [], row
+            assert row["fields"] == [] and row["field"] == "", row
     aux = [v for v in values if v["parameter"] == "AUX"]
     assert aux and all(v["text"] == f"1. {v['layer']}" for v in aux), aux  # numbered: the order matters
 
@@ -148,8 +149,22 @@ def test_evaluate_takes_the_mapping_from_the_prediction_and_refuses_a_mapping_th
     assert evaluate["ok"] is True, evaluate
     assert "90 -> 1 taken from the prediction" in evaluate["log"]
     assert float(evaluate["results"]["FOREGROUND_IOU"]) > 0  # 90 -> class 1 applied (else: an error)
+    assert "Label values are the model's training values" in evaluate["log"]
     wrong = report["evaluate_wrong_mapping"]
     assert wrong["ok"] is False and "None of the values" in wrong["log"] and "Label mapping" in wrong["log"]
+
+
+def test_evaluate_advice_names_the_dialogs_choice_and_following_it_works(session):
+    """0/1 labels against a prediction that carries 90 -> 1: the default (the model's values) stops and says to
+    choose 'class numbers'; with that choice the class raster scored against itself is perfect."""
+    report, _, _ = session
+    refused, followed = report["evaluate_self_model_values"], report["evaluate_self_class_numbers"]
+    assert refused["ok"] is False and "Label values 'class numbers'" in refused["log"], refused["log"][-1500:]
+    assert "an empty one" not in refused["log"]  # the old advice: empty meant the model's own mapping
+    assert followed["ok"] is True, followed["log"][-1500:]
+    assert float(followed["results"]["MIOU"]) == 1.0
+    # its table is named after the prediction, not "Metrics table"
+    assert [row["name"] for row in followed["new_layers"]] == ["scene_image classes metrics"], followed["new_layers"]
 
 
 def test_progress_bar_moves_forward_only_across_stages(session):
