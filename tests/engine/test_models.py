@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 
@@ -134,18 +132,15 @@ def test_b1_stage_shapes_and_full_resolution_output_at_512():
     assert (preset.depths, preset.num_attention_heads, preset.sr_ratios) == ((2, 2, 2, 2), (1, 2, 5, 8), (8, 4, 2, 1))
     pixels, air = _inputs(1, 4, 48, size=512)
     assert air.shape == (1, 48, 64, 64)
-    start = time.perf_counter()
-    with torch.no_grad():
+    with torch.no_grad():  # its CPU latency is bench/model_cost.py's (make bench), not a test's
         vis = model.vision_encoder(pixel_values=pixels, output_hidden_states=True).hidden_states
         aux = model.aux_encoder(air, size=(64, 64))
         out = model(pixels, air)
-    elapsed = time.perf_counter() - start
     expected = [(1, 64, 128, 128), (1, 128, 64, 64), (1, 320, 32, 32), (1, 512, 16, 16)]  # strides 4/8/16/32
     assert [tuple(v.shape) for v in vis] == expected
     assert [tuple(a.shape) for a in aux] == expected
     assert out["logits"].shape == (1, 1, 512, 512)
     assert torch.isfinite(out["logits"]).all()
-    assert elapsed < 15, f"B1 512x512 forward took {elapsed:.1f} s"
 
 
 def test_b1_fusion_and_decoder_sizes_follow_the_reference():
@@ -224,7 +219,6 @@ def test_tiny_model_overfits_a_label_that_depends_only_on_aux():
                         drop_path=0.0, dropout=0.0)
     loss_fn = build_loss(LossConfig(), "dualstream", model.num_side_outputs)
     optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    start = time.perf_counter()
     for _ in range(150):
         model.train()
         optimiser.zero_grad()
@@ -243,4 +237,3 @@ def test_tiny_model_overfits_a_label_that_depends_only_on_aux():
         shuffled = _iou(model(pixels, air.roll(1, dims=0))["logits"], labels)
     assert iou > 0.9, f"IoU {iou:.3f} after training (loss {loss.item():.3f})"
     assert shuffled < 0.6, f"IoU with shuffled aux {shuffled:.3f}: the model ignores the aux stream"
-    assert time.perf_counter() - start < 60

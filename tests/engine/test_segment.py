@@ -345,10 +345,50 @@ def test_gsd_far_from_training_warns_with_factor(scene, tmp_path):
     assert any("0.25 times" in w for w in callback.messages("warning"))
 
 
+class _ReaderClock:
+    """A controlled ``time.perf_counter``: time passes only in the slow reader (``read`` seconds a tile), and
+    only while the model waits for it. The reader blocks until the model has taken the start time of its wait
+    (the first clock call inside ``Prefetcher.__next__``); the end time of that wait closes the window. So the
+    timings are exact on any machine: the reader's seconds are all the model's waiting."""
+
+    def __init__(self, read: float):
+        import threading
+
+        self.now, self.read = 0.0, read
+        self.change = threading.Condition()
+        self.waiting = False  # the model is inside a timed wait for a batch
+        self.phase = threading.local()
+
+    def __call__(self) -> float:
+        with self.change:
+            phase = getattr(self.phase, "next", None)
+            if phase == "start":
+                self.waiting, self.phase.next = True, "end"
+                self.change.notify_all()
+            elif phase == "end":
+                self.waiting, self.phase.next = False, None
+            return self.now
+
+    def wrap_next(self, real):
+        def next_(prefetcher):
+            self.phase.next = "start"
+            try:
+                return real(prefetcher)
+            finally:
+                self.phase.next = None
+        return next_
+
+    def read_tile(self) -> None:
+        with self.change:
+            self.change.wait_for(lambda: self.waiting, timeout=60)  # never a hang, whatever goes wrong
+            self.now += self.read
+
+
 def test_timings_show_the_model_waiting_on_a_slow_reader(scene, aux_bundle, tmp_path, monkeypatch):
     """SegmentResult.timings separates model time from time spent waiting on the reader thread."""
     import time
 
+    from engine.runtime.prefetch import Prefetcher
     from engine.segment import TileReader
 
     cfg = SegmentConfig(image=scene["image"], aux=scene["aux"], models=[aux_bundle], output=str(tmp_path / "a.tif"),
@@ -357,16 +397,19 @@ def test_timings_show_the_model_waiting_on_a_slow_reader(scene, aux_bundle, tmp_
     assert set(fast) == {"model", "input_wait", "output_wait", "read", "write"}
     assert fast["model"] > 0 and fast["read"] > 0 and fast["write"] > 0
 
+    clock = _ReaderClock(read=0.5)
     prepare = TileReader.prepare
 
     def slow_prepare(self, tile):
-        time.sleep(0.5)  # a reader far slower than the tiny model, even on a loaded machine
+        clock.read_tile()
         return prepare(self, tile)
 
     monkeypatch.setattr(TileReader, "prepare", slow_prepare)
+    monkeypatch.setattr(Prefetcher, "__next__", clock.wrap_next(Prefetcher.__next__))
+    monkeypatch.setattr(time, "perf_counter", clock)
     result = segment(cfg.replace(output=str(tmp_path / "b.tif")))
     slow = result.timings
     assert result.tiles == 6
-    assert slow["read"] >= 3.0 and slow["input_wait"] >= 2.0  # six tiles at 0.5 s, most of it waited for
-    assert slow["input_wait"] > fast["input_wait"] + 1.5
-    assert slow["model"] + slow["input_wait"] <= result.seconds
+    # six tiles at 0.5 s, all of it waited for; the model itself took no time on this clock
+    assert slow["read"] == pytest.approx(3.0) and slow["input_wait"] == pytest.approx(3.0)
+    assert slow["model"] == 0.0 and result.seconds == pytest.approx(3.0)

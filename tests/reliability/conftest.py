@@ -1,4 +1,9 @@
-"""Fixtures of the reliability suite: the workspace of inputs (built once) and the ledger of counts."""
+"""Fixtures of the reliability suite: the workspace of inputs (built once) and the ledger of counts.
+
+The ledger is kept by the hooks below, not by the tests alone: every failed test item of the suite is counted
+as a failed case (a pytest timeout as a hang), so ``test_output/reliability.json`` tells the run's outcome even
+when a test died before it could record anything.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,28 @@ from pathlib import Path
 import pytest
 
 from .ledger import Ledger
+
+HERE = Path(__file__).resolve().parent
+LEDGER = Ledger()
+
+
+def _section(item: pytest.Item) -> str:
+    return "cli" if (HERE / "cli") in Path(item.path).resolve().parents else "qgis_process"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if HERE not in Path(item.path).resolve().parents:
+        return
+    if report.when == "setup":
+        LEDGER.item = item.nodeid
+    if report.failed:
+        hang = "Timeout" in str(report.longrepr)  # pytest-timeout's "Failed: Timeout >N s"
+        case = getattr(item, "callspec", None)
+        name = case.id if case is not None else item.name
+        LEDGER.item_failed(_section(item), item.nodeid, name, hang=hang)
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +47,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture(scope="session")
 def ledger() -> Ledger:
-    """Counts of every case; written to test_output/reliability.json when the session ends."""
-    book = Ledger()
-    yield book
-    book.write()
+    """Counts of every case; test_output/reliability.json is rewritten after each."""
+    return LEDGER
 
 
 def digest(path: str | Path) -> str:

@@ -1,5 +1,8 @@
-"""The suite's counts (cases tried, clear errors, tracebacks, partial outputs, changed inputs, code executed),
-written at the end of every run to ``test_output/reliability.json`` so the README's figures come from a run."""
+"""The suite's counts (cases tried, clear errors, tracebacks, inputs changed, files left behind, hangs, code
+executed), written to ``test_output/reliability.json`` after every case, so the file holds the outcomes of the
+run as it went, failures included (a case whose test failed before it recorded anything is counted as failed,
+a pytest timeout as a hang). The README's table is made from that file (scripts/reliability_table.py).
+"""
 
 from __future__ import annotations
 
@@ -13,47 +16,86 @@ RESULTS = REPO / "test_output" / "reliability.json"
 
 
 @dataclass
+class Entry:
+    """One checked case (a test item may record several, e.g. the fault sequence)."""
+
+    case: str
+    item: str = ""  # the pytest node id that recorded it
+    clear_error: bool = False  # exit code 2, one "error:" line naming the file or parameter
+    worked: bool = False  # edge cases that must succeed, and did
+    traceback: bool = False
+    left_behind: bool = False  # a new file at a destination after a failed run (or a finished-looking partial)
+    input_changed: bool = False
+    hang: bool = False  # the command (or the test) ran past its time limit
+    code_executed: bool = False
+    ok: bool = True
+
+
+@dataclass
 class Counts:
     cases_tried: int = 0
-    clear_errors: int = 0  # exit code 2, one "error:" line naming the file or parameter
-    worked: int = 0  # edge cases that must succeed, and did
+    clear_errors: int = 0
+    worked: int = 0
     tracebacks: int = 0
-    partial_outputs: int = 0  # a new file at a destination after a failed run (or a finished-looking partial)
     inputs_changed: int = 0
+    left_behind: int = 0
+    hangs: int = 0
     code_executed: int = 0
     failed: list[str] = field(default_factory=list)  # case ids whose checks did not hold
 
 
-class Ledger:
-    """Counts per section ("cli" for the engine command line, "qgis_process" for the plugin runs)."""
+def counts(entries: list[Entry]) -> Counts:
+    total = Counts()
+    for e in entries:
+        total.cases_tried += 1
+        total.clear_errors += e.clear_error and e.ok
+        total.worked += e.worked and e.ok
+        total.tracebacks += e.traceback
+        total.inputs_changed += e.input_changed
+        total.left_behind += e.left_behind
+        total.hangs += e.hang
+        total.code_executed += e.code_executed
+        if not e.ok:
+            total.failed.append(e.case)
+    return total
 
-    def __init__(self) -> None:
-        self.sections: dict[str, Counts] = {}
+
+class Ledger:
+    """Entries per section ("cli" for the engine command line, "qgis_process" for the plugin runs)."""
+
+    def __init__(self, path: Path = RESULTS) -> None:
+        self.path = path
+        self.sections: dict[str, list[Entry]] = {}
+        self.item = ""  # the running test's node id (set by the suite's conftest)
 
     def record(self, section: str, case: str, *, clear_error: bool = False, worked: bool = False,
-               traceback: bool = False, partial_output: bool = False, input_changed: bool = False,
-               code_executed: bool = False, ok: bool = True) -> None:
-        counts = self.sections.setdefault(section, Counts())
-        counts.cases_tried += 1
-        counts.clear_errors += clear_error
-        counts.worked += worked
-        counts.tracebacks += traceback
-        counts.partial_outputs += partial_output
-        counts.inputs_changed += input_changed
-        counts.code_executed += code_executed
-        if not ok:
-            counts.failed.append(case)
+               traceback: bool = False, left_behind: bool = False, input_changed: bool = False,
+               hang: bool = False, code_executed: bool = False, ok: bool = True) -> None:
+        self.sections.setdefault(section, []).append(Entry(
+            case, self.item, clear_error, worked, traceback, left_behind, input_changed, hang, code_executed, ok))
+        self.write()
 
-    def write(self, path: Path = RESULTS) -> None:
-        """Merge this run's sections into ``path`` (the other pytest process writes the other section)."""
+    def item_failed(self, section: str, item: str, case: str, *, hang: bool) -> None:
+        """The test ``item`` failed: its recorded entries are failures; none recorded -> one failed entry."""
+        mine = [e for e in self.sections.get(section, []) if e.item == item]
+        if not mine:
+            self.sections.setdefault(section, []).append(Entry(case, item, hang=hang, ok=False))
+        for e in mine:
+            e.ok, e.hang = False, e.hang or hang
+        self.write()
+
+    def write(self) -> None:
+        """Merge this run's sections into the file (the other pytest process writes the other section)."""
         if not self.sections:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(self.path.read_text())
         except (OSError, ValueError):
             data = {}
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        for name, counts in self.sections.items():
-            data[name] = {**asdict(counts), "finished": now}
-        path.write_text(json.dumps(data, indent=2) + "\n")
+        for name, entries in self.sections.items():
+            data[name] = {**asdict(counts(entries)), "updated": now}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(self.path)

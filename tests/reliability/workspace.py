@@ -134,6 +134,16 @@ def build(root: Path) -> dict[str, Any]:
         aux, aux_crs, aux_t = src.read(), src.crs, src.transform
     w["far_aux"] = _write(bad / "far_aux.tif", aux, aux_crs, from_origin(aux_t.c + 50, aux_t.f, aux_t.a, -aux_t.e))
     w["half_aux"] = _write(bad / "half_aux.tif", aux[:, :, : max(1, aux.shape[2] // 3)], aux_crs, aux_t)
+    # aux with no valid pixel, mostly nodata, and cut to 8 bits; an image with NaN and inf pixels
+    w["nodata_aux"] = _write(bad / "nodata_aux.tif", np.zeros_like(aux), aux_crs, aux_t, nodata=0)
+    w["nan_aux"] = _write(bad / "nan_aux.tif", np.full(aux.shape, np.nan, np.float32), aux_crs, aux_t)
+    mostly = aux.astype(np.float32)
+    mostly[:, : aux.shape[1] * 3 // 4] = -9999
+    w["mostly_nodata_aux"] = _write(bad / "mostly_nodata_aux.tif", mostly, aux_crs, aux_t, nodata=-9999)
+    w["int8_aux"] = _write(bad / "int8_aux.tif", np.clip(aux, -128, 127).astype(np.int8), aux_crs, aux_t)
+    holes = image.astype(np.float32)
+    holes[:, 10:20, 5:40], holes[:, 30:33, :] = np.nan, np.inf
+    w["nan_image"] = _write(bad / "nan_image.tif", holes, crs, transform)
     w["unicode_dir"] = str(inputs / "dossier d'entrée ünï")
     os.makedirs(w["unicode_dir"], exist_ok=True)
     w["unicode_image"] = str(Path(w["unicode_dir"]) / "scène 1.tif")
@@ -156,6 +166,9 @@ def build(root: Path) -> dict[str, Any]:
     w["report"] = str(bundle.with_name("tiny_report.html"))
     w["checkpoint"] = str(bundle) + ".ckpt"
     _bad_bundles(w, bad, Path(bundle).read_bytes())
+    from .conftest import snapshot
+
+    w["digests"] = snapshot([inputs, root / "model"])  # compared after the cases (no case may change them)
     return w
 
 

@@ -22,6 +22,9 @@ from ..cases import seg, train
 from ..conftest import digest
 from ..workspace import REPO, cli_env, run_cli
 
+# each fault sequence is one test item with its own limit (the shared workspace is built outside it)
+pytestmark = pytest.mark.timeout(600, func_only=True)
+
 
 def _start(*argv: str, preexec: Callable[[], None] | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "engine", *argv], stdout=subprocess.PIPE,
@@ -83,7 +86,7 @@ def test_training_second_writer_kill_disk_full_and_resume(workspace: dict, tmp_p
             first.kill()
     ckpt_epoch = _checkpoint_epoch(ckpt)
     ok = not bundle.exists() and ckpt_epoch >= 1
-    ledger.record("cli", "train_sigkill_leaves_no_bundle", worked=ok, partial_output=bundle.exists(), ok=ok)
+    ledger.record("cli", "train_sigkill_leaves_no_bundle", worked=ok, left_behind=bundle.exists(), ok=ok)
     assert ok, _visible(d)
 
     # 3. resume on a "full disk" with a previous bundle at the destination: clear error, both files untouched
@@ -139,7 +142,7 @@ def test_segmentation_second_writer_kill_rerun_and_disk_full(workspace: dict, tm
         if first.poll() is None:
             first.kill()
     ok = first.returncode == -signal.SIGKILL and not out.exists() and "out.qml" not in _visible(d)
-    ledger.record("cli", "segment_sigkill_leaves_no_output", worked=ok, partial_output=out.exists(), ok=ok)
+    ledger.record("cli", "segment_sigkill_leaves_no_output", worked=ok, left_behind=out.exists(), ok=ok)
     assert ok, (first.returncode, _visible(d))
 
     abandoned = sorted(p.name for p in d.iterdir() if p.name.startswith(".out.tmp-"))
@@ -167,7 +170,7 @@ def test_segmentation_second_writer_kill_rerun_and_disk_full(workspace: dict, tm
     ok = (full.returncode == 2 and "could not write" in message.lower() and "free" in message
           and digest(out) == before and after == listing)
     ledger.record("cli", "segment_disk_full_keeps_previous_output", clear_error=ok,
-                  input_changed=digest(out) != before, partial_output=after != listing, ok=ok)
+                  input_changed=digest(out) != before, left_behind=after != listing, ok=ok)
     assert ok, f"{message}\n{listing}\n{after}"
 
 
@@ -195,6 +198,6 @@ def test_segmentation_on_a_really_full_disk(workspace: dict, small_tmpfs: Path, 
     left = sorted(p.name for p in small_tmpfs.iterdir())
     ok = (done.returncode == 2 and "no space left" in message.lower() and digest(small_tmpfs / "out.tif") == before
           and left == ["filler.bin", "out.tif"])
-    ledger.record("cli", "segment_enospc_on_tmpfs", clear_error=ok, partial_output=left != ["filler.bin", "out.tif"],
+    ledger.record("cli", "segment_enospc_on_tmpfs", clear_error=ok, left_behind=left != ["filler.bin", "out.tif"],
                   ok=ok)
     assert ok, f"{message}\n{left}"
