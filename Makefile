@@ -18,7 +18,7 @@ help:
 	@echo "make demo      install when needed, then train/segment/evaluate the sample through qgis_process -> demo_output/"
 	@echo "make install   system packages (apt, when missing) + .venv with torch/transformers and the dualstream command (idempotent)"
 	@echo "make deploy    install + enable the plugin in QGIS profile PROFILE=$(PROFILE) ($(QGIS_PROFILES_DIR))"
-	@echo "make package   build dist/dualstream_qgis.zip (QGIS: Plugins > Install from ZIP)"
+	@echo "make package   build dist/dualstream_qgis.zip (QGIS: Plugins > Install from ZIP) and check it against the plugin repository's rules"
 	@echo "make test      install when needed, then the whole test suite (engine without qgis, then plugin)"
 	@echo "make lint      ruff"
 	@echo "make bench     benchmarks -> bench_output/results.json and results.md"
@@ -37,8 +37,10 @@ deploy: install
 demo: install
 	$(PY) scripts/demo.py
 
+# The zip, then the official plugin repository's checks on it (scripts/check_plugin_zip.py).
 package:
 	$(SYSTEM_PYTHON) scripts/assemble_plugin.py --zip dist/dualstream_qgis.zip
+	$(SYSTEM_PYTHON) scripts/check_plugin_zip.py dist/dualstream_qgis.zip
 
 # The engine tests (and the reliability suite's command-line cases) run in their own pytest process with
 # `qgis` made unimportable (tests/conftest.py), which proves the engine never imports it; every other test

@@ -16,7 +16,7 @@ fills (``deps.py``: ``<QGIS profile>/dualstream``) and the environment variable 
 site-packages folders*, i.e. where a ``--system-site-packages`` venv has them: after QGIS's own and the
 plugins' folders, and ahead of Debian's dist-packages, because torch needs newer versions of some packages
 Debian also ships (sympy). QGIS's numpy and GDAL stay in use because the venv has none (``make install``
-checks); a folder that does contain numpy, GDAL, rasterio, qgis or PyQt5 is appended instead, so it can
+checks); a folder that does contain numpy, GDAL, rasterio, qgis or PyQt (5 or 6) is appended instead, so it can
 never shadow them.
 """
 
@@ -33,7 +33,7 @@ PLUGIN_DIR = Path(__file__).resolve().parent
 SITE_PACKAGES_FILE = PLUGIN_DIR / "site-packages.txt"
 SITE_PACKAGES_ENV = "DUALSTREAM_SITE_PACKAGES"
 #: Packages that must come from QGIS's own Python (same GDAL/numpy ABI as QGIS).
-SYSTEM_OWNED = ("numpy", "osgeo", "rasterio", "qgis", "PyQt5")
+SYSTEM_OWNED = ("numpy", "osgeo", "rasterio", "qgis", "PyQt5", "PyQt6")
 
 
 def installed_packages_site() -> str | None:

@@ -29,13 +29,16 @@ class DualStreamPlugin:
             self.provider = provider
         else:  # another copy of the plugin already registered the id; leave that one in charge
             QgsMessageLog.logMessage("DualStream provider already registered; not adding a second copy",
-                                     "DualStream", Qgis.Warning)
+                                     "DualStream", Qgis.MessageLevel.Warning)
 
     def initGui(self) -> None:  # noqa: N802 - QGIS API
         self.initProcessing()
         if self.iface is None:
             return
-        from qgis.PyQt.QtWidgets import QAction
+        try:  # Qt6 (QGIS 4) moved QAction to QtGui
+            from qgis.PyQt.QtGui import QAction
+        except ImportError:  # Qt5 (QGIS 3)
+            from qgis.PyQt.QtWidgets import QAction
 
         for text, alg_id in self.MENU:
             action = QAction(text, self.iface.mainWindow())

@@ -63,6 +63,6 @@ class DualStreamProvider(QgsProcessingProvider):
             except Exception as exc:  # noqa: BLE001 - logged and skipped so the other algorithms still load
                 message = f"DualStream algorithm '{module_name}' could not be loaded: {type(exc).__name__}: {exc}"
                 self.load_errors.append(message)
-                QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Critical)
+                QgsMessageLog.logMessage(message, LOG_TAG, Qgis.MessageLevel.Critical)
                 continue
             self.addAlgorithm(algorithm)

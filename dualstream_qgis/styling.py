@@ -157,7 +157,8 @@ def style_image_rgb(layer: QgsMapLayer, bands: tuple[int, int, int] = (3, 2, 1))
     if not isinstance(layer, QgsRasterLayer) or layer.bandCount() < max(bands):
         return
     layer.setRenderer(QgsMultiBandColorRenderer(layer.dataProvider(), *bands))
-    layer.setContrastEnhancement(QgsContrastEnhancement.StretchToMinimumMaximum, QgsRasterMinMaxOrigin.CumulativeCut)
+    layer.setContrastEnhancement(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum,
+                                 QgsRasterMinMaxOrigin.Limits.CumulativeCut)
 
 
 def style_labels(layer: QgsMapLayer, class_names: list[str], class_colors: list[str]) -> None:

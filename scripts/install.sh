@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(qgis python3-qgis qgis-providers python3-rasterio python3-gdal python3-numpy python3-matplotlib
-              python3-scipy python3-yaml python3-venv python3-pip xvfb xauth)
+              python3-scipy python3-yaml python3-venv python3-pip xvfb xauth
+              python3-pyqt6)  # tests/plugin/test_qt6.py: the plugin under PyQt6 (QGIS 4); QGIS 3 never loads it
 VENV=.venv
 SYSTEM_PYTHON=/usr/bin/python3
 

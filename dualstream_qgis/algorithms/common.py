@@ -45,7 +45,7 @@ def add_parameter(algorithm: QgsProcessingAlgorithm, parameter: QgsProcessingPar
     """Add ``parameter`` with its help string (shown as the tooltip/help in the dialog), optionally advanced."""
     parameter.setHelp(help_text)
     if advanced:
-        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
     algorithm.addParameter(parameter)
     return parameter
 
@@ -54,7 +54,7 @@ def parameters_help(algorithm: QgsProcessingAlgorithm) -> str:
     """An HTML list of every parameter's name, description and help, for ``shortHelpString``."""
     items = []
     for parameter in algorithm.parameterDefinitions():
-        advanced = " (advanced)" if parameter.flags() & QgsProcessingParameterDefinition.FlagAdvanced else ""
+        advanced = " (advanced)" if parameter.flags() & QgsProcessingParameterDefinition.Flag.FlagAdvanced else ""
         items.append(f"<li><b>{parameter.name()}</b> ({html.escape(parameter.description())}){advanced}: "
                      f"{html.escape(parameter.help())}</li>")
     return "<h3>Parameters</h3><ul>" + "".join(items) + "</ul>"
@@ -223,7 +223,7 @@ def extent_settings(algorithm: QgsProcessingAlgorithm, parameters: dict[str, Any
     crs: QgsCoordinateReferenceSystem = algorithm.parameterAsExtentCrs(parameters, name, context)
     crs_text = None
     if crs is not None and crs.isValid():
-        crs_text = crs.authid() if crs.authid() else crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED)
+        crs_text = crs.authid() if crs.authid() else crs.toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED)
     return [rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum()], crs_text
 
 

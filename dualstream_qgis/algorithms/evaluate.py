@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import (
+    Qgis,
     QgsFeature,
     QgsFeatureSink,
     QgsField,
@@ -25,7 +26,6 @@ from qgis.core import (
     QgsProcessingUtils,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ..engine_bridge import engine_module
 from ..feedback import EVALUATE_STAGES, Stages
@@ -90,7 +90,7 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                       self.tr("A raster of class numbers, e.g. written by Segment with DualStream."))
         add_parameter(self, QgsProcessingParameterMapLayer(
             self.LABELS, self.tr("Label layer (raster or polygons)"),
-            types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]),
+            types=[QgsProcessing.SourceType.TypeRaster, QgsProcessing.SourceType.TypeVectorPolygon]),
             self.tr("Reference classes: a raster of class values (see Label values), or a polygon layer in "
                     "any CRS (pixels outside polygons are class 0)."))
         add_parameter(self, class_field_parameter(self.LABEL_FIELD, self.tr("Class field (polygon labels)")),
@@ -115,7 +115,7 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             self.OUTPUT_HTML, self.tr("Metrics report (HTML)"), self.tr("HTML files (*.html)"), optional=True),
             self.tr("A one-page HTML summary (per-class table and confusion matrix), shown in the Results viewer."))
         add_parameter(self, QgsProcessingParameterFeatureSink(
-            self.OUTPUT_TABLE, self.tr("Metrics table"), QgsProcessing.TypeVector, optional=True),
+            self.OUTPUT_TABLE, self.tr("Metrics table"), QgsProcessing.SourceType.TypeVector, optional=True),
             self.tr("A table (no geometry) with one row per class: class_id, class_name, iou, f1, precision, "
                     "recall."))
         self.addOutput(QgsProcessingOutputNumber("MIOU", self.tr("Mean IoU")))
@@ -159,13 +159,13 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             results[self.OUTPUT_HTML] = html_path
         if parameters.get(self.OUTPUT_TABLE) is not None:
             sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT_TABLE, context, table_fields(),
-                                                 QgsWkbTypes.NoGeometry)
+                                                 QgsWkbTypes.Type.NoGeometry)
             if sink is not None:
                 for row in rows:
                     feature = QgsFeature(table_fields())
                     feature.setAttributes([row["class_id"], row["class_name"],
                                            *[_number(row[k]) for k in per_class]])
-                    sink.addFeature(feature, QgsFeatureSink.FastInsert)
+                    sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
                 results[self.OUTPUT_TABLE] = dest_id
                 if context.willLoadLayerOnCompletion(dest_id):
                     name = f"{prediction_name(parameters.get(self.INPUT), prediction, context)} metrics"
@@ -208,12 +208,25 @@ def prediction_name(value: Any, path: str, context: QgsProcessingContext) -> str
     return layer.name() if layer is not None else Path(path).stem
 
 
+def field_types() -> tuple[Any, Any, Any]:
+    """(integer, text, real) types for ``QgsField``: ``QMetaType.Type`` from QGIS 3.38 on (the only kind QGIS 4 /
+    Qt6 has: ``QVariant.Int`` is gone there), ``QVariant.Type`` before (QGIS 3.22-3.36 take only that)."""
+    if Qgis.QGIS_VERSION_INT >= 33800:
+        from qgis.PyQt.QtCore import QMetaType
+
+        return QMetaType.Type.Int, QMetaType.Type.QString, QMetaType.Type.Double
+    from qgis.PyQt.QtCore import QVariant
+
+    return QVariant.Int, QVariant.String, QVariant.Double
+
+
 def table_fields() -> QgsFields:
+    integer, text, real = field_types()
     fields = QgsFields()
-    fields.append(QgsField("class_id", QVariant.Int))
-    fields.append(QgsField("class_name", QVariant.String))
+    fields.append(QgsField("class_id", integer))
+    fields.append(QgsField("class_name", text))
     for name in engine_module("evaluate").PER_CLASS:
-        fields.append(QgsField(name, QVariant.Double))
+        fields.append(QgsField(name, real))
     return fields
 
 

@@ -40,7 +40,7 @@ def add_model_parameters(alg: QgsProcessingAlgorithm) -> None:
     tr = alg.tr
     add_parameter(alg, QgsProcessingParameterFile(
         MODEL, tr("Model bundle (.dsmodel; several separated by ; for an ensemble)"),
-        behavior=QgsProcessingParameterFile.File, fileFilter=MODEL_FILTER),
+        behavior=QgsProcessingParameterFile.Behavior.File, fileFilter=MODEL_FILTER),
         tr("The .dsmodel file written by Train DualStream. For an ensemble give several, separated by ';' "
            "(their probabilities are averaged); in qgis_process repeat MODEL=... or join them with ';'. "
            "The log shows what the model expects (bands, aux inputs in order, classes, resolution)."))
@@ -52,7 +52,7 @@ def add_run_parameters(alg: QgsProcessingAlgorithm) -> None:
     """Overlap, TTA, device, batch size; advanced: threshold and tile size."""
     tr = alg.tr
     add_parameter(alg, QgsProcessingParameterNumber(
-        OVERLAP, tr("Tile overlap (share of the tile)"), QgsProcessingParameterNumber.Double, 0.25,
+        OVERLAP, tr("Tile overlap (share of the tile)"), QgsProcessingParameterNumber.Type.Double, 0.25,
         minValue=0.0, maxValue=0.89),
         tr("Overlap between neighbouring tiles; overlapping predictions are blended, which removes seams."))
     add_parameter(alg, QgsProcessingParameterEnum(TTA, tr("Test-time augmentation"), options=list(TTA_MODES),
@@ -62,14 +62,14 @@ def add_run_parameters(alg: QgsProcessingAlgorithm) -> None:
     add_parameter(alg, QgsProcessingParameterEnum(DEVICE, tr("Device"), options=list(DEVICES), defaultValue=0),
                   tr("auto: the GPU when CUDA is available, else the CPU."))
     add_parameter(alg, QgsProcessingParameterNumber(
-        BATCH_SIZE, tr("Batch size"), QgsProcessingParameterNumber.Integer, 4, minValue=1),
+        BATCH_SIZE, tr("Batch size"), QgsProcessingParameterNumber.Type.Integer, 4, minValue=1),
         tr("Tiles predicted at once; lower it when memory runs out."))
     add_parameter(alg, QgsProcessingParameterNumber(
-        THRESHOLD, tr("Probability threshold (binary models)"), QgsProcessingParameterNumber.Double,
+        THRESHOLD, tr("Probability threshold (binary models)"), QgsProcessingParameterNumber.Type.Double,
         0.5, minValue=0.01, maxValue=0.99),
         tr("A pixel is foreground when its probability is at least this (binary models only)."), advanced=True)
     add_parameter(alg, QgsProcessingParameterNumber(
-        TILE_SIZE, tr("Tile size (0 = the model's)"), QgsProcessingParameterNumber.Integer, 0, minValue=0,
+        TILE_SIZE, tr("Tile size (0 = the model's)"), QgsProcessingParameterNumber.Type.Integer, 0, minValue=0,
         maxValue=8192),
         tr("Edge of the predicted tiles in pixels, a multiple of 32. 0: the training tile size."), advanced=True)
 

@@ -65,7 +65,7 @@ class InstallDependenciesAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     "NVIDIA driver); cpu: PyTorch's CPU-only build."))
         add_parameter(self, QgsProcessingParameterFile(
             self.WHEELS, self.tr("Wheel folder (offline installation)"),
-            behavior=QgsProcessingParameterFile.Folder, optional=True),
+            behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True),
             self.tr("A folder of .whl files to install from instead of the internet (pip --no-index "
                     "--find-links)."))
         add_parameter(self, QgsProcessingParameterString(

@@ -101,7 +101,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         add_parameter(self, QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Image layer")),
                       self.tr("The image to segment: a file-based raster with the same bands as in training."))
         aux = add_parameter(self, QgsProcessingParameterMultipleLayers(
-            self.AUX, self.tr("Aux layers (in the model's order)"), QgsProcessing.TypeRaster, optional=True),
+            self.AUX, self.tr("Aux layers (in the model's order)"), QgsProcessing.SourceType.TypeRaster, optional=True),
             self.tr("The auxiliary rasters the model was trained with, in the same order (files named like the "
                     "reference layout are put in order automatically). Any CRS; they must cover the image."))
         aux.setMetadata(LAYER_LIST_WRAPPER)
@@ -111,7 +111,8 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
                               "image."))
         add_run_parameters(self)
         add_parameter(self, QgsProcessingParameterNumber(
-            self.MIN_POLYGON_AREA, self.tr("Minimum polygon area (map units²)"), QgsProcessingParameterNumber.Double,
+            self.MIN_POLYGON_AREA, self.tr("Minimum polygon area (map units²)"),
+            QgsProcessingParameterNumber.Type.Double,
             0.0, minValue=0.0),
             self.tr("Polygons smaller than this are left out of the polygon output."), advanced=True)
         add_resample_parameter(self)
@@ -123,7 +124,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             self.tr("GeoTIFF of probabilities (float32): one band (foreground) for binary models, one band per "
                     "class otherwise."))
         polygons = QgsProcessingParameterVectorDestination(
-            self.OUTPUT_POLYGONS, self.tr("Polygons"), QgsProcessing.TypeVectorPolygon, optional=True,
+            self.OUTPUT_POLYGONS, self.tr("Polygons"), QgsProcessing.SourceType.TypeVectorPolygon, optional=True,
             createByDefault=False)
         polygons.setSupportsNonFileBasedOutput(False)
         add_parameter(self, polygons, self.tr("GeoPackage of the predicted areas (foreground for binary models, "

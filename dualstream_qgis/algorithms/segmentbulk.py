@@ -103,11 +103,12 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         layers = add_parameter(self, QgsProcessingParameterMultipleLayers(
-            self.INPUT, self.tr("Image layers"), QgsProcessing.TypeRaster, optional=True),
+            self.INPUT, self.tr("Image layers"), QgsProcessing.SourceType.TypeRaster, optional=True),
             self.tr("Scenes to segment as layers (file-based rasters with the bands the model was trained on)."))
         layers.setMetadata(LAYER_LIST_WRAPPER)
         add_parameter(self, QgsProcessingParameterFile(
-            self.FOLDER, self.tr("Folder of images"), behavior=QgsProcessingParameterFile.Folder, optional=True),
+            self.FOLDER, self.tr("Folder of images"), behavior=QgsProcessingParameterFile.Behavior.Folder,
+            optional=True),
             self.tr("Every image in this folder that matches the pattern is a scene."))
         add_parameter(self, QgsProcessingParameterString(
             self.PATTERN, self.tr("File pattern in the folder"), defaultValue="*.tif", optional=True),
@@ -119,7 +120,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
                     "uses no aux data."))
         add_parameter(self, QgsProcessingParameterFile(
             self.MANIFEST, self.tr("Manifest (CSV or JSON) instead of layers/folder"),
-            behavior=QgsProcessingParameterFile.File, fileFilter="Manifest (*.csv *.json)", optional=True),
+            behavior=QgsProcessingParameterFile.Behavior.File, fileFilter="Manifest (*.csv *.json)", optional=True),
             self.tr("A CSV whose first line names the columns image, aux (aux2, ... for more), output; or a JSON "
                     "list of {\"image\", \"aux\", \"output\"}. Relative paths are relative to the manifest."))
         add_model_parameters(self)
@@ -140,7 +141,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
             self.ADD_TO_PROJECT, self.tr("Add the class rasters to the project"), defaultValue=False),
             self.tr("Load every finished class raster with its classes and colours when the run ends."))
         add_parameter(self, QgsProcessingParameterNumber(
-            self.READERS, self.tr("Tile reader threads (0 = automatic)"), QgsProcessingParameterNumber.Integer, 0,
+            self.READERS, self.tr("Tile reader threads (0 = automatic)"), QgsProcessingParameterNumber.Type.Integer, 0,
             minValue=0, maxValue=64),
             self.tr("Threads reading and warping tiles ahead of the model. 0: one on the CPU, the free cores on "
                     "a GPU."), advanced=True)

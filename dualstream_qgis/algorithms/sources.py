@@ -109,7 +109,7 @@ def check_layer_value(definition: QgsProcessingParameterDefinition, value: Any,
     problem, or None."""
     items = _layer_items(value)
     if not items:
-        return None if definition.flags() & QgsProcessingParameterDefinition.FlagOptional else (
+        return None if definition.flags() & QgsProcessingParameterDefinition.Flag.FlagOptional else (
             f"Parameter {definition.name()}: no layer was given; choose a layer or a file.")
     plain = [item for item in items if isinstance(item, str)]
     if len(plain) < len(items) or any(QgsProcessingUtils.mapLayerFromString(i, context, False) for i in plain):

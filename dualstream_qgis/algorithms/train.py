@@ -166,14 +166,14 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     "dataset folder is given."))
         add_parameter(self, QgsProcessingParameterMapLayer(
             self.LABELS, self.tr("Label layer (raster or polygons)"), optional=True,
-            types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]),
+            types=[QgsProcessing.SourceType.TypeRaster, QgsProcessing.SourceType.TypeVectorPolygon]),
             self.tr("Classes for the image: a raster of class values (mapped with Label mapping), or a polygon "
                     "layer (GeoPackage, GeoJSON or Shapefile) in any CRS; pixels outside polygons are class 0."))
         add_parameter(self, class_field_parameter(self.LABEL_FIELD, self.tr("Class field (polygon labels)")),
             self.tr("Field of the polygon layer holding the raw class value (mapped with Label mapping). Empty: "
                     "every polygon is class 1. Ignored for raster labels."))
         aux = add_parameter(self, QgsProcessingParameterMultipleLayers(
-            self.AUX, self.tr("Aux layers (coarse rasters, in a fixed order)"), QgsProcessing.TypeRaster,
+            self.AUX, self.tr("Aux layers (coarse rasters, in a fixed order)"), QgsProcessing.SourceType.TypeRaster,
             optional=True),
             self.tr("Auxiliary rasters (any CRS and resolution, covering the image). Their bands are stacked in "
                     "this order; segmenting later needs the same layers in the same order. Empty: vision-only "
@@ -181,14 +181,14 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         aux.setMetadata(LAYER_LIST_WRAPPER)
         add_parameter(self, QgsProcessingParameterFile(
             self.DATA_FOLDER, self.tr("OR: dataset folder (reference layout) instead of the layers above"),
-            behavior=QgsProcessingParameterFile.Folder, optional=True),
+            behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True),
             self.tr("Folder with ts_sn/ (images), tl_sn/ (labels), t_ap/ and t_gems/ (aux rasters named "
                     "AIR_Pollution_CO_NAME.tif, GEMS_NAME.tif, ...), and optionally vs_sn/, vl_sn/, v_ap/, "
                     "v_gems/ for validation. Leave empty to train from layers instead."))
         add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Training extent"), optional=True),
                       self.tr("Only this part of the image is used (any CRS). Empty: the whole image."))
         add_parameter(self, QgsProcessingParameterNumber(
-            self.VALIDATION_SHARE, self.tr("Validation share"), QgsProcessingParameterNumber.Double, 0.2,
+            self.VALIDATION_SHARE, self.tr("Validation share"), QgsProcessingParameterNumber.Type.Double, 0.2,
             minValue=0.0, maxValue=0.9),
             self.tr("Share of the scene held out (as bands of tiles) to select the best epoch, when there is no "
                     "validation folder (vs_sn/). 0: no validation, the last epoch is kept."))
@@ -216,33 +216,33 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     "R,G,B,NIR file; instead of aux layers. Must not overlap the image bands."))
         add_parameter(self, QgsProcessingParameterFile(
             self.PRETRAINED, self.tr("Pretrained vision encoder (folder)"),
-            behavior=QgsProcessingParameterFile.Folder, optional=True),
+            behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True),
             self.tr("A local SegFormer checkpoint folder (save_pretrained output or Hugging Face cache snapshot) "
                     "matching the preset, e.g. segformer-b1. Empty: random initialisation (needs more epochs)."))
         add_parameter(self, QgsProcessingParameterNumber(
-            self.EPOCHS, self.tr("Epochs (all layers trained)"), QgsProcessingParameterNumber.Integer, 40,
+            self.EPOCHS, self.tr("Epochs (all layers trained)"), QgsProcessingParameterNumber.Type.Integer, 40,
             minValue=0),
             self.tr("Epochs of full training after the warm-up epochs."))
         add_parameter(self, QgsProcessingParameterNumber(
-            self.WARMUP_EPOCHS, self.tr("Warm-up epochs (encoders frozen)"), QgsProcessingParameterNumber.Integer,
+            self.WARMUP_EPOCHS, self.tr("Warm-up epochs (encoders frozen)"), QgsProcessingParameterNumber.Type.Integer,
             2, minValue=0),
             self.tr("First epochs with both encoders frozen, training fusion and decoder only."))
         add_parameter(self, QgsProcessingParameterNumber(
-            self.BATCH_SIZE, self.tr("Batch size"), QgsProcessingParameterNumber.Integer, 4, minValue=1),
+            self.BATCH_SIZE, self.tr("Batch size"), QgsProcessingParameterNumber.Type.Integer, 4, minValue=1),
             self.tr("Tiles per training step; lower it when the GPU runs out of memory."))
         add_parameter(self, QgsProcessingParameterNumber(
-            self.LEARNING_RATE, self.tr("Learning rate"), QgsProcessingParameterNumber.Double, 3e-4,
+            self.LEARNING_RATE, self.tr("Learning rate"), QgsProcessingParameterNumber.Type.Double, 3e-4,
             minValue=1e-8, maxValue=1.0),
             self.tr("Learning rate of fusion and decoder (vision encoder x0.1, aux encoder x0.5), cosine decay."))
         add_parameter(self, QgsProcessingParameterNumber(
-            self.TILE_SIZE, self.tr("Tile size (pixels)"), QgsProcessingParameterNumber.Integer, 512,
+            self.TILE_SIZE, self.tr("Tile size (pixels)"), QgsProcessingParameterNumber.Type.Integer, 512,
             minValue=32, maxValue=4096),
             self.tr("Edge of the square training tiles; a multiple of 32 (and of the aux ratio)."))
         add_parameter(self, QgsProcessingParameterEnum(
             self.DEVICE, self.tr("Device"), options=list(DEVICES), defaultValue=0),
             self.tr("auto: the GPU when CUDA is available, else the CPU."))
         add_parameter(self, QgsProcessingParameterNumber(
-            self.TILES_PER_EPOCH, self.tr("Tiles per epoch"), QgsProcessingParameterNumber.Integer, 200,
+            self.TILES_PER_EPOCH, self.tr("Tiles per epoch"), QgsProcessingParameterNumber.Type.Integer, 200,
             minValue=1), self.tr("Random training tiles drawn per epoch."), advanced=True)
         add_parameter(self, QgsProcessingParameterString(
             self.CLASS_NAMES, self.tr("Class names (comma-separated)"), "background,foreground"),
@@ -261,16 +261,16 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     "are not classes stop the training with their list. The bundle keeps the mapping, and Segment "
                     "writes it into its class raster, so Evaluate needs it only to override."))
         add_parameter(self, QgsProcessingParameterNumber(
-            self.AUX_BANDS_PER_FILE, self.tr("Aux bands per file (0 = all)"), QgsProcessingParameterNumber.Integer,
+            self.AUX_BANDS_PER_FILE, self.tr("Aux bands per file (0 = all)"), QgsProcessingParameterNumber.Type.Integer,
             0, minValue=0),
             self.tr("Use the first N bands of each aux raster. 0: every band of the aux layers, or 12 per file for "
                     "a dataset folder (the reference layout)."), advanced=True)
         add_parameter(self, QgsProcessingParameterNumber(
-            self.AUX_RATIO, self.tr("Aux ratio (vision pixels per aux pixel)"), QgsProcessingParameterNumber.Integer,
-            8, minValue=1),
+            self.AUX_RATIO, self.tr("Aux ratio (vision pixels per aux pixel)"),
+            QgsProcessingParameterNumber.Type.Integer, 8, minValue=1),
             self.tr("The aux stream sees each tile at 1/ratio of its size (reference: 8)."), advanced=True)
         add_parameter(self, QgsProcessingParameterNumber(
-            self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, 0, minValue=0),
+            self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Type.Integer, 0, minValue=0),
             self.tr("Seed of tile sampling, augmentation and initialisation (same seed, same model on CPU)."),
             advanced=True)
         add_parameter(self, QgsProcessingParameterString(
@@ -282,7 +282,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             self.tr("adamw (decoupled weight decay), adam (L2 weight decay, the building design's) or sgd "
                     "(momentum 0.9); the encoders train at a fraction of the learning rate."), advanced=True)
         add_parameter(self, QgsProcessingParameterNumber(
-            self.WEIGHT_DECAY, self.tr("Weight decay"), QgsProcessingParameterNumber.Double, 1e-5, minValue=0.0),
+            self.WEIGHT_DECAY, self.tr("Weight decay"), QgsProcessingParameterNumber.Type.Double, 1e-5, minValue=0.0),
             self.tr("Weight decay of the optimiser."), advanced=True)
         add_parameter(self, QgsProcessingParameterEnum(
             self.SCHEDULE, self.tr("Learning-rate schedule"), options=list(config_choices("SCHEDULES")),
@@ -295,26 +295,26 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             self.tr("iou: validation IoU; loss: validation loss. Also decides which epoch the bundle keeps."),
             advanced=True)
         add_parameter(self, QgsProcessingParameterNumber(
-            self.PATIENCE, self.tr("Early-stopping patience (epochs, 0 = off)"), QgsProcessingParameterNumber.Integer,
-            10, minValue=0),
+            self.PATIENCE, self.tr("Early-stopping patience (epochs, 0 = off)"),
+            QgsProcessingParameterNumber.Type.Integer, 10, minValue=0),
             self.tr("Stop after this many epochs without a better validation score."), advanced=True)
         add_parameter(self, QgsProcessingParameterNumber(
             self.GRAD_ACCUMULATION, self.tr("Gradient accumulation (batches per step)"),
-            QgsProcessingParameterNumber.Integer, 1, minValue=1),
+            QgsProcessingParameterNumber.Type.Integer, 1, minValue=1),
             self.tr("Sum the gradients of this many batches per optimiser step (a larger effective batch)."),
             advanced=True)
         add_parameter(self, QgsProcessingParameterNumber(
-            self.COPY_PASTE, self.tr("Copy-paste share"), QgsProcessingParameterNumber.Double, 0.0, minValue=0.0,
+            self.COPY_PASTE, self.tr("Copy-paste share"), QgsProcessingParameterNumber.Type.Double, 0.0, minValue=0.0,
             maxValue=1.0),
             self.tr("Share of training tiles that get foreground objects (whole connected regions, with their "
                     "labels) pasted from another tile of the batch. 0: off."), advanced=True)
         add_parameter(self, QgsProcessingParameterNumber(
-            self.HSV, self.tr("Hue/saturation/value jitter (3-band imagery)"), QgsProcessingParameterNumber.Double,
+            self.HSV, self.tr("Hue/saturation/value jitter (3-band imagery)"), QgsProcessingParameterNumber.Type.Double,
             0.0, minValue=0.0, maxValue=1.0),
             self.tr("Strength of random hue, saturation and brightness changes of 3-band imagery. 0: off."),
             advanced=True)
         add_parameter(self, QgsProcessingParameterNumber(
-            self.CLAHE, self.tr("CLAHE share"), QgsProcessingParameterNumber.Double, 0.0, minValue=0.0,
+            self.CLAHE, self.tr("CLAHE share"), QgsProcessingParameterNumber.Type.Double, 0.0, minValue=0.0,
             maxValue=1.0),
             self.tr("Share of training tiles given contrast-limited adaptive histogram equalisation. 0: off."),
             advanced=True)

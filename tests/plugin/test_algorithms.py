@@ -450,6 +450,11 @@ def test_evaluate_writes_json_html_and_table(plugin, trained, scenes, tmp_path):
         assert "field" in Path(results["OUTPUT_HTML"]).read_text()
         table = results["OUTPUT_TABLE"]
         assert isinstance(table, QgsVectorLayer) and table.featureCount() == 2
+        # typed columns (QMetaType on QGIS >= 3.38 / Qt6, QVariant before): ids integer, names text, metrics real
+        fields = table.fields()
+        assert fields.field("class_id").typeName().lower() in ("integer", "int")
+        assert fields.field("class_name").typeName().lower() == "string"
+        assert fields.field("iou").isNumeric() and fields.field("iou").typeName().lower() in ("double", "real")
         rows = {f["class_name"]: f["iou"] for f in table.getFeatures()}
         assert rows["field"] == pytest.approx(metrics["iou"][1])
     # the raster and vector labels describe the same classes

@@ -134,9 +134,9 @@ def test_metadata_is_complete():
     parser = configparser.RawConfigParser()
     parser.read(REPO / "metadata.txt", encoding="utf-8")
     general = dict(parser["general"])
-    # no repository/tracker/homepage: there is no project website (the manual is the README shipped inside)
+    # the plugin repository's required keys and ours (tests/plugin/test_plugin_repository.py checks the rules)
     for key in ("name", "qgisminimumversion", "description", "about", "version", "author", "email",
-                "hasprocessingprovider", "category", "icon"):
+                "hasprocessingprovider", "category", "icon", "repository", "tracker", "homepage", "supportsqt6"):
         assert general.get(key), f"metadata.txt lacks {key}"
     assert general["qgisminimumversion"] == "3.22"
     assert general["hasprocessingprovider"] == "yes"
