@@ -128,8 +128,7 @@ def parse_label_pairs(text: str, what: str = "data.label_mapping") -> dict[str, 
                 raise ValueError(part)
         except ValueError:
             raise ConfigError(f"{named(what)}: '{part}' is not VALUE=CLASS; write pairs like 90=1 (raw label value "
-                              f"= class number), or leave it unset when the label values are class numbers."
-                              ) from None
+                              f"= class number), separated by commas.") from None
         mapping[str(int(raw)) if raw.is_integer() else str(raw)] = int(number)
     return mapping
 
@@ -313,9 +312,10 @@ class DataConfig(Settings):
             _check(not with_aux, f"x_bands take the aux input from the image's own bands, but scene(s) {with_aux[:3]} "
                                  f"also have aux rasters; give either x_bands or aux rasters.")
         _check(self.tile_size % 32 == 0 and self.tile_size >= 32,
-               f"tile_size must be a positive multiple of 32 (got {self.tile_size}); try 256 or 512.")
+               f"{named('data.tile_size')} must be a positive multiple of 32 (got {self.tile_size}); try 256 or 512.")
         _check(self.tile_size % self.aux_ratio == 0,
-               f"tile_size {self.tile_size} must be divisible by aux_ratio {self.aux_ratio}.")
+               f"{named('data.tile_size')} {self.tile_size} must be divisible by {named('data.aux_ratio')} "
+               f"{self.aux_ratio}.")
         _check(0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1) (got {self.val_fraction}).")
         _check(0.0 <= self.foreground_share <= 1.0, "foreground_share must be in [0, 1].")
         _check(self.aux_bands_per_file is None or self.aux_bands_per_file >= 1,
@@ -511,8 +511,8 @@ class TrainConfig(Settings):
     momentum: float = setting(0.9, group="training", no_qgis=OPTIM_DETAIL, help="SGD momentum.")
     schedule: str = setting(
         "cosine", choices=SCHEDULES, label="Learning-rate schedule", advanced=True, group="training",
-        help="cosine decay, step (x step gamma every step epochs) or plateau (reduced when the validation score "
-             "stalls).")
+        help="cosine decay, step (x0.1 every 10 epochs by default) or plateau (halved when the validation score "
+             "stalls, by default).")
     warmup_steps: int = setting(0, group="training", no_qgis=OPTIM_DETAIL,
                                 help="Linear learning-rate warm-up steps at the start of the main stage.")
     min_learning_rate: float = setting(1e-6, flag="--min-lr", group="training", no_qgis=OPTIM_DETAIL,

@@ -51,15 +51,24 @@ def require_packages(*packages: str) -> None:
             raise QgsProcessingException(f"{exc} {python_hint()}") from exc
 
 
+def parameter_name(key: str) -> str:
+    """How QGIS names the engine setting ``key`` in messages: its parameter ('Tile size (pixels)' (TILE_SIZE))."""
+    found = engine_module("declarations").find(engine_module("config").SETTINGS_SECTIONS, key)
+    if found is None or found.param is None:
+        return engine_module("errors").plain_name(key)
+    return f"'{found.decl.label}' ({found.param})"
+
+
 def run_engine(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call an engine function, turning engine errors into QgsProcessingException with the same message."""
+    """Call an engine function, turning engine errors into QgsProcessingException with the same message, the
+    settings it names written as this dialog's parameters."""
     errors = engine_module("errors")
     try:
         return func(*args, **kwargs)
     except errors.CanceledError as exc:
-        raise QgsProcessingException(f"Canceled: {exc}") from exc
+        raise QgsProcessingException(f"Canceled: {exc.render(parameter_name)}") from exc
     except errors.DualStreamError as exc:
-        raise QgsProcessingException(str(exc)) from exc
+        raise QgsProcessingException(exc.render(parameter_name)) from exc
 
 
 def layer_file_path(layer: QgsMapLayer | None, parameter: str) -> str:

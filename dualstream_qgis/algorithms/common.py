@@ -191,26 +191,6 @@ def parse_floats(text: str | None, parameter: str) -> list[float]:
     return values
 
 
-def parse_label_mapping(text: str | None, parameter: str,
-                        empty_hint: str = "leave it empty when the label values are class numbers") -> dict[str, int]:
-    """``"90=1, 255=255"`` -> ``{"90": 1, "255": 255}`` (raw label value = class number); ``empty_hint`` says in
-    the error how this dialog takes label values that are class numbers."""
-    mapping: dict[str, int] = {}
-    for part in split_list(text):
-        key, sep, value = part.partition("=")
-        if not sep:
-            key, sep, value = part.partition(":")
-        try:
-            raw = float(key)
-            mapping[str(int(raw)) if raw.is_integer() else str(raw)] = int(value)
-        except ValueError:
-            raise QgsProcessingException(
-                f"Parameter {parameter}: '{part}' is not VALUE=CLASS; write pairs like 90=1 separated by commas "
-                f"(raw label value = class number), or {empty_hint}."
-            ) from None
-    return mapping
-
-
 def extent_settings(algorithm: QgsProcessingAlgorithm, parameters: dict[str, Any], name: str,
                     context: QgsProcessingContext) -> tuple[list[float] | None, str | None]:
     """The EXTENT parameter as the engine's ``(extent, extent_crs)``: None when unset; the CRS as WKT

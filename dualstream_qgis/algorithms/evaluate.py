@@ -22,7 +22,6 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
     QgsProcessingUtils,
     QgsWkbTypes,
 )
@@ -39,8 +38,8 @@ from .common import (
     enum_value,
     label_field,
     parameters_help,
-    parse_label_mapping,
 )
+from .settings import add_settings, read_settings
 from .sources import label_source, raster_source
 
 #: Label values: how the labels become classes (index 0 is the default).
@@ -102,12 +101,7 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     "the model was trained with (e.g. 90 -> 1), which Segment writes into the class raster; for a "
                     "raster from elsewhere the values are taken as class numbers. Class numbers: the values are "
                     "0, 1, 2, ... as they are. This mapping: the pairs in Label mapping."))
-        add_parameter(self, QgsProcessingParameterString(
-            self.LABEL_MAPPING, self.tr("Label mapping (VALUE=CLASS, for 'this mapping')"), "", optional=True),
-            self.tr("Raw label values and their classes, e.g. 90=1 (values not listed are class 0; =255 marks a "
-                    "value unlabelled). Used when Label values is 'this mapping' (given alone, in a script, it "
-                    "means that too). A mapping none of whose values occurs in the labels, or label values that "
-                    "are not classes, stop with a message instead of scoring every pixel as background."))
+        add_settings(self, "evaluate.label_mapping")
         add_parameter(self, QgsProcessingParameterFileDestination(
             self.OUTPUT, self.tr("Metrics (JSON)"), self.tr("JSON files (*.json)")),
             self.tr("All metrics as JSON; a CSV of the per-class metrics is written beside it."))
@@ -192,8 +186,7 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     "Parameter LABEL_MAPPING: Label values is 'this mapping' but Label mapping is empty; write the "
                     "pairs (VALUE=CLASS, e.g. 90=1), or set Label values to 'class numbers' or 'the model's "
                     "training values'.")
-            return parse_label_mapping(text, self.LABEL_MAPPING, empty_hint="set Label values to 'class numbers' "
-                                       "when the label values are the class numbers")
+            return run_engine(read_settings, self, parameters, context, "evaluate")["label_mapping"]
         if text:
             feedback.pushWarning(f"Label mapping '{text}' is not used: Label values is 'the model's training "
                                  "values'; choose 'this mapping' to score with it.")

@@ -10,21 +10,17 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
-    QgsProcessingParameterBoolean,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
 
-from .common import add_parameter, enum_value, parse_floats
+from .common import add_parameter, parse_floats
 
-TTA_MODES = ("none", "flips", "d4")
-DEVICES = ("auto", "cpu", "cuda")
 MODEL_FILTER = "DualStream model (*.dsmodel)"
 MODEL, WEIGHTS = "MODEL", "WEIGHTS"
-OVERLAP, TTA, DEVICE, BATCH_SIZE = "OVERLAP", "TTA", "DEVICE", "BATCH_SIZE"
-THRESHOLD, TILE_SIZE, RESAMPLE_TO_TRAINING_GSD = "THRESHOLD", "TILE_SIZE", "RESAMPLE_TO_TRAINING_GSD"
+#: The inference settings both algorithms offer, in dialog order (Segment in bulk adds its reader threads).
+RUN_SETTINGS = ("segment.overlap", "segment.tta", "segment.device", "segment.batch_size", "segment.threshold",
+                "segment.tile_size")
 
 
 def model_paths(value: Any) -> list[str]:
@@ -48,42 +44,6 @@ def add_model_parameters(alg: QgsProcessingAlgorithm) -> None:
                   tr("One weight per model bundle, e.g. 2,1. Empty: equal weights."))
 
 
-def add_run_parameters(alg: QgsProcessingAlgorithm) -> None:
-    """Overlap, TTA, device, batch size; advanced: threshold and tile size."""
-    tr = alg.tr
-    add_parameter(alg, QgsProcessingParameterNumber(
-        OVERLAP, tr("Tile overlap (share of the tile)"), QgsProcessingParameterNumber.Type.Double, 0.25,
-        minValue=0.0, maxValue=0.89),
-        tr("Overlap between neighbouring tiles; overlapping predictions are blended, which removes seams."))
-    add_parameter(alg, QgsProcessingParameterEnum(TTA, tr("Test-time augmentation"), options=list(TTA_MODES),
-                                                  defaultValue=0),
-                  tr("none; flips (3 passes: as is, flipped left-right, flipped up-down); d4 (8 passes: all "
-                     "rotations and flips). More passes: smoother results, proportionally slower."))
-    add_parameter(alg, QgsProcessingParameterEnum(DEVICE, tr("Device"), options=list(DEVICES), defaultValue=0),
-                  tr("auto: the GPU when CUDA is available, else the CPU."))
-    add_parameter(alg, QgsProcessingParameterNumber(
-        BATCH_SIZE, tr("Batch size"), QgsProcessingParameterNumber.Type.Integer, 4, minValue=1),
-        tr("Tiles predicted at once; lower it when memory runs out."))
-    add_parameter(alg, QgsProcessingParameterNumber(
-        THRESHOLD, tr("Probability threshold (binary models)"), QgsProcessingParameterNumber.Type.Double,
-        0.5, minValue=0.01, maxValue=0.99),
-        tr("A pixel is foreground when its probability is at least this (binary models only)."), advanced=True)
-    add_parameter(alg, QgsProcessingParameterNumber(
-        TILE_SIZE, tr("Tile size (0 = the model's)"), QgsProcessingParameterNumber.Type.Integer, 0, minValue=0,
-        maxValue=8192),
-        tr("Edge of the predicted tiles in pixels, a multiple of 32. 0: the training tile size."), advanced=True)
-
-
-def add_resample_parameter(alg: QgsProcessingAlgorithm) -> None:
-    """RESAMPLE_TO_TRAINING_GSD (advanced)."""
-    add_parameter(alg, QgsProcessingParameterBoolean(
-        RESAMPLE_TO_TRAINING_GSD, alg.tr("Resample to the training resolution"), defaultValue=False),
-        alg.tr("Predict on a virtual copy of the image at the model's training pixel size (averaged when "
-               "shrinking, interpolated when enlarging), then bring the results back onto the image's grid. "
-               "Use it when the image resolution differs much from the training one (the log warns with the "
-               "factor)."), advanced=True)
-
-
 def model_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
                    context: QgsProcessingContext) -> dict[str, Any]:
     """``models`` and ``model_weights`` for SegmentConfig, checked with the parameter named in every error."""
@@ -100,21 +60,6 @@ def model_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
         raise QgsProcessingException(f"Parameter WEIGHTS: {len(weights)} weight(s) for {len(models)} model "
                                      f"bundle(s); give one weight per bundle or leave it empty.")
     return {"models": models, "model_weights": weights}
-
-
-def run_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
-                 context: QgsProcessingContext) -> dict[str, Any]:
-    """Overlap, TTA, device, batch size, threshold, tile size and resampling for SegmentConfig."""
-    tile_size = alg.parameterAsInt(parameters, TILE_SIZE, context)
-    return {
-        "overlap": alg.parameterAsDouble(parameters, OVERLAP, context),
-        "tta": enum_value(alg, parameters, TTA, context, TTA_MODES),
-        "device": enum_value(alg, parameters, DEVICE, context, DEVICES),
-        "batch_size": alg.parameterAsInt(parameters, BATCH_SIZE, context),
-        "threshold": alg.parameterAsDouble(parameters, THRESHOLD, context),
-        "tile_size": tile_size or None,
-        "resample_to_training_gsd": alg.parameterAsBool(parameters, RESAMPLE_TO_TRAINING_GSD, context),
-    }
 
 
 class ModelChecksMixin:

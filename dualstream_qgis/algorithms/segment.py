@@ -13,7 +13,6 @@ from qgis.core import (
     QgsProcessingOutputString,
     QgsProcessingParameterExtent,
     QgsProcessingParameterMultipleLayers,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterVectorDestination,
@@ -34,14 +33,13 @@ from .common import (
     parameters_help,
 )
 from .inference import (
+    RUN_SETTINGS,
     ModelChecksMixin,
     add_model_parameters,
-    add_resample_parameter,
-    add_run_parameters,
     model_settings,
-    run_settings,
 )
 from .model_info import describe_bundle
+from .settings import add_settings, read_settings
 from .sources import raster_source, raster_sources
 
 RASTER_SUFFIXES = (".tif", ".tiff")
@@ -57,14 +55,6 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
     MODEL = "MODEL"
     WEIGHTS = "WEIGHTS"
     EXTENT = "EXTENT"
-    OVERLAP = "OVERLAP"
-    TTA = "TTA"
-    DEVICE = "DEVICE"
-    BATCH_SIZE = "BATCH_SIZE"
-    THRESHOLD = "THRESHOLD"
-    TILE_SIZE = "TILE_SIZE"
-    MIN_POLYGON_AREA = "MIN_POLYGON_AREA"
-    RESAMPLE_TO_TRAINING_GSD = "RESAMPLE_TO_TRAINING_GSD"
     OUTPUT = "OUTPUT"
     OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
     OUTPUT_POLYGONS = "OUTPUT_POLYGONS"
@@ -109,13 +99,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent"), optional=True),
                       self.tr("Segment only this area (any CRS; snapped to the image's pixels). Empty: the whole "
                               "image."))
-        add_run_parameters(self)
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.MIN_POLYGON_AREA, self.tr("Minimum polygon area (map units²)"),
-            QgsProcessingParameterNumber.Type.Double,
-            0.0, minValue=0.0),
-            self.tr("Polygons smaller than this are left out of the polygon output."), advanced=True)
-        add_resample_parameter(self)
+        add_settings(self, *RUN_SETTINGS, "segment.min_polygon_area", "segment.resample_to_training_gsd")
         add_parameter(self, QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Class raster")),
                       self.tr("GeoTIFF of class numbers (0 = first class) with the model's colours and class names; "
                               "a .qml style is written beside it."))
@@ -182,11 +166,10 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             "output": output,
             "probabilities": probabilities,
             "polygons": polygons,
-            "min_polygon_area": self.parameterAsDouble(parameters, self.MIN_POLYGON_AREA, context),
             "extent": extent,
             "extent_crs": extent_crs,
             **model_settings(self, parameters, context),
-            **run_settings(self, parameters, context),
+            **read_settings(self, parameters, context, "segment"),
         }
 
 

@@ -17,7 +17,6 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterMultipleLayers,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
 
@@ -32,15 +31,14 @@ from .common import (
     parameters_help,
 )
 from .inference import (
+    RUN_SETTINGS,
     ModelChecksMixin,
     add_model_parameters,
-    add_resample_parameter,
-    add_run_parameters,
     model_settings,
-    run_settings,
 )
 from .model_info import describe_bundle
 from .segment import image_stem
+from .settings import add_settings, read_settings
 from .sources import raster_sources
 
 
@@ -65,11 +63,6 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
     PATTERN = "PATTERN"
     AUX_PATTERNS = "AUX_PATTERNS"
     MANIFEST = "MANIFEST"
-    READERS = "READERS"
-    PROBABILITIES = "PROBABILITIES"
-    POLYGONS = "POLYGONS"
-    MOSAIC = "MOSAIC"
-    OVERWRITE = "OVERWRITE"
     ADD_TO_PROJECT = "ADD_TO_PROJECT"
     OUTPUT = "OUTPUT"
 
@@ -124,28 +117,11 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
             self.tr("A CSV whose first line names the columns image, aux (aux2, ... for more), output; or a JSON "
                     "list of {\"image\", \"aux\", \"output\"}. Relative paths are relative to the manifest."))
         add_model_parameters(self)
-        add_run_parameters(self)
-        add_parameter(self, QgsProcessingParameterBoolean(
-            self.PROBABILITIES, self.tr("Also write probability rasters"), defaultValue=False),
-            self.tr("<name>_probabilities.tif per scene (float32)."))
-        add_parameter(self, QgsProcessingParameterBoolean(
-            self.POLYGONS, self.tr("Also write polygons"), defaultValue=False),
-            self.tr("<name>.gpkg per scene with class_id, class_name and area."))
-        add_parameter(self, QgsProcessingParameterBoolean(
-            self.MOSAIC, self.tr("Write a VRT mosaic of the class rasters"), defaultValue=False),
-            self.tr("mosaic.vrt in the output folder (one per CRS when the scenes differ)."))
-        add_parameter(self, QgsProcessingParameterBoolean(
-            self.OVERWRITE, self.tr("Redo scenes already finished"), defaultValue=False),
-            self.tr("By default a rerun skips the scenes finished with the same model(s) and settings."))
+        add_settings(self, *RUN_SETTINGS, "bulk.probabilities", "bulk.polygons", "bulk.mosaic", "bulk.overwrite")
         add_parameter(self, QgsProcessingParameterBoolean(
             self.ADD_TO_PROJECT, self.tr("Add the class rasters to the project"), defaultValue=False),
             self.tr("Load every finished class raster with its classes and colours when the run ends."))
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.READERS, self.tr("Tile reader threads (0 = automatic)"), QgsProcessingParameterNumber.Type.Integer, 0,
-            minValue=0, maxValue=64),
-            self.tr("Threads reading and warping tiles ahead of the model. 0: one on the CPU, the free cores on "
-                    "a GPU."), advanced=True)
-        add_resample_parameter(self)
+        add_settings(self, "segment.readers", "segment.resample_to_training_gsd")
         add_parameter(self, QgsProcessingParameterFolderDestination(self.OUTPUT, self.tr("Output folder")),
                       self.tr("One set of outputs per scene, named after the image, and the run's summary."))
         self.addOutput(QgsProcessingOutputHtml("SUMMARY_HTML", self.tr("Summary")))
@@ -215,12 +191,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
                         if p.strip()]
         bulk = {"images": images, "aux_patterns": aux_patterns, "manifest": manifest,
                 "out_dir": self.parameterAsString(parameters, self.OUTPUT, context),
-                "overwrite": self.parameterAsBool(parameters, self.OVERWRITE, context),
-                "probabilities": self.parameterAsBool(parameters, self.PROBABILITIES, context),
-                "polygons": self.parameterAsBool(parameters, self.POLYGONS, context),
-                "mosaic": self.parameterAsBool(parameters, self.MOSAIC, context)}
-        readers = self.parameterAsInt(parameters, self.READERS, context)
-        segment = {**model_settings(self, parameters, context), **run_settings(self, parameters, context),
-                   "readers": readers or None}
+                **read_settings(self, parameters, context, "bulk")}
+        segment = {**model_settings(self, parameters, context), **read_settings(self, parameters, context, "segment")}
         return bulk, segment
 

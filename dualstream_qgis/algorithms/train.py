@@ -12,16 +12,13 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
-    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterMultipleLayers,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
     QgsProcessingUtils,
 )
 
@@ -39,12 +36,10 @@ from .common import (
     extent_settings,
     label_field,
     parameters_help,
-    parse_label_mapping,
-    split_list,
 )
+from .settings import add_settings, read_settings
 from .sources import label_source, raster_source, raster_sources
 
-DEVICES = ("auto", "cpu", "cuda")
 DEFAULT = "default"  # the family's own default preset / encoder
 
 
@@ -66,52 +61,22 @@ def encoder_choices() -> tuple[str, ...]:
     return (DEFAULT, *_registry().list_encoders())
 
 
-def config_choices(name: str) -> tuple[str, ...]:
-    return tuple(getattr(engine_module("config"), name))
-
-
 class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     """Trains a DualStream model (imagery + optional aux rasters) and writes a ``.dsmodel`` bundle."""
 
     REQUIRED_PACKAGES = ("torch", "transformers", "safetensors")
 
+    # layer, file and output parameters (the settings' parameters come from their declarations)
     DATA_FOLDER = "DATA_FOLDER"
     INPUT = "INPUT"
     LABELS = "LABELS"
     LABEL_FIELD = "LABEL_FIELD"
     AUX = "AUX"
     EXTENT = "EXTENT"
-    VALIDATION_SHARE = "VALIDATION_SHARE"
-    PRESET = "PRESET"
     PRETRAINED = "PRETRAINED"
-    EPOCHS = "EPOCHS"
-    WARMUP_EPOCHS = "WARMUP_EPOCHS"
-    BATCH_SIZE = "BATCH_SIZE"
-    LEARNING_RATE = "LEARNING_RATE"
-    TILE_SIZE = "TILE_SIZE"
-    DEVICE = "DEVICE"
-    TILES_PER_EPOCH = "TILES_PER_EPOCH"
-    CLASS_NAMES = "CLASS_NAMES"
-    CLASS_COLORS = "CLASS_COLORS"
-    LABEL_MAPPING = "LABEL_MAPPING"
-    AUX_BANDS_PER_FILE = "AUX_BANDS_PER_FILE"
-    AUX_RATIO = "AUX_RATIO"
-    SEED = "SEED"
-    RESUME = "RESUME"
     MODEL_FAMILY = "MODEL_FAMILY"
+    PRESET = "PRESET"
     ENCODER = "ENCODER"
-    BANDS = "BANDS"
-    X_BANDS = "X_BANDS"
-    LOSS = "LOSS"
-    OPTIMIZER = "OPTIMIZER"
-    WEIGHT_DECAY = "WEIGHT_DECAY"
-    SCHEDULE = "SCHEDULE"
-    EARLY_STOP_METRIC = "EARLY_STOP_METRIC"
-    PATIENCE = "PATIENCE"
-    GRAD_ACCUMULATION = "GRAD_ACCUMULATION"
-    COPY_PASTE = "COPY_PASTE"
-    HSV = "HSV"
-    CLAHE = "CLAHE"
     OUTPUT = "OUTPUT"
     OUTPUT_REPORT = "OUTPUT_REPORT"
 
@@ -187,11 +152,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     "v_gems/ for validation. Leave empty to train from layers instead."))
         add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Training extent"), optional=True),
                       self.tr("Only this part of the image is used (any CRS). Empty: the whole image."))
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.VALIDATION_SHARE, self.tr("Validation share"), QgsProcessingParameterNumber.Type.Double, 0.2,
-            minValue=0.0, maxValue=0.9),
-            self.tr("Share of the scene held out (as bands of tiles) to select the best epoch, when there is no "
-                    "validation folder (vs_sn/). 0: no validation, the last epoch is kept."))
+        add_settings(self, "data.val_fraction")
         families, presets = family_choices(), preset_choices()
         add_parameter(self, QgsProcessingParameterEnum(
             self.MODEL_FAMILY, self.tr("Model family"), options=list(families), defaultValue=0),
@@ -206,123 +167,19 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             defaultValue=0),
             self.tr("Backbone of the single-stream baselines (ResNet, ConvNeXt, Swin, MiT); default: the preset's. "
                     "dualstream and cmx have fixed SegFormer encoders."))
-        add_parameter(self, QgsProcessingParameterString(
-            self.BANDS, self.tr("Image bands (e.g. 3,2,1; empty: all)"), "", optional=True),
-            self.tr("Bands of the image the model sees, counted from 1 as in GDAL, in this order (drop an alpha "
-                    "band, pick 4 of 13 Sentinel-2 bands). Empty: every band not used as X bands."))
-        add_parameter(self, QgsProcessingParameterString(
-            self.X_BANDS, self.tr("X bands of the same image (CMX, e.g. 4)"), "", optional=True),
-            self.tr("Bands of the same image fed to the second (aux) stream at full resolution, e.g. 4 = NIR of an "
-                    "R,G,B,NIR file; instead of aux layers. Must not overlap the image bands."))
+        add_settings(self, "data.bands", "data.x_bands")
         add_parameter(self, QgsProcessingParameterFile(
             self.PRETRAINED, self.tr("Pretrained vision encoder (folder)"),
             behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True),
             self.tr("A local SegFormer checkpoint folder (save_pretrained output or Hugging Face cache snapshot) "
                     "matching the preset, e.g. segformer-b1. Empty: random initialisation (needs more epochs)."))
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.EPOCHS, self.tr("Epochs (all layers trained)"), QgsProcessingParameterNumber.Type.Integer, 40,
-            minValue=0),
-            self.tr("Epochs of full training after the warm-up epochs."))
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.WARMUP_EPOCHS, self.tr("Warm-up epochs (encoders frozen)"), QgsProcessingParameterNumber.Type.Integer,
-            2, minValue=0),
-            self.tr("First epochs with both encoders frozen, training fusion and decoder only."))
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.BATCH_SIZE, self.tr("Batch size"), QgsProcessingParameterNumber.Type.Integer, 4, minValue=1),
-            self.tr("Tiles per training step; lower it when the GPU runs out of memory."))
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.LEARNING_RATE, self.tr("Learning rate"), QgsProcessingParameterNumber.Type.Double, 3e-4,
-            minValue=1e-8, maxValue=1.0),
-            self.tr("Learning rate of fusion and decoder (vision encoder x0.1, aux encoder x0.5), cosine decay."))
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.TILE_SIZE, self.tr("Tile size (pixels)"), QgsProcessingParameterNumber.Type.Integer, 512,
-            minValue=32, maxValue=4096),
-            self.tr("Edge of the square training tiles; a multiple of 32 (and of the aux ratio)."))
-        add_parameter(self, QgsProcessingParameterEnum(
-            self.DEVICE, self.tr("Device"), options=list(DEVICES), defaultValue=0),
-            self.tr("auto: the GPU when CUDA is available, else the CPU."))
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.TILES_PER_EPOCH, self.tr("Tiles per epoch"), QgsProcessingParameterNumber.Type.Integer, 200,
-            minValue=1), self.tr("Random training tiles drawn per epoch."), advanced=True)
-        add_parameter(self, QgsProcessingParameterString(
-            self.CLASS_NAMES, self.tr("Class names (comma-separated)"), "background,foreground"),
-            self.tr("One name per class, class 0 first; two names train a binary model. They make the legend of "
-                    "every segmented raster."))
-        colors = add_parameter(self, QgsProcessingParameterString(
-            self.CLASS_COLORS, self.tr("Class colours (comma-separated #RRGGBB)"), "#000000,#ff0000"),
-            self.tr("One colour per class (#RRGGBB, class 0 first), used to style the segmented rasters."))
-        colors.setMetadata(CLASS_COLORS_WRAPPER)
-        add_parameter(self, QgsProcessingParameterString(
-            self.LABEL_MAPPING, self.tr("Label mapping (VALUE=CLASS, comma-separated; empty: values are classes)"),
-            "", optional=True),
-            self.tr("Empty (the default): the label values are the class numbers 0, 1, 2, ... Otherwise the raw "
-                    "label values and the class each one stands for, e.g. 90=1 for the reference data (raw 0 and "
-                    "values not listed are class 0); map a value to 255 to mark it unlabelled. Label values that "
-                    "are not classes stop the training with their list. The bundle keeps the mapping, and Segment "
-                    "writes it into its class raster, so Evaluate needs it only to override."))
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.AUX_BANDS_PER_FILE, self.tr("Aux bands per file (0 = all)"), QgsProcessingParameterNumber.Type.Integer,
-            0, minValue=0),
-            self.tr("Use the first N bands of each aux raster. 0: every band of the aux layers, or 12 per file for "
-                    "a dataset folder (the reference layout)."), advanced=True)
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.AUX_RATIO, self.tr("Aux ratio (vision pixels per aux pixel)"),
-            QgsProcessingParameterNumber.Type.Integer, 8, minValue=1),
-            self.tr("The aux stream sees each tile at 1/ratio of its size (reference: 8)."), advanced=True)
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Type.Integer, 0, minValue=0),
-            self.tr("Seed of tile sampling, augmentation and initialisation (same seed, same model on CPU)."),
-            advanced=True)
-        add_parameter(self, QgsProcessingParameterString(
-            self.LOSS, self.tr("Loss terms (e.g. focal=1,dice=1; empty: the family's)"), "", optional=True),
-            self.tr(f"Weighted loss terms from {', '.join(config_choices('LOSS_TERMS'))} (bce = ce). Empty: "
-                    "dualstream 0.5 focal + 0.5 lovasz, cmx ohem + dice, baselines focal + dice."), advanced=True)
-        add_parameter(self, QgsProcessingParameterEnum(
-            self.OPTIMIZER, self.tr("Optimiser"), options=list(config_choices("OPTIMIZERS")), defaultValue=0),
-            self.tr("adamw (decoupled weight decay), adam (L2 weight decay, the building design's) or sgd "
-                    "(momentum 0.9); the encoders train at a fraction of the learning rate."), advanced=True)
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.WEIGHT_DECAY, self.tr("Weight decay"), QgsProcessingParameterNumber.Type.Double, 1e-5, minValue=0.0),
-            self.tr("Weight decay of the optimiser."), advanced=True)
-        add_parameter(self, QgsProcessingParameterEnum(
-            self.SCHEDULE, self.tr("Learning-rate schedule"), options=list(config_choices("SCHEDULES")),
-            defaultValue=0),
-            self.tr("cosine decay, step (x0.1 every 10 epochs) or plateau (halved when the validation score "
-                    "stalls)."), advanced=True)
-        add_parameter(self, QgsProcessingParameterEnum(
-            self.EARLY_STOP_METRIC, self.tr("Early stopping and best epoch by"),
-            options=list(config_choices("EARLY_STOP_METRICS")), defaultValue=0),
-            self.tr("iou: validation IoU; loss: validation loss. Also decides which epoch the bundle keeps."),
-            advanced=True)
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.PATIENCE, self.tr("Early-stopping patience (epochs, 0 = off)"),
-            QgsProcessingParameterNumber.Type.Integer, 10, minValue=0),
-            self.tr("Stop after this many epochs without a better validation score."), advanced=True)
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.GRAD_ACCUMULATION, self.tr("Gradient accumulation (batches per step)"),
-            QgsProcessingParameterNumber.Type.Integer, 1, minValue=1),
-            self.tr("Sum the gradients of this many batches per optimiser step (a larger effective batch)."),
-            advanced=True)
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.COPY_PASTE, self.tr("Copy-paste share"), QgsProcessingParameterNumber.Type.Double, 0.0, minValue=0.0,
-            maxValue=1.0),
-            self.tr("Share of training tiles that get foreground objects (whole connected regions, with their "
-                    "labels) pasted from another tile of the batch. 0: off."), advanced=True)
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.HSV, self.tr("Hue/saturation/value jitter (3-band imagery)"), QgsProcessingParameterNumber.Type.Double,
-            0.0, minValue=0.0, maxValue=1.0),
-            self.tr("Strength of random hue, saturation and brightness changes of 3-band imagery. 0: off."),
-            advanced=True)
-        add_parameter(self, QgsProcessingParameterNumber(
-            self.CLAHE, self.tr("CLAHE share"), QgsProcessingParameterNumber.Type.Double, 0.0, minValue=0.0,
-            maxValue=1.0),
-            self.tr("Share of training tiles given contrast-limited adaptive histogram equalisation. 0: off."),
-            advanced=True)
-        add_parameter(self, QgsProcessingParameterBoolean(
-            self.RESUME, self.tr("Resume from the last checkpoint"), False),
-            self.tr("Continue an interrupted or cancelled training from the checkpoint beside the bundle "
-                    "(MODEL.dsmodel.ckpt) with the same settings."),
-            advanced=True)
+        generated = add_settings(self, "train.epochs", "train.warmup_epochs", "train.batch_size", "train.learning_rate",
+                     "data.tile_size", "train.device", "data.tiles_per_epoch", "data.class_names",
+                     "data.class_colors", "data.label_mapping", "data.aux_bands_per_file", "data.aux_ratio",
+                     "train.seed", "loss.terms", "train.optimizer", "train.weight_decay", "train.schedule",
+                     "train.early_stop_metric", "train.early_stop_patience", "train.grad_accumulation",
+                     "augment.copy_paste", "augment.hsv", "augment.clahe_probability", "train.resume")
+        generated["CLASS_COLORS"].setMetadata(CLASS_COLORS_WRAPPER)
         add_parameter(self, QgsProcessingParameterFileDestination(
             self.OUTPUT, self.tr("Model bundle"), self.tr("DualStream model (*.dsmodel)")),
             self.tr("The trained model (.dsmodel). Metrics CSV/JSON, curves and the report are written beside it."))
@@ -383,33 +240,18 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             raise QgsProcessingException(
                 "Nothing to train on: choose a dataset folder in the reference layout (DATA_FOLDER), or an image "
                 "layer (INPUT) with a label layer (LABELS).")
-        aux_bands = self.parameterAsInt(parameters, self.AUX_BANDS_PER_FILE, context)
-        class_names = split_list(self.parameterAsString(parameters, self.CLASS_NAMES, context))
-        class_colors = split_list(self.parameterAsString(parameters, self.CLASS_COLORS, context))
+        data = read_settings(self, parameters, context, "data")
+        data["augment"] = read_settings(self, parameters, context, "augment")
+        train = read_settings(self, parameters, context, "train")
+        data["seed"] = train["seed"]
+        aux_bands = data.pop("aux_bands_per_file")
+        class_names, class_colors = data["class_names"], data["class_colors"]
         if len(class_colors) != len(class_names) and len(class_names) >= 2:
             # as the dialog's colour buttons do: headless runs (qgis_process, batch) keep the default two colours
             fitted = engine_module("config").fill_class_colors(class_colors, len(class_names))
             feedback.pushInfo(f"CLASS_COLORS: {len(class_colors)} colour(s) for {len(class_names)} classes; using "
                               f"{','.join(fitted)}.")
-            class_colors = fitted
-        data: dict[str, Any] = {
-            "val_fraction": self.parameterAsDouble(parameters, self.VALIDATION_SHARE, context),
-            "label_mapping": parse_label_mapping(self.parameterAsString(parameters, self.LABEL_MAPPING, context),
-                                                 self.LABEL_MAPPING),
-            "class_names": class_names,
-            "class_colors": class_colors,
-            "tile_size": self.parameterAsInt(parameters, self.TILE_SIZE, context),
-            "aux_ratio": self.parameterAsInt(parameters, self.AUX_RATIO, context),
-            "tiles_per_epoch": self.parameterAsInt(parameters, self.TILES_PER_EPOCH, context),
-            "seed": self.parameterAsInt(parameters, self.SEED, context),
-            "augment": {"copy_paste": self.parameterAsDouble(parameters, self.COPY_PASTE, context),
-                        "hsv": self.parameterAsDouble(parameters, self.HSV, context),
-                        "clahe_probability": self.parameterAsDouble(parameters, self.CLAHE, context)},
-        }
-        for key, name in (("bands", self.BANDS), ("x_bands", self.X_BANDS)):
-            text = self.parameterAsString(parameters, name, context).strip()
-            if text:
-                data[key] = text  # "3,2,1": DataConfig parses and checks it
+            data["class_colors"] = fitted
         if folder:
             data["data_dir"] = folder
             if aux_bands:
@@ -429,27 +271,11 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             output = str(Path(output).with_suffix(".dsmodel"))
             feedback.pushWarning(f"Model bundles end in .dsmodel; writing '{output}'.")
         ensure_parent(output, self.OUTPUT)
-        train = {
-            "output": output,
-            "epochs": self.parameterAsInt(parameters, self.EPOCHS, context),
-            "warmup_epochs": self.parameterAsInt(parameters, self.WARMUP_EPOCHS, context),
-            "batch_size": self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-            "learning_rate": self.parameterAsDouble(parameters, self.LEARNING_RATE, context),
-            "device": enum_value(self, parameters, self.DEVICE, context, DEVICES),
-            "seed": data["seed"],
-            "resume": self.parameterAsBoolean(parameters, self.RESUME, context),
-            "num_workers": 0,  # no worker processes inside QGIS (they would start QGIS's own executable)
-            "optimizer": enum_value(self, parameters, self.OPTIMIZER, context, config_choices("OPTIMIZERS")),
-            "weight_decay": self.parameterAsDouble(parameters, self.WEIGHT_DECAY, context),
-            "schedule": enum_value(self, parameters, self.SCHEDULE, context, config_choices("SCHEDULES")),
-            "early_stop_metric": enum_value(self, parameters, self.EARLY_STOP_METRIC, context,
-                                            config_choices("EARLY_STOP_METRICS")),
-            "early_stop_patience": self.parameterAsInt(parameters, self.PATIENCE, context) or None,
-            "grad_accumulation": self.parameterAsInt(parameters, self.GRAD_ACCUMULATION, context),
-        }
-        loss = self.parameterAsString(parameters, self.LOSS, context).strip()
-        if loss:
-            train["loss"] = {"terms": loss}  # "focal=1,dice=1": LossConfig parses it and names unknown terms
+        train["output"] = output
+        train["num_workers"] = 0  # no worker processes inside QGIS (they would start QGIS's own executable)
+        loss = read_settings(self, parameters, context, "loss")
+        if loss["terms"]:
+            train["loss"] = loss  # "focal=1,dice=1": LossConfig parses it and names unknown terms
         return (config.ModelConfig(**model), config.DataConfig(**data), config.TrainConfig(**train))
 
     def _model_settings(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
@@ -474,7 +300,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         return model
 
     def _layer_scene(self, parameters: dict[str, Any], context: QgsProcessingContext,
-                     feedback: QgsProcessingFeedback, aux_bands: int) -> dict[str, Any]:
+                     feedback: QgsProcessingFeedback, aux_bands: int | None) -> dict[str, Any]:
         """The data settings of one explicit scene given as layers."""
         image = raster_source(parameters, self.INPUT, context)
         if parameters.get(self.LABELS) in (None, ""):

@@ -1,0 +1,90 @@
+"""Processing parameters generated from the engine's settings declarations, and read back as settings.
+
+An algorithm lists the settings it offers, in dialog order (``add_settings(self, "train.epochs", ...)``); the
+label, help, default, bounds, choices and "advanced" flag come from the field's declaration in engine/config.py.
+Layer, file and output parameters are not settings: the algorithms define those themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+
+from ..engine_bridge import engine_module
+from .common import add_parameter, enum_value, split_list
+
+
+def _setting(key: str) -> Any:
+    """The engine's declared setting ``section.field``."""
+    found = engine_module("declarations").find(engine_module("config").SETTINGS_SECTIONS, key)
+    if found is None or found.param is None:
+        raise KeyError(f"{key} is not a setting offered in QGIS")
+    return found
+
+
+def parameter(alg: QgsProcessingAlgorithm, key: str) -> QgsProcessingParameterDefinition:
+    """The Processing parameter of the setting ``key``, as its declaration describes it."""
+    s = _setting(key)
+    label, default = alg.tr(s.decl.label), s.qgis_default
+    if s.kind is bool:
+        return QgsProcessingParameterBoolean(s.param, label, defaultValue=bool(default))
+    if s.decl.choices:
+        return QgsProcessingParameterEnum(s.param, label, options=list(s.decl.choices),
+                                          defaultValue=list(s.decl.choices).index(default))
+    if s.kind in (int, float):
+        kind = QgsProcessingParameterNumber.Type.Integer if s.kind is int else QgsProcessingParameterNumber.Type.Double
+        bounds = {name: value for name, value in (("minValue", s.decl.minimum), ("maxValue", s.decl.maximum))
+                  if value is not None}
+        return QgsProcessingParameterNumber(s.param, label, kind, s.decl.off if default is None else default,
+                                            **bounds)
+    text = engine_module("declarations").format_default(s, default)
+    return QgsProcessingParameterString(s.param, label, text, optional=not text)
+
+
+def add_settings(alg: QgsProcessingAlgorithm, *keys: str) -> dict[str, QgsProcessingParameterDefinition]:
+    """Add the parameters of the settings ``keys`` (``section.field``), in this order; returns them by id."""
+    added = {}
+    for key in keys:
+        s = _setting(key)
+        added[s.param] = add_parameter(alg, parameter(alg, key), alg.tr(s.decl.help), advanced=s.decl.advanced)
+    return added
+
+
+def read_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], context: QgsProcessingContext,
+                  section: str) -> dict[str, Any]:
+    """The settings of ``section`` whose generated parameters ``alg`` has, as the engine's dataclass takes them."""
+    declarations = engine_module("declarations")
+    defined = {p.name() for p in alg.parameterDefinitions()}
+    out: dict[str, Any] = {}
+    for s in declarations.declared(engine_module("config").SETTINGS_SECTIONS[section]):
+        if s.param is None or s.decl.custom_qgis or s.param not in defined:
+            continue
+        out[s.name] = declarations.from_front_end(s, _value(alg, parameters, context, section, s))
+    return out
+
+
+def _value(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], context: QgsProcessingContext, section: str,
+           s: Any) -> Any:
+    if s.kind is bool:
+        return alg.parameterAsBool(parameters, s.param, context)
+    if s.decl.choices:
+        return enum_value(alg, parameters, s.param, context, tuple(s.decl.choices))
+    if s.kind is int:
+        return alg.parameterAsInt(parameters, s.param, context)
+    if s.kind is float:
+        return alg.parameterAsDouble(parameters, s.param, context)
+    text = (alg.parameterAsString(parameters, s.param, context) or "").strip()
+    if s.decl.text == "list":
+        return split_list(text)
+    if s.decl.text == "label_map":  # the engine's one VALUE=CLASS parser; its errors name the parameter
+        return engine_module("config").parse_label_pairs(text, f"{section}.{s.name}")
+    return text or None

@@ -1,0 +1,130 @@
+"""Every declared setting is offered by both front ends (the command line and the Processing algorithms) or
+declares why not; the Processing parameters that are settings are the declared ones, with their declared label,
+default and bounds; and an engine message names a setting as each front end's own control."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.qgis
+
+#: Where each section's settings are offered: the CLI command and the Processing algorithms.
+FRONT_ENDS = {
+    "data": ("train", ["dualstream:train"]),
+    "augment": ("train", ["dualstream:train"]),
+    "loss": ("train", ["dualstream:train"]),
+    "train": ("train", ["dualstream:train"]),
+    "segment": ("segment", ["dualstream:segment", "dualstream:segmentbulk"]),
+    "bulk": ("segment", ["dualstream:segmentbulk"]),
+    "evaluate": ("evaluate", ["dualstream:evaluate"]),
+}
+#: Processing parameters with a value widget that are not engine settings, and why.
+NOT_SETTINGS = {
+    "MODEL_FAMILY": "model family: its choices come from the model registry",
+    "PRESET": "model preset: the registry's, per family",
+    "ENCODER": "model encoder: the registry's, per family",
+    "LABEL_FIELD": "a field of the label layer (scene input)",
+    "WEIGHTS": "ensemble weights, one per MODEL file",
+    "PATTERN": "with FOLDER, the scene images (bulk input)",
+    "AUX_PATTERNS": "the scenes' aux files (bulk input)",
+    "ADD_TO_PROJECT": "QGIS only: load the results into the project",
+    "LABEL_VALUES": "Evaluate's choice of where the label mapping comes from (the model's, class numbers, given)",
+}
+VALUE_TYPES = ("number", "enum", "boolean", "string")
+
+
+def _cli_options(command: str) -> set[str]:
+    import argparse
+
+    from engine.cli.main import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return set(sub.choices[command]._option_string_actions)
+
+
+def test_every_setting_is_in_both_front_ends_or_says_why_not(plugin):
+    from qgis.core import QgsApplication, QgsProcessingParameterDefinition
+
+    from engine.config import SETTINGS_SECTIONS
+    from engine.declarations import declared, format_default, undeclared
+
+    registry = QgsApplication.processingRegistry()
+    lines, exposed = [], {"cli": 0, "qgis": 0, "total": 0}
+    for section, cls in SETTINGS_SECTIONS.items():
+        assert undeclared(cls) == [], f"{cls.__name__} has fields without a declaration"
+        command, alg_ids = FRONT_ENDS[section]
+        options = _cli_options(command)
+        algorithms = [registry.algorithmById(alg_id) for alg_id in alg_ids]
+        for s in declared(cls):
+            exposed["total"] += 1
+            if s.flag is None or s.param is None:
+                where = "neither front end" if s.flag is None and s.param is None else \
+                    "not on the CLI" if s.flag is None else "not in QGIS"
+                reasons = dict.fromkeys(r for r in (s.decl.no_cli, s.decl.no_qgis) if r)
+                lines.append(f"  {section}.{s.name}: {where}: {'; '.join(reasons)}")
+            if s.flag is None:
+                assert s.decl.no_cli, f"{section}.{s.name}: no flag and no reason"
+            else:
+                assert s.flag in options, f"{section}.{s.name}: {s.flag} is not an option of `{command}`"
+                exposed["cli"] += 1
+            if s.param is None:
+                assert s.decl.no_qgis, f"{section}.{s.name}: no Processing parameter and no reason"
+                continue
+            found = [a.parameterDefinition(s.param) for a in algorithms if a.parameterDefinition(s.param)]
+            assert found, f"{section}.{s.name}: {s.param} is in none of {alg_ids}"
+            exposed["qgis"] += 1
+            for definition in found:
+                if s.decl.custom_qgis:
+                    continue
+                # the generated parameter is the declaration's: label, help, default, advanced flag
+                assert definition.description() == s.decl.label and definition.help() == s.decl.help
+                advanced = bool(definition.flags() & QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+                assert advanced == s.decl.advanced, s.param
+                default = definition.defaultValue()
+                if definition.type() == "enum":
+                    default = definition.options()[default]
+                elif definition.type() == "string":
+                    default = default or ""
+                expected = s.qgis_default
+                if definition.type() == "string":
+                    expected = format_default(s, expected)
+                elif expected is None:
+                    expected = s.decl.off
+                assert default == expected, f"{s.param}: default {default!r}, declared {expected!r}"
+                if definition.type() == "number" and s.decl.minimum is not None:
+                    assert definition.minimum() == s.decl.minimum, s.param
+    # the reverse: every value parameter of the algorithms is a declared setting or named as not one
+    for alg_id in {a for _, ids in FRONT_ENDS.values() for a in ids}:
+        alg = registry.algorithmById(alg_id)
+        sections = [sec for sec, (_, ids) in FRONT_ENDS.items() if alg_id in ids]
+        params = {s.param for sec in sections for s in declared(SETTINGS_SECTIONS[sec]) if s.param}
+        for definition in alg.parameterDefinitions():
+            if definition.type() in VALUE_TYPES:
+                assert definition.name() in params or definition.name() in NOT_SETTINGS, \
+                    f"{alg_id} {definition.name()} is a hand-written setting; declare it in engine/config.py"
+    print(f"\n{exposed['total']} declared settings: {exposed['cli']} on the command line, {exposed['qgis']} in "
+          f"QGIS; deliberately not offered:\n" + "\n".join(lines))
+    assert exposed["qgis"] >= 40 and exposed["cli"] >= 70  # the front ends did not lose their options
+
+
+def test_engine_messages_name_the_setting_as_each_front_end_shows_it(plugin, scenes, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    from engine.cli.options import flag_name
+    from engine.config import DataConfig
+    from engine.errors import ConfigError, setting
+
+    with pytest.raises(ConfigError) as raised:
+        DataConfig(tile_size=48)
+    assert str(raised.value).startswith("tile_size must be")  # logs and summaries: the setting's own name
+    assert raised.value.render(flag_name).startswith("--tile-size must be")
+    assert ConfigError(f"lower {setting('train.resume')}").render(flag_name) == "lower --resume"
+    # QGIS: the dialog's parameter, whatever the engine checked
+    with pytest.raises(QgsProcessingException, match=r"'Tile size \(pixels\)' \(TILE_SIZE\) must be a positive"):
+        processing.run("dualstream:train", {"DATA_FOLDER": str(tmp_path), "TILE_SIZE": 48,
+                                            "OUTPUT": str(tmp_path / "x.dsmodel")})
+    with pytest.raises(QgsProcessingException, match=r"'Label mapping \(VALUE=CLASS, for 'this mapping'\)' "
+                                                     r"\(LABEL_MAPPING\): '90' is not VALUE=CLASS"):
+        processing.run("dualstream:evaluate", {"INPUT": scenes["s1"]["label"], "LABELS": scenes["s1"]["label"],
+                                               "LABEL_MAPPING": "90", "OUTPUT": str(tmp_path / "x.json")})
