@@ -493,6 +493,10 @@ class TrainConfig(Settings):
     warmup_epochs: int = setting(
         2, label="Warm-up epochs (encoders frozen)", minimum=0, group="training",
         help="First epochs with both encoders frozen, training fusion and decoder only.")
+    time_budget: float | None = setting(
+        None, label="Time budget (minutes, 0 = none)", minimum=0.0, off=0, metavar="MINUTES", group="training",
+        help="Training stops when its epochs (training and validation) have taken this many minutes, with the best "
+             "epoch's model bundle; the epoch it ends is cut short. 0: no limit, the epochs decide.")
     batch_size: int = setting(4, label="Batch size", minimum=1, group="training",
                               help="Tiles per training step; lower it when the GPU runs out of memory.")
     learning_rate: float = setting(
@@ -565,6 +569,8 @@ class TrainConfig(Settings):
         _check(bool(self.output), "train output (the model bundle path) must not be empty.")
         _check(self.epochs >= 0 and self.warmup_epochs >= 0 and self.epochs + self.warmup_epochs >= 1,
                "epochs + warmup_epochs must be at least 1.")
+        _check(self.time_budget is None or (self.time_budget > 0 and math.isfinite(self.time_budget)),
+               f"time_budget must be > 0 minutes, or unset for no limit (got {self.time_budget}).")
         _check(self.weight_decay >= 0, f"weight_decay must be >= 0 (got {self.weight_decay}).")
         _check(self.vision_lr_factor > 0 and self.aux_lr_factor > 0, "vision_lr_factor and aux_lr_factor must be > 0.")
         _check(0 <= self.min_learning_rate <= self.learning_rate,

@@ -117,7 +117,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 # Settings that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = {
-    "train": {"resume", "device", "num_workers", "epochs", "early_stop_patience", "preview_tiles", "output"},
+    "train": {"resume", "device", "num_workers", "epochs", "early_stop_patience", "preview_tiles", "output",
+              "time_budget"},
     "model": {"pretrained"},
     "data": set(),
 }

@@ -4,7 +4,7 @@ the training precision (autocast dtype, and whether fp16 needs a gradient scaler
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 from ..config import TrainConfig
 from ..errors import ConfigError, ModelError
@@ -70,11 +70,15 @@ class LRSchedule:
     Frozen warm-up epochs run at the base LR. The main stage starts with ``warmup_steps`` of linear warm-up,
     then follows ``cosine`` (to ``min_learning_rate``), ``step`` (x``step_gamma`` every ``step_epochs``) or
     ``plateau`` (x``plateau_factor`` after ``plateau_patience`` epochs without gain). State is plain numbers.
+    With a time budget, ``progress`` gives the share of it spent, and the cosine follows whichever of the steps
+    and the budget is further along: it reaches its floor when the budget ends training.
     """
 
-    def __init__(self, optimizer: Any, cfg: TrainConfig, steps_per_epoch: int):
+    def __init__(self, optimizer: Any, cfg: TrainConfig, steps_per_epoch: int,
+                 progress: Callable[[], float] | None = None):
         self.optimizer = optimizer
         self.cfg = cfg
+        self.progress = progress
         self.steps_per_epoch = max(1, steps_per_epoch)
         self.frozen_steps = cfg.warmup_epochs * self.steps_per_epoch
         self.main_steps = max(1, cfg.epochs * self.steps_per_epoch)
@@ -94,6 +98,8 @@ class LRSchedule:
         ramp = (s + 1) / (warm + 1) if s < warm else 1.0
         if self.cfg.schedule == "cosine":
             t = min(1.0, max(0, s - warm) / max(1, self.main_steps - warm))
+            if self.progress is not None and s >= warm:
+                t = max(t, self.progress())
             shape = self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * t))
         elif self.cfg.schedule == "step":
             shape = max(self.floor, self.cfg.step_gamma ** ((s // self.steps_per_epoch) // self.cfg.step_epochs))

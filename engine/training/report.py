@@ -188,7 +188,9 @@ def render_html(title: str, metadata: dict[str, Any], history: list[dict[str, An
                ("validation mIoU", best.get("val_miou")), ("classes", data.get("class_names")),
                ("vision bands", data.get("vision_bands")), ("aux channels", data.get("aux_channels")),
                ("tile size", data.get("tile_size")), ("epochs run", len(history))]
-    settings = [(k, train.get(k)) for k in ("epochs", "warmup_epochs", "batch_size", "learning_rate",
+    if metadata.get("stopped"):
+        summary.append(("stopped", metadata["stopped"]))
+    settings = [(k, train.get(k)) for k in ("epochs", "warmup_epochs", "time_budget", "batch_size", "learning_rate",
                                              "vision_lr_factor", "aux_lr_factor", "schedule", "grad_accumulation",
                                              "amp", "early_stop_patience", "seed") if k in train]
     columns = ["epoch", "stage", "train_loss", "val_loss", "val_iou", "val_miou", "lr", "seconds"]

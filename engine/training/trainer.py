@@ -24,7 +24,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..callbacks import Callback
 from ..config import DataConfig, ModelConfig, TrainConfig
@@ -34,6 +34,7 @@ from ..io.safety import check_outputs, train_files
 from ..runtime.distributed import DistContext, setup_distributed
 from ..runtime.environment import require, resolve_device
 from ..runtime.prefetch import Prefetcher
+from .budget import TimeBudget
 from .checkpoint import (
     capture_rng_state,
     checkpoint_path,
@@ -62,6 +63,7 @@ class TrainResult:
     outputs: dict[str, str] = field(default_factory=dict)  # metrics_csv, metrics_json, curves_png, ...
     epochs_run: int = 0  # epochs run by this call (not counting resumed ones)
     stopped_early: bool = False
+    stopped_at_budget: bool = False  # the time budget ended training (train.time_budget)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -111,7 +113,8 @@ def _check_resources(model_cfg: ModelConfig, data_cfg: DataConfig, cfg: TrainCon
 
 
 def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, callback: Callback | None = None,
-          *, model: Any = None, datasets: tuple[Any, Any, Any] | None = None) -> TrainResult:
+          *, model: Any = None, datasets: tuple[Any, Any, Any] | None = None,
+          clock: Callable[[], float] = time.monotonic) -> TrainResult:
     """Train a model and write its bundle to ``train_cfg.output`` (see the module docstring for all files).
 
     Args:
@@ -122,6 +125,7 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
             epoch, cancellation (checked every step).
         model: an already built model following the model contract (default: ``build_model`` from model_cfg).
         datasets: ``(train_ds, val_ds, summary)`` to use instead of ``build_datasets(data_cfg)``.
+        clock: the seconds the time budget (``train_cfg.time_budget``) is counted in.
 
     Returns:
         A :class:`TrainResult`. A given ``model`` then holds the best (the bundle's) weights, in eval mode.
@@ -137,7 +141,7 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
     try:
         # rank 0 writes, so rank 0 holds the lock: a second training onto the same bundle refuses at once
         with output_locks({"model bundle (--out)": train_cfg.output} if ctx.is_main else {}):
-            return _Trainer(model_cfg, data_cfg, train_cfg, callback, ctx, device, model, datasets).run()
+            return _Trainer(model_cfg, data_cfg, train_cfg, callback, ctx, device, model, datasets, clock).run()
     finally:
         ctx.close()
 
@@ -147,7 +151,8 @@ class _Trainer:
     fits and finishes. The checks that need no data come before the (slow) data preparation."""
 
     def __init__(self, model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, callback: Callback,
-                 ctx: DistContext, device: str, model: Any, datasets: tuple[Any, Any, Any] | None):
+                 ctx: DistContext, device: str, model: Any, datasets: tuple[Any, Any, Any] | None,
+                 clock: Callable[[], float] = time.monotonic):
         torch = self.torch = require("torch")
         cfg = self.cfg = train_cfg
         self.data_cfg, self.callback, self.ctx, self.device = data_cfg, callback, ctx, device
@@ -204,7 +209,10 @@ class _Trainer:
         if self.micro_steps == 0:
             raise ConfigError(f"tiles_per_epoch ({len(train_ds)}) gives no full batch of {cfg.batch_size} per "
                               f"process; raise tiles_per_epoch or lower batch_size.")
-        self.schedule = LRSchedule(self.optimizer, cfg, math.ceil(self.micro_steps / cfg.grad_accumulation))
+        self.budget = TimeBudget(cfg.time_budget, clock)
+        # the LR follows the budget's clock on one process only: processes with different LRs would drift apart
+        follow = self.budget.fraction if self.budget.limited and not ctx.distributed else None
+        self.schedule = LRSchedule(self.optimizer, cfg, math.ceil(self.micro_steps / cfg.grad_accumulation), follow)
         self.total_epochs = cfg.warmup_epochs + cfg.epochs
 
         from .report import report_paths
@@ -227,7 +235,7 @@ class _Trainer:
             self.output.parent.mkdir(parents=True, exist_ok=True)
             if not cfg.resume and self.partial_path.exists():
                 self.partial_path.unlink()
-        stopped_early, epochs_run = False, 0
+        stop, epochs_run = None, 0
         if not finished:
             precision = self.forward.amp_dtype
             cb.info(f"Training {self.model_cfg.name} ({self.model_cfg.preset}) on {self.device}"
@@ -235,9 +243,11 @@ class _Trainer:
                     f"{'fp32' if precision is None else str(precision).replace('torch.', '')}, "
                     f"{self.micro_steps} steps of {cfg.batch_size} tiles per epoch, epochs {start_epoch}.."
                     f"{self.total_epochs} ({cfg.warmup_epochs} with frozen encoders); loss "
-                    f"{cfg.loss.describe(self.model_cfg.name)}, optimizer {cfg.optimizer}.")
-            stopped_early, epochs_run = self._fit(start_epoch)
-        return self._finish(stopped_early, epochs_run)
+                    f"{cfg.loss.describe(self.model_cfg.name)}, optimizer {cfg.optimizer}"
+                    f"{f', {self.budget.describe()}' if self.budget.limited else ''}.")
+            self.budget.start(self._seconds_spent())
+            stop, epochs_run = self._fit(start_epoch)
+        return self._finish(stop, epochs_run)
 
     # ----------------------------------------------------------------------------------------- setup
 
@@ -302,7 +312,10 @@ class _Trainer:
         # A finished training goes on when its epochs were raised, unless it had stopped early (and still would:
         # a raised early_stop_patience lets it go on too). The schedule stretches to the new length.
         finished = epoch >= self.total_epochs or (bool(state["finished"]) and self._early_stop_due())
-        if finished:
+        if not finished and self.budget.limited and self._seconds_spent() >= self.budget.seconds:
+            finished = True
+            why = f"training had used its {self.budget.describe()}; raise time_budget to go on"
+        elif finished:
             why = ("training had stopped early; raise early_stop_patience to go on" if epoch < self.total_epochs
                    else "training had finished; raise epochs to go on")
         else:
@@ -312,7 +325,9 @@ class _Trainer:
 
     # ----------------------------------------------------------------------------------------- epochs
 
-    def _fit(self, start_epoch: int) -> tuple[bool, int]:
+    def _fit(self, start_epoch: int) -> tuple[str | None, int]:
+        """Epochs from ``start_epoch``; returns (why training stopped before the last epoch: "early", "budget" or
+        None, epochs run)."""
         cfg, cb = self.cfg, self.callback
         ddp, frozen_state = None, None
         epochs_run = 0
@@ -326,13 +341,13 @@ class _Trainer:
                 ddp = self._wrap_ddp() if self.ctx.distributed else None
                 frozen_state = frozen
                 cb.info("Stage 1: encoders frozen." if frozen else "Stage 2: all layers trained.")
-            started = time.perf_counter()
-            train_loss, train_seconds = self._train_epoch(epoch, ddp)
+            started = self.budget.clock()
+            train_loss, train_seconds, steps = self._train_epoch(epoch, ddp)
             val = self._validate() if self.val_loader is not None else None
             entry: dict[str, Any] = {
                 "epoch": epoch, "stage": "frozen" if frozen else "full", "train_loss": train_loss,
-                "lr": self._head_lr(), "train_seconds": round(train_seconds, 3),
-                "train_steps_per_second": round(self.micro_steps / max(train_seconds, 1e-9), 4),
+                "lr": self._head_lr(), "train_seconds": round(train_seconds, 3), "steps": steps,
+                "train_steps_per_second": round(steps / max(train_seconds, 1e-9), 4),
             }
             score = None
             if val is not None:
@@ -342,7 +357,7 @@ class _Trainer:
                              val_foreground_iou=_number(val.get("foreground_iou")),
                              val_pixel_accuracy=_number(val.get("pixel_accuracy")),
                              val_class_iou=[_number(v) for v in val["iou"]])
-            entry["seconds"] = round(time.perf_counter() - started, 3)
+            entry["seconds"] = round(self.budget.clock() - started, 3)
             self.history.append(entry)
             self.schedule.epoch_end(score, main_stage=not frozen)
             improved = score is None or self.best["score"] is None or score > self.best["score"]
@@ -351,25 +366,57 @@ class _Trainer:
                 self.best = {"epoch": epoch, "score": score, "metrics": metrics, "since": 0}
             else:
                 self.best["since"] += 1
-            stop = score is not None and not frozen and self._early_stop_due()
+            early = score is not None and not frozen and self._early_stop_due()
+            late = epoch < self.total_epochs and self._agree(steps < self.micro_steps or self.budget.used_up())
+            stop = early or late
             if self.ctx.is_main:
                 self._save_epoch(epoch, improved, finished=stop or epoch == self.total_epochs)
             self.ctx.barrier()
             cb.metrics(epoch, {k: v for k, v in entry.items() if k != "val_class_iou"})
             epochs_run += 1
+            if late and not early:
+                cut = f" (cut after {steps} of {self.micro_steps} steps)" if steps < self.micro_steps else ""
+                self._progress(1, 1)  # the budget's end is the bar's end
+                cb.info(f"Stopped at the {self.budget.describe()} after epoch {epoch}{cut}; the bundle holds the "
+                        f"best epoch ({self.best['epoch']}). Raise time_budget (or resume with a larger one) to "
+                        f"train longer.")
+                return "budget", epochs_run
             if stop:
                 what = "loss" if cfg.early_stop_metric == "loss" else "IoU"
                 best = abs(self.best["score"])  # the loss is stored negated (higher is better)
                 cb.info(f"Early stop after epoch {epoch}: validation {what} did not improve for "
                         f"{cfg.early_stop_patience} epochs (best {best:.4f} at epoch "
                         f"{self.best['epoch']}).")
-                return True, epochs_run
-        return False, epochs_run
+                return "early", epochs_run
+        return None, epochs_run
 
     def _early_stop_due(self) -> bool:
         """No validation gain for ``early_stop_patience`` epochs."""
         patience = self.cfg.early_stop_patience
         return patience is not None and self.best["score"] is not None and self.best["since"] >= patience
+
+    def _seconds_spent(self) -> float:
+        """Seconds of the epochs in the history (earlier runs of a resumed training included)."""
+        return sum(float(e.get("seconds") or 0.0) for e in self.history)
+
+    def _agree(self, flag: bool) -> bool:
+        """``flag`` on any process -> True on every process (they must stop together)."""
+        if not self.ctx.distributed:
+            return flag
+        import torch.distributed as dist
+
+        value = self.torch.tensor([1.0 if flag else 0.0], device=self.forward.collective_device)
+        dist.all_reduce(value)
+        return bool(value.item() > 0)
+
+    def _progress(self, done: int, total: int) -> None:
+        """Training progress: steps of all epochs, or with a time budget the budget's seconds (whichever of the two
+        is further along)."""
+        if not self.budget.limited:
+            self.callback.progress(done, total, "train")
+            return
+        seconds = self.budget.seconds
+        self.callback.progress(round(max(self.budget.spent(), seconds * done / total)), round(seconds), "train")
 
     def _wrap_ddp(self) -> Any:
         from torch.nn.parallel import DistributedDataParallel
@@ -378,17 +425,20 @@ class _Trainer:
         # find_unused_parameters: some models skip branches (e.g. side heads, or the aux stream) in some configurations.
         return DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
 
-    def _check_canceled(self) -> None:
-        canceled = self.callback.is_canceled()
+    def _check_step(self, reserve: float) -> bool:
+        """Raise CanceledError when asked to stop; return whether the time budget is used up (keeping ``reserve``
+        seconds for the validation). Every process decides the same, or the others would wait forever in the
+        next all-reduce."""
+        canceled, late = self.callback.is_canceled(), self.budget.used_up(reserve)
         if self.ctx.distributed:
-            # Every process must stop together, or the others wait forever in the next all-reduce.
             import torch.distributed as dist
 
-            flag = self.torch.tensor([1.0 if canceled else 0.0], device=self.forward.collective_device)
-            dist.all_reduce(flag)
-            canceled = bool(flag.item() > 0)
+            flags = self.torch.tensor([float(canceled), float(late)], device=self.forward.collective_device)
+            dist.all_reduce(flags)
+            canceled, late = bool(flags[0].item() > 0), bool(flags[1].item() > 0)
         if canceled:
             self._raise_canceled()
+        return late
 
     def _raise_canceled(self) -> None:
         raise CanceledError(f"Training canceled. The last checkpoint '{self.ckpt_path}' is kept (resume to go "
@@ -400,7 +450,8 @@ class _Trainer:
                 return float(group["lr"])
         return float(self.optimizer.param_groups[-1]["lr"])
 
-    def _train_epoch(self, epoch: int, ddp: Any) -> tuple[float, float]:
+    def _train_epoch(self, epoch: int, ddp: Any) -> tuple[float, float, int]:
+        """(mean loss, seconds, optimiser steps run: fewer than an epoch's when the time budget ran out)."""
         cfg = self.cfg
         net = ddp if ddp is not None else self.model
         self.model.train()
@@ -415,14 +466,14 @@ class _Trainer:
         total = self.total_epochs * self.micro_steps
         done = (epoch - 1) * self.micro_steps
         self.optimizer.zero_grad(set_to_none=True)
-        started = time.perf_counter()
+        started = self.budget.clock()
         batches = Prefetcher(self.train_loader) if self.cfg.num_workers == 0 else self.train_loader
         try:
-            mean = self._train_steps(batches, ddp, net, params, done, total)
+            mean, steps = self._train_steps(batches, ddp, net, params, done, total)
         finally:
             if isinstance(batches, Prefetcher):
                 batches.close()
-        seconds = time.perf_counter() - started
+        seconds = self.budget.clock() - started
         if self.ctx.distributed:
             import torch.distributed as dist
 
@@ -433,15 +484,20 @@ class _Trainer:
         if not math.isfinite(value):
             raise ModelError(f"Training diverged in epoch {epoch} (loss {value}); lower the learning rate "
                              f"(now {cfg.learning_rate}) or set amp off.")
-        return value, seconds
+        return value, seconds, steps
 
-    def _train_steps(self, batches: Any, ddp: Any, net: Any, params: list[Any], done: int, total: int) -> Any:
-        """The epoch's optimiser steps; returns the mean loss as a tensor on the device (no sync per step)."""
-        torch, cfg, cb = self.torch, self.cfg, self.callback
+    def _train_steps(self, batches: Any, ddp: Any, net: Any, params: list[Any], done: int,
+                     total: int) -> tuple[Any, int]:
+        """The epoch's optimiser steps, up to the time budget (at least one); returns the mean loss as a tensor on
+        the device (no sync per step) and the steps run."""
+        torch, cfg = self.torch, self.cfg
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
+        last = self.history[-1] if self.history else {}
+        reserve = max(0.0, float(last.get("seconds") or 0.0) - float(last.get("train_seconds") or 0.0))
         for i, batch in enumerate(batches):
-            self._check_canceled()
+            if self._check_step(reserve) and i:
+                break
             pixels, aux, labels = self.forward.batch(batch)
             sync = (i + 1) % cfg.grad_accumulation == 0 or i + 1 == self.micro_steps
             no_sync = ddp.no_sync() if ddp is not None and not sync else contextlib.nullcontext()
@@ -463,8 +519,8 @@ class _Trainer:
                 self.schedule.step()
             loss_sum += loss.detach().double()
             count += 1
-            cb.progress(done + i + 1, total, "train")
-        return loss_sum / max(count, 1)
+            self._progress(done + i + 1, total)
+        return loss_sum / max(count, 1), count
 
     def _validate(self) -> dict[str, Any]:
         summary, canceled = validate(self.model, self.val_loader, self.forward, self.loss_fn, self.num_classes,
@@ -509,7 +565,7 @@ class _Trainer:
                         finished=finished, history=self.history, best=self.best, configs=self.configs,
                         rng=capture_rng_state())
 
-    def _finish(self, stopped_early: bool, epochs_run: int) -> TrainResult:
+    def _finish(self, stop: str | None, epochs_run: int) -> TrainResult:
         report = None
         best_file = self.partial_path if self.partial_path.exists() else self.output
         if self.ctx.is_main and not best_file.exists():
@@ -518,7 +574,7 @@ class _Trainer:
         self._load_best_weights(best_file)
         if self.ctx.is_main:
             if best_file == self.partial_path or epochs_run:  # the report shows every epoch, new ones included
-                report = self._write_reports()
+                report = self._write_reports(stop)
             else:  # resumed a run that had already finished
                 report = self.paths["report_html"] if Path(self.paths["report_html"]).exists() else None
             iou = self.best.get("metrics", {}).get("val_iou")
@@ -535,7 +591,7 @@ class _Trainer:
         return TrainResult(bundle=str(self.output), checkpoint=str(self.ckpt_path),
                            best_epoch=int(self.best.get("epoch", 0)), best_metrics=dict(self.best.get("metrics", {})),
                            history=list(self.history), report=report, outputs=dict(self.paths),
-                           epochs_run=epochs_run, stopped_early=stopped_early)
+                           epochs_run=epochs_run, stopped_early=stop == "early", stopped_at_budget=stop == "budget")
 
     def _load_best_weights(self, best_file: Path) -> None:
         """Every process ends with the bundle's (best) weights in its model: rank 0 reads them, then broadcasts
@@ -559,7 +615,7 @@ class _Trainer:
         except (OSError, ValueError) as exc:  # a card is a nicety; the bundle matters
             self.callback.warning(f"The STAC model card could not be written ({exc}); the model bundle is fine.")
 
-    def _write_reports(self) -> str | None:
+    def _write_reports(self, stop: str | None) -> str | None:
         """Metrics files, curves, prediction grid of the best weights and the HTML report (rank 0)."""
         from .report import write_report
 
@@ -567,7 +623,9 @@ class _Trainer:
         previews = (preview_predictions(self.model, val_ds, self.cfg.preview_tiles, self.forward)
                     if self.cfg.preview_tiles > 0 and val_ds is not None else [])
         try:
-            return write_report(self.paths, self.history, self._bundle_metadata(), previews)
+            stopped = {"early": "early: the validation score stopped improving",
+                       "budget": f"at the {self.budget.describe()}"}.get(stop or "")
+            return write_report(self.paths, self.history, {**self._bundle_metadata(), "stopped": stopped}, previews)
         except (OSError, ValueError, RuntimeError) as exc:  # a report is a nicety; the bundle matters
             self.callback.warning(f"The training report could not be written ({exc}); the model bundle is fine.")
             return None

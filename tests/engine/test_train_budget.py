@@ -1,0 +1,130 @@
+"""The time budget (train.time_budget): training stops at it with the best epoch's bundle, the report says so, a
+resumed training counts the time spent before; the cosine schedule follows the budget's clock.
+
+The clock is controlled: every training tile read advances it by one second, so where the budget ends does not
+depend on how fast this machine is.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from engine.callbacks import RecordingCallback
+from engine.config import DataConfig, ModelConfig, TrainConfig
+from engine.export.bundle import load_bundle
+from engine.models import build_model_from_config
+from engine.training.budget import TimeBudget
+from engine.training.optim import LRSchedule
+from engine.training.trainer import train
+from tests.engine.test_train import AUX, TILE, AuxTiles, Summary
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
+
+STEPS = 4  # 16 tiles per epoch, batches of 4
+
+
+class TileClock:
+    """Seconds that pass only when a training tile is read (one second each)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self) -> None:
+        with self.lock:
+            self.now += 1.0
+
+
+class ClockedTiles(AuxTiles):
+    def __init__(self, n: int, seed: int, clock: TileClock):
+        super().__init__(n, seed)
+        self.clock = clock
+
+    def __getitem__(self, i: int) -> dict:
+        self.clock.tick()
+        return super().__getitem__(i)
+
+
+def _infos(callback: RecordingCallback) -> list[str]:
+    return [message for kind, message in callback.events if kind == "info"]
+
+
+def _run(tmp_path, clock: TileClock, minutes: float | None, epochs: int = 6, resume: bool = False,
+         callback: RecordingCallback | None = None):
+    model_cfg = ModelConfig(preset="tiny", vision_channels=4, aux_channels=AUX, num_classes=1, aux_ratio=8)
+    data_cfg = DataConfig(tile_size=TILE, class_names=["background", "field"], class_colors=["#000000", "#00ff00"])
+    train_cfg = TrainConfig(output=str(tmp_path / "model.dsmodel"), epochs=epochs, warmup_epochs=0, batch_size=4,
+                            learning_rate=3e-3, device="cpu", preview_tiles=1, time_budget=minutes, resume=resume)
+    torch.manual_seed(0)
+    model = build_model_from_config(model_cfg)
+    datasets = (ClockedTiles(4 * STEPS, 1, clock), AuxTiles(4, 2), Summary())
+    return train(model_cfg, data_cfg, train_cfg, callback or RecordingCallback(), model=model, datasets=datasets,
+                 clock=clock)
+
+
+def test_training_stops_at_the_budget_with_a_usable_bundle_and_says_so(tmp_path):
+    clock, callback = TileClock(), RecordingCallback()
+    # 40 s: epochs 1 and 2 take 16 s each, epoch 3 reaches the budget part-way
+    result = _run(tmp_path, clock, minutes=40 / 60, callback=callback)
+    assert result.stopped_at_budget and not result.stopped_early
+    assert result.epochs_run == 3
+    assert [e["steps"] for e in result.history[:2]] == [STEPS, STEPS]
+    assert 1 <= result.history[2]["steps"] < STEPS  # cut, not finished
+    stop = [m for m in _infos(callback) if m.startswith("Stopped at the time budget of 0.667 min after epoch 3")]
+    assert stop and "cut after" in stop[0], _infos(callback)
+    bundle = load_bundle(result.bundle)
+    assert bundle.metadata["metrics"]["epoch"] == result.best_epoch
+    assert bundle.metadata["train"]["time_budget"] == pytest.approx(40 / 60)
+    with torch.no_grad():
+        out = bundle.model(torch.zeros(1, 4, TILE, TILE), torch.zeros(1, AUX, TILE // 8, TILE // 8))
+    assert out["logits"].shape == (1, 1, TILE, TILE) and torch.isfinite(out["logits"]).all()
+    report = open(result.report, encoding="utf-8").read()
+    assert "<th>stopped</th><td>at the time budget of 0.667 min</td>" in report
+
+
+def test_without_a_budget_every_epoch_runs(tmp_path):
+    result = _run(tmp_path, TileClock(), minutes=None, epochs=3)
+    assert not result.stopped_at_budget and result.epochs_run == 3
+    assert [e["steps"] for e in result.history] == [STEPS] * 3
+
+
+def test_resume_counts_the_time_spent_and_goes_on_with_a_larger_budget(tmp_path):
+    clock = TileClock()
+    first = _run(tmp_path, clock, minutes=20 / 60)  # epoch 1 whole (16 s), epoch 2 cut
+    assert first.stopped_at_budget and first.epochs_run == 2
+    again = RecordingCallback()
+    same = _run(tmp_path, clock, minutes=20 / 60, resume=True, callback=again)
+    assert same.epochs_run == 0 and any("used its time budget of 0.333 min" in m for m in _infos(again))
+    longer = _run(tmp_path, clock, minutes=60 / 60, resume=True)
+    assert longer.epochs_run >= 1 and [e["epoch"] for e in longer.history][:3] == [1, 2, 3]
+
+
+def test_cosine_follows_the_budget_when_it_is_further_along():
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD([{"params": model.parameters(), "lr": 1e-2, "base_lr": 1e-2, "name": "head"}])
+    cfg = TrainConfig(epochs=100, warmup_epochs=0, learning_rate=1e-2, min_learning_rate=1e-4)
+    share = {"spent": 0.0}
+    schedule = LRSchedule(optimizer, cfg, steps_per_epoch=10, progress=lambda: share["spent"])
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-2)
+    share["spent"] = 0.5
+    schedule.step()  # 1 step of 1000: the budget (half spent) is further along
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4 + (1e-2 - 1e-4) * 0.5, rel=1e-6)
+    share["spent"] = 1.0
+    schedule.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+
+
+def test_budget_counts_earlier_runs_and_keeps_a_reserve():
+    now = {"t": 100.0}
+    budget = TimeBudget(1.0, clock=lambda: now["t"])
+    budget.start(spent_before=30.0)
+    now["t"] = 120.0
+    assert budget.spent() == pytest.approx(50.0) and budget.fraction() == pytest.approx(50 / 60)
+    assert not budget.used_up() and budget.used_up(reserve=10.0)
+    assert not TimeBudget(None).used_up() and TimeBudget(None).fraction() == 0.0
