@@ -258,8 +258,10 @@ class DataConfig(Settings):
         text="list", label="Class colours (comma-separated #RRGGBB)",
         help="One colour per class (#RRGGBB, class 0 first), used to style the segmented rasters; colours not "
              "given come from the palette.")
-    tile_size: int = setting(512, label="Tile size (pixels)", minimum=32, maximum=4096, group="data",
-                             help="Edge of the square training tiles; a multiple of 32 (and of the aux ratio).")
+    tile_size: int = setting(
+        512, label="Tile size (pixels)", minimum=32, maximum=4096, group="data",
+        auto="the largest that fits the smallest training scene, at most 256 on a CPU and 512 on a GPU",
+        help="Edge of the square training tiles; a multiple of 32 (and of the aux ratio).")
     aux_ratio: int = setting(8, label="Aux ratio (vision pixels per aux pixel)", minimum=1, advanced=True,
                              group="data",
                              help="The aux stream sees each tile at 1/ratio of its size (reference: 8).")
@@ -489,14 +491,17 @@ class TrainConfig(Settings):
     output: str = setting("model.dsmodel", flag="--out", custom_qgis=True, param="OUTPUT", label="Model bundle",
                           metavar="MODEL", group="input and output", help="The model bundle to write (.dsmodel).")
     epochs: int = setting(40, label="Epochs (all layers trained)", minimum=0, group="training",
+                          auto="40 on a GPU; on a CPU as many as the time budget allows (at most 100)",
                           help="Epochs of full training after the warm-up epochs.")
     warmup_epochs: int = setting(
         2, label="Warm-up epochs (encoders frozen)", minimum=0, group="training",
+        auto="2 on a GPU; 0 on a CPU when the encoders start from random weights",
         help="First epochs with both encoders frozen, training fusion and decoder only.")
     time_budget: float | None = setting(
-        None, label="Time budget (minutes, 0 = none)", minimum=0.0, off=0, metavar="MINUTES", group="training",
-        help="Training stops when its epochs (training and validation) have taken this many minutes, with the best "
-             "epoch's model bundle; the epoch it ends is cut short. 0: no limit, the epochs decide.")
+        None, label="Time budget (minutes, 0 = chosen)", minimum=0.0, off=0, metavar="MINUTES", group="training",
+        auto="5 minutes on a CPU when the epochs are not set, none on a GPU",
+        help="Training stops when its epochs (training and validation) have taken this many minutes, keeping the "
+             "best epoch's model bundle; the epoch it ends is cut short. On the command line 0 means no limit.")
     batch_size: int = setting(4, label="Batch size", minimum=1, group="training",
                               help="Tiles per training step; lower it when the GPU runs out of memory.")
     learning_rate: float = setting(

@@ -47,6 +47,8 @@ class Declaration:
         qgis_default: the dialog's default where it deliberately differs from the dataclass's (with the reason in
             the help).
         no_cli, no_qgis: why the setting is deliberately not offered by that front end.
+        auto: how the value is chosen from the data and the device when the user leaves the setting unset
+            (:mod:`engine.training.auto`); the front ends show it in place of the default.
     """
 
     help: str
@@ -68,6 +70,7 @@ class Declaration:
     qgis_default: Any = SAME
     no_cli: str = ""
     no_qgis: str = ""
+    auto: str = ""
 
 
 def setting(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING, help: str,

@@ -37,7 +37,9 @@ def _help(s: Setting) -> str:
     text = s.decl.help
     if s.decl.choices and s.decl.open_choices:
         text += f" One of {', '.join(s.decl.choices)}."
-    if s.kind is not bool and s.default not in (None, "", [], {}):
+    if s.decl.auto:
+        text += f" (default: {s.decl.auto})"
+    elif s.kind is not bool and s.default not in (None, "", [], {}):
         text += f" (default: {format_default(s, s.default)})"
     return text.replace("%", "%%")
 

@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from ..io.safety import check_outputs, train_files
 from ..models import ModelConfig, list_encoders, list_models, list_presets
 from .main import Command
-from .options import OptionGroups, add_settings, given_settings
+from .options import OptionGroups, add_settings, flag_name, given_settings
 
 SECTIONS = ("model", "data", "train")
 # model settings: the families' own configs, with choices from the model registry
@@ -83,9 +83,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _scene_arguments(scenes, "val-", "data.val_scenes", "validation")
     model = groups["model"]
     model.add_argument("--model", dest="model_name", choices=list_models(), default=S,
-                       help="model family (default dualstream)")
+                       help="model family (default: chosen from the data and the device: on a GPU dualstream, "
+                            "cmx for --x-bands; on a CPU unet for imagery only, dualstream with aux rasters, cmx "
+                            "for --x-bands)")
     model.add_argument("--preset", choices=list_presets(), default=S,
-                       help="model size; presets depend on the family (dualstream: tiny, b0, b1, b2; default b1)")
+                       help="model size; presets depend on the family (dualstream: tiny, b0, b1, b2; default: the "
+                            "family's on a GPU, a small one on a CPU: tiny, or light for unet, pspnet and "
+                            "deeplabv3plus)")
     model.add_argument("--encoder", choices=list_encoders(), default=S,
                        help="encoder of unet, pspnet and deeplabv3plus (default: the preset's)")
     model.add_argument("--pretrained", metavar="SOURCE", default=S,
@@ -100,6 +104,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, DataConfig, TrainConfig]:
     """Merge defaults, ``--config`` and the given flags into checked config objects."""
+    return settings_from_args(args)[0]
+
+
+def settings_from_args(args: argparse.Namespace) -> tuple[tuple[ModelConfig, DataConfig, TrainConfig], set[str]]:
+    """(checked config objects, the settings given as ``section.field``: in the config file or as a flag).
+
+    The settings not given that ``engine.training.auto`` chooses are chosen by :func:`run`, from the data and the
+    device."""
     sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     if getattr(args, "config", None):
         loaded = load_config_file(args.config)
@@ -135,7 +147,12 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, DataConfig
                TrainConfig.from_dict(sections["train"]))
     # the engine checks its own inputs; only the command line knows the config file
     check_outputs({"config file (--config)": getattr(args, "config", None)}, train_files(*configs)[1])
-    return configs
+    return configs, {f"{name}.{key}" for name, values in sections.items() for key in values}
+
+
+def _flag_name(key: str) -> str:
+    """How the command line names a setting in messages: its flag (the model's flags included)."""
+    return {"model.name": "--model", "model.preset": "--preset"}.get(key) or flag_name(key)
 
 
 def _nested_flags(section: dict[str, Any], name: str, chosen: dict[str, Any], where: str) -> None:
@@ -149,12 +166,16 @@ def _nested_flags(section: dict[str, Any], name: str, chosen: dict[str, Any], wh
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..training.auto import choose_settings
     from ..training.trainer import train
     from .progress import TqdmCallback
 
-    model_cfg, data_cfg, train_cfg = configs_from_args(args)
+    configs, given = settings_from_args(args)
     with TqdmCallback(quiet=args.quiet) as callback:
-        result = train(model_cfg, data_cfg, train_cfg, callback)
+        chosen = choose_settings(*configs, given)  # before any data is read: a tile that cannot fit fails here
+        for line in chosen.lines(_flag_name):
+            callback.info(line)
+        result = train(*chosen.configs, callback)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 prints the result
         return 0
     if args.json:
@@ -167,6 +188,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"Best epoch: {result.best_epoch}" + (f" (validation IoU {iou:.4f})" if isinstance(iou, float) else ""))
     if result.stopped_early:
         print("Stopped early: validation IoU stopped improving.")
+    if result.stopped_at_budget:
+        print(f"Stopped at the time budget ({chosen.train.time_budget:.3g} min): the bundle holds the best epoch; "
+              f"a larger --time-budget (also with --resume) trains longer.")
     if result.report:
         print(f"Report: {result.report}")
     print(f"Checkpoint (for --resume): {result.checkpoint}")

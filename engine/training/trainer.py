@@ -416,7 +416,8 @@ class _Trainer:
             self.callback.progress(done, total, "train")
             return
         seconds = self.budget.seconds
-        self.callback.progress(round(max(self.budget.spent(), seconds * done / total)), round(seconds), "train")
+        spent = min(seconds, max(self.budget.spent(), seconds * done / total))
+        self.callback.progress(round(spent), round(seconds), "train")
 
     def _wrap_ddp(self) -> Any:
         from torch.nn.parallel import DistributedDataParallel

@@ -1,0 +1,247 @@
+"""Training settings the user left unset, chosen from the data and the device, each with its reason.
+
+The front ends say which settings were given (a command-line flag, a config-file key, a QGIS parameter changed
+from its default); :func:`choose_settings` fills the others (``AUTO_SETTINGS``: the model family and preset, and
+the settings declared with ``auto=``) and returns one line per choice, naming the settings as the front end does:
+
+- tile size: the largest multiple of the tile step that fits the smallest training scene (when validation is
+  held out of the training scenes, half its longer side, since the held-out band takes at least one tile); at
+  most 512 px on a GPU (the reference designs' tile), 256 px on a CPU;
+- model, on a CPU: a small model of the family the data calls for: imagery only -> UNet light (a light
+  single-stream model); aux rasters on a coarser grid -> DualStream tiny; X bands or aux rasters on the image
+  grid -> CMX tiny. A family given without a preset gets its small preset. On a GPU: the reference designs,
+  DualStream b1 (imagery with or without aux) and CMX at its default preset (X bands);
+- epochs, on a CPU: a time budget instead of the GPU's epoch count (epochs become an upper bound), and no
+  frozen warm-up epochs for randomly initialised encoders; on a GPU: 2 frozen + 40 epochs (the reference).
+
+A pretrained encoder folder fixes the model size, so the model is not chosen when one is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..callbacks import QuietCallback
+from ..config import SETTINGS_SECTIONS, DataConfig, ModelConfig, TrainConfig
+from ..declarations import declared
+from ..errors import plain_name, render, setting
+
+AUTO_SETTINGS = ("model.name", "model.preset") + tuple(
+    f"{section}.{s.name}" for section in ("data", "train") for s in declared(SETTINGS_SECTIONS[section])
+    if s.decl.auto)
+CPU_BUDGET_MINUTES = 5.0  # the sample data reaches a validation IoU above 0.95 in it on 2 CPU cores
+CPU_MAX_EPOCHS = 100  # with a time budget the epochs are only an upper bound
+GPU_EPOCHS, GPU_WARMUP_EPOCHS = 40, 2  # the reference designs' schedule
+TILE_CAP = {"cpu": 256, "gpu": 512}
+VISION, AUX, SAME_GRID = "imagery only", "aux rasters on a coarser grid", "X bands on the image grid"
+CPU_MODELS = {VISION: ("unet", "light"), AUX: ("dualstream", "tiny"), SAME_GRID: ("cmx", "tiny")}
+GPU_MODELS = {VISION: ("dualstream", "b1"), AUX: ("dualstream", "b1"), SAME_GRID: ("cmx", None)}
+# A family given on a CPU: its small preset (the baselines' "tiny" is a test-size encoder); others: their first.
+CPU_PRESETS = {"dualstream": "tiny", "cmx": "tiny", "unet": "light", "pspnet": "light", "deeplabv3plus": "light"}
+
+
+@dataclass
+class Choice:
+    """Settings chosen for the user together (``section.field`` -> the value as a front end takes it), and why."""
+
+    values: dict[str, Any]
+    reason: str
+
+    def line(self) -> str:
+        """``⟦data.tile_size⟧ 192, chosen: <reason>.`` with setting markers a front end renders (errors.render)."""
+        values = " ".join(f"{setting(key)} {value}" for key, value in self.values.items())
+        return f"{values}, chosen: {self.reason}."
+
+
+@dataclass
+class Chosen:
+    """The settings after the choice, and the choices made."""
+
+    model: ModelConfig
+    data: DataConfig
+    train: TrainConfig
+    choices: list[Choice] = field(default_factory=list)
+    device: str = "cpu"
+
+    def lines(self, name: Callable[[str], str] = plain_name) -> list[str]:
+        """One line per choice, the settings named by ``name`` (``--tile-size`` on the command line)."""
+        return [render(c.line(), name) for c in self.choices]
+
+    @property
+    def configs(self) -> tuple[ModelConfig, DataConfig, TrainConfig]:
+        return self.model, self.data, self.train
+
+
+def unset_settings(given: Collection[str]) -> list[str]:
+    """The settings of ``AUTO_SETTINGS`` not in ``given`` (names like ``data.tile_size``)."""
+    return [name for name in AUTO_SETTINGS if name not in given]
+
+
+def data_kind(data_cfg: DataConfig, train_specs: list[Any]) -> str:
+    """What the model is fed: imagery only, aux rasters on a coarser grid, or a second input on the image grid."""
+    if data_cfg.x_bands:
+        return SAME_GRID
+    if any(spec.aux for spec in train_specs):
+        return SAME_GRID if data_cfg.aux_ratio == 1 else AUX
+    return VISION
+
+
+def scene_limits(sizes: list[tuple[str, int, int]], holdout: bool) -> list[tuple[str, int, int, int]]:
+    """(image, width, height, largest tile edge) per training scene: its shorter side, and half its longer side
+    when a validation band of at least one tile is held out of it (see ``data.sampling.holdout_split``)."""
+    out = []
+    for name, width, height in sizes:
+        limit = min(width, height)
+        if holdout:
+            limit = min(limit, max(width, height) // 2)
+        out.append((name, width, height, limit))
+    return out
+
+
+def fitting_tile(sizes: list[tuple[str, int, int]], step: int, holdout: bool, cap: int) -> tuple[int, tuple]:
+    """The largest multiple of ``step`` (at most ``cap``, at least ``step``) that fits the smallest scene; returns
+    (tile, that scene's (image, width, height, limit))."""
+    smallest = min(scene_limits(sizes, holdout), key=lambda s: s[3])
+    tile = max(step, min(cap // step * step, smallest[3] // step * step))
+    return tile, smallest
+
+
+def training_scenes(data_cfg: DataConfig) -> tuple[list[Any], list[Any], list[tuple[str, int, int]]]:
+    """(training specs, validation specs, (image, width, height) of each training scene) from the headers."""
+    from ..data.raster import open_raster
+    from ..data.sources import resolve_scenes
+
+    train, val = resolve_scenes(data_cfg, QuietCallback())  # its warnings come again when the data is read
+    sizes = []
+    for spec in train:
+        ds = open_raster(spec.image, "image")
+        try:
+            sizes.append((str(spec.image), int(ds.width), int(ds.height)))
+        finally:
+            ds.close()
+    return train, val, sizes
+
+
+def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, given: Collection[str],
+                    device: str | None = None) -> Chosen:
+    """Fill the settings of ``AUTO_SETTINGS`` that are not in ``given`` from the data and the device.
+
+    Args:
+        given: the settings the user set, as ``section.name`` (``data.tile_size``, ``model.preset``, ...).
+        device: the device training will run on (``cpu``, ``cuda``, ``cuda:N``); default: resolved from
+            ``train_cfg.device``.
+
+    A given tile that is larger than every training scene is refused here (ResourceError), from the raster
+    headers alone, before any data is read or any model library is imported.
+    """
+    from ..runtime.resources import check_training_tile, tile_step
+
+    chosen = Chosen(model_cfg, data_cfg, train_cfg)
+    unset = set(unset_settings(given))
+    scenes = training_scenes(data_cfg) if data_cfg.data_dir or data_cfg.train_scenes else ([], [], [])
+    train_specs, val_specs, sizes = scenes
+    step = tile_step(data_cfg.aux_ratio)
+    if "data.tile_size" not in unset:
+        check_training_tile(data_cfg.tile_size, sizes, step)
+    if device is None:
+        from ..runtime.environment import resolve_device
+
+        device = resolve_device(train_cfg.device)
+    chosen.device = device
+    gpu = device.startswith("cuda")
+    where = "on a GPU" if gpu else "on the CPU"
+    if "data.tile_size" in unset and sizes:
+        holdout = not val_specs and data_cfg.val_fraction > 0
+        cap = TILE_CAP["gpu" if gpu else "cpu"]
+        tile, (name, width, height, limit) = fitting_tile(sizes, step, holdout, cap)
+        scene = f"the smallest training scene {Path(name).name} ({width} x {height} px)"
+        held = " with the validation band held out of it" if holdout else ""
+        if limit < step:
+            why = f"{scene} is smaller than one tile{held}"
+        elif tile < cap:
+            why = f"the largest multiple of {step} that fits {scene}{held}"
+        else:
+            why = (f"the reference designs' tile {where}" if gpu else f"at most {cap} px {where}") + \
+                f"; {scene} takes it{held}"
+        chosen.data = data_cfg.replace(tile_size=tile)
+        chosen.choices.append(Choice({"data.tile_size": tile}, why))
+    if ({"model.name", "model.preset"} & unset) and not model_cfg.pretrained:
+        _choose_model(chosen, unset, data_kind(data_cfg, train_specs), gpu)
+    _choose_schedule(chosen, unset, gpu)
+    return chosen
+
+
+def _choose_model(chosen: Chosen, unset: set[str], kind: str, gpu: bool) -> None:
+    from ..models import config_class, list_presets
+
+    model_cfg = chosen.model
+    where = "on a GPU" if gpu else "on the CPU"
+    family, preset = (GPU_MODELS if gpu else CPU_MODELS)[kind]
+    if "model.name" in unset:
+        if "model.preset" not in unset:  # a preset given alone keeps the family that has it
+            preset = model_cfg.preset
+            if preset not in list_presets(family):
+                family = model_cfg.name
+        reason = (f"training {where} with {kind}: "
+                  + ("the reference design" if gpu else "a small model of the family that takes it"))
+        key = "model.name"
+    else:
+        family = model_cfg.name
+        preset = None if gpu else CPU_PRESETS.get(family, list_presets(family)[0])
+        reason = f"training {where}: the {'default' if gpu else 'small'} preset of {family}"
+        key = "model.preset"
+    preset = preset or config_class(family)().preset
+    if (family, preset) == (model_cfg.name, model_cfg.preset) and key == "model.preset" and gpu:
+        return  # the family's own default: nothing was chosen
+    chosen.model = _model_config(model_cfg, family, preset)
+    values = {key: family if key == "model.name" else preset}
+    if key == "model.name" and "model.preset" in unset:
+        values["model.preset"] = preset
+    chosen.choices.append(Choice(values, reason))
+
+
+def _model_config(model_cfg: ModelConfig, family: str, preset: str) -> ModelConfig:
+    """``model_cfg`` as family ``family``, preset ``preset``: the settings changed from the old family's defaults
+    that the new family has are kept."""
+    from ..models import config_class
+
+    target = config_class(family)
+    defaults = type(model_cfg)().to_dict()
+    names = set(target.__dataclass_fields__)
+    kept = {k: v for k, v in model_cfg.to_dict().items() if k in names and v != defaults.get(k)}
+    return target.from_dict({**kept, "name": family, "preset": preset})
+
+
+def _choose_schedule(chosen: Chosen, unset: set[str], gpu: bool) -> None:
+    cfg = chosen.train
+    changes: dict[str, Any] = {}
+    if gpu:
+        if "train.epochs" in unset or "train.warmup_epochs" in unset:
+            epochs = GPU_EPOCHS if "train.epochs" in unset else cfg.epochs
+            warmup = GPU_WARMUP_EPOCHS if "train.warmup_epochs" in unset else cfg.warmup_epochs
+            changes.update(epochs=epochs, warmup_epochs=warmup)
+            chosen.choices.append(Choice({"train.warmup_epochs": warmup, "train.epochs": epochs},
+                                         "training on a GPU: the reference designs' schedule"))
+    else:
+        budget = cfg.time_budget
+        if "train.time_budget" in unset and "train.epochs" in unset:
+            budget = CPU_BUDGET_MINUTES
+            changes["time_budget"] = budget
+            chosen.choices.append(Choice(
+                {"train.time_budget": f"{budget:g}"},
+                f"minutes, training on the CPU (where the GPU's {GPU_EPOCHS} epochs would take hours); training "
+                f"stops there with the best epoch's model"))
+        if "train.epochs" in unset and budget is not None:
+            changes["epochs"] = max(cfg.epochs, CPU_MAX_EPOCHS)
+            chosen.choices.append(Choice({"train.epochs": changes["epochs"]},
+                                         f"an upper bound: the time budget of {budget:g} min ends the training"))
+        if "train.warmup_epochs" in unset and not chosen.model.pretrained and cfg.warmup_epochs:
+            changes["warmup_epochs"] = 0
+            chosen.choices.append(Choice({"train.warmup_epochs": 0}, "the encoders start from random weights, so "
+                                         "freezing them would train the decoder on random features"))
+    if changes:
+        chosen.train = cfg.replace(**changes)
+

@@ -1,0 +1,148 @@
+"""Training settings left unset are chosen from the data and the device (engine.training.auto), each printed with
+its reason; settings the user gave are kept. The GPU rules are checked on the CPU by passing the device.
+
+Scenes are real GeoTIFFs from engine.data.synthetic (only their headers are read by the choice).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.config import DataConfig, ModelConfig, SceneSpec, TrainConfig
+from engine.data.synthetic import make_scene
+from engine.export.bundle import read_metadata
+from engine.runtime.resources import ResourceError
+from engine.training.auto import AUTO_SETTINGS, CPU_BUDGET_MINUTES, choose_settings
+
+REPO = Path(__file__).resolve().parents[2]
+ALL = ()  # nothing given: every setting of AUTO_SETTINGS is chosen
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory) -> dict[str, dict]:
+    root = tmp_path_factory.mktemp("auto")
+    common = {"field_seed": 3, "label_from": "both"}
+    return {
+        "square": make_scene(root, "square", size=(384, 384), seed=1, aux_channels=0, **common),
+        "small": make_scene(root, "small", size=(100, 160), seed=2, aux_channels=0, **common),
+        "large": make_scene(root, "large", size=(1100, 1200), seed=3, aux_channels=0, **common),
+        "aux": make_scene(root, "aux", size=(384, 384), seed=4, aux_channels=6, **common),
+    }
+
+
+def _configs(*names: str, scenes: dict, val_fraction: float = 0.2, **data: object):
+    specs = [SceneSpec(image=scenes[n]["image"], label=scenes[n]["label"], aux=list(scenes[n]["aux"])) for n in names]
+    data_cfg = DataConfig(train_scenes=specs, val_fraction=val_fraction, **data)
+    return ModelConfig(), data_cfg, TrainConfig(output="/tmp/unused.dsmodel")
+
+
+def _line(chosen, key: str) -> str:
+    """The printed line that names setting ``key`` (rendered as <key>)."""
+    lines = [line for line in chosen.lines(lambda k: f"<{k}>") if f"<{key}>" in line]
+    assert len(lines) == 1, chosen.lines()
+    return lines[0]
+
+
+def test_cpu_imagery_only_gets_a_light_single_stream_model_a_fitting_tile_and_a_time_budget(scenes):
+    chosen = choose_settings(*_configs("square", scenes=scenes), ALL, device="cpu")
+    # 384 x 384 with a validation band held out: half the longer side
+    assert chosen.data.tile_size == 192
+    assert "<data.tile_size> 192, chosen: the largest multiple of 32 that fits the smallest training scene " \
+           "square_image.tif (384 x 384 px) with the validation band held out of it." == _line(chosen, "data.tile_size")
+    assert (chosen.model.name, chosen.model.preset) == ("unet", "light")
+    assert _line(chosen, "model.name").startswith("<model.name> unet <model.preset> light, chosen: training on "
+                                                  "the CPU with imagery only")
+    assert chosen.train.time_budget == CPU_BUDGET_MINUTES and chosen.train.epochs == 100
+    assert chosen.train.warmup_epochs == 0
+    assert "minutes, training on the CPU" in _line(chosen, "train.time_budget")
+    assert "random weights" in _line(chosen, "train.warmup_epochs")
+    assert len(chosen.lines()) == 5  # tile, model, budget, epochs, warm-up: one line each
+
+
+def test_tile_comes_from_the_smallest_scene(scenes):
+    chosen = choose_settings(*_configs("large", "small", scenes=scenes, val_fraction=0.0), ALL, device="cpu")
+    assert chosen.data.tile_size == 96  # 100 px: the largest multiple of 32 below it
+    assert "small_image.tif (160 x 100 px)." in _line(chosen, "data.tile_size")
+    # without held-out validation a square scene takes a tile of its side, up to the CPU's 256
+    only_square = choose_settings(*_configs("square", scenes=scenes, val_fraction=0.0), ALL, device="cpu")
+    assert only_square.data.tile_size == 256 and "at most 256 px on the CPU" in _line(only_square, "data.tile_size")
+
+
+def test_gpu_gets_the_reference_design_where_the_data_allows(scenes):
+    chosen = choose_settings(*_configs("large", scenes=scenes), ALL, device="cuda")
+    assert chosen.data.tile_size == 512 and "the reference designs' tile on a GPU" in _line(chosen, "data.tile_size")
+    assert (chosen.model.name, chosen.model.preset) == ("dualstream", "b1")
+    assert (chosen.train.warmup_epochs, chosen.train.epochs, chosen.train.time_budget) == (2, 40, None)
+    assert "<train.warmup_epochs> 2 <train.epochs> 40, chosen: training on a GPU" in _line(chosen, "train.epochs")
+    assert not [line for line in chosen.lines() if "time_budget" in line]
+    # a small scene limits the GPU's tile too
+    assert choose_settings(*_configs("square", scenes=scenes), ALL, device="cuda:0").data.tile_size == 192
+    # X bands on a GPU: CMX at its own default preset
+    x = choose_settings(*_configs("large", scenes=scenes, bands=[1, 2, 3], x_bands=[4]), ALL, device="cuda")
+    assert (x.model.name, x.model.preset) == ("cmx", "b2")
+
+
+@pytest.mark.parametrize("data, family, preset", [
+    ({}, "dualstream", "tiny"),  # aux rasters on a coarser grid (aux ratio 8)
+    ({"aux_ratio": 1}, "cmx", "tiny"),  # aux rasters on the image grid
+])
+def test_cpu_model_follows_the_aux_layout(scenes, data, family, preset):
+    chosen = choose_settings(*_configs("aux", scenes=scenes, **data), ALL, device="cpu")
+    assert (chosen.model.name, chosen.model.preset) == (family, preset)
+    assert f"<model.name> {family} <model.preset> {preset}, chosen: training on the CPU with" in \
+           _line(chosen, "model.name")
+
+
+def test_cpu_x_bands_get_cmx_tiny(scenes):
+    chosen = choose_settings(*_configs("square", scenes=scenes, bands=[1, 2, 3], x_bands=[4]), ALL, device="cpu")
+    assert (chosen.model.name, chosen.model.preset) == ("cmx", "tiny")
+    assert "X bands on the image grid" in _line(chosen, "model.name")
+
+
+def test_given_settings_are_kept_and_only_the_others_chosen(scenes):
+    model_cfg, data_cfg, train_cfg = _configs("square", scenes=scenes, tile_size=128)
+    model_cfg = ModelConfig(name="deeplabv3plus", dropout=0.2)
+    train_cfg = train_cfg.replace(epochs=3)
+    given = {"data.tile_size", "model.name", "train.epochs", "model.dropout"}
+    chosen = choose_settings(model_cfg, data_cfg, train_cfg, given, device="cpu")
+    assert chosen.data.tile_size == 128 and chosen.train.epochs == 3
+    assert chosen.train.time_budget is None  # epochs given: they decide, no budget
+    # the family given, its preset left: the family's small one, with the other model settings kept
+    assert (chosen.model.name, chosen.model.preset, chosen.model.dropout) == ("deeplabv3plus", "light", 0.2)
+    assert _line(chosen, "model.preset").startswith("<model.preset> light, chosen: training on the CPU")
+    keys = " ".join(chosen.lines(lambda k: k))
+    assert "data.tile_size" not in keys and "model.name" not in keys and "train.epochs" not in keys
+    # everything given: nothing chosen, nothing printed
+    none = choose_settings(*_configs("square", scenes=scenes, tile_size=128), AUTO_SETTINGS, device="cpu")
+    assert none.lines() == [] and none.model.name == "dualstream" and none.train.epochs == 40
+
+
+def test_a_given_tile_larger_than_every_scene_fails_before_any_data_is_read(scenes):
+    with pytest.raises(ResourceError, match=r"tile_size 512 .* larger than every training scene"):
+        choose_settings(*_configs("square", scenes=scenes, tile_size=512), {"data.tile_size"}, device="cpu")
+
+
+def test_cli_with_nothing_but_the_data_prints_its_choices_and_stops_at_the_budget(scenes, tmp_path):
+    """The command line as a user runs it: only image, labels, class names and a tiny time budget given."""
+    out = tmp_path / "auto.dsmodel"
+    scene = scenes["small"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "train", "--image", scene["image"], "--label", scene["label"],
+         "--class-names", "background", "field", "--device", "cpu", "--time-budget", "0.02", "--out", str(out)],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "--tile-size 64, chosen: the largest multiple of 32 that fits the smallest training scene " \
+           "small_image.tif (160 x 100 px) with the validation band held out of it." in done.stderr
+    assert "--model unet --preset light, chosen: training on the CPU with imagery only" in done.stderr
+    assert "--epochs 100, chosen: an upper bound: the time budget of 0.02 min ends the training." in done.stderr
+    assert "--time-budget" not in done.stderr.split("Training unet")[0]  # given, so not chosen
+    assert "Stopped at the time budget (0.02 min): the bundle holds the best epoch" in done.stdout
+    meta = read_metadata(out)
+    assert meta["model"]["name"] == "unet" and meta["data"]["tile_size"] == 64
+    assert meta["train"]["time_budget"] == 0.02 and meta["metrics"]["epoch"] == 1
