@@ -11,6 +11,8 @@
   chooses the field named like the classes (left empty, every polygon is class 1).
 * :class:`ClassColorsWrapper`: one colour button per class name (they follow the class names), the text
   ``#rrggbb,...`` kept beside them so colours can still be pasted.
+* :class:`TrainModeWrapper`: Train's two modes (layers, or a dataset folder) shown as such, and the model bundle
+  output without a temporary default (see ``algorithms/train_form.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from processing.gui.wrappers import DIALOG_BATCH, DIALOG_STANDARD, MultipleLayer
 from qgis.core import QgsMapLayer, QgsProcessingUtils, QgsProject, QgsVectorLayer
 from qgis.gui import QgsColorButton
 from qgis.PyQt.QtGui import QColor
-from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QWidget
+from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QWidget
 
 from .algorithms.common import likely_class_field
 from .engine_bridge import engine_module
@@ -209,3 +211,87 @@ class ClassColorsWrapper(WidgetWrapper):
 
     def value(self) -> str:
         return self.text.text().strip()
+
+
+def _widget_and_label(wrapper: Any) -> tuple[QWidget | None, QLabel | None]:
+    """The input widget and the label of a Processing wrapper (Python wrappers and QGIS's own)."""
+    if isinstance(wrapper, WidgetWrapper):
+        return wrapper.widget, wrapper.label
+    return wrapper.wrappedWidget(), wrapper.wrappedLabel()
+
+
+class TrainModeWrapper(WidgetWrapper):
+    """Train's "Training data" choice: the chosen mode's parameters shown as required (no "[optional]"), the other
+    mode's greyed out and marked unused; and the model bundle output asks for a file (no temporary default)."""
+
+    def createWidget(self, **kwargs: Any):  # noqa: N802 - Processing API
+        from .algorithms.train_form import MODES
+
+        self.others: dict[str, Any] = {}
+        self.labels: dict[str, str] = {}
+        combo = QComboBox()
+        combo.addItems(list(MODES))
+        combo.currentIndexChanged.connect(self.apply_mode)
+        combo.currentIndexChanged.connect(lambda _index: self.widgetValueHasChanged.emit(self))
+        return combo
+
+    def createLabel(self):  # noqa: N802 - Processing API
+        # optional to Processing (scripts may leave it out), but the dialog always has a mode
+        return None if self.dialogType == DIALOG_BATCH else QLabel(self.parameterDefinition().description())
+
+    def postInitialize(self, wrappers: list[Any]) -> None:  # noqa: N802 - Processing API
+        if self.dialogType != DIALOG_STANDARD:
+            return
+        self.others = {wrapper.parameterDefinition().name(): wrapper for wrapper in wrappers}
+        self.apply_mode()
+        self.require_output()
+
+    def apply_mode(self, *_args: Any) -> None:
+        from .algorithms.train_form import MODE_PARAMETERS, REQUIRED
+
+        mode = self.value()
+        for parameters_mode, names in MODE_PARAMETERS.items():
+            for name in names:
+                wrapper = self.others.get(name)
+                if wrapper is None:
+                    continue
+                widget, label = _widget_and_label(wrapper)
+                active = parameters_mode == mode
+                if widget is not None:
+                    widget.setEnabled(active)
+                if label is None:
+                    continue
+                shown = self.labels.setdefault(name, label.text())
+                description = wrapper.parameterDefinition().description()
+                if not active:
+                    shown = f"{description} (not used)"
+                elif name in REQUIRED[parameters_mode]:
+                    shown = description
+                label.setText(shown)
+
+    def require_output(self) -> None:
+        """The bundle's file widget: a placeholder asking for a file instead of "[Save to temporary file]", and no
+        "Save to a Temporary File" in its menu (the run is refused with a temporary file: it is deleted when QGIS
+        closes, and the training's result with it)."""
+        wrapper = self.others.get("OUTPUT")
+        widget = wrapper.wrappedWidget() if wrapper is not None and not isinstance(wrapper, WidgetWrapper) else None
+        if widget is None:
+            return
+        text = widget.findChild(QLineEdit)
+        if text is not None and not text.text():
+            text.setPlaceholderText(self.tr("Required: choose where to save the model bundle (.dsmodel)"))
+        button = widget.findChild(QToolButton)
+        menu = button.menu() if button is not None else None
+        if menu is not None:
+            # QGIS rebuilds the menu each time it opens; this runs after it
+            menu.aboutToShow.connect(lambda: [action.setVisible(False) for action in menu.actions()
+                                              if "temporary" in action.text().lower()])
+
+    def setValue(self, value: Any) -> None:  # noqa: N802 - Processing API
+        from .algorithms.train_form import LAYERS, mode_index
+
+        index = mode_index(value) if value not in (None, "") else None
+        self.widget.setCurrentIndex(LAYERS if index is None else index)
+
+    def value(self) -> int:
+        return self.widget.currentIndex()

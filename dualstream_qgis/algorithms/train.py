@@ -19,7 +19,6 @@ from qgis.core import (
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterRasterLayer,
-    QgsProcessingUtils,
 )
 
 from ..engine_bridge import engine_module
@@ -39,6 +38,7 @@ from .common import (
 )
 from .settings import add_settings, read_settings
 from .sources import label_source, raster_source, raster_sources
+from .train_form import FOLDER, add_mode_parameter, check_train_form, is_temporary, require_form, unused_inputs
 
 DEFAULT = "default"  # the family's own default preset / encoder
 
@@ -95,11 +95,12 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             "optional coarse auxiliary rasters in any CRS (the aux stream, e.g. air-quality grids), learning the "
             "classes of a label layer. The result is a model bundle (<i>.dsmodel</i>) that <b>Segment with "
             "DualStream</b> applies to new scenes.</p>"
-            "<p><b>Inputs</b>, in one of two modes: (1) an <b>image layer</b> with a <b>label layer</b> (a raster "
-            "whose values are the class numbers, or polygons: every polygon is class 1 unless a class field is "
-            "given) and the <b>aux layers</b>, a share of the scene held out for validation; or (2) a <b>dataset "
-            "folder</b> in the reference layout (ts_sn/ images, tl_sn/ labels, t_ap/ and t_gems/ aux rasters; "
-            "vs_sn/, vl_sn/, v_ap/, v_gems/ for validation). Label values other than class numbers need a "
+            "<p><b>Inputs</b>, in one of two modes (<b>Training data</b>): (1) an <b>image layer</b> with a "
+            "<b>label layer</b> (a raster whose values are the class numbers, or polygons: every polygon is "
+            "class 1 unless a class field is given) and the <b>aux layers</b>, a share of the scene held out for "
+            "validation; or (2) a <b>dataset folder</b> in the reference layout (ts_sn/ images, tl_sn/ labels, "
+            "t_ap/ and t_gems/ aux rasters; vs_sn/, vl_sn/, v_ap/, v_gems/ for validation). Label values other "
+            "than class numbers need a "
             "<b>label mapping</b> (e.g. 90=1). <b>Class names and colours</b> make the legend of every result.</p>"
             "<p><b>Outputs</b>: the model bundle (weights, band statistics, classes and colours, settings) and "
             "an HTML training report (loss and IoU curves, metrics per epoch, sample predictions) that opens in "
@@ -125,8 +126,9 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                 "The bundle keeps both and Segment applies them again.</p>")
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
+        add_mode_parameter(self)
         add_parameter(self, QgsProcessingParameterRasterLayer(
-            self.INPUT, self.tr("Image layer (with labels below; or a dataset folder)"), optional=True),
+            self.INPUT, self.tr("Image layer"), optional=True),
             self.tr("Imagery to learn from (file-based raster, any band count and data type). Used when no "
                     "dataset folder is given."))
         add_parameter(self, QgsProcessingParameterMapLayer(
@@ -145,7 +147,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     "model."))
         aux.setMetadata(LAYER_LIST_WRAPPER)
         add_parameter(self, QgsProcessingParameterFile(
-            self.DATA_FOLDER, self.tr("OR: dataset folder (reference layout) instead of the layers above"),
+            self.DATA_FOLDER, self.tr("Dataset folder (reference layout)"),
             behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True),
             self.tr("Folder with ts_sn/ (images), tl_sn/ (labels), t_ap/ and t_gems/ (aux rasters named "
                     "AIR_Pollution_CO_NAME.tif, GEMS_NAME.tif, ...), and optionally vs_sn/, vl_sn/, v_ap/, "
@@ -192,6 +194,13 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("BEST_IOU", self.tr("Best validation IoU")))
         self.addOutput(QgsProcessingOutputString("CHECKPOINT", self.tr("Last checkpoint (for resume)")))
 
+    def checkParameterValues(self, parameters: dict[str, Any], context: QgsProcessingContext  # noqa: N802
+                             ) -> tuple[bool, str]:
+        """Processing's checks, then what the chosen Training data mode needs and a lasting bundle file (the
+        dialog refuses the run with the message before it starts)."""
+        ok, message = super().checkParameterValues(parameters, context)
+        return check_train_form(parameters, context) if ok else (ok, message)
+
     def processAlgorithm(  # noqa: N802 - QGIS API
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
@@ -230,16 +239,9 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     def _configs(self, config: Any, parameters: dict[str, Any], context: QgsProcessingContext,
                  feedback: QgsProcessingFeedback) -> tuple[Any, Any, Any]:
         """Parameters -> (ModelConfig, DataConfig, TrainConfig); engine ConfigErrors pass through run_engine."""
-        folder = self.parameterAsFile(parameters, self.DATA_FOLDER, context)
-        has_image = parameters.get(self.INPUT) not in (None, "")
-        if folder and has_image:
-            raise QgsProcessingException(
-                "Give either a dataset folder (DATA_FOLDER) or an image layer with labels (INPUT, LABELS), not "
-                "both; clear one of them.")
-        if not folder and not has_image:
-            raise QgsProcessingException(
-                "Nothing to train on: choose a dataset folder in the reference layout (DATA_FOLDER), or an image "
-                "layer (INPUT) with a label layer (LABELS).")
+        mode = require_form(parameters, context)
+        unused_inputs(parameters, mode, feedback)
+        folder = self.parameterAsFile(parameters, self.DATA_FOLDER, context) if mode == FOLDER else ""
         data = read_settings(self, parameters, context, "data")
         data["augment"] = read_settings(self, parameters, context, "augment")
         train = read_settings(self, parameters, context, "train")
@@ -263,7 +265,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         model = self._model_settings(parameters, context)
         model["aux_ratio"] = data["aux_ratio"]
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
-        if not output or _is_temporary(output):
+        if not output or is_temporary(output):
             raise QgsProcessingException(
                 "Parameter OUTPUT (Model bundle): choose where to save the model bundle (.dsmodel); a temporary "
                 "file is deleted when QGIS closes, and a training run's result with it.")
@@ -303,9 +305,6 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                      feedback: QgsProcessingFeedback, aux_bands: int | None) -> dict[str, Any]:
         """The data settings of one explicit scene given as layers."""
         image = raster_source(parameters, self.INPUT, context)
-        if parameters.get(self.LABELS) in (None, ""):
-            raise QgsProcessingException("Parameter LABELS: choose the label layer (a raster of class values or a "
-                                         "polygon layer) for the image.")
         label, label_layer = label_source(parameters, self.LABELS, context)
         field = label_field(label_layer, self.parameterAsString(parameters, self.LABEL_FIELD, context),
                             self.LABEL_FIELD, feedback)
@@ -319,14 +318,6 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         if aux_bands:
             settings["aux_bands_per_file"] = aux_bands
         return settings
-
-
-def _is_temporary(path: str) -> bool:
-    """Whether ``path`` lies in Processing's temporary folder (what "Save to temporary file" picks)."""
-    try:
-        return Path(path).resolve().is_relative_to(Path(QgsProcessingUtils.tempFolder()).resolve())
-    except OSError:
-        return False
 
 
 def suggest_cpu_settings(preset: str, epochs: int, tile_size: int, device: str, feedback: QgsProcessingFeedback

@@ -281,6 +281,36 @@ def bad_inputs(layers: dict, out: Path) -> None:
     save()
 
 
+def train_form(layers: dict) -> dict:
+    """Train's form as opened: the chosen mode's inputs required (no "[optional]"), the other mode's greyed out,
+    the bundle output asking for a file; the runs a form without labels or without a bundle file are refused."""
+    step("train form")
+    from qgis.PyQt.QtWidgets import QLineEdit
+
+    dialog = processing.createAlgorithmDialog("dualstream:train")
+    dialog.resize(1000, 800)
+    dialog.show()
+    wait(200)
+    wrappers = dialog.mainWidget().wrappers
+
+    def state() -> dict:
+        return {name: {"label": wrappers[name].wrappedLabel().text(), "enabled": wrappers[name].wrappedWidget(
+        ).isEnabled()} for name in ("INPUT", "LABELS", "DATA_FOLDER")}
+
+    record = {"layers": state(), "mode_label": wrappers["MODE"].label.text(),
+              "output_placeholder": wrappers["OUTPUT"].wrappedWidget().findChild(QLineEdit).placeholderText(),
+              "screenshot": shot(dialog, "train_form_layers")}
+    wrappers["MODE"].setParameterValue(1, QgsProcessingContext())
+    wait(50)
+    record["folder"] = state()
+    dialog.close()
+    record["no_labels"] = run_dialog("dualstream:train", dict(
+        CONFIG["train"], INPUT=layers["image"].id(), OUTPUT=str(OUT / "never.dsmodel")), timeout_s=30)
+    record["no_bundle_file"] = run_dialog("dualstream:train", dict(
+        CONFIG["train"], INPUT=layers["image"].id(), LABELS=layers["label raster"].id()), timeout_s=30)
+    return record
+
+
 def plugin_menu() -> list[str]:
     """The entries of Plugins > DualStream."""
     from qgis.utils import iface
@@ -360,6 +390,8 @@ def main() -> None:
         [str(out / f"batch_{index}_classes.tif") for index in range(len(scenes))])
     save()
     bad_inputs(layers, out)
+    REPORT["train_form"] = train_form(layers)
+    save()
     REPORT["menu"] = plugin_menu()
     REPORT["finished"] = True
     save()

@@ -71,6 +71,13 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
     return report, output, out
 
 
+def _unexpected_messages(report: dict) -> list[str]:
+    """Message boxes other than the refusals the Train form test asks for."""
+    form = report.get("train_form", {})
+    expected = [m for run in ("no_labels", "no_bundle_file") for m in form.get(run, {}).get("refused", [])]
+    return [m for m in report["messages"] if m not in expected]
+
+
 def test_qgis_survives_every_dialog(session):
     report, output, _ = session
     last = report["steps"][-1] if report["steps"] else "(before the first step)"
@@ -111,7 +118,7 @@ def test_train_and_segment_run_from_their_dialogs(session):
     train, segment = report.get("train", {}), report.get("segment", {})
     assert train.get("ok") is True, f"train: {train}\n{output}"
     assert segment.get("ok") is True, f"segment: {segment}\n{output}"
-    assert report["messages"] == [], "a message box interrupted a run"
+    assert _unexpected_messages(report) == [], "a message box interrupted a run"
     assert "Epoch 2/2: loss " in train["log"] and "validation IoU" in train["log"]
     # what the model expects, said before segmenting
     assert "Model model.dsmodel: dualstream (preset tiny)" in segment["log"]
@@ -210,8 +217,26 @@ def test_segment_runs_from_the_batch_dialog(session):
     assert [row["MODEL"] for row in batch["read_back"]] == [str(Path(report["train"]["results"]["OUTPUT"]))] * 2
     assert [row["AUX"] for row in batch["read_back"]][0].endswith("scene_aux.tif"), batch["read_back"]
     assert batch["outputs"] == [True, True], batch["log"]
-    assert report["messages"] == [], "a message box interrupted the batch run"
+    assert _unexpected_messages(report) == [], "a message box interrupted the batch run"
     assert sorted(row["name"] for row in batch["new_layers"]) == ["scene_image classes", "second_image classes"]
     assert {row["renderer"] for row in batch["new_layers"]} == {"paletted"}
     assert "Batch execution completed" in batch["log"]
     assert "not correctly generated" not in batch["log"], batch["log"][-600:]  # the empty optional outputs
+
+
+def test_train_form_shows_its_two_modes_and_requires_a_bundle_file(session):
+    form = session[0]["train_form"]
+    layers, folder = form["layers"], form["folder"]
+    assert form["mode_label"] == "Training data"
+    # layers mode: image and labels required (no "[optional]"), the folder greyed out and marked unused
+    assert layers["INPUT"] == {"label": "Image layer", "enabled": True}, layers
+    assert layers["LABELS"]["label"] == "Label layer (raster or polygons)" and layers["LABELS"]["enabled"]
+    assert layers["DATA_FOLDER"]["label"].endswith("(not used)") and not layers["DATA_FOLDER"]["enabled"]
+    assert folder["DATA_FOLDER"] == {"label": "Dataset folder (reference layout)", "enabled": True}, folder
+    assert not folder["INPUT"]["enabled"] and folder["INPUT"]["label"].endswith("(not used)")
+    assert "temporary" not in form["output_placeholder"].lower() and "model bundle" in form["output_placeholder"]
+    # refused before anything runs, with what to choose
+    assert form["no_labels"]["ok"] is False and any("the label layer (LABELS)" in m
+                                                    for m in form["no_labels"]["refused"]), form["no_labels"]
+    assert form["no_bundle_file"]["ok"] is False and any(
+        "choose where to save the model bundle" in m for m in form["no_bundle_file"]["refused"]), form["no_bundle_file"]
