@@ -29,6 +29,7 @@ NOT_SETTINGS = {
     "AUX_PATTERNS": "the scenes' aux files (bulk input)",
     "ADD_TO_PROJECT": "QGIS only: load the results into the project",
     "LABEL_VALUES": "Evaluate's choice of where the label mapping comes from (the model's, class numbers, given)",
+    "MODE": "Train's choice of which inputs are used: the layers or a dataset folder",
 }
 VALUE_TYPES = ("number", "enum", "boolean", "string")
 
