@@ -154,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     if site_packages:
         print(f"QGIS's Python will also search: {', '.join(site_packages)}")
     if not args.no_enable:
-        print(f"Enabled {PLUGIN_NAME} in profile {args.profile}; check with: qgis_process list | grep dualstream")
+        # the wrapper runs the qgis_process that works here (Debian's 3.22 wrapper script does not)
+        select = "" if (args.profile == "default" and args.profiles_dir == DEFAULT_PROFILES_DIR) else (
+            f"DUALSTREAM_PROFILE={args.profile} QGIS_PROFILES_DIR={args.profiles_dir} ")
+        print(f"Enabled {PLUGIN_NAME} in profile {args.profile}; check with: "
+              f"{select}scripts/qgis_process list | grep dualstream")
     return 0
 
 
