@@ -3,7 +3,7 @@
 Every ```` ```bash ```` block of the README's "qgis_process" and "Batch processing" sections that calls
 ``scripts/qgis_process`` runs in bash (``set -euo pipefail``) from a folder laid out as the repository root is
 after ``make demo``: ``scripts/`` (a link to the checkout's), ``demo_output/qgis`` (the plugin deployed as
-``make deploy`` does), ``demo_output/data`` (the demo's sample, made by ``scripts/demo.py``'s own function). One
+``make deploy`` does), ``demo_output/data`` (the demo's sample, made by the function ``make demo`` uses). One
 path is substituted: the demo's trained bundle is the bundle the README's own train line writes, which saves a
 second training.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.demo import make_sample
+from engine.data.synthetic import make_sample
 
 pytestmark = [pytest.mark.qgis, pytest.mark.slow]
 
