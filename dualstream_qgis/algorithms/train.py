@@ -171,10 +171,12 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     "dualstream and cmx have fixed SegFormer encoders."))
         add_settings(self, "data.bands", "data.x_bands")
         add_parameter(self, QgsProcessingParameterFile(
-            self.PRETRAINED, self.tr("Pretrained vision encoder (folder)"),
+            self.PRETRAINED, self.tr("Pretrained encoder weights (imagenet, a hub id, or a folder)"),
             behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True),
-            self.tr("A local SegFormer checkpoint folder (save_pretrained output or Hugging Face cache snapshot) "
-                    "matching the preset, e.g. segformer-b1. Empty: random initialisation (needs more epochs)."))
+            self.tr("Type imagenet for the encoder's ImageNet checkpoint, or a Hugging Face hub id such as "
+                    "nvidia/mit-b1 (downloaded once into the Hugging Face cache, then used offline too), or choose a "
+                    "local checkpoint folder (save_pretrained output). Empty: random initialisation (needs more "
+                    "epochs)."))
         generated = add_settings(self, "train.epochs", "train.warmup_epochs", "train.batch_size", "train.learning_rate",
                      "data.tile_size", "train.device", "data.tiles_per_epoch", "data.class_names",
                      "data.class_colors", "data.label_mapping", "data.aux_bands_per_file", "data.aux_ratio",
@@ -281,7 +283,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         return (config.ModelConfig(**model), config.DataConfig(**data), config.TrainConfig(**train))
 
     def _model_settings(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
-        """Family, preset, encoder and pretrained folder; a preset or encoder the family lacks is named here."""
+        """Family, preset, encoder and pretrained source; a preset or encoder the family lacks is named here."""
         models = _registry()
         family = enum_value(self, parameters, self.MODEL_FAMILY, context, family_choices())
         model: dict[str, Any] = {"name": family,
