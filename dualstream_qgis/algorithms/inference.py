@@ -31,15 +31,20 @@ def model_paths(value: Any) -> list[str]:
             for part in str(item).split(";") if part.strip()]
 
 
-def add_model_parameters(alg: QgsProcessingAlgorithm) -> None:
-    """MODEL (one or more .dsmodel files) and WEIGHTS (ensemble weights)."""
+def add_model_parameters(alg: QgsProcessingAlgorithm, **watch: str) -> None:
+    """MODEL (one or more .dsmodel files) and WEIGHTS (ensemble weights). ``watch`` names the parameters the
+    dialog's model summary checks against the bundle (``image``, ``aux`` layers or ``aux_patterns``)."""
     tr = alg.tr
-    add_parameter(alg, QgsProcessingParameterFile(
+    model = add_parameter(alg, QgsProcessingParameterFile(
         MODEL, tr("Model bundle (.dsmodel; several separated by ; for an ensemble)"),
         behavior=QgsProcessingParameterFile.Behavior.File, fileFilter=MODEL_FILTER),
         tr("The .dsmodel file written by Train DualStream. For an ensemble give several, separated by ';' "
            "(their probabilities are averaged); in qgis_process repeat MODEL=... or join them with ';'. "
-           "The log shows what the model expects (bands, aux inputs in order, classes, resolution)."))
+           "The dialog shows what the model expects (family and size, bands, aux inputs in order, classes, "
+           "resolution, tile size, training date and score) as soon as it is chosen, and what of the chosen "
+           "layers does not fit; the log shows it too."))
+    model.setMetadata({"widget_wrapper": {"class": f"{__package__.rpartition('.')[0]}.model_summary."
+                                                   "ModelSummaryWrapper", **watch}})
     add_parameter(alg, QgsProcessingParameterString(WEIGHTS, tr("Ensemble weights (comma-separated)"), optional=True),
                   tr("One weight per model bundle, e.g. 2,1. Empty: equal weights."))
 

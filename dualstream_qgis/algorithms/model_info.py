@@ -58,4 +58,17 @@ def describe_bundle(path: str, meta: dict[str, Any]) -> list[str]:
     mapping = data.get("label_mapping")
     lines.append("  training labels: " + (", ".join(f"{k} -> {v}" for k, v in mapping.items()) if mapping
                                           else "values are classes"))
+    lines.append("  " + _trained_line(meta))
     return lines
+
+
+def _trained_line(meta: dict[str, Any]) -> str:
+    """When it was trained and how well it scored on its validation tiles."""
+    created = str(meta.get("created") or "")
+    when = f"trained {created[:16].replace('T', ' ')}" if created else "training date unknown"
+    metrics = meta.get("metrics") or {}
+    iou = metrics.get("val_iou")
+    if isinstance(iou, (int, float)):
+        epoch = f" (epoch {metrics['epoch']})" if metrics.get("epoch") is not None else ""
+        return f"{when}, validation IoU {iou:.3f}{epoch}"
+    return f"{when}, no validation score"

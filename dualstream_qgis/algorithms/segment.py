@@ -95,7 +95,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             self.tr("The auxiliary rasters the model was trained with, in the same order (files named like the "
                     "reference layout are put in order automatically). Any CRS; they must cover the image."))
         aux.setMetadata(LAYER_LIST_WRAPPER)
-        add_model_parameters(self)
+        add_model_parameters(self, image="INPUT", aux="AUX")
         add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent"), optional=True),
                       self.tr("Segment only this area (any CRS; snapped to the image's pixels). Empty: the whole "
                               "image."))

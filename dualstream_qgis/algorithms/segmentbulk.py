@@ -116,7 +116,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
             behavior=QgsProcessingParameterFile.Behavior.File, fileFilter="Manifest (*.csv *.json)", optional=True),
             self.tr("A CSV whose first line names the columns image, aux (aux2, ... for more), output; or a JSON "
                     "list of {\"image\", \"aux\", \"output\"}. Relative paths are relative to the manifest."))
-        add_model_parameters(self)
+        add_model_parameters(self, image="INPUT", aux="", aux_patterns="AUX_PATTERNS")
         add_settings(self, *RUN_SETTINGS, "bulk.probabilities", "bulk.polygons", "bulk.mosaic", "bulk.overwrite")
         add_parameter(self, QgsProcessingParameterBoolean(
             self.ADD_TO_PROJECT, self.tr("Add the class rasters to the project"), defaultValue=False),

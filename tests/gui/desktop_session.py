@@ -210,6 +210,40 @@ def model_read_back(bundle: str) -> dict:
     return {"given": given, "read": read}
 
 
+def model_summary(bundle: str, layers: dict) -> dict:
+    """Segment and Segment in bulk show what a bundle expects as soon as it is picked, and what of the chosen
+    layers does not fit it, before Run."""
+    step("model summary")
+    context = QgsProcessingContext()
+    record: dict = {}
+    dialog = processing.createAlgorithmDialog("dualstream:segment", {
+        "INPUT": layers["image"].id(), "AUX": [layers["aux"].id()]})
+    dialog.resize(1000, 900)
+    dialog.show()
+    wrappers = dialog.mainWidget().wrappers
+    record["before"] = wrappers["MODEL"].summary_text()
+    wrappers["MODEL"].setParameterValue(bundle, context)  # as picking the file does
+    wait(100)
+    record["fits"] = wrappers["MODEL"].summary_text()
+    record["screenshot"] = shot(dialog, "segment_model_summary")
+    wrappers["AUX"].setParameterValue([], context)
+    wrappers["INPUT"].setParameterValue(layers["label raster"].id(), context)
+    wait(100)
+    record["mismatch"] = wrappers["MODEL"].summary_text()
+    record["mismatch_screenshot"] = shot(dialog, "segment_model_mismatch")
+    dialog.close()
+    bulk = processing.createAlgorithmDialog("dualstream:segmentbulk", {"INPUT": [layers["image"].id()]})
+    bulk.show()
+    bulk.mainWidget().wrappers["MODEL"].setParameterValue(bundle, context)
+    wait(100)
+    record["bulk"] = bulk.mainWidget().wrappers["MODEL"].summary_text()
+    bulk.mainWidget().wrappers["AUX_PATTERNS"].setParameterValue("{stem}_aux.tif", context)
+    wait(100)
+    record["bulk_with_pattern"] = bulk.mainWidget().wrappers["MODEL"].summary_text()
+    bulk.close()
+    return record
+
+
 def run_batch(alg_id: str, rows: list[dict], outputs: list[str]) -> dict:
     """The algorithm's batch dialog (Toolbox > Execute as Batch Process): ``rows`` typed into the table as
     values (layers as file paths, the model as its file), outputs as files, layers loaded on completion; run.
@@ -351,6 +385,8 @@ def main() -> None:
     REPORT["train"] = train
     save()
     REPORT["model_read_back"] = model_read_back(str(out / "model.dsmodel"))
+    REPORT["model_summary"] = model_summary(str(out / "model.dsmodel"), layers)
+    save()
     before = {row["source"] for row in layer_tree()}
     segment = run_dialog("dualstream:segment", dict(
         CONFIG["segment"], INPUT=layers["image"].id(), AUX=[layers["aux"].id()], MODEL=str(out / "model.dsmodel"),

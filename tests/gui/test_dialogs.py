@@ -240,3 +240,24 @@ def test_train_form_shows_its_two_modes_and_requires_a_bundle_file(session):
                                                     for m in form["no_labels"]["refused"]), form["no_labels"]
     assert form["no_bundle_file"]["ok"] is False and any(
         "choose where to save the model bundle" in m for m in form["no_bundle_file"]["refused"]), form["no_bundle_file"]
+
+
+def test_segment_shows_what_the_bundle_expects_and_what_does_not_fit(session):
+    summary = session[0]["model_summary"]
+    assert summary["before"].startswith("Choose a model bundle")
+    fits = summary["fits"]
+    for part in ("Model model.dsmodel: dualstream (preset tiny)", "image: 4 bands",
+                 "aux inputs, in this order: 1. aux raster (48 bands)", "-px tiles", "m/px",
+                 "background", "field", "#22aa22", "validation IoU 0."):
+        assert part in fits, (part, fits)
+    assert re.search(r"trained 20\d\d-\d\d-\d\d \d\d:\d\d, validation IoU \d\.\d{3}", fits), fits
+    assert "Does not fit" not in fits
+    # no aux layer and a 1-band raster as the image: said before Run
+    mismatch = summary["mismatch"]
+    assert "Does not fit the chosen layers" in mismatch, mismatch
+    assert "the image has 1 band(s); the model was trained on 4" in mismatch
+    assert "0 aux layer(s) chosen; the model was trained with 1, in a fixed order" in mismatch
+    # bulk: the aux file patterns are counted against the model's aux files
+    assert "dualstream (preset tiny)" in summary["bulk"]
+    assert "0 aux file pattern(s) given; the model was trained with 1 aux file(s)" in summary["bulk"]
+    assert "Does not fit" not in summary["bulk_with_pattern"], summary["bulk_with_pattern"]

@@ -1,0 +1,154 @@
+"""The model bundle picker of Segment and Segment in bulk, with what the bundle expects shown under it as soon as it
+is chosen, and what does not fit the chosen layers, before Run.
+
+Imported by Processing's GUI only (the MODEL parameter names :class:`ModelSummaryWrapper` in its ``widget_wrapper``
+metadata), never by ``qgis_process``. The bundle's metadata is read from its header (no weights, no torch): a
+second at most. The words are the Segment log's (:func:`~.algorithms.model_info.describe_bundle`); the checks are
+the engine's (``engine.segment.expects``), the same rules the run applies to the files.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+from processing.gui.wrappers import DIALOG_STANDARD, WidgetWrapper
+from qgis.core import QgsMapLayer, QgsProject, QgsRasterLayer
+from qgis.gui import QgsFileWidget
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from .algorithms.inference import MODEL_FILTER, model_paths
+from .algorithms.model_info import describe_bundle
+from .engine_bridge import engine_module
+
+_COLOR = re.compile(r"\((#[0-9a-fA-F]{6})\)")
+PROMPT = "Choose a model bundle (.dsmodel) to see what it expects."
+
+
+def band_count(value: Any) -> int | None:
+    """Bands of the raster a layer widget's value names (a layer, a layer id or a file), None if unknown."""
+    if isinstance(value, QgsMapLayer):
+        layer = value
+    elif value:
+        layer = QgsProject.instance().mapLayer(str(value))
+        if layer is None and Path(str(value).split("|")[0]).is_file():
+            from osgeo import gdal
+
+            dataset = gdal.Open(str(value).split("|")[0])
+            return dataset.RasterCount if dataset is not None else None
+    else:
+        return None
+    return layer.bandCount() if isinstance(layer, QgsRasterLayer) and layer.isValid() else None
+
+
+def _items(value: Any) -> list[Any]:
+    if value in (None, ""):
+        return []
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [part for item in items for part in (item.split(";") if isinstance(item, str) else [item]) if part]
+
+
+def summary_html(path: str, meta: dict[str, Any], problems: list[str]) -> str:
+    """The describer's lines as HTML: class colours as swatches, then what does not fit, in orange."""
+    lines = []
+    for index, line in enumerate(describe_bundle(path, meta)):
+        text = _COLOR.sub(lambda m: f"<span style='color:{m.group(1)}'>&#9632;</span>", html.escape(line.strip()))
+        lines.append(f"<b>{text}</b>" if index == 0 else f"&nbsp;&nbsp;{text}")
+    if problems:
+        lines.append("<span style='color:#c05000'><b>&#9888; Does not fit the chosen layers:</b> "
+                     + "; ".join(html.escape(p) for p in problems) + ".</span>")
+    return "<br>".join(lines)
+
+
+class ModelSummaryWrapper(WidgetWrapper):
+    """A file picker for ``.dsmodel`` bundles (several joined by ';' for an ensemble), and the summary below it."""
+
+    def createWidget(self, image: str = "INPUT", aux: str = "AUX", aux_patterns: str = "", **kwargs: Any):  # noqa: N802
+        self.watched = {"image": image, "aux": aux, "aux_patterns": aux_patterns}
+        self.inputs: dict[str, Any] = {}
+        self.files = QgsFileWidget()
+        self.files.setStorageMode(QgsFileWidget.StorageMode.GetFile)
+        self.files.setFilter(MODEL_FILTER)
+        self.files.fileChanged.connect(self.changed)
+        self.summary = None
+        if self.dialogType != DIALOG_STANDARD:
+            return self.files
+        widget = QWidget()
+        layout = QVBoxLayout(widget)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.files)
+        self.summary = QLabel(PROMPT)
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.summary)
+        return widget
+
+    def postInitialize(self, wrappers: list[Any]) -> None:  # noqa: N802 - Processing API
+        names = {name: role for role, name in self.watched.items() if name}
+        for wrapper in wrappers:
+            role = names.get(wrapper.parameterDefinition().name())
+            if role:
+                self.inputs[role] = wrapper
+                wrapper.widgetValueHasChanged.connect(self.refresh)
+        self.refresh()
+
+    def changed(self, *_args: Any) -> None:
+        self.widgetValueHasChanged.emit(self)
+        self.refresh()
+
+    def problems(self, meta: dict[str, Any]) -> list[str]:
+        """What of the chosen layers does not fit the bundle (engine rules; band counts only)."""
+        expects = engine_module("segment.expects")
+        data = meta.get("data", {})
+        images = _items(self.inputs["image"].parameterValue()) if "image" in self.inputs else []
+        counts = [band_count(item) for item in images]
+        aux_bands: list[int] | None = None
+        if "aux" in self.inputs:
+            aux_counts = [band_count(item) for item in _items(self.inputs["aux"].parameterValue())]
+            aux_bands = None if None in aux_counts else [int(c) for c in aux_counts]
+        problems = []
+        for count in dict.fromkeys(c for c in counts if c is not None):
+            problems += expects.input_mismatches(data, count, None)
+        if aux_bands is not None:
+            problems += expects.input_mismatches(data, None, aux_bands)
+        if "aux_patterns" in self.inputs:
+            patterns = [p for p in str(self.inputs["aux_patterns"].parameterValue() or "").split(";") if p.strip()]
+            wanted = expects.aux_files_expected(data)
+            if len(patterns) != wanted:
+                problems.append(f"{len(patterns)} aux file pattern(s) given; the model was trained with {wanted} aux "
+                                "file(s), in a fixed order")
+        return list(dict.fromkeys(problems))
+
+    def refresh(self, *_args: Any) -> None:
+        """Describe every bundle chosen (an ensemble: each), and check the first one against the layers."""
+        if self.summary is None:
+            return
+        paths = model_paths(self.value())
+        if not paths:
+            self.summary.setText(PROMPT)
+            return
+        parts = []
+        errors = engine_module("errors")
+        for index, path in enumerate(paths):
+            try:
+                meta = engine_module("export.bundle").read_metadata(path)
+            except (errors.DualStreamError, ImportError) as exc:
+                parts.append(f"<span style='color:#c00000'>{html.escape(str(exc))}</span>")
+                continue
+            parts.append(summary_html(path, meta, self.problems(meta) if index == 0 else []))
+        self.summary.setText("<br>".join(parts))
+
+    def summary_text(self) -> str:
+        """The summary as plain text (for tests and logs)."""
+        return self.summary.text() if self.summary is not None else ""
+
+    def setValue(self, value: Any) -> None:  # noqa: N802 - Processing API
+        self.files.setFilePath(";".join(model_paths(value)))
+        self.refresh()
+
+    def value(self) -> str:
+        return self.files.filePath().strip()

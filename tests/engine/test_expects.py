@@ -1,0 +1,33 @@
+"""What a front end says before a run about inputs that do not fit a bundle (metadata and band counts only)."""
+
+from __future__ import annotations
+
+from engine.segment.expects import aux_files_expected, input_mismatches
+
+# the metadata keys a trained bundle carries (see engine/data/dataset.py)
+DUALSTREAM = {"vision_bands": 4, "image_bands": 4, "bands": None, "aux_channels": 48, "aux_files_per_scene": 4,
+              "aux_file_bands": [12, 12, 12, 12], "aux_bands_per_file": 12}
+VISION_ONLY = {"vision_bands": 3, "image_bands": 4, "bands": [3, 2, 1], "aux_channels": 0}
+
+
+def test_inputs_that_fit_have_no_problem():
+    assert input_mismatches(DUALSTREAM, 4, [12, 12, 12, 14]) == []  # the first 12 bands of each file are used
+    assert input_mismatches(VISION_ONLY, 4, []) == []
+    assert input_mismatches(DUALSTREAM, None, None) == []  # nothing chosen yet: nothing to say
+
+
+def test_band_count_and_aux_count_mismatches_are_named():
+    assert input_mismatches(DUALSTREAM, 3, None) == ["the image has 3 band(s); the model was trained on 4"]
+    assert input_mismatches(DUALSTREAM, 4, [12, 12]) == [
+        "2 aux layer(s) chosen; the model was trained with 4, in a fixed order"]
+    assert input_mismatches(DUALSTREAM, 4, [12, 12, 12, 6]) == [
+        "the aux layers give 12, 12, 12, 6 band(s); the model was trained with 12, 12, 12, 12, in this order"]
+    assert input_mismatches(VISION_ONLY, 4, [5]) == ["1 aux layer(s) chosen; the model uses none (they are not read)"]
+    problem = input_mismatches(VISION_ONLY, 2, [])
+    assert len(problem) == 1 and "3" in problem[0], problem  # band 3 of a 2-band image
+
+
+def test_aux_files_expected_from_every_layout():
+    assert aux_files_expected(DUALSTREAM) == 4 and aux_files_expected(VISION_ONLY) == 0
+    assert aux_files_expected({"aux_channels": 48, "aux_prefixes": ["GEMS_", "AIR_"]}) == 2
+    assert aux_files_expected({"aux_channels": 1, "x_bands": [4]}) == 0  # X bands come from the image itself
