@@ -88,3 +88,19 @@ def _value(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], context: Qgs
     if s.decl.text == "label_map":  # the engine's one VALUE=CLASS parser; its errors name the parameter
         return engine_module("config").parse_label_pairs(text, f"{section}.{s.name}")
     return text or None
+
+
+def changed_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], context: QgsProcessingContext,
+                     *keys: str) -> set[str]:
+    """Of the settings ``keys`` (``section.field``), those whose parameters were changed from their defaults. A
+    setting left at its default is unset: the engine may choose it from the data and the device."""
+    changed = set()
+    for key in keys:
+        s = _setting(key)
+        if parameters.get(s.param) in (None, "") or alg.parameterDefinition(s.param) is None:
+            continue
+        section = key.rpartition(".")[0]
+        # the parameter read as given and as QGIS reads a missing one: its default
+        if _value(alg, parameters, context, section, s) != _value(alg, {}, context, section, s):
+            changed.add(key)
+    return changed

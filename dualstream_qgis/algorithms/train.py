@@ -36,11 +36,12 @@ from .common import (
     label_field,
     parameters_help,
 )
-from .settings import add_settings, read_settings
+from .settings import add_settings, changed_settings, read_settings
 from .sources import label_source, raster_source, raster_sources
 from .train_form import FOLDER, add_mode_parameter, check_train_form, is_temporary, require_form, unused_inputs
 
 DEFAULT = "default"  # the family's own default preset / encoder
+AUTO = "auto"  # the model family chosen from the data and the device (engine.training.auto)
 
 
 def _registry() -> Any:
@@ -59,6 +60,21 @@ def preset_choices() -> tuple[str, ...]:
 
 def encoder_choices() -> tuple[str, ...]:
     return (DEFAULT, *_registry().list_encoders())
+
+
+def family_options() -> tuple[str, ...]:
+    """The families, then "auto" (last, so that the indexes of older scripts stay)."""
+    return (*family_choices(), AUTO)
+
+
+def control_name(key: str) -> str:
+    """How the log names a setting: its parameter's label without the explanation in brackets."""
+    model = {"model.name": "Model family", "model.preset": "Architecture preset"}
+    if key in model:
+        return model[key]
+    found = engine_module("declarations").find(engine_module("config").SETTINGS_SECTIONS, key)
+    label = found.decl.label if found is not None and found.decl.label else key.rpartition(".")[2]
+    return label.split(" (")[0]
 
 
 class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
@@ -109,9 +125,13 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             "also takes a finished training further.</p>"
             "<p><b>Typical workflow</b>: run <b>Check environment</b>; train a <i>tiny</i> or <i>b0</i> model for "
             "a few epochs to check the data; train <i>b1</i> with more epochs on a GPU; segment new scenes; "
-            "measure the result with <b>Evaluate segmentation</b>. The defaults (b1, 40 epochs, 512-px tiles) are "
-            "for a GPU: <b>without one</b>, start with <i>tiny</i> or <i>b0</i>, 5-10 epochs and 256-px tiles (the "
-            "log suggests this when it trains on the CPU; it never changes your settings).</p>"
+            "measure the result with <b>Evaluate segmentation</b>.</p>"
+            "<p><b>Settings left at their defaults are chosen from the data and the device</b>, and the log says "
+            "each choice and why: the tile size from the smallest training scene; <b>on a CPU</b> a small model "
+            "of the family the data calls for (imagery only: unet light; aux layers: dualstream tiny; X bands: "
+            "cmx tiny) and a <b>time budget</b> of a few minutes instead of the epochs; <b>on a GPU</b> the "
+            "reference designs (dualstream b1, 2 + 40 epochs, 512-px tiles where the data allows). A setting you "
+            "change is kept.</p>"
         ) + self._families_help() + parameters_help(self)
 
     def _families_help(self) -> str:
@@ -155,15 +175,17 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Training extent"), optional=True),
                       self.tr("Only this part of the image is used (any CRS). Empty: the whole image."))
         add_settings(self, "data.val_fraction")
-        families, presets = family_choices(), preset_choices()
+        families, presets = family_options(), preset_choices()
         add_parameter(self, QgsProcessingParameterEnum(
-            self.MODEL_FAMILY, self.tr("Model family"), options=list(families), defaultValue=0),
+            self.MODEL_FAMILY, self.tr("Model family"), options=list(families), defaultValue=families.index(AUTO)),
             self.tr("dualstream: imagery + coarse aux grids; cmx: two images of one grid (RGB + NIR/DSM/SAR, or "
-                    "X bands of one file); unet, pspnet, deeplabv3plus: imagery only (the help above says more)."))
+                    "X bands of one file); unet, pspnet, deeplabv3plus: imagery only (the help above says more). "
+                    "auto: chosen from the data and the device (the log says which and why)."))
         add_parameter(self, QgsProcessingParameterEnum(
             self.PRESET, self.tr("Architecture preset"), options=list(presets), defaultValue=presets.index(DEFAULT)),
             self.tr("Model size; each family has its own presets (listed in the help), tiny for tests and CPU "
-                    "demos. default: the family's default (dualstream b1, cmx b2, baselines base)."))
+                    "demos. default: chosen for the device: a small preset on a CPU (tiny; light for unet, pspnet "
+                    "and deeplabv3plus), the family's default on a GPU (dualstream b1, cmx b2, baselines base)."))
         add_parameter(self, QgsProcessingParameterEnum(
             self.ENCODER, self.tr("Encoder (unet, pspnet, deeplabv3plus)"), options=list(encoder_choices()),
             defaultValue=0),
@@ -177,7 +199,8 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     "nvidia/mit-b1 (downloaded once into the Hugging Face cache, then used offline too), or choose a "
                     "local checkpoint folder (save_pretrained output). Empty: random initialisation (needs more "
                     "epochs)."))
-        generated = add_settings(self, "train.epochs", "train.warmup_epochs", "train.batch_size", "train.learning_rate",
+        generated = add_settings(self, "train.epochs", "train.warmup_epochs", "train.time_budget",
+                                 "train.batch_size", "train.learning_rate",
                      "data.tile_size", "train.device", "data.tiles_per_epoch", "data.class_names",
                      "data.class_colors", "data.label_mapping", "data.aux_bands_per_file", "data.aux_ratio",
                      "train.seed", "loss.terms", "train.optimizer", "train.weight_decay", "train.schedule",
@@ -208,7 +231,13 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     ) -> dict[str, Any]:
         self.check_requirements()
         config = engine_module("config")
-        model_cfg, data_cfg, train_cfg = run_engine(self._configs, config, parameters, context, feedback)
+        configs = run_engine(self._configs, config, parameters, context, feedback)
+        # settings left at their defaults: chosen from the data and the device, each said in the log
+        chosen = run_engine(engine_module("training.auto").choose_settings, *configs,
+                            self._given(parameters, context))
+        for line in chosen.lines(control_name, assign=": ", sep="; "):
+            feedback.pushInfo(line)
+        model_cfg, data_cfg, train_cfg = chosen.configs
         wanted = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
         safety = engine_module("io.safety")
         own_report = engine_module("training.report").report_paths(train_cfg.output)["report_html"]
@@ -217,8 +246,8 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             inputs, outputs = safety.train_files(model_cfg, data_cfg, train_cfg)
             run_engine(safety.check_outputs, inputs, {**outputs, "training report copy (OUTPUT_REPORT)": wanted})
         train = engine_module("training.trainer").train
-        epochs = train_cfg.warmup_epochs + train_cfg.epochs
-        suggest_cpu_settings(model_cfg.preset, epochs, data_cfg.tile_size, train_cfg.device, feedback)
+        # with a time budget the progress bar follows the budget, and the epochs are only an upper bound
+        epochs = None if train_cfg.time_budget else train_cfg.warmup_epochs + train_cfg.epochs
         result = run_engine(train, model_cfg, data_cfg, train_cfg,
                             self.callback(feedback, Stages(TRAIN_STAGES, epochs=epochs)))
         report = result.report
@@ -227,6 +256,9 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             engine_module("io.atomic").write_bytes_atomic(wanted, Path(report).read_bytes())
             report = wanted
         best_iou = result.best_metrics.get("val_iou")
+        if result.stopped_at_budget:
+            feedback.pushInfo(f"Stopped at the time budget ({train_cfg.time_budget:.3g} min): the bundle holds the "
+                              f"best epoch; a larger Time budget (also with Resume) trains longer.")
         feedback.pushInfo(f"Model bundle: {result.bundle}")
         if report:
             feedback.pushInfo(f"Training report: {report}")
@@ -282,13 +314,26 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             train["loss"] = loss  # "focal=1,dice=1": LossConfig parses it and names unknown terms
         return (config.ModelConfig(**model), config.DataConfig(**data), config.TrainConfig(**train))
 
+    def _given(self, parameters: dict[str, Any], context: QgsProcessingContext) -> set[str]:
+        """The settings the engine may choose that the user changed from their defaults (engine.training.auto)."""
+        auto = engine_module("training.auto").AUTO_SETTINGS
+        given = changed_settings(self, parameters, context, *(k for k in auto if not k.startswith("model.")))
+        if enum_value(self, parameters, self.MODEL_FAMILY, context, family_options()) != AUTO:
+            given.add("model.name")
+        if enum_value(self, parameters, self.PRESET, context, preset_choices()) != DEFAULT:
+            given.add("model.preset")
+        return given
+
     def _model_settings(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
         """Family, preset, encoder and pretrained source; a preset or encoder the family lacks is named here."""
         models = _registry()
-        family = enum_value(self, parameters, self.MODEL_FAMILY, context, family_choices())
+        family = enum_value(self, parameters, self.MODEL_FAMILY, context, family_options())
+        preset = enum_value(self, parameters, self.PRESET, context, preset_choices())
+        if family == AUTO:  # chosen later; until then the default family, or the first that has the given preset
+            family = next((f for f in (models.ModelConfig().name, *family_choices())
+                           if preset == DEFAULT or preset in models.list_presets(f)))
         model: dict[str, Any] = {"name": family,
                                  "pretrained": self.parameterAsFile(parameters, self.PRETRAINED, context) or None}
-        preset = enum_value(self, parameters, self.PRESET, context, preset_choices())
         if preset != DEFAULT:
             if preset not in models.list_presets(family):
                 raise QgsProcessingException(f"Parameter PRESET: '{preset}' is not a preset of the {family} family; "
@@ -320,17 +365,3 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         if aux_bands:
             settings["aux_bands_per_file"] = aux_bands
         return settings
-
-
-def suggest_cpu_settings(preset: str, epochs: int, tile_size: int, device: str, feedback: QgsProcessingFeedback
-                         ) -> None:
-    """On a machine without a usable GPU, say (never change) which settings finish in reasonable time."""
-    import torch  # checked by check_requirements before
-
-    if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
-        return
-    if preset in ("b1", "b2") or epochs > 10 or tile_size > 256:
-        feedback.pushWarning(
-            f"Training on the CPU (no usable GPU): preset {preset}, {epochs} epochs and {tile_size}-px tiles can take "
-            "many hours. For a first model try preset tiny or b0, 5-10 epochs and 256-px tiles; run Check "
-            "environment to see why no GPU is used.")

@@ -50,9 +50,9 @@ class Choice:
     values: dict[str, Any]
     reason: str
 
-    def line(self) -> str:
+    def line(self, assign: str = " ", sep: str = " ") -> str:
         """``⟦data.tile_size⟧ 192, chosen: <reason>.`` with setting markers a front end renders (errors.render)."""
-        values = " ".join(f"{setting(key)} {value}" for key, value in self.values.items())
+        values = sep.join(f"{setting(key)}{assign}{value}" for key, value in self.values.items())
         return f"{values}, chosen: {self.reason}."
 
 
@@ -66,9 +66,10 @@ class Chosen:
     choices: list[Choice] = field(default_factory=list)
     device: str = "cpu"
 
-    def lines(self, name: Callable[[str], str] = plain_name) -> list[str]:
-        """One line per choice, the settings named by ``name`` (``--tile-size`` on the command line)."""
-        return [render(c.line(), name) for c in self.choices]
+    def lines(self, name: Callable[[str], str] = plain_name, assign: str = " ", sep: str = " ") -> list[str]:
+        """One line per choice, the settings named by ``name`` (``--tile-size 192`` on the command line; QGIS:
+        ``Tile size: 192`` with ``assign=": "``)."""
+        return [render(c.line(assign, sep), name) for c in self.choices]
 
     @property
     def configs(self) -> tuple[ModelConfig, DataConfig, TrainConfig]:
@@ -232,8 +233,8 @@ def _choose_schedule(chosen: Chosen, unset: set[str], gpu: bool) -> None:
             changes["time_budget"] = budget
             chosen.choices.append(Choice(
                 {"train.time_budget": f"{budget:g}"},
-                f"minutes, training on the CPU (where the GPU's {GPU_EPOCHS} epochs would take hours); training "
-                f"stops there with the best epoch's model"))
+                f"training on the CPU, where the GPU's {GPU_EPOCHS} epochs would take hours: training stops after "
+                f"{budget:g} minutes with the best epoch's model"))
         if "train.epochs" in unset and budget is not None:
             changes["epochs"] = max(cfg.epochs, CPU_MAX_EPOCHS)
             chosen.choices.append(Choice({"train.epochs": changes["epochs"]},

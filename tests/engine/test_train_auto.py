@@ -59,7 +59,8 @@ def test_cpu_imagery_only_gets_a_light_single_stream_model_a_fitting_tile_and_a_
                                                   "the CPU with imagery only")
     assert chosen.train.time_budget == CPU_BUDGET_MINUTES and chosen.train.epochs == 100
     assert chosen.train.warmup_epochs == 0
-    assert "minutes, training on the CPU" in _line(chosen, "train.time_budget")
+    assert f"<train.time_budget> {CPU_BUDGET_MINUTES:g}, chosen: training on the CPU" in \
+        _line(chosen, "train.time_budget")
     assert "random weights" in _line(chosen, "train.warmup_epochs")
     assert len(chosen.lines()) == 5  # tile, model, budget, epochs, warm-up: one line each
 

@@ -53,7 +53,7 @@ def test_train_parameters_come_from_the_engine_registry(plugin):
     from engine.models import describe_models, list_encoders, list_models, list_presets
 
     train = QgsApplication.processingRegistry().algorithmById("dualstream:train")
-    assert train.parameterDefinition("MODEL_FAMILY").options() == list_models()
+    assert train.parameterDefinition("MODEL_FAMILY").options() == [*list_models(), "auto"]
     assert train.parameterDefinition("PRESET").options() == [*list_presets(), "default"]
     assert train.parameterDefinition("ENCODER").options() == ["default", *list_encoders()]
     assert train.parameterDefinition("OPTIMIZER").options() == list(OPTIMIZERS)
