@@ -23,7 +23,8 @@ T = TypeVar("T", bound="Settings")
 
 DEVICES = ("auto", "cpu", "cuda")
 TTA_MODES = ("none", "flips", "d4")
-BACKENDS = ("torch", "onnxruntime")  # onnxruntime runs models exported by `dualstream export`
+# auto: onnxruntime on the CPU (bundles through a cached ONNX export) when it is installed, else torch; torch on CUDA
+BACKENDS = ("auto", "torch", "onnxruntime")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "step", "plateau")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
@@ -611,8 +612,7 @@ class SegmentConfig(Settings):
     models: list[str] = setting(
         default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
         param="MODEL", custom_qgis=True, label="Model bundle (.dsmodel; several separated by ; for an ensemble)",
-        help="Model bundle (.dsmodel), or an exported .onnx model with the onnxruntime backend; several: an "
-             "ensemble.")
+        help="Model bundle (.dsmodel), or an exported .onnx model (run by onnxruntime); several: an ensemble.")
     output: str = setting("", flag="--out", metavar="OUT.tif", group="input and output", param="OUTPUT",
                           custom_qgis=True, label="Class raster", help="Class GeoTIFF to write.")
     aux: list[str] = setting(default_factory=list, cli={"action": "append"}, metavar="RASTER",
@@ -683,9 +683,9 @@ class SegmentConfig(Settings):
              "measure with bench/bench_bulk.py which is faster on your machine.",
         no_qgis="processes cannot be started inside QGIS (see engine/segment/reader_pool.py)")
     backend: str = setting(
-        "torch", choices=BACKENDS, group="inference",
-        help="torch runs bundles; onnxruntime runs models exported with `export` (no torch needed).",
-        no_qgis="the dialogs run .dsmodel bundles, with torch")
+        "auto", choices=BACKENDS, label="Backend", advanced=True, group="inference",
+        help="auto: on the CPU onnxruntime when it is installed (a bundle through its ONNX export, made once and "
+             "cached), else torch; on a GPU torch. The log says which ran and why. torch or onnxruntime force one.")
 
     def __post_init__(self) -> None:
         _check(self.tta in TTA_MODES, f"tta '{self.tta}' is unknown; use one of {TTA_MODES}.")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,17 @@ if BLOCK_QGIS:
     from tests.qgis_blocker import install as _block_qgis
 
     _block_qgis()
+
+# ONNX exports the tests make (the auto backend's cache) go to a folder of this session, never the user's cache;
+# subprocesses (CLI, qgis_process) inherit it
+TEST_CACHE = Path(tempfile.mkdtemp(prefix="dualstream-test-cache-"))
+os.environ["DUALSTREAM_CACHE_DIR"] = str(TEST_CACHE)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_cache():
+    yield
+    shutil.rmtree(TEST_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -95,7 +95,7 @@ def run_segment(args: argparse.Namespace) -> int:
     if result.polygons:
         print(f"Polygons: {result.polygons}")
     print(f"{result.pixels:,} pixels in {result.seconds:.1f} s ({result.pixels_per_second:,.0f} px/s) on "
-          f"{result.device}")
+          f"{result.device} ({result.backend})")
     return 0
 
 

@@ -28,6 +28,7 @@ from ..io.safety import check_outputs
 from ..io.writers import check_writable
 from ..runtime.environment import require
 from .bundle import load_bundle
+from .onnx_cache import file_sha256
 from .onnx_metadata import (
     DEFAULT_OPSET,
     DEFAULT_OVERLAP,
@@ -156,7 +157,8 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
         _trace(wrapper, tuple(inputs.values()), tmp, names, opset, dynamic)
         onnx_section = {"inputs": names, "output": "probabilities", "batch": None if dynamic_batch else batch,
                         "opset": opset, "tile_size": tile, "clip_vision": clip, "clip_aux": clip_aux, "activation":
-                        "sigmoid" if binary else "softmax", "source_weights_sha256": meta["weights_sha256"]}
+                        "sigmoid" if binary else "softmax", "source_weights_sha256": meta["weights_sha256"],
+                        "source_bundle_sha256": file_sha256(bundle)}
         _write_metadata(tmp, encode_metadata(meta, onnx_section, tile, overlap))
         check_batch = batch + 1 if dynamic_batch else batch
         diff = parity(wrapper, tmp, check_batch, {n: tuple(t.shape[1:]) for n, t in inputs.items()}, seed + 1)

@@ -119,12 +119,20 @@ def encode_metadata(meta: dict[str, Any], onnx_section: dict[str, Any], tile_siz
     return props
 
 
-def session(path: str | os.PathLike, device: str = "cpu", optimize: bool = True) -> Any:
-    """An onnxruntime InferenceSession for ``path`` on ``device`` (cpu, cuda or cuda:N)."""
+def session(path: str | os.PathLike, device: str = "cpu", optimize: bool = True, threads: int | None = None) -> Any:
+    """An onnxruntime InferenceSession for ``path`` on ``device`` (cpu, cuda or cuda:N).
+
+    ``threads``: intra-op threads, which then sleep rather than spin between operators (a spinning thread
+    takes a core another process is waiting for); None = onnxruntime's defaults.
+    """
     ort = require("onnxruntime")
     options = ort.SessionOptions()
     options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
                                         else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    if threads is not None:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers: list[Any] = ["CPUExecutionProvider"]
     if device.startswith("cuda"):
         if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -159,17 +167,14 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-def read_model_metadata(path: str | os.PathLike, backend: str = "torch") -> dict[str, Any]:
-    """The metadata of a model file for ``backend``: a bundle (torch) or an exported ONNX model (onnxruntime)."""
-    if backend == "onnxruntime":
-        if not is_onnx_path(path):
-            raise ConfigError(f"--backend onnxruntime runs exported ONNX models, and '{path}' is not one (.onnx); "
-                              f"export it first with `dualstream export {path} --onnx "
-                              f"{Path(path).with_suffix(ONNX_SUFFIX).name}`, or leave out --backend.")
-        return read_onnx_metadata(path)
+def read_model_metadata(path: str | os.PathLike, backend: str = "auto") -> dict[str, Any]:
+    """The metadata of a model file: a bundle, or an exported ONNX model (not for ``backend`` torch)."""
     if is_onnx_path(path):
-        raise ConfigError(f"'{path}' is an ONNX model; run it with --backend onnxruntime (backend onnxruntime), "
-                          f"or pass the .dsmodel bundle it was exported from.")
+        if backend == "torch":
+            raise ConfigError(f"'{path}' is an ONNX model, which torch cannot run; leave out --backend (backend "
+                              f"auto) or use --backend onnxruntime, or pass the .dsmodel bundle it was exported "
+                              f"from.")
+        return read_onnx_metadata(path)
     from .bundle import read_metadata
 
     return read_metadata(path)

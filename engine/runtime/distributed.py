@@ -53,12 +53,12 @@ def setup_distributed(device: str, backend: str | None = None,
 
     Returns the context and the device this process uses (``cuda:LOCAL_RANK`` on CUDA).
     """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:  # not under torchrun: no torch import (an onnxruntime run may not need it at all)
+        return DistContext(), device
     torch = require("torch")
     import torch.distributed as dist
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistContext(), device
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device.startswith("cuda"):
         device = f"cuda:{local_rank}"

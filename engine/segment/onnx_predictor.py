@@ -3,7 +3,8 @@
 The same contract as :class:`~engine.segment.predictor.Predictor` (``predictor(vision, aux)`` -> averaged
 probabilities, a ``device`` attribute), so the tile pipeline is unchanged. The exported graphs return
 probabilities already; TTA flips and rotations run in numpy. A model exported with a fixed batch gets the
-pipeline's batches in chunks of that size, the last one padded.
+pipeline's batches in chunks of that size, the last one padded. A bundle runs through its cached export
+(:class:`ExportedBundle`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..export.onnx_metadata import SINGLE_INPUT, session
+from ..callbacks import Callback
+from ..errors import BundleError
+from ..export.onnx_metadata import SINGLE_INPUT, is_onnx_path, session
 from ..runtime.environment import require
 from .plan import Member
 from .predictor import tta_transforms
@@ -69,6 +72,37 @@ def _contiguous(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
+class ExportedBundle:
+    """A bundle run through its cached ONNX export (:mod:`engine.export.onnx_cache`): one export per tile size,
+    made (or found) when a tile of that size first comes; the same ``run`` as :class:`OnnxMember`."""
+
+    def __init__(self, member: Member, device: str, threads: int | None, callback: Callback,
+                 bundle_sha256: str | None = None):
+        from ..export.onnx_cache import file_sha256
+
+        self.path, self.weight, self.stats_key = member.path, member.weight, member.stats_key
+        self.inputs = ["vision", "aux"] if member.aux_channels else ["vision"]
+        self.device, self.threads, self.callback = device, threads, callback
+        self.bundle_sha256 = bundle_sha256 or file_sha256(member.path)
+        self.by_tile: dict[int, OnnxMember] = {}
+
+    def load(self, tile: int) -> OnnxMember:
+        """The export for ``tile``-px tiles, opened (exported first where the cache has none)."""
+        if tile not in self.by_tile:
+            from ..export.onnx_cache import cached_export, embedded_source
+
+            entry = cached_export(self.path, tile, self.callback, self.bundle_sha256)
+            runner = session(entry.path, self.device, threads=self.threads)
+            if embedded_source(runner) != self.bundle_sha256:
+                raise BundleError(f"The cached ONNX export '{entry.path}' was not made from '{self.path}'; delete "
+                                  f"it and run again.")
+            self.by_tile[tile] = OnnxMember(runner, self.weight, self.inputs, None, self.stats_key)
+        return self.by_tile[tile]
+
+    def run(self, vision: np.ndarray, aux: np.ndarray | None) -> np.ndarray:
+        return self.load(int(vision.shape[-1])).run(vision, aux)
+
+
 class OnnxPredictor:
     """Runs exported ONNX models (onnxruntime) with TTA on batches of normalised tiles.
 
@@ -78,7 +112,9 @@ class OnnxPredictor:
         device: "cpu", "cuda" or "cuda:N" (CUDA needs onnxruntime-gpu).
     """
 
-    def __init__(self, members: Sequence[OnnxMember], tta: str, device: str):
+    backend = "onnxruntime"
+
+    def __init__(self, members: Sequence[OnnxMember | ExportedBundle], tta: str, device: str):
         self.members = list(members)
         self.tta = tta
         self.transforms = tta_transforms(tta)
@@ -86,13 +122,26 @@ class OnnxPredictor:
         self.total_weight = float(sum(m.weight for m in self.members))
 
     @classmethod
-    def from_files(cls, members: Sequence[Member], tta: str, device: str) -> OnnxPredictor:
-        """Open every member's ONNX file on ``device`` ("auto" = cpu, or cuda when onnxruntime has it)."""
+    def from_files(cls, members: Sequence[Member], tta: str, device: str, threads: int | None = None,
+                   tile: int | None = None, callback: Callback | None = None) -> OnnxPredictor:
+        """Open every member on ``device`` ("auto" = cpu, or cuda when onnxruntime has it): an exported .onnx
+        file as it is, a bundle through its cached export (made now for ``tile`` when given, else when the
+        first tile comes). ``threads``: intra-op threads (None: onnxruntime's default)."""
         if device == "auto":
             providers = require("onnxruntime").get_available_providers()
             device = "cuda" if "CUDAExecutionProvider" in providers else "cpu"
-        loaded = [OnnxMember(session(m.path, device), m.weight, list(m.metadata["onnx"]["inputs"]),
-                             m.metadata["onnx"].get("batch"), m.stats_key) for m in members]
+        callback = callback or Callback()
+        loaded: list[OnnxMember | ExportedBundle] = []
+        for m in members:
+            if is_onnx_path(m.path):
+                loaded.append(OnnxMember(session(m.path, device, threads=threads), m.weight,
+                                         list(m.metadata["onnx"]["inputs"]), m.metadata["onnx"].get("batch"),
+                                         m.stats_key))
+                continue
+            bundle = ExportedBundle(m, device, threads, callback)
+            if tile:
+                bundle.load(int(tile))
+            loaded.append(bundle)
         return cls(loaded, tta, device)
 
     def __call__(self, vision: dict[str, np.ndarray], aux: dict[str, np.ndarray | None]) -> np.ndarray:

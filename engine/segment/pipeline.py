@@ -47,6 +47,7 @@ class PipelineStats:
     model_seconds: float  # predictor calls (on a GPU: queuing the work; the writer thread waits for the device)
     input_wait: float  # model idle, waiting for the reader thread
     read_seconds: float  # busy time of the reader thread
+    first_batch_at: float | None = None  # time.perf_counter() when the first batch's probabilities were back
 
 
 @contextmanager
@@ -122,6 +123,7 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
         total, done, skipped = len(plan.grid), 0, 0
         col0, row0 = plan.region[0], plan.region[1]
         model_seconds = 0.0
+        first_batch_at = None
         callback.progress(0, total, "segment")
         for batch in reader:
             callback.check_canceled()
@@ -130,6 +132,7 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
                 vision = vision_on_device(batch, reader.stats, device) if device_side else batch.vision
                 probs = predict(vision, batch.aux)
                 model_seconds += time.perf_counter() - tick
+                first_batch_at = first_batch_at or time.perf_counter()
                 valid = to_device(batch.valid, device) if device_side else batch.valid
                 for i, tile in enumerate(batch.tiles):
                     accumulator.add(probs[i], weights, valid[i], tile.row - row0, tile.col - col0)
@@ -146,6 +149,7 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
         if drain:
             sink.finish()
         return PipelineStats(tiles=total, skipped_tiles=skipped, model_seconds=model_seconds,
-                             input_wait=reader.wait_seconds, read_seconds=reader.read_seconds)
+                             input_wait=reader.wait_seconds, read_seconds=reader.read_seconds,
+                             first_batch_at=first_batch_at)
     finally:
         reader.close()

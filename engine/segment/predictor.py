@@ -3,7 +3,8 @@
 This is the seam between the tile pipeline and the models: the pipeline hands it normalised tile batches
 (one copy per normalisation, keyed by :attr:`Member.stats_key`) and gets averaged probabilities back. It is
 built from bundles, never stored in the plan, so one predictor serves every scene of a bulk run. Another
-backend (e.g. onnxruntime) or another kind of ensemble only has to provide the same ``__call__``.
+backend (:mod:`.onnx_predictor`; :mod:`.backend` chooses) or another kind of ensemble only has to provide the
+same ``__call__``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class Predictor:
         device: torch device string.
     """
 
+    backend = "torch"
+
     def __init__(self, members: Sequence[LoadedMember], binary: bool, tta: str, device: str):
         self.torch = require("torch")
         self.members = list(members)
@@ -111,17 +114,6 @@ class Predictor:
                     probs = _inverse_transform(probs, k, flip) * (member.weight / len(self.transforms))
                     total = probs if total is None else total + probs
             return total / self.total_weight
-
-
-def make_predictor(members: Sequence[Member], cfg: Any) -> Any:
-    """The predictor of ``cfg.backend`` for ``members`` on ``cfg.device`` (torch: bundles; onnxruntime: .onnx)."""
-    if cfg.backend == "onnxruntime":
-        from .onnx_predictor import OnnxPredictor
-
-        return OnnxPredictor.from_files(members, cfg.tta, cfg.device)
-    from ..runtime.environment import resolve_device
-
-    return Predictor.from_bundles(members, cfg.tta, resolve_device(cfg.device))
 
 
 def load_predictor(plan: Any, device: str) -> Predictor:

@@ -19,10 +19,11 @@ from typing import Any
 from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..io.locks import output_locks
+from .backend import make_predictor
 from .outputs import SceneWriter, discard_partial_outputs, finish_outputs, remove_abandoned_outputs
 from .pipeline import PipelineStats, run_tiles, start_reader, streaming_gdal_cache, tile_options
 from .plan import plan_segmentation
-from .predictor import Predictor, make_predictor
+from .predictor import Predictor
 
 
 @dataclass
@@ -40,12 +41,14 @@ class SegmentResult:
     tiles: int = 0
     skipped_tiles: int = 0
     device: str = "cpu"
+    backend: str = "torch"  # the backend that ran it: torch or onnxruntime (see engine.segment.backend)
     width: int = 0
     height: int = 0
     warnings: list[str] = field(default_factory=list)
     working_gsd: list[float] | None = None  # pixel size the model saw (the training one when resampled)
     # where the time went: model (predictor calls), input_wait (model idle, waiting for the reader thread),
-    # output_wait (waiting for the writer thread), read/write (busy time of those background threads)
+    # output_wait (waiting for the writer thread), read/write (busy time of those background threads), first_tile
+    # (from the start until the first tiles' probabilities were back)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -116,7 +119,8 @@ class SceneRun:
                 self.plan.warnings.append(message)
                 callback.warning(message)
             self.target = resample_target(self.plan, callback) if cfg.resample_to_training_gsd else None
-            self.predictor = predictor if predictor is not None else make_predictor(self.plan.members, cfg)
+            self.predictor = (predictor if predictor is not None
+                              else make_predictor(self.plan.members, cfg, callback, self.plan.tile))
             callback.check_canceled()
         except BaseException:
             self._closer.close()
@@ -188,6 +192,8 @@ class SceneRun:
         seconds = time.perf_counter() - self.start
         timings = {"model": stats.model_seconds, "input_wait": stats.input_wait, "output_wait": writer.wait_seconds,
                    "read": stats.read_seconds, "write": writer.write_seconds}
+        if stats.first_batch_at is not None:  # from the run's start (plan, model load) to the first tiles' result
+            timings["first_tile"] = stats.first_batch_at - self.start
         pixels = plan.width * plan.height
         callback.info(f"Wrote '{cfg.output}': {pixels:,} pixels in {seconds:.1f} s, "
                       f"{pixels / max(seconds, 1e-9):,.0f} pixels a second. The model computed for "
@@ -196,7 +202,8 @@ class SceneRun:
         return SegmentResult(output=str(cfg.output), qml=str(qml), probabilities=cfg.probabilities,
                              polygons=cfg.polygons, class_names=plan.class_names, class_colors=plan.class_colors,
                              pixels=plan.width * plan.height, seconds=seconds, tiles=stats.tiles,
-                             skipped_tiles=stats.skipped_tiles, device=str(self.predictor.device), width=plan.width,
+                             skipped_tiles=stats.skipped_tiles, device=str(self.predictor.device),
+                             backend=getattr(self.predictor, "backend", "torch"), width=plan.width,
                              height=plan.height, warnings=plan.warnings,
                              working_gsd=[float(v) for v in plan.reader.gsd], timings=timings)
 

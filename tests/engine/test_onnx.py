@@ -218,7 +218,8 @@ def _segment(capsys, demo, model: str, out: Path, *extra: str) -> tuple[np.ndarr
 
 
 def test_onnxruntime_backend_equals_torch_on_demo_scene(demo, tmp_path, capsys, one_torch_thread):
-    torch_classes, torch_probs = _segment(capsys, demo, str(demo["bundle"]), tmp_path / "torch.tif")
+    torch_classes, torch_probs = _segment(capsys, demo, str(demo["bundle"]), tmp_path / "torch.tif", "--backend",
+                                          "torch")
     ort_classes, ort_probs = _segment(capsys, demo, str(demo["onnx"]), tmp_path / "ort.tif", "--backend",
                                       "onnxruntime")
     assert float(np.abs(torch_probs - ort_probs).max()) < PARITY_TOLERANCE
@@ -271,10 +272,8 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(demo, tmp_path, capsys
     base = ["segment", "--image", scene["image"], "--aux", scene["aux"][0], "--out", str(tmp_path / "c.tif")]
     code, _, err = cli(capsys, *base, "--model", str(tmp_path / "foreign.onnx"), "--backend", "onnxruntime")
     assert code == 2 and "has no DualStream metadata" in err and "dualstream export" in err
-    code, _, err = cli(capsys, *base, "--model", str(demo["onnx"]))
-    assert code == 2 and "--backend onnxruntime" in err
-    code, _, err = cli(capsys, *base, "--model", str(demo["bundle"]), "--backend", "onnxruntime")
-    assert code == 2 and "export it first" in err
+    code, _, err = cli(capsys, *base, "--model", str(demo["onnx"]), "--backend", "torch")
+    assert code == 2 and "which torch cannot run" in err and "--backend onnxruntime" in err
     code, _, err = cli(capsys, *base, "--model", str(demo["onnx"]), "--backend", "onnxruntime", "--tile-size", "128")
     assert code == 2 and "takes tiles of 64 px" in err
     assert not (tmp_path / "c.tif").exists()

@@ -393,9 +393,11 @@ def test_timings_show_the_model_waiting_on_a_slow_reader(scene, aux_bundle, tmp_
 
     cfg = SegmentConfig(image=scene["image"], aux=scene["aux"], models=[aux_bundle], output=str(tmp_path / "a.tif"),
                         device="cpu", batch_size=2)
-    fast = segment(cfg).timings
-    assert set(fast) == {"model", "input_wait", "output_wait", "read", "write"}
+    first = segment(cfg)
+    fast = first.timings
+    assert set(fast) == {"model", "input_wait", "output_wait", "read", "write", "first_tile"}
     assert fast["model"] > 0 and fast["read"] > 0 and fast["write"] > 0
+    assert 0 < fast["first_tile"] < first.seconds
 
     clock = _ReaderClock(read=0.5)
     prepare = TileReader.prepare

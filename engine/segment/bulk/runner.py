@@ -25,10 +25,11 @@ from ...errors import CanceledError, ConfigError, DataError, DualStreamError
 from ...io.atomic import write_text_atomic
 from ...io.writers import check_writable
 from ...runtime.distributed import DistContext, setup_distributed
-from ...runtime.environment import resolve_device
+from ...runtime.environment import resolve_device_lazily
+from ..backend import make_predictor
 from ..pipeline import streaming_gdal_cache
 from ..plan import Member, check_members
-from ..predictor import Predictor, make_predictor
+from ..predictor import Predictor
 from ..run import SceneRun
 from ..tiling import overlap_pixels, tile_count
 from .resume import decide, finished_record, mark_done, mark_running, recorded_outputs, run_fingerprint
@@ -133,7 +134,8 @@ class _Share:
     def _predictor(self) -> Predictor:
         if self.predictor is None:
             tick = time.perf_counter()
-            self.predictor = make_predictor(self.members, self.template.replace(device=self.device))
+            self.predictor = make_predictor(self.members, self.template.replace(device=self.device), self.callback,
+                                            self.tile)
             self.load_seconds = time.perf_counter() - tick
             self.callback.info(f"Loaded {len(self.members)} model(s) on {self.device} in {self.load_seconds:.1f} s.")
         return self.predictor
@@ -444,7 +446,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
     callback = callback or Callback()
     start = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    ctx, device = setup_distributed(resolve_device(template.device), backend="gloo", timeout=BARRIER_TIMEOUT)
+    ctx, device = setup_distributed(resolve_device_lazily(template.device), backend="gloo", timeout=BARRIER_TIMEOUT)
     setup_seconds = time.perf_counter() - start  # once per process: importing torch, the device, torchrun's group
     try:
         out = _check_out_dir(bulk)

@@ -1,0 +1,92 @@
+"""Which backend runs a segmentation, and its predictor.
+
+``auto`` (the default): on the CPU, onnxruntime when it is installed (bundles through their cached ONNX exports,
+see :mod:`engine.export.onnx_cache`; exported .onnx models as they are), torch where onnxruntime is missing or
+a bundle cannot be exported (one log line says why), and torch on a GPU. ``torch`` and ``onnxruntime`` force
+one. On the CPU either backend runs with as many threads as there are free cores (:mod:`engine.runtime.cores`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..callbacks import Callback
+from ..errors import ConfigError, DependencyError, ModelError, OutputError
+from ..export.onnx_metadata import is_onnx_path
+from ..runtime.environment import resolve_device, resolve_device_lazily
+from .plan import Member
+
+ONNXRUNTIME_INSTALL = "python3 -m pip install onnx==1.23.2 onnxruntime==1.32.0"
+
+
+def onnxruntime_missing() -> str | None:
+    """Why onnxruntime cannot run here (None: it can)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return f"onnxruntime is not installed; `{ONNXRUNTIME_INSTALL}` makes CPU runs faster"
+    return None
+
+
+def cpu_threads() -> int:
+    """Threads for a model on the CPU: the free cores (see :func:`engine.runtime.cores.free_cores`)."""
+    from ..runtime.cores import free_cores
+
+    return free_cores()
+
+
+def _torch_predictor(members: Sequence[Member], cfg: Any, device: str, callback: Callback, why: str) -> Any:
+    from .predictor import Predictor
+
+    onnx_files = [m.path for m in members if is_onnx_path(m.path)]
+    if onnx_files:
+        raise ConfigError(f"'{onnx_files[0]}' is an ONNX model, which torch cannot run, and {why}; run it where "
+                          f"onnxruntime runs, or pass the .dsmodel bundle it was exported from.")
+    threads = None
+    if device == "cpu":
+        torch = __import__("torch")
+        threads = min(torch.get_num_threads(), cpu_threads())  # never more than the user or a test set
+        torch.set_num_threads(threads)
+    predictor = Predictor.from_bundles(members, cfg.tta, device)
+    callback.info(f"Backend: torch on {device}{f' with {threads} thread(s)' if threads else ''} ({why}).")
+    return predictor
+
+
+def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | None = None,
+                   tile: int | None = None) -> Any:
+    """The predictor for ``members`` with ``cfg``'s backend, device and TTA; ``tile``: the plan's tile size (a
+    bundle's export is made or checked now for it, so a failure falls back before any tile is read)."""
+    callback = callback or Callback()
+    if cfg.backend == "torch":
+        return _torch_predictor(members, cfg, resolve_device(cfg.device), callback, "backend torch")
+    if cfg.backend == "onnxruntime":
+        return _onnx_predictor(members, cfg, cfg.device, tile, callback, "backend onnxruntime")
+    device = resolve_device_lazily(cfg.device)
+    if device != "cpu":
+        if any(is_onnx_path(m.path) for m in members):
+            return _onnx_predictor(members, cfg, device, tile, callback, "auto: an ONNX model was given")
+        return _torch_predictor(members, cfg, device, callback, f"auto: torch on {device}")
+    missing = onnxruntime_missing()
+    if missing:
+        return _torch_predictor(members, cfg, device, callback, f"auto: {missing}")
+    try:
+        return _onnx_predictor(members, cfg, device, tile, callback, "auto on the CPU")
+    except (ModelError, OutputError) as exc:
+        why = f"auto: the ONNX export failed: {str(exc).splitlines()[0][:300]}"
+    except DependencyError as exc:
+        if exc.package == "torch":
+            raise
+        why = f"auto: {exc.package} is not installed, which the ONNX export needs; `{ONNXRUNTIME_INSTALL}`"
+    return _torch_predictor(members, cfg, device, callback, why)
+
+
+def _onnx_predictor(members: Sequence[Member], cfg: Any, device: str, tile: int | None, callback: Callback,
+                    why: str) -> Any:
+    from .onnx_predictor import OnnxPredictor
+
+    threads = cpu_threads() if not str(device).startswith("cuda") else None
+    predictor = OnnxPredictor.from_files(members, cfg.tta, device, threads=threads, tile=tile, callback=callback)
+    callback.info(f"Backend: onnxruntime on {predictor.device}{f' with {threads} thread(s)' if threads else ''} "
+                  f"({why}).")
+    return predictor
