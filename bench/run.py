@@ -35,6 +35,7 @@ SECTIONS: list[str] = [
     "segment",
     "bulk",
     "onnx",
+    "cpu_default",
 ]
 
 

@@ -16,6 +16,7 @@ import json
 import sys
 
 from ..export.onnx_metadata import DEFAULT_OPSET, DEFAULT_OVERLAP, PARITY_TOLERANCE
+from ..export.onnx_quantize import QUANTIZE_MODES
 from .main import Command
 
 
@@ -35,6 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "for models whose second stream is on the image grid (CMX with --x-bands, early fusion)")
     p.add_argument("--overlap", type=float, default=DEFAULT_OVERLAP,
                    help="tile overlap (share of the tile) recorded for Deepness")
+    p.add_argument("--quantize", choices=QUANTIZE_MODES, default="none",
+                   help="int8: onnxruntime static quantization (QDQ, per-channel int8 weights). Not a default: on "
+                        "the 2-core test VM it was not faster than fp32 (docs/benchmarks.md, int8); measure it on "
+                        "your machine")
     p.add_argument("--quiet", action="store_true", help="only the result")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
@@ -49,26 +54,56 @@ def run(args: argparse.Namespace) -> int:
     from ..export.onnx_export import export_onnx
     from .progress import TqdmCallback
 
+    quantized = None
     with TqdmCallback(quiet=args.quiet) as callback:
-        result = export_onnx(args.model, args.output, tile_size=args.tile_size, opset=args.opset,
-                             dynamic_batch=args.dynamic_batch, batch_size=args.batch_size, overlap=args.overlap,
-                             single_input=args.single_input, callback=callback)
+        if args.quantize == "int8":
+            quantized = _export_int8(args, callback)
+            result = quantized[0]
+        else:
+            result = export_onnx(args.model, args.output, tile_size=args.tile_size, opset=args.opset,
+                                 dynamic_batch=args.dynamic_batch, batch_size=args.batch_size, overlap=args.overlap,
+                                 single_input=args.single_input, callback=callback)
     if args.stac:
         _write_card(args)
     if args.json:
-        json.dump(result.to_dict() | ({"stac": args.stac} if args.stac else {}), sys.stdout, indent=2)
+        extra = ({"stac": args.stac} if args.stac else {}) | ({"int8": vars(quantized[1])} if quantized else {})
+        json.dump(result.to_dict() | extra, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     batch = "dynamic" if result.batch is None else result.batch
     print(f"ONNX model: {result.output} (opset {result.opset}, inputs {', '.join(result.inputs)}, tile "
           f"{result.tile_size} px, batch {batch})")
     print(f"Parity with torch: max abs diff {result.max_abs_diff:.2e} (allowed {PARITY_TOLERANCE:g})")
+    if quantized:
+        q = quantized[1]
+        print(f"int8 against fp32 on random tiles: max abs diff {q.max_abs_diff:.3f}, same class on "
+              f"{100 * q.same_class:.2f} % of pixels (check the IoU on your own labelled scenes)")
     if result.deepness_compatible:
         print("Deepness: loads it as a Segmentor with its class names, resolution, tile size and standardisation.")
     else:
         print("Deepness runs single-input models only; this one also takes aux on a coarser grid. Run it with "
               f"`dualstream segment --backend onnxruntime --model {result.output} ...`.")
     return 0
+
+
+def _export_int8(args: argparse.Namespace, callback: object) -> tuple:
+    """The fp32 export (parity-checked) to a temporary file beside the output, then its int8 version there."""
+    from ..export.onnx_export import export_onnx
+    from ..export.onnx_quantize import quantize_int8
+    from ..io.atomic import temporary_path
+    from ..io.writers import check_writable
+
+    check_writable(args.output, "ONNX model")  # before the fp32 export names its temporary file
+    fp32 = temporary_path(args.output, ".onnx")
+    try:
+        result = export_onnx(args.model, fp32, tile_size=args.tile_size, opset=args.opset,
+                             dynamic_batch=args.dynamic_batch, batch_size=args.batch_size, overlap=args.overlap,
+                             single_input=args.single_input, callback=callback)
+        quantized = quantize_int8(fp32, args.output)
+    finally:
+        fp32.unlink(missing_ok=True)
+    result.output = str(args.output)
+    return result, quantized
 
 
 def _write_card(args: argparse.Namespace) -> int:

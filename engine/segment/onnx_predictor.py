@@ -99,6 +99,10 @@ class ExportedBundle:
             self.by_tile[tile] = OnnxMember(runner, self.weight, self.inputs, None, self.stats_key)
         return self.by_tile[tile]
 
+    @property
+    def takes_aux(self) -> bool:
+        return "aux" in self.inputs
+
     def run(self, vision: np.ndarray, aux: np.ndarray | None) -> np.ndarray:
         return self.load(int(vision.shape[-1])).run(vision, aux)
 
