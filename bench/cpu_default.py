@@ -178,6 +178,7 @@ def bulk(runner: Runner, folder: Path, bundle: str, quick: bool) -> dict[str, An
     scenes = [synthetic.make_scene(scenes_dir, f"s{i:02d}", size=(512, 512), seed=100 + i, aux_channels=0)
               for i in range(count)]
     one_by_one = 0.0
+    (folder / "single").mkdir(exist_ok=True)
     for i, scene in enumerate(scenes):
         wall, _ = runner.segment(bundle, scene, folder / "single" / f"s{i:02d}.tif", None)
         one_by_one += wall
