@@ -5,8 +5,8 @@ rates (vision encoder, aux encoder, fusion + decoder), cosine / step / plateau s
 steps, gradient accumulation and clipping, mixed precision on CUDA, early stopping on validation IoU or loss, atomic
 best bundle and per-epoch checkpoint, resume, cancellation every step, and torch.distributed (``torchrun``:
 DistributedSampler + DDP, rank 0 writes). The optimiser, schedule and precision are in ``optim``, the loaders in
-``data.loaders``, the forward pass and validation in ``validation``, checkpoint files and resume rules in
-``checkpoint``.
+``data.loaders``, the forward pass and validation in ``forward``, checkpoint files and resume rules in
+``checkpoint``, the files a training writes in ``outputs``, the time budget in ``budget``.
 
 Files for ``output = dir/name.dsmodel``:
   ``dir/name.dsmodel``           the best bundle, moved into place only when training finishes;
@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from ..callbacks import Callback
 from ..config import DataConfig, ModelConfig, TrainConfig
-from ..errors import CanceledError, ConfigError, ModelError, OutputError
+from ..errors import CanceledError, ConfigError, ModelError
 from ..io.locks import output_locks
 from ..io.safety import check_outputs, train_files
 from ..runtime.distributed import DistContext, setup_distributed
@@ -36,38 +34,15 @@ from ..runtime.environment import require, resolve_device
 from ..runtime.prefetch import Prefetcher
 from .budget import TimeBudget
 from .checkpoint import (
-    capture_rng_state,
     checkpoint_path,
     config_differences,
     load_checkpoint,
     restore_rng_state,
-    save_checkpoint,
 )
-from .forward import Forward, preview_predictions, validate
+from .forward import Forward, validate
 from .metrics import selection_score
 from .optim import LRSchedule, build_optimizer, decide_precision
-
-RESUME = "resume (--resume; 'Resume' in QGIS)"  # how the messages name the setting, for both front ends
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train` produced."""
-
-    bundle: str
-    checkpoint: str
-    best_epoch: int
-    best_metrics: dict[str, Any]
-    history: list[dict[str, Any]]
-    report: str | None = None
-    outputs: dict[str, str] = field(default_factory=dict)  # metrics_csv, metrics_json, curves_png, ...
-    epochs_run: int = 0  # epochs run by this call (not counting resumed ones)
-    stopped_early: bool = False
-    stopped_at_budget: bool = False  # the time budget ended training (train.time_budget)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
+from .outputs import RESUME, TrainOutputs, TrainResult
 
 # --------------------------------------------------------------------------------------------- small pieces
 
@@ -146,7 +121,7 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
         ctx.close()
 
 
-class _Trainer:
+class _Trainer(TrainOutputs):
     """One training: everything is built here (data, model, loss, optimiser, loaders), then :meth:`run` resumes,
     fits and finishes. The checks that need no data come before the (slow) data preparation."""
 
@@ -529,104 +504,3 @@ class _Trainer:
         if canceled:
             self._raise_canceled()
         return summary
-
-    # ----------------------------------------------------------------------------------------- outputs
-
-    def _bundle_metadata(self) -> dict[str, Any]:
-        metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                   for k, v in self.best.get("metrics", {}).items()}  # strict JSON in the bundle
-        metrics["epoch"] = self.best.get("epoch", 0)
-        return {"model": self.model_cfg.to_dict(), "data": self.data_meta, "train": self.cfg.to_dict(),
-                "metrics": metrics}
-
-    def _save_bundle(self, path: Path) -> None:
-        from ..export.bundle import save_bundle
-
-        save_bundle(path, self.model, self._bundle_metadata())
-
-    def _save_epoch(self, epoch: int, improved: bool, finished: bool) -> None:
-        """Best bundle so far (when improved), checkpoint and metrics; a failed write keeps the last good ones."""
-        from .report import write_metrics
-
-        try:
-            if improved:
-                self._save_bundle(self.partial_path)
-            self._save_checkpoint(epoch, finished=finished)
-            self.good_checkpoint = True
-            write_metrics(self.history, self.paths["metrics_csv"], self.paths["metrics_json"])
-        except OutputError as exc:
-            kept = (f"the last good checkpoint '{self.ckpt_path}' is kept: free space and run again with {RESUME}"
-                    if self.good_checkpoint else "no checkpoint of this run had been written yet")
-            raise OutputError(f"{exc} Training stopped in epoch {epoch}; {kept}.") from exc
-
-    def _save_checkpoint(self, epoch: int, finished: bool) -> None:
-        save_checkpoint(self.ckpt_path, model_state=self.model.state_dict(),
-                        optimizer_state=self.optimizer.state_dict(), schedule_state=self.schedule.state_dict(),
-                        scaler_state=self.scaler.state_dict() if self.scaler is not None else None, epoch=epoch,
-                        finished=finished, history=self.history, best=self.best, configs=self.configs,
-                        rng=capture_rng_state())
-
-    def _finish(self, stop: str | None, epochs_run: int) -> TrainResult:
-        report = None
-        best_file = self.partial_path if self.partial_path.exists() else self.output
-        if self.ctx.is_main and not best_file.exists():
-            raise ConfigError(f"Training had finished but neither '{self.output}' nor '{self.partial_path}' exists "
-                              f"(moved or deleted?); run again without {RESUME}.")
-        self._load_best_weights(best_file)
-        if self.ctx.is_main:
-            if best_file == self.partial_path or epochs_run:  # the report shows every epoch, new ones included
-                report = self._write_reports(stop)
-            else:  # resumed a run that had already finished
-                report = self.paths["report_html"] if Path(self.paths["report_html"]).exists() else None
-            iou = self.best.get("metrics", {}).get("val_iou")
-            best = f"best epoch {self.best.get('epoch')}" + (
-                f", validation IoU {iou:.3f}" if isinstance(iou, (int, float)) else ", no validation score")
-            if best_file == self.partial_path:
-                os.replace(self.partial_path, self.output)
-                self.callback.info(f"Model bundle written to '{self.output}' ({best}).")
-                self._write_model_card()
-            else:
-                kept = "no epoch of this run beat it" if epochs_run else "training had finished"
-                self.callback.info(f"Model bundle '{self.output}' kept: {kept} ({best}).")
-        self.ctx.barrier()
-        return TrainResult(bundle=str(self.output), checkpoint=str(self.ckpt_path),
-                           best_epoch=int(self.best.get("epoch", 0)), best_metrics=dict(self.best.get("metrics", {})),
-                           history=list(self.history), report=report, outputs=dict(self.paths),
-                           epochs_run=epochs_run, stopped_early=stop == "early", stopped_at_budget=stop == "budget")
-
-    def _load_best_weights(self, best_file: Path) -> None:
-        """Every process ends with the bundle's (best) weights in its model: rank 0 reads them, then broadcasts
-        (other nodes need not share rank 0's file system)."""
-        if self.ctx.is_main:
-            state = require("safetensors.torch").load_file(str(best_file), device="cpu")
-            self.model.load_state_dict(state)
-        if self.ctx.distributed:
-            import torch.distributed as dist
-
-            for tensor in self.model.state_dict().values():  # share storage with the parameters and buffers
-                dist.broadcast(tensor, src=0)
-        self.model.eval()
-
-    def _write_model_card(self) -> None:
-        """The STAC MLM item beside the bundle, so catalogues can list the model (rank 0)."""
-        from ..export.stac import write_model_card
-
-        try:
-            write_model_card(self.output, self.paths["stac_item"])
-        except (OSError, ValueError) as exc:  # a card is a nicety; the bundle matters
-            self.callback.warning(f"The STAC model card could not be written ({exc}); the model bundle is fine.")
-
-    def _write_reports(self, stop: str | None) -> str | None:
-        """Metrics files, curves, prediction grid of the best weights and the HTML report (rank 0)."""
-        from .report import write_report
-
-        val_ds = self.datasets[1]  # the model holds the best weights already (_load_best_weights)
-        previews = (preview_predictions(self.model, val_ds, self.cfg.preview_tiles, self.forward)
-                    if self.cfg.preview_tiles > 0 and val_ds is not None else [])
-        try:
-            stopped = {"early": "early: the validation score stopped improving",
-                       "budget": f"at the {self.budget.describe()}"}.get(stop or "")
-            return write_report(self.paths, self.history, {**self._bundle_metadata(), "stopped": stopped}, previews)
-        except (OSError, ValueError, RuntimeError) as exc:  # a report is a nicety; the bundle matters
-            self.callback.warning(f"The training report could not be written ({exc}); the model bundle is fine.")
-            return None
