@@ -7,7 +7,9 @@ and is not installed again; numpy is pinned to QGIS's version so pip can never r
 adds the folder to ``sys.path`` when the plugin loads.
 
 Offline (air-gapped servers): ``--no-index --find-links WHEELS`` with a folder of wheels downloaded elsewhere
-(``pip download torch==2.13.0 transformers safetensors tqdm -d WHEELS``).
+(``pip download torch==2.13.0 transformers safetensors tqdm -d WHEELS``). Online, the package index is probed
+first (a few seconds), so a computer without network is told so at once instead of after pip's retries; a wheel
+folder without what is needed is told apart from that, naming what is missing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -28,6 +32,10 @@ DEFAULT_PACKAGES = ("torch==2.13.0", "transformers>=5.0,<6", "safetensors>=0.4",
 #: PyTorch's own index of CPU-only builds (a fraction of the CUDA build's size).
 CPU_INDEX_URL = "https://download.pytorch.org/whl/cpu"
 PACKAGES_ENV = "DUALSTREAM_PACKAGES_DIR"
+#: Seconds to wait for a package index to accept a connection before saying there is no network.
+PROBE_TIMEOUT_S = 3.0
+#: pip's own socket timeout (seconds) once the index answered.
+PIP_TIMEOUT_S = 15.0
 
 
 class InstallError(RuntimeError):
@@ -118,8 +126,11 @@ def pip_command(python: str, packages: list[str], wheels: str | None, index_url:
         command.append("--break-system-packages")
     if wheels:
         command += ["--no-index", "--find-links", str(wheels)]
-    elif index_url:
-        command += ["--extra-index-url", index_url]
+    else:
+        # a connection that breaks fails in seconds, not after pip's five retries with back-off
+        command += ["--retries", "1", "--timeout", str(int(PIP_TIMEOUT_S))]
+        if index_url:
+            command += ["--extra-index-url", index_url]
     return command + list(packages)
 
 
@@ -160,10 +171,73 @@ NETWORK_SIGNS = ("NewConnectionError", "Failed to establish a new connection", "
                  "connection broken", "Max retries exceeded")
 
 
+#: How to get the wheels on a machine with internet, for a machine without.
+OFFLINE_HINT = ("on a computer with internet and the same Python ({python}) and system ({platform}), run pip "
+                "download torch==2.13.0 transformers safetensors tqdm -d WHEELS, copy the WHEELS folder here and "
+                "give it as 'Wheel folder'")
+
+
+def offline_hint() -> str:
+    """:data:`OFFLINE_HINT` for this Python and system."""
+    return OFFLINE_HINT.format(python=f"{sys.version_info.major}.{sys.version_info.minor}",
+                               platform=sysconfig.get_platform())
+
+
+def configured_index(python: str) -> str:
+    """The package index pip uses: ``PIP_INDEX_URL``, else pip's configuration, else PyPI."""
+    if os.environ.get("PIP_INDEX_URL"):
+        return os.environ["PIP_INDEX_URL"]
+    try:
+        listed = subprocess.run([python, "-m", "pip", "config", "list"], capture_output=True, text=True,
+                                timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        listed = ""
+    for line in listed.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip().endswith(".index-url") and value.strip().strip("'\""):
+            return value.strip().strip("'\"")
+    return "https://pypi.org/simple"
+
+
+def unreachable(urls: list[str], timeout: float = PROBE_TIMEOUT_S) -> list[str]:
+    """``url (reason)`` for each package index that gives no HTTP answer within ``timeout`` seconds (through the
+    proxy the environment names, as pip would); empty as soon as one answers, whatever its status. pip itself
+    would retry each for half a minute."""
+    failures = []
+    for url in urls:
+        try:
+            urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
+            return []
+        except urllib.error.HTTPError:
+            return []  # it answered (401 of a private mirror, 404, ...): pip can talk to it
+        except (OSError, ValueError) as exc:  # URLError, timeouts, refused and reset connections
+            failures.append(f"{url} ({getattr(exc, 'reason', None) or exc})")
+    return failures
+
+
+def check_wheel_folder(wheels: str) -> list[str]:
+    """The .whl files in ``wheels``; InstallError when the folder is missing or holds none."""
+    folder = Path(wheels)
+    if not folder.is_dir():
+        raise InstallError(f"The wheel folder '{wheels}' does not exist; give a folder of .whl files ("
+                           f"to make one, {offline_hint()}).")
+    found = sorted(path.name for path in folder.glob("*.whl"))
+    if not found:
+        raise InstallError(f"The wheel folder '{wheels}' holds no .whl files, so nothing can be installed from it. "
+                           f"To fill it, {offline_hint()}.")
+    return found
+
+
+def missing_from_wheels(text: str) -> list[str]:
+    """The requirements pip found no usable wheel for (its 'No matching distribution found for X' lines)."""
+    return list(dict.fromkeys(re.findall(r"No matching distribution found for (\S+)", text)))
+
+
 def run_pip(command: list[str], base: Path, log: Callable[[str], None], canceled: Callable[[], bool],
-            step: Callable[[str], None]) -> None:
+            step: Callable[[str], None], wheels: str | None = None) -> None:
     """Run pip with ``PYTHONUSERBASE=base``, streaming its output to ``log``; ``step`` on each package pip
-    starts on; stops pip when ``canceled()``. Raises InstallError with what to do when pip fails."""
+    starts on; stops pip when ``canceled()``. Raises InstallError with what to do when pip fails: a wheel folder
+    without what is needed is named as such (with what is missing), network trouble as no network."""
     env = dict(os.environ, PYTHONUSERBASE=str(base), PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONNOUSERSITE="")
     env.pop("PYTHONPATH", None)
     lines: list[str] = []
@@ -183,20 +257,25 @@ def run_pip(command: list[str], base: Path, log: Callable[[str], None], canceled
         code = process.wait()
     if code != 0:
         text = "\n".join(lines)
-        if any(sign in text for sign in NETWORK_SIGNS) or "No matching distribution found" in text:
+        missing = missing_from_wheels(text)
+        if wheels and missing:
+            raise InstallError(
+                f"The wheel folder '{wheels}' has nothing usable for {', '.join(missing)} (pip exit code {code}): "
+                f"no wheel of that name and version for this Python {sys.version_info.major}."
+                f"{sys.version_info.minor} and system {sysconfig.get_platform()}. To add it, {offline_hint()}.")
+        if any(sign in text for sign in NETWORK_SIGNS) or missing:
             raise InstallError(
                 f"pip could not get the packages (exit code {code}): no network or no package index answered. "
-                "On a machine without internet, download the wheels elsewhere (pip download torch==2.13.0 "
-                "transformers safetensors tqdm -d WHEELS, for this Python and platform), copy the folder here "
-                "and give it as 'Wheel folder'.")
+                f"Without internet here, {offline_hint()}.")
         raise InstallError(f"pip failed (exit code {code}); its last lines: " + " | ".join(lines[-5:]))
 
 
 def install(packages: list[str], *, wheels: str | None, index_url: str | None, log: Callable[[str], None],
             canceled: Callable[[], bool], step: Callable[[str], None]) -> Path:
     """Install ``packages`` into :func:`packages_dir`; returns the site-packages folder they are in."""
-    if wheels and not Path(wheels).is_dir():
-        raise InstallError(f"The wheel folder '{wheels}' does not exist; give a folder of .whl files.")
+    if wheels:
+        found = check_wheel_folder(wheels)
+        log(f"Wheel folder {wheels}: {len(found)} wheel(s): {', '.join(found[:8])}{', ...' if len(found) > 8 else ''}")
     base = packages_dir()
     try:
         base.mkdir(parents=True, exist_ok=True)
@@ -205,10 +284,18 @@ def install(packages: list[str], *, wheels: str | None, index_url: str | None, l
                            "folder you can write to.") from exc
     python = qgis_python()
     log(f"Python: {python} (the one QGIS runs); packages go to {site_dir(base)}")
+    if not wheels:
+        indexes = [configured_index(python)] + ([index_url] if index_url else [])
+        failures = unreachable(indexes)
+        if failures:
+            raise InstallError(
+                f"No network: no package index answered within {PROBE_TIMEOUT_S:g} s ({'; '.join(failures)}), so "
+                f"nothing was installed. Connect this computer to the internet and run it again; without "
+                f"internet, {offline_hint()}.")
     with tempfile.TemporaryDirectory(prefix="dualstream-pip-") as tmp:
         constraints = Path(tmp) / "constraints.txt"
         constraints.write_text(constraints_text(), encoding="utf-8")
         command = pip_command(python, packages, wheels, index_url, constraints)
         log("$ PYTHONUSERBASE=" + str(base) + " " + " ".join(command))
-        run_pip(command, base, log, canceled, step)
+        run_pip(command, base, log, canceled, step, wheels)
     return site_dir(base)

@@ -56,6 +56,7 @@ class DependencyError(DualStreamError, ImportError):
             msg += f" ({detail})"
         super().__init__(f"{msg}; {hint}.")
         self.package = package
+        self.detail = detail
 
 
 class DataError(DualStreamError, ValueError):

@@ -22,33 +22,51 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
 
-from ..engine_bridge import SITE_PACKAGES_ENV, engine_module
+from .. import deps
+from ..engine_bridge import SITE_PACKAGES_ENV, SITE_PACKAGES_FILE, engine_location, engine_module
 from ..feedback import FeedbackCallback, Stages
 from ..paths import icon_path, readme_path
 
 T = TypeVar("T")
 
 
-def python_hint() -> str:
-    """Where QGIS's Python is and how to give it packages installed in another environment."""
-    return (
-        "In QGIS, run 'Install dependencies' (Processing Toolbox > DualStream, or Plugins > DualStream): it "
-        f"installs torch, transformers and safetensors for QGIS's Python {sys.version.split()[0]}. If the "
-        "package is installed in a "
-        f"virtual environment, run `make deploy` in the DualStream checkout (it records that environment's "
-        f"site-packages in the plugin) or set {SITE_PACKAGES_ENV} to its site-packages folder."
-    )
+#: Packages QGIS's own Python must bring (the same GDAL as QGIS): Install dependencies does not install them.
+SYSTEM_PACKAGES = {"osgeo": "python3-gdal", "rasterio": "python3-rasterio", "numpy": "python3-numpy"}
+
+
+def from_checkout() -> bool:
+    """Whether this plugin runs from a DualStream checkout or a `make deploy` (not an installed zip)."""
+    return engine_location()[0] == "engine" or SITE_PACKAGES_FILE.is_file()
+
+
+def install_advice(package: str | None = None) -> str:
+    """What a QGIS user does about a missing ``package``, for the way the plugin was installed: the Install
+    dependencies algorithm for torch and friends, the system's packages for GDAL and rasterio; `make deploy` only
+    for those who have a checkout (a zip user has none)."""
+    if package in SYSTEM_PACKAGES:
+        return (f"QGIS's Python lacks {package}, which must match QGIS's own GDAL: on Debian/Ubuntu install "
+                f"`sudo apt-get install {SYSTEM_PACKAGES[package]}`; the QGIS installers for Windows and macOS "
+                "(OSGeo4W, the official packages) include it.")
+    text = ("In QGIS, run Install dependencies (Plugins > DualStream > Install dependencies, or Processing Toolbox > "
+            f"DualStream): it installs {', '.join(deps.DEFAULT_PACKAGES)} for QGIS's Python "
+            f"{sys.version.split()[0]}, from the internet or from a folder of wheels.")
+    if from_checkout():
+        text += (" From a DualStream checkout, `make deploy` lets QGIS use the checkout's virtual environment "
+                 f"instead (or set {SITE_PACKAGES_ENV} to a site-packages folder).")
+    return text
 
 
 def require_packages(*packages: str) -> None:
-    """Import each package or raise QgsProcessingException naming it and the exact install command."""
+    """Import each package or raise QgsProcessingException naming it and what to do in QGIS."""
     environment = engine_module("runtime.environment")
     errors = engine_module("errors")
     for package in packages:
         try:
             environment.require(package)
         except errors.DependencyError as exc:
-            raise QgsProcessingException(f"{exc} {python_hint()}") from exc
+            detail = f" ({exc.detail})" if getattr(exc, "detail", None) else ""
+            raise QgsProcessingException(f"The Python package '{package}' is required but could not be imported"
+                                         f"{detail}. {install_advice(package)}") from exc
 
 
 def parameter_name(key: str) -> str:

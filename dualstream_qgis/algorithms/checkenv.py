@@ -17,7 +17,7 @@ from qgis.core import (
 
 from .. import deps
 from ..engine_bridge import engine_module
-from .base import DualStreamAlgorithm
+from .base import DualStreamAlgorithm, install_advice
 
 #: Packages whose folder Check environment shows (which copy QGIS's Python really uses).
 LOCATED = ("numpy", "torch", "transformers", "safetensors", "rasterio", "osgeo")
@@ -96,8 +96,7 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
         for line in text.splitlines():
             feedback.pushInfo(line)
         for name in report["missing"]:
-            feedback.pushWarning(f"{name} is missing: run Install dependencies (this provider, or Plugins > "
-                                 f"DualStream), or {report['install_hints'].get(name, '')}")
+            feedback.pushWarning(f"{name} is missing. {install_advice(name)}")
         models_error = "skipped: packages are missing" if report["missing"] else ""
         if not report["missing"]:
             models_error = models_smoke_test()
@@ -119,7 +118,7 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
             "models_ok": not models_error,
             "models_error": models_error,
             "missing": ",".join(report["missing"]),
-            "install_hints": "\n".join(f"{k}: {v}" for k, v in report["install_hints"].items()),
+            "install_hints": "\n".join(f"{name}: {install_advice(name)}" for name in report["missing"]),
             "locations": json.dumps(locations),
         })
         return results

@@ -97,8 +97,51 @@ def test_no_network_and_no_wheel_folder_says_what_to_do(plugin, tmp_path, monkey
     for key, value in {"PIP_CONFIG_FILE": "/dev/null", "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
                        "PIP_RETRIES": "0", "PIP_TIMEOUT": "2"}.items():
         monkeypatch.setenv(key, value)
-    with pytest.raises(QgsProcessingException, match="no network.*Wheel folder"):
+    with pytest.raises(QgsProcessingException, match="No network.*Wheel folder"):
         processing.run("dualstream:installdeps", {"PACKAGES": "dstinypkg==0.1", "BUILD": "cuda"})
     with pytest.raises(QgsProcessingException, match="wheel folder .* does not exist"):
         processing.run("dualstream:installdeps", {"PACKAGES": "dstinypkg==0.1",
                                                   "WHEELS": str(tmp_path / "missing")})
+
+
+def _run_logged(parameters: dict) -> tuple[str, list[str]]:
+    """Run installdeps; (its error message, the lines it logged)."""
+    import processing
+    from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+    log: list[str] = []
+
+    class Feedback(QgsProcessingFeedback):
+        def pushConsoleInfo(self, info):  # noqa: N802 - QGIS API
+            log.append(info)
+
+    with pytest.raises(QgsProcessingException) as caught:
+        processing.run("dualstream:installdeps", parameters, feedback=Feedback())
+    return str(caught.value), log
+
+
+def test_no_network_is_said_at_once_without_running_pip(plugin, tmp_path, monkeypatch):
+    """An index that does not answer (no PIP_RETRIES/PIP_TIMEOUT help here): the probe says 'no network' before pip
+    starts its retries (38 s before), with the offline way in this dialog's own words."""
+    monkeypatch.setenv("DUALSTREAM_PACKAGES_DIR", str(tmp_path / "packages"))
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens on port 9
+    for key in ("PIP_RETRIES", "PIP_TIMEOUT", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(key, raising=False)
+    message, log = _run_logged({"PACKAGES": "dstinypkg==0.1", "BUILD": "cuda"})
+    assert message.startswith("No network: no package index answered") and "127.0.0.1:9" in message, message
+    assert "give it as 'Wheel folder'" in message and "pip download torch==2.13.0" in message
+    assert not any(line.startswith("$ PYTHONUSERBASE=") for line in log), "pip ran although nothing answered"
+
+
+def test_empty_or_incomplete_wheel_folder_is_not_called_no_network(plugin, tmp_path, monkeypatch):
+    monkeypatch.setenv("DUALSTREAM_PACKAGES_DIR", str(tmp_path / "packages"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    message, _ = _run_logged({"PACKAGES": "dstinypkg==0.1", "WHEELS": str(empty)})
+    assert f"The wheel folder '{empty}' holds no .whl files" in message and "network" not in message.lower()
+    # a folder with other wheels: pip runs and the message names what is missing from it
+    other = _wheel(tmp_path / "other", name="dsotherpkg").parent
+    message, log = _run_logged({"PACKAGES": "dstinypkg==0.1", "WHEELS": str(other)})
+    assert f"The wheel folder '{other}' has nothing usable for dstinypkg==0.1" in message, message
+    assert "No network" not in message and any("dsotherpkg-0.1-py3-none-any.whl" in line for line in log)

@@ -62,6 +62,8 @@ def test_without_venv_provider_loads_and_checkenv_names_install_command(tmp_path
     assert results["torch"] is None and results["models_ok"] is False
     assert "torch" in results["missing"].split(",")
     assert "torch==2.13.0" in results["install_hints"]
+    # deployed without a virtual environment, as a zip install: its own installer, no checkout's make targets
+    assert "Install dependencies" in results["install_hints"] and "make " not in results["install_hints"]
 
 
 def test_missing_torch_fails_algorithms_with_install_command(tmp_path):
