@@ -417,6 +417,25 @@ def main() -> None:
             INPUT=classes[0].id(), LABELS=classes[0].id(), LABEL_VALUES=2, LABEL_MAPPING="90=1",
             OUTPUT=str(out / "self.json")), timeout_s=120)
         save()
+    step("segment in bulk")
+    before = {row["source"] for row in layer_tree()}
+    bulk = run_dialog("dualstream:segmentbulk", dict(
+        CONFIG["segment"], FOLDER=str(Path(CONFIG["data"]["image"]).parent), PATTERN="*_image.tif",
+        AUX_PATTERNS="{stem:_image=_aux}.tif", MODEL=str(out / "model.dsmodel"), OUTPUT=str(out / "bulk"),
+        ADD_TO_PROJECT=True), timeout_s=300)
+    bulk["new_layers"] = [row for row in layer_tree() if row["source"] not in before]
+    bulk["current"] = current_layer()
+    REPORT["segment_bulk"] = bulk
+    save()
+    step("create sample data")
+    before = {row["source"] for row in layer_tree()}
+    sample = run_dialog("dualstream:sampledata", {"OUTPUT": str(OUT / "sample")}, timeout_s=120)
+    root = QgsProject.instance().layerTreeRoot()
+    sample["groups"] = {group.name(): [node.name() for node in group.children()]
+                        for group in root.children() if group.name().startswith("Sample scene")}
+    sample["new_layers"] = [row for row in layer_tree() if row["source"] not in before]
+    REPORT["sample_data"] = sample
+    save()
     step("batch segment")
     scenes = [CONFIG["data"], CONFIG["data2"]]
     REPORT["batch_segment"] = run_batch(

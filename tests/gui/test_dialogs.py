@@ -261,3 +261,23 @@ def test_segment_shows_what_the_bundle_expects_and_what_does_not_fit(session):
     assert "dualstream (preset tiny)" in summary["bulk"]
     assert "0 aux file pattern(s) given; the model was trained with 1 aux file(s)" in summary["bulk"]
     assert "Does not fit" not in summary["bulk_with_pattern"], summary["bulk_with_pattern"]
+
+
+def test_segment_in_bulk_names_each_class_raster_after_its_image(session):
+    bulk = session[0]["segment_bulk"]
+    assert bulk["ok"] is True, bulk["log"][-1500:]
+    names = [row["name"] for row in bulk["new_layers"]]
+    assert sorted(names) == ["scene_image classes", "second_image classes"], bulk["new_layers"]
+    assert {row["renderer"] for row in bulk["new_layers"]} == {"paletted"}
+    assert all(row["expanded"] for row in bulk["new_layers"]) and bulk["current"] in names
+
+
+def test_create_sample_data_from_its_dialog_loads_the_scenes_grouped(session):
+    sample = session[0]["sample_data"]
+    assert sample["ok"] is True, sample["log"][-1500:]
+    assert sample["groups"] == {
+        "Sample scene A (train on it)": ["scene_a_label (polygons)", "scene_a_label", "scene_a_image", "scene_a_aux"],
+        "Sample scene B (segment and evaluate it)": ["scene_b_label (polygons)", "scene_b_label", "scene_b_image",
+                                                     "scene_b_aux"]}
+    renderers = {row["name"]: row["renderer"] for row in sample["new_layers"]}
+    assert renderers["scene_a_image"] == "multibandcolor" and renderers["scene_b_label"] == "paletted"
