@@ -17,6 +17,20 @@ from qgis.core import QgsProcessingFeedback
 
 from .engine_bridge import engine_module
 
+
+def parameter_name(key: str) -> str:
+    """How QGIS names the engine setting ``key`` in messages: its parameter ('Tile size (pixels)' (TILE_SIZE)),
+    or the setting's own name where no dialog offers it."""
+    found = engine_module("declarations").find(engine_module("config").SETTINGS_SECTIONS, key)
+    if found is None or found.param is None:
+        return engine_module("errors").plain_name(key)
+    return f"'{found.decl.label}' ({found.param})"
+
+
+def render_message(message: str) -> str:
+    """An engine message with the settings it names written as the dialogs' parameters."""
+    return engine_module("errors").render(message, parameter_name)
+
 Callback = engine_module("callbacks").Callback
 
 #: What the engine's stage names read like in the dialog's progress text.
@@ -121,10 +135,10 @@ class FeedbackCallback(Callback):
 
     # ------------------------------------------------------------------------------------------------- log
     def info(self, message: str) -> None:
-        self.feedback.pushInfo(message)
+        self.feedback.pushInfo(render_message(message))
 
     def warning(self, message: str) -> None:
-        self.feedback.pushWarning(message)
+        self.feedback.pushWarning(render_message(message))
 
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
         """One line per epoch: "Epoch 3/10: loss 0.412, validation IoU 0.864 (best)"."""

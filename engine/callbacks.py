@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .errors import CanceledError
+from .errors import CanceledError, render
 
 logger = logging.getLogger("dualstream")
 
@@ -23,17 +23,19 @@ def time_left(seconds: float) -> str:
 class Callback:
     """Base callback: logs messages through ``logging`` and never cancels.
 
-    Subclasses override what they need. All methods must be cheap: they are called every step.
+    Subclasses override what they need. All methods must be cheap: they are called every step. Messages may
+    name settings (:func:`engine.errors.setting`): a front end's callback renders them as its own controls, this
+    one as the settings' names.
     """
 
     def progress(self, done: float, total: float, stage: str = "") -> None:
         """Report that ``done`` of ``total`` units of the current ``stage`` are finished."""
 
     def info(self, message: str) -> None:
-        logger.info(message)
+        logger.info(render(message))
 
     def warning(self, message: str) -> None:
-        logger.warning(message)
+        logger.warning(render(message))
 
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
         """Report end-of-epoch metrics (training/validation loss, IoU, ...)."""
@@ -72,10 +74,10 @@ class RecordingCallback(Callback):
         self.events.append(("progress", (done, total, stage)))
 
     def info(self, message: str) -> None:
-        self.events.append(("info", message))
+        self.events.append(("info", render(message)))
 
     def warning(self, message: str) -> None:
-        self.events.append(("warning", message))
+        self.events.append(("warning", render(message)))
 
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
         self.events.append(("metrics", (epoch, dict(values))))

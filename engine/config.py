@@ -334,7 +334,7 @@ class DataConfig(Settings):
         bad = [v for v in self.label_mapping.values()
                if not (0 <= v < len(self.class_names) or v == self.ignore_index)]
         more = (f"; there are {len(self.class_names)} class names: give one name per class, {max(bad) + 1} in all "
-                f"(class_names, --class-names, 'Class names' in QGIS)" if bad and max(bad) >= len(self.class_names)
+                f"({named('data.class_names')})" if bad and max(bad) >= len(self.class_names)
                 else "")
         _check(not bad, f"label_mapping maps to class(es) {bad} outside 0..{len(self.class_names) - 1} "
                         f"(or ignore_index {self.ignore_index} for unlabelled values){more}.")
@@ -747,13 +747,15 @@ class BulkConfig(Settings):
                            help="mosaic.vrt in the output folder (one per CRS when the scenes differ).")
 
     def __post_init__(self) -> None:
-        _check(bool(self.out_dir), "No output folder given; pass --out-dir DIR (one set of outputs per scene).")
+        _check(bool(self.out_dir), f"No output folder given; give {named('bulk.out_dir')} (one set of outputs per "
+                                   f"scene).")
         _check(bool(self.images) != bool(self.manifest),
-               "Give the scenes either as --images (files, globs or folders) or as --manifest FILE, not both "
-               "and not neither." if self.images else "No scenes given; pass --images PATH_OR_GLOB... or "
-               "--manifest FILE.")
+               f"Give the scenes either as {named('bulk.images')} (files, globs or folders) or as "
+               f"{named('bulk.manifest')}, not both and not neither." if self.images else
+               f"No scenes given; give {named('bulk.images')} (files, globs or folders) or {named('bulk.manifest')}.")
         _check(not (self.manifest and self.aux_patterns),
-               "--aux-pattern applies to --images; with --manifest give the aux files in its aux columns.")
+               f"{named('bulk.aux_patterns')} applies to {named('bulk.images')}; with {named('bulk.manifest')} give "
+               f"the aux files in its aux columns.")
 
 
 @dataclass

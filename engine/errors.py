@@ -34,6 +34,11 @@ class DualStreamError(Exception):
     def __str__(self) -> str:
         return render(super().__str__())
 
+    @property
+    def raw(self) -> str:
+        """The message with its setting markers, for a front end to render later (bulk scene records)."""
+        return super().__str__()
+
     def render(self, name: Callable[[str], str] = plain_name) -> str:
         """The message with its settings named by ``name`` (a front end's renderer)."""
         return render(super().__str__(), name)

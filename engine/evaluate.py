@@ -25,7 +25,7 @@ import numpy as np
 
 from .callbacks import Callback
 from .config import EvaluateConfig
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, setting
 from .io.locks import output_locks
 from .io.safety import check_outputs, evaluate_files
 from .io.writers import check_writable, read_prediction_tags, write_text_atomic
@@ -155,9 +155,8 @@ def _class_info(path: str, requested: int | None) -> tuple[int, list[str] | None
     return max(int(high) + 1, 2), None
 
 
-#: How to give a label mapping, for messages read on the command line and in QGIS alike.
-MAPPING_HINT = ("--label-map VALUE=CLASS on the command line; in QGIS, Label values 'this mapping' and the pairs "
-                "in Label mapping")
+#: How to give a label mapping: each front end names its own control.
+MAPPING_HINT = setting("evaluate.label_mapping")
 #: How to score the label values as class numbers (an empty label_mapping), in both front ends' words.
 CLASS_NUMBERS_HINT = ("in QGIS, Label values 'class numbers'; on the command line, each class mapped to itself, e.g. "
                       "--label-map 0=0 --label-map 1=1")
@@ -219,10 +218,12 @@ def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> dict[str,
     """
     callback = callback or Callback()
     if not cfg.prediction or not cfg.label:
-        raise ConfigError("evaluate needs a prediction (--pred) and a label (--label).")
+        raise ConfigError(f"evaluate needs a prediction ({setting('evaluate.prediction')}) and a label "
+                          f"({setting('evaluate.label')}).")
     check_outputs(*evaluate_files(cfg))
-    with output_locks({"metrics (--out)": cfg.output, "run-length CSV (--rle-csv)": cfg.rle_csv,
-                       "HTML report (--html)": cfg.html}):
+    with output_locks({f"metrics ({setting('evaluate.output')})": cfg.output,
+                       f"run-length CSV ({setting('evaluate.rle_csv')})": cfg.rle_csv,
+                       f"HTML report ({setting('evaluate.html')})": cfg.html}):
         return _evaluate(cfg, callback)
 
 

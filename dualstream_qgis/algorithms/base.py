@@ -24,7 +24,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from .. import deps
 from ..engine_bridge import SITE_PACKAGES_ENV, SITE_PACKAGES_FILE, engine_location, engine_module
-from ..feedback import FeedbackCallback, Stages
+from ..feedback import FeedbackCallback, Stages, parameter_name
 from ..paths import icon_path, readme_path
 
 T = TypeVar("T")
@@ -67,14 +67,6 @@ def require_packages(*packages: str) -> None:
             detail = f" ({exc.detail})" if getattr(exc, "detail", None) else ""
             raise QgsProcessingException(f"The Python package '{package}' is required but could not be imported"
                                          f"{detail}. {install_advice(package)}") from exc
-
-
-def parameter_name(key: str) -> str:
-    """How QGIS names the engine setting ``key`` in messages: its parameter ('Tile size (pixels)' (TILE_SIZE))."""
-    found = engine_module("declarations").find(engine_module("config").SETTINGS_SECTIONS, key)
-    if found is None or found.param is None:
-        return engine_module("errors").plain_name(key)
-    return f"'{found.decl.label}' ({found.param})"
 
 
 def run_engine(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

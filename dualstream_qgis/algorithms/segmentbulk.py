@@ -21,7 +21,7 @@ from qgis.core import (
 )
 
 from ..engine_bridge import engine_module
-from ..feedback import FeedbackCallback
+from ..feedback import FeedbackCallback, render_message
 from ..styling import class_raster_post_processor
 from .base import DualStreamAlgorithm, run_engine
 from .common import (
@@ -147,7 +147,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         summary = result.summary
         for scene in summary["scenes"]:
             if scene["status"] == "failed":
-                feedback.reportError(f"{scene['image']}: {scene['error']}", fatalError=False)
+                feedback.reportError(f"{scene['image']}: {render_message(scene['error'])}", fatalError=False)
         if result.canceled:
             feedback.pushWarning(f"Canceled: the {summary['counts']['done']} scene(s) finished are kept; run again "
                                  f"to finish the others (finished scenes are skipped).")

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from ..config import BulkConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, render
 from .options import flag_name, given_settings
 
 EXIT_SCENES_FAILED = 1
@@ -54,7 +54,7 @@ def run_bulk(args: argparse.Namespace, template: Any, bulk_settings: dict[str, A
     else:
         for scene in summary["scenes"]:
             if scene["status"] == "failed":
-                print(f"failed: {scene['image']}: {scene['error']}")
+                print(f"failed: {scene['image']}: {render(scene['error'], flag_name)}")
         n = summary["counts"]
         print(f"{len(summary['scenes'])} scene(s): {n['done']} done, {n['skipped']} skipped, {n['failed']} failed; "
               f"{summary['pixels']:,} pixels in {summary['seconds']:.1f} s "

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from ..callbacks import Callback, time_left
+from ..errors import render
+from .options import flag_name
 
 LOG_SECONDS = 30.0
 
@@ -100,7 +102,7 @@ class TqdmCallback(Callback):
         tqdm.write(text, file=self.stream)
 
     def info(self, message: str) -> None:
-        self._write(message)
+        self._write(render(message, flag_name))
 
     def warning(self, message: str) -> None:
         # Warnings are shown even when quiet (but never from ranks other than 0).
@@ -108,7 +110,7 @@ class TqdmCallback(Callback):
             return
         from tqdm import tqdm
 
-        tqdm.write(f"warning: {message}", file=self.stream)
+        tqdm.write(f"warning: {render(message, flag_name)}", file=self.stream)
 
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
         shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()

@@ -34,7 +34,7 @@ import torch
 
 from ..callbacks import Callback
 from ..config import DataConfig, SceneSpec
-from ..errors import DataError
+from ..errors import DataError, setting
 from .augment import augment_tile
 from .normalize import BandStatistics, compute_statistics
 from .raster import is_vector_path
@@ -374,11 +374,12 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     if fg == 0:
         callback.warning(f"Only class 0 ('{data_cfg.class_names[0]}') is present in the training labels: the model "
                          f"will learn to predict it everywhere and the other classes will score IoU 0. Check the "
-                         f"label_mapping (--label-map) and label field against the label values.")
+                         f"{setting('data.label_mapping')} and label field against the label values.")
     elif fg == labelled:
         callback.warning(f"No pixel of class 0 ('{data_cfg.class_names[0]}') in the training labels: every labelled "
-                         f"pixel is foreground, so the model never learns what is not. Check the label_mapping "
-                         f"(--label-map) and label_default_class, or label some background.")
+                         f"pixel is foreground, so the model never learns what is not. Check the "
+                         f"{setting('data.label_mapping')} and {setting('data.label_default_class')}, or label some "
+                         f"background.")
 
     vision_stats, aux_stats = _statistics(data_cfg, train_readers, indexes, train_regions, callback)
     common = {"vision_stats": vision_stats, "aux_stats": aux_stats, "tile_size": tile,
@@ -419,8 +420,8 @@ def _check_consistent(first: SceneReader, readers: list[SceneReader]) -> None:
         if reader.aux_file_bands != first.aux_file_bands:
             raise DataError(f"The scene '{reader.image}' has aux files of {reader.aux_file_bands} band(s) but "
                             f"'{first.image}' has {first.aux_file_bands}; give every scene the same aux files (the "
-                            "same number, in the same order, with the same bands), or set aux_bands_per_file "
-                            "(--aux-bands-per-file) to use the first N bands of each.")
+                            f"same number, in the same order, with the same bands), or set "
+                            f"{setting('data.aux_bands_per_file')} to use the first N bands of each.")
     gsds = [abs(r.gsd[0]) for r in readers]
     if max(gsds) > 1.5 * min(gsds):
         first_gsd = gsds[0]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..callbacks import Callback
 from ..config import REFERENCE_AUX_PREFIXES, DataConfig, SceneSpec
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, setting
 
 RASTER_SUFFIXES = (".tif", ".tiff")
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
@@ -125,8 +125,8 @@ def _discover(root: Path, folders: dict, data_cfg: DataConfig, prefixes: list[st
     aux_dirs = [d for d in (_child(root, n) for n in folders["aux"]) if d is not None] if prefixes else []
     if prefixes and not aux_dirs:
         raise DataError(f"No aux folder in '{root}': expected {' or '.join(n + '/' for n in folders['aux'])} "
-                        f"holding files named {', '.join(p + '<name>.tif' for p in prefixes)}. For a "
-                        "vision-only model leave out the aux prefixes (--aux-prefix) and the aux folders.")
+                        f"holding files named {', '.join(p + '<name>.tif' for p in prefixes)}. For a vision-only "
+                        f"model leave out the aux prefixes ({setting('data.aux_prefixes')}) and the aux folders.")
     images = _rasters(images_dir)
     if not images:
         raise DataError(f"Folder '{images_dir}' holds no .tif/.tiff images; put the {folders['images']} "
@@ -180,7 +180,7 @@ def _report_incomplete(problems: list[str], data_cfg: DataConfig, callback: Call
         callback.warning(f"Skipping {len(problems)} incomplete scene(s) of {where}:\n  {listing}")
         return
     raise DataError(f"{len(problems)} incomplete scene(s) in {where}:\n  {listing}\nAdd the missing files, or "
-                    "set skip_incomplete (--skip-incomplete) to train without these scenes.")
+                    f"set {setting('data.skip_incomplete')} to train without these scenes.")
 
 
 def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Callback,

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Union
 
-from ..errors import ConfigError
+from ..errors import ConfigError, setting
 
 PathLike = Union[str, "os.PathLike[str]"]
 Paths = Union[PathLike, Iterable[PathLike], None]
@@ -116,7 +116,7 @@ def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str
     from ..training.checkpoint import checkpoint_path
     from ..training.report import report_paths
 
-    inputs: dict[str, Paths] = {"data folder (--data / DATA_FOLDER)": data_cfg.data_dir,
+    inputs: dict[str, Paths] = {f"data folder ({setting('data.data_dir')})": data_cfg.data_dir,
                                 "pretrained weights (--pretrained / PRETRAINED)": _every_file(model_cfg.pretrained)}
     for kind, scenes in (("", data_cfg.train_scenes), ("validation ", data_cfg.val_scenes)):
         flag = "--val-" if kind else "--"
@@ -127,22 +127,24 @@ def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str
                 inputs[label].extend(_as_list(getattr(spec, key)))  # type: ignore[union-attr]
     output = Path(train_cfg.output)
     outputs: dict[str, Paths] = {
-        "model bundle (--out / OUTPUT)": [str(output), f"{output}.partial"],
+        f"model bundle ({setting('train.output')})": [str(output), f"{output}.partial"],
         # the checkpoint is rewritten by a resumed run on purpose; it is an output, never an input here
-        "training checkpoint (--out / OUTPUT + .ckpt)": str(checkpoint_path(output)),
-        "training report (beside --out / OUTPUT)": list(report_paths(output).values()),
+        f"training checkpoint ({setting('train.output')} + .ckpt)": str(checkpoint_path(output)),
+        f"training report (beside {setting('train.output')})": list(report_paths(output).values()),
     }
     return inputs, outputs
 
 
 def segment_files(cfg: Any) -> tuple[dict[str, Paths], dict[str, Paths]]:
     """What ``segment`` reads (image, aux, bundles, AOI) and writes (classes + style, probabilities, polygons)."""
-    inputs: dict[str, Paths] = {"image (--image / INPUT)": cfg.image, "aux raster (--aux / AUX)": cfg.aux,
-                                "model bundle (--model / MODEL)": cfg.models, "AOI (--aoi)": cfg.aoi}
+    inputs: dict[str, Paths] = {f"image ({setting('segment.image')})": cfg.image,
+                                f"aux raster ({setting('segment.aux')})": cfg.aux,
+                                f"model bundle ({setting('segment.models')})": cfg.models,
+                                f"AOI ({setting('segment.aoi')})": cfg.aoi}
     outputs: dict[str, Paths] = {
-        "class raster (--out / OUTPUT)": raster_sidecars(cfg.output, qml=True),
-        "probability raster (--probabilities / OUTPUT_PROBABILITIES)": raster_sidecars(cfg.probabilities),
-        "polygons (--polygons / OUTPUT_POLYGONS)": cfg.polygons,
+        f"class raster ({setting('segment.output')})": raster_sidecars(cfg.output, qml=True),
+        f"probability raster ({setting('segment.probabilities')})": raster_sidecars(cfg.probabilities),
+        f"polygons ({setting('segment.polygons')})": cfg.polygons,
     }
     return inputs, outputs
 
@@ -150,13 +152,13 @@ def segment_files(cfg: Any) -> tuple[dict[str, Paths], dict[str, Paths]]:
 def evaluate_files(cfg: Any) -> tuple[dict[str, Paths], dict[str, Paths]]:
     """What ``evaluate`` reads (prediction(s), label(s)) and writes (metrics JSON + CSVs, run-length CSV)."""
     stem = Path(cfg.output)
-    inputs: dict[str, Paths] = {"prediction (--pred / INPUT)": cfg.prediction,
-                                "label (--label / LABELS)": cfg.label}
+    inputs: dict[str, Paths] = {f"prediction ({setting('evaluate.prediction')})": cfg.prediction,
+                                f"label ({setting('evaluate.label')})": cfg.label}
     outputs: dict[str, Paths] = {
-        "metrics (--out / OUTPUT)": [str(stem), str(stem.with_suffix(".csv")),
-                                     str(stem.with_name(stem.stem + "_confusion.csv"))],
-        "run-length CSV (--rle-csv)": cfg.rle_csv,
-        "HTML report (--html / OUTPUT_HTML)": cfg.html,
+        f"metrics ({setting('evaluate.output')})": [str(stem), str(stem.with_suffix(".csv")),
+                                                   str(stem.with_name(stem.stem + "_confusion.csv"))],
+        f"run-length CSV ({setting('evaluate.rle_csv')})": cfg.rle_csv,
+        f"HTML report ({setting('evaluate.html')})": cfg.html,
     }
     return inputs, outputs
 

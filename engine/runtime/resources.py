@@ -17,7 +17,7 @@ import os
 from typing import Any
 
 from ..callbacks import Callback, QuietCallback
-from ..errors import ConfigError
+from ..errors import ConfigError, setting
 
 # peak activation bytes per input pixel (batch x tile^2), measured on CPU float32 for the dualstream presets
 BYTES_PER_PIXEL = {
@@ -85,7 +85,7 @@ def _fits(mode: str, preset: str | None, batch: int, tile: int, channels: int, f
 
 
 def check_memory(mode: str, preset: str | None, batch: int, tile: int, channels: int, device: str, step: int,
-                 batch_flag: str = "--batch-size", tile_flag: str = "--tile-size") -> None:
+                 batch_flag: str = setting("train.batch_size"), tile_flag: str = setting("data.tile_size")) -> None:
     """Raise ResourceError when ``batch`` tiles of ``tile`` px clearly cannot fit on ``device``.
 
     The message gives the estimate, the free memory, the largest batch at this tile and the largest tile (a
@@ -135,9 +135,9 @@ def check_training_tile(tile: int, scene_sizes: list[tuple[str, int, int]], step
     name, width, height = max(scene_sizes, key=lambda s: max(s[1], s[2]))
     cover = scene_tile(width, height, step)
     if tile > cover:
-        raise ResourceError(f"tile_size {tile} (--tile-size / TILE_SIZE) is larger than every training scene (the "
-                            f"largest is '{name}', {width} x {height} px): the tiles would be mostly padding. Use "
-                            f"--tile-size {cover} or less.")
+        raise ResourceError(f"{setting('data.tile_size')} {tile} is larger than every training scene (the largest is "
+                            f"'{name}', {width} x {height} px): the tiles would be mostly padding. Use "
+                            f"{setting('data.tile_size')} {cover} or less.")
 
 
 def training_scene_sizes(data_cfg: Any) -> list[tuple[str, int, int]]:

@@ -17,7 +17,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..data.bands import BandSelection
-from ..errors import AlignmentError, BundleError, ConfigError, DataError
+from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
 from ..export.onnx_metadata import read_model_metadata
 from ..io.safety import check_outputs, segment_files
 from ..io.writers import check_writable
@@ -125,7 +125,8 @@ def _aux_layout(data: dict[str, Any]) -> str:
 def check_members(cfg: SegmentConfig) -> list[Member]:
     """The bundles' metadata as ensemble members, checked to fit together (no weights are loaded)."""
     if not cfg.models:
-        raise ConfigError("No model bundle given; pass --model PATH (a .dsmodel file written by `train`).")
+        raise ConfigError(f"No model bundle given; give {setting('segment.models')} (a .dsmodel file written by "
+                          f"training).")
     weights = cfg.model_weights or [1.0] * len(cfg.models)
     members = [Member(str(p), read_model_metadata(p, cfg.backend), float(w)) for p, w in zip(cfg.models, weights)]
     first = members[0]
@@ -197,7 +198,8 @@ def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, regio
     preset = heaviest_preset("segment", [m.metadata["model"].get("preset") for m in members])
     # torch is imported only where it runs anyway: start-up of an onnxruntime run is seconds shorter without it
     device = {"torch": resolve_device, "auto": resolve_device_lazily}.get(cfg.backend, str)(cfg.device)
-    check_memory("segment", preset, cfg.batch_size, tile, reader.vision_bands + reader.aux_channels, device, step)
+    check_memory("segment", preset, cfg.batch_size, tile, reader.vision_bands + reader.aux_channels, device, step,
+                 setting("segment.batch_size"), setting("segment.tile_size"))
     return tile
 
 
@@ -209,7 +211,7 @@ def _warn_partial_cover(region: Any, aux: Any, path: str, image: str, callback: 
     if share is not None and share < 0.99:
         message = (f"The aux raster '{path}' covers only {100 * share:.0f} % of the segmented region of '{image}'; "
                    f"outside it the model sees no aux data, so its predictions there are unreliable. Give aux "
-                   f"rasters that cover the whole region, or limit the region with --extent.")
+                   f"rasters that cover the whole region, or limit the region with {setting('segment.extent')}.")
         warnings.append(message)
         callback.warning(message)
 
@@ -232,7 +234,7 @@ def _check_gsd(reader: Any, meta: dict[str, Any], path: str, callback: Callback,
     if factor > GSD_WARNING_FACTOR or factor < 1 / GSD_WARNING_FACTOR:
         message = (f"The image '{reader.image}' has a pixel size of {reader.gsd[0]:.4g} x {reader.gsd[1]:.4g}, "
                    f"{factor:.2f} times the training pixel size {train_gsd} of '{path}'; results may be poor. "
-                   f"Set resample_to_training_gsd (--resample-to-training-gsd) to predict at the training pixel "
+                   f"Set {setting('segment.resample_to_training_gsd')} to predict at the training pixel "
                    f"size, or resample the image first, e.g. `gdalwarp -tr {train_gsd[0]} {train_gsd[1]} "
                    f"-r average IN.tif OUT.tif`.")
         warnings.append(message)
@@ -250,9 +252,9 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     callback = callback or Callback()
     warnings: list[str] = []
     if not cfg.image:
-        raise ConfigError("No image given; pass --image PATH (a GeoTIFF or other GDAL raster).")
+        raise ConfigError(f"No image given; give {setting('segment.image')} (a GeoTIFF or other GDAL raster).")
     if not cfg.output:
-        raise ConfigError("No output given; pass --out PATH.tif for the class raster.")
+        raise ConfigError(f"No output given; give {setting('segment.output')} (a .tif) for the class raster.")
     check_outputs(*segment_files(cfg))  # no output (or sidecar) is one of the inputs, by file identity
     members = check_members(cfg)
     first = members[0]
@@ -271,7 +273,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     if use_aux:
         if not cfg.aux:
             raise DataError(f"The model '{aux_members[0].path}' needs {aux_members[0].aux_channels} aux channel(s) "
-                            f"({_aux_layout(aux_data)}); pass them with --aux (aux).")
+                            f"({_aux_layout(aux_data)}); give them as {setting('segment.aux')}.")
         aux_paths = _order_aux(cfg.aux, aux_data.get("aux_prefixes"), callback)
     elif cfg.aux:
         message = f"The model(s) use no aux data; the {len(cfg.aux)} aux file(s) given are ignored."
@@ -287,7 +289,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
         fixed = member.metadata.get("onnx", {}).get("tile_size")
         if fixed and int(fixed) != tile:
             raise ConfigError(f"The ONNX model '{member.path}' takes tiles of {fixed} px (fixed at export), not "
-                              f"{tile}; leave out tile_size (--tile-size) or export again with --tile-size {tile}.")
+                              f"{tile}; leave out {setting('segment.tile_size')} or export again with that tile size "
+                              f"({tile}).")
     for member in members[1:]:
         if not cfg.tile_size and int(member.data["tile_size"]) != tile:
             message = (f"The ensemble members were trained on different tile sizes; using {tile} px "

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..callbacks import Callback
 from ..config import SegmentConfig
+from ..errors import setting
 from ..io.locks import output_locks
 from .backend import make_predictor
 from .outputs import SceneWriter, discard_partial_outputs, finish_outputs, remove_abandoned_outputs
@@ -108,8 +109,9 @@ class SceneRun:
         self._closer = ExitStack()
         self._closer.callback(self.plan.reader.close)
         try:
-            outputs = {"class raster (--out)": cfg.output, "probability raster (--probabilities)": cfg.probabilities,
-                       "polygons (--polygons)": cfg.polygons}
+            outputs = {f"class raster ({setting('segment.output')})": cfg.output,
+                       f"probability raster ({setting('segment.probabilities')})": cfg.probabilities,
+                       f"polygons ({setting('segment.polygons')})": cfg.polygons}
             # one writer per output: a second run onto the same files refuses at once
             held = self._closer.enter_context(output_locks(outputs))
             removed = remove_abandoned_outputs(cfg, held)  # the locks are ours: whoever wrote these is gone

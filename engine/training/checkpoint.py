@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DataConfig, TrainConfig
-from ..errors import BundleError
+from ..errors import BundleError, setting
 from ..io.atomic import atomic_file
 from ..runtime.environment import require
 
 CHECKPOINT_FORMAT = "dualstream-checkpoint"
 CHECKPOINT_VERSION = 1
 CHECKPOINT_SUFFIX = ".ckpt"
+RESUME = setting("train.resume")  # each front end renders it as its own control
 
 
 def checkpoint_path(output: str | os.PathLike) -> Path:
@@ -95,23 +96,24 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     torch = require("torch")
     path = Path(path)
     if not path.is_file():
-        raise BundleError(f"Training checkpoint '{path}' does not exist; run without --resume to start afresh.")
+        raise BundleError(f"Training checkpoint '{path}' does not exist; run without {RESUME} to start afresh.")
     try:
         payload = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises several types for damaged or foreign files
         raise BundleError(f"Training checkpoint '{path}' cannot be read ({str(exc)[:200]}); it is damaged or not "
-                          f"a DualStream checkpoint. Delete it and run without --resume.") from exc
+                          f"a DualStream checkpoint. Delete it and run without {RESUME}.") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise BundleError(f"'{path}' is not a DualStream training checkpoint; delete it and run without --resume.")
+        raise BundleError(f"'{path}' is not a DualStream training checkpoint; delete it and run without "
+                          f"{RESUME}.")
     if int(payload.get("version", 0)) > CHECKPOINT_VERSION:
         raise BundleError(f"Training checkpoint '{path}' was written by a newer DualStream (format "
-                          f"v{payload['version']}); update DualStream or run without --resume.")
+                          f"v{payload['version']}); update DualStream or run without {RESUME}.")
     try:
         for key in ("schedule", "history", "best", "configs"):
             payload[key] = json.loads(payload.pop(f"{key}_json"))
     except (KeyError, json.JSONDecodeError) as exc:
         raise BundleError(f"Training checkpoint '{path}' is incomplete ({exc}); delete it and run without "
-                          f"--resume.") from exc
+                          f"{RESUME}.") from exc
     return payload
 
 

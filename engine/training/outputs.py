@@ -15,10 +15,8 @@ from typing import Any
 
 from ..errors import ConfigError, OutputError
 from ..runtime.environment import require
-from .checkpoint import capture_rng_state, save_checkpoint
+from .checkpoint import RESUME, capture_rng_state, save_checkpoint
 from .forward import preview_predictions
-
-RESUME = "resume (--resume; 'Resume' in QGIS)"  # how the messages name the setting, for both front ends
 
 
 @dataclass

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from ..callbacks import Callback
 from ..config import DataConfig, ModelConfig, TrainConfig
-from ..errors import CanceledError, ConfigError, ModelError
+from ..errors import CanceledError, ConfigError, ModelError, setting
 from ..io.locks import output_locks
 from ..io.safety import check_outputs, train_files
 from ..runtime.distributed import DistContext, setup_distributed
@@ -115,7 +115,7 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
     ctx, device = setup_distributed(device)
     try:
         # rank 0 writes, so rank 0 holds the lock: a second training onto the same bundle refuses at once
-        with output_locks({"model bundle (--out)": train_cfg.output} if ctx.is_main else {}):
+        with output_locks({f"model bundle ({setting('train.output')})": train_cfg.output} if ctx.is_main else {}):
             return _Trainer(model_cfg, data_cfg, train_cfg, callback, ctx, device, model, datasets, clock).run()
     finally:
         ctx.close()

@@ -145,7 +145,7 @@ def test_mapping_that_maps_nothing_present_is_an_error_not_a_silent_score(tmp_pa
     classes = np.zeros((16, 16), np.uint8)
     classes[4:12, 4:12] = 1
     p = _pred(tmp_path / "pred.tif", classes)
-    with pytest.raises(DataError, match="None of the values.*90.*--label-map"):
+    with pytest.raises(DataError, match="None of the values.*90.*label_mapping"):
         evaluate(EvaluateConfig(prediction=p, label=p, output=str(tmp_path / "m.json"), label_mapping={"90": 1}))
     assert evaluate(EvaluateConfig(prediction=p, label=p, output=str(tmp_path / "m.json")))["miou"] == 1.0
 
@@ -180,7 +180,7 @@ def test_label_values_that_are_not_classes_point_at_the_mapping(tmp_path):
     raw = np.zeros((8, 8), np.uint8)
     raw[:4] = 90
     lab = _label(tmp_path / "raw.tif", raw)
-    with pytest.raises(DataError, match=r"values \[90\].*--label-map.*90=1"):
+    with pytest.raises(DataError, match=r"values \[90\].*label_mapping.*90=1"):
         evaluate(EvaluateConfig(prediction=p, label=lab, output=str(tmp_path / "m.json")))
 
 

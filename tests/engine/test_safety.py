@@ -6,8 +6,9 @@ import os
 
 import pytest
 
+from engine.cli.options import flag_name
 from engine.config import SegmentConfig
-from engine.errors import ConfigError
+from engine.errors import ConfigError, render
 from engine.io.safety import check_outputs, file_identity, raster_sidecars, segment_files
 
 
@@ -81,4 +82,5 @@ def test_segment_files_list_the_style_and_gdal_sidecars(tmp_path):
     inputs, outputs = segment_files(cfg)
     written = [p for v in outputs.values() if v for p in ([v] if isinstance(v, str) else v)]
     assert str(tmp_path / "o.qml") in written and str(tmp_path / "o.tif.aux.xml") in written
-    assert "p.gpkg" in written and inputs["model bundle (--model / MODEL)"] == ["m.dsmodel"]
+    assert "p.gpkg" in written and {render(k, flag_name): v for k, v in inputs.items()}["model bundle (--model)"] == \
+        ["m.dsmodel"]

@@ -331,7 +331,7 @@ def test_bad_inputs_fail_before_heavy_work(scene, bundle, aux_bundle, tmp_path):
     three = make_bundle(tmp_path / "three.dsmodel", num_classes=3)
     with pytest.raises(BundleError, match="different classes"):
         plan_segmentation(SegmentConfig(image=scene["image"], models=[bundle, three], output=out))
-    with pytest.raises(ConfigError, match=r"would overwrite the image \(--image"):
+    with pytest.raises(ConfigError, match=r"would overwrite the image \(image"):
         plan_segmentation(SegmentConfig(image=scene["image"], models=[bundle], output=scene["image"]))
     assert not (tmp_path / "o.tif").exists()
 

@@ -343,9 +343,9 @@ def test_torchrun_two_gloo_ranks_same_outputs_and_one_summary(mixed, model, tmp_
 
 
 def test_bulk_config_checks():
-    with pytest.raises(ConfigError, match="either as --images"):
+    with pytest.raises(ConfigError, match="either as images"):
         BulkConfig(images=["x"], manifest="m.csv", out_dir="o")
-    with pytest.raises(ConfigError, match="--out-dir"):
+    with pytest.raises(ConfigError, match="give out_dir"):
         BulkConfig(images=["x"])
 
 

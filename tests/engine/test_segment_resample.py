@@ -113,7 +113,7 @@ def test_without_the_option_a_warning_gives_the_factor(fine_scene, bundle, tmp_p
     result = segment(SegmentConfig(image=fine_scene["image"], models=[bundle], output=str(tmp_path / "o.tif"),
                                    device="cpu"), callback)
     warning = " ".join(callback.messages("warning"))
-    assert "0.50 times the training pixel size" in warning and "--resample-to-training-gsd" in warning
+    assert "0.50 times the training pixel size" in warning and "resample_to_training_gsd" in warning
     assert result.working_gsd == [0.5, 0.5] and result.tiles == 12
 
 

@@ -129,3 +129,30 @@ def test_engine_messages_name_the_setting_as_each_front_end_shows_it(plugin, sce
                                                      r"\(LABEL_MAPPING\): '90' is not VALUE=CLASS"):
         processing.run("dualstream:evaluate", {"INPUT": scenes["s1"]["label"], "LABELS": scenes["s1"]["label"],
                                                "LABEL_MAPPING": "90", "OUTPUT": str(tmp_path / "x.json")})
+
+
+def test_progress_messages_name_the_setting_as_each_front_end_shows_it(qgis_app):
+    import io
+
+    from qgis.core import QgsProcessingFeedback
+
+    from dualstream_qgis.feedback import FeedbackCallback
+    from engine.cli.progress import TqdmCallback
+    from engine.errors import setting
+
+    message = f"Set {setting('segment.resample_to_training_gsd')} to predict at the training pixel size."
+
+    class Recording(QgsProcessingFeedback):
+        warnings: list[str] = []
+
+        def pushWarning(self, text):  # noqa: N802 - QGIS API
+            self.warnings.append(text)
+
+    feedback = Recording()
+    FeedbackCallback(feedback).warning(message)
+    assert feedback.warnings == ["Set 'Resample to the training resolution' (RESAMPLE_TO_TRAINING_GSD) to predict "
+                                 "at the training pixel size."]
+    stream = io.StringIO()
+    with TqdmCallback(stream=stream) as callback:
+        callback.warning(message)
+    assert "warning: Set --resample-to-training-gsd to predict" in stream.getvalue()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ...config import BulkConfig, SegmentConfig
+from ...errors import setting
 from ...io.atomic import write_text_atomic
 from ..plan import Member
 from .scenes import MARKER_FOLDER, Scene, SceneOutputs
@@ -88,15 +89,17 @@ def decide(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], ove
     if marker is None:
         if present:
             return ResumeDecision("refuse", f"'{present[0]}' exists and no bulk run recorded writing it; pass "
-                                            f"--overwrite to replace it, or choose another --out-dir.")
+                                            f"{setting('bulk.overwrite')} to replace it, or choose another "
+                                            f"{setting('bulk.out_dir')}.")
         return ResumeDecision("run")
     if marker.get("status") != "done":
         return ResumeDecision("run")  # a killed run left it half-written
     differences = _differences(marker.get("fingerprint", {}), fingerprint)
     if differences:
         return ResumeDecision("refuse", f"The outputs of '{scene.image}' in the output folder were made with other "
-                                        f"{'; '.join(differences)}; pass --overwrite to redo them with this run's "
-                                        f"bundle(s) and settings, or choose another --out-dir.")
+                                        f"{'; '.join(differences)}; pass {setting('bulk.overwrite')} to redo them "
+                                        f"with this run's bundle(s) and settings, or choose another "
+                                        f"{setting('bulk.out_dir')}.")
     try:
         inputs_now = [_stamp(p) for p in [scene.image, *scene.aux]]
     except OSError:

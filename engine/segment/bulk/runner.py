@@ -21,7 +21,7 @@ from typing import Any
 
 from ...callbacks import Callback, time_left
 from ...config import BulkConfig, SegmentConfig
-from ...errors import CanceledError, ConfigError, DataError, DualStreamError
+from ...errors import CanceledError, ConfigError, DataError, DualStreamError, setting
 from ...io.atomic import write_text_atomic
 from ...io.writers import check_writable
 from ...runtime.distributed import DistContext, setup_distributed
@@ -346,8 +346,8 @@ def _outcome(pending: Future | None) -> SceneRun | Exception | None:
 
 def _failure_text(exc: Exception) -> str:
     """A scene's failure in the summary: the error's own words, or how to get the traceback of a surprise."""
-    if isinstance(exc, DualStreamError):
-        return " ".join(str(exc).split())
+    if isinstance(exc, DualStreamError):  # with its setting markers: each front end names its own controls
+        return " ".join(exc.raw.split())
     return (f"unexpected error ({type(exc).__name__}: {exc}); rerun this scene alone with `segment --debug` for "
             f"the traceback")
 
@@ -405,7 +405,7 @@ class _Publishing:
 def _check_out_dir(bulk: BulkConfig) -> Path:
     out = Path(bulk.out_dir).expanduser()
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out-dir '{out}' is a file; give a folder (it is created if missing).")
+        raise ConfigError(f"{setting('bulk.out_dir')} '{out}' is a file; give a folder (it is created if missing).")
     try:
         (out / MARKER_FOLDER).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -453,8 +453,8 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
         members = check_members(template)
         if any(m.aux_channels for m in members) and not bulk.manifest and not bulk.aux_patterns:
             raise ConfigError(f"The model '{members[0].path}' needs aux data; give each scene's aux file(s) by name "
-                              f"with --aux-pattern, e.g. --aux-pattern '{{stem}}_aux.tif' (repeat for several, in "
-                              f"the training order), or list them in a --manifest.")
+                              f"with {setting('bulk.aux_patterns')}, e.g. '{{stem}}_aux.tif' (several in the "
+                              f"training order), or list them in a {setting('bulk.manifest')}.")
         scenes = discover_scenes(bulk, callback, recorded_outputs(out))
         fingerprint = run_fingerprint(members, template, bulk)
         order = {id(s): i for i, s in enumerate(scenes)}

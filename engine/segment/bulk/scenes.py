@@ -18,7 +18,7 @@ from typing import Any
 
 from ...callbacks import Callback
 from ...config import BulkConfig
-from ...errors import ConfigError
+from ...errors import ConfigError, setting
 from ...io.safety import check_outputs as check_identity
 from ...io.safety import raster_sidecars
 
@@ -116,11 +116,11 @@ def match_aux(image: Path, patterns: list[str]) -> tuple[list[str], str | None]:
             hits = sorted(glob.glob(str(target)))
             if not hits:
                 return aux, (f"No aux file for the scene '{image}': the pattern '{pattern}' gives '{target}', which "
-                             f"matches no file. Add the aux file(s) or fix --aux-pattern.")
+                             f"matches no file. Add the aux file(s) or fix {setting('bulk.aux_patterns')}.")
             aux.extend(hits)
         elif not target.is_file():
             return aux, (f"No aux file for the scene '{image}': the pattern '{pattern}' gives '{target}', which does "
-                         f"not exist. Add the aux file or fix --aux-pattern.")
+                         f"not exist. Add the aux file or fix {setting('bulk.aux_patterns')}.")
         else:
             aux.append(str(target))
     return aux, None
@@ -145,7 +145,7 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
         candidates = [p for p in candidates if p not in ignored]
         if not candidates:
             raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an output of an "
-                              f"earlier bulk run in '{bulk.out_dir}'; check --images.")
+                              f"earlier bulk run in '{bulk.out_dir}'; check {setting('bulk.images')}.")
     matched = [(image, *match_aux(image, list(bulk.aux_patterns))) for image in candidates]
     # the aux files of a folder's or glob's scenes are rasters in the same listing: they are not scenes
     aux_files = {Path(a).resolve() for _, aux, _ in matched for a in aux}
@@ -153,7 +153,7 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
               for image, aux, error in matched if image.resolve() not in aux_files]
     if not scenes:
         raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an aux file of "
-                          f"another; check --images and --aux-pattern.")
+                          f"another; check {setting('bulk.images')} and {setting('bulk.aux_patterns')}.")
     return scenes
 
 
@@ -207,7 +207,7 @@ def scenes_from_manifest(bulk: BulkConfig) -> list[Scene]:
             output = Path(str(row["output"]))
             if output.name != str(row["output"]):
                 raise ConfigError(f"The manifest '{path}', {row['where']}: output '{row['output']}' must be a file "
-                                  f"name; every output goes into --out-dir.")
+                                  f"name; every output goes into {setting('bulk.out_dir')}.")
             name = output.stem
         scenes.append(Scene(image=str(image), aux=aux, name=name))
     if not scenes:
@@ -226,15 +226,16 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
             if other is not None and other is not scene:
                 raise ConfigError(
                     f"The scenes '{other.image}' and '{scene.image}' would both write '{path}'; give them distinct "
-                    f"file names, or list them in a --manifest with an 'output' column.")
+                    f"file names, or list them in a {setting('bulk.manifest')} with an 'output' column.")
             owner[key] = scene
     written = [f for path in owner for f in (raster_sidecars(path) if path.suffix == ".tif" else [str(path)])]
     out = Path(bulk.out_dir)
     written += [str(out / f"summary.{kind}") for kind in ("json", "csv", "html")]
-    check_identity(inputs={"images (--images / --manifest)": [s.image for s in scenes],
-                           "aux rasters (--aux-pattern / --manifest)": [a for s in scenes for a in s.aux],
-                           "manifest (--manifest)": bulk.manifest},
-                   outputs={"outputs in --out-dir": written})
+    check_identity(inputs={f"images ({setting('bulk.images')} / {setting('bulk.manifest')})": [s.image for s in scenes],
+                           f"aux rasters ({setting('bulk.aux_patterns')} / {setting('bulk.manifest')})":
+                               [a for s in scenes for a in s.aux],
+                           f"manifest ({setting('bulk.manifest')})": bulk.manifest},
+                   outputs={f"outputs in {setting('bulk.out_dir')}": written})
 
 
 def read_sizes(scenes: list[Scene]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ...callbacks import Callback
+from ...errors import render
 from ...io.atomic import write_text_atomic
 
 STATUSES = ("done", "skipped", "failed", "canceled")
@@ -70,10 +71,22 @@ def summary_html(summary: dict[str, Any]) -> str:
         "</body></html>")
 
 
+def _plain(scene: dict[str, Any]) -> dict[str, Any]:
+    """A scene record with the settings its error and warnings name written as the settings' names."""
+    plain = dict(scene)
+    if plain.get("error"):
+        plain["error"] = render(plain["error"])
+    if plain.get("warnings"):
+        plain["warnings"] = [render(w) if isinstance(w, str) else w for w in plain["warnings"]]
+    return plain
+
+
 def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> dict[str, str]:
     """Write summary.json, summary.csv and summary.html into ``out_dir``; returns their paths."""
     out = Path(out_dir)
     paths = {"json": out / "summary.json", "csv": out / "summary.csv", "html": out / "summary.html"}
+    # the scenes' errors name settings by marker (engine.errors.setting); the files by the settings' names
+    summary = {**summary, "scenes": [_plain(scene) for scene in summary["scenes"]]}
     write_text_atomic(paths["csv"], _csv_text(summary["scenes"]))
     write_text_atomic(paths["html"], summary_html(summary))
     write_text_atomic(paths["json"], json.dumps(summary, indent=2, default=str))
