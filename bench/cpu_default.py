@@ -242,6 +242,7 @@ def run(ctx: Any) -> dict[str, Any]:
     for name, scene in (("320x256", sample), ("4096x4096" if not ctx.quick else "1024x1024", large)):
         for bundle, aux in bundles.values():
             result["cases"].append(side_by_side(runner, folder, bundle, aux, scene, name, rounds))
+            (folder / "partial.json").write_text(json.dumps(result, indent=2, default=str))  # long runs
     result["bulk"] = bulk(runner, folder, bundles["unet_light"][0], ctx.quick)
     result["busy"] = busy(runner, folder, bundles["unet_tiny"][0], large, 1 if ctx.quick else 2)
     result["load_average"] = {"median": statistics.median(runner.loads), "min": min(runner.loads),
