@@ -3,7 +3,7 @@ is chosen, and what does not fit the chosen layers, before Run.
 
 Imported by Processing's GUI only (the MODEL parameter names :class:`ModelSummaryWrapper` in its ``widget_wrapper``
 metadata), never by ``qgis_process``. The bundle's metadata is read from its header (no weights, no torch): a
-second at most. The words are the Segment log's (:func:`~.algorithms.model_info.describe_bundle`); the checks are
+second at most. The words are the Segment log's (:func:`engine.export.describe.describe_bundle`); the checks are
 the engine's (``engine.segment.expects``), the same rules the run applies to the files.
 """
 
@@ -21,7 +21,6 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from .algorithms.inference import MODEL_FILTER, model_paths
-from .algorithms.model_info import describe_bundle
 from .engine_bridge import engine_module
 
 _COLOR = re.compile(r"\((#[0-9a-fA-F]{6})\)")
@@ -54,7 +53,7 @@ def _items(value: Any) -> list[Any]:
 def summary_html(path: str, meta: dict[str, Any], problems: list[str]) -> str:
     """The describer's lines as HTML: class colours as swatches, then what does not fit, in orange."""
     lines = []
-    for index, line in enumerate(describe_bundle(path, meta)):
+    for index, line in enumerate(engine_module("export.describe").describe_bundle(path, meta)):
         text = _COLOR.sub(lambda m: f"<span style='color:{m.group(1)}'>&#9632;</span>", html.escape(line.strip()))
         lines.append(f"<b>{text}</b>" if index == 0 else f"&nbsp;&nbsp;{text}")
     if problems:

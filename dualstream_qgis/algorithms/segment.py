@@ -38,7 +38,6 @@ from .inference import (
     add_model_parameters,
     model_settings,
 )
-from .model_info import describe_bundle
 from .settings import add_settings, read_settings
 from .sources import raster_source, raster_sources
 
@@ -126,8 +125,9 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         cfg = run_engine(config.SegmentConfig, **self._settings(parameters, context, feedback))
         feedback.setProgressText("Reading the model bundle and planning the tiles")
         read_metadata = engine_module("export.bundle").read_metadata
+        describe = engine_module("export.describe").describe_bundle
         for path in cfg.models:
-            for line in describe_bundle(path, run_engine(read_metadata, path)):
+            for line in describe(path, run_engine(read_metadata, path)):
                 feedback.pushInfo(line)
         result = run_engine(engine_module("segment").segment, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
         polygons_qml = style_polygons(result.polygons, result.class_names, result.class_colors) \

@@ -36,7 +36,6 @@ from .inference import (
     add_model_parameters,
     model_settings,
 )
-from .model_info import describe_bundle
 from .segment import image_stem
 from .settings import add_settings, read_settings
 from .sources import raster_sources
@@ -139,8 +138,9 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         bulk = run_engine(config.BulkConfig, **bulk_settings)
         template = run_engine(config.SegmentConfig, **segment_settings)
         read_metadata = engine_module("export.bundle").read_metadata
+        describe = engine_module("export.describe").describe_bundle
         for path in template.models:
-            for line in describe_bundle(path, run_engine(read_metadata, path)):
+            for line in describe(path, run_engine(read_metadata, path)):
                 feedback.pushInfo(line)
         bulk_module = engine_module("segment.bulk.runner")
         result = run_engine(bulk_module.segment_bulk, bulk, template, BulkFeedback(feedback))

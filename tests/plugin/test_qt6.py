@@ -25,7 +25,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 #: Plugin modules that must not need QGIS: QGIS loads the package first; the bridge and the model summary are
 #: used before any QGIS class is (and by the tests without a QgsApplication).
 NO_QGIS_MODULES = ["dualstream_qgis", "dualstream_qgis.engine_bridge", "dualstream_qgis.paths",
-                   "dualstream_qgis.deps", "dualstream_qgis.algorithms", "dualstream_qgis.algorithms.model_info"]
+                   "dualstream_qgis.deps", "dualstream_qgis.algorithms"]
 SHIM_MODULES = ("QtCore", "QtGui", "QtWidgets", "QtNetwork", "QtXml", "QtSvg", "QtPrintSupport", "QtSql", "QtTest")
 
 
@@ -86,7 +86,7 @@ for name in modules:
         report["import_errors"][name] = repr(exc)
 bridge = importlib.import_module("dualstream_qgis.engine_bridge")
 report["engine"] = bridge.engine().__name__
-report["summary"] = importlib.import_module("dualstream_qgis.algorithms.model_info").__name__
+report["summary"] = bridge.engine_module("export.describe").__name__
 try:
     import qgis.core  # noqa: F401
     report["qgis_core"] = True
