@@ -1,7 +1,7 @@
 """Processing parameters generated from the engine's settings declarations, and read back as settings.
 
 An algorithm lists the settings it offers, in dialog order (``add_settings(self, "train.epochs", ...)``); the
-label, help, default, bounds, choices and "advanced" flag come from the field's declaration in engine/config.py.
+label, help, default, bounds, choices and "advanced" flag come from the field's declaration in engine/config/.
 Layer, file and output parameters are not settings: the algorithms define those themselves.
 """
 

@@ -102,7 +102,7 @@ def test_every_setting_is_in_both_front_ends_or_says_why_not(plugin):
         for definition in alg.parameterDefinitions():
             if definition.type() in VALUE_TYPES:
                 assert definition.name() in params or definition.name() in NOT_SETTINGS, \
-                    f"{alg_id} {definition.name()} is a hand-written setting; declare it in engine/config.py"
+                    f"{alg_id} {definition.name()} is a hand-written setting; declare it in engine/config/"
     print(f"\n{exposed['total']} declared settings: {exposed['cli']} on the command line, {exposed['qgis']} in "
           f"QGIS; deliberately not offered:\n" + "\n".join(lines))
     assert exposed["qgis"] >= 40 and exposed["cli"] >= 70  # the front ends did not lose their options

@@ -1,137 +1,38 @@
-"""Settings as dataclasses, checked in ``__post_init__``, serialisable with ``to_dict``/``from_dict``.
-
-Every model bundle stores the model, data and train settings it was made with, so a bundle can be
-rebuilt and its training reproduced. Owners: ModelConfig (models/configuration_utils.py, one subclass per
-family), DataConfig (data/), TrainConfig (train.py), SegmentConfig and BulkConfig (segment/), EvaluateConfig
-(evaluate.py).
-"""
+"""Training settings: the scenes and how they become tiles (DataConfig, SceneSpec, AugmentConfig), the loss
+(LossConfig) and the optimisation (TrainConfig). Each field declares how the front ends offer it
+(:mod:`engine.declarations`)."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from .declarations import setting
-from .errors import ConfigError
-from .errors import setting as named
-
-T = TypeVar("T", bound="Settings")
-
-DEVICES = ("auto", "cpu", "cuda")
-TTA_MODES = ("none", "flips", "d4")
-# auto: onnxruntime on the CPU (bundles through a cached ONNX export) when it is installed, else torch; torch on CUDA
-BACKENDS = ("auto", "torch", "onnxruntime")
-OPTIMIZERS = ("adamw", "adam", "sgd")
-SCHEDULES = ("cosine", "step", "plateau")
-AMP_MODES = ("auto", "off", "bf16", "fp16")
-EARLY_STOP_METRICS = ("iou", "loss")  # validation IoU (higher is better) or validation loss (lower is better)
-LOSS_TERMS = ("focal", "lovasz", "dice", "ohem", "ce")  # ce: cross-entropy (binary cross-entropy for 1 class)
-LOSS_ALIASES = {"bce": "ce"}
-# Loss terms per model family, as each family's reference design trained it; other families: BASELINE_LOSS.
-FAMILY_LOSSES: dict[str, dict[str, float]] = {
-    "dualstream": {"focal": 0.5, "lovasz": 0.5},  # DualStream-DFormer
-    "cmx": {"ohem": 1.0, "dice": 1.0},  # the CMX cloud-segmentation design
-}
-BASELINE_LOSS: dict[str, float] = {"focal": 1.0, "dice": 1.0}  # the building design's FocalDice
-# Deep-supervision weights of the side outputs (the final output weighs 1) per family; others: DEFAULT_SIDE_WEIGHT.
-FAMILY_SIDE_WEIGHTS: dict[str, list[float]] = {"dualstream": [0.3, 0.15]}
-DEFAULT_SIDE_WEIGHT = 0.3
-REFERENCE_AUX_PREFIXES = ("GEMS_", "AIR_Pollution_CO_", "AIR_Pollution_NO2_", "AIR_Pollution_SO2_")
-REFERENCE_AUX_BANDS_PER_FILE = 12  # the reference layout's convention: the first 12 bands of each aux file
-# Class colours not given: black background, red first class (the binary default), then ColorBrewer "Paired".
-CLASS_PALETTE = ("#000000", "#ff0000", "#1f78b4", "#33a02c", "#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "#b2df8a",
-                 "#fb9a99", "#fdbf6f", "#cab2d6", "#ffff99")
-
-
-class Settings:
-    """Mixin: dict round-trip with unknown-key checking, for nested dataclasses too."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[arg-type]
-
-    @classmethod
-    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{cls.__name__}: expected a mapping of settings, got {type(data).__name__}.")
-        names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - set(names))
-        if unknown:
-            raise ConfigError(
-                f"{cls.__name__}: unknown setting(s) {unknown}; valid settings are {sorted(names)}."
-            )
-        kwargs = {}
-        for key, value in data.items():
-            kwargs[key] = _coerce_nested(names[key], value)
-        return cls(**kwargs)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    def replace(self: T, **changes: Any) -> T:
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
-
-
-def _coerce_nested(f: dataclasses.Field, value: Any) -> Any:
-    """Turn dicts back into nested Settings dataclasses (by the field's declared type name)."""
-    nested = _NESTED.get(f.name)
-    if nested is None or value is None:
-        return value
-    if isinstance(value, list):
-        return [nested.from_dict(v) if isinstance(v, dict) else v for v in value]
-    if isinstance(value, dict):
-        return nested.from_dict(value)
-    return value
-
-
-def fill_class_colors(colors: list[str], count: int) -> list[str]:
-    """``count`` class colours: the given ones first, then palette colours not used yet (the palette repeats
-    once it runs out); extra given colours are dropped."""
-    given = {c.lower() for c in colors}
-    spare = [c for c in CLASS_PALETTE if c.lower() not in given] or list(CLASS_PALETTE)
-    filled = list(colors[:count])
-    while len(filled) < count:
-        filled.append(spare[(len(filled) - len(colors)) % len(spare)])
-    return filled
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
-# Why a declared setting is not offered by a front end (the exposure test reads these).
-CONFIG_ONLY = "a fine-tuning setting: a config file can change it"
-SECTION = "a section: its own settings are declared"
-LOSS_DETAIL = "a fine-tuning setting of a loss term: command line or config file"
-OPTIM_DETAIL = "a fine-tuning setting of the optimiser: command line or config file"
-BULK = "many scenes (instead of --image/--out)"  # the command line's help group of the bulk settings
-
-
-def parse_label_pairs(text: str, what: str = "data.label_mapping") -> dict[str, int]:
-    """``"90=1, 255=255"`` (or ``90:1``; commas or semicolons) -> ``{"90": 1, "255": 255}``: raw label value ->
-    class number. Raw values are numbers; ``90.0`` is written ``90``. The one parser of VALUE=CLASS pairs."""
-    mapping: dict[str, int] = {}
-    for part in str(text or "").replace(";", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        key, sep, value = part.partition("=")
-        if not sep:
-            key, sep, value = part.partition(":")
-        try:
-            raw = float(key)
-            number = float(value)
-            if not sep or not number.is_integer():
-                raise ValueError(part)
-        except ValueError:
-            raise ConfigError(f"{named(what)}: '{part}' is not VALUE=CLASS; write pairs like 90=1 (raw label value "
-                              f"= class number), separated by commas.") from None
-        mapping[str(int(raw)) if raw.is_integer() else str(raw)] = int(number)
-    return mapping
+from ..declarations import setting
+from ..errors import ConfigError
+from ..errors import setting as named
+from .base import (
+    AMP_MODES,
+    BASELINE_LOSS,
+    CONFIG_ONLY,
+    DEFAULT_SIDE_WEIGHT,
+    DEVICES,
+    EARLY_STOP_METRICS,
+    FAMILY_LOSSES,
+    FAMILY_SIDE_WEIGHTS,
+    LOSS_ALIASES,
+    LOSS_DETAIL,
+    LOSS_TERMS,
+    OPTIM_DETAIL,
+    OPTIMIZERS,
+    REFERENCE_AUX_BANDS_PER_FILE,
+    REFERENCE_AUX_PREFIXES,
+    SCHEDULES,
+    SECTION,
+    Settings,
+    _check,
+    parse_label_pairs,
+)
 
 
 @dataclass
@@ -303,7 +204,7 @@ class DataConfig(Settings):
         self.train_scenes = [SceneSpec.from_dict(s) if isinstance(s, dict) else s for s in self.train_scenes]
         self.val_scenes = [SceneSpec.from_dict(s) if isinstance(s, dict) else s for s in self.val_scenes]
         self.label_mapping = {str(k): int(v) for k, v in self.label_mapping.items()}
-        from .data.bands import BandSelection, parse_bands
+        from ..data.bands import BandSelection, parse_bands
 
         self.bands = parse_bands(self.bands, "bands")
         self.x_bands = parse_bands(self.x_bands, "x_bands")
@@ -601,241 +502,3 @@ class TrainConfig(Settings):
         _check(self.amp in AMP_MODES, f"amp must be one of {list(AMP_MODES)}.")
         _check(self.device in DEVICES or self.device.startswith("cuda:"),
                f"device '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
-
-
-@dataclass
-class SegmentConfig(Settings):
-    """Whole-scene inference settings."""
-
-    image: str = setting("", param="INPUT", custom_qgis=True, label="Image layer", metavar="RASTER",
-                         group="input and output", help="Image to segment (same bands as in training).")
-    models: list[str] = setting(
-        default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
-        param="MODEL", custom_qgis=True, label="Model bundle (.dsmodel; several separated by ; for an ensemble)",
-        help="Model bundle (.dsmodel), or an exported .onnx model (run by onnxruntime); several: an ensemble.")
-    output: str = setting("", flag="--out", metavar="OUT.tif", group="input and output", param="OUTPUT",
-                          custom_qgis=True, label="Class raster", help="Class GeoTIFF to write.")
-    aux: list[str] = setting(default_factory=list, cli={"action": "append"}, metavar="RASTER",
-                             group="input and output", custom_qgis=True, label="Aux layers (in the model's order)",
-                             help="Aux raster (repeat, in the training order; any CRS/resolution).")
-    model_weights: list[float] | None = setting(
-        None, flag="--weights", custom_cli=True, param="WEIGHTS", custom_qgis=True,
-        label="Ensemble weights (comma-separated)", help="One weight per model bundle, e.g. 2,1. Empty: equal.")
-    probabilities: str | None = setting(
-        None, metavar="P.tif", group="input and output", param="OUTPUT_PROBABILITIES", custom_qgis=True,
-        label="Probability raster", help="Also write class probabilities (GeoTIFF).")
-    probability_dtype: str = setting(
-        "float32", choices=("float32", "uint8"), group="input and output",
-        help="uint8 stores round(p * 254), nodata 255.",
-        no_qgis="the dialog writes float32 probabilities; uint8 (4x smaller) from the command line")
-    polygons: str | None = setting(None, metavar="P.gpkg", group="input and output", param="OUTPUT_POLYGONS",
-                                   custom_qgis=True, label="Polygons", help="Also write polygons (GeoPackage).")
-    min_polygon_area: float = setting(
-        0.0, flag="--min-area", label="Minimum polygon area (map units²)", minimum=0.0, advanced=True,
-        group="input and output", help="Polygons smaller than this are left out of the polygon output.")
-    simplify_tolerance: float = setting(
-        0.0, flag="--simplify", group="input and output",
-        help="Simplify polygons with this tolerance (map units).",
-        no_qgis="QGIS's own Simplify tool simplifies the polygon layer")
-    polygon_classes: list[int] | None = setting(
-        None, cli={"nargs": "+"}, metavar="CLASS", group="input and output",
-        help="Classes to polygonize (default: foreground for binary models, all otherwise).",
-        no_qgis="the polygons hold every class; filter them by class_id in QGIS")
-    extent: list[float] | None = setting(
-        None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group="area", custom_qgis=True,
-        label="Extent", help="Segment only this extent (snapped outward to the image's pixel grid).")
-    extent_crs: str | None = setting(None, metavar="CRS", group="area", param="EXTENT", custom_qgis=True,
-                                     label="Extent", help="CRS of the extent, e.g. EPSG:4326 (default: the image's).")
-    aoi: str | None = setting(None, metavar="LAYER", group="area",
-                              help="Polygon layer: pixels outside become nodata.",
-                              no_qgis="the dialog limits the area with Extent; clip the class raster by a mask layer")
-    device: str = setting("auto", choices=DEVICES, open_choices=True, label="Device", group="inference",
-                          help="auto: the GPU when CUDA is available, else the CPU (cuda:N picks a GPU).")
-    batch_size: int = setting(4, label="Batch size", minimum=1, group="inference",
-                              help="Tiles predicted at once; lower it when memory runs out.")
-    tile_size: int | None = setting(
-        None, label="Tile size (0 = the model's)", minimum=0, maximum=8192, off=0, advanced=True, group="inference",
-        help="Edge of the predicted tiles in pixels, a multiple of 32. 0: the training tile size.")
-    overlap: float = setting(
-        0.25, label="Tile overlap (share of the tile)", minimum=0.0, maximum=0.89, group="inference",
-        help="Overlap between neighbouring tiles; overlapping predictions are blended, which removes seams.")
-    tta: str = setting(
-        "none", choices=TTA_MODES, label="Test-time augmentation", group="inference",
-        help="none; flips (3 passes: as is, flipped left-right, flipped up-down); d4 (8 passes: all rotations and "
-             "flips). More passes: smoother results, proportionally slower.")
-    threshold: float = setting(
-        0.5, label="Probability threshold (binary models)", minimum=0.01, maximum=0.99, advanced=True,
-        group="inference", help="A pixel is foreground when its probability is at least this (binary models only).")
-    resample_to_training_gsd: bool = setting(
-        False, label="Resample to the training resolution", advanced=True, group="inference",
-        help="Predict on a virtual copy of the image at the model's training pixel size (averaged when shrinking, "
-             "interpolated when enlarging), then bring the results back onto the image's grid. Use it when the "
-             "image resolution differs much from the training one (the log warns with the factor).")
-    prefetch: int = setting(2, group="inference", help="Batches read ahead by the reader thread.",
-                            no_qgis="the default keeps the model busy; tune it from the command line")
-    readers: int | None = setting(
-        None, label="Tile reader threads (0 = automatic)", minimum=0, maximum=64, off=0, advanced=True, metavar="N",
-        group="inference",
-        help="Threads reading and warping tiles ahead of the model. 0: one on the CPU, the free cores on a GPU.")
-    reader_processes: bool = setting(
-        False, group="inference",
-        help="Run the reader workers as processes (no GIL shared with the model; copies each tile once more); "
-             "measure with bench/bench_bulk.py which is faster on your machine.",
-        no_qgis="processes cannot be started inside QGIS (see engine/segment/reader_pool.py)")
-    backend: str = setting(
-        "auto", choices=BACKENDS, label="Backend", advanced=True, group="inference",
-        help="auto: on the CPU onnxruntime when it is installed (a bundle through its ONNX export, made once and "
-             "cached), else torch; on a GPU torch. The log says which ran and why. torch or onnxruntime force one.")
-
-    def __post_init__(self) -> None:
-        _check(self.tta in TTA_MODES, f"tta '{self.tta}' is unknown; use one of {TTA_MODES}.")
-        _check(self.backend in BACKENDS, f"backend '{self.backend}' is unknown; use one of {BACKENDS}.")
-        _check(0.0 <= self.overlap < 0.9, f"overlap must be in [0, 0.9) of the tile (got {self.overlap}).")
-        _check(self.batch_size >= 1, f"batch_size must be >= 1 (got {self.batch_size}).")
-        _check(0.0 < self.threshold < 1.0, f"threshold must be in (0, 1) (got {self.threshold}).")
-        _check(self.probability_dtype in ("float32", "uint8"), "probability_dtype must be float32 or uint8.")
-        _check(self.prefetch >= 1, f"prefetch must be >= 1 batch (got {self.prefetch}).")
-        _check(self.readers is None or self.readers >= 1, f"readers must be >= 1 (got {self.readers}).")
-        _check(self.min_polygon_area >= 0 and self.simplify_tolerance >= 0,
-               "min_polygon_area and simplify_tolerance must be >= 0.")
-        if self.tile_size is not None:
-            _check(self.tile_size >= 32 and self.tile_size % 32 == 0,
-                   f"tile_size must be a positive multiple of 32 (got {self.tile_size}); or leave it unset to use "
-                   f"the bundle's.")
-        if self.extent is not None:
-            _check(len(self.extent) == 4, f"extent must be [xmin, ymin, xmax, ymax] (got {self.extent}).")
-            self.extent = [float(v) for v in self.extent]
-            _check(self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
-                   f"extent must have xmin < xmax and ymin < ymax (got {self.extent}).")
-        _check(self.device in DEVICES or self.device.startswith("cuda:"),
-               f"device '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
-        if self.model_weights is not None:
-            _check(len(self.model_weights) == len(self.models),
-                   f"{len(self.model_weights)} model weights given for {len(self.models)} models.")
-            _check(all(w >= 0 for w in self.model_weights) and sum(self.model_weights) > 0,
-                   "model weights must be >= 0 and not all zero.")
-
-
-@dataclass
-class BulkConfig(Settings):
-    """Many scenes segmented with the same bundle(s) and SegmentConfig settings, one set of outputs each."""
-
-    images: list[str] = setting(
-        default_factory=list, cli={"nargs": "+"}, metavar="PATH_OR_GLOB", group=BULK, param="INPUT",
-        custom_qgis=True, label="Image layers",
-        help="Images, globs ('tiles/*.tif', '**' recursive) or folders; each scene's outputs go to the output "
-             "folder named after it.")
-    aux_patterns: list[str] = setting(
-        default_factory=list, flag="--aux-pattern", cli={"action": "append"}, metavar="PATTERN", group=BULK,
-        custom_qgis=True, label="Aux file pattern(s), in the model's order",
-        help="Each scene's aux file by name, relative to its image: '{stem}_aux.tif' ({stem}: image name without "
-             "extension, {name}: with it; globs ok); several in the training order.")
-    manifest: str | None = setting(
-        None, metavar="FILE", group=BULK, custom_qgis=True, label="Manifest (CSV or JSON) instead of layers/folder",
-        help="CSV (header image,aux[,aux2...][,output]) or JSON list of {image, aux, output}.")
-    out_dir: str = setting("", metavar="DIR", group=BULK, param="OUTPUT", custom_qgis=True, label="Output folder",
-                           help="Output folder: <name>.tif + .qml per scene, summary.json/.csv/.html.")
-    overwrite: bool = setting(
-        False, group=BULK, label="Redo scenes already finished",
-        help="By default a rerun skips the scenes finished with the same model(s) and settings.")
-    probabilities: bool = setting(False, flag="--with-probabilities", group=BULK,
-                                  label="Also write probability rasters",
-                                  help="<name>_probabilities.tif per scene (float32).")
-    polygons: bool = setting(False, flag="--with-polygons", group=BULK, label="Also write polygons",
-                             help="<name>.gpkg per scene with class_id, class_name and area.")
-    mosaic: bool = setting(False, group=BULK, label="Write a VRT mosaic of the class rasters",
-                           help="mosaic.vrt in the output folder (one per CRS when the scenes differ).")
-
-    def __post_init__(self) -> None:
-        _check(bool(self.out_dir), f"No output folder given; give {named('bulk.out_dir')} (one set of outputs per "
-                                   f"scene).")
-        _check(bool(self.images) != bool(self.manifest),
-               f"Give the scenes either as {named('bulk.images')} (files, globs or folders) or as "
-               f"{named('bulk.manifest')}, not both and not neither." if self.images else
-               f"No scenes given; give {named('bulk.images')} (files, globs or folders) or {named('bulk.manifest')}.")
-        _check(not (self.manifest and self.aux_patterns),
-               f"{named('bulk.aux_patterns')} applies to {named('bulk.images')}; with {named('bulk.manifest')} give "
-               f"the aux files in its aux columns.")
-
-
-@dataclass
-class EvaluateConfig(Settings):
-    """Compare a predicted class raster with a label raster or vector layer."""
-
-    prediction: str = setting(
-        "", flag="--pred", cli={"required": True}, metavar="RASTER|DIR", param="INPUT", custom_qgis=True,
-        label="Predicted class raster", help="Class raster written by segment, or a folder of them.")
-    label: str = setting(
-        "", cli={"required": True}, metavar="LAYER|DIR", param="LABELS", custom_qgis=True,
-        label="Label layer (raster or polygons)",
-        help="Label raster (any grid/CRS) or polygon layer, or a folder matched by file name.")
-    output: str = setting("metrics.json", flag="--out", metavar="metrics.json", custom_qgis=True,
-                          label="Metrics (JSON)",
-                          help="Metrics JSON; <stem>.csv and <stem>_confusion.csv are written beside it.")
-    label_field: str | None = setting(
-        None, metavar="FIELD", custom_qgis=True, label="Class field (polygon labels)",
-        help="Vector label field with the class (default: every polygon is class 1).")
-    label_mapping: dict[str, int] | None = setting(
-        None, flag="--label-map", cli={"action": "append", "type": parse_label_pairs}, metavar="VALUE=CLASS",
-        text="label_map", label="Label mapping (VALUE=CLASS, for 'this mapping')",
-        help="Raw label values and their classes, e.g. 90=1. Not given (the default): the mapping the model was "
-             "trained with, which Segment writes into the class raster (the log says when it is used), or, for a "
-             "raster from elsewhere, the label values as class numbers; an empty mapping (QGIS: Label values "
-             "'class numbers'): the label values are the class numbers. A mapping none of whose values occurs in "
-             "the labels, or label values that are not classes, stop with a message instead of scoring every "
-             "pixel as background.")
-    num_classes: int | None = setting(None, help="Default: from the prediction's category names.",
-                                      no_qgis="the classes come from the prediction, which Segment writes them into")
-    ignore_index: int = setting(255, help="Label value left out of the metrics.",
-                                no_qgis="map raw values to 255 with Label mapping to leave them out")
-    per_image_dice: bool = setting(False, flag="--dice", help="Per-image Dice (foreground = 1).",
-                                   no_qgis="a competition metric over folders of images; command line only")
-    rle_csv: str | None = setting(
-        None, metavar="CSV", help="Write the run-length CSV (ImageId,EncodedPixels; row-major, 1-indexed, -1 = empty).",
-        no_qgis="a competition format; command line only")
-    html: str | None = setting(
-        None, metavar="REPORT.html", param="OUTPUT_HTML", custom_qgis=True, label="Metrics report (HTML)",
-        help="A one-page HTML summary (per-class table and confusion matrix).")
-
-
-#: The declared settings' sections (as in config files and in ``setting("section.field")`` message markers).
-SETTINGS_SECTIONS: dict[str, type[Settings]] = {
-    "data": DataConfig, "augment": AugmentConfig, "loss": LossConfig, "train": TrainConfig,
-    "segment": SegmentConfig, "bulk": BulkConfig, "evaluate": EvaluateConfig,
-}
-
-_NESTED: dict[str, type[Settings]] = {
-    "augment": AugmentConfig,
-    "loss": LossConfig,
-    "train_scenes": SceneSpec,
-    "val_scenes": SceneSpec,
-}
-
-
-def __getattr__(name: str) -> Any:
-    # ModelConfig lives with the model families (engine.models); importing it here lazily avoids an import cycle.
-    if name == "ModelConfig":
-        from .models.configuration_utils import ModelConfig
-
-        return ModelConfig
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or JSON settings file into a dict with sections model/data/train/segment."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"Config file '{path}' does not exist; pass the path of a .json or .yaml file.")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except Exception as exc:  # noqa: BLE001 - parser errors differ by format; re-raised with the file name
-        raise ConfigError(f"Config file '{path}' could not be parsed: {exc}. Fix the syntax and retry.") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"Config file '{path}' must contain a mapping with sections like 'data:' and 'train:'.")
-    return data

@@ -1,0 +1,62 @@
+"""Settings as dataclasses, checked in ``__post_init__``, serialisable with ``to_dict``/``from_dict``; each field
+declares its help, command-line flag, Processing parameter and bounds once (:mod:`engine.declarations`).
+
+Every model bundle stores the model, data and train settings it was made with, so a bundle can be rebuilt and its
+training reproduced. The package:
+
+- ``base``: the :class:`Settings` base, the value lists (devices, TTA modes, optimisers, ...), shared parsers;
+- ``training``: DataConfig (with SceneSpec and AugmentConfig), LossConfig, TrainConfig;
+- ``inference``: SegmentConfig, BulkConfig, EvaluateConfig.
+
+ModelConfig lives with the model families (``engine/models/configuration_utils.py``, one subclass per family).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import (
+    AMP_MODES,
+    BACKENDS,
+    BULK,
+    CLASS_PALETTE,
+    DEVICES,
+    EARLY_STOP_METRICS,
+    LOSS_ALIASES,
+    LOSS_TERMS,
+    OPTIMIZERS,
+    REFERENCE_AUX_BANDS_PER_FILE,
+    REFERENCE_AUX_PREFIXES,
+    SCHEDULES,
+    TTA_MODES,
+    Settings,
+    _check,
+    fill_class_colors,
+    load_config_file,
+    parse_label_pairs,
+)
+from .inference import BulkConfig, EvaluateConfig, SegmentConfig
+from .training import AugmentConfig, DataConfig, LossConfig, SceneSpec, TrainConfig, parse_loss_terms
+
+__all__ = [
+    "AMP_MODES", "BACKENDS", "BULK", "CLASS_PALETTE", "DEVICES", "EARLY_STOP_METRICS", "LOSS_ALIASES", "LOSS_TERMS",
+    "OPTIMIZERS", "REFERENCE_AUX_BANDS_PER_FILE", "REFERENCE_AUX_PREFIXES", "SCHEDULES", "SETTINGS_SECTIONS",
+    "TTA_MODES", "AugmentConfig", "BulkConfig", "DataConfig", "EvaluateConfig", "LossConfig", "SceneSpec",
+    "SegmentConfig", "Settings", "TrainConfig", "_check", "fill_class_colors", "load_config_file",
+    "parse_label_pairs", "parse_loss_terms",
+]
+
+#: The declared settings' sections (as in config files and in ``setting("section.field")`` message markers).
+SETTINGS_SECTIONS: dict[str, type[Settings]] = {
+    "data": DataConfig, "augment": AugmentConfig, "loss": LossConfig, "train": TrainConfig,
+    "segment": SegmentConfig, "bulk": BulkConfig, "evaluate": EvaluateConfig,
+}
+
+
+def __getattr__(name: str) -> Any:
+    # ModelConfig lives with the model families (engine.models); importing it here lazily avoids an import cycle.
+    if name == "ModelConfig":
+        from ..models.configuration_utils import ModelConfig
+
+        return ModelConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

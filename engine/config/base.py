@@ -1,0 +1,133 @@
+"""The base of every settings dataclass (:class:`Settings`: dict round-trip, unknown names refused), the value
+lists the settings choose from (devices, TTA modes, optimisers, ...), and the small text parsers and checks they
+share. Nothing here knows a particular setting."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import ConfigError
+from ..errors import setting as named
+
+T = TypeVar("T", bound="Settings")
+
+DEVICES = ("auto", "cpu", "cuda")
+TTA_MODES = ("none", "flips", "d4")
+# auto: onnxruntime on the CPU (bundles through a cached ONNX export) when it is installed, else torch; torch on CUDA
+BACKENDS = ("auto", "torch", "onnxruntime")
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("cosine", "step", "plateau")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+EARLY_STOP_METRICS = ("iou", "loss")  # validation IoU (higher is better) or validation loss (lower is better)
+LOSS_TERMS = ("focal", "lovasz", "dice", "ohem", "ce")  # ce: cross-entropy (binary cross-entropy for 1 class)
+LOSS_ALIASES = {"bce": "ce"}
+# Loss terms per model family, as each family's reference design trained it; other families: BASELINE_LOSS.
+FAMILY_LOSSES: dict[str, dict[str, float]] = {
+    "dualstream": {"focal": 0.5, "lovasz": 0.5},  # DualStream-DFormer
+    "cmx": {"ohem": 1.0, "dice": 1.0},  # the CMX cloud-segmentation design
+}
+BASELINE_LOSS: dict[str, float] = {"focal": 1.0, "dice": 1.0}  # the building design's FocalDice
+# Deep-supervision weights of the side outputs (the final output weighs 1) per family; others: DEFAULT_SIDE_WEIGHT.
+FAMILY_SIDE_WEIGHTS: dict[str, list[float]] = {"dualstream": [0.3, 0.15]}
+DEFAULT_SIDE_WEIGHT = 0.3
+REFERENCE_AUX_PREFIXES = ("GEMS_", "AIR_Pollution_CO_", "AIR_Pollution_NO2_", "AIR_Pollution_SO2_")
+REFERENCE_AUX_BANDS_PER_FILE = 12  # the reference layout's convention: the first 12 bands of each aux file
+# Class colours not given: black background, red first class (the binary default), then ColorBrewer "Paired".
+CLASS_PALETTE = ("#000000", "#ff0000", "#1f78b4", "#33a02c", "#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "#b2df8a",
+                 "#fb9a99", "#fdbf6f", "#cab2d6", "#ffff99")
+
+
+class Settings:
+    """Mixin: dict round-trip with unknown-key checking (nested sections convert in ``__post_init__``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{cls.__name__}: expected a mapping of settings, got {type(data).__name__}.")
+        names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"{cls.__name__}: unknown setting(s) {unknown}; valid settings are {sorted(names)}."
+            )
+        return cls(**data)  # nested sections (dicts) become their dataclasses in __post_init__
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def replace(self: T, **changes: Any) -> T:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+def fill_class_colors(colors: list[str], count: int) -> list[str]:
+    """``count`` class colours: the given ones first, then palette colours not used yet (the palette repeats
+    once it runs out); extra given colours are dropped."""
+    given = {c.lower() for c in colors}
+    spare = [c for c in CLASS_PALETTE if c.lower() not in given] or list(CLASS_PALETTE)
+    filled = list(colors[:count])
+    while len(filled) < count:
+        filled.append(spare[(len(filled) - len(colors)) % len(spare)])
+    return filled
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+# Why a declared setting is not offered by a front end (the exposure test reads these).
+CONFIG_ONLY = "a fine-tuning setting: a config file can change it"
+SECTION = "a section: its own settings are declared"
+LOSS_DETAIL = "a fine-tuning setting of a loss term: command line or config file"
+OPTIM_DETAIL = "a fine-tuning setting of the optimiser: command line or config file"
+BULK = "many scenes (instead of --image/--out)"  # the command line's help group of the bulk settings
+
+
+def parse_label_pairs(text: str, what: str = "data.label_mapping") -> dict[str, int]:
+    """``"90=1, 255=255"`` (or ``90:1``; commas or semicolons) -> ``{"90": 1, "255": 255}``: raw label value ->
+    class number. Raw values are numbers; ``90.0`` is written ``90``. The one parser of VALUE=CLASS pairs."""
+    mapping: dict[str, int] = {}
+    for part in str(text or "").replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep:
+            key, sep, value = part.partition(":")
+        try:
+            raw = float(key)
+            number = float(value)
+            if not sep or not number.is_integer():
+                raise ValueError(part)
+        except ValueError:
+            raise ConfigError(f"{named(what)}: '{part}' is not VALUE=CLASS; write pairs like 90=1 (raw label value "
+                              f"= class number), separated by commas.") from None
+        mapping[str(int(raw)) if raw.is_integer() else str(raw)] = int(number)
+    return mapping
+
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON settings file into a dict with sections model/data/train/segment."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file '{path}' does not exist; pass the path of a .json or .yaml file.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - parser errors differ by format; re-raised with the file name
+        raise ConfigError(f"Config file '{path}' could not be parsed: {exc}. Fix the syntax and retry.") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file '{path}' must contain a mapping with sections like 'data:' and 'train:'.")
+    return data
