@@ -257,8 +257,8 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             report = wanted
         best_iou = result.best_metrics.get("val_iou")
         if result.stopped_at_budget:
-            feedback.pushInfo(f"Stopped at the time budget ({train_cfg.time_budget:.3g} min): the bundle holds the "
-                              f"best epoch; a larger Time budget (also with Resume) trains longer.")
+            feedback.pushInfo(f"Stopped at the time budget ({train_cfg.time_budget:.3g} min); a larger Time budget "
+                              f"(also with Resume) trains longer.")
         feedback.pushInfo(f"Model bundle: {result.bundle}")
         if report:
             feedback.pushInfo(f"Training report: {report}")

@@ -189,8 +189,8 @@ def run(args: argparse.Namespace) -> int:
     if result.stopped_early:
         print("Stopped early: validation IoU stopped improving.")
     if result.stopped_at_budget:
-        print(f"Stopped at the time budget ({chosen.train.time_budget:.3g} min): the bundle holds the best epoch; "
-              f"a larger --time-budget (also with --resume) trains longer.")
+        print(f"Stopped at the time budget ({chosen.train.time_budget:.3g} min); a larger --time-budget (also with "
+              f"--resume) trains longer.")
     if result.report:
         print(f"Report: {result.report}")
     print(f"Checkpoint (for --resume): {result.checkpoint}")

@@ -353,8 +353,7 @@ class _Trainer(TrainOutputs):
                 cut = f" (cut after {steps} of {self.micro_steps} steps)" if steps < self.micro_steps else ""
                 self._progress(1, 1)  # the budget's end is the bar's end
                 cb.info(f"Stopped at the {self.budget.describe()} after epoch {epoch}{cut}; the bundle holds the "
-                        f"best epoch ({self.best['epoch']}). Raise time_budget (or resume with a larger one) to "
-                        f"train longer.")
+                        f"best epoch ({self.best['epoch']}).")
                 return "budget", epochs_run
             if stop:
                 what = "loss" if cfg.early_stop_metric == "loss" else "IoU"

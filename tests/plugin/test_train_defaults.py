@@ -32,7 +32,8 @@ def test_train_with_its_defaults_chooses_the_rest_says_why_and_finishes(plugin, 
     assert "Epochs: 100, chosen: an upper bound: the time budget of 0.05 min ends the training." in log
     assert "Warm-up epochs: 0, chosen: the encoders start from random weights" in log
     assert "Time budget:" not in log  # given, so kept
-    assert "Stopped at the time budget (0.05 min): the bundle holds the best epoch" in log
+    assert "Stopped at the time budget of 0.05 min after epoch " in log
+    assert "Stopped at the time budget (0.05 min); a larger Time budget (also with Resume) trains longer." in log
     meta = read_metadata(results["OUTPUT"])
     assert (meta["model"]["name"], meta["model"]["preset"], meta["data"]["tile_size"]) == ("unet", "light", 64)
     assert meta["train"]["time_budget"] == 0.05 and results["BEST_IOU"] is not None
