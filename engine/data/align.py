@@ -121,8 +121,8 @@ def warp_to_grid(
         src_nodata=nodata,
         dst_transform=dst.transform,
         dst_crs=dst_crs,
-        # no dst nodata: GDAL then skips its per-band destination validity masks (about 2x faster for 48
-        # bands) and leaves the NaN prefill where no source pixel lands, which is the same result
+        # no dst nodata: GDAL then skips its per-band destination validity masks (costly with many bands)
+        # and leaves the NaN prefill where no source pixel lands, which is the same result
         init_dest_nodata=False,
         resampling=_resampling(resampling),
         num_threads=1,

@@ -32,7 +32,7 @@ from .tiling import RowBandAccumulator, blend_window
 
 # GDAL's block cache defaults to 5 % of RAM and would grow with the scene. 32 MB holds the input blocks of a
 # tile-high band of an 8192-px-wide 4-band 16-bit scene plus the output blocks being written; wider scenes
-# decompress a few blocks twice instead of growing (bench: peak RSS +6 % from 2048^2 to 8192^2, +13-15 % at 64 MB).
+# decompress a few blocks twice instead of growing (a larger cache grows the peak memory: docs/benchmarks.md).
 GDAL_CACHE_BYTES = 32 * 2**20
 
 Predict = Callable[[dict[str, np.ndarray], dict[str, np.ndarray | None]], np.ndarray]

@@ -1,10 +1,10 @@
 """Reader worker *processes*: tiles read, aligned and normalised beside the model, not under its GIL.
 
-Reader threads share the interpreter lock with the thread driving the model: on a 16-core GPU machine 4-14
-threads delivered at most 121 tiles/s against the b1 model's 164 (2026-11-23). Worker processes share nothing but
+Reader threads share the interpreter lock with the thread driving the model: on a 16-core GPU machine no number
+of threads kept the b1 model fed (docs/benchmarks.md, "On a GPU"). Worker processes share nothing but
 a shared-memory ring of tile slots; the main process copies each finished tile out once (``TileReader`` batches
 them in tile order exactly as with one reader). The price is that copy: on 2 cores, where the copying competes
-with the workers, threads measured better (README, bulk benchmark), hence opt-in (``--reader-processes``).
+with the workers, threads measured better (docs/benchmarks.md), hence opt-in (``--reader-processes``).
 
 Per worker ``w`` (its share of a scene's tiles, ``reader_shares``: the same split as the threads):
 

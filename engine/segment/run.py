@@ -3,7 +3,7 @@
 :class:`SceneRun` holds the steps apart (open, read ahead, tiles, finish) so that a bulk run can overlap them with
 its neighbours': the next scene is planned and its tiles read while the model finishes this one, and this one's
 outputs are finished and published while the model runs the next (on a GPU the model otherwise idles between
-scenes: about 0.23 s per 4096^2 scene on the 2-core VM, against the H100's 0.49 s of model time per such scene).
+scenes for a good share of a scene's model time; docs/benchmarks.md).
 :func:`segment` does the steps in a row.
 """
 

@@ -38,8 +38,8 @@ from .summary import counts, write_mosaics, write_summary
 
 # ranks with a smaller share wait at the final barrier for the others: as long as a large share may take
 BARRIER_TIMEOUT = timedelta(days=7)
-# the running summary lists every scene: rewritten after each of thousands it would cost more than they do (5,000
-# records: ~0.1 s a write), so at most this often, and never more than 5 % of the run; always at the end
+# the running summary lists every scene: rewritten after each of thousands it would cost more than they do, so
+# at most this often, and never more than 5 % of the run; always at the end
 SUMMARY_SECONDS = 10.0
 
 
@@ -82,7 +82,7 @@ class _ShareProgress(Callback):
     def progress(self, done: float, total: float, stage: str = "") -> None:
         if stage == "segment" and done and self.waiting is not None:
             # the model has this scene's first batch: a GPU works through it while the publishing thread holds
-            # the interpreter lock now and then (rasterio closing a written file: ~25 ms for a 4096^2 scene)
+            # the interpreter lock now and then (rasterio holds it while closing a written file)
             self.waiting.start()
             self.waiting = None
         if stage == "segment" and total:
@@ -201,10 +201,9 @@ class _Pass:
     With ``overlap_scenes`` the model does not idle between scenes: while it runs one scene, the previous
     one's outputs are finished and published in a background thread (:class:`_Publishing`), and once every
     tile of this one has been read the next one is opened and its reader started (:meth:`read_ahead`).
-    For a GPU (the default there): the model idled ~0.24 s per 4096^2 scene boundary on the 2-core VM, about
-    half the H100's model time for such a scene. On the CPU the model wants every core, and the overlapped
-    work only competes with it (bench part 5: 3.4 % more wall time overlapped), so scenes run one after
-    another there.
+    For a GPU (the default there): otherwise the model idles at every scene boundary for a good share of a
+    scene's model time. On the CPU the model wants every core and the overlapped work only competes with it,
+    so scenes run one after another there (figures: docs/benchmarks.md, "Bulk segmentation").
     """
 
     def __init__(self, share: _Share, scenes: list[tuple[int, Scene]], on_save: Any):
@@ -297,7 +296,7 @@ class _Pass:
         outputs = scene_outputs(share.bulk.out_dir, scene.name, share.bulk)
         cfg = share._scene_config(scene, outputs, _record(scene, order, share.ctx.rank, outputs.classes))
         if cfg is not None:  # else skipped or failed without reading: nothing to start
-            # in a thread: planning and opening take ~10 ms the model's thread spends feeding the GPU
+            # in a thread: the model's thread is better spent feeding the GPU than planning and opening
             self.ahead[index] = self.opener.submit(_open_ahead, cfg, self.progress, share._predictor())
 
     def canceled(self, index: int, record: dict[str, Any]) -> None:
