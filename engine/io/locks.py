@@ -7,7 +7,7 @@ and the process holding it, instead of interleaving its writes with the first on
 
 Usage::
 
-    with output_locks({"class raster (--out)": out, "probabilities (--probabilities)": probs}):
+    with output_locks({f"class raster ({setting('segment.output')})": out}):  # names a setting: see engine.errors
         ...  # write, rename
 """
 

@@ -3,8 +3,10 @@
 Every command (train, segment, evaluate, and any new one) calls :func:`check_outputs` before any work, with
 every file it reads and every file it will write, sidecars included::
 
-    check_outputs(inputs={"image (--image)": image, "aux (--aux)": [a1, a2]},
-                  outputs={"class raster (--out / OUTPUT)": [out, *raster_sidecars(out, qml=True)]})
+    check_outputs(inputs={f"image ({setting('segment.image')})": image, f"aux ({setting('segment.aux')})": [a1, a2]},
+                  outputs={f"class raster ({setting('segment.output')})": [out, *raster_sidecars(out, qml=True)]})
+
+The labels name settings with :func:`engine.errors.setting`: each front end shows its own control.
 
 Files are compared by identity, not by path string: ``os.stat`` (symlinks followed) gives the device and
 inode, so a hard link, a symlink, ``..`` segments or another spelling of the same file are all caught. An
@@ -119,10 +121,12 @@ def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str
     inputs: dict[str, Paths] = {f"data folder ({setting('data.data_dir')})": data_cfg.data_dir,
                                 "pretrained weights (--pretrained / PRETRAINED)": _every_file(model_cfg.pretrained)}
     for kind, scenes in (("", data_cfg.train_scenes), ("validation ", data_cfg.val_scenes)):
-        flag = "--val-" if kind else "--"
+        # the scene's image names its scenes setting (--image / --val-image, INPUT); its label and aux files are
+        # named by what they are
+        where = setting(f"data.{'val' if kind else 'train'}_scenes")
         for spec in scenes:
-            for key, parameter in (("image", "INPUT"), ("label", "LABELS"), ("aux", "AUX"), ("aoi", "AOI")):
-                label = f"{kind}{key} ({flag}{key}" + ("" if kind else f" / {parameter}") + ")"
+            for key in ("image", "label", "aux", "aoi"):
+                label = f"{kind}{key} of a scene ({where})"
                 inputs.setdefault(label, [])
                 inputs[label].extend(_as_list(getattr(spec, key)))  # type: ignore[union-attr]
     output = Path(train_cfg.output)
