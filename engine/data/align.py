@@ -140,7 +140,7 @@ def warped_blocks(dataset: Any, dst: RasterGrid, block: tuple[int, int], *, src_
     Reading one block's window warps that block alone, as ``warp_to_grid`` warps a grid of the block's size and
     place (bilinear, source nodata per band, NaN where no source pixel lands; the same values where the windows
     coincide). Why not ``warp_to_grid`` per block: ``reproject`` builds its coordinate transformer (PROJ) and its
-    in-memory datasets holding Python's interpreter lock, about 2 ms per 48-band call, and reader threads queue on
+    in-memory datasets holding Python's interpreter lock, for much of each call, and reader threads queue on
     that lock; the VRT builds them once, and a read warps with the lock released. GDAL picks a warped VRT's block
     size itself (512 x 128) and rasterio does not expose it, so it is set in the VRT's XML.
     """

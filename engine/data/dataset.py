@@ -162,7 +162,7 @@ class _TileDataset(torch.utils.data.Dataset):
         return state
 
     def _ensure_env(self) -> None:
-        """Keep one GDAL environment open per process: rasterio otherwise starts one per warp (~3 ms each)."""
+        """Keep one GDAL environment open per process: rasterio otherwise starts one per warp, each at a cost."""
         if self._env_pid != os.getpid():
             import rasterio
 
