@@ -142,12 +142,18 @@ def check_training_tile(tile: int, scene_sizes: list[tuple[str, int, int]], step
 
 def training_scene_sizes(data_cfg: Any) -> list[tuple[str, int, int]]:
     """(image, width, height) of every training scene, from the raster headers only."""
-    from ..data.raster import open_raster
     from ..data.sources import resolve_scenes
 
     train, _val = resolve_scenes(data_cfg, QuietCallback())  # its warnings come again when the data is read
+    return scene_sizes(train)
+
+
+def scene_sizes(specs: list[Any]) -> list[tuple[str, int, int]]:
+    """(image, width, height) of each scene spec, from the raster headers only."""
+    from ..data.raster import open_raster
+
     sizes = []
-    for spec in train:
+    for spec in specs:
         ds = open_raster(spec.image, "image")
         try:
             sizes.append((spec.image, int(ds.width), int(ds.height)))

@@ -115,18 +115,11 @@ def fitting_tile(sizes: list[tuple[str, int, int]], step: int, holdout: bool, ca
 
 def training_scenes(data_cfg: DataConfig) -> tuple[list[Any], list[Any], list[tuple[str, int, int]]]:
     """(training specs, validation specs, (image, width, height) of each training scene) from the headers."""
-    from ..data.raster import open_raster
     from ..data.sources import resolve_scenes
+    from ..runtime.resources import scene_sizes
 
     train, val = resolve_scenes(data_cfg, QuietCallback())  # its warnings come again when the data is read
-    sizes = []
-    for spec in train:
-        ds = open_raster(spec.image, "image")
-        try:
-            sizes.append((str(spec.image), int(ds.width), int(ds.height)))
-        finally:
-            ds.close()
-    return train, val, sizes
+    return train, val, scene_sizes(train)
 
 
 def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, given: Collection[str],
