@@ -146,7 +146,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[tuple[ModelConfig, Dat
     configs = (ModelConfig.from_dict(sections["model"]), DataConfig.from_dict(data),
                TrainConfig.from_dict(sections["train"]))
     # the engine checks its own inputs; only the command line knows the config file
-    check_outputs({"config file (--config)": getattr(args, "config", None)}, train_files(*configs)[1])
+    inputs, outputs = train_files(*configs)
+    check_outputs({**inputs, "config file (--config)": getattr(args, "config", None)}, outputs)
     return configs, {f"{name}.{key}" for name, values in sections.items() for key in values}
 
 
