@@ -40,12 +40,18 @@ from .sources import LAYER_PARAMETERS, _layer_items
 RASTER_FORMAT = "geotiff"
 
 
+def _property_text(prop: QgsProperty, context: QgsProcessingContext) -> str:
+    """A property's value as text (PyQGIS returns ``(value, ok)``)."""
+    value = prop.valueAsString(context.expressionContext())
+    return str(value[0] if isinstance(value, tuple) else value)
+
+
 def destination_path(value: Any, context: QgsProcessingContext) -> str | None:
     """The file or folder a destination value names; None for a temporary or memory output (always new)."""
     if isinstance(value, QgsProcessingOutputLayerDefinition):
         value = value.sink
     if isinstance(value, QgsProperty):
-        value = value.valueAsString(context.expressionContext())
+        value = _property_text(value, context)
     text = "" if value is None else str(value).strip()
     if not text or text == QgsProcessing.TEMPORARY_OUTPUT or text.startswith(("memory:", "postgres:", "spatialite:")):
         return None
@@ -101,7 +107,7 @@ def input_files(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
         if isinstance(definition, LAYER_PARAMETERS):
             for item in _layer_items(parameters.get(definition.name())):
                 if isinstance(item, QgsProperty):
-                    item = item.valueAsString(context.expressionContext())
+                    item = _property_text(item, context)
                 layer = item if isinstance(item, QgsMapLayer) else \
                     QgsProcessingUtils.mapLayerFromString(str(item), context, False)  # never loads a file
                 if layer is None:

@@ -36,7 +36,7 @@ def add_model_parameters(alg: QgsProcessingAlgorithm, **watch: str) -> None:
     """MODEL (one or more .dsmodel files) and WEIGHTS (ensemble weights). ``watch`` names the parameters the
     dialog's model summary checks against the bundle (``image``, ``aux`` layers or ``aux_patterns``)."""
     tr = alg.tr
-    model = add_parameter(alg, QgsProcessingParameterFile(
+    model = add_parameter(alg, ModelFileParameter(
         MODEL, tr("Model bundle (.dsmodel; several separated by ; for an ensemble)"),
         behavior=QgsProcessingParameterFile.Behavior.File, fileFilter=MODEL_FILTER),
         tr("The .dsmodel file written by Train DualStream. For an ensemble give several, separated by ';' "
@@ -86,6 +86,18 @@ def model_problem(path: str) -> str | None:
         return (f"Parameter MODEL: '{path}' is not a model bundle (its content is not a DualStream bundle); choose "
                 f"the .dsmodel file written by Train DualStream (several: separate them with ';').")
     return None
+
+
+class ModelFileParameter(QgsProcessingParameterFile):
+    """The MODEL file parameter: a bundle is accepted by its content whatever its name (QGIS's own check
+    accepts only names ending as the file filter does)."""
+
+    def checkValueIsAcceptable(self, value: Any, context: QgsProcessingContext | None = None  # noqa: N802
+                               ) -> bool:
+        paths = model_paths(value)
+        if paths and all(model_problem(path) is None for path in paths):
+            return True
+        return super().checkValueIsAcceptable(value, context)
 
 
 class ModelChecksMixin:

@@ -15,8 +15,8 @@ import pytest
 
 pytestmark = pytest.mark.qgis
 
-# algorithm id -> (parameters with the inputs as {key} placeholders and outputs in {out}, input each destination
-# is pointed at)
+# algorithm id -> (parameters with the inputs as {key} placeholders and outputs in {out}, the input each
+# destination is pointed at)
 RUNS = {
     "dualstream:train": ({"INPUT": "{image}", "LABELS": "{label_vector}", "EPOCHS": 1, "OUTPUT": "{out}/m.dsmodel"},
                          "image"),
@@ -24,6 +24,8 @@ RUNS = {
     "dualstream:segmentbulk": ({"INPUT": ["{image}"], "MODEL": "{bundle}", "OUTPUT": "{out}/bulk"}, "image"),
     "dualstream:evaluate": ({"INPUT": "{prediction}", "LABELS": "{label_vector}", "OUTPUT": "{out}/m.json"},
                             "label_vector"),
+    # no inputs: its folder pointed at an existing file (someone's image) must be refused all the same
+    "dualstream:sampledata": ({}, "image"),
 }
 
 
