@@ -16,6 +16,9 @@ from qgis.core import (
     QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMapLayer,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterRasterLayer,
 )
 
 from ..engine_bridge import engine_module
@@ -34,14 +37,7 @@ from .common import (
     parameters_help,
 )
 from .settings import add_settings, changed_settings, read_settings
-from .sources import (
-    MapLayerParameter,
-    MultipleLayersParameter,
-    RasterLayerParameter,
-    label_source,
-    raster_source,
-    raster_sources,
-)
+from .sources import label_source, raster_source, raster_sources
 from .train_form import FOLDER, add_mode_parameter, check_train_form, is_temporary, require_form, unused_inputs
 
 DEFAULT = "default"  # the family's own default preset / encoder
@@ -151,11 +147,11 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         add_mode_parameter(self)
-        add_parameter(self, RasterLayerParameter(
+        add_parameter(self, QgsProcessingParameterRasterLayer(
             self.INPUT, self.tr("Image layer"), optional=True),
             self.tr("Imagery to learn from (file-based raster, any band count and data type). Used when no "
                     "dataset folder is given."))
-        add_parameter(self, MapLayerParameter(
+        add_parameter(self, QgsProcessingParameterMapLayer(
             self.LABELS, self.tr("Label layer (raster or polygons)"), optional=True,
             types=[QgsProcessing.SourceType.TypeRaster, QgsProcessing.SourceType.TypeVectorPolygon]),
             self.tr("Classes for the image: a raster of class values (mapped with Label mapping), or a polygon "
@@ -163,7 +159,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         add_parameter(self, class_field_parameter(self.LABEL_FIELD, self.tr("Class field (polygon labels)")),
             self.tr("Field of the polygon layer holding the raw class value (mapped with Label mapping). Empty: "
                     "every polygon is class 1. Ignored for raster labels."))
-        aux = add_parameter(self, MultipleLayersParameter(
+        aux = add_parameter(self, QgsProcessingParameterMultipleLayers(
             self.AUX, self.tr("Aux layers (coarse rasters, in a fixed order)"), QgsProcessing.SourceType.TypeRaster,
             optional=True),
             self.tr("Auxiliary rasters (any CRS and resolution, covering the image). Their bands are stacked in "

@@ -23,7 +23,6 @@ from ...callbacks import Callback, time_left
 from ...config import BulkConfig, SegmentConfig
 from ...errors import CanceledError, ConfigError, DataError, DualStreamError, setting
 from ...io.atomic import write_text_atomic
-from ...io.safety import check_destination
 from ...io.writers import check_writable
 from ...runtime.distributed import DistContext, setup_distributed
 from ...runtime.environment import resolve_device_lazily
@@ -404,7 +403,8 @@ class _Publishing:
 
 def _check_out_dir(bulk: BulkConfig) -> Path:
     out = Path(bulk.out_dir).expanduser()
-    check_destination(out, f"output folder ({setting('bulk.out_dir')})", folder=True)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{setting('bulk.out_dir')} '{out}' is a file; give a folder (it is created if missing).")
     try:
         (out / MARKER_FOLDER).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
