@@ -12,9 +12,7 @@ Prediction and label may be two files, or two folders whose rasters are paired b
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from .config import EvaluateConfig
 from .errors import ConfigError, DataError, setting
 from .io.locks import output_locks
 from .io.safety import check_outputs, evaluate_files
+from .io.tables import csv_text
 from .io.writers import check_writable, read_prediction_tags, write_text_atomic
 from .training.metrics import ConfusionMatrix
 
@@ -306,11 +305,7 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
 
 
 def _rows_csv(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return csv_text(header, rows)  # class names and file names neutralised against formula injection
 
 
 def _fmt(value: float | None) -> str:

@@ -17,6 +17,8 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingParameterNumber,
+    QgsProperty,
     QgsProviderRegistry,
 )
 from qgis.PyQt.QtCore import QCoreApplication, QUrl
@@ -81,6 +83,30 @@ def run_engine(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise QgsProcessingException(exc.render(parameter_name)) from exc
 
 
+def number_problem(definition: QgsProcessingParameterNumber, value: Any, context: QgsProcessingContext
+                   ) -> str | None:
+    """What is wrong with a number parameter's value, with its range and what to give; None when it is fine."""
+    if definition.checkValueIsAcceptable(value, context):
+        return None
+    integer = definition.dataType() == QgsProcessingParameterNumber.Integer
+    shown = (lambda v: f"{int(v)}") if integer else (lambda v: f"{v:g}")
+    low, high = definition.minimum(), definition.maximum()
+    try:
+        number = float(value.valueAsString(context.expressionContext()) if isinstance(value, QgsProperty) else value)
+    except (TypeError, ValueError):
+        number = None
+    bounds = (f"from {shown(low)} to {shown(high)}" if low > -1e300 and high < 1e300
+              else f"of at least {shown(low)}" if low > -1e300 else f"of at most {shown(high)}" if high < 1e300
+              else "")
+    what = f"{'a whole number' if integer else 'a number'} {bounds}".strip()
+    if number is None:
+        return f"Parameter {definition.name()} ({definition.description()}): '{value}' is not a number; give {what}."
+    problem = (f"is above the largest value {shown(high)}" if number > high
+               else f"is below the smallest value {shown(low)}" if number < low else "is not allowed")
+    return (f"Parameter {definition.name()} ({definition.description()}): {shown(number)} {problem}; give {what}."
+            + (f" {definition.help()}" if definition.help() else ""))
+
+
 def layer_file_path(layer: QgsMapLayer | None, parameter: str) -> str:
     """The local file behind a map layer, for the engine (which reads files, not QGIS layers).
 
@@ -121,13 +147,16 @@ class DualStreamAlgorithm(QgsProcessingAlgorithm):
     def checkParameterValues(self, parameters: dict[str, Any], context: QgsProcessingContext  # noqa: N802
                              ) -> tuple[bool, str]:
         """Processing's per-parameter checks, except that layer parameters given as file paths are not loaded as
-        layers (that writes statistics beside the inputs; see :mod:`.sources`)."""
+        layers (that writes statistics beside the inputs; see :mod:`.sources`), and a number out of its range
+        says the range (QGIS says only "Incorrect parameter value")."""
         from .sources import LAYER_PARAMETERS, check_layer_value  # sources -> common -> base
 
         for definition in self.parameterDefinitions():
             value = parameters.get(definition.name())
             if isinstance(definition, LAYER_PARAMETERS):
                 problem = check_layer_value(definition, value, context)
+            elif isinstance(definition, QgsProcessingParameterNumber):
+                problem = number_problem(definition, value, context)
             elif not definition.checkValueIsAcceptable(value, context):
                 problem = f"Incorrect parameter value for {definition.name()}"
             else:
@@ -135,6 +164,15 @@ class DualStreamAlgorithm(QgsProcessingAlgorithm):
             if problem:
                 return False, problem
         return True, ""
+
+    def prepareAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> bool:
+        """Every destination through the engine's output-safety check before any work (see :mod:`.destinations`):
+        prepare runs on every way an algorithm is started, the dialog's checks do not."""
+        from .destinations import check_destinations
+
+        check_destinations(self, parameters, context)
+        return True
 
     def tr(self, text: str) -> str:
         return QCoreApplication.translate(type(self).__name__, text)

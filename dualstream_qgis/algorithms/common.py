@@ -8,6 +8,7 @@ config dataclasses expect, and says clearly what to change when that is impossib
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,11 @@ def extent_settings(algorithm: QgsProcessingAlgorithm, parameters: dict[str, Any
     crs_text = None
     if crs is not None and crs.isValid():
         crs_text = crs.authid() if crs.authid() else crs.toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED)
+    else:
+        # "xmin,xmax,ymin,ymax [EPSG:999999]": QGIS gives an invalid CRS and the extent would silently be taken in
+        # the image's CRS; the engine's CRS check refuses the text instead, naming it
+        given = re.search(r"\[(.*)\]\s*$", str(parameters.get(name)))
+        crs_text = given.group(1).strip() if given and given.group(1).strip() else None
     return [rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum()], crs_text
 
 

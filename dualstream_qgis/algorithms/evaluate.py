@@ -20,8 +20,6 @@ from qgis.core import (
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
-    QgsProcessingParameterMapLayer,
-    QgsProcessingParameterRasterLayer,
     QgsProcessingUtils,
     QgsWkbTypes,
 )
@@ -40,7 +38,7 @@ from .common import (
     parameters_help,
 )
 from .settings import add_settings, read_settings
-from .sources import label_source, raster_source
+from .sources import MapLayerParameter, RasterLayerParameter, label_source, raster_source
 
 #: Label values: how the labels become classes (index 0 is the default).
 LABEL_VALUE_CHOICES = ("the model's training values", "class numbers", "this mapping")
@@ -85,9 +83,9 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
-        add_parameter(self, QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Predicted class raster")),
+        add_parameter(self, RasterLayerParameter(self.INPUT, self.tr("Predicted class raster")),
                       self.tr("A raster of class numbers, e.g. written by Segment with DualStream."))
-        add_parameter(self, QgsProcessingParameterMapLayer(
+        add_parameter(self, MapLayerParameter(
             self.LABELS, self.tr("Label layer (raster or polygons)"),
             types=[QgsProcessing.SourceType.TypeRaster, QgsProcessing.SourceType.TypeVectorPolygon]),
             self.tr("Reference classes: a raster of class values (see Label values), or a polygon layer in "

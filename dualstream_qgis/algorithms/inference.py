@@ -14,6 +14,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..engine_bridge import engine_module
 from .common import add_parameter, parse_floats
 
 MODEL_FILTER = "DualStream model (*.dsmodel)"
@@ -35,7 +36,7 @@ def add_model_parameters(alg: QgsProcessingAlgorithm, **watch: str) -> None:
     """MODEL (one or more .dsmodel files) and WEIGHTS (ensemble weights). ``watch`` names the parameters the
     dialog's model summary checks against the bundle (``image``, ``aux`` layers or ``aux_patterns``)."""
     tr = alg.tr
-    model = add_parameter(alg, QgsProcessingParameterFile(
+    model = add_parameter(alg, ModelFileParameter(
         MODEL, tr("Model bundle (.dsmodel; several separated by ; for an ensemble)"),
         behavior=QgsProcessingParameterFile.Behavior.File, fileFilter=MODEL_FILTER),
         tr("The .dsmodel file written by Train DualStream. For an ensemble give several, separated by ';' "
@@ -57,9 +58,9 @@ def model_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
         raise QgsProcessingException("Parameter MODEL: choose at least one model bundle (.dsmodel) written by "
                                      "Train DualStream.")
     for path in models:
-        if not Path(path).is_file():
-            raise QgsProcessingException(f"Parameter MODEL: the model bundle '{path}' does not exist; choose a "
-                                         f".dsmodel file written by Train DualStream.")
+        problem = model_problem(path)
+        if problem:
+            raise QgsProcessingException(problem)
     weights = parse_floats(alg.parameterAsString(parameters, WEIGHTS, context), WEIGHTS) or None
     if weights is not None and len(weights) != len(models):
         raise QgsProcessingException(f"Parameter WEIGHTS: {len(weights)} weight(s) for {len(models)} model "
@@ -67,14 +68,46 @@ def model_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
     return {"models": models, "model_weights": weights}
 
 
+def model_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a MODEL (a folder, a FIFO, missing, not a bundle by its content), or None.
+
+    A bundle is recognised by its content, not its name: ``train --out model.bundle`` of an older version, or a
+    bundle renamed by hand, works as it does on the command line."""
+    kind = engine_module("io.safety").path_kind(path)
+    if kind is not None:
+        found = sorted(p.name for p in Path(path).glob("*.dsmodel")) if kind == "a folder" else []
+        inside = f" It holds {', '.join(found[:5])}." if found else ""
+        return (f"Parameter MODEL: '{path}' is {kind}, not a model bundle file; choose the .dsmodel file written "
+                f"by Train DualStream.{inside}")
+    if not Path(path).exists():
+        return (f"Parameter MODEL: the model bundle '{path}' does not exist; choose a .dsmodel file written by "
+                f"Train DualStream.")
+    if Path(path).suffix.lower() != ".dsmodel" and not engine_module("export.bundle").looks_like_bundle(path):
+        return (f"Parameter MODEL: '{path}' is not a model bundle (its content is not a DualStream bundle); choose "
+                f"the .dsmodel file written by Train DualStream (several: separate them with ';').")
+    return None
+
+
+class ModelFileParameter(QgsProcessingParameterFile):
+    """The MODEL file parameter: a bundle is accepted by its content whatever its name (QGIS's own check
+    accepts only names ending as the file filter does)."""
+
+    def checkValueIsAcceptable(self, value: Any, context: QgsProcessingContext | None = None  # noqa: N802
+                               ) -> bool:
+        paths = model_paths(value)
+        if paths and all(model_problem(path) is None for path in paths):
+            return True
+        return super().checkValueIsAcceptable(value, context)
+
+
 class ModelChecksMixin:
-    """Refuses a MODEL that is not a .dsmodel before the run starts (and joins several with ';')."""
+    """Refuses a MODEL that is not a bundle before the run starts (and joins several with ';')."""
 
     def checkParameterValues(self, parameters: dict[str, Any], context: QgsProcessingContext  # noqa: N802
                              ) -> tuple[bool, str]:
         models = model_paths(parameters.get(MODEL))
-        wrong = [path for path in models if Path(path).suffix.lower() != ".dsmodel"]
-        if wrong:
-            return False, (f"Parameter MODEL: '{wrong[0]}' is not a model bundle; choose the .dsmodel file written "
-                           f"by Train DualStream (several: separate them with ';').")
+        for path in models:
+            problem = model_problem(path)
+            if problem:
+                return False, problem
         return super().checkParameterValues(dict(parameters, **{MODEL: ";".join(models)}), context)  # type: ignore[misc]

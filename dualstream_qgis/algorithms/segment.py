@@ -12,9 +12,7 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterExtent,
-    QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
     QgsProcessingParameterVectorDestination,
 )
 
@@ -39,7 +37,7 @@ from .inference import (
     model_settings,
 )
 from .settings import add_settings, read_settings
-from .sources import raster_source, raster_sources
+from .sources import MultipleLayersParameter, RasterLayerParameter, raster_source, raster_sources
 
 RASTER_SUFFIXES = (".tif", ".tiff")
 
@@ -87,9 +85,9 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
-        add_parameter(self, QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Image layer")),
+        add_parameter(self, RasterLayerParameter(self.INPUT, self.tr("Image layer")),
                       self.tr("The image to segment: a file-based raster with the same bands as in training."))
-        aux = add_parameter(self, QgsProcessingParameterMultipleLayers(
+        aux = add_parameter(self, MultipleLayersParameter(
             self.AUX, self.tr("Aux layers (in the model's order)"), QgsProcessing.SourceType.TypeRaster, optional=True),
             self.tr("The auxiliary rasters the model was trained with, in the same order (files named like the "
                     "reference layout are put in order automatically). Any CRS; they must cover the image."))

@@ -16,7 +16,6 @@ from qgis.core import (
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
-    QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterString,
 )
 
@@ -38,7 +37,7 @@ from .inference import (
 )
 from .segment import image_stem
 from .settings import add_settings, read_settings
-from .sources import raster_sources
+from .sources import MultipleLayersParameter, raster_sources
 
 
 class BulkFeedback(FeedbackCallback):
@@ -94,7 +93,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
-        layers = add_parameter(self, QgsProcessingParameterMultipleLayers(
+        layers = add_parameter(self, MultipleLayersParameter(
             self.INPUT, self.tr("Image layers"), QgsProcessing.SourceType.TypeRaster, optional=True),
             self.tr("Scenes to segment as layers (file-based rasters with the bands the model was trained on)."))
         layers.setMetadata(LAYER_LIST_WRAPPER)

@@ -55,7 +55,9 @@ def add_settings(alg: QgsProcessingAlgorithm, *keys: str) -> dict[str, QgsProces
     added = {}
     for key in keys:
         s = _setting(key)
-        added[s.param] = add_parameter(alg, parameter(alg, key), alg.tr(s.decl.help), advanced=s.decl.advanced)
+        # a setting chosen when left at its default says how (engine.training.auto)
+        text = f"{s.decl.help} Left at its default: {s.decl.auto}." if s.decl.auto else s.decl.help
+        added[s.param] = add_parameter(alg, parameter(alg, key), alg.tr(text), advanced=s.decl.advanced)
     return added
 
 

@@ -26,6 +26,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
+from ..engine_bridge import engine_module
 from .common import VECTOR_LABEL_SUFFIXES, label_file, raster_file
 
 
@@ -52,6 +53,9 @@ def _resolve(value: Any, context: QgsProcessingContext, parameter: str) -> QgsMa
     if layer is not None:
         return layer
     path = text.split("|")[0]
+    special = special_file_problem(path)
+    if special:
+        raise QgsProcessingException(f"Parameter {parameter}: {special}; choose a layer or a raster or vector file.")
     if not Path(path).is_file():
         raise QgsProcessingException(f"Parameter {parameter}: '{text}' is neither a layer of the project nor a file "
                                      f"that exists; choose a raster layer or an existing raster file.")
@@ -97,6 +101,45 @@ def label_source(parameters: dict[str, Any], name: str,
     return path, resolved if is_vector else None
 
 
+def special_file_problem(value: Any) -> str | None:
+    """What a layer value's file is when it is no regular file nor folder (a FIFO, a device, a socket), else None.
+
+    QGIS opens such a path with GDAL to see whether it is a layer, and the open of a FIFO blocks forever."""
+    safety = engine_module("io.safety")
+    for item in _layer_items(value):
+        if isinstance(item, str):
+            path = item.split("|")[0]
+            kind = safety.path_kind(path)
+            if kind not in (None, "a folder"):
+                return f"'{path}' is {kind}, not a file"
+    return None
+
+
+class _RefusesSpecialFiles:
+    """A layer parameter whose check refuses a FIFO or device path before QGIS opens it as a layer.
+
+    ``qgis_process`` calls each parameter's ``checkValueIsAcceptable`` itself, before the algorithm's own
+    ``checkParameterValues``; QGIS's check loads the path as a layer, and GDAL's open of a FIFO never returns."""
+
+    def checkValueIsAcceptable(self, value: Any, context: QgsProcessingContext | None = None  # noqa: N802
+                               ) -> bool:
+        if special_file_problem(value):
+            return False
+        return super().checkValueIsAcceptable(value, context)  # type: ignore[misc]
+
+
+class RasterLayerParameter(_RefusesSpecialFiles, QgsProcessingParameterRasterLayer):
+    """QgsProcessingParameterRasterLayer that refuses FIFOs and devices (see :class:`_RefusesSpecialFiles`)."""
+
+
+class MapLayerParameter(_RefusesSpecialFiles, QgsProcessingParameterMapLayer):
+    """QgsProcessingParameterMapLayer that refuses FIFOs and devices (see :class:`_RefusesSpecialFiles`)."""
+
+
+class MultipleLayersParameter(_RefusesSpecialFiles, QgsProcessingParameterMultipleLayers):
+    """QgsProcessingParameterMultipleLayers that refuses FIFOs and devices (see :class:`_RefusesSpecialFiles`)."""
+
+
 LAYER_PARAMETERS = (QgsProcessingParameterRasterLayer, QgsProcessingParameterMultipleLayers,
                     QgsProcessingParameterMapLayer)
 
@@ -111,6 +154,9 @@ def check_layer_value(definition: QgsProcessingParameterDefinition, value: Any,
     if not items:
         return None if definition.flags() & QgsProcessingParameterDefinition.Flag.FlagOptional else (
             f"Parameter {definition.name()}: no layer was given; choose a layer or a file.")
+    special = special_file_problem(value)
+    if special:
+        return f"Parameter {definition.name()}: {special}; choose a layer or a raster or vector file."
     plain = [item for item in items if isinstance(item, str)]
     if len(plain) < len(items) or any(QgsProcessingUtils.mapLayerFromString(i, context, False) for i in plain):
         return None if definition.checkValueIsAcceptable(value, context) else (

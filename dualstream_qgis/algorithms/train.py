@@ -16,9 +16,6 @@ from qgis.core import (
     QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
-    QgsProcessingParameterMapLayer,
-    QgsProcessingParameterMultipleLayers,
-    QgsProcessingParameterRasterLayer,
 )
 
 from ..engine_bridge import engine_module
@@ -37,7 +34,14 @@ from .common import (
     parameters_help,
 )
 from .settings import add_settings, changed_settings, read_settings
-from .sources import label_source, raster_source, raster_sources
+from .sources import (
+    MapLayerParameter,
+    MultipleLayersParameter,
+    RasterLayerParameter,
+    label_source,
+    raster_source,
+    raster_sources,
+)
 from .train_form import FOLDER, add_mode_parameter, check_train_form, is_temporary, require_form, unused_inputs
 
 DEFAULT = "default"  # the family's own default preset / encoder
@@ -147,11 +151,11 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         add_mode_parameter(self)
-        add_parameter(self, QgsProcessingParameterRasterLayer(
+        add_parameter(self, RasterLayerParameter(
             self.INPUT, self.tr("Image layer"), optional=True),
             self.tr("Imagery to learn from (file-based raster, any band count and data type). Used when no "
                     "dataset folder is given."))
-        add_parameter(self, QgsProcessingParameterMapLayer(
+        add_parameter(self, MapLayerParameter(
             self.LABELS, self.tr("Label layer (raster or polygons)"), optional=True,
             types=[QgsProcessing.SourceType.TypeRaster, QgsProcessing.SourceType.TypeVectorPolygon]),
             self.tr("Classes for the image: a raster of class values (mapped with Label mapping), or a polygon "
@@ -159,7 +163,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         add_parameter(self, class_field_parameter(self.LABEL_FIELD, self.tr("Class field (polygon labels)")),
             self.tr("Field of the polygon layer holding the raw class value (mapped with Label mapping). Empty: "
                     "every polygon is class 1. Ignored for raster labels."))
-        aux = add_parameter(self, QgsProcessingParameterMultipleLayers(
+        aux = add_parameter(self, MultipleLayersParameter(
             self.AUX, self.tr("Aux layers (coarse rasters, in a fixed order)"), QgsProcessing.SourceType.TypeRaster,
             optional=True),
             self.tr("Auxiliary rasters (any CRS and resolution, covering the image). Their bands are stacked in "

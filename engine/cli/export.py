@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.output and not args.stac:
         raise ConfigError("Nothing to export: give --onnx OUT.onnx, --stac ITEM.json, or both.")
+    _check_files(args)  # before any work: no output onto the bundle, no device or misnamed output (int8 too)
     if not args.output:
         return _write_card(args)
     from ..export.onnx_export import export_onnx
@@ -106,12 +107,18 @@ def _export_int8(args: argparse.Namespace, callback: object) -> tuple:
     return result, quantized
 
 
+def _check_files(args: argparse.Namespace) -> None:
+    from ..io.safety import BUNDLE_GIVE, Files, check_outputs
+
+    check_outputs(inputs={"model bundle (MODEL)": Files(args.model, "bundle", give=BUNDLE_GIVE)},
+                  outputs={"STAC item (--stac)": Files(args.stac, "json"), "ONNX model (--onnx)": Files(args.output,
+                                                                                                      "onnx")})
+
+
 def _write_card(args: argparse.Namespace) -> int:
     from ..export.stac import write_model_card
-    from ..io.safety import check_outputs
 
-    inputs = {"model bundle (MODEL)": args.model, **({"ONNX model (--onnx)": args.output} if args.output else {})}
-    check_outputs(inputs=inputs, outputs={"STAC item (--stac)": args.stac})
+    _check_files(args)
     path = write_model_card(args.model, args.stac, onnx=args.output)
     if not args.quiet and not args.json:
         assets = "the bundle and the ONNX file" if args.output else "the bundle"

@@ -72,7 +72,8 @@ def segment_config_from_args(args: argparse.Namespace, bulk: bool = False) -> Se
             raise ConfigError(f"segment needs {flag} (or segment.{key} in the config file).")
     cfg = SegmentConfig.from_dict(settings)
     # the engine checks its own inputs; only the command line knows the config file
-    check_outputs({"config file (--config)": getattr(args, "config", None)}, segment_files(cfg)[1])
+    inputs, outputs = segment_files(cfg)
+    check_outputs({**inputs, "config file (--config)": getattr(args, "config", None)}, outputs)
     return cfg
 
 

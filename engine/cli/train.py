@@ -146,7 +146,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[tuple[ModelConfig, Dat
     configs = (ModelConfig.from_dict(sections["model"]), DataConfig.from_dict(data),
                TrainConfig.from_dict(sections["train"]))
     # the engine checks its own inputs; only the command line knows the config file
-    check_outputs({"config file (--config)": getattr(args, "config", None)}, train_files(*configs)[1])
+    inputs, outputs = train_files(*configs)
+    check_outputs({**inputs, "config file (--config)": getattr(args, "config", None)}, outputs)
     return configs, {f"{name}.{key}" for name, values in sections.items() for key in values}
 
 
@@ -173,10 +174,11 @@ def run(args: argparse.Namespace) -> int:
     configs, given = settings_from_args(args)
     with TqdmCallback(quiet=args.quiet) as callback:
         chosen = choose_settings(*configs, given)  # before any data is read: a tile that cannot fit fails here
-        for line in chosen.lines(_flag_name):
+        main = int(os.environ.get("RANK", "0")) == 0  # under torchrun every process chooses alike, rank 0 says so
+        for line in chosen.lines(_flag_name) if main else []:
             callback.info(line)
         result = train(*chosen.configs, callback)
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 prints the result
+    if not main:  # under torchrun only rank 0 prints the result
         return 0
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2, default=str)

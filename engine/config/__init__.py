@@ -31,9 +31,13 @@ from .base import (
     TTA_MODES,
     Settings,
     _check,
+    check_class_colors,
+    check_class_names,
     fill_class_colors,
+    invalid_colors,
     load_config_file,
     parse_label_pairs,
+    repaired_class_colors,
 )
 from .inference import BulkConfig, EvaluateConfig, SegmentConfig
 from .training import AugmentConfig, DataConfig, LossConfig, SceneSpec, TrainConfig, parse_loss_terms
@@ -42,8 +46,9 @@ __all__ = [
     "AMP_MODES", "BACKENDS", "BULK", "CLASS_PALETTE", "DEVICES", "EARLY_STOP_METRICS", "LOSS_ALIASES", "LOSS_TERMS",
     "OPTIMIZERS", "REFERENCE_AUX_BANDS_PER_FILE", "REFERENCE_AUX_PREFIXES", "SCHEDULES", "SETTINGS_SECTIONS",
     "TTA_MODES", "AugmentConfig", "BulkConfig", "DataConfig", "EvaluateConfig", "LossConfig", "SceneSpec",
-    "SegmentConfig", "Settings", "TrainConfig", "_check", "fill_class_colors", "load_config_file",
-    "parse_label_pairs", "parse_loss_terms",
+    "SegmentConfig", "Settings", "TrainConfig", "_check", "check_class_colors", "check_class_names",
+    "fill_class_colors", "invalid_colors", "load_config_file", "parse_label_pairs", "parse_loss_terms",
+    "repaired_class_colors",
 ]
 
 #: The declared settings' sections (as in config files and in ``setting("section.field")`` message markers).

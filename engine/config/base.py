@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -74,6 +75,58 @@ def fill_class_colors(colors: list[str], count: int) -> list[str]:
     while len(filled) < count:
         filled.append(spare[(len(filled) - len(colors)) % len(spare)])
     return filled
+
+
+# '#rrggbb' (also '#rgb' and '#rrggbbaa', with or without '#'): what the colour table and QML writers take
+COLOR_PATTERN = re.compile(r"#?(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
+CLASS_NAME_MAX = 100  # characters; names go into colour tables, QML, CSV headers and layer legends
+
+
+def invalid_colors(colors: list[Any]) -> list[Any]:
+    """The entries of ``colors`` that are not hex colours the writers take (see :data:`COLOR_PATTERN`)."""
+    return [c for c in colors if not isinstance(c, str) or not COLOR_PATTERN.fullmatch(c.strip())]
+
+
+def check_class_colors(colors: list[Any], names: list[Any], where: str = named("data.class_colors")) -> None:
+    """ConfigError naming every colour that is not '#rrggbb' and the class it belongs to."""
+    bad = [(i, c) for i, c in enumerate(colors) if invalid_colors([c])]
+    if bad:
+        shown = ", ".join(f"{c!r} (class {i}{f' {names[i]!r}' if i < len(names) else ''})" for i, c in bad[:5])
+        raise ConfigError(f"{where}: {shown} {'is not a colour' if len(bad) == 1 else 'are not colours'}; give "
+                          f"one '#rrggbb' hex colour per class, e.g. #ff0000 for red.")
+
+
+def check_class_names(names: list[Any], where: str = named("data.class_names")) -> None:
+    """ConfigError for a class name that is empty, too long, has control characters, or is given twice."""
+    for i, name in enumerate(names):
+        text = name if isinstance(name, str) else None
+        problem = ("is not text" if text is None else "is empty" if not text.strip()
+                   else f"is longer than {CLASS_NAME_MAX} characters" if len(text) > CLASS_NAME_MAX
+                   else "contains a control character (tab, newline, ...)"
+                   if any(ord(ch) < 32 or ord(ch) == 127 for ch in text) else None)
+        _check(problem is None, f"{where}: the name of class {i} ({name!r}) {problem}; give every class a short "
+                                f"printable name.")
+    seen = [n for i, n in enumerate(names) if n in names[:i]]
+    _check(not seen, f"{where}: the class name(s) {seen} are given twice; every class needs its own name.")
+
+
+def repaired_class_colors(colors: list[Any], names: list[Any], where: str) -> tuple[list[str], str | None]:
+    """A bundle's class colours with those that are not colours (or missing) replaced by palette colours, and
+    the warning that says so (None when all are fine): a model trained before colours were checked still runs,
+    and says which colours it changed before any tile is read."""
+    bad = invalid_colors(list(colors))
+    if not bad and len(colors) == len(names):
+        return list(colors), None
+    kept = [c for c in colors if c not in bad][:len(names)]
+    filled = fill_class_colors(kept, len(names))
+    fixed, spare = [], iter(filled[len(kept):])
+    for i in range(len(names)):
+        color = colors[i] if i < len(colors) else None
+        fixed.append(color if color is not None and color not in bad else next(spare))
+    changed = ", ".join(f"class {i} {names[i]!r}: {colors[i] if i < len(colors) else 'none'!r} -> {fixed[i]}"
+                        for i in range(len(names)) if i >= len(colors) or colors[i] != fixed[i])
+    return fixed, (f"The model bundle '{where}' carries class colour(s) that are not '#rrggbb' colours; using "
+                   f"{changed} for the class raster's colour table and style.")
 
 
 def _check(condition: bool, message: str) -> None:

@@ -114,6 +114,10 @@ class SegmentConfig(Settings):
             self.extent = [float(v) for v in self.extent]
             _check(self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
                    f"extent must have xmin < xmax and ymin < ymax (got {self.extent}).")
+        if self.extent_crs is not None and str(self.extent_crs).strip():
+            from ..data.labels import check_crs
+
+            check_crs(self.extent_crs, f"extent CRS ({named('segment.extent_crs')})")
         _check(self.device in DEVICES or self.device.startswith("cuda:"),
                f"device '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
         if self.model_weights is not None:

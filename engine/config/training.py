@@ -31,6 +31,8 @@ from .base import (
     SECTION,
     Settings,
     _check,
+    check_class_colors,
+    check_class_names,
     parse_label_pairs,
 )
 
@@ -49,6 +51,10 @@ class SceneSpec(Settings):
 
     def __post_init__(self) -> None:
         _check(bool(self.image), "a scene needs an image raster path.")
+        if self.extent_crs is not None and str(self.extent_crs).strip():
+            from ..data.labels import check_crs
+
+            check_crs(self.extent_crs, f"extent CRS of the scene '{self.image}'")
         if self.extent is not None:
             _check(len(self.extent) == 4, f"extent must be [xmin, ymin, xmax, ymax] (got {self.extent}).")
             self.extent = [float(v) for v in self.extent]
@@ -227,6 +233,8 @@ class DataConfig(Settings):
         _check(len(self.class_names) >= 2, "class_names needs at least two names (background and one class).")
         _check(len(self.class_colors) == len(self.class_names),
                f"class_colors has {len(self.class_colors)} entries but class_names has {len(self.class_names)}.")
+        check_class_names(self.class_names)
+        check_class_colors(self.class_colors, self.class_names)
         _check(self.statistics in ("percentile", "meanstd"), "statistics must be 'percentile' or 'meanstd'.")
         _check(self.statistics_tiles >= 1, f"statistics_tiles must be >= 1 (got {self.statistics_tiles}).")
         _check(0 <= self.label_default_class < len(self.class_names),

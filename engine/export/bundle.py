@@ -19,12 +19,14 @@ from typing import Any
 
 from ..errors import BundleError
 from ..io.atomic import write_bytes_atomic
+from ..io.safety import check_input_file
 from ..runtime.environment import require
 
 BUNDLE_FORMAT = "dualstream-bundle"
 BUNDLE_VERSION = 2  # 2: model families (metadata "model" = the family config, "name" = the family)
 BUNDLE_SUFFIX = ".dsmodel"
 METADATA_KEY = "dualstream"
+MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on the JSON header
 REQUIRED_KEYS = ("format", "format_version", "model", "data", "weights_sha256")
 REQUIRED_DATA_KEYS = ("vision_bands", "vision_stats", "aux_channels", "class_names", "class_colors", "tile_size")
 
@@ -99,9 +101,27 @@ def save_bundle(path: str | os.PathLike, model: Any, metadata: dict[str, Any]) -
     return str(path)
 
 
+def looks_like_bundle(path: str | os.PathLike) -> bool:
+    """Whether the regular file ``path`` is a DualStream bundle by its content (a safetensors header carrying
+    the ``dualstream`` metadata), whatever its name: a bundle saved as ``model.bundle`` is still one. Reads the
+    header only, with no package needed (the QGIS plugin asks before torch is loaded)."""
+    try:
+        if not Path(path).is_file():  # never open a FIFO or a device: the read would block or never end
+            return False
+        with open(path, "rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if not 0 < size <= MAX_HEADER_BYTES:
+                return False
+            header = json.loads(handle.read(size))
+    except (OSError, ValueError):
+        return False
+    return isinstance(header, dict) and METADATA_KEY in (header.get("__metadata__") or {})
+
+
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The bundle's metadata, without loading weights. Raises BundleError for anything that is not a bundle."""
     path = Path(path)
+    check_input_file(path, "model bundle", give="the .dsmodel file written by `train`", suffixes=(BUNDLE_SUFFIX,))
     if not path.is_file():
         raise BundleError(f"Model bundle '{path}' does not exist; pass the file written by `train`.")
     safetensors = require("safetensors")

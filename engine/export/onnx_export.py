@@ -24,7 +24,7 @@ from typing import Any
 from ..callbacks import Callback
 from ..errors import ConfigError, ModelError
 from ..io.atomic import temporary_path
-from ..io.safety import check_outputs
+from ..io.safety import BUNDLE_GIVE, Files, check_outputs
 from ..io.writers import check_writable
 from ..runtime.environment import require
 from .bundle import load_bundle
@@ -107,6 +107,9 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     require("onnx")
     require("onnxruntime")
     output = Path(output)
+    # before any other check: an output onto the bundle is refused as such, whatever its name
+    check_outputs(inputs={"model bundle (MODEL)": Files(str(bundle), "bundle", give=BUNDLE_GIVE)},
+                  outputs={"ONNX model (--onnx)": Files(str(output), "onnx")})
     if not is_onnx_path(output):
         raise ConfigError(f"The ONNX output '{output}' must end in .onnx; for example --onnx model.onnx.")
     if not MIN_OPSET <= opset <= MAX_OPSET:
@@ -114,7 +117,6 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
                           f"--opset {DEFAULT_OPSET} (the default).")
     if batch_size < 1:
         raise ConfigError(f"batch size {batch_size} must be >= 1.")
-    check_outputs(inputs={"model bundle (MODEL)": str(bundle)}, outputs={"ONNX model (--onnx)": str(output)})
     check_writable(output, "ONNX model")
     loaded = load_bundle(bundle, "cpu")
     model, meta = loaded.model, loaded.metadata

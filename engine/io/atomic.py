@@ -104,6 +104,18 @@ def _windows_process_alive(pid: int) -> bool:
         return True
 
 
+def refuse_special(destination: str | os.PathLike) -> None:
+    """OutputError when ``destination`` exists but is not a regular file: the final rename would replace a
+    device, a FIFO or a socket by a file, or fail on a folder. The last guard behind the checks before a run
+    (:mod:`engine.io.safety`), for every file written, side files included."""
+    from .safety import path_kind
+
+    kind = path_kind(destination)
+    if kind is not None:
+        raise OutputError(f"'{destination}' is {kind}, which is not replaced by an output; choose the path of a new "
+                          f"or existing regular file. Nothing was written there.")
+
+
 def format_bytes(n: float) -> str:
     """1536 -> '1.5 KiB'."""
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
@@ -164,6 +176,7 @@ def atomic_file(destination: str | os.PathLike, size: int | None = None) -> Iter
         OutputError: the file system refused the write (disk full, file too large, I/O error).
     """
     destination = Path(destination)
+    refuse_special(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(destination)
     recorder: _RecordingWriter | None = None

@@ -14,14 +14,27 @@ output that does not exist yet is compared by its resolved path with the other o
 :class:`~engine.errors.ConfigError` naming both parameters and both paths. Folders given as inputs count with
 every raster or vector file inside them.
 
-The helpers :func:`raster_sidecars`, :func:`train_files`, :func:`segment_files` and :func:`evaluate_files` list
-what each command reads and writes, so the entry points stay one line.
+The same call refuses, before any work:
+
+- an output that exists but is not a regular file (a device such as ``/dev/full``, a FIFO, a socket, a
+  folder where a file is written), followed through symlinks;
+- an output whose name does not end as its format does (``--out o.png`` for a GeoTIFF): give the paths as
+  :class:`Files` with a ``format`` from :data:`FORMATS`;
+- an input that is not a regular file (a FIFO would block the first read forever; a folder is an input only
+  where :class:`Files` says ``folder=True``).
+
+The front ends (CLI flags, QGIS destination parameters) call the same functions, so each destination is
+checked the same way wherever it comes from. The helpers :func:`raster_sidecars`, :func:`train_files`,
+:func:`segment_files` and :func:`evaluate_files` list what each command reads and writes, so the entry points
+stay one line.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+import stat
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
@@ -36,6 +49,111 @@ SHAPEFILE_PARTS = (".shx", ".dbf", ".prj", ".cpg", ".qix")
 DATA_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2", ".gpkg", ".geojson", ".shp", *SHAPEFILE_PARTS)
 
 
+# format -> the file name endings of that format (the first is the one to suggest)
+FORMATS: dict[str, tuple[str, ...]] = {
+    "geotiff": (".tif", ".tiff"),
+    "gpkg": (".gpkg",),
+    "json": (".json",),
+    "csv": (".csv",),
+    "html": (".html", ".htm"),
+    "onnx": (".onnx",),
+    "bundle": (".dsmodel",),
+}
+RASTER_GIVE = "a raster file (GeoTIFF or another GDAL format)"
+BUNDLE_GIVE = "the .dsmodel file written by train (or an .onnx file written by export)"
+FORMAT_NAMES = {"geotiff": "a GeoTIFF", "gpkg": "a GeoPackage", "json": "JSON", "csv": "CSV", "html": "HTML",
+                "onnx": "an ONNX model", "bundle": "a DualStream model bundle"}
+
+
+@dataclass(frozen=True)
+class Files:
+    """Paths of one input or output with what they must be.
+
+    ``format``: (outputs) a key of :data:`FORMATS`; the first path must end in one of its suffixes.
+    ``folder``: a folder is expected (outputs: a folder destination) or accepted (inputs: a data folder).
+    ``give``: (inputs) what to give instead of something that is not a file; a folder's files of ``format`` are
+    listed with it.
+    """
+
+    paths: Paths
+    format: str | None = None
+    folder: bool = False
+    give: str = ""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_as_list(self.paths))
+
+    def __bool__(self) -> bool:
+        return bool(_as_list(self.paths))
+
+
+def path_kind(path: PathLike) -> str | None:
+    """What ``path`` is when it exists but is not a regular file ("a folder", "a named pipe (FIFO)", ...);
+    None for a regular file or a path that does not exist (symlinks followed)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def check_input_file(path: PathLike, what: str, folder_ok: bool = False, give: str = "",
+                     suffixes: tuple[str, ...] = ()) -> None:
+    """Refuse an input that exists but is not a regular file (a FIFO, a device, a socket; a folder unless
+    ``folder_ok``), before anything opens it: a FIFO would block the first read forever.
+
+    ``what`` names the input as the user knows it (``"image (--image / INPUT)"``), ``give`` what to give instead
+    (``"the .dsmodel file written by train"``); a folder's files ending in ``suffixes`` are listed.
+    """
+    kind = path_kind(path)
+    if kind is None or (folder_ok and kind == "a folder"):
+        return
+    inside = ""
+    if kind == "a folder" and suffixes:
+        try:
+            found = sorted(n for n in os.listdir(path) if n.lower().endswith(suffixes) and not n.startswith("."))
+        except OSError:
+            found = []
+        if found:
+            inside = f" It holds {', '.join(found[:5])}{' ...' if len(found) > 5 else ''}."
+    raise ConfigError(f"The {what} '{path}' is {kind}, not a file; give {give or 'the file itself'}.{inside} "
+                      f"Nothing was read or written.")
+
+
+def check_destination(path: PathLike, what: str, fmt: str | None = None, folder: bool = False) -> None:
+    """Refuse a destination that exists but is not what is written there (a device, a FIFO, a socket; a folder
+    where a file is written, a file where a folder is), and a file name whose ending is not its format's."""
+    kind = path_kind(path)
+    if folder:
+        if kind is None and os.path.exists(path):
+            kind = "a file"
+        if kind not in (None, "a folder"):
+            raise ConfigError(f"The {what} '{path}' is {kind}, not a folder; give a folder (it is created if "
+                              f"missing). Nothing was written.")
+        return
+    if kind is not None:
+        advice = ("give a file name inside it" if kind == "a folder"
+                  else "give the path of a new or existing regular file")
+        raise ConfigError(f"The {what} '{path}' is {kind}, which is not replaced by an output; {advice}. Nothing "
+                          f"was written.")
+    if fmt is not None:
+        suffixes = FORMATS[fmt]
+        if Path(path).suffix.lower() not in suffixes:
+            raise ConfigError(f"The {what} '{path}' is written as {FORMAT_NAMES.get(fmt, fmt)}, but its name ends in "
+                              f"'{Path(path).suffix or '(nothing)'}'; give a name ending in {' or '.join(suffixes)}, "
+                              f"e.g. '{Path(path).with_suffix(suffixes[0]).name}'.")
+
+
 def file_identity(path: PathLike) -> tuple[Any, ...]:
     """``("file", st_dev, st_ino)`` for an existing file (symlinks followed), else ``("path", resolved path)``."""
     try:
@@ -47,7 +165,9 @@ def file_identity(path: PathLike) -> tuple[Any, ...]:
     return ("file", st.st_dev, st.st_ino)
 
 
-def _as_list(value: Paths) -> list[str]:
+def _as_list(value: Paths | Files) -> list[str]:
+    if isinstance(value, Files):
+        return _as_list(value.paths)
     if value is None:
         return []
     if isinstance(value, (str, os.PathLike)):
@@ -66,30 +186,29 @@ def _expand_input(path: str) -> list[str]:
     return [path]
 
 
-def check_outputs(inputs: Mapping[str, Paths], outputs: Mapping[str, Paths]) -> None:
-    """Refuse a run whose outputs (or their sidecars) are any of its inputs, or each other.
+def check_outputs(inputs: Mapping[str, Paths | Files], outputs: Mapping[str, Paths | Files]) -> None:
+    """Refuse a run whose outputs (or their sidecars) are any of its inputs, or each other; whose outputs are
+    not regular files or new paths, or are misnamed for their format; whose inputs are not regular files.
 
     Args:
-        inputs: parameter name (as the user knows it, e.g. ``"image (--image)"``) -> path, list of paths or None.
-            Folders count with every raster or vector file inside.
-        outputs: parameter name -> path(s) the run writes, sidecars included (see :func:`raster_sidecars`).
+        inputs: parameter name (as the user knows it, e.g. ``"image (--image)"``) -> path, list of paths or None
+            (a folder counts with every raster or vector file inside), or :class:`Files` (a file each, unless
+            ``folder=True``). Whatever exists must be a regular file (or that folder).
+        outputs: parameter name -> path(s) the run writes, sidecars included (see :func:`raster_sidecars`), or
+            :class:`Files` with the format of the first path.
 
     Raises:
-        ConfigError: an output is the same file as an input (or as another output), naming both parameters.
+        ConfigError: naming the parameter(s), the path(s) and what to give instead.
     """
     written: dict[tuple[Any, ...], tuple[str, str]] = {}
     for name, value in outputs.items():
         for path in _as_list(value):
-            if Path(path).is_dir():
-                raise ConfigError(f"The {name} '{path}' is a folder; give a file name inside it.")
             key = file_identity(path)
             if key in written and written[key][0] != name:
                 other, other_path = written[key]
                 raise ConfigError(f"The {name} '{path}' and the {other} '{other_path}' are the same file; give "
                                   f"each output its own name.")
             written.setdefault(key, (name, path))
-    if not written:
-        return
     for name, value in inputs.items():
         for given in _as_list(value):
             for path in _expand_input(given):
@@ -100,6 +219,15 @@ def check_outputs(inputs: Mapping[str, Paths], outputs: Mapping[str, Paths]) -> 
                     raise ConfigError(
                         f"The {out_name} '{out_path}' would overwrite the {name} '{given}'{what}: they are the "
                         f"same file. Nothing was written; choose another output name.")
+    for name, value in outputs.items():
+        spec = value if isinstance(value, Files) else Files(value)
+        for index, path in enumerate(_as_list(spec.paths)):
+            check_destination(path, name, spec.format if index == 0 else None, spec.folder and index == 0)
+    for name, value in inputs.items():
+        spec = value if isinstance(value, Files) else Files(value, folder=True)  # plain paths: folders count
+        for path in _as_list(spec.paths):
+            check_input_file(path, name, folder_ok=spec.folder, give=spec.give,
+                             suffixes=FORMATS.get(spec.format or "", ()))
 
 
 def raster_sidecars(path: PathLike | None, qml: bool = False) -> list[str]:
@@ -113,13 +241,15 @@ def raster_sidecars(path: PathLike | None, qml: bool = False) -> list[str]:
     return files
 
 
-def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str, Paths], dict[str, Paths]]:
+def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str, Paths | Files],
+                                                                      dict[str, Paths | Files]]:
     """What ``train`` reads (scenes, data folder, pretrained folder) and writes (bundle, checkpoint, reports)."""
     from ..training.checkpoint import checkpoint_path
     from ..training.report import report_paths
 
-    inputs: dict[str, Paths] = {f"data folder ({setting('data.data_dir')})": data_cfg.data_dir,
-                                "pretrained weights (--pretrained / PRETRAINED)": _every_file(model_cfg.pretrained)}
+    inputs: dict[str, Paths | Files] = {
+        f"data folder ({setting('data.data_dir')})": Files(data_cfg.data_dir, folder=True),
+        "pretrained weights (--pretrained / PRETRAINED)": _every_file(model_cfg.pretrained)}
     for kind, scenes in (("", data_cfg.train_scenes), ("validation ", data_cfg.val_scenes)):
         # the scene's image names its scenes setting (--image / --val-image, INPUT); its label and aux files are
         # named by what they are
@@ -127,11 +257,11 @@ def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str
         for spec in scenes:
             for key in ("image", "label", "aux", "aoi"):
                 label = f"{kind}{key} of a scene ({where})"
-                inputs.setdefault(label, [])
-                inputs[label].extend(_as_list(getattr(spec, key)))  # type: ignore[union-attr]
+                files = inputs.setdefault(label, Files([], give="a file, not a folder"))
+                files.paths.extend(_as_list(getattr(spec, key)))  # type: ignore[union-attr]
     output = Path(train_cfg.output)
-    outputs: dict[str, Paths] = {
-        f"model bundle ({setting('train.output')})": [str(output), f"{output}.partial"],
+    outputs: dict[str, Paths | Files] = {
+        f"model bundle ({setting('train.output')})": Files([str(output), f"{output}.partial"], "bundle"),
         # the checkpoint is rewritten by a resumed run on purpose; it is an output, never an input here
         f"training checkpoint ({setting('train.output')} + .ckpt)": str(checkpoint_path(output)),
         f"training report (beside {setting('train.output')})": list(report_paths(output).values()),
@@ -139,30 +269,33 @@ def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str
     return inputs, outputs
 
 
-def segment_files(cfg: Any) -> tuple[dict[str, Paths], dict[str, Paths]]:
+def segment_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths | Files]]:
     """What ``segment`` reads (image, aux, bundles, AOI) and writes (classes + style, probabilities, polygons)."""
-    inputs: dict[str, Paths] = {f"image ({setting('segment.image')})": cfg.image,
-                                f"aux raster ({setting('segment.aux')})": cfg.aux,
-                                f"model bundle ({setting('segment.models')})": cfg.models,
-                                f"AOI ({setting('segment.aoi')})": cfg.aoi}
-    outputs: dict[str, Paths] = {
-        f"class raster ({setting('segment.output')})": raster_sidecars(cfg.output, qml=True),
-        f"probability raster ({setting('segment.probabilities')})": raster_sidecars(cfg.probabilities),
-        f"polygons ({setting('segment.polygons')})": cfg.polygons,
+    inputs: dict[str, Paths | Files] = {
+        f"image ({setting('segment.image')})": Files(cfg.image, give=RASTER_GIVE),
+        f"aux raster ({setting('segment.aux')})": Files(cfg.aux, give=RASTER_GIVE),
+        f"model bundle ({setting('segment.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
+        f"AOI ({setting('segment.aoi')})": Files(cfg.aoi, give="a polygon layer file")}
+    outputs: dict[str, Paths | Files] = {
+        f"class raster ({setting('segment.output')})": Files(raster_sidecars(cfg.output, qml=True), "geotiff"),
+        f"probability raster ({setting('segment.probabilities')})": Files(raster_sidecars(cfg.probabilities),
+                                                                          "geotiff"),
+        f"polygons ({setting('segment.polygons')})": Files(cfg.polygons, "gpkg"),
     }
     return inputs, outputs
 
 
-def evaluate_files(cfg: Any) -> tuple[dict[str, Paths], dict[str, Paths]]:
+def evaluate_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths | Files]]:
     """What ``evaluate`` reads (prediction(s), label(s)) and writes (metrics JSON + CSVs, run-length CSV)."""
     stem = Path(cfg.output)
-    inputs: dict[str, Paths] = {f"prediction ({setting('evaluate.prediction')})": cfg.prediction,
-                                f"label ({setting('evaluate.label')})": cfg.label}
-    outputs: dict[str, Paths] = {
-        f"metrics ({setting('evaluate.output')})": [str(stem), str(stem.with_suffix(".csv")),
-                                                   str(stem.with_name(stem.stem + "_confusion.csv"))],
-        f"run-length CSV ({setting('evaluate.rle_csv')})": cfg.rle_csv,
-        f"HTML report ({setting('evaluate.html')})": cfg.html,
+    inputs: dict[str, Paths | Files] = {
+        f"prediction ({setting('evaluate.prediction')})": Files(cfg.prediction, folder=True),
+        f"label ({setting('evaluate.label')})": Files(cfg.label, folder=True)}
+    outputs: dict[str, Paths | Files] = {
+        f"metrics ({setting('evaluate.output')})": Files([str(stem), str(stem.with_suffix(".csv")),
+                                                         str(stem.with_name(stem.stem + "_confusion.csv"))], "json"),
+        f"run-length CSV ({setting('evaluate.rle_csv')})": Files(cfg.rle_csv, "csv"),
+        f"HTML report ({setting('evaluate.html')})": Files(cfg.html, "html"),
     }
     return inputs, outputs
 

@@ -25,7 +25,8 @@ import numpy as np
 from ..callbacks import Callback
 from ..errors import DataError, DualStreamError
 from ..runtime.environment import process_cores, require
-from .atomic import temporary_path, write_failure, write_text_atomic
+from .atomic import refuse_special, temporary_path, write_failure, write_text_atomic
+from .safety import check_destination
 
 CLASS_NODATA = 255
 PROBABILITY_NODATA_UINT8 = 255
@@ -45,6 +46,7 @@ def check_writable(destination: str | os.PathLike, what: str) -> Path:
     if destination.is_dir():
         raise DataError(f"The {what} '{destination}' is a folder; give a file name such as "
                         f"'{destination / 'out.tif'}'.")
+    check_destination(destination, what)  # a device, FIFO or socket is never replaced
     if not folder.is_dir():
         raise DataError(f"The folder of the {what} '{destination}' does not exist; create '{folder}' first "
                         f"or choose another destination.")
@@ -119,6 +121,7 @@ def _remove_quietly(path: Path) -> None:
 
 def commit_file(tmp: Path, destination: Path) -> None:
     """Rename ``tmp`` (and its GDAL sidecars) onto ``destination``; stale sidecars of the old file go."""
+    refuse_special(destination)
     for sidecar in SIDECARS:
         old = Path(str(destination) + sidecar)
         new = Path(str(tmp) + sidecar)

@@ -84,6 +84,24 @@ def _fits(mode: str, preset: str | None, batch: int, tile: int, channels: int, f
     return estimate_bytes(mode, preset, batch, tile, channels) <= free
 
 
+def largest_fitting(mode: str, preset: str | None, batch: int, tile: int, channels: int, free: int,
+                    step: int) -> tuple[int, int]:
+    """(largest batch below ``batch`` at ``tile``, largest tile below ``tile``, a multiple of ``step``, at
+    ``batch``) that fit in ``free`` bytes; 0 where none does. Solved from the estimate (linear in the batch,
+    quadratic in the tile), not searched: ``--batch-size 100000000`` is answered at once."""
+    per_tile = estimate_bytes(mode, preset, 1, tile, channels)
+    best_batch = min(batch - 1, free // per_tile) if per_tile > 0 else batch - 1
+    per_pixel = estimate_bytes(mode, preset, batch, 1, channels)
+    edge = math.isqrt(free // per_pixel) if per_pixel > 0 else tile
+    best_tile = min((edge // step) * step, ((tile - 1) // step) * step)
+    # integer rounding of the estimate: step back until the figures really fit (at most a step or two)
+    while best_batch > 0 and not _fits(mode, preset, best_batch, tile, channels, free):
+        best_batch -= 1
+    while best_tile > 0 and not _fits(mode, preset, batch, best_tile, channels, free):
+        best_tile -= step
+    return max(0, int(best_batch)), max(0, int(best_tile))
+
+
 def check_memory(mode: str, preset: str | None, batch: int, tile: int, channels: int, device: str, step: int,
                  batch_flag: str = setting("train.batch_size"), tile_flag: str = setting("data.tile_size")) -> None:
     """Raise ResourceError when ``batch`` tiles of ``tile`` px clearly cannot fit on ``device``.
@@ -95,12 +113,7 @@ def check_memory(mode: str, preset: str | None, batch: int, tile: int, channels:
     if free is None or _fits(mode, preset, batch, tile, channels, free):
         return
     need = estimate_bytes(mode, preset, batch, tile, channels)
-    best_batch = max((b for b in range(1, batch) if _fits(mode, preset, b, tile, channels, free)), default=0)
-    best_tile = 0
-    candidate = step
-    while candidate < tile and _fits(mode, preset, batch, candidate, channels, free):
-        best_tile = candidate
-        candidate += step
+    best_batch, best_tile = largest_fitting(mode, preset, batch, tile, channels, free, step)
     options = []
     if best_batch:
         options.append(f"{batch_flag} {best_batch}")
@@ -142,12 +155,18 @@ def check_training_tile(tile: int, scene_sizes: list[tuple[str, int, int]], step
 
 def training_scene_sizes(data_cfg: Any) -> list[tuple[str, int, int]]:
     """(image, width, height) of every training scene, from the raster headers only."""
-    from ..data.raster import open_raster
     from ..data.sources import resolve_scenes
 
     train, _val = resolve_scenes(data_cfg, QuietCallback())  # its warnings come again when the data is read
+    return scene_sizes(train)
+
+
+def scene_sizes(specs: list[Any]) -> list[tuple[str, int, int]]:
+    """(image, width, height) of each scene spec, from the raster headers only."""
+    from ..data.raster import open_raster
+
     sizes = []
-    for spec in train:
+    for spec in specs:
         ds = open_raster(spec.image, "image")
         try:
             sizes.append((spec.image, int(ds.width), int(ds.height)))

@@ -299,6 +299,12 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
             callback.warning(message)
             break
 
+    from ..config import repaired_class_colors
+
+    class_colors, message = repaired_class_colors(list(data["class_colors"]), list(data["class_names"]), first.path)
+    if message:  # before any tile is read: the writers would fail on the colour only after the last tile
+        warnings.append(message)
+        callback.warning(message)
     reader = SceneReader(cfg.image, aux_paths, aux_bands_per_file=aux_data.get("aux_bands_per_file"),
                          aux_ratio=aux_ratio, callback=callback, extent=cfg.extent, extent_crs=cfg.extent_crs,
                          aoi=cfg.aoi)
@@ -339,7 +345,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     binary = first.output_channels == 1
     return SegmentPlan(cfg=cfg, members=members, reader=reader, grid=grid, region=region, tile=tile,
                        overlap=overlap, aux_ratio=aux_ratio, class_names=list(data["class_names"]),
-                       class_colors=list(data["class_colors"]), binary=binary, use_aux=use_aux,
+                       class_colors=class_colors, binary=binary, use_aux=use_aux,
                        use_region_mask=cfg.aoi is not None, crs=reader.grid.crs, transform=region_grid.transform,
                        warnings=warnings)
 

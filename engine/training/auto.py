@@ -36,9 +36,12 @@ CPU_BUDGET_MINUTES = 5.0  # the sample data reaches a validation IoU above 0.95 
 CPU_MAX_EPOCHS = 100  # with a time budget the epochs are only an upper bound
 GPU_EPOCHS, GPU_WARMUP_EPOCHS = 40, 2  # the reference designs' schedule
 TILE_CAP = {"cpu": 256, "gpu": 512}
-VISION, AUX, SAME_GRID = "imagery only", "aux rasters on a coarser grid", "X bands on the image grid"
-CPU_MODELS = {VISION: ("unet", "light"), AUX: ("dualstream", "tiny"), SAME_GRID: ("cmx", "tiny")}
-GPU_MODELS = {VISION: ("dualstream", "b1"), AUX: ("dualstream", "b1"), SAME_GRID: ("cmx", None)}
+VISION, AUX = "imagery only", "aux rasters on a coarser grid"
+X_BANDS, AUX_SAME_GRID = "X bands on the image grid", "aux rasters on the image grid (aux ratio 1)"
+CPU_MODELS = {VISION: ("unet", "light"), AUX: ("dualstream", "tiny"), X_BANDS: ("cmx", "tiny"),
+              AUX_SAME_GRID: ("cmx", "tiny")}
+GPU_MODELS = {VISION: ("dualstream", "b1"), AUX: ("dualstream", "b1"), X_BANDS: ("cmx", None),
+              AUX_SAME_GRID: ("cmx", None)}
 # A family given on a CPU: its small preset (the baselines' "tiny" is a test-size encoder); others: their first.
 CPU_PRESETS = {"dualstream": "tiny", "cmx": "tiny", "unet": "light", "pspnet": "light", "deeplabv3plus": "light"}
 
@@ -84,9 +87,9 @@ def unset_settings(given: Collection[str]) -> list[str]:
 def data_kind(data_cfg: DataConfig, train_specs: list[Any]) -> str:
     """What the model is fed: imagery only, aux rasters on a coarser grid, or a second input on the image grid."""
     if data_cfg.x_bands:
-        return SAME_GRID
+        return X_BANDS
     if any(spec.aux for spec in train_specs):
-        return SAME_GRID if data_cfg.aux_ratio == 1 else AUX
+        return AUX_SAME_GRID if data_cfg.aux_ratio == 1 else AUX
     return VISION
 
 
@@ -112,18 +115,11 @@ def fitting_tile(sizes: list[tuple[str, int, int]], step: int, holdout: bool, ca
 
 def training_scenes(data_cfg: DataConfig) -> tuple[list[Any], list[Any], list[tuple[str, int, int]]]:
     """(training specs, validation specs, (image, width, height) of each training scene) from the headers."""
-    from ..data.raster import open_raster
     from ..data.sources import resolve_scenes
+    from ..runtime.resources import scene_sizes
 
     train, val = resolve_scenes(data_cfg, QuietCallback())  # its warnings come again when the data is read
-    sizes = []
-    for spec in train:
-        ds = open_raster(spec.image, "image")
-        try:
-            sizes.append((str(spec.image), int(ds.width), int(ds.height)))
-        finally:
-            ds.close()
-    return train, val, sizes
+    return train, val, scene_sizes(train)
 
 
 def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, given: Collection[str],

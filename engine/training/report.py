@@ -8,7 +8,6 @@ written to a temp name beside its destination and renamed when complete.
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..io.atomic import write_bytes_atomic
+from ..io.tables import dict_csv_text
 
 IGNORE_COLOR = (0.5, 0.5, 0.5)
 
@@ -62,12 +62,9 @@ def write_metrics(history: list[dict[str, Any]], csv_path: str | os.PathLike, js
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    write_bytes_atomic(csv_path, buffer.getvalue().encode("utf-8"))
+    text = dict_csv_text(columns, ({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+                                   for row in rows))
+    write_bytes_atomic(csv_path, text.encode("utf-8"))
 
 
 def _figure(width: float, height: float) -> Any:

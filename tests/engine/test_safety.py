@@ -82,5 +82,5 @@ def test_segment_files_list_the_style_and_gdal_sidecars(tmp_path):
     inputs, outputs = segment_files(cfg)
     written = [p for v in outputs.values() if v for p in ([v] if isinstance(v, str) else v)]
     assert str(tmp_path / "o.qml") in written and str(tmp_path / "o.tif.aux.xml") in written
-    assert "p.gpkg" in written and {render(k, flag_name): v for k, v in inputs.items()}["model bundle (--model)"] == \
-        ["m.dsmodel"]
+    assert "p.gpkg" in written and list({render(k, flag_name): v for k, v in inputs.items()}[
+        "model bundle (--model)"]) == ["m.dsmodel"]

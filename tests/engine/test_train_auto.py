@@ -88,14 +88,14 @@ def test_gpu_gets_the_reference_design_where_the_data_allows(scenes):
     assert (x.model.name, x.model.preset) == ("cmx", "b2")
 
 
-@pytest.mark.parametrize("data, family, preset", [
-    ({}, "dualstream", "tiny"),  # aux rasters on a coarser grid (aux ratio 8)
-    ({"aux_ratio": 1}, "cmx", "tiny"),  # aux rasters on the image grid
+@pytest.mark.parametrize("data, family, preset, kind", [
+    ({}, "dualstream", "tiny", "aux rasters on a coarser grid"),  # aux ratio 8
+    ({"aux_ratio": 1}, "cmx", "tiny", "aux rasters on the image grid (aux ratio 1)"),
 ])
-def test_cpu_model_follows_the_aux_layout(scenes, data, family, preset):
+def test_cpu_model_follows_the_aux_layout(scenes, data, family, preset, kind):
     chosen = choose_settings(*_configs("aux", scenes=scenes, **data), ALL, device="cpu")
     assert (chosen.model.name, chosen.model.preset) == (family, preset)
-    assert f"<model.name> {family} <model.preset> {preset}, chosen: training on the CPU with" in \
+    assert f"<model.name> {family} <model.preset> {preset}, chosen: training on the CPU with {kind}:" in \
            _line(chosen, "model.name")
 
 

@@ -78,7 +78,11 @@ def test_every_setting_is_in_both_front_ends_or_says_why_not(plugin):
                 if s.decl.custom_qgis:
                     continue
                 # the generated parameter is the declaration's: label, help, default, advanced flag
-                assert definition.description() == s.decl.label and definition.help() == s.decl.help
+                assert definition.description() == s.decl.label and definition.help().startswith(s.decl.help)
+                if s.decl.auto:  # chosen from the data and the device when left at its default: the help says how
+                    assert definition.help() == f"{s.decl.help} Left at its default: {s.decl.auto}."
+                else:
+                    assert definition.help() == s.decl.help
                 advanced = bool(definition.flags() & QgsProcessingParameterDefinition.Flag.FlagAdvanced)
                 assert advanced == s.decl.advanced, s.param
                 default = definition.defaultValue()

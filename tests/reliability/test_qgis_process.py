@@ -7,6 +7,7 @@ traceback, no new file at the destination, every input byte-identical; plus the 
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,25 @@ def _link(target: str, folder: Path) -> str:
     return str(link)
 
 
+def _copy(source: str, folder: Path, name: str) -> str:
+    import shutil
+
+    return shutil.copyfile(source, folder / name)
+
+
+def _device_link(folder: Path) -> str:
+    """A link to /dev/full named like a GeoTIFF (the link keeps the real device out of a faulty run's reach)."""
+    link = folder / "full.tif"
+    link.symlink_to("/dev/full")
+    return str(link)
+
+
+def _fifo(folder: Path) -> str:
+    path = folder / "fifo.tif"
+    os.mkfifo(path)
+    return str(path)
+
+
 CASES = [
     # id, algorithm, parameters (w, d = output folder, p = a folder for links made beforehand), error words
     ("segment_output_onto_aux", "dualstream:segment", lambda w, d, p: _segment(w, OUTPUT=w["aux"]),
@@ -79,6 +99,25 @@ CASES = [
     ("evaluate_html_onto_prediction", "dualstream:evaluate",
      lambda w, d, p: {"INPUT": w["image_prediction"], "LABELS": w["label"], "LABEL_MAPPING": "90=1",
                    "OUTPUT": str(d / "m.json"), "OUTPUT_HTML": w["image_prediction"]}, ("OUTPUT_HTML", "INPUT")),
+    # Evaluate's table is a sink QGIS creates itself: it replaced the label polygons with the metrics table
+    ("evaluate_table_onto_labels", "dualstream:evaluate",
+     lambda w, d, p: {"INPUT": w["image_prediction"], "LABELS": _copy(w["label_vector"], p, "labels.gpkg"),
+                      "OUTPUT": str(d / "m.json"), "OUTPUT_TABLE": str(p / "labels.gpkg")},
+     ("OUTPUT_TABLE", "LABELS", "would overwrite")),
+    ("segment_output_is_a_device", "dualstream:segment",
+     lambda w, d, p: _segment(w, OUTPUT=_device_link(p)), ("OUTPUT", "device")),
+    ("segment_input_is_a_fifo", "dualstream:segment",
+     lambda w, d, p: _segment(w, INPUT=_fifo(p), OUTPUT=str(d / "o.tif")), ("INPUT", "named pipe")),
+    ("segment_model_is_a_folder", "dualstream:segment",
+     lambda w, d, p: _segment(w, MODEL=str(Path(w["bundle"]).parent), OUTPUT=str(d / "o.tif")),
+     ("MODEL", "folder", "tiny.dsmodel")),
+    ("segment_extent_crs_unknown", "dualstream:segment",
+     lambda w, d, p: _segment(w, EXTENT="0,10,0,10 [EPSG:999999]", OUTPUT=str(d / "o.tif")), ("EPSG:999999", "crs")),
+    ("segment_tile_size_above_its_bound", "dualstream:segment",
+     lambda w, d, p: _segment(w, TILE_SIZE="100000", OUTPUT=str(d / "o.tif")), ("TILE_SIZE", "8192")),
+    ("train_class_colour_invalid", "dualstream:train",
+     lambda w, d, p: _train(w, CLASS_NAMES="background,foreground", CLASS_COLORS="#000000,#zzzzzz",
+                            OUTPUT=str(d / "m.dsmodel")), ("#zzzzzz", "colour")),
 ]
 
 
@@ -139,4 +178,21 @@ def test_evaluate_html_escapes_class_names(qgis_process: Any, root: Path, worksp
     ok = done.returncode == 0 and "&lt;script&gt;alert(1)&lt;/script&gt;" in text and SCRIPT not in text
     ledger.record("qgis_process", "evaluate_html_escapes_script_class_name", worked=ok, code_executed=SCRIPT in text,
                   ok=ok)
+    assert ok, done.stdout + done.stderr
+
+
+def test_a_bundle_is_known_by_its_content(qgis_process: Any, root: Path, workspace: dict, tmp_path: Path,
+                                         ledger: Any) -> None:
+    """A bundle written by ``train --out model.bundle`` (older versions took any name) segments in QGIS as it does
+    on the command line: MODEL is recognised by the file's content, not its name."""
+    import shutil
+
+    bundle = tmp_path / "model.bundle"
+    shutil.copyfile(workspace["bundle"], bundle)
+    out = tmp_path / "o.tif"
+    values = _segment(workspace, MODEL=str(bundle), OUTPUT=str(out))
+    done = qgis_process.run(root, "run", "dualstream:segment", "--", *[f"{k}={v}" for k, v in values.items()],
+                            env=ENV, timeout=COMMAND_SECONDS)
+    ok = done.returncode == 0 and out.is_file() and out.with_suffix(".qml").is_file()
+    ledger.record("qgis_process", "segment_with_a_bundle_named_model_bundle", worked=ok, ok=ok)
     assert ok, done.stdout + done.stderr

@@ -23,6 +23,7 @@ from ...callbacks import Callback, time_left
 from ...config import BulkConfig, SegmentConfig
 from ...errors import CanceledError, ConfigError, DataError, DualStreamError, setting
 from ...io.atomic import write_text_atomic
+from ...io.safety import check_destination
 from ...io.writers import check_writable
 from ...runtime.distributed import DistContext, setup_distributed
 from ...runtime.environment import resolve_device_lazily
@@ -403,8 +404,7 @@ class _Publishing:
 
 def _check_out_dir(bulk: BulkConfig) -> Path:
     out = Path(bulk.out_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{setting('bulk.out_dir')} '{out}' is a file; give a folder (it is created if missing).")
+    check_destination(out, f"output folder ({setting('bulk.out_dir')})", folder=True)
     try:
         (out / MARKER_FOLDER).mkdir(parents=True, exist_ok=True)
     except OSError as exc:

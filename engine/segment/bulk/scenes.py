@@ -19,8 +19,8 @@ from typing import Any
 from ...callbacks import Callback
 from ...config import BulkConfig
 from ...errors import ConfigError, setting
+from ...io.safety import RASTER_GIVE, Files, raster_sidecars
 from ...io.safety import check_outputs as check_identity
-from ...io.safety import raster_sidecars
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 PATTERN_FIELDS = ("stem", "name")
@@ -231,10 +231,12 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
     written = [f for path in owner for f in (raster_sidecars(path) if path.suffix == ".tif" else [str(path)])]
     out = Path(bulk.out_dir)
     written += [str(out / f"summary.{kind}") for kind in ("json", "csv", "html")]
-    check_identity(inputs={f"images ({setting('bulk.images')} / {setting('bulk.manifest')})": [s.image for s in scenes],
-                           f"aux rasters ({setting('bulk.aux_patterns')} / {setting('bulk.manifest')})":
-                               [a for s in scenes for a in s.aux],
-                           f"manifest ({setting('bulk.manifest')})": bulk.manifest},
+    manifest = setting("bulk.manifest")
+    check_identity(inputs={f"images ({setting('bulk.images')} / {manifest})": Files([s.image for s in scenes],
+                                                                                   give=RASTER_GIVE),
+                           f"aux rasters ({setting('bulk.aux_patterns')} / {manifest})":
+                               Files([a for s in scenes for a in s.aux], give=RASTER_GIVE),
+                           f"manifest ({manifest})": Files(bulk.manifest, give="a .csv or .json manifest file")},
                    outputs={f"outputs in {setting('bulk.out_dir')}": written})
 
 

@@ -7,9 +7,7 @@ Every file is written atomically. ``summary.json`` has a ``"scenes"`` list whose
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 from ...callbacks import Callback
 from ...errors import render
 from ...io.atomic import write_text_atomic
+from ...io.tables import dict_csv_text
 
 STATUSES = ("done", "skipped", "failed", "canceled")
 CSV_COLUMNS = ("image", "status", "error", "pixels", "seconds", "px_per_s", "tiles", "output", "rank", "warnings")
@@ -29,14 +28,12 @@ def counts(scenes: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _csv_text(scenes: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
+    rows = []
     for scene in scenes:
         row = {k: ("" if scene.get(k) is None else scene.get(k)) for k in CSV_COLUMNS}
         row["warnings"] = " | ".join(scene.get("warnings") or [])
-        writer.writerow(row)
-    return buffer.getvalue()
+        rows.append(row)
+    return dict_csv_text(CSV_COLUMNS, rows)  # image names and errors neutralised against formula injection
 
 
 def summary_html(summary: dict[str, Any]) -> str:

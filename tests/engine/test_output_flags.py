@@ -1,0 +1,129 @@
+"""Every output flag of the command line refuses to write onto an input of the same run.
+
+The test walks the real parsers: every option that takes a path-like value must be listed either in
+``OUTPUT_FLAGS`` (then it is run pointing at an input, and must be refused with the input unchanged) or in
+``NOT_OUTPUTS``. A new option in neither list fails ``test_every_path_option_is_classified``, so a new output
+cannot skip the output-safety check unnoticed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from engine.cli.main import build_parser, main
+
+# (command, flag) of options that read (or name) something: inputs, settings, names
+NOT_OUTPUTS = {
+    ("train", "--config"), ("train", "--data"), ("train", "--image"), ("train", "--label"),
+    ("train", "--label-field"), ("train", "--aux"), ("train", "--aoi"), ("train", "--val-image"),
+    ("train", "--val-label"), ("train", "--val-label-field"), ("train", "--val-aux"), ("train", "--val-aoi"),
+    ("train", "--pretrained"), ("train", "--bands"), ("train", "--x-bands"), ("train", "--aux-prefix"),
+    ("train", "--class-names"), ("train", "--class-colors"), ("train", "--device"),
+    ("info", "MODEL"),
+    ("segment", "--config"), ("segment", "--image"), ("segment", "--aux"), ("segment", "--model"),
+    ("segment", "--weights"), ("segment", "--extent-crs"), ("segment", "--aoi"), ("segment", "--device"),
+    ("segment", "--images"), ("segment", "--aux-pattern"), ("segment", "--manifest"),
+    ("evaluate", "--pred"), ("evaluate", "--label"), ("evaluate", "--label-field"),
+    ("export", "MODEL"),
+}
+
+# (command, flag) -> the input the flag is pointed at (a key of the ``inputs`` fixture)
+OUTPUT_FLAGS = {
+    ("train", "--out"): "image",
+    ("segment", "--out"): "image",
+    ("segment", "--probabilities"): "aux",
+    ("segment", "--polygons"): "image",
+    ("segment", "--out-dir"): "image",
+    ("evaluate", "--out"): "label",
+    ("evaluate", "--rle-csv"): "prediction",
+    ("evaluate", "--html"): "label",
+    ("export", "--onnx"): "bundle",
+    ("export", "--stac"): "bundle",
+}
+
+
+def path_options() -> set[tuple[str, str]]:
+    """(command, flag) of every option of every subcommand that takes a free-text value (a path or a name)."""
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    found = set()
+    for command, sub in commands.items():
+        for action in sub._actions:
+            if action.nargs == 0 or action.choices or action.type not in (None, str):
+                continue  # switches, choices and numbers name no file
+            flag = action.option_strings[0] if action.option_strings else str(action.metavar)
+            found.add((command, flag))
+    return found
+
+
+def test_every_path_option_is_classified():
+    unknown = path_options() - NOT_OUTPUTS - set(OUTPUT_FLAGS)
+    assert not unknown, (f"options {sorted(unknown)} are neither in OUTPUT_FLAGS (tested below) nor in NOT_OUTPUTS: "
+                         f"say whether they write a file")
+    assert set(OUTPUT_FLAGS) <= path_options()
+
+
+@pytest.fixture
+def inputs(tmp_path) -> dict[str, Path]:
+    """Input files of a run; the checks refuse before anything reads them, so their bytes do not matter."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    files = {"image": "image.tif", "aux": "aux.tif", "label": "label.tif", "prediction": "prediction.tif",
+             "bundle": "model.dsmodel"}
+    made = {}
+    for key, name in files.items():
+        made[key] = folder / name
+        made[key].write_bytes(f"{key} bytes".encode() * 64)
+    return made
+
+
+def argv_of(command: str, flag: str, inputs: dict[str, Path], out: Path) -> list[str]:
+    """The command line of ``command`` with its own outputs in ``out``; ``flag`` is added (or replaced) later."""
+    i = {k: str(v) for k, v in inputs.items()}
+    if command == "train":
+        return ["train", "--image", i["image"], "--label", i["label"], "--aux", i["aux"], "--preset", "tiny",
+                "--tile-size", "64", "--epochs", "1", "--warmup-epochs", "0", "--device", "cpu", "--quiet",
+                "--out", str(out / "m.dsmodel")]
+    if command == "segment" and flag == "--out-dir":
+        return ["segment", "--images", i["image"], "--model", i["bundle"], "--device", "cpu", "--quiet",
+                "--out-dir", str(out / "bulk")]
+    if command == "segment":
+        return ["segment", "--image", i["image"], "--aux", i["aux"], "--model", i["bundle"], "--device", "cpu",
+                "--quiet", "--out", str(out / "o.tif")]
+    if command == "evaluate":
+        return ["evaluate", "--pred", i["prediction"], "--label", i["label"], "--quiet", "--out",
+                str(out / "metrics.json")]
+    if command == "export":
+        return ["export", i["bundle"], "--quiet", "--onnx", str(out / "m.onnx")]
+    raise AssertionError(f"no command line for {command}")
+
+
+def _with(argv: list[str], flag: str, value: str) -> list[str]:
+    if flag in argv:
+        argv = list(argv)
+        argv[argv.index(flag) + 1] = value
+        return argv
+    return [*argv, flag, value]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("command,flag", sorted(OUTPUT_FLAGS), ids=[f"{c}{f}" for c, f in sorted(OUTPUT_FLAGS)])
+def test_each_output_flag_refuses_an_input(command, flag, inputs, tmp_path, capsys):
+    target = inputs[OUTPUT_FLAGS[(command, flag)]]
+    before = {key: _digest(path) for key, path in inputs.items()}
+    out = tmp_path / "out"
+    out.mkdir()
+    code = main(_with(argv_of(command, flag, inputs, out), flag, str(target)))
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2, error
+    assert flag in error and str(target) in error, error
+    assert "would overwrite" in error or "not a folder" in error, error  # --out-dir is a folder
+    assert {key: _digest(path) for key, path in inputs.items()} == before
+    assert sorted(p.name for p in inputs["image"].parent.iterdir()) == sorted(p.name for p in inputs.values())
