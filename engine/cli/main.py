@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import CanceledError, DualStreamError
+from .options import flag_name
 
 COMMAND_MODULES = ("train", "info", "segment", "export")
 EXIT_ERROR = 2
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except CanceledError as exc:
         if debug:
             raise
-        print(f"canceled: {exc}", file=sys.stderr)
+        print(f"canceled: {exc.render(flag_name)}", file=sys.stderr)
         return EXIT_CANCELED
     except KeyboardInterrupt:
         if debug:
@@ -108,8 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     except DualStreamError as exc:
         if debug:
             raise
-        from .options import flag_name  # imports the settings' declarations: only once an error needs them
-
         print(f"error: {_one_line(exc.render(flag_name))}", file=sys.stderr)
         return EXIT_ERROR
     except MemoryError:  # the resource checks should catch this before any work; this is the last resort

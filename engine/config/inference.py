@@ -95,16 +95,19 @@ class SegmentConfig(Settings):
              "cached), else torch; on a GPU torch. The log says which ran and why. torch or onnxruntime force one.")
 
     def __post_init__(self) -> None:
-        _check(self.tta in TTA_MODES, f"tta '{self.tta}' is unknown; use one of {TTA_MODES}.")
-        _check(self.backend in BACKENDS, f"backend '{self.backend}' is unknown; use one of {BACKENDS}.")
-        _check(0.0 <= self.overlap < 0.9, f"overlap must be in [0, 0.9) of the tile (got {self.overlap}).")
-        _check(self.batch_size >= 1, f"batch_size must be >= 1 (got {self.batch_size}).")
-        _check(0.0 < self.threshold < 1.0, f"threshold must be in (0, 1) (got {self.threshold}).")
+        _check(self.tta in TTA_MODES, f"{named('segment.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
+        _check(self.backend in BACKENDS,
+               f"{named('segment.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
+        _check(0.0 <= self.overlap < 0.9,
+               f"{named('segment.overlap')} must be in [0, 0.9) of the tile (got {self.overlap}).")
+        _check(self.batch_size >= 1, f"{named('segment.batch_size')} must be >= 1 (got {self.batch_size}).")
+        _check(0.0 < self.threshold < 1.0, f"{named('segment.threshold')} must be in (0, 1) (got {self.threshold}).")
         _check(self.probability_dtype in ("float32", "uint8"), "probability_dtype must be float32 or uint8.")
         _check(self.prefetch >= 1, f"prefetch must be >= 1 batch (got {self.prefetch}).")
-        _check(self.readers is None or self.readers >= 1, f"readers must be >= 1 (got {self.readers}).")
+        _check(self.readers is None or self.readers >= 1,
+               f"{named('segment.readers')} must be >= 1 (got {self.readers}).")
         _check(self.min_polygon_area >= 0 and self.simplify_tolerance >= 0,
-               "min_polygon_area and simplify_tolerance must be >= 0.")
+               f"{named('segment.min_polygon_area')} and simplify_tolerance must be >= 0.")
         if self.tile_size is not None:
             _check(self.tile_size >= 32 and self.tile_size % 32 == 0,
                    f"tile_size must be a positive multiple of 32 (got {self.tile_size}); or leave it unset to use "
@@ -119,7 +122,7 @@ class SegmentConfig(Settings):
 
             check_crs(self.extent_crs, f"extent CRS ({named('segment.extent_crs')})")
         _check(self.device in DEVICES or self.device.startswith("cuda:"),
-               f"device '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
+               f"{named('segment.device')} '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
         if self.model_weights is not None:
             _check(len(self.model_weights) == len(self.models),
                    f"{len(self.model_weights)} model weights given for {len(self.models)} models.")

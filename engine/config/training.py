@@ -226,17 +226,21 @@ class DataConfig(Settings):
         _check(self.tile_size % self.aux_ratio == 0,
                f"{named('data.tile_size')} {self.tile_size} must be divisible by {named('data.aux_ratio')} "
                f"{self.aux_ratio}.")
-        _check(0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1) (got {self.val_fraction}).")
-        _check(0.0 <= self.foreground_share <= 1.0, "foreground_share must be in [0, 1].")
+        _check(0.0 <= self.val_fraction < 1.0,
+               f"{named('data.val_fraction')} must be in [0, 1) (got {self.val_fraction}).")
+        _check(0.0 <= self.foreground_share <= 1.0, f"{named('data.foreground_share')} must be in [0, 1].")
         _check(self.aux_bands_per_file is None or self.aux_bands_per_file >= 1,
-               "aux_bands_per_file must be >= 1 (or unset: all bands of each aux file).")
-        _check(len(self.class_names) >= 2, "class_names needs at least two names (background and one class).")
+               f"{named('data.aux_bands_per_file')} must be >= 1 (or unset: all bands of each aux file).")
+        _check(len(self.class_names) >= 2,
+               f"{named('data.class_names')} needs at least two names (background and one class).")
         _check(len(self.class_colors) == len(self.class_names),
-               f"class_colors has {len(self.class_colors)} entries but class_names has {len(self.class_names)}.")
+               f"{named('data.class_colors')} has {len(self.class_colors)} entries but class_names has "
+               f"{len(self.class_names)}.")
         check_class_names(self.class_names)
         check_class_colors(self.class_colors, self.class_names)
         _check(self.statistics in ("percentile", "meanstd"), "statistics must be 'percentile' or 'meanstd'.")
-        _check(self.statistics_tiles >= 1, f"statistics_tiles must be >= 1 (got {self.statistics_tiles}).")
+        _check(self.statistics_tiles >= 1,
+               f"{named('data.statistics_tiles')} must be >= 1 (got {self.statistics_tiles}).")
         _check(0 <= self.label_default_class < len(self.class_names),
                f"label_default_class {self.label_default_class} is outside 0..{len(self.class_names) - 1}.")
         # Mapping a raw value to ignore_index marks it as unlabelled (e.g. 0 = "not surveyed").
@@ -485,8 +489,8 @@ class TrainConfig(Settings):
         _check(self.epochs >= 0 and self.warmup_epochs >= 0 and self.epochs + self.warmup_epochs >= 1,
                "epochs + warmup_epochs must be at least 1.")
         _check(self.time_budget is None or (self.time_budget > 0 and math.isfinite(self.time_budget)),
-               f"time_budget must be > 0 minutes, or unset for no limit (got {self.time_budget}).")
-        _check(self.weight_decay >= 0, f"weight_decay must be >= 0 (got {self.weight_decay}).")
+               f"{named('train.time_budget')} must be > 0 minutes, or unset for no limit (got {self.time_budget}).")
+        _check(self.weight_decay >= 0, f"{named('train.weight_decay')} must be >= 0 (got {self.weight_decay}).")
         _check(self.vision_lr_factor > 0 and self.aux_lr_factor > 0, "vision_lr_factor and aux_lr_factor must be > 0.")
         _check(0 <= self.min_learning_rate <= self.learning_rate,
                f"min_learning_rate must be in [0, learning_rate] (got {self.min_learning_rate}).")
@@ -496,17 +500,20 @@ class TrainConfig(Settings):
                "plateau_patience must be >= 0 and plateau_factor in (0, 1).")
         _check(self.grad_clip is None or self.grad_clip > 0, "grad_clip must be > 0, or None for no clipping.")
         _check(self.early_stop_patience is None or self.early_stop_patience >= 1,
-               "early_stop_patience must be >= 1, or None to never stop early.")
+               f"{named('train.early_stop_patience')} must be >= 1, or None to never stop early.")
         _check(self.num_workers >= 0, "num_workers must be >= 0.")
         _check(self.preview_tiles >= 0, "preview_tiles must be >= 0.")
-        _check(self.batch_size >= 1, f"batch_size must be >= 1 (got {self.batch_size}).")
-        _check(self.learning_rate > 0, f"learning_rate must be > 0 (got {self.learning_rate}).")
-        _check(self.schedule in SCHEDULES, f"schedule '{self.schedule}' is unknown; use one of {list(SCHEDULES)}.")
-        _check(self.optimizer in OPTIMIZERS, f"optimizer '{self.optimizer}' is unknown; use one of {list(OPTIMIZERS)}.")
+        _check(self.batch_size >= 1, f"{named('train.batch_size')} must be >= 1 (got {self.batch_size}).")
+        _check(self.learning_rate > 0, f"{named('train.learning_rate')} must be > 0 (got {self.learning_rate}).")
+        _check(self.schedule in SCHEDULES,
+               f"{named('train.schedule')} '{self.schedule}' is unknown; use one of {list(SCHEDULES)}.")
+        _check(self.optimizer in OPTIMIZERS,
+               f"{named('train.optimizer')} '{self.optimizer}' is unknown; use one of {list(OPTIMIZERS)}.")
         _check(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1) (got {self.momentum}).")
         _check(self.early_stop_metric in EARLY_STOP_METRICS,
-               f"early_stop_metric '{self.early_stop_metric}' is unknown; use one of {list(EARLY_STOP_METRICS)}.")
-        _check(self.grad_accumulation >= 1, "grad_accumulation must be >= 1.")
+               f"{named('train.early_stop_metric')} '{self.early_stop_metric}' is unknown; use one of "
+               f"{list(EARLY_STOP_METRICS)}.")
+        _check(self.grad_accumulation >= 1, f"{named('train.grad_accumulation')} must be >= 1.")
         _check(self.amp in AMP_MODES, f"amp must be one of {list(AMP_MODES)}.")
         _check(self.device in DEVICES or self.device.startswith("cuda:"),
-               f"device '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
+               f"{named('train.device')} '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")

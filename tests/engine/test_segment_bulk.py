@@ -19,6 +19,7 @@ import rasterio
 
 from engine.callbacks import RecordingCallback
 from engine.cli.main import main
+from engine.cli.options import flag_name
 from engine.config import BulkConfig, SegmentConfig
 from engine.data import synthetic
 from engine.errors import ConfigError
@@ -455,8 +456,9 @@ def test_too_little_shared_memory_is_a_clear_error_before_any_worker_writes(good
     monkeypatch.setattr(reader_pool, "shared_memory_free", lambda: 1024)
     cfg = SegmentConfig(image=str(good / "c.tif"), aux=[str(good / "c_aux.tif")], models=[model], device="cpu",
                         overlap=0.5, readers=2, reader_processes=True, output=str(tmp_path / "x.tif"))
-    with pytest.raises(ResourceError, match=r"shared memory.*--reader-processes.*shm-size"):
+    with pytest.raises(ResourceError, match=r"shared memory.*reader_processes.*shm-size") as raised:
         segment(cfg)
+    assert "leave out --reader-processes" in raised.value.render(flag_name)  # as the command line says it
     assert list(tmp_path.iterdir()) == []
     monkeypatch.undo()
     assert segment(cfg).tiles == 20  # the pool was left usable
