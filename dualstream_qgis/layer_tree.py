@@ -54,8 +54,9 @@ class RunLayers:
         if not placed:
             return
         parent = self._parent(root, [n for _, n in placed])
-        children = parent.children()
-        ours = [i for i, child in enumerate(children) if any(child is n for _, n in placed)]
+        ids = {entry.layer_id for entry, _ in placed}
+        ours = [i for i, child in enumerate(parent.children())
+                if isinstance(child, QgsLayerTreeLayer) and child.layerId() in ids]
         # insert the clones before our first node there, then drop the originals: a layer whose node is removed
         # while no other node shows it would leave the project
         index = ours[0] if ours else 0
@@ -79,9 +80,3 @@ class RunLayers:
             return
         if iface is not None and hasattr(iface, "layerTreeView") and iface.layerTreeView() is not None:
             iface.layerTreeView().setCurrentLayer(layer)
-
-    def order(self, project: QgsProject | None = None) -> list[str]:
-        """Names of the run's layers as the panel shows them, top to bottom (for logs and tests)."""
-        root = (project or QgsProject.instance()).layerTreeRoot()
-        ids = {e.layer_id for e in self.entries}
-        return [node.layer().name() for node in root.findLayers() if node.layerId() in ids and node.layer()]
