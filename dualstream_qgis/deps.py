@@ -263,10 +263,15 @@ def run_pip(command: list[str], base: Path, log: Callable[[str], None], canceled
                 f"The wheel folder '{wheels}' has nothing usable for {', '.join(missing)} (pip exit code {code}): "
                 f"no wheel of that name and version for this Python {sys.version_info.major}."
                 f"{sys.version_info.minor} and system {sysconfig.get_platform()}. To add it, {offline_hint()}.")
-        if any(sign in text for sign in NETWORK_SIGNS) or missing:
+        if any(sign in text for sign in NETWORK_SIGNS):
             raise InstallError(
                 f"pip could not get the packages (exit code {code}): no network or no package index answered. "
                 f"Without internet here, {offline_hint()}.")
+        if missing:
+            raise InstallError(
+                f"The package index answered but has no {', '.join(missing)} for this Python "
+                f"{sys.version_info.major}.{sys.version_info.minor} and system {sysconfig.get_platform()} (pip exit "
+                f"code {code}); check the Packages and, for the CPU build, the extra package index.")
         raise InstallError(f"pip failed (exit code {code}); its last lines: " + " | ".join(lines[-5:]))
 
 
