@@ -8,6 +8,7 @@ the tests::
     dualstream_qgis/resources/  icons and QML styles
     dualstream_qgis/metadata.txt, dualstream_qgis/LICENSE
     dualstream_qgis/README.md   the user documentation (the algorithms' help link opens it)
+    dualstream_qgis/docs/       the pages the README links to
 
 Usage: ``python scripts/assemble_plugin.py --dest DIR`` (writes DIR/dualstream_qgis) or
 ``python scripts/assemble_plugin.py --zip dist/dualstream_qgis.zip``.
@@ -35,7 +36,7 @@ def assemble(dest_parent: Path, repo: Path = REPO) -> Path:
     if target.exists():
         raise FileExistsError(f"{target} already exists; remove it or assemble into an empty folder.")
     for required in (repo / PLUGIN_NAME, repo / "engine", repo / "resources", repo / "metadata.txt", repo / "LICENSE",
-                     repo / "README.md"):
+                     repo / "README.md", repo / "docs"):
         if not required.exists():
             raise FileNotFoundError(f"{required} is missing: run this script from a complete DualStream checkout.")
     shutil.copytree(repo / PLUGIN_NAME, target, ignore=IGNORE)
@@ -47,6 +48,7 @@ def assemble(dest_parent: Path, repo: Path = REPO) -> Path:
     shutil.copy2(repo / "metadata.txt", target / "metadata.txt")
     shutil.copy2(repo / "LICENSE", target / "LICENSE")
     shutil.copy2(repo / "README.md", target / "README.md")
+    shutil.copytree(repo / "docs", target / "docs", ignore=IGNORE)  # the README's links resolve in the plugin too
     return target
 
 

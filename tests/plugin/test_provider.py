@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 pytestmark = pytest.mark.qgis
@@ -186,3 +188,14 @@ def test_help_links_open_the_readme_shipped_with_the_plugin(provider, tmp_path):
         assert readme.endswith("README.md") and "DualStream for QGIS" in open(readme, encoding="utf-8").read()
     shipped = assemble(tmp_path) / "README.md"
     assert shipped.read_text(encoding="utf-8") == (REPO / "README.md").read_text(encoding="utf-8")
+    # the README's relative links (docs/*.md, and theirs: images, each other) open inside the installed plugin
+    pages, links = [shipped], []
+    for page in shipped.parent.glob("docs/*.md"):
+        pages.append(page)
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if "://" not in target:
+                links.append((page, target))
+    assert any(target.startswith("docs/") for _, target in links)
+    missing = [f"{page.name}: {target}" for page, target in links if not (page.parent / target).exists()]
+    assert not missing, missing
