@@ -79,8 +79,8 @@ def start_reader(plan: SegmentPlan, predict: Predict, *, batch_size: int, prefet
                  reader_processes: bool = False, on_device: bool | None = None) -> TileReader:
     """The plan's tile reader for ``predict``, started: it reads ahead until its queues are full. A bulk run
     starts the next scene's while the model finishes this one (``run_tiles(reader=..., on_read_done=...)``)."""
-    # on a GPU the readers leave the vision values raw and the device normalises them: 14-20 % of a tile's
-    # reading CPU (README, bulk benchmark) moves off the reader threads
+    # on a GPU the readers leave the vision values raw and the device normalises them, which takes part of a
+    # tile's reading CPU off the reader threads (docs/benchmarks.md)
     return TileReader(plan, batch_size, prefetch, readers, processes=reader_processes,
                       normalise=not _device_side(predict, on_device)).start()
 
