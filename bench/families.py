@@ -1,4 +1,4 @@
-"""Every model family trained and compared side by side, plus cross-family ensembles (evidence for the README).
+"""Every model family trained and compared side by side, plus cross-family ensembles (results in docs/benchmarks.md).
 
 For each data set, each family is trained from the engine CLI (``python -m engine train --model F ...``) with
 the same epochs, tiles and seed, the held-out test part is segmented and evaluated (foreground IoU of the class

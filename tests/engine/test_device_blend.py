@@ -1,6 +1,6 @@
 """The device-side row band (used on a GPU) blends exactly as the numpy one: same rows, same values, same masks.
 
-Run here on torch's CPU device; the GPU run in the README's bench uses the same code on cuda."""
+Run here on torch's CPU device; the GPU run in docs/benchmarks.md used the same code on cuda."""
 
 import numpy as np
 import torch

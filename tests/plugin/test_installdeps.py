@@ -1,7 +1,7 @@
 """``dualstream:installdeps`` through ``processing.run``: real pip of QGIS's Python, a tiny wheel built here.
 
 The mechanism is the same for torch: pip ``--user`` with ``PYTHONUSERBASE`` set to the per-user folder, which
-the plugin then puts on ``sys.path``. One real torch install through it is recorded in the README.
+the plugin then puts on ``sys.path``.
 """
 
 from __future__ import annotations
