@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: file system error{where}: {_one_line(exc.strerror or exc)}; check the path, the free "
               f"space and the permissions.", file=sys.stderr)
         return EXIT_ERROR
+    finally:  # the run is over: a SIGTERM now ends the process plainly, not with a KeyboardInterrupt traceback
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
     return int(code or 0)
 
 

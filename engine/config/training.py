@@ -151,11 +151,16 @@ class DataConfig(Settings):
              "its class raster, so Evaluate needs it only to override. The command line's default is the "
              "reference data's 90=1; the dialog's is empty: the label values are the class numbers 0, 1, 2, ...")
     label_default_class: int = setting(
-        0, group="data", help="Class of raw 0 (and of every unmapped value when strict labels are off).",
+        0, group="data", metavar="CLASS",
+        help="Class of raw label value 0 and, with --no-strict-labels, of every raw value not in the label "
+             "mapping: '--label-map 4=1 --no-strict-labels' makes 4 class 1 and every other value class 0.",
         no_qgis="raw 0 is class 0 in the dialog; other classes from the command line or a config file")
     strict_labels: bool = setting(
-        True, help="Raw values neither mapped nor 0/nodata are an error (reported with counts).",
-        no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+        True, group="data",
+        help="Stop with the list of raw label values that are neither 0 nor in the label mapping, with their "
+             "pixel counts (default). --no-strict-labels: every such value becomes the default class "
+             "(--label-default-class), and the log lists them.",
+        no_qgis="the dialog's label mapping lists every value; a config file or the command line can relax it")
     class_names: list[str] = setting(
         default_factory=lambda: ["background", "foreground"], cli={"nargs": "+"}, metavar="NAME", group="data",
         text="list", label="Class names (comma-separated)",

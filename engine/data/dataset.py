@@ -36,6 +36,7 @@ from ..callbacks import Callback
 from ..config import DataConfig, SceneSpec
 from ..errors import DataError, setting
 from .augment import augment_tile
+from .checks import check_scene_aux, check_scene_image
 from .normalize import BandStatistics, compute_statistics
 from .raster import is_vector_path
 from .sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder, Region, TileSampler, grid_windows, holdout_split
@@ -296,14 +297,15 @@ def build_datasets(data_cfg: DataConfig, callback: Callback | None = None) -> tu
     if data_cfg.x_bands and any(s.aux for s in train_specs + val_specs):
         callback.warning(f"x_bands {data_cfg.x_bands}: the aux input comes from the images' own bands; the aux "
                          f"rasters found in '{data_cfg.data_dir}' are not used.")
-    callback.info(f"Data: {len(train_specs)} training scene(s), "
-                  f"{len(val_specs) if val_specs else 'no'} validation scene(s).")
     train_kw = [reader_kwargs(s, data_cfg) for s in train_specs]
     val_kw = [reader_kwargs(s, data_cfg) for s in val_specs]
     train_readers = [SceneReader(**kw, callback=callback) for kw in train_kw]
     val_readers: list[SceneReader] = []
     try:
+        # opening reads headers only: band selections and aux layouts are checked before this line is printed
         val_readers = [SceneReader(**kw, callback=callback) for kw in val_kw]
+        callback.info(f"Data: {len(train_specs)} training scene(s), "
+                      f"{len(val_specs) if val_specs else 'no'} validation scene(s).")
         return _build(data_cfg, callback, train_kw, val_kw, train_readers, val_readers)
     finally:
         for reader in train_readers + val_readers:
@@ -315,6 +317,9 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         TrainTileDataset, GridTileDataset, DataSummary]:
     first = train_readers[0]
     _check_consistent(first, train_readers + val_readers)
+    for reader in train_readers + val_readers:  # before the label scan and the statistics: numbers, not silence
+        check_scene_image(reader, callback)
+        check_scene_aux(reader, callback)
     tile = data_cfg.tile_size
 
     # Regions: the extent/AOI window of each scene, minus the held-out band when validation is held out.
@@ -361,6 +366,8 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
             values = reader.label_value_counts(SCAN_BLOCK)
             counts[reader.label_path] = values
             problems += _label_problems(reader.label_path, values, data_cfg)
+    if not problems and data_cfg.label_mapping and not data_cfg.strict_labels:
+        _note_unmapped(counts, data_cfg, callback)
     if problems:
         raise DataError("Label values outside the configured set (label_mapping "
                         f"{data_cfg.label_mapping or 'none: values are classes'}, classes 0.."
@@ -509,6 +516,23 @@ def _label_problems(path: str, counts: dict[str, int], data_cfg: DataConfig) -> 
     return [f"'{path}': {listing}"]
 
 
+def _note_unmapped(counts: dict[str, dict[str, int]], data_cfg: DataConfig, callback: Callback) -> None:
+    """Strict labels off: say which raw values became the default class, with their pixel counts."""
+    mapped = {_as_float(k) for k in data_cfg.label_mapping}
+    other: dict[str, int] = {}
+    for path, values in counts.items():
+        if is_vector_path(path):
+            continue
+        for key, count in values.items():
+            if _as_float(key) not in mapped:
+                other[key] = other.get(key, 0) + count
+    if other:
+        default = data_cfg.label_default_class
+        listing = ", ".join(f"{k} ({v:,} px)" for k, v in sorted(other.items(), key=lambda kv: -kv[1])[:20])
+        callback.info(f"Raw label values not in the label mapping are class {default} "
+                      f"('{data_cfg.class_names[default]}'): {listing}.")
+
+
 def _as_float(key: str) -> float:
     try:
         return float(key)
@@ -518,9 +542,11 @@ def _as_float(key: str) -> float:
 
 def _label_fix_hint(data_cfg: DataConfig) -> str:
     if data_cfg.label_mapping:
-        return ("Add these values to label_mapping (raw value -> class), set them as the label raster's nodata, "
-                f"or set strict_labels to false to map them to class {data_cfg.label_default_class} "
-                "(label_default_class).")
+        default = data_cfg.label_default_class
+        return (f"Raw 0 is class {default} ({setting('data.label_default_class')}); every other raw value must be in "
+                f"{setting('data.label_mapping')}. Map these values to their classes, set them as the label "
+                f"raster's nodata, or turn {setting('data.strict_labels')} off (--no-strict-labels) to make every "
+                f"value not in the mapping class {default}.")
     return ("Give a label_mapping from raw values to classes 0.."
             f"{len(data_cfg.class_names) - 1}, or add class names for the extra classes.")
 

@@ -87,6 +87,17 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _aux_input(model: dict[str, Any], data: dict[str, Any]) -> str:
+    """The model's aux input in words: none, the image's own X bands, or aux rasters at their ratio."""
+    if not model.get("aux_channels"):
+        return "no aux input"
+    if data.get("x_bands"):
+        return f"aux channels {model['aux_channels']} (X bands of the image)"
+    ratio = int(model.get("aux_ratio") or 1)
+    where = "on the image grid" if ratio == 1 else f"at 1/{ratio} of the image grid"
+    return f"aux channels {model['aux_channels']}, aux ratio {ratio} (aux rasters read {where})"
+
+
 def format_metadata(path: str, meta: dict[str, Any]) -> str:
     """A bundle's metadata as readable lines: what it expects (:func:`describe_bundle`), then its architecture,
     data settings and statistics, training settings and metrics."""
@@ -101,8 +112,8 @@ def format_metadata(path: str, meta: dict[str, Any]) -> str:
         *("  " + line.strip() for line in describe_bundle(path, meta)),
         f"Architecture: {model.get('name')} family (preset {model.get('preset')}"
         + (f", encoder {model['encoder']}" if model.get("encoder") else "") + ")",
-        f"  vision channels {model.get('vision_channels')}, aux channels {model.get('aux_channels')}, "
-        f"aux ratio {model.get('aux_ratio')}, outputs {classes} ({'binary, sigmoid' if classes == 1 else 'softmax'})",
+        f"  vision channels {model.get('vision_channels')}, {_aux_input(model, data)}, outputs {classes} "
+        f"({'binary, sigmoid' if classes == 1 else 'softmax'})",
         "Data:",
     ]
     if data.get("label_mapping") is not None:

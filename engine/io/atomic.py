@@ -211,3 +211,28 @@ def write_bytes_atomic(destination: str | os.PathLike, data: bytes) -> str:
 def write_text_atomic(destination: str | os.PathLike, text: str) -> str:
     """Write UTF-8 ``text`` to ``destination`` atomically; return the path."""
     return write_bytes_atomic(destination, text.encode("utf-8"))
+
+
+@contextmanager
+def uninterrupted() -> Iterator[list[int]]:
+    """Ctrl+C and SIGTERM are held until the block is done, then the run stops as asked (KeyboardInterrupt).
+    Publishing a run's outputs is a few renames that must happen all or none; a long GDAL call polls the
+    yielded list (the signals caught so far) in its progress function and stops early, which raising inside
+    GDAL's callback would do only with a traceback on stderr. Outside the main thread signals cannot be held:
+    there the block runs as it is."""
+    import signal
+    import threading
+
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in held}
+    try:
+        yield caught
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if caught:
+        raise KeyboardInterrupt

@@ -25,7 +25,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..errors import DataError, DualStreamError
 from ..runtime.environment import process_cores, require
-from .atomic import refuse_special, temporary_path, write_failure, write_text_atomic
+from .atomic import refuse_special, temporary_path, uninterrupted, write_failure, write_text_atomic
 from .safety import check_destination
 
 CLASS_NODATA = 255
@@ -446,50 +446,60 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
 
         def _progress(done: float, _message: Any, _data: Any) -> int:
             callback.progress(done, 1.0, "polygonize")
-            return 0 if callback.is_canceled() else 1
+            return 0 if callback.is_canceled() or stop else 1
 
-        try:
-            gdal.Polygonize(band, band.GetMaskBand(), raw, 0, [], callback=_progress)
-        except RuntimeError:
-            callback.check_canceled()  # GDAL reports a user interrupt as an error
-            raise
-        callback.check_canceled()
-        with writing(path):  # a full disk may only show when SQLite commits or the file is closed
-            out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+        # Ctrl+C or SIGTERM stop GDAL through _progress and the loop below, then end the run once the files are
+        # closed (raised inside GDAL's callback, they would print a traceback; raised mid-write, the GeoPackage
+        # would be closed after its temp file was removed)
+        with uninterrupted() as stop:
             try:
-                layer = out.CreateLayer(layer_name, srs=srs, geom_type=ogr.wkbMultiPolygon,
-                                        options=["SPATIAL_INDEX=YES"])
-                layer.CreateField(ogr.FieldDefn("class_id", ogr.OFTInteger))
-                layer.CreateField(ogr.FieldDefn("class_name", ogr.OFTString))
-                layer.CreateField(ogr.FieldDefn("area", ogr.OFTReal))
-                definition = layer.GetLayerDefn()
-                layer.StartTransaction()
-                raw.ResetReading()
-                for count, feature in enumerate(raw):
-                    if count % 1000 == 0:
-                        callback.check_canceled()
-                    class_id = feature.GetFieldAsInteger(0)
-                    if wanted is not None and class_id not in wanted:
-                        continue
-                    geometry = feature.GetGeometryRef()
-                    area = geometry.GetArea()
-                    if area < min_area:
-                        continue
-                    if simplify > 0:
-                        geometry = geometry.SimplifyPreserveTopology(simplify)
-                        if geometry is None or geometry.IsEmpty():
+                gdal.Polygonize(band, band.GetMaskBand(), raw, 0, [], callback=_progress)
+            except RuntimeError:
+                if not stop:
+                    callback.check_canceled()  # GDAL reports a user interrupt as an error
+                    raise
+            if stop:
+                return 0  # leaving the block raises the interrupt
+            callback.check_canceled()
+            with writing(path):  # a full disk may only show when SQLite commits or the file is closed
+                out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+                layer = definition = new = None
+                try:
+                    layer = out.CreateLayer(layer_name, srs=srs, geom_type=ogr.wkbMultiPolygon,
+                                            options=["SPATIAL_INDEX=YES"])
+                    layer.CreateField(ogr.FieldDefn("class_id", ogr.OFTInteger))
+                    layer.CreateField(ogr.FieldDefn("class_name", ogr.OFTString))
+                    layer.CreateField(ogr.FieldDefn("area", ogr.OFTReal))
+                    definition = layer.GetLayerDefn()
+                    layer.StartTransaction()
+                    raw.ResetReading()
+                    for count, feature in enumerate(raw):
+                        if count % 1000 == 0:
+                            callback.check_canceled()
+                            if stop:
+                                break
+                        class_id = feature.GetFieldAsInteger(0)
+                        if wanted is not None and class_id not in wanted:
                             continue
-                    new = ogr.Feature(definition)
-                    new.SetField("class_id", class_id)
-                    new.SetField("class_name", str(class_names[class_id]) if 0 <= class_id < len(class_names)
-                                 else f"class {class_id}")
-                    new.SetField("area", float(area))
-                    new.SetGeometry(ogr.ForceToMultiPolygon(geometry))
-                    layer.CreateFeature(new)
-                    written += 1
-                layer.CommitTransaction()
-            finally:
-                out = None
-                memory = None
-                src = None
+                        geometry = feature.GetGeometryRef()
+                        area = geometry.GetArea()
+                        if area < min_area:
+                            continue
+                        if simplify > 0:
+                            geometry = geometry.SimplifyPreserveTopology(simplify)
+                            if geometry is None or geometry.IsEmpty():
+                                continue
+                        new = ogr.Feature(definition)
+                        new.SetField("class_id", class_id)
+                        new.SetField("class_name", str(class_names[class_id]) if 0 <= class_id < len(class_names)
+                                     else f"class {class_id}")
+                        new.SetField("area", float(area))
+                        new.SetGeometry(ogr.ForceToMultiPolygon(geometry))
+                        layer.CreateFeature(new)
+                        written += 1
+                    layer.CommitTransaction()
+                finally:  # the layer keeps the file open: it goes too, so it closes here, not when a traceback dies
+                    layer = definition = new = out = None
+                    memory = None
+                    src = None
     return written

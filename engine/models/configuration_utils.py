@@ -82,6 +82,10 @@ class ModelConfig(Settings):
         return self.replace(vision_channels=vision_channels, aux_channels=aux_channels, num_classes=num_classes,
                             aux_ratio=aux_ratio)
 
+    def aux_input_note(self, tile_size: int) -> str | None:
+        """What the model does with its aux input, when that is worth saying (the training log shows it)."""
+        return None
+
     def preset_settings(self) -> Any:
         """The preset object of this config."""
         return self.PRESETS[self.preset]

@@ -141,10 +141,19 @@ def check_segment_tile(tile: int, region_width: int, region_height: int, trained
     return cover
 
 
+MIN_TRAINING_SIDE = 32  # px: the smallest tile
+
+
 def check_training_tile(tile: int, scene_sizes: list[tuple[str, int, int]], step: int) -> None:
     """A training tile larger than every scene is padding only: refuse it, naming the largest scene."""
     if not scene_sizes:
         return
+    for name, width, height in scene_sizes:
+        if min(width, height) < MIN_TRAINING_SIDE:
+            raise ResourceError(f"The training image '{name}' is {width} x {height} px; a training scene needs at "
+                                f"least {MIN_TRAINING_SIDE} x {MIN_TRAINING_SIDE} px (the smallest tile), or the "
+                                f"tiles are nearly all padding. Leave it out, or give the larger image it was cut "
+                                f"from.")
     name, width, height = max(scene_sizes, key=lambda s: max(s[1], s[2]))
     cover = scene_tile(width, height, step)
     if tile > cover:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..callbacks import Callback
 from ..errors import CanceledError
-from ..io.atomic import abandoned_temporaries, abandoned_temporary_folders
+from ..io.atomic import abandoned_temporaries, abandoned_temporary_folders, uninterrupted
 from ..io.writers import (
     CLASS_NODATA,
     PROBABILITY_NODATA_UINT8,
@@ -204,14 +204,15 @@ def finish_outputs(plan: SegmentPlan, writer: SceneWriter, callback: Callback, e
                                callback=callback)
         callback.info(f"{count} polygon(s) written.")
     callback.check_canceled()
-    # everything is complete: publish (class raster last, so it only appears once all is in place)
+    # everything is complete: publish (class raster last, so it only appears once all is in place), all or none
     qml = qml_path_for(cfg.output)
-    if writer.probabilities is not None:
-        writer.probabilities.commit()
-    if polygons_tmp is not None:
-        commit_file(polygons_tmp, Path(cfg.polygons))
-    write_text_atomic(qml, qml_text(plan.class_names, plan.class_colors))
-    writer.classes.commit()
+    with uninterrupted():
+        if writer.probabilities is not None:
+            writer.probabilities.commit()
+        if polygons_tmp is not None:
+            commit_file(polygons_tmp, Path(cfg.polygons))
+        write_text_atomic(qml, qml_text(plan.class_names, plan.class_colors))
+        writer.classes.commit()
     callback.progress(1, 1, "finishing outputs")
     return qml
 

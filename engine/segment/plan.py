@@ -203,19 +203,6 @@ def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, regio
     return tile
 
 
-def _warn_partial_cover(region: Any, aux: Any, path: str, image: str, callback: Callback,
-                        warnings: list[str]) -> None:
-    from ..data.align import covered_fraction
-
-    share = covered_fraction(region, aux)
-    if share is not None and share < 0.99:
-        message = (f"The aux raster '{path}' covers only {100 * share:.0f} % of the segmented region of '{image}'; "
-                   f"outside it the model sees no aux data, so its predictions there are unreliable. Give aux "
-                   f"rasters that cover the whole region, or limit the region with {setting('segment.extent')}.")
-        warnings.append(message)
-        callback.warning(message)
-
-
 def _check_gsd(reader: Any, meta: dict[str, Any], path: str, callback: Callback, warnings: list[str],
                resample: bool = False) -> None:
     train_gsd = meta["data"].get("gsd")
@@ -319,6 +306,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
             )
         region = _snap_region(reader, cfg)
         from ..data.align import check_overlap, tile_grid
+        from ..data.checks import check_scene_aux, check_scene_image
 
         region_grid = tile_grid(reader.grid, region[0], region[1], region[2], region[3])
         if use_aux:
@@ -333,7 +321,9 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
                 if aux_grid_.georeferenced and reader.grid.georeferenced:
                     aux_grid_.crs = aux_grid_.crs or reader.grid.crs
                     check_overlap(region_grid, aux_grid_, f"{cfg.image} (segmented extent)", path, "aux raster")
-                    _warn_partial_cover(region_grid, aux_grid_, path, cfg.image, callback, warnings)
+            check_scene_aux(reader, callback, warnings, region_grid, "the segmented region of",
+                            f"limit the region with {setting('segment.extent')}", aux_data.get("aux_stats"))
+        check_scene_image(reader, callback, warnings)
         _check_gsd(reader, first.metadata, first.path, callback, warnings, cfg.resample_to_training_gsd)
         tile = _check_resources(cfg, members, tile, region, aux_ratio if use_aux else None, reader, callback,
                                 warnings)

@@ -63,13 +63,15 @@ class TrainOutputs:
 
         try:
             if improved:
+                self.wrote_partial = True
                 self._save_bundle(self.partial_path)
             self._save_checkpoint(epoch, finished=finished)
             self.good_checkpoint = True
             write_metrics(self.history, self.paths["metrics_csv"], self.paths["metrics_json"])
         except OutputError as exc:
             kept = (f"the last good checkpoint '{self.ckpt_path}' is kept: free space and run again with {RESUME}"
-                    if self.good_checkpoint else "no checkpoint of this run had been written yet")
+                    if self.good_checkpoint else "no checkpoint of this run had been written yet, so nothing is "
+                    "kept: free space and run it again")
             raise OutputError(f"{exc} Training stopped in epoch {epoch}; {kept}.") from exc
 
     def _save_checkpoint(self, epoch: int, finished: bool) -> None:

@@ -39,6 +39,7 @@ from .checkpoint import (
     load_checkpoint,
     restore_rng_state,
 )
+from .files import check_destination, earlier_checkpoint, stopped
 from .forward import Forward, validate
 from .metrics import selection_score
 from .optim import LRSchedule, build_optimizer, decide_precision
@@ -115,8 +116,16 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
     ctx, device = setup_distributed(device)
     try:
         # rank 0 writes, so rank 0 holds the lock: a second training onto the same bundle refuses at once
+        if ctx.is_main:  # a read-only or missing destination is said now, not after the first epoch
+            check_destination(Path(train_cfg.output))
         with output_locks({f"model bundle ({setting('train.output')})": train_cfg.output} if ctx.is_main else {}):
-            return _Trainer(model_cfg, data_cfg, train_cfg, callback, ctx, device, model, datasets, clock).run()
+            try:
+                trainer = _Trainer(model_cfg, data_cfg, train_cfg, callback, ctx, device, model, datasets, clock)
+            except KeyboardInterrupt as exc:  # while the data was prepared: no checkpoint of this run yet
+                ckpt = checkpoint_path(Path(train_cfg.output))
+                raise CanceledError(stopped("Training interrupted", Path(train_cfg.output), ckpt,
+                                            ckpt.exists() and train_cfg.resume)) from exc
+            return trainer.run()
     finally:
         ctx.close()
 
@@ -135,9 +144,14 @@ class _Trainer(TrainOutputs):
         self.ckpt_path = checkpoint_path(self.output)
         self.partial_path = self.output.with_name(self.output.name + ".partial")
         self.good_checkpoint = False  # a checkpoint of this run (written or resumed from) is at ckpt_path
+        self.wrote_partial = False  # this run wrote the .partial bundle (removed on failure if no checkpoint)
         if cfg.resume and not self.ckpt_path.is_file():
             raise ConfigError(f"resume was requested but there is no checkpoint '{self.ckpt_path}'; run without "
                               f"{RESUME} to start a new training.")
+        earlier = None if cfg.resume or not ctx.is_main else earlier_checkpoint(self.output, self.ckpt_path,
+                                                                              self.partial_path)
+        if earlier:  # said before the data is prepared
+            callback.warning(earlier)
         self.num_side_outputs = _side_outputs(model_cfg.name, model)
         cfg.loss.side_weights_for(model_cfg.name, self.num_side_outputs)  # against the model's side outputs
         seed_everything(cfg.seed)
@@ -198,14 +212,30 @@ class _Trainer(TrainOutputs):
         self.best: dict[str, Any] = {"epoch": 0, "score": None, "metrics": {}, "since": 0}
 
     def run(self) -> TrainResult:
+        """Resume or start, fit, finish. However it ends, nothing is left that nothing refers to: a .partial
+        bundle this run wrote is removed when no checkpoint of this run exists to resume it from."""
+        try:
+            return self._run()
+        except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM (the CLI turns it into KeyboardInterrupt)
+            self._drop_unreferenced_partial()
+            raise CanceledError(self._stopped("Training interrupted")) from exc
+        except BaseException:
+            self._drop_unreferenced_partial()
+            raise
+
+    def _drop_unreferenced_partial(self) -> None:
+        if self.ctx.is_main and self.wrote_partial and not self.good_checkpoint:
+            self.partial_path.unlink(missing_ok=True)
+
+    def _stopped(self, what: str) -> str:
+        return stopped(what, self.output, self.ckpt_path, self.good_checkpoint)
+
+    def _run(self) -> TrainResult:
         cfg, cb = self.cfg, self.callback
         start_epoch, finished = 1, False
         if cfg.resume:
             start_epoch, finished = self._resume()
             self.good_checkpoint = True
-        elif self.ctx.is_main and self.ckpt_path.exists():
-            cb.info(f"Starting a new training; the old checkpoint '{self.ckpt_path}' will be replaced "
-                    f"(use resume to continue it instead).")
         if self.ctx.is_main:
             self.output.parent.mkdir(parents=True, exist_ok=True)
             if not cfg.resume and self.partial_path.exists():
@@ -247,6 +277,9 @@ class _Trainer(TrainOutputs):
             bad = {k: (getattr(fitted, k), v) for k, v in wanted.items() if getattr(fitted, k) != v}
             if bad:
                 raise ConfigError(f"the given model does not fit the data: {bad} (model, data).")
+        note = fitted.aux_input_note(int(self.data_cfg.tile_size))
+        if note:
+            self.callback.info(note)
         if data_aux and not fitted.aux_channels:
             self.callback.warning(f"{fitted.name} uses the imagery only: the {data_aux} aux channel(s) are not used "
                                   f"(set aux_fusion: early to fuse them) and the model will not ask for aux rasters.")
@@ -416,8 +449,7 @@ class _Trainer(TrainOutputs):
         return late
 
     def _raise_canceled(self) -> None:
-        raise CanceledError(f"Training canceled. The last checkpoint '{self.ckpt_path}' is kept (resume to go "
-                            f"on); nothing was written at '{self.output}'.")
+        raise CanceledError(self._stopped("Training canceled"))
 
     def _head_lr(self) -> float:
         for group in self.optimizer.param_groups:

@@ -29,6 +29,7 @@ class Case:
     produces: tuple[str, ...] = ()  # for code 0: files (relative to d) that must exist afterwards
     warns: tuple[str, ...] = ()  # for code 0: words that must appear in the output
     replaced: tuple[str, ...] = ()  # files placed by setup that the run may replace (outputs, not inputs)
+    absent: tuple[str, ...] = ()  # words that must not appear in the output (e.g. "Data:": nothing was read)
 
 
 def seg(w: dict[str, Any], d: Path, *extra: str, image: str | None = None, aux: str | None = "",
@@ -44,15 +45,17 @@ def seg(w: dict[str, Any], d: Path, *extra: str, image: str | None = None, aux: 
 
 
 def train(w: dict[str, Any], d: Path, *extra: str, image: str | None = None, label: str | None = None,
-          aux: str | None = "", out: str = "m.dsmodel") -> list[str]:
-    """``train`` on the good scene (tiny preset, one short epoch), writing into ``d`` unless told otherwise."""
+          aux: str | None = "", out: str = "m.dsmodel", quiet: bool = True) -> list[str]:
+    """``train`` on the good scene (tiny preset, one short epoch), writing into ``d`` unless told otherwise;
+    ``quiet=False`` keeps the log (its information lines)."""
     from .workspace import TRAIN_ARGS
 
     argv = ["train", "--image", image or w["image"], "--label", label or w["label"]]
     aux_path = w["aux"] if aux == "" else aux
     if aux_path:
         argv += ["--aux", aux_path]
-    return argv + [*TRAIN_ARGS, "--out", out if os.path.isabs(out) else str(d / out), *extra]
+    args = [a for a in TRAIN_ARGS if quiet or a != "--quiet"]
+    return argv + [*args, "--out", out if os.path.isabs(out) else str(d / out), *extra]
 
 
 def evaluate(w: dict[str, Any], d: Path, *extra: str, pred: str | None = None, label: str | None = None,
@@ -81,6 +84,18 @@ def _garbage_checkpoint(w: dict[str, Any], d: Path) -> None:
 
 def _pickle_checkpoint(w: dict[str, Any], d: Path) -> None:
     shutil.copyfile(w["pickle_bundle"], d / "m.dsmodel.ckpt")
+
+
+def _killed_training(w: dict[str, Any], d: Path) -> None:
+    """What a killed training leaves: its checkpoint and its best bundle so far."""
+    shutil.copyfile(w["checkpoint"], d / "m.dsmodel.ckpt")
+    shutil.copyfile(w["bundle"], d / "m.dsmodel.partial")
+
+
+def bulk(w: dict[str, Any], d: Path, *extra: str, images: str | None = None, model: str | None = None) -> list[str]:
+    """``segment --images`` (a bulk run) into ``d/bulk``."""
+    return ["segment", "--images", images or w["image"], "--aux-pattern", "{stem}_aux.tif", "--model",
+            model or w["bundle"], "--out-dir", str(d / "bulk"), "--device", "cpu", "--quiet", *extra]
 
 
 def _existing_output(w: dict[str, Any], d: Path) -> None:
@@ -185,7 +200,9 @@ CASES: list[Case] = [
     Case("image_missing", lambda w, d: seg(w, d, image=str(d / "missing.tif")), ("missing.tif",)),
     Case("image_truncated", lambda w, d: seg(w, d, image=w["truncated_image"]), ("truncated.tif",)),
     Case("image_not_a_raster", lambda w, d: seg(w, d, image=w["text_image"]), ("notes.tif",)),
-    Case("train_image_one_pixel", lambda w, d: train(w, d, image=w["one_pixel"]), ("one_pixel.tif", "tile_size")),
+    Case("train_image_one_pixel", lambda w, d: train(w, d, image=w["one_pixel"]), ("one_pixel.tif", "32 x 32")),
+    Case("train_image_one_pixel_tile_32", lambda w, d: train(w, d, "--tile-size", "32", image=w["one_pixel"]),
+         ("one_pixel.tif", "1 x 1 px", "32 x 32")),
     Case("train_image_all_nodata", lambda w, d: train(w, d, image=w["all_nodata"]), ("all_nodata.tif", "nodata")),
     Case("image_complex", lambda w, d: seg(w, d, image=w["complex"]), ("complex.tif", "complex")),
     Case("image_wrong_band_count", lambda w, d: seg(w, d, image=w["three_bands"]), ("three_bands.tif", "band")),
@@ -196,13 +213,32 @@ CASES: list[Case] = [
     Case("aux_missing_for_aux_model", lambda w, d: seg(w, d, aux=None), ("--aux", "aux")),
     Case("aux_not_overlapping", lambda w, d: seg(w, d, aux=w["far_aux"]), ("far_aux.tif",)),
     Case("aux_is_not_a_raster", lambda w, d: seg(w, d, aux=w["text_image"]), ("notes.tif",)),
+    # data checks with numbers (issue 24, item 5): the same in train and segment
+    Case("train_aux_all_nodata", lambda w, d: train(w, d, aux=w["nodata_aux"]), ("nodata_aux.tif", "no valid pixel")),
+    Case("segment_aux_all_nodata", lambda w, d: seg(w, d, aux=w["nodata_aux"]), ("nodata_aux.tif", "no valid pixel")),
+    Case("train_aux_all_nan", lambda w, d: train(w, d, aux=w["nan_aux"]), ("nan_aux.tif", "no valid pixel")),
+    Case("segment_aux_all_nan", lambda w, d: seg(w, d, aux=w["nan_aux"]), ("nan_aux.tif", "no valid pixel")),
+    Case("train_aux_mostly_nodata_warns", lambda w, d: train(w, d, aux=w["mostly_nodata_aux"]), code=0,
+         produces=("m.dsmodel",), warns=("mostly_nodata_aux.tif", "% nodata")),
+    Case("segment_aux_mostly_nodata_warns", lambda w, d: seg(w, d, aux=w["mostly_nodata_aux"]), code=0,
+         produces=("out.tif",), warns=("mostly_nodata_aux.tif", "% nodata")),
+    Case("train_aux_int8_warns", lambda w, d: train(w, d, aux=w["int8_aux"]), code=0, produces=("m.dsmodel",),
+         warns=("int8_aux.tif", "int8", "100.0 % of its valid values")),
+    Case("segment_aux_int8_warns", lambda w, d: seg(w, d, aux=w["int8_aux"]), code=0, produces=("out.tif",),
+         warns=("int8_aux.tif", "100.0 % of its valid values", "statistics of 12 of its 12 band(s)")),
+    Case("train_image_nan_inf_warns", lambda w, d: train(w, d, image=w["nan_image"]), code=0,
+         produces=("m.dsmodel",), warns=("nan_image.tif", "nan or infinite values in 13.2 %")),
+    Case("segment_image_nan_inf_warns", lambda w, d: seg(w, d, image=w["nan_image"]), code=0,
+         produces=("out.tif",), warns=("nan_image.tif", "nan or infinite values in 13.2 %")),
+    Case("train_aux_partly_overlapping_warns", lambda w, d: train(w, d, aux=w["half_aux"]), code=0,
+         produces=("m.dsmodel",), warns=("half_aux.tif", "covers only")),
     # --- extents, tiles, numbers -------------------------------------------------------------------------------
     Case("extent_outside", lambda w, d: seg(w, d, "--extent", "0", "0", "10", "10"), ("extent",)),
     Case("extent_degenerate", lambda w, d: seg(w, d, "--extent", "500000", "3999990", "500000", "4000000"),
          ("extent",)),
     Case("extent_inverted", lambda w, d: seg(w, d, "--extent", "500060", "3999990", "500000", "4000000"),
          ("extent",)),
-    Case("tile_zero", lambda w, d: seg(w, d, "--tile-size", "0"), ("tile_size",)),
+    Case("tile_zero_is_the_models", lambda w, d: seg(w, d, "--tile-size", "0"), code=0, produces=("out.tif",)),
     Case("tile_negative", lambda w, d: seg(w, d, "--tile-size", "-1"), ("tile_size",)),
     Case("tile_not_multiple_of_32", lambda w, d: seg(w, d, "--tile-size", "33"), ("tile_size", "32")),
     Case("train_tile_33", lambda w, d: train(w, d, "--tile-size", "33"), ("tile_size", "32")),
@@ -225,6 +261,15 @@ CASES: list[Case] = [
     Case("destination_is_a_folder", lambda w, d: seg(w, d, out=str(d)), ("folder",)),
     Case("train_destination_read_only", lambda w, d: train(w, d, out="/proc/dualstream-readonly.dsmodel"),
          ("dualstream-readonly.dsmodel",)),
+    # a folder training would create under a read-only one: said before any data is read (issue 24, item 8)
+    Case("train_destination_folder_not_creatable",
+         lambda w, d: train(w, d, out="/proc/dualstream-none/m.dsmodel", quiet=False),
+         ("/proc/dualstream-none/m.dsmodel", "not writable"), absent=("Data:", "epoch")),
+    # nothing left behind by a bulk run that fails before its first scene (issue 24, item 8)
+    Case("bulk_glob_matching_nothing_leaves_no_folder", lambda w, d: bulk(w, d, images=str(d / "none" / "*.tif")),
+         ("none/*.tif", "matches no file")),
+    Case("bulk_missing_model_leaves_no_folder", lambda w, d: bulk(w, d, model=str(d / "none.dsmodel")),
+         ("none.dsmodel",)),
     # --- bundles and checkpoints -----------------------------------------------------------------------------
     Case("bundle_missing", lambda w, d: seg(w, d, model=str(d / "none.dsmodel")), ("none.dsmodel",)),
     Case("bundle_truncated", lambda w, d: seg(w, d, model=w["truncated_bundle"]), ("truncated.dsmodel",)),
@@ -252,6 +297,21 @@ CASES: list[Case] = [
          produces=("m.dsmodel",), warns=("only class 0", "predict it everywhere")),
     Case("label_raster_on_another_grid_is_warped", lambda w, d: train(w, d, label=w["coarse_label"]), code=0,
          produces=("m.dsmodel",)),
+    # found on real data (issue 24, item 11)
+    Case("label_values_not_mapped_explained", lambda w, d: train(w, d, "--label-map", "4=1", label=w["label_0134"]),
+         ("label_0134.tif", "1 (1,024 px)", "raw 0 is class 0", "--no-strict-labels")),
+    Case("label_every_other_value_is_class_0",
+         lambda w, d: train(w, d, "--label-map", "4=1", "--no-strict-labels", label=w["label_0134"], quiet=False),
+         code=0, produces=("m.dsmodel",), warns=("not in the label mapping are class 0", "3 (1,024 px)")),
+    Case("band_error_before_any_data_is_read", lambda w, d: train(w, d, "--bands", "7", quiet=False),
+         ("bands [7]", "4 band(s)"), absent=("Data:",)),
+    Case("train_over_a_killed_runs_checkpoint_says_so", lambda w, d: train(w, d), code=0, produces=("m.dsmodel",),
+         warns=("m.dsmodel.ckpt", "m.dsmodel.partial", "from scratch", "--resume"), setup=_killed_training,
+         replaced=("m.dsmodel.ckpt", "m.dsmodel.partial")),
+    Case("cmx_with_coarse_aux_says_its_ratio", lambda w, d: train(w, d, "--model", "cmx", quiet=False), code=0,
+         produces=("m.dsmodel",), warns=("aux ratio 8", "upsampled bilinearly", "--aux-ratio 1")),
+    Case("info_of_a_model_without_aux", lambda w, d: ["info", w["plain_bundle"]], code=0, warns=("no aux input",),
+         absent=("aux ratio",)),
     # --- edge cases that must work -----------------------------------------------------------------------------
     # unicode and spaces in every path, an existing output replaced, a tile far larger than the scene: one run
     Case("unicode_paths_existing_output_huge_tile",

@@ -144,6 +144,10 @@ def build(root: Path) -> dict[str, Any]:
     holes = image.astype(np.float32)
     holes[:, 10:20, 5:40], holes[:, 30:33, :] = np.nan, np.inf
     w["nan_image"] = _write(bad / "nan_image.tif", holes, crs, transform)
+    # a label raster of 0/1/3/4 (real data: only 4 is the class of interest)
+    stripes = np.zeros((1, 64, 64), np.uint8)
+    stripes[:, :16], stripes[:, 16:32], stripes[:, 32:48] = 1, 3, 4
+    w["label_0134"] = _write(bad / "label_0134.tif", stripes, crs, transform)
     w["unicode_dir"] = str(inputs / "dossier d'entrée ünï")
     os.makedirs(w["unicode_dir"], exist_ok=True)
     w["unicode_image"] = str(Path(w["unicode_dir"]) / "scène 1.tif")
@@ -163,6 +167,11 @@ def build(root: Path) -> dict[str, Any]:
     if done.returncode != 0:
         raise RuntimeError(f"training the suite's bundle failed:\n{done.stdout}\n{done.stderr}")
     w["bundle"] = str(bundle)
+    plain = root / "model" / "plain.dsmodel"  # a bundle of a model without aux input
+    done = run_cli("train", "--image", w["image"], "--label", w["label"], *TRAIN_ARGS, "--out", str(plain))
+    if done.returncode != 0:
+        raise RuntimeError(f"training the suite's bundle without aux failed:\n{done.stdout}\n{done.stderr}")
+    w["plain_bundle"] = str(plain)
     w["report"] = str(bundle.with_name("tiny_report.html"))
     w["checkpoint"] = str(bundle) + ".ckpt"
     _bad_bundles(w, bad, Path(bundle).read_bytes())

@@ -44,6 +44,16 @@ class CMXConfig(ModelConfig):
         "RGB-X fusion of two images of the same grid (RGB + NIR, RGB + depth/DSM, optical + SAR, or extra bands "
         "of one file): two SegFormer streams rectified and fused at every stage, all-MLP decoder.")
 
+    def aux_input_note(self, tile_size: int) -> str | None:
+        """Coarse aux rasters: the X stream sees them at 1/aux_ratio, upsampled; say so with the ratio."""
+        if not self.aux_channels or self.aux_ratio == 1:
+            return None
+        side = tile_size // self.aux_ratio
+        return (f"cmx: the aux rasters are read at aux ratio {self.aux_ratio} ({side} x {side} aux pixels per "
+                f"{tile_size}-px tile) and upsampled bilinearly onto the image grid for the X stream, so it sees no "
+                f"detail finer than {self.aux_ratio} image pixels. For aux as fine as the image (a DSM, SAR on the "
+                f"same grid), train with aux ratio 1 (--aux-ratio 1).")
+
     def __post_init__(self) -> None:
         super().__post_init__()
         self.vision_encoder = check_mit_sizes(self.vision_encoder, "vision_encoder")

@@ -77,27 +77,30 @@ def test_case(case: Case, workspace: dict, tmp_path: Path, ledger: Any) -> None:
     error_lines = [line for line in o.stderr.splitlines() if line.startswith("error:")]
     message = error_lines[-1].lower() if error_lines else ""
     named = all(word.lower() in message for word in case.expect)
+    said = [word for word in case.absent if word.lower() in text.lower()]  # words that must not appear
     if case.code == 0:
         missing = [f for f in case.produces if f not in o.after]
         warned = all(word.lower() in text.lower() for word in case.warns)
-        ok = o.code == 0 and not missing and warned and not traceback and not changed and not code_ran
+        ok = o.code == 0 and not missing and warned and not said and not traceback and not changed and not code_ran
         partial = any(".tmp-" in f or f.endswith(".lock") for f in o.after)
         ledger.record("cli", case.id, worked=ok, traceback=traceback, left_behind=partial,
                       input_changed=changed, code_executed=code_ran, ok=ok and not partial)
         assert o.code == 0, f"{case.id}: exit {o.code}\n{text}"
         assert not missing, f"{case.id}: {missing} not written; folder has {o.after}\n{text}"
         assert warned, f"{case.id}: expected a warning with {case.warns}\n{text}"
+        assert not said, f"{case.id}: the output should not say {said}\n{text}"
         assert not partial, f"{case.id}: temp or lock files left: {o.after}"
     else:
         partial = bool(new_files) or os.path.exists(RO)
-        ok = o.code == case.code and len(error_lines) == 1 and named and not traceback and not partial \
-            and not changed and not code_ran
+        ok = o.code == case.code and len(error_lines) == 1 and named and not said and not traceback \
+            and not partial and not changed and not code_ran
         ledger.record("cli", case.id, clear_error=ok, traceback=traceback, left_behind=partial,
                       input_changed=changed, code_executed=code_ran, ok=ok)
         assert o.code == case.code, f"{case.id}: exit {o.code}, expected {case.code}\n{text}"
         assert len(error_lines) == 1, f"{case.id}: expected one error line\n{text}"
         assert named, f"{case.id}: the error should name {case.expect}: {error_lines[-1]}"
         assert not new_files, f"{case.id}: new files after a failed run: {new_files}"
+        assert not said, f"{case.id}: the output should not say {said}\n{text}"
     assert not traceback, f"{case.id}: traceback\n{text}"
     assert not changed, f"{case.id}: an input changed: " + ", ".join(
         k for k in o.inputs_before if o.inputs_before[k] != o.inputs_after.get(k))

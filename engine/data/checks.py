@@ -1,0 +1,159 @@
+"""Data checks with numbers, run by training and segmentation alike once a scene is open and before any tile
+is read: aux rasters with no valid pixel (an error), aux rasters that are mostly nodata, 8-bit integer aux whose
+values were cut at the type's limits or cannot hold the model's aux statistics, NaN/inf in the image, and aux
+rasters that cover only part of the image (warnings naming the file and the fraction).
+
+Each check reads at most a bounded sample of the file (the whole file when it is small, else a grid of
+windows), so it costs about the same on a 64-px test scene and on a 40,000-px one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..callbacks import Callback
+from ..errors import DataError
+from .raster import RasterGrid, grid_of, read_raw
+
+WHOLE_FILE_PIXELS = 1024 * 1024  # smaller files are read whole; larger ones through SAMPLE_WINDOWS windows
+SAMPLE_WINDOWS, SAMPLE_SIDE = 4, 256  # a 4 x 4 grid of 256-px windows
+MOSTLY_NODATA = 0.5  # an aux raster with more nodata than this is warned about
+SATURATED = 0.5  # an 8-bit aux with more of its valid pixels at the type's limits than this was cut
+COVER = 0.99  # an aux raster covering less of the image (or region) than this is warned about
+
+
+def _windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """(col, row, width, height) windows that sample a raster: the whole of it, or a spread grid."""
+    if width * height <= WHOLE_FILE_PIXELS:
+        return [(0, 0, width, height)]
+    w, h = min(SAMPLE_SIDE, width), min(SAMPLE_SIDE, height)
+    cols = np.linspace(0, width - w, SAMPLE_WINDOWS).astype(int)
+    rows = np.linspace(0, height - h, SAMPLE_WINDOWS).astype(int)
+    return sorted({(int(c), int(r), w, h) for r in rows for c in cols})
+
+
+def _sample(dataset: Any, bands: list[int]) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(C, N) values, (N,) validity of the sampled pixels, and whether it was a sample (not the whole file)."""
+    windows = _windows(dataset.width, dataset.height)
+    parts = [read_raw(dataset, c, r, w, h, bands) for c, r, w, h in windows]
+    values = np.concatenate([d.reshape(len(bands), -1) for d, _ in parts], axis=1)
+    valid = np.concatenate([ok.reshape(-1) for _, ok in parts])
+    return values, valid, len(windows) > 1
+
+
+def _pixels(n: int, total: int, sampled: bool) -> str:
+    return f"{n:,} of {total:,} {'sampled ' if sampled else ''}pixels"
+
+
+def check_image_values(dataset: Any, path: str, bands: list[int], callback: Callback,
+                       warnings: list[str] | None = None) -> None:
+    """Warn with the fraction when a floating-point image holds NaN or infinite values (used as nodata)."""
+    if not any(np.dtype(dataset.dtypes[b - 1]).kind == "f" for b in bands):
+        return
+    values, _, sampled = _sample(dataset, bands)
+    bad = ~np.isfinite(values).all(axis=0)
+    count = int(bad.sum())
+    if count:
+        _warn(f"The image '{path}' has NaN or infinite values in {100 * count / bad.size:.1f} % of its pixels "
+              f"({_pixels(count, bad.size, sampled)}): they are treated as nodata (no training on them, no "
+              f"prediction there). If they are not meant as nodata, replace them before training or segmenting.",
+              callback, warnings)
+
+
+def check_aux_values(dataset: Any, path: str, bands: list[int], callback: Callback,
+                     warnings: list[str] | None = None, statistics: dict[str, Any] | None = None,
+                     first_channel: int = 0) -> None:
+    """Refuse an aux raster with no valid pixel; warn when it is mostly nodata or its 8-bit values were cut.
+
+    ``statistics``: the model's aux statistics (segmentation), whose channels ``first_channel`` onwards belong
+    to this file: an 8-bit integer file that cannot hold them is warned about.
+    """
+    values, valid, sampled = _sample(dataset, bands)
+    count = int(valid.sum())
+    if count == 0:
+        nodata = "" if dataset.nodata is None else f" (nodata value {dataset.nodata:g})"
+        raise DataError(f"The aux raster '{path}' has no valid pixel{' in the sampled windows' if sampled else ''}: "
+                        f"every pixel is nodata{nodata}, NaN or masked, so the model would see no aux data. Give "
+                        f"an aux raster with data, or check its nodata value (gdalinfo -stats '{path}').")
+    if count < (1 - MOSTLY_NODATA) * valid.size:
+        _warn(f"The aux raster '{path}' is {100 * (1 - count / valid.size):.1f} % nodata (valid: "
+              f"{_pixels(count, valid.size, sampled)}); where it has no data the model sees none. Check its "
+              f"nodata value, or give an aux raster that covers the image.", callback, warnings)
+    dtype = np.dtype(dataset.dtypes[bands[0] - 1])
+    if dtype.kind not in "iu" or dtype.itemsize > 1:
+        return
+    info = np.iinfo(dtype)
+    kept = values[:, valid]
+    at_limits = (kept == info.max) | ((kept == info.min) if dtype.kind == "i" else False)
+    share = float(at_limits.mean())
+    if share > SATURATED:
+        _warn(f"The aux raster '{path}' is {dtype.name} and {100 * share:.1f} % of its valid values sit at the "
+              f"type's limits ({info.min}/{info.max}): the values were cut when the file was written, so the "
+              f"model cannot learn from them or see what it learnt. Write the aux as Int16/Float32.",
+              callback, warnings)
+    if statistics:
+        low = np.asarray(statistics["low"][first_channel:first_channel + len(bands)], dtype=np.float64)
+        high = np.asarray(statistics["high"][first_channel:first_channel + len(bands)], dtype=np.float64)
+        if statistics.get("method") == "meanstd":  # mean +- 2 std: where most training values lay
+            low, high = low - 2 * high, low + 2 * high
+        outside = int(((low < info.min) | (high > info.max)).sum())
+        if outside:
+            _warn(f"The aux raster '{path}' is {dtype.name} ({info.min}..{info.max}) but the model's aux statistics "
+                  f"of {outside} of its {len(bands)} band(s) ({100 * outside / len(bands):.0f} %) lie outside that "
+                  f"range (e.g. {low.min():.4g}..{high.max():.4g}): these cannot be the values the model was "
+                  f"trained on. Give the aux in the data type used in training.", callback, warnings)
+
+
+def warn_partial_cover(target: RasterGrid, aux: RasterGrid, path: str, image: str, what: str, limit: str,
+                       callback: Callback, warnings: list[str] | None = None) -> None:
+    """Warn when the aux raster's footprint covers less than COVER of ``target`` (the image or the region);
+    ``limit``: how to leave the uncovered part out."""
+    from .align import covered_fraction
+
+    share = covered_fraction(target, aux)
+    if share is not None and share < COVER:
+        _warn(f"The aux raster '{path}' covers only {100 * share:.0f} % of {what} '{image}'; outside it the model "
+              f"sees no aux data, so it learns and predicts there without it. Give aux rasters that cover it "
+              f"whole, or {limit}.", callback, warnings)
+
+
+def check_scene_aux(reader: Any, callback: Callback, warnings: list[str] | None = None,
+                    target: RasterGrid | None = None, what: str = "the image",
+                    limit: str = "restrict the scene to their footprint (its extent or AOI)",
+                    statistics: dict[str, Any] | None = None) -> None:
+    """Every aux file of an open SceneReader: values (no valid pixel, mostly nodata, 8-bit limits) and cover
+    of ``target`` (default the whole image; ``limit``: how to leave the rest out)."""
+    from .raster import open_raster
+
+    channel = 0
+    for path, bands in zip(reader.aux_paths, [list(range(1, n + 1)) for n in reader.aux_file_bands]):
+        dataset = open_raster(path, "aux raster")
+        try:
+            check_aux_values(dataset, path, bands, callback, warnings, statistics, channel)
+            grid = grid_of(dataset)
+        finally:
+            dataset.close()
+        channel += len(bands)
+        if grid.georeferenced and reader.grid.georeferenced:
+            grid.crs = grid.crs or reader.grid.crs
+            warn_partial_cover(target or reader.grid, grid, path, reader.image, what, limit, callback, warnings)
+
+
+def check_scene_image(reader: Any, callback: Callback, warnings: list[str] | None = None) -> None:
+    """NaN/inf in the image bands an open SceneReader uses (vision and X bands)."""
+    from .raster import open_raster
+
+    dataset = open_raster(reader.image, "image")
+    try:
+        bands = reader.selection.vision_bands(reader.image_bands) + list(reader.selection.x or ())
+        check_image_values(dataset, reader.image, bands, callback, warnings)
+    finally:
+        dataset.close()
+
+
+def _warn(message: str, callback: Callback, warnings: list[str] | None) -> None:
+    if warnings is not None:
+        warnings.append(message)
+    callback.warning(message)
