@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except CanceledError as exc:
         if debug:
             raise
-        print(f"canceled: {exc.render(flag_name)}", file=sys.stderr)
+        print(f"canceled: {_one_line(exc.render(flag_name))}", file=sys.stderr)
         return EXIT_CANCELED
     except KeyboardInterrupt:
         if debug:

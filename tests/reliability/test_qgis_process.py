@@ -96,6 +96,11 @@ CASES = [
     ("train_report_copy_onto_label", "dualstream:train",
      lambda w, d, p: _train(w, OUTPUT=str(d / "m.dsmodel"), OUTPUT_REPORT=w["label"]),
      ("OUTPUT_REPORT", "LABELS")),
+    # data checks with numbers (issue 24, item 5): an aux layer with no valid pixel, named, before any tile
+    ("segment_aux_all_nodata", "dualstream:segment",
+     lambda w, d, p: _segment(w, AUX=w["nodata_aux"], OUTPUT=str(d / "o.tif")), ("nodata_aux.tif", "no valid pixel")),
+    ("train_aux_all_nan", "dualstream:train", lambda w, d, p: _train(w, AUX=w["nan_aux"], OUTPUT=str(d / "m.dsmodel")),
+     ("nan_aux.tif", "no valid pixel")),
     ("evaluate_html_onto_prediction", "dualstream:evaluate",
      lambda w, d, p: {"INPUT": w["image_prediction"], "LABELS": w["label"], "LABEL_MAPPING": "90=1",
                    "OUTPUT": str(d / "m.json"), "OUTPUT_HTML": w["image_prediction"]}, ("OUTPUT_HTML", "INPUT")),
