@@ -82,13 +82,13 @@ def model_speed(fp32: Path, int8: Path, rounds: int) -> dict[str, float]:
     return {"threads": threads, "fp32_s": fp32_s, "int8_s": int8_s, "speedup": fp32_s / int8_s}
 
 
-def measure(folder: Path, data: dict[str, Any], epochs: int, rounds: int) -> dict[str, Any]:
+def measure(folder: Path, data: dict[str, Any], epochs: int, rounds: int, lr: float) -> dict[str, Any]:
     slug = data["name"].split()[0]
     bundle = folder / f"{slug}.dsmodel"
     if not bundle.exists():
         args = ["train", "--image", data["train"], "--label", data["train_label"], "--out", str(bundle), "--model",
                 "unet", "--preset", "light", "--tile-size", str(TILE), "--tiles-per-epoch", "32", "--batch-size",
-                "8", "--warmup-epochs", "0", "--epochs", str(epochs), "--device", "cpu", "--quiet"]
+                "8", "--warmup-epochs", "0", "--epochs", str(epochs), "--lr", str(lr), "--device", "cpu", "--quiet"]
         for mapping in data["label_map"]:
             args += ["--label-map", mapping]
         cli(*args)
@@ -112,10 +112,13 @@ def main() -> None:
     parser.add_argument("--output", default=str(REPO / "bench_output" / "int8"))
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--only", help="run only the data set whose name starts with this")
     args = parser.parse_args()
     folder = Path(args.output)
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [measure(folder, data, args.epochs, args.rounds) for data in datasets(folder)]
+    rows = [measure(folder, data, args.epochs, args.rounds, args.lr) for data in datasets(folder)
+            if not args.only or data["name"].startswith(args.only)]
     (folder / "int8.json").write_text(json.dumps(rows, indent=2))
     print("| data | IoU fp32 | IoU int8 | IoU loss | fp32 (s) | int8 (s) | int8 speed-up | threads |")
     print("|---|---|---|---|---|---|---|---|")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..callbacks import Callback
-from ..errors import ConfigError, DependencyError, ModelError, OutputError
+from ..errors import BundleError, CanceledError, ConfigError, DependencyError
 from ..export.onnx_metadata import is_onnx_path
 from ..runtime.environment import resolve_device, resolve_device_lazily
 from .plan import Member
@@ -72,12 +72,14 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
         return _torch_predictor(members, cfg, device, callback, f"auto: {missing}")
     try:
         return _onnx_predictor(members, cfg, device, tile, callback, "auto on the CPU")
-    except (ModelError, OutputError) as exc:
-        why = f"auto: the ONNX export failed: {str(exc).splitlines()[0][:300]}"
     except DependencyError as exc:
         if exc.package == "torch":
             raise
         why = f"auto: {exc.package} is not installed, which the ONNX export needs; `{ONNXRUNTIME_INSTALL}`"
+    except (BundleError, CanceledError):
+        raise  # an unreadable bundle fails with torch too; a cancel stops the run
+    except Exception as exc:  # noqa: BLE001 - whatever stops the export, torch runs the bundle and the log says why
+        why = f"auto: the ONNX export failed: {(str(exc).splitlines() or [type(exc).__name__])[0][:300]}"
     return _torch_predictor(members, cfg, device, callback, why)
 
 
