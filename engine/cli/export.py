@@ -37,9 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlap", type=float, default=DEFAULT_OVERLAP,
                    help="tile overlap (share of the tile) recorded for Deepness")
     p.add_argument("--quantize", choices=QUANTIZE_MODES, default="none",
-                   help="int8: onnxruntime static quantization (QDQ, per-channel int8 weights). Not a default: on "
-                        "the 2-core test VM it was not faster than fp32 (docs/benchmarks.md, int8); measure it on "
-                        "your machine")
+                   help="int8: onnxruntime static quantization (QDQ, per-channel int8 weights). Optional: on a "
+                        "2-core VM 2.4-2.7x faster than fp32 for UNet light (IoU 0.003 lower on the sample), not "
+                        "faster for UNet tiny or DualStream b0 (docs/benchmarks.md, int8); measure speed and IoU "
+                        "on your own machine and scenes")
     p.add_argument("--quiet", action="store_true", help="only the result")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 

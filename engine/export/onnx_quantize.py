@@ -3,7 +3,7 @@
 onnxruntime's static quantization in QDQ form: weights int8 per output channel, activations uint8 with ranges
 calibrated on tiles. Dynamic quantization is not offered: for convolutions it becomes ConvInteger, which
 onnxruntime runs several times slower than fp32 on the CPU. Whether int8 pays is measured in
-docs/benchmarks.md ("int8"); where it is not faster there, this stays an option for machines where it is.
+docs/benchmarks.md ("int8"): faster for UNet light, not for UNet tiny or DualStream b0, so never a default.
 
 The calibration tiles are random values in [0, 1), the range of percentile-scaled inputs, unless the caller
 passes real normalised tiles. The result keeps the fp32 model's metadata, with ``onnx.quantized = "int8"``.
