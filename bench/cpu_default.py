@@ -260,10 +260,10 @@ def markdown(r: dict[str, Any]) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for c in r["cases"]:
         m, s = c["median_s"], c["startup_to_first_tile_s"]
-        deep = (f"{m['deepness']:.1f} | {c['deepness_over_default']:.2f}x" if "deepness" in m
-                else f"- | {c['deepness']}")
+        deep = (f"{m['deepness']:.1f} | {c['deepness_over_default']:.2f}x (same class "
+                f"{100 * c['deepness_same_class']:.2f} %)" if "deepness" in m else f"- | {c['deepness']}")
         lines.append(f"| {c['scene']} | {c['model']} | {m['torch']:.1f} | {m['default']:.1f} | "
-                     f"**{c['torch_over_default']:.2f}x** | {deep} | {100 * c['same_class_as_torch']:.3f} % | "
+                     f"**{c['torch_over_default']:.2f}x** | {deep} | {100 * c['same_class_as_torch']:.4f} % | "
                      f"{s.get('torch', float('nan')):.2f} / {s.get('default', float('nan')):.2f} |")
     b = r["bulk"]
     lines += ["", f"Bulk, {b['scenes']} scenes of {b['size']} ({b['model']}): one process per scene "
