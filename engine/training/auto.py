@@ -14,7 +14,8 @@ the settings declared with ``auto=``) and returns one line per choice, naming th
 - epochs, on a CPU: a time budget instead of the GPU's epoch count (epochs become an upper bound), and no
   frozen warm-up epochs for randomly initialised encoders; on a GPU: 2 frozen + 40 epochs (the reference).
 
-A pretrained encoder folder fixes the model size, so the model is not chosen when one is given.
+A pretrained checkpoint given as a folder or a hub id fixes the model size, so the model is not chosen then;
+``imagenet`` names the chosen encoder's own checkpoint and leaves the choice to be made.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..callbacks import QuietCallback
 from ..config import SETTINGS_SECTIONS, DataConfig, ModelConfig, TrainConfig
 from ..declarations import declared
 from ..errors import plain_name, render, setting
+from ..models.hub import IMAGENET
 
 AUTO_SETTINGS = ("model.name", "model.preset") + tuple(
     f"{section}.{s.name}" for section in ("data", "train") for s in declared(SETTINGS_SECTIONS[section])
@@ -165,10 +167,16 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
                 f"; {scene} takes it{held}"
         chosen.data = data_cfg.replace(tile_size=tile)
         chosen.choices.append(Choice({"data.tile_size": tile}, why))
-    if ({"model.name", "model.preset"} & unset) and not model_cfg.pretrained:
+    if ({"model.name", "model.preset"} & unset) and not _fixes_model(model_cfg.pretrained):
         _choose_model(chosen, unset, data_kind(data_cfg, train_specs), gpu)
     _choose_schedule(chosen, unset, gpu)
     return chosen
+
+
+def _fixes_model(pretrained: str | None) -> bool:
+    """True when a pretrained checkpoint decides the model: a folder or a hub id, not ``imagenet`` (which stands
+    for the ImageNet checkpoint of whichever encoder is chosen)."""
+    return bool(pretrained) and str(pretrained).strip().lower() != IMAGENET
 
 
 def _choose_model(chosen: Chosen, unset: set[str], kind: str, gpu: bool) -> None:

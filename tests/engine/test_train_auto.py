@@ -123,6 +123,20 @@ def test_given_settings_are_kept_and_only_the_others_chosen(scenes):
     assert none.lines() == [] and none.model.name == "dualstream" and none.train.epochs == 40
 
 
+def test_imagenet_weights_leave_the_model_to_be_chosen_a_checkpoint_folder_does_not(scenes, tmp_path):
+    model_cfg, data_cfg, train_cfg = _configs("square", scenes=scenes)
+    # "imagenet" names the chosen encoder's own checkpoint: on a CPU still the small model, not DualStream b1
+    chosen = choose_settings(ModelConfig(pretrained="imagenet"), data_cfg, train_cfg, {"model.pretrained"},
+                             device="cpu")
+    assert (chosen.model.name, chosen.model.preset, chosen.model.pretrained) == ("unet", "light", "imagenet")
+    assert chosen.train.warmup_epochs == TrainConfig().warmup_epochs  # pretrained: the frozen warm-up stays
+    # a checkpoint folder fixes the model's size: nothing about the model is chosen
+    folder = choose_settings(ModelConfig(pretrained=str(tmp_path)), data_cfg, train_cfg, {"model.pretrained"},
+                             device="cpu")
+    assert (folder.model.name, folder.model.preset) == (ModelConfig().name, ModelConfig().preset)
+    assert not [line for line in folder.lines() if "model.name" in line or "model.preset" in line]
+
+
 def test_a_given_tile_larger_than_every_scene_fails_before_any_data_is_read(scenes):
     with pytest.raises(ResourceError, match=r"tile_size 512 .* larger than every training scene"):
         choose_settings(*_configs("square", scenes=scenes, tile_size=512), {"data.tile_size"}, device="cpu")
