@@ -21,10 +21,18 @@ from .engine_bridge import engine_module
 def parameter_name(key: str) -> str:
     """How QGIS names the engine setting ``key`` in messages: its parameter ('Tile size (pixels)' (TILE_SIZE)),
     or the setting's own name where no dialog offers it."""
-    found = engine_module("declarations").find(engine_module("config").SETTINGS_SECTIONS, key)
+    base, _, part = key.partition("#")
+    found = engine_module("declarations").find(engine_module("config").SETTINGS_SECTIONS, base)
+    if part in SCENE_PARTS and found is not None and found.param == "INPUT":
+        return SCENE_PARTS[part]
     if found is None or found.param is None:
         return engine_module("errors").plain_name(key)
     return f"'{found.decl.label}' ({found.param})"
+
+
+#: The Train dialog's layers for the parts of its training scene (the image is the scenes setting's INPUT).
+SCENE_PARTS = {"label": "'Label layer (raster or polygons)' (LABELS)",
+               "aux": "'Aux layers (coarse rasters, in a fixed order)' (AUX)"}
 
 
 def render_message(message: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-_SETTING = re.compile(r"\u27e6([\w.]+)\u27e7")  # the marker: the setting's key in white square brackets
+_SETTING = re.compile(r"\u27e6([\w.#]+)\u27e7")  # the marker: the setting's key in white square brackets
 
 
 def setting(key: str) -> str:
@@ -19,8 +19,13 @@ def setting(key: str) -> str:
 
 
 def plain_name(key: str) -> str:
-    """The setting's own name (the config-file key), the rendering without a front end."""
-    return key.rpartition(".")[2]
+    """The setting's own name (the config-file key), the rendering without a front end.
+
+    ``key#part`` names one part of a compound setting (``data.train_scenes#label``: a training scene's label).
+    """
+    key, _, part = key.partition("#")
+    name = key.rpartition(".")[2]
+    return f"{name} ({part})" if part else name
 
 
 def render(text: str, name: Callable[[str], str] = plain_name) -> str:

@@ -16,9 +16,13 @@ from ..errors import ConfigError, plain_name
 
 
 def flag_name(key: str) -> str:
-    """How the command line names the setting ``key`` in messages: its flag (``--tile-size``)."""
-    found = find(SETTINGS_SECTIONS, key)
-    return found.flag if found is not None and found.flag else plain_name(key)
+    """How the command line names the setting ``key`` in messages: its flag (``--tile-size``). A scene's part
+    (``data.train_scenes#label``) is named by the flag that gives it (``--label``, ``--val-aux``)."""
+    base, _, part = key.partition("#")
+    found = find(SETTINGS_SECTIONS, base)
+    if found is None or not found.flag:
+        return plain_name(key)
+    return found.flag.replace("image", part) if part else found.flag
 
 
 def _typed(parse: Callable[[str], Any]) -> Callable[[str], Any]:

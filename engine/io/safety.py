@@ -251,12 +251,11 @@ def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str
         f"data folder ({setting('data.data_dir')})": Files(data_cfg.data_dir, folder=True),
         "pretrained weights (--pretrained / PRETRAINED)": _every_file(model_cfg.pretrained)}
     for kind, scenes in (("", data_cfg.train_scenes), ("validation ", data_cfg.val_scenes)):
-        # the scene's image names its scenes setting (--image / --val-image, INPUT); its label and aux files are
-        # named by what they are
-        where = setting(f"data.{'val' if kind else 'train'}_scenes")
+        # each file is named by the control that gives it: the scenes setting's part (--label, --val-aux; LABELS)
+        scenes_key = f"data.{'val' if kind else 'train'}_scenes"
         for spec in scenes:
             for key in ("image", "label", "aux", "aoi"):
-                label = f"{kind}{key} of a scene ({where})"
+                label = f"{kind}{key} of a scene ({setting(f'{scenes_key}#{key}')})"
                 files = inputs.setdefault(label, Files([], give="a file, not a folder"))
                 files.paths.extend(_as_list(getattr(spec, key)))  # type: ignore[union-attr]
     output = Path(train_cfg.output)

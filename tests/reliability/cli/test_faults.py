@@ -127,7 +127,8 @@ def test_segmentation_second_writer_kill_rerun_and_disk_full(workspace: dict, tm
     big = d / "inputs" / "big.vrt"
     big.parent.mkdir()
     gdal.Translate(str(big), workspace["image"], format="VRT", width=1024, height=1024)
-    argv = seg(workspace, d, "--tile-size", "64", "--batch-size", "1", image=str(big))
+    # torch on purpose: the onnxruntime default finishes these tiles before a second run could start
+    argv = seg(workspace, d, "--tile-size", "64", "--batch-size", "1", "--backend", "torch", image=str(big))
     first = _start(*argv)
     try:
         _wait_for(lambda: any(p.name.startswith(".out.tmp-") for p in d.iterdir()), first, "the first tiles")
