@@ -12,11 +12,15 @@ from ..config import TrainConfig
 from ..data.bands import BandSelection
 
 
-def _resolution(gsd: Any) -> str:
+def _resolution(gsd: Any, crs: Any) -> str:
+    """"1 m/px"; the pixel size of imagery without a CRS is no size on the ground, so it is not given as one."""
+    if not crs:
+        return "an unknown pixel size (imagery without georeferencing)"
     if isinstance(gsd, (list, tuple)) and gsd:
+        unit = " deg/px" if str(crs).lstrip().upper().startswith("GEOG") else " m/px"
         x = float(gsd[0])
-        return f"{x:g} m/px" if len(gsd) < 2 or float(gsd[1]) == x else f"{x:g} x {float(gsd[1]):g} m/px"
-    return "unknown"
+        return f"{x:g}{unit}" if len(gsd) < 2 or float(gsd[1]) == x else f"{x:g} x {float(gsd[1]):g}{unit}"
+    return "an unknown pixel size"
 
 
 def aux_inputs(data: dict[str, Any]) -> list[str]:
@@ -51,7 +55,7 @@ def describe_bundle(path: str, meta: dict[str, Any]) -> list[str]:
     classes = ", ".join(f"{i} {n}" + (f" ({colors[i]})" if i < len(colors) else "") for i, n in enumerate(names))
     lines = [
         f"Model {Path(path).name}: {model.get('name', '?')} (preset {model.get('preset', '?')}), trained at "
-        f"{_resolution(data.get('gsd'))} with {data.get('tile_size', '?')}-px tiles",
+        f"{_resolution(data.get('gsd'), data.get('crs'))} with {data.get('tile_size', '?')}-px tiles",
         _image_line(data, model),
     ]
     if data.get("x_bands"):
@@ -134,7 +138,10 @@ def format_metadata(path: str, meta: dict[str, Any]) -> str:
             lines.append(f"  {label} band statistics ({stats.get('method')}, {n} bands): low {_fmt(low)}{more}; "
                          f"high {_fmt(high)}{more}")
     if train:
-        lines.append(f"Training: {train.get('warmup_epochs')} frozen + {train.get('epochs')} epochs, batch "
+        budget = train.get("time_budget")
+        within = f" within a time budget of {budget:g} min" if budget else ""
+        lines.append(f"Training: {train.get('warmup_epochs')} frozen + {'at most ' if budget else ''}"
+                     f"{train.get('epochs')} epochs{within}, batch "
                      f"{train.get('batch_size')}, lr {_fmt(train.get('learning_rate'))}, schedule "
                      f"{train.get('schedule')}, seed {train.get('seed')}")
         loss = TrainConfig.from_dict({k: v for k, v in train.items() if k in ("loss", "focal_weight",

@@ -1,0 +1,29 @@
+"""The bundle describer (``dualstream info`` and the QGIS Segment dialogs) says what the metadata means."""
+
+from __future__ import annotations
+
+from engine.export.describe import describe_bundle, format_metadata
+
+UTM = 'PROJCS["WGS 84 / UTM zone 52N",GEOGCS["WGS 84"],UNIT["metre",1]]'
+WGS84 = 'GEOGCS["WGS 84",DATUM["WGS_1984"],UNIT["degree",0.0174532925199433]]'
+
+
+def _meta(crs: str | None, gsd: list[float], **train: object) -> dict:
+    return {"model": {"name": "unet", "preset": "light", "vision_channels": 4},
+            "data": {"gsd": gsd, "crs": crs, "tile_size": 192, "vision_bands": 4, "class_names": ["a", "b"]},
+            "train": {"warmup_epochs": 0, "epochs": 100, "batch_size": 4, "learning_rate": 3e-4, **train}}
+
+
+def test_the_training_pixel_size_is_given_in_the_units_of_its_crs():
+    assert "trained at 0.5 m/px with 192-px tiles" in describe_bundle("m.dsmodel", _meta(UTM, [0.5, 0.5]))[0]
+    assert "trained at 0.0001 deg/px" in describe_bundle("m.dsmodel", _meta(WGS84, [1e-4, 1e-4]))[0]
+    # imagery without a CRS: its 1 x 1 pixel size is no size on the ground
+    first = describe_bundle("m.dsmodel", _meta(None, [1.0, 1.0]))[0]
+    assert "m/px" not in first and "imagery without georeferencing" in first
+
+
+def test_a_time_budget_makes_the_epochs_an_upper_bound():
+    budget = format_metadata("m.dsmodel", _meta(UTM, [1.0, 1.0], time_budget=5.0))
+    assert "Training: 0 frozen + at most 100 epochs within a time budget of 5 min," in budget
+    plain = format_metadata("m.dsmodel", _meta(UTM, [1.0, 1.0], time_budget=None))
+    assert "Training: 0 frozen + 100 epochs, batch 4" in plain
