@@ -79,7 +79,9 @@ def _tensor(channels: int, size: int) -> dict[str, Any]:
 def _inputs(data: dict[str, Any], model: dict[str, Any], tile: int) -> list[dict[str, Any]]:
     vision_names, aux_names = _band_names(data)
     gsd = data.get("gsd")
-    where = f" at {gsd[0]:g} x {gsd[1]:g} map units per pixel" if gsd else ""
+    # without a CRS the training pixel size (1 x 1) is no size on the ground
+    where = f" at {gsd[0]:g} x {gsd[1]:g} map units per pixel" if gsd and data.get("crs") else \
+        " without georeferencing (pixel size unknown)" if gsd else ""
     image = f"bands {','.join(map(str, data['bands']))} of a {data.get('image_bands')}-band image" \
         if data.get("bands") else f"a {data['vision_bands']}-band image"
     inputs = [{

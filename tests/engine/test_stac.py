@@ -19,14 +19,14 @@ STATS = {"method": "percentile", "low": [10.0, 20.0, 30.0, 40.0], "high": [900.0
 AUX_STATS = {"method": "meanstd", "low": [0.0, 1.0, 2.0], "high": [1.0, 2.0, 3.0]}
 
 
-def _bundle(model, path: Path, *, aux_file_bands=None, bands=None, x_bands=None) -> Path:
+def _bundle(model, path: Path, *, aux_file_bands=None, bands=None, x_bands=None, crs="EPSG:32633") -> Path:
     cfg = model.config
     names = ["background", "water"] if cfg.num_classes == 1 else [f"class {i}" for i in range(cfg.num_classes)]
     data = {"vision_bands": cfg.vision_channels, "vision_stats": STATS, "aux_channels": cfg.aux_channels,
             "aux_stats": AUX_STATS if cfg.aux_channels else None, "aux_ratio": cfg.aux_ratio,
             "aux_file_bands": aux_file_bands, "bands": bands, "x_bands": x_bands, "image_bands": 12,
             "class_names": names, "class_colors": ["#000000", "#1F78B4", "#33a02c"][:len(names)], "tile_size": 64,
-            "gsd": [10.0, 10.0], "crs": "EPSG:32633", "num_classes": cfg.num_classes,
+            "gsd": [10.0, 10.0], "crs": crs, "num_classes": cfg.num_classes,
             "label_mapping": {"0": 0, "90": 1}}
     save_bundle(path, model, {"model": cfg.to_dict(), "data": data, "train": {"batch_size": 4, "epochs": 3},
                               "metrics": {"epoch": 3, "val_iou": 0.5, "val_class_iou": [float("nan"), 0.5]}})
@@ -82,6 +82,15 @@ def test_vision_only_binary_card(tiny_model, tmp_path, mlm_errors):
     assert [c["name"] for c in props["mlm:output"][0]["classification:classes"]] == ["background", "water"]
 
 
+def test_the_card_gives_no_pixel_size_for_imagery_without_a_crs(tiny_model, tmp_path, mlm_errors):
+    located = model_card(_bundle(tiny_model("unet", 4, 0, 1), tmp_path / "utm.dsmodel"))
+    assert "at 10 x 10 map units per pixel" in located["properties"]["mlm:input"][0]["description"]
+    card = model_card(_bundle(tiny_model("unet", 4, 0, 1), tmp_path / "pixels.dsmodel", crs=None))
+    assert mlm_errors(card) == []
+    words = card["properties"]["mlm:input"][0]["description"]
+    assert "map units per pixel" not in words and "without georeferencing" in words
+
+
 def test_export_stac_from_the_command_line_loads_in_pystac(two_stream, tmp_path, capsys, mlm_errors):
     bundle = two_stream[0]
     item = tmp_path / "cards" / "fused_stac.json"
@@ -103,7 +112,7 @@ def test_export_needs_an_output_and_refuses_bad_card_names(two_stream, tmp_path,
     assert main(["export", str(bundle)]) == 2
     assert "give --onnx OUT.onnx, --stac ITEM.json, or both" in capsys.readouterr().err
     assert main(["export", str(bundle), "--stac", str(tmp_path / "card.txt")]) == 2
-    assert "must end in .json" in capsys.readouterr().err
+    assert "(--stac)" in (err := capsys.readouterr().err) and "give a name ending in .json" in err
     assert main(["export", str(bundle), "--stac", str(bundle)]) == 2
     assert not (tmp_path / "card.txt").exists()
 
