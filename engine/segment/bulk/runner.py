@@ -269,7 +269,8 @@ class _Pass:
         self.pixels_left -= scene.pixels
         if record["status"] == "done":
             self.pixels_done += record["pixels"]
-            self.busy = time.perf_counter() - self.start
+            # the one-off model load (an ONNX export on the first run) is no measure of the scenes to come
+            self.busy = time.perf_counter() - self.start - share.load_seconds
         rate = self.pixels_done / self.busy if self.busy > 0 else 0.0
         eta = f"; about {time_left(self.pixels_left / rate)} left" if rate > 0 and self.pixels_left > 0 else ""
         shown = record["error"] if record["status"] == "failed" else (
