@@ -133,7 +133,10 @@ def cached_export(bundle: str | os.PathLike, tile: int, callback: Callback | Non
     with _locked(folder / f"{stem}.lock"):
         kept, refused = check_entry(model, record, digest)
         if kept is not None:
-            return CachedExport(model, digest, float(kept.get("max_abs_diff", float("nan"))), made=False)
+            diff = float(kept.get("max_abs_diff", float("nan")))
+            callback.info(f"Using the cached ONNX export of '{bundle}' ('{model}'; its parity with torch was "
+                          f"checked when it was made: max abs diff {diff:.2g}).")
+            return CachedExport(model, digest, diff, made=False)
         if refused:
             callback.warning(f"The cached ONNX export '{model}' was refused: {refused}. Exporting '{bundle}' again.")
         from .onnx_export import export_onnx
@@ -144,4 +147,6 @@ def cached_export(bundle: str | os.PathLike, tile: int, callback: Callback | Non
                                               "onnx_sha256": file_sha256(model), "tile_size": int(tile),
                                               "max_abs_diff": result.max_abs_diff,
                                               "cache_version": CACHE_VERSION}, indent=2))
+        callback.info(f"ONNX export cached as '{model}'; parity with torch: max abs diff "
+                      f"{result.max_abs_diff:.2g}.")
         return CachedExport(model, digest, result.max_abs_diff, made=True)

@@ -137,13 +137,14 @@ def test_cached_export_is_reused_rebuilt_and_refused(scene, tmp_path, capsys, ti
     args = ["segment", "--image", paths["image"], "--model", str(path), "--device", "cpu", "--json"]
     before = set(cache_entries())
     first, err = cli(capsys, *args, "--out", str(tmp_path / "1.tif"))
-    assert "Exporting" in err
+    assert "Exporting" in err and "ONNX export cached as" in err and "parity with torch: max abs diff" in err
     made = sorted(set(cache_entries()) - before)
     assert len(made) == 1 and first["backend"] == "onnxruntime"
     stamp = made[0].stat().st_mtime_ns
 
     second, err = cli(capsys, *args, "--out", str(tmp_path / "2.tif"))  # reused: nothing exported
     assert "Exporting" not in err and made[0].stat().st_mtime_ns == stamp
+    assert f"Using the cached ONNX export of '{path}' ('{made[0]}'" in err
     assert np.array_equal(read(str(tmp_path / "1.tif")), read(str(tmp_path / "2.tif")))
 
     # another bundle at the same path (retrained): a new export, never the old one
