@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import signal
 import sys
 import threading
@@ -68,6 +69,11 @@ def join_dash_values(argv: list[str], options: tuple[str, ...] = DASH_VALUE_OPTI
     return out
 
 
+def plain_help(text: str) -> str:
+    """A docstring as a terminal shows it: ``code`` and :mod:`name` without their reST markup."""
+    return re.sub(r":\w+:`([^`]+)`", r"\1", text).replace("``", "")
+
+
 def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentParser:
     from .. import __version__
 
@@ -79,7 +85,8 @@ def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentPars
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for command in commands if commands is not None else available_commands():
-        p = sub.add_parser(command.name, help=command.help, description=command.description or command.help,
+        p = sub.add_parser(command.name, help=command.help,
+                           description=plain_help(command.description or command.help),
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show full tracebacks for errors")

@@ -2,7 +2,7 @@
 
 segment: classify a whole scene with one model bundle or a weighted ensemble; writes a styled class GeoTIFF
 (+ ``.qml``), optionally probabilities and polygons. With ``--images``/``--manifest`` and ``--out-dir`` it
-segments many scenes in one process (see :mod:`.bulk`). Settings come from the defaults, ``--config FILE`` (YAML or
+segments many scenes in one process. Settings come from the defaults, ``--config FILE`` (YAML or
 JSON, section ``segment``) and the flags given, later ones winning.
 
 evaluate: compare a class raster (or a folder of them) with a label raster/polygon layer (or a folder);
@@ -128,9 +128,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# each command's own paragraph of the docstring as its help (none under python -OO, which drops docstrings)
+_SEGMENT_DOC, _EVALUATE_DOC = ([p.partition(": ")[2] for p in (__doc__ or "").split("\n\n")[1:3]] + [None, None])[:2]
 COMMANDS = [
     Command("segment", "segment a scene with a model bundle (or an ensemble)", add_segment_arguments, run_segment,
-            description=__doc__),
+            description=_SEGMENT_DOC),
     Command("evaluate", "compare a class raster with a label raster or polygon layer", add_evaluate_arguments,
-            run_evaluate, description=__doc__),
+            run_evaluate, description=_EVALUATE_DOC),
 ]

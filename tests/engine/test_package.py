@@ -60,6 +60,18 @@ def test_parser_is_the_dualstream_command_with_every_subcommand(capsys):
     assert capsys.readouterr().out.startswith("usage: dualstream segment ")
 
 
+def test_each_command_has_its_own_help_without_markup(capsys):
+    texts = {}
+    for name in ("train", "segment", "evaluate", "export"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([name, "--help"])
+        texts[name] = capsys.readouterr().out
+        assert "``" not in texts[name] and ":mod:" not in texts[name], texts[name]
+    # evaluate's help describes evaluate, not segment (they share a module)
+    assert "compare a class raster" in texts["evaluate"] and "classify a whole scene" not in texts["evaluate"]
+    assert "classify a whole scene" in texts["segment"] and "compare a class raster" not in texts["segment"]
+
+
 def test_engine_messages_name_the_dualstream_command():
     offenders = []
     for path in sorted((REPO / "engine").rglob("*.py")):
