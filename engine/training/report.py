@@ -190,6 +190,8 @@ def render_html(title: str, metadata: dict[str, Any], history: list[dict[str, An
     settings = [(k, train.get(k)) for k in ("epochs", "warmup_epochs", "time_budget", "batch_size", "learning_rate",
                                              "vision_lr_factor", "aux_lr_factor", "schedule", "grad_accumulation",
                                              "amp", "early_stop_patience", "seed") if k in train]
+    # a blank cell would read as unknown; the budget is in minutes
+    settings = [(k, ("none" if v is None else f"{v:g} min") if k == "time_budget" else v) for k, v in settings]
     columns = ["epoch", "stage", "train_loss", "val_loss", "val_iou", "val_miou", "lr", "seconds"]
     head = "".join(f"<th>{c}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(e.get(c)))}</td>" for c in columns) + "</tr>"
