@@ -17,11 +17,11 @@ import sys
 
 from ..export.onnx_metadata import DEFAULT_OPSET, DEFAULT_OVERLAP, PARITY_TOLERANCE
 from ..export.onnx_quantize import QUANTIZE_MODES
-from .main import Command
+from .main import Command, add_model_argument, model_argument
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="model bundle (.dsmodel) to export")
+    add_model_argument(p, "model bundle (.dsmodel) to export")
     p.add_argument("--onnx", dest="output", metavar="OUT.onnx", help="ONNX file to write")
     p.add_argument("--stac", metavar="ITEM.json",
                    help="STAC item (Machine Learning Model extension) describing the bundle (and the ONNX file)")
@@ -48,6 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
 
+    args.model = model_argument(args)
     if not args.output and not args.stac:
         raise ConfigError("Nothing to export: give --onnx OUT.onnx, --stac ITEM.json, or both.")
     _check_files(args)  # before any work: no output onto the bundle, no device or misnamed output (int8 too)

@@ -8,17 +8,18 @@ import json
 import sys
 
 from ..export.describe import format_metadata
-from .main import Command
+from .main import Command, add_model_argument, model_argument
 
 
 def add_info_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="model bundle (.dsmodel)")
+    add_model_argument(p, "model bundle (.dsmodel)")
     p.add_argument("--json", action="store_true", help="print the raw metadata as JSON")
 
 
 def run_info(args: argparse.Namespace) -> int:
     from ..export.bundle import read_metadata
 
+    args.model = model_argument(args)
     meta = read_metadata(args.model)
     if args.json:
         json.dump(meta, sys.stdout, indent=2, sort_keys=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import signal
 import sys
@@ -26,6 +27,7 @@ from .options import flag_name
 COMMAND_MODULES = ("train", "info", "segment", "export")
 EXIT_ERROR = 2
 EXIT_CANCELED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what the shell reports for any tool whose reader went away
 # Options whose value may start with "-" (``--label-map -1=255``: Sen1Floods11 labels "no data" -1). argparse
 # takes such a value for an unknown option, so ``main`` joins it to its option first (``--label-map=-1=255``).
 DASH_VALUE_OPTIONS = ("--label-map",)
@@ -69,6 +71,26 @@ def join_dash_values(argv: list[str], options: tuple[str, ...] = DASH_VALUE_OPTI
     return out
 
 
+def add_model_argument(p: argparse.ArgumentParser, help: str) -> None:
+    """The bundle as ``MODEL`` or, as ``segment`` takes it, ``--model MODEL`` (read with :func:`model_argument`)."""
+    p.add_argument("model", metavar="MODEL", nargs="?", default=argparse.SUPPRESS,
+                   help=f"{help}; also as --model MODEL")
+    p.add_argument("--model", dest="model_option", metavar="MODEL", help=argparse.SUPPRESS)
+
+
+def model_argument(args: argparse.Namespace) -> str:
+    """The bundle given to a command set up with :func:`add_model_argument`."""
+    from ..errors import ConfigError
+
+    given, option = getattr(args, "model", None), args.model_option
+    if given and option and given != option:
+        raise ConfigError(f"Two model bundles given ('{given}' and --model '{option}'); give one.")
+    model = given or option
+    if not model:
+        raise ConfigError(f"No model bundle given: dualstream {args.command} MODEL.dsmodel ...")
+    return model
+
+
 def plain_help(text: str) -> str:
     """A docstring as a terminal shows it: ``code`` and :mod:`name` without their reST markup."""
     return re.sub(r":\w+:`([^`]+)`", r"\1", text).replace("``", "")
@@ -103,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     _terminate_as_interrupt()
     try:
         code = args._run(args)
+        sys.stdout.flush()  # here, so that a reader gone away is told apart below, not at the exit's flush
+    except BrokenPipeError:  # stdout's reader stopped reading (`dualstream info M | head`): nothing went wrong here
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush must not fail again
+        return EXIT_BROKEN_PIPE
     except CanceledError as exc:
         if debug:
             raise

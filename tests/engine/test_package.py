@@ -72,6 +72,16 @@ def test_each_command_has_its_own_help_without_markup(capsys):
     assert "classify a whole scene" in texts["segment"] and "compare a class raster" not in texts["segment"]
 
 
+def test_a_reader_that_stops_reading_is_no_file_system_error():
+    """``dualstream models | head -1``: the reader is gone before the command writes; no error message."""
+    child = subprocess.Popen([sys.executable, "-m", "engine", "models"], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=_clean_env())
+    child.stdout.close()  # before the command has started: every write of it meets a closed pipe
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 141, err
+    assert b"error" not in err.lower(), err
+
+
 def test_engine_messages_name_the_dualstream_command():
     offenders = []
     for path in sorted((REPO / "engine").rglob("*.py")):

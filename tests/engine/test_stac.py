@@ -107,6 +107,19 @@ def test_export_stac_from_the_command_line_loads_in_pystac(two_stream, tmp_path,
     assert Path(loaded.assets["onnx"].get_absolute_href()) == onnx
 
 
+def test_export_and_info_take_the_bundle_also_as_model_option(two_stream, tmp_path, capsys):
+    bundle = two_stream[0]
+    assert main(["export", "--model", str(bundle), "--stac", str(tmp_path / "card.json")]) == 0  # as segment's
+    assert (tmp_path / "card.json").is_file()
+    assert main(["info", "--model", str(bundle)]) == 0
+    assert f"Model bundle: {bundle}" in capsys.readouterr().out
+    assert main(["info"]) == 2
+    assert "No model bundle given: dualstream info MODEL.dsmodel" in capsys.readouterr().err
+    assert main(["export", str(bundle), "--model", str(tmp_path / "other.dsmodel"), "--stac",
+                 str(tmp_path / "c2.json")]) == 2
+    assert "Two model bundles given" in capsys.readouterr().err and not (tmp_path / "c2.json").exists()
+
+
 def test_export_needs_an_output_and_refuses_bad_card_names(two_stream, tmp_path, capsys):
     bundle = two_stream[0]
     assert main(["export", str(bundle)]) == 2
