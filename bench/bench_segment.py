@@ -103,7 +103,8 @@ def write_scene(folder: Path, size: int, seed: int = 0, block: int = 512) -> dic
 # ------------------------------------------------------------------------------------------------ model
 def train_model(folder: Path, quick: bool, device: str) -> str:
     """A tiny dualstream trained briefly on a 512^2 scene of the benchmark kind (so IoU means something)."""
-    from engine.config import AugmentConfig, DataConfig, ModelConfig, SceneSpec, TrainConfig
+    from engine.config import AugmentConfig, DataConfig, SceneSpec, TrainConfig
+    from engine.models import ModelConfig
     from engine.training.trainer import train
 
     bundle = folder / "bench_segment.dsmodel"
@@ -130,9 +131,8 @@ def product_model(folder: Path, tiny_bundle: str, preset: str = PRODUCT_PRESET, 
     Throughput does not depend on the weights, and training b1 on 2 CPU cores would take far longer than the
     measurement; the data metadata (statistics, bands, classes) is the tiny bundle's.
     """
-    from engine.config import ModelConfig
     from engine.export.bundle import read_metadata, save_bundle
-    from engine.models import build_model_from_config
+    from engine.models import ModelConfig, build_model_from_config
 
     bundle = folder / f"bench_segment_{preset}_{tile}.dsmodel"
     if bundle.exists():

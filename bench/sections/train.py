@@ -44,10 +44,10 @@ def _steps_per_second(history: list[dict[str, Any]]) -> float:
 def run(ctx: Any) -> dict[str, Any]:
     import torch
 
-    from engine.config import DataConfig, ModelConfig, TrainConfig
+    from engine.config import DataConfig, TrainConfig
     from engine.data.dataset import build_datasets
     from engine.data.synthetic import make_reference_dataset
-    from engine.models import build_model_from_config
+    from engine.models import ModelConfig, build_model_from_config
     from engine.runtime.environment import resolve_device
     from engine.training.trainer import train
 

@@ -4,17 +4,19 @@ declares its help, command-line flag, Processing parameter and bounds once (:mod
 Every model bundle stores the model, data and train settings it was made with, so a bundle can be rebuilt and its
 training reproduced. The package:
 
-- ``base``: the :class:`Settings` base, the value lists (devices, TTA modes, optimisers, ...), shared parsers;
+- ``base``: the value lists (devices, TTA modes, optimisers, ...), shared parsers and checks;
 - ``training``: DataConfig (with SceneSpec and AugmentConfig), LossConfig, TrainConfig;
 - ``inference``: SegmentConfig, BulkConfig, EvaluateConfig.
 
-ModelConfig lives with the model families (``engine/models/configuration_utils.py``, one subclass per family).
+The :class:`Settings` base and ``check`` are in :mod:`engine.settings`, which the model families' configurations
+share; ModelConfig lives with the families (``engine/models/configuration_utils.py``, one subclass per family) and
+is re-exported here.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..models.configuration_utils import ModelConfig as ModelConfig  # re-exported: every section's settings are here
+from ..settings import Settings, check
 from .base import (
     AMP_MODES,
     BACKENDS,
@@ -29,8 +31,6 @@ from .base import (
     REFERENCE_AUX_PREFIXES,
     SCHEDULES,
     TTA_MODES,
-    Settings,
-    _check,
     check_class_colors,
     check_class_names,
     fill_class_colors,
@@ -46,7 +46,7 @@ __all__ = [
     "AMP_MODES", "BACKENDS", "BULK", "CLASS_PALETTE", "DEVICES", "EARLY_STOP_METRICS", "LOSS_ALIASES", "LOSS_TERMS",
     "OPTIMIZERS", "REFERENCE_AUX_BANDS_PER_FILE", "REFERENCE_AUX_PREFIXES", "SCHEDULES", "SETTINGS_SECTIONS",
     "TTA_MODES", "AugmentConfig", "BulkConfig", "DataConfig", "EvaluateConfig", "LossConfig", "SceneSpec",
-    "SegmentConfig", "Settings", "TrainConfig", "_check", "check_class_colors", "check_class_names",
+    "SegmentConfig", "Settings", "TrainConfig", "check", "check_class_colors", "check_class_names",
     "fill_class_colors", "invalid_colors", "load_config_file", "parse_label_pairs", "parse_loss_terms",
     "repaired_class_colors",
 ]
@@ -56,12 +56,3 @@ SETTINGS_SECTIONS: dict[str, type[Settings]] = {
     "data": DataConfig, "augment": AugmentConfig, "loss": LossConfig, "train": TrainConfig,
     "segment": SegmentConfig, "bulk": BulkConfig, "evaluate": EvaluateConfig,
 }
-
-
-def __getattr__(name: str) -> Any:
-    # ModelConfig lives with the model families (engine.models); importing it here lazily avoids an import cycle.
-    if name == "ModelConfig":
-        from ..models.configuration_utils import ModelConfig
-
-        return ModelConfig
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,19 +1,17 @@
-"""The base of every settings dataclass (:class:`Settings`: dict round-trip, unknown names refused), the value
-lists the settings choose from (devices, TTA modes, optimisers, ...), and the small text parsers and checks they
-share. Nothing here knows a particular setting."""
+"""The value lists the settings choose from (devices, TTA modes, optimisers, ...), and the small text parsers and
+checks they share (the :class:`~engine.settings.Settings` base is in :mod:`engine.settings`). Nothing here knows a
+particular setting."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from ..errors import ConfigError
 from ..errors import setting as named
-
-T = TypeVar("T", bound="Settings")
+from ..settings import check
 
 DEVICES = ("auto", "cpu", "cuda")
 TTA_MODES = ("none", "flips", "d4")
@@ -39,31 +37,6 @@ REFERENCE_AUX_BANDS_PER_FILE = 12  # the reference layout's convention: the firs
 # Class colours not given: black background, red first class (the binary default), then ColorBrewer "Paired".
 CLASS_PALETTE = ("#000000", "#ff0000", "#1f78b4", "#33a02c", "#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "#b2df8a",
                  "#fb9a99", "#fdbf6f", "#cab2d6", "#ffff99")
-
-
-class Settings:
-    """Mixin: dict round-trip with unknown-key checking (nested sections convert in ``__post_init__``)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[arg-type]
-
-    @classmethod
-    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{cls.__name__}: expected a mapping of settings, got {type(data).__name__}.")
-        names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - set(names))
-        if unknown:
-            raise ConfigError(
-                f"{cls.__name__}: unknown setting(s) {unknown}; valid settings are {sorted(names)}."
-            )
-        return cls(**data)  # nested sections (dicts) become their dataclasses in __post_init__
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    def replace(self: T, **changes: Any) -> T:
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
 
 def fill_class_colors(colors: list[str], count: int) -> list[str]:
@@ -104,10 +77,10 @@ def check_class_names(names: list[Any], where: str = named("data.class_names")) 
                    else f"is longer than {CLASS_NAME_MAX} characters" if len(text) > CLASS_NAME_MAX
                    else "contains a control character (tab, newline, ...)"
                    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text) else None)
-        _check(problem is None, f"{where}: the name of class {i} ({name!r}) {problem}; give every class a short "
+        check(problem is None, f"{where}: the name of class {i} ({name!r}) {problem}; give every class a short "
                                 f"printable name.")
     seen = [n for i, n in enumerate(names) if n in names[:i]]
-    _check(not seen, f"{where}: the class name(s) {seen} are given twice; every class needs its own name.")
+    check(not seen, f"{where}: the class name(s) {seen} are given twice; every class needs its own name.")
 
 
 def repaired_class_colors(colors: list[Any], names: list[Any], where: str) -> tuple[list[str], str | None]:
@@ -127,11 +100,6 @@ def repaired_class_colors(colors: list[Any], names: list[Any], where: str) -> tu
                         for i in range(len(names)) if i >= len(colors) or colors[i] != fixed[i])
     return fixed, (f"The model bundle '{where}' carries class colour(s) that are not '#rrggbb' colours; using "
                    f"{changed} for the class raster's colour table and style.")
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
 
 
 # Why a declared setting is not offered by a front end (the exposure test reads these).

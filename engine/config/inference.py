@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from ..declarations import setting
 from ..errors import setting as named
-from .base import BACKENDS, BULK, DEVICES, TTA_MODES, Settings, _check, parse_label_pairs
+from ..settings import Settings, check
+from .base import BACKENDS, BULK, DEVICES, TTA_MODES, parse_label_pairs
 
 
 @dataclass
@@ -95,38 +96,38 @@ class SegmentConfig(Settings):
              "cached), else torch; on a GPU torch. The log says which ran and why. torch or onnxruntime force one.")
 
     def __post_init__(self) -> None:
-        _check(self.tta in TTA_MODES, f"{named('segment.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
-        _check(self.backend in BACKENDS,
+        check(self.tta in TTA_MODES, f"{named('segment.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
+        check(self.backend in BACKENDS,
                f"{named('segment.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
-        _check(0.0 <= self.overlap < 0.9,
+        check(0.0 <= self.overlap < 0.9,
                f"{named('segment.overlap')} must be in [0, 0.9) of the tile (got {self.overlap}).")
-        _check(self.batch_size >= 1, f"{named('segment.batch_size')} must be >= 1 (got {self.batch_size}).")
-        _check(0.0 < self.threshold < 1.0, f"{named('segment.threshold')} must be in (0, 1) (got {self.threshold}).")
-        _check(self.probability_dtype in ("float32", "uint8"), "probability_dtype must be float32 or uint8.")
-        _check(self.prefetch >= 1, f"prefetch must be >= 1 batch (got {self.prefetch}).")
-        _check(self.readers is None or self.readers >= 1,
+        check(self.batch_size >= 1, f"{named('segment.batch_size')} must be >= 1 (got {self.batch_size}).")
+        check(0.0 < self.threshold < 1.0, f"{named('segment.threshold')} must be in (0, 1) (got {self.threshold}).")
+        check(self.probability_dtype in ("float32", "uint8"), "probability_dtype must be float32 or uint8.")
+        check(self.prefetch >= 1, f"prefetch must be >= 1 batch (got {self.prefetch}).")
+        check(self.readers is None or self.readers >= 1,
                f"{named('segment.readers')} must be >= 1 (got {self.readers}).")
-        _check(self.min_polygon_area >= 0 and self.simplify_tolerance >= 0,
+        check(self.min_polygon_area >= 0 and self.simplify_tolerance >= 0,
                f"{named('segment.min_polygon_area')} and simplify_tolerance must be >= 0.")
         if self.tile_size is not None:
-            _check(self.tile_size >= 32 and self.tile_size % 32 == 0,
+            check(self.tile_size >= 32 and self.tile_size % 32 == 0,
                    f"tile_size must be a positive multiple of 32 (got {self.tile_size}); or leave it unset to use "
                    f"the bundle's.")
         if self.extent is not None:
-            _check(len(self.extent) == 4, f"extent must be [xmin, ymin, xmax, ymax] (got {self.extent}).")
+            check(len(self.extent) == 4, f"extent must be [xmin, ymin, xmax, ymax] (got {self.extent}).")
             self.extent = [float(v) for v in self.extent]
-            _check(self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
+            check(self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
                    f"extent must have xmin < xmax and ymin < ymax (got {self.extent}).")
         if self.extent_crs is not None and str(self.extent_crs).strip():
             from ..data.labels import check_crs
 
             check_crs(self.extent_crs, f"extent CRS ({named('segment.extent_crs')})")
-        _check(self.device in DEVICES or self.device.startswith("cuda:"),
+        check(self.device in DEVICES or self.device.startswith("cuda:"),
                f"{named('segment.device')} '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
         if self.model_weights is not None:
-            _check(len(self.model_weights) == len(self.models),
+            check(len(self.model_weights) == len(self.models),
                    f"{len(self.model_weights)} model weights given for {len(self.models)} models.")
-            _check(all(w >= 0 for w in self.model_weights) and sum(self.model_weights) > 0,
+            check(all(w >= 0 for w in self.model_weights) and sum(self.model_weights) > 0,
                    "model weights must be >= 0 and not all zero.")
 
 
@@ -161,13 +162,13 @@ class BulkConfig(Settings):
                            help="mosaic.vrt in the output folder (one per CRS when the scenes differ).")
 
     def __post_init__(self) -> None:
-        _check(bool(self.out_dir), f"No output folder given; give {named('bulk.out_dir')} (one set of outputs per "
+        check(bool(self.out_dir), f"No output folder given; give {named('bulk.out_dir')} (one set of outputs per "
                                    f"scene).")
-        _check(bool(self.images) != bool(self.manifest),
+        check(bool(self.images) != bool(self.manifest),
                f"Give the scenes either as {named('bulk.images')} (files, globs or folders) or as "
                f"{named('bulk.manifest')}, not both and not neither." if self.images else
                f"No scenes given; give {named('bulk.images')} (files, globs or folders) or {named('bulk.manifest')}.")
-        _check(not (self.manifest and self.aux_patterns),
+        check(not (self.manifest and self.aux_patterns),
                f"{named('bulk.aux_patterns')} applies to {named('bulk.images')}; with {named('bulk.manifest')} give "
                f"the aux files in its aux columns.")
 

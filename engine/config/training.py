@@ -11,6 +11,7 @@ from typing import Any
 from ..declarations import setting
 from ..errors import ConfigError
 from ..errors import setting as named
+from ..settings import Settings, check
 from .base import (
     AMP_MODES,
     BASELINE_LOSS,
@@ -29,8 +30,6 @@ from .base import (
     REFERENCE_AUX_PREFIXES,
     SCHEDULES,
     SECTION,
-    Settings,
-    _check,
     check_class_colors,
     check_class_names,
     parse_label_pairs,
@@ -50,15 +49,15 @@ class SceneSpec(Settings):
     aoi: str | None = None  # polygon layer restricting the area used
 
     def __post_init__(self) -> None:
-        _check(bool(self.image), "a scene needs an image raster path.")
+        check(bool(self.image), "a scene needs an image raster path.")
         if self.extent_crs is not None and str(self.extent_crs).strip():
             from ..data.labels import check_crs
 
             check_crs(self.extent_crs, f"extent CRS of the scene '{self.image}'")
         if self.extent is not None:
-            _check(len(self.extent) == 4, f"extent must be [xmin, ymin, xmax, ymax] (got {self.extent}).")
+            check(len(self.extent) == 4, f"extent must be [xmin, ymin, xmax, ymax] (got {self.extent}).")
             self.extent = [float(v) for v in self.extent]
-            _check(self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
+            check(self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
                    f"extent must have xmin < xmax and ymin < ymax (got {self.extent}).")
 
 
@@ -94,14 +93,14 @@ class AugmentConfig(Settings):
              "pasted from another tile of the batch. 0: off.")
 
     def __post_init__(self) -> None:
-        _check(len(self.scale_range) == 2 and 0 < self.scale_range[0] <= self.scale_range[1],
+        check(len(self.scale_range) == 2 and 0 < self.scale_range[0] <= self.scale_range[1],
                f"scale_range must be [low, high] with 0 < low <= high (got {self.scale_range}).")
-        _check(0.0 <= self.gray_probability <= 1.0, "gray_probability must be in [0, 1].")
-        _check(0.0 <= self.hsv <= 1.0, f"augment.hsv must be in [0, 1] (got {self.hsv}).")
-        _check(0.0 <= self.clahe_probability <= 1.0, f"augment.clahe_probability must be in [0, 1] "
+        check(0.0 <= self.gray_probability <= 1.0, "gray_probability must be in [0, 1].")
+        check(0.0 <= self.hsv <= 1.0, f"augment.hsv must be in [0, 1] (got {self.hsv}).")
+        check(0.0 <= self.clahe_probability <= 1.0, f"augment.clahe_probability must be in [0, 1] "
                                                      f"(got {self.clahe_probability}).")
-        _check(self.clahe_clip >= 1.0 and self.clahe_grid >= 1, "augment.clahe_clip must be >= 1 and clahe_grid >= 1.")
-        _check(0.0 <= self.copy_paste <= 1.0, f"augment.copy_paste must be in [0, 1] (got {self.copy_paste}).")
+        check(self.clahe_clip >= 1.0 and self.clahe_grid >= 1, "augment.clahe_clip must be >= 1 and clahe_grid >= 1.")
+        check(0.0 <= self.copy_paste <= 1.0, f"augment.copy_paste must be in [0, 1] (got {self.copy_paste}).")
 
     @property
     def extra_photometric(self) -> bool:
@@ -224,29 +223,29 @@ class DataConfig(Settings):
             # X bands come from the image itself, at its resolution; aux rasters would be a second aux input.
             self.aux_ratio = 1
             with_aux = [s.image for s in self.train_scenes + self.val_scenes if s.aux]
-            _check(not with_aux, f"x_bands take the aux input from the image's own bands, but scene(s) {with_aux[:3]} "
+            check(not with_aux, f"x_bands take the aux input from the image's own bands, but scene(s) {with_aux[:3]} "
                                  f"also have aux rasters; give either x_bands or aux rasters.")
-        _check(self.tile_size % 32 == 0 and self.tile_size >= 32,
+        check(self.tile_size % 32 == 0 and self.tile_size >= 32,
                f"{named('data.tile_size')} must be a positive multiple of 32 (got {self.tile_size}); try 256 or 512.")
-        _check(self.tile_size % self.aux_ratio == 0,
+        check(self.tile_size % self.aux_ratio == 0,
                f"{named('data.tile_size')} {self.tile_size} must be divisible by {named('data.aux_ratio')} "
                f"{self.aux_ratio}.")
-        _check(0.0 <= self.val_fraction < 1.0,
+        check(0.0 <= self.val_fraction < 1.0,
                f"{named('data.val_fraction')} must be in [0, 1) (got {self.val_fraction}).")
-        _check(0.0 <= self.foreground_share <= 1.0, f"{named('data.foreground_share')} must be in [0, 1].")
-        _check(self.aux_bands_per_file is None or self.aux_bands_per_file >= 1,
+        check(0.0 <= self.foreground_share <= 1.0, f"{named('data.foreground_share')} must be in [0, 1].")
+        check(self.aux_bands_per_file is None or self.aux_bands_per_file >= 1,
                f"{named('data.aux_bands_per_file')} must be >= 1 (or unset: all bands of each aux file).")
-        _check(len(self.class_names) >= 2,
+        check(len(self.class_names) >= 2,
                f"{named('data.class_names')} needs at least two names (background and one class).")
-        _check(len(self.class_colors) == len(self.class_names),
+        check(len(self.class_colors) == len(self.class_names),
                f"{named('data.class_colors')} has {len(self.class_colors)} entries but class_names has "
                f"{len(self.class_names)}.")
         check_class_names(self.class_names)
         check_class_colors(self.class_colors, self.class_names)
-        _check(self.statistics in ("percentile", "meanstd"), "statistics must be 'percentile' or 'meanstd'.")
-        _check(self.statistics_tiles >= 1,
+        check(self.statistics in ("percentile", "meanstd"), "statistics must be 'percentile' or 'meanstd'.")
+        check(self.statistics_tiles >= 1,
                f"{named('data.statistics_tiles')} must be >= 1 (got {self.statistics_tiles}).")
-        _check(0 <= self.label_default_class < len(self.class_names),
+        check(0 <= self.label_default_class < len(self.class_names),
                f"label_default_class {self.label_default_class} is outside 0..{len(self.class_names) - 1}.")
         # Mapping a raw value to ignore_index marks it as unlabelled (e.g. 0 = "not surveyed").
         bad = [v for v in self.label_mapping.values()
@@ -254,7 +253,7 @@ class DataConfig(Settings):
         more = (f"; there are {len(self.class_names)} class names: give one name per class, {max(bad) + 1} in all "
                 f"({named('data.class_names')})" if bad and max(bad) >= len(self.class_names)
                 else "")
-        _check(not bad, f"label_mapping maps to class(es) {bad} outside 0..{len(self.class_names) - 1} "
+        check(not bad, f"label_mapping maps to class(es) {bad} outside 0..{len(self.class_names) - 1} "
                         f"(or ignore_index {self.ignore_index} for unlabelled values){more}.")
 
     @property
@@ -288,17 +287,17 @@ def parse_loss_terms(text: str | dict[str, Any], what: str = "loss") -> dict[str
     terms: dict[str, float] = {}
     for name, weight in items:
         key = LOSS_ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
-        _check(key in LOSS_TERMS, f"{what}: loss term '{name}' is unknown; use one of {list(LOSS_TERMS)} "
+        check(key in LOSS_TERMS, f"{what}: loss term '{name}' is unknown; use one of {list(LOSS_TERMS)} "
                                   f"(bce = ce), e.g. focal=1,dice=1.")
         try:
             value = float(weight)
         except (TypeError, ValueError):
             raise ConfigError(f"{what}: the weight of '{name}' must be a number (got {weight!r}); e.g. "
                               f"focal=1,dice=1.") from None
-        _check(value >= 0 and math.isfinite(value), f"{what}: the weight of '{name}' must be >= 0 (got {value}).")
-        _check(key not in terms, f"{what}: loss term '{key}' is given twice.")
+        check(value >= 0 and math.isfinite(value), f"{what}: the weight of '{name}' must be >= 0 (got {value}).")
+        check(key not in terms, f"{what}: loss term '{key}' is given twice.")
         terms[key] = value
-    _check(any(w > 0 for w in terms.values()),
+    check(any(w > 0 for w in terms.values()),
            f"{what}: no loss term with a weight > 0 (got {text!r}); e.g. focal=1,dice=1.")
     return terms
 
@@ -345,17 +344,17 @@ class LossConfig(Settings):
     def __post_init__(self) -> None:
         if self.terms is not None:
             self.terms = parse_loss_terms(self.terms, "loss.terms")
-        _check(self.focal_alpha is None or 0.0 <= self.focal_alpha <= 1.0,
+        check(self.focal_alpha is None or 0.0 <= self.focal_alpha <= 1.0,
                f"loss.focal_alpha must be in [0, 1], or unset (got {self.focal_alpha}).")
-        _check(self.focal_gamma >= 0, f"loss.focal_gamma must be >= 0 (got {self.focal_gamma}).")
-        _check(self.lovasz_variant in ("hinge", "probability"),
+        check(self.focal_gamma >= 0, f"loss.focal_gamma must be >= 0 (got {self.focal_gamma}).")
+        check(self.lovasz_variant in ("hinge", "probability"),
                f"loss.lovasz_variant '{self.lovasz_variant}' is unknown; use hinge or probability.")
-        _check(self.dice_smooth >= 0, f"loss.dice_smooth must be >= 0 (got {self.dice_smooth}).")
-        _check(0.0 < self.ohem_threshold <= 1.0, f"loss.ohem_threshold must be in (0, 1] (got {self.ohem_threshold}).")
-        _check(self.ohem_min_kept >= 1, f"loss.ohem_min_kept must be >= 1 (got {self.ohem_min_kept}).")
+        check(self.dice_smooth >= 0, f"loss.dice_smooth must be >= 0 (got {self.dice_smooth}).")
+        check(0.0 < self.ohem_threshold <= 1.0, f"loss.ohem_threshold must be in (0, 1] (got {self.ohem_threshold}).")
+        check(self.ohem_min_kept >= 1, f"loss.ohem_min_kept must be >= 1 (got {self.ohem_min_kept}).")
         if self.side_weights is not None:
             self.side_weights = [float(w) for w in self.side_weights]
-            _check(all(w >= 0 for w in self.side_weights),
+            check(all(w >= 0 for w in self.side_weights),
                    f"loss.side_weights must be >= 0 (got {self.side_weights}).")
 
     def terms_for(self, family: str) -> dict[str, float]:
@@ -371,7 +370,7 @@ class LossConfig(Settings):
             if default is not None and len(default) == num_side_outputs:
                 return list(default)
             return [DEFAULT_SIDE_WEIGHT] * num_side_outputs
-        _check(len(self.side_weights) == num_side_outputs,
+        check(len(self.side_weights) == num_side_outputs,
                f"loss.side_weights has {len(self.side_weights)} value(s) {self.side_weights} but the {family} model "
                f"has {num_side_outputs} deep-supervision side output(s); give {num_side_outputs} weight(s)"
                f"{' or leave side_weights unset' if num_side_outputs else ' (an empty list) or leave it unset'}.")
@@ -397,7 +396,7 @@ def _legacy_loss(data: dict[str, Any]) -> dict[str, Any]:
         loss["terms"] = terms
     ds = data.get("deep_supervision_weights")
     if ds is not None and "side_weights" not in loss and [float(w) for w in ds] != [1.0, 0.3, 0.15]:
-        _check(len(ds) >= 1 and float(ds[0]) > 0, f"deep_supervision_weights must start with the final output's "
+        check(len(ds) >= 1 and float(ds[0]) > 0, f"deep_supervision_weights must start with the final output's "
                                                    f"weight > 0 (got {ds}).")
         loss["side_weights"] = [float(w) / float(ds[0]) for w in ds[1:]]
     return loss
@@ -490,35 +489,35 @@ class TrainConfig(Settings):
     def __post_init__(self) -> None:
         if isinstance(self.loss, dict):
             self.loss = LossConfig.from_dict(self.loss)
-        _check(bool(self.output), "train output (the model bundle path) must not be empty.")
-        _check(self.epochs >= 0 and self.warmup_epochs >= 0 and self.epochs + self.warmup_epochs >= 1,
+        check(bool(self.output), "train output (the model bundle path) must not be empty.")
+        check(self.epochs >= 0 and self.warmup_epochs >= 0 and self.epochs + self.warmup_epochs >= 1,
                "epochs + warmup_epochs must be at least 1.")
-        _check(self.time_budget is None or (self.time_budget > 0 and math.isfinite(self.time_budget)),
+        check(self.time_budget is None or (self.time_budget > 0 and math.isfinite(self.time_budget)),
                f"{named('train.time_budget')} must be > 0 minutes, or unset for no limit (got {self.time_budget}).")
-        _check(self.weight_decay >= 0, f"{named('train.weight_decay')} must be >= 0 (got {self.weight_decay}).")
-        _check(self.vision_lr_factor > 0 and self.aux_lr_factor > 0, "vision_lr_factor and aux_lr_factor must be > 0.")
-        _check(0 <= self.min_learning_rate <= self.learning_rate,
+        check(self.weight_decay >= 0, f"{named('train.weight_decay')} must be >= 0 (got {self.weight_decay}).")
+        check(self.vision_lr_factor > 0 and self.aux_lr_factor > 0, "vision_lr_factor and aux_lr_factor must be > 0.")
+        check(0 <= self.min_learning_rate <= self.learning_rate,
                f"min_learning_rate must be in [0, learning_rate] (got {self.min_learning_rate}).")
-        _check(self.warmup_steps >= 0, "warmup_steps must be >= 0.")
-        _check(self.step_epochs >= 1 and 0 < self.step_gamma <= 1, "step_epochs must be >= 1 and step_gamma in (0, 1].")
-        _check(self.plateau_patience >= 0 and 0 < self.plateau_factor < 1,
+        check(self.warmup_steps >= 0, "warmup_steps must be >= 0.")
+        check(self.step_epochs >= 1 and 0 < self.step_gamma <= 1, "step_epochs must be >= 1 and step_gamma in (0, 1].")
+        check(self.plateau_patience >= 0 and 0 < self.plateau_factor < 1,
                "plateau_patience must be >= 0 and plateau_factor in (0, 1).")
-        _check(self.grad_clip is None or self.grad_clip > 0, "grad_clip must be > 0, or None for no clipping.")
-        _check(self.early_stop_patience is None or self.early_stop_patience >= 1,
+        check(self.grad_clip is None or self.grad_clip > 0, "grad_clip must be > 0, or None for no clipping.")
+        check(self.early_stop_patience is None or self.early_stop_patience >= 1,
                f"{named('train.early_stop_patience')} must be >= 1, or None to never stop early.")
-        _check(self.num_workers >= 0, "num_workers must be >= 0.")
-        _check(self.preview_tiles >= 0, "preview_tiles must be >= 0.")
-        _check(self.batch_size >= 1, f"{named('train.batch_size')} must be >= 1 (got {self.batch_size}).")
-        _check(self.learning_rate > 0, f"{named('train.learning_rate')} must be > 0 (got {self.learning_rate}).")
-        _check(self.schedule in SCHEDULES,
+        check(self.num_workers >= 0, "num_workers must be >= 0.")
+        check(self.preview_tiles >= 0, "preview_tiles must be >= 0.")
+        check(self.batch_size >= 1, f"{named('train.batch_size')} must be >= 1 (got {self.batch_size}).")
+        check(self.learning_rate > 0, f"{named('train.learning_rate')} must be > 0 (got {self.learning_rate}).")
+        check(self.schedule in SCHEDULES,
                f"{named('train.schedule')} '{self.schedule}' is unknown; use one of {list(SCHEDULES)}.")
-        _check(self.optimizer in OPTIMIZERS,
+        check(self.optimizer in OPTIMIZERS,
                f"{named('train.optimizer')} '{self.optimizer}' is unknown; use one of {list(OPTIMIZERS)}.")
-        _check(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1) (got {self.momentum}).")
-        _check(self.early_stop_metric in EARLY_STOP_METRICS,
+        check(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1) (got {self.momentum}).")
+        check(self.early_stop_metric in EARLY_STOP_METRICS,
                f"{named('train.early_stop_metric')} '{self.early_stop_metric}' is unknown; use one of "
                f"{list(EARLY_STOP_METRICS)}.")
-        _check(self.grad_accumulation >= 1, f"{named('train.grad_accumulation')} must be >= 1.")
-        _check(self.amp in AMP_MODES, f"amp must be one of {list(AMP_MODES)}.")
-        _check(self.device in DEVICES or self.device.startswith("cuda:"),
+        check(self.grad_accumulation >= 1, f"{named('train.grad_accumulation')} must be >= 1.")
+        check(self.amp in AMP_MODES, f"amp must be one of {list(AMP_MODES)}.")
+        check(self.device in DEVICES or self.device.startswith("cuda:"),
                f"{named('train.device')} '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
-from ..config import _check
+from ..settings import check
 from .configuration_utils import ModelConfig
 from .encoders import ENCODER_NAMES, check_encoder_name
 
@@ -33,11 +33,11 @@ class SingleStreamConfig(ModelConfig):
         super().__post_init__()
         if self.encoder is not None:
             check_encoder_name(self.encoder, self.ENCODERS)
-        _check(self.aux_fusion in AUX_FUSION, f"aux_fusion '{self.aux_fusion}' is unknown; use one of {AUX_FUSION}.")
-        _check(self.aux_fusion == "early" or self.aux_channels == 0,
+        check(self.aux_fusion in AUX_FUSION, f"aux_fusion '{self.aux_fusion}' is unknown; use one of {AUX_FUSION}.")
+        check(self.aux_fusion == "early" or self.aux_channels == 0,
                f"{self.name} is vision-only unless aux_fusion is 'early' (got aux_channels={self.aux_channels}); set "
                f"aux_fusion: early to concatenate the aux bands to the image, or aux_channels: 0.")
-        _check(0.0 <= self.drop_path < 1.0, f"drop_path must be in [0, 1) (got {self.drop_path}).")
+        check(0.0 <= self.drop_path < 1.0, f"drop_path must be in [0, 1) (got {self.drop_path}).")
 
     @property
     def encoder_name(self) -> str:

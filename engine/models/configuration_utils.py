@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from ..config import Settings, _check
 from ..errors import ConfigError
+from ..settings import Settings, check
 
 T = TypeVar("T", bound="ModelConfig")
 DEFAULT_FAMILY = "dualstream"
@@ -46,13 +46,13 @@ class ModelConfig(Settings):
         return super().__new__(cls)
 
     def __post_init__(self) -> None:
-        _check(self.preset in self.PRESETS,
+        check(self.preset in self.PRESETS,
                f"model preset '{self.preset}' is unknown for family '{self.name}'; use one of {list(self.PRESETS)}.")
-        _check(self.vision_channels >= 1, f"vision_channels must be >= 1 (got {self.vision_channels}).")
-        _check(self.aux_channels >= 0, f"aux_channels must be >= 0, 0 = vision only (got {self.aux_channels}).")
-        _check(self.num_classes >= 1, f"num_classes must be >= 1, 1 = binary (got {self.num_classes}).")
-        _check(self.aux_ratio >= 1, f"aux_ratio must be >= 1 (got {self.aux_ratio}).")
-        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1) (got {self.dropout}).")
+        check(self.vision_channels >= 1, f"vision_channels must be >= 1 (got {self.vision_channels}).")
+        check(self.aux_channels >= 0, f"aux_channels must be >= 0, 0 = vision only (got {self.aux_channels}).")
+        check(self.num_classes >= 1, f"num_classes must be >= 1, 1 = binary (got {self.num_classes}).")
+        check(self.aux_ratio >= 1, f"aux_ratio must be >= 1 (got {self.aux_ratio}).")
+        check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1) (got {self.dropout}).")
 
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:

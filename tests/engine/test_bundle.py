@@ -10,10 +10,9 @@ import struct
 import pytest
 import torch
 
-from engine.config import ModelConfig
 from engine.errors import BundleError
 from engine.export.bundle import load_bundle, read_metadata, save_bundle
-from engine.models import build_model_from_config
+from engine.models import ModelConfig, build_model_from_config
 
 DATA = {"vision_bands": 4, "vision_stats": {"method": "percentile", "low": [1.0] * 4, "high": [9.0] * 4},
         "aux_channels": 8, "aux_stats": {"method": "percentile", "low": [0.0] * 8, "high": [1.0] * 8},

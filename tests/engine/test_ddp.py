@@ -67,8 +67,8 @@ def _spawned(rank: int, world: int, port: int, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from engine.config import DataConfig, ModelConfig, TrainConfig
-    from engine.models import build_model_from_config
+    from engine.config import DataConfig, TrainConfig
+    from engine.models import ModelConfig, build_model_from_config
     from engine.training.trainer import train
 
     model_cfg = ModelConfig(preset="tiny", vision_channels=4, aux_channels=8, num_classes=1, aux_ratio=8)

@@ -10,10 +10,10 @@ import sys
 import pytest
 import torch
 
-from engine.config import ModelConfig
 from engine.errors import ConfigError, ModelError
 from engine.export.bundle import load_bundle, save_bundle
 from engine.models import (
+    ModelConfig,
     build_model,
     build_model_from_config,
     config_class,

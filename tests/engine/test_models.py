@@ -6,9 +6,8 @@ import pytest
 import torch
 
 from engine.callbacks import RecordingCallback
-from engine.config import ModelConfig
 from engine.errors import ConfigError, ModelError
-from engine.models import build_model, list_models
+from engine.models import ModelConfig, build_model, list_models
 from engine.models.dualstream.configuration_dualstream import PRESETS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py

@@ -14,9 +14,10 @@ import pytest
 import rasterio
 from affine import Affine
 
-from engine.config import AugmentConfig, DataConfig, EvaluateConfig, ModelConfig, SceneSpec, SegmentConfig, TrainConfig
+from engine.config import AugmentConfig, DataConfig, EvaluateConfig, SceneSpec, SegmentConfig, TrainConfig
 from engine.data import synthetic
 from engine.evaluate import evaluate
+from engine.models import ModelConfig
 from engine.segment import segment
 from engine.training.trainer import train
 

@@ -16,10 +16,10 @@ import pytest
 import torch
 
 from engine.callbacks import RecordingCallback
-from engine.config import DataConfig, ModelConfig, TrainConfig
+from engine.config import DataConfig, TrainConfig
 from engine.errors import CanceledError, ConfigError
 from engine.export.bundle import load_bundle, read_metadata
-from engine.models import build_model_from_config
+from engine.models import ModelConfig, build_model_from_config
 from engine.training.checkpoint import config_differences, load_checkpoint
 from engine.training.metrics import selection_score
 from engine.training.optim import LRSchedule, build_optimizer, decide_precision

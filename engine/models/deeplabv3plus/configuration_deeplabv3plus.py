@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ...config import _check
+from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig
 
 
@@ -42,7 +42,7 @@ class DeepLabV3PlusConfig(SingleStreamConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.atrous_rates = [int(r) for r in self.atrous_rates]
-        _check(len(self.atrous_rates) >= 1 and min(self.atrous_rates) >= 1,
+        check(len(self.atrous_rates) >= 1 and min(self.atrous_rates) >= 1,
                f"atrous_rates must be positive integers (got {self.atrous_rates}).")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...config import _check
+from ...settings import check
 from ..configuration_utils import ModelConfig
 from ..encoders import MiTPreset, check_mit_sizes
 
@@ -57,7 +57,7 @@ class DualStreamConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.vision_encoder = check_mit_sizes(self.vision_encoder, "vision_encoder")
-        _check(0.0 <= self.drop_path < 1.0, f"drop_path must be in [0, 1) (got {self.drop_path}).")
+        check(0.0 <= self.drop_path < 1.0, f"drop_path must be in [0, 1) (got {self.drop_path}).")
 
 
 CONFIG = DualStreamConfig

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...config import _check
+from ...settings import check
 
 MIT_SIZE_KEYS = ("hidden_sizes", "depths", "num_attention_heads", "sr_ratios", "mlp_ratios")
 
@@ -79,13 +79,13 @@ def check_mit_sizes(sizes: dict[str, list[int]] | None, field: str) -> dict[str,
     """Validate explicit SegFormer/MiT sizes (4 positive ints per key); returns them as int lists."""
     if sizes is None:
         return None
-    _check(isinstance(sizes, dict), f"{field} must be a mapping of SegFormer sizes.")
+    check(isinstance(sizes, dict), f"{field} must be a mapping of SegFormer sizes.")
     unknown = sorted(set(sizes) - set(MIT_SIZE_KEYS))
-    _check(not unknown, f"{field} has unknown key(s) {unknown}; valid keys are {list(MIT_SIZE_KEYS)}.")
-    _check(all(k in sizes for k in MIT_SIZE_KEYS[:3]),
+    check(not unknown, f"{field} has unknown key(s) {unknown}; valid keys are {list(MIT_SIZE_KEYS)}.")
+    check(all(k in sizes for k in MIT_SIZE_KEYS[:3]),
            f"{field} needs at least {list(MIT_SIZE_KEYS[:3])} (got {sorted(sizes)}).")
     sizes = {k: [int(v) for v in vals] for k, vals in sizes.items()}
-    _check(all(len(v) == 4 and min(v) >= 1 for v in sizes.values()),
+    check(all(len(v) == 4 and min(v) >= 1 for v in sizes.values()),
            f"{field} sizes must be 4 positive integers each (got {sizes}).")
     return sizes
 
@@ -93,4 +93,4 @@ def check_mit_sizes(sizes: dict[str, list[int]] | None, field: str) -> dict[str,
 def check_encoder_name(name: str, allowed: tuple[str, ...] | None = None) -> None:
     """ConfigError listing the valid encoder names when ``name`` is not one of them."""
     valid = list(allowed if allowed is not None else ENCODER_NAMES)
-    _check(name in valid, f"encoder '{name}' is unknown; valid encoders are {valid}.")
+    check(name in valid, f"encoder '{name}' is unknown; valid encoders are {valid}.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...config import _check
+from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig
 
 
@@ -36,8 +36,8 @@ class PSPNetConfig(SingleStreamConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(self.psp_channels is None or self.psp_channels >= 1, "psp_channels must be >= 1 (or unset).")
-        _check(0.0 <= self.psp_dropout < 1.0, f"psp_dropout must be in [0, 1) (got {self.psp_dropout}).")
+        check(self.psp_channels is None or self.psp_channels >= 1, "psp_channels must be >= 1 (or unset).")
+        check(0.0 <= self.psp_dropout < 1.0, f"psp_dropout must be in [0, 1) (got {self.psp_dropout}).")
 
 
 CONFIG = PSPNetConfig

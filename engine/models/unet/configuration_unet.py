@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...config import _check
+from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig
 
 
@@ -37,7 +37,7 @@ class UNetConfig(SingleStreamConfig):
         super().__post_init__()
         if self.decoder_channels is not None:
             self.decoder_channels = [int(c) for c in self.decoder_channels]
-            _check(len(self.decoder_channels) == 5 and min(self.decoder_channels) >= 1,
+            check(len(self.decoder_channels) == 5 and min(self.decoder_channels) >= 1,
                    f"decoder_channels needs 5 positive widths (got {self.decoder_channels}).")
 
 
