@@ -1,60 +1,33 @@
-"""Model registry: one line per family; listing is torch-free, building imports torch.
+"""Models: look up, describe and build the registered families; listing is torch-free, building imports torch.
 
-A family ``X`` is the package ``engine/models/X/`` with ``configuration_X.py`` (a torch-free
-:class:`ModelConfig` subclass bound to ``CONFIG``: presets and options) and ``modeling_X.py`` (a
-:class:`~engine.models.base.SegmentationModel` subclass bound to ``MODEL``). Adding a family = that folder plus
-its line in ``_FAMILIES``.
+The families and where each lives are in ``registry.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-from types import ModuleType
 from typing import Any
 
 from ..callbacks import Callback
 from ..errors import ConfigError
 from ..runtime.environment import require
 from .configuration_utils import ModelConfig
-
-_FAMILIES: dict[str, str] = {  # registry name -> package under engine/models
-    "dualstream": "dualstream",
-    "cmx": "cmx",
-    "unet": "unet",
-    "pspnet": "pspnet",
-    "deeplabv3plus": "deeplabv3plus",
-}
-
-
-def _family_module(name: str, kind: str) -> ModuleType:
-    """``engine.models.<pkg>.<kind>_<pkg>`` (kind = configuration or modeling)."""
-    package = _FAMILIES[name]
-    return importlib.import_module(f"{__name__}.{package}.{kind}_{package}")
-
-
-def list_models() -> list[str]:
-    """Family names accepted by :func:`build_model`, in registry order."""
-    return list(_FAMILIES)
-
-
-def _check_name(name: str) -> None:
-    if name not in _FAMILIES:
-        raise KeyError(f"Unknown model '{name}'; valid models are {list_models()}.")
+from .encoders import ENCODER_NAMES
+from .registry import FAMILIES, check_family, family_module, list_models
 
 
 def config_class(name: str) -> type[ModelConfig]:
     """The config class of family ``name`` (KeyError listing the valid names when unknown)."""
-    _check_name(name)
-    return _family_module(name, "configuration").CONFIG
+    check_family(name)
+    return family_module(name, "configuration").CONFIG
 
 
 def model_class(name: str) -> type:
     """The model class of family ``name`` (imports torch); its ``num_side_outputs`` says how many deep-supervision
     side outputs it returns, known before any model is built."""
-    _check_name(name)
+    check_family(name)
     require("torch")
-    return _family_module(name, "modeling").MODEL
+    return family_module(name, "modeling").MODEL
 
 
 def list_presets(name: str | None = None) -> list[str]:
@@ -62,15 +35,13 @@ def list_presets(name: str | None = None) -> list[str]:
     if name is not None:
         return list(config_class(name).PRESETS)
     seen: dict[str, None] = {}
-    for family in _FAMILIES:
+    for family in FAMILIES:
         seen.update(dict.fromkeys(config_class(family).PRESETS))
     return list(seen)
 
 
 def list_encoders(name: str | None = None) -> list[str]:
     """Encoder names family ``name`` accepts in its ``encoder`` option (empty: fixed encoder); all without a name."""
-    from .encoders import ENCODER_NAMES
-
     if name is None:
         return list(ENCODER_NAMES)
     return list(getattr(config_class(name), "ENCODERS", ()))
@@ -80,7 +51,7 @@ def describe_models() -> list[dict[str, Any]]:
     """One entry per family for the CLI and the plugin: name, description, presets, default preset, the encoders
     its ``encoder`` option accepts (empty: fixed encoders) and each preset's encoder."""
     out = []
-    for family in _FAMILIES:
+    for family in FAMILIES:
         cls = config_class(family)
         defaults = {f.name: f.default for f in dataclasses.fields(cls)}
         out.append({"name": family, "description": cls.description, "presets": list(cls.PRESETS),
@@ -109,16 +80,16 @@ def build_model(name: str, callback: Callback | None = None, **settings: Any) ->
         ConfigError: a setting is unknown or invalid.
         ModelError: the model cannot be built (e.g. a pretrained folder that does not fit the encoder).
     """
-    _check_name(name)
+    check_family(name)
     return build_model_from_config(model_config(name, **settings), callback)
 
 
 def build_model_from_config(config: ModelConfig, callback: Callback | None = None) -> Any:
     """Build the model a family config describes."""
-    _check_name(config.name)
+    check_family(config.name)
     require("torch")
     require("transformers")
-    return _family_module(config.name, "modeling").MODEL(config, callback=callback)
+    return family_module(config.name, "modeling").MODEL(config, callback=callback)
 
 
 __all__ = ["ModelConfig", "build_model", "build_model_from_config", "config_class", "describe_models",

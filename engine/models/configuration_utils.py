@@ -13,6 +13,7 @@ from typing import Any, ClassVar, TypeVar
 
 from ..errors import ConfigError
 from ..settings import Settings, check
+from .registry import FAMILIES, family_module, list_models
 
 T = TypeVar("T", bound="ModelConfig")
 DEFAULT_FAMILY = "dualstream"
@@ -93,8 +94,6 @@ class ModelConfig(Settings):
 
 def family_config_class(name: Any) -> type[ModelConfig]:
     """The config class of family ``name``; ConfigError listing the families for an unknown one."""
-    from . import _family_module, list_models
-
-    if name not in list_models():
+    if name not in FAMILIES:
         raise ConfigError(f"Unknown model family '{name}'; valid families are {list_models()}.")
-    return _family_module(str(name), "configuration").CONFIG
+    return family_module(str(name), "configuration").CONFIG

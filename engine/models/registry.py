@@ -1,0 +1,37 @@
+"""The family registry: registry name -> package under engine/models (torch-free).
+
+A family ``X`` is the package ``engine/models/X/`` with ``configuration_X.py`` (a torch-free
+:class:`~engine.models.configuration_utils.ModelConfig` subclass bound to ``CONFIG``) and ``modeling_X.py``
+(a :class:`~engine.models.base.SegmentationModel` subclass bound to ``MODEL``). Adding a family = that folder
+plus its line in ``FAMILIES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+FAMILIES: dict[str, str] = {  # registry name -> package under engine/models
+    "dualstream": "dualstream",
+    "cmx": "cmx",
+    "unet": "unet",
+    "pspnet": "pspnet",
+    "deeplabv3plus": "deeplabv3plus",
+}
+
+
+def list_models() -> list[str]:
+    """Family names accepted by :func:`engine.models.build_model`, in registry order."""
+    return list(FAMILIES)
+
+
+def check_family(name: str) -> None:
+    """KeyError listing the valid names unless ``name`` is a registered family."""
+    if name not in FAMILIES:
+        raise KeyError(f"Unknown model '{name}'; valid models are {list_models()}.")
+
+
+def family_module(name: str, kind: str) -> ModuleType:
+    """``engine.models.<pkg>.<kind>_<pkg>`` (kind = configuration or modeling) of a registered family."""
+    package = FAMILIES[name]
+    return importlib.import_module(f"{__package__}.{package}.{kind}_{package}")
