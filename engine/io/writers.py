@@ -109,7 +109,8 @@ def _root_cause(failures: list[str]) -> str:
     return failures[0]
 
 
-def _remove_quietly(path: Path) -> None:
+def remove_quietly(path: Path) -> None:
+    """Delete ``path`` and its GDAL sidecars where they exist (clean-up must not mask the error behind it)."""
     for candidate in [path] + [Path(str(path) + s) for s in SIDECARS]:
         try:
             candidate.unlink()
@@ -251,7 +252,7 @@ class GeoTiffStreamWriter:
         """Close, then add overviews, category names, scale and metadata (GDAL, in place on the temp file)."""
         self.close()
         gdal = require("osgeo.gdal")
-        with writing(self.destination, self.needed), _gdal_errors(gdal):
+        with writing(self.destination, self.needed), gdal_errors(gdal):
             ds = gdal.Open(str(self.tmp), gdal.GA_Update)
             band = None
             try:
@@ -296,10 +297,10 @@ class GeoTiffStreamWriter:
             except Exception:  # noqa: BLE001 - closing a half-written file may fail; it is deleted anyway
                 pass
             self._closed = True
-        _remove_quietly(self.tmp)
+        remove_quietly(self.tmp)
 
 
-class _gdal_errors:
+class gdal_errors:
     """Context manager: GDAL raises Python exceptions inside (restores the previous mode)."""
 
     def __init__(self, gdal: Any):
@@ -417,7 +418,7 @@ def polygonize(raster: str | os.PathLike, destination: str | os.PathLike, class_
                        simplify=simplify, callback=callback)
         commit_file(tmp, destination)
     except BaseException:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         raise
     return str(destination)
 
@@ -432,7 +433,7 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
     callback = callback or Callback()
     wanted = None if classes is None else {int(c) for c in classes}
     written = 0
-    with _gdal_errors(gdal):
+    with gdal_errors(gdal):
         src = gdal.Open(str(raster))
         band = src.GetRasterBand(1)
         srs = None

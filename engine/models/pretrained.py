@@ -112,7 +112,7 @@ def adapt_input_channels(model: nn.Module, channels: int) -> str:
     return f"first patch-embedding conv adapted from {old_channels} to {channels} input channels ({how})"
 
 
-def _resolve_folder(folder: Path) -> Path:
+def resolve_folder(folder: Path) -> Path:
     """The folder holding config.json: the folder itself or the newest snapshot of an HF cache repo folder."""
     if (folder / "config.json").is_file():
         return folder
@@ -160,7 +160,7 @@ def load_segformer(source: str, drop_path: float = 0.1, log: Callable[[str], Non
     folder, where = local_checkpoint(source, log)
     _check_folder(folder, source)
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             model, info = transformers.SegformerModel.from_pretrained(
                 str(folder), drop_path_rate=drop_path, output_loading_info=True, local_files_only=True)
     except (OSError, ValueError) as exc:
@@ -187,7 +187,7 @@ def local_checkpoint(source: str, log: Callable[[str], None]) -> tuple[Path, str
         if not path.is_dir():
             raise ModelError(f"Pretrained '{source}' is a file; pass the checkpoint's folder (with config.json and "
                              f"model.safetensors), not a single file.")
-        folder = _resolve_folder(path)
+        folder = resolve_folder(path)
         return folder, str(folder)
     if not is_hub_id(source):
         raise ModelError(f"Pretrained folder '{source}' does not exist. Pass an existing save_pretrained folder, "
@@ -196,7 +196,7 @@ def local_checkpoint(source: str, log: Callable[[str], None]) -> tuple[Path, str
     return folder, f"hub id {source} (cached in {folder})"
 
 
-class _quiet_transformers:
+class quiet_transformers:
     """Silence transformers' own loading chatter (unused decode-head weights etc.); we report what matters."""
 
     def __enter__(self) -> None:

@@ -26,11 +26,11 @@ from ..io.writers import (
     PROBABILITY_SCALE_UINT8,
     SIDECARS,
     GeoTiffStreamWriter,
-    _remove_quietly,
     commit_file,
     prediction_tags,
     qml_path_for,
     qml_text,
+    remove_quietly,
     temporary_path,
     write_polygons,
     write_text_atomic,
@@ -234,7 +234,7 @@ def remove_abandoned_outputs(cfg: Any, held: list[Path]) -> list[Path]:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
-                _remove_quietly(path)
+                remove_quietly(path)
             if not path.exists():
                 removed.append(path)
     return removed
@@ -246,4 +246,4 @@ def discard_partial_outputs(writers: list[RowSink | None], extra_tmp: list[Path]
         if writer is not None:
             writer.abort()
     for path in extra_tmp:
-        _remove_quietly(path)
+        remove_quietly(path)

@@ -87,7 +87,7 @@ def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor:
     """The plan's region predicted at pixel size ``target`` (see the module docstring); outputs on its grid."""
     from ..data.align import tile_grid
     from ..data.raster import open_raster, read_window
-    from ..io.writers import BLOCK, _gdal_errors
+    from ..io.writers import BLOCK, gdal_errors
     from .run import SegmentResult
 
     gdal = require("osgeo.gdal")
@@ -110,7 +110,7 @@ def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor:
                       f"{working_gsd[1]:.4g}; the outputs stay on the input grid ({width}x{height} px).")
         tmp_dir = temporary_folder(cfg.output, RESAMPLE_WORK)  # a killed run's is removed by the next one
         vrt = tmp_dir / "image.vrt"
-        with _gdal_errors(gdal):
+        with gdal_errors(gdal):
             gdal.Warp(str(vrt), str(cfg.image), options=gdal.WarpOptions(
                 format="VRT", outputBounds=bounds, width=work_w, height=work_h, resampleAlg=method))
 
@@ -125,7 +125,7 @@ def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor:
 
         # back onto the input grid: a warped VRT of the probabilities, read (and so warped) block row by block row
         back_vrt = tmp_dir / "back.vrt"
-        with _gdal_errors(gdal):
+        with gdal_errors(gdal):
             gdal.Warp(str(back_vrt), str(store.path), options=gdal.WarpOptions(
                 format="VRT", outputBounds=bounds, width=width, height=height, resampleAlg="bilinear",
                 srcNodata="nan", dstNodata="nan"))
@@ -138,7 +138,7 @@ def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor:
         for row in range(0, height, BLOCK):
             callback.check_canceled()
             rows = min(BLOCK, height - row)
-            with _gdal_errors(gdal):
+            with gdal_errors(gdal):
                 probs = np.asarray(back.ReadAsArray(0, row, width, rows), np.float32).reshape(channels, rows, width)
             _, valid = read_window(image_ds, col0, row0 + row, width, rows)
             if plan.use_region_mask:

@@ -18,7 +18,7 @@ from torch import nn
 from ...errors import ModelError
 from ...runtime.environment import require
 from ..hub import named_source
-from ..pretrained import _quiet_transformers, adapt_conv, local_checkpoint
+from ..pretrained import adapt_conv, local_checkpoint, quiet_transformers
 from .catalog import ENCODERS, EncoderSpec
 from .mit import make_mit, mit_features
 
@@ -59,7 +59,7 @@ def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str
                          f"{spec.kind} one; pass a {spec.kind} checkpoint (e.g. {example}) or pick the encoder "
                          f"that matches the checkpoint.")
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             model = getattr(transformers, _BACKBONE_CLASS[spec.kind]).from_pretrained(
                 str(folder), out_features=OUT_FEATURES, local_files_only=True)
     except (OSError, ValueError) as exc:

@@ -92,7 +92,7 @@ def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> dict[str, str
 
 def write_mosaics(out_dir: str | Path, scenes: list[dict[str, Any]], callback: Callback) -> list[str]:
     """VRT mosaics of the class rasters of finished scenes: ``mosaic.vrt``, or one per CRS when they differ."""
-    from ...io.writers import _gdal_errors
+    from ...io.writers import gdal_errors
     from ...runtime.environment import require
 
     rasterio = require("rasterio")
@@ -109,7 +109,7 @@ def write_mosaics(out_dir: str | Path, scenes: list[dict[str, Any]], callback: C
         name = "mosaic.vrt" if len(groups) == 1 else f"mosaic_{''.join(c if c.isalnum() else '_' for c in crs)}.vrt"
         target = out / name
         tmp = out / f".{name}.tmp.vrt"
-        with _gdal_errors(gdal):
+        with gdal_errors(gdal):
             vrt = gdal.BuildVRT(str(tmp), sorted(files), options=gdal.BuildVRTOptions(srcNodata=255, VRTNodata=255))
             vrt = None  # noqa: F841 - closing the dataset writes the file
         tmp.replace(target)
