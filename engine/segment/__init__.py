@@ -16,10 +16,11 @@ output is written to a temp file beside its destination and renamed only when th
 
 from .pipeline import GDAL_CACHE_BYTES, PipelineStats, run_tiles
 from .plan import GSD_WARNING_FACTOR, Member, SegmentPlan, plan_on_image, plan_segmentation
-from .predictor import Predictor, load_predictor, tta_transforms
+from .predictor import Predictor, load_predictor
 from .reader import Batch, TileReader, prepared_batches
 from .resample import GSD_RESAMPLE_TOLERANCE
 from .run import SegmentResult, segment
+from .tta import tta_transforms
 
 __all__ = [
     "GDAL_CACHE_BYTES", "GSD_RESAMPLE_TOLERANCE", "GSD_WARNING_FACTOR", "Batch", "Member", "PipelineStats",

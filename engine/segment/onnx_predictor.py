@@ -20,19 +20,7 @@ from ..errors import BundleError
 from ..export.onnx_metadata import SINGLE_INPUT, is_onnx_path, session
 from ..runtime.environment import require
 from .plan import Member
-from .predictor import tta_transforms
-
-
-def _forward(x: np.ndarray, k: int, flip: bool) -> np.ndarray:
-    if flip:
-        x = x[..., ::-1]
-    return np.rot90(x, k, axes=(-2, -1)) if k else x
-
-
-def _inverse(x: np.ndarray, k: int, flip: bool) -> np.ndarray:
-    if k:
-        x = np.rot90(x, -k, axes=(-2, -1))
-    return x[..., ::-1] if flip else x
+from .tta import apply_transform, tta_transforms, undo_transform
 
 
 @dataclass
@@ -154,8 +142,8 @@ class OnnxPredictor:
         for member in self.members:
             v, a = vision[member.stats_key], aux.get(member.stats_key)
             for k, flip in self.transforms:
-                vt = _forward(v, k, flip)
-                at = _forward(a, k, flip) if (member.takes_aux and a is not None) else None
-                probs = _inverse(member.run(vt, at), k, flip) * (member.weight / len(self.transforms))
+                vt = apply_transform(v, k, flip)
+                at = apply_transform(a, k, flip) if (member.takes_aux and a is not None) else None
+                probs = undo_transform(member.run(vt, at), k, flip) * (member.weight / len(self.transforms))
                 total = probs if total is None else total + probs
         return np.ascontiguousarray(total / self.total_weight, dtype=np.float32)

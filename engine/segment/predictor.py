@@ -15,34 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
 from ..export.bundle import load_bundle
 from ..runtime.environment import require
 from ..runtime.transfer import to_device
 from .plan import Member
-
-
-def tta_transforms(mode: str) -> list[tuple[int, bool]]:
-    """(rot90 count, flip-W-first) pairs: none -> identity; flips -> id, flip W, flip H; d4 -> 8 dihedral."""
-    if mode == "none":
-        return [(0, False)]
-    if mode == "flips":
-        return [(0, False), (0, True), (2, True)]  # rot180 after a W flip == an H flip
-    if mode == "d4":
-        return [(k, f) for f in (False, True) for k in range(4)]
-    raise ConfigError(f"tta '{mode}' is unknown; use none, flips or d4.")
-
-
-def _forward_transform(x: Any, k: int, flip: bool) -> Any:
-    if flip:
-        x = x.flip(-1)
-    return x.rot90(k, dims=(-2, -1)) if k else x
-
-
-def _inverse_transform(x: Any, k: int, flip: bool) -> Any:
-    if k:
-        x = x.rot90(-k, dims=(-2, -1))
-    return x.flip(-1) if flip else x
+from .tta import apply_transform, tta_transforms, undo_transform
 
 
 @dataclass
@@ -105,13 +82,13 @@ class Predictor:
             for member in self.members:
                 v, a = tensors[member.stats_key]
                 for k, flip in self.transforms:
-                    vt = _forward_transform(v, k, flip)
-                    at = _forward_transform(a, k, flip) if (member.needs_aux and a is not None) else None
+                    vt = apply_transform(v, k, flip)
+                    at = apply_transform(a, k, flip) if (member.needs_aux and a is not None) else None
                     with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                         logits = member.model(vt, at)["logits"]
                     logits = logits.float()
                     probs = torch.sigmoid(logits) if self.binary else torch.softmax(logits, dim=1)
-                    probs = _inverse_transform(probs, k, flip) * (member.weight / len(self.transforms))
+                    probs = undo_transform(probs, k, flip) * (member.weight / len(self.transforms))
                     total = probs if total is None else total + probs
             return total / self.total_weight
 
