@@ -318,7 +318,8 @@ def _prepare_share(cfg: Any, batch: int, worker: int, count: int) -> tuple[int, 
 
     from engine.callbacks import QuietCallback
     from engine.segment import TileReader, plan_segmentation
-    from engine.segment.reader import prepare_tile, reader_shares
+    from engine.segment.prepare import prepare_tile
+    from engine.segment.reader import reader_shares
 
     plan = plan_segmentation(cfg, QuietCallback())
     stats = TileReader(plan, batch, 2, 1).stats  # also plans the shared parts, as the reader does

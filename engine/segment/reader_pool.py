@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import setting
 from ..runtime.resources import ResourceError
-from .reader import prepare_tile
+from .prepare import prepare_tile
 from .tiling import Tile
 
 ALIGN = 64  # byte alignment of each array inside a slot

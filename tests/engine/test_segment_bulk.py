@@ -515,7 +515,7 @@ def test_a_tile_larger_than_its_slot_still_arrives_whole(good, model, tmp_path):
 
     from engine.callbacks import QuietCallback
     from engine.segment import TileReader, plan_segmentation
-    from engine.segment.reader import prepare_tile
+    from engine.segment.prepare import prepare_tile
     from engine.segment.reader_pool import ReadJob, _unpack, _worker_main, slot_bytes
 
     plan = plan_segmentation(SegmentConfig(image=str(good / "c.tif"), aux=[str(good / "c_aux.tif")], models=[model],
