@@ -19,7 +19,8 @@ from .plan import GSD_WARNING_FACTOR, Member, SegmentPlan, plan_on_image, plan_s
 from .predictor import Predictor, load_predictor
 from .reader import Batch, TileReader, prepared_batches
 from .resample import GSD_RESAMPLE_TOLERANCE
-from .run import SegmentResult, segment
+from .result import SegmentResult
+from .run import segment
 from .tta import tta_transforms
 
 __all__ = [

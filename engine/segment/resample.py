@@ -15,7 +15,6 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,9 +26,7 @@ from .outputs import RESAMPLE_WORK, ProbabilityStore, SceneWriter, discard_parti
 from .pipeline import run_tiles, tile_options
 from .plan import SegmentPlan, plan_on_image
 from .predictor import Predictor
-
-if TYPE_CHECKING:
-    from .run import SegmentResult
+from .result import SegmentResult
 
 GSD_RESAMPLE_TOLERANCE = 0.01  # relative pixel-size difference below which the image is used as it is
 
@@ -88,7 +85,6 @@ def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor:
     from ..data.align import tile_grid
     from ..data.raster import open_raster, read_window
     from ..io.writers import BLOCK, gdal_errors
-    from .run import SegmentResult
 
     gdal = require("osgeo.gdal")
     cfg = plan.cfg

@@ -12,9 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..callbacks import Callback
 from ..config import SegmentConfig
@@ -25,39 +23,8 @@ from .outputs import SceneWriter, discard_partial_outputs, finish_outputs, remov
 from .pipeline import PipelineStats, run_tiles, start_reader, streaming_gdal_cache, tile_options
 from .plan import plan_segmentation
 from .predictor import Predictor
-
-
-@dataclass
-class SegmentResult:
-    """What :func:`segment` produced."""
-
-    output: str
-    qml: str
-    probabilities: str | None
-    polygons: str | None
-    class_names: list[str]
-    class_colors: list[str]
-    pixels: int
-    seconds: float
-    tiles: int = 0
-    skipped_tiles: int = 0
-    device: str = "cpu"
-    backend: str = "torch"  # the backend that ran it: torch or onnxruntime (see engine.segment.backend)
-    width: int = 0
-    height: int = 0
-    warnings: list[str] = field(default_factory=list)
-    working_gsd: list[float] | None = None  # pixel size the model saw (the training one when resampled)
-    # where the time went: model (predictor calls), input_wait (model idle, waiting for the reader thread),
-    # output_wait (waiting for the writer thread), read/write (busy time of those background threads), first_tile
-    # (from the start until the first tiles' probabilities were back)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def pixels_per_second(self) -> float:
-        return self.pixels / self.seconds if self.seconds > 0 else float("nan")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from .resample import resample_target, segment_resampled
+from .result import SegmentResult
 
 
 def segment(cfg: SegmentConfig, callback: Callback | None = None, predictor: Predictor | None = None) -> SegmentResult:
@@ -95,7 +62,6 @@ class SceneRun:
 
     def __init__(self, cfg: SegmentConfig, callback: Callback, predictor: Predictor | None = None,
                  start: float | None = None):
-        from .resample import resample_target
 
         self.start = time.perf_counter() if start is None else start
         self.callback = callback
@@ -152,8 +118,6 @@ class SceneRun:
         """The model over every tile into the scene's temporary outputs (the resample mode: the whole run).
         ``on_read_done``, ``drain``: see :func:`~engine.segment.pipeline.run_tiles` (``on_read_done`` is called
         at the latest at the end; undrained, :meth:`finish` drains the writer)."""
-        from .resample import segment_resampled
-
         plan, cfg, callback = self.plan, self.plan.cfg, self.callback
         if self.resampled:
             self.result = segment_resampled(plan, self.target, self.predictor, callback, self.start)

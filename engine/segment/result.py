@@ -1,0 +1,39 @@
+"""What segmenting one scene produced: the outputs written, the classes, and where the time went."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class SegmentResult:
+    """What :func:`segment` produced."""
+
+    output: str
+    qml: str
+    probabilities: str | None
+    polygons: str | None
+    class_names: list[str]
+    class_colors: list[str]
+    pixels: int
+    seconds: float
+    tiles: int = 0
+    skipped_tiles: int = 0
+    device: str = "cpu"
+    backend: str = "torch"  # the backend that ran it: torch or onnxruntime (see engine.segment.backend)
+    width: int = 0
+    height: int = 0
+    warnings: list[str] = field(default_factory=list)
+    working_gsd: list[float] | None = None  # pixel size the model saw (the training one when resampled)
+    # where the time went: model (predictor calls), input_wait (model idle, waiting for the reader thread),
+    # output_wait (waiting for the writer thread), read/write (busy time of those background threads), first_tile
+    # (from the start until the first tiles' probabilities were back)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def pixels_per_second(self) -> float:
+        return self.pixels / self.seconds if self.seconds > 0 else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
