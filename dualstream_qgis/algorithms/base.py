@@ -8,18 +8,15 @@ imports them all when QGIS starts, and it has to load even when torch is missing
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from qgis.core import (
-    QgsMapLayer,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingParameterNumber,
     QgsProperty,
-    QgsProviderRegistry,
 )
 from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
@@ -28,6 +25,7 @@ from .. import deps
 from ..engine_bridge import SITE_PACKAGES_ENV, SITE_PACKAGES_FILE, engine_location, engine_module
 from ..feedback import FeedbackCallback, Stages, parameter_name
 from ..paths import icon_path, readme_path
+from .sources import LAYER_PARAMETERS, check_layer_value
 
 T = TypeVar("T")
 
@@ -107,23 +105,6 @@ def number_problem(definition: QgsProcessingParameterNumber, value: Any, context
             + (f" {definition.help()}" if definition.help() else ""))
 
 
-def layer_file_path(layer: QgsMapLayer | None, parameter: str) -> str:
-    """The local file behind a map layer, for the engine (which reads files, not QGIS layers).
-
-    Raises QgsProcessingException when the layer is missing or not a local file (e.g. a web service).
-    """
-    if layer is None:
-        raise QgsProcessingException(f"Parameter {parameter}: no layer was given or it could not be loaded.")
-    parts = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
-    path = parts.get("path") or layer.source().split("|")[0]
-    if not path or not Path(path).is_file():
-        raise QgsProcessingException(
-            f"Parameter {parameter}: layer '{layer.name()}' is not a local file ({layer.source()}); "
-            "save it as a GeoTIFF/GeoPackage first (right-click > Export > Save As) and use that file."
-        )
-    return path
-
-
 class DualStreamAlgorithm(QgsProcessingAlgorithm):
     """Base class: subclasses define ``name``, ``displayName``, ``shortHelpString``, ``initAlgorithm``,
     ``processAlgorithm`` and list the Python packages they need in ``REQUIRED_PACKAGES``."""
@@ -149,8 +130,6 @@ class DualStreamAlgorithm(QgsProcessingAlgorithm):
         """Processing's per-parameter checks, except that layer parameters given as file paths are not loaded as
         layers (that writes statistics beside the inputs; see :mod:`.sources`), and a number out of its range
         says the range (QGIS says only "Incorrect parameter value")."""
-        from .sources import LAYER_PARAMETERS, check_layer_value  # sources -> common -> base
-
         for definition in self.parameterDefinitions():
             value = parameters.get(definition.name())
             if isinstance(definition, LAYER_PARAMETERS):

@@ -1,5 +1,5 @@
 """Helpers shared by the train, segment and evaluate algorithms: parameter construction with help strings,
-layers -> file paths for the engine, small text parsers, and the extent -> engine (extent, CRS) mapping.
+small text parsers, and the extent -> engine (extent, CRS) mapping (layers -> files: ``sources``).
 
 Nothing here does raster or ML work; it only turns what QGIS hands the algorithm into what the engine's
 config dataclasses expect, and says clearly what to change when that is impossible.
@@ -22,11 +22,8 @@ from qgis.core import (
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterString,
-    QgsRasterLayer,
     QgsVectorLayer,
 )
-
-from .base import layer_file_path
 
 #: Parameter metadata giving a multiple-raster parameter the widget that keeps values set on the dialog
 #: (dualstream_qgis/widgets.py; a string, so qgis_process never imports Processing's GUI).
@@ -37,8 +34,6 @@ CLASS_FIELD_WRAPPER = {"widget_wrapper": {"class": f"{__package__.rpartition('.'
 #: Class colours as colour buttons, one per class name (dualstream_qgis/widgets.py).
 CLASS_COLORS_WRAPPER = {"widget_wrapper": {"class": f"{__package__.rpartition('.')[0]}.widgets.ClassColorsWrapper",
                                            "names": "CLASS_NAMES"}}
-#: Vector formats the engine rasterises as labels (see engine/data/labels.py).
-VECTOR_LABEL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
 
 
 def add_parameter(algorithm: QgsProcessingAlgorithm, parameter: QgsProcessingParameterDefinition, help_text: str,
@@ -59,61 +54,6 @@ def parameters_help(algorithm: QgsProcessingAlgorithm) -> str:
         items.append(f"<li><b>{parameter.name()}</b> ({html.escape(parameter.description())}){advanced}: "
                      f"{html.escape(parameter.help())}</li>")
     return "<h3>Parameters</h3><ul>" + "".join(items) + "</ul>"
-
-
-def raster_file(layer: QgsMapLayer | None, parameter: str) -> str:
-    """The GeoTIFF/other GDAL file behind a raster layer; other providers (WMS, WCS, ...) are refused."""
-    if layer is None:
-        raise QgsProcessingException(f"Parameter {parameter}: no raster layer was given or it could not be loaded; "
-                                     f"choose a raster layer or a raster file that exists.")
-    if not isinstance(layer, QgsRasterLayer) or layer.providerType() != "gdal":
-        raise QgsProcessingException(
-            f"Parameter {parameter}: layer '{layer.name()}' comes from the '{layer.providerType()}' data provider; "
-            "DualStream reads file-based GDAL rasters only. Save it as a GeoTIFF first (right-click > Export > "
-            "Save As...) and use that file."
-        )
-    return layer_file_path(layer, parameter)
-
-
-def raster_files(layers: list[QgsMapLayer], parameter: str) -> list[str]:
-    """:func:`raster_file` for each layer of a multiple-layer parameter, in the given order."""
-    return [raster_file(layer, parameter) for layer in layers]
-
-
-def label_file(layer: QgsMapLayer | None, parameter: str) -> tuple[str, bool]:
-    """(file, is_vector) for a label layer: a GDAL raster, or polygons in GeoPackage/GeoJSON/Shapefile."""
-    if layer is None:
-        raise QgsProcessingException(f"Parameter {parameter}: no label layer was given or it could not be loaded; "
-                                     f"choose a raster of class values or a polygon layer.")
-    if isinstance(layer, QgsRasterLayer):
-        return raster_file(layer, parameter), False
-    if isinstance(layer, QgsVectorLayer):
-        if layer.providerType() != "ogr":
-            raise QgsProcessingException(
-                f"Parameter {parameter}: layer '{layer.name()}' comes from the '{layer.providerType()}' provider; "
-                "save it as a GeoPackage first (right-click > Export > Save Features As...) and use that file.")
-        path = layer_file_path(layer, parameter)
-        if Path(path).suffix.lower() not in VECTOR_LABEL_SUFFIXES:
-            raise QgsProcessingException(
-                f"Parameter {parameter}: '{path}' is not a GeoPackage, GeoJSON or Shapefile; save the layer as a "
-                "GeoPackage (right-click > Export > Save Features As...) and use that file.")
-        if "layername=" in layer.source() and Path(path).suffix.lower() == ".gpkg":
-            _check_single_layer_gpkg(layer, path, parameter)
-        return path, True
-    raise QgsProcessingException(f"Parameter {parameter}: layer '{layer.name()}' is neither a raster nor a vector "
-                                 f"layer; choose a raster of class values or a polygon layer.")
-
-
-def _check_single_layer_gpkg(layer: QgsVectorLayer, path: str, parameter: str) -> None:
-    """The engine reads the first layer of a GeoPackage; refuse a later layer rather than read the wrong one."""
-    sublayers = layer.dataProvider().subLayers()
-    if len(sublayers) > 1:
-        name = layer.source().split("layername=", 1)[1].split("|")[0]
-        first = sublayers[0].split("!!::!!")[1] if "!!::!!" in sublayers[0] else ""
-        if first and name != first:
-            raise QgsProcessingException(
-                f"Parameter {parameter}: '{path}' holds {len(sublayers)} layers and the labels are in '{name}', "
-                f"not the first one; export '{name}' to its own GeoPackage and use that file.")
 
 
 def class_field_parameter(name: str, description: str) -> QgsProcessingParameterString:

@@ -33,8 +33,8 @@ from qgis.core import (
 )
 
 from ..engine_bridge import engine_module
-from .base import layer_file_path, run_engine
-from .sources import LAYER_PARAMETERS, _layer_items
+from .base import run_engine
+from .sources import LAYER_PARAMETERS, _layer_items, layer_file_path
 
 #: Formats (keys of the engine's ``io.safety.FORMATS``) of the destination kinds whose format is fixed.
 RASTER_FORMAT = "geotiff"

@@ -1,5 +1,8 @@
 """Input layers -> the files behind them, without making QGIS layers out of files.
 
+A layer the project holds gives its local file (a GDAL raster, or polygons in GeoPackage/GeoJSON/Shapefile);
+other providers (web services, databases) are refused with what to do instead.
+
 A QGIS raster layer computes band statistics for its default renderer as soon as it exists, and GDAL saves
 them: a ``<raster>.aux.xml`` appears beside a GeoTIFF and a VRT is rewritten in place. Processing's
 ``parameterAsRasterLayer`` makes such a layer for every file path it is given (``qgis_process``, batch
@@ -23,11 +26,82 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsProcessingUtils,
     QgsProperty,
+    QgsProviderRegistry,
+    QgsRasterLayer,
     QgsVectorLayer,
 )
 
 from ..engine_bridge import engine_module
-from .common import VECTOR_LABEL_SUFFIXES, label_file, raster_file
+
+#: Vector formats the engine rasterises as labels (see engine/data/labels.py).
+VECTOR_LABEL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
+
+
+def layer_file_path(layer: QgsMapLayer | None, parameter: str) -> str:
+    """The local file behind a map layer, for the engine (which reads files, not QGIS layers).
+
+    Raises QgsProcessingException when the layer is missing or not a local file (e.g. a web service).
+    """
+    if layer is None:
+        raise QgsProcessingException(f"Parameter {parameter}: no layer was given or it could not be loaded.")
+    parts = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
+    path = parts.get("path") or layer.source().split("|")[0]
+    if not path or not Path(path).is_file():
+        raise QgsProcessingException(
+            f"Parameter {parameter}: layer '{layer.name()}' is not a local file ({layer.source()}); "
+            "save it as a GeoTIFF/GeoPackage first (right-click > Export > Save As) and use that file."
+        )
+    return path
+
+
+def raster_file(layer: QgsMapLayer | None, parameter: str) -> str:
+    """The GeoTIFF/other GDAL file behind a raster layer; other providers (WMS, WCS, ...) are refused."""
+    if layer is None:
+        raise QgsProcessingException(f"Parameter {parameter}: no raster layer was given or it could not be loaded; "
+                                     f"choose a raster layer or a raster file that exists.")
+    if not isinstance(layer, QgsRasterLayer) or layer.providerType() != "gdal":
+        raise QgsProcessingException(
+            f"Parameter {parameter}: layer '{layer.name()}' comes from the '{layer.providerType()}' data provider; "
+            "DualStream reads file-based GDAL rasters only. Save it as a GeoTIFF first (right-click > Export > "
+            "Save As...) and use that file."
+        )
+    return layer_file_path(layer, parameter)
+
+
+def label_file(layer: QgsMapLayer | None, parameter: str) -> tuple[str, bool]:
+    """(file, is_vector) for a label layer: a GDAL raster, or polygons in GeoPackage/GeoJSON/Shapefile."""
+    if layer is None:
+        raise QgsProcessingException(f"Parameter {parameter}: no label layer was given or it could not be loaded; "
+                                     f"choose a raster of class values or a polygon layer.")
+    if isinstance(layer, QgsRasterLayer):
+        return raster_file(layer, parameter), False
+    if isinstance(layer, QgsVectorLayer):
+        if layer.providerType() != "ogr":
+            raise QgsProcessingException(
+                f"Parameter {parameter}: layer '{layer.name()}' comes from the '{layer.providerType()}' provider; "
+                "save it as a GeoPackage first (right-click > Export > Save Features As...) and use that file.")
+        path = layer_file_path(layer, parameter)
+        if Path(path).suffix.lower() not in VECTOR_LABEL_SUFFIXES:
+            raise QgsProcessingException(
+                f"Parameter {parameter}: '{path}' is not a GeoPackage, GeoJSON or Shapefile; save the layer as a "
+                "GeoPackage (right-click > Export > Save Features As...) and use that file.")
+        if "layername=" in layer.source() and Path(path).suffix.lower() == ".gpkg":
+            _check_single_layer_gpkg(layer, path, parameter)
+        return path, True
+    raise QgsProcessingException(f"Parameter {parameter}: layer '{layer.name()}' is neither a raster nor a vector "
+                                 f"layer; choose a raster of class values or a polygon layer.")
+
+
+def _check_single_layer_gpkg(layer: QgsVectorLayer, path: str, parameter: str) -> None:
+    """The engine reads the first layer of a GeoPackage; refuse a later layer rather than read the wrong one."""
+    sublayers = layer.dataProvider().subLayers()
+    if len(sublayers) > 1:
+        name = layer.source().split("layername=", 1)[1].split("|")[0]
+        first = sublayers[0].split("!!::!!")[1] if "!!::!!" in sublayers[0] else ""
+        if first and name != first:
+            raise QgsProcessingException(
+                f"Parameter {parameter}: '{path}' holds {len(sublayers)} layers and the labels are in '{name}', "
+                f"not the first one; export '{name}' to its own GeoPackage and use that file.")
 
 
 def _items(value: Any) -> list[Any]:
