@@ -1,0 +1,129 @@
+"""The import graph of engine/ and dualstream_qgis/: no cycles, no private names imported across modules.
+
+Read statically with ``ast`` (nothing is imported), every import counted wherever it sits: at the top, inside a
+function or under ``if TYPE_CHECKING``, so an import moved into a function to dodge a cycle is still one.
+``from package import name`` counts as an import of the submodule when ``name`` is one, else of the package.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGES = ("engine", "dualstream_qgis")
+
+
+def find_modules(root: Path, packages: tuple[str, ...]) -> dict[str, tuple[Path, bool]]:
+    """Dotted module name -> (file, is a package's __init__) for every .py file under ``packages``."""
+    found = {}
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            is_package = parts[-1] == "__init__"
+            found[".".join(parts[:-1] if is_package else parts)] = (path, is_package)
+    return found
+
+
+def imports_of(name: str, path: Path, is_package: bool, known: dict) -> list[tuple[str, str | None, int]]:
+    """(imported module, imported attribute or None, line) for each import of a module in ``known``."""
+    package = name if is_package else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, None, node.lineno) for alias in node.names if alias.name in known]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            for alias in node.names:
+                if f"{source}.{alias.name}" in known:
+                    found.append((f"{source}.{alias.name}", None, node.lineno))
+                elif source in known:
+                    found.append((source, alias.name, node.lineno))
+    return found
+
+
+def import_graph(root: Path, packages: tuple[str, ...]) -> tuple[dict[str, set[str]], list[str]]:
+    """(module -> modules it imports, the cross-module imports of private names as readable lines)."""
+    known = find_modules(root, packages)
+    graph: dict[str, set[str]] = {name: set() for name in known}
+    private = []
+    for name, (path, is_package) in known.items():
+        for target, attribute, line in imports_of(name, path, is_package, known):
+            if target == name:
+                continue
+            graph[name].add(target)
+            if attribute and attribute.startswith("_") and not attribute.startswith("__"):
+                private.append(f"{path.relative_to(root)}:{line} imports {attribute} from {target}")
+    return graph, private
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_engine_and_plugin_have_no_import_cycle_and_no_private_import():
+    graph, private = import_graph(REPO, PACKAGES)
+    edges = sum(len(targets) for targets in graph.values())
+    print(f"import graph: {len(graph)} modules, {edges} imports between them; "
+          f"cycles: {cycles(graph) or 'none'}; private names imported across modules: {private or 'none'}")
+    assert len(graph) > 100 and edges > 300  # the walk found the code
+    assert cycles(graph) == [], "import cycles (move what both sides need into a module of its own)"
+    assert private == [], "private names imported from another module (make them public or move them)"
+
+
+def test_the_walker_finds_a_lazy_cycle_and_a_private_import(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "a.py").write_text("from .sub import b\n\ndef _helper():\n    pass\n")
+    (package / "sub" / "b.py").write_text("def f():\n    from ..a import _helper\n")  # lazy, inside a function
+    (package / "c.py").write_text("import pkg.a\n")
+
+    graph, private = import_graph(tmp_path, ("pkg",))
+
+    assert graph["pkg.a"] == {"pkg.sub.b"} and graph["pkg.c"] == {"pkg.a"}
+    assert cycles(graph) == [["pkg.a", "pkg.sub.b"]]
+    assert private == [f"{Path('pkg/sub/b.py')}:2 imports _helper from pkg.a"]
