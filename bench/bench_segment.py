@@ -18,6 +18,7 @@ Run alone: ``python bench/bench_segment.py [--quick]``; inside ``make bench`` as
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -132,17 +133,16 @@ def product_model(folder: Path, tiny_bundle: str, preset: str = PRODUCT_PRESET, 
     measurement; the data metadata (statistics, bands, classes) is the tiny bundle's.
     """
     from engine.export.bundle import read_metadata, save_bundle
-    from engine.models import ModelConfig, build_model_from_config
+    from engine.models import build_model_from_config
 
     bundle = folder / f"bench_segment_{preset}_{tile}.dsmodel"
     if bundle.exists():
         return str(bundle)
     meta = read_metadata(tiny_bundle)
-    settings = dict(meta["model"], preset=preset, pretrained=None)
-    config = ModelConfig.from_dict(settings)
+    config = meta.model.replace(preset=preset, pretrained=None)
     model = build_model_from_config(config)
-    metadata = {"model": config.to_dict(), "data": dict(meta["data"], tile_size=tile),
-                "train": {"note": "untrained: throughput benchmark only"}, "metrics": {}}
+    metadata = meta.replace(model=config, data=dataclasses.replace(meta.data, tile_size=tile),
+                            train={"note": "untrained: throughput benchmark only"}, metrics={})
     return save_bundle(bundle, model, metadata)
 
 
@@ -185,21 +185,20 @@ def child_naive(image: str, aux: str, model: str, out: str, device: str) -> dict
     import torch
     import torch.nn.functional as F
 
-    from engine.data.normalize import BandStatistics
     from engine.export.bundle import load_bundle
 
     start = time.perf_counter()
     bundle = load_bundle(model, device)
-    data = bundle.metadata["data"]
+    data = bundle.metadata.data
     with rasterio.open(image) as src:
         vision = src.read().astype(np.float32)  # the whole scene
         profile = src.profile
     valid = np.ones(vision.shape[1:], bool)
-    vision = BandStatistics.from_dict(data["vision_stats"]).apply(vision, valid)
+    vision = data.vision_stats.apply(vision, valid)
     with rasterio.open(aux) as src:
         aux_all = src.read().astype(np.float32)  # whole-file resize, no georeferencing used
-    aux_norm = BandStatistics.from_dict(data["aux_stats"]).apply(aux_all, np.ones(aux_all.shape[1:], bool))
-    tile = int(data["tile_size"])
+    aux_norm = data.aux_stats.apply(aux_all, np.ones(aux_all.shape[1:], bool))
+    tile = data.tile_size
     with torch.inference_mode():
         v = F.interpolate(torch.from_numpy(vision)[None], size=(tile, tile), mode="bilinear", align_corners=False)
         a = F.interpolate(torch.from_numpy(aux_norm)[None], size=(tile // 8, tile // 8), mode="bilinear",
@@ -288,7 +287,7 @@ def pipeline_efficiency(folder: Path, model: str, device: str, quick: bool, batc
     ranked = sorted(pairs, key=lambda p: p["efficiency"])
     median = ranked[len(ranked) // 2]
     pixels = result.pixels
-    preset = plan.members[0].metadata["model"].get("preset")
+    preset = plan.members[0].metadata.model.preset
     return {"scene": f"{size}x{size}", "preset": preset, "tiles": tiles, "tile": tile, "batch": batch,
             "torch_threads": threads, "rounds": pairs, "end_to_end_s": median["end_to_end_s"],
             "model_only_s": median["model_only_s"], "read_ms_per_tile": 1000 * read_s / max(tiles, 1),

@@ -99,10 +99,11 @@ class ModelSummaryWrapper(WidgetWrapper):
         self.widgetValueHasChanged.emit(self)
         self.refresh()
 
-    def problems(self, meta: dict[str, Any]) -> list[str]:
-        """What of the chosen layers does not fit the bundle (engine rules; band counts only)."""
+    def problems(self, meta: Any) -> list[str]:
+        """What of the chosen layers does not fit the bundle (engine rules; band counts only); ``meta``: the
+        engine's BundleMetadata."""
         expects = engine_module("segment.expects")
-        data = meta.get("data", {})
+        data = meta.data
         images = _items(self.inputs["image"].parameterValue()) if "image" in self.inputs else []
         counts = [band_count(item) for item in images]
         aux_bands: list[int] | None = None

@@ -69,9 +69,9 @@ def run(ctx: Any) -> dict[str, Any]:
         train_ds.set_epoch(1)
         cached = _InMemory([train_ds[i] for i in range(len(train_ds))])
         meta = summary.to_bundle_metadata()
-        model_cfg = ModelConfig(preset=preset, vision_channels=meta["vision_bands"],
-                                aux_channels=meta["aux_channels"], num_classes=meta["num_classes"],
-                                aux_ratio=meta["aux_ratio"])
+        model_cfg = ModelConfig(preset=preset, vision_channels=meta.vision_bands,
+                                aux_channels=meta.aux_channels, num_classes=meta.num_classes,
+                                aux_ratio=meta.aux_ratio)
 
         def fit(label: str, dataset: Any, workers: int) -> float:
             torch.manual_seed(ctx.seed)

@@ -160,7 +160,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
     @staticmethod
     def _load_outputs(summary: dict[str, Any], context: QgsProcessingContext) -> None:
         """Finished class rasters loaded on completion with the palette of the model."""
-        meta = engine_module("export.bundle").read_metadata(summary["bundles"][0]["path"])["data"]
+        meta = engine_module("export.bundle").read_metadata(summary["bundles"][0]["path"]).data
         for scene in summary["scenes"]:
             path = scene.get("output")
             if scene["status"] not in ("done", "skipped") or not path:
@@ -169,7 +169,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
             name = f"{image_stem(scene['image'])} classes"
             context.addLayerToLoadOnCompletion(path, QgsProcessingContext.LayerDetails(name, context.project(), name))
             context.layerToLoadOnCompletionDetails(path).setPostProcessor(class_raster_post_processor(
-                meta["class_names"], meta["class_colors"], str(Path(path).with_suffix(".qml")), layer_name=name))
+                meta.class_names, meta.class_colors, str(Path(path).with_suffix(".qml")), layer_name=name))
 
     def _settings(self, parameters: dict[str, Any],
                   context: QgsProcessingContext) -> tuple[dict[str, Any], dict[str, Any]]:

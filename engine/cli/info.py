@@ -22,7 +22,7 @@ def run_info(args: argparse.Namespace) -> int:
     args.model = model_argument(args)
     meta = read_metadata(args.model)
     if args.json:
-        json.dump(meta, sys.stdout, indent=2, sort_keys=True)
+        json.dump(meta.to_dict(), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
     else:
         print(format_metadata(args.model, meta))

@@ -66,11 +66,6 @@ class BandSelection:
         return cls(None if vision is None else tuple(int(b) for b in vision),
                    None if x is None else tuple(int(b) for b in x))
 
-    @classmethod
-    def from_metadata(cls, data: dict[str, Any]) -> BandSelection:
-        """The selection a bundle's "data" section records (none for bundles made before band selection)."""
-        return cls.of(data.get("bands"), data.get("x_bands"))
-
     @property
     def active(self) -> bool:
         return self.vision is not None or self.x is not None

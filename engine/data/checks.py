@@ -15,6 +15,7 @@ import numpy as np
 
 from ..callbacks import Callback
 from ..errors import DataError
+from .normalize import BandStatistics
 from .raster import RasterGrid, grid_of, read_raw
 
 WHOLE_FILE_PIXELS = 1024 * 1024  # smaller files are read whole; larger ones through SAMPLE_WINDOWS windows
@@ -63,7 +64,7 @@ def check_image_values(dataset: Any, path: str, bands: list[int], callback: Call
 
 
 def check_aux_values(dataset: Any, path: str, bands: list[int], callback: Callback,
-                     warnings: list[str] | None = None, statistics: dict[str, Any] | None = None,
+                     warnings: list[str] | None = None, statistics: BandStatistics | None = None,
                      first_channel: int = 0) -> None:
     """Refuse an aux raster with no valid pixel; warn when it is mostly nodata or its 8-bit values were cut.
 
@@ -93,10 +94,10 @@ def check_aux_values(dataset: Any, path: str, bands: list[int], callback: Callba
               f"type's limits ({info.min}/{info.max}): the values were cut when the file was written, so the "
               f"model cannot learn from them or see what it learnt. Write the aux as Int16/Float32.",
               callback, warnings)
-    if statistics:
-        low = np.asarray(statistics["low"][first_channel:first_channel + len(bands)], dtype=np.float64)
-        high = np.asarray(statistics["high"][first_channel:first_channel + len(bands)], dtype=np.float64)
-        if statistics.get("method") == "meanstd":  # mean +- 2 std: where most training values lay
+    if statistics is not None:
+        low = np.asarray(statistics.low[first_channel:first_channel + len(bands)], dtype=np.float64)
+        high = np.asarray(statistics.high[first_channel:first_channel + len(bands)], dtype=np.float64)
+        if statistics.method == "meanstd":  # mean +- 2 std: where most training values lay
             low, high = low - 2 * high, low + 2 * high
         outside = int(((low < info.min) | (high > info.max)).sum())
         if outside:
@@ -122,7 +123,7 @@ def warn_partial_cover(target: RasterGrid, aux: RasterGrid, path: str, image: st
 def check_scene_aux(reader: Any, callback: Callback, warnings: list[str] | None = None,
                     target: RasterGrid | None = None, what: str = "the image",
                     limit: str = "restrict the scene to their footprint (its extent or AOI)",
-                    statistics: dict[str, Any] | None = None) -> None:
+                    statistics: BandStatistics | None = None) -> None:
     """Every aux file of an open SceneReader: values (no valid pixel, mostly nodata, 8-bit limits) and cover
     of ``target`` (default the whole image; ``limit``: how to leave the rest out)."""
     from .raster import open_raster

@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from ..export.schema import DataMetadata
 from .normalize import BandStatistics
 
 
@@ -44,32 +44,19 @@ class DataSummary:
     bands: list[int] | None = None  # vision band selection (1-based), None = all
     x_bands: list[int] | None = None  # image bands read as the aux input (CMX's X modality)
 
-    def to_bundle_metadata(self) -> dict[str, Any]:
-        """The bundle's "data" section (JSON-ready)."""
-        return {
-            "vision_bands": self.vision_bands,
-            "vision_stats": self.vision_stats.to_dict(),
-            "aux_channels": self.aux_channels,
-            "aux_stats": None if self.aux_stats is None else self.aux_stats.to_dict(),
-            "aux_prefixes": list(self.aux_prefixes),
-            "aux_bands_per_file": self.aux_bands_per_file,
-            "aux_files_per_scene": self.aux_files_per_scene,
-            "aux_file_bands": list(self.aux_file_bands),
-            "aux_ratio": self.aux_ratio,
-            "image_bands": self.image_bands,
-            "bands": None if self.bands is None else list(self.bands),
-            "x_bands": None if self.x_bands is None else list(self.x_bands),
-            "class_names": list(self.class_names),
-            "class_colors": list(self.class_colors),
-            "tile_size": self.tile_size,
-            "gsd": [float(v) for v in self.gsd],
-            "crs": self.crs,
-            "label_mapping": dict(self.label_mapping),
-            "label_default_class": self.label_default_class,
-            "ignore_index": self.ignore_index,
-            "num_classes": self.num_classes,
-            "train_scenes": len(self.train_scenes),
-            "val_scenes": len(self.val_scenes),
-            "validation": "held-out bands of the training scenes" if self.holdout else "separate scenes",
-            "foreground_fraction": round(float(self.foreground_fraction), 6),
-        }
+    def to_bundle_metadata(self) -> DataMetadata:
+        """The bundle's "data" section."""
+        return DataMetadata(
+            vision_bands=self.vision_bands, vision_stats=self.vision_stats, aux_channels=self.aux_channels,
+            aux_stats=self.aux_stats, aux_prefixes=list(self.aux_prefixes),
+            aux_bands_per_file=self.aux_bands_per_file, aux_files_per_scene=self.aux_files_per_scene,
+            aux_file_bands=list(self.aux_file_bands), aux_ratio=self.aux_ratio, image_bands=self.image_bands,
+            bands=None if self.bands is None else list(self.bands),
+            x_bands=None if self.x_bands is None else list(self.x_bands),
+            class_names=list(self.class_names), class_colors=list(self.class_colors), tile_size=self.tile_size,
+            gsd=[float(v) for v in self.gsd], crs=self.crs, label_mapping=dict(self.label_mapping),
+            label_default_class=self.label_default_class, ignore_index=self.ignore_index,
+            num_classes=self.num_classes, train_scenes=len(self.train_scenes), val_scenes=len(self.val_scenes),
+            validation="held-out bands of the training scenes" if self.holdout else "separate scenes",
+            foreground_fraction=round(float(self.foreground_fraction), 6),
+        )

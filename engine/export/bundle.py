@@ -1,10 +1,10 @@
 """The model bundle: one file a user can copy.
 
-A bundle is a safetensors file whose header carries the JSON metadata under the key ``dualstream``:
-architecture and its config, band count and statistics, aux layout and ratio, class names and colours,
-tile size, training GSD, label mapping, metrics and versions. Loading never unpickles. The metadata
-also stores a SHA-256 of the weights, so altered weights are rejected, and safetensors itself rejects
-truncated files.
+A bundle is a safetensors file whose header carries the JSON metadata under the key ``dualstream``
+(:class:`~engine.export.schema.BundleMetadata`: architecture and its config, band count and statistics, aux
+layout and ratio, class names and colours, tile size, training GSD, label mapping, metrics and versions).
+Loading never unpickles. The metadata also stores a SHA-256 of the weights, so altered weights are rejected,
+and safetensors itself rejects truncated files.
 """
 
 from __future__ import annotations
@@ -21,14 +21,10 @@ from ..errors import BundleError
 from ..io.atomic import write_bytes_atomic
 from ..io.safety import check_input_file
 from ..runtime.environment import require
+from .schema import BUNDLE_FORMAT, BUNDLE_VERSION, METADATA_KEY, BundleMetadata, DataMetadata
 
-BUNDLE_FORMAT = "dualstream-bundle"
-BUNDLE_VERSION = 2  # 2: model families (metadata "model" = the family config, "name" = the family)
 BUNDLE_SUFFIX = ".dsmodel"
-METADATA_KEY = "dualstream"
 MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on the JSON header
-REQUIRED_KEYS = ("format", "format_version", "model", "data", "weights_sha256")
-REQUIRED_DATA_KEYS = ("vision_bands", "vision_stats", "aux_channels", "class_names", "class_colors", "tile_size")
 
 
 @dataclass
@@ -37,19 +33,19 @@ class LoadedBundle:
 
     path: str
     model: Any  # torch.nn.Module in eval mode
-    metadata: dict[str, Any]
+    metadata: BundleMetadata
 
     @property
-    def data(self) -> dict[str, Any]:
-        return self.metadata["data"]
+    def data(self) -> DataMetadata:
+        return self.metadata.data
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.metadata["data"]["class_names"])
+        return list(self.metadata.data.class_names)
 
     @property
     def class_colors(self) -> list[str]:
-        return list(self.metadata["data"]["class_colors"])
+        return list(self.metadata.data.class_colors)
 
 
 def weights_digest(state: dict[str, Any]) -> str:
@@ -76,28 +72,25 @@ def versions() -> dict[str, str]:
     return out
 
 
-def save_bundle(path: str | os.PathLike, model: Any, metadata: dict[str, Any]) -> str:
+def save_bundle(path: str | os.PathLike, model: Any, metadata: BundleMetadata | dict[str, Any]) -> str:
     """Write ``model``'s weights and ``metadata`` atomically (temp file beside ``path``, then rename).
 
-    ``metadata`` must hold ``model`` (the family config's dict, ``name`` = family) and ``data`` (see
-    REQUIRED_DATA_KEYS); format, versions, creation time and the weights digest are added here.
+    ``metadata``: a :class:`BundleMetadata`, or its dict form with at least ``model`` (the family config's dict,
+    ``name`` = family) and ``data`` (see REQUIRED_DATA_KEYS). Format, versions, creation time and the weights
+    digest are set here.
     """
     require("torch")
     safetensors_torch = require("safetensors.torch")
     path = Path(path)
+    if not isinstance(metadata, BundleMetadata):
+        metadata = BundleMetadata.from_dict(metadata, str(path), written=False)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    meta = dict(metadata)
-    meta.update(
-        format=BUNDLE_FORMAT,
-        format_version=BUNDLE_VERSION,
-        versions=versions(),
-        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        weights_sha256=weights_digest(state),
-    )
-    _check_metadata(meta, str(path))
+    meta = metadata.replace(format=BUNDLE_FORMAT, format_version=BUNDLE_VERSION, versions=versions(),
+                            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                            weights_sha256=weights_digest(state))
     # Serialised in memory and written with a plain open() (atomic_file): safetensors' save_file creates
     # files as 0600, but a bundle is meant to be shared.
-    write_bytes_atomic(path, safetensors_torch.save(state, metadata={METADATA_KEY: json.dumps(meta)}))
+    write_bytes_atomic(path, safetensors_torch.save(state, metadata={METADATA_KEY: json.dumps(meta.to_dict())}))
     return str(path)
 
 
@@ -118,7 +111,7 @@ def looks_like_bundle(path: str | os.PathLike) -> bool:
     return isinstance(header, dict) and METADATA_KEY in (header.get("__metadata__") or {})
 
 
-def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+def read_metadata(path: str | os.PathLike) -> BundleMetadata:
     """The bundle's metadata, without loading weights. Raises BundleError for anything that is not a bundle."""
     path = Path(path)
     check_input_file(path, "model bundle", give="the .dsmodel file written by `train`", suffixes=(BUNDLE_SUFFIX,))
@@ -141,16 +134,14 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise BundleError(f"The metadata of bundle '{path}' is corrupt ({exc}); copy the bundle again or "
                           f"retrain.") from exc
-    _check_metadata(meta, str(path))
-    return meta
+    return BundleMetadata.from_dict(meta, str(path))
 
 
 def load_bundle(path: str | os.PathLike, device: str = "cpu") -> LoadedBundle:
     """Rebuild the model from the bundle's config, load and verify its weights, move it to ``device``."""
     torch = require("torch")
     safetensors_torch = require("safetensors.torch")
-    from ..errors import ConfigError
-    from ..models import ModelConfig, build_model_from_config
+    from ..models import build_model_from_config
 
     meta = read_metadata(path)
     try:
@@ -158,16 +149,10 @@ def load_bundle(path: str | os.PathLike, device: str = "cpu") -> LoadedBundle:
     except Exception as exc:  # noqa: BLE001
         raise BundleError(f"The weights in bundle '{path}' cannot be read ({exc}); the file is probably "
                           f"truncated. Copy the bundle again or retrain.") from exc
-    if weights_digest(state) != meta["weights_sha256"]:
+    if weights_digest(state) != meta.weights_sha256:
         raise BundleError(f"The weights in bundle '{path}' do not match their checksum: the file was altered "
                           f"or damaged. Copy the bundle again or retrain.")
-    settings = dict(meta["model"])
-    settings["pretrained"] = None  # weights come from the bundle, never from a hub
-    try:  # v1 bundles hold the flat DualStream settings, which are exactly DualStreamConfig's fields
-        config = ModelConfig.from_dict(settings)
-    except ConfigError as exc:
-        raise BundleError(f"Bundle '{path}' describes a model this engine cannot build ({exc}); update DualStream "
-                          f"or retrain.") from exc
+    config = meta.model.replace(pretrained=None)  # weights come from the bundle, never from a hub
     try:
         model = _model_with_weights(torch, build_model_from_config, config, state)
     except RuntimeError as exc:
@@ -196,14 +181,3 @@ def _model_with_weights(torch: Any, build: Any, config: Any, state: dict[str, An
     model = build(config)
     model.load_state_dict(state, strict=True)
     return model
-
-
-def _check_metadata(meta: dict[str, Any], where: str) -> None:
-    missing = [k for k in REQUIRED_KEYS if k not in meta]
-    if not missing:
-        missing = [f"data.{k}" for k in REQUIRED_DATA_KEYS if k not in meta["data"]]
-    if missing:
-        raise BundleError(f"Bundle '{where}' lacks metadata {missing}; it was not written by this engine. Retrain.")
-    if meta["format"] != BUNDLE_FORMAT or int(meta["format_version"]) > BUNDLE_VERSION:
-        raise BundleError(f"Bundle '{where}' has format {meta['format']} v{meta['format_version']}, this engine "
-                          f"reads {BUNDLE_FORMAT} v{BUNDLE_VERSION}; update DualStream.")

@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..config import TrainConfig
 from ..data.bands import BandSelection
+from ..models.configuration_utils import ModelConfig
+from .schema import BundleMetadata, DataMetadata
 
 
 def _resolution(gsd: Any, crs: Any) -> str:
@@ -23,15 +24,15 @@ def _resolution(gsd: Any, crs: Any) -> str:
     return "an unknown pixel size"
 
 
-def aux_inputs(data: dict[str, Any]) -> list[str]:
+def aux_inputs(data: DataMetadata) -> list[str]:
     """The aux inputs in the order the model stacks them: "1. GEMS_* (12 bands)" or "1. 48 bands"."""
-    if not data.get("aux_channels"):
+    if not data.aux_channels:
         return []
-    prefixes = list(data.get("aux_prefixes") or [])
-    per_file = list(data.get("aux_file_bands") or [])
-    count = max(len(prefixes), len(per_file), int(data.get("aux_files_per_scene") or 1))
+    prefixes = list(data.aux_prefixes)
+    per_file = list(data.aux_file_bands)
+    count = max(len(prefixes), len(per_file), data.aux_files_per_scene or 1)
     if not per_file:
-        per_file = [data.get("aux_bands_per_file") or data["aux_channels"] // count] * count
+        per_file = [data.aux_bands_per_file or data.aux_channels // count] * count
     lines = []
     for index in range(count):
         name = f"{prefixes[index]}*" if index < len(prefixes) else "aux raster"
@@ -40,45 +41,44 @@ def aux_inputs(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _image_line(data: dict[str, Any], model: dict[str, Any]) -> str:
-    if data.get("bands"):
-        return (f"  image: bands {','.join(str(b) for b in data['bands'])} (counted from 1) of a "
-                f"{data.get('image_bands', '?')}-band image")
-    return f"  image: {data.get('vision_bands', model.get('vision_channels', '?'))} bands, in the training order"
+def _image_line(data: DataMetadata) -> str:
+    if data.bands:
+        return (f"  image: bands {','.join(str(b) for b in data.bands)} (counted from 1) of a "
+                f"{data.image_bands or '?'}-band image")
+    return f"  image: {data.vision_bands} bands, in the training order"
 
 
-def describe_bundle(path: str, meta: dict[str, Any]) -> list[str]:
+def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     """Log lines saying what the model in ``path`` expects."""
-    model, data = meta.get("model", {}), meta.get("data", {})
-    names = [str(n) for n in data.get("class_names", [])]
-    colors = list(data.get("class_colors", []))
+    model, data = meta.model, meta.data
+    names = [str(n) for n in data.class_names]
+    colors = list(data.class_colors)
     classes = ", ".join(f"{i} {n}" + (f" ({colors[i]})" if i < len(colors) else "") for i, n in enumerate(names))
     lines = [
-        f"Model {Path(path).name}: {model.get('name', '?')} (preset {model.get('preset', '?')}), trained at "
-        f"{_resolution(data.get('gsd'), data.get('crs'))} with {data.get('tile_size', '?')}-px tiles",
-        _image_line(data, model),
+        f"Model {Path(path).name}: {model.name} (preset {model.preset}), trained at "
+        f"{_resolution(data.gsd, data.crs)} with {data.tile_size}-px tiles",
+        _image_line(data),
     ]
-    if data.get("x_bands"):
-        lines.append(f"  aux input: bands {','.join(str(b) for b in data['x_bands'])} of the same image (X bands)")
+    if data.x_bands:
+        lines.append(f"  aux input: bands {','.join(str(b) for b in data.x_bands)} of the same image (X bands)")
     else:
         aux = aux_inputs(data)
         lines.append("  aux inputs, in this order: " + ("; ".join(aux) if aux else "none (vision-only model)"))
     lines.append(f"  classes: {classes or '?'}")
-    mapping = data.get("label_mapping")
+    mapping = data.label_mapping
     lines.append("  training labels: " + (", ".join(f"{k} -> {v}" for k, v in mapping.items()) if mapping
                                           else "values are classes"))
     lines.append("  " + _trained_line(meta))
     return lines
 
 
-def _trained_line(meta: dict[str, Any]) -> str:
+def _trained_line(meta: BundleMetadata) -> str:
     """When it was trained and how well it scored on its validation tiles."""
-    created = str(meta.get("created") or "")
+    created = str(meta.created or "")
     when = f"trained {created[:16].replace('T', ' ')}" if created else "training date unknown"
-    metrics = meta.get("metrics") or {}
-    iou = metrics.get("val_iou")
+    iou = meta.metrics.get("val_iou")
     if isinstance(iou, (int, float)):
-        epoch = f" (epoch {metrics['epoch']})" if metrics.get("epoch") is not None else ""
+        epoch = f" (epoch {meta.best_epoch})" if meta.best_epoch is not None else ""
         return f"{when}, validation IoU {iou:.3f}{epoch}"
     return f"{when}, no validation score"
 
@@ -91,63 +91,57 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _aux_input(model: dict[str, Any], data: dict[str, Any]) -> str:
+def _aux_input(model: ModelConfig, data: DataMetadata) -> str:
     """The model's aux input in words: none, the image's own X bands, or aux rasters at their ratio."""
-    if not model.get("aux_channels"):
+    if not model.aux_channels:
         return "no aux input"
-    if data.get("x_bands"):
-        return f"aux channels {model['aux_channels']} (X bands of the image)"
-    ratio = int(model.get("aux_ratio") or 1)
+    if data.x_bands:
+        return f"aux channels {model.aux_channels} (X bands of the image)"
+    ratio = model.aux_ratio or 1
     where = "on the image grid" if ratio == 1 else f"at 1/{ratio} of the image grid"
-    return f"aux channels {model['aux_channels']}, aux ratio {ratio} (aux rasters read {where})"
+    return f"aux channels {model.aux_channels}, aux ratio {ratio} (aux rasters read {where})"
 
 
-def format_metadata(path: str, meta: dict[str, Any]) -> str:
+def format_metadata(path: str, meta: BundleMetadata) -> str:
     """A bundle's metadata as readable lines: what it expects (:func:`describe_bundle`), then its architecture,
     data settings and statistics, training settings and metrics."""
-    model, data = meta.get("model", {}), meta.get("data", {})
-    train, metrics, versions = meta.get("train") or {}, meta.get("metrics") or {}, meta.get("versions") or {}
-    classes = data.get("num_classes", model.get("num_classes"))
+    model, data, metrics = meta.model, meta.data, meta.metrics
+    classes = data.num_classes
+    encoder = getattr(model, "encoder", None)
     lines = [
         f"Model bundle: {path}",
-        f"  format {meta.get('format')} v{meta.get('format_version')}, created {meta.get('created', '?')}",
-        "  made with " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        f"  format {meta.format} v{meta.format_version}, created {meta.created or '?'}",
+        "  made with " + ", ".join(f"{k} {v}" for k, v in meta.versions.items()),
         "What it expects:",
         *("  " + line.strip() for line in describe_bundle(path, meta)),
-        f"Architecture: {model.get('name')} family (preset {model.get('preset')}"
-        + (f", encoder {model['encoder']}" if model.get("encoder") else "") + ")",
-        f"  vision channels {model.get('vision_channels')}, {_aux_input(model, data)}, outputs {classes} "
+        f"Architecture: {model.name} family (preset {model.preset}" + (f", encoder {encoder}" if encoder else "") + ")",
+        f"  vision channels {model.vision_channels}, {_aux_input(model, data)}, outputs {classes} "
         f"({'binary, sigmoid' if classes == 1 else 'softmax'})",
         "Data:",
     ]
-    if data.get("label_mapping") is not None:
-        mapping = ", ".join(f"{k} -> {v}" for k, v in data["label_mapping"].items())
+    if data.label_mapping is not None:
+        mapping = ", ".join(f"{k} -> {v}" for k, v in data.label_mapping.items())
         lines.append(f"  label mapping: {mapping or 'values are classes'}; other values -> "
-                     f"{data.get('label_default_class', 0)}; ignore index {data.get('ignore_index', 255)}")
-    if data.get("bands") or data.get("x_bands"):
-        selection = BandSelection.from_metadata(data)
-        lines.append(f"  band selection of the {data.get('image_bands')}-band training images: "
-                     f"{selection.describe(int(data.get('image_bands') or 0))}"
-                     + (" (X = the aux input)" if selection.x else ""))
-    for label, key in (("vision", "vision_stats"), ("aux", "aux_stats")):
-        stats = data.get(key)
-        if stats:
-            n = len(stats.get("low", []))
-            low, high = stats.get("low", [])[:4], stats.get("high", [])[:4]
+                     f"{data.label_default_class}; ignore index {data.ignore_index}")
+    if data.bands or data.x_bands:
+        selection = BandSelection.of(data.bands, data.x_bands)
+        lines.append(f"  band selection of the {data.image_bands}-band training images: "
+                     f"{selection.describe(data.image_bands or 0)}" + (" (X = the aux input)" if selection.x else ""))
+    for label, stats in (("vision", data.vision_stats), ("aux", data.aux_stats)):
+        if stats is not None:
+            n = stats.bands
             more = " ..." if n > 4 else ""
-            lines.append(f"  {label} band statistics ({stats.get('method')}, {n} bands): low {_fmt(low)}{more}; "
-                         f"high {_fmt(high)}{more}")
-    if train:
-        budget = train.get("time_budget")
+            lines.append(f"  {label} band statistics ({stats.method}, {n} bands): low {_fmt(stats.low[:4])}{more}; "
+                         f"high {_fmt(stats.high[:4])}{more}")
+    train = meta.train_config()
+    if train is not None:
+        budget = train.time_budget
         within = f" within a time budget of {budget:g} min" if budget else ""
-        lines.append(f"Training: {train.get('warmup_epochs')} frozen + {'at most ' if budget else ''}"
-                     f"{train.get('epochs')} epochs{within}, batch "
-                     f"{train.get('batch_size')}, lr {_fmt(train.get('learning_rate'))}, schedule "
-                     f"{train.get('schedule')}, seed {train.get('seed')}")
-        loss = TrainConfig.from_dict({k: v for k, v in train.items() if k in ("loss", "focal_weight",
-                                                                              "lovasz_weight")}).loss
-        lines.append(f"  loss {loss.describe(str(model.get('name')))}, optimizer {train.get('optimizer', 'adamw')}")
+        lines.append(f"Training: {train.warmup_epochs} frozen + {'at most ' if budget else ''}{train.epochs} "
+                     f"epochs{within}, batch {train.batch_size}, lr {_fmt(train.learning_rate)}, schedule "
+                     f"{train.schedule}, seed {train.seed}")
+        lines.append(f"  loss {train.loss.describe(model.name)}, optimizer {train.optimizer}")
     if metrics:
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if k != "epoch")
-        lines.append(f"Metrics (best epoch {metrics.get('epoch')}): {shown}")
+        lines.append(f"Metrics (best epoch {meta.best_epoch}): {shown}")
     return "\n".join(lines)

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from ..callbacks import Callback
-from ..errors import OutputError
+from ..errors import BundleError, OutputError
 from ..io.atomic import write_text_atomic
+from .schema import METADATA_KEY, BundleMetadata
 
 CACHE_ENV = "DUALSTREAM_CACHE_DIR"
 CACHE_VERSION = 1  # part of every key: a change in how bundles are exported makes new entries
@@ -91,13 +92,12 @@ def _locked(path: Path) -> Iterator[None]:
 
 def embedded_source(session: Any) -> str | None:
     """The source bundle digest recorded inside an exported model's DualStream metadata (an open session's)."""
-    from .onnx_metadata import METADATA_KEY
-
     props = session.get_modelmeta().custom_metadata_map
     try:
-        return json.loads(props[METADATA_KEY])["onnx"].get("source_bundle_sha256")
-    except (KeyError, TypeError, AttributeError, json.JSONDecodeError):
+        onnx = BundleMetadata.from_dict(json.loads(props[METADATA_KEY])).onnx
+    except (KeyError, json.JSONDecodeError, BundleError):
         return None
+    return None if onnx is None else onnx.source_bundle_sha256
 
 
 def check_entry(model: Path, record: Path, bundle_sha256: str) -> tuple[dict[str, Any] | None, str | None]:

@@ -38,6 +38,7 @@ from .onnx_metadata import (
     is_onnx_path,
     session,
 )
+from .schema import OnnxMetadata
 
 MIN_OPSET = 7  # the oldest the TorchScript exporter writes
 MAX_OPSET = 20  # the newest the TorchScript exporter writes
@@ -120,29 +121,29 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     check_writable(output, "ONNX model")
     loaded = load_bundle(bundle, "cpu")
     model, meta = loaded.model, loaded.metadata
-    tile = int(tile_size or meta["data"]["tile_size"])
+    tile = int(tile_size or meta.data.tile_size)
     multiple = int(model.size_multiple)
     if tile < multiple or tile % multiple:
         low, high = (tile // multiple) * multiple, (tile // multiple + 1) * multiple
         raise ConfigError(f"tile size {tile} is not a multiple of {multiple}, the size multiple of the model in "
                           f"'{bundle}'; use --tile-size {high}" + (f" or {low}." if low else "."))
-    uses_aux = int(meta["data"].get("aux_channels") or 0) > 0
-    ratio = int(meta["data"].get("aux_ratio") or getattr(model.config, "aux_ratio", 8))
-    binary = int(meta["model"].get("num_classes", 1)) == 1
-    clip = meta["data"]["vision_stats"]["method"] == "percentile"
-    vision_bands = int(meta["data"]["vision_bands"])
+    uses_aux = meta.data.aux_channels > 0
+    ratio = meta.data.aux_ratio
+    binary = meta.model.num_classes == 1
+    clip = meta.data.vision_stats.method == "percentile"
+    vision_bands = meta.data.vision_bands
     stacked = single_input and uses_aux
     if stacked and ratio != 1:
         raise ConfigError(f"single_input needs the second stream on the image's own grid, but '{bundle}' takes its "
                           f"aux on a grid {ratio} times coarser; export it without single_input and run it with "
                           f"DualStream's onnxruntime backend (models with X bands or early-fused aux on the image "
                           f"grid can be exported as one input).")
-    clip_aux = stacked and (meta["data"].get("aux_stats") or {}).get("method") == "percentile"
+    clip_aux = stacked and meta.data.aux_stats is not None and meta.data.aux_stats.method == "percentile"
     wrapper = _probability_module(model, binary, clip, uses_aux, clip_aux=clip_aux,
                                   split=vision_bands if stacked else None)
     batch = 2 if dynamic_batch else batch_size  # a dynamic batch is traced with 2, so 1 is never baked in
     generator = torch.Generator().manual_seed(seed)
-    aux_channels = int(meta["data"].get("aux_channels") or 0)
+    aux_channels = meta.data.aux_channels
     if stacked:
         inputs = {SINGLE_INPUT: torch.rand(batch, vision_bands + aux_channels, tile, tile, generator=generator)}
     else:
@@ -153,21 +154,22 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     dynamic = {name: {0: "batch"} for name in [*names, "probabilities"]} if dynamic_batch else None
     tmp = temporary_path(output, ".onnx")
     try:
-        callback.info(f"Exporting '{bundle}' ({meta['model'].get('name', 'model')}) to ONNX opset {opset}: inputs "
+        callback.info(f"Exporting '{bundle}' ({meta.model.name}) to ONNX opset {opset}: inputs "
                       f"{', '.join(f'{n} {tuple(t.shape[1:])}' for n, t in inputs.items())}, batch "
                       f"{'dynamic' if dynamic_batch else batch}.")
         _trace(wrapper, tuple(inputs.values()), tmp, names, opset, dynamic)
-        onnx_section = {"inputs": names, "output": "probabilities", "batch": None if dynamic_batch else batch,
-                        "opset": opset, "tile_size": tile, "clip_vision": clip, "clip_aux": clip_aux, "activation":
-                        "sigmoid" if binary else "softmax", "source_weights_sha256": meta["weights_sha256"],
-                        "source_bundle_sha256": file_sha256(bundle)}
+        onnx_section = OnnxMetadata(inputs=names, output="probabilities", batch=None if dynamic_batch else batch,
+                                    opset=opset, tile_size=tile, clip_vision=clip, clip_aux=clip_aux,
+                                    activation="sigmoid" if binary else "softmax",
+                                    source_weights_sha256=meta.weights_sha256,
+                                    source_bundle_sha256=file_sha256(bundle))
         _write_metadata(tmp, encode_metadata(meta, onnx_section, tile, overlap))
         check_batch = batch + 1 if dynamic_batch else batch
         diff = parity(wrapper, tmp, check_batch, {n: tuple(t.shape[1:]) for n, t in inputs.items()}, seed + 1)
         if not diff <= PARITY_TOLERANCE:
             raise ModelError(f"The exported model disagrees with torch: max abs diff {diff:.3g} on random inputs "
                              f"(allowed {PARITY_TOLERANCE:g}); nothing was written. Try another --opset, or report "
-                             f"the model family '{meta['model'].get('name')}'.")
+                             f"the model family '{meta.model.name}'.")
         os.replace(tmp, output)
     except BaseException:
         tmp.unlink(missing_ok=True)

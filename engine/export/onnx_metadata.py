@@ -20,15 +20,17 @@ Two groups of keys go into the ONNX file's ``metadata_props`` (string -> string)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from ..data.normalize import BandStatistics
 from ..errors import BundleError, ConfigError
 from ..runtime.environment import require
+from .schema import METADATA_KEY, BundleMetadata, OnnxMetadata
 
-METADATA_KEY = "dualstream"  # the same key as in a bundle's header
 ONNX_SUFFIX = ".onnx"
 # QGIS's metres per degree (QgsUnitTypes::fromUnitToUnitFactor), which Deepness uses to turn cm/px into degrees
 METERS_PER_DEGREE = 111319.49079327357
@@ -48,14 +50,14 @@ def is_onnx_path(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() == ONNX_SUFFIX
 
 
-def deepness_metadata(meta: dict[str, Any], tile_size: int, overlap: float, stacked: bool = False) -> dict[str, Any]:
+def deepness_metadata(meta: BundleMetadata, tile_size: int, overlap: float, stacked: bool = False) -> dict[str, Any]:
     """Deepness's keys (values not yet JSON-encoded) for a bundle's metadata, exported at ``tile_size``.
 
     ``stacked``: the graph takes one tensor, the vision bands followed by the second stream's channels, so the
     standardisation lists both streams' statistics in that order.
     """
-    data = meta["data"]
-    names = list(data["class_names"])
+    data = meta.data
+    names = list(data.class_names)
     out: dict[str, Any] = {
         "model_type": DEEPNESS_MODEL_TYPE,
         "class_names": {str(i): name for i, name in enumerate(names)},
@@ -63,25 +65,25 @@ def deepness_metadata(meta: dict[str, Any], tile_size: int, overlap: float, stac
         "tiles_size": int(tile_size),
         "tiles_overlap": int(round(100 * overlap)),
     }
-    mean, std = _standardization(data["vision_stats"])
+    mean, std = _standardization(data.vision_stats)
     if stacked:
-        aux_mean, aux_std = _standardization(data["aux_stats"])
+        aux_mean, aux_std = _standardization(data.aux_stats)
         mean, std = mean + aux_mean, std + aux_std
     out["standardization_mean"], out["standardization_std"] = mean, std
-    resolution = resolution_cm_per_px(data.get("gsd"), data.get("crs"))
+    resolution = resolution_cm_per_px(data.gsd, data.crs)
     if resolution is not None:
         out["resolution"] = resolution
-    if int(meta["model"].get("num_classes", 1)) == 1:
+    if meta.model.num_classes == 1:
         out["seg_thresh"] = 0.5
     out["seg_small_segment"] = 0  # our outputs are not median-filtered; Deepness's default would filter 9 px
     return out
 
 
-def _standardization(stats: dict[str, Any]) -> tuple[list[float], list[float]]:
+def _standardization(stats: BandStatistics) -> tuple[list[float], list[float]]:
     """Our per-band scaling as Deepness's (x / 255 - mean) / std."""
-    low = [float(v) for v in stats["low"]]
-    high = [float(v) for v in stats["high"]]
-    if stats["method"] == "percentile":  # (x - low) / (high - low), clipped in the graph
+    low = [float(v) for v in stats.low]
+    high = [float(v) for v in stats.high]
+    if stats.method == "percentile":  # (x - low) / (high - low), clipped in the graph
         spans = [h - lo if h - lo > 0 else 1.0 for lo, h in zip(low, high)]
     else:  # meanstd: low = mean, high = std
         spans = [h if h > 0 else 1.0 for h in high]
@@ -107,15 +109,13 @@ def resolution_cm_per_px(gsd: list[float] | None, crs_wkt: str | None) -> float 
     return size * float(metres_per_unit) * 100
 
 
-def encode_metadata(meta: dict[str, Any], onnx_section: dict[str, Any], tile_size: int,
+def encode_metadata(meta: BundleMetadata, onnx_section: OnnxMetadata, tile_size: int,
                     overlap: float) -> dict[str, str]:
     """Every ``metadata_props`` entry of an exported model, JSON-encoded."""
-    ours = json.loads(json.dumps(meta))
-    ours["data"]["tile_size"] = int(tile_size)
-    ours["onnx"] = dict(onnx_section)
-    stacked = list(onnx_section["inputs"]) == [SINGLE_INPUT]
+    ours = meta.replace(data=dataclasses.replace(meta.data, tile_size=int(tile_size)), onnx=onnx_section)
+    stacked = list(onnx_section.inputs) == [SINGLE_INPUT]
     props = {key: json.dumps(value) for key, value in deepness_metadata(meta, tile_size, overlap, stacked).items()}
-    props[METADATA_KEY] = json.dumps(ours)
+    props[METADATA_KEY] = json.dumps(ours.to_dict())
     return props
 
 
@@ -147,7 +147,7 @@ def session(path: str | os.PathLike, device: str = "cpu", optimize: bool = True,
                           f"with `dualstream export MODEL.dsmodel --onnx {Path(path).name}`.") from exc
 
 
-def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
+def read_onnx_metadata(path: str | os.PathLike) -> BundleMetadata:
     """The DualStream metadata of an exported ONNX model (BundleError when it has none or is unreadable)."""
     path = Path(path)
     if not path.is_file():
@@ -161,13 +161,13 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
         meta = json.loads(props[METADATA_KEY])
     except json.JSONDecodeError as exc:
         raise BundleError(f"The DualStream metadata of '{path}' is corrupt ({exc}); export the bundle again.") from exc
-    if "onnx" not in meta or "data" not in meta or "model" not in meta:
+    if not isinstance(meta, dict) or "onnx" not in meta or "data" not in meta or "model" not in meta:
         raise BundleError(f"The DualStream metadata of '{path}' lacks its 'onnx', 'data' or 'model' section; export "
                           f"the bundle again with this version.")
-    return meta
+    return BundleMetadata.from_dict(meta, str(path))
 
 
-def read_model_metadata(path: str | os.PathLike, backend: str = "auto") -> dict[str, Any]:
+def read_model_metadata(path: str | os.PathLike, backend: str = "auto") -> BundleMetadata:
     """The metadata of a model file: a bundle, or an exported ONNX model (not for ``backend`` torch)."""
     if is_onnx_path(path):
         if backend == "torch":

@@ -11,6 +11,7 @@ passes real normalised tiles. The result keeps the fp32 model's metadata, with `
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ import numpy as np
 from ..errors import ModelError
 from ..io.atomic import temporary_path
 from ..runtime.environment import require
-from .onnx_metadata import METADATA_KEY, session
+from .onnx_metadata import session
+from .schema import METADATA_KEY, BundleMetadata
 
 QUANTIZE_MODES = ("none", "int8")
 CALIBRATION_TILES = 8
@@ -71,9 +73,9 @@ def quantize_int8(fp32: str | os.PathLike, output: str | os.PathLike,
         model = onnx.load(str(tmp))
         for entry in model.metadata_props:
             if entry.key == METADATA_KEY:
-                meta = json.loads(entry.value)
-                meta["onnx"]["quantized"] = "int8"
-                entry.value = json.dumps(meta)
+                meta = BundleMetadata.from_dict(json.loads(entry.value), str(fp32))
+                quantized = meta.replace(onnx=dataclasses.replace(meta.onnx, quantized="int8"))
+                entry.value = json.dumps(quantized.to_dict())
         onnx.save(model, str(tmp))
         check = _random_feeds(shapes, 2, seed + 1)
         want = [session(fp32).run(["probabilities"], f)[0] for f in check]

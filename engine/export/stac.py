@@ -15,10 +15,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..data.normalize import BandStatistics
 from ..errors import ConfigError
 from ..io.atomic import write_text_atomic
 from ..runtime.environment import require
 from .bundle import read_metadata
+from .schema import BundleMetadata, DataMetadata
 
 MLM_SCHEMA = "https://stac-extensions.github.io/mlm/v1.5.2/schema.json"
 STAC_VERSION = "1.1.0"  # 1.1: band names described by the core 'bands' field
@@ -40,32 +42,32 @@ def total_parameters(bundle: str | os.PathLike) -> int:
         return sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
 
 
-def _band_names(data: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _band_names(data: DataMetadata) -> tuple[list[str], list[str]]:
     """Names of the vision bands and of the second stream's channels, in model order."""
-    vision = [f"band{b}" for b in data.get("bands") or range(1, int(data["vision_bands"]) + 1)]
-    if data.get("x_bands"):
-        return vision, [f"band{b}" for b in data["x_bands"]]
+    vision = [f"band{b}" for b in data.bands or range(1, data.vision_bands + 1)]
+    if data.x_bands:
+        return vision, [f"band{b}" for b in data.x_bands]
     aux: list[str] = []
-    file_bands = data.get("aux_file_bands") or []
-    if file_bands and sum(file_bands) == int(data.get("aux_channels") or 0):
+    file_bands = data.aux_file_bands
+    if file_bands and sum(file_bands) == data.aux_channels:
         for index, count in enumerate(file_bands, start=1):
             aux += [f"aux{index}_band{b}" for b in range(1, count + 1)]
     else:
-        aux = [f"aux_channel{c}" for c in range(1, int(data.get("aux_channels") or 0) + 1)]
+        aux = [f"aux_channel{c}" for c in range(1, data.aux_channels + 1)]
     return vision, aux
 
 
-def _value_scaling(stats: dict[str, Any]) -> list[dict[str, Any]]:
+def _value_scaling(stats: BandStatistics) -> list[dict[str, Any]]:
     """MLM scaling objects, one per band: min-max for the percentile method (clipped to 0..1 after), z-score."""
-    if stats["method"] == "percentile":
+    if stats.method == "percentile":
         return [{"type": "min-max", "minimum": float(lo), "maximum": float(hi)}
-                for lo, hi in zip(stats["low"], stats["high"])]
+                for lo, hi in zip(stats.low, stats.high)]
     return [{"type": "z-score", "mean": float(mean), "stddev": float(std)}
-            for mean, std in zip(stats["low"], stats["high"])]
+            for mean, std in zip(stats.low, stats.high)]
 
 
-def _scaling_words(stats: dict[str, Any]) -> str:
-    if stats["method"] == "percentile":
+def _scaling_words(stats: BandStatistics) -> str:
+    if stats.method == "percentile":
         return ("each band scaled by min-max between its training 2nd and 98th percentiles, then clipped to 0..1; "
                 "nodata, NaN and infinite pixels set to 0")
     return "each band standardised by its training mean and standard deviation; nodata pixels set to 0"
@@ -76,34 +78,34 @@ def _tensor(channels: int, size: int) -> dict[str, Any]:
             "data_type": "float32"}
 
 
-def _inputs(data: dict[str, Any], model: dict[str, Any], tile: int) -> list[dict[str, Any]]:
+def _inputs(data: DataMetadata, tile: int) -> list[dict[str, Any]]:
     vision_names, aux_names = _band_names(data)
-    gsd = data.get("gsd")
+    gsd = data.gsd
     # without a CRS the training pixel size (1 x 1) is no size on the ground
-    where = f" at {gsd[0]:g} x {gsd[1]:g} map units per pixel" if gsd and data.get("crs") else \
+    where = f" at {gsd[0]:g} x {gsd[1]:g} map units per pixel" if gsd and data.crs else \
         " without georeferencing (pixel size unknown)" if gsd else ""
-    image = f"bands {','.join(map(str, data['bands']))} of a {data.get('image_bands')}-band image" \
-        if data.get("bands") else f"a {data['vision_bands']}-band image"
+    image = f"bands {','.join(map(str, data.bands))} of a {data.image_bands}-band image" \
+        if data.bands else f"a {data.vision_bands}-band image"
     inputs = [{
         "name": "vision",
-        "description": f"The imagery: {image}{where}; {_scaling_words(data['vision_stats'])}.",
+        "description": f"The imagery: {image}{where}; {_scaling_words(data.vision_stats)}.",
         "bands": vision_names,
         "input": _tensor(len(vision_names), tile),
-        "value_scaling": _value_scaling(data["vision_stats"]),
+        "value_scaling": _value_scaling(data.vision_stats),
         "resize_type": None,
     }]
-    channels = int(data.get("aux_channels") or 0)
+    channels = data.aux_channels
     if channels:
-        ratio = int(data.get("aux_ratio") or model.get("aux_ratio") or 1)
-        if data.get("x_bands"):
-            source = f"the X modality: bands {','.join(map(str, data['x_bands']))} of the same image"
+        ratio = data.aux_ratio or 1
+        if data.x_bands:
+            source = f"the X modality: bands {','.join(map(str, data.x_bands))} of the same image"
         else:
-            counts = data.get("aux_file_bands") or []
+            counts = data.aux_file_bands
             files = ", ".join(f"file {i} ({n} band{'s' if n != 1 else ''})" for i, n in enumerate(counts, 1))
             source = "auxiliary rasters in this order: " + (files or f"{channels} channels")
         grid = (f"warped bilinearly onto a grid {ratio} times coarser than the tile ({tile // ratio} px)"
                 if ratio > 1 else "on the tile's own grid")
-        stats = data.get("aux_stats")
+        stats = data.aux_stats
         inputs.append({
             "name": "aux",
             "description": f"The second stream: {source}; {grid}" + (f"; {_scaling_words(stats)}." if stats else "."),
@@ -115,10 +117,10 @@ def _inputs(data: dict[str, Any], model: dict[str, Any], tile: int) -> list[dict
     return inputs
 
 
-def _classes(data: dict[str, Any]) -> list[dict[str, Any]]:
-    mapping = data.get("label_mapping") or {}
+def _classes(data: DataMetadata) -> list[dict[str, Any]]:
+    mapping = data.label_mapping or {}
     out = []
-    for value, (name, colour) in enumerate(zip(data["class_names"], data["class_colors"])):
+    for value, (name, colour) in enumerate(zip(data.class_names, data.class_colors)):
         raw = sorted((int(k) for k, v in mapping.items() if int(v) == value), key=int)
         label = f"label value(s) {', '.join(map(str, raw))} in the training labels" if raw else "no label value"
         out.append({"value": value, "name": str(name), "description": f"{name} ({label})",
@@ -126,8 +128,9 @@ def _classes(data: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _output(data: dict[str, Any], model: dict[str, Any], tile: int) -> dict[str, Any]:
-    classes = int(model.get("num_classes") or data.get("num_classes") or 1)
+def _output(meta: BundleMetadata, tile: int) -> dict[str, Any]:
+    data = meta.data
+    classes = meta.model.num_classes
     activation = "the probability of class 1 (sigmoid)" if classes == 1 else "one probability per class (softmax)"
     return {
         "name": "probabilities",
@@ -163,41 +166,40 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
                relative_to: str | os.PathLike | None = None) -> dict[str, Any]:
     """The STAC MLM item of ``bundle`` (and of its ONNX export ``onnx``); asset links relative to ``relative_to``."""
     meta = read_metadata(bundle)
-    data, model = meta["data"], meta["model"]
-    tile = int(data["tile_size"])
+    data, model, train = meta.data, meta.model, meta.train_config()
+    tile = data.tile_size
     base = Path(relative_to) if relative_to else Path(bundle).resolve().parent
 
     def href(path: str | os.PathLike) -> str:
         return Path(os.path.relpath(Path(path).resolve(), base.resolve())).as_posix()
 
-    family = str(model.get("name", "dualstream"))
-    preset = model.get("preset")
-    pretrained = model.get("pretrained") or model.get("vision_encoder_pretrained")
+    family = model.name
+    preset = model.preset
+    pretrained = model.pretrained or getattr(model, "vision_encoder_pretrained", None)
     properties: dict[str, Any] = {
         "description": f"{ARCHITECTURES.get(family, family)} ({preset or 'custom'}) semantic segmentation model "
-                       f"trained with DualStream for QGIS on {data.get('train_scenes', '?')} scene(s).",
-        "datetime": meta.get("created"),
+                       f"trained with DualStream for QGIS on {data.train_scenes or '?'} scene(s).",
+        "datetime": meta.created,
         "mlm:name": _mlm_name(family, preset, Path(bundle).stem),
         "mlm:architecture": ARCHITECTURES.get(family, family),
         "mlm:tasks": ["semantic-segmentation"],
         "mlm:framework": "pytorch",
-        "mlm:framework_version": str(meta.get("versions", {}).get("torch", "unknown")),
+        "mlm:framework_version": str(meta.versions.get("torch", "unknown")),
         "mlm:total_parameters": total_parameters(bundle),
         "mlm:pretrained": bool(pretrained),
         "mlm:pretrained_source": str(pretrained) if pretrained else None,
-        "mlm:batch_size_suggestion": int(meta.get("train", {}).get("batch_size") or 1),
+        "mlm:batch_size_suggestion": train.batch_size if train is not None else 1,
         "mlm:accelerator": None,
         "mlm:accelerator_constrained": False,
-        "mlm:input": _inputs(data, model, tile),
-        "mlm:output": [_output(data, model, tile)],
-        "mlm:hyperparameters": _finite({"family": family, "preset": preset, **{
-            k: v for k, v in (meta.get("train") or {}).items() if k in ("epochs", "learning_rate", "optimizer",
-                                                                        "schedule", "batch_size")}}),
-        "bands": [{"name": name} for stream in _inputs(data, model, tile) for name in stream["bands"]],
+        "mlm:input": _inputs(data, tile),
+        "mlm:output": [_output(meta, tile)],
+        "mlm:hyperparameters": _finite({"family": family, "preset": preset, **({} if train is None else {
+            k: getattr(train, k) for k in ("epochs", "learning_rate", "optimizer", "schedule", "batch_size")})}),
+        "bands": [{"name": name} for stream in _inputs(data, tile) for name in stream["bands"]],
     }
-    if meta.get("metrics"):
+    if meta.metrics:
         properties["dualstream:validation"] = _finite(
-            {k: v for k, v in meta["metrics"].items() if k in ("epoch", "val_iou", "val_miou", "val_pixel_accuracy")})
+            {k: v for k, v in meta.metrics.items() if k in ("epoch", "val_iou", "val_miou", "val_pixel_accuracy")})
     assets = {"model": {
         "href": href(bundle),
         "title": "DualStream model bundle (safetensors weights + JSON metadata)",

@@ -127,8 +127,7 @@ class OnnxPredictor:
         for m in members:
             if is_onnx_path(m.path):
                 loaded.append(OnnxMember(session(m.path, device, threads=threads), m.weight,
-                                         list(m.metadata["onnx"]["inputs"]), m.metadata["onnx"].get("batch"),
-                                         m.stats_key))
+                                         list(m.metadata.onnx.inputs), m.metadata.onnx.batch, m.stats_key))
                 continue
             bundle = ExportedBundle(m, device, threads, callback)
             if tile:

@@ -186,7 +186,7 @@ def finish_outputs(plan: SegmentPlan, writer: SceneWriter, callback: Callback, e
     writer.classes.finalize(category_names=plan.class_names,
                             metadata={"DUALSTREAM_MODELS": ";".join(m.path for m in plan.members),
                                       **prediction_tags(plan.class_names, plan.class_colors,
-                                                        plan.members[0].data.get("label_mapping")),
+                                                        plan.members[0].data.label_mapping),
                                       **(metadata or {})})
     if writer.probabilities is not None:
         scale = 1.0 / PROBABILITY_SCALE_UINT8 if cfg.probability_dtype == "uint8" else None

@@ -19,6 +19,7 @@ from ..config import SegmentConfig
 from ..data.bands import BandSelection
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
 from ..export.onnx_metadata import read_model_metadata
+from ..export.schema import BundleMetadata, DataMetadata
 from ..io.safety import check_outputs, segment_files
 from ..io.writers import check_writable
 from .tiling import TileGrid, overlap_pixels
@@ -31,21 +32,21 @@ class Member:
     """One ensemble member as the plan sees it: its bundle path, metadata and weight (never its weights)."""
 
     path: str
-    metadata: dict[str, Any]
+    metadata: BundleMetadata
     weight: float
 
     @property
-    def data(self) -> dict[str, Any]:
-        return self.metadata["data"]
+    def data(self) -> DataMetadata:
+        return self.metadata.data
 
     @property
     def aux_channels(self) -> int:
-        return int(self.data.get("aux_channels") or 0)
+        return self.data.aux_channels
 
     @property
     def selection(self) -> BandSelection:
         """The bands of the image this member reads (vision, and X for CMX-style aux from the image)."""
-        return BandSelection.from_metadata(self.data)
+        return BandSelection.of(self.data.bands, self.data.x_bands)
 
     @property
     def needs_aux_rasters(self) -> bool:
@@ -54,13 +55,13 @@ class Member:
 
     @property
     def output_channels(self) -> int:
-        return int(self.metadata["model"].get("num_classes", 1))
+        return self.metadata.model.num_classes
 
     @property
     def stats_key(self) -> str:
         """Members with the same bands and normalisation share one normalised copy of each tile."""
-        return json.dumps([self.data.get("vision_stats"), self.data.get("aux_stats"), self.selection.to_metadata()],
-                          sort_keys=True)
+        aux_stats = None if self.data.aux_stats is None else self.data.aux_stats.to_dict()
+        return json.dumps([self.data.vision_stats.to_dict(), aux_stats, self.selection.to_metadata()], sort_keys=True)
 
 
 @dataclass
@@ -114,10 +115,10 @@ def _order_aux(paths: Sequence[str], prefixes: Sequence[str] | None, callback: C
     return ordered
 
 
-def _aux_layout(data: dict[str, Any]) -> str:
+def _aux_layout(data: DataMetadata) -> str:
     """How the bundle's aux stack was made, in words (for error messages)."""
-    per_file = data.get("aux_bands_per_file")
-    prefixes = data.get("aux_prefixes") or []
+    per_file = data.aux_bands_per_file
+    prefixes = data.aux_prefixes
     text = f"the first {per_file} band(s) of each aux file" if per_file else "all bands of each aux file"
     return text + (f", files named {', '.join(p + '*' for p in prefixes)} in that order" if prefixes else "")
 
@@ -131,10 +132,10 @@ def check_members(cfg: SegmentConfig) -> list[Member]:
     members = [Member(str(p), read_model_metadata(p, cfg.backend), float(w)) for p, w in zip(cfg.models, weights)]
     first = members[0]
     for other in members[1:]:
-        if other.data.get("class_names") != first.data.get("class_names"):
+        if other.data.class_names != first.data.class_names:
             raise BundleError(
                 f"The ensemble members '{first.path}' and '{other.path}' have different classes "
-                f"({first.data.get('class_names')} vs {other.data.get('class_names')}); an ensemble averages "
+                f"({first.data.class_names} vs {other.data.class_names}); an ensemble averages "
                 f"probabilities, so every member must be trained for the same classes in the same order."
             )
         if other.output_channels != first.output_channels:
@@ -145,16 +146,17 @@ def check_members(cfg: SegmentConfig) -> list[Member]:
     aux_members = [m for m in members if m.needs_aux_rasters]
     for other in aux_members[1:]:
         for key in ("aux_channels", "aux_ratio", "aux_bands_per_file"):
-            if other.data.get(key) != aux_members[0].data.get(key):
+            mine, theirs = getattr(aux_members[0].data, key), getattr(other.data, key)
+            if theirs != mine:
                 raise BundleError(f"The ensemble members '{aux_members[0].path}' and '{other.path}' need different "
-                                  f"aux layouts ({key}: {aux_members[0].data.get(key)} vs {other.data.get(key)}).")
+                                  f"aux layouts ({key}: {mine} vs {theirs}).")
     return members
 
 
 def _check_member_bands(member: Member, image_bands: int, image: str) -> None:
     """DataError when the image lacks the bands ``member`` was trained on (before any weights are loaded)."""
     selection = member.selection
-    trained = int(member.data["vision_bands"])
+    trained = member.data.vision_bands
     if not selection.active:
         if image_bands != trained:
             raise DataError(f"The image '{image}' has {image_bands} band(s) but the model '{member.path}' was "
@@ -167,8 +169,8 @@ def _check_member_bands(member: Member, image_bands: int, image: str) -> None:
                         f"{exc}") from exc
     if len(selection.vision_bands(image_bands)) != trained:
         raise DataError(f"The model '{member.path}' was trained on {trained} vision band(s) "
-                        f"({selection.describe(int(member.data.get('image_bands') or image_bands))} of a "
-                        f"{member.data.get('image_bands')}-band image), but the image '{image}' has {image_bands} "
+                        f"({selection.describe(member.data.image_bands or image_bands)} of a "
+                        f"{member.data.image_bands}-band image), but the image '{image}' has {image_bands} "
                         f"band(s); give an image with the same bands.")
 
 
@@ -193,9 +195,9 @@ def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, regio
     from ..runtime.resources import check_memory, check_segment_tile, heaviest_preset, tile_step
 
     step = tile_step(aux_ratio)
-    trained = max(int(m.data["tile_size"]) for m in members)
+    trained = max(m.data.tile_size for m in members)
     tile = check_segment_tile(tile, region[2], region[3], trained, step, callback, warnings)
-    preset = heaviest_preset("segment", [m.metadata["model"].get("preset") for m in members])
+    preset = heaviest_preset("segment", [m.metadata.model.preset for m in members])
     # torch is imported only where it runs anyway: start-up of an onnxruntime run is seconds shorter without it
     device = {"torch": resolve_device, "auto": resolve_device_lazily}.get(cfg.backend, str)(cfg.device)
     check_memory("segment", preset, cfg.batch_size, tile, reader.vision_bands + reader.aux_channels, device, step,
@@ -203,15 +205,15 @@ def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, regio
     return tile
 
 
-def _check_gsd(reader: Any, meta: dict[str, Any], path: str, callback: Callback, warnings: list[str],
+def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, warnings: list[str],
                resample: bool = False) -> None:
-    train_gsd = meta["data"].get("gsd")
+    train_gsd = data.gsd
     if resample or not train_gsd or not reader.grid.georeferenced:
         return  # when resampling, _resample_target checks the pixel sizes and reports the factor
     try:
         from rasterio.crs import CRS
 
-        train_crs = meta["data"].get("crs")
+        train_crs = data.crs
         if train_crs and reader.grid.crs is not None:
             if CRS.from_user_input(train_crs).is_geographic != reader.grid.crs.is_geographic:
                 return  # degrees vs metres: not comparable
@@ -255,31 +257,31 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
 
     aux_members = [m for m in members if m.needs_aux_rasters]
     use_aux = bool(aux_members)
-    aux_data = aux_members[0].data if use_aux else {}
+    aux_data = aux_members[0].data if use_aux else data
     aux_paths: list[str] = []
     if use_aux:
         if not cfg.aux:
             raise DataError(f"The model '{aux_members[0].path}' needs {aux_members[0].aux_channels} aux channel(s) "
                             f"({_aux_layout(aux_data)}); give them as {setting('segment.aux')}.")
-        aux_paths = _order_aux(cfg.aux, aux_data.get("aux_prefixes"), callback)
+        aux_paths = _order_aux(cfg.aux, aux_data.aux_prefixes, callback)
     elif cfg.aux:
         message = f"The model(s) use no aux data; the {len(cfg.aux)} aux file(s) given are ignored."
         warnings.append(message)
         callback.warning(message)
 
-    aux_ratio = int(aux_data.get("aux_ratio") or data.get("aux_ratio") or first.metadata["model"].get("aux_ratio", 8))
-    tile = int(cfg.tile_size or data["tile_size"])
+    aux_ratio = aux_data.aux_ratio
+    tile = int(cfg.tile_size or data.tile_size)
     if tile % 32 or tile < 32 or (use_aux and tile % aux_ratio):
         raise ConfigError(f"tile_size {tile} must be a positive multiple of 32"
-                          f"{f' and of the aux ratio {aux_ratio}' if use_aux else ''}; try {data['tile_size']}.")
+                          f"{f' and of the aux ratio {aux_ratio}' if use_aux else ''}; try {data.tile_size}.")
     for member in members:  # an exported ONNX graph takes tiles of one size only
-        fixed = member.metadata.get("onnx", {}).get("tile_size")
+        fixed = member.metadata.onnx.tile_size if member.metadata.onnx is not None else None
         if fixed and int(fixed) != tile:
             raise ConfigError(f"The ONNX model '{member.path}' takes tiles of {fixed} px (fixed at export), not "
                               f"{tile}; leave out {setting('segment.tile_size')} or export again with that tile size "
                               f"({tile}).")
     for member in members[1:]:
-        if not cfg.tile_size and int(member.data["tile_size"]) != tile:
+        if not cfg.tile_size and member.data.tile_size != tile:
             message = (f"The ensemble members were trained on different tile sizes; using {tile} px "
                        f"(set tile_size to choose).")
             warnings.append(message)
@@ -288,11 +290,11 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
 
     from ..config import repaired_class_colors
 
-    class_colors, message = repaired_class_colors(list(data["class_colors"]), list(data["class_names"]), first.path)
+    class_colors, message = repaired_class_colors(list(data.class_colors), list(data.class_names), first.path)
     if message:  # before any tile is read: the writers would fail on the colour only after the last tile
         warnings.append(message)
         callback.warning(message)
-    reader = SceneReader(cfg.image, aux_paths, aux_bands_per_file=aux_data.get("aux_bands_per_file"),
+    reader = SceneReader(cfg.image, aux_paths, aux_bands_per_file=aux_data.aux_bands_per_file if use_aux else None,
                          aux_ratio=aux_ratio, callback=callback, extent=cfg.extent, extent_crs=cfg.extent_crs,
                          aoi=cfg.aoi)
     try:
@@ -322,9 +324,9 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
                     aux_grid_.crs = aux_grid_.crs or reader.grid.crs
                     check_overlap(region_grid, aux_grid_, f"{cfg.image} (segmented extent)", path, "aux raster")
             check_scene_aux(reader, callback, warnings, region_grid, "the segmented region of",
-                            f"limit the region with {setting('segment.extent')}", aux_data.get("aux_stats"))
+                            f"limit the region with {setting('segment.extent')}", aux_data.aux_stats)
         check_scene_image(reader, callback, warnings)
-        _check_gsd(reader, first.metadata, first.path, callback, warnings, cfg.resample_to_training_gsd)
+        _check_gsd(reader, data, first.path, callback, warnings, cfg.resample_to_training_gsd)
         tile = _check_resources(cfg, members, tile, region, aux_ratio if use_aux else None, reader, callback,
                                 warnings)
         overlap = overlap_pixels(tile, cfg.overlap)
@@ -334,7 +336,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
         raise
     binary = first.output_channels == 1
     return SegmentPlan(cfg=cfg, members=members, reader=reader, grid=grid, region=region, tile=tile,
-                       overlap=overlap, aux_ratio=aux_ratio, class_names=list(data["class_names"]),
+                       overlap=overlap, aux_ratio=aux_ratio, class_names=list(data.class_names),
                        class_colors=class_colors, binary=binary, use_aux=use_aux,
                        use_region_mask=cfg.aoi is not None, crs=reader.grid.crs, transform=region_grid.transform,
                        warnings=warnings)

@@ -109,7 +109,6 @@ class TileReader:
     def __init__(self, plan: SegmentPlan, batch_size: int, prefetch: int, readers: int = 1,
                  processes: bool = False, normalise: bool = True):
         from ..data.align import quiet_in_memory_dataset_warnings
-        from ..data.normalize import BandStatistics
 
         self.plan = plan
         # each image cell and aux block under the plan's tiles read once, for every tile and worker thread
@@ -130,13 +129,10 @@ class TileReader:
         # per stats key: vision statistics, aux statistics (None: no aux), the member's band selection
         self.stats: dict[str, tuple[Any, Any, Any]] = {}
         for member in plan.members:
-            aux_stats = member.data.get("aux_stats")
+            aux_stats = member.data.aux_stats
             uses_aux = plan.use_aux or bool(member.selection.x)
-            self.stats[member.stats_key] = (
-                BandStatistics.from_dict(member.data["vision_stats"]),
-                BandStatistics.from_dict(aux_stats) if (aux_stats and uses_aux) else None,
-                member.selection,
-            )
+            self.stats[member.stats_key] = (member.data.vision_stats, aux_stats if uses_aux else None,
+                                            member.selection)
         self._busy = [0.0] * self.readers  # seconds each worker spent reading
         self._prefetcher: Prefetcher | None = None
         self._workers: list[Prefetcher] = []

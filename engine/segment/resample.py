@@ -38,13 +38,13 @@ def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float
         ConfigError: the bundle records no pixel size, or the image has no usable georeferencing.
     """
     first = plan.members[0]
-    train = first.data.get("gsd")
+    train = first.data.gsd
     if not train:
         raise ConfigError(f"resample_to_training_gsd: the model '{first.path}' records no training pixel size "
                           f"(data.gsd); segment without resampling, or resample the image with gdalwarp first.")
     train = (float(train[0]), float(train[-1]))
     for member in plan.members[1:]:
-        other = member.data.get("gsd")
+        other = member.data.gsd
         if other and not np.allclose([float(other[0]), float(other[-1])], train, rtol=GSD_RESAMPLE_TOLERANCE):
             message = (f"The ensemble members were trained at different pixel sizes ({list(train)} for "
                        f"'{first.path}', {other} for '{member.path}'); resampling to the first member's.")
@@ -58,7 +58,7 @@ def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float
     if t.b != 0 or t.d != 0 or t.e >= 0:
         raise ConfigError(f"resample_to_training_gsd: the image '{plan.cfg.image}' is rotated or not north-up; "
                           f"warp it to a north-up grid (gdalwarp) first or segment without resampling.")
-    train_crs = first.data.get("crs")
+    train_crs = first.data.crs
     if train_crs and reader.grid.crs is not None:
         from rasterio.crs import CRS
 
@@ -74,7 +74,7 @@ def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float
     gsd = [float(v) for v in reader.gsd]
     if all(abs(g / t_ - 1) <= GSD_RESAMPLE_TOLERANCE for g, t_ in zip(gsd, train)):
         callback.info(f"The image '{plan.cfg.image}' already has the training pixel size "
-                      f"{first.data.get('gsd')}; segmenting it without resampling.")
+                      f"{first.data.gsd}; segmenting it without resampling.")
         return None
     return train
 

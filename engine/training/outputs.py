@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, OutputError
+from ..export.schema import BundleMetadata
 from ..runtime.environment import require
 from .checkpoint import RESUME, capture_rng_state, save_checkpoint
 from .forward import preview_predictions
@@ -45,12 +46,11 @@ class TrainOutputs:
     ctx: Any
     callback: Any
 
-    def _bundle_metadata(self) -> dict[str, Any]:
+    def _bundle_metadata(self) -> BundleMetadata:
         metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                    for k, v in self.best.get("metrics", {}).items()}  # strict JSON in the bundle
         metrics["epoch"] = self.best.get("epoch", 0)
-        return {"model": self.model_cfg.to_dict(), "data": self.data_meta, "train": self.cfg.to_dict(),
-                "metrics": metrics}
+        return BundleMetadata(model=self.model_cfg, data=self.data_meta, train=self.cfg.to_dict(), metrics=metrics)
 
     def _save_bundle(self, path: Path) -> None:
         from ..export.bundle import save_bundle
@@ -141,7 +141,7 @@ class TrainOutputs:
         try:
             stopped = {"early": "early: the validation score stopped improving",
                        "budget": f"at the {self.budget.describe()}"}.get(stop or "")
-            return write_report(self.paths, self.history, {**self._bundle_metadata(), "stopped": stopped}, previews)
+            return write_report(self.paths, self.history, self._bundle_metadata(), previews, stopped)
         except (OSError, ValueError, RuntimeError) as exc:  # a report is a nicety; the bundle matters
             self.callback.warning(f"The training report could not be written ({exc}); the model bundle is fine.")
             return None

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..export.schema import BundleMetadata
 from ..io.atomic import write_bytes_atomic
 from ..io.tables import dict_csv_text
 
@@ -176,20 +177,22 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def render_html(title: str, metadata: dict[str, Any], history: list[dict[str, Any]], images: dict[str, bytes]) -> str:
-    """A self-contained page: summary, settings, metrics per epoch, embedded PNGs."""
-    model, data, train = metadata.get("model", {}), metadata.get("data", {}), metadata.get("train", {})
-    best = metadata.get("metrics", {})
-    summary = [("model", f"{model.get('name')} ({model.get('preset')})"),
-               ("best epoch", best.get("epoch")), ("validation IoU", best.get("val_iou")),
-               ("validation mIoU", best.get("val_miou")), ("classes", data.get("class_names")),
-               ("vision bands", data.get("vision_bands")), ("aux channels", data.get("aux_channels")),
-               ("tile size", data.get("tile_size")), ("epochs run", len(history))]
-    if metadata.get("stopped"):
-        summary.append(("stopped", metadata["stopped"]))
-    settings = [(k, train.get(k)) for k in ("epochs", "warmup_epochs", "time_budget", "batch_size", "learning_rate",
-                                             "vision_lr_factor", "aux_lr_factor", "schedule", "grad_accumulation",
-                                             "amp", "early_stop_patience", "seed") if k in train]
+def render_html(title: str, metadata: BundleMetadata, history: list[dict[str, Any]], images: dict[str, bytes],
+                stopped: str | None = None) -> str:
+    """A self-contained page: summary, settings, metrics per epoch, embedded PNGs; ``stopped``: why training
+    ended before its last epoch."""
+    model, data, train, best = metadata.model, metadata.data, metadata.train_config(), metadata.metrics
+    summary = [("model", f"{model.name} ({model.preset})"),
+               ("best epoch", metadata.best_epoch), ("validation IoU", best.get("val_iou")),
+               ("validation mIoU", best.get("val_miou")), ("classes", data.class_names),
+               ("vision bands", data.vision_bands), ("aux channels", data.aux_channels),
+               ("tile size", data.tile_size), ("epochs run", len(history))]
+    if stopped:
+        summary.append(("stopped", stopped))
+    settings = [] if train is None else [
+        (k, getattr(train, k)) for k in ("epochs", "warmup_epochs", "time_budget", "batch_size", "learning_rate",
+                                         "vision_lr_factor", "aux_lr_factor", "schedule", "grad_accumulation", "amp",
+                                         "early_stop_patience", "seed")]
     # a blank cell would read as unknown; the budget is in minutes
     settings = [(k, ("none" if v is None else f"{v:g} min") if k == "time_budget" else v) for k, v in settings]
     columns = ["epoch", "stage", "train_loss", "val_loss", "val_iou", "val_miou", "lr", "seconds"]
@@ -212,14 +215,15 @@ th,td{{border:1px solid #ccc;padding:.2em .5em;text-align:left}}img{{max-width:1
 """
 
 
-def write_report(paths: dict[str, str], history: list[dict[str, Any]], metadata: dict[str, Any],
-                 previews: list[dict[str, Any]]) -> str:
-    """Write every output listed in ``paths`` (see :func:`report_paths`); returns the HTML path."""
+def write_report(paths: dict[str, str], history: list[dict[str, Any]], metadata: BundleMetadata,
+                 previews: list[dict[str, Any]], stopped: str | None = None) -> str:
+    """Write every output listed in ``paths`` (see :func:`report_paths`); returns the HTML path. ``stopped``: why
+    training ended before its last epoch, for the summary."""
     write_metrics(history, paths["metrics_csv"], paths["metrics_json"])
     images = {"Loss and IoU": plot_curves(history, paths["curves_png"])}
     if previews:
-        colors = metadata.get("data", {}).get("class_colors") or ["#000000", "#ff0000"]
+        colors = metadata.data.class_colors or ["#000000", "#ff0000"]
         images["Validation predictions (best epoch)"] = plot_predictions(previews, colors, paths["predictions_png"])
     title = f"DualStream training report: {Path(paths['report_html']).name.removesuffix('_report.html')}"
-    write_bytes_atomic(paths["report_html"], render_html(title, metadata, history, images).encode("utf-8"))
+    write_bytes_atomic(paths["report_html"], render_html(title, metadata, history, images, stopped).encode("utf-8"))
     return paths["report_html"]

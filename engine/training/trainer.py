@@ -18,6 +18,7 @@ Files for ``output = dir/name.dsmodel``:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import random
 import time
@@ -27,6 +28,7 @@ from typing import Any, Callable
 from ..callbacks import Callback
 from ..config import DataConfig, ModelConfig, TrainConfig
 from ..errors import CanceledError, ConfigError, ModelError, setting
+from ..export.schema import DataMetadata
 from ..io.locks import output_locks
 from ..io.safety import check_outputs, train_files
 from ..runtime.distributed import DistContext, setup_distributed
@@ -165,8 +167,8 @@ class _Trainer(TrainOutputs):
         if len(train_ds) == 0:
             raise ConfigError("the training dataset is empty; raise tiles_per_epoch or check the training scenes.")
         data_meta = summary.to_bundle_metadata()
-        self.num_classes = int(data_meta["num_classes"])
-        self.ignore_index = int(data_meta.get("ignore_index", data_cfg.ignore_index))
+        self.num_classes = data_meta.num_classes
+        self.ignore_index = data_meta.ignore_index
         self.model_cfg, self.data_meta = self._fit_to_data(model_cfg, data_meta, model)
         self.model = (model if model is not None else self._build_model()).to(device)
 
@@ -189,7 +191,7 @@ class _Trainer(TrainOutputs):
         pin = self.device_type == "cuda"
         self.train_loader, self.train_sampler = train_loader(
             train_ds, data_cfg, cfg, ctx, ignore_index=self.ignore_index,
-            aux_ratio=int(self.data_meta.get("aux_ratio") or 1), pin_memory=pin)
+            aux_ratio=self.data_meta.aux_ratio or 1, pin_memory=pin)
         self.val_loader = val_loader(val_ds, cfg, ctx, pin_memory=pin) if val_ds is not None and len(val_ds) else None
         if self.val_loader is None:
             callback.warning("No validation tiles: the bundle will hold the last epoch's weights, and early "
@@ -256,15 +258,14 @@ class _Trainer(TrainOutputs):
 
     # ----------------------------------------------------------------------------------------- setup
 
-    def _fit_to_data(self, model_cfg: ModelConfig, meta: dict[str, Any],
-                     model: Any) -> tuple[ModelConfig, dict[str, Any]]:
+    def _fit_to_data(self, model_cfg: ModelConfig, meta: DataMetadata,
+                     model: Any) -> tuple[ModelConfig, DataMetadata]:
         """(model config, bundle data metadata): channel counts, classes and aux ratio come from the data
         (``fit_data``: a family may decline the aux); say so when the given config differed. A model that takes
         no aux makes a bundle that needs none."""
-        data_aux = int(meta["aux_channels"])
-        fitted = model_cfg.fit_data(vision_channels=int(meta["vision_bands"]), aux_channels=data_aux,
-                                    num_classes=self.num_classes,
-                                    aux_ratio=int(meta.get("aux_ratio", model_cfg.aux_ratio)))
+        data_aux = meta.aux_channels
+        fitted = model_cfg.fit_data(vision_channels=meta.vision_bands, aux_channels=data_aux,
+                                    num_classes=self.num_classes, aux_ratio=meta.aux_ratio)
         keys = ("vision_channels", "aux_channels", "num_classes", "aux_ratio")
         wanted = {k: getattr(fitted, k) for k in keys}
         changed = {k: v for k, v in wanted.items() if getattr(model_cfg, k) != v}
@@ -283,7 +284,7 @@ class _Trainer(TrainOutputs):
         if data_aux and not fitted.aux_channels:
             self.callback.warning(f"{fitted.name} uses the imagery only: the {data_aux} aux channel(s) are not used "
                                   f"(set aux_fusion: early to fuse them) and the model will not ask for aux rasters.")
-            meta = {**meta, "aux_channels": 0, "aux_stats": None}
+            meta = dataclasses.replace(meta, aux_channels=0, aux_stats=None)
         return fitted, meta
 
     def _build_model(self) -> Any:

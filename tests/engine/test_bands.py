@@ -105,8 +105,8 @@ def _probabilities(tmp_path: Path, models: list[str], image: str, name: str, **s
 
 def test_bands_stored_in_the_bundle_and_applied_at_segmentation(tmp_path, scene, unet_bundle):
     meta = read_metadata(unet_bundle)
-    assert (meta["data"]["bands"], meta["data"]["vision_bands"], meta["data"]["image_bands"]) == ([3, 1], 2, 4)
-    assert meta["model"]["vision_channels"] == 2
+    assert (meta.data.bands, meta.data.vision_bands, meta.data.image_bands) == ([3, 1], 2, 4)
+    assert meta.model.vision_channels == 2
     # bands 3 and 1 of a 4-, 5- or 3-band image are the same pixels: the same probabilities
     four = _probabilities(tmp_path, [unet_bundle], scene["image"], "four")
     np.testing.assert_allclose(_probabilities(tmp_path, [unet_bundle], scene["five"], "five"), four, atol=1e-6)
@@ -119,8 +119,8 @@ def test_bands_stored_in_the_bundle_and_applied_at_segmentation(tmp_path, scene,
 
 def test_x_bands_feed_cmx_from_the_same_image(tmp_path, scene, cmx_bundle):
     meta = read_metadata(cmx_bundle)
-    assert meta["data"]["x_bands"] == [4] and meta["data"]["aux_channels"] == 1 and meta["data"]["aux_ratio"] == 1
-    assert meta["model"]["aux_channels"] == 1 and len(meta["data"]["aux_stats"]["low"]) == 1
+    assert meta.data.x_bands == [4] and meta.data.aux_channels == 1 and meta.data.aux_ratio == 1
+    assert meta.model.aux_channels == 1 and len(meta.data.aux_stats.low) == 1
     probs = _probabilities(tmp_path, [cmx_bundle], scene["image"], "cmx")
     # the X band reaches the model: another band 4 changes the prediction
     shuffled = scene["data"].copy()
@@ -155,7 +155,7 @@ def test_cross_family_ensemble_through_the_cli(tmp_path, scene, unet_bundle, cmx
 
 def test_ensemble_members_must_agree_on_classes_and_find_their_bands(tmp_path, scene, unet_bundle, cmx_bundle):
     meta = read_metadata(cmx_bundle)
-    meta["data"]["class_names"] = ["background", "cloud"]
+    meta.data.class_names = ["background", "cloud"]
     other = save_bundle(tmp_path / "other_classes.dsmodel", load_bundle(cmx_bundle).model, meta)
     with pytest.raises(BundleError, match=r"different classes \(\['background', 'foreground'\] vs \['background', "
                                           r"'cloud'\]\)"):

@@ -12,6 +12,7 @@ import torch
 
 from engine.errors import BundleError
 from engine.export.bundle import load_bundle, read_metadata, save_bundle
+from engine.export.schema import DataMetadata
 from engine.models import ModelConfig, build_model_from_config
 
 DATA = {"vision_bands": 4, "vision_stats": {"method": "percentile", "low": [1.0] * 4, "high": [9.0] * 4},
@@ -42,9 +43,10 @@ def _data_start(path) -> int:
 
 def test_round_trip_same_outputs_and_metadata(bundle, model):
     meta = read_metadata(bundle)
-    assert meta["data"] == DATA and meta["metrics"] == {"val_iou": 0.9}
-    assert meta["model"]["preset"] == "tiny" and meta["format"] == "dualstream-bundle"
-    assert {"engine", "torch", "transformers"} <= set(meta["versions"]) and meta["created"]
+    assert meta.data == DataMetadata.from_dict(DATA) and meta.metrics == {"val_iou": 0.9}
+    assert {k: v for k, v in meta.data.to_dict().items() if k in DATA} == DATA
+    assert meta.model.preset == "tiny" and meta.format == "dualstream-bundle"
+    assert {"engine", "torch", "transformers"} <= set(meta.versions) and meta.created
     loaded = load_bundle(bundle)
     assert not loaded.model.training and loaded.class_names == ["background", "building"]
     x, air = torch.rand(1, 4, 64, 64), torch.rand(1, 8, 8, 8)
@@ -99,7 +101,7 @@ def test_incomplete_or_future_metadata_is_rejected(tmp_path, model, bundle):
     assert not (tmp_path / "x.dsmodel").exists()
     import safetensors.torch
 
-    meta = read_metadata(bundle)
+    meta = read_metadata(bundle).to_dict()
     meta["format_version"] = 99
     state = safetensors.torch.load_file(str(bundle))
     future = tmp_path / "future.dsmodel"

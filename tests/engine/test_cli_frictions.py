@@ -48,8 +48,8 @@ def test_reference_layout_without_aux_folders_trains_vision_only(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.count("vision-only model") == 1, done.stderr[-3000:]
     meta = read_metadata(out)
-    assert meta["data"]["aux_channels"] == 0 and meta["model"]["aux_channels"] == 0
-    assert meta["data"]["aux_prefixes"] == []
+    assert meta.data.aux_channels == 0 and meta.model.aux_channels == 0
+    assert meta.data.aux_prefixes == []
 
     # prefixes chosen on purpose still need their files: a clear error, not a silent vision-only model
     chosen = engine("train", "--data", str(root), "--out", str(tmp_path / "x.dsmodel"), "--aux-prefix", "SAR_",
@@ -95,9 +95,9 @@ def test_flood_labels_and_two_band_sar_aux_train_and_segment(tmp_path):
     done = engine("train", *_scene_flags(a), *_scene_flags(b, "val-"), "--label-map", "-1=255", "--label-map",
                   "1=1", "--class-names", "dry", "water", "--out", str(out), *QUICK)
     assert done.returncode == 0, done.stderr[-3000:]
-    data = read_metadata(out)["data"]
-    assert data["label_mapping"] == {"-1": 255, "1": 1}
-    assert data["aux_channels"] == 2 and data["aux_file_bands"] == [2] and data["aux_bands_per_file"] is None
+    data = read_metadata(out).data
+    assert data.label_mapping == {"-1": 255, "1": 1}
+    assert data.aux_channels == 2 and data.aux_file_bands == [2] and data.aux_bands_per_file is None
 
     classes = tmp_path / "b_classes.tif"
     seg = engine("segment", "--image", b["image"], "--aux", b["aux"][0], "--model", str(out), "--out", str(classes),
@@ -121,7 +121,7 @@ def test_explicit_scenes_with_different_aux_files_are_refused(tmp_path):
     first = engine("train", *_scene_flags(a), *_scene_flags(b), "--label-map", "-1=255", "--label-map", "1=1",
                    "--aux-bands-per-file", "1", "--out", str(out), *QUICK)
     assert first.returncode == 0, first.stderr[-3000:]
-    assert read_metadata(out)["data"]["aux_file_bands"] == [1, 1]
+    assert read_metadata(out).data.aux_file_bands == [1, 1]
 
 
 class _RandomFills(TorchDispatchMode):

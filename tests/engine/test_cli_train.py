@@ -61,9 +61,9 @@ def test_train_reference_layout_then_info_and_resume(aux_dataset, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"Model bundle: {out}" in done.stdout
     meta = read_metadata(out)
-    assert meta["metrics"]["val_iou"] > 0.8, meta["metrics"]
-    assert meta["data"]["aux_channels"] == 48 and meta["data"]["vision_bands"] == 4
-    assert meta["model"]["aux_channels"] == 48 and meta["train"]["epochs"] == 7
+    assert meta.metrics["val_iou"] > 0.8, meta.metrics
+    assert meta.data.aux_channels == 48 and meta.data.vision_bands == 4
+    assert meta.model.aux_channels == 48 and meta.train_config().epochs == 7
     for suffix in ("_metrics.csv", "_metrics.json", "_curves.png", "_predictions.png", "_report.html", "_stac.json"):
         assert (out.parent / f"ref{suffix}").is_file(), suffix
     assert (out.parent / "ref.dsmodel.ckpt").is_file() and not (out.parent / "ref.dsmodel.partial").exists()
@@ -73,15 +73,15 @@ def test_train_reference_layout_then_info_and_resume(aux_dataset, tmp_path):
     assert info.returncode == 0, info.stderr
     assert "Architecture: dualstream family (preset tiny)" in info.stdout
     assert "aux channels 48" in info.stdout and "label mapping: 90 -> 1" in info.stdout
-    assert f"Metrics (best epoch {meta['metrics']['epoch']})" in info.stdout
+    assert f"Metrics (best epoch {meta.metrics['epoch']})" in info.stdout
     raw = engine("info", str(out), "--json")
-    assert json.loads(raw.stdout)["weights_sha256"] == meta["weights_sha256"]
+    assert json.loads(raw.stdout)["weights_sha256"] == meta.weights_sha256
 
     # Resuming a finished training changes nothing.
     again = engine("train", "--data", str(aux_dataset), "--out", str(out), *FAST, "--resume")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "training had finished" in again.stderr
-    assert read_metadata(out)["weights_sha256"] == meta["weights_sha256"]
+    assert read_metadata(out).weights_sha256 == meta.weights_sha256
 
 
 def test_train_explicit_scenes_with_vector_labels(aux_dataset, tmp_path):
@@ -97,7 +97,7 @@ def test_train_explicit_scenes_with_vector_labels(aux_dataset, tmp_path):
     assert result["bundle"] == str(out) and len(result["history"]) == 8
     assert result["best_metrics"]["val_iou"] > 0.8, result["history"]
     meta = read_metadata(out)
-    assert len(meta["train"]) and meta["data"]["aux_channels"] == 48
+    assert meta.train_config() is not None and meta.data.aux_channels == 48
 
 
 def test_errors_are_one_line_with_exit_code_2(tmp_path):

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.data.normalize import BandStatistics
 from engine.export.bundle import load_bundle, read_metadata
+from engine.export.schema import DataMetadata
 from engine.training.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +35,7 @@ def test_torchrun_two_gloo_processes_write_one_bundle(reference_dataset, tmp_pat
     assert done.stdout.count('"bundle"') == 1 and result["bundle"] == str(out)
     assert [e["stage"] for e in result["history"]] == ["frozen", "full"]  # DDP re-wrapped after unfreezing
     meta = read_metadata(out)
-    assert meta["train"]["epochs"] == 1 and meta["data"]["aux_channels"] == 48
+    assert meta.train_config().epochs == 1 and meta.data.aux_channels == 48
     load_bundle(out)  # weights match their checksum and the architecture
     assert load_checkpoint(str(out) + ".ckpt")["epoch"] == 2
     leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
@@ -57,10 +59,10 @@ class _Tiles(torch.utils.data.Dataset):
 
 
 class _Summary:
-    def to_bundle_metadata(self) -> dict:
-        return {"vision_bands": 4, "vision_stats": {"method": "meanstd", "low": [0.0] * 4, "high": [1.0] * 4},
-                "aux_channels": 8, "aux_ratio": 8, "class_names": ["background", "foreground"],
-                "class_colors": ["#000000", "#ff0000"], "tile_size": 64, "num_classes": 1, "ignore_index": 255}
+    def to_bundle_metadata(self) -> DataMetadata:
+        return DataMetadata(vision_bands=4, vision_stats=BandStatistics("meanstd", [0.0] * 4, [1.0] * 4),
+                            aux_channels=8, aux_ratio=8, class_names=["background", "foreground"],
+                            class_colors=["#000000", "#ff0000"], tile_size=64)
 
 
 def _spawned(rank: int, world: int, port: int, out: str) -> None:
@@ -92,7 +94,7 @@ def test_spawned_train_processes_agree_with_uneven_validation_shards(tmp_path):
         port = sock.getsockname()[1]
     out = str(tmp_path / "spawn.dsmodel")
     torch.multiprocessing.spawn(_spawned, args=(2, port, out), nprocs=2, join=True)
-    assert read_metadata(out)["metrics"]["epoch"] in (1, 2)
+    assert read_metadata(out).metrics["epoch"] in (1, 2)
     h0, h1 = (json.loads(Path(f"{out}.rank{r}.json").read_text())["history"] for r in (0, 1))
     assert [e["epoch"] for e in h0] == [1, 2]
     for a, b in zip(h0, h1):  # metrics are reduced over all processes: every rank sees the same numbers

@@ -95,8 +95,8 @@ def test_vision_only_baseline_trained_on_aux_data_makes_a_bundle_without_aux(tmp
     result = train(model_cfg, data_cfg, TrainConfig(output=str(out), epochs=1, warmup_epochs=0, batch_size=4,
                                                     device="cpu", preview_tiles=0), cb, datasets=_datasets(8, 4))
     meta = read_metadata(result.bundle)
-    assert meta["model"]["name"] == "unet" and meta["model"]["aux_channels"] == 0
-    assert meta["data"]["aux_channels"] == 0
+    assert meta.model.name == "unet" and meta.model.aux_channels == 0
+    assert meta.data.aux_channels == 0
     assert any("uses the imagery only" in m for m in cb.messages("warning"))
 
 

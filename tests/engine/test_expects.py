@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from engine.export.schema import DataMetadata
 from engine.segment.expects import aux_files_expected, input_mismatches
 
-# the metadata keys a trained bundle carries (see engine/data/dataset.py)
-DUALSTREAM = {"vision_bands": 4, "image_bands": 4, "bands": None, "aux_channels": 48, "aux_files_per_scene": 4,
-              "aux_file_bands": [12, 12, 12, 12], "aux_bands_per_file": 12}
-VISION_ONLY = {"vision_bands": 3, "image_bands": 4, "bands": [3, 2, 1], "aux_channels": 0}
+
+def _data(**values) -> DataMetadata:
+    """A bundle's data section with ``values``; the rest as any bundle has it."""
+    bands = values.get("vision_bands", 4)
+    return DataMetadata.from_dict({
+        "vision_bands": bands, "vision_stats": {"method": "percentile", "low": [0.0] * bands, "high": [1.0] * bands},
+        "aux_channels": 0, "class_names": ["background", "field"], "class_colors": ["#000000", "#ffffff"],
+        "tile_size": 64, **values})
+
+
+DUALSTREAM = _data(vision_bands=4, image_bands=4, bands=None, aux_channels=48, aux_files_per_scene=4,
+                   aux_file_bands=[12, 12, 12, 12], aux_bands_per_file=12)
+VISION_ONLY = _data(vision_bands=3, image_bands=4, bands=[3, 2, 1], aux_channels=0)
 
 
 def test_inputs_that_fit_have_no_problem():
@@ -29,5 +39,5 @@ def test_band_count_and_aux_count_mismatches_are_named():
 
 def test_aux_files_expected_from_every_layout():
     assert aux_files_expected(DUALSTREAM) == 4 and aux_files_expected(VISION_ONLY) == 0
-    assert aux_files_expected({"aux_channels": 48, "aux_prefixes": ["GEMS_", "AIR_"]}) == 2
-    assert aux_files_expected({"aux_channels": 1, "x_bands": [4]}) == 0  # X bands come from the image itself
+    assert aux_files_expected(_data(aux_channels=48, aux_prefixes=["GEMS_", "AIR_"])) == 2
+    assert aux_files_expected(_data(aux_channels=1, x_bands=[4])) == 0  # X bands come from the image itself

@@ -21,7 +21,9 @@ LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_v1"
 
 def test_v1_bundle_loads_as_dualstream_with_identical_outputs():
     meta = read_metadata(LEGACY / "dualstream_tiny.dsmodel")
-    assert meta["format_version"] == 1 and "aux_head_f2.weight" not in meta["model"]
+    # v1: the flat DualStream settings as the model section; the data section without the later keys
+    assert meta.format_version == 1 and isinstance(meta.model, DualStreamConfig)
+    assert meta.data.aux_ratio == 8 and meta.data.label_mapping is None and meta.data.bands is None
     bundle = load_bundle(LEGACY / "dualstream_tiny.dsmodel")
     assert isinstance(bundle.model.config, DualStreamConfig) and bundle.model.config.preset == "tiny"
     expected = np.load(LEGACY / "expected_logits.npz")

@@ -32,6 +32,7 @@ from engine.errors import ConfigError
 from engine.export.bundle import load_bundle, save_bundle
 from engine.export.onnx_export import PARITY_TOLERANCE, export_onnx
 from engine.export.onnx_metadata import DEEPNESS_KEYS, METERS_PER_DEGREE, deepness_metadata, resolution_cm_per_px
+from engine.export.schema import BundleMetadata
 from engine.models import list_models
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,7 +81,7 @@ def test_every_family_exports_with_parity(family, tmp_path, tiny_model, one_torc
     result = export_onnx(bundle, tmp_path / f"{family}.onnx")
     assert result.max_abs_diff < PARITY_TOLERANCE and result.inputs == ["vision", "aux"]
     session = ort.InferenceSession(result.output, providers=["CPUExecutionProvider"])
-    aux = TILE // load_bundle(bundle).metadata["data"]["aux_ratio"]  # coarse (tile / 8) or full resolution (CMX)
+    aux = TILE // load_bundle(bundle).metadata.data.aux_ratio  # coarse (tile / 8) or full resolution (CMX)
     assert [(i.name, i.shape) for i in session.get_inputs()] == [("vision", [1, 3, TILE, TILE]),
                                                                   ("aux", [1, 2, aux, aux])]
     assert session.get_outputs()[0].shape == [1, 1, TILE, TILE]
@@ -167,8 +168,11 @@ def test_single_input_is_refused_for_aux_on_a_coarser_grid(tmp_path, capsys, tin
 @pytest.mark.parametrize("method", ["percentile", "meanstd"])
 def test_deepness_standardisation_reproduces_our_scaling(method):
     stats = {"method": method, "low": [120.0, 3000.0], "high": [900.0, 450.0]}
-    meta = {"data": {"class_names": ["a", "b", "c"], "vision_stats": stats, "gsd": [0.5, 0.5],
-                     "crs": "EPSG:32652"}, "model": {"num_classes": 3}}
+    data = {"vision_bands": 2, "vision_stats": stats, "aux_channels": 0, "class_names": ["a", "b", "c"],
+            "class_colors": ["#000000", "#ff0000", "#00ff00"], "tile_size": 256, "gsd": [0.5, 0.5],
+            "crs": "EPSG:32652"}
+    meta = BundleMetadata.from_dict({"model": {"name": "unet", "preset": "tiny", "vision_channels": 2,
+                                               "aux_channels": 0, "num_classes": 3}, "data": data}, written=False)
     keys = deepness_metadata(meta, 256, 0.1)
     raw = np.random.default_rng(0).uniform(0, 5000, size=(2, 8, 8)).astype(np.float32)
     mean = np.asarray(keys["standardization_mean"])[:, None, None]

@@ -88,7 +88,8 @@ def test_checkpoint_sizes_override_the_preset_and_the_bundle_rebuilds(tmp_path):
     assert model.config.vision_encoder["hidden_sizes"] == [16, 32, 64, 128]
     assert any("override preset 'b0'" in m for m in cb.messages("info"))
     # A bundle rebuilds the same architecture from model.config alone (pretrained is dropped on load).
-    data = {"vision_bands": 4, "vision_stats": {}, "aux_channels": 6, "class_names": ["bg", "fg"],
+    data = {"vision_bands": 4, "vision_stats": {"method": "percentile", "low": [0.0] * 4, "high": [1.0] * 4},
+            "aux_channels": 6, "class_names": ["bg", "fg"],
             "class_colors": ["#000000", "#ffffff"], "tile_size": 64}
     path = save_bundle(tmp_path / "m.dsmodel", model, {"model": model.config.to_dict(), "data": data})
     loaded = load_bundle(path).model

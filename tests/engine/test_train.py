@@ -17,8 +17,10 @@ import torch
 
 from engine.callbacks import RecordingCallback
 from engine.config import DataConfig, TrainConfig
+from engine.data.normalize import BandStatistics
 from engine.errors import CanceledError, ConfigError
 from engine.export.bundle import load_bundle, read_metadata
+from engine.export.schema import DataMetadata
 from engine.models import ModelConfig, build_model_from_config
 from engine.training.checkpoint import config_differences, load_checkpoint
 from engine.training.metrics import selection_score
@@ -53,10 +55,10 @@ class AuxTiles(torch.utils.data.Dataset):
 
 
 class Summary:
-    def to_bundle_metadata(self) -> dict:
-        return {"vision_bands": 4, "vision_stats": {"method": "meanstd", "low": [0.0] * 4, "high": [1.0] * 4},
-                "aux_channels": AUX, "aux_stats": None, "aux_ratio": 8, "class_names": ["background", "field"],
-                "class_colors": ["#000000", "#00ff00"], "tile_size": TILE, "num_classes": 1, "ignore_index": 255}
+    def to_bundle_metadata(self) -> DataMetadata:
+        return DataMetadata(vision_bands=4, vision_stats=BandStatistics("meanstd", [0.0] * 4, [1.0] * 4),
+                            aux_channels=AUX, aux_ratio=8, class_names=["background", "field"],
+                            class_colors=["#000000", "#00ff00"], tile_size=TILE)
 
 
 def _configs(tmp_path: Path, **train_settings) -> tuple[ModelConfig, DataConfig, TrainConfig]:
@@ -199,8 +201,8 @@ def test_train_learns_and_writes_outputs(tmp_path):
     assert result.best_epoch == best["epoch"] and result.best_metrics["val_iou"] == best["val_iou"]
     assert best["val_iou"] > 0.6, result.history  # the class is learnable from the aux input
     meta = read_metadata(result.bundle)
-    assert meta["metrics"]["epoch"] == result.best_epoch and meta["train"]["epochs"] == 5
-    assert meta["model"]["preset"] == "tiny" and meta["data"]["tile_size"] == TILE
+    assert meta.metrics["epoch"] == result.best_epoch and meta.train_config().epochs == 5
+    assert meta.model.preset == "tiny" and meta.data.tile_size == TILE
     # per-step progress over the whole run and per-epoch metrics through the callback
     steps = [p for p in callback.messages("progress") if p[2] == "train"]
     assert len(steps) == 6 * 8 and steps[-1][:2] == (48, 48)
@@ -251,7 +253,7 @@ def test_cancel_then_resume_continues_like_an_uninterrupted_run(tmp_path):
     for a, b in zip(ref.history, resumed.history):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
         assert a["val_iou"] == pytest.approx(b["val_iou"], rel=1e-5)
-    assert read_metadata(out)["format"] == "dualstream-bundle"
+    assert read_metadata(out).format == "dualstream-bundle"
     state_a = load_bundle(ref.bundle).model.state_dict()
     for k, v in load_bundle(resumed.bundle).model.state_dict().items():
         assert torch.allclose(v.float(), state_a[k].float(), atol=1e-5), k

@@ -160,5 +160,5 @@ def test_cli_with_nothing_but_the_data_prints_its_choices_and_stops_at_the_budge
     assert "Stopped at the time budget (0.02 min); a larger --time-budget (also with --resume)" in done.stdout
     assert "Stopped at the time budget of 0.02 min after epoch " in done.stderr
     meta = read_metadata(out)
-    assert meta["model"]["name"] == "unet" and meta["data"]["tile_size"] == 64
-    assert meta["train"]["time_budget"] == 0.02 and meta["metrics"]["epoch"] >= 1
+    assert meta.model.name == "unet" and meta.data.tile_size == 64
+    assert meta.train_config().time_budget == 0.02 and meta.best_epoch >= 1

@@ -79,8 +79,8 @@ def test_training_stops_at_the_budget_with_a_usable_bundle_and_says_so(tmp_path)
     stop = [m for m in _infos(callback) if m.startswith("Stopped at the time budget of 0.667 min after epoch 3")]
     assert stop and "cut after" in stop[0], _infos(callback)
     bundle = load_bundle(result.bundle)
-    assert bundle.metadata["metrics"]["epoch"] == result.best_epoch
-    assert bundle.metadata["train"]["time_budget"] == pytest.approx(40 / 60)
+    assert bundle.metadata.best_epoch == result.best_epoch
+    assert bundle.metadata.train_config().time_budget == pytest.approx(40 / 60)
     with torch.no_grad():
         out = bundle.model(torch.zeros(1, 4, TILE, TILE), torch.zeros(1, AUX, TILE // 8, TILE // 8))
     assert out["logits"].shape == (1, 1, TILE, TILE) and torch.isfinite(out["logits"]).all()

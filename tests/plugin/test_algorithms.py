@@ -140,10 +140,10 @@ def test_train_from_raster_labels_writes_bundle_report_metrics_and_progress(trai
     bundle = Path(results["OUTPUT"])
     assert bundle.is_file() and bundle.suffix == ".dsmodel"
     meta = _metadata(str(bundle))
-    assert meta["data"]["class_names"] == ["background", "field"]
-    assert meta["data"]["class_colors"] == ["#000000", "#22aa22"]
-    assert meta["data"]["vision_bands"] == 4 and meta["data"]["aux_channels"] == 48  # all bands of the aux layer
-    assert meta["data"]["tile_size"] == 64
+    assert meta.data.class_names == ["background", "field"]
+    assert meta.data.class_colors == ["#000000", "#22aa22"]
+    assert meta.data.vision_bands == 4 and meta.data.aux_channels == 48  # all bands of the aux layer
+    assert meta.data.tile_size == 64
     report = Path(results["OUTPUT_REPORT"])
     assert report.name == "training.html" and report.is_file() and "<img" in report.read_text()
     assert results["BEST_EPOCH"] in (1, 2, 3) and results["BEST_IOU"] > 0.6
@@ -164,8 +164,8 @@ def test_train_from_vector_labels_with_class_field(plugin, scenes, tmp_path):
                   OUTPUT=str(tmp_path / "vector.dsmodel"))
     results = processing.run("dualstream:train", params)
     meta = _metadata(results["OUTPUT"])
-    assert meta["data"]["label_mapping"] == {"90": 1}
-    assert meta["data"]["num_classes"] == 1 and meta["data"]["aux_channels"] == 48
+    assert meta.data.label_mapping == {"90": 1}
+    assert meta.data.num_classes == 1 and meta.data.aux_channels == 48
     assert Path(results["OUTPUT_REPORT"]).name == "vector_report.html"  # beside the bundle when not asked for
 
 
@@ -184,8 +184,8 @@ def test_train_from_aux_layers_of_different_band_counts_and_more_classes_than_co
                   CLASS_NAMES="background,field,other", WARMUP_EPOCHS="0",
                   TILES_PER_EPOCH="16", OUTPUT=str(tmp_path / "mixed.dsmodel"))
     data = _metadata(processing.run("dualstream:train", params)["OUTPUT"])["data"]
-    assert data["aux_file_bands"] == [48, 1] and data["aux_channels"] == 49
-    assert data["class_colors"] == list(CLASS_PALETTE[:3])
+    assert data.aux_file_bands == [48, 1] and data.aux_channels == 49
+    assert data.class_colors == list(CLASS_PALETTE[:3])
 
 
 def test_train_from_reference_folder(plugin, tmp_path):
@@ -197,8 +197,8 @@ def test_train_from_reference_folder(plugin, tmp_path):
     params = dict(TINY, DATA_FOLDER=str(root), WARMUP_EPOCHS="0", TILES_PER_EPOCH="16", AUX_BANDS_PER_FILE="4",
                   OUTPUT=str(tmp_path / "folder.dsmodel"))
     meta = _metadata(processing.run("dualstream:train", params)["OUTPUT"])
-    assert meta["data"]["aux_channels"] == 16  # 4 files x 4 bands in the reference prefixes' order
-    assert meta["data"]["aux_prefixes"][0] == "GEMS_"
+    assert meta.data.aux_channels == 16  # 4 files x 4 bands in the reference prefixes' order
+    assert meta.data.aux_prefixes[0] == "GEMS_"
 
 
 def test_cancel_training_keeps_checkpoint_and_writes_no_bundle(plugin, scenes, tmp_path):

@@ -67,9 +67,9 @@ def test_cmx_from_qgis_keeps_family_bands_and_loss(cmx_bundle):
     from engine.export.bundle import read_metadata
 
     meta = read_metadata(cmx_bundle)
-    assert meta["model"]["name"] == "cmx" and meta["model"]["preset"] == "tiny"
-    assert (meta["data"]["bands"], meta["data"]["x_bands"], meta["data"]["aux_channels"]) == ([1, 2, 3], [4], 1)
-    assert meta["train"]["loss"]["terms"] == {"ohem": 1.0, "dice": 1.0} and meta["train"]["optimizer"] == "adam"
+    assert meta.model.name == "cmx" and meta.model.preset == "tiny"
+    assert (meta.data.bands, meta.data.x_bands, meta.data.aux_channels) == ([1, 2, 3], [4], 1)
+    assert meta.train_config().loss.terms == {"ohem": 1.0, "dice": 1.0} and meta.train_config().optimizer == "adam"
 
 
 def test_cross_family_ensemble_through_processing(cmx_bundle, unet_bundle, scenes, tmp_path):

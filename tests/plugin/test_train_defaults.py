@@ -37,8 +37,8 @@ def test_train_with_its_defaults_chooses_the_rest_says_why_and_finishes(plugin, 
     # with a time budget the bar follows the budget: it reaches the training window's end when the budget does
     assert feedback.progress_values == sorted(feedback.progress_values) and max(feedback.progress_values) >= 99
     meta = read_metadata(results["OUTPUT"])
-    assert (meta["model"]["name"], meta["model"]["preset"], meta["data"]["tile_size"]) == ("unet", "light", 64)
-    assert meta["train"]["time_budget"] == 0.05 and results["BEST_IOU"] is not None
+    assert (meta.model.name, meta.model.preset, meta.data.tile_size) == ("unet", "light", 64)
+    assert meta.train_config().time_budget == 0.05 and results["BEST_IOU"] is not None
 
 
 def test_a_setting_counts_as_given_only_when_changed_from_its_default(plugin):

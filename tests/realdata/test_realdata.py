@@ -102,12 +102,12 @@ def vegas(realdata, tmp_path_factory) -> dict:
 def test_vegas_bundle_records_bands_crs_and_gsd(vegas):
     from rasterio.crs import CRS
 
-    data = read_metadata(vegas["result"].bundle)["data"]
-    assert data["vision_bands"] == 4  # band 4 is NIR even though GDAL tags it Alpha: it must stay a channel
-    assert len(data["vision_stats"]["low"]) == 4
-    assert CRS.from_wkt(data["crs"]).to_epsg() == 26911
-    assert data["gsd"] == pytest.approx([0.2723, 0.2724], abs=1e-3)
-    assert 0.03 < data["foreground_fraction"] < 0.2  # 3 polygons rasterised: ~7.8 % of the scene
+    data = read_metadata(vegas["result"].bundle).data
+    assert data.vision_bands == 4  # band 4 is NIR even though GDAL tags it Alpha: it must stay a channel
+    assert len(data.vision_stats.low) == 4
+    assert CRS.from_wkt(data.crs).to_epsg() == 26911
+    assert data.gsd == pytest.approx([0.2723, 0.2724], abs=1e-3)
+    assert 0.03 < data.foreground_fraction < 0.2  # 3 polygons rasterised: ~7.8 % of the scene
 
 
 def test_vegas_segment_keeps_grid_and_evaluates_against_mask(vegas):
@@ -146,11 +146,11 @@ def test_sn7_four_bands_as_given_constant_alpha_is_reported(sn7):
     """
     result, callback = tiny_train([SceneSpec(image=str(sn7["image"]), label=str(sn7["label"]))],
                                   sn7["out"] / "sn7_4band.dsmodel", epochs=1)
-    data = read_metadata(result.bundle)["data"]
-    assert data["vision_bands"] == 4
+    data = read_metadata(result.bundle).data
+    assert data.vision_bands == 4
     from rasterio.crs import CRS
 
-    assert CRS.from_wkt(data["crs"]).to_epsg() == 3857
+    assert CRS.from_wkt(data.crs).to_epsg() == 3857
     warnings = " ".join(callback.messages("warning"))
     assert "band 4" in warnings and "constant" in warnings, callback.messages("warning")
     seg = tiny_segment(sn7["image"], result.bundle, sn7["out"] / "sn7_4band_classes.tif")
@@ -174,7 +174,7 @@ def test_sn7_rgb_without_alpha_nodata_stays_nodata(sn7):
     np.testing.assert_array_equal(valid, ~rgb_zero)
     result, _ = tiny_train([SceneSpec(image=str(vrt), label=str(sn7["label"]))], sn7["out"] / "sn7_rgb.dsmodel",
                            epochs=1)
-    assert read_metadata(result.bundle)["data"]["vision_bands"] == 3
+    assert read_metadata(result.bundle).data.vision_bands == 3
     seg = tiny_segment(vrt, result.bundle, sn7["out"] / "sn7_rgb_classes.tif")
     classes, grid = read_band(seg.output)
     assert grid["nodata"] == 255 and grid["shape"] == (701, 538)
@@ -197,8 +197,8 @@ def test_cloud38_ungeoreferenced_cli_train_segment_and_iou(realdata, tmp_path):
                       "--out", str(bundle), *CLOUD_TRAIN)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "no georeferencing" in done.stderr, done.stderr[-3000:]
-    meta = read_metadata(bundle)["data"]
-    assert meta["crs"] is None and meta["vision_bands"] == 4 and meta["label_mapping"] == {"255": 1}
+    meta = read_metadata(bundle).data
+    assert meta.crs is None and meta.vision_bands == 4 and meta.label_mapping == {"255": 1}
 
     out = tmp_path / "cloud_classes.tif"
     done = run_engine("segment", "--image", str(image), "--model", str(bundle), "--out", str(out), "--device", "cpu")
@@ -231,7 +231,7 @@ def test_cloud38_band_file_as_ungeoreferenced_aux(realdata, tmp_path):
                    TrainConfig(output=str(tmp_path / "aux.dsmodel"), epochs=1, warmup_epochs=0, batch_size=4,
                                device="cpu", preview_tiles=0), callback)
     meta = read_metadata(result.bundle)
-    assert meta["data"]["aux_channels"] == 1 and meta["model"]["aux_channels"] == 1
+    assert meta.data.aux_channels == 1 and meta.model.aux_channels == 1
     assert any("has no georeferencing: it is stretched" in w for w in callback.messages("warning"))
     seg = tiny_segment(image, result.bundle, tmp_path / "aux_classes.tif", aux=[str(aux)])
     classes, grid = read_band(seg.output)
@@ -253,8 +253,8 @@ def test_new_brunswick_multiclass_with_unlabelled_as_ignore(realdata, tmp_path):
                                   tmp_path / "nb.dsmodel", class_names=NB_NAMES, label_mapping=NB_MAPPING,
                                   val_scenes=[SceneSpec(image=str(val_image), label=str(val_mask))], epochs=2)
     meta = read_metadata(result.bundle)
-    assert meta["model"]["num_classes"] == 6 and meta["data"]["class_names"] == NB_NAMES
-    assert meta["data"]["label_mapping"]["0"] == 255
+    assert meta.model.num_classes == 6 and meta.data.class_names == NB_NAMES
+    assert meta.data.label_mapping["0"] == 255
     seg = tiny_segment(val_image, result.bundle, tmp_path / "nb_classes.tif")
     classes, grid = read_band(seg.output)
     assert grid["shape"] == (482, 326) and grid["crs"].to_epsg() == 2953
@@ -290,8 +290,8 @@ def test_vegas_through_qgis_processing(realdata, qgis_app, tmp_path):
                   "DEVICE": "cpu", "TILES_PER_EPOCH": "16", "SEED": "0", "CLASS_NAMES": "background,building",
                   "CLASS_COLORS": "#000000,#ff0000", "OUTPUT": str(tmp_path / "vegas_qgis.dsmodel")}
         trained = processing.run("dualstream:train", params)
-        data = read_metadata(trained["OUTPUT"])["data"]
-        assert data["vision_bands"] == 4 and data["gsd"] == pytest.approx([0.2723, 0.2724], abs=1e-3)
+        data = read_metadata(trained["OUTPUT"]).data
+        assert data.vision_bands == 4 and data.gsd == pytest.approx([0.2723, 0.2724], abs=1e-3)
         out = str(tmp_path / "vegas_qgis_classes.tif")
         result = processing.run("dualstream:segment", {"INPUT": image, "MODEL": trained["OUTPUT"], "DEVICE": "cpu",
                                                        "OUTPUT": out})

@@ -124,7 +124,7 @@ class _Share:
         self.predictor = predictor  # None: loaded for the first scene that needs it
         self.load_seconds = 0.0
         self.records: list[dict[str, Any]] = []
-        tile = int(template.tile_size or members[0].data["tile_size"])
+        tile = int(template.tile_size or members[0].data.tile_size)
         self.tile, self.overlap = tile, overlap_pixels(tile, template.overlap)
 
     def write_part(self) -> None:

@@ -1,0 +1,206 @@
+"""The bundle metadata schema: what a model bundle (and an exported ONNX model) says about its model, typed.
+
+A bundle's safetensors header holds this as JSON. :meth:`BundleMetadata.from_dict` reads every version this
+engine knows (format v1: bundles made before model families, whose ``model`` section is the flat DualStream
+settings and whose ``data`` section lacks the later keys) into the current dataclasses; :meth:`to_dict` writes the
+current version. Readers use attributes; the JSON key names live here only. Torch-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import TrainConfig
+from ..data.normalize import BandStatistics
+from ..errors import BundleError, ConfigError, DataError
+from ..models.configuration_utils import ModelConfig
+
+BUNDLE_FORMAT = "dualstream-bundle"
+BUNDLE_VERSION = 2  # 2: model families (metadata "model" = the family config, "name" = the family)
+METADATA_KEY = "dualstream"  # the key of the JSON in a bundle's header and an ONNX model's metadata_props
+REQUIRED_KEYS = ("format", "format_version", "model", "data", "weights_sha256")
+REQUIRED_DATA_KEYS = ("vision_bands", "vision_stats", "aux_channels", "class_names", "class_colors", "tile_size")
+
+
+def _known(cls: type, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the entries that are fields of dataclass ``cls``, the others)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}, {k: v for k, v in data.items() if k not in names}
+
+
+@dataclass
+class DataMetadata:
+    """The "data" section: what the model reads (bands, statistics, aux layout, tile size) and what it outputs.
+
+    ``extra`` keeps keys this engine does not know (a newer writer's), so they survive a read and write.
+    """
+
+    vision_bands: int
+    vision_stats: BandStatistics
+    aux_channels: int
+    class_names: list[str]
+    class_colors: list[str]
+    tile_size: int
+    aux_stats: BandStatistics | None = None
+    aux_prefixes: list[str] = field(default_factory=list)  # aux file name prefixes, in stacking order
+    aux_bands_per_file: int | None = None  # None: all bands of each aux file
+    aux_files_per_scene: int = 0  # 0: not recorded (bundles before it)
+    aux_file_bands: list[int] = field(default_factory=list)  # bands used of each aux file, in order
+    aux_ratio: int = 8  # vision pixels per aux pixel
+    image_bands: int | None = None  # bands of the training images, before band selection
+    bands: list[int] | None = None  # vision band selection (1-based), None = all
+    x_bands: list[int] | None = None  # image bands read as the aux input (CMX's X modality)
+    gsd: list[float] | None = None  # training pixel size (x, y)
+    crs: str | None = None  # training CRS (WKT)
+    label_mapping: dict[str, int] | None = None  # raw label value -> class; None: not recorded (v1)
+    label_default_class: int = 0
+    ignore_index: int = 255
+    num_classes: int = 1  # output channels: 1 = binary (sigmoid)
+    train_scenes: int = 0
+    val_scenes: int = 0
+    validation: str | None = None  # how validation tiles were chosen, in words
+    foreground_fraction: float | None = None  # of labelled training pixels
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def binary(self) -> bool:
+        return self.num_classes == 1
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], model: ModelConfig | None = None) -> DataMetadata:
+        """The section as stored; ``model`` fills what v1 bundles kept in the model section only (aux ratio,
+        classes)."""
+        known, extra = _known(cls, data)
+        known.pop("extra", None)
+        if not known.get("aux_ratio"):
+            known["aux_ratio"] = model.aux_ratio if model is not None else 8
+        if known.get("num_classes") is None:
+            known["num_classes"] = model.num_classes if model is not None else 1
+        for key in ("vision_stats", "aux_stats"):
+            if known.get(key) is not None:
+                known[key] = BandStatistics.from_dict(known[key])
+        for key in ("aux_prefixes", "aux_file_bands", "class_names", "class_colors"):
+            known[key] = list(known.get(key) or [])
+        return cls(**known, extra=dict(extra))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        out["vision_stats"] = self.vision_stats.to_dict()
+        out["aux_stats"] = None if self.aux_stats is None else self.aux_stats.to_dict()
+        return {**out, **self.extra}
+
+
+@dataclass
+class OnnxMetadata:
+    """The "onnx" section of an exported model: its graph's inputs and fixed sizes, and its source bundle."""
+
+    inputs: list[str]
+    tile_size: int
+    batch: int | None = None  # None: any batch size
+    opset: int | None = None
+    output: str = "probabilities"
+    clip_vision: bool = False
+    clip_aux: bool = False  # a one-input graph clips the second stream's percentile scaling too
+    activation: str = "sigmoid"
+    source_weights_sha256: str | None = None
+    source_bundle_sha256: str | None = None  # the bundle file's digest (the export cache's key)
+    quantized: str | None = None  # "int8" for a quantized export
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OnnxMetadata:
+        known, extra = _known(cls, data)
+        known.pop("extra", None)
+        return cls(**known, extra=dict(extra))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return {**out, **self.extra}
+
+
+@dataclass
+class BundleMetadata:
+    """Everything a bundle says about its model: the family config, the data section, the training settings,
+    the best epoch's metrics, versions and the weights' digest (and for an exported ONNX model, ``onnx``)."""
+
+    model: ModelConfig
+    data: DataMetadata
+    train: dict[str, Any] | None = None  # the TrainConfig it was trained with, as saved (None: not recorded)
+    metrics: dict[str, Any] = field(default_factory=dict)  # the best epoch's validation metrics and "epoch"
+    format: str = BUNDLE_FORMAT
+    format_version: int = BUNDLE_VERSION
+    versions: dict[str, str] = field(default_factory=dict)  # package -> version of the writing engine
+    created: str | None = None  # ISO time, UTC
+    weights_sha256: str = ""
+    onnx: OnnxMetadata | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best_epoch(self) -> int | None:
+        return self.metrics.get("epoch")
+
+    def train_config(self) -> TrainConfig | None:
+        """The training settings as a TrainConfig (settings this engine does not know left out); None when the
+        bundle records none or they no longer make a valid TrainConfig."""
+        if not self.train:
+            return None
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        for candidate in (self.train, {k: v for k, v in self.train.items() if k in known}):
+            try:
+                return TrainConfig.from_dict(dict(candidate))
+            except ConfigError:
+                continue
+        return None
+
+    @classmethod
+    def from_dict(cls, meta: dict[str, Any], source: str = "the metadata", written: bool = True) -> BundleMetadata:
+        """Any version this engine reads (BundleError naming ``source`` otherwise). ``written=False``: metadata
+        about to be written, whose format, versions and digest the writer adds."""
+        if not isinstance(meta, dict):
+            raise BundleError(f"Bundle '{source}' has metadata of type {type(meta).__name__}, not a mapping; it "
+                              f"was not written by this engine. Retrain.")
+        required = REQUIRED_KEYS if written else ("model", "data")
+        missing = [k for k in required if k not in meta]
+        if not missing:
+            missing = [f"data.{k}" for k in REQUIRED_DATA_KEYS if k not in meta["data"]]
+        if missing:
+            raise BundleError(f"Bundle '{source}' lacks metadata {missing}; it was not written by this engine. "
+                              f"Retrain.")
+        version = meta.get("format_version", BUNDLE_VERSION)
+        if meta.get("format", BUNDLE_FORMAT) != BUNDLE_FORMAT or int(version) > BUNDLE_VERSION:
+            raise BundleError(f"Bundle '{source}' has format {meta.get('format')} v{version}, this engine reads "
+                              f"{BUNDLE_FORMAT} v{BUNDLE_VERSION}; update DualStream.")
+        try:  # v1 bundles hold the flat DualStream settings, which are exactly DualStreamConfig's fields
+            model = ModelConfig.from_dict(dict(meta["model"]))
+        except ConfigError as exc:
+            raise BundleError(f"Bundle '{source}' describes a model this engine cannot build ({exc}); update "
+                              f"DualStream or retrain.") from exc
+        try:
+            data = DataMetadata.from_dict(meta["data"], model)
+        except (DataError, TypeError) as exc:
+            raise BundleError(f"Bundle '{source}' has a data section this engine cannot read ({exc}); update "
+                              f"DualStream or retrain.") from exc
+        known, extra = _known(cls, meta)
+        for key in ("model", "data", "extra"):
+            known.pop(key, None)
+        onnx = known.pop("onnx", None)
+        known["metrics"] = dict(known.get("metrics") or {})
+        known["versions"] = dict(known.get("versions") or {})
+        return cls(model=model, data=data, onnx=None if onnx is None else OnnxMetadata.from_dict(onnx), **known,
+                   extra=dict(extra))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of the current version (``train`` and ``onnx`` only when there are)."""
+        out: dict[str, Any] = {"model": self.model.to_dict(), "data": self.data.to_dict()}
+        if self.train is not None:
+            out["train"] = dict(self.train)
+        out.update(metrics=dict(self.metrics), format=self.format, format_version=self.format_version,
+                   versions=dict(self.versions), created=self.created, weights_sha256=self.weights_sha256)
+        if self.onnx is not None:
+            out["onnx"] = self.onnx.to_dict()
+        return {**out, **self.extra}
+
+    def replace(self, **changes: Any) -> BundleMetadata:
+        return dataclasses.replace(self, **changes)

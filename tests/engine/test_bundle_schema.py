@@ -1,0 +1,91 @@
+"""The bundle metadata schema: today's bundles read and write back unchanged, older ones are completed, and
+reading needs no torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.errors import BundleError
+from engine.export.schema import BUNDLE_VERSION, METADATA_KEY, BundleMetadata, DataMetadata, OnnxMetadata
+from engine.models.dualstream.configuration_dualstream import DualStreamConfig
+
+LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_v1" / "dualstream_tiny.dsmodel"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _raw(path: Path) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as handle:
+        return json.loads(handle.metadata()[METADATA_KEY])
+
+
+@pytest.fixture(scope="module")
+def trained_bundle(tmp_path_factory, reference_dataset) -> Path:
+    """A bundle written by a real (one-epoch) training: every key the trainer writes today."""
+    from engine.config import DataConfig, TrainConfig
+    from engine.models import ModelConfig
+    from engine.training.trainer import train
+
+    out = tmp_path_factory.mktemp("schema") / "m.dsmodel"
+    train(ModelConfig(name="unet", preset="tiny"), DataConfig(data_dir=reference_dataset, tile_size=64,
+                                                              tiles_per_epoch=4, statistics_tiles=4),
+          TrainConfig(output=str(out), epochs=1, warmup_epochs=0, batch_size=2, device="cpu", preview_tiles=0))
+    return out
+
+
+def test_a_bundle_written_today_reads_and_writes_back_unchanged(trained_bundle):
+    raw = _raw(trained_bundle)
+    meta = BundleMetadata.from_dict(raw)
+    assert meta.to_dict() == raw
+    assert meta.model.name == "unet" and meta.data.tile_size == 64 and meta.train_config().epochs == 1
+    assert meta.data.vision_stats.bands == meta.data.vision_bands and meta.best_epoch == 1
+    assert meta.extra == {} and meta.data.extra == {}  # the schema knows every key the trainer writes
+
+
+def test_v1_metadata_is_completed_from_its_model_section():
+    raw = _raw(LEGACY)
+    assert raw["format_version"] == 1 and "label_mapping" not in raw["data"]
+    del raw["data"]["aux_ratio"], raw["data"]["num_classes"]  # kept in the model section only by early bundles
+    meta = BundleMetadata.from_dict(raw)
+    assert isinstance(meta.model, DualStreamConfig) and meta.model.preset == "tiny"
+    assert meta.data.aux_ratio == meta.model.aux_ratio == 8 and meta.data.num_classes == 1
+    assert meta.data.label_mapping is None and meta.train is None and meta.train_config() is None
+
+
+def test_unknown_keys_are_kept_and_future_versions_refused():
+    raw = _raw(LEGACY)
+    raw["data"]["new_data_key"] = [1, 2]
+    raw["note"] = "from a newer engine"
+    raw["onnx"] = {"inputs": ["vision"], "tile_size": 64, "batch": None, "opset": 17, "providers": ["cpu"]}
+    meta = BundleMetadata.from_dict(raw)
+    assert meta.data.extra == {"new_data_key": [1, 2]} and meta.extra == {"note": "from a newer engine"}
+    assert meta.onnx == OnnxMetadata(inputs=["vision"], tile_size=64, opset=17, extra={"providers": ["cpu"]})
+    again = meta.to_dict()
+    assert again["note"] == raw["note"] and again["data"]["new_data_key"] == [1, 2]
+    assert again["onnx"]["providers"] == ["cpu"]
+    with pytest.raises(BundleError, match="update DualStream"):
+        BundleMetadata.from_dict({**raw, "format_version": BUNDLE_VERSION + 1}, "future.dsmodel")
+    with pytest.raises(BundleError, match=r"future.dsmodel' lacks metadata \['data.tile_size'\]"):
+        BundleMetadata.from_dict({**raw, "data": {k: v for k, v in raw["data"].items() if k != "tile_size"}},
+                                 "future.dsmodel")
+    with pytest.raises(BundleError, match="cannot build"):
+        BundleMetadata.from_dict({**raw, "model": {"name": "no-such-family"}}, "future.dsmodel")
+
+
+def test_data_section_round_trip():
+    data = DataMetadata.from_dict(_raw(LEGACY)["data"])
+    assert DataMetadata.from_dict(data.to_dict()) == data
+
+
+def test_reading_metadata_and_the_data_summary_import_no_torch():
+    code = ("import sys; import engine.data.summary; from engine.export.bundle import read_metadata; "
+            f"m = read_metadata({str(LEGACY)!r}); print(m.model.name, m.data.tile_size, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["dualstream", "64", "False"]
