@@ -1,7 +1,7 @@
 """Bridge from the engine's Callback to QGIS's QgsProcessingFeedback: one progress bar per run, a log a person
 reads, cancellation.
 
-The engine reports progress per stage ("band statistics", "train", "validate", "segment", "polygonize", ...),
+The engine reports progress per stage (``engine.callbacks.Stage``: band statistics, train, validate, segment, ...),
 each from 0 to its own total. Shown as is, every stage restarts the bar (Train reached 100 % at the first
 validation). Here each algorithm gives the stages their share of the one bar (:class:`Stages`), the bar only
 moves forward, and training counts validation batches as work beside the training steps.
@@ -40,17 +40,18 @@ def render_message(message: str) -> str:
     return engine_module("errors").render(message, parameter_name)
 
 Callback = engine_module("callbacks").Callback
+Stage = engine_module("callbacks").Stage
 
-#: What the engine's stage names read like in the dialog's progress text.
+#: What the engine's stages read like in the dialog's progress text.
 STAGE_TEXT = {
-    "band statistics": "Computing band statistics",
-    "train": "Training",
-    "validate": "Validating",
-    "segment": "Segmenting tiles",
-    "resampling to the input grid": "Resampling to the input grid",
-    "polygonize": "Writing polygons",
-    "finishing outputs": "Finishing outputs",
-    "evaluate": "Comparing with the labels",
+    Stage.BAND_STATISTICS: "Computing band statistics",
+    Stage.TRAIN: "Training",
+    Stage.VALIDATE: "Validating",
+    Stage.SEGMENT: "Segmenting tiles",
+    Stage.RESAMPLE: "Resampling to the input grid",
+    Stage.POLYGONIZE: "Writing polygons",
+    Stage.FINISH: "Finishing outputs",
+    Stage.EVALUATE: "Comparing with the labels",
 }
 
 
@@ -67,10 +68,10 @@ class Stages:
 
 
 #: Windows of the algorithms (their stages in the order the engine runs them).
-TRAIN_STAGES = {"band statistics": (0.0, 5.0), "train": (5.0, 99.0)}
-SEGMENT_STAGES = {"segment": (0.0, 88.0), "resampling to the input grid": (88.0, 92.0),
-                  "finishing outputs": (92.0, 100.0), "polygonize": (93.0, 99.0)}
-EVALUATE_STAGES = {"evaluate": (0.0, 100.0)}
+TRAIN_STAGES = {Stage.BAND_STATISTICS: (0.0, 5.0), Stage.TRAIN: (5.0, 99.0)}
+SEGMENT_STAGES = {Stage.SEGMENT: (0.0, 88.0), Stage.RESAMPLE: (88.0, 92.0), Stage.FINISH: (92.0, 100.0),
+                  Stage.POLYGONIZE: (93.0, 99.0)}
+EVALUATE_STAGES = {Stage.EVALUATE: (0.0, 100.0)}
 
 
 class FeedbackCallback(Callback):
@@ -93,7 +94,7 @@ class FeedbackCallback(Callback):
         if total <= 0:
             return
         fraction = max(0.0, min(1.0, float(done) / float(total)))
-        if self.stages.epochs and stage in ("train", "validate"):
+        if self.stages.epochs and stage in (Stage.TRAIN, Stage.VALIDATE):
             self._training_progress(stage, float(done), float(total))
             return
         text = self._stage_text(stage)
@@ -108,7 +109,7 @@ class FeedbackCallback(Callback):
 
     def _training_progress(self, stage: str, done: float, total: float) -> None:
         epochs = self.stages.epochs or 1
-        if stage == "train":
+        if stage == Stage.TRAIN:
             self._train_done, self._train_total = done, total
         else:
             self._val_batches = total
@@ -117,11 +118,11 @@ class FeedbackCallback(Callback):
         epoch = 1
         if self._train_total:
             epoch = min(epochs, max(1, math.ceil(self._train_done * epochs / self._train_total)))
-        self._set_text(f"{'Training: epoch' if stage == 'train' else 'Validating epoch'} {epoch}/{epochs}")
+        self._set_text(f"{'Training: epoch' if stage == Stage.TRAIN else 'Validating epoch'} {epoch}/{epochs}")
         units = self._train_total + epochs * self._val_batches
         if units > 0:
-            start, end = self.stages.windows.get("train", (0.0, 100.0))
-            validating = done if stage == "validate" else 0.0
+            start, end = self.stages.windows.get(Stage.TRAIN, (0.0, 100.0))
+            validating = done if stage == Stage.VALIDATE else 0.0
             done_units = self._train_done + (epoch - 1) * self._val_batches + validating
             self._advance(start + (end - start) * done_units / units)
 

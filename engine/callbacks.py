@@ -14,6 +14,25 @@ from .errors import CanceledError, render
 logger = logging.getLogger("dualstream")
 
 
+class Stage:
+    """The stage names the engine reports progress under (``Callback.progress``'s ``stage``).
+
+    The front ends key on them: the plugin gives each stage its share of the one progress bar and its text in
+    the dialog, the CLI a bar (a plain line in a log file) per stage.
+    """
+
+    BAND_STATISTICS = "band statistics"  # training: per-band statistics of the training tiles
+    TRAIN = "train"  # training steps, all epochs
+    VALIDATE = "validate"  # the validation batches of one epoch
+    SEGMENT = "segment"  # the tiles of one scene
+    RESAMPLE = "resampling to the input grid"  # the resample mode's classes back onto the image grid
+    POLYGONIZE = "polygonize"  # class raster -> polygons
+    FINISH = "finishing outputs"  # overviews, styles, publishing
+    EVALUATE = "evaluate"  # predictions compared with labels
+    TILES = "tiles"  # bulk: the tiles of every scene
+    SCENES = "scenes"  # bulk: scenes concluded
+
+
 def time_left(seconds: float) -> str:
     """Seconds as ``H:MM:SS`` (the time-left figures of progress messages)."""
     seconds = int(round(seconds))

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .callbacks import Callback
+from .callbacks import Callback, Stage
 from .config import EvaluateConfig
 from .errors import ConfigError, DataError, setting
 from .io.locks import output_locks
@@ -263,7 +263,7 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
                 inter += int((fg & (truth == 1) & counted).sum())
                 pred_fg += int((fg & counted).sum())
                 true_fg += int(((truth == 1) & counted).sum())
-                callback.progress(index + (row + rows) / height, len(pairs), "evaluate")
+                callback.progress(index + (row + rows) / height, len(pairs), Stage.EVALUATE)
         result.pixels = int(image_matrix.matrix.sum())
         result.dice = 2.0 * inter / (pred_fg + true_fg) if (pred_fg + true_fg) > 0 else None
         result.rle = encoder.finish()

@@ -20,7 +20,7 @@ from qgis.core import (
 )
 
 from ..engine_bridge import engine_module
-from ..feedback import FeedbackCallback, render_message
+from ..feedback import FeedbackCallback, Stage, render_message
 from ..styling import class_raster_post_processor
 from .base import DualStreamAlgorithm, run_engine
 from .common import (
@@ -44,10 +44,10 @@ class BulkFeedback(FeedbackCallback):
     """The bar follows the tiles of the whole run; the progress text says which scene is running."""
 
     def progress(self, done: float, total: float, stage: str = "") -> None:
-        if stage == "scenes":
+        if stage == Stage.SCENES:
             # once per scene: it is reported when a scene starts and again when the one before it concludes
             self._set_text(f"scene {min(int(done) + 1, int(total))} of {int(total)}")
-        elif stage == "tiles" and total > 0:
+        elif stage == Stage.TILES and total > 0:
             self.feedback.setProgress(max(0.0, min(100.0, 100.0 * float(done) / float(total))))
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from ..callbacks import Callback, time_left
+from ..callbacks import Callback, Stage, time_left
 from ..errors import render
 from .options import flag_name
 
@@ -53,7 +53,7 @@ class TqdmCallback(Callback):
             if bar is not None:
                 bar.close()
             bar = tqdm(total=total, desc=stage or "progress", file=self.stream, dynamic_ncols=True, leave=False,
-                       disable=self.disable_bars, unit="step" if stage == "train" else "it")
+                       disable=self.disable_bars, unit="step" if stage == Stage.TRAIN else "it")
             self._bars[stage] = bar
         return bar
 
@@ -65,13 +65,13 @@ class TqdmCallback(Callback):
         else:
             self._complete.pop(stage, None)
         if self.log_lines:
-            if stage != "scenes":  # a bulk run writes a line per scene anyway ("[3/15] name: done ...")
+            if stage != Stage.SCENES:  # a bulk run writes a line per scene anyway ("[3/15] name: done ...")
                 self._log_line(done, total, stage)
             return
         bar = self._bar(stage, total)
         bar.n = done
         bar.refresh() if done >= total else bar.update(0)
-        if done >= total and stage != "train":
+        if done >= total and stage != Stage.TRAIN:
             bar.close()
             del self._bars[stage]
 

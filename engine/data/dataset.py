@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..callbacks import Callback
+from ..callbacks import Callback, Stage
 from ..config import DataConfig, SceneSpec
 from ..errors import DataError, setting
 from .augment import augment_tile
@@ -498,7 +498,7 @@ def _statistics(data_cfg: DataConfig, readers: list[SceneReader], indexes: list[
     has_aux = readers[0].aux_channels > 0
     for k in range(n):
         callback.check_canceled()
-        callback.progress(k, n, "band statistics")
+        callback.progress(k, n, Stage.BAND_STATISTICS)
         plan = sampler.plan(0, k)
         reader = readers[plan.scene]
         tile = reader.read(plan.col, plan.row, data_cfg.tile_size, data_cfg.tile_size)
@@ -509,7 +509,7 @@ def _statistics(data_cfg: DataConfig, readers: list[SceneReader], indexes: list[
         vision_samples.append(_subsample(tile.vision, valid, per_tile, rng))
         if has_aux and tile.aux is not None:
             aux_samples.append(_subsample(tile.aux, tile.aux_valid, per_tile, rng))
-    callback.progress(n, n, "band statistics")
+    callback.progress(n, n, Stage.BAND_STATISTICS)
     _warn_constant_bands(vision_samples, readers[0].image, callback)
     method = data_cfg.statistics
     try:

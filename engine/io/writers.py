@@ -22,7 +22,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from ..callbacks import Callback
+from ..callbacks import Callback, Stage
 from ..errors import DataError, DualStreamError
 from ..runtime.environment import process_cores, require
 from .atomic import refuse_special, temporary_path, uninterrupted, write_failure, write_text_atomic
@@ -446,7 +446,7 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
         raw.CreateField(ogr.FieldDefn("class_id", ogr.OFTInteger))
 
         def _progress(done: float, _message: Any, _data: Any) -> int:
-            callback.progress(done, 1.0, "polygonize")
+            callback.progress(done, 1.0, Stage.POLYGONIZE)
             return 0 if callback.is_canceled() or stop else 1
 
         # Ctrl+C or SIGTERM stop GDAL through _progress and the loop below, then end the run once the files are

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..callbacks import Callback
+from ..callbacks import Callback, Stage
 from ..errors import CanceledError
 from ..io.atomic import abandoned_temporaries, abandoned_temporary_folders, uninterrupted
 from ..io.writers import (
@@ -182,7 +182,7 @@ def finish_outputs(plan: SegmentPlan, writer: SceneWriter, callback: Callback, e
                    metadata: dict[str, str] | None = None) -> Path:
     """Overviews, names, scale and polygons on the finished temp files, then publish them; returns the QML path."""
     cfg = plan.cfg
-    callback.progress(0, 1, "finishing outputs")
+    callback.progress(0, 1, Stage.FINISH)
     writer.classes.finalize(category_names=plan.class_names,
                             metadata={"DUALSTREAM_MODELS": ";".join(m.path for m in plan.members),
                                       **prediction_tags(plan.class_names, plan.class_colors,
@@ -213,7 +213,7 @@ def finish_outputs(plan: SegmentPlan, writer: SceneWriter, callback: Callback, e
             commit_file(polygons_tmp, Path(cfg.polygons))
         write_text_atomic(qml, qml_text(plan.class_names, plan.class_colors))
         writer.classes.commit()
-    callback.progress(1, 1, "finishing outputs")
+    callback.progress(1, 1, Stage.FINISH)
     return qml
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..callbacks import Callback
+from ..callbacks import Callback, Stage
 from ..runtime.environment import require
 from ..runtime.transfer import to_device
 from .outputs import RowSink
@@ -124,7 +124,7 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
         col0, row0 = plan.region[0], plan.region[1]
         model_seconds = 0.0
         first_batch_at = None
-        callback.progress(0, total, "segment")
+        callback.progress(0, total, Stage.SEGMENT)
         for batch in reader:
             callback.check_canceled()
             if batch.tiles:
@@ -138,7 +138,7 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
                     accumulator.add(probs[i], weights, valid[i], tile.row - row0, tile.col - col0)
             done += len(batch.tiles) + batch.skipped
             skipped += batch.skipped
-            callback.progress(done, total, "segment")
+            callback.progress(done, total, Stage.SEGMENT)
             if on_read_done is not None and reader.read_all.is_set():
                 on_read_done, call = None, on_read_done
                 call()

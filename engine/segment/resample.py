@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..callbacks import Callback
+from ..callbacks import Callback, Stage
 from ..errors import ConfigError
 from ..io.atomic import temporary_folder
 from ..runtime.environment import require
@@ -130,7 +130,7 @@ def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor:
         writer = SceneWriter(plan, cfg.threshold)
         col0, row0 = plan.region[0], plan.region[1]
         channels = plan.probability_channels
-        callback.progress(0, height, "resampling to the input grid")
+        callback.progress(0, height, Stage.RESAMPLE)
         for row in range(0, height, BLOCK):
             callback.check_canceled()
             rows = min(BLOCK, height - row)
@@ -141,7 +141,7 @@ def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor:
                 valid &= plan.reader.region.mask(tile_grid(plan.reader.grid, col0, row0 + row, width, rows))
             valid &= np.isfinite(probs).all(axis=0)
             writer.sink(row, np.nan_to_num(probs, nan=0.0), valid)
-            callback.progress(row + rows, height, "resampling to the input grid")
+            callback.progress(row + rows, height, Stage.RESAMPLE)
         writer.finish()
         qml = finish_outputs(plan, writer, callback, extra_tmp, metadata={
             "DUALSTREAM_WORKING_GSD": " ".join(f"{v:.10g}" for v in working_gsd)})

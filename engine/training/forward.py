@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from ..callbacks import Callback
+from ..callbacks import Callback, Stage
 from ..runtime.distributed import DistContext
 from ..runtime.environment import require
 from .metrics import ConfusionMatrix, logits_to_prediction
@@ -79,7 +79,7 @@ def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classe
             loss_sum += loss_fn(outputs, labels).double() * len(labels)
             count += len(labels)
             matrix.update(logits_to_prediction(outputs["logits"]).cpu(), labels.cpu())
-            callback.progress(i + 1, len(loader), "validate")
+            callback.progress(i + 1, len(loader), Stage.VALIDATE)
     if ctx.distributed:
         import torch.distributed as dist
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..callbacks import Callback
+from ..callbacks import Callback, Stage
 from ..config import DataConfig, ModelConfig, TrainConfig
 from ..errors import CanceledError, ConfigError, ModelError, setting
 from ..export.schema import DataMetadata
@@ -421,11 +421,11 @@ class _Trainer(TrainOutputs):
         """Training progress: steps of all epochs, or with a time budget the budget's seconds (whichever of the two
         is further along)."""
         if not self.budget.limited:
-            self.callback.progress(done, total, "train")
+            self.callback.progress(done, total, Stage.TRAIN)
             return
         seconds = self.budget.seconds
         spent = min(seconds, max(self.budget.spent(), seconds * done / total))
-        self.callback.progress(round(spent), round(seconds), "train")
+        self.callback.progress(round(spent), round(seconds), Stage.TRAIN)
 
     def _wrap_ddp(self) -> Any:
         from torch.nn.parallel import DistributedDataParallel

@@ -121,21 +121,21 @@ def _text_feedback():
 def test_training_progress_is_one_monotonic_bar_over_epochs_and_validation(qgis_app):
     """The engine's order for 3 epochs of 4 steps with 2 validation batches each: the bar never goes back,
     reaches its end only after the last validation, and the text says the epoch."""
-    from dualstream_qgis.feedback import TRAIN_STAGES, FeedbackCallback, Stages
+    from dualstream_qgis.feedback import TRAIN_STAGES, FeedbackCallback, Stage, Stages
 
     feedback = _text_feedback()
     values: list[float] = []
     feedback.progressChanged.connect(values.append)
     callback = FeedbackCallback(feedback, Stages(TRAIN_STAGES, epochs=3))
-    callback.progress(1, 1, "band statistics")
+    callback.progress(1, 1, Stage.BAND_STATISTICS)
     for epoch in range(3):
         for step in range(4):
-            callback.progress(epoch * 4 + step + 1, 12, "train")
+            callback.progress(epoch * 4 + step + 1, 12, Stage.TRAIN)
         for batch in range(2):
-            callback.progress(batch + 1, 2, "validate")
+            callback.progress(batch + 1, 2, Stage.VALIDATE)
             if epoch < 2:
                 assert values[-1] < 90, values
-    assert values == sorted(values) and values[-1] == pytest.approx(TRAIN_STAGES["train"][1])
+    assert values == sorted(values) and values[-1] == pytest.approx(TRAIN_STAGES[Stage.TRAIN][1])
     assert len(values) > 10
     assert feedback.texts[1:] == [f"{what} {epoch}/3" for epoch in (1, 2, 3)
                                   for what in ("Training: epoch", "Validating epoch")]
@@ -143,18 +143,18 @@ def test_training_progress_is_one_monotonic_bar_over_epochs_and_validation(qgis_
 
 def test_resumed_training_progress_names_the_epoch_it_validates(qgis_app):
     """Resumed after epoch 2 of 3: the steps start at 8 of 12, and the validation is epoch 3's."""
-    from dualstream_qgis.feedback import TRAIN_STAGES, FeedbackCallback, Stages
+    from dualstream_qgis.feedback import TRAIN_STAGES, FeedbackCallback, Stage, Stages
 
     feedback = _text_feedback()
     values: list[float] = []
     feedback.progressChanged.connect(values.append)
     callback = FeedbackCallback(feedback, Stages(TRAIN_STAGES, epochs=3))
     for step in range(4):  # the last step (12 of 12) is epoch 3's too
-        callback.progress(8 + step + 1, 12, "train")
+        callback.progress(8 + step + 1, 12, Stage.TRAIN)
     for batch in range(2):
-        callback.progress(batch + 1, 2, "validate")
+        callback.progress(batch + 1, 2, Stage.VALIDATE)
     assert feedback.texts == ["Training: epoch 3/3", "Validating epoch 3/3"]
-    assert values == sorted(values) and values[-1] == pytest.approx(TRAIN_STAGES["train"][1])
+    assert values == sorted(values) and values[-1] == pytest.approx(TRAIN_STAGES[Stage.TRAIN][1])
 
 
 def test_engine_errors_become_processing_exceptions(qgis_app):

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ...callbacks import Callback, time_left
+from ...callbacks import Callback, Stage, time_left
 from ...config import BulkConfig, SegmentConfig
 from ...errors import CanceledError, ConfigError, DataError, DualStreamError, setting
 from ...io.atomic import write_text_atomic
@@ -78,16 +78,16 @@ class _ShareProgress(Callback):
     def end_scene(self) -> None:
         self.before += self.scene_tiles
         self.scene_tiles = 0
-        self.inner.progress(self.before, self.total, "tiles")
+        self.inner.progress(self.before, self.total, Stage.TILES)
 
     def progress(self, done: float, total: float, stage: str = "") -> None:
-        if stage == "segment" and done and self.waiting is not None:
+        if stage == Stage.SEGMENT and done and self.waiting is not None:
             # the model has this scene's first batch: a GPU works through it while the publishing thread holds
             # the interpreter lock now and then (rasterio holds it while closing a written file)
             self.waiting.start()
             self.waiting = None
-        if stage == "segment" and total:
-            self.inner.progress(self.before + self.scene_tiles * min(done, total) / total, self.total, "tiles")
+        if stage == Stage.SEGMENT and total:
+            self.inner.progress(self.before + self.scene_tiles * min(done, total) / total, self.total, Stage.TILES)
 
     def info(self, message: str) -> None:
         pass  # each scene's own start/finish lines: the bulk run says one line per scene instead
@@ -226,7 +226,7 @@ class _Pass:
                 outputs = scene_outputs(share.bulk.out_dir, scene.name, share.bulk)
                 record = _record(scene, order, share.ctx.rank, outputs.classes)
                 progress.start_scene(_tile_estimate(scene, share.tile, share.overlap))
-                share.callback.progress(index, len(self.scenes), "scenes")  # scenes before this one: "scene i of n"
+                share.callback.progress(index, len(self.scenes), Stage.SCENES)  # scenes before this one: "scene i of n"
                 try:
                     running = share._run_scene(scene, outputs, record, progress,
                                                _outcome(self.ahead.pop(index, None)),
@@ -276,7 +276,7 @@ class _Pass:
         shown = record["error"] if record["status"] == "failed" else (
             f"{record['seconds']:.1f} s" if record["status"] == "done" else "finished earlier")
         share.callback.info(f"[{index + 1}/{len(self.scenes)}] {scene.name}: {record['status']} ({shown}){eta}")
-        share.callback.progress(index + 1, len(self.scenes), "scenes")
+        share.callback.progress(index + 1, len(self.scenes), Stage.SCENES)
 
     def settle(self) -> None:
         """Wait for the scene being published in the background, and conclude it."""
