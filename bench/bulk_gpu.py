@@ -136,7 +136,7 @@ def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, re
                         QuietCallback(), predictor=predictor)
     end_to_end_s = time.perf_counter() - start
     if not done.ok:
-        raise RuntimeError(f"GPU bulk run failed: {[s['error'] for s in done.scenes if s['error']]}")
+        raise RuntimeError(f"GPU bulk run failed: {[s.error for s in done.scenes if s.error]}")
     result.update(end_to_end_px_s=pixels / end_to_end_s, efficiency=model_s / end_to_end_s,
                   efficiency_on_device=device_s / end_to_end_s)
     return result

@@ -143,30 +143,29 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
                 feedback.pushInfo(line)
         bulk_module = engine_module("segment.bulk.runner")
         result = run_engine(bulk_module.segment_bulk, bulk, template, BulkFeedback(feedback))
-        summary = result.summary
-        for scene in summary["scenes"]:
-            if scene["status"] == "failed":
-                feedback.reportError(f"{scene['image']}: {render_message(scene['error'])}", fatalError=False)
+        counts = result.counts
+        for scene in result.scenes:
+            if scene.status == "failed":
+                feedback.reportError(f"{scene.image}: {render_message(scene.error)}", fatalError=False)
         if result.canceled:
-            feedback.pushWarning(f"Canceled: the {summary['counts']['done']} scene(s) finished are kept; run again "
+            feedback.pushWarning(f"Canceled: the {counts['done']} scene(s) finished are kept; run again "
                                  f"to finish the others (finished scenes are skipped).")
         if self.parameterAsBool(parameters, self.ADD_TO_PROJECT, context):
-            self._load_outputs(summary, context)
-        counts = summary["counts"]
+            self._load_outputs(result, template.models[0], context)
         return {self.OUTPUT: bulk.out_dir, "SUMMARY_HTML": result.files.get("html"),
                 "SUMMARY": result.files.get("json"), "DONE": counts["done"], "SKIPPED": counts["skipped"],
                 "FAILED": counts["failed"], "CANCELED": counts["canceled"]}
 
     @staticmethod
-    def _load_outputs(summary: dict[str, Any], context: QgsProcessingContext) -> None:
-        """Finished class rasters loaded on completion with the palette of the model."""
-        meta = engine_module("export.bundle").read_metadata(summary["bundles"][0]["path"]).data
-        for scene in summary["scenes"]:
-            path = scene.get("output")
-            if scene["status"] not in ("done", "skipped") or not path:
+    def _load_outputs(result: Any, bundle: str, context: QgsProcessingContext) -> None:
+        """Finished class rasters (of the bulk ``result``) loaded on completion with the palette of the model."""
+        meta = engine_module("export.bundle").read_metadata(bundle).data
+        for scene in result.scenes:
+            path = scene.output
+            if not scene.finished or not path:
                 continue
             # named after the image: the output is named like it, and would share the imagery layer's name
-            name = f"{image_stem(scene['image'])} classes"
+            name = f"{image_stem(scene.image)} classes"
             context.addLayerToLoadOnCompletion(path, QgsProcessingContext.LayerDetails(name, context.project(), name))
             context.layerToLoadOnCompletionDetails(path).setPostProcessor(class_raster_post_processor(
                 meta.class_names, meta.class_colors, str(Path(path).with_suffix(".qml")), layer_name=name))

@@ -52,11 +52,11 @@ def run_bulk(args: argparse.Namespace, template: Any, bulk_settings: dict[str, A
         json.dump(summary, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
-        for scene in summary["scenes"]:
-            if scene["status"] == "failed":
-                print(f"failed: {scene['image']}: {render(scene['error'], flag_name)}")
-        n = summary["counts"]
-        print(f"{len(summary['scenes'])} scene(s): {n['done']} done, {n['skipped']} skipped, {n['failed']} failed; "
+        for scene in result.scenes:
+            if scene.status == "failed":
+                print(f"failed: {scene.image}: {render(scene.error, flag_name)}")
+        n = result.counts
+        print(f"{len(result.scenes)} scene(s): {n['done']} done, {n['skipped']} skipped, {n['failed']} failed; "
               f"{summary['pixels']:,} pixels in {summary['seconds']:.1f} s "
               f"({summary['px_per_s']:,.0f} px/s)")
         print(f"Summary: {result.files['json']}")

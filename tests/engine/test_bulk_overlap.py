@@ -60,7 +60,7 @@ def test_next_scene_is_read_ahead_and_published_scenes_overlap_the_next(good, mo
     result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"],
                                      out_dir=str(out), probabilities=True, polygons=True), template,
                           overlap_scenes=overlap)
-    assert result.ok and [Path(s["image"]).stem for s in result.scenes] == ["c", "a", "b"]  # largest first
+    assert result.ok and [Path(s.image).stem for s in result.scenes] == ["c", "a", "b"]  # largest first
     if overlap:
         assert opened_while == {"a": False, "b": False}  # read ahead before the previous one was published
         # each scene is published once the next one's tiles have begun
@@ -71,7 +71,7 @@ def test_next_scene_is_read_ahead_and_published_scenes_overlap_the_next(good, mo
         assert steps == [("tiles", "c"), ("publish", "c"), ("tiles", "a"), ("publish", "a"), ("tiles", "b"),
                          ("publish", "b")]
     for record in result.scenes:  # its own time: its tiles and its publishing, within the run
-        assert 0 < record["seconds"] and record["started_s"] + record["seconds"] <= result.summary["seconds"]
+        assert 0 < record.seconds and record.started_s + record.seconds <= result.summary["seconds"]
     assert_single_runs_equal(good, template, out, tmp_path)
     assert all((out / f"{name}.gpkg").is_file() for name in SIZES)
 
@@ -90,10 +90,10 @@ def test_a_scene_that_fails_to_open_when_read_ahead_fails_at_its_turn(good, mode
     result = segment_bulk(BulkConfig(images=[str(folder / "*.tif")], aux_patterns=["{stem}_aux.tif"],
                                      out_dir=str(out)), SegmentConfig(models=[model], device="cpu"),
                           overlap_scenes=True)
-    statuses = {Path(s["image"]).stem: s for s in result.scenes}
-    assert [Path(s["image"]).stem for s in result.scenes] == ["c", "a", "b"]
-    assert statuses["a"]["status"] == "failed" and "a_aux.tif" in statuses["a"]["error"]
-    assert statuses["c"]["status"] == statuses["b"]["status"] == "done"
+    statuses = {Path(s.image).stem: s for s in result.scenes}
+    assert [Path(s.image).stem for s in result.scenes] == ["c", "a", "b"]
+    assert statuses["a"].status == "failed" and "a_aux.tif" in statuses["a"].error
+    assert statuses["c"].status == statuses["b"].status == "done"
     assert not (out / "a.tif").exists() and not [p for p in out.iterdir() if ".tmp-" in p.name]
 
 
@@ -110,16 +110,16 @@ def test_a_failure_while_publishing_is_that_scene_s_and_the_run_goes_on(good, mo
     result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"],
                                      out_dir=str(out), probabilities=True), SegmentConfig(models=[model], device="cpu"),
                           overlap_scenes=True)
-    statuses = {Path(s["image"]).stem: s for s in result.scenes}
-    assert statuses["a"]["status"] == "failed" and "No space left" in statuses["a"]["error"]
-    assert statuses["c"]["status"] == statuses["b"]["status"] == "done" and not result.ok
+    statuses = {Path(s.image).stem: s for s in result.scenes}
+    assert statuses["a"].status == "failed" and "No space left" in statuses["a"].error
+    assert statuses["c"].status == statuses["b"].status == "done" and not result.ok
     assert not (out / "a.tif").exists() and not (out / "a_probabilities.tif").exists()
     assert not [p for p in out.iterdir() if ".tmp-" in p.name]
     # the rerun redoes exactly the failed scene
     monkeypatch.undo()
     again = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"], out_dir=str(out),
                                     probabilities=True), SegmentConfig(models=[model], device="cpu"))
-    assert {Path(s["image"]).stem: s["status"] for s in again.scenes} == {"c": "skipped", "a": "done",
+    assert {Path(s.image).stem: s.status for s in again.scenes} == {"c": "skipped", "a": "done",
                                                                           "b": "skipped"}
 
 
@@ -172,7 +172,7 @@ def test_cancel_while_the_previous_scene_publishes_keeps_it_and_leaves_nothing_e
                           SegmentConfig(models=[model], device="cpu", batch_size=1, readers=2,
                                         reader_processes=processes), CancelInSecondScene(), overlap_scenes=True)
     assert result.canceled and not result.ok
-    assert {Path(s["image"]).stem: s["status"] for s in result.scenes} == {"c": "done", "a": "canceled",
+    assert {Path(s.image).stem: s.status for s in result.scenes} == {"c": "done", "a": "canceled",
                                                                            "b": "canceled"}
     assert sorted(p.name for p in out.glob("*.tif")) == ["c.tif", "c_probabilities.tif"]
     assert not [p for p in out.iterdir() if ".tmp-" in p.name]
@@ -185,7 +185,7 @@ def test_resampled_scenes_overlap_too(good, tmp_path):  # noqa: F811
     template = SegmentConfig(models=[coarse], device="cpu", resample_to_training_gsd=True)
     result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"], out_dir=str(out),
                                      probabilities=True), template, overlap_scenes=True)
-    assert result.ok and [s["status"] for s in result.scenes] == ["done"] * 3
+    assert result.ok and [s.status for s in result.scenes] == ["done"] * 3
     assert_single_runs_equal(good, template, out, tmp_path)
 
 

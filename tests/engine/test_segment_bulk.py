@@ -157,10 +157,10 @@ def test_the_running_summary_is_rewritten_at_most_every_summary_seconds(mixed, m
     written = []
     real = bulk_module.write_summary
 
-    def write_summary(out, summary):
+    def write_summary(out, summary, scenes):
         written.append(len(summary["scenes"]))
         clock["now"] += cost
-        return real(out, summary)
+        return real(out, summary, scenes)
 
     def scene_run(*args, **kwargs):
         clock["now"] += 10.0
@@ -251,7 +251,7 @@ def test_cancel_keeps_finished_scenes_and_leaves_no_partial_output(good, model, 
     result = segment_bulk(BulkConfig(images=[str(good)], aux_patterns=["{stem}_aux.tif"], out_dir=str(out)),
                           SegmentConfig(models=[model], device="cpu", batch_size=1), callback)
     assert result.canceled and not result.ok
-    statuses = {Path(s["image"]).stem: s["status"] for s in result.scenes}
+    statuses = {Path(s.image).stem: s.status for s in result.scenes}
     assert statuses == {"c": "done", "a": "canceled", "b": "canceled"}  # b may have been read ahead: never run
     assert _summary(out)["counts"]["canceled"] == sum(1 for s in statuses.values() if s == "canceled")
     for name, status in statuses.items():
@@ -577,3 +577,16 @@ def test_aux_patterns_by_name_with_replacement_and_clear_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"\{stem:OLD=NEW\}"):
         match_aux(image, ["{date}.tif"])
     assert default_readers("cpu") == 1 and 1 <= default_readers("cuda:0") <= 8
+
+
+def test_scene_records_keep_the_summary_format():
+    """summary.json's scene items are SceneRecord's dicts: the same keys in the same order as before the
+    dataclass, and a record read back from a part or a marker is the record written."""
+    from engine.segment.bulk.summary import SceneRecord
+
+    record = SceneRecord(image="a.tif", aux=["a_aux.tif"], name="a", status="done", pixels=100, seconds=1.5,
+                         px_per_s=66.7, tiles=4, output="out/a.tif", warnings=["w"], rank=1, order=2, started_s=0.5)
+    assert list(record.to_dict()) == ["image", "aux", "name", "status", "error", "pixels", "seconds", "px_per_s",
+                                      "tiles", "output", "warnings", "rank", "order", "started_s"]
+    assert SceneRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    assert SceneRecord.from_dict({**record.to_dict(), "from_a_later_version": 1}) == record

@@ -21,6 +21,7 @@ from ...errors import setting
 from ...io.atomic import write_text_atomic
 from ..plan import Member
 from .scenes import MARKER_FOLDER, Scene, SceneOutputs
+from .summary import SceneRecord
 
 MARKER_VERSION = 1
 # settings that change how a run goes, not what it writes
@@ -131,16 +132,19 @@ def recorded_outputs(out_dir: str | Path) -> set[Path]:
     return found
 
 
-def mark_done(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], record: dict[str, Any]) -> None:
+def mark_done(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], record: SceneRecord) -> None:
     """Record the finished scene (after every output is in place)."""
     marker = {"version": MARKER_VERSION, "status": "done", "image": scene.image, "fingerprint": fingerprint,
               "inputs": [_stamp(p) for p in [scene.image, *scene.aux]],
               "outputs": [{"path": str(p.resolve()), "size": p.stat().st_size} for p in outputs.files],
-              "result": record}
+              "result": record.to_dict()}
     write_text_atomic(outputs.marker, json.dumps(marker, indent=2))
 
 
-def finished_record(outputs: SceneOutputs) -> dict[str, Any]:
-    """The summary record a skipped scene's marker kept from the run that finished it."""
+def finished_record(outputs: SceneOutputs) -> SceneRecord | None:
+    """The summary record a skipped scene's marker kept from the run that finished it (None: it kept none)."""
     marker = _read_marker(outputs.marker) or {}
-    return dict(marker.get("result") or {})
+    try:
+        return SceneRecord.from_dict(marker["result"])
+    except (KeyError, TypeError):  # a marker without a (whole) record: the scene's own facts stand
+        return None

@@ -10,6 +10,7 @@ the next one is opened and read while the model finishes this one, and this one 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -35,7 +36,7 @@ from ..run import SceneRun
 from ..tiling import overlap_pixels, tile_count
 from .resume import decide, finished_record, mark_done, mark_running, recorded_outputs, run_fingerprint
 from .scenes import MARKER_FOLDER, Scene, discover_scenes, scene_outputs, shard
-from .summary import counts, write_mosaics, write_summary
+from .summary import SceneRecord, counts, write_mosaics, write_summary
 
 # ranks with a smaller share wait at the final barrier for the others: as long as a large share may take
 BARRIER_TIMEOUT = timedelta(days=7)
@@ -48,18 +49,20 @@ SUMMARY_SECONDS = 10.0
 class BulkResult:
     """What :func:`segment_bulk` did: the summary (merged on rank 0, this rank's part elsewhere) and its files."""
 
-    summary: dict[str, Any]
+    summary: dict[str, Any]  # summary.json's content
+    scenes: list[SceneRecord]  # the summary's scenes (this rank's, on the other ranks of a torchrun run)
     files: dict[str, str] = field(default_factory=dict)  # summary json/csv/html (rank 0)
     canceled: bool = False
 
     @property
-    def scenes(self) -> list[dict[str, Any]]:
-        return self.summary["scenes"]
+    def counts(self) -> dict[str, int]:
+        """Scenes per status."""
+        return counts(self.scenes)
 
     @property
     def ok(self) -> bool:
         """Every scene done or skipped."""
-        return not self.canceled and all(s["status"] in ("done", "skipped") for s in self.scenes)
+        return not self.canceled and all(s.finished for s in self.scenes)
 
 
 class _ShareProgress(Callback):
@@ -104,10 +107,9 @@ def _tile_estimate(scene: Scene, tile: int, overlap: int) -> int:
     return tile_count(scene.width, tile, stride) * tile_count(scene.height, tile, stride) if scene.pixels else 0
 
 
-def _record(scene: Scene, order: int, rank: int, output: Path) -> dict[str, Any]:
-    return {"image": scene.image, "aux": scene.aux, "name": scene.name, "status": "failed", "error": None,
-            "pixels": scene.pixels, "seconds": 0.0, "px_per_s": None, "tiles": 0, "output": None,
-            "warnings": [], "rank": rank, "order": order, "started_s": None}
+def _record(scene: Scene, order: int, rank: int) -> SceneRecord:
+    """The scene's record before it runs: failed until it says otherwise."""
+    return SceneRecord(image=scene.image, aux=scene.aux, name=scene.name, pixels=scene.pixels, rank=rank, order=order)
 
 
 class _Share:
@@ -123,13 +125,14 @@ class _Share:
         self.part = Path(bulk.out_dir) / MARKER_FOLDER / f"rank-{ctx.rank}-of-{ctx.world_size}.json"
         self.predictor = predictor  # None: loaded for the first scene that needs it
         self.load_seconds = 0.0
-        self.records: list[dict[str, Any]] = []
+        self.records: list[SceneRecord] = []
         tile = int(template.tile_size or members[0].data.tile_size)
         self.tile, self.overlap = tile, overlap_pixels(tile, template.overlap)
 
     def write_part(self) -> None:
         write_text_atomic(self.part, json.dumps({"rank": self.ctx.rank, "device": self.device,
-                                                 "load_seconds": self.load_seconds, "scenes": self.records},
+                                                 "load_seconds": self.load_seconds,
+                                                 "scenes": [r.to_dict() for r in self.records]},
                                                 indent=2, default=str))
 
     def _predictor(self) -> Predictor:
@@ -148,26 +151,26 @@ class _Share:
         with streaming_gdal_cache():  # the cache is global: one cap around all the (overlapping) scenes
             return _Pass(self, scenes, on_save).run()
 
-    def _scene_config(self, scene: Scene, outputs: Any, record: dict[str, Any]) -> SegmentConfig | None:
+    def _scene_config(self, scene: Scene, outputs: Any, record: SceneRecord) -> SegmentConfig | None:
         """The scene's settings when it is to run; else None with ``record`` filled (skipped, or failed)."""
         if scene.error:
-            record["error"] = scene.error
+            record.error = scene.error
             return None
         decision = decide(scene, outputs, self.fingerprint, self.bulk.overwrite)
         if decision.action == "skip":
             kept = finished_record(outputs)
-            record.update(status="skipped", tiles=kept.get("tiles", 0), pixels=kept.get("pixels", scene.pixels),
-                          output=str(outputs.classes))
+            record.status, record.output = "skipped", str(outputs.classes)
+            record.tiles, record.pixels = (kept.tiles, kept.pixels) if kept is not None else (0, scene.pixels)
             return None
         if decision.action == "refuse":
-            record["error"] = decision.reason
+            record.error = decision.reason
             return None
         return self.template.replace(
             image=scene.image, aux=list(scene.aux), output=str(outputs.classes),
             probabilities=None if outputs.probabilities is None else str(outputs.probabilities),
             polygons=None if outputs.polygons is None else str(outputs.polygons))
 
-    def _run_scene(self, scene: Scene, outputs: Any, record: dict[str, Any], progress: _ShareProgress,
+    def _run_scene(self, scene: Scene, outputs: Any, record: SceneRecord, progress: _ShareProgress,
                    opened: SceneRun | Exception | None, on_read_done: Any) -> tuple[SceneRun, float] | None:
         """Run one scene's tiles (``opened``: the scene as the read-ahead opened it, or its failure to open: the
         read-ahead decided already that it runs); returns the run to finish and when the scene started, or None
@@ -183,7 +186,7 @@ class _Share:
             if isinstance(opened, Exception):
                 raise opened
             run = opened or SceneRun(cfg, progress, predictor, tick)
-            record["started_s"] = tick - self.started
+            record.started_s = tick - self.started
             mark_running(scene, outputs)
             run.run_tiles(on_read_done, drain=False)  # the writer drains in _Publishing
         except BaseException as exc:
@@ -191,7 +194,7 @@ class _Share:
                 run.close()
             if isinstance(exc, (CanceledError, KeyboardInterrupt)) or not isinstance(exc, Exception):
                 raise
-            record.update(error=_failure_text(exc), seconds=time.perf_counter() - tick)
+            record.error, record.seconds = _failure_text(exc), time.perf_counter() - tick
             return None
         return run, tick
 
@@ -224,7 +227,7 @@ class _Pass:
         try:
             for index, (order, scene) in enumerate(self.scenes):
                 outputs = scene_outputs(share.bulk.out_dir, scene.name, share.bulk)
-                record = _record(scene, order, share.ctx.rank, outputs.classes)
+                record = _record(scene, order, share.ctx.rank)
                 progress.start_scene(_tile_estimate(scene, share.tile, share.overlap))
                 share.callback.progress(index, len(self.scenes), Stage.SCENES)  # scenes before this one: "scene i of n"
                 try:
@@ -261,21 +264,21 @@ class _Pass:
         self.saved_at = time.perf_counter()
         self.save_cost = self.saved_at - now
 
-    def conclude(self, index: int, scene: Scene, record: dict[str, Any]) -> None:
+    def conclude(self, index: int, scene: Scene, record: SceneRecord) -> None:
         """Add ``record`` to the share's part, say how the scene ended and how long the rest may take."""
         share = self.share
         share.records.append(record)
         self.save(when_due=True)
         self.pixels_left -= scene.pixels
-        if record["status"] == "done":
-            self.pixels_done += record["pixels"]
+        if record.status == "done":
+            self.pixels_done += record.pixels
             # the one-off model load (an ONNX export on the first run) is no measure of the scenes to come
             self.busy = time.perf_counter() - self.start - share.load_seconds
         rate = self.pixels_done / self.busy if self.busy > 0 else 0.0
         eta = f"; about {time_left(self.pixels_left / rate)} left" if rate > 0 and self.pixels_left > 0 else ""
-        shown = record["error"] if record["status"] == "failed" else (
-            f"{record['seconds']:.1f} s" if record["status"] == "done" else "finished earlier")
-        share.callback.info(f"[{index + 1}/{len(self.scenes)}] {scene.name}: {record['status']} ({shown}){eta}")
+        shown = record.error if record.status == "failed" else (
+            f"{record.seconds:.1f} s" if record.status == "done" else "finished earlier")
+        share.callback.info(f"[{index + 1}/{len(self.scenes)}] {scene.name}: {record.status} ({shown}){eta}")
         share.callback.progress(index + 1, len(self.scenes), Stage.SCENES)
 
     def settle(self) -> None:
@@ -296,22 +299,21 @@ class _Pass:
         share = self.share
         order, scene = self.scenes[index]
         outputs = scene_outputs(share.bulk.out_dir, scene.name, share.bulk)
-        cfg = share._scene_config(scene, outputs, _record(scene, order, share.ctx.rank, outputs.classes))
+        cfg = share._scene_config(scene, outputs, _record(scene, order, share.ctx.rank))
         if cfg is not None:  # else skipped or failed without reading: nothing to start
             # in a thread: the model's thread is better spent feeding the GPU than planning and opening
             self.ahead[index] = self.opener.submit(_open_ahead, cfg, self.progress, share._predictor())
 
-    def canceled(self, index: int, record: dict[str, Any]) -> None:
+    def canceled(self, index: int, record: SceneRecord) -> None:
         """Canceled in scene ``index``: the scene being published is kept (its tiles are all done), this one and
         the rest are recorded as canceled."""
         share = self.share
         self.settle()
-        record.update(status="canceled", error="canceled before the scene was finished")
+        record.status, record.error = "canceled", "canceled before the scene was finished"
         share.records.append(record)
         for later_order, later in self.scenes[index + 1:]:
-            later_output = scene_outputs(share.bulk.out_dir, later.name, share.bulk).classes
-            share.records.append(dict(_record(later, later_order, share.ctx.rank, later_output),
-                                      status="canceled", error="not started: the run was canceled"))
+            share.records.append(dataclasses.replace(_record(later, later_order, share.ctx.rank), status="canceled",
+                                                     error="not started: the run was canceled"))
         self.save()
 
     def close(self) -> None:
@@ -371,7 +373,7 @@ class _Publishing:
     """A scene's outputs finished and published (then marked done) in a background thread, started once the next
     scene's first batch is with the model (or when waited for)."""
 
-    def __init__(self, run: SceneRun, tick: float, index: int, scene: Scene, outputs: Any, record: dict[str, Any],
+    def __init__(self, run: SceneRun, tick: float, index: int, scene: Scene, outputs: Any, record: SceneRecord,
                  fingerprint: dict[str, Any]):
         self.run = run
         self.tiles_seconds = time.perf_counter() - tick  # the scene's from its start to its last tile
@@ -390,13 +392,14 @@ class _Publishing:
         try:
             result = self.run.finish(self.callback)
             seconds = self.tiles_seconds + time.perf_counter() - tick
-            self.record.update(status="done", pixels=result.pixels, seconds=seconds, tiles=result.tiles,
-                               output=result.output, px_per_s=result.pixels / seconds if seconds > 0 else None,
-                               warnings=result.warnings)
-            mark_done(self.scene, self.outputs, self.fingerprint, self.record)
+            record = self.record
+            record.status, record.pixels, record.seconds, record.tiles = "done", result.pixels, seconds, result.tiles
+            record.output, record.warnings = result.output, result.warnings
+            record.px_per_s = result.pixels / seconds if seconds > 0 else None
+            mark_done(self.scene, self.outputs, self.fingerprint, record)
         except Exception as exc:  # noqa: BLE001 - this scene's failure, recorded; the run goes on
-            self.record.update(status="failed", error=_failure_text(exc), px_per_s=None,
-                               seconds=self.tiles_seconds + time.perf_counter() - tick)
+            self.record.status, self.record.error, self.record.px_per_s = "failed", _failure_text(exc), None
+            self.record.seconds = self.tiles_seconds + time.perf_counter() - tick
 
     def wait(self) -> None:
         self.start()
@@ -431,15 +434,15 @@ def _make_state_folder(out: Path) -> None:
                         f"folder.") from exc
 
 
-def _merge(out: Path, world_size: int, scenes: list[Scene]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _merge(out: Path, world_size: int, scenes: list[Scene]) -> tuple[list[SceneRecord], dict[str, Any]]:
     """Every rank's records in the global (size) order, and per-rank facts."""
     records, ranks = [], {}
     for rank in range(world_size):
         part = json.loads((out / MARKER_FOLDER / f"rank-{rank}-of-{world_size}.json").read_text(encoding="utf-8"))
-        records.extend(part["scenes"])
+        records.extend(SceneRecord.from_dict(r) for r in part["scenes"])
         ranks[str(rank)] = {"device": part["device"], "load_seconds": part["load_seconds"],
                             "scenes": len(part["scenes"])}
-    records.sort(key=lambda r: r["order"])
+    records.sort(key=lambda r: r.order)
     if len(records) != len(scenes):
         raise DataError(f"The summary parts in '{out / MARKER_FOLDER}' list {len(records)} of {len(scenes)} "
                         f"scenes; a process of the run did not finish. Rerun: finished scenes are skipped.")
@@ -483,8 +486,8 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
         share = _Share(bulk, template, members, fingerprint, ctx, device, callback, start, predictor, overlap_scenes)
         share.write_part()
 
-        def summary_of(records: list[dict[str, Any]], ranks: dict[str, Any]) -> dict[str, Any]:
-            done_pixels = sum(r["pixels"] for r in records if r["status"] == "done")
+        def summary_of(records: list[SceneRecord], ranks: dict[str, Any]) -> dict[str, Any]:
+            done_pixels = sum(r.pixels for r in records if r.status == "done")
             seconds = time.perf_counter() - start
             return {"version": 1, "out_dir": str(out), "started": started,
                     "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": seconds,
@@ -493,27 +496,29 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
                     "world_size": ctx.world_size, "ranks": ranks, "bundles": fingerprint["bundles"],
                     "settings": dict(fingerprint["settings"], device=template.device, batch_size=template.batch_size),
                     "counts": counts(records), "pixels": done_pixels, "px_per_s": done_pixels / max(seconds, 1e-9),
-                    "mosaics": [], "scenes": records}
+                    "mosaics": [], "scenes": [r.to_dict() for r in records]}
 
         def single_rank_summary() -> None:  # without torchrun, summary.json follows the run (_Pass.save)
             if not ctx.distributed:
                 write_summary(out, summary_of(share.records, {"0": {"device": device, "scenes": len(share.records),
-                                                                    "load_seconds": share.load_seconds}}))
+                                                                    "load_seconds": share.load_seconds}}),
+                              share.records)
 
         finished = share.run(mine, single_rank_summary)
         ctx.barrier()
         if not ctx.is_main:
-            return BulkResult(summary={"scenes": share.records}, canceled=not finished)
+            return BulkResult(summary={"scenes": [r.to_dict() for r in share.records]}, scenes=share.records,
+                              canceled=not finished)
         records, ranks = _merge(out, ctx.world_size, scenes) if finished else (share.records, {})
         summary = summary_of(records, ranks or {"0": {"device": device, "scenes": len(records),
                                                       "load_seconds": share.load_seconds}})
         if bulk.mosaic and finished:
             summary["mosaics"] = write_mosaics(out, records, callback)
-        files = write_summary(out, summary)
+        files = write_summary(out, summary, records)
         n = summary["counts"]
         canceled = f", {n['canceled']} canceled" if n["canceled"] else ""
         callback.info(f"{len(records)} scene(s): {n['done']} done, {n['skipped']} skipped, {n['failed']} failed"
                       f"{canceled}; summary '{files['json']}'.")
-        return BulkResult(summary=summary, files=files, canceled=not finished)
+        return BulkResult(summary=summary, scenes=records, files=files, canceled=not finished)
     finally:
         ctx.close()

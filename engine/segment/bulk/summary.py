@@ -7,9 +7,11 @@ Every file is written atomically. ``summary.json`` has a ``"scenes"`` list whose
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,42 +24,75 @@ STATUSES = ("done", "skipped", "failed", "canceled")
 CSV_COLUMNS = ("image", "status", "error", "pixels", "seconds", "px_per_s", "tiles", "output", "rank", "warnings")
 
 
-def counts(scenes: list[dict[str, Any]]) -> dict[str, int]:
+@dataclass
+class SceneRecord:
+    """One scene of a bulk run as the summary lists it (an item of summary.json's ``"scenes"``, in this order)."""
+
+    image: str
+    aux: list[str]
+    name: str
+    status: str = "failed"  # one of STATUSES
+    error: str | None = None
+    pixels: int = 0
+    seconds: float = 0.0  # the scene's own time: its tiles and its publishing
+    px_per_s: float | None = None
+    tiles: int = 0
+    output: str | None = None  # the class raster, once there is one
+    warnings: list[str] = field(default_factory=list)
+    rank: int = 0  # the torchrun process that ran it
+    order: int = 0  # its place in the run (largest scene first)
+    started_s: float | None = None  # when it started, from the start of the run
+
+    @property
+    def finished(self) -> bool:
+        """Done now or earlier (skipped): its outputs are in place."""
+        return self.status in ("done", "skipped")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SceneRecord:
+        """A record as written (keys this version does not know are left out)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def counts(scenes: list[SceneRecord]) -> dict[str, int]:
     """Scenes per status."""
-    return {status: sum(1 for s in scenes if s["status"] == status) for status in STATUSES}
+    return {status: sum(1 for s in scenes if s.status == status) for status in STATUSES}
 
 
-def _csv_text(scenes: list[dict[str, Any]]) -> str:
+def _csv_text(scenes: list[SceneRecord]) -> str:
     rows = []
     for scene in scenes:
-        row = {k: ("" if scene.get(k) is None else scene.get(k)) for k in CSV_COLUMNS}
-        row["warnings"] = " | ".join(scene.get("warnings") or [])
+        row = {k: ("" if getattr(scene, k) is None else getattr(scene, k)) for k in CSV_COLUMNS}
+        row["warnings"] = " | ".join(scene.warnings)
         rows.append(row)
     return dict_csv_text(CSV_COLUMNS, rows)  # image names and errors neutralised against formula injection
 
 
-def summary_html(summary: dict[str, Any]) -> str:
+def summary_html(summary: dict[str, Any], scenes: list[SceneRecord]) -> str:
     """A self-contained HTML page of the summary (QGIS's Results viewer shows it)."""
     n = summary["counts"]
     rows = []
-    for scene in summary["scenes"]:
-        colour = {"failed": "#b00020", "canceled": "#8a6d00"}.get(scene["status"], "#1b5e20")
-        seconds = scene.get("seconds")
-        rate = scene.get("px_per_s")
+    for scene in scenes:
+        colour = {"failed": "#b00020", "canceled": "#8a6d00"}.get(scene.status, "#1b5e20")
+        seconds, rate = scene.seconds, scene.px_per_s
         rows.append(
-            f"<tr><td>{html.escape(str(scene['image']))}</td><td style='color:{colour}'>{scene['status']}</td>"
-            f"<td>{'' if seconds is None else f'{seconds:.1f}'}</td><td>{scene.get('pixels') or 0:,}</td>"
+            f"<tr><td>{html.escape(str(scene.image))}</td><td style='color:{colour}'>{scene.status}</td>"
+            f"<td>{'' if seconds is None else f'{seconds:.1f}'}</td><td>{scene.pixels or 0:,}</td>"
             f"<td>{'' if not rate else f'{rate:,.0f}'}</td>"
-            f"<td>{html.escape(str(scene.get('output') or ''))}</td>"
-            f"<td>{html.escape(str(scene.get('error') or ''))}</td>"
-            f"<td style='color:#8a6d00'>{'<br>'.join(html.escape(w) for w in scene.get('warnings') or [])}</td></tr>")
+            f"<td>{html.escape(str(scene.output or ''))}</td>"
+            f"<td>{html.escape(str(scene.error or ''))}</td>"
+            f"<td style='color:#8a6d00'>{'<br>'.join(html.escape(w) for w in scene.warnings)}</td></tr>")
     mosaics = "".join(f"<li>{html.escape(m)}</li>" for m in summary.get("mosaics", []))
     canceled = f", {n['canceled']} canceled" if n["canceled"] else ""
     processes = f" x {summary['world_size']} processes" if summary["world_size"] > 1 else ""
     return (
         "<html><head><meta charset='utf-8'><title>DualStream bulk segmentation</title></head><body>"
         "<h2>DualStream bulk segmentation</h2>"
-        f"<p>{len(summary['scenes'])} scene(s): {n['done']} done, {n['skipped']} skipped (finished earlier), "
+        f"<p>{len(scenes)} scene(s): {n['done']} done, {n['skipped']} skipped (finished earlier), "
         f"{n['failed']} failed{canceled}; {summary['pixels']:,} pixels in {summary['seconds']:.1f} s on "
         f"{html.escape(str(summary['device']))}{processes}.</p>"
         f"<p>Output folder: {html.escape(summary['out_dir'])}</p>"
@@ -68,29 +103,27 @@ def summary_html(summary: dict[str, Any]) -> str:
         "</body></html>")
 
 
-def _plain(scene: dict[str, Any]) -> dict[str, Any]:
+def _plain(scene: SceneRecord) -> SceneRecord:
     """A scene record with the settings its error and warnings name written as the settings' names."""
-    plain = dict(scene)
-    if plain.get("error"):
-        plain["error"] = render(plain["error"])
-    if plain.get("warnings"):
-        plain["warnings"] = [render(w) if isinstance(w, str) else w for w in plain["warnings"]]
-    return plain
+    return dataclasses.replace(scene, error=render(scene.error) if scene.error else scene.error,
+                               warnings=[render(w) if isinstance(w, str) else w for w in scene.warnings])
 
 
-def write_summary(out_dir: str | Path, summary: dict[str, Any]) -> dict[str, str]:
-    """Write summary.json, summary.csv and summary.html into ``out_dir``; returns their paths."""
+def write_summary(out_dir: str | Path, summary: dict[str, Any], scenes: list[SceneRecord]) -> dict[str, str]:
+    """Write summary.json (``summary``, whose ``"scenes"`` are ``scenes``' dicts), summary.csv and summary.html
+    into ``out_dir``; returns their paths."""
     out = Path(out_dir)
     paths = {"json": out / "summary.json", "csv": out / "summary.csv", "html": out / "summary.html"}
     # the scenes' errors name settings by marker (engine.errors.setting); the files by the settings' names
-    summary = {**summary, "scenes": [_plain(scene) for scene in summary["scenes"]]}
-    write_text_atomic(paths["csv"], _csv_text(summary["scenes"]))
-    write_text_atomic(paths["html"], summary_html(summary))
+    scenes = [_plain(scene) for scene in scenes]
+    summary = {**summary, "scenes": [scene.to_dict() for scene in scenes]}
+    write_text_atomic(paths["csv"], _csv_text(scenes))
+    write_text_atomic(paths["html"], summary_html(summary, scenes))
     write_text_atomic(paths["json"], json.dumps(summary, indent=2, default=str))
     return {k: str(v) for k, v in paths.items()}
 
 
-def write_mosaics(out_dir: str | Path, scenes: list[dict[str, Any]], callback: Callback) -> list[str]:
+def write_mosaics(out_dir: str | Path, scenes: list[SceneRecord], callback: Callback) -> list[str]:
     """VRT mosaics of the class rasters of finished scenes: ``mosaic.vrt``, or one per CRS when they differ."""
     from ...io.writers import gdal_errors
     from ...runtime.environment import require
@@ -99,10 +132,10 @@ def write_mosaics(out_dir: str | Path, scenes: list[dict[str, Any]], callback: C
     gdal = require("osgeo.gdal")
     groups: dict[str, list[str]] = defaultdict(list)
     for scene in scenes:
-        if scene["status"] in ("done", "skipped") and scene.get("output") and Path(scene["output"]).is_file():
-            with rasterio.open(scene["output"]) as ds:
+        if scene.finished and scene.output and Path(scene.output).is_file():
+            with rasterio.open(scene.output) as ds:
                 crs = ds.crs.to_string() if ds.crs else "none"
-            groups[crs].append(scene["output"])
+            groups[crs].append(scene.output)
     out = Path(out_dir)
     written = []
     for crs, files in sorted(groups.items()):
