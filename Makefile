@@ -11,6 +11,8 @@ PROFILE ?= default
 QGIS_PROFILES_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k checkenv"`.
 PYTEST_ARGS ?=
+# Every test run ends with its slowest tests, so a test that grows slow is seen where it is made.
+DURATIONS := --durations=15
 
 .PHONY: help demo install deploy package test test-engine test-plugin lint bench clean
 
@@ -50,17 +52,17 @@ ENGINE_TESTS := tests/engine tests/reliability/cli
 test: install
 	@status=0; \
 	echo "== engine tests (qgis blocked) =="; \
-	DUALSTREAM_BLOCK_QGIS=1 $(PY) -m pytest $(ENGINE_TESTS) $(PYTEST_ARGS) || status=$$?; \
+	DUALSTREAM_BLOCK_QGIS=1 $(PY) -m pytest $(ENGINE_TESTS) $(DURATIONS) $(PYTEST_ARGS) || status=$$?; \
 	echo "== plugin and other tests (real QGIS) =="; \
-	$(PY) -m pytest tests $(addprefix --ignore=,$(ENGINE_TESTS)) $(PYTEST_ARGS) || status=$$?; \
+	$(PY) -m pytest tests $(addprefix --ignore=,$(ENGINE_TESTS)) $(DURATIONS) $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (pytest exit code $$status)" >&2; fi; \
 	exit $$status
 
 test-engine: install
-	DUALSTREAM_BLOCK_QGIS=1 $(PY) -m pytest $(ENGINE_TESTS) $(PYTEST_ARGS)
+	DUALSTREAM_BLOCK_QGIS=1 $(PY) -m pytest $(ENGINE_TESTS) $(DURATIONS) $(PYTEST_ARGS)
 
 test-plugin: install
-	$(PY) -m pytest tests $(addprefix --ignore=,$(ENGINE_TESTS)) $(PYTEST_ARGS)
+	$(PY) -m pytest tests $(addprefix --ignore=,$(ENGINE_TESTS)) $(DURATIONS) $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check engine dualstream_qgis tests bench scripts

@@ -12,15 +12,21 @@ Treat the files as read-only: they are shared by every test of the session.
 
 - ``tiny_model``: ``tiny_model(family, vision, aux, classes, **options)`` builds a registered family at its tiny
   preset, seeded, with aux fused the way the family takes it (early fusion for the single-stream baselines).
+- ``bulk_scenes``: a folder of three scenes of different sizes (``tests.helpers.BULK_SIZES``), each
+  ``<name>.tif`` with its 6-band ``<name>_aux.tif``; ``bulk_model``: a seeded 3-class tiny bundle taking that aux.
+
+Shared helpers that are not fixtures (``make_bundle``, ...) are in ``tests/helpers.py``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
 from engine.data import synthetic
+from tests.helpers import make_bundle, write_bulk_scenes
 
 
 @pytest.fixture(scope="session")
@@ -79,3 +85,15 @@ def mlm_errors() -> Callable[[dict], list[str]]:
         resolver = jsonschema.RefResolver(base_uri=schema["$id"], referrer=schema, store=store)
     validator = jsonschema.validators.validator_for(schema)(schema, resolver=resolver)
     return lambda item: [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(item)]
+
+
+@pytest.fixture(scope="session")
+def bulk_scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of three good scenes for bulk runs (read-only for the tests)."""
+    return write_bulk_scenes(tmp_path_factory.mktemp("bulk") / "good")
+
+
+@pytest.fixture(scope="session")
+def bulk_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A seeded tiny bundle with 3 classes that takes the 6-band aux of ``bulk_scenes``."""
+    return make_bundle(tmp_path_factory.mktemp("bulk_model") / "m.dsmodel", aux_channels=6, num_classes=3, seed=3)

@@ -20,14 +20,13 @@ from engine.segment.bulk.runner import segment_bulk
 from engine.segment.outputs import RowSink
 from engine.segment.plan import check_members
 from engine.segment.tiling import overlap_pixels, tile_count
-from tests.engine.test_segment import make_bundle
-from tests.engine.test_segment_bulk import SIZES, assert_single_runs_equal, good, model  # noqa: F401 - fixtures
+from tests.helpers import BULK_SIZES, assert_single_runs_equal, make_bundle
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("readers, processes, overlap", [(1, False, True), (2, True, True), (1, False, None)])
-def test_next_scene_is_read_ahead_and_published_scenes_overlap_the_next(good, model, tmp_path, monkeypatch,  # noqa: F811
+def test_next_scene_is_read_ahead_and_published_scenes_overlap_the_next(bulk_scenes, bulk_model, tmp_path, monkeypatch,
                                                                         readers, processes, overlap):
     """Each later scene's reader starts while the previous scene is still in its tiles (its class raster not yet
     published), the previous one is published while the next runs, and the outputs are a single run's. By
@@ -56,8 +55,8 @@ def test_next_scene_is_read_ahead_and_published_scenes_overlap_the_next(good, mo
     monkeypatch.setattr(run_module.SceneRun, "run_tiles", tiles)
     monkeypatch.setattr(run_module.SceneRun, "finish", publish)
     out = tmp_path / "bulk"
-    template = SegmentConfig(models=[model], device="cpu", readers=readers, reader_processes=processes)
-    result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"],
+    template = SegmentConfig(models=[bulk_model], device="cpu", readers=readers, reader_processes=processes)
+    result = segment_bulk(BulkConfig(images=[str(bulk_scenes / "*.tif")], aux_patterns=["{stem}_aux.tif"],
                                      out_dir=str(out), probabilities=True, polygons=True), template,
                           overlap_scenes=overlap)
     assert result.ok and [Path(s.image).stem for s in result.scenes] == ["c", "a", "b"]  # largest first
@@ -72,23 +71,23 @@ def test_next_scene_is_read_ahead_and_published_scenes_overlap_the_next(good, mo
                          ("publish", "b")]
     for record in result.scenes:  # its own time: its tiles and its publishing, within the run
         assert 0 < record.seconds and record.started_s + record.seconds <= result.summary["seconds"]
-    assert_single_runs_equal(good, template, out, tmp_path)
-    assert all((out / f"{name}.gpkg").is_file() for name in SIZES)
+    assert_single_runs_equal(bulk_scenes, template, out, tmp_path)
+    assert all((out / f"{name}.gpkg").is_file() for name in BULK_SIZES)
 
 
-def test_a_scene_that_fails_to_open_when_read_ahead_fails_at_its_turn(good, model, tmp_path):  # noqa: F811
+def test_a_scene_that_fails_to_open_when_read_ahead_fails_at_its_turn(bulk_scenes, bulk_model, tmp_path):
     """The read-ahead opens the second scene while the first runs; its error is that scene's, in its place."""
     folder = tmp_path / "scenes"
     folder.mkdir()
     for name in ("c", "b"):
         for suffix in ("", "_aux"):
-            (folder / f"{name}{suffix}.tif").write_bytes((good / f"{name}{suffix}.tif").read_bytes())
-    odd = synthetic.make_scene(tmp_path / "gen", "a", size=SIZES["a"], seed=1, aux_channels=3)  # model wants 6
+            (folder / f"{name}{suffix}.tif").write_bytes((bulk_scenes / f"{name}{suffix}.tif").read_bytes())
+    odd = synthetic.make_scene(tmp_path / "gen", "a", size=BULK_SIZES["a"], seed=1, aux_channels=3)  # model wants 6
     (folder / "a.tif").write_bytes(Path(odd["image"]).read_bytes())
     (folder / "a_aux.tif").write_bytes(Path(odd["aux"][0]).read_bytes())
     out = tmp_path / "out"
     result = segment_bulk(BulkConfig(images=[str(folder / "*.tif")], aux_patterns=["{stem}_aux.tif"],
-                                     out_dir=str(out)), SegmentConfig(models=[model], device="cpu"),
+                                     out_dir=str(out)), SegmentConfig(models=[bulk_model], device="cpu"),
                           overlap_scenes=True)
     statuses = {Path(s.image).stem: s for s in result.scenes}
     assert [Path(s.image).stem for s in result.scenes] == ["c", "a", "b"]
@@ -97,7 +96,7 @@ def test_a_scene_that_fails_to_open_when_read_ahead_fails_at_its_turn(good, mode
     assert not (out / "a.tif").exists() and not [p for p in out.iterdir() if ".tmp-" in p.name]
 
 
-def test_a_failure_while_publishing_is_that_scene_s_and_the_run_goes_on(good, model, tmp_path, monkeypatch):  # noqa: F811
+def test_a_failure_while_publishing_is_that_scene_s_and_the_run_goes_on(bulk_scenes, bulk_model, tmp_path, monkeypatch):
     finish = run_module.finish_outputs
 
     def failing(plan, writer, callback, extra_tmp, metadata=None):
@@ -107,9 +106,9 @@ def test_a_failure_while_publishing_is_that_scene_s_and_the_run_goes_on(good, mo
 
     monkeypatch.setattr(run_module, "finish_outputs", failing)
     out = tmp_path / "out"
-    result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"],
-                                     out_dir=str(out), probabilities=True), SegmentConfig(models=[model], device="cpu"),
-                          overlap_scenes=True)
+    result = segment_bulk(BulkConfig(images=[str(bulk_scenes / "*.tif")], aux_patterns=["{stem}_aux.tif"],
+                                     out_dir=str(out), probabilities=True),
+                          SegmentConfig(models=[bulk_model], device="cpu"), overlap_scenes=True)
     statuses = {Path(s.image).stem: s for s in result.scenes}
     assert statuses["a"].status == "failed" and "No space left" in statuses["a"].error
     assert statuses["c"].status == statuses["b"].status == "done" and not result.ok
@@ -117,16 +116,17 @@ def test_a_failure_while_publishing_is_that_scene_s_and_the_run_goes_on(good, mo
     assert not [p for p in out.iterdir() if ".tmp-" in p.name]
     # the rerun redoes exactly the failed scene
     monkeypatch.undo()
-    again = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"], out_dir=str(out),
-                                    probabilities=True), SegmentConfig(models=[model], device="cpu"))
+    again = segment_bulk(BulkConfig(images=[str(bulk_scenes / "*.tif")], aux_patterns=["{stem}_aux.tif"],
+                                    out_dir=str(out), probabilities=True),
+                         SegmentConfig(models=[bulk_model], device="cpu"))
     assert {Path(s.image).stem: s.status for s in again.scenes} == {"c": "skipped", "a": "done",
                                                                           "b": "skipped"}
 
 
-def test_read_done_is_called_while_batches_still_wait_for_the_model(good, model, tmp_path):  # noqa: F811
+def test_read_done_is_called_while_batches_still_wait_for_the_model(bulk_scenes, bulk_model, tmp_path):
     """run_tiles calls ``on_read_done`` once every tile is read, before the model has had the last batches."""
-    cfg = SegmentConfig(image=str(good / "c.tif"), aux=[str(good / "c_aux.tif")], models=[model], device="cpu",
-                        batch_size=1, prefetch=3, output=str(tmp_path / "unused.tif"))
+    cfg = SegmentConfig(image=str(bulk_scenes / "c.tif"), aux=[str(bulk_scenes / "c_aux.tif")], models=[bulk_model],
+                        device="cpu", batch_size=1, prefetch=3, output=str(tmp_path / "unused.tif"))
     predictor = Predictor.from_bundles(check_members(cfg), "none", "cpu")
     calls = []
 
@@ -154,7 +154,7 @@ def test_read_done_is_called_while_batches_still_wait_for_the_model(good, model,
 
 
 @pytest.mark.parametrize("processes", [False, True])
-def test_cancel_while_the_previous_scene_publishes_keeps_it_and_leaves_nothing_else(good, model, tmp_path,  # noqa: F811
+def test_cancel_while_the_previous_scene_publishes_keeps_it_and_leaves_nothing_else(bulk_scenes, bulk_model, tmp_path,
                                                                                      processes):
     """Canceled in the second scene, with the first one still to be published and the third one read ahead:
     the first is finished and kept, the others leave no file."""
@@ -167,9 +167,9 @@ def test_cancel_while_the_previous_scene_publishes_keeps_it_and_leaves_nothing_e
             tiles = [p[0] for p in self.messages("progress") if p[2] == "tiles"]
             return sum(done > first_tiles for done in tiles) >= 3
 
-    result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"], out_dir=str(out),
-                                     probabilities=True),
-                          SegmentConfig(models=[model], device="cpu", batch_size=1, readers=2,
+    result = segment_bulk(BulkConfig(images=[str(bulk_scenes / "*.tif")], aux_patterns=["{stem}_aux.tif"],
+                                     out_dir=str(out), probabilities=True),
+                          SegmentConfig(models=[bulk_model], device="cpu", batch_size=1, readers=2,
                                         reader_processes=processes), CancelInSecondScene(), overlap_scenes=True)
     assert result.canceled and not result.ok
     assert {Path(s.image).stem: s.status for s in result.scenes} == {"c": "done", "a": "canceled",
@@ -178,15 +178,15 @@ def test_cancel_while_the_previous_scene_publishes_keeps_it_and_leaves_nothing_e
     assert not [p for p in out.iterdir() if ".tmp-" in p.name]
 
 
-def test_resampled_scenes_overlap_too(good, tmp_path):  # noqa: F811
+def test_resampled_scenes_overlap_too(bulk_scenes, tmp_path):
     """The resample mode runs whole in its scene's turn (nothing to read ahead); its outputs are a single run's."""
     coarse = make_bundle(tmp_path / "coarse.dsmodel", aux_channels=6, num_classes=3, seed=3, gsd=2.0)
     out = tmp_path / "out"
     template = SegmentConfig(models=[coarse], device="cpu", resample_to_training_gsd=True)
-    result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"], out_dir=str(out),
-                                     probabilities=True), template, overlap_scenes=True)
+    result = segment_bulk(BulkConfig(images=[str(bulk_scenes / "*.tif")], aux_patterns=["{stem}_aux.tif"],
+                                     out_dir=str(out), probabilities=True), template, overlap_scenes=True)
     assert result.ok and [s.status for s in result.scenes] == ["done"] * 3
-    assert_single_runs_equal(good, template, out, tmp_path)
+    assert_single_runs_equal(bulk_scenes, template, out, tmp_path)
 
 
 def test_process_cores_are_shared_by_a_torchrun_node(monkeypatch):

@@ -14,7 +14,7 @@ from engine.data import synthetic
 from engine.data.normalize import BandStatistics
 from engine.segment import TileReader, plan_segmentation
 from engine.segment.reader import vision_on_device
-from tests.engine.test_segment import make_bundle
+from tests.helpers import make_bundle
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

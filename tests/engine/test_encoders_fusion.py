@@ -15,6 +15,7 @@ from engine.models.cmx.configuration_cmx import PRESETS as CMX_PRESETS
 from engine.models.encoders.backbone import Encoder
 from engine.models.fusion import FeatureFusion, FeatureRectify
 from engine.training.trainer import train
+from tests.helpers import aux_tile_datasets, save_segformer_checkpoint, state_copy
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
@@ -86,14 +87,13 @@ def test_cmx_presets_follow_the_reference_table_and_take_coarse_aux():
 
 
 def test_vision_only_baseline_trained_on_aux_data_makes_a_bundle_without_aux(tmp_path):
-    from tests.engine.test_train import _datasets  # the random aux tiles of the training tests
-
     cb = RecordingCallback()
     out = tmp_path / "unet.dsmodel"
     model_cfg = build_model("unet", preset="tiny").config
     data_cfg = DataConfig(tile_size=64, class_names=["background", "field"], class_colors=["#000000", "#00ff00"])
     result = train(model_cfg, data_cfg, TrainConfig(output=str(out), epochs=1, warmup_epochs=0, batch_size=4,
-                                                    device="cpu", preview_tiles=0), cb, datasets=_datasets(8, 4))
+                                                    device="cpu", preview_tiles=0), cb,
+                   datasets=aux_tile_datasets(8, 4))
     meta = read_metadata(result.bundle)
     assert meta.model.name == "unet" and meta.model.aux_channels == 0
     assert meta.data.aux_channels == 0
@@ -101,9 +101,7 @@ def test_vision_only_baseline_trained_on_aux_data_makes_a_bundle_without_aux(tmp
 
 
 def test_cmx_loads_one_pretrained_mit_into_both_streams(tmp_path):
-    from tests.engine.test_pretrained import _save_checkpoint, _state
-
-    original = _state(_save_checkpoint(tmp_path / "ckpt"))
+    original = state_copy(save_segformer_checkpoint(tmp_path / "ckpt"))
     cb = RecordingCallback()
     model = build_model("cmx", preset="tiny", vision_channels=3, aux_channels=1, pretrained=str(tmp_path / "ckpt"),
                         callback=cb)

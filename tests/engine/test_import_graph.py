@@ -127,3 +127,16 @@ def test_the_walker_finds_a_lazy_cycle_and_a_private_import(tmp_path):
     assert graph["pkg.a"] == {"pkg.sub.b"} and graph["pkg.c"] == {"pkg.a"}
     assert cycles(graph) == [["pkg.a", "pkg.sub.b"]]
     assert private == [f"{Path('pkg/sub/b.py')}:2 imports _helper from pkg.a"]
+
+
+def test_no_test_module_imports_another():
+    """Shared test code lives in tests/helpers.py and the conftest fixtures, not in another test module (whose
+    import would also collect its tests twice and couple the two files)."""
+    offenders = []
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(name.rpartition(".")[2].startswith("test_") for name in names):
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert offenders == []

@@ -12,30 +12,15 @@ from engine.errors import ModelError
 from engine.export.bundle import load_bundle, save_bundle
 from engine.models import build_model
 from engine.models.pretrained import first_patch_conv
+from tests.helpers import save_segformer_checkpoint, state_copy
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 transformers = pytest.importorskip("transformers")
 
-TINY_SIZES = dict(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_attention_heads=[1, 1, 2, 4])
-
-
-def _save_checkpoint(folder, cls_name: str = "SegformerModel", **sizes) -> torch.nn.Module:
-    torch.manual_seed(3)
-    config = transformers.SegformerConfig(num_channels=3, decoder_hidden_size=32, num_labels=2,
-                                          **(sizes or TINY_SIZES))
-    model = getattr(transformers, cls_name)(config)
-    model.save_pretrained(folder)
-    return model.segformer if cls_name == "SegformerForSemanticSegmentation" else model
-
-
-def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
 def test_four_channel_model_copies_rgb_kernels_and_means_the_fourth(tmp_path):
-    saved = _save_checkpoint(tmp_path / "ckpt")
-    original = _state(saved)
+    saved = save_segformer_checkpoint(tmp_path / "ckpt")
+    original = state_copy(saved)
     cb = RecordingCallback()
     model = build_model("dualstream", preset="tiny", vision_channels=4, aux_channels=12,
                         pretrained=str(tmp_path / "ckpt"), callback=cb)
@@ -60,17 +45,17 @@ def test_four_channel_model_copies_rgb_kernels_and_means_the_fourth(tmp_path):
 
 
 def test_semantic_segmentation_checkpoint_loads_its_encoder(tmp_path):
-    saved = _save_checkpoint(tmp_path / "seg", "SegformerForSemanticSegmentation")
+    saved = save_segformer_checkpoint(tmp_path / "seg", "SegformerForSemanticSegmentation")
     model = build_model("dualstream", preset="tiny", vision_channels=3, aux_channels=0,
                         pretrained=str(tmp_path / "seg"))
     loaded = model.vision_encoder.state_dict()
-    for key, value in _state(saved).items():
+    for key, value in state_copy(saved).items():
         assert torch.equal(loaded[key], value), key
 
 
 @pytest.mark.parametrize("channels", [1, 2])
 def test_fewer_channels_keep_first_kernels_scaled(tmp_path, channels):
-    saved = _save_checkpoint(tmp_path / "ckpt")
+    saved = save_segformer_checkpoint(tmp_path / "ckpt")
     rgb = saved.stages[0].patch_embeddings.proj.weight.detach().clone()
     model = build_model("dualstream", preset="tiny", vision_channels=channels, aux_channels=0,
                         pretrained=str(tmp_path / "ckpt"))
@@ -80,7 +65,7 @@ def test_fewer_channels_keep_first_kernels_scaled(tmp_path, channels):
 
 
 def test_checkpoint_sizes_override_the_preset_and_the_bundle_rebuilds(tmp_path):
-    _save_checkpoint(tmp_path / "ckpt")  # tiny sizes, while the preset asks for b0
+    save_segformer_checkpoint(tmp_path / "ckpt")  # tiny sizes, while the preset asks for b0
     cb = RecordingCallback()
     model = build_model("dualstream", preset="b0", vision_channels=4, aux_channels=6, pretrained=str(tmp_path / "ckpt"),
                         callback=cb)
@@ -104,9 +89,9 @@ def test_legacy_transformers4_key_layout_loads(tmp_path):
     """Checkpoints on the hub (e.g. nvidia/segformer-b1-finetuned-ade-512-512) use the 4.x key names."""
     from safetensors.torch import save_file
 
-    saved = _save_checkpoint(tmp_path / "new")
+    saved = save_segformer_checkpoint(tmp_path / "new")
     legacy = {}
-    for key, value in _state(saved).items():
+    for key, value in state_copy(saved).items():
         stage, rest = key.split(".", 2)[1], key.split(".", 2)[2]
         if rest.startswith("patch_embeddings."):
             new_key = f"encoder.patch_embeddings.{stage}.{rest[len('patch_embeddings.'):]}"
@@ -126,7 +111,7 @@ def test_legacy_transformers4_key_layout_loads(tmp_path):
 
 def test_hf_cache_layout_uses_the_snapshot(tmp_path):
     snapshot = tmp_path / "models--me--tiny-segformer" / "snapshots" / "abc123"
-    saved = _save_checkpoint(snapshot)
+    saved = save_segformer_checkpoint(snapshot)
     model = build_model("dualstream", preset="tiny", vision_channels=3, aux_channels=0,
                         pretrained=str(tmp_path / "models--me--tiny-segformer"))
     assert torch.equal(model.vision_encoder.stages[1].layer_norm.weight, saved.stages[1].layer_norm.weight)
@@ -207,7 +192,7 @@ def test_pretrained_by_name_is_fetched_once_from_the_hub_and_reused_offline(tmp_
     names the encoder's checkpoint (here a tiny stand-in saved under that id), a hub id names any checkpoint."""
     from tests.engine.local_hub import LocalHub
 
-    _save_checkpoint(tmp_path / "mit")
+    save_segformer_checkpoint(tmp_path / "mit")
     torch.manual_seed(4)
     resnet = transformers.ResNetModel(transformers.ResNetConfig(
         embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic"))

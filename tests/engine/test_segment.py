@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-import torch
 from affine import Affine
 from osgeo import gdal
 
@@ -21,48 +20,11 @@ from engine.callbacks import RecordingCallback
 from engine.config import SegmentConfig
 from engine.data import synthetic
 from engine.errors import AlignmentError, BundleError, CanceledError, ConfigError, DataError
-from engine.export.bundle import save_bundle
 from engine.io.writers import read_prediction_tags
-from engine.models import build_model
 from engine.segment import plan_segmentation, segment
+from tests.helpers import COLORS, NAMES, make_bundle
 
 gdal.UseExceptions()
-NAMES = ["background", "building"]
-COLORS = ["#000000", "#ff0000"]
-
-
-def make_bundle(path: Path, *, vision_bands: int = 4, aux_channels: int = 0, num_classes: int = 1,
-                tile: int = 64, seed: int = 0, class_names: list[str] | None = None,
-                class_colors: list[str] | None = None, vision_high: float = 4000.0, gsd: float = 1.0,
-                aux_stats: dict | None = None) -> str:
-    """A bundle with random (seeded) weights of the tiny dualstream model."""
-    torch.manual_seed(seed)
-    model = build_model("dualstream", preset="tiny", vision_channels=vision_bands, aux_channels=aux_channels,
-                        num_classes=num_classes, aux_ratio=8, dropout=0.0, drop_path=0.0)
-    if class_names is None:
-        class_names = NAMES if num_classes == 1 else [f"class {i}" for i in range(num_classes)]
-    if class_colors is None and len(class_names) == 2:
-        class_colors = COLORS
-    elif class_colors is None:
-        class_colors = ["#%02x%02x%02x" % (40 * i % 256, 90 * i % 256, 150 * i % 256) for i in range(len(class_names))]
-    data = {
-        "vision_bands": vision_bands,
-        "vision_stats": {"method": "percentile", "low": [0.0] * vision_bands, "high": [vision_high] * vision_bands},
-        "aux_channels": aux_channels,
-        "aux_stats": aux_stats or ({"method": "meanstd", "low": [0.0] * aux_channels, "high": [1.0] * aux_channels}
-                                   if aux_channels else None),
-        "aux_bands_per_file": None,
-        "aux_ratio": 8,
-        "aux_prefixes": [],
-        "class_names": class_names,
-        "class_colors": class_colors,
-        "tile_size": tile,
-        "gsd": [gsd, gsd],
-        "num_classes": num_classes,
-    }
-    return save_bundle(path, model, {"model": model.config.to_dict(), "data": data})
-
-
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory) -> dict:
     """A 4-band 100x150 scene (not a multiple of 64) with one 48-band aux file in EPSG:4326."""

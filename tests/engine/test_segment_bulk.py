@@ -21,49 +21,24 @@ from engine.callbacks import RecordingCallback
 from engine.cli.main import main
 from engine.cli.options import flag_name
 from engine.config import BulkConfig, SegmentConfig
-from engine.data import synthetic
 from engine.errors import ConfigError
 from engine.segment import segment
 from engine.segment.bulk.runner import segment_bulk
 from engine.segment.bulk.scenes import MARKER_FOLDER
 from engine.segment.tiling import overlap_pixels, tile_count
-from tests.engine.test_segment import make_bundle
+from tests.helpers import BULK_SIZES, assert_single_runs_equal, read_pixels
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 REPO = Path(__file__).resolve().parents[2]
-SIZES = {"a": (96, 128), "b": (64, 64), "c": (150, 190)}  # (height, width): c is the largest, b the smallest
-
-
-def _write_scenes(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, (name, size) in enumerate(SIZES.items()):
-        scene = synthetic.make_scene(folder.parent / f".gen_{folder.name}_{name}", name, size=size, seed=i,
-                                     aux_channels=6)
-        shutil.copy(scene["image"], folder / f"{name}.tif")
-        shutil.copy(scene["aux"][0], folder / f"{name}_aux.tif")
-    return folder
-
-
 @pytest.fixture(scope="module")
-def good(tmp_path_factory) -> Path:
-    """A folder of three good scenes (read-only for the tests)."""
-    return _write_scenes(tmp_path_factory.mktemp("bulk") / "good")
-
-
-@pytest.fixture(scope="module")
-def mixed(tmp_path_factory, good) -> Path:
+def mixed(tmp_path_factory, bulk_scenes) -> Path:
     """The good scenes plus a corrupt image (with its aux) and an image without its aux."""
     folder = tmp_path_factory.mktemp("bulk_mixed") / "mixed"
-    shutil.copytree(good, folder)
+    shutil.copytree(bulk_scenes, folder)
     (folder / "corrupt.tif").write_bytes(b"II*\x00" + b"not a tiff" * 20)
     (folder / "corrupt_aux.tif").write_bytes(b"II*\x00" + b"not a tiff" * 20)
-    shutil.copy(good / "b.tif", folder / "lonely.tif")
+    shutil.copy(bulk_scenes / "b.tif", folder / "lonely.tif")
     return folder
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> str:
-    return make_bundle(tmp_path_factory.mktemp("bulk_model") / "m.dsmodel", aux_channels=6, num_classes=3, seed=3)
 
 
 def _cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -76,14 +51,11 @@ def _summary(out_dir: Path) -> dict:
     return json.loads((out_dir / "summary.json").read_text())
 
 
-def _pixels(path: Path) -> np.ndarray:
-    with rasterio.open(path) as ds:
-        return ds.read()
 
 
-def test_mixed_folder_good_scenes_done_bad_ones_failed_with_their_reason(mixed, model, tmp_path, capsys):
+def test_mixed_folder_good_scenes_done_bad_ones_failed_with_their_reason(mixed, bulk_model, tmp_path, capsys):
     out = tmp_path / "out"
-    code, stdout, err = _cli(capsys, "--images", str(mixed), "--aux-pattern", "{stem}_aux.tif", "--model", model,
+    code, stdout, err = _cli(capsys, "--images", str(mixed), "--aux-pattern", "{stem}_aux.tif", "--model", bulk_model,
                              "--out-dir", str(out), "--mosaic", "--with-probabilities")
     assert code == 1, err  # some scenes failed
     summary = _summary(out)
@@ -114,7 +86,8 @@ def test_mixed_folder_good_scenes_done_bad_ones_failed_with_their_reason(mixed, 
         assert ds.count == 1 and len(ds.files) == 4  # the VRT and the three class rasters
 
 
-def test_a_killed_runs_partial_files_are_removed_and_the_scenes_warnings_are_in_the_summary(good, model, tmp_path):
+def test_a_killed_runs_partial_files_are_removed_and_the_scenes_warnings_are_in_the_summary(bulk_scenes, bulk_model,
+                                                                                            tmp_path):
     """A bulk run killed in scene "a" left its hidden temp raster; the rerun removes it, and the warning that says
     so is the scene's, in summary.json, .csv and .html (an unattended run's warnings are read there)."""
     out = tmp_path / "out"
@@ -123,9 +96,9 @@ def test_a_killed_runs_partial_files_are_removed_and_the_scenes_warnings_are_in_
     litter = out / f".a.tmp-{int(gone.stdout)}-0123abcd.tif"
     litter.write_bytes(b"partial")
     callback = RecordingCallback()
-    result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"],
+    result = segment_bulk(BulkConfig(images=[str(bulk_scenes / "*.tif")], aux_patterns=["{stem}_aux.tif"],
                                      out_dir=str(out)),
-                          SegmentConfig(models=[model], device="cpu"), callback)
+                          SegmentConfig(models=[bulk_model], device="cpu"), callback)
     assert result.ok and not litter.exists()
     warned = {Path(s["image"]).stem: s["warnings"] for s in _summary(out)["scenes"]}
     assert [len(w) for w in (warned["a"], warned["b"], warned["c"])] == [1, 0, 0] and litter.name in warned["a"][0]
@@ -143,7 +116,7 @@ def test_a_killed_runs_partial_files_are_removed_and_the_scenes_warnings_are_in_
     (1e9, 0.0, [1, 5, 5]),  # the first at once, then at the end only
     (0.0, 1.0, [1, 3, 5, 5, 5]),  # a write that took 1 s waits 20 s: scenes take 10 s here
 ])
-def test_the_running_summary_is_rewritten_at_most_every_summary_seconds(mixed, model, tmp_path, monkeypatch,
+def test_the_running_summary_is_rewritten_at_most_every_summary_seconds(mixed, bulk_model, tmp_path, monkeypatch,
                                                                          interval, cost, expected):
     """It lists every scene: rewritten after each of thousands it would cost more than the scenes. Written after
     the first scene, then when SUMMARY_SECONDS (and 20 times a write's own cost) have passed, and at the end
@@ -172,41 +145,33 @@ def test_the_running_summary_is_rewritten_at_most_every_summary_seconds(mixed, m
     monkeypatch.setattr(bulk_module, "SUMMARY_SECONDS", interval)
     monkeypatch.setattr(bulk_module, "write_summary", write_summary)
     result = segment_bulk(BulkConfig(images=[str(mixed / "*.tif")], aux_patterns=["{stem}_aux.tif"],
-                                     out_dir=str(tmp_path / "out")), SegmentConfig(models=[model], device="cpu"))
+                                     out_dir=str(tmp_path / "out")), SegmentConfig(models=[bulk_model], device="cpu"))
     assert len(result.scenes) == 5
     assert written == expected
     assert len(_summary(tmp_path / "out")["scenes"]) == 5
 
 
-def test_bulk_outputs_equal_single_runs(good, model, tmp_path):
+def test_bulk_outputs_equal_single_runs(bulk_scenes, bulk_model, tmp_path):
     out = tmp_path / "bulk"
-    template = SegmentConfig(models=[model], device="cpu", tta="flips")
-    result = segment_bulk(BulkConfig(images=[str(good / "*.tif")], aux_patterns=["{stem}_aux.tif"],
+    template = SegmentConfig(models=[bulk_model], device="cpu", tta="flips")
+    result = segment_bulk(BulkConfig(images=[str(bulk_scenes / "*.tif")], aux_patterns=["{stem}_aux.tif"],
                                      out_dir=str(out), probabilities=True), template)
     assert result.ok and len(result.scenes) == 3
-    assert_single_runs_equal(good, template, out, tmp_path)
+    assert_single_runs_equal(bulk_scenes, template, out, tmp_path)
 
 
-def assert_single_runs_equal(good: Path, template: SegmentConfig, out: Path, tmp_path: Path) -> None:
-    """Each scene's bulk outputs in ``out`` (class raster, probabilities) equal a single run's of the scene."""
-    for name in SIZES:
-        single = tmp_path / f"single_{name}.tif"
-        segment(template.replace(image=str(good / f"{name}.tif"), aux=[str(good / f"{name}_aux.tif")],
-                                 output=str(single), probabilities=str(tmp_path / f"single_{name}_p.tif")))
-        assert np.array_equal(_pixels(out / f"{name}.tif"), _pixels(single))
-        assert np.array_equal(_pixels(out / f"{name}_probabilities.tif"), _pixels(tmp_path / f"single_{name}_p.tif"))
-
-
-def test_resume_skips_finished_redoes_half_written_and_refuses_other_settings(good, model, tmp_path, capsys):
+def test_resume_skips_finished_redoes_half_written_and_refuses_other_settings(bulk_scenes, bulk_model, tmp_path,
+                                                                              capsys):
     out = tmp_path / "out"
-    args = ["--images", str(good), "--aux-pattern", "{stem}_aux.tif", "--model", model, "--out-dir", str(out)]
+    args = ["--images", str(bulk_scenes), "--aux-pattern", "{stem}_aux.tif", "--model", bulk_model,
+            "--out-dir", str(out)]
     assert _cli(capsys, *args)[0] == 0
     first = {Path(s["image"]).stem: s for s in _summary(out)["scenes"]}
-    stamps = {n: (out / f"{n}.tif").stat().st_mtime_ns for n in SIZES}
+    stamps = {n: (out / f"{n}.tif").stat().st_mtime_ns for n in BULK_SIZES}
 
     # a: killed while publishing (marker still "running", a partial class raster); b: damaged since
     marker_a = out / MARKER_FOLDER / "a.json"
-    marker_a.write_text(json.dumps({"version": 1, "status": "running", "image": str(good / "a.tif")}))
+    marker_a.write_text(json.dumps({"version": 1, "status": "running", "image": str(bulk_scenes / "a.tif")}))
     (out / "a.tif").write_bytes(b"partial")
     with open(out / "b.tif", "ab") as handle:
         handle.write(b"junk")
@@ -217,7 +182,7 @@ def test_resume_skips_finished_redoes_half_written_and_refuses_other_settings(go
     assert second["c"]["tiles"] == first["c"]["tiles"] and second["c"]["pixels"] == 150 * 190
     assert json.loads(marker_a.read_text())["status"] == "done"
     with rasterio.open(out / "a.tif") as ds:
-        assert ds.shape == SIZES["a"]
+        assert ds.shape == BULK_SIZES["a"]
 
     # other settings: the finished outputs are not silently replaced ...
     code, stdout, _ = _cli(capsys, *args, "--tta", "flips")
@@ -231,12 +196,12 @@ def test_resume_skips_finished_redoes_half_written_and_refuses_other_settings(go
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "b.tif").write_bytes(b"mine")
-    code, stdout, _ = _cli(capsys, "--images", str(good / "b.tif"), "--aux-pattern", "{stem}_aux.tif",
-                           "--model", model, "--out-dir", str(foreign))
+    code, stdout, _ = _cli(capsys, "--images", str(bulk_scenes / "b.tif"), "--aux-pattern", "{stem}_aux.tif",
+                           "--model", bulk_model, "--out-dir", str(foreign))
     assert code == 1 and "no bulk run recorded writing it" in stdout and (foreign / "b.tif").read_bytes() == b"mine"
 
 
-def test_cancel_keeps_finished_scenes_and_leaves_no_partial_output(good, model, tmp_path):
+def test_cancel_keeps_finished_scenes_and_leaves_no_partial_output(bulk_scenes, bulk_model, tmp_path):
     out = tmp_path / "out"
 
     stride = 64 - overlap_pixels(64, SegmentConfig().overlap)
@@ -248,8 +213,8 @@ def test_cancel_keeps_finished_scenes_and_leaves_no_partial_output(good, model, 
             return sum(done > first_tiles for done in tiles) >= 3
 
     callback = CancelInSecondScene()
-    result = segment_bulk(BulkConfig(images=[str(good)], aux_patterns=["{stem}_aux.tif"], out_dir=str(out)),
-                          SegmentConfig(models=[model], device="cpu", batch_size=1), callback)
+    result = segment_bulk(BulkConfig(images=[str(bulk_scenes)], aux_patterns=["{stem}_aux.tif"], out_dir=str(out)),
+                          SegmentConfig(models=[bulk_model], device="cpu", batch_size=1), callback)
     assert result.canceled and not result.ok
     statuses = {Path(s.image).stem: s.status for s in result.scenes}
     assert statuses == {"c": "done", "a": "canceled", "b": "canceled"}  # b may have been read ahead: never run
@@ -259,22 +224,22 @@ def test_cancel_keeps_finished_scenes_and_leaves_no_partial_output(good, model, 
     assert not [p for p in out.iterdir() if ".tmp-" in p.name]
 
 
-def test_manifest_csv_and_json(good, model, tmp_path, capsys):
+def test_manifest_csv_and_json(bulk_scenes, bulk_model, tmp_path, capsys):
     manifest = tmp_path / "scenes.csv"
-    manifest.write_text(f"image,aux,output\n{good / 'b.tif'},{good / 'b_aux.tif'},first.tif\n"
-                        f"{good / 'a.tif'},{good / 'a_aux.tif'},\n")
-    assert _cli(capsys, "--manifest", str(manifest), "--model", model, "--out-dir", str(tmp_path / "o1"))[0] == 0
+    manifest.write_text(f"image,aux,output\n{bulk_scenes / 'b.tif'},{bulk_scenes / 'b_aux.tif'},first.tif\n"
+                        f"{bulk_scenes / 'a.tif'},{bulk_scenes / 'a_aux.tif'},\n")
+    assert _cli(capsys, "--manifest", str(manifest), "--model", bulk_model, "--out-dir", str(tmp_path / "o1"))[0] == 0
     assert (tmp_path / "o1" / "first.tif").is_file() and (tmp_path / "o1" / "a.tif").is_file()
     listed = tmp_path / "scenes.json"
-    listed.write_text(json.dumps([{"image": str(good / "b.tif"), "aux": str(good / "b_aux.tif")}]))
-    assert _cli(capsys, "--manifest", str(listed), "--model", model, "--out-dir", str(tmp_path / "o2"))[0] == 0
-    assert np.array_equal(_pixels(tmp_path / "o2" / "b.tif"), _pixels(tmp_path / "o1" / "first.tif"))
+    listed.write_text(json.dumps([{"image": str(bulk_scenes / "b.tif"), "aux": str(bulk_scenes / "b_aux.tif")}]))
+    assert _cli(capsys, "--manifest", str(listed), "--model", bulk_model, "--out-dir", str(tmp_path / "o2"))[0] == 0
+    assert np.array_equal(read_pixels(tmp_path / "o2" / "b.tif"), read_pixels(tmp_path / "o1" / "first.tif"))
 
 
 @pytest.mark.parametrize("case", ["empty folder", "glob matches nothing", "same output name", "manifest column",
                                   "output replaces input", "aux needed", "single flags"])
-def test_bad_input_is_one_clear_error(case, good, model, tmp_path, capsys):
-    args = ["--aux-pattern", "{stem}_aux.tif", "--model", model, "--out-dir", str(tmp_path / "out")]
+def test_bad_input_is_one_clear_error(case, bulk_scenes, bulk_model, tmp_path, capsys):
+    args = ["--aux-pattern", "{stem}_aux.tif", "--model", bulk_model, "--out-dir", str(tmp_path / "out")]
     expect = {"empty folder": "holds no raster files", "glob matches nothing": "matches no file",
               "same output name": "would both write", "manifest column": "has no 'image' column",
               "output replaces input": "would overwrite the images", "aux needed": "needs aux data",
@@ -286,31 +251,31 @@ def test_bad_input_is_one_clear_error(case, good, model, tmp_path, capsys):
         args = ["--images", str(tmp_path / "nothing" / "*.tif"), *args]
     elif case == "same output name":
         (tmp_path / "other").mkdir()
-        shutil.copy(good / "a.tif", tmp_path / "other" / "a.tif")
-        shutil.copy(good / "a_aux.tif", tmp_path / "other" / "a_aux.tif")
-        args = ["--images", str(good / "a.tif"), str(tmp_path / "other" / "a.tif"), *args]
+        shutil.copy(bulk_scenes / "a.tif", tmp_path / "other" / "a.tif")
+        shutil.copy(bulk_scenes / "a_aux.tif", tmp_path / "other" / "a_aux.tif")
+        args = ["--images", str(bulk_scenes / "a.tif"), str(tmp_path / "other" / "a.tif"), *args]
     elif case == "manifest column":
-        (tmp_path / "m.csv").write_text(f"path,aux\n{good / 'a.tif'},{good / 'a_aux.tif'}\n")
-        args = ["--manifest", str(tmp_path / "m.csv"), "--model", model, "--out-dir", str(tmp_path / "out")]
+        (tmp_path / "m.csv").write_text(f"path,aux\n{bulk_scenes / 'a.tif'},{bulk_scenes / 'a_aux.tif'}\n")
+        args = ["--manifest", str(tmp_path / "m.csv"), "--model", bulk_model, "--out-dir", str(tmp_path / "out")]
     elif case == "output replaces input":
         folder = tmp_path / "inplace"
-        shutil.copytree(good, folder)
+        shutil.copytree(bulk_scenes, folder)
         args = ["--images", str(folder / "a.tif"), *args[:-2], "--out-dir", str(folder)]
     elif case == "aux needed":
-        args = ["--images", str(good / "a.tif"), "--model", model, "--out-dir", str(tmp_path / "out")]
+        args = ["--images", str(bulk_scenes / "a.tif"), "--model", bulk_model, "--out-dir", str(tmp_path / "out")]
     else:
-        args = ["--images", str(good / "a.tif"), "--out", str(tmp_path / "x.tif"), *args]
-    before = sorted(p.name for p in good.iterdir())
+        args = ["--images", str(bulk_scenes / "a.tif"), "--out", str(tmp_path / "x.tif"), *args]
+    before = sorted(p.name for p in bulk_scenes.iterdir())
     code, _, err = _cli(capsys, *args)
     assert code == 2 and err.startswith("error: ") and expect in err, err
     assert "Traceback" not in err
-    assert sorted(p.name for p in good.iterdir()) == before
+    assert sorted(p.name for p in bulk_scenes.iterdir()) == before
 
 
-def test_output_folder_inside_the_input_folder_is_not_read_back(good, model, tmp_path, capsys):
+def test_output_folder_inside_the_input_folder_is_not_read_back(bulk_scenes, bulk_model, tmp_path, capsys):
     folder = tmp_path / "data"
-    shutil.copytree(good, folder)
-    args = ["--images", str(folder / "**" / "*.tif"), "--aux-pattern", "{stem}_aux.tif", "--model", model,
+    shutil.copytree(bulk_scenes, folder)
+    args = ["--images", str(folder / "**" / "*.tif"), "--aux-pattern", "{stem}_aux.tif", "--model", bulk_model,
             "--out-dir", str(folder / "out")]
     assert _cli(capsys, *args)[0] == 0
     code, _, err = _cli(capsys, *args)  # the rerun's glob now reaches the outputs
@@ -319,15 +284,15 @@ def test_output_folder_inside_the_input_folder_is_not_read_back(good, model, tmp
     assert {s["status"] for s in _summary(folder / "out")["scenes"]} == {"skipped"}
 
 
-def test_torchrun_two_gloo_ranks_same_outputs_and_one_summary(mixed, model, tmp_path):
+def test_torchrun_two_gloo_ranks_same_outputs_and_one_summary(mixed, bulk_model, tmp_path):
     single = tmp_path / "single"
     segment_bulk(BulkConfig(images=[str(mixed)], aux_patterns=["{stem}_aux.tif"], out_dir=str(single)),
-                 SegmentConfig(models=[model], device="cpu"))
+                 SegmentConfig(models=[bulk_model], device="cpu"))
     out = tmp_path / "ranks"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
-         "-m", "engine", "segment", "--images", str(mixed), "--aux-pattern", "{stem}_aux.tif", "--model", model,
+         "-m", "engine", "segment", "--images", str(mixed), "--aux-pattern", "{stem}_aux.tif", "--model", bulk_model,
          "--out-dir", str(out), "--device", "cpu", "--json"],
         capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
     assert done.returncode != 0  # two scenes failed: rank 0 exits 1 and torchrun says so
@@ -339,8 +304,8 @@ def test_torchrun_two_gloo_ranks_same_outputs_and_one_summary(mixed, model, tmp_
     # greedy by pixels: the largest scene alone on one rank, the rest on the other
     ranks = {Path(s["image"]).stem: s["rank"] for s in summary["scenes"]}
     assert sum(1 for s in summary["scenes"] if s["rank"] == ranks["c"]) == 1
-    for name in SIZES:
-        assert np.array_equal(_pixels(out / f"{name}.tif"), _pixels(single / f"{name}.tif"))
+    for name in BULK_SIZES:
+        assert np.array_equal(read_pixels(out / f"{name}.tif"), read_pixels(single / f"{name}.tif"))
 
 
 def test_bulk_config_checks():
@@ -351,36 +316,39 @@ def test_bulk_config_checks():
 
 
 @pytest.mark.parametrize(("readers", "processes"), [(2, False), (3, False), (2, True), (3, True)])
-def test_several_reader_workers_give_identical_outputs(good, model, tmp_path, readers, processes):
+def test_several_reader_workers_give_identical_outputs(bulk_scenes, bulk_model, tmp_path, readers, processes):
     """Runs of tiles go round-robin to worker threads or processes, each with its own GDAL handles and aux caches;
     batches are assembled in tile order, so the outputs are those of one reader."""
-    cfg = SegmentConfig(image=str(good / "c.tif"), aux=[str(good / "c_aux.tif")], models=[model], device="cpu",
-                        batch_size=3, overlap=0.5)  # 150x190 at 64 px, stride 32: 4 x 5 tiles, batches across rows
+    cfg = SegmentConfig(image=str(bulk_scenes / "c.tif"), aux=[str(bulk_scenes / "c_aux.tif")], models=[bulk_model],
+                        device="cpu", batch_size=3,
+                        overlap=0.5)  # 150x190 at 64 px, stride 32: 4 x 5 tiles, batches across rows
     one = segment(cfg.replace(output=str(tmp_path / "one.tif"), probabilities=str(tmp_path / "one_p.tif"),
                               readers=1))
     many = segment(cfg.replace(output=str(tmp_path / "many.tif"), probabilities=str(tmp_path / "many_p.tif"),
                                readers=readers, reader_processes=processes))
     assert one.tiles == many.tiles == 20
-    assert np.array_equal(_pixels(tmp_path / "one.tif"), _pixels(tmp_path / "many.tif"))
-    assert np.array_equal(_pixels(tmp_path / "one_p.tif"), _pixels(tmp_path / "many_p.tif"), equal_nan=True)
+    assert np.array_equal(read_pixels(tmp_path / "one.tif"), read_pixels(tmp_path / "many.tif"))
+    assert np.array_equal(read_pixels(tmp_path / "one_p.tif"), read_pixels(tmp_path / "many_p.tif"), equal_nan=True)
     assert many.timings["read"] > 0
 
 
 @pytest.mark.parametrize("processes", [False, True])
-def test_cancel_with_several_reader_workers_leaves_nothing(good, model, tmp_path, processes):
+def test_cancel_with_several_reader_workers_leaves_nothing(bulk_scenes, bulk_model, tmp_path, processes):
     from engine.errors import CanceledError
 
     out = tmp_path / "out"
     out.mkdir()
-    cfg = SegmentConfig(image=str(good / "c.tif"), aux=[str(good / "c_aux.tif")], models=[model], device="cpu",
-                        batch_size=1, overlap=0.5, readers=2, reader_processes=processes, output=str(out / "x.tif"))
+    cfg = SegmentConfig(image=str(bulk_scenes / "c.tif"), aux=[str(bulk_scenes / "c_aux.tif")], models=[bulk_model],
+                        device="cpu", batch_size=1, overlap=0.5, readers=2, reader_processes=processes,
+                        output=str(out / "x.tif"))
     with pytest.raises(CanceledError):
         segment(cfg, RecordingCallback(cancel_after=4))
     assert list(out.iterdir()) == []
     # the reader processes were stopped mid-scene and wound down: the next scene uses them and gets every tile
     again = segment(cfg.replace(output=str(tmp_path / "again.tif")))
     segment(cfg.replace(output=str(tmp_path / "single.tif"), readers=1))
-    assert again.tiles == 20 and np.array_equal(_pixels(tmp_path / "again.tif"), _pixels(tmp_path / "single.tif"))
+    assert again.tiles == 20
+    assert np.array_equal(read_pixels(tmp_path / "again.tif"), read_pixels(tmp_path / "single.tif"))
 
 
 def test_reader_workers_keep_their_columns_and_even_shares():
@@ -402,15 +370,15 @@ def test_reader_workers_keep_their_columns_and_even_shares():
 
 
 @pytest.mark.parametrize("processes", [False, True])
-def test_a_reader_worker_error_reaches_the_caller(good, model, tmp_path, processes):
+def test_a_reader_worker_error_reaches_the_caller(bulk_scenes, bulk_model, tmp_path, processes):
     """A file that breaks after planning (truncated): the worker's clear DataError is raised in the caller."""
     from engine.callbacks import QuietCallback
     from engine.errors import DataError
     from engine.segment import TileReader, plan_segmentation
 
     image = tmp_path / "c.tif"
-    shutil.copy(good / "c.tif", image)
-    plan = plan_segmentation(SegmentConfig(image=str(image), aux=[str(good / "c_aux.tif")], models=[model],
+    shutil.copy(bulk_scenes / "c.tif", image)
+    plan = plan_segmentation(SegmentConfig(image=str(image), aux=[str(bulk_scenes / "c_aux.tif")], models=[bulk_model],
                                            device="cpu", overlap=0.5, output=str(tmp_path / "x.tif")),
                              QuietCallback())
     plan.reader.close()
@@ -424,15 +392,15 @@ def test_a_reader_worker_error_reaches_the_caller(good, model, tmp_path, process
         reader.close()
 
 
-def test_a_dead_reader_process_is_a_clear_error_and_the_pool_restarts(good, model, tmp_path):
+def test_a_dead_reader_process_is_a_clear_error_and_the_pool_restarts(bulk_scenes, bulk_model, tmp_path):
     import signal
 
     from engine.callbacks import QuietCallback
     from engine.segment import TileReader, plan_segmentation
     from engine.segment.reader_pool import shared_pool
 
-    cfg = SegmentConfig(image=str(good / "c.tif"), aux=[str(good / "c_aux.tif")], models=[model], device="cpu",
-                        overlap=0.5, readers=2, reader_processes=True, output=str(tmp_path / "x.tif"))
+    cfg = SegmentConfig(image=str(bulk_scenes / "c.tif"), aux=[str(bulk_scenes / "c_aux.tif")], models=[bulk_model],
+                        device="cpu", overlap=0.5, readers=2, reader_processes=True, output=str(tmp_path / "x.tif"))
     plan = plan_segmentation(cfg, QuietCallback())
     reader = TileReader(plan, 1, 1, readers=2, processes=True).start()
     try:
@@ -448,14 +416,15 @@ def test_a_dead_reader_process_is_a_clear_error_and_the_pool_restarts(good, mode
     assert segment(cfg).tiles == 20 and shared_pool(2) is not pool  # the next run starts a fresh pool
 
 
-def test_too_little_shared_memory_is_a_clear_error_before_any_worker_writes(good, model, tmp_path, monkeypatch):
+def test_too_little_shared_memory_is_a_clear_error_before_any_worker_writes(bulk_scenes, bulk_model, tmp_path,
+                                                                            monkeypatch):
     """Docker's default /dev/shm is 64 MB: the workers would die of SIGBUS; the run says what to do instead."""
     from engine.runtime.resources import ResourceError
     from engine.segment import reader_pool
 
     monkeypatch.setattr(reader_pool, "shared_memory_free", lambda: 1024)
-    cfg = SegmentConfig(image=str(good / "c.tif"), aux=[str(good / "c_aux.tif")], models=[model], device="cpu",
-                        overlap=0.5, readers=2, reader_processes=True, output=str(tmp_path / "x.tif"))
+    cfg = SegmentConfig(image=str(bulk_scenes / "c.tif"), aux=[str(bulk_scenes / "c_aux.tif")], models=[bulk_model],
+                        device="cpu", overlap=0.5, readers=2, reader_processes=True, output=str(tmp_path / "x.tif"))
     with pytest.raises(ResourceError, match=r"shared memory.*reader_processes.*shm-size") as raised:
         segment(cfg)
     assert "leave out --reader-processes" in raised.value.render(flag_name)  # as the command line says it
@@ -465,7 +434,7 @@ def test_too_little_shared_memory_is_a_clear_error_before_any_worker_writes(good
     assert reader_pool.shared_memory_free() is None or reader_pool.shared_memory_free() > 0
 
 
-def test_reader_threads_pass_on_no_warning_from_rasterio_internals(good, model, tmp_path):
+def test_reader_threads_pass_on_no_warning_from_rasterio_internals(bulk_scenes, bulk_model, tmp_path):
     """rasterio hides a NotGeoreferencedWarning about its in-memory warp (and AOI rasterize) datasets with
     catch_warnings(), which races between threads: about one per run leaked to the user (CI, qgis_process) until
     the reader set one filter before starting its threads. The race shows in most runs, not all, so the filter is
@@ -480,8 +449,8 @@ def test_reader_threads_pass_on_no_warning_from_rasterio_internals(good, model, 
     from engine.segment import TileReader, plan_segmentation
 
     def plan() -> object:
-        return plan_segmentation(SegmentConfig(image=str(good / "c.tif"), aux=[str(good / "c_aux.tif")],
-                                               models=[model], device="cpu", overlap=0.5,
+        return plan_segmentation(SegmentConfig(image=str(bulk_scenes / "c.tif"), aux=[str(bulk_scenes / "c_aux.tif")],
+                                               models=[bulk_model], device="cpu", overlap=0.5,
                                                output=str(tmp_path / "x.tif")), QuietCallback())
 
     text = "Dataset has no geotransform, gcps, or rpcs. The identity matrix will be returned."
@@ -505,7 +474,7 @@ def test_reader_threads_pass_on_no_warning_from_rasterio_internals(good, model, 
     assert [str(w.message) for w in caught[1:] if "geotransform" in str(w.message)] == []
 
 
-def test_a_tile_larger_than_its_slot_still_arrives_whole(good, model, tmp_path):
+def test_a_tile_larger_than_its_slot_still_arrives_whole(bulk_scenes, bulk_model, tmp_path):
     """The worker loop (run here, in this process): a tile that does not fit its shared-memory slot goes through
     the result queue instead; packed or not, the main side gets the arrays ``prepare_tile`` made."""
     import multiprocessing
@@ -518,8 +487,9 @@ def test_a_tile_larger_than_its_slot_still_arrives_whole(good, model, tmp_path):
     from engine.segment.prepare import prepare_tile
     from engine.segment.reader_pool import ReadJob, _unpack, _worker_main, slot_bytes
 
-    plan = plan_segmentation(SegmentConfig(image=str(good / "c.tif"), aux=[str(good / "c_aux.tif")], models=[model],
-                                           device="cpu", overlap=0.5, output=str(tmp_path / "x.tif")),
+    plan = plan_segmentation(SegmentConfig(image=str(bulk_scenes / "c.tif"), aux=[str(bulk_scenes / "c_aux.tif")],
+                                           models=[bulk_model], device="cpu", overlap=0.5,
+                                           output=str(tmp_path / "x.tif")),
                              QuietCallback())
     stats = TileReader(plan, 2, 2).stats
     tiles = list(plan.grid)[:3]
@@ -549,13 +519,13 @@ def test_a_tile_larger_than_its_slot_still_arrives_whole(good, model, tmp_path):
         plan.reader.close()
 
 
-def test_reader_processes_start_from_a_script_without_a_main_guard(good, model, tmp_path):
+def test_reader_processes_start_from_a_script_without_a_main_guard(bulk_scenes, bulk_model, tmp_path):
     """The workers do not re-import ``__main__``: a plain script works (multiprocessing's spawn would rerun it)."""
     script = tmp_path / "plain.py"
     script.write_text(
         "from engine.config import SegmentConfig\nfrom engine.segment import segment\n"
-        f"r = segment(SegmentConfig(image={str(good / 'c.tif')!r}, aux=[{str(good / 'c_aux.tif')!r}], "
-        f"models=[{model!r}], device='cpu', overlap=0.5, readers=2, reader_processes=True, "
+        f"r = segment(SegmentConfig(image={str(bulk_scenes / 'c.tif')!r}, aux=[{str(bulk_scenes / 'c_aux.tif')!r}], "
+        f"models=[{bulk_model!r}], device='cpu', overlap=0.5, readers=2, reader_processes=True, "
         f"output={str(tmp_path / 'x.tif')!r}))\nprint('tiles', r.tiles)\n")
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"))

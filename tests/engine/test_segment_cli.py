@@ -6,7 +6,7 @@ import json
 
 from engine.cli.main import main
 from engine.data import synthetic
-from tests.engine.test_segment import make_bundle
+from tests.helpers import make_bundle
 
 
 def test_segment_and_evaluate_commands(tmp_path, capsys):

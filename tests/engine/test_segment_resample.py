@@ -22,7 +22,7 @@ from engine.data import synthetic
 from engine.errors import CanceledError, ConfigError
 from engine.segment import segment
 from engine.segment.tiling import tile_count
-from tests.engine.test_segment import NAMES, make_bundle
+from tests.helpers import NAMES, make_bundle
 
 gdal.UseExceptions()
 

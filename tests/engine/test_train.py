@@ -17,49 +17,16 @@ import torch
 
 from engine.callbacks import RecordingCallback
 from engine.config import DataConfig, TrainConfig
-from engine.data.normalize import BandStatistics
 from engine.errors import CanceledError, ConfigError
 from engine.export.bundle import load_bundle, read_metadata
-from engine.export.schema import DataMetadata
 from engine.models import ModelConfig, build_model_from_config
 from engine.training.checkpoint import config_differences, load_checkpoint
 from engine.training.metrics import selection_score
 from engine.training.optim import LRSchedule, build_optimizer, decide_precision
 from engine.training.trainer import train
+from tests.helpers import AUX, TILE, aux_tile_datasets
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
-
-TILE = 64
-AUX = 8
-
-
-class AuxTiles(torch.utils.data.Dataset):
-    """Random tiles whose class is 1 where the (upsampled) first aux channel is > 0."""
-
-    def __init__(self, n: int, seed: int):
-        self.n, self.seed, self.epoch = n, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> dict:
-        g = torch.Generator().manual_seed(self.seed * 100_000 + self.epoch * 1000 + i)
-        aux = torch.randn(AUX, TILE // 8, TILE // 8, generator=g)
-        up = torch.nn.functional.interpolate(aux[None, :1], size=(TILE, TILE), mode="bilinear", align_corners=False)
-        labels = (up[0, 0] > 0).long()
-        labels[:2] = 255  # some ignored pixels
-        return {"vision": torch.randn(4, TILE, TILE, generator=g), "aux": aux, "labels": labels}
-
-
-class Summary:
-    def to_bundle_metadata(self) -> DataMetadata:
-        return DataMetadata(vision_bands=4, vision_stats=BandStatistics("meanstd", [0.0] * 4, [1.0] * 4),
-                            aux_channels=AUX, aux_ratio=8, class_names=["background", "field"],
-                            class_colors=["#000000", "#00ff00"], tile_size=TILE)
-
 
 def _configs(tmp_path: Path, **train_settings) -> tuple[ModelConfig, DataConfig, TrainConfig]:
     model_cfg = ModelConfig(preset="tiny", vision_channels=4, aux_channels=AUX, num_classes=1, aux_ratio=8)
@@ -68,10 +35,6 @@ def _configs(tmp_path: Path, **train_settings) -> tuple[ModelConfig, DataConfig,
     settings.update(train_settings)
     return model_cfg, DataConfig(tile_size=TILE, class_names=["background", "field"],
                                  class_colors=["#000000", "#00ff00"]), TrainConfig(**settings)
-
-
-def _datasets(n_train: int = 16, n_val: int = 8):
-    return AuxTiles(n_train, seed=1), AuxTiles(n_val, seed=2), Summary()
 
 
 def _model(model_cfg: ModelConfig):
@@ -179,7 +142,7 @@ def test_warmup_freezes_encoders_and_trains_head(tmp_path):
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     groups = {name: {id(p) for p in params} for name, params in model.param_groups().items()}
     names = {id(p): n for n, p in model.named_parameters()}
-    train(model_cfg, data_cfg, train_cfg, RecordingCallback(), model=model, datasets=_datasets(8, 4))
+    train(model_cfg, data_cfg, train_cfg, RecordingCallback(), model=model, datasets=aux_tile_datasets(8, 4))
     changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
     encoder_names = {names[i] for key in ("vision_encoder", "aux_encoder") for i in groups[key]}
     head_names = {names[i] for key in ("fusion", "decoder") for i in groups[key]}
@@ -193,7 +156,7 @@ def test_train_learns_and_writes_outputs(tmp_path):
     model_cfg, data_cfg, train_cfg = _configs(tmp_path, epochs=5, warmup_epochs=1, early_stop_patience=None)
     callback = RecordingCallback()
     model = _model(model_cfg)
-    result = train(model_cfg, data_cfg, train_cfg, callback, model=model, datasets=_datasets(32, 8))
+    result = train(model_cfg, data_cfg, train_cfg, callback, model=model, datasets=aux_tile_datasets(32, 8))
     assert Path(result.bundle).is_file() and not Path(result.bundle + ".partial").exists()
     assert [e["epoch"] for e in result.history] == [1, 2, 3, 4, 5, 6]
     assert [e["stage"] for e in result.history] == ["frozen"] + ["full"] * 5
@@ -229,7 +192,8 @@ def test_train_learns_and_writes_outputs(tmp_path):
 def test_cancel_then_resume_continues_like_an_uninterrupted_run(tmp_path):
     # Uninterrupted reference run: 1 frozen + 2 full epochs of 4 steps.
     model_cfg, data_cfg, cfg_a = _configs(tmp_path / "a", epochs=2, warmup_epochs=1, early_stop_patience=None)
-    ref = train(model_cfg, data_cfg, cfg_a, RecordingCallback(), model=_model(model_cfg), datasets=_datasets(16, 4))
+    ref = train(model_cfg, data_cfg, cfg_a, RecordingCallback(), model=_model(model_cfg),
+                datasets=aux_tile_datasets(16, 4))
 
     _, _, cfg_b = _configs(tmp_path / "b", epochs=2, warmup_epochs=1, early_stop_patience=None)
     out = Path(cfg_b.output)
@@ -238,14 +202,14 @@ def test_cancel_then_resume_continues_like_an_uninterrupted_run(tmp_path):
     with pytest.raises(CanceledError, match="checkpoint"):
         # 4 train steps + 1 validation batch in epoch 1, then 2 steps into epoch 2
         train(model_cfg, data_cfg, cfg_b, RecordingCallback(cancel_after=7), model=_model(model_cfg),
-              datasets=_datasets(16, 4))
+              datasets=aux_tile_datasets(16, 4))
     assert out.read_bytes() == b"previous bundle"
     ckpt = load_checkpoint(str(out) + ".ckpt")
     assert ckpt["epoch"] == 1 and not ckpt["finished"] and [e["epoch"] for e in ckpt["history"]] == [1]
 
     callback = RecordingCallback()
     resumed = train(model_cfg, data_cfg, cfg_b.replace(resume=True), callback, model=_model(model_cfg),
-                    datasets=_datasets(16, 4))
+                    datasets=aux_tile_datasets(16, 4))
     assert resumed.epochs_run == 2 and [e["epoch"] for e in resumed.history] == [1, 2, 3]
     assert any("Resuming" in m for m in callback.messages("info"))
     assert [m[0] for m in callback.messages("metrics")] == [2, 3]
@@ -261,13 +225,13 @@ def test_cancel_then_resume_continues_like_an_uninterrupted_run(tmp_path):
 
 def test_resume_refuses_other_settings(tmp_path):
     model_cfg, data_cfg, train_cfg = _configs(tmp_path, epochs=0, warmup_epochs=1)
-    train(model_cfg, data_cfg, train_cfg, model=_model(model_cfg), datasets=_datasets(4, 4))
+    train(model_cfg, data_cfg, train_cfg, model=_model(model_cfg), datasets=aux_tile_datasets(4, 4))
     other = train_cfg.replace(resume=True, learning_rate=1e-2)
     with pytest.raises(ConfigError, match=r"train\.learning_rate: checkpoint 0\.003, now 0\.01"):
-        train(model_cfg, data_cfg, other, model=_model(model_cfg), datasets=_datasets(4, 4))
+        train(model_cfg, data_cfg, other, model=_model(model_cfg), datasets=aux_tile_datasets(4, 4))
     with pytest.raises(ConfigError, match="no checkpoint"):
         train(model_cfg, data_cfg, train_cfg.replace(resume=True, output=str(tmp_path / "x.dsmodel")),
-              model=_model(model_cfg), datasets=_datasets(4, 4))
+              model=_model(model_cfg), datasets=aux_tile_datasets(4, 4))
 
 
 @pytest.mark.parametrize("metric", ["iou", "loss"])
@@ -276,7 +240,7 @@ def test_early_stop_and_accumulation(tmp_path, metric):
     model_cfg, data_cfg, train_cfg = _configs(tmp_path, epochs=6, warmup_epochs=0, learning_rate=1e-12,
                                               min_learning_rate=0, early_stop_patience=2, grad_accumulation=3,
                                               early_stop_metric=metric)
-    result = train(model_cfg, data_cfg, train_cfg, model=_model(model_cfg), datasets=_datasets(16, 4))
+    result = train(model_cfg, data_cfg, train_cfg, model=_model(model_cfg), datasets=aux_tile_datasets(16, 4))
     assert result.stopped_early and [e["epoch"] for e in result.history] == [1, 2, 3]
     assert result.best_epoch == 1
     ckpt = load_checkpoint(result.checkpoint)
@@ -287,13 +251,13 @@ def test_early_stop_and_accumulation(tmp_path, metric):
 
 def test_a_finished_training_goes_on_when_its_epochs_are_raised(tmp_path):
     model_cfg, data_cfg, cfg = _configs(tmp_path, epochs=1, warmup_epochs=1, early_stop_patience=None)
-    first = train(model_cfg, data_cfg, cfg, model=_model(model_cfg), datasets=_datasets(8, 4))
+    first = train(model_cfg, data_cfg, cfg, model=_model(model_cfg), datasets=aux_tile_datasets(8, 4))
     assert [e["epoch"] for e in first.history] == [1, 2]
     assert Path(first.report).read_text().count("<tr><td>") == 2
 
     callback = RecordingCallback()
     more = train(model_cfg, data_cfg, cfg.replace(epochs=2, resume=True), callback, model=_model(model_cfg),
-                 datasets=_datasets(8, 4))
+                 datasets=aux_tile_datasets(8, 4))
     assert more.epochs_run == 1 and [e["epoch"] for e in more.history] == [1, 2, 3]
     assert any("going on to epoch 3" in m for m in callback.messages("info"))
     ckpt = load_checkpoint(more.checkpoint)
@@ -303,7 +267,7 @@ def test_a_finished_training_goes_on_when_its_epochs_are_raised(tmp_path):
 
     callback = RecordingCallback()
     again = train(model_cfg, data_cfg, cfg.replace(epochs=2, resume=True), callback, model=_model(model_cfg),
-                  datasets=_datasets(8, 4))
+                  datasets=aux_tile_datasets(8, 4))
     assert again.epochs_run == 0 and len(again.history) == 3
     assert any("raise epochs to go on" in m for m in callback.messages("info"))
     assert not any(m.startswith("Training ") for m in callback.messages("info"))  # no "epochs 4..3" line
@@ -312,16 +276,16 @@ def test_a_finished_training_goes_on_when_its_epochs_are_raised(tmp_path):
 def test_an_early_stopped_training_goes_on_only_with_more_patience(tmp_path):
     model_cfg, data_cfg, cfg = _configs(tmp_path, epochs=6, warmup_epochs=0, learning_rate=1e-12,
                                         min_learning_rate=0, early_stop_patience=2)
-    stopped = train(model_cfg, data_cfg, cfg, model=_model(model_cfg), datasets=_datasets(8, 4))
+    stopped = train(model_cfg, data_cfg, cfg, model=_model(model_cfg), datasets=aux_tile_datasets(8, 4))
     assert stopped.stopped_early and len(stopped.history) == 3
 
     callback = RecordingCallback()
     same = train(model_cfg, data_cfg, cfg.replace(epochs=8, resume=True), callback, model=_model(model_cfg),
-                 datasets=_datasets(8, 4))
+                 datasets=aux_tile_datasets(8, 4))
     assert same.epochs_run == 0 and any("raise early_stop_patience" in m for m in callback.messages("info"))
 
     more = train(model_cfg, data_cfg, cfg.replace(epochs=8, early_stop_patience=4, resume=True),
-                 model=_model(model_cfg), datasets=_datasets(8, 4))
+                 model=_model(model_cfg), datasets=aux_tile_datasets(8, 4))
     assert more.stopped_early and [e["epoch"] for e in more.history] == [1, 2, 3, 4, 5]  # 4 epochs without gain
     assert more.best_epoch == 1 and Path(more.bundle).is_file()
 

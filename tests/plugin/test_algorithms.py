@@ -15,38 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import RecordingFeedback
+
 pytestmark = pytest.mark.qgis
 
 REPO = Path(__file__).resolve().parents[2]
 #: Tiny training settings shared by every run here (numbers as strings, enums by name, as scripts pass them).
 TINY = {"PRESET": "tiny", "EPOCHS": "1", "WARMUP_EPOCHS": "1", "BATCH_SIZE": "8", "LEARNING_RATE": "0.003",
         "TILE_SIZE": "64", "DEVICE": "cpu", "TILES_PER_EPOCH": "32", "SEED": "0", "LABEL_MAPPING": "90=1"}
-
-
-class RecordingFeedback:
-    """Factory for a QgsProcessingFeedback that records progress values and can cancel on a condition."""
-
-    @staticmethod
-    def make(cancel_when=None):
-        from qgis.core import QgsProcessingFeedback
-
-        class _Feedback(QgsProcessingFeedback):
-            def __init__(self):
-                super().__init__()
-                self.progress_values: list[float] = []
-                self.infos: list[str] = []
-                self.progressChanged.connect(self._on_progress)
-
-            def _on_progress(self, value):
-                self.progress_values.append(value)
-                if cancel_when is not None and cancel_when(self):
-                    self.cancel()
-
-            def pushInfo(self, info):  # noqa: N802 - QGIS API
-                self.infos.append(info)
-                super().pushInfo(info)
-
-        return _Feedback()
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.test_segment import make_bundle
-from tests.engine.test_segment_bulk import SIZES, _write_scenes
+from tests.helpers import BULK_SIZES, make_bundle, write_bulk_scenes
 
 pytestmark = pytest.mark.qgis
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
-    folder = _write_scenes(tmp_path_factory.mktemp("bulk_plugin") / "scenes")
+    folder = write_bulk_scenes(tmp_path_factory.mktemp("bulk_plugin") / "scenes")
     (folder / "broken.tif").write_bytes(b"II*\x00" + b"not a tiff" * 20)
     (folder / "broken_aux.tif").write_bytes(b"II*\x00" + b"not a tiff" * 20)
     return folder
@@ -82,7 +81,7 @@ def test_folder_run_loads_styled_layers_and_reports_failures(plugin, folder, mod
     assert "broken.tif" in html and "could not be read as a raster" in html
     summary = json.loads(Path(results["SUMMARY"]).read_text())
     assert summary["settings"]["tta"] == "flips" and (out / "mosaic.vrt").is_file()
-    for name in SIZES:
+    for name in BULK_SIZES:
         layers = QgsProject.instance().mapLayersByName(f"{name} classes")  # not the image's own name
         assert len(layers) == 1 and layers[0].renderer().type() == "paletted"
         assert layers[0].source() == str(out / f"{name}.tif")
@@ -105,7 +104,7 @@ def test_cancel_keeps_finished_scenes(plugin, folder, model, tmp_path):
     out = tmp_path / "out"
     images = folder.parent / "two"
     images.mkdir(exist_ok=True)
-    for name in SIZES:
+    for name in BULK_SIZES:
         for suffix in ("", "_aux"):
             shutil.copy(folder / f"{name}{suffix}.tif", images / f"{name}{suffix}.tif")
     shutil.copy(folder / "broken.tif", images / "broken.tif")
@@ -149,4 +148,4 @@ def test_qgis_process_runs_it_headless(qgis_process, deploy_plugin, venv_site_pa
     results = done["results"]
     assert (results["DONE"], results["FAILED"]) == (3, 1)
     assert json.loads((out / "summary.json").read_text())["counts"]["done"] == 3
-    assert all((out / f"{name}_probabilities.tif").is_file() for name in SIZES)
+    assert all((out / f"{name}_probabilities.tif").is_file() for name in BULK_SIZES)

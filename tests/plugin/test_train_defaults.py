@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.plugin.test_algorithms import RecordingFeedback
+from tests.helpers import RecordingFeedback
 
 pytestmark = pytest.mark.qgis
 

@@ -1,0 +1,176 @@
+"""Helpers the test modules share (model bundles, bulk scene folders, in-memory training tiles, pretrained
+checkpoints): test modules and the conftest fixtures import them from here, never from one another.
+
+Nothing here imports qgis: the engine tests import it with qgis blocked.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import torch
+
+from engine.config import SegmentConfig
+from engine.data import synthetic
+from engine.data.normalize import BandStatistics
+from engine.export.bundle import save_bundle
+from engine.export.schema import DataMetadata
+from engine.models import build_model
+from engine.segment import segment
+
+# ------------------------------------------------------------------------------------------------- bundles
+NAMES = ["background", "building"]
+COLORS = ["#000000", "#ff0000"]
+
+
+def make_bundle(path: Path, *, vision_bands: int = 4, aux_channels: int = 0, num_classes: int = 1,
+                tile: int = 64, seed: int = 0, class_names: list[str] | None = None,
+                class_colors: list[str] | None = None, vision_high: float = 4000.0, gsd: float = 1.0,
+                aux_stats: dict | None = None) -> str:
+    """A bundle with random (seeded) weights of the tiny dualstream model."""
+    torch.manual_seed(seed)
+    model = build_model("dualstream", preset="tiny", vision_channels=vision_bands, aux_channels=aux_channels,
+                        num_classes=num_classes, aux_ratio=8, dropout=0.0, drop_path=0.0)
+    if class_names is None:
+        class_names = NAMES if num_classes == 1 else [f"class {i}" for i in range(num_classes)]
+    if class_colors is None and len(class_names) == 2:
+        class_colors = COLORS
+    elif class_colors is None:
+        class_colors = ["#%02x%02x%02x" % (40 * i % 256, 90 * i % 256, 150 * i % 256) for i in range(len(class_names))]
+    data = {
+        "vision_bands": vision_bands,
+        "vision_stats": {"method": "percentile", "low": [0.0] * vision_bands, "high": [vision_high] * vision_bands},
+        "aux_channels": aux_channels,
+        "aux_stats": aux_stats or ({"method": "meanstd", "low": [0.0] * aux_channels, "high": [1.0] * aux_channels}
+                                   if aux_channels else None),
+        "aux_bands_per_file": None,
+        "aux_ratio": 8,
+        "aux_prefixes": [],
+        "class_names": class_names,
+        "class_colors": class_colors,
+        "tile_size": tile,
+        "gsd": [gsd, gsd],
+        "num_classes": num_classes,
+    }
+    return save_bundle(path, model, {"model": model.config.to_dict(), "data": data})
+
+
+# --------------------------------------------------------------------------------------- bulk scene folders
+BULK_SIZES = {"a": (96, 128), "b": (64, 64), "c": (150, 190)}  # (height, width): c is the largest, b the smallest
+
+
+def write_bulk_scenes(folder: Path) -> Path:
+    """``folder`` with the scenes of BULK_SIZES: ``<name>.tif`` and its 6-band ``<name>_aux.tif``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (name, size) in enumerate(BULK_SIZES.items()):
+        scene = synthetic.make_scene(folder.parent / f".gen_{folder.name}_{name}", name, size=size, seed=i,
+                                     aux_channels=6)
+        shutil.copy(scene["image"], folder / f"{name}.tif")
+        shutil.copy(scene["aux"][0], folder / f"{name}_aux.tif")
+    return folder
+
+
+def read_pixels(path: Path) -> np.ndarray:
+    with rasterio.open(path) as ds:
+        return ds.read()
+
+
+def assert_single_runs_equal(scenes: Path, template: SegmentConfig, out: Path, tmp_path: Path) -> None:
+    """Each scene's bulk outputs in ``out`` (class raster, probabilities) equal a single run's of the scene."""
+    for name in BULK_SIZES:
+        single = tmp_path / f"single_{name}.tif"
+        segment(template.replace(image=str(scenes / f"{name}.tif"), aux=[str(scenes / f"{name}_aux.tif")],
+                                 output=str(single), probabilities=str(tmp_path / f"single_{name}_p.tif")))
+        assert np.array_equal(read_pixels(out / f"{name}.tif"), read_pixels(single))
+        assert np.array_equal(read_pixels(out / f"{name}_probabilities.tif"),
+                              read_pixels(tmp_path / f"single_{name}_p.tif"))
+
+
+# ------------------------------------------------------------------------------ in-memory training tiles
+TILE = 64
+AUX = 8
+
+
+class AuxTiles(torch.utils.data.Dataset):
+    """Random tiles whose class is 1 where the (upsampled) first aux channel is > 0."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        g = torch.Generator().manual_seed(self.seed * 100_000 + self.epoch * 1000 + i)
+        aux = torch.randn(AUX, TILE // 8, TILE // 8, generator=g)
+        up = torch.nn.functional.interpolate(aux[None, :1], size=(TILE, TILE), mode="bilinear", align_corners=False)
+        labels = (up[0, 0] > 0).long()
+        labels[:2] = 255  # some ignored pixels
+        return {"vision": torch.randn(4, TILE, TILE, generator=g), "aux": aux, "labels": labels}
+
+
+class AuxTilesSummary:
+    """The data summary of AuxTiles (what build_datasets would have said about them)."""
+
+    def to_bundle_metadata(self) -> DataMetadata:
+        return DataMetadata(vision_bands=4, vision_stats=BandStatistics("meanstd", [0.0] * 4, [1.0] * 4),
+                            aux_channels=AUX, aux_ratio=8, class_names=["background", "field"],
+                            class_colors=["#000000", "#00ff00"], tile_size=TILE)
+
+
+def aux_tile_datasets(n_train: int = 16, n_val: int = 8) -> tuple[AuxTiles, AuxTiles, AuxTilesSummary]:
+    """(train, validation, summary) as ``train(datasets=...)`` takes them."""
+    return AuxTiles(n_train, seed=1), AuxTiles(n_val, seed=2), AuxTilesSummary()
+
+
+# ---------------------------------------------------------------------------------- pretrained checkpoints
+TINY_SIZES = dict(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_attention_heads=[1, 1, 2, 4])
+
+
+def save_segformer_checkpoint(folder: Path, cls_name: str = "SegformerModel", **sizes) -> torch.nn.Module:
+    """A seeded tiny SegFormer written with save_pretrained into ``folder``; returns its encoder."""
+    import transformers
+
+    torch.manual_seed(3)
+    config = transformers.SegformerConfig(num_channels=3, decoder_hidden_size=32, num_labels=2,
+                                          **(sizes or TINY_SIZES))
+    model = getattr(transformers, cls_name)(config)
+    model.save_pretrained(folder)
+    return model.segformer if cls_name == "SegformerForSemanticSegmentation" else model
+
+
+def state_copy(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+# ------------------------------------------------------------------------------------- Processing feedback
+class RecordingFeedback:
+    """Factory for a QgsProcessingFeedback that records progress values and can cancel on a condition."""
+
+    @staticmethod
+    def make(cancel_when=None):
+        from qgis.core import QgsProcessingFeedback
+
+        class _Feedback(QgsProcessingFeedback):
+            def __init__(self):
+                super().__init__()
+                self.progress_values: list[float] = []
+                self.infos: list[str] = []
+                self.progressChanged.connect(self._on_progress)
+
+            def _on_progress(self, value):
+                self.progress_values.append(value)
+                if cancel_when is not None and cancel_when(self):
+                    self.cancel()
+
+            def pushInfo(self, info):  # noqa: N802 - QGIS API
+                self.infos.append(info)
+                super().pushInfo(info)
+
+        return _Feedback()
