@@ -18,7 +18,8 @@ from typing import Any
 
 from ..config import BULK, EvaluateConfig, SegmentConfig, load_config_file
 from ..errors import ConfigError
-from ..io.safety import check_outputs, segment_files
+from ..io.safety import check_outputs
+from ..segment.files import segment_files
 from .bulk import is_bulk, run_bulk
 from .main import Command
 from .options import OptionGroups, add_settings, given_settings

@@ -24,9 +24,9 @@ The same call refuses, before any work:
   where :class:`Files` says ``folder=True``).
 
 The front ends (CLI flags, QGIS destination parameters) call the same functions, so each destination is
-checked the same way wherever it comes from. The helpers :func:`raster_sidecars`, :func:`train_files`,
-:func:`segment_files` and :func:`evaluate_files` list what each command reads and writes, so the entry points
-stay one line.
+checked the same way wherever it comes from. The helpers :func:`raster_sidecars`, :func:`train_files` and
+:func:`evaluate_files` (and :func:`engine.segment.files.segment_files`, from the list of a scene's outputs) list
+what each command reads and writes, so the entry points stay one line.
 """
 
 from __future__ import annotations
@@ -264,22 +264,6 @@ def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str
         # the checkpoint is rewritten by a resumed run on purpose; it is an output, never an input here
         f"training checkpoint ({setting('train.output')} + .ckpt)": str(checkpoint_path(output)),
         f"training report (beside {setting('train.output')})": list(report_paths(output).values()),
-    }
-    return inputs, outputs
-
-
-def segment_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths | Files]]:
-    """What ``segment`` reads (image, aux, bundles, AOI) and writes (classes + style, probabilities, polygons)."""
-    inputs: dict[str, Paths | Files] = {
-        f"image ({setting('segment.image')})": Files(cfg.image, give=RASTER_GIVE),
-        f"aux raster ({setting('segment.aux')})": Files(cfg.aux, give=RASTER_GIVE),
-        f"model bundle ({setting('segment.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
-        f"AOI ({setting('segment.aoi')})": Files(cfg.aoi, give="a polygon layer file")}
-    outputs: dict[str, Paths | Files] = {
-        f"class raster ({setting('segment.output')})": Files(raster_sidecars(cfg.output, qml=True), "geotiff"),
-        f"probability raster ({setting('segment.probabilities')})": Files(raster_sidecars(cfg.probabilities),
-                                                                          "geotiff"),
-        f"polygons ({setting('segment.polygons')})": Files(cfg.polygons, "gpkg"),
     }
     return inputs, outputs
 

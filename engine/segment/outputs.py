@@ -13,7 +13,6 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -28,7 +27,6 @@ from ..io.writers import (
     GeoTiffStreamWriter,
     commit_file,
     prediction_tags,
-    qml_path_for,
     qml_text,
     remove_quietly,
     temporary_path,
@@ -36,6 +34,7 @@ from ..io.writers import (
     write_text_atomic,
 )
 from ..runtime.transfer import Ready
+from .files import SceneOutputs
 from .plan import SegmentPlan
 
 RESAMPLE_WORK = "resample"  # the resample mode's work folder beside the class raster (atomic.temporary_folder)
@@ -178,9 +177,10 @@ def _float_with_nan(probs: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out
 
 
-def finish_outputs(plan: SegmentPlan, writer: SceneWriter, callback: Callback, extra_tmp: list[Path],
-                   metadata: dict[str, str] | None = None) -> Path:
-    """Overviews, names, scale and polygons on the finished temp files, then publish them; returns the QML path."""
+def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter, callback: Callback,
+                   extra_tmp: list[Path], metadata: dict[str, str] | None = None) -> Path:
+    """Overviews, names, scale and polygons on the finished temp files, then publish ``outputs`` (the class raster
+    last, so it only appears once all is in place); returns the QML path."""
     cfg = plan.cfg
     callback.progress(0, 1, Stage.FINISH)
     writer.classes.finalize(category_names=plan.class_names,
@@ -193,42 +193,38 @@ def finish_outputs(plan: SegmentPlan, writer: SceneWriter, callback: Callback, e
         writer.probabilities.finalize(overviews="average", scale=scale)
     callback.check_canceled()
     polygons_tmp = None
-    if cfg.polygons:
-        polygons_tmp = temporary_path(cfg.polygons, ".gpkg")
+    if outputs.polygons is not None:
+        polygons_tmp = temporary_path(outputs.polygons, ".gpkg")
         extra_tmp.append(polygons_tmp)
         classes = cfg.polygon_classes if cfg.polygon_classes is not None else (
             [1] if plan.binary else list(range(len(plan.class_names))))
         count = write_polygons(writer.classes.tmp, polygons_tmp, plan.class_names,
-                               layer_name=Path(cfg.polygons).stem, classes=classes,
+                               layer_name=outputs.polygons.stem, classes=classes,
                                min_area=cfg.min_polygon_area, simplify=cfg.simplify_tolerance,
                                callback=callback)
         callback.info(f"{count} polygon(s) written.")
     callback.check_canceled()
     # everything is complete: publish (class raster last, so it only appears once all is in place), all or none
-    qml = qml_path_for(cfg.output)
     with uninterrupted():
         if writer.probabilities is not None:
             writer.probabilities.commit()
         if polygons_tmp is not None:
-            commit_file(polygons_tmp, Path(cfg.polygons))
-        write_text_atomic(qml, qml_text(plan.class_names, plan.class_colors))
+            commit_file(polygons_tmp, outputs.polygons)
+        write_text_atomic(outputs.qml, qml_text(plan.class_names, plan.class_colors))
         writer.classes.commit()
     callback.progress(1, 1, Stage.FINISH)
-    return qml
+    return outputs.qml
 
 
-def remove_abandoned_outputs(cfg: Any, held: list[Path]) -> list[Path]:
+def remove_abandoned_outputs(outputs: SceneOutputs, held: list[Path]) -> list[Path]:
     """Remove what a killed run left of this scene's outputs: the hidden temporary rasters, QML and polygons
     beside each output whose lock this run holds (``held``), and the resample mode's work folders; returns them.
     A bulk run that is killed and resumed would otherwise leave a partial set per kill (a float32 probability
     raster of a 4096^2 scene: 128 MiB)."""
-    output = Path(cfg.output)
-    suffixes = {Path(path): kinds for path, kinds in ((cfg.polygons, (".gpkg",)), (cfg.probabilities, (".tif",)),
-                                                      (cfg.output, (".tif", ".qml"))) if path}
     removed = []
     for destination in held:
-        found = abandoned_temporaries(destination, suffixes.get(destination, (".tif",)), SIDECARS)
-        if destination == output:
+        found = abandoned_temporaries(destination, outputs.temporary_suffixes(destination), SIDECARS)
+        if destination == outputs.classes:
             found += abandoned_temporary_folders(destination, RESAMPLE_WORK)
         for path in found:
             if path.is_dir():

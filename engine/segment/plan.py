@@ -20,8 +20,9 @@ from ..data.bands import BandSelection
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
 from ..export.onnx_metadata import read_model_metadata
 from ..export.schema import BundleMetadata, DataMetadata
-from ..io.safety import check_outputs, segment_files
+from ..io.safety import check_outputs
 from ..io.writers import check_writable
+from .files import SceneOutputs, segment_files
 from .tiling import TileGrid, overlap_pixels
 
 GSD_WARNING_FACTOR = 1.5  # warn when the image resolution differs from the training one by more than this
@@ -249,11 +250,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     first = members[0]
     data = first.data
     # destinations first: cheap, and a read-only folder should not cost a model load
-    check_writable(cfg.output, "output class raster")
-    if cfg.probabilities:
-        check_writable(cfg.probabilities, "probability raster")
-    if cfg.polygons:
-        check_writable(cfg.polygons, "polygon GeoPackage")
+    for kind, path in SceneOutputs.of(cfg).destinations():
+        check_writable(path, kind.what)
 
     aux_members = [m for m in members if m.needs_aux_rasters]
     use_aux = bool(aux_members)

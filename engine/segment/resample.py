@@ -22,6 +22,7 @@ from ..callbacks import Callback, Stage
 from ..errors import ConfigError
 from ..io.atomic import temporary_folder
 from ..runtime.environment import require
+from .files import SceneOutputs
 from .outputs import RESAMPLE_WORK, ProbabilityStore, SceneWriter, discard_partial_outputs, finish_outputs
 from .pipeline import run_tiles, tile_options
 from .plan import SegmentPlan, plan_on_image
@@ -79,9 +80,9 @@ def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float
     return train
 
 
-def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor: Predictor, callback: Callback,
-                      start: float) -> SegmentResult:
-    """The plan's region predicted at pixel size ``target`` (see the module docstring); outputs on its grid."""
+def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[float, float], predictor: Predictor,
+                      callback: Callback, start: float) -> SegmentResult:
+    """The plan's region predicted at pixel size ``target`` (see the module docstring); ``outputs`` on its grid."""
     from ..data.align import tile_grid
     from ..data.raster import open_raster, read_window
     from ..io.writers import BLOCK, gdal_errors
@@ -104,7 +105,7 @@ def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor:
                       f"training pixel size {list(target)} of '{plan.members[0].path}' (factor {factor:.2f}, "
                       f"{method}): the model sees {work_w}x{work_h} px at {working_gsd[0]:.4g} x "
                       f"{working_gsd[1]:.4g}; the outputs stay on the input grid ({width}x{height} px).")
-        tmp_dir = temporary_folder(cfg.output, RESAMPLE_WORK)  # a killed run's is removed by the next one
+        tmp_dir = temporary_folder(outputs.classes, RESAMPLE_WORK)  # a killed run's is removed by the next one
         vrt = tmp_dir / "image.vrt"
         with gdal_errors(gdal):
             gdal.Warp(str(vrt), str(cfg.image), options=gdal.WarpOptions(
@@ -143,7 +144,7 @@ def segment_resampled(plan: SegmentPlan, target: tuple[float, float], predictor:
             writer.sink(row, np.nan_to_num(probs, nan=0.0), valid)
             callback.progress(row + rows, height, Stage.RESAMPLE)
         writer.finish()
-        qml = finish_outputs(plan, writer, callback, extra_tmp, metadata={
+        qml = finish_outputs(plan, outputs, writer, callback, extra_tmp, metadata={
             "DUALSTREAM_WORKING_GSD": " ".join(f"{v:.10g}" for v in working_gsd)})
     except BaseException:
         discard_partial_outputs([store, writer], extra_tmp)

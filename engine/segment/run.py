@@ -16,9 +16,9 @@ from pathlib import Path
 
 from ..callbacks import Callback
 from ..config import SegmentConfig
-from ..errors import setting
 from ..io.locks import output_locks
 from .backend import make_predictor
+from .files import SceneOutputs
 from .outputs import SceneWriter, discard_partial_outputs, finish_outputs, remove_abandoned_outputs
 from .pipeline import PipelineStats, run_tiles, start_reader, streaming_gdal_cache, tile_options
 from .plan import plan_segmentation
@@ -66,6 +66,7 @@ class SceneRun:
         self.start = time.perf_counter() if start is None else start
         self.callback = callback
         self.plan = plan_segmentation(cfg, callback)
+        self.outputs = SceneOutputs.of(cfg)
         self.writer: SceneWriter | None = None
         self.reader = None  # TileReader started ahead of run_tiles
         self.stats: PipelineStats | None = None
@@ -75,12 +76,9 @@ class SceneRun:
         self._closer = ExitStack()
         self._closer.callback(self.plan.reader.close)
         try:
-            outputs = {f"class raster ({setting('segment.output')})": cfg.output,
-                       f"probability raster ({setting('segment.probabilities')})": cfg.probabilities,
-                       f"polygons ({setting('segment.polygons')})": cfg.polygons}
             # one writer per output: a second run onto the same files refuses at once
-            held = self._closer.enter_context(output_locks(outputs))
-            removed = remove_abandoned_outputs(cfg, held)  # the locks are ours: whoever wrote these is gone
+            held = self._closer.enter_context(output_locks(self.outputs.locked()))
+            removed = remove_abandoned_outputs(self.outputs, held)  # the locks are ours: whoever wrote these is gone
             if removed:  # a warning: a bulk run passes those on (and records them), not each scene's info lines
                 message = (f"Removed {len(removed)} partial file(s) that an earlier run, stopped before it could "
                            f"finish, left beside the outputs: {', '.join(p.name for p in removed)}.")
@@ -120,7 +118,7 @@ class SceneRun:
         at the latest at the end; undrained, :meth:`finish` drains the writer)."""
         plan, cfg, callback = self.plan, self.plan.cfg, self.callback
         if self.resampled:
-            self.result = segment_resampled(plan, self.target, self.predictor, callback, self.start)
+            self.result = segment_resampled(plan, self.outputs, self.target, self.predictor, callback, self.start)
             if on_read_done is not None:
                 on_read_done()
             return
@@ -154,7 +152,7 @@ class SceneRun:
         if stats is None or writer is None:
             raise RuntimeError("SceneRun.finish before run_tiles")
         writer.finish()  # drained already unless run_tiles was told not to
-        qml = finish_outputs(plan, writer, callback, self._extra_tmp)
+        qml = finish_outputs(plan, self.outputs, writer, callback, self._extra_tmp)
         seconds = time.perf_counter() - self.start
         timings = {"model": stats.model_seconds, "input_wait": stats.input_wait, "output_wait": writer.wait_seconds,
                    "read": stats.read_seconds, "write": writer.write_seconds}

@@ -99,10 +99,10 @@ def test_a_scene_that_fails_to_open_when_read_ahead_fails_at_its_turn(bulk_scene
 def test_a_failure_while_publishing_is_that_scene_s_and_the_run_goes_on(bulk_scenes, bulk_model, tmp_path, monkeypatch):
     finish = run_module.finish_outputs
 
-    def failing(plan, writer, callback, extra_tmp, metadata=None):
+    def failing(plan, outputs, writer, callback, extra_tmp, metadata=None):
         if Path(plan.cfg.image).stem == "a":
-            raise DataError(f"No space left on the device while finishing '{plan.cfg.output}'.")
-        return finish(plan, writer, callback, extra_tmp, metadata)
+            raise DataError(f"No space left on the device while finishing '{outputs.classes}'.")
+        return finish(plan, outputs, writer, callback, extra_tmp, metadata)
 
     monkeypatch.setattr(run_module, "finish_outputs", failing)
     out = tmp_path / "out"

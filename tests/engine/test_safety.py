@@ -9,7 +9,8 @@ import pytest
 from engine.cli.options import flag_name
 from engine.config import SegmentConfig
 from engine.errors import ConfigError, render
-from engine.io.safety import check_outputs, file_identity, raster_sidecars, segment_files
+from engine.io.safety import check_outputs, file_identity, raster_sidecars
+from engine.segment.files import segment_files
 
 
 @pytest.fixture
@@ -84,3 +85,23 @@ def test_segment_files_list_the_style_and_gdal_sidecars(tmp_path):
     assert str(tmp_path / "o.qml") in written and str(tmp_path / "o.tif.aux.xml") in written
     assert "p.gpkg" in written and list({render(k, flag_name): v for k, v in inputs.items()}[
         "model bundle (--model)"]) == ["m.dsmodel"]
+
+
+def test_one_list_of_a_scenes_outputs_for_the_check_the_locks_and_the_clean_up(tmp_path):
+    """SceneOutputs lists every output kind once: what the safety check sees, what is locked, what a finished
+    scene leaves, and the settings a bulk run gives each scene all come from it."""
+    from engine.segment.files import OUTPUT_KINDS, SceneOutputs
+
+    cfg = SegmentConfig(image="i.tif", models=["m.dsmodel"], output=str(tmp_path / "o.tif"),
+                        probabilities=str(tmp_path / "p.tif"), polygons=str(tmp_path / "v.gpkg"))
+    outputs = SceneOutputs.of(cfg)
+    assert [kind.name for kind, _ in outputs.destinations()] == [kind.name for kind in OUTPUT_KINDS]
+    assert all(kind.setting in SegmentConfig.__dataclass_fields__ for kind in OUTPUT_KINDS)
+    assert outputs.files == [tmp_path / "o.tif", tmp_path / "o.qml", tmp_path / "p.tif", tmp_path / "v.gpkg"]
+    assert list(outputs.locked()) == list(outputs.written()) == list(segment_files(cfg)[1])
+    assert str(tmp_path / "p.tif.aux.xml") in outputs.written()[OUTPUT_KINDS[1].what]
+    assert cfg.replace(**outputs.settings()) == cfg
+    only = SceneOutputs.of(cfg.replace(probabilities=None, polygons=None))
+    assert only.files == [tmp_path / "o.tif", tmp_path / "o.qml"]
+    assert [render(what, flag_name) for what in only.locked()] == ["class raster (--out)"]
+    assert only.temporary_suffixes(tmp_path / "o.tif") == (".tif", ".qml")

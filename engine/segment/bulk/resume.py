@@ -19,8 +19,9 @@ from typing import Any
 from ...config import BulkConfig, SegmentConfig
 from ...errors import setting
 from ...io.atomic import write_text_atomic
+from ..files import SceneOutputs
 from ..plan import Member
-from .scenes import MARKER_FOLDER, Scene, SceneOutputs
+from .scenes import MARKER_FOLDER, Scene
 from .summary import SceneRecord
 
 MARKER_VERSION = 1

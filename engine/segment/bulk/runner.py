@@ -29,6 +29,7 @@ from ...io.writers import check_writable
 from ...runtime.distributed import DistContext, setup_distributed
 from ...runtime.environment import resolve_device_lazily
 from ..backend import make_predictor
+from ..files import SceneOutputs
 from ..pipeline import streaming_gdal_cache
 from ..plan import Member, check_members
 from ..predictor import Predictor
@@ -151,7 +152,7 @@ class _Share:
         with streaming_gdal_cache():  # the cache is global: one cap around all the (overlapping) scenes
             return _Pass(self, scenes, on_save).run()
 
-    def _scene_config(self, scene: Scene, outputs: Any, record: SceneRecord) -> SegmentConfig | None:
+    def _scene_config(self, scene: Scene, outputs: SceneOutputs, record: SceneRecord) -> SegmentConfig | None:
         """The scene's settings when it is to run; else None with ``record`` filled (skipped, or failed)."""
         if scene.error:
             record.error = scene.error
@@ -165,12 +166,9 @@ class _Share:
         if decision.action == "refuse":
             record.error = decision.reason
             return None
-        return self.template.replace(
-            image=scene.image, aux=list(scene.aux), output=str(outputs.classes),
-            probabilities=None if outputs.probabilities is None else str(outputs.probabilities),
-            polygons=None if outputs.polygons is None else str(outputs.polygons))
+        return self.template.replace(image=scene.image, aux=list(scene.aux), **outputs.settings())
 
-    def _run_scene(self, scene: Scene, outputs: Any, record: SceneRecord, progress: _ShareProgress,
+    def _run_scene(self, scene: Scene, outputs: SceneOutputs, record: SceneRecord, progress: _ShareProgress,
                    opened: SceneRun | Exception | None, on_read_done: Any) -> tuple[SceneRun, float] | None:
         """Run one scene's tiles (``opened``: the scene as the read-ahead opened it, or its failure to open: the
         read-ahead decided already that it runs); returns the run to finish and when the scene started, or None
@@ -373,7 +371,7 @@ class _Publishing:
     """A scene's outputs finished and published (then marked done) in a background thread, started once the next
     scene's first batch is with the model (or when waited for)."""
 
-    def __init__(self, run: SceneRun, tick: float, index: int, scene: Scene, outputs: Any, record: SceneRecord,
+    def __init__(self, run: SceneRun, tick: float, index: int, scene: Scene, outputs: SceneOutputs, record: SceneRecord,
                  fingerprint: dict[str, Any]):
         self.run = run
         self.tiles_seconds = time.perf_counter() - tick  # the scene's from its start to its last tile

@@ -19,8 +19,9 @@ from typing import Any
 from ...callbacks import Callback
 from ...config import BulkConfig
 from ...errors import ConfigError, setting
-from ...io.safety import RASTER_GIVE, Files, raster_sidecars
+from ...io.safety import RASTER_GIVE, Files
 from ...io.safety import check_outputs as check_identity
+from ..files import SceneOutputs
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 PATTERN_FIELDS = ("stem", "name")
@@ -40,27 +41,11 @@ class Scene:
     height: int = 0
 
 
-@dataclass
-class SceneOutputs:
-    """The files one scene writes inside the output folder."""
-
-    classes: Path
-    qml: Path
-    marker: Path
-    probabilities: Path | None = None
-    polygons: Path | None = None
-
-    @property
-    def files(self) -> list[Path]:
-        """Every output file (the marker aside)."""
-        return [p for p in (self.classes, self.qml, self.probabilities, self.polygons) if p is not None]
-
-
 def scene_outputs(out_dir: str | Path, name: str, bulk: BulkConfig) -> SceneOutputs:
-    """Output paths of scene ``name``: ``<name>.tif`` + ``.qml``, optional probabilities and polygons."""
+    """Output paths of scene ``name``: ``<name>.tif`` + ``.qml``, optional probabilities and polygons, and its
+    completion marker."""
     out = Path(out_dir)
-    return SceneOutputs(classes=out / f"{name}.tif", qml=out / f"{name}.qml",
-                        marker=out / MARKER_FOLDER / f"{name}.json",
+    return SceneOutputs(classes=out / f"{name}.tif", marker=out / MARKER_FOLDER / f"{name}.json",
                         probabilities=out / f"{name}_probabilities.tif" if bulk.probabilities else None,
                         polygons=out / f"{name}.gpkg" if bulk.polygons else None)
 
@@ -218,8 +203,10 @@ def scenes_from_manifest(bulk: BulkConfig) -> list[Scene]:
 def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
     """Refuse two scenes writing one file, and outputs that are one of the inputs (by file identity)."""
     owner: dict[Path, Scene] = {}
+    written: list[str] = []
     for scene in scenes:
         outputs = scene_outputs(bulk.out_dir, scene.name, bulk)
+        written += [file for files in outputs.written().values() for file in files] + [str(outputs.marker)]
         for path in [*outputs.files, outputs.marker]:
             key = path.resolve()
             other = owner.get(key)
@@ -228,7 +215,6 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
                     f"The scenes '{other.image}' and '{scene.image}' would both write '{path}'; give them distinct "
                     f"file names, or list them in a {setting('bulk.manifest')} with an 'output' column.")
             owner[key] = scene
-    written = [f for path in owner for f in (raster_sidecars(path) if path.suffix == ".tif" else [str(path)])]
     out = Path(bulk.out_dir)
     written += [str(out / f"summary.{kind}") for kind in ("json", "csv", "html")]
     manifest = setting("bulk.manifest")
