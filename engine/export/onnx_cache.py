@@ -14,7 +14,6 @@ where that cannot be written, a ``.dualstream-cache`` folder beside the bundle.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -25,21 +24,13 @@ from typing import Any
 from ..callbacks import Callback
 from ..errors import BundleError, OutputError
 from ..io.atomic import write_text_atomic
+from ..io.digest import file_sha256
+from .onnx_export import export_onnx
 from .schema import METADATA_KEY, BundleMetadata
 
 CACHE_ENV = "DUALSTREAM_CACHE_DIR"
 CACHE_VERSION = 1  # part of every key: a change in how bundles are exported makes new entries
 BESIDE_BUNDLE = ".dualstream-cache"
-READ_CHUNK = 1 << 20
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(READ_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def user_cache_dir() -> Path:
@@ -139,8 +130,6 @@ def cached_export(bundle: str | os.PathLike, tile: int, callback: Callback | Non
             return CachedExport(model, digest, diff, made=False)
         if refused:
             callback.warning(f"The cached ONNX export '{model}' was refused: {refused}. Exporting '{bundle}' again.")
-        from .onnx_export import export_onnx
-
         callback.info(f"Exporting '{bundle}' to ONNX for onnxruntime, once (cached in '{folder}').")
         result = export_onnx(bundle, model, tile_size=int(tile), dynamic_batch=True, callback=callback)
         write_text_atomic(record, json.dumps({"bundle": str(Path(bundle).resolve()), "bundle_sha256": digest,

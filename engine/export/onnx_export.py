@@ -24,11 +24,11 @@ from typing import Any
 from ..callbacks import Callback
 from ..errors import ConfigError, ModelError
 from ..io.atomic import temporary_path
+from ..io.digest import file_sha256
 from ..io.safety import BUNDLE_GIVE, Files, check_outputs
 from ..io.writers import check_writable
 from ..runtime.environment import require
 from .bundle import load_bundle
-from .onnx_cache import file_sha256
 from .onnx_metadata import (
     DEFAULT_OPSET,
     DEFAULT_OVERLAP,

@@ -18,6 +18,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..errors import BundleError
 from ..export.onnx_metadata import SINGLE_INPUT, is_onnx_path, session
+from ..io.digest import file_sha256
 from ..runtime.environment import require
 from .plan import Member
 from .tta import apply_transform, tta_transforms, undo_transform
@@ -66,8 +67,6 @@ class ExportedBundle:
 
     def __init__(self, member: Member, device: str, threads: int | None, callback: Callback,
                  bundle_sha256: str | None = None):
-        from ..export.onnx_cache import file_sha256
-
         self.path, self.weight, self.stats_key = member.path, member.weight, member.stats_key
         self.inputs = ["vision", "aux"] if member.aux_channels else ["vision"]
         self.device, self.threads, self.callback = device, threads, callback

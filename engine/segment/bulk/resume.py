@@ -9,7 +9,6 @@ settings) finished, or files no bulk run wrote, are never replaced without ``--o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 from ...config import BulkConfig, SegmentConfig
 from ...errors import setting
 from ...io.atomic import write_text_atomic
+from ...io.digest import file_sha256
 from ..files import SceneOutputs
 from ..plan import Member
 from .scenes import MARKER_FOLDER, Scene
@@ -28,15 +28,6 @@ MARKER_VERSION = 1
 # settings that change how a run goes, not what it writes
 EXECUTION_SETTINGS = ("image", "output", "aux", "probabilities", "polygons", "models", "model_weights", "device",
                       "batch_size", "prefetch", "readers", "reader_processes")
-
-
-def file_sha256(path: str | Path, chunk: int = 8 * 2**20) -> str:
-    """SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run_fingerprint(members: list[Member], template: SegmentConfig, bulk: BulkConfig) -> dict[str, Any]:
