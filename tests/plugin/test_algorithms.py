@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.export.schema import BundleMetadata
 from tests.helpers import RecordingFeedback
 
 pytestmark = pytest.mark.qgis
@@ -54,7 +55,7 @@ def trained(plugin, scenes, tmp_path_factory):
     return results, feedback
 
 
-def _metadata(bundle: str) -> dict:
+def _metadata(bundle: str) -> BundleMetadata:
     from engine.export.bundle import read_metadata
 
     return read_metadata(bundle)
@@ -159,7 +160,7 @@ def test_train_from_aux_layers_of_different_band_counts_and_more_classes_than_co
     params = dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label"], AUX=[aux, dem],
                   CLASS_NAMES="background,field,other", WARMUP_EPOCHS="0",
                   TILES_PER_EPOCH="16", OUTPUT=str(tmp_path / "mixed.dsmodel"))
-    data = _metadata(processing.run("dualstream:train", params)["OUTPUT"])["data"]
+    data = _metadata(processing.run("dualstream:train", params)["OUTPUT"]).data
     assert data.aux_file_bands == [48, 1] and data.aux_channels == 49
     assert data.class_colors == list(CLASS_PALETTE[:3])
 
