@@ -22,7 +22,7 @@ class OutputKind:
     """One kind of file a scene writes."""
 
     name: str  # its attribute of SceneOutputs
-    setting: str  # the SegmentConfig setting that names it
+    config_key: str  # the SegmentConfig setting that names it
     noun: str  # what it is, in words
     format: str  # its file format (engine.io.safety.FORMATS): the name it must end in
     temporary_suffixes: tuple[str, ...]  # of the hidden temporaries written beside it (atomic.temporary_path)
@@ -31,7 +31,7 @@ class OutputKind:
     @property
     def what(self) -> str:
         """How messages name it: the noun and its setting (each front end renders the setting as its control)."""
-        return f"{self.noun} ({setting('segment.' + self.setting)})"
+        return f"{self.noun} ({setting('segment.' + self.config_key)})"
 
 
 OUTPUT_KINDS = (
@@ -53,12 +53,12 @@ class SceneOutputs:
     @classmethod
     def of(cls, cfg: Any) -> SceneOutputs:
         """The outputs a SegmentConfig asks for."""
-        paths = {kind.name: getattr(cfg, kind.setting) for kind in OUTPUT_KINDS}
+        paths = {kind.name: getattr(cfg, kind.config_key) for kind in OUTPUT_KINDS}
         return cls(**{name: Path(path) if path else None for name, path in paths.items()})
 
     def settings(self) -> dict[str, str | None]:
         """The SegmentConfig settings that name these outputs (the inverse of :meth:`of`)."""
-        return {kind.setting: None if getattr(self, kind.name) is None else str(getattr(self, kind.name))
+        return {kind.config_key: None if getattr(self, kind.name) is None else str(getattr(self, kind.name))
                 for kind in OUTPUT_KINDS}
 
     @property

@@ -96,7 +96,7 @@ def test_one_list_of_a_scenes_outputs_for_the_check_the_locks_and_the_clean_up(t
                         probabilities=str(tmp_path / "p.tif"), polygons=str(tmp_path / "v.gpkg"))
     outputs = SceneOutputs.of(cfg)
     assert [kind.name for kind, _ in outputs.destinations()] == [kind.name for kind in OUTPUT_KINDS]
-    assert all(kind.setting in SegmentConfig.__dataclass_fields__ for kind in OUTPUT_KINDS)
+    assert all(kind.config_key in SegmentConfig.__dataclass_fields__ for kind in OUTPUT_KINDS)
     assert outputs.files == [tmp_path / "o.tif", tmp_path / "o.qml", tmp_path / "p.tif", tmp_path / "v.gpkg"]
     assert list(outputs.locked()) == list(outputs.written()) == list(segment_files(cfg)[1])
     assert str(tmp_path / "p.tif.aux.xml") in outputs.written()[OUTPUT_KINDS[1].what]
