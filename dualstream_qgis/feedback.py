@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, TypeVar
 
-from qgis.core import QgsProcessingFeedback
+from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
 from .engine_bridge import engine_module
+
+T = TypeVar("T")
 
 
 def parameter_name(key: str) -> str:
@@ -33,6 +35,18 @@ def parameter_name(key: str) -> str:
 #: The Train dialog's layers for the parts of its training scene (the image is the scenes setting's INPUT).
 SCENE_PARTS = {"label": "'Label layer (raster or polygons)' (LABELS)",
                "aux": "'Aux layers (coarse rasters, in a fixed order)' (AUX)"}
+
+
+def run_engine(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call an engine function, turning engine errors into QgsProcessingException with the same message, the
+    settings it names written as this dialog's parameters."""
+    errors = engine_module("errors")
+    try:
+        return func(*args, **kwargs)
+    except errors.CanceledError as exc:
+        raise QgsProcessingException(f"Canceled: {exc.render(parameter_name)}") from exc
+    except errors.DualStreamError as exc:
+        raise QgsProcessingException(exc.render(parameter_name)) from exc
 
 
 def render_message(message: str) -> str:

@@ -8,7 +8,7 @@ imports them all when QGIS starts, and it has to load even when torch is missing
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from qgis.core import (
     QgsProcessingAlgorithm,
@@ -23,8 +23,9 @@ from qgis.PyQt.QtGui import QIcon
 
 from .. import deps
 from ..engine_bridge import SITE_PACKAGES_ENV, SITE_PACKAGES_FILE, engine_location, engine_module
-from ..feedback import FeedbackCallback, Stages, parameter_name
+from ..feedback import FeedbackCallback, Stages
 from ..paths import icon_path, readme_path
+from .destinations import check_destinations
 from .sources import LAYER_PARAMETERS, check_layer_value
 
 T = TypeVar("T")
@@ -67,18 +68,6 @@ def require_packages(*packages: str) -> None:
             detail = f" ({exc.detail})" if getattr(exc, "detail", None) else ""
             raise QgsProcessingException(f"The Python package '{package}' is required but could not be imported"
                                          f"{detail}. {install_advice(package)}") from exc
-
-
-def run_engine(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call an engine function, turning engine errors into QgsProcessingException with the same message, the
-    settings it names written as this dialog's parameters."""
-    errors = engine_module("errors")
-    try:
-        return func(*args, **kwargs)
-    except errors.CanceledError as exc:
-        raise QgsProcessingException(f"Canceled: {exc.render(parameter_name)}") from exc
-    except errors.DualStreamError as exc:
-        raise QgsProcessingException(exc.render(parameter_name)) from exc
 
 
 def number_problem(definition: QgsProcessingParameterNumber, value: Any, context: QgsProcessingContext
@@ -148,8 +137,6 @@ class DualStreamAlgorithm(QgsProcessingAlgorithm):
                          feedback: QgsProcessingFeedback) -> bool:
         """Every destination through the engine's output-safety check before any work (see :mod:`.destinations`):
         prepare runs on every way an algorithm is started, the dialog's checks do not."""
-        from .destinations import check_destinations
-
         check_destinations(self, parameters, context)
         return True
 

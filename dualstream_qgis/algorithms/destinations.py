@@ -33,8 +33,8 @@ from qgis.core import (
 )
 
 from ..engine_bridge import engine_module
-from .base import run_engine
-from .sources import LAYER_PARAMETERS, _layer_items, layer_file_path
+from ..feedback import run_engine
+from .sources import LAYER_PARAMETERS, layer_file_path, layer_items
 
 #: Formats (keys of the engine's ``io.safety.FORMATS``) of the destination kinds whose format is fixed.
 RASTER_FORMAT = "geotiff"
@@ -105,7 +105,7 @@ def input_files(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
             continue
         paths: list[str] = []
         if isinstance(definition, LAYER_PARAMETERS):
-            for item in _layer_items(parameters.get(definition.name())):
+            for item in layer_items(parameters.get(definition.name())):
                 if isinstance(item, QgsProperty):
                     item = _property_text(item, context)
                 layer = item if isinstance(item, QgsMapLayer) else \

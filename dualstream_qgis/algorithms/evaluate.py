@@ -25,9 +25,9 @@ from qgis.core import (
 )
 
 from ..engine_bridge import engine_module
-from ..feedback import EVALUATE_STAGES, Stages
+from ..feedback import EVALUATE_STAGES, Stages, run_engine
 from ..styling import layer_post_processor
-from .base import DualStreamAlgorithm, run_engine
+from .base import DualStreamAlgorithm
 from .common import (
     EnumNamesMixin,
     add_parameter,

@@ -17,10 +17,10 @@ from qgis.core import (
 )
 
 from ..engine_bridge import engine_module
-from ..feedback import SEGMENT_STAGES, Stages
+from ..feedback import SEGMENT_STAGES, Stages, run_engine
 from ..layer_tree import RunLayers
 from ..styling import class_raster_post_processor, layer_post_processor, style_polygons
-from .base import DualStreamAlgorithm, run_engine
+from .base import DualStreamAlgorithm
 from .common import (
     LAYER_LIST_WRAPPER,
     EnumNamesMixin,

@@ -20,9 +20,9 @@ from qgis.core import (
 )
 
 from ..engine_bridge import engine_module
-from ..feedback import FeedbackCallback, Stage, render_message
+from ..feedback import FeedbackCallback, Stage, render_message, run_engine
 from ..styling import class_raster_post_processor
-from .base import DualStreamAlgorithm, run_engine
+from .base import DualStreamAlgorithm
 from .common import (
     LAYER_LIST_WRAPPER,
     EnumNamesMixin,

@@ -110,7 +110,7 @@ def _items(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _layer_items(value: Any) -> list[Any]:
+def layer_items(value: Any) -> list[Any]:
     """The sources of a multiple-layer value: a list, or the batch cell's ';'-separated text."""
     return [part for item in _items(value) for part in (item.split(";") if isinstance(item, str) else [item])
             if part != ""]
@@ -149,7 +149,7 @@ def raster_source(parameters: dict[str, Any], name: str, context: QgsProcessingC
 def raster_sources(parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> list[str]:
     """The raster files of multiple-layer parameter ``name``, in the given order."""
     out = []
-    for item in _layer_items(parameters.get(name)):
+    for item in layer_items(parameters.get(name)):
         resolved = _resolve(item, context, name)
         out.append(resolved if isinstance(resolved, str) else raster_file(resolved, name))
     return out
@@ -180,7 +180,7 @@ def special_file_problem(value: Any) -> str | None:
 
     QGIS opens such a path with GDAL to see whether it is a layer, and the open of a FIFO blocks forever."""
     safety = engine_module("io.safety")
-    for item in _layer_items(value):
+    for item in layer_items(value):
         if isinstance(item, str):
             path = item.split("|")[0]
             kind = safety.path_kind(path)
@@ -224,7 +224,7 @@ def check_layer_value(definition: QgsProcessingParameterDefinition, value: Any,
     3.22 ``checkValueIsAcceptable`` loads every path as a layer, which computes and saves statistics beside
     the input). Paths are checked for existence here; layer ids and other values go to QGIS. Returns the
     problem, or None."""
-    items = _layer_items(value)
+    items = layer_items(value)
     if not items:
         return None if definition.flags() & QgsProcessingParameterDefinition.Flag.FlagOptional else (
             f"Parameter {definition.name()}: no layer was given; choose a layer or a file.")

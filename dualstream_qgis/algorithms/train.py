@@ -19,8 +19,8 @@ from qgis.core import (
 )
 
 from ..engine_bridge import engine_module
-from ..feedback import TRAIN_STAGES, Stages
-from .base import DualStreamAlgorithm, run_engine
+from ..feedback import TRAIN_STAGES, Stages, run_engine
+from .base import DualStreamAlgorithm
 from .common import (
     CLASS_COLORS_WRAPPER,
     LAYER_LIST_WRAPPER,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -104,12 +105,30 @@ def _windows_process_alive(pid: int) -> bool:
         return True
 
 
+def path_kind(path: str | os.PathLike) -> str | None:
+    """What ``path`` is when it exists but is not a regular file ("a folder", "a named pipe (FIFO)", ...);
+    None for a regular file or a path that does not exist (symlinks followed)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
 def refuse_special(destination: str | os.PathLike) -> None:
     """OutputError when ``destination`` exists but is not a regular file: the final rename would replace a
     device, a FIFO or a socket by a file, or fail on a folder. The last guard behind the checks before a run
     (:mod:`engine.io.safety`), for every file written, side files included."""
-    from .safety import path_kind
-
     kind = path_kind(destination)
     if kind is not None:
         raise OutputError(f"'{destination}' is {kind}, which is not replaced by an output; choose the path of a new "

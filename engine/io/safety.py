@@ -32,13 +32,13 @@ what each command reads and writes, so the entry points stay one line.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
 from ..errors import ConfigError, setting
+from .atomic import path_kind
 
 PathLike = Union[str, "os.PathLike[str]"]
 Paths = Union[PathLike, Iterable[PathLike], None]
@@ -85,26 +85,6 @@ class Files:
 
     def __bool__(self) -> bool:
         return bool(_as_list(self.paths))
-
-
-def path_kind(path: PathLike) -> str | None:
-    """What ``path`` is when it exists but is not a regular file ("a folder", "a named pipe (FIFO)", ...);
-    None for a regular file or a path that does not exist (symlinks followed)."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
 
 
 def check_input_file(path: PathLike, what: str, folder_ok: bool = False, give: str = "",

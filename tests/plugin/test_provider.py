@@ -160,8 +160,9 @@ def test_resumed_training_progress_names_the_epoch_it_validates(qgis_app):
 def test_engine_errors_become_processing_exceptions(qgis_app):
     from qgis.core import QgsProcessingException
 
-    from dualstream_qgis.algorithms.base import require_packages, run_engine
+    from dualstream_qgis.algorithms.base import require_packages
     from dualstream_qgis.engine_bridge import engine_module
+    from dualstream_qgis.feedback import run_engine
 
     errors = engine_module("errors")
 
