@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import resource
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,34 @@ def run_cli(*args: str, timeout: float = 300, preexec: Any = None) -> subprocess
     """``python -m engine ARGS`` in a subprocess (the real command line), output captured as text."""
     return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True, timeout=timeout,
                           env=cli_env(), cwd=str(REPO), preexec_fn=preexec)
+
+
+def start_cli(*argv: str, preexec: Callable[[], None] | None = None) -> subprocess.Popen:
+    """The command line started in the background (stdout and stderr piped), as :func:`run_cli` runs it."""
+    return subprocess.Popen([sys.executable, "-m", "engine", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=str(REPO), preexec_fn=preexec)
+
+
+def wait_for(condition: Callable[[], bool], proc: subprocess.Popen, what: str, timeout: float = 240) -> None:
+    """Until ``condition`` holds; AssertionError naming ``what`` when the run ends or the time is up first."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"the run ended (exit {proc.returncode}) before {what}:\n{out}\n{err}")
+        if time.monotonic() > end:
+            proc.kill()
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def file_limit(limit: int) -> Callable[[], None]:
+    """preexec_fn: writes beyond ``limit`` bytes fail with EFBIG (SIGXFSZ ignored), as on a full disk."""
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
 
 
 def _write(path: Path, data: np.ndarray, crs: Any = "EPSG:32652", transform: Any = None,

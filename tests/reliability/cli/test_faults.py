@@ -7,12 +7,8 @@ Each check is recorded in the suite's ledger (section "cli") like the table's ca
 from __future__ import annotations
 
 import json
-import resource
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,36 +16,10 @@ import pytest
 
 from ..cases import seg, train
 from ..conftest import digest
-from ..workspace import REPO, cli_env, run_cli
+from ..workspace import file_limit, run_cli, start_cli, wait_for
 
 # each fault sequence is one test item with its own limit (the shared workspace is built outside it)
 pytestmark = pytest.mark.timeout(600, func_only=True)
-
-
-def _start(*argv: str, preexec: Callable[[], None] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "engine", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=str(REPO), preexec_fn=preexec)
-
-
-def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen, what: str, timeout: float = 240) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            raise AssertionError(f"the run ended (exit {proc.returncode}) before {what}:\n{out}\n{err}")
-        if time.monotonic() > end:
-            proc.kill()
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def _file_limit(limit: int) -> Callable[[], None]:
-    """preexec_fn: writes beyond ``limit`` bytes fail with EFBIG (SIGXFSZ ignored), as on a full disk."""
-    def apply() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return apply
 
 
 def _visible(folder: Path) -> list[str]:
@@ -68,17 +38,17 @@ def test_training_second_writer_kill_disk_full_and_resume(workspace: dict, tmp_p
     bundle = d / "m.dsmodel"
     ckpt = Path(str(bundle) + ".ckpt")
     argv = train(workspace, d, "--epochs", "3", "--tiles-per-epoch", "4")
-    first = _start(*argv)
+    first = start_cli(*argv)
     try:
         # 1. a second training onto the same bundle while the first holds the lock: refused at once
-        _wait_for(lambda: Path(str(bundle) + ".lock").exists(), first, "the first run's lock")
+        wait_for(lambda: Path(str(bundle) + ".lock").exists(), first, "the first run's lock")
         second = run_cli(*argv)
         message = _one_error(second)
         ok = second.returncode == 2 and "another dualstream run" in message.lower() and "m.dsmodel" in message
         ledger.record("cli", "concurrent_train_refused", clear_error=ok, ok=ok)
         assert ok, message
         # 2. kill -9 after the first epoch's checkpoint: no bundle at the finished name
-        _wait_for(ckpt.exists, first, "the first checkpoint")
+        wait_for(ckpt.exists, first, "the first checkpoint")
         first.send_signal(signal.SIGKILL)
         first.wait(30)
     finally:
@@ -93,7 +63,7 @@ def test_training_second_writer_kill_disk_full_and_resume(workspace: dict, tmp_p
     bundle.write_bytes(Path(workspace["bundle"]).read_bytes())
     hashes = {p: digest(p) for p in (bundle, ckpt)}
     listing = _visible(d)
-    full = run_cli(*argv, "--resume", preexec=_file_limit(1_000_000))
+    full = run_cli(*argv, "--resume", preexec=file_limit(1_000_000))
     message = _one_error(full)
     unchanged = {p: digest(p) for p in (bundle, ckpt)} == hashes and _visible(d) == listing
     ok = full.returncode == 2 and "could not write" in message.lower() and "--resume" in message and unchanged
@@ -129,9 +99,9 @@ def test_segmentation_second_writer_kill_rerun_and_disk_full(workspace: dict, tm
     gdal.Translate(str(big), workspace["image"], format="VRT", width=1024, height=1024)
     # torch on purpose: the onnxruntime default finishes these tiles before a second run could start
     argv = seg(workspace, d, "--tile-size", "64", "--batch-size", "1", "--backend", "torch", image=str(big))
-    first = _start(*argv)
+    first = start_cli(*argv)
     try:
-        _wait_for(lambda: any(p.name.startswith(".out.tmp-") for p in d.iterdir()), first, "the first tiles")
+        wait_for(lambda: any(p.name.startswith(".out.tmp-") for p in d.iterdir()), first, "the first tiles")
         second = run_cli(*argv)
         message = _one_error(second)
         ok = second.returncode == 2 and "another dualstream run" in message.lower() and "out.tif" in message
@@ -165,7 +135,7 @@ def test_segmentation_second_writer_kill_rerun_and_disk_full(workspace: dict, tm
     # a full disk while writing over that result: the previous file stays byte for byte, no temp file stays
     before, listing = digest(out), sorted(p.name for p in d.iterdir())
     full = run_cli(*seg(workspace, d, "--probabilities", str(d / "p.tif"), image=str(big)),
-                   preexec=_file_limit(64 * 1024))
+                   preexec=file_limit(64 * 1024))
     message = _one_error(full)
     after = sorted(p.name for p in d.iterdir())
     ok = (full.returncode == 2 and "could not write" in message.lower() and "free" in message

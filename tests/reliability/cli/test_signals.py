@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ..cases import seg, train
-from .test_faults import _file_limit, _start, _wait_for
+from ..workspace import file_limit, start_cli, wait_for
 
 pytestmark = pytest.mark.timeout(600, func_only=True)
 
@@ -33,7 +33,7 @@ def test_disk_full_before_the_first_checkpoint_leaves_nothing(workspace: dict, t
     that no checkpoint refers to must go."""
     from ..workspace import run_cli
 
-    done = run_cli(*train(workspace, tmp_path), preexec=_file_limit(8_000_000))
+    done = run_cli(*train(workspace, tmp_path), preexec=file_limit(8_000_000))
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     left = _files(tmp_path)
     ok = done.returncode == 2 and len(errors) == 1 and "nothing is kept" in errors[0] and left == []
@@ -45,8 +45,8 @@ def test_disk_full_before_the_first_checkpoint_leaves_nothing(workspace: dict, t
 def test_sigterm_in_training_names_the_checkpoint_and_resume(workspace: dict, tmp_path: Path,
                                                             ledger: Any) -> None:
     ckpt = tmp_path / "m.dsmodel.ckpt"
-    proc = _start(*train(workspace, tmp_path, "--epochs", "20", "--tiles-per-epoch", "4"))
-    _wait_for(ckpt.exists, proc, "the first checkpoint")
+    proc = start_cli(*train(workspace, tmp_path, "--epochs", "20", "--tiles-per-epoch", "4"))
+    wait_for(ckpt.exists, proc, "the first checkpoint")
     out, err = _stop(proc)
     lines = [line for line in err.splitlines() if line.startswith("canceled:")]
     left = _files(tmp_path)
@@ -60,8 +60,8 @@ def test_sigterm_in_training_names_the_checkpoint_and_resume(workspace: dict, tm
 def test_sigterm_before_the_first_checkpoint_says_nothing_was_kept(workspace: dict, tmp_path: Path,
                                                                    ledger: Any) -> None:
     lock = tmp_path / "m.dsmodel.lock"
-    proc = _start(*train(workspace, tmp_path))
-    _wait_for(lock.exists, proc, "the training's lock")
+    proc = start_cli(*train(workspace, tmp_path))
+    wait_for(lock.exists, proc, "the training's lock")
     out, err = _stop(proc)
     lines = [line for line in err.splitlines() if line.startswith("canceled:")]
     left = _files(tmp_path)
@@ -83,8 +83,8 @@ def test_sigterm_while_outputs_are_finished_leaves_nothing(workspace: dict, tmp_
     gdal.Translate(str(big), workspace["image"], format="VRT", width=1024, height=1024)
     out = tmp_path / "out"
     out.mkdir()
-    proc = _start(*seg(workspace, out, "--tile-size", "256", "--polygons", str(out / "out.gpkg"), image=str(big)))
-    _wait_for(lambda: any(p.name.endswith(".tif.aux.xml") for p in out.iterdir()), proc, "the temp file's sidecar",
+    proc = start_cli(*seg(workspace, out, "--tile-size", "256", "--polygons", str(out / "out.gpkg"), image=str(big)))
+    wait_for(lambda: any(p.name.endswith(".tif.aux.xml") for p in out.iterdir()), proc, "the temp file's sidecar",
               timeout=400)
     stdout, err = _stop(proc)
     left = _files(out)
