@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from engine.export.describe import describe_bundle, format_metadata
+from engine.export.schema import BundleMetadata
 
 UTM = 'PROJCS["WGS 84 / UTM zone 52N",GEOGCS["WGS 84"],UNIT["metre",1]]'
 WGS84 = 'GEOGCS["WGS 84",DATUM["WGS_1984"],UNIT["degree",0.0174532925199433]]'
 
 
-def _meta(crs: str | None, gsd: list[float], **train: object) -> dict:
-    return {"model": {"name": "unet", "preset": "light", "vision_channels": 4},
-            "data": {"gsd": gsd, "crs": crs, "tile_size": 192, "vision_bands": 4, "class_names": ["a", "b"]},
-            "train": {"warmup_epochs": 0, "epochs": 100, "batch_size": 4, "learning_rate": 3e-4, **train}}
+def _meta(crs: str | None, gsd: list[float], **train: object) -> BundleMetadata:
+    data = {"gsd": gsd, "crs": crs, "tile_size": 192, "vision_bands": 4, "class_names": ["a", "b"],
+            "class_colors": ["#000000", "#ffffff"], "aux_channels": 0,
+            "vision_stats": {"method": "percentile", "low": [0.0] * 4, "high": [1.0] * 4}}
+    return BundleMetadata.from_dict({
+        "model": {"name": "unet", "preset": "light", "vision_channels": 4, "aux_channels": 0}, "data": data,
+        "train": {"warmup_epochs": 0, "epochs": 100, "batch_size": 4, "learning_rate": 3e-4, **train}}, written=False)
 
 
 def test_the_training_pixel_size_is_given_in_the_units_of_its_crs():
