@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..callbacks import Callback
-from ..errors import BundleError, CanceledError, ConfigError, DependencyError
+from ..errors import BundleError, CanceledError, ConfigError, DependencyError, setting
 from ..export.onnx_metadata import is_onnx_path
 from ..runtime.environment import resolve_device, resolve_device_lazily
 from .plan import Member
@@ -58,10 +58,11 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
     """The predictor for ``members`` with ``cfg``'s backend, device and TTA; ``tile``: the plan's tile size (a
     bundle's export is made or checked now for it, so a failure falls back before any tile is read)."""
     callback = callback or Callback()
+    forced = f"{setting('segment.backend')} {cfg.backend}"  # the reason when the user chose the backend
     if cfg.backend == "torch":
-        return _torch_predictor(members, cfg, resolve_device(cfg.device), callback, "backend torch")
+        return _torch_predictor(members, cfg, resolve_device(cfg.device), callback, forced)
     if cfg.backend == "onnxruntime":
-        return _onnx_predictor(members, cfg, cfg.device, tile, callback, "backend onnxruntime")
+        return _onnx_predictor(members, cfg, cfg.device, tile, callback, forced)
     device = resolve_device_lazily(cfg.device)
     if device != "cpu":
         if any(is_onnx_path(m.path) for m in members):

@@ -182,9 +182,10 @@ def test_tta_ensemble_aux_bands_and_probabilities_through_auto_equal_torch(scene
     results = {}
     for backend in ("auto", "torch"):
         out, prob = tmp_path / f"{backend}.tif", tmp_path / f"{backend}_p.tif"
-        result, _ = cli(capsys, *args, "--backend", backend, "--out", str(out), "--probabilities", str(prob))
+        result, err = cli(capsys, *args, "--backend", backend, "--out", str(out), "--probabilities", str(prob))
         results[backend] = (result["backend"], read(str(out))[0], read(str(prob)))
     assert results["auto"][0] == "onnxruntime" and results["torch"][0] == "torch"
+    assert "Backend: torch on cpu" in err and "(--backend torch)." in err  # the flag that chose it
     same_result(results["auto"][1], results["auto"][2], results["torch"][1], results["torch"][2])
 
 
