@@ -83,11 +83,12 @@ def _trained_line(meta: BundleMetadata) -> str:
     return f"{when}, no validation score"
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A metadata value as people read it: floats to 4 significant digits, lists joined by commas."""
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (list, tuple)):
-        return ", ".join(_fmt(v) for v in value)
+        return ", ".join(format_value(v) for v in value)
     return str(value)
 
 
@@ -131,17 +132,17 @@ def format_metadata(path: str, meta: BundleMetadata) -> str:
         if stats is not None:
             n = stats.bands
             more = " ..." if n > 4 else ""
-            lines.append(f"  {label} band statistics ({stats.method}, {n} bands): low {_fmt(stats.low[:4])}{more}; "
-                         f"high {_fmt(stats.high[:4])}{more}")
+            lines.append(f"  {label} band statistics ({stats.method}, {n} bands): low "
+                         f"{format_value(stats.low[:4])}{more}; high {format_value(stats.high[:4])}{more}")
     train = meta.train_config()
     if train is not None:
         budget = train.time_budget
         within = f" within a time budget of {budget:g} min" if budget else ""
         lines.append(f"Training: {train.warmup_epochs} frozen + {'at most ' if budget else ''}{train.epochs} "
-                     f"epochs{within}, batch {train.batch_size}, lr {_fmt(train.learning_rate)}, schedule "
+                     f"epochs{within}, batch {train.batch_size}, lr {format_value(train.learning_rate)}, schedule "
                      f"{train.schedule}, seed {train.seed}")
         lines.append(f"  loss {train.loss.describe(model.name)}, optimizer {train.optimizer}")
     if metrics:
-        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if k != "epoch")
+        shown = ", ".join(f"{k}={format_value(v)}" for k, v in metrics.items() if k != "epoch")
         lines.append(f"Metrics (best epoch {meta.best_epoch}): {shown}")
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..export.describe import format_value
 from ..export.schema import BundleMetadata
 from ..io.atomic import write_bytes_atomic
 from ..io.tables import dict_csv_text
@@ -170,11 +171,7 @@ def _table(rows: list[tuple[str, Any]]) -> str:
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_fmt(v) for v in value)
-    return "" if value is None else str(value)
+    return "" if value is None else format_value(value)
 
 
 def render_html(title: str, metadata: BundleMetadata, history: list[dict[str, Any]], images: dict[str, bytes],
