@@ -269,9 +269,11 @@ class _Trainer(TrainOutputs):
         keys = ("vision_channels", "aux_channels", "num_classes", "aux_ratio")
         wanted = {k: getattr(fitted, k) for k in keys}
         changed = {k: v for k, v in wanted.items() if getattr(model_cfg, k) != v}
-        if changed and model is None:
-            self.callback.info("Model settings taken from the data: "
-                               + ", ".join(f"{k}={v}" for k, v in changed.items()))
+        if changed and model is None:  # none of these is a user setting: words, not the config's field names
+            words = dict(vision_channels="image bands", aux_channels="aux channels", num_classes="outputs",
+                         aux_ratio="aux ratio")
+            sized = ", ".join(f"{words[k]} {v}" for k, v in changed.items())
+            self.callback.info(f"The model is sized to the data: {sized}.")
         if model is not None:
             # An injected model is what it is: its config must already agree with the data.
             fitted = getattr(model, "config", model_cfg)

@@ -50,6 +50,11 @@ def test_reference_layout_without_aux_folders_trains_vision_only(tmp_path):
     meta = read_metadata(out)
     assert meta.data.aux_channels == 0 and meta.model.aux_channels == 0
     assert meta.data.aux_prefixes == []
+    # DualStream's own default takes aux: the log says in words how the model was sized to the data
+    fused = engine("train", "--data", str(root), "--out", str(tmp_path / "ds.dsmodel"), "--model", "dualstream",
+                   *QUICK)
+    assert fused.returncode == 0, fused.stderr[-3000:]
+    assert "The model is sized to the data: aux channels 0." in fused.stderr, fused.stderr[-3000:]
 
     # prefixes chosen on purpose still need their files: a clear error, not a silent vision-only model
     chosen = engine("train", "--data", str(root), "--out", str(tmp_path / "x.dsmodel"), "--aux-prefix", "SAR_",
