@@ -23,12 +23,12 @@ NOT_OUTPUTS = {
     ("train", "--val-label"), ("train", "--val-label-field"), ("train", "--val-aux"), ("train", "--val-aoi"),
     ("train", "--pretrained"), ("train", "--bands"), ("train", "--x-bands"), ("train", "--aux-prefix"),
     ("train", "--class-names"), ("train", "--class-colors"), ("train", "--device"),
-    ("info", "MODEL"),
+    ("info", "MODEL"), ("info", "--model"),
     ("segment", "--config"), ("segment", "--image"), ("segment", "--aux"), ("segment", "--model"),
     ("segment", "--weights"), ("segment", "--extent-crs"), ("segment", "--aoi"), ("segment", "--device"),
     ("segment", "--images"), ("segment", "--aux-pattern"), ("segment", "--manifest"),
     ("evaluate", "--pred"), ("evaluate", "--label"), ("evaluate", "--label-field"),
-    ("export", "MODEL"),
+    ("export", "MODEL"), ("export", "--model"),
 }
 
 # (command, flag) -> the input the flag is pointed at (a key of the ``inputs`` fixture)
