@@ -23,7 +23,6 @@ ignored. Any other raw value is an error listing every file and value with its p
 
 from __future__ import annotations
 
-import math
 import os
 from collections import OrderedDict
 from typing import Any
@@ -31,21 +30,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..callbacks import Callback, Stage
+from ..callbacks import Callback
 from ..config import DataConfig, SceneSpec
 from ..errors import DataError, setting
 from .augment import augment_tile
 from .checks import check_scene_aux, check_scene_image
-from .normalize import BandStatistics, compute_statistics
+from .label_scan import SCAN_BLOCK, _label_fix_hint, _label_problems, _note_unmapped, _scan_label
+from .normalize import BandStatistics
 from .raster import is_vector_path
-from .sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder, Region, TileSampler, grid_windows, holdout_split
+from .sampling import CellIndex, Region, TileSampler, _region_mask, grid_windows, holdout_split
 from .scene import SceneReader
 from .sources import resolve_scenes
 from .summary import DataSummary
+from .training_stats import _statistics
 
 READER_CACHE_SIZE = 32  # open scenes per process (each holds the image, label and aux files)
-SCAN_BLOCK = 1024  # label scan block side (a multiple of the cell size)
-STATS_MAX_PIXELS = 1_000_000
 
 
 # ----------------------------------------------------------------------------------------- readers
@@ -149,18 +148,6 @@ class _TileDataset(torch.utils.data.Dataset):
         if aux is not None:
             sample["aux"] = aux
         return sample
-
-
-def _region_mask(region: Region, col: int, row: int, size: int) -> np.ndarray | None:
-    """(size, size) bool, True inside ``region``; None when the whole window is inside."""
-    if (col >= region.col and row >= region.row and col + size <= region.col + region.width
-            and row + size <= region.row + region.height):
-        return None
-    cols = np.arange(col, col + size)
-    rows = np.arange(row, row + size)
-    in_c = (cols >= region.col) & (cols < region.col + region.width)
-    in_r = (rows >= region.row) & (rows < region.row + region.height)
-    return in_r[:, None] & in_c[None, :]
 
 
 class TrainTileDataset(_TileDataset):
@@ -371,186 +358,3 @@ def _check_consistent(first: SceneReader, readers: list[SceneReader]) -> None:
         if odd:
             first.callback.warning(f"Pixel sizes differ by more than 50 % between scenes (e.g. {odd[:3]}); the "
                                    "model learns one scale, so resample the imagery to a common resolution.")
-
-
-def _map_classes(raw: np.ndarray, ok: np.ndarray, data_cfg: DataConfig) -> np.ndarray:
-    """Classes of raw label values (same rule as the reader's LabelMapper); ignore where not ok or unknown."""
-    ignore = data_cfg.ignore_index
-    if data_cfg.label_mapping:
-        out = np.full(raw.shape, data_cfg.label_default_class, dtype=np.uint8)
-        for key, cls in data_cfg.label_mapping.items():
-            try:
-                out[raw == float(key)] = cls
-            except ValueError:
-                continue  # text keys apply to vector attributes only
-    else:
-        good = (raw >= 0) & (raw <= 255) & (raw == np.floor(raw))
-        out = np.where(good, raw, ignore).astype(np.uint8)
-    out[~ok] = ignore
-    return out
-
-
-def _scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig) -> tuple[CellIndex, dict[str, int]]:
-    """Raw value counts and the coarse labelled/foreground cell index of one training scene (one pass)."""
-    cell = DEFAULT_CELL
-    builder = CellIndexBuilder(reader.grid.width, reader.grid.height, cell)
-    c0, r0 = region.col // cell * cell, region.row // cell * cell
-    c1, r1 = region.col + region.width, region.row + region.height
-    raster = not is_vector_path(reader.label_path)
-    fast = raster and not reader.region.active
-    counts: dict[str, int] = {}
-    for row in range(r0, r1, SCAN_BLOCK):
-        for col in range(c0, c1, SCAN_BLOCK):
-            w, h = min(SCAN_BLOCK, c1 - col), min(SCAN_BLOCK, r1 - row)
-            if raster:
-                raw, ok = reader.read_raw_label(col, row, w, h)
-                _count_values(raw[ok], counts)
-            if fast:
-                classes = _map_classes(raw, ok, data_cfg)
-            else:  # vector labels or extent/AOI: the reader's full label path applies rasterising and masks
-                classes = reader.read(col, row, w, h).label
-            labelled = classes != data_cfg.ignore_index
-            builder.add(col, row, labelled & (classes != 0), labelled)
-    if not raster:
-        counts = {str(k): v for k, v in reader.label_value_counts().items()}
-    return builder.build(), counts
-
-
-def _count_values(values: np.ndarray, counts: dict[str, int]) -> None:
-    if values.size == 0:
-        return
-    if np.all(values == np.floor(values)) and values.min() >= 0 and values.max() < 65536:
-        n = np.bincount(values.astype(np.int64))
-        keys = np.flatnonzero(n)
-        pairs = zip((str(int(k)) for k in keys), n[keys])
-    else:
-        uniq, n = np.unique(values, return_counts=True)
-        pairs = zip((str(int(v)) if float(v).is_integer() else str(float(v)) for v in uniq), n)
-    for key, c in pairs:
-        counts[key] = counts.get(key, 0) + int(c)
-
-
-def _label_problems(path: str, counts: dict[str, int], data_cfg: DataConfig) -> list[str]:
-    """One line per label file with values outside the configured set, with their pixel counts."""
-    if is_vector_path(path):
-        # Vector counts are classes (already mapped): they must be known classes.
-        bad = {k: v for k, v in counts.items() if not (k.lstrip("-").isdigit() and 0 <= int(k) < len(
-            data_cfg.class_names))}
-    elif data_cfg.label_mapping:
-        if not data_cfg.strict_labels:
-            return []
-        allowed = {0.0} | {_as_float(k) for k in data_cfg.label_mapping}
-        bad = {k: v for k, v in counts.items() if _as_float(k) not in allowed}
-    else:
-        allowed = {float(c) for c in range(len(data_cfg.class_names))} | {float(data_cfg.ignore_index)}
-        bad = {k: v for k, v in counts.items() if _as_float(k) not in allowed}
-    if not bad:
-        return []
-    shown = sorted(bad.items(), key=lambda kv: -kv[1])
-    listing = ", ".join(f"{k} ({v:,} px)" for k, v in shown[:20]) + (" ..." if len(shown) > 20 else "")
-    return [f"'{path}': {listing}"]
-
-
-def _note_unmapped(counts: dict[str, dict[str, int]], data_cfg: DataConfig, callback: Callback) -> None:
-    """Strict labels off: say which raw values became the default class, with their pixel counts."""
-    mapped = {_as_float(k) for k in data_cfg.label_mapping}
-    other: dict[str, int] = {}
-    for path, values in counts.items():
-        if is_vector_path(path):
-            continue
-        for key, count in values.items():
-            if _as_float(key) not in mapped:
-                other[key] = other.get(key, 0) + count
-    if other:
-        default = data_cfg.label_default_class
-        listing = ", ".join(f"{k} ({v:,} px)" for k, v in sorted(other.items(), key=lambda kv: -kv[1])[:20])
-        callback.info(f"Raw label values not in the label mapping are class {default} "
-                      f"('{data_cfg.class_names[default]}'): {listing}.")
-
-
-def _as_float(key: str) -> float:
-    try:
-        return float(key)
-    except ValueError:
-        return math.nan
-
-
-def _label_fix_hint(data_cfg: DataConfig) -> str:
-    if data_cfg.label_mapping:
-        default = data_cfg.label_default_class
-        return (f"Raw 0 is class {default} ({setting('data.label_default_class')}); every other raw value must be in "
-                f"{setting('data.label_mapping')}. Map these values to their classes, set them as the label "
-                f"raster's nodata, or turn {setting('data.strict_labels')} off (--no-strict-labels) to make every "
-                f"value not in the mapping class {default}.")
-    return ("Give a label_mapping from raw values to classes 0.."
-            f"{len(data_cfg.class_names) - 1}, or add class names for the extra classes.")
-
-
-def _statistics(data_cfg: DataConfig, readers: list[SceneReader], indexes: list[CellIndex],
-                regions: list[tuple[int, Region]], callback: Callback) -> tuple[BandStatistics, BandStatistics | None]:
-    """Robust per-band statistics of vision and aux over valid pixels of random training tiles."""
-    sampler = TileSampler(indexes, regions, data_cfg.tile_size, data_cfg.aux_ratio, 0.0, None, data_cfg.seed + 1)
-    n = data_cfg.statistics_tiles
-    per_tile = max(1, STATS_MAX_PIXELS // n)
-    rng = np.random.default_rng([data_cfg.seed, 17])
-    vision_samples: list[tuple[np.ndarray, np.ndarray]] = []
-    aux_samples: list[tuple[np.ndarray, np.ndarray]] = []
-    has_aux = readers[0].aux_channels > 0
-    for k in range(n):
-        callback.check_canceled()
-        callback.progress(k, n, Stage.BAND_STATISTICS)
-        plan = sampler.plan(0, k)
-        reader = readers[plan.scene]
-        tile = reader.read(plan.col, plan.row, data_cfg.tile_size, data_cfg.tile_size)
-        valid = tile.valid
-        inside = _region_mask(plan.region, plan.col, plan.row, data_cfg.tile_size)
-        if inside is not None:
-            valid = valid & inside
-        vision_samples.append(_subsample(tile.vision, valid, per_tile, rng))
-        if has_aux and tile.aux is not None:
-            aux_samples.append(_subsample(tile.aux, tile.aux_valid, per_tile, rng))
-    callback.progress(n, n, Stage.BAND_STATISTICS)
-    _warn_constant_bands(vision_samples, readers[0].image, callback)
-    method = data_cfg.statistics
-    try:
-        vision_stats = compute_statistics(vision_samples, method, STATS_MAX_PIXELS, seed=data_cfg.seed)
-    except DataError as exc:
-        images = ", ".join(f"'{r.image}'" for r in readers[:5]) + (" ..." if len(readers) > 5 else "")
-        raise DataError(f"Vision band statistics of the training images ({images}) failed: {exc}") from exc
-    aux_stats = None
-    if has_aux:
-        try:
-            aux_stats = compute_statistics(aux_samples, method, STATS_MAX_PIXELS, seed=data_cfg.seed)
-        except DataError as exc:
-            raise DataError(f"Aux band statistics failed (do the aux rasters overlap the images?): {exc}") from exc
-    return vision_stats, aux_stats
-
-
-def _warn_constant_bands(samples: list[tuple[np.ndarray, np.ndarray]], image: str, callback: Callback) -> None:
-    """Warn about vision bands with one value over all sampled pixels (e.g. an alpha band not tagged as such).
-
-    Such a band carries no information, and with a nodata value it hides nodata in the other bands: a pixel
-    is nodata only when every band is (GDAL/rasterio's dataset mask), and the constant band never is.
-    """
-    values = [s[0].reshape(s[0].shape[0], -1) for s in samples if s[0].size]
-    if not values:
-        return
-    stacked = np.concatenate(values, axis=1)
-    low, high = stacked.min(axis=1), stacked.max(axis=1)
-    for band in np.flatnonzero(low == high):
-        callback.warning(
-            f"Vision band {band + 1} of '{image}' is constant ({low[band]:g}) over the sampled pixels: it carries "
-            f"no information (an alpha band?) and stops nodata in the other bands from being ignored (a pixel is "
-            f"nodata only when every band is). If it is not meant to be a channel, drop it, e.g. with "
-            f"`gdal_translate -b 1 -b 2 -b 3` or a virtual raster of the other bands, for training and segmenting."
-        )
-
-
-def _subsample(array: np.ndarray, valid: np.ndarray, limit: int, rng: np.random.Generator) -> tuple[
-        np.ndarray, np.ndarray]:
-    """At most ``limit`` valid pixels of (C, H, W) as a (C, 1, k) array with an all-true mask."""
-    idx = np.flatnonzero(valid.reshape(-1))
-    if idx.size > limit:
-        idx = np.sort(rng.choice(idx, limit, replace=False))
-    flat = array.reshape(array.shape[0], -1)[:, idx]
-    return flat[:, None, :], np.ones((1, idx.size), dtype=bool)

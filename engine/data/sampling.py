@@ -310,3 +310,15 @@ def _cells_in_region(idx: CellIndex, region: Region) -> tuple[np.ndarray, np.nda
 def _inside(region: Region, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return ((x >= region.col) & (x < region.col + region.width)
             & (y >= region.row) & (y < region.row + region.height))
+
+
+def _region_mask(region: Region, col: int, row: int, size: int) -> np.ndarray | None:
+    """(size, size) bool, True inside ``region``; None when the whole window is inside."""
+    if (col >= region.col and row >= region.row and col + size <= region.col + region.width
+            and row + size <= region.row + region.height):
+        return None
+    cols = np.arange(col, col + size)
+    rows = np.arange(row, row + size)
+    in_c = (cols >= region.col) & (cols < region.col + region.width)
+    in_r = (rows >= region.row) & (rows < region.row + region.height)
+    return in_r[:, None] & in_c[None, :]

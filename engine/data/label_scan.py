@@ -1,0 +1,134 @@
+"""The one scan of every training label before training: raw value counts, checked against the label settings
+(every file and value outside the configured set listed with its pixel count), and the coarse per-scene index of
+labelled and foreground cells that the tile sampler draws from (:mod:`.sampling`).
+
+Label semantics are those of the scene reader's label mapper (:mod:`.labels`); see :mod:`.dataset` for the rules.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..callbacks import Callback
+from ..config import DataConfig
+from ..errors import setting
+from .raster import is_vector_path
+from .sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder, Region
+from .scene import SceneReader
+
+SCAN_BLOCK = 1024  # label scan block side (a multiple of the cell size)
+
+
+def _map_classes(raw: np.ndarray, ok: np.ndarray, data_cfg: DataConfig) -> np.ndarray:
+    """Classes of raw label values (same rule as the reader's LabelMapper); ignore where not ok or unknown."""
+    ignore = data_cfg.ignore_index
+    if data_cfg.label_mapping:
+        out = np.full(raw.shape, data_cfg.label_default_class, dtype=np.uint8)
+        for key, cls in data_cfg.label_mapping.items():
+            try:
+                out[raw == float(key)] = cls
+            except ValueError:
+                continue  # text keys apply to vector attributes only
+    else:
+        good = (raw >= 0) & (raw <= 255) & (raw == np.floor(raw))
+        out = np.where(good, raw, ignore).astype(np.uint8)
+    out[~ok] = ignore
+    return out
+
+
+def _scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig) -> tuple[CellIndex, dict[str, int]]:
+    """Raw value counts and the coarse labelled/foreground cell index of one training scene (one pass)."""
+    cell = DEFAULT_CELL
+    builder = CellIndexBuilder(reader.grid.width, reader.grid.height, cell)
+    c0, r0 = region.col // cell * cell, region.row // cell * cell
+    c1, r1 = region.col + region.width, region.row + region.height
+    raster = not is_vector_path(reader.label_path)
+    fast = raster and not reader.region.active
+    counts: dict[str, int] = {}
+    for row in range(r0, r1, SCAN_BLOCK):
+        for col in range(c0, c1, SCAN_BLOCK):
+            w, h = min(SCAN_BLOCK, c1 - col), min(SCAN_BLOCK, r1 - row)
+            if raster:
+                raw, ok = reader.read_raw_label(col, row, w, h)
+                _count_values(raw[ok], counts)
+            if fast:
+                classes = _map_classes(raw, ok, data_cfg)
+            else:  # vector labels or extent/AOI: the reader's full label path applies rasterising and masks
+                classes = reader.read(col, row, w, h).label
+            labelled = classes != data_cfg.ignore_index
+            builder.add(col, row, labelled & (classes != 0), labelled)
+    if not raster:
+        counts = {str(k): v for k, v in reader.label_value_counts().items()}
+    return builder.build(), counts
+
+
+def _count_values(values: np.ndarray, counts: dict[str, int]) -> None:
+    if values.size == 0:
+        return
+    if np.all(values == np.floor(values)) and values.min() >= 0 and values.max() < 65536:
+        n = np.bincount(values.astype(np.int64))
+        keys = np.flatnonzero(n)
+        pairs = zip((str(int(k)) for k in keys), n[keys])
+    else:
+        uniq, n = np.unique(values, return_counts=True)
+        pairs = zip((str(int(v)) if float(v).is_integer() else str(float(v)) for v in uniq), n)
+    for key, c in pairs:
+        counts[key] = counts.get(key, 0) + int(c)
+
+
+def _label_problems(path: str, counts: dict[str, int], data_cfg: DataConfig) -> list[str]:
+    """One line per label file with values outside the configured set, with their pixel counts."""
+    if is_vector_path(path):
+        # Vector counts are classes (already mapped): they must be known classes.
+        bad = {k: v for k, v in counts.items() if not (k.lstrip("-").isdigit() and 0 <= int(k) < len(
+            data_cfg.class_names))}
+    elif data_cfg.label_mapping:
+        if not data_cfg.strict_labels:
+            return []
+        allowed = {0.0} | {_as_float(k) for k in data_cfg.label_mapping}
+        bad = {k: v for k, v in counts.items() if _as_float(k) not in allowed}
+    else:
+        allowed = {float(c) for c in range(len(data_cfg.class_names))} | {float(data_cfg.ignore_index)}
+        bad = {k: v for k, v in counts.items() if _as_float(k) not in allowed}
+    if not bad:
+        return []
+    shown = sorted(bad.items(), key=lambda kv: -kv[1])
+    listing = ", ".join(f"{k} ({v:,} px)" for k, v in shown[:20]) + (" ..." if len(shown) > 20 else "")
+    return [f"'{path}': {listing}"]
+
+
+def _note_unmapped(counts: dict[str, dict[str, int]], data_cfg: DataConfig, callback: Callback) -> None:
+    """Strict labels off: say which raw values became the default class, with their pixel counts."""
+    mapped = {_as_float(k) for k in data_cfg.label_mapping}
+    other: dict[str, int] = {}
+    for path, values in counts.items():
+        if is_vector_path(path):
+            continue
+        for key, count in values.items():
+            if _as_float(key) not in mapped:
+                other[key] = other.get(key, 0) + count
+    if other:
+        default = data_cfg.label_default_class
+        listing = ", ".join(f"{k} ({v:,} px)" for k, v in sorted(other.items(), key=lambda kv: -kv[1])[:20])
+        callback.info(f"Raw label values not in the label mapping are class {default} "
+                      f"('{data_cfg.class_names[default]}'): {listing}.")
+
+
+def _as_float(key: str) -> float:
+    try:
+        return float(key)
+    except ValueError:
+        return math.nan
+
+
+def _label_fix_hint(data_cfg: DataConfig) -> str:
+    if data_cfg.label_mapping:
+        default = data_cfg.label_default_class
+        return (f"Raw 0 is class {default} ({setting('data.label_default_class')}); every other raw value must be in "
+                f"{setting('data.label_mapping')}. Map these values to their classes, set them as the label "
+                f"raster's nodata, or turn {setting('data.strict_labels')} off (--no-strict-labels) to make every "
+                f"value not in the mapping class {default}.")
+    return ("Give a label_mapping from raw values to classes 0.."
+            f"{len(data_cfg.class_names) - 1}, or add class names for the extra classes.")
