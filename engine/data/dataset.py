@@ -2,9 +2,9 @@
 
 ``build_datasets`` does the one-off work in the main process: resolve scenes, check that all scenes agree on
 bands, scan every label once (raw value counts for the label check, and a coarse per-scene index of labelled
-and foreground cells for sampling), split off validation bands when no validation scenes are given (see
-:mod:`.sampling`), and compute robust per-band statistics of the vision and aux streams over valid pixels of
-random training tiles.
+and foreground cells for sampling: :mod:`.label_scan`), split off validation bands when no validation scenes are
+given (see :mod:`.sampling`), and compute robust per-band statistics of the vision and aux streams over valid
+pixels of random training tiles (:mod:`.training_stats`).
 
 The datasets are cheap to pickle: they hold scene settings and numpy indexes, never open files. Each process
 (the main one or a DataLoader worker) opens its own :class:`SceneReader` per scene on first use and keeps it
@@ -35,14 +35,14 @@ from ..config import DataConfig, SceneSpec
 from ..errors import DataError, setting
 from .augment import augment_tile
 from .checks import check_scene_aux, check_scene_image
-from .label_scan import SCAN_BLOCK, _label_fix_hint, _label_problems, _note_unmapped, _scan_label
+from .label_scan import SCAN_BLOCK, label_fix_hint, label_problems, note_unmapped, scan_label
 from .normalize import BandStatistics
 from .raster import is_vector_path
-from .sampling import CellIndex, Region, TileSampler, _region_mask, grid_windows, holdout_split
+from .sampling import CellIndex, Region, TileSampler, grid_windows, holdout_split, region_mask
 from .scene import SceneReader
 from .sources import resolve_scenes
 from .summary import DataSummary
-from .training_stats import _statistics
+from .training_stats import training_statistics
 
 READER_CACHE_SIZE = 32  # open scenes per process (each holds the image, label and aux files)
 
@@ -132,7 +132,7 @@ class _TileDataset(torch.utils.data.Dataset):
         tile = self.reader(scene).read(col, row, size, size)
         valid = tile.valid
         label = tile.label
-        inside = _region_mask(region, col, row, size)
+        inside = region_mask(region, col, row, size)
         if inside is not None:
             valid = valid & inside
             label = np.where(inside, label, np.uint8(self.ignore_index))
@@ -271,10 +271,10 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     for reader in train_readers:
         callback.check_canceled()
         scan_region = Region(*reader.region_window())  # whole usable scene: held-out band rows are filtered later
-        index, values = _scan_label(reader, scan_region, data_cfg)
+        index, values = scan_label(reader, scan_region, data_cfg)
         indexes.append(index)
         counts[reader.label_path] = values
-        problems += _label_problems(reader.label_path, values, data_cfg)
+        problems += label_problems(reader.label_path, values, data_cfg)
         if reader.label_polygon_count == 0:
             raise DataError(f"The label layer '{reader.label_path}' of the image '{reader.image}' has no polygons "
                             f"(an empty layer): it cannot teach anything. Give the layer with the labelled polygons, "
@@ -287,14 +287,14 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         if not is_vector_path(reader.label_path):
             values = reader.label_value_counts(SCAN_BLOCK)
             counts[reader.label_path] = values
-            problems += _label_problems(reader.label_path, values, data_cfg)
+            problems += label_problems(reader.label_path, values, data_cfg)
     if not problems and data_cfg.label_mapping and not data_cfg.strict_labels:
-        _note_unmapped(counts, data_cfg, callback)
+        note_unmapped(counts, data_cfg, callback)
     if problems:
         raise DataError("Label values outside the configured set (label_mapping "
                         f"{data_cfg.label_mapping or 'none: values are classes'}, classes 0.."
                         f"{len(data_cfg.class_names) - 1}):\n  " + "\n  ".join(problems) + "\n"
-                        + _label_fix_hint(data_cfg))
+                        + label_fix_hint(data_cfg))
 
     sampler = TileSampler(indexes, train_regions, tile, data_cfg.aux_ratio, data_cfg.foreground_share,
                           data_cfg.augment, data_cfg.seed)
@@ -310,7 +310,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
                          f"{setting('data.label_mapping')} and {setting('data.label_default_class')}, or label some "
                          f"background.")
 
-    vision_stats, aux_stats = _statistics(data_cfg, train_readers, indexes, train_regions, callback)
+    vision_stats, aux_stats = training_statistics(data_cfg, train_readers, indexes, train_regions, callback)
     common = {"vision_stats": vision_stats, "aux_stats": aux_stats, "tile_size": tile,
               "aux_ratio": data_cfg.aux_ratio, "ignore_index": data_cfg.ignore_index}
     train_ds = TrainTileDataset(train_kw, sampler, data_cfg.tiles_per_epoch, augment=True, **common)

@@ -38,7 +38,7 @@ def _map_classes(raw: np.ndarray, ok: np.ndarray, data_cfg: DataConfig) -> np.nd
     return out
 
 
-def _scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig) -> tuple[CellIndex, dict[str, int]]:
+def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig) -> tuple[CellIndex, dict[str, int]]:
     """Raw value counts and the coarse labelled/foreground cell index of one training scene (one pass)."""
     cell = DEFAULT_CELL
     builder = CellIndexBuilder(reader.grid.width, reader.grid.height, cell)
@@ -78,7 +78,7 @@ def _count_values(values: np.ndarray, counts: dict[str, int]) -> None:
         counts[key] = counts.get(key, 0) + int(c)
 
 
-def _label_problems(path: str, counts: dict[str, int], data_cfg: DataConfig) -> list[str]:
+def label_problems(path: str, counts: dict[str, int], data_cfg: DataConfig) -> list[str]:
     """One line per label file with values outside the configured set, with their pixel counts."""
     if is_vector_path(path):
         # Vector counts are classes (already mapped): they must be known classes.
@@ -99,7 +99,7 @@ def _label_problems(path: str, counts: dict[str, int], data_cfg: DataConfig) -> 
     return [f"'{path}': {listing}"]
 
 
-def _note_unmapped(counts: dict[str, dict[str, int]], data_cfg: DataConfig, callback: Callback) -> None:
+def note_unmapped(counts: dict[str, dict[str, int]], data_cfg: DataConfig, callback: Callback) -> None:
     """Strict labels off: say which raw values became the default class, with their pixel counts."""
     mapped = {_as_float(k) for k in data_cfg.label_mapping}
     other: dict[str, int] = {}
@@ -123,7 +123,7 @@ def _as_float(key: str) -> float:
         return math.nan
 
 
-def _label_fix_hint(data_cfg: DataConfig) -> str:
+def label_fix_hint(data_cfg: DataConfig) -> str:
     if data_cfg.label_mapping:
         default = data_cfg.label_default_class
         return (f"Raw 0 is class {default} ({setting('data.label_default_class')}); every other raw value must be in "

@@ -312,7 +312,7 @@ def _inside(region: Region, x: np.ndarray, y: np.ndarray) -> np.ndarray:
             & (y >= region.row) & (y < region.row + region.height))
 
 
-def _region_mask(region: Region, col: int, row: int, size: int) -> np.ndarray | None:
+def region_mask(region: Region, col: int, row: int, size: int) -> np.ndarray | None:
     """(size, size) bool, True inside ``region``; None when the whole window is inside."""
     if (col >= region.col and row >= region.row and col + size <= region.col + region.width
             and row + size <= region.row + region.height):

@@ -11,13 +11,13 @@ from ..callbacks import Callback, Stage
 from ..config import DataConfig
 from ..errors import DataError
 from .normalize import BandStatistics, compute_statistics
-from .sampling import CellIndex, Region, TileSampler, _region_mask
+from .sampling import CellIndex, Region, TileSampler, region_mask
 from .scene import SceneReader
 
 STATS_MAX_PIXELS = 1_000_000
 
 
-def _statistics(data_cfg: DataConfig, readers: list[SceneReader], indexes: list[CellIndex],
+def training_statistics(data_cfg: DataConfig, readers: list[SceneReader], indexes: list[CellIndex],
                 regions: list[tuple[int, Region]], callback: Callback) -> tuple[BandStatistics, BandStatistics | None]:
     """Robust per-band statistics of vision and aux over valid pixels of random training tiles."""
     sampler = TileSampler(indexes, regions, data_cfg.tile_size, data_cfg.aux_ratio, 0.0, None, data_cfg.seed + 1)
@@ -34,7 +34,7 @@ def _statistics(data_cfg: DataConfig, readers: list[SceneReader], indexes: list[
         reader = readers[plan.scene]
         tile = reader.read(plan.col, plan.row, data_cfg.tile_size, data_cfg.tile_size)
         valid = tile.valid
-        inside = _region_mask(plan.region, plan.col, plan.row, data_cfg.tile_size)
+        inside = region_mask(plan.region, plan.col, plan.row, data_cfg.tile_size)
         if inside is not None:
             valid = valid & inside
         vision_samples.append(_subsample(tile.vision, valid, per_tile, rng))
