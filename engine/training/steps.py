@@ -1,0 +1,148 @@
+"""The optimisation half of the trainer: one epoch of optimiser steps (gradient accumulation, clipping, the AMP
+grad scaler, DDP's ``no_sync`` between synchronised steps), the checks every step makes (cancellation, the time
+budget) agreed on by every process, and the progress they report.
+
+:class:`TrainSteps` works on the trainer's state (model, optimiser, schedule, loaders, forward pass, callback,
+distributed context), like :class:`~engine.training.outputs.TrainOutputs` does for the files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any
+
+from ..callbacks import Stage
+from ..errors import CanceledError, ModelError
+from ..runtime.prefetch import Prefetcher
+
+
+class TrainSteps:
+    """Epochs of optimiser steps, for the trainer (its attributes are set by the trainer's ``__init__``)."""
+
+    model: Any
+    ctx: Any
+    callback: Any
+
+    def _agree(self, flag: bool) -> bool:
+        """``flag`` on any process -> True on every process (they must stop together)."""
+        if not self.ctx.distributed:
+            return flag
+        import torch.distributed as dist
+
+        value = self.torch.tensor([1.0 if flag else 0.0], device=self.forward.collective_device)
+        dist.all_reduce(value)
+        return bool(value.item() > 0)
+
+    def _progress(self, done: int, total: int) -> None:
+        """Training progress: steps of all epochs, or with a time budget the budget's seconds (whichever of the two
+        is further along)."""
+        if not self.budget.limited:
+            self.callback.progress(done, total, Stage.TRAIN)
+            return
+        seconds = self.budget.seconds
+        spent = min(seconds, max(self.budget.spent(), seconds * done / total))
+        self.callback.progress(round(spent), round(seconds), Stage.TRAIN)
+
+    def _wrap_ddp(self) -> Any:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.torch.device(self.device).index] if self.device_type == "cuda" else None
+        # find_unused_parameters: some models skip branches (e.g. side heads, or the aux stream) in some configurations.
+        return DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
+
+    def _check_step(self, reserve: float) -> bool:
+        """Raise CanceledError when asked to stop; return whether the time budget is used up (keeping ``reserve``
+        seconds for the validation). Every process decides the same, or the others would wait forever in the
+        next all-reduce."""
+        canceled, late = self.callback.is_canceled(), self.budget.used_up(reserve)
+        if self.ctx.distributed:
+            import torch.distributed as dist
+
+            flags = self.torch.tensor([float(canceled), float(late)], device=self.forward.collective_device)
+            dist.all_reduce(flags)
+            canceled, late = bool(flags[0].item() > 0), bool(flags[1].item() > 0)
+        if canceled:
+            self._raise_canceled()
+        return late
+
+    def _raise_canceled(self) -> None:
+        raise CanceledError(self._stopped("Training canceled"))
+
+    def _head_lr(self) -> float:
+        for group in self.optimizer.param_groups:
+            if group["name"] == "head":
+                return float(group["lr"])
+        return float(self.optimizer.param_groups[-1]["lr"])
+
+    def _train_epoch(self, epoch: int, ddp: Any) -> tuple[float, float, int]:
+        """(mean loss, seconds, optimiser steps run: fewer than an epoch's when the time budget ran out)."""
+        cfg = self.cfg
+        net = ddp if ddp is not None else self.model
+        self.model.train()
+        train_ds = self.datasets[0]
+        if hasattr(train_ds, "set_epoch"):
+            train_ds.set_epoch(epoch)
+        if hasattr(self.train_sampler, "set_epoch"):
+            self.train_sampler.set_epoch(epoch)
+        elif getattr(self.train_sampler, "generator", None) is not None:
+            self.train_sampler.generator.manual_seed(cfg.seed + epoch)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        total = self.total_epochs * self.micro_steps
+        done = (epoch - 1) * self.micro_steps
+        self.optimizer.zero_grad(set_to_none=True)
+        started = self.budget.clock()
+        batches = Prefetcher(self.train_loader) if self.cfg.num_workers == 0 else self.train_loader
+        try:
+            mean, steps = self._train_steps(batches, ddp, net, params, done, total)
+        finally:
+            if isinstance(batches, Prefetcher):
+                batches.close()
+        seconds = self.budget.clock() - started
+        if self.ctx.distributed:
+            import torch.distributed as dist
+
+            mean = mean.to(self.forward.collective_device)
+            dist.all_reduce(mean)
+            mean = mean / self.ctx.world_size
+        value = float(mean.item())
+        if not math.isfinite(value):
+            raise ModelError(f"Training diverged in epoch {epoch} (loss {value}); lower the learning rate "
+                             f"(now {cfg.learning_rate}) or set amp off.")
+        return value, seconds, steps
+
+    def _train_steps(self, batches: Any, ddp: Any, net: Any, params: list[Any], done: int,
+                     total: int) -> tuple[Any, int]:
+        """The epoch's optimiser steps, up to the time budget (at least one); returns the mean loss as a tensor on
+        the device (no sync per step) and the steps run."""
+        torch, cfg = self.torch, self.cfg
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        count = 0
+        last = self.history[-1] if self.history else {}
+        reserve = max(0.0, float(last.get("seconds") or 0.0) - float(last.get("train_seconds") or 0.0))
+        for i, batch in enumerate(batches):
+            if self._check_step(reserve) and i:
+                break
+            pixels, aux, labels = self.forward.batch(batch)
+            sync = (i + 1) % cfg.grad_accumulation == 0 or i + 1 == self.micro_steps
+            no_sync = ddp.no_sync() if ddp is not None and not sync else contextlib.nullcontext()
+            with no_sync:
+                loss = self.loss_fn(self.forward(net, pixels, aux), labels)
+                scaled = loss / cfg.grad_accumulation
+                (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+            if sync:
+                if self.scaler is not None:
+                    self.scaler.unscale_(self.optimizer)
+                if cfg.grad_clip is not None and params:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                if self.scaler is not None:
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                else:
+                    self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.schedule.step()
+            loss_sum += loss.detach().double()
+            count += 1
+            self._progress(done + i + 1, total)
+        return loss_sum / max(count, 1), count
