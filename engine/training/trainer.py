@@ -5,8 +5,9 @@ rates (vision encoder, aux encoder, fusion + decoder), cosine / step / plateau s
 steps, gradient accumulation and clipping, mixed precision on CUDA, early stopping on validation IoU or loss, atomic
 best bundle and per-epoch checkpoint, resume, cancellation every step, and torch.distributed (``torchrun``:
 DistributedSampler + DDP, rank 0 writes). The optimiser, schedule and precision are in ``optim``, the loaders in
-``data.loaders``, the forward pass and validation in ``forward``, checkpoint files and resume rules in
-``checkpoint``, the files a training writes in ``outputs``, the time budget in ``budget``.
+``data.loaders``, the forward pass and validation in ``forward``, an epoch's optimiser steps in ``steps``,
+checkpoint files and resume rules in ``checkpoint``, the files a training writes in ``outputs``, the time budget in
+``budget``.
 
 Files for ``output = dir/name.dsmodel``:
   ``dir/name.dsmodel``           the best bundle, moved into place only when training finishes;
