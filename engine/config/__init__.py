@@ -40,7 +40,8 @@ from .base import (
     repaired_class_colors,
 )
 from .inference import BulkConfig, EvaluateConfig, SegmentConfig
-from .training import AugmentConfig, DataConfig, LossConfig, SceneSpec, TrainConfig, parse_loss_terms
+from .loss import LossConfig, parse_loss_terms
+from .training import AugmentConfig, DataConfig, SceneSpec, TrainConfig
 
 __all__ = [
     "AMP_MODES", "BACKENDS", "BULK", "CLASS_PALETTE", "DEVICES", "EARLY_STOP_METRICS", "LOSS_ALIASES", "LOSS_TERMS",
