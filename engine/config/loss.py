@@ -136,10 +136,10 @@ class LossConfig(Settings):
 
 
 # Settings of older versions, read from old config files and bundles: name -> how it maps onto LossConfig.
-_LEGACY_LOSS_SETTINGS = ("focal_weight", "lovasz_weight", "dice_weight", "ohem_weight", "deep_supervision_weights")
+LEGACY_LOSS_SETTINGS = ("focal_weight", "lovasz_weight", "dice_weight", "ohem_weight", "deep_supervision_weights")
 
 
-def _legacy_loss(data: dict[str, Any]) -> dict[str, Any]:
+def legacy_loss(data: dict[str, Any]) -> dict[str, Any]:
     """``focal_weight``/``lovasz_weight``/``deep_supervision_weights`` (before LossConfig) as a loss section."""
     loss = dict(data.get("loss") or {})
     weights = {name: data[f"{name}_weight"] for name in ("focal", "lovasz", "dice", "ohem")

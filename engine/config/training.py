@@ -1,6 +1,6 @@
-"""Training settings: the scenes and how they become tiles (DataConfig, SceneSpec, AugmentConfig), the loss
-(LossConfig) and the optimisation (TrainConfig). Each field declares how the front ends offer it
-(:mod:`engine.declarations`)."""
+"""Training settings: the scenes and how they become tiles (DataConfig, SceneSpec, AugmentConfig) and the
+optimisation (TrainConfig, whose ``loss`` section is :class:`~engine.config.loss.LossConfig`). Each field declares
+how the front ends offer it (:mod:`engine.declarations`)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from .base import (
     check_class_names,
     parse_label_pairs,
 )
-from .loss import _LEGACY_LOSS_SETTINGS, LossConfig, _legacy_loss
+from .loss import LEGACY_LOSS_SETTINGS, LossConfig, legacy_loss
 
 
 @dataclass
@@ -343,8 +343,8 @@ class TrainConfig(Settings):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """As Settings.from_dict; the loss settings of older versions (focal_weight, ...) become ``loss``."""
-        if isinstance(data, dict) and any(k in data for k in _LEGACY_LOSS_SETTINGS):
-            data = {k: v for k, v in data.items() if k not in _LEGACY_LOSS_SETTINGS} | {"loss": _legacy_loss(data)}
+        if isinstance(data, dict) and any(k in data for k in LEGACY_LOSS_SETTINGS):
+            data = {k: v for k, v in data.items() if k not in LEGACY_LOSS_SETTINGS} | {"loss": legacy_loss(data)}
         return super().from_dict(data)
 
     def __post_init__(self) -> None:
