@@ -5,6 +5,32 @@ torch at package import time, so that a QGIS plugin can load it to report what i
 Modules inside the engine import each other relatively, so the same code works from a repository
 checkout or a ``pip install`` (the ``dualstream`` command, or ``python -m engine``) and bundled inside the
 plugin folder (``dualstream_qgis.engine``).
+
+Map (data flows files -> ``data`` -> ``models`` -> ``training`` / ``segment`` -> ``io`` / ``export``; the
+longer table with the reasons is docs/design.md):
+
+- ``settings.py``      the base of every settings dataclass (dict/JSON round trip, ``check``)
+- ``declarations.py``  each setting declared once: help, CLI flag, Processing parameter, choices, bounds
+- ``config/``          the engine's settings: data, augmentation, loss, training, segment, bulk, evaluate
+- ``errors.py``        one error hierarchy; every message says what to do and names the setting
+- ``callbacks.py``     progress, cancellation and the stage names both front ends show
+- ``data/``            raster I/O, alignment of aux rasters, labels, band statistics, scenes, sampling,
+  augmentations, datasets, synthetic demo data
+- ``models/``          the family registry, one folder per family (``dualstream``, ``cmx``, ``unet``,
+  ``pspnet``, ``deeplabv3plus``), ``encoders/``, shared blocks, fusion, pretrained weights by name
+- ``training/``        the fit loop, forward pass and validation, losses, metrics, optimiser and schedule,
+  checkpoints, settings chosen from the data, time budget, report
+- ``segment/``         whole-scene inference: plan, tile readers, torch / onnxruntime predictors with ensemble
+  x TTA, blending pipeline, one scene's run; ``segment/bulk/`` many scenes, resumable, with a summary
+- ``evaluate.py``      class rasters against label rasters or polygons, streamed in row blocks
+- ``export/``          the model bundle and its typed metadata schema, descriptions in words, ONNX export
+  (cache, int8), the STAC MLM card
+- ``io/``              files written safely: atomic writes, locks, output safety, digests, CSV tables, the
+  GeoTIFF / QML / polygon writers
+- ``runtime/``         where the work runs: stack and devices, CPU threads, torchrun, host <-> device copies,
+  prefetch, resource checks
+- ``cli/``             the ``dualstream`` command, one module per subcommand, options from the declarations;
+  ``__main__.py`` makes ``python -m engine`` the same command
 """
 
 __version__ = "0.1.0"

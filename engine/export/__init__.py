@@ -1,1 +1,2 @@
-"""What leaves a training: the model bundle, its ONNX export and the ONNX metadata."""
+"""What leaves a training: the model bundle and its typed metadata schema, its description in words, the ONNX
+export (metadata, cache, int8 quantization) and the STAC MLM model card."""
