@@ -125,6 +125,7 @@ def test_the_running_summary_is_rewritten_at_most_every_summary_seconds(mixed, b
     import types
 
     from engine.segment.bulk import runner as bulk_module
+    from engine.segment.bulk import share as share_module
 
     clock = {"now": 0.0}
     written = []
@@ -139,10 +140,12 @@ def test_the_running_summary_is_rewritten_at_most_every_summary_seconds(mixed, b
         clock["now"] += 10.0
         return run_scene(*args, **kwargs)
 
-    run_scene = bulk_module._Share._run_scene
-    monkeypatch.setattr(bulk_module, "time", types.SimpleNamespace(perf_counter=lambda: clock["now"]))
-    monkeypatch.setattr(bulk_module._Share, "_run_scene", scene_run)
-    monkeypatch.setattr(bulk_module, "SUMMARY_SECONDS", interval)
+    run_scene = share_module._Share._run_scene
+    fake_time = types.SimpleNamespace(perf_counter=lambda: clock["now"])
+    monkeypatch.setattr(bulk_module, "time", fake_time)
+    monkeypatch.setattr(share_module, "time", fake_time)
+    monkeypatch.setattr(share_module._Share, "_run_scene", scene_run)
+    monkeypatch.setattr(share_module, "SUMMARY_SECONDS", interval)
     monkeypatch.setattr(bulk_module, "write_summary", write_summary)
     result = segment_bulk(BulkConfig(images=[str(mixed / "*.tif")], aux_patterns=["{stem}_aux.tif"],
                                      out_dir=str(tmp_path / "out")), SegmentConfig(models=[bulk_model], device="cpu"))

@@ -1,0 +1,374 @@
+"""One process's share of a bulk run: its scenes run in order with the bundle(s) loaded once, each scene's record
+(done, skipped, failed, canceled) kept in order and written as the rank's part of the summary as it goes.
+
+On a GPU the scenes overlap (:class:`_Pass`): the next one is opened and read while the model finishes this one,
+and this one is published in the background. One bad scene is recorded as failed and the share goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ...callbacks import Callback, Stage, time_left
+from ...config import BulkConfig, SegmentConfig
+from ...errors import CanceledError, DualStreamError
+from ...io.atomic import write_text_atomic
+from ...runtime.distributed import DistContext
+from ..backend import make_predictor
+from ..files import SceneOutputs
+from ..pipeline import streaming_gdal_cache
+from ..plan import Member
+from ..predictor import Predictor
+from ..run import SceneRun
+from ..tiling import overlap_pixels, tile_count
+from .resume import decide, finished_record, mark_done, mark_running
+from .scenes import MARKER_FOLDER, Scene, scene_outputs
+from .summary import SceneRecord
+
+# the running summary lists every scene: rewritten after each of thousands it would cost more than they do, so
+# at most this often, and never more than 5 % of the run; always at the end
+SUMMARY_SECONDS = 10.0
+
+
+class _ShareProgress(Callback):
+    """Turns each scene's tile progress into progress over the rank's whole share; forwards the rest."""
+
+    def __init__(self, inner: Callback, total_tiles: int):
+        self.inner = inner
+        self.total = max(1, total_tiles)
+        self.before = 0  # estimated tiles of the scenes already handled
+        self.scene_tiles = 0
+        self.waiting: _Publishing | None = None  # the previous scene's publishing, started after this one's first batch
+
+    def start_scene(self, estimate: int) -> None:
+        self.scene_tiles = estimate
+
+    def end_scene(self) -> None:
+        self.before += self.scene_tiles
+        self.scene_tiles = 0
+        self.inner.progress(self.before, self.total, Stage.TILES)
+
+    def progress(self, done: float, total: float, stage: str = "") -> None:
+        if stage == Stage.SEGMENT and done and self.waiting is not None:
+            # the model has this scene's first batch: a GPU works through it while the publishing thread holds
+            # the interpreter lock now and then (rasterio holds it while closing a written file)
+            self.waiting.start()
+            self.waiting = None
+        if stage == Stage.SEGMENT and total:
+            self.inner.progress(self.before + self.scene_tiles * min(done, total) / total, self.total, Stage.TILES)
+
+    def info(self, message: str) -> None:
+        pass  # each scene's own start/finish lines: the bulk run says one line per scene instead
+
+    def warning(self, message: str) -> None:
+        self.inner.warning(message)
+
+    def is_canceled(self) -> bool:
+        return self.inner.is_canceled()
+
+
+def _tile_estimate(scene: Scene, tile: int, overlap: int) -> int:
+    stride = max(1, tile - overlap)
+    return tile_count(scene.width, tile, stride) * tile_count(scene.height, tile, stride) if scene.pixels else 0
+
+
+def _record(scene: Scene, order: int, rank: int) -> SceneRecord:
+    """The scene's record before it runs: failed until it says otherwise."""
+    return SceneRecord(image=scene.image, aux=scene.aux, name=scene.name, pixels=scene.pixels, rank=rank, order=order)
+
+
+class _Share:
+    """One rank's scenes, run in order; the part of the summary it writes as it goes."""
+
+    def __init__(self, bulk: BulkConfig, template: SegmentConfig, members: list[Member], fingerprint: dict[str, Any],
+                 ctx: DistContext, device: str, callback: Callback, started: float, predictor: Predictor | None,
+                 overlap_scenes: bool):
+        self.bulk, self.template, self.members = bulk, template, members
+        self.fingerprint, self.ctx, self.device, self.callback = fingerprint, ctx, device, callback
+        self.started = started  # the run's clock: a record's started_s counts from it (scenes may overlap)
+        self.overlap_scenes = overlap_scenes
+        self.part = Path(bulk.out_dir) / MARKER_FOLDER / f"rank-{ctx.rank}-of-{ctx.world_size}.json"
+        self.predictor = predictor  # None: loaded for the first scene that needs it
+        self.load_seconds = 0.0
+        self.records: list[SceneRecord] = []
+        tile = int(template.tile_size or members[0].data.tile_size)
+        self.tile, self.overlap = tile, overlap_pixels(tile, template.overlap)
+
+    def write_part(self) -> None:
+        write_text_atomic(self.part, json.dumps({"rank": self.ctx.rank, "device": self.device,
+                                                 "load_seconds": self.load_seconds,
+                                                 "scenes": [r.to_dict() for r in self.records]},
+                                                indent=2, default=str))
+
+    def _predictor(self) -> Predictor:
+        if self.predictor is None:
+            tick = time.perf_counter()
+            self.predictor = make_predictor(self.members, self.template.replace(device=self.device), self.callback,
+                                            self.tile)
+            self.load_seconds = time.perf_counter() - tick
+            self.callback.info(f"Loaded {len(self.members)} model(s) on {self.device} in {self.load_seconds:.1f} s.")
+        return self.predictor
+
+    def run(self, scenes: list[tuple[int, Scene]], on_save: Any) -> bool:
+        """Run ``scenes`` ((global order, scene) pairs) in order; returns False when canceled. ``on_save`` is
+        called whenever the records are written: after the first scene, then at most every SUMMARY_SECONDS, and
+        at the end (the summary follows the run). See :class:`_Pass`."""
+        with streaming_gdal_cache():  # the cache is global: one cap around all the (overlapping) scenes
+            return _Pass(self, scenes, on_save).run()
+
+    def _scene_config(self, scene: Scene, outputs: SceneOutputs, record: SceneRecord) -> SegmentConfig | None:
+        """The scene's settings when it is to run; else None with ``record`` filled (skipped, or failed)."""
+        if scene.error:
+            record.error = scene.error
+            return None
+        decision = decide(scene, outputs, self.fingerprint, self.bulk.overwrite)
+        if decision.action == "skip":
+            kept = finished_record(outputs)
+            record.status, record.output = "skipped", str(outputs.classes)
+            record.tiles, record.pixels = (kept.tiles, kept.pixels) if kept is not None else (0, scene.pixels)
+            return None
+        if decision.action == "refuse":
+            record.error = decision.reason
+            return None
+        return self.template.replace(image=scene.image, aux=list(scene.aux), **outputs.settings())
+
+    def _run_scene(self, scene: Scene, outputs: SceneOutputs, record: SceneRecord, progress: _ShareProgress,
+                   opened: SceneRun | Exception | None, on_read_done: Any) -> tuple[SceneRun, float] | None:
+        """Run one scene's tiles (``opened``: the scene as the read-ahead opened it, or its failure to open: the
+        read-ahead decided already that it runs); returns the run to finish and when the scene started, or None
+        with ``record`` filled. Only a cancel escapes."""
+        cfg = self._scene_config(scene, outputs, record) if opened is None else None
+        if opened is None and cfg is None:
+            return None
+        run = None
+        tick = time.perf_counter()  # the scene's own time: the one-off model load is reported apart
+        try:
+            predictor = self._predictor()
+            tick = time.perf_counter()
+            if isinstance(opened, Exception):
+                raise opened
+            run = opened or SceneRun(cfg, progress, predictor, tick)
+            record.started_s = tick - self.started
+            mark_running(scene, outputs)
+            run.run_tiles(on_read_done, drain=False)  # the writer drains in _Publishing
+        except BaseException as exc:
+            if run is not None:
+                run.close()
+            if isinstance(exc, (CanceledError, KeyboardInterrupt)) or not isinstance(exc, Exception):
+                raise
+            record.error, record.seconds = _failure_text(exc), time.perf_counter() - tick
+            return None
+        return run, tick
+
+
+class _Pass:
+    """One pass over a share's scenes, in order; records stay in that order.
+
+    With ``overlap_scenes`` the model does not idle between scenes: while it runs one scene, the previous
+    one's outputs are finished and published in a background thread (:class:`_Publishing`), and once every
+    tile of this one has been read the next one is opened and its reader started (:meth:`read_ahead`).
+    For a GPU (the default there): otherwise the model idles at every scene boundary for a good share of a
+    scene's model time. On the CPU the model wants every core and the overlapped work only competes with it,
+    so scenes run one after another there (figures: docs/benchmarks.md, "Bulk segmentation").
+    """
+
+    def __init__(self, share: _Share, scenes: list[tuple[int, Scene]], on_save: Any):
+        self.share, self.scenes, self.on_save = share, scenes, on_save
+        self.progress = _ShareProgress(share.callback,
+                                       sum(_tile_estimate(s, share.tile, share.overlap) for _, s in scenes))
+        self.start = time.perf_counter()
+        self.pixels_left = sum(s.pixels for _, s in scenes)  # of the scenes not concluded yet
+        self.pixels_done, self.busy = 0, 0.0  # for the ETA: pixels of done scenes, and when the last one ended
+        self.publishing: _Publishing | None = None  # the previous scene, published in the background
+        self.ahead: dict[int, Future] = {}  # scenes being opened (and reading) before their turn: SceneRun or error
+        self.opener = ThreadPoolExecutor(1, thread_name_prefix="dualstream-read-ahead")
+        self.saved_at, self.save_cost = -float("inf"), 0.0  # the last write of the records (part and summary)
+
+    def run(self) -> bool:
+        share, progress = self.share, self.progress
+        try:
+            for index, (order, scene) in enumerate(self.scenes):
+                outputs = scene_outputs(share.bulk.out_dir, scene.name, share.bulk)
+                record = _record(scene, order, share.ctx.rank)
+                progress.start_scene(_tile_estimate(scene, share.tile, share.overlap))
+                share.callback.progress(index, len(self.scenes), Stage.SCENES)  # scenes before this one: "scene i of n"
+                try:
+                    running = share._run_scene(scene, outputs, record, progress,
+                                               _outcome(self.ahead.pop(index, None)),
+                                               (lambda: self.read_ahead(index + 1)) if share.overlap_scenes else None)
+                except (CanceledError, KeyboardInterrupt):
+                    self.canceled(index, record)
+                    return False
+                progress.end_scene()
+                self.settle()
+                if running is None:
+                    self.conclude(index, scene, record)
+                else:
+                    self.publishing = _Publishing(*running, index, scene, outputs, record, share.fingerprint)
+                    if share.overlap_scenes:
+                        progress.waiting = self.publishing  # started after the next scene's first batch
+                    else:
+                        self.settle()
+            self.settle()
+            self.save()
+            return True
+        finally:
+            self.close()
+
+    def save(self, when_due: bool = False) -> None:
+        """Write the records (this rank's part, and the summary through ``on_save``); ``when_due``: only if
+        the last write is SUMMARY_SECONDS old (and 20 times its own cost: a huge summary is written less often)."""
+        now = time.perf_counter()
+        if when_due and now - self.saved_at < max(SUMMARY_SECONDS, 20 * self.save_cost):
+            return
+        self.share.write_part()
+        self.on_save()
+        self.saved_at = time.perf_counter()
+        self.save_cost = self.saved_at - now
+
+    def conclude(self, index: int, scene: Scene, record: SceneRecord) -> None:
+        """Add ``record`` to the share's part, say how the scene ended and how long the rest may take."""
+        share = self.share
+        share.records.append(record)
+        self.save(when_due=True)
+        self.pixels_left -= scene.pixels
+        if record.status == "done":
+            self.pixels_done += record.pixels
+            # the one-off model load (an ONNX export on the first run) is no measure of the scenes to come
+            self.busy = time.perf_counter() - self.start - share.load_seconds
+        rate = self.pixels_done / self.busy if self.busy > 0 else 0.0
+        eta = f"; about {time_left(self.pixels_left / rate)} left" if rate > 0 and self.pixels_left > 0 else ""
+        shown = record.error if record.status == "failed" else (
+            f"{record.seconds:.1f} s" if record.status == "done" else "finished earlier")
+        share.callback.info(f"[{index + 1}/{len(self.scenes)}] {scene.name}: {record.status} ({shown}){eta}")
+        share.callback.progress(index + 1, len(self.scenes), Stage.SCENES)
+
+    def settle(self) -> None:
+        """Wait for the scene being published in the background, and conclude it."""
+        if self.publishing is None:
+            return
+        done, self.publishing = self.publishing, None
+        self.progress.waiting = None
+        done.wait()
+        for message in done.callback.warnings:
+            self.share.callback.warning(message)
+        self.conclude(done.index, done.scene, done.record)
+
+    def read_ahead(self, index: int) -> None:
+        """Once every tile of the current scene is read: open scene ``index`` and start its reader."""
+        if index >= len(self.scenes) or index in self.ahead:
+            return
+        share = self.share
+        order, scene = self.scenes[index]
+        outputs = scene_outputs(share.bulk.out_dir, scene.name, share.bulk)
+        cfg = share._scene_config(scene, outputs, _record(scene, order, share.ctx.rank))
+        if cfg is not None:  # else skipped or failed without reading: nothing to start
+            # in a thread: the model's thread is better spent feeding the GPU than planning and opening
+            self.ahead[index] = self.opener.submit(_open_ahead, cfg, self.progress, share._predictor())
+
+    def canceled(self, index: int, record: SceneRecord) -> None:
+        """Canceled in scene ``index``: the scene being published is kept (its tiles are all done), this one and
+        the rest are recorded as canceled."""
+        share = self.share
+        self.settle()
+        record.status, record.error = "canceled", "canceled before the scene was finished"
+        share.records.append(record)
+        for later_order, later in self.scenes[index + 1:]:
+            share.records.append(dataclasses.replace(_record(later, later_order, share.ctx.rank), status="canceled",
+                                                     error="not started: the run was canceled"))
+        self.save()
+
+    def close(self) -> None:
+        if self.publishing is not None:  # an error of the run itself: let the thread end before leaving
+            self.publishing.wait()
+        for pending in self.ahead.values():  # a scene read ahead whose turn did not come (cancel, error)
+            opened = _outcome(pending)
+            if isinstance(opened, SceneRun):
+                opened.close()
+        self.opener.shutdown()
+
+
+def _open_ahead(cfg: SegmentConfig, callback: Callback, predictor: Predictor) -> SceneRun:
+    """A scene opened (plan, locks, temporary outputs) and its reader started, before its turn."""
+    run = SceneRun(cfg, callback, predictor)
+    try:
+        run.start_reading()
+    except BaseException:
+        run.close()
+        raise
+    return run
+
+
+def _outcome(pending: Future | None) -> SceneRun | Exception | None:
+    """A scene opened ahead (waited for), its error, or None when it was not opened ahead."""
+    if pending is None:
+        return None
+    try:
+        return pending.result()
+    except Exception as exc:  # noqa: BLE001 - the scene's own failure, recorded at its turn
+        return exc
+
+
+def _failure_text(exc: Exception) -> str:
+    """A scene's failure in the summary: the error's own words, or how to get the traceback of a surprise."""
+    if isinstance(exc, DualStreamError):  # with its setting markers: each front end names its own controls
+        return " ".join(exc.raw.split())
+    return (f"unexpected error ({type(exc).__name__}: {exc}); rerun this scene alone with `segment --debug` for "
+            f"the traceback")
+
+
+class _Deferred(Callback):
+    """A publishing thread's callback: keeps the warnings for the run's thread to pass on and never cancels (a
+    scene whose tiles are all done is finished and kept when the run is canceled)."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def info(self, message: str) -> None:
+        pass
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+class _Publishing:
+    """A scene's outputs finished and published (then marked done) in a background thread, started once the next
+    scene's first batch is with the model (or when waited for)."""
+
+    def __init__(self, run: SceneRun, tick: float, index: int, scene: Scene, outputs: SceneOutputs, record: SceneRecord,
+                 fingerprint: dict[str, Any]):
+        self.run = run
+        self.tiles_seconds = time.perf_counter() - tick  # the scene's from its start to its last tile
+        self.index, self.scene, self.outputs, self.record = index, scene, outputs, record
+        self.fingerprint = fingerprint
+        self.callback = _Deferred()
+        self.thread = threading.Thread(target=self._finish, name="dualstream-publishing", daemon=True)
+
+    def start(self) -> None:
+        if self.thread.ident is None:
+            self.thread.start()
+
+    def _finish(self) -> None:
+        # the scene's own time: its tiles and its publishing, not the wait for the next scene's first batch
+        tick = time.perf_counter()
+        try:
+            result = self.run.finish(self.callback)
+            seconds = self.tiles_seconds + time.perf_counter() - tick
+            record = self.record
+            record.status, record.pixels, record.seconds, record.tiles = "done", result.pixels, seconds, result.tiles
+            record.output, record.warnings = result.output, result.warnings
+            record.px_per_s = result.pixels / seconds if seconds > 0 else None
+            mark_done(self.scene, self.outputs, self.fingerprint, record)
+        except Exception as exc:  # noqa: BLE001 - this scene's failure, recorded; the run goes on
+            self.record.status, self.record.error, self.record.px_per_s = "failed", _failure_text(exc), None
+            self.record.seconds = self.tiles_seconds + time.perf_counter() - tick
+
+    def wait(self) -> None:
+        self.start()
+        self.thread.join()
