@@ -4,8 +4,8 @@ Under torchrun (one process per GPU, any number of nodes) every rank lists the s
 share by pixel count (:func:`~engine.segment.bulk.scenes.shard`), runs on ``cuda:LOCAL_RANK`` (or the CPU) and writes
 its own outputs and a part of the summary; after a barrier rank 0 merges the parts into ``summary.json``. The
 ranks exchange nothing else. One bad scene is recorded as failed and the run goes on; completion markers
-(:mod:`~engine.segment.bulk.resume`) let a rerun skip what is finished. On a GPU the scenes overlap (:class:`_Pass`):
-the next one is opened and read while the model finishes this one, and this one is published in the background.
+(:mod:`~engine.segment.bulk.resume`) let a rerun skip what is finished. A rank's scenes are run by its
+:class:`~engine.segment.bulk.share.RankShare` (on a GPU overlapping one scene's publishing with the next one's reading).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from ..plan import check_members
 from ..predictor import Predictor
 from .resume import recorded_outputs, run_fingerprint
 from .scenes import MARKER_FOLDER, Scene, discover_scenes, shard
-from .share import _Share
+from .share import RankShare
 from .summary import SceneRecord, counts, write_mosaics, write_summary
 
 # ranks with a smaller share wait at the final barrier for the others: as long as a large share may take
@@ -104,7 +104,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
 
     ``predictor``: an already loaded predictor for ``template.models`` (another backend, a chosen precision);
     by default the bundles are loaded on the device (``cuda:LOCAL_RANK`` under torchrun) when a scene needs them.
-    ``overlap_scenes``: read the next scene and publish the last one while the model runs (see :class:`_Pass`);
+    ``overlap_scenes``: read the next scene and publish the last one while the model runs (see :mod:`.share`);
     None = on a GPU.
 
     Raises:
@@ -129,10 +129,10 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
         mine = [(order[id(s)], s) for s in shard(scenes, ctx.world_size)[ctx.rank]]
         where = f" (process {ctx.rank + 1} of {ctx.world_size}: {len(mine)} scene(s))" if ctx.distributed else ""
         callback.info(f"Bulk segmentation of {len(scenes)} scene(s) into '{out}' on {device}{where}, largest first.")
-        if overlap_scenes is None:  # see _Pass
+        if overlap_scenes is None:  # see share.py
             overlap_scenes = str(device).startswith("cuda")
         _make_state_folder(out)
-        share = _Share(bulk, template, members, fingerprint, ctx, device, callback, start, predictor, overlap_scenes)
+        share = RankShare(bulk, template, members, fingerprint, ctx, device, callback, start, predictor, overlap_scenes)
         share.write_part()
 
         def summary_of(records: list[SceneRecord], ranks: dict[str, Any]) -> dict[str, Any]:
@@ -147,7 +147,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
                     "counts": counts(records), "pixels": done_pixels, "px_per_s": done_pixels / max(seconds, 1e-9),
                     "mosaics": [], "scenes": [r.to_dict() for r in records]}
 
-        def single_rank_summary() -> None:  # without torchrun, summary.json follows the run (_Pass.save)
+        def single_rank_summary() -> None:  # without torchrun, summary.json follows the run (see share.py)
             if not ctx.distributed:
                 write_summary(out, summary_of(share.records, {"0": {"device": device, "scenes": len(share.records),
                                                                     "load_seconds": share.load_seconds}}),

@@ -83,7 +83,7 @@ def _record(scene: Scene, order: int, rank: int) -> SceneRecord:
     return SceneRecord(image=scene.image, aux=scene.aux, name=scene.name, pixels=scene.pixels, rank=rank, order=order)
 
 
-class _Share:
+class RankShare:
     """One rank's scenes, run in order; the part of the summary it writes as it goes."""
 
     def __init__(self, bulk: BulkConfig, template: SegmentConfig, members: list[Member], fingerprint: dict[str, Any],
@@ -178,7 +178,7 @@ class _Pass:
     so scenes run one after another there (figures: docs/benchmarks.md, "Bulk segmentation").
     """
 
-    def __init__(self, share: _Share, scenes: list[tuple[int, Scene]], on_save: Any):
+    def __init__(self, share: RankShare, scenes: list[tuple[int, Scene]], on_save: Any):
         self.share, self.scenes, self.on_save = share, scenes, on_save
         self.progress = _ShareProgress(share.callback,
                                        sum(_tile_estimate(s, share.tile, share.overlap) for _, s in scenes))
