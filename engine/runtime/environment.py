@@ -7,24 +7,81 @@ torch or transformers are not installed.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import importlib.util
 import os
 import platform
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..errors import DependencyError
 
-PINNED_TORCH = "2.13.0"
-INSTALL_HINTS = {
-    "torch": f"run `make install` in the DualStream checkout, or `python3 -m pip install torch=={PINNED_TORCH}`",
-    "transformers": "run `make install`, or `python3 -m pip install transformers safetensors`",
-    "safetensors": "run `make install`, or `python3 -m pip install safetensors`",
-    "rasterio": "run `make install`, or on Debian/Ubuntu `sudo apt-get install python3-rasterio`",
-    "osgeo": "run `make install`, or on Debian/Ubuntu `sudo apt-get install python3-gdal`",
-    "onnx": "run `make install`, or `python3 -m pip install onnx==1.23.2` (for ONNX export)",
-    "onnxruntime": "run `make install`, or `python3 -m pip install onnxruntime==1.32.0` (for ONNX export and "
-                   "segment --backend onnxruntime)",
-}
+#: The ``dualstream`` package (pyproject.toml): its dependencies and extras pin the versions, read from
+#: requirements*.txt, so no hint here repeats a version.
+DISTRIBUTION = "dualstream"
+#: Optional packages -> the extra of the package that installs them, and what they are for.
+EXTRAS = {"onnx": ("onnx", "ONNX export"), "onnxruntime": ("onnx", "ONNX export and the onnxruntime backend")}
+#: Packages pip must not install: they are built against the system's GDAL, which QGIS shares.
+SYSTEM_PACKAGES = {"rasterio": "python3-rasterio", "osgeo": "python3-gdal"}
+
+
+def _checkout() -> Path | None:
+    """The DualStream checkout this engine runs from, if it runs from one (``make install`` works there)."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "Makefile").is_file() and (root / "pyproject.toml").is_file() else None
+
+
+def installed_requirements() -> dict[str, str]:
+    """Package -> its requirement as the installed ``dualstream`` package states it (``torch==2.13.0``); empty
+    where this engine is not that package's (bundled inside the QGIS plugin, or a checkout never installed)."""
+    if __package__.split(".")[0] != "engine":
+        return {}
+    try:
+        requires = importlib.metadata.requires(DISTRIBUTION) or []
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    pins = {}
+    for line in requires:
+        requirement = line.split(";")[0].strip()
+        name = re.match(r"[A-Za-z0-9_.-]+", requirement)
+        if name:
+            pins[name.group(0).lower()] = requirement
+    return pins
+
+
+def _python() -> str:
+    """The Python to name in a pip command: this one (a venv's python is not on PATH as ``python3``)."""
+    return sys.executable if sys.executable and Path(sys.executable).name.startswith("python") else "python3"
+
+
+def _keep_system_numpy() -> str:
+    """A pin that stops pip from shadowing the system's numpy, which GDAL and rasterio are built against."""
+    spec = importlib.util.find_spec("numpy")
+    if spec is None or not (spec.origin or "").startswith("/usr/"):
+        return ""
+    return f' "numpy=={_version("numpy")}"'
+
+
+def install_hint(package: str) -> str:
+    """What to run to install ``package`` into the Python that runs DualStream, for the way DualStream was
+    installed: the ``dualstream`` package's extra for an optional package (pip takes the versions from the
+    package), ``make install`` in a checkout, the system's packages for GDAL and rasterio."""
+    checkout = _checkout()
+    make = f"run `make install` in {checkout}, or " if checkout else ""
+    if package in SYSTEM_PACKAGES:
+        return (f"{make}on Debian/Ubuntu `sudo apt-get install {SYSTEM_PACKAGES[package]}` (a pip wheel would bring "
+                "a second GDAL)")
+    extra = EXTRAS[package][0] if package in EXTRAS else None
+    pins = installed_requirements()
+    if pins:  # the dualstream package is installed: pip reads the versions from its metadata
+        target = f'"{DISTRIBUTION}[{extra}]"' if extra else f'"{pins.get(package, package)}"'
+    elif checkout:
+        target = f'-e "{checkout}{f"[{extra}]" if extra else ""}"'
+    else:  # bundled inside the plugin: no package metadata to take versions from
+        target = package
+    return f"{make}`{_python()} -m pip install {target}{_keep_system_numpy()}`"
 
 
 def require(package: str) -> Any:
@@ -32,7 +89,7 @@ def require(package: str) -> Any:
     try:
         return importlib.import_module(package)
     except ImportError as exc:
-        raise DependencyError(package, INSTALL_HINTS.get(package), detail=str(exc)) from exc
+        raise DependencyError(package, install_hint(package), detail=str(exc)) from exc
 
 
 def _version(package: str) -> str | None:
@@ -80,7 +137,7 @@ def environment_report() -> dict[str, Any]:
                                        "memory_gib": round(props.total_memory / 2**30, 1)})
     report["missing"] = [name for name in ("numpy", "torch", "transformers", "safetensors", "gdal", "rasterio")
                          if not report[name]]
-    report["install_hints"] = {name: INSTALL_HINTS.get("osgeo" if name == "gdal" else name, "")
+    report["install_hints"] = {name: install_hint("osgeo" if name == "gdal" else name)
                                for name in report["missing"]}
     return report
 
@@ -91,7 +148,8 @@ def format_report(report: dict[str, Any]) -> str:
     for name in ("numpy", "torch", "transformers", "safetensors", "gdal", "rasterio"):
         lines.append(f"{name}: {report[name] or 'MISSING'}")
     for name in ("onnx", "onnxruntime"):
-        lines.append(f"{name}: {report[name] or 'not installed (optional: ' + INSTALL_HINTS[name] + ')'}")
+        lines.append(f"{name}: {report[name]}" if report[name] else
+                     f"{name}: not installed (optional, for {EXTRAS[name][1]}): {install_hint(name)}")
     if report["cuda_available"]:
         for gpu in report["gpus"]:
             lines.append(f"GPU {gpu['index']}: {gpu['name']} ({gpu['memory_gib']} GiB), CUDA {report['cuda_version']}")

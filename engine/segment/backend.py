@@ -14,10 +14,8 @@ from typing import Any
 from ..callbacks import Callback
 from ..errors import BundleError, CanceledError, ConfigError, DependencyError, setting
 from ..export.onnx_metadata import is_onnx_path
-from ..runtime.environment import resolve_device, resolve_device_lazily
+from ..runtime.environment import install_hint, resolve_device, resolve_device_lazily
 from .plan import Member
-
-ONNXRUNTIME_INSTALL = "python3 -m pip install onnx==1.23.2 onnxruntime==1.32.0"
 
 
 def onnxruntime_missing() -> str | None:
@@ -25,7 +23,7 @@ def onnxruntime_missing() -> str | None:
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        return f"onnxruntime is not installed; `{ONNXRUNTIME_INSTALL}` makes CPU runs faster"
+        return f"onnxruntime is not installed, which makes CPU runs faster: {install_hint('onnxruntime')}"
     return None
 
 
@@ -76,7 +74,7 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
     except DependencyError as exc:
         if exc.package == "torch":
             raise
-        why = f"auto: {exc.package} is not installed, which the ONNX export needs; `{ONNXRUNTIME_INSTALL}`"
+        why = f"auto: {exc.package} is not installed, which the ONNX export needs: {install_hint(exc.package)}"
     except (BundleError, CanceledError):
         raise  # an unreadable bundle fails with torch too; a cancel stops the run
     except Exception as exc:  # noqa: BLE001 - whatever stops the export, torch runs the bundle and the log says why

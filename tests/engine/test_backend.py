@@ -106,7 +106,7 @@ def test_auto_is_onnxruntime_on_the_cpu_and_torch_without_it(scene, tmp_path, ca
     assert json.loads(done.stdout)["backend"] == "torch"
     lines = [line for line in done.stderr.splitlines() if line.startswith("Backend:")]
     assert len(lines) == 1 and "Backend: torch on cpu" in lines[0] and "onnxruntime is not installed" in lines[0]
-    assert "pip install" in lines[0]
+    assert "pip install" in lines[0] and "[onnx]" in lines[0]  # the package's extra, not a copied version
     classes = read(str(tmp_path / "auto.tif"))[0]
     assert len(np.unique(classes)) > 1  # not a one-class result, so equal classes mean something
     same_result(classes, read(str(tmp_path / "ap.tif")), read(str(tmp_path / "torch.tif"))[0],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -91,6 +92,21 @@ def test_engine_messages_name_the_dualstream_command():
     assert not offenders, f"say `dualstream ...` instead of `python -m engine ...` in {offenders}"
 
 
+def test_install_hints_name_the_extra_and_leave_versions_to_the_requirement_files():
+    from engine.runtime.environment import install_hint, installed_requirements
+
+    for package in ("onnx", "onnxruntime"):
+        hint = install_hint(package)
+        assert "make install" in hint and "[onnx]" in hint, hint
+        assert not re.search(r"onnx(runtime)?[=<>]", hint), hint
+    rasterio = install_hint("rasterio")
+    assert "apt-get install python3-rasterio" in rasterio and "pip install" not in rasterio, rasterio
+    pins = installed_requirements()  # the checkout's .venv has the package installed (make install)
+    if pins:
+        assert f'"{pins["torch"]}"' in install_hint("torch")
+        assert _normal(pins["torch"]) in _requirements("requirements.txt")
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     source = tmp_path_factory.mktemp("source")
@@ -161,3 +177,12 @@ def test_installed_command_runs_from_another_folder(wheel, tmp_path):
     # a real command's error path: a missing bundle is named, exit code 2
     missing = run(str(command), "info", "nowhere.dsmodel")
     assert missing.returncode == 2 and "nowhere.dsmodel" in missing.stderr, missing
+    # the hint for a missing optional package is the package's extra, which pip resolves from this installed
+    # package (no index knows dualstream); offline, the dry run then stops at a dependency, not at dualstream
+    hint = run(str(venv / "bin" / "python"), "-c",
+               "from engine.runtime.environment import install_hint; print(install_hint('onnxruntime'))")
+    command_line = re.fullmatch(r"`([^`]+)`", hint.stdout.strip())
+    assert command_line and '"dualstream[onnx]"' in command_line.group(1), hint
+    dry = run(*shlex.split(command_line.group(1)), "--dry-run", "--no-index")
+    assert "Requirement already satisfied: dualstream[onnx]" in dry.stdout, dry.stdout + dry.stderr
+    assert "No matching distribution found for dualstream" not in dry.stderr, dry.stderr
