@@ -35,7 +35,7 @@ from ..config import DataConfig, SceneSpec
 from ..errors import DataError, setting
 from .augment import augment_tile
 from .checks import check_scene_aux, check_scene_image
-from .label_scan import SCAN_BLOCK, label_fix_hint, label_problems, note_unmapped, scan_label
+from .label_scan import SCAN_BLOCK, has_foreground, label_fix_hint, label_problems, note_unmapped, scan_label
 from .normalize import BandStatistics
 from .raster import is_vector_path
 from .sampling import CellIndex, Region, TileSampler, grid_windows, holdout_split, region_mask
@@ -268,10 +268,13 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     counts: dict[str, dict[str, int]] = {}
     indexes: list[CellIndex] = []
     problems: list[str] = []
-    for reader in train_readers:
+    held_out = dict(val_regions) if holdout else {}
+    val_foreground = False  # any pixel of a class other than 0 in the validation labels
+    for i, reader in enumerate(train_readers):
         callback.check_canceled()
         scan_region = Region(*reader.region_window())  # whole usable scene: held-out band rows are filtered later
-        index, values = scan_label(reader, scan_region, data_cfg)
+        index, values, val_fg = scan_label(reader, scan_region, data_cfg, held_out.get(i))
+        val_foreground |= val_fg > 0
         indexes.append(index)
         counts[reader.label_path] = values
         problems += label_problems(reader.label_path, values, data_cfg)
@@ -288,6 +291,9 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
             values = reader.label_value_counts(SCAN_BLOCK)
             counts[reader.label_path] = values
             problems += label_problems(reader.label_path, values, data_cfg)
+        else:
+            values = reader.label_value_counts()  # classes -> polygons
+        val_foreground |= has_foreground(reader.label_path, values, data_cfg)
     if not problems and data_cfg.label_mapping and not data_cfg.strict_labels:
         note_unmapped(counts, data_cfg, callback)
     if problems:
@@ -329,6 +335,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         num_classes=data_cfg.num_classes, train_scenes=[r.image for r in train_readers],
         val_scenes=[r.image for r in val_readers], holdout=holdout, train_tiles=len(train_ds),
         val_tiles=len(val_ds), label_counts=counts, foreground_fraction=fg / max(labelled, 1),
+        val_has_foreground=val_foreground if len(val_ds) else None,
         aux_files_per_scene=len(train_kw[0]["aux"]), aux_file_bands=list(first.aux_file_bands),
         image_bands=first.image_bands, bands=data_cfg.bands, x_bands=data_cfg.x_bands,
     )

@@ -38,9 +38,12 @@ def _map_classes(raw: np.ndarray, ok: np.ndarray, data_cfg: DataConfig) -> np.nd
     return out
 
 
-def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig) -> tuple[CellIndex, dict[str, int]]:
-    """Raw value counts and the coarse labelled/foreground cell index of one training scene (one pass)."""
+def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
+               held_out: Region | None = None) -> tuple[CellIndex, dict[str, int], int]:
+    """Raw value counts, the coarse labelled/foreground cell index of one training scene, and the foreground
+    pixels inside its ``held_out`` validation band (0 without one), in one pass."""
     cell = DEFAULT_CELL
+    held_out_fg = 0
     builder = CellIndexBuilder(reader.grid.width, reader.grid.height, cell)
     c0, r0 = region.col // cell * cell, region.row // cell * cell
     c1, r1 = region.col + region.width, region.row + region.height
@@ -58,10 +61,38 @@ def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig) -> tup
             else:  # vector labels or extent/AOI: the reader's full label path applies rasterising and masks
                 classes = reader.read(col, row, w, h).label
             labelled = classes != data_cfg.ignore_index
-            builder.add(col, row, labelled & (classes != 0), labelled)
+            foreground = labelled & (classes != 0)
+            builder.add(col, row, foreground, labelled)
+            if held_out is not None:
+                held_out_fg += _pixels_inside(foreground, col, row, held_out)
     if not raster:
         counts = {str(k): v for k, v in reader.label_value_counts().items()}
-    return builder.build(), counts
+    return builder.build(), counts, held_out_fg
+
+
+def _pixels_inside(mask: np.ndarray, col: int, row: int, region: Region) -> int:
+    """True pixels of ``mask`` (a block at ``col, row``) inside ``region``."""
+    c0, c1 = max(col, region.col) - col, min(col + mask.shape[1], region.col + region.width) - col
+    r0, r1 = max(row, region.row) - row, min(row + mask.shape[0], region.row + region.height) - row
+    return int(mask[r0:r1, c0:c1].sum()) if c1 > c0 and r1 > r0 else 0
+
+
+def has_foreground(path: str, counts: dict[str, int], data_cfg: DataConfig) -> bool:
+    """Whether a label's value counts (raw values of a raster, classes of a vector layer) hold any pixel of a
+    class other than 0, by the same rule as :func:`_map_classes`."""
+    ignore = data_cfg.ignore_index
+    mapping = {_as_float(k): cls for k, cls in data_cfg.label_mapping.items()}
+    for key, count in counts.items():
+        value = _as_float(key)
+        if not count or math.isnan(value):
+            continue
+        if is_vector_path(path) or not mapping:
+            cls = int(value) if value.is_integer() and 0 <= value <= 255 else ignore
+        else:
+            cls = mapping.get(value, data_cfg.label_default_class)
+        if cls not in (0, ignore):
+            return True
+    return False
 
 
 def _count_values(values: np.ndarray, counts: dict[str, int]) -> None:

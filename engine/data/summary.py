@@ -38,6 +38,7 @@ class DataSummary:
     val_tiles: int = 0
     label_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # label file -> raw value -> pixels
     foreground_fraction: float = 0.0  # of labelled training pixels
+    val_has_foreground: bool | None = None  # any validation label pixel of a class other than 0; None: unknown
     aux_files_per_scene: int = 0
     aux_file_bands: list[int] = field(default_factory=list)  # bands used of each aux file, in order
     image_bands: int = 0  # bands of the training images (before band selection)

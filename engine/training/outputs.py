@@ -94,7 +94,8 @@ class TrainOutputs:
             else:  # resumed a run that had already finished
                 report = self.paths["report_html"] if Path(self.paths["report_html"]).exists() else None
             iou = self.best.get("metrics", {}).get("val_iou")
-            best = f"best epoch {self.best.get('epoch')}" + (
+            which = "last" if getattr(self, "keep_last", False) else "best"  # keep_last: no foreground to score
+            best = f"{which} epoch {self.best.get('epoch')}" + (
                 f", validation IoU {iou:.3f}" if isinstance(iou, (int, float)) else ", no validation score")
             if best_file == self.partial_path:
                 os.replace(self.partial_path, self.output)

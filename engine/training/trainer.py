@@ -87,6 +87,25 @@ def _check_resources(model_cfg: ModelConfig, data_cfg: DataConfig, cfg: TrainCon
                  device, step)
 
 
+def _no_validation_foreground(data_cfg: DataConfig, cfg: TrainConfig, holdout: bool) -> str:
+    """What it means that the validation labels hold no class but 0, and what to change."""
+    where = (f"the band of each training scene held out for validation ({setting('data.val_fraction')} "
+             f"{data_cfg.val_fraction:g})" if holdout else "the validation scenes")
+    if cfg.early_stop_metric == "iou":
+        then = ("so the validation IoU is 0 every epoch and cannot tell the epochs apart: the bundle will keep the "
+                "last epoch's weights and early stopping is off")
+    else:
+        then = "so the validation loss that picks the best epoch measures false alarms on the background only"
+    fix = (f"raise {setting('data.val_fraction')}, change {setting('train.seed')} (it picks which end of each "
+           f"scene is held out), or give validation scenes that show the classes ({setting('data.val_scenes')}, "
+           f"or vs_sn/ in {setting('data.data_dir')})" if holdout else
+           f"give validation scenes that show the classes ({setting('data.val_scenes')}, or vs_sn/ in "
+           f"{setting('data.data_dir')})")
+    by_loss = f"; or set {setting('train.early_stop_metric')} to loss" if cfg.early_stop_metric == "iou" else ""
+    return (f"No validation label pixel is of a class other than {data_cfg.class_names[0]!r}: {where} holds no "
+            f"foreground, {then}. To validate on the classes, {fix}{by_loss}.")
+
+
 # --------------------------------------------------------------------------------------------- the loop
 
 
@@ -196,6 +215,11 @@ class _Trainer(TrainOutputs, TrainSteps):
         if self.val_loader is None:
             callback.warning("No validation tiles: the bundle will hold the last epoch's weights, and early "
                              "stopping is off. Give validation scenes or a val_fraction > 0 to select the best epoch.")
+        # no foreground to validate on: the IoU is 0 every epoch, and picking by it would keep the first epoch
+        self.keep_last = self.val_loader is not None and getattr(summary, "val_has_foreground", None) is False
+        if self.keep_last:
+            callback.warning(_no_validation_foreground(data_cfg, cfg, bool(getattr(summary, "holdout", False))))
+            self.keep_last = cfg.early_stop_metric == "iou"
         self.micro_steps = len(self.train_loader)
         if self.micro_steps == 0:
             raise ConfigError(f"tiles_per_epoch ({len(train_ds)}) gives no full batch of {cfg.batch_size} per "
@@ -361,8 +385,9 @@ class _Trainer(TrainOutputs, TrainSteps):
                 "train_steps_per_second": round(steps / max(train_seconds, 1e-9), 4),
             }
             score = None
-            if val is not None:
+            if val is not None and not self.keep_last:  # keep_last: every epoch improves, none stops early
                 score = selection_score(val, self.num_classes, cfg.early_stop_metric)
+            if val is not None:
                 iou = selection_score(val, self.num_classes)
                 entry.update(val_loss=val["loss"], val_iou=iou, val_miou=_number(val.get("miou")),
                              val_foreground_iou=_number(val.get("foreground_iou")),
