@@ -23,6 +23,7 @@ from engine.cli.options import flag_name
 from engine.config import BulkConfig, SegmentConfig
 from engine.errors import ConfigError
 from engine.segment import segment
+from engine.segment.backend import onnxruntime_missing
 from engine.segment.bulk.runner import segment_bulk
 from engine.segment.bulk.scenes import MARKER_FOLDER
 from engine.segment.tiling import overlap_pixels, tile_count
@@ -65,6 +66,11 @@ def test_mixed_folder_good_scenes_done_bad_ones_failed_with_their_reason(mixed, 
     assert by_name["corrupt"]["status"] == "failed" and "could not be read as a raster" in by_name["corrupt"]["error"]
     assert by_name["lonely"]["status"] == "failed" and "lonely_aux.tif" in by_name["lonely"]["error"]
     assert summary["counts"] == {"done": 3, "skipped": 0, "failed": 2, "canceled": 0}
+    # the backend that ran, not the setting: auto runs onnxruntime on the CPU where it is installed
+    ran = "torch" if onnxruntime_missing() else "onnxruntime"
+    assert summary["backend"] == summary["ranks"]["0"]["backend"] == ran
+    assert summary["backend_requested"] == summary["settings"]["backend"] == "auto"
+    assert f"with {ran}" in (out / "summary.html").read_text()
     # largest first: the order spreads work evenly
     assert [Path(s["image"]).stem for s in summary["scenes"]][:3] == ["c", "a", "b"]
     assert all(isinstance(s["seconds"], float) and "error" in s for s in summary["scenes"])
@@ -161,6 +167,16 @@ def test_bulk_outputs_equal_single_runs(bulk_scenes, bulk_model, tmp_path):
                                      out_dir=str(out), probabilities=True), template)
     assert result.ok and len(result.scenes) == 3
     assert_single_runs_equal(bulk_scenes, template, out, tmp_path)
+
+
+def test_the_summary_names_the_backend_that_ran(bulk_scenes, bulk_model, tmp_path):
+    bulk = BulkConfig(images=[str(bulk_scenes / "a.tif")], aux_patterns=["{stem}_aux.tif"], out_dir=str(tmp_path))
+    template = SegmentConfig(models=[bulk_model], device="cpu", backend="torch")
+    assert segment_bulk(bulk, template).summary["backend"] == "torch"
+    summary = _summary(tmp_path)
+    assert (summary["backend"], summary["backend_requested"], summary["ranks"]["0"]["backend"]) == ("torch",) * 3
+    again = segment_bulk(bulk, template).summary  # every scene skipped: no model ran
+    assert again["counts"]["skipped"] == 1 and again["backend"] is None and again["backend_requested"] == "torch"
 
 
 def test_resume_skips_finished_redoes_half_written_and_refuses_other_settings(bulk_scenes, bulk_model, tmp_path,
@@ -302,6 +318,7 @@ def test_torchrun_two_gloo_ranks_same_outputs_and_one_summary(mixed, bulk_model,
     assert done.stdout.count('"out_dir"') == 1  # only rank 0 reports
     summary = _summary(out)
     assert summary["world_size"] == 2 and set(summary["ranks"]) == {"0", "1"}
+    assert summary["backend"] == ["torch" if onnxruntime_missing() else "onnxruntime"]  # each rank's, once
     assert {s["rank"] for s in summary["scenes"]} == {0, 1}
     assert summary["counts"] == _summary(single)["counts"] == {"done": 3, "skipped": 0, "failed": 2, "canceled": 0}
     # greedy by pixels: the largest scene alone on one rank, the rest on the other

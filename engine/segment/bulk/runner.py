@@ -89,8 +89,8 @@ def _merge(out: Path, world_size: int, scenes: list[Scene]) -> tuple[list[SceneR
     for rank in range(world_size):
         part = json.loads((out / MARKER_FOLDER / f"rank-{rank}-of-{world_size}.json").read_text(encoding="utf-8"))
         records.extend(SceneRecord.from_dict(r) for r in part["scenes"])
-        ranks[str(rank)] = {"device": part["device"], "load_seconds": part["load_seconds"],
-                            "scenes": len(part["scenes"])}
+        ranks[str(rank)] = {"device": part["device"], "backend": part["backend"],
+                            "load_seconds": part["load_seconds"], "scenes": len(part["scenes"])}
     records.sort(key=lambda r: r.order)
     if len(records) != len(scenes):
         raise DataError(f"The summary parts in '{out / MARKER_FOLDER}' list {len(records)} of {len(scenes)} "
@@ -138,10 +138,14 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
         def summary_of(records: list[SceneRecord], ranks: dict[str, Any]) -> dict[str, Any]:
             done_pixels = sum(r.pixels for r in records if r.status == "done")
             seconds = time.perf_counter() - start
+            # what ran, as "device" is: settings.backend is what was asked (auto picks per machine)
+            backends = sorted({r["backend"] for r in ranks.values() if r.get("backend")})
             return {"version": 1, "out_dir": str(out), "started": started,
                     "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": seconds,
                     "setup_seconds": setup_seconds,
                     "device": device if not ctx.distributed else sorted({r["device"] for r in ranks.values()}),
+                    "backend": (backends[0] if backends else None) if not ctx.distributed else backends,
+                    "backend_requested": template.backend,
                     "world_size": ctx.world_size, "ranks": ranks, "bundles": fingerprint["bundles"],
                     "settings": dict(fingerprint["settings"], device=template.device, batch_size=template.batch_size),
                     "counts": counts(records), "pixels": done_pixels, "px_per_s": done_pixels / max(seconds, 1e-9),
@@ -149,9 +153,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
 
         def single_rank_summary() -> None:  # without torchrun, summary.json follows the run (see share.py)
             if not ctx.distributed:
-                write_summary(out, summary_of(share.records, {"0": {"device": device, "scenes": len(share.records),
-                                                                    "load_seconds": share.load_seconds}}),
-                              share.records)
+                write_summary(out, summary_of(share.records, {"0": share.facts()}), share.records)
 
         finished = share.run(mine, single_rank_summary)
         ctx.barrier()
@@ -159,8 +161,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
             return BulkResult(summary={"scenes": [r.to_dict() for r in share.records]}, scenes=share.records,
                               canceled=not finished)
         records, ranks = _merge(out, ctx.world_size, scenes) if finished else (share.records, {})
-        summary = summary_of(records, ranks or {"0": {"device": device, "scenes": len(records),
-                                                      "load_seconds": share.load_seconds}})
+        summary = summary_of(records, ranks or {"0": share.facts()})
         if bulk.mosaic and finished:
             summary["mosaics"] = write_mosaics(out, records, callback)
         files = write_summary(out, summary, records)

@@ -100,8 +100,19 @@ class RankShare:
         tile = int(template.tile_size or members[0].data.tile_size)
         self.tile, self.overlap = tile, overlap_pixels(tile, template.overlap)
 
+    @property
+    def backend(self) -> str | None:
+        """The backend running this share's scenes (torch or onnxruntime, as ``auto`` chose); None until a model
+        is loaded (every scene skipped or failed before)."""
+        return None if self.predictor is None else getattr(self.predictor, "backend", "torch")
+
+    def facts(self) -> dict[str, Any]:
+        """This rank's item of the summary's ``ranks``."""
+        return {"device": self.device, "backend": self.backend, "load_seconds": self.load_seconds,
+                "scenes": len(self.records)}
+
     def write_part(self) -> None:
-        write_text_atomic(self.part, json.dumps({"rank": self.ctx.rank, "device": self.device,
+        write_text_atomic(self.part, json.dumps({"rank": self.ctx.rank, "device": self.device, "backend": self.backend,
                                                  "load_seconds": self.load_seconds,
                                                  "scenes": [r.to_dict() for r in self.records]},
                                                 indent=2, default=str))

@@ -89,6 +89,9 @@ def summary_html(summary: dict[str, Any], scenes: list[SceneRecord]) -> str:
     mosaics = "".join(f"<li>{html.escape(m)}</li>" for m in summary.get("mosaics", []))
     canceled = f", {n['canceled']} canceled" if n["canceled"] else ""
     processes = f" x {summary['world_size']} processes" if summary["world_size"] > 1 else ""
+    backend = summary.get("backend")
+    backend = ", ".join(backend) if isinstance(backend, list) else backend
+    processes += f" with {backend}" if backend else ""
     return (
         "<html><head><meta charset='utf-8'><title>DualStream bulk segmentation</title></head><body>"
         "<h2>DualStream bulk segmentation</h2>"
