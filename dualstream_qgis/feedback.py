@@ -101,7 +101,6 @@ class FeedbackCallback(Callback):
         self._train_done = 0.0
         self._train_total = 0.0
         self._val_batches = 0.0
-        self._best_iou: float | None = None
 
     # -------------------------------------------------------------------------------------------- progress
     def progress(self, done: float, total: float, stage: str = "") -> None:
@@ -164,29 +163,9 @@ class FeedbackCallback(Callback):
         self.feedback.pushWarning(render_message(message))
 
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
-        """One line per epoch: "Epoch 3/10: loss 0.412, validation IoU 0.864 (best)"."""
-        self.feedback.pushInfo(epoch_line(epoch, self.stages.epochs, values, self._best_iou))
-        iou = values.get("val_iou")
-        if isinstance(iou, (int, float)) and (self._best_iou is None or iou > self._best_iou):
-            self._best_iou = float(iou)
+        """One line per epoch, as the command line writes it: "Epoch 3/10: training loss 0.412, ..."."""
+        self.feedback.pushInfo(engine_module("callbacks").epoch_line(epoch, values))
 
     def is_canceled(self) -> bool:
         return bool(self.feedback.isCanceled())
 
-
-def epoch_line(epoch: int, epochs: int | None, values: dict[str, Any], best_before: float | None) -> str:
-    """A person's summary of an epoch's metrics (the full record is in the bundle's metrics CSV/JSON)."""
-    parts = []
-    if isinstance(values.get("train_loss"), (int, float)):
-        parts.append(f"loss {values['train_loss']:.3f}")
-    if isinstance(values.get("val_loss"), (int, float)):
-        parts.append(f"validation loss {values['val_loss']:.3f}")
-    iou = values.get("val_iou")
-    if isinstance(iou, (int, float)):
-        best = " (best)" if best_before is None or iou > best_before else ""
-        parts.append(f"validation IoU {iou:.3f}{best}")
-    if isinstance(values.get("seconds"), (int, float)):
-        parts.append(f"{values['seconds']:.0f} s")
-    stage = " (encoders frozen)" if values.get("stage") == "frozen" else ""
-    of = f"/{epochs}" if epochs else ""
-    return f"Epoch {epoch}{of}{stage}: " + ", ".join(parts)

@@ -39,6 +39,34 @@ def time_left(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def epoch_line(epoch: int, values: dict[str, Any]) -> str:
+    """An epoch as a person reads it, the same in every front end:
+    ``Epoch 3/10: training loss 0.412, validation loss 0.300, validation IoU 0.864 (best), 12 s``.
+
+    ``values`` is what the trainer reports with :meth:`Callback.metrics`: its record of the epoch (all of it is in
+    the training's ``--json`` result and the metrics CSV beside the bundle), ``epochs`` (the run's last epoch) and
+    ``best`` (the metric by which this epoch is the best so far, the one the bundle now holds).
+    """
+
+    def number(key: str) -> float | None:
+        value = values.get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    parts = []
+    for key, label in (("train_loss", "training loss"), ("val_loss", "validation loss"),
+                       ("val_iou", "validation IoU")):
+        value = number(key)
+        if value is not None:
+            parts.append(f"{label} {value:.3f}{' (best)' if values.get('best') == key else ''}")
+    seconds = number("seconds")
+    if seconds is not None:
+        parts.append(f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s" if seconds < 60
+                     else f"{int(seconds // 60)} min {int(seconds % 60):02d} s")
+    of = f"/{values['epochs']}" if values.get("epochs") else ""
+    frozen = " (encoders frozen)" if values.get("stage") == "frozen" else ""
+    return f"Epoch {epoch}{of}{frozen}: " + ", ".join(parts)
+
+
 class Callback:
     """Base callback: logs messages through ``logging`` and never cancels.
 
@@ -57,9 +85,8 @@ class Callback:
         logger.warning(render(message))
 
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
-        """Report end-of-epoch metrics (training/validation loss, IoU, ...)."""
-        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
-        self.info(f"epoch {epoch}: {shown}")
+        """Report end-of-epoch metrics (training/validation loss, IoU, ...; see :func:`epoch_line`)."""
+        self.info(epoch_line(epoch, values))
 
     def is_canceled(self) -> bool:
         return False

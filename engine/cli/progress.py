@@ -1,6 +1,7 @@
 """A tqdm-backed engine callback for the command line: one progress bar per stage, on stderr.
 
-Messages and per-epoch metrics are written above the bars (``tqdm.write``), so bars and text do not tangle.
+Messages and a line per epoch (:func:`engine.callbacks.epoch_line`, the same as in QGIS) are written above the bars
+(``tqdm.write``), so bars and text do not tangle.
 Under torchrun only rank 0 shows anything. Where the stream is no terminal (a SLURM job's log, ``| tee``, CI) bars
 would fill the file with redraws and cursor moves, so a stage that runs long gets a plain line every
 ``LOG_SECONDS`` instead (``tiles: 40% (200/500), about 0:03:10 left``), and its last one at its end.
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from ..callbacks import Callback, Stage, time_left
+from ..callbacks import Callback, Stage, epoch_line, time_left
 from ..errors import render
 from .options import flag_name
 
@@ -113,9 +114,7 @@ class TqdmCallback(Callback):
         tqdm.write(f"warning: {render(message, flag_name)}", file=self.stream)
 
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
-        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
-                          if k not in ("epoch",))
-        self._write(f"epoch {epoch}: {shown}")
+        self._write(epoch_line(epoch, values))  # every figure of the epoch: --json, the metrics CSV
 
     def __enter__(self) -> TqdmCallback:
         return self

@@ -195,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
               f"--resume) trains longer.")
     if result.report:
         print(f"Report: {result.report}")
+    if result.outputs.get("metrics_csv"):  # every figure of every epoch (the epoch lines show a person's few)
+        print(f"Metrics per epoch: {result.outputs['metrics_csv']}")
     print(f"Checkpoint (for --resume): {result.checkpoint}")
     return 0
 

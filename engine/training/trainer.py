@@ -408,7 +408,10 @@ class _Trainer(TrainOutputs, TrainSteps):
             if self.ctx.is_main:
                 self._save_epoch(epoch, improved, finished=stop or epoch == self.total_epochs)
             self.ctx.barrier()
-            cb.metrics(epoch, {k: v for k, v in entry.items() if k != "val_class_iou"})
+            shown = {k: v for k, v in entry.items() if k != "val_class_iou"}
+            if improved and score is not None:  # the metric the bundle's best epoch is chosen by
+                shown["best"] = "val_loss" if cfg.early_stop_metric == "loss" else "val_iou"
+            cb.metrics(epoch, {**shown, "epochs": self.total_epochs})
             epochs_run += 1
             if late and not early:
                 cut = f" (cut after {steps} of {self.micro_steps} steps)" if steps < self.micro_steps else ""

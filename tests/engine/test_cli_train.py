@@ -67,7 +67,12 @@ def test_train_reference_layout_then_info_and_resume(aux_dataset, tmp_path):
     for suffix in ("_metrics.csv", "_metrics.json", "_curves.png", "_predictions.png", "_report.html", "_stac.json"):
         assert (out.parent / f"ref{suffix}").is_file(), suffix
     assert (out.parent / "ref.dsmodel.ckpt").is_file() and not (out.parent / "ref.dsmodel.partial").exists()
-    assert "epoch 8:" in done.stderr  # per-epoch metrics shown above the progress bars
+    epochs = [line for line in done.stderr.splitlines() if line.startswith("Epoch ")]  # above the progress bars
+    assert len(epochs) == 8 and epochs[-1].startswith("Epoch 8/8: training loss "), epochs
+    assert "=" not in "".join(epochs), epochs
+    best = [line for line in epochs if "validation IoU" in line and "(best)" in line]  # the bundle's best epoch
+    assert best[-1].startswith(f"Epoch {meta.metrics['epoch']}/8"), (meta.metrics["epoch"], epochs)
+    assert f"Metrics per epoch: {out.parent / 'ref_metrics.csv'}" in done.stdout
 
     info = engine("info", str(out))
     assert info.returncode == 0, info.stderr
@@ -210,12 +215,15 @@ def test_tqdm_callback_writes_bars_and_messages_to_its_stream():
     for step in range(1, 5):
         callback.progress(step, 4, "train")
     callback.info("Stage 1: encoders frozen.")
-    callback.metrics(1, {"epoch": 1, "train_loss": 0.51234, "stage": "frozen"})
+    callback.metrics(1, {"epoch": 1, "epochs": 3, "train_loss": 0.51234, "stage": "frozen", "lr": 0.0003,
+                         "val_loss": 0.4, "val_iou": 0.7312, "best": "val_iou", "seconds": 12.4})
     callback.warning("no validation tiles")
     callback.close()
     text = stream.getvalue()
     assert "train" in text and "4/4" in text
-    assert "Stage 1: encoders frozen." in text and "epoch 1: train_loss=0.5123, stage=frozen" in text
+    assert "Stage 1: encoders frozen." in text
+    assert ("Epoch 1/3 (encoders frozen): training loss 0.512, validation loss 0.400, validation IoU 0.731 (best), "
+            "12 s\n") in text and "lr" not in text
     assert "warning: no validation tiles" in text
     quiet = io.StringIO()
     callback = TqdmCallback(stream=quiet, quiet=True)

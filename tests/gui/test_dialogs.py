@@ -119,7 +119,7 @@ def test_train_and_segment_run_from_their_dialogs(session):
     assert train.get("ok") is True, f"train: {train}\n{output}"
     assert segment.get("ok") is True, f"segment: {segment}\n{output}"
     assert _unexpected_messages(report) == [], "a message box interrupted a run"
-    assert "Epoch 2/2: loss " in train["log"] and "validation IoU" in train["log"]
+    assert "Epoch 2/2: training loss " in train["log"] and "validation IoU" in train["log"]
     # what the model expects, said before segmenting
     assert "Model model.dsmodel: dualstream (preset tiny)" in segment["log"]
     assert "aux inputs, in this order: 1. aux raster (48 bands)" in segment["log"]

@@ -126,7 +126,7 @@ def test_train_from_raster_labels_writes_bundle_report_metrics_and_progress(trai
     assert results["BEST_EPOCH"] in (1, 2, 3) and results["BEST_IOU"] > 0.6
     assert Path(results["CHECKPOINT"]).is_file()
     epochs = [line for line in feedback.infos if line.startswith("Epoch ")]
-    assert len(epochs) == 3 and epochs[-1].startswith("Epoch 3/3: loss ")  # 1 warm-up + 2 main epochs
+    assert len(epochs) == 3 and epochs[-1].startswith("Epoch 3/3: training loss ")  # 1 warm-up + 2 main epochs
     assert "validation IoU" in epochs[-1]
     # one bar for the whole run: forward only, its end reached with the last epoch's validation
     values = feedback.progress_values

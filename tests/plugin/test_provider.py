@@ -88,12 +88,13 @@ def test_feedback_callback_maps_progress_log_and_cancel(qgis_app):
     assert feedback.progress() == pytest.approx(100.0)
     callback.info("hello engine")
     callback.warning("careful")
-    callback.metrics(3, {"train_loss": 0.41234, "val_iou": 0.8635880297736594, "stage": "full"})
-    callback.metrics(4, {"train_loss": 0.4, "val_iou": 0.85})
+    callback.metrics(3, {"train_loss": 0.41234, "val_iou": 0.8635880297736594, "stage": "full", "best": "val_iou",
+                         "epochs": 10})
+    callback.metrics(4, {"train_loss": 0.4, "val_iou": 0.85, "epochs": 10})
     log = feedback.textLog()
     assert "hello engine" in log and "careful" in log
-    assert "Epoch 3: loss 0.412, validation IoU 0.864 (best)" in log
-    assert "Epoch 4: loss 0.400, validation IoU 0.850\n" in log
+    assert "Epoch 3/10: training loss 0.412, validation IoU 0.864 (best)" in log
+    assert "Epoch 4/10: training loss 0.400, validation IoU 0.850\n" in log
     assert not callback.is_canceled()
     callback.check_canceled()
     feedback.cancel()

@@ -64,7 +64,7 @@ def test_train_json_results_and_log(trained, root):
     assert results["BEST_IOU"] > 0.6
     epochs = [line for line in trained["log"]["info"] if line.startswith("Epoch ")]
     assert len(epochs) == 2 and all("validation IoU" in line for line in epochs), epochs
-    assert epochs[0].startswith("Epoch 1/2 (encoders frozen): loss ") and "(best)" in epochs[0]
+    assert epochs[0].startswith("Epoch 1/2 (encoders frozen): training loss ") and "(best)" in epochs[0]
     # numbers arrived as strings and enums by name; QGIS parsed them
     assert trained["inputs"]["EPOCHS"] == "1" and trained["inputs"]["PRESET"] == "tiny"
 
