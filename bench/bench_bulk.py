@@ -45,7 +45,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.bench_segment import AUX_CHANNELS, write_scene  # noqa: E402 - needs the repository root on sys.path
-from bench.gil_probe import lock_held_seconds  # noqa: E402
+from bench.gil_probe import calibration, lock_held_seconds  # noqa: E402
 
 TITLE = "Bulk segmentation: one process vs one call per scene, reader scaling, torchrun"
 TARGETS = {"overhead_share": 0.10, "small_speedup": 3.0, "reader_scaling": 1.7, "torchrun_speedup": 1.7,
@@ -252,7 +252,8 @@ def reader_work(folder: Path, model: str, device: str, size: int, rounds: int, b
             "cpu_ms_per_tile_raw": raw_ms, "growth_max_workers": ms[str(workers[-1])] / ms[str(workers[0])],
             "parts_made": {str(w): m for w, m in made.items()},
             "gil_ms_per_tile": {"normalised": statistics.median(locked[True]), "raw": statistics.median(locked[False]),
-                                "all": {"normalised": locked[True], "raw": locked[False]}}}
+                                "all": {"normalised": locked[True], "raw": locked[False]},
+                                "probe_calibration": calibration()}}
 
 
 def _read_scene(cfg: Any, batch: int, readers: int, *, processes: bool = False,
@@ -455,6 +456,13 @@ def _markdown(r: dict[str, Any]) -> str:
                           f"{lock['normalised']:.1f} ms normalising, {lock['raw']:.1f} ms raw for the GPU: reader "
                           f"threads together deliver at most about {1000 / lock['raw']:.0f} tiles/s on this CPU "
                           f"whatever the core count (reader processes each have their own lock).", ""]
+                probe = lock.get("probe_calibration")
+                if probe:
+                    lines += [f"The probe on this machine during the run: a pure-Python loop read "
+                              f"{probe['python_share']:.2f} of its time holding the lock (expected about 0.5), a sleep "
+                              f"{probe['sleep_share']:.2f} (expected about 0)"
+                              + ("." if probe["trustworthy"] else ": **the lock figures above are not trustworthy** "
+                                 "(fewer than two free cores)."), ""]
     if "torchrun" in r:
         t = r["torchrun"]
         lines += [f"torchrun, {t['scenes']} x {t['size']}² on the CPU, 1 torch thread per process: scene phase "

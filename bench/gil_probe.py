@@ -70,3 +70,24 @@ def lock_held_seconds(work: Callable[[], Any], idle_seconds: float = 1.0) -> tup
         raise outcome["error"]
     held_share = max(0.0, 1.0 - (n / wall) / idle)
     return held_share * wall, wall, outcome.get("result")
+
+
+def _python_loop() -> int:
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    return total
+
+
+def calibration(rounds: int = 3) -> dict[str, float]:
+    """Median lock-held shares of two known kinds of work on this machine now: a pure-Python loop (wants the lock
+    throughout: about half, the counter taking the rest) and a sleep (never holds it: about 0). The probe's figures
+    are trustworthy only where the first is well above the second: with fewer than two free cores the counter's
+    rate follows the operating system's scheduling, not the lock."""
+    shares: dict[str, list[float]] = {"python": [], "sleep": []}
+    for _ in range(rounds):  # interleaved, so that a slow spell of the machine touches both
+        for kind, work in (("python", _python_loop), ("sleep", lambda: time.sleep(0.3))):
+            held, wall, _ = lock_held_seconds(work, idle_seconds=0.3)
+            shares[kind].append(held / wall)
+    python, sleep = (sorted(v)[len(v) // 2] for v in shares.values())
+    return {"python_share": python, "sleep_share": sleep, "trustworthy": python > 0.3 and sleep < 0.1}
