@@ -5,7 +5,9 @@ choices, bounds and "advanced" flag in its metadata, and both front ends are gen
                           help="Epochs of full training after the warm-up epochs.")
 
 The flag defaults to ``--epochs`` and the Processing parameter id to ``EPOCHS``; a field that one front end does
-not offer says why (``no_cli=`` / ``no_qgis=``), which the exposure test reads. The command line is built by
+not offer says why (``no_cli=`` / ``no_qgis=``), which the exposure test reads. A section's settings may come from
+several classes (the model families' configurations): :func:`declared` takes their union, and a family that only
+changes a default keeps the base's declaration with :func:`redeclared`. The command line is built by
 :mod:`engine.cli.options`, the Processing parameters by ``dualstream_qgis/algorithms/settings.py``; neither
 copies a default, a bound or a choice list.
 """
@@ -15,10 +17,12 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 METADATA_KEY = "setting"
+CONFIG_ONLY = "a fine-tuning setting: a config file can change it"
 SAME = "same as the dataclass"  # Declaration.qgis_default when the dialog's default is the dataclass's
 
 
@@ -32,11 +36,13 @@ class Declaration:
             why).
         flag: the command-line flag; "" derives ``--field-name``; None when not on the command line (``no_cli``).
         param: the Processing parameter id; "" derives ``FIELD_NAME``. Ids are stable (batch files use them).
-        choices: the valid values of a text setting (one tuple, the engine's own).
+        choices: the valid values of a text setting: the engine's own tuple, or a function returning it where the
+            values come from a registry (the model families' presets).
         open_choices: other values are valid too (``cuda:1``): the CLI takes free text, QGIS offers the choices.
         minimum, maximum: bounds the Processing widget enforces (the dataclass check stays the authority).
         advanced: shown under "Advanced parameters" in the dialog.
-        off: the number a front end gives for "unset" (None), e.g. 0 = no early stopping.
+        off: the value a front end gives for "unset" (None), e.g. 0 = no early stopping, or the choice "auto"
+            (the engine chooses); a required setting left unset keeps its default or is chosen (``auto``).
         group: the command line's help group.
         metavar: the CLI value placeholder.
         cli: extra argparse keywords where the flag is not one plain value (``nargs``, ``action``, ``type``).
@@ -49,18 +55,20 @@ class Declaration:
         no_cli, no_qgis: why the setting is deliberately not offered by that front end.
         auto: how the value is chosen from the data and the device when the user leaves the setting unset
             (:mod:`engine.training.auto`); the front ends show it in place of the default.
+        default_note: the default in words where it is not one value (each model family has its own); the front
+            ends show it in place of the default.
     """
 
     help: str
     label: str | None = None
     flag: str | None = ""
     param: str = ""
-    choices: tuple[str, ...] | None = None
+    choices: tuple[str, ...] | Callable[[], Sequence[str]] | None = None
     open_choices: bool = False
     minimum: float | None = None
     maximum: float | None = None
     advanced: bool = False
-    off: int | float | None = None
+    off: int | float | str | None = None
     group: str = "settings"
     metavar: str | None = None
     cli: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -71,6 +79,7 @@ class Declaration:
     no_cli: str = ""
     no_qgis: str = ""
     auto: str = ""
+    default_note: str = ""
 
 
 def setting(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING, help: str,
@@ -111,6 +120,12 @@ class Setting:
     def qgis_default(self) -> Any:
         return self.default if self.decl.qgis_default is SAME else self.decl.qgis_default
 
+    @property
+    def choices(self) -> tuple[str, ...] | None:
+        """The valid values of a text setting (a registry's, looked up now), None for free values."""
+        found = self.decl.choices
+        return tuple(found() if callable(found) else found) if found is not None else None
+
 
 def _resolve(hint: Any) -> tuple[type, type | None, bool]:
     """``int | None`` -> (int, None, True); ``list[str]`` -> (list, str, False)."""
@@ -126,31 +141,49 @@ def _resolve(hint: Any) -> tuple[type, type | None, bool]:
     return origin, item, optional
 
 
-def declared(cls: type) -> list[Setting]:
-    """The declared fields of config class ``cls``, in field order."""
-    hints = typing.get_type_hints(cls)
-    out = []
-    for f in dataclasses.fields(cls):
-        decl = f.metadata.get(METADATA_KEY)
-        if decl is None:
-            continue
-        kind, item, optional = _resolve(hints[f.name])
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-        else:
-            default = None
-        out.append(Setting(f.name, decl, kind, item, optional, default))
-    return out
+Section = Union[type, tuple[type, ...]]
+"""The config class of a section, or several (the model families') whose settings the section offers together."""
 
 
-def undeclared(cls: type) -> list[str]:
-    """Fields of ``cls`` without a declaration (the exposure test wants none)."""
-    return [f.name for f in dataclasses.fields(cls) if METADATA_KEY not in f.metadata]
+def _classes(section: Section) -> tuple[type, ...]:
+    return section if isinstance(section, tuple) else (section,)
 
 
-def find(sections: dict[str, type], key: str) -> Setting | None:
+def declared(section: Section) -> list[Setting]:
+    """The declared fields of a section's config class(es), in field order; of several classes, each field once,
+    as the first class declaring it has it."""
+    out: dict[str, Setting] = {}
+    for cls in _classes(section):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            decl = f.metadata.get(METADATA_KEY)
+            if decl is None or f.name in out:
+                continue
+            kind, item, optional = _resolve(hints[f.name])
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = None
+            out[f.name] = Setting(f.name, decl, kind, item, optional, default)
+    return list(out.values())
+
+
+def undeclared(section: Section) -> list[str]:
+    """Fields of a section's config class(es) without a declaration (the exposure test wants none)."""
+    return [f"{cls.__name__}.{f.name}" for cls in _classes(section) for f in dataclasses.fields(cls)
+            if METADATA_KEY not in f.metadata]
+
+
+def redeclared(cls: type, name: str, default: Any) -> Any:
+    """Field ``name`` of config class ``cls`` with another default and the same declaration: a model family that
+    changes the base's preset or aux ratio declares nothing again."""
+    base = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return dataclasses.field(default=default, metadata=base.metadata)
+
+
+def find(sections: dict[str, Section], key: str) -> Setting | None:
     """The setting ``key`` names: ``"section.field"`` or a bare ``"field"`` (the first section declaring it)."""
     section, _, name = key.rpartition(".")
     for sec, cls in sections.items():
@@ -165,7 +198,8 @@ def find(sections: dict[str, type], key: str) -> Setting | None:
 def format_default(s: Setting, value: Any) -> str:
     """A value as a front end writes it: lists comma-separated, mappings as VALUE=CLASS pairs, None as ""."""
     if value is None:
-        return "" if s.decl.off is None else f"{s.decl.off:g}"
+        off = s.decl.off
+        return "" if off is None else off if isinstance(off, str) else f"{off:g}"
     if isinstance(value, dict):
         return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
@@ -174,10 +208,16 @@ def format_default(s: Setting, value: Any) -> str:
 
 
 def from_front_end(s: Setting, value: Any) -> Any:
-    """A front end's value as the setting's: the ``off`` number becomes None."""
+    """A front end's value as the setting's: the ``off`` value becomes None."""
     if s.decl.off is not None and value is not None and value == s.decl.off:
         return None
     return value
+
+
+def left_unset(s: Setting, value: Any) -> bool:
+    """Whether a front end's value (after :func:`from_front_end`) leaves the setting to its default or to the
+    engine's choice, as if not given: None for a required setting, or the ``off`` choice ("auto", "default")."""
+    return value is None and (not s.optional or isinstance(s.decl.off, str))
 
 
 Namer = Callable[[str], str]

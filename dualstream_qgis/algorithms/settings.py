@@ -31,15 +31,23 @@ def _setting(key: str) -> Any:
     return found
 
 
+def declared_text(alg: QgsProcessingAlgorithm, key: str) -> tuple[str, str, str]:
+    """(parameter id, label, help) of a setting whose parameter the algorithm makes itself (``custom_qgis``: a
+    file or layer widget), from its declaration."""
+    s = _setting(key)
+    return s.param, alg.tr(s.decl.label), alg.tr(s.decl.help)
+
+
 def parameter(alg: QgsProcessingAlgorithm, key: str) -> QgsProcessingParameterDefinition:
     """The Processing parameter of the setting ``key``, as its declaration describes it."""
     s = _setting(key)
     label, default = alg.tr(s.decl.label), s.qgis_default
     if s.kind is bool:
         return QgsProcessingParameterBoolean(s.param, label, defaultValue=bool(default))
-    if s.decl.choices:
-        return QgsProcessingParameterEnum(s.param, label, options=list(s.decl.choices),
-                                          defaultValue=list(s.decl.choices).index(default))
+    if s.choices:
+        choices = list(s.choices)
+        return QgsProcessingParameterEnum(s.param, label, options=choices,
+                                          defaultValue=choices.index(s.decl.off if default is None else default))
     if s.kind in (int, float):
         kind = QgsProcessingParameterNumber.Type.Integer if s.kind is int else QgsProcessingParameterNumber.Type.Double
         bounds = {name: value for name, value in (("minValue", s.decl.minimum), ("maxValue", s.decl.maximum))
@@ -70,7 +78,9 @@ def read_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], conte
     for s in declarations.declared(engine_module("config").SETTINGS_SECTIONS[section]):
         if s.param is None or s.decl.custom_qgis or s.param not in defined:
             continue
-        out[s.name] = declarations.from_front_end(s, _value(alg, parameters, context, section, s))
+        value = declarations.from_front_end(s, _value(alg, parameters, context, section, s))
+        if not declarations.left_unset(s, value):  # Model family "auto": left to the engine
+            out[s.name] = value
     return out
 
 
@@ -78,8 +88,8 @@ def _value(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], context: Qgs
            s: Any) -> Any:
     if s.kind is bool:
         return alg.parameterAsBool(parameters, s.param, context)
-    if s.decl.choices:
-        return enum_value(alg, parameters, s.param, context, tuple(s.decl.choices))
+    if s.choices:
+        return enum_value(alg, parameters, s.param, context, s.choices)
     if s.kind is int:
         return alg.parameterAsInt(parameters, s.param, context)
     if s.kind is float:

@@ -12,7 +12,6 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
@@ -28,12 +27,11 @@ from .common import (
     add_parameter,
     class_field_parameter,
     ensure_parent,
-    enum_value,
     extent_settings,
     label_field,
     parameters_help,
 )
-from .settings import add_settings, changed_settings, read_settings
+from .settings import add_settings, changed_settings, declared_text, read_settings
 from .sources import (
     MapLayerParameter,
     MultipleLayersParameter,
@@ -44,38 +42,14 @@ from .sources import (
 )
 from .train_form import FOLDER, add_mode_parameter, check_train_form, is_temporary, require_form, unused_inputs
 
-DEFAULT = "default"  # the family's own default preset / encoder
-AUTO = "auto"  # the model family chosen from the data and the device (engine.training.auto)
-
 
 def _registry() -> Any:
     """The engine's model registry (torch-free): families, their presets, encoders and descriptions."""
     return engine_module("models")
 
 
-def family_choices() -> tuple[str, ...]:
-    return tuple(_registry().list_models())
-
-
-def preset_choices() -> tuple[str, ...]:
-    """Every family's presets (the first family's first, so the indexes of older scripts stay) + "default"."""
-    return (*_registry().list_presets(), DEFAULT)
-
-
-def encoder_choices() -> tuple[str, ...]:
-    return (DEFAULT, *_registry().list_encoders())
-
-
-def family_options() -> tuple[str, ...]:
-    """The families, then "auto" (last, so that the indexes of older scripts stay)."""
-    return (*family_choices(), AUTO)
-
-
 def control_name(key: str) -> str:
     """How the log names a setting: its parameter's label without the explanation in brackets."""
-    model = {"model.name": "Model family", "model.preset": "Architecture preset"}
-    if key in model:
-        return model[key]
     found = engine_module("declarations").find(engine_module("config").SETTINGS_SECTIONS, key)
     label = found.decl.label if found is not None and found.decl.label else key.rpartition(".")[2]
     return label.split(" (")[0]
@@ -93,10 +67,6 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     LABEL_FIELD = "LABEL_FIELD"
     AUX = "AUX"
     EXTENT = "EXTENT"
-    PRETRAINED = "PRETRAINED"
-    MODEL_FAMILY = "MODEL_FAMILY"
-    PRESET = "PRESET"
-    ENCODER = "ENCODER"
     OUTPUT = "OUTPUT"
     OUTPUT_REPORT = "OUTPUT_REPORT"
 
@@ -179,30 +149,11 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Training extent"), optional=True),
                       self.tr("Only this part of the image is used (any CRS). Empty: the whole image."))
         add_settings(self, "data.val_fraction")
-        families, presets = family_options(), preset_choices()
-        add_parameter(self, QgsProcessingParameterEnum(
-            self.MODEL_FAMILY, self.tr("Model family"), options=list(families), defaultValue=families.index(AUTO)),
-            self.tr("dualstream: imagery + coarse aux grids; cmx: two images of one grid (RGB + NIR/DSM/SAR, or "
-                    "X bands of one file); unet, pspnet, deeplabv3plus: imagery only (the help above says more). "
-                    "auto: chosen from the data and the device (the log says which and why)."))
-        add_parameter(self, QgsProcessingParameterEnum(
-            self.PRESET, self.tr("Architecture preset"), options=list(presets), defaultValue=presets.index(DEFAULT)),
-            self.tr("Model size; each family has its own presets (listed in the help), tiny for tests and CPU "
-                    "demos. default: chosen for the device: a small preset on a CPU (tiny; light for unet, pspnet "
-                    "and deeplabv3plus), the family's default on a GPU (dualstream b1, cmx b2, baselines base)."))
-        add_parameter(self, QgsProcessingParameterEnum(
-            self.ENCODER, self.tr("Encoder (unet, pspnet, deeplabv3plus)"), options=list(encoder_choices()),
-            defaultValue=0),
-            self.tr("Backbone of the single-stream baselines (ResNet, ConvNeXt, Swin, MiT); default: the preset's. "
-                    "dualstream and cmx have fixed SegFormer encoders."))
-        add_settings(self, "data.bands", "data.x_bands")
+        add_settings(self, "model.name", "model.preset", "model.encoder", "data.bands", "data.x_bands")
+        # a folder widget that also takes typed text (imagenet, a hub id)
+        pretrained, label, text = declared_text(self, "model.pretrained")
         add_parameter(self, QgsProcessingParameterFile(
-            self.PRETRAINED, self.tr("Pretrained encoder weights (imagenet, a hub id, or a folder)"),
-            behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True),
-            self.tr("Type imagenet for the encoder's ImageNet checkpoint, or a Hugging Face hub id such as "
-                    "nvidia/mit-b1 (downloaded once into the Hugging Face cache, then used offline too), or choose a "
-                    "local checkpoint folder (save_pretrained output). Empty: random initialisation (needs more "
-                    "epochs)."))
+            pretrained, label, behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True), text)
         generated = add_settings(self, "train.epochs", "train.warmup_epochs", "train.time_budget",
                                  "train.batch_size", "train.learning_rate",
                      "data.tile_size", "train.device", "data.tiles_per_epoch", "data.class_names",
@@ -320,36 +271,26 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
 
     def _given(self, parameters: dict[str, Any], context: QgsProcessingContext) -> set[str]:
         """The settings the engine may choose that the user changed from their defaults (engine.training.auto)."""
-        auto = engine_module("training.auto").AUTO_SETTINGS
-        given = changed_settings(self, parameters, context, *(k for k in auto if not k.startswith("model.")))
-        if enum_value(self, parameters, self.MODEL_FAMILY, context, family_options()) != AUTO:
-            given.add("model.name")
-        if enum_value(self, parameters, self.PRESET, context, preset_choices()) != DEFAULT:
-            given.add("model.preset")
-        return given
+        return changed_settings(self, parameters, context, *engine_module("training.auto").AUTO_SETTINGS)
 
     def _model_settings(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
         """Family, preset, encoder and pretrained source; a preset or encoder the family lacks is named here."""
         models = _registry()
-        family = enum_value(self, parameters, self.MODEL_FAMILY, context, family_options())
-        preset = enum_value(self, parameters, self.PRESET, context, preset_choices())
-        if family == AUTO:  # chosen later; until then the default family, or the first that has the given preset
-            family = next((f for f in (models.ModelConfig().name, *family_choices())
-                           if preset == DEFAULT or preset in models.list_presets(f)))
-        model: dict[str, Any] = {"name": family,
-                                 "pretrained": self.parameterAsFile(parameters, self.PRETRAINED, context) or None}
-        if preset != DEFAULT:
-            if preset not in models.list_presets(family):
-                raise QgsProcessingException(f"Parameter PRESET: '{preset}' is not a preset of the {family} family; "
-                                             f"use one of {models.list_presets(family)} or default.")
-            model["preset"] = preset
-        encoder = enum_value(self, parameters, self.ENCODER, context, encoder_choices())
-        if encoder != DEFAULT:
-            if encoder not in models.list_encoders(family):
-                takes = [m["name"] for m in models.describe_models() if m["encoders"]]
-                raise QgsProcessingException(f"Parameter ENCODER: the {family} family has a fixed encoder; an "
-                                             f"encoder can be chosen for {takes} only (leave ENCODER at default).")
-            model["encoder"] = encoder
+        model = read_settings(self, parameters, context, "model")
+        pretrained, _, _ = declared_text(self, "model.pretrained")
+        model["pretrained"] = self.parameterAsFile(parameters, pretrained, context) or None
+        preset = model.get("preset")
+        if "name" not in model:  # auto: chosen later; until then the default family, or the first with the preset
+            model["name"] = next(f for f in (models.ModelConfig().name, *models.list_models())
+                                 if preset is None or preset in models.list_presets(f))
+        family = model["name"]
+        if preset is not None and preset not in models.list_presets(family):
+            raise QgsProcessingException(f"Parameter PRESET: '{preset}' is not a preset of the {family} family; "
+                                         f"use one of {models.list_presets(family)} or default.")
+        if "encoder" in model and model["encoder"] not in models.list_encoders(family):
+            takes = [m["name"] for m in models.describe_models() if m["encoders"]]
+            raise QgsProcessingException(f"Parameter ENCODER: the {family} family has a fixed encoder; an "
+                                         f"encoder can be chosen for {takes} only (leave ENCODER at default).")
         return model
 
     def _layer_scene(self, parameters: dict[str, Any], context: QgsProcessingContext,

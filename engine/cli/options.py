@@ -11,7 +11,7 @@ import argparse
 from typing import Any, Callable
 
 from ..config import SETTINGS_SECTIONS
-from ..declarations import Setting, declared, find, format_default, from_front_end
+from ..declarations import Setting, declared, find, format_default, from_front_end, left_unset
 from ..errors import ConfigError, plain_name
 
 
@@ -39,10 +39,10 @@ def _typed(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 def _help(s: Setting) -> str:
     text = s.decl.help
-    if s.decl.choices and s.decl.open_choices:
-        text += f" One of {', '.join(s.decl.choices)}."
-    if s.decl.auto:
-        text += f" (default: {s.decl.auto})"
+    if s.choices and s.decl.open_choices:
+        text += f" One of {', '.join(s.choices)}."
+    if s.decl.auto or s.decl.default_note:
+        text += f" (default: {s.decl.auto or s.decl.default_note})"
     elif s.kind is not bool and s.default not in (None, "", [], {}):
         text += f" (default: {format_default(s, s.default)})"
     return text.replace("%", "%%")
@@ -54,8 +54,8 @@ def _option(s: Setting) -> dict[str, Any]:
     if s.kind is bool:
         kwargs["action"] = "store_true" if not s.default else argparse.BooleanOptionalAction
         return kwargs
-    if s.decl.choices and not s.decl.open_choices:
-        kwargs["choices"] = list(s.decl.choices)
+    if s.choices and not s.decl.open_choices:
+        kwargs["choices"] = list(s.choices)
     else:
         kwargs["metavar"] = s.decl.metavar or s.name.upper()
     if s.kind in (int, float):
@@ -102,5 +102,7 @@ def given_settings(args: argparse.Namespace, section: str) -> dict[str, Any]:
         value = given[dest]
         if s.kind is dict and isinstance(value, list):  # repeated --label-map: one mapping
             value = {k: v for part in value for k, v in part.items()}
-        out[s.name] = from_front_end(s, value)
+        value = from_front_end(s, value)
+        if not left_unset(s, value):  # --model auto: left to the engine, as if not given
+            out[s.name] = value
     return out

@@ -18,14 +18,11 @@ from typing import Any
 from ..config import DataConfig, TrainConfig, fill_class_colors, load_config_file
 from ..errors import ConfigError
 from ..io.safety import check_outputs, train_files
-from ..models import ModelConfig, list_encoders, list_models, list_presets
+from ..models import ModelConfig
 from .main import Command
 from .options import OptionGroups, add_settings, flag_name, given_settings
 
 SECTIONS = ("model", "data", "train")
-# model settings: the families' own configs, with choices from the model registry
-MODEL_FLAGS = {"model_name": "name", "preset": "preset", "encoder": "encoder", "pretrained": "pretrained",
-               "dropout": "dropout", "drop_path": "drop_path"}
 
 
 class _SceneOption(argparse.Action):
@@ -71,7 +68,6 @@ def _scene_arguments(group: argparse._ArgumentGroup, prefix: str, dest: str, wha
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    S = argparse.SUPPRESS  # only flags actually given override the config file
     groups = OptionGroups(p, "input and output", "explicit scenes (instead of --data)", "model", "data", "training",
                           "loss")
     io = groups["input and output"]
@@ -81,24 +77,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     scenes = groups["explicit scenes (instead of --data)"]
     _scene_arguments(scenes, "", "data.train_scenes", "training")
     _scene_arguments(scenes, "val-", "data.val_scenes", "validation")
-    model = groups["model"]
-    model.add_argument("--model", dest="model_name", choices=list_models(), default=S,
-                       help="model family (default: chosen from the data and the device: on a GPU dualstream, "
-                            "cmx for --x-bands; on a CPU unet for imagery only, dualstream with aux rasters, cmx "
-                            "for --x-bands)")
-    model.add_argument("--preset", choices=list_presets(), default=S,
-                       help="model size; presets depend on the family (dualstream: tiny, b0, b1, b2; default: the "
-                            "family's on a GPU, a small one on a CPU: tiny, or light for unet, pspnet and "
-                            "deeplabv3plus)")
-    model.add_argument("--encoder", choices=list_encoders(), default=S,
-                       help="encoder of unet, pspnet and deeplabv3plus (default: the preset's)")
-    model.add_argument("--pretrained", metavar="SOURCE", default=S,
-                       help="pretrained encoder weights: 'imagenet' (the encoder's ImageNet checkpoint), a Hugging "
-                            "Face hub id (owner/name; fetched once into the HF cache), or a local save_pretrained "
-                            "folder")
-    model.add_argument("--dropout", type=float, default=S)
-    model.add_argument("--drop-path", dest="drop_path", type=float, default=S)
-    for section in ("data", "augment", "train", "loss"):
+    for section in ("model", "data", "augment", "train", "loss"):
         add_settings(groups, section)
 
 
@@ -125,7 +104,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[tuple[ModelConfig, Dat
                 raise ConfigError(f"Config file '{args.config}': section '{name}' must be a mapping of settings.")
             sections[name] = dict(value)
     given = vars(args)
-    sections["model"].update({key: given[dest] for dest, key in MODEL_FLAGS.items() if dest in given})
+    sections["model"].update(given_settings(args, "model"))
     sections["data"].update(given_settings(args, "data"))
     sections["train"].update(given_settings(args, "train"))
     _nested_flags(sections["data"], "augment", given_settings(args, "augment"), "data")
@@ -151,11 +130,6 @@ def settings_from_args(args: argparse.Namespace) -> tuple[tuple[ModelConfig, Dat
     return configs, {f"{name}.{key}" for name, values in sections.items() for key in values}
 
 
-def _flag_name(key: str) -> str:
-    """How the command line names a setting in messages: its flag (the model's flags included)."""
-    return {"model.name": "--model", "model.preset": "--preset"}.get(key) or flag_name(key)
-
-
 def _nested_flags(section: dict[str, Any], name: str, chosen: dict[str, Any], where: str) -> None:
     """Flags given on the command line override settings of the nested ``section[name]`` mapping."""
     if not chosen:
@@ -175,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     with TqdmCallback(quiet=args.quiet) as callback:
         chosen = choose_settings(*configs, given)  # before any data is read: a tile that cannot fit fails here
         main = int(os.environ.get("RANK", "0")) == 0  # under torchrun every process chooses alike, rank 0 says so
-        for line in chosen.lines(_flag_name) if main else []:
+        for line in chosen.lines(flag_name) if main else []:
             callback.info(line)
         result = train(*chosen.configs, callback)
     if not main:  # under torchrun only rank 0 prints the result

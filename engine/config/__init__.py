@@ -15,6 +15,8 @@ is re-exported here.
 
 from __future__ import annotations
 
+from ..declarations import Section
+from ..models import config_class, list_models
 from ..models.configuration_utils import ModelConfig as ModelConfig  # re-exported: every section's settings are here
 from ..settings import Settings, check
 from .base import (
@@ -52,8 +54,10 @@ __all__ = [
     "repaired_class_colors",
 ]
 
-#: The declared settings' sections (as in config files and in ``setting("section.field")`` message markers).
-SETTINGS_SECTIONS: dict[str, type[Settings]] = {
+#: The declared settings' sections (as in config files and in ``setting("section.field")`` message markers); the
+#: model section's settings are the base configuration's and each family's own (``encoder``, ``drop_path``, ...).
+SETTINGS_SECTIONS: dict[str, Section] = {
+    "model": (ModelConfig, *(config_class(name) for name in list_models())),
     "data": DataConfig, "augment": AugmentConfig, "loss": LossConfig, "train": TrainConfig,
     "segment": SegmentConfig, "bulk": BulkConfig, "evaluate": EvaluateConfig,
 }

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..declarations import CONFIG_ONLY as CONFIG_ONLY  # the model families' configurations use it too
 from ..errors import ConfigError
 from ..errors import setting as named
 from ..settings import check
@@ -103,7 +104,6 @@ def repaired_class_colors(colors: list[Any], names: list[Any], where: str) -> tu
 
 
 # Why a declared setting is not offered by a front end (the exposure test reads these).
-CONFIG_ONLY = "a fine-tuning setting: a config file can change it"
 SECTION = "a section: its own settings are declared"
 LOSS_DETAIL = "a fine-tuning setting of a loss term: command line or config file"
 OPTIM_DETAIL = "a fine-tuning setting of the optimiser: command line or config file"

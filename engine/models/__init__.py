@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..runtime.environment import require
 from .configuration_utils import ModelConfig
 from .encoders import ENCODER_NAMES
-from .registry import FAMILIES, check_family, family_module, list_models
+from .registry import FAMILIES, check_family, family_module, list_models, list_presets
 
 
 def config_class(name: str) -> type[ModelConfig]:
@@ -28,16 +28,6 @@ def model_class(name: str) -> type:
     check_family(name)
     require("torch")
     return family_module(name, "modeling").MODEL
-
-
-def list_presets(name: str | None = None) -> list[str]:
-    """Presets of family ``name``; without a name, every preset of any family (for CLI choices)."""
-    if name is not None:
-        return list(config_class(name).PRESETS)
-    seen: dict[str, None] = {}
-    for family in FAMILIES:
-        seen.update(dict.fromkeys(config_class(family).PRESETS))
-    return list(seen)
 
 
 def list_encoders(name: str | None = None) -> list[str]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
+from ..declarations import CONFIG_ONLY, redeclared, setting
 from ..settings import check
-from .configuration_utils import ModelConfig
+from .configuration_utils import DEFAULT, DROP_PATH, ModelConfig
 from .encoders import ENCODER_NAMES, check_encoder_name
 
 T = TypeVar("T", bound="SingleStreamConfig")
@@ -21,11 +22,17 @@ AUX_FUSION = ("none", "early")
 class SingleStreamConfig(ModelConfig):
     """Common fields: the encoder (None = the preset's) and whether aux is fused early."""
 
-    preset: str = "base"
-    aux_channels: int = 0
-    encoder: str | None = None
-    aux_fusion: str = "none"  # none = imagery only (aux rasters of the data are not used) | early
-    drop_path: float = 0.0  # stochastic depth of ConvNeXt / Swin / MiT encoders
+    preset: str = redeclared(ModelConfig, "preset", "base")
+    aux_channels: int = redeclared(ModelConfig, "aux_channels", 0)
+    encoder: str | None = setting(
+        None, label="Encoder (unet, pspnet, deeplabv3plus)", group="model", choices=(DEFAULT, *ENCODER_NAMES),
+        off=DEFAULT, help="Backbone of the single-stream baselines (ResNet, ConvNeXt, Swin, MiT); default: the "
+                          "preset's. dualstream and cmx have fixed SegFormer encoders.")
+    aux_fusion: str = setting(
+        "none", choices=AUX_FUSION, no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY,
+        help="none: imagery only (the data's aux rasters are not used); early: the aux bands, upsampled to the "
+             "image grid, are stacked on the image's.")
+    drop_path: float = setting(0.0, **DROP_PATH)
 
     ENCODERS: ClassVar[tuple[str, ...]] = ENCODER_NAMES
 

@@ -11,12 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
+from ..declarations import CONFIG_ONLY, setting
 from ..errors import ConfigError
 from ..settings import Settings, check
-from .registry import FAMILIES, family_module, list_models
+from .registry import FAMILIES, family_module, list_models, list_presets
 
 T = TypeVar("T", bound="ModelConfig")
 DEFAULT_FAMILY = "dualstream"
+AUTO, DEFAULT = "auto", "default"  # the front ends' choices that leave the family / preset to the engine
+FROM_DATA = "set from the training data (its bands, aux rasters and classes)"
+# drop_path: every family has it, with its own default
+DROP_PATH = {"group": "model", "metavar": "RATE", "no_qgis": CONFIG_ONLY,
+             "help": "Stochastic depth rate of the encoder blocks (ConvNeXt, Swin, MiT), in [0, 1).",
+             "default_note": "the family's: 0.1 for dualstream and cmx, 0 for unet, pspnet and deeplabv3plus"}
+# vision_encoder: the SegFormer families' (dualstream, cmx)
+VISION_ENCODER = {"no_cli": CONFIG_ONLY, "no_qgis": CONFIG_ONLY,
+                  "help": "Explicit SegFormer encoder sizes overriding the preset's (hidden_sizes, depths, "
+                          "num_attention_heads, sr_ratios, mlp_ratios: 4 ints each); filled in from a pretrained "
+                          "checkpoint so a bundle rebuilds exactly."}
 
 
 @dataclass
@@ -28,14 +40,34 @@ class ModelConfig(Settings):
     1: aux at the vision resolution, e.g. extra bands of the same image).
     """
 
-    name: str = DEFAULT_FAMILY
-    preset: str = "b1"
-    vision_channels: int = 4
-    aux_channels: int = 48
-    num_classes: int = 1
-    aux_ratio: int = 8
-    dropout: float = 0.1
-    pretrained: str | None = None  # "imagenet", a hub id or a local save_pretrained folder; None = random init
+    name: str = setting(
+        DEFAULT_FAMILY, flag="--model", param="MODEL_FAMILY", label="Model family", group="model",
+        choices=lambda: (*list_models(), AUTO), off=AUTO, qgis_default=AUTO,
+        auto="on a GPU dualstream, or cmx with X bands; on a CPU unet for imagery only, dualstream with aux rasters, "
+             "cmx with X bands",
+        help="dualstream: imagery + coarse aux grids; cmx: two images of one grid (RGB + NIR/DSM/SAR, or X bands of "
+             "one file); unet, pspnet, deeplabv3plus: imagery only. auto: chosen from the data and the device.")
+    preset: str = setting(
+        "b1", label="Architecture preset", group="model", choices=lambda: (*list_presets(), DEFAULT), off=DEFAULT,
+        qgis_default=DEFAULT,
+        auto="a small preset on a CPU (tiny; light for unet, pspnet and deeplabv3plus), the family's own on a GPU "
+             "(dualstream b1, cmx b2, the baselines base)",
+        help="Model size; each family has its own presets (the list of model families gives them), tiny for tests "
+             "and CPU demos. default: chosen for the device.")
+    vision_channels: int = setting(4, help="Bands of the vision stream.", no_cli=FROM_DATA, no_qgis=FROM_DATA)
+    aux_channels: int = setting(48, help="Channels of the aux (or X) stream; 0 = imagery only.", no_cli=FROM_DATA,
+                                no_qgis=FROM_DATA)
+    num_classes: int = setting(1, help="Classes; 1 = binary (sigmoid).", no_cli=FROM_DATA, no_qgis=FROM_DATA)
+    aux_ratio: int = setting(8, help="Vision pixels per aux pixel of the aux tensor.",
+                             no_cli="the data's aux ratio (data.aux_ratio)", no_qgis="the data's Aux ratio")
+    dropout: float = setting(0.1, group="model", metavar="RATE", no_qgis=CONFIG_ONLY,
+                             help="Dropout before the classifier, in [0, 1).")
+    pretrained: str | None = setting(
+        None, label="Pretrained encoder weights (imagenet, a hub id, or a folder)", custom_qgis=True,
+        group="model", metavar="SOURCE",
+        help="imagenet for the encoder's ImageNet checkpoint, a Hugging Face hub id such as nvidia/mit-b1 "
+             "(downloaded once into the Hugging Face cache, then used offline too), or a local checkpoint folder "
+             "(save_pretrained output). Default: random initialisation (needs more epochs).")
 
     PRESETS: ClassVar[dict[str, Any]] = {}
     description: ClassVar[str] = ""

@@ -35,3 +35,16 @@ def family_module(name: str, kind: str) -> ModuleType:
     """``engine.models.<pkg>.<kind>_<pkg>`` (kind = configuration or modeling) of a registered family."""
     package = FAMILIES[name]
     return importlib.import_module(f"{__package__}.{package}.{kind}_{package}")
+
+
+def list_presets(name: str | None = None) -> list[str]:
+    """Presets of family ``name``; without a name, every preset of any family (the front ends' choices).
+
+    The families' configuration modules are imported here, when asked, so that the base configuration (which
+    declares the preset setting with these choices) needs none of them to be defined."""
+    names = [name] if name is not None else list(FAMILIES)
+    seen: dict[str, None] = {}
+    for family in names:
+        check_family(family)
+        seen.update(dict.fromkeys(family_module(family, "configuration").CONFIG.PRESETS))
+    return list(seen)

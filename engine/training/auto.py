@@ -31,8 +31,8 @@ from ..declarations import declared
 from ..errors import plain_name, render, setting
 from ..models.hub import IMAGENET
 
-AUTO_SETTINGS = ("model.name", "model.preset") + tuple(
-    f"{section}.{s.name}" for section in ("data", "train") for s in declared(SETTINGS_SECTIONS[section])
+AUTO_SETTINGS = tuple(
+    f"{section}.{s.name}" for section in ("model", "data", "train") for s in declared(SETTINGS_SECTIONS[section])
     if s.decl.auto)
 CPU_BUDGET_MINUTES = 5.0  # the sample data reaches a validation IoU above 0.95 in it on 2 CPU cores
 CPU_MAX_EPOCHS = 100  # with a time budget the epochs are only an upper bound

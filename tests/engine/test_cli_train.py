@@ -282,3 +282,27 @@ def test_progress_in_a_log_file_is_plain_lines_not_bars():
     quiet = io.StringIO()
     TqdmCallback(stream=quiet, quiet=True, clock=lambda: now[0]).progress(5, 10, "tiles")
     assert quiet.getvalue() == ""
+
+
+def test_model_settings_come_from_their_declarations(tmp_path):
+    """The model flags are the families' declared settings: 'auto' and 'default' leave the choice to the engine."""
+    from engine.cli.options import flag_name
+    from engine.cli.train import settings_from_args
+
+    def given(*argv: str):
+        args = build_parser().parse_args(["train", "--data", str(tmp_path), "--out", "m.dsmodel", *argv])
+        return settings_from_args(args)
+
+    (model, _, _), chosen = given("--model", "auto", "--preset", "default", "--encoder", "default")
+    assert not {"model.name", "model.preset", "model.encoder"} & chosen  # left to engine.training.auto
+    (model, _, _), chosen = given("--model", "unet", "--preset", "light", "--encoder", "resnet18", "--drop-path",
+                                  "0.2", "--dropout", "0.3", "--pretrained", "imagenet")
+    assert (model.name, model.preset, model.encoder, model.drop_path, model.dropout, model.pretrained) == \
+        ("unet", "light", "resnet18", 0.2, 0.3, "imagenet")
+    assert {"model.name", "model.preset"} <= chosen
+    assert type(model).__name__ == "UNetConfig" and given("--model", "cmx")[0][0].drop_path == 0.1
+    # messages name the model's settings by their flags, as every other setting
+    assert (flag_name("model.name"), flag_name("model.preset"), flag_name("model.encoder")) == \
+        ("--model", "--preset", "--encoder")
+    with pytest.raises(SystemExit):  # argparse's choices are the registry's
+        build_parser().parse_args(["train", "--model", "segnet"])

@@ -10,6 +10,7 @@ pytestmark = pytest.mark.qgis
 
 #: Where each section's settings are offered: the CLI command and the Processing algorithms.
 FRONT_ENDS = {
+    "model": ("train", ["dualstream:train"]),
     "data": ("train", ["dualstream:train"]),
     "augment": ("train", ["dualstream:train"]),
     "loss": ("train", ["dualstream:train"]),
@@ -20,9 +21,6 @@ FRONT_ENDS = {
 }
 #: Processing parameters with a value widget that are not engine settings, and why.
 NOT_SETTINGS = {
-    "MODEL_FAMILY": "model family: its choices come from the model registry",
-    "PRESET": "model preset: the registry's, per family",
-    "ENCODER": "model encoder: the registry's, per family",
     "LABEL_FIELD": "a field of the label layer (scene input)",
     "WEIGHTS": "ensemble weights, one per MODEL file",
     "PATTERN": "with FOLDER, the scene images (bulk input)",
@@ -52,7 +50,7 @@ def test_every_setting_is_in_both_front_ends_or_says_why_not(plugin):
     registry = QgsApplication.processingRegistry()
     lines, exposed = [], {"cli": 0, "qgis": 0, "total": 0}
     for section, cls in SETTINGS_SECTIONS.items():
-        assert undeclared(cls) == [], f"{cls.__name__} has fields without a declaration"
+        assert undeclared(cls) == [], f"section {section} has fields without a declaration"
         command, alg_ids = FRONT_ENDS[section]
         options = _cli_options(command)
         algorithms = [registry.algorithmById(alg_id) for alg_id in alg_ids]
@@ -86,14 +84,15 @@ def test_every_setting_is_in_both_front_ends_or_says_why_not(plugin):
                 advanced = bool(definition.flags() & QgsProcessingParameterDefinition.Flag.FlagAdvanced)
                 assert advanced == s.decl.advanced, s.param
                 default = definition.defaultValue()
-                if definition.type() == "enum":
+                if definition.type() == "enum":  # the engine's choices (a registry's), in its order
+                    assert definition.options() == list(s.choices), s.param
                     default = definition.options()[default]
                 elif definition.type() == "string":
                     default = default or ""
                 expected = s.qgis_default
                 if definition.type() == "string":
                     expected = format_default(s, expected)
-                elif expected is None:
+                if expected is None:
                     expected = s.decl.off
                 assert default == expected, f"{s.param}: default {default!r}, declared {expected!r}"
                 if definition.type() == "number" and s.decl.minimum is not None:

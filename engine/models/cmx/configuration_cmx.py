@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ...declarations import CONFIG_ONLY, redeclared, setting
 from ...settings import check
-from ..configuration_utils import ModelConfig
+from ..configuration_utils import DROP_PATH, VISION_ENCODER, ModelConfig
 from ..encoders import MiTPreset, check_mit_sizes
 
 
@@ -31,13 +32,15 @@ class CMXConfig(ModelConfig):
     coarser than the image (``aux_ratio > 1``) is upsampled bilinearly to the image grid first. ``aux_channels=0``
     leaves one MiT stream and the MLP decoder (a SegFormer)."""
 
-    preset: str = "b2"
-    aux_channels: int = 1
-    aux_ratio: int = 1
-    drop_path: float = 0.1
-    rectify_lambda: float = 0.5  # FRM lambda_c = lambda_s
-    decoder_dim: int | None = None  # E of the MLP decoder; None = the preset's
-    vision_encoder: dict[str, list[int]] | None = None  # MiT sizes fixed by a pretrained checkpoint
+    preset: str = redeclared(ModelConfig, "preset", "b2")
+    aux_channels: int = redeclared(ModelConfig, "aux_channels", 1)
+    aux_ratio: int = redeclared(ModelConfig, "aux_ratio", 1)
+    drop_path: float = setting(0.1, **DROP_PATH)
+    rectify_lambda: float = setting(0.5, help="Feature rectification weight (lambda_c = lambda_s).",
+                                    no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    decoder_dim: int | None = setting(None, help="Width E of the MLP decoder; None = the preset's.",
+                                      no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    vision_encoder: dict[str, list[int]] | None = setting(None, **VISION_ENCODER)
 
     PRESETS: ClassVar[dict[str, CMXPreset]] = PRESETS
     description: ClassVar[str] = (

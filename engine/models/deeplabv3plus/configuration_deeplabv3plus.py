@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
+from ...declarations import CONFIG_ONLY, setting
 from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig
 
@@ -32,7 +33,8 @@ class DeepLabV3PlusConfig(SingleStreamConfig):
     distances.
     """
 
-    atrous_rates: list[int] = field(default_factory=lambda: [12, 24, 36])
+    atrous_rates: list[int] = setting(default_factory=lambda: [12, 24, 36], help="Dilation rates of the ASPP branches.",
+                                      no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
 
     PRESETS: ClassVar[dict[str, DeepLabV3PlusPreset]] = PRESETS
     description: ClassVar[str] = (

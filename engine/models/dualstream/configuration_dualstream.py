@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ...declarations import redeclared, setting
 from ...settings import check
-from ..configuration_utils import ModelConfig
+from ..configuration_utils import DROP_PATH, VISION_ENCODER, ModelConfig
 from ..encoders import MiTPreset, check_mit_sizes
 
 
@@ -43,11 +44,9 @@ class DualStreamConfig(ModelConfig):
     The same fields as the engine's single ModelConfig before families existed, so older bundles load as is.
     """
 
-    preset: str = "b1"
-    drop_path: float = 0.1
-    # Explicit SegFormer encoder sizes overriding the preset's (hidden_sizes, depths, num_attention_heads,
-    # sr_ratios, mlp_ratios: 4 ints each). Filled in from a pretrained checkpoint so a bundle rebuilds exactly.
-    vision_encoder: dict[str, list[int]] | None = None
+    preset: str = redeclared(ModelConfig, "preset", "b1")
+    drop_path: float = setting(0.1, **DROP_PATH)
+    vision_encoder: dict[str, list[int]] | None = setting(None, **VISION_ENCODER)
 
     PRESETS: ClassVar[dict[str, DualStreamPreset]] = PRESETS
     description: ClassVar[str] = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ...declarations import CONFIG_ONLY, setting
 from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig
 
@@ -26,8 +27,10 @@ PRESETS: dict[str, PSPNetPreset] = {
 class PSPNetConfig(SingleStreamConfig):
     """PSPNet: pyramid pooling over bins of 1, 2, 3 and 6 on the deepest encoder map."""
 
-    psp_channels: int | None = None  # None = the preset's
-    psp_dropout: float = 0.2
+    psp_channels: int | None = setting(None, help="Width of the pyramid pooling module; None = the preset's.",
+                                       no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    psp_dropout: float = setting(0.2, help="Dropout after the pyramid pooling module.", no_cli=CONFIG_ONLY,
+                                 no_qgis=CONFIG_ONLY)
 
     PRESETS: ClassVar[dict[str, PSPNetPreset]] = PRESETS
     description: ClassVar[str] = (

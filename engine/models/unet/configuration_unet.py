@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ...declarations import CONFIG_ONLY, setting
 from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig
 
@@ -26,7 +27,8 @@ PRESETS: dict[str, UNetPreset] = {
 class UNetConfig(SingleStreamConfig):
     """UNet: skips from every encoder stage; ``decoder_channels`` None = the preset's."""
 
-    decoder_channels: list[int] | None = None
+    decoder_channels: list[int] | None = setting(None, help="Widths of the five decoder stages; None = the preset's.",
+                                                 no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
 
     PRESETS: ClassVar[dict[str, UNetPreset]] = PRESETS
     description: ClassVar[str] = (
