@@ -161,7 +161,11 @@ def run(args: argparse.Namespace) -> int:
     best = result.best_metrics
     iou = best.get("val_iou")
     print(f"Model bundle: {result.bundle}")
-    print(f"Best epoch: {result.best_epoch}" + (f" (validation IoU {iou:.4f})" if isinstance(iou, float) else ""))
+    score = f" (validation IoU {iou:.4f})" if isinstance(iou, float) else ""
+    if result.kept_last:  # the validation labels held no class to score: see the warning above
+        print(f"Epoch kept: {result.best_epoch}, the last{score}")
+    else:
+        print(f"Best epoch: {result.best_epoch}{score}")
     if result.stopped_early:
         print("Stopped early: validation IoU stopped improving.")
     if result.stopped_at_budget:

@@ -5,7 +5,8 @@ Every model bundle stores the model, data and train settings it was made with, s
 training reproduced. The package:
 
 - ``base``: the value lists (devices, TTA modes, optimisers, ...), shared parsers and checks;
-- ``training``: DataConfig (with SceneSpec and AugmentConfig), LossConfig, TrainConfig;
+- ``training``: DataConfig (with SceneSpec and AugmentConfig), TrainConfig;
+- ``loss``: LossConfig and the parser of loss terms;
 - ``inference``: SegmentConfig, BulkConfig, EvaluateConfig.
 
 The :class:`Settings` base and ``check`` are in :mod:`engine.settings`, which the model families' configurations

@@ -34,6 +34,7 @@ class TrainResult:
     epochs_run: int = 0  # epochs run by this call (not counting resumed ones)
     stopped_early: bool = False
     stopped_at_budget: bool = False  # the time budget ended training (train.time_budget)
+    kept_last: bool = False  # no validation score told the epochs apart: best_epoch is the last one
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -108,7 +109,8 @@ class TrainOutputs:
         return TrainResult(bundle=str(self.output), checkpoint=str(self.ckpt_path),
                            best_epoch=int(self.best.get("epoch", 0)), best_metrics=dict(self.best.get("metrics", {})),
                            history=list(self.history), report=report, outputs=dict(self.paths),
-                           epochs_run=epochs_run, stopped_early=stop == "early", stopped_at_budget=stop == "budget")
+                           epochs_run=epochs_run, stopped_early=stop == "early", stopped_at_budget=stop == "budget",
+                           kept_last=bool(getattr(self, "keep_last", False)))
 
     def _load_best_weights(self, best_file: Path) -> None:
         """Every process ends with the bundle's (best) weights in its model: rank 0 reads them, then broadcasts

@@ -213,8 +213,9 @@ class _Trainer(TrainOutputs, TrainSteps):
             aux_ratio=self.data_meta.aux_ratio or 1, pin_memory=pin)
         self.val_loader = val_loader(val_ds, cfg, ctx, pin_memory=pin) if val_ds is not None and len(val_ds) else None
         if self.val_loader is None:
-            callback.warning("No validation tiles: the bundle will hold the last epoch's weights, and early "
-                             "stopping is off. Give validation scenes or a val_fraction > 0 to select the best epoch.")
+            callback.warning(f"No validation tiles: the bundle will hold the last epoch's weights, and early stopping "
+                             f"is off. Give validation scenes ({setting('data.val_scenes')}) or a "
+                             f"{setting('data.val_fraction')} above 0 to select the best epoch.")
         # no foreground to validate on: the IoU is 0 every epoch, and picking by it would keep the first epoch
         self.keep_last = self.val_loader is not None and getattr(summary, "val_has_foreground", None) is False
         if self.keep_last:

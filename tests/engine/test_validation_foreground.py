@@ -80,14 +80,14 @@ def test_a_held_out_band_without_foreground_is_said_and_the_last_epoch_kept(tmp_
     # IoU 0 every epoch: picked by it, epoch 1 would be kept and patience 1 would stop at epoch 2
     assert [e["val_iou"] for e in result.history] == [0.0, 0.0, 0.0]
     assert result.epochs_run == 3 and not result.stopped_early
-    assert result.best_epoch == 3
+    assert result.best_epoch == 3 and result.kept_last
 
 
 def test_a_held_out_band_with_foreground_is_not_warned_about(tmp_path):
     train_ds, val_ds, summary = build_datasets(_data(_scene(tmp_path, "stripe", STRIPE)))
     assert summary.holdout and len(val_ds) and summary.val_has_foreground is True
-    _, warnings = _train(tmp_path, _data(_scene(tmp_path, "stripe", STRIPE)), epochs=1)
-    assert not [w for w in warnings if "holds no foreground" in w]
+    result, warnings = _train(tmp_path, _data(_scene(tmp_path, "stripe", STRIPE)), epochs=1)
+    assert not [w for w in warnings if "holds no foreground" in w] and not result.kept_last
 
 
 def test_validation_scenes_without_foreground_are_found(tmp_path):
