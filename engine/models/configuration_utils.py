@@ -20,8 +20,9 @@ T = TypeVar("T", bound="ModelConfig")
 DEFAULT_FAMILY = "dualstream"
 AUTO, DEFAULT = "auto", "default"  # the front ends' choices that leave the family / preset to the engine
 FROM_DATA = "set from the training data (its bands, aux rasters and classes)"
+MODEL_DETAIL = "a fine-tuning setting of the model: command line or config file"
 # drop_path: every family has it, with its own default
-DROP_PATH = {"group": "model", "metavar": "RATE", "no_qgis": CONFIG_ONLY,
+DROP_PATH = {"group": "model", "metavar": "RATE", "no_qgis": MODEL_DETAIL,
              "help": "Stochastic depth rate of the encoder blocks (ConvNeXt, Swin, MiT), in [0, 1).",
              "default_note": "the family's: 0.1 for dualstream and cmx, 0 for unet, pspnet and deeplabv3plus"}
 # vision_encoder: the SegFormer families' (dualstream, cmx)
@@ -60,7 +61,7 @@ class ModelConfig(Settings):
     num_classes: int = setting(1, help="Classes; 1 = binary (sigmoid).", no_cli=FROM_DATA, no_qgis=FROM_DATA)
     aux_ratio: int = setting(8, help="Vision pixels per aux pixel of the aux tensor.",
                              no_cli="the data's aux ratio (data.aux_ratio)", no_qgis="the data's Aux ratio")
-    dropout: float = setting(0.1, group="model", metavar="RATE", no_qgis=CONFIG_ONLY,
+    dropout: float = setting(0.1, group="model", metavar="RATE", no_qgis=MODEL_DETAIL,
                              help="Dropout before the classifier, in [0, 1).")
     pretrained: str | None = setting(
         None, label="Pretrained encoder weights (imagenet, a hub id, or a folder)", custom_qgis=True,
