@@ -176,8 +176,10 @@ def footprint_in(grid: RasterGrid, crs: Any) -> tuple[float, float, float, float
     return transform_bounds(grid.crs, crs, *grid.bounds, densify_pts=21)
 
 
-def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other_path: str, role: str) -> None:
-    """Raise AlignmentError naming both files when ``other`` does not overlap ``target`` at all.
+def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other_path: str, role: str,
+                  target_role: str = "image") -> None:
+    """Raise AlignmentError naming both files when ``other`` does not overlap ``target`` at all (``role``,
+    ``target_role``: what each file is to the user).
 
     The comparison is made in the other file's CRS first (a small image footprint always transforms, while
     a global aux grid may not transform into a local projection), then in the target's CRS.
@@ -197,7 +199,7 @@ def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other
             continue
         if disjoint(box, fixed.bounds):
             raise AlignmentError(
-                f"The {role} '{other_path}' does not overlap the image '{target_path}' (footprints "
+                f"The {role} '{other_path}' does not overlap the {target_role} '{target_path}' (footprints "
                 f"{tuple(round(v, 6) for v in box)} and {tuple(round(v, 6) for v in fixed.bounds)} in "
                 f"{crs}); give files that cover the same area."
             )

@@ -75,6 +75,7 @@ class SceneReader:
         bands: vision bands of the image, from 1 (None = all bands not in ``x_bands``).
         x_bands: bands of the image read as the aux input at full resolution (CMX's X modality; needs
             ``aux_ratio`` 1 and no aux rasters).
+        role: what ``image`` is to the user, in messages ("image"; evaluation reads a "prediction").
     """
 
     def __init__(
@@ -95,8 +96,10 @@ class SceneReader:
         aoi: str | None = None,
         bands: list[int] | None = None,
         x_bands: list[int] | None = None,
+        role: str = "image",
     ):
         self.image = str(image)
+        self.role = role
         self.aux_paths = [str(p) for p in aux]
         self.label_path = None if label is None else str(label)
         self.label_field = label_field
@@ -124,7 +127,7 @@ class SceneReader:
         self._read_bands = (self.selection.vision_bands(self.image_bands) + list(self.selection.x or ())
                             if self.selection.active else None)
         if self.selection.x and (self.aux_paths or self.aux_ratio != 1):
-            raise DataError(f"x_bands take the aux input from the image '{self.image}' itself (aux ratio 1); "
+            raise DataError(f"x_bands take the aux input from the {self.role} '{self.image}' itself (aux ratio 1); "
                             f"give either x_bands or aux rasters, not both.")
         self.vision_dtype: str = image_ds.dtypes[0]
         # the dtype ``read(keep_dtype=True)`` keeps: integers that float32 holds exactly, else float32
@@ -132,13 +135,13 @@ class SceneReader:
         self._image_masked = has_own_mask(image_ds, (self._read_bands or [1])[0])  # asked once, not per cell
         self.nodata = image_ds.nodata
         self.georeferenced = self.grid.georeferenced
-        if not self.georeferenced:
-            self.callback.warning(
-                f"The image '{self.image}' has no georeferencing (no CRS, no geotransform): working in pixel "
-                f"space; aux rasters and labels must then be ungeoreferenced too (or on the same pixel grid)."
-            )
+        if not self.georeferenced:  # what it means for this scene's label (aux rasters: a warning of their own)
+            label = (f"; the label '{self.label_path}' is taken pixel for pixel, so it must cover the same area at "
+                     f"the same size ({self.grid.width}x{self.grid.height} px)" if self.label_path else "")
+            self.callback.warning(f"The {role} '{self.image}' has no georeferencing (no CRS, no geotransform): "
+                                  f"working in pixel space{label}.")
         elif self.grid.crs is None:
-            self.callback.warning(f"The image '{self.image}' has a geotransform but no CRS; map units are assumed.")
+            self.callback.warning(f"The {role} '{self.image}' has a geotransform but no CRS; map units are assumed.")
 
         self._aux: list[_AuxSource] = [self._setup_aux(p) for p in self.aux_paths]
         self.aux_file_bands: list[int] = [len(a.bands) for a in self._aux]  # bands used of each aux file
@@ -152,7 +155,7 @@ class SceneReader:
             self._setup_label(self.label_path)
         self.region = RegionMask(self.grid.crs, extent, extent_crs or None, aoi, self.callback)
         if self.region.active and not self.georeferenced:
-            raise DataError(f"An extent/AOI was given but the image '{self.image}' has no georeferencing.")
+            raise DataError(f"An extent/AOI was given but the {self.role} '{self.image}' has no georeferencing.")
 
     # ----------------------------------------------------------------------------------------- opening
     def _open(self, path: str, role: str) -> Any:
@@ -185,8 +188,8 @@ class SceneReader:
             return _AuxSource(path, bands, False, data, resize_transform(self.grid, ds.width, ds.height))
         if not self.georeferenced:
             raise DataError(
-                f"The aux raster '{path}' is georeferenced but the image '{self.image}' is not; georeference "
-                f"the image (or give ungeoreferenced aux files, which are stretched over it)."
+                f"The aux raster '{path}' is georeferenced but the {self.role} '{self.image}' is not; georeference "
+                f"the {self.role} (or give ungeoreferenced aux files, which are stretched over it)."
             )
         if grid.crs is None and self.grid.crs is not None:
             self.callback.warning(f"The aux raster '{path}' has no CRS; assuming the image CRS.")
@@ -198,32 +201,30 @@ class SceneReader:
         if is_vector_path(path):
             if not self.georeferenced:
                 raise DataError(
-                    f"The label layer '{path}' is a vector layer but the image '{self.image}' has no "
-                    f"georeferencing; give a label raster on the image's pixel grid instead."
+                    f"The label layer '{path}' is a vector layer but the {self.role} '{self.image}' has no "
+                    f"georeferencing; give a label raster on the {self.role}'s pixel grid instead."
                 )
             self._vector = VectorLabels(path, self.grid.crs, self.mapper, self.label_field, self.callback)
             bounds = self._vector.bounds()
             if bounds is not None:
-                check_overlap(self.grid, _box_grid(bounds, self.grid.crs), self.image, path, "label layer")
+                check_overlap(self.grid, _box_grid(bounds, self.grid.crs), self.image, path, "label layer", self.role)
             return
         ds = self._open(path, "label raster")
         grid = grid_of(ds)
         if grid.same_as(self.grid) or (not grid.georeferenced and grid.shape == self.grid.shape):
             if not grid.georeferenced and self.georeferenced:
-                self.callback.warning(
-                    f"The label raster '{path}' has no georeferencing; it has the image's size, so it is "
-                    f"assumed to be on the image grid."
-                )
+                self.callback.warning(f"The label raster '{path}' has no georeferencing; it has the {self.role}'s "
+                                      f"size, so it is assumed to be on the {self.role}'s grid.")
             self._label_same_grid = True
             return
         if not grid.georeferenced or not self.georeferenced:
             raise AlignmentError(
-                f"The label raster '{path}' ({grid.width}x{grid.height}) and the image '{self.image}' "
+                f"The label raster '{path}' ({grid.width}x{grid.height}) and the {self.role} '{self.image}' "
                 f"({self.grid.width}x{self.grid.height}) are on different grids and at least one has no "
                 f"georeferencing, so they cannot be aligned; georeference both or give them the same size."
             )
         check_overlap(self.grid, RasterGrid(grid.crs or self.grid.crs, grid.transform, grid.width, grid.height),
-                      self.image, path, "label raster")
+                      self.image, path, "label raster", self.role)
 
     # ----------------------------------------------------------------------------------------- properties
     @property
@@ -261,7 +262,7 @@ class SceneReader:
         c0, r0 = max(int(np.floor(min(cols))), 0), max(int(np.floor(min(rows))), 0)
         c1, r1 = min(int(np.ceil(max(cols))), self.grid.width), min(int(np.ceil(max(rows))), self.grid.height)
         if c1 <= c0 or r1 <= r0:
-            raise AlignmentError(f"The extent/AOI does not overlap the image '{self.image}'.")
+            raise AlignmentError(f"The extent/AOI does not overlap the {self.role} '{self.image}'.")
         return (c0, r0, c1 - c0, r1 - r0)
 
     # ----------------------------------------------------------------------------------------- reading

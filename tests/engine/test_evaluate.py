@@ -13,16 +13,16 @@ from osgeo import ogr, osr
 
 from engine.callbacks import RecordingCallback
 from engine.config import EvaluateConfig
-from engine.errors import DataError
+from engine.errors import AlignmentError, DataError
 from engine.evaluate import RunLengthEncoder, evaluate, rle_decode, rle_encode
 from engine.io.writers import GeoTiffStreamWriter, prediction_tags
 
 T = Affine(2, 0, 300000, 0, -2, 4100000)
 
 
-def _pred(path, array, names=("background", "building"), label_mapping=None):
+def _pred(path, array, names=("background", "building"), label_mapping=None, crs="EPSG:32652", transform=T):
     writer = GeoTiffStreamWriter(path, width=array.shape[1], height=array.shape[0], count=1, dtype="uint8",
-                                 crs="EPSG:32652", transform=T, nodata=255)
+                                 crs=crs, transform=transform, nodata=255)
     writer.write_colormap(["#000000", "#ff0000", "#00ff00"][:len(names)])
     writer.write_rows(0, array[None])
     colors = ["#000000", "#ff0000", "#00ff00"][:len(names)]
@@ -182,6 +182,31 @@ def test_label_values_that_are_not_classes_point_at_the_mapping(tmp_path):
     lab = _label(tmp_path / "raw.tif", raw)
     with pytest.raises(DataError, match=r"values \[90\].*label_mapping.*90=1"):
         evaluate(EvaluateConfig(prediction=p, label=lab, output=str(tmp_path / "m.json")))
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_prediction_without_georeferencing_warns_about_its_label_only(tmp_path):
+    """38-Cloud: a prediction of an image without georeferencing has none either; the one warning says what that
+    means for the evaluation (the label taken pixel for pixel), nothing about aux rasters that evaluation never
+    reads, and names the file as the prediction."""
+    pred = np.zeros((6, 8), np.uint8)
+    pred[:, :4] = 1
+    truth = np.zeros((6, 8), np.uint8)
+    truth[:3] = 1
+    p = _pred(tmp_path / "pred.tif", pred, crs=None, transform=Affine.identity())
+    lab = _label(tmp_path / "gt.tif", truth, transform=Affine.identity(), crs=None)
+    log = RecordingCallback()
+    metrics = evaluate(EvaluateConfig(prediction=p, label=lab, output=str(tmp_path / "m.json")), log)
+    assert metrics["confusion_matrix"] == [[12, 12], [12, 12]]  # compared pixel for pixel
+    warnings = [w for w in log.messages("warning") if "georeferencing" in w]
+    assert warnings == [f"The prediction '{p}' has no georeferencing (no CRS, no geotransform): working in pixel "
+                        f"space; the label '{lab}' is taken pixel for pixel, so it must cover the same area at the "
+                        f"same size (8x6 px)."], log.events
+    assert not any("aux" in w for w in log.messages("warning")), log.events
+
+    other = _label(tmp_path / "small.tif", truth[:4], transform=Affine.identity(), crs=None)
+    with pytest.raises(AlignmentError, match=r"small\.tif' \(8x4\) and the prediction '.*pred\.tif' \(8x6\)"):
+        evaluate(EvaluateConfig(prediction=p, label=other, output=str(tmp_path / "m2.json")), RecordingCallback())
 
 
 def test_label_class_never_predicted_is_a_warning(tmp_path):
