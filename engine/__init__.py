@@ -13,7 +13,7 @@ longer table with the reasons is docs/design.md):
 - ``declarations.py``  each setting declared once: help, CLI flag, Processing parameter, choices, bounds
 - ``config/``          the engine's settings: data, augmentation, loss, training, segment, bulk, evaluate
 - ``errors.py``        one error hierarchy; every message says what to do and names the setting
-- ``callbacks.py``     progress, cancellation and the stage names both front ends show
+- ``callbacks.py``     progress, cancellation, and the stage names and epoch line both front ends show
 - ``data/``            raster I/O, alignment of aux rasters, labels, band statistics, scenes, sampling,
   augmentations, datasets, synthetic demo data
 - ``models/``          the family registry, one folder per family (``dualstream``, ``cmx``, ``unet``,
