@@ -141,7 +141,8 @@ class DataConfig(Settings):
              "values not listed are class 0); map a value to 255 to mark it unlabelled. Label values that are not "
              "classes stop the training with their list. The bundle keeps the mapping, and Segment writes it into "
              "its class raster, so Evaluate needs it only to override. The command line's default is the "
-             "reference data's 90=1; the dialog's is empty: the label values are the class numbers 0, 1, 2, ...")
+             "reference data's 90=1 (--label-map '' for none); the dialog's is empty: the label values are the class "
+             "numbers 0, 1, 2, ...")
     label_default_class: int = setting(
         0, group="data", metavar="CLASS",
         help="Class of raw label value 0 and, with --no-strict-labels, of every raw value not in the label "

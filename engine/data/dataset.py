@@ -300,7 +300,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         raise DataError("Label values outside the configured set (label_mapping "
                         f"{data_cfg.label_mapping or 'none: values are classes'}, classes 0.."
                         f"{len(data_cfg.class_names) - 1}):\n  " + "\n  ".join(problems) + "\n"
-                        + label_fix_hint(data_cfg))
+                        + label_fix_hint(data_cfg, counts))
 
     sampler = TileSampler(indexes, train_regions, tile, data_cfg.aux_ratio, data_cfg.foreground_share,
                           data_cfg.augment, data_cfg.seed)
@@ -310,7 +310,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         callback.warning(f"Only class 0 ('{data_cfg.class_names[0]}') is present in the training labels: the model "
                          f"will learn to predict it everywhere and the other classes will score IoU 0. Check the "
                          f"{setting('data.label_mapping')} and label field against the label values.")
-    elif fg == labelled:
+    elif fg == labelled and len(data_cfg.class_names) == 2:  # several classes: class 0 may be absent ("nodata")
         callback.warning(f"No pixel of class 0 ('{data_cfg.class_names[0]}') in the training labels: every labelled "
                          f"pixel is foreground, so the model never learns what is not. Check the "
                          f"{setting('data.label_mapping')} and {setting('data.label_default_class')}, or label some "

@@ -154,12 +154,38 @@ def _as_float(key: str) -> float:
         return math.nan
 
 
-def label_fix_hint(data_cfg: DataConfig) -> str:
+def label_fix_hint(data_cfg: DataConfig, counts: dict[str, dict[str, int]] | None = None) -> str:
+    """What to change when label values are outside the configured set (``counts``: label file -> raw value ->
+    pixels, of the rasters scanned)."""
+    classes = _class_numbers(counts or {}, data_cfg.ignore_index)
     if data_cfg.label_mapping:
         default = data_cfg.label_default_class
-        return (f"Raw 0 is class {default} ({setting('data.label_default_class')}); every other raw value must be in "
+        hint = (f"Raw 0 is class {default} ({setting('data.label_default_class')}); every other raw value must be in "
                 f"{setting('data.label_mapping')}. Map these values to their classes, set them as the label "
                 f"raster's nodata, or turn {setting('data.strict_labels')} off (--no-strict-labels) to make every "
                 f"value not in the mapping class {default}.")
-    return ("Give a label_mapping from raw values to classes 0.."
-            f"{len(data_cfg.class_names) - 1}, or add class names for the extra classes.")
+        if classes:  # a land-cover raster whose values already are its classes
+            hint += (f" If the raw values are the class numbers themselves (here up to {classes - 1}), give an empty "
+                     f"{setting('data.label_mapping')} ('' on the command line) and {classes} "
+                     f"{setting('data.class_names')}, class 0 first.")
+        return hint
+    more = f" ({classes} names for classes 0..{classes - 1})" if classes > len(data_cfg.class_names) else ""
+    return (f"Give a {setting('data.label_mapping')} from raw values to classes 0..{len(data_cfg.class_names) - 1}, "
+            f"or add {setting('data.class_names')} for the extra classes{more}.")
+
+
+def _class_numbers(counts: dict[str, dict[str, int]], ignore_index: int) -> int:
+    """How many classes the raw values make when they are class numbers (whole numbers 0..254 of raster labels,
+    the ignore value aside); 0 when they cannot be."""
+    top = -1
+    for path, values in counts.items():
+        if is_vector_path(path):
+            continue
+        for key in values:
+            value = _as_float(key)
+            if value == ignore_index:
+                continue
+            if not (value.is_integer() and 0 <= value < 255):
+                return 0
+            top = max(top, int(value))
+    return top + 1

@@ -12,7 +12,7 @@ import torch
 from rasterio.transform import from_origin
 
 from engine.callbacks import RecordingCallback
-from engine.config import AugmentConfig, DataConfig, SceneSpec
+from engine.config import AugmentConfig, DataConfig, SceneSpec, fill_class_colors
 from engine.data.dataset import build_datasets
 from engine.data.sampling import Region
 from engine.errors import DataError
@@ -182,6 +182,27 @@ def test_label_values_outside_set_reported_with_counts(tmp_path: Path) -> None:
     assert summary.label_counts[scene.label]["17"] == 30
     # Without a mapping, raw values are classes and must be < number of class names.
     with pytest.raises(DataError, match=r"90 \(36 px\)"):
+        build_datasets(cfg.replace(label_mapping={}))
+
+
+def test_class_number_labels_are_told_how_to_train_as_they_are(tmp_path: Path) -> None:
+    """A land-cover raster whose values are its classes (1..4, no 0) under the command line's default mapping: the
+    error says to give an empty mapping and how many class names; given them, it trains without the binary-only
+    warning about a missing class 0."""
+    rng = np.random.default_rng(3)
+    image = rng.integers(1, 255, (3, 128, 128), dtype=np.uint8)
+    label = (np.arange(128)[None, :].repeat(128, 0) // 32 + 1).astype(np.uint8)  # classes 1..4 in stripes
+    scene = SceneSpec(image=write_tif(tmp_path / "lc.tif", image), label=write_tif(tmp_path / "lc_label.tif", label))
+    cfg = small_cfg(train_scenes=[scene], aux_prefixes=[], val_fraction=0.0)
+    with pytest.raises(DataError) as err:
+        build_datasets(cfg)
+    assert "class numbers themselves (here up to 4)" in str(err.value)
+    assert "give an empty label_mapping ('' on the command line) and 5 class_names" in str(err.value)
+    cb = RecordingCallback()
+    build_datasets(cfg.replace(label_mapping={}, class_names=[f"c{i}" for i in range(5)],
+                               class_colors=fill_class_colors([], 5)), cb)
+    assert not [w for w in cb.messages("warning") if "No pixel of class 0" in w]
+    with pytest.raises(DataError, match=r"class_names.* for the extra classes \(5 names for classes 0..4\)"):
         build_datasets(cfg.replace(label_mapping={}))
 
 
