@@ -167,6 +167,11 @@ def _model_with_weights(torch: Any, build: Any, config: Any, state: dict[str, An
     weights would overwrite (1.2 s of start-up for b1 on a CPU). A model that cannot be built there, or that
     keeps tensors the state does not hold (buffers made at init), is built and initialised normally instead.
     """
+    # torch 2.6 (Debian trixie's) runs tensor code when torch._dynamo is first imported, which transformers'
+    # modelling modules do (torch.compiler.disable); under the meta device that code fails and the model class
+    # cannot be imported at all, so the import happens first (the model build imports it anyway)
+    import torch._dynamo  # noqa: F401
+
     try:
         with torch.device("meta"):
             model = build(config)

@@ -387,6 +387,12 @@ def test_torch_missing_gives_install_command(plugin, segment_params, tmp_path):
         import os, sys
         sys.path.insert(0, {str(REPO)!r})
         sys.path.append("/usr/share/qgis/python/plugins")
+        import importlib.abc
+        class NoTorch(importlib.abc.MetaPathFinder):  # in case this machine has a system-wide torch
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        sys.meta_path.insert(0, NoTorch())
         from qgis.core import QgsApplication, QgsProcessingException
         app = QgsApplication([], False)
         app.initQgis()
