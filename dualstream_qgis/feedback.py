@@ -10,6 +10,8 @@ moves forward, and training counts validation batches as work beside the trainin
 from __future__ import annotations
 
 import math
+import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
@@ -42,11 +44,36 @@ def run_engine(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     settings it names written as this dialog's parameters."""
     errors = engine_module("errors")
     try:
-        return func(*args, **kwargs)
+        return in_python_thread(func, *args, **kwargs) if torch_needs_python_thread() else func(*args, **kwargs)
     except errors.CanceledError as exc:
         raise QgsProcessingException(f"Canceled: {exc.render(parameter_name)}") from exc
     except errors.DualStreamError as exc:
         raise QgsProcessingException(exc.render(parameter_name)) from exc
+
+
+def torch_needs_python_thread() -> bool:
+    """Whether engine work must leave this thread: under Python >= 3.13, torch (2.6, Debian trixie's QGIS 3.40)
+    kills QGIS with "_PyThreadState_Attach: non-NULL old thread state" or a segfault when it takes the GIL in a
+    thread Python did not start, such as the one a Processing dialog runs its algorithm in."""
+    return sys.version_info >= (3, 13) and isinstance(threading.current_thread(), threading._DummyThread)
+
+
+def in_python_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``func(*args, **kwargs)`` in a thread Python starts, waited for here; its result or its exception."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = func(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread as it was
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="dualstream-engine", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome.pop("error")
+    return outcome["value"]
 
 
 def render_message(message: str) -> str:

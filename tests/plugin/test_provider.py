@@ -201,3 +201,32 @@ def test_help_links_open_the_readme_shipped_with_the_plugin(provider, tmp_path):
     assert any(target.startswith("docs/") for _, target in links)
     missing = [f"{page.name}: {target}" for page, target in links if not (page.parent / target).exists()]
     assert not missing, missing
+
+
+def test_engine_work_leaves_threads_python_did_not_start(qgis_app):
+    """A Processing dialog runs its algorithm in a thread QGIS starts; under Python >= 3.13 torch kills QGIS
+    when it takes the GIL there, so run_engine hands the work to a thread Python starts (and back)."""
+    import sys
+    import threading
+
+    from qgis.PyQt.QtCore import QThread
+
+    from dualstream_qgis.feedback import in_python_thread, run_engine, torch_needs_python_thread
+
+    seen: dict = {}
+
+    class QgisThread(QThread):  # started by Qt: Python sees it as a dummy thread
+        def run(self):
+            seen["needs"] = torch_needs_python_thread()
+            seen["ran_in"] = run_engine(threading.current_thread)
+            seen["caller"] = threading.current_thread()
+
+    thread = QgisThread()
+    thread.start()
+    assert thread.wait(30_000)
+    assert seen["needs"] is (sys.version_info >= (3, 13)) and torch_needs_python_thread() is False
+    assert (seen["ran_in"] is not seen["caller"]) is seen["needs"]
+    # the hand-over itself: a Python thread, its result, its exception as raised
+    assert in_python_thread(lambda: type(threading.current_thread())) is threading.Thread
+    with pytest.raises(KeyError, match="gone"):
+        in_python_thread(lambda: {}["gone"])
