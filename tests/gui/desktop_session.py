@@ -9,6 +9,7 @@ takes screenshots (``widget.grab()``).
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import traceback
@@ -263,7 +264,10 @@ def run_batch(alg_id: str, rows: list[dict], outputs: list[str]) -> dict:
             panel.wrappers[index][panel.parameter_to_column[name]].setParameterValue(value, context)
         panel.tblParameters.cellWidget(index + 1, panel.parameter_to_column["OUTPUT"]).setValue(output)
     panel.checkLoadLayersOnCompletion.setChecked(True)
-    read_back = [{k: str(v) for k, v in panel.parametersForRow(i)[0].items()} for i in range(panel.batchRowCount())]
+    # QGIS 3.40's BatchPanel takes the context as its second argument; 3.22's has none
+    with_context = (context,) if "context" in inspect.signature(panel.parametersForRow).parameters else ()
+    read_back = [{k: str(v) for k, v in panel.parametersForRow(i, *with_context)[0].items()}
+                 for i in range(panel.batchRowCount())]
     shot(dialog, "batch_segment_filled")
     dialog.runAlgorithm()  # runs the rows one after another, as the Run button does
     shot(dialog, "batch_segment_done")
