@@ -189,8 +189,17 @@ def run_dialog(alg_id: str, parameters: dict, timeout_s: float) -> dict:
         finished.update(ok=False, refused=REPORT["messages"][messages:] + bar, log=dialog_log(dialog),
                         screenshot=shot(dialog, f"refused_{alg_id.split(':')[1]}"))
     if not finished:
+        def failed_without_signal() -> None:
+            # QGIS 3.40 emits no algorithmFinished for a failed run whose output layers were not made
+            if not finished and "Execution failed after" in dialog_log(dialog):
+                on_finished(False, {})
+
+        poll = QTimer()
+        poll.timeout.connect(failed_without_signal)
+        poll.start(200)
         QTimer.singleShot(int(timeout_s * 1000), loop.quit)
         loop.exec_()
+        poll.stop()
     finished.setdefault("ok", None)
     finished["progress"] = progress
     return finished
@@ -270,6 +279,10 @@ def run_batch(alg_id: str, rows: list[dict], outputs: list[str]) -> dict:
                  for i in range(panel.batchRowCount())]
     shot(dialog, "batch_segment_filled")
     dialog.runAlgorithm()  # runs the rows one after another, as the Run button does
+    for _ in range(600):  # QGIS 3.22 runs them before it returns, 3.40 in tasks: wait for the closing line
+        if "Batch execution completed" in dialog_log(dialog):
+            break
+        wait(200)
     shot(dialog, "batch_segment_done")
     log = dialog_log(dialog)
     dialog.close()
