@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # Every test run ends with its slowest tests, so a test that grows slow is seen where it is made.
 DURATIONS := --durations=15
 
-.PHONY: help demo install deploy package test test-engine test-plugin lint bench clean
+.PHONY: help demo install deploy package test test-engine test-plugin test-qgis lint bench clean
 
 help:
 	@echo "make demo      install when needed, then train/segment/evaluate the sample through qgis_process -> demo_output/"
@@ -22,6 +22,7 @@ help:
 	@echo "make deploy    install + enable the plugin in QGIS profile PROFILE=$(PROFILE) ($(QGIS_PROFILES_DIR))"
 	@echo "make package   build dist/dualstream_qgis.zip (QGIS: Plugins > Install from ZIP) and check it against the plugin repository's rules"
 	@echo "make test      install when needed, then the whole test suite (engine without qgis, then plugin)"
+	@echo "make test-qgis the plugin tests in a newer Debian QGIS, in a chroot (root): SUITE=trixie (3.40) or sid (3.44)"
 	@echo "make lint      ruff"
 	@echo "make bench     benchmarks -> bench_output/results.json and results.md"
 
@@ -63,6 +64,12 @@ test-engine: install
 
 test-plugin: install
 	$(PY) -m pytest tests $(addprefix --ignore=,$(ENGINE_TESTS)) $(DURATIONS) $(PYTEST_ARGS)
+
+# Not part of `make test` or CI: builds (once) a Debian SUITE chroot in CHROOT_DIR, several GB from the network.
+SUITE ?= trixie
+CHROOT_DIR ?= /tmp/dualstream-qgis-$(SUITE)
+test-qgis:
+	scripts/qgis_debian_chroot.sh $(SUITE) $(CHROOT_DIR) $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check engine dualstream_qgis tests bench scripts
