@@ -8,11 +8,13 @@ data (``dualstream:train`` with MODEL_FAMILY, then ``dualstream:segment``).
 
 Data sets:
 - ``demo``: the ``make demo`` sample (synthetic 4-band uint16 imagery + 48-band aux grid in EPSG:4326; scene A
-  trains, scene B tests). DualStream and CMX use the aux grid; the baselines the imagery only.
+  trains, scene B tests). The families that read a second stream (``FamilyCard.kinds``: DualStream, CMX)
+  use the aux grid; the others the imagery only.
 - ``cloud``: the 38-Cloud Landsat-8 RGBN patch (``realdata/cloud38_sample``); rows 0-255 train, 256-383 test.
-  CMX and DualStream read R,G,B as vision and NIR as X (``--bands 1,2,3 --x-bands 4``); the baselines all 4 bands.
+  The second-stream families read R,G,B as vision and NIR as X (``--bands 1,2,3 --x-bands 4``); the others all 4
+  bands.
 - ``buildings``: Massachusetts buildings, 1 m aerial RGB (``realdata/gdl_buildings_landcover``); the top 2/3
-  train, the bottom 1/3 tests; vision-only families.
+  train, the bottom 1/3 tests; the families built for imagery (``IMAGERY`` in their card's kinds).
 
 Usage: ``python bench/families.py [--device cpu|cuda] [--epochs 4] [--preset tiny|default] [--datasets demo cloud
 buildings] [--qgis-process] [--out bench_output/families]`` writes ``families.json`` and ``families.md`` there.
@@ -36,11 +38,19 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from engine.models import config_class, list_models  # noqa: E402 - after the repository is on sys.path
+from engine.models.configuration_utils import IMAGERY  # noqa: E402
+
 REALDATA = Path(os.environ.get("DUALSTREAM_REALDATA") or REPO.parent / "shared" / "realdata")  # as tests/realdata
 CLOUD = "cloud38_sample"
 CLOUD_STEM = "patch_192_10_by_12_LC08_L1TP_002053_20160520_20170324_01_T1"
 MASS = "gdl_buildings_landcover/massachusetts_buildings_rgb"
-FAMILIES = ("dualstream", "cmx", "unet", "pspnet", "deeplabv3plus")
+FAMILIES = tuple(list_models())
+
+
+def second_stream(family: str) -> bool:
+    """Whether the family reads aux rasters or X bands as a stream of its own (its card says)."""
+    return config_class(family).CARD.second_stream
 
 
 @dataclass
@@ -101,7 +111,7 @@ def cloud_set(folder: Path) -> DataSet:
     test = {"image": _crop(image, out / "test_rgbn.tif", slice(256, 384)),
             "label": _crop(label, out / "test_gt.tif", slice(256, 384)), "aux": []}
     rgb_x = ["--bands", "1,2,3", "--x-bands", "4"]
-    return DataSet("cloud", train, test, "255=1", FAMILIES, flags={"cmx": rgb_x, "dualstream": rgb_x},
+    return DataSet("cloud", train, test, "255=1", FAMILIES, flags={f: rgb_x for f in FAMILIES if second_stream(f)},
                    ensembles=[{"members": ["cmx", "unet"], "weights": [0.5, 0.5], "threshold": 0.5},
                               {"members": ["cmx", "dualstream", "unet", "deeplabv3plus"],
                                "weights": [0.25, 0.25, 0.25, 0.25], "threshold": 0.5}],
@@ -116,7 +126,7 @@ def buildings_set(folder: Path) -> DataSet:
              "label": _crop(label, out / "train_mask.tif", slice(0, 576)), "aux": []}
     test = {"image": _crop(image, out / "test_rgb.tif", slice(576, 865)),
             "label": _crop(label, out / "test_mask.tif", slice(576, 865)), "aux": []}
-    return DataSet("buildings", train, test, "1=1", ("dualstream", "unet", "pspnet", "deeplabv3plus"),
+    return DataSet("buildings", train, test, "1=1", tuple(f for f in FAMILIES if IMAGERY in config_class(f).CARD.kinds),
                    ensembles=[{"members": ["pspnet", "deeplabv3plus", "unet"], "weights": [0.7, 0.15, 0.15],
                                "threshold": 0.3},
                               {"members": ["pspnet", "deeplabv3plus", "unet"], "weights": [1 / 3, 1 / 3, 1 / 3],
@@ -143,7 +153,7 @@ def evaluate_iou(prediction: str, label: str, label_map: str, out: Path) -> floa
 def train_args(data: DataSet, family: str, args: argparse.Namespace, bundle: Path) -> list[str]:
     train = data.train
     scene = ["--image", train["image"], "--label", train["label"]]
-    if family in ("dualstream", "cmx") and not data.flags.get(family):
+    if second_stream(family) and not data.flags.get(family):
         scene += [a for path in train.get("aux", []) for a in ("--aux", path)]
     preset = [] if args.preset == "default" else ["--preset", args.preset]
     return ["train", *scene, "--label-map", data.label_map, "--model", family, *preset, *data.flags.get(family, []),
@@ -219,7 +229,7 @@ def run_qgis_process(data: DataSet, args: argparse.Namespace, out: Path) -> dict
         if args.families and family not in args.families:
             continue
         bundle = out / "qgis" / f"{family}.dsmodel"
-        uses_aux = family in ("dualstream", "cmx")
+        uses_aux = second_stream(family)
         params = {"INPUT": data.train["image"], "LABELS": data.train["label"], "LABEL_MAPPING": data.label_map,
                   "MODEL_FAMILY": family, "PRESET": "default" if args.preset == "default" else args.preset,
                   "EPOCHS": str(args.epochs), "WARMUP_EPOCHS": str(args.warmup_epochs),

@@ -1,8 +1,8 @@
 """Parameter count, forward cost (GFLOPs) and CPU latency of every model family and preset.
 
-Each family gets its typical input at 512x512, 1 class, random init, batch 1, eval mode (``LAYOUTS``):
-DualStream 4 vision bands + 48 aux channels at 64x64; CMX 3 (RGB) + 1 (NIR) band at full resolution; the
-single-stream baselines 3 bands, no aux. FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (a
+Each family gets its typical input at 512x512, 1 class, random init, batch 1, eval mode (its card's
+``bench_input``: e.g. DualStream 4 vision bands + 48 aux channels at 64x64; CMX 3 (RGB) + 1 (NIR) band at full
+resolution; the single-stream families 3 bands, no aux). FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (a
 multiply-add counts as 2 FLOPs); attention runs on the math SDPA backend while counting, because the fused CPU
 kernels are invisible to the counter. Latency is the median of timed ``torch.no_grad`` forwards.
 
@@ -27,9 +27,6 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 TITLE = "Model size and forward cost"
-# family -> (vision bands, aux channels, aux ratio): what each family is typically fed.
-LAYOUTS = {"dualstream": (4, 48, 8), "cmx": (3, 1, 1), "unet": (3, 0, 1), "pspnet": (3, 0, 1),
-           "deeplabv3plus": (3, 0, 1)}
 
 
 def measure(family: str = "dualstream", preset: str = "b1", size: int = 512, repeats: int = 3,
@@ -39,11 +36,13 @@ def measure(family: str = "dualstream", preset: str = "b1", size: int = 512, rep
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
-    from engine.models import build_model
+    from engine.models import build_model, config_class
 
-    vision_channels, aux_channels, aux_ratio = LAYOUTS.get(family, (3, 0, 1))
+    vision_channels, aux_channels, aux_ratio = config_class(family).CARD.bench_input
     torch.manual_seed(0)
-    options = {"aux_fusion": "early"} if aux_channels and family in ("unet", "pspnet", "deeplabv3plus") else {}
+    # a single-stream family fed aux takes it by early fusion
+    options = {"aux_fusion": "early"} if aux_channels and "aux_fusion" in config_class(family).__dataclass_fields__ \
+        else {}
     model = build_model(family, preset=preset, vision_channels=vision_channels, aux_channels=aux_channels,
                         num_classes=num_classes, aux_ratio=aux_ratio, **options).eval().to(device)
     pixels = torch.randn(1, vision_channels, size, size, device=device)

@@ -16,8 +16,8 @@ longer table with the reasons is docs/design.md):
 - ``callbacks.py``     progress, cancellation, and the stage names and epoch line both front ends show
 - ``data/``            raster I/O, alignment of aux rasters, labels, band statistics, scenes, sampling,
   augmentations, datasets, synthetic demo data
-- ``models/``          the family registry, one folder per family (``dualstream``, ``cmx``, ``unet``,
-  ``pspnet``, ``deeplabv3plus``), ``encoders/``, shared blocks, fusion, pretrained weights by name
+- ``models/``          the family registry (``registry.py``), one folder per family with its card,
+  ``encoders/``, shared blocks, fusion, pretrained weights by name
 - ``training/``        the fit loop, forward pass and validation, losses, metrics, optimiser and schedule,
   checkpoints, settings chosen from the data, time budget, report
 - ``segment/``         whole-scene inference: plan, tile readers, torch / onnxruntime predictors with ensemble

@@ -24,6 +24,8 @@ from typing import Any, Callable, Union
 METADATA_KEY = "setting"
 CONFIG_ONLY = "a fine-tuning setting: a config file can change it"
 SAME = "same as the dataclass"  # Declaration.qgis_default when the dialog's default is the dataclass's
+Text = Union[str, Callable[[], str]]  # a declaration's text, or a function writing it when asked
+TEXTS = ("help", "label", "auto", "default_note")  # the Declaration fields that may be a Text function
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,13 @@ class Declaration:
             (:mod:`engine.training.auto`); the front ends show it in place of the default.
         default_note: the default in words where it is not one value (each model family has its own); the front
             ends show it in place of the default.
+
+    ``help``, ``label``, ``auto`` and ``default_note`` may be functions returning the text, where it is written
+    from the registered model families' own declarations; :func:`declared` calls them.
     """
 
-    help: str
-    label: str | None = None
+    help: Text
+    label: Text | None = None
     flag: str | None = ""
     param: str = ""
     choices: tuple[str, ...] | Callable[[], Sequence[str]] | None = None
@@ -78,18 +83,19 @@ class Declaration:
     qgis_default: Any = SAME
     no_cli: str = ""
     no_qgis: str = ""
-    auto: str = ""
-    default_note: str = ""
+    auto: Text = ""
+    default_note: Text = ""
 
 
-def setting(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING, help: str,
+def setting(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING, help: Text,
             **declaration: Any) -> Any:
     """A dataclass field with its :class:`Declaration` (keywords as its attributes)."""
     decl = Declaration(help=help, **declaration)
+    shown = help[:40] if isinstance(help, str) else getattr(help, "__name__", "")
     if decl.flag is None and not decl.no_cli:
-        raise TypeError(f"setting declared without a flag must say why (no_cli=...): {help[:40]}")
+        raise TypeError(f"setting declared without a flag must say why (no_cli=...): {shown}")
     if decl.label is None and not decl.no_qgis:
-        raise TypeError(f"setting declared without a Processing label must say why (no_qgis=...): {help[:40]}")
+        raise TypeError(f"setting declared without a Processing label must say why (no_qgis=...): {shown}")
     return dataclasses.field(default=default, default_factory=default_factory, metadata={METADATA_KEY: decl})
 
 
@@ -160,6 +166,7 @@ def declared(section: Section) -> list[Setting]:
             if decl is None or f.name in out:
                 continue
             kind, item, optional = _resolve(hints[f.name])
+            decl = _written(decl)
             if f.default is not dataclasses.MISSING:
                 default = f.default
             elif f.default_factory is not dataclasses.MISSING:
@@ -168,6 +175,12 @@ def declared(section: Section) -> list[Setting]:
                 default = None
             out[f.name] = Setting(f.name, decl, kind, item, optional, default)
     return list(out.values())
+
+
+def _written(decl: Declaration) -> Declaration:
+    """``decl`` with its text functions called (the texts written from the model families' declarations)."""
+    texts = {name: getattr(decl, name)() for name in TEXTS if callable(getattr(decl, name))}
+    return dataclasses.replace(decl, **texts) if texts else decl
 
 
 def undeclared(section: Section) -> list[str]:

@@ -102,10 +102,9 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             "measure the result with <b>Evaluate segmentation</b>.</p>"
             "<p><b>Settings left at their defaults are chosen from the data and the device</b>, and the log says "
             "each choice and why: the tile size from the smallest training scene; <b>on a CPU</b> a small model "
-            "of the family the data calls for (imagery only: unet light; aux layers: dualstream tiny; X bands: "
-            "cmx tiny) and a <b>time budget</b> of a few minutes instead of the epochs; <b>on a GPU</b> the "
-            "reference designs (dualstream b1, 2 + 40 epochs, 512-px tiles where the data allows). A setting you "
-            "change is kept.</p>"
+            "of the family the data calls for and a <b>time budget</b> of a few minutes instead of the epochs; "
+            "<b>on a GPU</b> the reference designs (2 + 40 epochs, 512-px tiles where the data allows); "
+            "<i>Model family</i> below says which family for which data. A setting you change is kept.</p>"
         ) + self._families_help() + parameters_help(self)
 
     def _families_help(self) -> str:

@@ -24,14 +24,7 @@ AMP_MODES = ("auto", "off", "bf16", "fp16")
 EARLY_STOP_METRICS = ("iou", "loss")  # validation IoU (higher is better) or validation loss (lower is better)
 LOSS_TERMS = ("focal", "lovasz", "dice", "ohem", "ce")  # ce: cross-entropy (binary cross-entropy for 1 class)
 LOSS_ALIASES = {"bce": "ce"}
-# Loss terms per model family, as each family's reference design trained it; other families: BASELINE_LOSS.
-FAMILY_LOSSES: dict[str, dict[str, float]] = {
-    "dualstream": {"focal": 0.5, "lovasz": 0.5},  # DualStream-DFormer
-    "cmx": {"ohem": 1.0, "dice": 1.0},  # the CMX cloud-segmentation design
-}
-BASELINE_LOSS: dict[str, float] = {"focal": 1.0, "dice": 1.0}  # the building design's FocalDice
-# Deep-supervision weights of the side outputs (the final output weighs 1) per family; others: DEFAULT_SIDE_WEIGHT.
-FAMILY_SIDE_WEIGHTS: dict[str, list[float]] = {"dualstream": [0.3, 0.15]}
+# Deep-supervision weight of a side output whose family's card gives none (the final output weighs 1).
 DEFAULT_SIDE_WEIGHT = 0.3
 REFERENCE_AUX_PREFIXES = ("GEMS_", "AIR_Pollution_CO_", "AIR_Pollution_NO2_", "AIR_Pollution_SO2_")
 REFERENCE_AUX_BANDS_PER_FILE = 12  # the reference layout's convention: the first 12 bands of each aux file

@@ -11,16 +11,23 @@ from typing import Any
 from ..declarations import setting
 from ..errors import ConfigError
 from ..errors import setting as named
+from ..models.configuration_utils import BASELINE_LOSS, families_by, family_card
 from ..settings import Settings, check
-from .base import (
-    BASELINE_LOSS,
-    DEFAULT_SIDE_WEIGHT,
-    FAMILY_LOSSES,
-    FAMILY_SIDE_WEIGHTS,
-    LOSS_ALIASES,
-    LOSS_DETAIL,
-    LOSS_TERMS,
-)
+from .base import DEFAULT_SIDE_WEIGHT, LOSS_ALIASES, LOSS_DETAIL, LOSS_TERMS
+
+OLD_DEFAULT_TERMS = {"focal": 0.5, "lovasz": 0.5}  # the loss of versions before LossConfig (DualStream's)
+
+
+def family_loss(family: str) -> dict[str, float]:
+    """The loss terms family ``family`` trains with by default (its card's, else the baseline's)."""
+    card = family_card(family)
+    return dict(card.loss if card is not None and card.loss else BASELINE_LOSS)
+
+
+def _terms_help() -> str:
+    terms = "; ".join(f"{', '.join(names)} {loss}" for loss, names in
+                      families_by(lambda f: " + ".join(f"{w:g} {t}" for t, w in family_loss(f).items())))
+    return f"Weighted loss terms from {', '.join(LOSS_TERMS)} (bce = ce). Empty: the family's own: {terms}."
 
 
 def parse_loss_terms(text: str | dict[str, Any], what: str = "loss") -> dict[str, float]:
@@ -71,16 +78,15 @@ def _number_list_flag(text: str) -> list[float]:
 class LossConfig(Settings):
     """The training loss: named terms with weights, their options, and the deep-supervision side weights.
 
-    ``terms`` None = the model family's default (DualStream 0.5 focal + 0.5 Lovasz, CMX OHEM + Dice, the
-    baselines Focal + Dice). Every output (final and side) gets the same weighted sum of terms; the final
-    output weighs 1, side output i weighs ``side_weights[i]``.
+    ``terms`` None = the model family's default (its card's ``loss``, else the baseline Focal + Dice). Every
+    output (final and side) gets the same weighted sum of terms; the final output weighs 1, side output i
+    weighs ``side_weights[i]``.
     """
 
     terms: dict[str, float] | None = setting(
         None, flag="--loss", param="LOSS", cli={"type": _loss_terms_flag}, metavar="TERM=W,...", group="loss",
         advanced=True, label="Loss terms (e.g. focal=1,dice=1; empty: the family's)",
-        help=f"Weighted loss terms from {', '.join(LOSS_TERMS)} (bce = ce). Empty: dualstream 0.5 focal + 0.5 "
-             f"lovasz, cmx ohem + dice, baselines focal + dice.")
+        help=_terms_help)
     focal_alpha: float | None = setting(None, group="loss", no_qgis=LOSS_DETAIL,
                                         help="Focal alpha (default: 0.25 for binary models, none multi-class).")
     focal_gamma: float = setting(2.0, group="loss", no_qgis=LOSS_DETAIL, help="Focal gamma.")
@@ -115,13 +121,14 @@ class LossConfig(Settings):
         """The terms and weights used for a model of ``family``."""
         if self.terms is not None:
             return dict(self.terms)
-        return dict(FAMILY_LOSSES.get(family, BASELINE_LOSS))
+        return family_loss(family)
 
     def side_weights_for(self, family: str, num_side_outputs: int) -> list[float]:
         """One weight per side output the model declares; ConfigError when given weights do not match."""
         if self.side_weights is None:
-            default = FAMILY_SIDE_WEIGHTS.get(family)
-            if default is not None and len(default) == num_side_outputs:
+            card = family_card(family)
+            default = card.side_weights if card is not None else ()
+            if len(default) == num_side_outputs and default:
                 return list(default)
             return [DEFAULT_SIDE_WEIGHT] * num_side_outputs
         check(len(self.side_weights) == num_side_outputs,
@@ -144,9 +151,9 @@ def legacy_loss(data: dict[str, Any]) -> dict[str, Any]:
     loss = dict(data.get("loss") or {})
     weights = {name: data[f"{name}_weight"] for name in ("focal", "lovasz", "dice", "ohem")
                if f"{name}_weight" in data}
-    terms = {"focal": 0.5, "lovasz": 0.5, **weights}
+    terms = {**OLD_DEFAULT_TERMS, **weights}
     # the old defaults were DualStream's (then the only family): they stay "the family's default"
-    if weights and "terms" not in loss and {k: v for k, v in terms.items() if v} != FAMILY_LOSSES["dualstream"]:
+    if weights and "terms" not in loss and {k: v for k, v in terms.items() if v} != OLD_DEFAULT_TERMS:
         loss["terms"] = terms
     ds = data.get("deep_supervision_weights")
     if ds is not None and "side_weights" not in loss and [float(w) for w in ds] != [1.0, 0.3, 0.15]:

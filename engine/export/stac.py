@@ -18,6 +18,7 @@ from typing import Any
 from ..data.normalize import BandStatistics
 from ..errors import ConfigError
 from ..io.atomic import write_text_atomic
+from ..models.configuration_utils import family_card
 from ..runtime.environment import require
 from .bundle import read_metadata
 from .schema import BundleMetadata, DataMetadata
@@ -25,8 +26,6 @@ from .schema import BundleMetadata, DataMetadata
 MLM_SCHEMA = "https://stac-extensions.github.io/mlm/v1.5.2/schema.json"
 STAC_VERSION = "1.1.0"  # 1.1: band names described by the core 'bands' field
 STAC_SUFFIX = ".json"
-ARCHITECTURES = {"dualstream": "DualStream-DFormer", "cmx": "CMX", "unet": "U-Net", "pspnet": "PSPNet",
-                 "deeplabv3plus": "DeepLabV3+"}
 
 
 def stac_item_path(bundle: str | os.PathLike) -> str:
@@ -175,15 +174,18 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
 
     family = model.name
     preset = model.preset
+    card = family_card(family)  # None for a family this version does not know: its name stands in
+    architecture = card.architecture if card is not None else family
+    paper = f" ({card.citation})" if card is not None else ""
     pretrained = model.pretrained or getattr(model, "vision_encoder_pretrained", None)
     properties: dict[str, Any] = {
-        "description": f"{ARCHITECTURES.get(family, family)} ({preset or 'custom'}) semantic segmentation model "
-                       f"trained with DualStream for QGIS on {data.train_scenes or '?'} scene(s).",
+        "description": f"{architecture} ({preset or 'custom'}) semantic segmentation model{paper}, trained with "
+                       f"DualStream for QGIS on {data.train_scenes or '?'} scene(s).",
         "datetime": meta.created,
         "mlm:name": _mlm_name(family, preset, Path(bundle).stem),
-        "mlm:architecture": ARCHITECTURES.get(family, family),
+        "mlm:architecture": architecture,
         "mlm:tasks": ["semantic-segmentation"],
-        "mlm:framework": "pytorch",
+        "mlm:framework": card.framework if card is not None else "pytorch",
         "mlm:framework_version": str(meta.versions.get("torch", "unknown")),
         "mlm:total_parameters": total_parameters(bundle),
         "mlm:pretrained": bool(pretrained),

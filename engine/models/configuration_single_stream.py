@@ -1,6 +1,6 @@
-"""Settings shared by the single-stream baselines (UNet, PSPNet, DeepLabV3+), torch-free.
+"""Settings shared by the single-stream families (one encoder from ``encoders.catalog`` and a decoder), torch-free.
 
-One named encoder (``encoders.catalog``) and a decoder. They are vision-only by default: ``aux_fusion="early"``
+They are vision-only by default: ``aux_fusion="early"``
 upsamples the aux tensor to the image grid and concatenates it to the bands the encoder sees.
 """
 
@@ -11,11 +11,41 @@ from typing import ClassVar, TypeVar
 
 from ..declarations import CONFIG_ONLY, redeclared, setting
 from ..settings import check
-from .configuration_utils import DEFAULT, DROP_PATH, ModelConfig
+from .configuration_utils import (
+    DEFAULT,
+    DROP_PATH,
+    IMAGERY,
+    AutoPick,
+    FamilyCard,
+    ModelConfig,
+    family_config_class,
+    joined,
+)
 from .encoders import ENCODER_NAMES, check_encoder_name
+from .registry import list_models
 
 T = TypeVar("T", bound="SingleStreamConfig")
 AUX_FUSION = ("none", "early")
+STREAMS = "imagery only (aux optional, fused early)"
+
+
+def single_stream_card(architecture: str, citation: str, auto: tuple[AutoPick, ...] = ()) -> FamilyCard:
+    """The card of a single-stream family: imagery only, the light preset on a CPU, the baseline loss."""
+    return FamilyCard(architecture, citation, STREAMS, kinds=(IMAGERY,), cpu_preset="light", auto=auto)
+
+
+def _encoder_families() -> list[str]:
+    return [f for f in list_models() if getattr(family_config_class(f), "ENCODERS", ())]
+
+
+def _encoder_label() -> str:
+    return f"Encoder ({', '.join(_encoder_families())})"
+
+
+def _encoder_help() -> str:
+    fixed = [f for f in list_models() if f not in _encoder_families()]
+    return (f"Backbone of the single-stream families (ResNet, ConvNeXt, Swin, MiT); default: the preset's. "
+            f"{joined(fixed)} have fixed encoders.")
 
 
 @dataclass
@@ -25,9 +55,7 @@ class SingleStreamConfig(ModelConfig):
     preset: str = redeclared(ModelConfig, "preset", "base")
     aux_channels: int = redeclared(ModelConfig, "aux_channels", 0)
     encoder: str | None = setting(
-        None, label="Encoder (unet, pspnet, deeplabv3plus)", group="model", choices=(DEFAULT, *ENCODER_NAMES),
-        off=DEFAULT, help="Backbone of the single-stream baselines (ResNet, ConvNeXt, Swin, MiT); default: the "
-                          "preset's. dualstream and cmx have fixed SegFormer encoders.")
+        None, label=_encoder_label, group="model", choices=(DEFAULT, *ENCODER_NAMES), off=DEFAULT, help=_encoder_help)
     aux_fusion: str = setting(
         "none", choices=AUX_FUSION, no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY,
         help="none: imagery only (the data's aux rasters are not used); early: the aux bands, upsampled to the "

@@ -1,13 +1,17 @@
-"""The torch-free part of the model contract: ``ModelConfig``, the base of every family's configuration.
+"""The torch-free part of the model contract: ``ModelConfig``, the base of every family's configuration, and
+``FamilyCard``, what a family declares about itself for the rest of the engine.
 
-Every family has a ``configuration_<family>.py`` with a ``ModelConfig`` subclass (its presets and options) and
-a ``modeling_<family>.py`` with the model. ``ModelConfig(name="cmx", preset="b0")`` and
+Every family has a ``configuration_<family>.py`` with a ``ModelConfig`` subclass (its presets, options and
+``CARD``) and a ``modeling_<family>.py`` with the model. ``ModelConfig(name="cmx", preset="b0")`` and
 ``ModelConfig.from_dict({"name": "cmx", ...})`` return the family's own config class, so code that only knows
-a family name (CLI, plugin, bundle) never needs to import it. Nothing here imports torch.
+a family name (CLI, plugin, bundle) never needs to import it. The texts that speak of every family (the help of
+``--model``, ``--preset``, ``--drop-path``, the automatic choice) are written here from the families' cards, when
+asked, never listed by hand. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -21,10 +25,145 @@ DEFAULT_FAMILY = "dualstream"
 AUTO, DEFAULT = "auto", "default"  # the front ends' choices that leave the family / preset to the engine
 FROM_DATA = "set from the training data (its bands, aux rasters and classes)"
 MODEL_DETAIL = "a fine-tuning setting of the model: command line or config file"
+# What the training data feeds a model (engine.training.auto tells them apart; a family's card names those it takes)
+IMAGERY, AUX_GRID = "imagery only", "aux rasters on a coarser grid"
+X_BANDS, AUX_SAME_GRID = "X bands on the image grid", "aux rasters on the image grid (aux ratio 1)"
+DATA_KINDS = (IMAGERY, AUX_GRID, X_BANDS, AUX_SAME_GRID)
+BASELINE_LOSS: dict[str, float] = {"focal": 1.0, "dice": 1.0}  # the building design's FocalDice
+
+
+@dataclass(frozen=True)
+class AutoPick:
+    """When the automatic choice (``--model auto``) takes the family: on a ``device`` ("cpu" or "gpu"), for data
+    of ``kinds``, at ``preset`` (None: the family's default); of several families that fit, the lowest ``rank``."""
+
+    device: str
+    kinds: tuple[str, ...]
+    preset: str | None = None
+    rank: int = 0
+
+
+@dataclass(frozen=True)
+class FamilyCard:
+    """What a family says about itself; every place that speaks of all families reads these.
+
+    Attributes:
+        architecture: its name on the model card (STAC ``mlm:architecture``), e.g. ``U-Net``.
+        citation: the paper it follows, e.g. ``Ronneberger et al. 2015, arXiv 1505.04597``.
+        streams: what it reads, in the words of the ``--model`` help (families with the same words share a line).
+        kinds: the data it is built for (of ``DATA_KINDS``): a kind other than imagery only means it reads the
+            aux rasters or X bands as a stream of its own (the benchmark gives them to it).
+        cpu_preset: its small preset, taken when it is trained on a CPU with no preset given (None: its first).
+        auto: when ``--model auto`` chooses it.
+        loss: the loss terms of its reference design (the default of ``--loss``); None: ``BASELINE_LOSS``.
+        side_weights: the default weights of its deep-supervision side outputs.
+        framework: the framework of its weights (STAC ``mlm:framework``).
+        bench_input: (vision bands, aux channels, aux ratio) of its typical input (``bench/model_cost.py``).
+    """
+
+    architecture: str
+    citation: str
+    streams: str
+    kinds: tuple[str, ...] = (IMAGERY,)
+    cpu_preset: str | None = None
+    auto: tuple[AutoPick, ...] = ()
+    loss: dict[str, float] | None = None
+    side_weights: tuple[float, ...] = ()
+    framework: str = "pytorch"
+    bench_input: tuple[int, int, int] = (3, 0, 1)
+
+    @property
+    def second_stream(self) -> bool:
+        """Whether the family reads aux rasters or X bands as a stream of its own."""
+        return any(kind != IMAGERY for kind in self.kinds)
+
+
+def families_by(words: Any) -> list[tuple[Any, list[str]]]:
+    """(key, families) with the registered families grouped by ``words(family)`` (a text or a value), in order."""
+    groups: dict[str, list[str]] = {}
+    for family in list_models():
+        groups.setdefault(words(family), []).append(family)
+    return list(groups.items())
+
+
+def joined(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _card(family: str) -> FamilyCard:
+    return family_config_class(family).CARD
+
+
+def _default(family: str, name: str) -> Any:
+    return next(f.default for f in dataclasses.fields(family_config_class(family)) if f.name == name)
+
+
+def family_help() -> str:
+    """The ``--model`` help: each family's streams, from its card."""
+    lines = "; ".join(f"{', '.join(names)}: {text}" for text, names in families_by(lambda f: _card(f).streams))
+    return f"{lines}. auto: chosen from the data and the device."
+
+
+def auto_picks(gpu: bool) -> dict[str, tuple[str, str | None]]:
+    """Data kind -> (family, preset or None for its default) that ``--model auto`` takes on a GPU or a CPU."""
+    device, best = "gpu" if gpu else "cpu", {}
+    for family in list_models():
+        for pick in _card(family).auto:
+            for kind in pick.kinds if pick.device == device else ():
+                if kind not in best or pick.rank < best[kind][0]:
+                    best[kind] = (pick.rank, family, pick.preset)
+    return {kind: best[kind][1:] for kind in DATA_KINDS if kind in best}
+
+
+def _picks_text(gpu: bool) -> str:
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    for kind, pick in auto_picks(gpu).items():
+        groups.setdefault(pick, []).append(kind)
+    return ", ".join(f"{family} {preset or _default(family, 'preset')} for {' or '.join(kinds)}"
+                     for (family, preset), kinds in groups.items())
+
+
+def auto_family_note() -> str:
+    """How ``--model auto`` chooses, from the families' cards."""
+    return f"on a GPU: {_picks_text(True)}; on a CPU: {_picks_text(False)}"
+
+
+def cpu_preset(family: str) -> str:
+    """The small preset family ``family`` trains with on a CPU when none is given."""
+    return _card(family).cpu_preset or list(family_config_class(family).PRESETS)[0]
+
+
+def auto_preset_note() -> str:
+    """How the preset is chosen when left at default, from the families' cards."""
+    small = "; ".join(f"{preset} for {joined(names)}" for preset, names in families_by(cpu_preset))
+    own = "; ".join(f"{preset} for {joined(names)}" for preset, names in families_by(lambda f: _default(f, "preset")))
+    return f"a small preset on a CPU ({small}), the family's own on a GPU ({own})"
+
+
+def drop_path_note() -> str:
+    """The families' own ``drop_path`` defaults, in words."""
+    values = "; ".join(f"{value:g} for {joined(names)}" for value, names in
+                       families_by(lambda f: _default(f, "drop_path")))
+    return f"the family's: {values}"
+
+
+def family_config_class(name: Any) -> type[ModelConfig]:
+    """The config class of family ``name``; ConfigError listing the families for an unknown one."""
+    if name not in FAMILIES:
+        raise ConfigError(f"Unknown model family '{name}'; valid families are {list_models()}.")
+    return family_module(str(name), "configuration").CONFIG
+
+
+def family_card(name: str) -> FamilyCard | None:
+    """The card of family ``name``; None for a name the registry does not know (e.g. a newer version's bundle)."""
+    return family_config_class(name).CARD if name in FAMILIES else None
+
+
 # drop_path: every family has it, with its own default
 DROP_PATH = {"group": "model", "metavar": "RATE", "no_qgis": MODEL_DETAIL,
              "help": "Stochastic depth rate of the encoder blocks (ConvNeXt, Swin, MiT), in [0, 1).",
-             "default_note": "the family's: 0.1 for dualstream and cmx, 0 for unet, pspnet and deeplabv3plus"}
+             "default_note": drop_path_note}
 # vision_encoder: the SegFormer families' (dualstream, cmx)
 VISION_ENCODER = {"no_cli": CONFIG_ONLY, "no_qgis": CONFIG_ONLY,
                   "help": "Explicit SegFormer encoder sizes overriding the preset's (hidden_sizes, depths, "
@@ -43,16 +182,10 @@ class ModelConfig(Settings):
 
     name: str = setting(
         DEFAULT_FAMILY, flag="--model", param="MODEL_FAMILY", label="Model family", group="model",
-        choices=lambda: (*list_models(), AUTO), off=AUTO, qgis_default=AUTO,
-        auto="on a GPU dualstream, or cmx with X bands; on a CPU unet for imagery only, dualstream with aux rasters, "
-             "cmx with X bands",
-        help="dualstream: imagery + coarse aux grids; cmx: two images of one grid (RGB + NIR/DSM/SAR, or X bands of "
-             "one file); unet, pspnet, deeplabv3plus: imagery only. auto: chosen from the data and the device.")
+        choices=lambda: (*list_models(), AUTO), off=AUTO, qgis_default=AUTO, auto=auto_family_note, help=family_help)
     preset: str = setting(
         "b1", label="Architecture preset", group="model", choices=lambda: (*list_presets(), DEFAULT), off=DEFAULT,
-        qgis_default=DEFAULT,
-        auto="a small preset on a CPU (tiny; light for unet, pspnet and deeplabv3plus), the family's own on a GPU "
-             "(dualstream b1, cmx b2, the baselines base)",
+        qgis_default=DEFAULT, auto=auto_preset_note,
         help="Model size; each family has its own presets (the list of model families gives them), tiny for tests "
              "and CPU demos. default: chosen for the device.")
     vision_channels: int = setting(4, help="Bands of the vision stream.", no_cli=FROM_DATA, no_qgis=FROM_DATA)
@@ -72,6 +205,7 @@ class ModelConfig(Settings):
 
     PRESETS: ClassVar[dict[str, Any]] = {}
     description: ClassVar[str] = ""
+    CARD: ClassVar[FamilyCard]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> ModelConfig:
         # ModelConfig(name=...) builds the family's own config class (like transformers' AutoConfig.for_model).
@@ -124,9 +258,3 @@ class ModelConfig(Settings):
         """The preset object of this config."""
         return self.PRESETS[self.preset]
 
-
-def family_config_class(name: Any) -> type[ModelConfig]:
-    """The config class of family ``name``; ConfigError listing the families for an unknown one."""
-    if name not in FAMILIES:
-        raise ConfigError(f"Unknown model family '{name}'; valid families are {list_models()}.")
-    return family_module(str(name), "configuration").CONFIG

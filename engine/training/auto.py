@@ -7,10 +7,10 @@ the settings declared with ``auto=``) and returns one line per choice, naming th
 - tile size: the largest multiple of the tile step that fits the smallest training scene (when validation is
   held out of the training scenes, half its longer side, since the held-out band takes at least one tile); at
   most 512 px on a GPU (the reference designs' tile), 256 px on a CPU;
-- model, on a CPU: a small model of the family the data calls for: imagery only -> UNet light (a light
-  single-stream model); aux rasters on a coarser grid -> DualStream tiny; X bands or aux rasters on the image
-  grid -> CMX tiny. A family given without a preset gets its small preset. On a GPU: the reference designs,
-  DualStream b1 (imagery with or without aux) and CMX at its default preset (X bands);
+- model: the family whose card (``FamilyCard.auto``) claims the data on this device, at the preset it names
+  (today on a CPU a small model of the family the data calls for, on a GPU the reference designs; the ``--model``
+  help prints the current picks). A family given without a preset gets its small preset on a CPU
+  (``FamilyCard.cpu_preset``);
 - epochs, on a CPU: a time budget instead of the GPU's epoch count (epochs become an upper bound), and no
   frozen warm-up epochs for randomly initialised encoders; on a GPU: 2 frozen + 40 epochs (the reference).
 
@@ -29,6 +29,7 @@ from ..callbacks import QuietCallback
 from ..config import SETTINGS_SECTIONS, DataConfig, ModelConfig, TrainConfig
 from ..declarations import declared
 from ..errors import plain_name, render, setting
+from ..models.configuration_utils import AUX_GRID, AUX_SAME_GRID, IMAGERY, X_BANDS, auto_picks, cpu_preset
 from ..models.hub import IMAGENET
 
 AUTO_SETTINGS = tuple(
@@ -38,14 +39,6 @@ CPU_BUDGET_MINUTES = 5.0  # the sample data reaches a validation IoU above 0.95 
 CPU_MAX_EPOCHS = 100  # with a time budget the epochs are only an upper bound
 GPU_EPOCHS, GPU_WARMUP_EPOCHS = 40, 2  # the reference designs' schedule
 TILE_CAP = {"cpu": 256, "gpu": 512}
-VISION, AUX = "imagery only", "aux rasters on a coarser grid"
-X_BANDS, AUX_SAME_GRID = "X bands on the image grid", "aux rasters on the image grid (aux ratio 1)"
-CPU_MODELS = {VISION: ("unet", "light"), AUX: ("dualstream", "tiny"), X_BANDS: ("cmx", "tiny"),
-              AUX_SAME_GRID: ("cmx", "tiny")}
-GPU_MODELS = {VISION: ("dualstream", "b1"), AUX: ("dualstream", "b1"), X_BANDS: ("cmx", None),
-              AUX_SAME_GRID: ("cmx", None)}
-# A family given on a CPU: its small preset (the baselines' "tiny" is a test-size encoder); others: their first.
-CPU_PRESETS = {"dualstream": "tiny", "cmx": "tiny", "unet": "light", "pspnet": "light", "deeplabv3plus": "light"}
 
 
 @dataclass
@@ -91,8 +84,8 @@ def data_kind(data_cfg: DataConfig, train_specs: list[Any]) -> str:
     if data_cfg.x_bands:
         return X_BANDS
     if any(spec.aux for spec in train_specs):
-        return AUX_SAME_GRID if data_cfg.aux_ratio == 1 else AUX
-    return VISION
+        return AUX_SAME_GRID if data_cfg.aux_ratio == 1 else AUX_GRID
+    return IMAGERY
 
 
 def scene_limits(sizes: list[tuple[str, int, int]], holdout: bool) -> list[tuple[str, int, int, int]]:
@@ -184,7 +177,10 @@ def _choose_model(chosen: Chosen, unset: set[str], kind: str, gpu: bool) -> None
 
     model_cfg = chosen.model
     where = "on a GPU" if gpu else "on the CPU"
-    family, preset = (GPU_MODELS if gpu else CPU_MODELS)[kind]
+    picks = auto_picks(gpu)
+    if kind not in picks:  # no family's card claims this data on this device: keep the given family
+        picks[kind] = (model_cfg.name, None if gpu else cpu_preset(model_cfg.name))
+    family, preset = picks[kind]
     if "model.name" in unset:
         if "model.preset" not in unset:  # a preset given alone keeps the family that has it
             preset = model_cfg.preset
@@ -195,7 +191,7 @@ def _choose_model(chosen: Chosen, unset: set[str], kind: str, gpu: bool) -> None
         key = "model.name"
     else:
         family = model_cfg.name
-        preset = None if gpu else CPU_PRESETS.get(family, list_presets(family)[0])
+        preset = None if gpu else cpu_preset(family)
         reason = f"training {where}: the {'default' if gpu else 'small'} preset of {family}"
         key = "model.preset"
     preset = preset or config_class(family)().preset

@@ -7,7 +7,15 @@ from typing import ClassVar
 
 from ...declarations import CONFIG_ONLY, redeclared, setting
 from ...settings import check
-from ..configuration_utils import DROP_PATH, VISION_ENCODER, ModelConfig
+from ..configuration_utils import (
+    AUX_SAME_GRID,
+    DROP_PATH,
+    VISION_ENCODER,
+    X_BANDS,
+    AutoPick,
+    FamilyCard,
+    ModelConfig,
+)
 from ..encoders import MiTPreset, check_mit_sizes
 
 
@@ -46,6 +54,12 @@ class CMXConfig(ModelConfig):
     description: ClassVar[str] = (
         "RGB-X fusion of two images of the same grid (RGB + NIR, RGB + depth/DSM, optical + SAR, or extra bands "
         "of one file): two SegFormer streams rectified and fused at every stage, all-MLP decoder.")
+    CARD: ClassVar[FamilyCard] = FamilyCard(
+        "CMX", "Zhang et al. 2023, CMX: Cross-Modal Fusion for RGB-X Semantic Segmentation, arXiv 2203.04838",
+        "two images of one grid (RGB + NIR/DSM/SAR, or X bands of one file)", kinds=(X_BANDS, AUX_SAME_GRID),
+        cpu_preset="tiny",
+        auto=(AutoPick("gpu", (X_BANDS, AUX_SAME_GRID)), AutoPick("cpu", (X_BANDS, AUX_SAME_GRID), "tiny")),
+        loss={"ohem": 1.0, "dice": 1.0}, bench_input=(3, 1, 1))
 
     def aux_input_note(self, tile_size: int) -> str | None:
         """Coarse aux rasters: the X stream sees them at 1/aux_ratio, upsampled; say so with the ratio."""

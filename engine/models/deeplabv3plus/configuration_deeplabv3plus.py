@@ -7,7 +7,8 @@ from typing import ClassVar
 
 from ...declarations import CONFIG_ONLY, setting
 from ...settings import check
-from ..configuration_single_stream import SingleStreamConfig
+from ..configuration_single_stream import SingleStreamConfig, single_stream_card
+from ..configuration_utils import FamilyCard
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class DeepLabV3PlusConfig(SingleStreamConfig):
     description: ClassVar[str] = (
         "Imagery only (or + aux fused early): multi-scale context (ASPP) with a fine skip; a good default for "
         "buildings and roads, between UNet's detail and PSPNet's context.")
+
+    CARD: ClassVar[FamilyCard] = single_stream_card(
+        "DeepLabV3+", "Chen et al. 2018, Encoder-Decoder with Atrous Separable Convolution for Semantic Image "
+        "Segmentation, arXiv 1802.02611")
 
     def __post_init__(self) -> None:
         super().__post_init__()

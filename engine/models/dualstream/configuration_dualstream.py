@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from ...declarations import redeclared, setting
 from ...settings import check
-from ..configuration_utils import DROP_PATH, VISION_ENCODER, ModelConfig
+from ..configuration_utils import AUX_GRID, DROP_PATH, IMAGERY, VISION_ENCODER, AutoPick, FamilyCard, ModelConfig
 from ..encoders import MiTPreset, check_mit_sizes
 
 
@@ -52,6 +52,13 @@ class DualStreamConfig(ModelConfig):
     description: ClassVar[str] = (
         "Imagery fused with coarse aux grids in any CRS (air quality, weather, elevation): SegFormer + ConvNeXt "
         "aux encoder, FiLM/gate and cross-attention fusion, deep supervision.")
+
+    CARD: ClassVar[FamilyCard] = FamilyCard(
+        "DualStream-DFormer", "SegFormer (Xie et al. 2021, arXiv 2105.15203) fused with a ConvNeXt aux encoder "
+        "(Liu et al. 2022, arXiv 2201.03545), the DualStream-DFormer reference design", "imagery + coarse aux grids",
+        kinds=(IMAGERY, AUX_GRID), cpu_preset="tiny",
+        auto=(AutoPick("gpu", (IMAGERY, AUX_GRID), "b1"), AutoPick("cpu", (AUX_GRID,), "tiny")),
+        loss={"focal": 0.5, "lovasz": 0.5}, side_weights=(0.3, 0.15), bench_input=(4, 48, 8))
 
     def __post_init__(self) -> None:
         super().__post_init__()

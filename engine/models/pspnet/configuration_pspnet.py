@@ -7,7 +7,8 @@ from typing import ClassVar
 
 from ...declarations import CONFIG_ONLY, setting
 from ...settings import check
-from ..configuration_single_stream import SingleStreamConfig
+from ..configuration_single_stream import SingleStreamConfig, single_stream_card
+from ..configuration_utils import FamilyCard
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class PSPNetConfig(SingleStreamConfig):
     description: ClassVar[str] = (
         "Imagery only (or + aux fused early): global context from pyramid pooling; large homogeneous regions "
         "(land cover, water, clouds), coarse boundaries.")
+
+    CARD: ClassVar[FamilyCard] = single_stream_card(
+        "PSPNet", "Zhao et al. 2017, Pyramid Scene Parsing Network, arXiv 1612.01105")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -7,7 +7,8 @@ from typing import ClassVar
 
 from ...declarations import CONFIG_ONLY, setting
 from ...settings import check
-from ..configuration_single_stream import SingleStreamConfig
+from ..configuration_single_stream import SingleStreamConfig, single_stream_card
+from ..configuration_utils import IMAGERY, AutoPick, FamilyCard
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class UNetConfig(SingleStreamConfig):
     description: ClassVar[str] = (
         "Imagery only (or imagery + aux bands fused early): sharp boundaries from skip connections at every "
         "scale; buildings, fields, small objects.")
+
+    CARD: ClassVar[FamilyCard] = single_stream_card(
+        "U-Net", "Ronneberger et al. 2015, U-Net: Convolutional Networks for Biomedical Image Segmentation, "
+        "arXiv 1505.04597", auto=(AutoPick("cpu", (IMAGERY,), "light"),))
 
     def __post_init__(self) -> None:
         super().__post_init__()
