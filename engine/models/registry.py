@@ -17,6 +17,7 @@ FAMILIES: dict[str, str] = {  # registry name -> package under engine/models
     "unet": "unet",
     "pspnet": "pspnet",
     "deeplabv3plus": "deeplabv3plus",
+    "fpn": "fpn",
 }
 
 
