@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import AlignmentError
 from ..runtime.environment import require
-from .raster import RasterGrid
+from .raster import RasterGrid, compose
 
 # Stand-in CRS for rasters without georeferencing: GDAL's warper needs a CRS on both sides; using the same
 # one for source and destination makes the warp a pure affine resampling (pixel space).
@@ -46,7 +46,7 @@ def aux_grid(tile: RasterGrid, ratio: int) -> RasterGrid:
     """The aux grid of a tile: same footprint origin, pixels ``ratio`` times larger, shape (h//r, w//r)."""
     from affine import Affine
 
-    return RasterGrid(tile.crs, tile.transform * Affine.scale(ratio), tile.width // ratio, tile.height // ratio)
+    return RasterGrid(tile.crs, compose(tile.transform, Affine.scale(ratio)), tile.width // ratio, tile.height // ratio)
 
 
 def resize_transform(full: RasterGrid, src_width: int, src_height: int) -> Any:
@@ -57,7 +57,7 @@ def resize_transform(full: RasterGrid, src_width: int, src_height: int) -> Any:
     """
     from affine import Affine
 
-    return full.transform * Affine.scale(full.width / src_width, full.height / src_height)
+    return compose(full.transform, Affine.scale(full.width / src_width, full.height / src_height))
 
 
 def _resampling(name: str) -> Any:

@@ -19,6 +19,23 @@ from ..runtime.environment import require
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml", ".sqlite")
 
 
+def compose(outer: Any, inner: Any) -> Any:
+    """``outer`` after ``inner`` as one Affine, spelled without the ``*`` operator (deprecated in affine 3 in
+    favour of ``@``, which affine 2 lacks)."""
+    from affine import Affine
+
+    a, b, c, d, e, f = outer[:6]
+    ia, ib, ic, id_, ie, if_ = inner[:6]
+    return Affine(a * ia + b * id_, a * ib + b * ie, a * ic + b * if_ + c,
+                  d * ia + e * id_, d * ib + e * ie, d * ic + e * if_ + f)
+
+
+def apply(transform: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    """``transform`` applied to the point(s) (x, y) (numbers or arrays), without the deprecated ``*``."""
+    a, b, c, d, e, f = transform[:6]
+    return a * x + b * y + c, d * x + e * y + f
+
+
 def _rasterio() -> Any:
     return require("rasterio")
 
@@ -61,7 +78,7 @@ class RasterGrid:
         """Affine transform of a window whose upper-left pixel is (col_off, row_off) of this grid."""
         from affine import Affine
 
-        return self.transform * Affine.translation(col_off, row_off)
+        return compose(self.transform, Affine.translation(col_off, row_off))
 
     def same_as(self, other: RasterGrid, tolerance: float = 1e-6) -> bool:
         """Same CRS, size and (within a small share of a pixel) transform."""

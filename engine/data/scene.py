@@ -1,10 +1,10 @@
 """One scene: a vision raster, optional aux rasters and an optional label, read tile by tile on the vision grid.
 
 Every tile is a window (col_off, row_off, width, height) of the vision raster's grid, defined in map
-coordinates: the tile transform is ``grid.transform * Affine.translation(col_off, row_off)``. Aux rasters are
-warped (bilinear) onto the tile's aux grid (the tile transform scaled by ``aux_ratio``) from their own CRS,
-resolution and extent; raster labels are warped (nearest) onto the tile grid; vector labels are reprojected
-once and rasterised per tile.
+coordinates: the tile transform is ``grid.transform`` composed with ``Affine.translation(col_off, row_off)``.
+Aux rasters are warped (bilinear) onto the tile's aux grid (the tile transform scaled by ``aux_ratio``) from
+their own CRS, resolution and extent; raster labels are warped (nearest) onto the tile grid; vector labels are
+reprojected once and rasterised per tile.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..errors import AlignmentError, DataError
 from .align import aux_grid, check_overlap, resize_transform, tile_grid, warp_to_grid, warped_blocks
 from .bands import BandSelection
 from .labels import LabelMapper, RegionMask, VectorLabels
-from .raster import RasterGrid, grid_of, has_own_mask, is_vector_path, open_raster, read_raw, read_window
+from .raster import RasterGrid, apply, grid_of, has_own_mask, is_vector_path, open_raster, read_raw, read_window
 from .tile_parts import AuxLattice, CellLayout, SharedParts, Window, assemble_window, planned_uses
 
 EXACT_IN_FLOAT32 = ("uint8", "int8", "uint16", "int16")  # file dtypes whose every value float32 holds exactly
@@ -258,7 +258,7 @@ class SceneReader:
             return (0, 0, self.grid.width, self.grid.height)
         inv = ~self.grid.transform
         xs, ys = (bounds[0], bounds[2], bounds[0], bounds[2]), (bounds[1], bounds[1], bounds[3], bounds[3])
-        cols, rows = zip(*(inv * (x, y) for x, y in zip(xs, ys)))
+        cols, rows = zip(*(apply(inv, x, y) for x, y in zip(xs, ys)))
         c0, r0 = max(int(np.floor(min(cols))), 0), max(int(np.floor(min(rows))), 0)
         c1, r1 = min(int(np.ceil(max(cols))), self.grid.width), min(int(np.ceil(max(rows))), self.grid.height)
         if c1 <= c0 or r1 <= r0:

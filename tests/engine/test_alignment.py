@@ -9,6 +9,7 @@ from affine import Affine
 
 from engine.callbacks import RecordingCallback
 from engine.data import synthetic
+from engine.data.raster import compose
 from engine.data.scene import SceneReader
 from engine.errors import AlignmentError, DataError
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreference
 
 def aux_centres(transform: Affine, height: int, width: int, ratio: int = RATIO) -> tuple[np.ndarray, np.ndarray]:
     """Map coordinates of the aux pixel centres of a tile."""
-    t = transform * Affine.scale(ratio)
+    t = compose(transform, Affine.scale(ratio))
     cols, rows = np.meshgrid(np.arange(width // ratio) + 0.5, np.arange(height // ratio) + 0.5)
     return t.c + cols * t.a, t.f + rows * t.e
 

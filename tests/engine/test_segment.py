@@ -19,6 +19,7 @@ from osgeo import gdal
 from engine.callbacks import RecordingCallback
 from engine.config import SegmentConfig
 from engine.data import synthetic
+from engine.data.raster import apply, compose
 from engine.errors import AlignmentError, BundleError, CanceledError, ConfigError, DataError
 from engine.io.writers import read_prediction_tags
 from engine.segment import plan_segmentation, segment
@@ -84,7 +85,7 @@ def test_extent_restricted_output_is_on_the_input_grid(scene, bundle, tmp_path):
     segment(SegmentConfig(image=scene["image"], models=[bundle], output=str(out2), extent=list(geo),
                           extent_crs="EPSG:4326", device="cpu"))
     _, grid2 = _read(str(out2))
-    offset = ~t * (grid2["transform"].c, grid2["transform"].f)
+    offset = apply(~t, grid2["transform"].c, grid2["transform"].f)
     assert np.allclose(offset, np.round(offset)) and grid2["transform"].a == t.a  # snapped to the image grid
     assert grid2["width"] >= 90 and grid2["height"] >= 60
 
@@ -265,7 +266,8 @@ def test_bad_inputs_fail_before_heavy_work(scene, bundle, aux_bundle, tmp_path):
     far = tmp_path / "far_aux.tif"
     with rasterio.open(scene["aux"][0]) as a:
         profile, data = a.profile, a.read()
-        profile.update(transform=a.transform * Affine.translation(-a.width + 2, 0))  # only its right edge overlaps
+        # only its right edge overlaps
+        profile.update(transform=compose(a.transform, Affine.translation(-a.width + 2, 0)))
     with rasterio.open(far, "w", **profile) as dst:
         dst.write(data)
     with pytest.raises(AlignmentError, match="far_aux"):

@@ -16,6 +16,7 @@ from affine import Affine
 
 from engine.config import AugmentConfig, DataConfig, EvaluateConfig, SceneSpec, SegmentConfig, TrainConfig
 from engine.data import synthetic
+from engine.data.raster import compose
 from engine.evaluate import evaluate
 from engine.models import ModelConfig
 from engine.segment import segment
@@ -46,7 +47,7 @@ def trained(tmp_path_factory) -> dict:
         profile, data = src.profile, src.read()
         lat = math.radians(src.bounds.top)
         dx = 45.0 / (111_320.0 * math.cos(lat))
-        profile.update(transform=Affine.translation(dx, 0) * src.transform)
+        profile.update(transform=compose(Affine.translation(dx, 0), src.transform))
     with rasterio.open(shifted, "w", **profile) as dst:
         dst.write(data)
     return {"bundle": result.bundle, "b": b, "shifted": str(shifted), "root": root}
