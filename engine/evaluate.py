@@ -141,6 +141,11 @@ def _class_info(path: str, requested: int | None) -> tuple[int, list[str] | None
         raise DataError(f"The prediction '{path}' could not be read as a raster.")
     ds.GetFileList()  # loads the .aux.xml with the category names
     band = ds.GetRasterBand(1)
+    type_name = gdal.GetDataTypeName(band.DataType)
+    if not type_name.startswith(("Byte", "Int", "UInt")):
+        raise DataError(f"The prediction '{path}' holds {type_name} values, not class numbers (like segment's "
+                        f"probabilities, {setting('segment.probabilities')}); evaluate scores classes: give the "
+                        f"classes raster segment wrote ({setting('segment.output')}).")
     names = band.GetCategoryNames()
     names = [str(n) for n in names] if names else None
     if requested:
@@ -189,6 +194,16 @@ def _check_label_classes(truth: np.ndarray, num_classes: int, names: list[str] |
         raise DataError(f"The label '{label_path}' has values {bad} that are not classes of the prediction "
                         f"({classes}) under {mapping_source}; map them to classes ({MAPPING_HINT}), e.g. "
                         f"{bad[0]}=1, or mark them unlabelled with {bad[0]}={ignore_index}.")
+
+
+def _check_prediction_classes(pred: np.ndarray, valid: np.ndarray, num_classes: int, path: str) -> None:
+    """Prediction values that are no class number (negative, or beyond the classes): an error naming them."""
+    values = pred[valid]
+    bad = np.unique(values[(values < 0) | (values >= num_classes)])[:10].tolist() if values.size else []
+    if bad:
+        raise DataError(f"The prediction '{path}' has values {bad} that are not class numbers (0..{num_classes - 1}); "
+                        f"give the classes raster segment wrote ({setting('segment.output')}), or the class count "
+                        f"({setting('evaluate.num_classes')}) that covers them.")
 
 
 def _check_mapping_used(matrix: ConfusionMatrix, mapping: dict[str, int] | None, mapping_source: str,
@@ -255,6 +270,7 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
                 pred = tile.vision[0].astype(np.int64)
                 truth = tile.label.astype(np.int64)
                 truth[~tile.valid] = cfg.ignore_index  # prediction nodata: not compared
+                _check_prediction_classes(pred, tile.valid, num_classes, pred_path)
                 _check_label_classes(truth, num_classes, names, cfg.ignore_index, label_path, mapping_source)
                 image_matrix.update(pred, truth)
                 fg = (pred == 1) & tile.valid

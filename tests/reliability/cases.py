@@ -163,6 +163,9 @@ CASES: list[Case] = [
          ("--out", "--pred")),
     Case("evaluate_csv_onto_label", lambda w, d: evaluate(w, d, out=str(d / "lab.json"), label=str(d / "lab.csv")),
          ("metrics", "--label"), setup=_copy("label", "lab.csv")),
+    # issue 33, item 3: a probabilities raster was cast to classes and scored
+    Case("evaluate_probabilities_refused", lambda w, d: evaluate(w, d, pred=w["probabilities"]),
+         ("probabilities.tif", "float32", "classes raster", "--out")),
     Case("evaluate_rle_onto_label", lambda w, d: evaluate(w, d, "--rle-csv", w["label"]), ("--rle-csv", "--label")),
     # --- destinations that are no regular file, or named for another format ------------------------------------
     # a link to /dev/full: as root, the rename replaced the device itself (the link keeps the real one out of reach)

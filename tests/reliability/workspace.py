@@ -187,6 +187,9 @@ def build(root: Path) -> dict[str, Any]:
     w["big_vrt"] = _big_vrt(bad / "big.vrt", scene["image"], 65536)
     w["image_prediction"] = _write(inputs / "prediction.tif", (image[:1] > np.median(image[0])).astype(np.uint8),
                                    crs, transform)
+    # segment's probabilities output given as the prediction (issue 33, item 3)
+    w["probabilities"] = _write(bad / "probabilities.tif", (image[:1] / image[:1].max()).astype(np.float32), crs,
+                                transform)
     config = bad / "segment.json"
     config.write_text(json.dumps({"segment": {"tta": "none"}}))
     w["config"] = str(config)
