@@ -8,6 +8,7 @@ A write that fails on the file system (disk full, file too large, I/O error) bec
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -21,13 +22,35 @@ from typing import Any, BinaryIO
 
 from ..errors import DualStreamError, OutputError
 
+NAME_MAX = 255  # bytes of one file name on ext4, XFS, btrfs, NTFS (UTF-16 units there) and most others
+# what a temporary name adds to the destination's stem, at most: ".", ".tmp-" / ".<kind>-", a 10-digit process ID,
+# "-", 8 random characters, a suffix of up to 16 bytes and a sidecar GDAL may add to it (".aux.xml", ".ovr")
+_TEMP_OVERHEAD = 1 + 16 + 10 + 1 + 8 + 16 + 16
+
+
+def fitted_name(name: str, limit: int = NAME_MAX) -> str:
+    """``name`` itself when it takes at most ``limit`` bytes (UTF-8), else its start cut on a character boundary
+    and followed by ``~`` and 8 hex digits of its hash, ``limit`` bytes at most (the same name gives the same
+    result, so a later run finds an earlier run's files)."""
+    data = name.encode("utf-8", "surrogateescape")
+    if len(data) <= limit:
+        return name
+    tag = "~" + hashlib.sha256(data).hexdigest()[:8]
+    return data[: limit - len(tag)].decode("utf-8", "ignore") + tag
+
+
+def _temp_stem(destination: Path) -> str:
+    """The destination's stem as temporary names carry it: cut so that no such name exceeds NAME_MAX."""
+    return fitted_name(destination.stem, NAME_MAX - _TEMP_OVERHEAD)
+
 
 def temporary_path(destination: str | os.PathLike, suffix: str | None = None) -> Path:
     """A hidden, unique path beside ``destination`` (same file system, so the final rename is atomic). The name
-    carries the writing process's ID, so that :func:`abandoned_temporaries` can tell a killed writer's files."""
+    carries the writing process's ID, so that :func:`abandoned_temporaries` can tell a killed writer's files; a
+    long destination name is cut (:func:`fitted_name`) so that the temporary name fits the file system."""
     destination = Path(destination)
     suffix = destination.suffix if suffix is None else suffix
-    return destination.with_name(f".{destination.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
+    return destination.with_name(f".{_temp_stem(destination)}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
 
 
 def abandoned_temporaries(destination: str | os.PathLike, suffixes: tuple[str, ...],
@@ -39,7 +62,7 @@ def abandoned_temporaries(destination: str | os.PathLike, suffixes: tuple[str, .
     Only for the holder of the destination's output lock (``engine.io.locks``): no live run then writes any of them.
     """
     destination = Path(destination)
-    name = re.compile(rf"\.{re.escape(destination.stem)}\.tmp-(\d+)-[0-9a-f]{{8}}"
+    name = re.compile(rf"\.{re.escape(_temp_stem(destination))}\.tmp-(\d+)-[0-9a-f]{{8}}"
                       rf"({'|'.join(map(re.escape, suffixes))})({'|'.join(map(re.escape, sidecars))})?")
     try:
         found = [(p, name.fullmatch(p.name)) for p in destination.parent.iterdir()]
@@ -53,14 +76,15 @@ def temporary_folder(destination: str | os.PathLike, kind: str) -> Path:
     """A new hidden work folder beside ``destination`` (``.<stem>.<kind>-<pid>-<random>``), named so that
     :func:`abandoned_temporary_folders` can tell a killed writer's."""
     destination = Path(destination)
-    return Path(tempfile.mkdtemp(prefix=f".{destination.stem}.{kind}-{os.getpid()}-", dir=str(destination.parent)))
+    return Path(tempfile.mkdtemp(prefix=f".{_temp_stem(destination)}.{kind}-{os.getpid()}-",
+                                 dir=str(destination.parent)))
 
 
 def abandoned_temporary_folders(destination: str | os.PathLike, kind: str) -> list[Path]:
     """The :func:`temporary_folder` folders of ``destination`` whose writing process is gone (the same rule, and
     the same condition of holding the output lock, as :func:`abandoned_temporaries`)."""
     destination = Path(destination)
-    name = re.compile(rf"\.{re.escape(destination.stem)}\.{re.escape(kind)}-(\d+)-.*")
+    name = re.compile(rf"\.{re.escape(_temp_stem(destination))}\.{re.escape(kind)}-(\d+)-.*")
     try:
         found = [(p, name.fullmatch(p.name)) for p in destination.parent.iterdir()]
     except OSError:

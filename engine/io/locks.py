@@ -20,13 +20,15 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from ..errors import OutputLockedError
+from .atomic import NAME_MAX, fitted_name
 
 LOCK_SUFFIX = ".lock"
 
 
 def lock_path(output: str | os.PathLike) -> Path:
-    """``<output>.lock``: the lock file of ``output``."""
-    return Path(str(output) + LOCK_SUFFIX)
+    """``<output>.lock``: the lock file of ``output`` (its name cut to fit the file system, see fitted_name)."""
+    output = Path(output)
+    return output.with_name(fitted_name(output.name, NAME_MAX - len(LOCK_SUFFIX)) + LOCK_SUFFIX)
 
 
 def _try_lock(fd: int) -> bool:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from ..errors import ConfigError, setting
-from .atomic import path_kind
+from .atomic import NAME_MAX, path_kind
 
 PathLike = Union[str, "os.PathLike[str]"]
 Paths = Union[PathLike, Iterable[PathLike], None]
@@ -134,6 +134,25 @@ def check_destination(path: PathLike, what: str, fmt: str | None = None, folder:
                               f"e.g. '{Path(path).with_suffix(suffixes[0]).name}'.")
 
 
+def check_name_length(path: PathLike, what: str, given: PathLike | None = None) -> None:
+    """ConfigError when the file name of ``path`` (``given`` or a file written beside it) is longer than its
+    folder's file system allows, said before anything is written (the OS would only say "File name too long"
+    about whichever file came first, a temporary one)."""
+    path = Path(path)
+    try:
+        limit = os.pathconf(path.parent if str(path.parent) else ".", "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no such folder (said elsewhere), or no pathconf (Windows)
+        limit = NAME_MAX
+    size = len(path.name.encode("utf-8", "surrogateescape"))
+    if size <= limit:
+        return
+    given = Path(given) if given is not None else path
+    own = len(given.name.encode("utf-8", "surrogateescape"))
+    beside = "" if given == path else f" (written beside it as '{path.name}')"
+    raise ConfigError(f"The {what} '{given}' makes a file name of {size} bytes{beside}; the file system allows "
+                      f"{limit}. Choose a name of at most {own - (size - limit)} bytes. Nothing was written.")
+
+
 def file_identity(path: PathLike) -> tuple[Any, ...]:
     """``("file", st_dev, st_ino)`` for an existing file (symlinks followed), else ``("path", resolved path)``."""
     try:
@@ -201,8 +220,10 @@ def check_outputs(inputs: Mapping[str, Paths | Files], outputs: Mapping[str, Pat
                         f"same file. Nothing was written; choose another output name.")
     for name, value in outputs.items():
         spec = value if isinstance(value, Files) else Files(value)
-        for index, path in enumerate(_as_list(spec.paths)):
+        paths = _as_list(spec.paths)
+        for index, path in enumerate(paths):
             check_destination(path, name, spec.format if index == 0 else None, spec.folder and index == 0)
+            check_name_length(path, name, paths[0])
     for name, value in inputs.items():
         spec = value if isinstance(value, Files) else Files(value, folder=True)  # plain paths: folders count
         for path in _as_list(spec.paths):

@@ -10,6 +10,7 @@ paletted renderer for QGIS.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import traceback
@@ -26,7 +27,7 @@ from ..callbacks import Callback, Stage
 from ..errors import DataError, DualStreamError
 from ..runtime.environment import process_cores, require
 from .atomic import refuse_special, temporary_path, uninterrupted, write_failure, write_text_atomic
-from .safety import check_destination
+from .safety import check_destination, check_name_length
 
 CLASS_NODATA = 255
 PROBABILITY_NODATA_UINT8 = 255
@@ -50,13 +51,17 @@ def check_writable(destination: str | os.PathLike, what: str) -> Path:
     if not folder.is_dir():
         raise DataError(f"The folder of the {what} '{destination}' does not exist; create '{folder}' first "
                         f"or choose another destination.")
+    check_name_length(destination, what)
     probe = temporary_path(destination, ".probe")
     try:
         with open(probe, "wb") as handle:
             handle.write(b"0")
     except OSError as exc:
-        raise DataError(f"The {what} '{destination}' cannot be written: the folder '{folder}' is not writable "
-                        f"({exc.strerror}). Choose a writable destination.") from exc
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise DataError(f"The {what} '{destination}' cannot be written: the folder '{folder}' is not "
+                            f"writable ({exc.strerror}). Choose a writable destination.") from exc
+        raise DataError(f"The {what} '{destination}' cannot be written: creating a file in '{folder}' failed "
+                        f"({exc.strerror}). Free the space or choose another destination.") from exc
     finally:
         try:
             probe.unlink()
@@ -126,9 +131,10 @@ def commit_file(tmp: Path, destination: Path) -> None:
     for sidecar in SIDECARS:
         old = Path(str(destination) + sidecar)
         new = Path(str(tmp) + sidecar)
-        if new.exists():
+        # os.path.exists: False for a name too long to exist (Path.exists raises on it)
+        if os.path.exists(new):
             os.replace(new, old)
-        elif old.exists():
+        elif os.path.exists(old):
             old.unlink()  # it described the file being replaced
     os.replace(tmp, destination)
 
