@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, setting
 from ..runtime.environment import require
 from .raster import RasterGrid
+from .reproject import coordinate_transform, transform_geometry
 
 
 def raw_key(value: Any) -> str:
@@ -165,7 +166,7 @@ def read_polygons(
             src_srs = src_srs.Clone()
             src_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
             if not src_srs.IsSame(dst_srs):
-                transform = osr.CoordinateTransformation(src_srs, dst_srs)
+                transform = coordinate_transform(src_srs, dst_srs, f"{role} '{path}'")
     shapes: list[VectorShape] = []
     skipped = repaired = 0
     polygon_types = (ogr.wkbPolygon, ogr.wkbMultiPolygon)
@@ -190,7 +191,7 @@ def read_polygons(
             skipped += 1
             continue
         if transform is not None:
-            geom.Transform(transform)
+            transform_geometry(geom, transform, src_srs, dst_srs, f"{role} '{path}'")
         xmin, xmax, ymin, ymax = geom.GetEnvelope()
         value = feature.GetField(field) if field is not None else 1
         shapes.append(VectorShape(json.loads(geom.ExportToJson()), value, (xmin, ymin, xmax, ymax)))
@@ -295,7 +296,8 @@ class RegionMask:
             src, dst = srs_from_crs(extent_crs), srs_from_crs(image_crs)
             if not src.IsSame(dst):
                 geom.Segmentize(max(xmax - xmin, ymax - ymin) / 50.0)  # curved edges after reprojection
-                geom.Transform(osr.CoordinateTransformation(src, dst))
+                what = f"extent {list(extent)} ({setting('segment.extent_crs')} {extent_crs})"
+                transform_geometry(geom, coordinate_transform(src, dst, what), src, dst, what)
         gx0, gx1, gy0, gy1 = geom.GetEnvelope()
         return VectorShape(json.loads(geom.ExportToJson()), 1, (gx0, gy0, gx1, gy1))
 

@@ -17,6 +17,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..data.bands import BandSelection
+from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
 from ..export.onnx_metadata import read_model_metadata
 from ..export.schema import BundleMetadata, DataMetadata
@@ -182,10 +183,12 @@ def _snap_region(reader: Any, cfg: SegmentConfig) -> tuple[int, int, int, int]:
     try:
         return tuple(int(v) for v in reader.region_window())  # type: ignore[return-value]
     except AlignmentError as exc:
+        given = [f"extent {cfg.extent} (CRS {cfg.extent_crs or 'of the image'})"] if cfg.extent is not None else []
+        given += [f"AOI '{cfg.aoi}' (CRS {layer_crs_label(cfg.aoi)})"] if cfg.aoi else []
         raise AlignmentError(
-            f"The extent {cfg.extent} (CRS {cfg.extent_crs or 'of the image'})"
-            f"{' / AOI ' + repr(cfg.aoi) if cfg.aoi else ''} lies outside the image '{cfg.image}' "
-            f"(image bounds {tuple(round(v, 3) for v in reader.grid.bounds)}); give an extent inside the image."
+            f"The {' and the '.join(given)} do{'es' if len(given) == 1 else ''} not overlap the image "
+            f"'{cfg.image}' (CRS {reader.grid.crs}, bounds {tuple(round(v, 3) for v in reader.grid.bounds)}); "
+            f"give an {'AOI' if cfg.aoi else 'extent'} over the image. Nothing was written."
         ) from exc
 
 

@@ -193,6 +193,13 @@ CASES: list[Case] = [
     Case("bundle_with_an_invalid_colour_segments_with_a_warning",
          lambda w, d: seg(w, d, model=str(d / "colour.dsmodel")), code=0, produces=("out.tif", "out.qml"),
          warns=("colour.dsmodel", "'#zzzzzz' -> #"), setup=_bad_colour_bundle),
+    # issue 33, item 1: OGR's traceback ("Invalid coordinate", no coordinate operation) before
+    Case("aoi_outside_its_crs", lambda w, d: seg(w, d, "--aoi", w["lat95_aoi"]),
+         ("lat95_aoi.geojson", "epsg:4326", "lat 95..96", "no valid")),
+    Case("aoi_not_reprojectable", lambda w, d: seg(w, d, "--aoi", w["mars_aoi"]),
+         ("mars_aoi.gpkg", "iau:49900", "cannot be reprojected", "epsg:32652")),
+    Case("aoi_not_overlapping", lambda w, d: seg(w, d, "--aoi", w["far_aoi"]),
+         ("far_aoi.geojson", "epsg:4326", "does not overlap")),
     Case("extent_crs_unknown", lambda w, d: seg(w, d, "--extent", "0", "0", "10", "10", "--extent-crs",
                                                 "EPSG:999999"), ("epsg:999999", "--extent-crs")),
     Case("extent_crs_not_a_crs", lambda w, d: seg(w, d, "--extent", "0", "0", "10", "10", "--extent-crs",

@@ -94,12 +94,21 @@ def _write(path: Path, data: np.ndarray, crs: Any = "EPSG:32652", transform: Any
     return str(path)
 
 
-def _polygons(path: Path, rings: list[list[tuple[float, float]]], crs_epsg: int = 32652, value: int = 90) -> str:
+def _geojson(path: Path, ring: list[tuple[float, float]]) -> str:
+    """A GeoJSON of one polygon in longitude/latitude (CRS84), written as text: no check of the coordinates."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    crs = {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}
+    feature = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    path.write_text(json.dumps({"type": "FeatureCollection", "crs": crs, "features": [feature]}))
+    return str(path)
+
+
+def _polygons(path: Path, rings: list[list[tuple[float, float]]], crs: int | str = 32652, value: int = 90) -> str:
     from osgeo import ogr, osr
 
     path.parent.mkdir(parents=True, exist_ok=True)
     srs = osr.SpatialReference()
-    srs.ImportFromEPSG(crs_epsg)
+    srs.SetFromUserInput(f"EPSG:{crs}" if isinstance(crs, int) else crs)
     ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
     layer = ds.CreateLayer("labels", srs=srs, geom_type=ogr.wkbPolygon)
     layer.CreateField(ogr.FieldDefn("class", ogr.OFTInteger))
@@ -187,6 +196,10 @@ def build(root: Path) -> dict[str, Any]:
     w["big_vrt"] = _big_vrt(bad / "big.vrt", scene["image"], 65536)
     w["image_prediction"] = _write(inputs / "prediction.tif", (image[:1] > np.median(image[0])).astype(np.uint8),
                                    crs, transform)
+    # AOIs that cannot be used (issue 33, item 1): latitude 95, another planet's CRS, far from the image
+    w["lat95_aoi"] = _geojson(bad / "lat95_aoi.geojson", [(129, 95), (130, 95), (130, 96), (129, 95)])
+    w["far_aoi"] = _geojson(bad / "far_aoi.geojson", [(10, 45), (11, 45), (11, 46), (10, 45)])
+    w["mars_aoi"] = _polygons(bad / "mars_aoi.gpkg", [[(129, 37), (130, 37), (130, 38), (129, 37)]], "IAU_2015:49900")
     # segment's probabilities output given as the prediction (issue 33, item 3)
     w["probabilities"] = _write(bad / "probabilities.tif", (image[:1] / image[:1].max()).astype(np.float32), crs,
                                 transform)
