@@ -273,7 +273,7 @@ def test_bad_inputs_fail_before_heavy_work(scene, bundle, aux_bundle, tmp_path):
     with pytest.raises(AlignmentError, match="far_aux"):
         plan_segmentation(SegmentConfig(image=scene["image"], aux=[str(far)], models=[aux_bundle], output=out,
                                         extent=[t.c + 100, t.f - 90, t.c + 149, t.f - 50]))
-    with pytest.raises(AlignmentError, match="outside the image"):
+    with pytest.raises(AlignmentError, match="does not overlap the image"):
         plan_segmentation(SegmentConfig(image=scene["image"], models=[bundle], output=out,
                                         extent=[t.c + 1000, t.f - 90, t.c + 1100, t.f - 50]))
     with pytest.raises(DataError, match="aux channel"):

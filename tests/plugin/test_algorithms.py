@@ -353,7 +353,7 @@ def test_extent_in_other_crs_that_does_not_overlap(plugin, segment_params):
     from qgis.core import QgsProcessingException
 
     far_away = "10.0,10.1,50.0,50.1 [EPSG:4326]"  # Germany; the scenes are in Korea (EPSG:32652)
-    with pytest.raises(QgsProcessingException, match="(?i)outside the image.*extent inside the image"):
+    with pytest.raises(QgsProcessingException, match="(?i)does not overlap the image.*extent over the image"):
         processing.run("dualstream:segment", dict(segment_params, EXTENT=far_away))
 
 
