@@ -3,8 +3,9 @@
 A bundle is a safetensors file whose header carries the JSON metadata under the key ``dualstream``
 (:class:`~engine.export.schema.BundleMetadata`: architecture and its config, band count and statistics, aux
 layout and ratio, class names and colours, tile size, training GSD, label mapping, metrics and versions).
-Loading never unpickles. The metadata also stores a SHA-256 of the weights, so altered weights are rejected,
-and safetensors itself rejects truncated files.
+Loading never unpickles. The metadata also stores a SHA-256 of the weights and (format v3 on) one of itself, so
+altered weights or an edited description are rejected, and safetensors itself rejects truncated files. On load,
+the description's classes, colours, band and aux counts are compared with the model and its tensors' shapes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ from ..errors import BundleError
 from ..io.atomic import write_bytes_atomic
 from ..io.safety import check_input_file
 from ..runtime.environment import require
-from .schema import BUNDLE_FORMAT, BUNDLE_VERSION, METADATA_KEY, BundleMetadata, DataMetadata
+from .schema import (
+    BUNDLE_FORMAT,
+    BUNDLE_VERSION,
+    DIGESTED_SINCE,
+    METADATA_KEY,
+    BundleMetadata,
+    DataMetadata,
+    described_shapes,
+    description_digest,
+)
 
 BUNDLE_SUFFIX = ".dsmodel"
 MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on the JSON header
@@ -88,9 +98,11 @@ def save_bundle(path: str | os.PathLike, model: Any, metadata: BundleMetadata | 
     meta = metadata.replace(format=BUNDLE_FORMAT, format_version=BUNDLE_VERSION, versions=versions(),
                             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                             weights_sha256=weights_digest(state))
+    described = meta.to_dict()
+    described["metadata_sha256"] = description_digest(described)
     # Serialised in memory and written with a plain open() (atomic_file): safetensors' save_file creates
     # files as 0600, but a bundle is meant to be shared.
-    write_bytes_atomic(path, safetensors_torch.save(state, metadata={METADATA_KEY: json.dumps(meta.to_dict())}))
+    write_bytes_atomic(path, safetensors_torch.save(state, metadata={METADATA_KEY: json.dumps(described)}))
     return str(path)
 
 
@@ -134,7 +146,22 @@ def read_metadata(path: str | os.PathLike) -> BundleMetadata:
     except json.JSONDecodeError as exc:
         raise BundleError(f"The metadata of bundle '{path}' is corrupt ({exc}); copy the bundle again or "
                           f"retrain.") from exc
-    return BundleMetadata.from_dict(meta, str(path))
+    metadata = BundleMetadata.from_dict(meta, str(path))
+    _check_description(path, meta, metadata)
+    return metadata
+
+
+def _check_description(path: Path, raw: dict[str, Any], meta: BundleMetadata) -> None:
+    """BundleError when the description was altered after it was written (its digest, from format v3 on), or
+    disagrees with the model it describes (class names, colours, band and aux counts)."""
+    if int(meta.format_version) >= DIGESTED_SINCE and raw.get("metadata_sha256") != description_digest(raw):
+        raise BundleError(f"The description (metadata) of bundle '{path}' does not match its checksum: it was edited "
+                          f"or damaged after training, so its classes, colours or band statistics cannot be trusted. "
+                          f"Copy the bundle again or retrain.")
+    found = described_shapes(meta)
+    if found:
+        raise BundleError(f"Bundle '{path}' contradicts itself: {'; '.join(found)}. Its description was edited or "
+                          f"damaged; copy the bundle again or retrain.")
 
 
 def load_bundle(path: str | os.PathLike, device: str = "cpu") -> LoadedBundle:
@@ -156,10 +183,28 @@ def load_bundle(path: str | os.PathLike, device: str = "cpu") -> LoadedBundle:
     try:
         model = _model_with_weights(torch, build_model_from_config, config, state)
     except RuntimeError as exc:
+        differences = _shape_differences(torch, build_model_from_config, config, state)
+        if differences:
+            raise BundleError(f"Bundle '{path}' describes a model whose weights have other shapes than the ones it "
+                              f"holds ({'; '.join(differences)}): its description was edited or damaged. Copy "
+                              f"the bundle again or retrain.") from exc
         raise BundleError(f"Bundle '{path}' does not fit its own architecture ({str(exc)[:300]}); it was made "
                           f"by an incompatible engine version. Retrain with this version.") from exc
     model.to(torch.device(device)).eval()
     return LoadedBundle(path=str(path), model=model, metadata=meta)
+
+
+def _shape_differences(torch: Any, build: Any, config: Any, state: dict[str, Any], most: int = 3) -> list[str]:
+    """'<tensor>: described (3, 64, 1, 1), held (2, 64, 1, 1)' for tensors the description builds with another
+    shape than the weights hold (at most ``most``); empty when none, or when the model cannot be built."""
+    try:
+        with torch.device("meta"):
+            expected = build(config).state_dict()
+    except (RuntimeError, NotImplementedError, ValueError):
+        return []
+    found = [f"{name}: described {tuple(tensor.shape)}, held {tuple(state[name].shape)}"
+             for name, tensor in expected.items() if name in state and tuple(tensor.shape) != tuple(state[name].shape)]
+    return found[:most]
 
 
 def _model_with_weights(torch: Any, build: Any, config: Any, state: dict[str, Any]) -> Any:

@@ -9,6 +9,8 @@ current version. Readers use attributes; the JSON key names live here only. Torc
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +20,39 @@ from ..errors import BundleError, ConfigError, DataError
 from ..models.configuration_utils import ModelConfig
 
 BUNDLE_FORMAT = "dualstream-bundle"
-BUNDLE_VERSION = 2  # 2: model families (metadata "model" = the family config, "name" = the family)
+# 2: model families (metadata "model" = the family config, "name" = the family); 3: the metadata's own digest
+BUNDLE_VERSION = 3
+DIGESTED_SINCE = 3  # the first version whose metadata carries metadata_sha256 (required from it on)
 METADATA_KEY = "dualstream"  # the key of the JSON in a bundle's header and an ONNX model's metadata_props
 REQUIRED_KEYS = ("format", "format_version", "model", "data", "weights_sha256")
 REQUIRED_DATA_KEYS = ("vision_bands", "vision_stats", "aux_channels", "class_names", "class_colors", "tile_size")
+
+
+def description_digest(meta: dict[str, Any]) -> str:
+    """SHA-256 of a bundle's metadata as JSON (keys sorted), its own ``metadata_sha256`` left out: what a bundle
+    says about its model (classes, colours, bands, statistics) is covered like its weights are."""
+    body = {k: v for k, v in meta.items() if k != "metadata_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def described_shapes(meta: BundleMetadata) -> list[str]:
+    """Where the data section disagrees with the model section or with itself (class names and colours for
+    the class count, band and aux counts), each said with both figures; empty when they agree."""
+    data, model = meta.data, meta.model
+    found = []
+    if data.num_classes != model.num_classes:
+        found.append(f"its data section says {data.num_classes} output class(es), its model {model.num_classes}")
+    names = 2 if model.num_classes == 1 else model.num_classes  # binary: background and foreground
+    if len(data.class_names) != names:
+        found.append(f"it lists {len(data.class_names)} class name(s) for a model of {names} class(es)")
+    if len(data.class_colors) != len(data.class_names):
+        found.append(f"it lists {len(data.class_colors)} class colour(s) for {len(data.class_names)} class name(s)")
+    if data.vision_bands != model.vision_channels:
+        found.append(f"it says {data.vision_bands} vision band(s), its model takes {model.vision_channels}")
+    if data.aux_channels != model.aux_channels:
+        found.append(f"it says {data.aux_channels} aux channel(s), its model takes {model.aux_channels}")
+    return found
 
 
 def _known(cls: type, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -134,6 +165,7 @@ class BundleMetadata:
     versions: dict[str, str] = field(default_factory=dict)  # package -> version of the writing engine
     created: str | None = None  # ISO time, UTC
     weights_sha256: str = ""
+    metadata_sha256: str = ""  # description_digest of the rest (v3 on); "" in older bundles
     onnx: OnnxMetadata | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -198,6 +230,8 @@ class BundleMetadata:
             out["train"] = dict(self.train)
         out.update(metrics=dict(self.metrics), format=self.format, format_version=self.format_version,
                    versions=dict(self.versions), created=self.created, weights_sha256=self.weights_sha256)
+        if self.metadata_sha256:
+            out["metadata_sha256"] = self.metadata_sha256
         if self.onnx is not None:
             out["onnx"] = self.onnx.to_dict()
         return {**out, **self.extra}

