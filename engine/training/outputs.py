@@ -125,6 +125,18 @@ class TrainOutputs:
                 dist.broadcast(tensor, src=0)
         self.model.eval()
 
+    def _preview_colours(self) -> Any:
+        """The vision bands the preview shows as red, green and blue (by the first scene's band names)."""
+        from ..data.band_names import image_rgb
+        from ..data.bands import BandSelection
+
+        scenes = [s["image"] for ds in self.datasets if ds is not None for s in getattr(ds, "scenes", [])]
+        data = self.data_meta
+        selection = BandSelection(tuple(data.bands) if data.bands else None,
+                                  tuple(data.x_bands) if data.x_bands else None)
+        bands = selection.vision_bands(data.image_bands or data.vision_bands)
+        return image_rgb(scenes[0], bands) if scenes else None
+
     def _write_model_card(self) -> None:
         """The STAC MLM item beside the bundle, so catalogues can list the model (rank 0)."""
         from ..export.stac import write_model_card
@@ -141,10 +153,13 @@ class TrainOutputs:
         val_ds = self.datasets[1]  # the model holds the best weights already (_load_best_weights)
         previews = (preview_predictions(self.model, val_ds, self.cfg.preview_tiles, self.forward)
                     if self.cfg.preview_tiles > 0 and val_ds is not None else [])
+        rgb = self._preview_colours() if previews else None
+        if rgb is not None:
+            self.callback.info(f"Report preview: {rgb.how}.")
         try:
             stopped = {"early": "early: the validation score stopped improving",
                        "budget": f"at the {self.budget.describe()}"}.get(stop or "")
-            return write_report(self.paths, self.history, self._bundle_metadata(), previews, stopped)
+            return write_report(self.paths, self.history, self._bundle_metadata(), previews, stopped, rgb)
         except (OSError, ValueError, RuntimeError) as exc:  # a report is a nicety; the bundle matters
             self.callback.warning(f"The training report could not be written ({exc}); the model bundle is fine.")
             return None

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.band_names import RgbChoice, pick_rgb
 from ..export.describe import format_value
 from ..export.schema import BundleMetadata
 from ..io.atomic import write_bytes_atomic
@@ -114,9 +115,11 @@ def plot_curves(history: list[dict[str, Any]], path: str | os.PathLike) -> bytes
     return data
 
 
-def quicklook(image: np.ndarray) -> np.ndarray:
-    """(C,H,W) normalised bands -> (H,W,3) in [0,1]: the first three bands (or the first as grey), 2-98 % stretch."""
-    bands = image[:3] if image.shape[0] >= 3 else np.repeat(image[:1], 3, axis=0)
+def quicklook(image: np.ndarray, rgb: RgbChoice | None = None) -> np.ndarray:
+    """(C,H,W) normalised bands -> (H,W,3) in [0,1], 2-98 % stretch: the bands ``rgb`` chose (default: the
+    first three, or the first as grey)."""
+    rgb = rgb or pick_rgb([None] * image.shape[0])
+    bands = image[list(rgb.positions)]
     rgb = np.moveaxis(bands.astype(np.float64), 0, -1)
     out = np.zeros_like(rgb)
     for c in range(3):
@@ -143,23 +146,28 @@ def colorize(classes: np.ndarray, colors: list[str]) -> np.ndarray:
     return palette[index]
 
 
-def plot_predictions(previews: list[dict[str, Any]], class_colors: list[str], path: str | os.PathLike) -> bytes:
-    """A grid with one row per validation tile: image quicklook, truth, prediction."""
+def plot_predictions(previews: list[dict[str, Any]], class_colors: list[str], path: str | os.PathLike,
+                     rgb: RgbChoice | None = None) -> bytes:
+    """A grid with one row per validation tile: image quicklook (the bands ``rgb`` chose, named in the figure's
+    caption), truth, prediction."""
     rows = max(1, len(previews))
-    fig = _figure(7.5, 2.5 * rows)
+    fig = _figure(7.5, 2.5 * rows + 0.4)
     axes = np.atleast_2d(fig.subplots(rows, 3, squeeze=False))
     for r, sample in enumerate(previews):
-        panels = (quicklook(sample["image"]), colorize(sample["truth"], class_colors),
+        panels = (quicklook(sample["image"], rgb), colorize(sample["truth"], class_colors),
                   colorize(sample["prediction"], class_colors))
         for c, (panel, title) in enumerate(zip(panels, ("image", "truth", "prediction"))):
             axes[r, c].imshow(panel, interpolation="nearest")
             if r == 0:
                 axes[r, c].set_title(title)
+    if previews:
+        shown = rgb or pick_rgb([None] * previews[0]["image"].shape[0])
+        fig.text(0.5, 0.005, f"image: {shown.how}", ha="center", va="bottom", fontsize=8, wrap=True)
     for ax in axes.ravel():
         ax.set_axis_off()
     if not previews:
         axes[0, 1].text(0.5, 0.5, "no validation tiles", ha="center", va="center", transform=axes[0, 1].transAxes)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04 if previews else 0, 1, 1))
     data = _png_bytes(fig)
     write_bytes_atomic(path, data)
     return data
@@ -175,9 +183,9 @@ def _fmt(value: Any) -> str:
 
 
 def render_html(title: str, metadata: BundleMetadata, history: list[dict[str, Any]], images: dict[str, bytes],
-                stopped: str | None = None) -> str:
+                stopped: str | None = None, rgb: RgbChoice | None = None) -> str:
     """A self-contained page: summary, settings, metrics per epoch, embedded PNGs; ``stopped``: why training
-    ended before its last epoch."""
+    ended before its last epoch; ``rgb``: the preview's bands."""
     model, data, train, best = metadata.model, metadata.data, metadata.train_config(), metadata.metrics
     summary = [("model", f"{model.name} ({model.preset})"),
                ("best epoch", metadata.best_epoch), ("validation IoU", best.get("val_iou")),
@@ -186,6 +194,8 @@ def render_html(title: str, metadata: BundleMetadata, history: list[dict[str, An
                ("tile size", data.tile_size), ("epochs run", len(history))]
     if stopped:
         summary.append(("stopped", stopped))
+    if rgb is not None:
+        summary.append(("preview colours", rgb.how))
     settings = [] if train is None else [
         (k, getattr(train, k)) for k in ("epochs", "warmup_epochs", "time_budget", "batch_size", "learning_rate",
                                          "vision_lr_factor", "aux_lr_factor", "schedule", "grad_accumulation", "amp",
@@ -213,14 +223,16 @@ th,td{{border:1px solid #ccc;padding:.2em .5em;text-align:left}}img{{max-width:1
 
 
 def write_report(paths: dict[str, str], history: list[dict[str, Any]], metadata: BundleMetadata,
-                 previews: list[dict[str, Any]], stopped: str | None = None) -> str:
+                 previews: list[dict[str, Any]], stopped: str | None = None, rgb: RgbChoice | None = None) -> str:
     """Write every output listed in ``paths`` (see :func:`report_paths`); returns the HTML path. ``stopped``: why
-    training ended before its last epoch, for the summary."""
+    training ended before its last epoch, for the summary; ``rgb``: the bands the preview shows as colours."""
     write_metrics(history, paths["metrics_csv"], paths["metrics_json"])
     images = {"Loss and IoU": plot_curves(history, paths["curves_png"])}
     if previews:
         colors = metadata.data.class_colors or ["#000000", "#ff0000"]
-        images["Validation predictions (best epoch)"] = plot_predictions(previews, colors, paths["predictions_png"])
+        images["Validation predictions (best epoch)"] = plot_predictions(previews, colors, paths["predictions_png"],
+                                                                         rgb)
     title = f"DualStream training report: {Path(paths['report_html']).name.removesuffix('_report.html')}"
-    write_bytes_atomic(paths["report_html"], render_html(title, metadata, history, images, stopped).encode("utf-8"))
+    page = render_html(title, metadata, history, images, stopped, rgb if previews else None)
+    write_bytes_atomic(paths["report_html"], page.encode("utf-8"))
     return paths["report_html"]

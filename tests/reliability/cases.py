@@ -363,6 +363,11 @@ CASES: list[Case] = [
     Case("train_over_a_killed_runs_checkpoint_says_so", lambda w, d: train(w, d), code=0, produces=("m.dsmodel",),
          warns=("m.dsmodel.ckpt", "m.dsmodel.partial", "from scratch", "--resume"), setup=_killed_training,
          replaced=("m.dsmodel.ckpt", "m.dsmodel.partial")),
+    # issue 33, item 7: the preview took the first three bands as red, green and blue whatever they were
+    Case("train_preview_picks_rgb_by_band_names",
+         lambda w, d: train(w, d, "--preview-tiles", "1", image=w["named_bands"], quiet=False), code=0,
+         produces=("m.dsmodel", "m_predictions.png"),
+         warns=("report preview: bands 2,3,4 as red, green, blue", "b04, b03, b02")),
     Case("cmx_with_coarse_aux_says_its_ratio", lambda w, d: train(w, d, "--model", "cmx", quiet=False), code=0,
          produces=("m.dsmodel",), warns=("aux ratio 8", "upsampled bilinearly", "--aux-ratio 1")),
     Case("info_of_a_model_without_aux", lambda w, d: ["info", w["plain_bundle"]], code=0, warns=("no aux input",),

@@ -196,6 +196,11 @@ def build(root: Path) -> dict[str, Any]:
     w["big_vrt"] = _big_vrt(bad / "big.vrt", scene["image"], 65536)
     w["image_prediction"] = _write(inputs / "prediction.tif", (image[:1] > np.median(image[0])).astype(np.uint8),
                                    crs, transform)
+    # a Sentinel-2 scene whose bands are named and not in R,G,B order (issue 33, item 7: the preview's colours)
+    w["named_bands"] = _write(bad / "named_bands.tif", image, crs, transform)
+    with rasterio.open(w["named_bands"], "r+") as dst:
+        for band, name in enumerate(("B08", "B04", "B03", "B02"), start=1):
+            dst.set_band_description(band, name)
     # AOIs that cannot be used (issue 33, item 1): latitude 95, another planet's CRS, far from the image
     w["lat95_aoi"] = _geojson(bad / "lat95_aoi.geojson", [(129, 95), (130, 95), (130, 96), (129, 95)])
     w["far_aoi"] = _geojson(bad / "far_aoi.geojson", [(10, 45), (11, 45), (11, 46), (10, 45)])
