@@ -73,7 +73,7 @@ def test_extent_restricted_output_is_on_the_input_grid(scene, bundle, tmp_path):
     segment(SegmentConfig(image=scene["image"], models=[bundle], output=str(out), extent=extent, device="cpu"))
     classes, grid = _read(str(out))
     assert grid["crs"] == src.crs
-    assert grid["transform"] == t * Affine.translation(20, 10)
+    assert grid["transform"] == compose(t, Affine.translation(20, 10))
     assert (grid["width"], grid["height"]) == (111 - 20, 71 - 10)
     assert (classes != 255).all()
 
