@@ -1,7 +1,8 @@
 """Data checks with numbers, run by training and segmentation alike once a scene is open and before any tile
 is read: aux rasters with no valid pixel (an error), aux rasters that are mostly nodata, 8-bit integer aux whose
-values were cut at the type's limits or cannot hold the model's aux statistics, NaN/inf in the image, and aux
-rasters that cover only part of the image (warnings naming the file and the fraction).
+values were cut at the type's limits or cannot hold the model's aux statistics, NaN/inf in the image, aux
+rasters that cover only part of the image (warnings naming the file and the fraction), and (segmentation) an
+image whose values are far from the model's training statistics.
 
 Each check reads at most a bounded sample of the file (the whole file when it is small, else a grid of
 windows), so it costs about the same on a 64-px test scene and on a 40,000-px one.
@@ -23,6 +24,9 @@ SAMPLE_WINDOWS, SAMPLE_SIDE = 4, 256  # a 4 x 4 grid of 256-px windows
 MOSTLY_NODATA = 0.5  # an aux raster with more nodata than this is warned about
 SATURATED = 0.5  # an 8-bit aux with more of its valid pixels at the type's limits than this was cut
 COVER = 0.99  # an aux raster covering less of the image (or region) than this is warned about
+# an image band is far from training when its 2-98 % range lies more than FAR_GAP training widths beside the
+# training range, or is FAR_SPREAD times narrower or wider (a brighter season or a darker scene stays inside)
+FAR_GAP, FAR_SPREAD = 1.0, 10.0
 
 
 def _windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -140,6 +144,73 @@ def check_scene_aux(reader: Any, callback: Callback, warnings: list[str] | None 
         if grid.georeferenced and reader.grid.georeferenced:
             grid.crs = grid.crs or reader.grid.crs
             warn_partial_cover(target or reader.grid, grid, path, reader.image, what, limit, callback, warnings)
+
+
+def _training_ranges(statistics: BandStatistics) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) per band where most training values lay: the 2-98 % percentiles, or mean +- 2 std."""
+    low, high = np.asarray(statistics.low, np.float64), np.asarray(statistics.high, np.float64)
+    return (low - 2 * high, low + 2 * high) if statistics.method == "meanstd" else (low, high)
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """The share of range ``a`` that lies inside range ``b``."""
+    return max(0.0, min(a[1], b[1]) - max(a[0], b[0])) / max(a[1] - a[0], 1e-12)
+
+
+def _causes(far: list[int], bands: list[int], dtype: np.dtype, seen: tuple[np.ndarray, np.ndarray],
+            trained: tuple[np.ndarray, np.ndarray]) -> str:
+    """Likely reasons, in words, for the bands ``far`` (positions) lying far from the training values."""
+    (seen_low, seen_high), (low, high) = seen, trained
+    causes = []
+    if dtype.kind in "iu" and dtype.itemsize == 1 and float(high.max()) > 2 * 255:
+        causes.append(f"an 8-bit export ({dtype.name}) of data the model saw up to {high.max():.4g}")
+    elif dtype.kind == "f" and float(np.nanmax(seen_high)) <= 1.5 < float(high.max()):
+        causes.append("reflectance scaled to 0-1 where the training data was scaled (e.g. x 10000)")
+    alike = [(i, j) for i in far for j in range(len(bands)) if j != i
+             and _overlap((seen_low[i], seen_high[i]), (low[j], high[j])) >= 0.5]
+    if alike:
+        pairs = ", ".join(f"band {bands[i]} looks like training band {j + 1}" for i, j in alike[:4])
+        causes.append(f"bands in another order than in training ({pairs})")
+    causes.append("another product level, sensor or units")
+    return "; ".join(causes[:-1]) + ("; or " if len(causes) > 1 else "") + causes[-1]
+
+
+def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: BandStatistics, model: str,
+                       callback: Callback, warnings: list[str] | None = None, strict: bool = False,
+                       strict_hint: str = "") -> None:
+    """Warn (``strict``: DataError) when the image's values are far from the model's training statistics: a
+    band whose sampled 2-98 % range lies more than FAR_GAP training widths beside the range the model trained on,
+    or spans less or more than FAR_SPREAD times it (an 8-bit export, 0-1 reflectance, another product level,
+    bands in another order).
+
+    ``bands``: the image's 1-based bands the model reads, in the order of ``statistics``. Reads the same bounded
+    sample as the other checks; an image like the training data passes silently.
+    """
+    if statistics.bands != len(bands):
+        return  # the band count check says so
+    values, valid, sampled = _sample(dataset, bands)
+    kept = values[:, valid & np.isfinite(values).all(axis=0)].astype(np.float64)
+    if kept.shape[1] < 16:
+        return  # nothing to judge by (an all-nodata image is reported elsewhere)
+    low, high = _training_ranges(statistics)
+    seen_low, seen_high = np.percentile(kept, [2, 98], axis=1)
+    width, seen_width = np.maximum(high - low, 1e-12), np.maximum(seen_high - seen_low, 1e-12)
+    ratio = seen_width / width
+    gap = np.maximum(low - seen_high, seen_low - high) / width  # > 0: no overlap, in training widths
+    far = [i for i in range(len(bands)) if gap[i] > FAR_GAP or not 1 / FAR_SPREAD <= ratio[i] <= FAR_SPREAD]
+    if not far:
+        return
+    dtype = np.dtype(dataset.dtypes[bands[0] - 1])
+    shown = "; ".join(f"band {bands[i]}: {seen_low[i]:.4g}..{seen_high[i]:.4g} here, {low[i]:.4g}..{high[i]:.4g} in "
+                      f"training" for i in far[:6]) + ("; ..." if len(far) > 6 else "")
+    message = (f"The image '{path}' ({dtype.name}) looks unlike the data the model '{model}' was trained on: "
+               f"{len(far)} of its {len(bands)} band(s) lie far from the training values (2-98 % of "
+               f"{'sampled ' if sampled else ''}pixels: {shown}). Likely causes: "
+               f"{_causes(far, bands, dtype, (seen_low, seen_high), (low, high))}. The prediction may be noise; "
+               f"give the image as it was in training.")
+    if strict:
+        raise DataError(message + (f" ({strict_hint} made this an error.)" if strict_hint else ""))
+    _warn(message + (f" {strict_hint} makes this an error." if strict_hint else ""), callback, warnings)
 
 
 def check_scene_image(reader: Any, callback: Callback, warnings: list[str] | None = None) -> None:

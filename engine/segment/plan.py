@@ -234,6 +234,20 @@ def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, w
         callback.warning(message)
 
 
+def _check_domain(reader: Any, member: Member, cfg: SegmentConfig, callback: Callback, warnings: list[str]) -> None:
+    """The image's values against the training statistics of ``member`` (a warning, or an error when strict)."""
+    from ..data.checks import check_image_domain
+    from ..data.raster import open_raster
+
+    dataset = open_raster(reader.image, "image")
+    try:
+        check_image_domain(dataset, reader.image, member.selection.vision_bands(reader.image_bands),
+                           member.data.vision_stats, member.path, callback, warnings, cfg.strict_inputs,
+                           setting("segment.strict_inputs"))
+    finally:
+        dataset.close()
+
+
 def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> SegmentPlan:
     """Check the inputs against the bundle(s) and plan the tiles; reads metadata only, no weights, no tiles.
 
@@ -327,6 +341,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
             check_scene_aux(reader, callback, warnings, region_grid, "the segmented region of",
                             f"limit the region with {setting('segment.extent')}", aux_data.aux_stats)
         check_scene_image(reader, callback, warnings)
+        _check_domain(reader, first, cfg, callback, warnings)
         _check_gsd(reader, data, first.path, callback, warnings, cfg.resample_to_training_gsd)
         tile = _check_resources(cfg, members, tile, region, aux_ratio if use_aux else None, reader, callback,
                                 warnings)

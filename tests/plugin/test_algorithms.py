@@ -476,3 +476,37 @@ def test_inputs_given_as_paths_stay_untouched(plugin, trained, scenes, tmp_path)
                                            "LABEL_MAPPING": "90=1", "OUTPUT": str(out / "m.json")})
     assert Path(segmented["OUTPUT"]).exists() and (out / "m.json").exists()
     assert snapshot() == before
+
+
+def test_image_unlike_the_training_data_warns_in_the_log_and_strict_refuses(plugin, segment_params, tmp_path):
+    """Issue 33, item 5: an 8-bit export of a 16-bit scene is said in the QGIS log; STRICT_INPUTS stops the run."""
+    import processing
+    import rasterio
+    from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+    with rasterio.open(segment_params["INPUT"]) as src:
+        profile, data = src.profile, src.read()
+    eight_bit = tmp_path / "eight_bit.tif"
+    with rasterio.open(eight_bit, "w", **dict(profile, dtype="uint8")) as dst:
+        dst.write((data / data.max() * 255).astype("uint8"))
+
+    class Feedback(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.warnings: list[str] = []
+
+        def pushWarning(self, warning):  # noqa: N802 - QGIS API
+            self.warnings.append(warning)
+
+    feedback = Feedback()
+    processing.run("dualstream:segment", dict(segment_params, INPUT=str(eight_bit)), feedback=feedback)
+    said = [w for w in feedback.warnings if "looks unlike the data" in w]
+    assert said and "eight_bit.tif" in said[0] and "STRICT_INPUTS" in said[0], feedback.warnings
+    feedback = Feedback()
+    processing.run("dualstream:segment", dict(segment_params, OUTPUT=str(tmp_path / "like.tif"), STRICT_INPUTS=True),
+                   feedback=feedback)  # the scene as in training: no such warning, and no error
+    assert not [w for w in feedback.warnings if "looks unlike" in w]
+    with pytest.raises(QgsProcessingException, match="(?s)eight_bit.tif.*uint8.*STRICT_INPUTS"):
+        processing.run("dualstream:segment", dict(segment_params, INPUT=str(eight_bit), STRICT_INPUTS=True,
+                                                  OUTPUT=str(tmp_path / "strict.tif")))
+    assert not (tmp_path / "strict.tif").exists()

@@ -196,6 +196,9 @@ def build(root: Path) -> dict[str, Any]:
     w["big_vrt"] = _big_vrt(bad / "big.vrt", scene["image"], 65536)
     w["image_prediction"] = _write(inputs / "prediction.tif", (image[:1] > np.median(image[0])).astype(np.uint8),
                                    crs, transform)
+    # the good scene as an 8-bit export and as 0-1 reflectance (issue 33, item 5: unlike the training data)
+    w["eight_bit"] = _write(bad / "eight_bit.tif", (image / image.max() * 255).astype(np.uint8), crs, transform)
+    w["reflectance01"] = _write(bad / "reflectance01.tif", (image / 10000).astype(np.float32), crs, transform)
     # a Sentinel-2 scene whose bands are named and not in R,G,B order (issue 33, item 7: the preview's colours)
     w["named_bands"] = _write(bad / "named_bands.tif", image, crs, transform)
     with rasterio.open(w["named_bands"], "r+") as dst:
