@@ -166,7 +166,8 @@ def _causes(far: list[int], bands: list[int], dtype: np.dtype, seen: tuple[np.nd
         causes.append(f"an 8-bit export ({dtype.name}) of data the model saw up to {high.max():.4g}")
     elif dtype.kind == "f" and float(np.nanmax(seen_high)) <= 1.5 < float(high.max()):
         causes.append("reflectance scaled to 0-1 where the training data was scaled (e.g. x 10000)")
-    alike = [(i, j) for i in far for j in range(len(bands)) if j != i
+    # another band order leaves some bands where they were; with every band off, another scaling is likelier
+    alike = [(i, j) for i in far for j in range(len(bands)) if j != i and len(far) < len(bands)
              and _overlap((seen_low[i], seen_high[i]), (low[j], high[j])) >= 0.5]
     if alike:
         pairs = ", ".join(f"band {bands[i]} looks like training band {j + 1}" for i, j in alike[:4])
