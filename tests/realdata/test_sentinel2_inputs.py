@@ -56,7 +56,8 @@ def test_other_tiles_of_the_product_pass_and_an_8bit_export_warns(s2):
         callback = RecordingCallback()
         segment(SegmentConfig(image=str(s2["root"] / "S2L2A" / f"{tile}.tif"), models=[s2["bundle"]],
                               output=str(s2["work"] / f"{tile}.tif"), device="cpu"), callback)
-        assert not [w for w in callback.messages("warning") if "looks unlike" in w], (tile, callback.messages("warning"))
+        warned = callback.messages("warning")
+        assert not [w for w in warned if "looks unlike" in w], (tile, warned)
     with rasterio.open(s2["root"] / "S2L2A" / f"{OTHER_TILES[0]}.tif") as src:
         profile, data = src.profile, src.read()
     byte = s2["work"] / "byte.tif"
