@@ -12,8 +12,7 @@ import json
 import sys
 from typing import Any
 
-from ..config import BulkConfig
-from ..errors import ConfigError, render
+from ..api import BulkConfig, ConfigError, render, segment_many
 from .options import flag_name, given_settings
 
 EXIT_SCENES_FAILED = 1
@@ -38,13 +37,12 @@ def bulk_config_from_args(args: argparse.Namespace, settings: dict[str, Any]) ->
 
 def run_bulk(args: argparse.Namespace, template: Any, bulk_settings: dict[str, Any]) -> int:
     """Run bulk mode; print the outcome; return the exit code."""
-    from ..segment.bulk.runner import segment_bulk
     from .main import EXIT_CANCELED
     from .progress import TqdmCallback
 
     bulk = bulk_config_from_args(args, bulk_settings)
     with TqdmCallback(quiet=args.quiet) as callback:
-        result = segment_bulk(bulk, template, callback)
+        result = segment_many(bulk, template, callback)
     if not result.files:  # a torchrun rank other than 0: rank 0 reports for all
         return 0
     summary = result.summary

@@ -15,8 +15,7 @@ import argparse
 import json
 import sys
 
-from ..export.onnx_metadata import DEFAULT_OPSET, DEFAULT_OVERLAP, PARITY_TOLERANCE
-from ..export.onnx_quantize import QUANTIZE_MODES
+from ..api import DEFAULT_OPSET, DEFAULT_OVERLAP, PARITY_TOLERANCE, QUANTIZE_MODES, ConfigError, export
 from .main import Command, add_model_argument, model_argument
 
 
@@ -46,85 +45,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
+    from .progress import TqdmCallback
 
     args.model = model_argument(args)
     if not args.output and not args.stac:
         raise ConfigError("Nothing to export: give --onnx OUT.onnx, --stac ITEM.json, or both.")
-    _check_files(args)  # before any work: no output onto the bundle, no device or misnamed output (int8 too)
-    if not args.output:
-        return _write_card(args)
-    from ..export.onnx_export import export_onnx
-    from .progress import TqdmCallback
-
-    quantized = None
     with TqdmCallback(quiet=args.quiet) as callback:
-        if args.quantize == "int8":
-            quantized = _export_int8(args, callback)
-            result = quantized[0]
-        else:
-            result = export_onnx(args.model, args.output, tile_size=args.tile_size, opset=args.opset,
-                                 dynamic_batch=args.dynamic_batch, batch_size=args.batch_size, overlap=args.overlap,
-                                 single_input=args.single_input, callback=callback)
-    if args.stac:
-        _write_card(args)
+        run_ = export(args.model, onnx=args.output, stac=args.stac, quantize=args.quantize, callback=callback,
+                      **({"tile_size": args.tile_size, "opset": args.opset, "dynamic_batch": args.dynamic_batch,
+                          "batch_size": args.batch_size, "overlap": args.overlap,
+                          "single_input": args.single_input} if args.output else {}))
+    result, quantized = run_.onnx, run_.int8
     if args.json:
-        extra = ({"stac": args.stac} if args.stac else {}) | ({"int8": vars(quantized[1])} if quantized else {})
-        json.dump(result.to_dict() | extra, sys.stdout, indent=2)
+        extra = ({"stac": run_.card} if run_.card else {}) | ({"int8": vars(quantized)} if quantized else {})
+        json.dump((result.to_dict() if result else {}) | extra, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    batch = "dynamic" if result.batch is None else result.batch
-    print(f"ONNX model: {result.output} (opset {result.opset}, inputs {', '.join(result.inputs)}, tile "
-          f"{result.tile_size} px, batch {batch})")
-    print(f"Parity with torch: max abs diff {result.max_abs_diff:.2e} (allowed {PARITY_TOLERANCE:g})")
+    if result:
+        batch = "dynamic" if result.batch is None else result.batch
+        print(f"ONNX model: {result.output} (opset {result.opset}, inputs {', '.join(result.inputs)}, tile "
+              f"{result.tile_size} px, batch {batch})")
+        print(f"Parity with torch: max abs diff {result.max_abs_diff:.2e} (allowed {PARITY_TOLERANCE:g})")
     if quantized:
-        q = quantized[1]
-        print(f"int8 against fp32 on random tiles: max abs diff {q.max_abs_diff:.3f}, same class on "
-              f"{100 * q.same_class:.2f} % of pixels (check the IoU on your own labelled scenes)")
-    if result.deepness_compatible:
+        print(f"int8 against fp32 on random tiles: max abs diff {quantized.max_abs_diff:.3f}, same class on "
+              f"{100 * quantized.same_class:.2f} % of pixels (check the IoU on your own labelled scenes)")
+    if result and result.deepness_compatible:
         print("Deepness: loads it as a Segmentor with its class names, resolution, tile size and standardisation.")
-    else:
+    elif result:
         print("Deepness runs single-input models only; this one also takes aux on a coarser grid. Run it with "
               f"`dualstream segment --backend onnxruntime --model {result.output} ...`.")
-    return 0
-
-
-def _export_int8(args: argparse.Namespace, callback: object) -> tuple:
-    """The fp32 export (parity-checked) to a temporary file beside the output, then its int8 version there."""
-    from ..export.onnx_export import export_onnx
-    from ..export.onnx_quantize import quantize_int8
-    from ..io.atomic import temporary_path
-    from ..io.writers import check_writable
-
-    check_writable(args.output, "ONNX model")  # before the fp32 export names its temporary file
-    fp32 = temporary_path(args.output, ".onnx")
-    try:
-        result = export_onnx(args.model, fp32, tile_size=args.tile_size, opset=args.opset,
-                             dynamic_batch=args.dynamic_batch, batch_size=args.batch_size, overlap=args.overlap,
-                             single_input=args.single_input, callback=callback)
-        quantized = quantize_int8(fp32, args.output)
-    finally:
-        fp32.unlink(missing_ok=True)
-    result.output = str(args.output)
-    return result, quantized
-
-
-def _check_files(args: argparse.Namespace) -> None:
-    from ..io.safety import BUNDLE_GIVE, Files, check_outputs
-
-    check_outputs(inputs={"model bundle (MODEL)": Files(args.model, "bundle", give=BUNDLE_GIVE)},
-                  outputs={"STAC item (--stac)": Files(args.stac, "json"), "ONNX model (--onnx)": Files(args.output,
-                                                                                                      "onnx")})
-
-
-def _write_card(args: argparse.Namespace) -> int:
-    from ..export.stac import write_model_card
-
-    _check_files(args)
-    path = write_model_card(args.model, args.stac, onnx=args.output)
-    if not args.quiet and not args.json:
+    if run_.card and not args.quiet:
         assets = "the bundle and the ONNX file" if args.output else "the bundle"
-        print(f"STAC model card: {path} (MLM extension; assets: {assets})")
+        print(f"STAC model card: {run_.card} (MLM extension; assets: {assets})")
     return 0
 
 

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from ..export.describe import format_metadata
+from ..api import check_environment, describe_models, format_metadata, read_metadata
 from .main import Command, add_model_argument, model_argument
 
 
@@ -17,8 +17,6 @@ def add_info_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from ..export.bundle import read_metadata
-
     args.model = model_argument(args)
     meta = read_metadata(args.model)
     if args.json:
@@ -34,8 +32,6 @@ def add_models_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from ..models import describe_models
-
     families = describe_models()
     if args.json:
         json.dump(families, sys.stdout, indent=2)
@@ -55,10 +51,8 @@ def add_env_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_env(args: argparse.Namespace) -> int:
-    from ..runtime.environment import environment_report, format_report
-
-    report = environment_report()
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    report, text = check_environment()
+    print(json.dumps(report, indent=2) if args.json else text)
     return 1 if report["missing"] else 0
 
 

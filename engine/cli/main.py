@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import CanceledError, DualStreamError
+from ..api import CanceledError, DualStreamError
 from .options import flag_name
 
 COMMAND_MODULES = ("train", "info", "segment", "export")
@@ -80,7 +80,7 @@ def add_model_argument(p: argparse.ArgumentParser, help: str) -> None:
 
 def model_argument(args: argparse.Namespace) -> str:
     """The bundle given to a command set up with :func:`add_model_argument`."""
-    from ..errors import ConfigError
+    from ..api import ConfigError
 
     given, option = getattr(args, "model", None), args.model_option
     if given and option and given != option:
@@ -97,7 +97,7 @@ def plain_help(text: str) -> str:
 
 
 def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentParser:
-    from .. import __version__
+    from ..api import __version__
 
     parser = argparse.ArgumentParser(
         prog="dualstream",

@@ -10,16 +10,24 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
-from ..config import SETTINGS_SECTIONS
-from ..declarations import Setting, declared, find, format_default, from_front_end, left_unset
-from ..errors import ConfigError, plain_name
+from ..api import (
+    SETTINGS_SECTIONS,
+    ConfigError,
+    Setting,
+    declared,
+    find_setting,
+    format_default,
+    from_front_end,
+    left_unset,
+    plain_name,
+)
 
 
 def flag_name(key: str) -> str:
     """How the command line names the setting ``key`` in messages: its flag (``--tile-size``). A scene's part
     (``data.train_scenes#label``) is named by the flag that gives it (``--label``, ``--val-aux``)."""
     base, _, part = key.partition("#")
-    found = find(SETTINGS_SECTIONS, base)
+    found = find_setting(base)
     if found is None or not found.flag:
         return plain_name(key)
     return found.flag.replace("image", part) if part else found.flag

@@ -15,8 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from ..callbacks import Callback, Stage, epoch_line, time_left
-from ..errors import render
+from ..api import Callback, Stage, epoch_line, render, time_left
 from .options import flag_name
 
 LOG_SECONDS = 30.0

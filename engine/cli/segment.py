@@ -16,10 +16,7 @@ import json
 import sys
 from typing import Any
 
-from ..config import BULK, EvaluateConfig, SegmentConfig, load_config_file
-from ..errors import ConfigError
-from ..io.safety import check_outputs
-from ..segment.files import segment_files
+from ..api import BULK, ConfigError, EvaluateConfig, SegmentConfig, evaluate, load_config_file, segment
 from .bulk import is_bulk, run_bulk
 from .main import Command
 from .options import OptionGroups, add_settings, given_settings
@@ -71,22 +68,17 @@ def segment_config_from_args(args: argparse.Namespace, bulk: bool = False) -> Se
     for key, flag in required:
         if not settings.get(key):
             raise ConfigError(f"segment needs {flag} (or segment.{key} in the config file).")
-    cfg = SegmentConfig.from_dict(settings)
-    # the engine checks its own inputs; only the command line knows the config file
-    inputs, outputs = segment_files(cfg)
-    check_outputs({**inputs, "config file (--config)": getattr(args, "config", None)}, outputs)
-    return cfg
+    return SegmentConfig.from_dict(settings)
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from ..segment import segment
     from .progress import TqdmCallback
 
     if is_bulk(args):
         return run_bulk(args, segment_config_from_args(args, bulk=True), _config_sections(args)[1])
     cfg = segment_config_from_args(args)
     with TqdmCallback(quiet=args.quiet) as callback:
-        result = segment(cfg, callback)
+        result = segment(cfg, callback, other_inputs={"config file (--config)": getattr(args, "config", None)})
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
@@ -109,12 +101,11 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ..evaluate import evaluate
     from .progress import TqdmCallback
 
     cfg = EvaluateConfig(**given_settings(args, "evaluate"))
     with TqdmCallback(quiet=args.quiet) as callback:
-        metrics = evaluate(cfg, callback)
+        metrics = evaluate(cfg, callback).metrics
     if args.json:
         json.dump(metrics, sys.stdout, indent=2)
         sys.stdout.write("\n")

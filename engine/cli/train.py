@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
-from ..config import DataConfig, TrainConfig, fill_class_colors, load_config_file
-from ..errors import ConfigError
-from ..io.safety import check_outputs, train_files
-from ..models import ModelConfig
+from ..api import ConfigError, TrainRequest, is_main_process, load_config_file, plan_training, train, train_request
 from .main import Command
 from .options import OptionGroups, add_settings, flag_name, given_settings
 
@@ -81,16 +77,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         add_settings(groups, section)
 
 
-def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, DataConfig, TrainConfig]:
-    """Merge defaults, ``--config`` and the given flags into checked config objects."""
-    return settings_from_args(args)[0]
-
-
-def settings_from_args(args: argparse.Namespace) -> tuple[tuple[ModelConfig, DataConfig, TrainConfig], set[str]]:
-    """(checked config objects, the settings given as ``section.field``: in the config file or as a flag).
-
-    The settings not given that ``engine.training.auto`` chooses are chosen by :func:`run`, from the data and the
-    device."""
+def request_from_args(args: argparse.Namespace) -> TrainRequest:
+    """The training request from the defaults, ``--config`` and the flags given (later ones winning); the settings
+    given in the file or as flags are kept, the others of ``AUTO_SETTINGS`` are chosen by the engine."""
     sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     if getattr(args, "config", None):
         loaded = load_config_file(args.config)
@@ -103,31 +92,12 @@ def settings_from_args(args: argparse.Namespace) -> tuple[tuple[ModelConfig, Dat
             if not isinstance(value, dict):
                 raise ConfigError(f"Config file '{args.config}': section '{name}' must be a mapping of settings.")
             sections[name] = dict(value)
-    given = vars(args)
-    sections["model"].update(given_settings(args, "model"))
-    sections["data"].update(given_settings(args, "data"))
-    sections["train"].update(given_settings(args, "train"))
+    for name in SECTIONS:
+        sections[name].update(given_settings(args, name))
     _nested_flags(sections["data"], "augment", given_settings(args, "augment"), "data")
     _nested_flags(sections["train"], "loss", given_settings(args, "loss"), "train")
-    if "train.seed" in given:  # one seed for data sampling and training
-        sections["data"]["seed"] = given["train.seed"]
-    if "class_names" in sections["data"] and "class_colors" not in sections["data"]:
-        sections["data"]["class_colors"] = fill_class_colors([], len(sections["data"]["class_names"]))
-    if not sections["train"].get("output"):
-        raise ConfigError("train needs the model bundle to write: give --out MODEL.dsmodel (or train.output in "
-                          "the config file).")
-    data = sections["data"]
-    if not data.get("data_dir") and not data.get("train_scenes"):
-        raise ConfigError("train needs data: give --data DIR (reference layout) or --image/--label/--aux scenes "
-                          "(or data.data_dir / data.train_scenes in the config file).")
-    if data.get("data_dir") and data.get("train_scenes"):
-        raise ConfigError("give either --data DIR or explicit --image scenes, not both.")
-    configs = (ModelConfig.from_dict(sections["model"]), DataConfig.from_dict(data),
-               TrainConfig.from_dict(sections["train"]))
-    # the engine checks its own inputs; only the command line knows the config file
-    inputs, outputs = train_files(*configs)
-    check_outputs({**inputs, "config file (--config)": getattr(args, "config", None)}, outputs)
-    return configs, {f"{name}.{key}" for name, values in sections.items() for key in values}
+    given = {f"{name}.{key}" for name, values in sections.items() for key in values}
+    return train_request(sections, given, other_inputs={"config file (--config)": getattr(args, "config", None)})
 
 
 def _nested_flags(section: dict[str, Any], name: str, chosen: dict[str, Any], where: str) -> None:
@@ -141,19 +111,18 @@ def _nested_flags(section: dict[str, Any], name: str, chosen: dict[str, Any], wh
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.auto import choose_settings
-    from ..training.trainer import train
     from .progress import TqdmCallback
 
-    configs, given = settings_from_args(args)
+    request = request_from_args(args)
     with TqdmCallback(quiet=args.quiet) as callback:
-        chosen = choose_settings(*configs, given)  # before any data is read: a tile that cannot fit fails here
-        main = int(os.environ.get("RANK", "0")) == 0  # under torchrun every process chooses alike, rank 0 says so
-        for line in chosen.lines(flag_name) if main else []:
+        plan = plan_training(request)
+        main = is_main_process()  # under torchrun every process chooses alike, rank 0 says so
+        for line in plan.lines(flag_name) if main else []:
             callback.info(line)
-        result = train(*chosen.configs, callback)
+        run_ = train(plan, callback)
     if not main:  # under torchrun only rank 0 prints the result
         return 0
+    result = run_.result
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
@@ -168,11 +137,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"Best epoch: {result.best_epoch}{score}")
     if result.stopped_early:
         print("Stopped early: validation IoU stopped improving.")
-    if result.stopped_at_budget:
-        print(f"Stopped at the time budget ({chosen.train.time_budget:.3g} min); a larger --time-budget (also with "
-              f"--resume) trains longer.")
-    if result.report:
-        print(f"Report: {result.report}")
+    budget = run_.budget_line(flag_name)
+    if budget:
+        print(budget)
+    if run_.report:
+        print(f"Report: {run_.report}")
     if result.outputs.get("metrics_csv"):  # every figure of every epoch (the epoch lines show a person's few)
         print(f"Metrics per epoch: {result.outputs['metrics_csv']}")
     print(f"Checkpoint (for --resume): {result.checkpoint}")

@@ -22,7 +22,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from engine.cli.main import build_parser, join_dash_values
-from engine.cli.train import configs_from_args
+from engine.cli.train import request_from_args
 from engine.data import synthetic
 from engine.export.bundle import load_bundle, read_metadata, save_bundle
 from engine.models import list_models
@@ -67,7 +67,7 @@ def test_reference_layout_without_aux_folders_trains_vision_only(tmp_path):
                                   ["--label-map=-1=255", "--label-map=1=1"]])
 def test_negative_label_values_parse_in_both_spellings(argv):
     args = build_parser().parse_args(join_dash_values(["train", "--data", "d", "--out", "m.dsmodel", *argv]))
-    assert configs_from_args(args)[1].label_mapping == {"-1": 255, "1": 1}
+    assert request_from_args(args).data.label_mapping == {"-1": 255, "1": 1}
     # a real option after --label-map is never swallowed
     assert join_dash_values(["--label-map", "--epochs", "3"]) == ["--label-map", "--epochs", "3"]
 

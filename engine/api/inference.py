@@ -1,0 +1,55 @@
+"""``segment``, ``segment_many`` and ``evaluate``: the runs that apply a model and score its result."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import BulkConfig, EvaluateConfig, SegmentConfig
+from .protocol import Callback
+
+
+def _check_other_inputs(other_inputs: Mapping[str, str | None] | None, outputs: Mapping[str, Any]) -> None:
+    """Files a front end read that the run never sees (a config file) are not overwritten by its outputs."""
+    from ..io.safety import check_outputs
+
+    if other_inputs and any(other_inputs.values()):
+        check_outputs(dict(other_inputs), dict(outputs))
+
+
+def segment(cfg: SegmentConfig, callback: Callback | None = None,
+            other_inputs: Mapping[str, str | None] | None = None) -> Any:
+    """Segment one scene with a bundle or a weighted ensemble; returns ``engine.segment.SegmentResult`` (the
+    files written, class names and colours, pixels, seconds, device and backend)."""
+    from ..segment import segment as run
+    from ..segment.files import segment_files
+
+    _check_other_inputs(other_inputs, segment_files(cfg)[1])
+    return run(cfg, callback)
+
+
+def segment_many(bulk: BulkConfig, template: SegmentConfig, callback: Callback | None = None) -> Any:
+    """Segment many scenes, resumable, with a summary; returns ``engine.segment.bulk.runner.BulkResult``."""
+    from ..segment.bulk.runner import segment_bulk
+
+    return segment_bulk(bulk, template, callback)
+
+
+@dataclass
+class EvaluateResult:
+    """What an evaluation measured: the metrics as written to ``cfg.output``, and one row per class."""
+
+    metrics: dict[str, Any]
+    rows: list[dict[str, Any]]
+    per_class: tuple[str, ...]  # the per-class figures each row holds, in order
+    output: str
+
+
+def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> EvaluateResult:
+    """Compare class rasters with label rasters or polygons; writes the metrics files and returns them."""
+    from ..evaluate import PER_CLASS, class_rows
+    from ..evaluate import evaluate as run
+
+    metrics = run(cfg, callback)
+    return EvaluateResult(metrics, class_rows(metrics), tuple(PER_CLASS), cfg.output)

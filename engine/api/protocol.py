@@ -1,0 +1,18 @@
+"""How a job talks to its front end: progress and cancellation through a :class:`Callback`, stages with shared
+names, the epoch line, and one error hierarchy whose messages name settings the way the front end asks."""
+
+from __future__ import annotations
+
+from ..callbacks import Callback, QuietCallback, Stage, epoch_line, time_left
+from ..errors import (
+    BundleError,
+    CanceledError,
+    ConfigError,
+    DependencyError,
+    DualStreamError,
+    plain_name,
+    render,
+)
+
+__all__ = ["BundleError", "Callback", "CanceledError", "ConfigError", "DependencyError", "DualStreamError",
+           "QuietCallback", "Stage", "epoch_line", "plain_name", "render", "time_left"]

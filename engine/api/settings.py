@@ -1,0 +1,30 @@
+"""The settings as the front ends see them: each declared once (help, flag, Processing parameter, bounds), the
+config classes a request is made of, and the model registry's answers (families, presets, encoders)."""
+
+from __future__ import annotations
+
+from ..config import (
+    BULK,
+    SETTINGS_SECTIONS,
+    BulkConfig,
+    DataConfig,
+    EvaluateConfig,
+    SegmentConfig,
+    TrainConfig,
+    fill_class_colors,
+    load_config_file,
+    parse_label_pairs,
+)
+from ..declarations import Setting, declared, find, format_default, from_front_end, left_unset
+from ..models import ModelConfig, describe_models, list_encoders, list_models, list_presets
+from ..training.auto import AUTO_SETTINGS
+
+__all__ = ["AUTO_SETTINGS", "BULK", "SETTINGS_SECTIONS", "BulkConfig", "DataConfig", "EvaluateConfig", "ModelConfig",
+           "SegmentConfig", "Setting", "TrainConfig", "declared", "describe_models", "fill_class_colors",
+           "find_setting", "format_default", "from_front_end", "left_unset", "list_encoders", "list_models",
+           "list_presets", "load_config_file", "parse_label_pairs"]
+
+
+def find_setting(key: str) -> Setting | None:
+    """The declared setting ``section.field`` (``train.epochs``), or None when no section declares it."""
+    return find(SETTINGS_SECTIONS, key)

@@ -1,0 +1,88 @@
+"""The smaller jobs: describe a model, export it (ONNX, int8, STAC card), check the environment, make the
+sample data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data.synthetic import make_sample, sample_files
+from ..export.onnx_metadata import DEFAULT_OPSET, DEFAULT_OVERLAP, PARITY_TOLERANCE
+from ..export.onnx_quantize import QUANTIZE_MODES
+from ..runtime.environment import environment_report, require
+from ..runtime.environment import format_report as format_environment
+from .protocol import Callback
+
+__all__ = ["DEFAULT_OPSET", "DEFAULT_OVERLAP", "PARITY_TOLERANCE", "QUANTIZE_MODES", "ExportRun", "check_environment",
+           "describe_model", "environment_report", "export", "format_environment", "make_sample", "require",
+           "sample_files"]
+
+
+def describe_model(path: str) -> list[str]:
+    """A bundle described in a few lines a person reads (family, inputs, classes, training), without its weights."""
+    from ..export.bundle import read_metadata
+    from ..export.describe import describe_bundle
+
+    return describe_bundle(path, read_metadata(path))
+
+
+def check_environment() -> tuple[dict[str, Any], str]:
+    """(what is installed and usable, as data; the same as text): Python packages, versions, GPU."""
+    report = environment_report()
+    return report, format_environment(report)
+
+
+@dataclass
+class ExportRun:
+    """What ``export`` wrote: the ONNX export's result (None for a card alone), the int8 check, the card."""
+
+    onnx: Any = None  # engine.export.onnx_export.ExportResult
+    int8: Any = None  # engine.export.onnx_quantize's comparison with fp32
+    card: str | None = None
+    written: list[str] = field(default_factory=list)
+
+
+def export(model: str, onnx: str | None = None, stac: str | None = None, quantize: str | None = None,
+           callback: Callback | None = None, **onnx_settings: Any) -> ExportRun:
+    """Export a bundle to ONNX (``quantize="int8"``: the fp32 export, parity-checked, then its int8 version), and/or
+    write its STAC MLM card. Every file is checked before any work: no output onto the bundle or onto another."""
+    from ..errors import ConfigError
+    from ..export.onnx_export import export_onnx
+    from ..io.safety import BUNDLE_GIVE, Files, check_outputs
+
+    if not onnx and not stac:
+        raise ConfigError("Nothing to export: give an ONNX file, a STAC item file, or both.")
+    check_outputs(inputs={"model bundle (MODEL)": Files(model, "bundle", give=BUNDLE_GIVE)},
+                  outputs={"STAC item (--stac)": Files(stac, "json"), "ONNX model (--onnx)": Files(onnx, "onnx")})
+    run = ExportRun()
+    if onnx and quantize == "int8":
+        run.onnx, run.int8 = _export_int8(model, onnx, callback, onnx_settings)
+    elif onnx:
+        run.onnx = export_onnx(model, onnx, callback=callback, **onnx_settings)
+    if onnx:
+        run.written.append(str(onnx))
+    if stac:
+        from ..export.stac import write_model_card
+
+        run.card = str(write_model_card(model, stac, onnx=onnx))
+        run.written.append(run.card)
+    return run
+
+
+def _export_int8(model: str, output: str, callback: Callback | None, settings: dict[str, Any]) -> tuple[Any, Any]:
+    """The fp32 export (parity-checked) to a temporary file beside the output, then its int8 version there."""
+    from ..export.onnx_export import export_onnx
+    from ..export.onnx_quantize import quantize_int8
+    from ..io.atomic import temporary_path
+    from ..io.writers import check_writable
+
+    check_writable(output, "ONNX model")  # before the fp32 export names its temporary file
+    fp32 = temporary_path(output, ".onnx")
+    try:
+        result = export_onnx(model, fp32, callback=callback, **settings)
+        quantized = quantize_int8(fp32, output)
+    finally:
+        Path(fp32).unlink(missing_ok=True)
+    result.output = str(output)
+    return result, quantized

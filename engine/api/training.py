@@ -1,0 +1,162 @@
+"""``train``: a model bundle from rasters and labels, the same run whichever front end asked.
+
+A front end gathers the settings the user gave into sections (``model``, ``data``, ``train``: a config file, flags
+or Processing parameters), makes a :class:`TrainRequest` with :func:`train_request`, has the unset settings chosen
+with :func:`plan_training` (each choice a line it shows), then runs :func:`train` with its callback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from ..config import DataConfig, TrainConfig, fill_class_colors
+from ..errors import ConfigError, plain_name, setting
+from ..models import ModelConfig
+from .protocol import Callback
+
+SECTIONS = ("model", "data", "train")
+
+
+@dataclass
+class TrainRequest:
+    """A training run as the user asked for it.
+
+    Attributes:
+        model, data, train: the checked settings; those not in ``given`` may still be chosen (:func:`plan_training`).
+        given: the settings the user set (``section.field``); the others of ``AUTO_SETTINGS`` are chosen.
+        report_copy: where a copy of the HTML report goes besides the one beside the bundle (None: no copy).
+        other_inputs: files the front end read that training never sees (``{"config file (--config)": path}``),
+            protected from being overwritten all the same.
+        notes: what was adjusted while the request was made (class colours fitted), said when the run starts.
+    """
+
+    model: ModelConfig
+    data: DataConfig
+    train: TrainConfig
+    given: frozenset[str] = frozenset()
+    report_copy: str | None = None
+    other_inputs: dict[str, str | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def train_request(sections: Mapping[str, Mapping[str, Any]], given: Collection[str] = (), *,
+                  report_copy: str | None = None, other_inputs: Mapping[str, str | None] | None = None
+                  ) -> TrainRequest:
+    """The checked request from the settings sections a front end gathered.
+
+    One seed drives data sampling and training (the train section's, when it has one); class colours are fitted
+    to the class names (the given ones first, then palette colours), and a note says so when the user's colours
+    did not match. Refuses a request without an output bundle or without training data, or with both a dataset
+    folder and explicit scenes.
+    """
+    model, data, train = (dict(sections.get(name) or {}) for name in SECTIONS)
+    notes = []
+    if "seed" in train:
+        data["seed"] = train["seed"]
+    names, colors = data.get("class_names"), list(data.get("class_colors") or [])
+    if names and len(colors) != len(names):
+        data["class_colors"] = fill_class_colors(colors, len(names))
+        if "data.class_colors" in given:
+            notes.append(f"{setting('data.class_colors')}: {len(colors)} colour(s) for {len(names)} classes; using "
+                         f"{','.join(data['class_colors'])}.")
+    if not train.get("output"):
+        raise ConfigError(f"train needs the model bundle to write: give {setting('train.output')} (a .dsmodel "
+                          f"file).")
+    if not data.get("data_dir") and not data.get("train_scenes"):
+        raise ConfigError(f"train needs data: give {setting('data.data_dir')} (a folder in the reference layout) or "
+                          f"explicit scenes ({setting('data.train_scenes')}: an image with its labels and aux "
+                          f"rasters).")
+    if data.get("data_dir") and data.get("train_scenes"):
+        raise ConfigError(f"give either {setting('data.data_dir')} or explicit scenes "
+                          f"({setting('data.train_scenes')}), not both.")
+    return TrainRequest(ModelConfig.from_dict(model), DataConfig.from_dict(data), TrainConfig.from_dict(train),
+                        frozenset(given), report_copy, dict(other_inputs or {}), notes)
+
+
+@dataclass
+class TrainPlan:
+    """A request with its unset settings chosen from the data and the device (:func:`plan_training`)."""
+
+    request: TrainRequest
+    chosen: Any  # engine.training.auto.Chosen
+
+    @property
+    def configs(self) -> tuple[ModelConfig, DataConfig, TrainConfig]:
+        return self.chosen.configs
+
+    @property
+    def epochs(self) -> int | None:
+        """Epochs the progress bar spans; None under a time budget, where the epochs are only an upper bound."""
+        cfg = self.chosen.train
+        return None if cfg.time_budget else cfg.warmup_epochs + cfg.epochs
+
+    def lines(self, name: Callable[[str], str] = plain_name, assign: str = " ", sep: str = " ") -> list[str]:
+        """One line per choice, naming the settings as the front end does (``--tile-size 192``)."""
+        return self.chosen.lines(name, assign, sep)
+
+
+def plan_training(request: TrainRequest) -> TrainPlan:
+    """Check every input and output of the run, then choose the unset settings (before any data is read: a tile
+    that cannot fit fails here)."""
+    from ..io.safety import check_outputs, file_identity, train_files
+    from ..training.auto import choose_settings
+    from ..training.report import report_paths
+
+    inputs, outputs = train_files(request.model, request.data, request.train)
+    copy = request.report_copy
+    if copy and file_identity(copy) != file_identity(report_paths(request.train.output)["report_html"]):
+        outputs = {**outputs, "training report copy": copy}
+    check_outputs({**inputs, **request.other_inputs}, outputs)
+    return TrainPlan(request, choose_settings(request.model, request.data, request.train, request.given))
+
+
+@dataclass
+class TrainRun:
+    """What a training run produced: the trainer's result, the report a front end shows, the choices made."""
+
+    result: Any  # engine.training.outputs.TrainResult
+    report: str | None
+    plan: TrainPlan
+
+    def budget_line(self, name: Callable[[str], str] = plain_name) -> str | None:
+        """Why training stopped before its epochs, when the time budget ended it."""
+        if not self.result.stopped_at_budget:
+            return None
+        budget = self.plan.chosen.train.time_budget
+        return (f"Stopped at the time budget ({budget:.3g} min); a larger {name('train.time_budget')} (also with "
+                f"{name('train.resume')}) trains longer.")
+
+
+def is_main_process() -> bool:
+    """False in the torchrun processes other than rank 0: they train alike and say nothing."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def train(job: Union[TrainRequest, TrainPlan], callback: Callback | None = None) -> TrainRun:
+    """Train and write the model bundle, its report and its model card; copy the report where asked.
+
+    A request is planned first and its choices said through ``callback`` with the settings' plain names; a front
+    end that names settings its own way plans first (:func:`plan_training`) and says the lines itself.
+    """
+    from ..io.atomic import write_bytes_atomic
+    from ..training.trainer import train as run_trainer
+
+    callback = callback or Callback()
+    plan = job if isinstance(job, TrainPlan) else plan_training(job)
+    if is_main_process():
+        for note in plan.request.notes:
+            callback.info(note)
+        if plan is not job:
+            for line in plan.lines():
+                callback.info(line)
+    result = run_trainer(*plan.configs, callback)
+    report, copy = result.report, plan.request.report_copy
+    if report and copy and Path(copy).resolve() != Path(report).resolve():
+        Path(copy).parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(copy, Path(report).read_bytes())
+        report = copy
+    return TrainRun(result, report, plan)
