@@ -121,9 +121,10 @@ def engine() -> ModuleType:
     return module
 
 
-def engine_module(name: str) -> ModuleType:
-    """An engine submodule, e.g. ``engine_module("runtime.environment")`` or ``engine_module("data.raster")``."""
-    return importlib.import_module(f"{engine().__name__}.{name}")
+def engine_api() -> ModuleType:
+    """The engine's public surface (``engine.api``), the only part of the engine the plugin uses: a renamed
+    internal module can never break the plugin at run time."""
+    return importlib.import_module(f"{engine().__name__}.api")
 
 
 add_site_packages()

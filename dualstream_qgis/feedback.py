@@ -17,7 +17,7 @@ from typing import Any, Callable, TypeVar
 
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
-from .engine_bridge import engine_module
+from .engine_bridge import engine_api
 
 T = TypeVar("T")
 
@@ -26,11 +26,11 @@ def parameter_name(key: str) -> str:
     """How QGIS names the engine setting ``key`` in messages: its parameter ('Tile size (pixels)' (TILE_SIZE)),
     or the setting's own name where no dialog offers it."""
     base, _, part = key.partition("#")
-    found = engine_module("declarations").find(engine_module("config").SETTINGS_SECTIONS, base)
+    found = engine_api().find_setting(base)
     if part in SCENE_PARTS and found is not None and found.param == "INPUT":
         return SCENE_PARTS[part]
     if found is None or found.param is None:
-        return engine_module("errors").plain_name(key)
+        return engine_api().plain_name(key)
     return f"'{found.decl.label}' ({found.param})"
 
 
@@ -42,7 +42,7 @@ SCENE_PARTS = {"label": "'Label layer (raster or polygons)' (LABELS)",
 def run_engine(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call an engine function, turning engine errors into QgsProcessingException with the same message, the
     settings it names written as this dialog's parameters."""
-    errors = engine_module("errors")
+    errors = engine_api()
     try:
         return in_python_thread(func, *args, **kwargs) if torch_needs_python_thread() else func(*args, **kwargs)
     except errors.CanceledError as exc:
@@ -78,10 +78,10 @@ def in_python_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 def render_message(message: str) -> str:
     """An engine message with the settings it names written as the dialogs' parameters."""
-    return engine_module("errors").render(message, parameter_name)
+    return engine_api().render(message, parameter_name)
 
-Callback = engine_module("callbacks").Callback
-Stage = engine_module("callbacks").Stage
+Callback = engine_api().Callback
+Stage = engine_api().Stage
 
 #: What the engine's stages read like in the dialog's progress text.
 STAGE_TEXT = {
@@ -191,7 +191,7 @@ class FeedbackCallback(Callback):
 
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
         """One line per epoch, as the command line writes it: "Epoch 3/10: training loss 0.412, ..."."""
-        self.feedback.pushInfo(engine_module("callbacks").epoch_line(epoch, values))
+        self.feedback.pushInfo(engine_api().epoch_line(epoch, values))
 
     def is_canceled(self) -> bool:
         return bool(self.feedback.isCanceled())

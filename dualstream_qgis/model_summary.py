@@ -21,7 +21,7 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from .algorithms.inference import MODEL_FILTER, model_paths
-from .engine_bridge import engine_module
+from .engine_bridge import engine_api
 
 _COLOR = re.compile(r"\((#[0-9a-fA-F]{6})\)")
 PROMPT = "Choose a model bundle (.dsmodel) to see what it expects."
@@ -53,7 +53,7 @@ def _items(value: Any) -> list[Any]:
 def summary_html(path: str, meta: dict[str, Any], problems: list[str]) -> str:
     """The describer's lines as HTML: class colours as swatches, then what does not fit, in orange."""
     lines = []
-    for index, line in enumerate(engine_module("export.describe").describe_bundle(path, meta)):
+    for index, line in enumerate(engine_api().describe_bundle(path, meta)):
         text = _COLOR.sub(lambda m: f"<span style='color:{m.group(1)}'>&#9632;</span>", html.escape(line.strip()))
         lines.append(f"<b>{text}</b>" if index == 0 else f"&nbsp;&nbsp;{text}")
     if problems:
@@ -102,7 +102,7 @@ class ModelSummaryWrapper(WidgetWrapper):
     def problems(self, meta: Any) -> list[str]:
         """What of the chosen layers does not fit the bundle (engine rules; band counts only); ``meta``: the
         engine's BundleMetadata."""
-        expects = engine_module("segment.expects")
+        expects = engine_api()
         data = meta.data
         images = _items(self.inputs["image"].parameterValue()) if "image" in self.inputs else []
         counts = [band_count(item) for item in images]
@@ -132,10 +132,10 @@ class ModelSummaryWrapper(WidgetWrapper):
             self.summary.setText(PROMPT)
             return
         parts = []
-        errors = engine_module("errors")
+        errors = engine_api()
         for index, path in enumerate(paths):
             try:
-                meta = engine_module("export.bundle").read_metadata(path)
+                meta = engine_api().read_metadata(path)
             except (errors.DualStreamError, ImportError) as exc:
                 parts.append(f"<span style='color:#c00000'>{html.escape(str(exc))}</span>")
                 continue

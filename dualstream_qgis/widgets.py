@@ -27,7 +27,7 @@ from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QWidget
 
 from .algorithms.common import likely_class_field
-from .engine_bridge import engine_module
+from .engine_bridge import engine_api
 
 
 def _matches(layer: QgsMapLayer, value: Any) -> bool:
@@ -183,7 +183,7 @@ class ClassColorsWrapper(WidgetWrapper):
             return
         colors = self.colors()
         count = self.class_count() or len(colors)
-        colors = engine_module("config").fill_class_colors(colors, count)  # what the algorithm does headless
+        colors = engine_api().fill_class_colors(colors, count)  # what the algorithm does headless
         while len(self.buttons) > len(colors):
             button = self.buttons.pop()
             self.row.removeWidget(button)

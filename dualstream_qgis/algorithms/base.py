@@ -22,7 +22,7 @@ from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
 
 from .. import deps
-from ..engine_bridge import SITE_PACKAGES_ENV, SITE_PACKAGES_FILE, engine_location, engine_module
+from ..engine_bridge import SITE_PACKAGES_ENV, SITE_PACKAGES_FILE, engine_api, engine_location
 from ..feedback import FeedbackCallback, Stages
 from ..paths import icon_path, readme_path
 from .destinations import check_destinations
@@ -59,8 +59,8 @@ def install_advice(package: str | None = None) -> str:
 
 def require_packages(*packages: str) -> None:
     """Import each package or raise QgsProcessingException naming it and what to do in QGIS."""
-    environment = engine_module("runtime.environment")
-    errors = engine_module("errors")
+    environment = engine_api()
+    errors = engine_api()
     for package in packages:
         try:
             environment.require(package)

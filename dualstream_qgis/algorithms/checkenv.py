@@ -16,7 +16,7 @@ from qgis.core import (
 )
 
 from .. import deps
-from ..engine_bridge import engine_module
+from ..engine_bridge import engine_api
 from .base import DualStreamAlgorithm, install_advice
 
 #: Packages whose folder Check environment shows (which copy QGIS's Python really uses).
@@ -81,7 +81,7 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
     def processAlgorithm(  # noqa: N802 - QGIS API
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
-        environment = engine_module("runtime.environment")
+        environment = engine_api()
         report = environment.environment_report()
         try:  # inside QGIS sys.executable is the QGIS program (or a shim first on PATH), not its Python
             report["python_executable"] = deps.qgis_python()
@@ -89,7 +89,7 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
             feedback.pushWarning(str(exc))
         locations = deps.package_locations(LOCATED)
         installed = deps.site_dir(deps.packages_dir())
-        text = "\n".join([f"QGIS {Qgis.QGIS_VERSION}", environment.format_report(report),
+        text = "\n".join([f"QGIS {Qgis.QGIS_VERSION}", environment.format_environment(report),
                           *(f"{name} from {folder}" for name, folder in locations.items()),
                           f"Packages installed by Install dependencies go to {installed}"
                           + (" (on the Python path)" if str(installed) in sys.path else " (none there yet)")])

@@ -32,7 +32,7 @@ from qgis.core import (
     QgsProperty,
 )
 
-from ..engine_bridge import engine_module
+from ..engine_bridge import engine_api
 from ..feedback import run_engine
 from .sources import LAYER_PARAMETERS, layer_file_path, layer_items
 
@@ -64,7 +64,7 @@ def destination_path(value: Any, context: QgsProcessingContext) -> str | None:
 
 def _file_format(definition: QgsProcessingParameterFileDestination) -> str | None:
     """The engine format of a file destination, from its filter (``"JSON files (*.json)"`` -> ``json``)."""
-    formats = engine_module("io.safety").FORMATS
+    formats = engine_api().FORMATS
     suffixes = {f".{ext.lower()}" for ext in re.findall(r"\*\.(\w+)", definition.fileFilter())}
     for name, endings in formats.items():
         if suffixes & set(endings):
@@ -75,7 +75,7 @@ def _file_format(definition: QgsProcessingParameterFileDestination) -> str | Non
 def destination_files(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
                       context: QgsProcessingContext) -> dict[str, Any]:
     """``"<description> (<NAME>)"`` -> the engine's ``Files`` for every destination parameter that is set."""
-    safety = engine_module("io.safety")
+    safety = engine_api()
     found: dict[str, Any] = {}
     for definition in alg.destinationParameterDefinitions():
         path = destination_path(parameters.get(definition.name()), context)
@@ -132,4 +132,4 @@ def check_destinations(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
     a new path, or is named for another format; nothing has been written or read at that point."""
     outputs = destination_files(alg, parameters, context)
     if outputs:
-        run_engine(engine_module("io.safety").check_outputs, input_files(alg, parameters, context), outputs)
+        run_engine(engine_api().check_outputs, input_files(alg, parameters, context), outputs)

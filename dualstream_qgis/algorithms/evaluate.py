@@ -24,7 +24,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from ..engine_bridge import engine_module
+from ..engine_bridge import engine_api
 from ..feedback import EVALUATE_STAGES, Stages, run_engine
 from ..styling import layer_post_processor
 from .base import DualStreamAlgorithm
@@ -131,12 +131,11 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         ensure_parent(output, self.OUTPUT)
         html_path = ensure_parent(self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context) or None,
                                   self.OUTPUT_HTML)
-        config = engine_module("config")
-        cfg = run_engine(config.EvaluateConfig, prediction=prediction, label=label, output=output,
+        api = engine_api()
+        cfg = run_engine(api.EvaluateConfig, prediction=prediction, label=label, output=output,
                          label_field=field, label_mapping=mapping, html=html_path)
-        metrics = run_engine(engine_module("evaluate").evaluate, cfg, self.callback(feedback, Stages(EVALUATE_STAGES)))
-        rows = engine_module("evaluate").class_rows(metrics)
-        per_class = engine_module("evaluate").PER_CLASS
+        evaluation = run_engine(api.evaluate, cfg, self.callback(feedback, Stages(EVALUATE_STAGES)))
+        metrics, rows, per_class = evaluation.metrics, evaluation.rows, evaluation.per_class
         for row in rows:
             feedback.pushInfo(f"class {row['class_id']} ({row['class_name']}): "
                               + ", ".join(f"{k}={_fmt(row[k])}" for k in per_class))
@@ -216,7 +215,7 @@ def table_fields() -> QgsFields:
     fields = QgsFields()
     fields.append(QgsField("class_id", integer))
     fields.append(QgsField("class_name", text))
-    for name in engine_module("evaluate").PER_CLASS:
+    for name in engine_api().PER_CLASS:
         fields.append(QgsField(name, real))
     return fields
 

@@ -14,7 +14,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..engine_bridge import engine_module
+from ..engine_bridge import engine_api
 from .common import add_parameter, parse_floats
 
 MODEL_FILTER = "DualStream model (*.dsmodel)"
@@ -73,7 +73,7 @@ def model_problem(path: str) -> str | None:
 
     A bundle is recognised by its content, not its name: ``train --out model.bundle`` of an older version, or a
     bundle renamed by hand, works as it does on the command line."""
-    kind = engine_module("io.safety").path_kind(path)
+    kind = engine_api().path_kind(path)
     if kind is not None:
         found = sorted(p.name for p in Path(path).glob("*.dsmodel")) if kind == "a folder" else []
         inside = f" It holds {', '.join(found[:5])}." if found else ""
@@ -82,7 +82,7 @@ def model_problem(path: str) -> str | None:
     if not Path(path).exists():
         return (f"Parameter MODEL: the model bundle '{path}' does not exist; choose a .dsmodel file written by "
                 f"Train DualStream.")
-    if Path(path).suffix.lower() != ".dsmodel" and not engine_module("export.bundle").looks_like_bundle(path):
+    if Path(path).suffix.lower() != ".dsmodel" and not engine_api().looks_like_bundle(path):
         return (f"Parameter MODEL: '{path}' is not a model bundle (its content is not a DualStream bundle); choose "
                 f"the .dsmodel file written by Train DualStream (several: separate them with ';').")
     return None

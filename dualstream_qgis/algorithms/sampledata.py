@@ -16,7 +16,7 @@ from qgis.core import (
     QgsProcessingParameterFolderDestination,
 )
 
-from ..engine_bridge import engine_module
+from ..engine_bridge import engine_api
 from ..feedback import run_engine
 from ..layer_tree import RunLayers
 from ..styling import layer_post_processor, outline_polygons, style_image_rgb, style_labels
@@ -78,7 +78,7 @@ class SampleDataAlgorithm(DualStreamAlgorithm):
         folder = self.parameterAsString(parameters, self.OUTPUT, context)
         if not folder:
             raise QgsProcessingException("Parameter OUTPUT: choose the folder to write the sample into.")
-        synthetic = engine_module("data.synthetic")
+        synthetic = engine_api()
         existing = [path for path in synthetic.sample_files(folder) if path.exists()]
         if existing:
             raise QgsProcessingException(

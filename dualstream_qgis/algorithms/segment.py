@@ -16,7 +16,7 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
-from ..engine_bridge import engine_module
+from ..engine_bridge import engine_api
 from ..feedback import SEGMENT_STAGES, Stages, run_engine
 from ..layer_tree import RunLayers
 from ..styling import class_raster_post_processor, layer_post_processor, style_polygons
@@ -119,15 +119,13 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
         self.check_requirements()
-        config = engine_module("config")
-        cfg = run_engine(config.SegmentConfig, **self._settings(parameters, context, feedback))
+        api = engine_api()
+        cfg = run_engine(api.SegmentConfig, **self._settings(parameters, context, feedback))
         feedback.setProgressText("Reading the model bundle and planning the tiles")
-        read_metadata = engine_module("export.bundle").read_metadata
-        describe = engine_module("export.describe").describe_bundle
         for path in cfg.models:
-            for line in describe(path, run_engine(read_metadata, path)):
+            for line in run_engine(api.describe_model, path):
                 feedback.pushInfo(line)
-        result = run_engine(engine_module("segment").segment, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
+        result = run_engine(api.segment, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
         polygons_qml = style_polygons(result.polygons, result.class_names, result.class_colors) \
             if result.polygons else None
         load_segment_layers(context, result, image_stem(cfg.image), polygons_qml)

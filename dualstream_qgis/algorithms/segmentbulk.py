@@ -19,7 +19,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..engine_bridge import engine_module
+from ..engine_bridge import engine_api
 from ..feedback import FeedbackCallback, Stage, render_message, run_engine
 from ..styling import class_raster_post_processor
 from .base import DualStreamAlgorithm
@@ -132,17 +132,14 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
         self.check_requirements()
-        config = engine_module("config")
+        api = engine_api()
         bulk_settings, segment_settings = self._settings(parameters, context)
-        bulk = run_engine(config.BulkConfig, **bulk_settings)
-        template = run_engine(config.SegmentConfig, **segment_settings)
-        read_metadata = engine_module("export.bundle").read_metadata
-        describe = engine_module("export.describe").describe_bundle
+        bulk = run_engine(api.BulkConfig, **bulk_settings)
+        template = run_engine(api.SegmentConfig, **segment_settings)
         for path in template.models:
-            for line in describe(path, run_engine(read_metadata, path)):
+            for line in run_engine(api.describe_model, path):
                 feedback.pushInfo(line)
-        bulk_module = engine_module("segment.bulk.runner")
-        result = run_engine(bulk_module.segment_bulk, bulk, template, BulkFeedback(feedback))
+        result = run_engine(api.segment_many, bulk, template, BulkFeedback(feedback))
         counts = result.counts
         for scene in result.scenes:
             if scene.status == "failed":
@@ -159,7 +156,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
     @staticmethod
     def _load_outputs(result: Any, bundle: str, context: QgsProcessingContext) -> None:
         """Finished class rasters (of the bulk ``result``) loaded on completion with the palette of the model."""
-        meta = engine_module("export.bundle").read_metadata(bundle).data
+        meta = engine_api().read_metadata(bundle).data
         for scene in result.scenes:
             path = scene.output
             if not scene.finished or not path:

@@ -19,13 +19,13 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..engine_bridge import engine_module
+from ..engine_bridge import engine_api
 from .common import add_parameter, enum_value, split_list
 
 
 def _setting(key: str) -> Any:
     """The engine's declared setting ``section.field``."""
-    found = engine_module("declarations").find(engine_module("config").SETTINGS_SECTIONS, key)
+    found = engine_api().find_setting(key)
     if found is None or found.param is None:
         raise KeyError(f"{key} is not a setting offered in QGIS")
     return found
@@ -54,7 +54,7 @@ def parameter(alg: QgsProcessingAlgorithm, key: str) -> QgsProcessingParameterDe
                   if value is not None}
         return QgsProcessingParameterNumber(s.param, label, kind, s.decl.off if default is None else default,
                                             **bounds)
-    text = engine_module("declarations").format_default(s, default)
+    text = engine_api().format_default(s, default)
     return QgsProcessingParameterString(s.param, label, text, optional=not text)
 
 
@@ -72,10 +72,10 @@ def add_settings(alg: QgsProcessingAlgorithm, *keys: str) -> dict[str, QgsProces
 def read_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], context: QgsProcessingContext,
                   section: str) -> dict[str, Any]:
     """The settings of ``section`` whose generated parameters ``alg`` has, as the engine's dataclass takes them."""
-    declarations = engine_module("declarations")
+    declarations = engine_api()
     defined = {p.name() for p in alg.parameterDefinitions()}
     out: dict[str, Any] = {}
-    for s in declarations.declared(engine_module("config").SETTINGS_SECTIONS[section]):
+    for s in declarations.declared(engine_api().SETTINGS_SECTIONS[section]):
         if s.param is None or s.decl.custom_qgis or s.param not in defined:
             continue
         value = declarations.from_front_end(s, _value(alg, parameters, context, section, s))
@@ -98,7 +98,7 @@ def _value(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], context: Qgs
     if s.decl.text == "list":
         return split_list(text)
     if s.decl.text == "label_map":  # the engine's one VALUE=CLASS parser; its errors name the parameter
-        return engine_module("config").parse_label_pairs(text, f"{section}.{s.name}")
+        return engine_api().parse_label_pairs(text, f"{section}.{s.name}")
     return text or None
 
 

@@ -31,7 +31,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..engine_bridge import engine_module
+from ..engine_bridge import engine_api
 
 #: Vector formats the engine rasterises as labels (see engine/data/labels.py).
 VECTOR_LABEL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
@@ -179,7 +179,7 @@ def special_file_problem(value: Any) -> str | None:
     """What a layer value's file is when it is no regular file nor folder (a FIFO, a device, a socket), else None.
 
     QGIS opens such a path with GDAL to see whether it is a layer, and the open of a FIFO blocks forever."""
-    safety = engine_module("io.safety")
+    safety = engine_api()
     for item in layer_items(value):
         if isinstance(item, str):
             path = item.split("|")[0]

@@ -17,7 +17,7 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
 )
 
-from ..engine_bridge import engine_module
+from ..engine_bridge import engine_api
 from ..feedback import TRAIN_STAGES, Stages, run_engine
 from .base import DualStreamAlgorithm
 from .common import (
@@ -45,12 +45,12 @@ from .train_form import FOLDER, add_mode_parameter, check_train_form, is_tempora
 
 def _registry() -> Any:
     """The engine's model registry (torch-free): families, their presets, encoders and descriptions."""
-    return engine_module("models")
+    return engine_api()
 
 
 def control_name(key: str) -> str:
     """How the log names a setting: its parameter's label without the explanation in brackets."""
-    found = engine_module("declarations").find(engine_module("config").SETTINGS_SECTIONS, key)
+    found = engine_api().find_setting(key)
     label = found.decl.label if found is not None and found.decl.label else key.rpartition(".")[2]
     return label.split(" (")[0]
 
@@ -184,64 +184,42 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
         self.check_requirements()
-        config = engine_module("config")
-        configs = run_engine(self._configs, config, parameters, context, feedback)
+        api = engine_api()
+        wanted = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
+        request = run_engine(api.train_request, run_engine(self._sections, parameters, context, feedback),
+                             self._given(parameters, context), report_copy=wanted)
         # settings left at their defaults: chosen from the data and the device, each said in the log
-        chosen = run_engine(engine_module("training.auto").choose_settings, *configs,
-                            self._given(parameters, context))
-        for line in chosen.lines(control_name, assign=": ", sep="; "):
+        plan = run_engine(api.plan_training, request)
+        for line in plan.lines(control_name, assign=": ", sep="; "):
             feedback.pushInfo(line)
-        model_cfg, data_cfg, train_cfg = chosen.configs
-        wanted = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
-        safety = engine_module("io.safety")
-        own_report = engine_module("training.report").report_paths(train_cfg.output)["report_html"]
-        if wanted and safety.file_identity(wanted) != safety.file_identity(own_report):
-            # the copy is written by this algorithm, after training: check it with the engine's files, before
-            inputs, outputs = safety.train_files(model_cfg, data_cfg, train_cfg)
-            run_engine(safety.check_outputs, inputs, {**outputs, "training report copy (OUTPUT_REPORT)": wanted})
-        train = engine_module("training.trainer").train
         # with a time budget the progress bar follows the budget, and the epochs are only an upper bound
-        epochs = None if train_cfg.time_budget else train_cfg.warmup_epochs + train_cfg.epochs
-        result = run_engine(train, model_cfg, data_cfg, train_cfg,
-                            self.callback(feedback, Stages(TRAIN_STAGES, epochs=epochs)))
-        report = result.report
-        if report and wanted and Path(wanted).resolve() != Path(report).resolve():
-            Path(wanted).parent.mkdir(parents=True, exist_ok=True)
-            engine_module("io.atomic").write_bytes_atomic(wanted, Path(report).read_bytes())
-            report = wanted
+        run = run_engine(api.train, plan, self.callback(feedback, Stages(TRAIN_STAGES, epochs=plan.epochs)))
+        result = run.result
         best_iou = result.best_metrics.get("val_iou")
-        if result.stopped_at_budget:
-            feedback.pushInfo(f"Stopped at the time budget ({train_cfg.time_budget:.3g} min); a larger Time budget "
-                              f"(also with Resume) trains longer.")
+        budget = run.budget_line(control_name)
+        if budget:
+            feedback.pushInfo(budget)
         feedback.pushInfo(f"Model bundle: {result.bundle}")
-        if report:
-            feedback.pushInfo(f"Training report: {report}")
+        if run.report:
+            feedback.pushInfo(f"Training report: {run.report}")
         return {
             self.OUTPUT: result.bundle,
-            self.OUTPUT_REPORT: report,
+            self.OUTPUT_REPORT: run.report,
             "BEST_EPOCH": result.best_epoch,
             "BEST_IOU": None if best_iou is None else round(float(best_iou), 4),  # the log shows the results
             "CHECKPOINT": result.checkpoint,
         }
 
-    def _configs(self, config: Any, parameters: dict[str, Any], context: QgsProcessingContext,
-                 feedback: QgsProcessingFeedback) -> tuple[Any, Any, Any]:
-        """Parameters -> (ModelConfig, DataConfig, TrainConfig); engine ConfigErrors pass through run_engine."""
+    def _sections(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                  feedback: QgsProcessingFeedback) -> dict[str, dict[str, Any]]:
+        """Parameters -> the settings sections ``model``, ``data``, ``train`` of the engine's training request."""
         mode = require_form(parameters, context)
         unused_inputs(parameters, mode, feedback)
         folder = self.parameterAsFile(parameters, self.DATA_FOLDER, context) if mode == FOLDER else ""
         data = read_settings(self, parameters, context, "data")
         data["augment"] = read_settings(self, parameters, context, "augment")
         train = read_settings(self, parameters, context, "train")
-        data["seed"] = train["seed"]
         aux_bands = data.pop("aux_bands_per_file")
-        class_names, class_colors = data["class_names"], data["class_colors"]
-        if len(class_colors) != len(class_names) and len(class_names) >= 2:
-            # as the dialog's colour buttons do: headless runs (qgis_process, batch) keep the default two colours
-            fitted = engine_module("config").fill_class_colors(class_colors, len(class_names))
-            feedback.pushInfo(f"CLASS_COLORS: {len(class_colors)} colour(s) for {len(class_names)} classes; using "
-                              f"{','.join(fitted)}.")
-            data["class_colors"] = fitted
         if folder:
             data["data_dir"] = folder
             if aux_bands:
@@ -266,11 +244,12 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         loss = read_settings(self, parameters, context, "loss")
         if loss["terms"]:
             train["loss"] = loss  # "focal=1,dice=1": LossConfig parses it and names unknown terms
-        return (config.ModelConfig(**model), config.DataConfig(**data), config.TrainConfig(**train))
+        return {"model": model, "data": data, "train": train}
 
     def _given(self, parameters: dict[str, Any], context: QgsProcessingContext) -> set[str]:
-        """The settings the engine may choose that the user changed from their defaults (engine.training.auto)."""
-        return changed_settings(self, parameters, context, *engine_module("training.auto").AUTO_SETTINGS)
+        """The settings the engine may choose that the user changed from their defaults (engine.training.auto), and
+        the class colours (fitted to the classes with a note only when the user set them)."""
+        return changed_settings(self, parameters, context, *engine_api().AUTO_SETTINGS, "data.class_colors")
 
     def _model_settings(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
         """Family, preset, encoder and pretrained source; a preset or encoder the family lacks is named here."""

@@ -33,12 +33,13 @@ from .files import (
     segment_files,
     train_files,
 )
-from .inference import EvaluateResult, evaluate, segment, segment_many
+from .inference import PER_CLASS, EvaluateResult, evaluate, segment, segment_many
 from .protocol import (
     BundleError,
     Callback,
     CanceledError,
     ConfigError,
+    DataError,
     DependencyError,
     DualStreamError,
     QuietCallback,
@@ -97,6 +98,7 @@ __all__ = [
     "DEFAULT_OVERLAP",
     "FORMATS",
     "PARITY_TOLERANCE",
+    "PER_CLASS",
     "QUANTIZE_MODES",
     "SETTINGS_SECTIONS",
     "BulkConfig",
@@ -104,6 +106,7 @@ __all__ = [
     "Callback",
     "CanceledError",
     "ConfigError",
+    "DataError",
     "DataConfig",
     "DependencyError",
     "DualStreamError",

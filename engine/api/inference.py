@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import BulkConfig, EvaluateConfig, SegmentConfig
+from ..evaluate import PER_CLASS
 from .protocol import Callback
 
 
@@ -48,7 +49,7 @@ class EvaluateResult:
 
 def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> EvaluateResult:
     """Compare class rasters with label rasters or polygons; writes the metrics files and returns them."""
-    from ..evaluate import PER_CLASS, class_rows
+    from ..evaluate import class_rows
     from ..evaluate import evaluate as run
 
     metrics = run(cfg, callback)

@@ -8,11 +8,12 @@ from ..errors import (
     BundleError,
     CanceledError,
     ConfigError,
+    DataError,
     DependencyError,
     DualStreamError,
     plain_name,
     render,
 )
 
-__all__ = ["BundleError", "Callback", "CanceledError", "ConfigError", "DependencyError", "DualStreamError",
+__all__ = ["BundleError", "Callback", "CanceledError", "ConfigError", "DataError", "DependencyError", "DualStreamError",
            "QuietCallback", "Stage", "epoch_line", "plain_name", "render", "time_left"]

@@ -140,3 +140,37 @@ def test_no_test_module_imports_another():
             if any(name.rpartition(".")[2].startswith("test_") for name in names):
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert offenders == []
+
+
+def _engine_imports(graph: dict[str, set[str]], front_end: str) -> dict[str, set[str]]:
+    """Module of ``front_end`` -> the modules of the engine outside it that it imports."""
+    return {name: {t for t in targets if t.split(".")[0] == "engine" and not t.startswith(front_end)}
+            for name, targets in graph.items() if name.startswith(front_end)}
+
+
+def test_front_ends_reach_the_engine_only_through_its_api():
+    """The command line and the plugin import engine.api and nothing else of the engine: renaming an internal
+    module can break neither at run time. The plugin's one dynamic import (engine_bridge.engine_api) is
+    checked from its source, since it names the package by string."""
+    graph, _ = import_graph(REPO, PACKAGES)
+    cli = _engine_imports(graph, "engine.cli")
+    used = sorted(set().union(*cli.values()))
+    print(f"the CLI imports of the engine: {used}")
+    assert used == ["engine.api"], {name: sorted(t) for name, t in cli.items() if t - {"engine.api"}}
+    plugin = {name: sorted(t) for name, t in graph.items()
+              if name.startswith("dualstream_qgis") and any(x.startswith("engine") for x in t)}
+    assert plugin == {}, "the plugin imports the engine statically; use engine_bridge.engine_api()"
+    dynamic = []
+    for path in sorted((REPO / "dualstream_qgis").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module" and \
+                    "algorithms" not in ast.unparse(node.args[0]):  # the provider loads its own algorithms
+                dynamic.append(f"{path.relative_to(REPO)}:{node.lineno} {ast.unparse(node.args[0])}")
+    print(f"the plugin's imports of the engine: {dynamic}")
+    bridge = Path("dualstream_qgis") / "engine_bridge.py"
+    assert all(entry.startswith(str(bridge)) for entry in dynamic), dynamic
+    assert sorted(entry.split(" ", 1)[1] for entry in dynamic) == ["f'{engine().__name__}.api'", "name"]
+    uses = {path.relative_to(REPO) for path in (REPO / "dualstream_qgis").rglob("*.py")
+            if "engine_api()" in path.read_text(encoding="utf-8")}
+    print(f"plugin modules that call engine_api(): {sorted(map(str, uses))}")
+    assert len(uses) > 10  # the walk found the plugin's uses

@@ -70,7 +70,7 @@ def test_unload_removes_provider_and_init_adds_it_again(plugin):
 def test_feedback_callback_maps_progress_log_and_cancel(qgis_app):
     from qgis.core import QgsProcessingFeedback
 
-    from dualstream_qgis.engine_bridge import engine_module
+    from dualstream_qgis.engine_bridge import engine_api
     from dualstream_qgis.feedback import FeedbackCallback
 
     class TextRecordingFeedback(QgsProcessingFeedback):  # 3.22 has no progress-text signal to listen to
@@ -99,7 +99,7 @@ def test_feedback_callback_maps_progress_log_and_cancel(qgis_app):
     callback.check_canceled()
     feedback.cancel()
     assert callback.is_canceled()
-    with pytest.raises(engine_module("errors").CanceledError):
+    with pytest.raises(engine_api().CanceledError):
         callback.check_canceled()
 
 
@@ -162,10 +162,10 @@ def test_engine_errors_become_processing_exceptions(qgis_app):
     from qgis.core import QgsProcessingException
 
     from dualstream_qgis.algorithms.base import require_packages
-    from dualstream_qgis.engine_bridge import engine_module
+    from dualstream_qgis.engine_bridge import engine_api
     from dualstream_qgis.feedback import run_engine
 
-    errors = engine_module("errors")
+    errors = engine_api()
 
     def bad():
         raise errors.DataError("file x.tif has no bands; give a raster with bands")

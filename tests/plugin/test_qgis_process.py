@@ -165,10 +165,10 @@ def test_engine_bridge_picks_bundled_engine_when_installed(tmp_path):
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(folder.parent)!r})
-        from dualstream_qgis.engine_bridge import engine, engine_module
+        from dualstream_qgis.engine_bridge import engine, engine_api
         package = engine()
         assert package.__name__ == "dualstream_qgis.engine", package.__name__
-        assert engine_module("runtime.environment").__file__.startswith({str(folder)!r})
+        assert engine_api().__file__.startswith({str(folder)!r})
         assert "engine" not in sys.modules, "the top-level engine package was imported"
         print("OK")
     """)

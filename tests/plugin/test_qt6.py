@@ -86,7 +86,7 @@ for name in modules:
         report["import_errors"][name] = repr(exc)
 bridge = importlib.import_module("dualstream_qgis.engine_bridge")
 report["engine"] = bridge.engine().__name__
-report["summary"] = bridge.engine_module("export.describe").__name__
+report["summary"] = bridge.engine_api().__name__
 try:
     import qgis.core  # noqa: F401
     report["qgis_core"] = True

@@ -33,7 +33,8 @@ def test_train_with_its_defaults_chooses_the_rest_says_why_and_finishes(plugin, 
     assert "Warm-up epochs: 0, chosen: the encoders start from random weights" in log
     assert "Time budget:" not in log  # given, so kept
     assert "Stopped at the time budget of 0.05 min after epoch " in log
-    assert "Stopped at the time budget (0.05 min); a larger Time budget (also with Resume) trains longer." in log
+    assert ("Stopped at the time budget (0.05 min); a larger Time budget (also with Resume from the last "
+            "checkpoint) trains longer.") in log
     # with a time budget the bar follows the budget: it reaches the training window's end when the budget does
     assert feedback.progress_values == sorted(feedback.progress_values) and max(feedback.progress_values) >= 99
     meta = read_metadata(results["OUTPUT"])
