@@ -52,7 +52,8 @@ def add_model_parameters(alg: QgsProcessingAlgorithm, **watch: str) -> None:
 
 def model_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
                    context: QgsProcessingContext) -> dict[str, Any]:
-    """``models`` and ``model_weights`` for SegmentConfig, checked with the parameter named in every error."""
+    """``models`` and ``model_weights`` for SegmentConfig (which checks one weight per bundle), each model checked
+    with the parameter named in the error."""
     models = model_paths(parameters.get(MODEL))
     if not models:
         raise QgsProcessingException("Parameter MODEL: choose at least one model bundle (.dsmodel) written by "
@@ -62,9 +63,6 @@ def model_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
         if problem:
             raise QgsProcessingException(problem)
     weights = parse_floats(alg.parameterAsString(parameters, WEIGHTS, context), WEIGHTS) or None
-    if weights is not None and len(weights) != len(models):
-        raise QgsProcessingException(f"Parameter WEIGHTS: {len(weights)} weight(s) for {len(models)} model "
-                                     f"bundle(s); give one weight per bundle or leave it empty.")
     return {"models": models, "model_weights": weights}
 
 

@@ -36,6 +36,7 @@ from .base import (
     TTA_MODES,
     check_class_colors,
     check_class_names,
+    check_tile_size,
     fill_class_colors,
     invalid_colors,
     load_config_file,
@@ -51,8 +52,8 @@ __all__ = [
     "OPTIMIZERS", "REFERENCE_AUX_BANDS_PER_FILE", "REFERENCE_AUX_PREFIXES", "SCHEDULES", "SETTINGS_SECTIONS",
     "TTA_MODES", "AugmentConfig", "BulkConfig", "DataConfig", "EvaluateConfig", "LossConfig", "SceneSpec",
     "SegmentConfig", "Settings", "TrainConfig", "check", "check_class_colors", "check_class_names",
-    "fill_class_colors", "invalid_colors", "load_config_file", "parse_label_pairs", "parse_loss_terms",
-    "repaired_class_colors",
+    "check_tile_size", "fill_class_colors", "invalid_colors", "load_config_file", "parse_label_pairs",
+    "parse_loss_terms", "repaired_class_colors",
 ]
 
 #: The declared settings' sections (as in config files and in ``setting("section.field")`` message markers); the

@@ -33,6 +33,14 @@ CLASS_PALETTE = ("#000000", "#ff0000", "#1f78b4", "#33a02c", "#ff7f00", "#6a3d9a
                  "#fb9a99", "#fdbf6f", "#cab2d6", "#ffff99")
 
 
+def check_tile_size(tile: int, key: str, aux_ratio: int | None = None, hint: str = "") -> None:
+    """ConfigError unless ``tile`` is a positive multiple of 32 (the encoders' coarsest stride) and, with aux data,
+    of the aux ratio (an aux cell covers whole tiles); the one tile rule of training and segmenting alike."""
+    check(tile >= 32 and tile % 32 == 0, f"{named(key)} must be a positive multiple of 32 (got {tile}){hint}.")
+    if aux_ratio:
+        check(tile % aux_ratio == 0, f"{named(key)} {tile} must be divisible by the aux ratio {aux_ratio} (every "
+                                     f"aux cell covers whole tiles){hint}.")
+
 def fill_class_colors(colors: list[str], count: int) -> list[str]:
     """``count`` class colours: the given ones first, then palette colours not used yet (the palette repeats
     once it runs out); extra given colours are dropped."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..declarations import setting
 from ..errors import setting as named
 from ..settings import Settings, check
-from .base import BACKENDS, BULK, DEVICES, TTA_MODES, parse_label_pairs
+from .base import BACKENDS, BULK, DEVICES, TTA_MODES, check_tile_size, parse_label_pairs
 
 
 @dataclass
@@ -115,9 +115,7 @@ class SegmentConfig(Settings):
         check(self.min_polygon_area >= 0 and self.simplify_tolerance >= 0,
                f"{named('segment.min_polygon_area')} and simplify_tolerance must be >= 0.")
         if self.tile_size is not None:
-            check(self.tile_size >= 32 and self.tile_size % 32 == 0,
-                   f"tile_size must be a positive multiple of 32 (got {self.tile_size}); or leave it unset to use "
-                   f"the bundle's.")
+            check_tile_size(self.tile_size, "segment.tile_size", hint="; or leave it unset to use the bundle's")
         if self.extent is not None:
             check(len(self.extent) == 4, f"extent must be [xmin, ymin, xmax, ymax] (got {self.extent}).")
             self.extent = [float(v) for v in self.extent]
@@ -131,7 +129,8 @@ class SegmentConfig(Settings):
                f"{named('segment.device')} '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
         if self.model_weights is not None:
             check(len(self.model_weights) == len(self.models),
-                   f"{len(self.model_weights)} model weights given for {len(self.models)} models.")
+                   f"{named('segment.model_weights')}: {len(self.model_weights)} weight(s) for {len(self.models)} "
+                   f"model bundle(s); give one weight per bundle or leave it empty.")
             check(all(w >= 0 for w in self.model_weights) and sum(self.model_weights) > 0,
                    "model weights must be >= 0 and not all zero.")
 

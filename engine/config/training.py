@@ -24,6 +24,7 @@ from .base import (
     SECTION,
     check_class_colors,
     check_class_names,
+    check_tile_size,
     parse_label_pairs,
 )
 from .loss import LEGACY_LOSS_SETTINGS, LossConfig, legacy_loss
@@ -219,11 +220,7 @@ class DataConfig(Settings):
             with_aux = [s.image for s in self.train_scenes + self.val_scenes if s.aux]
             check(not with_aux, f"x_bands take the aux input from the image's own bands, but scene(s) {with_aux[:3]} "
                                  f"also have aux rasters; give either x_bands or aux rasters.")
-        check(self.tile_size % 32 == 0 and self.tile_size >= 32,
-               f"{named('data.tile_size')} must be a positive multiple of 32 (got {self.tile_size}); try 256 or 512.")
-        check(self.tile_size % self.aux_ratio == 0,
-               f"{named('data.tile_size')} {self.tile_size} must be divisible by {named('data.aux_ratio')} "
-               f"{self.aux_ratio}.")
+        check_tile_size(self.tile_size, "data.tile_size", self.aux_ratio, "; try 256 or 512")
         check(0.0 <= self.val_fraction < 1.0,
                f"{named('data.val_fraction')} must be in [0, 1) (got {self.val_fraction}).")
         check(0.0 <= self.foreground_share <= 1.0, f"{named('data.foreground_share')} must be in [0, 1].")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..callbacks import Callback
-from ..config import SegmentConfig
+from ..config import SegmentConfig, check_tile_size
 from ..data.bands import BandSelection
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
@@ -286,9 +286,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
 
     aux_ratio = aux_data.aux_ratio
     tile = int(cfg.tile_size or data.tile_size)
-    if tile % 32 or tile < 32 or (use_aux and tile % aux_ratio):
-        raise ConfigError(f"tile_size {tile} must be a positive multiple of 32"
-                          f"{f' and of the aux ratio {aux_ratio}' if use_aux else ''}; try {data.tile_size}.")
+    check_tile_size(tile, "segment.tile_size", aux_ratio if use_aux else None, f"; try {data.tile_size}")
     for member in members:  # an exported ONNX graph takes tiles of one size only
         fixed = member.metadata.onnx.tile_size if member.metadata.onnx is not None else None
         if fixed and int(fixed) != tile:
