@@ -363,7 +363,7 @@ def test_wrong_output_format_and_weights(plugin, segment_params, tmp_path):
 
     with pytest.raises(QgsProcessingException, match="OUTPUT_POLYGONS.*\\.gpkg"):
         processing.run("dualstream:segment", dict(segment_params, OUTPUT_POLYGONS=str(tmp_path / "p.shp")))
-    with pytest.raises(QgsProcessingException, match="WEIGHTS: 2 weight"):
+    with pytest.raises(QgsProcessingException, match=r"\(WEIGHTS\): 2 weight"):
         processing.run("dualstream:segment", dict(segment_params, WEIGHTS="1,2"))
 
 
