@@ -15,9 +15,9 @@ import torch
 
 from engine.config import SegmentConfig
 from engine.data import synthetic
+from engine.data.metadata import DataMetadata
 from engine.data.normalize import BandStatistics
 from engine.export.bundle import save_bundle
-from engine.export.schema import DataMetadata
 from engine.models import build_model
 from engine.segment import segment
 

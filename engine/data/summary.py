@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..export.schema import DataMetadata
+from .metadata import DataMetadata
 from .normalize import BandStatistics
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..data.bands import BandSelection
+from ..data.metadata import DataMetadata
 from ..models.configuration_utils import ModelConfig
-from .schema import BundleMetadata, DataMetadata
+from .schema import BundleMetadata
 
 
 def _resolution(gsd: Any, crs: Any) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import TrainConfig
-from ..data.normalize import BandStatistics
+from ..data.metadata import DataMetadata, known_fields
 from ..errors import BundleError, ConfigError, DataError
 from ..models.configuration_utils import ModelConfig
 
@@ -55,74 +55,6 @@ def described_shapes(meta: BundleMetadata) -> list[str]:
     return found
 
 
-def _known(cls: type, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the entries that are fields of dataclass ``cls``, the others)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in data.items() if k in names}, {k: v for k, v in data.items() if k not in names}
-
-
-@dataclass
-class DataMetadata:
-    """The "data" section: what the model reads (bands, statistics, aux layout, tile size) and what it outputs.
-
-    ``extra`` keeps keys this engine does not know (a newer writer's), so they survive a read and write.
-    """
-
-    vision_bands: int
-    vision_stats: BandStatistics
-    aux_channels: int
-    class_names: list[str]
-    class_colors: list[str]
-    tile_size: int
-    aux_stats: BandStatistics | None = None
-    aux_prefixes: list[str] = field(default_factory=list)  # aux file name prefixes, in stacking order
-    aux_bands_per_file: int | None = None  # None: all bands of each aux file
-    aux_files_per_scene: int = 0  # 0: not recorded (bundles before it)
-    aux_file_bands: list[int] = field(default_factory=list)  # bands used of each aux file, in order
-    aux_ratio: int = 8  # vision pixels per aux pixel
-    image_bands: int | None = None  # bands of the training images, before band selection
-    bands: list[int] | None = None  # vision band selection (1-based), None = all
-    x_bands: list[int] | None = None  # image bands read as the aux input (CMX's X modality)
-    gsd: list[float] | None = None  # training pixel size (x, y)
-    crs: str | None = None  # training CRS (WKT)
-    label_mapping: dict[str, int] | None = None  # raw label value -> class; None: not recorded (v1)
-    label_default_class: int = 0
-    ignore_index: int = 255
-    num_classes: int = 1  # output channels: 1 = binary (sigmoid)
-    train_scenes: int = 0
-    val_scenes: int = 0
-    validation: str | None = None  # how validation tiles were chosen, in words
-    foreground_fraction: float | None = None  # of labelled training pixels
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def binary(self) -> bool:
-        return self.num_classes == 1
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], model: ModelConfig | None = None) -> DataMetadata:
-        """The section as stored; ``model`` fills what v1 bundles kept in the model section only (aux ratio,
-        classes)."""
-        known, extra = _known(cls, data)
-        known.pop("extra", None)
-        if not known.get("aux_ratio"):
-            known["aux_ratio"] = model.aux_ratio if model is not None else 8
-        if known.get("num_classes") is None:
-            known["num_classes"] = model.num_classes if model is not None else 1
-        for key in ("vision_stats", "aux_stats"):
-            if known.get(key) is not None:
-                known[key] = BandStatistics.from_dict(known[key])
-        for key in ("aux_prefixes", "aux_file_bands", "class_names", "class_colors"):
-            known[key] = list(known.get(key) or [])
-        return cls(**known, extra=dict(extra))
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        out["vision_stats"] = self.vision_stats.to_dict()
-        out["aux_stats"] = None if self.aux_stats is None else self.aux_stats.to_dict()
-        return {**out, **self.extra}
-
-
 @dataclass
 class OnnxMetadata:
     """The "onnx" section of an exported model: its graph's inputs and fixed sizes, and its source bundle."""
@@ -142,7 +74,7 @@ class OnnxMetadata:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OnnxMetadata:
-        known, extra = _known(cls, data)
+        known, extra = known_fields(cls, data)
         known.pop("extra", None)
         return cls(**known, extra=dict(extra))
 
@@ -214,7 +146,7 @@ class BundleMetadata:
         except (DataError, TypeError) as exc:
             raise BundleError(f"Bundle '{source}' has a data section this engine cannot read ({exc}); update "
                               f"DualStream or retrain.") from exc
-        known, extra = _known(cls, meta)
+        known, extra = known_fields(cls, meta)
         for key in ("model", "data", "extra"):
             known.pop(key, None)
         onnx = known.pop("onnx", None)

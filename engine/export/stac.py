@@ -15,13 +15,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..data.metadata import DataMetadata
 from ..data.normalize import BandStatistics
 from ..errors import ConfigError
 from ..io.atomic import write_text_atomic
 from ..models.configuration_utils import family_card
 from ..runtime.environment import require
 from .bundle import read_metadata
-from .schema import BundleMetadata, DataMetadata
+from .schema import BundleMetadata
 
 MLM_SCHEMA = "https://stac-extensions.github.io/mlm/v1.5.2/schema.json"
 STAC_VERSION = "1.1.0"  # 1.1: band names described by the core 'bands' field

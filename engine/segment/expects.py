@@ -5,8 +5,8 @@ no weight loaded): what a front end shows before a run. The run itself checks ag
 from __future__ import annotations
 
 from ..data.bands import BandSelection
+from ..data.metadata import DataMetadata
 from ..errors import DataError
-from ..export.schema import DataMetadata
 
 
 def aux_files_expected(data: DataMetadata) -> int:

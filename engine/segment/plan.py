@@ -17,10 +17,11 @@ import numpy as np
 from ..callbacks import Callback
 from ..config import SegmentConfig, check_tile_size
 from ..data.bands import BandSelection
+from ..data.metadata import DataMetadata
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
 from ..export.onnx_metadata import read_model_metadata
-from ..export.schema import BundleMetadata, DataMetadata
+from ..export.schema import BundleMetadata
 from ..io.safety import check_outputs
 from ..io.writers import check_writable
 from .files import SceneOutputs, segment_files

@@ -27,8 +27,8 @@ from typing import Any, Callable
 
 from ..callbacks import Callback
 from ..config import DataConfig, ModelConfig, TrainConfig
+from ..data.metadata import DataMetadata
 from ..errors import CanceledError, ConfigError, setting
-from ..export.schema import DataMetadata
 from ..io.locks import output_locks
 from ..io.safety import check_outputs, train_files
 from ..runtime.distributed import DistContext, setup_distributed

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.data.metadata import DataMetadata
 from engine.errors import BundleError
-from engine.export.schema import BUNDLE_VERSION, METADATA_KEY, BundleMetadata, DataMetadata, OnnxMetadata
+from engine.export.schema import BUNDLE_VERSION, METADATA_KEY, BundleMetadata, OnnxMetadata
 from engine.models.dualstream.configuration_dualstream import DualStreamConfig
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_v1" / "dualstream_tiny.dsmodel"

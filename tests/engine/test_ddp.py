@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.data.metadata import DataMetadata
 from engine.data.normalize import BandStatistics
 from engine.export.bundle import load_bundle, read_metadata
-from engine.export.schema import DataMetadata
 from engine.training.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]

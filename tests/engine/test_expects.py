@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.export.schema import DataMetadata
+from engine.data.metadata import DataMetadata
 from engine.segment.expects import aux_files_expected, input_mismatches
 
 
