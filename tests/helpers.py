@@ -17,6 +17,7 @@ from engine.config import SegmentConfig
 from engine.data import synthetic
 from engine.data.metadata import DataMetadata
 from engine.data.normalize import BandStatistics
+from engine.data.summary import DataSummary
 from engine.export.bundle import save_bundle
 from engine.models import build_model
 from engine.segment import segment
@@ -115,18 +116,16 @@ class AuxTiles(torch.utils.data.Dataset):
         return {"vision": torch.randn(4, TILE, TILE, generator=g), "aux": aux, "labels": labels}
 
 
-class AuxTilesSummary:
+def aux_tiles_summary() -> DataSummary:
     """The data summary of AuxTiles (what build_datasets would have said about them)."""
-
-    def to_bundle_metadata(self) -> DataMetadata:
-        return DataMetadata(vision_bands=4, vision_stats=BandStatistics("meanstd", [0.0] * 4, [1.0] * 4),
-                            aux_channels=AUX, aux_ratio=8, class_names=["background", "field"],
-                            class_colors=["#000000", "#00ff00"], tile_size=TILE)
+    return DataSummary(DataMetadata(vision_bands=4, vision_stats=BandStatistics("meanstd", [0.0] * 4, [1.0] * 4),
+                                    aux_channels=AUX, aux_ratio=8, class_names=["background", "field"],
+                                    class_colors=["#000000", "#00ff00"], tile_size=TILE))
 
 
-def aux_tile_datasets(n_train: int = 16, n_val: int = 8) -> tuple[AuxTiles, AuxTiles, AuxTilesSummary]:
+def aux_tile_datasets(n_train: int = 16, n_val: int = 8) -> tuple[AuxTiles, AuxTiles, DataSummary]:
     """(train, validation, summary) as ``train(datasets=...)`` takes them."""
-    return AuxTiles(n_train, seed=1), AuxTiles(n_val, seed=2), AuxTilesSummary()
+    return AuxTiles(n_train, seed=1), AuxTiles(n_val, seed=2), aux_tiles_summary()
 
 
 # ---------------------------------------------------------------------------------- pretrained checkpoints

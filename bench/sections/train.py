@@ -68,7 +68,7 @@ def run(ctx: Any) -> dict[str, Any]:
         train_ds, _, summary = build_datasets(data_cfg, QuietCallback())
         train_ds.set_epoch(1)
         cached = _InMemory([train_ds[i] for i in range(len(train_ds))])
-        meta = summary.to_bundle_metadata()
+        meta = summary.metadata
         model_cfg = ModelConfig(preset=preset, vision_channels=meta.vision_bands,
                                 aux_channels=meta.aux_channels, num_classes=meta.num_classes,
                                 aux_ratio=meta.aux_ratio)

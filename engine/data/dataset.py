@@ -36,6 +36,7 @@ from ..errors import DataError, setting
 from .augment import augment_tile
 from .checks import check_scene_aux, check_scene_image
 from .label_scan import SCAN_BLOCK, has_foreground, label_fix_hint, label_problems, note_unmapped, scan_label
+from .metadata import DataMetadata
 from .normalize import BandStatistics
 from .raster import is_vector_path
 from .sampling import CellIndex, Region, TileSampler, grid_windows, holdout_split, region_mask
@@ -324,7 +325,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     if len(val_ds) == 0:
         callback.warning("No validation tiles: give validation scenes (vs_sn/ or val_scenes) or val_fraction > 0.")
     gsd = [float(abs(v)) for v in first.gsd]
-    summary = DataSummary(
+    metadata = DataMetadata(
         vision_bands=first.vision_bands, vision_stats=vision_stats, aux_channels=first.aux_channels,
         aux_stats=aux_stats,
         aux_prefixes=list(data_cfg.aux_prefixes) if data_cfg.data_dir and first.aux_channels else [],
@@ -332,19 +333,23 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         class_names=list(data_cfg.class_names), class_colors=list(data_cfg.class_colors), tile_size=tile,
         gsd=gsd, crs=first.crs_wkt, label_mapping=dict(data_cfg.label_mapping),
         label_default_class=data_cfg.label_default_class, ignore_index=data_cfg.ignore_index,
-        num_classes=data_cfg.num_classes, train_scenes=[r.image for r in train_readers],
-        val_scenes=[r.image for r in val_readers], holdout=holdout, train_tiles=len(train_ds),
-        val_tiles=len(val_ds), label_counts=counts, foreground_fraction=fg / max(labelled, 1),
-        val_has_foreground=val_foreground if len(val_ds) else None,
+        num_classes=data_cfg.num_classes, train_scenes=len(train_readers), val_scenes=len(val_readers),
+        validation="held-out bands of the training scenes" if holdout else "separate scenes",
+        foreground_fraction=round(float(fg / max(labelled, 1)), 6),
         aux_files_per_scene=len(train_kw[0]["aux"]), aux_file_bands=list(first.aux_file_bands),
         image_bands=first.image_bands, bands=data_cfg.bands, x_bands=data_cfg.x_bands,
+    )
+    summary = DataSummary(
+        metadata, train_scenes=[r.image for r in train_readers], val_scenes=[r.image for r in val_readers],
+        holdout=holdout, train_tiles=len(train_ds), val_tiles=len(val_ds), label_counts=counts,
+        val_has_foreground=val_foreground if len(val_ds) else None,
     )
     if first.selection.active:
         callback.info(f"Band selection of the {first.image_bands}-band images: "
                       f"{first.selection.describe(first.image_bands)}.")
-    callback.info(f"Data: {summary.vision_bands} vision band(s), {summary.aux_channels} aux channel(s), "
+    callback.info(f"Data: {metadata.vision_bands} vision band(s), {metadata.aux_channels} aux channel(s), "
                   f"{len(train_ds)} training tiles per epoch, {len(val_ds)} validation tiles"
-                  f"{' (held-out bands)' if holdout else ''}, foreground {100 * summary.foreground_fraction:.1f} %.")
+                  f"{' (held-out bands)' if holdout else ''}, foreground {100 * metadata.foreground_fraction:.1f} %.")
     return train_ds, val_ds, summary
 
 

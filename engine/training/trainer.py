@@ -185,7 +185,7 @@ class _Trainer(TrainOutputs, TrainSteps):
         train_ds, val_ds, summary = datasets
         if len(train_ds) == 0:
             raise ConfigError("the training dataset is empty; raise tiles_per_epoch or check the training scenes.")
-        data_meta = summary.to_bundle_metadata()
+        data_meta = summary.metadata
         self.num_classes = data_meta.num_classes
         self.ignore_index = data_meta.ignore_index
         self.model_cfg, self.data_meta = self._fit_to_data(model_cfg, data_meta, model)

@@ -76,7 +76,7 @@ def test_reference_items_shapes_and_dtypes(reference_sets) -> None:
 
 def test_summary_bundle_metadata(reference_sets) -> None:
     _, _, summary, _ = reference_sets
-    meta = summary.to_bundle_metadata()
+    meta = summary.metadata
     assert meta.vision_bands == 4 and meta.aux_channels == 48 and meta.num_classes == 1
     assert meta.aux_prefixes == ["GEMS_", "AIR_Pollution_CO_", "AIR_Pollution_NO2_", "AIR_Pollution_SO2_"]
     assert meta.aux_bands_per_file == 12 and meta.aux_ratio == 8 and meta.tile_size == 64
@@ -109,7 +109,7 @@ def test_vision_only_config(reference_dataset: str) -> None:
     train, val, summary = build_datasets(small_cfg(data_dir=reference_dataset, aux_prefixes=[]))
     assert "aux" not in train[0] and "aux" not in val[0]
     assert train[0]["vision"].shape == (4, 64, 64)
-    assert summary.aux_stats is None and summary.to_bundle_metadata().aux_channels == 0
+    assert summary.metadata.aux_stats is None and summary.metadata.aux_channels == 0
 
 
 def test_validation_grid_fixed(reference_sets) -> None:
@@ -226,7 +226,7 @@ def test_vector_labels_and_explicit_aux(synthetic_scene: dict) -> None:
                      aux=synthetic_scene["aux"])
     cfg = small_cfg(train_scenes=[spec], aux_bands_per_file=48, val_fraction=0.25)
     train, val, summary = build_datasets(cfg)
-    assert summary.aux_channels == 48 and summary.to_bundle_metadata().aux_files_per_scene == 1
+    assert summary.metadata.aux_channels == 48 and summary.metadata.aux_files_per_scene == 1
     item = train[0]
     assert item["aux"].shape == (48, 8, 8) and set(item["labels"].unique().tolist()) <= {0, 1, 255}
     assert len(val) >= 1
@@ -257,7 +257,7 @@ def test_augmentation_off_gives_plain_windows(tmp_path: Path) -> None:
     item = train[0]
     with rasterio.open(scene.image) as ds:
         raw = ds.read(window=((plan.row, plan.row + 64), (plan.col, plan.col + 64))).astype(np.float32)
-    expected = summary.vision_stats.apply(raw)
+    expected = summary.metadata.vision_stats.apply(raw)
     assert plan.size == 64 and np.allclose(item["vision"].numpy(), expected)
 
 

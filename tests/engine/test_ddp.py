@@ -13,6 +13,7 @@ import torch
 
 from engine.data.metadata import DataMetadata
 from engine.data.normalize import BandStatistics
+from engine.data.summary import DataSummary
 from engine.export.bundle import load_bundle, read_metadata
 from engine.training.checkpoint import load_checkpoint
 
@@ -58,11 +59,10 @@ class _Tiles(torch.utils.data.Dataset):
         return {"vision": torch.randn(4, 64, 64, generator=g), "aux": air, "labels": labels}
 
 
-class _Summary:
-    def to_bundle_metadata(self) -> DataMetadata:
-        return DataMetadata(vision_bands=4, vision_stats=BandStatistics("meanstd", [0.0] * 4, [1.0] * 4),
-                            aux_channels=8, aux_ratio=8, class_names=["background", "foreground"],
-                            class_colors=["#000000", "#ff0000"], tile_size=64)
+def _summary() -> DataSummary:
+    return DataSummary(DataMetadata(vision_bands=4, vision_stats=BandStatistics("meanstd", [0.0] * 4, [1.0] * 4),
+                                    aux_channels=8, aux_ratio=8, class_names=["background", "foreground"],
+                                    class_colors=["#000000", "#ff0000"], tile_size=64))
 
 
 def _spawned(rank: int, world: int, port: int, out: str) -> None:
@@ -79,7 +79,7 @@ def _spawned(rank: int, world: int, port: int, out: str) -> None:
     cfg = TrainConfig(output=out, epochs=1, warmup_epochs=1, batch_size=2, device="cpu", preview_tiles=1)
     # 5 validation tiles: 3 on rank 0 (2 batches), 2 on rank 1 (1 batch)
     result = train(model_cfg, DataConfig(tile_size=64), cfg, model=model, datasets=(_Tiles(8, 1), _Tiles(5, 2),
-                                                                                    _Summary()))
+                                                                                    _summary()))
     state = {k: v.clone() for k, v in model.state_dict().items()}
     torch.save(state, f"{out}.rank{rank}.pt")
     with open(f"{out}.rank{rank}.json", "w") as handle:

@@ -19,7 +19,7 @@ from engine.models import build_model_from_config
 from engine.training.budget import TimeBudget
 from engine.training.optim import LRSchedule
 from engine.training.trainer import train
-from tests.helpers import AUX, TILE, AuxTiles, AuxTilesSummary
+from tests.helpers import AUX, TILE, AuxTiles, aux_tiles_summary
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
@@ -63,7 +63,7 @@ def _run(tmp_path, clock: TileClock, minutes: float | None, epochs: int = 6, res
                             learning_rate=3e-3, device="cpu", preview_tiles=1, time_budget=minutes, resume=resume)
     torch.manual_seed(0)
     model = build_model_from_config(model_cfg)
-    datasets = (ClockedTiles(4 * STEPS, 1, clock), AuxTiles(4, 2), AuxTilesSummary())
+    datasets = (ClockedTiles(4 * STEPS, 1, clock), AuxTiles(4, 2), aux_tiles_summary())
     return train(model_cfg, data_cfg, train_cfg, callback or RecordingCallback(), model=model, datasets=datasets,
                  clock=clock)
 
