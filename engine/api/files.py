@@ -6,10 +6,11 @@ from __future__ import annotations
 from ..export.bundle import looks_like_bundle, read_metadata
 from ..export.describe import describe_bundle, format_metadata
 from ..io.atomic import path_kind
-from ..io.safety import BUNDLE_GIVE, FORMATS, Files, check_outputs, file_identity, train_files
+from ..io.safety import BUNDLE_GIVE, FORMATS, Files, check_outputs, file_identity
 from ..io.writers import check_writable
 from ..segment.expects import aux_files_expected, input_mismatches
 from ..segment.files import segment_files
+from ..training.files import train_files
 
 __all__ = ["BUNDLE_GIVE", "FORMATS", "Files", "aux_files_expected", "check_outputs", "check_writable",
            "describe_bundle", "file_identity", "format_metadata", "input_mismatches", "looks_like_bundle",

@@ -102,8 +102,9 @@ class TrainPlan:
 def plan_training(request: TrainRequest) -> TrainPlan:
     """Check every input and output of the run, then choose the unset settings (before any data is read: a tile
     that cannot fit fails here)."""
-    from ..io.safety import check_outputs, file_identity, train_files
+    from ..io.safety import check_outputs, file_identity
     from ..training.auto import choose_settings
+    from ..training.files import train_files
     from ..training.report import report_paths
 
     inputs, outputs = train_files(request.model, request.data, request.train)

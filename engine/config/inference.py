@@ -122,7 +122,7 @@ class SegmentConfig(Settings):
             check(self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
                    f"extent must have xmin < xmax and ymin < ymax (got {self.extent}).")
         if self.extent_crs is not None and str(self.extent_crs).strip():
-            from ..data.labels import check_crs
+            from .crs import check_crs
 
             check_crs(self.extent_crs, f"extent CRS ({named('segment.extent_crs')})")
         check(self.device in DEVICES or self.device.startswith("cuda:"),

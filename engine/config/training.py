@@ -45,7 +45,7 @@ class SceneSpec(Settings):
     def __post_init__(self) -> None:
         check(bool(self.image), "a scene needs an image raster path.")
         if self.extent_crs is not None and str(self.extent_crs).strip():
-            from ..data.labels import check_crs
+            from .crs import check_crs
 
             check_crs(self.extent_crs, f"extent CRS of the scene '{self.image}'")
         if self.extent is not None:
@@ -209,7 +209,7 @@ class DataConfig(Settings):
         self.train_scenes = [SceneSpec.from_dict(s) if isinstance(s, dict) else s for s in self.train_scenes]
         self.val_scenes = [SceneSpec.from_dict(s) if isinstance(s, dict) else s for s in self.val_scenes]
         self.label_mapping = {str(k): int(v) for k, v in self.label_mapping.items()}
-        from ..data.bands import BandSelection, parse_bands
+        from .bands import BandSelection, parse_bands
 
         self.bands = parse_bands(self.bands, "bands")
         self.x_bands = parse_bands(self.x_bands, "x_bands")

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from ..callbacks import Callback
+from ..config.bands import BandSelection
 from ..errors import AlignmentError, DataError
 from .align import aux_grid, check_overlap, resize_transform, tile_grid, warp_to_grid, warped_blocks
-from .bands import BandSelection
 from .labels import LabelMapper, RegionMask, VectorLabels
 from .raster import RasterGrid, apply, grid_of, has_own_mask, is_vector_path, open_raster, read_raw, read_window
 from .tile_parts import AuxLattice, CellLayout, SharedParts, Window, assemble_window, planned_uses

@@ -20,10 +20,12 @@ and with the default aux prefixes, the data is vision-only: the model gets no au
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from ..callbacks import Callback
+from ..callbacks import Callback, QuietCallback
 from ..config import REFERENCE_AUX_PREFIXES, DataConfig, SceneSpec
 from ..errors import ConfigError, DataError, setting
+from .raster import open_raster
 
 RASTER_SUFFIXES = (".tif", ".tiff")
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
@@ -209,3 +211,21 @@ def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Cal
     if scenes and not kept:
         raise DataError(f"No usable scene in {what}: every scene was skipped as incomplete.")
     return kept
+
+
+def training_scene_sizes(data_cfg: Any) -> list[tuple[str, int, int]]:
+    """(image, width, height) of every training scene, from the raster headers only."""
+    train, _val = resolve_scenes(data_cfg, QuietCallback())  # its warnings come again when the data is read
+    return scene_sizes(train)
+
+
+def scene_sizes(specs: list[Any]) -> list[tuple[str, int, int]]:
+    """(image, width, height) of each scene spec, from the raster headers only."""
+    sizes = []
+    for spec in specs:
+        ds = open_raster(spec.image, "image")
+        try:
+            sizes.append((spec.image, int(ds.width), int(ds.height)))
+        finally:
+            ds.close()
+    return sizes

@@ -24,9 +24,9 @@ The same call refuses, before any work:
   where :class:`Files` says ``folder=True``).
 
 The front ends (CLI flags, QGIS destination parameters) call the same functions, so each destination is
-checked the same way wherever it comes from. The helpers :func:`raster_sidecars`, :func:`train_files` and
-:func:`evaluate_files` (and :func:`engine.segment.files.segment_files`, from the list of a scene's outputs) list
-what each command reads and writes, so the entry points stay one line.
+checked the same way wherever it comes from. The helpers :func:`raster_sidecars` and :func:`evaluate_files` (and
+:func:`engine.training.files.train_files`, :func:`engine.segment.files.segment_files`, from the list of a scene's
+outputs) list what each command reads and writes, so the entry points stay one line.
 """
 
 from __future__ import annotations
@@ -81,10 +81,10 @@ class Files:
     give: str = ""
 
     def __iter__(self) -> Iterator[str]:
-        return iter(_as_list(self.paths))
+        return iter(as_paths(self.paths))
 
     def __bool__(self) -> bool:
-        return bool(_as_list(self.paths))
+        return bool(as_paths(self.paths))
 
 
 def check_input_file(path: PathLike, what: str, folder_ok: bool = False, give: str = "",
@@ -164,9 +164,9 @@ def file_identity(path: PathLike) -> tuple[Any, ...]:
     return ("file", st.st_dev, st.st_ino)
 
 
-def _as_list(value: Paths | Files) -> list[str]:
+def as_paths(value: Paths | Files) -> list[str]:
     if isinstance(value, Files):
-        return _as_list(value.paths)
+        return as_paths(value.paths)
     if value is None:
         return []
     if isinstance(value, (str, os.PathLike)):
@@ -201,7 +201,7 @@ def check_outputs(inputs: Mapping[str, Paths | Files], outputs: Mapping[str, Pat
     """
     written: dict[tuple[Any, ...], tuple[str, str]] = {}
     for name, value in outputs.items():
-        for path in _as_list(value):
+        for path in as_paths(value):
             key = file_identity(path)
             if key in written and written[key][0] != name:
                 other, other_path = written[key]
@@ -209,7 +209,7 @@ def check_outputs(inputs: Mapping[str, Paths | Files], outputs: Mapping[str, Pat
                                   f"each output its own name.")
             written.setdefault(key, (name, path))
     for name, value in inputs.items():
-        for given in _as_list(value):
+        for given in as_paths(value):
             for path in _expand_input(given):
                 key = file_identity(path)
                 if key in written:
@@ -220,13 +220,13 @@ def check_outputs(inputs: Mapping[str, Paths | Files], outputs: Mapping[str, Pat
                         f"same file. Nothing was written; choose another output name.")
     for name, value in outputs.items():
         spec = value if isinstance(value, Files) else Files(value)
-        paths = _as_list(spec.paths)
+        paths = as_paths(spec.paths)
         for index, path in enumerate(paths):
             check_destination(path, name, spec.format if index == 0 else None, spec.folder and index == 0)
             check_name_length(path, name, paths[0])
     for name, value in inputs.items():
         spec = value if isinstance(value, Files) else Files(value, folder=True)  # plain paths: folders count
-        for path in _as_list(spec.paths):
+        for path in as_paths(spec.paths):
             check_input_file(path, name, folder_ok=spec.folder, give=spec.give,
                              suffixes=FORMATS.get(spec.format or "", ()))
 
@@ -240,33 +240,6 @@ def raster_sidecars(path: PathLike | None, qml: bool = False) -> list[str]:
     if qml:
         files.append(str(Path(path).with_suffix(".qml")))
     return files
-
-
-def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str, Paths | Files],
-                                                                      dict[str, Paths | Files]]:
-    """What ``train`` reads (scenes, data folder, pretrained folder) and writes (bundle, checkpoint, reports)."""
-    from ..training.checkpoint import checkpoint_path
-    from ..training.report import report_paths
-
-    inputs: dict[str, Paths | Files] = {
-        f"data folder ({setting('data.data_dir')})": Files(data_cfg.data_dir, folder=True),
-        "pretrained weights (--pretrained / PRETRAINED)": _every_file(model_cfg.pretrained)}
-    for kind, scenes in (("", data_cfg.train_scenes), ("validation ", data_cfg.val_scenes)):
-        # each file is named by the control that gives it: the scenes setting's part (--label, --val-aux; LABELS)
-        scenes_key = f"data.{'val' if kind else 'train'}_scenes"
-        for spec in scenes:
-            for key in ("image", "label", "aux", "aoi"):
-                label = f"{kind}{key} of a scene ({setting(f'{scenes_key}#{key}')})"
-                files = inputs.setdefault(label, Files([], give="a file, not a folder"))
-                files.paths.extend(_as_list(getattr(spec, key)))  # type: ignore[union-attr]
-    output = Path(train_cfg.output)
-    outputs: dict[str, Paths | Files] = {
-        f"model bundle ({setting('train.output')})": Files([str(output), f"{output}.partial"], "bundle"),
-        # the checkpoint is rewritten by a resumed run on purpose; it is an output, never an input here
-        f"training checkpoint ({setting('train.output')} + .ckpt)": str(checkpoint_path(output)),
-        f"training report (beside {setting('train.output')})": list(report_paths(output).values()),
-    }
-    return inputs, outputs
 
 
 def evaluate_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths | Files]]:
@@ -284,7 +257,7 @@ def evaluate_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths 
     return inputs, outputs
 
 
-def _every_file(path: str | None) -> list[str]:
+def every_file(path: str | None) -> list[str]:
     """Every file of a local file or folder (a pretrained checkpoint); nothing for a hub id."""
     if not path or not os.path.exists(path):
         return []

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
 
-from ..callbacks import Callback, QuietCallback
+from ..callbacks import Callback
 from ..errors import ConfigError, setting
 
 # peak activation bytes per input pixel (batch x tile^2), measured on CPU float32 for the dualstream presets
@@ -160,25 +159,3 @@ def check_training_tile(tile: int, scene_sizes: list[tuple[str, int, int]], step
         raise ResourceError(f"{setting('data.tile_size')} {tile} is larger than every training scene (the largest is "
                             f"'{name}', {width} x {height} px): the tiles would be mostly padding. Use "
                             f"{setting('data.tile_size')} {cover} or less.")
-
-
-def training_scene_sizes(data_cfg: Any) -> list[tuple[str, int, int]]:
-    """(image, width, height) of every training scene, from the raster headers only."""
-    from ..data.sources import resolve_scenes
-
-    train, _val = resolve_scenes(data_cfg, QuietCallback())  # its warnings come again when the data is read
-    return scene_sizes(train)
-
-
-def scene_sizes(specs: list[Any]) -> list[tuple[str, int, int]]:
-    """(image, width, height) of each scene spec, from the raster headers only."""
-    from ..data.raster import open_raster
-
-    sizes = []
-    for spec in specs:
-        ds = open_raster(spec.image, "image")
-        try:
-            sizes.append((spec.image, int(ds.width), int(ds.height)))
-        finally:
-            ds.close()
-    return sizes

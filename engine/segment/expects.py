@@ -4,7 +4,7 @@ no weight loaded): what a front end shows before a run. The run itself checks ag
 
 from __future__ import annotations
 
-from ..data.bands import BandSelection
+from ..config.bands import BandSelection
 from ..data.metadata import DataMetadata
 from ..errors import DataError
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..callbacks import Callback
 from ..config import SegmentConfig, check_tile_size
-from ..data.bands import BandSelection
+from ..config.bands import BandSelection
 from ..data.metadata import DataMetadata
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting

@@ -110,8 +110,7 @@ def fitting_tile(sizes: list[tuple[str, int, int]], step: int, holdout: bool, ca
 
 def training_scenes(data_cfg: DataConfig) -> tuple[list[Any], list[Any], list[tuple[str, int, int]]]:
     """(training specs, validation specs, (image, width, height) of each training scene) from the headers."""
-    from ..data.sources import resolve_scenes
-    from ..runtime.resources import scene_sizes
+    from ..data.sources import resolve_scenes, scene_sizes
 
     train, val = resolve_scenes(data_cfg, QuietCallback())  # its warnings come again when the data is read
     return train, val, scene_sizes(train)

@@ -4,9 +4,12 @@ earlier run's checkpoint, and what a stopped run says it kept (see trainer's mod
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..errors import DataError, setting
-from .checkpoint import RESUME
+from ..io.safety import Files, Paths, as_paths, every_file
+from .checkpoint import RESUME, checkpoint_path
+from .report import report_paths
 
 
 def check_destination(output: Path) -> None:
@@ -45,3 +48,27 @@ def stopped(what: str, output: Path, checkpoint: Path, has_checkpoint: bool) -> 
                 f"from it; nothing was written at '{output}'.")
     return (f"{what} before the first checkpoint: nothing was kept (no '{checkpoint}', nothing at '{output}'); "
             f"run it again to start over.")
+
+
+def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str, Paths | Files],
+                                                                      dict[str, Paths | Files]]:
+    """What ``train`` reads (scenes, data folder, pretrained folder) and writes (bundle, checkpoint, reports)."""
+    inputs: dict[str, Paths | Files] = {
+        f"data folder ({setting('data.data_dir')})": Files(data_cfg.data_dir, folder=True),
+        "pretrained weights (--pretrained / PRETRAINED)": every_file(model_cfg.pretrained)}
+    for kind, scenes in (("", data_cfg.train_scenes), ("validation ", data_cfg.val_scenes)):
+        # each file is named by the control that gives it: the scenes setting's part (--label, --val-aux; LABELS)
+        scenes_key = f"data.{'val' if kind else 'train'}_scenes"
+        for spec in scenes:
+            for key in ("image", "label", "aux", "aoi"):
+                label = f"{kind}{key} of a scene ({setting(f'{scenes_key}#{key}')})"
+                files = inputs.setdefault(label, Files([], give="a file, not a folder"))
+                files.paths.extend(as_paths(getattr(spec, key)))  # type: ignore[union-attr]
+    output = Path(train_cfg.output)
+    outputs: dict[str, Paths | Files] = {
+        f"model bundle ({setting('train.output')})": Files([str(output), f"{output}.partial"], "bundle"),
+        # the checkpoint is rewritten by a resumed run on purpose; it is an output, never an input here
+        f"training checkpoint ({setting('train.output')} + .ckpt)": str(checkpoint_path(output)),
+        f"training report (beside {setting('train.output')})": list(report_paths(output).values()),
+    }
+    return inputs, outputs

@@ -127,8 +127,8 @@ class TrainOutputs:
 
     def _preview_colours(self) -> Any:
         """The vision bands the preview shows as red, green and blue (by the first scene's band names)."""
+        from ..config.bands import BandSelection
         from ..data.band_names import image_rgb
-        from ..data.bands import BandSelection
 
         scenes = [s["image"] for ds in self.datasets if ds is not None for s in getattr(ds, "scenes", [])]
         data = self.data_meta

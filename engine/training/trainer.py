@@ -30,7 +30,7 @@ from ..config import DataConfig, ModelConfig, TrainConfig
 from ..data.metadata import DataMetadata
 from ..errors import CanceledError, ConfigError, setting
 from ..io.locks import output_locks
-from ..io.safety import check_outputs, train_files
+from ..io.safety import check_outputs
 from ..runtime.distributed import DistContext, setup_distributed
 from ..runtime.environment import require, resolve_device
 from .budget import TimeBudget
@@ -40,7 +40,7 @@ from .checkpoint import (
     load_checkpoint,
     restore_rng_state,
 )
-from .files import check_destination, earlier_checkpoint, stopped
+from .files import check_destination, earlier_checkpoint, stopped, train_files
 from .forward import Forward, validate
 from .metrics import selection_score
 from .optim import LRSchedule, build_optimizer, decide_precision
@@ -79,7 +79,8 @@ def _side_outputs(name: str, model: Any) -> int:
 
 def _check_resources(model_cfg: ModelConfig, data_cfg: DataConfig, cfg: TrainConfig, device: str) -> None:
     """The tile against the training scenes and one step's memory against the device's (ResourceError)."""
-    from ..runtime.resources import check_memory, check_training_tile, tile_step, training_scene_sizes
+    from ..data.sources import training_scene_sizes
+    from ..runtime.resources import check_memory, check_training_tile, tile_step
 
     step = tile_step(data_cfg.aux_ratio)
     check_training_tile(data_cfg.tile_size, training_scene_sizes(data_cfg), step)

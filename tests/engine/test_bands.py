@@ -13,8 +13,8 @@ import pytest
 import rasterio
 
 from engine.config import DataConfig, SceneSpec, SegmentConfig, TrainConfig
+from engine.config.bands import BandSelection, parse_bands
 from engine.data import synthetic
-from engine.data.bands import BandSelection, parse_bands
 from engine.data.scene import SceneReader
 from engine.errors import BundleError, ConfigError, DataError
 from engine.export.bundle import load_bundle, read_metadata, save_bundle
