@@ -174,3 +174,49 @@ def test_front_ends_reach_the_engine_only_through_its_api():
             if "engine_api()" in path.read_text(encoding="utf-8")}
     print(f"plugin modules that call engine_api(): {sorted(map(str, uses))}")
     assert len(uses) > 10  # the walk found the plugin's uses
+
+
+# The engine's packages from the bottom up: a package imports only packages on its own level or below (never a
+# sibling on its level: siblings stay independent). docs/design.md ("Layers") says the same in words.
+LAYERS = (
+    ("__init__", "settings", "errors", "callbacks", "declarations"),
+    ("runtime",),
+    ("io",),
+    ("models",),
+    ("config",),
+    ("data",),
+    ("export",),
+    ("training",),
+    ("segment", "evaluate"),
+    ("api",),
+    ("cli",),
+    ("__main__",),
+)
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """engine package (or top-level module) -> the others it imports."""
+    def package(module: str) -> str:
+        parts = module.split(".")
+        return parts[1] if len(parts) > 1 else "__init__"
+
+    packages: dict[str, set[str]] = {}
+    for name, targets in graph.items():
+        if name.startswith("engine"):
+            packages.setdefault(package(name), set()).update(
+                package(t) for t in targets if t.startswith("engine") and package(t) != package(name))
+    return packages
+
+
+def test_engine_packages_import_only_downwards():
+    graph, _ = import_graph(REPO, ("engine",))
+    packages = package_graph(graph)
+    level = {name: i for i, names in enumerate(LAYERS) for name in names}
+    assert set(packages) <= set(level), f"packages missing from LAYERS: {sorted(set(packages) - set(level))}"
+    for name in sorted(packages, key=lambda n: level[n]):
+        print(f"{name} (layer {level[name]}) -> {', '.join(sorted(packages[name], key=lambda n: level[n])) or '-'}")
+    shared_layer_ok = {"__init__", "settings", "errors", "callbacks", "declarations"}  # the core leans on itself
+    upward = [f"{a} -> {b}" for a, targets in packages.items() for b in targets
+              if level[b] > level[a] or (level[b] == level[a] and a not in shared_layer_ok)]
+    assert upward == [], "imports of a package above (or beside) the importer: move the code down"
+    assert cycles(packages) == []
