@@ -12,7 +12,7 @@ PLUGIN_DIR = Path(__file__).resolve().parent
 
 
 def resources_dir() -> Path:
-    """The folder holding ``icons/`` and ``styles/``."""
+    """The folder holding ``icons/``."""
     bundled = PLUGIN_DIR / "resources"
     return bundled if bundled.is_dir() else PLUGIN_DIR.parent / "resources"
 
@@ -20,11 +20,6 @@ def resources_dir() -> Path:
 def icon_path(name: str = "dualstream.svg") -> Path:
     """Path of an icon file in ``resources/icons``."""
     return resources_dir() / "icons" / name
-
-
-def style_path(name: str) -> Path:
-    """Path of a QML style in ``resources/styles``."""
-    return resources_dir() / "styles" / name
 
 
 def readme_path() -> Path:

@@ -7,7 +7,6 @@ this module, which imports nothing else of the engine but its errors, so neither
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any, TypeVar
 
 from .errors import ConfigError
@@ -38,9 +37,6 @@ class Settings:
                 f"{cls.__name__}: unknown setting(s) {unknown}; valid settings are {sorted(names)}."
             )
         return cls(**data)  # nested sections (dicts) become their dataclasses in __post_init__
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def replace(self: T, **changes: Any) -> T:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]

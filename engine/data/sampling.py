@@ -50,9 +50,6 @@ class Region:
         r1 = min(self.row + self.height, other.row + other.height)
         return Region(c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None
 
-    def to_list(self) -> list[int]:
-        return [self.col, self.row, self.width, self.height]
-
 
 def holdout_split(width: int, height: int, val_fraction: float, tile_size: int,
                   rng: np.random.Generator) -> tuple[Region, Region | None]:

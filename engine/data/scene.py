@@ -243,10 +243,6 @@ class SceneReader:
         return None if self.grid.crs is None else self.grid.crs.to_wkt()
 
     @property
-    def has_label(self) -> bool:
-        return self.label_path is not None
-
-    @property
     def shape(self) -> tuple[int, int]:
         """(height, width) of the vision raster."""
         return self.grid.shape
