@@ -24,10 +24,11 @@ import numpy as np
 from .callbacks import Callback, Stage
 from .config import EvaluateConfig
 from .errors import ConfigError, DataError, setting
+from .io.atomic import write_text_atomic
 from .io.locks import output_locks
 from .io.safety import check_outputs, evaluate_files
 from .io.tables import csv_text
-from .io.writers import check_writable, read_prediction_tags, write_text_atomic
+from .io.writers import check_writable, read_prediction_tags
 from .training.metrics import ConfusionMatrix
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".img", ".vrt", ".png", ".jp2")

@@ -19,14 +19,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
 from ..callbacks import Callback, Stage
 from ..errors import DataError, DualStreamError
 from ..runtime.environment import process_cores, require
-from .atomic import refuse_special, temporary_path, uninterrupted, write_failure, write_text_atomic
+from .atomic import refuse_special, temporary_path, uninterrupted, write_failure
 from .safety import check_destination, check_name_length
 
 CLASS_NODATA = 255
@@ -354,58 +353,6 @@ def read_prediction_tags(path: str | os.PathLike) -> dict[str, Any]:
         except ValueError:
             continue  # not ours after all; the caller falls back to what the user gave
     return found
-
-
-def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int = 1) -> str:
-    """A QGIS (3.x) raster style with a paletted renderer naming every class; nodata stays transparent."""
-    entries = []
-    for value, (name, color) in enumerate(zip(class_names, class_colors)):
-        r, g, b = hex_to_rgb(color)
-        entries.append(f'        <paletteEntry value="{value}" color="#{r:02x}{g:02x}{b:02x}" alpha="255" '
-                       f'label={quoteattr(str(name))}/>')
-    palette = "\n".join(entries)
-    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
-<qgis version="3.22.0" styleCategories="Symbology" hasScaleBasedVisibilityFlag="0" minScale="1e+08" maxScale="0">
-  <pipe>
-    <provider>
-      <resampling enabled="false" zoomedInResamplingMethod="nearestNeighbour"
-        zoomedOutResamplingMethod="nearestNeighbour" maxOversampling="2"/>
-    </provider>
-    <rasterrenderer type="paletted" band="{band}" opacity="1" alphaBand="-1" nodataColor="">
-      <rasterTransparency/>
-      <minMaxOrigin>
-        <limits>None</limits>
-        <extent>WholeRaster</extent>
-        <statAccuracy>Estimated</statAccuracy>
-        <cumulativeCutLower>0.02</cumulativeCutLower>
-        <cumulativeCutUpper>0.98</cumulativeCutUpper>
-        <stdDevFactor>2</stdDevFactor>
-      </minMaxOrigin>
-      <colorPalette>
-{palette}
-      </colorPalette>
-    </rasterrenderer>
-    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
-    <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0" colorizeRed="255" colorizeGreen="128"
-      colorizeBlue="128" colorizeStrength="100" invertColors="0"/>
-    <rasterresampler maxOversampling="2"/>
-    <resamplingStage>resamplingFilter</resamplingStage>
-  </pipe>
-  <blendMode>0</blendMode>
-</qgis>
-"""
-
-
-def write_qml(path: str | os.PathLike, class_names: Sequence[str], class_colors: Sequence[str]) -> str:
-    """Write a QGIS paletted-renderer style (``.qml``) naming every class, atomically. Returns the path."""
-    if len(class_names) != len(class_colors):
-        raise DataError(f"{len(class_names)} class names but {len(class_colors)} colours; they must match.")
-    return write_text_atomic(path, qml_text(class_names, class_colors))
-
-
-def qml_path_for(raster: str | os.PathLike) -> Path:
-    """The sidecar style QGIS loads automatically: same name with ``.qml``."""
-    return Path(raster).with_suffix(".qml")
 
 
 def polygonize(raster: str | os.PathLike, destination: str | os.PathLike, class_names: Sequence[str], *,

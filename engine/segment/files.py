@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import setting
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, Paths, raster_sidecars
-from ..io.writers import qml_path_for
+from ..io.styles import qml_path_for
 
 
 @dataclass(frozen=True)

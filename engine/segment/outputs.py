@@ -18,7 +18,8 @@ import numpy as np
 
 from ..callbacks import Callback, Stage
 from ..errors import CanceledError
-from ..io.atomic import abandoned_temporaries, abandoned_temporary_folders, uninterrupted
+from ..io.atomic import abandoned_temporaries, abandoned_temporary_folders, uninterrupted, write_text_atomic
+from ..io.styles import qml_text
 from ..io.writers import (
     CLASS_NODATA,
     PROBABILITY_NODATA_UINT8,
@@ -27,11 +28,9 @@ from ..io.writers import (
     GeoTiffStreamWriter,
     commit_file,
     prediction_tags,
-    qml_text,
     remove_quietly,
     temporary_path,
     write_polygons,
-    write_text_atomic,
 )
 from ..runtime.transfer import Ready
 from .files import SceneOutputs

@@ -13,7 +13,8 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from engine.errors import DataError
-from engine.io.writers import GeoTiffStreamWriter, check_writable, polygonize, qml_path_for, write_qml
+from engine.io.styles import qml_path_for, write_qml
+from engine.io.writers import GeoTiffStreamWriter, check_writable, polygonize
 
 gdal.UseExceptions()
 NAMES = ["background", "building", "road & <path>"]
