@@ -54,6 +54,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
     EXTENT = "EXTENT"
     OUTPUT = "OUTPUT"
     OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
+    OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
     OUTPUT_POLYGONS = "OUTPUT_POLYGONS"
 
     def name(self) -> str:
@@ -76,8 +77,10 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             "<b>extent</b> in any CRS.</p>"
             "<p><b>Outputs</b>: the <b>class raster</b> (GeoTIFF with a colour table and class names, plus a "
             "<i>.qml</i> style beside it; loaded with a paletted renderer showing the model's class names and "
-            "colours), an optional <b>probability raster</b> and optional <b>polygons</b> (GeoPackage with "
-            "class_id, class_name and area).</p>"
+            "colours), an optional <b>probability raster</b>, an optional <b>confidence raster</b> (each pixel's "
+            "probability of the class it was given, 0-1, styled red where the model is unsure and transparent "
+            "where it is sure; the log gives the share of pixels below <i>Low confidence below</i>) and optional "
+            "<b>polygons</b> (GeoPackage with class_id, class_name and area).</p>"
             "<p><b>Typical workflow</b>: train a model; segment a scene with TTA <i>none</i> to check it; use "
             "<i>flips</i> or <i>d4</i> for the final run; run it as a batch (right-click > Execute as Batch "
             "Process) over many scenes with the same model; check the result with <b>Evaluate "
@@ -104,6 +107,10 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             self.OUTPUT_PROBABILITIES, self.tr("Probability raster"), optional=True, createByDefault=False),
             self.tr("GeoTIFF of probabilities (float32): one band (foreground) for binary models, one band per "
                     "class otherwise."))
+        add_parameter(self, QgsProcessingParameterRasterDestination(
+            self.OUTPUT_CONFIDENCE, self.tr("Confidence raster"), optional=True, createByDefault=False),
+            self.tr("GeoTIFF (float32, 0-1) of each pixel's probability of the class it was given: where it is low, "
+                    "the model is unsure and the result needs a look."))
         polygons = QgsProcessingParameterVectorDestination(
             self.OUTPUT_POLYGONS, self.tr("Polygons"), QgsProcessing.SourceType.TypeVectorPolygon, optional=True,
             createByDefault=False)
@@ -113,6 +120,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         self.addOutput(QgsProcessingOutputString("QML", self.tr("QML style of the class raster")))
         self.addOutput(QgsProcessingOutputString("CLASS_NAMES", self.tr("Class names (comma-separated)")))
         self.addOutput(QgsProcessingOutputNumber("PIXELS", self.tr("Pixels segmented")))
+        self.addOutput(QgsProcessingOutputNumber("LOW_CONFIDENCE", self.tr("Share of pixels of low confidence")))
         self.addOutput(QgsProcessingOutputNumber("SECONDS", self.tr("Run time (s)")))
 
     def processAlgorithm(  # noqa: N802 - QGIS API
@@ -132,7 +140,9 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         return {
             self.OUTPUT: result.output,
             self.OUTPUT_PROBABILITIES: result.probabilities,
+            self.OUTPUT_CONFIDENCE: result.confidence,
             self.OUTPUT_POLYGONS: result.polygons,
+            "LOW_CONFIDENCE": None if result.low_confidence is None else round(float(result.low_confidence), 4),
             "QML": result.qml,
             "CLASS_NAMES": ",".join(result.class_names),
             "PIXELS": result.pixels,
@@ -149,11 +159,15 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES, context) or None
         if probabilities:
             check_suffix(probabilities, RASTER_SUFFIXES, self.OUTPUT_PROBABILITIES, "probability raster")
+        confidence = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context) or None
+        if confidence:
+            check_suffix(confidence, RASTER_SUFFIXES, self.OUTPUT_CONFIDENCE, "confidence raster")
         polygons = self.parameterAsOutputLayer(parameters, self.OUTPUT_POLYGONS, context) or None
         if polygons:
             check_suffix(polygons, (".gpkg",), self.OUTPUT_POLYGONS, "polygon layer")
         extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
         for path, name in ((output, self.OUTPUT), (probabilities, self.OUTPUT_PROBABILITIES),
+                           (confidence, self.OUTPUT_CONFIDENCE),
                            (polygons, self.OUTPUT_POLYGONS)):
             ensure_parent(path, name)
         return {
@@ -161,6 +175,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             "aux": aux,
             "output": output,
             "probabilities": probabilities,
+            "confidence": confidence,
             "polygons": polygons,
             "extent": extent,
             "extent_crs": extent_crs,
@@ -181,8 +196,10 @@ def load_segment_layers(context: QgsProcessingContext, result: Any, stem: str, p
     if context.willLoadLayerOnCompletion(result.output):
         context.layerToLoadOnCompletionDetails(result.output).setPostProcessor(class_raster_post_processor(
             result.class_names, result.class_colors, result.qml, layer_name=f"{stem} classes", run=run, rank=0))
+    confidence_qml = str(Path(result.confidence).with_suffix(".qml")) if result.confidence else None
     for rank, path, qml, what in ((1, result.polygons, polygons_qml, "polygons"),
-                                  (2, result.probabilities, None, "probabilities")):
+                                  (2, result.confidence, confidence_qml, "confidence"),
+                                  (3, result.probabilities, None, "probabilities")):
         if path and context.willLoadLayerOnCompletion(path):
             context.layerToLoadOnCompletionDetails(path).setPostProcessor(
                 layer_post_processor(f"{stem} {what}", qml=qml, run=run, rank=rank))

@@ -16,7 +16,7 @@ from ..api import BulkConfig, ConfigError, render, segment_many
 from .options import flag_name, given_settings
 
 EXIT_SCENES_FAILED = 1
-SINGLE_ONLY = ("image", "aux", "output", "probabilities", "polygons", "extent", "aoi")
+SINGLE_ONLY = ("image", "aux", "output", "probabilities", "confidence", "polygons", "extent", "aoi")
 
 
 def is_bulk(args: argparse.Namespace) -> bool:
@@ -31,7 +31,8 @@ def bulk_config_from_args(args: argparse.Namespace, settings: dict[str, Any]) ->
     clashing = [flag_name(f"segment.{key}") for key in SINGLE_ONLY if f"segment.{key}" in given]
     if clashing:
         raise ConfigError(f"{', '.join(clashing)} name(s) one scene; with --images/--manifest every scene's outputs "
-                          f"go to --out-dir (use --with-probabilities / --with-polygons for the extra outputs).")
+                          f"go to --out-dir (use --with-probabilities / --with-confidence / --with-polygons for the "
+                          f"extra outputs).")
     return BulkConfig.from_dict({**settings, **given_settings(args, "bulk")})
 
 

@@ -86,6 +86,10 @@ def run_segment(args: argparse.Namespace) -> int:
     print(f"Classes: {result.output} ({result.width}x{result.height} px, style {result.qml})")
     if result.probabilities:
         print(f"Probabilities: {result.probabilities}")
+    if result.confidence:
+        low = "" if result.low_confidence is None else \
+            f" ({100 * result.low_confidence:.1f} % of the pixels below {cfg.low_confidence:g})"
+        print(f"Confidence: {result.confidence}{low}")
     if result.polygons:
         print(f"Polygons: {result.polygons}")
     print(f"{result.pixels:,} pixels in {result.seconds:.1f} s ({result.pixels_per_second:,.0f} px/s) on "

@@ -36,6 +36,14 @@ class SegmentConfig(Settings):
         "float32", choices=("float32", "uint8"), group="input and output",
         help="uint8 stores round(p * 254), nodata 255.",
         no_qgis="the dialog writes float32 probabilities; uint8 (4x smaller) from the command line")
+    confidence: str | None = setting(
+        None, metavar="C.tif", group="input and output", param="OUTPUT_CONFIDENCE", custom_qgis=True,
+        label="Confidence raster",
+        help="Also write the confidence: each pixel's probability of the class it was given (0-1; GeoTIFF, float32 "
+             "or uint8 as the probabilities). Styled so low confidence stands out.")
+    low_confidence: float = setting(
+        0.7, group="input and output", label="Low confidence below", minimum=0.0, maximum=1.0, advanced=True,
+        help="The result says which share of the pixels has a confidence below this (the pixels to review).")
     polygons: str | None = setting(None, metavar="P.gpkg", group="input and output", param="OUTPUT_POLYGONS",
                                    custom_qgis=True, label="Polygons", help="Also write polygons (GeoPackage).")
     min_polygon_area: float = setting(
@@ -109,6 +117,8 @@ class SegmentConfig(Settings):
         check(self.batch_size >= 1, f"{named('segment.batch_size')} must be >= 1 (got {self.batch_size}).")
         check(0.0 < self.threshold < 1.0, f"{named('segment.threshold')} must be in (0, 1) (got {self.threshold}).")
         check(self.probability_dtype in ("float32", "uint8"), "probability_dtype must be float32 or uint8.")
+        check(0.0 <= self.low_confidence <= 1.0,
+              f"{named('segment.low_confidence')} must be in [0, 1] (got {self.low_confidence}).")
         check(self.prefetch >= 1, f"prefetch must be >= 1 batch (got {self.prefetch}).")
         check(self.readers is None or self.readers >= 1,
                f"{named('segment.readers')} must be >= 1 (got {self.readers}).")
@@ -160,6 +170,8 @@ class BulkConfig(Settings):
     probabilities: bool = setting(False, flag="--with-probabilities", group=BULK,
                                   label="Also write probability rasters",
                                   help="<name>_probabilities.tif per scene (float32).")
+    confidence: bool = setting(False, flag="--with-confidence", group=BULK, label="Also write confidence rasters",
+                               help="<name>_confidence.tif per scene: each pixel's probability of its class.")
     polygons: bool = setting(False, flag="--with-polygons", group=BULK, label="Also write polygons",
                              help="<name>.gpkg per scene with class_id, class_name and area.")
     mosaic: bool = setting(False, group=BULK, label="Write a VRT mosaic of the class rasters",

@@ -135,7 +135,10 @@ def _output(meta: BundleMetadata, tile: int) -> dict[str, Any]:
     return {
         "name": "probabilities",
         "description": f"Per-pixel class probabilities at the tile's resolution: {activation}. DualStream blends "
-                       f"overlapping tiles and writes the class of highest probability as a paletted GeoTIFF.",
+                       f"overlapping tiles and writes the class of highest probability as a paletted GeoTIFF; on "
+                       f"request also the probabilities and the confidence (the probability of each pixel's class: "
+                       f"{'max(p, 1 - p)' if classes == 1 else 'the largest probability'}, 0-1), which shows where "
+                       f"the model is unsure.",
         "tasks": ["semantic-segmentation"],
         "result": {"shape": [-1, classes, tile, tile], "dim_order": ["batch", "class", "height", "width"],
                    "data_type": "float32"},

@@ -62,3 +62,35 @@ def write_qml(path: str | os.PathLike, class_names: Sequence[str], class_colors:
 def qml_path_for(raster: str | os.PathLike) -> Path:
     """The sidecar style QGIS loads automatically: same name with ``.qml``."""
     return Path(raster).with_suffix(".qml")
+
+
+def confidence_qml_text(low: float, scale: float | None = None) -> str:
+    """A QGIS (3.x) style for a confidence raster: opaque red at 0, orange at ``low`` (the review threshold),
+    fading to a transparent green at 1, so over the imagery the unsure pixels stand out and the sure ones
+    disappear. ``scale``: the raster's stored value per unit (254 for uint8), since the style sees stored values."""
+    factor = scale or 1.0
+    stops = ((0.0, "#d7191c", 255, "0: unsure"), (low, "#fdae61", 200, f"{low:g}: review below"),
+             (1.0, "#1a9641", 0, "1: sure"))
+    items = "\n".join(f'          <item value="{value * factor:g}" color="{color}" alpha="{alpha}" label="{label}"/>'
+                      for value, color, alpha, label in stops)
+    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<qgis version="3.22.0" styleCategories="Symbology" hasScaleBasedVisibilityFlag="0" minScale="1e+08" maxScale="0">
+  <pipe>
+    <rasterrenderer type="singlebandpseudocolor" band="1" opacity="1" alphaBand="-1" nodataColor=""
+      classificationMin="0" classificationMax="{factor:g}">
+      <rasterTransparency/>
+      <rastershader>
+        <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" clip="0" minimumValue="0"
+          maximumValue="{factor:g}" labelPrecision="2">
+{items}
+        </colorrampshader>
+      </rastershader>
+    </rasterrenderer>
+    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
+    <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0" colorizeRed="255" colorizeGreen="128"
+      colorizeBlue="128" colorizeStrength="100"/>
+    <rasterresampler maxOversampling="2"/>
+  </pipe>
+  <blendMode>0</blendMode>
+</qgis>
+"""

@@ -1,7 +1,8 @@
 """The files a segmentation reads and writes: one list of a scene's outputs (:class:`SceneOutputs`).
 
 A single run and every scene of a bulk run write the same kinds of file (:data:`OUTPUT_KINDS`): the class raster
-with its QML style, and optionally the probability raster and the polygons. The safety check
+with its QML style, and optionally the probability raster, the confidence raster (with its style) and the
+polygons. The safety check
 (:func:`segment_files`), the locks, the clean-up of what an interrupted run left, the publishing and a bulk run's
 completion markers all go through this list, so a new kind of output is added here once.
 """
@@ -37,6 +38,7 @@ class OutputKind:
 OUTPUT_KINDS = (
     OutputKind("classes", "output", "class raster", "geotiff", (".tif", ".qml"), raster=True),
     OutputKind("probabilities", "probabilities", "probability raster", "geotiff", (".tif",), raster=True),
+    OutputKind("confidence", "confidence", "confidence raster", "geotiff", (".tif", ".qml"), raster=True),
     OutputKind("polygons", "polygons", "polygons", "gpkg", (".gpkg",), raster=False),
 )
 
@@ -47,6 +49,7 @@ class SceneOutputs:
 
     classes: Path
     probabilities: Path | None = None
+    confidence: Path | None = None
     polygons: Path | None = None
     marker: Path | None = None
 
@@ -72,13 +75,17 @@ class SceneOutputs:
 
     @property
     def files(self) -> list[Path]:
-        """Every file a finished scene leaves: the class raster, its style, the probabilities, the polygons."""
-        return [self.classes, self.qml, *(path for kind, path in self.destinations() if kind.name != "classes")]
+        """Every file a finished scene leaves: the class raster, its style, the probabilities, the confidence and
+        its style, the polygons."""
+        styles = [qml_path_for(self.confidence)] if self.confidence is not None else []
+        return [self.classes, self.qml, *(path for kind, path in self.destinations() if kind.name != "classes"),
+                *styles]
 
     def written(self) -> dict[str, Files]:
         """What the scene writes, sidecars and style included, per output as the user knows it, each with its
         format (for :func:`~engine.io.safety.check_outputs`)."""
-        return {kind.what: Files(raster_sidecars(path, qml=kind.name == "classes") if kind.raster else [str(path)],
+        return {kind.what: Files(raster_sidecars(path, qml=kind.name in ("classes", "confidence")) if kind.raster
+                                 else [str(path)],
                                  kind.format)
                 for kind, path in self.destinations()}
 

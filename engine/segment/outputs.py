@@ -19,7 +19,7 @@ import numpy as np
 from ..callbacks import Callback, Stage
 from ..errors import CanceledError
 from ..io.atomic import abandoned_temporaries, abandoned_temporary_folders, uninterrupted, write_text_atomic
-from ..io.styles import qml_text
+from ..io.styles import confidence_qml_text, qml_path_for, qml_text
 from ..io.writers import (
     CLASS_NODATA,
     PROBABILITY_NODATA_UINT8,
@@ -106,7 +106,8 @@ class RowSink:
 
 
 class SceneWriter(RowSink):
-    """The scene's outputs: the class raster (threshold or argmax) and optionally the probabilities."""
+    """The scene's outputs: the class raster (threshold or argmax) and optionally the probabilities and the
+    confidence (the probability of each pixel's class; it counts the valid pixels below ``low_confidence``)."""
 
     def __init__(self, plan: SegmentPlan, threshold: float):
         cfg = plan.cfg
@@ -124,7 +125,21 @@ class SceneWriter(RowSink):
                 nodata=PROBABILITY_NODATA_UINT8 if as_uint8 else float("nan"), **common)
             names = [plan.class_names[1]] if plan.binary else plan.class_names
             self.probabilities.set_descriptions([f"probability {n}" for n in names])
+        self.confidence = None
+        self.valid_pixels = self.low_pixels = 0
+        if cfg.confidence:
+            as_uint8 = cfg.probability_dtype == "uint8"
+            self.confidence = GeoTiffStreamWriter(
+                cfg.confidence, count=1, dtype=cfg.probability_dtype,
+                nodata=PROBABILITY_NODATA_UINT8 if as_uint8 else float("nan"), **common)
+            self.confidence.set_descriptions(["confidence (probability of the class given)"])
         super().__init__()
+
+    @property
+    def low_confidence_share(self) -> float | None:
+        """Share of the valid pixels whose confidence is below ``low_confidence``; None without a confidence
+        output or valid pixel."""
+        return self.low_pixels / self.valid_pixels if self.confidence is not None and self.valid_pixels else None
 
     def _write(self, row: int, probs: np.ndarray, valid: np.ndarray) -> None:
         if self.plan.binary:
@@ -134,17 +149,27 @@ class SceneWriter(RowSink):
         classes[~valid] = CLASS_NODATA
         self.classes.write_rows(row, classes[None])
         if self.probabilities is not None:
-            if self.plan.cfg.probability_dtype == "uint8":
-                scaled = np.rint(np.clip(probs, 0, 1) * PROBABILITY_SCALE_UINT8).astype(np.uint8)
-                scaled[:, ~valid] = PROBABILITY_NODATA_UINT8
-                self.probabilities.write_rows(row, scaled)
-            else:
-                self.probabilities.write_rows(row, _float_with_nan(probs, valid))
+            self.probabilities.write_rows(row, self._stored(probs, valid))
+        if self.confidence is not None:
+            # the probability of the class given: of the foreground or the background (binary), else the largest
+            sure = np.maximum(probs[0], 1.0 - probs[0]) if self.plan.binary else probs.max(axis=0)
+            self.valid_pixels += int(valid.sum())
+            self.low_pixels += int((valid & (sure < self.plan.cfg.low_confidence)).sum())
+            self.confidence.write_rows(row, self._stored(sure[None], valid))
+
+    def _stored(self, values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Probabilities (channels, rows, cols) as the raster stores them: float32 with NaN, or uint8 scaled."""
+        if self.plan.cfg.probability_dtype == "uint8":
+            scaled = np.rint(np.clip(values, 0, 1) * PROBABILITY_SCALE_UINT8).astype(np.uint8)
+            scaled[:, ~valid] = PROBABILITY_NODATA_UINT8
+            return scaled
+        return _float_with_nan(values, valid)
 
     def _abort_files(self) -> None:
         self.classes.abort()
-        if self.probabilities is not None:
-            self.probabilities.abort()
+        for writer in (self.probabilities, self.confidence):
+            if writer is not None:
+                writer.abort()
 
 
 class ProbabilityStore(RowSink):
@@ -187,9 +212,14 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
                                       **prediction_tags(plan.class_names, plan.class_colors,
                                                         plan.members[0].data.label_mapping),
                                       **(metadata or {})})
-    if writer.probabilities is not None:
-        scale = 1.0 / PROBABILITY_SCALE_UINT8 if cfg.probability_dtype == "uint8" else None
-        writer.probabilities.finalize(overviews="average", scale=scale)
+    scale = 1.0 / PROBABILITY_SCALE_UINT8 if cfg.probability_dtype == "uint8" else None
+    for stored in (writer.probabilities, writer.confidence):
+        if stored is not None:
+            stored.finalize(overviews="average", scale=scale)
+    share = writer.low_confidence_share
+    if share is not None:
+        callback.info(f"Confidence: {100 * share:.1f} % of the pixels below {cfg.low_confidence:g} (the ones to "
+                      f"review).")
     callback.check_canceled()
     polygons_tmp = None
     if outputs.polygons is not None:
@@ -207,6 +237,10 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
     with uninterrupted():
         if writer.probabilities is not None:
             writer.probabilities.commit()
+        if writer.confidence is not None:
+            stored_scale = PROBABILITY_SCALE_UINT8 if cfg.probability_dtype == "uint8" else None
+            write_text_atomic(qml_path_for(outputs.confidence), confidence_qml_text(cfg.low_confidence, stored_scale))
+            writer.confidence.commit()
         if polygons_tmp is not None:
             commit_file(polygons_tmp, outputs.polygons)
         write_text_atomic(outputs.qml, qml_text(plan.class_names, plan.class_colors))

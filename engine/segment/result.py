@@ -25,6 +25,8 @@ class SegmentResult:
     width: int = 0
     height: int = 0
     warnings: list[str] = field(default_factory=list)
+    confidence: str | None = None
+    low_confidence: float | None = None  # share of the valid pixels below segment.low_confidence
     working_gsd: list[float] | None = None  # pixel size the model saw (the training one when resampled)
     # where the time went: model (predictor calls), input_wait (model idle, waiting for the reader thread),
     # output_wait (waiting for the writer thread), read/write (busy time of those background threads), first_tile

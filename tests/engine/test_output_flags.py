@@ -36,6 +36,7 @@ OUTPUT_FLAGS = {
     ("train", "--out"): "image",
     ("segment", "--out"): "image",
     ("segment", "--probabilities"): "aux",
+    ("segment", "--confidence"): "aux",
     ("segment", "--polygons"): "image",
     ("segment", "--out-dir"): "image",
     ("evaluate", "--out"): "label",

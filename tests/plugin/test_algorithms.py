@@ -80,7 +80,8 @@ def test_algorithms_have_stable_parameters_help_and_icons(plugin):
                              "PRESET", "PRETRAINED", "EPOCHS", "WARMUP_EPOCHS", "BATCH_SIZE", "LEARNING_RATE",
                              "TILE_SIZE", "DEVICE", "OUTPUT", "OUTPUT_REPORT"},
         "dualstream:segment": {"INPUT", "AUX", "MODEL", "WEIGHTS", "EXTENT", "OVERLAP", "TTA", "DEVICE", "BATCH_SIZE",
-                               "THRESHOLD", "OUTPUT", "OUTPUT_PROBABILITIES", "OUTPUT_POLYGONS"},
+                               "THRESHOLD", "OUTPUT", "OUTPUT_PROBABILITIES", "OUTPUT_CONFIDENCE", "OUTPUT_POLYGONS",
+                               "LOW_CONFIDENCE"},
         "dualstream:evaluate": {"INPUT", "LABELS", "LABEL_FIELD", "OUTPUT", "OUTPUT_TABLE"},
     }
     for alg_id, names in expected.items():
@@ -247,6 +248,35 @@ def test_segment_output_loads_with_paletted_renderer_and_class_names(plugin, tra
     assert polygons.isValid() and polygons.featureCount() > 0
     assert {f["class_name"] for f in polygons.getFeatures()} == {"field"}
     assert _miou(str(out), scenes["s1"]["label"]) > 0.75, "the segmentation of an unseen scene is poor"
+
+
+def test_segment_confidence_loads_styled_so_low_confidence_stands_out(plugin, trained, scenes, tmp_path):
+    import processing
+    from processing.gui.Postprocessing import handleAlgorithmResults
+    from qgis.core import (
+        QgsProcessingContext,
+        QgsProcessingOutputLayerDefinition,
+        QgsProject,
+        QgsSingleBandPseudoColorRenderer,
+    )
+
+    project = QgsProject()
+    context = QgsProcessingContext()
+    context.setProject(project)
+    confidence = tmp_path / "s1_confidence.tif"
+    params = {"INPUT": scenes["s1"]["image"], "AUX": scenes["s1"]["aux"], "MODEL": trained[0]["OUTPUT"],
+              "OUTPUT": str(tmp_path / "s1_classes.tif"), "LOW_CONFIDENCE": 0.9,
+              "OUTPUT_CONFIDENCE": QgsProcessingOutputLayerDefinition(str(confidence), project)}
+    results = processing.run("dualstream:segment", params, onFinish=handleAlgorithmResults, context=context)
+    assert results["OUTPUT_CONFIDENCE"] == str(confidence) and confidence.is_file()
+    assert 0.0 <= results["LOW_CONFIDENCE"] <= 1.0
+    layer = next(layer for layer in project.mapLayers().values() if layer.source() == str(confidence))
+    assert layer.name() == "s1_image confidence"
+    renderer = layer.renderer()
+    assert isinstance(renderer, QgsSingleBandPseudoColorRenderer)
+    ramp = renderer.shader().rasterShaderFunction().colorRampItemList()
+    assert [(round(i.value, 3), i.color.alpha()) for i in ramp] == [(0.0, 255), (0.9, 200), (1.0, 0)]
+    assert ramp[0].color.red() > 200 and ramp[0].color.green() < 50  # unsure: opaque red
 
 
 def test_post_processor_styles_a_plain_layer(qgis_app, tmp_path):

@@ -26,14 +26,17 @@ from .summary import SceneRecord
 
 MARKER_VERSION = 1
 # settings that change how a run goes, not what it writes
-EXECUTION_SETTINGS = ("image", "output", "aux", "probabilities", "polygons", "models", "model_weights", "device",
-                      "batch_size", "prefetch", "readers", "reader_processes")
+EXECUTION_SETTINGS = ("image", "output", "aux", "probabilities", "confidence", "polygons", "models", "model_weights",
+                      "device", "batch_size", "prefetch", "readers", "reader_processes",
+                      "low_confidence")  # only what the result says, not what is written
 
 
 def run_fingerprint(members: list[Member], template: SegmentConfig, bulk: BulkConfig) -> dict[str, Any]:
     """The bundles and settings every scene of this run is made with (identical on every rank)."""
     settings = {k: v for k, v in sorted(template.to_dict().items()) if k not in EXECUTION_SETTINGS}
     settings.update(probabilities=bulk.probabilities, polygons=bulk.polygons)
+    if bulk.confidence:  # fingerprints of runs without it stay as they were
+        settings.update(confidence=True)
     bundles = [{"path": str(Path(m.path).resolve()), "sha256": file_sha256(m.path), "weight": m.weight}
                for m in members]
     return {"bundles": bundles, "settings": settings}

@@ -47,6 +47,7 @@ def scene_outputs(out_dir: str | Path, name: str, bulk: BulkConfig) -> SceneOutp
     out = Path(out_dir)
     return SceneOutputs(classes=out / f"{name}.tif", marker=out / MARKER_FOLDER / f"{name}.json",
                         probabilities=out / f"{name}_probabilities.tif" if bulk.probabilities else None,
+                        confidence=out / f"{name}_confidence.tif" if bulk.confidence else None,
                         polygons=out / f"{name}.gpkg" if bulk.polygons else None)
 
 

@@ -374,6 +374,7 @@ class _Publishing:
             record = self.record
             record.status, record.pixels, record.seconds, record.tiles = "done", result.pixels, seconds, result.tiles
             record.output, record.warnings = result.output, result.warnings
+            record.low_confidence = result.low_confidence
             record.px_per_s = result.pixels / seconds if seconds > 0 else None
             mark_done(self.scene, self.outputs, self.fingerprint, record)
         except Exception as exc:  # noqa: BLE001 - this scene's failure, recorded; the run goes on

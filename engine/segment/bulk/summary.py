@@ -21,7 +21,8 @@ from ...io.atomic import write_text_atomic
 from ...io.tables import dict_csv_text
 
 STATUSES = ("done", "skipped", "failed", "canceled")
-CSV_COLUMNS = ("image", "status", "error", "pixels", "seconds", "px_per_s", "tiles", "output", "rank", "warnings")
+CSV_COLUMNS = ("image", "status", "error", "pixels", "seconds", "px_per_s", "tiles", "output", "low_confidence", "rank",
+               "warnings")
 
 
 @dataclass
@@ -42,6 +43,7 @@ class SceneRecord:
     rank: int = 0  # the torchrun process that ran it
     order: int = 0  # its place in the run (largest scene first)
     started_s: float | None = None  # when it started, from the start of the run
+    low_confidence: float | None = None  # share of its pixels below segment.low_confidence (with confidence)
 
     @property
     def finished(self) -> bool:
