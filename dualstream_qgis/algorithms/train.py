@@ -153,6 +153,11 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         pretrained, label, text = declared_text(self, "model.pretrained")
         add_parameter(self, QgsProcessingParameterFile(
             pretrained, label, behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True), text)
+        # fine-tuning: a .dsmodel bundle to start from
+        init_from, label, text = declared_text(self, "train.init_from")
+        add_parameter(self, QgsProcessingParameterFile(
+            init_from, label, extension="dsmodel", optional=True), text)
+        add_settings(self, "train.recompute_stats")
         generated = add_settings(self, "train.epochs", "train.warmup_epochs", "train.time_budget",
                                  "train.batch_size", "train.learning_rate",
                      "data.tile_size", "train.device", "data.tiles_per_epoch", "data.class_names",
@@ -219,6 +224,8 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         data = read_settings(self, parameters, context, "data")
         data["augment"] = read_settings(self, parameters, context, "augment")
         train = read_settings(self, parameters, context, "train")
+        init_from, _, _ = declared_text(self, "train.init_from")
+        train["init_from"] = self.parameterAsFile(parameters, init_from, context) or None
         aux_bands = data.pop("aux_bands_per_file")
         if folder:
             data["data_dir"] = folder

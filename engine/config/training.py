@@ -332,6 +332,16 @@ class TrainConfig(Settings):
         False, label="Resume from the last checkpoint", advanced=True, group="input and output",
         help="Continue an interrupted or cancelled training from the checkpoint beside the bundle "
              "(MODEL.dsmodel.ckpt) with the same settings; with more epochs, it takes a finished training further.")
+    init_from: str | None = setting(
+        None, label="Start from model (fine-tune a .dsmodel)", custom_qgis=True, metavar="MODEL.dsmodel",
+        group="input and output",
+        help="Fine-tune: start a new training from this model bundle. All its weights are used; its family and "
+             "size too unless set; other classes rebuild the head, another band or aux count adapts the first "
+             "layers (the log says so). The new bundle records it as its parent.")
+    recompute_stats: bool = setting(
+        False, label="Recompute band statistics (fine-tuning)", advanced=True, group="input and output",
+        help="With a model to start from: compute the band statistics from this data instead of keeping the "
+             "parent's (kept by default when the bands match, so a small new area does not rescale the model).")
     loss: LossConfig = setting(default_factory=LossConfig, help="Loss settings.", no_cli=SECTION, no_qgis=SECTION)
     seed: int = setting(0, label="Random seed", minimum=0, advanced=True, group="training",
                         help="Seed of tile sampling, augmentation and initialisation (same seed, same model on CPU).")

@@ -164,13 +164,9 @@ def _check_description(path: Path, raw: dict[str, Any], meta: BundleMetadata) ->
                           f"damaged; copy the bundle again or retrain.")
 
 
-def load_bundle(path: str | os.PathLike, device: str = "cpu") -> LoadedBundle:
-    """Rebuild the model from the bundle's config, load and verify its weights, move it to ``device``."""
-    torch = require("torch")
+def load_state(path: str | os.PathLike, meta: BundleMetadata) -> dict[str, Any]:
+    """The weights of bundle ``path`` (safetensors: nothing is unpickled), checked against ``meta``'s digest."""
     safetensors_torch = require("safetensors.torch")
-    from ..models import build_model_from_config
-
-    meta = read_metadata(path)
     try:
         state = safetensors_torch.load_file(str(path), device="cpu")
     except Exception as exc:  # noqa: BLE001
@@ -179,6 +175,16 @@ def load_bundle(path: str | os.PathLike, device: str = "cpu") -> LoadedBundle:
     if weights_digest(state) != meta.weights_sha256:
         raise BundleError(f"The weights in bundle '{path}' do not match their checksum: the file was altered "
                           f"or damaged. Copy the bundle again or retrain.")
+    return state
+
+
+def load_bundle(path: str | os.PathLike, device: str = "cpu") -> LoadedBundle:
+    """Rebuild the model from the bundle's config, load and verify its weights, move it to ``device``."""
+    torch = require("torch")
+    from ..models import build_model_from_config
+
+    meta = read_metadata(path)
+    state = load_state(path, meta)
     config = meta.model.replace(pretrained=None)  # weights come from the bundle, never from a hub
     try:
         model = _model_with_weights(torch, build_model_from_config, config, state)

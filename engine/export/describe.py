@@ -70,7 +70,15 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     lines.append("  training labels: " + (", ".join(f"{k} -> {v}" for k, v in mapping.items()) if mapping
                                           else "values are classes"))
     lines.append("  " + _trained_line(meta))
+    if meta.parent:
+        lines.append("  " + parent_line(meta.parent))
     return lines
+
+
+def parent_line(parent: dict[str, Any]) -> str:
+    """The bundle a model was fine-tuned from, by name and digest."""
+    return (f"fine-tuned from {parent.get('name')} (sha256 {str(parent.get('sha256', ''))[:12]}..., "
+            f"{parent.get('family')} {parent.get('preset')})")
 
 
 def _trained_line(meta: BundleMetadata) -> str:

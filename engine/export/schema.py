@@ -99,6 +99,7 @@ class BundleMetadata:
     weights_sha256: str = ""
     metadata_sha256: str = ""  # description_digest of the rest (v3 on); "" in older bundles
     onnx: OnnxMetadata | None = None
+    parent: dict[str, Any] | None = None  # the bundle it was fine-tuned from: name, sha256, family, preset, ...
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -166,6 +167,8 @@ class BundleMetadata:
             out["metadata_sha256"] = self.metadata_sha256
         if self.onnx is not None:
             out["onnx"] = self.onnx.to_dict()
+        if self.parent is not None:
+            out["parent"] = dict(self.parent)
         return {**out, **self.extra}
 
     def replace(self, **changes: Any) -> BundleMetadata:

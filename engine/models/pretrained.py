@@ -73,25 +73,30 @@ def first_patch_conv(model: nn.Module) -> tuple[nn.Module, nn.Conv2d]:
     return parent, parent.proj
 
 
-def adapt_conv(old: nn.Conv2d, channels: int) -> tuple[nn.Conv2d, str]:
-    """A copy of the input conv ``old`` for ``channels`` inputs, keeping the pretrained kernels.
+def adapt_kernel(weight: torch.Tensor, channels: int) -> tuple[torch.Tensor, str]:
+    """A conv kernel (out, C0, kh, kw) for ``channels`` inputs, keeping the trained kernels.
 
-    With C0 pretrained input channels (3 = RGB): the first min(C0, channels) kernels are copied; extra
-    channels get the mean of the pretrained kernels; for fewer channels the kept kernels are scaled by
-    C0/channels so the response to a grey input keeps its size. The bias is copied. Returns (conv, how).
+    The first min(C0, channels) kernels are copied; extra channels get the mean of them; for fewer channels the
+    kept kernels are scaled by C0/channels so the response to a grey input keeps its size. Returns (kernel, how).
     """
-    old_channels = old.in_channels
+    old_channels = int(weight.shape[1])
+    weight = weight.detach()
+    if channels > old_channels:
+        extra = weight.mean(dim=1, keepdim=True).expand(-1, channels - old_channels, -1, -1)
+        return (torch.cat([weight, extra], dim=1).contiguous(),
+                f"channels 1-{old_channels} copied, {channels - old_channels} extra = mean of them")
+    return ((weight[:, :channels] * (old_channels / channels)).contiguous(),
+            f"first {channels} kernel(s) kept, scaled by {old_channels}/{channels}")
+
+
+def adapt_conv(old: nn.Conv2d, channels: int) -> tuple[nn.Conv2d, str]:
+    """A copy of the input conv ``old`` (pretrained: C0 = 3, RGB) for ``channels`` inputs, its kernels adapted by
+    :func:`adapt_kernel` and its bias copied. Returns (conv, how)."""
     new = nn.Conv2d(channels, old.out_channels, kernel_size=old.kernel_size, stride=old.stride,
                     padding=old.padding, dilation=old.dilation, bias=old.bias is not None)
     with torch.no_grad():
-        weight = old.weight.detach()
-        if channels > old_channels:
-            new.weight[:, :old_channels] = weight
-            new.weight[:, old_channels:] = weight.mean(dim=1, keepdim=True)
-            how = f"channels 1-{old_channels} copied, {channels - old_channels} extra = mean of them"
-        else:
-            new.weight.copy_(weight[:, :channels] * (old_channels / channels))
-            how = f"first {channels} kernel(s) kept, scaled by {old_channels}/{channels}"
+        weight, how = adapt_kernel(old.weight, channels)
+        new.weight.copy_(weight)
         if old.bias is not None:
             new.bias.copy_(old.bias.detach())
     new.to(device=old.weight.device, dtype=old.weight.dtype)

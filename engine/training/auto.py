@@ -15,7 +15,8 @@ the settings declared with ``auto=``) and returns one line per choice, naming th
   frozen warm-up epochs for randomly initialised encoders; on a GPU: 2 frozen + 40 epochs (the reference).
 
 A pretrained checkpoint given as a folder or a hub id fixes the model size, so the model is not chosen then;
-``imagenet`` names the chosen encoder's own checkpoint and leaves the choice to be made.
+``imagenet`` names the chosen encoder's own checkpoint and leaves the choice to be made. A model to start from
+(``train.init_from``, fine-tuning) gives the family and preset the user did not set.
 """
 
 from __future__ import annotations
@@ -159,10 +160,24 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
                 f"; {scene} takes it{held}"
         chosen.data = data_cfg.replace(tile_size=tile)
         chosen.choices.append(Choice({"data.tile_size": tile}, why))
-    if ({"model.name", "model.preset"} & unset) and not _fixes_model(model_cfg.pretrained):
+    if train_cfg.init_from:
+        _model_from_parent(chosen, unset, given)
+    elif ({"model.name", "model.preset"} & unset) and not _fixes_model(model_cfg.pretrained):
         _choose_model(chosen, unset, data_kind(data_cfg, train_specs), gpu)
     _choose_schedule(chosen, unset, gpu)
     return chosen
+
+
+def _model_from_parent(chosen: Chosen, unset: set[str], given: Collection[str]) -> None:
+    """Fine-tuning: the family and size of the bundle to start from, the user's model settings on top."""
+    from .finetune import parent_model_config, read_parent
+
+    parent = read_parent(str(chosen.train.init_from))
+    chosen.model = parent_model_config(chosen.model, parent, given)
+    values = {key: getattr(chosen.model, key.split(".")[1]) for key in ("model.name", "model.preset")
+              if key in unset}
+    if values:
+        chosen.choices.append(Choice(values, f"the model to start from, {parent.name}"))
 
 
 def _fixes_model(pretrained: str | None) -> bool:
@@ -238,7 +253,8 @@ def _choose_schedule(chosen: Chosen, unset: set[str], gpu: bool) -> None:
             changes["epochs"] = max(cfg.epochs, CPU_MAX_EPOCHS)
             chosen.choices.append(Choice({"train.epochs": changes["epochs"]},
                                          f"an upper bound: the time budget of {budget:g} min ends the training"))
-        if "train.warmup_epochs" in unset and not chosen.model.pretrained and cfg.warmup_epochs:
+        random_start = not chosen.model.pretrained and not cfg.init_from
+        if "train.warmup_epochs" in unset and random_start and cfg.warmup_epochs:
             changes["warmup_epochs"] = 0
             chosen.choices.append(Choice({"train.warmup_epochs": 0}, "the encoders start from random weights, so "
                                          "freezing them would train the decoder on random features"))

@@ -46,12 +46,15 @@ class TrainOutputs:
     model: Any
     ctx: Any
     callback: Any
+    parent: Any  # the bundle a fine-tuning started from (.finetune.Parent), or None
 
     def _bundle_metadata(self) -> BundleMetadata:
         metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                    for k, v in self.best.get("metrics", {}).items()}  # strict JSON in the bundle
         metrics["epoch"] = self.best.get("epoch", 0)
-        return BundleMetadata(model=self.model_cfg, data=self.data_meta, train=self.cfg.to_dict(), metrics=metrics)
+        parent = self.parent.record() if self.parent is not None else None
+        return BundleMetadata(model=self.model_cfg, data=self.data_meta, train=self.cfg.to_dict(), metrics=metrics,
+                              parent=parent)
 
     def _save_bundle(self, path: Path) -> None:
         from ..export.bundle import save_bundle

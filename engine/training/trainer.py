@@ -174,6 +174,12 @@ class _Trainer(TrainOutputs, TrainSteps):
                                                                               self.partial_path)
         if earlier:  # said before the data is prepared
             callback.warning(earlier)
+        self.parent = None
+        if cfg.init_from:  # the parent is read and its family checked before the data is prepared
+            from .finetune import check_family, read_parent
+
+            self.parent = read_parent(cfg.init_from)
+            check_family(model_cfg, self.parent)
         self.num_side_outputs = _side_outputs(model_cfg.name, model)
         cfg.loss.side_weights_for(model_cfg.name, self.num_side_outputs)  # against the model's side outputs
         seed_everything(cfg.seed)
@@ -182,6 +188,10 @@ class _Trainer(TrainOutputs, TrainSteps):
 
             _check_resources(model_cfg, data_cfg, cfg, device)  # from raster headers, before any tile is read
             datasets = build_datasets(data_cfg, callback)
+        if self.parent is not None:
+            from .finetune import keep_parent_statistics
+
+            datasets = keep_parent_statistics(datasets, self.parent, cfg.recompute_stats, callback.info)
         self.datasets = datasets
         train_ds, val_ds, summary = datasets
         if len(train_ds) == 0:
@@ -191,6 +201,10 @@ class _Trainer(TrainOutputs, TrainSteps):
         self.ignore_index = data_meta.ignore_index
         self.model_cfg, self.data_meta = self._fit_to_data(model_cfg, data_meta, model)
         self.model = (model if model is not None else self._build_model()).to(device)
+        if self.parent is not None and not cfg.resume:  # a resumed run takes its checkpoint's weights
+            from .finetune import load_parent_weights
+
+            load_parent_weights(self.model, self.model_cfg, self.parent, callback.info, callback.warning)
 
         from .losses import build_loss
 

@@ -134,6 +134,26 @@ def test_train_from_raster_labels_writes_bundle_report_metrics_and_progress(trai
     assert len(values) >= 12 and values == sorted(values) and max(values) >= 99.0
 
 
+def test_train_starts_from_a_model_bundle(plugin, trained, scenes, tmp_path):
+    """Start from model (INIT_FROM): a .dsmodel file parameter, passed to the engine: the new bundle records it."""
+    import processing
+    from qgis.core import QgsApplication
+
+    from engine.training.finetune import file_sha256
+
+    definition = QgsApplication.processingRegistry().algorithmById("dualstream:train").parameterDefinition("INIT_FROM")
+    assert definition.type() == "file" and definition.extension() == "dsmodel" and definition.flags() & \
+        definition.Flag.FlagOptional
+    parent = trained[0]["OUTPUT"]
+    feedback = RecordingFeedback.make()
+    params = dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label"], AUX=scenes["train"]["aux"],
+                  WARMUP_EPOCHS="0", TILES_PER_EPOCH="8", INIT_FROM=parent, OUTPUT=str(tmp_path / "child.dsmodel"))
+    results = processing.run("dualstream:train", params, feedback=feedback)
+    assert _metadata(results["OUTPUT"]).parent["sha256"] == file_sha256(parent)
+    assert any("copied from it" in line for line in feedback.infos)
+    assert any("kept parent statistics" in line for line in feedback.infos)
+
+
 def test_train_from_vector_labels_with_class_field(plugin, scenes, tmp_path):
     import processing
 

@@ -1,0 +1,171 @@
+"""Fine-tuning: a new training that starts from a whole model bundle (``train.init_from``).
+
+The parent bundle gives the family and size (its model config, unless the user set them), every weight that fits
+the new model, and its band statistics when the bands match (unless ``train.recompute_stats``). Where the new data
+differs, the model is adapted and the log says how: other classes rebuild the head; another band or aux count
+adapts the input convolutions as for pretrained encoders (:func:`engine.models.pretrained.adapt_kernel`). The new
+bundle records its parent (name and digests). Weights are read with safetensors only: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import ConfigError, DualStreamError, setting
+from ..export.schema import BundleMetadata
+from ..models.configuration_utils import ModelConfig
+from ..runtime.environment import require
+
+
+@dataclass(frozen=True)
+class Parent:
+    """The bundle a fine-tuning starts from: its path, metadata and the file's SHA-256."""
+
+    path: str
+    metadata: BundleMetadata
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    def record(self) -> dict[str, Any]:
+        """What the new bundle says about its parent."""
+        model = self.metadata.model
+        return {"name": self.name, "sha256": self.sha256, "weights_sha256": self.metadata.weights_sha256,
+                "family": model.name, "preset": model.preset, "classes": list(self.metadata.data.class_names),
+                "val_iou": self.metadata.metrics.get("val_iou")}
+
+    def state(self) -> dict[str, Any]:
+        """The parent's weights (safetensors: no pickle), checked against their recorded digest."""
+        from ..export.bundle import load_state
+
+        return load_state(self.path, self.metadata)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_parent(path: str) -> Parent:
+    """The parent bundle of ``train.init_from``; ConfigError naming the setting when it is missing or no bundle."""
+    from ..export.bundle import read_metadata
+
+    where = f"{setting('train.init_from')} '{path}'"
+    if not Path(path).is_file():
+        raise ConfigError(f"{where} does not exist; give the model bundle (.dsmodel) to start from.")
+    try:
+        meta = read_metadata(path)
+    except DualStreamError as exc:
+        raise ConfigError(f"{where} cannot start a training: {exc}") from exc
+    if meta.onnx is not None:
+        raise ConfigError(f"{where} is an ONNX export; start from the .dsmodel bundle it was exported from.")
+    return Parent(str(path), meta, file_sha256(path))
+
+
+def check_family(model_cfg: ModelConfig, parent: Parent) -> None:
+    """ConfigError when the model family differs from the parent's: its weights cannot start another family."""
+    theirs = parent.metadata.model.name
+    if model_cfg.name != theirs:
+        raise ConfigError(f"{setting('model.name')} is {model_cfg.name}, but {setting('train.init_from')} "
+                          f"'{parent.name}' is a {theirs} model: fine-tuning keeps the parent's family. Leave "
+                          f"{setting('model.name')} unset (or give {theirs}), or train {model_cfg.name} without "
+                          f"{setting('train.init_from')}.")
+
+
+def parent_model_config(model_cfg: ModelConfig, parent: Parent, given: Collection[str]) -> ModelConfig:
+    """The parent's model config with the model settings the user gave (``model.x`` in ``given``) on top; a given
+    family other than the parent's is refused. Never a pretrained source: the weights come from the parent."""
+    if "model.name" in given:
+        check_family(model_cfg, parent)
+    mine = {name.split(".", 1)[1] for name in given if name.startswith("model.")}
+    theirs = parent.metadata.model.to_dict()
+    mine_values = {k: v for k, v in model_cfg.to_dict().items() if k in mine}
+    return type(parent.metadata.model).from_dict({**theirs, **mine_values, "pretrained": None})
+
+
+def keep_parent_statistics(datasets: tuple[Any, Any, Any], parent: Parent, recompute: bool,
+                           say: Callable[[str], None]) -> tuple[Any, Any, Any]:
+    """The datasets normalised with the parent's band statistics where the bands match (a small new area must
+    not rescale a model trained on a large one), unless ``recompute``; each stream's choice said."""
+    train_ds, val_ds, summary = datasets
+    meta, theirs = summary.metadata, parent.metadata.data
+    changes = {}
+    for stream, words in (("vision_stats", "image"), ("aux_stats", "aux")):
+        mine, old = getattr(meta, stream), getattr(theirs, stream)
+        if mine is None or old is None:
+            continue
+        if old.bands != mine.bands:
+            say(f"Fine-tuning: the parent has {old.bands} {words} band(s), this data {mine.bands}: {words} band "
+                f"statistics computed from this data.")
+        elif recompute:
+            say(f"Fine-tuning: {words} band statistics recomputed from this data "
+                f"({setting('train.recompute_stats')}).")
+        else:
+            changes[stream] = old
+            say(f"Fine-tuning: kept parent statistics for the {mine.bands} {words} band(s) ({old.method}); "
+                f"{setting('train.recompute_stats')} computes them from this data instead.")
+    if not changes:
+        return datasets
+    for ds in (train_ds, val_ds):
+        for stream, stats in changes.items():
+            if ds is not None and hasattr(ds, stream):
+                setattr(ds, stream, stats)
+    summary = dataclasses.replace(summary, metadata=dataclasses.replace(meta, **changes))
+    return train_ds, val_ds, summary
+
+
+def load_parent_weights(model: Any, model_cfg: ModelConfig, parent: Parent, say: Callable[[str], None],
+                        warn: Callable[[str], None]) -> dict[str, list[str]]:
+    """Copy the parent's weights into ``model`` (built for the new data); returns the tensor names by what was
+    done: ``copied``, ``head`` (rebuilt: other classes), ``adapted`` (other input channels), ``new`` (random:
+    absent from the parent or of another shape)."""
+    from ..models.pretrained import adapt_kernel
+
+    torch = require("torch")
+    theirs = parent.state()
+    old_model = parent.metadata.model
+    old_out, new_out = old_model.num_classes, model_cfg.num_classes
+    done: dict[str, list[str]] = {"copied": [], "head": [], "adapted": [], "new": []}
+    hows: list[str] = []
+    state = model.state_dict()
+    for name, tensor in state.items():
+        old = theirs.get(name)
+        if old is None:
+            done["new"].append(name)
+        elif tuple(old.shape) == tuple(tensor.shape):
+            state[name] = old.to(tensor.dtype)
+            done["copied"].append(name)
+        elif old_out != new_out and old.shape[0] == old_out and tensor.shape[0] == new_out and \
+                tuple(old.shape[1:]) == tuple(tensor.shape[1:]):
+            done["head"].append(name)  # keeps the new model's initialisation
+        elif old.dim() == 4 and tensor.dim() == 4 and old.shape[0] == tensor.shape[0] and \
+                tuple(old.shape[2:]) == tuple(tensor.shape[2:]):
+            state[name], how = adapt_kernel(old.to(tensor.dtype), int(tensor.shape[1]))
+            done["adapted"].append(name)
+            hows.append(f"{name} from {old.shape[1]} to {tensor.shape[1]} input channels ({how})")
+        else:
+            done["new"].append(name)
+    with torch.no_grad():
+        model.load_state_dict(state)
+    total = len(state)
+    say(f"Fine-tuning from '{parent.name}' ({old_model.name}, preset {old_model.preset}, sha256 "
+        f"{parent.sha256[:12]}): {len(done['copied'])} of {total} weight tensors copied from it.")
+    if done["head"]:
+        say(f"Fine-tuning: head rebuilt for {new_out} output(s) (the parent has {old_out}: classes "
+            f"{list(parent.metadata.data.class_names)}); {len(done['head'])} tensor(s) start from random weights.")
+    for how in hows:
+        say(f"Fine-tuning: adapted {how}.")
+    if done["new"]:
+        warn(f"Fine-tuning: {len(done['new'])} weight tensor(s) do not fit the parent '{parent.name}' and start "
+             f"from random weights (e.g. {done['new'][:3]}); the model size differs from the parent's.")
+    return done
