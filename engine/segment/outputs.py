@@ -18,7 +18,15 @@ import numpy as np
 
 from ..callbacks import Callback, Stage
 from ..errors import CanceledError
-from ..io.atomic import abandoned_temporaries, abandoned_temporary_folders, uninterrupted, write_text_atomic
+from ..io.atomic import (
+    abandoned_temporaries,
+    abandoned_temporary_folders,
+    temporary_path,
+    uninterrupted,
+    write_text_atomic,
+)
+from ..io.polygons import write_polygons
+from ..io.prediction_tags import prediction_tags
 from ..io.styles import confidence_qml_text, qml_path_for, qml_text
 from ..io.writers import (
     CLASS_NODATA,
@@ -27,10 +35,7 @@ from ..io.writers import (
     SIDECARS,
     GeoTiffStreamWriter,
     commit_file,
-    prediction_tags,
     remove_quietly,
-    temporary_path,
-    write_polygons,
 )
 from ..runtime.transfer import Ready
 from .files import SceneOutputs

@@ -15,7 +15,8 @@ from engine.callbacks import RecordingCallback
 from engine.config import EvaluateConfig
 from engine.errors import AlignmentError, DataError
 from engine.evaluate import RunLengthEncoder, evaluate, rle_decode, rle_encode
-from engine.io.writers import GeoTiffStreamWriter, prediction_tags
+from engine.io.prediction_tags import prediction_tags
+from engine.io.writers import GeoTiffStreamWriter
 
 T = Affine(2, 0, 300000, 0, -2, 4100000)
 

@@ -13,8 +13,9 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from engine.errors import DataError
+from engine.io.polygons import polygonize
 from engine.io.styles import qml_path_for, write_qml
-from engine.io.writers import GeoTiffStreamWriter, check_writable, polygonize
+from engine.io.writers import GeoTiffStreamWriter, check_writable
 
 gdal.UseExceptions()
 NAMES = ["background", "building", "road & <path>"]

@@ -21,7 +21,7 @@ from engine.config import SegmentConfig
 from engine.data import synthetic
 from engine.data.raster import apply, compose
 from engine.errors import AlignmentError, BundleError, CanceledError, ConfigError, DataError
-from engine.io.writers import read_prediction_tags
+from engine.io.prediction_tags import read_prediction_tags
 from engine.segment import plan_segmentation, segment
 from tests.helpers import COLORS, NAMES, make_bundle
 
