@@ -13,13 +13,12 @@ from qgis.core import (
     QgsProcessingOutputString,
     QgsProcessingParameterExtent,
     QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterVectorDestination,
 )
 
 from ..engine_bridge import engine_api
 from ..feedback import SEGMENT_STAGES, Stages, run_engine
 from ..layer_tree import RunLayers
-from ..styling import class_raster_post_processor, layer_post_processor, style_polygons
+from ..styling import class_raster_post_processor
 from .base import DualStreamAlgorithm
 from .common import (
     LAYER_LIST_WRAPPER,
@@ -35,6 +34,13 @@ from .inference import (
     ModelChecksMixin,
     add_model_parameters,
     model_settings,
+)
+from .outputs import (
+    add_output_destinations,
+    add_report_outputs,
+    load_output_layers,
+    output_results,
+    read_output_destinations,
 )
 from .settings import add_settings, read_settings
 from .sources import MultipleLayersParameter, RasterLayerParameter, raster_source, raster_sources
@@ -53,9 +59,6 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
     WEIGHTS = "WEIGHTS"
     EXTENT = "EXTENT"
     OUTPUT = "OUTPUT"
-    OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
-    OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
-    OUTPUT_POLYGONS = "OUTPUT_POLYGONS"
 
     def name(self) -> str:
         return "segment"
@@ -103,24 +106,11 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         add_parameter(self, QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Class raster")),
                       self.tr("GeoTIFF of class numbers (0 = first class) with the model's colours and class names; "
                               "a .qml style is written beside it."))
-        add_parameter(self, QgsProcessingParameterRasterDestination(
-            self.OUTPUT_PROBABILITIES, self.tr("Probability raster"), optional=True, createByDefault=False),
-            self.tr("GeoTIFF of probabilities (float32): one band (foreground) for binary models, one band per "
-                    "class otherwise."))
-        add_parameter(self, QgsProcessingParameterRasterDestination(
-            self.OUTPUT_CONFIDENCE, self.tr("Confidence raster"), optional=True, createByDefault=False),
-            self.tr("GeoTIFF (float32, 0-1) of each pixel's probability of the class it was given: where it is low, "
-                    "the model is unsure and the result needs a look."))
-        polygons = QgsProcessingParameterVectorDestination(
-            self.OUTPUT_POLYGONS, self.tr("Polygons"), QgsProcessing.SourceType.TypeVectorPolygon, optional=True,
-            createByDefault=False)
-        polygons.setSupportsNonFileBasedOutput(False)
-        add_parameter(self, polygons, self.tr("GeoPackage of the predicted areas (foreground for binary models, "
-                                              "every class otherwise) with class_id, class_name and area."))
+        add_output_destinations(self)
+        add_report_outputs(self)
         self.addOutput(QgsProcessingOutputString("QML", self.tr("QML style of the class raster")))
         self.addOutput(QgsProcessingOutputString("CLASS_NAMES", self.tr("Class names (comma-separated)")))
         self.addOutput(QgsProcessingOutputNumber("PIXELS", self.tr("Pixels segmented")))
-        self.addOutput(QgsProcessingOutputNumber("LOW_CONFIDENCE", self.tr("Share of pixels of low confidence")))
         self.addOutput(QgsProcessingOutputNumber("SECONDS", self.tr("Run time (s)")))
 
     def processAlgorithm(  # noqa: N802 - QGIS API
@@ -134,15 +124,10 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             for line in run_engine(api.describe_model, path):
                 feedback.pushInfo(line)
         result = run_engine(api.segment, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
-        polygons_qml = style_polygons(result.polygons, result.class_names, result.class_colors) \
-            if result.polygons else None
-        load_segment_layers(context, result, image_stem(cfg.image), polygons_qml)
+        load_segment_layers(context, result, image_stem(cfg.image))
         return {
             self.OUTPUT: result.output,
-            self.OUTPUT_PROBABILITIES: result.probabilities,
-            self.OUTPUT_CONFIDENCE: result.confidence,
-            self.OUTPUT_POLYGONS: result.polygons,
-            "LOW_CONFIDENCE": None if result.low_confidence is None else round(float(result.low_confidence), 4),
+            **output_results(self, result),
             "QML": result.qml,
             "CLASS_NAMES": ",".join(result.class_names),
             "PIXELS": result.pixels,
@@ -156,27 +141,13 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         aux = raster_sources(parameters, self.AUX, context)
         output = check_suffix(self.parameterAsOutputLayer(parameters, self.OUTPUT, context), RASTER_SUFFIXES,
                               self.OUTPUT, "class raster")
-        probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES, context) or None
-        if probabilities:
-            check_suffix(probabilities, RASTER_SUFFIXES, self.OUTPUT_PROBABILITIES, "probability raster")
-        confidence = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context) or None
-        if confidence:
-            check_suffix(confidence, RASTER_SUFFIXES, self.OUTPUT_CONFIDENCE, "confidence raster")
-        polygons = self.parameterAsOutputLayer(parameters, self.OUTPUT_POLYGONS, context) or None
-        if polygons:
-            check_suffix(polygons, (".gpkg",), self.OUTPUT_POLYGONS, "polygon layer")
         extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
-        for path, name in ((output, self.OUTPUT), (probabilities, self.OUTPUT_PROBABILITIES),
-                           (confidence, self.OUTPUT_CONFIDENCE),
-                           (polygons, self.OUTPUT_POLYGONS)):
-            ensure_parent(path, name)
+        ensure_parent(output, self.OUTPUT)
         return {
             "image": image,
             "aux": aux,
             "output": output,
-            "probabilities": probabilities,
-            "confidence": confidence,
-            "polygons": polygons,
+            **read_output_destinations(self, parameters, context),
             "extent": extent,
             "extent_crs": extent_crs,
             **model_settings(self, parameters, context),
@@ -189,17 +160,11 @@ def image_stem(image: str) -> str:
     return Path(str(image).split("|")[0]).stem
 
 
-def load_segment_layers(context: QgsProcessingContext, result: Any, stem: str, polygons_qml: str | None) -> None:
-    """Name the outputs loaded on completion ``<stem> classes / polygons / probabilities`` and keep them in that
-    order (classes on top and selected, its legend open; the outlined polygons over the probabilities)."""
+def load_segment_layers(context: QgsProcessingContext, result: Any, stem: str) -> None:
+    """Name the outputs loaded on completion ``<stem> classes`` (on top and selected, its legend open), then the
+    other outputs (:func:`~.outputs.load_output_layers`)."""
     run = RunLayers()
     if context.willLoadLayerOnCompletion(result.output):
         context.layerToLoadOnCompletionDetails(result.output).setPostProcessor(class_raster_post_processor(
             result.class_names, result.class_colors, result.qml, layer_name=f"{stem} classes", run=run, rank=0))
-    confidence_qml = str(Path(result.confidence).with_suffix(".qml")) if result.confidence else None
-    for rank, path, qml, what in ((1, result.polygons, polygons_qml, "polygons"),
-                                  (2, result.confidence, confidence_qml, "confidence"),
-                                  (3, result.probabilities, None, "probabilities")):
-        if path and context.willLoadLayerOnCompletion(path):
-            context.layerToLoadOnCompletionDetails(path).setPostProcessor(
-                layer_post_processor(f"{stem} {what}", qml=qml, run=run, rank=rank))
+    load_output_layers(context, result, stem, run)

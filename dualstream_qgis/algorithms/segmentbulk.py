@@ -115,8 +115,8 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
             self.tr("A CSV whose first line names the columns image, aux (aux2, ... for more), output; or a JSON "
                     "list of {\"image\", \"aux\", \"output\"}. Relative paths are relative to the manifest."))
         add_model_parameters(self, image="INPUT", aux="", aux_patterns="AUX_PATTERNS")
-        add_settings(self, *RUN_SETTINGS, "bulk.probabilities", "bulk.confidence", "bulk.polygons", "bulk.mosaic",
-                     "bulk.overwrite")
+        extras = [f"bulk.{kind.bulk_key}" for kind in engine_api().EXTRA_KINDS if kind.bulk_key]
+        add_settings(self, *RUN_SETTINGS, *extras, "bulk.mosaic", "bulk.overwrite")
         add_parameter(self, QgsProcessingParameterBoolean(
             self.ADD_TO_PROJECT, self.tr("Add the class rasters to the project"), defaultValue=False),
             self.tr("Load every finished class raster with its classes and colours when the run ends."))

@@ -1,8 +1,10 @@
-"""Files as the front ends meet them: the output formats, the checks that no input is overwritten and every
-destination can be written, and model bundles read and described without loading their weights."""
+"""Files as the front ends meet them: the kinds of output a segmentation writes, the output formats, the checks
+that no input is overwritten and every destination can be written, and model bundles read and described without
+loading their weights."""
 
 from __future__ import annotations
 
+from ..config.outputs import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
 from ..export.bundle import looks_like_bundle, read_metadata
 from ..export.describe import describe_bundle, format_metadata
 from ..io.atomic import path_kind
@@ -12,6 +14,6 @@ from ..segment.expects import aux_files_expected, input_mismatches
 from ..segment.files import segment_files
 from ..training.files import train_files
 
-__all__ = ["BUNDLE_GIVE", "FORMATS", "Files", "aux_files_expected", "check_outputs", "check_writable",
-           "describe_bundle", "file_identity", "format_metadata", "input_mismatches", "looks_like_bundle",
-           "path_kind", "read_metadata", "segment_files", "train_files"]
+__all__ = ["BUNDLE_GIVE", "EXTRA_KINDS", "FORMATS", "OUTPUT_KINDS", "Files", "OutputKind", "aux_files_expected",
+           "check_outputs", "check_writable", "describe_bundle", "file_identity", "format_metadata",
+           "input_mismatches", "looks_like_bundle", "path_kind", "read_metadata", "segment_files", "train_files"]

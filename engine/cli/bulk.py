@@ -12,11 +12,11 @@ import json
 import sys
 from typing import Any
 
-from ..api import BulkConfig, ConfigError, render, segment_many
+from ..api import OUTPUT_KINDS, BulkConfig, ConfigError, render, segment_many
 from .options import flag_name, given_settings
 
 EXIT_SCENES_FAILED = 1
-SINGLE_ONLY = ("image", "aux", "output", "probabilities", "confidence", "polygons", "extent", "aoi")
+SINGLE_ONLY = ("image", "aux", *(kind.config_key for kind in OUTPUT_KINDS), "extent", "aoi")
 
 
 def is_bulk(args: argparse.Namespace) -> bool:
@@ -30,9 +30,9 @@ def bulk_config_from_args(args: argparse.Namespace, settings: dict[str, Any]) ->
     given = vars(args)
     clashing = [flag_name(f"segment.{key}") for key in SINGLE_ONLY if f"segment.{key}" in given]
     if clashing:
+        switches = " / ".join(flag_name(f"bulk.{kind.bulk_key}") for kind in OUTPUT_KINDS if kind.bulk_key)
         raise ConfigError(f"{', '.join(clashing)} name(s) one scene; with --images/--manifest every scene's outputs "
-                          f"go to --out-dir (use --with-probabilities / --with-confidence / --with-polygons for the "
-                          f"extra outputs).")
+                          f"go to --out-dir (use {switches} for the extra outputs).")
     return BulkConfig.from_dict({**settings, **given_settings(args, "bulk")})
 
 

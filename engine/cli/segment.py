@@ -16,7 +16,7 @@ import json
 import sys
 from typing import Any
 
-from ..api import BULK, ConfigError, EvaluateConfig, SegmentConfig, evaluate, load_config_file, segment
+from ..api import BULK, EXTRA_KINDS, ConfigError, EvaluateConfig, SegmentConfig, evaluate, load_config_file, segment
 from .bulk import is_bulk, run_bulk
 from .main import Command
 from .options import OptionGroups, add_settings, given_settings
@@ -84,14 +84,12 @@ def run_segment(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     print(f"Classes: {result.output} ({result.width}x{result.height} px, style {result.qml})")
-    if result.probabilities:
-        print(f"Probabilities: {result.probabilities}")
-    if result.confidence:
-        low = "" if result.low_confidence is None else \
-            f" ({100 * result.low_confidence:.1f} % of the pixels below {cfg.low_confidence:g})"
-        print(f"Confidence: {result.confidence}{low}")
-    if result.polygons:
-        print(f"Polygons: {result.polygons}")
+    for kind in EXTRA_KINDS:
+        if result.path(kind.name):
+            share = result.report.get(kind.report or "")
+            said = "" if share is None else \
+                f" ({100 * share:.1f} % of the pixels below {getattr(cfg, kind.report):g})"
+            print(f"{kind.name.capitalize()}: {result.path(kind.name)}{said}")
     print(f"{result.pixels:,} pixels in {result.seconds:.1f} s ({result.pixels_per_second:,.0f} px/s) on "
           f"{result.device} ({result.backend})")
     return 0

@@ -31,7 +31,9 @@ class SegmentConfig(Settings):
         label="Ensemble weights (comma-separated)", help="One weight per model bundle, e.g. 2,1. Empty: equal.")
     probabilities: str | None = setting(
         None, metavar="P.tif", group="input and output", param="OUTPUT_PROBABILITIES", custom_qgis=True,
-        label="Probability raster", help="Also write class probabilities (GeoTIFF).")
+        label="Probability raster",
+        help="Also write class probabilities (GeoTIFF; float32 unless probability_dtype is uint8): one band "
+             "(foreground) for binary models, one band per class otherwise.")
     probability_dtype: str = setting(
         "float32", choices=("float32", "uint8"), group="input and output",
         help="uint8 stores round(p * 254), nodata 255.",

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..config.outputs import OUTPUT_KINDS
 from ..data.metadata import DataMetadata
 from ..data.normalize import BandStatistics
 from ..errors import ConfigError
@@ -135,10 +136,7 @@ def _output(meta: BundleMetadata, tile: int) -> dict[str, Any]:
     return {
         "name": "probabilities",
         "description": f"Per-pixel class probabilities at the tile's resolution: {activation}. DualStream blends "
-                       f"overlapping tiles and writes the class of highest probability as a paletted GeoTIFF; on "
-                       f"request also the probabilities and the confidence (the probability of each pixel's class: "
-                       f"{'max(p, 1 - p)' if classes == 1 else 'the largest probability'}, 0-1), which shows where "
-                       f"the model is unsure.",
+                       f"overlapping tiles and writes {'; '.join(kind.card for kind in OUTPUT_KINDS)}.",
         "tasks": ["semantic-segmentation"],
         "result": {"shape": [-1, classes, tile, tile], "dim_order": ["batch", "class", "height", "width"],
                    "data_type": "float32"},
@@ -203,9 +201,6 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
             k: getattr(train, k) for k in ("epochs", "learning_rate", "optimizer", "schedule", "batch_size")})}),
         "bands": [{"name": name} for stream in _inputs(data, tile) for name in stream["bands"]],
     }
-    if meta.parent:
-        properties["description"] += f" Fine-tuned from {meta.parent.get('name')}."
-        properties["dualstream:parent"] = _finite(dict(meta.parent))
     if meta.metrics:
         properties["dualstream:validation"] = _finite(
             {k: v for k, v in meta.metrics.items() if k in ("epoch", "val_iou", "val_miou", "val_pixel_accuracy")})

@@ -12,11 +12,14 @@ import queue
 import shutil
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..callbacks import Callback, Stage
+from ..config.outputs import OUTPUT_KINDS, output_kind
 from ..errors import CanceledError
 from ..io.atomic import (
     abandoned_temporaries,
@@ -110,9 +113,42 @@ class RowSink:
         self._abort_files()
 
 
+@dataclass(frozen=True)
+class RasterOutput:
+    """What a raster output kind (:data:`~engine.config.outputs.OUTPUT_KINDS`) holds, computed from the blended
+    probability rows in the writer thread; stored as float32 (NaN where invalid) or as ``probability_dtype`` uint8
+    (round(v * 254), nodata 255)."""
+
+    bands: Callable[[SegmentPlan], list[str]]  # the band descriptions (one per band)
+    values: Callable[[np.ndarray, SegmentPlan], np.ndarray]  # probabilities (C, n, W) -> values (bands, n, W), 0-1
+    style: Callable[[SegmentPlan], str] | None = None  # its .qml style (for kinds declared ``styled``)
+
+
+def _probability_bands(plan: SegmentPlan) -> list[str]:
+    return [f"probability {n}" for n in ([plan.class_names[1]] if plan.binary else plan.class_names)]
+
+
+def _confidence(probs: np.ndarray, plan: SegmentPlan) -> np.ndarray:
+    """The probability of the class given: of the foreground or the background (binary), else the largest."""
+    return (np.maximum(probs[0], 1.0 - probs[0]) if plan.binary else probs.max(axis=0))[None]
+
+
+def _confidence_style(plan: SegmentPlan) -> str:
+    # the style sees stored values: 254 per unit when stored as uint8
+    scale = PROBABILITY_SCALE_UINT8 if plan.cfg.probability_dtype == "uint8" else None
+    return confidence_qml_text(plan.cfg.low_confidence, scale)
+
+
+RASTER_OUTPUTS: dict[str, RasterOutput] = {
+    "probabilities": RasterOutput(_probability_bands, lambda probs, plan: probs),
+    "confidence": RasterOutput(lambda plan: ["confidence (probability of the class given)"], _confidence,
+                               _confidence_style),
+}
+"""The raster outputs besides the class raster, by kind name: how each is computed from the probabilities."""
+
+
 class SceneWriter(RowSink):
-    """The scene's outputs: the class raster (threshold or argmax) and optionally the probabilities and the
-    confidence (the probability of each pixel's class; it counts the valid pixels below ``low_confidence``)."""
+    """The scene's outputs: the class raster (threshold or argmax) and the raster outputs asked for."""
 
     def __init__(self, plan: SegmentPlan, threshold: float):
         cfg = plan.cfg
@@ -122,29 +158,22 @@ class SceneWriter(RowSink):
         self.classes = GeoTiffStreamWriter(cfg.output, count=1, dtype="uint8", nodata=CLASS_NODATA, **common)
         self.classes.write_colormap(plan.class_colors)
         self.classes.set_descriptions(["class"])
-        self.probabilities = None
-        if cfg.probabilities:
-            as_uint8 = cfg.probability_dtype == "uint8"
-            self.probabilities = GeoTiffStreamWriter(
-                cfg.probabilities, count=plan.probability_channels, dtype=cfg.probability_dtype,
-                nodata=PROBABILITY_NODATA_UINT8 if as_uint8 else float("nan"), **common)
-            names = [plan.class_names[1]] if plan.binary else plan.class_names
-            self.probabilities.set_descriptions([f"probability {n}" for n in names])
-        self.confidence = None
-        self.valid_pixels = self.low_pixels = 0
-        if cfg.confidence:
-            as_uint8 = cfg.probability_dtype == "uint8"
-            self.confidence = GeoTiffStreamWriter(
-                cfg.confidence, count=1, dtype=cfg.probability_dtype,
-                nodata=PROBABILITY_NODATA_UINT8 if as_uint8 else float("nan"), **common)
-            self.confidence.set_descriptions(["confidence (probability of the class given)"])
+        self.as_uint8 = cfg.probability_dtype == "uint8"
+        self.rasters: dict[str, GeoTiffStreamWriter] = {}
+        self.tallies: dict[str, list[int]] = {}  # kind.report -> [pixels below that setting, valid pixels]
+        outputs = SceneOutputs.of(cfg)
+        for name, spec in RASTER_OUTPUTS.items():
+            path = outputs.path(name)
+            if path is None:
+                continue
+            bands = spec.bands(plan)
+            self.rasters[name] = GeoTiffStreamWriter(
+                path, count=len(bands), dtype=cfg.probability_dtype,
+                nodata=PROBABILITY_NODATA_UINT8 if self.as_uint8 else float("nan"), **common)
+            self.rasters[name].set_descriptions(bands)
+            if output_kind(name).report is not None:
+                self.tallies[output_kind(name).report] = [0, 0]
         super().__init__()
-
-    @property
-    def low_confidence_share(self) -> float | None:
-        """Share of the valid pixels whose confidence is below ``low_confidence``; None without a confidence
-        output or valid pixel."""
-        return self.low_pixels / self.valid_pixels if self.confidence is not None and self.valid_pixels else None
 
     def _write(self, row: int, probs: np.ndarray, valid: np.ndarray) -> None:
         if self.plan.binary:
@@ -153,28 +182,30 @@ class SceneWriter(RowSink):
             classes = probs.argmax(axis=0).astype(np.uint8)
         classes[~valid] = CLASS_NODATA
         self.classes.write_rows(row, classes[None])
-        if self.probabilities is not None:
-            self.probabilities.write_rows(row, self._stored(probs, valid))
-        if self.confidence is not None:
-            # the probability of the class given: of the foreground or the background (binary), else the largest
-            sure = np.maximum(probs[0], 1.0 - probs[0]) if self.plan.binary else probs.max(axis=0)
-            self.valid_pixels += int(valid.sum())
-            self.low_pixels += int((valid & (sure < self.plan.cfg.low_confidence)).sum())
-            self.confidence.write_rows(row, self._stored(sure[None], valid))
+        for name, raster in self.rasters.items():
+            spec = RASTER_OUTPUTS[name]
+            values = spec.values(probs, self.plan)
+            report = output_kind(name).report
+            if report is not None:
+                tally = self.tallies[report]
+                tally[0] += int(np.count_nonzero(values[0][valid] < getattr(self.plan.cfg, report)))
+                tally[1] += int(np.count_nonzero(valid))
+            if self.as_uint8:
+                scaled = np.rint(np.clip(values, 0, 1) * PROBABILITY_SCALE_UINT8).astype(np.uint8)
+                scaled[:, ~valid] = PROBABILITY_NODATA_UINT8
+                raster.write_rows(row, scaled)
+            else:
+                raster.write_rows(row, _float_with_nan(values, valid))
 
-    def _stored(self, values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """Probabilities (channels, rows, cols) as the raster stores them: float32 with NaN, or uint8 scaled."""
-        if self.plan.cfg.probability_dtype == "uint8":
-            scaled = np.rint(np.clip(values, 0, 1) * PROBABILITY_SCALE_UINT8).astype(np.uint8)
-            scaled[:, ~valid] = PROBABILITY_NODATA_UINT8
-            return scaled
-        return _float_with_nan(values, valid)
+    def report(self) -> dict[str, float]:
+        """Per raster output that declares a ``report`` setting: the share of the valid pixels below it (none
+        without a valid pixel)."""
+        return {report: below / valid for report, (below, valid) in self.tallies.items() if valid}
 
     def _abort_files(self) -> None:
         self.classes.abort()
-        for writer in (self.probabilities, self.confidence):
-            if writer is not None:
-                writer.abort()
+        for raster in self.rasters.values():
+            raster.abort()
 
 
 class ProbabilityStore(RowSink):
@@ -217,37 +248,36 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
                                       **prediction_tags(plan.class_names, plan.class_colors,
                                                         plan.members[0].data.label_mapping),
                                       **(metadata or {})})
-    scale = 1.0 / PROBABILITY_SCALE_UINT8 if cfg.probability_dtype == "uint8" else None
-    for stored in (writer.probabilities, writer.confidence):
-        if stored is not None:
-            stored.finalize(overviews="average", scale=scale)
-    share = writer.low_confidence_share
-    if share is not None:
-        callback.info(f"Confidence: {100 * share:.1f} % of the pixels below {cfg.low_confidence:g} (the ones to "
-                      f"review).")
+    for raster in writer.rasters.values():
+        raster.finalize(overviews="average", scale=1.0 / PROBABILITY_SCALE_UINT8 if writer.as_uint8 else None)
+    for kind in OUTPUT_KINDS:
+        share = writer.report().get(kind.report or "")
+        if share is not None:
+            callback.info(f"{kind.name.capitalize()}: {100 * share:.1f} % of the pixels below "
+                          f"{getattr(cfg, kind.report):g} (the ones to review).")
     callback.check_canceled()
+    polygons = outputs.path("polygons")
     polygons_tmp = None
-    if outputs.polygons is not None:
-        polygons_tmp = temporary_path(outputs.polygons, ".gpkg")
+    if polygons is not None:
+        polygons_tmp = temporary_path(polygons, ".gpkg")
         extra_tmp.append(polygons_tmp)
         classes = cfg.polygon_classes if cfg.polygon_classes is not None else (
             [1] if plan.binary else list(range(len(plan.class_names))))
         count = write_polygons(writer.classes.tmp, polygons_tmp, plan.class_names,
-                               layer_name=outputs.polygons.stem, classes=classes,
+                               layer_name=polygons.stem, classes=classes,
                                min_area=cfg.min_polygon_area, simplify=cfg.simplify_tolerance,
                                callback=callback)
         callback.info(f"{count} polygon(s) written.")
     callback.check_canceled()
     # everything is complete: publish (class raster last, so it only appears once all is in place), all or none
     with uninterrupted():
-        if writer.probabilities is not None:
-            writer.probabilities.commit()
-        if writer.confidence is not None:
-            stored_scale = PROBABILITY_SCALE_UINT8 if cfg.probability_dtype == "uint8" else None
-            write_text_atomic(qml_path_for(outputs.confidence), confidence_qml_text(cfg.low_confidence, stored_scale))
-            writer.confidence.commit()
+        for name, raster in writer.rasters.items():
+            style = RASTER_OUTPUTS[name].style
+            if style is not None:
+                write_text_atomic(qml_path_for(raster.destination), style(plan))
+            raster.commit()
         if polygons_tmp is not None:
-            commit_file(polygons_tmp, outputs.polygons)
+            commit_file(polygons_tmp, polygons)
         write_text_atomic(outputs.qml, qml_text(plan.class_names, plan.class_colors))
         writer.classes.commit()
     callback.progress(1, 1, Stage.FINISH)

@@ -162,9 +162,9 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
                   f"{width * height / max(seconds, 1e-9):,.0f} pixels a second (predicted at the training pixel "
                   "size).")
     # the working grid's store and the final writer both waited on and spent time writing
-    return SegmentResult(output=str(cfg.output), qml=str(qml), probabilities=cfg.probabilities,
-                         confidence=cfg.confidence, low_confidence=writer.low_confidence_share,
-                         polygons=cfg.polygons, class_names=plan.class_names, class_colors=plan.class_colors,
+    return SegmentResult(output=str(cfg.output), qml=str(qml),
+                         extras={k: str(v) for k, v in outputs.extras.items()}, report=writer.report(),
+                         class_names=plan.class_names, class_colors=plan.class_colors,
                          pixels=width * height, seconds=seconds, tiles=stats.tiles,
                          skipped_tiles=stats.skipped_tiles, device=str(predictor.device),
                          backend=getattr(predictor, "backend", "torch"), width=width, height=height,

@@ -12,8 +12,7 @@ class SegmentResult:
 
     output: str
     qml: str
-    probabilities: str | None
-    polygons: str | None
+    extras: dict[str, str]  # kind name (engine.config.outputs) -> path, of the other outputs written
     class_names: list[str]
     class_colors: list[str]
     pixels: int
@@ -32,10 +31,15 @@ class SegmentResult:
     # output_wait (waiting for the writer thread), read/write (busy time of those background threads), first_tile
     # (from the start until the first tiles' probabilities were back)
     timings: dict[str, float] = field(default_factory=dict)
+    report: dict[str, float] = field(default_factory=dict)  # figures the outputs give (RASTER_OUTPUTS' reports)
 
     @property
     def pixels_per_second(self) -> float:
         return self.pixels / self.seconds if self.seconds > 0 else float("nan")
+
+    def path(self, name: str) -> str | None:
+        """The file of output kind ``name`` this run wrote (None: not asked for)."""
+        return self.output if name == "classes" else self.extras.get(name)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

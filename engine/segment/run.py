@@ -163,9 +163,9 @@ class SceneRun:
                       f"{pixels / max(seconds, 1e-9):,.0f} pixels a second. The model computed for "
                       f"{stats.model_seconds:.1f} s of it and waited {stats.input_wait:.1f} s for tiles to be read "
                       f"and {writer.wait_seconds:.1f} s for results to be written.")
-        return SegmentResult(output=str(cfg.output), qml=str(qml), probabilities=cfg.probabilities,
-                             confidence=cfg.confidence, low_confidence=writer.low_confidence_share,
-                             polygons=cfg.polygons, class_names=plan.class_names, class_colors=plan.class_colors,
+        return SegmentResult(output=str(cfg.output), qml=str(qml),
+                             extras={k: str(v) for k, v in self.outputs.extras.items()}, report=writer.report(),
+                             class_names=plan.class_names, class_colors=plan.class_colors,
                              pixels=plan.width * plan.height, seconds=seconds, tiles=stats.tiles,
                              skipped_tiles=stats.skipped_tiles, device=str(self.predictor.device),
                              backend=getattr(self.predictor, "backend", "torch"), width=plan.width,

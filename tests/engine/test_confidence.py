@@ -51,7 +51,8 @@ def test_confidence_is_the_probability_of_the_class_given(tmp_path, classes):
         assert np.allclose(conf[valid], chosen[valid], atol=1e-6)
     assert conf[valid].min() >= (0.5 if classes == 1 else 1 / classes) - 1e-6 and conf[valid].max() <= 1
     share = float((conf[valid] < 0.8).mean())
-    assert result.confidence == str(tmp_path / "conf.tif") and result.low_confidence == pytest.approx(share)
+    assert result.path("confidence") == str(tmp_path / "conf.tif")
+    assert result.report["low_confidence"] == pytest.approx(share)
     # its style: red where unsure, transparent where sure; the threshold is a stop of the ramp
     items = ET.parse(tmp_path / "conf.qml").getroot().findall(".//colorrampshader/item")
     assert [(i.get("value"), i.get("alpha")) for i in items] == [("0", "255"), ("0.8", "200"), ("1", "0")]
@@ -85,7 +86,7 @@ def test_bulk_writes_a_confidence_per_scene_and_says_its_share(tmp_path):
     for name in ("s1", "s2"):
         assert (tmp_path / "out" / f"{name}_confidence.tif").is_file()
         assert (tmp_path / "out" / f"{name}_confidence.qml").is_file()
-    shares = [s.low_confidence for s in result.scenes]
+    shares = [s.report["low_confidence"] for s in result.scenes]
     assert all(0.0 <= s <= 1.0 for s in shares)
     assert "low_confidence" in (tmp_path / "out" / "summary.csv").read_text().splitlines()[0]
 

@@ -93,15 +93,18 @@ def test_one_list_of_a_scenes_outputs_for_the_check_the_locks_and_the_clean_up(t
     from engine.segment.files import OUTPUT_KINDS, SceneOutputs
 
     cfg = SegmentConfig(image="i.tif", models=["m.dsmodel"], output=str(tmp_path / "o.tif"),
-                        probabilities=str(tmp_path / "p.tif"), polygons=str(tmp_path / "v.gpkg"))
+                        probabilities=str(tmp_path / "p.tif"), confidence=str(tmp_path / "c.tif"),
+                        polygons=str(tmp_path / "v.gpkg"))
     outputs = SceneOutputs.of(cfg)
     assert [kind.name for kind, _ in outputs.destinations()] == [kind.name for kind in OUTPUT_KINDS]
     assert all(kind.config_key in SegmentConfig.__dataclass_fields__ for kind in OUTPUT_KINDS)
-    assert outputs.files == [tmp_path / "o.tif", tmp_path / "o.qml", tmp_path / "p.tif", tmp_path / "v.gpkg"]
+    assert outputs.files == [tmp_path / "o.tif", tmp_path / "o.qml", tmp_path / "p.tif", tmp_path / "c.tif",
+                             tmp_path / "c.qml", tmp_path / "v.gpkg"]
+    assert str(tmp_path / "c.qml") in outputs.written()[OUTPUT_KINDS[2].what]  # a styled kind's style
     assert list(outputs.locked()) == list(outputs.written()) == list(segment_files(cfg)[1])
     assert str(tmp_path / "p.tif.aux.xml") in outputs.written()[OUTPUT_KINDS[1].what]
     assert cfg.replace(**outputs.settings()) == cfg
-    only = SceneOutputs.of(cfg.replace(probabilities=None, polygons=None))
+    only = SceneOutputs.of(cfg.replace(probabilities=None, confidence=None, polygons=None))
     assert only.files == [tmp_path / "o.tif", tmp_path / "o.qml"]
     assert [render(what, flag_name) for what in only.locked()] == ["class raster (--out)"]
     assert only.temporary_suffixes(tmp_path / "o.tif") == (".tif", ".qml")

@@ -57,6 +57,9 @@ def test_two_stream_card_is_valid_mlm_and_describes_both_streams(two_stream, mlm
     assert aux["value_scaling"][2] == {"type": "z-score", "mean": 2.0, "stddev": 3.0}
     (output,) = props["mlm:output"]
     assert output["result"]["shape"] == [-1, 3, 64, 64]
+    from engine.config.outputs import OUTPUT_KINDS
+
+    assert all(kind.card in output["description"] for kind in OUTPUT_KINDS)  # every output kind, from its card
     assert [(c["value"], c["name"], c["color_hint"]) for c in output["classification:classes"]] == [
         (0, "class 0", "000000"), (1, "class 1", "1f78b4"), (2, "class 2", "33a02c")]
     assert props["mlm:total_parameters"] == sum(t.numel() for t in model.state_dict().values())

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ...config import BulkConfig, SegmentConfig
+from ...config.outputs import OUTPUT_KINDS
 from ...errors import setting
 from ...io.atomic import write_text_atomic
 from ...io.digest import file_sha256
@@ -26,17 +27,19 @@ from .summary import SceneRecord
 
 MARKER_VERSION = 1
 # settings that change how a run goes, not what it writes
-EXECUTION_SETTINGS = ("image", "output", "aux", "probabilities", "confidence", "polygons", "models", "model_weights",
+EXECUTION_SETTINGS = ("image", "aux", *(kind.config_key for kind in OUTPUT_KINDS), "models", "model_weights",
                       "device", "batch_size", "prefetch", "readers", "reader_processes",
-                      "low_confidence")  # only what the result says, not what is written
+                      *(kind.report for kind in OUTPUT_KINDS if kind.report))  # only what the result says
+# the bulk switches every marker has held since version 1; a later kind's only when it is on, so the markers of
+# runs without it stay valid
+SWITCHES_V1 = ("probabilities", "polygons")
 
 
 def run_fingerprint(members: list[Member], template: SegmentConfig, bulk: BulkConfig) -> dict[str, Any]:
     """The bundles and settings every scene of this run is made with (identical on every rank)."""
     settings = {k: v for k, v in sorted(template.to_dict().items()) if k not in EXECUTION_SETTINGS}
-    settings.update(probabilities=bulk.probabilities, polygons=bulk.polygons)
-    if bulk.confidence:  # fingerprints of runs without it stay as they were
-        settings.update(confidence=True)
+    settings.update({kind.bulk_key: getattr(bulk, kind.bulk_key) for kind in OUTPUT_KINDS
+                     if kind.bulk_key and (kind.bulk_key in SWITCHES_V1 or getattr(bulk, kind.bulk_key))})
     bundles = [{"path": str(Path(m.path).resolve()), "sha256": file_sha256(m.path), "weight": m.weight}
                for m in members]
     return {"bundles": bundles, "settings": settings}

@@ -18,6 +18,7 @@ from typing import Any
 
 from ...callbacks import Callback
 from ...config import BulkConfig
+from ...config.outputs import EXTRA_KINDS
 from ...errors import ConfigError, setting
 from ...io.safety import RASTER_GIVE, Files
 from ...io.safety import check_outputs as check_identity
@@ -42,13 +43,12 @@ class Scene:
 
 
 def scene_outputs(out_dir: str | Path, name: str, bulk: BulkConfig) -> SceneOutputs:
-    """Output paths of scene ``name``: ``<name>.tif`` + ``.qml``, optional probabilities and polygons, and its
-    completion marker."""
+    """Output paths of scene ``name``: ``<name>.tif`` + ``.qml``, the other kinds the bulk switches ask for, and
+    its completion marker."""
     out = Path(out_dir)
-    return SceneOutputs(classes=out / f"{name}.tif", marker=out / MARKER_FOLDER / f"{name}.json",
-                        probabilities=out / f"{name}_probabilities.tif" if bulk.probabilities else None,
-                        confidence=out / f"{name}_confidence.tif" if bulk.confidence else None,
-                        polygons=out / f"{name}.gpkg" if bulk.polygons else None)
+    extras = {kind.name: out / kind.bulk_name.format(name=name) for kind in EXTRA_KINDS
+              if kind.bulk_key and getattr(bulk, kind.bulk_key)}
+    return SceneOutputs(classes=out / f"{name}.tif", extras=extras, marker=out / MARKER_FOLDER / f"{name}.json")
 
 
 def _expand_images(entry: str) -> list[Path]:

@@ -376,6 +376,7 @@ class _Publishing:
             record.output, record.warnings = result.output, result.warnings
             record.low_confidence = result.low_confidence
             record.px_per_s = result.pixels / seconds if seconds > 0 else None
+            record.report = dict(result.report)
             mark_done(self.scene, self.outputs, self.fingerprint, record)
         except Exception as exc:  # noqa: BLE001 - this scene's failure, recorded; the run goes on
             self.record.status, self.record.error, self.record.px_per_s = "failed", _failure_text(exc), None

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from ...callbacks import Callback
+from ...config.outputs import OUTPUT_KINDS
 from ...errors import render
 from ...io.atomic import write_text_atomic
 from ...io.tables import dict_csv_text
 
 STATUSES = ("done", "skipped", "failed", "canceled")
-CSV_COLUMNS = ("image", "status", "error", "pixels", "seconds", "px_per_s", "tiles", "output", "low_confidence", "rank",
+REPORTS = tuple(kind.report for kind in OUTPUT_KINDS if kind.report)  # a column each (SegmentResult.report)
+CSV_COLUMNS = ("image", "status", "error", "pixels", "seconds", "px_per_s", "tiles", "output", *REPORTS, "rank",
                "warnings")
 
 
@@ -43,7 +45,7 @@ class SceneRecord:
     rank: int = 0  # the torchrun process that ran it
     order: int = 0  # its place in the run (largest scene first)
     started_s: float | None = None  # when it started, from the start of the run
-    low_confidence: float | None = None  # share of its pixels below segment.low_confidence (with confidence)
+    report: dict[str, float] = field(default_factory=dict)  # figures its outputs give (SegmentResult.report)
 
     @property
     def finished(self) -> bool:
@@ -60,6 +62,11 @@ class SceneRecord:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+def report_text(report: dict[str, float]) -> str:
+    """A scene's figures in words, e.g. ``low confidence: 12.3%``."""
+    return "; ".join(f"{name.replace('_', ' ')}: {share:.1%}" for name, share in report.items())
+
+
 def counts(scenes: list[SceneRecord]) -> dict[str, int]:
     """Scenes per status."""
     return {status: sum(1 for s in scenes if s.status == status) for status in STATUSES}
@@ -68,7 +75,8 @@ def counts(scenes: list[SceneRecord]) -> dict[str, int]:
 def _csv_text(scenes: list[SceneRecord]) -> str:
     rows = []
     for scene in scenes:
-        row = {k: ("" if getattr(scene, k) is None else getattr(scene, k)) for k in CSV_COLUMNS}
+        row = {k: scene.report.get(k, "") if k in REPORTS else "" if getattr(scene, k) is None else getattr(scene, k)
+               for k in CSV_COLUMNS}
         row["warnings"] = " | ".join(scene.warnings)
         rows.append(row)
     return dict_csv_text(CSV_COLUMNS, rows)  # image names and errors neutralised against formula injection
@@ -85,7 +93,7 @@ def summary_html(summary: dict[str, Any], scenes: list[SceneRecord]) -> str:
             f"<tr><td>{html.escape(str(scene.image))}</td><td style='color:{colour}'>{scene.status}</td>"
             f"<td>{'' if seconds is None else f'{seconds:.1f}'}</td><td>{scene.pixels or 0:,}</td>"
             f"<td>{'' if not rate else f'{rate:,.0f}'}</td>"
-            f"<td>{html.escape(str(scene.output or ''))}</td>"
+            f"<td>{html.escape(str(scene.output or ''))}<br>{html.escape(report_text(scene.report))}</td>"
             f"<td>{html.escape(str(scene.error or ''))}</td>"
             f"<td style='color:#8a6d00'>{'<br>'.join(html.escape(w) for w in scene.warnings)}</td></tr>")
     mosaics = "".join(f"<li>{html.escape(m)}</li>" for m in summary.get("mosaics", []))
