@@ -24,14 +24,13 @@ class SegmentResult:
     width: int = 0
     height: int = 0
     warnings: list[str] = field(default_factory=list)
-    confidence: str | None = None
-    low_confidence: float | None = None  # share of the valid pixels below segment.low_confidence
     working_gsd: list[float] | None = None  # pixel size the model saw (the training one when resampled)
     # where the time went: model (predictor calls), input_wait (model idle, waiting for the reader thread),
     # output_wait (waiting for the writer thread), read/write (busy time of those background threads), first_tile
     # (from the start until the first tiles' probabilities were back)
     timings: dict[str, float] = field(default_factory=dict)
-    report: dict[str, float] = field(default_factory=dict)  # figures the outputs give (RASTER_OUTPUTS' reports)
+    # per output kind's ``report`` setting (e.g. low_confidence): the share of the valid pixels below it
+    report: dict[str, float] = field(default_factory=dict)
 
     @property
     def pixels_per_second(self) -> float:

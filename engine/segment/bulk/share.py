@@ -374,7 +374,6 @@ class _Publishing:
             record = self.record
             record.status, record.pixels, record.seconds, record.tiles = "done", result.pixels, seconds, result.tiles
             record.output, record.warnings = result.output, result.warnings
-            record.low_confidence = result.low_confidence
             record.px_per_s = result.pixels / seconds if seconds > 0 else None
             record.report = dict(result.report)
             mark_done(self.scene, self.outputs, self.fingerprint, record)
