@@ -1,0 +1,69 @@
+"""docs/design.md's module tables against the tree: every module they name exists, every module is named.
+
+A table row's first cell is a package folder (``engine/``, ``io/``, ``algorithms/``); the backquoted names ending
+in ``.py`` in the row are its modules (``bulk/runner.py`` inside a subfolder). A family folder (``unet/``) stands
+for its two modules, ``configuration_unet.py`` and ``modeling_unet.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DESIGN = REPO / "docs" / "design.md"
+TABLES = {"## The engine's packages": REPO / "engine", "## The plugin": REPO / "dualstream_qgis"}
+
+
+def named_modules(text: str, root: Path) -> tuple[set[Path], list[str]]:
+    """(the module files a table names, the names that are no file or folder) for the table under ``text``."""
+    named: set[Path] = set()
+    missing = []
+    for line in text.splitlines():
+        cells = line.split("|")
+        if len(cells) < 4 or not (first := re.fullmatch(r"\s*`([\w/]+/)`\s*", cells[1])):
+            continue
+        folder = root if first.group(1).rstrip("/") == root.name else root / first.group(1)
+        for name in re.findall(r"`([\w/]+(?:\.py|/))`", "|".join(cells[2:])):
+            path = folder / name
+            if name.endswith("/"):
+                family = [path / f"configuration_{path.name}.py", path / f"modeling_{path.name}.py"]
+                if all(p.is_file() for p in family):
+                    named.update(family)
+                elif not path.is_dir() and not (root / name).is_dir():
+                    missing.append(f"{first.group(1)} {name}")
+            elif path.is_file():
+                named.add(path)
+            elif not (root / name).is_file() and not (REPO / name).is_file():  # named from the top
+                missing.append(f"{first.group(1)} {name}")
+    return named, missing
+
+
+def table(heading: str) -> str:
+    text = DESIGN.read_text(encoding="utf-8")
+    start = text.index(heading)
+    end = text.find("\n## ", start + len(heading))
+    return text[start:] if end < 0 else text[start:end]
+
+
+def test_design_doc_names_every_module_and_only_modules_that_exist():
+    for heading, root in TABLES.items():
+        named, missing = named_modules(table(heading), root)
+        modules = {p for p in root.rglob("*.py") if p.name != "__init__.py" or p.parent == root}
+        unnamed = sorted(str(p.relative_to(REPO)) for p in modules - named)
+        print(f"{heading[3:]}: {len(named)} modules named, {len(modules)} in the tree")
+        assert missing == [], f"docs/design.md ({heading}) names what is not in the tree: {missing}"
+        assert unnamed == [], f"docs/design.md ({heading}) does not name: {unnamed}"
+
+
+def test_the_table_reader_sees_a_missing_and_an_unnamed_module(tmp_path):
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "fam").mkdir()
+    for name in ("a.py", "sub/b.py", "fam/configuration_fam.py", "fam/modeling_fam.py"):
+        (tmp_path / "pkg" / name).write_text("")
+    text = "| package | its modules |\n|---|---|\n| `sub/` | `b.py`, `gone.py` |\n| `pkg/` | `fam/` |\n"
+
+    named, missing = named_modules(text, tmp_path / "pkg")
+
+    assert named == {tmp_path / "pkg" / p for p in ("sub/b.py", "fam/configuration_fam.py", "fam/modeling_fam.py")}
+    assert missing == ["sub/ gone.py"]
