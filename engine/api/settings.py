@@ -9,6 +9,7 @@ from ..config import (
     BulkConfig,
     DataConfig,
     EvaluateConfig,
+    ExportConfig,
     SegmentConfig,
     TrainConfig,
     fill_class_colors,
@@ -19,8 +20,8 @@ from ..declarations import Setting, declared, find, format_default, from_front_e
 from ..models import ModelConfig, describe_models, list_encoders, list_models, list_presets
 from ..training.auto import AUTO_SETTINGS
 
-__all__ = ["AUTO_SETTINGS", "BULK", "SETTINGS_SECTIONS", "BulkConfig", "DataConfig", "EvaluateConfig", "ModelConfig",
-           "SegmentConfig", "Setting", "TrainConfig", "declared", "describe_models", "fill_class_colors",
+__all__ = ["AUTO_SETTINGS", "BULK", "SETTINGS_SECTIONS", "BulkConfig", "DataConfig", "EvaluateConfig", "ExportConfig",
+           "ModelConfig", "SegmentConfig", "Setting", "TrainConfig", "declared", "describe_models", "fill_class_colors",
            "find_setting", "format_default", "from_front_end", "left_unset", "list_encoders", "list_models",
            "list_presets", "load_config_file", "parse_label_pairs"]
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config.export import DEFAULT_OPSET, DEFAULT_OVERLAP, QUANTIZE_MODES
 from ..data.synthetic import make_sample, sample_files
-from ..export.onnx_metadata import DEFAULT_OPSET, DEFAULT_OVERLAP, PARITY_TOLERANCE
-from ..export.onnx_quantize import QUANTIZE_MODES
+from ..export.onnx_metadata import PARITY_TOLERANCE
 from ..runtime.environment import environment_report, require
 from ..runtime.environment import format_report as format_environment
 from .protocol import Callback

@@ -15,8 +15,9 @@ import argparse
 import json
 import sys
 
-from ..api import DEFAULT_OPSET, DEFAULT_OVERLAP, PARITY_TOLERANCE, QUANTIZE_MODES, ConfigError, export
+from ..api import PARITY_TOLERANCE, ConfigError, ExportConfig, export
 from .main import Command, add_model_argument, model_argument
+from .options import OptionGroups, add_settings, given_settings
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,22 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--onnx", dest="output", metavar="OUT.onnx", help="ONNX file to write")
     p.add_argument("--stac", metavar="ITEM.json",
                    help="STAC item (Machine Learning Model extension) describing the bundle (and the ONNX file)")
-    p.add_argument("--tile-size", dest="tile_size", type=int, metavar="N",
-                   help="tile edge in pixels, a multiple of the model's size multiple (default: the bundle's)")
-    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
-    p.add_argument("--dynamic-batch", dest="dynamic_batch", action="store_true",
-                   help="any batch size (default: a fixed batch of --batch-size)")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=1, help="the fixed batch size")
-    p.add_argument("--single-input", dest="single_input", action="store_true",
-                   help="one input tensor: the vision bands, then the X / aux channels (Deepness feeds one tensor); "
-                        "for models whose second stream is on the image grid (CMX with --x-bands, early fusion)")
-    p.add_argument("--overlap", type=float, default=DEFAULT_OVERLAP,
-                   help="tile overlap (share of the tile) recorded for Deepness")
-    p.add_argument("--quantize", choices=QUANTIZE_MODES, default="none",
-                   help="int8: onnxruntime static quantization (QDQ, per-channel int8 weights). Optional: on a "
-                        "2-core VM 2.4-2.7x faster than fp32 for UNet light (IoU 0.003 lower on the sample), not "
-                        "faster for UNet tiny or DualStream b0 (docs/benchmarks.md, int8); measure speed and IoU "
-                        "on your own machine and scenes")
+    add_settings(OptionGroups(p), "export")
     p.add_argument("--quiet", action="store_true", help="only the result")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
@@ -50,11 +36,10 @@ def run(args: argparse.Namespace) -> int:
     args.model = model_argument(args)
     if not args.output and not args.stac:
         raise ConfigError("Nothing to export: give --onnx OUT.onnx, --stac ITEM.json, or both.")
+    cfg = ExportConfig(**given_settings(args, "export"))
     with TqdmCallback(quiet=args.quiet) as callback:
-        run_ = export(args.model, onnx=args.output, stac=args.stac, quantize=args.quantize, callback=callback,
-                      **({"tile_size": args.tile_size, "opset": args.opset, "dynamic_batch": args.dynamic_batch,
-                          "batch_size": args.batch_size, "overlap": args.overlap,
-                          "single_input": args.single_input} if args.output else {}))
+        run_ = export(args.model, onnx=args.output, stac=args.stac, quantize=cfg.quantize, callback=callback,
+                      **(cfg.onnx_settings() if args.output else {}))
     result, quantized = run_.onnx, run_.int8
     if args.json:
         extra = ({"stac": run_.card} if run_.card else {}) | ({"int8": vars(quantized)} if quantized else {})

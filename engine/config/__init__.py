@@ -7,7 +7,8 @@ training reproduced. The package:
 - ``base``: the value lists (devices, TTA modes, optimisers, ...), shared parsers and checks;
 - ``training``: DataConfig (with SceneSpec and AugmentConfig), TrainConfig;
 - ``loss``: LossConfig and the parser of loss terms;
-- ``inference``: SegmentConfig, BulkConfig, EvaluateConfig.
+- ``inference``: SegmentConfig, BulkConfig, EvaluateConfig;
+- ``export``: ExportConfig (the ONNX export's settings).
 
 The :class:`Settings` base and ``check`` are in :mod:`engine.settings`, which the model families' configurations
 share; ModelConfig lives with the families (``engine/models/configuration_utils.py``, one subclass per family) and
@@ -43,6 +44,7 @@ from .base import (
     parse_label_pairs,
     repaired_class_colors,
 )
+from .export import ExportConfig
 from .inference import BulkConfig, EvaluateConfig, SegmentConfig
 from .loss import LossConfig, parse_loss_terms
 from .training import AugmentConfig, DataConfig, SceneSpec, TrainConfig
@@ -50,8 +52,8 @@ from .training import AugmentConfig, DataConfig, SceneSpec, TrainConfig
 __all__ = [
     "AMP_MODES", "BACKENDS", "BULK", "CLASS_PALETTE", "DEVICES", "EARLY_STOP_METRICS", "LOSS_ALIASES", "LOSS_TERMS",
     "OPTIMIZERS", "REFERENCE_AUX_BANDS_PER_FILE", "REFERENCE_AUX_PREFIXES", "SCHEDULES", "SETTINGS_SECTIONS",
-    "TTA_MODES", "AugmentConfig", "BulkConfig", "DataConfig", "EvaluateConfig", "LossConfig", "SceneSpec",
-    "SegmentConfig", "Settings", "TrainConfig", "check", "check_class_colors", "check_class_names",
+    "TTA_MODES", "AugmentConfig", "BulkConfig", "DataConfig", "EvaluateConfig", "ExportConfig", "LossConfig",
+    "SceneSpec", "SegmentConfig", "Settings", "TrainConfig", "check", "check_class_colors", "check_class_names",
     "check_tile_size", "fill_class_colors", "invalid_colors", "load_config_file", "parse_label_pairs",
     "parse_loss_terms", "repaired_class_colors",
 ]
@@ -61,5 +63,5 @@ __all__ = [
 SETTINGS_SECTIONS: dict[str, Section] = {
     "model": (ModelConfig, *(config_class(name) for name in list_models())),
     "data": DataConfig, "augment": AugmentConfig, "loss": LossConfig, "train": TrainConfig,
-    "segment": SegmentConfig, "bulk": BulkConfig, "evaluate": EvaluateConfig,
+    "segment": SegmentConfig, "bulk": BulkConfig, "evaluate": EvaluateConfig, "export": ExportConfig,
 }

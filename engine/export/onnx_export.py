@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..callbacks import Callback
+from ..config.export import DEFAULT_OPSET, DEFAULT_OVERLAP
 from ..errors import ConfigError, ModelError
 from ..io.atomic import temporary_path
 from ..io.digest import file_sha256
@@ -30,8 +31,6 @@ from ..io.writers import check_writable
 from ..runtime.environment import require
 from .bundle import load_bundle
 from .onnx_metadata import (
-    DEFAULT_OPSET,
-    DEFAULT_OVERLAP,
     PARITY_TOLERANCE,
     SINGLE_INPUT,
     encode_metadata,

@@ -40,8 +40,6 @@ DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tile_size", "tiles_
                  "standardization_mean", "standardization_std", "seg_thresh", "seg_small_segment")
 SINGLE_INPUT = "input"  # the one tensor of a --single-input export: vision channels, then the second stream's
 PIXEL_SCALE = 255.0  # Deepness divides raw values by this before standardising
-DEFAULT_OPSET = 17  # export: onnxruntime >= 1.13 (and so Deepness's usual installs) run it
-DEFAULT_OVERLAP = 0.25  # export: tiles_overlap for Deepness, as SegmentConfig's default overlap
 PARITY_TOLERANCE = 1e-4  # export: max abs difference onnxruntime vs torch (fp32)
 
 

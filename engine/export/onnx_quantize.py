@@ -26,7 +26,6 @@ from ..runtime.environment import require
 from .onnx_metadata import session
 from .schema import METADATA_KEY, BundleMetadata
 
-QUANTIZE_MODES = ("none", "int8")
 CALIBRATION_TILES = 8
 
 

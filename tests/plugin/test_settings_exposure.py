@@ -18,6 +18,7 @@ FRONT_ENDS = {
     "segment": ("segment", ["dualstream:segment", "dualstream:segmentbulk"]),
     "bulk": ("segment", ["dualstream:segmentbulk"]),
     "evaluate": ("evaluate", ["dualstream:evaluate"]),
+    "export": ("export", []),
 }
 #: Processing parameters with a value widget that are not engine settings, and why.
 NOT_SETTINGS = {

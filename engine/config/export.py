@@ -1,0 +1,45 @@
+"""Settings of exporting a model bundle to ONNX (ExportConfig): the ``export`` command's flags, declared once.
+
+Export is a command-line job only (no Processing algorithm), so each field says why QGIS does not offer it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..declarations import setting
+from ..settings import Settings
+
+DEFAULT_OPSET = 17  # export: onnxruntime >= 1.13 (and so Deepness's usual installs) run it
+DEFAULT_OVERLAP = 0.25  # export: tiles_overlap for Deepness, as SegmentConfig's default overlap
+QUANTIZE_MODES = ("none", "int8")
+
+NO_QGIS = "export is a command-line job (dualstream export); QGIS has no export algorithm"
+
+
+@dataclass
+class ExportConfig(Settings):
+    """How a bundle becomes an ONNX model (the files it writes are the command's ``--onnx`` and ``--stac``)."""
+
+    tile_size: int | None = setting(
+        None, metavar="N", no_qgis=NO_QGIS, default_note="the bundle's",
+        help="Tile edge in pixels, a multiple of the model's size multiple.")
+    opset: int = setting(DEFAULT_OPSET, no_qgis=NO_QGIS, help="ONNX opset version.")
+    dynamic_batch: bool = setting(False, no_qgis=NO_QGIS,
+                                  help="Any batch size (default: a fixed batch of --batch-size).")
+    batch_size: int = setting(1, no_qgis=NO_QGIS, help="The fixed batch size.")
+    single_input: bool = setting(
+        False, no_qgis=NO_QGIS,
+        help="One input tensor: the vision bands, then the X / aux channels (Deepness feeds one tensor); for models "
+             "whose second stream is on the image grid (CMX with --x-bands, early fusion).")
+    overlap: float = setting(DEFAULT_OVERLAP, no_qgis=NO_QGIS, help="Tile overlap (share of the tile) recorded for "
+                                                                    "Deepness.")
+    quantize: str = setting(
+        "none", choices=QUANTIZE_MODES, no_qgis=NO_QGIS,
+        help="int8: onnxruntime static quantization (QDQ, per-channel int8 weights). Optional: on a 2-core VM "
+             "2.4-2.7x faster than fp32 for UNet light (IoU 0.003 lower on the sample), not faster for UNet tiny or "
+             "DualStream b0 (docs/benchmarks.md, int8); measure speed and IoU on your own machine and scenes.")
+
+    def onnx_settings(self) -> dict:
+        """The keywords of the ONNX export (all but ``quantize``)."""
+        return {k: v for k, v in self.to_dict().items() if k != "quantize"}
