@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..callbacks import Callback
+from ..callbacks import Callback, QuietCallback
 from ..config import DataConfig, ModelConfig, TrainConfig
 from ..data.metadata import DataMetadata
 from ..errors import CanceledError, ConfigError, setting
@@ -332,8 +332,10 @@ class _Trainer(TrainOutputs, TrainSteps):
     def _build_model(self) -> Any:
         from ..models import build_model_from_config
 
+        # fine-tuning: the weights come from the parent, so the builder's word on random encoders would mislead
+        say = self.callback if self.parent is None else QuietCallback()
         try:
-            return build_model_from_config(self.model_cfg, callback=self.callback)
+            return build_model_from_config(self.model_cfg, callback=say)
         except KeyError as exc:  # unknown model name; the message lists the valid ones
             raise ConfigError(str(exc.args[0]) if exc.args else str(exc)) from exc
 

@@ -67,7 +67,7 @@ def test_weights_family_and_size_come_from_the_parent(parent, synthetic_scene, t
     other = _state(Path(scratch.result.bundle))
     assert any(not torch.allclose(other[n].float(), t.float(), atol=1e-3) for n, t in theirs.items())
     assert any("model to start from, parent.dsmodel" in line for line in run.plan.lines())
-    assert "copied from it" in _logs(cb)
+    assert "copied from it" in _logs(cb) and "randomly initialised" not in _logs(cb)
 
 
 def test_parent_recorded_in_metadata_card_and_description(parent, synthetic_scene, tmp_path):
