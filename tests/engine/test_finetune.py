@@ -136,3 +136,28 @@ def test_a_missing_parent_or_one_onto_itself_is_refused(parent, synthetic_scene,
         _train(synthetic_scene, tmp_path / "child.dsmodel", init_from=str(tmp_path / "none.dsmodel"))
     with pytest.raises(Exception, match="parent.dsmodel"):
         _train(synthetic_scene, parent, init_from=str(parent))
+
+
+def test_other_aux_count_adapts_the_aux_stem(synthetic_scene, tmp_path):
+    """A DualStream parent with the scene's 48 aux channels, fine-tuned on the first 12 of them."""
+    scene = synthetic_scene
+
+    def run(out: Path, **settings) -> tuple:
+        data = {"train_scenes": [{"image": scene["image"], "label": scene["label"], "aux": scene["aux"]}],
+                "tile_size": 64, "tiles_per_epoch": 8, "val_fraction": 0.5, "label_mapping": {"90": 1}}
+        data.update(settings.pop("data", {}))
+        train = {"output": str(out), "epochs": 1, "warmup_epochs": 0, "batch_size": 4, "device": "cpu",
+                 "preview_tiles": 0, "time_budget": None, **STILL, **settings}
+        model = {} if "init_from" in train else {"name": "dualstream", "preset": "tiny"}
+        given = {"data.tile_size", "train.epochs", "train.warmup_epochs", "train.time_budget", *(
+            ("model.name", "model.preset") if model else ())}
+        cb = RecordingCallback()
+        return api.train(api.train_request({"model": model, "data": data, "train": train}, given), cb), cb
+
+    parent, _ = run(tmp_path / "parent.dsmodel")
+    child, cb = run(tmp_path / "child.dsmodel", data={"aux_bands_per_file": 12}, init_from=parent.result.bundle)
+    assert "from 48 to 12 input channels (first 12 kernel(s) kept, scaled by 48/12)" in _logs(cb)
+    assert "the parent has 48 aux band(s), this data 12" in _logs(cb)
+    assert "kept parent statistics for the 4 image band(s)" in _logs(cb)
+    assert "do not fit" not in _logs(cb)
+    assert read_metadata(child.result.bundle).model.aux_channels == 12
