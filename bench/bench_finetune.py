@@ -10,7 +10,8 @@ Runs, each a fresh ``python -m engine train`` on the CPU with UNet light, 128-px
 1. parent on Massachusetts (PARENT_EPOCHS epochs);
 2. from scratch on the Atlanta half (CHILD_EPOCHS epochs);
 3. fine-tuned from the parent on the same half, same epochs and settings (``--init-from``);
-4. as 3 with ``--recompute-stats`` (the Atlanta half's band statistics instead of the parent's).
+4. as 3 with ``--recompute-stats`` (the Atlanta half's band statistics instead of the parent's);
+5. as 3 at a third of the learning rate (3e-4), the usual lower rate of fine-tuning.
 
 Writes ``results.json`` (best validation IoU, best epoch, seconds, and the fine-tuning log lines) into the output
 folder and prints a table. ``python bench/bench_finetune.py [--out DIR] [--quick]``; not part of ``make test``.
@@ -94,6 +95,7 @@ def main() -> None:
     runs.append(train("finetuned", new_scene, child_epochs, out, *new, "--init-from", parent))
     runs.append(train("finetuned_recomputed_stats", new_scene, child_epochs, out, *new, "--init-from", parent,
                       "--recompute-stats"))
+    runs.append(train("finetuned_lr3e-4", new_scene, child_epochs, out, *new, "--init-from", parent, "--lr", "3e-4"))
     results = {"set": args.set, "parent": parent_scene, "new": new_scene, "data": str(DATA), "device": "cpu",
                "model": "unet light", "runs": runs, "settings": " ".join(COMMON + labels)}
     (out / "results.json").write_text(json.dumps(results, indent=2))
