@@ -1,8 +1,8 @@
 """The files a training writes (see :mod:`.trainer` for the list): the best bundle so far and the checkpoint every
 epoch, and at the end the bundle at its finished name, the reports and the model card; and what ``train`` returns.
 
-:class:`TrainOutputs` is the output half of the trainer: it works on the trainer's state (model, history, best
-epoch, paths, callback, distributed context).
+:class:`TrainFiles` is the output half of the trainer, one of its parts: it is given the model and what a checkpoint
+holds, and keeps which of its files this run wrote; the history and the best epoch come with each call.
 """
 
 from __future__ import annotations
@@ -40,52 +40,73 @@ class TrainResult:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-class TrainOutputs:
-    """Saving and finishing, for the trainer (its attributes are set by the trainer's ``__init__``)."""
+@dataclass
+class TrainFiles:
+    """Saving and finishing: the best bundle so far, the checkpoint, the reports, the bundle at its finished name."""
 
+    cfg: Any  # TrainConfig
+    model_cfg: Any  # the model's configuration, fitted to the data
+    data_meta: Any  # data.metadata.DataMetadata: the bundle's data section
+    parent: Any  # the bundle a fine-tuning started from (.finetune.Parent), or None
     model: Any
+    optimizer: Any
+    schedule: Any
+    scaler: Any
+    forward: Any
+    budget: Any
+    datasets: tuple[Any, Any, Any]
+    configs: dict[str, Any]  # the settings a checkpoint records (resume refuses others)
+    output: Path
+    partial_path: Path
+    ckpt_path: Path
+    paths: dict[str, str]  # report.report_paths
+    keep_last: bool  # no validation score tells the epochs apart: the bundle holds the last one
     ctx: Any
     callback: Any
-    parent: Any  # the bundle a fine-tuning started from (.finetune.Parent), or None
+    good_checkpoint: bool = False  # a checkpoint of this run (written or resumed from) is at ckpt_path
+    wrote_partial: bool = False  # this run wrote the .partial bundle (removed on failure if no checkpoint)
 
-    def _bundle_metadata(self) -> BundleMetadata:
+    def bundle_metadata(self, best: dict[str, Any]) -> BundleMetadata:
         metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                   for k, v in self.best.get("metrics", {}).items()}  # strict JSON in the bundle
-        metrics["epoch"] = self.best.get("epoch", 0)
+                   for k, v in best.get("metrics", {}).items()}  # strict JSON in the bundle
+        metrics["epoch"] = best.get("epoch", 0)
         parent = self.parent.record() if self.parent is not None else None
         return BundleMetadata(model=self.model_cfg, data=self.data_meta, train=self.cfg.to_dict(), metrics=metrics,
                               parent=parent)
 
-    def _save_bundle(self, path: Path) -> None:
+    def _save_bundle(self, path: Path, best: dict[str, Any]) -> None:
         from ..export.bundle import save_bundle
 
-        save_bundle(path, self.model, self._bundle_metadata())
+        save_bundle(path, self.model, self.bundle_metadata(best))
 
-    def _save_epoch(self, epoch: int, improved: bool, finished: bool) -> None:
+    def save_epoch(self, epoch: int, improved: bool, finished: bool, history: list[dict[str, Any]],
+                   best: dict[str, Any]) -> None:
         """Best bundle so far (when improved), checkpoint and metrics; a failed write keeps the last good ones."""
         from .report import write_metrics
 
         try:
             if improved:
                 self.wrote_partial = True
-                self._save_bundle(self.partial_path)
-            self._save_checkpoint(epoch, finished=finished)
+                self._save_bundle(self.partial_path, best)
+            self._save_checkpoint(epoch, finished, history, best)
             self.good_checkpoint = True
-            write_metrics(self.history, self.paths["metrics_csv"], self.paths["metrics_json"])
+            write_metrics(history, self.paths["metrics_csv"], self.paths["metrics_json"])
         except OutputError as exc:
             kept = (f"the last good checkpoint '{self.ckpt_path}' is kept: free space and run again with {RESUME}"
                     if self.good_checkpoint else "no checkpoint of this run had been written yet, so nothing is "
                     "kept: free space and run it again")
             raise OutputError(f"{exc} Training stopped in epoch {epoch}; {kept}.") from exc
 
-    def _save_checkpoint(self, epoch: int, finished: bool) -> None:
+    def _save_checkpoint(self, epoch: int, finished: bool, history: list[dict[str, Any]],
+                         best: dict[str, Any]) -> None:
         save_checkpoint(self.ckpt_path, model_state=self.model.state_dict(),
                         optimizer_state=self.optimizer.state_dict(), schedule_state=self.schedule.state_dict(),
                         scaler_state=self.scaler.state_dict() if self.scaler is not None else None, epoch=epoch,
-                        finished=finished, history=self.history, best=self.best, configs=self.configs,
+                        finished=finished, history=history, best=best, configs=self.configs,
                         rng=capture_rng_state())
 
-    def _finish(self, stop: str | None, epochs_run: int) -> TrainResult:
+    def finish(self, stop: str | None, epochs_run: int, history: list[dict[str, Any]],
+               best: dict[str, Any]) -> TrainResult:
         report = None
         best_file = self.partial_path if self.partial_path.exists() else self.output
         if self.ctx.is_main and not best_file.exists():
@@ -94,26 +115,26 @@ class TrainOutputs:
         self._load_best_weights(best_file)
         if self.ctx.is_main:
             if best_file == self.partial_path or epochs_run:  # the report shows every epoch, new ones included
-                report = self._write_reports(stop)
+                report = self._write_reports(stop, history, best)
             else:  # resumed a run that had already finished
                 report = self.paths["report_html"] if Path(self.paths["report_html"]).exists() else None
-            iou = self.best.get("metrics", {}).get("val_iou")
-            which = "last" if getattr(self, "keep_last", False) else "best"  # keep_last: no foreground to score
-            best = f"{which} epoch {self.best.get('epoch')}" + (
+            iou = best.get("metrics", {}).get("val_iou")
+            which = "last" if self.keep_last else "best"  # keep_last: no foreground to score
+            chosen = f"{which} epoch {best.get('epoch')}" + (
                 f", validation IoU {iou:.3f}" if isinstance(iou, (int, float)) else ", no validation score")
             if best_file == self.partial_path:
                 os.replace(self.partial_path, self.output)
-                self.callback.info(f"Model bundle written to '{self.output}' ({best}).")
+                self.callback.info(f"Model bundle written to '{self.output}' ({chosen}).")
                 self._write_model_card()
             else:
                 kept = "no epoch of this run beat it" if epochs_run else "training had finished"
-                self.callback.info(f"Model bundle '{self.output}' kept: {kept} ({best}).")
+                self.callback.info(f"Model bundle '{self.output}' kept: {kept} ({chosen}).")
         self.ctx.barrier()
         return TrainResult(bundle=str(self.output), checkpoint=str(self.ckpt_path),
-                           best_epoch=int(self.best.get("epoch", 0)), best_metrics=dict(self.best.get("metrics", {})),
-                           history=list(self.history), report=report, outputs=dict(self.paths),
+                           best_epoch=int(best.get("epoch", 0)), best_metrics=dict(best.get("metrics", {})),
+                           history=list(history), report=report, outputs=dict(self.paths),
                            epochs_run=epochs_run, stopped_early=stop == "early", stopped_at_budget=stop == "budget",
-                           kept_last=bool(getattr(self, "keep_last", False)))
+                           kept_last=self.keep_last)
 
     def _load_best_weights(self, best_file: Path) -> None:
         """Every process ends with the bundle's (best) weights in its model: rank 0 reads them, then broadcasts
@@ -149,7 +170,7 @@ class TrainOutputs:
         except (OSError, ValueError) as exc:  # a card is a nicety; the bundle matters
             self.callback.warning(f"The STAC model card could not be written ({exc}); the model bundle is fine.")
 
-    def _write_reports(self, stop: str | None) -> str | None:
+    def _write_reports(self, stop: str | None, history: list[dict[str, Any]], best: dict[str, Any]) -> str | None:
         """Metrics files, curves, prediction grid of the best weights and the HTML report (rank 0)."""
         from .report import write_report
 
@@ -162,7 +183,7 @@ class TrainOutputs:
         try:
             stopped = {"early": "early: the validation score stopped improving",
                        "budget": f"at the {self.budget.describe()}"}.get(stop or "")
-            return write_report(self.paths, self.history, self._bundle_metadata(), previews, stopped, rgb)
+            return write_report(self.paths, history, self.bundle_metadata(best), previews, stopped, rgb)
         except (OSError, ValueError, RuntimeError) as exc:  # a report is a nicety; the bundle matters
             self.callback.warning(f"The training report could not be written ({exc}); the model bundle is fine.")
             return None

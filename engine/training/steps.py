@@ -2,29 +2,48 @@
 grad scaler, DDP's ``no_sync`` between synchronised steps), the checks every step makes (cancellation, the time
 budget) agreed on by every process, and the progress they report.
 
-:class:`TrainSteps` works on the trainer's state (model, optimiser, schedule, loaders, forward pass, callback,
-distributed context), like :class:`~engine.training.outputs.TrainOutputs` does for the files.
+:class:`EpochSteps` is given what it works with (model, optimiser, schedule, loaders, forward pass, callback,
+distributed context) by the trainer, which holds it as a part, as it holds its
+:class:`~engine.training.outputs.TrainFiles`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from ..callbacks import Stage
 from ..errors import CanceledError, ModelError
 from ..runtime.prefetch import Prefetcher
 
 
-class TrainSteps:
-    """Epochs of optimiser steps, for the trainer (its attributes are set by the trainer's ``__init__``)."""
+@dataclass
+class EpochSteps:
+    """Epochs of optimiser steps over the training loader."""
 
+    torch: Any
+    cfg: Any  # TrainConfig
     model: Any
-    ctx: Any
+    optimizer: Any
+    schedule: Any  # optim.LRSchedule
+    scaler: Any  # the AMP grad scaler, or None
+    loss_fn: Any
+    forward: Any  # forward.Forward
+    budget: Any  # budget.TimeBudget
+    ctx: Any  # runtime.distributed.DistContext
     callback: Any
+    device: str
+    device_type: str
+    train_dataset: Any
+    train_loader: Any
+    train_sampler: Any
+    micro_steps: int  # loader batches per epoch
+    total_epochs: int
+    stopped: Callable[[str], str]  # what a stop leaves behind, in words (trainer's)
 
-    def _agree(self, flag: bool) -> bool:
+    def agree(self, flag: bool) -> bool:
         """``flag`` on any process -> True on every process (they must stop together)."""
         if not self.ctx.distributed:
             return flag
@@ -34,7 +53,7 @@ class TrainSteps:
         dist.all_reduce(value)
         return bool(value.item() > 0)
 
-    def _progress(self, done: int, total: int) -> None:
+    def progress(self, done: int, total: int) -> None:
         """Training progress: steps of all epochs, or with a time budget the budget's seconds (whichever of the two
         is further along)."""
         if not self.budget.limited:
@@ -44,7 +63,7 @@ class TrainSteps:
         spent = min(seconds, max(self.budget.spent(), seconds * done / total))
         self.callback.progress(round(spent), round(seconds), Stage.TRAIN)
 
-    def _wrap_ddp(self) -> Any:
+    def wrap_ddp(self) -> Any:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.torch.device(self.device).index] if self.device_type == "cuda" else None
@@ -67,20 +86,21 @@ class TrainSteps:
         return late
 
     def _raise_canceled(self) -> None:
-        raise CanceledError(self._stopped("Training canceled"))
+        raise CanceledError(self.stopped("Training canceled"))
 
-    def _head_lr(self) -> float:
+    def head_lr(self) -> float:
         for group in self.optimizer.param_groups:
             if group["name"] == "head":
                 return float(group["lr"])
         return float(self.optimizer.param_groups[-1]["lr"])
 
-    def _train_epoch(self, epoch: int, ddp: Any) -> tuple[float, float, int]:
-        """(mean loss, seconds, optimiser steps run: fewer than an epoch's when the time budget ran out)."""
+    def train_epoch(self, epoch: int, ddp: Any, reserve: float) -> tuple[float, float, int]:
+        """(mean loss, seconds, optimiser steps run: fewer than an epoch's when the time budget ran out, keeping
+        ``reserve`` seconds for the validation)."""
         cfg = self.cfg
         net = ddp if ddp is not None else self.model
         self.model.train()
-        train_ds = self.datasets[0]
+        train_ds = self.train_dataset
         if hasattr(train_ds, "set_epoch"):
             train_ds.set_epoch(epoch)
         if hasattr(self.train_sampler, "set_epoch"):
@@ -94,7 +114,7 @@ class TrainSteps:
         started = self.budget.clock()
         batches = Prefetcher(self.train_loader) if self.cfg.num_workers == 0 else self.train_loader
         try:
-            mean, steps = self._train_steps(batches, ddp, net, params, done, total)
+            mean, steps = self._train_steps(batches, ddp, net, params, done, total, reserve)
         finally:
             if isinstance(batches, Prefetcher):
                 batches.close()
@@ -111,15 +131,13 @@ class TrainSteps:
                              f"(now {cfg.learning_rate}) or set amp off.")
         return value, seconds, steps
 
-    def _train_steps(self, batches: Any, ddp: Any, net: Any, params: list[Any], done: int,
-                     total: int) -> tuple[Any, int]:
+    def _train_steps(self, batches: Any, ddp: Any, net: Any, params: list[Any], done: int, total: int,
+                     reserve: float) -> tuple[Any, int]:
         """The epoch's optimiser steps, up to the time budget (at least one); returns the mean loss as a tensor on
         the device (no sync per step) and the steps run."""
         torch, cfg = self.torch, self.cfg
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
-        last = self.history[-1] if self.history else {}
-        reserve = max(0.0, float(last.get("seconds") or 0.0) - float(last.get("train_seconds") or 0.0))
         for i, batch in enumerate(batches):
             if self._check_step(reserve) and i:
                 break
@@ -144,5 +162,5 @@ class TrainSteps:
                 self.schedule.step()
             loss_sum += loss.detach().double()
             count += 1
-            self._progress(done + i + 1, total)
+            self.progress(done + i + 1, total)
         return loss_sum / max(count, 1), count

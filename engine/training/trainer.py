@@ -44,8 +44,8 @@ from .files import check_destination, earlier_checkpoint, stopped, train_files
 from .forward import Forward, validate
 from .metrics import selection_score
 from .optim import LRSchedule, build_optimizer, decide_precision
-from .outputs import RESUME, TrainOutputs, TrainResult
-from .steps import TrainSteps
+from .outputs import RESUME, TrainFiles, TrainResult
+from .steps import EpochSteps
 
 # --------------------------------------------------------------------------------------------- small pieces
 
@@ -152,9 +152,10 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
         ctx.close()
 
 
-class _Trainer(TrainOutputs, TrainSteps):
+class _Trainer:
     """One training: everything is built here (data, model, loss, optimiser, loaders), then :meth:`run` resumes,
-    fits and finishes. The checks that need no data come before the (slow) data preparation."""
+    fits and finishes. The checks that need no data come before the (slow) data preparation. Its two parts:
+    ``steps`` (:class:`EpochSteps`, an epoch's optimiser steps) and ``files`` (:class:`TrainFiles`, what it writes)."""
 
     def __init__(self, model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, callback: Callback,
                  ctx: DistContext, device: str, model: Any, datasets: tuple[Any, Any, Any] | None,
@@ -165,8 +166,6 @@ class _Trainer(TrainOutputs, TrainSteps):
         self.output = Path(train_cfg.output)
         self.ckpt_path = checkpoint_path(self.output)
         self.partial_path = self.output.with_name(self.output.name + ".partial")
-        self.good_checkpoint = False  # a checkpoint of this run (written or resumed from) is at ckpt_path
-        self.wrote_partial = False  # this run wrote the .partial bundle (removed on failure if no checkpoint)
         if cfg.resume and not self.ckpt_path.is_file():
             raise ConfigError(f"resume was requested but there is no checkpoint '{self.ckpt_path}'; run without "
                               f"{RESUME} to start a new training.")
@@ -252,6 +251,18 @@ class _Trainer(TrainOutputs, TrainSteps):
         self.configs = {"model": self.model_cfg.to_dict(), "data": data_cfg.to_dict(), "train": cfg.to_dict()}
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {"epoch": 0, "score": None, "metrics": {}, "since": 0}
+        self.steps = EpochSteps(
+            torch=torch, cfg=cfg, model=self.model, optimizer=self.optimizer, schedule=self.schedule,
+            scaler=self.scaler, loss_fn=self.loss_fn, forward=self.forward, budget=self.budget, ctx=ctx,
+            callback=callback, device=device, device_type=self.device_type, train_dataset=train_ds,
+            train_loader=self.train_loader, train_sampler=self.train_sampler, micro_steps=self.micro_steps,
+            total_epochs=self.total_epochs, stopped=self._stopped)
+        self.files = TrainFiles(
+            cfg=cfg, model_cfg=self.model_cfg, data_meta=self.data_meta, parent=self.parent, model=self.model,
+            optimizer=self.optimizer, schedule=self.schedule, scaler=self.scaler, forward=self.forward,
+            budget=self.budget, datasets=datasets, configs=self.configs, output=self.output,
+            partial_path=self.partial_path, ckpt_path=self.ckpt_path, paths=self.paths, keep_last=self.keep_last,
+            ctx=ctx, callback=callback)
 
     def run(self) -> TrainResult:
         """Resume or start, fit, finish. However it ends, nothing is left that nothing refers to: a .partial
@@ -266,18 +277,18 @@ class _Trainer(TrainOutputs, TrainSteps):
             raise
 
     def _drop_unreferenced_partial(self) -> None:
-        if self.ctx.is_main and self.wrote_partial and not self.good_checkpoint:
+        if self.ctx.is_main and self.files.wrote_partial and not self.files.good_checkpoint:
             self.partial_path.unlink(missing_ok=True)
 
     def _stopped(self, what: str) -> str:
-        return stopped(what, self.output, self.ckpt_path, self.good_checkpoint)
+        return stopped(what, self.output, self.ckpt_path, self.files.good_checkpoint)
 
     def _run(self) -> TrainResult:
         cfg, cb = self.cfg, self.callback
         start_epoch, finished = 1, False
         if cfg.resume:
             start_epoch, finished = self._resume()
-            self.good_checkpoint = True
+            self.files.good_checkpoint = True
         if self.ctx.is_main:
             self.output.parent.mkdir(parents=True, exist_ok=True)
             if not cfg.resume and self.partial_path.exists():
@@ -294,7 +305,7 @@ class _Trainer(TrainOutputs, TrainSteps):
                     f"{f', {self.budget.describe()}' if self.budget.limited else ''}.")
             self.budget.start(self._seconds_spent())
             stop, epochs_run = self._fit(start_epoch)
-        return self._finish(stop, epochs_run)
+        return self.files.finish(stop, epochs_run, self.history, self.best)
 
     # ----------------------------------------------------------------------------------------- setup
 
@@ -391,15 +402,17 @@ class _Trainer(TrainOutputs, TrainSteps):
             if frozen != frozen_state:
                 self.model.freeze_encoders(frozen)
                 # DDP registers the parameters that require grad when wrapped: wrap again after (un)freezing.
-                ddp = self._wrap_ddp() if self.ctx.distributed else None
+                ddp = self.steps.wrap_ddp() if self.ctx.distributed else None
                 frozen_state = frozen
                 cb.info("Stage 1: encoders frozen." if frozen else "Stage 2: all layers trained.")
             started = self.budget.clock()
-            train_loss, train_seconds, steps = self._train_epoch(epoch, ddp)
+            last = self.history[-1] if self.history else {}  # its validation's seconds are kept for this one's
+            reserve = max(0.0, float(last.get("seconds") or 0.0) - float(last.get("train_seconds") or 0.0))
+            train_loss, train_seconds, steps = self.steps.train_epoch(epoch, ddp, reserve)
             val = self._validate() if self.val_loader is not None else None
             entry: dict[str, Any] = {
                 "epoch": epoch, "stage": "frozen" if frozen else "full", "train_loss": train_loss,
-                "lr": self._head_lr(), "train_seconds": round(train_seconds, 3), "steps": steps,
+                "lr": self.steps.head_lr(), "train_seconds": round(train_seconds, 3), "steps": steps,
                 "train_steps_per_second": round(steps / max(train_seconds, 1e-9), 4),
             }
             score = None
@@ -421,10 +434,10 @@ class _Trainer(TrainOutputs, TrainSteps):
             else:
                 self.best["since"] += 1
             early = score is not None and not frozen and self._early_stop_due()
-            late = epoch < self.total_epochs and self._agree(steps < self.micro_steps or self.budget.used_up())
+            late = epoch < self.total_epochs and self.steps.agree(steps < self.micro_steps or self.budget.used_up())
             stop = early or late
             if self.ctx.is_main:
-                self._save_epoch(epoch, improved, finished=stop or epoch == self.total_epochs)
+                self.files.save_epoch(epoch, improved, stop or epoch == self.total_epochs, self.history, self.best)
             self.ctx.barrier()
             shown = {k: v for k, v in entry.items() if k != "val_class_iou"}
             if improved and score is not None:  # the metric the bundle's best epoch is chosen by
@@ -433,7 +446,7 @@ class _Trainer(TrainOutputs, TrainSteps):
             epochs_run += 1
             if late and not early:
                 cut = f" (cut after {steps} of {self.micro_steps} steps)" if steps < self.micro_steps else ""
-                self._progress(1, 1)  # the budget's end is the bar's end
+                self.steps.progress(1, 1)  # the budget's end is the bar's end
                 cb.info(f"Stopped at the {self.budget.describe()} after epoch {epoch}{cut}; the bundle holds the "
                         f"best epoch ({self.best['epoch']}).")
                 return "budget", epochs_run
@@ -459,5 +472,5 @@ class _Trainer(TrainOutputs, TrainSteps):
         summary, canceled = validate(self.model, self.val_loader, self.forward, self.loss_fn, self.num_classes,
                                      self.ignore_index, self.data_cfg.class_names, self.ctx, self.callback)
         if canceled:
-            self._raise_canceled()
+            raise CanceledError(self._stopped("Training canceled"))
         return summary
