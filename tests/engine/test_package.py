@@ -145,7 +145,6 @@ def test_wheel_metadata_takes_dependencies_and_extras_from_the_requirement_files
         assert got == _requirements(name), (extra, got)
 
 
-@pytest.mark.slow
 def test_installed_command_runs_from_another_folder(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)

@@ -22,8 +22,6 @@ from engine.models import ModelConfig
 from engine.segment import segment
 from engine.training.trainer import train
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> dict:

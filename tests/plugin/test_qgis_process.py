@@ -16,7 +16,7 @@ import pytest
 
 from scripts.assemble_plugin import assemble, build_zip
 
-pytestmark = [pytest.mark.qgis, pytest.mark.slow]
+pytestmark = [pytest.mark.qgis]
 
 REPO = Path(__file__).resolve().parents[2]
 #: Variables that could let QGIS's Python find torch by another way than the one under test.

@@ -15,7 +15,7 @@ import pytest
 
 from scripts.assemble_plugin import build_zip
 
-pytestmark = [pytest.mark.qgis, pytest.mark.slow]
+pytestmark = [pytest.mark.qgis]
 
 #: Nothing may reach QGIS's Python except what the deployed plugin records; one torch thread on shared CPUs.
 ENV = {"DUALSTREAM_SITE_PACKAGES": None, "PYTHONPATH": None, "PYTHONHOME": None, "OMP_NUM_THREADS": "1"}

@@ -20,7 +20,7 @@ import pytest
 
 from engine.data.synthetic import make_sample
 
-pytestmark = [pytest.mark.qgis, pytest.mark.slow]
+pytestmark = [pytest.mark.qgis]
 
 REPO = Path(__file__).resolve().parents[2]
 WRAPPER = "scripts/qgis_process"

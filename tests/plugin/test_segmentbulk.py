@@ -136,7 +136,6 @@ def test_layers_input_and_bad_parameters(plugin, folder, model, tmp_path):
                                                   "OUTPUT": str(tmp_path / "m")})
 
 
-@pytest.mark.slow
 def test_qgis_process_runs_it_headless(qgis_process, deploy_plugin, venv_site_packages, folder, model, tmp_path):
     root = tmp_path / "profile"
     deploy_plugin(root, venv_site_packages)

@@ -10,7 +10,7 @@ from engine import api
 from engine.callbacks import RecordingCallback
 from engine.export.bundle import read_metadata
 
-pytestmark = [pytest.mark.realdata, pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
+pytestmark = [pytest.mark.realdata, pytest.mark.usefixtures("one_torch_thread")]
 
 MASSACHUSETTS = ("massachusetts_buildings_rgb/22978945_15_uint8_clipped2.tif",
                  "massachusetts_buildings_rgb/22978945_15_buildings_mask.tif")

@@ -16,7 +16,7 @@ import pytest
 
 from .conftest import snapshot
 
-pytestmark = [pytest.mark.qgis, pytest.mark.slow]
+pytestmark = [pytest.mark.qgis]
 
 ENV = {"DUALSTREAM_SITE_PACKAGES": None, "PYTHONPATH": None, "PYTHONHOME": None, "OMP_NUM_THREADS": "1"}
 SCRIPT = "<script>alert(1)</script>"
