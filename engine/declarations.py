@@ -232,5 +232,3 @@ def left_unset(s: Setting, value: Any) -> bool:
     engine's choice, as if not given: None for a required setting, or the ``off`` choice ("auto", "default")."""
     return value is None and (not s.optional or isinstance(s.decl.off, str))
 
-
-Namer = Callable[[str], str]
