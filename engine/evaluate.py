@@ -27,9 +27,8 @@ from .errors import ConfigError, DataError, setting
 from .io.atomic import write_text_atomic
 from .io.locks import output_locks
 from .io.prediction_tags import read_prediction_tags
-from .io.safety import check_outputs, evaluate_files
+from .io.safety import check_outputs, check_writable, evaluate_files
 from .io.tables import csv_text
-from .io.writers import check_writable
 from .training.metrics import ConfusionMatrix
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".img", ".vrt", ".png", ".jp2")

@@ -8,8 +8,7 @@ from ..config.outputs import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
 from ..export.bundle import looks_like_bundle, read_metadata
 from ..export.describe import describe_bundle, format_metadata
 from ..io.atomic import path_kind
-from ..io.safety import BUNDLE_GIVE, FORMATS, Files, check_outputs, file_identity
-from ..io.writers import check_writable
+from ..io.safety import BUNDLE_GIVE, FORMATS, Files, check_outputs, check_writable, file_identity
 from ..segment.expects import aux_files_expected, input_mismatches
 from ..segment.files import segment_files
 from ..training.files import train_files

@@ -75,7 +75,7 @@ def _export_int8(model: str, output: str, callback: Callback | None, settings: d
     from ..export.onnx_export import export_onnx
     from ..export.onnx_quantize import quantize_int8
     from ..io.atomic import temporary_path
-    from ..io.writers import check_writable
+    from ..io.safety import check_writable
 
     check_writable(output, "ONNX model")  # before the fp32 export names its temporary file
     fp32 = temporary_path(output, ".onnx")

@@ -26,8 +26,7 @@ from ..config.export import DEFAULT_OPSET, DEFAULT_OVERLAP
 from ..errors import ConfigError, ModelError
 from ..io.atomic import temporary_path
 from ..io.digest import file_sha256
-from ..io.safety import BUNDLE_GIVE, Files, check_outputs
-from ..io.writers import check_writable
+from ..io.safety import BUNDLE_GIVE, Files, check_outputs, check_writable
 from ..runtime.environment import require
 from .bundle import load_bundle
 from .onnx_metadata import (

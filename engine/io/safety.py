@@ -31,14 +31,15 @@ outputs) list what each command reads and writes, so the entry points stay one l
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from ..errors import ConfigError, setting
-from .atomic import NAME_MAX, path_kind
+from ..errors import ConfigError, DataError, setting
+from .atomic import NAME_MAX, path_kind, temporary_path
 
 PathLike = Union[str, "os.PathLike[str]"]
 Paths = Union[PathLike, Iterable[PathLike], None]
@@ -151,6 +152,42 @@ def check_name_length(path: PathLike, what: str, given: PathLike | None = None) 
     beside = "" if given == path else f" (written beside it as '{path.name}')"
     raise ConfigError(f"The {what} '{given}' makes a file name of {size} bytes{beside}; the file system allows "
                       f"{limit}. Choose a name of at most {own - (size - limit)} bytes. Nothing was written.")
+
+
+def check_writable(destination: str | os.PathLike, what: str) -> Path:
+    """Raise DataError unless a file can be created beside ``destination`` (and it can be replaced).
+
+    Creates and removes a small probe file, because permission bits do not tell the whole story
+    (read-only mounts, ACLs, Windows).
+    """
+    destination = Path(destination)
+    folder = destination.parent if str(destination.parent) else Path(".")
+    if destination.is_dir():
+        raise DataError(f"The {what} '{destination}' is a folder; give a file name such as "
+                        f"'{destination / 'out.tif'}'.")
+    check_destination(destination, what)  # a device, FIFO or socket is never replaced
+    if not folder.is_dir():
+        raise DataError(f"The folder of the {what} '{destination}' does not exist; create '{folder}' first "
+                        f"or choose another destination.")
+    check_name_length(destination, what)
+    probe = temporary_path(destination, ".probe")
+    try:
+        with open(probe, "wb") as handle:
+            handle.write(b"0")
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise DataError(f"The {what} '{destination}' cannot be written: the folder '{folder}' is not "
+                            f"writable ({exc.strerror}). Choose a writable destination.") from exc
+        raise DataError(f"The {what} '{destination}' cannot be written: creating a file in '{folder}' failed "
+                        f"({exc.strerror}). Free the space or choose another destination.") from exc
+    finally:
+        try:
+            probe.unlink()
+        except OSError:
+            pass
+    if destination.exists() and not os.access(destination, os.W_OK):
+        raise DataError(f"The {what} '{destination}' exists and is read-only; remove it or choose another name.")
+    return destination
 
 
 def file_identity(path: PathLike) -> tuple[Any, ...]:

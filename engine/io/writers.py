@@ -10,7 +10,6 @@ paletted renderer for QGIS.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import traceback
@@ -25,49 +24,12 @@ import numpy as np
 from ..errors import DataError, DualStreamError
 from ..runtime.environment import process_cores, require
 from .atomic import refuse_special, temporary_path, write_failure
-from .safety import check_destination, check_name_length
 
 CLASS_NODATA = 255
 PROBABILITY_NODATA_UINT8 = 255
 PROBABILITY_SCALE_UINT8 = 254  # probability p is stored as round(p * 254); 255 is nodata
 BLOCK = 256
 SIDECARS = (".aux.xml", ".ovr", ".msk")
-
-
-def check_writable(destination: str | os.PathLike, what: str) -> Path:
-    """Raise DataError unless a file can be created beside ``destination`` (and it can be replaced).
-
-    Creates and removes a small probe file, because permission bits do not tell the whole story
-    (read-only mounts, ACLs, Windows).
-    """
-    destination = Path(destination)
-    folder = destination.parent if str(destination.parent) else Path(".")
-    if destination.is_dir():
-        raise DataError(f"The {what} '{destination}' is a folder; give a file name such as "
-                        f"'{destination / 'out.tif'}'.")
-    check_destination(destination, what)  # a device, FIFO or socket is never replaced
-    if not folder.is_dir():
-        raise DataError(f"The folder of the {what} '{destination}' does not exist; create '{folder}' first "
-                        f"or choose another destination.")
-    check_name_length(destination, what)
-    probe = temporary_path(destination, ".probe")
-    try:
-        with open(probe, "wb") as handle:
-            handle.write(b"0")
-    except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise DataError(f"The {what} '{destination}' cannot be written: the folder '{folder}' is not "
-                            f"writable ({exc.strerror}). Choose a writable destination.") from exc
-        raise DataError(f"The {what} '{destination}' cannot be written: creating a file in '{folder}' failed "
-                        f"({exc.strerror}). Free the space or choose another destination.") from exc
-    finally:
-        try:
-            probe.unlink()
-        except OSError:
-            pass
-    if destination.exists() and not os.access(destination, os.W_OK):
-        raise DataError(f"The {what} '{destination}' exists and is read-only; remove it or choose another name.")
-    return destination
 
 
 @contextmanager

@@ -22,8 +22,7 @@ from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
 from ..export.onnx_metadata import read_model_metadata
 from ..export.schema import BundleMetadata
-from ..io.safety import check_outputs
-from ..io.writers import check_writable
+from ..io.safety import check_outputs, check_writable
 from .files import SceneOutputs, segment_files
 from .tiling import TileGrid, overlap_pixels
 

@@ -15,7 +15,7 @@ from .report import report_paths
 def check_destination(output: Path) -> None:
     """The bundle's folder (or, when training will create it, its nearest existing parent) takes files: a
     read-only destination is said before the data is read, not after the first epoch."""
-    from ..io.writers import check_writable
+    from ..io.safety import check_writable
 
     what = f"model bundle ({setting('train.output')})"
     folder = output.parent

@@ -14,8 +14,9 @@ from rasterio.transform import from_origin
 
 from engine.errors import DataError
 from engine.io.polygons import polygonize
+from engine.io.safety import check_writable
 from engine.io.styles import qml_path_for, write_qml
-from engine.io.writers import GeoTiffStreamWriter, check_writable
+from engine.io.writers import GeoTiffStreamWriter
 
 gdal.UseExceptions()
 NAMES = ["background", "building", "road & <path>"]

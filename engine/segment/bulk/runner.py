@@ -20,8 +20,7 @@ from typing import Any
 from ...callbacks import Callback
 from ...config import BulkConfig, SegmentConfig
 from ...errors import ConfigError, DataError, setting
-from ...io.safety import check_destination
-from ...io.writers import check_writable
+from ...io.safety import check_destination, check_writable
 from ...runtime.distributed import setup_distributed
 from ...runtime.environment import resolve_device_lazily
 from ..plan import check_members
