@@ -8,6 +8,7 @@ function or under ``if TYPE_CHECKING``, so an import moved into a function to do
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -220,3 +221,14 @@ def test_engine_packages_import_only_downwards():
               if level[b] > level[a] or (level[b] == level[a] and a not in shared_layer_ok)]
     assert upward == [], "imports of a package above (or beside) the importer: move the code down"
     assert cycles(packages) == []
+
+
+def test_design_doc_says_the_same_layers():
+    """docs/design.md's "Layers" sentence lists LAYERS in the same order (``a`` < ``b``, siblings by commas)."""
+    text = (REPO / "docs" / "design.md").read_text(encoding="utf-8")
+    sentence = " ".join(text[text.index("**Layers.**"):].split("\n\n")[0].split())
+    order = sentence[sentence.index("the core"):].split(". ")[0]
+    said = [tuple(re.findall(r"`(\w+)`", part)) for part in order.split(" < ")]
+    declared_layers = [tuple(n for n in names if n not in ("__init__", "__main__")) for names in LAYERS]
+    print(f"docs/design.md layers: {said}")
+    assert said == [names for names in declared_layers if names]
