@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config.export import DEFAULT_OPSET, DEFAULT_OVERLAP, QUANTIZE_MODES
+from ..config.export import DEFAULT_OPSET, DEFAULT_OVERLAP, QUANTIZE_MODES, ExportConfig
 from ..data.synthetic import make_sample, sample_files
 from ..export.onnx_metadata import PARITY_TOLERANCE
 from ..runtime.environment import environment_report, require
@@ -43,10 +43,11 @@ class ExportRun:
     written: list[str] = field(default_factory=list)
 
 
-def export(model: str, onnx: str | None = None, stac: str | None = None, quantize: str | None = None,
-           callback: Callback | None = None, **onnx_settings: Any) -> ExportRun:
-    """Export a bundle to ONNX (``quantize="int8"``: the fp32 export, parity-checked, then its int8 version), and/or
-    write its STAC MLM card. Every file is checked before any work: no output onto the bundle or onto another."""
+def export(model: str, onnx: str | None = None, stac: str | None = None, settings: ExportConfig | None = None,
+           callback: Callback | None = None) -> ExportRun:
+    """Export a bundle to ONNX as ``settings`` say (``quantize="int8"``: the fp32 export, parity-checked, then its
+    int8 version), and/or write its STAC MLM card. Every file is checked before any work: no output onto the
+    bundle or onto another."""
     from ..errors import ConfigError
     from ..export.onnx_export import export_onnx
     from ..io.safety import BUNDLE_GIVE, Files, check_outputs
@@ -55,8 +56,10 @@ def export(model: str, onnx: str | None = None, stac: str | None = None, quantiz
         raise ConfigError("Nothing to export: give an ONNX file, a STAC item file, or both.")
     check_outputs(inputs={"model bundle (MODEL)": Files(model, "bundle", give=BUNDLE_GIVE)},
                   outputs={"STAC item (--stac)": Files(stac, "json"), "ONNX model (--onnx)": Files(onnx, "onnx")})
+    settings = settings or ExportConfig()
+    onnx_settings = settings.onnx_settings()
     run = ExportRun()
-    if onnx and quantize == "int8":
+    if onnx and settings.quantize == "int8":
         run.onnx, run.int8 = _export_int8(model, onnx, callback, onnx_settings)
     elif onnx:
         run.onnx = export_onnx(model, onnx, callback=callback, **onnx_settings)

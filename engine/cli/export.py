@@ -38,8 +38,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("Nothing to export: give --onnx OUT.onnx, --stac ITEM.json, or both.")
     cfg = ExportConfig(**given_settings(args, "export"))
     with TqdmCallback(quiet=args.quiet) as callback:
-        run_ = export(args.model, onnx=args.output, stac=args.stac, quantize=cfg.quantize, callback=callback,
-                      **(cfg.onnx_settings() if args.output else {}))
+        run_ = export(args.model, onnx=args.output, stac=args.stac, settings=cfg, callback=callback)
     result, quantized = run_.onnx, run_.int8
     if args.json:
         extra = ({"stac": run_.card} if run_.card else {}) | ({"int8": vars(quantized)} if quantized else {})
