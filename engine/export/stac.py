@@ -201,6 +201,9 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
             k: getattr(train, k) for k in ("epochs", "learning_rate", "optimizer", "schedule", "batch_size")})}),
         "bands": [{"name": name} for stream in _inputs(data, tile) for name in stream["bands"]],
     }
+    if meta.parent:
+        properties["description"] += f" Fine-tuned from {meta.parent.get('name')}."
+        properties["dualstream:parent"] = _finite(dict(meta.parent))
     if meta.metrics:
         properties["dualstream:validation"] = _finite(
             {k: v for k, v in meta.metrics.items() if k in ("epoch", "val_iou", "val_miou", "val_pixel_accuracy")})
