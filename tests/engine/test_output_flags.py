@@ -22,7 +22,7 @@ NOT_OUTPUTS = {
     ("train", "--label-field"), ("train", "--aux"), ("train", "--aoi"), ("train", "--val-image"),
     ("train", "--val-label"), ("train", "--val-label-field"), ("train", "--val-aux"), ("train", "--val-aoi"),
     ("train", "--pretrained"), ("train", "--bands"), ("train", "--x-bands"), ("train", "--aux-prefix"),
-    ("train", "--class-names"), ("train", "--class-colors"), ("train", "--device"),
+    ("train", "--class-names"), ("train", "--class-colors"), ("train", "--device"), ("train", "--init-from"),
     ("info", "MODEL"), ("info", "--model"),
     ("segment", "--config"), ("segment", "--image"), ("segment", "--aux"), ("segment", "--model"),
     ("segment", "--weights"), ("segment", "--extent-crs"), ("segment", "--aoi"), ("segment", "--device"),
