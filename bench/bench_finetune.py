@@ -1,20 +1,24 @@
-"""Fine-tuning on real data: a building model trained on one area, fine-tuned on a small part of another, against
-training on that small part from scratch with the same budget (validation IoU on the rest of the new area).
+"""Fine-tuning on real data: a model trained on one area, fine-tuned on a small part of another, against training
+on that small part from scratch with the same budget (validation IoU on the rest of the new area).
 
-Data (``../shared/realdata/gdl_buildings_landcover``, see its README):
-- parent: Massachusetts Buildings, 1 m aerial RGB (crop 22978945_15, 626 x 865 px, 4.7 % building);
-- new area: SpaceNet 4 Atlanta, 0.5 m RGB (508 x 496 px, 4.8 % building; band 4 is alpha, left out). Half of it
-  trains (the small part) and the other half validates (``--val-fraction 0.5``, the same split in every run).
+Data (``../shared/realdata/gdl_buildings_landcover``, see its README), ``--set``:
+- buildings: parent on Massachusetts Buildings, 1 m aerial RGB (crop 22978945_15, 626 x 865 px, 4.7 % building);
+  new area SpaceNet 4 Atlanta, 0.5 m RGB (508 x 496 px, 4.8 % building; band 4 is alpha, left out);
+- landcover: New Brunswick 0.5 m RGB land cover (forest, water, road, building, railway; 0 = unlabelled): parent
+  on crop 2 of 2, new area crop 1 of 2.
+Half of the new area's scene trains (the small part) and the other half validates (``--val-fraction 0.5``, the
+same split in every run).
 
 Runs, each a fresh ``python -m engine train`` on the CPU with UNet light, 128-px tiles, 64 tiles per epoch:
-1. parent on Massachusetts (PARENT_EPOCHS epochs);
-2. from scratch on the Atlanta half (CHILD_EPOCHS epochs);
+1. parent (PARENT_EPOCHS epochs at most);
+2. from scratch on the new area's half (CHILD_EPOCHS epochs);
 3. fine-tuned from the parent on the same half, same epochs and settings (``--init-from``);
-4. as 3 with ``--recompute-stats`` (the Atlanta half's band statistics instead of the parent's);
+4. as 3 with ``--recompute-stats`` (the new half's band statistics, not the parent's);
 5. as 3 at a third of the learning rate (3e-4), the usual lower rate of fine-tuning.
 
 Writes ``results.json`` (best validation IoU, best epoch, seconds, and the fine-tuning log lines) into the output
-folder and prints a table. ``python bench/bench_finetune.py [--out DIR] [--quick]``; not part of ``make test``.
+folder (OUT/SET/) and prints a table. ``python bench/bench_finetune.py [--set SET] [--out DIR] [--quick]``; not
+part of ``make test``. Figures: docs/training.md, "Fine-tuning".
 """
 
 from __future__ import annotations
