@@ -110,8 +110,8 @@ def test_param_groups_freeze_and_input_checks(family):
 def test_bundle_round_trip(family, tmp_path):
     model = _build(family, 3, AUX_CHANNELS, 2).eval()
     data = {"vision_bands": 3, "vision_stats": {"method": "percentile", "low": [0.0] * 3, "high": [1.0] * 3},
-            "aux_channels": AUX_CHANNELS, "class_names": ["a", "b", "c"],
-            "class_colors": ["#000000", "#ff0000", "#00ff00"], "tile_size": 64}
+            "aux_channels": AUX_CHANNELS, "class_names": ["a", "b"], "class_colors": ["#000000", "#ff0000"],
+            "tile_size": 64}
     path = save_bundle(tmp_path / f"{family}.dsmodel", model, {"model": model.config.to_dict(), "data": data})
     loaded = load_bundle(path)
     assert type(loaded.model) is type(model) and loaded.model.config == model.config
