@@ -10,7 +10,7 @@ report copy happen here, once, whichever front end asked.
 - :mod:`.files`     output formats and path checks, model bundles read and described
 - :mod:`.training`  ``train``: a model bundle from rasters and labels
 - :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``
-- :mod:`.tools`     ``describe_model``, ``export``, ``check_environment``, ``make_sample``
+- :mod:`.tools`     ``describe_model``, ``export``, ``import_model``, ``check_environment``, ``make_sample``
 
 Importing this package never imports torch: the plugin loads it to say what is missing.
 """
@@ -83,12 +83,16 @@ from .tools import (
     PARITY_TOLERANCE,
     QUANTIZE_MODES,
     ExportRun,
+    ImportedDescription,
+    ImportResult,
     check_environment,
     describe_model,
     environment_report,
     export,
     format_environment,
+    import_model,
     make_sample,
+    read_model_metadata,
     require,
     sample_files,
 )
@@ -120,6 +124,8 @@ __all__ = [
     "ExportConfig",
     "EvaluateResult",
     "ExportRun",
+    "ImportResult",
+    "ImportedDescription",
     "Files",
     "ModelConfig",
     "OutputKind",
@@ -150,6 +156,7 @@ __all__ = [
     "format_default",
     "format_environment",
     "format_metadata",
+    "import_model",
     "from_front_end",
     "input_mismatches",
     "is_main_process",
@@ -165,6 +172,7 @@ __all__ = [
     "plain_name",
     "plan_training",
     "read_metadata",
+    "read_model_metadata",
     "render",
     "require",
     "sample_files",

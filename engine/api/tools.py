@@ -9,22 +9,35 @@ from typing import Any
 
 from ..config.export import DEFAULT_OPSET, DEFAULT_OVERLAP, QUANTIZE_MODES, ExportConfig
 from ..data.synthetic import make_sample, sample_files
+from ..export.imported import ImportedDescription
+from ..export.model_files import ImportResult, import_onnx, read_model_metadata
 from ..export.onnx_metadata import PARITY_TOLERANCE
 from ..runtime.environment import environment_report, require
 from ..runtime.environment import format_report as format_environment
 from .protocol import Callback
 
-__all__ = ["DEFAULT_OPSET", "DEFAULT_OVERLAP", "PARITY_TOLERANCE", "QUANTIZE_MODES", "ExportRun", "check_environment",
-           "describe_model", "environment_report", "export", "format_environment", "make_sample", "require",
-           "sample_files"]
+__all__ = ["DEFAULT_OPSET", "DEFAULT_OVERLAP", "PARITY_TOLERANCE", "QUANTIZE_MODES", "ExportRun", "ImportResult",
+           "ImportedDescription", "check_environment", "describe_model", "environment_report", "export",
+           "format_environment", "import_model", "make_sample", "read_model_metadata", "require", "sample_files"]
 
 
 def describe_model(path: str) -> list[str]:
-    """A bundle described in a few lines a person reads (family, inputs, classes, training), without its weights."""
-    from ..export.bundle import read_metadata
+    """A model described in a few lines a person reads (family, inputs, classes, training), without its weights:
+    a bundle, our ONNX export, or an ONNX model made elsewhere."""
     from ..export.describe import describe_bundle
 
-    return describe_bundle(path, read_metadata(path))
+    return describe_bundle(path, read_model_metadata(path))
+
+
+def import_model(onnx: str, output: str, description: ImportedDescription | None = None,
+                 changes: dict[str, Any] | None = None, callback: Callback | None = None,
+                 output_name: str = "output") -> ImportResult:
+    """Wrap an ONNX segmentation model made elsewhere in a bundle (``output``, a .dsmodel) that segment,
+    evaluate, describe and QGIS take like a trained one. Its description comes from Deepness's metadata in the
+    file, a sidecar ``MODEL.json``, ``description`` (which replaces both), then ``changes`` (keys of
+    :class:`ImportedDescription` over all of them). ``output_name``: how errors name the output (a flag, a
+    Processing parameter)."""
+    return import_onnx(onnx, output, description, changes, callback, output_name)
 
 
 def check_environment() -> tuple[dict[str, Any], str]:

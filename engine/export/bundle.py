@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import BundleError
 from ..io.atomic import write_bytes_atomic
 from ..io.safety import check_input_file
+from ..models.imported.configuration_imported import IMPORTED
 from ..runtime.environment import require
 from .schema import (
     BUNDLE_FORMAT,
@@ -184,6 +185,9 @@ def load_bundle(path: str | os.PathLike, device: str = "cpu") -> LoadedBundle:
     from ..models import build_model_from_config
 
     meta = read_metadata(path)
+    if meta.model.name == IMPORTED:
+        raise BundleError(f"'{path}' holds a model made elsewhere (an imported ONNX graph), which torch cannot load: "
+                          f"segment and evaluate run it with onnxruntime; it cannot be fine-tuned or exported.")
     state = load_state(path, meta)
     config = meta.model.replace(pretrained=None)  # weights come from the bundle, never from a hub
     try:

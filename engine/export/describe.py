@@ -11,6 +11,7 @@ from typing import Any
 from ..config.bands import BandSelection
 from ..data.metadata import DataMetadata
 from ..models.configuration_utils import ModelConfig
+from ..models.imported.configuration_imported import IMPORTED
 from .schema import BundleMetadata
 
 
@@ -49,12 +50,41 @@ def _image_line(data: DataMetadata) -> str:
     return f"  image: {data.vision_bands} bands, in the training order"
 
 
+def _classes(data: DataMetadata) -> str:
+    names, colors = [str(n) for n in data.class_names], list(data.class_colors)
+    return ", ".join(f"{i} {n}" + (f" ({colors[i]})" if i < len(colors) else "") for i, n in enumerate(names))
+
+
+def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
+    """What a model made elsewhere expects: its bands in order, their scaling, its classes and where it is from."""
+    model, data = meta.model, meta.data
+    info = dict(data.extra.get("imported") or {})
+    names = info.get("band_names")
+    order = f" in this order: {', '.join(names)}" if names else ", in its maker's order"
+    bands = f"{data.vision_bands} bands{order}"
+    scale = info.get("scale", 1.0)
+    scaling = (f"(raw x {format_value(float(scale))} - mean) / std, mean {format_value(info.get('mean', []))}, std "
+               f"{format_value(info.get('std', []))}")
+    tile = f"{data.tile_size}-px tiles" + (" (fixed by the graph)" if model.fixed_tile else "")
+    where = info.get("resolution_m")
+    made = f", made for {where:g} m/px" if isinstance(where, (int, float)) else ""
+    lines = [f"Model {Path(path).name}: imported ONNX model ({model.output} output, {model.layout}), run by "
+             f"onnxruntime with {tile}{made}",
+             f"  image: {bands}",
+             f"  input scaling: {scaling}",
+             f"  classes: {_classes(data)}"]
+    about = ", ".join(f"{k} {info[k]}" for k in ("task", "sensor", "source", "licence") if info.get(k))
+    if about:
+        lines.append(f"  {about}")
+    return lines
+
+
 def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     """Log lines saying what the model in ``path`` expects."""
     model, data = meta.model, meta.data
-    names = [str(n) for n in data.class_names]
-    colors = list(data.class_colors)
-    classes = ", ".join(f"{i} {n}" + (f" ({colors[i]})" if i < len(colors) else "") for i, n in enumerate(names))
+    if model.name == IMPORTED:
+        return describe_imported(path, meta)
+    classes = _classes(data)
     lines = [
         f"Model {Path(path).name}: {model.name} (preset {model.preset}), trained at "
         f"{_resolution(data.gsd, data.crs)} with {data.tile_size}-px tiles",

@@ -27,19 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from ..data.normalize import BandStatistics
-from ..errors import BundleError, ConfigError
+from ..errors import BundleError
 from ..runtime.environment import require
+from .deepness_import import DEEPNESS_MODEL_TYPE, PIXEL_SCALE
 from .schema import METADATA_KEY, BundleMetadata, OnnxMetadata
 
 ONNX_SUFFIX = ".onnx"
 # QGIS's metres per degree (QgsUnitTypes::fromUnitToUnitFactor), which Deepness uses to turn cm/px into degrees
 METERS_PER_DEGREE = 111319.49079327357
-DEEPNESS_MODEL_TYPE = "Segmentor"
 # keys Deepness reads for a segmentation model (ModelBase.get_metadata_* and get_outputs_channel_names)
 DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tile_size", "tiles_size", "tiles_overlap",
                  "standardization_mean", "standardization_std", "seg_thresh", "seg_small_segment")
 SINGLE_INPUT = "input"  # the one tensor of a --single-input export: vision channels, then the second stream's
-PIXEL_SCALE = 255.0  # Deepness divides raw values by this before standardising
 PARITY_TOLERANCE = 1e-4  # export: max abs difference onnxruntime vs torch (fp32)
 
 
@@ -117,8 +116,10 @@ def encode_metadata(meta: BundleMetadata, onnx_section: OnnxMetadata, tile_size:
     return props
 
 
-def session(path: str | os.PathLike, device: str = "cpu", optimize: bool = True, threads: int | None = None) -> Any:
-    """An onnxruntime InferenceSession for ``path`` on ``device`` (cpu, cuda or cuda:N).
+def session(path: str | os.PathLike | bytes, device: str = "cpu", optimize: bool = True,
+            threads: int | None = None, name: str | None = None) -> Any:
+    """An onnxruntime InferenceSession for ``path`` (or a graph's bytes, ``name`` saying whose) on ``device``
+    (cpu, cuda or cuda:N).
 
     ``threads``: intra-op threads, which then sleep rather than spin between operators (a spinning thread
     takes a core another process is waiting for); None = onnxruntime's defaults.
@@ -138,11 +139,13 @@ def session(path: str | os.PathLike, device: str = "cpu", optimize: bool = True,
                               "install onnxruntime-gpu or use --device cpu.")
         index = int(device.split(":")[1]) if ":" in device else 0
         providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+    source = name or str(path)
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        model = path if isinstance(path, bytes) else str(path)
+        return ort.InferenceSession(model, sess_options=options, providers=providers)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for unreadable models
-        raise BundleError(f"'{path}' is not a readable ONNX model ({str(exc)[:300]}); export the bundle again "
-                          f"with `dualstream export MODEL.dsmodel --onnx {Path(path).name}`.") from exc
+        raise BundleError(f"'{source}' is not a readable ONNX model ({str(exc)[:300]}); export or import it "
+                          f"again.") from exc
 
 
 def read_onnx_metadata(path: str | os.PathLike) -> BundleMetadata:
@@ -164,15 +167,3 @@ def read_onnx_metadata(path: str | os.PathLike) -> BundleMetadata:
                           f"the bundle again with this version.")
     return BundleMetadata.from_dict(meta, str(path))
 
-
-def read_model_metadata(path: str | os.PathLike, backend: str = "auto") -> BundleMetadata:
-    """The metadata of a model file: a bundle, or an exported ONNX model (not for ``backend`` torch)."""
-    if is_onnx_path(path):
-        if backend == "torch":
-            raise ConfigError(f"'{path}' is an ONNX model, which torch cannot run; leave out --backend (backend "
-                              f"auto) or use --backend onnxruntime, or pass the .dsmodel bundle it was exported "
-                              f"from.")
-        return read_onnx_metadata(path)
-    from .bundle import read_metadata
-
-    return read_metadata(path)

@@ -3,7 +3,8 @@
 A family ``X`` is the package ``engine/models/X/`` with ``configuration_X.py`` (a torch-free
 :class:`~engine.models.configuration_utils.ModelConfig` subclass bound to ``CONFIG``) and ``modeling_X.py``
 (a :class:`~engine.models.base.SegmentationModel` subclass bound to ``MODEL``). Adding a family = that folder
-plus its line in ``FAMILIES``.
+plus its line in ``FAMILIES``. ``RUN_ONLY`` names configurations of models that are run, never trained or built
+with torch (an imported ONNX graph): bundles name them, the training choices never list them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ FAMILIES: dict[str, str] = {  # registry name -> package under engine/models
     "deeplabv3plus": "deeplabv3plus",
     "fpn": "fpn",
 }
+RUN_ONLY: dict[str, str] = {"imported": "imported"}  # name -> package with a configuration module only
 
 
 def list_models() -> list[str]:
@@ -34,7 +36,7 @@ def check_family(name: str) -> None:
 
 def family_module(name: str, kind: str) -> ModuleType:
     """``engine.models.<pkg>.<kind>_<pkg>`` (kind = configuration or modeling) of a registered family."""
-    package = FAMILIES[name]
+    package = FAMILIES.get(name) or RUN_ONLY[name]
     return importlib.import_module(f"{__package__}.{package}.{kind}_{package}")
 
 

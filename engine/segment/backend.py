@@ -13,6 +13,7 @@ from typing import Any
 
 from ..callbacks import Callback
 from ..errors import BundleError, CanceledError, ConfigError, DependencyError, setting
+from ..export.imported import is_imported
 from ..export.onnx_metadata import is_onnx_path
 from ..runtime.environment import install_hint, resolve_device, resolve_device_lazily
 from .plan import Member
@@ -27,6 +28,10 @@ def onnxruntime_missing() -> str | None:
     return None
 
 
+def _providers() -> list[str]:
+    return list(__import__("onnxruntime").get_available_providers())
+
+
 def cpu_threads() -> int:
     """Threads for a model on the CPU: the free cores (see :func:`engine.runtime.cores.free_cores`)."""
     from ..runtime.cores import free_cores
@@ -34,13 +39,19 @@ def cpu_threads() -> int:
     return free_cores()
 
 
+def onnx_only(members: Sequence[Member]) -> list[str]:
+    """The members only onnxruntime can run: ONNX files, and models made elsewhere (imported bundles)."""
+    return [m.path for m in members if is_onnx_path(m.path) or is_imported(m.metadata)]
+
+
 def _torch_predictor(members: Sequence[Member], cfg: Any, device: str, callback: Callback, why: str) -> Any:
     from .predictor import Predictor
 
-    onnx_files = [m.path for m in members if is_onnx_path(m.path)]
+    onnx_files = onnx_only(members)
     if onnx_files:
         raise ConfigError(f"'{onnx_files[0]}' is an ONNX model, which torch cannot run, and {why}; run it where "
-                          f"onnxruntime runs, or pass the .dsmodel bundle it was exported from.")
+                          f"onnxruntime runs (install it: {install_hint('onnxruntime')}), or pass the .dsmodel "
+                          f"bundle it was exported from.")
     threads = None
     if device == "cpu":
         torch = __import__("torch")
@@ -63,7 +74,10 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
         return _onnx_predictor(members, cfg, cfg.device, tile, callback, forced)
     device = resolve_device_lazily(cfg.device)
     if device != "cpu":
-        if any(is_onnx_path(m.path) for m in members):
+        if onnx_only(members):
+            if onnxruntime_missing() or "CUDAExecutionProvider" not in _providers():
+                return _onnx_predictor(members, cfg, "cpu", tile, callback, "auto: an ONNX model was given and this "
+                                       "onnxruntime has no CUDA provider (onnxruntime-gpu runs it on the GPU)")
             return _onnx_predictor(members, cfg, device, tile, callback, "auto: an ONNX model was given")
         return _torch_predictor(members, cfg, device, callback, f"auto: torch on {device}")
     missing = onnxruntime_missing()

@@ -17,9 +17,11 @@ import numpy as np
 
 from ..callbacks import Callback
 from ..errors import BundleError
+from ..export.imported import imported_graph, is_imported
 from ..export.onnx_metadata import SINGLE_INPUT, is_onnx_path, session
 from ..io.digest import file_sha256
 from ..runtime.environment import require
+from .imported_member import ImportedMember
 from .plan import Member
 from .tta import apply_transform, tta_transforms, undo_transform
 
@@ -105,7 +107,7 @@ class OnnxPredictor:
 
     backend = "onnxruntime"
 
-    def __init__(self, members: Sequence[OnnxMember | ExportedBundle], tta: str, device: str):
+    def __init__(self, members: Sequence[OnnxMember | ExportedBundle | ImportedMember], tta: str, device: str):
         self.members = list(members)
         self.tta = tta
         self.transforms = tta_transforms(tta)
@@ -116,14 +118,19 @@ class OnnxPredictor:
     def from_files(cls, members: Sequence[Member], tta: str, device: str, threads: int | None = None,
                    tile: int | None = None, callback: Callback | None = None) -> OnnxPredictor:
         """Open every member on ``device`` ("auto" = cpu, or cuda when onnxruntime has it): an exported .onnx
-        file as it is, a bundle through its cached export (made now for ``tile`` when given, else when the
-        first tile comes). ``threads``: intra-op threads (None: onnxruntime's default)."""
+        file and a model made elsewhere as they are, a bundle through its cached export (made now for ``tile``
+        when given, else when the first tile comes). ``threads``: intra-op threads (None: onnxruntime's default)."""
         if device == "auto":
             providers = require("onnxruntime").get_available_providers()
             device = "cuda" if "CUDAExecutionProvider" in providers else "cpu"
         callback = callback or Callback()
-        loaded: list[OnnxMember | ExportedBundle] = []
+        loaded: list[OnnxMember | ExportedBundle | ImportedMember] = []
         for m in members:
+            if is_imported(m.metadata):  # a model made elsewhere: its graph as it came
+                graph = m.path if is_onnx_path(m.path) else imported_graph(m.path, m.metadata)
+                runner = session(graph, device, threads=threads, name=m.path)
+                loaded.append(ImportedMember(runner, m.weight, m.metadata.model, m.stats_key, m.path))
+                continue
             if is_onnx_path(m.path):
                 loaded.append(OnnxMember(session(m.path, device, threads=threads), m.weight,
                                          list(m.metadata.onnx.inputs), m.metadata.onnx.batch, m.stats_key))

@@ -20,7 +20,8 @@ from ..config.bands import BandSelection
 from ..data.metadata import DataMetadata
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
-from ..export.onnx_metadata import read_model_metadata
+from ..export.imported import is_imported
+from ..export.model_files import read_model_metadata
 from ..export.schema import BundleMetadata
 from ..io.safety import check_outputs, check_writable
 from .files import SceneOutputs, segment_files
@@ -289,6 +290,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     check_tile_size(tile, "segment.tile_size", aux_ratio if use_aux else None, f"; try {data.tile_size}")
     for member in members:  # an exported ONNX graph takes tiles of one size only
         fixed = member.metadata.onnx.tile_size if member.metadata.onnx is not None else None
+        fixed = member.metadata.model.fixed_tile if is_imported(member.metadata) else fixed
         if fixed and int(fixed) != tile:
             raise ConfigError(f"The ONNX model '{member.path}' takes tiles of {fixed} px (fixed at export), not "
                               f"{tile}; leave out {setting('segment.tile_size')} or export again with that tile size "
@@ -339,7 +341,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
             check_scene_aux(reader, callback, warnings, region_grid, "the segmented region of",
                             f"limit the region with {setting('segment.extent')}", aux_data.aux_stats)
         check_scene_image(reader, callback, warnings)
-        _check_domain(reader, first, cfg, callback, warnings)
+        if not is_imported(first.metadata):  # its statistics are its maker's scaling, not data it was trained on
+            _check_domain(reader, first, cfg, callback, warnings)
         _check_gsd(reader, data, first.path, callback, warnings, cfg.resample_to_training_gsd)
         tile = _check_resources(cfg, members, tile, region, aux_ratio if use_aux else None, reader, callback,
                                 warnings)

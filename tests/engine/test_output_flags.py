@@ -29,6 +29,9 @@ NOT_OUTPUTS = {
     ("segment", "--images"), ("segment", "--aux-pattern"), ("segment", "--manifest"),
     ("evaluate", "--pred"), ("evaluate", "--label"), ("evaluate", "--label-field"),
     ("export", "MODEL"), ("export", "--model"),
+    ("import", "MODEL.onnx"), ("import", "--description"), ("import", "--input-name"), ("import", "--layout"),
+    ("import", "--licence"), ("import", "--name"), ("import", "--output-name"), ("import", "--scores"),
+    ("import", "--sensor"), ("import", "--source"), ("import", "--task"),
 }
 
 # (command, flag) -> the input the flag is pointed at (a key of the ``inputs`` fixture)
@@ -44,6 +47,7 @@ OUTPUT_FLAGS = {
     ("evaluate", "--html"): "label",
     ("export", "--onnx"): "bundle",
     ("export", "--stac"): "bundle",
+    ("import", "--output"): "bundle",
 }
 
 
@@ -100,6 +104,8 @@ def argv_of(command: str, flag: str, inputs: dict[str, Path], out: Path) -> list
                 str(out / "metrics.json")]
     if command == "export":
         return ["export", i["bundle"], "--quiet", "--onnx", str(out / "m.onnx")]
+    if command == "import":
+        return ["import", i["bundle"], "--output", str(out / "m.dsmodel")]
     raise AssertionError(f"no command line for {command}")
 
 

@@ -1,0 +1,106 @@
+"""Deepness's model metadata read back: the description of an ONNX segmentation model made for Deepness.
+
+Deepness (PUTvision/qgis-plugin-deepness) stores JSON values under ``metadata_props``: ``model_type``,
+``class_names`` (``{"0": name, ...}``; older models ``names``, or Python dict literals), ``resolution`` (cm per
+pixel), ``tile_size`` / ``tiles_size``, ``tiles_overlap`` (percent), ``standardization_mean`` / ``_std`` and
+``seg_thresh``. It feeds the graph ``(raw / 255 - mean) / std`` with mean 0 and std 1 when none are given, and
+reads its output as probabilities (one channel: sigmoid, background implied). The same rules hold here, so a
+model from Deepness's zoo gives the same classes here as in Deepness.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any
+
+from ..errors import BundleError
+from .imported import ImportedDescription, graph_info
+
+DEEPNESS_MODEL_TYPE = "Segmentor"
+SEGMENTATION_TYPES = (DEEPNESS_MODEL_TYPE, "Segmentation", "segmentation")
+PIXEL_SCALE = 255.0  # Deepness divides raw values by this before standardising
+
+
+def _value(props: dict[str, str], key: str) -> Any:
+    text = props.get(key)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            return ast.literal_eval(text)  # Deepness accepts Python literals for class names
+        except (ValueError, SyntaxError):
+            return text
+
+
+def has_deepness_metadata(props: dict[str, str]) -> bool:
+    """Whether an ONNX file's metadata says what Deepness needs to run it as a segmentation model."""
+    return "class_names" in props or "names" in props or "model_type" in props
+
+
+def _class_names(props: dict[str, str], source: str) -> list[str] | None:
+    names = _value(props, "class_names")
+    if names is None:
+        names = _value(props, "names")
+    if names is None:
+        return None
+    if isinstance(names, list) and names and isinstance(names[0], dict):
+        names = names[0]  # one dict per output; the first output is the one run
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    if not isinstance(names, dict):
+        raise BundleError(f"The class names in '{source}' are {names!r}, not a mapping of class number to name.")
+    try:
+        ordered = sorted((int(k), str(v)) for k, v in names.items())
+    except ValueError as exc:
+        raise BundleError(f"The class names in '{source}' have keys that are not class numbers: "
+                          f"{list(names)}.") from exc
+    if [k for k, _ in ordered] != list(range(len(ordered))):
+        raise BundleError(f"The class names in '{source}' are not numbered 0, 1, 2, ... without gaps: "
+                          f"{[k for k, _ in ordered]}.")
+    return [v for _, v in ordered]
+
+
+def deepness_description(session: Any, source: str) -> ImportedDescription:
+    """The description of the Deepness-format model open in ``session`` (BundleError when it is not one)."""
+    props = dict(session.get_modelmeta().custom_metadata_map)
+    if not has_deepness_metadata(props):
+        raise BundleError(f"The ONNX model '{source}' carries no description (neither DualStream's nor Deepness's "
+                          f"metadata); import it with its bands, scaling and classes: `dualstream import "
+                          f"{source} --classes ... --mean ... --std ...` (see `dualstream import --help`).")
+    model_type = _value(props, "model_type")
+    if model_type is not None and model_type not in SEGMENTATION_TYPES:
+        raise BundleError(f"The ONNX model '{source}' is a Deepness '{model_type}' model; only segmentation models "
+                          f"(model_type {DEEPNESS_MODEL_TYPE}) can be run.")
+    graph = graph_info(session, source)
+    bands = graph.input_shape[1]
+    if not isinstance(bands, int):
+        raise BundleError(f"The ONNX model '{source}' does not fix its band count (input shape {graph.input_shape});"
+                          f" import it with `dualstream import` and its description.")
+    notes = []
+    one_channel = len(graph.output_shape) == 3 or graph.output_shape[1] == 1
+    names = _class_names(props, source)
+    if names is None:
+        channels = 2 if one_channel else graph.output_shape[1]
+        names = [f"class {i}" for i in range(int(channels))]
+        notes.append("no class names in the model; numbered ones are used")
+    if one_channel and len(names) == 1:
+        names = ["background", names[0]]  # as Deepness does for a sigmoid output
+    mean = _value(props, "standardization_mean")
+    std = _value(props, "standardization_std")
+    if mean is None or std is None:
+        mean, std = [0.0] * bands, [1.0] * bands
+        notes.append("no standardization in the model: its input is the raw values / 255, as in Deepness")
+    tile = _value(props, "tile_size") or _value(props, "tiles_size")
+    overlap = _value(props, "tiles_overlap")
+    resolution = _value(props, "resolution")
+    threshold = _value(props, "seg_thresh")
+    return ImportedDescription(
+        bands=int(bands), class_names=names, mean=[float(m) for m in mean], std=[float(s) for s in std],
+        scale=1.0 / PIXEL_SCALE, tile_size=int(tile) if tile else None,
+        overlap=float(overlap) / 100 if overlap is not None else 0.1,
+        threshold=float(threshold) if threshold is not None and 0 < float(threshold) < 1 else 0.5,
+        resolution=float(resolution) / 100 if resolution else None, output="probabilities",
+        notes=notes)

@@ -1,0 +1,296 @@
+"""Models made elsewhere: an ONNX graph and its description, wrapped in a bundle the engine runs like its own.
+
+``dualstream import MODEL.onnx`` reads the graph (its one image input and its class-score output), takes the
+description from Deepness's metadata in the file (:mod:`.deepness_import`) or from the user, and writes a
+``.dsmodel``: a safetensors file whose one tensor is the graph's bytes and whose header holds the usual bundle
+metadata, the model section being an :class:`~engine.models.imported.configuration_imported.ImportedConfig`.
+So the QGIS model picker, ``describe``, the model card, ``segment`` (every output, bulk) and ``evaluate`` take it
+as they take a trained bundle. Its checksums cover the graph and the description, as for our own bundles.
+
+The description's scaling is the graph's input: ``(raw * scale - mean) / std`` per band, which is the engine's
+mean/std band statistics with ``mean / scale`` and ``std / scale``: the tile pipeline feeds the graph exactly
+what its maker's code fed it. Torch-free; onnxruntime reads the graph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.metadata import DataMetadata
+from ..data.normalize import BandStatistics
+from ..errors import BundleError, ConfigError
+from ..io.atomic import write_bytes_atomic
+from ..io.safety import check_input_file
+from ..models.configuration_utils import ModelConfig
+from ..models.imported.configuration_imported import IMPORTED, LAYOUTS, OUTPUTS
+from ..runtime.environment import require
+from .schema import BUNDLE_FORMAT, BUNDLE_VERSION, METADATA_KEY, BundleMetadata, description_digest
+
+GRAPH_TENSOR = "onnx_graph"  # the one tensor of an imported bundle: the ONNX file's bytes (uint8)
+DYNAMIC_TILE = 512  # the tile size of a graph that takes any size, when neither its maker nor the user says
+DEFAULT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                  "#bcbd22", "#17becf")
+
+
+@dataclass
+class ImportedDescription:
+    """What the graph cannot say about itself: its bands and their scaling, its classes, how to tile.
+
+    ``class_names``: one per output channel; for a one-channel (sigmoid) output, background then foreground.
+    ``mean``/``std``/``scale``: the graph's input is ``(raw * scale - mean) / std`` per band.
+    ``tile_size``: None takes the graph's fixed size, else DYNAMIC_TILE. ``output``: probabilities, or logits
+    (softmax, or sigmoid for one channel, applied by the engine). ``resolution``: metres per pixel it was made for.
+    """
+
+    bands: int
+    class_names: list[str]
+    mean: list[float]
+    std: list[float]
+    scale: float = 1.0
+    class_colors: list[str] | None = None
+    band_names: list[str] | None = None
+    tile_size: int | None = None
+    overlap: float = 0.1
+    output: str = "probabilities"
+    threshold: float = 0.5
+    layout: str = "NCHW"
+    input_name: str | None = None
+    output_name: str | None = None
+    resolution: float | None = None
+    name: str | None = None
+    task: str | None = None
+    sensor: str | None = None
+    source: str | None = None
+    licence: str | None = None
+    notes: list[str] = field(default_factory=list)  # what was assumed, for the log
+
+    def problems(self) -> list[str]:
+        """What is wrong with the description on its own (empty: nothing)."""
+        found = []
+        if self.bands < 1:
+            found.append(f"bands must be >= 1 (got {self.bands})")
+        for name in ("mean", "std"):
+            if len(getattr(self, name)) != self.bands:
+                found.append(f"{name} has {len(getattr(self, name))} value(s) for {self.bands} band(s)")
+        if any(float(s) <= 0 for s in self.std):
+            found.append(f"std must be > 0 for every band (got {list(self.std)})")
+        if not self.scale > 0:
+            found.append(f"scale must be > 0 (got {self.scale})")
+        if self.band_names is not None and len(self.band_names) != self.bands:
+            found.append(f"{len(self.band_names)} band name(s) for {self.bands} band(s)")
+        if self.class_colors is not None and len(self.class_colors) != len(self.class_names):
+            found.append(f"{len(self.class_colors)} colour(s) for {len(self.class_names)} class(es)")
+        if len(self.class_names) < 2:
+            found.append(f"at least 2 class names are needed (background and foreground for one channel); got "
+                         f"{self.class_names}")
+        if self.output not in OUTPUTS:
+            found.append(f"output must be one of {OUTPUTS} (got {self.output!r})")
+        if self.layout not in LAYOUTS:
+            found.append(f"layout must be one of {LAYOUTS} (got {self.layout!r})")
+        if not 0 <= self.overlap < 0.5:
+            found.append(f"overlap must be in [0, 0.5) of the tile (got {self.overlap})")
+        return found
+
+    def statistics(self) -> BandStatistics:
+        """The engine's band statistics that feed the graph ``(raw * scale - mean) / std``."""
+        return BandStatistics("meanstd", [float(m) / self.scale for m in self.mean],
+                              [float(s) / self.scale for s in self.std])
+
+
+@dataclass(frozen=True)
+class GraphInfo:
+    """The graph's one image input and its chosen output, as onnxruntime sees them."""
+
+    input_name: str
+    input_shape: tuple[Any, ...]  # ints for fixed axes, names or None for dynamic ones
+    output_name: str
+    output_shape: tuple[Any, ...]
+    inputs: int  # how many inputs the graph has
+    input_type: str
+
+
+def graph_info(session: Any, source: str, input_name: str | None = None, output_name: str | None = None) -> GraphInfo:
+    """The input and output of an onnxruntime session, checked to be one float image input (BundleError else)."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1:
+        raise BundleError(f"The ONNX model '{source}' has {len(inputs)} inputs ({[i.name for i in inputs]}); only "
+                          f"models with one image input can be imported.")
+    chosen_in = inputs[0]
+    if input_name and chosen_in.name != input_name:
+        raise BundleError(f"The ONNX model '{source}' has no input '{input_name}'; its input is '{chosen_in.name}'.")
+    names = [o.name for o in outputs]
+    chosen_out = outputs[0] if not output_name else next((o for o in outputs if o.name == output_name), None)
+    if chosen_out is None:
+        raise BundleError(f"The ONNX model '{source}' has no output '{output_name}'; its outputs are {names}.")
+    if len(chosen_in.shape) != 4:
+        raise BundleError(f"The input '{chosen_in.name}' of '{source}' has shape {chosen_in.shape}; an image model "
+                          f"takes 4 axes (batch, bands, height, width, or NHWC).")
+    if chosen_in.type != "tensor(float)":
+        raise BundleError(f"The input '{chosen_in.name}' of '{source}' is {chosen_in.type}; only float32 inputs "
+                          f"can be imported.")
+    if len(chosen_out.shape) not in (3, 4):
+        raise BundleError(f"The output '{chosen_out.name}' of '{source}' has shape {chosen_out.shape}; a "
+                          f"segmentation model gives (batch, classes, height, width) or (batch, height, width).")
+    return GraphInfo(chosen_in.name, tuple(chosen_in.shape), chosen_out.name, tuple(chosen_out.shape), len(inputs),
+                     chosen_in.type)
+
+
+def _axis(shape: tuple[Any, ...], index: int) -> int | None:
+    value = shape[index]
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def fit_graph(description: ImportedDescription, graph: GraphInfo, source: str) -> dict[str, Any]:
+    """The model section for ``description`` on ``graph`` (ConfigError where they disagree)."""
+    nhwc = description.layout == "NHWC"
+    channels = _axis(graph.input_shape, 3 if nhwc else 1)
+    if channels is not None and channels != description.bands:
+        raise ConfigError(f"The ONNX model '{source}' takes {channels} band(s) ({description.layout}), but its "
+                          f"description gives {description.bands}; give the band count the graph takes.")
+    sizes = {_axis(graph.input_shape, i) for i in ((1, 2) if nhwc else (2, 3))}
+    fixed = sizes.pop() if len(sizes) == 1 and None not in sizes else None
+    tile = description.tile_size or fixed or DYNAMIC_TILE
+    if fixed and tile != fixed:
+        raise ConfigError(f"The ONNX model '{source}' takes tiles of {fixed} px only, not {tile}; leave out the tile "
+                          f"size or give {fixed}.")
+    out = graph.output_shape
+    if len(out) == 3:
+        classes = 1
+    else:
+        classes = _axis(out, 3 if nhwc else 1)
+        if classes is None:
+            classes = 1 if len(description.class_names) == 2 else len(description.class_names)
+    names = 2 if classes == 1 else classes
+    if len(description.class_names) != names:
+        raise ConfigError(f"The ONNX model '{source}' gives {classes} output channel(s), so {names} class names are "
+                          f"needed (background and foreground for one channel); the description gives "
+                          f"{len(description.class_names)}: {description.class_names}.")
+    return {"name": IMPORTED, "preset": "onnx", "vision_channels": description.bands, "aux_channels": 0,
+            "num_classes": classes, "aux_ratio": 1, "input_name": graph.input_name, "output_name": graph.output_name,
+            "output": description.output, "layout": description.layout, "batch": _axis(graph.input_shape, 0),
+            "fixed_tile": fixed, "threshold": description.threshold, "architecture": description.name}
+
+
+def imported_metadata(description: ImportedDescription, graph: GraphInfo, source: str,
+                      graph_sha256: str) -> BundleMetadata:
+    """The bundle metadata of an imported graph (its digest fields left to the writer)."""
+    problems = description.problems()
+    if problems:
+        raise ConfigError(f"The description of '{source}' cannot be used: {'; '.join(problems)}.")
+    model = ModelConfig.from_dict(fit_graph(description, graph, source))
+    colors = list(description.class_colors or [DEFAULT_COLORS[i % len(DEFAULT_COLORS)]
+                                               for i in range(len(description.class_names))])
+    tile = int(description.tile_size or model.fixed_tile or DYNAMIC_TILE)
+    data = DataMetadata(
+        vision_bands=description.bands, vision_stats=description.statistics(), aux_channels=0,
+        class_names=list(description.class_names), class_colors=colors, tile_size=tile, aux_ratio=1,
+        num_classes=model.num_classes, label_mapping=None,
+        extra={"imported": {k: v for k, v in {
+            "source_file": Path(source).name, "graph_sha256": graph_sha256, "band_names": description.band_names,
+            "scale": description.scale, "mean": list(description.mean), "std": list(description.std),
+            "overlap": description.overlap, "resolution_m": description.resolution, "task": description.task,
+            "sensor": description.sensor, "source": description.source, "licence": description.licence,
+        }.items() if v is not None}})
+    return BundleMetadata(model=model, data=data, metrics={})
+
+
+def write_imported_bundle(path: str | os.PathLike, graph: bytes, metadata: BundleMetadata) -> str:
+    """The bundle file: the graph's bytes as one uint8 tensor, the metadata (with its digests) in the header."""
+    numpy_st = require("safetensors.numpy")
+    from .bundle import versions
+
+    graph_sha = hashlib.sha256(graph).hexdigest()
+    meta = metadata.replace(format=BUNDLE_FORMAT, format_version=BUNDLE_VERSION, versions=versions(),
+                            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                            weights_sha256=graph_sha)
+    described = meta.to_dict()
+    described["metadata_sha256"] = description_digest(described)
+    tensors = {GRAPH_TENSOR: np.frombuffer(graph, dtype=np.uint8)}
+    write_bytes_atomic(Path(path), numpy_st.save(tensors, metadata={METADATA_KEY: json.dumps(described)}))
+    return str(path)
+
+
+def is_imported(metadata: BundleMetadata) -> bool:
+    """Whether the bundle or ONNX file holds a model made elsewhere (run by onnxruntime only)."""
+    return metadata.model.name == IMPORTED
+
+
+def imported_graph(path: str | os.PathLike, metadata: BundleMetadata) -> bytes:
+    """The ONNX graph inside an imported bundle, checked against its digest (BundleError if it was altered)."""
+    numpy_st = require("safetensors.numpy")
+    try:
+        graph = numpy_st.load_file(str(path))[GRAPH_TENSOR].tobytes()
+    except Exception as exc:  # noqa: BLE001 - safetensors raises several types for damaged files
+        raise BundleError(f"The ONNX graph in bundle '{path}' cannot be read ({exc}); copy the bundle again or "
+                          f"import the model again.") from exc
+    if hashlib.sha256(graph).hexdigest() != metadata.weights_sha256:
+        raise BundleError(f"The ONNX graph in bundle '{path}' does not match its checksum: the file was altered or "
+                          f"damaged. Copy the bundle again or import the model again.")
+    return graph
+
+
+def read_graph_file(path: str | os.PathLike) -> bytes:
+    """An ONNX file's bytes (BundleError naming it when it is not a readable file)."""
+    path = Path(path)
+    check_input_file(path, "ONNX model", give="an .onnx file", suffixes=(".onnx",))
+    if not path.is_file():
+        raise BundleError(f"ONNX model '{path}' does not exist; give the .onnx file to import.")
+    return path.read_bytes()
+
+
+def describe_imported(metadata: BundleMetadata) -> dict[str, Any]:
+    """What the import recorded (band names, scaling, source, licence, ...), for describe and the model card."""
+    return dict(metadata.data.extra.get("imported") or {})
+
+
+
+def description_from(values: dict[str, Any], base: ImportedDescription | None = None,
+                     source: str = "the description") -> ImportedDescription:
+    """``base`` (or a new description) with ``values`` set: a sidecar JSON file's, or the command line's.
+
+    Without a base, ``class_names`` and the band count (``bands``, or as many as ``mean`` has) are needed; mean
+    and std default to 0 and 1 (the raw values times ``scale``)."""
+    names = {f.name for f in dataclasses.fields(ImportedDescription)} - {"notes"}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{source} has unknown key(s) {unknown}; the keys are {sorted(names)}.")
+    values = {k: v for k, v in values.items() if v is not None}
+    if base is not None:
+        return dataclasses.replace(base, **values)
+    bands = values.get("bands") or len(values.get("mean") or values.get("std") or values.get("band_names") or [])
+    if not bands or not values.get("class_names"):
+        raise ConfigError(f"{source} needs the band count (bands, or mean/std per band) and the class names; a "
+                          f"model without Deepness's metadata cannot say them itself.")
+    values.setdefault("mean", [0.0] * int(bands))
+    values.setdefault("std", [1.0] * int(bands))
+    return ImportedDescription(**{**values, "bands": int(bands)})
+
+
+def sidecar_of(path: str | os.PathLike) -> Path | None:
+    """The description file beside an ONNX model (``MODEL.onnx.json`` or ``MODEL.json``), when there is one."""
+    path = Path(path)
+    for candidate in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_sidecar(path: Path, base: ImportedDescription | None) -> ImportedDescription:
+    """The description in sidecar ``path`` (over ``base``, e.g. what Deepness's metadata says)."""
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"The model description '{path}' cannot be read ({exc}); it must be a JSON object of "
+                          f"description keys (bands, class_names, mean, std, scale, ...).") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"The model description '{path}' holds {type(values).__name__}, not a JSON object.")
+    return description_from(values, base, f"The model description '{path}'")

@@ -1,0 +1,137 @@
+"""Any model file a user gives: a bundle (trained here or imported), our ONNX export, or an ONNX model made
+elsewhere; and ``import``, which wraps the last kind in a bundle.
+
+An ONNX file without our metadata is described, in this order, by Deepness's metadata in the file, then a sidecar
+JSON file beside it (``MODEL.onnx.json`` or ``MODEL.json``), then what the caller gives; each fills or overrides
+the one before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..callbacks import Callback
+from ..errors import BundleError, ConfigError
+from ..io.safety import check_outputs
+from .bundle import BUNDLE_SUFFIX, read_metadata
+from .deepness_import import deepness_description, has_deepness_metadata
+from .imported import (
+    ImportedDescription,
+    description_from,
+    graph_info,
+    imported_metadata,
+    is_imported,
+    read_graph_file,
+    read_sidecar,
+    sidecar_of,
+    write_imported_bundle,
+)
+from .onnx_metadata import is_onnx_path, read_onnx_metadata, session
+from .schema import METADATA_KEY, BundleMetadata
+
+
+@dataclass
+class ImportResult:
+    """What ``import`` wrote: the bundle, its metadata, and what was assumed or said on the way."""
+
+    path: str
+    metadata: BundleMetadata
+    notes: list[str] = field(default_factory=list)
+
+
+def describe_onnx(runner: Any, source: str, given: ImportedDescription | None = None,
+                  changes: dict[str, Any] | None = None) -> ImportedDescription:
+    """The description of the ONNX model open in ``runner``: Deepness's metadata, a sidecar file, ``given``
+    (which replaces both), then ``changes`` (single keys over all of them)."""
+    props = dict(runner.get_modelmeta().custom_metadata_map)
+    base = deepness_description(runner, source) if has_deepness_metadata(props) else None
+    sidecar = sidecar_of(source) if Path(source).suffix.lower() == ".onnx" else None
+    if sidecar is not None:
+        base = read_sidecar(sidecar, base)
+        base.notes.append(f"description read from {sidecar.name}")
+    if given is not None:
+        base = given
+    if changes:
+        base = description_from(changes, base, "The description given")
+    if base is None:
+        raise BundleError(f"The ONNX model '{source}' carries no description (neither DualStream's nor Deepness's "
+                          f"metadata, and no {Path(source).name}.json beside it); import it with its bands, scaling "
+                          f"and classes: `dualstream import {Path(source).name} --classes ... --mean ... --std ...` "
+                          f"or write them in {Path(source).name}.json.")
+    return base
+
+
+def read_model_metadata(path: str | os.PathLike, backend: str = "auto") -> BundleMetadata:
+    """The metadata of a model file: a bundle, our exported ONNX model, or one made elsewhere (see the module
+    doc). Models that only onnxruntime can run are refused for ``backend`` torch."""
+    if is_onnx_path(path):
+        if backend == "torch":
+            raise ConfigError(f"'{path}' is an ONNX model, which torch cannot run; leave out --backend (backend "
+                              f"auto) or use --backend onnxruntime.")
+        if not Path(path).is_file():
+            raise BundleError(f"ONNX model '{path}' does not exist; give an .onnx file or a .dsmodel bundle.")
+        runner = session(path, optimize=False)
+        if METADATA_KEY in runner.get_modelmeta().custom_metadata_map:
+            return read_onnx_metadata(path)
+        description = describe_onnx(runner, str(path))
+        return imported_metadata(description, graph_info(runner, str(path), description.input_name,
+                                                         description.output_name), str(path), "")
+    meta = read_metadata(path)
+    if is_imported(meta) and backend == "torch":
+        raise ConfigError(f"'{path}' holds an imported ONNX model, which torch cannot run; leave out --backend "
+                          f"(backend auto) or use --backend onnxruntime.")
+    return meta
+
+
+def import_onnx(onnx_path: str | os.PathLike, output: str | os.PathLike,
+                description: ImportedDescription | None = None, changes: dict[str, Any] | None = None,
+                callback: Callback | None = None, output_name: str = "output") -> ImportResult:
+    """Wrap the ONNX model ``onnx_path`` in the bundle ``output`` (see :func:`describe_onnx` for where its
+    description comes from). The graph is checked against the description and run once on a blank tile.
+    ``output_name``: how errors name the output (the front end's flag or parameter)."""
+    callback = callback or Callback()
+    source, output = str(onnx_path), Path(output)
+    if output.suffix.lower() != BUNDLE_SUFFIX:
+        raise ConfigError(f"The imported model ({output_name}) must be a {BUNDLE_SUFFIX} bundle, not '{output}'.")
+    check_outputs({"ONNX model": source}, {f"imported model ({output_name})": str(output)})
+    graph = read_graph_file(onnx_path)
+    runner = session(graph, optimize=False, name=source)
+    if METADATA_KEY in runner.get_modelmeta().custom_metadata_map and description is None and not changes:
+        callback.info(f"'{source}' was exported by DualStream; it is imported through the Deepness metadata it "
+                      f"carries.")
+    found = describe_onnx(runner, source, description, changes)
+    info = graph_info(runner, source, found.input_name, found.output_name)
+    metadata = imported_metadata(found, info, source, hashlib.sha256(graph).hexdigest())
+    _try_once(runner, metadata, source)
+    written = write_imported_bundle(output, graph, metadata)
+    notes = list(found.notes)
+    for note in notes:
+        callback.info(f"Import: {note}.")
+    model, data = metadata.model, metadata.data
+    callback.info(f"Imported '{source}' as '{written}': {data.vision_bands} band(s), classes {data.class_names}, "
+                  f"output {model.output} ({model.num_classes} channel(s), {model.layout}), tiles of {data.tile_size} "
+                  f"px{' (fixed by the graph)' if model.fixed_tile else ''}.")
+    return ImportResult(written, read_metadata(written), notes)
+
+
+def _try_once(runner: Any, metadata: BundleMetadata, source: str) -> None:
+    """Run the graph on one blank tile: a model that cannot run, or gives another shape, is refused now."""
+    import numpy as np
+
+    model, tile = metadata.model, metadata.data.tile_size
+    shape = (model.batch or 1, model.vision_channels, tile, tile)
+    if model.layout == "NHWC":
+        shape = (shape[0], tile, tile, shape[1])
+    try:
+        out = runner.run([model.output_name], {model.input_name: np.zeros(shape, np.float32)})[0]
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors say what the graph wanted
+        raise BundleError(f"The ONNX model '{source}' does not run on a {tile} px tile of {model.vision_channels} "
+                          f"band(s) ({str(exc)[:300]}); give the tile size and band count it takes.") from exc
+    spatial = out.shape[-2:] if out.ndim == 3 or model.layout == "NCHW" else out.shape[1:3]
+    if tuple(spatial) != (tile, tile):
+        raise BundleError(f"The ONNX model '{source}' gives {tuple(out.shape)} for a {tile} px tile; only models "
+                          f"whose output has the input's size (per-pixel classes) can be run.")

@@ -1,0 +1,58 @@
+"""The config of an imported ONNX model (torch-free): how to feed its graph and read its output.
+
+An imported model is not a family one trains: it has no modelling file, the registry lists it as run-only, and
+onnxruntime runs its graph as it came. Its config says what the engine cannot see in the graph itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ...declarations import CONFIG_ONLY, redeclared, setting
+from ...settings import check
+from ..configuration_utils import IMAGERY, FamilyCard, ModelConfig
+
+OUTPUTS = ("probabilities", "logits")  # what the graph's output holds; logits get softmax / sigmoid here
+LAYOUTS = ("NCHW", "NHWC")
+IMPORTED = "imported"
+
+
+def _detail(help_text: str) -> dict:
+    return {"help": help_text, "no_cli": CONFIG_ONLY, "no_qgis": CONFIG_ONLY}
+
+
+@dataclass
+class ImportedConfig(ModelConfig):
+    """An ONNX graph made by another tool: one image input, one class-score output."""
+
+    name: str = redeclared(ModelConfig, "name", IMPORTED)
+    preset: str = redeclared(ModelConfig, "preset", "onnx")
+    aux_channels: int = redeclared(ModelConfig, "aux_channels", 0)
+    aux_ratio: int = redeclared(ModelConfig, "aux_ratio", 1)
+    input_name: str = setting("input", **_detail("The graph input the image goes to."))
+    output_name: str = setting("output", **_detail("The graph output holding the class scores."))
+    output: str = setting("probabilities", choices=OUTPUTS,
+                          **_detail("What the output holds: probabilities, or logits (softmax/sigmoid applied)."))
+    layout: str = setting("NCHW", choices=LAYOUTS, **_detail("The axis order of the graph's input and output."))
+    batch: int | None = setting(None, **_detail("The graph's fixed batch size; None: any."))
+    fixed_tile: int | None = setting(None, **_detail("The graph's fixed tile size; None: any (dynamic)."))
+    threshold: float = setting(0.5, **_detail("The threshold its maker suggests for a one-channel output."))
+    architecture: str | None = setting(None, **_detail("What the model is, in its maker's words."))
+
+    PRESETS: ClassVar[dict[str, None]] = {"onnx": None}
+    description: ClassVar[str] = "A model made elsewhere, imported from its ONNX file; runs with onnxruntime."
+    CARD: ClassVar[FamilyCard] = FamilyCard("imported ONNX model", "its maker's", IMAGERY, framework="onnx")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.aux_channels == 0, f"an imported model takes one image input (aux_channels {self.aux_channels}).")
+        check(self.output in OUTPUTS, f"output must be one of {OUTPUTS} (got {self.output!r}).")
+        check(self.layout in LAYOUTS, f"layout must be one of {LAYOUTS} (got {self.layout!r}).")
+        check(0.0 < self.threshold < 1.0, f"threshold must be in (0, 1) (got {self.threshold}).")
+        for name in ("batch", "fixed_tile"):
+            value = getattr(self, name)
+            check(value is None or int(value) >= 1, f"{name} must be >= 1 or None (got {value}).")
+
+
+CONFIG = ImportedConfig

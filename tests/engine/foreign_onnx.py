@@ -1,0 +1,82 @@
+"""ONNX segmentation models as other tools make them (built here with onnx.helper, not by our export): a
+per-pixel linear classifier, so the expected classes of any raster are known exactly, whatever the tiling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def linear_model(path: Path, weights: np.ndarray, bias: np.ndarray, *, head: str = "softmax", layout: str = "NCHW",
+                 tile: int | None = None, batch: int | None = None, metadata: dict[str, Any] | None = None,
+                 squeeze: bool = False) -> Path:
+    """An ONNX model computing ``weights @ x + bias`` per pixel (a 1x1 convolution), then ``head`` (softmax,
+    sigmoid or none). ``tile``/``batch``: fixed sizes (None: dynamic). ``metadata``: metadata_props, values
+    JSON-encoded as Deepness reads them. ``squeeze``: a one-channel output as (N, H, W)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    classes, bands = weights.shape
+    size: list[Any] = [batch or "batch", bands, tile or "height", tile or "width"]
+    out_size: list[Any] = [batch or "batch", classes, tile or "height", tile or "width"]
+    if layout == "NHWC":
+        size = [size[0], size[2], size[3], size[1]]
+        out_size = [out_size[0], out_size[2], out_size[3], out_size[1]]
+    if squeeze:
+        out_size = [out_size[0], tile or "height", tile or "width"]
+    nodes, name = [], "x"
+    if layout == "NHWC":
+        nodes.append(helper.make_node("Transpose", [name], ["x_nchw"], perm=[0, 3, 1, 2]))
+        name = "x_nchw"
+    nodes.append(helper.make_node("Conv", [name, "w", "b"], ["scores"]))
+    name = "scores"
+    if head != "none":
+        nodes.append(helper.make_node("Softmax" if head == "softmax" else "Sigmoid", [name], ["activated"],
+                                      **({"axis": 1} if head == "softmax" else {})))
+        name = "activated"
+    if layout == "NHWC":
+        nodes.append(helper.make_node("Transpose", [name], ["y_nhwc"], perm=[0, 2, 3, 1]))
+        name = "y_nhwc"
+    if squeeze:
+        nodes.append(helper.make_node("Squeeze", [name, "axis1"], ["y_squeezed"]))
+        name = "y_squeezed"
+    nodes.append(helper.make_node("Identity", [name], ["segmentation"]))
+    inits = [numpy_helper.from_array(weights.reshape(classes, bands, 1, 1).astype(np.float32), "w"),
+             numpy_helper.from_array(bias.astype(np.float32), "b"),
+             numpy_helper.from_array(np.array([3 if layout == "NHWC" else 1], np.int64), "axis1")][:3 if squeeze else 2]
+    graph = helper.make_graph(nodes, "linear", [helper.make_tensor_value_info("x", TensorProto.FLOAT, size)],
+                              [helper.make_tensor_value_info("segmentation", TensorProto.FLOAT, out_size)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="another-tool")
+    model.ir_version = 8
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def expected_classes(raw: np.ndarray, weights: np.ndarray, bias: np.ndarray, mean: list[float], std: list[float],
+                     scale: float, threshold: float = 0.5) -> np.ndarray:
+    """The classes the linear model gives a (C, H, W) raster fed ``(raw * scale - mean) / std``."""
+    x = (raw.astype(np.float64) * scale - np.asarray(mean)[:, None, None]) / np.asarray(std)[:, None, None]
+    scores = np.tensordot(weights, x, axes=([1], [0])) + bias[:, None, None]
+    if weights.shape[0] == 1:
+        return (1 / (1 + np.exp(-scores[0])) >= threshold).astype(np.uint8)
+    return scores.argmax(axis=0).astype(np.uint8)
+
+
+def deepness_metadata(class_names: list[str], mean: list[float] | None = None, std: list[float] | None = None,
+                      tile: int | None = 256, **more: Any) -> dict[str, Any]:
+    """Deepness's keys for a segmentation model (mean/std on the 0-1 scale Deepness divides into)."""
+    meta: dict[str, Any] = {"model_type": "Segmentor", "class_names": {str(i): n for i, n in enumerate(class_names)},
+                            "resolution": 100.0, "tiles_overlap": 10}
+    if tile:
+        meta["tile_size"] = tile
+    if mean is not None:
+        meta["standardization_mean"], meta["standardization_std"] = mean, std
+    meta.update(more)
+    return meta
