@@ -135,7 +135,7 @@ class ModelSummaryWrapper(WidgetWrapper):
         errors = engine_api()
         for index, path in enumerate(paths):
             try:
-                meta = engine_api().read_metadata(path)
+                meta = engine_api().read_model_metadata(path)
             except (errors.DualStreamError, ImportError) as exc:
                 parts.append(f"<span style='color:#c00000'>{html.escape(str(exc))}</span>")
                 continue

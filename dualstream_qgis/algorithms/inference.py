@@ -17,7 +17,7 @@ from qgis.core import (
 from ..engine_bridge import engine_api
 from .common import add_parameter, parse_floats
 
-MODEL_FILTER = "DualStream model (*.dsmodel)"
+MODEL_FILTER = "Models (*.dsmodel *.onnx);;DualStream model (*.dsmodel);;ONNX model (*.onnx)"
 MODEL, WEIGHTS = "MODEL", "WEIGHTS"
 #: The inference settings both algorithms offer, in dialog order (Segment in bulk adds its reader threads).
 RUN_SETTINGS = ("segment.overlap", "segment.tta", "segment.device", "segment.batch_size", "segment.threshold",
@@ -37,9 +37,11 @@ def add_model_parameters(alg: QgsProcessingAlgorithm, **watch: str) -> None:
     dialog's model summary checks against the bundle (``image``, ``aux`` layers or ``aux_patterns``)."""
     tr = alg.tr
     model = add_parameter(alg, ModelFileParameter(
-        MODEL, tr("Model bundle (.dsmodel; several separated by ; for an ensemble)"),
+        MODEL, tr("Model (.dsmodel or .onnx; several separated by ; for an ensemble)"),
         behavior=QgsProcessingParameterFile.Behavior.File, fileFilter=MODEL_FILTER),
-        tr("The .dsmodel file written by Train DualStream. For an ensemble give several, separated by ';' "
+        tr("The .dsmodel file written by Train DualStream, an imported model (dualstream import), or an ONNX "
+           "segmentation model made elsewhere that carries Deepness's metadata (or a MODEL.json beside it). For an "
+           "ensemble give several, separated by ';' "
            "(their probabilities are averaged); in qgis_process repeat MODEL=... or join them with ';'. "
            "The dialog shows what the model expects (family and size, bands, aux inputs in order, classes, "
            "resolution, tile size, training date and score) as soon as it is chosen, and what of the chosen "
@@ -80,7 +82,7 @@ def model_problem(path: str) -> str | None:
     if not Path(path).exists():
         return (f"Parameter MODEL: the model bundle '{path}' does not exist; choose a .dsmodel file written by "
                 f"Train DualStream.")
-    if Path(path).suffix.lower() != ".dsmodel" and not engine_api().looks_like_bundle(path):
+    if Path(path).suffix.lower() not in (".dsmodel", ".onnx") and not engine_api().looks_like_bundle(path):
         return (f"Parameter MODEL: '{path}' is not a model bundle (its content is not a DualStream bundle); choose "
                 f"the .dsmodel file written by Train DualStream (several: separate them with ';').")
     return None

@@ -157,7 +157,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
     @staticmethod
     def _load_outputs(result: Any, bundle: str, context: QgsProcessingContext) -> None:
         """Finished class rasters (of the bulk ``result``) loaded on completion with the palette of the model."""
-        meta = engine_api().read_metadata(bundle).data
+        meta = engine_api().read_model_metadata(bundle).data
         for scene in result.scenes:
             path = scene.output
             if not scene.finished or not path:
