@@ -190,3 +190,20 @@ def test_an_imported_bundle_is_checked_like_ours(deepness_model, scene, tmp_path
 
         segment(SegmentConfig(image=str(image), models=[str(bundle)], output=str(tmp_path / "t.tif"),
                               backend="torch"))
+
+
+def test_our_own_export_imports_through_its_deepness_metadata(tmp_path):
+    """An ONNX model exported by DualStream and imported again gives the classes its bundle gives."""
+    from engine.export.onnx_export import export_onnx
+    from tests.helpers import make_bundle
+
+    bundle = make_bundle(tmp_path / "ours.dsmodel", vision_bands=3, num_classes=3, tile=64, vision_high=255.0)
+    export_onnx(bundle, tmp_path / "ours.onnx")
+    imported = import_model(str(tmp_path / "ours.onnx"), str(tmp_path / "again.dsmodel")).path
+    raw = np.random.default_rng(3).integers(0, 256, size=(3, 100, 90)).astype(np.uint8)
+    image = write_scene(tmp_path / "scene.tif", raw)
+    for model, out in ((bundle, "bundle.tif"), (imported, "imported.tif")):
+        assert main(["segment", "--model", model, "--image", str(image), "--out", str(tmp_path / out),
+                     "--backend", "onnxruntime"]) == 0
+    agree = (read(tmp_path / "bundle.tif") == read(tmp_path / "imported.tif")).mean()
+    assert agree > 0.999, agree
