@@ -180,8 +180,21 @@ def fit_graph(description: ImportedDescription, graph: GraphInfo, source: str) -
             "fixed_tile": fixed, "threshold": description.threshold, "architecture": description.name}
 
 
+def graph_facts(graph: bytes) -> dict[str, Any]:
+    """What the model card says of a graph: its weights, opset and producer (empty without the onnx package)."""
+    try:
+        import onnx
+    except ImportError:
+        return {}
+    model = onnx.load_model_from_string(graph)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    weights = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
+    producer = f"{model.producer_name} {model.producer_version}".strip()
+    return {"parameters": weights, "opset": opset, "producer": producer, "onnx_version": onnx.__version__}
+
+
 def imported_metadata(description: ImportedDescription, graph: GraphInfo, source: str,
-                      graph_sha256: str) -> BundleMetadata:
+                      graph_sha256: str, facts: dict[str, Any] | None = None) -> BundleMetadata:
     """The bundle metadata of an imported graph (its digest fields left to the writer)."""
     problems = description.problems()
     if problems:
@@ -199,6 +212,7 @@ def imported_metadata(description: ImportedDescription, graph: GraphInfo, source
             "scale": description.scale, "mean": list(description.mean), "std": list(description.std),
             "overlap": description.overlap, "resolution_m": description.resolution, "task": description.task,
             "sensor": description.sensor, "source": description.source, "licence": description.licence,
+            **(facts or {}),
         }.items() if v is not None}})
     return BundleMetadata(model=model, data=data, metrics={})
 

@@ -22,6 +22,7 @@ from .deepness_import import deepness_description, has_deepness_metadata
 from .imported import (
     ImportedDescription,
     description_from,
+    graph_facts,
     graph_info,
     imported_metadata,
     is_imported,
@@ -105,7 +106,7 @@ def import_onnx(onnx_path: str | os.PathLike, output: str | os.PathLike,
                       f"carries.")
     found = describe_onnx(runner, source, description, changes)
     info = graph_info(runner, source, found.input_name, found.output_name)
-    metadata = imported_metadata(found, info, source, hashlib.sha256(graph).hexdigest())
+    metadata = imported_metadata(found, info, source, hashlib.sha256(graph).hexdigest(), graph_facts(graph))
     _try_once(runner, metadata, source)
     written = write_imported_bundle(output, graph, metadata)
     notes = list(found.notes)

@@ -46,6 +46,9 @@ def total_parameters(bundle: str | os.PathLike) -> int:
 def _band_names(data: DataMetadata) -> tuple[list[str], list[str]]:
     """Names of the vision bands and of the second stream's channels, in model order."""
     vision = [f"band{b}" for b in data.bands or range(1, data.vision_bands + 1)]
+    named = (data.extra.get("imported") or {}).get("band_names")  # a model made elsewhere says its bands' names
+    if named:
+        return list(named), []
     if data.x_bands:
         return vision, [f"band{b}" for b in data.x_bands]
     aux: list[str] = []
@@ -178,18 +181,23 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
     preset = model.preset
     card = family_card(family)  # None for a family this version does not know: its name stands in
     architecture = card.architecture if card is not None else family
-    paper = f" ({card.citation})" if card is not None else ""
+    architecture = getattr(model, "architecture", None) or architecture  # what an imported model is called
+    paper = f" ({card.citation})" if card is not None and card.citation else ""
     pretrained = model.pretrained or getattr(model, "vision_encoder_pretrained", None)
+    imported = data.extra.get("imported")
+    made = (f"made elsewhere ({imported.get('source') or imported.get('source_file')}) and imported into DualStream"
+            f" for QGIS" if imported is not None else
+            f"trained with DualStream for QGIS on {data.train_scenes or '?'} scene(s)")
     properties: dict[str, Any] = {
-        "description": f"{architecture} ({preset or 'custom'}) semantic segmentation model{paper}, trained with "
-                       f"DualStream for QGIS on {data.train_scenes or '?'} scene(s).",
+        "description": f"{architecture} ({preset or 'custom'}) semantic segmentation model{paper}, {made}.",
         "datetime": meta.created,
         "mlm:name": _mlm_name(family, preset, Path(bundle).stem),
         "mlm:architecture": architecture,
         "mlm:tasks": ["semantic-segmentation"],
         "mlm:framework": card.framework if card is not None else "pytorch",
-        "mlm:framework_version": str(meta.versions.get("torch", "unknown")),
-        "mlm:total_parameters": total_parameters(bundle),
+        "mlm:framework_version": str(imported.get("onnx_version", "unknown") if imported is not None else
+                                     meta.versions.get("torch", "unknown")),
+        "mlm:total_parameters": imported.get("parameters") if imported is not None else total_parameters(bundle),
         "mlm:pretrained": bool(pretrained),
         "mlm:pretrained_source": str(pretrained) if pretrained else None,
         "mlm:batch_size_suggestion": train.batch_size if train is not None else 1,

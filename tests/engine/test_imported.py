@@ -207,3 +207,17 @@ def test_our_own_export_imports_through_its_deepness_metadata(tmp_path):
                      "--backend", "onnxruntime"]) == 0
     agree = (read(tmp_path / "bundle.tif") == read(tmp_path / "imported.tif")).mean()
     assert agree > 0.999, agree
+
+
+def test_the_model_card_of_an_imported_model_says_what_it_is(deepness_model, tmp_path, mlm_errors):
+    from engine.export.stac import model_card
+
+    bundle = import_model(str(deepness_model), str(tmp_path / "m.dsmodel"),
+                          changes={"band_names": ["R", "G", "B"], "name": "linear land cover"}).path
+    card = model_card(bundle)
+    assert mlm_errors(card) == []
+    properties = card["properties"]
+    assert properties["mlm:framework"] == "onnx" and properties["mlm:architecture"] == "linear land cover"
+    assert properties["mlm:total_parameters"] == 12  # the 3x3 weights and 3 biases of the graph
+    assert properties["mlm:input"][0]["bands"] == ["R", "G", "B"]
+    assert "imported" in properties["description"]

@@ -42,7 +42,7 @@ class ImportedConfig(ModelConfig):
 
     PRESETS: ClassVar[dict[str, None]] = {"onnx": None}
     description: ClassVar[str] = "A model made elsewhere, imported from its ONNX file; runs with onnxruntime."
-    CARD: ClassVar[FamilyCard] = FamilyCard("imported ONNX model", "its maker's", IMAGERY, framework="onnx")
+    CARD: ClassVar[FamilyCard] = FamilyCard("imported ONNX model", "", IMAGERY, framework="onnx")
 
     def __post_init__(self) -> None:
         super().__post_init__()
