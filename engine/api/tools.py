@@ -9,7 +9,7 @@ from typing import Any
 
 from ..config.export import DEFAULT_OPSET, DEFAULT_OVERLAP, QUANTIZE_MODES, ExportConfig
 from ..data.synthetic import make_sample, sample_files
-from ..export.imported import ImportedDescription
+from ..export.imported import ImportedDescription, description_values
 from ..export.model_files import ImportResult, import_onnx, read_model_metadata
 from ..export.onnx_metadata import PARITY_TOLERANCE
 from ..runtime.environment import environment_report, require
@@ -17,8 +17,9 @@ from ..runtime.environment import format_report as format_environment
 from .protocol import Callback
 
 __all__ = ["DEFAULT_OPSET", "DEFAULT_OVERLAP", "PARITY_TOLERANCE", "QUANTIZE_MODES", "ExportRun", "ImportResult",
-           "ImportedDescription", "check_environment", "describe_model", "environment_report", "export",
-           "format_environment", "import_model", "make_sample", "read_model_metadata", "require", "sample_files"]
+           "ImportedDescription", "check_environment", "describe_model", "description_values", "environment_report",
+           "export", "format_environment", "import_model", "make_sample", "read_model_metadata", "require",
+           "sample_files"]
 
 
 def describe_model(path: str) -> list[str]:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from ..api import ConfigError, describe_model, import_model
+from ..api import describe_model, description_values, import_model
 from .main import Command
 from .progress import TqdmCallback
 
@@ -69,19 +68,8 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
         group.add_argument(flag, dest=f"describe_{field}", type=kind, metavar=metavar, default=None, help=text)
 
 
-def _read_description(path: str) -> dict[str, Any]:
-    try:
-        values = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"--description '{path}' cannot be read ({exc}); give a JSON object of description "
-                          f"keys.") from exc
-    if not isinstance(values, dict):
-        raise ConfigError(f"--description '{path}' holds {type(values).__name__}, not a JSON object.")
-    return values
-
-
 def run_import(args: argparse.Namespace) -> int:
-    changes = _read_description(args.description) if args.description else {}
+    changes = description_values(args.description, "--description") if args.description else {}
     given = {field: getattr(args, f"describe_{field}") for field, *_ in OPTIONS.values()}
     changes.update({field: value for field, value in given.items() if value is not None})
     output = args.output or str(Path(args.onnx).with_suffix(".dsmodel"))

@@ -298,13 +298,18 @@ def sidecar_of(path: str | os.PathLike) -> Path | None:
     return None
 
 
+def description_values(path: str | os.PathLike, what: str = "The model description") -> dict[str, Any]:
+    """The JSON object of description keys in file ``path`` (ConfigError naming it, as ``what``, otherwise)."""
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{what} '{path}' cannot be read ({exc}); it must be a JSON object of description keys "
+                          f"(bands, class_names, mean, std, scale, ...).") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"{what} '{path}' holds {type(values).__name__}, not a JSON object.")
+    return values
+
+
 def read_sidecar(path: Path, base: ImportedDescription | None) -> ImportedDescription:
     """The description in sidecar ``path`` (over ``base``, e.g. what Deepness's metadata says)."""
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"The model description '{path}' cannot be read ({exc}); it must be a JSON object of "
-                          f"description keys (bands, class_names, mean, std, scale, ...).") from exc
-    if not isinstance(values, dict):
-        raise ConfigError(f"The model description '{path}' holds {type(values).__name__}, not a JSON object.")
-    return description_from(values, base, f"The model description '{path}'")
+    return description_from(description_values(path), base, f"The model description '{path}'")
