@@ -11,10 +11,16 @@ import rasterio
 from rasterio.transform import from_origin
 
 from tests.engine.foreign_onnx import deepness_metadata, expected_classes, linear_model
-from tests.plugin.test_qgis_process_algorithms import _run_json
 
 pytestmark = [pytest.mark.qgis]
 pytest.importorskip("onnx")
+#: Nothing may reach QGIS's Python except what the deployed plugin records.
+ENV = {"DUALSTREAM_SITE_PACKAGES": None, "PYTHONPATH": None, "PYTHONHOME": None, "OMP_NUM_THREADS": "1"}
+
+
+def _run_json(qgis_process, root: Path, alg: str, params: dict) -> dict:
+    return qgis_process.run_json(root, "run", alg, "--", *(f"{key}={value}" for key, value in params.items()),
+                                 env=ENV)
 
 MEAN, STD = [0.4, 0.5, 0.45], [0.2, 0.25, 0.3]
 WEIGHTS, BIAS = np.random.default_rng(0).normal(size=(3, 3)), np.random.default_rng(1).normal(size=3)
