@@ -48,14 +48,15 @@ def describe_onnx(runner: Any, source: str, given: ImportedDescription | None = 
                   changes: dict[str, Any] | None = None) -> ImportedDescription:
     """The description of the ONNX model open in ``runner``: Deepness's metadata, a sidecar file, ``given``
     (which replaces both), then ``changes`` (single keys over all of them)."""
-    props = dict(runner.get_modelmeta().custom_metadata_map)
-    base = deepness_description(runner, source) if has_deepness_metadata(props) else None
-    sidecar = sidecar_of(source) if Path(source).suffix.lower() == ".onnx" else None
-    if sidecar is not None:
-        base = read_sidecar(sidecar, base)
-        base.notes.append(f"description read from {sidecar.name}")
-    if given is not None:
+    if given is not None:  # replaces both: a JSON file of another format beside the graph (ukis-csmask's) is no sidecar
         base = given
+    else:
+        props = dict(runner.get_modelmeta().custom_metadata_map)
+        base = deepness_description(runner, source) if has_deepness_metadata(props) else None
+        sidecar = sidecar_of(source) if Path(source).suffix.lower() == ".onnx" else None
+        if sidecar is not None:
+            base = read_sidecar(sidecar, base)
+            base.notes.append(f"description read from {sidecar.name}")
     if changes:
         base = description_from(changes, base, "The description given")
     if base is None:
