@@ -31,6 +31,7 @@ class Stage:
     EVALUATE = "evaluate"  # predictions compared with labels
     TILES = "tiles"  # bulk: the tiles of every scene
     SCENES = "scenes"  # bulk: scenes concluded
+    DOWNLOAD = "download"  # ready models: bytes of a model file downloaded
 
 
 def time_left(seconds: float) -> str:

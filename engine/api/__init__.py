@@ -11,6 +11,7 @@ report copy happen here, once, whichever front end asked.
 - :mod:`.training`  ``train``: a model bundle from rasters and labels
 - :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``
 - :mod:`.tools`     ``describe_model``, ``export``, ``import_model``, ``check_environment``, ``make_sample``
+- :mod:`.ready`     ``ready_models``, ``get_ready_model``: models made elsewhere, from the catalogue
 
 Importing this package never imports torch: the plugin loads it to say what is missing.
 """
@@ -51,6 +52,16 @@ from .protocol import (
     plain_name,
     render,
     time_left,
+)
+from .ready import (
+    CATALOGUE_ENV,
+    MODELS_ENV,
+    ReadyModel,
+    ReadyResult,
+    get_ready_model,
+    models_folder,
+    ready_model_requirements,
+    ready_models,
 )
 from .settings import (
     AUTO_SETTINGS,
@@ -103,14 +114,18 @@ __all__ = [
     "AUTO_SETTINGS",
     "BULK",
     "BUNDLE_GIVE",
+    "CATALOGUE_ENV",
     "DEFAULT_OPSET",
     "DEFAULT_OVERLAP",
     "EXTRA_KINDS",
     "FORMATS",
+    "MODELS_ENV",
     "OUTPUT_KINDS",
     "PARITY_TOLERANCE",
     "PER_CLASS",
     "QUANTIZE_MODES",
+    "ReadyModel",
+    "ReadyResult",
     "SETTINGS_SECTIONS",
     "BulkConfig",
     "BundleError",
@@ -158,6 +173,7 @@ __all__ = [
     "format_default",
     "format_environment",
     "format_metadata",
+    "get_ready_model",
     "import_model",
     "from_front_end",
     "input_mismatches",
@@ -169,12 +185,15 @@ __all__ = [
     "load_config_file",
     "looks_like_bundle",
     "make_sample",
+    "models_folder",
     "parse_label_pairs",
     "path_kind",
     "plain_name",
     "plan_training",
     "read_metadata",
     "read_model_metadata",
+    "ready_model_requirements",
+    "ready_models",
     "render",
     "require",
     "sample_files",

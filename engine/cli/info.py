@@ -1,5 +1,4 @@
-"""``dualstream info MODEL`` (a bundle's metadata), ``dualstream models`` (the model families, their
-presets and encoders) and ``dualstream env`` (what is installed)."""
+"""``dualstream info MODEL`` (a bundle's metadata) and ``dualstream env`` (what is installed)."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..api import check_environment, describe_models, format_metadata, read_metadata
+from ..api import check_environment, format_metadata, read_metadata
 from .main import Command, add_model_argument, model_argument
 
 
@@ -27,25 +26,6 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_models_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print the list as JSON")
-
-
-def run_models(args: argparse.Namespace) -> int:
-    families = describe_models()
-    if args.json:
-        json.dump(families, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return 0
-    for family in families:
-        encoders, default = family["preset_encoders"], family["default_preset"]
-        presets = ", ".join(f"{p} ({encoders[p]}{', default' if p == default else ''})" for p in family["presets"])
-        print(f"{family['name']}: {family['description']}\n  presets (encoder): {presets}")
-        if family["encoders"]:
-            print("  encoder option: " + ", ".join(family["encoders"]))
-    return 0
-
-
 def add_env_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -58,6 +38,5 @@ def run_env(args: argparse.Namespace) -> int:
 
 COMMANDS = [
     Command("info", "print a model bundle's metadata", add_info_arguments, run_info),
-    Command("models", "list the model families, their presets and encoders", add_models_arguments, run_models),
     Command("env", "report the Python packages and GPU DualStream can use", add_env_arguments, run_env),
 ]

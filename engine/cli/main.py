@@ -24,7 +24,7 @@ from typing import Any, Callable
 from ..api import CanceledError, DualStreamError
 from .options import flag_name
 
-COMMAND_MODULES = ("train", "info", "segment", "export", "imported")
+COMMAND_MODULES = ("train", "info", "models", "segment", "export", "imported")
 EXIT_ERROR = 2
 EXIT_CANCELED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what the shell reports for any tool whose reader went away

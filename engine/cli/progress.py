@@ -52,8 +52,10 @@ class TqdmCallback(Callback):
         if bar is None or bar.total != total:
             if bar is not None:
                 bar.close()
+            units = ({"unit": "B", "unit_scale": True, "unit_divisor": 1024} if stage == Stage.DOWNLOAD  # bytes
+                     else {"unit": "step" if stage == Stage.TRAIN else "it"})
             bar = tqdm(total=total, desc=stage or "progress", file=self.stream, dynamic_ncols=True, leave=False,
-                       disable=self.disable_bars, unit="step" if stage == Stage.TRAIN else "it")
+                       disable=self.disable_bars, **units)
             self._bars[stage] = bar
         return bar
 

@@ -64,6 +64,13 @@ def _keep_system_numpy() -> str:
     return f' "numpy=={_version("numpy")}"'
 
 
+def pip_install_command(requirements: list[str]) -> list[str]:
+    """The pip command that installs ``requirements`` into the Python that runs DualStream, keeping the system's
+    numpy where GDAL and rasterio are built against it."""
+    pin = _keep_system_numpy().strip().strip('"')
+    return [_python(), "-m", "pip", "install", *requirements, *([pin] if pin else [])]
+
+
 def install_hint(package: str) -> str:
     """What to run to install ``package`` into the Python that runs DualStream, for the way DualStream was
     installed: the ``dualstream`` package's extra for an optional package (pip takes the versions from the

@@ -186,7 +186,7 @@ LAYERS = (
     ("models",),
     ("config",),
     ("data",),
-    ("export",),
+    ("export", "ready"),
     ("training",),
     ("segment", "evaluate"),
     ("api",),

@@ -54,7 +54,7 @@ def _clean_env() -> dict[str, str]:
 def test_parser_is_the_dualstream_command_with_every_subcommand(capsys):
     parser = build_parser()
     assert parser.prog == "dualstream"
-    assert [c.name for c in available_commands()] == ["train", "info", "models", "env", "segment", "evaluate",
+    assert [c.name for c in available_commands()] == ["train", "info", "env", "models", "segment", "evaluate",
                                                       "export", "import"]
     with pytest.raises(SystemExit):
         parser.parse_args(["segment", "--help"])
@@ -135,6 +135,7 @@ def test_wheel_metadata_takes_dependencies_and_extras_from_the_requirement_files
     # the whole engine and nothing else: every engine module is in the wheel, the plugin and tests are not
     modules = {p.relative_to(REPO).as_posix() for p in (REPO / "engine").rglob("*.py")}
     assert modules <= set(names), sorted(modules - set(names))
+    assert "engine/ready/catalogue.json" in names  # the ready models' catalogue is package data
     assert not [n for n in names if n.startswith(("dualstream_qgis/", "tests/", "scripts/", "bench/"))]
     requires = meta.get_all("Requires-Dist")
     plain = sorted(_normal(r) for r in requires if "extra ==" not in r)
@@ -171,6 +172,8 @@ def test_installed_command_runs_from_another_folder(wheel, tmp_path):
     # the engine it runs is the installed copy, not the checkout; `python -m engine` is the same command
     where = run(str(venv / "bin" / "python"), "-c", "import engine; print(engine.__file__)")
     assert where.stdout.strip().startswith(str(venv / "lib")), where
+    ready = run(str(command), "models", "list")  # the catalogue ships with the package
+    assert ready.returncode == 0 and "ukis-csmask-4b-l1c" in ready.stdout, ready
     module = run(str(venv / "bin" / "python"), "-m", "engine", "evaluate", "--help")
     assert module.returncode == 0 and module.stdout.startswith("usage: dualstream evaluate "), module
     # a real command's error path: a missing bundle is named, exit code 2

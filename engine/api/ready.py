@@ -1,0 +1,92 @@
+"""Ready models: ``ready_models`` lists the catalogue (with what is already in a models folder),
+``get_ready_model`` fetches one (pip package or download, checksums verified) and wraps it with the import into
+``NAME.dsmodel``, which segment, evaluate, describe and QGIS take like a model trained here."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..export.imported import ImportedDescription
+from ..export.model_files import import_onnx
+from ..ready.catalogue import CATALOGUE_ENV, Entry, find_entry, load_catalogue
+from ..ready.folders import MODELS_ENV, bundle_path, default_folder
+from ..ready.packages import missing_requirements
+from ..ready.prepare import prepare
+from .protocol import Callback
+
+__all__ = ["CATALOGUE_ENV", "MODELS_ENV", "ReadyModel", "ReadyResult", "get_ready_model", "models_folder",
+           "ready_model_requirements", "ready_models"]
+
+
+@dataclass
+class ReadyModel:
+    """A catalogue entry as a front end lists it; ``path``: its bundle when it is already in the folder."""
+
+    entry: Entry
+    path: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    def row(self) -> dict[str, str]:
+        """The entry as one row of text: name, task, sensor, bands, classes, licence, installed."""
+        entry = self.entry
+        return {"name": entry.name, "task": entry.task, "sensor": entry.sensor,
+                "bands": ", ".join(entry.bands) or "(from the model file)",
+                "classes": ", ".join(entry.classes) or "(from the model file)", "licence": entry.licence,
+                "installed": self.path or "no"}
+
+
+@dataclass
+class ReadyResult:
+    """What ``get_ready_model`` did: the bundle, whether it was there already, what was said on the way."""
+
+    path: str
+    name: str
+    reused: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def models_folder(folder: str | os.PathLike | None = None) -> Path:
+    """``folder``, else ``$DUALSTREAM_MODELS_DIR``, else the user's cache folder (``~/.cache/dualstream/models``)."""
+    return Path(folder).expanduser() if folder else default_folder()
+
+
+def ready_models(folder: str | os.PathLike | None = None) -> list[ReadyModel]:
+    """Every catalogue entry (shipped, then ``$DUALSTREAM_CATALOGUE``'s), with its bundle if ``folder`` has it."""
+    where = models_folder(folder)
+    found = []
+    for entry in load_catalogue():
+        path = bundle_path(where, entry.name)
+        found.append(ReadyModel(entry, str(path) if path.is_file() else None))
+    return found
+
+
+def ready_model_requirements(name: str) -> list[str]:
+    """The pip requirements the ready model ``name`` needs and that are not installed (QGIS installs them into
+    its own folder, then calls :func:`get_ready_model` with ``install=False``)."""
+    return missing_requirements(find_entry(name).source)
+
+
+def get_ready_model(name: str, folder: str | os.PathLike | None = None, callback: Callback | None = None,
+                    install: bool = True, force: bool = False) -> ReadyResult:
+    """The bundle of the ready model ``name`` in ``folder`` (see :func:`models_folder`): kept when it is there
+    (unless ``force``), else fetched, verified and wrapped. ``install``: pip-install a missing package into the
+    running Python (else DependencyError with the command)."""
+    callback = callback or Callback()
+    entry = find_entry(name)
+    where = models_folder(folder)
+    destination = bundle_path(where, entry.name)
+    if destination.is_file() and not force:
+        callback.info(f"{entry.name} is already in {where}: {destination}")
+        return ReadyResult(str(destination), entry.name, reused=True)
+    prepared = prepare(entry, where, callback, install=install)
+    fields = prepared.description
+    description = ImportedDescription(**fields) if fields is not None else None
+    result = import_onnx(prepared.onnx, destination, description, callback=callback, output_name="folder")
+    if prepared.download is not None:  # the bundle holds the graph now
+        prepared.download.unlink(missing_ok=True)
+    return ReadyResult(result.path, entry.name, notes=list(result.notes))

@@ -1,0 +1,238 @@
+"""The catalogue of ready models: typed entries read from ``catalogue.json`` (shipped beside this module) and from
+any extra catalogue files named in ``$DUALSTREAM_CATALOGUE``, each checked when it is read.
+
+An entry says what the graph expects (bands in the order it takes them, value scaling
+``graph input = (raw * scale - mean) / std``, classes and colours, tile size, output kind) and where its files
+come from, with their SHA-256: ``pypi`` (a file inside an installed Python package, installed with pip when
+missing) or ``http`` (a download). An entry without ``bands``/``mean``/``std``/``classes`` takes them from the
+ONNX file's own (Deepness) metadata when it is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+#: Extra catalogue files (``os.pathsep``-separated): an organisation's own models beside the shipped ones.
+CATALOGUE_ENV = "DUALSTREAM_CATALOGUE"
+SHIPPED = Path(__file__).with_name("catalogue.json")
+SOURCE_KINDS = ("pypi", "http")
+STATISTICS_FORMATS = ("ukis-csmask",)
+OUTPUTS = ("probabilities", "logits")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an entry's ONNX graph comes from.
+
+    ``pypi``: ``model`` (and ``statistics``) are files inside the installed package ``module`` that pip installs
+    from ``requirement``; ``http``: ``url`` downloads the graph. ``sha256`` is the graph's checksum either way.
+    """
+
+    kind: str
+    sha256: str
+    url: str | None = None
+    requirement: str | None = None
+    module: str | None = None
+    model: str | None = None
+    statistics: str | None = None
+    statistics_sha256: str | None = None
+    statistics_format: str | None = None
+
+    def describe(self) -> str:
+        return f"pip {self.requirement}" if self.kind == "pypi" else str(self.url)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ready model. Without ``classes`` (and bands, mean, std) the graph's own metadata describes it."""
+
+    name: str
+    task: str
+    sensor: str
+    source: Source
+    licence: str
+    bands: list[str] = field(default_factory=list)
+    band_hint: str | None = None
+    scale: float = 1.0
+    mean: list[float] = field(default_factory=list)
+    std: list[float] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
+    class_colors: list[str] = field(default_factory=list)
+    output: str = "probabilities"
+    tile_size: int | None = None
+    overlap: float = 0.1
+    resolution: float | None = None
+    url: str | None = None
+    citation: str | None = None
+    origin: str = str(SHIPPED)  # the catalogue file it was read from
+
+    @property
+    def described(self) -> bool:
+        """Whether the entry itself describes the graph (else its ONNX metadata must)."""
+        return bool(self.classes)
+
+    def description_fields(self) -> dict[str, Any] | None:
+        """The entry as the import's description takes it (None: read the graph's own metadata)."""
+        if not self.described:
+            return None
+        return {"bands": len(self.bands), "class_names": list(self.classes), "mean": list(self.mean),
+                "std": list(self.std), "scale": self.scale, "class_colors": list(self.class_colors) or None,
+                "band_names": list(self.bands), "tile_size": self.tile_size, "overlap": self.overlap,
+                "output": self.output, "resolution": self.resolution, "name": self.name, "task": self.task,
+                "sensor": self.sensor, "source": self.url or self.source.describe(), "licence": self.licence}
+
+
+def catalogue_files() -> list[Path]:
+    """The shipped catalogue, then those named in ``$DUALSTREAM_CATALOGUE``."""
+    extra = [Path(p).expanduser() for p in os.environ.get(CATALOGUE_ENV, "").split(os.pathsep) if p.strip()]
+    return [SHIPPED, *extra]
+
+
+def load_catalogue(files: list[Path] | None = None) -> list[Entry]:
+    """Every entry of ``files`` (default :func:`catalogue_files`), checked; a name given twice is an error."""
+    entries: list[Entry] = []
+    seen: dict[str, str] = {}
+    for path in catalogue_files() if files is None else files:
+        for entry in read_catalogue(Path(path)):
+            if entry.name in seen:
+                raise ConfigError(f"Ready model '{entry.name}' is in two catalogues ({seen[entry.name]} and {path}); "
+                                  "rename one of them.")
+            seen[entry.name] = str(path)
+            entries.append(entry)
+    return entries
+
+
+def find_entry(name: str, entries: list[Entry] | None = None) -> Entry:
+    """The entry called ``name``; ConfigError listing the names there are."""
+    entries = load_catalogue() if entries is None else entries
+    for entry in entries:
+        if entry.name == name:
+            return entry
+    raise ConfigError(f"No ready model called '{name}'; the catalogue has: "
+                      f"{', '.join(e.name for e in entries) or 'none'} (`dualstream models list`).")
+
+
+def read_catalogue(path: Path) -> list[Entry]:
+    """The entries of one catalogue file; ConfigError naming the file and the entry for anything wrong."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"The catalogue file '{path}' does not exist (named in ${CATALOGUE_ENV}?).") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"The catalogue file '{path}' cannot be read as JSON: {exc}.") from exc
+    if not isinstance(document, dict) or document.get("version") != 1 or not isinstance(document.get("models"), list):
+        raise ConfigError(f"The catalogue file '{path}' is not a version 1 catalogue: it needs "
+                          '{"version": 1, "models": [...]}.')
+    return [parse_entry(item, f"{path}, model {i + 1}", str(path)) for i, item in enumerate(document["models"])]
+
+
+def parse_entry(item: Any, where: str, origin: str = str(SHIPPED)) -> Entry:
+    """One catalogue entry from its JSON object, checked (``where`` names it in messages)."""
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: an entry is a JSON object, not {type(item).__name__}.")
+    check = _Checker(item, where)
+    name = check.text("name")
+    if not _NAME.match(name):
+        raise ConfigError(f"{where}: name '{name}' must be lower case letters, digits, '.', '_' or '-'.")
+    check.where = f"{where} ('{name}')"
+    classes = check.optional("classes", list) or []
+    names, colors = [], []
+    for i, value in enumerate(classes):
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not value["name"].strip():
+            raise ConfigError(f'{check.where}: class {i} needs a name: {{"name": "cloud", "color": "#ffffff"}}.')
+        names.append(value["name"])
+        if value.get("color") is not None:
+            if not isinstance(value["color"], str) or not _COLOR.match(value["color"]):
+                raise ConfigError(f"{check.where}: class '{value['name']}' has colour {value['color']!r}; "
+                                  "give #rrggbb.")
+            colors.append(value["color"])
+    if colors and len(colors) != len(names):
+        raise ConfigError(f"{check.where}: give a colour for every class or for none.")
+    bands = check.optional("bands", list) or []
+    mean = [float(v) for v in check.optional("mean", list) or []]
+    std = [float(v) for v in check.optional("std", list) or []]
+    if names:
+        if not bands or len(mean) != len(bands) or len(std) != len(bands):
+            raise ConfigError(f"{check.where}: bands, mean and std must have one value per band "
+                              f"({len(bands)} bands, {len(mean)} means, {len(std)} stds).")
+        if any(v <= 0 for v in std):
+            raise ConfigError(f"{check.where}: every std must be > 0.")
+    elif bands or mean or std:
+        raise ConfigError(f"{check.where}: bands, mean and std come with classes; give all of them or none "
+                          "(then the ONNX file's own metadata describes the model).")
+    output = check.optional("output", str) or "probabilities"
+    if output not in OUTPUTS:
+        raise ConfigError(f"{check.where}: output '{output}' is not one of {', '.join(OUTPUTS)}.")
+    tile_size = check.optional("tile_size", int)
+    overlap = float(check.optional("overlap", (int, float)) or 0.1)
+    if tile_size is not None and tile_size < 16:
+        raise ConfigError(f"{check.where}: tile_size {tile_size} is below 16 pixels.")
+    if not 0 <= overlap < 0.5:
+        raise ConfigError(f"{check.where}: overlap {overlap} must be a fraction of the tile in 0..0.5.")
+    return Entry(name=name, task=check.text("task"), sensor=check.text("sensor"),
+                 source=parse_source(item.get("source"), check.where), licence=check.text("licence"),
+                 bands=[str(b) for b in bands], band_hint=check.optional("band_hint", str),
+                 scale=float(check.optional("scale", (int, float)) or 1.0), mean=mean, std=std, classes=names,
+                 class_colors=colors, output=output, tile_size=tile_size, overlap=overlap,
+                 resolution=check.optional("resolution", (int, float)), url=check.optional("url", str),
+                 citation=check.optional("citation", str), origin=origin)
+
+
+def parse_source(item: Any, where: str) -> Source:
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: source must be an object with a kind ({', '.join(SOURCE_KINDS)}).")
+    check = _Checker(item, f"{where}, source")
+    kind = check.text("kind")
+    if kind not in SOURCE_KINDS:
+        raise ConfigError(f"{check.where}: kind '{kind}' is not one of {', '.join(SOURCE_KINDS)}.")
+    sha256 = check.checksum("sha256")
+    if kind == "http":
+        url = check.text("url")
+        if not url.startswith(("https://", "http://", "file://")):
+            raise ConfigError(f"{check.where}: url '{url}' must start with https://, http:// or file://.")
+        return Source(kind, sha256, url=url)
+    statistics = check.optional("statistics", str)
+    statistics_format = check.optional("statistics_format", str)
+    if statistics and statistics_format not in STATISTICS_FORMATS:
+        raise ConfigError(f"{check.where}: statistics_format {statistics_format!r} is not one of "
+                          f"{', '.join(STATISTICS_FORMATS)}.")
+    return Source(kind, sha256, requirement=check.text("requirement"), module=check.text("module"),
+                  model=check.text("model"), statistics=statistics,
+                  statistics_sha256=check.checksum("statistics_sha256") if statistics else None,
+                  statistics_format=statistics_format)
+
+
+class _Checker:
+    """Reads typed fields of one JSON object, naming the object and the field in every error."""
+
+    def __init__(self, item: dict[str, Any], where: str):
+        self.item, self.where = item, where
+
+    def text(self, key: str) -> str:
+        value = self.item.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{self.where}: '{key}' is required (text).")
+        return value
+
+    def optional(self, key: str, kind: type | tuple[type, ...]) -> Any:
+        value = self.item.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise ConfigError(f"{self.where}: '{key}' must be {names}, not {value!r}.")
+        return value
+
+    def checksum(self, key: str) -> str:
+        value = self.text(key).lower()
+        if not _SHA256.match(value):
+            raise ConfigError(f"{self.where}: '{key}' must be a SHA-256 (64 hex digits), not {value!r}.")
+        return value

@@ -1,0 +1,120 @@
+"""What the ready-model tests share: a local HTTP server, a package laid out like ukis-csmask (a linear ONNX graph
+built here beside its statistics file in ukis-csmask's format) and catalogue files naming them."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tests.engine.foreign_onnx import linear_model
+
+BANDS = ["blue", "green", "red", "nir"]
+MEAN, STD = [0.25, 0.24, 0.26, 0.33], [0.24, 0.22, 0.25, 0.23]
+WEIGHTS = np.random.default_rng(3).normal(size=(3, 4))
+BIAS = np.random.default_rng(4).normal(size=3)
+CLASSES = [{"name": "background", "color": "#1b7837"}, {"name": "cloud", "color": "#f0f0f0"},
+           {"name": "cloud shadow", "color": "#542788"}]
+TILE = 32
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class Server:
+    """Files served from memory on 127.0.0.1 (``files``: URL path -> bytes); ``requests`` lists the paths asked."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.requests: list[str] = []
+        self.url = ""
+
+
+@contextmanager
+def serve() -> Iterator[Server]:
+    server = Server()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            server.requests.append(self.path)
+            body = server.files.get(self.path)
+            if body is None:
+                self.send_error(404, "Not Found")
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for start in range(0, len(body), 4096):  # several chunks: progress has steps to report
+                self.wfile.write(body[start:start + 4096])
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def graph(path: Path) -> Path:
+    """The test's cloud model: a per-pixel linear classifier giving logits, fixed 32-px tiles like csmask's 256."""
+    return linear_model(path, WEIGHTS, BIAS, head="none", tile=TILE)
+
+
+def fake_csmask(site: Path, module: str = "fake_csmask") -> Path:
+    """A package ``module`` under ``site`` laid out like ukis-csmask: model_4b_l1c.onnx beside model_4b_l1c.json."""
+    folder = site / module
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").write_text('__version__ = "1.0.0"\n')
+    graph(folder / "model_4b_l1c.onnx")
+    statistics = {"data": {"in_channels": 4, "classes": 3, "dataset_statistics": {
+        "img": [MEAN, STD], "band_names": BANDS}, "target_size": [TILE, TILE]}, "model": {"version": "test"}}
+    (folder / "model_4b_l1c.json").write_text(json.dumps(statistics))
+    return folder
+
+
+def described(name: str, source: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A catalogue entry describing the test's model (bands, scaling, classes) with ``source``."""
+    entry = {"name": name, "task": "cloud and cloud-shadow segmentation", "sensor": "test sensor, reflectance 0-1",
+             "bands": BANDS, "scale": 1.0, "mean": MEAN, "std": STD, "classes": CLASSES, "output": "logits",
+             "tile_size": TILE, "overlap": 0.2, "resolution": 30.0, "source": source, "licence": "Apache-2.0"}
+    entry.update(changes)
+    return entry
+
+
+def package_entry(name: str, folder: Path, module: str = "fake_csmask", **changes: Any) -> dict[str, Any]:
+    return described(name, {"kind": "pypi", "requirement": f"{module}==1.0.0", "module": module,
+                            "model": "model_4b_l1c.onnx", "sha256": sha256(folder / "model_4b_l1c.onnx"),
+                            "statistics": "model_4b_l1c.json",
+                            "statistics_sha256": sha256(folder / "model_4b_l1c.json"),
+                            "statistics_format": "ukis-csmask"}, **changes)
+
+
+def write_catalogue(path: Path, entries: list[dict[str, Any]]) -> Path:
+    path.write_text(json.dumps({"version": 1, "models": entries}), encoding="utf-8")
+    return path
+
+
+def reflectance_scene(path: Path, size: tuple[int, int] = (70, 90), seed: int = 0) -> np.ndarray:
+    """A 4-band float32 reflectance GeoTIFF (bands in BANDS order); returns its (4, H, W) values."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    raw = np.random.default_rng(seed).uniform(0.0, 0.8, size=(4, *size)).astype(np.float32)
+    with rasterio.open(path, "w", driver="GTiff", width=size[1], height=size[0], count=4, dtype="float32",
+                       crs="EPSG:32633", transform=from_origin(500000, 6000000, 30, 30)) as dst:
+        dst.write(raw)
+    return raw

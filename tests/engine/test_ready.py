@@ -1,0 +1,259 @@
+"""Ready models: the catalogue and its checks, downloads against a local HTTP server (checksum, progress, nothing
+left behind), a package laid out like ukis-csmask wrapped and segmented exactly, and ``dualstream models``."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from engine.api import (
+    ConfigError,
+    DataError,
+    DependencyError,
+    SegmentConfig,
+    get_ready_model,
+    read_metadata,
+    ready_model_requirements,
+    ready_models,
+    segment,
+)
+from engine.callbacks import RecordingCallback, Stage
+from engine.ready.catalogue import SHIPPED, load_catalogue, parse_entry, read_catalogue
+from engine.ready.download import download
+from tests.engine.foreign_onnx import expected_classes
+from tests.engine.ready_fixtures import (
+    BIAS,
+    MEAN,
+    STD,
+    WEIGHTS,
+    described,
+    fake_csmask,
+    graph,
+    package_entry,
+    reflectance_scene,
+    serve,
+    sha256,
+    write_catalogue,
+)
+
+pytest.importorskip("onnxruntime")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_shipped_catalogue_holds_the_csmask_models_with_their_own_statistics():
+    entries = read_catalogue(SHIPPED)
+    names = [e.name for e in entries]
+    print(f"shipped ready models: {names}")
+    assert names == ["ukis-csmask-4b-l1c", "ukis-csmask-4b-l2a", "ukis-csmask-6b-l1c", "ukis-csmask-6b-l2a"]
+    for entry in entries:
+        four = "-4b-" in entry.name
+        assert entry.bands == (["blue", "green", "red", "nir"] + ([] if four else ["swir16", "swir22"]))
+        assert entry.classes == ["background", "cloud", "cloud shadow"] and len(entry.class_colors) == 3
+        assert entry.output == "logits" and entry.tile_size == 256 and entry.licence == "Apache-2.0"
+        assert entry.source.kind == "pypi" and entry.source.requirement == "ukis-csmask==1.0.0"
+        assert entry.source.model == f"model_{'4' if four else '6'}b_{entry.name[-3:]}.onnx"
+        fields = entry.description_fields()
+        assert fields["bands"] == len(entry.bands) and fields["mean"] == entry.mean and fields["scale"] == 1.0
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"std": [0.1, 0.2]}, "one value per band"),
+    ({"std": [0.1, 0.2, 0.0, 0.3]}, "std must be > 0"),
+    ({"classes": [{"name": "a", "color": "red"}, {"name": "b"}]}, "give #rrggbb"),
+    ({"output": "scores"}, "output 'scores'"),
+    ({"name": "Has Spaces"}, "lower case"),
+    ({"licence": ""}, "'licence' is required"),
+    ({"source": {"kind": "http", "url": "ftp://x/y.onnx", "sha256": "0" * 64}}, "must start with https://"),
+    ({"source": {"kind": "http", "url": "https://x/y.onnx", "sha256": "abc"}}, "64 hex digits"),
+    ({"source": {"kind": "svn"}}, "kind 'svn'"),
+    ({"classes": None}, "come with classes"),
+])
+def test_a_bad_entry_is_refused_naming_the_entry_and_the_field(change, message):
+    item = described("fine", {"kind": "http", "url": "https://example.org/m.onnx", "sha256": "a" * 64})
+    item.update(change)
+    with pytest.raises(ConfigError, match=message) as caught:
+        parse_entry(item, "cat.json, model 1")
+    assert "cat.json, model 1" in str(caught.value)
+
+
+def test_an_entry_without_a_description_reads_the_graphs_own_metadata(tmp_path):
+    item = {"name": "zoo-model", "task": "land cover", "sensor": "aerial RGB", "licence": "MIT",
+            "source": {"kind": "http", "url": "https://example.org/m.onnx", "sha256": "a" * 64}}
+    assert parse_entry(item, "cat").description_fields() is None
+
+
+def test_extra_catalogues_add_entries_and_a_name_given_twice_is_an_error(tmp_path, monkeypatch):
+    source = {"kind": "http", "url": "https://example.org/m.onnx", "sha256": "a" * 64}
+    extra = write_catalogue(tmp_path / "ours.json", [described("our-clouds", source)])
+    monkeypatch.setenv("DUALSTREAM_CATALOGUE", str(extra))
+    assert [m.name for m in ready_models(tmp_path)][-1] == "our-clouds"
+    twice = write_catalogue(tmp_path / "twice.json", [described("ukis-csmask-4b-l1c", source)])
+    with pytest.raises(ConfigError, match="in two catalogues"):
+        load_catalogue([SHIPPED, twice])
+    (tmp_path / "broken.json").write_text("{not json")
+    monkeypatch.setenv("DUALSTREAM_CATALOGUE", str(tmp_path / "broken.json"))
+    with pytest.raises(ConfigError, match="broken.json' cannot be read as JSON"):
+        ready_models(tmp_path)
+
+
+def test_a_download_is_verified_reported_and_kept_once(tmp_path):
+    body = os.urandom(1_000_000)  # four chunks
+    destination = tmp_path / "models" / "m.onnx"
+    with serve() as server:
+        server.files["/m.onnx"] = body
+        callback = RecordingCallback()
+        download(f"{server.url}/m.onnx", destination, sha256_of(body), callback)
+        assert destination.read_bytes() == body
+        steps = [p for p in callback.messages("progress") if p[2] == Stage.DOWNLOAD]
+        assert len(steps) == 5 and steps[-1][:2] == (len(body), len(body)), steps[-3:]
+        download(f"{server.url}/m.onnx", destination, sha256_of(body), RecordingCallback())
+        assert server.requests == ["/m.onnx"]  # the verified file was kept, not fetched again
+
+
+def test_a_download_with_another_checksum_is_refused_and_leaves_nothing(tmp_path):
+    body = os.urandom(50_000)
+    folder = tmp_path / "models"
+    with serve() as server:
+        server.files["/m.onnx"] = body
+        with pytest.raises(DataError, match="has SHA-256 .* but the catalogue expects") as caught:
+            download(f"{server.url}/m.onnx", folder / "m.onnx", "0" * 64)
+        assert "was not kept" in str(caught.value)
+        assert list(folder.iterdir()) == []  # neither the file nor its temporary
+        with pytest.raises(DataError, match="answered 404"):
+            download(f"{server.url}/gone.onnx", folder / "g.onnx", "0" * 64)
+    assert list(folder.iterdir()) == []
+
+
+def test_a_canceled_download_leaves_nothing(tmp_path):
+    body = os.urandom(1_000_000)
+    with serve() as server:
+        server.files["/m.onnx"] = body
+        with pytest.raises(Exception, match="Canceled"):
+            download(f"{server.url}/m.onnx", tmp_path / "m.onnx", sha256_of(body), RecordingCallback(cancel_after=2))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_package_laid_out_like_csmask_is_wrapped_and_segments_exactly(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    folder = fake_csmask(site)
+    monkeypatch.syspath_prepend(str(site))
+    catalogue = write_catalogue(tmp_path / "cat.json", [package_entry("fake-csmask-4b", folder)])
+    monkeypatch.setenv("DUALSTREAM_CATALOGUE", str(catalogue))
+    assert ready_model_requirements("fake-csmask-4b") == []
+
+    callback = RecordingCallback()
+    result = get_ready_model("fake-csmask-4b", tmp_path / "models", callback, install=False)
+
+    assert result.path == str(tmp_path / "models" / "fake-csmask-4b.dsmodel") and not result.reused
+    meta = read_metadata(result.path)
+    assert meta.data.class_names == ["background", "cloud", "cloud shadow"]
+    assert meta.data.class_colors == ["#1b7837", "#f0f0f0", "#542788"]
+    assert meta.data.extra["imported"]["band_names"] == ["blue", "green", "red", "nir"]
+    assert any("checksum verified" in m for m in callback.messages("info"))
+    raw = reflectance_scene(tmp_path / "scene.tif")  # 70 x 90: several 32-px tiles, edges included
+    segment(SegmentConfig(image=str(tmp_path / "scene.tif"), models=[result.path], output=str(tmp_path / "c.tif")))
+    with rasterio.open(tmp_path / "c.tif") as src:
+        assert np.array_equal(src.read(1), expected_classes(raw, WEIGHTS, BIAS, MEAN, STD, 1.0))
+    assert [m.path for m in ready_models(tmp_path / "models") if m.name == "fake-csmask-4b"] == [result.path]
+    again = get_ready_model("fake-csmask-4b", tmp_path / "models", install=False)
+    assert again.reused and again.path == result.path
+
+
+def test_a_package_whose_files_differ_from_the_catalogue_is_refused(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    folder = fake_csmask(site)
+    monkeypatch.syspath_prepend(str(site))
+    other_stats = package_entry("wrong-stats", folder, mean=[0.3, 0.24, 0.26, 0.33])
+    other_file = package_entry("other-version", folder)
+    other_file["source"]["sha256"] = "b" * 64
+    monkeypatch.setenv("DUALSTREAM_CATALOGUE", str(write_catalogue(tmp_path / "c.json", [other_stats, other_file])))
+    with pytest.raises(DataError, match="does not match the model's statistics file .*mean"):
+        get_ready_model("wrong-stats", tmp_path / "models", install=False)
+    with pytest.raises(DataError, match="another version of fake_csmask is installed"):
+        get_ready_model("other-version", tmp_path / "models", install=False)
+    assert not (tmp_path / "models").exists() or not list((tmp_path / "models").glob("*.dsmodel"))
+
+
+def test_a_missing_package_is_named_with_the_pip_command(tmp_path, monkeypatch):
+    folder = fake_csmask(tmp_path / "elsewhere", module="absent_csmask")  # checksums known, never importable
+    entry = package_entry("absent", folder, module="absent_csmask")
+    monkeypatch.setenv("DUALSTREAM_CATALOGUE", str(write_catalogue(tmp_path / "c.json", [entry])))
+    assert ready_model_requirements("absent") == ["absent_csmask==1.0.0"]
+    with pytest.raises(DependencyError, match=r"pip install absent_csmask==1\.0\.0"):
+        get_ready_model("absent", tmp_path / "models", install=False)
+
+
+def test_an_http_entry_is_downloaded_wrapped_and_its_download_removed(tmp_path, monkeypatch):
+    onnx = graph(tmp_path / "served.onnx")
+    entry = described("served-clouds", {"kind": "http", "url": "", "sha256": sha256(onnx)})
+    with serve() as server:
+        server.files["/zoo/clouds.onnx"] = onnx.read_bytes()
+        entry["source"]["url"] = f"{server.url}/zoo/clouds.onnx"
+        monkeypatch.setenv("DUALSTREAM_CATALOGUE", str(write_catalogue(tmp_path / "c.json", [entry])))
+        callback = RecordingCallback()
+        result = get_ready_model("served-clouds", tmp_path / "models", callback)
+    assert [p for p in callback.messages("progress") if p[2] == Stage.DOWNLOAD]
+    assert read_metadata(result.path).data.class_names == ["background", "cloud", "cloud shadow"]
+    assert list((tmp_path / "models" / "downloads").iterdir()) == []  # the bundle holds the graph
+
+
+def test_models_list_and_get_on_the_command_line(tmp_path):
+    site = tmp_path / "site"
+    folder = fake_csmask(site)
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{site}", DUALSTREAM_MODELS_DIR=str(tmp_path / "models"),
+               DUALSTREAM_CATALOGUE=str(write_catalogue(tmp_path / "c.json", [package_entry("fake-4b", folder)])))
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "engine", "models", *args], capture_output=True, text=True,
+                              env=env, cwd=tmp_path, timeout=300)
+
+    listed = run("list")
+    print(listed.stdout)
+    assert listed.returncode == 0, listed.stderr
+    header, *rows = listed.stdout.splitlines()[1:]
+    assert header.split() == ["name", "task", "sensor", "bands", "classes", "licence", "installed"]
+    fake = next(row for row in rows if row.startswith("fake-4b "))
+    assert "blue, green, red, nir" in fake and "background, cloud, cloud shadow" in fake and fake.endswith("no")
+    assert any(row.startswith("ukis-csmask-6b-l2a ") for row in rows)
+    got = run("get", "fake-4b")
+    assert got.returncode == 0, got.stderr
+    assert f"Written: {tmp_path / 'models' / 'fake-4b.dsmodel'}" in got.stdout
+    assert "4 bands in this order: blue, green, red, nir" in got.stdout
+    assert next(r for r in run("list").stdout.splitlines() if r.startswith("fake-4b ")).endswith("yes")
+    as_json = json.loads(run("list", "--json").stdout)
+    assert next(r for r in as_json if r["name"] == "fake-4b")["sha256"] == sha256(folder / "model_4b_l1c.onnx")
+    unknown = run("get", "nope")
+    assert unknown.returncode == 2 and "No ready model called 'nope'" in unknown.stderr
+    families = run()
+    assert families.returncode == 0 and "dualstream models list" in families.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ukis_csmask") is None,
+                    reason="ukis-csmask is not installed (pip install ukis-csmask==1.0.0 to run this)")
+def test_the_real_csmask_model_agrees_with_csmask_on_one_tile(tmp_path):
+    """Opt-in: with ukis-csmask installed, its 4-band L1C model wrapped from the installed package gives on one
+    256-px tile the classes of CSmask's own session run on CSmask's own normalised input."""
+    from ukis_csmask.mask import CSmask
+
+    result = get_ready_model("ukis-csmask-4b-l1c", tmp_path / "models", install=False)
+    raw = reflectance_scene(tmp_path / "tile.tif", size=(256, 256), seed=7) * 0.5
+    segment(SegmentConfig(image=str(tmp_path / "tile.tif"), models=[result.path], output=str(tmp_path / "c.tif")))
+    model = CSmask(img=np.moveaxis(raw, 0, -1).copy(), band_order=["blue", "green", "red", "nir"],
+                   product_level="l1c")
+    logits = model.session.run(None, {model.input_names: np.moveaxis(model.img, -1, 0)[None]})[0][0]
+    with rasterio.open(tmp_path / "c.tif") as src:
+        assert np.array_equal(src.read(1), logits.argmax(0))
+
+
+def sha256_of(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
