@@ -93,6 +93,7 @@ STAGE_TEXT = {
     Stage.POLYGONIZE: "Writing polygons",
     Stage.FINISH: "Finishing outputs",
     Stage.EVALUATE: "Comparing with the labels",
+    Stage.DOWNLOAD: "Downloading the model",
 }
 
 

@@ -20,6 +20,7 @@ ALGORITHMS: list[tuple[str, str]] = [
     ("checkenv", "CheckEnvironmentAlgorithm"),
     ("installdeps", "InstallDependenciesAlgorithm"),
     ("sampledata", "SampleDataAlgorithm"),
+    ("getmodel", "GetReadyModelAlgorithm"),
     ("train", "TrainAlgorithm"),
     ("segment", "SegmentAlgorithm"),
     ("segmentbulk", "SegmentBulkAlgorithm"),
