@@ -1,45 +1,50 @@
-"""Installing torch, transformers and safetensors for the Python that QGIS runs, from inside QGIS.
+"""Installing what the engine imports into the Python that QGIS runs, from inside QGIS.
 
-Packages go into a per-user folder (:func:`packages_dir`, inside the QGIS profile), never into the system's
-site-packages: pip runs as QGIS's own Python with ``--user`` and ``PYTHONUSERBASE`` pointing at that folder, so
-what QGIS's Python already has (numpy, GDAL, rasterio: Debian's, ABI-matched to QGIS) satisfies requirements
-and is not installed again; numpy is pinned to QGIS's version so pip can never replace it. ``engine_bridge``
-adds the folder to ``sys.path`` when the plugin loads.
+Packages go into a per-profile folder (:func:`packages_dir`), never into QGIS's or the system's Python: pip runs
+as QGIS's own Python (:mod:`.interpreter` finds it on Linux, OSGeo4W, the Windows installer, QGIS.app and
+QGIS 4) with ``--user`` and ``PYTHONUSERBASE`` pointing at that folder, so what QGIS's Python already has (numpy,
+GDAL; Debian's rasterio, ABI-matched to QGIS) satisfies requirements and is not installed again; numpy is pinned
+to QGIS's version so pip can never replace it. ``engine_bridge`` adds the folder's site-packages to ``sys.path``
+when the plugin loads. Deleting the folder undoes everything.
 
-Offline (air-gapped servers): ``--no-index --find-links WHEELS`` with a folder of wheels downloaded elsewhere
-(``pip download torch==2.13.0 transformers safetensors tqdm -d WHEELS``). Online, the package index is probed
-first (a few seconds), so a computer without network is told so at once instead of after pip's retries; a wheel
-folder without what is needed is told apart from that, naming what is missing.
+What is installed: :data:`DEFAULT_PACKAGES` (requirements.txt and requirements-onnx.txt), plus rasterio where
+QGIS's Python has none (Windows and macOS QGIS do not ship it); the torch build follows the GPU and system
+(:mod:`.torch_build`). pip itself is added first where a bundle has none (:func:`.pip_runner.ensure_pip`).
+
+Offline (air-gapped computers): ``--no-index --find-links WHEELS`` with a folder of wheels downloaded elsewhere
+(:func:`download_command` gives the exact ``pip download``). Online, the package index is probed first (a few
+seconds), so a computer without network is told so at once instead of after pip's retries.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import platform
 import re
-import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-#: What the engine needs (the same pins as requirements.txt; a test keeps them equal).
-DEFAULT_PACKAGES = ("torch==2.13.0", "transformers>=5.0,<6", "safetensors>=0.4", "tqdm>=4.60")
-#: PyTorch's own index of CPU-only builds (a fraction of the CUDA build's size).
-CPU_INDEX_URL = "https://download.pytorch.org/whl/cpu"
+from . import interpreter, pip_runner, subproc
+from .pip_runner import InstallError
+
+#: What the engine imports (the pins of requirements.txt and requirements-onnx.txt; a test keeps them equal).
+DEFAULT_PACKAGES = ("torch==2.13.0", "transformers>=5.0,<6", "safetensors>=0.4", "tqdm>=4.60", "onnx==1.23.2",
+                    "onnxruntime==1.32.0")
+#: Installed only where QGIS's Python cannot import them already (Debian's are built against QGIS's GDAL).
+SYSTEM_FIRST = ("rasterio",)
 PACKAGES_ENV = "DUALSTREAM_PACKAGES_DIR"
+#: File in the package folder naming the site-packages folder QGIS's Python reported for it.
+SITE_RECORD = "site-packages-folder.txt"
 #: Seconds to wait for a package index to accept a connection before saying there is no network.
 PROBE_TIMEOUT_S = 3.0
-#: pip's own socket timeout (seconds) once the index answered.
-PIP_TIMEOUT_S = 15.0
-
-
-class InstallError(RuntimeError):
-    """The installation cannot go on; the message says what to do."""
+#: The Visual C++ runtime torch's DLLs need on Windows.
+VC_REDIST_URL = "https://aka.ms/vs/17/release/vc_redist.x64.exe"
 
 
 def packages_dir() -> Path:
@@ -51,109 +56,68 @@ def packages_dir() -> Path:
     return Path(QgsApplication.qgisSettingsDirPath()) / "dualstream"
 
 
-def site_dir(base: Path, python: str | None = None) -> Path:
-    """The site-packages folder inside a ``PYTHONUSERBASE`` (as pip ``--user`` lays it out)."""
-    scheme = "nt_user" if os.name == "nt" else "posix_user"
-    version = f"{sys.version_info.major}{sys.version_info.minor}" if os.name == "nt" else ""
-    path = sysconfig.get_path("purelib", scheme, vars={"userbase": str(base), "py_version_nodot": version})
-    return Path(path)
+def site_dir(base: Path) -> Path:
+    """The site-packages folder inside a ``PYTHONUSERBASE``: what QGIS's Python reported when packages were
+    installed there, else what this Python's own user scheme says (posix_user, nt_user, osx_framework_user)."""
+    record = base / SITE_RECORD
+    if record.is_file():
+        recorded = record.read_text(encoding="utf-8").strip()
+        if recorded:
+            return Path(recorded)
+    import sysconfig
+
+    scheme = (sysconfig.get_preferred_scheme("user") if hasattr(sysconfig, "get_preferred_scheme")
+              else "nt_user" if os.name == "nt" else "posix_user")
+    return Path(sysconfig.get_path("purelib", scheme, vars={"userbase": str(base)}))
+
+
+_found: dict[str, interpreter.Interpreter] = {}
+
+
+def find_python(base: Path) -> interpreter.Interpreter:
+    """QGIS's Python as a program with its site folder for ``base`` (asked once per folder and session)."""
+    key = str(base)
+    if key not in _found:
+        try:
+            _found[key] = interpreter.find(base)
+        except interpreter.NotFound as exc:
+            raise InstallError(f"{exc} Install the packages by hand with that Python's pip (see docs/install.md)."
+                               ) from exc
+    return _found[key]
 
 
 def qgis_python() -> str:
-    """The Python interpreter QGIS embeds, as a program pip can run (``sys.executable`` inside QGIS is the QGIS
-    binary itself, or whatever shim is first on PATH)."""
-    major, minor = sys.version_info[:2]
-    names = [f"python{major}.{minor}", f"python{major}", "python"]
-    folders = [Path(sys.base_exec_prefix) / "bin", Path(sys.exec_prefix) / "bin", Path(sys.base_exec_prefix),
-               Path(sys.exec_prefix), Path(sys.executable).parent]
-    candidates = [folder / (name + (".exe" if os.name == "nt" else "")) for folder in folders for name in names]
-    for candidate in candidates:
-        if candidate.is_file() and _runs_as_this_python(candidate):
-            return str(candidate)
-    raise InstallError(f"QGIS's Python {major}.{minor} was not found as a program (looked in "
-                       f"{', '.join(str(f) for f in dict.fromkeys(folders))}); install it with pip by hand.")
+    """The Python interpreter QGIS embeds, as a program pip can run."""
+    return find_python(packages_dir()).program
 
 
-def _runs_as_this_python(program: Path) -> bool:
-    """Whether ``program`` is the same Python version with the same prefix as the running one."""
-    code = "import sys; print(sys.version_info[:2], sys.base_prefix)"
-    try:
-        out = subprocess.run([str(program), "-c", code], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return out.strip() == f"{tuple(sys.version_info[:2])} {sys.base_prefix}"
-
-
-@dataclass
-class Gpu:
-    """What ``nvidia-smi`` says (empty name: no NVIDIA GPU or driver)."""
-
-    name: str = ""
-    driver: str = ""
-    cuda: str = ""
-
-    def describe(self) -> str:
-        if not self.name:
-            return "no NVIDIA GPU or driver found (nvidia-smi)"
-        return f"{self.name}, driver {self.driver}" + (f", CUDA {self.cuda}" if self.cuda else "")
-
-
-def detect_gpu() -> Gpu:
-    """The first NVIDIA GPU and its driver's CUDA version, from ``nvidia-smi``."""
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return Gpu()
-    try:
-        query = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                               capture_output=True, text=True, timeout=30)
-        header = subprocess.run([smi], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return Gpu()
-    if query.returncode != 0 or not query.stdout.strip():
-        return Gpu()
-    name, _, driver = query.stdout.splitlines()[0].partition(",")
-    cuda = re.search(r"CUDA Version:\s*([\d.]+)", header)
-    return Gpu(name.strip(), driver.strip(), cuda.group(1) if cuda else "")
-
-
-def pip_command(python: str, packages: list[str], wheels: str | None, index_url: str | None,
-                constraints: Path) -> list[str]:
-    """The pip command line (PYTHONUSERBASE is set by :func:`run_pip`)."""
-    command = [python, "-m", "pip", "install", "--user", "--upgrade-strategy", "only-if-needed",
-               "--constraint", str(constraints), "--progress-bar", "off", "--no-warn-script-location"]
-    if _pip_knows_break_system_packages(python):
-        # Debian marks its Python externally managed (PEP 668); --user into our own folder changes nothing there
-        command.append("--break-system-packages")
-    if wheels:
-        command += ["--no-index", "--find-links", str(wheels)]
-    else:
-        # a connection that breaks fails in seconds, not after pip's five retries with back-off
-        command += ["--retries", "1", "--timeout", str(int(PIP_TIMEOUT_S))]
-        if index_url:
-            command += ["--extra-index-url", index_url]
-    return command + list(packages)
-
-
-def _pip_knows_break_system_packages(python: str) -> bool:
-    try:
-        out = subprocess.run([python, "-m", "pip", "install", "--help"], capture_output=True, text=True,
-                             timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return "--break-system-packages" in out
+def with_system_packages(packages: list[str], log: Callable[[str], None]) -> list[str]:
+    """``packages`` plus each of :data:`SYSTEM_FIRST` QGIS's Python cannot import (and the list does not name)."""
+    named = {re.split(r"[<>=!~;\[ ]", p, maxsplit=1)[0].lower() for p in packages}
+    added = []
+    for name in SYSTEM_FIRST:
+        if name in named:
+            continue
+        if importlib.util.find_spec(name) is not None:
+            log(f"{name}: QGIS's Python has it already; it is kept (not installed again)")
+            continue
+        log(f"{name}: QGIS's Python has none (Windows and macOS QGIS do not ship it); installing it from the package "
+            "index (its wheel brings its own GDAL libraries)")
+        added.append(name)
+    return list(packages) + added
 
 
 def constraints_text() -> str:
-    """Keep QGIS's numpy: GDAL and rasterio are built against it."""
-    import numpy
-
+    """Keep QGIS's numpy: GDAL (and rasterio) are built against it."""
+    try:
+        import numpy
+    except ImportError:
+        return ""
     return f"numpy=={numpy.__version__}\n"
 
 
 def package_locations(names: tuple[str, ...]) -> dict[str, str]:
     """Folder each importable package is used from (what Check environment shows); missing ones are left out."""
-    import importlib.util
-
     found = {}
     for name in names:
         try:
@@ -165,31 +129,73 @@ def package_locations(names: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-#: pip output lines that mean network trouble (then the message says how to install offline).
-NETWORK_SIGNS = ("NewConnectionError", "Failed to establish a new connection", "Temporary failure in name resolution",
-                 "Network is unreachable", "Connection refused", "Could not fetch URL", "ProxyError",
-                 "connection broken", "Max retries exceeded")
-
-
-#: How to get the wheels on a machine with internet, for a machine without.
-OFFLINE_HINT = ("on a computer with internet and the same Python ({python}) and system ({platform}), run pip "
-                "download torch==2.13.0 transformers safetensors tqdm -d WHEELS, copy the WHEELS folder here and "
-                "give it as 'Wheel folder'")
-
-
-def offline_hint() -> str:
-    """:data:`OFFLINE_HINT` for this Python and system."""
-    return OFFLINE_HINT.format(python=f"{sys.version_info.major}.{sys.version_info.minor}",
-                               platform=sysconfig.get_platform())
-
-
-def configured_index(python: str) -> str:
-    """The package index pip uses: ``PIP_INDEX_URL``, else pip's configuration, else PyPI."""
-    if os.environ.get("PIP_INDEX_URL"):
-        return os.environ["PIP_INDEX_URL"]
+def load_failure(name: str) -> str | None:
+    """Why the top-level package ``name`` is found but cannot be imported ('ErrorType: message'); None when it
+    imports or is missing. Imported as the import statement does (spec, module, sys.modules, exec)."""
+    if name in sys.modules:
+        return None
     try:
-        listed = subprocess.run([python, "-m", "pip", "config", "list"], capture_output=True, text=True,
-                                timeout=30).stdout
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - whatever the package raises is the finding
+        for loaded in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
+            del sys.modules[loaded]  # as a failed import leaves nothing behind
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def load_failure_advice(name: str, error: str, folder: str | None) -> str:
+    """What to do about ``name`` failing to load with ``error`` (from ``folder``)."""
+    if re.search(r"WinError (1114|126)|\.dll", error):
+        return (f"A DLL {name} needs did not load: install Microsoft's Visual C++ runtime ({VC_REDIST_URL}), "
+                "restart Windows and QGIS, then run Check environment again. Installing the package again does "
+                "not help.")
+    try:
+        ours = folder is not None and Path(folder).resolve().is_relative_to(packages_dir().resolve())
+    except Exception:  # noqa: BLE001 - no QGIS settings (plain Python): the folder cannot be ours
+        ours = False
+    if ours:
+        return (f"Delete the folder {packages_dir()} and run Install dependencies again (a download that broke "
+                "off can leave a package half-written).")
+    return f"Reinstall {name} where it is installed ({folder}), or remove it so that Install dependencies can add it."
+
+
+def download_command(packages: list[str], index_url: str | None) -> str:
+    """The exact ``pip download`` that fills a wheel folder for this Python and system on another computer."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    where = ""
+    machine = platform.machine().lower()
+    if os.name == "nt":
+        where = f" --platform win_amd64 --python-version {version} --only-binary=:all:"
+    elif sys.platform == "darwin":
+        mac = (platform.mac_ver()[0] or "11.0").split(".")[0]
+        where = f" --platform macosx_{mac}_0_{machine} --python-version {version} --only-binary=:all:"
+    index = f" --extra-index-url {index_url}" if index_url else ""
+    quoted = " ".join(f'"{p}"' if re.search(r"[<>,]", p) else p for p in [*packages, "pip"])
+    return f"pip download{where}{index} -d WHEELS {quoted}"
+
+
+def offline_hint(packages: list[str] | None = None, index_url: str | None = None) -> str:
+    """How to get the wheels on a computer with internet, for this one without."""
+    return (f"on a computer with internet (Python {sys.version_info.major}.{sys.version_info.minor}"
+            + ("" if os.name == "nt" or sys.platform == "darwin" else f", the same system ({platform.platform()})")
+            + f") run {download_command(list(packages or DEFAULT_PACKAGES), index_url)}, copy the WHEELS folder "
+            "here and give it as 'Wheel folder'")
+
+
+def configured_index(python: str, env: dict[str, str]) -> str:
+    """The package index pip uses: ``PIP_INDEX_URL``, else pip's configuration, else PyPI."""
+    if env.get("PIP_INDEX_URL"):
+        return env["PIP_INDEX_URL"]
+    try:
+        listed = subproc.run([python, "-m", "pip", "config", "list"], timeout=60, env=env).stdout
     except (OSError, subprocess.SubprocessError):
         listed = ""
     for line in listed.splitlines():
@@ -215,71 +221,27 @@ def unreachable(urls: list[str], timeout: float = PROBE_TIMEOUT_S) -> list[str]:
     return failures
 
 
-def check_wheel_folder(wheels: str) -> list[str]:
+def check_wheel_folder(wheels: str, hint: str) -> list[str]:
     """The .whl files in ``wheels``; InstallError when the folder is missing or holds none."""
     folder = Path(wheels)
     if not folder.is_dir():
-        raise InstallError(f"The wheel folder '{wheels}' does not exist; give a folder of .whl files ("
-                           f"to make one, {offline_hint()}).")
+        raise InstallError(f"The wheel folder '{wheels}' does not exist; give a folder of .whl files (to make one, "
+                           f"{hint}).")
     found = sorted(path.name for path in folder.glob("*.whl"))
     if not found:
         raise InstallError(f"The wheel folder '{wheels}' holds no .whl files, so nothing can be installed from it. "
-                           f"To fill it, {offline_hint()}.")
+                           f"To fill it, {hint}.")
     return found
 
 
-def missing_from_wheels(text: str) -> list[str]:
-    """The requirements pip found no usable wheel for (its 'No matching distribution found for X' lines)."""
-    return list(dict.fromkeys(re.findall(r"No matching distribution found for (\S+)", text)))
-
-
-def run_pip(command: list[str], base: Path, log: Callable[[str], None], canceled: Callable[[], bool],
-            step: Callable[[str], None], wheels: str | None = None) -> None:
-    """Run pip with ``PYTHONUSERBASE=base``, streaming its output to ``log``; ``step`` on each package pip
-    starts on; stops pip when ``canceled()``. Raises InstallError with what to do when pip fails: a wheel folder
-    without what is needed is named as such (with what is missing), network trouble as no network."""
-    env = dict(os.environ, PYTHONUSERBASE=str(base), PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONNOUSERSITE="")
-    env.pop("PYTHONPATH", None)
-    lines: list[str] = []
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            line = line.rstrip()
-            lines.append(line)
-            log(line)
-            if line.startswith(("Collecting ", "Processing ", "Installing collected packages", "Downloading ")):
-                step(line)
-            if canceled():
-                process.terminate()
-                process.wait(timeout=60)
-                raise InstallError("Canceled: pip was stopped; packages it had finished stay in "
-                                   f"{base}, run the installation again to complete it.")
-        code = process.wait()
-    if code != 0:
-        text = "\n".join(lines)
-        missing = missing_from_wheels(text)
-        if wheels and missing:
-            raise InstallError(
-                f"The wheel folder '{wheels}' has nothing usable for {', '.join(missing)} (pip exit code {code}): "
-                f"no wheel of that name and version for this Python {sys.version_info.major}."
-                f"{sys.version_info.minor} and system {sysconfig.get_platform()}. To add it, {offline_hint()}.")
-        if any(sign in text for sign in NETWORK_SIGNS):
-            raise InstallError(
-                f"pip could not get the packages (exit code {code}): no network or no package index answered. "
-                f"Without internet here, {offline_hint()}.")
-        if missing:
-            raise InstallError(
-                f"The package index answered but has no {', '.join(missing)} for this Python "
-                f"{sys.version_info.major}.{sys.version_info.minor} and system {sysconfig.get_platform()} (pip exit "
-                f"code {code}); check the Packages and, for the CPU build, the extra package index.")
-        raise InstallError(f"pip failed (exit code {code}); its last lines: " + " | ".join(lines[-5:]))
-
-
 def install(packages: list[str], *, wheels: str | None, index_url: str | None, log: Callable[[str], None],
-            canceled: Callable[[], bool], step: Callable[[str], None]) -> Path:
-    """Install ``packages`` into :func:`packages_dir`; returns the site-packages folder they are in."""
+            canceled: Callable[[], bool], step: Callable[[str], None],
+            show: Callable[[str], None] = lambda text: None) -> Path:
+    """Install ``packages`` into :func:`packages_dir`; returns the site-packages folder they are in. ``log``
+    gets pip's lines, ``step`` each package pip starts on, ``show`` the download progress."""
+    hint = offline_hint(packages, index_url)
     if wheels:
-        found = check_wheel_folder(wheels)
+        found = check_wheel_folder(wheels, hint)
         log(f"Wheel folder {wheels}: {len(found)} wheel(s): {', '.join(found[:8])}{', ...' if len(found) > 8 else ''}")
     base = packages_dir()
     try:
@@ -287,20 +249,32 @@ def install(packages: list[str], *, wheels: str | None, index_url: str | None, l
     except OSError as exc:
         raise InstallError(f"The package folder '{base}' cannot be created ({exc}); set {PACKAGES_ENV} to a "
                            "folder you can write to.") from exc
-    python = qgis_python()
-    log(f"Python: {python} (the one QGIS runs); packages go to {site_dir(base)}")
-    if not wheels:
-        indexes = [configured_index(python)] + ([index_url] if index_url else [])
-        failures = unreachable(indexes)
-        if failures:
-            raise InstallError(
-                f"No network: no package index answered within {PROBE_TIMEOUT_S:g} s ({'; '.join(failures)}), so "
-                f"nothing was installed. Connect this computer to the internet and run it again; without "
-                f"internet, {offline_hint()}.")
+    found_python = find_python(base)
+    python = found_python.program
+    log(f"Python: {python} (the one QGIS runs{'; ' + found_python.note if found_python.note else ''}); packages "
+        f"go to {found_python.site}")
+    (base / SITE_RECORD).write_text(found_python.site + "\n", encoding="utf-8")
     with tempfile.TemporaryDirectory(prefix="dualstream-pip-") as tmp:
+        env = pip_runner.pip_env(base, Path(tmp))
+        info = pip_runner.ensure_pip(python, env, wheels, log, canceled)
+        log(f"pip {info.version}" + ("" if info.raw_progress else " (no raw progress: the download is measured in "
+                                     "its temporary folder)"))
+        if not wheels:
+            indexes = [configured_index(python, env)] + ([index_url] if index_url else [])
+            failures = unreachable(indexes)
+            if failures:
+                raise InstallError(
+                    f"No network: no package index answered within {PROBE_TIMEOUT_S:g} s ({'; '.join(failures)}), "
+                    f"so nothing was installed. Connect this computer to the internet and run it again; without "
+                    f"internet, {hint}.")
         constraints = Path(tmp) / "constraints.txt"
         constraints.write_text(constraints_text(), encoding="utf-8")
-        command = pip_command(python, packages, wheels, index_url, constraints)
+        command = pip_runner.pip_command(python, info, packages, wheels, index_url, constraints)
         log("$ PYTHONUSERBASE=" + str(base) + " " + " ".join(command))
-        run_pip(command, base, log, canceled, step, wheels)
-    return site_dir(base)
+        downloads = Path(tmp) / "pip"
+        downloads.mkdir()
+        env.update(TMPDIR=str(downloads), TEMP=str(downloads), TMP=str(downloads))
+        progress = pip_runner.DownloadProgress(downloads, info.raw_progress, show, log)
+        pip_runner.run_pip(command, env, log=log, canceled=canceled, step=step, progress=progress, wheels=wheels,
+                           hint=hint)
+    return Path(found_python.site)

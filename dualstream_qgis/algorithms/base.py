@@ -44,6 +44,10 @@ def install_advice(package: str | None = None) -> str:
     """What a QGIS user does about a missing ``package``, for the way the plugin was installed: the Install
     dependencies algorithm for torch and friends, the system's packages for GDAL and rasterio; `make deploy` only
     for those who have a checkout (a zip user has none)."""
+    if package == "rasterio":  # Windows and macOS QGIS do not ship it: Install dependencies adds its wheel there
+        return ("QGIS's Python lacks rasterio: on Debian/Ubuntu install `sudo apt-get install python3-rasterio` "
+                "(built against QGIS's own GDAL); on Windows and macOS run Install dependencies (Plugins > "
+                "DualStream), which installs rasterio's wheel for QGIS's Python.")
     if package in SYSTEM_PACKAGES:
         return (f"QGIS's Python lacks {package}, which must match QGIS's own GDAL: on Debian/Ubuntu install "
                 f"`sudo apt-get install {SYSTEM_PACKAGES[package]}`; the QGIS installers for Windows and macOS "

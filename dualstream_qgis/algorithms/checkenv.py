@@ -21,6 +21,9 @@ from .base import DualStreamAlgorithm, install_advice
 
 #: Packages whose folder Check environment shows (which copy QGIS's Python really uses).
 LOCATED = ("numpy", "torch", "transformers", "safetensors", "rasterio", "osgeo")
+#: Report entries that name a package (engine report key -> module): each is checked for "found but fails to load".
+PACKAGE_KEYS = {"numpy": "numpy", "torch": "torch", "transformers": "transformers", "safetensors": "safetensors",
+                "gdal": "osgeo", "rasterio": "rasterio", "onnx": "onnx", "onnxruntime": "onnxruntime"}
 #: Report entries returned as string outputs (None when the package is missing).
 STRING_KEYS = ("engine", "python", "python_executable", "platform", "numpy", "torch", "transformers",
                "safetensors", "gdal", "rasterio", "cuda_version")
@@ -58,8 +61,10 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
             "Reports what DualStream can use in the Python that QGIS runs: Python, numpy, torch, "
             "transformers, safetensors, GDAL and rasterio versions, whether CUDA is available, and each GPU's "
             "name and memory. Run it first when something is missing or to check that your GPU is detected; "
-            "for every missing package the log gives the command that installs it. It also imports the model "
-            "code and runs a tiny convolution, so a broken installation is reported here. Needs no input."
+            "for every missing package the log gives the command that installs it. A package that is installed "
+            "but fails to load (on Windows often a missing Visual C++ runtime) is told apart from a missing one, "
+            "with the error and the fix. It also imports the model code and runs a tiny convolution, so a broken "
+            "installation is reported here. Needs no input."
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
@@ -75,6 +80,8 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
         self.addOutput(QgsProcessingOutputBoolean("models_ok", self.tr("torch + transformers models usable")))
         self.addOutput(QgsProcessingOutputString("models_error", self.tr("Why models are not usable")))
         self.addOutput(QgsProcessingOutputString("missing", self.tr("Missing packages (comma-separated)")))
+        self.addOutput(QgsProcessingOutputString("broken", self.tr("Installed packages that fail to load, with the "
+                                                                   "error (JSON)")))
         self.addOutput(QgsProcessingOutputString("install_hints", self.tr("How to install missing packages")))
         self.addOutput(QgsProcessingOutputString("locations", self.tr("Folder each package is used from (JSON)")))
 
@@ -87,9 +94,14 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
             report["python_executable"] = deps.qgis_python()
         except deps.InstallError as exc:
             feedback.pushWarning(str(exc))
-        locations = deps.package_locations(LOCATED)
+        broken = {key: error for key, module in PACKAGE_KEYS.items() if not report[key]
+                  for error in [deps.load_failure(module)] if error}
+        report["missing"] = [name for name in report["missing"] if name not in broken]
+        report["install_hints"] = {k: v for k, v in report["install_hints"].items() if k not in broken}
+        locations = deps.package_locations(LOCATED + tuple(PACKAGE_KEYS[key] for key in broken))
         installed = deps.site_dir(deps.packages_dir())
-        text = "\n".join([f"QGIS {Qgis.QGIS_VERSION}", environment.format_environment(report),
+        shown = dict(report, **{key: "INSTALLED BUT FAILS TO LOAD" for key in broken})
+        text = "\n".join([f"QGIS {Qgis.QGIS_VERSION}", environment.format_environment(shown),
                           *(f"{name} from {folder}" for name, folder in locations.items()),
                           f"Packages installed by Install dependencies go to {installed}"
                           + (" (on the Python path)" if str(installed) in sys.path else " (none there yet)")])
@@ -97,8 +109,14 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
             feedback.pushInfo(line)
         for name in report["missing"]:
             feedback.pushWarning(f"{name} is missing. {install_advice(name)}")
-        models_error = "skipped: packages are missing" if report["missing"] else ""
-        if not report["missing"]:
+        for key, error in broken.items():
+            folder = locations.get(PACKAGE_KEYS[key])
+            feedback.pushWarning(f"{key} is installed ({folder}) but fails to load: {error}. "
+                                 f"{deps.load_failure_advice(key, error, folder)}")
+        models_error = ""
+        if report["missing"] or {"torch", "transformers", "safetensors"} & set(broken):
+            models_error = "skipped: packages are missing or fail to load"
+        else:
             models_error = models_smoke_test()
             if models_error:
                 feedback.pushWarning(f"torch/transformers are installed but not usable: {models_error}")
@@ -118,6 +136,7 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
             "models_ok": not models_error,
             "models_error": models_error,
             "missing": ",".join(report["missing"]),
+            "broken": json.dumps(broken),
             "install_hints": "\n".join(f"{name}: {install_advice(name)}" for name in report["missing"]),
             "locations": json.dumps(locations),
         })
