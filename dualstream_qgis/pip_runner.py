@@ -152,24 +152,25 @@ def _size(number: str, unit: str) -> int:
 
 class DownloadProgress:
     """Turns pip's output (and, for pips without raw progress, the growth of its temporary folder) into
-    ``NAME: 12.3 of 241.0 MB (5 %)`` reports: ``show`` at every change, ``log`` at every tenth."""
+    ``NAME: 12.3 of 241.0 MB (5 %)`` reports: ``show`` at every new percent (QGIS's dialog also logs what it
+    shows: at most a hundred lines a file), ``log`` at every tenth."""
 
     def __init__(self, tmp: Path, raw: bool, show: Callable[[str], None], log: Callable[[str], None]):
         self.tmp, self.raw, self.show, self.log = tmp, raw, show, log
-        self.name, self.total, self.baseline, self.tenth = "", 0, 0, -1
+        self.name, self.total, self.baseline, self.tenth, self.percent = "", 0, 0, -1, -1
 
     def line(self, line: str) -> bool:
         """Read one line of pip's output; True when it is a progress line (not for the log)."""
         raw = re.match(r"Progress (\d+) of (\d+)$", line.strip())
         if raw:
-            if int(raw.group(2)):
-                self.total = int(raw.group(2))
+            if int(raw.group(2)) != self.total and int(raw.group(2)):
+                self.total, self.percent = int(raw.group(2)), -1
             self._report(int(raw.group(1)))
             return True
         started = re.search(r"Downloading (\S+) \(([\d.]+) (bytes|kB|MB|GB)\)", line)
         if started:
             self.name = started.group(1).rsplit("/", 1)[-1]
-            self.total, self.tenth = _size(started.group(2), started.group(3)), -1
+            self.total, self.tenth, self.percent = _size(started.group(2), started.group(3)), -1, -1
             self.baseline = folder_bytes(self.tmp)
         elif line.lstrip().startswith(("Installing collected packages", "Collecting", "Processing")):
             self.name = ""
@@ -183,7 +184,11 @@ class DownloadProgress:
         if not self.name or self.total <= 0:
             return
         done = max(0, min(done, self.total))
-        text = f"{self.name}: {done / 1e6:.1f} of {self.total / 1e6:.1f} MB ({100 * done // self.total} %)"
+        percent = 100 * done // self.total
+        if percent == self.percent:
+            return
+        self.percent = percent
+        text = f"{self.name}: {done / 1e6:.1f} of {self.total / 1e6:.1f} MB ({percent} %)"
         self.show(text)
         tenth = 10 * done // self.total
         if tenth != self.tenth:

@@ -102,10 +102,9 @@ class InstallDependenciesAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         packages = deps.with_system_packages(choice.packages, feedback.pushInfo)
         steps = 0
 
-        def step(line: str) -> None:
+        def step(line: str) -> None:  # the line itself is in the log already (the dialog would show it twice)
             nonlocal steps
             steps += 1
-            feedback.setProgressText(line[:80])
             feedback.setProgress(min(95.0, 100.0 * (1 - 0.9 ** steps)))  # forward only; pip has no total
 
         try:
