@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from qgis.core import Qgis, QgsApplication, QgsMessageLog
 
+# Qt6 moved QAction to QtGui; QGIS 4's qgis.PyQt.QtWidgets re-exports it from there, so this works on QGIS 3 and 4
+from qgis.PyQt.QtWidgets import QAction
+
 
 class DualStreamPlugin:
     """QGIS plugin entry point (desktop and qgis_process)."""
@@ -35,11 +38,6 @@ class DualStreamPlugin:
         self.initProcessing()
         if self.iface is None:
             return
-        try:  # Qt6 (QGIS 4) moved QAction to QtGui
-            from qgis.PyQt.QtGui import QAction
-        except ImportError:  # Qt5 (QGIS 3)
-            from qgis.PyQt.QtWidgets import QAction
-
         for text, alg_id in self.MENU:
             action = QAction(text, self.iface.mainWindow())
             action.triggered.connect(lambda _checked=False, alg_id=alg_id: self.open_dialog(alg_id))

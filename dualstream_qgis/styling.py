@@ -25,13 +25,13 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
     QgsRasterLayer,
-    QgsRasterMinMaxOrigin,
     QgsRendererCategory,
     QgsSingleSymbolRenderer,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtGui import QColor
 
+from .compat import RANGE_CUMULATIVE_CUT
 from .layer_tree import RunLayers
 
 #: Post-processors waiting to run, by id(): QGIS does not own Python-created post-processors.
@@ -158,7 +158,7 @@ def style_image_rgb(layer: QgsMapLayer, bands: tuple[int, int, int] = (3, 2, 1))
         return
     layer.setRenderer(QgsMultiBandColorRenderer(layer.dataProvider(), *bands))
     layer.setContrastEnhancement(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum,
-                                 QgsRasterMinMaxOrigin.Limits.CumulativeCut)
+                                 RANGE_CUMULATIVE_CUT)
 
 
 def style_labels(layer: QgsMapLayer, class_names: list[str], class_colors: list[str]) -> None:

@@ -22,6 +22,7 @@ from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
 
 from .. import deps
+from ..compat import NUMBER_INTEGER
 from ..engine_bridge import SITE_PACKAGES_ENV, SITE_PACKAGES_FILE, engine_api, engine_location
 from ..feedback import FeedbackCallback, Stages
 from ..paths import icon_path, readme_path
@@ -79,7 +80,7 @@ def number_problem(definition: QgsProcessingParameterNumber, value: Any, context
     """What is wrong with a number parameter's value, with its range and what to give; None when it is fine."""
     if definition.checkValueIsAcceptable(value, context):
         return None
-    integer = definition.dataType() == QgsProcessingParameterNumber.Integer
+    integer = definition.dataType() == NUMBER_INTEGER
     shown = (lambda v: f"{int(v)}") if integer else (lambda v: f"{v:g}")
     low, high = definition.minimum(), definition.maximum()
     try:

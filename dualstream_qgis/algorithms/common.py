@@ -25,6 +25,8 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
+from ..compat import CRS_WKT_PREFERRED, PARAMETER_ADVANCED
+
 #: Parameter metadata giving a multiple-raster parameter the widget that keeps values set on the dialog
 #: (dualstream_qgis/widgets.py; a string, so qgis_process never imports Processing's GUI).
 LAYER_LIST_WRAPPER = {"widget_wrapper": {"class": f"{__package__.rpartition('.')[0]}.widgets.LayerListWrapper"}}
@@ -41,7 +43,7 @@ def add_parameter(algorithm: QgsProcessingAlgorithm, parameter: QgsProcessingPar
     """Add ``parameter`` with its help string (shown as the tooltip/help in the dialog), optionally advanced."""
     parameter.setHelp(help_text)
     if advanced:
-        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+        parameter.setFlags(parameter.flags() | PARAMETER_ADVANCED)
     algorithm.addParameter(parameter)
     return parameter
 
@@ -50,7 +52,7 @@ def parameters_help(algorithm: QgsProcessingAlgorithm) -> str:
     """An HTML list of every parameter's name, description and help, for ``shortHelpString``."""
     items = []
     for parameter in algorithm.parameterDefinitions():
-        advanced = " (advanced)" if parameter.flags() & QgsProcessingParameterDefinition.Flag.FlagAdvanced else ""
+        advanced = " (advanced)" if parameter.flags() & PARAMETER_ADVANCED else ""
         items.append(f"<li><b>{parameter.name()}</b> ({html.escape(parameter.description())}){advanced}: "
                      f"{html.escape(parameter.help())}</li>")
     return "<h3>Parameters</h3><ul>" + "".join(items) + "</ul>"
@@ -144,7 +146,7 @@ def extent_settings(algorithm: QgsProcessingAlgorithm, parameters: dict[str, Any
     crs: QgsCoordinateReferenceSystem = algorithm.parameterAsExtentCrs(parameters, name, context)
     crs_text = None
     if crs is not None and crs.isValid():
-        crs_text = crs.authid() if crs.authid() else crs.toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED)
+        crs_text = crs.authid() if crs.authid() else crs.toWkt(CRS_WKT_PREFERRED)
     else:
         # "xmin,xmax,ymin,ymax [EPSG:999999]": QGIS gives an invalid CRS and the extent would silently be taken in
         # the image's CRS; the engine's CRS check refuses the text instead, naming it

@@ -6,13 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import (
-    Qgis,
     QgsFeature,
     QgsFeatureSink,
     QgsField,
     QgsFields,
     QgsMapLayer,
-    QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -21,9 +19,9 @@ from qgis.core import (
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
     QgsProcessingUtils,
-    QgsWkbTypes,
 )
 
+from ..compat import SOURCE_POLYGON, SOURCE_RASTER, SOURCE_VECTOR, WKB_NO_GEOMETRY, field_types
 from ..engine_bridge import engine_api
 from ..feedback import EVALUATE_STAGES, Stages, run_engine
 from ..styling import layer_post_processor
@@ -87,7 +85,7 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                       self.tr("A raster of class numbers, e.g. written by Segment with DualStream."))
         add_parameter(self, MapLayerParameter(
             self.LABELS, self.tr("Label layer (raster or polygons)"),
-            types=[QgsProcessing.SourceType.TypeRaster, QgsProcessing.SourceType.TypeVectorPolygon]),
+            types=[SOURCE_RASTER, SOURCE_POLYGON]),
             self.tr("Reference classes: a raster of class values (see Label values), or a polygon layer in "
                     "any CRS (pixels outside polygons are class 0)."))
         add_parameter(self, class_field_parameter(self.LABEL_FIELD, self.tr("Class field (polygon labels)")),
@@ -107,7 +105,7 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             self.OUTPUT_HTML, self.tr("Metrics report (HTML)"), self.tr("HTML files (*.html)"), optional=True),
             self.tr("A one-page HTML summary (per-class table and confusion matrix), shown in the Results viewer."))
         add_parameter(self, QgsProcessingParameterFeatureSink(
-            self.OUTPUT_TABLE, self.tr("Metrics table"), QgsProcessing.SourceType.TypeVector, optional=True),
+            self.OUTPUT_TABLE, self.tr("Metrics table"), SOURCE_VECTOR, optional=True),
             self.tr("A table (no geometry) with one row per class: class_id, class_name, iou, f1, precision, "
                     "recall."))
         self.addOutput(QgsProcessingOutputNumber("MIOU", self.tr("Mean IoU")))
@@ -150,7 +148,7 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             results[self.OUTPUT_HTML] = html_path
         if parameters.get(self.OUTPUT_TABLE) is not None:
             sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT_TABLE, context, table_fields(),
-                                                 QgsWkbTypes.Type.NoGeometry)
+                                                 WKB_NO_GEOMETRY)
             if sink is not None:
                 for row in rows:
                     feature = QgsFeature(table_fields())
@@ -196,18 +194,6 @@ def prediction_name(value: Any, path: str, context: QgsProcessingContext) -> str
     layer = value if isinstance(value, QgsMapLayer) else (
         QgsProcessingUtils.mapLayerFromString(str(value), context, False) if value else None)
     return layer.name() if layer is not None else Path(path).stem
-
-
-def field_types() -> tuple[Any, Any, Any]:
-    """(integer, text, real) types for ``QgsField``: ``QMetaType.Type`` from QGIS 3.38 on (the only kind QGIS 4 /
-    Qt6 has: ``QVariant.Int`` is gone there), ``QVariant.Type`` before (QGIS 3.22-3.36 take only that)."""
-    if Qgis.QGIS_VERSION_INT >= 33800:
-        from qgis.PyQt.QtCore import QMetaType
-
-        return QMetaType.Type.Int, QMetaType.Type.QString, QMetaType.Type.Double
-    from qgis.PyQt.QtCore import QVariant
-
-    return QVariant.Int, QVariant.String, QVariant.Double
 
 
 def table_fields() -> QgsFields:

@@ -14,6 +14,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..compat import FILE_BEHAVIOR_FILE
 from ..engine_bridge import engine_api
 from .common import add_parameter, parse_floats
 
@@ -38,7 +39,7 @@ def add_model_parameters(alg: QgsProcessingAlgorithm, **watch: str) -> None:
     tr = alg.tr
     model = add_parameter(alg, ModelFileParameter(
         MODEL, tr("Model (.dsmodel or .onnx; several separated by ; for an ensemble)"),
-        behavior=QgsProcessingParameterFile.Behavior.File, fileFilter=MODEL_FILTER),
+        behavior=FILE_BEHAVIOR_FILE, fileFilter=MODEL_FILTER),
         tr("The .dsmodel file written by Train DualStream, an imported model (dualstream import), or an ONNX "
            "segmentation model made elsewhere that carries Deepness's metadata (or a MODEL.json beside it). For an "
            "ensemble give several, separated by ';' "

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingOutputNumber,
@@ -15,6 +14,7 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
+from ..compat import SOURCE_POLYGON
 from ..engine_bridge import engine_api
 from ..layer_tree import RunLayers
 from ..styling import layer_post_processor, style_polygons
@@ -33,7 +33,7 @@ def add_output_destinations(alg: QgsProcessingAlgorithm) -> None:
                                                                   createByDefault=False)
         else:
             destination = QgsProcessingParameterVectorDestination(
-                param, label, QgsProcessing.SourceType.TypeVectorPolygon, optional=True, createByDefault=False)
+                param, label, SOURCE_POLYGON, optional=True, createByDefault=False)
             destination.setSupportsNonFileBasedOutput(False)
         add_parameter(alg, destination, help_text)
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
@@ -15,6 +14,7 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
+from ..compat import SOURCE_RASTER
 from ..engine_bridge import engine_api
 from ..feedback import SEGMENT_STAGES, Stages, run_engine
 from ..layer_tree import RunLayers
@@ -94,7 +94,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         add_parameter(self, RasterLayerParameter(self.INPUT, self.tr("Image layer")),
                       self.tr("The image to segment: a file-based raster with the same bands as in training."))
         aux = add_parameter(self, MultipleLayersParameter(
-            self.AUX, self.tr("Aux layers (in the model's order)"), QgsProcessing.SourceType.TypeRaster, optional=True),
+            self.AUX, self.tr("Aux layers (in the model's order)"), SOURCE_RASTER, optional=True),
             self.tr("The auxiliary rasters the model was trained with, in the same order (files named like the "
                     "reference layout are put in order automatically). Any CRS; they must cover the image."))
         aux.setMetadata(LAYER_LIST_WRAPPER)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -19,6 +18,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..compat import FILE_BEHAVIOR_FILE, FILE_BEHAVIOR_FOLDER, SOURCE_RASTER
 from ..engine_bridge import engine_api
 from ..feedback import FeedbackCallback, Stage, render_message, run_engine
 from ..styling import class_raster_post_processor
@@ -94,11 +94,11 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         layers = add_parameter(self, MultipleLayersParameter(
-            self.INPUT, self.tr("Image layers"), QgsProcessing.SourceType.TypeRaster, optional=True),
+            self.INPUT, self.tr("Image layers"), SOURCE_RASTER, optional=True),
             self.tr("Scenes to segment as layers (file-based rasters with the bands the model was trained on)."))
         layers.setMetadata(LAYER_LIST_WRAPPER)
         add_parameter(self, QgsProcessingParameterFile(
-            self.FOLDER, self.tr("Folder of images"), behavior=QgsProcessingParameterFile.Behavior.Folder,
+            self.FOLDER, self.tr("Folder of images"), behavior=FILE_BEHAVIOR_FOLDER,
             optional=True),
             self.tr("Every image in this folder that matches the pattern is a scene."))
         add_parameter(self, QgsProcessingParameterString(
@@ -111,7 +111,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
                     "uses no aux data."))
         add_parameter(self, QgsProcessingParameterFile(
             self.MANIFEST, self.tr("Manifest (CSV or JSON) instead of layers/folder"),
-            behavior=QgsProcessingParameterFile.Behavior.File, fileFilter="Manifest (*.csv *.json)", optional=True),
+            behavior=FILE_BEHAVIOR_FILE, fileFilter="Manifest (*.csv *.json)", optional=True),
             self.tr("A CSV whose first line names the columns image, aux (aux2, ... for more), output; or a JSON "
                     "list of {\"image\", \"aux\", \"output\"}. Relative paths are relative to the manifest."))
         add_model_parameters(self, image="INPUT", aux="", aux_patterns="AUX_PATTERNS")

@@ -19,6 +19,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..compat import NUMBER_DOUBLE, NUMBER_INTEGER
 from ..engine_bridge import engine_api
 from .common import add_parameter, enum_value, split_list
 
@@ -49,7 +50,7 @@ def parameter(alg: QgsProcessingAlgorithm, key: str) -> QgsProcessingParameterDe
         return QgsProcessingParameterEnum(s.param, label, options=choices,
                                           defaultValue=choices.index(s.decl.off if default is None else default))
     if s.kind in (int, float):
-        kind = QgsProcessingParameterNumber.Type.Integer if s.kind is int else QgsProcessingParameterNumber.Type.Double
+        kind = NUMBER_INTEGER if s.kind is int else NUMBER_DOUBLE
         bounds = {name: value for name, value in (("minValue", s.decl.minimum), ("maxValue", s.decl.maximum))
                   if value is not None}
         return QgsProcessingParameterNumber(s.param, label, kind, s.decl.off if default is None else default,

@@ -31,6 +31,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
+from ..compat import PARAMETER_OPTIONAL
 from ..engine_bridge import engine_api
 
 #: Vector formats the engine rasterises as labels (see engine/data/labels.py).
@@ -226,7 +227,7 @@ def check_layer_value(definition: QgsProcessingParameterDefinition, value: Any,
     problem, or None."""
     items = layer_items(value)
     if not items:
-        return None if definition.flags() & QgsProcessingParameterDefinition.Flag.FlagOptional else (
+        return None if definition.flags() & PARAMETER_OPTIONAL else (
             f"Parameter {definition.name()}: no layer was given; choose a layer or a file.")
     special = special_file_problem(value)
     if special:

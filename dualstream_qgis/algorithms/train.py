@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -17,6 +16,7 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
 )
 
+from ..compat import FILE_BEHAVIOR_FOLDER, SOURCE_POLYGON, SOURCE_RASTER
 from ..engine_bridge import engine_api
 from ..feedback import TRAIN_STAGES, Stages, run_engine
 from .base import DualStreamAlgorithm
@@ -126,14 +126,14 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     "dataset folder is given."))
         add_parameter(self, MapLayerParameter(
             self.LABELS, self.tr("Label layer (raster or polygons)"), optional=True,
-            types=[QgsProcessing.SourceType.TypeRaster, QgsProcessing.SourceType.TypeVectorPolygon]),
+            types=[SOURCE_RASTER, SOURCE_POLYGON]),
             self.tr("Classes for the image: a raster of class values (mapped with Label mapping), or a polygon "
                     "layer (GeoPackage, GeoJSON or Shapefile) in any CRS; pixels outside polygons are class 0."))
         add_parameter(self, class_field_parameter(self.LABEL_FIELD, self.tr("Class field (polygon labels)")),
             self.tr("Field of the polygon layer holding the raw class value (mapped with Label mapping). Empty: "
                     "every polygon is class 1. Ignored for raster labels."))
         aux = add_parameter(self, MultipleLayersParameter(
-            self.AUX, self.tr("Aux layers (coarse rasters, in a fixed order)"), QgsProcessing.SourceType.TypeRaster,
+            self.AUX, self.tr("Aux layers (coarse rasters, in a fixed order)"), SOURCE_RASTER,
             optional=True),
             self.tr("Auxiliary rasters (any CRS and resolution, covering the image). Their bands are stacked in "
                     "this order; segmenting later needs the same layers in the same order. Empty: vision-only "
@@ -141,7 +141,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         aux.setMetadata(LAYER_LIST_WRAPPER)
         add_parameter(self, QgsProcessingParameterFile(
             self.DATA_FOLDER, self.tr("Dataset folder (reference layout)"),
-            behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True),
+            behavior=FILE_BEHAVIOR_FOLDER, optional=True),
             self.tr("Folder with ts_sn/ (images), tl_sn/ (labels), t_ap/ and t_gems/ (aux rasters named "
                     "AIR_Pollution_CO_NAME.tif, GEMS_NAME.tif, ...), and optionally vs_sn/, vl_sn/, v_ap/, "
                     "v_gems/ for validation. Leave empty to train from layers instead."))
@@ -152,7 +152,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         # a folder widget that also takes typed text (imagenet, a hub id)
         pretrained, label, text = declared_text(self, "model.pretrained")
         add_parameter(self, QgsProcessingParameterFile(
-            pretrained, label, behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True), text)
+            pretrained, label, behavior=FILE_BEHAVIOR_FOLDER, optional=True), text)
         # fine-tuning: a .dsmodel bundle to start from
         init_from, label, text = declared_text(self, "train.init_from")
         add_parameter(self, QgsProcessingParameterFile(

@@ -71,8 +71,10 @@ def _miou(prediction: str, label: str) -> float:
 
 # ------------------------------------------------------------------------------------------------ definitions
 def test_algorithms_have_stable_parameters_help_and_icons(plugin):
-    from qgis.core import QgsApplication, QgsProcessingParameterDefinition
+    from qgis.core import QgsApplication
     from qgis.PyQt.QtGui import QTextDocument
+
+    from dualstream_qgis.compat import PARAMETER_ADVANCED
 
     registry = QgsApplication.processingRegistry()
     expected = {
@@ -100,7 +102,7 @@ def test_algorithms_have_stable_parameters_help_and_icons(plugin):
         for parameter in definitions.values():
             assert " ".join(parameter.help().split()) in " ".join(shown.split()), parameter.name()
         assert not alg.icon().isNull()
-    advanced = QgsProcessingParameterDefinition.FlagAdvanced
+    advanced = PARAMETER_ADVANCED
     train = registry.algorithmById("dualstream:train")
     assert train.parameterDefinition("TILES_PER_EPOCH").flags() & advanced
     for alg_id in ("dualstream:train", "dualstream:evaluate"):  # in view, and "values are classes" by default
@@ -139,11 +141,12 @@ def test_train_starts_from_a_model_bundle(plugin, trained, scenes, tmp_path):
     import processing
     from qgis.core import QgsApplication
 
+    from dualstream_qgis.compat import PARAMETER_OPTIONAL
     from engine.training.finetune import file_sha256
 
     definition = QgsApplication.processingRegistry().algorithmById("dualstream:train").parameterDefinition("INIT_FROM")
     assert definition.type() == "file" and definition.extension() == "dsmodel" and definition.flags() & \
-        definition.Flag.FlagOptional
+        PARAMETER_OPTIONAL
     parent = trained[0]["OUTPUT"]
     feedback = RecordingFeedback.make()
     params = dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label"], AUX=scenes["train"]["aux"],

@@ -43,8 +43,9 @@ def _cli_options(command: str) -> set[str]:
 
 
 def test_every_setting_is_in_both_front_ends_or_says_why_not(plugin):
-    from qgis.core import QgsApplication, QgsProcessingParameterDefinition
+    from qgis.core import QgsApplication
 
+    from dualstream_qgis.compat import PARAMETER_ADVANCED
     from engine.config import SETTINGS_SECTIONS
     from engine.declarations import declared, format_default, undeclared
 
@@ -82,7 +83,7 @@ def test_every_setting_is_in_both_front_ends_or_says_why_not(plugin):
                     assert definition.help() == f"{s.decl.help} Left at its default: {s.decl.auto}."
                 else:
                     assert definition.help() == s.decl.help
-                advanced = bool(definition.flags() & QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+                advanced = bool(definition.flags() & PARAMETER_ADVANCED)
                 assert advanced == s.decl.advanced, s.param
                 default = definition.defaultValue()
                 if definition.type() == "enum":  # the engine's choices (a registry's), in its order
