@@ -25,6 +25,7 @@ from qgis.core import (
 )
 
 from .. import deps
+from ..compat import FILE_BEHAVIOR_FOLDER
 from ..engine_bridge import add_site_packages, engine_api
 from ..feedback import Stages, run_engine
 from .base import DualStreamAlgorithm
@@ -91,7 +92,7 @@ class GetReadyModelAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                                                        defaultValue=0 if names else None),
                       self.tr("A model of DualStream's catalogue (dualstream models list shows the same)."))
         add_parameter(self, QgsProcessingParameterFile(
-            self.FOLDER, self.tr("Models folder"), behavior=QgsProcessingParameterFile.Behavior.Folder,
+            self.FOLDER, self.tr("Models folder"), behavior=FILE_BEHAVIOR_FOLDER,
             optional=True),
             self.tr(f"Where NAME.dsmodel is written; empty: {profile_models_folder()} (or "
                     f"${api.MODELS_ENV})."))
