@@ -18,6 +18,7 @@ from qgis.core import (
 )
 
 from .. import deps, torch_build
+from ..compat import FILE_BEHAVIOR_FOLDER
 from ..engine_bridge import add_site_packages
 from .base import DualStreamAlgorithm
 from .common import EnumNamesMixin, add_parameter, enum_value, parameters_help
@@ -67,7 +68,7 @@ class InstallDependenciesAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     "build; cuda: a CUDA build even without a GPU found; cpu: PyTorch's CPU-only build."))
         add_parameter(self, QgsProcessingParameterFile(
             self.WHEELS, self.tr("Wheel folder (offline installation)"),
-            behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True),
+            behavior=FILE_BEHAVIOR_FOLDER, optional=True),
             self.tr("A folder of .whl files to install from instead of the internet (pip --no-index "
                     "--find-links)."))
         add_parameter(self, QgsProcessingParameterString(
