@@ -1,8 +1,7 @@
 """``python -m engine``, the same as the ``dualstream`` command: see :mod:`engine.cli.main`."""
 
-import sys
 
-from .cli.main import main
+from .cli.main import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from ..api import CanceledError, DualStreamError
 from .options import flag_name
+from .progress import STOP_REQUESTED
 
 COMMAND_MODULES = ("train", "info", "models", "segment", "export", "imported")
 EXIT_ERROR = 2
@@ -163,6 +164,20 @@ def main(argv: list[str] | None = None) -> int:
     return int(code or 0)
 
 
+def run() -> None:
+    """The process's entry point (``dualstream``, ``python -m engine``): :func:`main`, then exit with its code.
+
+    A canceled run ends at once with 130. Python's own exit would not always: a Ctrl+C or SIGTERM that lands
+    while a C extension runs Python code of its own (torch and GDAL do) marks the process as interrupted for
+    good, and the interpreter then ends itself with SIGINT (status -2) although the run stopped cleanly."""
+    code = main()
+    if code == EXIT_CANCELED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def _terminate_as_interrupt() -> None:
     """SIGTERM (``kill``, a job scheduler's timeout) ends the run like Ctrl+C: temp files and locks are cleaned
     up on the way out instead of the process vanishing mid-write."""
@@ -170,6 +185,7 @@ def _terminate_as_interrupt() -> None:
         return
 
     def _handler(signum: int, frame: Any) -> None:
+        STOP_REQUESTED.set()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _handler)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -26,6 +27,11 @@ def _interactive(stream: TextIO) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # no isatty, or a closed stream
         return False
+
+
+# Set by the CLI's SIGTERM handler: the interrupt it raises can be swallowed (one that lands in a __del__ is only
+# printed), so every callback also says "canceled" from then on and the run stops at its next check.
+STOP_REQUESTED = threading.Event()
 
 
 class TqdmCallback(Callback):
@@ -58,6 +64,9 @@ class TqdmCallback(Callback):
                        disable=self.disable_bars, **units)
             self._bars[stage] = bar
         return bar
+
+    def is_canceled(self) -> bool:
+        return STOP_REQUESTED.is_set()
 
     def progress(self, done: float, total: float, stage: str = "") -> None:
         if done >= total and self._complete.get(stage) == total:

@@ -131,7 +131,7 @@ def test_wheel_metadata_takes_dependencies_and_extras_from_the_requirement_files
         meta = Parser().parsestr(archive.read(info).decode("utf-8"))
         entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode("utf-8")
     assert meta["Name"] == "dualstream" and meta["Version"] == __version__
-    assert re.search(r"^dualstream = engine\.cli\.main:main$", entry_points, re.M), entry_points
+    assert re.search(r"^dualstream = engine\.cli\.main:run$", entry_points, re.M), entry_points
     # the whole engine and nothing else: every engine module is in the wheel, the plugin and tests are not
     modules = {p.relative_to(REPO).as_posix() for p in (REPO / "engine").rglob("*.py")}
     assert modules <= set(names), sorted(modules - set(names))
