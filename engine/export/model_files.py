@@ -31,7 +31,7 @@ from .imported import (
     sidecar_of,
     write_imported_bundle,
 )
-from .onnx_metadata import is_onnx_path, read_onnx_metadata, session
+from .onnx_metadata import is_onnx_path, onnx_metadata, session
 from .schema import METADATA_KEY, BundleMetadata
 
 
@@ -77,8 +77,9 @@ def read_model_metadata(path: str | os.PathLike, backend: str = "auto") -> Bundl
         if not Path(path).is_file():
             raise BundleError(f"ONNX model '{path}' does not exist; give an .onnx file or a .dsmodel bundle.")
         runner = session(path, optimize=False)
-        if METADATA_KEY in runner.get_modelmeta().custom_metadata_map:
-            return read_onnx_metadata(path)
+        props = runner.get_modelmeta().custom_metadata_map
+        if METADATA_KEY in props:  # our own export: its metadata, from the graph already open
+            return onnx_metadata(props, str(path))
         description = describe_onnx(runner, str(path))
         return imported_metadata(description, graph_info(runner, str(path), description.input_name,
                                                          description.output_name), str(path), "")

@@ -153,17 +153,22 @@ def read_onnx_metadata(path: str | os.PathLike) -> BundleMetadata:
     path = Path(path)
     if not path.is_file():
         raise BundleError(f"ONNX model '{path}' does not exist; pass the file written by `dualstream export`.")
-    props = session(path, optimize=False).get_modelmeta().custom_metadata_map
+    return onnx_metadata(session(path, optimize=False).get_modelmeta().custom_metadata_map, str(path))
+
+
+def onnx_metadata(props: dict[str, str], source: str) -> BundleMetadata:
+    """The DualStream metadata in an ONNX model's ``metadata_props`` (BundleError when it has none or it is
+    damaged); ``source`` names the model in the errors."""
     if METADATA_KEY not in props:
-        raise BundleError(f"The ONNX model '{path}' has no DualStream metadata (band statistics, classes, tile size), "
-                          "so it cannot be run on a scene; export it from a bundle with `dualstream export "
+        raise BundleError(f"The ONNX model '{source}' has no DualStream metadata (band statistics, classes, tile "
+                          "size), so it cannot be run on a scene; export it from a bundle with `dualstream export "
                           "MODEL.dsmodel --onnx OUT.onnx`.")
     try:
         meta = json.loads(props[METADATA_KEY])
     except json.JSONDecodeError as exc:
-        raise BundleError(f"The DualStream metadata of '{path}' is corrupt ({exc}); export the bundle again.") from exc
+        raise BundleError(f"The DualStream metadata of '{source}' is corrupt ({exc}); export the bundle "
+                          f"again.") from exc
     if not isinstance(meta, dict) or "onnx" not in meta or "data" not in meta or "model" not in meta:
-        raise BundleError(f"The DualStream metadata of '{path}' lacks its 'onnx', 'data' or 'model' section; export "
+        raise BundleError(f"The DualStream metadata of '{source}' lacks its 'onnx', 'data' or 'model' section; export "
                           f"the bundle again with this version.")
-    return BundleMetadata.from_dict(meta, str(path))
-
+    return BundleMetadata.from_dict(meta, source)
