@@ -233,6 +233,34 @@ def write_imported_bundle(path: str | os.PathLike, graph: bytes, metadata: Bundl
     return str(path)
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted
+
+
+def graph_probabilities(session: Any, model: Any, tiles: np.ndarray, source: str) -> np.ndarray:
+    """Probabilities (B, K, T, T) an imported graph gives normalised (B, C, T, T) ``tiles`` (B: its fixed batch,
+    when it has one): fed in its layout, its output checked to be K channels at the tile's size (BundleError
+    naming ``source`` otherwise), logits turned into probabilities. ``model``: its ImportedConfig."""
+    feed = tiles.transpose(0, 2, 3, 1) if model.layout == "NHWC" else tiles
+    out = session.run([model.output_name], {model.input_name: np.ascontiguousarray(feed, np.float32)})[0]
+    if out.ndim == 3:  # (B, H, W): one channel
+        out = out[:, None]
+    elif model.layout == "NHWC":
+        out = out.transpose(0, 3, 1, 2)
+    if out.shape[1] != model.num_classes or out.shape[2:] != tiles.shape[2:]:
+        raise BundleError(f"The imported model '{source}' gave an output of shape {tuple(out.shape)} for tiles of "
+                          f"{tuple(tiles.shape)}; expected {model.num_classes} channel(s) at the tile's size (only "
+                          f"per-pixel class scores can be run). Import it again with the tile size and layout it "
+                          f"takes.")
+    out = out.astype(np.float32, copy=False)
+    if model.output == "logits":
+        out = 1.0 / (1.0 + np.exp(-out)) if model.num_classes == 1 else _softmax(out.copy())
+    return out
+
+
 def is_imported(metadata: BundleMetadata) -> bool:
     """Whether the bundle or ONNX file holds a model made elsewhere (run by onnxruntime only)."""
     return metadata.model.name == IMPORTED

@@ -24,6 +24,7 @@ from .imported import (
     description_from,
     graph_facts,
     graph_info,
+    graph_probabilities,
     imported_metadata,
     is_imported,
     read_graph_file,
@@ -122,19 +123,16 @@ def import_onnx(onnx_path: str | os.PathLike, output: str | os.PathLike,
 
 
 def _try_once(runner: Any, metadata: BundleMetadata, source: str) -> None:
-    """Run the graph on one blank tile: a model that cannot run, or gives another shape, is refused now."""
+    """Run the graph on one blank tile as segment will: a model that cannot run, or gives another shape, is
+    refused now."""
     import numpy as np
 
     model, tile = metadata.model, metadata.data.tile_size
-    shape = (model.batch or 1, model.vision_channels, tile, tile)
-    if model.layout == "NHWC":
-        shape = (shape[0], tile, tile, shape[1])
     try:
-        out = runner.run([model.output_name], {model.input_name: np.zeros(shape, np.float32)})[0]
+        graph_probabilities(runner, model, np.zeros((model.batch or 1, model.vision_channels, tile, tile),
+                                                    np.float32), source)
+    except BundleError:
+        raise
     except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors say what the graph wanted
         raise BundleError(f"The ONNX model '{source}' does not run on a {tile} px tile of {model.vision_channels} "
                           f"band(s) ({str(exc)[:300]}); give the tile size and band count it takes.") from exc
-    spatial = out.shape[-2:] if out.ndim == 3 or model.layout == "NCHW" else out.shape[1:3]
-    if tuple(spatial) != (tile, tile):
-        raise BundleError(f"The ONNX model '{source}' gives {tuple(out.shape)} for a {tile} px tile; only models "
-                          f"whose output has the input's size (per-pixel classes) can be run.")

@@ -4,24 +4,23 @@ The same contract as :class:`~engine.segment.predictor.Predictor` (``predictor(v
 probabilities, a ``device`` attribute), so the tile pipeline is unchanged. The exported graphs return
 probabilities already; TTA flips and rotations run in numpy. A model exported with a fixed batch gets the
 pipeline's batches in chunks of that size, the last one padded. A bundle runs through its cached export
-(:class:`ExportedBundle`).
+(:class:`ExportedBundle`); a model made elsewhere as it came (:class:`ImportedMember`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..callbacks import Callback
 from ..errors import BundleError
-from ..export.imported import imported_graph, is_imported
+from ..export.imported import graph_probabilities, imported_graph, is_imported
 from ..export.onnx_metadata import SINGLE_INPUT, is_onnx_path, session
 from ..io.digest import file_sha256
 from ..runtime.environment import require
-from .imported_member import ImportedMember
 from .plan import Member
 from .tta import apply_transform, tta_transforms, undo_transform
 
@@ -45,18 +44,44 @@ class OnnxMember:
         feeds = {"vision": vision, "aux": aux}
         if self.inputs == [SINGLE_INPUT]:  # a --single-input export: the streams stacked on the image grid
             feeds = {SINGLE_INPUT: vision if aux is None else np.concatenate([vision, aux], axis=1)}
-        if self.batch is None:
-            return self.session.run(["probabilities"], {n: _contiguous(feeds[n]) for n in self.inputs})[0]
-        total = vision.shape[0]
-        out = []
-        for start in range(0, total, self.batch):
-            chunk = {n: feeds[n][start:start + self.batch] for n in self.inputs}
-            short = self.batch - chunk[self.inputs[0]].shape[0]
-            if short:  # pad the last chunk to the graph's batch
-                chunk = {n: np.concatenate([a, np.zeros((short, *a.shape[1:]), a.dtype)]) for n, a in chunk.items()}
-            result = self.session.run(["probabilities"], {n: _contiguous(a) for n, a in chunk.items()})[0]
-            out.append(result[:self.batch - short])
-        return np.concatenate(out)
+        return in_batches(lambda chunk: self.session.run(["probabilities"], {n: _contiguous(a) for n, a in
+                                                                              chunk.items()})[0],
+                          {n: feeds[n] for n in self.inputs}, self.batch)
+
+
+@dataclass
+class ImportedMember:
+    """A model made elsewhere ready to run: its graph fed in its own layout and batch
+    (:func:`~engine.export.imported.graph_probabilities`). ``model``: its ImportedConfig."""
+
+    session: Any  # onnxruntime.InferenceSession
+    weight: float
+    model: Any
+    stats_key: str
+    source: str
+    takes_aux: ClassVar[bool] = False
+
+    def run(self, vision: np.ndarray, aux: np.ndarray | None) -> np.ndarray:
+        """Probabilities (B, K, T, T) for any batch size B."""
+        return in_batches(lambda chunk: graph_probabilities(self.session, self.model, chunk["vision"], self.source),
+                          {"vision": vision}, self.model.batch)
+
+
+def in_batches(run: Callable[[dict[str, np.ndarray]], np.ndarray], feeds: dict[str, np.ndarray],
+               size: int | None) -> np.ndarray:
+    """``run(feeds)`` for a graph of any batch (``size`` None), else over chunks of its fixed batch ``size``, the
+    last one padded with zeros and its padding dropped from the result."""
+    if size is None:
+        return run(feeds)
+    total = next(iter(feeds.values())).shape[0]
+    out = []
+    for start in range(0, total, size):
+        chunk = {n: a[start:start + size] for n, a in feeds.items()}
+        short = size - next(iter(chunk.values())).shape[0]
+        if short:  # pad the last chunk to the graph's batch
+            chunk = {n: np.concatenate([a, np.zeros((short, *a.shape[1:]), a.dtype)]) for n, a in chunk.items()}
+        out.append(run(chunk)[:size - short])
+    return np.concatenate(out)
 
 
 def _contiguous(array: np.ndarray) -> np.ndarray:
