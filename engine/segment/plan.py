@@ -288,13 +288,15 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     aux_ratio = aux_data.aux_ratio
     tile = int(cfg.tile_size or data.tile_size)
     check_tile_size(tile, "segment.tile_size", aux_ratio if use_aux else None, f"; try {data.tile_size}")
-    for member in members:  # an exported ONNX graph takes tiles of one size only
-        fixed = member.metadata.onnx.tile_size if member.metadata.onnx is not None else None
-        fixed = member.metadata.model.fixed_tile if is_imported(member.metadata) else fixed
+    for member in members:  # an exported graph, and some made elsewhere, take tiles of one size only
+        meta = member.metadata
+        imported = is_imported(meta)
+        fixed = meta.model.fixed_tile if imported else meta.onnx.tile_size if meta.onnx is not None else None
         if fixed and int(fixed) != tile:
-            raise ConfigError(f"The ONNX model '{member.path}' takes tiles of {fixed} px (fixed at export), not "
-                              f"{tile}; leave out {setting('segment.tile_size')} or export again with that tile size "
-                              f"({tile}).")
+            fix = "it takes no other" if imported else f"export again with that tile size ({tile})"
+            raise ConfigError(f"The ONNX model '{member.path}' takes tiles of {fixed} px (fixed "
+                              f"{'by its graph' if imported else 'at export'}), not {tile}; leave out "
+                              f"{setting('segment.tile_size')} or {fix}.")
     for member in members[1:]:
         if not cfg.tile_size and member.data.tile_size != tile:
             message = (f"The ensemble members were trained on different tile sizes; using {tile} px "
