@@ -293,10 +293,10 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
         imported = is_imported(meta)
         fixed = meta.model.fixed_tile if imported else meta.onnx.tile_size if meta.onnx is not None else None
         if fixed and int(fixed) != tile:
-            fix = "it takes no other" if imported else f"export again with that tile size ({tile})"
+            fix = " (its graph takes no other size)" if imported else f" or export again with that tile size ({tile})"
             raise ConfigError(f"The ONNX model '{member.path}' takes tiles of {fixed} px (fixed "
                               f"{'by its graph' if imported else 'at export'}), not {tile}; leave out "
-                              f"{setting('segment.tile_size')} or {fix}.")
+                              f"{setting('segment.tile_size')}{fix}.")
     for member in members[1:]:
         if not cfg.tile_size and member.data.tile_size != tile:
             message = (f"The ensemble members were trained on different tile sizes; using {tile} px "
