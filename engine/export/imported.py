@@ -296,11 +296,12 @@ def describe_imported(metadata: BundleMetadata) -> dict[str, Any]:
 
 
 def description_from(values: dict[str, Any], base: ImportedDescription | None = None,
-                     source: str = "the description") -> ImportedDescription:
+                     source: str = "the description", graph_bands: int | None = None) -> ImportedDescription:
     """``base`` (or a new description) with ``values`` set: a sidecar JSON file's, or the command line's.
 
-    Without a base, ``class_names`` and the band count (``bands``, or as many as ``mean`` has) are needed; mean
-    and std default to 0 and 1 (the raw values times ``scale``)."""
+    Without a base, ``class_names`` and the band count are needed (``bands``, else as many as ``mean`` has, else
+    ``graph_bands``: what a graph with a fixed band axis takes); mean and std default to 0 and 1 (the raw values
+    times ``scale``)."""
     names = {f.name for f in dataclasses.fields(ImportedDescription)} - {"notes"}
     unknown = sorted(set(values) - names)
     if unknown:
@@ -308,10 +309,12 @@ def description_from(values: dict[str, Any], base: ImportedDescription | None = 
     values = {k: v for k, v in values.items() if v is not None}
     if base is not None:
         return dataclasses.replace(base, **values)
-    bands = values.get("bands") or len(values.get("mean") or values.get("std") or values.get("band_names") or [])
+    bands = (values.get("bands") or len(values.get("mean") or values.get("std") or values.get("band_names") or [])
+             or graph_bands)
     if not bands or not values.get("class_names"):
-        raise ConfigError(f"{source} needs the band count (bands, or mean/std per band) and the class names; a "
-                          f"model without Deepness's metadata cannot say them itself.")
+        raise ConfigError(f"{source} needs the class names, and the band count where the graph does not fix it "
+                          f"(bands, or mean/std per band); a model without Deepness's metadata cannot say them "
+                          f"itself.")
     values.setdefault("mean", [0.0] * int(bands))
     values.setdefault("std", [1.0] * int(bands))
     return ImportedDescription(**{**values, "bands": int(bands)})
@@ -338,6 +341,16 @@ def description_values(path: str | os.PathLike, what: str = "The model descripti
     return values
 
 
-def read_sidecar(path: Path, base: ImportedDescription | None) -> ImportedDescription:
-    """The description in sidecar ``path`` (over ``base``, e.g. what Deepness's metadata says)."""
-    return description_from(description_values(path), base, f"The model description '{path}'")
+def read_sidecar(path: Path, base: ImportedDescription | None, session: Any) -> ImportedDescription:
+    """The description in sidecar ``path`` (over ``base``, e.g. what Deepness's metadata says) of the graph open
+    in ``session``."""
+    values = description_values(path)
+    return description_from(values, base, f"The model description '{path}'", graph_bands(session, values))
+
+
+def graph_bands(session: Any, values: dict[str, Any]) -> int | None:
+    """The band count a graph's input fixes, on the channel axis of the layout ``values`` give (None: dynamic)."""
+    shape = session.get_inputs()[0].shape
+    axis = 3 if values.get("layout") == "NHWC" else 1
+    channels = shape[axis] if len(shape) == 4 else None
+    return channels if isinstance(channels, int) and channels > 0 else None

@@ -22,6 +22,7 @@ from .deepness_import import deepness_description, has_deepness_metadata
 from .imported import (
     ImportedDescription,
     description_from,
+    graph_bands,
     graph_facts,
     graph_info,
     graph_probabilities,
@@ -56,10 +57,10 @@ def describe_onnx(runner: Any, source: str, given: ImportedDescription | None = 
         base = deepness_description(runner, source) if has_deepness_metadata(props) else None
         sidecar = sidecar_of(source) if Path(source).suffix.lower() == ".onnx" else None
         if sidecar is not None:
-            base = read_sidecar(sidecar, base)
+            base = read_sidecar(sidecar, base, runner)
             base.notes.append(f"description read from {sidecar.name}")
     if changes:
-        base = description_from(changes, base, "The description given")
+        base = description_from(changes, base, "The description given", graph_bands(runner, changes))
     if base is None:
         raise BundleError(f"The ONNX model '{source}' carries no description (neither DualStream's nor Deepness's "
                           f"metadata, and no {Path(source).name}.json beside it); import it with its bands, scaling "

@@ -221,3 +221,17 @@ def test_the_model_card_of_an_imported_model_says_what_it_is(deepness_model, tmp
     assert properties["mlm:total_parameters"] == 12  # the 3x3 weights and 3 biases of the graph
     assert properties["mlm:input"][0]["bands"] == ["R", "G", "B"]
     assert "imported" in properties["description"]
+
+
+def test_a_graph_that_fixes_its_bands_needs_only_its_classes(scene, linear, tmp_path):
+    """The band count comes from the graph's input when it fixes it; mean 0 and std 1 then scale the raw values."""
+    image, raw = scene
+    onnx = linear_model(tmp_path / "bare.onnx", *linear, tile=32)
+    bundle = import_model(str(onnx), str(tmp_path / "bare.dsmodel"), changes={"class_names": CLASSES,
+                                                                              "scale": 0.01}).path
+    out = tmp_path / "classes.tif"
+    assert main(["segment", "--model", bundle, "--image", str(image), "--out", str(out)]) == 0
+    assert np.array_equal(read(out), expected_classes(raw, *linear, [0, 0, 0], [1, 1, 1], 0.01))
+    dynamic = linear_model(tmp_path / "dynamic.onnx", *linear)  # its band axis is fixed too: 3
+    assert import_model(str(dynamic), str(tmp_path / "d.dsmodel"),
+                        changes={"class_names": CLASSES}).metadata.data.vision_bands == 3
