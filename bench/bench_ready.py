@@ -12,7 +12,8 @@ so the agreement does not depend on it; the accuracy against the ground truth do
 Runs (the bench needs ukis-csmask installed, ``pip install ukis-csmask==1.0.0``, for CSmask and for the wrap):
 1. ``python -m engine models get MODEL --folder OUT/models`` (the wrap, checksums verified);
 2. ``python -m engine segment --model OUT/models/MODEL.dsmodel --image OUT/reflectance.tif --out ...`` with the
-   model's own overlap (0.2, CSmask's) and with segment's default overlap;
+   model's own tiling (CSmask's: overlap 0.2, the scene mirrored by 51 px), and with tiles kept inside the scene
+   (``--border 0``) at overlaps 0.2 and 0.25;
 3. ``CSmask(img, band_order=[blue, green, red, nir], product_level=l1c).csm`` on the same array.
 Writes ``OUT/results.json`` and prints a table: pixel agreement of the class rasters (three classes), and for
 each run the cloud class against the ground truth (IoU, precision, recall, F1, pixel accuracy; cloud shadow counts
@@ -94,7 +95,7 @@ def one_tile(image: np.ndarray, bundle: Path, out: Path, csmask: Any, level: str
     path = out / "tile.tif"
     write_image(path, crop)
     run("segment", "--model", str(bundle), "--image", str(path), "--out", str(out / "tile_classes.tif"),
-        "--probabilities", str(out / "tile_probabilities.tif"), "--device", "cpu")
+        "--probabilities", str(out / "tile_probabilities.tif"), "--device", "cpu", "--border", "0")
     with rasterio.open(out / "tile_classes.tif") as src:
         classes = src.read(1)
     with rasterio.open(out / "tile_probabilities.tif") as src:
@@ -129,21 +130,17 @@ def main(argv: list[str] | None = None) -> int:
                                                   "--force")}
     bundle = out / "models" / f"{args.model}.dsmodel"
     ours: dict[str, np.ndarray] = {}
-    for label, overlap in (("dualstream (overlap 0.2)", ["--overlap", "0.2"]), ("dualstream (default overlap)", [])):
-        classes = out / f"classes_{'02' if overlap else 'default'}.tif"
+    runs = {  # the bundle's own tiling (CSmask's: overlap 0.2, the scene mirrored by 51 px), then tiles inside it
+        "dualstream (the model's tiling)": [],
+        "dualstream --border 0 (tiles inside the scene)": ["--border", "0"],
+        "dualstream --border 0 --overlap 0.25": ["--border", "0", "--overlap", "0.25"],
+    }
+    for index, (label, options) in enumerate(runs.items()):
+        classes = out / f"classes_{index}.tif"
         seconds[label] = run("segment", "--model", str(bundle), "--image", str(image_path), "--out", str(classes),
-                             "--device", "cpu", *overlap)
+                             "--device", "cpu", *options)
         with rasterio.open(classes) as src:
             ours[label] = src.read(1)
-    # the same tiles' context as CSmask: the image mirrored by its padding (20 % of a tile) on every side
-    pad = int(0.2 * 256)
-    padded = out / "reflectance_mirrored.tif"
-    write_image(padded, np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="symmetric"))
-    label = f"dualstream on the image mirrored by {pad} px"
-    seconds[label] = run("segment", "--model", str(bundle), "--image", str(padded), "--out",
-                         str(out / "classes_mirrored.tif"), "--device", "cpu", "--overlap", "0.2")
-    with rasterio.open(out / "classes_mirrored.tif") as src:
-        ours[label] = src.read(1)[pad:-pad, pad:-pad]
     started = time.perf_counter()
     level = args.model.rsplit("-", 1)[-1]
     theirs = CSmask(img=image.copy(), band_order=list(BANDS), product_level=level).csm[..., 0]
@@ -174,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|")
     for label, entry in results["runs"].items():
         scores = entry["cloud_vs_ground_truth"]
-        agreement = f"{100 * entry['agreement_with_csmask']:.2f} %" if "agreement_with_csmask" in entry else "-"
+        agreement = f"{100 * entry['agreement_with_csmask']:.3f} %" if "agreement_with_csmask" in entry else "-"
         print(f"| {label} | {agreement} | {scores['iou']:.3f} | {scores['precision']:.3f} | {scores['recall']:.3f} "
               f"| {scores['f1']:.3f} | {scores['accuracy']:.3f} | {seconds[label]:.1f} |")
     print(f"one 256-px tile (no tiling on either side): dualstream and CSmask's graph on CSmask's input agree on "

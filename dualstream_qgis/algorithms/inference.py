@@ -22,7 +22,8 @@ MODEL_FILTER = "Models (*.dsmodel *.onnx);;DualStream model (*.dsmodel);;ONNX mo
 MODEL, WEIGHTS = "MODEL", "WEIGHTS"
 #: The inference settings both algorithms offer, in dialog order (Segment in bulk adds its reader threads).
 RUN_SETTINGS = ("segment.overlap", "segment.tta", "segment.device", "segment.batch_size", "segment.threshold",
-                "segment.tile_size", "segment.backend", "segment.strict_inputs", "segment.low_confidence")
+                "segment.tile_size", "segment.border", "segment.backend", "segment.strict_inputs",
+                "segment.low_confidence")
 
 
 def model_paths(value: Any) -> list[str]:

@@ -53,10 +53,17 @@ def parameter(alg: QgsProcessingAlgorithm, key: str) -> QgsProcessingParameterDe
         kind = NUMBER_INTEGER if s.kind is int else NUMBER_DOUBLE
         bounds = {name: value for name, value in (("minValue", s.decl.minimum), ("maxValue", s.decl.maximum))
                   if value is not None}
+        if _unset_allowed(s, default):  # "not set": the engine takes the model's (the help says which)
+            return QgsProcessingParameterNumber(s.param, label, kind, None, optional=True, **bounds)
         return QgsProcessingParameterNumber(s.param, label, kind, s.decl.off if default is None else default,
                                             **bounds)
     text = engine_api().format_default(s, default)
     return QgsProcessingParameterString(s.param, label, text, optional=not text)
+
+
+def _unset_allowed(s: Any, default: Any) -> bool:
+    """A number the user may leave unset, with no value standing for unset (``off``): an optional parameter."""
+    return s.optional and default is None and s.decl.off is None
 
 
 def add_settings(alg: QgsProcessingAlgorithm, *keys: str) -> dict[str, QgsProcessingParameterDefinition]:
@@ -66,6 +73,8 @@ def add_settings(alg: QgsProcessingAlgorithm, *keys: str) -> dict[str, QgsProces
         s = _setting(key)
         # a setting chosen when left at its default says how (engine.training.auto)
         text = f"{s.decl.help} Left at its default: {s.decl.auto}." if s.decl.auto else s.decl.help
+        if s.decl.default_note and _unset_allowed(s, s.qgis_default):
+            text += f" Not set: {s.decl.default_note}."
         added[s.param] = add_parameter(alg, parameter(alg, key), alg.tr(text), advanced=s.decl.advanced)
     return added
 
@@ -91,6 +100,8 @@ def _value(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], context: Qgs
         return alg.parameterAsBool(parameters, s.param, context)
     if s.choices:
         return enum_value(alg, parameters, s.param, context, s.choices)
+    if s.kind in (int, float) and _unset_allowed(s, s.qgis_default) and parameters.get(s.param) in (None, ""):
+        return None
     if s.kind is int:
         return alg.parameterAsInt(parameters, s.param, context)
     if s.kind is float:

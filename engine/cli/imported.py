@@ -42,6 +42,8 @@ OPTIONS: dict[str, tuple[str, Any, str, str]] = {
     "--colors": ("class_colors", _names, "#RRGGBB,...", "one per class"),
     "--tile": ("tile_size", int, "PX", "tile size (a graph with a fixed size takes only that)"),
     "--overlap": ("overlap", float, "FRACTION", "overlap of neighbouring tiles, as a fraction of the tile"),
+    "--border": ("border", int, "PX", "pixels its maker mirrored the scene by before tiling (segment's default "
+                                      "--border for it)"),
     "--scores": ("output", str, "KIND", "what the output holds: probabilities or logits"),
     "--threshold": ("threshold", float, "P", "threshold its maker suggests for a one-channel output"),
     "--layout": ("layout", str, "NCHW|NHWC", "axis order of the graph's input and output"),

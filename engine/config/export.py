@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from ..declarations import setting
 from ..settings import Settings
+from .inference import DEFAULT_OVERLAP
 
 DEFAULT_OPSET = 17  # export: onnxruntime >= 1.13 (and so Deepness's usual installs) run it
-DEFAULT_OVERLAP = 0.25  # export: tiles_overlap for Deepness, as SegmentConfig's default overlap
 QUANTIZE_MODES = ("none", "int8")
 
 NO_QGIS = "export is a command-line job (dualstream export); QGIS has no export algorithm"

@@ -10,6 +10,10 @@ from ..errors import setting as named
 from ..settings import Settings, check
 from .base import BACKENDS, BULK, DEVICES, TTA_MODES, check_tile_size, parse_label_pairs
 
+# Tiling and threshold when neither the user nor the model (an imported model's maker) says: segment.plan's
+# model_defaults fills them. Export records DEFAULT_OVERLAP as Deepness's tiles_overlap.
+DEFAULT_OVERLAP, DEFAULT_THRESHOLD, DEFAULT_BORDER = 0.25, 0.5, 0
+
 
 @dataclass
 class SegmentConfig(Settings):
@@ -74,16 +78,25 @@ class SegmentConfig(Settings):
     tile_size: int | None = setting(
         None, label="Tile size (0 = the model's)", minimum=0, maximum=8192, off=0, advanced=True, group="inference",
         help="Edge of the predicted tiles in pixels, a multiple of 32. 0: the training tile size.")
-    overlap: float = setting(
-        0.25, label="Tile overlap (share of the tile)", minimum=0.0, maximum=0.89, group="inference",
+    overlap: float | None = setting(
+        None, label="Tile overlap (share of the tile)", minimum=0.0, maximum=0.89, group="inference",
+        default_note=f"the overlap an imported model's maker recorded, else {DEFAULT_OVERLAP}",
         help="Overlap between neighbouring tiles; overlapping predictions are blended, which removes seams.")
+    border: int | None = setting(
+        None, label="Mirrored border (pixels)", minimum=0, maximum=8191, advanced=True, group="inference",
+        default_note=f"the border an imported model's maker used, else {DEFAULT_BORDER}",
+        help="Let the tiles reach this far past the scene's edges, the image mirrored there, so the edge pixels "
+             "are seen in a tile's middle with context on every side, as inside the scene; the tiles then step "
+             "regularly from the mirrored corner. 0: tiles stay inside the scene. Less than the tile size.")
     tta: str = setting(
         "none", choices=TTA_MODES, label="Test-time augmentation", group="inference",
         help="none; flips (3 passes: as is, flipped left-right, flipped up-down); d4 (8 passes: all rotations and "
              "flips). More passes: smoother results, proportionally slower.")
-    threshold: float = setting(
-        0.5, label="Probability threshold (binary models)", minimum=0.01, maximum=0.99, advanced=True,
-        group="inference", help="A pixel is foreground when its probability is at least this (binary models only).")
+    threshold: float | None = setting(
+        None, label="Probability threshold (binary models)", minimum=0.01, maximum=0.99, advanced=True,
+        group="inference",
+        default_note=f"the threshold an imported model's maker recorded, else {DEFAULT_THRESHOLD}",
+        help="A pixel is foreground when its probability is at least this (binary models only).")
     resample_to_training_gsd: bool = setting(
         False, label="Resample to the training resolution", advanced=True, group="inference",
         help="Predict on a virtual copy of the image at the model's training pixel size (averaged when shrinking, "
@@ -114,10 +127,13 @@ class SegmentConfig(Settings):
         check(self.tta in TTA_MODES, f"{named('segment.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
         check(self.backend in BACKENDS,
                f"{named('segment.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
-        check(0.0 <= self.overlap < 0.9,
+        check(self.overlap is None or 0.0 <= self.overlap < 0.9,
                f"{named('segment.overlap')} must be in [0, 0.9) of the tile (got {self.overlap}).")
+        check(self.border is None or self.border >= 0,
+              f"{named('segment.border')} must be >= 0 pixels (got {self.border}).")
         check(self.batch_size >= 1, f"{named('segment.batch_size')} must be >= 1 (got {self.batch_size}).")
-        check(0.0 < self.threshold < 1.0, f"{named('segment.threshold')} must be in (0, 1) (got {self.threshold}).")
+        check(self.threshold is None or 0.0 < self.threshold < 1.0,
+              f"{named('segment.threshold')} must be in (0, 1) (got {self.threshold}).")
         check(self.probability_dtype in ("float32", "uint8"), "probability_dtype must be float32 or uint8.")
         check(0.0 <= self.low_confidence <= 1.0,
               f"{named('segment.low_confidence')} must be in [0, 1] (got {self.low_confidence}).")

@@ -47,7 +47,8 @@ class ImportedDescription:
 
     ``class_names``: one per output channel; for a one-channel (sigmoid) output, background then foreground.
     ``mean``/``std``/``scale``: the graph's input is ``(raw * scale - mean) / std`` per band.
-    ``tile_size``: None takes the graph's fixed size, else DYNAMIC_TILE. ``output``: probabilities, or logits
+    ``tile_size``: None takes the graph's fixed size, else DYNAMIC_TILE. ``border``: pixels its maker mirrored the
+    scene by before tiling (segment's mirrored border). ``output``: probabilities, or logits
     (softmax, or sigmoid for one channel, applied by the engine). ``resolution``: metres per pixel it was made for.
     """
 
@@ -60,6 +61,7 @@ class ImportedDescription:
     band_names: list[str] | None = None
     tile_size: int | None = None
     overlap: float = 0.1
+    border: int = 0
     output: str = "probabilities"
     threshold: float = 0.5
     layout: str = "NCHW"
@@ -98,6 +100,8 @@ class ImportedDescription:
             found.append(f"layout must be one of {LAYOUTS} (got {self.layout!r})")
         if not 0 <= self.overlap < 0.5:
             found.append(f"overlap must be in [0, 0.5) of the tile (got {self.overlap})")
+        if self.border < 0 or (self.tile_size and self.border >= self.tile_size):
+            found.append(f"border must be in [0, the tile size) pixels (got {self.border})")
         return found
 
     def statistics(self) -> BandStatistics:
@@ -210,7 +214,8 @@ def imported_metadata(description: ImportedDescription, graph: GraphInfo, source
         extra={"imported": {k: v for k, v in {
             "source_file": Path(source).name, "graph_sha256": graph_sha256, "band_names": description.band_names,
             "scale": description.scale, "mean": list(description.mean), "std": list(description.std),
-            "overlap": description.overlap, "resolution_m": description.resolution, "task": description.task,
+            "overlap": description.overlap, "border": description.border, "resolution_m": description.resolution,
+            "task": description.task,
             "sensor": description.sensor, "source": description.source, "licence": description.licence,
             **(facts or {}),
         }.items() if v is not None}})

@@ -71,6 +71,7 @@ class Entry:
     output: str = "probabilities"
     tile_size: int | None = None
     overlap: float = 0.1
+    border: int = 0
     resolution: float | None = None
     url: str | None = None
     citation: str | None = None
@@ -88,8 +89,9 @@ class Entry:
         return {"bands": len(self.bands), "class_names": list(self.classes), "mean": list(self.mean),
                 "std": list(self.std), "scale": self.scale, "class_colors": list(self.class_colors) or None,
                 "band_names": list(self.bands), "tile_size": self.tile_size, "overlap": self.overlap,
-                "output": self.output, "resolution": self.resolution, "name": self.name, "task": self.task,
-                "sensor": self.sensor, "source": self.url or self.source.describe(), "licence": self.licence}
+                "border": self.border, "output": self.output, "resolution": self.resolution, "name": self.name,
+                "task": self.task, "sensor": self.sensor, "source": self.url or self.source.describe(),
+                "licence": self.licence}
 
 
 def catalogue_files() -> list[Path]:
@@ -179,11 +181,14 @@ def parse_entry(item: Any, where: str, origin: str = str(SHIPPED)) -> Entry:
         raise ConfigError(f"{check.where}: tile_size {tile_size} is below 16 pixels.")
     if not 0 <= overlap < 0.5:
         raise ConfigError(f"{check.where}: overlap {overlap} must be a fraction of the tile in 0..0.5.")
+    border = int(check.optional("border", int) or 0)
+    if border < 0 or (tile_size is not None and border >= tile_size):
+        raise ConfigError(f"{check.where}: border {border} must be in 0..tile_size-1 pixels.")
     return Entry(name=name, task=check.text("task"), sensor=check.text("sensor"),
                  source=parse_source(item.get("source"), check.where), licence=check.text("licence"),
                  bands=[str(b) for b in bands], band_hint=check.optional("band_hint", str),
                  scale=float(check.optional("scale", (int, float)) or 1.0), mean=mean, std=std, classes=names,
-                 class_colors=colors, output=output, tile_size=tile_size, overlap=overlap,
+                 class_colors=colors, output=output, tile_size=tile_size, overlap=overlap, border=border,
                  resolution=check.optional("resolution", (int, float)), url=check.optional("url", str),
                  citation=check.optional("citation", str), origin=origin)
 

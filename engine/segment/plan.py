@@ -17,6 +17,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..config import SegmentConfig, check_tile_size
 from ..config.bands import BandSelection
+from ..config.inference import DEFAULT_BORDER, DEFAULT_OVERLAP, DEFAULT_THRESHOLD
 from ..data.metadata import DataMetadata
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
@@ -156,6 +157,16 @@ def check_members(cfg: SegmentConfig) -> list[Member]:
     return members
 
 
+def model_defaults(cfg: SegmentConfig, member: Member) -> SegmentConfig:
+    """``cfg`` with the overlap, border and threshold the user left unset taken from the model: those its maker
+    recorded for an imported model (Deepness's tiles_overlap and seg_thresh, ukis-csmask's mirrored border),
+    else the engine's defaults. Every run of a plan or a bulk run sees the values filled."""
+    imported = member.data.extra.get("imported", {}) if is_imported(member.metadata) else {}
+    made = {"overlap": imported.get("overlap", DEFAULT_OVERLAP), "border": imported.get("border", DEFAULT_BORDER),
+            "threshold": getattr(member.metadata.model, "threshold", None) or DEFAULT_THRESHOLD}
+    return cfg.replace(**{name: value for name, value in made.items() if getattr(cfg, name) is None})
+
+
 def _check_member_bands(member: Member, image_bands: int, image: str) -> None:
     """DataError when the image lacks the bands ``member`` was trained on (before any weights are loaded)."""
     selection = member.selection
@@ -267,6 +278,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     members = check_members(cfg)
     first = members[0]
     data = first.data
+    cfg = model_defaults(cfg, first)
     # destinations first: cheap, and a read-only folder should not cost a model load
     for kind, path in SceneOutputs.of(cfg).destinations():
         check_writable(path, kind.what)
@@ -349,7 +361,10 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
         tile = _check_resources(cfg, members, tile, region, aux_ratio if use_aux else None, reader, callback,
                                 warnings)
         overlap = overlap_pixels(tile, cfg.overlap)
-        grid = TileGrid.plan(region, (reader.grid.width, reader.grid.height), tile, overlap)
+        if cfg.border >= tile:
+            raise ConfigError(f"{setting('segment.border')} ({cfg.border} px) must be less than the tile size "
+                              f"({tile} px); give a smaller border.")
+        grid = TileGrid.plan(region, (reader.grid.width, reader.grid.height), tile, overlap, cfg.border)
     except BaseException:
         reader.close()
         raise
@@ -375,7 +390,8 @@ def plan_on_image(plan: SegmentPlan, image: str) -> SegmentPlan:
                          aux_ratio=plan.aux_ratio, callback=source.callback)
     try:
         region = (0, 0, reader.grid.width, reader.grid.height)
-        grid = TileGrid.plan(region, (reader.grid.width, reader.grid.height), plan.tile, plan.overlap)
+        grid = TileGrid.plan(region, (reader.grid.width, reader.grid.height), plan.tile, plan.overlap,
+                             plan.grid.border)
         transform = tile_grid(reader.grid, *region).transform
     except BaseException:
         reader.close()

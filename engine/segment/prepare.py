@@ -1,4 +1,5 @@
-"""Tile preparation: one tile read, checked for valid pixels, normalised (or left raw) and mirror-padded.
+"""Tile preparation: one tile read (the image mirrored where it reaches past it), checked for valid pixels,
+normalised (or left raw).
 
 The one definition used by the reader threads (``reader``) and the reader processes (``reader_pool``).
 """
@@ -12,12 +13,53 @@ import numpy as np
 from .tiling import Tile
 
 
-def _mirror_pad(array: np.ndarray, size: int, inside_h: int, inside_w: int, dtype: Any = np.float32) -> np.ndarray:
-    """(..., size, size) with the part past the image's right/bottom edge mirrored from inside it."""
-    if inside_h < size or inside_w < size:
-        pad = ((0, 0),) * (array.ndim - 2) + ((0, size - inside_h), (0, size - inside_w))
-        array = np.pad(array[..., :inside_h, :inside_w], pad, mode="symmetric")
-    return np.ascontiguousarray(array, dtype=dtype)
+def mirror_indices(start: int, size: int, length: int) -> np.ndarray:
+    """The image indices of ``size`` pixels from ``start`` along an axis of ``length`` pixels, mirrored past its
+    ends with the edge pixel repeated (``np.pad``'s symmetric mode, again and again past a short axis)."""
+    index = np.arange(start, start + size) % (2 * length)
+    return np.where(index >= length, 2 * length - 1 - index, index)
+
+
+def source_window(tile: Tile, width: int, height: int) -> tuple[int, int, int, int]:
+    """The image window read for ``tile`` (col, row, width, height): its own inside an image of ``width`` x
+    ``height``; where it reaches past the image (an image smaller than a tile, a grid with a mirrored border), the
+    part of the image its mirrored pixels come from. ``share_parts`` plans with these windows."""
+    size = tile.size
+    if tile.col >= 0 and tile.row >= 0 and tile.col + size <= width and tile.row + size <= height:
+        return tile.window
+    rows, cols = mirror_indices(tile.row, size, height), mirror_indices(tile.col, size, width)
+    return int(cols.min()), int(rows.min()), int(cols.max() - cols.min()) + 1, int(rows.max() - rows.min()) + 1
+
+
+def read_tile(tile: Tile, reader: Any, use_region_mask: bool, keep_dtype: bool) -> tuple[Any, np.ndarray]:
+    """The tile's arrays (``SceneReader.read``) and where it is valid (within the AOI when ``use_region_mask``).
+
+    Past the image's edges the image is mirrored (its values, validity and AOI mask), so the model sees
+    image-like context rather than zeros; aux rasters are read at the tile's own place (they may reach past the
+    image), X bands of the image are mirrored with it."""
+    from dataclasses import replace
+
+    from ..data.align import tile_grid
+
+    grid, size = reader.grid, tile.size
+    col, row, width, height = window = source_window(tile, grid.width, grid.height)
+    arrays = reader.read(col, row, width, height, keep_dtype=keep_dtype)
+    valid = arrays.valid
+    if use_region_mask:
+        valid = valid & reader.region.mask(tile_grid(grid, col, row, width, height))
+    if window == tile.window:
+        return arrays, valid
+    rows, cols = np.ix_(mirror_indices(tile.row, size, grid.height) - row,
+                        mirror_indices(tile.col, size, grid.width) - col)
+    aux, aux_valid = arrays.aux, arrays.aux_valid
+    if reader.selection.x:
+        aux, aux_valid = aux[:, rows, cols], aux_valid[rows, cols]
+    elif aux is not None:
+        aux, aux_valid = reader.read_aux(tile.col, tile.row, size, size)
+    arrays = replace(arrays, vision=arrays.vision[:, rows, cols], valid=arrays.valid[rows, cols], aux=aux,
+                     aux_valid=aux_valid, label=None,
+                     transform=tile_grid(grid, tile.col, tile.row, size, size).transform)
+    return arrays, valid[rows, cols]
 
 
 def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]], use_region_mask: bool,
@@ -27,31 +69,22 @@ def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]]
 
     ``normalise=False`` leaves the vision values raw (a GPU normalises them, ``vision_on_device``: 14-20 % of a
     tile's reading CPU on the bench scene), in the file's dtype where it is an 8/16-bit integer (half the bytes
-    of float32 or less to batch and copy), and returns ``keep``, where the normalised values stay (mirror-padded
-    like the tile); else ``keep`` is None."""
-    size = tile.size
-    arrays = reader.read(tile.col, tile.row, size, size, keep_dtype=not normalise)
-    valid = arrays.valid
-    if use_region_mask:
-        from ..data.align import tile_grid
-
-        valid = valid & reader.region.mask(tile_grid(reader.grid, tile.col, tile.row, size, size))
+    of float32 or less to batch and copy), and returns ``keep``, where the normalised values stay; else ``keep``
+    is None."""
+    arrays, valid = read_tile(tile, reader, use_region_mask, keep_dtype=not normalise)
     if not valid.any():
         return None
-    # only an image smaller than a tile reaches past its right/bottom edge: mirror the image there
-    inside_h = min(size, reader.grid.height - tile.row)
-    inside_w = min(size, reader.grid.width - tile.col)
     vision, aux = {}, {}
-    keep = None if normalise else _mirror_pad(valid, size, inside_h, inside_w, dtype=bool)
+    keep = None if normalise else valid
     for key, (vstats, astats, selection) in stats.items():
         raw, x = selection.split(arrays.vision) if selection.active else (arrays.vision, None)
         if normalise:
-            vision[key] = _mirror_pad(vstats.apply(raw, arrays.valid & valid), size, inside_h, inside_w)
+            vision[key] = np.ascontiguousarray(vstats.apply(raw, valid), dtype=np.float32)
         else:  # raw, in the file's dtype where it is an 8/16-bit integer (vision_on_device)
-            vision[key] = _mirror_pad(raw, size, inside_h, inside_w, dtype=raw.dtype)
+            vision[key] = np.ascontiguousarray(raw)
         x = None if x is None else x.astype(np.float32, copy=False)
         if astats is not None and x is not None:  # X bands of the image itself (CMX)
-            aux[key] = _mirror_pad(astats.apply(x, arrays.valid & valid), size, inside_h, inside_w)
+            aux[key] = np.ascontiguousarray(astats.apply(x, valid), dtype=np.float32)
         elif astats is not None and arrays.aux is not None:
             aux[key] = np.ascontiguousarray(astats.apply(arrays.aux, arrays.aux_valid), dtype=np.float32)
         else:

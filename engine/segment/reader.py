@@ -24,7 +24,7 @@ from ..runtime.environment import process_cores, require
 from ..runtime.prefetch import Prefetcher
 from ..runtime.transfer import to_device
 from .plan import SegmentPlan
-from .prepare import prepare_tile
+from .prepare import prepare_tile, source_window
 from .reader_pool import processes_available, shared_pool
 from .tiling import Tile
 
@@ -112,7 +112,8 @@ class TileReader:
 
         self.plan = plan
         # each image cell and aux block under the plan's tiles read once, for every tile and worker thread
-        self.parts = plan.reader.share_parts(tile.window for tile in plan.grid)
+        grid = plan.reader.grid
+        self.parts = plan.reader.share_parts(source_window(tile, grid.width, grid.height) for tile in plan.grid)
         self.batch_size = batch_size
         self.prefetch = prefetch
         self.normalise = normalise

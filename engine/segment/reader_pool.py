@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import setting
 from ..runtime.resources import ResourceError
-from .prepare import prepare_tile
+from .prepare import prepare_tile, source_window
 from .tiling import Tile
 
 ALIGN = 64  # byte alignment of each array inside a slot
@@ -143,7 +143,8 @@ def _worker_main(jobs: Any, results: Any, free: Any, stop: Any) -> None:
                     if memory is not None:
                         memory.close()
                     memory = shared_memory.SharedMemory(name=job.memory)
-                job.reader.share_parts(tile.window for tile in job.tiles)  # parts of this worker's tiles only
+                grid = job.reader.grid  # the parts of this worker's tiles only
+                job.reader.share_parts(source_window(tile, grid.width, grid.height) for tile in job.tiles)
                 for tile in job.tiles:
                     if stop.value:
                         break

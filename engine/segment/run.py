@@ -124,7 +124,8 @@ class SceneRun:
             return
         callback.info(f"Segmenting '{cfg.image}' region {plan.region} ({plan.width}x{plan.height} px) with "
                       f"{len(plan.members)} model(s) on {self.predictor.device}: {len(plan.grid)} tiles of "
-                      f"{plan.tile} px, overlap {plan.overlap} px, TTA {cfg.tta}.")
+                      f"{plan.tile} px, overlap {plan.overlap} px"
+                      f"{f', mirrored border {plan.grid.border} px' if plan.grid.border else ''}, TTA {cfg.tta}.")
         if self.writer is None:
             self.writer = SceneWriter(plan, cfg.threshold)
         reader, self.reader = self.reader, None  # run_tiles closes it

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 
-def plan_axis(start: int, stop: int, tile: int, stride: int, limit: int) -> list[int]:
+def plan_axis(start: int, stop: int, tile: int, stride: int, limit: int, border: int = 0) -> list[int]:
     """Tile offsets along one axis covering ``[start, stop)`` of an image axis of length ``limit``.
 
     The region is covered by tiles ``tile`` long every ``stride``; the last tile is shifted inward so
@@ -24,6 +24,11 @@ def plan_axis(start: int, stop: int, tile: int, stride: int, limit: int) -> list
     shorter than a tile, a single tile is placed so that it stays inside the image if the image is long
     enough (context from outside the region); only an image shorter than a tile needs padding (the tile
     starts at 0 and runs past ``limit``).
+
+    With a ``border`` (pixels, < ``tile``) the tiles step regularly from ``start - border`` until one starts at
+    or past ``stop``: the region's edge pixels lie ``border`` deep in the first tile, not on its edge, and the
+    tiles may run past the image, where the reader mirrors it (``prepare_tile``). This is the grid of tools
+    that pad the scene by mirroring before they tile it (ukis-csmask pads by its overlap).
 
     Args:
         start: first pixel of the region (image coordinates).
@@ -39,6 +44,10 @@ def plan_axis(start: int, stop: int, tile: int, stride: int, limit: int) -> list
         raise ValueError(f"region [{start}, {stop}) is not inside an axis of length {limit}")
     if not 1 <= stride <= tile:
         raise ValueError(f"stride {stride} must be in 1..{tile}")
+    if not 0 <= border < tile:
+        raise ValueError(f"border {border} must be in 0..{tile - 1}")
+    if border:
+        return list(range(start - border, stop, stride))
     length = stop - start
     if length <= tile:
         if limit >= tile:
@@ -51,7 +60,8 @@ def plan_axis(start: int, stop: int, tile: int, stride: int, limit: int) -> list
 
 @dataclass(frozen=True)
 class Tile:
-    """One tile window in image pixel coordinates (may run past the image only when the image is small)."""
+    """One tile window in image pixel coordinates (may run past the image when the image is small or the grid
+    has a border)."""
 
     index: int
     row: int
@@ -75,6 +85,7 @@ class TileGrid:
         stride: step between tiles.
         rows: tile row offsets (image coordinates).
         cols: tile column offsets (image coordinates).
+        border: how far the first tiles reach before the region (pixels; ``plan_axis``).
     """
 
     region: tuple[int, int, int, int]
@@ -83,17 +94,18 @@ class TileGrid:
     stride: int
     rows: list[int]
     cols: list[int]
+    border: int = 0
 
     @classmethod
     def plan(cls, region: tuple[int, int, int, int], image_size: tuple[int, int], tile: int,
-             overlap: int) -> TileGrid:
-        """Plan the grid; ``overlap`` is in pixels (0..tile-1)."""
+             overlap: int, border: int = 0) -> TileGrid:
+        """Plan the grid; ``overlap`` and ``border`` are in pixels (0..tile-1)."""
         col_off, row_off, width, height = region
         stride = max(1, tile - int(overlap))
-        cols = plan_axis(col_off, col_off + width, tile, stride, image_size[0])
-        rows = plan_axis(row_off, row_off + height, tile, stride, image_size[1])
+        cols = plan_axis(col_off, col_off + width, tile, stride, image_size[0], int(border))
+        rows = plan_axis(row_off, row_off + height, tile, stride, image_size[1], int(border))
         return cls(region=tuple(region), image_size=tuple(image_size), tile=tile, stride=stride,
-                   rows=rows, cols=cols)
+                   rows=rows, cols=cols, border=int(border))
 
     def __len__(self) -> int:
         return len(self.rows) * len(self.cols)
@@ -234,8 +246,10 @@ def overlap_pixels(tile: int, overlap: float | int) -> int:
     return pixels - pixels % 2
 
 
-def tile_count(length: int, tile: int, stride: int) -> int:
+def tile_count(length: int, tile: int, stride: int, border: int = 0) -> int:
     """Number of tiles along an axis of ``length`` pixels (for estimates and progress)."""
+    if border:
+        return int(math.ceil((length + border) / stride))
     if length <= tile:
         return 1
     return int(math.ceil((length - tile) / stride)) + 1

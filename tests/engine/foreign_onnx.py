@@ -80,3 +80,25 @@ def deepness_metadata(class_names: list[str], mean: list[float] | None = None, s
         meta["standardization_mean"], meta["standardization_std"] = mean, std
     meta.update(more)
     return meta
+
+
+def context_model(path: Path, kernel: np.ndarray) -> Path:
+    """An ONNX model whose scores at a pixel depend on its neighbours: a ``kernel`` (classes, bands, k, k)
+    convolution zero-padded at the tile's edges, then a softmax. Its output changes with where the tiles lie and
+    what the reader puts past the image, so a reference tiling computed by hand tells them apart."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    classes, bands, k, _ = kernel.shape
+    pad = k // 2
+    nodes = [helper.make_node("Conv", ["x", "w"], ["scores"], pads=[pad] * 4),
+             helper.make_node("Softmax", ["scores"], ["segmentation"], axis=1)]
+    graph = helper.make_graph(
+        nodes, "context", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", bands, "h", "w"])],
+        [helper.make_tensor_value_info("segmentation", TensorProto.FLOAT, ["batch", classes, "h", "w"])],
+        [numpy_helper.from_array(kernel.astype(np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="another-tool")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

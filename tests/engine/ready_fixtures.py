@@ -118,3 +118,27 @@ def reflectance_scene(path: Path, size: tuple[int, int] = (70, 90), seed: int = 
                        crs="EPSG:32633", transform=from_origin(500000, 6000000, 30, 30)) as dst:
         dst.write(raw)
     return raw
+
+
+def cloudy_scene(path: Path, size: tuple[int, int] = (300, 420), seed: int = 0) -> np.ndarray:
+    """A 4-band float32 reflectance GeoTIFF (BANDS order) of vegetation under smooth clouds casting shadows, so a
+    cloud model gives all three classes (uniform noise is all background to it); returns its (4, H, W) values."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(seed)
+
+    def field(width: float) -> np.ndarray:  # normal noise smoothed by a Gaussian of ``width`` px, standardised
+        rows, cols = np.mgrid[:size[0], :size[1]]
+        gauss = np.exp(-((rows - size[0] // 2) ** 2 + (cols - size[1] // 2) ** 2) / (2 * width ** 2))
+        out = np.real(np.fft.ifft2(np.fft.fft2(rng.normal(size=size)) * np.fft.fft2(np.fft.ifftshift(gauss))))
+        return (out - out.mean()) / out.std()
+
+    land = np.array([0.06, 0.09, 0.07, 0.30])[:, None, None] * (1 + 0.3 * field(6))
+    cloud = np.clip(2 * field(30), 0, 1)
+    shadow = np.roll(cloud, (25, 30), axis=(0, 1)) > 0.05
+    raw = (land * np.where(shadow, 0.3, 1.0) * (1 - cloud) + 0.6 * cloud).astype(np.float32)
+    with rasterio.open(path, "w", driver="GTiff", width=size[1], height=size[0], count=4, dtype="float32",
+                       crs="EPSG:32633", transform=from_origin(500000, 6000000, 30, 30)) as dst:
+        dst.write(raw)
+    return raw

@@ -12,6 +12,7 @@ import pytest
 
 from engine.callbacks import QuietCallback, RecordingCallback
 from engine.config import BulkConfig, SegmentConfig
+from engine.config.inference import DEFAULT_OVERLAP
 from engine.data import synthetic
 from engine.errors import DataError
 from engine.segment import Predictor, plan_segmentation, run_tiles
@@ -159,7 +160,7 @@ def test_cancel_while_the_previous_scene_publishes_keeps_it_and_leaves_nothing_e
     """Canceled in the second scene, with the first one still to be published and the third one read ahead:
     the first is finished and kept, the others leave no file."""
     out = tmp_path / "out"
-    stride = 64 - overlap_pixels(64, SegmentConfig().overlap)
+    stride = 64 - overlap_pixels(64, DEFAULT_OVERLAP)
     first_tiles = tile_count(190, 64, stride) * tile_count(150, 64, stride)  # c's (150 x 190 px, tile 64)
 
     class CancelInSecondScene(RecordingCallback):

@@ -34,6 +34,7 @@ from tests.engine.ready_fixtures import (
     MEAN,
     STD,
     WEIGHTS,
+    cloudy_scene,
     described,
     fake_csmask,
     graph,
@@ -244,13 +245,31 @@ def test_the_real_csmask_model_agrees_with_csmask_on_one_tile(tmp_path):
     from ukis_csmask.mask import CSmask
 
     result = get_ready_model("ukis-csmask-4b-l1c", tmp_path / "models", install=False)
-    raw = reflectance_scene(tmp_path / "tile.tif", size=(256, 256), seed=7) * 0.5
-    segment(SegmentConfig(image=str(tmp_path / "tile.tif"), models=[result.path], output=str(tmp_path / "c.tif")))
+    raw = cloudy_scene(tmp_path / "tile.tif", size=(256, 256), seed=7)
+    segment(SegmentConfig(image=str(tmp_path / "tile.tif"), models=[result.path], output=str(tmp_path / "c.tif"),
+                          border=0))  # one tile, one graph run: no tiling on either side
     model = CSmask(img=np.moveaxis(raw, 0, -1).copy(), band_order=["blue", "green", "red", "nir"],
                    product_level="l1c")
     logits = model.session.run(None, {model.input_names: np.moveaxis(model.img, -1, 0)[None]})[0][0]
     with rasterio.open(tmp_path / "c.tif") as src:
         assert np.array_equal(src.read(1), logits.argmax(0))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ukis_csmask") is None,
+                    reason="ukis-csmask is not installed (pip install ukis-csmask==1.0.0 to run this)")
+def test_the_real_csmask_model_tiles_a_scene_as_csmask_does(tmp_path):
+    """Opt-in: on a scene larger than a tile the wrapped model, with the tiling its catalogue entry records
+    (CSmask's 52-px overlap and 51-px mirrored border), gives CSmask's own classes on nearly every pixel."""
+    from ukis_csmask.mask import CSmask
+
+    result = get_ready_model("ukis-csmask-4b-l1c", tmp_path / "models", install=False)
+    raw = cloudy_scene(tmp_path / "scene.tif", size=(300, 420), seed=11)
+    segment(SegmentConfig(image=str(tmp_path / "scene.tif"), models=[result.path], output=str(tmp_path / "c.tif")))
+    theirs = CSmask(img=np.moveaxis(raw, 0, -1).copy(), band_order=["blue", "green", "red", "nir"],
+                    product_level="l1c").csm[..., 0]
+    assert min(np.mean(theirs == c) for c in (0, 1, 2)) > 0.05  # a scene with every class, not all background
+    with rasterio.open(tmp_path / "c.tif") as src:
+        assert np.mean(src.read(1) == theirs) > 0.999
 
 
 def sha256_of(data: bytes) -> str:

@@ -21,6 +21,7 @@ from engine.callbacks import RecordingCallback
 from engine.cli.main import main
 from engine.cli.options import flag_name
 from engine.config import BulkConfig, SegmentConfig
+from engine.config.inference import DEFAULT_OVERLAP
 from engine.errors import ConfigError
 from engine.segment import segment
 from engine.segment.backend import onnxruntime_missing
@@ -223,7 +224,7 @@ def test_resume_skips_finished_redoes_half_written_and_refuses_other_settings(bu
 def test_cancel_keeps_finished_scenes_and_leaves_no_partial_output(bulk_scenes, bulk_model, tmp_path):
     out = tmp_path / "out"
 
-    stride = 64 - overlap_pixels(64, SegmentConfig().overlap)
+    stride = 64 - overlap_pixels(64, DEFAULT_OVERLAP)
     first_tiles = tile_count(190, 64, stride) * tile_count(150, 64, stride)  # c's (150 x 190 px, tile 64)
 
     class CancelInSecondScene(RecordingCallback):

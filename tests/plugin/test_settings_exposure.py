@@ -45,7 +45,7 @@ def _cli_options(command: str) -> set[str]:
 def test_every_setting_is_in_both_front_ends_or_says_why_not(plugin):
     from qgis.core import QgsApplication
 
-    from dualstream_qgis.compat import PARAMETER_ADVANCED
+    from dualstream_qgis.compat import PARAMETER_ADVANCED, PARAMETER_OPTIONAL
     from engine.config import SETTINGS_SECTIONS
     from engine.declarations import declared, format_default, undeclared
 
@@ -81,6 +81,10 @@ def test_every_setting_is_in_both_front_ends_or_says_why_not(plugin):
                 assert definition.description() == s.decl.label and definition.help().startswith(s.decl.help)
                 if s.decl.auto:  # chosen from the data and the device when left at its default: the help says how
                     assert definition.help() == f"{s.decl.help} Left at its default: {s.decl.auto}."
+                elif s.decl.default_note and definition.flags() & PARAMETER_OPTIONAL:
+                    # a number left unset: the engine takes the model's, and the help says what that is
+                    assert s.default is None and definition.defaultValue() is None
+                    assert definition.help() == f"{s.decl.help} Not set: {s.decl.default_note}."
                 else:
                     assert definition.help() == s.decl.help
                 advanced = bool(definition.flags() & PARAMETER_ADVANCED)

@@ -23,7 +23,7 @@ from ...errors import ConfigError, DataError, setting
 from ...io.safety import check_destination, check_writable
 from ...runtime.distributed import setup_distributed
 from ...runtime.environment import resolve_device_lazily
-from ..plan import check_members
+from ..plan import check_members, model_defaults
 from ..predictor import Predictor
 from .resume import recorded_outputs, run_fingerprint
 from .scenes import MARKER_FOLDER, Scene, discover_scenes, shard
@@ -118,6 +118,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
     try:
         out = _check_out_dir(bulk)
         members = check_members(template)
+        template = model_defaults(template, members[0])
         if any(m.aux_channels for m in members) and not bulk.manifest and not bulk.aux_patterns:
             raise ConfigError(f"The model '{members[0].path}' needs aux data; give each scene's aux file(s) by name "
                               f"with {setting('bulk.aux_patterns')}, e.g. '{{stem}}_aux.tif' (several in the "
