@@ -10,8 +10,8 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from engine.api import ConfigError, import_model, segment
-from engine.config import SegmentConfig
+from engine.api import ConfigError, import_model, segment, segment_many
+from engine.config import BulkConfig, SegmentConfig
 from engine.segment.plan import plan_segmentation
 from engine.segment.tiling import TileGrid, blend_window, overlap_pixels, plan_axis, tile_count
 from tests.engine.foreign_onnx import context_model, deepness_metadata, linear_model
@@ -128,3 +128,22 @@ def test_a_deepness_models_threshold_and_overlap_apply_unless_given(tmp_path):
         assert plan.cfg.threshold == 0.6
     finally:
         plan.reader.close()
+
+
+def test_bulk_runs_an_imported_model_with_its_own_tiling(context, tmp_path):
+    onnx_path, image, raw = context
+    bundle = import_model(str(onnx_path), str(tmp_path / "context.dsmodel"),
+                          changes={"bands": 4, "class_names": CLASSES, "tile_size": TILE, "overlap": 0.25,
+                                   "border": BORDER}).path
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    write_scene(folder / "one.tif", raw)
+    write_scene(folder / "two.tif", raw[:, ::-1].copy())
+    result = segment_many(BulkConfig(images=[str(folder / "*.tif")], out_dir=str(tmp_path / "out"),
+                                     probabilities=True),
+                          SegmentConfig(models=[bundle], device="cpu"))
+    assert result.ok
+    for name, values in (("one", raw), ("two", raw[:, ::-1])):
+        with rasterio.open(tmp_path / "out" / f"{name}_probabilities.tif") as src:
+            ours = src.read().astype(np.float64)
+        assert np.abs(ours - reference(values, onnx_path, overlap_pixels(TILE, 0.25), BORDER)).max() < 1e-5
