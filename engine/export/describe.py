@@ -73,6 +73,12 @@ def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
              f"  image: {bands}",
              f"  input scaling: {scaling}",
              f"  classes: {_classes(data)}"]
+    tiling = [f"tiles overlapping by {100 * float(info['overlap']):.3g} %"] if info.get("overlap") is not None else []
+    tiling += [f"the scene mirrored by {info['border']} px"] if info.get("border") else []
+    if model.num_classes == 1:
+        tiling.append(f"threshold {format_value(float(model.threshold))}")
+    if tiling:
+        lines.append(f"  as its maker ran it (segment's defaults for it): {', '.join(tiling)}")
     about = ", ".join(f"{k} {info[k]}" for k in ("task", "sensor", "source", "licence") if info.get(k))
     if about:
         lines.append(f"  {about}")

@@ -152,7 +152,8 @@ def test_a_one_channel_sigmoid_model_gets_background_and_its_class(scene, tmp_pa
     onnx = linear_model(tmp_path / "buildings.onnx", weights, bias, head="sigmoid", squeeze=True,
                         metadata=deepness_metadata(["building"], seg_thresh=0.5))
     lines = describe_model(str(onnx))
-    assert "0 background" in lines[-1] and "1 building" in lines[-1]
+    classes = next(line for line in lines if line.startswith("  classes: "))
+    assert "0 background" in classes and "1 building" in classes
     out = tmp_path / "classes.tif"
     assert main(["segment", "--model", str(onnx), "--image", str(image), "--out", str(out)]) == 0
     assert np.array_equal(read(out), expected_classes(raw, weights, bias, [0, 0, 0], [1, 1, 1], 1 / 255))

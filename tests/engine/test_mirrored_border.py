@@ -10,7 +10,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from engine.api import ConfigError, import_model, segment, segment_many
+from engine.api import ConfigError, describe_model, import_model, segment, segment_many
 from engine.config import BulkConfig, SegmentConfig
 from engine.segment.plan import plan_segmentation
 from engine.segment.tiling import TileGrid, blend_window, overlap_pixels, plan_axis, tile_count
@@ -97,6 +97,8 @@ def test_an_imported_models_own_tiling_applies_unless_given(context, tmp_path):
     bundle = import_model(str(onnx_path), str(tmp_path / "own.dsmodel"),
                           changes={"bands": 4, "class_names": CLASSES, "tile_size": TILE, "overlap": 0.125,
                                    "border": BORDER}).path
+    assert ("  as its maker ran it (segment's defaults for it): tiles overlapping by 12.5 %, the scene mirrored by "
+            f"{BORDER} px") in describe_model(bundle)
     out = str(tmp_path / "c.tif")
     plan = plan_segmentation(SegmentConfig(image=str(image), models=[bundle], output=out))
     try:
