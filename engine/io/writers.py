@@ -138,6 +138,10 @@ class GeoTiffStreamWriter:
         self.width, self.height, self.count = int(width), int(height), int(count)
         self.dtype = np.dtype(dtype)
         self.block = block
+        if crs is None and transform is not None and transform.almost_equals(require("affine").Affine.identity()):
+            # the input had no georeferencing: nor has the output (an identity geotransform would put row 0 at
+            # y = 0 going up, and QGIS would draw the output upside down above the input it shows downwards)
+            transform = None
         profile = dict(driver="GTiff", width=self.width, height=self.height, count=self.count,
                        dtype=self.dtype.name, crs=crs, transform=transform, nodata=nodata,
                        tiled=True, blockxsize=block, blockysize=block, compress="deflate",
