@@ -100,7 +100,7 @@ def deepness_description(session: Any, source: str) -> ImportedDescription:
     return ImportedDescription(
         bands=int(bands), class_names=names, mean=[float(m) for m in mean], std=[float(s) for s in std],
         scale=1.0 / PIXEL_SCALE, tile_size=int(tile) if tile else None,
-        overlap=float(overlap) / 100 if overlap is not None else 0.1,
+        overlap=float(overlap) / 100 if overlap is not None else None,
         threshold=float(threshold) if threshold is not None and 0 < float(threshold) < 1 else 0.5,
         resolution=float(resolution) / 100 if resolution else None, output="probabilities",
         notes=notes)

@@ -60,7 +60,7 @@ class ImportedDescription:
     class_colors: list[str] | None = None
     band_names: list[str] | None = None
     tile_size: int | None = None
-    overlap: float = 0.1
+    overlap: float | None = None  # None: its maker recorded none (segment's default applies)
     border: int = 0
     output: str = "probabilities"
     threshold: float = 0.5
@@ -98,7 +98,7 @@ class ImportedDescription:
             found.append(f"output must be one of {OUTPUTS} (got {self.output!r})")
         if self.layout not in LAYOUTS:
             found.append(f"layout must be one of {LAYOUTS} (got {self.layout!r})")
-        if not 0 <= self.overlap < 0.5:
+        if self.overlap is not None and not 0 <= self.overlap < 0.5:
             found.append(f"overlap must be in [0, 0.5) of the tile (got {self.overlap})")
         if self.border < 0 or (self.tile_size and self.border >= self.tile_size):
             found.append(f"border must be in [0, the tile size) pixels (got {self.border})")

@@ -70,7 +70,7 @@ class Entry:
     class_colors: list[str] = field(default_factory=list)
     output: str = "probabilities"
     tile_size: int | None = None
-    overlap: float = 0.1
+    overlap: float | None = None
     border: int = 0
     resolution: float | None = None
     url: str | None = None
@@ -176,10 +176,10 @@ def parse_entry(item: Any, where: str, origin: str = str(SHIPPED)) -> Entry:
     if output not in OUTPUTS:
         raise ConfigError(f"{check.where}: output '{output}' is not one of {', '.join(OUTPUTS)}.")
     tile_size = check.optional("tile_size", int)
-    overlap = float(check.optional("overlap", (int, float)) or 0.1)
+    overlap = check.optional("overlap", (int, float))
     if tile_size is not None and tile_size < 16:
         raise ConfigError(f"{check.where}: tile_size {tile_size} is below 16 pixels.")
-    if not 0 <= overlap < 0.5:
+    if overlap is not None and not 0 <= overlap < 0.5:
         raise ConfigError(f"{check.where}: overlap {overlap} must be a fraction of the tile in 0..0.5.")
     border = int(check.optional("border", int) or 0)
     if border < 0 or (tile_size is not None and border >= tile_size):

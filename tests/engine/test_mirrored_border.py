@@ -149,3 +149,16 @@ def test_bulk_runs_an_imported_model_with_its_own_tiling(context, tmp_path):
         with rasterio.open(tmp_path / "out" / f"{name}_probabilities.tif") as src:
             ours = src.read().astype(np.float64)
         assert np.abs(ours - reference(values, onnx_path, overlap_pixels(TILE, 0.25), BORDER)).max() < 1e-5
+
+
+def test_a_model_whose_maker_recorded_no_overlap_gets_segments_own(tmp_path):
+    rng = np.random.default_rng(6)
+    metadata = deepness_metadata(["field", "forest"], tile=32)
+    del metadata["tiles_overlap"]
+    onnx_path = linear_model(tmp_path / "land.onnx", rng.normal(size=(2, 3)), rng.normal(size=2), metadata=metadata)
+    image = write_scene(tmp_path / "scene.tif", rng.random((3, 40, 40)).astype(np.float32))
+    plan = plan_segmentation(SegmentConfig(image=str(image), models=[str(onnx_path)], output=str(tmp_path / "c.tif")))
+    try:
+        assert (plan.cfg.overlap, plan.overlap) == (0.25, 8)
+    finally:
+        plan.reader.close()
