@@ -3,6 +3,8 @@ from the mirrored corner; and an imported model's own tiling (overlap, border, t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -73,11 +75,26 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, np.nd
     return onnx_path, write_scene(folder / "scene.tif", raw), raw
 
 
+def imported(onnx_path: Path, folder: Path, overlap: float = 0.25) -> str:
+    """The context model imported with a tile size, an overlap and a mirrored border of its maker's."""
+    return import_model(str(onnx_path), str(folder / "context.dsmodel"),
+                        changes={"bands": 4, "class_names": CLASSES, "tile_size": TILE, "overlap": overlap,
+                                 "border": BORDER}).path
+
+
+@contextmanager
+def planned(**settings) -> Iterator:
+    """The plan of a segment run with these settings (its reader closed after)."""
+    plan = plan_segmentation(SegmentConfig(**settings))
+    try:
+        yield plan
+    finally:
+        plan.reader.close()
+
+
 def test_the_border_reproduces_a_mirrored_scene_tiled_from_its_corner(context, tmp_path):
     onnx_path, image, raw = context
-    bundle = import_model(str(onnx_path), str(tmp_path / "context.dsmodel"),
-                          changes={"bands": 4, "class_names": CLASSES, "tile_size": TILE, "overlap": 0.25,
-                                   "border": BORDER}).path
+    bundle = imported(onnx_path, tmp_path)
     probabilities = tmp_path / "p.tif"
     segment(SegmentConfig(image=str(image), models=[bundle], output=str(tmp_path / "c.tif"),
                           probabilities=str(probabilities), device="cpu"))
@@ -94,22 +111,14 @@ def test_the_border_reproduces_a_mirrored_scene_tiled_from_its_corner(context, t
 
 def test_an_imported_models_own_tiling_applies_unless_given(context, tmp_path):
     onnx_path, image, _ = context
-    bundle = import_model(str(onnx_path), str(tmp_path / "own.dsmodel"),
-                          changes={"bands": 4, "class_names": CLASSES, "tile_size": TILE, "overlap": 0.125,
-                                   "border": BORDER}).path
+    bundle = imported(onnx_path, tmp_path, overlap=0.125)
     assert ("  as its maker ran it (segment's defaults for it): tiles overlapping by 12.5 %, the scene mirrored by "
             f"{BORDER} px") in describe_model(bundle)
     out = str(tmp_path / "c.tif")
-    plan = plan_segmentation(SegmentConfig(image=str(image), models=[bundle], output=out))
-    try:
+    with planned(image=str(image), models=[bundle], output=out) as plan:
         assert (plan.overlap, plan.grid.border, plan.grid.cols[0]) == (4, BORDER, -BORDER)
-    finally:
-        plan.reader.close()
-    plan = plan_segmentation(SegmentConfig(image=str(image), models=[bundle], output=out, overlap=0.25, border=0))
-    try:
+    with planned(image=str(image), models=[bundle], output=out, overlap=0.25, border=0) as plan:
         assert (plan.overlap, plan.grid.border, plan.grid.cols[0]) == (8, 0, 0)
-    finally:
-        plan.reader.close()
     with pytest.raises(ConfigError, match=r"border.*\(40 px\) must be less than the tile size \(32 px\)"):
         plan_segmentation(SegmentConfig(image=str(image), models=[bundle], output=out, border=40))
 
@@ -120,23 +129,15 @@ def test_a_deepness_models_threshold_and_overlap_apply_unless_given(tmp_path):
                              metadata=deepness_metadata(["road"], tile=32, seg_thresh=0.3, tiles_overlap=40))
     image = write_scene(tmp_path / "scene.tif", rng.random((3, 40, 40)).astype(np.float32))
     out = str(tmp_path / "c.tif")
-    plan = plan_segmentation(SegmentConfig(image=str(image), models=[str(onnx_path)], output=out))
-    try:
+    with planned(image=str(image), models=[str(onnx_path)], output=out) as plan:
         assert (plan.cfg.threshold, plan.cfg.overlap, plan.grid.border) == (0.3, 0.4, 0)
-    finally:
-        plan.reader.close()
-    plan = plan_segmentation(SegmentConfig(image=str(image), models=[str(onnx_path)], output=out, threshold=0.6))
-    try:
+    with planned(image=str(image), models=[str(onnx_path)], output=out, threshold=0.6) as plan:
         assert plan.cfg.threshold == 0.6
-    finally:
-        plan.reader.close()
 
 
 def test_bulk_runs_an_imported_model_with_its_own_tiling(context, tmp_path):
     onnx_path, image, raw = context
-    bundle = import_model(str(onnx_path), str(tmp_path / "context.dsmodel"),
-                          changes={"bands": 4, "class_names": CLASSES, "tile_size": TILE, "overlap": 0.25,
-                                   "border": BORDER}).path
+    bundle = imported(onnx_path, tmp_path)
     folder = tmp_path / "scenes"
     folder.mkdir()
     write_scene(folder / "one.tif", raw)
@@ -157,8 +158,5 @@ def test_a_model_whose_maker_recorded_no_overlap_gets_segments_own(tmp_path):
     del metadata["tiles_overlap"]
     onnx_path = linear_model(tmp_path / "land.onnx", rng.normal(size=(2, 3)), rng.normal(size=2), metadata=metadata)
     image = write_scene(tmp_path / "scene.tif", rng.random((3, 40, 40)).astype(np.float32))
-    plan = plan_segmentation(SegmentConfig(image=str(image), models=[str(onnx_path)], output=str(tmp_path / "c.tif")))
-    try:
+    with planned(image=str(image), models=[str(onnx_path)], output=str(tmp_path / "c.tif")) as plan:
         assert (plan.cfg.overlap, plan.overlap) == (0.25, 8)
-    finally:
-        plan.reader.close()
