@@ -14,7 +14,9 @@ Runs (the bench needs ukis-csmask installed, ``pip install ukis-csmask==1.0.0``,
 2. ``python -m engine segment --model OUT/models/MODEL.dsmodel --image OUT/reflectance.tif --out ...`` with the
    model's own tiling (CSmask's: overlap 0.2, the scene mirrored by 51 px), and with tiles kept inside the scene
    (``--border 0``) at overlaps 0.2 and 0.25;
-3. ``CSmask(img, band_order=[blue, green, red, nir], product_level=l1c).csm`` on the same array.
+3. ``CSmask(img, band_order=[blue, green, red, nir], product_level=l1c).csm`` on the same array;
+4. where ``../shared/realdata/terramesh_s2_s1_dem`` is there, the 6-band L2A model on its five real Sentinel-2 L2A
+   tiles (reflectance = digital numbers / 10000), against CSmask on the same arrays (agreement only: no labels).
 Writes ``OUT/results.json`` and prints a table: pixel agreement of the class rasters (three classes), and for
 each run the cloud class against the ground truth (IoU, precision, recall, F1, pixel accuracy; cloud shadow counts
 as not cloud, as 38-Cloud labels only clouds). ``python bench/bench_ready.py [--out DIR]``; not part of
@@ -37,6 +39,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "realdata" / "cloud38_sample"
 SCENE = "patch_192_10_by_12_LC08_L1TP_002053_20160520_20170324_01_T1"
+S2_DATA = REPO.parent / "shared" / "realdata" / "terramesh_s2_s1_dem" / "S2L2A"
+S2_BANDS = {"blue": 2, "green": 3, "red": 4, "nir": 8, "swir16": 11, "swir22": 12}  # of B1..B12 without B10
+S2_MODEL = "ukis-csmask-6b-l2a"
 BANDS = ("blue", "green", "red", "nir")  # the order ukis-csmask's graphs take
 SUN_ELEVATION = 60.3  # degrees; see the module docstring
 # Landsat 8 Collection 1 reflectance rescaling (the same for every OLI reflective band)
@@ -108,6 +113,34 @@ def one_tile(image: np.ndarray, bundle: Path, out: Path, csmask: Any, level: str
             "max_probability_diff": float(np.abs(probabilities - theirs).max())}
 
 
+def sentinel2_agreement(folder: Path, out: Path, csmask: Any) -> dict[str, Any]:
+    """The 6-band L2A model on real Sentinel-2 L2A tiles (224 px, smaller than its 256-px tile: one tile reaching
+    past the scene on every side, mirrored), wrapped and segmented as on 38-Cloud, against CSmask on the same
+    reflectance (digital numbers / 10000). No cloud labels here: agreement only."""
+    import rasterio
+
+    run("models", "get", S2_MODEL, "--folder", str(out / "models"), "--force")
+    bundle = out / "models" / f"{S2_MODEL}.dsmodel"
+    tiles: dict[str, Any] = {}
+    for path in sorted(folder.glob("*.tif")):
+        with rasterio.open(path) as src:
+            raw = src.read(list(S2_BANDS.values())).astype(np.float32) / 10000
+            profile = dict(driver="GTiff", width=src.width, height=src.height, count=len(S2_BANDS), dtype="float32",
+                           crs=src.crs, transform=src.transform)
+        image, classes = out / f"s2_{path.name}", out / f"s2_classes_{path.name}"
+        with rasterio.open(image, "w", **profile) as dst:
+            dst.write(raw)
+        run("segment", "--model", str(bundle), "--image", str(image), "--out", str(classes), "--device", "cpu")
+        with rasterio.open(classes) as src:
+            ours = src.read(1)
+        theirs = csmask(img=np.moveaxis(raw, 0, -1).copy(), band_order=list(S2_BANDS),
+                        product_level="l2a").csm[..., 0]
+        tiles[path.stem] = {"pixels": int(ours.size), "agreeing": int(np.sum(ours == theirs)),
+                            "csmask_class_shares": [float(np.mean(theirs == c)) for c in (0, 1, 2)]}
+    return {"model": S2_MODEL, "tiles": tiles, "agreement": sum(t["agreeing"] for t in tiles.values())
+            / max(1, sum(t["pixels"] for t in tiles.values()))}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DATA, help="the cloud38_sample folder")
@@ -163,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             np.add.at(confusion, (classes.ravel().astype(int), theirs.ravel().astype(int)), 1)
             entry["confusion_ours_vs_csmask"] = confusion.tolist()
         results["runs"][label] = entry
+    if S2_DATA.is_dir():
+        results["sentinel2_l2a"] = sentinel2_agreement(S2_DATA, out, CSmask)
     (out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
 
     print(f"{args.model} on {SCENE} ({theirs.shape[1]} x {theirs.shape[0]} px, sun elevation "
@@ -180,6 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CSmask against itself with its tile grid moved by {shift} px: "
           f"{100 * results[f'csmask_vs_itself_grid_moved_{shift}px']:.2f} % agreement")
     print(f"ground truth cloud share {100 * float(np.mean(truth_cloud)):.1f} %; results: {out / 'results.json'}")
+    if "sentinel2_l2a" in results:
+        s2 = results["sentinel2_l2a"]
+        print(f"{S2_MODEL} on {len(s2['tiles'])} Sentinel-2 L2A tiles of {S2_DATA.parent.name}: "
+              f"{100 * s2['agreement']:.3f} % of the pixels agree with CSmask")
+        for name, tile in s2["tiles"].items():
+            shares = ", ".join(f"{100 * v:.1f}" for v in tile["csmask_class_shares"])
+            print(f"  {name}: {100 * tile['agreeing'] / tile['pixels']:.3f} % (CSmask background, cloud, shadow: "
+                  f"{shares} %)")
     return 0
 
 
