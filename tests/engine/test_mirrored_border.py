@@ -160,3 +160,31 @@ def test_a_model_whose_maker_recorded_no_overlap_gets_segments_own(tmp_path):
     image = write_scene(tmp_path / "scene.tif", rng.random((3, 40, 40)).astype(np.float32))
     with planned(image=str(image), models=[str(onnx_path)], output=str(tmp_path / "c.tif")) as plan:
         assert (plan.cfg.overlap, plan.overlap) == (0.25, 8)
+
+
+@pytest.mark.parametrize("aoi", [False, True])
+def test_a_border_with_aux_rasters_reads_the_same_in_reader_processes(tmp_path, aoi):
+    """A model of our own with aux rasters and a mirrored border: the aux is read at each tile's own place, the
+    image mirrored; reader processes (parts shared by the windows actually read) give what one reader gives."""
+    from engine.data import synthetic
+    from tests.helpers import make_bundle
+
+    scene = synthetic.make_scene(tmp_path / "s", "s", size=(90, 110), seed=2, aux_channels=6)
+    model = make_bundle(tmp_path / "m.dsmodel", aux_channels=6, num_classes=3, seed=1)
+    extent = None
+    if aoi:  # a region inside the image: its border is real image, read as it is
+        from engine.data.raster import inspect_raster
+
+        xmin, ymin, xmax, ymax = inspect_raster(scene["image"]).grid.bounds
+        extent = [xmin + (xmax - xmin) * 0.2, ymin + (ymax - ymin) * 0.1, xmax, ymax - (ymax - ymin) * 0.3]
+    runs = {}
+    for name, options in (("one", {"readers": 1}), ("processes", {"readers": 2, "reader_processes": True})):
+        probabilities = tmp_path / f"{name}_p.tif"
+        result = segment(SegmentConfig(image=scene["image"], aux=scene["aux"], models=[model], device="cpu",
+                                       output=str(tmp_path / f"{name}.tif"), probabilities=str(probabilities),
+                                       tile_size=32, overlap=0.25, border=8, extent=extent, **options))
+        with rasterio.open(probabilities) as src:
+            runs[name] = src.read()
+        assert result.tiles > 0
+    assert np.isfinite(runs["one"]).all()
+    np.testing.assert_array_equal(runs["one"], runs["processes"])
