@@ -63,19 +63,17 @@ def read_tile(tile: Tile, reader: Any, use_region_mask: bool, keep_dtype: bool) 
 
 
 def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]], use_region_mask: bool,
-                 normalise: bool = True) -> tuple[np.ndarray, dict, dict, np.ndarray | None] | None:
-    """Read and normalise one tile: (valid, vision per stats key, aux per stats key, keep), or None when the tile
-    has no valid pixel. The one definition used by the reader threads and the reader processes.
+                 normalise: bool = True) -> tuple[np.ndarray, dict, dict] | None:
+    """Read and normalise one tile: (valid, vision per stats key, aux per stats key), or None when the tile has no
+    valid pixel. The one definition used by the reader threads and the reader processes.
 
     ``normalise=False`` leaves the vision values raw (a GPU normalises them, ``vision_on_device``: 14-20 % of a
     tile's reading CPU on the bench scene), in the file's dtype where it is an 8/16-bit integer (half the bytes
-    of float32 or less to batch and copy), and returns ``keep``, where the normalised values stay; else ``keep``
-    is None."""
+    of float32 or less to batch and copy); the device keeps the normalised values where the tile is valid."""
     arrays, valid = read_tile(tile, reader, use_region_mask, keep_dtype=not normalise)
     if not valid.any():
         return None
     vision, aux = {}, {}
-    keep = None if normalise else valid
     for key, (vstats, astats, selection) in stats.items():
         raw, x = selection.split(arrays.vision) if selection.active else (arrays.vision, None)
         if normalise:
@@ -89,4 +87,4 @@ def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]]
             aux[key] = np.ascontiguousarray(astats.apply(arrays.aux, arrays.aux_valid), dtype=np.float32)
         else:
             aux[key] = None
-    return valid, vision, aux, keep
+    return valid, vision, aux

@@ -62,25 +62,25 @@ def default_readers(device: str) -> int:
 
 @dataclass
 class Batch:
-    """A batch of tiles as the model gets it: normalised, or with raw vision values and ``keep`` to normalise
-    them on the device (``vision_on_device``)."""
+    """A batch of tiles as the model gets it: normalised, or with raw vision values (``raw``) to normalise on the
+    device (``vision_on_device``)."""
 
     tiles: list[Tile]
-    valid: np.ndarray  # (B, T, T) bool
-    vision: dict[str, np.ndarray]  # stats key -> (B, Cv, T, T) float32 normalised; raw where keep is given (float32
+    valid: np.ndarray  # (B, T, T) bool; mirrored pixels past the image are valid as the pixels they mirror
+    vision: dict[str, np.ndarray]  # stats key -> (B, Cv, T, T) float32 normalised; or raw (float32
     # or the file's 8/16-bit integer dtype)
     aux: dict[str, np.ndarray | None]  # normalised
     skipped: int = 0  # all-nodata tiles skipped since the previous batch
-    keep: np.ndarray | None = None  # (B, T, T) bool: raw vision; where its normalised values stay (else 0)
+    raw: bool = False  # vision not normalised yet: the device normalises it, 0 where the tile is not valid
 
 
 def vision_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device: Any) -> dict[str, Any]:
     """The batch's vision per stats key, normalised on ``device`` (torch tensors there) when the reader left it
     raw (``BandStatistics.apply_tensor``: the same values as on the host, bit for bit); else as it is."""
-    if batch.keep is None:
+    if not batch.raw:
         return batch.vision  # normalised already: the predictor moves it to its device
     torch = require("torch")
-    keep = to_device(batch.keep, device)
+    keep = to_device(batch.valid, device)
     return {key: stats[key][0].apply_tensor(_float32_on(torch, v, device), keep) for key, v in batch.vision.items()}
 
 
@@ -103,7 +103,7 @@ class TileReader:
         readers: reader workers (1: the batching thread reads itself).
         processes: workers are processes (``reader_pool``) rather than threads, where processes can start (not
             inside QGIS, whose ``sys.executable`` is not Python: threads there).
-        normalise: normalise the vision values here; False leaves them raw for the device (``Batch.keep``).
+        normalise: normalise the vision values here; False leaves them raw for the device (``Batch.raw``).
     """
 
     def __init__(self, plan: SegmentPlan, batch_size: int, prefetch: int, readers: int = 1,
@@ -227,15 +227,14 @@ class TileReader:
         finally:
             tiles.close()  # a pool job stopped early winds its workers down here
 
-    @staticmethod
-    def _stack(pending: list, skipped: int) -> Batch:
+    def _stack(self, pending: list, skipped: int) -> Batch:
+        raw = not self.normalise
         if not pending:
-            return Batch([], np.zeros((0, 0, 0), bool), {}, {}, skipped)
+            return Batch([], np.zeros((0, 0, 0), bool), {}, {}, skipped, raw)
         keys = pending[0][2].keys()
         vision = {k: np.stack([p[2][k] for p in pending]) for k in keys}
         aux = {k: (None if pending[0][3][k] is None else np.stack([p[3][k] for p in pending])) for k in keys}
-        keep = None if pending[0][4] is None else np.stack([p[4] for p in pending])
-        return Batch([p[0] for p in pending], np.stack([p[1] for p in pending]), vision, aux, skipped, keep)
+        return Batch([p[0] for p in pending], np.stack([p[1] for p in pending]), vision, aux, skipped, raw)
 
     def __iter__(self) -> Iterator[Batch]:
         if self._prefetcher is None:
@@ -268,4 +267,4 @@ def prepared_batches(plan: SegmentPlan, batch_size: int, max_tiles: int | None =
                 prepared.append((tile, *item))
             if max_tiles is not None and len(prepared) >= max_tiles:
                 break
-    return [TileReader._stack(prepared[i:i + batch_size], 0) for i in range(0, len(prepared), batch_size)]
+    return [reader._stack(prepared[i:i + batch_size], 0) for i in range(0, len(prepared), batch_size)]

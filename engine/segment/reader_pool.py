@@ -55,7 +55,7 @@ class ReadJob:
     tiles: list[Tile]
     memory: str  # shared-memory block name; the worker's slots come from its free queue
     slot_bytes: int
-    normalise: bool = True  # False: raw vision values and a keep mask (normalised on the GPU)
+    normalise: bool = True  # False: raw vision values (normalised on the GPU)
 
 
 def processes_available() -> bool:
@@ -65,8 +65,8 @@ def processes_available() -> bool:
 
 
 def slot_bytes(tile: int, aux_ratio: int, stats: dict[str, tuple[Any, Any, Any]]) -> int:
-    """An upper bound of one prepared tile's bytes (valid and keep masks, each member's vision and aux arrays)."""
-    total = 2 * _aligned(tile * tile)
+    """An upper bound of one prepared tile's bytes (its valid mask, each member's vision and aux arrays)."""
+    total = _aligned(tile * tile)
     aux_side = math.ceil(tile / max(1, aux_ratio)) + 2
     for vstats, astats, selection in stats.values():
         total += _aligned(4 * vstats.bands * tile * tile)
@@ -81,9 +81,9 @@ def _aligned(size: int) -> int:
 
 
 def _pack(prepared: tuple, buffer: memoryview, offset: int, capacity: int) -> list | None:
-    """Copy (valid, vision, aux, keep) into the slot at ``offset``; its layout, or None when it does not fit."""
-    valid, vision, aux, keep = prepared
-    arrays = [valid, keep] + [a for key in vision for a in (vision[key], aux[key])]
+    """Copy (valid, vision, aux) into the slot at ``offset``; its layout, or None when it does not fit."""
+    valid, vision, aux = prepared
+    arrays = [valid] + [a for key in vision for a in (vision[key], aux[key])]
     if sum(_aligned(a.nbytes) for a in arrays if a is not None) > capacity:
         return None
     layout, position = [], offset
@@ -102,9 +102,9 @@ def _unpack(layout: list, buffer: memoryview, keys: list[str]) -> tuple:
     """The arrays of a slot, copied out (the slot is handed back right after)."""
     arrays = [None if entry is None else np.ndarray(entry[0], np.dtype(entry[1]), buffer=buffer,
                                                     offset=entry[2]).copy() for entry in layout]
-    vision = {key: arrays[2 + 2 * i] for i, key in enumerate(keys)}
-    aux = {key: arrays[3 + 2 * i] for i, key in enumerate(keys)}
-    return arrays[0], vision, aux, arrays[1]
+    vision = {key: arrays[1 + 2 * i] for i, key in enumerate(keys)}
+    aux = {key: arrays[2 + 2 * i] for i, key in enumerate(keys)}
+    return arrays[0], vision, aux
 
 
 def _free_slot(free: Any, stop: Any) -> int | None:
