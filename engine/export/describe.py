@@ -11,7 +11,7 @@ from typing import Any
 from ..config.bands import BandSelection
 from ..data.metadata import DataMetadata
 from ..models.configuration_utils import ModelConfig
-from ..models.imported.configuration_imported import IMPORTED
+from .imported import import_record, is_imported
 from .schema import BundleMetadata
 
 
@@ -58,7 +58,7 @@ def _classes(data: DataMetadata) -> str:
 def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
     """What a model made elsewhere expects: its bands in order, their scaling, its classes and where it is from."""
     model, data = meta.model, meta.data
-    info = dict(data.extra.get("imported") or {})
+    info = import_record(data)
     names = info.get("band_names")
     order = f" in this order: {', '.join(names)}" if names else ", in its maker's order"
     bands = f"{data.vision_bands} bands{order}"
@@ -88,7 +88,7 @@ def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
 def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     """Log lines saying what the model in ``path`` expects."""
     model, data = meta.model, meta.data
-    if model.name == IMPORTED:
+    if is_imported(meta):
         return describe_imported(path, meta)
     classes = _classes(data)
     lines = [

@@ -294,10 +294,10 @@ def read_graph_file(path: str | os.PathLike) -> bytes:
     return path.read_bytes()
 
 
-def describe_imported(metadata: BundleMetadata) -> dict[str, Any]:
-    """What the import recorded (band names, scaling, source, licence, ...), for describe and the model card."""
-    return dict(metadata.data.extra.get("imported") or {})
-
+def import_record(data: DataMetadata) -> dict[str, Any]:
+    """What the import recorded of a model made elsewhere (band names, scaling, tiling, source, licence, ...);
+    empty for a model trained here."""
+    return dict(data.extra.get("imported") or {})
 
 
 def description_from(values: dict[str, Any], base: ImportedDescription | None = None,

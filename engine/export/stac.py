@@ -23,6 +23,7 @@ from ..io.atomic import write_text_atomic
 from ..models.configuration_utils import family_card
 from ..runtime.environment import require
 from .bundle import read_metadata
+from .imported import import_record
 from .schema import BundleMetadata
 
 MLM_SCHEMA = "https://stac-extensions.github.io/mlm/v1.5.2/schema.json"
@@ -46,7 +47,7 @@ def total_parameters(bundle: str | os.PathLike) -> int:
 def _band_names(data: DataMetadata) -> tuple[list[str], list[str]]:
     """Names of the vision bands and of the second stream's channels, in model order."""
     vision = [f"band{b}" for b in data.bands or range(1, data.vision_bands + 1)]
-    named = (data.extra.get("imported") or {}).get("band_names")  # a model made elsewhere says its bands' names
+    named = import_record(data).get("band_names")  # a model made elsewhere says its bands' names
     if named:
         return list(named), []
     if data.x_bands:
@@ -184,9 +185,9 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
     architecture = getattr(model, "architecture", None) or architecture  # what an imported model is called
     paper = f" ({card.citation})" if card is not None and card.citation else ""
     pretrained = model.pretrained or getattr(model, "vision_encoder_pretrained", None)
-    imported = data.extra.get("imported")
+    imported = import_record(data)
     made = (f"made elsewhere ({imported.get('source') or imported.get('source_file')}) and imported into DualStream"
-            f" for QGIS" if imported is not None else
+            f" for QGIS" if imported else
             f"trained with DualStream for QGIS on {data.train_scenes or '?'} scene(s)")
     properties: dict[str, Any] = {
         "description": f"{architecture} ({preset or 'custom'}) semantic segmentation model{paper}, {made}.",
@@ -195,9 +196,9 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
         "mlm:architecture": architecture,
         "mlm:tasks": ["semantic-segmentation"],
         "mlm:framework": card.framework if card is not None else "pytorch",
-        "mlm:framework_version": str(imported.get("onnx_version", "unknown") if imported is not None else
+        "mlm:framework_version": str(imported.get("onnx_version", "unknown") if imported else
                                      meta.versions.get("torch", "unknown")),
-        "mlm:total_parameters": imported.get("parameters") if imported is not None else total_parameters(bundle),
+        "mlm:total_parameters": imported.get("parameters") if imported else total_parameters(bundle),
         "mlm:pretrained": bool(pretrained),
         "mlm:pretrained_source": str(pretrained) if pretrained else None,
         "mlm:batch_size_suggestion": train.batch_size if train is not None else 1,

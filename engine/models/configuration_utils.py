@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypeVar
 from ..declarations import CONFIG_ONLY, setting
 from ..errors import ConfigError
 from ..settings import Settings, check
-from .registry import FAMILIES, RUN_ONLY, family_module, list_models, list_presets
+from .registry import family_module, has_configuration, list_models, list_presets
 
 T = TypeVar("T", bound="ModelConfig")
 DEFAULT_FAMILY = "dualstream"
@@ -150,14 +150,14 @@ def drop_path_note() -> str:
 
 def family_config_class(name: Any) -> type[ModelConfig]:
     """The config class of family ``name``; ConfigError listing the families for an unknown one."""
-    if name not in FAMILIES and name not in RUN_ONLY:
+    if not has_configuration(name):
         raise ConfigError(f"Unknown model family '{name}'; valid families are {list_models()}.")
     return family_module(str(name), "configuration").CONFIG
 
 
 def family_card(name: str) -> FamilyCard | None:
     """The card of family ``name``; None for a name the registry does not know (e.g. a newer version's bundle)."""
-    return family_config_class(name).CARD if name in FAMILIES or name in RUN_ONLY else None
+    return family_config_class(name).CARD if has_configuration(name) else None
 
 
 # drop_path: every family has it, with its own default

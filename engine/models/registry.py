@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Any
 
 FAMILIES: dict[str, str] = {  # registry name -> package under engine/models
     "dualstream": "dualstream",
@@ -26,6 +27,11 @@ RUN_ONLY: dict[str, str] = {"imported": "imported"}  # name -> package with a co
 def list_models() -> list[str]:
     """Family names accepted by :func:`engine.models.build_model`, in registry order."""
     return list(FAMILIES)
+
+
+def has_configuration(name: Any) -> bool:
+    """Whether ``name`` has a configuration here: a family one trains, or a run-only model (``RUN_ONLY``)."""
+    return name in FAMILIES or name in RUN_ONLY
 
 
 def check_family(name: str) -> None:

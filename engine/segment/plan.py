@@ -21,7 +21,7 @@ from ..config.inference import DEFAULT_BORDER, DEFAULT_OVERLAP, DEFAULT_THRESHOL
 from ..data.metadata import DataMetadata
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
-from ..export.imported import is_imported
+from ..export.imported import import_record, is_imported
 from ..export.model_files import read_model_metadata
 from ..export.schema import BundleMetadata
 from ..io.safety import check_outputs, check_writable
@@ -161,7 +161,7 @@ def model_defaults(cfg: SegmentConfig, member: Member) -> SegmentConfig:
     """``cfg`` with the overlap, border and threshold the user left unset taken from the model: those its maker
     recorded for an imported model (Deepness's tiles_overlap and seg_thresh, ukis-csmask's mirrored border),
     else the engine's defaults. Every run of a plan or a bulk run sees the values filled."""
-    imported = member.data.extra.get("imported", {}) if is_imported(member.metadata) else {}
+    imported = import_record(member.data)
     made = {"overlap": imported.get("overlap", DEFAULT_OVERLAP), "border": imported.get("border", DEFAULT_BORDER),
             "threshold": getattr(member.metadata.model, "threshold", None) or DEFAULT_THRESHOLD}
     return cfg.replace(**{name: value for name, value in made.items() if getattr(cfg, name) is None})
