@@ -116,6 +116,15 @@ def encode_metadata(meta: BundleMetadata, onnx_section: OnnxMetadata, tile_size:
     return props
 
 
+def onnx_cuda() -> bool:
+    """Whether the installed onnxruntime has its CUDA provider (onnxruntime-gpu); False without onnxruntime."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return False
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
 def session(path: str | os.PathLike | bytes, device: str = "cpu", optimize: bool = True,
             threads: int | None = None, name: str | None = None) -> Any:
     """An onnxruntime InferenceSession for ``path`` (or a graph's bytes, ``name`` saying whose) on ``device``
@@ -134,7 +143,7 @@ def session(path: str | os.PathLike | bytes, device: str = "cpu", optimize: bool
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers: list[Any] = ["CPUExecutionProvider"]
     if device.startswith("cuda"):
-        if "CUDAExecutionProvider" not in ort.get_available_providers():
+        if not onnx_cuda():
             raise BundleError(f"device '{device}' was asked for, but this onnxruntime has no CUDA provider; "
                               "install onnxruntime-gpu or use --device cpu.")
         index = int(device.split(":")[1]) if ":" in device else 0

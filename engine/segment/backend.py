@@ -14,7 +14,7 @@ from typing import Any
 from ..callbacks import Callback
 from ..errors import BundleError, CanceledError, ConfigError, DependencyError, setting
 from ..export.imported import is_imported
-from ..export.onnx_metadata import is_onnx_path
+from ..export.onnx_metadata import is_onnx_path, onnx_cuda
 from ..runtime.environment import install_hint, resolve_device, resolve_device_lazily
 from .plan import Member
 
@@ -26,10 +26,6 @@ def onnxruntime_missing() -> str | None:
     except ImportError:
         return f"onnxruntime is not installed, which makes CPU runs faster: {install_hint('onnxruntime')}"
     return None
-
-
-def _providers() -> list[str]:
-    return list(__import__("onnxruntime").get_available_providers())
 
 
 def cpu_threads() -> int:
@@ -75,7 +71,7 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
     device = resolve_device_lazily(cfg.device)
     if device != "cpu":
         if onnx_only(members):
-            if onnxruntime_missing() or "CUDAExecutionProvider" not in _providers():
+            if not onnx_cuda():
                 return _onnx_predictor(members, cfg, "cpu", tile, callback, "auto: an ONNX model was given and this "
                                        "onnxruntime has no CUDA provider (onnxruntime-gpu runs it on the GPU)")
             return _onnx_predictor(members, cfg, device, tile, callback, "auto: an ONNX model was given")

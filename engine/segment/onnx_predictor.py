@@ -18,9 +18,8 @@ import numpy as np
 from ..callbacks import Callback
 from ..errors import BundleError
 from ..export.imported import graph_probabilities, imported_graph, is_imported
-from ..export.onnx_metadata import SINGLE_INPUT, is_onnx_path, session
+from ..export.onnx_metadata import SINGLE_INPUT, is_onnx_path, onnx_cuda, session
 from ..io.digest import file_sha256
-from ..runtime.environment import require
 from .plan import Member
 from .tta import apply_transform, tta_transforms, undo_transform
 
@@ -146,8 +145,7 @@ class OnnxPredictor:
         file and a model made elsewhere as they are, a bundle through its cached export (made now for ``tile``
         when given, else when the first tile comes). ``threads``: intra-op threads (None: onnxruntime's default)."""
         if device == "auto":
-            providers = require("onnxruntime").get_available_providers()
-            device = "cuda" if "CUDAExecutionProvider" in providers else "cpu"
+            device = "cuda" if onnx_cuda() else "cpu"
         callback = callback or Callback()
         loaded: list[OnnxMember | ExportedBundle | ImportedMember] = []
         for m in members:
