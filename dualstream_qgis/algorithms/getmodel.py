@@ -8,7 +8,6 @@ dependencies does) before the engine wraps it; downloads are checksum-verified b
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,11 @@ from qgis.core import (
 
 from .. import deps
 from ..compat import FILE_BEHAVIOR_FOLDER
-from ..engine_bridge import add_site_packages, engine_api
+from ..engine_bridge import engine_api
 from ..feedback import Stages, run_engine
 from .base import DualStreamAlgorithm
 from .common import EnumNamesMixin, add_parameter, enum_value, parameters_help
+from .installdeps import install_into_profile
 
 
 def profile_models_folder() -> Path:
@@ -136,10 +136,4 @@ class GetReadyModelAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     def _install(requirements: list[str], feedback: QgsProcessingFeedback) -> None:
         """pip-install ``requirements`` into the plugin's package folder and make them importable now."""
         feedback.pushInfo(f"Installing {', '.join(requirements)} into {deps.packages_dir()}")
-        try:
-            deps.install(requirements, wheels=None, index_url=None, log=feedback.pushConsoleInfo,
-                         canceled=feedback.isCanceled, step=lambda line: feedback.setProgressText(line[:80]))
-        except deps.InstallError as exc:
-            raise QgsProcessingException(str(exc)) from exc
-        add_site_packages()
-        importlib.invalidate_caches()
+        install_into_profile(requirements, feedback, step=lambda line: feedback.setProgressText(line[:80]))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import platform
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from qgis.core import (
@@ -108,17 +110,28 @@ class InstallDependenciesAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             steps += 1
             feedback.setProgress(min(95.0, 100.0 * (1 - 0.9 ** steps)))  # forward only; pip has no total
 
-        try:
-            folder = deps.install(packages, wheels=wheels, index_url=index_url or choice.index_url,
-                                  log=feedback.pushConsoleInfo, canceled=feedback.isCanceled, step=step,
-                                  show=feedback.setProgressText)
-        except deps.InstallError as exc:
-            raise QgsProcessingException(str(exc)) from exc
-        added = add_site_packages()
-        importlib.invalidate_caches()  # the folder's new packages become importable in this session
+        folder, added = install_into_profile(packages, feedback, wheels=wheels,
+                                             index_url=index_url or choice.index_url, step=step,
+                                             show=feedback.setProgressText)
         feedback.pushInfo(f"Installed into {folder}" + (" (now on QGIS's Python path)" if added else ""))
         feedback.pushInfo("Run Check environment to see which package is used from where. To undo: delete "
                           f"{deps.packages_dir()}.")
         if str(folder) not in sys.path:
             feedback.pushWarning(f"{folder} is not on QGIS's Python path yet; restart QGIS.")
         return {"FOLDER": str(folder), "GPU": gpu.describe(), "BUILD": choice.build}
+
+
+def install_into_profile(requirements: list[str], feedback: QgsProcessingFeedback, *, wheels: str | None = None,
+                         index_url: str | None = None, step: Callable[[str], None],
+                         show: Callable[[str], None] = lambda text: None) -> tuple[Path, list[str]]:
+    """pip-install ``requirements`` into the plugin's package folder (:func:`deps.install`, pip's lines in the log,
+    Cancel stops it) and make them importable in this session: (their site-packages folder, the folders newly put
+    on ``sys.path``). A failed install is a QgsProcessingException saying why."""
+    try:
+        folder = deps.install(requirements, wheels=wheels, index_url=index_url, log=feedback.pushConsoleInfo,
+                              canceled=feedback.isCanceled, step=step, show=show)
+    except deps.InstallError as exc:
+        raise QgsProcessingException(str(exc)) from exc
+    added = add_site_packages()
+    importlib.invalidate_caches()  # the folder's new packages become importable in this session
+    return folder, added
