@@ -75,6 +75,9 @@ def qgis_app(tmp_path_factory):
 class QgisProcess:
     """Runs the real ``qgis_process`` headless against a profile folder ``<root>/profiles/default``."""
 
+    #: Nothing may reach QGIS's Python but what the deployed plugin records; one thread per run.
+    ISOLATED = {"DUALSTREAM_SITE_PACKAGES": None, "PYTHONPATH": None, "PYTHONHOME": None, "OMP_NUM_THREADS": "1"}
+
     def __init__(self):
         from scripts.deploy_plugin import qgis_process_command
 
@@ -92,6 +95,23 @@ class QgisProcess:
         done = self.run(root, "--json", *args, env=env)
         assert done.returncode == 0, f"qgis_process {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
         return json.loads(done.stdout[done.stdout.index("{"):])
+
+    @staticmethod
+    def algorithm_args(algorithm: str, params: dict) -> list[str]:
+        """``run ALGORITHM -- KEY=value ...``; a list value repeats its key (how qgis_process takes several)."""
+        values = [f"{key}={item}" for key, value in params.items()
+                  for item in (value if isinstance(value, list) else [value])]
+        return ["run", algorithm, "--", *values]
+
+    def run_alg(self, root: Path, algorithm: str, params: dict, env: dict[str, str | None] | None = None,
+                timeout: int = 300) -> subprocess.CompletedProcess:
+        """One algorithm run, isolated (``ISOLATED``) unless ``env`` says otherwise."""
+        return self.run(root, *self.algorithm_args(algorithm, params), env=env or self.ISOLATED, timeout=timeout)
+
+    def run_alg_json(self, root: Path, algorithm: str, params: dict,
+                     env: dict[str, str | None] | None = None) -> dict:
+        """:meth:`run_alg` with ``--json``; asserts success and returns the parsed JSON."""
+        return self.run_json(root, *self.algorithm_args(algorithm, params), env=env or self.ISOLATED)
 
 
 @pytest.fixture(scope="session")

@@ -14,13 +14,6 @@ from tests.engine.foreign_onnx import deepness_metadata, expected_classes, linea
 
 pytestmark = [pytest.mark.qgis]
 pytest.importorskip("onnx")
-#: Nothing may reach QGIS's Python except what the deployed plugin records.
-ENV = {"DUALSTREAM_SITE_PACKAGES": None, "PYTHONPATH": None, "PYTHONHOME": None, "OMP_NUM_THREADS": "1"}
-
-
-def _run_json(qgis_process, root: Path, alg: str, params: dict) -> dict:
-    return qgis_process.run_json(root, "run", alg, "--", *(f"{key}={value}" for key, value in params.items()),
-                                 env=ENV)
 
 MEAN, STD = [0.4, 0.5, 0.45], [0.2, 0.25, 0.3]
 WEIGHTS, BIAS = np.random.default_rng(0).normal(size=(3, 3)), np.random.default_rng(1).normal(size=3)
@@ -54,7 +47,7 @@ def test_qgis_process_segments_with_a_deepness_model(qgis_process, root, model):
     params = {"INPUT": str(root / "one" / "scene.tif"), "MODEL": str(model), "DEVICE": "cpu", "OUTPUT": str(out),
               "OUTPUT_CONFIDENCE": str(root / "one" / "confidence.tif"),
               "OUTPUT_POLYGONS": str(root / "one" / "polygons.gpkg")}
-    ran = _run_json(qgis_process, root, "dualstream:segment", params)
+    ran = qgis_process.run_alg_json(root, "dualstream:segment", params)
     results = ran["results"]
     with rasterio.open(out) as ds:
         assert np.array_equal(ds.read(1), expected_classes(raw, WEIGHTS, BIAS, MEAN, STD, 1 / 255))
@@ -67,7 +60,7 @@ def test_qgis_process_segments_a_folder_in_bulk_with_it(qgis_process, root, mode
     raws = {f"s{i}": scene(root / "many" / f"s{i}.tif", 10 + i) for i in range(2)}
     params = {"FOLDER": str(root / "many"), "PATTERN": "*.tif", "MODEL": str(model), "DEVICE": "cpu",
               "OUTPUT": str(root / "bulk")}
-    results = _run_json(qgis_process, root, "dualstream:segmentbulk", params)["results"]
+    results = qgis_process.run_alg_json(root, "dualstream:segmentbulk", params)["results"]
     assert results["DONE"] == 2 and results["FAILED"] == 0, results
     for name, raw in raws.items():
         with rasterio.open(root / "bulk" / f"{name}.tif") as ds:

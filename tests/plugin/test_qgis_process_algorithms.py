@@ -18,22 +18,6 @@ from scripts.assemble_plugin import build_zip
 pytestmark = [pytest.mark.qgis]
 
 #: Nothing may reach QGIS's Python except what the deployed plugin records; one torch thread on shared CPUs.
-ENV = {"DUALSTREAM_SITE_PACKAGES": None, "PYTHONPATH": None, "PYTHONHOME": None, "OMP_NUM_THREADS": "1"}
-
-
-def _args(params: dict) -> list[str]:
-    """``KEY=value`` arguments; lists repeat the key (how qgis_process takes multiple values)."""
-    out = []
-    for key, value in params.items():
-        for item in value if isinstance(value, list) else [value]:
-            out.append(f"{key}={item}")
-    return out
-
-
-def _run_json(qgis_process, root: Path, alg: str, params: dict, env: dict | None = None) -> dict:
-    return qgis_process.run_json(root, "run", alg, "--", *_args(params), env=env or ENV)
-
-
 @pytest.fixture(scope="module")
 def root(tmp_path_factory, deploy_plugin, venv_site_packages):
     root = tmp_path_factory.mktemp("qgis-process-algs")
@@ -53,7 +37,7 @@ def trained(qgis_process, root, scenes):
               "EPOCHS": "1", "WARMUP_EPOCHS": "1", "BATCH_SIZE": "8", "LEARNING_RATE": "0.003", "TILE_SIZE": "64",
               "DEVICE": "cpu", "TILES_PER_EPOCH": "32", "VALIDATION_SHARE": "0.25", "LABEL_MAPPING": "90=1",
               "OUTPUT": str(root / "out" / "qp.dsmodel")}
-    return _run_json(qgis_process, root, "dualstream:train", params)
+    return qgis_process.run_alg_json(root, "dualstream:train", params)
 
 
 def test_train_json_results_and_log(trained, root):
@@ -83,7 +67,7 @@ def test_batch_of_three_scenes_with_one_bundle(qgis_process, root, scenes, train
         params = {"INPUT": scene["image"], "AUX": scene["aux"], "MODEL": [bundle], "OVERLAP": "0.25", "TTA": "none",
                   "DEVICE": "cpu", "BATCH_SIZE": "4", "OUTPUT": str(out),
                   "OUTPUT_POLYGONS": str(root / "batch" / f"{name}_polygons.gpkg")}
-        results = _run_json(qgis_process, root, "dualstream:segment", params)["results"]
+        results = qgis_process.run_alg_json(root, "dualstream:segment", params)["results"]
         assert results["OUTPUT"] == str(out) and out.is_file()
         assert Path(results["QML"]).is_file() and "paletted" in Path(results["QML"]).read_text()
         assert Path(results["OUTPUT_POLYGONS"]).is_file()
@@ -97,10 +81,10 @@ def test_batch_of_three_scenes_with_one_bundle(qgis_process, root, scenes, train
 
 def test_evaluate_json_and_table(qgis_process, root, scenes, trained):
     bundle = trained["results"]["OUTPUT"]
-    seg = _run_json(qgis_process, root, "dualstream:segment", {
+    seg = qgis_process.run_alg_json(root, "dualstream:segment", {
         "INPUT": scenes["s1"]["image"], "AUX": scenes["s1"]["aux"], "MODEL": bundle,
         "OUTPUT": str(root / "eval" / "s1.tif")})["results"]
-    out = _run_json(qgis_process, root, "dualstream:evaluate", {
+    out = qgis_process.run_alg_json(root, "dualstream:evaluate", {
         "INPUT": seg["OUTPUT"], "LABELS": scenes["s1"]["label_vector"], "LABEL_FIELD": "class",
         "LABEL_MAPPING": "90=1", "OUTPUT": str(root / "eval" / "metrics.json"),
         "OUTPUT_HTML": str(root / "eval" / "metrics.html"), "OUTPUT_TABLE": str(root / "eval" / "table.csv")})
@@ -115,8 +99,8 @@ def test_evaluate_json_and_table(qgis_process, root, scenes, trained):
 def test_not_a_bundle_fails_with_message(qgis_process, root, scenes):
     fake = root / "fake.dsmodel"
     fake.write_text("not a model")
-    done = qgis_process.run(root, "run", "dualstream:segment", "--", f"INPUT={scenes['s1']['image']}",
-                            f"MODEL={fake}", f"OUTPUT={root / 'bad.tif'}", env=ENV)
+    done = qgis_process.run_alg(root, "dualstream:segment", {"INPUT": scenes["s1"]["image"], "MODEL": fake,
+                                                             "OUTPUT": root / "bad.tif"})
     assert done.returncode != 0
     assert "is not a readable DualStream model bundle" in done.stdout + done.stderr
     assert not (root / "bad.tif").exists()
@@ -134,11 +118,11 @@ def test_zip_in_fresh_profile_segments_headlessly(tmp_path, qgis_process, venv_s
                          "dualstream_qgis/algorithms/evaluate.py", "dualstream_qgis/styling.py"):
             assert required in names
         archive.extractall(plugins)
-    enabled = qgis_process.run(fresh, "plugins", "enable", "dualstream_qgis", env=ENV)
+    enabled = qgis_process.run(fresh, "plugins", "enable", "dualstream_qgis", env=qgis_process.ISOLATED)
     assert enabled.returncode == 0, enabled.stdout + enabled.stderr
-    env = dict(ENV, DUALSTREAM_SITE_PACKAGES=":".join(venv_site_packages))
+    env = dict(qgis_process.ISOLATED, DUALSTREAM_SITE_PACKAGES=":".join(venv_site_packages))
     out = tmp_path / "zip_classes.tif"
-    results = _run_json(qgis_process, fresh, "dualstream:segment", {
+    results = qgis_process.run_alg_json(fresh, "dualstream:segment", {
         "INPUT": scenes["s2"]["image"], "AUX": scenes["s2"]["aux"], "MODEL": trained["results"]["OUTPUT"],
         "OUTPUT": str(out)}, env=env)["results"]
     assert results["OUTPUT"] == str(out) and out.is_file() and results["CLASS_NAMES"] == "background,foreground"

@@ -18,7 +18,6 @@ from .conftest import snapshot
 
 pytestmark = [pytest.mark.qgis]
 
-ENV = {"DUALSTREAM_SITE_PACKAGES": None, "PYTHONPATH": None, "PYTHONHOME": None, "OMP_NUM_THREADS": "1"}
 SCRIPT = "<script>alert(1)</script>"
 COMMAND_SECONDS = 300
 
@@ -138,8 +137,7 @@ def test_refused_through_qgis_process(case: tuple, qgis_process: Any, root: Path
     folders = [Path(workspace["root"]) / "inputs", Path(workspace["root"]) / "model", prep]
     inputs = snapshot(folders)
     try:  # a refusal comes before any heavy work: a run past the limit is a hang
-        done = qgis_process.run(root, "run", algorithm, "--", *[f"{k}={v}" for k, v in values.items()], env=ENV,
-                                timeout=COMMAND_SECONDS)
+        done = qgis_process.run_alg(root, algorithm, values, timeout=COMMAND_SECONDS)
     except subprocess.TimeoutExpired:
         ledger.record("qgis_process", name, hang=True, ok=False)
         pytest.fail(f"{name}: qgis_process did not exit within {COMMAND_SECONDS} s")
@@ -176,9 +174,9 @@ def test_evaluate_html_escapes_class_names(qgis_process: Any, root: Path, worksp
     ds.GetRasterBand(1).SetCategoryNames(["background", SCRIPT])
     ds = None
     page = tmp_path / "report.html"
-    done = qgis_process.run(root, "run", "dualstream:evaluate", "--", f"INPUT={prediction}",
-                            f"LABELS={workspace['label']}", "LABEL_MAPPING=90=1", f"OUTPUT={tmp_path / 'm.json'}",
-                            f"OUTPUT_HTML={page}", env=ENV, timeout=300)
+    done = qgis_process.run_alg(root, "dualstream:evaluate", {
+        "INPUT": prediction, "LABELS": workspace["label"], "LABEL_MAPPING": "90=1", "OUTPUT": tmp_path / "m.json",
+        "OUTPUT_HTML": page})
     text = page.read_text() if page.exists() else ""
     ok = done.returncode == 0 and "&lt;script&gt;alert(1)&lt;/script&gt;" in text and SCRIPT not in text
     ledger.record("qgis_process", "evaluate_html_escapes_script_class_name", worked=ok, code_executed=SCRIPT in text,
@@ -196,8 +194,7 @@ def test_a_bundle_is_known_by_its_content(qgis_process: Any, root: Path, workspa
     shutil.copyfile(workspace["bundle"], bundle)
     out = tmp_path / "o.tif"
     values = _segment(workspace, MODEL=str(bundle), OUTPUT=str(out))
-    done = qgis_process.run(root, "run", "dualstream:segment", "--", *[f"{k}={v}" for k, v in values.items()],
-                            env=ENV, timeout=COMMAND_SECONDS)
+    done = qgis_process.run_alg(root, "dualstream:segment", values, timeout=COMMAND_SECONDS)
     ok = done.returncode == 0 and out.is_file() and out.with_suffix(".qml").is_file()
     ledger.record("qgis_process", "segment_with_a_bundle_named_model_bundle", worked=ok, ok=ok)
     assert ok, done.stdout + done.stderr
