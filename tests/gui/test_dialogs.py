@@ -9,15 +9,12 @@ dialog are left in the session folder (printed on failure; copy them with ``DUAL
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.gui.desktop import run_session, session_report
 
 pytestmark = [pytest.mark.qgis, pytest.mark.gui]
 
@@ -26,13 +23,6 @@ TRAIN = {"PRESET": 0, "EPOCHS": 1, "WARMUP_EPOCHS": 1, "BATCH_SIZE": 8, "TILE_SI
          "TILES_PER_EPOCH": 16, "LEARNING_RATE": 0.003, "CLASS_NAMES": "background,field",
          "CLASS_COLORS": "#000000,#22aa22", "LABEL_MAPPING": "90=1"}
 SEGMENT = {"DEVICE": 1, "BATCH_SIZE": 8}
-
-
-def _xvfb_qgis() -> list[str]:
-    missing = [name for name in ("xvfb-run", "qgis") if shutil.which(name) is None]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not found: run `make install` (it installs qgis and xvfb)")
-    return ["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", "qgis"]
 
 
 def _crash_summary(text: str) -> str:
@@ -51,24 +41,11 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
     data2 = make_scene(root / "data", "second", size=(96, 128), seed=2, field_seed=1, label_from="both")
     deploy_plugin(root, venv_site_packages)
     out = root / "session"
-    config = root / "config.json"
-    config.write_text(json.dumps({"out": str(out), "data": data, "data2": data2, "train": TRAIN, "segment": SEGMENT}))
-    env = dict(os.environ, DUALSTREAM_GUI_CONFIG=str(config), OMP_NUM_THREADS="1")
-    for leak in ("QT_QPA_PLATFORM", "QGIS_CUSTOM_CONFIG_PATH", "DUALSTREAM_SITE_PACKAGES", "PYTHONPATH"):
-        env.pop(leak, None)
-    command = [*_xvfb_qgis(), "--profiles-path", str(root), "--nologo", "--noversioncheck", "--code",
-               str(HERE / "desktop_session.py")]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=root)
+    done = run_session(HERE / "desktop_session.py", root, {"out": str(out), "data": data, "data2": data2,
+                                                           "train": TRAIN, "segment": SEGMENT},
+                       timeout=600, env={"OMP_NUM_THREADS": "1"})
     output = f"QGIS exit code {done.returncode}\n" + _crash_summary(done.stdout + done.stderr)
-    report_file = out / "report.json"
-    report = json.loads(report_file.read_text()) if report_file.is_file() else {"steps": []}
-    screens = os.environ.get("DUALSTREAM_GUI_SCREENS")
-    if screens:
-        Path(screens).mkdir(parents=True, exist_ok=True)
-        for png in out.glob("*.png"):
-            shutil.copy(png, Path(screens) / png.name)
-    print(f"GUI session folder: {out}", file=sys.stderr)
-    return report, output, out
+    return session_report(out, {"steps": []}), output, out
 
 
 def _unexpected_messages(report: dict) -> list[str]:

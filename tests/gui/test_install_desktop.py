@@ -8,16 +8,13 @@ folder (``DUALSTREAM_GUI_SCREENS=DIR`` copies them).
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.gui.desktop import run_session, session_report
 from tests.plugin.pip_index import SlowIndex, make_wheel
 
 pytestmark = [pytest.mark.qgis, pytest.mark.gui]
@@ -32,29 +29,17 @@ def session(tmp_path_factory, deploy_plugin):
     make_wheel(root / "index", name="dshugepkg", payload=30_000_000)
     deploy_plugin(root)
     out = root / "session"
-    config = root / "config.json"
-    config.write_text(json.dumps({"out": str(out), "complete": "dsbigpkg==0.1", "cancel": "dshugepkg==0.1"}))
     with SlowIndex(root / "index", rate=1_000_000) as index:
-        env = dict(os.environ, DUALSTREAM_GUI_CONFIG=str(config), DUALSTREAM_PACKAGES_DIR=str(root / "packages"),
-                   PIP_INDEX_URL=index.url, PIP_CONFIG_FILE=os.devnull, PIP_NO_CACHE_DIR="1")
-        for leak in ("QT_QPA_PLATFORM", "QGIS_CUSTOM_CONFIG_PATH", "DUALSTREAM_SITE_PACKAGES", "PYTHONPATH"):
-            env.pop(leak, None)
-        command = ["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", "qgis", "--profiles-path", str(root),
-                   "--nologo", "--noversioncheck", "--code", str(HERE / "install_session.py")]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=400, env=env, cwd=root)
+        done = run_session(HERE / "install_session.py", root,
+                           {"out": str(out), "complete": "dsbigpkg==0.1", "cancel": "dshugepkg==0.1"}, timeout=400,
+                           env={"DUALSTREAM_PACKAGES_DIR": str(root / "packages"), "PIP_INDEX_URL": index.url,
+                                "PIP_CONFIG_FILE": os.devnull, "PIP_NO_CACHE_DIR": "1"})
         for _ in range(100):  # the index sees the canceled download's connection close
             if index.aborted:
                 break
             time.sleep(0.1)
         served, aborted = list(index.served), list(index.aborted)
-    report_file = out / "report.json"
-    report = json.loads(report_file.read_text()) if report_file.is_file() else {}
-    screens = os.environ.get("DUALSTREAM_GUI_SCREENS")
-    if screens:
-        Path(screens).mkdir(parents=True, exist_ok=True)
-        for png in out.glob("*.png"):
-            shutil.copy(png, Path(screens) / png.name)
-    print(f"GUI session folder: {out}", file=sys.stderr)
+    report = session_report(out, {})
     output = f"QGIS exit code {done.returncode}\n" + "\n".join((done.stdout + done.stderr).splitlines()[-20:])
     return report, output, served, aborted, root
 

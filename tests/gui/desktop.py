@@ -1,0 +1,54 @@
+"""Running a scripted QGIS desktop session under Xvfb for the GUI tests, and collecting what it recorded.
+
+The session script (``qgis --code SCRIPT``) reads its settings from the JSON file named by
+``DUALSTREAM_GUI_CONFIG`` and writes ``report.json`` and its screenshots into the settings' ``out`` folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+#: What must not reach the desktop: its own display choice, another profile, the venv's packages.
+LEAKS = ("QT_QPA_PLATFORM", "QGIS_CUSTOM_CONFIG_PATH", "DUALSTREAM_SITE_PACKAGES", "PYTHONPATH")
+
+
+def xvfb_qgis() -> list[str]:
+    """The command that starts the QGIS desktop on a virtual screen (the test fails when either is missing)."""
+    missing = [name for name in ("xvfb-run", "qgis") if shutil.which(name) is None]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not found: run `make install` (it installs qgis and xvfb)")
+    return ["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", "qgis"]
+
+
+def run_session(script: Path, root: Path, config: dict, timeout: int,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """QGIS with the profiles in ``root`` running ``script``, ``config`` written to ``root/config.json`` for it;
+    ``env``: more variables for QGIS."""
+    path = root / "config.json"
+    path.write_text(json.dumps(config))
+    environment = dict(os.environ, DUALSTREAM_GUI_CONFIG=str(path), **(env or {}))
+    for leak in LEAKS:
+        environment.pop(leak, None)
+    command = [*xvfb_qgis(), "--profiles-path", str(root), "--nologo", "--noversioncheck", "--code", str(script)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment, cwd=root)
+
+
+def session_report(out: Path, empty: dict) -> dict:
+    """The ``report.json`` the session left in ``out`` (``empty`` when it left none); its screenshots are copied
+    to ``$DUALSTREAM_GUI_SCREENS`` when that is set, and the folder is printed for a failing test's log."""
+    report_file = out / "report.json"
+    report = json.loads(report_file.read_text()) if report_file.is_file() else empty
+    screens = os.environ.get("DUALSTREAM_GUI_SCREENS")
+    if screens:
+        Path(screens).mkdir(parents=True, exist_ok=True)
+        for png in out.glob("*.png"):
+            shutil.copy(png, Path(screens) / png.name)
+    print(f"GUI session folder: {out}", file=sys.stderr)
+    return report
