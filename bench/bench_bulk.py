@@ -58,7 +58,7 @@ def bench_bundle(folder: Path, preset: str = PRESET, tile: int = TILE) -> str:
     """A bundle of the product configuration with random (seeded) weights and the scenes' statistics."""
     import torch
 
-    from engine.export.bundle import save_bundle
+    from engine.bundle.store import save_bundle
     from engine.models import build_model
 
     path = folder / f"bulk_{preset}_{tile}.dsmodel"

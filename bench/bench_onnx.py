@@ -41,7 +41,7 @@ def make_bundle(folder: Path, preset: str, tile: int) -> str:
     """A freshly initialised bundle of ``preset`` (4 bands + 48 aux channels, one class) for ``tile``-px tiles."""
     import torch
 
-    from engine.export.bundle import save_bundle
+    from engine.bundle.store import save_bundle
     from engine.models import build_model
 
     path = folder / f"onnx_{preset}_{tile}.dsmodel"

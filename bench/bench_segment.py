@@ -132,7 +132,7 @@ def product_model(folder: Path, tiny_bundle: str, preset: str = PRODUCT_PRESET, 
     Throughput does not depend on the weights, and training b1 on 2 CPU cores would take far longer than the
     measurement; the data metadata (statistics, bands, classes) is the tiny bundle's.
     """
-    from engine.export.bundle import read_metadata, save_bundle
+    from engine.bundle.store import read_metadata, save_bundle
     from engine.models import build_model_from_config
 
     bundle = folder / f"bench_segment_{preset}_{tile}.dsmodel"
@@ -185,7 +185,7 @@ def child_naive(image: str, aux: str, model: str, out: str, device: str) -> dict
     import torch
     import torch.nn.functional as F
 
-    from engine.export.bundle import load_bundle
+    from engine.bundle.store import load_bundle
 
     start = time.perf_counter()
     bundle = load_bundle(model, device)

@@ -55,7 +55,7 @@ def make_bundle(folder: Path, family: str, preset: str, aux: int) -> str:
     """A freshly initialised bundle (4 bands, one class; ``aux`` channels of a coarse aux raster)."""
     import torch
 
-    from engine.export.bundle import save_bundle
+    from engine.bundle.store import save_bundle
     from engine.models import build_model
 
     path = folder / f"{family}_{preset}.dsmodel"

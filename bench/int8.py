@@ -61,7 +61,7 @@ def datasets(folder: Path) -> list[dict[str, Any]]:
 
 def model_speed(fp32: Path, int8: Path, rounds: int) -> dict[str, float]:
     """Median seconds of both sessions on the same 16 random tiles (batch 4), in alternating order."""
-    from engine.export.onnx_metadata import session
+    from engine.bundle.onnx_metadata import session
     from engine.runtime.cores import free_cores
 
     threads = free_cores()

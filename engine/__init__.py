@@ -23,8 +23,9 @@ longer table with the reasons is docs/design.md):
 - ``segment/``         whole-scene inference: plan, tile readers, torch / onnxruntime predictors with ensemble
   x TTA, blending pipeline, one scene's run; ``segment/bulk/`` many scenes, resumable, with a summary
 - ``evaluate.py``      class rasters against label rasters or polygons, streamed in row blocks
-- ``export/``          the model bundle and its typed metadata schema, descriptions in words, ONNX export
-  (cache, int8), the STAC MLM card
+- ``bundle/``          a model file: the bundle and its typed metadata schema, read and written, described
+  in words; models made elsewhere (ONNX graphs, Deepness metadata) wrapped as bundles
+- ``export/``          a bundle turned into other formats: ONNX export (cache, int8), the STAC MLM card
 - ``io/``              files written safely: atomic writes, locks, output safety, digests, CSV tables, the
   GeoTIFF / QML / polygon writers
 - ``runtime/``         where the work runs: stack and devices, CPU threads, torchrun, host <-> device copies,

@@ -13,12 +13,12 @@ import numpy as np
 import rasterio
 import torch
 
+from engine.bundle.store import save_bundle
 from engine.config import SegmentConfig
 from engine.data import synthetic
 from engine.data.metadata import DataMetadata
 from engine.data.normalize import BandStatistics
 from engine.data.summary import DataSummary
-from engine.export.bundle import save_bundle
 from engine.models import build_model
 from engine.segment import segment
 

@@ -4,9 +4,9 @@ loading their weights."""
 
 from __future__ import annotations
 
+from ..bundle.describe import describe_bundle, format_metadata
+from ..bundle.store import looks_like_bundle, read_metadata
 from ..config.outputs import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
-from ..export.bundle import looks_like_bundle, read_metadata
-from ..export.describe import describe_bundle, format_metadata
 from ..io.atomic import path_kind
 from ..io.safety import BUNDLE_GIVE, FORMATS, Files, check_outputs, check_writable, file_identity
 from ..segment.expects import aux_files_expected, input_mismatches

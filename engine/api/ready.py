@@ -8,8 +8,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..export.imported import ImportedDescription
-from ..export.model_files import import_onnx
+from ..bundle.imported import ImportedDescription
+from ..bundle.model_files import import_onnx
 from ..ready.catalogue import CATALOGUE_ENV, Entry, find_entry, load_catalogue
 from ..ready.folders import MODELS_ENV, bundle_path, default_folder
 from ..ready.packages import missing_requirements

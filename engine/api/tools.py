@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..bundle.imported import ImportedDescription, description_values
+from ..bundle.model_files import ImportResult, import_onnx, read_model_metadata
+from ..bundle.onnx_metadata import PARITY_TOLERANCE
 from ..config.export import DEFAULT_OPSET, DEFAULT_OVERLAP, QUANTIZE_MODES, ExportConfig
 from ..data.synthetic import make_sample, sample_files
-from ..export.imported import ImportedDescription, description_values
-from ..export.model_files import ImportResult, import_onnx, read_model_metadata
-from ..export.onnx_metadata import PARITY_TOLERANCE
 from ..runtime.environment import environment_report, require
 from ..runtime.environment import format_report as format_environment
 from .protocol import Callback
@@ -25,7 +25,7 @@ __all__ = ["DEFAULT_OPSET", "DEFAULT_OVERLAP", "PARITY_TOLERANCE", "QUANTIZE_MOD
 def describe_model(path: str) -> list[str]:
     """A model described in a few lines a person reads (family, inputs, classes, training), without its weights:
     a bundle, our ONNX export, or an ONNX model made elsewhere."""
-    from ..export.describe import describe_bundle
+    from ..bundle.describe import describe_bundle
 
     return describe_bundle(path, read_model_metadata(path))
 

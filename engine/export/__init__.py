@@ -1,2 +1,2 @@
-"""What leaves a training: the model bundle and its typed metadata schema, its description in words, the ONNX
-export (metadata, cache, int8 quantization) and the STAC MLM model card."""
+"""What turns a model bundle into another format: the ONNX export (its cache and int8 quantization) and the
+STAC MLM model card. Reading and writing the bundle itself is `engine/bundle/`."""

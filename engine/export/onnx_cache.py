@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..bundle.schema import METADATA_KEY, BundleMetadata
 from ..callbacks import Callback
 from ..errors import BundleError, OutputError
 from ..io.atomic import write_text_atomic
 from ..io.digest import file_sha256
 from .onnx_export import export_onnx
-from .schema import METADATA_KEY, BundleMetadata
 
 CACHE_ENV = "DUALSTREAM_CACHE_DIR"
 CACHE_VERSION = 1  # part of every key: a change in how bundles are exported makes new entries

@@ -21,6 +21,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..bundle.onnx_metadata import (
+    PARITY_TOLERANCE,
+    SINGLE_INPUT,
+    encode_metadata,
+    is_onnx_path,
+    session,
+)
+from ..bundle.schema import OnnxMetadata
+from ..bundle.store import load_bundle
 from ..callbacks import Callback
 from ..config.export import DEFAULT_OPSET, DEFAULT_OVERLAP
 from ..errors import ConfigError, ModelError
@@ -28,15 +37,6 @@ from ..io.atomic import temporary_path
 from ..io.digest import file_sha256
 from ..io.safety import BUNDLE_GIVE, Files, check_outputs, check_writable
 from ..runtime.environment import require
-from .bundle import load_bundle
-from .onnx_metadata import (
-    PARITY_TOLERANCE,
-    SINGLE_INPUT,
-    encode_metadata,
-    is_onnx_path,
-    session,
-)
-from .schema import OnnxMetadata
 
 MIN_OPSET = 7  # the oldest the TorchScript exporter writes
 MAX_OPSET = 20  # the newest the TorchScript exporter writes

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from ..bundle.onnx_metadata import session
+from ..bundle.schema import METADATA_KEY, BundleMetadata
 from ..errors import ModelError
 from ..io.atomic import temporary_path
 from ..runtime.environment import require
-from .onnx_metadata import session
-from .schema import METADATA_KEY, BundleMetadata
 
 CALIBRATION_TILES = 8
 

@@ -15,6 +15,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..bundle.imported import import_record
+from ..bundle.schema import BundleMetadata
+from ..bundle.store import read_metadata
 from ..config.outputs import OUTPUT_KINDS
 from ..data.metadata import DataMetadata
 from ..data.normalize import BandStatistics
@@ -22,9 +25,6 @@ from ..errors import ConfigError
 from ..io.atomic import write_text_atomic
 from ..models.configuration_utils import family_card
 from ..runtime.environment import require
-from .bundle import read_metadata
-from .imported import import_record
-from .schema import BundleMetadata
 
 MLM_SCHEMA = "https://stac-extensions.github.io/mlm/v1.5.2/schema.json"
 STAC_VERSION = "1.1.0"  # 1.1: band names described by the core 'bands' field

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..bundle.imported import is_imported
+from ..bundle.onnx_metadata import is_onnx_path, onnx_cuda
 from ..callbacks import Callback
 from ..errors import BundleError, CanceledError, ConfigError, DependencyError, setting
-from ..export.imported import is_imported
-from ..export.onnx_metadata import is_onnx_path, onnx_cuda
 from ..runtime.environment import install_hint, resolve_device, resolve_device_lazily
 from .plan import Member
 

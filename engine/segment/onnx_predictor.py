@@ -15,10 +15,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..bundle.imported import graph_probabilities, imported_graph, is_imported
+from ..bundle.onnx_metadata import SINGLE_INPUT, is_onnx_path, onnx_cuda, session
 from ..callbacks import Callback
 from ..errors import BundleError
-from ..export.imported import graph_probabilities, imported_graph, is_imported
-from ..export.onnx_metadata import SINGLE_INPUT, is_onnx_path, onnx_cuda, session
 from ..io.digest import file_sha256
 from .plan import Member
 from .tta import apply_transform, tta_transforms, undo_transform
@@ -51,7 +51,7 @@ class OnnxMember:
 @dataclass
 class ImportedMember:
     """A model made elsewhere ready to run: its graph fed in its own layout and batch
-    (:func:`~engine.export.imported.graph_probabilities`). ``model``: its ImportedConfig."""
+    (:func:`~engine.bundle.imported.graph_probabilities`). ``model``: its ImportedConfig."""
 
     session: Any  # onnxruntime.InferenceSession
     weight: float

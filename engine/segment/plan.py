@@ -14,6 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from ..bundle.imported import import_record, is_imported
+from ..bundle.model_files import read_model_metadata
+from ..bundle.schema import BundleMetadata
 from ..callbacks import Callback
 from ..config import SegmentConfig, check_tile_size
 from ..config.bands import BandSelection
@@ -21,9 +24,6 @@ from ..config.inference import DEFAULT_BORDER, DEFAULT_OVERLAP, DEFAULT_THRESHOL
 from ..data.metadata import DataMetadata
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
-from ..export.imported import import_record, is_imported
-from ..export.model_files import read_model_metadata
-from ..export.schema import BundleMetadata
 from ..io.safety import check_outputs, check_writable
 from .files import SceneOutputs, segment_files
 from .tiling import TileGrid, overlap_pixels

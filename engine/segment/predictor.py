@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..export.bundle import load_bundle
+from ..bundle.store import load_bundle
 from ..runtime.environment import require
 from ..runtime.transfer import to_device
 from .plan import Member

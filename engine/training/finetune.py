@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ..bundle.schema import BundleMetadata
 from ..errors import ConfigError, DualStreamError, setting
-from ..export.schema import BundleMetadata
 from ..models.configuration_utils import ModelConfig
 from ..runtime.environment import require
 
@@ -43,7 +43,7 @@ class Parent:
 
     def state(self) -> dict[str, Any]:
         """The parent's weights (safetensors: no pickle), checked against their recorded digest."""
-        from ..export.bundle import load_state
+        from ..bundle.store import load_state
 
         return load_state(self.path, self.metadata)
 
@@ -58,7 +58,7 @@ def file_sha256(path: str | Path) -> str:
 
 def read_parent(path: str) -> Parent:
     """The parent bundle of ``train.init_from``; ConfigError naming the setting when it is missing or no bundle."""
-    from ..export.bundle import read_metadata
+    from ..bundle.store import read_metadata
 
     where = f"{setting('train.init_from')} '{path}'"
     if not Path(path).is_file():

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..bundle.schema import BundleMetadata
 from ..errors import ConfigError, OutputError
-from ..export.schema import BundleMetadata
 from ..runtime.environment import require
 from .checkpoint import RESUME, capture_rng_state, save_checkpoint
 from .forward import preview_predictions
@@ -75,7 +75,7 @@ class TrainFiles:
                               parent=parent)
 
     def _save_bundle(self, path: Path, best: dict[str, Any]) -> None:
-        from ..export.bundle import save_bundle
+        from ..bundle.store import save_bundle
 
         save_bundle(path, self.model, self.bundle_metadata(best))
 

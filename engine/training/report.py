@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from ..bundle.describe import format_value
+from ..bundle.schema import BundleMetadata
 from ..data.band_names import RgbChoice, pick_rgb
-from ..export.describe import format_value
-from ..export.schema import BundleMetadata
 from ..io.atomic import write_bytes_atomic
 from ..io.tables import dict_csv_text
 

@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 import rasterio
 
+from engine.bundle.onnx_metadata import PARITY_TOLERANCE
+from engine.bundle.store import save_bundle
 from engine.cli.main import main
 from engine.data import synthetic
-from engine.export.bundle import save_bundle
 from engine.export.onnx_cache import user_cache_dir
-from engine.export.onnx_metadata import PARITY_TOLERANCE
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -192,7 +192,7 @@ def test_tta_ensemble_aux_bands_and_probabilities_through_auto_equal_torch(scene
 def test_export_int8_is_quantized_keeps_its_metadata_and_segments(scene, tmp_path, capsys, tiny_model):
     import onnx
 
-    from engine.export.onnx_metadata import read_onnx_metadata
+    from engine.bundle.onnx_metadata import read_onnx_metadata
 
     paths, _ = scene
     model = bundle(tiny_model("unet", vision=3), tmp_path / "m.dsmodel", [1, 2, 3])

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import rasterio
 
+from engine.bundle.store import load_bundle, read_metadata, save_bundle
 from engine.config import DataConfig, SceneSpec, SegmentConfig, TrainConfig
 from engine.config.bands import BandSelection, parse_bands
 from engine.data import synthetic
 from engine.data.scene import SceneReader
 from engine.errors import BundleError, ConfigError, DataError
-from engine.export.bundle import load_bundle, read_metadata, save_bundle
 from engine.models import model_config
 from engine.segment import segment
 from engine.training.trainer import train

@@ -10,9 +10,9 @@ import struct
 import pytest
 import torch
 
+from engine.bundle.store import load_bundle, read_metadata, save_bundle
 from engine.data.metadata import DataMetadata
 from engine.errors import BundleError
-from engine.export.bundle import load_bundle, read_metadata, save_bundle
 from engine.models import ModelConfig, build_model_from_config
 
 DATA = {"vision_bands": 4, "vision_stats": {"method": "percentile", "low": [1.0] * 4, "high": [9.0] * 4},

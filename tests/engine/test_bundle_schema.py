@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.bundle.schema import BUNDLE_VERSION, METADATA_KEY, BundleMetadata, OnnxMetadata
 from engine.data.metadata import DataMetadata
 from engine.errors import BundleError
-from engine.export.schema import BUNDLE_VERSION, METADATA_KEY, BundleMetadata, OnnxMetadata
 from engine.models.dualstream.configuration_dualstream import DualStreamConfig
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_v1" / "dualstream_tiny.dsmodel"
@@ -85,7 +85,7 @@ def test_data_section_round_trip():
 
 
 def test_reading_metadata_and_the_data_summary_import_no_torch():
-    code = ("import sys; import engine.data.summary; from engine.export.bundle import read_metadata; "
+    code = ("import sys; import engine.data.summary; from engine.bundle.store import read_metadata; "
             f"m = read_metadata({str(LEGACY)!r}); print(m.model.name, m.data.tile_size, 'torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -21,10 +21,10 @@ import rasterio
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from engine.bundle.store import load_bundle, read_metadata, save_bundle
 from engine.cli.main import build_parser, join_dash_values
 from engine.cli.train import request_from_args
 from engine.data import synthetic
-from engine.export.bundle import load_bundle, read_metadata, save_bundle
 from engine.models import list_models
 
 REPO = Path(__file__).resolve().parents[2]

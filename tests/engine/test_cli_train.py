@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from engine.bundle.store import read_metadata
 from engine.cli.main import build_parser
 from engine.cli.options import flag_name
 from engine.cli.train import request_from_args
 from engine.data import synthetic
 from engine.errors import ConfigError
-from engine.export.bundle import read_metadata
 
 REPO = Path(__file__).resolve().parents[2]
 # Small and fast, yet reliably learnable (several seeds checked): 12 steps of 4 tiles per epoch, 1 + 7 epochs.

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.bundle.store import load_bundle, read_metadata
 from engine.data.metadata import DataMetadata
 from engine.data.normalize import BandStatistics
 from engine.data.summary import DataSummary
-from engine.export.bundle import load_bundle, read_metadata
 from engine.training.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]

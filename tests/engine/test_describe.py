@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.export.describe import describe_bundle, format_metadata
-from engine.export.schema import BundleMetadata
+from engine.bundle.describe import describe_bundle, format_metadata
+from engine.bundle.schema import BundleMetadata
 
 UTM = 'PROJCS["WGS 84 / UTM zone 52N",GEOGCS["WGS 84"],UNIT["metre",1]]'
 WGS84 = 'GEOGCS["WGS 84",DATUM["WGS_1984"],UNIT["degree",0.0174532925199433]]'

@@ -6,10 +6,10 @@ import pytest
 import torch
 import transformers
 
+from engine.bundle.store import read_metadata
 from engine.callbacks import RecordingCallback
 from engine.config import DataConfig, TrainConfig
 from engine.errors import ConfigError, ModelError
-from engine.export.bundle import read_metadata
 from engine.models import build_model, list_encoders
 from engine.models.cmx.configuration_cmx import PRESETS as CMX_PRESETS
 from engine.models.encoders.backbone import Encoder

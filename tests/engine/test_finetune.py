@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from engine import api
+from engine.bundle.store import load_bundle, read_metadata
 from engine.callbacks import RecordingCallback
 from engine.errors import ConfigError
-from engine.export.bundle import load_bundle, read_metadata
 from engine.export.stac import model_card
 from engine.training.finetune import file_sha256
 

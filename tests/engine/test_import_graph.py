@@ -186,6 +186,7 @@ LAYERS = (
     ("models",),
     ("config",),
     ("data",),
+    ("bundle",),
     ("export", "ready"),
     ("training",),
     ("segment", "evaluate"),

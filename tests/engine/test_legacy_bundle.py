@@ -10,8 +10,8 @@ import pytest
 import rasterio
 import torch
 
+from engine.bundle.store import load_bundle, read_metadata
 from engine.config import SegmentConfig
-from engine.export.bundle import load_bundle, read_metadata
 from engine.models.dualstream.configuration_dualstream import DualStreamConfig
 from engine.segment import segment
 

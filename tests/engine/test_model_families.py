@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 
+from engine.bundle.store import load_bundle, save_bundle
 from engine.errors import ConfigError, ModelError
-from engine.export.bundle import load_bundle, save_bundle
 from engine.models import (
     ModelConfig,
     build_model,

@@ -25,14 +25,14 @@ import pytest
 import rasterio
 import torch
 
+from engine.bundle.onnx_metadata import DEEPNESS_KEYS, METERS_PER_DEGREE, deepness_metadata, resolution_cm_per_px
+from engine.bundle.schema import BundleMetadata
+from engine.bundle.store import load_bundle, save_bundle
 from engine.cli.main import main
 from engine.data import synthetic
 from engine.data.normalize import BandStatistics
 from engine.errors import ConfigError
-from engine.export.bundle import load_bundle, save_bundle
 from engine.export.onnx_export import PARITY_TOLERANCE, export_onnx
-from engine.export.onnx_metadata import DEEPNESS_KEYS, METERS_PER_DEGREE, deepness_metadata, resolution_cm_per_px
-from engine.export.schema import BundleMetadata
 from engine.models import list_models
 
 REPO = Path(__file__).resolve().parents[2]

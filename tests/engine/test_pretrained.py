@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
+from engine.bundle.store import load_bundle, save_bundle
 from engine.callbacks import RecordingCallback
 from engine.errors import ModelError
-from engine.export.bundle import load_bundle, save_bundle
 from engine.models import build_model
 from engine.models.pretrained import first_patch_conv
 from tests.helpers import save_segformer_checkpoint, state_copy

@@ -11,8 +11,8 @@ from pathlib import Path
 import pystac
 import pytest
 
+from engine.bundle.store import save_bundle
 from engine.cli.main import main
-from engine.export.bundle import save_bundle
 from engine.export.stac import MLM_SCHEMA, model_card, stac_item_path
 from engine.models import config_class, list_models
 

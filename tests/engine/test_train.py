@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
+from engine.bundle.store import load_bundle, read_metadata
 from engine.callbacks import RecordingCallback
 from engine.config import DataConfig, TrainConfig
 from engine.errors import CanceledError, ConfigError
-from engine.export.bundle import load_bundle, read_metadata
 from engine.models import ModelConfig, build_model_from_config
 from engine.training.checkpoint import config_differences, load_checkpoint
 from engine.training.metrics import selection_score

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.bundle.store import read_metadata
 from engine.config import DataConfig, ModelConfig, SceneSpec, TrainConfig
 from engine.data.synthetic import make_scene
-from engine.export.bundle import read_metadata
 from engine.runtime.resources import ResourceError
 from engine.training.auto import AUTO_SETTINGS, CPU_BUDGET_MINUTES, choose_settings
 

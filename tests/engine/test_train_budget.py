@@ -12,9 +12,9 @@ import threading
 import pytest
 import torch
 
+from engine.bundle.store import load_bundle
 from engine.callbacks import RecordingCallback
 from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.export.bundle import load_bundle
 from engine.models import build_model_from_config
 from engine.training.budget import TimeBudget
 from engine.training.optim import LRSchedule

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from engine.export.schema import BundleMetadata
+from engine.bundle.schema import BundleMetadata
 from engine.training.report import render_html
 
 

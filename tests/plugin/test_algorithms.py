@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.export.schema import BundleMetadata
+from engine.bundle.schema import BundleMetadata
 from tests.helpers import RecordingFeedback
 
 pytestmark = pytest.mark.qgis
@@ -56,7 +56,7 @@ def trained(plugin, scenes, tmp_path_factory):
 
 
 def _metadata(bundle: str) -> BundleMetadata:
-    from engine.export.bundle import read_metadata
+    from engine.bundle.store import read_metadata
 
     return read_metadata(bundle)
 

@@ -64,7 +64,7 @@ def test_train_parameters_come_from_the_engine_registry(plugin):
 
 
 def test_cmx_from_qgis_keeps_family_bands_and_loss(cmx_bundle):
-    from engine.export.bundle import read_metadata
+    from engine.bundle.store import read_metadata
 
     meta = read_metadata(cmx_bundle)
     assert meta.model.name == "cmx" and meta.model.preset == "tiny"

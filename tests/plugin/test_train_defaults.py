@@ -14,8 +14,8 @@ pytestmark = pytest.mark.qgis
 def test_train_with_its_defaults_chooses_the_rest_says_why_and_finishes(plugin, tmp_path):
     import processing
 
+    from engine.bundle.store import read_metadata
     from engine.data.synthetic import make_scene
-    from engine.export.bundle import read_metadata
 
     # the sample of Create sample data, smaller: labels are class numbers, no aux layers (imagery only)
     scene = make_scene(tmp_path / "data", "sample", size=(128, 160), seed=7, field_seed=7, aux_channels=0,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from engine import api
+from engine.bundle.store import read_metadata
 from engine.callbacks import RecordingCallback
-from engine.export.bundle import read_metadata
 
 pytestmark = [pytest.mark.realdata, pytest.mark.usefixtures("one_torch_thread")]
 

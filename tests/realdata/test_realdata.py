@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import rasterio
 
+from engine.bundle.store import read_metadata
 from engine.callbacks import RecordingCallback
 from engine.config import DataConfig, EvaluateConfig, SceneSpec, SegmentConfig, TrainConfig
 from engine.evaluate import evaluate
-from engine.export.bundle import read_metadata
 from engine.models import ModelConfig
 from engine.segment import segment
 from engine.training.trainer import train

@@ -118,7 +118,7 @@ def _edited_bundle(w: dict[str, Any], destination: Path, edit: Callable[[dict[st
     description digest made anew, as the train that wrote such a description would have."""
     import json
 
-    from engine.export.schema import description_digest
+    from engine.bundle.schema import description_digest
 
     data = Path(w["bundle"]).read_bytes()
     size = int.from_bytes(data[:8], "little")

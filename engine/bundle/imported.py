@@ -225,7 +225,7 @@ def imported_metadata(description: ImportedDescription, graph: GraphInfo, source
 def write_imported_bundle(path: str | os.PathLike, graph: bytes, metadata: BundleMetadata) -> str:
     """The bundle file: the graph's bytes as one uint8 tensor, the metadata (with its digests) in the header."""
     numpy_st = require("safetensors.numpy")
-    from .bundle import versions
+    from .store import versions
 
     graph_sha = hashlib.sha256(graph).hexdigest()
     meta = metadata.replace(format=BUNDLE_FORMAT, format_version=BUNDLE_VERSION, versions=versions(),

@@ -29,7 +29,7 @@ from typing import Any
 from ..data.normalize import BandStatistics
 from ..errors import BundleError
 from ..runtime.environment import require
-from .deepness_import import DEEPNESS_MODEL_TYPE, PIXEL_SCALE
+from .deepness import DEEPNESS_MODEL_TYPE, PIXEL_SCALE
 from .schema import METADATA_KEY, BundleMetadata, OnnxMetadata
 
 ONNX_SUFFIX = ".onnx"

@@ -17,8 +17,7 @@ from typing import Any
 from ..callbacks import Callback
 from ..errors import BundleError, ConfigError
 from ..io.safety import check_outputs
-from .bundle import BUNDLE_SUFFIX, read_metadata
-from .deepness_import import deepness_description, has_deepness_metadata
+from .deepness import deepness_description, has_deepness_metadata
 from .imported import (
     ImportedDescription,
     description_from,
@@ -35,6 +34,7 @@ from .imported import (
 )
 from .onnx_metadata import is_onnx_path, onnx_metadata, session
 from .schema import METADATA_KEY, BundleMetadata
+from .store import BUNDLE_SUFFIX, read_metadata
 
 
 @dataclass
