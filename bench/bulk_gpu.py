@@ -30,8 +30,8 @@ def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, re
     from engine.runtime.environment import require
     from engine.segment import TileReader, plan_segmentation, prepared_batches, run_tiles
     from engine.segment.bulk.runner import segment_bulk
-    from engine.segment.outputs import RowSink
     from engine.segment.reader import default_readers
+    from engine.segment.sinks import RowSink
 
     counts = readers or [default_readers(device)]
     template = SegmentConfig(models=[model], device=device, batch_size=batch, overlap=0.125)

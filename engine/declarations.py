@@ -8,7 +8,7 @@ The flag defaults to ``--epochs`` and the Processing parameter id to ``EPOCHS``;
 not offer says why (``no_cli=`` / ``no_qgis=``), which the exposure test reads. A section's settings may come from
 several classes (the model families' configurations): :func:`declared` takes their union, and a family that only
 changes a default keeps the base's declaration with :func:`redeclared`. The command line is built by
-:mod:`engine.cli.options`, the Processing parameters by ``dualstream_qgis/algorithms/settings.py``; neither
+:mod:`engine.cli.options`, the Processing parameters by ``dualstream_qgis/algorithms/parameters.py``; neither
 copies a default, a bound or a choice list.
 """
 

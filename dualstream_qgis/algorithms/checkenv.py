@@ -17,7 +17,7 @@ from qgis.core import (
 
 from .. import deps
 from ..engine_bridge import engine_api
-from .base import DualStreamAlgorithm, install_advice
+from .algorithm import DualStreamAlgorithm, install_advice
 
 #: Packages whose folder Check environment shows (which copy QGIS's Python really uses).
 LOCATED = ("numpy", "torch", "transformers", "safetensors", "rasterio", "osgeo")

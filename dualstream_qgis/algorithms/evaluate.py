@@ -25,7 +25,7 @@ from ..compat import SOURCE_POLYGON, SOURCE_RASTER, SOURCE_VECTOR, WKB_NO_GEOMET
 from ..engine_bridge import engine_api
 from ..feedback import EVALUATE_STAGES, Stages, run_engine
 from ..styling import layer_post_processor
-from .base import DualStreamAlgorithm
+from .algorithm import DualStreamAlgorithm
 from .common import (
     EnumNamesMixin,
     add_parameter,
@@ -35,7 +35,7 @@ from .common import (
     label_field,
     parameters_help,
 )
-from .settings import add_settings, read_settings
+from .parameters import add_settings, read_settings
 from .sources import MapLayerParameter, RasterLayerParameter, label_source, raster_source
 
 #: Label values: how the labels become classes (index 0 is the default).

@@ -27,7 +27,7 @@ from .. import deps
 from ..compat import FILE_BEHAVIOR_FOLDER
 from ..engine_bridge import engine_api
 from ..feedback import Stages, run_engine
-from .base import DualStreamAlgorithm
+from .algorithm import DualStreamAlgorithm
 from .common import EnumNamesMixin, add_parameter, enum_value, parameters_help
 from .installdeps import install_into_profile
 

@@ -22,7 +22,7 @@ from qgis.core import (
 from .. import deps, torch_build
 from ..compat import FILE_BEHAVIOR_FOLDER
 from ..engine_bridge import add_site_packages
-from .base import DualStreamAlgorithm
+from .algorithm import DualStreamAlgorithm
 from .common import EnumNamesMixin, add_parameter, enum_value, parameters_help
 
 BUILDS = ("auto", "cuda", "cpu")

@@ -20,7 +20,7 @@ from ..engine_bridge import engine_api
 from ..feedback import run_engine
 from ..layer_tree import RunLayers
 from ..styling import layer_post_processor, outline_polygons, style_image_rgb, style_labels
-from .base import DualStreamAlgorithm
+from .algorithm import DualStreamAlgorithm
 from .common import add_parameter, ensure_parent, parameters_help
 
 #: Where each scene's layers go and what they are for.

@@ -19,7 +19,7 @@ from ..engine_bridge import engine_api
 from ..feedback import SEGMENT_STAGES, Stages, run_engine
 from ..layer_tree import RunLayers
 from ..styling import class_raster_post_processor
-from .base import DualStreamAlgorithm
+from .algorithm import DualStreamAlgorithm
 from .common import (
     LAYER_LIST_WRAPPER,
     EnumNamesMixin,
@@ -29,20 +29,20 @@ from .common import (
     extent_settings,
     parameters_help,
 )
-from .inference import (
-    RUN_SETTINGS,
-    ModelChecksMixin,
-    add_model_parameters,
-    model_settings,
-)
-from .outputs import (
+from .extra_outputs import (
     add_output_destinations,
     add_report_outputs,
     load_output_layers,
     output_results,
     read_output_destinations,
 )
-from .settings import add_settings, read_settings
+from .inference import (
+    RUN_SETTINGS,
+    ModelChecksMixin,
+    add_model_parameters,
+    model_settings,
+)
+from .parameters import add_settings, read_settings
 from .sources import MultipleLayersParameter, RasterLayerParameter, raster_source, raster_sources
 
 RASTER_SUFFIXES = (".tif", ".tiff")
@@ -162,7 +162,7 @@ def image_stem(image: str) -> str:
 
 def load_segment_layers(context: QgsProcessingContext, result: Any, stem: str) -> None:
     """Name the outputs loaded on completion ``<stem> classes`` (on top and selected, its legend open), then the
-    other outputs (:func:`~.outputs.load_output_layers`)."""
+    other outputs (:func:`~.extra_outputs.load_output_layers`)."""
     run = RunLayers()
     if context.willLoadLayerOnCompletion(result.output):
         context.layerToLoadOnCompletionDetails(result.output).setPostProcessor(class_raster_post_processor(

@@ -22,7 +22,7 @@ from ..compat import FILE_BEHAVIOR_FILE, FILE_BEHAVIOR_FOLDER, SOURCE_RASTER
 from ..engine_bridge import engine_api
 from ..feedback import FeedbackCallback, Stage, render_message, run_engine
 from ..styling import class_raster_post_processor
-from .base import DualStreamAlgorithm
+from .algorithm import DualStreamAlgorithm
 from .common import (
     LAYER_LIST_WRAPPER,
     EnumNamesMixin,
@@ -35,8 +35,8 @@ from .inference import (
     add_model_parameters,
     model_settings,
 )
+from .parameters import add_settings, read_settings
 from .segment import image_stem
-from .settings import add_settings, read_settings
 from .sources import MultipleLayersParameter, raster_sources
 
 

@@ -19,7 +19,7 @@ from qgis.core import (
 from ..compat import FILE_BEHAVIOR_FOLDER, SOURCE_POLYGON, SOURCE_RASTER
 from ..engine_bridge import engine_api
 from ..feedback import TRAIN_STAGES, Stages, run_engine
-from .base import DualStreamAlgorithm
+from .algorithm import DualStreamAlgorithm
 from .common import (
     CLASS_COLORS_WRAPPER,
     LAYER_LIST_WRAPPER,
@@ -31,7 +31,7 @@ from .common import (
     label_field,
     parameters_help,
 )
-from .settings import add_settings, changed_settings, declared_text, read_settings
+from .parameters import add_settings, changed_settings, declared_text, read_settings
 from .sources import (
     MapLayerParameter,
     MultipleLayersParameter,

@@ -1,11 +1,11 @@
 """The engine's public surface: the one door the ``dualstream`` command and the QGIS plugin go through.
 
-A front end builds a typed request from the settings' declarations (:mod:`.settings`), calls one job function
+A front end builds a typed request from the settings' declarations (:mod:`.configs`), calls one job function
 with a :class:`Callback` for progress and cancellation, and shows the typed result it gets back. Nothing a run
 needs happens in a front end: the automatic choices, the output checks, the seed, the class colours and the
 report copy happen here, once, whichever front end asked.
 
-- :mod:`.settings`  the declarations, the settings sections and config classes, the model registry's answers
+- :mod:`.configs`  the declarations, the settings sections and config classes, the model registry's answers
 - :mod:`.protocol`  the callback and stage protocol, the error hierarchy and how messages name a setting
 - :mod:`.files`     output formats and path checks, model bundles read and described
 - :mod:`.training`  ``train``: a model bundle from rasters and labels
@@ -17,6 +17,31 @@ Importing this package never imports torch: the plugin loads it to say what is m
 """
 
 from .. import __version__
+from .configs import (
+    AUTO_SETTINGS,
+    BULK,
+    SETTINGS_SECTIONS,
+    BulkConfig,
+    DataConfig,
+    EvaluateConfig,
+    ExportConfig,
+    ModelConfig,
+    SegmentConfig,
+    Setting,
+    TrainConfig,
+    declared,
+    describe_models,
+    fill_class_colors,
+    find_setting,
+    format_default,
+    from_front_end,
+    left_unset,
+    list_encoders,
+    list_models,
+    list_presets,
+    load_config_file,
+    parse_label_pairs,
+)
 from .files import (
     BUNDLE_GIVE,
     EXTRA_KINDS,
@@ -62,31 +87,6 @@ from .ready import (
     models_folder,
     ready_model_requirements,
     ready_models,
-)
-from .settings import (
-    AUTO_SETTINGS,
-    BULK,
-    SETTINGS_SECTIONS,
-    BulkConfig,
-    DataConfig,
-    EvaluateConfig,
-    ExportConfig,
-    ModelConfig,
-    SegmentConfig,
-    Setting,
-    TrainConfig,
-    declared,
-    describe_models,
-    fill_class_colors,
-    find_setting,
-    format_default,
-    from_front_end,
-    left_unset,
-    list_encoders,
-    list_models,
-    list_presets,
-    load_config_file,
-    parse_label_pairs,
 )
 from .tools import (
     DEFAULT_OPSET,

@@ -24,7 +24,7 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
     """Segment one scene with a bundle or a weighted ensemble; returns ``engine.segment.SegmentResult`` (the
     files written, class names and colours, pixels, seconds, device and backend)."""
     from ..segment import segment as run
-    from ..segment.files import segment_files
+    from ..segment.scene_outputs import segment_files
 
     _check_other_inputs(other_inputs, segment_files(cfg)[1])
     return run(cfg, callback)

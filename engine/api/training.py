@@ -104,7 +104,7 @@ def plan_training(request: TrainRequest) -> TrainPlan:
     that cannot fit fails here)."""
     from ..io.safety import check_outputs, file_identity
     from ..training.auto import choose_settings
-    from ..training.files import train_files
+    from ..training.destination import train_files
     from ..training.report import report_paths
 
     inputs, outputs = train_files(request.model, request.data, request.train)

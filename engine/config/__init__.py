@@ -21,7 +21,11 @@ from ..declarations import Section
 from ..models import config_class, list_models
 from ..models.configuration_utils import ModelConfig as ModelConfig  # re-exported: every section's settings are here
 from ..settings import Settings, check
-from .base import (
+from .export import ExportConfig
+from .inference import BulkConfig, EvaluateConfig, SegmentConfig
+from .loss import LossConfig, parse_loss_terms
+from .training import AugmentConfig, DataConfig, SceneSpec, TrainConfig
+from .values import (
     AMP_MODES,
     BACKENDS,
     BULK,
@@ -44,10 +48,6 @@ from .base import (
     parse_label_pairs,
     repaired_class_colors,
 )
-from .export import ExportConfig
-from .inference import BulkConfig, EvaluateConfig, SegmentConfig
-from .loss import LossConfig, parse_loss_terms
-from .training import AugmentConfig, DataConfig, SceneSpec, TrainConfig
 
 __all__ = [
     "AMP_MODES", "BACKENDS", "BULK", "CLASS_PALETTE", "DEVICES", "EARLY_STOP_METRICS", "LOSS_ALIASES", "LOSS_TERMS",

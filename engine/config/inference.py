@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..declarations import setting
 from ..errors import setting as named
 from ..settings import Settings, check
-from .base import BACKENDS, BULK, DEVICES, TTA_MODES, check_tile_size, parse_label_pairs
+from .values import BACKENDS, BULK, DEVICES, TTA_MODES, check_tile_size, parse_label_pairs
 
 # Tiling and threshold when neither the user nor the model (an imported model's maker) says: segment.plan's
 # model_defaults fills them. Export records DEFAULT_OVERLAP as Deepness's tiles_overlap.

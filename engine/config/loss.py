@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..errors import setting as named
 from ..models.configuration_utils import BASELINE_LOSS, families_by, family_card
 from ..settings import Settings, check
-from .base import DEFAULT_SIDE_WEIGHT, LOSS_ALIASES, LOSS_DETAIL, LOSS_TERMS
+from .values import DEFAULT_SIDE_WEIGHT, LOSS_ALIASES, LOSS_DETAIL, LOSS_TERMS
 
 OLD_DEFAULT_TERMS = {"focal": 0.5, "lovasz": 0.5}  # the loss of versions before LossConfig (DualStream's)
 

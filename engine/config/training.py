@@ -11,7 +11,8 @@ from typing import Any
 from ..declarations import setting
 from ..errors import setting as named
 from ..settings import Settings, check
-from .base import (
+from .loss import LEGACY_LOSS_SETTINGS, LossConfig, legacy_loss
+from .values import (
     AMP_MODES,
     CONFIG_ONLY,
     DEVICES,
@@ -27,7 +28,6 @@ from .base import (
     check_tile_size,
     parse_label_pairs,
 )
-from .loss import LEGACY_LOSS_SETTINGS, LossConfig, legacy_loss
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any
 from ..bundle.imported import import_record
 from ..bundle.schema import BundleMetadata
 from ..bundle.store import read_metadata
-from ..config.outputs import OUTPUT_KINDS
+from ..config.output_kinds import OUTPUT_KINDS
 from ..data.metadata import DataMetadata
 from ..data.normalize import BandStatistics
 from ..errors import ConfigError

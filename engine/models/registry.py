@@ -2,7 +2,7 @@
 
 A family ``X`` is the package ``engine/models/X/`` with ``configuration_X.py`` (a torch-free
 :class:`~engine.models.configuration_utils.ModelConfig` subclass bound to ``CONFIG``) and ``modeling_X.py``
-(a :class:`~engine.models.base.SegmentationModel` subclass bound to ``MODEL``). Adding a family = that folder
+(a :class:`~engine.models.modeling_utils.SegmentationModel` subclass bound to ``MODEL``). Adding a family = that folder
 plus its line in ``FAMILIES``. ``RUN_ONLY`` names configurations of models that are run, never trained or built
 with torch (an imported ONNX graph): bundles name them, the training choices never list them.
 """

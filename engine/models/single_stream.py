@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..callbacks import Callback
-from .base import SegmentationModel
 from .configuration_single_stream import SingleStreamConfig
 from .encoders.backbone import Encoder
+from .modeling_utils import SegmentationModel
 
 
 class ConvNormReLU(nn.Sequential):

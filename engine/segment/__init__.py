@@ -2,7 +2,7 @@
 
 One concern per module:
 
-- :mod:`.files`      the files a scene reads and writes: one list of its outputs (SceneOutputs)
+- :mod:`.scene_outputs` the files a scene reads and writes: one list of its outputs (SceneOutputs)
 - :mod:`.plan`       inputs checked against the bundle(s), region, tile grid, members (metadata only)
 - :mod:`.tiling`     the tile grid and the blending of overlapping tiles
 - :mod:`.predictor`  bundles loaded once; ensemble x TTA on tile batches (the seam for other backends);
@@ -10,7 +10,7 @@ One concern per module:
 - :mod:`.prepare`    one tile read, normalised and padded; :mod:`.reader` (threads) and :mod:`.reader_pool`
   (processes) read, normalise and batch the tiles ahead of the model
 - :mod:`.pipeline`   reader -> predictor -> blending -> sink, with bounded queues
-- :mod:`.outputs`    sinks (class/probability rasters in a writer thread), publishing, clean-up
+- :mod:`.sinks`      sinks (class/probability rasters in a writer thread), publishing, clean-up
 - :mod:`.resample`   the resample mode: another plan and sink for the same pipeline
 - :mod:`.run`        one scene end to end (:func:`segment`), returning a :mod:`.result`
 - :mod:`.bulk`       many scenes: discovery, resume markers, the runner, the summary

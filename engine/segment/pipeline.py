@@ -25,9 +25,9 @@ import numpy as np
 from ..callbacks import Callback, Stage
 from ..runtime.environment import require
 from ..runtime.transfer import to_device
-from .outputs import RowSink
 from .plan import SegmentPlan
 from .reader import TileReader, default_readers, vision_on_device
+from .sinks import RowSink
 from .tiling import RowBandAccumulator, blend_window
 
 # GDAL's block cache defaults to 5 % of RAM and would grow with the scene. 32 MB holds the input blocks of a

@@ -25,7 +25,7 @@ from ..data.metadata import DataMetadata
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
 from ..io.safety import check_outputs, check_writable
-from .files import SceneOutputs, segment_files
+from .scene_outputs import SceneOutputs, segment_files
 from .tiling import TileGrid, overlap_pixels
 
 GSD_WARNING_FACTOR = 1.5  # warn when the image resolution differs from the training one by more than this

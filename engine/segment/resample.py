@@ -22,12 +22,12 @@ from ..callbacks import Callback, Stage
 from ..errors import ConfigError
 from ..io.atomic import temporary_folder
 from ..runtime.environment import require
-from .files import SceneOutputs
-from .outputs import RESAMPLE_WORK, ProbabilityStore, SceneWriter, discard_partial_outputs, finish_outputs
 from .pipeline import run_tiles, tile_options
 from .plan import SegmentPlan, plan_on_image
 from .predictor import Predictor
 from .result import SegmentResult
+from .scene_outputs import SceneOutputs
+from .sinks import RESAMPLE_WORK, ProbabilityStore, SceneWriter, discard_partial_outputs, finish_outputs
 
 GSD_RESAMPLE_TOLERANCE = 0.01  # relative pixel-size difference below which the image is used as it is
 

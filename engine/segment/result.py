@@ -12,7 +12,7 @@ class SegmentResult:
 
     output: str
     qml: str
-    extras: dict[str, str]  # kind name (engine.config.outputs) -> path, of the other outputs written
+    extras: dict[str, str]  # kind name (engine.config.output_kinds) -> path, of the other outputs written
     class_names: list[str]
     class_colors: list[str]
     pixels: int

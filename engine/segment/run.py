@@ -18,13 +18,13 @@ from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..io.locks import output_locks
 from .backend import make_predictor
-from .files import SceneOutputs
-from .outputs import SceneWriter, discard_partial_outputs, finish_outputs, remove_abandoned_outputs
 from .pipeline import PipelineStats, run_tiles, start_reader, streaming_gdal_cache, tile_options
 from .plan import plan_segmentation
 from .predictor import Predictor
 from .resample import resample_target, segment_resampled
 from .result import SegmentResult
+from .scene_outputs import SceneOutputs
+from .sinks import SceneWriter, discard_partial_outputs, finish_outputs, remove_abandoned_outputs
 
 
 def segment(cfg: SegmentConfig, callback: Callback | None = None, predictor: Predictor | None = None) -> SegmentResult:

@@ -40,7 +40,7 @@ from .checkpoint import (
     load_checkpoint,
     restore_rng_state,
 )
-from .files import check_destination, earlier_checkpoint, stopped, train_files
+from .destination import check_destination, earlier_checkpoint, stopped, train_files
 from .forward import Forward, validate
 from .metrics import selection_score
 from .optim import LRSchedule, build_optimizer, decide_precision

@@ -50,7 +50,7 @@ def test_device_rows_reach_the_writer_only_once_ready():
     wait for it (on CUDA ``ready`` waits for the rows' copy from the GPU; here a gate stands in for that copy)."""
     import threading
 
-    from engine.segment.outputs import RowSink
+    from engine.segment.sinks import RowSink
 
     events, gate = [], threading.Event()
 

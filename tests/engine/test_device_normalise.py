@@ -134,7 +134,7 @@ def test_the_gpu_pipeline_run_on_the_cpu_gives_the_host_pipeline_probabilities(t
     """``run_tiles(on_device=True)``: raw tiles normalised by the predictor's device, blended in its memory
     (what a GPU run does), here with torch on the CPU; the rows equal those of the host pipeline."""
     from engine.segment import Predictor, run_tiles
-    from engine.segment.outputs import RowSink
+    from engine.segment.sinks import RowSink
 
     class Rows(RowSink):
         def __init__(self):

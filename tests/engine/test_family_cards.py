@@ -11,7 +11,7 @@ import pytest
 from bench.families import FAMILIES as BENCH_FAMILIES
 from bench.families import second_stream
 from engine.config import SETTINGS_SECTIONS, DataConfig, LossConfig, ModelConfig, TrainConfig
-from engine.config.base import LOSS_TERMS
+from engine.config.values import LOSS_TERMS
 from engine.declarations import declared
 from engine.models import config_class, list_models, model_class
 from engine.models.configuration_utils import (

@@ -22,7 +22,7 @@ from engine.models import (
     list_models,
     list_presets,
 )
-from engine.models.base import ROLES, SegmentationModel
+from engine.models.modeling_utils import ROLES, SegmentationModel
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 FAMILIES = list_models()

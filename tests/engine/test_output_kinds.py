@@ -1,4 +1,4 @@
-"""An output kind is one declaration (engine/config/outputs.py): every place that names outputs reads it."""
+"""An output kind is one declaration (engine/config/output_kinds.py): every place that names outputs reads it."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 from engine.cli.bulk import SINGLE_ONLY
 from engine.cli.main import build_parser
 from engine.config import BulkConfig, SegmentConfig
-from engine.config.outputs import EXTRA_KINDS, OUTPUT_KINDS
+from engine.config.output_kinds import EXTRA_KINDS, OUTPUT_KINDS
 from engine.declarations import find
 from engine.segment.bulk.resume import EXECUTION_SETTINGS
 from engine.segment.bulk.scenes import scene_outputs
-from engine.segment.outputs import RASTER_OUTPUTS
+from engine.segment.sinks import RASTER_OUTPUTS
 
 
 def test_every_kind_has_its_settings_flags_and_destination():
@@ -28,7 +28,7 @@ def test_every_kind_has_its_settings_flags_and_destination():
             b = find(SETTINGS_SECTIONS, f"bulk.{kind.bulk_key}")
             assert b is not None and b.kind is bool and b.flag.startswith("--with-"), kind.name
         if kind.raster and kind.name != "classes":
-            assert kind.name in RASTER_OUTPUTS, f"{kind.name}: no computation in engine.segment.outputs"
+            assert kind.name in RASTER_OUTPUTS, f"{kind.name}: no computation in engine.segment.sinks"
 
 
 def test_the_bulk_switches_name_each_scenes_files(tmp_path):
@@ -52,6 +52,6 @@ def test_the_cli_flag_of_each_kind_reaches_the_segment_config(kind, tmp_path):
                                       flag, path])
     cfg = segment_config_from_args(args)
     assert isinstance(cfg, SegmentConfig) and getattr(cfg, kind.config_key) == path
-    from engine.segment.files import SceneOutputs
+    from engine.segment.scene_outputs import SceneOutputs
 
     assert SceneOutputs.of(cfg).path(kind.name) == Path(path)

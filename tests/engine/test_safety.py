@@ -10,7 +10,7 @@ from engine.cli.options import flag_name
 from engine.config import SegmentConfig
 from engine.errors import ConfigError, render
 from engine.io.safety import check_outputs, file_identity, raster_sidecars
-from engine.segment.files import segment_files
+from engine.segment.scene_outputs import segment_files
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_segment_files_list_the_style_and_gdal_sidecars(tmp_path):
 def test_one_list_of_a_scenes_outputs_for_the_check_the_locks_and_the_clean_up(tmp_path):
     """SceneOutputs lists every output kind once: what the safety check sees, what is locked, what a finished
     scene leaves, and the settings a bulk run gives each scene all come from it."""
-    from engine.segment.files import OUTPUT_KINDS, SceneOutputs
+    from engine.segment.scene_outputs import OUTPUT_KINDS, SceneOutputs
 
     cfg = SegmentConfig(image="i.tif", models=["m.dsmodel"], output=str(tmp_path / "o.tif"),
                         probabilities=str(tmp_path / "p.tif"), confidence=str(tmp_path / "c.tif"),

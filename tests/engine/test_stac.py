@@ -57,7 +57,7 @@ def test_two_stream_card_is_valid_mlm_and_describes_both_streams(two_stream, mlm
     assert aux["value_scaling"][2] == {"type": "z-score", "mean": 2.0, "stddev": 3.0}
     (output,) = props["mlm:output"]
     assert output["result"]["shape"] == [-1, 3, 64, 64]
-    from engine.config.outputs import OUTPUT_KINDS
+    from engine.config.output_kinds import OUTPUT_KINDS
 
     assert all(kind.card in output["description"] for kind in OUTPUT_KINDS)  # every output kind, from its card
     assert [(c["value"], c["name"], c["color_hint"]) for c in output["classification:classes"]] == [

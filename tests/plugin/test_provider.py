@@ -161,7 +161,7 @@ def test_resumed_training_progress_names_the_epoch_it_validates(qgis_app):
 def test_engine_errors_become_processing_exceptions(qgis_app):
     from qgis.core import QgsProcessingException
 
-    from dualstream_qgis.algorithms.base import require_packages
+    from dualstream_qgis.algorithms.algorithm import require_packages
     from dualstream_qgis.engine_bridge import engine_api
     from dualstream_qgis.feedback import run_engine
 

@@ -98,7 +98,7 @@ def test_missing_torch_fails_algorithms_with_install_command(tmp_path):
         plugin = dualstream_qgis.classFactory(None)
         plugin.initProcessing()
         assert QgsApplication.processingRegistry().algorithmById("dualstream:checkenv") is not None
-        from dualstream_qgis.algorithms.base import require_packages
+        from dualstream_qgis.algorithms.algorithm import require_packages
         try:
             require_packages("torch")
         except QgsProcessingException as exc:

@@ -45,7 +45,7 @@ def test_train_with_its_defaults_chooses_the_rest_says_why_and_finishes(plugin, 
 def test_a_setting_counts_as_given_only_when_changed_from_its_default(plugin):
     from qgis.core import QgsApplication, QgsProcessingContext
 
-    from dualstream_qgis.algorithms.settings import changed_settings
+    from dualstream_qgis.algorithms.parameters import changed_settings
 
     train = QgsApplication.processingRegistry().algorithmById("dualstream:train")
     keys = ("data.tile_size", "train.epochs", "train.time_budget")

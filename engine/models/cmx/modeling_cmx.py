@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...callbacks import Callback
-from ..base import SegmentationModel
 from ..encoders.mit import config_mit, make_mit, mit_features, mit_stage
 from ..fusion import FeatureFusion, FeatureRectify
+from ..modeling_utils import SegmentationModel
 from ..pretrained import encoder_sizes
 from .configuration_cmx import CMXConfig
 

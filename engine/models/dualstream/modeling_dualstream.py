@@ -17,11 +17,11 @@ import torch
 from torch import nn
 
 from ...callbacks import Callback
-from ..base import SegmentationModel
 from ..blocks import ASPP, GatedSkipStage, UpConv
 from ..encoders.convnext_aux import AuxConvNeXtEncoder
 from ..encoders.mit import config_mit, mit_features
 from ..fusion import CrossAttentionFusion, GatedFiLMFusion
+from ..modeling_utils import SegmentationModel
 from ..pretrained import encoder_sizes
 from .configuration_dualstream import DualStreamConfig, DualStreamPreset
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from ...config import BulkConfig, SegmentConfig
-from ...config.outputs import OUTPUT_KINDS
+from ...config.output_kinds import OUTPUT_KINDS
 from ...errors import setting
 from ...io.atomic import write_text_atomic
 from ...io.digest import file_sha256
-from ..files import SceneOutputs
 from ..plan import Member
+from ..scene_outputs import SceneOutputs
 from .scenes import MARKER_FOLDER, Scene
 from .summary import SceneRecord
 

@@ -18,11 +18,11 @@ from typing import Any
 
 from ...callbacks import Callback
 from ...config import BulkConfig
-from ...config.outputs import EXTRA_KINDS
+from ...config.output_kinds import EXTRA_KINDS
 from ...errors import ConfigError, setting
 from ...io.safety import RASTER_GIVE, Files
 from ...io.safety import check_outputs as check_identity
-from ..files import SceneOutputs
+from ..scene_outputs import SceneOutputs
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 PATTERN_FIELDS = ("stem", "name")

@@ -21,11 +21,11 @@ from ...errors import CanceledError, DualStreamError
 from ...io.atomic import write_text_atomic
 from ...runtime.distributed import DistContext
 from ..backend import make_predictor
-from ..files import SceneOutputs
 from ..pipeline import streaming_gdal_cache
 from ..plan import Member
 from ..predictor import Predictor
 from ..run import SceneRun
+from ..scene_outputs import SceneOutputs
 from ..tiling import overlap_pixels, tile_count
 from .resume import decide, finished_record, mark_done, mark_running
 from .scenes import MARKER_FOLDER, Scene, scene_outputs

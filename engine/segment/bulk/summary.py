@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ...callbacks import Callback
-from ...config.outputs import OUTPUT_KINDS
+from ...config.output_kinds import OUTPUT_KINDS
 from ...errors import render
 from ...io.atomic import write_text_atomic
 from ...io.tables import dict_csv_text

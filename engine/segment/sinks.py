@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..callbacks import Callback, Stage
-from ..config.outputs import OUTPUT_KINDS, output_kind
+from ..config.output_kinds import OUTPUT_KINDS, output_kind
 from ..errors import CanceledError
 from ..io.atomic import (
     abandoned_temporaries,
@@ -41,8 +41,8 @@ from ..io.writers import (
     remove_quietly,
 )
 from ..runtime.transfer import Ready
-from .files import SceneOutputs
 from .plan import SegmentPlan
+from .scene_outputs import SceneOutputs
 
 RESAMPLE_WORK = "resample"  # the resample mode's work folder beside the class raster (atomic.temporary_folder)
 
@@ -115,7 +115,7 @@ class RowSink:
 
 @dataclass(frozen=True)
 class RasterOutput:
-    """What a raster output kind (:data:`~engine.config.outputs.OUTPUT_KINDS`) holds, computed from the blended
+    """What a raster output kind (:data:`~engine.config.output_kinds.OUTPUT_KINDS`) holds, computed from the blended
     probability rows in the writer thread; stored as float32 (NaN where invalid) or as ``probability_dtype`` uint8
     (round(v * 254), nodata 255)."""
 

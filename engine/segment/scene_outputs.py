@@ -1,9 +1,9 @@
 """The files a segmentation reads and writes: one list of a scene's outputs (:class:`SceneOutputs`).
 
-A single run and every scene of a bulk run write the same kinds of file (:data:`~engine.config.outputs.OUTPUT_KINDS`):
-the class raster with its QML style, and optionally the others. The safety check (:func:`segment_files`), the
-locks, the clean-up of what an interrupted run left, the publishing and a bulk run's completion markers all go
-through that list.
+A single run and every scene of a bulk run write the same kinds of file
+(:data:`~engine.config.output_kinds.OUTPUT_KINDS`): the class raster with its QML style, and optionally the others.
+The safety check (:func:`segment_files`), the locks, the clean-up of what an interrupted run left, the publishing
+and a bulk run's completion markers all go through that list.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config.outputs import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
+from ..config.output_kinds import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
 from ..errors import setting
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, Paths, raster_sidecars
 from ..io.styles import qml_path_for

@@ -1,5 +1,5 @@
 """The Segment algorithm's optional outputs, one Processing destination per kind the engine declares
-(``engine.config.outputs.OUTPUT_KINDS`` through ``engine_api().EXTRA_KINDS``): added, read, returned and loaded."""
+(``engine.config.output_kinds.OUTPUT_KINDS`` through ``engine_api().EXTRA_KINDS``): added, read, returned and loaded."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from ..engine_bridge import engine_api
 from ..layer_tree import RunLayers
 from ..styling import layer_post_processor, style_polygons
 from .common import add_parameter, check_suffix, ensure_parent
-from .settings import declared_text
+from .parameters import declared_text
 
 SUFFIXES = {"geotiff": (".tif", ".tiff"), "gpkg": (".gpkg",)}
 

@@ -4,7 +4,7 @@ Every place that names an output reads this list: the bulk flags and a scene's f
 writes, the locks and the clean-up, the command line's report, the Processing destinations and the layers QGIS
 loads, and the model card. The settings that name an output (``segment.<config_key>``, ``bulk.<bulk_key>``) are
 declared beside the other settings in :mod:`engine.config.inference`; what a raster output holds is computed in
-:mod:`engine.segment.outputs`.
+:mod:`engine.segment.sinks`.
 """
 
 from __future__ import annotations
