@@ -24,6 +24,7 @@ import numpy as np
 from .callbacks import Callback, Stage
 from .config import EvaluateConfig
 from .errors import ConfigError, DataError, setting
+from .io import locations
 from .io.atomic import write_text_atomic
 from .io.locks import output_locks
 from .io.prediction_tags import read_prediction_tags
@@ -105,15 +106,17 @@ class _ImageResult:
 
 def _pairs(prediction: str, label: str) -> list[tuple[str, str, str]]:
     """(name, prediction, label) pairs: two files, or two folders matched by file stem."""
-    pred, lab = Path(prediction), Path(label)
-    if not pred.exists():
+    if not locations.exists(prediction):
         raise DataError(f"The prediction '{prediction}' does not exist; pass the class raster written by segment.")
-    if not lab.exists():
+    if not locations.exists(label):
         raise DataError(f"The label '{label}' does not exist; pass a label raster or polygon layer.")
-    if pred.is_dir() != lab.is_dir():
+    pred_dir = locations.local_file(prediction) is not None and Path(prediction).is_dir()
+    label_dir = locations.local_file(label) is not None and Path(label).is_dir()
+    if pred_dir != label_dir:
         raise ConfigError(f"Give two files or two folders (got prediction '{prediction}' and label '{label}').")
-    if not pred.is_dir():
-        return [(pred.stem, str(pred), str(lab))]
+    if not pred_dir:
+        return [(locations.stem(prediction), str(prediction), str(label))]
+    pred, lab = Path(prediction), Path(label)
     labels = {p.stem: p for p in sorted(lab.iterdir()) if p.suffix.lower() in LABEL_SUFFIXES}
     pairs, missing = [], []
     for p in sorted(pred.iterdir()):

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataError, setting
+from ..io import locations
 from ..runtime.environment import require
 from .raster import RasterGrid
 from .reproject import coordinate_transform, transform_geometry
@@ -120,20 +120,23 @@ def read_polygons(
     role: str = "label layer",
     callback: Any = None,
 ) -> list[VectorShape]:
-    """Polygons of the first layer of ``path``, reprojected to ``target_crs`` (None = no reprojection).
+    """Polygons of ``path`` (one vector layer; ``file.gpkg|layername=NAME`` names one of several), reprojected
+    to ``target_crs`` (None = no reprojection).
 
-    Non-polygon features are skipped with a warning; a missing ``field`` raises DataError listing the fields.
+    A file with several layers and none named is refused with their names: reading the first would be a silent
+    guess. Non-polygon features are skipped with a warning; a missing ``field`` raises DataError listing the fields.
     """
     ogr, osr = _ogr()
-    if not Path(path).exists():
+    if not locations.exists(path):
         raise DataError(f"The {role} '{path}' does not exist; check the path.")
+    file, wanted = locations.split_layer(path) if not locations.is_remote(path) else (str(path), None)
     try:
-        ds = ogr.Open(str(path))
+        ds = ogr.Open(locations.gdal_path(file))
     except RuntimeError as exc:
         raise DataError(f"The {role} '{path}' could not be opened as a vector layer ({exc}).") from exc
     if ds is None or ds.GetLayerCount() < 1:
         raise DataError(f"The {role} '{path}' has no vector layer; give a GeoPackage, GeoJSON or Shapefile.")
-    layer = ds.GetLayer(0)
+    layer = pick_layer(ds, path, file, wanted, role)
     defn = layer.GetLayerDefn()
     if field is not None and defn.GetFieldIndex(field) < 0:
         names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
@@ -184,6 +187,26 @@ def read_polygons(
         callback.warning(f"The {role} '{path}': {repaired} invalid polygon(s) (self-intersections, bad rings) were "
                          f"repaired before use; fix them in the layer to be sure they mean what you drew.")
     return shapes
+
+
+def pick_layer(ds: Any, path: str, file: str, wanted: str | None, role: str) -> Any:
+    """The layer ``wanted`` of the open vector dataset ``ds``, or its only layer; DataError otherwise."""
+    ogr, _ = _ogr()
+    names = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())]
+    if wanted is not None:
+        if wanted not in names:
+            raise DataError(f"The {role} '{path}' has no layer '{wanted}'; its layers are {names}. Give one of them "
+                            f"as '{file}|layername=NAME'.")
+        return ds.GetLayerByName(wanted)
+    # tables without geometry (QGIS's saved styles, "layer_styles") are no candidates
+    spatial = [name for name in names if ds.GetLayerByName(name).GetGeomType() != ogr.wkbNone]
+    if len(spatial) == 1:
+        return ds.GetLayerByName(spatial[0])
+    if len(spatial) > 1:
+        names = spatial
+        raise DataError(f"The {role} '{file}' holds {len(names)} layers ({', '.join(names)}); name the one to read "
+                        f"as '{file}|layername=NAME' (in QGIS: choose that layer).")
+    return ds.GetLayer(0)
 
 
 def _repaired(geom: Any) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ..io import locations, network
 from ..runtime.environment import require
 
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml", ".sqlite")
@@ -105,26 +106,29 @@ class RasterInfo:
 
 
 def is_vector_path(path: str | Path) -> bool:
-    """True for the vector formats accepted as labels / AOIs (by file suffix)."""
-    return Path(str(path)).suffix.lower() in VECTOR_SUFFIXES
+    """True for the vector formats accepted as labels / AOIs (by file suffix; ``file.gpkg|layername=NAME`` and
+    a GeoJSON URL count)."""
+    return locations.suffix(path) in VECTOR_SUFFIXES
 
 
 def open_raster(path: str | Path, role: str = "raster") -> Any:
     """Open ``path`` with rasterio, or raise DataError naming the file and the ``role`` it plays."""
     rasterio = _rasterio()
     path = str(path)
-    if not Path(path).exists() and "://" not in path and not path.startswith("/vsi"):
+    if not locations.exists(path):
         raise DataError(f"The {role} file '{path}' does not exist; check the path.")
     if is_vector_path(path):
         raise DataError(f"The {role} file '{path}' is a vector layer, but a raster (e.g. GeoTIFF) is needed here.")
+    if locations.is_remote(path):
+        network.apply_defaults()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            dataset = rasterio.open(path)
+            dataset = rasterio.open(locations.gdal_path(path) if locations.is_remote(path) else path)
     except Exception as exc:  # noqa: BLE001 - GDAL raises several error types; re-raised with the file name
         raise DataError(
             f"The {role} file '{path}' could not be read as a raster ({exc}); give a GDAL-readable raster "
-            f"such as a GeoTIFF."
+            f"such as a GeoTIFF{network.remote_hint(path)}."
         ) from exc
     if dataset.count < 1 or dataset.width < 1 or dataset.height < 1:
         dataset.close()
@@ -194,7 +198,8 @@ def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
     try:
         data = dataset.read(bands, window=window)
     except rasterio.errors.RasterioIOError as exc:
-        raise DataError(f"Reading the raster '{dataset.name}' failed ({exc}); the file may be truncated.") from exc
+        hint = network.remote_hint(dataset.name) or "; the file may be truncated"
+        raise DataError(f"Reading the raster '{dataset.name}' failed ({exc}){hint}.") from exc
     ok = np.ones((height, width), dtype=bool)
     if data.dtype.kind == "f":
         ok &= np.isfinite(data).all(axis=0)

@@ -25,6 +25,7 @@ from typing import Any
 from ..callbacks import Callback, QuietCallback
 from ..config import REFERENCE_AUX_PREFIXES, DataConfig, SceneSpec
 from ..errors import ConfigError, DataError, setting
+from ..io import locations
 from .raster import open_raster
 
 RASTER_SUFFIXES = (".tif", ".tiff")
@@ -192,19 +193,19 @@ def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Cal
     problems: list[str] = []
     for i, scene in enumerate(scenes):
         missing = []
-        if not Path(scene.image).is_file():
+        if not locations.is_file(scene.image):
             missing.append(f"image '{scene.image}' does not exist")
         if not scene.label:
             missing.append("no label given (training and validation scenes need a label raster or vector layer)")
-        elif not Path(scene.label).exists():
+        elif not locations.exists(scene.label):
             missing.append(f"label '{scene.label}' does not exist")
         for aux in scene.aux:
-            if not Path(aux).is_file():
+            if not locations.is_file(aux):
                 missing.append(f"aux '{aux}' does not exist")
-        if scene.aoi and not Path(scene.aoi).exists():
+        if scene.aoi and not locations.exists(scene.aoi):
             missing.append(f"area of interest '{scene.aoi}' does not exist")
         if missing:
-            problems.append(f"{what}[{i}] '{Path(scene.image).stem}': " + "; ".join(missing))
+            problems.append(f"{what}[{i}] '{locations.stem(scene.image)}': " + "; ".join(missing))
         else:
             kept.append(scene)
     _report_incomplete(problems, data_cfg, callback, what)

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from ..errors import ConfigError, DataError, setting
+from . import locations
 from .atomic import NAME_MAX, path_kind, temporary_path
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -212,7 +213,12 @@ def as_paths(value: Paths | Files) -> list[str]:
 
 
 def _expand_input(path: str) -> list[str]:
-    """An input file plus the files that belong to it; a folder's raster and vector files (recursively)."""
+    """An input file plus the files that belong to it; a folder's raster and vector files (recursively); a
+    remote source has none here."""
+    local = locations.local_file(path)
+    if local is None:
+        return []
+    path = local
     p = Path(path)
     if p.is_dir():
         return [os.path.join(root, n) for root, _dirs, names in os.walk(p) for n in names

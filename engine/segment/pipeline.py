@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..callbacks import Callback, Stage
+from ..io import locations
 from ..runtime.environment import require
 from ..runtime.transfer import to_device
 from .plan import SegmentPlan
@@ -65,7 +66,9 @@ def streaming_gdal_cache() -> Iterator[None]:
 def tile_options(cfg: Any, device: Any) -> dict[str, Any]:
     """``run_tiles``' batching and reading keywords from a SegmentConfig (readers by default from the device)."""
     return {"batch_size": cfg.batch_size, "prefetch": cfg.prefetch,
-            "readers": cfg.readers or default_readers(str(device)), "reader_processes": cfg.reader_processes}
+            "readers": cfg.readers or default_readers(str(device), remote=any(
+                locations.is_remote(source) for source in [cfg.image, *cfg.aux] if source)),
+            "reader_processes": cfg.reader_processes}
 
 
 def _device_side(predict: Predict, on_device: bool | None) -> bool:

@@ -52,12 +52,18 @@ def reader_shares(rows: int, cols: int, workers: int) -> list[int]:
     return owners
 
 
-def default_readers(device: str) -> int:
+#: Reader threads on a remote source: they mostly wait for the network, so more of them than cores pay.
+REMOTE_READERS = 4
+
+
+def default_readers(device: str, remote: bool = False) -> int:
     """Reader workers when none are asked for: 1 on the CPU (the model wants every core); on a GPU the cores
-    this process may use (shared by the GPU processes of a torchrun node), less one for the main thread, <= 8."""
+    this process may use (shared by the GPU processes of a torchrun node), less one for the main thread, <= 8.
+    A remote source gets at least :data:`REMOTE_READERS` (threads waiting on HTTP need no core)."""
     if not str(device).startswith("cuda"):
-        return 1
-    return max(1, min(MAX_DEFAULT_READERS, process_cores() - 1))
+        return REMOTE_READERS if remote else 1
+    local = max(1, min(MAX_DEFAULT_READERS, process_cores() - 1))
+    return max(local, REMOTE_READERS) if remote else local
 
 
 @dataclass

@@ -18,8 +18,10 @@ from typing import Any
 from ...config import BulkConfig, SegmentConfig
 from ...config.output_kinds import OUTPUT_KINDS
 from ...errors import setting
+from ...io import locations
 from ...io.atomic import write_text_atomic
 from ...io.digest import file_sha256
+from ...runtime.environment import require
 from ..plan import Member
 from ..scene_outputs import SceneOutputs
 from .scenes import MARKER_FOLDER, Scene
@@ -46,6 +48,14 @@ def run_fingerprint(members: list[Member], template: SegmentConfig, bulk: BulkCo
 
 
 def _stamp(path: str | Path) -> dict[str, Any]:
+    """An input's identity now: a local file's size and modification time; a remote file's as its server
+    reports them (HTTP Content-Length and Last-Modified, an object store's metadata), read through GDAL."""
+    if locations.is_remote(path):
+        gdal = require("osgeo.gdal")
+        stat = gdal.VSIStatL(locations.gdal_path(path))
+        if stat is None:
+            raise OSError(f"'{path}' cannot be reached")
+        return {"path": str(path), "size": int(stat.size), "mtime_ns": int(stat.mtime) * 10**9}
     stat = os.stat(path)
     return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 

@@ -9,6 +9,7 @@ on that scene, which then fails alone while the others run.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import glob
 import json
 from dataclasses import dataclass
@@ -20,8 +21,10 @@ from ...callbacks import Callback
 from ...config import BulkConfig
 from ...config.output_kinds import EXTRA_KINDS
 from ...errors import ConfigError, setting
+from ...io import locations
 from ...io.safety import RASTER_GIVE, Files
 from ...io.safety import check_outputs as check_identity
+from ...runtime.environment import require
 from ..scene_outputs import SceneOutputs
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
@@ -51,8 +54,11 @@ def scene_outputs(out_dir: str | Path, name: str, bulk: BulkConfig) -> SceneOutp
     return SceneOutputs(classes=out / f"{name}.tif", extras=extras, marker=out / MARKER_FOLDER / f"{name}.json")
 
 
-def _expand_images(entry: str) -> list[Path]:
-    """Files of one ``--images`` entry: a folder's rasters, a glob's matches, or the path itself."""
+def _expand_images(entry: str) -> list[str]:
+    """Sources of one ``--images`` entry: a folder's rasters, a glob's matches, or the source itself (a URL or
+    ``/vsi`` path stays as given; a remote folder or glob is listed through GDAL)."""
+    if locations.is_remote(entry):
+        return _expand_remote(entry)
     path = Path(entry).expanduser()
     if path.is_dir():
         found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES
@@ -60,19 +66,37 @@ def _expand_images(entry: str) -> list[Path]:
         if not found:
             raise ConfigError(f"The folder '{entry}' holds no raster files ({', '.join(RASTER_SUFFIXES)}); give "
                               f"the folder of the images, or a glob such as '{path / '*.tif'}'.")
-        return found
+        return [str(p) for p in found]
     if glob.has_magic(entry):
         found = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
         if not found:
             raise ConfigError(f"The glob '{entry}' matches no file; check the folder and the pattern (quote it "
                               f"so that the shell does not expand it).")
-        return found
-    return [path]  # a plain path: a missing file fails as its own scene, with the usual message
+        return [str(p) for p in found]
+    return [str(path)]  # a plain path: a missing file fails as its own scene, with the usual message
 
 
-def _format_pattern(pattern: str, image: Path) -> str:
+def _expand_remote(entry: str) -> list[str]:
+    """A remote entry: a folder (ending in ``/``) or a glob listed with GDAL (object stores and HTTP index pages
+    list; a server that does not is refused, naming it), else the source itself."""
+    folder_entry = entry.endswith("/")
+    if not folder_entry and not glob.has_magic(locations.file_name(entry)):
+        return [entry]
+    gdal = require("osgeo.gdal")
+    folder, pattern = (entry.rstrip("/"), "*") if folder_entry else entry.rsplit("/", 1)
+    listing = gdal.ReadDir(locations.gdal_path(folder)) or []
+    found = sorted(f"{folder}/{name}" for name in listing if fnmatch.fnmatch(name, pattern)
+                   and locations.suffix(name) in RASTER_SUFFIXES and not name.startswith("."))
+    if not found:
+        raise ConfigError(f"The remote {'folder' if folder_entry else 'glob'} '{entry}' lists no raster file "
+                          f"({', '.join(RASTER_SUFFIXES)}) (the server gave {len(listing)} name(s)); a server "
+                          f"that lists no folders needs the scenes one by one, or a manifest.")
+    return found
+
+
+def _format_pattern(pattern: str, image: str) -> str:
     """``{stem}``/``{name}`` of ``image`` put into ``pattern``; ``{stem:OLD=NEW}`` replaces OLD with NEW in it."""
-    values = {"stem": image.stem, "name": image.name}
+    values = {"stem": locations.stem(image), "name": locations.file_name(image)}
     parts = []
     for literal, field, spec, _ in Formatter().parse(pattern):
         parts.append(literal)
@@ -90,14 +114,19 @@ def _format_pattern(pattern: str, image: Path) -> str:
     return "".join(parts)
 
 
-def match_aux(image: Path, patterns: list[str]) -> tuple[list[str], str | None]:
-    """The aux files of ``image`` by ``patterns`` (relative to the image's folder), and the first miss if any."""
+def match_aux(image: str, patterns: list[str]) -> tuple[list[str], str | None]:
+    """The aux files of ``image`` by ``patterns`` (relative to the image's folder, on its server for a remote
+    image), and the first miss if any."""
     aux: list[str] = []
     for pattern in patterns:
         text = _format_pattern(pattern, image)
+        if locations.is_remote(image) or locations.is_remote(text):
+            aux.append(locations.sibling(image, text))  # a missing one fails as its scene, naming the URL
+            continue
+        image_path = Path(image)
         target = Path(text).expanduser()
         if not target.is_absolute():
-            target = image.parent / target
+            target = image_path.parent / target
         if glob.has_magic(text):
             hits = sorted(glob.glob(str(target)))
             if not hits:
@@ -115,16 +144,16 @@ def match_aux(image: Path, patterns: list[str]) -> tuple[list[str], str | None]:
 def scenes_from_images(bulk: BulkConfig, callback: Callback,
                        exclude: set[Path] | frozenset = frozenset()) -> list[Scene]:
     """Scenes from ``--images`` entries and ``--aux-pattern``s; files in ``exclude`` (earlier outputs) are left out."""
-    candidates: list[Path] = []
-    seen: set[Path] = set()
+    candidates: list[str] = []
+    seen: set[Any] = set()
     for entry in bulk.images:
         for path in _expand_images(str(entry)):
-            key = path.resolve()
+            key = _key(path)
             if key not in seen:
                 seen.add(key)
                 candidates.append(path)
     # a glob or folder that reaches into the output folder would pick up earlier outputs as images
-    ignored = [p for p in candidates if p.resolve() in exclude]
+    ignored = [p for p in candidates if _key(p) in exclude]
     if ignored:
         callback.warning(f"{len(ignored)} file(s) written by an earlier bulk run into '{bulk.out_dir}' are not "
                          f"segmented (e.g. '{ignored[0]}'); keep the output folder apart from the images.")
@@ -134,13 +163,18 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
                               f"earlier bulk run in '{bulk.out_dir}'; check {setting('bulk.images')}.")
     matched = [(image, *match_aux(image, list(bulk.aux_patterns))) for image in candidates]
     # the aux files of a folder's or glob's scenes are rasters in the same listing: they are not scenes
-    aux_files = {Path(a).resolve() for _, aux, _ in matched for a in aux}
-    scenes = [Scene(image=str(image), aux=aux, name=image.stem, error=error)
-              for image, aux, error in matched if image.resolve() not in aux_files]
+    aux_files = {_key(a) for _, aux, _ in matched for a in aux}
+    scenes = [Scene(image=image, aux=aux, name=locations.stem(image), error=error)
+              for image, aux, error in matched if _key(image) not in aux_files]
     if not scenes:
         raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an aux file of "
                           f"another; check {setting('bulk.images')} and {setting('bulk.aux_patterns')}.")
     return scenes
+
+
+def _key(source: str) -> Any:
+    """What tells two sources apart: a local file's resolved path, a remote source's text."""
+    return source if locations.is_remote(source) else Path(source).resolve()
 
 
 def _manifest_rows(path: Path) -> list[dict[str, Any]]:
@@ -186,19 +220,26 @@ def scenes_from_manifest(bulk: BulkConfig) -> list[Scene]:
     for row in _manifest_rows(path):
         if not row["image"]:
             raise ConfigError(f"The manifest '{path}', {row['where']}: no image; every row needs one.")
-        image = base / Path(str(row["image"])).expanduser()
-        aux = [str(base / Path(str(a)).expanduser()) for a in row["aux"]]
-        name = image.stem
+        image = _manifest_source(base, str(row["image"]))
+        aux = [_manifest_source(base, str(a)) for a in row["aux"]]
+        name = locations.stem(image)
         if row["output"]:
             output = Path(str(row["output"]))
             if output.name != str(row["output"]):
                 raise ConfigError(f"The manifest '{path}', {row['where']}: output '{row['output']}' must be a file "
                                   f"name; every output goes into {setting('bulk.out_dir')}.")
             name = output.stem
-        scenes.append(Scene(image=str(image), aux=aux, name=name))
+        scenes.append(Scene(image=image, aux=aux, name=name))
     if not scenes:
         raise ConfigError(f"The manifest '{path}' lists no scene; add one row per image.")
     return scenes
+
+
+def _manifest_source(base: Path, given: str) -> str:
+    """A manifest row's source: a URL or ``/vsi`` path as given, a local path relative to the manifest's folder."""
+    if locations.is_remote(given):
+        return given
+    return str(base / Path(given).expanduser())
 
 
 def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:

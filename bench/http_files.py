@@ -1,0 +1,123 @@
+"""A static file server on 127.0.0.1 with HTTP range requests and an added delay per request.
+
+Stands in for an object store or a tile server in the remote-reading benchmark (bench/sections/remote.py) and
+tests: ``FileServer(folder, latency=0.02)`` serves ``folder`` at :attr:`FileServer.url`, answers ``Range:
+bytes=a-b`` (also several ranges, as multipart/byteranges) with 206, adds ``latency`` seconds before every
+answer (the round trip to a distant server), counts requests and the time spent, and can fail chosen paths
+(``fail={"/x.tif": 503}``) or the first N requests of any path (``flaky=N``, 503) to exercise retries.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+_RANGE = re.compile(r"(\d*)-(\d*)")
+
+
+class FileServer:
+    """Context manager: ``with FileServer(folder, latency=0.02) as server: server.url + "/scene.tif"``."""
+
+    def __init__(self, folder: str | Path, latency: float = 0.0, fail: dict[str, int] | None = None,
+                 flaky: int = 0):
+        self.folder = Path(folder).resolve()
+        self.latency = latency
+        self.fail = dict(fail or {})
+        self.flaky = flaky
+        self.requests = 0
+        self.bytes = 0
+        self.statuses: dict[int, int] = {}
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+                server._answer(self, body=False)
+
+            def do_GET(self) -> None:  # noqa: N802
+                server._answer(self, body=True)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FileServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _count(self, status: int, size: int) -> None:
+        with self._lock:
+            self.requests += 1
+            self.bytes += size
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+
+    def _answer(self, handler: BaseHTTPRequestHandler, body: bool) -> None:
+        if self.latency:
+            time.sleep(self.latency)
+        path = unquote(urlparse(handler.path).path)
+        status = self.fail.get(path)
+        with self._lock:
+            if status is None and self.flaky > 0:
+                self.flaky -= 1
+                status = 503
+        target = (self.folder / path.lstrip("/")).resolve()
+        if status is None and (self.folder not in target.parents or not target.is_file()):
+            status = 404
+        if status is not None:
+            self._send(handler, status, b"", {}, body)
+            return
+        data = target.read_bytes()
+        wanted = handler.headers.get("Range")
+        if not wanted or not wanted.startswith("bytes="):
+            self._send(handler, 200, data, {"Accept-Ranges": "bytes"}, body)
+            return
+        spans = []
+        for part in wanted[6:].split(","):
+            found = _RANGE.fullmatch(part.strip())
+            if not found:
+                continue
+            start, end = found.groups()
+            if start == "":
+                first, last = max(0, len(data) - int(end)), len(data) - 1
+            else:
+                first, last = int(start), min(int(end) if end else len(data) - 1, len(data) - 1)
+            if first <= last:
+                spans.append((first, last))
+        if not spans:
+            self._send(handler, 416, b"", {"Content-Range": f"bytes */{len(data)}"}, body)
+            return
+        if len(spans) == 1:
+            first, last = spans[0]
+            self._send(handler, 206, data[first:last + 1], {"Content-Range": f"bytes {first}-{last}/{len(data)}",
+                                                             "Accept-Ranges": "bytes"}, body)
+            return
+        boundary = "dualstreamboundary"
+        parts = b"".join(
+            f"--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {a}-{b}/{len(data)}"
+            f"\r\n\r\n".encode() + data[a:b + 1] + b"\r\n" for a, b in spans) + f"--{boundary}--\r\n".encode()
+        self._send(handler, 206, parts, {"Content-Type": f"multipart/byteranges; boundary={boundary}"}, body)
+
+    def _send(self, handler: BaseHTTPRequestHandler, status: int, payload: bytes, headers: dict[str, str],
+              body: bool) -> None:
+        self._count(status, len(payload) if body else 0)
+        handler.send_response(status)
+        for key, value in headers.items():
+            handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        if body and payload:
+            handler.wfile.write(payload)

@@ -1,0 +1,135 @@
+"""Where a dataset lives: a local file, a GDAL source that is no local file, or one layer of a vector file.
+
+The engine reads what GDAL reads, as it is given: ``/vsicurl/``, ``/vsis3/``, ``/vsiaz/``, ``/vsigs/``,
+``/vsizip/`` paths, ``https://`` URLs (GDAL reads them through ``/vsicurl/``), a GDAL WMS/TMS/WCS description
+(``<GDAL_WMS>`` XML, ``WCS:`` connections) and VRTs. Such a source is never a local path: ``Path()`` would fold
+its ``//`` and a check for a file on disk would refuse it. A vector source may name one layer of a multi-layer
+file as QGIS writes it, ``file.gpkg|layername=buildings``.
+
+Everything that has to ask "is this a file here?" or "what is this source's name?" asks here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+#: GDAL's network file systems and archive handlers: their paths are read as given.
+VSI_PREFIXES = ("/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/vsioss", "/vsiswift", "/vsiwebhdfs",
+                "/vsihdfs", "/vsizip", "/vsitar", "/vsigzip", "/vsi7z", "/vsirar", "/vsimem", "/vsistdin")
+#: GDAL connection strings that name a service, not a file.
+CONNECTION_PREFIXES = ("WMS:", "WCS:", "WMTS:", "AGS:", "<GDAL_WMS>", "<WCS_GDAL>", "<GDAL_WMTS>", "<VRTDataset")
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+_LAYER_OPTION = re.compile(r"\|\s*layername\s*=\s*([^|]*)", re.IGNORECASE)
+
+
+def is_url(source: str | os.PathLike | None) -> bool:
+    """True for ``scheme://...`` (http, https, s3, gs, ...)."""
+    return bool(source) and bool(_URL.match(str(source)))
+
+
+def is_remote(source: str | os.PathLike | None) -> bool:
+    """True when ``source`` is read by GDAL from somewhere other than a local file (a URL, a ``/vsi...``
+    network or archive path, a service description): it is taken as given and never checked on disk."""
+    if not source:
+        return False
+    text = str(source).strip()
+    return (is_url(text) or text.lower().startswith(VSI_PREFIXES)
+            or text.upper().startswith(tuple(p.upper() for p in CONNECTION_PREFIXES)))
+
+
+def gdal_path(source: str | os.PathLike) -> str:
+    """The path GDAL opens: an ``http(s)://`` URL through ``/vsicurl/``, ``s3://`` through ``/vsis3/``, ...;
+    anything else as given (a local path keeps its layer option off: GDAL does not read ``|layername=``)."""
+    text = str(source).strip()
+    if is_url(text):
+        scheme, rest = text.split("://", 1)
+        handler = {"http": "vsicurl", "https": "vsicurl", "ftp": "vsicurl", "s3": "vsis3", "gs": "vsigs",
+                   "az": "vsiaz", "abfs": "vsiadls"}.get(scheme.lower())
+        if handler == "vsicurl":
+            return f"/vsicurl/{text}"
+        if handler:
+            return f"/{handler}/{rest}"
+        return text
+    return split_layer(text)[0]
+
+
+def split_layer(source: str | os.PathLike) -> tuple[str, str | None]:
+    """(file, layer name or None) of ``file.gpkg|layername=NAME`` (QGIS's way of naming one layer); other
+    ``|option=value`` parts QGIS adds (``|layerid=0``, ``|subset=...``) are dropped from the file."""
+    text = str(source)
+    if "|" not in text or is_remote(text) and text.lstrip().startswith("<"):
+        return text, None
+    found = _LAYER_OPTION.search(text)
+    return text.split("|", 1)[0], (found.group(1).strip() or None) if found else None
+
+
+def join_layer(path: str | os.PathLike, layer: str | None) -> str:
+    """``path`` with ``|layername=layer`` when a layer is named."""
+    return f"{path}|layername={layer}" if layer else str(path)
+
+
+def local_file(source: str | os.PathLike) -> str | None:
+    """The file on disk ``source`` reads (its layer option dropped), or None for a remote source."""
+    if is_remote(source):
+        return None
+    return split_layer(source)[0]
+
+
+def exists(source: str | os.PathLike) -> bool:
+    """Whether ``source`` can be looked for: a remote source is taken as there (reading it says otherwise, with
+    the URL and the server's answer); a local one must exist (a file, or a folder GDAL reads)."""
+    local = local_file(source)
+    return True if local is None else Path(local).exists()
+
+
+def is_file(source: str | os.PathLike) -> bool:
+    """Like :func:`exists`, for a source that must be a regular file when it is local."""
+    local = local_file(source)
+    return True if local is None else Path(local).is_file()
+
+
+def suffix(source: str | os.PathLike) -> str:
+    """The lower-case file ending of ``source``'s file name (a URL's query left out), e.g. ``.tif``."""
+    return PurePosixPath(file_name(source)).suffix.lower()
+
+
+def file_name(source: str | os.PathLike) -> str:
+    """The file name of ``source``: the last part of a URL's or ``/vsi`` path (its query and layer option
+    left out, percent-escapes decoded), or of a local path; a service description gives its service's name."""
+    text = str(source).strip()
+    if text.startswith("<"):
+        found = re.search(r"<ServerUrl>([^<]*)</ServerUrl>|<ServerURL>([^<]*)</ServerURL>", text)
+        url = (found.group(1) or found.group(2)) if found else ""
+        host = urlsplit(url.replace("${", "{")).netloc if url else ""
+        return host.replace(":", "_") or "web_layer"
+    if is_url(text) or text.lower().startswith(VSI_PREFIXES):
+        path = urlsplit(text).path if is_url(text) else text.split("?", 1)[0]
+        inner = re.sub(r"^/vsi[a-z0-9]+/", "", path)
+        if is_url(inner):
+            inner = urlsplit(inner).path
+        return unquote(PurePosixPath(inner).name)
+    return Path(split_layer(text)[0]).name
+
+
+def stem(source: str | os.PathLike) -> str:
+    """The name outputs of ``source`` are named after: its file name without the ending (a layer of a
+    multi-layer file: the layer's name)."""
+    layer = split_layer(source)[1] if not is_remote(source) else None
+    return layer or PurePosixPath(file_name(source)).stem
+
+
+def sibling(source: str, relative: str) -> str:
+    """``relative`` next to ``source``: a path in the same folder, or for a URL / ``/vsi`` path the same
+    folder on the server (bulk's aux patterns and a remote manifest's relative rows)."""
+    if is_remote(relative) or os.path.isabs(relative):
+        return relative
+    if is_url(source):
+        parts = urlsplit(source)
+        folder = parts.path.rsplit("/", 1)[0]
+        return f"{parts.scheme}://{parts.netloc}{folder}/{relative}"
+    if source.lower().startswith(VSI_PREFIXES):
+        return f"{source.split('?', 1)[0].rsplit('/', 1)[0]}/{relative}"
+    return str(Path(source).parent / relative)
