@@ -8,6 +8,16 @@ from dataclasses import dataclass
 from ..declarations import setting
 from ..errors import setting as named
 from ..settings import Settings, check
+from .polygons import (
+    check_polygon_settings,
+    class_fill_holes_setting,
+    class_min_area_setting,
+    fill_holes_setting,
+    min_area_setting,
+    polygon_classes_setting,
+    simplify_setting,
+    treatment_setting,
+)
 from .values import BACKENDS, BULK, DEVICES, TTA_MODES, check_tile_size, parse_label_pairs
 
 # Tiling and threshold when neither the user nor the model (an imported model's maker) says: segment.plan's
@@ -52,17 +62,19 @@ class SegmentConfig(Settings):
         help="The result says which share of the pixels has a confidence below this (the pixels to review).")
     polygons: str | None = setting(None, metavar="P.gpkg", group="input and output", param="OUTPUT_POLYGONS",
                                    custom_qgis=True, label="Polygons", help="Also write polygons (GeoPackage).")
-    min_polygon_area: float = setting(
-        0.0, flag="--min-area", label="Minimum polygon area (map units²)", minimum=0.0, advanced=True,
-        group="input and output", help="Polygons smaller than this are left out of the polygon output.")
-    simplify_tolerance: float = setting(
-        0.0, flag="--simplify", group="input and output",
-        help="Simplify polygons with this tolerance (map units).",
-        no_qgis="QGIS's own Simplify tool simplifies the polygon layer")
-    polygon_classes: list[int] | None = setting(
-        None, cli={"nargs": "+"}, metavar="CLASS", group="input and output",
-        help="Classes to polygonize (default: foreground for binary models, all otherwise).",
-        no_qgis="the polygons hold every class; filter them by class_id in QGIS")
+    polygon_treatment: str | None = treatment_setting()
+    min_polygon_area: float = min_area_setting()
+    class_min_area: str | None = class_min_area_setting()
+    fill_holes: float = fill_holes_setting()
+    class_fill_holes: str | None = class_fill_holes_setting()
+    simplify_tolerance: float = simplify_setting()
+    polygon_classes: list[int] | None = polygon_classes_setting()
+    transparent_classes: str | None = setting(
+        None, metavar="CLASS,...", group="input and output", advanced=True,
+        label="Classes drawn transparent (names or numbers, comma-separated; empty: automatic, 'none': none)",
+        default_note="the no-data-like classes (background, clear, no data, unlabelled), so a mask overlays its "
+                     "image",
+        help="Classes the class raster's palette (colour table and style) draws transparent.")
     extent: list[float] | None = setting(
         None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group="area", custom_qgis=True,
         label="Extent", help="Segment only this extent (snapped outward to the image's pixel grid).")
@@ -140,8 +152,7 @@ class SegmentConfig(Settings):
         check(self.prefetch >= 1, f"prefetch must be >= 1 batch (got {self.prefetch}).")
         check(self.readers is None or self.readers >= 1,
                f"{named('segment.readers')} must be >= 1 (got {self.readers}).")
-        check(self.min_polygon_area >= 0 and self.simplify_tolerance >= 0,
-               f"{named('segment.min_polygon_area')} and simplify_tolerance must be >= 0.")
+        check_polygon_settings(self, "segment")
         if self.tile_size is not None:
             check_tile_size(self.tile_size, "segment.tile_size", hint="; or leave it unset to use the bundle's")
         if self.extent is not None:

@@ -46,8 +46,11 @@ OUTPUT_KINDS = (
                bulk_key="confidence", bulk_name="{name}_confidence.tif", styled=True, report="low_confidence",
                card="a confidence raster: the probability of each pixel's class (max(p, 1 - p) for a binary model), "
                     "0-1, red where the model is unsure"),
-    OutputKind("polygons", "polygons", "polygons", "gpkg", (".gpkg",), raster=False, bulk_key="polygons",
-               bulk_name="{name}.gpkg", card="polygons of the predicted classes (GeoPackage)"),
+    # its temporaries: the GeoPackage, the traced outlines (.gpkg) and the confidence the polygons are scored on
+    OutputKind("polygons", "polygons", "polygons", "gpkg", (".gpkg", ".tif"), raster=False, bulk_key="polygons",
+               bulk_name="{name}.gpkg", card="polygons of the predicted classes (GeoPackage): class, area, perimeter, "
+                                             "mean and minimum confidence, model, scene; buildings squared, natural "
+                                             "classes smoothed"),
 )
 """The class raster first: it is published last, and a run is done when it is in place."""
 

@@ -49,6 +49,7 @@ class DataMetadata:
     val_scenes: int = 0
     validation: str | None = None  # how validation tiles were chosen, in words
     foreground_fraction: float | None = None  # of labelled training pixels
+    polygon_treatment: dict[str, str] | None = None  # class name -> how its polygons are drawn (config/polygons.py)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -1,63 +1,265 @@
-"""Polygons of a class raster into a GeoPackage layer, written to a temporary file and renamed when complete."""
+"""A class raster's regions as attributed polygons in a GeoPackage layer, in bounded memory.
+
+GDAL's Polygonize traces the whole raster at once (so no feature is cut at a tile or window seam) into a scratch
+GeoPackage on disk, not in memory; the features are then read back one at a time, reshaped per class
+(:mod:`engine.io.outlines`: ``regularise``, ``smooth`` or ``as_is``), filtered by each class's minimum area, their
+small holes filled, and written with their attributes (:data:`FIELDS`): class, area and perimeter (metres where the
+CRS has metres, map units otherwise), the mean and minimum confidence of their pixels (read from a confidence
+raster, window by window), the model, its digest and the scene. Memory follows the largest polygon, not the scene
+(bench/bench_polygons.py measures it on an 8192^2 raster).
+"""
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Sequence
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..callbacks import Callback, Stage
+from ..errors import DataError
 from ..runtime.environment import require
+from . import outlines
 from .atomic import temporary_path, uninterrupted
 from .writers import commit_file, gdal_errors, remove_quietly, writing
 
+TREATMENTS = ("regularise", "smooth", "as_is")
+STRIP_PIXELS = 1 << 22  # a large polygon's pixels are read in strips of about this many pixels
 
-def polygonize(raster: str | os.PathLike, destination: str | os.PathLike, class_names: Sequence[str], *,
-               classes: Sequence[int] | None = None, min_area: float = 0.0, simplify: float = 0.0,
-               callback: Callback | None = None) -> str:
-    """Polygons of a class raster into a GeoPackage layer with ``class_id``, ``class_name`` and ``area``.
 
-    Uses GDAL's Polygonize (4-connected) over valid pixels; drops polygons smaller than ``min_area``
-    (map units squared, before simplification), simplifies with ``simplify`` map units (topology
-    preserving) when > 0, keeps only ``classes`` when given. Written to a temp file, then renamed.
-    """
+@dataclass(frozen=True)
+class ClassRule:
+    """How one class's polygons are made: ``treatment`` (one of :data:`TREATMENTS`), ``min_area`` (polygons smaller
+    are left out) and ``fill_holes`` (holes smaller are filled, with what lies in them), both in the layer's area
+    unit (m² where the CRS has metres)."""
+
+    treatment: str = "as_is"
+    min_area: float = 0.0
+    fill_holes: float = 0.0
+
+
+@dataclass(frozen=True)
+class FeatureTags:
+    """The attributes every feature of one scene shares."""
+
+    model: str = ""
+    model_sha256: str = ""
+    scene: str = ""
+
+
+def field_names(metric: bool) -> tuple[str, str]:
+    """The area and perimeter fields: named by their unit."""
+    return ("area_m2", "perimeter_m") if metric else ("area_map_units", "perimeter_map_units")
+
+
+def fields(metric: bool) -> list[tuple[str, str]]:
+    """(name, OGR type name) of the layer's fields, in order."""
+    area, perimeter = field_names(metric)
+    return [("class_id", "OFTInteger"), ("class_name", "OFTString"), ("treatment", "OFTString"), (area, "OFTReal"),
+            (perimeter, "OFTReal"), ("conf_mean", "OFTReal"), ("conf_min", "OFTReal"), ("model", "OFTString"),
+            ("model_sha256", "OFTString"), ("scene", "OFTString")]
+
+
+def polygonize(raster: str | os.PathLike, destination: str | os.PathLike, class_names: Sequence[str],
+               **options: Any) -> int:
+    """:func:`write_polygons` into a temp file beside ``destination``, renamed onto it when complete; returns the
+    number of polygons."""
     destination = Path(destination)
     tmp = temporary_path(destination, ".gpkg")
+    scratch = temporary_path(destination, ".gpkg")
     try:
-        write_polygons(raster, tmp, class_names, layer_name=destination.stem, classes=classes, min_area=min_area,
-                       simplify=simplify, callback=callback)
+        count = write_polygons(raster, tmp, class_names, layer_name=options.pop("layer_name", destination.stem),
+                               scratch=scratch, **options)
         commit_file(tmp, destination)
     except BaseException:
         remove_quietly(tmp)
         raise
-    return str(destination)
+    finally:
+        remove_quietly(scratch)
+    return count
+
+
+class _Grid:
+    """The raster's pixel grid: pixel <-> map coordinates, pixel area, metres per map unit (None: no metres)."""
+
+    def __init__(self, dataset: Any, osr: Any):
+        self.transform = dataset.GetGeoTransform()
+        gdal = require("osgeo.gdal")
+        self.inverse = gdal.InvGeoTransform(self.transform)
+        if self.inverse is None:
+            raise DataError("The class raster's geotransform cannot be inverted; give it a valid georeferencing.")
+        x0, dx, rx, y0, ry, dy = self.transform
+        self.pixel_area = abs(dx * dy - rx * ry)
+        self.srs = None
+        self.metres = None
+        if dataset.GetProjection():
+            self.srs = osr.SpatialReference()
+            self.srs.ImportFromWkt(dataset.GetProjection())
+            self.srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+            if self.srs.IsProjected():
+                self.metres = float(self.srs.GetLinearUnits())
+
+    def to_pixels(self, ring: np.ndarray) -> np.ndarray:
+        a, b, c, d, e, f = self.inverse
+        return np.rint(np.column_stack([a + b * ring[:, 0] + c * ring[:, 1], d + e * ring[:, 0] + f * ring[:, 1]]))
+
+    def to_map(self, ring: np.ndarray) -> np.ndarray:
+        a, b, c, d, e, f = self.transform
+        return np.column_stack([a + b * ring[:, 0] + c * ring[:, 1], d + e * ring[:, 0] + f * ring[:, 1]])
+
+    def area(self, pixels: float) -> float:
+        """Pixels -> the layer's area unit."""
+        return pixels * self.pixel_area * (self.metres ** 2 if self.metres else 1.0)
+
+    def length(self, map_units: float) -> float:
+        return map_units * (self.metres or 1.0)
+
+
+def rings_of(wkb: bytes) -> list[np.ndarray]:
+    """The rings of a WKB polygon (exterior first), without their closing vertex."""
+    order = "<" if wkb[0] == 1 else ">"
+    count = struct.unpack_from(order + "I", wkb, 5)[0]
+    offset, rings = 9, []
+    for _ in range(count):
+        n = struct.unpack_from(order + "I", wkb, offset)[0]
+        offset += 4
+        rings.append(np.frombuffer(wkb, order + "f8", 2 * n, offset).reshape(n, 2)[:-1].astype(np.float64))
+        offset += 16 * n
+    return rings
+
+
+def multipolygon_wkb(polygons: list[list[np.ndarray]]) -> bytes:
+    """A WKB multipolygon of ``polygons`` (each a list of rings, exterior first; rings not closed)."""
+    parts = [struct.pack("<BII", 1, 6, len(polygons))]
+    for rings in polygons:
+        parts.append(struct.pack("<BII", 1, 3, len(rings)))
+        for ring in rings:
+            closed = np.vstack([ring, ring[:1]]).astype("<f8")
+            parts.append(struct.pack("<I", len(closed)))
+            parts.append(closed.tobytes())
+    return b"".join(parts)
+
+
+class _Confidence:
+    """Mean and minimum confidence of a region's pixels, read from the confidence raster window by window."""
+
+    def __init__(self, path: str | os.PathLike | None, width: int, height: int):
+        self.band = self.dataset = None
+        if path is None:
+            return
+        gdal = require("osgeo.gdal")
+        self.dataset = gdal.Open(str(path))
+        if (self.dataset.RasterXSize, self.dataset.RasterYSize) != (width, height):
+            raise DataError(f"The confidence raster '{path}' is {self.dataset.RasterXSize}x"
+                            f"{self.dataset.RasterYSize} pixels, the class raster {width}x{height}; give the "
+                            f"confidence raster written with it (same grid).")
+        self.band = self.dataset.GetRasterBand(1)
+        self.scale = self.band.GetScale() or 1.0
+        self.offset = self.band.GetOffset() or 0.0
+        self.nodata = self.band.GetNoDataValue()
+
+    def stats(self, rings: list[np.ndarray], x0: int, y0: int, cols: int, rows: int) -> tuple[float | None, ...]:
+        if self.band is None:
+            return None, None
+        total, count, low = 0.0, 0, math.inf
+        local = [ring - (x0, y0) for ring in rings]
+        step = max(1, STRIP_PIXELS // max(cols, 1))
+        for top in range(0, rows, step):
+            n = min(step, rows - top)
+            inside = outlines.region_mask(local, (n, cols), top)
+            values = self.band.ReadAsArray(x0, y0 + top, cols, n)
+            valid = inside & (values != self.nodata) if self.nodata is not None else inside
+            if np.issubdtype(values.dtype, np.floating):
+                valid &= ~np.isnan(values)
+            picked = values[valid].astype(np.float64)
+            if picked.size:
+                total += float(picked.sum())
+                count += picked.size
+                low = min(low, float(picked.min()))
+        if not count:
+            return None, None
+        return total / count * self.scale + self.offset, low * self.scale + self.offset
+
+
+def _reshaped(rings: list[np.ndarray], rule: ClassRule, grid: _Grid) -> list[np.ndarray]:
+    """The polygon's rings (pixel coordinates) after its class's hole filling and treatment."""
+    exterior, holes = rings[0], rings[1:]
+    if rule.fill_holes > 0:
+        holes = [h for h in holes if grid.area(abs(outlines.ring_area(h))) >= rule.fill_holes]
+    if rule.treatment == "regularise":
+        angle = outlines.dominant_angle([outlines.simplify(outlines.drop_repeats(exterior), 1.0)])
+        exterior = outlines.regularise(exterior, angle)
+        holes = [outlines.regularise(h, angle) for h in holes]
+    elif rule.treatment == "smooth":
+        exterior, holes = outlines.chaikin(exterior), [outlines.chaikin(h) for h in holes]
+    else:
+        exterior, holes = outlines.drop_repeats(exterior), [outlines.drop_repeats(h) for h in holes]
+    return [exterior] + [h for h in holes if len(h) >= 3]
+
+
+def _swallowed(raw_path: Path, rules: Mapping[int, ClassRule], grid: _Grid, ogr: Any) -> set[int]:
+    """The features lying in a hole that its class's ``fill_holes`` fills (they go with the hole)."""
+    filling = {c for c, rule in rules.items() if rule.fill_holes > 0}
+    if not filling:
+        return set()
+    found: set[int] = set()
+    source = ogr.Open(str(raw_path))
+    probe = ogr.Open(str(raw_path))
+    layer, query = source.GetLayer(0), probe.GetLayer(0)
+    for feature in layer:
+        class_id = feature.GetFieldAsInteger(0)
+        if class_id not in filling:
+            continue
+        rings = rings_of(feature.GetGeometryRef().ExportToWkb())
+        for hole in rings[1:]:
+            if grid.area(abs(outlines.ring_area(grid.to_pixels(hole)))) >= rules[class_id].fill_holes:
+                continue
+            area = ogr.CreateGeometryFromWkb(multipolygon_wkb([[hole]]))
+            query.SetSpatialFilter(area)
+            for inner in query:
+                if inner.GetFID() != feature.GetFID() and inner.GetGeometryRef().Within(area):
+                    found.add(inner.GetFID())
+            query.SetSpatialFilter(None)
+    layer = query = source = probe = None
+    return found
 
 
 def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_names: Sequence[str], *,
-                   layer_name: str = "polygons", classes: Sequence[int] | None = None, min_area: float = 0.0,
-                   simplify: float = 0.0, callback: Callback | None = None) -> int:
-    """Write the polygons of ``raster`` to a new GeoPackage at ``path`` (no temp/rename); returns the count."""
-    gdal = require("osgeo.gdal")
-    ogr = require("osgeo.ogr")
-    osr = require("osgeo.osr")
+                   scratch: str | os.PathLike, layer_name: str = "polygons", classes: Sequence[int] | None = None,
+                   rules: Mapping[int, ClassRule] | None = None, simplify: float = 0.0,
+                   confidence: str | os.PathLike | None = None, tags: FeatureTags = FeatureTags(),
+                   callback: Callback | None = None) -> int:
+    """Write the polygons of ``raster`` (band 1, its valid pixels, 4-connected) to a new GeoPackage at ``path``
+    (no temp/rename; ``scratch``: where the traced outlines wait, removed by the caller); returns the count.
+
+    ``classes``: the classes to write (default all); ``rules``: per class (default ``as_is``, no minimum);
+    ``simplify``: a Douglas-Peucker tolerance (map units) for ``as_is`` classes; ``confidence``: a raster on the
+    same grid whose pixels give ``conf_mean`` and ``conf_min`` (empty without it)."""
+    gdal, ogr, osr = require("osgeo.gdal"), require("osgeo.ogr"), require("osgeo.osr")
     callback = callback or Callback()
     wanted = None if classes is None else {int(c) for c in classes}
+    rules = dict(rules or {})
     written = 0
     with gdal_errors(gdal):
         src = gdal.Open(str(raster))
         band = src.GetRasterBand(1)
-        srs = None
-        if src.GetProjection():
-            srs = osr.SpatialReference()
-            srs.ImportFromWkt(src.GetProjection())
-            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        memory = ogr.GetDriverByName("Memory").CreateDataSource("polygons")
-        raw = memory.CreateLayer("raw", srs=srs, geom_type=ogr.wkbPolygon)
+        grid = _Grid(src, osr)
+        width, height = src.RasterXSize, src.RasterYSize
+        stats = _Confidence(confidence, width, height)
+        scratch = Path(scratch)
+        raw_source = ogr.GetDriverByName("GPKG").CreateDataSource(str(scratch))
+        raw = raw_source.CreateLayer("raw", srs=grid.srs, geom_type=ogr.wkbPolygon,
+                                     options=["SPATIAL_INDEX=" + ("YES" if any(
+                                         r.fill_holes > 0 for r in rules.values()) else "NO")])
         raw.CreateField(ogr.FieldDefn("class_id", ogr.OFTInteger))
 
         def _progress(done: float, _message: Any, _data: Any) -> int:
-            callback.progress(done, 1.0, Stage.POLYGONIZE)
+            callback.progress(0.5 * done, 1.0, Stage.POLYGONIZE)
             return 0 if callback.is_canceled() or stop else 1
 
         # Ctrl+C or SIGTERM stop GDAL through _progress and the loop below, then end the run once the files are
@@ -65,53 +267,77 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
         # would be closed after its temp file was removed)
         with uninterrupted() as stop:
             try:
+                raw.StartTransaction()
                 gdal.Polygonize(band, band.GetMaskBand(), raw, 0, [], callback=_progress)
+                raw.CommitTransaction()
             except RuntimeError:
                 if not stop:
                     callback.check_canceled()  # GDAL reports a user interrupt as an error
                     raise
+            total = raw.GetFeatureCount()
+            raw = raw_source = None
             if stop:
                 return 0  # leaving the block raises the interrupt
             callback.check_canceled()
+            swallowed = _swallowed(scratch, rules, grid, ogr)
             with writing(path):  # a full disk may only show when SQLite commits or the file is closed
                 out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-                layer = definition = new = None
+                layer = definition = new = reader = source = None
                 try:
-                    layer = out.CreateLayer(layer_name, srs=srs, geom_type=ogr.wkbMultiPolygon,
+                    layer = out.CreateLayer(layer_name, srs=grid.srs, geom_type=ogr.wkbMultiPolygon,
                                             options=["SPATIAL_INDEX=YES"])
-                    layer.CreateField(ogr.FieldDefn("class_id", ogr.OFTInteger))
-                    layer.CreateField(ogr.FieldDefn("class_name", ogr.OFTString))
-                    layer.CreateField(ogr.FieldDefn("area", ogr.OFTReal))
+                    for name, kind in fields(grid.metres is not None):
+                        layer.CreateField(ogr.FieldDefn(name, getattr(ogr, kind)))
                     definition = layer.GetLayerDefn()
+                    area_field, perimeter_field = field_names(grid.metres is not None)
+                    source = ogr.Open(str(scratch))
+                    reader = source.GetLayer(0)
                     layer.StartTransaction()
-                    raw.ResetReading()
-                    for count, feature in enumerate(raw):
+                    for count, feature in enumerate(reader):
                         if count % 1000 == 0:
+                            callback.progress(0.5 + 0.5 * count / max(total, 1), 1.0, Stage.POLYGONIZE)
                             callback.check_canceled()
                             if stop:
                                 break
                         class_id = feature.GetFieldAsInteger(0)
-                        if wanted is not None and class_id not in wanted:
+                        if (wanted is not None and class_id not in wanted) or feature.GetFID() in swallowed:
                             continue
-                        geometry = feature.GetGeometryRef()
-                        area = geometry.GetArea()
-                        if area < min_area:
+                        rule = rules.get(class_id, ClassRule())
+                        rings = [grid.to_pixels(r) for r in rings_of(feature.GetGeometryRef().ExportToWkb())]
+                        pixels = abs(outlines.ring_area(rings[0])) - sum(abs(outlines.ring_area(h))
+                                                                         for h in rings[1:])
+                        if grid.area(pixels) < rule.min_area:
                             continue
-                        if simplify > 0:
-                            geometry = geometry.SimplifyPreserveTopology(simplify)
-                            if geometry is None or geometry.IsEmpty():
-                                continue
+                        x0, y0 = (int(v) for v in rings[0].min(axis=0))
+                        x1, y1 = (int(v) for v in rings[0].max(axis=0))
+                        mean, low = stats.stats(rings, x0, y0, x1 - x0, y1 - y0)
+                        shaped = [grid.to_map(r) for r in _reshaped(rings, rule, grid)]
+                        geometry = ogr.CreateGeometryFromWkb(multipolygon_wkb([shaped]))
+                        if rule.treatment == "as_is" and simplify > 0:
+                            geometry = ogr.ForceToMultiPolygon(geometry.SimplifyPreserveTopology(simplify))
+                        elif rule.treatment == "regularise" and not geometry.IsValid():
+                            geometry = ogr.ForceToMultiPolygon(geometry.MakeValid())
+                        if geometry is None or geometry.IsEmpty() or geometry.GetArea() <= 0:
+                            continue
                         new = ogr.Feature(definition)
                         new.SetField("class_id", class_id)
                         new.SetField("class_name", str(class_names[class_id]) if 0 <= class_id < len(class_names)
                                      else f"class {class_id}")
-                        new.SetField("area", float(area))
-                        new.SetGeometry(ogr.ForceToMultiPolygon(geometry))
+                        new.SetField("treatment", rule.treatment)
+                        new.SetField(area_field, geometry.GetArea() * (grid.metres or 1.0) ** 2)
+                        new.SetField(perimeter_field, grid.length(geometry.Boundary().Length()))
+                        if mean is not None:
+                            new.SetField("conf_mean", round(mean, 4))
+                            new.SetField("conf_min", round(low, 4))
+                        for key in ("model", "model_sha256", "scene"):
+                            if getattr(tags, key):
+                                new.SetField(key, getattr(tags, key))
+                        new.SetGeometry(geometry)
                         layer.CreateFeature(new)
                         written += 1
                     layer.CommitTransaction()
                 finally:  # the layer keeps the file open: it goes too, so it closes here, not when a traceback dies
-                    layer = definition = new = out = None
-                    memory = None
-                    src = None
+                    layer = definition = new = out = reader = source = None
+                    stats = src = band = None
+    callback.progress(1.0, 1.0, Stage.POLYGONIZE)
     return written

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
@@ -12,12 +12,15 @@ from .atomic import write_text_atomic
 from .writers import hex_to_rgb
 
 
-def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int = 1) -> str:
-    """A QGIS (3.x) raster style with a paletted renderer naming every class; nodata stays transparent."""
+def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int = 1,
+             transparent: Collection[int] = ()) -> str:
+    """A QGIS (3.x) raster style with a paletted renderer naming every class; nodata and the ``transparent``
+    classes stay transparent."""
     entries = []
     for value, (name, color) in enumerate(zip(class_names, class_colors)):
         r, g, b = hex_to_rgb(color)
-        entries.append(f'        <paletteEntry value="{value}" color="#{r:02x}{g:02x}{b:02x}" alpha="255" '
+        alpha = 0 if value in transparent else 255
+        entries.append(f'        <paletteEntry value="{value}" color="#{r:02x}{g:02x}{b:02x}" alpha="{alpha}" '
                        f'label={quoteattr(str(name))}/>')
     palette = "\n".join(entries)
     return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>

@@ -8,6 +8,8 @@ destination; :func:`finish_outputs` publishes them only when the whole run succe
 
 from __future__ import annotations
 
+import functools
+import os
 import queue
 import shutil
 import threading
@@ -20,6 +22,7 @@ import numpy as np
 
 from ..callbacks import Callback, Stage
 from ..config.output_kinds import OUTPUT_KINDS, output_kind
+from ..config.polygons import class_rules, transparent_classes
 from ..errors import CanceledError
 from ..io.atomic import (
     abandoned_temporaries,
@@ -28,7 +31,9 @@ from ..io.atomic import (
     uninterrupted,
     write_text_atomic,
 )
-from ..io.polygons import write_polygons
+from ..io.digest import file_sha256
+from ..io.palette import write_palette
+from ..io.polygons import FeatureTags, write_polygons
 from ..io.prediction_tags import prediction_tags
 from ..io.styles import confidence_qml_text, qml_path_for, qml_text
 from ..io.writers import (
@@ -156,8 +161,7 @@ class SceneWriter(RowSink):
         self.threshold = threshold
         common = dict(width=plan.width, height=plan.height, crs=plan.crs, transform=plan.transform)
         self.classes = GeoTiffStreamWriter(cfg.output, count=1, dtype="uint8", nodata=CLASS_NODATA, **common)
-        self.classes.write_colormap(plan.class_colors)
-        self.classes.set_descriptions(["class"])
+        self.classes.set_descriptions(["class"])  # its palette: write_palette, once it is complete
         self.as_uint8 = cfg.probability_dtype == "uint8"
         self.rasters: dict[str, GeoTiffStreamWriter] = {}
         self.tallies: dict[str, list[int]] = {}  # kind.report -> [pixels below that setting, valid pixels]
@@ -173,6 +177,12 @@ class SceneWriter(RowSink):
             self.rasters[name].set_descriptions(bands)
             if output_kind(name).report is not None:
                 self.tallies[output_kind(name).report] = [0, 0]
+        # the polygons' mean and minimum confidence: from the confidence raster asked for, else a hidden one
+        self.scoring: GeoTiffStreamWriter | None = None
+        polygons = outputs.path("polygons")
+        if polygons is not None and "confidence" not in self.rasters:
+            self.scoring = GeoTiffStreamWriter(polygons, count=1, dtype="uint8", nodata=PROBABILITY_NODATA_UINT8,
+                                               **common)
         super().__init__()
 
     def _write(self, row: int, probs: np.ndarray, valid: np.ndarray) -> None:
@@ -182,6 +192,11 @@ class SceneWriter(RowSink):
             classes = probs.argmax(axis=0).astype(np.uint8)
         classes[~valid] = CLASS_NODATA
         self.classes.write_rows(row, classes[None])
+        if self.scoring is not None:
+            scaled = np.rint(np.clip(_confidence(probs, self.plan)[0], 0, 1) * PROBABILITY_SCALE_UINT8)
+            scaled = scaled.astype(np.uint8)
+            scaled[~valid] = PROBABILITY_NODATA_UINT8
+            self.scoring.write_rows(row, scaled[None])
         for name, raster in self.rasters.items():
             spec = RASTER_OUTPUTS[name]
             values = spec.values(probs, self.plan)
@@ -202,8 +217,19 @@ class SceneWriter(RowSink):
         without a valid pixel)."""
         return {report: below / valid for report, (below, valid) in self.tallies.items() if valid}
 
+    def confidence_path(self) -> tuple[Path | None, float]:
+        """The finished (temporary) confidence raster the polygons are scored on, and its scale."""
+        if "confidence" in self.rasters:
+            return self.rasters["confidence"].tmp, 1.0 / PROBABILITY_SCALE_UINT8 if self.as_uint8 else 1.0
+        if self.scoring is not None:
+            self.scoring.finalize(overviews=None, scale=1.0 / PROBABILITY_SCALE_UINT8)
+            return self.scoring.tmp, 1.0 / PROBABILITY_SCALE_UINT8
+        return None, 1.0
+
     def _abort_files(self) -> None:
         self.classes.abort()
+        if self.scoring is not None:
+            self.scoring.abort()
         for raster in self.rasters.values():
             raster.abort()
 
@@ -256,17 +282,26 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
             callback.info(f"{kind.name.capitalize()}: {100 * share:.1f} % of the pixels below "
                           f"{getattr(cfg, kind.report):g} (the ones to review).")
     callback.check_canceled()
+    transparent = transparent_classes(cfg.transparent_classes, plan.class_names, "segment.transparent_classes")
+    write_palette(writer.classes.tmp, plan.class_names, plan.class_colors, transparent)
     polygons = outputs.path("polygons")
     polygons_tmp = None
     if polygons is not None:
         polygons_tmp = temporary_path(polygons, ".gpkg")
-        extra_tmp.append(polygons_tmp)
+        scratch = temporary_path(polygons, ".gpkg")
+        extra_tmp += [polygons_tmp, scratch]
         classes = cfg.polygon_classes if cfg.polygon_classes is not None else (
             [1] if plan.binary else list(range(len(plan.class_names))))
-        count = write_polygons(writer.classes.tmp, polygons_tmp, plan.class_names,
-                               layer_name=polygons.stem, classes=classes,
-                               min_area=cfg.min_polygon_area, simplify=cfg.simplify_tolerance,
-                               callback=callback)
+        confidence, _ = writer.confidence_path()
+        try:
+            count = write_polygons(
+                writer.classes.tmp, polygons_tmp, plan.class_names, scratch=scratch, layer_name=polygons.stem,
+                classes=classes, rules=class_rules(cfg, plan.class_names, plan.members[0].data.polygon_treatment),
+                simplify=cfg.simplify_tolerance, confidence=confidence, tags=feature_tags(plan), callback=callback)
+        finally:
+            remove_quietly(scratch)
+            if writer.scoring is not None:
+                writer.scoring.abort()
         callback.info(f"{count} polygon(s) written.")
     callback.check_canceled()
     # everything is complete: publish (class raster last, so it only appears once all is in place), all or none
@@ -278,10 +313,27 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
             raster.commit()
         if polygons_tmp is not None:
             commit_file(polygons_tmp, polygons)
-        write_text_atomic(outputs.qml, qml_text(plan.class_names, plan.class_colors))
+        write_text_atomic(outputs.qml, qml_text(plan.class_names, plan.class_colors, transparent=transparent))
         writer.classes.commit()
     callback.progress(1, 1, Stage.FINISH)
     return outputs.qml
+
+
+def feature_tags(plan: SegmentPlan) -> FeatureTags:
+    """What every polygon of the scene says of its origin: the model(s) and their SHA-256, the scene."""
+    return FeatureTags(model=";".join(Path(m.path).stem for m in plan.members),
+                       model_sha256=";".join(_digest(m.path) for m in plan.members), scene=Path(plan.cfg.image).stem)
+
+
+def _digest(path: str) -> str:
+    stat = os.stat(path)
+    return _cached_digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_digest(path: str, size: int, mtime_ns: int) -> str:
+    """A bundle's SHA-256, once per bundle file as it is (a bulk run's scenes share it)."""
+    return file_sha256(path)
 
 
 def remove_abandoned_outputs(outputs: SceneOutputs, held: list[Path]) -> list[Path]:

@@ -13,7 +13,7 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from engine.errors import DataError
-from engine.io.polygons import polygonize
+from engine.io.polygons import ClassRule, polygonize
 from engine.io.safety import check_writable
 from engine.io.styles import qml_path_for, write_qml
 from engine.io.writers import GeoTiffStreamWriter
@@ -96,10 +96,12 @@ def test_polygonize_with_names_area_and_min_area(tmp_path):
     writer = _write_classes(raster, array)
     writer.finalize(category_names=NAMES)
     writer.commit()
-    out = polygonize(raster, tmp_path / "p.gpkg", NAMES, classes=[1, 2], min_area=100.0, simplify=1.0)
-    ds = ogr.Open(out)
+    count = polygonize(raster, tmp_path / "p.gpkg", NAMES, classes=[1, 2], simplify=1.0,
+                       rules={1: ClassRule(min_area=100.0), 2: ClassRule(min_area=100.0)})
+    assert count == 2
+    ds = ogr.Open(str(tmp_path / "p.gpkg"))
     layer = ds.GetLayer(0)
-    rows = sorted((f.GetField("class_id"), f.GetField("class_name"), round(f.GetField("area"))) for f in layer)
+    rows = sorted((f.GetField("class_id"), f.GetField("class_name"), round(f.GetField("area_m2"))) for f in layer)
     assert rows == [(1, "building", 1600), (2, "road & <path>", 1200)]
     assert layer.GetSpatialRef().GetAuthorityCode(None) == "32652"
     assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p]

@@ -182,7 +182,7 @@ def test_styling_embedded_and_qml(scene, bundle, tmp_path):
     # the names live in GDAL's .aux.xml sidecar; GTiff loads it lazily (GetFileList, like gdalinfo, triggers it)
     assert str(out) + ".aux.xml" in ds.GetFileList()
     band = ds.GetRasterBand(1)
-    assert band.GetCategoryNames()[:2] == NAMES
+    assert band.GetCategoryNames() == NAMES
     assert band.GetColorTable().GetColorEntry(1)[:3] == (255, 0, 0)
     assert band.GetNoDataValue() == 255 and band.GetOverviewCount() >= 1
     # what evaluate reads back: the model's classes and its training label mapping (none in this bundle)
@@ -195,8 +195,17 @@ def test_styling_embedded_and_qml(scene, bundle, tmp_path):
     vector = ogr.Open(str(tmp_path / "poly.gpkg"))  # keep the data source referenced while its layer is used
     layer = vector.GetLayer(0)
     fields = [layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())]
-    assert fields == ["class_id", "class_name", "area"]
-    assert all(f.GetField("class_id") == 1 and f.GetField("area") >= 5.0 for f in layer)
+    assert fields == ["class_id", "class_name", "treatment", "area_m2", "perimeter_m", "conf_mean", "conf_min",
+                      "model", "model_sha256", "scene"]
+    features = list(layer)
+    assert features and all(f.GetField("class_id") == 1 and f.GetField("area_m2") >= 5.0 for f in features)
+    # every polygon scored on the confidence of its pixels (binary: max(p, 1 - p) >= 0.5) and tagged
+    assert all(0.5 <= f.GetField("conf_min") <= f.GetField("conf_mean") <= 1.0 for f in features)
+    assert {f.GetField("scene") for f in features} == {Path(scene["image"]).stem}
+    assert {f.GetField("model") for f in features} == {Path(bundle).stem}
+    assert {len(f.GetField("model_sha256")) for f in features} == {64}
+    # the palette holds exactly the model's classes, with or without the .qml
+    assert band.GetColorTable().GetCount() == len(NAMES)
 
 
 def test_ensemble_weights_and_tta(bundle, tmp_path):

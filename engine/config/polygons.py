@@ -1,0 +1,212 @@
+"""How a class raster becomes polygons, per class: the settings (declared once, offered by ``segment``, ``bulk``
+and ``polygons``), the defaults a class's name and its model give, and the classes drawn transparent.
+
+Per class: a treatment (``regularise`` buildings, ``smooth`` natural classes, ``as_is``), a minimum area and the
+holes filled. A model declares its own in its bundle (``data.polygon_treatment``, e.g. ``{"building":
+"regularise"}``); otherwise the class's name decides (:func:`default_treatment`); the user's setting wins over both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..declarations import setting
+from ..errors import ConfigError
+from ..errors import setting as named
+from ..io.polygons import TREATMENTS, ClassRule
+from ..settings import Settings, check
+
+POLYGONS = "polygons"  # the command line's help group
+# class names that mean a built structure (squared outlines) and the ones that mean "nothing here" (transparent)
+BUILT = re.compile(r"build|house|roof|struct|footprint|dwelling|shed|garage|warehouse|tank", re.IGNORECASE)
+EMPTY = re.compile(r"^(background|clear|clear sky|no ?data|nodata|none|unlabell?ed|unknown|void|other|bg|"
+                   r"not? [a-z ]+|non[- ][a-z ]+)$", re.IGNORECASE)
+SYNONYMS = {"regularize": "regularise", "square": "regularise", "asis": "as_is", "as-is": "as_is", "raw": "as_is",
+            "none": "as_is"}
+
+
+def default_treatment(name: str) -> str:
+    """A class's treatment by its name: built structures ``regularise``; everything else (forest, water, cloud,
+    fields) ``smooth``; a class meaning "nothing here" ``as_is``."""
+    if BUILT.search(name):
+        return "regularise"
+    return "as_is" if EMPTY.match(name.strip()) else "smooth"
+
+
+def default_transparent(class_names: Sequence[str]) -> list[int]:
+    """The classes a mask draws transparent so it overlays its image: the "nothing here" ones (background, clear,
+    no data, unlabelled), never every class."""
+    found = [i for i, name in enumerate(class_names) if EMPTY.match(str(name).strip())]
+    return found if len(found) < len(class_names) else []
+
+
+def transparent_classes(text: str | None, class_names: Sequence[str], what: str) -> list[int]:
+    """The classes a palette draws transparent: ``text`` (names or numbers, comma-separated; ``none``: none), by
+    default :func:`default_transparent`."""
+    if text is None or not str(text).strip():
+        return default_transparent(class_names)
+    if str(text).strip().lower() == "none":
+        return []
+    return sorted({class_index(part, class_names, what) for part in str(text).replace(";", ",").split(",")
+                   if part.strip()})
+
+
+def parse_class_values(text: str | None, what: str) -> dict[str, str]:
+    """``"building=regularise, 3=smooth"`` -> ``{"building": "regularise", "3": "smooth"}`` (CLASS=VALUE pairs,
+    commas or semicolons; CLASS a class name or number)."""
+    pairs: dict[str, str] = {}
+    for part in str(text or "").replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, value = part.rpartition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"{named(what)}: '{part}' is not CLASS=VALUE; write pairs like building=regularise "
+                              f"(a class name or number = its value), separated by commas.")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def class_index(key: str, class_names: Sequence[str], what: str) -> int:
+    """The class a CLASS of a setting names: its number or its name (case-insensitive)."""
+    lowered = [str(n).strip().lower() for n in class_names]
+    if key.strip().lower() in lowered:
+        return lowered.index(key.strip().lower())
+    if key.strip().isdigit():
+        return int(key)
+    raise ConfigError(f"{named(what)}: there is no class '{key}'; the classes are "
+                      f"{', '.join(f'{i} {n}' for i, n in enumerate(class_names))} (give a name or a number).")
+
+
+def _treatment(value: str, what: str) -> str:
+    treatment = SYNONYMS.get(value.strip().lower(), value.strip().lower())
+    if treatment not in TREATMENTS:
+        raise ConfigError(f"{named(what)}: '{value}' is not a treatment; use one of {', '.join(TREATMENTS)}.")
+    return treatment
+
+
+def _number(value: str, what: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number >= 0:
+        raise ConfigError(f"{named(what)}: '{value}' is not an area >= 0.")
+    return number
+
+
+def treatment_setting() -> Any:
+    return setting(
+        None, flag="--treatment", metavar="CLASS=MODE,...", group=POLYGONS,
+        label="Outline per class (CLASS=regularise|smooth|as_is, comma-separated; empty: automatic)",
+        default_note="what the model declares, else by the class name: buildings regularise, no-data-like "
+                     "classes as_is, others smooth",
+        help="How each class's outlines are drawn: regularise (squared to the dominant orientation, small notches "
+             "removed: buildings), smooth (Chaikin, moves a boundary by under a pixel, no overlaps: natural "
+             "classes), as_is (the pixel edges). E.g. building=regularise,forest=smooth.")
+
+
+def min_area_setting() -> Any:
+    return setting(
+        0.0, flag="--min-area", label="Minimum polygon area (m², map units² without metres)", minimum=0.0,
+        advanced=True, group=POLYGONS, help="Polygons smaller than this are left out of the polygon output.")
+
+
+def class_min_area_setting() -> Any:
+    return setting(
+        None, metavar="CLASS=AREA,...", group=POLYGONS, advanced=True,
+        label="Minimum polygon area per class (CLASS=AREA, comma-separated)",
+        help="A class's own minimum area (m², map units² without metres), over --min-area, e.g. building=20.")
+
+
+def fill_holes_setting() -> Any:
+    return setting(
+        0.0, label="Fill holes smaller than (m², map units² without metres)", minimum=0.0, advanced=True,
+        group=POLYGONS, help="Holes smaller than this are filled, and the polygons inside them left out.")
+
+
+def class_fill_holes_setting() -> Any:
+    return setting(
+        None, metavar="CLASS=AREA,...", group=POLYGONS, advanced=True,
+        label="Fill holes per class (CLASS=AREA, comma-separated)",
+        help="A class's own hole filling (m², map units² without metres), over --fill-holes, e.g. forest=500.")
+
+
+def simplify_setting() -> Any:
+    return setting(
+        0.0, flag="--simplify", group=POLYGONS,
+        help="Simplify the as_is outlines with this tolerance (map units).",
+        no_qgis="the treatments draw the outlines; QGIS's own Simplify tool simplifies further")
+
+
+def polygon_classes_setting() -> Any:
+    return setting(
+        None, cli={"nargs": "+"}, metavar="CLASS", group=POLYGONS,
+        help="Classes to polygonize (default: foreground for binary models, all otherwise).",
+        no_qgis="the polygons hold every class; filter them by class_id in QGIS")
+
+
+def check_polygon_settings(cfg: Any, section: str) -> None:
+    """The polygon settings' own checks (the classes they name are checked once the classes are known)."""
+    check(cfg.min_polygon_area >= 0 and cfg.simplify_tolerance >= 0 and cfg.fill_holes >= 0,
+          f"{named(section + '.min_polygon_area')}, {named(section + '.fill_holes')} and simplify_tolerance must "
+          f"be >= 0.")
+    for key, value in parse_class_values(cfg.polygon_treatment, f"{section}.polygon_treatment").items():
+        _treatment(value, f"{section}.polygon_treatment")
+    for name in ("class_min_area", "class_fill_holes"):
+        for value in parse_class_values(getattr(cfg, name), f"{section}.{name}").values():
+            _number(value, f"{section}.{name}")
+
+
+def class_rules(cfg: Any, class_names: Sequence[str], declared: Mapping[str, str] | None = None,
+                section: str = "segment") -> dict[int, ClassRule]:
+    """Each class's :class:`~engine.io.polygons.ClassRule` from ``cfg``'s polygon settings over the model's
+    ``declared`` treatments (class name -> treatment) over :func:`default_treatment`."""
+    rules = {}
+    by_model = {str(k).strip().lower(): v for k, v in (declared or {}).items()}
+    chosen = {class_index(k, class_names, f"{section}.polygon_treatment"): _treatment(v, f"{section}.polygon_treatment")
+              for k, v in parse_class_values(cfg.polygon_treatment, f"{section}.polygon_treatment").items()}
+    areas = {class_index(k, class_names, f"{section}.class_min_area"): _number(v, f"{section}.class_min_area")
+             for k, v in parse_class_values(cfg.class_min_area, f"{section}.class_min_area").items()}
+    holes = {class_index(k, class_names, f"{section}.class_fill_holes"): _number(v, f"{section}.class_fill_holes")
+             for k, v in parse_class_values(cfg.class_fill_holes, f"{section}.class_fill_holes").items()}
+    for index, name in enumerate(class_names):
+        treatment = chosen.get(index) or by_model.get(str(name).strip().lower()) or default_treatment(str(name))
+        rules[index] = ClassRule(_treatment(treatment, f"{section}.polygon_treatment"),
+                                 areas.get(index, cfg.min_polygon_area), holes.get(index, cfg.fill_holes))
+    return rules
+
+
+@dataclass
+class PolygonsConfig(Settings):
+    """Any class raster (made earlier or elsewhere) into polygons: the ``polygons`` command and Toolbox algorithm."""
+
+    raster: str = setting("", custom_cli=True, metavar="CLASSES.tif", param="INPUT", custom_qgis=True,
+                          label="Class raster", help="Class raster: one band of class numbers.")
+    output: str = setting("", flag="--out", metavar="OUT.gpkg", param="OUTPUT", custom_qgis=True,
+                          label="Polygons", help="GeoPackage to write (one layer named after it).")
+    class_names: list[str] | None = setting(
+        None, cli={"nargs": "+"}, metavar="NAME", label="Class names (comma-separated; empty: the raster's)",
+        text="list", help="The classes' names in class order, where the raster has no category names.")
+    confidence: str | None = setting(
+        None, metavar="C.tif", custom_qgis=True, label="Confidence raster (optional)",
+        help="Confidence raster on the same grid (segment --confidence): each polygon's mean and minimum.")
+    scene: str | None = setting(None, metavar="NAME", label="Scene name (default: the raster's)",
+                                help="The scene attribute of every polygon.")
+    model: str | None = setting(None, metavar="NAME", label="Model name (default: the raster's)",
+                                help="The model attribute (default: what segment recorded in the raster).")
+    polygon_treatment: str | None = treatment_setting()
+    min_polygon_area: float = min_area_setting()
+    class_min_area: str | None = class_min_area_setting()
+    fill_holes: float = fill_holes_setting()
+    class_fill_holes: str | None = class_fill_holes_setting()
+    simplify_tolerance: float = simplify_setting()
+    polygon_classes: list[int] | None = polygon_classes_setting()
+
+    def __post_init__(self) -> None:
+        check(bool(self.raster), f"No class raster given; give {named('polygons.raster')}.")
+        check(bool(self.output), f"No output given; give {named('polygons.output')} (a .gpkg).")
+        check_polygon_settings(self, "polygons")

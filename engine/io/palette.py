@@ -1,0 +1,46 @@
+"""A class raster's palette: exactly the model's classes, with their names and colours, some drawn transparent.
+
+A GeoTIFF's own colour table always has 2^bits entries (256 for a byte raster, 65536 for UInt16), so QGIS's legend
+would list "3, 4, ... 255" wherever the style file is missing. The palette goes instead into GDAL's side file
+(``.aux.xml``, beside the category names): as many entries as classes, with an alpha channel that the TIFF table
+lacks, so the classes drawn transparent (a mask's "background" or "clear") stay transparent without the style.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Sequence
+
+from ..errors import DataError
+from ..runtime.environment import require
+from .writers import gdal_errors, hex_to_rgb
+
+
+def write_palette(raster: str | os.PathLike, class_names: Sequence[str], class_colors: Sequence[str],
+                  transparent: Collection[int] = ()) -> None:
+    """Give band 1 of ``raster`` (closed, no colour table of its own) a palette of exactly ``class_names``."""
+    if len(class_names) != len(class_colors):
+        raise DataError(f"{len(class_names)} class names but {len(class_colors)} colours; they must match.")
+    gdal = require("osgeo.gdal")
+    with gdal_errors(gdal):
+        dataset = gdal.Open(str(raster))  # read-only: GDAL keeps what is set in the side file
+        band = dataset.GetRasterBand(1)
+        try:
+            table = gdal.ColorTable()
+            for index, color in enumerate(class_colors):
+                table.SetColorEntry(index, (*hex_to_rgb(color), 0 if index in transparent else 255))
+            band.SetColorTable(table)
+            band.SetColorInterpretation(gdal.GCI_PaletteIndex)
+            band.SetCategoryNames([str(n) for n in class_names])
+            dataset.FlushCache()
+        finally:
+            band = dataset = None
+
+
+def palette_size(raster: str | os.PathLike) -> int | None:
+    """The number of entries of band 1's colour table (None: none)."""
+    gdal = require("osgeo.gdal")
+    with gdal_errors(gdal):
+        dataset = gdal.Open(str(raster))
+        table = dataset.GetRasterBand(1).GetColorTable()
+        return None if table is None else table.GetCount()
