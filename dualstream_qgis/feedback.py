@@ -129,6 +129,7 @@ class FeedbackCallback(Callback):
         self._train_done = 0.0
         self._train_total = 0.0
         self._val_batches = 0.0
+        self._epoch = self._epochs = 0  # the epoch the engine said started, of how many (0: none yet)
 
     # -------------------------------------------------------------------------------------------- progress
     def progress(self, done: float, total: float, stage: str = "") -> None:
@@ -157,15 +158,22 @@ class FeedbackCallback(Callback):
         # The epoch trained or validated now, from the step count (the last step of epoch 2 is epoch 2's, and a
         # resumed run's steps start past the earlier epochs); every epoch before it has been validated.
         epoch = 1
-        if self._train_total:
+        if self._epoch:  # the engine says which epoch runs (a time budget's seconds tell no epoch)
+            epoch, epochs = self._epoch, self._epochs
+        elif self._train_total:
             epoch = min(epochs, max(1, math.ceil(self._train_done * epochs / self._train_total)))
-        self._set_text(f"{'Training: epoch' if stage == Stage.TRAIN else 'Validating epoch'} {epoch}/{epochs}")
+        self._set_text(engine_api().epoch_status(stage, epoch, epochs))
         units = self._train_total + epochs * self._val_batches
         if units > 0:
             start, end = self.stages.windows.get(Stage.TRAIN, (0.0, 100.0))
             validating = done if stage == Stage.VALIDATE else 0.0
             done_units = self._train_done + (epoch - 1) * self._val_batches + validating
             self._advance(start + (end - start) * done_units / units)
+
+    def epoch_started(self, epoch: int, epochs: int) -> None:
+        """An epoch's steps start: the status line leaves the last validation at once."""
+        self._epoch, self._epochs = int(epoch), int(epochs)
+        self._set_text(engine_api().epoch_status(Stage.TRAIN, self._epoch, int(epochs)))
 
     def _advance(self, percent: float) -> None:
         """Move the bar forward only: a later stage never sends it back."""

@@ -68,6 +68,12 @@ def epoch_line(epoch: int, values: dict[str, Any]) -> str:
     return f"Epoch {epoch}{of}{frozen}: " + ", ".join(parts)
 
 
+def epoch_status(stage: str, epoch: int, epochs: int) -> str:
+    """The status line of a training, the same in every front end: ``Training: epoch 2/10`` while the epoch's
+    steps run (``Stage.TRAIN``), ``Validating epoch 2/10`` while its validation does."""
+    return f"{'Validating epoch' if stage == Stage.VALIDATE else 'Training: epoch'} {epoch}/{epochs}"
+
+
 class Callback:
     """Base callback: logs messages through ``logging`` and never cancels.
 
@@ -88,6 +94,10 @@ class Callback:
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
         """Report end-of-epoch metrics (training/validation loss, IoU, ...; see :func:`epoch_line`)."""
         self.info(epoch_line(epoch, values))
+
+    def epoch_started(self, epoch: int, epochs: int) -> None:
+        """A training epoch's steps start (its validation follows them, under ``Stage.VALIDATE``): a front end
+        that shows a status line says :func:`epoch_status` of ``Stage.TRAIN`` now, before its first step ends."""
 
     def is_canceled(self) -> bool:
         return False
@@ -128,6 +138,9 @@ class RecordingCallback(Callback):
 
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
         self.events.append(("metrics", (epoch, dict(values))))
+
+    def epoch_started(self, epoch: int, epochs: int) -> None:
+        self.events.append(("epoch", (epoch, epochs)))
 
     def is_canceled(self) -> bool:
         return self.cancel_after is not None and self._progress_calls >= self.cancel_after

@@ -3,7 +3,7 @@ names, the epoch line, and one error hierarchy whose messages name settings the 
 
 from __future__ import annotations
 
-from ..callbacks import Callback, QuietCallback, Stage, epoch_line, time_left
+from ..callbacks import Callback, QuietCallback, Stage, epoch_line, epoch_status, time_left
 from ..errors import (
     BundleError,
     CanceledError,
@@ -16,4 +16,4 @@ from ..errors import (
 )
 
 __all__ = ["BundleError", "Callback", "CanceledError", "ConfigError", "DataError", "DependencyError", "DualStreamError",
-           "QuietCallback", "Stage", "epoch_line", "plain_name", "render", "time_left"]
+           "QuietCallback", "Stage", "epoch_line", "epoch_status", "plain_name", "render", "time_left"]

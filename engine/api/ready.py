@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..bundle.imported import ImportedDescription
 from ..bundle.model_files import import_onnx
+from ..ready.cached import cached_problem
 from ..ready.catalogue import CATALOGUE_ENV, Entry, find_entry, load_catalogue
 from ..ready.folders import MODELS_ENV, bundle_path, default_folder
 from ..ready.packages import missing_requirements
@@ -22,10 +23,17 @@ __all__ = ["CATALOGUE_ENV", "MODELS_ENV", "ReadyModel", "ReadyResult", "get_read
 
 @dataclass
 class ReadyModel:
-    """A catalogue entry as a front end lists it; ``path``: its bundle when it is already in the folder."""
+    """A catalogue entry as a front end lists it; ``path``: its bundle when it is already in the folder and
+    verified; ``damaged``: why the file under its name is not (then ``path`` is None)."""
 
     entry: Entry
     path: str | None = None
+    damaged: str | None = None
+
+    @property
+    def state(self) -> str:
+        """"yes", "no" or "damaged" (a file under its name that does not load or is another model)."""
+        return "damaged" if self.damaged else "yes" if self.path else "no"
 
     @property
     def name(self) -> str:
@@ -37,7 +45,7 @@ class ReadyModel:
         return {"name": entry.name, "task": entry.task, "sensor": entry.sensor,
                 "bands": ", ".join(entry.bands) or "(from the model file)",
                 "classes": ", ".join(entry.classes) or "(from the model file)", "licence": entry.licence,
-                "installed": self.path or "no"}
+                "installed": self.path or ("damaged" if self.damaged else "no")}
 
 
 @dataclass
@@ -56,12 +64,17 @@ def models_folder(folder: str | os.PathLike | None = None) -> Path:
 
 
 def ready_models(folder: str | os.PathLike | None = None) -> list[ReadyModel]:
-    """Every catalogue entry (shipped, then ``$DUALSTREAM_CATALOGUE``'s), with its bundle if ``folder`` has it."""
+    """Every catalogue entry (shipped, then ``$DUALSTREAM_CATALOGUE``'s), with its bundle if ``folder`` has it and
+    it is the entry's model (verified by its digests), else why the file there is damaged."""
     where = models_folder(folder)
     found = []
     for entry in load_catalogue():
         path = bundle_path(where, entry.name)
-        found.append(ReadyModel(entry, str(path) if path.is_file() else None))
+        if not path.exists():
+            found.append(ReadyModel(entry))
+            continue
+        problem = cached_problem(path, entry)
+        found.append(ReadyModel(entry, None if problem else str(path), problem))
     return found
 
 
@@ -80,9 +93,13 @@ def get_ready_model(name: str, folder: str | os.PathLike | None = None, callback
     entry = find_entry(name)
     where = models_folder(folder)
     destination = bundle_path(where, entry.name)
-    if destination.is_file() and not force:
-        callback.info(f"{entry.name} is already in {where}: {destination}")
-        return ReadyResult(str(destination), entry.name, reused=True)
+    if destination.exists() and not force:
+        problem = cached_problem(destination, entry)
+        if problem is None:
+            callback.info(f"{entry.name} is already in {where}: {destination} (checksum verified)")
+            return ReadyResult(str(destination), entry.name, reused=True)
+        callback.warning(f"The file {destination} is not the ready model {entry.name}: {problem}. It is fetched "
+                         f"again and replaced.")
     prepared = prepare(entry, where, callback, install=install)
     fields = prepared.description
     description = ImportedDescription(**fields) if fields is not None else None

@@ -77,18 +77,20 @@ def _list(args: argparse.Namespace) -> int:
     models = ready_models(args.folder)
     if args.json:
         rows = [dict(model.row(), band_hint=model.entry.band_hint, source=model.entry.source.describe(),
-                     sha256=model.entry.source.sha256, url=model.entry.url) for model in models]
+                     sha256=model.entry.source.sha256, url=model.entry.url, damaged=model.damaged)
+                for model in models]
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    rows = [model.row() for model in models]
-    for row in rows:
-        row["installed"] = "yes" if row["installed"] != "no" else "no"
+    rows = [dict(model.row(), installed=model.state) for model in models]
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) if rows else len(c) for c in COLUMNS}
     print(f"Ready models (models folder {models_folder(args.folder)}; `dualstream models get NAME`):")
     print("  ".join(c.ljust(widths[c]) for c in COLUMNS).rstrip())
     for row in rows:
         print("  ".join(row[c].ljust(widths[c]) for c in COLUMNS).rstrip())
+    for model in models:
+        if model.damaged:
+            print(f"{model.name}: damaged, {model.damaged}; `dualstream models get {model.name}` fetches it again.")
     return 0
 
 

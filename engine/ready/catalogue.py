@@ -28,6 +28,11 @@ OUTPUTS = ("probabilities", "logits")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# PEP 508 without ``packaging``: a name, extras, a version specifier and markers; nothing pip would take as an
+# option (a leading "-") or as a path or URL
+_REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,\s-]*\])?\s*"
+                          r"([<>=!~]=?\s*[A-Za-z0-9.*+!_-]+(\s*,\s*[<>=!~]=?\s*[A-Za-z0-9.*+!_-]+)*)?\s*(;.*)?$")
 
 
 @dataclass(frozen=True)
@@ -211,8 +216,10 @@ def parse_source(item: Any, where: str) -> Source:
     if statistics and statistics_format not in STATISTICS_FORMATS:
         raise ConfigError(f"{check.where}: statistics_format {statistics_format!r} is not one of "
                           f"{', '.join(STATISTICS_FORMATS)}.")
-    return Source(kind, sha256, requirement=check.text("requirement"), module=check.text("module"),
-                  model=check.text("model"), statistics=statistics,
+    if statistics is not None:
+        statistics = check.member("statistics")
+    return Source(kind, sha256, requirement=check.requirement("requirement"), module=check.module("module"),
+                  model=check.member("model"), statistics=statistics,
                   statistics_sha256=check.checksum("statistics_sha256") if statistics else None,
                   statistics_format=statistics_format)
 
@@ -236,8 +243,51 @@ class _Checker:
             raise ConfigError(f"{self.where}: '{key}' must be {names}, not {value!r}.")
         return value
 
+    def member(self, key: str) -> str:
+        """A file inside the package: a relative path that stays in its folder (no "..", no absolute path)."""
+        value = self.text(key)
+        parts = value.replace("\\", "/").split("/")
+        if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value) or any(p in ("", ".", "..") for p in parts):
+            raise ConfigError(f"{self.where}: '{key}' must be a file inside the package, a relative path without "
+                              f"'..' (like model.onnx or models/model.onnx), not {value!r}.")
+        return value
+
+    def module(self, key: str) -> str:
+        value = self.text(key)
+        if not _MODULE.match(value):
+            raise ConfigError(f"{self.where}: '{key}' must be a Python module name (like ukis_csmask), not "
+                              f"{value!r}.")
+        return value
+
+    def requirement(self, key: str) -> str:
+        """A pip requirement, parsed as one (``packaging``'s PEP 508 parser where it is installed): never an
+        option, a path or a URL for pip."""
+        value = self.text(key).strip()
+        problem = requirement_problem(value)
+        if problem:
+            raise ConfigError(f"{self.where}: '{key}' must be a requirement like ukis-csmask==1.0.0, not {value!r} "
+                              f"({problem}).")
+        return value
+
     def checksum(self, key: str) -> str:
         value = self.text(key).lower()
         if not _SHA256.match(value):
             raise ConfigError(f"{self.where}: '{key}' must be a SHA-256 (64 hex digits), not {value!r}.")
         return value
+
+
+def requirement_problem(text: str) -> str | None:
+    """Why ``text`` is not a plain pip requirement (a name with extras, versions and markers), None if it is."""
+    if text.startswith("-"):
+        return "pip would take it as an option"
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+    except ImportError:
+        return None if _REQUIREMENT.match(text) else "not a requirement"
+    try:
+        parsed = Requirement(text)
+    except InvalidRequirement as exc:
+        return str(exc).splitlines()[0]
+    if parsed.url:
+        return "a URL requirement; name the package and its version"
+    return None

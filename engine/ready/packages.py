@@ -14,10 +14,10 @@ import subprocess
 from pathlib import Path
 
 from ..callbacks import Callback
-from ..errors import DataError, DependencyError
+from ..errors import ConfigError, DataError, DependencyError
 from ..io.digest import file_sha256
 from ..runtime.environment import pip_install_command
-from .catalogue import Source
+from .catalogue import Source, requirement_problem
 
 
 def package_folder(module: str) -> Path | None:
@@ -41,6 +41,9 @@ def missing_requirements(source: Source) -> list[str]:
 
 def install(requirement: str, callback: Callback) -> None:
     """``pip install requirement`` into the Python that runs DualStream, its output passed to ``callback``."""
+    problem = requirement_problem(requirement)
+    if problem:  # the catalogue's check, again where pip is called: never an option for pip
+        raise ConfigError(f"The requirement {requirement!r} cannot be installed: {problem}.")
     command = pip_install_command([requirement])
     callback.info(f"Installing {requirement}: {' '.join(command)}")
     lines: list[str] = []
@@ -76,6 +79,10 @@ def package_file(source: Source, name: str, sha256: str) -> Path:
     if folder is None:
         raise DependencyError(str(source.requirement), f"install it with `{command}`")
     path = folder / name
+    inside = folder.resolve()
+    if inside not in path.resolve().parents:  # "..", an absolute name or a link out of the package
+        raise DataError(f"The catalogue names {name!r} in the package {source.module} ({folder}), which is outside "
+                        f"the package's folder; only files inside it are read. Correct the catalogue entry.")
     reinstall = f"install the version the catalogue describes: `{command}`"
     if not path.is_file():
         raise DataError(f"The installed package {source.module} ({folder}) has no {name}; {reinstall}.")

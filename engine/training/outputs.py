@@ -105,6 +105,41 @@ class TrainFiles:
                         finished=finished, history=history, best=best, configs=self.configs,
                         rng=capture_rng_state())
 
+    def fold_partial(self) -> None:
+        """A canceled run (rank 0): the best bundle so far goes into the kept checkpoint (``best_model``) and the
+        ``.partial`` file goes away, so a cancel leaves the checkpoint only; a resume writes it back
+        (:meth:`restore_partial`). Without a checkpoint of this run the ``.partial`` is simply removed."""
+        if not self.ctx.is_main or not self.partial_path.exists():
+            return
+        if not self.good_checkpoint:
+            if self.wrote_partial:
+                self.partial_path.unlink(missing_ok=True)
+            return
+        torch = require("torch")
+        try:
+            best = require("safetensors.torch").load_file(str(self.partial_path), device="cpu")
+            payload = torch.load(str(self.ckpt_path), map_location="cpu", weights_only=True)
+            payload["best_model"] = best
+            from ..io.atomic import atomic_file
+
+            with atomic_file(self.ckpt_path) as handle:
+                torch.save(payload, handle)
+        except (OSError, RuntimeError, ValueError) as exc:  # the .partial stays: resume still has it
+            self.callback.warning(f"The best bundle so far '{self.partial_path}' could not be folded into the "
+                                  f"checkpoint ({exc}); it is kept for {RESUME}.")
+            return
+        self.partial_path.unlink(missing_ok=True)
+
+    def restore_partial(self, state: dict[str, Any]) -> None:
+        """Resuming from a checkpoint of a canceled run (rank 0): its ``best_model`` written back as the
+        ``.partial`` bundle, before the checkpoint's own (last) weights are loaded into the model."""
+        best = state.get("best_model")
+        if not self.ctx.is_main or not best or self.partial_path.exists():
+            return
+        self.model.load_state_dict(best)
+        self._save_bundle(self.partial_path, state["best"])
+        self.wrote_partial = True
+
     def finish(self, stop: str | None, epochs_run: int, history: list[dict[str, Any]],
                best: dict[str, Any]) -> TrainResult:
         report = None

@@ -11,7 +11,8 @@ checkpoint files and resume rules in ``checkpoint``, the files a training writes
 
 Files for ``output = dir/name.dsmodel``:
   ``dir/name.dsmodel``           the best bundle, moved into place only when training finishes;
-  ``dir/name.dsmodel.partial``   the best bundle so far (a complete bundle, but not at the finished name);
+  ``dir/name.dsmodel.partial``   the best bundle so far (a complete bundle, but not at the finished name); a
+                                 canceled run folds it into the checkpoint, and a resume writes it back;
   ``dir/name.dsmodel.ckpt``      the last checkpoint (every epoch), for ``resume``;
   ``dir/name_metrics.csv/.json``, ``dir/name_curves.png``, ``dir/name_predictions.png``, ``dir/name_report.html``.
 """
@@ -270,8 +271,11 @@ class _Trainer:
         try:
             return self._run()
         except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM (the CLI turns it into KeyboardInterrupt)
-            self._drop_unreferenced_partial()
+            self.files.fold_partial()
             raise CanceledError(self._stopped("Training interrupted")) from exc
+        except CanceledError:  # the checkpoint alone is kept: it holds the best weights for a resume
+            self.files.fold_partial()
+            raise
         except BaseException:
             self._drop_unreferenced_partial()
             raise
@@ -357,6 +361,7 @@ class _Trainer:
             raise ConfigError(f"Cannot resume from '{self.ckpt_path}': it was made with other settings ("
                               + "; ".join(diffs) + f"). Use the same settings, or run without {RESUME}.")
         try:
+            self.files.restore_partial(state)  # a canceled run's best bundle, kept in its checkpoint
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
@@ -408,6 +413,7 @@ class _Trainer:
             started = self.budget.clock()
             last = self.history[-1] if self.history else {}  # its validation's seconds are kept for this one's
             reserve = max(0.0, float(last.get("seconds") or 0.0) - float(last.get("train_seconds") or 0.0))
+            cb.epoch_started(epoch, self.total_epochs)  # the status line says so before the first step ends
             train_loss, train_seconds, steps = self.steps.train_epoch(epoch, ddp, reserve)
             val = self._validate() if self.val_loader is not None else None
             entry: dict[str, Any] = {

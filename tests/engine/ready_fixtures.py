@@ -30,12 +30,19 @@ def sha256(path: Path) -> str:
 
 
 class Server:
-    """Files served from memory on 127.0.0.1 (``files``: URL path -> bytes); ``requests`` lists the paths asked."""
+    """Files served from memory on 127.0.0.1 (``files``: URL path -> bytes); ``requests`` lists the paths asked.
+
+    ``trickle``: URL path -> (bytes, seconds): the file sent that many bytes at a time with a pause between (a slow
+    server); ``silent``: paths whose headers are sent, then nothing; ``mute``: paths that get no answer at all."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
+        self.trickle: dict[str, tuple[int, float]] = {}
+        self.silent: set[str] = set()
+        self.mute: set[str] = set()
         self.requests: list[str] = []
         self.url = ""
+        self.stop = threading.Event()  # set when the server stops: waiting handlers end
 
 
 @contextmanager
@@ -45,6 +52,9 @@ def serve() -> Iterator[Server]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server API
             server.requests.append(self.path)
+            if self.path in server.mute:
+                server.stop.wait(60)
+                return
             body = server.files.get(self.path)
             if body is None:
                 self.send_error(404, "Not Found")
@@ -52,8 +62,19 @@ def serve() -> Iterator[Server]:
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            for start in range(0, len(body), 4096):  # several chunks: progress has steps to report
-                self.wfile.write(body[start:start + 4096])
+            if self.path in server.silent:
+                self.wfile.flush()
+                server.stop.wait(60)
+                return
+            step, pause = server.trickle.get(self.path, (4096, 0.0))  # several chunks: progress has steps
+            try:
+                for start in range(0, len(body), step):
+                    self.wfile.write(body[start:start + step])
+                    self.wfile.flush()
+                    if pause and server.stop.wait(pause):
+                        return
+            except OSError:  # the client gave up (a stalled download)
+                return
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -65,6 +86,7 @@ def serve() -> Iterator[Server]:
     try:
         yield server
     finally:
+        server.stop.set()
         httpd.shutdown()
         httpd.server_close()
 

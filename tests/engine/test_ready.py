@@ -27,7 +27,7 @@ from engine.api import (
 )
 from engine.callbacks import RecordingCallback, Stage
 from engine.ready.catalogue import SHIPPED, load_catalogue, parse_entry, read_catalogue
-from engine.ready.download import download
+from engine.ready.download import Stall, download
 from tests.engine.foreign_onnx import expected_classes
 from tests.engine.ready_fixtures import (
     BIAS,
@@ -114,7 +114,8 @@ def test_a_download_is_verified_reported_and_kept_once(tmp_path):
         download(f"{server.url}/m.onnx", destination, sha256_of(body), callback)
         assert destination.read_bytes() == body
         steps = [p for p in callback.messages("progress") if p[2] == Stage.DOWNLOAD]
-        assert len(steps) == 5 and steps[-1][:2] == (len(body), len(body)), steps[-3:]
+        assert len(steps) >= 5 and steps[-1][:2] == (len(body), len(body)), steps[-3:]
+        assert [s[0] for s in steps] == sorted(s[0] for s in steps)
         download(f"{server.url}/m.onnx", destination, sha256_of(body), RecordingCallback())
         assert server.requests == ["/m.onnx"]  # the verified file was kept, not fetched again
 
@@ -127,10 +128,39 @@ def test_a_download_with_another_checksum_is_refused_and_leaves_nothing(tmp_path
         with pytest.raises(DataError, match="has SHA-256 .* but the catalogue expects") as caught:
             download(f"{server.url}/m.onnx", folder / "m.onnx", "0" * 64)
         assert "was not kept" in str(caught.value)
-        assert list(folder.iterdir()) == []  # neither the file nor its temporary
+        assert not folder.exists()  # neither the file nor its temporary, nor the folder made for them
+        folder.mkdir()
         with pytest.raises(DataError, match="answered 404"):
             download(f"{server.url}/gone.onnx", folder / "g.onnx", "0" * 64)
-    assert list(folder.iterdir()) == []
+    assert list(folder.iterdir()) == []  # a folder that was there stays
+
+
+@pytest.mark.parametrize("kind, stall, message", [
+    ("silent", Stall(no_byte_s=1.0), r"stalled: no byte for 1 s after 0 B of 195\.3 KB"),
+    ("mute", Stall(no_byte_s=1.0), r"stalled: the server did not answer within 1 s"),
+    ("trickle", Stall(no_byte_s=2.0, min_rate=20_000, window_s=1.5, report_s=0.3),
+     r"stalled: .* in the last 2 s \(under 19\.5 KB/s\)"),
+], ids=["headers_then_nothing", "no_answer", "under_the_rate"])
+def test_a_stalled_download_ends_with_a_clear_error_and_leaves_nothing(tmp_path, kind, stall, message):
+    """Issue 40, item 7: a server sending 1 byte a second kept `models get` waiting for minutes without a word."""
+    body = os.urandom(200_000)
+    folder = tmp_path / "models" / "downloads"
+    callback = RecordingCallback()
+    with serve() as server:
+        server.files["/m.onnx"] = body
+        if kind == "trickle":
+            server.trickle["/m.onnx"] = (2000, 0.2)  # 10 KB/s: under the 20 KB/s asked here
+        else:
+            getattr(server, kind).add("/m.onnx")
+        with pytest.raises(DataError, match=message) as caught:
+            download(f"{server.url}/m.onnx", folder / "m.onnx", sha256_of(body), callback, stall=stall)
+    print(caught.value)
+    assert "Nothing was kept" in str(caught.value) and str(folder / "m.onnx") in str(caught.value)
+    assert list(tmp_path.iterdir()) == []  # no file, no temporary, no folder made for them
+    if kind == "trickle":  # progress while it crawled: steps as the bytes came, and lines in words
+        steps = [p for p in callback.messages("progress") if p[2] == Stage.DOWNLOAD]
+        assert len(steps) > 3 and 0 < steps[-1][0] < len(body), steps
+        assert any(m.startswith("Downloaded ") and "of 195.3 KB" in m for m in callback.messages("info"))
 
 
 def test_a_canceled_download_leaves_nothing(tmp_path):

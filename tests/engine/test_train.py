@@ -204,12 +204,16 @@ def test_cancel_then_resume_continues_like_an_uninterrupted_run(tmp_path):
         train(model_cfg, data_cfg, cfg_b, RecordingCallback(cancel_after=7), model=_model(model_cfg),
               datasets=aux_tile_datasets(16, 4))
     assert out.read_bytes() == b"previous bundle"
+    # issue 40, item 12: the best bundle so far went into the checkpoint; no .partial is left beside it
+    assert sorted(p.name for p in out.parent.glob("model.dsmodel*")) == ["model.dsmodel", "model.dsmodel.ckpt"]
     ckpt = load_checkpoint(str(out) + ".ckpt")
+    assert set(ckpt["best_model"]) == set(ref_state := load_bundle(ref.bundle).model.state_dict())
     assert ckpt["epoch"] == 1 and not ckpt["finished"] and [e["epoch"] for e in ckpt["history"]] == [1]
 
     callback = RecordingCallback()
     resumed = train(model_cfg, data_cfg, cfg_b.replace(resume=True), callback, model=_model(model_cfg),
                     datasets=aux_tile_datasets(16, 4))
+    assert not Path(str(out) + ".partial").exists() and ref_state
     assert resumed.epochs_run == 2 and [e["epoch"] for e in resumed.history] == [1, 2, 3]
     assert any("Resuming" in m for m in callback.messages("info"))
     assert [m[0] for m in callback.messages("metrics")] == [2, 3]
@@ -221,6 +225,20 @@ def test_cancel_then_resume_continues_like_an_uninterrupted_run(tmp_path):
     state_a = load_bundle(ref.bundle).model.state_dict()
     for k, v in load_bundle(resumed.bundle).model.state_dict().items():
         assert torch.allclose(v.float(), state_a[k].float(), atol=1e-5), k
+
+
+def test_the_status_line_says_each_epoch_before_its_first_step_ends(tmp_path):
+    """Issue 40, item 12: the front ends learn an epoch started before its first step ends (the loaders' start can
+    take seconds); until then QGIS's status line said "Validating" the epoch before."""
+    model_cfg, data_cfg, cfg = _configs(tmp_path, epochs=2, warmup_epochs=1, time_budget=3600)
+    callback = RecordingCallback()
+    train(model_cfg, data_cfg, cfg, callback, model=_model(model_cfg), datasets=aux_tile_datasets(16, 4))
+    order = [(k, v[0] if k == "epoch" else v[2]) for k, v in callback.events if k in ("epoch", "progress")
+             and (k == "epoch" or v[2] in ("train", "validate"))]
+    starts = [i for i, (k, _) in enumerate(order) if k == "epoch"]
+    assert [order[i][1] for i in starts] == [1, 2, 3]
+    for i in starts:  # each epoch's start comes before its steps, after the last epoch's validation
+        assert order[i + 1] == ("progress", "train") and (i == 0 or order[i - 1] == ("progress", "validate"))
 
 
 def test_resume_refuses_other_settings(tmp_path):

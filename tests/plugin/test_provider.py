@@ -142,6 +142,23 @@ def test_training_progress_is_one_monotonic_bar_over_epochs_and_validation(qgis_
                                   for what in ("Training: epoch", "Validating epoch")]
 
 
+def test_the_status_line_leaves_validating_when_the_next_epoch_starts(qgis_app):
+    """Issue 40, item 12: epoch 2's first step can take seconds (the loaders start again); the status line said
+    "Validating epoch 1/3" all that time, and with a time budget (progress in seconds) named the wrong epoch."""
+    from dualstream_qgis.feedback import TRAIN_STAGES, FeedbackCallback, Stage, Stages
+
+    feedback = _text_feedback()
+    callback = FeedbackCallback(feedback, Stages(TRAIN_STAGES, epochs=3))
+    callback.epoch_started(1, 3)
+    callback.progress(100, 3600, Stage.TRAIN)  # a time budget: seconds of 3600, not steps
+    callback.progress(2, 2, Stage.VALIDATE)
+    callback.epoch_started(2, 3)
+    assert feedback.texts == ["Training: epoch 1/3", "Validating epoch 1/3", "Training: epoch 2/3"]
+    callback.progress(200, 3600, Stage.TRAIN)  # 200 of 3600 s is no longer read as epoch 1
+    callback.progress(1, 2, Stage.VALIDATE)
+    assert feedback.texts[-1] == "Validating epoch 2/3"
+
+
 def test_resumed_training_progress_names_the_epoch_it_validates(qgis_app):
     """Resumed after epoch 2 of 3: the steps start at 8 of 12, and the validation is epoch 3's."""
     from dualstream_qgis.feedback import TRAIN_STAGES, FeedbackCallback, Stage, Stages
