@@ -59,6 +59,7 @@ class ImportedDescription:
     scale: float = 1.0
     class_colors: list[str] | None = None
     band_names: list[str] | None = None
+    value_range: list[float] | None = None  # [low, high] of the raw values the graph expects (None: unknown)
     tile_size: int | None = None
     overlap: float | None = None  # None: its maker recorded none (segment's default applies)
     border: int = 0
@@ -87,6 +88,9 @@ class ImportedDescription:
             found.append(f"std must be > 0 for every band (got {list(self.std)})")
         if not self.scale > 0:
             found.append(f"scale must be > 0 (got {self.scale})")
+        if self.value_range is not None and (len(self.value_range) != 2
+                                             or not float(self.value_range[0]) < float(self.value_range[1])):
+            found.append(f"value_range must be [low, high] with low < high (got {self.value_range})")
         if self.band_names is not None and len(self.band_names) != self.bands:
             found.append(f"{len(self.band_names)} band name(s) for {self.bands} band(s)")
         if self.class_colors is not None and len(self.class_colors) != len(self.class_names):
@@ -211,6 +215,8 @@ def imported_metadata(description: ImportedDescription, graph: GraphInfo, source
         vision_bands=description.bands, vision_stats=description.statistics(), aux_channels=0,
         class_names=list(description.class_names), class_colors=colors, tile_size=tile, aux_ratio=1,
         num_classes=model.num_classes, label_mapping=None,
+        band_names=None if description.band_names is None else [str(n) for n in description.band_names],
+        value_range=None if description.value_range is None else [float(v) for v in description.value_range],
         extra={"imported": {k: v for k, v in {
             "source_file": Path(source).name, "graph_sha256": graph_sha256, "band_names": description.band_names,
             "scale": description.scale, "mean": list(description.mean), "std": list(description.std),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,14 @@ def _names(text: str) -> list[str]:
 
 # option -> (ImportedDescription field, type, metavar, help)
 OPTIONS: dict[str, tuple[str, Any, str, str]] = {
-    "--bands": ("bands", int, "N", "input bands of the graph"),
+    "--band-count": ("bands", int, "N", "how many input bands the graph takes (was --bands, which now names bands "
+                                        "in segment and train)"),
     "--band-names": ("band_names", _names, "B1,B2,...", "the bands in the order the graph takes them"),
     "--mean": ("mean", _floats, "M1,M2,...", "per band, subtracted after scaling"),
     "--std": ("std", _floats, "S1,S2,...", "per band, divided by after the mean"),
+    "--value-range": ("value_range", _floats, "LOW,HIGH", "the raw values the graph expects, e.g. 0,1 for "
+                                                         "reflectance or 0,10000 for digital numbers: segment rescales "
+                                                         "or warns about inputs far outside it"),
     "--scale": ("scale", float, "FACTOR", "raw values are multiplied by this first (e.g. 0.0001 for "
                                           "reflectance stored as 0-10000; Deepness models: 1/255)"),
     "--classes": ("class_names", _names, "NAME,NAME,...", "one per output channel (one channel: background, "
@@ -68,11 +73,18 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("description (each overrides what the file or the sidecar says)")
     for flag, (field, kind, metavar, text) in OPTIONS.items():
         group.add_argument(flag, dest=f"describe_{field}", type=kind, metavar=metavar, default=None, help=text)
+    # the old spelling of --band-count, kept working: --bands names bands everywhere else
+    p.add_argument("--bands", dest="deprecated_bands", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def run_import(args: argparse.Namespace) -> int:
     changes = description_values(args.description, "--description") if args.description else {}
     given = {field: getattr(args, f"describe_{field}") for field, *_ in OPTIONS.values()}
+    if args.deprecated_bands is not None:
+        print(f"note: `import --bands {args.deprecated_bands}` is deprecated; write `--band-count "
+              f"{args.deprecated_bands}` (--bands names bands in segment and train).", file=sys.stderr)
+        if given["bands"] is None:
+            given["bands"] = args.deprecated_bands
     changes.update({field: value for field, value in given.items() if value is not None})
     output = args.output or str(Path(args.onnx).with_suffix(".dsmodel"))
     with TqdmCallback() as callback:

@@ -65,9 +65,12 @@ def segment_config_from_args(args: argparse.Namespace, bulk: bool = False) -> Se
     settings, _ = _config_sections(args)
     settings.update(given_settings(args, "segment"))
     required = (("models", "--model"),) if bulk else (("image", "--image"), ("models", "--model"), ("output", "--out"))
+    if settings.get("stac_item") and not settings.get("image"):
+        settings["image"] = settings["stac_item"]  # the item is the image
     for key, flag in required:
         if not settings.get(key):
-            raise ConfigError(f"segment needs {flag} (or segment.{key} in the config file).")
+            raise ConfigError(f"segment needs {flag}{' or --stac-item' if key == 'image' else ''} (or segment.{key} in "
+                              f"the config file).")
     return SegmentConfig.from_dict(settings)
 
 

@@ -31,6 +31,15 @@ def parse_bands(text: str | Sequence[int] | None, what: str = "bands") -> list[i
     return bands
 
 
+def parse_band_list(text: str | Sequence[str | int] | None) -> list[str] | None:
+    """A segmentation's bands as given, numbers or names (``"2,3,4"``, ``"B2,B3,B4"``, ``"blue,nir"``, a list) ->
+    the items as text; None / "" -> None. Matched against the image by :mod:`engine.data.band_match`."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    items = str(text).split(",") if isinstance(text, str) else [str(v) for v in text]
+    return [v.strip() for v in items if v.strip()] or None
+
+
 def check_band_list(bands: Sequence[int] | None, what: str) -> None:
     """Positive, not repeated (ConfigError naming ``what``)."""
     if bands is None:

@@ -31,6 +31,17 @@ class SegmentConfig(Settings):
 
     image: str = setting("", param="INPUT", custom_qgis=True, label="Image layer", metavar="RASTER",
                          group="input and output", help="Image to segment (same bands as in training).")
+    bands: list[str] | None = setting(
+        None, cli={"type": str}, metavar="B,...", group="input and output", param="BANDS", custom_qgis=True,
+        label="Bands (in the model's order; empty: by name)",
+        help="The image's bands that feed the model, in the model's order: numbers counted from 1 (2,3,4,8) or "
+             "names (B02,B03 or blue,green). Empty: picked by name when the image's bands are named (band "
+             "descriptions, Sentinel-2/Landsat band names, STAC common names), else every band in file order.")
+    stac_item: str | None = setting(
+        None, metavar="FILE_OR_URL", group="input and output", param="STAC_ITEM", custom_qgis=True,
+        label="STAC item (file or URL) instead of an image layer",
+        help="A STAC item (JSON file or URL) whose single-band assets are the image: bands picked by name "
+             "(eo:bands), scaled by raster:bands, remote COGs read window by window. Replaces the image.")
     models: list[str] = setting(
         default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
         param="MODEL", custom_qgis=True, label="Model bundle (.dsmodel; several separated by ; for an ensemble)",
@@ -136,6 +147,13 @@ class SegmentConfig(Settings):
              "cached), else torch; on a GPU torch. The log says which ran and why. torch or onnxruntime force one.")
 
     def __post_init__(self) -> None:
+        from .bands import parse_band_list
+
+        self.bands = parse_band_list(self.bands)
+        if self.stac_item:
+            check(not self.image or self.image == self.stac_item,
+                  f"Give the image either as {named('segment.image')} or as {named('segment.stac_item')}, not both.")
+            self.image = str(self.stac_item)
         check(self.tta in TTA_MODES, f"{named('segment.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
         check(self.backend in BACKENDS,
                f"{named('segment.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")

@@ -39,7 +39,7 @@ def _windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
     return sorted({(int(c), int(r), w, h) for r in rows for c in cols})
 
 
-def _sample(dataset: Any, bands: list[int]) -> tuple[np.ndarray, np.ndarray, bool]:
+def sample_values(dataset: Any, bands: list[int]) -> tuple[np.ndarray, np.ndarray, bool]:
     """(C, N) values, (N,) validity of the sampled pixels, and whether it was a sample (not the whole file)."""
     windows = _windows(dataset.width, dataset.height)
     parts = [read_raw(dataset, c, r, w, h, bands) for c, r, w, h in windows]
@@ -57,7 +57,7 @@ def check_image_values(dataset: Any, path: str, bands: list[int], callback: Call
     """Warn with the fraction when a floating-point image holds NaN or infinite values (used as nodata)."""
     if not any(np.dtype(dataset.dtypes[b - 1]).kind == "f" for b in bands):
         return
-    values, _, sampled = _sample(dataset, bands)
+    values, _, sampled = sample_values(dataset, bands)
     bad = ~np.isfinite(values).all(axis=0)
     count = int(bad.sum())
     if count:
@@ -75,7 +75,7 @@ def check_aux_values(dataset: Any, path: str, bands: list[int], callback: Callba
     ``statistics``: the model's aux statistics (segmentation), whose channels ``first_channel`` onwards belong
     to this file: an 8-bit integer file that cannot hold them is warned about.
     """
-    values, valid, sampled = _sample(dataset, bands)
+    values, valid, sampled = sample_values(dataset, bands)
     count = int(valid.sum())
     if count == 0:
         nodata = "" if dataset.nodata is None else f" (nodata value {dataset.nodata:g})"
@@ -189,7 +189,7 @@ def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: Ba
     """
     if statistics.bands != len(bands):
         return  # the band count check says so
-    values, valid, sampled = _sample(dataset, bands)
+    values, valid, sampled = sample_values(dataset, bands)
     kept = values[:, valid & np.isfinite(values).all(axis=0)].astype(np.float64)
     if kept.shape[1] < 16:
         return  # nothing to judge by (an all-nodata image is reported elsewhere)

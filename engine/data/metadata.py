@@ -50,6 +50,8 @@ class DataMetadata:
     validation: str | None = None  # how validation tiles were chosen, in words
     foreground_fraction: float | None = None  # of labelled training pixels
     polygon_treatment: dict[str, str] | None = None  # class name -> how its polygons are drawn (config/polygons.py)
+    band_names: list[str] | None = None  # the vision bands' names, in the model's order (None: not recorded)
+    value_range: list[float] | None = None  # [low, high] of the values the model expects (None: its statistics)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

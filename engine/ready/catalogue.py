@@ -69,6 +69,7 @@ class Entry:
     bands: list[str] = field(default_factory=list)
     band_hint: str | None = None
     scale: float = 1.0
+    value_range: list[float] | None = None  # [low, high] of the raw values the graph expects (reflectance 0-1)
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)
@@ -92,7 +93,8 @@ class Entry:
         if not self.described:
             return None
         return {"bands": len(self.bands), "class_names": list(self.classes), "mean": list(self.mean),
-                "std": list(self.std), "scale": self.scale, "class_colors": list(self.class_colors) or None,
+                "std": list(self.std), "scale": self.scale, "value_range": self.value_range,
+                "class_colors": list(self.class_colors) or None,
                 "band_names": list(self.bands), "tile_size": self.tile_size, "overlap": self.overlap,
                 "border": self.border, "output": self.output, "resolution": self.resolution, "name": self.name,
                 "task": self.task, "sensor": self.sensor, "source": self.url or self.source.describe(),
@@ -177,6 +179,10 @@ def parse_entry(item: Any, where: str, origin: str = str(SHIPPED)) -> Entry:
     elif bands or mean or std:
         raise ConfigError(f"{check.where}: bands, mean and std come with classes; give all of them or none "
                           "(then the ONNX file's own metadata describes the model).")
+    value_range = check.optional("value_range", list)
+    if value_range is not None and (len(value_range) != 2 or not value_range[0] < value_range[1]
+                                    or not all(isinstance(v, (int, float)) for v in value_range)):
+        raise ConfigError(f"{check.where}: value_range must be [low, high] with low < high, not {value_range!r}.")
     output = check.optional("output", str) or "probabilities"
     if output not in OUTPUTS:
         raise ConfigError(f"{check.where}: output '{output}' is not one of {', '.join(OUTPUTS)}.")
@@ -192,7 +198,9 @@ def parse_entry(item: Any, where: str, origin: str = str(SHIPPED)) -> Entry:
     return Entry(name=name, task=check.text("task"), sensor=check.text("sensor"),
                  source=parse_source(item.get("source"), check.where), licence=check.text("licence"),
                  bands=[str(b) for b in bands], band_hint=check.optional("band_hint", str),
-                 scale=float(check.optional("scale", (int, float)) or 1.0), mean=mean, std=std, classes=names,
+                 scale=float(check.optional("scale", (int, float)) or 1.0),
+                 value_range=None if value_range is None else [float(v) for v in value_range], mean=mean, std=std,
+                 classes=names,
                  class_colors=colors, output=output, tile_size=tile_size, overlap=overlap, border=border,
                  resolution=check.optional("resolution", (int, float)), url=check.optional("url", str),
                  citation=check.optional("citation", str), origin=origin)

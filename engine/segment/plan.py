@@ -88,6 +88,7 @@ class SegmentPlan:
     crs: Any
     transform: Any  # of the output (the region's window of the image grid)
     warnings: list[str]
+    inputs: Any = None  # inputs.ResolvedImage: the file or VRT the reader opens, and what was done to get it
 
     @property
     def width(self) -> int:
@@ -173,8 +174,14 @@ def _check_member_bands(member: Member, image_bands: int, image: str) -> None:
     trained = member.data.vision_bands
     if not selection.active:
         if image_bands != trained:
-            raise DataError(f"The image '{image}' has {image_bands} band(s) but the model '{member.path}' was "
-                            f"trained on {trained}; give an image with the same bands in the same order.")
+            from .inputs import model_band_names
+
+            names = model_band_names(member.data)
+            needs = f" ({', '.join(names)}, in this order)" if names else ""
+            raise DataError(f"The image '{image}' has {image_bands} band(s) but the model '{member.path}' takes "
+                            f"{trained}{needs}; give the bands in the model's order with {setting('segment.bands')} "
+                            f"(numbers or names), name the image's bands (band descriptions) so they are picked by "
+                            f"name, or give an image with the same bands in the same order.")
         return
     try:
         selection.check(image_bands, image)
@@ -253,7 +260,7 @@ def _check_domain(reader: Any, member: Member, cfg: SegmentConfig, callback: Cal
 
     dataset = open_raster(reader.image, "image")
     try:
-        check_image_domain(dataset, reader.image, member.selection.vision_bands(reader.image_bands),
+        check_image_domain(dataset, cfg.image, member.selection.vision_bands(reader.image_bands),
                            member.data.vision_stats, member.path, callback, warnings, cfg.strict_inputs,
                            setting("segment.strict_inputs"))
     finally:
@@ -323,9 +330,17 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     if message:  # before any tile is read: the writers would fail on the colour only after the last tile
         warnings.append(message)
         callback.warning(message)
-    reader = SceneReader(cfg.image, aux_paths, aux_bands_per_file=aux_data.aux_bands_per_file if use_aux else None,
-                         aux_ratio=aux_ratio, callback=callback, extent=cfg.extent, extent_crs=cfg.extent_crs,
-                         aoi=cfg.aoi)
+    from .inputs import resolve_image
+
+    resolved, members = resolve_image(cfg, members, callback, warnings)
+    first = members[0]
+    try:
+        per_file = aux_data.aux_bands_per_file if use_aux else None
+        reader = SceneReader(resolved.path, aux_paths, aux_bands_per_file=per_file, aux_ratio=aux_ratio,
+                             callback=callback, extent=cfg.extent, extent_crs=cfg.extent_crs, aoi=cfg.aoi)
+    except BaseException:
+        resolved.close()
+        raise
     try:
         for member in members:
             _check_member_bands(member, reader.image_bands, cfg.image)
@@ -367,13 +382,14 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
         grid = TileGrid.plan(region, (reader.grid.width, reader.grid.height), tile, overlap, cfg.border)
     except BaseException:
         reader.close()
+        resolved.close()
         raise
     binary = first.output_channels == 1
     return SegmentPlan(cfg=cfg, members=members, reader=reader, grid=grid, region=region, tile=tile,
                        overlap=overlap, aux_ratio=aux_ratio, class_names=list(data.class_names),
                        class_colors=class_colors, binary=binary, use_aux=use_aux,
                        use_region_mask=cfg.aoi is not None, crs=reader.grid.crs, transform=region_grid.transform,
-                       warnings=warnings)
+                       warnings=warnings, inputs=resolved)
 
 
 def plan_on_image(plan: SegmentPlan, image: str) -> SegmentPlan:

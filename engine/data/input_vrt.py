@@ -1,0 +1,109 @@
+"""An input as the model takes it, without copying a pixel: a GDAL VRT that picks the input's bands in the
+model's order and brings their values to the model's units (``value * scale + offset``, as float32), and a VRT
+stacking single-band files (a STAC item's COGs, read remotely through ``/vsicurl/`` window by window).
+
+The VRTs are written to a temporary folder that :class:`InputFiles` removes when the run is over; the source
+files are never written to.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from ..errors import DataError
+from ..runtime.environment import require
+
+SCALED_NODATA = -9999.0  # nodata of a rescaled band: the source's nodata value may be a valid scaled value
+
+
+@dataclass
+class InputFiles:
+    """The temporary folder of one run's input VRTs (created on first use, removed by :meth:`close`)."""
+
+    folder: Path | None = None
+    written: list[Path] = field(default_factory=list)
+
+    def path(self, name: str) -> Path:
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="dualstream-input-"))
+        path = self.folder / name
+        self.written.append(path)
+        return path
+
+    def close(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+def _source_xml(source: str, band: int, width: int, height: int, nodata: float | None,
+                scale: float | None, offset: float | None) -> str:
+    rect = f'<SrcRect xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>' \
+           f'<DstRect xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>'
+    head = (f'<SourceFilename relativeToVRT="0">{escape(source)}</SourceFilename>'
+            f"<SourceBand>{band}</SourceBand>{rect}")
+    if scale is None:
+        return f"<SimpleSource>{head}</SimpleSource>"
+    extra = f"<NODATA>{nodata!r}</NODATA>" if nodata is not None else ""
+    return (f"<ComplexSource>{head}{extra}<ScaleOffset>{offset!r}</ScaleOffset><ScaleRatio>{scale!r}</ScaleRatio>"
+            f"</ComplexSource>")
+
+
+def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destination: Path,
+             scale: Sequence[float] | None = None, offset: Sequence[float] | None = None) -> str:
+    """A VRT at ``destination`` of ``source``'s 1-based ``bands`` in that order, described by ``names``, and
+    (``scale``/``offset`` given) their values times scale plus offset as float32, nodata kept as nodata."""
+    rasterio = require("rasterio")
+    try:
+        with rasterio.open(source) as ds:
+            width, height, crs, transform = ds.width, ds.height, ds.crs, ds.transform
+            dtypes, nodatas = ds.dtypes, ds.nodatavals
+    except rasterio.errors.RasterioIOError as exc:
+        raise DataError(f"'{source}' cannot be read as a raster ({exc}).") from exc
+    parts = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">']
+    if crs is not None:
+        parts.append(f"<SRS>{escape(crs.to_wkt())}</SRS>")
+    parts.append("<GeoTransform>" + ", ".join(repr(float(v)) for v in transform.to_gdal()) + "</GeoTransform>")
+    gdal_types = {"uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
+                  "int32": "Int32", "float32": "Float32", "float64": "Float64"}
+    for i, band in enumerate(bands):
+        nodata = nodatas[band - 1]
+        scaled = scale is not None
+        kind = "Float32" if scaled else gdal_types.get(dtypes[band - 1], "Float32")
+        out_nodata = (SCALED_NODATA if scaled else nodata) if nodata is not None else None
+        parts.append(f'<VRTRasterBand dataType="{kind}" band="{i + 1}">'
+                     f"<Description>{escape(str(names[i]))}</Description>"
+                     + (f"<NoDataValue>{out_nodata!r}</NoDataValue>" if out_nodata is not None else "")
+                     + _source_xml(source, band, width, height, nodata,
+                                   None if not scaled else float(scale[i]),  # type: ignore[index]
+                                   None if not scaled else float((offset or [0.0] * len(bands))[i]))
+                     + "</VRTRasterBand>")
+    parts.append("</VRTDataset>")
+    destination.write_text("\n".join(parts), encoding="utf-8")
+    return str(destination)
+
+
+def stack_vrt(sources: Sequence[str], names: Sequence[str], destination: Path) -> str:
+    """A VRT at ``destination`` stacking the first band of each of ``sources`` in that order, on the finest grid
+    among them (coarser bands repeated, nearest neighbour); DataError when they do not share a CRS or overlap."""
+    gdal = require("osgeo.gdal")
+    gdal.UseExceptions()
+    options = gdal.BuildVRTOptions(separate=True, resolution="highest")
+    try:
+        dataset = gdal.BuildVRT(str(destination), list(sources), options=options)
+    except RuntimeError as exc:
+        raise DataError(f"The bands {', '.join(names)} ({', '.join(sources)}) cannot be stacked: {exc}. Check that "
+                        f"each is a readable raster (a URL must be reachable).") from exc
+    if dataset is None or dataset.RasterCount != len(sources):
+        raise DataError(f"The bands {', '.join(names)} could not be stacked into one raster (they must share a CRS; "
+                        f"got {0 if dataset is None else dataset.RasterCount} of {len(sources)}).")
+    for i, name in enumerate(names):
+        dataset.GetRasterBand(i + 1).SetDescription(str(name))
+    dataset.FlushCache()
+    dataset = None
+    return str(destination)

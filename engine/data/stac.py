@@ -1,0 +1,169 @@
+"""STAC items as inputs: an item's data assets as named bands (``eo:bands`` names and common names, the STAC 1.1
+``bands`` with ``eo:common_name``), each with its ``raster:bands`` scale, offset and nodata, read where they lie
+(an ``http(s)`` asset through GDAL's ``/vsicurl/``: only the windows read travel, a COG is never downloaded
+whole). An ItemCollection (or a text file listing items) gives several scenes for a bulk run.
+
+Earth Search, Planetary Computer and most national hubs publish Sentinel-2 and Landsat this way: one single-band
+COG per band. Torch-free; the item JSON is read with the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError
+
+TIMEOUT = 60  # seconds for reading an item's JSON
+_RASTER_TYPES = ("image/tiff", "image/vnd.stac.geotiff", "application/x-geotiff", "image/jp2")
+
+
+@dataclass(frozen=True)
+class StacBand:
+    """One single-band data asset: its key, band name, common name, where it lies (a GDAL path) and scaling."""
+
+    key: str
+    name: str
+    common_name: str | None
+    href: str
+    scale: float | None = None
+    offset: float | None = None
+    nodata: float | None = None
+
+    @property
+    def label(self) -> str:
+        """The name matched against a model's band names: the common name where the item gives one."""
+        return self.common_name or self.name
+
+    def said(self) -> str:
+        extra = f" ({self.name})" if self.common_name and self.name != self.common_name else ""
+        return f"asset '{self.key}'{extra}"
+
+
+@dataclass(frozen=True)
+class StacItem:
+    """A STAC item: its id, where it was read from, its properties and its single-band data assets."""
+
+    id: str
+    source: str
+    properties: dict[str, Any]
+    bands: list[StacBand]
+
+
+def is_url(text: str) -> bool:
+    return urllib.parse.urlparse(str(text)).scheme in ("http", "https")
+
+
+def looks_like_stac(text: str) -> bool:
+    """Whether an image path names a STAC item or collection rather than a raster (a .json file or URL)."""
+    path = str(text).split("#", 1)[0].split("?", 1)[0].lower()
+    return path.endswith((".json", ".geojson")) and not str(text).startswith("/vsi")
+
+
+def read_json(source: str, what: str = "STAC item") -> Any:
+    """The JSON document at a file path or http(s) URL (DataError naming it otherwise)."""
+    try:
+        if is_url(source):
+            with urllib.request.urlopen(source, timeout=TIMEOUT) as response:  # noqa: S310 - http(s) only
+                text = response.read().decode("utf-8")
+        else:
+            text = Path(source).read_text(encoding="utf-8")
+        return json.loads(text)
+    except (OSError, urllib.error.URLError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"The {what} '{source}' cannot be read ({exc}); give a STAC item JSON file or URL.") from exc
+
+
+def _href(href: str, base: str) -> str:
+    """An asset's href as a GDAL path: relative hrefs against the item's location, URLs through /vsicurl/."""
+    if not is_url(href) and not Path(href).is_absolute() and "://" not in href:
+        href = urllib.parse.urljoin(base, href) if is_url(base) else str(Path(base).parent / href)
+    if href.startswith("s3://"):
+        return "/vsis3/" + href[len("s3://"):]
+    return "/vsicurl/" + href if is_url(href) else href
+
+
+def _band_info(asset: dict[str, Any]) -> list[dict[str, Any]]:
+    """The asset's bands (STAC 1.0 ``eo:bands`` merged with ``raster:bands``, or STAC 1.1 ``bands``)."""
+    eo = asset.get("eo:bands") or []
+    raster = asset.get("raster:bands") or []
+    merged = [{**(raster[i] if i < len(raster) else {}), **(eo[i] if i < len(eo) else {})}
+              for i in range(max(len(eo), len(raster)))]
+    return merged or list(asset.get("bands") or [])
+
+
+def item_bands(item: dict[str, Any], source: str) -> list[StacBand]:
+    """The single-band raster data assets of ``item`` (JSON) read from ``source``, in the item's order."""
+    out = []
+    for key, asset in (item.get("assets") or {}).items():
+        if not isinstance(asset, dict) or not asset.get("href"):
+            continue
+        kind, roles = str(asset.get("type") or ""), asset.get("roles") or []
+        raster = any(kind.startswith(t) for t in _RASTER_TYPES) or str(asset["href"]).lower().endswith(
+            (".tif", ".tiff", ".jp2"))
+        if not raster or (roles and "data" not in roles) or "overview" in roles or "visual" in roles:
+            continue
+        bands = _band_info(asset)
+        if len(bands) > 1:
+            continue  # a multi-band asset (a true-colour preview) is not one band
+        band = bands[0] if bands else {}
+        common = band.get("common_name") or band.get("eo:common_name")
+        out.append(StacBand(key=key, name=str(band.get("name") or key), common_name=common,
+                            href=_href(str(asset["href"]), source), scale=band.get("scale"),
+                            offset=band.get("offset"), nodata=band.get("nodata")))
+    # an item listing a COG and a JPEG 2000 of each band (Earth Search: "red" and "red-jp2"): keep the first
+    seen: set[str] = set()
+    kept = []
+    for band in out:
+        if band.label.lower() in seen:
+            continue
+        seen.add(band.label.lower())
+        kept.append(band)
+    return kept
+
+
+def _as_item(document: Any, source: str) -> dict[str, Any]:
+    if not isinstance(document, dict) or document.get("type") != "Feature" or "assets" not in document:
+        kind = document.get("type") if isinstance(document, dict) else type(document).__name__
+        raise DataError(f"'{source}' is not a STAC item (its type is {kind!r}, a STAC item is a GeoJSON Feature "
+                        f"with assets); give one item, or an ItemCollection to a bulk run.")
+    return document
+
+
+def read_item(source: str) -> StacItem:
+    """The STAC item at ``source`` (a file or URL; ``COLLECTION.json#ID`` picks one item of an ItemCollection)."""
+    where, _, wanted = str(source).partition("#")
+    document = read_json(where)
+    if wanted and isinstance(document, dict) and document.get("type") == "FeatureCollection":
+        hits = [f for f in document.get("features") or [] if isinstance(f, dict) and f.get("id") == wanted]
+        if not hits:
+            raise DataError(f"The ItemCollection '{where}' has no item '{wanted}'.")
+        document = hits[0]
+    item = _as_item(document, source)
+    bands = item_bands(item, where)
+    if not bands:
+        raise DataError(f"The STAC item '{source}' has no single-band raster data asset (GeoTIFF/COG with role "
+                        f"'data'); it cannot be read as bands.")
+    return StacItem(str(item.get("id") or Path(where).stem), where, dict(item.get("properties") or {}), bands)
+
+
+def expand_items(source: str) -> list[str]:
+    """The items a bulk entry names: an ItemCollection -> ``FILE#ID`` for each of its items; a text file of item
+    files/URLs (one a line) -> those; an item -> itself."""
+    if str(source).lower().endswith((".txt", ".list")) and not is_url(source):
+        lines = Path(source).read_text(encoding="utf-8").splitlines()
+        base = Path(source).parent
+        return [ln.strip() if is_url(ln.strip()) or Path(ln.strip()).is_absolute() else str(base / ln.strip())
+                for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    document = read_json(source, "STAC item or ItemCollection")
+    if isinstance(document, dict) and document.get("type") == "FeatureCollection":
+        ids = [f.get("id") for f in document.get("features") or [] if isinstance(f, dict)]
+        if not ids or not all(ids):
+            raise DataError(f"The ItemCollection '{source}' has no items, or items without an id.")
+        return [f"{source}#{i}" for i in ids]
+    _as_item(document, source)
+    return [source]

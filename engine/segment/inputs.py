@@ -1,0 +1,237 @@
+"""The image as the model takes it: bands picked by name (or ``--bands``), a STAC item's assets stacked, values
+brought to the model's units where the product says how, before anything else reads it.
+
+:func:`resolve_image` is the first step of a plan. It names the model's bands (recorded in the bundle: a ready
+model's catalogue names, a trained model's training band descriptions), reads the input's band names (GDAL band
+descriptions, a STAC item's ``eo:bands``), picks and orders the bands, samples the values of those bands and
+compares them with the range the model expects. Far outside it, the product's own scaling (GDAL scale/offset,
+Sentinel-2 L2A's baseline offset, STAC ``raster:bands``) is applied when it brings them inside; otherwise a
+model made elsewhere gets a warning naming the bands, their range and the expected one (an error with strict
+inputs; a model trained here is judged by its training statistics in the plan's domain check). Every decision is
+said in the log. When nothing needs changing, the reader opens the file itself; else a VRT over it (no pixel
+copied, a remote COG read window by window).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..bundle.imported import import_record, is_imported
+from ..callbacks import Callback
+from ..config import SegmentConfig
+from ..data.band_match import BandPick, match_bands, pick_bands, sensors_for
+from ..data.input_vrt import InputFiles, pick_vrt, stack_vrt
+from ..data.metadata import DataMetadata
+from ..data.stac import StacItem, looks_like_stac, read_item
+from ..data.units import Scaling, describe_far, expected_range, far_outside, gdal_scaling, seen_range, sentinel2_offset
+from ..errors import DataError, setting
+
+
+@dataclass
+class ResolvedImage:
+    """What the reader opens (``path``: the file itself or a VRT over it), what the user gave (``source``),
+    whether values were left far outside the model's range (``out_of_range``: the words, for the one-class check)."""
+
+    path: str
+    source: str
+    files: InputFiles = field(default_factory=InputFiles)
+    said: list[str] = field(default_factory=list)
+    out_of_range: str | None = None
+    changed: bool = False  # bands picked or values scaled: the members read every band of ``path`` in order
+
+    def close(self) -> None:
+        self.files.close()
+
+
+def model_band_names(data: DataMetadata) -> list[str] | None:
+    """The names of the bands a model takes, in its order (None: not recorded)."""
+    names = data.band_names or import_record(data).get("band_names")
+    if names and len(names) == data.vision_bands:
+        return [str(n) for n in names]
+    return None
+
+
+def model_value_range(data: DataMetadata) -> list[float] | None:
+    return data.value_range or import_record(data).get("value_range")
+
+
+def _info(path: str) -> tuple[int, list[str | None], dict[str, str], list[dict[str, str]], tuple, tuple]:
+    """(band count, descriptions, dataset tags, band tags, scales, offsets) of the raster at ``path``."""
+    from ..data.raster import open_raster
+
+    dataset = open_raster(path, "image")
+    try:
+        names = [d or None for d in dataset.descriptions]
+        tags = dict(dataset.tags())
+        band_tags = [dict(dataset.tags(b)) for b in range(1, dataset.count + 1)]
+        return dataset.count, names, tags, band_tags, tuple(dataset.scales), tuple(dataset.offsets)
+    finally:
+        dataset.close()
+
+
+def _sample(path: str, bands: Sequence[int]) -> np.ndarray:
+    """(C, N) finite valid values of ``bands`` sampled as the data checks sample (bounded windows)."""
+    from ..data.checks import sample_values
+    from ..data.raster import open_raster
+
+    dataset = open_raster(path, "image")
+    try:
+        values, valid, _ = sample_values(dataset, list(bands))
+    finally:
+        dataset.close()
+    values = values.astype(np.float64)
+    return values[:, valid & np.isfinite(values).all(axis=0)]
+
+
+def _pick(cfg: SegmentConfig, data: DataMetadata, count: int, names: list[str | None], source: str) -> BandPick | None:
+    model_names = model_band_names(data)
+    if cfg.bands:
+        return pick_bands(cfg.bands, model_names, data.vision_bands, names, source, setting("segment.bands"))
+    if model_names and count >= len(model_names):
+        return match_bands(model_names, names, source)
+    return None
+
+
+def _stac_pick(cfg: SegmentConfig, data: DataMetadata, item: StacItem) -> BandPick:
+    labels = [b.label for b in item.bands]
+    model_names = model_band_names(data)
+    where = f"STAC item '{item.id}'"
+    if cfg.bands:
+        return pick_bands(cfg.bands, model_names, data.vision_bands, labels, where, setting("segment.bands"))
+    if not model_names:
+        raise DataError(f"The model records no band names, so the bands of the {where} cannot be picked by name; "
+                        f"give them in the model's order with {setting('segment.bands')} (its bands: "
+                        f"{', '.join(f'{i} {b.label}' for i, b in enumerate(item.bands, 1))}).")
+    found = match_bands(model_names, labels, where)
+    assert found is not None  # every asset has a label
+    return found
+
+
+def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequence[int], labels: Sequence[str],
+           scalings: Sequence[Scaling | None], imported: bool, cfg: SegmentConfig, callback: Callback,
+           warnings: list[str]) -> Scaling | None:
+    """The scaling to apply (None: none), after comparing the sampled values with the expected range."""
+    values = _sample(path, bands)
+    if values.shape[1] < 16:
+        return None  # nothing to judge by (an all-nodata image is reported by the data checks)
+    value_range = model_value_range(data)
+    expected = expected_range(value_range, data.vision_stats)
+    seen = seen_range(values)
+    far = far_outside(*seen, *expected)
+    if not far:
+        return None
+    for scaling in scalings:
+        if scaling is None:
+            continue
+        scaled = seen_range(scaling.apply(values))
+        if not far_outside(*scaled, *expected):
+            message = (f"Values rescaled to the model's units by {scaling.how}: "
+                       f"{describe_far(far, labels, seen, expected)}; after it "
+                       f"{scaled[0].min():.4g}..{scaled[1].max():.4g}.")
+            resolved.said.append(message)
+            callback.info(message)
+            return scaling
+    what = (f"the range the model records ({value_range[0]:g}..{value_range[1]:g})" if value_range
+            else "where the model's band statistics put its inputs")
+    resolved.out_of_range = (f"the input's values lie far outside {what} ({describe_far(far, labels, seen, expected)}"
+                             f"){'' if len(far) == len(labels) else f' in {len(far)} of {len(labels)} bands'}")
+    if not imported:
+        return None  # the plan's domain check judges a model trained here by its training statistics
+    strict = setting("segment.strict_inputs")
+    message = (f"The image '{resolved.source}' does not look like what the model expects: "
+               f"{resolved.out_of_range}, and the product does not say how to convert them (no GDAL scale/offset, "
+               f"no Sentinel-2 baseline metadata, no STAC raster:bands). The prediction will likely be one class "
+               f"everywhere; convert the values (e.g. digital numbers / 10000 for reflectance) or set the bands' "
+               f"scale and offset (gdal_edit -scale 0.0001 -offset 0).")
+    if cfg.strict_inputs:
+        raise DataError(message + f" ({strict} made this an error.)")
+    warnings.append(message + f" {strict} makes this an error.")
+    callback.warning(warnings[-1])
+    return None
+
+
+def _fixed(data: DataMetadata, count: int) -> DataMetadata:
+    """The data section of a model reading every band of a VRT made for it, in order."""
+    return dataclasses.replace(data, bands=None, x_bands=None, image_bands=count)
+
+
+def resolve_image(cfg: SegmentConfig, members: list[Any], callback: Callback,
+                  warnings: list[str]) -> tuple[ResolvedImage, list[Any]]:
+    """The image the reader opens for ``cfg`` and the ``members`` (the plan's) reading it: unchanged when the input
+    fits the model as it is."""
+    first = members[0]
+    data: DataMetadata = first.data
+    source = cfg.stac_item or cfg.image
+    resolved = ResolvedImage(path=str(source), source=str(source))
+    stac = bool(cfg.stac_item) or looks_like_stac(str(source))
+    if not stac and not cfg.bands and not model_band_names(data) and not import_record(data):
+        return resolved, members  # nothing to go by: a model without band names reads the file as it is
+    try:
+        return _resolve(cfg, members, resolved, stac, callback, warnings)
+    except BaseException:
+        resolved.close()
+        raise
+
+
+def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, stac: bool, callback: Callback,
+             warnings: list[str]) -> tuple[ResolvedImage, list[Any]]:
+    first = members[0]
+    data: DataMetadata = first.data
+    if any(m.data.x_bands for m in members) and (cfg.bands or stac):
+        raise DataError(f"The model '{first.path}' reads X bands of its image (CMX); {setting('segment.bands')} "
+                        f"and STAC items feed the vision bands only: give the image with the bands as in training.")
+    names = model_band_names(data)
+    for other in members[1:]:
+        if (cfg.bands or stac) and model_band_names(other.data) != names:
+            raise DataError(f"The ensemble members '{first.path}' and '{other.path}' take different bands "
+                            f"({names} vs {model_band_names(other.data)}); segment with one of them at a time.")
+    imported = is_imported(first.metadata)
+    if stac:
+        item = read_item(resolved.source)
+        pick = _stac_pick(cfg, data, item)
+        chosen = [item.bands[b - 1] for b in pick.bands]
+        labels = [b.label for b in chosen]
+        wanted = model_band_names(data) or [f"input {i}" for i in range(1, len(chosen) + 1)]
+        how = "picked by name" if not cfg.bands else f"from {setting('segment.bands')} {','.join(cfg.bands)}"
+        resolved.said.append(f"STAC item '{item.id}', bands {how}: "
+                             + ", ".join(f"{m} <- {b.said()}" for m, b in zip(wanted, chosen)))
+        callback.info(resolved.said[-1] + " (" + ", ".join(f"{b.label}: {b.href}" for b in chosen) + ")")
+        base = stack_vrt([b.href for b in chosen], labels, resolved.files.path("stack.vrt"))
+        bands = list(range(1, len(chosen) + 1))
+        stac_scaling = gdal_scaling([b.scale for b in chosen], [b.offset for b in chosen])
+        if stac_scaling is not None:
+            stac_scaling = dataclasses.replace(stac_scaling, how=stac_scaling.how.replace(
+                "the bands' GDAL scale/offset", "the STAC item's raster:bands scale/offset"))
+        scalings: list[Scaling | None] = [stac_scaling]
+        changed = True
+    else:
+        count, file_names, tags, band_tags, scales, offsets = _info(resolved.source)
+        pick = _pick(cfg, data, count, file_names, resolved.source)
+        if pick is not None:
+            resolved.said.append(pick.said)
+            callback.info(f"'{resolved.source}': {pick.said}")
+            bands = list(pick.bands)
+        else:
+            bands = first.selection.vision_bands(count)
+            if len(bands) != data.vision_bands:
+                return resolved, members  # the plan's band check says what is wrong
+        base = resolved.source
+        labels = [(names[i] if names else None) or f"band {b}" for i, b in enumerate(bands)]
+        labels = [f"{lab} (band {b})" if not lab.startswith("band ") else lab for lab, b in zip(labels, bands)]
+        scalings = [gdal_scaling([scales[b - 1] for b in bands], [offsets[b - 1] for b in bands]),
+                    sentinel2_offset(tags, [band_tags[b - 1] for b in bands], sensors_for(file_names))]
+        changed = pick is not None and not (pick.identity and count == len(bands))
+    scaling = _judge(resolved, data, base, bands, labels, scalings, imported, cfg, callback, warnings)
+    if not changed and scaling is None:
+        return resolved, members
+    out_names = names or labels
+    resolved.path = pick_vrt(base, bands, out_names, resolved.files.path("input.vrt"),
+                             None if scaling is None else scaling.scale, None if scaling is None else scaling.offset)
+    resolved.changed = True
+    fixed = [dataclasses.replace(m, metadata=m.metadata.replace(data=_fixed(m.data, len(bands)))) for m in members]
+    return resolved, fixed
