@@ -28,12 +28,12 @@ from .io import locations
 from .io.atomic import write_text_atomic
 from .io.locks import output_locks
 from .io.prediction_tags import read_prediction_tags
-from .io.safety import check_outputs, check_writable, evaluate_files
+from .io.safety import RASTER_SUFFIXES, check_outputs, check_writable, evaluate_files
 from .io.tables import csv_text
 from .training.metrics import ConfusionMatrix
 
-RASTER_SUFFIXES = (".tif", ".tiff", ".img", ".vrt", ".png", ".jp2")
-LABEL_SUFFIXES = RASTER_SUFFIXES + (".gpkg", ".geojson", ".shp", ".json", ".fgb")
+PREDICTION_SUFFIXES = (*RASTER_SUFFIXES, ".png")  # a prediction may also be a PNG (a plain class image)
+LABEL_SUFFIXES = PREDICTION_SUFFIXES + (".gpkg", ".geojson", ".shp", ".json", ".fgb")
 BLOCK_ROWS = 512
 
 
@@ -120,7 +120,7 @@ def _pairs(prediction: str, label: str) -> list[tuple[str, str, str]]:
     labels = {p.stem: p for p in sorted(lab.iterdir()) if p.suffix.lower() in LABEL_SUFFIXES}
     pairs, missing = [], []
     for p in sorted(pred.iterdir()):
-        if p.suffix.lower() not in RASTER_SUFFIXES:
+        if p.suffix.lower() not in PREDICTION_SUFFIXES:
             continue
         match = labels.get(p.stem) or next((v for k, v in labels.items() if p.stem in k or k in p.stem), None)
         if match is None:

@@ -21,8 +21,6 @@ from ..styling import layer_post_processor, style_polygons
 from .common import add_parameter, check_suffix, ensure_parent
 from .parameters import declared_text
 
-SUFFIXES = {"geotiff": (".tif", ".tiff"), "gpkg": (".gpkg",)}
-
 
 def add_output_destinations(alg: QgsProcessingAlgorithm) -> None:
     """An optional destination per extra output kind, named, labelled and explained by its setting."""
@@ -56,7 +54,7 @@ def read_output_destinations(alg: QgsProcessingAlgorithm, parameters: dict[str, 
         param = declared_text(alg, f"segment.{kind.config_key}")[0]
         path = alg.parameterAsOutputLayer(parameters, param, context) or None
         if path:
-            check_suffix(path, SUFFIXES[kind.format], param, kind.noun)
+            check_suffix(path, engine_api().FORMATS[kind.format], param, kind.noun)
             ensure_parent(path, param)
         settings[kind.config_key] = path
     return settings

@@ -8,11 +8,12 @@ from ..bundle.describe import describe_bundle, format_metadata
 from ..bundle.store import looks_like_bundle, read_metadata
 from ..config.output_kinds import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
 from ..io.atomic import path_kind
-from ..io.safety import BUNDLE_GIVE, FORMATS, Files, check_outputs, check_writable, file_identity
+from ..io.safety import BUNDLE_GIVE, FORMATS, RASTER_SUFFIXES, Files, check_outputs, check_writable, file_identity
 from ..segment.expects import aux_files_expected, input_mismatches
 from ..segment.scene_outputs import segment_files
 from ..training.destination import train_files
 
-__all__ = ["BUNDLE_GIVE", "EXTRA_KINDS", "FORMATS", "OUTPUT_KINDS", "Files", "OutputKind", "aux_files_expected",
-           "check_outputs", "check_writable", "describe_bundle", "file_identity", "format_metadata",
-           "input_mismatches", "looks_like_bundle", "path_kind", "read_metadata", "segment_files", "train_files"]
+__all__ = ["BUNDLE_GIVE", "EXTRA_KINDS", "FORMATS", "OUTPUT_KINDS", "RASTER_SUFFIXES", "Files", "OutputKind",
+           "aux_files_expected", "check_outputs", "check_writable", "describe_bundle", "file_identity",
+           "format_metadata", "input_mismatches", "looks_like_bundle", "path_kind", "read_metadata", "segment_files",
+           "train_files"]

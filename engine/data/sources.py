@@ -26,9 +26,10 @@ from ..callbacks import Callback, QuietCallback
 from ..config import REFERENCE_AUX_PREFIXES, DataConfig, SceneSpec
 from ..errors import ConfigError, DataError, setting
 from ..io import locations
+from ..io.safety import FORMATS
 from .raster import open_raster
 
-RASTER_SUFFIXES = (".tif", ".tiff")
+GEOTIFF_SUFFIXES = FORMATS["geotiff"]  # the reference layout's files are GeoTIFFs
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
 TRAIN_FOLDERS = {"images": "ts_sn", "labels": "tl_sn", "aux": ("t_ap", "t_gems")}
 VAL_FOLDERS = {"images": "vs_sn", "labels": "vl_sn", "aux": ("v_ap", "v_gems")}
@@ -106,7 +107,7 @@ def _rasters(folder: Path) -> dict[str, Path]:
     """Lower-cased stem -> path of the .tif/.tiff files in ``folder`` (duplicates are an error)."""
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in RASTER_SUFFIXES:
+        if not path.is_file() or path.suffix.lower() not in GEOTIFF_SUFFIXES:
             continue
         key = path.stem.lower()
         if key in found:

@@ -47,8 +47,11 @@ Paths = Union[PathLike, Iterable[PathLike], None]
 
 RASTER_SIDECARS = (".aux.xml", ".ovr", ".msk")  # written or replaced by GDAL beside a GeoTIFF
 SHAPEFILE_PARTS = (".shx", ".dbf", ".prj", ".cpg", ".qix")
+# the file name endings of the rasters a command reads (GDAL reads them all): a bulk run's scenes in a folder, an
+# evaluation's predictions; the one list, which engine.api hands the front ends
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
 # files of an input folder that a command may read (a stale metrics.json in a prediction folder is no input)
-DATA_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2", ".gpkg", ".geojson", ".shp", *SHAPEFILE_PARTS)
+DATA_SUFFIXES = (*RASTER_SUFFIXES, ".gpkg", ".geojson", ".shp", *SHAPEFILE_PARTS)
 
 
 # format -> the file name endings of that format (the first is the one to suggest)

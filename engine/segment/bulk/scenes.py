@@ -22,12 +22,11 @@ from ...config import BulkConfig
 from ...config.output_kinds import EXTRA_KINDS
 from ...errors import ConfigError, setting
 from ...io import locations
-from ...io.safety import RASTER_GIVE, Files
+from ...io.safety import RASTER_GIVE, RASTER_SUFFIXES, Files
 from ...io.safety import check_outputs as check_identity
 from ...runtime.environment import require
 from ..scene_outputs import SceneOutputs
 
-RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 PATTERN_FIELDS = ("stem", "name")
 MARKER_FOLDER = ".dualstream-bulk"  # completion markers and per-rank summaries, inside the output folder
 
