@@ -1,6 +1,7 @@
-"""Whether chosen inputs fit a model bundle, from the bundle's metadata and band counts alone (no raster is read,
-no weight loaded): what a front end shows before a run. The run itself checks again on the files
-(``plan._check_member_bands`` and the aux channel check), with the same rules."""
+"""Whether inputs fit a model bundle, from the bundle's metadata and band counts alone (no raster is read, no weight
+loaded): the one rule both users apply. A front end shows :func:`input_mismatches` before a run; the run
+(``plan.plan_segmentation``) refuses an image or aux files that :func:`image_problem` or :func:`aux_problem` find
+wanting, with the band counts of the files it opened."""
 
 from __future__ import annotations
 
@@ -16,38 +17,53 @@ def aux_files_expected(data: DataMetadata) -> int:
     return data.aux_files_per_scene or len(data.aux_file_bands) or len(data.aux_prefixes) or 1
 
 
-def input_mismatches(data: DataMetadata, image_bands: int | None, aux_bands: list[int] | None) -> list[str]:
-    """What does not fit the bundle whose ``data`` metadata is given: the image's band count (None: no image
-    chosen yet) and the band counts of the aux layers in their order (None: not known). Empty when all fit."""
-    problems: list[str] = []
+def image_problem(data: DataMetadata, image_bands: int, image: str | None = None) -> str | None:
+    """Why an image of ``image_bands`` bands (the file ``image``, when known) does not fit the model trained on
+    ``data`` (None: it fits). The words name "the model"; the run puts the bundle's path after them."""
     trained = data.vision_bands
-    if image_bands is not None and trained:
-        selection = BandSelection.of(data.bands, data.x_bands)
-        if not selection.active:
-            if image_bands != trained:
-                problems.append(f"the image has {image_bands} band(s); the model was trained on {trained}")
-        else:
-            try:
-                selection.check(image_bands, "the image")
-            except DataError as exc:
-                problems.append(str(exc).rstrip("."))
+    selection = BandSelection.of(data.bands, data.x_bands)
+    named = f"the image '{image}'" if image else "the image"
+    if not selection.active:
+        if image_bands != trained:
+            return f"{named} has {image_bands} band(s); the model was trained on {trained}"
+        return None
+    try:
+        selection.check(image_bands, image or "the image")
+    except DataError as exc:
+        return f"the model reads {selection.describe(max(image_bands, 1))} of its image: {str(exc).rstrip('.')}"
+    if len(selection.vision_bands(image_bands)) != trained:
+        read = selection.describe(data.image_bands or image_bands)
+        return (f"the model was trained on {trained} vision band(s) ({read} of a {data.image_bands}-band image), "
+                f"but {named} has {image_bands} band(s)")
+    return None
+
+
+def aux_problem(data: DataMetadata, aux_bands: list[int]) -> str | None:
+    """Why aux files giving ``aux_bands`` bands each, in their order, do not fit the model trained on ``data``,
+    which stacks aux files (:func:`aux_files_expected` > 0); None when they fit."""
     expected = aux_files_expected(data)
-    if aux_bands is None:
-        return problems
-    if not expected:
-        if aux_bands and not data.x_bands:
-            problems.append(f"{len(aux_bands)} aux layer(s) chosen; the model uses none (they are not read)")
-        return problems
     if len(aux_bands) != expected:
-        problems.append(f"{len(aux_bands)} aux layer(s) chosen; the model was trained with {expected}, in a fixed "
-                        "order")
-        return problems
+        return f"{len(aux_bands)} aux layer(s) chosen; the model was trained with {expected}, in a fixed order"
     per_file = data.aux_bands_per_file
     used = [min(b, per_file) if per_file else b for b in aux_bands]
     trained_files = list(data.aux_file_bands)
     if trained_files and used != trained_files:
-        problems.append(f"the aux layers give {', '.join(map(str, used))} band(s); the model was trained with "
-                        f"{', '.join(map(str, trained_files))}, in this order")
-    elif sum(used) != data.aux_channels:
-        problems.append(f"the aux layers give {sum(used)} channel(s); the model needs {data.aux_channels}")
-    return problems
+        return (f"the aux layers give {', '.join(map(str, used))} band(s); the model was trained with "
+                f"{', '.join(map(str, trained_files))}, in this order")
+    if sum(used) != data.aux_channels:
+        return f"the aux layers give {sum(used)} channel(s); the model needs {data.aux_channels}"
+    return None
+
+
+def input_mismatches(data: DataMetadata, image_bands: int | None, aux_bands: list[int] | None) -> list[str]:
+    """What does not fit the bundle whose ``data`` metadata is given: the image's band count (None: no image
+    chosen yet) and the band counts of the aux layers in their order (None: not known). Empty when all fit."""
+    problems: list[str] = []
+    if image_bands is not None and data.vision_bands:
+        problems.append(image_problem(data, image_bands))
+    if aux_bands is not None:
+        if aux_files_expected(data):
+            problems.append(aux_problem(data, aux_bands))
+        elif aux_bands and not data.x_bands:
+            problems.append(f"{len(aux_bands)} aux layer(s) chosen; the model uses none (they are not read)")
+    return [p for p in problems if p]

@@ -25,6 +25,7 @@ from ..data.metadata import DataMetadata
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
 from ..io.safety import check_outputs, check_writable
+from .expects import aux_problem, image_problem
 from .scene_outputs import SceneOutputs, segment_files
 from .tiling import TileGrid, overlap_pixels
 
@@ -168,31 +169,28 @@ def model_defaults(cfg: SegmentConfig, member: Member) -> SegmentConfig:
     return cfg.replace(**{name: value for name, value in made.items() if getattr(cfg, name) is None})
 
 
+def requested_tile(cfg: SegmentConfig, members: list[Member]) -> int:
+    """The tile size asked for: the setting, else the one the first member was trained on. A plan then cuts it to
+    what covers its region (``_check_resources``); a bulk run's progress and shared predictor take it as asked."""
+    return int(cfg.tile_size or members[0].data.tile_size)
+
+
 def _check_member_bands(member: Member, image_bands: int, image: str) -> None:
     """DataError when the image lacks the bands ``member`` was trained on (before any weights are loaded)."""
-    selection = member.selection
-    trained = member.data.vision_bands
-    if not selection.active:
-        if image_bands != trained:
-            from .inputs import model_band_names
-
-            names = model_band_names(member.data)
-            needs = f" ({', '.join(names)}, in this order)" if names else ""
-            raise DataError(f"The image '{image}' has {image_bands} band(s) but the model '{member.path}' takes "
-                            f"{trained}{needs}; give the bands in the model's order with {setting('segment.bands')} "
-                            f"(numbers or names), name the image's bands (band descriptions) so they are picked by "
-                            f"name, or give an image with the same bands in the same order.")
+    problem = image_problem(member.data, image_bands, image)
+    if not problem:
         return
-    try:
-        selection.check(image_bands, image)
-    except DataError as exc:
-        raise DataError(f"The model '{member.path}' reads {selection.describe(max(image_bands, 1))} of its image: "
-                        f"{exc}") from exc
-    if len(selection.vision_bands(image_bands)) != trained:
-        raise DataError(f"The model '{member.path}' was trained on {trained} vision band(s) "
-                        f"({selection.describe(member.data.image_bands or image_bands)} of a "
-                        f"{member.data.image_bands}-band image), but the image '{image}' has {image_bands} "
-                        f"band(s); give an image with the same bands.")
+    if not member.selection.active:  # another band count: the bands may be picked by number or by name
+        from .inputs import model_band_names
+
+        names = model_band_names(member.data)
+        needs = f" ({', '.join(names)}, in this order)" if names else ""
+        raise DataError(f"The image '{image}' has {image_bands} band(s) but the model '{member.path}' takes "
+                        f"{member.data.vision_bands}{needs}; give the bands in the model's order with "
+                        f"{setting('segment.bands')} (numbers or names), name the image's bands (band descriptions) "
+                        f"so they are picked by name, or give an image with the same bands in the same order.")
+    problem = problem.replace("the model", f"the model '{member.path}'", 1)
+    raise DataError(f"{problem[0].upper()}{problem[1:]}; give an image with the same bands in the same order.")
 
 
 def _snap_region(reader: Any, cfg: SegmentConfig) -> tuple[int, int, int, int]:
@@ -305,7 +303,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
         callback.warning(message)
 
     aux_ratio = aux_data.aux_ratio
-    tile = int(cfg.tile_size or data.tile_size)
+    tile = requested_tile(cfg, members)
     check_tile_size(tile, "segment.tile_size", aux_ratio if use_aux else None, f"; try {data.tile_size}")
     for member in members:  # an exported graph, and some made elsewhere, take tiles of one size only
         meta = member.metadata
@@ -344,12 +342,10 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     try:
         for member in members:
             _check_member_bands(member, reader.image_bands, cfg.image)
-        if use_aux and reader.aux_channels != aux_members[0].aux_channels:
-            raise DataError(
-                f"The aux files {aux_paths} give {reader.aux_channels} channel(s) but the model "
-                f"'{aux_members[0].path}' needs {aux_members[0].aux_channels} ({_aux_layout(aux_data)}); give "
-                f"the same aux layout as in training."
-            )
+        problem = aux_problem(aux_data, reader.aux_file_bands) if use_aux else None
+        if problem:
+            raise DataError(f"The aux files {aux_paths} do not fit the model '{aux_members[0].path}': {problem} "
+                            f"({_aux_layout(aux_data)}); give the same aux layout as in training.")
         region = _snap_region(reader, cfg)
         from ..data.align import check_overlap, tile_grid
         from ..data.checks import check_scene_aux, check_scene_image

@@ -22,7 +22,7 @@ from ...io.atomic import write_text_atomic
 from ...runtime.distributed import DistContext
 from ..backend import make_predictor
 from ..pipeline import streaming_gdal_cache
-from ..plan import Member
+from ..plan import Member, requested_tile
 from ..predictor import Predictor
 from ..run import SceneRun
 from ..scene_outputs import SceneOutputs
@@ -97,7 +97,7 @@ class RankShare:
         self.predictor = predictor  # None: loaded for the first scene that needs it
         self.load_seconds = 0.0
         self.records: list[SceneRecord] = []
-        tile = int(template.tile_size or members[0].data.tile_size)
+        tile = requested_tile(template, members)
         self.tile, self.overlap = tile, overlap_pixels(tile, template.overlap)
 
     @property
