@@ -17,6 +17,7 @@ from qgis.core import (
 from ..compat import FILE_BEHAVIOR_FILE
 from ..engine_bridge import engine_api
 from .common import add_parameter, parse_floats
+from .parameters import declared_text
 
 MODEL_FILTER = "Models (*.dsmodel *.onnx);;DualStream model (*.dsmodel);;ONNX model (*.onnx)"
 MODEL, WEIGHTS = "MODEL", "WEIGHTS"
@@ -37,21 +38,17 @@ def model_paths(value: Any) -> list[str]:
 def add_model_parameters(alg: QgsProcessingAlgorithm, **watch: str) -> None:
     """MODEL (one or more .dsmodel files) and WEIGHTS (ensemble weights). ``watch`` names the parameters the
     dialog's model summary checks against the bundle (``image``, ``aux`` layers or ``aux_patterns``)."""
-    tr = alg.tr
-    model = add_parameter(alg, ModelFileParameter(
-        MODEL, tr("Model (.dsmodel or .onnx; several separated by ; for an ensemble)"),
-        behavior=FILE_BEHAVIOR_FILE, fileFilter=MODEL_FILTER),
-        tr("The .dsmodel file written by Train DualStream, an imported model (dualstream import), or an ONNX "
-           "segmentation model made elsewhere that carries Deepness's metadata (or a MODEL.json beside it). For an "
-           "ensemble give several, separated by ';' "
-           "(their probabilities are averaged); in qgis_process repeat MODEL=... or join them with ';'. "
-           "The dialog shows what the model expects (family and size, bands, aux inputs in order, classes, "
-           "resolution, tile size, training date and score) as soon as it is chosen, and what of the chosen "
-           "layers does not fit; the log shows it too."))
+    param, label, text = declared_text(alg, "segment.models")
+    model = add_parameter(alg, ModelFileParameter(param, label, behavior=FILE_BEHAVIOR_FILE, fileFilter=MODEL_FILTER),
+                          text + alg.tr(
+        " Several are separated by ';'; in qgis_process repeat MODEL=... or join them with ';'. The dialog shows "
+        "what the model expects (family and size, bands, aux inputs in order, classes, resolution, tile size, "
+        "training date and score) as soon as it is chosen, and what of the chosen layers does not fit; the log "
+        "shows it too."))
     model.setMetadata({"widget_wrapper": {"class": f"{__package__.rpartition('.')[0]}.model_summary."
                                                    "ModelSummaryWrapper", **watch}})
-    add_parameter(alg, QgsProcessingParameterString(WEIGHTS, tr("Ensemble weights (comma-separated)"), optional=True),
-                  tr("One weight per model bundle, e.g. 2,1. Empty: equal weights."))
+    param, label, text = declared_text(alg, "segment.model_weights")
+    add_parameter(alg, QgsProcessingParameterString(param, label, optional=True), text)
 
 
 def model_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],

@@ -42,10 +42,8 @@ from .inference import (
     add_model_parameters,
     model_settings,
 )
-from .parameters import add_settings, read_settings
+from .parameters import add_settings, declared_text, read_settings
 from .sources import MultipleLayersParameter, RasterLayerParameter, raster_source, raster_sources
-
-RASTER_SUFFIXES = (".tif", ".tiff")
 
 
 class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
@@ -91,21 +89,17 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
-        add_parameter(self, RasterLayerParameter(self.INPUT, self.tr("Image layer")),
-                      self.tr("The image to segment: a file-based raster with the same bands as in training."))
-        aux = add_parameter(self, MultipleLayersParameter(
-            self.AUX, self.tr("Aux layers (in the model's order)"), SOURCE_RASTER, optional=True),
-            self.tr("The auxiliary rasters the model was trained with, in the same order (files named like the "
-                    "reference layout are put in order automatically). Any CRS; they must cover the image."))
+        param, label, text = declared_text(self, "segment.image")
+        add_parameter(self, RasterLayerParameter(param, label), text)
+        param, label, text = declared_text(self, "segment.aux")
+        aux = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER, optional=True), text)
         aux.setMetadata(LAYER_LIST_WRAPPER)
         add_model_parameters(self, image="INPUT", aux="AUX")
-        add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent"), optional=True),
-                      self.tr("Segment only this area (any CRS; snapped to the image's pixels). Empty: the whole "
-                              "image."))
+        param, label, text = declared_text(self, "segment.extent")
+        add_parameter(self, QgsProcessingParameterExtent(param, label, optional=True), text)
         add_settings(self, *RUN_SETTINGS, "segment.min_polygon_area", "segment.resample_to_training_gsd")
-        add_parameter(self, QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Class raster")),
-                      self.tr("GeoTIFF of class numbers (0 = first class) with the model's colours and class names; "
-                              "a .qml style is written beside it."))
+        param, label, text = declared_text(self, "segment.output")
+        add_parameter(self, QgsProcessingParameterRasterDestination(param, label), text)
         add_output_destinations(self)
         add_report_outputs(self)
         self.addOutput(QgsProcessingOutputString("QML", self.tr("QML style of the class raster")))
@@ -139,8 +133,8 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         """Parameters -> SegmentConfig keyword arguments."""
         image = raster_source(parameters, self.INPUT, context)
         aux = raster_sources(parameters, self.AUX, context)
-        output = check_suffix(self.parameterAsOutputLayer(parameters, self.OUTPUT, context), RASTER_SUFFIXES,
-                              self.OUTPUT, "class raster")
+        output = check_suffix(self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
+                              engine_api().FORMATS["geotiff"], self.OUTPUT, "class raster")
         extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
         ensure_parent(output, self.OUTPUT)
         return {

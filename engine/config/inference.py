@@ -30,7 +30,8 @@ class SegmentConfig(Settings):
     """Whole-scene inference settings."""
 
     image: str = setting("", param="INPUT", custom_qgis=True, label="Image layer", metavar="RASTER",
-                         group="input and output", help="Image to segment (same bands as in training).")
+                         group="input and output",
+                         help="The image to segment: a raster with the bands the model was trained on (see bands).")
     bands: list[str] | None = setting(
         None, cli={"type": str}, metavar="B,...", group="input and output", param="BANDS", custom_qgis=True,
         label="Bands (in the model's order; empty: by name)",
@@ -44,16 +45,22 @@ class SegmentConfig(Settings):
              "(eo:bands), scaled by raster:bands, remote COGs read window by window. Replaces the image.")
     models: list[str] = setting(
         default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
-        param="MODEL", custom_qgis=True, label="Model bundle (.dsmodel; several separated by ; for an ensemble)",
-        help="Model bundle (.dsmodel), or an exported .onnx model (run by onnxruntime); several: an ensemble.")
+        param="MODEL", custom_qgis=True, label="Model (.dsmodel or .onnx; several separated by ; for an ensemble)",
+        help="The .dsmodel file written by train, an imported model (import), or an ONNX segmentation model: one "
+             "exported here (run by onnxruntime) or one made elsewhere that carries Deepness's metadata (or a "
+             "MODEL.json beside it). Several make an ensemble: their probabilities are averaged.")
     output: str = setting("", flag="--out", metavar="OUT.tif", group="input and output", param="OUTPUT",
-                          custom_qgis=True, label="Class raster", help="Class GeoTIFF to write.")
+                          custom_qgis=True, label="Class raster",
+                          help="GeoTIFF of class numbers (0 = first class) with the model's colours and class names; "
+                               "a .qml style is written beside it.")
     aux: list[str] = setting(default_factory=list, cli={"action": "append"}, metavar="RASTER",
                              group="input and output", custom_qgis=True, label="Aux layers (in the model's order)",
-                             help="Aux raster (repeat, in the training order; any CRS/resolution).")
+                             help="The aux rasters the model was trained with, in the training order (files named "
+                                  "like the reference layout are put in order automatically); any CRS and "
+                                  "resolution, covering the image.")
     model_weights: list[float] | None = setting(
         None, flag="--weights", custom_cli=True, param="WEIGHTS", custom_qgis=True,
-        label="Ensemble weights (comma-separated)", help="One weight per model bundle, e.g. 2,1. Empty: equal.")
+        label="Ensemble weights (comma-separated)", help="One weight per model bundle, e.g. 2,1. Empty: equal weights.")
     probabilities: str | None = setting(
         None, metavar="P.tif", group="input and output", param="OUTPUT_PROBABILITIES", custom_qgis=True,
         label="Probability raster",
@@ -88,7 +95,7 @@ class SegmentConfig(Settings):
         help="Classes the class raster's palette (colour table and style) draws transparent.")
     extent: list[float] | None = setting(
         None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group="area", custom_qgis=True,
-        label="Extent", help="Segment only this extent (snapped outward to the image's pixel grid).")
+        label="Extent", help="Segment only this area (snapped outward to the image's pixels). Empty: the whole image.")
     extent_crs: str | None = setting(None, metavar="CRS", group="area", param="EXTENT", custom_qgis=True,
                                      label="Extent", help="CRS of the extent, e.g. EPSG:4326 (default: the image's).")
     aoi: str | None = setting(None, metavar="LAYER", group="area",
