@@ -25,6 +25,7 @@ ALGORITHMS: list[tuple[str, str]] = [
     ("segment", "SegmentAlgorithm"),
     ("segmentbulk", "SegmentBulkAlgorithm"),
     ("evaluate", "EvaluateAlgorithm"),
+    ("polygons", "PolygonsAlgorithm"),
 ]
 
 LOG_TAG = "DualStream"

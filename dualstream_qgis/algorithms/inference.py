@@ -27,6 +27,15 @@ RUN_SETTINGS = ("segment.overlap", "segment.tta", "segment.device", "segment.bat
                 "segment.low_confidence")
 
 
+#: The polygon settings Segment, Segment in bulk and Polygons offer (how each class's outlines are drawn).
+POLYGON_SETTINGS = ("polygon_treatment", "min_polygon_area", "class_min_area", "fill_holes", "class_fill_holes")
+
+
+def polygon_settings(section: str) -> list[str]:
+    """:data:`POLYGON_SETTINGS` of ``section`` (``segment`` or ``polygons``)."""
+    return [f"{section}.{name}" for name in POLYGON_SETTINGS]
+
+
 def model_paths(value: Any) -> list[str]:
     """The bundle paths of a MODEL value: one path, several joined by ';', or a list (qgis_process repeats
     MODEL=..., processing.run may pass a list)."""

@@ -41,6 +41,7 @@ from .inference import (
     ModelChecksMixin,
     add_model_parameters,
     model_settings,
+    polygon_settings,
 )
 from .parameters import add_settings, declared_text, read_settings
 from .sources import MultipleLayersParameter, RasterLayerParameter, raster_source, raster_sources
@@ -97,7 +98,8 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         add_model_parameters(self, image="INPUT", aux="AUX")
         param, label, text = declared_text(self, "segment.extent")
         add_parameter(self, QgsProcessingParameterExtent(param, label, optional=True), text)
-        add_settings(self, *RUN_SETTINGS, "segment.min_polygon_area", "segment.resample_to_training_gsd")
+        add_settings(self, *RUN_SETTINGS, *polygon_settings("segment"), "segment.transparent_classes",
+                     "segment.resample_to_training_gsd")
         param, label, text = declared_text(self, "segment.output")
         add_parameter(self, QgsProcessingParameterRasterDestination(param, label), text)
         add_output_destinations(self)

@@ -34,6 +34,7 @@ from .inference import (
     ModelChecksMixin,
     add_model_parameters,
     model_settings,
+    polygon_settings,
 )
 from .parameters import add_settings, read_settings
 from .segment import image_stem
@@ -120,7 +121,8 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         add_parameter(self, QgsProcessingParameterBoolean(
             self.ADD_TO_PROJECT, self.tr("Add the class rasters to the project"), defaultValue=False),
             self.tr("Load every finished class raster with its classes and colours when the run ends."))
-        add_settings(self, "segment.readers", "segment.resample_to_training_gsd")
+        add_settings(self, "segment.readers", "segment.resample_to_training_gsd", *polygon_settings("segment"),
+                     "segment.transparent_classes")
         add_parameter(self, QgsProcessingParameterFolderDestination(self.OUTPUT, self.tr("Output folder")),
                       self.tr("One set of outputs per scene, named after the image, and the run's summary."))
         self.addOutput(QgsProcessingOutputHtml("SUMMARY_HTML", self.tr("Summary")))

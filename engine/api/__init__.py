@@ -9,7 +9,7 @@ report copy happen here, once, whichever front end asked.
 - :mod:`.protocol`  the callback and stage protocol, the error hierarchy and how messages name a setting
 - :mod:`.files`     output formats and path checks, model bundles read and described
 - :mod:`.training`  ``train``: a model bundle from rasters and labels
-- :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``
+- :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``, ``polygons``
 - :mod:`.tools`     ``describe_model``, ``export``, ``import_model``, ``check_environment``, ``make_sample``
 - :mod:`.ready`     ``ready_models``, ``get_ready_model``: models made elsewhere, from the catalogue
 
@@ -26,6 +26,7 @@ from .configs import (
     EvaluateConfig,
     ExportConfig,
     ModelConfig,
+    PolygonsConfig,
     SegmentConfig,
     Setting,
     TrainConfig,
@@ -63,7 +64,7 @@ from .files import (
     segment_files,
     train_files,
 )
-from .inference import PER_CLASS, EvaluateResult, evaluate, segment, segment_many
+from .inference import PER_CLASS, EvaluateResult, evaluate, polygons, segment, segment_many
 from .protocol import (
     BundleError,
     Callback,
@@ -141,6 +142,7 @@ __all__ = [
     "DualStreamError",
     "EvaluateConfig",
     "ExportConfig",
+    "PolygonsConfig",
     "EvaluateResult",
     "ExportRun",
     "ImportResult",
@@ -201,6 +203,7 @@ __all__ = [
     "render",
     "require",
     "sample_files",
+    "polygons",
     "segment",
     "segment_files",
     "segment_many",

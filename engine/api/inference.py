@@ -1,4 +1,5 @@
-"""``segment``, ``segment_many`` and ``evaluate``: the runs that apply a model and score its result."""
+"""``segment``, ``segment_many`` and ``evaluate``: the runs that apply a model and score its result; ``polygons``:
+any class raster into attributed polygons."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import BulkConfig, EvaluateConfig, SegmentConfig
+from ..config import BulkConfig, EvaluateConfig, PolygonsConfig, SegmentConfig
 from ..evaluate import PER_CLASS
 from .protocol import Callback
 
@@ -28,6 +29,14 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
 
     _check_other_inputs(other_inputs, segment_files(cfg)[1])
     return run(cfg, callback)
+
+
+def polygons(cfg: PolygonsConfig, callback: Callback | None = None) -> Any:
+    """A class raster's polygons, drawn per class as segment draws them; returns
+    ``engine.segment.vectorize.PolygonsResult`` (the file, the polygon count, the classes and their treatment)."""
+    from ..segment.vectorize import polygonize_raster
+
+    return polygonize_raster(cfg, callback)
 
 
 def segment_many(bulk: BulkConfig, template: SegmentConfig, callback: Callback | None = None) -> Any:

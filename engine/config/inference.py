@@ -90,9 +90,8 @@ class SegmentConfig(Settings):
     transparent_classes: str | None = setting(
         None, metavar="CLASS,...", group="input and output", advanced=True,
         label="Classes drawn transparent (names or numbers, comma-separated; empty: automatic, 'none': none)",
-        default_note="the no-data-like classes (background, clear, no data, unlabelled), so a mask overlays its "
-                     "image",
-        help="Classes the class raster's palette (colour table and style) draws transparent.")
+        help="Classes the class raster's palette (colour table and style) draws transparent. Not given: the "
+             "no-data-like classes (background, clear, no data, unlabelled), so a mask overlays its image.")
     extent: list[float] | None = setting(
         None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group="area", custom_qgis=True,
         label="Extent", help="Segment only this area (snapped outward to the image's pixels). Empty: the whole image.")

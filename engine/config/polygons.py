@@ -102,11 +102,11 @@ def treatment_setting() -> Any:
     return setting(
         None, flag="--treatment", metavar="CLASS=MODE,...", group=POLYGONS,
         label="Outline per class (CLASS=regularise|smooth|as_is, comma-separated; empty: automatic)",
-        default_note="what the model declares, else by the class name: buildings regularise, no-data-like "
-                     "classes as_is, others smooth",
         help="How each class's outlines are drawn: regularise (squared to the dominant orientation, small notches "
              "removed: buildings), smooth (Chaikin, moves a boundary by under a pixel, no overlaps: natural "
-             "classes), as_is (the pixel edges). E.g. building=regularise,forest=smooth.")
+             "classes), as_is (the pixel edges). E.g. building=regularise,forest=smooth. Classes not named: what "
+             "the model declares, else by the class name: buildings regularise, no-data-like classes as_is, "
+             "others smooth.")
 
 
 def min_area_setting() -> Any:

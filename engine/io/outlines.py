@@ -52,15 +52,28 @@ def drop_repeats(ring: Ring) -> Ring:
     return ring[~straight] if np.count_nonzero(~straight) >= 3 else ring
 
 
+def densify(ring: Ring) -> Ring:
+    """A pixel-edge ring with a vertex at every pixel corner along it, so that two regions sharing a boundary
+    have the same vertices along it, whichever of them has a corner where a third region meets it."""
+    following = np.roll(ring, -1, axis=0)
+    steps = np.maximum(np.abs(following - ring).max(axis=1).astype(np.int64), 1)
+    fraction = np.arange(int(steps.sum())) - np.repeat(np.cumsum(steps) - steps, steps)
+    start = np.repeat(ring, steps, axis=0)
+    step = np.repeat((following - ring) / steps[:, None], steps, axis=0)
+    return start + fraction[:, None] * step
+
+
 def chaikin(ring: Ring, iterations: int = 2) -> Ring:
-    """Chaikin's corner cutting, ``iterations`` times (each moves a corner by at most a quarter of its edges)."""
+    """Chaikin's corner cutting, ``iterations`` times (each moves a corner by at most a quarter of its edges), on
+    the :func:`densify`'d ring; the straight runs' inner vertices are dropped after."""
+    ring = densify(ring)
     for _ in range(iterations):
         following = np.roll(ring, -1, axis=0)
         out = np.empty((2 * len(ring), 2))
         out[0::2] = 0.75 * ring + 0.25 * following
         out[1::2] = 0.25 * ring + 0.75 * following
         ring = out
-    return ring
+    return drop_repeats(ring)
 
 
 def simplify(ring: Ring, tolerance: float) -> Ring:
@@ -175,25 +188,37 @@ def _snapped_lines(ring: Ring, keep: np.ndarray, theta: float, snap: float) -> l
 
 
 def _merge(lines: list[list], notch: float) -> list[list]:
-    """Neighbouring edges of one direction merged (their offsets averaged by weight); a short step between two
-    edges of one direction (a notch) removed."""
+    """Neighbouring edges of one direction merged (their offsets averaged by weight); a notch removed: up to three
+    short edges (together under ``6 * notch``) between two edges of one direction whose lines lie within ``notch``
+    of each other."""
     changed = True
     while changed and len(lines) > 3:
         changed = False
-        for i in range(len(lines)):
-            a, b = lines[i], lines[(i + 1) % len(lines)]
+        n = len(lines)
+        for i in range(n):
+            a, b = lines[i], lines[(i + 1) % n]
             if a[0] >= 0 and a[0] == b[0]:
                 lines[i] = _joined(a, b)
-                del lines[(i + 1) % len(lines)]
+                del lines[(i + 1) % n]
                 changed = True
                 break
-            c = lines[(i + 2) % len(lines)]
-            if len(lines) > 4 and a[0] >= 0 and a[0] == c[0] and b[6] < notch:
+            if a[0] < 0 or n < 5:
+                continue
+            for skip in range(1, min(3, n - 4) + 1):
+                c = lines[(i + skip + 1) % n]
+                between = [lines[(i + k) % n] for k in range(1, skip + 1)]
+                if c[0] != a[0] or sum(line[6] for line in between) >= 6 * notch:
+                    continue
+                normal = np.array([-a[1][1], a[1][0]])
+                if abs(float(normal @ (a[2] - c[2]))) >= notch:
+                    continue
                 joined = _joined(a, c)
-                for index in sorted({(i + 1) % len(lines), (i + 2) % len(lines)}, reverse=True):
+                for index in sorted({(i + k) % n for k in range(1, skip + 2)}, reverse=True):
                     del lines[index]
-                lines[lines.index(a)] = joined
+                lines[next(k for k, line in enumerate(lines) if line is a)] = joined
                 changed = True
+                break
+            if changed:
                 break
     return lines
 

@@ -15,6 +15,8 @@ from ..runtime.environment import require
 TAG_CLASS_NAMES = "DUALSTREAM_CLASS_NAMES"
 TAG_CLASS_COLORS = "DUALSTREAM_CLASS_COLORS"
 TAG_LABEL_MAPPING = "DUALSTREAM_LABEL_MAPPING"
+TAG_MODELS = "DUALSTREAM_MODELS"  # the bundles segment ran (';'-separated paths), for the polygons' attributes
+TAG_MODEL_SHA256 = "DUALSTREAM_MODEL_SHA256"  # their SHA-256 (';'-separated)
 
 
 def prediction_tags(class_names: Sequence[str], class_colors: Sequence[str],

@@ -34,7 +34,7 @@ from ..io.atomic import (
 from ..io.digest import file_sha256
 from ..io.palette import write_palette
 from ..io.polygons import FeatureTags, write_polygons
-from ..io.prediction_tags import prediction_tags
+from ..io.prediction_tags import TAG_MODEL_SHA256, TAG_MODELS, prediction_tags
 from ..io.styles import confidence_qml_text, qml_path_for, qml_text
 from ..io.writers import (
     CLASS_NODATA,
@@ -269,8 +269,10 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
     last, so it only appears once all is in place); returns the QML path."""
     cfg = plan.cfg
     callback.progress(0, 1, Stage.FINISH)
+    tags = feature_tags(plan)
     writer.classes.finalize(category_names=plan.class_names,
-                            metadata={"DUALSTREAM_MODELS": ";".join(m.path for m in plan.members),
+                            metadata={TAG_MODELS: ";".join(m.path for m in plan.members),
+                                      TAG_MODEL_SHA256: tags.model_sha256,
                                       **prediction_tags(plan.class_names, plan.class_colors,
                                                         plan.members[0].data.label_mapping),
                                       **(metadata or {})})
@@ -297,7 +299,7 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
             count = write_polygons(
                 writer.classes.tmp, polygons_tmp, plan.class_names, scratch=scratch, layer_name=polygons.stem,
                 classes=classes, rules=class_rules(cfg, plan.class_names, plan.members[0].data.polygon_treatment),
-                simplify=cfg.simplify_tolerance, confidence=confidence, tags=feature_tags(plan), callback=callback)
+                simplify=cfg.simplify_tolerance, confidence=confidence, tags=tags, callback=callback)
         finally:
             remove_quietly(scratch)
             if writer.scoring is not None:

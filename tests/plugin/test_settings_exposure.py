@@ -19,6 +19,7 @@ FRONT_ENDS = {
     "bulk": ("segment", ["dualstream:segmentbulk"]),
     "evaluate": ("evaluate", ["dualstream:evaluate"]),
     "export": ("export", []),
+    "polygons": ("polygons", ["dualstream:polygons"]),
 }
 #: Processing parameters with a value widget that are not engine settings, and why.
 NOT_SETTINGS = {
@@ -29,6 +30,7 @@ NOT_SETTINGS = {
     "ADD_TO_PROJECT": "QGIS only: load the results into the project",
     "LABEL_VALUES": "Evaluate's choice of where the label mapping comes from (the model's, class numbers, given)",
     "MODE": "Train's choice of which inputs are used: the layers or a dataset folder",
+    "CONFIDENCE": "Polygons' confidence raster (an input layer)",
 }
 VALUE_TYPES = ("number", "enum", "boolean", "string")
 

@@ -1,0 +1,107 @@
+"""Any class raster (made by segment earlier, or elsewhere) into attributed polygons: the ``polygons`` job.
+
+The classes' names come from ``--class-names``, else from the raster (what segment recorded, or GDAL's category
+names), else they are the class numbers; each class is drawn as :mod:`engine.config.polygons` decides, exactly as
+segment draws a prediction's polygons.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..callbacks import Callback
+from ..config.polygons import PolygonsConfig, class_rules
+from ..config.values import fill_class_colors
+from ..errors import DataError, setting
+from ..io.locks import output_locks
+from ..io.polygons import FeatureTags, polygonize
+from ..io.prediction_tags import TAG_MODEL_SHA256, TAG_MODELS, read_prediction_tags
+from ..io.safety import RASTER_GIVE, Files, check_outputs
+from ..runtime.environment import require
+
+
+@dataclass
+class PolygonsResult:
+    """What the ``polygons`` job wrote."""
+
+    output: str
+    polygons: int
+    class_names: list[str]
+    class_colors: list[str]  # the raster's (as segment recorded them), else the palette's
+    treatments: dict[str, str]  # class name -> treatment
+
+
+def _raster_facts(path: str) -> tuple[list[str] | None, str, str]:
+    """(class names, model, its SHA-256) as the raster records them."""
+    gdal = require("osgeo.gdal")
+    dataset = gdal.Open(path)
+    if dataset is None:
+        raise DataError(f"The class raster '{path}' cannot be read by GDAL; give a GeoTIFF of class numbers.")
+    dataset.GetFileList()  # loads GDAL's side file, where the category names are (GTiff reads it lazily)
+    band = dataset.GetRasterBand(1)
+    if band.DataType not in (gdal.GDT_Byte, gdal.GDT_UInt16, gdal.GDT_Int16, gdal.GDT_UInt32, gdal.GDT_Int32):
+        raise DataError(f"The class raster '{path}' holds {gdal.GetDataTypeName(band.DataType)} values; a class "
+                        f"raster holds integer class numbers (give the class raster, not probabilities).")
+    names = read_prediction_tags(path).get("class_names") or band.GetCategoryNames() or None
+    models = dataset.GetMetadataItem(TAG_MODELS) or ""
+    model = ";".join(Path(m).stem for m in models.split(";") if m)
+    return (list(names) if names else None), model, dataset.GetMetadataItem(TAG_MODEL_SHA256) or ""
+
+
+def _largest_class(path: str) -> int:
+    """The largest valid class number of the raster (read in row blocks)."""
+    gdal = require("osgeo.gdal")
+    dataset = gdal.Open(path)
+    band = dataset.GetRasterBand(1)
+    nodata = band.GetNoDataValue()
+    largest = 0
+    step = max(1, (1 << 22) // max(1, dataset.RasterXSize))
+    for top in range(0, dataset.RasterYSize, step):
+        values = band.ReadAsArray(0, top, dataset.RasterXSize, min(step, dataset.RasterYSize - top))
+        if nodata is not None:
+            values = values[values != nodata]
+        if values.size:
+            largest = max(largest, int(values.max()))
+    return largest
+
+
+def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> PolygonsResult:
+    """Write ``cfg.raster``'s polygons to ``cfg.output`` (a temp file renamed when complete)."""
+    callback = callback or Callback()
+    raster, output = str(cfg.raster), str(cfg.output)
+    check_outputs(inputs={f"class raster ({setting('polygons.raster')})": Files(raster, give=RASTER_GIVE),
+                          f"confidence raster ({setting('polygons.confidence')})": Files(cfg.confidence,
+                                                                                          give=RASTER_GIVE)},
+                  outputs={f"polygons ({setting('polygons.output')})": Files(output, "gpkg")})
+    names, model, digest = _raster_facts(raster)
+    if cfg.class_names:
+        names = list(cfg.class_names)
+    largest = _largest_class(raster)
+    if names is None:
+        names = [str(i) for i in range(largest + 1)]
+        callback.warning(f"The class raster '{raster}' names no classes; the polygons' class_name is the class "
+                         f"number. Give {setting('polygons.class_names')} to name them.")
+    elif largest >= len(names):
+        raise DataError(f"The class raster '{raster}' holds class {largest}, but {len(names)} class name(s) are "
+                        f"known ({', '.join(names)}); give every class a name with "
+                        f"{setting('polygons.class_names')}.")
+    rules = class_rules(cfg, names, section="polygons")
+    classes = cfg.polygon_classes if cfg.polygon_classes is not None else list(range(len(names)))
+    tags = FeatureTags(model=cfg.model or model, model_sha256=digest if not cfg.model else "",
+                       scene=cfg.scene or Path(raster).stem)
+    with output_locks({f"polygons ({setting('polygons.output')})": output}):
+        count = polygonize(raster, output, names, classes=classes, rules=rules, simplify=cfg.simplify_tolerance,
+                           confidence=cfg.confidence, tags=tags, callback=callback)
+    callback.info(f"{count} polygon(s) written to '{output}'.")
+    colors = read_prediction_tags(raster).get("class_colors") or []
+    return PolygonsResult(output=output, polygons=count, class_names=names,
+                          class_colors=fill_class_colors(list(colors), len(names)),
+                          treatments={names[c]: rules[c].treatment for c in classes if c < len(names)})
+
+
+def classes_json(result: PolygonsResult) -> str:
+    """The result as the command line's ``--json`` prints it."""
+    return json.dumps({"output": result.output, "polygons": result.polygons, "class_names": result.class_names,
+                       "treatments": result.treatments}, indent=2)
