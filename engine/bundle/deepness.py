@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import ast
 import json
+from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError
 from .imported import ImportedDescription, graph_info
+from .validate import Origin, checked_values
 
 DEEPNESS_MODEL_TYPE = "Segmentor"
 SEGMENTATION_TYPES = (DEEPNESS_MODEL_TYPE, "Segmentation", "segmentation")
@@ -93,14 +95,23 @@ def deepness_description(session: Any, source: str) -> ImportedDescription:
     if mean is None or std is None:
         mean, std = [0.0] * bands, [1.0] * bands
         notes.append("no standardization in the model: its input is the raw values / 255, as in Deepness")
-    tile = _value(props, "tile_size") or _value(props, "tiles_size")
-    overlap = _value(props, "tiles_overlap")
-    resolution = _value(props, "resolution")
-    threshold = _value(props, "seg_thresh")
-    return ImportedDescription(
-        bands=int(bands), class_names=names, mean=[float(m) for m in mean], std=[float(s) for s in std],
-        scale=1.0 / PIXEL_SCALE, tile_size=int(tile) if tile else None,
-        overlap=float(overlap) / 100 if overlap is not None else None,
-        threshold=float(threshold) if threshold is not None and 0 < float(threshold) < 1 else 0.5,
-        resolution=float(resolution) / 100 if resolution else None, output="probabilities",
-        notes=notes)
+    tile_key = "tile_size" if "tile_size" in props else "tiles_size"
+    origin = Origin(f"{Path(source).name} (Deepness metadata)",
+                    keys={"tile_size": tile_key, "overlap": "tiles_overlap / 100", "resolution": "resolution / 100",
+                          "threshold": "seg_thresh", "mean": "standardization_mean", "std": "standardization_std",
+                          "class_names": "class_names" if "class_names" in props else "names"})
+    raw = {"tile_size": _value(props, tile_key), "overlap": _value(props, "tiles_overlap"),
+           "resolution": _value(props, "resolution"), "threshold": _value(props, "seg_thresh")}
+    values = {"class_names": names, "mean": mean, "std": std, "tile_size": raw["tile_size"],
+              "overlap": _per_cent(raw["overlap"]), "resolution": _per_cent(raw["resolution"]),
+              "threshold": raw["threshold"]}
+    checked = checked_values(values, origin)
+    given = {k: v for k, v in checked.items() if v is not None}
+    return ImportedDescription(bands=int(bands), scale=1.0 / PIXEL_SCALE, output="probabilities", notes=notes,
+                               origins={k: origin.name(k) for k in given}, **given)
+
+
+def _per_cent(value: Any) -> Any:
+    """Deepness's percent (overlap) and centimetres (resolution) as fractions and metres; other types as they
+    are (the check names them)."""
+    return value / 100 if isinstance(value, (int, float)) and not isinstance(value, bool) else value

@@ -31,9 +31,10 @@ from ..errors import BundleError, ConfigError
 from ..io.atomic import write_bytes_atomic
 from ..io.safety import check_input_file
 from ..models.configuration_utils import ModelConfig
-from ..models.imported.configuration_imported import IMPORTED, LAYOUTS, OUTPUTS
+from ..models.imported.configuration_imported import IMPORTED
 from ..runtime.environment import require
 from .schema import BUNDLE_FORMAT, BUNDLE_VERSION, METADATA_KEY, BundleMetadata, description_digest
+from .validate import Origin, check_value, checked_values
 
 GRAPH_TENSOR = "onnx_graph"  # the one tensor of an imported bundle: the ONNX file's bytes (uint8)
 DYNAMIC_TILE = 512  # the tile size of a graph that takes any size, when neither its maker nor the user says
@@ -75,38 +76,41 @@ class ImportedDescription:
     source: str | None = None
     licence: str | None = None
     notes: list[str] = field(default_factory=list)  # what was assumed, for the log
+    origins: dict[str, str] = field(default_factory=dict)  # key -> how its source names it (flag, file: `key`)
 
-    def problems(self) -> list[str]:
-        """What is wrong with the description on its own (empty: nothing)."""
+    def name_of(self, key: str) -> str:
+        """How messages name ``key``: as its source wrote it (a flag, a file and its key), else the key."""
+        return self.origins.get(key, f"`{key}`")
+
+    def check(self, source: str, tile: int | None = None) -> None:
+        """ConfigError for the first value of the wrong type or range (:mod:`.validate`, naming where each came
+        from), then for values that disagree with each other (``tile``: the tile the graph runs on)."""
+        origin = Origin(f"the description of '{source}'", flags=self.origins)
+        for item in dataclasses.fields(self):
+            if item.name not in ("notes", "origins"):
+                value = getattr(self, item.name)
+                if value is not None:
+                    check_value(item.name, value, origin)
         found = []
-        if self.bands < 1:
-            found.append(f"bands must be >= 1 (got {self.bands})")
-        for name in ("mean", "std"):
-            if len(getattr(self, name)) != self.bands:
-                found.append(f"{name} has {len(getattr(self, name))} value(s) for {self.bands} band(s)")
-        if any(float(s) <= 0 for s in self.std):
-            found.append(f"std must be > 0 for every band (got {list(self.std)})")
-        if not self.scale > 0:
-            found.append(f"scale must be > 0 (got {self.scale})")
+        for key in ("mean", "std", "band_names"):
+            values = getattr(self, key)
+            if values is not None and len(values) != self.bands:
+                found.append(f"{self.name_of(key)} has {len(values)} value(s) for {self.bands} band(s)")
         if self.value_range is not None and (len(self.value_range) != 2
                                              or not float(self.value_range[0]) < float(self.value_range[1])):
-            found.append(f"value_range must be [low, high] with low < high (got {self.value_range})")
-        if self.band_names is not None and len(self.band_names) != self.bands:
-            found.append(f"{len(self.band_names)} band name(s) for {self.bands} band(s)")
+            found.append(f"{self.name_of('value_range')} must be [low, high] with low < high (got "
+                         f"{self.value_range})")
         if self.class_colors is not None and len(self.class_colors) != len(self.class_names):
-            found.append(f"{len(self.class_colors)} colour(s) for {len(self.class_names)} class(es)")
+            found.append(f"{self.name_of('class_colors')} has {len(self.class_colors)} colour(s) for "
+                         f"{len(self.class_names)} class(es)")
         if len(self.class_names) < 2:
-            found.append(f"at least 2 class names are needed (background and foreground for one channel); got "
-                         f"{self.class_names}")
-        if self.output not in OUTPUTS:
-            found.append(f"output must be one of {OUTPUTS} (got {self.output!r})")
-        if self.layout not in LAYOUTS:
-            found.append(f"layout must be one of {LAYOUTS} (got {self.layout!r})")
-        if self.overlap is not None and not 0 <= self.overlap < 0.5:
-            found.append(f"overlap must be in [0, 0.5) of the tile (got {self.overlap})")
-        if self.border < 0 or (self.tile_size and self.border >= self.tile_size):
-            found.append(f"border must be in [0, the tile size) pixels (got {self.border})")
-        return found
+            found.append(f"at least 2 class names are needed (background and foreground for one channel); "
+                         f"{self.name_of('class_names')} gives {self.class_names}")
+        tile = tile or self.tile_size
+        if tile and self.border >= tile:
+            found.append(f"{self.name_of('border')} ({self.border} px) must be less than the tile size ({tile} px)")
+        if found:
+            raise ConfigError(f"The description of '{source}' cannot be used: {'; '.join(found)}.")
 
     def statistics(self) -> BandStatistics:
         """The engine's band statistics that feed the graph ``(raw * scale - mean) / std``."""
@@ -204,10 +208,9 @@ def graph_facts(graph: bytes) -> dict[str, Any]:
 def imported_metadata(description: ImportedDescription, graph: GraphInfo, source: str,
                       graph_sha256: str, facts: dict[str, Any] | None = None) -> BundleMetadata:
     """The bundle metadata of an imported graph (its digest fields left to the writer)."""
-    problems = description.problems()
-    if problems:
-        raise ConfigError(f"The description of '{source}' cannot be used: {'; '.join(problems)}.")
+    description.check(source)
     model = ModelConfig.from_dict(fit_graph(description, graph, source))
+    description.check(source, int(description.tile_size or model.fixed_tile or DYNAMIC_TILE))
     colors = list(description.class_colors or [DEFAULT_COLORS[i % len(DEFAULT_COLORS)]
                                                for i in range(len(description.class_names))])
     tile = int(description.tile_size or model.fixed_tile or DYNAMIC_TILE)
@@ -251,10 +254,13 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return shifted
 
 
-def graph_probabilities(session: Any, model: Any, tiles: np.ndarray, source: str) -> np.ndarray:
+def graph_probabilities(session: Any, model: Any, tiles: np.ndarray, source: str, check: bool = False
+                        ) -> np.ndarray:
     """Probabilities (B, K, T, T) an imported graph gives normalised (B, C, T, T) ``tiles`` (B: its fixed batch,
     when it has one): fed in its layout, its output checked to be K channels at the tile's size (BundleError
-    naming ``source`` otherwise), logits turned into probabilities. ``model``: its ImportedConfig."""
+    naming ``source`` otherwise), logits turned into probabilities. A pixel where any score is NaN or infinite
+    is NaN in every channel (nodata in every output). ``check``: refuse an output declared probabilities that is
+    none (:func:`check_probabilities`; the first batches are checked). ``model``: its ImportedConfig."""
     feed = tiles.transpose(0, 2, 3, 1) if model.layout == "NHWC" else tiles
     out = session.run([model.output_name], {model.input_name: np.ascontiguousarray(feed, np.float32)})[0]
     if out.ndim == 3:  # (B, H, W): one channel
@@ -267,9 +273,44 @@ def graph_probabilities(session: Any, model: Any, tiles: np.ndarray, source: str
                           f"per-pixel class scores can be run). Import it again with the tile size and layout it "
                           f"takes.")
     out = out.astype(np.float32, copy=False)
+    finite = np.isfinite(out).all(axis=1, keepdims=True)
+    if check and model.output == "probabilities":
+        check_probabilities(out, finite[:, 0], model.num_classes, source)
     if model.output == "logits":
-        out = 1.0 / (1.0 + np.exp(-out)) if model.num_classes == 1 else _softmax(out.copy())
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = 1.0 / (1.0 + np.exp(-out)) if model.num_classes == 1 else _softmax(out.copy())
+    if not finite.all():
+        out = np.where(finite, out, np.float32(np.nan))
     return out
+
+
+PROBABILITY_TOLERANCE = 0.01  # how far from [0, 1], and a pixel's sum from 1, probabilities may stray (float16)
+
+
+def check_probabilities(out: np.ndarray, finite: np.ndarray, classes: int, source: str) -> None:
+    """BundleError when an output declared probabilities is not: values outside [0, 1], or (several channels)
+    a pixel's values not summing to 1, within PROBABILITY_TOLERANCE. Its message says what the output seems to
+    be and how to declare it. ``finite``: (B, H, W) pixels to look at (NaN and inf are nodata, not checked)."""
+    values = out.transpose(1, 0, 2, 3)[:, finite]  # (K, pixels)
+    if values.size == 0:
+        return
+    low, high = float(values.min()), float(values.max())
+    declare = (f"declare it: import it with `dualstream import {Path(source).name} --output-kind logits`, or give "
+               f"\"output\": \"logits\" in its description ({Path(source).stem}.json beside it)")
+    if low < -PROBABILITY_TOLERANCE or high > 1 + PROBABILITY_TOLERANCE:
+        raise BundleError(f"The model '{source}' is described as giving probabilities, but its output holds values "
+                          f"from {low:.3g} to {high:.3g}: it seems to give logits (scores before "
+                          f"{'the sigmoid' if classes == 1 else 'the softmax'}). If so, {declare}. Nothing was "
+                          f"written.")
+    if classes > 1:
+        sums = values.sum(axis=0)
+        worst = float(sums[np.argmax(np.abs(sums - 1))])
+        if abs(worst - 1) > PROBABILITY_TOLERANCE:
+            raise BundleError(f"The model '{source}' is described as giving probabilities, but a pixel's {classes} "
+                              f"values sum to {worst:.3g}, not 1: it seems to give independent per-class scores "
+                              f"(a sigmoid per class, or logits squashed to 0..1), which the engine cannot blend "
+                              f"as probabilities. Export it with a softmax output, or, if they are logits, "
+                              f"{declare}. Nothing was written.")
 
 
 def is_imported(metadata: BundleMetadata) -> bool:
@@ -306,29 +347,44 @@ def import_record(data: DataMetadata) -> dict[str, Any]:
     return dict(data.extra.get("imported") or {})
 
 
+def check_imported_bundle(metadata: BundleMetadata, path: str | os.PathLike) -> None:
+    """The description an imported bundle carries, checked as the import checks it (:mod:`.validate`): a bundle
+    written by an older import, or edited, is refused naming the bundle and the value before it is run."""
+    record = import_record(metadata.data)
+    origin = Origin(f"{Path(path).name} (imported description)", keys={"resolution": "resolution_m"})
+    data = metadata.data
+    checked_values({"class_names": list(data.class_names), "tile_size": data.tile_size,
+                    "band_names": record.get("band_names"), "scale": record.get("scale"), "mean": record.get("mean"),
+                    "std": record.get("std"), "overlap": record.get("overlap"), "border": record.get("border"),
+                    "resolution": record.get("resolution_m")}, origin)
+
+
 def description_from(values: dict[str, Any], base: ImportedDescription | None = None,
-                     source: str = "the description", graph_bands: int | None = None) -> ImportedDescription:
-    """``base`` (or a new description) with ``values`` set: a sidecar JSON file's, or the command line's.
+                     origin: Origin | None = None, graph_bands: int | None = None) -> ImportedDescription:
+    """``base`` (or a new description) with ``values`` set: a sidecar JSON file's, or the command line's, each
+    checked (:mod:`.validate`; ``origin`` names the file and its keys, or the flags, in the errors).
 
     Without a base, ``class_names`` and the band count are needed (``bands``, else as many as ``mean`` has, else
     ``graph_bands``: what a graph with a fixed band axis takes); mean and std default to 0 and 1 (the raw values
     times ``scale``)."""
-    names = {f.name for f in dataclasses.fields(ImportedDescription)} - {"notes"}
+    origin = origin or Origin("the description")
+    names = {f.name for f in dataclasses.fields(ImportedDescription)} - {"notes", "origins"}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise ConfigError(f"{source} has unknown key(s) {unknown}; the keys are {sorted(names)}.")
-    values = {k: v for k, v in values.items() if v is not None}
+        raise ConfigError(f"{origin.where} has unknown key(s) {unknown}; the keys are {sorted(names)}.")
+    values = {k: v for k, v in checked_values(values, origin).items() if v is not None}
+    named = {k: origin.name(k) for k in values}
     if base is not None:
-        return dataclasses.replace(base, **values)
+        return dataclasses.replace(base, **values, origins={**base.origins, **named})
     bands = (values.get("bands") or len(values.get("mean") or values.get("std") or values.get("band_names") or [])
              or graph_bands)
     if not bands or not values.get("class_names"):
-        raise ConfigError(f"{source} needs the class names, and the band count where the graph does not fix it "
-                          f"(bands, or mean/std per band); a model without Deepness's metadata cannot say them "
+        raise ConfigError(f"{origin.where} needs the class names, and the band count where the graph does not fix "
+                          f"it (bands, or mean/std per band); a model without Deepness's metadata cannot say them "
                           f"itself.")
     values.setdefault("mean", [0.0] * int(bands))
     values.setdefault("std", [1.0] * int(bands))
-    return ImportedDescription(**{**values, "bands": int(bands)})
+    return ImportedDescription(**{**values, "bands": int(bands)}, origins=named)
 
 
 def sidecar_of(path: str | os.PathLike) -> Path | None:
@@ -356,7 +412,7 @@ def read_sidecar(path: Path, base: ImportedDescription | None, session: Any) -> 
     """The description in sidecar ``path`` (over ``base``, e.g. what Deepness's metadata says) of the graph open
     in ``session``."""
     values = description_values(path)
-    return description_from(values, base, f"The model description '{path}'", graph_bands(session, values))
+    return description_from(values, base, Origin(path.name), graph_bands(session, values))
 
 
 def graph_bands(session: Any, values: dict[str, Any]) -> int | None:

@@ -17,9 +17,11 @@ from typing import Any
 from ..callbacks import Callback
 from ..errors import BundleError, ConfigError
 from ..io.safety import check_outputs
+from ..runtime.resources import check_graph_memory
 from .deepness import deepness_description, has_deepness_metadata
 from .imported import (
     ImportedDescription,
+    check_imported_bundle,
     description_from,
     graph_bands,
     graph_facts,
@@ -35,6 +37,7 @@ from .imported import (
 from .onnx_metadata import is_onnx_path, onnx_metadata, session
 from .schema import METADATA_KEY, BundleMetadata
 from .store import BUNDLE_SUFFIX, read_metadata
+from .validate import Origin
 
 
 @dataclass
@@ -47,9 +50,11 @@ class ImportResult:
 
 
 def describe_onnx(runner: Any, source: str, given: ImportedDescription | None = None,
-                  changes: dict[str, Any] | None = None) -> ImportedDescription:
+                  changes: dict[str, Any] | None = None, names: dict[str, str] | None = None
+                  ) -> ImportedDescription:
     """The description of the ONNX model open in ``runner``: Deepness's metadata, a sidecar file, ``given``
-    (which replaces both), then ``changes`` (single keys over all of them)."""
+    (which replaces both), then ``changes`` (single keys over all of them; ``names``: how errors name each of
+    them, a flag or a file and its key)."""
     if given is not None:  # replaces both: a JSON file of another format beside the graph (ukis-csmask's) is no sidecar
         base = given
     else:
@@ -60,7 +65,8 @@ def describe_onnx(runner: Any, source: str, given: ImportedDescription | None = 
             base = read_sidecar(sidecar, base, runner)
             base.notes.append(f"description read from {sidecar.name}")
     if changes:
-        base = description_from(changes, base, "The description given", graph_bands(runner, changes))
+        base = description_from(changes, base, Origin("the description given", flags=names or {}),
+                                graph_bands(runner, changes))
     if base is None:
         raise BundleError(f"The ONNX model '{source}' carries no description (neither DualStream's nor Deepness's "
                           f"metadata, and no {Path(source).name}.json beside it); import it with its bands, scaling "
@@ -86,18 +92,22 @@ def read_model_metadata(path: str | os.PathLike, backend: str = "auto") -> Bundl
         return imported_metadata(description, graph_info(runner, str(path), description.input_name,
                                                          description.output_name), str(path), "")
     meta = read_metadata(path)
-    if is_imported(meta) and backend == "torch":
-        raise ConfigError(f"'{path}' holds an imported ONNX model, which torch cannot run; leave out --backend "
-                          f"(backend auto) or use --backend onnxruntime.")
+    if is_imported(meta):
+        if backend == "torch":
+            raise ConfigError(f"'{path}' holds an imported ONNX model, which torch cannot run; leave out --backend "
+                              f"(backend auto) or use --backend onnxruntime.")
+        check_imported_bundle(meta, path)
     return meta
 
 
 def import_onnx(onnx_path: str | os.PathLike, output: str | os.PathLike,
                 description: ImportedDescription | None = None, changes: dict[str, Any] | None = None,
-                callback: Callback | None = None, output_name: str = "output") -> ImportResult:
+                callback: Callback | None = None, output_name: str = "output",
+                names: dict[str, str] | None = None) -> ImportResult:
     """Wrap the ONNX model ``onnx_path`` in the bundle ``output`` (see :func:`describe_onnx` for where its
     description comes from). The graph is checked against the description and run once on a blank tile.
-    ``output_name``: how errors name the output (the front end's flag or parameter)."""
+    ``output_name``: how errors name the output (the front end's flag or parameter); ``names``: how they name
+    each key of ``changes``."""
     callback = callback or Callback()
     source, output = str(onnx_path), Path(output)
     if output.suffix.lower() != BUNDLE_SUFFIX:
@@ -108,7 +118,7 @@ def import_onnx(onnx_path: str | os.PathLike, output: str | os.PathLike,
     if METADATA_KEY in runner.get_modelmeta().custom_metadata_map and description is None and not changes:
         callback.info(f"'{source}' was exported by DualStream; it is imported through the Deepness metadata it "
                       f"carries.")
-    found = describe_onnx(runner, source, description, changes)
+    found = describe_onnx(runner, source, description, changes, names)
     info = graph_info(runner, source, found.input_name, found.output_name)
     metadata = imported_metadata(found, info, source, hashlib.sha256(graph).hexdigest(), graph_facts(graph))
     _try_once(runner, metadata, source)
@@ -129,11 +139,22 @@ def _try_once(runner: Any, metadata: BundleMetadata, source: str) -> None:
     import numpy as np
 
     model, tile = metadata.model, metadata.data.tile_size
+    check_graph_memory(model.batch or 1, model.vision_channels, model.num_classes, tile, source,
+                       graph_size_fix(model, metadata))
     try:
         graph_probabilities(runner, model, np.zeros((model.batch or 1, model.vision_channels, tile, tile),
-                                                    np.float32), source)
+                                                    np.float32), source, check=True)
     except BundleError:
         raise
     except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors say what the graph wanted
         raise BundleError(f"The ONNX model '{source}' does not run on a {tile} px tile of {model.vision_channels} "
                           f"band(s) ({str(exc)[:300]}); give the tile size and band count it takes.") from exc
+
+
+def graph_size_fix(model: Any, metadata: BundleMetadata) -> str:
+    """What sets the size of one run of an imported graph, in words a user can act on."""
+    if model.batch and model.batch > 1:
+        return (f"its graph fixes a batch of {model.batch:,} tiles: export it again with a dynamic or small "
+                f"batch axis")
+    return (f"give a smaller tile size (now {metadata.data.tile_size} px) or the band count the graph takes "
+            f"(now {model.vision_channels:,})")

@@ -49,7 +49,8 @@ OPTIONS: dict[str, tuple[str, Any, str, str]] = {
     "--overlap": ("overlap", float, "FRACTION", "overlap of neighbouring tiles, as a fraction of the tile"),
     "--border": ("border", int, "PX", "pixels its maker mirrored the scene by before tiling (segment's default "
                                       "--border for it)"),
-    "--scores": ("output", str, "KIND", "what the output holds: probabilities or logits"),
+    "--output-kind": ("output", str, "KIND", "what the output holds: probabilities or logits (softmax, or "
+                                             "sigmoid for one channel, then applied)"),
     "--threshold": ("threshold", float, "P", "threshold its maker suggests for a one-channel output"),
     "--layout": ("layout", str, "NCHW|NHWC", "axis order of the graph's input and output"),
     "--input-name": ("input_name", str, "NAME", "the graph input to feed (default: its first)"),
@@ -63,6 +64,8 @@ OPTIONS: dict[str, tuple[str, Any, str, str]] = {
     "--licence": ("licence", str, "TEXT", "its licence"),
 }
 
+ALIASES = {"--output-kind": ("--scores",)}  # the older spelling still works
+
 
 def add_import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("onnx", metavar="MODEL.onnx", help="the ONNX model to import")
@@ -72,23 +75,27 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
                                                              "below (bands, class_names, mean, std, scale, ...)")
     group = p.add_argument_group("description (each overrides what the file or the sidecar says)")
     for flag, (field, kind, metavar, text) in OPTIONS.items():
-        group.add_argument(flag, dest=f"describe_{field}", type=kind, metavar=metavar, default=None, help=text)
+        group.add_argument(flag, *ALIASES.get(flag, ()), dest=f"describe_{field}", type=kind, metavar=metavar,
+                           default=None, help=text)
     # the old spelling of --band-count, kept working: --bands names bands everywhere else
     p.add_argument("--bands", dest="deprecated_bands", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def run_import(args: argparse.Namespace) -> int:
     changes = description_values(args.description, "--description") if args.description else {}
-    given = {field: getattr(args, f"describe_{field}") for field, *_ in OPTIONS.values()}
+    names = {key: f"{args.description}: `{key}`" for key in changes}  # errors name the file and its key
+    for flag, (field, *_) in OPTIONS.items():
+        value = getattr(args, f"describe_{field}")
+        if value is not None:  # a flag over the file: errors name the flag
+            changes[field], names[field] = value, flag
     if args.deprecated_bands is not None:
         print(f"note: `import --bands {args.deprecated_bands}` is deprecated; write `--band-count "
               f"{args.deprecated_bands}` (--bands names bands in segment and train).", file=sys.stderr)
-        if given["bands"] is None:
-            given["bands"] = args.deprecated_bands
-    changes.update({field: value for field, value in given.items() if value is not None})
+        if "bands" not in names or names["bands"] != "--band-count":
+            changes["bands"], names["bands"] = args.deprecated_bands, "--bands"
     output = args.output or str(Path(args.onnx).with_suffix(".dsmodel"))
     with TqdmCallback() as callback:
-        result = import_model(args.onnx, output, None, changes, callback, output_name="--output")
+        result = import_model(args.onnx, output, None, changes, callback, output_name="--output", names=names)
     print("\n".join(describe_model(result.path)))
     print(f"Written: {result.path}")
     return 0

@@ -93,6 +93,8 @@ def run_segment(args: argparse.Namespace) -> int:
             said = "" if share is None else \
                 f" ({100 * share:.1f} % of the pixels below {getattr(cfg, kind.report):g})"
             print(f"{kind.name.capitalize()}: {result.path(kind.name)}{said}")
+    if result.nonfinite_pixels:
+        print(f"Nodata where the model gave NaN or infinite scores: {result.nonfinite_pixels:,} pixel(s)")
     print(f"{result.pixels:,} pixels in {result.seconds:.1f} s ({result.pixels_per_second:,.0f} px/s) on "
           f"{result.device} ({result.backend})")
     return 0

@@ -25,7 +25,7 @@ from ..errors import DataError, DualStreamError
 from ..runtime.environment import process_cores, require
 from .atomic import refuse_special, temporary_path, write_failure
 
-CLASS_NODATA = 255
+CLASS_NODATA = 255  # of a Byte class raster (classes 0..254); see class_raster_type for more classes
 PROBABILITY_NODATA_UINT8 = 255
 PROBABILITY_SCALE_UINT8 = 254  # probability p is stored as round(p * 254); 255 is nodata
 BLOCK = 256
@@ -97,6 +97,17 @@ def commit_file(tmp: Path, destination: Path) -> None:
         elif os.path.exists(old):
             old.unlink()  # it described the file being replaced
     os.replace(tmp, destination)
+
+
+def class_raster_type(classes: int) -> tuple[str, int]:
+    """The one rule for a class raster's type, everywhere one is written: (numpy dtype, nodata value). A Byte
+    raster holds classes 0..254 with nodata 255; more classes need UInt16 (0..65534, nodata 65535), or class 315
+    would wrap around to 59."""
+    if classes <= CLASS_NODATA:
+        return "uint8", CLASS_NODATA
+    if classes <= 65535:
+        return "uint16", 65535
+    raise DataError(f"A class raster holds at most 65,535 classes; this model has {classes:,}.")
 
 
 def hex_to_rgb(color: str) -> tuple[int, int, int]:
@@ -195,9 +206,9 @@ class GeoTiffStreamWriter:
         self._filled = 0
 
     def write_colormap(self, colors: Sequence[str]) -> None:
-        """Colour table on band 1: class i gets colors[i]; nodata 255 is transparent."""
+        """Colour table on band 1: class i gets colors[i]; nodata (255, or 65535 for UInt16) is transparent."""
         table = {i: (*hex_to_rgb(c), 255) for i, c in enumerate(colors)}
-        table[CLASS_NODATA] = (0, 0, 0, 0)
+        table[class_raster_type(len(colors))[1]] = (0, 0, 0, 0)
         self._dataset.write_colormap(1, table)
 
     def set_descriptions(self, names: Sequence[str]) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..bundle.validate import Origin, checked_values
 from ..errors import ConfigError
 
 #: Extra catalogue files (``os.pathsep``-separated): an organisation's own models beside the shipped ones.
@@ -167,9 +168,14 @@ def parse_entry(item: Any, where: str, origin: str = str(SHIPPED)) -> Entry:
             colors.append(value["color"])
     if colors and len(colors) != len(names):
         raise ConfigError(f"{check.where}: give a colour for every class or for none.")
+    # the description's values, checked as every model description is (engine.bundle.validate)
+    described = checked_values({key: item.get(key) for key in ("mean", "std", "scale", "tile_size", "overlap",
+                                                               "border", "resolution", "output")}
+                               | {"class_names": names or None, "band_names": item.get("bands")},
+                               Origin(check.where, keys={"class_names": "classes", "band_names": "bands"}))
     bands = check.optional("bands", list) or []
-    mean = [float(v) for v in check.optional("mean", list) or []]
-    std = [float(v) for v in check.optional("std", list) or []]
+    mean = [float(v) for v in described["mean"] or []]
+    std = [float(v) for v in described["std"] or []]
     if names:
         if not bands or len(mean) != len(bands) or len(std) != len(bands):
             raise ConfigError(f"{check.where}: bands, mean and std must have one value per band "

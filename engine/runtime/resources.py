@@ -159,3 +159,23 @@ def check_training_tile(tile: int, scene_sizes: list[tuple[str, int, int]], step
         raise ResourceError(f"{setting('data.tile_size')} {tile} is larger than every training scene (the largest is "
                             f"'{name}', {width} x {height} px): the tiles would be mostly padding. Use "
                             f"{setting('data.tile_size')} {cover} or less.")
+
+
+def graph_bytes(batch: int, bands: int, classes: int, tile: int) -> int:
+    """Memory one run of a model made elsewhere needs at least: its float32 input and output tensors, each taken
+    twice (the layout's transpose, the softmax and the blend copy them)."""
+    return 2 * 4 * int(batch) * (int(bands) + int(classes)) * int(tile) ** 2
+
+
+def check_graph_memory(batch: int, bands: int, classes: int, tile: int, model: str, fix: str) -> None:
+    """ResourceError, before anything is allocated, when one batch of the graph ``model`` cannot fit in RAM:
+    ``batch`` tiles of ``tile`` px with ``bands`` bands in and ``classes`` channels out. ``fix``: what to change
+    (the flag, or the description key, that set the size)."""
+    need = graph_bytes(batch, bands, classes, tile)
+    free, where = available_memory("cpu")
+    if free is None or need <= free:
+        return
+    raise ResourceError(f"The ONNX model '{model}' would need about {need / 2**30:,.1f} GiB for one batch of "
+                        f"{batch:,} tile(s) of {tile} x {tile} px with {bands:,} band(s) and {classes:,} output "
+                        f"channel(s), but only {free / 2**30:.1f} GiB {where} is there; {fix}. Nothing was read "
+                        f"or written.")

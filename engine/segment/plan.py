@@ -175,6 +175,15 @@ def requested_tile(cfg: SegmentConfig, members: list[Member]) -> int:
     return int(cfg.tile_size or members[0].data.tile_size)
 
 
+def training_pixel_size(data: DataMetadata) -> tuple[list[float] | None, bool]:
+    """The pixel size (x, y) a model was trained at, or made for (an imported model's recorded resolution, in
+    metres); and whether it is that recorded resolution (metres, no training CRS)."""
+    if data.gsd:
+        return [float(v) for v in data.gsd], False
+    resolution = import_record(data).get("resolution_m")
+    return ([float(resolution)] * 2, True) if resolution else (None, False)
+
+
 def _check_member_bands(member: Member, image_bands: int, image: str) -> None:
     """DataError when the image lacks the bands ``member`` was trained on (before any weights are loaded)."""
     problem = image_problem(member.data, image_bands, image)
@@ -228,9 +237,11 @@ def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, regio
 
 def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, warnings: list[str],
                resample: bool = False) -> None:
-    train_gsd = data.gsd
+    train_gsd, in_metres = training_pixel_size(data)
     if resample or not train_gsd or not reader.grid.georeferenced:
         return  # when resampling, _resample_target checks the pixel sizes and reports the factor
+    if in_metres and reader.grid.crs is not None and reader.grid.crs.is_geographic:
+        return  # metres vs degrees: not comparable
     try:
         from rasterio.crs import CRS
 
@@ -283,6 +294,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     members = check_members(cfg)
     first = members[0]
     data = first.data
+    border_given = cfg.border is not None
     cfg = model_defaults(cfg, first)
     # destinations first: cheap, and a read-only folder should not cost a model load
     for kind, path in SceneOutputs.of(cfg).destinations():
@@ -373,8 +385,10 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
                                 warnings)
         overlap = overlap_pixels(tile, cfg.overlap)
         if cfg.border >= tile:
-            raise ConfigError(f"{setting('segment.border')} ({cfg.border} px) must be less than the tile size "
-                              f"({tile} px); give a smaller border.")
+            said = (setting('segment.border') if border_given else
+                    f"The border recorded in the model '{first.path}' (the scene mirrored by its maker)")
+            raise ConfigError(f"{said} ({cfg.border} px) must be less than the tile size ({tile} px); give a "
+                              f"smaller {setting('segment.border')}.")
         grid = TileGrid.plan(region, (reader.grid.width, reader.grid.height), tile, overlap, cfg.border)
     except BaseException:
         reader.close()

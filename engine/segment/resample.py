@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from ..io.atomic import temporary_folder
 from ..runtime.environment import require
 from .pipeline import run_tiles, tile_options
-from .plan import SegmentPlan, plan_on_image
+from .plan import SegmentPlan, plan_on_image, training_pixel_size
 from .predictor import Predictor
 from .result import SegmentResult
 from .scene_outputs import SceneOutputs
@@ -39,13 +39,14 @@ def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float
         ConfigError: the bundle records no pixel size, or the image has no usable georeferencing.
     """
     first = plan.members[0]
-    train = first.data.gsd
+    train, in_metres = training_pixel_size(first.data)
     if not train:
         raise ConfigError(f"resample_to_training_gsd: the model '{first.path}' records no training pixel size "
-                          f"(data.gsd); segment without resampling, or resample the image with gdalwarp first.")
+                          f"(data.gsd, or the resolution a model made elsewhere was made for); segment without "
+                          f"resampling, or resample the image with gdalwarp first.")
     train = (float(train[0]), float(train[-1]))
     for member in plan.members[1:]:
-        other = member.data.gsd
+        other = training_pixel_size(member.data)[0]
         if other and not np.allclose([float(other[0]), float(other[-1])], train, rtol=GSD_RESAMPLE_TOLERANCE):
             message = (f"The ensemble members were trained at different pixel sizes ({list(train)} for "
                        f"'{first.path}', {other} for '{member.path}'); resampling to the first member's.")
@@ -59,6 +60,10 @@ def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float
     if t.b != 0 or t.d != 0 or t.e >= 0:
         raise ConfigError(f"resample_to_training_gsd: the image '{plan.cfg.image}' is rotated or not north-up; "
                           f"warp it to a north-up grid (gdalwarp) first or segment without resampling.")
+    if in_metres and reader.grid.crs is not None and reader.grid.crs.is_geographic:
+        raise ConfigError(f"resample_to_training_gsd: the model '{first.path}' was made for {train[0]:g} m per "
+                          f"pixel but the image '{plan.cfg.image}' is in degrees; reproject the image to a "
+                          f"projected CRS (metres) first.")
     train_crs = first.data.crs
     if train_crs and reader.grid.crs is not None:
         from rasterio.crs import CRS
@@ -75,7 +80,7 @@ def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float
     gsd = [float(v) for v in reader.gsd]
     if all(abs(g / t_ - 1) <= GSD_RESAMPLE_TOLERANCE for g, t_ in zip(gsd, train)):
         callback.info(f"The image '{plan.cfg.image}' already has the training pixel size "
-                      f"{first.data.gsd}; segmenting it without resampling.")
+                      f"{list(train)}; segmenting it without resampling.")
         return None
     return train
 
@@ -164,6 +169,7 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
     # the working grid's store and the final writer both waited on and spent time writing
     return SegmentResult(output=str(cfg.output), qml=str(qml),
                          extras={k: str(v) for k, v in outputs.extras.items()}, report=writer.report(),
+                         nonfinite_pixels=writer.nonfinite,
                          class_names=plan.class_names, class_colors=plan.class_colors,
                          pixels=width * height, seconds=seconds, tiles=stats.tiles,
                          skipped_tiles=stats.skipped_tiles, device=str(predictor.device),

@@ -31,6 +31,7 @@ class SegmentResult:
     timings: dict[str, float] = field(default_factory=dict)
     # per output kind's ``report`` setting (e.g. low_confidence): the share of the valid pixels below it
     report: dict[str, float] = field(default_factory=dict)
+    nonfinite_pixels: int = 0  # where the model gave NaN or infinite scores (nodata in every output)
 
     @property
     def pixels_per_second(self) -> float:

@@ -37,11 +37,11 @@ from ..io.polygons import FeatureTags, write_polygons
 from ..io.prediction_tags import TAG_MODEL_SHA256, TAG_MODELS, prediction_tags
 from ..io.styles import confidence_qml_text, qml_path_for, qml_text
 from ..io.writers import (
-    CLASS_NODATA,
     PROBABILITY_NODATA_UINT8,
     PROBABILITY_SCALE_UINT8,
     SIDECARS,
     GeoTiffStreamWriter,
+    class_raster_type,
     commit_file,
     remove_quietly,
 )
@@ -160,11 +160,14 @@ class SceneWriter(RowSink):
         self.plan = plan
         self.threshold = threshold
         common = dict(width=plan.width, height=plan.height, crs=plan.crs, transform=plan.transform)
-        self.classes = GeoTiffStreamWriter(cfg.output, count=1, dtype="uint8", nodata=CLASS_NODATA, **common)
+        self.class_dtype, self.class_nodata = class_raster_type(len(plan.class_names))
+        self.classes = GeoTiffStreamWriter(cfg.output, count=1, dtype=self.class_dtype, nodata=self.class_nodata,
+                                           **common)
         self.classes.set_descriptions(["class"])  # its palette: write_palette, once it is complete
         self.as_uint8 = cfg.probability_dtype == "uint8"
         self.rasters: dict[str, GeoTiffStreamWriter] = {}
         self.tallies: dict[str, list[int]] = {}  # kind.report -> [pixels below that setting, valid pixels]
+        self.nonfinite = 0  # pixels where the model gave NaN or infinite scores: nodata in every output
         outputs = SceneOutputs.of(cfg)
         for name, spec in RASTER_OUTPUTS.items():
             path = outputs.path(name)
@@ -186,11 +189,15 @@ class SceneWriter(RowSink):
         super().__init__()
 
     def _write(self, row: int, probs: np.ndarray, valid: np.ndarray) -> None:
+        finite = np.isfinite(probs).all(axis=0)
+        if not finite.all():  # the model gave NaN or inf: no class, no probability there
+            self.nonfinite += int(np.count_nonzero(valid & ~finite))
+            valid = valid & finite
         if self.plan.binary:
-            classes = (probs[0] >= self.threshold).astype(np.uint8)
+            classes = (probs[0] >= self.threshold).astype(self.class_dtype)
         else:
-            classes = probs.argmax(axis=0).astype(np.uint8)
-        classes[~valid] = CLASS_NODATA
+            classes = probs.argmax(axis=0).astype(self.class_dtype)
+        classes[~valid] = self.class_nodata
         self.classes.write_rows(row, classes[None])
         if self.scoring is not None:
             scaled = np.rint(np.clip(_confidence(probs, self.plan)[0], 0, 1) * PROBABILITY_SCALE_UINT8)
@@ -283,6 +290,13 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
         if share is not None:
             callback.info(f"{kind.name.capitalize()}: {100 * share:.1f} % of the pixels below "
                           f"{getattr(cfg, kind.report):g} (the ones to review).")
+    if writer.nonfinite:
+        message = (f"The model gave NaN or infinite scores at {writer.nonfinite:,} pixel(s) "
+                   f"({100 * writer.nonfinite / max(plan.width * plan.height, 1):.1f} % of the region); they are "
+                   f"nodata in every output (classes, probabilities, confidence). Check the model, or its input "
+                   f"scaling.")
+        plan.warnings.append(message)
+        callback.warning(message)
     callback.check_canceled()
     transparent = transparent_classes(cfg.transparent_classes, plan.class_names, "segment.transparent_classes")
     write_palette(writer.classes.tmp, plan.class_names, plan.class_colors, transparent)

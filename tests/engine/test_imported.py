@@ -168,7 +168,7 @@ def test_a_description_that_does_not_fit_the_graph_is_refused(deepness_model, li
     with pytest.raises(ConfigError, match="unknown key"):
         import_model(str(deepness_model), str(tmp_path / "c.dsmodel"), changes={"colour": "red"})
     description = ImportedDescription(bands=3, class_names=CLASSES, mean=MEAN, std=[0.2, 0.0, 0.3])
-    with pytest.raises(ConfigError, match="std must be > 0"):
+    with pytest.raises(ConfigError, match=r"`std` must be a list of finite numbers > 0 \(item 1, 0.0"):
         import_model(str(deepness_model), str(tmp_path / "d.dsmodel"), description)
     assert not list(tmp_path.glob("*.dsmodel"))
 

@@ -31,7 +31,7 @@ NOT_OUTPUTS = {
     ("evaluate", "--pred"), ("evaluate", "--label"), ("evaluate", "--label-field"),
     ("export", "MODEL"), ("export", "--model"),
     ("import", "MODEL.onnx"), ("import", "--description"), ("import", "--input-name"), ("import", "--layout"),
-    ("import", "--licence"), ("import", "--name"), ("import", "--output-name"), ("import", "--scores"),
+    ("import", "--licence"), ("import", "--name"), ("import", "--output-name"), ("import", "--output-kind"),
     ("import", "--sensor"), ("import", "--source"), ("import", "--task"),
 }
 

@@ -144,10 +144,12 @@ def write_mosaics(out_dir: str | Path, scenes: list[SceneRecord], callback: Call
     rasterio = require("rasterio")
     gdal = require("osgeo.gdal")
     groups: dict[str, list[str]] = defaultdict(list)
+    nodata: dict[str, float] = {}
     for scene in scenes:
         if scene.finished and scene.output and Path(scene.output).is_file():
             with rasterio.open(scene.output) as ds:
                 crs = ds.crs.to_string() if ds.crs else "none"
+                nodata[crs] = ds.nodata if ds.nodata is not None else 255  # 65535 for a UInt16 class raster
             groups[crs].append(scene.output)
     out = Path(out_dir)
     written = []
@@ -156,7 +158,8 @@ def write_mosaics(out_dir: str | Path, scenes: list[SceneRecord], callback: Call
         target = out / name
         tmp = out / f".{name}.tmp.vrt"
         with gdal_errors(gdal):
-            vrt = gdal.BuildVRT(str(tmp), sorted(files), options=gdal.BuildVRTOptions(srcNodata=255, VRTNodata=255))
+            vrt = gdal.BuildVRT(str(tmp), sorted(files), options=gdal.BuildVRTOptions(srcNodata=nodata[crs],
+                                                                                    VRTNodata=nodata[crs]))
             vrt = None  # noqa: F841 - closing the dataset writes the file
         tmp.replace(target)
         written.append(str(target))

@@ -1,0 +1,202 @@
+"""One check of a model description, wherever it comes from: Deepness's metadata in an ONNX file, a sidecar or
+``--description`` JSON file, the ``import`` command's flags, a ready-model catalogue entry, an imported bundle.
+
+Every value is checked for its type and range before anything is built from it (no list of a billion means, no
+tile allocated), and the error names where the value came from and the value itself: the file and its key
+(``m.json: `threshold` must be in (0, 1), got 7``) or the flag (``--scale must be finite, got inf``).
+:class:`Origin` says how a source names its keys; :func:`checked_values` checks a dict of description keys.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config.base import CLASS_NAME_MAX, invalid_colors
+from ..errors import ConfigError
+from ..models.imported.configuration_imported import LAYOUTS, OUTPUTS
+
+MAX_BANDS = 65535  # a GeoTIFF holds at most 65535 bands: no image can feed a graph taking more
+MIN_TILE = 16  # px: below, a tile is nearly all context padding
+MAX_CLASSES = 65535  # a UInt16 class raster holds classes 0..65534, 65535 being nodata
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where description values come from, and how a message names each key.
+
+    ``where``: the file (``m.json``, ``model.onnx (Deepness metadata)``, ``catalogue.json, model 2``);
+    ``flags``: keys given on the command line, by their flag (named alone, without ``where``);
+    ``keys``: the source's own name of a key where it differs (Deepness's ``tiles_size`` for ``tile_size``).
+    """
+
+    where: str
+    flags: Mapping[str, str] = field(default_factory=dict)
+    keys: Mapping[str, str] = field(default_factory=dict)
+
+    def name(self, key: str) -> str:
+        """The key as the user wrote it: its flag, else ``where: `key```."""
+        if key in self.flags:
+            return self.flags[key]
+        return f"{self.where}: `{self.keys.get(key, key)}`"
+
+
+class _Bad(ValueError):
+    """A value that breaks its rule; the rule in words."""
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Bad("a number")
+    return float(value)
+
+
+def _finite(value: Any) -> float:
+    number = _number(value)
+    if not math.isfinite(number):
+        raise _Bad("finite")
+    return number
+
+
+def _positive(value: Any) -> float:
+    number = _finite(value)
+    if number <= 0:
+        raise _Bad("finite and > 0")
+    return number
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        rule = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+            raise _Bad(rule)
+        number = int(value)
+        if number < low or (high is not None and number > high):
+            raise _Bad(rule)
+        return number
+
+    return check
+
+
+def _fraction(low_closed: bool) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        number = _finite(value)
+        ok = (0 <= number if low_closed else 0 < number) and number < (0.5 if low_closed else 1)
+        if not ok:
+            raise _Bad("in [0, 0.5) of the tile" if low_closed else "in (0, 1)")
+        return number
+
+    return check
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Bad("text")
+    return value
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise _Bad(f"one of {', '.join(choices)}")
+        return value
+
+    return check
+
+
+def _list(item: Callable[[Any], Any], what: str) -> Callable[[Any], list[Any]]:
+    def check(value: Any) -> list[Any]:
+        if not isinstance(value, (list, tuple)):
+            raise _Bad(f"a list of {what}")  # a string is no list: "abc" is not the classes a, b, c
+        out = []
+        for i, entry in enumerate(value):
+            try:
+                out.append(item(entry))
+            except _Bad as exc:
+                raise _Bad(f"a list of {what} (item {i}, {entry!r}, is not {exc})") from None
+        return out
+
+    return check
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Bad("non-blank text")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise _Bad("printable text (no control characters)")
+    if len(value) > CLASS_NAME_MAX:
+        raise _Bad(f"at most {CLASS_NAME_MAX} characters")
+    return value
+
+
+def _unique_names(what: str) -> Callable[[Any], list[str]]:
+    listed = _list(_name, what)
+
+    def check(value: Any) -> list[str]:
+        names = listed(value)
+        twice = sorted({n for i, n in enumerate(names) if n in names[:i]})
+        if twice:
+            raise _Bad(f"a list of distinct {what} ({', '.join(map(repr, twice))} given twice)")
+        return names
+
+    return check
+
+
+def _colour(value: Any) -> str:
+    if invalid_colors([value]):
+        raise _Bad("a '#rrggbb' hex colour (e.g. #ff0000; colour names are not stored)")
+    return value.strip()
+
+
+#: description key -> its check (returns the value as the description holds it)
+FIELDS: dict[str, Callable[[Any], Any]] = {
+    "bands": _integer(1, MAX_BANDS),
+    "class_names": _unique_names("class names"),
+    "mean": _list(_finite, "finite numbers"),
+    "std": _list(_positive, "finite numbers > 0"),
+    "scale": _positive,
+    "class_colors": _list(_colour, "'#rrggbb' colours"),
+    "band_names": _list(_name, "band names"),
+    "value_range": _list(_finite, "finite numbers"),
+    "tile_size": _integer(MIN_TILE),
+    "overlap": _fraction(True),
+    "border": _integer(0),
+    "output": _choice(OUTPUTS),
+    "threshold": _fraction(False),
+    "layout": _choice(LAYOUTS),
+    "input_name": _text,
+    "output_name": _text,
+    "resolution": _positive,
+    "name": _text,
+    "task": _text,
+    "sensor": _text,
+    "source": _text,
+    "licence": _text,
+}
+
+def _shown(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value) if isinstance(value, (int, float)) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_value(key: str, value: Any, origin: Origin, shown: Any = None) -> Any:
+    """``value`` of description key ``key`` checked (ConfigError naming the source and the value); ``shown``:
+    the value as the source wrote it, where the description converts it (Deepness's percent overlap)."""
+    rule = FIELDS.get(key)
+    if rule is None:
+        return value
+    try:
+        return rule(value)
+    except _Bad as exc:
+        raise ConfigError(f"{origin.name(key)} must be {exc}, got {_shown(value if shown is None else shown)}."
+                          ) from None
+
+
+def checked_values(values: Mapping[str, Any], origin: Origin, shown: Mapping[str, Any] | None = None
+                   ) -> dict[str, Any]:
+    """Every value of ``values`` (description keys; None: not given) checked by :func:`check_value`."""
+    return {key: check_value(key, value, origin, (shown or {}).get(key)) if value is not None else None
+            for key, value in values.items()}
+
