@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config.base import CLASS_NAME_MAX, invalid_colors
+from ..config.values import CLASS_NAME_MAX, invalid_colors
 from ..errors import ConfigError
 from ..models.imported.configuration_imported import LAYOUTS, OUTPUTS
 

@@ -67,9 +67,13 @@ def test_the_shipped_catalogue_holds_the_csmask_models_with_their_own_statistics
 
 @pytest.mark.parametrize("change, message", [
     ({"std": [0.1, 0.2]}, "one value per band"),
-    ({"std": [0.1, 0.2, 0.0, 0.3]}, "std must be > 0"),
+    ({"std": [0.1, 0.2, 0.0, 0.3]}, r"`std` must be a list of finite numbers > 0 \(item 2, 0.0"),
+    ({"mean": [0.1, "a", 0.2, 0.3]}, r"`mean` must be a list of finite numbers \(item 1, 'a'"),
+    ({"scale": float("inf")}, "`scale` must be finite, got inf"),
+    ({"resolution": -1}, "`resolution` must be finite and > 0, got -1"),
+    ({"classes": [{"name": "a"}, {"name": "a"}]}, "`classes` must be a list of distinct class names"),
     ({"classes": [{"name": "a", "color": "red"}, {"name": "b"}]}, "give #rrggbb"),
-    ({"output": "scores"}, "output 'scores'"),
+    ({"output": "scores"}, "`output` must be one of probabilities, logits, got 'scores'"),
     ({"name": "Has Spaces"}, "lower case"),
     ({"licence": ""}, "'licence' is required"),
     ({"source": {"kind": "http", "url": "ftp://x/y.onnx", "sha256": "0" * 64}}, "must start with https://"),
