@@ -212,6 +212,11 @@ class BulkConfig(Settings):
         custom_qgis=True, label="Aux file pattern(s), in the model's order",
         help="Each scene's aux file by name, relative to its image: '{stem}_aux.tif' ({stem}: image name without "
              "extension, {name}: with it; globs ok); several in the training order.")
+    stac_items: list[str] = setting(
+        default_factory=list, cli={"nargs": "+"}, metavar="FILE_OR_URL", group=BULK,
+        help="STAC items as scenes: item files or URLs, ItemCollection files (every item a scene), or text files "
+             "listing items one a line; outputs named after each item. With or instead of the images.",
+        no_qgis="Segment with DualStream takes one STAC item; many items from the command line")
     manifest: str | None = setting(
         None, metavar="FILE", group=BULK, custom_qgis=True, label="Manifest (CSV or JSON) instead of layers/folder",
         help="CSV (header image,aux[,aux2...][,output]) or JSON list of {image, aux, output}.")
@@ -233,10 +238,12 @@ class BulkConfig(Settings):
     def __post_init__(self) -> None:
         check(bool(self.out_dir), f"No output folder given; give {named('bulk.out_dir')} (one set of outputs per "
                                    f"scene).")
-        check(bool(self.images) != bool(self.manifest),
+        listed = bool(self.images or self.stac_items)
+        check(listed != bool(self.manifest),
                f"Give the scenes either as {named('bulk.images')} (files, globs or folders) or as "
-               f"{named('bulk.manifest')}, not both and not neither." if self.images else
-               f"No scenes given; give {named('bulk.images')} (files, globs or folders) or {named('bulk.manifest')}.")
+               f"{named('bulk.manifest')}, not both and not neither." if listed else
+               f"No scenes given; give {named('bulk.images')} (files, globs or folders), {named('bulk.stac_items')} "
+               f"or {named('bulk.manifest')}.")
         check(not (self.manifest and self.aux_patterns),
                f"{named('bulk.aux_patterns')} applies to {named('bulk.images')}; with {named('bulk.manifest')} give "
                f"the aux files in its aux columns.")

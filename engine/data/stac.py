@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from ..io import locations
 
 TIMEOUT = 60  # seconds for reading an item's JSON
 _RASTER_TYPES = ("image/tiff", "image/vnd.stac.geotiff", "application/x-geotiff", "image/jp2")
@@ -82,9 +83,7 @@ def _href(href: str, base: str) -> str:
     """An asset's href as a GDAL path: relative hrefs against the item's location, URLs through /vsicurl/."""
     if not is_url(href) and not Path(href).is_absolute() and "://" not in href:
         href = urllib.parse.urljoin(base, href) if is_url(base) else str(Path(base).parent / href)
-    if href.startswith("s3://"):
-        return "/vsis3/" + href[len("s3://"):]
-    return "/vsicurl/" + href if is_url(href) else href
+    return locations.gdal_path(href)  # http(s) through /vsicurl/, s3:// through /vsis3/, ...
 
 
 def _band_info(asset: dict[str, Any]) -> list[dict[str, Any]]:

@@ -188,3 +188,22 @@ def test_import_takes_the_old_band_count_spelling_with_a_note(product, tmp_path,
     assert "--band-count 4" in capsys.readouterr().err
     assert main(["import", str(onnx), "-o", str(tmp_path / "n.dsmodel"), "--classes", "a,b", "--band-count",
                  "4"]) == 0
+
+
+def test_bulk_segments_every_item_of_an_item_collection(product, tmp_path):
+    folder = tmp_path / "items"
+    folder.mkdir()
+    first = json.loads(_item(folder, str(folder), product["dn"], 0.0001).read_text())
+    # the second lists its assets in another order and says nothing of their scale: a warning in the summary
+    unscaled = {k: {**a, "raster:bands": [{"data_type": "int16"}]} for k, a in reversed(list(first["assets"].items()))}
+    second = {**first, "id": "SECOND", "assets": unscaled}
+    collection = folder / "collection.json"
+    collection.write_text(json.dumps({"type": "FeatureCollection", "features": [first, second]}), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["segment", "--model", str(product["bundle"]), "--stac-items", str(collection), "--out-dir",
+                 str(out)]) == 0
+    assert (classes(out / "S2_TEST_ITEM.tif") == product["expected"]).mean() >= 0.999
+    summary = {s["name"]: s for s in json.loads((out / "summary.json").read_text())["scenes"]}
+    assert sorted(summary) == ["S2_TEST_ITEM", "SECOND"]
+    assert not summary["S2_TEST_ITEM"]["warnings"]
+    assert any("range the model records (0..1)" in w for w in summary["SECOND"]["warnings"])

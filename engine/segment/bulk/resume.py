@@ -49,7 +49,11 @@ def run_fingerprint(members: list[Member], template: SegmentConfig, bulk: BulkCo
 
 def _stamp(path: str | Path) -> dict[str, Any]:
     """An input's identity now: a local file's size and modification time; a remote file's as its server
-    reports them (HTTP Content-Length and Last-Modified, an object store's metadata), read through GDAL."""
+    reports them (HTTP Content-Length and Last-Modified, an object store's metadata), read through GDAL. An item
+    of a STAC ItemCollection (``COLLECTION.json#ID``) is stamped by its collection's file."""
+    text = str(path)
+    if "#" in text and not os.path.exists(text):
+        path = text.split("#", 1)[0]
     if locations.is_remote(path):
         gdal = require("osgeo.gdal")
         stat = gdal.VSIStatL(locations.gdal_path(path))

@@ -20,6 +20,7 @@ from typing import Any
 from ...callbacks import Callback
 from ...config import BulkConfig
 from ...config.output_kinds import EXTRA_KINDS
+from ...data.stac import expand_items, looks_like_stac
 from ...errors import ConfigError, setting
 from ...io import locations
 from ...io.safety import RASTER_GIVE, RASTER_SUFFIXES, Files
@@ -39,6 +40,7 @@ class Scene:
     aux: list[str]
     name: str  # stem of every output file
     error: str | None = None  # a problem found while listing; the scene is recorded as failed
+    stac: bool = False  # ``image`` is a STAC item (a file, URL or ``COLLECTION#ID``), read through its assets
     pixels: int = 0  # width x height from the header (0 when it cannot be read; the run then says why)
     width: int = 0
     height: int = 0
@@ -160,14 +162,29 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
         if not candidates:
             raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an output of an "
                               f"earlier bulk run in '{bulk.out_dir}'; check {setting('bulk.images')}.")
+    items = _stac_scenes(bulk, [c for c in candidates if looks_like_stac(c)])
+    candidates = [c for c in candidates if not looks_like_stac(c)]
+    if not candidates and items:
+        return items
     matched = [(image, *match_aux(image, list(bulk.aux_patterns))) for image in candidates]
     # the aux files of a folder's or glob's scenes are rasters in the same listing: they are not scenes
     aux_files = {_key(a) for _, aux, _ in matched for a in aux}
     scenes = [Scene(image=image, aux=aux, name=locations.stem(image), error=error)
-              for image, aux, error in matched if _key(image) not in aux_files]
+              for image, aux, error in matched if _key(image) not in aux_files] + items
     if not scenes:
         raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an aux file of "
                           f"another; check {setting('bulk.images')} and {setting('bulk.aux_patterns')}.")
+    return scenes
+
+
+def _stac_scenes(bulk: BulkConfig, entries: list[str]) -> list[Scene]:
+    """One scene per STAC item of ``--stac-items`` and of the ``.json`` entries among the images (an
+    ItemCollection: each of its items), named after the item."""
+    scenes = []
+    for entry in [*bulk.stac_items, *entries]:
+        for item in expand_items(str(entry)):
+            where, _, item_id = item.partition("#")
+            scenes.append(Scene(image=item, aux=[], name=item_id or locations.stem(where), stac=True))
     return scenes
 
 

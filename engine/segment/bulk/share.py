@@ -147,7 +147,8 @@ class RankShare:
         if decision.action == "refuse":
             record.error = decision.reason
             return None
-        return self.template.replace(image=scene.image, aux=list(scene.aux), **outputs.settings())
+        return self.template.replace(image=scene.image, aux=list(scene.aux),
+                                     stac_item=scene.image if scene.stac else None, **outputs.settings())
 
     def _run_scene(self, scene: Scene, outputs: SceneOutputs, record: SceneRecord, progress: _ShareProgress,
                    opened: SceneRun | Exception | None, on_read_done: Any) -> tuple[SceneRun, float] | None:
