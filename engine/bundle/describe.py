@@ -44,10 +44,17 @@ def aux_inputs(data: DataMetadata) -> list[str]:
 
 
 def _image_line(data: DataMetadata) -> str:
+    named = f" ({', '.join(data.band_names)})" if data.band_names else ""
     if data.bands:
-        return (f"  image: bands {','.join(str(b) for b in data.bands)} (counted from 1) of a "
-                f"{data.image_bands or '?'}-band image")
-    return f"  image: {data.vision_bands} bands, in the training order"
+        return (f"  image: bands {','.join(str(b) for b in data.bands)}{named} (counted from 1) of a "
+                f"{data.image_bands or '?'}-band image{_range(data)}")
+    return f"  image: {data.vision_bands} bands{named}, in the training order{_range(data)}"
+
+
+def _range(data: DataMetadata) -> str:
+    """The value range the model expects, in words (empty when it records none)."""
+    low_high = data.value_range or import_record(data).get("value_range")
+    return f", values {format_value(float(low_high[0]))}..{format_value(float(low_high[1]))}" if low_high else ""
 
 
 def _classes(data: DataMetadata) -> str:
@@ -70,7 +77,7 @@ def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
     made = f", made for {where:g} m/px" if isinstance(where, (int, float)) else ""
     lines = [f"Model {Path(path).name}: imported ONNX model ({model.output} output, {model.layout}), run by "
              f"onnxruntime with {tile}{made}",
-             f"  image: {bands}",
+             f"  image: {bands}{_range(data)}",
              f"  input scaling: {scaling}",
              f"  classes: {_classes(data)}"]
     tiling = [f"tiles overlapping by {100 * float(info['overlap']):.3g} %"] if info.get("overlap") is not None else []

@@ -338,6 +338,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         foreground_fraction=round(float(fg / max(labelled, 1)), 6),
         aux_files_per_scene=len(train_kw[0]["aux"]), aux_file_bands=list(first.aux_file_bands),
         image_bands=first.image_bands, bands=data_cfg.bands, x_bands=data_cfg.x_bands,
+        band_names=training_band_names(first), value_range=training_value_range(vision_stats),
     )
     summary = DataSummary(
         metadata, train_scenes=[r.image for r in train_readers], val_scenes=[r.image for r in val_readers],
@@ -351,6 +352,27 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
                   f"{len(train_ds)} training tiles per epoch, {len(val_ds)} validation tiles"
                   f"{' (held-out bands)' if holdout else ''}, foreground {100 * metadata.foreground_fraction:.1f} %.")
     return train_ds, val_ds, summary
+
+
+def training_band_names(reader: SceneReader) -> list[str] | None:
+    """The names of the vision bands the model takes, in its order: the first training image's band descriptions
+    (None when any is missing: segment then goes by band counts, or by ``--bands``)."""
+    from .raster import open_raster
+
+    dataset = open_raster(reader.image, "image")
+    try:
+        names = [dataset.descriptions[b - 1] for b in reader.selection.vision_bands(reader.image_bands)]
+    finally:
+        dataset.close()
+    return [str(n).strip() for n in names] if all(n and str(n).strip() for n in names) else None
+
+
+def training_value_range(stats: Any) -> list[float]:
+    """[low, high] of the training values over all vision bands (2-98 % percentiles, or mean +- 2 std)."""
+    low, high = np.asarray(stats.low, np.float64), np.asarray(stats.high, np.float64)
+    if stats.method == "meanstd":
+        low, high = low - 2 * high, low + 2 * high
+    return [round(float(low.min()), 6), round(float(high.max()), 6)]
 
 
 def _check_consistent(first: SceneReader, readers: list[SceneReader]) -> None:

@@ -3,8 +3,9 @@
 The item describes what the bundle expects and returns, from its own metadata, without loading torch:
 one ``mlm:input`` per stream (the vision bands; the aux or X stream with its grid ratio), each with its shape,
 dim order, data type and the per-band value scaling of the training statistics; one ``mlm:output`` with the
-classes (names, colours, values); the bundle (and an ONNX export, when given) as assets. Band names use the
-image's band numbers (``band4``), since a bundle knows the positions of its bands, not their sensor names.
+classes (names, colours, values); the bundle (and an ONNX export, when given) as assets. Band names are those the
+bundle records (the training images' band descriptions, a model made elsewhere's own), else the image's band
+numbers (``band4``).
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ def total_parameters(bundle: str | os.PathLike) -> int:
 def _band_names(data: DataMetadata) -> tuple[list[str], list[str]]:
     """Names of the vision bands and of the second stream's channels, in model order."""
     vision = [f"band{b}" for b in data.bands or range(1, data.vision_bands + 1)]
-    named = import_record(data).get("band_names")  # a model made elsewhere says its bands' names
-    if named:
-        return list(named), []
+    named = data.band_names or import_record(data).get("band_names")  # the bands' own names, where recorded
+    if named and len(named) == data.vision_bands:
+        vision = [str(n) for n in named]
+    if import_record(data):
+        return vision, []
     if data.x_bands:
         return vision, [f"band{b}" for b in data.x_bands]
     aux: list[str] = []
@@ -83,6 +86,12 @@ def _tensor(channels: int, size: int) -> dict[str, Any]:
             "data_type": "float32"}
 
 
+def _range_words(data: DataMetadata) -> str:
+    """The raw values the model expects, where it records them (segment rescales or warns outside them)."""
+    low_high = data.value_range or import_record(data).get("value_range")
+    return f"; raw values expected in {float(low_high[0]):g}..{float(low_high[1]):g}" if low_high else ""
+
+
 def _inputs(data: DataMetadata, tile: int) -> list[dict[str, Any]]:
     vision_names, aux_names = _band_names(data)
     gsd = data.gsd
@@ -93,7 +102,7 @@ def _inputs(data: DataMetadata, tile: int) -> list[dict[str, Any]]:
         if data.bands else f"a {data.vision_bands}-band image"
     inputs = [{
         "name": "vision",
-        "description": f"The imagery: {image}{where}; {_scaling_words(data.vision_stats)}.",
+        "description": f"The imagery: {image}{where}; {_scaling_words(data.vision_stats)}{_range_words(data)}.",
         "bands": vision_names,
         "input": _tensor(len(vision_names), tile),
         "value_scaling": _value_scaling(data.vision_stats),

@@ -207,3 +207,26 @@ def test_bulk_segments_every_item_of_an_item_collection(product, tmp_path):
     assert sorted(summary) == ["S2_TEST_ITEM", "SECOND"]
     assert not summary["S2_TEST_ITEM"]["warnings"]
     assert any("range the model records (0..1)" in w for w in summary["SECOND"]["warnings"])
+
+
+def test_a_trained_model_records_its_band_names_and_finds_them_in_another_order(tmp_path):
+    from engine.data.dataset import training_band_names, training_value_range
+    from engine.data.normalize import BandStatistics
+    from engine.data.scene import SceneReader
+    from tests.helpers import make_bundle
+
+    raw = np.random.default_rng(3).integers(0, 4000, size=(5, 64, 64)).astype(np.uint16)
+    names = ["B02", "B03", "B04", "B08", "B11"]
+    training = write(tmp_path / "training.tif", raw, names=names)
+    with SceneReader(str(training), bands=[3, 2, 1, 4]) as reader:
+        assert training_band_names(reader) == ["B04", "B03", "B02", "B08"]
+    with SceneReader(str(write(tmp_path / "unnamed.tif", raw))) as reader:
+        assert training_band_names(reader) is None  # a band without a name: none recorded
+    assert training_value_range(BandStatistics("percentile", [10, 20], [900, 3000])) == [10.0, 3000.0]
+    bundle = make_bundle(tmp_path / "m.dsmodel", band_names=["B04", "B03", "B02", "B08"])
+    in_order = write(tmp_path / "in_order.tif", raw[[2, 1, 0, 3]])
+    segment(SegmentConfig(image=str(in_order), models=[bundle], output=str(tmp_path / "a.tif")))
+    log = Log()
+    segment(SegmentConfig(image=str(training), models=[bundle], output=str(tmp_path / "b.tif")), log)
+    assert "B04 <- band 3 'B04', B03 <- band 2 'B03', B02 <- band 1 'B02', B08 <- band 4 'B08'" in "\n".join(log.lines)
+    assert np.array_equal(classes(tmp_path / "a.tif"), classes(tmp_path / "b.tif"))
