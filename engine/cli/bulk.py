@@ -61,6 +61,8 @@ def run_bulk(args: argparse.Namespace, template: Any, bulk_settings: dict[str, A
         print(f"Summary: {result.files['json']}")
         for mosaic in summary["mosaics"]:
             print(f"Mosaic: {mosaic}")
+        if summary.get("polygons"):
+            print(f"Polygons of every scene (one layer): {summary['polygons']}")
     if result.canceled:
         return EXIT_CANCELED
     return 0 if result.ok else EXIT_SCENES_FAILED

@@ -231,7 +231,8 @@ class BulkConfig(Settings):
     confidence: bool = setting(False, flag="--with-confidence", group=BULK, label="Also write confidence rasters",
                                help="<name>_confidence.tif per scene: each pixel's probability of its class.")
     polygons: bool = setting(False, flag="--with-polygons", group=BULK, label="Also write polygons",
-                             help="<name>.gpkg per scene with class_id, class_name and area.")
+                             help="<name>.gpkg per scene (class, area, perimeter, confidence, model, scene), and "
+                                  "every scene's polygons in one layer, polygons_all_scenes.gpkg.")
     mosaic: bool = setting(False, group=BULK, label="Write a VRT mosaic of the class rasters",
                            help="mosaic.vrt in the output folder (one per CRS when the scenes differ).")
 

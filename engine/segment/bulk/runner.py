@@ -26,7 +26,8 @@ from ...runtime.environment import resolve_device_lazily
 from ..plan import check_members, model_defaults
 from ..predictor import Predictor
 from .resume import recorded_outputs, run_fingerprint
-from .scenes import MARKER_FOLDER, Scene, discover_scenes, shard
+from .run_layer import update_run_layer
+from .scenes import MARKER_FOLDER, Scene, discover_scenes, scene_outputs, shard
 from .share import RankShare
 from .summary import SceneRecord, counts, write_mosaics, write_summary
 
@@ -164,6 +165,9 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
         summary = summary_of(records, ranks or {"0": share.facts()})
         if bulk.mosaic and finished:
             summary["mosaics"] = write_mosaics(out, records, callback)
+        if bulk.polygons:  # every finished scene's polygons in one layer, also after a cancel (each scene whole)
+            summary["polygons"] = update_run_layer(out, records, {
+                r.name: scene_outputs(out, r.name, bulk).path("polygons") for r in records}, callback)
         files = write_summary(out, summary, records)
         n = summary["counts"]
         canceled = f", {n['canceled']} canceled" if n["canceled"] else ""

@@ -46,6 +46,9 @@ class Scene:
     height: int = 0
 
 
+RUN_LAYER = "polygons_all_scenes.gpkg"  # every scene's polygons in one layer, in the output folder (run_layer.py)
+
+
 def scene_outputs(out_dir: str | Path, name: str, bulk: BulkConfig) -> SceneOutputs:
     """Output paths of scene ``name``: ``<name>.tif`` + ``.qml``, the other kinds the bulk switches ask for, and
     its completion marker."""
@@ -275,6 +278,13 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
             owner[key] = scene
     out = Path(bulk.out_dir)
     written += [str(out / f"summary.{kind}") for kind in ("json", "csv", "html")]
+    if bulk.polygons:  # the run's layer of every scene's polygons (bulk/run_layer.py)
+        run_layer = (out / RUN_LAYER).resolve()
+        if run_layer in owner:
+            raise ConfigError(f"The scene '{owner[run_layer].image}' would write '{run_layer}', the file that holds "
+                              f"every scene's polygons; rename the image, or give it another name in a "
+                              f"{setting('bulk.manifest')} 'output' column.")
+        written.append(str(run_layer))
     manifest = setting("bulk.manifest")
     check_identity(inputs={f"images ({setting('bulk.images')} / {manifest})": Files([s.image for s in scenes],
                                                                                    give=RASTER_GIVE),
