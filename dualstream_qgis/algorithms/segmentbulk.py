@@ -21,7 +21,7 @@ from qgis.core import (
 from ..compat import FILE_BEHAVIOR_FILE, FILE_BEHAVIOR_FOLDER, SOURCE_RASTER
 from ..engine_bridge import engine_api
 from ..feedback import FeedbackCallback, Stage, render_message, run_engine
-from ..styling import class_raster_post_processor
+from ..styling import class_raster_post_processor, layer_post_processor, style_polygons
 from .algorithm import DualStreamAlgorithm
 from .common import (
     LAYER_LIST_WRAPPER,
@@ -127,6 +127,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
                       self.tr("One set of outputs per scene, named after the image, and the run's summary."))
         self.addOutput(QgsProcessingOutputHtml("SUMMARY_HTML", self.tr("Summary")))
         self.addOutput(QgsProcessingOutputFile("SUMMARY", self.tr("Summary (JSON)")))
+        self.addOutput(QgsProcessingOutputFile("POLYGONS_LAYER", self.tr("Polygons of every scene (GeoPackage)")))
         for name, text in (("DONE", "Scenes segmented"), ("SKIPPED", "Scenes skipped (finished earlier)"),
                            ("FAILED", "Scenes failed"), ("CANCELED", "Scenes not finished (canceled)")):
             self.addOutput(QgsProcessingOutputNumber(name, self.tr(text)))
@@ -152,9 +153,12 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
                                  f"to finish the others (finished scenes are skipped).")
         if self.parameterAsBool(parameters, self.ADD_TO_PROJECT, context):
             self._load_outputs(result, template.models[0], context)
+        polygons = result.summary.get("polygons")
+        if polygons:
+            feedback.pushInfo(f"Polygons of every scene (one layer): {polygons}")
         return {self.OUTPUT: bulk.out_dir, "SUMMARY_HTML": result.files.get("html"),
-                "SUMMARY": result.files.get("json"), "DONE": counts["done"], "SKIPPED": counts["skipped"],
-                "FAILED": counts["failed"], "CANCELED": counts["canceled"]}
+                "SUMMARY": result.files.get("json"), "POLYGONS_LAYER": polygons, "DONE": counts["done"],
+                "SKIPPED": counts["skipped"], "FAILED": counts["failed"], "CANCELED": counts["canceled"]}
 
     @staticmethod
     def _load_outputs(result: Any, bundle: str, context: QgsProcessingContext) -> None:
@@ -169,6 +173,13 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
             context.addLayerToLoadOnCompletion(path, QgsProcessingContext.LayerDetails(name, context.project(), name))
             context.layerToLoadOnCompletionDetails(path).setPostProcessor(class_raster_post_processor(
                 meta.class_names, meta.class_colors, str(Path(path).with_suffix(".qml")), layer_name=name))
+        polygons = result.summary.get("polygons")
+        if polygons:  # every scene's polygons, one layer, outlined in the class colours
+            name = "polygons of every scene"
+            qml = style_polygons(polygons, meta.class_names, meta.class_colors)
+            context.addLayerToLoadOnCompletion(polygons, QgsProcessingContext.LayerDetails(name, context.project(),
+                                                                                           name))
+            context.layerToLoadOnCompletionDetails(polygons).setPostProcessor(layer_post_processor(name, qml=qml))
 
     def _settings(self, parameters: dict[str, Any],
                   context: QgsProcessingContext) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -72,7 +72,7 @@ def test_folder_run_loads_styled_layers_and_reports_failures(plugin, folder, mod
     feedback = Feedback()
     out = tmp_path / "out"
     results = processing.runAndLoadResults("dualstream:segmentbulk", _params(
-        folder, model, out, ADD_TO_PROJECT=True, MOSAIC=True, TTA="flips"), feedback=feedback)
+        folder, model, out, ADD_TO_PROJECT=True, MOSAIC=True, TTA="flips", POLYGONS=True), feedback=feedback)
     assert (results["DONE"], results["SKIPPED"], results["FAILED"], results["CANCELED"]) == (3, 0, 1, 0)
     assert len(feedback.errors) == 1 and "broken.tif" in feedback.errors[0]
     scenes = [t for t in feedback.texts if t.startswith("scene ")]  # once per scene, in order
@@ -85,8 +85,12 @@ def test_folder_run_loads_styled_layers_and_reports_failures(plugin, folder, mod
         layers = QgsProject.instance().mapLayersByName(f"{name} classes")  # not the image's own name
         assert len(layers) == 1 and layers[0].renderer().type() == "paletted"
         assert layers[0].source() == str(out / f"{name}.tif")
+    # every scene's polygons in one layer, the scene an attribute
+    layer, = QgsProject.instance().mapLayersByName("polygons of every scene")
+    assert layer.source().startswith(results["POLYGONS_LAYER"])
+    assert {f["scene"] for f in layer.getFeatures()} <= set(BULK_SIZES) and layer.featureCount() > 0
     # a second run skips everything
-    again = processing.run("dualstream:segmentbulk", _params(folder, model, out, TTA="flips"))
+    again = processing.run("dualstream:segmentbulk", _params(folder, model, out, TTA="flips", POLYGONS=True))
     assert (again["DONE"], again["SKIPPED"], again["FAILED"]) == (0, 3, 1)
     QgsProject.instance().removeAllMapLayers()
 
