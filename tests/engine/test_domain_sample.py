@@ -1,0 +1,43 @@
+"""The image-domain check judges a strided subsample of at most DOMAIN_PIXELS pixels: it still finds a band far
+from training on a scene larger than that, and stays silent on one like the training data."""
+
+from __future__ import annotations
+
+import numpy as np
+import rasterio
+
+from engine.callbacks import Callback
+from engine.data.checks import DOMAIN_PIXELS, check_image_domain
+from engine.data.normalize import BandStatistics
+
+SIDE = 600  # 360,000 pixels: read whole, then strided down to DOMAIN_PIXELS
+
+
+def _check(folder, values: np.ndarray) -> list[str]:
+    stats = BandStatistics("percentile", [100.0, 100.0], [200.0, 200.0])
+    warnings: list[str] = []
+    path = folder / "scene.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=SIDE, height=SIDE, count=2, dtype="float32") as out:
+        out.write(values.astype(np.float32))
+    with rasterio.open(path) as dataset:
+        check_image_domain(dataset, str(path), [1, 2], stats, "m.dsmodel", Callback(), warnings)
+    return warnings
+
+
+def test_the_scene_is_larger_than_the_subsample():
+    assert SIDE * SIDE > 4 * DOMAIN_PIXELS
+
+
+def test_a_band_far_from_training_is_found_in_the_subsample(tmp_path):
+    rng = np.random.default_rng(0)
+    values = rng.uniform(100, 200, (2, SIDE, SIDE))
+    values[1] = rng.uniform(0.0, 1.0, (SIDE, SIDE))  # band 2 scaled to 0-1
+    warnings = _check(tmp_path, values)
+    assert len(warnings) == 1
+    assert "1 of its 2 band(s)" in warnings[0] and "band 2: 0.0198" in warnings[0]  # whole scene 0.01998
+    assert "sampled pixels" in warnings[0]
+
+
+def test_a_scene_like_the_training_data_says_nothing(tmp_path):
+    values = np.random.default_rng(1).uniform(100, 200, (2, SIDE, SIDE))
+    assert _check(tmp_path, values) == []
