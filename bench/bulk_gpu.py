@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.bench_bulk import bench_predictor, lock_ms_per_tile, manifest_rows, manifest_size, mode_name
+from bench.bulk_inputs import bench_predictor, manifest_rows, manifest_size
+from bench.bulk_readers import lock_ms_per_tile, mode_name
 
 
 def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, readers: list[int] | None,

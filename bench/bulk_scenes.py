@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.bench_bulk import bench_predictor, manifest_rows, manifest_size
+from bench.bulk_inputs import bench_predictor, manifest_rows, manifest_size
 
 
 def scene_boundaries(folder: Path, model: str, manifest: Path, device: str, batch: int, readers: int,

@@ -233,3 +233,14 @@ def test_design_doc_says_the_same_layers():
     declared_layers = [tuple(n for n in names if n not in ("__init__", "__main__")) for names in LAYERS]
     print(f"docs/design.md layers: {said}")
     assert said == [names for names in declared_layers if names]
+
+
+def test_bench_has_no_import_cycle_and_no_file_over_500_lines():
+    graph, _ = import_graph(REPO, ("bench",))
+    edges = {f"{a} -> {b}" for a, targets in graph.items() for b in targets}
+    print(f"bench import graph: {len(graph)} modules; {'; '.join(sorted(edges))}")
+    assert len(graph) > 10 and "bench.bench_bulk -> bench.bulk_inputs" in edges  # the walk found the code
+    assert cycles(graph) == [], "import cycles in bench/ (move what both sides need into a module of its own)"
+    long = {str(path.relative_to(REPO)): n for path in (REPO / "bench").rglob("*.py")
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > 500}
+    assert long == {}, "bench files over 500 lines: split them by part"
