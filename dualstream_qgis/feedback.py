@@ -36,7 +36,8 @@ def parameter_name(key: str) -> str:
 
 #: The Train dialog's layers for the parts of its training scene (the image is the scenes setting's INPUT).
 SCENE_PARTS = {"label": "'Label layer (raster or polygons)' (LABELS)",
-               "aux": "'Aux layers (coarse rasters, in a fixed order)' (AUX)"}
+               "aux": "'Aux layers (coarse rasters, in a fixed order)' (AUX)",
+               "aoi": "'Labelled area (polygons of what you labelled completely)' (LABELLED_AREA)"}
 
 
 def run_engine(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

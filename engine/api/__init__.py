@@ -11,6 +11,7 @@ report copy happen here, once, whichever front end asked.
 - :mod:`.training`  ``train``: a model bundle from rasters and labels
 - :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``, ``polygons``
 - :mod:`.tools`     ``describe_model``, ``export``, ``import_model``, ``check_environment``, ``make_sample``
+- :mod:`.suggestions` ``suggest``: where labelling next is expected to help the model most
 - :mod:`.ready`     ``ready_models``, ``get_ready_model``: models made elsewhere, from the catalogue
 
 Importing this package never imports torch: the plugin loads it to say what is missing.
@@ -29,6 +30,7 @@ from .configs import (
     PolygonsConfig,
     SegmentConfig,
     Setting,
+    SuggestConfig,
     TrainConfig,
     declared,
     describe_models,
@@ -91,6 +93,7 @@ from .ready import (
     ready_model_requirements,
     ready_models,
 )
+from .suggestions import SuggestedWindow, SuggestResult, suggest
 from .tools import (
     DEFAULT_OPSET,
     DEFAULT_OVERLAP,
@@ -131,6 +134,10 @@ __all__ = [
     "ReadyModel",
     "ReadyResult",
     "SETTINGS_SECTIONS",
+    "SuggestConfig",
+    "SuggestResult",
+    "SuggestedWindow",
+    "suggest",
     "BulkConfig",
     "BundleError",
     "Callback",

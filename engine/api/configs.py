@@ -12,6 +12,7 @@ from ..config import (
     ExportConfig,
     PolygonsConfig,
     SegmentConfig,
+    SuggestConfig,
     TrainConfig,
     fill_class_colors,
     load_config_file,
@@ -22,9 +23,9 @@ from ..models import ModelConfig, describe_models, list_encoders, list_models, l
 from ..training.auto import AUTO_SETTINGS
 
 __all__ = ["AUTO_SETTINGS", "BULK", "SETTINGS_SECTIONS", "BulkConfig", "DataConfig", "EvaluateConfig", "ExportConfig",
-           "ModelConfig", "PolygonsConfig", "SegmentConfig", "Setting", "TrainConfig", "declared", "describe_models",
-           "fill_class_colors", "find_setting", "format_default", "from_front_end", "left_unset", "list_encoders",
-           "list_models", "list_presets", "load_config_file", "parse_label_pairs"]
+           "ModelConfig", "PolygonsConfig", "SegmentConfig", "Setting", "SuggestConfig", "TrainConfig", "declared",
+           "describe_models", "fill_class_colors", "find_setting", "format_default", "from_front_end", "left_unset",
+           "list_encoders", "list_models", "list_presets", "load_config_file", "parse_label_pairs"]
 
 
 def find_setting(key: str) -> Setting | None:

@@ -30,7 +30,11 @@ def flag_name(key: str) -> str:
     found = find_setting(base)
     if found is None or not found.flag:
         return plain_name(key)
-    return found.flag.replace("image", part) if part else found.flag
+    return found.flag.replace("image", SCENE_PART_FLAGS.get(part, part)) if part else found.flag
+
+
+#: The flags of a scene's parts whose names differ from their keys (``aoi``: the labelled area).
+SCENE_PART_FLAGS = {"aoi": "labelled-area", "label_field": "label-field"}
 
 
 def _typed(parse: Callable[[str], Any]) -> Callable[[str], Any]:

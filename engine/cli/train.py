@@ -4,7 +4,8 @@ Settings come from three places, later ones winning: the dataclass defaults, ``-
 with sections ``model``, ``data``, ``train``), and the command-line flags actually given.
 
 Explicit scenes: each ``--image`` starts a scene; the ``--label``, ``--label-field``, ``--aux`` (repeatable),
-``--extent`` and ``--aoi`` that follow it belong to it. Validation scenes likewise with ``--val-image`` etc.
+``--extent`` and ``--labelled-area`` (old name ``--aoi``) that follow it belong to it. Validation scenes
+likewise with ``--val-image`` etc.
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ def _scene_arguments(group: argparse._ArgumentGroup, prefix: str, dest: str, wha
                        help="aux raster of the last image (repeat, in channel order)")
     group.add_argument(f"--{prefix}extent", dest=dest, action=_SceneOption, key="extent", nargs=4, type=float,
                        metavar=("XMIN", "YMIN", "XMAX", "YMAX"), help="restrict the last image to this extent")
-    group.add_argument(f"--{prefix}aoi", dest=dest, action=_SceneOption, key="aoi", metavar="LAYER",
-                       help="polygon layer restricting the area used of the last image")
+    group.add_argument(f"--{prefix}labelled-area", f"--{prefix}aoi", dest=dest, action=_SceneOption, key="aoi",
+                       metavar="LAYER",
+                       help="polygons of where the last image is labelled completely (the squares or regions you "
+                            "labelled): pixels outside are ignored, not background; --aoi is its old name")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

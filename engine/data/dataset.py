@@ -35,7 +35,15 @@ from ..config import DataConfig, SceneSpec
 from ..errors import DataError, setting
 from .augment import augment_tile
 from .checks import check_scene_aux, check_scene_image
-from .label_scan import SCAN_BLOCK, has_foreground, label_fix_hint, label_problems, note_unmapped, scan_label
+from .label_scan import (
+    SCAN_BLOCK,
+    has_foreground,
+    label_fix_hint,
+    label_problems,
+    labelled_share_line,
+    note_unmapped,
+    scan_label,
+)
 from .metadata import DataMetadata
 from .normalize import BandStatistics
 from .raster import is_vector_path
@@ -274,8 +282,13 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     for i, reader in enumerate(train_readers):
         callback.check_canceled()
         scan_region = Region(*reader.region_window())  # whole usable scene: held-out band rows are filtered later
-        index, values, val_fg = scan_label(reader, scan_region, data_cfg, held_out.get(i))
+        index, values, val_fg, val_labelled = scan_label(reader, scan_region, data_cfg, held_out.get(i))
         val_foreground |= val_fg > 0
+        callback.info(labelled_share_line(reader, index, data_cfg))
+        if i in held_out and val_labelled == 0 and reader.aoi:
+            callback.warning(f"The validation band held out of '{reader.image}' holds no labelled pixel (the labelled "
+                             f"area lies elsewhere), so the epochs cannot be scored on it. Give a validation scene, "
+                             f"or a labelled area that reaches across the scene.")
         indexes.append(index)
         counts[reader.label_path] = values
         problems += label_problems(reader.label_path, values, data_cfg)

@@ -8,6 +8,7 @@ Label semantics are those of the scene reader's label mapper (:mod:`.labels`); s
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -39,11 +40,11 @@ def _map_classes(raw: np.ndarray, ok: np.ndarray, data_cfg: DataConfig) -> np.nd
 
 
 def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
-               held_out: Region | None = None) -> tuple[CellIndex, dict[str, int], int]:
-    """Raw value counts, the coarse labelled/foreground cell index of one training scene, and the foreground
-    pixels inside its ``held_out`` validation band (0 without one), in one pass."""
+               held_out: Region | None = None) -> tuple[CellIndex, dict[str, int], int, int]:
+    """Raw value counts, the coarse labelled/foreground cell index of one training scene, and the foreground and
+    the labelled pixels inside its ``held_out`` validation band (0 without one), in one pass."""
     cell = DEFAULT_CELL
-    held_out_fg = 0
+    held_out_fg = held_out_labelled = 0
     builder = CellIndexBuilder(reader.grid.width, reader.grid.height, cell)
     c0, r0 = region.col // cell * cell, region.row // cell * cell
     c1, r1 = region.col + region.width, region.row + region.height
@@ -65,9 +66,31 @@ def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
             builder.add(col, row, foreground, labelled)
             if held_out is not None:
                 held_out_fg += _pixels_inside(foreground, col, row, held_out)
+                held_out_labelled += _pixels_inside(labelled, col, row, held_out)
     if not raster:
         counts = {str(k): v for k, v in reader.label_value_counts().items()}
-    return builder.build(), counts, held_out_fg
+    return builder.build(), counts, held_out_fg, held_out_labelled
+
+
+def labelled_share_line(reader: SceneReader, index: CellIndex, data_cfg: DataConfig) -> str:
+    """What the log says of one training scene: how much of it is labelled, and what its unlabelled pixels mean.
+
+    With a labelled area (the scene's ``aoi``), pixels outside it are ignored (partial labels). Without one, polygon
+    labels keep their meaning of always: every pixel outside the polygons is class 0, which teaches the model that
+    whatever was not drawn is background, so the line says how to label part of a scene instead.
+    """
+    name = Path(reader.image).name
+    share = 100.0 * index.labelled_pixels / max(reader.grid.width * reader.grid.height, 1)
+    if reader.aoi:
+        return (f"Labelled area of '{name}': {share:.1f} % of the scene is labelled ({index.labelled_pixels:,} px "
+                f"inside '{Path(reader.aoi).name}'); pixels outside it are ignored by the loss and the metrics, not "
+                f"taken as background.")
+    if is_vector_path(reader.label_path or ""):
+        return (f"No labelled area for '{name}': every pixel outside the label polygons of "
+                f"'{Path(reader.label_path).name}' is class 0 ('{data_cfg.class_names[0]}'), {share:.1f} % of the "
+                f"scene labelled. If you labelled only part of the scene, give the part as a labelled area "
+                f"({setting('data.train_scenes#aoi')}): the rest is then ignored, not background.")
+    return f"Labels of '{name}': {share:.1f} % of the scene labelled (the rest is nodata or ignored)."
 
 
 def _pixels_inside(mask: np.ndarray, col: int, row: int, region: Region) -> int:

@@ -71,7 +71,7 @@ class SceneReader:
         aux_ratio: vision pixels per aux pixel along each axis.
         callback: receives warnings (ungeoreferenced files, skipped features).
         extent: [xmin, ymin, xmax, ymax] in ``extent_crs`` (default the image CRS) restricting the labels.
-        aoi: polygon layer restricting the labels.
+        aoi: polygon layer restricting the labels: the labelled area of partial labels (outside: ignored).
         bands: vision bands of the image, from 1 (None = all bands not in ``x_bands``).
         x_bands: bands of the image read as the aux input at full resolution (CMX's X modality; needs
             ``aux_ratio`` 1 and no aux rasters).
@@ -153,6 +153,7 @@ class SceneReader:
         self._label_transform: Any = None
         if self.label_path is not None:
             self._setup_label(self.label_path)
+        self.aoi = aoi  # the labelled area (training) or the area of interest (inference)
         self.region = RegionMask(self.grid.crs, extent, extent_crs or None, aoi, self.callback)
         if self.region.active and not self.georeferenced:
             raise DataError(f"An extent/AOI was given but the {self.role} '{self.image}' has no georeferencing.")

@@ -190,6 +190,7 @@ LAYERS = (
     ("export", "ready"),
     ("training",),
     ("segment", "evaluate"),
+    ("suggest",),
     ("api",),
     ("cli",),
     ("__main__",),

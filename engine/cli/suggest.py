@@ -1,0 +1,50 @@
+"""``dualstream suggest --model M --image S [--image ...] [--labelled-area L] --count N --window PX --out W.gpkg``.
+
+Writes a GeoPackage of N square windows, ranked by how much labelling them is expected to help the model: where it
+is unsure (entropy of its prediction), where its ensemble members or flipped views disagree, spread over the scenes
+and the predicted classes, away from what is labelled already. Each window carries its rank, its score and why.
+Label inside the windows, add them to the labelled area, and train again from the model (``train --init-from``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..api import SuggestConfig, suggest
+from .main import Command
+from .options import OptionGroups, add_settings, given_settings
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    groups = OptionGroups(p, "input and output", "suggest")
+    add_settings(groups, "suggest")
+    groups["input and output"].add_argument("--aoi", dest="suggest.labelled_area", metavar="LAYER",
+                                            default=argparse.SUPPRESS, help="the old name of --labelled-area")
+    p.add_argument("--quiet", action="store_true", help="only the result")
+    p.add_argument("--json", action="store_true", help="print the windows as JSON on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .progress import TqdmCallback
+
+    cfg = SuggestConfig(**given_settings(args, "suggest"))
+    with TqdmCallback(quiet=args.quiet) as callback:
+        result = suggest(cfg, callback)
+        for note in result.notes:
+            callback.warning(note)
+    if args.json:
+        json.dump({"output": result.output, "views": result.views,
+                   "windows": [w.values() for w in result.windows]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(f"Windows to label: {result.output} ({len(result.windows)} of {cfg.window} px, from {result.views} "
+          f"view(s) of each of {len(result.scenes)} scene(s))")
+    for w in result.windows:
+        print(f"  {w.rank:>3}  score {w.score:.3f}  {w.why}")
+    return 0
+
+
+COMMANDS = [Command("suggest", "suggest where to label next: windows ranked by expected help", add_arguments, run,
+                    description=__doc__)]

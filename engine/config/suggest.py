@@ -1,0 +1,60 @@
+"""Settings of ``suggest`` (SuggestConfig): where labelling next is expected to help a model most.
+
+The scenes, the model(s) and the labelled area so far go in; a polygon layer of ranked square windows comes out.
+Each field declares how the command line and the Processing algorithm *Suggest where to label* offer it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..declarations import setting
+from ..errors import setting as named
+from ..settings import Settings, check
+from .values import BACKENDS, DEVICES, TTA_MODES
+
+MIN_WINDOW = 8  # pixels: a smaller square is too small to label or to score
+
+
+@dataclass
+class SuggestConfig(Settings):
+    """Windows to label next, ranked by how much labelling them is expected to help."""
+
+    models: list[str] = setting(
+        default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
+        param="MODEL", custom_qgis=True, label="Model bundle (.dsmodel; several separated by ; for an ensemble)",
+        help="Model bundle (.dsmodel); several: an ensemble, whose members' disagreement counts too.")
+    images: list[str] = setting(
+        default_factory=list, flag="--image", cli={"action": "append"}, metavar="RASTER", group="input and output",
+        param="INPUT", custom_qgis=True, label="Scenes",
+        help="Scene to look at (repeat for several; the windows are spread over them).")
+    labelled_area: str | None = setting(
+        None, flag="--labelled-area", metavar="LAYER", group="input and output", param="LABELLED_AREA",
+        custom_qgis=True, label="Labelled area so far",
+        help="Polygons of what is labelled already (the windows of earlier rounds): windows stay away from it.")
+    output: str = setting("", flag="--out", metavar="SUGGEST.gpkg", group="input and output", param="OUTPUT",
+                          custom_qgis=True, label="Windows to label", help="GeoPackage of ranked windows to write.")
+    count: int = setting(10, label="Number of windows", minimum=1, maximum=10000, group="suggest",
+                         help="How many windows to suggest.")
+    window: int = setting(128, metavar="PX", label="Window size (pixels)", minimum=8, maximum=100000,
+                          group="suggest", help="Side of each square window, in pixels of the scene.")
+    tta: str = setting(
+        "flips", choices=TTA_MODES, label="Test-time augmentation", group="suggest",
+        help="flips or d4: the model also looks at flipped views, and where they disagree with the plain view "
+             "counts as uncertain; none: one view (faster).")
+    device: str = setting("auto", choices=DEVICES, open_choices=True, label="Device", group="suggest",
+                          help="auto: the GPU when CUDA is available, else the CPU (cuda:N picks a GPU).")
+    backend: str = setting("auto", choices=BACKENDS, label="Backend", advanced=True, group="suggest",
+                           help="auto: as segment (onnxruntime on the CPU when installed, else torch); torch or "
+                                "onnxruntime force one.")
+    batch_size: int = setting(4, label="Batch size", minimum=1, group="suggest", advanced=True,
+                              help="Tiles predicted at once; lower it when memory runs out.")
+
+    def __post_init__(self) -> None:
+        check(self.tta in TTA_MODES, f"{named('suggest.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
+        check(self.count >= 1, f"{named('suggest.count')} must be at least 1 (got {self.count}).")
+        check(self.window >= MIN_WINDOW,
+              f"{named('suggest.window')} must be at least {MIN_WINDOW} pixels (got {self.window}).")
+        check(self.backend in BACKENDS,
+              f"{named('suggest.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
+        check(self.batch_size >= 1, f"{named('suggest.batch_size')} must be >= 1 (got {self.batch_size}).")

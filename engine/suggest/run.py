@@ -1,0 +1,170 @@
+"""``suggest``: the model(s) over each scene, the windows scored and chosen (:mod:`.ranking`), the layer written.
+
+Each view of a scene is a whole-scene segmentation (:func:`engine.segment.segment`, so tiling, blending, the
+checks of the inputs against the bundle and the devices are those of ``segment``), its probabilities written to a
+temporary folder beside the output and read back: one view per ensemble member, and with test-time augmentation
+one more per member, the TTA average, whose difference from the plain view is the flips' disagreement.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..callbacks import Callback
+from ..config import SegmentConfig
+from ..config.suggest import SuggestConfig
+from ..errors import ConfigError, DataError, setting
+from ..io.atomic import temporary_folder
+from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, check_outputs, check_writable
+from .layer import SuggestedWindow, write_windows
+from .ranking import Candidates, choose, merge, pixel_maps, scene_candidates, why
+
+
+@dataclass
+class SuggestResult:
+    """What ``suggest`` wrote: the layer, its windows best first, and what it looked at."""
+
+    output: str
+    windows: list[SuggestedWindow]
+    scenes: list[str]
+    views: int  # predictions per scene (members x TTA)
+    class_names: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def suggest_files(cfg: SuggestConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What ``suggest`` reads and writes, for the output checks."""
+    inputs = {f"scene ({setting('suggest.images')})": Files(cfg.images, give=RASTER_GIVE),
+              f"model bundle ({setting('suggest.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
+              f"labelled area ({setting('suggest.labelled_area')})": Files(cfg.labelled_area,
+                                                                         give="a polygon layer file")}
+    return inputs, {f"windows layer ({setting('suggest.output')})": Files(cfg.output, "gpkg")}
+
+
+def check_request(cfg: SuggestConfig) -> None:
+    """Everything that can be said about the request before a model is loaded."""
+    if not cfg.models:
+        raise ConfigError(f"suggest needs a model: give {setting('suggest.models')} (a .dsmodel bundle).")
+    if not cfg.images:
+        raise ConfigError(f"suggest needs at least one scene: give {setting('suggest.images')}.")
+    if not cfg.output:
+        raise ConfigError(f"suggest needs the layer to write: give {setting('suggest.output')} (a .gpkg file).")
+    if Path(cfg.output).suffix.lower() != ".gpkg":
+        raise ConfigError(f"{setting('suggest.output')} '{cfg.output}' must end in .gpkg (a GeoPackage).")
+    inputs, outputs = suggest_files(cfg)
+    check_outputs(inputs, outputs)
+    check_writable(cfg.output, f"windows layer ({setting('suggest.output')})")
+
+
+def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResult:
+    """Write ``cfg.count`` windows of ``cfg.window`` pixels, ranked, to ``cfg.output`` (see the package doc)."""
+    callback = callback or Callback()
+    check_request(cfg)
+    work = temporary_folder(cfg.output, "suggest")
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        parts: list[Candidates] = []
+        grids: list[Any] = []
+        class_names: list[str] = []
+        views = 0
+        for scene, image in enumerate(cfg.images):
+            callback.check_canceled()
+            probabilities, valid, class_names, grid = _views(cfg, image, work / str(scene), callback)
+            views = len(probabilities)
+            labelled = _labelled(cfg.labelled_area, grid, image, callback)
+            maps = pixel_maps(probabilities, valid, labelled)
+            callback.info(f"Scene '{Path(image).name}': {100 * maps.labelled.sum() / max(valid.sum(), 1):.1f} % "
+                          f"labelled so far; mean entropy {maps.entropy[valid].mean():.2f} over {views} view(s).")
+            parts.append(scene_candidates(maps, cfg.window, len(class_names), scene))
+            grids.append(grid)
+        candidates = merge(parts)
+        picked = choose(candidates, cfg.count)
+        if not picked:
+            raise DataError(f"No window of {cfg.window} px can be suggested: every one is at least half labelled "
+                            f"already or mostly outside the scenes. Give a smaller {setting('suggest.window')} or "
+                            f"more scenes.")
+        windows = [_window(candidates, index, score, rank, grids, cfg, class_names, views)
+                   for rank, (index, score) in enumerate(picked, start=1)]
+        notes = []
+        if len(windows) < cfg.count:
+            notes.append(f"Only {len(windows)} of the {cfg.count} windows asked for fit without overlapping each "
+                         f"other or the labelled area.")
+        write_windows(cfg.output, windows, grids[0].crs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return SuggestResult(cfg.output, windows, list(cfg.images), views, class_names, notes)
+
+
+def _views(cfg: SuggestConfig, image: str, folder: Path, callback: Callback) -> tuple[
+        list[np.ndarray], np.ndarray, list[str], Any]:
+    """Each view's class probabilities (C, H, W) of one scene, where all are valid, the classes and the grid."""
+    import rasterio
+
+    from ..segment import segment
+
+    folder.mkdir(parents=True, exist_ok=True)
+    runs = [(m, "none") for m in cfg.models] + ([(m, cfg.tta) for m in cfg.models] if cfg.tta != "none" else [])
+    views, valid, names, grid = [], None, [], None
+    for i, (model, tta) in enumerate(runs):
+        seg = SegmentConfig(image=image, models=[model], output=str(folder / f"classes_{i}.tif"),
+                            probabilities=str(folder / f"p_{i}.tif"), tta=tta, device=cfg.device,
+                            batch_size=cfg.batch_size, backend=cfg.backend)
+        result = segment(seg, callback)
+        names = list(result.class_names)
+        with rasterio.open(result.extras["probabilities"]) as ds:
+            data = ds.read(masked=True)
+            grid = _Grid(ds.crs, ds.transform, ds.width, ds.height)
+        ok = ~np.ma.getmaskarray(data).any(axis=0)
+        p = np.ma.filled(data, 0.0).astype(np.float32)
+        if p.shape[0] == 1:  # a binary model writes the foreground's probability only
+            p = np.concatenate([1.0 - p, p])
+        views.append(p)
+        valid = ok if valid is None else (valid & ok)
+    if len({v.shape for v in views}) > 1:
+        raise DataError(f"The models of the ensemble predict different classes for '{image}' "
+                        f"({[v.shape[0] for v in views]}); give models of the same classes.")
+    return views, valid, names, grid
+
+
+@dataclass
+class _Grid:
+    crs: Any
+    transform: Any
+    width: int
+    height: int
+
+
+def _labelled(layer: str | None, grid: _Grid, image: str, callback: Callback) -> np.ndarray:
+    """True where the labelled area so far covers the scene's pixels (all False without one)."""
+    if not layer:
+        return np.zeros((grid.height, grid.width), bool)
+    from ..data.labels import RegionMask
+    from ..data.raster import RasterGrid
+
+    if grid.crs is None:
+        raise DataError(f"A labelled area was given but the scene '{image}' has no CRS; georeference the scene.")
+    region = RegionMask(grid.crs, aoi=layer, callback=callback)
+    return region.mask(RasterGrid(grid.crs, grid.transform, grid.width, grid.height))
+
+
+def _window(candidates: Candidates, index: int, score: float, rank: int, grids: list[_Grid], cfg: SuggestConfig,
+            class_names: list[str], views: int) -> SuggestedWindow:
+    scene = int(candidates.scene[index])
+    col, row, size = int(candidates.col[index]), int(candidates.row[index]), candidates.size
+    t = grids[scene].transform
+    corners = [t * (col, row), t * (col + size, row), t * (col + size, row + size), t * (col, row + size)]
+    shares = candidates.shares[index]
+    top = int(np.argmax(shares))
+    return SuggestedWindow(
+        rank=rank, score=round(score, 4), why=why(candidates, index, class_names, views),
+        scene=str(cfg.images[scene]), col=col, row=row, size=size, corners=corners,
+        confidence=round(float(candidates.confidence[index]), 4), entropy=round(float(candidates.entropy[index]), 4),
+        disagreement=round(float(candidates.disagreement[index]), 4),
+        labelled=round(float(candidates.labelled[index]), 4),
+        focus_class=class_names[int(candidates.focus[index])] if class_names else str(candidates.focus[index]),
+        top_class=class_names[top] if class_names else str(top), top_share=round(float(shares[top]), 4))

@@ -1,0 +1,145 @@
+"""``suggest``: windows ranked by uncertainty and disagreement, spread, away from the labelled area; the layer."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.cli.main import main
+from engine.data import synthetic
+from engine.suggest.ranking import choose, merge, pixel_maps, scene_candidates
+from tests.helpers import make_bundle
+
+
+def _binary(p1: np.ndarray) -> np.ndarray:
+    return np.stack([1.0 - p1, p1]).astype(np.float32)
+
+
+def _ranked(views: list[np.ndarray], labelled: np.ndarray | None = None, window: int = 32, count: int = 3):
+    valid = np.ones(views[0].shape[1:], bool)
+    maps = pixel_maps(views, valid, np.zeros_like(valid) if labelled is None else labelled)
+    candidates = merge([scene_candidates(maps, window, views[0].shape[0], 0)])
+    return candidates, choose(candidates, count)
+
+
+def test_the_unsure_windows_come_first_and_never_overlap():
+    p1 = np.full((96, 128), 0.01)
+    p1[0:32, 64:96] = 0.55  # nearly a coin toss, predicted class 1
+    p1[64:96, 0:32] = 0.35  # unsure too, predicted class 0
+    candidates, chosen = _ranked([_binary(p1)])
+    corners = [(int(candidates.col[i]), int(candidates.row[i])) for i, _ in chosen]
+    assert corners[:2] == [(64, 0), (0, 64)]
+    scores = [s for _, s in chosen]
+    assert scores == sorted(scores, reverse=True)
+    for a in range(len(corners)):
+        for b in range(a + 1, len(corners)):
+            assert abs(corners[a][0] - corners[b][0]) >= 32 or abs(corners[a][1] - corners[b][1]) >= 32
+
+
+def test_labelled_windows_are_left_out():
+    p1 = np.full((96, 128), 0.01)
+    p1[0:32, 64:96] = 0.55
+    p1[64:96, 0:32] = 0.35
+    labelled = np.zeros((96, 128), bool)
+    labelled[0:32, 64:96] = True  # the most unsure place is labelled already
+    candidates, chosen = _ranked([_binary(p1)], labelled)
+    first = chosen[0][0]
+    assert (int(candidates.col[first]), int(candidates.row[first])) == (0, 64)
+    assert all(candidates.labelled[i] < 0.5 for i, _ in chosen)
+
+
+def test_disagreeing_views_outrank_an_agreeing_unsure_place():
+    a, b = np.full((64, 128), 0.01), np.full((64, 128), 0.01)
+    a[0:32, 0:32], b[0:32, 0:32] = 0.95, 0.6  # the views disagree (mean 0.775)
+    a[32:64, 96:128] = b[32:64, 96:128] = 0.7  # both unsure the same way: more entropy, no disagreement
+    candidates, chosen = _ranked([_binary(a), _binary(b)], count=1)
+    best = chosen[0][0]
+    assert (int(candidates.col[best]), int(candidates.row[best])) == (0, 0)
+    assert candidates.disagreement[best] > 0.1
+    one_view, chosen_one = _ranked([_binary(a)], count=1)  # with one view the agreeing place is no longer beaten
+    assert (int(one_view.col[chosen_one[0][0]]), int(one_view.row[chosen_one[0][0]])) != (0, 0)
+
+
+def test_windows_spread_over_classes():
+    p1 = np.full((64, 256), 0.01)
+    p1[:, 0:128] = 0.45  # a wide unsure region predicted class 0 ...
+    p1[0:32, 192:224] = 0.58  # ... and a small one predicted class 1, a little less unsure
+    candidates, chosen = _ranked([_binary(p1)], count=2)
+    focus = {int(candidates.focus[i]) for i, _ in chosen}
+    assert focus == {0, 1}  # not two windows of the same wide region
+
+
+def _area(path: Path, image: str, cols: tuple[int, int], rows: tuple[int, int]) -> str:
+    import rasterio
+    from osgeo import ogr, osr
+
+    with rasterio.open(image) as ds:
+        t, crs = ds.transform, ds.crs
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(crs.to_wkt())
+    out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = out.CreateLayer("labelled", srs=srs, geom_type=ogr.wkbPolygon)
+    ring = ogr.Geometry(ogr.wkbLinearRing)
+    for c, r in ((cols[0], rows[0]), (cols[1], rows[0]), (cols[1], rows[1]), (cols[0], rows[1]), (cols[0], rows[0])):
+        ring.AddPoint_2D(*(t * (c, r)))
+    poly = ogr.Geometry(ogr.wkbPolygon)
+    poly.AddGeometry(ring)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(poly)
+    layer.CreateFeature(feature)
+    out = None
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def scene_and_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    root = tmp_path_factory.mktemp("suggest")
+    scene = synthetic.make_scene(root, "scene", size=(128, 128), seed=1, aux_channels=0)
+    model = make_bundle(root / "m.dsmodel", vision_bands=4, num_classes=2, class_names=["other", "field"], seed=5)
+    return scene, model
+
+
+def test_suggest_writes_a_ranked_styled_layer_away_from_the_labelled_area(scene_and_model, tmp_path, capsys):
+    import rasterio
+    from osgeo import ogr
+
+    scene, model = scene_and_model
+    area = _area(tmp_path / "labelled.gpkg", scene["image"], (0, 64), (0, 64))
+    out = tmp_path / "windows.gpkg"
+    code = main(["suggest", "--model", model, "--image", scene["image"], "--labelled-area", area, "--count", "4",
+                 "--window", "32", "--tta", "flips", "--device", "cpu", "--backend", "torch", "--out", str(out),
+                 "--quiet"])
+    assert code == 0
+    assert "score" in capsys.readouterr().out
+    ds = ogr.Open(str(out))
+    layer = ds.GetLayerByName("windows")
+    rows = [(f.GetField("rank"), f.GetField("score"), f.GetField("why"), f.GetField("col"), f.GetField("row"),
+             f.GetField("labelled")) for f in layer]
+    assert [r[0] for r in rows] == [1, 2, 3, 4]
+    assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)
+    assert all("mean confidence" in r[2] and "of pixels predicted" in r[2] for r in rows)
+    assert all("views disagree" in r[2] for r in rows)  # plain and flipped views: 2 views
+    assert all(not (r[3] + 32 <= 64 and r[4] + 32 <= 64) for r in rows)  # none inside the labelled square
+    with rasterio.open(scene["image"]) as image:
+        for f in layer:  # the polygons are the windows on the image's grid
+            xmin, xmax, ymin, ymax = f.GetGeometryRef().GetEnvelope()
+            assert xmax - xmin == pytest.approx(32 * image.res[0])
+    ds = None
+    with sqlite3.connect(out) as db:
+        styles = db.execute("select f_table_name, useAsDefault, styleQML from layer_styles").fetchall()
+    assert styles[0][0] == "windows" and styles[0][1] == 1 and "<labeling" in styles[0][2]
+    assert not list(tmp_path.glob(".windows*"))  # no temporary left beside it
+
+
+def test_suggest_refuses_to_overwrite_an_input(scene_and_model, tmp_path, capsys):
+    scene, model = scene_and_model
+    area = _area(tmp_path / "labelled.gpkg", scene["image"], (0, 64), (0, 64))
+    before = Path(area).read_bytes()
+    code = main(["suggest", "--model", model, "--image", scene["image"], "--labelled-area", area, "--count", "2",
+                 "--window", "32", "--out", area])
+    assert code == 2
+    assert "labelled area" in capsys.readouterr().err
+    assert Path(area).read_bytes() == before
