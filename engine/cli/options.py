@@ -55,8 +55,14 @@ def _help(s: Setting) -> str:
         text += f" One of {', '.join(s.choices)}."
     if s.decl.auto or s.decl.default_note:
         text += f" (default: {s.decl.auto or s.decl.default_note})"
-    elif s.kind is not bool and s.default not in (None, "", [], {}):
+    elif s.kind is bool:
+        text += f" (default: {'on' if s.default else 'off'})"
+    elif isinstance(s.default, (list, tuple)) and s.default:  # spaced, so the help wraps between values
+        text += f" (default: {', '.join(str(v) for v in s.default)})"
+    elif s.default not in (None, "", [], {}):
         text += f" (default: {format_default(s, s.default)})"
+    elif s.default is None and s.decl.off is not None:  # unset is the setting's "off" value (0: automatic)
+        text += f" (default: {format_default(s, None)})"
     return text.replace("%", "%%")
 
 

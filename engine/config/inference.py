@@ -52,7 +52,8 @@ class SegmentConfig(Settings):
     output: str = setting("", flag="--out", metavar="OUT.tif", group="input and output", param="OUTPUT",
                           custom_qgis=True, label="Class raster",
                           help="GeoTIFF of class numbers (0 = first class) with the model's colours and class names; "
-                               "a .qml style is written beside it.")
+                               "a .qml style is written beside it. Its folder (and the other outputs') is made when "
+                               "missing, as qgis_process does.")
     aux: list[str] = setting(default_factory=list, cli={"action": "append"}, metavar="RASTER",
                              group="input and output", custom_qgis=True, label="Aux layers (in the model's order)",
                              help="The aux rasters the model was trained with, in the training order (files named "
@@ -64,7 +65,7 @@ class SegmentConfig(Settings):
     probabilities: str | None = setting(
         None, metavar="P.tif", group="input and output", param="OUTPUT_PROBABILITIES", custom_qgis=True,
         label="Probability raster",
-        help="Also write class probabilities (GeoTIFF; float32 unless probability_dtype is uint8): one band "
+        help="Also write class probabilities (GeoTIFF; float32 unless --probability-dtype is uint8): one band "
              "(foreground) for binary models, one band per class otherwise.")
     probability_dtype: str = setting(
         "float32", choices=("float32", "uint8"), group="input and output",
@@ -224,7 +225,8 @@ class BulkConfig(Settings):
                            help="Output folder: <name>.tif + .qml per scene, summary.json/.csv/.html.")
     overwrite: bool = setting(
         False, group=BULK, label="Redo scenes already finished",
-        help="By default a rerun skips the scenes finished with the same model(s) and settings.")
+        help="Redo the scenes a rerun finds finished with the same model(s) and settings (by default they are "
+             "skipped).")
     probabilities: bool = setting(False, flag="--with-probabilities", group=BULK,
                                   label="Also write probability rasters",
                                   help="<name>_probabilities.tif per scene (float32).")

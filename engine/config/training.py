@@ -128,22 +128,23 @@ class DataConfig(Settings):
     aux_prefixes: list[str] = setting(
         default_factory=lambda: list(REFERENCE_AUX_PREFIXES), flag="--aux-prefix", cli={"action": "append"},
         metavar="PREFIX", group="data",
-        help="Aux file prefix in the reference layout (repeat; default GEMS_ and AIR_Pollution_*).",
+        help="Aux file prefix in the reference layout (repeat for several).",
         no_qgis="a dataset folder uses the reference layout's prefixes, and aux layers are given in their order")
     aux_bands_per_file: int | None = setting(
         None, label="Aux bands per file (0 = all)", minimum=0, off=0, advanced=True, metavar="N", group="data",
         help="Use the first N bands of each aux raster. 0: every band of the aux layers, or 12 per file for a "
              "dataset folder (the reference layout).")
     label_mapping: dict[str, int] = setting(
-        default_factory=lambda: {"90": 1}, flag="--label-map", cli={"action": "append", "type": parse_label_pairs},
-        metavar="VALUE=CLASS", group="data", text="label_map", qgis_default={},
+        default_factory=dict, flag="--label-map", cli={"action": "append", "type": parse_label_pairs},
+        metavar="VALUE=CLASS", group="data", text="label_map",
         label="Label mapping (VALUE=CLASS, comma-separated; empty: values are classes)",
         help="Raw label values and the class each one stands for, e.g. 90=1 for the reference data (raw 0 and "
              "values not listed are class 0); map a value to 255 to mark it unlabelled. Label values that are not "
              "classes stop the training with their list. The bundle keeps the mapping, and Segment writes it into "
-             "its class raster, so Evaluate needs it only to override. The command line's default is the "
-             "reference data's 90=1 (--label-map '' for none); the dialog's is empty: the label values are the class "
-             "numbers 0, 1, 2, ...")
+             "its class raster, so Evaluate needs it only to override. Default: none, the label values are the "
+             "class numbers 0, 1, 2, ... (a label raster of exactly the values 0 and 90, the reference data's, is "
+             "read as 90=1, and the log says so).",
+        default_note="none: label values are class numbers")
     label_default_class: int = setting(
         0, group="data", metavar="CLASS",
         help="Class of raw label value 0 and, with --no-strict-labels, of every raw value not in the label "
@@ -365,8 +366,11 @@ class TrainConfig(Settings):
                f"{named('train.time_budget')} must be > 0 minutes, or unset for no limit (got {self.time_budget}).")
         check(self.weight_decay >= 0, f"{named('train.weight_decay')} must be >= 0 (got {self.weight_decay}).")
         check(self.vision_lr_factor > 0 and self.aux_lr_factor > 0, "vision_lr_factor and aux_lr_factor must be > 0.")
-        check(0 <= self.min_learning_rate <= self.learning_rate,
-               f"min_learning_rate must be in [0, learning_rate] (got {self.min_learning_rate}).")
+        check(math.isfinite(self.learning_rate) and self.learning_rate > 0,
+               f"{named('train.learning_rate')} must be a number > 0 (got {self.learning_rate}).")
+        check(math.isfinite(self.min_learning_rate) and 0 <= self.min_learning_rate <= self.learning_rate,
+               f"{named('train.min_learning_rate')} must be in [0, {named('train.learning_rate')}] (got "
+               f"{self.min_learning_rate}, learning rate {self.learning_rate}).")
         check(self.warmup_steps >= 0, "warmup_steps must be >= 0.")
         check(self.step_epochs >= 1 and 0 < self.step_gamma <= 1, "step_epochs must be >= 1 and step_gamma in (0, 1].")
         check(self.plateau_patience >= 0 and 0 < self.plateau_factor < 1,

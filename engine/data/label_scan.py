@@ -132,6 +132,24 @@ def _count_values(values: np.ndarray, counts: dict[str, int]) -> None:
         counts[key] = counts.get(key, 0) + int(c)
 
 
+#: The reference data's labels: raw 90 marks the class, 0 the rest (DualStream-DFormer's data set).
+REFERENCE_VALUES, REFERENCE_MAPPING = {"0", "90"}, {"90": 1}
+
+
+def recognise_reference_labels(counts: dict[str, dict[str, int]], data_cfg: DataConfig) -> bool:
+    """No label mapping given, two classes, and the label rasters hold exactly the values 0 and 90 (the
+    reference data's): take 90=1 (``data_cfg.label_mapping`` is set) and return True."""
+    if data_cfg.label_mapping or len(data_cfg.class_names) != 2 or not counts:
+        return False
+    if any(is_vector_path(path) for path in counts):
+        return False
+    found = {key for values in counts.values() for key, count in values.items() if count}
+    if found != REFERENCE_VALUES:
+        return False
+    data_cfg.label_mapping = dict(REFERENCE_MAPPING)
+    return True
+
+
 def label_problems(path: str, counts: dict[str, int], data_cfg: DataConfig) -> list[str]:
     """One line per label file with values outside the configured set, with their pixel counts."""
     if is_vector_path(path):

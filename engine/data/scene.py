@@ -403,6 +403,12 @@ class SceneReader:
         aux[:, ~valid] = 0.0
         return aux, valid
 
+    def use_label_mapping(self, mapping: dict[str, int] | None) -> None:
+        """Map raster labels with ``mapping`` from now on (a mapping recognised from the label scan)."""
+        self.label_mapping = dict(mapping) if mapping else None
+        self.mapper = LabelMapper(self.label_mapping, self.label_default_class, self.ignore_index,
+                                  self.label_path or "")
+
     def read_raw_label(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw label raster values (float64) on a tile and where they are valid (raster labels only)."""
         if self.label_path is None or self._vector is not None:

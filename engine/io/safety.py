@@ -194,6 +194,47 @@ def check_writable(destination: str | os.PathLike, what: str) -> Path:
     return destination
 
 
+def check_creatable(destination: str | os.PathLike, what: str) -> Path:
+    """:func:`check_writable`, where the destination's folder may not exist yet: then its nearest existing parent
+    must take files (the run creates the missing folders, as qgis_process does)."""
+    destination = Path(destination)
+    folder = destination.parent if str(destination.parent) else Path(".")
+    nearest = folder
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if nearest == folder:
+        return check_writable(destination, what)
+    if not nearest.is_dir():
+        raise DataError(f"The folder of the {what} '{destination}' cannot be made: '{nearest}' is a file, not a "
+                        f"folder. Choose another destination.")
+    try:
+        check_writable(nearest / destination.name, what)
+    except DataError as exc:
+        raise DataError(f"The {what} '{destination}' cannot be written: its folder would be made in '{nearest}', "
+                        f"which is not writable. Choose a writable destination.") from exc
+    return destination
+
+
+def make_folders(destinations: list[Path]) -> list[Path]:
+    """The missing folders of ``destinations`` made; returns those made, innermost first (for
+    :func:`remove_empty_folders` when the run fails)."""
+    made: set[Path] = set()
+    for destination in destinations:
+        folder = Path(destination).parent
+        made.update(f for f in (folder, *folder.parents) if not f.exists())
+        folder.mkdir(parents=True, exist_ok=True)
+    return sorted(made, key=lambda f: len(f.parts), reverse=True)
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove the folders of :func:`make_folders` that stayed empty (innermost first)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            continue
+
+
 def file_identity(path: PathLike) -> tuple[Any, ...]:
     """``("file", st_dev, st_ino)`` for an existing file (symlinks followed), else ``("path", resolved path)``."""
     try:

@@ -24,7 +24,7 @@ from ..config.inference import DEFAULT_BORDER, DEFAULT_OVERLAP, DEFAULT_THRESHOL
 from ..data.metadata import DataMetadata
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
-from ..io.safety import check_outputs, check_writable
+from ..io.safety import check_creatable, check_outputs
 from .expects import aux_problem, image_problem
 from .scene_outputs import SceneOutputs, segment_files
 from .tiling import TileGrid, overlap_pixels
@@ -298,7 +298,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     cfg = model_defaults(cfg, first)
     # destinations first: cheap, and a read-only folder should not cost a model load
     for kind, path in SceneOutputs.of(cfg).destinations():
-        check_writable(path, kind.what)
+        check_creatable(path, kind.what)  # a missing folder is made when the run starts writing
 
     aux_members = [m for m in members if m.needs_aux_rasters]
     use_aux = bool(aux_members)

@@ -19,6 +19,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..io.locks import output_locks
+from ..io.safety import make_folders, remove_empty_folders
 from .backend import make_predictor
 from .pipeline import PipelineStats, run_tiles, start_reader, streaming_gdal_cache, tile_options
 from .plan import plan_segmentation
@@ -79,6 +80,8 @@ class SceneRun:
         if self.plan.inputs is not None:
             self._closer.callback(self.plan.inputs.close)
         self._closer.callback(self.plan.reader.close)
+        # missing output folders are made, as qgis_process does; a run that publishes nothing removes them again
+        self._made = make_folders([path for _, path in self.outputs.destinations()])
         try:
             # one writer per output: a second run onto the same files refuses at once
             held = self._closer.enter_context(output_locks(self.outputs.locked()))
@@ -94,6 +97,7 @@ class SceneRun:
             callback.check_canceled()
         except BaseException:
             self._closer.close()
+            remove_empty_folders(self._made)
             raise
 
     def __enter__(self) -> SceneRun:
@@ -188,6 +192,8 @@ class SceneRun:
             discard_partial_outputs([self.writer], self._extra_tmp)
             self.writer = None
         self._closer.close()
+        if not self._finished:
+            remove_empty_folders(self._made)
 
 
 def _call_out_one_class(plan: object, callback: Callback) -> None:

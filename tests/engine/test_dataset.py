@@ -46,7 +46,8 @@ def sparse_scene(root: Path, name: str = "sparse", size: int = 256, bands: int =
 
 
 def small_cfg(**kw: object) -> DataConfig:
-    base = {"tile_size": 64, "tiles_per_epoch": 16, "statistics_tiles": 8, "aux_ratio": 8}
+    base = {"tile_size": 64, "tiles_per_epoch": 16, "statistics_tiles": 8, "aux_ratio": 8,
+            "label_mapping": {"90": 1}}  # the reference data's mapping
     base.update(kw)
     return DataConfig(**base)
 
@@ -168,6 +169,22 @@ def test_holdout_bands_never_overlap_training(tmp_path: Path) -> None:
     assert padded == 4  # 77 px band: the second grid column sticks out
 
 
+def test_labels_of_exactly_0_and_90_are_read_as_90_is_class_1(tmp_path: Path) -> None:
+    """Issue 40, item 9: no mapping is the default (label values are class numbers); a label raster of exactly 0
+    and 90 (the reference data's) is recognised, said in the log, and recorded; any other value is not."""
+    scene = sparse_scene(tmp_path)
+    callback = RecordingCallback()
+    cfg = small_cfg(train_scenes=[scene], aux_prefixes=[], val_fraction=0.0, label_mapping={})
+    train, _, summary = build_datasets(cfg, callback)
+    assert any("exactly 0 and 90" in m and "90 is class 1" in m for m in callback.messages("info"))
+    assert cfg.label_mapping == {"90": 1} and summary.metadata.label_mapping == {"90": 1}
+    classes = np.unique(np.concatenate([train[i]["labels"].numpy().ravel() for i in range(4)]))
+    assert set(classes.tolist()) <= {0, 1, 255} and 1 in classes
+    other = sparse_scene(tmp_path / "other", extra_values={17: 30})
+    with pytest.raises(DataError, match=r"17 \(30 px\)"):
+        build_datasets(small_cfg(train_scenes=[other], aux_prefixes=[], val_fraction=0.0, label_mapping={}))
+
+
 def test_label_values_outside_set_reported_with_counts(tmp_path: Path) -> None:
     scene = sparse_scene(tmp_path, extra_values={17: 30, 200: 5})
     cfg = small_cfg(train_scenes=[scene], aux_prefixes=[], val_fraction=0.0)
@@ -186,7 +203,7 @@ def test_label_values_outside_set_reported_with_counts(tmp_path: Path) -> None:
 
 
 def test_class_number_labels_are_told_how_to_train_as_they_are(tmp_path: Path) -> None:
-    """A land-cover raster whose values are its classes (1..4, no 0) under the command line's default mapping: the
+    """A land-cover raster whose values are its classes (1..4, no 0) under a mapping of 90=1: the
     error says to give an empty mapping and how many class names; given them, it trains without the binary-only
     warning about a missing class 0."""
     rng = np.random.default_rng(3)

