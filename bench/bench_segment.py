@@ -105,7 +105,7 @@ def write_scene(folder: Path, size: int, seed: int = 0, block: int = 512) -> dic
 def train_model(folder: Path, quick: bool, device: str) -> str:
     """A tiny dualstream trained briefly on a 512^2 scene of the benchmark kind (so IoU means something)."""
     from engine.config import AugmentConfig, DataConfig, SceneSpec, TrainConfig
-    from engine.models import ModelConfig
+    from engine.models import AutoModelConfig
     from engine.training.trainer import train
 
     bundle = folder / "bench_segment.dsmodel"
@@ -113,7 +113,7 @@ def train_model(folder: Path, quick: bool, device: str) -> str:
         return str(bundle)
     scene = write_scene(folder / "train", 512, seed=11)
     result = train(
-        ModelConfig(preset="tiny", dropout=0.0, drop_path=0.0),
+        AutoModelConfig.for_family(preset="tiny", dropout=0.0, drop_path=0.0),
         DataConfig(train_scenes=[SceneSpec(image=scene["image"], label=scene["label"], aux=scene["aux"])],
                    aux_prefixes=[], aux_bands_per_file=AUX_CHANNELS, tile_size=TILE, aux_ratio=8,
                    tiles_per_epoch=16 if quick else 48, val_fraction=0.2, statistics="percentile",

@@ -47,7 +47,7 @@ def run(ctx: Any) -> dict[str, Any]:
     from engine.config import DataConfig, TrainConfig
     from engine.data.dataset import build_datasets
     from engine.data.synthetic import make_reference_dataset
-    from engine.models import ModelConfig, build_model_from_config
+    from engine.models import AutoModelConfig, build_model_from_config
     from engine.runtime.environment import resolve_device
     from engine.training.trainer import train
 
@@ -69,7 +69,7 @@ def run(ctx: Any) -> dict[str, Any]:
         train_ds.set_epoch(1)
         cached = _InMemory([train_ds[i] for i in range(len(train_ds))])
         meta = summary.metadata
-        model_cfg = ModelConfig(preset=preset, vision_channels=meta.vision_bands,
+        model_cfg = AutoModelConfig.for_family(preset=preset, vision_channels=meta.vision_bands,
                                 aux_channels=meta.aux_channels, num_classes=meta.num_classes,
                                 aux_ratio=meta.aux_ratio)
 

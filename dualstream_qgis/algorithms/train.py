@@ -43,11 +43,6 @@ from .sources import (
 from .train_form import FOLDER, add_mode_parameter, check_train_form, is_temporary, require_form, unused_inputs
 
 
-def _registry() -> Any:
-    """The engine's model registry (torch-free): families, their presets, encoders and descriptions."""
-    return engine_api()
-
-
 def control_name(key: str) -> str:
     """How the log names a setting: its parameter's label without the explanation in brackets."""
     found = engine_api().find_setting(key)
@@ -112,7 +107,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         items = "".join(
             f"<li><b>{m['name']}</b>: {m['description']} Presets: {', '.join(m['presets'])} (default "
             f"{m['default_preset']}){'; any encoder' if m['encoders'] else ''}.</li>"
-            for m in _registry().describe_models())
+            for m in engine_api().describe_models())
         return (f"<p><b>Model families</b> (Model family; the loss defaults to the family's own):</p><ul>{items}</ul>"
                 "<p><b>Bands</b>: 1-based band numbers as in GDAL (3,2,1 = a B,G,R order); <b>X bands</b> feed "
                 "CMX's second stream from the same image (e.g. 4 = NIR of an RGBN file) instead of aux layers. "
@@ -259,23 +254,11 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         return changed_settings(self, parameters, context, *engine_api().AUTO_SETTINGS, "data.class_colors")
 
     def _model_settings(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
-        """Family, preset, encoder and pretrained source; a preset or encoder the family lacks is named here."""
-        models = _registry()
+        """Family, preset, encoder and pretrained source, as given: the engine picks the family of a preset given
+        alone and names a preset or encoder the family lacks."""
         model = read_settings(self, parameters, context, "model")
         pretrained, _, _ = declared_text(self, "model.pretrained")
         model["pretrained"] = self.parameterAsFile(parameters, pretrained, context) or None
-        preset = model.get("preset")
-        if "name" not in model:  # auto: chosen later; until then the default family, or the first with the preset
-            model["name"] = next(f for f in (models.ModelConfig().name, *models.list_models())
-                                 if preset is None or preset in models.list_presets(f))
-        family = model["name"]
-        if preset is not None and preset not in models.list_presets(family):
-            raise QgsProcessingException(f"Parameter PRESET: '{preset}' is not a preset of the {family} family; "
-                                         f"use one of {models.list_presets(family)} or default.")
-        if "encoder" in model and model["encoder"] not in models.list_encoders(family):
-            takes = [m["name"] for m in models.describe_models() if m["encoders"]]
-            raise QgsProcessingException(f"Parameter ENCODER: the {family} family has a fixed encoder; an "
-                                         f"encoder can be chosen for {takes} only (leave ENCODER at default).")
         return model
 
     def _layer_scene(self, parameters: dict[str, Any], context: QgsProcessingContext,

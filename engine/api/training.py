@@ -15,7 +15,7 @@ from typing import Any, Union
 
 from ..config import DataConfig, TrainConfig, fill_class_colors
 from ..errors import ConfigError, plain_name, setting
-from ..models import ModelConfig
+from ..models import AutoModelConfig, ModelConfig
 from .protocol import Callback
 
 SECTIONS = ("model", "data", "train")
@@ -73,7 +73,7 @@ def train_request(sections: Mapping[str, Mapping[str, Any]], given: Collection[s
     if data.get("data_dir") and data.get("train_scenes"):
         raise ConfigError(f"give either {setting('data.data_dir')} or explicit scenes "
                           f"({setting('data.train_scenes')}), not both.")
-    return TrainRequest(ModelConfig.from_dict(model), DataConfig.from_dict(data), TrainConfig.from_dict(train),
+    return TrainRequest(AutoModelConfig.from_dict(model), DataConfig.from_dict(data), TrainConfig.from_dict(train),
                         frozenset(given), report_copy, dict(other_inputs or {}), notes)
 
 

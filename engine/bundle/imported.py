@@ -1,7 +1,7 @@
 """Models made elsewhere: an ONNX graph and its description, wrapped in a bundle the engine runs like its own.
 
 ``dualstream import MODEL.onnx`` reads the graph (its one image input and its class-score output), takes the
-description from Deepness's metadata in the file (:mod:`.deepness_import`) or from the user, and writes a
+description from Deepness's metadata in the file (:mod:`.deepness`) or from the user, and writes a
 ``.dsmodel``: a safetensors file whose one tensor is the graph's bytes and whose header holds the usual bundle
 metadata, the model section being an :class:`~engine.models.imported.configuration_imported.ImportedConfig`.
 So the QGIS model picker, ``describe``, the model card, ``segment`` (every output, bulk) and ``evaluate`` take it
@@ -30,7 +30,7 @@ from ..data.normalize import BandStatistics
 from ..errors import BundleError, ConfigError
 from ..io.atomic import write_bytes_atomic
 from ..io.safety import check_input_file
-from ..models.configuration_utils import ModelConfig
+from ..models.configuration_utils import AutoModelConfig
 from ..models.imported.configuration_imported import IMPORTED
 from ..runtime.environment import require
 from .schema import BUNDLE_FORMAT, BUNDLE_VERSION, METADATA_KEY, BundleMetadata, description_digest
@@ -209,7 +209,7 @@ def imported_metadata(description: ImportedDescription, graph: GraphInfo, source
                       graph_sha256: str, facts: dict[str, Any] | None = None) -> BundleMetadata:
     """The bundle metadata of an imported graph (its digest fields left to the writer)."""
     description.check(source)
-    model = ModelConfig.from_dict(fit_graph(description, graph, source))
+    model = AutoModelConfig.from_dict(fit_graph(description, graph, source))
     description.check(source, int(description.tile_size or model.fixed_tile or DYNAMIC_TILE))
     colors = list(description.class_colors or [DEFAULT_COLORS[i % len(DEFAULT_COLORS)]
                                                for i in range(len(description.class_names))])

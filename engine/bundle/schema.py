@@ -17,7 +17,7 @@ from typing import Any
 from ..config import TrainConfig
 from ..data.metadata import DataMetadata, known_fields
 from ..errors import BundleError, ConfigError, DataError
-from ..models.configuration_utils import ModelConfig
+from ..models.configuration_utils import AutoModelConfig, ModelConfig
 
 BUNDLE_FORMAT = "dualstream-bundle"
 # 2: model families (metadata "model" = the family config, "name" = the family); 3: the metadata's own digest
@@ -138,7 +138,7 @@ class BundleMetadata:
             raise BundleError(f"Bundle '{source}' has format {meta.get('format')} v{version}, this engine reads "
                               f"{BUNDLE_FORMAT} v{BUNDLE_VERSION}; update DualStream.")
         try:  # v1 bundles hold the flat DualStream settings, which are exactly DualStreamConfig's fields
-            model = ModelConfig.from_dict(dict(meta["model"]))
+            model = AutoModelConfig.from_dict(dict(meta["model"]))
         except ConfigError as exc:
             raise BundleError(f"Bundle '{source}' describes a model this engine cannot build ({exc}); update "
                               f"DualStream or retrain.") from exc

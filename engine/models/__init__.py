@@ -11,7 +11,7 @@ from typing import Any
 from ..callbacks import Callback
 from ..errors import ConfigError
 from ..runtime.environment import require
-from .configuration_utils import ModelConfig
+from .configuration_utils import AutoModelConfig, ModelConfig
 from .encoders import ENCODER_NAMES
 from .registry import FAMILIES, check_family, family_module, list_models, list_presets
 
@@ -82,5 +82,5 @@ def build_model_from_config(config: ModelConfig, callback: Callback | None = Non
     return family_module(config.name, "modeling").MODEL(config, callback=callback)
 
 
-__all__ = ["ModelConfig", "build_model", "build_model_from_config", "config_class", "describe_models",
-           "list_encoders", "list_models", "list_presets", "model_class", "model_config"]
+__all__ = ["AutoModelConfig", "ModelConfig", "build_model", "build_model_from_config", "config_class",
+           "describe_models", "list_encoders", "list_models", "list_presets", "model_class", "model_config"]

@@ -2,9 +2,10 @@
 ``FamilyCard``, what a family declares about itself for the rest of the engine.
 
 Every family has a ``configuration_<family>.py`` with a ``ModelConfig`` subclass (its presets, options and
-``CARD``) and a ``modeling_<family>.py`` with the model. ``ModelConfig(name="cmx", preset="b0")`` and
-``ModelConfig.from_dict({"name": "cmx", ...})`` return the family's own config class, so code that only knows
-a family name (CLI, plugin, bundle) never needs to import it. The texts that speak of every family (the help of
+``CARD``) and a ``modeling_<family>.py`` with the model. The factory :class:`AutoModelConfig` (as transformers'
+``AutoConfig``) builds the family's own config class from a name (``AutoModelConfig.for_family("cmx",
+preset="b0")``) or a settings mapping (``AutoModelConfig.from_dict({"name": "cmx", ...})``), so code that only
+knows a family name (CLI, plugin, bundle) never needs to import it. The texts that speak of every family (the help of
 ``--model``, ``--preset``, ``--drop-path``, the automatic choice) are written here from the families' cards, when
 asked, never listed by hand. Nothing here imports torch.
 """
@@ -17,6 +18,7 @@ from typing import Any, ClassVar, TypeVar
 
 from ..declarations import CONFIG_ONLY, setting
 from ..errors import ConfigError
+from ..errors import setting as named
 from ..settings import Settings, check
 from .registry import family_module, has_configuration, list_models, list_presets
 
@@ -207,30 +209,15 @@ class ModelConfig(Settings):
     description: ClassVar[str] = ""
     CARD: ClassVar[FamilyCard]
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> ModelConfig:
-        # ModelConfig(name=...) builds the family's own config class (like transformers' AutoConfig.for_model).
-        if cls is ModelConfig:
-            cls = family_config_class(kwargs.get("name", args[0] if args else DEFAULT_FAMILY))
-        return super().__new__(cls)
-
     def __post_init__(self) -> None:
         check(self.preset in self.PRESETS,
-               f"model preset '{self.preset}' is unknown for family '{self.name}'; use one of {list(self.PRESETS)}.")
+               f"{named('model.preset')}: '{self.preset}' is not a preset of the {self.name} family; use one of "
+               f"{list(self.PRESETS)}.")
         check(self.vision_channels >= 1, f"vision_channels must be >= 1 (got {self.vision_channels}).")
         check(self.aux_channels >= 0, f"aux_channels must be >= 0, 0 = vision only (got {self.aux_channels}).")
         check(self.num_classes >= 1, f"num_classes must be >= 1, 1 = binary (got {self.num_classes}).")
         check(self.aux_ratio >= 1, f"aux_ratio must be >= 1 (got {self.aux_ratio}).")
         check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1) (got {self.dropout}).")
-
-    @classmethod
-    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-        """The family's config from a dict (``name`` picks the family when called on ``ModelConfig``)."""
-        if cls is ModelConfig:
-            if not isinstance(data, dict):
-                raise ConfigError(f"ModelConfig: expected a mapping of settings, got {type(data).__name__}.")
-            target = family_config_class(data.get("name", DEFAULT_FAMILY))
-            return target.from_dict(data)  # type: ignore[return-value]
-        return super().from_dict.__func__(cls, data)  # type: ignore[attr-defined]
 
     @property
     def output_channels(self) -> int:
@@ -258,3 +245,41 @@ class ModelConfig(Settings):
         """The preset object of this config."""
         return self.PRESETS[self.preset]
 
+
+
+def family_with_preset(preset: str | None) -> str:
+    """The family of a model section that names none: the default family, or, for a preset it lacks, the first
+    family that has the preset (training's automatic choice may then change the family, keeping the preset)."""
+    for family in (DEFAULT_FAMILY, *list_models()):
+        if preset is None or preset in list_presets(family):
+            return family
+    return DEFAULT_FAMILY  # no family has it: the default family's check names the valid presets
+
+
+class AutoModelConfig:
+    """The factory of the families' configurations (as transformers' ``AutoConfig``): the config class of the
+    family a name or a settings mapping names. It is never instantiated itself."""
+
+    def __init__(self) -> None:
+        raise TypeError("AutoModelConfig is a factory: use AutoModelConfig.for_family(name, **settings) or "
+                        "AutoModelConfig.from_dict(settings).")
+
+    @staticmethod
+    def for_family(name: str | None = None, **settings: Any) -> ModelConfig:
+        """Family ``name``'s config from keyword settings (no name: :func:`family_with_preset`)."""
+        family = name or family_with_preset(settings.get("preset"))
+        return family_config_class(family)(name=family, **settings)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> ModelConfig:
+        """The config of the family ``data["name"]`` names (none: :func:`family_with_preset`), from its settings;
+        ConfigError for an encoder given to a family whose encoder is fixed."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"The model settings: expected a mapping of settings, got {type(data).__name__}.")
+        family = data.get("name") or family_with_preset(data.get("preset"))
+        target = family_config_class(family)
+        if data.get("encoder") is not None and not getattr(target, "ENCODERS", ()):
+            takes = [f for f in list_models() if getattr(family_config_class(f), "ENCODERS", ())]
+            raise ConfigError(f"{named('model.encoder')}: the {family} family has a fixed encoder; an encoder can be "
+                              f"chosen for {takes} only (leave it at default).")
+        return target.from_dict({**data, "name": family})

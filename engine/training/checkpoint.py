@@ -142,9 +142,9 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
 def _with_defaults(section: str, values: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint's settings with the defaults of settings added since (and old names mapped), so that a
     checkpoint of an earlier version compares equal to the same run today; unreadable ones stay as they are."""
-    from ..models import ModelConfig
+    from ..models import AutoModelConfig
 
-    cls = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}[section]
+    cls = {"model": AutoModelConfig, "data": DataConfig, "train": TrainConfig}[section]
     try:
         return cls.from_dict(values).to_dict()
     except Exception:  # noqa: BLE001 - any unreadable old section is compared as saved

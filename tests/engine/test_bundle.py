@@ -13,7 +13,7 @@ import torch
 from engine.bundle.store import load_bundle, read_metadata, save_bundle
 from engine.data.metadata import DataMetadata
 from engine.errors import BundleError
-from engine.models import ModelConfig, build_model_from_config
+from engine.models import AutoModelConfig, build_model_from_config
 
 DATA = {"vision_bands": 4, "vision_stats": {"method": "percentile", "low": [1.0] * 4, "high": [9.0] * 4},
         "aux_channels": 8, "aux_stats": {"method": "percentile", "low": [0.0] * 8, "high": [1.0] * 8},
@@ -24,7 +24,7 @@ DATA = {"vision_bands": 4, "vision_stats": {"method": "percentile", "low": [1.0]
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    cfg = ModelConfig(preset="tiny", vision_channels=4, aux_channels=8, num_classes=1, aux_ratio=8)
+    cfg = AutoModelConfig.for_family(preset="tiny", vision_channels=4, aux_channels=8, num_classes=1, aux_ratio=8)
     return build_model_from_config(cfg).eval()
 
 

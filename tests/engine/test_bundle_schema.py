@@ -30,11 +30,11 @@ def _raw(path: Path) -> dict:
 def trained_bundle(tmp_path_factory, reference_dataset) -> Path:
     """A bundle written by a real (one-epoch) training: every key the trainer writes today."""
     from engine.config import DataConfig, TrainConfig
-    from engine.models import ModelConfig
+    from engine.models import AutoModelConfig
     from engine.training.trainer import train
 
     out = tmp_path_factory.mktemp("schema") / "m.dsmodel"
-    train(ModelConfig(name="unet", preset="tiny"), DataConfig(data_dir=reference_dataset, tile_size=64,
+    train(AutoModelConfig.for_family(name="unet", preset="tiny"), DataConfig(data_dir=reference_dataset, tile_size=64,
                                                               tiles_per_epoch=4, statistics_tiles=4),
           TrainConfig(output=str(out), epochs=1, warmup_epochs=0, batch_size=2, device="cpu", preview_tiles=0))
     return out

@@ -70,10 +70,10 @@ def _spawned(rank: int, world: int, port: int, out: str) -> None:
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     from engine.config import DataConfig, TrainConfig
-    from engine.models import ModelConfig, build_model_from_config
+    from engine.models import AutoModelConfig, build_model_from_config
     from engine.training.trainer import train
 
-    model_cfg = ModelConfig(preset="tiny", vision_channels=4, aux_channels=8, num_classes=1, aux_ratio=8)
+    model_cfg = AutoModelConfig.for_family(preset="tiny", vision_channels=4, aux_channels=8, num_classes=1, aux_ratio=8)
     torch.manual_seed(rank)  # different initial weights per process: DDP must start from rank 0's
     model = build_model_from_config(model_cfg)
     cfg = TrainConfig(output=out, epochs=1, warmup_epochs=1, batch_size=2, device="cpu", preview_tiles=1)

@@ -10,10 +10,10 @@ import pytest
 
 from bench.families import FAMILIES as BENCH_FAMILIES
 from bench.families import second_stream
-from engine.config import SETTINGS_SECTIONS, DataConfig, LossConfig, ModelConfig, TrainConfig
+from engine.config import SETTINGS_SECTIONS, DataConfig, LossConfig, TrainConfig
 from engine.config.values import LOSS_TERMS
 from engine.declarations import declared
-from engine.models import config_class, list_models, model_class
+from engine.models import AutoModelConfig, config_class, list_models, model_class
 from engine.models.configuration_utils import (
     BASELINE_LOSS,
     DATA_KINDS,
@@ -80,13 +80,13 @@ def test_the_automatic_choice_follows_the_cards_ranks(monkeypatch):
                                                                                       rank),)))
     assert auto_picks(False)[IMAGERY] == ("deeplabv3plus", "tiny")
     assert "deeplabv3plus tiny for imagery only" in _setting("model", "name").decl.auto
-    chosen = choose_settings(ModelConfig(), DataConfig(), TrainConfig(), given=(), device="cpu")
+    chosen = choose_settings(AutoModelConfig.for_family(), DataConfig(), TrainConfig(), given=(), device="cpu")
     assert (chosen.model.name, chosen.model.preset) == ("deeplabv3plus", "tiny")
 
 
 def test_a_family_given_without_a_preset_gets_its_cards_cpu_preset(monkeypatch):
     cls = config_class("pspnet")
     monkeypatch.setattr(cls, "CARD", dataclasses.replace(cls.CARD, cpu_preset="tiny"))
-    chosen = choose_settings(ModelConfig(name="pspnet"), DataConfig(), TrainConfig(), given=("model.name",),
-                             device="cpu")
+    chosen = choose_settings(AutoModelConfig.for_family(name="pspnet"), DataConfig(), TrainConfig(),
+                             given=("model.name",), device="cpu")
     assert (chosen.model.name, chosen.model.preset) == ("pspnet", "tiny")

@@ -13,7 +13,7 @@ import torch
 from engine.bundle.store import load_bundle, save_bundle
 from engine.errors import ConfigError, ModelError
 from engine.models import (
-    ModelConfig,
+    AutoModelConfig,
     build_model,
     build_model_from_config,
     config_class,
@@ -130,9 +130,9 @@ def test_models_command_lists_every_family():
 
 def test_model_config_picks_the_family_class():
     for family in FAMILIES:
-        cfg = ModelConfig(name=family, preset="tiny")
+        cfg = AutoModelConfig.for_family(name=family, preset="tiny")
         assert type(cfg) is config_class(family)
-        assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+        assert AutoModelConfig.from_dict(cfg.to_dict()) == cfg
         assert isinstance(build_model_from_config(cfg.replace(aux_channels=0, vision_channels=3)), SegmentationModel)
 
 
@@ -140,7 +140,7 @@ def test_unknown_names_list_the_valid_ones():
     with pytest.raises(KeyError, match="dualstream.*cmx|valid models are"):
         build_model("unet3000", preset="tiny")
     with pytest.raises(ConfigError, match="valid families are"):
-        ModelConfig(name="unet3000")
+        AutoModelConfig.for_family(name="unet3000")
     with pytest.raises(ConfigError, match="tiny"):
         build_model("dualstream", preset="b7")
     with pytest.raises(ConfigError, match="valid settings are"):

@@ -18,7 +18,7 @@ from engine.config import AugmentConfig, DataConfig, EvaluateConfig, SceneSpec, 
 from engine.data import synthetic
 from engine.data.raster import compose
 from engine.evaluate import evaluate
-from engine.models import ModelConfig
+from engine.models import AutoModelConfig
 from engine.segment import segment
 from engine.training.trainer import train
 
@@ -30,7 +30,7 @@ def trained(tmp_path_factory) -> dict:
     a = synthetic.make_scene(root, "a", size=(192, 192), seed=1, origin=(320000.0, 4150000.0), **kwargs)
     b = synthetic.make_scene(root, "b", size=(128, 160), seed=2, origin=(320500.0, 4149600.0), **kwargs)
     result = train(
-        ModelConfig(preset="tiny", dropout=0.0, drop_path=0.0),
+        AutoModelConfig.for_family(preset="tiny", dropout=0.0, drop_path=0.0),
         DataConfig(train_scenes=[SceneSpec(image=a["image"], label=a["label"], aux=a["aux"])], aux_prefixes=[],
                    aux_bands_per_file=8, tile_size=64, aux_ratio=8, tiles_per_epoch=48, val_fraction=0.2,
                    statistics="meanstd", seed=0,

@@ -19,7 +19,7 @@ from engine.bundle.store import load_bundle, read_metadata
 from engine.callbacks import RecordingCallback
 from engine.config import DataConfig, TrainConfig
 from engine.errors import CanceledError, ConfigError
-from engine.models import ModelConfig, build_model_from_config
+from engine.models import AutoModelConfig, ModelConfig, build_model_from_config
 from engine.training.checkpoint import config_differences, load_checkpoint
 from engine.training.metrics import selection_score
 from engine.training.optim import LRSchedule, build_optimizer, decide_precision
@@ -29,7 +29,8 @@ from tests.helpers import AUX, TILE, aux_tile_datasets
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 def _configs(tmp_path: Path, **train_settings) -> tuple[ModelConfig, DataConfig, TrainConfig]:
-    model_cfg = ModelConfig(preset="tiny", vision_channels=4, aux_channels=AUX, num_classes=1, aux_ratio=8)
+    model_cfg = AutoModelConfig.for_family(preset="tiny", vision_channels=4, aux_channels=AUX, num_classes=1,
+                                           aux_ratio=8)
     settings = dict(output=str(tmp_path / "out" / "model.dsmodel"), epochs=2, warmup_epochs=1, batch_size=4,
                     learning_rate=3e-3, device="cpu", preview_tiles=2)
     settings.update(train_settings)
@@ -129,7 +130,8 @@ def test_config_differences_names_the_setting():
     assert config_differences(saved, now) == ["train.learning_rate: checkpoint 0.001, now 0.002"]
     # a checkpoint written before settings were added (loss, optimizer, band selection) resumes as the same run
     old = {"model": {}, "data": {"augment": {"flips": True}}, "train": {"focal_weight": 0.5, "lovasz_weight": 0.5}}
-    new = {"model": ModelConfig().to_dict(), "data": DataConfig().to_dict(), "train": TrainConfig().to_dict()}
+    new = {"model": AutoModelConfig.for_family().to_dict(), "data": DataConfig().to_dict(),
+           "train": TrainConfig().to_dict()}
     assert config_differences(old, new) == []
 
 

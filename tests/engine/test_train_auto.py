@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from engine.bundle.store import read_metadata
-from engine.config import DataConfig, ModelConfig, SceneSpec, TrainConfig
+from engine.config import DataConfig, SceneSpec, TrainConfig
 from engine.data.synthetic import make_scene
+from engine.models import AutoModelConfig
 from engine.runtime.resources import ResourceError
 from engine.training.auto import AUTO_SETTINGS, CPU_BUDGET_MINUTES, choose_settings
 
@@ -38,7 +39,7 @@ def scenes(tmp_path_factory) -> dict[str, dict]:
 def _configs(*names: str, scenes: dict, val_fraction: float = 0.2, **data: object):
     specs = [SceneSpec(image=scenes[n]["image"], label=scenes[n]["label"], aux=list(scenes[n]["aux"])) for n in names]
     data_cfg = DataConfig(train_scenes=specs, val_fraction=val_fraction, **data)
-    return ModelConfig(), data_cfg, TrainConfig(output="/tmp/unused.dsmodel")
+    return AutoModelConfig.for_family(), data_cfg, TrainConfig(output="/tmp/unused.dsmodel")
 
 
 def _line(chosen, key: str) -> str:
@@ -107,7 +108,7 @@ def test_cpu_x_bands_get_cmx_tiny(scenes):
 
 def test_given_settings_are_kept_and_only_the_others_chosen(scenes):
     model_cfg, data_cfg, train_cfg = _configs("square", scenes=scenes, tile_size=128)
-    model_cfg = ModelConfig(name="deeplabv3plus", dropout=0.2)
+    model_cfg = AutoModelConfig.for_family(name="deeplabv3plus", dropout=0.2)
     train_cfg = train_cfg.replace(epochs=3)
     given = {"data.tile_size", "model.name", "train.epochs", "model.dropout"}
     chosen = choose_settings(model_cfg, data_cfg, train_cfg, given, device="cpu")
@@ -126,14 +127,15 @@ def test_given_settings_are_kept_and_only_the_others_chosen(scenes):
 def test_imagenet_weights_leave_the_model_to_be_chosen_a_checkpoint_folder_does_not(scenes, tmp_path):
     model_cfg, data_cfg, train_cfg = _configs("square", scenes=scenes)
     # "imagenet" names the chosen encoder's own checkpoint: on a CPU still the small model, not DualStream b1
-    chosen = choose_settings(ModelConfig(pretrained="imagenet"), data_cfg, train_cfg, {"model.pretrained"},
-                             device="cpu")
+    chosen = choose_settings(AutoModelConfig.for_family(pretrained="imagenet"), data_cfg, train_cfg,
+                             {"model.pretrained"}, device="cpu")
     assert (chosen.model.name, chosen.model.preset, chosen.model.pretrained) == ("unet", "light", "imagenet")
     assert chosen.train.warmup_epochs == TrainConfig().warmup_epochs  # pretrained: the frozen warm-up stays
     # a checkpoint folder fixes the model's size: nothing about the model is chosen
-    folder = choose_settings(ModelConfig(pretrained=str(tmp_path)), data_cfg, train_cfg, {"model.pretrained"},
-                             device="cpu")
-    assert (folder.model.name, folder.model.preset) == (ModelConfig().name, ModelConfig().preset)
+    folder = choose_settings(AutoModelConfig.for_family(pretrained=str(tmp_path)), data_cfg, train_cfg,
+                             {"model.pretrained"}, device="cpu")
+    default = AutoModelConfig.for_family()
+    assert (folder.model.name, folder.model.preset) == (default.name, default.preset)
     assert not [line for line in folder.lines() if "model.name" in line or "model.preset" in line]
 
 

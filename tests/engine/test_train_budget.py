@@ -14,8 +14,8 @@ import torch
 
 from engine.bundle.store import load_bundle
 from engine.callbacks import RecordingCallback
-from engine.config import DataConfig, ModelConfig, TrainConfig
-from engine.models import build_model_from_config
+from engine.config import DataConfig, TrainConfig
+from engine.models import AutoModelConfig, build_model_from_config
 from engine.training.budget import TimeBudget
 from engine.training.optim import LRSchedule
 from engine.training.trainer import train
@@ -57,7 +57,8 @@ def _infos(callback: RecordingCallback) -> list[str]:
 
 def _run(tmp_path, clock: TileClock, minutes: float | None, epochs: int = 6, resume: bool = False,
          callback: RecordingCallback | None = None):
-    model_cfg = ModelConfig(preset="tiny", vision_channels=4, aux_channels=AUX, num_classes=1, aux_ratio=8)
+    model_cfg = AutoModelConfig.for_family(preset="tiny", vision_channels=4, aux_channels=AUX, num_classes=1,
+                                           aux_ratio=8)
     data_cfg = DataConfig(tile_size=TILE, class_names=["background", "field"], class_colors=["#000000", "#00ff00"])
     train_cfg = TrainConfig(output=str(tmp_path / "model.dsmodel"), epochs=epochs, warmup_epochs=0, batch_size=4,
                             learning_rate=3e-3, device="cpu", preview_tiles=1, time_budget=minutes, resume=resume)

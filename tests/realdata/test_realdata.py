@@ -23,7 +23,7 @@ from engine.bundle.store import read_metadata
 from engine.callbacks import RecordingCallback
 from engine.config import DataConfig, EvaluateConfig, SceneSpec, SegmentConfig, TrainConfig
 from engine.evaluate import evaluate
-from engine.models import ModelConfig
+from engine.models import AutoModelConfig
 from engine.segment import segment
 from engine.training.trainer import train
 
@@ -50,7 +50,7 @@ def tiny_train(scenes: list[SceneSpec], out: Path, *, val_scenes: list[SceneSpec
                       class_names=class_names, class_colors=colors, val_fraction=0.25,
                       label_mapping=label_mapping if label_mapping is not None else {"1": 1}, statistics_tiles=16)
     callback = RecordingCallback()
-    result = train(ModelConfig(name="dualstream", preset="tiny", aux_channels=0), data,
+    result = train(AutoModelConfig.for_family(name="dualstream", preset="tiny", aux_channels=0), data,
                    TrainConfig(output=str(out), epochs=epochs, warmup_epochs=1, batch_size=4, learning_rate=lr,
                                device="cpu", preview_tiles=0, early_stop_patience=None), callback)
     return result, callback
@@ -227,7 +227,7 @@ def test_cloud38_band_file_as_ungeoreferenced_aux(realdata, tmp_path):
                       tiles_per_epoch=8, class_names=["clear", "cloud"], label_mapping={"255": 1},
                       aux_bands_per_file=1, aux_prefixes=[], statistics_tiles=8)
     callback = RecordingCallback()
-    result = train(ModelConfig(name="dualstream", preset="tiny"), data,
+    result = train(AutoModelConfig.for_family(name="dualstream", preset="tiny"), data,
                    TrainConfig(output=str(tmp_path / "aux.dsmodel"), epochs=1, warmup_epochs=0, batch_size=4,
                                device="cpu", preview_tiles=0), callback)
     meta = read_metadata(result.bundle)

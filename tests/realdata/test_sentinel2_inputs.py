@@ -13,7 +13,7 @@ import rasterio
 
 from engine.callbacks import RecordingCallback
 from engine.config import DataConfig, SceneSpec, SegmentConfig, TrainConfig
-from engine.models import ModelConfig
+from engine.models import AutoModelConfig
 from engine.segment import segment
 from engine.training.trainer import train
 
@@ -38,7 +38,7 @@ def s2(realdata, tmp_path_factory) -> dict:
     data = DataConfig(train_scenes=[SceneSpec(image=str(named), label=str(root / "LULC" / f"{TRAIN_TILE}.tif"))],
                       tile_size=64, tiles_per_epoch=4, label_mapping={"1": 1}, strict_labels=False, val_fraction=0.25)
     callback = RecordingCallback()
-    result = train(ModelConfig(name="unet", preset="tiny", aux_channels=0), data,
+    result = train(AutoModelConfig.for_family(name="unet", preset="tiny", aux_channels=0), data,
                    TrainConfig(output=str(work / "s2.dsmodel"), epochs=1, warmup_epochs=0, batch_size=2, device="cpu",
                                preview_tiles=1), callback)
     return {"root": root, "work": work, "bundle": result.bundle, "result": result, "callback": callback}
