@@ -67,3 +67,17 @@ def test_the_table_reader_sees_a_missing_and_an_unnamed_module(tmp_path):
 
     assert named == {tmp_path / "pkg" / p for p in ("sub/b.py", "fam/configuration_fam.py", "fam/modeling_fam.py")}
     assert missing == ["sub/ gone.py"]
+
+
+def test_readme_command_list_names_every_command():
+    """The README's list of the ``dualstream`` commands is the command line's own list."""
+    import argparse
+
+    from engine.cli.main import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    line = " ".join(text[text.index("Without QGIS: `dualstream COMMAND` ("):].split(";")[0].split())
+    listed = re.findall(r"`(\w+)`", line)
+    print(f"README commands: {listed}")
+    assert sorted(listed) == sorted(sub.choices), f"README lists {listed}; the command line has {sorted(sub.choices)}"

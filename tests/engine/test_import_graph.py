@@ -245,3 +245,22 @@ def test_bench_has_no_import_cycle_and_no_file_over_500_lines():
     long = {str(path.relative_to(REPO)): n for path in (REPO / "bench").rglob("*.py")
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > 500}
     assert long == {}, "bench files over 500 lines: split them by part"
+
+
+def test_design_doc_package_table_is_the_tree_in_layer_order():
+    """docs/design.md's table of the engine's packages has one row per package folder of the tree, in LAYERS
+    order from the bottom up (after the ``engine/`` row of the top-level modules), and no row for a folder that is
+    gone."""
+    text = (REPO / "docs" / "design.md").read_text(encoding="utf-8")
+    start = text.index("## The engine's packages")
+    section = text[start:text.index("\n## ", start + 1)]
+    rows = [m.group(1) for m in re.finditer(r"^\| `(\w+)/` \|", section, re.M)]
+    folders = {p.parent.name for p in (REPO / "engine").glob("*/__init__.py")}
+    level = {name: i for i, names in enumerate(LAYERS) for name in names}
+    in_order = sorted(folders, key=lambda n: (level.get(n, len(LAYERS)), n))
+    print(f"docs/design.md package rows: {rows}")
+    assert rows[0] == "engine", "the table opens with the engine/ row (the top-level modules)"
+    assert set(rows[1:]) == folders, f"rows {sorted(set(rows[1:]) ^ folders)}: a package without a row, or a row " \
+                                     "without a package"
+    assert [r for r in rows[1:] if r in level] == [n for n in in_order if n in rows], \
+        f"the rows follow the layers from the bottom up: {in_order}"
