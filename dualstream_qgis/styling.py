@@ -80,18 +80,36 @@ def categorized_renderer(class_names: list[str], class_colors: list[str],
     return QgsCategorizedSymbolRenderer(field, categories)
 
 
-def style_polygons(path: str, class_names: list[str], class_colors: list[str]) -> str | None:
-    """Write ``<path>.qml`` (outlined by class in the model's colours) beside a polygon GeoPackage.
+#: The name of the polygons' style stored in their GeoPackage (its ``layer_styles`` table).
+POLYGON_STYLE = "DualStream classes"
 
-    Returns the QML path, or None when the file cannot be opened as a vector layer.
+
+def style_polygons(path: str, class_names: list[str],
+                   class_colors: list[str]) -> Callable[[QgsMapLayer], None] | None:
+    """Store the polygons' style (outlined by class in the model's colours) inside their GeoPackage, as its layer's
+    default style: QGIS applies it whenever it opens the layer, here or later.
+
+    No ``.qml`` beside the GeoPackage: ``clouds.gpkg``'s would be ``clouds.qml``, which is the class raster
+    ``clouds.tif``'s own style (a class raster then opened with GDAL's 256-entry colour table). Returns what styles
+    the layer Processing loads on completion (it may be open already, without the stored style); None, and nothing
+    written, when the file cannot be opened as a vector layer.
     """
     layer = QgsVectorLayer(str(path), Path(path).stem, "ogr")
     if not layer.isValid():
         return None
     layer.setRenderer(categorized_renderer(class_names, class_colors))
-    qml = str(Path(path).with_suffix(".qml"))
-    message, ok = layer.saveNamedStyle(qml)
-    return qml if ok else None
+    description = "Polygons outlined by class in the model's colours"
+    save = getattr(layer, "saveStyleToDatabaseV2", None)  # QGIS >= 3.40; the older call is deprecated there
+    if save is not None:
+        save(POLYGON_STYLE, description, True, "")
+    else:
+        layer.saveStyleToDatabase(POLYGON_STYLE, description, True, "")
+
+    def apply(loaded: QgsMapLayer) -> None:
+        if isinstance(loaded, QgsVectorLayer):
+            loaded.setRenderer(categorized_renderer(class_names, class_colors))
+
+    return apply
 
 
 class LayerPostProcessor(QgsProcessingLayerPostProcessorInterface):

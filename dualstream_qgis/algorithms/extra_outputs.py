@@ -81,11 +81,12 @@ def load_output_layers(context: QgsProcessingContext, result: Any, stem: str, ru
         path = result.path(kind.name)
         if not path:
             continue
+        qml, style = None, None
         if kind.raster:
             qml = str(Path(path).with_suffix(".qml")) if kind.styled else None
-        else:  # written whether loaded or not: the layer opens in the class colours later too
-            qml = style_polygons(path, result.class_names, result.class_colors)
+        else:  # stored in the GeoPackage whether loaded or not: the layer opens in the class colours later too
+            style = style_polygons(path, result.class_names, result.class_colors)
         if not context.willLoadLayerOnCompletion(path):
             continue
         context.layerToLoadOnCompletionDetails(path).setPostProcessor(
-            layer_post_processor(f"{stem} {kind.name}", qml=qml, run=run, rank=rank))
+            layer_post_processor(f"{stem} {kind.name}", qml=qml, style=style, run=run, rank=rank))

@@ -87,8 +87,8 @@ class PolygonsAlgorithm(DualStreamAlgorithm):
                          **read_settings(self, parameters, context, "polygons"))
         stage = api.Stage.POLYGONIZE
         result = run_engine(api.polygons, cfg, self.callback(feedback, Stages({stage: (0.0, 100.0)})))
-        qml = style_polygons(output, result.class_names, result.class_colors)
+        style = style_polygons(output, result.class_names, result.class_colors)  # kept in the GeoPackage
         if context.willLoadLayerOnCompletion(output):
             context.layerToLoadOnCompletionDetails(output).setPostProcessor(
-                layer_post_processor(f"{Path(raster).stem} polygons", qml=qml))
+                layer_post_processor(f"{Path(raster).stem} polygons", style=style))
         return {self.OUTPUT: output, "POLYGONS": result.polygons}

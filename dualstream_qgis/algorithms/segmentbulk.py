@@ -176,10 +176,10 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         polygons = result.summary.get("polygons")
         if polygons:  # every scene's polygons, one layer, outlined in the class colours
             name = "polygons of every scene"
-            qml = style_polygons(polygons, meta.class_names, meta.class_colors)
+            style = style_polygons(polygons, meta.class_names, meta.class_colors)  # kept in the GeoPackage
             context.addLayerToLoadOnCompletion(polygons, QgsProcessingContext.LayerDetails(name, context.project(),
                                                                                            name))
-            context.layerToLoadOnCompletionDetails(polygons).setPostProcessor(layer_post_processor(name, qml=qml))
+            context.layerToLoadOnCompletionDetails(polygons).setPostProcessor(layer_post_processor(name, style=style))
 
     def _settings(self, parameters: dict[str, Any],
                   context: QgsProcessingContext) -> tuple[dict[str, Any], dict[str, Any]]:

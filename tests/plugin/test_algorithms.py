@@ -273,6 +273,53 @@ def test_segment_output_loads_with_paletted_renderer_and_class_names(plugin, tra
     assert _miou(str(out), scenes["s1"]["label"]) > 0.75, "the segmentation of an unseen scene is poor"
 
 
+def test_polygons_named_like_the_class_raster_leave_its_style_alone(plugin, trained, scenes, tmp_path):
+    """Issue 40, item 10: clouds.tif and clouds.gpkg (the dialog's natural choice). The polygons' style went over the
+    class raster's clouds.qml, so the raster then opened with GDAL's 256-entry colour table ("background, cloud,
+    3, 4, ... 255"); the polygons' style now lives in their GeoPackage."""
+    import processing
+    from processing.gui.Postprocessing import handleAlgorithmResults
+    from qgis.core import (
+        QgsCategorizedSymbolRenderer,
+        QgsPalettedRasterRenderer,
+        QgsProcessingContext,
+        QgsProcessingOutputLayerDefinition,
+        QgsProject,
+        QgsRasterLayer,
+        QgsVectorLayer,
+    )
+
+    project = QgsProject()
+    context = QgsProcessingContext()
+    context.setProject(project)
+    raster, polygons = tmp_path / "clouds.tif", tmp_path / "clouds.gpkg"
+    params = {"INPUT": scenes["s1"]["image"], "AUX": scenes["s1"]["aux"], "MODEL": trained[0]["OUTPUT"],
+              "OUTPUT": QgsProcessingOutputLayerDefinition(str(raster), project),
+              "OUTPUT_POLYGONS": QgsProcessingOutputLayerDefinition(str(polygons), project), "BATCH_SIZE": "4"}
+    processing.run("dualstream:segment", params, onFinish=handleAlgorithmResults, context=context)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clouds.gpkg", "clouds.qml", "clouds.tif",
+                                                          "clouds.tif.aux.xml"]
+    style = (tmp_path / "clouds.qml").read_text()
+    assert "paletteEntry" in style and "categorizedSymbol" not in style  # the class raster's, not the polygons'
+
+    def legend(layer):  # the entries the Layers panel shows for a paletted raster
+        renderer = layer.renderer()
+        assert isinstance(renderer, QgsPalettedRasterRenderer), type(renderer).__name__
+        return [c.label for c in renderer.classes()]
+
+    loaded = {layer.type(): layer for layer in project.mapLayers().values()}
+    assert len(loaded) == 2
+    raster_layer = next(layer for layer in loaded.values() if isinstance(layer, QgsRasterLayer))
+    vector_layer = next(layer for layer in loaded.values() if isinstance(layer, QgsVectorLayer))
+    assert legend(raster_layer) == ["background", "field"]
+    assert isinstance(vector_layer.renderer(), QgsCategorizedSymbolRenderer)
+    # opened again later (a new project, the Browser): both come back styled
+    assert legend(QgsRasterLayer(str(raster), "again")) == ["background", "field"]
+    again = QgsVectorLayer(str(polygons), "again", "ogr")
+    assert isinstance(again.renderer(), QgsCategorizedSymbolRenderer)
+    assert [c.label() for c in again.renderer().categories()] == ["background", "field"]
+
+
 def test_segment_confidence_loads_styled_so_low_confidence_stands_out(plugin, trained, scenes, tmp_path):
     import processing
     from processing.gui.Postprocessing import handleAlgorithmResults
