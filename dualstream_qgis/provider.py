@@ -26,6 +26,7 @@ ALGORITHMS: list[tuple[str, str]] = [
     ("segmentbulk", "SegmentBulkAlgorithm"),
     ("evaluate", "EvaluateAlgorithm"),
     ("polygons", "PolygonsAlgorithm"),
+    ("suggest", "SuggestAlgorithm"),
 ]
 
 LOG_TAG = "DualStream"

@@ -241,3 +241,21 @@ def check_layer_value(definition: QgsProcessingParameterDefinition, value: Any,
         return (f"Parameter {definition.name()}: '{missing[0]}' is neither a layer of the project nor a file that "
                 f"exists; choose a layer or an existing file.")
     return None
+
+
+def polygon_area_file(alg: Any, parameters: dict[str, Any], name: str, context: QgsProcessingContext,
+                      feedback: Any) -> str | None:
+    """The polygons of the optional feature-source parameter ``name`` as a file the engine reads, or None.
+
+    Any vector layer QGIS reads (a scratch/memory layer, a database or web service, one layer of a GeoPackage)
+    and "Selected features only" are honoured: QGIS writes what is not already a plain file of the right
+    features to a temporary GeoPackage of the run (Processing's own compatible-source export).
+    """
+    value = parameters.get(name)
+    if value is None or value == "":
+        return None
+    path = alg.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp", "geojson", "json"],
+                                                    "gpkg", feedback)
+    if not path:
+        raise QgsProcessingException(f"Parameter {name}: the layer could not be read; choose a polygon layer.")
+    return path

@@ -12,6 +12,7 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterExtent,
+    QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
 )
@@ -37,6 +38,7 @@ from .sources import (
     MultipleLayersParameter,
     RasterLayerParameter,
     label_source,
+    polygon_area_file,
     raster_source,
     raster_sources,
 )
@@ -59,6 +61,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     DATA_FOLDER = "DATA_FOLDER"
     INPUT = "INPUT"
     LABELS = "LABELS"
+    LABELLED_AREA = "LABELLED_AREA"
     LABEL_FIELD = "LABEL_FIELD"
     AUX = "AUX"
     EXTENT = "EXTENT"
@@ -127,6 +130,14 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         add_parameter(self, class_field_parameter(self.LABEL_FIELD, self.tr("Class field (polygon labels)")),
             self.tr("Field of the polygon layer holding the raw class value (mapped with Label mapping). Empty: "
                     "every polygon is class 1. Ignored for raster labels."))
+        add_parameter(self, QgsProcessingParameterFeatureSource(
+            self.LABELLED_AREA, self.tr("Labelled area (polygons of what you labelled completely)"),
+            [SOURCE_POLYGON], optional=True),
+            self.tr("The squares or regions in which every object is labelled (any polygon layer, a scratch layer "
+                    "too; with 'Selected features only', those). Pixels outside it are ignored by training and "
+                    "validation, not taken as background, so a few labelled squares of a large scene teach the "
+                    "model without teaching it that everything unlabelled is background. Empty: the whole image "
+                    "counts as labelled (outside the label polygons: class 0)."))
         aux = add_parameter(self, MultipleLayersParameter(
             self.AUX, self.tr("Aux layers (coarse rasters, in a fixed order)"), SOURCE_RASTER,
             optional=True),
@@ -272,8 +283,9 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         # DEM make 3 aux channels, as on the command line.
         aux = raster_sources(parameters, self.AUX, context)
         extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
+        area = polygon_area_file(self, parameters, self.LABELLED_AREA, context, feedback)
         scene = {"image": image, "label": label, "aux": aux, "label_field": field, "extent": extent,
-                 "extent_crs": extent_crs}
+                 "extent_crs": extent_crs, "aoi": area}
         settings: dict[str, Any] = {"train_scenes": [scene], "aux_prefixes": []}
         if aux_bands:
             settings["aux_bands_per_file"] = aux_bands

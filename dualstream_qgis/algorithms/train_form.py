@@ -30,7 +30,7 @@ MODE = "MODE"
 MODES = ("layers: an image, its labels and aux layers", "a dataset folder (reference layout)")
 LAYERS, FOLDER = 0, 1
 #: Parameters each mode uses; those in REQUIRED must be given in that mode.
-MODE_PARAMETERS = {LAYERS: ("INPUT", "LABELS", "LABEL_FIELD", "AUX", "EXTENT", "VALIDATION_SHARE"),
+MODE_PARAMETERS = {LAYERS: ("INPUT", "LABELS", "LABEL_FIELD", "LABELLED_AREA", "AUX", "EXTENT", "VALIDATION_SHARE"),
                    FOLDER: ("DATA_FOLDER", "AUX_BANDS_PER_FILE")}
 REQUIRED = {LAYERS: {"INPUT": "the image layer", "LABELS": "the label layer"},
             FOLDER: {"DATA_FOLDER": "the dataset folder"}}

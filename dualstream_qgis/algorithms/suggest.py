@@ -1,0 +1,118 @@
+"""Processing algorithm "Suggest where to label": a model over scenes -> ranked square windows to label next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterVectorDestination,
+)
+
+from ..compat import FILE_BEHAVIOR_FILE, SOURCE_POLYGON, SOURCE_RASTER
+from ..engine_bridge import engine_api
+from ..feedback import SEGMENT_STAGES, Stages, run_engine
+from ..styling import layer_post_processor
+from .algorithm import DualStreamAlgorithm
+from .common import LAYER_LIST_WRAPPER, add_parameter, check_suffix, ensure_parent, parameters_help
+from .inference import MODEL_FILTER, ModelChecksMixin, ModelFileParameter, model_paths, model_problem
+from .parameters import add_settings, declared_text, read_settings
+from .sources import MultipleLayersParameter, polygon_area_file, raster_sources
+
+
+class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
+    """N square windows of the scenes, ranked by how much labelling them is expected to help the model."""
+
+    INPUT = "INPUT"
+    MODEL = "MODEL"
+    LABELLED_AREA = "LABELLED_AREA"
+    OUTPUT = "OUTPUT"
+    REQUIRED_PACKAGES = ("torch", "transformers", "safetensors")
+
+    def name(self) -> str:
+        return "suggest"
+
+    def displayName(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Suggest where to label")
+
+    def shortDescription(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Square windows where labelling next helps the model most, ranked, each with why.")
+
+    def shortHelpString(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr(
+            "<p>Runs a model over one or more scenes and writes <b>Number of windows</b> squares of <b>Window "
+            "size</b> pixels, ranked by how much labelling them is expected to help: where the model is unsure "
+            "(the entropy of its prediction), where the members of an ensemble or the flipped views of test-time "
+            "augmentation disagree, spread over the scenes and the predicted classes (not twenty windows on one "
+            "cloud edge), away from the <b>Labelled area so far</b>. Each window has its <i>rank</i>, its "
+            "<i>score</i> and <i>why</i> (e.g. mean confidence 0.52, 38 % of pixels predicted building); the layer "
+            "loads labelled with the ranks.</p>"
+            "<p><b>The loop</b>: (1) run this with your model; (2) label every object inside the windows (in any "
+            "polygon layer, a scratch layer too) and add the windows to your labelled area; (3) run <b>Train "
+            "DualStream</b> with the labels, the windows as its <b>Labelled area</b>, and <b>Start from model</b> "
+            "set to the current model. Repeat.</p>"
+        ) + parameters_help(self)
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
+        param, label, text = declared_text(self, "suggest.models")
+        add_parameter(self, ModelFileParameter(param, label, behavior=FILE_BEHAVIOR_FILE, fileFilter=MODEL_FILTER),
+                      text + self.tr(" Several are separated by ';'."))
+        scenes = add_parameter(self, MultipleLayersParameter(self.INPUT, self.tr("Scenes"), SOURCE_RASTER),
+                               self.tr("The images to look at (the bands the model was trained on)."))
+        scenes.setMetadata(LAYER_LIST_WRAPPER)
+        add_parameter(self, QgsProcessingParameterFeatureSource(
+            self.LABELLED_AREA, self.tr("Labelled area so far"), [SOURCE_POLYGON], optional=True),
+            self.tr("Polygons of what is labelled already (the windows of earlier rounds; any polygon layer, "
+                    "selected features honoured): no window is suggested where half of it is labelled."))
+        add_settings(self, "suggest.count", "suggest.window", "suggest.tta", "suggest.device", "suggest.backend",
+                     "suggest.batch_size")
+        destination = QgsProcessingParameterVectorDestination(self.OUTPUT, self.tr("Windows to label"),
+                                                              SOURCE_POLYGON)
+        destination.setSupportsNonFileBasedOutput(False)
+        add_parameter(self, destination, self.tr("GeoPackage of the ranked windows (rank, score, why)."))
+        self.addOutput(QgsProcessingOutputNumber("WINDOWS", self.tr("Windows suggested")))
+
+    def processAlgorithm(  # noqa: N802 - QGIS API
+        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict[str, Any]:
+        self.check_requirements()
+        models = model_paths(parameters.get(self.MODEL))
+        if not models:
+            raise QgsProcessingException("Parameter MODEL: choose the model bundle (.dsmodel) to ask.")
+        for path in models:
+            problem = model_problem(path)
+            if problem:
+                raise QgsProcessingException(problem)
+        images = raster_sources(parameters, self.INPUT, context)
+        if not images:
+            raise QgsProcessingException("Parameter INPUT: choose at least one scene (a raster layer).")
+        area = polygon_area_file(self, parameters, self.LABELLED_AREA, context, feedback)
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        if not output:
+            raise QgsProcessingException("Parameter OUTPUT: choose where to save the windows (.gpkg).")
+        check_suffix(output, (".gpkg",), self.OUTPUT, "windows")
+        ensure_parent(output, self.OUTPUT)
+        api = engine_api()
+        cfg = run_engine(api.SuggestConfig, models=models, images=images, labelled_area=area, output=output,
+                         **read_settings(self, parameters, context, "suggest"))
+        result = run_engine(api.suggest, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
+        for note in result.notes:
+            feedback.pushWarning(note)
+        for window in result.windows:
+            feedback.pushInfo(f"#{window.rank} score {window.score:.3f}: {window.why}")
+        if context.willLoadLayerOnCompletion(output):
+            name = f"where to label ({Path(models[0]).stem})"
+            # the style is the GeoPackage's own default (layer_styles); Processing loads outputs without it
+            context.layerToLoadOnCompletionDetails(output).setPostProcessor(
+                layer_post_processor(name, style=_default_style))
+        return {self.OUTPUT: output, "WINDOWS": len(result.windows)}
+
+
+def _default_style(layer: Any) -> None:
+    """The windows' style stored in their GeoPackage: outlines, the rank as label, the reasons as map tip."""
+    layer.loadDefaultStyle()

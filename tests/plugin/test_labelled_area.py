@@ -1,0 +1,71 @@
+"""Partial labels in QGIS: Train's Labelled area and Suggest where to label, from a scratch layer with a selection
+(only the selected features count), the windows layer loaded styled with its ranks."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import RecordingFeedback, make_bundle
+
+pytestmark = pytest.mark.qgis
+
+
+def _scratch_squares(image: str, boxes: list[tuple[int, int, int, int]], select: int):
+    """A memory layer of pixel squares (col0, col1, row0, row1) of ``image``; feature ``select`` selected."""
+    import rasterio
+    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsVectorLayer
+
+    with rasterio.open(image) as ds:
+        t, crs = ds.transform, ds.crs
+    layer = QgsVectorLayer(f"Polygon?crs={crs.to_string()}", "labelled squares", "memory")
+    features = []
+    for c0, c1, r0, r1 in boxes:
+        ring = [QgsPointXY(*(t * (c, r))) for c, r in ((c0, r0), (c1, r0), (c1, r1), (c0, r1))]
+        feature = QgsFeature()
+        feature.setGeometry(QgsGeometry.fromPolygonXY([ring]))
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    layer.selectByIds([list(layer.allFeatureIds())[select]])
+    return layer
+
+
+def test_suggest_honours_the_selected_labelled_area_and_loads_ranked_windows(plugin, scenes, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingFeatureSourceDefinition, QgsProject
+
+    image = scenes["s1"]["image"]  # 128 x 128 px
+    model = make_bundle(tmp_path / "m.dsmodel", vision_bands=4, num_classes=2, seed=4,
+                        class_names=["background", "field"])
+    # left half selected (labelled); the right half is a feature too, not selected: it must not count
+    layer = _scratch_squares(image, [(0, 64, 0, 128), (64, 128, 0, 128)], select=0)
+    QgsProject.instance().addMapLayer(layer)
+    results = processing.runAndLoadResults("dualstream:suggest", {
+        "MODEL": model, "INPUT": [image], "LABELLED_AREA": QgsProcessingFeatureSourceDefinition(layer.id(), True),
+        "COUNT": 3, "WINDOW": 32, "TTA": 0, "DEVICE": 1, "BACKEND": 1,  # none, cpu, torch
+        "OUTPUT": str(tmp_path / "windows.gpkg")})
+    assert results["WINDOWS"] == 3
+    loaded, = QgsProject.instance().mapLayersByName("where to label (m)")
+    rows = sorted((f["rank"], f["col"], f["why"]) for f in loaded.getFeatures())
+    assert [r[0] for r in rows] == [1, 2, 3]
+    assert all(col >= 48 for _, col, _ in rows)  # never half inside the selected left half
+    assert loaded.labelsEnabled() and loaded.labeling().settings().fieldName == "rank"  # its default style
+    QgsProject.instance().removeAllMapLayers()
+
+
+def test_train_takes_a_selected_labelled_area_and_says_how_much_is_labelled(plugin, scenes, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingFeatureSourceDefinition, QgsProject
+
+    scene = scenes["train"]  # 256 x 256 px
+    layer = _scratch_squares(scene["image"], [(0, 64, 0, 64), (128, 256, 0, 256)], select=0)
+    QgsProject.instance().addMapLayer(layer)
+    feedback = RecordingFeedback.make()
+    processing.run("dualstream:train", {
+        "INPUT": scene["image"], "LABELS": scene["label_vector"], "LABEL_FIELD": "class", "LABEL_MAPPING": "90=1",
+        "LABELLED_AREA": QgsProcessingFeatureSourceDefinition(layer.id(), True), "CLASS_NAMES": "background,field",
+        "DEVICE": "cpu", "EPOCHS": 1, "TILE_SIZE": 64, "TILES_PER_EPOCH": 4, "MODEL_FAMILY": "unet",
+        "PRESET": "tiny", "OUTPUT": str(tmp_path / "model.dsmodel")}, feedback=feedback)
+    log = "\n".join(feedback.infos)
+    # the selected 64 px square only: 6.2 % of the scene (the unselected half would make it 56 %)
+    assert "6.2 % of the scene is labelled" in log and "ignored by the loss and the metrics" in log
+    QgsProject.instance().removeAllMapLayers()
