@@ -1,9 +1,12 @@
-"""How many CPU threads a model should run with: the cores no other process is using right now.
+"""How many CPU threads a model should run with (:func:`model_threads`).
 
-A model's intra-op threads meet at a barrier after every operator. On a machine where other processes keep
-cores busy (a desktop in use, other jobs), a thread per core means some thread always waits for a core, and its
-siblings wait (or spin) for it: the run slows far beyond its fair share. Running on the cores that are free
-keeps every thread on a core.
+A model's intra-op threads meet at a barrier after every operator. Where they spin while they wait (torch's
+OpenMP threads), a machine whose other processes keep cores busy (a desktop in use, other jobs) leaves some
+thread waiting for a core while its siblings burn theirs: the run slows far beyond its fair share (UNet light on
+2 cores at load 13: 2 threads took 1.9x as long as 1). Such a runtime runs on the cores that are free. Where
+waiting threads sleep (onnxruntime as the engine opens it, ``allow_spinning`` 0), the scheduler shares the cores
+per thread, so a thread per core gets more of a busy machine, not less (the same model at load 12: 2 threads
+1.12x faster than 1), and every core of the process is used whatever else runs.
 """
 
 from __future__ import annotations
@@ -50,8 +53,16 @@ def env_threads() -> int | None:
 
 
 def free_cores() -> int:
-    """Threads for a model on the CPU: this process's cores less those busy elsewhere, at least 1, at most
-    OMP_NUM_THREADS when set."""
+    """This process's cores less those busy elsewhere now, at least 1, at most OMP_NUM_THREADS when set."""
     free = max(1, process_cores() - busy_elsewhere())
     cap = env_threads()
     return min(free, cap) if cap else free
+
+
+def model_threads(spinning: bool) -> int:
+    """Threads for a model on the CPU: the free cores for a runtime whose threads spin between operators, else
+    every core of this process; at most OMP_NUM_THREADS when set."""
+    if spinning:
+        return free_cores()
+    cap = env_threads()
+    return min(process_cores(), cap) if cap else process_cores()

@@ -3,7 +3,8 @@
 ``auto`` (the default): on the CPU, onnxruntime when it is installed (bundles through their cached ONNX exports,
 see :mod:`engine.export.onnx_cache`; exported .onnx models as they are), torch where onnxruntime is missing or
 a bundle cannot be exported (one log line says why), and torch on a GPU. ``torch`` and ``onnxruntime`` force
-one. On the CPU either backend runs with as many threads as there are free cores (:mod:`engine.runtime.cores`).
+one. On the CPU torch runs with as many threads as there are free cores, onnxruntime with every core of the
+process (:mod:`engine.runtime.cores`).
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ def onnxruntime_missing() -> str | None:
     return None
 
 
-def cpu_threads() -> int:
-    """Threads for a model on the CPU: the free cores (see :func:`engine.runtime.cores.free_cores`)."""
-    from ..runtime.cores import free_cores
+def cpu_threads(spinning: bool) -> int:
+    """Threads for a model on the CPU (:func:`engine.runtime.cores.model_threads`): torch's spinning threads on
+    the free cores, onnxruntime's sleeping ones on every core of the process."""
+    from ..runtime.cores import model_threads
 
-    return free_cores()
+    return model_threads(spinning)
 
 
 def onnx_only(members: Sequence[Member]) -> list[str]:
@@ -51,7 +53,7 @@ def _torch_predictor(members: Sequence[Member], cfg: Any, device: str, callback:
     threads = None
     if device == "cpu":
         torch = __import__("torch")
-        threads = min(torch.get_num_threads(), cpu_threads())  # never more than the user or a test set
+        threads = min(torch.get_num_threads(), cpu_threads(spinning=True))  # never more than the user or a test set
         torch.set_num_threads(threads)
     predictor = Predictor.from_bundles(members, cfg.tta, device)
     callback.info(f"Backend: torch on {device}{f' with {threads} thread(s)' if threads else ''} ({why}).")
@@ -96,7 +98,7 @@ def _onnx_predictor(members: Sequence[Member], cfg: Any, device: str, tile: int 
                     why: str) -> Any:
     from .onnx_predictor import OnnxPredictor
 
-    threads = cpu_threads() if not str(device).startswith("cuda") else None
+    threads = cpu_threads(spinning=False) if not str(device).startswith("cuda") else None
     predictor = OnnxPredictor.from_files(members, cfg.tta, device, threads=threads, tile=tile, callback=callback)
     callback.info(f"Backend: onnxruntime on {predictor.device}{f' with {threads} thread(s)' if threads else ''} "
                   f"({why}).")

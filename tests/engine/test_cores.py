@@ -1,0 +1,34 @@
+"""Model threads on the CPU: torch's spinning threads on the free cores, onnxruntime's sleeping ones on every core
+of the process, whatever else runs; OMP_NUM_THREADS caps both."""
+
+from __future__ import annotations
+
+import engine.runtime.cores as cores
+from engine.runtime.environment import process_cores
+
+
+def _machine(monkeypatch, running: int) -> None:
+    """A machine where ``running`` tasks are runnable, this one included."""
+    monkeypatch.setattr(cores, "_running_now", lambda: running)
+    monkeypatch.setattr(cores, "SAMPLE_INTERVAL", 0.0)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+
+
+def test_sleeping_threads_use_every_core_of_the_process_on_a_busy_machine(monkeypatch):
+    _machine(monkeypatch, running=1 + 64)
+    assert cores.busy_elsewhere() == 64
+    assert cores.model_threads(spinning=False) == process_cores()
+    assert cores.model_threads(spinning=True) == 1
+
+
+def test_spinning_threads_take_the_free_cores(monkeypatch):
+    _machine(monkeypatch, running=1)  # nothing else runs
+    assert cores.model_threads(spinning=True) == process_cores() == cores.model_threads(spinning=False)
+    _machine(monkeypatch, running=2)
+    assert cores.model_threads(spinning=True) == max(1, process_cores() - 1)
+
+
+def test_omp_num_threads_caps_both(monkeypatch):
+    _machine(monkeypatch, running=1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert cores.model_threads(spinning=False) == 1 == cores.model_threads(spinning=True)
