@@ -1,7 +1,9 @@
 """Polygon outlines against reference polygons: union IoU, vertices per polygon, share of right-angle corners, and
-(with --match) polygon-level precision, recall and F1 at IoU >= 0.5.
+(with --match) polygon-level precision, recall and F1 at IoU >= 0.5. With --smoothing: how far smoothed outlines
+moved from the raw ones (area between them per length of boundary) and how much smoothed neighbours overlap.
 
     python bench/polygon_quality.py OURS.gpkg REFERENCE.geojson --extent RASTER.tif [--match]
+    python bench/polygon_quality.py SMOOTH.gpkg RAW.gpkg --smoothing
 
 Figures in docs/polygons.md.
 """
@@ -104,14 +106,50 @@ def measure(ours_path: str, reference_path: str, raster: str, where: str | None 
     return result
 
 
+def smoothing(smooth_path: str, raw_path: str) -> dict:
+    """Mean displacement (area between the raw and smoothed outline of each feature, over the raw boundary's
+    length: map units) and the area where smoothed features overlap each other."""
+    smooth_source, raw_source = ogr.Open(smooth_path), ogr.Open(raw_path)
+    smooth, raw = smooth_source.GetLayer(0), raw_source.GetLayer(0)
+    moved = length = overlap = 0.0
+    vertices_raw = vertices_smooth = count = 0
+    for a, b in zip(raw, smooth):
+        ga, gb = a.GetGeometryRef(), b.GetGeometryRef()
+        moved += ga.SymDifference(gb).GetArea()
+        length += ga.Boundary().Length()
+        vertices_raw += sum(ga.GetGeometryRef(i).GetGeometryRef(0).GetPointCount()
+                            for i in range(ga.GetGeometryCount()))
+        vertices_smooth += sum(gb.GetGeometryRef(i).GetGeometryRef(0).GetPointCount()
+                               for i in range(gb.GetGeometryCount()))
+        count += 1
+    probe_source = ogr.Open(smooth_path)
+    probe = probe_source.GetLayer(0)
+    smooth.ResetReading()
+    for feature in smooth:
+        geometry = feature.GetGeometryRef()
+        probe.SetSpatialFilter(geometry)
+        for other in probe:
+            if other.GetFID() > feature.GetFID():
+                overlap += geometry.Intersection(other.GetGeometryRef()).GetArea()
+        probe.SetSpatialFilter(None)
+    return {"polygons": count, "mean_displacement": round(moved / max(length, 1e-9), 4),
+            "overlap_area": round(overlap, 6), "vertices_raw": vertices_raw, "vertices_smooth": vertices_smooth}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ours")
     parser.add_argument("reference")
-    parser.add_argument("--extent", required=True, help="raster whose extent and CRS the comparison uses")
+    parser.add_argument("--extent", help="raster whose extent and CRS the comparison uses")
+    parser.add_argument("--smoothing", action="store_true", help="OURS smoothed against REFERENCE, its raw outlines")
     parser.add_argument("--where", help="attribute filter on OURS, e.g. \"class_id = 1\"")
     parser.add_argument("--match", action="store_true", help="also polygon-level F1 at IoU >= 0.5")
     args = parser.parse_args()
+    if args.smoothing:
+        print(json.dumps(smoothing(args.ours, args.reference)))
+        return
+    if not args.extent:
+        parser.error("--extent is required")
     print(json.dumps(measure(args.ours, args.reference, args.extent, args.where, args.match)))
 
 

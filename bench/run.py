@@ -43,6 +43,7 @@ SECTIONS: list[str] = [
     "bulk",
     "onnx",
     "cpu_default",
+    "polygons",
 ]
 
 

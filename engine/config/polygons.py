@@ -43,6 +43,15 @@ def default_transparent(class_names: Sequence[str]) -> list[int]:
     return found if len(found) < len(class_names) else []
 
 
+def default_polygon_classes(class_names: Sequence[str], binary: bool = False) -> list[int]:
+    """The classes polygonised unless the user says: a binary model's foreground; otherwise every class but the
+    "nothing here" ones (a background polygon holding every other one as a hole says nothing)."""
+    if binary:
+        return [1]
+    empty = set(default_transparent(class_names))
+    return [i for i in range(len(class_names)) if i not in empty]
+
+
 def transparent_classes(text: str | None, class_names: Sequence[str], what: str) -> list[int]:
     """The classes a palette draws transparent: ``text`` (names or numbers, comma-separated; ``none``: none), by
     default :func:`default_transparent`."""
@@ -145,7 +154,8 @@ def simplify_setting() -> Any:
 def polygon_classes_setting() -> Any:
     return setting(
         None, cli={"nargs": "+"}, metavar="CLASS", group=POLYGONS,
-        help="Classes to polygonize (default: foreground for binary models, all otherwise).",
+        help="Classes to polygonize (default: the foreground of a binary model; otherwise every class but the "
+             "no-data-like ones: background, clear, no data, unlabelled).",
         no_qgis="the polygons hold every class; filter them by class_id in QGIS")
 
 

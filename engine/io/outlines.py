@@ -24,38 +24,48 @@ import numpy as np
 Ring = np.ndarray  # (n, 2) float64 vertices, not closed (the last vertex is not the first repeated)
 
 
+def _next(ring: Ring) -> Ring:
+    """Each vertex's successor (the ring rolled by one, cheaper than np.roll on small rings)."""
+    return np.concatenate([ring[1:], ring[:1]])
+
+
+def _previous(ring: Ring) -> Ring:
+    return np.concatenate([ring[-1:], ring[:-1]])
+
+
 def ring_area(ring: Ring) -> float:
     """Signed area (shoelace): positive counter-clockwise in x-right/y-up axes."""
-    x, y = ring[:, 0], ring[:, 1]
-    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+    following = _next(ring)
+    return 0.5 * float((ring[:, 0] * following[:, 1] - following[:, 0] * ring[:, 1]).sum())
 
 
 def ring_length(ring: Ring) -> float:
     """Perimeter of a ring."""
-    return float(np.hypot(*(np.roll(ring, -1, axis=0) - ring).T).sum())
+    return float(np.hypot(*(_next(ring) - ring).T).sum())
 
 
 def drop_repeats(ring: Ring) -> Ring:
     """The ring without repeated consecutive vertices (its closing vertex included) and without collinear ones."""
-    if len(ring) > 1 and np.allclose(ring[0], ring[-1]):
+    if len(ring) > 1 and (np.abs(ring[0] - ring[-1]) <= 1e-9).all():
         ring = ring[:-1]
-    keep = np.any(np.abs(ring - np.roll(ring, 1, axis=0)) > 1e-9, axis=1)
-    ring = ring[keep]
+    keep = (np.abs(ring - _previous(ring)) > 1e-9).any(axis=1)
+    if not keep.all():
+        ring = ring[keep]
     if len(ring) < 3:
         return ring
-    before, after = np.roll(ring, 1, axis=0), np.roll(ring, -1, axis=0)
-    cross = (ring[:, 0] - before[:, 0]) * (after[:, 1] - ring[:, 1]) - \
-            (ring[:, 1] - before[:, 1]) * (after[:, 0] - ring[:, 0])
-    dot = (ring[:, 0] - before[:, 0]) * (after[:, 0] - ring[:, 0]) + \
-          (ring[:, 1] - before[:, 1]) * (after[:, 1] - ring[:, 1])
+    before, after = ring - _previous(ring), _next(ring) - ring
+    cross = before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0]
+    dot = before[:, 0] * after[:, 0] + before[:, 1] * after[:, 1]
     straight = (np.abs(cross) < 1e-9) & (dot > 0)
+    if not straight.any():
+        return ring
     return ring[~straight] if np.count_nonzero(~straight) >= 3 else ring
 
 
 def densify(ring: Ring) -> Ring:
     """A pixel-edge ring with a vertex at every pixel corner along it, so that two regions sharing a boundary
     have the same vertices along it, whichever of them has a corner where a third region meets it."""
-    following = np.roll(ring, -1, axis=0)
+    following = _next(ring)
     steps = np.maximum(np.abs(following - ring).max(axis=1).astype(np.int64), 1)
     fraction = np.arange(int(steps.sum())) - np.repeat(np.cumsum(steps) - steps, steps)
     start = np.repeat(ring, steps, axis=0)
@@ -68,7 +78,7 @@ def chaikin(ring: Ring, iterations: int = 2) -> Ring:
     the :func:`densify`'d ring; the straight runs' inner vertices are dropped after."""
     ring = densify(ring)
     for _ in range(iterations):
-        following = np.roll(ring, -1, axis=0)
+        following = _next(ring)
         out = np.empty((2 * len(ring), 2))
         out[0::2] = 0.75 * ring + 0.25 * following
         out[1::2] = 0.25 * ring + 0.75 * following
@@ -118,7 +128,7 @@ def dominant_angle(rings: list[Ring]) -> float:
     directions, taken four times round so that an edge and its perpendicular agree."""
     sin = cos = 0.0
     for ring in rings:
-        edges = np.roll(ring, -1, axis=0) - ring
+        edges = _next(ring) - ring
         length = np.hypot(*edges.T)
         angle = 4 * np.arctan2(edges[:, 1], edges[:, 0])
         sin += float(np.dot(length, np.sin(angle)))
@@ -136,6 +146,8 @@ def regularise(ring: Ring, angle: float | None = None, *, snap_degrees: float = 
     would change the area by more than a third (a shape with no straight edges to keep); an outline of more than
     ``MAX_SQUARED`` corners once simplified is left simplified."""
     ring = drop_repeats(ring)
+    if len(ring) == 4:  # a rectangle of pixels: square already
+        return ring
     keep = simplified(ring, tolerance)
     simple = ring[keep]
     if len(simple) < 4 or len(simple) > MAX_SQUARED:
@@ -163,10 +175,10 @@ def _snapped_lines(ring: Ring, keep: np.ndarray, theta: float, snap: float) -> l
     midpoints of the outline's segments between the edge's ends."""
     lines = []
     n = len(ring)
-    segments = np.roll(ring, -1, axis=0) - ring
+    segments = _next(ring) - ring
     lengths = np.hypot(*segments.T)
     middles = ring + segments / 2
-    for first, last in zip(keep, np.roll(keep, -1)):
+    for first, last in zip(keep, _next(keep)):
         start, end = ring[first], ring[last]
         span = np.arange(first, last if last > first else last + n) % n
         vector = end - start
@@ -250,7 +262,7 @@ def _corners(lines: list[list]) -> Ring:
 def _simple(ring: Ring) -> bool:
     """No two non-neighbouring edges of the ring cross."""
     n = len(ring)
-    a, b = ring, np.roll(ring, -1, axis=0)
+    a, b = ring, _next(ring)
     for i in range(n):
         p, r = a[i], b[i] - a[i]
         q, s = a, b - a
@@ -272,7 +284,7 @@ def region_mask(rings: list[Ring], shape: tuple[int, int], top: int = 0) -> np.n
     rows, cols = shape
     crossings = np.zeros((rows + 1, cols + 1), np.int32)
     for ring in rings:
-        start, end = ring, np.roll(ring, -1, axis=0)
+        start, end = ring, _next(ring)
         vertical = start[:, 0] == end[:, 0]
         x = start[vertical, 0].astype(np.int64)
         y0 = np.minimum(start[vertical, 1], end[vertical, 1]).astype(np.int64) - top

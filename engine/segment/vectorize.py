@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..callbacks import Callback
-from ..config.polygons import PolygonsConfig, class_rules
+from ..config.polygons import PolygonsConfig, class_rules, default_polygon_classes
 from ..config.values import fill_class_colors
 from ..errors import DataError, setting
 from ..io.locks import output_locks
@@ -88,7 +88,7 @@ def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> 
                         f"known ({', '.join(names)}); give every class a name with "
                         f"{setting('polygons.class_names')}.")
     rules = class_rules(cfg, names, section="polygons")
-    classes = cfg.polygon_classes if cfg.polygon_classes is not None else list(range(len(names)))
+    classes = cfg.polygon_classes if cfg.polygon_classes is not None else default_polygon_classes(names)
     tags = FeatureTags(model=cfg.model or model, model_sha256=digest if not cfg.model else "",
                        scene=cfg.scene or Path(raster).stem)
     with output_locks({f"polygons ({setting('polygons.output')})": output}):
