@@ -9,9 +9,10 @@ the polygon, not the scene. Pixel coordinates make every tolerance a number of p
   those two directions, runs of parallel edges merged, steps shorter than ``notch`` pixels between parallel edges
   removed, and the corners recomputed as the intersections of neighbouring edges: right angles where the outline
   has them, its other angles kept.
-- :func:`chaikin`: Chaikin's corner cutting. Each segment yields the points at 1/4 and 3/4 of it, so a boundary two
-  regions share is cut the same way on both sides; where three or four regions meet every corner is convex and
-  cutting it only takes area away: smoothed neighbours never overlap (tests/engine/test_polygon_outlines.py).
+- :func:`smooth`: each stretch of boundary between two points where three classes meet (:func:`junctions`) is
+  averaged along itself with those points fixed, the same from either side: smoothed neighbours share their
+  boundaries exactly, with neither overlaps nor gaps (tests/engine/test_polygon_outlines.py). :func:`chaikin`
+  (corner cutting) is the fallback where that leaves an invalid ring.
 - :func:`region_mask`: the pixels inside a polygon drawn on pixel edges (even-odd rule, holes included).
 """
 
@@ -86,6 +87,54 @@ def chaikin(ring: Ring, iterations: int = 2) -> Ring:
     return drop_repeats(ring)
 
 
+def junctions(dense: Ring, window: np.ndarray, x0: int, y0: int) -> np.ndarray:
+    """Which vertices of a :func:`densify`'d ring (integer pixel corners) must stay: where three or more classes
+    meet, where two classes touch only diagonally (four regions meet there), or the raster's edge. ``window``: the
+    class raster's pixels from column ``x0 - 1`` and row ``y0 - 1``, one pixel of margin around the ring's box, -1
+    outside the raster."""
+    x = dense[:, 0].astype(np.int64) - x0
+    y = dense[:, 1].astype(np.int64) - y0
+    a, b = window[y, x], window[y, x + 1]
+    c, d = window[y + 1, x], window[y + 1, x + 1]
+    distinct = 1 + (b != a) + ((c != a) & (c != b)) + ((d != a) & (d != b) & (d != c))
+    outside = (a < 0) | (b < 0) | (c < 0) | (d < 0)
+    diagonal = (a == d) & (b == c) & (a != b)  # two regions of each class touching at a corner (4-connected)
+    return (distinct >= 3) | outside | diagonal
+
+
+def smooth(ring: Ring, fixed: np.ndarray, *, reach: int = 2, passes: int = 2, tolerance: float = 0.1) -> Ring:
+    """A :func:`densify`'d pixel-edge ring smoothed between its ``fixed`` vertices (:func:`junctions`): each
+    stretch between two of them is averaged over ``2 * reach + 1`` vertices, ``passes`` times (the window shrinks
+    symmetrically towards the stretch's ends), then simplified (Douglas-Peucker, ``tolerance`` px). A stretch is
+    shared by the two regions it separates and comes out the same from either side, whichever way round they
+    run, so smoothed neighbours neither overlap nor leave gaps. A ring with no fixed vertex starts at its
+    lowest vertex (the same for the region inside and the one around it)."""
+    n = len(ring)
+    anchors = np.flatnonzero(fixed)
+    if not len(anchors):
+        anchors = np.array([int(np.lexsort((ring[:, 1], ring[:, 0]))[0])])
+    out = []
+    for index, first in enumerate(anchors):
+        last = anchors[index + 1] if index + 1 < len(anchors) else anchors[0] + n
+        stretch = ring[np.arange(first, last + 1) % n]
+        for _ in range(passes):
+            stretch = _averaged(stretch, reach)
+        kept = _douglas_peucker(stretch, tolerance) if len(stretch) > 2 else np.arange(len(stretch))
+        out.append(stretch[kept[:-1]])
+    return np.concatenate(out)
+
+
+def _averaged(line: np.ndarray, reach: int) -> np.ndarray:
+    """Moving average of an open polyline, its ends fixed, the window narrowed symmetrically near them."""
+    m = len(line)
+    if m < 3:
+        return line
+    index = np.arange(m)
+    half = np.minimum(np.minimum(index, m - 1 - index), reach)
+    total = np.vstack([np.zeros((1, 2)), np.cumsum(line, axis=0)])
+    return (total[index + half + 1] - total[index - half]) / (2 * half + 1)[:, None]
+
+
 def simplify(ring: Ring, tolerance: float) -> Ring:
     """Douglas-Peucker on a closed ring, split at its vertex farthest from the first."""
     return ring[simplified(ring, tolerance)]
@@ -116,6 +165,10 @@ def _douglas_peucker(line: np.ndarray, tolerance: float) -> np.ndarray:
         distance = (np.abs(span[0] * inner[:, 1] - span[1] * inner[:, 0]) / norm if norm > 0
                     else np.hypot(*inner.T))
         worst = int(np.argmax(distance))
+        ties = np.flatnonzero(distance >= distance[worst] - 1e-12)
+        if len(ties) > 1:  # the same point whichever way the line runs (a shared boundary from both sides)
+            candidates = inner[ties] + a
+            worst = int(ties[np.lexsort((candidates[:, 1], candidates[:, 0]))[0]])
         if distance[worst] > tolerance:
             middle = start + 1 + worst
             keep[middle] = True

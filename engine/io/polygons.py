@@ -186,8 +186,9 @@ class _Confidence:
         return total / count * self.scale + self.offset, low * self.scale + self.offset
 
 
-def _reshaped(rings: list[np.ndarray], rule: ClassRule, grid: _Grid) -> list[np.ndarray]:
-    """The polygon's rings (pixel coordinates) after its class's hole filling and treatment."""
+def _reshaped(rings: list[np.ndarray], rule: ClassRule, grid: _Grid, band: Any = None) -> list[np.ndarray]:
+    """The polygon's rings (pixel coordinates) after its class's hole filling and treatment (``band``: the class
+    raster's, where smoothing finds the points where three classes meet)."""
     exterior, holes = rings[0], rings[1:]
     if rule.fill_holes > 0:
         holes = [h for h in holes if grid.area(abs(outlines.ring_area(h))) >= rule.fill_holes]
@@ -196,10 +197,27 @@ def _reshaped(rings: list[np.ndarray], rule: ClassRule, grid: _Grid) -> list[np.
         exterior = outlines.regularise(exterior, angle)
         holes = [outlines.regularise(h, angle) for h in holes]
     elif rule.treatment == "smooth":
-        exterior, holes = outlines.chaikin(exterior), [outlines.chaikin(h) for h in holes]
+        x0, y0 = (int(v) for v in exterior.min(axis=0))
+        x1, y1 = (int(v) for v in exterior.max(axis=0))
+        window = _class_window(band, x0 - 1, y0 - 1, x1 - x0 + 2, y1 - y0 + 2)
+        shaped = []
+        for ring in [exterior] + holes:
+            dense = outlines.densify(outlines.drop_repeats(ring))
+            shaped.append(outlines.smooth(dense, outlines.junctions(dense, window, x0, y0)))
+        exterior, holes = shaped[0], shaped[1:]
     else:
         exterior, holes = outlines.drop_repeats(exterior), [outlines.drop_repeats(h) for h in holes]
     return [exterior] + [h for h in holes if len(h) >= 3]
+
+
+def _class_window(band: Any, x: int, y: int, cols: int, rows: int) -> np.ndarray:
+    """The class raster's pixels in the window, -1 outside the raster."""
+    out = np.full((rows, cols), -1, np.int64)
+    left, top = max(x, 0), max(y, 0)
+    right, bottom = min(x + cols, band.XSize), min(y + rows, band.YSize)
+    if right > left and bottom > top:
+        out[top - y:bottom - y, left - x:right - x] = band.ReadAsArray(left, top, right - left, bottom - top)
+    return out
 
 
 def _swallowed(raw_path: Path, rules: Mapping[int, ClassRule], grid: _Grid, ogr: Any) -> set[int]:
@@ -311,11 +329,15 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
                         x0, y0 = (int(v) for v in rings[0].min(axis=0))
                         x1, y1 = (int(v) for v in rings[0].max(axis=0))
                         mean, low = stats.stats(rings, x0, y0, x1 - x0, y1 - y0)
-                        shaped = [grid.to_map(r) for r in _reshaped(rings, rule, grid)]
+                        shaped = [grid.to_map(r) for r in _reshaped(rings, rule, grid, band)]
                         geometry = ogr.CreateGeometryFromWkb(multipolygon_wkb([shaped]))
                         if rule.treatment == "as_is" and simplify > 0:
                             geometry = ogr.ForceToMultiPolygon(geometry.SimplifyPreserveTopology(simplify))
-                        elif rule.treatment == "regularise" and not geometry.IsValid():
+                        elif rule.treatment == "smooth" and not geometry.IsValid():  # a strip thinner than the
+                            # averaging: its corners cut instead
+                            geometry = ogr.CreateGeometryFromWkb(multipolygon_wkb([[grid.to_map(
+                                outlines.chaikin(r)) for r in rings]]))
+                        if rule.treatment != "as_is" and not geometry.IsValid():
                             geometry = ogr.ForceToMultiPolygon(geometry.MakeValid())
                         if geometry is None or geometry.IsEmpty() or geometry.GetArea() <= 0:
                             continue

@@ -77,7 +77,7 @@ def test_regularise_squares_a_rotated_building_and_drops_the_notch(tmp_path):
     assert items["area_m2"] == pytest.approx(square.GetArea(), rel=1e-6)  # metres: EPSG:32616
 
 
-def test_smoothing_moves_boundaries_under_a_pixel_without_overlaps(tmp_path):
+def test_smoothing_moves_boundaries_under_a_pixel_without_overlaps_or_gaps(tmp_path):
     rng = np.random.default_rng(0)
     array = (rng.random((12, 12)) * 3).astype(np.uint8).repeat(5, 0).repeat(5, 1)  # 3 classes, many junctions
     raster = _raster(tmp_path / "n.tif", array, pixel=1.0)
@@ -88,7 +88,8 @@ def test_smoothing_moves_boundaries_under_a_pixel_without_overlaps(tmp_path):
     smooth = [g for _, _, g, _ in _features(tmp_path / "smooth.gpkg")]
     assert len(raw) == len(smooth) > 10
     overlaps = sum(a.Intersection(b).GetArea() for i, a in enumerate(smooth) for b in smooth[i + 1:])
-    assert overlaps < 1e-6  # neighbours never overlap
+    assert overlaps < 1e-6  # neighbours never overlap ...
+    assert sum(g.GetArea() for g in smooth) == pytest.approx(60 * 60, abs=1e-6)  # ... nor leave gaps
     moved = sum(a.SymDifference(b).GetArea() for a, b in zip(raw, smooth))
     length = sum(a.Boundary().Length() for a in raw)
     assert 0 < moved / length < 1.0  # boundaries moved by under a pixel (1 m) on average
