@@ -29,18 +29,29 @@ PROMPT = "Choose a model bundle (.dsmodel) to see what it expects."
 
 def band_count(value: Any) -> int | None:
     """Bands of the raster a layer widget's value names (a layer, a layer id or a file), None if unknown."""
+    names = band_descriptions(value)
+    return None if names is None else len(names)
+
+
+def band_descriptions(value: Any) -> list[str | None] | None:
+    """The band descriptions (None where a band has none) of the raster a layer widget's value names, read from
+    the file's header; None when it is not known."""
     if isinstance(value, QgsMapLayer):
         layer = value
     elif value:
         layer = QgsProject.instance().mapLayer(str(value))
-        if layer is None and Path(str(value).split("|")[0]).is_file():
-            from osgeo import gdal
-
-            dataset = gdal.Open(str(value).split("|")[0])
-            return dataset.RasterCount if dataset is not None else None
     else:
         return None
-    return layer.bandCount() if isinstance(layer, QgsRasterLayer) and layer.isValid() else None
+    source = layer.source() if isinstance(layer, QgsRasterLayer) and layer.isValid() else str(value)
+    if Path(source.split("|")[0]).is_file():
+        from osgeo import gdal
+
+        dataset = gdal.Open(source.split("|")[0])
+        if dataset is not None:
+            return [dataset.GetRasterBand(b).GetDescription() or None for b in range(1, dataset.RasterCount + 1)]
+    if isinstance(layer, QgsRasterLayer) and layer.isValid():
+        return [None] * layer.bandCount()
+    return None
 
 
 def _items(value: Any) -> list[Any]:
@@ -65,8 +76,9 @@ def summary_html(path: str, meta: dict[str, Any], problems: list[str]) -> str:
 class ModelSummaryWrapper(WidgetWrapper):
     """A file picker for ``.dsmodel`` bundles (several joined by ';' for an ensemble), and the summary below it."""
 
-    def createWidget(self, image: str = "INPUT", aux: str = "AUX", aux_patterns: str = "", **kwargs: Any):  # noqa: N802
-        self.watched = {"image": image, "aux": aux, "aux_patterns": aux_patterns}
+    def createWidget(self, image: str = "INPUT", aux: str = "AUX", aux_patterns: str = "", bands: str = "",  # noqa: N802
+                     **kwargs: Any):
+        self.watched = {"image": image, "aux": aux, "aux_patterns": aux_patterns, "bands": bands}
         self.inputs: dict[str, Any] = {}
         self.files = QgsFileWidget()
         self.files.setStorageMode(QgsFileWidget.StorageMode.GetFile)
@@ -105,14 +117,16 @@ class ModelSummaryWrapper(WidgetWrapper):
         expects = engine_api()
         data = meta.data
         images = _items(self.inputs["image"].parameterValue()) if "image" in self.inputs else []
-        counts = [band_count(item) for item in images]
+        described = [band_descriptions(item) for item in images]
+        chosen = [str(b) for b in _items(self.inputs["bands"].parameterValue())] if "bands" in self.inputs else []
         aux_bands: list[int] | None = None
         if "aux" in self.inputs:
             aux_counts = [band_count(item) for item in _items(self.inputs["aux"].parameterValue())]
             aux_bands = None if None in aux_counts else [int(c) for c in aux_counts]
         problems = []
-        for count in dict.fromkeys(c for c in counts if c is not None):
-            problems += expects.input_mismatches(data, count, None)
+        for names in described:
+            if names is not None:
+                problems += expects.input_mismatches(data, len(names), None, names, chosen or None)
         if aux_bands is not None:
             problems += expects.input_mismatches(data, None, aux_bands)
         if "aux_patterns" in self.inputs:

@@ -7,11 +7,14 @@ from typing import Any
 
 from qgis.core import (
     QgsProcessingContext,
+    QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
+    QgsProcessingParameterBand,
     QgsProcessingParameterExtent,
     QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterString,
 )
 
 from ..compat import SOURCE_RASTER
@@ -44,7 +47,7 @@ from .inference import (
     polygon_settings,
 )
 from .parameters import add_settings, declared_text, read_settings
-from .sources import MultipleLayersParameter, RasterLayerParameter, raster_source, raster_sources
+from .sources import MultipleLayersParameter, RasterLayerParameter, layer_items, raster_source, raster_sources
 
 
 class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
@@ -53,6 +56,8 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
     REQUIRED_PACKAGES = ("torch", "transformers", "safetensors")
 
     INPUT = "INPUT"
+    BANDS = "BANDS"
+    STAC_ITEM = "STAC_ITEM"
     AUX = "AUX"
     MODEL = "MODEL"
     WEIGHTS = "WEIGHTS"
@@ -91,11 +96,19 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         param, label, text = declared_text(self, "segment.image")
-        add_parameter(self, RasterLayerParameter(param, label), text)
+        add_parameter(self, RasterLayerParameter(param, label, optional=True),
+                      text + self.tr(" Or leave it empty and give a STAC item."))
+        param, label, text = declared_text(self, "segment.bands")
+        add_parameter(self, QgsProcessingParameterBand(param, label, parentLayerParameterName=self.INPUT,
+                                                       optional=True, allowMultiple=True),
+                      text + self.tr(" The list offers the image layer's bands; pick them in the model's order "
+                                     "(drag to reorder). In qgis_process: BANDS=2,3,4,8 (numbers, in that order)."))
+        param, label, text = declared_text(self, "segment.stac_item")
+        add_parameter(self, QgsProcessingParameterString(param, label, optional=True), text)
         param, label, text = declared_text(self, "segment.aux")
         aux = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER, optional=True), text)
         aux.setMetadata(LAYER_LIST_WRAPPER)
-        add_model_parameters(self, image="INPUT", aux="AUX")
+        add_model_parameters(self, image="INPUT", aux="AUX", bands="BANDS")
         param, label, text = declared_text(self, "segment.extent")
         add_parameter(self, QgsProcessingParameterExtent(param, label, optional=True), text)
         add_settings(self, *RUN_SETTINGS, *polygon_settings("segment"), "segment.transparent_classes",
@@ -133,7 +146,11 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
     def _settings(self, parameters: dict[str, Any], context: QgsProcessingContext,
                   feedback: QgsProcessingFeedback) -> dict[str, Any]:
         """Parameters -> SegmentConfig keyword arguments."""
-        image = raster_source(parameters, self.INPUT, context)
+        stac_item = self.parameterAsString(parameters, self.STAC_ITEM, context).strip() or None
+        if stac_item and layer_items(parameters.get(self.INPUT)):
+            raise QgsProcessingException(f"Parameters {self.INPUT} and {self.STAC_ITEM}: give the image "
+                                         f"either as a layer or as a STAC item, not both.")
+        image = stac_item or raster_source(parameters, self.INPUT, context)
         aux = raster_sources(parameters, self.AUX, context)
         output = check_suffix(self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
                               engine_api().FORMATS["geotiff"], self.OUTPUT, "class raster")
@@ -141,6 +158,8 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         ensure_parent(output, self.OUTPUT)
         return {
             "image": image,
+            "stac_item": stac_item,
+            "bands": band_choice(self, parameters, self.BANDS, context),
             "aux": aux,
             "output": output,
             **read_output_destinations(self, parameters, context),
@@ -149,6 +168,20 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             **model_settings(self, parameters, context),
             **read_settings(self, parameters, context, "segment"),
         }
+
+
+def band_choice(alg: Any, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> list[str] | None:
+    """The BANDS parameter as the engine takes it: band numbers in the order chosen, or names given as text
+    (qgis_process BANDS=B02,B03); None when empty (the engine picks bands by name)."""
+    value = parameters.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):  # qgis_process and batch files give text: "2,3,4" or "B02;B03"
+        return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()] or None
+    if isinstance(value, (list, tuple)):  # the dialog's choice, in the order chosen
+        return [str(v).strip() for v in value if str(v).strip()] or None
+    numbers = alg.parameterAsInts(parameters, name, context)
+    return [str(n) for n in numbers] or None
 
 
 def image_stem(image: str) -> str:

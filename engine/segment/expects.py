@@ -55,11 +55,15 @@ def aux_problem(data: DataMetadata, aux_bands: list[int]) -> str | None:
     return None
 
 
-def input_mismatches(data: DataMetadata, image_bands: int | None, aux_bands: list[int] | None) -> list[str]:
+def input_mismatches(data: DataMetadata, image_bands: int | None, aux_bands: list[int] | None,
+                     image_names: list[str | None] | None = None, chosen: list[str] | None = None) -> list[str]:
     """What does not fit the bundle whose ``data`` metadata is given: the image's band count (None: no image
-    chosen yet) and the band counts of the aux layers in their order (None: not known). Empty when all fit."""
-    problems: list[str] = []
-    if image_bands is not None and data.vision_bands:
+    chosen yet), its band descriptions (``image_names``: bands are picked by name when the model records names),
+    the bands chosen for the model (``chosen``: Bands / ``--bands``, numbers or names) and the band counts of the
+    aux layers in their order (None: not known). Empty when all fit."""
+    problems: list[str | None] = []
+    if image_bands is not None and data.vision_bands and not _picked(data, image_bands, image_names, chosen,
+                                                                     problems):
         problems.append(image_problem(data, image_bands))
     if aux_bands is not None:
         if aux_files_expected(data):
@@ -67,3 +71,24 @@ def input_mismatches(data: DataMetadata, image_bands: int | None, aux_bands: lis
         elif aux_bands and not data.x_bands:
             problems.append(f"{len(aux_bands)} aux layer(s) chosen; the model uses none (they are not read)")
     return [p for p in problems if p]
+
+
+def _picked(data: DataMetadata, image_bands: int, image_names: list[str | None] | None, chosen: list[str] | None,
+            problems: list[str | None]) -> bool:
+    """Whether the model's bands are picked from the image (by ``chosen`` or by name), adding what does not fit to
+    ``problems``; False when band counts decide (the image's bands carry no names, the model records none)."""
+    from ..data.band_match import match_bands, pick_bands
+    from .inputs import model_band_names
+
+    names = image_names if image_names is not None and len(image_names) == image_bands else [None] * image_bands
+    model_names = model_band_names(data)
+    try:
+        if chosen:
+            pick_bands(chosen, model_names, data.vision_bands, names, "the image", "Bands")
+            return True
+        if model_names and image_bands >= len(model_names):
+            return match_bands(model_names, names, "the image") is not None
+    except DataError as exc:
+        problems.append(str(exc).split(". The model takes")[0].rstrip("."))
+        return True
+    return False

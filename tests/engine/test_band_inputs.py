@@ -72,7 +72,7 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> dict:
     onnx = linear_model(folder / "clouds.onnx", weights, bias, head="none")
     bundle = folder / "clouds.dsmodel"
     assert main(["import", str(onnx), "-o", str(bundle), "--classes", "clear,cloud,shadow", "--mean",
-                 ",".join(map(str, MEAN)), "--std", ",".join(map(str, STD)), "--scores", "logits", "--band-names",
+                 ",".join(map(str, MEAN)), "--std", ",".join(map(str, STD)), "--output-kind", "logits", "--band-names",
                  ",".join(BANDS), "--value-range", "0,1"]) == 0
     reference = write(folder / "reflectance4.tif", reflectance)
     expected = expected_classes(reflectance, weights, bias, MEAN, STD, 1.0)
@@ -184,10 +184,11 @@ def test_a_stac_item_of_remote_cogs_is_segmented_in_one_command(product, tmp_pat
 
 def test_import_takes_the_old_band_count_spelling_with_a_note(product, tmp_path, capsys):
     onnx = linear_model(tmp_path / "m.onnx", np.ones((2, 4)), np.zeros(2), head="none")
-    assert main(["import", str(onnx), "-o", str(tmp_path / "m.dsmodel"), "--classes", "a,b", "--bands", "4"]) == 0
+    assert main(["import", str(onnx), "-o", str(tmp_path / "m.dsmodel"), "--classes", "a,b", "--output-kind",
+                 "logits", "--bands", "4"]) == 0
     assert "--band-count 4" in capsys.readouterr().err
-    assert main(["import", str(onnx), "-o", str(tmp_path / "n.dsmodel"), "--classes", "a,b", "--band-count",
-                 "4"]) == 0
+    assert main(["import", str(onnx), "-o", str(tmp_path / "n.dsmodel"), "--classes", "a,b", "--output-kind",
+                 "logits", "--band-count", "4"]) == 0
 
 
 def test_bulk_segments_every_item_of_an_item_collection(product, tmp_path):

@@ -1,0 +1,75 @@
+"""Segment's Bands and STAC item parameters (issue 42) through real headless ``qgis_process`` runs: the bands of a
+6-band image picked by number in the model's order, and a STAC item's single-band files picked by name and
+rescaled by its raster:bands scale. The model is a linear classifier made elsewhere, so the classes are known."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from tests.engine.foreign_onnx import expected_classes, linear_model
+
+pytestmark = [pytest.mark.qgis]
+pytest.importorskip("onnx")
+
+WEIGHTS, BIAS = np.random.default_rng(2).normal(size=(3, 4)) * 3, np.random.default_rng(3).normal(size=3)
+MEAN, STD = [0.1, 0.12, 0.14, 0.3], [0.05, 0.06, 0.07, 0.1]
+COMMON = ["coastal", "blue", "green", "red", "nir", "swir16"]
+
+
+def write(path: Path, raw: np.ndarray) -> Path:
+    with rasterio.open(path, "w", driver="GTiff", width=raw.shape[2], height=raw.shape[1], count=raw.shape[0],
+                       dtype=raw.dtype.name, crs="EPSG:32633", transform=from_origin(500000, 6000000, 10, 10)) as ds:
+        ds.write(raw)
+    return path
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory, deploy_plugin, venv_site_packages):
+    root = tmp_path_factory.mktemp("band-parameters")
+    deploy_plugin(root, venv_site_packages)
+    return root
+
+
+@pytest.fixture(scope="module")
+def model(root) -> Path:
+    from engine.cli.main import main
+
+    onnx = linear_model(root / "clouds.onnx", WEIGHTS, BIAS, head="none")
+    assert main(["import", str(onnx), "-o", str(root / "clouds.dsmodel"), "--classes", "clear,cloud,shadow",
+                 "--mean", ",".join(map(str, MEAN)), "--std", ",".join(map(str, STD)), "--output-kind", "logits",
+                 "--band-names", "blue,green,red,nir", "--value-range", "0,1"]) == 0
+    return root / "clouds.dsmodel"
+
+
+def test_bands_and_stac_item_parameters_pick_the_models_bands(qgis_process, root, model):
+    dn = (np.random.default_rng(4).uniform(0, 0.5, size=(6, 60, 70)) * 10000).astype(np.int16)
+    reflectance = dn.astype(np.float32) * np.float32(0.0001)
+    expected = expected_classes(reflectance[1:5], WEIGHTS, BIAS, MEAN, STD, 1.0)
+    image = write(root / "six.tif", reflectance)
+    out = root / "bands.tif"
+    ran = qgis_process.run_alg_json(root, "dualstream:segment", {"INPUT": str(image), "BANDS": "2,3,4,5",
+                                                                 "MODEL": str(model), "OUTPUT": str(out)})
+    with rasterio.open(out) as ds:
+        assert (ds.read(1) == expected).mean() >= 0.999
+    assert any("blue <- band 2" in line for line in ran["log"]["info"]), ran["log"]["info"]
+    assets = {}
+    for i, common in enumerate(COMMON):
+        write(root / f"{common}.tif", dn[i:i + 1])
+        assets[common] = {"href": f"{common}.tif", "type": "image/tiff", "roles": ["data"],
+                          "eo:bands": [{"name": f"B{i + 1}", "common_name": common}],
+                          "raster:bands": [{"scale": 0.0001, "offset": 0}]}
+    item = root / "item.json"
+    item.write_text(json.dumps({"type": "Feature", "id": "ITEM", "properties": {}, "assets": assets}))
+    out = root / "stac.tif"
+    ran = qgis_process.run_alg_json(root, "dualstream:segment", {"STAC_ITEM": str(item), "MODEL": str(model),
+                                                                 "OUTPUT": str(out)})
+    with rasterio.open(out) as ds:
+        assert (ds.read(1) == expected).mean() >= 0.999
+    said = "\n".join(ran["log"]["info"])
+    assert "STAC item 'ITEM', bands picked by name: blue <- asset 'blue'" in said and "raster:bands" in said
