@@ -220,14 +220,15 @@ def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: Ba
     _warn(message + (f" {strict_hint} makes this an error." if strict_hint else ""), callback, warnings)
 
 
-def check_scene_image(reader: Any, callback: Callback, warnings: list[str] | None = None) -> None:
+def check_scene_image(reader: Any, callback: Callback, warnings: list[str] | None = None,
+                      image: str | None = None) -> None:
     """NaN/inf in the image bands an open SceneReader uses (vision and X bands)."""
     from .raster import open_raster
 
     dataset = open_raster(reader.image, "image")
     try:
         bands = reader.selection.vision_bands(reader.image_bands) + list(reader.selection.x or ())
-        check_image_values(dataset, reader.image, bands, callback, warnings)
+        check_image_values(dataset, image or reader.image, bands, callback, warnings)
     finally:
         dataset.close()
 

@@ -236,7 +236,7 @@ def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, regio
 
 
 def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, warnings: list[str],
-               resample: bool = False) -> None:
+               resample: bool = False, image: str | None = None) -> None:
     train_gsd, in_metres = training_pixel_size(data)
     if resample or not train_gsd or not reader.grid.georeferenced:
         return  # when resampling, _resample_target checks the pixel sizes and reports the factor
@@ -253,7 +253,7 @@ def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, w
         return
     factor = float(np.mean(reader.gsd)) / float(np.mean(train_gsd))
     if factor > GSD_WARNING_FACTOR or factor < 1 / GSD_WARNING_FACTOR:
-        message = (f"The image '{reader.image}' has a pixel size of {reader.gsd[0]:.4g} x {reader.gsd[1]:.4g}, "
+        message = (f"The image '{image or reader.image}' has a pixel size of {reader.gsd[0]:.4g} x {reader.gsd[1]:.4g}, "
                    f"{factor:.2f} times the training pixel size {train_gsd} of '{path}'; results may be poor. "
                    f"Set {setting('segment.resample_to_training_gsd')} to predict at the training pixel "
                    f"size, or resample the image first, e.g. `gdalwarp -tr {train_gsd[0]} {train_gsd[1]} "
@@ -377,10 +377,10 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
                     check_overlap(region_grid, aux_grid_, f"{cfg.image} (segmented extent)", path, "aux raster")
             check_scene_aux(reader, callback, warnings, region_grid, "the segmented region of",
                             f"limit the region with {setting('segment.extent')}", aux_data.aux_stats)
-        check_scene_image(reader, callback, warnings)
+        check_scene_image(reader, callback, warnings, cfg.image)
         if not is_imported(first.metadata):  # its statistics are its maker's scaling, not data it was trained on
             _check_domain(reader, first, cfg, callback, warnings)
-        _check_gsd(reader, data, first.path, callback, warnings, cfg.resample_to_training_gsd)
+        _check_gsd(reader, data, first.path, callback, warnings, cfg.resample_to_training_gsd, cfg.image)
         tile = _check_resources(cfg, members, tile, region, aux_ratio if use_aux else None, reader, callback,
                                 warnings)
         overlap = overlap_pixels(tile, cfg.overlap)
