@@ -253,7 +253,8 @@ def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, w
         return
     factor = float(np.mean(reader.gsd)) / float(np.mean(train_gsd))
     if factor > GSD_WARNING_FACTOR or factor < 1 / GSD_WARNING_FACTOR:
-        message = (f"The image '{image or reader.image}' has a pixel size of {reader.gsd[0]:.4g} x {reader.gsd[1]:.4g}, "
+        message = (f"The image '{image or reader.image}' has a pixel size of {reader.gsd[0]:.4g} x "
+                   f"{reader.gsd[1]:.4g}, "
                    f"{factor:.2f} times the training pixel size {train_gsd} of '{path}'; results may be poor. "
                    f"Set {setting('segment.resample_to_training_gsd')} to predict at the training pixel "
                    f"size, or resample the image first, e.g. `gdalwarp -tr {train_gsd[0]} {train_gsd[1]} "
