@@ -1,6 +1,7 @@
-"""Which bands of an image show it in natural colour: by the bands' descriptions (red/green/blue, or the band
-names of Sentinel-2 and Landsat), else by their GDAL colour interpretation, else the first three. Used for the
-training report's preview; the choice is said in words, so a false-colour preview is never a surprise."""
+"""Which bands of an image show it in natural colour: by the bands' descriptions (red/green/blue, the letters
+R/G/B, or the band names of Sentinel-2 and Landsat), else by their GDAL colour interpretation, else the first
+three. Used for the training report's preview; the choice is said in words, so a false-colour preview is never a
+surprise."""
 
 from __future__ import annotations
 
@@ -34,6 +35,14 @@ def _by_words(names: list[str]) -> list[int] | None:
             return None
         found.append(hits[0])
     return found
+
+
+def _by_letters(names: list[str]) -> list[int] | None:
+    """Bands named by one letter each (R, G, B; N for the near infrared beside them): "B, G, R" is blue first."""
+    letters = [n.strip().lower() for n in names]
+    if not all(c in letters for c in "rgb"):
+        return None
+    return [letters.index(c) for c in "rgb"]
 
 
 def _by_sensor_names(names: list[str]) -> tuple[list[int], str] | None:
@@ -71,6 +80,9 @@ def pick_rgb(names: list[str | None], interpretations: list[str] | None = None,
         found = _by_words(texts)
         if found:
             return said(found, "by band description")
+        found = _by_letters(texts)
+        if found:
+            return said(found, "by band letters")
         sensor = _by_sensor_names(texts)
         if sensor:
             return said(sensor[0], f"{sensor[1]} band names")

@@ -27,6 +27,7 @@ COVER = 0.99  # an aux raster covering less of the image (or region) than this i
 # an image band is far from training when its 2-98 % range lies more than FAR_GAP training widths beside the
 # training range, or is FAR_SPREAD times narrower or wider (a brighter season or a darker scene stays inside)
 FAR_GAP, FAR_SPREAD = 1.0, 10.0
+INSIDE = 0.9  # the share of an image band's range inside the training range that makes it the training data's kind
 # the domain check's percentiles come from at most this many of the sampled pixels, evenly strided: its 2-98 %
 # ranges move by well under 1 % of a band's range, and it costs a few ms a scene instead of 50-200 ms (a bulk run
 # of small scenes pays it every scene: docs/benchmarks.md)
@@ -185,8 +186,9 @@ def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: Ba
                        strict_hint: str = "") -> None:
     """Warn (``strict``: DataError) when the image's values are far from the model's training statistics: a
     band whose sampled 2-98 % range lies more than FAR_GAP training widths beside the range the model trained on,
-    or spans less or more than FAR_SPREAD times it (an 8-bit export, 0-1 reflectance, another product level,
-    bands in another order).
+    spans more than FAR_SPREAD times it, or less than 1/FAR_SPREAD of it outside it (an 8-bit export, 0-1
+    reflectance, another product level, bands in another order). Inside it, only a range under 1/FAR_SPREAD**2
+    of it counts: a narrow range inside the training one is a scene of its own kind (one land cover).
 
     ``bands``: the image's 1-based bands the model reads, in the order of ``statistics``. Reads the same bounded
     sample as the other checks; an image like the training data passes silently.
@@ -204,7 +206,11 @@ def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: Ba
     width, seen_width = np.maximum(high - low, 1e-12), np.maximum(seen_high - seen_low, 1e-12)
     ratio = seen_width / width
     gap = np.maximum(low - seen_high, seen_low - high) / width  # > 0: no overlap, in training widths
-    far = [i for i in range(len(bands)) if gap[i] > FAR_GAP or not 1 / FAR_SPREAD <= ratio[i] <= FAR_SPREAD]
+    # A range narrower than the training one but inside it is a scene of the training data's own kind (one land
+    # cover, a calm sea): no shift, unless it is a sliver (0-1 reflectance inside a 0-10000 range)
+    inside = np.array([_overlap((seen_low[i], seen_high[i]), (low[i], high[i])) >= INSIDE for i in range(len(bands))])
+    narrow = (ratio < 1 / FAR_SPREAD) & ~(inside & (ratio >= 1 / FAR_SPREAD ** 2))
+    far = [i for i in range(len(bands)) if gap[i] > FAR_GAP or ratio[i] > FAR_SPREAD or narrow[i]]
     if not far:
         return
     dtype = np.dtype(dataset.dtypes[bands[0] - 1])

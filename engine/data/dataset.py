@@ -359,7 +359,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         gsd=gsd, crs=first.crs_wkt, label_mapping=dict(data_cfg.label_mapping),
         label_default_class=data_cfg.label_default_class, ignore_index=data_cfg.ignore_index,
         num_classes=data_cfg.num_classes, train_scenes=len(train_readers), val_scenes=len(val_readers),
-        validation="held-out bands of the training scenes" if holdout else "separate scenes",
+        validation="strips of the training scenes held out of training" if holdout else "separate scenes",
         foreground_fraction=round(float(fg / max(labelled, 1)), 6),
         aux_files_per_scene=len(train_kw[0]["aux"]), aux_file_bands=list(first.aux_file_bands),
         image_bands=first.image_bands, bands=data_cfg.bands, x_bands=data_cfg.x_bands,
@@ -373,9 +373,10 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     if first.selection.active:
         callback.info(f"Band selection of the {first.image_bands}-band images: "
                       f"{first.selection.describe(first.image_bands)}.")
+    strips = " (strips of the scenes held out of training)" if holdout else ""
     callback.info(f"Data: {metadata.vision_bands} vision band(s), {metadata.aux_channels} aux channel(s), "
-                  f"{len(train_ds)} training tiles per epoch, {len(val_ds)} validation tiles"
-                  f"{' (held-out bands)' if holdout else ''}, foreground {100 * metadata.foreground_fraction:.1f} %.")
+                  f"{len(train_ds)} training tiles per epoch, {len(val_ds)} validation tiles{strips}, "
+                  f"foreground {100 * metadata.foreground_fraction:.1f} %.")
     return train_ds, val_ds, summary
 
 

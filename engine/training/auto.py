@@ -258,6 +258,14 @@ def _choose_schedule(chosen: Chosen, unset: set[str], gpu: bool) -> None:
             changes["warmup_epochs"] = 0
             chosen.choices.append(Choice({"train.warmup_epochs": 0}, "the encoders start from random weights, so "
                                          "freezing them would train the decoder on random features"))
+    warmup = changes.get("warmup_epochs", cfg.warmup_epochs)
+    if cfg.init_from and "train.warmup_epochs" in unset and warmup:
+        budget = changes.get("time_budget", cfg.time_budget)
+        chosen.choices.append(Choice(
+            {"train.warmup_epochs": warmup},
+            f"fine-tuning {Path(str(cfg.init_from)).name}: the first {warmup} epoch(s) train fusion and decoder with "
+            f"the encoders frozen, then all layers"
+            + ("; under the time budget the frozen epochs end at half of it at the latest" if budget else "")))
     if changes:
         chosen.train = cfg.replace(**changes)
 

@@ -42,6 +42,7 @@ class EpochSteps:
     micro_steps: int  # loader batches per epoch
     total_epochs: int
     stopped: Callable[[str], str]  # what a stop leaves behind, in words (trainer's)
+    val_batches: int = 0  # validation batches per epoch (the first epoch estimates their time from its steps)
 
     def agree(self, flag: bool) -> bool:
         """``flag`` on any process -> True on every process (they must stop together)."""
@@ -94,9 +95,10 @@ class EpochSteps:
                 return float(group["lr"])
         return float(self.optimizer.param_groups[-1]["lr"])
 
-    def train_epoch(self, epoch: int, ddp: Any, reserve: float) -> tuple[float, float, int]:
+    def train_epoch(self, epoch: int, ddp: Any, reserve: float | None) -> tuple[float, float, int]:
         """(mean loss, seconds, optimiser steps run: fewer than an epoch's when the time budget ran out, keeping
-        ``reserve`` seconds for the validation)."""
+        ``reserve`` seconds for the validation; None: no epoch measured it yet, so it is estimated as the steps
+        go)."""
         cfg = self.cfg
         net = ddp if ddp is not None else self.model
         self.model.train()
@@ -132,14 +134,19 @@ class EpochSteps:
         return value, seconds, steps
 
     def _train_steps(self, batches: Any, ddp: Any, net: Any, params: list[Any], done: int, total: int,
-                     reserve: float) -> tuple[Any, int]:
+                     reserve: float | None) -> tuple[Any, int]:
         """The epoch's optimiser steps, up to the time budget (at least one); returns the mean loss as a tensor on
         the device (no sync per step) and the steps run."""
         torch, cfg = self.torch, self.cfg
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
+        started = self.budget.clock()
         for i, batch in enumerate(batches):
-            if self._check_step(reserve) and i:
+            keep = reserve
+            if keep is None:  # the first epoch: a validation batch costs about a third of a training step (measured
+                # from the second step on: the first one carries the loaders' start)
+                keep = (self.budget.clock() - started) / i * self.val_batches / 3 if i >= 2 else 0.0
+            if self._check_step(keep) and i:
                 break
             pixels, aux, labels = self.forward.batch(batch)
             sync = (i + 1) % cfg.grad_accumulation == 0 or i + 1 == self.micro_steps

@@ -153,6 +153,9 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
         ctx.close()
 
 
+FROZEN_BUDGET_SHARE = 0.5  # the share of a time budget after which the frozen warm-up epochs end
+
+
 class _Trainer:
     """One training: everything is built here (data, model, loss, optimiser, loaders), then :meth:`run` resumes,
     fits and finishes. The checks that need no data come before the (slow) data preparation. Its two parts:
@@ -257,7 +260,8 @@ class _Trainer:
             scaler=self.scaler, loss_fn=self.loss_fn, forward=self.forward, budget=self.budget, ctx=ctx,
             callback=callback, device=device, device_type=self.device_type, train_dataset=train_ds,
             train_loader=self.train_loader, train_sampler=self.train_sampler, micro_steps=self.micro_steps,
-            total_epochs=self.total_epochs, stopped=self._stopped)
+            total_epochs=self.total_epochs, stopped=self._stopped,
+            val_batches=len(self.val_loader) if self.val_loader is not None else 0)
         self.files = TrainFiles(
             cfg=cfg, model_cfg=self.model_cfg, data_meta=self.data_meta, parent=self.parent, model=self.model,
             optimizer=self.optimizer, schedule=self.schedule, scaler=self.scaler, forward=self.forward,
@@ -404,6 +408,11 @@ class _Trainer:
             # Reseed per epoch so that a resumed run repeats exactly what the uninterrupted run would do.
             seed_everything(cfg.seed + 1000 * epoch + self.ctx.rank)
             frozen = epoch <= cfg.warmup_epochs
+            if frozen and self.budget.limited and self.budget.fraction() >= FROZEN_BUDGET_SHARE:
+                frozen = False  # under a time budget the frozen warm-up never takes the training whole
+                if frozen_state:
+                    cb.info(f"Half the {self.budget.describe()} is spent in the epochs with frozen encoders: all "
+                            f"layers are trained from epoch {epoch} on, not after epoch {cfg.warmup_epochs}.")
             if frozen != frozen_state:
                 self.model.freeze_encoders(frozen)
                 # DDP registers the parameters that require grad when wrapped: wrap again after (un)freezing.
@@ -412,7 +421,8 @@ class _Trainer:
                 cb.info("Stage 1: encoders frozen." if frozen else "Stage 2: all layers trained.")
             started = self.budget.clock()
             last = self.history[-1] if self.history else {}  # its validation's seconds are kept for this one's
-            reserve = max(0.0, float(last.get("seconds") or 0.0) - float(last.get("train_seconds") or 0.0))
+            reserve = (max(0.0, float(last.get("seconds") or 0.0) - float(last.get("train_seconds") or 0.0))
+                       if last else None)  # None: the first epoch estimates its validation as its steps go
             cb.epoch_started(epoch, self.total_epochs)  # the status line says so before the first step ends
             train_loss, train_seconds, steps = self.steps.train_epoch(epoch, ddp, reserve)
             val = self._validate() if self.val_loader is not None else None
@@ -450,6 +460,11 @@ class _Trainer:
                 shown["best"] = "val_loss" if cfg.early_stop_metric == "loss" else "val_iou"
             cb.metrics(epoch, {**shown, "epochs": self.total_epochs})
             epochs_run += 1
+            if not early and not late and epoch == self.total_epochs and self.steps.agree(steps < self.micro_steps):
+                self.steps.progress(1, 1)  # the budget's end is the bar's end
+                cb.info(f"Stopped at the {self.budget.describe()} in the last epoch ({epoch}), cut after {steps} of "
+                        f"{self.micro_steps} steps; the bundle holds the best epoch ({self.best['epoch']}).")
+                return "budget", epochs_run
             if late and not early:
                 cut = f" (cut after {steps} of {self.micro_steps} steps)" if steps < self.micro_steps else ""
                 self.steps.progress(1, 1)  # the budget's end is the bar's end

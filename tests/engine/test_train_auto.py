@@ -66,6 +66,19 @@ def test_cpu_imagery_only_gets_a_light_single_stream_model_a_fitting_tile_and_a_
     assert len(chosen.lines()) == 5  # tile, model, budget, epochs, warm-up: one line each
 
 
+def test_fine_tuning_says_it_freezes_the_encoders_first(scenes, tmp_path):
+    """Issue 40, item 14: fine-tuning added epochs with frozen encoders without a line saying so."""
+    from tests.helpers import make_bundle
+
+    parent = make_bundle(tmp_path / "parent.dsmodel", vision_bands=3)
+    model_cfg, data_cfg, train_cfg = _configs("square", scenes=scenes)
+    chosen = choose_settings(model_cfg, data_cfg, train_cfg.replace(init_from=parent), ALL, device="cpu")
+    line = _line(chosen, "train.warmup_epochs")
+    assert chosen.train.warmup_epochs == 2 and line.startswith("<train.warmup_epochs> 2, chosen: fine-tuning "
+                                                               "parent.dsmodel: the first 2 epoch(s)"), line
+    assert "frozen" in line and "half of it" in line  # the CPU's time budget caps them
+
+
 def test_tile_comes_from_the_smallest_scene(scenes):
     chosen = choose_settings(*_configs("large", "small", scenes=scenes, val_fraction=0.0), ALL, device="cpu")
     assert chosen.data.tile_size == 96  # 100 px: the largest multiple of 32 below it

@@ -56,15 +56,15 @@ def _infos(callback: RecordingCallback) -> list[str]:
 
 
 def _run(tmp_path, clock: TileClock, minutes: float | None, epochs: int = 6, resume: bool = False,
-         callback: RecordingCallback | None = None):
+         callback: RecordingCallback | None = None, val: AuxTiles | None = None, warmup: int = 0):
     model_cfg = AutoModelConfig.for_family(preset="tiny", vision_channels=4, aux_channels=AUX, num_classes=1,
                                            aux_ratio=8)
     data_cfg = DataConfig(tile_size=TILE, class_names=["background", "field"], class_colors=["#000000", "#00ff00"])
-    train_cfg = TrainConfig(output=str(tmp_path / "model.dsmodel"), epochs=epochs, warmup_epochs=0, batch_size=4,
+    train_cfg = TrainConfig(output=str(tmp_path / "model.dsmodel"), epochs=epochs, warmup_epochs=warmup, batch_size=4,
                             learning_rate=3e-3, device="cpu", preview_tiles=1, time_budget=minutes, resume=resume)
     torch.manual_seed(0)
     model = build_model_from_config(model_cfg)
-    datasets = (ClockedTiles(4 * STEPS, 1, clock), AuxTiles(4, 2), aux_tiles_summary())
+    datasets = (ClockedTiles(4 * STEPS, 1, clock), val or AuxTiles(4, 2), aux_tiles_summary())
     return train(model_cfg, data_cfg, train_cfg, callback or RecordingCallback(), model=model, datasets=datasets,
                  clock=clock)
 
@@ -87,6 +87,27 @@ def test_training_stops_at_the_budget_with_a_usable_bundle_and_says_so(tmp_path)
     assert out["logits"].shape == (1, 1, TILE, TILE) and torch.isfinite(out["logits"]).all()
     report = open(result.report, encoding="utf-8").read()
     assert "<th>stopped</th><td>at the time budget of 0.667 min</td>" in report
+
+
+def test_the_first_epoch_keeps_time_for_its_validation_and_says_where_it_was_cut(tmp_path):
+    """Issue 40, item 14: a 1.5-minute budget ran one epoch of 1 min 51 s: its steps filled the budget and the
+    validation came on top, without a word. Before any epoch measured the validation, its time is estimated from
+    the steps (here 8 validation batches of 4 s each), and the cut is said for the last epoch too."""
+    clock, callback = TileClock(), RecordingCallback()
+    result = _run(tmp_path, clock, minutes=24 / 60, epochs=1, callback=callback, val=ClockedTiles(32, 2, clock))
+    assert result.stopped_at_budget and result.epochs_run == 1
+    assert 1 <= result.history[0]["steps"] < STEPS, result.history
+    stop = [m for m in _infos(callback) if m.startswith("Stopped at the time budget of 0.4 min in the last epoch (1)")]
+    assert stop and f"cut after {result.history[0]['steps']} of {STEPS} steps" in stop[0], _infos(callback)
+
+
+def test_frozen_epochs_end_at_half_the_budget_so_all_layers_are_trained(tmp_path):
+    """Issue 40, item 14: under a short budget a fine-tuning spent it all in its frozen epochs."""
+    clock, callback = TileClock(), RecordingCallback()
+    result = _run(tmp_path, clock, minutes=28 / 60, epochs=4, warmup=3, callback=callback)  # 16 s an epoch
+    assert [e["stage"] for e in result.history] == ["frozen", "full"], result.history
+    assert any(m.startswith("Half the time budget of 0.467 min is spent in the epochs with frozen encoders: all "
+                            "layers are trained from epoch 2 on") for m in _infos(callback)), _infos(callback)
 
 
 def test_without_a_budget_every_epoch_runs(tmp_path):

