@@ -35,7 +35,7 @@ from .common import (
     label_field,
     parameters_help,
 )
-from .parameters import add_settings, read_settings
+from .parameters import add_settings, declared_text, read_settings
 from .sources import MapLayerParameter, RasterLayerParameter, label_source, raster_source
 
 #: Label values: how the labels become classes (index 0 is the default).
@@ -81,16 +81,12 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
-        add_parameter(self, RasterLayerParameter(self.INPUT, self.tr("Predicted class raster")),
-                      self.tr("A raster of class numbers, e.g. written by Segment with DualStream."))
-        add_parameter(self, MapLayerParameter(
-            self.LABELS, self.tr("Label layer (raster or polygons)"),
-            types=[SOURCE_RASTER, SOURCE_POLYGON]),
-            self.tr("Reference classes: a raster of class values (see Label values), or a polygon layer in "
-                    "any CRS (pixels outside polygons are class 0)."))
-        add_parameter(self, class_field_parameter(self.LABEL_FIELD, self.tr("Class field (polygon labels)")),
-            self.tr("Field of the polygon layer holding the raw class value. Empty: every polygon is class 1. "
-                    "Ignored for raster labels."))
+        param, label, text = declared_text(self, "evaluate.prediction")
+        add_parameter(self, RasterLayerParameter(param, label), text)
+        param, label, text = declared_text(self, "evaluate.label")
+        add_parameter(self, MapLayerParameter(param, label, types=[SOURCE_RASTER, SOURCE_POLYGON]), text)
+        param, label, text = declared_text(self, "evaluate.label_field")
+        add_parameter(self, class_field_parameter(param, label), text)
         add_parameter(self, QgsProcessingParameterEnum(
             self.LABEL_VALUES, self.tr("Label values are"), options=list(LABEL_VALUE_CHOICES), defaultValue=0),
             self.tr("How the label layer's values become classes. The model's training values: the label mapping "
@@ -98,12 +94,12 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     "raster from elsewhere the values are taken as class numbers. Class numbers: the values are "
                     "0, 1, 2, ... as they are. This mapping: the pairs in Label mapping."))
         add_settings(self, "evaluate.label_mapping")
-        add_parameter(self, QgsProcessingParameterFileDestination(
-            self.OUTPUT, self.tr("Metrics (JSON)"), self.tr("JSON files (*.json)")),
-            self.tr("All metrics as JSON; a CSV of the per-class metrics is written beside it."))
-        add_parameter(self, QgsProcessingParameterFileDestination(
-            self.OUTPUT_HTML, self.tr("Metrics report (HTML)"), self.tr("HTML files (*.html)"), optional=True),
-            self.tr("A one-page HTML summary (per-class table and confusion matrix), shown in the Results viewer."))
+        param, label, text = declared_text(self, "evaluate.output")
+        add_parameter(self, QgsProcessingParameterFileDestination(param, label, self.tr("JSON files (*.json)")), text)
+        param, label, text = declared_text(self, "evaluate.html")
+        add_parameter(self, QgsProcessingParameterFileDestination(param, label, self.tr("HTML files (*.html)"),
+                                                                  optional=True),
+                      text + self.tr(" It is shown in the Results viewer."))
         add_parameter(self, QgsProcessingParameterFeatureSink(
             self.OUTPUT_TABLE, self.tr("Metrics table"), SOURCE_VECTOR, optional=True),
             self.tr("A table (no geometry) with one row per class: class_id, class_name, iou, f1, precision, "

@@ -21,7 +21,7 @@ from ..styling import layer_post_processor, style_polygons
 from .algorithm import DualStreamAlgorithm
 from .common import add_parameter, check_suffix, ensure_parent, parameters_help
 from .inference import polygon_settings
-from .parameters import add_settings, read_settings
+from .parameters import add_settings, declared_text, read_settings
 from .sources import RasterLayerParameter, raster_source
 
 
@@ -58,16 +58,15 @@ class PolygonsAlgorithm(DualStreamAlgorithm):
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
-        add_parameter(self, RasterLayerParameter(self.INPUT, self.tr("Class raster")),
-                      self.tr("A raster of class numbers, e.g. written by Segment with DualStream."))
-        add_parameter(self, RasterLayerParameter(self.CONFIDENCE, self.tr("Confidence raster (optional)"),
-                                                 optional=True),
-                      self.tr("The confidence raster written with the class raster (same grid): each polygon's "
-                              "mean and minimum confidence."))
+        param, label, text = declared_text(self, "polygons.raster")
+        add_parameter(self, RasterLayerParameter(param, label), text)
+        param, label, text = declared_text(self, "polygons.confidence")
+        add_parameter(self, RasterLayerParameter(param, label, optional=True), text)
         add_settings(self, "polygons.class_names", "polygons.scene", "polygons.model", *polygon_settings("polygons"))
-        destination = QgsProcessingParameterVectorDestination(self.OUTPUT, self.tr("Polygons"), SOURCE_POLYGON)
+        param, label, text = declared_text(self, "polygons.output")
+        destination = QgsProcessingParameterVectorDestination(param, label, SOURCE_POLYGON)
         destination.setSupportsNonFileBasedOutput(False)
-        add_parameter(self, destination, self.tr("GeoPackage to write (one layer)."))
+        add_parameter(self, destination, text)
         self.addOutput(QgsProcessingOutputNumber("POLYGONS", self.tr("Polygons written")))
 
     def processAlgorithm(  # noqa: N802 - QGIS API

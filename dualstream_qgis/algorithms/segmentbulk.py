@@ -36,7 +36,7 @@ from .inference import (
     model_settings,
     polygon_settings,
 )
-from .parameters import add_settings, read_settings
+from .parameters import add_settings, declared_text, read_settings
 from .segment import image_stem
 from .sources import MultipleLayersParameter, raster_sources
 
@@ -105,16 +105,12 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         add_parameter(self, QgsProcessingParameterString(
             self.PATTERN, self.tr("File pattern in the folder"), defaultValue="*.tif", optional=True),
             self.tr("Which files of the folder are scenes, e.g. *.tif, *_image.tif, or **/*.tif for subfolders."))
-        add_parameter(self, QgsProcessingParameterString(
-            self.AUX_PATTERNS, self.tr("Aux file pattern(s), in the model's order"), optional=True),
-            self.tr("Each scene's aux raster(s) by name, relative to its image: {stem}_aux.tif, or "
-                    "../aux/{stem}.tif; several separated by ';' in the training order. Empty when the model "
-                    "uses no aux data."))
-        add_parameter(self, QgsProcessingParameterFile(
-            self.MANIFEST, self.tr("Manifest (CSV or JSON) instead of layers/folder"),
-            behavior=FILE_BEHAVIOR_FILE, fileFilter="Manifest (*.csv *.json)", optional=True),
-            self.tr("A CSV whose first line names the columns image, aux (aux2, ... for more), output; or a JSON "
-                    "list of {\"image\", \"aux\", \"output\"}. Relative paths are relative to the manifest."))
+        param, label, text = declared_text(self, "bulk.aux_patterns")
+        add_parameter(self, QgsProcessingParameterString(param, label, optional=True),
+                      text + self.tr(" Several are separated by ';'."))
+        param, label, text = declared_text(self, "bulk.manifest")
+        add_parameter(self, QgsProcessingParameterFile(param, label, behavior=FILE_BEHAVIOR_FILE,
+                                                       fileFilter="Manifest (*.csv *.json)", optional=True), text)
         add_model_parameters(self, image="INPUT", aux="", aux_patterns="AUX_PATTERNS")
         extras = [f"bulk.{kind.bulk_key}" for kind in engine_api().EXTRA_KINDS if kind.bulk_key]
         add_settings(self, *RUN_SETTINGS, *extras, "bulk.mosaic", "bulk.overwrite")
@@ -123,8 +119,8 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
             self.tr("Load every finished class raster with its classes and colours when the run ends."))
         add_settings(self, "segment.readers", "segment.resample_to_training_gsd", *polygon_settings("segment"),
                      "segment.transparent_classes")
-        add_parameter(self, QgsProcessingParameterFolderDestination(self.OUTPUT, self.tr("Output folder")),
-                      self.tr("One set of outputs per scene, named after the image, and the run's summary."))
+        param, label, text = declared_text(self, "bulk.out_dir")
+        add_parameter(self, QgsProcessingParameterFolderDestination(param, label), text)
         self.addOutput(QgsProcessingOutputHtml("SUMMARY_HTML", self.tr("Summary")))
         self.addOutput(QgsProcessingOutputFile("SUMMARY", self.tr("Summary (JSON)")))
         self.addOutput(QgsProcessingOutputFile("POLYGONS_LAYER", self.tr("Polygons of every scene (GeoPackage)")))

@@ -145,12 +145,9 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     "this order; segmenting later needs the same layers in the same order. Empty: vision-only "
                     "model."))
         aux.setMetadata(LAYER_LIST_WRAPPER)
-        add_parameter(self, QgsProcessingParameterFile(
-            self.DATA_FOLDER, self.tr("Dataset folder (reference layout)"),
-            behavior=FILE_BEHAVIOR_FOLDER, optional=True),
-            self.tr("Folder with ts_sn/ (images), tl_sn/ (labels), t_ap/ and t_gems/ (aux rasters named "
-                    "AIR_Pollution_CO_NAME.tif, GEMS_NAME.tif, ...), and optionally vs_sn/, vl_sn/, v_ap/, "
-                    "v_gems/ for validation. Leave empty to train from layers instead."))
+        param, label, text = declared_text(self, "data.data_dir")
+        add_parameter(self, QgsProcessingParameterFile(param, label, behavior=FILE_BEHAVIOR_FOLDER, optional=True),
+                      text)
         add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Training extent"), optional=True),
                       self.tr("Only this part of the image is used (any CRS). Empty: the whole image."))
         add_settings(self, "data.val_fraction")
@@ -172,9 +169,9 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                      "train.early_stop_metric", "train.early_stop_patience", "train.grad_accumulation",
                      "augment.copy_paste", "augment.hsv", "augment.clahe_probability", "train.resume")
         generated["CLASS_COLORS"].setMetadata(CLASS_COLORS_WRAPPER)
-        add_parameter(self, QgsProcessingParameterFileDestination(
-            self.OUTPUT, self.tr("Model bundle"), self.tr("DualStream model (*.dsmodel)")),
-            self.tr("The trained model (.dsmodel). Metrics CSV/JSON, curves and the report are written beside it."))
+        param, label, text = declared_text(self, "train.output")
+        bundles = self.tr("DualStream model (*.dsmodel)")
+        add_parameter(self, QgsProcessingParameterFileDestination(param, label, bundles), text)
         add_parameter(self, QgsProcessingParameterFileDestination(
             self.OUTPUT_REPORT, self.tr("Training report"), self.tr("HTML files (*.html)"), optional=True,
             createByDefault=False),

@@ -211,8 +211,9 @@ class BulkConfig(Settings):
     aux_patterns: list[str] = setting(
         default_factory=list, flag="--aux-pattern", cli={"action": "append"}, metavar="PATTERN", group=BULK,
         custom_qgis=True, label="Aux file pattern(s), in the model's order",
-        help="Each scene's aux file by name, relative to its image: '{stem}_aux.tif' ({stem}: image name without "
-             "extension, {name}: with it; globs ok); several in the training order.")
+        help="Each scene's aux raster(s) by name, relative to its image: '{stem}_aux.tif' or '../aux/{stem}.tif' "
+             "({stem}: the image name without extension, {name}: with it; globs ok); several in the training "
+             "order. Empty when the model uses no aux data.")
     stac_items: list[str] = setting(
         default_factory=list, cli={"nargs": "+"}, metavar="FILE_OR_URL", group=BULK,
         help="STAC items as scenes: item files or URLs, ItemCollection files (every item a scene), or text files "
@@ -220,9 +221,11 @@ class BulkConfig(Settings):
         no_qgis="Segment with DualStream takes one STAC item; many items from the command line")
     manifest: str | None = setting(
         None, metavar="FILE", group=BULK, custom_qgis=True, label="Manifest (CSV or JSON) instead of layers/folder",
-        help="CSV (header image,aux[,aux2...][,output]) or JSON list of {image, aux, output}.")
+        help="A CSV whose first line names the columns image, aux (aux2, ... for more), output; or a JSON list of "
+             "{\"image\", \"aux\", \"output\"}. Relative paths are relative to the manifest.")
     out_dir: str = setting("", metavar="DIR", group=BULK, param="OUTPUT", custom_qgis=True, label="Output folder",
-                           help="Output folder: <name>.tif + .qml per scene, summary.json/.csv/.html.")
+                           help="One set of outputs per scene, named after the image (<name>.tif + .qml, ...), and "
+                                "the run's summary (summary.json/.csv/.html).")
     overwrite: bool = setting(
         False, group=BULK, label="Redo scenes already finished",
         help="Redo the scenes a rerun finds finished with the same model(s) and settings (by default they are "
@@ -258,17 +261,21 @@ class EvaluateConfig(Settings):
 
     prediction: str = setting(
         "", flag="--pred", cli={"required": True}, metavar="RASTER|DIR", param="INPUT", custom_qgis=True,
-        label="Predicted class raster", help="Class raster written by segment, or a folder of them.")
+        label="Predicted class raster",
+        help="A raster of class numbers, e.g. written by segment, or a folder of them.")
     label: str = setting(
         "", cli={"required": True}, metavar="LAYER|DIR", param="LABELS", custom_qgis=True,
         label="Label layer (raster or polygons)",
-        help="Label raster (any grid/CRS) or polygon layer, or a folder matched by file name.")
+        help="Reference classes: a raster of class values (any grid and CRS; see the label mapping) or a polygon "
+             "layer in any CRS (pixels outside polygons are class 0), or a folder of them matched by file name.")
     output: str = setting("metrics.json", flag="--out", metavar="metrics.json", custom_qgis=True,
                           label="Metrics (JSON)",
-                          help="Metrics JSON; <stem>.csv and <stem>_confusion.csv are written beside it.")
+                          help="All metrics as JSON; a CSV of the per-class metrics (<stem>.csv) and the confusion "
+                               "matrix (<stem>_confusion.csv) are written beside it.")
     label_field: str | None = setting(
         None, metavar="FIELD", custom_qgis=True, label="Class field (polygon labels)",
-        help="Vector label field with the class (default: every polygon is class 1).")
+        help="Field of the polygon labels holding the raw class value. Empty: every polygon is class 1. Ignored "
+             "for raster labels.")
     label_mapping: dict[str, int] | None = setting(
         None, flag="--label-map", cli={"action": "append", "type": parse_label_pairs}, metavar="VALUE=CLASS",
         text="label_map", label="Label mapping (VALUE=CLASS, for 'this mapping')",

@@ -195,7 +195,8 @@ class PolygonsConfig(Settings):
     """Any class raster (made earlier or elsewhere) into polygons: the ``polygons`` command and Toolbox algorithm."""
 
     raster: str = setting("", custom_cli=True, metavar="CLASSES.tif", param="INPUT", custom_qgis=True,
-                          label="Class raster", help="Class raster: one band of class numbers.")
+                          label="Class raster",
+                          help="A raster of class numbers (one band), e.g. written by segment.")
     output: str = setting("", flag="--out", metavar="OUT.gpkg", param="OUTPUT", custom_qgis=True,
                           label="Polygons", help="GeoPackage to write (one layer named after it).")
     class_names: list[str] | None = setting(
@@ -203,7 +204,8 @@ class PolygonsConfig(Settings):
         text="list", help="The classes' names in class order, where the raster has no category names.")
     confidence: str | None = setting(
         None, metavar="C.tif", custom_qgis=True, label="Confidence raster (optional)",
-        help="Confidence raster on the same grid (segment --confidence): each polygon's mean and minimum.")
+        help="The confidence raster written with the class raster (same grid): each polygon's mean and minimum "
+             "confidence.")
     scene: str | None = setting(None, metavar="NAME", label="Scene name (default: the raster's)",
                                 help="The scene attribute of every polygon.")
     model: str | None = setting(None, metavar="NAME", label="Model name (default: the raster's)",

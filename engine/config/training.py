@@ -108,7 +108,7 @@ class DataConfig(Settings):
 
     data_dir: str | None = setting(
         None, flag="--data", param="DATA_FOLDER", custom_qgis=True, metavar="DIR", group="input and output",
-        label="OR: dataset folder (reference layout) instead of the layers above",
+        label="Dataset folder (reference layout)",
         help="Folder with ts_sn/ (images), tl_sn/ (labels), t_ap/ and t_gems/ (aux rasters named "
              "AIR_Pollution_CO_NAME.tif, GEMS_NAME.tif, ...), and optionally vs_sn/, vl_sn/, v_ap/, v_gems/ for "
              "validation. Leave empty to train from layers instead.")
@@ -267,7 +267,9 @@ class TrainConfig(Settings):
     """Optimisation and schedule settings (reference values as defaults where they exist)."""
 
     output: str = setting("model.dsmodel", flag="--out", custom_qgis=True, param="OUTPUT", label="Model bundle",
-                          metavar="MODEL", group="input and output", help="The model bundle to write (.dsmodel).")
+                          metavar="MODEL", group="input and output",
+                          help="The trained model (.dsmodel). Metrics CSV/JSON, curves and the report are written "
+                               "beside it.")
     epochs: int = setting(40, label="Epochs (all layers trained)", minimum=0, group="training",
                           auto="40 on a GPU; on a CPU as many as the time budget allows (at most 100)",
                           help="Epochs of full training after the warm-up epochs.")

@@ -119,6 +119,42 @@ def test_every_setting_is_in_both_front_ends_or_says_why_not(plugin):
     assert exposed["qgis"] >= 40 and exposed["cli"] >= 70  # the front ends did not lose their options
 
 
+#: Settings whose Processing parameter the algorithm makes itself for another thing than the declaration says,
+#: and why (the parameter's label and help are then the algorithm's own).
+OWN_TEXT = {
+    "data.train_scenes": "one image layer of the scene list: its label and aux are parameters of their own",
+    "bulk.images": "layers only: the folder and the pattern are parameters of their own",
+    "segment.extent_crs": "the extent parameter carries its own CRS",
+}
+
+
+def test_file_and_layer_parameters_take_the_declared_texts(plugin):
+    """A parameter an algorithm makes itself (a layer, file or destination widget) is labelled and explained by
+    the setting's declaration, as the generated ones are (the help may go on with what only the dialog does)."""
+    from qgis.core import QgsApplication
+
+    from engine.config import SETTINGS_SECTIONS
+    from engine.declarations import declared
+
+    registry = QgsApplication.processingRegistry()
+    checked = 0
+    for alg_id in sorted({a for _, ids in FRONT_ENDS.values() for a in ids}):
+        alg = registry.algorithmById(alg_id)
+        owners = {}  # parameter id -> the setting that declares it (bulk's over segment's in Segment in bulk)
+        for section, (_, ids) in FRONT_ENDS.items():
+            if alg_id in ids:
+                owners.update({s.param: (section, s) for s in declared(SETTINGS_SECTIONS[section])
+                               if s.decl.custom_qgis and s.param})
+        for param, (section, s) in owners.items():
+            definition = alg.parameterDefinition(param)
+            if definition is None or f"{section}.{s.name}" in OWN_TEXT:
+                continue
+            assert definition.description() == s.decl.label, f"{alg_id} {param}: label not the declaration's"
+            assert definition.help().startswith(s.decl.help), f"{alg_id} {param}: help not the declaration's"
+            checked += 1
+    assert checked >= 15, checked  # Train, Segment, Segment in bulk and Evaluate all make some
+
+
 def test_engine_messages_name_the_setting_as_each_front_end_shows_it(plugin, scenes, tmp_path):
     import processing
     from qgis.core import QgsProcessingException
