@@ -146,7 +146,7 @@ def run_seed(seed: int, args: argparse.Namespace, data: Path, out: Path) -> dict
     first = train_round(work, "round0", area, None, args, seed, data)
     print(f"seed {seed} round 0: {len(start)} windows, mIoU {first['miou']:.4f}", flush=True)
     arms: dict[str, list[dict[str, Any]]] = {}
-    for arm in ("suggest", "random"):
+    for arm in args.arms:
         windows, parent = list(start), Path(first["bundle"])
         rows = [{"round": 0, "windows": len(windows), "miou": first["miou"], "iou": first["iou"]}]
         arm_rng = np.random.default_rng([seed, 1])  # the random arm's own draws, the same for every run
@@ -213,6 +213,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--first-epochs", type=int, default=5)
     p.add_argument("--epochs", type=int, default=3, help="epochs per round of fine-tuning")
+    p.add_argument("--arms", nargs="+", default=["suggest", "random"], choices=["suggest", "random"],
+                   help="the arms to run (the random arm does not depend on the ranking: same seeds, same windows)")
     p.add_argument("--target", type=float, default=None, help="mIoU to reach (default: the mean of the last round's)")
     args = p.parse_args(argv)
     data = Path(args.realdata) / FOLDER
@@ -225,7 +227,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for seed in range(args.seeds):
         results["seeds"][seed] = run_seed(seed, args, data, out)
         (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    last = [results["seeds"][s][arm][-1]["miou"] for s in results["seeds"] for arm in ("suggest", "random")]
+    if len(args.arms) < 2:
+        return results
+    last = [results["seeds"][s][arm][-1]["miou"] for s in results["seeds"] for arm in args.arms]
     target = args.target if args.target is not None else round(float(np.mean(last)), 2)
     results["target"] = target
     results["markdown"] = markdown(results, target)
@@ -237,3 +241,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     main()
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    """``make bench`` section: both benchmarks of partial labels on the shared real data (skipped without it)."""
+    from bench import partial_labels
+
+    if ctx.realdata is None:
+        return {"skipped": "DUALSTREAM_REALDATA is not set (the shared real data folder)",
+                "markdown": "Skipped: set DUALSTREAM_REALDATA to the shared real data folder."}
+    out = Path(ctx.output_dir)
+    quick = ["--seeds", "1", "--rounds", "1"] if ctx.quick else []
+    curves = main(["--realdata", str(ctx.realdata), "--out", str(out / "label_efficiency"), *quick])
+    partial = partial_labels.main(["--realdata", str(ctx.realdata), "--out", str(out / "partial_labels"),
+                                   *(["--epochs", "2"] if ctx.quick else [])])
+    text = "\n".join(f"- {name}: validation IoU (building) {r['iou']:.4f}" for name, r in partial.items())
+    return {"curves": curves, "partial_labels": partial,
+            "markdown": f"{curves.get('markdown', '')}\n\nPartial labels (Massachusetts buildings):\n\n{text}"}

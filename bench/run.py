@@ -44,6 +44,7 @@ SECTIONS: list[str] = [
     "onnx",
     "cpu_default",
     "polygons",
+    "label_efficiency",
 ]
 
 

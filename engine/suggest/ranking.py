@@ -6,9 +6,11 @@ view's probabilities from their mean, 0 when they agree), the predicted class, a
 Per window (a square of ``window`` pixels stepping by half a window): the means of those over its valid pixels.
 
 Its score is ``(entropy + DISAGREEMENT_WEIGHT * disagreement) * (1 - labelled share)``; windows mostly labelled or
-mostly outside the image are left out. The windows are then chosen greedily: the best one, then the best of the
-rest after discounting each by the windows already chosen in its scene and of its class (the class whose pixels
-hold most of its uncertainty), never overlapping a chosen one — so N windows are not N views of one cloud edge.
+mostly outside the image are left out. (Weighting each pixel by the rarity of its predicted class was tried and
+left out: on the label-efficiency bench it did worse, docs/benchmarks.md.) The windows are then chosen greedily:
+the best one, then the best of the rest after discounting each by the windows already chosen in its scene and of
+its class (the class whose pixels hold most of its uncertainty), never overlapping a chosen one — so N windows are
+not N views of one cloud edge.
 """
 
 from __future__ import annotations
@@ -82,10 +84,10 @@ def cell_size(window: int) -> int:
 
 
 def _cell_sums(array: np.ndarray, g: int, ny: int, nx: int) -> np.ndarray:
-    """Sums of ``array`` (H, W) over g x g cells, padded with zeros to (ny, nx) cells."""
-    h, w = array.shape
+    """Sums of ``array`` (H, W) over g x g cells, (ny, nx) of them: cut or padded with zeros to fit."""
+    h, w = min(array.shape[0], ny * g), min(array.shape[1], nx * g)  # a last partial cell is left out
     padded = np.zeros((ny * g, nx * g), np.float64)
-    padded[:h, :w] = array
+    padded[:h, :w] = array[:h, :w]
     return padded.reshape(ny, g, nx, g).sum(axis=(1, 3))
 
 
@@ -101,7 +103,7 @@ def scene_candidates(maps: PixelMaps, window: int, classes: int, scene: int) -> 
     h, w = maps.valid.shape
     g = cell_size(window)
     k = window // g
-    ny, nx = max(-(-h // g), k), max(-(-w // g), k)
+    ny, nx = max(h // g, k), max(w // g, k)  # windows stay inside a scene larger than them
     valid = maps.valid.astype(np.float64)
 
     def sums(array: np.ndarray) -> np.ndarray:

@@ -39,6 +39,14 @@ def test_the_unsure_windows_come_first_and_never_overlap():
             assert abs(corners[a][0] - corners[b][0]) >= 32 or abs(corners[a][1] - corners[b][1]) >= 32
 
 
+def test_windows_stay_inside_the_scene():
+    p1 = np.full((70, 100), 0.01)
+    p1[:, 80:] = 0.5  # the unsure part touches the right edge, which is not on the 8 px cell grid
+    candidates, chosen = _ranked([_binary(p1)], window=32, count=4)
+    assert all(candidates.col[i] + 32 <= 100 and candidates.row[i] + 32 <= 70 for i, _ in chosen)
+    assert max(int(candidates.col[i]) for i, _ in chosen) >= 64  # the edge is reached all the same
+
+
 def test_labelled_windows_are_left_out():
     p1 = np.full((96, 128), 0.01)
     p1[0:32, 64:96] = 0.55
