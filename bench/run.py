@@ -8,7 +8,8 @@ recorded (with its error) and makes the run exit with status 1 after the other s
 
 Every section runs under a watch of the 1-minute load average (``os.getloadavg``). At the end the run prints
 every target with its figure, met or not, the load it ran under and the last recorded run's figure
-(``bench/targets.py``); a full run then records its figures in ``bench/last_results.json``.
+(``bench/targets.py``); the run then records its figures in ``bench/last_results.json`` (full and quick runs
+apart).
 
 Usage: ``python bench/run.py [--quick] [--only NAME ...] [--device auto|cpu|cuda] [--output DIR]``
 """
@@ -144,14 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     doc = run_sections(ctx, args.only or SECTIONS)
     found = targets(doc)
     doc["targets"] = [dict(vars(t), met=t.met) for t in found]
-    doc["targets_markdown"] = summary(found, read_record())
+    doc["targets_markdown"] = summary(found, read_record(args.quick))
     (args.output / "results.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
     (args.output / "results.md").write_text(to_markdown(doc), encoding="utf-8")
-    print(f"\n[bench] targets ({'quick run: smaller cases, not recorded' if args.quick else 'recorded in '}"
-          f"{'' if args.quick else 'bench/last_results.json'}; load = 1-minute load average on {os.cpu_count()} "
-          f"cores):\n{doc['targets_markdown']}\n")
-    if not args.quick and not args.no_record:
-        write_record(found, doc["started"])
+    kind = "quick runs (smaller cases)" if args.quick else "full runs"
+    print(f"\n[bench] targets; 'last recorded': the last of the {kind} in bench/last_results.json; load: the "
+          f"1-minute load average on {os.cpu_count()} cores while the section ran:\n{doc['targets_markdown']}\n")
+    if not args.no_record and any(t.figure is not None for t in found):
+        write_record(found, doc["started"], args.quick)
     print(f"[bench] wrote {args.output / 'results.json'} and {args.output / 'results.md'}")
     return 0 if all(e["status"] == "ok" for e in doc["sections"].values()) else 1
 

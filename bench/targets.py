@@ -3,7 +3,7 @@
 Each section's results are read by the reader registered for it in :data:`READERS` (a target a run did not
 measure is listed as not measured). ``bench/run.py`` prints the summary, puts it at the top of results.md, and
 records a full run's figures in ``bench/last_results.json`` (committed), so the next run shows a regression beside
-the figure it had. Quick runs measure smaller cases: they are compared, never recorded.
+the figure it had. Quick runs measure smaller cases: they are recorded and compared apart from full runs.
 """
 
 from __future__ import annotations
@@ -116,21 +116,28 @@ def targets(doc: dict) -> list[Target]:
     return found
 
 
-def read_record(path: Path = RECORD) -> dict[str, Any]:
+def _read_all(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("targets", {})
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 
 
-def write_record(found: list[Target], started: str, path: Path = RECORD) -> None:
+def read_record(quick: bool = False, path: Path = RECORD) -> dict[str, Any]:
+    """The last recorded figure of each target, of full runs or of ``quick`` ones."""
+    return _read_all(path).get("quick" if quick else "full", {})
+
+
+def write_record(found: list[Target], started: str, quick: bool = False, path: Path = RECORD) -> None:
     """Record the measured figures (kept: the earlier figures of targets this run did not measure)."""
-    record = read_record(path)
+    whole = _read_all(path)
+    record = whole.get("quick" if quick else "full", {})
     for target in found:
         if target.figure is not None:
             record[target.name] = dict(asdict(target), met=target.met, run=started)
-    path.write_text(json.dumps({"note": "written by bench/run.py after each full (not --quick) run; never by hand",
-                                "targets": dict(sorted(record.items()))}, indent=2) + "\n", encoding="utf-8")
+    whole.update({"note": "written by bench/run.py after each run (full and --quick runs apart); never by hand",
+                  "quick" if quick else "full": dict(sorted(record.items()))})
+    path.write_text(json.dumps(whole, indent=2) + "\n", encoding="utf-8")
 
 
 def summary(found: list[Target], record: dict[str, Any]) -> str:

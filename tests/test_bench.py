@@ -59,10 +59,11 @@ def test_targets_show_figure_met_load_and_the_last_recorded_figure(tmp_path):
     assert (speedup.figure, speedup.met, speedup.load) == (2.8, False, "1.2-2.0")
     assert overhead.met is True and found["training: real data pipeline / tensors in memory"].met is None
     record = tmp_path / "last.json"
-    write_record(list(found.values()), "2026-11-25T09:00:00+00:00", record)
-    assert "training: real data pipeline / tensors in memory" not in read_record(record)  # not measured
+    write_record(list(found.values()), "2026-11-25T09:00:00+00:00", path=record)
+    assert "training: real data pipeline / tensors in memory" not in read_record(path=record)  # not measured
+    assert read_record(quick=True, path=record) == {}  # quick runs are recorded apart
     bulk["bulk_over_one_by_one"] = 3.3
-    table = summary(targets(doc), read_record(record)).splitlines()
+    table = summary(targets(doc), read_record(path=record)).splitlines()
     row = next(line for line in table if line.startswith("| bulk (UNet light): one run"))
     assert row == ("| bulk (UNet light): one run / one process per scene, 15 x 512² | >= 3.00x | 3.30x | yes | 1.2-2.0 "
                    "| 2.80x (not met) | 1.2-2.0, 2026-11-25T09:00 |")
