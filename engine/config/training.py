@@ -174,10 +174,11 @@ class DataConfig(Settings):
                              group="data",
                              help="The aux stream sees each tile at 1/ratio of its size (reference: 8).")
     bands: list[int] | None = setting(
-        None, cli={"type": str}, metavar="B,...", group="data", label="Image bands (e.g. 3,2,1; empty: all)",
-        help="Bands of the image the model sees, counted from 1 as in GDAL, in this order (drop an alpha band, "
-             "pick 4 of 13 Sentinel-2 bands). Empty: every band not used as X bands. Stored in the bundle and "
-             "applied again by Segment.")
+        None, cli={"type": str}, metavar="B,...", group="data", label="Image bands (e.g. 3,2,1 or B04,B03; empty: all)",
+        help="Bands of the image the model sees, in this order: numbers counted from 1 as in GDAL, or names "
+             "matched to each image's band descriptions (B04,B03,B02 or red,green,blue) (drop an alpha band, "
+             "pick 4 of 13 Sentinel-2 bands). Empty: every band not used as X bands. Their names are recorded "
+             "in the bundle, and Segment picks them again by name or number.")
     x_bands: list[int] | None = setting(
         None, cli={"type": str}, metavar="B,...", group="data", label="X bands of the same image (CMX, e.g. 4)",
         help="Bands of the same image fed to the second (aux) stream at full resolution, e.g. 4 = NIR of an "
@@ -210,11 +211,20 @@ class DataConfig(Settings):
         self.train_scenes = [SceneSpec.from_dict(s) if isinstance(s, dict) else s for s in self.train_scenes]
         self.val_scenes = [SceneSpec.from_dict(s) if isinstance(s, dict) else s for s in self.val_scenes]
         self.label_mapping = {str(k): int(v) for k, v in self.label_mapping.items()}
-        from .bands import BandSelection, parse_bands
+        from .bands import BandSelection, parse_band_list, parse_bands
 
-        self.bands = parse_bands(self.bands, "bands")
+        given = parse_band_list(self.bands) if isinstance(self.bands, (str, list, tuple)) else None
         self.x_bands = parse_bands(self.x_bands, "x_bands")
-        BandSelection.of(self.bands, self.x_bands)  # overlap check
+        if given and not all(b.isdigit() for b in given):
+            # names (B04,B03 or red,green): matched to each image's band descriptions when it is read
+            check(not self.x_bands, f"{named('data.bands')} by name ({','.join(given)}) cannot be combined with "
+                                    f"{named('data.x_bands')}; give band numbers.")
+            check(len(set(b.lower() for b in given)) == len(given), f"{named('data.bands')} {given} names a band "
+                                                                    f"twice.")
+            self.bands = given  # type: ignore[assignment]
+        else:
+            self.bands = parse_bands(self.bands, "bands")
+            BandSelection.of(self.bands, self.x_bands)  # overlap check
         if self.x_bands:
             # X bands come from the image itself, at its resolution; aux rasters would be a second aux input.
             self.aux_ratio = 1

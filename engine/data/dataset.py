@@ -73,9 +73,26 @@ def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
         "extent": spec.extent,
         "extent_crs": spec.extent_crs,
         "aoi": spec.aoi,
-        "bands": data_cfg.bands,
+        "bands": band_numbers(data_cfg.bands, spec.image),
         "x_bands": data_cfg.x_bands,
     }
+
+
+def band_numbers(bands: list[Any] | None, image: str) -> list[int] | None:
+    """The image's 1-based bands ``bands`` names (numbers as they are; names matched to the image's band
+    descriptions and sensor band names, DataError listing its bands when one is missing or ambiguous)."""
+    if not bands or all(isinstance(b, int) or str(b).isdigit() for b in bands):
+        return None if bands is None else [int(b) for b in bands]
+    from ..errors import setting
+    from .band_match import pick_bands
+    from .raster import open_raster
+
+    dataset = open_raster(image, "image")
+    try:
+        names = [d or None for d in dataset.descriptions]
+    finally:
+        dataset.close()
+    return list(pick_bands([str(b) for b in bands], None, len(bands), names, image, setting("data.bands")).bands)
 
 
 class _QuietCallback(Callback):
@@ -362,7 +379,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         validation="strips of the training scenes held out of training" if holdout else "separate scenes",
         foreground_fraction=round(float(fg / max(labelled, 1)), 6),
         aux_files_per_scene=len(train_kw[0]["aux"]), aux_file_bands=list(first.aux_file_bands),
-        image_bands=first.image_bands, bands=data_cfg.bands, x_bands=data_cfg.x_bands,
+        image_bands=first.image_bands, bands=train_kw[0]["bands"], x_bands=data_cfg.x_bands,
         band_names=training_band_names(first), value_range=training_value_range(vision_stats),
     )
     summary = DataSummary(

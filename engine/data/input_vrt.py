@@ -107,3 +107,28 @@ def stack_vrt(sources: Sequence[str], names: Sequence[str], destination: Path) -
     dataset.FlushCache()
     dataset = None
     return str(destination)
+
+
+_KEPT = InputFiles()  # the VRTs a training reads for its whole run (its workers reopen them): removed at exit
+
+
+def stac_raster(source: str, files: InputFiles | None = None) -> str:
+    """A STAC item as one raster: a VRT stacking its single-band data assets in the item's order, each band
+    described by its common name (else its name), values converted by ``raster:bands`` scale/offset where the
+    item gives them. Training reads items this way (segment picks the model's bands from the item instead)."""
+    import atexit
+
+    from .stac import read_item
+
+    item = read_item(source)
+    if files is None:
+        files = _KEPT
+        if not getattr(_KEPT, "registered", False):
+            atexit.register(_KEPT.close)
+            _KEPT.registered = True  # type: ignore[attr-defined]
+    labels = [b.label for b in item.bands]
+    stacked = stack_vrt([b.href for b in item.bands], labels, files.path(f"{item.id}-stack.vrt"))
+    scaled = any(b.scale not in (None, 1) or b.offset not in (None, 0) for b in item.bands)
+    return pick_vrt(stacked, list(range(1, len(labels) + 1)), labels, files.path(f"{item.id}.vrt"),
+                    [1.0 if b.scale is None else float(b.scale) for b in item.bands] if scaled else None,
+                    [0.0 if b.offset is None else float(b.offset) for b in item.bands] if scaled else None)

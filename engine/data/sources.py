@@ -19,6 +19,7 @@ and with the default aux prefixes, the data is vision-only: the model gets no au
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from ..errors import ConfigError, DataError, setting
 from ..io import locations
 from ..io.safety import FORMATS
 from .raster import open_raster
+from .stac import looks_like_stac
 
 GEOTIFF_SUFFIXES = FORMATS["geotiff"]  # the reference layout's files are GeoTIFFs
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
@@ -194,6 +196,11 @@ def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Cal
     problems: list[str] = []
     for i, scene in enumerate(scenes):
         missing = []
+        if looks_like_stac(scene.image):
+            from .input_vrt import stac_raster
+
+            callback.info(f"{what}[{i}]: the STAC item '{scene.image}' is read as its data assets, stacked")
+            scene = dataclasses.replace(scene, image=stac_raster(scene.image))
         if not locations.is_file(scene.image):
             missing.append(f"image '{scene.image}' does not exist")
         if not scene.label:

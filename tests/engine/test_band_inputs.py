@@ -231,3 +231,30 @@ def test_a_trained_model_records_its_band_names_and_finds_them_in_another_order(
     segment(SegmentConfig(image=str(training), models=[bundle], output=str(tmp_path / "b.tif")), log)
     assert "B04 <- band 3 'B04', B03 <- band 2 'B03', B02 <- band 1 'B02', B08 <- band 4 'B08'" in "\n".join(log.lines)
     assert np.array_equal(classes(tmp_path / "a.tif"), classes(tmp_path / "b.tif"))
+
+
+def test_train_reads_a_stac_item_takes_bands_by_name_and_records_them(tmp_path):
+    from engine.api import read_model_metadata
+
+    rng = np.random.default_rng(5)
+    raw = rng.integers(200, 3000, size=(4, 96, 96)).astype(np.int16)
+    raw[2, 20:60, 30:80] += 4000  # a bright red patch is the class
+    label = write(tmp_path / "label.tif", (raw[2:3] > 3500).astype(np.uint8))
+    assets = {}
+    for i, common in enumerate(["blue", "green", "red", "nir"]):
+        write(tmp_path / f"{common}.tif", raw[i:i + 1])
+        assets[common] = {"href": f"{common}.tif", "type": "image/tiff", "roles": ["data"],
+                          "eo:bands": [{"name": f"B{i + 2}", "common_name": common}],
+                          "raster:bands": [{"scale": 0.0001, "offset": 0}]}
+    item = tmp_path / "item.json"
+    item.write_text(json.dumps({"type": "Feature", "id": "T", "properties": {}, "assets": assets}))
+    bundle = tmp_path / "m.dsmodel"
+    assert main(["train", "--image", str(item), "--label", str(label), "--bands", "red,green,nir", "--out",
+                 str(bundle), "--preset", "tiny", "--tile-size", "64", "--tiles-per-epoch", "8", "--batch-size", "4",
+                 "--epochs", "1", "--warmup-epochs", "0", "--device", "cpu", "--num-workers", "0", "--quiet"]) == 0
+    data = read_model_metadata(str(bundle)).data
+    assert data.band_names == ["red", "green", "nir"] and data.bands == [3, 2, 4]
+    assert data.value_range is not None and data.value_range[1] < 1.0  # raster:bands scale made reflectance
+    out = tmp_path / "classes.tif"
+    assert main(["segment", "--model", str(bundle), "--stac-item", str(item), "--out", str(out)]) == 0
+    assert classes(out).shape == (96, 96)
