@@ -217,6 +217,26 @@ def test_a_package_whose_files_differ_from_the_catalogue_is_refused(tmp_path, mo
     assert not (tmp_path / "models").exists() or not list((tmp_path / "models").glob("*.dsmodel"))
 
 
+def test_a_package_file_linked_out_of_the_package_is_not_read(tmp_path, monkeypatch):
+    """Issue 40, item 6: the catalogue's paths stay in their package, a link out of it included."""
+    site = tmp_path / "site"
+    folder = fake_csmask(site)
+    outside = tmp_path / "secret.onnx"
+    outside.write_bytes((folder / "model_4b_l1c.onnx").read_bytes())
+    (folder / "linked.onnx").symlink_to(outside)
+    monkeypatch.syspath_prepend(str(site))
+    entry = package_entry("linked", folder)
+    entry["source"]["model"] = "linked.onnx"
+    monkeypatch.setenv("DUALSTREAM_CATALOGUE", str(write_catalogue(tmp_path / "c.json", [entry])))
+    with pytest.raises(DataError, match="outside the package's folder"):
+        get_ready_model("linked", tmp_path / "models", install=False)
+    for value in ("../x.onnx", "/etc/passwd", "a/../../x.onnx", "C:\\x.onnx"):
+        bad = package_entry("bad", folder)
+        bad["source"]["model"] = value
+        with pytest.raises(ConfigError, match="inside the package"):
+            parse_entry(bad, "test")
+
+
 def test_a_missing_package_is_named_with_the_pip_command(tmp_path, monkeypatch):
     folder = fake_csmask(tmp_path / "elsewhere", module="absent_csmask")  # checksums known, never importable
     entry = package_entry("absent", folder, module="absent_csmask")
