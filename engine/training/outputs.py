@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from ..bundle.schema import BundleMetadata
+from ..config import TrainConfig
 from ..errors import ConfigError, OutputError
 from ..runtime.environment import require
+from .budget import TimeBudget
 from .checkpoint import RESUME, capture_rng_state, save_checkpoint
 from .forward import preview_predictions
+from .parts import Optimisation, Place, RunPaths, TrainRecord
 
 
 @dataclass
@@ -44,35 +47,25 @@ class TrainResult:
 class TrainFiles:
     """Saving and finishing: the best bundle so far, the checkpoint, the reports, the bundle at its finished name."""
 
-    cfg: Any  # TrainConfig
-    model_cfg: Any  # the model's configuration, fitted to the data
-    data_meta: Any  # data.metadata.DataMetadata: the bundle's data section
-    parent: Any  # the bundle a fine-tuning started from (.finetune.Parent), or None
+    cfg: TrainConfig
+    record: TrainRecord
     model: Any
-    optimizer: Any
-    schedule: Any
-    scaler: Any
-    forward: Any
-    budget: Any
-    datasets: tuple[Any, Any, Any]
-    configs: dict[str, Any]  # the settings a checkpoint records (resume refuses others)
-    output: Path
-    partial_path: Path
-    ckpt_path: Path
-    paths: dict[str, str]  # report.report_paths
+    optim: Optimisation
+    budget: TimeBudget
+    datasets: tuple[Any, Any, Any]  # (train, validation, summary), as data.dataset.build_datasets gives them
+    paths: RunPaths
     keep_last: bool  # no validation score tells the epochs apart: the bundle holds the last one
-    ctx: Any
-    callback: Any
-    good_checkpoint: bool = False  # a checkpoint of this run (written or resumed from) is at ckpt_path
+    place: Place
+    good_checkpoint: bool = False  # a checkpoint of this run (written or resumed from) is at paths.checkpoint
     wrote_partial: bool = False  # this run wrote the .partial bundle (removed on failure if no checkpoint)
 
     def bundle_metadata(self, best: dict[str, Any]) -> BundleMetadata:
         metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                    for k, v in best.get("metrics", {}).items()}  # strict JSON in the bundle
         metrics["epoch"] = best.get("epoch", 0)
-        parent = self.parent.record() if self.parent is not None else None
-        return BundleMetadata(model=self.model_cfg, data=self.data_meta, train=self.cfg.to_dict(), metrics=metrics,
-                              parent=parent)
+        parent = self.record.parent.record() if self.record.parent is not None else None
+        return BundleMetadata(model=self.record.model_cfg, data=self.record.data_meta, train=self.cfg.to_dict(),
+                              metrics=metrics, parent=parent)
 
     def _save_bundle(self, path: Path, best: dict[str, Any]) -> None:
         from ..bundle.store import save_bundle
@@ -87,97 +80,99 @@ class TrainFiles:
         try:
             if improved:
                 self.wrote_partial = True
-                self._save_bundle(self.partial_path, best)
+                self._save_bundle(self.paths.partial, best)
             self._save_checkpoint(epoch, finished, history, best)
             self.good_checkpoint = True
-            write_metrics(history, self.paths["metrics_csv"], self.paths["metrics_json"])
+            write_metrics(history, self.paths.reports["metrics_csv"], self.paths.reports["metrics_json"])
         except OutputError as exc:
-            kept = (f"the last good checkpoint '{self.ckpt_path}' is kept: free space and run again with {RESUME}"
-                    if self.good_checkpoint else "no checkpoint of this run had been written yet, so nothing is "
-                    "kept: free space and run it again")
+            kept = (f"the last good checkpoint '{self.paths.checkpoint}' is kept: free space and run again with "
+                    f"{RESUME}" if self.good_checkpoint else "no checkpoint of this run had been written yet, so "
+                    "nothing is kept: free space and run it again")
             raise OutputError(f"{exc} Training stopped in epoch {epoch}; {kept}.") from exc
 
     def _save_checkpoint(self, epoch: int, finished: bool, history: list[dict[str, Any]],
                          best: dict[str, Any]) -> None:
-        save_checkpoint(self.ckpt_path, model_state=self.model.state_dict(),
-                        optimizer_state=self.optimizer.state_dict(), schedule_state=self.schedule.state_dict(),
-                        scaler_state=self.scaler.state_dict() if self.scaler is not None else None, epoch=epoch,
-                        finished=finished, history=history, best=best, configs=self.configs,
+        scaler = self.optim.scaler
+        save_checkpoint(self.paths.checkpoint, model_state=self.model.state_dict(),
+                        optimizer_state=self.optim.optimizer.state_dict(),
+                        schedule_state=self.optim.schedule.state_dict(),
+                        scaler_state=scaler.state_dict() if scaler is not None else None, epoch=epoch,
+                        finished=finished, history=history, best=best, configs=self.record.configs,
                         rng=capture_rng_state())
 
     def fold_partial(self) -> None:
         """A canceled run (rank 0): the best bundle so far goes into the kept checkpoint (``best_model``) and the
         ``.partial`` file goes away, so a cancel leaves the checkpoint only; a resume writes it back
         (:meth:`restore_partial`). Without a checkpoint of this run the ``.partial`` is simply removed."""
-        if not self.ctx.is_main or not self.partial_path.exists():
+        if not self.place.ctx.is_main or not self.paths.partial.exists():
             return
         if not self.good_checkpoint:
             if self.wrote_partial:
-                self.partial_path.unlink(missing_ok=True)
+                self.paths.partial.unlink(missing_ok=True)
             return
         torch = require("torch")
         try:
-            best = require("safetensors.torch").load_file(str(self.partial_path), device="cpu")
-            payload = torch.load(str(self.ckpt_path), map_location="cpu", weights_only=True)
+            best = require("safetensors.torch").load_file(str(self.paths.partial), device="cpu")
+            payload = torch.load(str(self.paths.checkpoint), map_location="cpu", weights_only=True)
             payload["best_model"] = best
             from ..io.atomic import atomic_file
 
-            with atomic_file(self.ckpt_path) as handle:
+            with atomic_file(self.paths.checkpoint) as handle:
                 torch.save(payload, handle)
         except (OSError, RuntimeError, ValueError) as exc:  # the .partial stays: resume still has it
-            self.callback.warning(f"The best bundle so far '{self.partial_path}' could not be folded into the "
+            self.place.callback.warning(f"The best bundle so far '{self.paths.partial}' could not be folded into the "
                                   f"checkpoint ({exc}); it is kept for {RESUME}.")
             return
-        self.partial_path.unlink(missing_ok=True)
+        self.paths.partial.unlink(missing_ok=True)
 
     def restore_partial(self, state: dict[str, Any]) -> None:
         """Resuming from a checkpoint of a canceled run (rank 0): its ``best_model`` written back as the
         ``.partial`` bundle, before the checkpoint's own (last) weights are loaded into the model."""
         best = state.get("best_model")
-        if not self.ctx.is_main or not best or self.partial_path.exists():
+        if not self.place.ctx.is_main or not best or self.paths.partial.exists():
             return
         self.model.load_state_dict(best)
-        self._save_bundle(self.partial_path, state["best"])
+        self._save_bundle(self.paths.partial, state["best"])
         self.wrote_partial = True
 
     def finish(self, stop: str | None, epochs_run: int, history: list[dict[str, Any]],
                best: dict[str, Any]) -> TrainResult:
         report = None
-        best_file = self.partial_path if self.partial_path.exists() else self.output
-        if self.ctx.is_main and not best_file.exists():
-            raise ConfigError(f"Training had finished but neither '{self.output}' nor '{self.partial_path}' exists "
-                              f"(moved or deleted?); run again without {RESUME}.")
+        best_file = self.paths.partial if self.paths.partial.exists() else self.paths.output
+        if self.place.ctx.is_main and not best_file.exists():
+            raise ConfigError(f"Training had finished but neither '{self.paths.output}' nor '{self.paths.partial}' "
+                              f"exists (moved or deleted?); run again without {RESUME}.")
         self._load_best_weights(best_file)
-        if self.ctx.is_main:
-            if best_file == self.partial_path or epochs_run:  # the report shows every epoch, new ones included
+        if self.place.ctx.is_main:
+            if best_file == self.paths.partial or epochs_run:  # the report shows every epoch, new ones included
                 report = self._write_reports(stop, history, best)
             else:  # resumed a run that had already finished
-                report = self.paths["report_html"] if Path(self.paths["report_html"]).exists() else None
+                report = self.paths.reports["report_html"] if Path(self.paths.reports["report_html"]).exists() else None
             iou = best.get("metrics", {}).get("val_iou")
             which = "last" if self.keep_last else "best"  # keep_last: no foreground to score
             chosen = f"{which} epoch {best.get('epoch')}" + (
                 f", validation IoU {iou:.3f}" if isinstance(iou, (int, float)) else ", no validation score")
-            if best_file == self.partial_path:
-                os.replace(self.partial_path, self.output)
-                self.callback.info(f"Model bundle written to '{self.output}' ({chosen}).")
+            if best_file == self.paths.partial:
+                os.replace(self.paths.partial, self.paths.output)
+                self.place.callback.info(f"Model bundle written to '{self.paths.output}' ({chosen}).")
                 self._write_model_card()
             else:
                 kept = "no epoch of this run beat it" if epochs_run else "training had finished"
-                self.callback.info(f"Model bundle '{self.output}' kept: {kept} ({chosen}).")
-        self.ctx.barrier()
-        return TrainResult(bundle=str(self.output), checkpoint=str(self.ckpt_path),
+                self.place.callback.info(f"Model bundle '{self.paths.output}' kept: {kept} ({chosen}).")
+        self.place.ctx.barrier()
+        return TrainResult(bundle=str(self.paths.output), checkpoint=str(self.paths.checkpoint),
                            best_epoch=int(best.get("epoch", 0)), best_metrics=dict(best.get("metrics", {})),
-                           history=list(history), report=report, outputs=dict(self.paths),
+                           history=list(history), report=report, outputs=dict(self.paths.reports),
                            epochs_run=epochs_run, stopped_early=stop == "early", stopped_at_budget=stop == "budget",
                            kept_last=self.keep_last)
 
     def _load_best_weights(self, best_file: Path) -> None:
         """Every process ends with the bundle's (best) weights in its model: rank 0 reads them, then broadcasts
         (other nodes need not share rank 0's file system)."""
-        if self.ctx.is_main:
+        if self.place.ctx.is_main:
             state = require("safetensors.torch").load_file(str(best_file), device="cpu")
             self.model.load_state_dict(state)
-        if self.ctx.distributed:
+        if self.place.ctx.distributed:
             import torch.distributed as dist
 
             for tensor in self.model.state_dict().values():  # share storage with the parameters and buffers
@@ -190,7 +185,7 @@ class TrainFiles:
         from ..data.band_names import image_rgb
 
         scenes = [s["image"] for ds in self.datasets if ds is not None for s in getattr(ds, "scenes", [])]
-        data = self.data_meta
+        data = self.record.data_meta
         selection = BandSelection(tuple(data.bands) if data.bands else None,
                                   tuple(data.x_bands) if data.x_bands else None)
         bands = selection.vision_bands(data.image_bands or data.vision_bands)
@@ -201,24 +196,24 @@ class TrainFiles:
         from ..export.stac import write_model_card
 
         try:
-            write_model_card(self.output, self.paths["stac_item"])
+            write_model_card(self.paths.output, self.paths.reports["stac_item"])
         except (OSError, ValueError) as exc:  # a card is a nicety; the bundle matters
-            self.callback.warning(f"The STAC model card could not be written ({exc}); the model bundle is fine.")
+            self.place.callback.warning(f"The STAC model card could not be written ({exc}); the model bundle is fine.")
 
     def _write_reports(self, stop: str | None, history: list[dict[str, Any]], best: dict[str, Any]) -> str | None:
         """Metrics files, curves, prediction grid of the best weights and the HTML report (rank 0)."""
         from .report import write_report
 
         val_ds = self.datasets[1]  # the model holds the best weights already (_load_best_weights)
-        previews = (preview_predictions(self.model, val_ds, self.cfg.preview_tiles, self.forward)
+        previews = (preview_predictions(self.model, val_ds, self.cfg.preview_tiles, self.optim.forward)
                     if self.cfg.preview_tiles > 0 and val_ds is not None else [])
         rgb = self._preview_colours() if previews else None
         if rgb is not None:
-            self.callback.info(f"Report preview: {rgb.how}.")
+            self.place.callback.info(f"Report preview: {rgb.how}.")
         try:
             stopped = {"early": "early: the validation score stopped improving",
                        "budget": f"at the {self.budget.describe()}"}.get(stop or "")
-            return write_report(self.paths, history, self.bundle_metadata(best), previews, stopped, rgb)
+            return write_report(self.paths.reports, history, self.bundle_metadata(best), previews, stopped, rgb)
         except (OSError, ValueError, RuntimeError) as exc:  # a report is a nicety; the bundle matters
-            self.callback.warning(f"The training report could not be written ({exc}); the model bundle is fine.")
+            self.place.callback.warning(f"The training report could not be written ({exc}); the model bundle is fine.")
             return None

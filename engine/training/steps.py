@@ -3,7 +3,7 @@ grad scaler, DDP's ``no_sync`` between synchronised steps), the checks every ste
 budget) agreed on by every process, and the progress they report.
 
 :class:`EpochSteps` is given what it works with (model, optimiser, schedule, loaders, forward pass, callback,
-distributed context) by the trainer, which holds it as a part, as it holds its
+distributed context, grouped in :mod:`.parts`) by the trainer, which holds it as a part, as it holds its
 :class:`~engine.training.outputs.TrainFiles`.
 """
 
@@ -11,46 +11,43 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..callbacks import Stage
+from ..config import TrainConfig
 from ..errors import CanceledError, ModelError
+from ..runtime.environment import require
 from ..runtime.prefetch import Prefetcher
+from .budget import TimeBudget
+from .parts import Batches, Optimisation, Place
 
 
 @dataclass
 class EpochSteps:
     """Epochs of optimiser steps over the training loader."""
 
-    torch: Any
-    cfg: Any  # TrainConfig
+    cfg: TrainConfig
     model: Any
-    optimizer: Any
-    schedule: Any  # optim.LRSchedule
-    scaler: Any  # the AMP grad scaler, or None
-    loss_fn: Any
-    forward: Any  # forward.Forward
-    budget: Any  # budget.TimeBudget
-    ctx: Any  # runtime.distributed.DistContext
-    callback: Any
-    device: str
-    device_type: str
-    train_dataset: Any
-    train_loader: Any
-    train_sampler: Any
-    micro_steps: int  # loader batches per epoch
+    optim: Optimisation
+    batches: Batches
+    budget: TimeBudget
+    place: Place
     total_epochs: int
     stopped: Callable[[str], str]  # what a stop leaves behind, in words (trainer's)
     val_batches: int = 0  # validation batches per epoch (the first epoch estimates their time from its steps)
+    torch: Any = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.torch = require("torch")
 
     def agree(self, flag: bool) -> bool:
         """``flag`` on any process -> True on every process (they must stop together)."""
-        if not self.ctx.distributed:
+        if not self.place.ctx.distributed:
             return flag
         import torch.distributed as dist
 
-        value = self.torch.tensor([1.0 if flag else 0.0], device=self.forward.collective_device)
+        value = self.torch.tensor([1.0 if flag else 0.0], device=self.optim.forward.collective_device)
         dist.all_reduce(value)
         return bool(value.item() > 0)
 
@@ -58,16 +55,16 @@ class EpochSteps:
         """Training progress: steps of all epochs, or with a time budget the budget's seconds (whichever of the two
         is further along)."""
         if not self.budget.limited:
-            self.callback.progress(done, total, Stage.TRAIN)
+            self.place.callback.progress(done, total, Stage.TRAIN)
             return
         seconds = self.budget.seconds
         spent = min(seconds, max(self.budget.spent(), seconds * done / total))
-        self.callback.progress(round(spent), round(seconds), Stage.TRAIN)
+        self.place.callback.progress(round(spent), round(seconds), Stage.TRAIN)
 
     def wrap_ddp(self) -> Any:
         from torch.nn.parallel import DistributedDataParallel
 
-        ids = [self.torch.device(self.device).index] if self.device_type == "cuda" else None
+        ids = [self.torch.device(self.place.device).index] if self.place.device_type == "cuda" else None
         # find_unused_parameters: some models skip branches (e.g. side heads, or the aux stream) in some configurations.
         return DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
 
@@ -75,11 +72,11 @@ class EpochSteps:
         """Raise CanceledError when asked to stop; return whether the time budget is used up (keeping ``reserve``
         seconds for the validation). Every process decides the same, or the others would wait forever in the
         next all-reduce."""
-        canceled, late = self.callback.is_canceled(), self.budget.used_up(reserve)
-        if self.ctx.distributed:
+        canceled, late = self.place.callback.is_canceled(), self.budget.used_up(reserve)
+        if self.place.ctx.distributed:
             import torch.distributed as dist
 
-            flags = self.torch.tensor([float(canceled), float(late)], device=self.forward.collective_device)
+            flags = self.torch.tensor([float(canceled), float(late)], device=self.optim.forward.collective_device)
             dist.all_reduce(flags)
             canceled, late = bool(flags[0].item() > 0), bool(flags[1].item() > 0)
         if canceled:
@@ -90,10 +87,10 @@ class EpochSteps:
         raise CanceledError(self.stopped("Training canceled"))
 
     def head_lr(self) -> float:
-        for group in self.optimizer.param_groups:
+        for group in self.optim.optimizer.param_groups:
             if group["name"] == "head":
                 return float(group["lr"])
-        return float(self.optimizer.param_groups[-1]["lr"])
+        return float(self.optim.optimizer.param_groups[-1]["lr"])
 
     def train_epoch(self, epoch: int, ddp: Any, reserve: float | None) -> tuple[float, float, int]:
         """(mean loss, seconds, optimiser steps run: fewer than an epoch's when the time budget ran out, keeping
@@ -102,31 +99,31 @@ class EpochSteps:
         cfg = self.cfg
         net = ddp if ddp is not None else self.model
         self.model.train()
-        train_ds = self.train_dataset
+        train_ds = self.batches.dataset
         if hasattr(train_ds, "set_epoch"):
             train_ds.set_epoch(epoch)
-        if hasattr(self.train_sampler, "set_epoch"):
-            self.train_sampler.set_epoch(epoch)
-        elif getattr(self.train_sampler, "generator", None) is not None:
-            self.train_sampler.generator.manual_seed(cfg.seed + epoch)
+        if hasattr(self.batches.sampler, "set_epoch"):
+            self.batches.sampler.set_epoch(epoch)
+        elif getattr(self.batches.sampler, "generator", None) is not None:
+            self.batches.sampler.generator.manual_seed(cfg.seed + epoch)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        total = self.total_epochs * self.micro_steps
-        done = (epoch - 1) * self.micro_steps
-        self.optimizer.zero_grad(set_to_none=True)
+        total = self.total_epochs * self.batches.micro_steps
+        done = (epoch - 1) * self.batches.micro_steps
+        self.optim.optimizer.zero_grad(set_to_none=True)
         started = self.budget.clock()
-        batches = Prefetcher(self.train_loader) if self.cfg.num_workers == 0 else self.train_loader
+        batches = Prefetcher(self.batches.loader) if self.cfg.num_workers == 0 else self.batches.loader
         try:
             mean, steps = self._train_steps(batches, ddp, net, params, done, total, reserve)
         finally:
             if isinstance(batches, Prefetcher):
                 batches.close()
         seconds = self.budget.clock() - started
-        if self.ctx.distributed:
+        if self.place.ctx.distributed:
             import torch.distributed as dist
 
-            mean = mean.to(self.forward.collective_device)
+            mean = mean.to(self.optim.forward.collective_device)
             dist.all_reduce(mean)
-            mean = mean / self.ctx.world_size
+            mean = mean / self.place.ctx.world_size
         value = float(mean.item())
         if not math.isfinite(value):
             raise ModelError(f"Training diverged in epoch {epoch} (loss {value}); lower the learning rate "
@@ -138,7 +135,7 @@ class EpochSteps:
         """The epoch's optimiser steps, up to the time budget (at least one); returns the mean loss as a tensor on
         the device (no sync per step) and the steps run."""
         torch, cfg = self.torch, self.cfg
-        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.place.device)
         count = 0
         started = self.budget.clock()
         for i, batch in enumerate(batches):
@@ -148,25 +145,25 @@ class EpochSteps:
                 keep = (self.budget.clock() - started) / i * self.val_batches / 3 if i >= 2 else 0.0
             if self._check_step(keep) and i:
                 break
-            pixels, aux, labels = self.forward.batch(batch)
-            sync = (i + 1) % cfg.grad_accumulation == 0 or i + 1 == self.micro_steps
+            pixels, aux, labels = self.optim.forward.batch(batch)
+            sync = (i + 1) % cfg.grad_accumulation == 0 or i + 1 == self.batches.micro_steps
             no_sync = ddp.no_sync() if ddp is not None and not sync else contextlib.nullcontext()
             with no_sync:
-                loss = self.loss_fn(self.forward(net, pixels, aux), labels)
+                loss = self.optim.loss_fn(self.optim.forward(net, pixels, aux), labels)
                 scaled = loss / cfg.grad_accumulation
-                (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+                (self.optim.scaler.scale(scaled) if self.optim.scaler is not None else scaled).backward()
             if sync:
-                if self.scaler is not None:
-                    self.scaler.unscale_(self.optimizer)
+                if self.optim.scaler is not None:
+                    self.optim.scaler.unscale_(self.optim.optimizer)
                 if cfg.grad_clip is not None and params:
                     torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-                if self.scaler is not None:
-                    self.scaler.step(self.optimizer)
-                    self.scaler.update()
+                if self.optim.scaler is not None:
+                    self.optim.scaler.step(self.optim.optimizer)
+                    self.optim.scaler.update()
                 else:
-                    self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                self.schedule.step()
+                    self.optim.optimizer.step()
+                self.optim.optimizer.zero_grad(set_to_none=True)
+                self.optim.schedule.step()
             loss_sum += loss.detach().double()
             count += 1
             self.progress(done + i + 1, total)

@@ -7,7 +7,8 @@ best bundle and per-epoch checkpoint, resume, cancellation every step, and torch
 DistributedSampler + DDP, rank 0 writes). The optimiser, schedule and precision are in ``optim``, the loaders in
 ``data.loaders``, the forward pass and validation in ``forward``, an epoch's optimiser steps in ``steps``,
 checkpoint files and resume rules in ``checkpoint``, the files a training writes in ``outputs``, the time budget in
-``budget``.
+``budget``, the checks before the data is read in ``preflight``, and the typed parts the trainer's named steps build
+in ``parts``.
 
 Files for ``output = dir/name.dsmodel``:
   ``dir/name.dsmodel``           the best bundle, moved into place only when training finishes;
@@ -46,6 +47,8 @@ from .forward import Forward, validate
 from .metrics import selection_score
 from .optim import LRSchedule, build_optimizer, decide_precision
 from .outputs import RESUME, TrainFiles, TrainResult
+from .parts import Batches, Optimisation, Place, RunPaths, TrainRecord
+from .preflight import check_resources, no_validation_foreground, side_outputs
 from .steps import EpochSteps
 
 # --------------------------------------------------------------------------------------------- small pieces
@@ -64,48 +67,6 @@ def seed_everything(seed: int) -> None:
 def _number(value: Any) -> float:
     """Metric values may be None (undefined); the history stores NaN for them."""
     return float("nan") if value is None else float(value)
-
-
-def _side_outputs(name: str, model: Any) -> int:
-    """How many side (deep-supervision) outputs the model gives: checked against the loss's side weights before
-    the data are prepared, so an unknown family or a bad weight list fails in seconds."""
-    if model is not None:
-        return int(getattr(model, "num_side_outputs", 0))
-    from ..models import list_models, model_class
-
-    if name not in list_models():
-        raise ConfigError(f"Unknown model '{name}'; valid models are {list_models()}.")
-    return int(model_class(name).num_side_outputs)
-
-
-def _check_resources(model_cfg: ModelConfig, data_cfg: DataConfig, cfg: TrainConfig, device: str) -> None:
-    """The tile against the training scenes and one step's memory against the device's (ResourceError)."""
-    from ..data.sources import training_scene_sizes
-    from ..runtime.resources import check_memory, check_training_tile, tile_step
-
-    step = tile_step(data_cfg.aux_ratio)
-    check_training_tile(data_cfg.tile_size, training_scene_sizes(data_cfg), step)
-    check_memory("train", model_cfg.preset, cfg.batch_size, data_cfg.tile_size, model_cfg.vision_channels or 4,
-                 device, step)
-
-
-def _no_validation_foreground(data_cfg: DataConfig, cfg: TrainConfig, holdout: bool) -> str:
-    """What it means that the validation labels hold no class but 0, and what to change."""
-    where = (f"the band of each training scene held out for validation ({setting('data.val_fraction')} "
-             f"{data_cfg.val_fraction:g})" if holdout else "the validation scenes")
-    if cfg.early_stop_metric == "iou":
-        then = ("so the validation IoU is 0 every epoch and cannot tell the epochs apart: the bundle will keep the "
-                "last epoch's weights and early stopping is off")
-    else:
-        then = "so the validation loss that picks the best epoch measures false alarms on the background only"
-    fix = (f"raise {setting('data.val_fraction')}, change {setting('train.seed')} (it picks which end of each "
-           f"scene is held out), or give validation scenes that show the classes ({setting('data.val_scenes')}, "
-           f"or vs_sn/ in {setting('data.data_dir')})" if holdout else
-           f"give validation scenes that show the classes ({setting('data.val_scenes')}, or vs_sn/ in "
-           f"{setting('data.data_dir')})")
-    by_loss = f"; or set {setting('train.early_stop_metric')} to loss" if cfg.early_stop_metric == "iou" else ""
-    return (f"No validation label pixel is of a class other than {data_cfg.class_names[0]!r}: {where} holds no "
-            f"foreground, {then}. To validate on the classes, {fix}{by_loss}.")
 
 
 # --------------------------------------------------------------------------------------------- the loop
@@ -157,117 +118,147 @@ FROZEN_BUDGET_SHARE = 0.5  # the share of a time budget after which the frozen w
 
 
 class _Trainer:
-    """One training: everything is built here (data, model, loss, optimiser, loaders), then :meth:`run` resumes,
-    fits and finishes. The checks that need no data come before the (slow) data preparation. Its two parts:
-    ``steps`` (:class:`EpochSteps`, an epoch's optimiser steps) and ``files`` (:class:`TrainFiles`, what it writes)."""
+    """One training, built by named steps (as TorchGeo's ``configure_*`` hooks): the checks that need no data first
+    (:meth:`_configure_paths`, :meth:`_configure_parent`), then the data, the model, the loss and forward pass, the
+    optimiser, the loaders and the schedule; :meth:`run` then resumes, fits and finishes. Its two workers, given
+    the parts they use (:mod:`.parts`): ``steps`` (:class:`EpochSteps`, an epoch's optimiser steps) and ``files``
+    (:class:`TrainFiles`, what it writes)."""
 
     def __init__(self, model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, callback: Callback,
                  ctx: DistContext, device: str, model: Any, datasets: tuple[Any, Any, Any] | None,
                  clock: Callable[[], float] = time.monotonic):
-        torch = self.torch = require("torch")
-        cfg = self.cfg = train_cfg
-        self.data_cfg, self.callback, self.ctx, self.device = data_cfg, callback, ctx, device
-        self.output = Path(train_cfg.output)
-        self.ckpt_path = checkpoint_path(self.output)
-        self.partial_path = self.output.with_name(self.output.name + ".partial")
-        if cfg.resume and not self.ckpt_path.is_file():
-            raise ConfigError(f"resume was requested but there is no checkpoint '{self.ckpt_path}'; run without "
-                              f"{RESUME} to start a new training.")
-        earlier = None if cfg.resume or not ctx.is_main else earlier_checkpoint(self.output, self.ckpt_path,
-                                                                              self.partial_path)
-        if earlier:  # said before the data is prepared
-            callback.warning(earlier)
-        self.parent = None
-        if cfg.init_from:  # the parent is read and its family checked before the data is prepared
-            from .finetune import check_family, read_parent
+        torch = require("torch")
+        self.cfg, self.data_cfg = train_cfg, data_cfg
+        self.place = Place(ctx, device, torch.device(device).type, callback)
+        self.paths = self._configure_paths()
+        self.parent = self._configure_parent(model_cfg)
+        self.num_side_outputs = side_outputs(model_cfg.name, model)
+        train_cfg.loss.side_weights_for(model_cfg.name, self.num_side_outputs)  # against the model's side outputs
+        seed_everything(train_cfg.seed)
+        self.datasets = self._configure_data(model_cfg, datasets)
+        self.model = self._configure_model(model_cfg, model)
+        loss_fn, forward, scaler = self._configure_loss(), *self._configure_precision()
+        optimizer = build_optimizer(self.model, train_cfg)
+        self.batches, self.val_loader, self.keep_last = self._configure_loaders()
+        self.budget = TimeBudget(train_cfg.time_budget, clock)
+        self.optim = Optimisation(loss_fn, forward, optimizer, self._configure_schedule(optimizer), scaler)
+        self.total_epochs = train_cfg.warmup_epochs + train_cfg.epochs
+        configs = {"model": self.model_cfg.to_dict(), "data": data_cfg.to_dict(), "train": train_cfg.to_dict()}
+        self.record = TrainRecord(self.model_cfg, self.data_meta, self.parent, configs)
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {"epoch": 0, "score": None, "metrics": {}, "since": 0}
+        self.steps = EpochSteps(train_cfg, self.model, self.optim, self.batches, self.budget, self.place,
+                                self.total_epochs, self._stopped,
+                                len(self.val_loader) if self.val_loader is not None else 0)
+        self.files = TrainFiles(train_cfg, self.record, self.model, self.optim, self.budget, self.datasets, self.paths,
+                                self.keep_last, self.place)
 
-            self.parent = read_parent(cfg.init_from)
-            check_family(model_cfg, self.parent)
-        self.num_side_outputs = _side_outputs(model_cfg.name, model)
-        cfg.loss.side_weights_for(model_cfg.name, self.num_side_outputs)  # against the model's side outputs
-        seed_everything(cfg.seed)
+    # ----------------------------------------------------------------------------------------- configure
+
+    def _configure_paths(self) -> RunPaths:
+        """The run's files; a resume without a checkpoint is refused, an earlier run's checkpoint is said (before
+        the data is prepared)."""
+        from .report import report_paths
+
+        output = Path(self.cfg.output)
+        paths = RunPaths(output, output.with_name(output.name + ".partial"), checkpoint_path(output),
+                         report_paths(output))
+        if self.cfg.resume and not paths.checkpoint.is_file():
+            raise ConfigError(f"resume was requested but there is no checkpoint '{paths.checkpoint}'; run without "
+                              f"{RESUME} to start a new training.")
+        earlier = (None if self.cfg.resume or not self.place.ctx.is_main
+                   else earlier_checkpoint(output, paths.checkpoint, paths.partial))
+        if earlier:
+            self.place.callback.warning(earlier)
+        return paths
+
+    def _configure_parent(self, model_cfg: ModelConfig) -> Any:
+        """The bundle a fine-tuning starts from (None without ``init_from``), read and its family checked before
+        the data is prepared."""
+        if not self.cfg.init_from:
+            return None
+        from .finetune import check_family, read_parent
+
+        parent = read_parent(self.cfg.init_from)
+        check_family(model_cfg, parent)
+        return parent
+
+    def _configure_data(self, model_cfg: ModelConfig, datasets: tuple[Any, Any, Any] | None) -> tuple[Any, Any, Any]:
+        """(train, validation, summary) datasets: the resources checked from raster headers before any tile is
+        read; a fine-tuning keeps its parent's band statistics."""
         if datasets is None:
             from ..data.dataset import build_datasets
 
-            _check_resources(model_cfg, data_cfg, cfg, device)  # from raster headers, before any tile is read
-            datasets = build_datasets(data_cfg, callback)
+            check_resources(model_cfg, self.data_cfg, self.cfg, self.place.device)
+            datasets = build_datasets(self.data_cfg, self.place.callback)
         if self.parent is not None:
             from .finetune import keep_parent_statistics
 
-            datasets = keep_parent_statistics(datasets, self.parent, cfg.recompute_stats, callback.info)
-        self.datasets = datasets
-        train_ds, val_ds, summary = datasets
-        if len(train_ds) == 0:
+            datasets = keep_parent_statistics(datasets, self.parent, self.cfg.recompute_stats,
+                                              self.place.callback.info)
+        if len(datasets[0]) == 0:
             raise ConfigError("the training dataset is empty; raise tiles_per_epoch or check the training scenes.")
-        data_meta = summary.metadata
-        self.num_classes = data_meta.num_classes
-        self.ignore_index = data_meta.ignore_index
+        return datasets
+
+    def _configure_model(self, model_cfg: ModelConfig, model: Any) -> Any:
+        """The model sized to the data (built here unless given), on the device, with a parent's weights."""
+        data_meta = self.datasets[2].metadata
+        self.num_classes, self.ignore_index = data_meta.num_classes, data_meta.ignore_index
         self.model_cfg, self.data_meta = self._fit_to_data(model_cfg, data_meta, model)
-        self.model = (model if model is not None else self._build_model()).to(device)
-        if self.parent is not None and not cfg.resume:  # a resumed run takes its checkpoint's weights
+        model = (model if model is not None else self._build_model()).to(self.place.device)
+        if self.parent is not None and not self.cfg.resume:  # a resumed run takes its checkpoint's weights
             from .finetune import load_parent_weights
 
-            load_parent_weights(self.model, self.model_cfg, self.parent, callback.info, callback.warning)
+            load_parent_weights(model, self.model_cfg, self.parent, self.place.callback.info,
+                                self.place.callback.warning)
+        return model
 
+    def _configure_loss(self) -> Any:
         from .losses import build_loss
 
-        self.loss_fn = build_loss(cfg.loss, self.model_cfg.name, self.num_side_outputs, self.ignore_index)
-        if hasattr(self.loss_fn, "to"):
-            self.loss_fn = self.loss_fn.to(device)
-        self.device_type = torch.device(device).type
-        if self.device_type != "cuda" and cfg.amp in ("bf16", "fp16"):
-            callback.warning(f"amp '{cfg.amp}' applies to CUDA only; training on {device} in full precision.")
-        bf16 = self.device_type == "cuda" and torch.cuda.is_bf16_supported()
-        amp_dtype, use_scaler = decide_precision(self.device_type, cfg.amp, bf16)
-        self.forward = Forward(device, amp_dtype, self.model_cfg.uses_aux)
-        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
-        self.optimizer = build_optimizer(self.model, cfg)
+        loss_fn = build_loss(self.cfg.loss, self.model_cfg.name, self.num_side_outputs, self.ignore_index)
+        return loss_fn.to(self.place.device) if hasattr(loss_fn, "to") else loss_fn
 
+    def _configure_precision(self) -> tuple[Forward, Any]:
+        """The forward pass in the precision the device and ``amp`` allow, and its grad scaler (or None)."""
+        torch, kind = require("torch"), self.place.device_type
+        if kind != "cuda" and self.cfg.amp in ("bf16", "fp16"):
+            self.place.callback.warning(f"amp '{self.cfg.amp}' applies to CUDA only; training on "
+                                        f"{self.place.device} in full precision.")
+        amp_dtype, use_scaler = decide_precision(kind, self.cfg.amp, kind == "cuda" and torch.cuda.is_bf16_supported())
+        return (Forward(self.place.device, amp_dtype, self.model_cfg.uses_aux),
+                torch.amp.GradScaler("cuda") if use_scaler else None)
+
+    def _configure_loaders(self) -> tuple[Batches, Any, bool]:
+        """(the training batches, the validation loader or None, whether the bundle keeps the last epoch: no
+        validation foreground to choose the best by)."""
         from ..data.loaders import train_loader, val_loader
 
-        pin = self.device_type == "cuda"
-        self.train_loader, self.train_sampler = train_loader(
-            train_ds, data_cfg, cfg, ctx, ignore_index=self.ignore_index,
-            aux_ratio=self.data_meta.aux_ratio or 1, pin_memory=pin)
-        self.val_loader = val_loader(val_ds, cfg, ctx, pin_memory=pin) if val_ds is not None and len(val_ds) else None
-        if self.val_loader is None:
-            callback.warning(f"No validation tiles: the bundle will hold the last epoch's weights, and early stopping "
-                             f"is off. Give validation scenes ({setting('data.val_scenes')}) or a "
-                             f"{setting('data.val_fraction')} above 0 to select the best epoch.")
+        cfg, ctx, say = self.cfg, self.place.ctx, self.place.callback
+        train_ds, val_ds, summary = self.datasets
+        pin = self.place.device_type == "cuda"
+        loader, sampler = train_loader(train_ds, self.data_cfg, cfg, ctx, ignore_index=self.ignore_index,
+                                       aux_ratio=self.data_meta.aux_ratio or 1, pin_memory=pin)
+        val = val_loader(val_ds, cfg, ctx, pin_memory=pin) if val_ds is not None and len(val_ds) else None
+        if val is None:
+            say.warning(f"No validation tiles: the bundle will hold the last epoch's weights, and early stopping "
+                        f"is off. Give validation scenes ({setting('data.val_scenes')}) or a "
+                        f"{setting('data.val_fraction')} above 0 to select the best epoch.")
         # no foreground to validate on: the IoU is 0 every epoch, and picking by it would keep the first epoch
-        self.keep_last = self.val_loader is not None and getattr(summary, "val_has_foreground", None) is False
-        if self.keep_last:
-            callback.warning(_no_validation_foreground(data_cfg, cfg, bool(getattr(summary, "holdout", False))))
-            self.keep_last = cfg.early_stop_metric == "iou"
-        self.micro_steps = len(self.train_loader)
-        if self.micro_steps == 0:
+        keep_last = val is not None and getattr(summary, "val_has_foreground", None) is False
+        if keep_last:
+            say.warning(no_validation_foreground(self.data_cfg, cfg, bool(getattr(summary, "holdout", False))))
+            keep_last = cfg.early_stop_metric == "iou"
+        if len(loader) == 0:
             raise ConfigError(f"tiles_per_epoch ({len(train_ds)}) gives no full batch of {cfg.batch_size} per "
                               f"process; raise tiles_per_epoch or lower batch_size.")
-        self.budget = TimeBudget(cfg.time_budget, clock)
+        return Batches(train_ds, loader, sampler, len(loader)), val, keep_last
+
+    def _configure_schedule(self, optimizer: Any) -> LRSchedule:
         # the LR follows the budget's clock on one process only: processes with different LRs would drift apart
-        follow = self.budget.fraction if self.budget.limited and not ctx.distributed else None
-        self.schedule = LRSchedule(self.optimizer, cfg, math.ceil(self.micro_steps / cfg.grad_accumulation), follow)
-        self.total_epochs = cfg.warmup_epochs + cfg.epochs
-
-        from .report import report_paths
-
-        self.paths = report_paths(self.output)
-        self.configs = {"model": self.model_cfg.to_dict(), "data": data_cfg.to_dict(), "train": cfg.to_dict()}
-        self.history: list[dict[str, Any]] = []
-        self.best: dict[str, Any] = {"epoch": 0, "score": None, "metrics": {}, "since": 0}
-        self.steps = EpochSteps(
-            torch=torch, cfg=cfg, model=self.model, optimizer=self.optimizer, schedule=self.schedule,
-            scaler=self.scaler, loss_fn=self.loss_fn, forward=self.forward, budget=self.budget, ctx=ctx,
-            callback=callback, device=device, device_type=self.device_type, train_dataset=train_ds,
-            train_loader=self.train_loader, train_sampler=self.train_sampler, micro_steps=self.micro_steps,
-            total_epochs=self.total_epochs, stopped=self._stopped,
-            val_batches=len(self.val_loader) if self.val_loader is not None else 0)
-        self.files = TrainFiles(
-            cfg=cfg, model_cfg=self.model_cfg, data_meta=self.data_meta, parent=self.parent, model=self.model,
-            optimizer=self.optimizer, schedule=self.schedule, scaler=self.scaler, forward=self.forward,
-            budget=self.budget, datasets=datasets, configs=self.configs, output=self.output,
-            partial_path=self.partial_path, ckpt_path=self.ckpt_path, paths=self.paths, keep_last=self.keep_last,
-            ctx=ctx, callback=callback)
+        follow = self.budget.fraction if self.budget.limited and not self.place.ctx.distributed else None
+        steps = math.ceil(self.batches.micro_steps / self.cfg.grad_accumulation)
+        return LRSchedule(optimizer, self.cfg, steps, follow)
 
     def run(self) -> TrainResult:
         """Resume or start, fit, finish. However it ends, nothing is left that nothing refers to: a .partial
@@ -285,29 +276,29 @@ class _Trainer:
             raise
 
     def _drop_unreferenced_partial(self) -> None:
-        if self.ctx.is_main and self.files.wrote_partial and not self.files.good_checkpoint:
-            self.partial_path.unlink(missing_ok=True)
+        if self.place.ctx.is_main and self.files.wrote_partial and not self.files.good_checkpoint:
+            self.paths.partial.unlink(missing_ok=True)
 
     def _stopped(self, what: str) -> str:
-        return stopped(what, self.output, self.ckpt_path, self.files.good_checkpoint)
+        return stopped(what, self.paths.output, self.paths.checkpoint, self.files.good_checkpoint)
 
     def _run(self) -> TrainResult:
-        cfg, cb = self.cfg, self.callback
+        cfg, cb = self.cfg, self.place.callback
         start_epoch, finished = 1, False
         if cfg.resume:
             start_epoch, finished = self._resume()
             self.files.good_checkpoint = True
-        if self.ctx.is_main:
-            self.output.parent.mkdir(parents=True, exist_ok=True)
-            if not cfg.resume and self.partial_path.exists():
-                self.partial_path.unlink()
+        if self.place.ctx.is_main:
+            self.paths.output.parent.mkdir(parents=True, exist_ok=True)
+            if not cfg.resume and self.paths.partial.exists():
+                self.paths.partial.unlink()
         stop, epochs_run = None, 0
         if not finished:
-            precision = self.forward.amp_dtype
-            cb.info(f"Training {self.model_cfg.name} ({self.model_cfg.preset}) on {self.device}"
-                    f"{f' x{self.ctx.world_size} processes' if self.ctx.distributed else ''}, precision "
+            precision = self.optim.forward.amp_dtype
+            cb.info(f"Training {self.model_cfg.name} ({self.model_cfg.preset}) on {self.place.device}"
+                    f"{f' x{self.place.ctx.world_size} processes' if self.place.ctx.distributed else ''}, precision "
                     f"{'fp32' if precision is None else str(precision).replace('torch.', '')}, "
-                    f"{self.micro_steps} steps of {cfg.batch_size} tiles per epoch, epochs {start_epoch}.."
+                    f"{self.batches.micro_steps} steps of {cfg.batch_size} tiles per epoch, epochs {start_epoch}.."
                     f"{self.total_epochs} ({cfg.warmup_epochs} with frozen encoders); loss "
                     f"{cfg.loss.describe(self.model_cfg.name)}, optimizer {cfg.optimizer}"
                     f"{f', {self.budget.describe()}' if self.budget.limited else ''}.")
@@ -332,7 +323,7 @@ class _Trainer:
             words = dict(vision_channels="image bands", aux_channels="aux channels", num_classes="outputs",
                          aux_ratio="aux ratio")
             sized = ", ".join(f"{words[k]} {v}" for k, v in changed.items())
-            self.callback.info(f"The model is sized to the data: {sized}.")
+            self.place.callback.info(f"The model is sized to the data: {sized}.")
         if model is not None:
             # An injected model is what it is: its config must already agree with the data.
             fitted = getattr(model, "config", model_cfg)
@@ -341,10 +332,11 @@ class _Trainer:
                 raise ConfigError(f"the given model does not fit the data: {bad} (model, data).")
         note = fitted.aux_input_note(int(self.data_cfg.tile_size))
         if note:
-            self.callback.info(note)
+            self.place.callback.info(note)
         if data_aux and not fitted.aux_channels:
-            self.callback.warning(f"{fitted.name} uses the imagery only: the {data_aux} aux channel(s) are not used "
-                                  f"(set aux_fusion: early to fuse them) and the model will not ask for aux rasters.")
+            self.place.callback.warning(f"{fitted.name} uses the imagery only: the {data_aux} aux channel(s) are not "
+                                        f"used (set aux_fusion: early to fuse them) and the model will not ask for "
+                                        f"aux rasters.")
             meta = dataclasses.replace(meta, aux_channels=0, aux_stats=None)
         return fitted, meta
 
@@ -352,32 +344,32 @@ class _Trainer:
         from ..models import build_model_from_config
 
         # fine-tuning: the weights come from the parent, so the builder's word on random encoders would mislead
-        say = self.callback if self.parent is None else QuietCallback()
+        say = self.place.callback if self.parent is None else QuietCallback()
         try:
             return build_model_from_config(self.model_cfg, callback=say)
         except KeyError as exc:  # unknown model name; the message lists the valid ones
             raise ConfigError(str(exc.args[0]) if exc.args else str(exc)) from exc
 
     def _resume(self) -> tuple[int, bool]:
-        state = load_checkpoint(self.ckpt_path)
-        diffs = config_differences(state["configs"], self.configs)
+        state = load_checkpoint(self.paths.checkpoint)
+        diffs = config_differences(state["configs"], self.record.configs)
         if diffs:
-            raise ConfigError(f"Cannot resume from '{self.ckpt_path}': it was made with other settings ("
+            raise ConfigError(f"Cannot resume from '{self.paths.checkpoint}': it was made with other settings ("
                               + "; ".join(diffs) + f"). Use the same settings, or run without {RESUME}.")
         try:
             self.files.restore_partial(state)  # a canceled run's best bundle, kept in its checkpoint
             self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            self.optim.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
-            raise ConfigError(f"Checkpoint '{self.ckpt_path}' does not fit this model ({str(exc)[:300]}); run "
+            raise ConfigError(f"Checkpoint '{self.paths.checkpoint}' does not fit this model ({str(exc)[:300]}); run "
                               f"without {RESUME}.") from exc
         # Group LRs follow from this run's settings (epochs may have been extended).
-        for group in self.optimizer.param_groups:
+        for group in self.optim.optimizer.param_groups:
             factor = {"vision": self.cfg.vision_lr_factor, "aux": self.cfg.aux_lr_factor}.get(group["name"], 1.0)
             group["base_lr"] = self.cfg.learning_rate * factor
-        self.schedule.load_state_dict(state["schedule"])
-        if self.scaler is not None and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
+        self.optim.schedule.load_state_dict(state["schedule"])
+        if self.optim.scaler is not None and state.get("scaler"):
+            self.optim.scaler.load_state_dict(state["scaler"])
         restore_rng_state(state["rng"])
         self.history = list(state["history"])
         self.best = dict(state["best"])
@@ -393,7 +385,8 @@ class _Trainer:
                    else "training had finished; raise epochs to go on")
         else:
             why = f"training had finished there; going on to epoch {self.total_epochs}" if state["finished"] else ""
-        self.callback.info(f"Resuming from '{self.ckpt_path}' after epoch {epoch}{f' ({why})' if why else ''}.")
+        self.place.callback.info(f"Resuming from '{self.paths.checkpoint}' after epoch {epoch}"
+                                 f"{f' ({why})' if why else ''}.")
         return epoch + 1, finished
 
     # ----------------------------------------------------------------------------------------- epochs
@@ -401,12 +394,12 @@ class _Trainer:
     def _fit(self, start_epoch: int) -> tuple[str | None, int]:
         """Epochs from ``start_epoch``; returns (why training stopped before the last epoch: "early", "budget" or
         None, epochs run)."""
-        cfg, cb = self.cfg, self.callback
+        cfg, cb = self.cfg, self.place.callback
         ddp, frozen_state = None, None
         epochs_run = 0
         for epoch in range(start_epoch, self.total_epochs + 1):
             # Reseed per epoch so that a resumed run repeats exactly what the uninterrupted run would do.
-            seed_everything(cfg.seed + 1000 * epoch + self.ctx.rank)
+            seed_everything(cfg.seed + 1000 * epoch + self.place.ctx.rank)
             frozen = epoch <= cfg.warmup_epochs
             if frozen and self.budget.limited and self.budget.fraction() >= FROZEN_BUDGET_SHARE:
                 frozen = False  # under a time budget the frozen warm-up never takes the training whole
@@ -416,7 +409,7 @@ class _Trainer:
             if frozen != frozen_state:
                 self.model.freeze_encoders(frozen)
                 # DDP registers the parameters that require grad when wrapped: wrap again after (un)freezing.
-                ddp = self.steps.wrap_ddp() if self.ctx.distributed else None
+                ddp = self.steps.wrap_ddp() if self.place.ctx.distributed else None
                 frozen_state = frozen
                 cb.info("Stage 1: encoders frozen." if frozen else "Stage 2: all layers trained.")
             started = self.budget.clock()
@@ -442,7 +435,7 @@ class _Trainer:
                              val_class_iou=[_number(v) for v in val["iou"]])
             entry["seconds"] = round(self.budget.clock() - started, 3)
             self.history.append(entry)
-            self.schedule.epoch_end(score, main_stage=not frozen)
+            self.optim.schedule.epoch_end(score, main_stage=not frozen)
             improved = score is None or self.best["score"] is None or score > self.best["score"]
             if improved:
                 metrics = {k: v for k, v in entry.items() if k.startswith("val_") or k in ("epoch", "train_loss")}
@@ -450,23 +443,24 @@ class _Trainer:
             else:
                 self.best["since"] += 1
             early = score is not None and not frozen and self._early_stop_due()
-            late = epoch < self.total_epochs and self.steps.agree(steps < self.micro_steps or self.budget.used_up())
+            cut_short = steps < self.batches.micro_steps
+            late = epoch < self.total_epochs and self.steps.agree(cut_short or self.budget.used_up())
             stop = early or late
-            if self.ctx.is_main:
+            if self.place.ctx.is_main:
                 self.files.save_epoch(epoch, improved, stop or epoch == self.total_epochs, self.history, self.best)
-            self.ctx.barrier()
+            self.place.ctx.barrier()
             shown = {k: v for k, v in entry.items() if k != "val_class_iou"}
             if improved and score is not None:  # the metric the bundle's best epoch is chosen by
                 shown["best"] = "val_loss" if cfg.early_stop_metric == "loss" else "val_iou"
             cb.metrics(epoch, {**shown, "epochs": self.total_epochs})
             epochs_run += 1
-            if not early and not late and epoch == self.total_epochs and self.steps.agree(steps < self.micro_steps):
+            if not early and not late and epoch == self.total_epochs and self.steps.agree(cut_short):
                 self.steps.progress(1, 1)  # the budget's end is the bar's end
                 cb.info(f"Stopped at the {self.budget.describe()} in the last epoch ({epoch}), cut after {steps} of "
-                        f"{self.micro_steps} steps; the bundle holds the best epoch ({self.best['epoch']}).")
+                        f"{self.batches.micro_steps} steps; the bundle holds the best epoch ({self.best['epoch']}).")
                 return "budget", epochs_run
             if late and not early:
-                cut = f" (cut after {steps} of {self.micro_steps} steps)" if steps < self.micro_steps else ""
+                cut = f" (cut after {steps} of {self.batches.micro_steps} steps)" if cut_short else ""
                 self.steps.progress(1, 1)  # the budget's end is the bar's end
                 cb.info(f"Stopped at the {self.budget.describe()} after epoch {epoch}{cut}; the bundle holds the "
                         f"best epoch ({self.best['epoch']}).")
@@ -490,8 +484,9 @@ class _Trainer:
         return sum(float(e.get("seconds") or 0.0) for e in self.history)
 
     def _validate(self) -> dict[str, Any]:
-        summary, canceled = validate(self.model, self.val_loader, self.forward, self.loss_fn, self.num_classes,
-                                     self.ignore_index, self.data_cfg.class_names, self.ctx, self.callback)
+        summary, canceled = validate(self.model, self.val_loader, self.optim.forward, self.optim.loss_fn,
+                                     self.num_classes, self.ignore_index, self.data_cfg.class_names, self.place.ctx,
+                                     self.place.callback)
         if canceled:
             raise CanceledError(self._stopped("Training canceled"))
         return summary

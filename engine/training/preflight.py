@@ -1,0 +1,51 @@
+"""What a training checks before its data is read, and what it says of a validation without foreground: the model's
+side outputs (against the loss's side weights), the tile and a step's memory against the scenes and the device."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import DataConfig, ModelConfig, TrainConfig
+from ..errors import ConfigError, setting
+
+
+def side_outputs(name: str, model: Any) -> int:
+    """How many side (deep-supervision) outputs the model gives: checked against the loss's side weights before
+    the data are prepared, so an unknown family or a bad weight list fails in seconds."""
+    if model is not None:
+        return int(getattr(model, "num_side_outputs", 0))
+    from ..models import list_models, model_class
+
+    if name not in list_models():
+        raise ConfigError(f"Unknown model '{name}'; valid models are {list_models()}.")
+    return int(model_class(name).num_side_outputs)
+
+
+def check_resources(model_cfg: ModelConfig, data_cfg: DataConfig, cfg: TrainConfig, device: str) -> None:
+    """The tile against the training scenes and one step's memory against the device's (ResourceError)."""
+    from ..data.sources import training_scene_sizes
+    from ..runtime.resources import check_memory, check_training_tile, tile_step
+
+    step = tile_step(data_cfg.aux_ratio)
+    check_training_tile(data_cfg.tile_size, training_scene_sizes(data_cfg), step)
+    check_memory("train", model_cfg.preset, cfg.batch_size, data_cfg.tile_size, model_cfg.vision_channels or 4,
+                 device, step)
+
+
+def no_validation_foreground(data_cfg: DataConfig, cfg: TrainConfig, holdout: bool) -> str:
+    """What it means that the validation labels hold no class but 0, and what to change."""
+    where = (f"the band of each training scene held out for validation ({setting('data.val_fraction')} "
+             f"{data_cfg.val_fraction:g})" if holdout else "the validation scenes")
+    if cfg.early_stop_metric == "iou":
+        then = ("so the validation IoU is 0 every epoch and cannot tell the epochs apart: the bundle will keep the "
+                "last epoch's weights and early stopping is off")
+    else:
+        then = "so the validation loss that picks the best epoch measures false alarms on the background only"
+    fix = (f"raise {setting('data.val_fraction')}, change {setting('train.seed')} (it picks which end of each "
+           f"scene is held out), or give validation scenes that show the classes ({setting('data.val_scenes')}, "
+           f"or vs_sn/ in {setting('data.data_dir')})" if holdout else
+           f"give validation scenes that show the classes ({setting('data.val_scenes')}, or vs_sn/ in "
+           f"{setting('data.data_dir')})")
+    by_loss = f"; or set {setting('train.early_stop_metric')} to loss" if cfg.early_stop_metric == "iou" else ""
+    return (f"No validation label pixel is of a class other than {data_cfg.class_names[0]!r}: {where} holds no "
+            f"foreground, {then}. To validate on the classes, {fix}{by_loss}.")
