@@ -444,7 +444,7 @@ def test_image_with_other_band_count(plugin, segment_params, tmp_path):
     three = tmp_path / "three_bands.tif"
     with rasterio.open(three, "w", **profile) as dst:
         dst.write(data)
-    with pytest.raises(QgsProcessingException, match=r"3 band\(s\).*trained on 4.*same bands"):
+    with pytest.raises(QgsProcessingException, match=r"3 band\(s\).*takes 4.*Bands.*same bands"):
         processing.run("dualstream:segment", dict(segment_params, INPUT=str(three)))
 
 
