@@ -78,8 +78,10 @@ def in_python_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def render_message(message: str) -> str:
-    """An engine message with the settings it names written as the dialogs' parameters."""
-    return engine_api().render(message, parameter_name)
+    """An engine message with the settings it names written as the dialogs' parameters, and the names from files
+    it quotes made inert (no control characters reach the log or the terminal of a qgis_process run)."""
+    api = engine_api()
+    return api.printable(api.render(message, parameter_name), lines=True)
 
 Callback = engine_api().Callback
 Stage = engine_api().Stage

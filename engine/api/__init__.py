@@ -80,6 +80,7 @@ from .protocol import (
     epoch_line,
     epoch_status,
     plain_name,
+    printable,
     render,
     time_left,
 )
@@ -207,6 +208,7 @@ __all__ = [
     "read_model_metadata",
     "ready_model_requirements",
     "ready_models",
+    "printable",
     "render",
     "require",
     "sample_files",

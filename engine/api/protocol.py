@@ -1,5 +1,6 @@
 """How a job talks to its front end: progress and cancellation through a :class:`Callback`, stages with shared
-names, the epoch line, and one error hierarchy whose messages name settings the way the front end asks."""
+names, the epoch line, names made safe to print (:func:`printable`), and one error hierarchy whose messages name
+settings the way the front end asks."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from ..errors import (
     plain_name,
     render,
 )
+from ..text import printable
 
 __all__ = ["BundleError", "Callback", "CanceledError", "ConfigError", "DataError", "DependencyError", "DualStreamError",
-           "QuietCallback", "Stage", "epoch_line", "epoch_status", "plain_name", "render", "time_left"]
+           "QuietCallback", "Stage", "epoch_line", "epoch_status", "plain_name", "printable",
+           "render", "time_left"]

@@ -11,6 +11,7 @@ from typing import Any
 from ..config.bands import BandSelection
 from ..data.metadata import DataMetadata
 from ..models.configuration_utils import ModelConfig
+from ..text import name, printable
 from .imported import import_record, is_imported
 from .schema import BundleMetadata
 
@@ -58,7 +59,7 @@ def _range(data: DataMetadata) -> str:
 
 
 def _classes(data: DataMetadata) -> str:
-    names, colors = [str(n) for n in data.class_names], list(data.class_colors)
+    names, colors = [name(n) for n in data.class_names], [name(c) for c in data.class_colors]
     return ", ".join(f"{i} {n}" + (f" ({colors[i]})" if i < len(colors) else "") for i, n in enumerate(names))
 
 
@@ -67,7 +68,7 @@ def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
     model, data = meta.model, meta.data
     info = import_record(data)
     names = info.get("band_names")
-    order = f" in this order: {', '.join(names)}" if names else ", in its maker's order"
+    order = f" in this order: {', '.join(map(name, names))}" if names else ", in its maker's order"
     bands = f"{data.vision_bands} bands{order}"
     scale = info.get("scale", 1.0)
     scaling = (f"(raw x {format_value(float(scale))} - mean) / std, mean {format_value(info.get('mean', []))}, std "
@@ -75,7 +76,7 @@ def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
     tile = f"{data.tile_size}-px tiles" + (" (fixed by the graph)" if model.fixed_tile else "")
     where = info.get("resolution_m")
     made = f", made for {where:g} m/px" if isinstance(where, (int, float)) else ""
-    lines = [f"Model {Path(path).name}: imported ONNX model ({model.output} output, {model.layout}), run by "
+    lines = [f"Model {name(Path(path).name)}: imported ONNX model ({model.output} output, {model.layout}), run by "
              f"onnxruntime with {tile}{made}",
              f"  image: {bands}{_range(data)}",
              f"  input scaling: {scaling}",
@@ -86,7 +87,7 @@ def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
         tiling.append(f"threshold {format_value(float(model.threshold))}")
     if tiling:
         lines.append(f"  as its maker ran it (segment's defaults for it): {', '.join(tiling)}")
-    about = ", ".join(f"{k} {info[k]}" for k in ("task", "sensor", "source", "licence") if info.get(k))
+    about = ", ".join(f"{k} {name(info[k])}" for k in ("task", "sensor", "source", "licence") if info.get(k))
     if about:
         lines.append(f"  {about}")
     return lines
@@ -96,10 +97,10 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     """Log lines saying what the model in ``path`` expects."""
     model, data = meta.model, meta.data
     if is_imported(meta):
-        return describe_imported(path, meta)
+        return [printable(line) for line in describe_imported(path, meta)]
     classes = _classes(data)
     lines = [
-        f"Model {Path(path).name}: {model.name} (preset {model.preset}), trained at "
+        f"Model {name(Path(path).name)}: {model.name} (preset {model.preset}), trained at "
         f"{_resolution(data.gsd, data.crs)} with {data.tile_size}-px tiles",
         _image_line(data),
     ]
@@ -115,7 +116,7 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     lines.append("  " + _trained_line(meta))
     if meta.parent:
         lines.append("  " + parent_line(meta.parent))
-    return lines
+    return [printable(line) for line in lines]  # names from the file never drive a terminal or a log
 
 
 def parent_line(parent: dict[str, Any]) -> str:
@@ -197,4 +198,4 @@ def format_metadata(path: str, meta: BundleMetadata) -> str:
     if metrics:
         shown = ", ".join(f"{k}={format_value(v)}" for k, v in metrics.items() if k != "epoch")
         lines.append(f"Metrics (best epoch {meta.best_epoch}): {shown}")
-    return "\n".join(lines)
+    return printable("\n".join(lines), lines=True)  # what a file says never drives the terminal

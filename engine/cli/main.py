@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..api import CanceledError, DualStreamError
+from ..api import CanceledError, DualStreamError, printable
 from .options import flag_name
 from .progress import STOP_REQUESTED
 
@@ -192,4 +192,4 @@ def _terminate_as_interrupt() -> None:
 
 
 def _one_line(exc: Any) -> str:
-    return " ".join(str(exc).split())
+    return printable(" ".join(str(exc).split()))  # a name in a message never drives the terminal

@@ -15,6 +15,7 @@ from ..api import (
     describe_models,
     get_ready_model,
     models_folder,
+    printable,
     ready_models,
 )
 from .main import Command
@@ -82,7 +83,8 @@ def _list(args: argparse.Namespace) -> int:
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    rows = [dict(model.row(), installed=model.state) for model in models]
+    # names from a catalogue, made inert and short on the terminal (--json keeps them whole)
+    rows = [{k: printable(v, 60) for k, v in dict(model.row(), installed=model.state).items()} for model in models]
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) if rows else len(c) for c in COLUMNS}
     print(f"Ready models (models folder {models_folder(args.folder)}; `dualstream models get NAME`):")
     print("  ".join(c.ljust(widths[c]) for c in COLUMNS).rstrip())
@@ -90,7 +92,8 @@ def _list(args: argparse.Namespace) -> int:
         print("  ".join(row[c].ljust(widths[c]) for c in COLUMNS).rstrip())
     for model in models:
         if model.damaged:
-            print(f"{model.name}: damaged, {model.damaged}; `dualstream models get {model.name}` fetches it again.")
+            print(printable(f"{model.name}: damaged, {model.damaged}; `dualstream models get {model.name}` fetches "
+                            f"it again."))
     return 0
 
 
@@ -98,7 +101,7 @@ def _get(args: argparse.Namespace) -> int:
     with TqdmCallback() as callback:
         result = get_ready_model(args.name, args.folder, callback, install=not args.no_install, force=args.force)
     print("\n".join(describe_model(result.path)))
-    print(f"{'Already there' if result.reused else 'Written'}: {result.path}")
+    print(f"{'Already there' if result.reused else 'Written'}: {printable(result.path)}")
     print(f"Segment with: dualstream segment --model {result.path} --image IMAGE.tif --out CLASSES.tif")
     return 0
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from ..api import Callback, Stage, epoch_line, render, time_left
+from ..api import Callback, Stage, epoch_line, printable, render, time_left
 from .options import flag_name
 
 LOG_SECONDS = 30.0
@@ -110,7 +110,7 @@ class TqdmCallback(Callback):
             return
         from tqdm import tqdm
 
-        tqdm.write(text, file=self.stream)
+        tqdm.write(printable(text, lines=True), file=self.stream)  # names from files: no terminal controls
 
     def info(self, message: str) -> None:
         self._write(render(message, flag_name))
@@ -121,7 +121,7 @@ class TqdmCallback(Callback):
             return
         from tqdm import tqdm
 
-        tqdm.write(f"warning: {render(message, flag_name)}", file=self.stream)
+        tqdm.write(printable(f"warning: {render(message, flag_name)}", lines=True), file=self.stream)
 
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
         self._write(epoch_line(epoch, values))  # every figure of the epoch: --json, the metrics CSV

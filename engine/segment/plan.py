@@ -222,7 +222,7 @@ def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, regio
                      aux_ratio: int | None, reader: Any, callback: Callback, warnings: list[str]) -> int:
     """The tile cut to what covers the region, then the memory of a batch against the device's; returns the tile."""
     from ..runtime.environment import resolve_device, resolve_device_lazily
-    from ..runtime.resources import check_memory, check_segment_tile, heaviest_preset, tile_step
+    from ..runtime.resources import check_graph_memory, check_memory, check_segment_tile, heaviest_preset, tile_step
 
     step = tile_step(aux_ratio)
     trained = max(m.data.tile_size for m in members)
@@ -232,6 +232,14 @@ def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, regio
     device = {"torch": resolve_device, "auto": resolve_device_lazily}.get(cfg.backend, str)(cfg.device)
     check_memory("segment", preset, cfg.batch_size, tile, reader.vision_bands + reader.aux_channels, device, step,
                  setting("segment.batch_size"), setting("segment.tile_size"))
+    for member in members:  # a graph made elsewhere may fix a batch far beyond the one asked for
+        model = member.metadata.model
+        if is_imported(member.metadata):
+            batch = int(model.batch or cfg.batch_size)
+            fix = (f"its graph fixes a batch of {batch:,} tiles: export it again with a dynamic or small batch axis"
+                   if model.batch else f"give a smaller {setting('segment.batch_size')} or "
+                                       f"{setting('segment.tile_size')}")
+            check_graph_memory(batch, model.vision_channels, model.num_classes, tile, member.path, fix)
     return tile
 
 
