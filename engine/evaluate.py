@@ -265,7 +265,8 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
         encoder = RunLengthEncoder()
         inter = pred_fg = true_fg = 0
         with SceneReader(pred_path, label=label_path, label_field=cfg.label_field, label_mapping=label_mapping,
-                         ignore_index=cfg.ignore_index, callback=callback, role="prediction") as reader:
+                         ignore_index=cfg.ignore_index, label_classes=num_classes, callback=callback,
+                         role="prediction") as reader:
             height, width = reader.grid.height, reader.grid.width
             for row in range(0, height, BLOCK_ROWS):
                 callback.check_canceled()

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import DataError, setting
 from ..io import locations
+from ..io.writers import class_raster_type
 from ..runtime.environment import require
 from .raster import RasterGrid
 from .reproject import coordinate_transform, transform_geometry
@@ -31,10 +32,14 @@ def raw_key(value: Any) -> str:
 class LabelMapper:
     """Maps raw label values to classes: ``mapping`` {raw: class}, others -> ``default_class``.
 
-    With ``mapping=None`` the raw values are the classes (they must be integers 0..255).
+    With ``mapping=None`` the raw values are the classes (integers 0..255; up to ``classes - 1`` for a model of more
+    than 255 classes, whose classes are UInt16 like its class raster, :func:`~engine.io.writers.class_raster_type`).
     """
 
-    def __init__(self, mapping: dict[str, int] | None, default_class: int, ignore_index: int, path: str = ""):
+    def __init__(self, mapping: dict[str, int] | None, default_class: int, ignore_index: int, path: str = "",
+                 classes: int = 255):
+        self.dtype = np.dtype(class_raster_type(max(int(classes), int(ignore_index), 255))[0])
+        self.highest = 255 if self.dtype == np.uint8 else 65535
         self.mapping = None if mapping is None else {str(k): int(v) for k, v in mapping.items()}
         self.default_class = int(default_class)
         self.ignore_index = int(ignore_index)
@@ -47,22 +52,23 @@ class LabelMapper:
                 except ValueError:
                     continue  # text keys only apply to vector attribute values
         for cls in [self.default_class] + [c for _, c in self._numeric]:
-            if not 0 <= cls <= 255:
-                raise DataError(f"label class {cls} for '{path}' is outside 0..255; use small class numbers.")
+            if not 0 <= cls <= self.highest:
+                raise DataError(f"label class {cls} for '{path}' is outside 0..{self.highest}; use small class "
+                                f"numbers.")
 
     def map_raster(self, raw: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """Classes (uint8) of raw raster values; invalid pixels -> ignore index."""
+        """Classes (uint8, or uint16 past 255 classes) of raw raster values; invalid pixels -> ignore index."""
         if self.mapping is None:
-            bad = valid & ((raw < 0) | (raw > 255) | (raw != np.floor(raw)))
+            bad = valid & ((raw < 0) | (raw > self.highest) | (raw != np.floor(raw)))
             if bad.any():
                 values = np.unique(raw[bad])[:10]
                 raise DataError(
                     f"The label raster '{self.path}' has values {values.tolist()} that are not class numbers "
-                    f"0..255; give a label_mapping from raw values to classes."
+                    f"0..{self.highest}; give a label_mapping from raw values to classes."
                 )
-            out = np.where(valid, raw, 0).astype(np.uint8)
+            out = np.where(valid, raw, 0).astype(self.dtype)
         else:
-            out = np.full(raw.shape, self.default_class, dtype=np.uint8)
+            out = np.full(raw.shape, self.default_class, dtype=self.dtype)
             for value, cls in self._numeric:
                 out[raw == value] = cls
         out[~valid] = self.ignore_index

@@ -68,6 +68,8 @@ class SceneReader:
         label_mapping: {raw value as string: class}; raw values not in it -> ``label_default_class``.
             None = raw raster values are the classes.
         ignore_index: label value for nodata, outside the image, and outside ``extent``/``aoi``.
+        label_classes: the classes the label may hold (past 255 its classes are read as UInt16, as a class
+            raster of that many classes is written).
         aux_ratio: vision pixels per aux pixel along each axis.
         callback: receives warnings (ungeoreferenced files, skipped features).
         extent: [xmin, ymin, xmax, ymax] in ``extent_crs`` (default the image CRS) restricting the labels.
@@ -88,6 +90,7 @@ class SceneReader:
         label_mapping: dict[str, int] | None = None,
         label_default_class: int = 0,
         ignore_index: int = 255,
+        label_classes: int = 255,
         aux_bands_per_file: int | None = None,
         aux_ratio: int = 8,
         callback: Callback | None = None,
@@ -147,7 +150,8 @@ class SceneReader:
         self.aux_file_bands: list[int] = [len(a.bands) for a in self._aux]  # bands used of each aux file
         self.aux_channels: int = len(self.selection.x) if self.selection.x else sum(self.aux_file_bands)
 
-        self.mapper = LabelMapper(label_mapping, label_default_class, self.ignore_index, self.label_path or "")
+        self.mapper = LabelMapper(label_mapping, label_default_class, self.ignore_index, self.label_path or "",
+                                  label_classes)
         self._vector: VectorLabels | None = None
         self._label_same_grid = False
         self._label_transform: Any = None
