@@ -95,7 +95,7 @@ def deepness_description(session: Any, source: str) -> ImportedDescription:
     if mean is None or std is None:
         mean, std = [0.0] * bands, [1.0] * bands
         notes.append("no standardization in the model: its input is the raw values / 255, as in Deepness")
-    tile_key = "tile_size" if "tile_size" in props else "tiles_size"
+    tile_key = "tile_size" if _value(props, "tile_size") is not None else "tiles_size"
     origin = Origin(f"{Path(source).name} (Deepness metadata)",
                     keys={"tile_size": tile_key, "overlap": "tiles_overlap / 100", "resolution": "resolution / 100",
                           "threshold": "seg_thresh", "mean": "standardization_mean", "std": "standardization_std",

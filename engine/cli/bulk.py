@@ -38,7 +38,7 @@ def bulk_config_from_args(args: argparse.Namespace, settings: dict[str, Any]) ->
 
 def run_bulk(args: argparse.Namespace, template: Any, bulk_settings: dict[str, Any]) -> int:
     """Run bulk mode; print the outcome; return the exit code."""
-    from .main import EXIT_CANCELED
+    from .main import EXIT_CANCELED, say
     from .progress import TqdmCallback
 
     bulk = bulk_config_from_args(args, bulk_settings)
@@ -53,16 +53,16 @@ def run_bulk(args: argparse.Namespace, template: Any, bulk_settings: dict[str, A
     else:
         for scene in result.scenes:
             if scene.status == "failed":
-                print(f"failed: {scene.image}: {render(scene.error, flag_name)}")
+                say(f"failed: {scene.image}: {render(scene.error, flag_name)}")
         n = result.counts
-        print(f"{len(result.scenes)} scene(s): {n['done']} done, {n['skipped']} skipped, {n['failed']} failed; "
+        say(f"{len(result.scenes)} scene(s): {n['done']} done, {n['skipped']} skipped, {n['failed']} failed; "
               f"{summary['pixels']:,} pixels in {summary['seconds']:.1f} s "
               f"({summary['px_per_s']:,.0f} px/s)")
-        print(f"Summary: {result.files['json']}")
+        say(f"Summary: {result.files['json']}")
         for mosaic in summary["mosaics"]:
-            print(f"Mosaic: {mosaic}")
+            say(f"Mosaic: {mosaic}")
         if summary.get("polygons"):
-            print(f"Polygons of every scene (one layer): {summary['polygons']}")
+            say(f"Polygons of every scene (one layer): {summary['polygons']}")
     if result.canceled:
         return EXIT_CANCELED
     return 0 if result.ok else EXIT_SCENES_FAILED

@@ -16,7 +16,7 @@ import json
 import sys
 
 from ..api import PARITY_TOLERANCE, ConfigError, ExportConfig, export
-from .main import Command, add_model_argument, model_argument
+from .main import Command, add_model_argument, model_argument, say
 from .options import OptionGroups, add_settings, given_settings
 
 
@@ -47,20 +47,20 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if result:
         batch = "dynamic" if result.batch is None else result.batch
-        print(f"ONNX model: {result.output} (opset {result.opset}, inputs {', '.join(result.inputs)}, tile "
+        say(f"ONNX model: {result.output} (opset {result.opset}, inputs {', '.join(result.inputs)}, tile "
               f"{result.tile_size} px, batch {batch})")
-        print(f"Parity with torch: max abs diff {result.max_abs_diff:.2e} (allowed {PARITY_TOLERANCE:g})")
+        say(f"Parity with torch: max abs diff {result.max_abs_diff:.2e} (allowed {PARITY_TOLERANCE:g})")
     if quantized:
-        print(f"int8 against fp32 on random tiles: max abs diff {quantized.max_abs_diff:.3f}, same class on "
+        say(f"int8 against fp32 on random tiles: max abs diff {quantized.max_abs_diff:.3f}, same class on "
               f"{100 * quantized.same_class:.2f} % of pixels (check the IoU on your own labelled scenes)")
     if result and result.deepness_compatible:
-        print("Deepness: loads it as a Segmentor with its class names, resolution, tile size and standardisation.")
+        say("Deepness: loads it as a Segmentor with its class names, resolution, tile size and standardisation.")
     elif result:
-        print("Deepness runs single-input models only; this one also takes aux on a coarser grid. Run it with "
+        say("Deepness runs single-input models only; this one also takes aux on a coarser grid. Run it with "
               f"`dualstream segment --backend onnxruntime --model {result.output} ...`.")
     if run_.card and not args.quiet:
         assets = "the bundle and the ONNX file" if args.output else "the bundle"
-        print(f"STAC model card: {run_.card} (MLM extension; assets: {assets})")
+        say(f"STAC model card: {run_.card} (MLM extension; assets: {assets})")
     return 0
 
 

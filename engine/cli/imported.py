@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api import describe_model, description_values, import_model
-from .main import Command
+from .main import Command, say
 from .progress import TqdmCallback
 
 DESCRIPTION = """Wrap an ONNX segmentation model made by another tool (Deepness's model zoo, a PyTorch or
@@ -96,8 +96,8 @@ def run_import(args: argparse.Namespace) -> int:
     output = args.output or str(Path(args.onnx).with_suffix(".dsmodel"))
     with TqdmCallback() as callback:
         result = import_model(args.onnx, output, None, changes, callback, output_name="--output", names=names)
-    print("\n".join(describe_model(result.path)))
-    print(f"Written: {result.path}")
+    say("\n".join(describe_model(result.path)))
+    say(f"Written: {result.path}")
     return 0
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 
 from ..api import check_environment, format_metadata, read_metadata
-from .main import Command, add_model_argument, model_argument
+from .main import Command, add_model_argument, model_argument, say
 
 
 def add_info_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def run_info(args: argparse.Namespace) -> int:
         json.dump(meta.to_dict(), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
     else:
-        print(format_metadata(args.model, meta))
+        say(format_metadata(args.model, meta))
     return 0
 
 
@@ -32,7 +32,7 @@ def add_env_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_env(args: argparse.Namespace) -> int:
     report, text = check_environment()
-    print(json.dumps(report, indent=2) if args.json else text)
+    say(json.dumps(report, indent=2) if args.json else text)
     return 1 if report["missing"] else 0
 
 

@@ -191,5 +191,11 @@ def _terminate_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, _handler)
 
 
+def say(text: str) -> None:
+    """Print ``text`` (a result line of a command) with the names from files in it made inert: a control character
+    in a class, model or file name is shown as its escape, never sent to the terminal."""
+    print(printable(text, lines=True))
+
+
 def _one_line(exc: Any) -> str:
     return printable(" ".join(str(exc).split()))  # a name in a message never drives the terminal

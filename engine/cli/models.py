@@ -18,7 +18,7 @@ from ..api import (
     printable,
     ready_models,
 )
-from .main import Command
+from .main import Command, say
 from .progress import TqdmCallback
 
 DESCRIPTION = f"""Without an action: the model families to train, their presets and encoders. `list`: the ready
@@ -67,10 +67,10 @@ def _families(args: argparse.Namespace) -> int:
     for family in families:
         encoders, default = family["preset_encoders"], family["default_preset"]
         presets = ", ".join(f"{p} ({encoders[p]}{', default' if p == default else ''})" for p in family["presets"])
-        print(f"{family['name']}: {family['description']}\n  presets (encoder): {presets}")
+        say(f"{family['name']}: {family['description']}\n  presets (encoder): {presets}")
         if family["encoders"]:
-            print("  encoder option: " + ", ".join(family["encoders"]))
-    print("\nReady models made elsewhere (cloud masks, ...): dualstream models list")
+            say("  encoder option: " + ", ".join(family["encoders"]))
+    say("\nReady models made elsewhere (cloud masks, ...): dualstream models list")
     return 0
 
 
@@ -86,13 +86,13 @@ def _list(args: argparse.Namespace) -> int:
     # names from a catalogue, made inert and short on the terminal (--json keeps them whole)
     rows = [{k: printable(v, 60) for k, v in dict(model.row(), installed=model.state).items()} for model in models]
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) if rows else len(c) for c in COLUMNS}
-    print(f"Ready models (models folder {models_folder(args.folder)}; `dualstream models get NAME`):")
-    print("  ".join(c.ljust(widths[c]) for c in COLUMNS).rstrip())
+    say(f"Ready models (models folder {models_folder(args.folder)}; `dualstream models get NAME`):")
+    say("  ".join(c.ljust(widths[c]) for c in COLUMNS).rstrip())
     for row in rows:
-        print("  ".join(row[c].ljust(widths[c]) for c in COLUMNS).rstrip())
+        say("  ".join(row[c].ljust(widths[c]) for c in COLUMNS).rstrip())
     for model in models:
         if model.damaged:
-            print(printable(f"{model.name}: damaged, {model.damaged}; `dualstream models get {model.name}` fetches "
+            say(printable(f"{model.name}: damaged, {model.damaged}; `dualstream models get {model.name}` fetches "
                             f"it again."))
     return 0
 
@@ -100,9 +100,9 @@ def _list(args: argparse.Namespace) -> int:
 def _get(args: argparse.Namespace) -> int:
     with TqdmCallback() as callback:
         result = get_ready_model(args.name, args.folder, callback, install=not args.no_install, force=args.force)
-    print("\n".join(describe_model(result.path)))
-    print(f"{'Already there' if result.reused else 'Written'}: {printable(result.path)}")
-    print(f"Segment with: dualstream segment --model {result.path} --image IMAGE.tif --out CLASSES.tif")
+    say("\n".join(describe_model(result.path)))
+    say(f"{'Already there' if result.reused else 'Written'}: {printable(result.path)}")
+    say(f"Segment with: dualstream segment --model {result.path} --image IMAGE.tif --out CLASSES.tif")
     return 0
 
 

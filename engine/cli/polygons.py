@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..api import PolygonsConfig, polygons
-from .main import Command
+from .main import Command, say
 from .options import OptionGroups, add_settings, given_settings
 
 
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     with TqdmCallback(quiet=args.quiet) as callback:
         result = polygons(cfg, callback)
     treatments = ", ".join(f"{name} {how}" for name, how in result.treatments.items())
-    print(f"Polygons: {result.output} ({result.polygons} polygon(s); {treatments})")
+    say(f"Polygons: {result.output} ({result.polygons} polygon(s); {treatments})")
     return 0
 
 

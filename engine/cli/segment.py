@@ -18,7 +18,7 @@ from typing import Any
 
 from ..api import BULK, EXTRA_KINDS, ConfigError, EvaluateConfig, SegmentConfig, evaluate, load_config_file, segment
 from .bulk import is_bulk, run_bulk
-from .main import Command
+from .main import Command, say
 from .options import OptionGroups, add_settings, given_settings
 
 
@@ -86,16 +86,16 @@ def run_segment(args: argparse.Namespace) -> int:
         json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
         return 0
-    print(f"Classes: {result.output} ({result.width}x{result.height} px, style {result.qml})")
+    say(f"Classes: {result.output} ({result.width}x{result.height} px, style {result.qml})")
     for kind in EXTRA_KINDS:
         if result.path(kind.name):
             share = result.report.get(kind.report or "")
             said = "" if share is None else \
                 f" ({100 * share:.1f} % of the pixels below {getattr(cfg, kind.report):g})"
-            print(f"{kind.name.capitalize()}: {result.path(kind.name)}{said}")
+            say(f"{kind.name.capitalize()}: {result.path(kind.name)}{said}")
     if result.nonfinite_pixels:
-        print(f"Nodata where the model gave NaN or infinite scores: {result.nonfinite_pixels:,} pixel(s)")
-    print(f"{result.pixels:,} pixels in {result.seconds:.1f} s ({result.pixels_per_second:,.0f} px/s) on "
+        say(f"Nodata where the model gave NaN or infinite scores: {result.nonfinite_pixels:,} pixel(s)")
+    say(f"{result.pixels:,} pixels in {result.seconds:.1f} s ({result.pixels_per_second:,.0f} px/s) on "
           f"{result.device} ({result.backend})")
     return 0
 
@@ -120,10 +120,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     names = metrics["class_names"]
     for name, iou, f1 in zip(names, metrics["iou"], metrics["f1"]):
         shown = "n/a" if iou is None else f"{iou:.4f}"
-        print(f"{name}: IoU {shown}" + ("" if f1 is None else f", F1 {f1:.4f}"))
-    print(f"mIoU {metrics['miou']:.4f}, pixel accuracy {metrics['pixel_accuracy']:.4f}"
+        say(f"{name}: IoU {shown}" + ("" if f1 is None else f", F1 {f1:.4f}"))
+    say(f"mIoU {metrics['miou']:.4f}, pixel accuracy {metrics['pixel_accuracy']:.4f}"
           + (f", Dice {metrics['dice']:.4f}" if metrics.get("dice") is not None else ""))
-    print(f"Metrics: {cfg.output}")
+    say(f"Metrics: {cfg.output}")
     return 0
 
 

@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from ..api import ConfigError, TrainRequest, is_main_process, load_config_file, plan_training, train, train_request
-from .main import Command
+from .main import Command, say
 from .options import OptionGroups, add_settings, flag_name, given_settings
 
 SECTIONS = ("model", "data", "train")
@@ -132,22 +132,22 @@ def run(args: argparse.Namespace) -> int:
         return 0
     best = result.best_metrics
     iou = best.get("val_iou")
-    print(f"Model bundle: {result.bundle}")
+    say(f"Model bundle: {result.bundle}")
     score = f" (validation IoU {iou:.4f})" if isinstance(iou, float) else ""
     if result.kept_last:  # the validation labels held no class to score: see the warning above
-        print(f"Epoch kept: {result.best_epoch}, the last{score}")
+        say(f"Epoch kept: {result.best_epoch}, the last{score}")
     else:
-        print(f"Best epoch: {result.best_epoch}{score}")
+        say(f"Best epoch: {result.best_epoch}{score}")
     if result.stopped_early:
-        print("Stopped early: validation IoU stopped improving.")
+        say("Stopped early: validation IoU stopped improving.")
     budget = run_.budget_line(flag_name)
     if budget:
-        print(budget)
+        say(budget)
     if run_.report:
-        print(f"Report: {run_.report}")
+        say(f"Report: {run_.report}")
     if result.outputs.get("metrics_csv"):  # every figure of every epoch (the epoch lines show a person's few)
-        print(f"Metrics per epoch: {result.outputs['metrics_csv']}")
-    print(f"Checkpoint (for --resume): {result.checkpoint}")
+        say(f"Metrics per epoch: {result.outputs['metrics_csv']}")
+    say(f"Checkpoint (for --resume): {result.checkpoint}")
     return 0
 
 

@@ -66,7 +66,7 @@ def expected_classes(raw: np.ndarray, weights: np.ndarray, bias: np.ndarray, mea
     scores = np.tensordot(weights, x, axes=([1], [0])) + bias[:, None, None]
     if weights.shape[0] == 1:
         return (1 / (1 + np.exp(-scores[0])) >= threshold).astype(np.uint8)
-    return scores.argmax(axis=0).astype(np.uint8)
+    return scores.argmax(axis=0).astype(np.uint8 if weights.shape[0] <= 255 else np.uint16)
 
 
 def deepness_metadata(class_names: list[str], mean: list[float] | None = None, std: list[float] | None = None,
@@ -99,6 +99,44 @@ def context_model(path: Path, kernel: np.ndarray) -> Path:
         [numpy_helper.from_array(kernel.astype(np.float32), "w")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="another-tool")
     model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def poisoned_model(path: Path, weights: np.ndarray, bias: np.ndarray, poison: str, *,
+                   metadata: dict[str, Any] | None = None) -> Path:
+    """The softmax :func:`linear_model` whose output is spoiled where band 0 of its (normalised) input is below 0
+    (``poison`` "nan": NaN there; "inf": +inf there, and at exactly 0): a model that fails on part of a scene, as
+    a division by zero or a log of 0 inside a real one does. Elsewhere its output is the softmax's."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    classes, bands = weights.shape
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["scores"]),
+             helper.make_node("Softmax", ["scores"], ["probs"], axis=1),
+             helper.make_node("Slice", ["x", "start", "end", "axis"], ["band0"]),
+             helper.make_node("Sign", ["band0"], ["sign"])]
+    if poison == "nan":  # sqrt(-1) = NaN, times 0 stays NaN; sqrt(0 or 1) * 0 = 0
+        nodes += [helper.make_node("Sqrt", ["sign"], ["root"]), helper.make_node("Mul", ["root", "zero"], ["spoil"])]
+    else:  # -log(relu(sign)): +inf where sign <= 0, -0 elsewhere
+        nodes += [helper.make_node("Relu", ["sign"], ["positive"]), helper.make_node("Log", ["positive"], ["log"]),
+                  helper.make_node("Neg", ["log"], ["spoil"])]
+    nodes.append(helper.make_node("Add", ["probs", "spoil"], ["segmentation"]))
+    inits = [numpy_helper.from_array(weights.reshape(classes, bands, 1, 1).astype(np.float32), "w"),
+             numpy_helper.from_array(bias.astype(np.float32), "b"),
+             numpy_helper.from_array(np.array([0], np.int64), "start"),
+             numpy_helper.from_array(np.array([1], np.int64), "end"),
+             numpy_helper.from_array(np.array([1], np.int64), "axis"),
+             numpy_helper.from_array(np.array(0, np.float32), "zero")]
+    graph = helper.make_graph(
+        nodes, "poisoned", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", bands, "h", "w"])],
+        [helper.make_tensor_value_info("segmentation", TensorProto.FLOAT, ["batch", classes, "h", "w"])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="another-tool")
+    model.ir_version = 8
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path

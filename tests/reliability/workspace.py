@@ -231,6 +231,9 @@ def build(root: Path) -> dict[str, Any]:
     w["report"] = str(bundle.with_name("tiny_report.html"))
     w["checkpoint"] = str(bundle) + ".ckpt"
     _bad_bundles(w, bad, Path(bundle).read_bytes())
+    from .imported_inputs import build_imported
+
+    build_imported(w, inputs / "imported", run_cli)  # models made elsewhere (issue 40)
     from .conftest import snapshot
 
     w["digests"] = snapshot([inputs, root / "model"])  # compared after the cases (no case may change them)
