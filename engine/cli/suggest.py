@@ -13,7 +13,7 @@ import json
 import sys
 
 from ..api import SuggestConfig, suggest
-from .main import Command
+from .main import Command, say
 from .options import OptionGroups, add_settings, given_settings
 
 
@@ -39,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
                    "windows": [w.values() for w in result.windows]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    print(f"Windows to label: {result.output} ({len(result.windows)} of {cfg.window} px, from {result.views} "
+    say(f"Windows to label: {result.output} ({len(result.windows)} of {cfg.window} px, from {result.views} "
           f"view(s) of each of {len(result.scenes)} scene(s))")
     for w in result.windows:
-        print(f"  {w.rank:>3}  score {w.score:.3f}  {w.why}")
+        say(f"  {w.rank:>3}  score {w.score:.3f}  {w.why}")
     return 0
 
 
