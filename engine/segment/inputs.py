@@ -31,6 +31,8 @@ from ..data.stac import StacItem, looks_like_stac, read_item
 from ..data.units import Scaling, describe_far, expected_range, far_outside, gdal_scaling, seen_range, sentinel2_offset
 from ..errors import DataError, setting
 
+OVERVIEW_ABOVE, OVERVIEW_SIDE = 2048 * 2048, 512  # inputs larger than this are sampled whole at 512 px
+
 
 @dataclass
 class ResolvedImage:
@@ -81,7 +83,16 @@ def _sample(path: str, bands: Sequence[int]) -> np.ndarray:
 
     dataset = open_raster(path, "image")
     try:
-        values, valid, _ = sample_values(dataset, list(bands))
+        if dataset.width * dataset.height > OVERVIEW_ABOVE:
+            # a large (often remote) input: the whole scene at a coarser level, which GDAL reads from the
+            # overviews of a COG (a few blocks) instead of windows of the full-resolution bands
+            step = max(dataset.width, dataset.height) / OVERVIEW_SIDE
+            shape = (len(bands), max(1, int(dataset.height / step)), max(1, int(dataset.width / step)))
+            read = dataset.read(list(bands), out_shape=shape, masked=True)
+            values = np.asarray(read.filled(np.nan), np.float64).reshape(len(bands), -1)
+            valid = ~np.ma.getmaskarray(read).any(axis=0).reshape(-1)
+        else:
+            values, valid, _ = sample_values(dataset, list(bands))
     finally:
         dataset.close()
     values = values.astype(np.float64)
