@@ -203,7 +203,9 @@ class ModelConfig(Settings):
         group="model", metavar="SOURCE",
         help="imagenet for the encoder's ImageNet checkpoint, a Hugging Face hub id such as nvidia/mit-b1 "
              "(downloaded once into the Hugging Face cache, then used offline too), or a local checkpoint folder "
-             "(save_pretrained output). Default: random initialisation (needs more epochs).")
+             "(save_pretrained output).",
+        auto="imagenet when the encoder has an ImageNet checkpoint that the Hugging Face cache holds or the hub "
+             "(HF_ENDPOINT) serves; else random initialisation, with what to download said in the log")
 
     PRESETS: ClassVar[dict[str, Any]] = {}
     description: ClassVar[str] = ""

@@ -90,6 +90,39 @@ def fetch(hub_id: str, log: Callable[[str], None]) -> Path:
     return folder
 
 
+def encoder_checkpoint(model_cfg: object) -> str:
+    """The hub id of the ImageNet checkpoint of the encoder ``model_cfg`` builds ("" when it has none: tiny sizes)."""
+    from .encoders.catalog import imagenet_checkpoint
+
+    return imagenet_checkpoint(getattr(model_cfg, "encoder_name", None) or str(getattr(model_cfg, "preset", "")))
+
+
+def where_available(hub_id: str, timeout: float = 3.0) -> str | None:
+    """Where ``hub_id`` can be had: "in the Hugging Face cache (PATH)", "from ENDPOINT", or None (offline, or the
+    hub did not answer within ``timeout`` seconds). Asks the hub only for the repository's record (no download)."""
+    import urllib.error
+    import urllib.request
+
+    hub = require("huggingface_hub")
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    for patterns in (SAFETENSORS, PICKLED):
+        try:
+            folder = Path(hub.snapshot_download(hub_id, allow_patterns=patterns, local_files_only=True))
+        except LocalEntryNotFoundError:
+            continue
+        if (folder / "config.json").is_file() and _has_weights(folder):
+            return f"in the Hugging Face cache ({folder})"
+    if offline():
+        return None
+    endpoint = (os.environ.get("HF_ENDPOINT") or hub.constants.ENDPOINT).rstrip("/")
+    try:
+        with urllib.request.urlopen(f"{endpoint}/api/models/{hub_id}/revision/main", timeout=timeout) as answer:
+            return f"from {endpoint}" if answer.status == 200 else None
+    except (OSError, ValueError, urllib.error.URLError):  # no network, refused, timed out, a bad endpoint
+        return None
+
+
 def _download(hub: object, hub_id: str, patterns: list[str]) -> str:
     """snapshot_download without its progress bars (our own line says what happens; bars garble QGIS's log)."""
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars

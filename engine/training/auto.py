@@ -11,6 +11,8 @@ the settings declared with ``auto=``) and returns one line per choice, naming th
   (today on a CPU a small model of the family the data calls for, on a GPU the reference designs; the ``--model``
   help prints the current picks). A family given without a preset gets its small preset on a CPU
   (``FamilyCard.cpu_preset``);
+- pretrained: the encoder's ImageNet checkpoint (``imagenet``) where it can be had (the Hugging Face cache, or
+  the hub answering at ``HF_ENDPOINT``); else random weights, with a line saying what to download;
 - epochs, on a CPU: a time budget instead of the GPU's epoch count (epochs become an upper bound), and no
   frozen warm-up epochs for randomly initialised encoders; on a GPU: 2 frozen + 40 epochs (the reference).
 
@@ -164,8 +166,30 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
         _model_from_parent(chosen, unset, given)
     elif ({"model.name", "model.preset"} & unset) and not _fixes_model(model_cfg.pretrained):
         _choose_model(chosen, unset, data_kind(data_cfg, train_specs), gpu)
+    if "model.pretrained" in unset and not train_cfg.init_from:
+        _choose_pretrained(chosen)
     _choose_schedule(chosen, unset, gpu)
     return chosen
+
+
+def _choose_pretrained(chosen: Chosen) -> None:
+    """The encoder's ImageNet weights when they can be had (the cache, or the hub answering), else random weights
+    with one line saying what to download. Encoders without an ImageNet checkpoint (tiny sizes) stay random."""
+    from ..models.hub import encoder_checkpoint, where_available
+
+    hub_id = encoder_checkpoint(chosen.model)
+    if not hub_id:
+        return
+    where = where_available(hub_id)
+    if where is not None:
+        chosen.model = chosen.model.replace(pretrained=IMAGENET)
+        chosen.choices.append(Choice({"model.pretrained": IMAGENET}, f"the encoder's ImageNet checkpoint "
+                                     f"'{hub_id}' can be had {where}"))
+        return
+    chosen.choices.append(Choice({"model.pretrained": "none (random weights)"}, (
+        f"the encoder's ImageNet checkpoint '{hub_id}' is not in the Hugging Face cache and the hub did not answer; "
+        f"for better results download it once with network access (huggingface-cli download {hub_id}, or a "
+        f"training with {setting('model.pretrained')} {IMAGENET} online) and train again")))
 
 
 def _model_from_parent(chosen: Chosen, unset: set[str], given: Collection[str]) -> None:

@@ -49,7 +49,8 @@ def _line(chosen, key: str) -> str:
     return lines[0]
 
 
-def test_cpu_imagery_only_gets_a_light_single_stream_model_a_fitting_tile_and_a_time_budget(scenes):
+def test_cpu_imagery_only_gets_a_light_single_stream_model_a_fitting_tile_and_a_time_budget(scenes, monkeypatch):
+    monkeypatch.setenv("DUALSTREAM_OFFLINE", "1")  # offline: the encoder starts from random weights, said so
     chosen = choose_settings(*_configs("square", scenes=scenes), ALL, device="cpu")
     # 384 x 384 with a validation band held out: half the longer side
     assert chosen.data.tile_size == 192
@@ -63,7 +64,8 @@ def test_cpu_imagery_only_gets_a_light_single_stream_model_a_fitting_tile_and_a_
     assert f"<train.time_budget> {CPU_BUDGET_MINUTES:g}, chosen: training on the CPU" in \
         _line(chosen, "train.time_budget")
     assert "random weights" in _line(chosen, "train.warmup_epochs")
-    assert len(chosen.lines()) == 5  # tile, model, budget, epochs, warm-up: one line each
+    assert "huggingface-cli download microsoft/resnet-18" in _line(chosen, "model.pretrained")
+    assert len(chosen.lines()) == 6  # tile, model, pretrained, budget, epochs, warm-up: one line each
 
 
 def test_fine_tuning_says_it_freezes_the_encoders_first(scenes, tmp_path):

@@ -11,8 +11,10 @@ from tests.helpers import RecordingFeedback
 pytestmark = pytest.mark.qgis
 
 
-def test_train_with_its_defaults_chooses_the_rest_says_why_and_finishes(plugin, tmp_path):
+def test_train_with_its_defaults_chooses_the_rest_says_why_and_finishes(plugin, tmp_path, monkeypatch):
     import processing
+
+    monkeypatch.setenv("DUALSTREAM_OFFLINE", "1")  # offline: random weights (online the ImageNet ones are taken)
 
     from engine.bundle.store import read_metadata
     from engine.data.synthetic import make_scene
