@@ -75,6 +75,7 @@ class ImportedDescription:
     sensor: str | None = None
     source: str | None = None
     licence: str | None = None
+    polygon_treatment: dict[str, str] | None = None  # class name -> how its polygons are drawn (by name if None)
     notes: list[str] = field(default_factory=list)  # what was assumed, for the log
     origins: dict[str, str] = field(default_factory=dict)  # key -> how its source names it (flag, file: `key`)
 
@@ -217,7 +218,7 @@ def imported_metadata(description: ImportedDescription, graph: GraphInfo, source
     data = DataMetadata(
         vision_bands=description.bands, vision_stats=description.statistics(), aux_channels=0,
         class_names=list(description.class_names), class_colors=colors, tile_size=tile, aux_ratio=1,
-        num_classes=model.num_classes, label_mapping=None,
+        num_classes=model.num_classes, label_mapping=None, polygon_treatment=description.polygon_treatment,
         band_names=None if description.band_names is None else [str(n) for n in description.band_names],
         value_range=None if description.value_range is None else [float(v) for v in description.value_range],
         extra={"imported": {k: v for k, v in {

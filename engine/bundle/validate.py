@@ -151,6 +151,15 @@ def _colour(value: Any) -> str:
 
 
 #: description key -> its check (returns the value as the description holds it)
+def _treatments(value: Any) -> dict[str, str]:
+    """Class name -> how its polygons are drawn (``regularise``, ``smooth``, ``as_is``)."""
+    from ..io.polygons import TREATMENTS
+
+    if not isinstance(value, dict) or not all(isinstance(k, str) and v in TREATMENTS for k, v in value.items()):
+        raise _Bad(f"an object of class name -> one of {', '.join(TREATMENTS)}")
+    return dict(value)
+
+
 FIELDS: dict[str, Callable[[Any], Any]] = {
     "bands": _integer(1, MAX_BANDS),
     "class_names": _unique_names("class names"),
@@ -174,6 +183,7 @@ FIELDS: dict[str, Callable[[Any], Any]] = {
     "sensor": _text,
     "source": _text,
     "licence": _text,
+    "polygon_treatment": _treatments,
 }
 
 def _shown(value: Any) -> str:

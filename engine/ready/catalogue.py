@@ -82,6 +82,7 @@ class Entry:
     resolution: float | None = None
     url: str | None = None
     citation: str | None = None
+    polygon_treatment: dict[str, str] | None = None  # class name -> how its polygons are drawn
     origin: str = str(SHIPPED)  # the catalogue file it was read from
 
     @property
@@ -99,7 +100,7 @@ class Entry:
                 "band_names": list(self.bands), "tile_size": self.tile_size, "overlap": self.overlap,
                 "border": self.border, "output": self.output, "resolution": self.resolution, "name": self.name,
                 "task": self.task, "sensor": self.sensor, "source": self.url or self.source.describe(),
-                "licence": self.licence}
+                "licence": self.licence, "polygon_treatment": self.polygon_treatment}
 
 
 def catalogue_files() -> list[Path]:
@@ -144,6 +145,19 @@ def read_catalogue(path: Path) -> list[Entry]:
         raise ConfigError(f"The catalogue file '{path}' is not a version 1 catalogue: it needs "
                           '{"version": 1, "models": [...]}.')
     return [parse_entry(item, f"{path}, model {i + 1}", str(path)) for i, item in enumerate(document["models"])]
+
+
+def _treatments(value: dict | None, classes: list[str], where: str) -> dict[str, str] | None:
+    """An entry's ``polygon_treatment``: its class names -> regularise, smooth or as_is."""
+    from ..io.polygons import TREATMENTS
+
+    if value is None:
+        return None
+    for name, treatment in value.items():
+        if name not in classes or treatment not in TREATMENTS:
+            raise ConfigError(f"{where}: polygon_treatment '{name}': '{treatment}' must name one of its classes "
+                              f"({', '.join(classes)}) and one of {', '.join(TREATMENTS)}.")
+    return dict(value)
 
 
 def parse_entry(item: Any, where: str, origin: str = str(SHIPPED)) -> Entry:
@@ -209,7 +223,8 @@ def parse_entry(item: Any, where: str, origin: str = str(SHIPPED)) -> Entry:
                  classes=names,
                  class_colors=colors, output=output, tile_size=tile_size, overlap=overlap, border=border,
                  resolution=check.optional("resolution", (int, float)), url=check.optional("url", str),
-                 citation=check.optional("citation", str), origin=origin)
+                 citation=check.optional("citation", str), origin=origin,
+                 polygon_treatment=_treatments(check.optional("polygon_treatment", dict), names, check.where))
 
 
 def parse_source(item: Any, where: str) -> Source:

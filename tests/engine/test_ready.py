@@ -80,6 +80,8 @@ def test_the_shipped_catalogue_holds_the_csmask_models_with_their_own_statistics
     ({"source": {"kind": "http", "url": "https://x/y.onnx", "sha256": "abc"}}, "64 hex digits"),
     ({"source": {"kind": "svn"}}, "kind 'svn'"),
     ({"classes": None}, "come with classes"),
+    ({"polygon_treatment": {"cloud": "wiggle"}}, "polygon_treatment 'cloud'"),
+    ({"polygon_treatment": {"roads": "smooth"}}, "must name one of its classes"),
 ])
 def test_a_bad_entry_is_refused_naming_the_entry_and_the_field(change, message):
     item = described("fine", {"kind": "http", "url": "https://example.org/m.onnx", "sha256": "a" * 64})
@@ -252,11 +254,13 @@ def test_an_http_entry_is_downloaded_wrapped_and_its_download_removed(tmp_path, 
     with serve() as server:
         server.files["/zoo/clouds.onnx"] = onnx.read_bytes()
         entry["source"]["url"] = f"{server.url}/zoo/clouds.onnx"
+        entry["polygon_treatment"] = {"cloud": "as_is"}  # an entry declares how its classes are drawn
         monkeypatch.setenv("DUALSTREAM_CATALOGUE", str(write_catalogue(tmp_path / "c.json", [entry])))
         callback = RecordingCallback()
         result = get_ready_model("served-clouds", tmp_path / "models", callback)
     assert [p for p in callback.messages("progress") if p[2] == Stage.DOWNLOAD]
     assert read_metadata(result.path).data.class_names == ["background", "cloud", "cloud shadow"]
+    assert read_metadata(result.path).data.polygon_treatment == {"cloud": "as_is"}
     assert list((tmp_path / "models" / "downloads").iterdir()) == []  # the bundle holds the graph
 
 
