@@ -86,9 +86,10 @@ def _cpu_default(r: dict) -> Iterator[tuple]:
             yield (f"CPU default: start-up to first tile, {model}, {scene}", "<", 2.0,
                    _dig(case, "startup_to_first_tile_s", "default"), "s")
     bulk = r.get("bulk") or {}
-    yield "bulk (UNet light): one run / one process per scene, 15 x 512²", ">=", 3.0, bulk.get("bulk_over_one_by_one")
-    yield ("bulk (UNet light): per-scene overhead / model time, 512²", "<", 0.10, bulk.get("per_scene_overhead_share"),
-           "%")
+    scenes = f"{bulk.get('scenes', 15)} x 512²"  # 15, or 3 in a quick run
+    yield f"bulk (UNet light): one run / one process per scene, {scenes}", ">=", 3.0, bulk.get("bulk_over_one_by_one")
+    yield (f"bulk (UNet light): per-scene overhead / model time, {scenes}", "<", 0.10,
+           bulk.get("per_scene_overhead_share"), "%")
     yield "CPU default: beside 2 busy loops / alone", "<=", 2.5, _dig(r, "busy", "ratio")
 
 

@@ -49,13 +49,13 @@ def test_gil_probe_runs_the_work_and_reports_its_share_of_the_lock():
 def test_targets_show_figure_met_load_and_the_last_recorded_figure(tmp_path):
     from bench.targets import read_record, summary, targets, write_record
 
-    bulk = {"bulk_over_one_by_one": 2.8, "per_scene_overhead_share": 0.05}
+    bulk = {"scenes": 15, "bulk_over_one_by_one": 2.8, "per_scene_overhead_share": 0.05}
     doc = {"sections": {"cpu_default": {"status": "ok", "load": {"min": 1.2, "median": 1.5, "max": 2.0},
                                         "results": {"cases": [], "bulk": bulk}},
                         "train": {"status": "failed", "load": {"min": 0.1, "median": 0.1, "max": 0.1}}}}
     found = {t.name: t for t in targets(doc)}
     speedup = found["bulk (UNet light): one run / one process per scene, 15 x 512²"]
-    overhead = found["bulk (UNet light): per-scene overhead / model time, 512²"]
+    overhead = found["bulk (UNet light): per-scene overhead / model time, 15 x 512²"]
     assert (speedup.figure, speedup.met, speedup.load) == (2.8, False, "1.2-2.0")
     assert overhead.met is True and found["training: real data pipeline / tensors in memory"].met is None
     record = tmp_path / "last.json"
