@@ -288,12 +288,14 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
                 raw.StartTransaction()
                 gdal.Polygonize(band, band.GetMaskBand(), raw, 0, [], callback=_progress)
                 raw.CommitTransaction()
+                total = raw.GetFeatureCount()
             except RuntimeError:
                 if not stop:
                     callback.check_canceled()  # GDAL reports a user interrupt as an error
                     raise
-            total = raw.GetFeatureCount()
-            raw = raw_source = None
+                total = 0
+            finally:  # closed here, not at garbage collection after the caller removed the scratch file
+                raw = raw_source = None
             if stop:
                 return 0  # leaving the block raises the interrupt
             callback.check_canceled()

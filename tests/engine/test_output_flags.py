@@ -27,7 +27,11 @@ NOT_OUTPUTS = {
     ("segment", "--config"), ("segment", "--image"), ("segment", "--aux"), ("segment", "--model"),
     ("segment", "--weights"), ("segment", "--extent-crs"), ("segment", "--aoi"), ("segment", "--device"),
     ("segment", "--images"), ("segment", "--aux-pattern"), ("segment", "--manifest"), ("segment", "--bands"),
-    ("segment", "--stac-item"),
+    ("segment", "--stac-item"), ("segment", "--treatment"), ("segment", "--class-min-area"),
+    ("segment", "--class-fill-holes"), ("segment", "--transparent-classes"),
+    ("polygons", "CLASSES.tif"), ("polygons", "--raster"), ("polygons", "--class-names"), ("polygons", "--confidence"),
+    ("polygons", "--model"), ("polygons", "--scene"), ("polygons", "--treatment"), ("polygons", "--class-min-area"),
+    ("polygons", "--class-fill-holes"),
     ("evaluate", "--pred"), ("evaluate", "--label"), ("evaluate", "--label-field"),
     ("export", "MODEL"), ("export", "--model"),
     ("import", "MODEL.onnx"), ("import", "--description"), ("import", "--input-name"), ("import", "--layout"),
@@ -49,6 +53,7 @@ OUTPUT_FLAGS = {
     ("export", "--onnx"): "bundle",
     ("export", "--stac"): "bundle",
     ("import", "--output"): "bundle",
+    ("polygons", "--out"): "prediction",
 }
 
 
@@ -107,6 +112,8 @@ def argv_of(command: str, flag: str, inputs: dict[str, Path], out: Path) -> list
         return ["export", i["bundle"], "--quiet", "--onnx", str(out / "m.onnx")]
     if command == "import":
         return ["import", i["bundle"], "--output", str(out / "m.dsmodel")]
+    if command == "polygons":
+        return ["polygons", i["prediction"], "--quiet", "--out", str(out / "p.gpkg")]
     raise AssertionError(f"no command line for {command}")
 
 
