@@ -34,3 +34,26 @@ def test_any_class_raster_into_attributed_polygons(plugin, tmp_path):
     assert set(rows) == {"building"}
     assert layer.renderer().type() == "categorizedSymbol"
     QgsProject.instance().removeAllMapLayers()
+
+
+def test_qgis_process_runs_it_headless(qgis_process, deploy_plugin, venv_site_packages, tmp_path):
+    import json
+
+    from osgeo import ogr
+
+    array = np.zeros((40, 40), np.uint8)
+    array[4:20, 6:30] = 1
+    raster = tmp_path / "roofs.tif"
+    with rasterio.open(raster, "w", driver="GTiff", width=40, height=40, count=1, dtype="uint8",
+                       crs="EPSG:32616", transform=from_origin(700000, 3700000, 1.0, 1.0), nodata=255) as dst:
+        dst.write(array[None])
+    root = tmp_path / "profile"
+    deploy_plugin(root, venv_site_packages)
+    out = tmp_path / "roofs.gpkg"
+    env = {"DUALSTREAM_SITE_PACKAGES": None, "PYTHONPATH": None, "PYTHONHOME": None}
+    done = qgis_process.run_json(root, "run", "dualstream:polygons", "--", f"INPUT={raster}",
+                                 "CLASS_NAMES=background,building", f"OUTPUT={out}", env=env)
+    assert done["results"]["POLYGONS"] == 1, json.dumps(done)
+    source = ogr.Open(str(out))
+    feature = source.GetLayer(0).GetNextFeature()
+    assert feature.GetField("class_name") == "building" and feature.GetField("area_m2") == pytest.approx(384.0)
