@@ -46,6 +46,7 @@ SECTIONS: list[str] = [
     "cpu_default",
     "polygons",
     "label_efficiency",
+    "remote",
 ]
 
 

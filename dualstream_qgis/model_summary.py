@@ -15,20 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from processing.gui.wrappers import DIALOG_STANDARD, WidgetWrapper
-from qgis.core import QgsMapLayer, QgsProject, QgsRasterLayer
+from qgis.core import QgsMapLayer, QgsProcessingException, QgsProject, QgsRasterLayer
 from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from .algorithms.inference import MODEL_FILTER, model_paths
+from .algorithms.web_layers import is_web_layer, web_layer
 from .engine_bridge import engine_api
+from .widgets import ModelerSourceSelector
 
 _COLOR = re.compile(r"\((#[0-9a-fA-F]{6})\)")
 PROMPT = "Choose a model bundle (.dsmodel) to see what it expects."
 
 
 def band_count(value: Any) -> int | None:
-    """Bands of the raster a layer widget's value names (a layer, a layer id or a file), None if unknown."""
+    """Bands of the raster a layer widget's value names (a layer, a layer id or a file) as the model will see
+    them (a web layer: its colour bands), None if unknown."""
     names = band_descriptions(value)
     return None if names is None else len(names)
 
@@ -42,6 +45,11 @@ def band_descriptions(value: Any) -> list[str | None] | None:
         layer = QgsProject.instance().mapLayer(str(value))
     else:
         return None
+    if is_web_layer(layer):  # an RGB basemap is one ARGB "band" to QGIS; the model sees its colour bands
+        try:
+            return [None] * web_layer(layer, "INPUT").bands
+        except QgsProcessingException:
+            return None
     source = layer.source() if isinstance(layer, QgsRasterLayer) and layer.isValid() else str(value)
     if Path(source.split("|")[0]).is_file():
         from osgeo import gdal
@@ -73,7 +81,7 @@ def summary_html(path: str, meta: dict[str, Any], problems: list[str]) -> str:
     return "<br>".join(lines)
 
 
-class ModelSummaryWrapper(WidgetWrapper):
+class ModelSummaryWrapper(ModelerSourceSelector, WidgetWrapper):
     """A file picker for ``.dsmodel`` bundles (several joined by ';' for an ensemble), and the summary below it."""
 
     def createWidget(self, image: str = "INPUT", aux: str = "AUX", aux_patterns: str = "", bands: str = "",  # noqa: N802

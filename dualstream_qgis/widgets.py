@@ -11,6 +11,9 @@
   chooses the field named like the classes (left empty, every polygon is class 1).
 * :class:`ClassColorsWrapper`: one colour button per class name (they follow the class names), the text
   ``#rrggbb,...`` kept beside them so colours can still be pasted.
+* :class:`ModelerSourceSelector`: in the Graphical Modeler each of these parameters gets QGIS's own modeler widget
+  instead, with its source selector (a value, a model input, another algorithm's output), so a model can wire
+  Segment's Model to Train's bundle, the aux layers and the class field to inputs or outputs.
 * :class:`TrainModeWrapper`: Train's two modes (layers, or a dataset folder) shown as such, and the model bundle
   output without a temporary default (see ``algorithms/train_form.py``).
 """
@@ -22,12 +25,28 @@ from typing import Any
 
 from processing.gui.wrappers import DIALOG_BATCH, DIALOG_STANDARD, MultipleLayerWidgetWrapper, WidgetWrapper
 from qgis.core import QgsMapLayer, QgsProcessingUtils, QgsProject, QgsVectorLayer
-from qgis.gui import QgsColorButton
+from qgis.gui import QgsColorButton, QgsGui
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QWidget
 
 from .algorithms.common import likely_class_field
 from .engine_bridge import engine_api
+
+
+class ModelerSourceSelector:
+    """Mixed into a dialog wrapper: in the Graphical Modeler's parameter dialog it is not made at all, and QGIS's
+    own modeler widget for the parameter is returned in its place (a value, a model input or another algorithm's
+    output: the source selector a custom widget lacks). ``WidgetWrapperFactory`` makes a wrapper by calling its
+    class; ``__new__`` returning another object skips ``__init__``."""
+
+    def __new__(cls, param: Any = None, dialog: Any = None, *args: Any, **kwargs: Any):
+        if dialog is not None and dialog.__class__.__name__ == "ModelerParametersDialog":
+            widget = QgsGui.processingGuiRegistry().createModelerParameterWidget(
+                dialog.model, dialog.childId, param, dialog.context)
+            if widget is not None:
+                widget.setDialog(dialog)
+                return widget
+        return super().__new__(cls)
 
 
 def _matches(layer: QgsMapLayer, value: Any) -> bool:
@@ -37,7 +56,7 @@ def _matches(layer: QgsMapLayer, value: Any) -> bool:
     return text in (layer.id(), layer.source(), layer.source().split("|")[0])
 
 
-class LayerListWrapper(MultipleLayerWidgetWrapper):
+class LayerListWrapper(ModelerSourceSelector, MultipleLayerWidgetWrapper):
     """The standard multiple-raster widget, plus values set from outside (layer ids, sources or file paths) and
     the chosen layers shown in their order."""
 
@@ -85,7 +104,7 @@ def _vector_layer(value: Any) -> QgsVectorLayer | None:
     return layer if isinstance(layer, QgsVectorLayer) and layer.isValid() else None
 
 
-class ClassFieldWrapper(WidgetWrapper):
+class ClassFieldWrapper(ModelerSourceSelector, WidgetWrapper):
     """An editable list of the label layer's fields (empty and disabled while the labels are a raster)."""
 
     def createWidget(self, parent: str = "LABELS", **kwargs: Any):  # noqa: N802 - Processing API
@@ -142,7 +161,7 @@ class ClassFieldWrapper(WidgetWrapper):
         return (self.widget.currentText() if isinstance(self.widget, QComboBox) else self.widget.text()).strip()
 
 
-class ClassColorsWrapper(WidgetWrapper):
+class ClassColorsWrapper(ModelerSourceSelector, WidgetWrapper):
     """Colour buttons, one per class name of the ``names`` parameter, over the comma-separated text."""
 
     def createWidget(self, names: str = "CLASS_NAMES", **kwargs: Any):  # noqa: N802 - Processing API

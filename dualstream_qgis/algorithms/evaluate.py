@@ -37,6 +37,7 @@ from .common import (
 )
 from .parameters import add_settings, declared_text, read_settings
 from .sources import MapLayerParameter, RasterLayerParameter, label_source, raster_source
+from .web_layers import WebLayer
 
 #: Label values: how the labels become classes (index 0 is the default).
 LABEL_VALUE_CHOICES = ("the model's training values", "class numbers", "this mapping")
@@ -113,7 +114,10 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     ) -> dict[str, Any]:
         self.check_requirements()
         prediction = raster_source(parameters, self.INPUT, context)
-        label, label_layer = label_source(parameters, self.LABELS, context)
+        if isinstance(prediction, WebLayer):
+            raise QgsProcessingException(f"Parameter {self.INPUT}: '{prediction.name}' is a web layer, a picture of "
+                                         f"a map, not class numbers; choose the class raster written by Segment.")
+        label, label_layer = label_source(self, parameters, self.LABELS, context, feedback)
         field = label_field(label_layer, self.parameterAsString(parameters, self.LABEL_FIELD, context),
                             self.LABEL_FIELD, feedback)
         mapping = self._label_mapping(parameters, context, feedback)

@@ -48,6 +48,7 @@ from .inference import (
 )
 from .parameters import add_settings, declared_text, read_settings
 from .sources import MultipleLayersParameter, RasterLayerParameter, layer_items, raster_source, raster_sources
+from .web_layers import add_pixel_size_parameter, windowed
 
 
 class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
@@ -110,7 +111,10 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         aux.setMetadata(LAYER_LIST_WRAPPER)
         add_model_parameters(self, image="INPUT", aux="AUX", bands="BANDS")
         param, label, text = declared_text(self, "segment.extent")
-        add_parameter(self, QgsProcessingParameterExtent(param, label, optional=True), text)
+        add_parameter(self, QgsProcessingParameterExtent(param, label, optional=True),
+                      text + self.tr(" A web layer (XYZ, WMS, WMTS, WCS) needs one: the map canvas, a layer's extent "
+                                     "or one drawn."))
+        add_pixel_size_parameter(self, "Empty: the model's training pixel size (the log says which).")
         add_settings(self, *RUN_SETTINGS, *polygon_settings("segment"), "segment.transparent_classes",
                      "segment.resample_to_training_gsd")
         param, label, text = declared_text(self, "segment.output")
@@ -150,11 +154,16 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         if stac_item and layer_items(parameters.get(self.INPUT)):
             raise QgsProcessingException(f"Parameters {self.INPUT} and {self.STAC_ITEM}: give the image "
                                          f"either as a layer or as a STAC item, not both.")
-        image = stac_item or raster_source(parameters, self.INPUT, context)
-        aux = raster_sources(parameters, self.AUX, context)
+        extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
+        models = model_settings(self, parameters, context)
+        trained = engine_api().training_pixel_size(models["models"][0])
+        inputs = windowed(self, parameters, context, feedback,
+                          {self.INPUT: stac_item or raster_source(parameters, self.INPUT, context),
+                           self.AUX: raster_sources(parameters, self.AUX, context)},
+                          extent, extent_crs, trained, "the model's training pixel size")
+        image, aux = inputs[self.INPUT], inputs[self.AUX]
         output = check_suffix(self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
                               engine_api().FORMATS["geotiff"], self.OUTPUT, "class raster")
-        extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
         ensure_parent(output, self.OUTPUT)
         return {
             "image": image,
@@ -165,7 +174,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             **read_output_destinations(self, parameters, context),
             "extent": extent,
             "extent_crs": extent_crs,
-            **model_settings(self, parameters, context),
+            **models,
             **read_settings(self, parameters, context, "segment"),
         }
 
@@ -185,8 +194,11 @@ def band_choice(alg: Any, parameters: dict[str, Any], name: str, context: QgsPro
 
 
 def image_stem(image: str) -> str:
-    """The name a scene's result layers start with: the image file's name without its extension."""
-    return Path(str(image).split("|")[0]).stem
+    """The name a scene's result layers start with: the image file's name without its extension (a URL's file
+    name; a web layer's window: the layer's name)."""
+    stem = engine_api().source_stem(str(image))
+    suffix = Path(engine_api().WINDOW_SUFFIX).stem  # ".web"
+    return stem[: -len(suffix) - 9] if stem.endswith(suffix) else stem
 
 
 def load_segment_layers(context: QgsProcessingContext, result: Any, stem: str) -> None:

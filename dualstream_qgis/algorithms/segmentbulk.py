@@ -39,6 +39,7 @@ from .inference import (
 from .parameters import add_settings, declared_text, read_settings
 from .segment import image_stem
 from .sources import MultipleLayersParameter, raster_sources
+from .web_layers import WebLayer
 
 
 class BulkFeedback(FeedbackCallback):
@@ -181,6 +182,12 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
                   context: QgsProcessingContext) -> tuple[dict[str, Any], dict[str, Any]]:
         """Parameters -> (BulkConfig, SegmentConfig) keyword arguments."""
         images = raster_sources(parameters, self.INPUT, context)
+        for image in images:
+            if isinstance(image, WebLayer):
+                raise QgsProcessingException(
+                    f"Parameter INPUT: '{image.name}' is a web layer ({image.kind}): it has no pixels of its own and "
+                    "needs an extent and a pixel size; segment it with Segment with DualStream (its batch mode runs "
+                    "many extents).")
         folder = self.parameterAsFile(parameters, self.FOLDER, context)
         if folder:
             pattern = self.parameterAsString(parameters, self.PATTERN, context).strip() or "*.tif"

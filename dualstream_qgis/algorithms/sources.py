@@ -1,13 +1,18 @@
-"""Input layers -> the files behind them, without making QGIS layers out of files.
+"""Input layers -> the sources the engine reads, without making QGIS layers out of raster files.
 
-A layer the project holds gives its local file (a GDAL raster, or polygons in GeoPackage/GeoJSON/Shapefile);
-other providers (web services, databases) are refused with what to do instead.
+Rasters: a GDAL layer gives its source as it is, a local file or a remote one (``/vsicurl/``, ``/vsis3/``, a
+VRT, ...: the engine streams it); a web layer (XYZ, WMS, WMTS, WCS) gives the GDAL description of its service
+(:mod:`.web_layers`), read over the run's extent at a pixel size. Vectors (labels, areas): any vector layer QGIS
+reads (a file, a scratch layer, PostGIS, WFS, GeoJSON over HTTP), and only its selected features when asked
+(a :class:`QgsProcessingFeatureSourceDefinition`, the dialog's "Selected features only"): Processing's own
+conversion (``parameterAsCompatibleSourceLayerPathAndLayerName``) hands over a file layer as
+``file.gpkg|layername=NAME`` and writes anything else into a temporary GeoPackage first.
 
 A QGIS raster layer computes band statistics for its default renderer as soon as it exists, and GDAL saves
 them: a ``<raster>.aux.xml`` appears beside a GeoTIFF and a VRT is rewritten in place. Processing's
 ``parameterAsRasterLayer`` makes such a layer for every file path it is given (``qgis_process``, batch
-processing, a file picked with the "..." button), so merely reading an input changed it. Here a path stays a
-path: only values that name a layer already in the project (the user loaded it) are resolved as layers, and
+processing, a file picked with the "..." button), so merely reading an input changed it. Here a raster path stays
+a path: only values that name a layer already in the project (the user loaded it) are resolved as layers, and
 vector labels are opened as vector layers (reading their fields writes nothing).
 """
 
@@ -18,8 +23,11 @@ from typing import Any
 
 from qgis.core import (
     QgsMapLayer,
+    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeatureSourceDefinition,
+    QgsProcessingFeedback,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterMultipleLayers,
@@ -33,76 +41,46 @@ from qgis.core import (
 
 from ..compat import PARAMETER_OPTIONAL
 from ..engine_bridge import engine_api
+from .web_layers import WebLayer, is_web_layer, web_layer
 
 #: Vector formats the engine rasterises as labels (see engine/data/labels.py).
-VECTOR_LABEL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
-
+VECTOR_LABEL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb")
+#: The formats a vector layer is handed over in as it is (others are written to a temporary GeoPackage).
+COMPATIBLE_VECTOR_FORMATS = ["gpkg", "geojson", "json", "shp", "fgb"]
 
 def layer_file_path(layer: QgsMapLayer | None, parameter: str) -> str:
-    """The local file behind a map layer, for the engine (which reads files, not QGIS layers).
-
-    Raises QgsProcessingException when the layer is missing or not a local file (e.g. a web service).
-    """
+    """The GDAL source behind a map layer, for the engine: a local file (which must exist) or a remote source
+    (``/vsicurl/...``, a URL) as it is. Raises QgsProcessingException when the layer is missing."""
     if layer is None:
         raise QgsProcessingException(f"Parameter {parameter}: no layer was given or it could not be loaded.")
-    parts = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
-    path = parts.get("path") or layer.source().split("|")[0]
-    if not path or not Path(path).is_file():
+    source = layer.source()
+    if engine_api().is_remote(source):
+        return source
+    parts = QgsProviderRegistry.instance().decodeUri(layer.providerType(), source)
+    path = parts.get("path") or source.split("|")[0]
+    if engine_api().is_remote(path):
+        return path
+    if not path or not Path(path).exists():
         raise QgsProcessingException(
-            f"Parameter {parameter}: layer '{layer.name()}' is not a local file ({layer.source()}); "
-            "save it as a GeoTIFF/GeoPackage first (right-click > Export > Save As) and use that file."
-        )
+            f"Parameter {parameter}: layer '{layer.name()}' reads '{source}', which is no file here; check that "
+            "the file still exists (or save the layer as a GeoTIFF: right-click > Export > Save As).")
     return path
 
 
-def raster_file(layer: QgsMapLayer | None, parameter: str) -> str:
-    """The GeoTIFF/other GDAL file behind a raster layer; other providers (WMS, WCS, ...) are refused."""
+def raster_file(layer: QgsMapLayer | None, parameter: str) -> str | WebLayer:
+    """The GDAL source behind a raster layer (a file, or a remote GDAL source as it is), or the web service of a
+    web layer (:class:`WebLayer`, read over an extent at a pixel size)."""
     if layer is None:
         raise QgsProcessingException(f"Parameter {parameter}: no raster layer was given or it could not be loaded; "
                                      f"choose a raster layer or a raster file that exists.")
+    if is_web_layer(layer):
+        return web_layer(layer, parameter)
     if not isinstance(layer, QgsRasterLayer) or layer.providerType() != "gdal":
         raise QgsProcessingException(
-            f"Parameter {parameter}: layer '{layer.name()}' comes from the '{layer.providerType()}' data provider; "
-            "DualStream reads file-based GDAL rasters only. Save it as a GeoTIFF first (right-click > Export > "
-            "Save As...) and use that file."
-        )
+            f"Parameter {parameter}: layer '{layer.name()}' comes from the '{layer.providerType()}' data provider, "
+            "which DualStream cannot read; save it as a GeoTIFF first (right-click > Export > Save As...) and use "
+            "that file.")
     return layer_file_path(layer, parameter)
-
-
-def label_file(layer: QgsMapLayer | None, parameter: str) -> tuple[str, bool]:
-    """(file, is_vector) for a label layer: a GDAL raster, or polygons in GeoPackage/GeoJSON/Shapefile."""
-    if layer is None:
-        raise QgsProcessingException(f"Parameter {parameter}: no label layer was given or it could not be loaded; "
-                                     f"choose a raster of class values or a polygon layer.")
-    if isinstance(layer, QgsRasterLayer):
-        return raster_file(layer, parameter), False
-    if isinstance(layer, QgsVectorLayer):
-        if layer.providerType() != "ogr":
-            raise QgsProcessingException(
-                f"Parameter {parameter}: layer '{layer.name()}' comes from the '{layer.providerType()}' provider; "
-                "save it as a GeoPackage first (right-click > Export > Save Features As...) and use that file.")
-        path = layer_file_path(layer, parameter)
-        if Path(path).suffix.lower() not in VECTOR_LABEL_SUFFIXES:
-            raise QgsProcessingException(
-                f"Parameter {parameter}: '{path}' is not a GeoPackage, GeoJSON or Shapefile; save the layer as a "
-                "GeoPackage (right-click > Export > Save Features As...) and use that file.")
-        if "layername=" in layer.source() and Path(path).suffix.lower() == ".gpkg":
-            _check_single_layer_gpkg(layer, path, parameter)
-        return path, True
-    raise QgsProcessingException(f"Parameter {parameter}: layer '{layer.name()}' is neither a raster nor a vector "
-                                 f"layer; choose a raster of class values or a polygon layer.")
-
-
-def _check_single_layer_gpkg(layer: QgsVectorLayer, path: str, parameter: str) -> None:
-    """The engine reads the first layer of a GeoPackage; refuse a later layer rather than read the wrong one."""
-    sublayers = layer.dataProvider().subLayers()
-    if len(sublayers) > 1:
-        name = layer.source().split("layername=", 1)[1].split("|")[0]
-        first = sublayers[0].split("!!::!!")[1] if "!!::!!" in sublayers[0] else ""
-        if first and name != first:
-            raise QgsProcessingException(
-                f"Parameter {parameter}: '{path}' holds {len(sublayers)} layers and the labels are in '{name}', "
-                f"not the first one; export '{name}' to its own GeoPackage and use that file.")
 
 
 def _items(value: Any) -> list[Any]:
@@ -117,16 +95,28 @@ def layer_items(value: Any) -> list[Any]:
             if part != ""]
 
 
-def _resolve(value: Any, context: QgsProcessingContext, parameter: str) -> QgsMapLayer | str:
-    """A layer the project (or the run's layer store) already holds, else the file path ``value`` names."""
-    if isinstance(value, QgsProperty):  # models and batch expressions
+def _unwrap(value: Any, context: QgsProcessingContext) -> Any:
+    """The layer reference inside a feature-source definition or a property (models, batch expressions)."""
+    if isinstance(value, QgsProcessingFeatureSourceDefinition):
+        value = value.source
+    if isinstance(value, QgsProperty):
         value = value.valueAsString(context.expressionContext())
+        value = value[0] if isinstance(value, tuple) else value  # PyQGIS returns (text, ok)
+    return value
+
+
+def _resolve(value: Any, context: QgsProcessingContext, parameter: str) -> QgsMapLayer | str:
+    """A layer the project (or the run's layer store) already holds, else the source ``value`` names: a file
+    that exists, or a remote GDAL source (a URL, ``/vsicurl/...``) as it is."""
+    value = _unwrap(value, context)
     if isinstance(value, QgsMapLayer):
         return value
     text = str(value).strip()
     layer = QgsProcessingUtils.mapLayerFromString(text, context, False)  # False: never load a new layer
     if layer is not None:
         return layer
+    if engine_api().is_remote(text):
+        return text
     path = text.split("|")[0]
     special = special_file_problem(path)
     if special:
@@ -134,46 +124,92 @@ def _resolve(value: Any, context: QgsProcessingContext, parameter: str) -> QgsMa
     if not Path(path).is_file():
         raise QgsProcessingException(f"Parameter {parameter}: '{text}' is neither a layer of the project nor a file "
                                      f"that exists; choose a raster layer or an existing raster file.")
-    return path
+    return text
 
 
-def raster_source(parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> str:
-    """The raster file of parameter ``name`` (a project layer's file, or the path as given)."""
+def raster_source(parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> str | WebLayer:
+    """The raster of parameter ``name``: a GDAL source (a project layer's, or the path or URL as given), or a
+    web layer to window (:func:`.web_layers.window_path`)."""
     items = _items(parameters.get(name))
     if not items:
         raise QgsProcessingException(f"Parameter {name}: no raster layer was given; choose a raster layer or a "
                                      f"raster file that exists.")
     resolved = _resolve(items[0], context, name)
-    return resolved if isinstance(resolved, str) else raster_file(resolved, name)
+    return resolved.split("|")[0] if isinstance(resolved, str) else raster_file(resolved, name)
 
 
-def raster_sources(parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> list[str]:
-    """The raster files of multiple-layer parameter ``name``, in the given order."""
-    out = []
+def raster_sources(parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> list[str | WebLayer]:
+    """The rasters of multiple-layer parameter ``name``, in the given order (see :func:`raster_source`)."""
+    out: list[str | WebLayer] = []
     for item in layer_items(parameters.get(name)):
         resolved = _resolve(item, context, name)
-        out.append(resolved if isinstance(resolved, str) else raster_file(resolved, name))
+        out.append(resolved.split("|")[0] if isinstance(resolved, str) else raster_file(resolved, name))
     return out
 
 
-def label_source(parameters: dict[str, Any], name: str,
-                 context: QgsProcessingContext) -> tuple[str, QgsVectorLayer | None]:
-    """(file, vector layer or None) of a label parameter: a raster file stays a path; polygons are opened as a
-    vector layer for the class-field check."""
+def _is_vector(resolved: QgsMapLayer | str) -> bool:
+    if isinstance(resolved, QgsVectorLayer):
+        return True
+    if isinstance(resolved, str):
+        return Path(engine_api().split_layer(resolved)[0]).suffix.lower() in VECTOR_LABEL_SUFFIXES or (
+            engine_api().is_remote(resolved) and resolved.split("?")[0].lower().endswith(VECTOR_LABEL_SUFFIXES))
+    return False
+
+
+def label_source(algorithm: QgsProcessingAlgorithm, parameters: dict[str, Any], name: str,
+                 context: QgsProcessingContext, feedback: QgsProcessingFeedback | None = None
+                 ) -> tuple[str, QgsVectorLayer | None]:
+    """(source, vector layer or None) of a label parameter (raster or polygons): a raster stays its GDAL source;
+    polygons go through :func:`vector_source` (any provider; selected features when asked)."""
     items = _items(parameters.get(name))
     if not items:
         raise QgsProcessingException(f"Parameter {name}: choose the label layer (a raster of class values or a "
                                      f"polygon layer).")
     resolved = _resolve(items[0], context, name)
-    if isinstance(resolved, str):
-        if Path(resolved).suffix.lower() not in VECTOR_LABEL_SUFFIXES:
-            return resolved, None
-        resolved = QgsVectorLayer(str(items[0]), Path(resolved).stem, "ogr")
-        if not resolved.isValid():
-            raise QgsProcessingException(f"Parameter {name}: '{items[0]}' could not be opened as a polygon layer; "
-                                         f"check that it is a GeoPackage, GeoJSON or Shapefile.")
-    path, is_vector = label_file(resolved, name)
-    return path, resolved if is_vector else None
+    if _is_vector(resolved):
+        return vector_source(algorithm, parameters, name, context, feedback)
+    source = resolved.split("|")[0] if isinstance(resolved, str) else raster_file(resolved, name)
+    if isinstance(source, WebLayer):
+        raise QgsProcessingException(f"Parameter {name}: '{source.name}' is a web layer ({source.kind}), a picture "
+                                     f"of a map, not class values; choose a raster of class numbers or polygons.")
+    if isinstance(items[0], QgsProcessingFeatureSourceDefinition) and items[0].selectedFeaturesOnly:
+        if feedback is not None:
+            feedback.pushWarning(f"{name}: 'selected features only' applies to polygons; the raster labels are "
+                                 f"used whole.")
+    return source, None
+
+
+def vector_source(algorithm: QgsProcessingAlgorithm, parameters: dict[str, Any], name: str,
+                  context: QgsProcessingContext, feedback: QgsProcessingFeedback | None = None
+                  ) -> tuple[str, QgsVectorLayer]:
+    """(source for the engine, the vector layer) of a polygon parameter: a file layer as ``file|layername=NAME``
+    (the very layer chosen, never the file's first); any other provider (memory, PostGIS, WFS, ...), a layer
+    filter or only its selected features written by Processing into a temporary GeoPackage first."""
+    value = parameters.get(name)
+    value = value[0] if isinstance(value, (list, tuple)) and value else value
+    reference = _unwrap(value, context)
+    layer = reference if isinstance(reference, QgsMapLayer) else QgsProcessingUtils.mapLayerFromString(
+        str(reference), context, True, QgsProcessingUtils.LayerHint.Vector)
+    if not isinstance(layer, QgsVectorLayer) or not layer.isValid():
+        raise QgsProcessingException(f"Parameter {name}: '{reference}' could not be opened as a polygon layer; "
+                                     f"choose a polygon layer, or a GeoPackage, GeoJSON or Shapefile.")
+    selected = isinstance(value, QgsProcessingFeatureSourceDefinition) and value.selectedFeaturesOnly
+    if selected and layer.selectedFeatureCount() == 0:
+        raise QgsProcessingException(f"Parameter {name}: 'selected features only' is set, but no feature of "
+                                     f"'{layer.name()}' is selected; select the polygons to use, or clear the box.")
+    converted = dict(parameters)
+    converted[name] = value if isinstance(value, QgsProcessingFeatureSourceDefinition) else layer
+    path, layer_name = algorithm.parameterAsCompatibleSourceLayerPathAndLayerName(
+        converted, name, context, COMPATIBLE_VECTOR_FORMATS, "gpkg", feedback)
+    if not path:
+        raise QgsProcessingException(f"Parameter {name}: the features of '{layer.name()}' could not be handed over "
+                                     f"(QGIS wrote no file); save the layer as a GeoPackage and use that file.")
+    source = engine_api().join_layer(path, layer_name or None)
+    if feedback is not None and Path(path).resolve() != Path(layer.source().split("|")[0]).resolve():
+        what = f"{layer.selectedFeatureCount()} selected feature(s) of " if selected else ""
+        feedback.pushInfo(f"{name}: {what}'{layer.name()}' ({layer.providerType()} provider) handed over as the "
+                          f"temporary GeoPackage '{path}'.")
+    return source, layer
 
 
 def special_file_problem(value: Any) -> str | None:
@@ -229,6 +265,15 @@ def check_layer_value(definition: QgsProcessingParameterDefinition, value: Any,
     if not items:
         return None if definition.flags() & PARAMETER_OPTIONAL else (
             f"Parameter {definition.name()}: no layer was given; choose a layer or a file.")
+    if any(isinstance(item, QgsProcessingFeatureSourceDefinition) for item in items):
+        # a feature source with its options (selected features only, a limit, a filter): its layer is checked
+        items = [_unwrap(item, context) if isinstance(item, QgsProcessingFeatureSourceDefinition) else item
+                 for item in items]
+        value = items if isinstance(value, (list, tuple)) else items[0]
+    items = [item for item in items if not (isinstance(item, str) and engine_api().is_remote(item))]
+    if not items:
+        return None  # URLs and /vsi paths: reading them says what is wrong, with the server's answer
+    value = items if isinstance(value, (list, tuple)) else items[0]
     special = special_file_problem(value)
     if special:
         return f"Parameter {definition.name()}: {special}; choose a layer or a raster or vector file."
@@ -254,8 +299,4 @@ def polygon_area_file(alg: Any, parameters: dict[str, Any], name: str, context: 
     value = parameters.get(name)
     if value is None or value == "":
         return None
-    path = alg.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp", "geojson", "json"],
-                                                    "gpkg", feedback)
-    if not path:
-        raise QgsProcessingException(f"Parameter {name}: the layer could not be read; choose a polygon layer.")
-    return path
+    return vector_source(alg, parameters, name, context, feedback)[0]

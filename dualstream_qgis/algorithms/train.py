@@ -43,6 +43,7 @@ from .sources import (
     raster_sources,
 )
 from .train_form import FOLDER, add_mode_parameter, check_train_form, is_temporary, require_form, unused_inputs
+from .web_layers import add_pixel_size_parameter, windowed
 
 
 def control_name(key: str) -> str:
@@ -120,13 +121,15 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         add_mode_parameter(self)
         add_parameter(self, RasterLayerParameter(
             self.INPUT, self.tr("Image layer"), optional=True),
-            self.tr("Imagery to learn from (file-based raster, any band count and data type). Used when no "
-                    "dataset folder is given."))
+            self.tr("Imagery to learn from (any band count and data type): any raster layer, a file, a remote GDAL "
+                    "source (/vsicurl/, /vsis3/, a URL) or a web layer (XYZ, WMS, WMTS, WCS) read over the Training "
+                    "extent at the Pixel size. Used when no dataset folder is given."))
         add_parameter(self, MapLayerParameter(
             self.LABELS, self.tr("Label layer (raster or polygons)"), optional=True,
             types=[SOURCE_RASTER, SOURCE_POLYGON]),
             self.tr("Classes for the image: a raster of class values (mapped with Label mapping), or a polygon "
-                    "layer (GeoPackage, GeoJSON or Shapefile) in any CRS; pixels outside polygons are class 0."))
+                    "layer of any kind (a file, a scratch layer, PostGIS, WFS; only its selected features when "
+                    "'Selected features only' is ticked) in any CRS; pixels outside polygons are class 0."))
         add_parameter(self, class_field_parameter(self.LABEL_FIELD, self.tr("Class field (polygon labels)")),
             self.tr("Field of the polygon layer holding the raw class value (mapped with Label mapping). Empty: "
                     "every polygon is class 1. Ignored for raster labels."))
@@ -150,6 +153,8 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                       text)
         add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Training extent"), optional=True),
                       self.tr("Only this part of the image is used (any CRS). Empty: the whole image."))
+        add_pixel_size_parameter(self, "Needed for a web layer (the model learns at this pixel size; Segment reads "
+                                       "web layers at it by default).")
         add_settings(self, "data.val_fraction")
         add_settings(self, "model.name", "model.preset", "model.encoder", "data.bands", "data.x_bands")
         # a folder widget that also takes typed text (imagenet, a hub id)
@@ -272,14 +277,17 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     def _layer_scene(self, parameters: dict[str, Any], context: QgsProcessingContext,
                      feedback: QgsProcessingFeedback, aux_bands: int | None) -> dict[str, Any]:
         """The data settings of one explicit scene given as layers."""
-        image = raster_source(parameters, self.INPUT, context)
-        label, label_layer = label_source(parameters, self.LABELS, context)
+        extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
+        inputs = windowed(self, parameters, context, feedback,
+                          {self.INPUT: raster_source(parameters, self.INPUT, context),
+                           self.AUX: raster_sources(parameters, self.AUX, context)}, extent, extent_crs)
+        image = inputs[self.INPUT]
+        label, label_layer = label_source(self, parameters, self.LABELS, context, feedback)
         field = label_field(label_layer, self.parameterAsString(parameters, self.LABEL_FIELD, context),
                             self.LABEL_FIELD, feedback)
         # Every band of each aux layer unless AUX_BANDS_PER_FILE says otherwise: a 2-band SAR layer and a 1-band
         # DEM make 3 aux channels, as on the command line.
-        aux = raster_sources(parameters, self.AUX, context)
-        extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
+        aux = inputs[self.AUX]
         area = polygon_area_file(self, parameters, self.LABELLED_AREA, context, feedback)
         scene = {"image": image, "label": label, "aux": aux, "label_field": field, "extent": extent,
                  "extent_crs": extent_crs, "aoi": area}

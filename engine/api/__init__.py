@@ -12,6 +12,7 @@ report copy happen here, once, whichever front end asked.
 - :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``, ``polygons``
 - :mod:`.tools`     ``describe_model``, ``export``, ``import_model``, ``check_environment``, ``make_sample``
 - :mod:`.suggestions` ``suggest``: where labelling next is expected to help the model most
+- :mod:`.sources`   sources that are no local file: web layers as GDAL rasters (``web_window``), source names
 - :mod:`.ready`     ``ready_models``, ``get_ready_model``: models made elsewhere, from the catalogue
 
 Importing this package never imports torch: the plugin loads it to say what is missing.
@@ -94,6 +95,20 @@ from .ready import (
     ready_model_requirements,
     ready_models,
 )
+from .sources import (
+    WINDOW_SUFFIX,
+    WebWindow,
+    is_remote,
+    join_layer,
+    map_units_per_metre,
+    source_stem,
+    split_layer,
+    training_pixel_size,
+    wcs_description,
+    web_window,
+    wms_description,
+    xyz_description,
+)
 from .suggestions import SuggestedWindow, SuggestResult, suggest
 from .tools import (
     DEFAULT_OPSET,
@@ -118,6 +133,18 @@ from .tools import (
 from .training import TrainPlan, TrainRequest, TrainRun, is_main_process, plan_training, train, train_request
 
 __all__ = [
+    "WINDOW_SUFFIX",
+    "WebWindow",
+    "is_remote",
+    "join_layer",
+    "map_units_per_metre",
+    "source_stem",
+    "split_layer",
+    "training_pixel_size",
+    "wcs_description",
+    "web_window",
+    "wms_description",
+    "xyz_description",
     "AUTO_SETTINGS",
     "BULK",
     "BUNDLE_GIVE",

@@ -2,10 +2,12 @@
 
 A remote raster (``/vsicurl/``, ``/vsis3/``, a GDAL WMS/TMS description) is read window by window with HTTP
 range requests. What makes that fast and sure is GDAL's own machinery, set here once (a value the user set in
-the environment is kept): consecutive ranges merged into one request, HTTP/2 multiplexing, a bounded in-memory
-cache of fetched blocks (``VSI_CACHE``), no folder listing on open, and retries of transient errors (429, 5xx,
-timeouts) with a growing delay. The tile reader's worker threads (``segment.readers``, more by default on a
-remote source) each hold their own handle, so fetches run in parallel.
+the environment is kept): consecutive ranges merged into one request, HTTP/2 multiplexing, one bounded in-memory
+cache of fetched ranges (``CPL_VSIL_CURL_CACHE_SIZE``; GDAL's block cache on top), and retries of transient
+errors (429, 5xx, timeouts) with a growing delay. Only settings that change network reads are set: the process
+reads local files too (``GDAL_DISABLE_READDIR_ON_OPEN`` would hide their ``.aux.xml``, and with it a class
+raster's class names). The tile reader's worker threads (``segment.readers``, more by default on a remote
+source) each hold their own handle, so fetches run in parallel.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from . import locations
 
 #: name -> value, applied when the environment does not set the name
 DEFAULTS = {
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # no listing of the server's folder on every open
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "GDAL_HTTP_MULTIPLEX": "YES",
     "GDAL_HTTP_VERSION": "2",
@@ -24,10 +25,8 @@ DEFAULTS = {
     "GDAL_HTTP_RETRY_DELAY": "0.5",  # seconds, doubled at each retry
     "GDAL_HTTP_TIMEOUT": "60",
     "GDAL_HTTP_CONNECTTIMEOUT": "20",
-    "VSI_CACHE": "TRUE",
-    "VSI_CACHE_SIZE": str(64 * 2**20),  # bytes per open file: the cache is bounded
+    "CPL_VSIL_CURL_CACHE_SIZE": str(128 * 2**20),  # bytes of fetched ranges kept, for every remote file together
     "CPL_VSIL_CURL_CHUNK_SIZE": str(256 * 1024),
-    "GDAL_WMS_CACHE_PATH": "",  # the WMS driver's disk cache off: nothing is left behind
 }
 
 

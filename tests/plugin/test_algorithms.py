@@ -477,7 +477,7 @@ def test_non_gdal_raster_layer_is_refused(plugin, segment_params):
                f"&a:uri={segment_params['INPUT']}&a:provider=gdal")
         layer = QgsRasterLayer(uri, "virtual", "virtualraster")
     assert layer.isValid() and layer.providerType() != "gdal"
-    with pytest.raises(QgsProcessingException, match="file-based GDAL rasters only.*GeoTIFF"):
+    with pytest.raises(QgsProcessingException, match="cannot read; save it as a GeoTIFF"):
         processing.run("dualstream:segment", dict(segment_params, INPUT=layer))
 
 

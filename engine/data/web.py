@@ -1,0 +1,211 @@
+"""Web map layers (XYZ/TMS tiles, OGC WMS, WMTS, WCS, ArcGIS MapServer) as GDAL sources, read window by window.
+
+A web layer has no pixel grid of its own that a model could use: an XYZ service covers the world at 20 zoom
+levels. GDAL's WMS/WMTS/WCS drivers read such services as rasters (tiles fetched in parallel per block request,
+kept in GDAL's bounded block cache, retried on transient errors by the settings of :mod:`..io.network`).
+:func:`web_window` puts one window of such a source, at a chosen pixel size, into a small warped VRT: a virtual
+raster (no pixel is copied or fetched until it is read) that every reader of the engine then reads as any other
+GDAL raster, tile by tile. GDAL picks the service's zoom level (overview) nearest to the pixel size.
+
+The descriptions are GDAL's own formats (``<GDAL_WMS>`` XML, ``WMTS:`` and ``<WCS_GDAL>``), so the command line
+reads them too: save one as ``layer.xml`` and give it with ``--image``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from ..errors import ConfigError, DataError
+from ..io import network
+from ..runtime.environment import require
+
+#: Web Mercator's extent (EPSG:3857), the grid of XYZ tiles.
+MERCATOR = 20037508.342789244
+#: What :func:`web_window` writes, beside anything else in its folder.
+WINDOW_SUFFIX = ".web.vrt"
+
+
+@dataclass(frozen=True)
+class WebWindow:
+    """One window of a web layer as a GDAL raster: ``path`` (a VRT), its band count, size, pixel size on the
+    ground (metres) and in the source's map units, and the source's CRS (WKT)."""
+
+    path: str
+    bands: int
+    width: int
+    height: int
+    pixel_size: float
+    map_pixel_size: float
+    crs: str
+
+
+def xyz_description(url: str, zmin: int = 0, zmax: int = 19, bands: int = 4, tile_size: int = 256,
+                    max_connections: int = 8) -> str:
+    """A GDAL WMS (TMS minidriver) description of an XYZ tile service ``url`` with ``{x}``, ``{y}``, ``{z}``
+    (``{-y}`` for TMS rows counted from the south). ``bands``: 4 (RGB + alpha: a tile the server does not have,
+    HTTP 404 or 204, is transparent, as QGIS shows it, and :func:`web_window` makes it nodata) or 3."""
+    if not all(key in url for key in ("{x}", "{z}")) or ("{y}" not in url and "{-y}" not in url):
+        raise ConfigError(f"The tile URL '{url}' has no {{x}}, {{y}} and {{z}}; give an XYZ template such as "
+                          "https://tile.example.org/{z}/{x}/{y}.png.")
+    tms = "{-y}" in url
+    server = url.replace("{x}", "${x}").replace("{-y}", "${y}").replace("{y}", "${y}").replace("{z}", "${z}")
+    return (f"<GDAL_WMS><Service name=\"TMS\"><ServerUrl>{escape(server)}</ServerUrl></Service>"
+            f"<DataWindow><UpperLeftX>{-MERCATOR}</UpperLeftX><UpperLeftY>{MERCATOR}</UpperLeftY>"
+            f"<LowerRightX>{MERCATOR}</LowerRightX><LowerRightY>{-MERCATOR}</LowerRightY>"
+            f"<TileLevel>{int(zmax)}</TileLevel><TileCountX>1</TileCountX><TileCountY>1</TileCountY>"
+            f"<YOrigin>{'bottom' if tms else 'top'}</YOrigin></DataWindow>"
+            f"<Projection>EPSG:3857</Projection><BlockSizeX>{tile_size}</BlockSizeX>"
+            f"<BlockSizeY>{tile_size}</BlockSizeY><BandsCount>{int(bands)}</BandsCount>"
+            f"<MaxConnections>{int(max_connections)}</MaxConnections>"
+            f"<ZeroBlockHttpCodes>204,404</ZeroBlockHttpCodes></GDAL_WMS>")
+
+
+def wms_description(url: str, layers: str, crs: str, image_format: str = "image/png", styles: str = "",
+                    version: str = "1.3.0", bands: int = 4, max_connections: int = 8) -> str:
+    """A GDAL WMS description of an OGC WMS layer (GetMap requests of 512-px blocks, in parallel), in ``crs``
+    over that CRS's area of use."""
+    osr = require("osgeo.osr")
+    srs = osr.SpatialReference()
+    try:
+        srs.SetFromUserInput(crs)
+    except RuntimeError as exc:
+        raise ConfigError(f"The WMS layer's CRS '{crs}' is unknown to GDAL ({exc}); choose another CRS.") from exc
+    xmin, ymin, xmax, ymax = _area_of_use(srs, crs)
+    axis = "yxYX" if version == "1.3.0" and srs.EPSGTreatsAsLatLong() else "xyXY"
+    base = url if url.endswith(("?", "&")) else url + ("&" if "?" in url else "?")
+    size = 2 ** 22
+    return (f"<GDAL_WMS><Service name=\"WMS\"><Version>{escape(version)}</Version>"
+            f"<ServerUrl>{escape(base)}</ServerUrl><CRS>{escape(crs)}</CRS><ImageFormat>{escape(image_format)}"
+            f"</ImageFormat><Layers>{escape(layers)}</Layers><Styles>{escape(styles)}</Styles>"
+            f"<BBoxOrder>{axis}</BBoxOrder></Service>"
+            f"<DataWindow><UpperLeftX>{xmin}</UpperLeftX><UpperLeftY>{ymax}</UpperLeftY>"
+            f"<LowerRightX>{xmax}</LowerRightX><LowerRightY>{ymin}</LowerRightY><SizeX>{size}</SizeX>"
+            f"<SizeY>{size}</SizeY></DataWindow><BlockSizeX>512</BlockSizeX><BlockSizeY>512</BlockSizeY>"
+            f"<BandsCount>{int(bands)}</BandsCount><MaxConnections>{int(max_connections)}</MaxConnections>"
+            f"</GDAL_WMS>")
+
+
+def wcs_description(url: str, coverage: str, version: str = "1.0.0") -> str:
+    """A GDAL WCS description of one coverage."""
+    return (f"<WCS_GDAL><ServiceURL>{escape(url)}</ServiceURL><Version>{escape(version)}</Version>"
+            f"<CoverageName>{escape(coverage)}</CoverageName></WCS_GDAL>")
+
+
+def _area_of_use(srs: object, crs: str) -> tuple[float, float, float, float]:
+    """The bounds of ``srs``'s area of use in its own units (web mercator's square for EPSG:3857)."""
+    osr = require("osgeo.osr")
+    if srs.IsGeographic():  # type: ignore[attr-defined]
+        return (-180.0, -90.0, 180.0, 90.0)
+    if srs.GetAuthorityCode(None) == "3857":  # type: ignore[attr-defined]
+        return (-MERCATOR, -MERCATOR, MERCATOR, MERCATOR)
+    area = srs.GetAreaOfUse()  # type: ignore[attr-defined]
+    if area is None:
+        raise ConfigError(f"The WMS layer's CRS '{crs}' has no known area of use; choose EPSG:3857 or EPSG:4326.")
+    wgs84 = osr.SpatialReference()
+    wgs84.ImportFromEPSG(4326)
+    wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)  # type: ignore[attr-defined]
+    to_crs = osr.CoordinateTransformation(wgs84, srs)
+    xmin, ymin, xmax, ymax = to_crs.TransformBounds(area.west_lon_degree, area.south_lat_degree,
+                                                    area.east_lon_degree, area.north_lat_degree, 21)
+    return xmin, ymin, xmax, ymax
+
+
+def web_window(description: str, extent: list[float], extent_crs: str | None, pixel_size: float,
+               destination: str | os.PathLike, name: str = "web layer") -> WebWindow:
+    """The window ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``; None: the source's CRS) of the web
+    source ``description`` at ``pixel_size`` metres on the ground (see :func:`map_units_per_metre`) as a warped
+    VRT at ``destination`` (a ``.web.vrt`` file; its folder must exist). Nothing is fetched here but the
+    service's description (WMTS capabilities, WCS coverage description)."""
+    gdal = require("osgeo.gdal")
+    osr = require("osgeo.osr")
+    network.apply_defaults()
+    if not pixel_size or pixel_size <= 0 or pixel_size != pixel_size:
+        raise ConfigError(f"The pixel size for the {name} must be a positive number of metres (got {pixel_size}).")
+    gdal.UseExceptions()
+    try:
+        source = gdal.Open(description)
+    except RuntimeError as exc:
+        raise DataError(f"The {name} could not be opened as a web raster ({exc}){network.remote_hint(description)}."
+                        ) from exc
+    source_crs = source.GetProjection()
+    bands = source.RasterCount
+    source = None
+    target = osr.SpatialReference()
+    target.SetFromUserInput(source_crs)
+    target.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    bounds = _bounds_in(extent, extent_crs, target)
+    xmin, ymin, xmax, ymax = bounds
+    ground = pixel_size
+    pixel_size = ground * map_units_per_metre(target, bounds)
+    width, height = round((xmax - xmin) / pixel_size), round((ymax - ymin) / pixel_size)
+    if width < 1 or height < 1:
+        raise ConfigError(f"The extent for the {name} is smaller than one pixel of {ground} m; draw a "
+                          f"larger extent or give a smaller pixel size.")
+    if width * height > 2 ** 31:
+        raise ConfigError(f"The extent for the {name} at {ground} m per pixel is {width} x {height} "
+                          f"pixels; draw a smaller extent or give a larger pixel size.")
+    path = Path(destination)
+    options = gdal.WarpOptions(format="VRT", outputBounds=(xmin, ymax - height * pixel_size,
+                                                          xmin + width * pixel_size, ymax),
+                               xRes=pixel_size, yRes=pixel_size, dstSRS=source_crs, resampleAlg="bilinear",
+                               multithread=False)
+    warped = path.with_name(path.name.replace(WINDOW_SUFFIX, "") + ".warp.vrt")
+    result = gdal.Warp(str(warped), description, options=options)
+    if result is None:
+        raise DataError(f"The {name} could not be windowed ({gdal.GetLastErrorMsg()}).")
+    alpha = result.GetRasterBand(bands).GetColorInterpretation() == gdal.GCI_AlphaBand and bands > 1
+    result = None
+    # the alpha band (where tiles are missing or transparent) becomes the window's mask: nodata to the engine,
+    # never black pixels the model would segment
+    colour = list(range(1, bands)) if alpha else list(range(1, bands + 1))
+    final = gdal.Translate(str(path), str(warped), options=gdal.TranslateOptions(
+        format="VRT", bandList=colour, maskBand=bands if alpha else None))
+    if final is None:
+        raise DataError(f"The {name} could not be windowed ({gdal.GetLastErrorMsg()}).")
+    final = None
+    bands = len(colour)
+    return WebWindow(str(path), bands, width, height, float(ground), float(pixel_size), target.ExportToWkt())
+
+
+def map_units_per_metre(srs: object, bounds: tuple[float, float, float, float]) -> float:
+    """How many of ``srs``'s map units make one metre on the ground at the middle of ``bounds``: 1/cos(latitude)
+    in web mercator (its metres stretch away from the equator), degrees per metre in a geographic CRS, the
+    units' own size otherwise (1 for metres)."""
+    import math
+
+    osr = require("osgeo.osr")
+    if srs.IsGeographic():  # type: ignore[attr-defined]
+        latitude = (bounds[1] + bounds[3]) / 2
+        return 1.0 / (111_320.0 * max(math.cos(math.radians(latitude)), 1e-6))
+    linear = srs.GetLinearUnits() or 1.0  # type: ignore[attr-defined]
+    projection = (srs.GetAttrValue("PROJECTION") or "").lower()  # type: ignore[attr-defined]
+    if "mercator" in projection:
+        wgs84 = osr.SpatialReference()
+        wgs84.ImportFromEPSG(4326)
+        wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        to_geo = osr.CoordinateTransformation(srs, wgs84)
+        _, latitude, _ = to_geo.TransformPoint((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+        return 1.0 / (linear * max(math.cos(math.radians(latitude)), 1e-6))
+    return 1.0 / linear
+
+
+def _bounds_in(extent: list[float], extent_crs: str | None, target: object) -> tuple[float, float, float, float]:
+    """``extent`` reprojected into ``target`` (the bounding box of its reprojected edges)."""
+    osr = require("osgeo.osr")
+    xmin, ymin, xmax, ymax = (float(v) for v in extent)
+    if not extent_crs:
+        return xmin, ymin, xmax, ymax
+    given = osr.SpatialReference()
+    try:
+        given.SetFromUserInput(str(extent_crs))
+    except RuntimeError as exc:
+        raise ConfigError(f"The extent's CRS '{extent_crs}' is unknown to GDAL ({exc}).") from exc
+    given.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    if given.IsSame(target):  # type: ignore[arg-type]
+        return xmin, ymin, xmax, ymax
+    transform = osr.CoordinateTransformation(given, target)
+    return tuple(transform.TransformBounds(xmin, ymin, xmax, ymax, 21))  # type: ignore[return-value]

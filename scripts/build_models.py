@@ -1,0 +1,150 @@
+"""Write the Graphical Modeler models shipped in docs/models/ (run with QGIS's Python: ``make models``).
+
+- ``segment_evaluate.model3``: Segment with DualStream -> Fill NoData cells (native) -> Evaluate segmentation:
+  a scene segmented, its nodata filled with background, scored against reference labels; every step's output is
+  a temporary output that feeds the next.
+- ``train_segment.model3``: Train DualStream -> Segment with DualStream: the bundle Train writes is the Model of
+  Segment (a model output: a trained model must not vanish with QGIS's temporary folder).
+
+The models are built through PyQGIS's model API, so they say what QGIS itself would save from the Modeler.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FOLDER = REPO / "docs" / "models"
+
+
+def _child(model, algorithm_id: str, child_id: str, description: str, x: float):
+    from qgis.core import QgsProcessingModelChildAlgorithm
+    from qgis.PyQt.QtCore import QPointF
+
+    child = QgsProcessingModelChildAlgorithm(algorithm_id)
+    child.setChildId(child_id)
+    child.setDescription(description)
+    child.setPosition(QPointF(x, 200))
+    return child
+
+
+def _input(model, parameter, x: float, y: float = 60):
+    from qgis.core import QgsProcessingModelParameter
+    from qgis.PyQt.QtCore import QPointF
+
+    component = QgsProcessingModelParameter(parameter.name())
+    component.setPosition(QPointF(x, y))
+    model.addModelParameter(parameter, component)
+
+
+def _output(child, output: str, name: str, description: str) -> None:
+    from qgis.core import QgsProcessingModelOutput
+
+    out = QgsProcessingModelOutput(name, description)
+    out.setChildOutputName(output)
+    outputs = dict(child.modelOutputs())
+    outputs[name] = out
+    child.setModelOutputs(outputs)
+
+
+def segment_evaluate():
+    from qgis.core import (
+        QgsProcessing,
+        QgsProcessingModelAlgorithm,
+        QgsProcessingParameterFile,
+        QgsProcessingParameterMapLayer,
+        QgsProcessingParameterRasterLayer,
+        QgsProcessingParameterString,
+    )
+    from qgis.core import (
+        QgsProcessingModelChildParameterSource as Source,
+    )
+
+    model = QgsProcessingModelAlgorithm("Segment, fill and evaluate", "DualStream")
+    model.setHelpContent({"ALG_DESC": "Segments a scene with a DualStream model, fills the class raster's nodata "
+                                      "with class 0 (native:fillnodata) and scores it against reference labels."})
+    _input(model, QgsProcessingParameterRasterLayer("image", "Image layer"), 0)
+    _input(model, QgsProcessingParameterFile("model", "Model (.dsmodel)", extension="dsmodel"), 200)
+    _input(model, QgsProcessingParameterMapLayer("labels", "Reference labels (raster or polygons)",
+                                                 types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]),
+           400)
+    _input(model, QgsProcessingParameterString("class_field", "Class field (polygon labels)", optional=True), 600)
+    segment = _child(model, "dualstream:segment", "segment", "Segment with DualStream", 100)
+    segment.addParameterSources("INPUT", [Source.fromModelParameter("image")])
+    segment.addParameterSources("MODEL", [Source.fromModelParameter("model")])
+    segment.addParameterSources("OUTPUT", [Source.fromStaticValue("TEMPORARY_OUTPUT")])
+    model.addChildAlgorithm(segment)
+    fill = _child(model, "native:fillnodata", "fill", "Fill NoData cells", 300)
+    fill.addParameterSources("INPUT", [Source.fromChildOutput("segment", "OUTPUT")])
+    fill.addParameterSources("BAND", [Source.fromStaticValue(1)])
+    fill.addParameterSources("FILL_VALUE", [Source.fromStaticValue(0)])
+    model.addChildAlgorithm(fill)
+    evaluate = _child(model, "dualstream:evaluate", "evaluate", "Evaluate segmentation", 500)
+    evaluate.addParameterSources("INPUT", [Source.fromChildOutput("fill", "OUTPUT")])
+    evaluate.addParameterSources("LABELS", [Source.fromModelParameter("labels")])
+    evaluate.addParameterSources("LABEL_FIELD", [Source.fromModelParameter("class_field")])
+    evaluate.addParameterSources("LABEL_VALUES", [Source.fromStaticValue(1)])
+    _output(evaluate, "OUTPUT", "metrics", "Metrics (JSON)")
+    model.addChildAlgorithm(evaluate)
+    return model
+
+
+def train_segment():
+    from qgis.core import (
+        QgsProcessing,
+        QgsProcessingModelAlgorithm,
+        QgsProcessingParameterMapLayer,
+        QgsProcessingParameterNumber,
+        QgsProcessingParameterRasterLayer,
+    )
+    from qgis.core import (
+        QgsProcessingModelChildParameterSource as Source,
+    )
+
+    model = QgsProcessingModelAlgorithm("Train, then segment", "DualStream")
+    model.setHelpContent({"ALG_DESC": "Trains a DualStream model on an image and its labels, then segments a "
+                                      "second image with the model just trained."})
+    _input(model, QgsProcessingParameterRasterLayer("image", "Training image"), 0)
+    _input(model, QgsProcessingParameterMapLayer("labels", "Labels (raster or polygons)",
+                                                 types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]),
+           200)
+    _input(model, QgsProcessingParameterRasterLayer("scene", "Image to segment"), 400)
+    _input(model, QgsProcessingParameterNumber("minutes", "Training time (minutes)",
+                                               QgsProcessingParameterNumber.Double, 5.0, minValue=0.01), 600)
+    train = _child(model, "dualstream:train", "train", "Train DualStream", 100)
+    train.addParameterSources("INPUT", [Source.fromModelParameter("image")])
+    train.addParameterSources("LABELS", [Source.fromModelParameter("labels")])
+    train.addParameterSources("TIME_BUDGET", [Source.fromModelParameter("minutes")])
+    _output(train, "OUTPUT", "bundle", "Model bundle")
+    model.addChildAlgorithm(train)
+    segment = _child(model, "dualstream:segment", "segment", "Segment with DualStream", 400)
+    segment.addParameterSources("INPUT", [Source.fromModelParameter("scene")])
+    segment.addParameterSources("MODEL", [Source.fromChildOutput("train", "OUTPUT")])
+    _output(segment, "OUTPUT", "classes", "Class raster")
+    model.addChildAlgorithm(segment)
+    return model
+
+
+def main() -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from qgis.core import QgsApplication
+
+    app = QgsApplication([], False)
+    app.initQgis()
+    FOLDER.mkdir(parents=True, exist_ok=True)
+    for name, build in (("segment_evaluate", segment_evaluate), ("train_segment", train_segment)):
+        model = build()
+        model.setName(model.name())
+        path = FOLDER / f"{name}.model3"
+        if not model.toFile(str(path)):
+            print(f"could not write {path}", file=sys.stderr)
+            return 1
+        print(path)
+    app.exitQgis()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The Graphical Modeler models shipped in docs/models/, run by the real headless ``qgis_process``.
+
+``segment_evaluate.model3``: Segment -> native:fillnodata -> Evaluate, each step's temporary output feeding the
+next, the metrics a TEMPORARY_OUTPUT too. ``train_segment.model3``: Train -> Segment, the bundle Train writes
+wired to Segment's Model (a model output with a lasting path). ``scripts/build_models.py`` wrote both.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import make_bundle
+
+pytestmark = [pytest.mark.qgis]
+MODELS = Path(__file__).resolve().parents[2] / "docs" / "models"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory, deploy_plugin, venv_site_packages):
+    root = tmp_path_factory.mktemp("qgis-process-models")
+    deploy_plugin(root, venv_site_packages)
+    return root
+
+
+def test_segment_a_native_algorithm_then_evaluate(qgis_process, root, scenes, tmp_path):
+    scene = scenes["s1"]
+    model = make_bundle(tmp_path / "m.dsmodel", vision_bands=4, aux_channels=0, seed=4)
+    out = qgis_process.run_json(root, "run", str(MODELS / "segment_evaluate.model3"), "--",
+                                f"image={scene['image']}", f"model={model}", f"labels={scene['label_vector']}",
+                                "evaluate:metrics=TEMPORARY_OUTPUT")
+    metrics = Path(out["results"]["evaluate:metrics"])
+    assert metrics.is_file() and metrics.suffix == ".json"
+    summary = json.loads(metrics.read_text())
+    assert 0.0 <= summary["miou"] <= 1.0 and summary["confusion_matrix"]
+
+
+def test_train_then_segment_with_the_model_just_trained(qgis_process, root, scenes, tmp_path):
+    train, scene = scenes["train"], scenes["s2"]
+    bundle = tmp_path / "chained.dsmodel"
+    out = qgis_process.run_json(root, "run", str(MODELS / "train_segment.model3"), "--",
+                                f"image={train['image']}", f"labels={train['label_vector']}",
+                                f"scene={scene['image']}", "minutes=0.02", f"train:bundle={bundle}",
+                                "segment:classes=TEMPORARY_OUTPUT")
+    assert Path(out["results"]["train:bundle"]) == bundle and bundle.is_file()
+    classes = Path(out["results"]["segment:classes"])
+    assert classes.is_file() and classes.suffix == ".tif"
