@@ -97,7 +97,8 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         layers = add_parameter(self, MultipleLayersParameter(
             self.INPUT, self.tr("Image layers"), SOURCE_RASTER, optional=True),
-            self.tr("Scenes to segment as layers (file-based rasters with the bands the model was trained on)."))
+            self.tr("Scenes to segment as layers (rasters with pixels of their own, files or remote GDAL sources "
+                    "such as /vsicurl/, with the bands the model was trained on)."))
         layers.setMetadata(LAYER_LIST_WRAPPER)
         add_parameter(self, QgsProcessingParameterFile(
             self.FOLDER, self.tr("Folder of images"), behavior=FILE_BEHAVIOR_FOLDER,

@@ -1,7 +1,7 @@
 """The Graphical Modeler models shipped in docs/models/, run by the real headless ``qgis_process``.
 
 ``segment_evaluate.model3``: Segment -> native:fillnodata -> Evaluate, each step's temporary output feeding the
-next, the metrics a TEMPORARY_OUTPUT too. ``train_segment.model3``: Train -> Segment, the bundle Train writes
+next. ``train_segment.model3``: Train -> Segment, the bundle Train writes
 wired to Segment's Model (a model output with a lasting path). ``scripts/build_models.py`` wrote both.
 """
 
@@ -30,9 +30,9 @@ def test_segment_a_native_algorithm_then_evaluate(qgis_process, root, scenes, tm
     model = make_bundle(tmp_path / "m.dsmodel", vision_bands=4, aux_channels=0, seed=4)
     out = qgis_process.run_json(root, "run", str(MODELS / "segment_evaluate.model3"), "--",
                                 f"image={scene['image']}", f"model={model}", f"labels={scene['label_vector']}",
-                                "evaluate:metrics=TEMPORARY_OUTPUT")
-    metrics = Path(out["results"]["evaluate:metrics"])
-    assert metrics.is_file() and metrics.suffix == ".json"
+                                f"evaluate:metrics={tmp_path / 'metrics.json'}")
+    metrics = Path(out["results"]["evaluate:metrics"])  # the class raster and the filled one were temporary
+    assert metrics == tmp_path / "metrics.json" and metrics.is_file()
     summary = json.loads(metrics.read_text())
     assert 0.0 <= summary["miou"] <= 1.0 and summary["confusion_matrix"]
 
@@ -43,7 +43,7 @@ def test_train_then_segment_with_the_model_just_trained(qgis_process, root, scen
     out = qgis_process.run_json(root, "run", str(MODELS / "train_segment.model3"), "--",
                                 f"image={train['image']}", f"labels={train['label_vector']}",
                                 f"scene={scene['image']}", "minutes=0.02", f"train:bundle={bundle}",
-                                "segment:classes=TEMPORARY_OUTPUT")
+                                "segment:classes=TEMPORARY_OUTPUT")  # the final output temporary too
     assert Path(out["results"]["train:bundle"]) == bundle and bundle.is_file()
-    classes = Path(out["results"]["segment:classes"])
-    assert classes.is_file() and classes.suffix == ".tif"
+    classes = Path(out["results"]["segment:classes"])  # QGIS removes its temporary folder when qgis_process ends
+    assert classes.suffix == ".tif" and classes.name == "OUTPUT.tif"
