@@ -327,13 +327,15 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
             values = reader.label_value_counts()  # classes -> polygons
         val_foreground |= has_foreground(reader.label_path, values, data_cfg)
     if problems and recognise_reference_labels(counts, data_cfg):
-        callback.info(f"The label values are exactly 0 and 90, as in the reference data: 90 is class 1 "
+        callback.info(f"The label values are 0 and 90, as in the reference data: 90 is class 1 "
                       f"('{data_cfg.class_names[1]}'), 0 is class 0. Give {setting('data.label_mapping')} to say "
                       f"otherwise.")
         for kw in train_kw + val_kw:  # the readers (and the loaders' copies) map with it from now on
             kw["label_mapping"] = dict(data_cfg.label_mapping)
         for reader in train_readers + val_readers:
             reader.use_label_mapping(data_cfg.label_mapping)
+            if is_vector_path(reader.label_path):  # a layer's counts are of classes: mapped again
+                counts[reader.label_path] = reader.label_value_counts()
         problems = [p for path, values in counts.items() for p in label_problems(path, values, data_cfg)]
         val_foreground = val_foreground or any(has_foreground(r.label_path, counts.get(r.label_path, {}), data_cfg)
                                                for r in val_readers)

@@ -137,14 +137,15 @@ REFERENCE_VALUES, REFERENCE_MAPPING = {"0", "90"}, {"90": 1}
 
 
 def recognise_reference_labels(counts: dict[str, dict[str, int]], data_cfg: DataConfig) -> bool:
-    """No label mapping given, two classes, and the label rasters hold exactly the values 0 and 90 (the
-    reference data's): take 90=1 (``data_cfg.label_mapping`` is set) and return True."""
+    """No label mapping given, two classes, and the labels hold the values 0 and 90 only, 90 among them (the
+    reference data's: its rasters, and its polygons' class field): take 90=1 (``data_cfg.label_mapping`` is set)
+    and return True."""
     if data_cfg.label_mapping or len(data_cfg.class_names) != 2 or not counts:
         return False
-    if any(is_vector_path(path) for path in counts):
-        return False
     found = {key for values in counts.values() for key, count in values.items() if count}
-    if found != REFERENCE_VALUES:
+    rasters = {key for path, values in counts.items() if not is_vector_path(path)
+               for key, count in values.items() if count}
+    if not found <= REFERENCE_VALUES or "90" not in found or (rasters and rasters != REFERENCE_VALUES):
         return False
     data_cfg.label_mapping = dict(REFERENCE_MAPPING)
     return True

@@ -408,10 +408,16 @@ class SceneReader:
         return aux, valid
 
     def use_label_mapping(self, mapping: dict[str, int] | None) -> None:
-        """Map raster labels with ``mapping`` from now on (a mapping recognised from the label scan)."""
+        """Map the labels with ``mapping`` from now on (a mapping recognised from the label scan); a label layer's
+        polygons are read again with it (quietly: their warnings were given)."""
+        from ..callbacks import QuietCallback
+
         self.label_mapping = dict(mapping) if mapping else None
         self.mapper = LabelMapper(self.label_mapping, self.label_default_class, self.ignore_index,
                                   self.label_path or "")
+        if self._vector is not None and self.label_path is not None:
+            self._vector = VectorLabels(self.label_path, self.grid.crs, self.mapper, self.label_field,
+                                        QuietCallback())
 
     def read_raw_label(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw label raster values (float64) on a tile and where they are valid (raster labels only)."""
