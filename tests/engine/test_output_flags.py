@@ -27,11 +27,14 @@ NOT_OUTPUTS = {
     ("segment", "--config"), ("segment", "--image"), ("segment", "--aux"), ("segment", "--model"),
     ("segment", "--weights"), ("segment", "--extent-crs"), ("segment", "--aoi"), ("segment", "--device"),
     ("segment", "--images"), ("segment", "--aux-pattern"), ("segment", "--manifest"), ("segment", "--bands"),
-    ("segment", "--stac-item"), ("segment", "--treatment"), ("segment", "--class-min-area"),
+    ("segment", "--stac-item"), ("segment", "--stac-items"), ("segment", "--treatment"), ("segment", "--class-min-area"),
     ("segment", "--class-fill-holes"), ("segment", "--transparent-classes"),
     ("polygons", "CLASSES.tif"), ("polygons", "--raster"), ("polygons", "--class-names"), ("polygons", "--confidence"),
     ("polygons", "--model"), ("polygons", "--scene"), ("polygons", "--treatment"), ("polygons", "--class-min-area"),
     ("polygons", "--class-fill-holes"),
+    ("train", "--labelled-area"), ("train", "--val-labelled-area"),
+    ("suggest", "--model"), ("suggest", "--image"), ("suggest", "--labelled-area"), ("suggest", "--aoi"),
+    ("suggest", "--device"),
     ("evaluate", "--pred"), ("evaluate", "--label"), ("evaluate", "--label-field"),
     ("export", "MODEL"), ("export", "--model"),
     ("import", "MODEL.onnx"), ("import", "--description"), ("import", "--input-name"), ("import", "--layout"),
@@ -54,6 +57,7 @@ OUTPUT_FLAGS = {
     ("export", "--stac"): "bundle",
     ("import", "--output"): "bundle",
     ("polygons", "--out"): "prediction",
+    ("suggest", "--out"): "area",
 }
 
 
@@ -84,7 +88,7 @@ def inputs(tmp_path) -> dict[str, Path]:
     folder = tmp_path / "in"
     folder.mkdir()
     files = {"image": "image.tif", "aux": "aux.tif", "label": "label.tif", "prediction": "prediction.tif",
-             "bundle": "model.dsmodel"}
+             "bundle": "model.dsmodel", "area": "labelled.gpkg"}
     made = {}
     for key, name in files.items():
         made[key] = folder / name
@@ -114,6 +118,9 @@ def argv_of(command: str, flag: str, inputs: dict[str, Path], out: Path) -> list
         return ["import", i["bundle"], "--output", str(out / "m.dsmodel")]
     if command == "polygons":
         return ["polygons", i["prediction"], "--quiet", "--out", str(out / "p.gpkg")]
+    if command == "suggest":
+        return ["suggest", "--model", i["bundle"], "--image", i["image"], "--labelled-area", i["area"], "--device", "cpu",
+                "--quiet", "--out", str(out / "windows.gpkg")]
     raise AssertionError(f"no command line for {command}")
 
 

@@ -20,6 +20,7 @@ FRONT_ENDS = {
     "evaluate": ("evaluate", ["dualstream:evaluate"]),
     "export": ("export", []),
     "polygons": ("polygons", ["dualstream:polygons"]),
+    "suggest": ("suggest", ["dualstream:suggest"]),
 }
 #: Processing parameters with a value widget that are not engine settings, and why.
 NOT_SETTINGS = {
