@@ -62,19 +62,18 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         param, label, text = declared_text(self, "suggest.models")
         add_parameter(self, ModelFileParameter(param, label, behavior=FILE_BEHAVIOR_FILE, fileFilter=MODEL_FILTER),
                       text + self.tr(" Several are separated by ';'."))
-        scenes = add_parameter(self, MultipleLayersParameter(self.INPUT, self.tr("Scenes"), SOURCE_RASTER),
-                               self.tr("The images to look at (the bands the model was trained on)."))
+        param, label, text = declared_text(self, "suggest.images")
+        scenes = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER), text)
         scenes.setMetadata(LAYER_LIST_WRAPPER)
-        add_parameter(self, QgsProcessingParameterFeatureSource(
-            self.LABELLED_AREA, self.tr("Labelled area so far"), [SOURCE_POLYGON], optional=True),
-            self.tr("Polygons of what is labelled already (the windows of earlier rounds; any polygon layer, "
-                    "selected features honoured): no window is suggested where half of it is labelled."))
+        param, label, text = declared_text(self, "suggest.labelled_area")
+        add_parameter(self, QgsProcessingParameterFeatureSource(param, label, [SOURCE_POLYGON], optional=True),
+                      text + self.tr(" Only selected features counts where ticked."))
         add_settings(self, "suggest.count", "suggest.window", "suggest.tta", "suggest.device", "suggest.backend",
                      "suggest.batch_size")
-        destination = QgsProcessingParameterVectorDestination(self.OUTPUT, self.tr("Windows to label"),
-                                                              SOURCE_POLYGON)
+        param, label, text = declared_text(self, "suggest.output")
+        destination = QgsProcessingParameterVectorDestination(param, label, SOURCE_POLYGON)
         destination.setSupportsNonFileBasedOutput(False)
-        add_parameter(self, destination, self.tr("GeoPackage of the ranked windows (rank, score, why)."))
+        add_parameter(self, destination, text)
         self.addOutput(QgsProcessingOutputNumber("WINDOWS", self.tr("Windows suggested")))
 
     def processAlgorithm(  # noqa: N802 - QGIS API

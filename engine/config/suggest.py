@@ -27,13 +27,15 @@ class SuggestConfig(Settings):
     images: list[str] = setting(
         default_factory=list, flag="--image", cli={"action": "append"}, metavar="RASTER", group="input and output",
         param="INPUT", custom_qgis=True, label="Scenes",
-        help="Scene to look at (repeat for several; the windows are spread over them).")
+        help="The scenes to look at, with the bands the model was trained on; the windows are spread over them.")
     labelled_area: str | None = setting(
         None, flag="--labelled-area", metavar="LAYER", group="input and output", param="LABELLED_AREA",
         custom_qgis=True, label="Labelled area so far",
-        help="Polygons of what is labelled already (the windows of earlier rounds): windows stay away from it.")
+        help="Polygons of what is labelled already (the windows of earlier rounds; any polygon layer or file): no "
+             "window is suggested where half of it is labelled.")
     output: str = setting("", flag="--out", metavar="SUGGEST.gpkg", group="input and output", param="OUTPUT",
-                          custom_qgis=True, label="Windows to label", help="GeoPackage of ranked windows to write.")
+                          custom_qgis=True, label="Windows to label",
+                          help="GeoPackage of the ranked windows to write (rank, score, why).")
     count: int = setting(10, label="Number of windows", minimum=1, maximum=10000, group="suggest",
                          help="How many windows to suggest.")
     window: int = setting(128, metavar="PX", label="Window size (pixels)", minimum=8, maximum=100000,
