@@ -7,11 +7,16 @@ folder). Per seed, a model is trained on ``initial`` random windows; then, in ea
 are added (a) by ``suggest`` (the current model, the windows labelled so far as its labelled area) and (b) at
 random (positions on the same half-window lattice, not overlapping the windows labelled so far), and the model is
 fine-tuned from the previous round's with the same epochs and tiles (the loop a user runs). Labels are the crop's
-full mask, used only inside the labelled area: the rest is ignored, not background. Reported: the validation mIoU
-of every round, both arms, every seed, and the labelled windows each arm needs to reach a target mIoU.
+full mask, used only inside the labelled area: the rest is ignored, not background. A fifth of the pool is mask 0,
+which the data set leaves unlabelled: a window there would teach nothing here, though a user would label it, so
+every arm takes only windows the mask labels at least half of (``--min-annotated``): the starting windows and the
+random ones are drawn among those, and of ``suggest``'s windows (4 x as many asked for) the first ``per_round``
+of those in rank order. Reported: the validation mIoU of every round, both arms, every seed, and the labelled
+windows each arm needs to reach a target mIoU.
 
-Usage: ``python bench/label_efficiency.py [--seeds 3] [--rounds 3] [--out DIR]`` (CPU: about 40 minutes on two
-busy cores at the defaults); ``make bench`` runs it as the section ``label_efficiency``.
+Usage: ``python bench/label_efficiency.py [--seeds 3] [--first-seed 0] [--rounds 3] [--out DIR]`` (CPU: about 13
+minutes on two busy cores at the defaults); ``--combine A/results.json B/results.json`` makes one table of runs
+of other seeds (or of one arm: ``--arms suggest``); ``make bench`` runs it as the section ``label_efficiency``.
 """
 
 from __future__ import annotations
@@ -84,6 +89,12 @@ def lattice(width: int, height: int, window: int) -> list[tuple[int, int]]:
     return [(c, r) for r in range(0, height - window + 1, step) for c in range(0, width - window + 1, step)]
 
 
+def annotated(positions: list[tuple[int, int]], truth: np.ndarray, window: int,
+              least: float) -> list[tuple[int, int]]:
+    """The windows of which at least ``least`` of the pixels carry a label in the data set (mask 0 is unlabelled)."""
+    return [(c, r) for c, r in positions if (truth[r:r + window, c:c + window] != 0).mean() >= least]
+
+
 def free(positions: list[tuple[int, int]], taken: list[tuple[int, int]], window: int) -> list[tuple[int, int]]:
     return [p for p in positions if all(abs(p[0] - q[0]) >= window or abs(p[1] - q[1]) >= window for q in taken)]
 
@@ -117,14 +128,16 @@ def train_round(work: Path, name: str, area: Path, parent: Path | None, args: ar
             "seconds": round(time.perf_counter() - start, 1)}
 
 
-def suggested(model: Path, image: str, area: Path, count: int, window: int, out: Path) -> list[tuple[int, int]]:
+def suggested(model: Path, image: str, area: Path, count: int, window: int, out: Path, truth: np.ndarray,
+              least: float) -> list[tuple[int, int]]:
+    """The first ``count`` windows ``suggest`` ranks (of 4 x ``count`` asked for) that the data set labels."""
     from engine.api import QuietCallback, SuggestConfig, suggest
 
     if out.exists():
         out.unlink()
-    result = suggest(SuggestConfig(models=[str(model)], images=[image], labelled_area=str(area), count=count,
+    result = suggest(SuggestConfig(models=[str(model)], images=[image], labelled_area=str(area), count=4 * count,
                                    window=window, output=str(out), device="cpu"), QuietCallback())
-    return [(w.col, w.row) for w in result.windows]
+    return annotated([(w.col, w.row) for w in result.windows], truth, window, least)[:count]
 
 
 def run_seed(seed: int, args: argparse.Namespace, data: Path, out: Path) -> dict[str, Any]:
@@ -133,7 +146,9 @@ def run_seed(seed: int, args: argparse.Namespace, data: Path, out: Path) -> dict
     image = str(data / POOL[0])
     with rasterio.open(image) as ds:
         width, height = ds.width, ds.height
-    positions = lattice(width, height, args.window)
+    with rasterio.open(data / POOL[1]) as ds:
+        truth = ds.read(1)
+    positions = annotated(lattice(width, height, args.window), truth, args.window, args.min_annotated)
     rng = np.random.default_rng(seed)
     work = out / f"seed{seed}"
     work.mkdir(parents=True, exist_ok=True)
@@ -153,7 +168,8 @@ def run_seed(seed: int, args: argparse.Namespace, data: Path, out: Path) -> dict
         for k in range(1, args.rounds + 1):
             area = work / f"{arm}{k - 1}.gpkg" if k > 1 else work / "round0.gpkg"
             if arm == "suggest":
-                added = suggested(parent, image, area, args.per_round, args.window, work / f"{arm}{k}_windows.gpkg")
+                added = suggested(parent, image, area, args.per_round, args.window, work / f"{arm}{k}_windows.gpkg",
+                                  truth, args.min_annotated)
             else:
                 added = []
                 for _ in range(args.per_round):
@@ -197,12 +213,38 @@ def markdown(results: dict[str, Any], target: float) -> str:
     return "\n".join(lines)
 
 
+def report(results: dict[str, Any], target: float | None, out: Path) -> dict[str, Any]:
+    """The table of every seed of ``results`` (both arms), written to ``out``."""
+    last = [results["seeds"][s][arm][-1]["miou"] for s in results["seeds"] for arm in ("suggest", "random")]
+    results["target"] = target if target is not None else round(float(np.mean(last)), 2)
+    results["markdown"] = markdown(results, results["target"])
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    (out / "results.md").write_text(results["markdown"] + "\n")
+    print(results["markdown"])
+    return results
+
+
+def combine(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {"settings": vars(args), "seeds": {}}
+    for path in args.combine:  # per seed, the arms of every file, a later file's winning (a suggest-only run)
+        for seed, arms in json.loads(Path(path).read_text())["seeds"].items():
+            results["seeds"].setdefault(seed, {}).update(arms)
+    missing = [f"seed {s}: {arm}" for s, arms in results["seeds"].items() for arm in ("suggest", "random")
+               if arm not in arms]
+    if missing:
+        raise SystemExit(f"--combine: no results for {', '.join(missing)}; add the results.json that has them.")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return report(results, args.target, out)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--realdata", default=os.environ.get("DUALSTREAM_REALDATA", str(REPO.parent / "shared" /
                                                                                  "realdata")))
     p.add_argument("--out", default=str(REPO / "bench_output" / "label_efficiency"))
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="the first seed (seeds first-seed, first-seed + 1, ...)")
     p.add_argument("--initial", type=int, default=4)
     p.add_argument("--per-round", type=int, default=4)
     p.add_argument("--rounds", type=int, default=3)
@@ -215,8 +257,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--epochs", type=int, default=3, help="epochs per round of fine-tuning")
     p.add_argument("--arms", nargs="+", default=["suggest", "random"], choices=["suggest", "random"],
                    help="the arms to run (the random arm does not depend on the ranking: same seeds, same windows)")
+    p.add_argument("--min-annotated", type=float, default=0.5,
+                   help="the share of a window the data set must label for either arm to take it (0: any window)")
     p.add_argument("--target", type=float, default=None, help="mIoU to reach (default: the mean of the last round's)")
+    p.add_argument("--combine", nargs="+", metavar="RESULTS", help="no runs: one table of the seeds of these "
+                   "results.json files (runs of other seeds, e.g. --first-seed 3), written to --out")
     args = p.parse_args(argv)
+    if args.combine:
+        return combine(args)
     data = Path(args.realdata) / FOLDER
     if not (data / SOURCE[0]).is_file():
         raise SystemExit(f"New Brunswick crops not found in '{data}'; pass --realdata (the shared real data folder).")
@@ -224,19 +272,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     data = split(data, out)
     results: dict[str, Any] = {"settings": vars(args), "seeds": {}}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         results["seeds"][seed] = run_seed(seed, args, data, out)
         (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     if len(args.arms) < 2:
         return results
-    last = [results["seeds"][s][arm][-1]["miou"] for s in results["seeds"] for arm in args.arms]
-    target = args.target if args.target is not None else round(float(np.mean(last)), 2)
-    results["target"] = target
-    results["markdown"] = markdown(results, target)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    (out / "results.md").write_text(results["markdown"] + "\n")
-    print(results["markdown"])
-    return results
+    return report(results, args.target, out)
 
 
 if __name__ == "__main__":
