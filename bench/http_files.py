@@ -5,22 +5,74 @@ tests: ``FileServer(folder, latency=0.02)`` serves ``folder`` at :attr:`FileServ
 bytes=a-b`` (also several ranges, as multipart/byteranges) with 206, adds ``latency`` seconds before every
 answer (the round trip to a distant server), counts requests and the time spent, and can fail chosen paths
 (``fail={"/x.tif": 503}``) or the first N requests of any path (``flaky=N``, 503) to exercise retries.
+
+The server runs in a process of its own: a reader in the calling process may hold the GIL inside GDAL while it
+waits for the answer (rasterio's open does), and a server thread of the same process would then never answer
+(each request stalled until GDAL's HTTP timeout). Its counters are read back from :data:`STATS_PATH`.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 _RANGE = re.compile(r"(\d*)-(\d*)")
+#: the path that answers the counters as JSON (not counted itself)
+STATS_PATH = "/.file-server-stats"
 
 
 class FileServer:
-    """Context manager: ``with FileServer(folder, latency=0.02) as server: server.url + "/scene.tif"``."""
+    """Context manager: ``with FileServer(folder, latency=0.02) as server: server.url + "/scene.tif"``; the
+    server runs in a child process (see the module's docstring)."""
+
+    def __init__(self, folder: str | Path, latency: float = 0.0, fail: dict[str, int] | None = None,
+                 flaky: int = 0):
+        self.options = {"folder": str(Path(folder).resolve()), "latency": latency, "fail": dict(fail or {}),
+                        "flaky": flaky}
+        self.url = ""
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> FileServer:
+        self.process = subprocess.Popen([sys.executable, __file__, json.dumps(self.options)], stdout=subprocess.PIPE,
+                                        text=True)
+        port = self.process.stdout.readline().strip()
+        if not port.isdigit():
+            self.process.kill()
+            raise RuntimeError(f"the file server did not start (it printed {port!r})")
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+    def _stats(self) -> dict:
+        with urllib.request.urlopen(self.url + STATS_PATH, timeout=30) as answer:  # noqa: S310 - our own server
+            return json.loads(answer.read())
+
+    @property
+    def requests(self) -> int:
+        return self._stats()["requests"]
+
+    @property
+    def bytes(self) -> int:
+        return self._stats()["bytes"]
+
+    @property
+    def statuses(self) -> dict[int, int]:
+        return {int(k): v for k, v in self._stats()["statuses"].items()}
+
+
+class _Server:
+    """The server itself, run by :func:`main` in the child process."""
 
     def __init__(self, folder: str | Path, latency: float = 0.0, fail: dict[str, int] | None = None,
                  flaky: int = 0):
@@ -48,16 +100,6 @@ class FileServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FileServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def _count(self, status: int, size: int) -> None:
         with self._lock:
@@ -66,6 +108,11 @@ class FileServer:
             self.statuses[status] = self.statuses.get(status, 0) + 1
 
     def _answer(self, handler: BaseHTTPRequestHandler, body: bool) -> None:
+        if handler.path == STATS_PATH:
+            with self._lock:
+                stats = json.dumps({"requests": self.requests, "bytes": self.bytes, "statuses": self.statuses})
+            self._send(handler, 200, stats.encode(), {"Content-Type": "application/json"}, body, count=False)
+            return
         if self.latency:
             time.sleep(self.latency)
         path = unquote(urlparse(handler.path).path)
@@ -112,8 +159,9 @@ class FileServer:
         self._send(handler, 206, parts, {"Content-Type": f"multipart/byteranges; boundary={boundary}"}, body)
 
     def _send(self, handler: BaseHTTPRequestHandler, status: int, payload: bytes, headers: dict[str, str],
-              body: bool) -> None:
-        self._count(status, len(payload) if body else 0)
+              body: bool, count: bool = True) -> None:
+        if count:
+            self._count(status, len(payload) if body else 0)
         handler.send_response(status)
         for key, value in headers.items():
             handler.send_header(key, value)
@@ -121,3 +169,15 @@ class FileServer:
         handler.end_headers()
         if body and payload:
             handler.wfile.write(payload)
+
+
+def main(options: str) -> None:
+    """Serve with the JSON ``options`` of :class:`FileServer`; print the port, then serve until terminated."""
+    given = json.loads(options)
+    server = _Server(given["folder"], given["latency"], {k: int(v) for k, v in given["fail"].items()}, given["flaky"])
+    print(server.server.server_address[1], flush=True)
+    server.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
