@@ -24,6 +24,9 @@ RUNS = {
     "dualstream:segmentbulk": ({"INPUT": ["{image}"], "MODEL": "{bundle}", "OUTPUT": "{out}/bulk"}, "image"),
     "dualstream:evaluate": ({"INPUT": "{prediction}", "LABELS": "{label_vector}", "OUTPUT": "{out}/m.json"},
                             "label_vector"),
+    "dualstream:polygons": ({"INPUT": "{prediction}", "OUTPUT": "{out}/p.gpkg"}, "prediction"),
+    "dualstream:suggest": ({"MODEL": "{bundle}", "INPUT": ["{image}"], "LABELLED_AREA": "{label_vector}",
+                            "OUTPUT": "{out}/w.gpkg"}, "label_vector"),
     # no inputs: its folder pointed at an existing file (someone's image) must be refused all the same
     "dualstream:sampledata": ({}, "image"),
 }
