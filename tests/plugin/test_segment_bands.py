@@ -5,6 +5,9 @@ rescaled by its raster:bands scale. The model is a linear classifier made elsewh
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +41,15 @@ def root(tmp_path_factory, deploy_plugin, venv_site_packages):
 
 @pytest.fixture(scope="module")
 def model(root) -> Path:
-    from engine.cli.main import main
-
     onnx = linear_model(root / "clouds.onnx", WEIGHTS, BIAS, head="none")
-    assert main(["import", str(onnx), "-o", str(root / "clouds.dsmodel"), "--classes", "clear,cloud,shadow",
-                 "--mean", ",".join(map(str, MEAN)), "--std", ",".join(map(str, STD)), "--output-kind", "logits",
-                 "--band-names", "blue,green,red,nir", "--value-range", "0,1"]) == 0
+    # the command in a process of its own, as a user runs it, leaving this pytest process as it was
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "engine", "import", str(onnx), "-o", str(root / "clouds.dsmodel"),
+                           "--classes", "clear,cloud,shadow", "--mean", ",".join(map(str, MEAN)), "--std",
+                           ",".join(map(str, STD)), "--output-kind", "logits", "--band-names", "blue,green,red,nir",
+                           "--value-range", "0,1"], capture_output=True, text=True, cwd=repo,
+                          env=dict(os.environ, PYTHONPATH=str(repo)))
+    assert done.returncode == 0, done.stderr[-2000:]
     return root / "clouds.dsmodel"
 
 
