@@ -67,6 +67,11 @@ class FileServer:
         return self._stats()["bytes"]
 
     @property
+    def log(self) -> list[tuple[str, str, str | None]]:
+        """(method, path, Range header or None) of every request answered, in order."""
+        return [tuple(entry) for entry in self._stats()["log"]]
+
+    @property
     def statuses(self) -> dict[int, int]:
         return {int(k): v for k, v in self._stats()["statuses"].items()}
 
@@ -83,6 +88,7 @@ class _Server:
         self.requests = 0
         self.bytes = 0
         self.statuses: dict[int, int] = {}
+        self.log: list[tuple[str, str, str | None]] = []
         self._lock = threading.Lock()
         server = self
 
@@ -101,8 +107,9 @@ class _Server:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
 
-    def _count(self, status: int, size: int) -> None:
+    def _count(self, handler: BaseHTTPRequestHandler, status: int, size: int) -> None:
         with self._lock:
+            self.log.append((handler.command, unquote(urlparse(handler.path).path), handler.headers.get("Range")))
             self.requests += 1
             self.bytes += size
             self.statuses[status] = self.statuses.get(status, 0) + 1
@@ -110,7 +117,8 @@ class _Server:
     def _answer(self, handler: BaseHTTPRequestHandler, body: bool) -> None:
         if handler.path == STATS_PATH:
             with self._lock:
-                stats = json.dumps({"requests": self.requests, "bytes": self.bytes, "statuses": self.statuses})
+                stats = json.dumps({"requests": self.requests, "bytes": self.bytes, "statuses": self.statuses,
+                                    "log": self.log})
             self._send(handler, 200, stats.encode(), {"Content-Type": "application/json"}, body, count=False)
             return
         if self.latency:
@@ -161,7 +169,7 @@ class _Server:
     def _send(self, handler: BaseHTTPRequestHandler, status: int, payload: bytes, headers: dict[str, str],
               body: bool, count: bool = True) -> None:
         if count:
-            self._count(status, len(payload) if body else 0)
+            self._count(handler, status, len(payload) if body else 0)
         handler.send_response(status)
         for key, value in headers.items():
             handler.send_header(key, value)

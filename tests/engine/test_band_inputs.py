@@ -15,11 +15,11 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
+from bench.http_files import FileServer
 from engine.api import Callback, DataError, SegmentConfig, segment
 from engine.cli.main import main
 from engine.data.band_match import match_bands, pick_bands
 from tests.engine.foreign_onnx import expected_classes, linear_model
-from tests.engine.range_server import serve_folder
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -168,18 +168,19 @@ def test_a_stac_item_of_remote_cogs_is_segmented_in_one_command(product, tmp_pat
     monkeypatch.setenv("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
     root = tmp_path / "hub"
     root.mkdir()
-    with serve_folder(root) as server:
+    with FileServer(root) as server:
         _item(root, server.url, product["dn"], 0.0001)
         out = tmp_path / "stac.tif"
         assert main(["segment", "--model", str(product["bundle"]), "--stac-item", f"{server.url}/item.json",
                      "--out", str(out)]) == 0
-        ranged = [r for r in server.requests if r[0] == "GET" and r[1].endswith(".tif")]
+        log = server.log
+    ranged = [r for r in log if r[0] == "GET" and r[1].endswith(".tif")]
     err = capsys.readouterr().err
     assert "STAC item 'S2_TEST_ITEM', bands picked by name: blue <- asset 'blue' (B02)" in err
     assert "STAC item's raster:bands scale/offset" in err
     assert (classes(out) == product["expected"]).mean() >= 0.999
     assert ranged and all(rng is not None for _, _, rng in ranged)  # read by range requests, window by window
-    assert not any(path.endswith("B1.tif") or path.endswith("B11.tif") for _, path, _ in server.requests)
+    assert not any(path.endswith("B1.tif") or path.endswith("B11.tif") for _, path, _ in log)
 
 
 def test_import_takes_the_old_band_count_spelling_with_a_note(product, tmp_path, capsys):
