@@ -48,7 +48,7 @@ from .inference import (
 )
 from .parameters import add_settings, declared_text, read_settings
 from .sources import MultipleLayersParameter, RasterLayerParameter, layer_items, raster_source, raster_sources
-from .web_layers import add_pixel_size_parameter, windowed
+from .web_layers import windowed
 
 
 class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
@@ -115,7 +115,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         add_parameter(self, QgsProcessingParameterExtent(param, label, optional=True),
                       text + self.tr(" A web layer (XYZ, WMS, WMTS, WCS) needs one: the map canvas, a layer's extent "
                                      "or one drawn."))
-        add_pixel_size_parameter(self, "Empty: the model's training pixel size (the log says which).")
+        add_settings(self, "segment.pixel_size")
         add_settings(self, *RUN_SETTINGS, *polygon_settings("segment"), "segment.transparent_classes",
                      "segment.resample_to_training_gsd")
         param, label, text = declared_text(self, "segment.output")

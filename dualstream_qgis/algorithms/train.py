@@ -43,7 +43,7 @@ from .sources import (
     raster_sources,
 )
 from .train_form import FOLDER, add_mode_parameter, check_train_form, is_temporary, require_form, unused_inputs
-from .web_layers import add_pixel_size_parameter, windowed
+from .web_layers import windowed
 
 
 def control_name(key: str) -> str:
@@ -153,9 +153,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                       text)
         add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Training extent"), optional=True),
                       self.tr("Only this part of the image is used (any CRS). Empty: the whole image."))
-        add_pixel_size_parameter(self, "Needed for a web layer (the model learns at this pixel size; Segment reads "
-                                       "web layers at it by default).")
-        add_settings(self, "data.val_fraction")
+        add_settings(self, "data.pixel_size", "data.val_fraction")
         add_settings(self, "model.name", "model.preset", "model.encoder", "data.bands", "data.x_bands")
         # a folder widget that also takes typed text (imagenet, a hub id)
         pretrained, label, text = declared_text(self, "model.pretrained")

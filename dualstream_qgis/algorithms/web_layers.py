@@ -118,20 +118,6 @@ def _safe(name: str) -> str:
 PIXEL_SIZE = "PIXEL_SIZE"
 
 
-def add_pixel_size_parameter(algorithm: Any, default_text: str) -> None:
-    """The PIXEL_SIZE parameter: metres per pixel at which web layers are read (``default_text`` says what an
-    empty value means)."""
-    from qgis.core import QgsProcessingParameterNumber
-
-    from ..compat import NUMBER_DOUBLE
-    from .common import add_parameter
-
-    add_parameter(algorithm, QgsProcessingParameterNumber(
-        PIXEL_SIZE, algorithm.tr("Pixel size for web layers (m)"), NUMBER_DOUBLE, optional=True, minValue=0.0),
-        algorithm.tr("Metres on the ground per pixel at which web layers (XYZ, WMS, WMTS, WCS) are read over the "
-                     "extent. " + default_text + " Ignored for layers with pixels of their own."))
-
-
 def windowed(algorithm: Any, parameters: dict[str, Any], context: QgsProcessingContext,
              feedback: QgsProcessingFeedback, inputs: dict[str, Any], extent: list[float] | None,
              extent_crs: str | None, default_size: float | None = None, default_from: str = "") -> dict[str, Any]:

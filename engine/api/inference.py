@@ -23,12 +23,15 @@ def _check_other_inputs(other_inputs: Mapping[str, str | None] | None, outputs: 
 def segment(cfg: SegmentConfig, callback: Callback | None = None,
             other_inputs: Mapping[str, str | None] | None = None) -> Any:
     """Segment one scene with a bundle or a weighted ensemble; returns ``engine.segment.SegmentResult`` (the
-    files written, class names and colours, pixels, seconds, device and backend)."""
+    files written, class names and colours, pixels, seconds, device and backend). An image that is a web
+    service's GDAL description is read over the extent at the pixel size (:func:`.sources.web_image`)."""
     from ..segment import segment as run
     from ..segment.scene_outputs import segment_files
+    from .sources import web_image
 
     _check_other_inputs(other_inputs, segment_files(cfg)[1])
-    return run(cfg, callback)
+    with web_image(cfg, callback or Callback()) as read:
+        return run(read, callback)
 
 
 def polygons(cfg: PolygonsConfig, callback: Callback | None = None) -> Any:

@@ -1,12 +1,20 @@
 """Sources that are no local file, as the front ends hand them over: web map layers turned into GDAL rasters
-(:func:`web_window` over an XYZ/WMS/WCS description), the name of any source, and a bundle's training pixel
+(:func:`web_window` over an XYZ/WMS/WCS description; :func:`web_image`, a segmentation's image given as such a
+description, read over its extent at its pixel size), the name of any source, and a bundle's training pixel
 size (the default pixel size a web layer is read at)."""
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from ..bundle.model_files import read_model_metadata
+from ..callbacks import Callback
+from ..config import SegmentConfig
 from ..data.web import (
     WINDOW_SUFFIX,
     WebWindow,
@@ -16,6 +24,7 @@ from ..data.web import (
     wms_description,
     xyz_description,
 )
+from ..errors import ConfigError, setting
 from ..io.locations import is_remote, join_layer, split_layer
 from ..io.locations import stem as source_stem
 
@@ -34,6 +43,55 @@ def training_pixel_size(model: str) -> float | None:
     return value if value and value > 0 else None
 
 
-__all__ = ["WINDOW_SUFFIX", "WebWindow", "is_remote", "join_layer", "map_units_per_metre", "source_stem",
-           "split_layer", "training_pixel_size", "wcs_description", "web_window", "wms_description",
-           "xyz_description"]
+#: How GDAL's descriptions of web services start (XML or connection string).
+WEB_DESCRIPTIONS = ("<GDAL_WMS", "<GDAL_WMTS", "<WCS_GDAL", "WMTS:", "WCS:")
+
+
+def is_web_description(source: str) -> bool:
+    """Whether ``source`` is a GDAL description of a web service: the text itself, or a small ``.xml`` file
+    holding it (GDAL's WMS, WMTS and WCS drivers read both)."""
+    text = str(source).lstrip()
+    if text.startswith(WEB_DESCRIPTIONS):
+        return True
+    if text.lower().endswith(".xml") and "\n" not in text:
+        try:
+            with open(text, encoding="utf-8", errors="replace") as handle:
+                return handle.read(256).lstrip().startswith(WEB_DESCRIPTIONS)
+        except OSError:
+            return False
+    return False
+
+
+@contextmanager
+def web_image(cfg: SegmentConfig, callback: Callback) -> Iterator[SegmentConfig]:
+    """``cfg`` with an image that is a web service's description replaced by its window over the extent at the
+    pixel size (given, else the model's training pixel size, said in the log), a virtual raster in a temporary
+    folder that lasts the run; ``cfg`` itself otherwise."""
+    if cfg.stac_item or not is_web_description(cfg.image):
+        yield cfg
+        return
+    if cfg.extent is None:
+        raise ConfigError(f"The image is a web service (a GDAL description of one), which covers far more than any "
+                          f"run can read; give {setting('segment.extent')} (the area to read).")
+    size = cfg.pixel_size
+    if not size:
+        size = training_pixel_size(cfg.models[0]) if cfg.models else None
+        if not size:
+            raise ConfigError(f"The image is a web service and the model '{cfg.models[0] if cfg.models else ''}' "
+                              f"records no training pixel size; give {setting('segment.pixel_size')} (metres per "
+                              f"pixel).")
+        callback.info(f"{setting('segment.pixel_size')} not given: the web service is read at {size:g} m per pixel, "
+                      f"the model's training pixel size.")
+    with tempfile.TemporaryDirectory(prefix="dualstream_web_") as folder:
+        name = "web service"
+        window = web_window(cfg.image, cfg.extent, cfg.extent_crs, float(size),
+                            Path(folder) / f"image{WINDOW_SUFFIX}", name=name)
+        callback.info(f"The {name} is read over the extent at {window.pixel_size:g} m per pixel "
+                      f"({window.map_pixel_size:.4g} map units): {window.width} x {window.height} pixels, "
+                      f"{window.bands} bands, fetched window by window as needed.")
+        yield dataclasses.replace(cfg, image=window.path)
+
+
+__all__ = ["WEB_DESCRIPTIONS", "WINDOW_SUFFIX", "WebWindow", "is_remote", "is_web_description", "join_layer",
+           "map_units_per_metre", "source_stem", "split_layer", "training_pixel_size", "wcs_description", "web_image",
+           "web_window", "wms_description", "xyz_description"]

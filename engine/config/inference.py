@@ -98,6 +98,13 @@ class SegmentConfig(Settings):
         label="Extent", help="Segment only this area (snapped outward to the image's pixels). Empty: the whole image.")
     extent_crs: str | None = setting(None, metavar="CRS", group="area", param="EXTENT", custom_qgis=True,
                                      label="Extent", help="CRS of the extent, e.g. EPSG:4326 (default: the image's).")
+    pixel_size: float | None = setting(
+        None, label="Pixel size for web layers (m; 0 = the model's)", minimum=0.0, off=0, metavar="METRES",
+        group="area",
+        help="Metres on the ground per pixel at which a web layer is read over the extent: an XYZ, WMS, WMTS or WCS "
+             "layer in QGIS; on the command line a GDAL description of one given as the image (a <GDAL_WMS> or "
+             "<WCS_GDAL> XML file or text, WMTS:URL). 0 or not given: the model's training pixel size (the log "
+             "says which). Ignored for rasters with pixels of their own.")
     aoi: str | None = setting(None, metavar="LAYER", group="area",
                               help="Polygon layer: pixels outside become nodata.",
                               no_qgis="the dialog limits the area with Extent; clip the class raster by a mask layer")
@@ -161,6 +168,10 @@ class SegmentConfig(Settings):
             check(not self.image or self.image == self.stac_item,
                   f"Give the image either as {named('segment.image')} or as {named('segment.stac_item')}, not both.")
             self.image = str(self.stac_item)
+        if self.pixel_size is not None:
+            check(self.pixel_size >= 0, f"{named('segment.pixel_size')} must be a positive number of metres, or 0 "
+                                        f"for the model's training pixel size (got {self.pixel_size}).")
+            self.pixel_size = float(self.pixel_size) or None
         check(self.tta in TTA_MODES, f"{named('segment.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
         check(self.backend in BACKENDS,
                f"{named('segment.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")

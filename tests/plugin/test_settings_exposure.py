@@ -32,8 +32,6 @@ NOT_SETTINGS = {
     "LABEL_VALUES": "Evaluate's choice of where the label mapping comes from (the model's, class numbers, given)",
     "MODE": "Train's choice of which inputs are used: the layers or a dataset folder",
     "CONFIDENCE": "Polygons' confidence raster (an input layer)",
-    "PIXEL_SIZE": "QGIS only: the pixel size at which a web layer (XYZ, WMS, WCS) becomes a GDAL source; the "
-                  "command line reads a GDAL source at its own",
 }
 VALUE_TYPES = ("number", "enum", "boolean", "string")
 

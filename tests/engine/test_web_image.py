@@ -1,0 +1,56 @@
+"""``dualstream segment --image LAYER.xml --extent ... --pixel-size M``: a web service given to the command line as
+GDAL's description of it (here an XYZ layer of a local tile server) is read over the extent at the pixel size, the
+model's training pixel size when none is given, as the QGIS algorithms read a web layer."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import rasterio
+
+from bench.http_files import FileServer
+from engine.api import xyz_description
+from engine.cli.main import main
+from tests.helpers import make_bundle
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def tiles(synthetic_scene, tmp_path_factory):
+    """XYZ tiles of the scene's first three bands at zoom levels 15-17 (GDAL reads the level nearest to the pixel
+    size: 17 is ~1 m on the ground here, 16 ~2 m, 15 ~4 m)."""
+    root = tmp_path_factory.mktemp("xyz")
+    rgb = root / "rgb.tif"
+    subprocess.run(["gdal_translate", "-q", "-b", "1", "-b", "2", "-b", "3", "-ot", "Byte", "-scale",
+                    synthetic_scene["image"], str(rgb)], check=True)
+    subprocess.run(["gdal2tiles.py", "--xyz", "-q", "-z", "15-17", "-w", "none", "--processes", "1", str(rgb),
+                    str(root / "tiles")], check=True, capture_output=True)
+    return root / "tiles"
+
+
+def test_a_web_description_is_read_over_the_extent_at_the_pixel_size(tiles, synthetic_scene, tmp_path, capsys):
+    model = make_bundle(tmp_path / "m.dsmodel", vision_bands=3, seed=2, vision_high=255.0, gsd=2.0)
+    with rasterio.open(synthetic_scene["image"]) as src:
+        b, crs = src.bounds, src.crs.to_string()
+    extent = ["--extent", str(b.left), str(b.bottom), str(b.right), str(b.top), "--extent-crs", crs]
+    with FileServer(tiles) as server:
+        layer = tmp_path / "tiles.xml"
+        layer.write_text(xyz_description(f"{server.url}/{{z}}/{{x}}/{{y}}.png", zmax=17))
+        base = ["segment", "--image", str(layer), "--model", model, "--device", "cpu"]
+        # the whole world at zoom 17 is no image: the extent is asked for, by its flag
+        assert main([*base, "--out", str(tmp_path / "none.tif")]) != 0
+        assert "--extent" in capsys.readouterr().err
+        assert not (tmp_path / "none.tif").exists()
+        assert main([*base, *extent, "--out", str(tmp_path / "trained.tif")]) == 0
+        said = capsys.readouterr()
+        assert main([*base, *extent, "--pixel-size", "4", "--out", str(tmp_path / "coarse.tif")]) == 0
+        assert server.requests > 0
+    assert "read at 2 m per pixel, the model's training pixel size" in " ".join((said.out + said.err).split())
+    with rasterio.open(tmp_path / "trained.tif") as fine, rasterio.open(tmp_path / "coarse.tif") as coarse:
+        assert fine.crs.to_epsg() == coarse.crs.to_epsg() == 3857
+        # 128 m of ground (at ~37 degrees north, a web mercator metre is 1.25 map units): 64 and 32 pixels across
+        assert abs(fine.width - 2 * coarse.width) <= 2 and 55 <= fine.width <= 90
+        for out in (fine, coarse):  # the tiles were read: the scene's pixels are classes, not nodata
+            assert out.read(1, masked=True).count() > 0.8 * out.width * out.height
