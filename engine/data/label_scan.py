@@ -22,23 +22,6 @@ from .scene import SceneReader
 SCAN_BLOCK = 1024  # label scan block side (a multiple of the cell size)
 
 
-def _map_classes(raw: np.ndarray, ok: np.ndarray, data_cfg: DataConfig) -> np.ndarray:
-    """Classes of raw label values (same rule as the reader's LabelMapper); ignore where not ok or unknown."""
-    ignore = data_cfg.ignore_index
-    if data_cfg.label_mapping:
-        out = np.full(raw.shape, data_cfg.label_default_class, dtype=np.uint8)
-        for key, cls in data_cfg.label_mapping.items():
-            try:
-                out[raw == float(key)] = cls
-            except ValueError:
-                continue  # text keys apply to vector attributes only
-    else:
-        good = (raw >= 0) & (raw <= 255) & (raw == np.floor(raw))
-        out = np.where(good, raw, ignore).astype(np.uint8)
-    out[~ok] = ignore
-    return out
-
-
 def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
                held_out: Region | None = None) -> tuple[CellIndex, dict[str, int], int, int]:
     """Raw value counts, the coarse labelled/foreground cell index of one training scene, and the foreground and
@@ -58,7 +41,7 @@ def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
                 raw, ok = reader.read_raw_label(col, row, w, h)
                 _count_values(raw[ok], counts)
             if fast:
-                classes = _map_classes(raw, ok, data_cfg)
+                classes = reader.mapper.map_raster(raw, ok, strict=False)  # the reader's rule, its classes
             else:  # vector labels or extent/AOI: the reader's full label path applies rasterising and masks
                 classes = reader.read(col, row, w, h).label
             labelled = classes != data_cfg.ignore_index
@@ -102,7 +85,7 @@ def _pixels_inside(mask: np.ndarray, col: int, row: int, region: Region) -> int:
 
 def has_foreground(path: str, counts: dict[str, int], data_cfg: DataConfig) -> bool:
     """Whether a label's value counts (raw values of a raster, classes of a vector layer) hold any pixel of a
-    class other than 0, by the same rule as :func:`_map_classes`."""
+    class other than 0, by the rule of :class:`~.labels.LabelMapper` (class numbers up to ``highest``)."""
     ignore = data_cfg.ignore_index
     mapping = {_as_float(k): cls for k, cls in data_cfg.label_mapping.items()}
     for key, count in counts.items():

@@ -51,16 +51,20 @@ class LabelMapper:
                     self._numeric.append((float(key), cls))
                 except ValueError:
                     continue  # text keys only apply to vector attribute values
-        for cls in [self.default_class] + [c for _, c in self._numeric]:
+        for cls in [self.default_class, *(self.mapping or {}).values()]:
             if not 0 <= cls <= self.highest:
                 raise DataError(f"label class {cls} for '{path}' is outside 0..{self.highest}; use small class "
                                 f"numbers.")
 
-    def map_raster(self, raw: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """Classes (uint8, or uint16 past 255 classes) of raw raster values; invalid pixels -> ignore index."""
+    def map_raster(self, raw: np.ndarray, valid: np.ndarray, strict: bool = True) -> np.ndarray:
+        """Classes (uint8, or uint16 past 255 classes) of raw raster values; invalid pixels -> ignore index.
+        Values that are no class number (without a mapping) are refused, or with ``strict=False`` (the label scan,
+        which lists them itself) ignored."""
         if self.mapping is None:
             bad = valid & ((raw < 0) | (raw > self.highest) | (raw != np.floor(raw)))
-            if bad.any():
+            if bad.any() and not strict:
+                valid = valid & ~bad
+            elif bad.any():
                 values = np.unique(raw[bad])[:10]
                 raise DataError(
                     f"The label raster '{self.path}' has values {values.tolist()} that are not class numbers "
@@ -84,9 +88,9 @@ class LabelMapper:
                     f"The label layer '{self.path}' has the non-numeric class value {value!r}; give a "
                     f"label_mapping from its values to class numbers."
                 ) from exc
-            if not number.is_integer() or not 0 <= number <= 255:
-                raise DataError(f"The label layer '{self.path}' has the value {value!r}, not a class 0..255; "
-                                f"give a label_mapping.")
+            if not number.is_integer() or not 0 <= number <= self.highest:
+                raise DataError(f"The label layer '{self.path}' has the value {value!r}, not a class "
+                                f"0..{self.highest}; give a label_mapping.")
             return int(number)
         return self.mapping.get(raw_key(value), self.default_class)
 
@@ -232,8 +236,10 @@ def _repaired(geom: Any) -> Any:
         gdal.PopErrorHandler()
 
 
-def rasterize_shapes(shapes: list[tuple[VectorShape, int]], grid: RasterGrid, fill: int = 0) -> np.ndarray:
-    """Burn (shape, value) pairs onto ``grid`` (pixel centres inside, later shapes on top) as uint8."""
+def rasterize_shapes(shapes: list[tuple[VectorShape, int]], grid: RasterGrid, fill: int = 0,
+                     dtype: Any = np.uint8) -> np.ndarray:
+    """Burn (shape, value) pairs onto ``grid`` (pixel centres inside, later shapes on top) as ``dtype`` (uint8,
+    or uint16 for the classes of a model of more than 255, which uint8 would wrap)."""
     from rasterio.features import rasterize
 
     xmin, ymin, xmax, ymax = grid.bounds
@@ -242,9 +248,9 @@ def rasterize_shapes(shapes: list[tuple[VectorShape, int]], grid: RasterGrid, fi
         if s.bbox[0] <= xmax and s.bbox[2] >= xmin and s.bbox[1] <= ymax and s.bbox[3] >= ymin
     ]
     if not chosen or grid.width == 0 or grid.height == 0:
-        return np.full((grid.height, grid.width), fill, dtype=np.uint8)
+        return np.full((grid.height, grid.width), fill, dtype=dtype)
     return rasterize(chosen, out_shape=(grid.height, grid.width), transform=grid.transform, fill=fill,
-                     all_touched=False, dtype="uint8")
+                     all_touched=False, dtype=np.dtype(dtype).name)
 
 
 class VectorLabels:
@@ -255,6 +261,7 @@ class VectorLabels:
         self.field = field
         shapes = read_polygons(path, image_crs, field, role="label layer", callback=callback)
         self.shapes = [(s, mapper.map_value(s.value) if field is not None else 1) for s in shapes]
+        self.dtype = mapper.dtype
         if field is not None and mapper.mapping is not None and callback is not None:
             unmapped = sorted({raw_key(s.value) for s in shapes if raw_key(s.value) not in mapper.mapping})
             if unmapped:  # a typo in the mapping would otherwise silently relabel those polygons
@@ -280,8 +287,8 @@ class VectorLabels:
         return counts
 
     def rasterize(self, grid: RasterGrid) -> np.ndarray:
-        """Classes (uint8) on ``grid``; pixels outside every polygon are class 0."""
-        return rasterize_shapes(self.shapes, grid, fill=0)
+        """Classes (the mapper's type) on ``grid``; pixels outside every polygon are class 0."""
+        return rasterize_shapes(self.shapes, grid, fill=0, dtype=self.dtype)
 
 
 class RegionMask:

@@ -150,8 +150,9 @@ class SceneReader:
         self.aux_file_bands: list[int] = [len(a.bands) for a in self._aux]  # bands used of each aux file
         self.aux_channels: int = len(self.selection.x) if self.selection.x else sum(self.aux_file_bands)
 
+        self.label_classes = int(label_classes)
         self.mapper = LabelMapper(label_mapping, label_default_class, self.ignore_index, self.label_path or "",
-                                  label_classes)
+                                  self.label_classes)
         self._vector: VectorLabels | None = None
         self._label_same_grid = False
         self._label_transform: Any = None
@@ -414,7 +415,7 @@ class SceneReader:
 
         self.label_mapping = dict(mapping) if mapping else None
         self.mapper = LabelMapper(self.label_mapping, self.label_default_class, self.ignore_index,
-                                  self.label_path or "")
+                                  self.label_path or "", self.label_classes)
         if self._vector is not None and self.label_path is not None:
             self._vector = VectorLabels(self.label_path, self.grid.crs, self.mapper, self.label_field,
                                         QuietCallback())

@@ -198,3 +198,15 @@ def test_label_mapping_to_more_classes_than_names_says_how_many_names():
         DataConfig(label_mapping={"1": 1, "2": 2, "9": 5})
     DataConfig(label_mapping={"1": 1, "2": 2, "9": 5}, class_names=list("abcdef"),  # six names: accepted
                class_colors=fill_class_colors([], 6))
+
+
+def test_polygon_classes_past_255_are_read_as_uint16_not_wrapped(synthetic_scene, raster_truth):
+    """Polygons mapped to class 315 for a model of 1000 classes burn 315 (uint8 would write 59); without the
+    classes the value is refused, naming the range, rather than wrapped."""
+    label = read_label(synthetic_scene["image"], synthetic_scene["label_vector"], label_field="kind",
+                       label_mapping={"foreground": 315}, label_classes=1000)
+    assert label.dtype == np.uint16
+    np.testing.assert_array_equal(label, raster_truth.astype(np.uint16) * 315)
+    with pytest.raises(DataError, match=r"0\.\.255"):
+        read_label(synthetic_scene["image"], synthetic_scene["label_vector"], label_field="kind",
+                   label_mapping={"foreground": 315})
