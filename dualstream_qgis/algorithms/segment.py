@@ -79,11 +79,17 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             "<p>Segments an image with a model bundle written by <b>Train DualStream</b>: the image is read in "
             "overlapping tiles exactly as in training (same band statistics, the aux rasters warped onto every "
             "tile whatever their CRS), predicted, blended and written as a class raster.</p>"
-            "<p><b>Inputs</b>: the <b>image layer</b> (any raster layer: a file, a remote GDAL source, or a web "
-            "layer read over the extent; with the bands the model was trained on, in the same order), the "
-            "<b>aux layers</b> the model needs (in the training order), "
-            "one or more <b>model bundles</b> (several = an ensemble, optionally weighted), and optionally an "
-            "<b>extent</b> in any CRS.</p>"
+            "<p><b>Inputs</b>: the <b>image</b>, any raster layer QGIS shows: a file, a GDAL source over HTTP or "
+            "in an object store (a cloud-optimised GeoTIFF as <i>/vsicurl/https://...</i>, <i>/vsis3/...</i>: read "
+            "window by window, never downloaded whole), or a web layer (XYZ basemap, WMS, WMTS, WCS: read over the "
+            "<b>extent</b>, which it needs, at the <b>pixel size</b>, by default the model's training one); or, "
+            "instead of a layer, a <b>STAC item</b> (file or URL) whose single-band assets are read as the image. "
+            "The model's bands are picked <b>by name</b> where the image names them (band descriptions, "
+            "Sentinel-2/Landsat band names, STAC common names) or as given in <b>Bands</b> (numbers or names, in "
+            "the model's order), and values are brought to the model's units where the product says how (GDAL "
+            "scale/offset, STAC raster:bands); the log says which band fed which model input. Then the "
+            "<b>aux layers</b> the model needs (in the training order), one or more <b>model bundles</b> (several "
+            "= an ensemble, optionally weighted), and optionally an <b>extent</b> in any CRS.</p>"
             "<p><b>Outputs</b>: the <b>class raster</b> (GeoTIFF with a colour table and class names, plus a "
             "<i>.qml</i> style beside it; loaded with a paletted renderer showing the model's class names and "
             "colours), an optional <b>probability raster</b>, an optional <b>confidence raster</b> (each pixel's "
@@ -104,7 +110,8 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         add_parameter(self, QgsProcessingParameterBand(param, label, parentLayerParameterName=self.INPUT,
                                                        optional=True, allowMultiple=True),
                       text + self.tr(" The list offers the image layer's bands; pick them in the model's order "
-                                     "(drag to reorder). In qgis_process: BANDS=2,3,4,8 (numbers, in that order)."))
+                                     "(drag to reorder). In qgis_process: BANDS=2,3,4,8 or BANDS=B04,B03,B02 "
+                                     "(numbers or names, in the model's order)."))
         param, label, text = declared_text(self, "segment.stac_item")
         add_parameter(self, QgsProcessingParameterString(param, label, optional=True), text)
         param, label, text = declared_text(self, "segment.aux")

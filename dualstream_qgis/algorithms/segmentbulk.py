@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from qgis.core import (
     QgsProcessingOutputHtml,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterString,
@@ -27,19 +29,22 @@ from .common import (
     LAYER_LIST_WRAPPER,
     EnumNamesMixin,
     add_parameter,
+    extent_settings,
     parameters_help,
 )
 from .inference import (
+    MODEL,
     RUN_SETTINGS,
     ModelChecksMixin,
     add_model_parameters,
+    model_paths,
     model_settings,
     polygon_settings,
 )
 from .parameters import add_settings, declared_text, read_settings
-from .segment import image_stem
+from .segment import band_choice, image_stem
 from .sources import MultipleLayersParameter, raster_sources
-from .web_layers import WebLayer
+from .web_layers import WebLayer, windowed
 
 
 class BulkFeedback(FeedbackCallback):
@@ -63,6 +68,9 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
     PATTERN = "PATTERN"
     AUX_PATTERNS = "AUX_PATTERNS"
     MANIFEST = "MANIFEST"
+    STAC_ITEMS = "STAC_ITEMS"
+    BANDS = "BANDS"
+    EXTENT = "EXTENT"
     ADD_TO_PROJECT = "ADD_TO_PROJECT"
     OUTPUT = "OUTPUT"
 
@@ -80,11 +88,16 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
             "<p>Segments many scenes with the same model bundle(s) and settings in one run: the model loads once "
             "(separate runs pay seconds of start-up per scene). Each scene gets its own <i>&lt;name&gt;.tif</i> "
             "class raster and <i>.qml</i> style in the output folder, named after the image file.</p>"
-            "<p><b>Scenes</b>: raster <b>layers</b>, and/or a <b>folder</b> with a file <b>pattern</b> "
-            "(<i>*.tif</i>; <i>**/*.tif</i> searches subfolders), or a <b>manifest</b> (CSV with the columns "
-            "image, aux..., output; or JSON) for anything irregular. Each scene's <b>aux</b> files are found by "
-            "name, relative to its image: <i>{stem}_aux.tif</i> ({stem} is the image name without extension); "
-            "several patterns separated by ';' in the training order. Aux files found this way are not scenes.</p>"
+            "<p><b>Scenes</b>: raster <b>layers</b> of any kind (files, remote GDAL sources such as /vsicurl/ "
+            "cloud-optimised GeoTIFFs, and web layers: XYZ, WMS, WMTS or WCS, each read over the <b>extent</b> at "
+            "the <b>pixel size</b>, by default the model's training one), and/or a <b>folder</b> with a file "
+            "<b>pattern</b> (<i>*.tif</i>; <i>**/*.tif</i> searches subfolders), and/or <b>STAC items</b> (item "
+            "files or URLs, or an ItemCollection: every item a scene, its bands picked by name), or a "
+            "<b>manifest</b> (CSV with the columns image, aux..., output; or JSON) for anything irregular. The "
+            "model's bands are picked by name where the images name them (or give <b>Bands</b>). Each scene's "
+            "<b>aux</b> files are found by name, relative to its image: <i>{stem}_aux.tif</i> ({stem} is the image "
+            "name without extension); several patterns separated by ';' in the training order. Aux files found "
+            "this way are not scenes.</p>"
             "<p><b>Robust</b>: a bad scene (unreadable file, missing aux, other bands) is recorded as failed with "
             "its reason and the others go on. Running again skips the scenes already finished with the same "
             "model and settings (checked with a marker, not guessed from the files); <b>Overwrite</b> redoes "
@@ -97,8 +110,9 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         layers = add_parameter(self, MultipleLayersParameter(
             self.INPUT, self.tr("Image layers"), SOURCE_RASTER, optional=True),
-            self.tr("Scenes to segment as layers (rasters with pixels of their own, files or remote GDAL sources "
-                    "such as /vsicurl/, with the bands the model was trained on)."))
+            self.tr("Scenes to segment as layers: any raster layer (files, remote GDAL sources such as /vsicurl/, "
+                    "and web layers, XYZ, WMS, WMTS or WCS, read over the extent at the pixel size), with the bands "
+                    "the model was trained on (picked by name where the layers name them)."))
         layers.setMetadata(LAYER_LIST_WRAPPER)
         add_parameter(self, QgsProcessingParameterFile(
             self.FOLDER, self.tr("Folder of images"), behavior=FILE_BEHAVIOR_FOLDER,
@@ -113,6 +127,18 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         param, label, text = declared_text(self, "bulk.manifest")
         add_parameter(self, QgsProcessingParameterFile(param, label, behavior=FILE_BEHAVIOR_FILE,
                                                        fileFilter="Manifest (*.csv *.json)", optional=True), text)
+        param, label, text = declared_text(self, "bulk.stac_items")
+        add_parameter(self, QgsProcessingParameterString(param, label, optional=True),
+                      text + self.tr(" Several are separated by ';'."))
+        param, label, text = declared_text(self, "segment.bands")
+        add_parameter(self, QgsProcessingParameterString(param, label, optional=True),
+                      text + self.tr(" The same for every scene: numbers or names separated by commas "
+                                     "(B04,B03,B02)."))
+        param, label, text = declared_text(self, "segment.extent")
+        add_parameter(self, QgsProcessingParameterExtent(param, label, optional=True),
+                      text + self.tr(" Here: the area web layers (XYZ, WMS, WMTS, WCS) are read over, which they "
+                                     "need; other scenes are segmented whole."))
+        add_settings(self, "segment.pixel_size")
         add_model_parameters(self, image="INPUT", aux="", aux_patterns="AUX_PATTERNS")
         extras = [f"bulk.{kind.bulk_key}" for kind in engine_api().EXTRA_KINDS if kind.bulk_key]
         add_settings(self, *RUN_SETTINGS, *extras, "bulk.mosaic", "bulk.overwrite")
@@ -135,7 +161,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
     ) -> dict[str, Any]:
         self.check_requirements()
         api = engine_api()
-        bulk_settings, segment_settings = self._settings(parameters, context)
+        bulk_settings, segment_settings = self._settings(parameters, context, feedback)
         bulk = run_engine(api.BulkConfig, **bulk_settings)
         template = run_engine(api.SegmentConfig, **segment_settings)
         for path in template.models:
@@ -179,16 +205,10 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
                                                                                            name))
             context.layerToLoadOnCompletionDetails(polygons).setPostProcessor(layer_post_processor(name, style=style))
 
-    def _settings(self, parameters: dict[str, Any],
-                  context: QgsProcessingContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _settings(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                  feedback: QgsProcessingFeedback) -> tuple[dict[str, Any], dict[str, Any]]:
         """Parameters -> (BulkConfig, SegmentConfig) keyword arguments."""
-        images = raster_sources(parameters, self.INPUT, context)
-        for image in images:
-            if isinstance(image, WebLayer):
-                raise QgsProcessingException(
-                    f"Parameter INPUT: '{image.name}' is a web layer ({image.kind}): it has no pixels of its own and "
-                    "needs an extent and a pixel size; segment it with Segment with DualStream (its batch mode runs "
-                    "many extents).")
+        images = self._images(parameters, context, feedback)
         folder = self.parameterAsFile(parameters, self.FOLDER, context)
         if folder:
             pattern = self.parameterAsString(parameters, self.PATTERN, context).strip() or "*.tif"
@@ -197,14 +217,54 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         if manifest and images:
             raise QgsProcessingException("Parameters INPUT/FOLDER and MANIFEST: give the scenes either as layers or "
                                          "a folder, or as a manifest, not both.")
-        if not manifest and not images:
-            raise QgsProcessingException("Parameters INPUT, FOLDER, MANIFEST: no scenes given; choose image layers, "
-                                         "a folder of images, or a manifest.")
+        stac_items = [p.strip() for p in self.parameterAsString(parameters, self.STAC_ITEMS, context).split(";")
+                      if p.strip()]
+        if manifest and stac_items:
+            raise QgsProcessingException("Parameters STAC_ITEMS and MANIFEST: give the scenes either as STAC items "
+                                         "(with or without layers), or as a manifest, not both.")
+        if not manifest and not images and not stac_items:
+            raise QgsProcessingException("Parameters INPUT, FOLDER, STAC_ITEMS, MANIFEST: no scenes given; choose "
+                                         "image layers, a folder of images, STAC items, or a manifest.")
         aux_patterns = [p.strip() for p in self.parameterAsString(parameters, self.AUX_PATTERNS, context).split(";")
                         if p.strip()]
-        bulk = {"images": images, "aux_patterns": aux_patterns, "manifest": manifest,
+        bulk = {"images": images, "stac_items": stac_items, "aux_patterns": aux_patterns, "manifest": manifest,
                 "out_dir": self.parameterAsString(parameters, self.OUTPUT, context),
                 **read_settings(self, parameters, context, "bulk")}
-        segment = {**model_settings(self, parameters, context), **read_settings(self, parameters, context, "segment")}
+        segment = {**model_settings(self, parameters, context), **read_settings(self, parameters, context, "segment"),
+                   "bands": band_choice(self, parameters, self.BANDS, context)}
         return bulk, segment
+
+    def _images(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                feedback: QgsProcessingFeedback) -> list[str]:
+        """The INPUT layers as sources; each web layer read over EXTENT at PIXEL_SIZE (default: the model's
+        training pixel size), its window named after the layer so that its outputs are."""
+        given = raster_sources(parameters, self.INPUT, context)
+        extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
+        if extent is not None and any(not isinstance(item, WebLayer) for item in given):
+            feedback.pushInfo(f"{self.EXTENT} applies to the web layers; the other scenes are segmented whole.")
+        if not any(isinstance(item, WebLayer) for item in given):
+            return [str(item) for item in given]
+        models = model_paths(parameters.get(MODEL))
+        trained = engine_api().training_pixel_size(models[0]) if models else None
+        read = windowed(self, parameters, context, feedback, {self.INPUT: given}, extent, extent_crs, trained,
+                        "the model's training pixel size")[self.INPUT]
+        names: set[str] = set()
+        out = []
+        for item, path in zip(given, read):
+            out.append(_named_window(path, item.name, names) if isinstance(item, WebLayer) else str(item))
+        return out
+
+
+def _named_window(path: str, name: str, taken: set[str]) -> str:
+    """The window ``path`` renamed ``<layer name>.vrt`` in its folder (its parts stay beside it), so that the
+    scene's outputs and summary row carry the layer's name; a second layer of the same name gets ``_2``."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60] or "web_layer"
+    stem, number = safe, 1
+    while stem.lower() in taken:
+        number += 1
+        stem = f"{safe}_{number}"
+    taken.add(stem.lower())
+    target = Path(path).with_name(f"{stem}.vrt")
+    os.replace(path, target)
+    return str(target)
 

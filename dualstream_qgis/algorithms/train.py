@@ -84,8 +84,12 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             "optional coarse auxiliary rasters in any CRS (the aux stream, e.g. air-quality grids), learning the "
             "classes of a label layer. The result is a model bundle (<i>.dsmodel</i>) that <b>Segment with "
             "DualStream</b> applies to new scenes.</p>"
-            "<p><b>Inputs</b>, in one of two modes (<b>Training data</b>): (1) an <b>image layer</b> with a "
-            "<b>label layer</b> (a raster whose values are the class numbers, or polygons: every polygon is "
+            "<p><b>Inputs</b>, in one of two modes (<b>Training data</b>): (1) an <b>image layer</b>, any raster "
+            "layer QGIS shows (a file, a GDAL source over HTTP or in an object store such as a <i>/vsicurl/</i> "
+            "cloud-optimised GeoTIFF, or a web layer, XYZ, WMS, WMTS or WCS, read over the <b>training extent</b> "
+            "at the <b>pixel size</b>, which a web layer needs) with a "
+            "<b>label layer</b> (a raster whose values are the class numbers, or polygons of any vector layer, "
+            "only the selected ones when asked: every polygon is "
             "class 1 unless a class field is given) and the <b>aux layers</b>, a share of the scene held out for "
             "validation; or (2) a <b>dataset folder</b> in the reference layout (ts_sn/ images, tl_sn/ labels, "
             "t_ap/ and t_gems/ aux rasters; vs_sn/, vl_sn/, v_ap/, v_gems/ for validation). Label values other "
@@ -113,9 +117,11 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             f"{m['default_preset']}){'; any encoder' if m['encoders'] else ''}.</li>"
             for m in engine_api().describe_models())
         return (f"<p><b>Model families</b> (Model family; the loss defaults to the family's own):</p><ul>{items}</ul>"
-                "<p><b>Bands</b>: 1-based band numbers as in GDAL (3,2,1 = a B,G,R order); <b>X bands</b> feed "
+                "<p><b>Bands</b>: 1-based band numbers as in GDAL (3,2,1 = a B,G,R order) or names matched to the "
+                "image's band descriptions (B04,B03,B02 or red,green,blue); <b>X bands</b> feed "
                 "CMX's second stream from the same image (e.g. 4 = NIR of an RGBN file) instead of aux layers. "
-                "The bundle keeps both and Segment applies them again.</p>")
+                "The bundle keeps both with the bands' names, and Segment picks them again, by name in another "
+                "product.</p>")
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         add_mode_parameter(self)

@@ -226,10 +226,10 @@ class BulkConfig(Settings):
              "({stem}: the image name without extension, {name}: with it; globs ok); several in the training "
              "order. Empty when the model uses no aux data.")
     stac_items: list[str] = setting(
-        default_factory=list, cli={"nargs": "+"}, metavar="FILE_OR_URL", group=BULK,
+        default_factory=list, cli={"nargs": "+"}, metavar="FILE_OR_URL", group=BULK, custom_qgis=True,
+        label="STAC items (files or URLs, separated by ;)",
         help="STAC items as scenes: item files or URLs, ItemCollection files (every item a scene), or text files "
-             "listing items one a line; outputs named after each item. With or instead of the images.",
-        no_qgis="Segment with DualStream takes one STAC item; many items from the command line")
+             "listing items one a line; outputs named after each item. With or instead of the images.")
     manifest: str | None = setting(
         None, metavar="FILE", group=BULK, custom_qgis=True, label="Manifest (CSV or JSON) instead of layers/folder",
         help="A CSV whose first line names the columns image, aux (aux2, ... for more), output; or a JSON list of "

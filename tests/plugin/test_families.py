@@ -112,3 +112,25 @@ def test_family_parameter_errors_are_clear(plugin, scenes, tmp_path):
         with pytest.raises(QgsProcessingException, match=message):
             processing.run("dualstream:train", {**base, **extra})
     assert not (tmp_path / "m.dsmodel").exists()
+
+
+def test_train_takes_bands_by_name(plugin, scenes, tmp_path):
+    """Train's Bands parameter takes the image's band names as well as numbers (processing.run, as the dialog's
+    text field and qgis_process give it); the bundle records the bands picked and their names."""
+    import processing
+    import rasterio
+
+    from engine.api import read_model_metadata
+
+    image = tmp_path / "named.tif"
+    with rasterio.open(scenes["s1"]["image"]) as src:
+        profile, raw = src.profile, src.read()
+    with rasterio.open(image, "w", **profile) as ds:
+        ds.write(raw)
+        for band, name in enumerate(["red", "green", "blue", "nir"], 1):
+            ds.set_band_description(band, name)
+    out = tmp_path / "named.dsmodel"
+    processing.run("dualstream:train", dict(TINY, INPUT=str(image), LABELS=scenes["s1"]["label"], MODEL_FAMILY="unet",
+                                            BANDS="nir,red,green", OUTPUT=str(out)))
+    data = read_model_metadata(str(out)).data
+    assert data.bands == [4, 1, 2] and data.band_names == ["nir", "red", "green"]

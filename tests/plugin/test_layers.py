@@ -213,3 +213,33 @@ def test_an_xyz_layer_is_read_over_the_extent_at_the_pixel_size(plugin, tiles, s
     assert any("read at 4 m per pixel, the model's training pixel size" in line for line in log.lines)
     with rasterio.open(result["OUTPUT"]) as out:
         assert out.crs.to_epsg() == 3857 and out.read(1).size == result["PIXELS"] > 0
+
+
+def test_segment_in_bulk_reads_a_web_layer_over_the_extent(plugin, tiles, scene, tmp_path):
+    """Segment in bulk refused web layers ("segment it with Segment with DualStream"). Now each is read over EXTENT
+    at the pixel size (the model's training one when empty), beside file scenes, its outputs named after it."""
+    import processing
+    from qgis.core import QgsProcessingException, QgsProject, QgsRasterLayer
+
+    model = make_bundle(tmp_path / "m3.dsmodel", vision_bands=3, seed=2, vision_high=255.0, gsd=2.0)
+    rgb = str(tiles.parent / "rgb.tif")
+    with FileServer(tiles) as server:
+        layer = QgsRasterLayer(f"type=xyz&url={server.url}/%7Bz%7D/%7Bx%7D/%7By%7D.png&zmax=16&zmin=16",
+                               "tiles", "wms")
+        assert layer.isValid()
+        QgsProject.instance().addMapLayer(layer)
+        params = {"INPUT": [layer.id(), rgb], "MODEL": model, "DEVICE": 0, "OUTPUT": str(tmp_path / "out")}
+        with pytest.raises(QgsProcessingException, match="web layer \\(XYZ\\).*set EXTENT"):
+            processing.run("dualstream:segmentbulk", params)
+        with rasterio.open(scene["image"]) as src:
+            b = src.bounds
+            extent = f"{b.left},{b.right},{b.bottom},{b.top} [{src.crs.to_string()}]"
+        log = Log()
+        result = processing.run("dualstream:segmentbulk", dict(params, EXTENT=extent), feedback=log)
+        assert server.requests > 0
+    assert result["DONE"] == 2 and result["FAILED"] == 0
+    assert any("read at 2 m per pixel, the model's training pixel size" in line for line in log.lines)
+    with rasterio.open(tmp_path / "out" / "tiles.tif") as web, rasterio.open(tmp_path / "out" / "rgb.tif") as file:
+        assert web.crs.to_epsg() == 3857 and file.crs == rasterio.open(rgb).crs
+        # the tiles were fetched: the scene's pixels are classes, not the nodata of missing tiles
+        assert web.read(1, masked=True).count() > 0.8 * web.width * web.height

@@ -79,3 +79,37 @@ def test_bands_and_stac_item_parameters_pick_the_models_bands(qgis_process, root
         assert (ds.read(1) == expected).mean() >= 0.999
     said = "\n".join(ran["log"]["info"])
     assert "STAC item 'ITEM', bands picked by name: blue <- asset 'blue'" in said and "raster:bands" in said
+
+
+def test_band_names_and_stac_items_through_qgis_process(qgis_process, root, model):
+    """BANDS takes names as qgis_process gives them (BANDS=blue,green,nir,red: the image's band descriptions, in
+    the model's order), and Segment in bulk takes STAC items (an ItemCollection: every item a scene)."""
+    from tests.engine.test_band_inputs import _item
+
+    dn = (np.random.default_rng(5).uniform(0, 0.5, size=(6, 40, 50)) * 10000).astype(np.int16)
+    reflectance = dn.astype(np.float32) * np.float32(0.0001)
+    image = write(root / "named.tif", reflectance)
+    with rasterio.open(image, "r+") as ds:
+        for i, name in enumerate(COMMON, 1):
+            ds.set_band_description(i, name)
+    # nir fed to the model's red and red to its nir: classes of exactly that order, not of the file's
+    swapped = expected_classes(reflectance[[1, 2, 4, 3]], WEIGHTS, BIAS, MEAN, STD, 1.0)
+    assert (swapped != expected_classes(reflectance[1:5], WEIGHTS, BIAS, MEAN, STD, 1.0)).mean() > 0.2
+    out = root / "named_out.tif"
+    qgis_process.run_alg_json(root, "dualstream:segment", {"INPUT": str(image), "BANDS": "blue,green,nir,red",
+                                                           "MODEL": str(model), "OUTPUT": str(out)})
+    with rasterio.open(out) as ds:
+        assert (ds.read(1) == swapped).mean() >= 0.999
+    folder = root / "items"
+    folder.mkdir()
+    first = json.loads(_item(folder, str(folder), dn, 0.0001).read_text())
+    collection = folder / "collection.json"
+    collection.write_text(json.dumps({"type": "FeatureCollection",
+                                      "features": [first, {**first, "id": "SECOND"}]}), encoding="utf-8")
+    ran = qgis_process.run_alg_json(root, "dualstream:segmentbulk", {"STAC_ITEMS": str(collection),
+                                                                     "MODEL": str(model), "OUTPUT": str(root / "bulk")})
+    assert ran["results"]["DONE"] == 2 and ran["results"]["FAILED"] == 0
+    expected = expected_classes(reflectance[1:5], WEIGHTS, BIAS, MEAN, STD, 1.0)
+    for name in ("S2_TEST_ITEM", "SECOND"):
+        with rasterio.open(root / "bulk" / f"{name}.tif") as ds:
+            assert (ds.read(1) == expected).mean() >= 0.999
