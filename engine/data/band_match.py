@@ -38,6 +38,8 @@ SENSORS: dict[str, dict[str, str]] = {
                     "8": "pan"},
 }
 _NUMBERED = re.compile(r"^(?:([A-Z0-9]+)_)*?B0?(\d{1,2}A?)$")
+# GDAL's SENTINEL2 driver describes its bands "B4, central wavelength 665 nm" (and a gdal_translate copy keeps it)
+_GDAL_S2 = re.compile(r"^\s*(B0?\d{1,2}A?),\s*central wavelength \d+\s*nm\s*$", re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -54,8 +56,10 @@ class BandPick:
 
 
 def _number(name: str) -> tuple[str, str] | None:
-    """("SR" or another prefix or "", band number) of a sensor band name like B04, B8A, SR_B5, S2_B11."""
-    match = _NUMBERED.match(name.strip().upper().replace(" ", ""))
+    """("SR" or another prefix or "", band number) of a sensor band name like B04, B8A, SR_B5, S2_B11, or GDAL's
+    SENTINEL2 driver's description "B4, central wavelength 665 nm"."""
+    gdal_s2 = _GDAL_S2.match(name)
+    match = _NUMBERED.match((gdal_s2[1] if gdal_s2 else name).strip().upper().replace(" ", ""))
     if not match:
         return None
     return (match[1] or "", match[2].lstrip("0") or "0")
@@ -82,8 +86,9 @@ def sensors_for(names: Sequence[str | None]) -> list[str]:
             fits = [s for s in fits if s == "Landsat 4-7"] or fits
         elif "6" in have:
             fits = [s for s in fits if s == "Landsat 8/9"] or fits
-    if any(re.match(r"^(?:[A-Z0-9]+_)*B0\d$", (x or "").strip().upper()) for x in names):
-        fits = [s for s in fits if s == "Sentinel-2"] or fits  # zero-padded B01..B09: Sentinel-2's spelling
+    if any(re.match(r"^(?:[A-Z0-9]+_)*B0\d$", (x or "").strip().upper()) or _GDAL_S2.match(x or "") for x in names):
+        # zero-padded B01..B09: Sentinel-2's spelling; "B4, central wavelength 665 nm": GDAL's SENTINEL2 driver
+        fits = [s for s in fits if s == "Sentinel-2"] or fits
     return fits
 
 

@@ -91,9 +91,10 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
     ``DN / BOA_QUANTIFICATION_VALUE``). None when the metadata do not say it is such a product."""
     baseline = _baseline(dataset_tags)
     quantification = _float(dataset_tags.get("BOA_QUANTIFICATION_VALUE") or dataset_tags.get("QUANTIFICATION_VALUE"))
-    if baseline is None and quantification is None:
+    stated = "BOA_ADD_OFFSET" in dataset_tags or any("BOA_ADD_OFFSET" in tags for tags in band_tags)
+    if baseline is None and quantification is None and not stated:
         return None
-    if baseline is None and "Sentinel-2" not in sensors:
+    if baseline is None and not stated and "Sentinel-2" not in sensors:
         return None
     q = quantification or S2_QUANTIFICATION
     offsets = []
@@ -101,7 +102,10 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
         stated = _float(tags.get("BOA_ADD_OFFSET") or dataset_tags.get("BOA_ADD_OFFSET"))
         offsets.append(stated if stated is not None else (-1000.0 if baseline is not None and baseline >= 4.0
                                                           else 0.0))
-    said = (f"Sentinel-2 L2A reflectance = (DN + {offsets[0]:g}) / {q:g}"
+    shown = sorted(set(offsets))
+    added = (f"{'-' if shown[0] < 0 else '+'} {abs(shown[0]):g}" if len(shown) == 1
+             else "+ BOA_ADD_OFFSET (" + ", ".join(f"{o:g}" for o in offsets) + ")")
+    said = (f"Sentinel-2 L2A reflectance = (DN {added}) / {q:g}"
             + (f" (processing baseline {baseline:05.2f})" if baseline is not None else ""))
     return Scaling(tuple(1.0 / q for _ in band_tags), tuple(o / q for o in offsets), said)
 

@@ -31,7 +31,9 @@ from ..data.stac import StacItem, looks_like_stac, read_item
 from ..data.units import Scaling, describe_far, expected_range, far_outside, gdal_scaling, seen_range, sentinel2_offset
 from ..errors import DataError, setting
 
-OVERVIEW_ABOVE, OVERVIEW_SIDE = 2048 * 2048, 512  # inputs larger than this are sampled whole at 512 px
+OVERVIEW_ABOVE, OVERVIEW_SIDE = 2048 * 2048, 512  # inputs larger than this are sampled whole at 512 px too
+# ... and judged by FULL_WINDOWS full-resolution windows of FULL_SIDE px, when they hold FULL_ENOUGH valid pixels
+FULL_WINDOWS, FULL_SIDE, FULL_ENOUGH = 5, 256, 1024
 
 
 @dataclass
@@ -76,27 +78,58 @@ def _info(path: str) -> tuple[int, list[str | None], dict[str, str], list[dict[s
         dataset.close()
 
 
-def _sample(path: str, bands: Sequence[int]) -> np.ndarray:
-    """(C, N) finite valid values of ``bands`` sampled as the data checks sample (bounded windows)."""
+def _valid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    values = values.astype(np.float64)
+    return values[:, valid & np.isfinite(values).all(axis=0)]
+
+
+def _full_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """FULL_WINDOWS windows of FULL_SIDE px at full resolution: the centre and the four quarter points."""
+    w, h = min(FULL_SIDE, width), min(FULL_SIDE, height)
+    spots = [(0.5, 0.5), (0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)][:FULL_WINDOWS]
+    return sorted({(int(min(max(0, fx * width - w / 2), width - w)), int(min(max(0, fy * height - h / 2), height - h)),
+                    w, h) for fx, fy in spots})
+
+
+def _sample(path: str, bands: Sequence[int]) -> tuple[np.ndarray, str | None]:
+    """(C, N) finite valid values of ``bands`` at full resolution, as the model will read them, and a note when
+    the file's overviews say otherwise (None: they agree, or were not read).
+
+    A small input is sampled as the data checks sample it (whole, or a bounded grid of windows). A large (often
+    remote) one is read twice, cheaply: a few full-resolution windows, which decide, and the whole scene at a
+    coarser level, which GDAL reads from the overviews of a COG (a few blocks) and which stands in only when those
+    windows hold too few valid pixels (a scene mostly nodata). Overviews can mislead: built before the values were
+    rescaled, or a stale ``.ovr`` beside a rewritten file."""
     from ..data.checks import sample_values
-    from ..data.raster import open_raster
+    from ..data.raster import open_raster, read_raw
 
     dataset = open_raster(path, "image")
     try:
-        if dataset.width * dataset.height > OVERVIEW_ABOVE:
-            # a large (often remote) input: the whole scene at a coarser level, which GDAL reads from the
-            # overviews of a COG (a few blocks) instead of windows of the full-resolution bands
-            step = max(dataset.width, dataset.height) / OVERVIEW_SIDE
-            shape = (len(bands), max(1, int(dataset.height / step)), max(1, int(dataset.width / step)))
-            read = dataset.read(list(bands), out_shape=shape, masked=True)
-            values = np.asarray(read.filled(np.nan), np.float64).reshape(len(bands), -1)
-            valid = ~np.ma.getmaskarray(read).any(axis=0).reshape(-1)
-        else:
+        if dataset.width * dataset.height <= OVERVIEW_ABOVE:
             values, valid, _ = sample_values(dataset, list(bands))
+            return _valid(values, valid), None
+        parts = [read_raw(dataset, c, r, w, h, list(bands)) for c, r, w, h in _full_windows(dataset.width,
+                                                                                           dataset.height)]
+        full = _valid(np.concatenate([d.reshape(len(bands), -1) for d, _ in parts], axis=1),
+                      np.concatenate([ok.reshape(-1) for _, ok in parts]))
+        step = max(dataset.width, dataset.height) / OVERVIEW_SIDE
+        shape = (len(bands), max(1, int(dataset.height / step)), max(1, int(dataset.width / step)))
+        read = dataset.read(list(bands), out_shape=shape, masked=True)
+        coarse = _valid(np.asarray(read.filled(np.nan), np.float64).reshape(len(bands), -1),
+                        ~np.ma.getmaskarray(read).any(axis=0).reshape(-1))
     finally:
         dataset.close()
-    values = values.astype(np.float64)
-    return values[:, valid & np.isfinite(values).all(axis=0)]
+    if full.shape[1] < FULL_ENOUGH:
+        return coarse, None
+    note = None
+    if coarse.shape[1] >= 16:
+        seen_full, seen_coarse = seen_range(full), seen_range(coarse)
+        if far_outside(*seen_coarse, *seen_full):
+            note = (f"The overviews of '{path}' hold other values ({seen_coarse[0].min():.4g}.."
+                    f"{seen_coarse[1].max():.4g}) than its full-resolution bands ({seen_full[0].min():.4g}.."
+                    f"{seen_full[1].max():.4g}), which the model reads: the values were judged at full resolution. "
+                    f"Rebuild the overviews (gdaladdo) so that previews and other tools show the data as it is.")
+    return full, note
 
 
 def _pick(cfg: SegmentConfig, data: DataMetadata, count: int, names: list[str | None], source: str) -> BandPick | None:
@@ -127,7 +160,10 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
            scalings: Sequence[Scaling | None], imported: bool, cfg: SegmentConfig, callback: Callback,
            warnings: list[str]) -> Scaling | None:
     """The scaling to apply (None: none), after comparing the sampled values with the expected range."""
-    values = _sample(path, bands)
+    values, note = _sample(path, bands)
+    if note:  # said, not warned: the run reads the full resolution, so the result is as it should be
+        resolved.said.append(note)
+        callback.info(note)
     if values.shape[1] < 16:
         return None  # nothing to judge by (an all-nodata image is reported by the data checks)
     value_range = model_value_range(data)
