@@ -120,8 +120,8 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         add_model_parameters(self, image="INPUT", aux="AUX", bands="BANDS")
         param, label, text = declared_text(self, "segment.extent")
         add_parameter(self, QgsProcessingParameterExtent(param, label, optional=True),
-                      text + self.tr(" A web layer (XYZ, WMS, WMTS, WCS) needs one: the map canvas, a layer's extent "
-                                     "or one drawn."))
+                      text + self.tr(" A web layer (XYZ, WMS, WMTS, WCS, ArcGIS) needs one: the map canvas, a "
+                                     "layer's extent or one drawn."))
         add_settings(self, "segment.pixel_size")
         add_settings(self, *RUN_SETTINGS, *polygon_settings("segment"), "segment.transparent_classes",
                      "segment.resample_to_training_gsd")

@@ -1,7 +1,7 @@
 """Input layers -> the sources the engine reads, without making QGIS layers out of raster files.
 
 Rasters: a GDAL layer gives its source as it is, a local file or a remote one (``/vsicurl/``, ``/vsis3/``, a
-VRT, ...: the engine streams it); a web layer (XYZ, WMS, WMTS, WCS) gives the GDAL description of its service
+VRT, ...: the engine streams it); a web layer (XYZ, WMS, WMTS, WCS, ArcGIS) gives the GDAL description of its service
 (:mod:`.web_layers`), read over the run's extent at a pixel size. Vectors (labels, areas): any vector layer QGIS
 reads (a file, a scratch layer, PostGIS, WFS, GeoJSON over HTTP), and only its selected features when asked
 (a :class:`QgsProcessingFeatureSourceDefinition`, the dialog's "Selected features only"): Processing's own

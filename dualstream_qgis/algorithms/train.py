@@ -128,8 +128,8 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         add_parameter(self, RasterLayerParameter(
             self.INPUT, self.tr("Image layer"), optional=True),
             self.tr("Imagery to learn from (any band count and data type): any raster layer, a file, a remote GDAL "
-                    "source (/vsicurl/, /vsis3/, a URL) or a web layer (XYZ, WMS, WMTS, WCS) read over the Training "
-                    "extent at the Pixel size. Used when no dataset folder is given."))
+                    "source (/vsicurl/, /vsis3/, a URL) or a web layer (XYZ, WMS, WMTS, WCS, ArcGIS) read over the "
+                    "Training extent at the Pixel size. Used when no dataset folder is given."))
         add_parameter(self, MapLayerParameter(
             self.LABELS, self.tr("Label layer (raster or polygons)"), optional=True,
             types=[SOURCE_RASTER, SOURCE_POLYGON]),

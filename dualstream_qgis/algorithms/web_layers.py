@@ -1,7 +1,9 @@
 """Raster layers only QGIS reads as layers (web services) turned into the GDAL source that reads the same service.
 
-QGIS's ``wms`` provider shows XYZ tiles, OGC WMS and WMTS; its ``wcs`` provider WCS coverages. GDAL reads each of
-these services too (its WMS driver with the TMS minidriver for XYZ, its WMTS and WCS drivers), so the engine reads
+QGIS's ``wms`` provider shows XYZ tiles, OGC WMS and WMTS; its ``wcs`` provider WCS coverages; its
+``arcgismapserver`` provider ArcGIS REST MapServer and ImageServer services. GDAL reads each of these services too
+(its WMS driver with the TMS minidriver for XYZ and the AGS minidriver for ArcGIS REST, its WMTS and WCS drivers),
+so the engine reads
 them as it reads any raster: window by window, tiles fetched in parallel into a bounded cache, retried. Here a
 layer's data-source URI becomes that GDAL description (``engine.api`` builds the text); the algorithm then asks the
 engine for one window of it at a pixel size (:func:`window_path`), as Deepness does with its resolution setting.
@@ -30,11 +32,9 @@ from qgis.core import (
 from ..engine_bridge import engine_api
 
 #: Providers whose layers are web services GDAL reads as well.
-WEB_PROVIDERS = ("wms", "wcs")
+WEB_PROVIDERS = ("wms", "wcs", "arcgismapserver")
 #: Providers no GDAL source stands for here: what to do instead.
 UNSUPPORTED = {
-    "arcgismapserver": "add the service as a WMS or XYZ layer (ArcGIS servers offer both) or save the view as a "
-                       "GeoTIFF",
     "arcgisfeatureserver": "this is a vector service",
 }
 
@@ -46,7 +46,7 @@ class WebLayer:
     name: str
     description: str
     bands: int
-    kind: str  # "XYZ", "WMS", "WMTS", "WCS"
+    kind: str  # "XYZ", "WMS", "WMTS", "WCS", "ArcGIS MapServer", "ArcGIS ImageServer"
 
 
 def is_web_layer(layer: Any) -> bool:
@@ -54,15 +54,18 @@ def is_web_layer(layer: Any) -> bool:
 
 
 def web_layer(layer: QgsMapLayer, parameter: str) -> WebLayer:
-    """The GDAL source for ``layer`` (a ``wms`` or ``wcs`` provider layer); QgsProcessingException otherwise."""
+    """The GDAL source for ``layer`` (a ``wms``, ``wcs`` or ``arcgismapserver`` provider layer);
+    QgsProcessingException otherwise."""
     api = engine_api()
     provider = layer.providerType()
     if provider in UNSUPPORTED:
         raise QgsProcessingException(f"Parameter {parameter}: layer '{layer.name()}' comes from the '{provider}' "
                                      f"provider, which DualStream cannot read; {UNSUPPORTED[provider]}.")
-    uri = QgsDataSourceUri()
-    uri.setEncodedUri(layer.source())
     try:
+        if provider == "arcgismapserver":
+            return _arcgis_layer(layer)
+        uri = QgsDataSourceUri()
+        uri.setEncodedUri(layer.source())
         if provider == "wcs":
             return WebLayer(layer.name(), api.wcs_description(uri.param("url"), uri.param("identifier"),
                                                               uri.param("version") or "1.0.0"),
@@ -82,6 +85,18 @@ def web_layer(layer: QgsMapLayer, parameter: str) -> WebLayer:
                                                           ",".join(uri.params("styles"))), 3, "WMS")
     except api.DualStreamError as exc:
         raise QgsProcessingException(f"Parameter {parameter}: layer '{layer.name()}': {api.render(exc)}") from exc
+
+
+def _arcgis_layer(layer: QgsMapLayer) -> WebLayer:
+    """An ``arcgismapserver`` layer (``url='.../MapServer' layer='0'`` or ``url='.../ImageServer'``) as GDAL's AGS
+    description, asked for in the layer's CRS (the service's spatial reference, as QGIS reads it)."""
+    api = engine_api()
+    uri = QgsDataSourceUri(layer.source())
+    url = uri.param("url")
+    sublayer = uri.param("layer")
+    crs = layer.crs().authid() or uri.param("crs")
+    kind = "ArcGIS ImageServer" if url.split("?", 1)[0].rstrip("/").endswith("/ImageServer") else "ArcGIS MapServer"
+    return WebLayer(layer.name(), api.arcgis_description(url, crs, f"show:{sublayer}" if sublayer else ""), 3, kind)
 
 
 def window_path(web: WebLayer, parameter: str, extent: list[float] | None, extent_crs: str | None,

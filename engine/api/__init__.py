@@ -98,6 +98,7 @@ from .ready import (
 from .sources import (
     WINDOW_SUFFIX,
     WebWindow,
+    arcgis_description,
     is_remote,
     join_layer,
     map_units_per_metre,
@@ -135,6 +136,7 @@ from .training import TrainPlan, TrainRequest, TrainRun, is_main_process, plan_t
 __all__ = [
     "WINDOW_SUFFIX",
     "WebWindow",
+    "arcgis_description",
     "is_remote",
     "join_layer",
     "map_units_per_metre",

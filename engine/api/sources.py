@@ -1,7 +1,7 @@
 """Sources that are no local file, as the front ends hand them over: web map layers turned into GDAL rasters
-(:func:`web_window` over an XYZ/WMS/WCS description; :func:`web_image`, a segmentation's image given as such a
-description, read over its extent at its pixel size), the name of any source, and a bundle's training pixel
-size (the default pixel size a web layer is read at)."""
+(:func:`web_window` over an XYZ/WMS/WMTS/WCS/ArcGIS REST description; :func:`web_image`, a segmentation's image
+given as such a description, read over its extent at its pixel size), the name of any source, and a bundle's
+training pixel size (the default pixel size a web layer is read at)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ..config import SegmentConfig
 from ..data.web import (
     WINDOW_SUFFIX,
     WebWindow,
+    arcgis_description,
     map_units_per_metre,
     wcs_description,
     web_window,
@@ -92,6 +93,6 @@ def web_image(cfg: SegmentConfig, callback: Callback) -> Iterator[SegmentConfig]
         yield dataclasses.replace(cfg, image=window.path)
 
 
-__all__ = ["WEB_DESCRIPTIONS", "WINDOW_SUFFIX", "WebWindow", "is_remote", "is_web_description", "join_layer",
-           "map_units_per_metre", "source_stem", "split_layer", "training_pixel_size", "wcs_description", "web_image",
-           "web_window", "wms_description", "xyz_description"]
+__all__ = ["WEB_DESCRIPTIONS", "WINDOW_SUFFIX", "WebWindow", "arcgis_description", "is_remote", "is_web_description",
+           "join_layer", "map_units_per_metre", "source_stem", "split_layer", "training_pixel_size", "wcs_description",
+           "web_image", "web_window", "wms_description", "xyz_description"]

@@ -123,9 +123,9 @@ class DataConfig(Settings):
                 "dataset folder whose vs_sn/ scenes validate")
     pixel_size: float | None = setting(
         None, label="Pixel size for web layers (m)", minimum=0.0, off=0, group="data",
-        help="Metres on the ground per pixel at which a web layer (XYZ, WMS, WMTS, WCS) is read over the training "
-             "extent: the model learns at this pixel size, and Segment reads web layers at it by default. Needed "
-             "for a web layer; ignored for rasters with pixels of their own.",
+        help="Metres on the ground per pixel at which a web layer (XYZ, WMS, WMTS, WCS, ArcGIS) is read over the "
+             "training extent: the model learns at this pixel size, and Segment reads web layers at it by default. "
+             "Needed for a web layer; ignored for rasters with pixels of their own.",
         no_cli="the command line trains on rasters with pixels of their own; save a web layer's window as a "
                "GeoTIFF (or a VRT) first")
     val_fraction: float = setting(

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import DataError
 from ..io import locations, network
 from ..runtime.environment import require
+from . import web
 
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml", ".sqlite")
 
@@ -198,6 +199,9 @@ def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
     try:
         data = dataset.read(bands, window=window)
     except rasterio.errors.RasterioIOError as exc:
+        service = dataset.tags().get(web.SERVICE_TAG)
+        if service:
+            raise DataError(web.read_failure(service, dataset.name, str(exc)) + ".") from exc
         hint = network.remote_hint(dataset.name) or "; the file may be truncated"
         raise DataError(f"Reading the raster '{dataset.name}' failed ({exc}){hint}.") from exc
     ok = np.ones((height, width), dtype=bool)

@@ -1,4 +1,5 @@
-"""Web map layers (XYZ/TMS tiles, OGC WMS, WMTS, WCS, ArcGIS MapServer) as GDAL sources, read window by window.
+"""Web map layers (XYZ/TMS tiles, OGC WMS, WMTS, WCS, ArcGIS MapServer and ImageServer) as GDAL sources, read
+window by window.
 
 A web layer has no pixel grid of its own that a model could use: an XYZ service covers the world at 20 zoom
 levels. GDAL's WMS/WMTS/WCS drivers read such services as rasters (tiles fetched in parallel per block request,
@@ -14,9 +15,10 @@ reads them too: save one as ``layer.xml`` and give it with ``--image``.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, unescape
 
 from ..errors import ConfigError, DataError
 from ..io import network
@@ -26,6 +28,8 @@ from ..runtime.environment import require
 MERCATOR = 20037508.342789244
 #: What :func:`web_window` writes, beside anything else in its folder.
 WINDOW_SUFFIX = ".web.vrt"
+#: The metadata item of a window that names its service's URL (read back by :func:`read_failure`).
+SERVICE_TAG = "DUALSTREAM_WEB_SERVICE"
 
 
 @dataclass(frozen=True)
@@ -67,25 +71,55 @@ def wms_description(url: str, layers: str, crs: str, image_format: str = "image/
                     version: str = "1.3.0", bands: int = 4, max_connections: int = 8) -> str:
     """A GDAL WMS description of an OGC WMS layer (GetMap requests of 512-px blocks, in parallel), in ``crs``
     over that CRS's area of use."""
+    srs, window = _crs_window(crs, "WMS layer")
+    axis = "yxYX" if version == "1.3.0" and srs.EPSGTreatsAsLatLong() else "xyXY"  # type: ignore[attr-defined]
+    base = url if url.endswith(("?", "&")) else url + ("&" if "?" in url else "?")
+    return (f"<GDAL_WMS><Service name=\"WMS\"><Version>{escape(version)}</Version>"
+            f"<ServerUrl>{escape(base)}</ServerUrl><CRS>{escape(crs)}</CRS><ImageFormat>{escape(image_format)}"
+            f"</ImageFormat><Layers>{escape(layers)}</Layers><Styles>{escape(styles)}</Styles>"
+            f"<BBoxOrder>{axis}</BBoxOrder></Service>{window}<BlockSizeX>512</BlockSizeX><BlockSizeY>512</BlockSizeY>"
+            f"<BandsCount>{int(bands)}</BandsCount><MaxConnections>{int(max_connections)}</MaxConnections>"
+            f"</GDAL_WMS>")
+
+
+def arcgis_description(url: str, crs: str, layers: str = "", max_connections: int = 8) -> str:
+    """A GDAL WMS description (its ``AGS`` minidriver) of an ArcGIS REST service ``url``: a MapServer
+    (``.../MapServer``, read with ``export`` requests; ``layers`` as ArcGIS writes them, e.g. ``show:0``) or an
+    ImageServer (``.../ImageServer``, ``exportImage`` requests), in ``crs`` (an EPSG code: the service's spatial
+    reference) over that CRS's area of use. Pictures are asked for as ``png32`` (full colour with alpha, where a
+    plain ``png`` may be an 8-bit palette); the alpha band marks where the service has no data."""
+    service = url.split("?", 1)[0].rstrip("/")
+    if not service.endswith(("/MapServer", "/ImageServer")):
+        raise ConfigError(f"The ArcGIS REST URL '{url}' names no MapServer or ImageServer; give the service's URL, "
+                          "such as https://host/arcgis/rest/services/NAME/MapServer.")
+    if not crs.upper().startswith("EPSG:"):
+        raise ConfigError(f"The ArcGIS layer's CRS '{crs}' is no EPSG code; choose the layer's CRS in QGIS as an "
+                          "EPSG code (ArcGIS REST asks for a well-known ID).")
+    _, window = _crs_window(crs, "ArcGIS layer")
+    # the minidriver adds "/export?" unless the URL already ends in an export or exportImage request
+    server = service + "/exportImage?" if service.endswith("/ImageServer") else service
+    return (f"<GDAL_WMS><Service name=\"AGS\"><ServerUrl>{escape(server)}</ServerUrl><SRS>{escape(crs)}</SRS>"
+            f"<ImageFormat>png32</ImageFormat><Layers>{escape(layers)}</Layers><Transparent>true</Transparent>"
+            f"<BBoxOrder>xyXY</BBoxOrder></Service>{window}<BlockSizeX>512</BlockSizeX><BlockSizeY>512</BlockSizeY>"
+            f"<BandsCount>4</BandsCount><MaxConnections>{int(max_connections)}</MaxConnections></GDAL_WMS>")
+
+
+def _crs_window(crs: str, what: str) -> tuple[object, str]:
+    """(the SRS of ``crs``, a GDAL WMS ``<DataWindow>`` over its area of use, 2^30 square pixels along its longer
+    side: finer than any window is read at, GDAL reads a coarser one from its overviews)."""
     osr = require("osgeo.osr")
     srs = osr.SpatialReference()
     try:
         srs.SetFromUserInput(crs)
     except RuntimeError as exc:
-        raise ConfigError(f"The WMS layer's CRS '{crs}' is unknown to GDAL ({exc}); choose another CRS.") from exc
+        raise ConfigError(f"The {what}'s CRS '{crs}' is unknown to GDAL ({exc}); choose another CRS.") from exc
     xmin, ymin, xmax, ymax = _area_of_use(srs, crs)
-    axis = "yxYX" if version == "1.3.0" and srs.EPSGTreatsAsLatLong() else "xyXY"
-    base = url if url.endswith(("?", "&")) else url + ("&" if "?" in url else "?")
-    size = 2 ** 22
-    return (f"<GDAL_WMS><Service name=\"WMS\"><Version>{escape(version)}</Version>"
-            f"<ServerUrl>{escape(base)}</ServerUrl><CRS>{escape(crs)}</CRS><ImageFormat>{escape(image_format)}"
-            f"</ImageFormat><Layers>{escape(layers)}</Layers><Styles>{escape(styles)}</Styles>"
-            f"<BBoxOrder>{axis}</BBoxOrder></Service>"
-            f"<DataWindow><UpperLeftX>{xmin}</UpperLeftX><UpperLeftY>{ymax}</UpperLeftY>"
-            f"<LowerRightX>{xmax}</LowerRightX><LowerRightY>{ymin}</LowerRightY><SizeX>{size}</SizeX>"
-            f"<SizeY>{size}</SizeY></DataWindow><BlockSizeX>512</BlockSizeX><BlockSizeY>512</BlockSizeY>"
-            f"<BandsCount>{int(bands)}</BandsCount><MaxConnections>{int(max_connections)}</MaxConnections>"
-            f"</GDAL_WMS>")
+    # square pixels (GDAL then picks one overview for both axes), 2^30 along the longer side: a few cm at most
+    pixel = max(xmax - xmin, ymax - ymin) / 2 ** 30
+    return srs, (f"<DataWindow><UpperLeftX>{xmin}</UpperLeftX><UpperLeftY>{ymax}</UpperLeftY>"
+                 f"<LowerRightX>{xmax}</LowerRightX><LowerRightY>{ymin}</LowerRightY>"
+                 f"<SizeX>{max(1, round((xmax - xmin) / pixel))}</SizeX>"
+                 f"<SizeY>{max(1, round((ymax - ymin) / pixel))}</SizeY></DataWindow>")
 
 
 def wcs_description(url: str, coverage: str, version: str = "1.0.0") -> str:
@@ -103,7 +137,7 @@ def _area_of_use(srs: object, crs: str) -> tuple[float, float, float, float]:
         return (-MERCATOR, -MERCATOR, MERCATOR, MERCATOR)
     area = srs.GetAreaOfUse()  # type: ignore[attr-defined]
     if area is None:
-        raise ConfigError(f"The WMS layer's CRS '{crs}' has no known area of use; choose EPSG:3857 or EPSG:4326.")
+        raise ConfigError(f"The web layer's CRS '{crs}' has no known area of use; choose EPSG:3857 or EPSG:4326.")
     wgs84 = osr.SpatialReference()
     wgs84.ImportFromEPSG(4326)
     wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
@@ -126,6 +160,11 @@ def web_window(description: str, extent: list[float], extent_crs: str | None, pi
     if not pixel_size or pixel_size <= 0 or pixel_size != pixel_size:
         raise ConfigError(f"The pixel size for the {name} must be a positive number of metres (got {pixel_size}).")
     gdal.UseExceptions()
+    url = service_url(description)
+    if description.startswith("<WCS_GDAL>"):  # GDAL's WCS driver writes what it learns beside its description
+        saved = Path(destination).with_name(Path(destination).name.replace(WINDOW_SUFFIX, "") + ".wcs.xml")
+        saved.write_text(description, encoding="utf-8")
+        description = str(saved)
     try:
         source = gdal.Open(description)
     except RuntimeError as exc:
@@ -166,15 +205,38 @@ def web_window(description: str, extent: list[float], extent_crs: str | None, pi
         format="VRT", bandList=colour, maskBand=bands if alpha else None))
     if final is None:
         raise DataError(f"The {name} could not be windowed ({gdal.GetLastErrorMsg()}).")
+    final.SetMetadataItem(SERVICE_TAG, f"{name}|{url}")
     final = None
     bands = len(colour)
     return WebWindow(str(path), bands, width, height, float(ground), float(pixel_size), target.ExportToWkt())
 
 
+def service_url(description: str) -> str:
+    """The service's URL in a web description (its server, capabilities or service URL), or ''."""
+    if description.startswith("WMTS:"):
+        return description[len("WMTS:"):].split(",", 1)[0]
+    found = re.search(r"<(ServerUrl|ServerURL|ServiceURL|GetCapabilitiesUrl)>(.*?)</\1>", description)
+    return unescape(found.group(2)).rstrip("?&") if found else ""
+
+
+def read_failure(tag: str, window: str, error: str) -> str:
+    """The message for a failed read of the web window ``window`` whose :data:`SERVICE_TAG` is ``tag``: the
+    layer, the service's URL, the HTTP status GDAL got (GDAL's own message names no URL) and what to do."""
+    name, _, url = tag.partition("|")
+    status = re.search(r"HTTP status code: *(\d{3})(?:, error: (.*?)(?:\. Add the HTTP status code|$))?", error)
+    if status:  # GDAL's advice to ignore the code (ZeroBlockHttpCodes) is left out: here it would hide a failure
+        answer = f"answered HTTP {status.group(1)}" + (f" ({status.group(2).strip()})" if status.group(2) else "")
+        detail = f"while '{window}' was read"
+    else:
+        answer, detail = "failed", f"(GDAL, reading '{window}': {error})"
+    return (f"The {name} could not be read: its service {url} {answer} {detail}; check that the service is up "
+            f"and the layer's URL is right, then run again")
+
+
 def map_units_per_metre(srs: object, bounds: tuple[float, float, float, float]) -> float:
     """How many of ``srs``'s map units make one metre on the ground at the middle of ``bounds``: 1/cos(latitude)
     in web mercator (its metres stretch away from the equator), degrees per metre in a geographic CRS, the
-    units' own size otherwise (1 for metres)."""
+    units' own size otherwise (1 for metres; Transverse Mercator, UTM among them, is true to scale)."""
     import math
 
     osr = require("osgeo.osr")
@@ -183,7 +245,7 @@ def map_units_per_metre(srs: object, bounds: tuple[float, float, float, float]) 
         return 1.0 / (111_320.0 * max(math.cos(math.radians(latitude)), 1e-6))
     linear = srs.GetLinearUnits() or 1.0  # type: ignore[attr-defined]
     projection = (srs.GetAttrValue("PROJECTION") or "").lower()  # type: ignore[attr-defined]
-    if "mercator" in projection:
+    if projection.startswith("mercator") or "pseudo_mercator" in projection:  # Mercator_1SP/2SP, EPSG:3857
         wgs84 = osr.SpatialReference()
         wgs84.ImportFromEPSG(4326)
         wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)

@@ -27,6 +27,9 @@ DEFAULTS = {
     "GDAL_HTTP_CONNECTTIMEOUT": "20",
     "CPL_VSIL_CURL_CACHE_SIZE": str(128 * 2**20),  # bytes of fetched ranges kept, for every remote file together
     "CPL_VSIL_CURL_CHUNK_SIZE": str(256 * 1024),
+    # GDAL's WMTS driver asks for a disk cache of tiles, which GDAL < 3.9 writes to ./gdalwmscache of whatever
+    # folder the process runs in, without bound; fetched tiles stay in GDAL's bounded block cache instead
+    "GDAL_ENABLE_WMS_CACHE": "NO",
 }
 
 

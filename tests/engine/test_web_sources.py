@@ -1,0 +1,98 @@
+"""Web services as GDAL sources without QGIS: the command line reads a saved GDAL description of a WMS or ArcGIS
+REST service (``--image layer.xml``) served by tests/ogc_server.py on 127.0.0.1, and the descriptions refuse what
+they cannot stand for."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from engine.data.synthetic import make_scene
+from engine.data.web import arcgis_description, map_units_per_metre, wms_description
+from engine.errors import ConfigError
+from tests.helpers import make_bundle
+from tests.ogc_server import OgcServer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """(an 8-bit RGB 256 x 256 GeoTIFF at 1 m, a 3-band model for it)."""
+    root = tmp_path_factory.mktemp("served")
+    scene = make_scene(root, "train", size=(256, 256), seed=1, field_seed=1, label_from="both", aux_channels=0)
+    rgb = root / "rgb.tif"
+    subprocess.run(["gdal_translate", "-q", "-b", "1", "-b", "2", "-b", "3", "-ot", "Byte", "-scale",
+                    scene["image"], str(rgb)], check=True)
+    return str(rgb), make_bundle(root / "m3.dsmodel", vision_bands=3, seed=0, vision_high=255.0, gsd=1.0)
+
+
+def _cli(*args: str) -> dict:
+    done = subprocess.run([sys.executable, "-m", "engine", *args, "--device", "cpu", "--json"], capture_output=True,
+                          text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"),
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("service", ["WMS", "ArcGIS MapServer"])
+def test_the_cli_segments_a_saved_service_description(served, service, tmp_path):
+    """A GDAL_WMS description whose DataWindow is the area at the wanted pixels, saved as ``layer.xml``, is an
+    ``--image`` like any file (``--bands 1,2,3``: the colour bands, the alpha band is the mask): the classes agree
+    with those of the GeoTIFF the server renders from."""
+    rgb, model = served
+    with rasterio.open(rgb) as src:
+        b, crs = src.bounds, src.crs.to_string()
+    with OgcServer(rgb) as server:
+        if service == "WMS":
+            description = wms_description(f"{server.url}/wms", "scene", crs)
+        else:
+            description = arcgis_description(f"{server.url}/arcgis/rest/services/scene/MapServer", crs, "show:0")
+        window = (f"<DataWindow><UpperLeftX>{b.left}</UpperLeftX><UpperLeftY>{b.top}</UpperLeftY><LowerRightX>"
+                  f"{b.right}</LowerRightX><LowerRightY>{b.bottom}</LowerRightY><SizeX>256</SizeX><SizeY>256</SizeY>"
+                  f"</DataWindow>")
+        layer = tmp_path / "layer.xml"
+        layer.write_text(re.sub("<DataWindow>.*</DataWindow>", window, description), encoding="utf-8")
+        # red, green, blue; the 4th band is alpha (where the service has no picture), the mask GDAL reads
+        web = _cli("segment", "--image", str(layer), "--bands", "1,2,3", "--model", model, "--out",
+                   str(tmp_path / "web.tif"))
+        assert server.requests("GetMap" if service == "WMS" else "export") > 0
+    local = _cli("segment", "--image", rgb, "--model", model, "--out", str(tmp_path / "local.tif"))
+    with rasterio.open(web["output"]) as a, rasterio.open(local["output"]) as b:
+        web_classes, local_classes = a.read(1), b.read(1)
+        assert a.transform == b.transform and a.crs == b.crs
+    agreement = float((web_classes == local_classes).mean())
+    print(f"{service} description via the CLI: agreement {agreement:.4f}", file=sys.stderr)
+    assert 0.05 < float((local_classes == 1).mean()) < 0.95
+    assert agreement >= 0.99  # the same grid as the file: PNG of the same pixels, nothing resampled
+
+
+def test_arcgis_descriptions_name_a_service_and_an_epsg_crs():
+    assert "exportImage?" in arcgis_description("https://h/arcgis/rest/services/x/ImageServer", "EPSG:3857")
+    assert "exportImage" not in arcgis_description("https://h/arcgis/rest/services/x/MapServer", "EPSG:3857")
+    with pytest.raises(ConfigError, match="names no MapServer or ImageServer"):
+        arcgis_description("https://h/arcgis/rest/services/x/FeatureServer", "EPSG:3857")
+    with pytest.raises(ConfigError, match="no EPSG code"):
+        arcgis_description("https://h/arcgis/rest/services/x/MapServer", "ESRI:102100")
+
+
+def test_metres_per_pixel_in_utm_are_metres_and_in_web_mercator_stretch():
+    """A UTM (Transverse Mercator) layer was taken for web mercator: 1 m per pixel became 1.26 m at 37.5 deg N."""
+    from osgeo import osr
+
+    utm, mercator = osr.SpatialReference(), osr.SpatialReference()
+    utm.ImportFromEPSG(32652)
+    mercator.ImportFromEPSG(3857)
+    mercator.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    assert map_units_per_metre(utm, (321813.0, 4149631.0, 322069.0, 4149887.0)) == 1.0
+    at_60_north = 8399737.89  # y of 60 deg N in EPSG:3857
+    assert map_units_per_metre(mercator, (0.0, at_60_north, 10.0, at_60_north)) == pytest.approx(2.0, rel=1e-6)
+    assert np.isfinite(map_units_per_metre(mercator, (0.0, 0.0, 1.0, 1.0)))
