@@ -212,7 +212,12 @@ def web_window(description: str, extent: list[float], extent_crs: str | None, pi
 
 
 def service_url(description: str) -> str:
-    """The service's URL in a web description (its server, capabilities or service URL), or ''."""
+    """The service's URL in a web description (its server, capabilities or service URL; the text or a file
+    holding it), or ''."""
+    if not description.lstrip().startswith(("<", "WMTS:")) and os.path.isfile(description):
+        with open(description, encoding="utf-8", errors="replace") as handle:
+            description = handle.read(100_000)
+    description = description.lstrip()
     if description.startswith("WMTS:"):
         return description[len("WMTS:"):].split(",", 1)[0]
     found = re.search(r"<(ServerUrl|ServerURL|ServiceURL|GetCapabilitiesUrl)>(.*?)</\1>", description)
