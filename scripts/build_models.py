@@ -5,6 +5,8 @@
   a temporary output that feeds the next.
 - ``train_segment.model3``: Train DualStream -> Segment with DualStream: the bundle Train writes is the Model of
   Segment (a model output: a trained model must not vanish with QGIS's temporary folder).
+- ``ready_segment.model3``: Get a ready model -> Segment with DualStream: a model of the catalogue, named by the
+  model's input, fetched (or found in the models folder) and wired as the Model of Segment.
 
 The models are built through PyQGIS's model API, so they say what QGIS itself would save from the Modeler.
 """
@@ -127,6 +129,35 @@ def train_segment():
     return model
 
 
+def ready_segment():
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingParameterRasterLayer,
+        QgsProcessingParameterString,
+    )
+    from qgis.core import (
+        QgsProcessingModelChildParameterSource as Source,
+    )
+
+    model = QgsProcessingModelAlgorithm("Get a ready model, then segment", "DualStream")
+    model.setHelpContent({"ALG_DESC": "Fetches a ready model of DualStream's catalogue (or takes the one already in "
+                                      "the models folder) and segments an image with it. The image needs the "
+                                      "model's bands (picked by name where the image names them) in the values "
+                                      "it was made for."})
+    _input(model, QgsProcessingParameterString("ready_model", "Ready model (its name in the catalogue)",
+                                               "ukis-csmask-4b-l1c"), 0)
+    _input(model, QgsProcessingParameterRasterLayer("image", "Image to segment"), 250)
+    get = _child(model, "dualstream:getmodel", "get", "Get a ready model", 100)
+    get.addParameterSources("MODEL", [Source.fromModelParameter("ready_model")])
+    model.addChildAlgorithm(get)
+    segment = _child(model, "dualstream:segment", "segment", "Segment with DualStream", 400)
+    segment.addParameterSources("INPUT", [Source.fromModelParameter("image")])
+    segment.addParameterSources("MODEL", [Source.fromChildOutput("get", "OUTPUT")])
+    _output(segment, "OUTPUT", "classes", "Class raster")
+    model.addChildAlgorithm(segment)
+    return model
+
+
 def main() -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from qgis.core import QgsApplication
@@ -134,7 +165,8 @@ def main() -> int:
     app = QgsApplication([], False)
     app.initQgis()
     FOLDER.mkdir(parents=True, exist_ok=True)
-    for name, build in (("segment_evaluate", segment_evaluate), ("train_segment", train_segment)):
+    for name, build in (("segment_evaluate", segment_evaluate), ("train_segment", train_segment),
+                        ("ready_segment", ready_segment)):
         model = build()
         model.setName(model.name())
         path = FOLDER / f"{name}.model3"

@@ -2,7 +2,8 @@
 
 ``segment_evaluate.model3``: Segment -> native:fillnodata -> Evaluate, each step's temporary output feeding the
 next. ``train_segment.model3``: Train -> Segment, the bundle Train writes
-wired to Segment's Model (a model output with a lasting path). ``scripts/build_models.py`` wrote both.
+wired to Segment's Model (a model output with a lasting path). ``ready_segment.model3``: Get a ready model ->
+Segment, offline: the catalogue's entry is served by a local HTTP server. ``scripts/build_models.py`` wrote them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.foreign_onnx import expected_classes
+from tests.engine.ready_fixtures import (
+    BIAS,
+    MEAN,
+    STD,
+    WEIGHTS,
+    described,
+    graph,
+    reflectance_scene,
+    serve,
+    sha256,
+    write_catalogue,
+)
 from tests.helpers import make_bundle
 
 pytestmark = [pytest.mark.qgis]
@@ -47,3 +61,26 @@ def test_train_then_segment_with_the_model_just_trained(qgis_process, root, scen
     assert Path(out["results"]["train:bundle"]) == bundle and bundle.is_file()
     classes = Path(out["results"]["segment:classes"])  # QGIS removes its temporary folder when qgis_process ends
     assert classes.suffix == ".tif" and classes.name == "OUTPUT.tif"
+
+
+def test_get_a_ready_model_then_segment_with_it(qgis_process, root, tmp_path):
+    import rasterio
+
+    onnx = graph(tmp_path / "clouds.onnx")
+    values = reflectance_scene(tmp_path / "scene.tif")
+    with serve() as server:
+        server.files["/clouds.onnx"] = onnx.read_bytes()
+        entry = described("served-clouds", {"kind": "http", "url": f"{server.url}/clouds.onnx",
+                                            "sha256": sha256(onnx)})
+        env = {**qgis_process.ISOLATED, "DUALSTREAM_CATALOGUE": str(write_catalogue(tmp_path / "c.json", [entry])),
+               "DUALSTREAM_MODELS_DIR": str(tmp_path / "models")}
+        done = qgis_process.run(root, "--json", "run", str(MODELS / "ready_segment.model3"), "--",
+                                "ready_model=served-clouds", f"image={tmp_path / 'scene.tif'}",
+                                f"segment:classes={tmp_path / 'classes.tif'}", env=env)
+        assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        assert server.requests == ["/clouds.onnx"]  # fetched once, from the catalogue's address
+    out = json.loads(done.stdout[done.stdout.index("{"):])
+    assert Path(out["results"]["segment:classes"]) == tmp_path / "classes.tif"
+    assert (tmp_path / "models" / "served-clouds.dsmodel").is_file()  # the bundle stays for the next run
+    with rasterio.open(tmp_path / "classes.tif") as ds:
+        assert (ds.read(1) == expected_classes(values, WEIGHTS, BIAS, MEAN, STD, 1.0)).mean() >= 0.999
