@@ -78,10 +78,16 @@ def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
     }
 
 
+def bands_by_name(bands: list[Any] | None) -> bool:
+    """Whether the data's ``bands`` name bands (matched to each image's own band descriptions) rather than number
+    them."""
+    return bool(bands) and not all(isinstance(b, int) or str(b).isdigit() for b in bands)
+
+
 def band_numbers(bands: list[Any] | None, image: str) -> list[int] | None:
     """The image's 1-based bands ``bands`` names (numbers as they are; names matched to the image's band
     descriptions and sensor band names, DataError listing its bands when one is missing or ambiguous)."""
-    if not bands or all(isinstance(b, int) or str(b).isdigit() for b in bands):
+    if not bands_by_name(bands):
         return None if bands is None else [int(b) for b in bands]
     from ..errors import setting
     from .band_match import pick_bands
@@ -369,6 +375,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     if len(val_ds) == 0:
         callback.warning("No validation tiles: give validation scenes (vs_sn/ or val_scenes) or val_fraction > 0.")
     gsd = [float(abs(v)) for v in first.gsd]
+    by_name = bands_by_name(data_cfg.bands)
     metadata = DataMetadata(
         vision_bands=first.vision_bands, vision_stats=vision_stats, aux_channels=first.aux_channels,
         aux_stats=aux_stats,
@@ -381,7 +388,10 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         validation="strips of the training scenes held out of training" if holdout else "separate scenes",
         foreground_fraction=round(float(fg / max(labelled, 1)), 6),
         aux_files_per_scene=len(train_kw[0]["aux"]), aux_file_bands=list(first.aux_file_bands),
-        image_bands=first.image_bands, bands=train_kw[0]["bands"], x_bands=data_cfg.x_bands,
+        # bands by name: each image was read by its own descriptions, so the names are recorded, not the first
+        # image's numbers (a later input is matched by name; an unnamed one of another band count needs --bands)
+        image_bands=first.vision_bands if by_name else first.image_bands,
+        bands=None if by_name else train_kw[0]["bands"], x_bands=data_cfg.x_bands,
         band_names=training_band_names(first), value_range=training_value_range(vision_stats),
     )
     summary = DataSummary(
@@ -389,7 +399,9 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         holdout=holdout, train_tiles=len(train_ds), val_tiles=len(val_ds), label_counts=counts,
         val_has_foreground=val_foreground if len(val_ds) else None,
     )
-    if first.selection.active:
+    if by_name:
+        callback.info(band_names_said(data_cfg.bands, train_kw + val_kw))
+    elif first.selection.active:
         callback.info(f"Band selection of the {first.image_bands}-band images: "
                       f"{first.selection.describe(first.image_bands)}.")
     strips = " (strips of the scenes held out of training)" if holdout else ""
@@ -397,6 +409,16 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
                   f"{len(train_ds)} training tiles per epoch, {len(val_ds)} validation tiles{strips}, "
                   f"foreground {100 * metadata.foreground_fraction:.1f} %.")
     return train_ds, val_ds, summary
+
+
+def band_names_said(bands: list[Any], scenes: list[dict[str, Any]], shown: int = 6) -> str:
+    """``Bands by name (red, green, nir), each image by its own band descriptions: 'a.tif' bands 3,2,4; ...``."""
+    from pathlib import Path
+
+    listed = [f"'{Path(str(kw['image'])).name}' bands {','.join(map(str, kw['bands']))}" for kw in scenes[:shown]]
+    more = f"; and {len(scenes) - shown} more" if len(scenes) > shown else ""
+    return (f"Bands by name ({', '.join(map(str, bands))}), each image by its own band descriptions: "
+            + "; ".join(listed) + more + ".")
 
 
 def training_band_names(reader: SceneReader) -> list[str] | None:

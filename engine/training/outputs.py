@@ -184,12 +184,14 @@ class TrainFiles:
         from ..config.bands import BandSelection
         from ..data.band_names import image_rgb
 
-        scenes = [s["image"] for ds in self.datasets if ds is not None for s in getattr(ds, "scenes", [])]
+        scenes = [s for ds in self.datasets if ds is not None for s in getattr(ds, "scenes", [])]
         data = self.record.data_meta
         selection = BandSelection(tuple(data.bands) if data.bands else None,
                                   tuple(data.x_bands) if data.x_bands else None)
         bands = selection.vision_bands(data.image_bands or data.vision_bands)
-        return image_rgb(scenes[0], bands) if scenes else None
+        if scenes and scenes[0].get("bands") and not data.bands:  # bands by name: the first scene's own numbers
+            bands = list(scenes[0]["bands"])
+        return image_rgb(scenes[0]["image"], bands) if scenes else None
 
     def _write_model_card(self) -> None:
         """The STAC MLM item beside the bundle, so catalogues can list the model (rank 0)."""
