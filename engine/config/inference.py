@@ -99,12 +99,12 @@ class SegmentConfig(Settings):
     extent_crs: str | None = setting(None, metavar="CRS", group="area", param="EXTENT", custom_qgis=True,
                                      label="Extent", help="CRS of the extent, e.g. EPSG:4326 (default: the image's).")
     pixel_size: float | None = setting(
-        None, label="Pixel size for web layers (m; 0 = the model's)", minimum=0.0, off=0, metavar="METRES",
-        group="area",
+        None, label="Pixel size for web layers (m)", minimum=0.0, metavar="METRES", group="area",
+        default_note="the model's training pixel size (the log says which)",
         help="Metres on the ground per pixel at which a web layer is read over the extent: an XYZ, WMS, WMTS, WCS or "
              "ArcGIS REST (MapServer, ImageServer) layer in QGIS; on the command line a GDAL description of one "
-             "given as the image (a <GDAL_WMS> or <WCS_GDAL> XML file or text, WMTS:URL). 0 or not given: the "
-             "model's training pixel size (the log says which). Ignored for rasters with pixels of their own.")
+             "given as the image (a <GDAL_WMS> or <WCS_GDAL> XML file or text, WMTS:URL). Ignored for rasters "
+             "with pixels of their own.")
     aoi: str | None = setting(None, metavar="LAYER", group="area",
                               help="Polygon layer: pixels outside become nodata.",
                               no_qgis="the dialog limits the area with Extent; clip the class raster by a mask layer")

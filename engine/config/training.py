@@ -122,7 +122,7 @@ class DataConfig(Settings):
         no_qgis="the dialog trains on one scene of layers and holds a share of it out (VALIDATION_SHARE), or on a "
                 "dataset folder whose vs_sn/ scenes validate")
     pixel_size: float | None = setting(
-        None, label="Pixel size for web layers (m)", minimum=0.0, off=0, group="data",
+        None, label="Pixel size for web layers (m)", minimum=0.0, group="data",
         help="Metres on the ground per pixel at which a web layer (XYZ, WMS, WMTS, WCS, ArcGIS) is read over the "
              "training extent: the model learns at this pixel size, and Segment reads web layers at it by default. "
              "Needed for a web layer; ignored for rasters with pixels of their own.",
