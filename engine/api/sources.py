@@ -26,7 +26,7 @@ from ..data.web import (
     xyz_description,
 )
 from ..errors import ConfigError, setting
-from ..io.locations import is_remote, join_layer, split_layer
+from ..io.locations import WEB_DESCRIPTIONS, is_remote, is_web_description, join_layer, split_layer
 from ..io.locations import stem as source_stem
 
 
@@ -42,25 +42,6 @@ def training_pixel_size(model: str) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     return value if value and value > 0 else None
-
-
-#: How GDAL's descriptions of web services start (XML or connection string).
-WEB_DESCRIPTIONS = ("<GDAL_WMS", "<GDAL_WMTS", "<WCS_GDAL", "WMTS:", "WCS:")
-
-
-def is_web_description(source: str) -> bool:
-    """Whether ``source`` is a GDAL description of a web service: the text itself, or a small ``.xml`` file
-    holding it (GDAL's WMS, WMTS and WCS drivers read both)."""
-    text = str(source).lstrip()
-    if text.startswith(WEB_DESCRIPTIONS):
-        return True
-    if text.lower().endswith(".xml") and "\n" not in text:
-        try:
-            with open(text, encoding="utf-8", errors="replace") as handle:
-                return handle.read(256).lstrip().startswith(WEB_DESCRIPTIONS)
-        except OSError:
-            return False
-    return False
 
 
 @contextmanager

@@ -114,6 +114,25 @@ def file_name(source: str | os.PathLike) -> str:
     return Path(split_layer(text)[0]).name
 
 
+#: How GDAL's descriptions of web services start (XML or connection string).
+WEB_DESCRIPTIONS = ("<GDAL_WMS", "<GDAL_WMTS", "<WCS_GDAL", "WMTS:", "WCS:")
+
+
+def is_web_description(source: str | os.PathLike) -> bool:
+    """Whether ``source`` is a GDAL description of a web service (a map of the world, no scene): the text itself,
+    or a small ``.xml`` file holding it (GDAL's WMS, WMTS and WCS drivers read both)."""
+    text = str(source).lstrip()
+    if text.startswith(WEB_DESCRIPTIONS):
+        return True
+    if text.lower().endswith(".xml") and "\n" not in text and not is_remote(text):
+        try:
+            with open(text, encoding="utf-8", errors="replace") as handle:
+                return handle.read(256).lstrip().startswith(WEB_DESCRIPTIONS)
+        except OSError:
+            return False
+    return False
+
+
 def stem(source: str | os.PathLike) -> str:
     """The name outputs of ``source`` are named after: its file name without the ending (a layer of a
     multi-layer file: the layer's name)."""

@@ -4,6 +4,7 @@ model's training pixel size when none is given, as the QGIS algorithms read a we
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -54,3 +55,15 @@ def test_a_web_description_is_read_over_the_extent_at_the_pixel_size(tiles, synt
         assert abs(fine.width - 2 * coarse.width) <= 2 and 55 <= fine.width <= 90
         for out in (fine, coarse):  # the tiles were read: the scene's pixels are classes, not nodata
             assert out.read(1, masked=True).count() > 0.8 * out.width * out.height
+
+
+def test_bulk_names_a_web_description_as_no_scene(tmp_path, capsys):
+    """A web service's description among bulk's images was read as a world-sized 4-band image (a band-count error
+    after 40 s); it is no scene: the summary says how to segment it instead, before anything is read."""
+    model = make_bundle(tmp_path / "m.dsmodel", vision_bands=3, seed=2, vision_high=255.0, gsd=2.0)
+    layer = tmp_path / "tiles.xml"
+    layer.write_text(xyz_description("http://127.0.0.1:9/{z}/{x}/{y}.png", zmax=17))
+    main(["segment", "--images", str(layer), "--model", model, "--out-dir", str(tmp_path / "out"), "--quiet"])
+    scene, = json.loads((tmp_path / "out" / "summary.json").read_text())["scenes"]
+    assert scene["status"] == "failed" and "describes a web service" in scene["error"]
+    assert f"segment --image {layer} --extent" in scene["error"]

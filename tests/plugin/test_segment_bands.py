@@ -84,8 +84,6 @@ def test_bands_and_stac_item_parameters_pick_the_models_bands(qgis_process, root
 def test_band_names_and_stac_items_through_qgis_process(qgis_process, root, model):
     """BANDS takes names as qgis_process gives them (BANDS=blue,green,nir,red: the image's band descriptions, in
     the model's order), and Segment in bulk takes STAC items (an ItemCollection: every item a scene)."""
-    from tests.engine.test_band_inputs import _item
-
     dn = (np.random.default_rng(5).uniform(0, 0.5, size=(6, 40, 50)) * 10000).astype(np.int16)
     reflectance = dn.astype(np.float32) * np.float32(0.0001)
     image = write(root / "named.tif", reflectance)
@@ -102,7 +100,14 @@ def test_band_names_and_stac_items_through_qgis_process(qgis_process, root, mode
         assert (ds.read(1) == swapped).mean() >= 0.999
     folder = root / "items"
     folder.mkdir()
-    first = json.loads(_item(folder, str(folder), dn, 0.0001).read_text())
+    assets = {}
+    for i, common in enumerate(COMMON):  # single-band files in digital numbers, scaled by raster:bands
+        write(folder / f"B{i + 1}.tif", dn[i:i + 1])
+        assets[common] = {"href": str(folder / f"B{i + 1}.tif"), "type": "image/tiff", "roles": ["data"],
+                          "eo:bands": [{"name": f"B{i + 1}", "common_name": common}],
+                          "raster:bands": [{"scale": 0.0001, "offset": 0}]}
+    first = {"type": "Feature", "stac_version": "1.0.0", "id": "S2_TEST_ITEM", "properties": {}, "geometry": None,
+             "assets": assets, "links": []}
     collection = folder / "collection.json"
     collection.write_text(json.dumps({"type": "FeatureCollection",
                                       "features": [first, {**first, "id": "SECOND"}]}), encoding="utf-8")

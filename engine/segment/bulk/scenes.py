@@ -172,12 +172,20 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
     matched = [(image, *match_aux(image, list(bulk.aux_patterns))) for image in candidates]
     # the aux files of a folder's or glob's scenes are rasters in the same listing: they are not scenes
     aux_files = {_key(a) for _, aux, _ in matched for a in aux}
-    scenes = [Scene(image=image, aux=aux, name=locations.stem(image), error=error)
+    scenes = [Scene(image=image, aux=aux, name=locations.stem(image), error=error or _web_service(image))
               for image, aux, error in matched if _key(image) not in aux_files] + items
     if not scenes:
         raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an aux file of "
                           f"another; check {setting('bulk.images')} and {setting('bulk.aux_patterns')}.")
     return scenes
+
+
+def _web_service(image: str) -> str | None:
+    """Why a web service's description is no scene of a bulk run (None for any other image)."""
+    if not locations.is_web_description(image):
+        return None
+    return (f"'{image}' describes a web service (a map of the whole world), not a scene; segment it alone over an "
+            f"area: segment --image {image} --extent XMIN YMIN XMAX YMAX (--pixel-size METRES).")
 
 
 def _stac_scenes(bulk: BulkConfig, entries: list[str]) -> list[Scene]:
