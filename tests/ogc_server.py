@@ -58,6 +58,7 @@ class OgcServer:
     def __exit__(self, *exc: object) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
+        self.process.stdout.close()
 
     @property
     def log(self) -> list[tuple[str, str, int]]:

@@ -188,6 +188,7 @@ def web_window(description: str, extent: list[float], extent_crs: str | None, pi
         raise ConfigError(f"The extent for the {name} at {ground} m per pixel is {width} x {height} "
                           f"pixels; draw a smaller extent or give a larger pixel size.")
     path = Path(destination)
+    description = _on_grid(description, xmin, ymax, width, height, pixel_size)
     options = gdal.WarpOptions(format="VRT", outputBounds=(xmin, ymax - height * pixel_size,
                                                           xmin + width * pixel_size, ymax),
                                xRes=pixel_size, yRes=pixel_size, dstSRS=source_crs, resampleAlg="bilinear",
@@ -209,6 +210,26 @@ def web_window(description: str, extent: list[float], extent_crs: str | None, pi
     final = None
     bands = len(colour)
     return WebWindow(str(path), bands, width, height, float(ground), float(pixel_size), target.ExportToWkt())
+
+
+def _on_grid(description: str, left: float, top: float, width: int, height: int, pixel: float) -> str:
+    """A WMS or ArcGIS REST description (a service that renders any box at any size) with the window's grid as its
+    data window, so that the service is asked for exactly the window's pixels: read through the service's
+    coarsest finer zoom level instead, every picture would be resampled twice (by the server, then onto the grid),
+    softer than the image the server renders from. Tile services (XYZ, WMTS) have fixed zoom levels and WCS asks
+    for the grid itself: their descriptions are left as they are."""
+    text = description
+    if not text.lstrip().startswith("<") and text.lower().endswith(".xml") and os.path.isfile(text):
+        with open(text, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    if not text.lstrip().startswith("<GDAL_WMS") or not re.search(r"<Service\s+name=\"(WMS|AGS)\"", text):
+        return description
+    window = (f"<DataWindow><UpperLeftX>{left!r}</UpperLeftX><UpperLeftY>{top!r}</UpperLeftY>"
+              f"<LowerRightX>{left + width * pixel!r}</LowerRightX><LowerRightY>{top - height * pixel!r}</LowerRightY>"
+              f"<SizeX>{width}</SizeX><SizeY>{height}</SizeY></DataWindow>")
+    if "<DataWindow>" not in text:
+        return description
+    return re.sub(r"<DataWindow>.*?</DataWindow>", window, text, count=1, flags=re.S)
 
 
 def service_url(description: str) -> str:
