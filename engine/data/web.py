@@ -82,6 +82,12 @@ def wms_description(url: str, layers: str, crs: str, image_format: str = "image/
             f"</GDAL_WMS>")
 
 
+#: ArcGIS's own codes of web mercator (a service's ``wkid`` 102100 is ``ESRI:102100`` in QGIS), and the EPSG code
+#: ArcGIS servers take for it
+WEB_MERCATOR_ALIASES = {"ESRI:102100": "EPSG:3857", "ESRI:102113": "EPSG:3857", "EPSG:102100": "EPSG:3857",
+                        "EPSG:900913": "EPSG:3857"}
+
+
 def arcgis_description(url: str, crs: str, layers: str = "", max_connections: int = 8) -> str:
     """A GDAL WMS description (its ``AGS`` minidriver) of an ArcGIS REST service ``url``: a MapServer
     (``.../MapServer``, read with ``export`` requests; ``layers`` as ArcGIS writes them, e.g. ``show:0``) or an
@@ -92,6 +98,7 @@ def arcgis_description(url: str, crs: str, layers: str = "", max_connections: in
     if not service.endswith(("/MapServer", "/ImageServer")):
         raise ConfigError(f"The ArcGIS REST URL '{url}' names no MapServer or ImageServer; give the service's URL, "
                           "such as https://host/arcgis/rest/services/NAME/MapServer.")
+    crs = WEB_MERCATOR_ALIASES.get(crs.upper(), crs)
     if not crs.upper().startswith("EPSG:"):
         raise ConfigError(f"The ArcGIS layer's CRS '{crs}' is no EPSG code; choose the layer's CRS in QGIS as an "
                           "EPSG code (ArcGIS REST asks for a well-known ID).")

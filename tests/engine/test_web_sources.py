@@ -93,7 +93,9 @@ def test_arcgis_descriptions_name_a_service_and_an_epsg_crs():
     with pytest.raises(ConfigError, match="names no MapServer or ImageServer"):
         arcgis_description("https://h/arcgis/rest/services/x/FeatureServer", "EPSG:3857")
     with pytest.raises(ConfigError, match="no EPSG code"):
-        arcgis_description("https://h/arcgis/rest/services/x/MapServer", "ESRI:102100")
+        arcgis_description("https://h/arcgis/rest/services/x/MapServer", "ESRI:54009")
+    # a service in web mercator says wkid 102100, which QGIS calls ESRI:102100
+    assert "<SRS>EPSG:3857</SRS>" in arcgis_description("https://h/arcgis/rest/services/x/MapServer", "ESRI:102100")
 
 
 def test_metres_per_pixel_in_utm_are_metres_and_in_web_mercator_stretch():
