@@ -64,10 +64,12 @@ def web_image(cfg: SegmentConfig, callback: Callback) -> Iterator[SegmentConfig]
                               f"pixel).")
         callback.info(f"{setting('segment.pixel_size')} not given: the web service is read at {size:g} m per pixel, "
                       f"the model's training pixel size.")
+    given = str(cfg.image).strip()
+    stem = "web_service" if given.startswith(WEB_DESCRIPTIONS) else source_stem(given)
     with tempfile.TemporaryDirectory(prefix="dualstream_web_") as folder:
-        name = "web service"
+        name = "web service" if stem == "web_service" else f"web service '{given}'"
         window = web_window(cfg.image, cfg.extent, cfg.extent_crs, float(size),
-                            Path(folder) / f"image{WINDOW_SUFFIX}", name=name)
+                            Path(folder) / f"{stem}{WINDOW_SUFFIX}", name=name)
         callback.info(f"The {name} is read over the extent at {window.pixel_size:g} m per pixel "
                       f"({window.map_pixel_size:.4g} map units): {window.width} x {window.height} pixels, "
                       f"{window.bands} bands, fetched window by window as needed.")
