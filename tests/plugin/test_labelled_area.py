@@ -6,27 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import RecordingFeedback, make_bundle
+from tests.plugin.scratch_layers import scratch_squares
 
 pytestmark = pytest.mark.qgis
-
-
-def _scratch_squares(image: str, boxes: list[tuple[int, int, int, int]], select: int):
-    """A memory layer of pixel squares (col0, col1, row0, row1) of ``image``; feature ``select`` selected."""
-    import rasterio
-    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsVectorLayer
-
-    with rasterio.open(image) as ds:
-        t, crs = ds.transform, ds.crs
-    layer = QgsVectorLayer(f"Polygon?crs={crs.to_string()}", "labelled squares", "memory")
-    features = []
-    for c0, c1, r0, r1 in boxes:
-        ring = [QgsPointXY(*(t * (c, r))) for c, r in ((c0, r0), (c1, r0), (c1, r1), (c0, r1))]
-        feature = QgsFeature()
-        feature.setGeometry(QgsGeometry.fromPolygonXY([ring]))
-        features.append(feature)
-    layer.dataProvider().addFeatures(features)
-    layer.selectByIds([list(layer.allFeatureIds())[select]])
-    return layer
 
 
 def test_suggest_honours_the_selected_labelled_area_and_loads_ranked_windows(plugin, scenes, tmp_path):
@@ -37,7 +19,7 @@ def test_suggest_honours_the_selected_labelled_area_and_loads_ranked_windows(plu
     model = make_bundle(tmp_path / "m.dsmodel", vision_bands=4, num_classes=2, seed=4,
                         class_names=["background", "field"])
     # left half selected (labelled); the right half is a feature too, not selected: it must not count
-    layer = _scratch_squares(image, [(0, 64, 0, 128), (64, 128, 0, 128)], select=0)
+    layer = scratch_squares(image, [(0, 64, 0, 128), (64, 128, 0, 128)], select=0)
     QgsProject.instance().addMapLayer(layer)
     results = processing.runAndLoadResults("dualstream:suggest", {
         "MODEL": model, "INPUT": [image], "LABELLED_AREA": QgsProcessingFeatureSourceDefinition(layer.id(), True),
@@ -57,7 +39,7 @@ def test_train_takes_a_selected_labelled_area_and_says_how_much_is_labelled(plug
     from qgis.core import QgsProcessingFeatureSourceDefinition, QgsProject
 
     scene = scenes["train"]  # 256 x 256 px
-    layer = _scratch_squares(scene["image"], [(0, 64, 0, 64), (128, 256, 0, 256)], select=0)
+    layer = scratch_squares(scene["image"], [(0, 64, 0, 64), (128, 256, 0, 256)], select=0)
     QgsProject.instance().addMapLayer(layer)
     feedback = RecordingFeedback.make()
     processing.run("dualstream:train", {
