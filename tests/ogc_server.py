@@ -11,7 +11,8 @@
 
 Every picture is rendered from the file by GDAL (a bilinear warp of the asked box, size and CRS). The layer is
 named ``scene``. ``fail={"/wms": 500}`` answers that status for every request to a path (the capabilities
-included unless ``fail_requests`` names only some requests, e.g. ``{"GetMap", "export"}``).
+included unless ``fail_requests`` names only some requests, e.g. ``{"GetMap", "export"}``). ``web_mercator=True``:
+the ArcGIS services are in web mercator as ArcGIS Online's are (``wkid`` 102100, extents in EPSG:3857).
 
 Like :class:`bench.http_files.FileServer` the server runs in a process of its own (a reader in the test process
 may hold the GIL inside GDAL while it waits for the answer); the counters come back from :data:`STATS_PATH`.
@@ -39,9 +40,10 @@ ZOOMS = range(0, 20)
 class OgcServer:
     """Context manager serving ``image`` (see the module's docstring); ``url``, ``requests`` and ``log``."""
 
-    def __init__(self, image: str | Path, fail: dict[str, int] | None = None, fail_requests: set[str] | None = None):
+    def __init__(self, image: str | Path, fail: dict[str, int] | None = None, fail_requests: set[str] | None = None,
+                 web_mercator: bool = False):
         self.options = {"image": str(Path(image).resolve()), "fail": dict(fail or {}),
-                        "fail_requests": sorted(fail_requests or [])}
+                        "fail_requests": sorted(fail_requests or []), "web_mercator": web_mercator}
         self.url = ""
         self.process: subprocess.Popen | None = None
 
@@ -202,14 +204,15 @@ def _wcs_description(scene: _Scene) -> str:
             f'</CoverageOffering></CoverageDescription>')
 
 
-def _rest_extent(scene: _Scene) -> dict:
-    x0, y0, x1, y1 = scene.bounds
-    return {"xmin": x0, "ymin": y0, "xmax": x1, "ymax": y1, "spatialReference": {"wkid": scene.epsg}}
+def _rest_extent(scene: _Scene, wkid: int) -> dict:
+    x0, y0, x1, y1 = scene.mercator if wkid == 102100 else scene.bounds
+    return {"xmin": x0, "ymin": y0, "xmax": x1, "ymax": y1, "spatialReference": {"wkid": wkid}}
 
 
-def _rest_description(scene: _Scene, image_server: bool) -> dict:
-    common = {"currentVersion": 10.81, "spatialReference": {"wkid": scene.epsg}, "initialExtent": _rest_extent(scene),
-              "fullExtent": _rest_extent(scene), "extent": _rest_extent(scene), "maxImageWidth": 4096,
+def _rest_description(scene: _Scene, image_server: bool, wkid: int) -> dict:
+    extent = _rest_extent(scene, wkid)
+    common = {"currentVersion": 10.81, "spatialReference": {"wkid": wkid}, "initialExtent": extent,
+              "fullExtent": extent, "extent": extent, "maxImageWidth": 4096,
               "maxImageHeight": 4096, "capabilities": "Image,Map" if not image_server else "Image"}
     if image_server:
         return dict(common, name="scene", serviceDataType="esriImageServiceDataTypeRGB", bandCount=3,
@@ -221,8 +224,9 @@ def _rest_description(scene: _Scene, image_server: bool) -> dict:
 class _Server:
     """The server itself, run by :func:`main` in the child process."""
 
-    def __init__(self, image: str, fail: dict[str, int], fail_requests: list[str]):
+    def __init__(self, image: str, fail: dict[str, int], fail_requests: list[str], web_mercator: bool = False):
         self.scene = _Scene(image)
+        self.wkid = 102100 if web_mercator else self.scene.epsg
         self.fail, self.fail_requests = fail, set(fail_requests)
         self.log: list[tuple[str, str, int]] = []
         self._lock = threading.Lock()
@@ -296,16 +300,18 @@ class _Server:
         for service, export in (("MapServer", "export"), ("ImageServer", "exportImage")):
             base = f"{REST}/{service}"
             if path == base and request in ("json", "pjson"):
-                return 200, json.dumps(_rest_description(scene, service == "ImageServer")).encode(), "application/json"
+                description = _rest_description(scene, service == "ImageServer", self.wkid)
+                return 200, json.dumps(description).encode(), "application/json"
             if path == f"{base}/0" and service == "MapServer":
                 return 200, json.dumps({"id": 0, "name": "scene", "type": "Raster Layer",
-                                        "extent": _rest_extent(scene)}).encode(), "application/json"
+                                        "extent": _rest_extent(scene, self.wkid)}).encode(), "application/json"
             if path == f"{base}/legend":
                 return 200, b'{"layers": []}', "application/json"
             if path == f"{base}/{export}":
                 box = [float(v) for v in query["bbox"].split(",")]
                 width, height = (int(v) for v in query["size"].split(","))
-                wkid = query.get("imagesr") or query.get("bboxsr") or str(scene.epsg)
+                wkid = query.get("imagesr") or query.get("bboxsr") or str(self.wkid)
+                wkid = "3857" if wkid == "102100" else wkid
                 if "png" not in query.get("format", "png").lower():
                     return 400, json.dumps({"error": {"code": 400, "message": "png only"}}).encode(), "application/json"
                 return 200, scene.render(box, width, height, f"EPSG:{wkid}", "png"), "image/png"
@@ -326,7 +332,7 @@ class _Server:
 def main(options: str) -> None:
     """Serve with the JSON ``options`` of :class:`OgcServer`; print the port, then serve until terminated."""
     given = json.loads(options)
-    server = _Server(given["image"], given["fail"], given["fail_requests"])
+    server = _Server(given["image"], given["fail"], given["fail_requests"], given["web_mercator"])
     print(server.server.server_address[1], flush=True)
     server.server.serve_forever()
 

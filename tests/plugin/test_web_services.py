@@ -32,6 +32,9 @@ SERVICES = {
                          "export"),
     "ArcGIS ImageServer": (f"crs='{{crs}}' format='PNG32' url='{{u}}{REST}/ImageServer'", "arcgismapserver",
                            "exportImage"),
+    # as ArcGIS Online's basemaps: wkid 102100, which QGIS calls ESRI:102100
+    "ArcGIS MapServer in web mercator": (f"crs='EPSG:3857' format='PNG32' layer='0' url='{{u}}{REST}/MapServer'",
+                                         "arcgismapserver", "export"),
 }
 #: the lowest agreement accepted (measured: see the module's docstring)
 AGREEMENT = {"WMTS": 0.93}
@@ -94,8 +97,9 @@ def test_a_web_service_segments_as_the_file_it_serves(plugin, served, name, tmp_
     rgb, model, extent = served
     with rasterio.open(rgb) as src:
         crs = src.crs.to_string()
-    with OgcServer(rgb) as server:
+    with OgcServer(rgb, web_mercator="web mercator" in name) as server:
         layer = _layer(name, server.url, crs)
+        assert "web mercator" not in name or layer.crs().authid() == "ESRI:102100"
         result = processing.run("dualstream:segment", {"INPUT": layer.id(), "MODEL": model, "EXTENT": extent,
                                                        "PIXEL_SIZE": 1.0, "OUTPUT": str(tmp_path / "web.tif")})
         fetched = server.requests(SERVICES[name][2])
