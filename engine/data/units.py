@@ -115,7 +115,7 @@ def gdal_scaling(scales: Sequence[float | None], offsets: Sequence[float | None]
     scale = tuple(1.0 if s is None else float(s) for s in scales)
     offset = tuple(0.0 if o is None else float(o) for o in offsets)
     found = Scaling(scale, offset, "the bands' GDAL scale/offset (" + ", ".join(
-        f"x {s:g} + {o:g}" for s, o in sorted(set(zip(scale, offset)))) + ")")
+        f"x {s:g} {'-' if o < 0 else '+'} {abs(o):g}" for s, o in sorted(set(zip(scale, offset)))) + ")")
     return None if found.identity else found
 
 

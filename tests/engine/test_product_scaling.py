@@ -157,3 +157,33 @@ def test_full_resolution_digital_numbers_are_rescaled_though_the_overviews_look_
     got, said, warnings = run(model, image, tmp_path / "b.tif")
     assert "rescaled to the model's units by the bands' GDAL scale/offset (x 0.0001 + 0)" in said, said
     assert (got == classes_of(model, reflectance)).mean() >= 0.999 and not warnings
+
+
+def test_a_stac_item_with_the_baseline_offset_in_raster_bands_is_rescaled_by_it(model, tmp_path):
+    """Earth Search's Sentinel-2 items from baseline 04.00 say the offset in ``raster:bands``: scale 0.0001,
+    offset -0.1."""
+    import json
+
+    reflectance = model["reflectance"]
+    dn = np.rint(reflectance * 10000 + 1000).astype(np.uint16)
+    assets = {}
+    for i, (name, common) in enumerate(zip([n for n, _ in S2], ["coastal", "blue", "green", "red", "rededge1",
+                                                                "nir"])):
+        with rasterio.open(tmp_path / f"{name}.tif", "w", driver="GTiff", width=dn.shape[2], height=dn.shape[1],
+                           count=1, dtype="uint16", crs="EPSG:32633",
+                           transform=from_origin(500000, 6000000, 10, 10)) as ds:
+            ds.write(dn[i:i + 1])
+        assets[common] = {"href": f"{name}.tif", "type": "image/tiff; application=geotiff", "roles": ["data"],
+                          "eo:bands": [{"name": name, "common_name": common}],
+                          "raster:bands": [{"scale": 0.0001, "offset": -0.1, "nodata": 0}]}
+    item = tmp_path / "item.json"
+    item.write_text(json.dumps({"type": "Feature", "id": "S2B_T33_L2A", "properties": {"s2:processing_baseline":
+                                                                                      "05.10"}, "assets": assets}))
+    log = Log()
+    result = segment(SegmentConfig(stac_item=str(item), models=[str(model["bundle"])], output=str(tmp_path / "c.tif")),
+                     log)
+    said = "\n".join(log.lines)
+    assert "STAC item's raster:bands scale/offset (x 0.0001 - 0.1)" in said, said
+    with rasterio.open(tmp_path / "c.tif") as ds:
+        assert (ds.read(1) == classes_of(model, reflectance)).mean() >= 0.999
+    assert not result.warnings
