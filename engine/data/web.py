@@ -175,8 +175,10 @@ def web_window(description: str, extent: list[float], extent_crs: str | None, pi
     try:
         source = gdal.Open(description)
     except RuntimeError as exc:
-        raise DataError(f"The {name} could not be opened as a web raster ({exc}){network.remote_hint(description)}."
-                        ) from exc
+        where = f" from its service {url}" if url else ""
+        raise DataError(f"The {name} could not be opened as a web raster{where} ({exc})"
+                        f"{network.remote_hint(description)}; check that the service is up and the layer's URL is "
+                        f"right.") from exc
     source_crs = source.GetProjection()
     bands = source.RasterCount
     source = None

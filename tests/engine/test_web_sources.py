@@ -15,8 +15,15 @@ import pytest
 import rasterio
 
 from engine.data.synthetic import make_scene
-from engine.data.web import arcgis_description, map_units_per_metre, wms_description
-from engine.errors import ConfigError
+from engine.data.web import (
+    WINDOW_SUFFIX,
+    arcgis_description,
+    map_units_per_metre,
+    wcs_description,
+    web_window,
+    wms_description,
+)
+from engine.errors import ConfigError, DataError
 from tests.helpers import make_bundle
 from tests.ogc_server import OgcServer
 
@@ -85,6 +92,20 @@ def test_a_failed_fetch_names_the_service_and_the_status(served, tmp_path):
     assert done.returncode != 0
     assert f"its service {server.url}/wms answered HTTP 500" in done.stderr, done.stderr[-2000:]
     assert not (tmp_path / "web.tif").exists()
+
+
+def test_a_wcs_that_fails_names_the_service_and_the_status(served, tmp_path, monkeypatch):
+    """GDAL's WCS driver asks for a small coverage as it opens (QGIS's provider too: the layer is then invalid):
+    the window is refused there, naming the service and the status."""
+    monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "0")  # a 500 is not worth waiting for here
+    rgb, _ = served
+    with rasterio.open(rgb) as src:
+        b, crs = src.bounds, src.crs.to_string()
+    with OgcServer(rgb, fail={"/wcs": 500}, fail_requests={"GetCoverage"}) as server:
+        with pytest.raises(DataError, match="500") as error:
+            web_window(wcs_description(f"{server.url}/wcs", "scene"), [b.left, b.bottom, b.right, b.top], crs, 1.0,
+                       tmp_path / f"wcs{WINDOW_SUFFIX}", name="WCS layer")
+    assert f"The WCS layer could not be opened as a web raster from its service {server.url}/wcs" in str(error.value)
 
 
 def test_arcgis_descriptions_name_a_service_and_an_epsg_crs():
