@@ -119,7 +119,7 @@ def test_a_web_service_segments_as_the_file_it_serves(plugin, served, name, tmp_
 
 @pytest.mark.parametrize("name,path,request_name,service", [
     ("WMS", "/wms", "GetMap", "/wms"),
-    ("WMTS", "/wmts", "GetTile", "/wmts"),
+    ("WMTS", "/wmts", "GetTile", "/wmts?SERVICE=WMTS&REQUEST=GetCapabilities"),  # the layer's URL
     ("ArcGIS MapServer", f"{REST}/MapServer/export", "export", f"{REST}/MapServer")])
 def test_a_failing_server_stops_the_run_with_the_url_and_status(plugin, served, name, path, request_name, service,
                                                                  tmp_path):
