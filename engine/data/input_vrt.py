@@ -55,9 +55,11 @@ def _source_xml(source: str, band: int, width: int, height: int, nodata: float |
 
 
 def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destination: Path,
-             scale: Sequence[float] | None = None, offset: Sequence[float] | None = None) -> str:
+             scale: Sequence[float] | None = None, offset: Sequence[float] | None = None,
+             nodata: float | None = None) -> str:
     """A VRT at ``destination`` of ``source``'s 1-based ``bands`` in that order, described by ``names``, and
-    (``scale``/``offset`` given) their values times scale plus offset as float32, nodata kept as nodata."""
+    (``scale``/``offset`` given) their values times scale plus offset as float32, nodata kept as nodata.
+    ``nodata``: the value the product says is nodata, for the bands that declare none (Sentinel-2's 0)."""
     rasterio = require("rasterio")
     try:
         with rasterio.open(source) as ds:
@@ -72,14 +74,14 @@ def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destinatio
     gdal_types = {"uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
                   "int32": "Int32", "float32": "Float32", "float64": "Float64"}
     for i, band in enumerate(bands):
-        nodata = nodatas[band - 1]
+        declared = nodatas[band - 1] if nodatas[band - 1] is not None else nodata
         scaled = scale is not None
         kind = "Float32" if scaled else gdal_types.get(dtypes[band - 1], "Float32")
-        out_nodata = (SCALED_NODATA if scaled else nodata) if nodata is not None else None
+        out_nodata = (SCALED_NODATA if scaled else declared) if declared is not None else None
         parts.append(f'<VRTRasterBand dataType="{kind}" band="{i + 1}">'
                      f"<Description>{escape(str(names[i]))}</Description>"
                      + (f"<NoDataValue>{out_nodata!r}</NoDataValue>" if out_nodata is not None else "")
-                     + _source_xml(source, band, width, height, nodata,
+                     + _source_xml(source, band, width, height, declared,
                                    None if not scaled else float(scale[i]),  # type: ignore[index]
                                    None if not scaled else float((offset or [0.0] * len(bands))[i]))
                      + "</VRTRasterBand>")

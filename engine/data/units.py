@@ -110,6 +110,11 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
     return Scaling(tuple(1.0 / q for _ in band_tags), tuple(o / q for o in offsets), said)
 
 
+def sentinel2_nodata(dataset_tags: dict[str, str]) -> float | None:
+    """The digital number a Sentinel-2 product says is nodata (``SPECIAL_VALUE_NODATA``, 0), else None."""
+    return _float(dataset_tags.get("SPECIAL_VALUE_NODATA"))
+
+
 def gdal_scaling(scales: Sequence[float | None], offsets: Sequence[float | None]) -> Scaling | None:
     """The GDAL band scale/offset of the bands (None when every band has 1 and 0)."""
     scale = tuple(1.0 if s is None else float(s) for s in scales)

@@ -28,7 +28,16 @@ from ..data.band_match import BandPick, match_bands, pick_bands, sensors_for
 from ..data.input_vrt import InputFiles, pick_vrt, stack_vrt
 from ..data.metadata import DataMetadata
 from ..data.stac import StacItem, looks_like_stac, read_item
-from ..data.units import Scaling, describe_far, expected_range, far_outside, gdal_scaling, seen_range, sentinel2_offset
+from ..data.units import (
+    Scaling,
+    describe_far,
+    expected_range,
+    far_outside,
+    gdal_scaling,
+    seen_range,
+    sentinel2_nodata,
+    sentinel2_offset,
+)
 from ..errors import DataError, setting
 
 OVERVIEW_ABOVE, OVERVIEW_SIDE = 2048 * 2048, 512  # inputs larger than this are sampled whole at 512 px too
@@ -255,7 +264,7 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
             stac_scaling = dataclasses.replace(stac_scaling, how=stac_scaling.how.replace(
                 "the bands' GDAL scale/offset", "the STAC item's raster:bands scale/offset"))
         scalings: list[Scaling | None] = [stac_scaling]
-        changed = True
+        changed, product_nodata = True, None
     else:
         count, file_names, tags, band_tags, scales, offsets = _info(resolved.source)
         pick = _pick(cfg, data, count, file_names, resolved.source)
@@ -270,15 +279,23 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
         base = resolved.source
         labels = [(names[i] if names else None) or f"band {b}" for i, b in enumerate(bands)]
         labels = [f"{lab} (band {b})" if not lab.startswith("band ") else lab for lab, b in zip(labels, bands)]
-        scalings = [gdal_scaling([scales[b - 1] for b in bands], [offsets[b - 1] for b in bands]),
-                    sentinel2_offset(tags, [band_tags[b - 1] for b in bands], sensors_for(file_names))]
+        s2 = sentinel2_offset(tags, [band_tags[b - 1] for b in bands], sensors_for(file_names))
+        scalings = [gdal_scaling([scales[b - 1] for b in bands], [offsets[b - 1] for b in bands]), s2]
         changed = pick is not None and not (pick.identity and count == len(bands))
+        product_nodata = sentinel2_nodata(tags) if s2 is not None else None
     scaling = _judge(resolved, data, base, bands, labels, scalings, imported, cfg, callback, warnings)
     if not changed and scaling is None:
         return resolved, members
+    if scaling is None or not scaling.how.startswith("Sentinel-2"):
+        product_nodata = None
+    elif product_nodata is not None:  # the product's nodata, which its bands do not declare, stays nodata
+        resolved.said.append(f"Digital number {product_nodata:g} is nodata where a band declares none, as the "
+                             f"product's SPECIAL_VALUE_NODATA says.")
+        callback.info(resolved.said[-1])
     out_names = names or labels
     resolved.path = pick_vrt(base, bands, out_names, resolved.files.path("input.vrt"),
-                             None if scaling is None else scaling.scale, None if scaling is None else scaling.offset)
+                             None if scaling is None else scaling.scale, None if scaling is None else scaling.offset,
+                             product_nodata)
     resolved.changed = True
     fixed = [dataclasses.replace(m, metadata=m.metadata.replace(data=_fixed(m.data, len(bands)))) for m in members]
     return resolved, fixed

@@ -86,9 +86,14 @@ def test_sentinel2_baseline_offset_is_applied_as_the_product_says(model, tmp_pat
     # what a forgotten offset would give: reflectance 0.1 too high, over 5 % of the classes wrong (so this can fail)
     assert (classes_of(model, reflectance + 0.1) != expected).mean() > 0.05
     dn = np.rint(reflectance * 10000 + 1000).astype(np.uint16)  # baseline 04.00: DN = 10000 * reflectance + 1000
+    dn[:, :, :7] = 0  # the product's nodata (SPECIAL_VALUE_NODATA 0), which its bands do not declare
     image = s2_product(tmp_path / "l2a_0400.tif", dn, "04.00", -1000)
     before = image.read_bytes()
     got, said, warnings = run(model, image, tmp_path / "new.tif")
+    with rasterio.open(tmp_path / "new.tif") as ds:
+        assert ds.nodata is not None and (got[:, :7] == ds.nodata).all()  # no class where there is no data
+    assert "Digital number 0 is nodata where a band declares none, as the product's SPECIAL_VALUE_NODATA" in said
+    got, expected = got[:, 7:], expected[:, 7:]
     assert "Bands picked by name (Sentinel-2 band names): blue <- band 2 'B2, central wavelength 490 nm'" in said
     assert "nir <- band 6 'B8, central wavelength 842 nm'" in said
     assert ("Values rescaled to the model's units by Sentinel-2 L2A reflectance = (DN - 1000) / 10000 "
