@@ -27,7 +27,8 @@ NOT_OUTPUTS = {
     ("segment", "--config"), ("segment", "--image"), ("segment", "--aux"), ("segment", "--model"),
     ("segment", "--weights"), ("segment", "--extent-crs"), ("segment", "--aoi"), ("segment", "--device"),
     ("segment", "--images"), ("segment", "--aux-pattern"), ("segment", "--manifest"), ("segment", "--bands"),
-    ("segment", "--stac-item"), ("segment", "--stac-items"), ("segment", "--treatment"), ("segment", "--class-min-area"),
+    ("segment", "--stac-item"), ("segment", "--stac-items"), ("segment", "--treatment"),
+    ("segment", "--class-min-area"),
     ("segment", "--class-fill-holes"), ("segment", "--transparent-classes"),
     ("polygons", "CLASSES.tif"), ("polygons", "--raster"), ("polygons", "--class-names"), ("polygons", "--confidence"),
     ("polygons", "--model"), ("polygons", "--scene"), ("polygons", "--treatment"), ("polygons", "--class-min-area"),
@@ -119,8 +120,8 @@ def argv_of(command: str, flag: str, inputs: dict[str, Path], out: Path) -> list
     if command == "polygons":
         return ["polygons", i["prediction"], "--quiet", "--out", str(out / "p.gpkg")]
     if command == "suggest":
-        return ["suggest", "--model", i["bundle"], "--image", i["image"], "--labelled-area", i["area"], "--device", "cpu",
-                "--quiet", "--out", str(out / "windows.gpkg")]
+        return ["suggest", "--model", i["bundle"], "--image", i["image"], "--labelled-area", i["area"],
+                "--device", "cpu", "--quiet", "--out", str(out / "windows.gpkg")]
     raise AssertionError(f"no command line for {command}")
 
 
