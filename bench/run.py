@@ -46,6 +46,7 @@ SECTIONS: list[str] = [
     "cpu_default",
     "polygons",
     "label_efficiency",
+    "label_efficiency_s2",
     "remote",
 ]
 

@@ -5,6 +5,11 @@ disagreement between the views (ensemble members and test-time flips: half the s
 view's probabilities from their mean, 0 when they agree), the predicted class, and whether it is labelled already.
 Per window (a square of ``window`` pixels stepping by half a window): the means of those over its valid pixels.
 
+A pixel within ``edge_margin(window)`` of the scene's edge or of nodata does not count in a window's uncertainty:
+a model sees padding there (a first model of the Sentinel-2 label-efficiency bench: mean entropy 0.82 on the edge
+pixels, 0.62 four pixels in), and on a weak model that alone decided the ranking (without the margin, 15 of the
+16 windows ``suggest`` chose on that bench's seed 0 were corners of a scene; docs/benchmarks.md).
+
 Its score is ``(entropy + DISAGREEMENT_WEIGHT * disagreement) * (1 - labelled share)``; windows mostly labelled or
 mostly outside the image are left out. (Weighting each pixel by the rarity of its predicted class was tried and
 left out: on the label-efficiency bench it did worse, docs/benchmarks.md.) The windows are then chosen greedily:
@@ -25,6 +30,7 @@ MAX_LABELLED_SHARE = 0.5  # a window already half labelled is not suggested agai
 MIN_VALID_SHARE = 0.5  # nor one mostly outside the image (nodata)
 CLASS_DISCOUNT = 0.5  # score x (1 + windows already chosen of its class) ** -CLASS_DISCOUNT
 SCENE_DISCOUNT = 0.5  # likewise per scene
+EDGE_FRACTION = 8  # the edge margin is a window's side // EDGE_FRACTION (at least 2 px)
 
 
 @dataclass
@@ -91,6 +97,23 @@ def _cell_sums(array: np.ndarray, g: int, ny: int, nx: int) -> np.ndarray:
     return padded.reshape(ny, g, nx, g).sum(axis=(1, 3))
 
 
+def edge_margin(window: int) -> int:
+    """Pixels next to the scene's edge or nodata whose uncertainty a window's score leaves out."""
+    return max(2, window // EDGE_FRACTION)
+
+
+def interior(valid: np.ndarray, margin: int) -> np.ndarray:
+    """``valid`` pixels at least ``margin`` pixels from an invalid one or the scene's edge (all of ``valid`` when
+    none is that far: a scene too small for the margin)."""
+    outside = np.pad(~valid, margin, constant_values=True).astype(np.int64)
+    ii = np.zeros((outside.shape[0] + 1, outside.shape[1] + 1), np.int64)
+    ii[1:, 1:] = outside.cumsum(0).cumsum(1)
+    k = 2 * margin + 1
+    near = (ii[k:, k:] - ii[:-k, k:] - ii[k:, :-k] + ii[:-k, :-k]) > 0
+    inner = valid & ~near
+    return inner if inner.any() else valid
+
+
 def _window_sums(cells: np.ndarray, k: int) -> np.ndarray:
     """Sums over every k x k block of cells (top-left at each cell that leaves room): an integral image."""
     ii = np.zeros((cells.shape[0] + 1, cells.shape[1] + 1), np.float64)
@@ -110,10 +133,12 @@ def scene_candidates(maps: PixelMaps, window: int, classes: int, scene: int) -> 
         return _window_sums(_cell_sums(array, g, ny, nx), k)
 
     n = sums(valid)
-    ent, dis, conf, lab = (sums(a) for a in (maps.entropy, maps.disagreement, maps.confidence,
-                                             maps.labelled.astype(np.float64)))
+    inner = interior(maps.valid, edge_margin(window))
+    scored = sums(inner.astype(np.float64))  # the pixels whose uncertainty counts
+    ent, dis = (sums(np.where(inner, a, 0.0)) for a in (maps.entropy, maps.disagreement))
+    conf, lab = (sums(a) for a in (maps.confidence, maps.labelled.astype(np.float64)))
     per_class = np.stack([sums((maps.predicted == c) & maps.valid) for c in range(classes)], axis=-1)
-    unsure = np.stack([sums(np.where(maps.predicted == c, maps.entropy + maps.disagreement, 0.0))
+    unsure = np.stack([sums(np.where(inner & (maps.predicted == c), maps.entropy + maps.disagreement, 0.0))
                        for c in range(classes)], axis=-1)
     step = max(1, k // 2)
     ys = np.arange(0, n.shape[0], step)
@@ -127,7 +152,8 @@ def scene_candidates(maps: PixelMaps, window: int, classes: int, scene: int) -> 
     count = n[yy, xx]
     safe = np.maximum(count, 1.0)
     area = float(window * window)
-    entropy, disagreement = ent[yy, xx] / safe, dis[yy, xx] / safe
+    inside = np.maximum(scored[yy, xx], 1.0)
+    entropy, disagreement = ent[yy, xx] / inside, dis[yy, xx] / inside
     labelled = lab[yy, xx] / safe
     keep = (count >= MIN_VALID_SHARE * min(area, float(h * w))) & (labelled < MAX_LABELLED_SHARE)
     score = (entropy + DISAGREEMENT_WEIGHT * disagreement) * (1.0 - labelled)

@@ -151,3 +151,12 @@ def test_suggest_refuses_to_overwrite_an_input(scene_and_model, tmp_path, capsys
     assert code == 2
     assert "labelled area" in capsys.readouterr().err
     assert Path(area).read_bytes() == before
+
+
+def test_a_scene_edge_alone_does_not_draw_the_windows():
+    p1 = np.full((96, 128), 0.01)
+    p1[:2, :], p1[-2:, :], p1[:, :2], p1[:, -2:] = 0.5, 0.5, 0.5, 0.5  # a model unsure on the padding at the edge
+    p1[32:64, 48:80] = 0.025  # inside, a place a little less sure than the rest
+    candidates, chosen = _ranked([_binary(p1)], count=1)
+    best = chosen[0][0]
+    assert (int(candidates.col[best]), int(candidates.row[best])) == (48, 32)
