@@ -17,7 +17,8 @@ Reported, per round, arm and seed: the validation mIoU over the classes present 
 the engine's mIoU, which also counts a class only predicted) and the IoU of every class; and the labelled windows
 each arm needs to reach a target mIoU.
 
-Usage: ``python bench/label_efficiency_s2.py [--seeds 3] [--first-seed 0] [--rounds 4] [--out DIR]``;
+Usage: ``python bench/label_efficiency_s2.py [--seeds 3] [--first-seed 0] [--rounds 4] [--out DIR]`` (CPU: about
+15 minutes per 3 seeds on the busy 2-core VM, one torch thread);
 ``--combine`` as in :mod:`bench.label_efficiency`. ``make bench`` runs it as the section ``label_efficiency_s2``.
 """
 
@@ -286,8 +287,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--threads", type=int, default=1, help="torch threads of the training rounds")
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--first-epochs", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=3, help="epochs per round of fine-tuning")
+    p.add_argument("--first-epochs", type=int, default=20, help="epochs of the first model (early stopping: "
+                   "patience 10)")
+    p.add_argument("--epochs", type=int, default=8, help="epochs per round of fine-tuning")
     p.add_argument("--arms", nargs="+", default=["suggest", "random"], choices=["suggest", "random"])
     p.add_argument("--target", type=float, default=None, help="mIoU to reach (default: the mean of the last round's)")
     p.add_argument("--combine", nargs="+", metavar="RESULTS", help="no runs: one table of these results.json files")
