@@ -17,7 +17,7 @@ from ..io import locations
 from ..io.writers import class_raster_type
 from ..runtime.environment import require
 from .raster import RasterGrid
-from .reproject import coordinate_transform, transform_geometry
+from .reproject import NEAR_DEGREES, coordinate_transform, is_far, near_box, transform_geometry
 
 
 def raw_key(value: Any) -> str:
@@ -129,9 +129,23 @@ def read_polygons(
     field: str | None = None,
     role: str = "label layer",
     callback: Any = None,
+    near: tuple[float, float, float, float] | None = None,
 ) -> list[VectorShape]:
+    """:func:`polygons_near` without the count of polygons left out."""
+    return polygons_near(path, target_crs, field, role, callback, near)[0]
+
+
+def polygons_near(
+    path: str,
+    target_crs: Any,
+    field: str | None = None,
+    role: str = "label layer",
+    callback: Any = None,
+    near: tuple[float, float, float, float] | None = None,
+) -> tuple[list[VectorShape], int]:
     """Polygons of ``path`` (one vector layer; ``file.gpkg|layername=NAME`` names one of several), reprojected
-    to ``target_crs`` (None = no reprojection).
+    to ``target_crs`` (None = no reprojection), and how many were left out as far from ``near`` (the image's
+    bounds in ``target_crs``: one layer for scenes in UTM zones far apart), with a warning, instead of reprojected.
 
     A file with several layers and none named is refused with their names: reading the first would be a silent
     guess. Non-polygon features are skipped with a warning; a missing ``field`` raises DataError listing the fields.
@@ -152,7 +166,7 @@ def read_polygons(
         names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
         raise DataError(f"The {role} '{path}' has no field '{field}'; its fields are {names}.")
     src_srs = layer.GetSpatialRef()
-    transform = None
+    transform = near_lon_lat = None
     if target_crs is not None:
         dst_srs = srs_from_crs(target_crs)
         if src_srs is None:
@@ -163,8 +177,9 @@ def read_polygons(
             src_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
             if not src_srs.IsSame(dst_srs):
                 transform = coordinate_transform(src_srs, dst_srs, f"{role} '{path}'")
+                near_lon_lat = near_box(near, dst_srs) if near is not None else None
     shapes: list[VectorShape] = []
-    skipped = repaired = 0
+    skipped = repaired = far = 0
     polygon_types = (ogr.wkbPolygon, ogr.wkbMultiPolygon)
     for feature in layer:
         geom = feature.GetGeometryRef()
@@ -187,16 +202,22 @@ def read_polygons(
             skipped += 1
             continue
         if transform is not None:
+            if is_far(geom, src_srs, near_lon_lat):
+                far += 1
+                continue
             transform_geometry(geom, transform, src_srs, dst_srs, f"{role} '{path}'")
         xmin, xmax, ymin, ymax = geom.GetEnvelope()
         value = feature.GetField(field) if field is not None else 1
         shapes.append(VectorShape(json.loads(geom.ExportToJson()), value, (xmin, ymin, xmax, ymax)))
     if skipped and callback is not None:
         callback.warning(f"The {role} '{path}': {skipped} non-polygon feature(s) ignored (only polygons are used).")
+    if far and callback is not None:
+        callback.warning(f"The {role} '{path}': {far} polygon(s) lie too far from the image (more than "
+                         f"{NEAR_DEGREES:g}° from it) to cover it; they are left out for this image.")
     if repaired and callback is not None:
         callback.warning(f"The {role} '{path}': {repaired} invalid polygon(s) (self-intersections, bad rings) were "
                          f"repaired before use; fix them in the layer to be sure they mean what you drew.")
-    return shapes
+    return shapes, far
 
 
 def pick_layer(ds: Any, path: str, file: str, wanted: str | None, role: str) -> Any:
@@ -256,10 +277,11 @@ def rasterize_shapes(shapes: list[tuple[VectorShape, int]], grid: RasterGrid, fi
 class VectorLabels:
     """Polygon labels reprojected once to the image CRS and rasterised onto any tile grid."""
 
-    def __init__(self, path: str, image_crs: Any, mapper: LabelMapper, field: str | None = None, callback: Any = None):
+    def __init__(self, path: str, image_crs: Any, mapper: LabelMapper, field: str | None = None, callback: Any = None,
+                 near: tuple[float, float, float, float] | None = None):
         self.path = path
         self.field = field
-        shapes = read_polygons(path, image_crs, field, role="label layer", callback=callback)
+        shapes, self.far = polygons_near(path, image_crs, field, "label layer", callback, near)
         self.shapes = [(s, mapper.map_value(s.value) if field is not None else 1) for s in shapes]
         self.dtype = mapper.dtype
         if field is not None and mapper.mapping is not None and callback is not None:
@@ -295,13 +317,13 @@ class RegionMask:
     """The part of a scene to use: an extent [xmin, ymin, xmax, ymax] (in ``extent_crs``) and/or AOI polygons."""
 
     def __init__(self, image_crs: Any, extent: list[float] | None = None, extent_crs: Any = None,
-                 aoi: str | None = None, callback: Any = None):
+                 aoi: str | None = None, callback: Any = None, near: tuple[float, float, float, float] | None = None):
         self.parts: list[list[tuple[VectorShape, int]]] = []
         if extent is not None:
             self.parts.append([(self._extent_shape(extent, extent_crs, image_crs), 1)])
         if aoi is not None:
-            shapes = read_polygons(aoi, image_crs, None, role="area-of-interest layer", callback=callback)
-            if not shapes:
+            shapes, far = polygons_near(aoi, image_crs, None, "area-of-interest layer", callback, near)
+            if not shapes and not far:
                 raise DataError(f"The area-of-interest layer '{aoi}' has no polygons; give a polygon layer.")
             self.parts.append([(s, 1) for s in shapes])
 
@@ -324,9 +346,14 @@ class RegionMask:
     def active(self) -> bool:
         return bool(self.parts)
 
+    @property
+    def empty(self) -> bool:
+        """Whether a part holds no polygon over the image (its AOI polygons all lie far away): nothing is inside."""
+        return any(not part for part in self.parts)
+
     def bounds(self) -> tuple[float, float, float, float] | None:
         """Bounding box of the region (intersection of the parts' boxes) in the image CRS."""
-        if not self.parts:
+        if not self.parts or self.empty:
             return None
         boxes = [np.array([s.bbox for s, _ in part]) for part in self.parts]
         xmin = max(b[:, 0].min() for b in boxes)

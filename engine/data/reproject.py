@@ -59,6 +59,42 @@ def _lon_lat_box(geom: Any, srs: Any) -> tuple[float, float, float, float] | Non
         return None
 
 
+#: How far (degrees) a polygon may lie from the image and still be reprojected into the image's CRS.
+NEAR_DEGREES = 1.0
+
+
+def near_box(bounds: tuple[float, float, float, float], srs: Any) -> tuple[float, float, float, float] | None:
+    """The image ``bounds`` (in ``srs``) as a lon/lat box grown by :data:`NEAR_DEGREES`; None when unknown (or
+    across 180°, where the check is left out)."""
+    osr = _osr()
+    try:
+        if srs.IsGeographic():
+            west, south, east, north = bounds
+        else:
+            wgs84 = osr.SpatialReference()
+            wgs84.ImportFromEPSG(4326)
+            wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+            west, south, east, north = osr.CoordinateTransformation(srs, wgs84).TransformBounds(*bounds, 21)
+    except RuntimeError:
+        return None
+    if not all(math.isfinite(v) for v in (west, south, east, north)) or west > east:
+        return None
+    return west - NEAR_DEGREES, south - NEAR_DEGREES, east + NEAR_DEGREES, north + NEAR_DEGREES
+
+
+def is_far(geom: Any, srs: Any, near: tuple[float, float, float, float] | None) -> bool:
+    """Whether ``geom`` (in ``srs``) lies wholly outside the lon/lat box ``near`` (:func:`near_box`). Such a polygon
+    cannot cover the image, and reprojecting it into the image's CRS (a UTM zone half a world away) fails or
+    gives coordinates that mean nothing."""
+    if near is None or srs is None:
+        return False
+    box = _lon_lat_box(geom, srs)
+    if box is None or _outside_area_of_use(box, srs):
+        return False  # coordinates its own CRS cannot hold: the reprojection says what is wrong
+    west, south, east, north = box
+    return east < near[0] or west > near[2] or north < near[1] or south > near[3]
+
+
 def _outside_area_of_use(box: tuple[float, float, float, float] | None, srs: Any) -> str:
     """Words saying how ``box`` (degrees) lies outside ``srs``'s area of use; '' when it does not (or unknown)."""
     if box is None:

@@ -24,6 +24,7 @@ from ..errors import AlignmentError, DataError
 from .align import aux_grid, check_overlap, resize_transform, tile_grid, warp_to_grid, warped_blocks
 from .labels import LabelMapper, RegionMask, VectorLabels
 from .raster import RasterGrid, apply, grid_of, has_own_mask, is_vector_path, open_raster, read_raw, read_window
+from .reproject import NEAR_DEGREES
 from .tile_parts import AuxLattice, CellLayout, SharedParts, Window, assemble_window, planned_uses
 
 EXACT_IN_FLOAT32 = ("uint8", "int8", "uint16", "int16")  # file dtypes whose every value float32 holds exactly
@@ -159,7 +160,7 @@ class SceneReader:
         if self.label_path is not None:
             self._setup_label(self.label_path)
         self.aoi = aoi  # the labelled area (training) or the area of interest (inference)
-        self.region = RegionMask(self.grid.crs, extent, extent_crs or None, aoi, self.callback)
+        self.region = RegionMask(self.grid.crs, extent, extent_crs or None, aoi, self.callback, near=self.grid.bounds)
         if self.region.active and not self.georeferenced:
             raise DataError(f"An extent/AOI was given but the {self.role} '{self.image}' has no georeferencing.")
 
@@ -210,8 +211,12 @@ class SceneReader:
                     f"The label layer '{path}' is a vector layer but the {self.role} '{self.image}' has no "
                     f"georeferencing; give a label raster on the {self.role}'s pixel grid instead."
                 )
-            self._vector = VectorLabels(path, self.grid.crs, self.mapper, self.label_field, self.callback)
+            self._vector = VectorLabels(path, self.grid.crs, self.mapper, self.label_field, self.callback,
+                                        near=self.grid.bounds)
             bounds = self._vector.bounds()
+            if bounds is None and self._vector.far:
+                raise AlignmentError(f"The label layer '{path}' does not overlap the {self.role} '{self.image}': its "
+                                     f"{self._vector.far} polygon(s) lie more than {NEAR_DEGREES:g}° away.")
             if bounds is not None:
                 check_overlap(self.grid, _box_grid(bounds, self.grid.crs), self.image, path, "label layer", self.role)
             return
@@ -255,6 +260,9 @@ class SceneReader:
 
     def region_window(self) -> tuple[int, int, int, int]:
         """(col_off, row_off, width, height) of the image part inside the extent/AOI (whole image if none)."""
+        if self.region.empty:
+            raise AlignmentError(f"The AOI does not overlap the {self.role} '{self.image}': its polygons lie more "
+                                 f"than {NEAR_DEGREES:g}° away.")
         bounds = self.region.bounds()
         if bounds is None:
             return (0, 0, self.grid.width, self.grid.height)
@@ -418,7 +426,7 @@ class SceneReader:
                                   self.label_path or "", self.label_classes)
         if self._vector is not None and self.label_path is not None:
             self._vector = VectorLabels(self.label_path, self.grid.crs, self.mapper, self.label_field,
-                                        QuietCallback())
+                                        QuietCallback(), near=self.grid.bounds)
 
     def read_raw_label(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw label raster values (float64) on a tile and where they are valid (raster labels only)."""

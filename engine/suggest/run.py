@@ -148,8 +148,9 @@ def _labelled(layer: str | None, grid: _Grid, image: str, callback: Callback) ->
 
     if grid.crs is None:
         raise DataError(f"A labelled area was given but the scene '{image}' has no CRS; georeference the scene.")
-    region = RegionMask(grid.crs, aoi=layer, callback=callback)
-    return region.mask(RasterGrid(grid.crs, grid.transform, grid.width, grid.height))
+    whole = RasterGrid(grid.crs, grid.transform, grid.width, grid.height)
+    region = RegionMask(grid.crs, aoi=layer, callback=callback, near=whole.bounds)
+    return region.mask(whole)
 
 
 def _window(candidates: Candidates, index: int, score: float, rank: int, grids: list[_Grid], cfg: SuggestConfig,

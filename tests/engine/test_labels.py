@@ -210,3 +210,31 @@ def test_polygon_classes_past_255_are_read_as_uint16_not_wrapped(synthetic_scene
     with pytest.raises(DataError, match=r"0\.\.255"):
         read_label(synthetic_scene["image"], synthetic_scene["label_vector"], label_field="kind",
                    label_mapping={"foreground": 315})
+
+
+def test_a_labelled_area_over_scenes_in_distant_utm_zones_reads_each_scenes_part(tmp_path, synthetic_scene,
+                                                                                 raster_truth):
+    """One labelled-area layer for scenes in UTM zones far apart (suggest and train take several scenes): the
+    polygons of the other scene cannot be reprojected into this scene's CRS; they are left out, said in the log,
+    not an error. Only when no polygon can be is it refused."""
+    from rasterio.warp import transform_bounds
+
+    with rasterio.open(synthetic_scene["image"]) as src:
+        left, bottom, right, top = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+    path = str(tmp_path / "area.gpkg")
+    wgs84 = osr.SpatialReference()
+    wgs84.ImportFromEPSG(4326)
+    wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    layer = ds.CreateLayer("area", srs=wgs84, geom_type=ogr.wkbPolygon)
+    for wkt in (f"POLYGON(({left} {top},{right} {top},{right} {bottom},{left} {bottom},{left} {top}))",
+                "POLYGON((-60 -3,-59.9 -3,-59.9 -3.1,-60 -3.1,-60 -3))"):  # a scene in the Amazon, far away
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(wkt))
+        layer.CreateFeature(feature)
+    ds = None
+    callback = RecordingCallback()
+    label = read_label(synthetic_scene["image"], synthetic_scene["label_vector"], aoi=path, callback=callback)
+    np.testing.assert_array_equal(label[2:-2, 2:-2], raster_truth[2:-2, 2:-2])
+    warnings = callback.messages("warning")
+    assert any("1 polygon(s)" in w and "too far" in w for w in warnings), warnings
