@@ -30,6 +30,7 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
 
     INPUT = "INPUT"
     MODEL = "MODEL"
+    AUX = "AUX"
     LABELLED_AREA = "LABELLED_AREA"
     OUTPUT = "OUTPUT"
     REQUIRED_PACKAGES = ("torch", "transformers", "safetensors")
@@ -65,6 +66,9 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         param, label, text = declared_text(self, "suggest.images")
         scenes = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER), text)
         scenes.setMetadata(LAYER_LIST_WRAPPER)
+        param, label, text = declared_text(self, "suggest.aux")
+        aux = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER, optional=True), text)
+        aux.setMetadata(LAYER_LIST_WRAPPER)
         param, label, text = declared_text(self, "suggest.labelled_area")
         add_parameter(self, QgsProcessingParameterFeatureSource(param, label, [SOURCE_POLYGON], optional=True),
                       text + self.tr(" Only selected features counts where ticked."))
@@ -90,6 +94,7 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         images = raster_sources(parameters, self.INPUT, context)
         if not images:
             raise QgsProcessingException("Parameter INPUT: choose at least one scene (a raster layer).")
+        aux = raster_sources(parameters, self.AUX, context)
         area = polygon_area_file(self, parameters, self.LABELLED_AREA, context, feedback)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         if not output:
@@ -97,7 +102,7 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         check_suffix(output, (".gpkg",), self.OUTPUT, "windows")
         ensure_parent(output, self.OUTPUT)
         api = engine_api()
-        cfg = run_engine(api.SuggestConfig, models=models, images=images, labelled_area=area, output=output,
+        cfg = run_engine(api.SuggestConfig, models=models, images=images, aux=aux, labelled_area=area, output=output,
                          **read_settings(self, parameters, context, "suggest"))
         result = run_engine(api.suggest, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
         for note in result.notes:

@@ -28,6 +28,12 @@ class SuggestConfig(Settings):
         default_factory=list, flag="--image", cli={"action": "append"}, metavar="RASTER", group="input and output",
         param="INPUT", custom_qgis=True, label="Scenes",
         help="The scenes to look at, with the bands the model was trained on; the windows are spread over them.")
+    aux: list[str] = setting(
+        default_factory=list, cli={"action": "append"}, metavar="RASTER", group="input and output", param="AUX",
+        custom_qgis=True, label="Aux layers (in the model's order)",
+        help="For a model that fuses aux rasters (SAR, elevation, ...): the aux rasters it was trained with, in the "
+             "training order, read for every scene where they cover it (any CRS and resolution: a mosaic or a "
+             "regional DEM serves every scene).")
     labelled_area: str | None = setting(
         None, flag="--labelled-area", metavar="LAYER", group="input and output", param="LABELLED_AREA",
         custom_qgis=True, label="Labelled area so far",

@@ -41,6 +41,7 @@ def suggest_files(cfg: SuggestConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """What ``suggest`` reads and writes, for the output checks."""
     inputs = {f"scene ({setting('suggest.images')})": Files(cfg.images, give=RASTER_GIVE),
               f"model bundle ({setting('suggest.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
+              f"aux raster ({setting('suggest.aux')})": Files(cfg.aux, give=RASTER_GIVE),
               f"labelled area ({setting('suggest.labelled_area')})": Files(cfg.labelled_area,
                                                                          give="a polygon layer file")}
     return inputs, {f"windows layer ({setting('suggest.output')})": Files(cfg.output, "gpkg")}
@@ -111,7 +112,7 @@ def _views(cfg: SuggestConfig, image: str, folder: Path, callback: Callback) -> 
     runs = [(m, "none") for m in cfg.models] + ([(m, cfg.tta) for m in cfg.models] if cfg.tta != "none" else [])
     views, valid, names, grid = [], None, [], None
     for i, (model, tta) in enumerate(runs):
-        seg = SegmentConfig(image=image, models=[model], output=str(folder / f"classes_{i}.tif"),
+        seg = SegmentConfig(image=image, aux=list(cfg.aux), models=[model], output=str(folder / f"classes_{i}.tif"),
                             probabilities=str(folder / f"p_{i}.tif"), tta=tta, device=cfg.device,
                             batch_size=cfg.batch_size, backend=cfg.backend)
         result = segment(seg, callback)

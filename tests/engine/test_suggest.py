@@ -160,3 +160,21 @@ def test_a_scene_edge_alone_does_not_draw_the_windows():
     candidates, chosen = _ranked([_binary(p1)], count=1)
     best = chosen[0][0]
     assert (int(candidates.col[best]), int(candidates.row[best])) == (48, 32)
+
+
+def test_a_fusion_model_looks_at_its_aux_rasters(tmp_path, capsys):
+    """A model that fuses aux rasters is asked with them (the same files for every scene); without them suggest
+    stops and names --aux, rather than ranking on a model fed nothing."""
+    from osgeo import ogr
+
+    scene = synthetic.make_scene(tmp_path, "fused", size=(96, 96), seed=3, aux_channels=4)
+    model = make_bundle(tmp_path / "fused.dsmodel", vision_bands=4, aux_channels=4, num_classes=2,
+                        class_names=["other", "field"], seed=2)
+    out = tmp_path / "windows.gpkg"
+    base = ["suggest", "--model", model, "--image", scene["image"], "--count", "3", "--window", "32", "--tta", "none",
+            "--device", "cpu", "--backend", "torch", "--out", str(out), "--quiet"]
+    assert main(base) != 0
+    assert "--aux" in capsys.readouterr().err and not out.exists()
+    assert main(base + ["--aux", scene["aux"][0]]) == 0
+    ds = ogr.Open(str(out))
+    assert [f.GetField("rank") for f in ds.GetLayerByName("windows")] == [1, 2, 3]

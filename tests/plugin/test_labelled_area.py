@@ -51,3 +51,18 @@ def test_train_takes_a_selected_labelled_area_and_says_how_much_is_labelled(plug
     # the selected 64 px square only: 6.2 % of the scene (the unselected half would make it 56 %)
     assert "6.2 % of the scene is labelled" in log and "ignored by the loss and the metrics" in log
     QgsProject.instance().removeAllMapLayers()
+
+
+def test_suggest_asks_a_fusion_model_with_its_aux_layers(plugin, scenes, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    scene = scenes["s2"]  # 128 x 128 px with a 48-band aux raster in EPSG:4326
+    model = make_bundle(tmp_path / "fused.dsmodel", vision_bands=4, aux_channels=48, num_classes=2, seed=4,
+                        class_names=["background", "field"])
+    params = {"MODEL": model, "INPUT": [scene["image"]], "COUNT": 2, "WINDOW": 32, "TTA": 0, "DEVICE": 1,
+              "BACKEND": 1, "OUTPUT": str(tmp_path / "windows.gpkg")}
+    with pytest.raises(QgsProcessingException, match="aux"):
+        processing.run("dualstream:suggest", params)
+    results = processing.run("dualstream:suggest", dict(params, AUX=scene["aux"]))
+    assert results["WINDOWS"] == 2
