@@ -224,10 +224,14 @@ def report(results: dict[str, Any], target: float | None, out: Path) -> dict[str
     return results
 
 
-def combine(args: argparse.Namespace) -> dict[str, Any]:
+def combine(args: argparse.Namespace, table: Any = None, keep: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``--combine``: one table (``table``: a module's ``report``, this one's by default) of the seeds of
+    several results.json files; ``keep``: entries of the files' results besides the seeds (the last file's)."""
     results: dict[str, Any] = {"settings": vars(args), "seeds": {}}
     for path in args.combine:  # per seed, the arms of every file, a later file's winning (a suggest-only run)
-        for seed, arms in json.loads(Path(path).read_text())["seeds"].items():
+        loaded = json.loads(Path(path).read_text())
+        results.update({key: loaded[key] for key in keep})
+        for seed, arms in loaded["seeds"].items():
             results["seeds"].setdefault(seed, {}).update(arms)
     missing = [f"seed {s}: {arm}" for s, arms in results["seeds"].items() for arm in ("suggest", "random")
                if arm not in arms]
@@ -235,33 +239,40 @@ def combine(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"--combine: no results for {', '.join(missing)}; add the results.json that has them.")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    return report(results, args.target, out)
+    return (table or report)(results, args.target, out)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def loop_parser(description: str, out_name: str, rounds: int, first_epochs: int, epochs: int,
+                first_epochs_help: str = "epochs of the first model") -> argparse.ArgumentParser:
+    """The options of a label-efficiency loop (both benchmarks; their defaults apart)."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--realdata", default=os.environ.get("DUALSTREAM_REALDATA", str(REPO.parent / "shared" /
                                                                                  "realdata")))
-    p.add_argument("--out", default=str(REPO / "bench_output" / "label_efficiency"))
+    p.add_argument("--out", default=str(REPO / "bench_output" / out_name))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--first-seed", type=int, default=0, help="the first seed (seeds first-seed, first-seed + 1, ...)")
     p.add_argument("--initial", type=int, default=4)
     p.add_argument("--per-round", type=int, default=4)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=rounds)
     p.add_argument("--window", type=int, default=32, help="window side = training tile side, pixels")
     p.add_argument("--tiles", type=int, default=128, help="training tiles per epoch")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--threads", type=int, default=1, help="torch threads of the training rounds")
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--first-epochs", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=3, help="epochs per round of fine-tuning")
+    p.add_argument("--first-epochs", type=int, default=first_epochs, help=first_epochs_help)
+    p.add_argument("--epochs", type=int, default=epochs, help="epochs per round of fine-tuning")
     p.add_argument("--arms", nargs="+", default=["suggest", "random"], choices=["suggest", "random"],
                    help="the arms to run (the random arm does not depend on the ranking: same seeds, same windows)")
-    p.add_argument("--min-annotated", type=float, default=0.5,
-                   help="the share of a window the data set must label for either arm to take it (0: any window)")
     p.add_argument("--target", type=float, default=None, help="mIoU to reach (default: the mean of the last round's)")
     p.add_argument("--combine", nargs="+", metavar="RESULTS", help="no runs: one table of the seeds of these "
                    "results.json files (runs of other seeds, e.g. --first-seed 3), written to --out")
+    return p
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = loop_parser(__doc__.splitlines()[0], "label_efficiency", rounds=3, first_epochs=5, epochs=3)
+    p.add_argument("--min-annotated", type=float, default=0.5,
+                   help="the share of a window the data set must label for either arm to take it (0: any window)")
     args = p.parse_args(argv)
     if args.combine:
         return combine(args)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.label_efficiency import free, lattice  # noqa: E402 - needs the repository root on sys.path first
+from bench.label_efficiency import combine, free, lattice, loop_parser  # noqa: E402 - needs the repository root on sys.path first
 
 TITLE = "Label efficiency over five Sentinel-2 scenes: suggest against random windows (TerraMesh LULC)"
 FOLDER = "terramesh_s2_s1_dem"
@@ -256,46 +255,12 @@ def report(results: dict[str, Any], target: float | None, out: Path) -> dict[str
     return results
 
 
-def combine(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {"settings": vars(args), "seeds": {}}
-    for path in args.combine:  # per seed, the arms of every file, a later file's winning
-        loaded = json.loads(Path(path).read_text())
-        results["present"], results["val_share"] = loaded["present"], loaded["val_share"]
-        for seed, arms in loaded["seeds"].items():
-            results["seeds"].setdefault(seed, {}).update(arms)
-    missing = [f"seed {s}: {arm}" for s, arms in results["seeds"].items() for arm in ("suggest", "random")
-               if arm not in arms]
-    if missing:
-        raise SystemExit(f"--combine: no results for {', '.join(missing)}; add the results.json that has them.")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    return report(results, args.target, out)
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--realdata", default=os.environ.get("DUALSTREAM_REALDATA", str(REPO.parent / "shared" /
-                                                                                 "realdata")))
-    p.add_argument("--out", default=str(REPO / "bench_output" / "label_efficiency_s2"))
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--first-seed", type=int, default=0, help="the first seed (seeds first-seed, first-seed + 1, ...)")
-    p.add_argument("--initial", type=int, default=4)
-    p.add_argument("--per-round", type=int, default=4)
-    p.add_argument("--rounds", type=int, default=4)
-    p.add_argument("--window", type=int, default=32, help="window side = training tile side, pixels")
-    p.add_argument("--tiles", type=int, default=128, help="training tiles per epoch")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--threads", type=int, default=1, help="torch threads of the training rounds")
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--first-epochs", type=int, default=20, help="epochs of the first model (early stopping: "
-                   "patience 10)")
-    p.add_argument("--epochs", type=int, default=8, help="epochs per round of fine-tuning")
-    p.add_argument("--arms", nargs="+", default=["suggest", "random"], choices=["suggest", "random"])
-    p.add_argument("--target", type=float, default=None, help="mIoU to reach (default: the mean of the last round's)")
-    p.add_argument("--combine", nargs="+", metavar="RESULTS", help="no runs: one table of these results.json files")
+    p = loop_parser(__doc__.splitlines()[0], "label_efficiency_s2", rounds=4, first_epochs=20, epochs=8,
+                    first_epochs_help="epochs of the first model (early stopping: patience 10)")
     args = p.parse_args(argv)
     if args.combine:
-        return combine(args)
+        return combine(args, report, keep=("present", "val_share"))
     if not (Path(args.realdata) / FOLDER / "S2L2A").is_dir():
         raise SystemExit(f"TerraMesh tiles not found in '{Path(args.realdata) / FOLDER}'; pass --realdata (the "
                          "shared real data folder).")
