@@ -130,18 +130,6 @@ def read_polygons(
     role: str = "label layer",
     callback: Any = None,
     near: tuple[float, float, float, float] | None = None,
-) -> list[VectorShape]:
-    """:func:`polygons_near` without the count of polygons left out."""
-    return polygons_near(path, target_crs, field, role, callback, near)[0]
-
-
-def polygons_near(
-    path: str,
-    target_crs: Any,
-    field: str | None = None,
-    role: str = "label layer",
-    callback: Any = None,
-    near: tuple[float, float, float, float] | None = None,
 ) -> tuple[list[VectorShape], int]:
     """Polygons of ``path`` (one vector layer; ``file.gpkg|layername=NAME`` names one of several), reprojected
     to ``target_crs`` (None = no reprojection), and how many were left out as far from ``near`` (the image's
@@ -281,7 +269,7 @@ class VectorLabels:
                  near: tuple[float, float, float, float] | None = None):
         self.path = path
         self.field = field
-        shapes, self.far = polygons_near(path, image_crs, field, "label layer", callback, near)
+        shapes, self.far = read_polygons(path, image_crs, field, "label layer", callback, near)
         self.shapes = [(s, mapper.map_value(s.value) if field is not None else 1) for s in shapes]
         self.dtype = mapper.dtype
         if field is not None and mapper.mapping is not None and callback is not None:
@@ -322,7 +310,7 @@ class RegionMask:
         if extent is not None:
             self.parts.append([(self._extent_shape(extent, extent_crs, image_crs), 1)])
         if aoi is not None:
-            shapes, far = polygons_near(aoi, image_crs, None, "area-of-interest layer", callback, near)
+            shapes, far = read_polygons(aoi, image_crs, None, "area-of-interest layer", callback, near)
             if not shapes and not far:
                 raise DataError(f"The area-of-interest layer '{aoi}' has no polygons; give a polygon layer.")
             self.parts.append([(s, 1) for s in shapes])
