@@ -22,6 +22,7 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 _RANGE = re.compile(r"(\d*)-(\d*)")
@@ -29,34 +30,52 @@ _RANGE = re.compile(r"(\d*)-(\d*)")
 STATS_PATH = "/.file-server-stats"
 
 
-class FileServer:
-    """Context manager: ``with FileServer(folder, latency=0.02) as server: server.url + "/scene.tif"``; the
-    server runs in a child process (see the module's docstring)."""
+class ChildServer:
+    """Context manager: a test server run as ``python SCRIPT OPTIONS_JSON`` in a child process, whose ``main``
+    prints the port it listens on, then serves until terminated; ``url`` once entered, ``_stats()`` the JSON its
+    ``STATS`` path answers. Subclasses set ``SCRIPT``, ``STATS`` and ``NAME``."""
 
-    def __init__(self, folder: str | Path, latency: float = 0.0, fail: dict[str, int] | None = None,
-                 flaky: int = 0):
-        self.options = {"folder": str(Path(folder).resolve()), "latency": latency, "fail": dict(fail or {}),
-                        "flaky": flaky}
+    SCRIPT = ""
+    STATS = ""
+    NAME = "test server"
+
+    def __init__(self, options: dict) -> None:
+        self.options = options
         self.url = ""
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> FileServer:
-        self.process = subprocess.Popen([sys.executable, __file__, json.dumps(self.options)], stdout=subprocess.PIPE,
-                                        text=True)
+    def __enter__(self):
+        self.process = subprocess.Popen([sys.executable, self.SCRIPT, json.dumps(self.options)],
+                                        stdout=subprocess.PIPE, text=True)
         port = self.process.stdout.readline().strip()
         if not port.isdigit():
             self.process.kill()
-            raise RuntimeError(f"the file server did not start (it printed {port!r})")
+            raise RuntimeError(f"the {self.NAME} did not start (it printed {port!r})")
         self.url = f"http://127.0.0.1:{port}"
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
+        self.process.stdout.close()
 
-    def _stats(self) -> dict:
-        with urllib.request.urlopen(self.url + STATS_PATH, timeout=30) as answer:  # noqa: S310 - our own server
+    def _stats(self) -> Any:
+        with urllib.request.urlopen(self.url + self.STATS, timeout=30) as answer:  # noqa: S310 - our own server
             return json.loads(answer.read())
+
+
+class FileServer(ChildServer):
+    """Context manager: ``with FileServer(folder, latency=0.02) as server: server.url + "/scene.tif"``; the
+    server runs in a child process (see the module's docstring)."""
+
+    SCRIPT = __file__
+    STATS = STATS_PATH
+    NAME = "file server"
+
+    def __init__(self, folder: str | Path, latency: float = 0.0, fail: dict[str, int] | None = None,
+                 flaky: int = 0):
+        super().__init__({"folder": str(Path(folder).resolve()), "latency": latency, "fail": dict(fail or {}),
+                          "flaky": flaky})
 
     @property
     def requests(self) -> int:

@@ -21,14 +21,18 @@ may hold the GIL inside GDAL while it waits for the answer); the counters come b
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
-import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script in the child process too
+    sys.path.insert(0, str(REPO))
+
+from bench.http_files import ChildServer  # noqa: E402 - needs the repository root on sys.path first
 
 STATS_PATH = "/.ogc-server-stats"
 MERCATOR = 20037508.342789244
@@ -37,36 +41,22 @@ REST = "/arcgis/rest/services/scene"
 ZOOMS = range(0, 20)
 
 
-class OgcServer:
+class OgcServer(ChildServer):
     """Context manager serving ``image`` (see the module's docstring); ``url``, ``requests`` and ``log``."""
+
+    SCRIPT = __file__
+    STATS = STATS_PATH
+    NAME = "OGC server"
 
     def __init__(self, image: str | Path, fail: dict[str, int] | None = None, fail_requests: set[str] | None = None,
                  web_mercator: bool = False):
-        self.options = {"image": str(Path(image).resolve()), "fail": dict(fail or {}),
-                        "fail_requests": sorted(fail_requests or []), "web_mercator": web_mercator}
-        self.url = ""
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> OgcServer:
-        self.process = subprocess.Popen([sys.executable, __file__, json.dumps(self.options)], stdout=subprocess.PIPE,
-                                        text=True)
-        port = self.process.stdout.readline().strip()
-        if not port.isdigit():
-            self.process.kill()
-            raise RuntimeError(f"the OGC server did not start (it printed {port!r})")
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        self.process.stdout.close()
+        super().__init__({"image": str(Path(image).resolve()), "fail": dict(fail or {}),
+                          "fail_requests": sorted(fail_requests or []), "web_mercator": web_mercator})
 
     @property
     def log(self) -> list[tuple[str, str, int]]:
         """(path, request or ``f`` value, status) of every request answered, in order."""
-        with urllib.request.urlopen(self.url + STATS_PATH, timeout=30) as answer:  # noqa: S310 - our own server
-            return [tuple(entry) for entry in json.loads(answer.read())]
+        return [tuple(entry) for entry in self._stats()]
 
     def requests(self, kind: str) -> int:
         """How many requests of ``kind`` (``GetMap``, ``GetTile``, ``GetCoverage``, ``export``, ``exportImage``)
