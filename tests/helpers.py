@@ -14,6 +14,7 @@ import rasterio
 import torch
 
 from engine.bundle.store import save_bundle
+from engine.callbacks import Callback
 from engine.config import SegmentConfig
 from engine.data import synthetic
 from engine.data.metadata import DataMetadata
@@ -175,3 +176,17 @@ class RecordingFeedback:
                 super().pushInfo(info)
 
         return _Feedback()
+
+
+class LogLines(Callback):
+    """A callback keeping what a run said, line by line (warnings prefixed ``warning: ``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+    def warning(self, message: str) -> None:
+        self.lines.append("warning: " + message)

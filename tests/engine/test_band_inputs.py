@@ -16,10 +16,11 @@ import rasterio
 from rasterio.transform import from_origin
 
 from bench.http_files import FileServer
-from engine.api import Callback, DataError, SegmentConfig, segment
+from engine.api import DataError, SegmentConfig, segment
 from engine.cli.main import main
 from engine.data.band_match import match_bands, pick_bands
 from tests.engine.foreign_onnx import expected_classes, linear_model
+from tests.helpers import LogLines
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -27,20 +28,6 @@ pytest.importorskip("onnx")
 BANDS = ["blue", "green", "red", "nir"]
 MEAN, STD = [0.1, 0.12, 0.14, 0.3], [0.05, 0.06, 0.07, 0.1]
 S2 = ["B01", "B02", "B03", "B04", "B08", "B11"]  # the model's bands are the file's 2, 3, 4 and 5
-
-
-class Log(Callback):
-    """A callback keeping what the run said."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def info(self, message: str) -> None:
-        self.lines.append(message)
-
-    def warning(self, message: str) -> None:
-        self.lines.append("warning: " + message)
 
 
 def write(path: Path, raw: np.ndarray, names: list[str] | None = None, scale: float | None = None,
@@ -112,7 +99,7 @@ def test_missing_or_ambiguous_names_list_what_the_model_needs_and_what_the_file_
 def test_a_named_scaled_product_is_picked_and_rescaled_without_flags(product, tmp_path):
     named = write(tmp_path / "s2_dn_named.tif", product["dn"], names=S2, scale=0.0001)
     before = named.read_bytes()
-    log = Log()
+    log = LogLines()
     result = segment(SegmentConfig(image=str(named), models=[str(product["bundle"])],
                                    output=str(tmp_path / "named.tif")), log)
     said = "\n".join(log.lines)
@@ -130,7 +117,7 @@ def test_bands_flag_on_unnamed_digital_numbers_warns_with_the_range_and_strict_s
     out = tmp_path / "plain.tif"
     with pytest.raises(DataError, match=r"has 6 band\(s\) but the model .* takes 4 \(blue, green, red, nir"):
         segment(SegmentConfig(image=str(plain), models=[str(product["bundle"])], output=str(out)))
-    log = Log()
+    log = LogLines()
     result = segment(SegmentConfig(image=str(plain), models=[str(product["bundle"])], output=str(out),
                                    bands="2,3,4,5"), log)
     warning = next(w for w in result.warnings if "does not look like" in w)
@@ -228,7 +215,7 @@ def test_a_trained_model_records_its_band_names_and_finds_them_in_another_order(
     bundle = make_bundle(tmp_path / "m.dsmodel", band_names=["B04", "B03", "B02", "B08"])
     in_order = write(tmp_path / "in_order.tif", raw[[2, 1, 0, 3]])
     segment(SegmentConfig(image=str(in_order), models=[bundle], output=str(tmp_path / "a.tif")))
-    log = Log()
+    log = LogLines()
     segment(SegmentConfig(image=str(training), models=[bundle], output=str(tmp_path / "b.tif")), log)
     assert "B04 <- band 3 'B04', B03 <- band 2 'B03', B02 <- band 1 'B02', B08 <- band 4 'B08'" in "\n".join(log.lines)
     assert np.array_equal(classes(tmp_path / "a.tif"), classes(tmp_path / "b.tif"))

@@ -15,9 +15,10 @@ import rasterio
 from rasterio.enums import Resampling
 from rasterio.transform import from_origin
 
-from engine.api import Callback, SegmentConfig, segment
+from engine.api import SegmentConfig, segment
 from engine.cli.main import main
 from tests.engine.foreign_onnx import expected_classes, linear_model
+from tests.helpers import LogLines
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -26,18 +27,6 @@ MEAN, STD = [0.1, 0.12, 0.14, 0.3], [0.05, 0.06, 0.07, 0.1]
 # GDAL's SENTINEL2 driver: description "B4, central wavelength 665 nm", metadata BANDNAME and BOA_ADD_OFFSET
 S2 = [("B1", 443), ("B2", 490), ("B3", 560), ("B4", 665), ("B5", 705), ("B8", 842)]  # model bands: 2, 3, 4, 6
 PICK = [1, 2, 3, 5]
-
-
-class Log(Callback):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def info(self, message: str) -> None:
-        self.lines.append(message)
-
-    def warning(self, message: str) -> None:
-        self.lines.append("warning: " + message)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +63,7 @@ def s2_product(path: Path, dn: np.ndarray, baseline: str, offset: int | None) ->
 
 
 def run(model: dict, image: Path, out: Path) -> tuple[np.ndarray, str, list[str]]:
-    log = Log()
+    log = LogLines()
     result = segment(SegmentConfig(image=str(image), models=[str(model["bundle"])], output=str(out)), log)
     with rasterio.open(out) as ds:
         return ds.read(1), "\n".join(log.lines), result.warnings
@@ -184,7 +173,7 @@ def test_a_stac_item_with_the_baseline_offset_in_raster_bands_is_rescaled_by_it(
     item = tmp_path / "item.json"
     item.write_text(json.dumps({"type": "Feature", "id": "S2B_T33_L2A", "properties": {"s2:processing_baseline":
                                                                                       "05.10"}, "assets": assets}))
-    log = Log()
+    log = LogLines()
     result = segment(SegmentConfig(stac_item=str(item), models=[str(model["bundle"])], output=str(tmp_path / "c.tif")),
                      log)
     said = "\n".join(log.lines)
