@@ -175,6 +175,11 @@ class SceneReader:
             self._handles[path] = ds
         return ds
 
+    def image_dataset(self) -> Any:
+        """The reader's own open image dataset, for checks that read a sample before the tiles are read (one open
+        of the image per scene: a bulk run of small scenes pays every open); the reader closes it."""
+        return self._open(self.image, self.role)
+
     def _setup_aux(self, path: str) -> _AuxSource:
         ds = self._open(path, "aux raster")
         wanted = ds.count if self.aux_bands_per_file is None else int(self.aux_bands_per_file)

@@ -62,12 +62,16 @@ def abandoned_temporaries(destination: str | os.PathLike, suffixes: tuple[str, .
     Only for the holder of the destination's output lock (``engine.io.locks``): no live run then writes any of them.
     """
     destination = Path(destination)
-    name = re.compile(rf"\.{re.escape(_temp_stem(destination))}\.tmp-(\d+)-[0-9a-f]{{8}}"
-                      rf"({'|'.join(map(re.escape, suffixes))})({'|'.join(map(re.escape, sidecars))})?")
-    try:
-        found = [(p, name.fullmatch(p.name)) for p in destination.parent.iterdir()]
+    prefix = f".{_temp_stem(destination)}.tmp-"
+    try:  # names only, the prefix first: a bulk run asks this for every scene of a folder of thousands of outputs
+        candidates = [name for name in os.listdir(destination.parent) if name.startswith(prefix)]
     except OSError:  # no such folder (yet), or not listable: nothing of ours there
         return []
+    if not candidates:
+        return []
+    pattern = re.compile(rf"{re.escape(prefix)}(\d+)-[0-9a-f]{{8}}"
+                         rf"({'|'.join(map(re.escape, suffixes))})({'|'.join(map(re.escape, sidecars))})?")
+    found = [(destination.parent / name, pattern.fullmatch(name)) for name in candidates]
     # a writer's process still alive here can only be writing a namesake ("a.tiff" beside "a.tif"): leave it
     return sorted(p for p, match in found if match and not process_alive(int(match[1])) and p.is_file())
 

@@ -11,6 +11,7 @@ paletted renderer for QGIS.
 from __future__ import annotations
 
 import json
+import math
 import os
 import traceback
 import warnings
@@ -120,12 +121,14 @@ def hex_to_rgb(color: str) -> tuple[int, int, int]:
     return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
 
 
-def overview_levels(width: int, height: int, min_size: int = 32) -> list[int]:
-    """Power-of-two overview factors down to roughly ``min_size`` pixels on the longer side."""
-    levels, level = [], 2
-    while max(width, height) / level >= min_size:
-        levels.append(level)
+def overview_levels(width: int, height: int, min_size: int = 256) -> list[int]:
+    """Power-of-two overview factors until the smallest overview is at most ``min_size`` pixels on its longer side
+    (gdaladdo's default rule: a raster that small gains nothing from overviews, and a bulk run of small scenes
+    would pay for them every scene)."""
+    levels, level = [], 1
+    while math.ceil(max(width, height) / level) > min_size:
         level *= 2
+        levels.append(level)
     return levels
 
 

@@ -274,15 +274,10 @@ def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, w
 def _check_domain(reader: Any, member: Member, cfg: SegmentConfig, callback: Callback, warnings: list[str]) -> None:
     """The image's values against the training statistics of ``member`` (a warning, or an error when strict)."""
     from ..data.checks import check_image_domain
-    from ..data.raster import open_raster
 
-    dataset = open_raster(reader.image, "image")
-    try:
-        check_image_domain(dataset, cfg.image, member.selection.vision_bands(reader.image_bands),
-                           member.data.vision_stats, member.path, callback, warnings, cfg.strict_inputs,
-                           setting("segment.strict_inputs"))
-    finally:
-        dataset.close()
+    check_image_domain(reader.image_dataset(), cfg.image, member.selection.vision_bands(reader.image_bands),
+                       member.data.vision_stats, member.path, callback, warnings, cfg.strict_inputs,
+                       setting("segment.strict_inputs"))
 
 
 def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> SegmentPlan:
