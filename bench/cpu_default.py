@@ -182,12 +182,6 @@ def bulk(runner: Runner, folder: Path, bundle: str, quick: bool) -> dict[str, An
     for i, scene in enumerate(scenes):
         wall, _ = runner.segment(bundle, scene, folder / "single" / f"s{i:02d}.tif", None)
         one_by_one += wall
-    out_dir = folder / "bulk_out"
-    shutil.rmtree(out_dir, ignore_errors=True)
-    bulk_wall, stdout = runner.run([sys.executable, "-m", "engine", "segment", "--images",
-                                    str(scenes_dir / "*_image.tif"), "--model", bundle, "--out-dir", str(out_dir),
-                                    "--device", "cpu", "--quiet", "--json"])
-    summary = json.loads(stdout)
     cfg = SegmentConfig(image=scenes[0]["image"], models=[bundle], output=str(folder / "unused.tif"), device="cpu")
     batches = []
     for scene in scenes:
@@ -198,13 +192,28 @@ def bulk(runner: Runner, folder: Path, bundle: str, quick: bool) -> dict[str, An
             plan.reader.close()
     predictor = make_predictor(plan.members, cfg, QuietCallback(), TILE)
     predictor(batches[0].vision, batches[0].aux)  # warm-up
-    begin = time.perf_counter()
-    for b in batches:
-        predictor(b.vision, b.aux)
-    model_only = time.perf_counter() - begin
+
+    def model_alone() -> float:
+        begin = time.perf_counter()
+        for b in batches:
+            predictor(b.vision, b.aux)
+        return time.perf_counter() - begin
+
+    # the model alone just before and just after the bulk run, averaged: a VM's speed drifts by several per cent
+    # within minutes, and the overhead share compares the two
+    before = model_alone()
+    out_dir = folder / "bulk_out"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    bulk_wall, stdout = runner.run([sys.executable, "-m", "engine", "segment", "--images",
+                                    str(scenes_dir / "*_image.tif"), "--model", bundle, "--out-dir", str(out_dir),
+                                    "--device", "cpu", "--quiet", "--json"])
+    summary = json.loads(stdout)
+    after = model_alone()
+    model_only = (before + after) / 2
     scene_seconds = sum(r["seconds"] for r in summary["scenes"])
     return {"scenes": count, "size": "512x512", "model": Path(bundle).stem, "one_by_one_s": one_by_one,
-            "bulk_s": bulk_wall, "model_only_s": model_only, "bulk_scene_seconds": scene_seconds,
+            "bulk_s": bulk_wall, "model_only_s": model_only, "model_only_before_after_s": [before, after],
+            "bulk_scene_seconds": scene_seconds,
             "bulk_over_one_by_one": one_by_one / bulk_wall, "efficiency": model_only / bulk_wall,
             "per_scene_overhead_share": (scene_seconds - model_only) / model_only}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from .environment import process_cores
 
@@ -66,3 +67,20 @@ def model_threads(spinning: bool) -> int:
         return free_cores()
     cap = env_threads()
     return min(process_cores(), cap) if cap else process_cores()
+
+
+_torch_ceiling: int | None = None  # the most threads torch may get: the user's (or a test's) setting, or its default
+_torch_set: int | None = None  # what torch_cpu_threads last set
+
+
+def torch_cpu_threads(torch: Any) -> int:
+    """Set torch's CPU threads for a run about to start (segmentation, training) to :func:`model_threads` for its
+    spinning threads, never above the ceiling: torch's count when first asked, or whatever someone else set since
+    (a user, a test); a process that met a busy machine once goes back up when it is quiet. Returns them."""
+    global _torch_ceiling, _torch_set
+    current = torch.get_num_threads()
+    if _torch_ceiling is None or current != _torch_set:
+        _torch_ceiling = current
+    _torch_set = min(_torch_ceiling, model_threads(spinning=True))
+    torch.set_num_threads(_torch_set)
+    return _torch_set

@@ -52,9 +52,9 @@ def _torch_predictor(members: Sequence[Member], cfg: Any, device: str, callback:
                           f"bundle it was exported from.")
     threads = None
     if device == "cpu":
-        torch = __import__("torch")
-        threads = min(torch.get_num_threads(), cpu_threads(spinning=True))  # never more than the user or a test set
-        torch.set_num_threads(threads)
+        from ..runtime.cores import torch_cpu_threads
+
+        threads = torch_cpu_threads(__import__("torch"))
     predictor = Predictor.from_bundles(members, cfg.tta, device)
     callback.info(f"Backend: torch on {device}{f' with {threads} thread(s)' if threads else ''} ({why}).")
     return predictor

@@ -33,6 +33,7 @@ from ..data.metadata import DataMetadata
 from ..errors import CanceledError, ConfigError, setting
 from ..io.locks import output_locks
 from ..io.safety import check_outputs
+from ..runtime.cores import torch_cpu_threads
 from ..runtime.distributed import DistContext, setup_distributed
 from ..runtime.environment import require, resolve_device
 from .budget import TimeBudget
@@ -295,7 +296,10 @@ class _Trainer:
         stop, epochs_run = None, 0
         if not finished:
             precision = self.optim.forward.amp_dtype
-            cb.info(f"Training {self.model_cfg.name} ({self.model_cfg.preset}) on {self.place.device}"
+            threads = ""
+            if self.place.device_type == "cpu":  # torch's threads spin: the free cores, chosen as the epochs start
+                threads = f" with {torch_cpu_threads(require('torch'))} thread(s)"
+            cb.info(f"Training {self.model_cfg.name} ({self.model_cfg.preset}) on {self.place.device}{threads}"
                     f"{f' x{self.place.ctx.world_size} processes' if self.place.ctx.distributed else ''}, precision "
                     f"{'fp32' if precision is None else str(precision).replace('torch.', '')}, "
                     f"{self.batches.micro_steps} steps of {cfg.batch_size} tiles per epoch, epochs {start_epoch}.."

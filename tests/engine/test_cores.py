@@ -32,3 +32,19 @@ def test_omp_num_threads_caps_both(monkeypatch):
     _machine(monkeypatch, running=1)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert cores.model_threads(spinning=False) == 1 == cores.model_threads(spinning=True)
+
+
+def test_torch_threads_follow_the_machine_under_the_ceiling_someone_else_set(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # a user's (or a test's) setting: the ceiling
+        _machine(monkeypatch, running=1 + 64)  # busy: one thread
+        assert cores.torch_cpu_threads(torch) == 1 == torch.get_num_threads()
+        _machine(monkeypatch, running=1)  # quiet again: back up to the ceiling, not stuck at the busy moment's 1
+        assert cores.torch_cpu_threads(torch) == min(2, process_cores()) == torch.get_num_threads()
+        torch.set_num_threads(1)  # set by someone else since: the new ceiling, even on a quiet machine
+        assert cores.torch_cpu_threads(torch) == 1
+    finally:
+        torch.set_num_threads(before)

@@ -172,6 +172,8 @@ def test_train_learns_and_writes_outputs(tmp_path):
     steps = [p for p in callback.messages("progress") if p[2] == "train"]
     assert len(steps) == 6 * 8 and steps[-1][:2] == (48, 48)
     assert [m[0] for m in callback.messages("metrics")] == [1, 2, 3, 4, 5, 6]
+    # torch's spinning threads on the free cores, said in the start line (the module runs on one: the ceiling)
+    assert any(m.startswith("Training ") and " on cpu with 1 thread(s), " in m for m in callback.messages("info"))
     # outputs beside the bundle
     out = Path(result.bundle).parent
     rows = (out / "model_metrics.csv").read_text().splitlines()
