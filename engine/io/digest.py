@@ -5,14 +5,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 READ_CHUNK = 8 * 2**20
+SETTLED_SECONDS = 2.0  # only files unchanged for this long are remembered (git's "racy" rule)
+
+
+_known: dict[tuple[int, int, int, int, str], str] = {}  # (device, inode, size, mtime ns, path) -> digest
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes, read in chunks."""
+    """SHA-256 of a file's bytes, read in chunks; a file unchanged since this process last hashed it (same inode,
+    size and modification time) is not read again: a run checks one bundle of tens of MB several times (its
+    fingerprint, its ONNX export's record, the export itself)."""
+    stat = os.stat(path)
+    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, os.fspath(path))
+    known = _known.get(key)
+    if known is not None:
+        return known
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(READ_CHUNK):
             digest.update(block)
+    if time.time() - stat.st_mtime > SETTLED_SECONDS:  # a file changed within a timestamp tick could look the same
+        _known[key] = digest.hexdigest()
     return digest.hexdigest()

@@ -10,7 +10,6 @@ bundle records its parent (name and digests). Weights are read with safetensors 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Callable
 
 from ..bundle.schema import BundleMetadata
 from ..errors import ConfigError, DualStreamError, setting
+from ..io.digest import file_sha256
 from ..models.configuration_utils import ModelConfig
 from ..runtime.environment import require
 
@@ -46,14 +46,6 @@ class Parent:
         from ..bundle.store import load_state
 
         return load_state(self.path, self.metadata)
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_parent(path: str) -> Parent:

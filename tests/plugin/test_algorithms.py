@@ -142,7 +142,7 @@ def test_train_starts_from_a_model_bundle(plugin, trained, scenes, tmp_path):
     from qgis.core import QgsApplication
 
     from dualstream_qgis.compat import PARAMETER_OPTIONAL
-    from engine.training.finetune import file_sha256
+    from engine.io.digest import file_sha256
 
     definition = QgsApplication.processingRegistry().algorithmById("dualstream:train").parameterDefinition("INIT_FROM")
     assert definition.type() == "file" and definition.extension() == "dsmodel" and definition.flags() & \
