@@ -299,8 +299,9 @@ class _Trainer:
             threads = ""
             if self.place.device_type == "cpu":  # torch's threads spin: the free cores, chosen as the epochs start
                 threads = f" with {torch_cpu_threads(require('torch'))} thread(s)"
-            cb.info(f"Training {self.model_cfg.name} ({self.model_cfg.preset}) on {self.place.device}{threads}"
-                    f"{f' x{self.place.ctx.world_size} processes' if self.place.ctx.distributed else ''}, precision "
+            cb.info(f"Training {self.model_cfg.name} ({self.model_cfg.preset}) on {self.place.device}"
+                    f"{f' x{self.place.ctx.world_size} processes' if self.place.ctx.distributed else ''}{threads}"
+                    f"{' each' if threads and self.place.ctx.distributed else ''}, precision "
                     f"{'fp32' if precision is None else str(precision).replace('torch.', '')}, "
                     f"{self.batches.micro_steps} steps of {cfg.batch_size} tiles per epoch, epochs {start_epoch}.."
                     f"{self.total_epochs} ({cfg.warmup_epochs} with frozen encoders); loss "
