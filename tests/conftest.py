@@ -36,6 +36,17 @@ def _remove_test_cache():
     shutil.rmtree(TEST_CACHE, ignore_errors=True)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Every test (and the fixtures it sets up) runs torch on one intra-op thread once torch is loaded: on small,
+    shared CPUs two OpenMP threads that spin-wait for each other make small-tensor work several times slower
+    (a training fixture took 158 s in the suite on 2 busy cores, 24 s on one thread). torch is never imported
+    here; subprocesses set OMP_NUM_THREADS themselves."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One torch intra-op thread for a module: on small, shared CPUs, oversubscribed OpenMP threads make
