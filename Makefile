@@ -48,14 +48,17 @@ package:
 # The engine tests (and the reliability suite's command-line cases) run in their own pytest process with
 # `qgis` made unimportable (tests/conftest.py), which proves the engine never imports it; every other test
 # folder runs in a second process. Both always run; any failure, including pytest's exit code 5 (no tests
-# collected), fails the target. The reliability counts land in test_output/reliability.json.
+# collected), fails the target. The reliability counts land in test_output/reliability.json. The reliability
+# suite's workspace (inputs and two trained tiny bundles) is built once for both processes in a temporary folder.
 ENGINE_TESTS := tests/engine tests/reliability/cli
 test: install
 	@status=0; \
+	export DUALSTREAM_TEST_WORKSPACE=$$(mktemp -d -t dualstream-test-workspace-XXXXXX); \
 	echo "== engine tests (qgis blocked) =="; \
 	DUALSTREAM_BLOCK_QGIS=1 $(PY) -m pytest $(ENGINE_TESTS) $(DURATIONS) $(PYTEST_ARGS) || status=$$?; \
 	echo "== plugin and other tests (real QGIS) =="; \
 	$(PY) -m pytest tests $(addprefix --ignore=,$(ENGINE_TESTS)) $(DURATIONS) $(PYTEST_ARGS) || status=$$?; \
+	rm -rf "$$DUALSTREAM_TEST_WORKSPACE"; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (pytest exit code $$status)" >&2; fi; \
 	exit $$status
 

@@ -8,6 +8,7 @@ when a test died before it could record anything.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -37,11 +38,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         LEDGER.item_failed(_section(item), item.nodeid, name, hang=hang)
 
 
+#: A folder ``make test`` names for both of its pytest processes: the first to need the workspace builds it there,
+#: the second reuses it while every input is byte for byte as built (its trainings then run once per `make test`).
+SHARED_WORKSPACE = "DUALSTREAM_TEST_WORKSPACE"
+
+
 @pytest.fixture(scope="session")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Good scene, bad inputs and the suite's trained tiny bundle (see workspace.py)."""
-    from .workspace import build
+    from .workspace import build, build_or_reuse
 
+    shared = os.environ.get(SHARED_WORKSPACE)
+    if shared:
+        return build_or_reuse(Path(shared))
     return build(tmp_path_factory.mktemp("reliability"))
 
 

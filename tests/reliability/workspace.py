@@ -1,5 +1,6 @@
 """The files the reliability suite feeds to the commands: one good scene, a tiny trained bundle, and every kind
-of bad input (built once per session; read-only for the cases, which write into their own folders).
+of bad input (built once per session, or once for both processes of ``make test``: :func:`build_or_reuse`;
+read-only for the cases, which write into their own folders).
 
 Everything is small (64 x 64 px scenes, the tiny preset, 64-px tiles) so that a case costs about a second.
 """
@@ -14,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -237,6 +239,25 @@ def build(root: Path) -> dict[str, Any]:
     from .conftest import snapshot
 
     w["digests"] = snapshot([inputs, root / "model"])  # compared after the cases (no case may change them)
+    return w
+
+
+def build_or_reuse(folder: Path) -> dict[str, Any]:
+    """The workspace recorded in ``folder`` by an earlier process when its inputs and bundles are unchanged (and no
+    pickle's code ran), else one built anew in a fresh subfolder and recorded (the record written last, whole)."""
+    from .conftest import snapshot
+
+    record = folder / "workspace.pickle"
+    if record.is_file():
+        w = pickle.loads(record.read_bytes())  # written by build_or_reuse below, in this run's own folder
+        root = Path(w["root"])
+        if snapshot([root / "inputs", root / "model"]) == w["digests"] and not os.path.exists(w["code_marker"]):
+            return w
+    folder.mkdir(parents=True, exist_ok=True)
+    w = build(Path(tempfile.mkdtemp(prefix="reliability-", dir=folder)))
+    partial = folder / f".workspace.pickle.{os.getpid()}"
+    partial.write_bytes(pickle.dumps(w))
+    os.replace(partial, record)
     return w
 
 
