@@ -44,7 +44,7 @@ def test_segment_a_native_algorithm_then_evaluate(qgis_process, root, scenes, tm
     model = make_bundle(tmp_path / "m.dsmodel", vision_bands=4, aux_channels=0, seed=4)
     out = qgis_process.run_json(root, "run", str(MODELS / "segment_evaluate.model3"), "--",
                                 f"image={scene['image']}", f"model={model}", f"labels={scene['label_vector']}",
-                                f"evaluate:metrics={tmp_path / 'metrics.json'}")
+                                f"evaluate:metrics={tmp_path / 'metrics.json'}", env=qgis_process.ISOLATED)
     metrics = Path(out["results"]["evaluate:metrics"])  # the class raster and the filled one were temporary
     assert metrics == tmp_path / "metrics.json" and metrics.is_file()
     summary = json.loads(metrics.read_text())
@@ -57,7 +57,8 @@ def test_train_then_segment_with_the_model_just_trained(qgis_process, root, scen
     out = qgis_process.run_json(root, "run", str(MODELS / "train_segment.model3"), "--",
                                 f"image={train['image']}", f"labels={train['label_vector']}",
                                 f"scene={scene['image']}", "minutes=0.02", f"train:bundle={bundle}",
-                                "segment:classes=TEMPORARY_OUTPUT")  # the final output temporary too
+                                "segment:classes=TEMPORARY_OUTPUT",  # the final output temporary too
+                                env=qgis_process.ISOLATED)
     assert Path(out["results"]["train:bundle"]) == bundle and bundle.is_file()
     classes = Path(out["results"]["segment:classes"])  # QGIS removes its temporary folder when qgis_process ends
     assert classes.suffix == ".tif" and classes.name == "OUTPUT.tif"

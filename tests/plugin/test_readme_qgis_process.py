@@ -43,7 +43,7 @@ def env_for(workdir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "PYTHONHOME", "DUALSTREAM_SITE_PACKAGES", "QGIS_CUSTOM_CONFIG_PATH",
                         "QT_QPA_PLATFORM")}
-    env.update({"HOME": str(workdir / "home"), "OMP_NUM_THREADS": "2", **extra})
+    env.update({"HOME": str(workdir / "home"), "OMP_NUM_THREADS": "1", **extra})  # 1: faster on busy, shared CPUs
     return env
 
 
