@@ -80,9 +80,10 @@ def test_mixed_folder_good_scenes_done_bad_ones_failed_with_their_reason(mixed, 
     done = [s for s in summary["scenes"] if s["status"] == "done"]
     assert 0 < summary["setup_seconds"] <= min(s["started_s"] for s in done)
     assert all(s["started_s"] + s["seconds"] <= summary["seconds"] for s in done)
+    assert all(0 < s["model_seconds"] < s["seconds"] for s in done)  # the model's share of the scene's own time
     assert "failed: " + str(mixed / "corrupt.tif") in stdout
     csv_lines = (out / "summary.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("image,status,error") and len(csv_lines) == 6
+    assert csv_lines[0].startswith("image,status,error,pixels,seconds,model_seconds,") and len(csv_lines) == 6
     assert "lonely" in (out / "summary.html").read_text()
     for name in ("a", "b", "c"):
         assert (out / f"{name}.tif").is_file() and (out / f"{name}.qml").is_file()
@@ -576,9 +577,9 @@ def test_scene_records_keep_the_summary_format():
     from engine.segment.bulk.summary import SceneRecord
 
     record = SceneRecord(image="a.tif", aux=["a_aux.tif"], name="a", status="done", pixels=100, seconds=1.5,
-                         px_per_s=66.7, tiles=4, output="out/a.tif", warnings=["w"], rank=1, order=2, started_s=0.5,
+                         model_seconds=1.25, px_per_s=66.7, tiles=4, output="out/a.tif", warnings=["w"], rank=1, order=2, started_s=0.5,
                          report={"low_confidence": 0.25})
-    assert list(record.to_dict()) == ["image", "aux", "name", "status", "error", "pixels", "seconds", "px_per_s",
-                                      "tiles", "output", "warnings", "rank", "order", "started_s", "report"]
+    assert list(record.to_dict()) == ["image", "aux", "name", "status", "error", "pixels", "seconds",
+                                      "model_seconds", "px_per_s", "tiles", "output", "warnings", "rank", "order", "started_s", "report"]
     assert SceneRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
     assert SceneRecord.from_dict({**record.to_dict(), "from_a_later_version": 1}) == record

@@ -374,6 +374,7 @@ class _Publishing:
             seconds = self.tiles_seconds + time.perf_counter() - tick
             record = self.record
             record.status, record.pixels, record.seconds, record.tiles = "done", result.pixels, seconds, result.tiles
+            record.model_seconds = result.timings.get("model")
             record.output, record.warnings = result.output, result.warnings
             record.px_per_s = result.pixels / seconds if seconds > 0 else None
             record.report = dict(result.report)

@@ -23,8 +23,8 @@ from ...io.tables import dict_csv_text
 
 STATUSES = ("done", "skipped", "failed", "canceled")
 REPORTS = tuple(kind.report for kind in OUTPUT_KINDS if kind.report)  # a column each (SegmentResult.report)
-CSV_COLUMNS = ("image", "status", "error", "pixels", "seconds", "px_per_s", "tiles", "output", *REPORTS, "rank",
-               "warnings")
+CSV_COLUMNS = ("image", "status", "error", "pixels", "seconds", "model_seconds", "px_per_s", "tiles", "output",
+               *REPORTS, "rank", "warnings")
 
 
 @dataclass
@@ -38,6 +38,7 @@ class SceneRecord:
     error: str | None = None
     pixels: int = 0
     seconds: float = 0.0  # the scene's own time: its tiles and its publishing
+    model_seconds: float | None = None  # of it, the model computing (the rest: reading, writing, planning)
     px_per_s: float | None = None
     tiles: int = 0
     output: str | None = None  # the class raster, once there is one
