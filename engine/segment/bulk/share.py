@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -200,6 +199,9 @@ class _Pass:
         self.publishing: _Publishing | None = None  # the previous scene, published in the background
         self.ahead: dict[int, Future] = {}  # scenes being opened (and reading) before their turn: SceneRun or error
         self.opener = ThreadPoolExecutor(1, thread_name_prefix="dualstream-read-ahead")
+        # one publishing thread for the whole pass: GDAL's overviews took 16 ms more per 512² scene in a thread of
+        # its own than in one that had built some before (docs/benchmarks.md, "Bulk: where the time went")
+        self.publisher = ThreadPoolExecutor(1, thread_name_prefix="dualstream-publishing")
         self.saved_at, self.save_cost = -float("inf"), 0.0  # the last write of the records (part and summary)
 
     def run(self) -> bool:
@@ -222,7 +224,8 @@ class _Pass:
                 if running is None:
                     self.conclude(index, scene, record)
                 else:
-                    self.publishing = _Publishing(*running, index, scene, outputs, record, share.fingerprint)
+                    self.publishing = _Publishing(self.publisher, *running, index, scene, outputs, record,
+                                                  share.fingerprint)
                     if share.overlap_scenes:
                         progress.waiting = self.publishing  # started after the next scene's first batch
                     else:
@@ -304,6 +307,7 @@ class _Pass:
             if isinstance(opened, SceneRun):
                 opened.close()
         self.opener.shutdown()
+        self.publisher.shutdown()
 
 
 def _open_ahead(cfg: SegmentConfig, callback: Callback, predictor: Predictor) -> SceneRun:
@@ -350,21 +354,22 @@ class _Deferred(Callback):
 
 
 class _Publishing:
-    """A scene's outputs finished and published (then marked done) in a background thread, started once the next
-    scene's first batch is with the model (or when waited for)."""
+    """A scene's outputs finished and published (then marked done) on the pass's publishing thread, started once the
+    next scene's first batch is with the model (or when waited for)."""
 
-    def __init__(self, run: SceneRun, tick: float, index: int, scene: Scene, outputs: SceneOutputs, record: SceneRecord,
-                 fingerprint: dict[str, Any]):
-        self.run = run
+    def __init__(self, publisher: ThreadPoolExecutor, run: SceneRun, tick: float, index: int, scene: Scene,
+                 outputs: SceneOutputs, record: SceneRecord, fingerprint: dict[str, Any]):
+        self.publisher, self.run = publisher, run
         self.tiles_seconds = time.perf_counter() - tick  # the scene's from its start to its last tile
         self.index, self.scene, self.outputs, self.record = index, scene, outputs, record
         self.fingerprint = fingerprint
         self.callback = _Deferred()
-        self.thread = threading.Thread(target=self._finish, name="dualstream-publishing", daemon=True)
+        self.done: Future | None = None
 
-    def start(self) -> None:
-        if self.thread.ident is None:
-            self.thread.start()
+    def start(self) -> Future:
+        if self.done is None:
+            self.done = self.publisher.submit(self._finish)
+        return self.done
 
     def _finish(self) -> None:
         # the scene's own time: its tiles and its publishing, not the wait for the next scene's first batch
@@ -384,5 +389,4 @@ class _Publishing:
             self.record.seconds = self.tiles_seconds + time.perf_counter() - tick
 
     def wait(self) -> None:
-        self.start()
-        self.thread.join()
+        self.start().result()
