@@ -577,9 +577,10 @@ def test_scene_records_keep_the_summary_format():
     from engine.segment.bulk.summary import SceneRecord
 
     record = SceneRecord(image="a.tif", aux=["a_aux.tif"], name="a", status="done", pixels=100, seconds=1.5,
-                         model_seconds=1.25, px_per_s=66.7, tiles=4, output="out/a.tif", warnings=["w"], rank=1, order=2, started_s=0.5,
-                         report={"low_confidence": 0.25})
+                         model_seconds=1.25, px_per_s=66.7, tiles=4, output="out/a.tif", warnings=["w"], rank=1,
+                         order=2, started_s=0.5, report={"low_confidence": 0.25})
     assert list(record.to_dict()) == ["image", "aux", "name", "status", "error", "pixels", "seconds",
-                                      "model_seconds", "px_per_s", "tiles", "output", "warnings", "rank", "order", "started_s", "report"]
+                                      "model_seconds", "px_per_s", "tiles", "output", "warnings", "rank", "order",
+                                      "started_s", "report"]
     assert SceneRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
     assert SceneRecord.from_dict({**record.to_dict(), "from_a_later_version": 1}) == record
