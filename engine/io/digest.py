@@ -27,6 +27,7 @@ def file_sha256(path: str | os.PathLike) -> str:
     with open(path, "rb") as handle:
         while block := handle.read(READ_CHUNK):
             digest.update(block)
+    hexdigest = digest.hexdigest()
     if time.time() - stat.st_mtime > SETTLED_SECONDS:  # a file changed within a timestamp tick could look the same
-        _known[key] = digest.hexdigest()
-    return digest.hexdigest()
+        _known[key] = hexdigest
+    return hexdigest

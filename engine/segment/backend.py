@@ -29,14 +29,6 @@ def onnxruntime_missing() -> str | None:
     return None
 
 
-def cpu_threads(spinning: bool) -> int:
-    """Threads for a model on the CPU (:func:`engine.runtime.cores.model_threads`): torch's spinning threads on
-    the free cores, onnxruntime's sleeping ones on every core of the process."""
-    from ..runtime.cores import model_threads
-
-    return model_threads(spinning)
-
-
 def onnx_only(members: Sequence[Member]) -> list[str]:
     """The members only onnxruntime can run: ONNX files, and models made elsewhere (imported bundles)."""
     return [m.path for m in members if is_onnx_path(m.path) or is_imported(m.metadata)]
@@ -96,9 +88,11 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
 
 def _onnx_predictor(members: Sequence[Member], cfg: Any, device: str, tile: int | None, callback: Callback,
                     why: str) -> Any:
+    from ..runtime.cores import model_threads
     from .onnx_predictor import OnnxPredictor
 
-    threads = cpu_threads(spinning=False) if not str(device).startswith("cuda") else None
+    # onnxruntime's threads sleep between operators (as the engine opens it): every core of the process
+    threads = model_threads(spinning=False) if not str(device).startswith("cuda") else None
     predictor = OnnxPredictor.from_files(members, cfg.tta, device, threads=threads, tile=tile, callback=callback)
     callback.info(f"Backend: onnxruntime on {predictor.device}{f' with {threads} thread(s)' if threads else ''} "
                   f"({why}).")
