@@ -36,27 +36,22 @@ def _remove_test_cache():
     shutil.rmtree(TEST_CACHE, ignore_errors=True)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Every test (and the fixtures it sets up) runs torch on one intra-op thread once torch is loaded: on small,
-    shared CPUs two OpenMP threads that spin-wait for each other make small-tensor work several times slower
-    (a training fixture took 158 s in the suite on 2 busy cores, 24 s on one thread). torch is never imported
-    here; subprocesses set OMP_NUM_THREADS themselves."""
+def _one_torch_thread() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != 1:
         torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def one_torch_thread():
-    """One torch intra-op thread for a module: on small, shared CPUs, oversubscribed OpenMP threads make
-    small-tensor work many times slower. Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    """Every test (and the fixtures it sets up) runs torch on one intra-op thread once torch is loaded: on small,
+    shared CPUs two OpenMP threads that spin-wait for each other make small-tensor work several times slower
+    (a training fixture took 158 s in the suite on 2 busy cores, 24 s on one thread). Set before the fixtures and
+    again after them (they may be what loads torch); torch is never imported here, and subprocesses set
+    OMP_NUM_THREADS themselves. The engine tests' modules load torch when collected, so all of theirs are covered."""
+    _one_torch_thread()
     yield
-    torch.set_num_threads(before)
+    _one_torch_thread()
 
 
 @pytest.fixture(scope="session")

@@ -27,8 +27,6 @@ from engine.cli.main import main
 from engine.data import synthetic
 from engine.export.onnx_cache import user_cache_dir
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 REPO = Path(__file__).resolve().parents[2]
 TILE = 64
 STATS4 = {"method": "percentile", "low": [800.0, 900.0, 600.0, 1500.0], "high": [1900.0, 2000.0, 1700.0, 4300.0]}

@@ -23,8 +23,6 @@ from engine.segment.sinks import RowSink
 from engine.segment.tiling import overlap_pixels, tile_count
 from tests.helpers import BULK_SIZES, assert_single_runs_equal, make_bundle
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 
 @pytest.mark.parametrize("readers, processes, overlap", [(1, False, True), (2, True, True), (1, False, None)])
 def test_next_scene_is_read_ahead_and_published_scenes_overlap_the_next(bulk_scenes, bulk_model, tmp_path, monkeypatch,

@@ -7,14 +7,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from osgeo import ogr
 
 from engine.cli.main import main
 from engine.segment.bulk.run_layer import SYNCED
 from engine.segment.bulk.scenes import MARKER_FOLDER, RUN_LAYER
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _per_scene(path: Path) -> Counter:

@@ -146,7 +146,7 @@ class _RandomFills(TorchDispatchMode):
 
 
 @pytest.mark.parametrize("family", list_models())
-def test_loading_a_bundle_skips_the_random_init(family, tmp_path, tiny_model, one_torch_thread):
+def test_loading_a_bundle_skips_the_random_init(family, tmp_path, tiny_model):
     with _RandomFills() as spy:  # the check can fail: a normal build draws random weights
         model = tiny_model(family, aux=2)
     assert spy.real

@@ -16,8 +16,6 @@ from engine.segment import TileReader, plan_segmentation
 from engine.segment.reader import vision_on_device
 from tests.helpers import make_bundle
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 
 @pytest.mark.parametrize("method", ["percentile", "meanstd"])
 def test_apply_tensor_gives_the_values_of_apply_bit_for_bit(method):

@@ -17,8 +17,6 @@ from engine.models.fusion import FeatureFusion, FeatureRectify
 from engine.training.trainer import train
 from tests.helpers import aux_tile_datasets, save_segformer_checkpoint, state_copy
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
-
 
 @pytest.mark.parametrize("encoder", ["tiny_convnext", "tiny_swin", "tiny_mit"])
 def test_baseline_on_each_encoder_kind(encoder):

@@ -17,7 +17,6 @@ from engine.errors import ConfigError
 from engine.export.stac import model_card
 from engine.io.digest import file_sha256
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 STILL = {"learning_rate": 1e-8, "min_learning_rate": 0.0, "weight_decay": 0.0}  # the weights stay to 1e-5
 
 

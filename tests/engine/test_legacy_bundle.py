@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import rasterio
 import torch
 
@@ -15,7 +14,6 @@ from engine.config import SegmentConfig
 from engine.models.dualstream.configuration_dualstream import DualStreamConfig
 from engine.segment import segment
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_v1"
 
 

@@ -24,7 +24,6 @@ from engine.models import (
 )
 from engine.models.modeling_utils import ROLES, SegmentationModel
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 FAMILIES = list_models()
 AUX_CHANNELS = 5
 

@@ -10,8 +10,6 @@ from engine.errors import ConfigError, ModelError
 from engine.models import ModelConfig, build_model, list_models
 from engine.models.dualstream.configuration_dualstream import PRESETS
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
-
 
 def _inputs(batch: int, vision: int, aux: int, size: int = 64, ratio: int = 8):
     gen = torch.Generator().manual_seed(0)

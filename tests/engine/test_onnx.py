@@ -76,7 +76,7 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 # ------------------------------------------------------------------------------------------------ export
 @pytest.mark.parametrize("family", list_models())
-def test_every_family_exports_with_parity(family, tmp_path, tiny_model, one_torch_thread):
+def test_every_family_exports_with_parity(family, tmp_path, tiny_model):
     bundle = tiny_bundle(tiny_model(family, aux=2), tmp_path / f"{family}.dsmodel")
     result = export_onnx(bundle, tmp_path / f"{family}.onnx")
     assert result.max_abs_diff < PARITY_TOLERANCE and result.inputs == ["vision", "aux"]
@@ -89,7 +89,7 @@ def test_every_family_exports_with_parity(family, tmp_path, tiny_model, one_torc
 
 
 @pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider'")  # Deepness asks for CUDA first
-def test_cli_export_vision_only_runs_in_deepness(tmp_path, capsys, tiny_model, one_torch_thread):
+def test_cli_export_vision_only_runs_in_deepness(tmp_path, capsys, tiny_model):
     bundle = tiny_bundle(tiny_model("dualstream"), tmp_path / "roofs.dsmodel")
     out = tmp_path / "roofs.onnx"
     code, stdout, err = cli(capsys, "export", str(bundle), "--onnx", str(out), "--dynamic-batch", "--quiet")
@@ -130,7 +130,7 @@ def test_cli_export_vision_only_runs_in_deepness(tmp_path, capsys, tiny_model, o
 
 
 @pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider'")
-def test_cmx_with_x_bands_exports_as_one_input_that_deepness_runs(tmp_path, capsys, tiny_model, one_torch_thread):
+def test_cmx_with_x_bands_exports_as_one_input_that_deepness_runs(tmp_path, capsys, tiny_model):
     """CMX with its X stream on the image grid, stacked into one tensor: Deepness feeds the layer's 4 bands."""
     model = tiny_model("cmx", 3, 1, 1)
     assert model.config.aux_ratio == 1
@@ -221,7 +221,7 @@ def _segment(capsys, demo, model: str, out: Path, *extra: str) -> tuple[np.ndarr
         return classes.read(1), probs.read(1)
 
 
-def test_onnxruntime_backend_equals_torch_on_demo_scene(demo, tmp_path, capsys, one_torch_thread):
+def test_onnxruntime_backend_equals_torch_on_demo_scene(demo, tmp_path, capsys):
     torch_classes, torch_probs = _segment(capsys, demo, str(demo["bundle"]), tmp_path / "torch.tif", "--backend",
                                           "torch")
     ort_classes, ort_probs = _segment(capsys, demo, str(demo["onnx"]), tmp_path / "ort.tif", "--backend",
@@ -251,7 +251,7 @@ def test_onnxruntime_backend_runs_without_torch(demo, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ bad input
-def test_bad_inputs_are_one_line_errors_and_write_nothing(demo, tmp_path, capsys, tiny_model, one_torch_thread):
+def test_bad_inputs_are_one_line_errors_and_write_nothing(demo, tmp_path, capsys, tiny_model):
     junk = tmp_path / "junk.dsmodel"
     junk.write_text("not a model")
     code, _, err = cli(capsys, "export", str(junk), "--onnx", str(tmp_path / "junk.onnx"))

@@ -14,8 +14,6 @@ from engine.models import build_model
 from engine.models.pretrained import first_patch_conv
 from tests.helpers import save_segformer_checkpoint, state_copy
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
-
 transformers = pytest.importorskip("transformers")
 
 def test_four_channel_model_copies_rgb_kernels_and_means_the_fourth(tmp_path):

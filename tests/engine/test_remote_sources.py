@@ -22,7 +22,6 @@ from engine.segment import segment
 from engine.segment.bulk.runner import segment_bulk
 from tests.helpers import read_pixels
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 gdal.UseExceptions()
 
 

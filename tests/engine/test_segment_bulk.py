@@ -30,7 +30,6 @@ from engine.segment.bulk.scenes import MARKER_FOLDER
 from engine.segment.tiling import overlap_pixels, tile_count
 from tests.helpers import BULK_SIZES, assert_single_runs_equal, read_pixels
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory, bulk_scenes) -> Path:

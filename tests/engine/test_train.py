@@ -26,7 +26,6 @@ from engine.training.optim import LRSchedule, build_optimizer, decide_precision
 from engine.training.trainer import train
 from tests.helpers import AUX, TILE, aux_tile_datasets
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 def _configs(tmp_path: Path, **train_settings) -> tuple[ModelConfig, DataConfig, TrainConfig]:
     model_cfg = AutoModelConfig.for_family(preset="tiny", vision_channels=4, aux_channels=AUX, num_classes=1,

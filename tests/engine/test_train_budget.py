@@ -21,8 +21,6 @@ from engine.training.optim import LRSchedule
 from engine.training.trainer import train
 from tests.helpers import AUX, TILE, AuxTiles, aux_tiles_summary
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
-
 STEPS = 4  # 16 tiles per epoch, batches of 4
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import rasterio
 from rasterio.transform import from_origin
 
@@ -16,8 +15,6 @@ from engine.data.dataset import build_datasets
 from engine.errors import setting
 from engine.models import model_config
 from engine.training.trainer import train
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 class RawCallback(Callback):

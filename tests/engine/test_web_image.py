@@ -15,8 +15,6 @@ from engine.api import xyz_description
 from engine.cli.main import main
 from tests.helpers import make_bundle
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 
 @pytest.fixture(scope="module")
 def tiles(synthetic_scene, tmp_path_factory):

@@ -10,7 +10,7 @@ from engine import api
 from engine.bundle.store import read_metadata
 from engine.callbacks import RecordingCallback
 
-pytestmark = [pytest.mark.realdata, pytest.mark.usefixtures("one_torch_thread")]
+pytestmark = pytest.mark.realdata
 
 MASSACHUSETTS = ("massachusetts_buildings_rgb/22978945_15_uint8_clipped2.tif",
                  "massachusetts_buildings_rgb/22978945_15_buildings_mask.tif")

@@ -27,7 +27,7 @@ from engine.models import AutoModelConfig
 from engine.segment import segment
 from engine.training.trainer import train
 
-pytestmark = [pytest.mark.realdata, pytest.mark.usefixtures("one_torch_thread")]
+pytestmark = pytest.mark.realdata
 
 REPO = Path(__file__).resolve().parents[2]
 GDL = "gdl_buildings_landcover"

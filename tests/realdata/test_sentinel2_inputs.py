@@ -17,7 +17,7 @@ from engine.models import AutoModelConfig
 from engine.segment import segment
 from engine.training.trainer import train
 
-pytestmark = [pytest.mark.realdata, pytest.mark.usefixtures("one_torch_thread")]
+pytestmark = pytest.mark.realdata
 
 TERRAMESH = "terramesh_s2_s1_dem"
 TRAIN_TILE, OTHER_TILES = "282D_485L_3_3", ("38D_378R_2_3", "433D_629L_3_1", "637U_59R_1_3")
