@@ -13,6 +13,10 @@ QGIS_PROFILES_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles
 PYTEST_ARGS ?=
 # Every test run ends with its slowest tests, so a test that grows slow is seen where it is made.
 DURATIONS := --durations=15
+# pytest-xdist workers for `make test` (auto: one per core; 0: one process). Whole modules go to one worker
+# (loadscope), so a module's fixtures are built once.
+TEST_WORKERS ?= auto
+XDIST := -n $(TEST_WORKERS) --dist loadscope
 
 .PHONY: help demo install deploy package test test-engine test-plugin test-qgis lint bench clean
 
@@ -49,24 +53,25 @@ package:
 # `qgis` made unimportable (tests/conftest.py), which proves the engine never imports it; every other test
 # folder runs in a second process. Both always run; any failure, including pytest's exit code 5 (no tests
 # collected), fails the target. The reliability counts land in test_output/reliability.json. The reliability
-# suite's workspace (inputs and two trained tiny bundles) is built once for both processes in a temporary folder.
+# suite's workspace (inputs and two trained tiny bundles) is built once for both processes (and their workers) in
+# a temporary folder.
 ENGINE_TESTS := tests/engine tests/reliability/cli
 test: install
 	@status=0; \
 	export DUALSTREAM_TEST_WORKSPACE=$$(mktemp -d -t dualstream-test-workspace-XXXXXX); \
 	echo "== engine tests (qgis blocked) =="; \
-	DUALSTREAM_BLOCK_QGIS=1 $(PY) -m pytest $(ENGINE_TESTS) $(DURATIONS) $(PYTEST_ARGS) || status=$$?; \
+	DUALSTREAM_BLOCK_QGIS=1 $(PY) -m pytest $(ENGINE_TESTS) $(XDIST) $(DURATIONS) $(PYTEST_ARGS) || status=$$?; \
 	echo "== plugin and other tests (real QGIS) =="; \
-	$(PY) -m pytest tests $(addprefix --ignore=,$(ENGINE_TESTS)) $(DURATIONS) $(PYTEST_ARGS) || status=$$?; \
+	$(PY) -m pytest tests $(addprefix --ignore=,$(ENGINE_TESTS)) $(XDIST) $(DURATIONS) $(PYTEST_ARGS) || status=$$?; \
 	rm -rf "$$DUALSTREAM_TEST_WORKSPACE"; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (pytest exit code $$status)" >&2; fi; \
 	exit $$status
 
 test-engine: install
-	DUALSTREAM_BLOCK_QGIS=1 $(PY) -m pytest $(ENGINE_TESTS) $(DURATIONS) $(PYTEST_ARGS)
+	DUALSTREAM_BLOCK_QGIS=1 $(PY) -m pytest $(ENGINE_TESTS) $(XDIST) $(DURATIONS) $(PYTEST_ARGS)
 
 test-plugin: install
-	$(PY) -m pytest tests $(addprefix --ignore=,$(ENGINE_TESTS)) $(DURATIONS) $(PYTEST_ARGS)
+	$(PY) -m pytest tests $(addprefix --ignore=,$(ENGINE_TESTS)) $(XDIST) $(DURATIONS) $(PYTEST_ARGS)
 
 # Not part of `make test` or CI: builds (once) a Debian SUITE chroot in CHROOT_DIR, several GB from the network.
 SUITE ?= trixie

@@ -24,7 +24,11 @@ def xvfb_qgis() -> list[str]:
     missing = [name for name in ("xvfb-run", "qgis") if shutil.which(name) is None]
     if missing:
         pytest.fail(f"{', '.join(missing)} not found: run `make install` (it installs qgis and xvfb)")
-    return ["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", "qgis"]
+    # xvfb-run -a takes the first free display from -n on: two pytest-xdist workers starting at once could both
+    # pick the same one, so each worker starts its search at its own number
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    first = 99 + 10 * (int(worker) if worker.isdigit() else 0)
+    return ["xvfb-run", "-a", "-n", str(first), "-s", "-screen 0 1280x1024x24", "qgis"]
 
 
 def run_session(script: Path, root: Path, config: dict, timeout: int,

@@ -2,17 +2,26 @@
 executed), written to ``test_output/reliability.json`` after every case, so the file holds the outcomes of the
 run as it went, failures included (a case whose test failed before it recorded anything is counted as failed,
 a pytest timeout as a hang). The README's table is made from that file (scripts/reliability_table.py).
+
+Several processes write it: the two pytest runs of ``make test`` (one section each) and their pytest-xdist
+workers (parts of one section). Each keeps its own entries under ``parts`` and a section's counts are those of
+every part of the same run, summed; writers take turns under a lock.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "test_output" / "reliability.json"
+#: One pytest run (its xdist workers share the id) and this process's part of it.
+RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid-{os.getpid()}"
+PART = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 @dataclass
@@ -63,8 +72,9 @@ def counts(entries: list[Entry]) -> Counts:
 class Ledger:
     """Entries per section ("cli" for the engine command line, "qgis_process" for the plugin runs)."""
 
-    def __init__(self, path: Path = RESULTS) -> None:
+    def __init__(self, path: Path = RESULTS, run: str = RUN, part: str = PART) -> None:
         self.path = path
+        self.run, self.part = run, part
         self.sections: dict[str, list[Entry]] = {}
         self.item = ""  # the running test's node id (set by the suite's conftest)
 
@@ -85,17 +95,26 @@ class Ledger:
         self.write()
 
     def write(self) -> None:
-        """Merge this run's sections into the file (the other pytest process writes the other section)."""
+        """Merge this process's entries into the file: its part of each section, and the section's counts over the
+        parts of this run (parts an earlier run left are dropped)."""
         if not self.sections:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            data = {}
-        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        for name, entries in self.sections.items():
-            data[name] = {**asdict(counts(entries)), "updated": now}
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(self.path)
+        with open(self.path.with_name(self.path.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                data = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                data = {}
+            now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            parts = data.setdefault("parts", {})
+            for name, entries in self.sections.items():
+                section = parts.get(name) if (parts.get(name) or {}).get("run") == self.run else None
+                section = section or {"run": self.run, "workers": {}}
+                section["workers"][self.part] = [asdict(e) for e in entries]
+                parts[name] = section
+                every = [Entry(**e) for part in section["workers"].values() for e in part]
+                data[name] = {**asdict(counts(every)), "updated": now}
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data, indent=2) + "\n")
+            tmp.replace(self.path)

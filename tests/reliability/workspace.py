@@ -7,6 +7,7 @@ Everything is small (64 x 64 px scenes, the tiny preset, 64-px tiles) so that a 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pickle
@@ -244,21 +245,24 @@ def build(root: Path) -> dict[str, Any]:
 
 def build_or_reuse(folder: Path) -> dict[str, Any]:
     """The workspace recorded in ``folder`` by an earlier process when its inputs and bundles are unchanged (and no
-    pickle's code ran), else one built anew in a fresh subfolder and recorded (the record written last, whole)."""
+    pickle's code ran), else one built anew in a fresh subfolder and recorded (the record written last, whole).
+    Processes that ask at once (pytest-xdist workers) take turns: the first builds, the others reuse."""
     from .conftest import snapshot
 
-    record = folder / "workspace.pickle"
-    if record.is_file():
-        w = pickle.loads(record.read_bytes())  # written by build_or_reuse below, in this run's own folder
-        root = Path(w["root"])
-        if snapshot([root / "inputs", root / "model"]) == w["digests"] and not os.path.exists(w["code_marker"]):
-            return w
     folder.mkdir(parents=True, exist_ok=True)
-    w = build(Path(tempfile.mkdtemp(prefix="reliability-", dir=folder)))
-    partial = folder / f".workspace.pickle.{os.getpid()}"
-    partial.write_bytes(pickle.dumps(w))
-    os.replace(partial, record)
-    return w
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = folder / "workspace.pickle"
+        if record.is_file():
+            w = pickle.loads(record.read_bytes())  # written by build_or_reuse below, in this run's own folder
+            root = Path(w["root"])
+            if snapshot([root / "inputs", root / "model"]) == w["digests"] and not os.path.exists(w["code_marker"]):
+                return w
+        w = build(Path(tempfile.mkdtemp(prefix="reliability-", dir=folder)))
+        partial = folder / f".workspace.pickle.{os.getpid()}"
+        partial.write_bytes(pickle.dumps(w))
+        os.replace(partial, record)
+        return w
 
 
 def _big_vrt(path: Path, source: str, size: int) -> str:

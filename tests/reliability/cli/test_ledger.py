@@ -23,6 +23,22 @@ def test_a_failed_item_is_counted_with_or_without_its_own_record(tmp_path: Path)
     assert data["failed"] == ["b", "c"]
 
 
+def test_workers_of_one_run_add_up_and_a_new_run_starts_afresh(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    gw0, gw1 = Ledger(path, run="r1", part="gw0"), Ledger(path, run="r1", part="gw1")
+    gw0.record("cli", "a", clear_error=True)
+    gw1.record("cli", "b", worked=True)
+    gw1.record("cli", "c", traceback=True, ok=False)
+    gw0.record("cli", "d", clear_error=True)  # gw1's entries, written in between, are kept
+    data = json.loads(path.read_text())["cli"]
+    assert (data["cases_tried"], data["clear_errors"], data["worked"], data["tracebacks"]) == (4, 2, 1, 1)
+    assert data["failed"] == ["c"]
+    Ledger(path, run="r2", part="gw0").record("cli", "e", worked=True)  # the next `make test`
+    again = json.loads(path.read_text())
+    assert (again["cli"]["cases_tried"], again["cli"]["worked"]) == (1, 1)
+    assert list(again["parts"]["cli"]["workers"]) == ["gw0"]
+
+
 def test_the_readme_table_is_the_ledgers(tmp_path: Path) -> None:
     book = Ledger(tmp_path / "r.json")
     book.record("cli", "a", clear_error=True)
