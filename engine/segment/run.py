@@ -115,10 +115,11 @@ class SceneRun:
         the resample mode)."""
         if self.resampled:
             return
-        if self.writer is None:
-            self.writer = SceneWriter(self.plan, self.plan.cfg.threshold)
+        # the reader first: it reads the first batch while this thread opens the temporary outputs
         if self.reader is None:
             self.reader = start_reader(self.plan, self.predictor, **tile_options(self.plan.cfg, self.predictor.device))
+        if self.writer is None:
+            self.writer = SceneWriter(self.plan, self.plan.cfg.threshold)
 
     def run_tiles(self, on_read_done: Callable[[], None] | None = None, drain: bool = True) -> None:
         """The model over every tile into the scene's temporary outputs (the resample mode: the whole run).
@@ -134,8 +135,7 @@ class SceneRun:
                       f"{len(plan.members)} model(s) on {self.predictor.device}: {len(plan.grid)} tiles of "
                       f"{plan.tile} px, overlap {plan.overlap} px"
                       f"{f', mirrored border {plan.grid.border} px' if plan.grid.border else ''}, TTA {cfg.tta}.")
-        if self.writer is None:
-            self.writer = SceneWriter(plan, cfg.threshold)
+        self.start_reading()
         reader, self.reader = self.reader, None  # run_tiles closes it
         self.stats = run_tiles(plan, self.predictor, self.writer, callback, reader=reader, on_read_done=on_read_done,
                                drain=drain, **tile_options(cfg, self.predictor.device))

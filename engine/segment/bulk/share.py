@@ -166,6 +166,7 @@ class RankShare:
                 raise opened
             run = opened or SceneRun(cfg, progress, predictor, tick)
             record.started_s = tick - self.started
+            run.start_reading()  # the first batch is read while the scene is claimed and its outputs opened
             mark_running(scene, outputs)
             run.run_tiles(on_read_done, drain=False)  # the writer drains in _Publishing
         except BaseException as exc:
