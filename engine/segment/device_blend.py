@@ -38,6 +38,9 @@ class DeviceRowBandAccumulator(RowBandAccumulator):
                 torch.zeros((self.band_rows, self.width), dtype=torch.float32, device=self.device),
                 torch.zeros((self.band_rows, self.width), dtype=torch.bool, device=self.device))
 
+    def _all_valid(self, valid: Any) -> bool:
+        return False  # asking would make this thread wait for the GPU
+
     def _finished_rows(self, n: int) -> tuple[Any, Any]:
         """As the host band's, as tensors on the device."""
         weight = self._weight[:n]

@@ -191,10 +191,17 @@ class RowBandAccumulator:
         tr, tc = slice(r0 - row, r1 - row), slice(c0 - col, c1 - col)
         br, bc = slice(r0 - self.base, r1 - self.base), slice(c0, c1)
         tile_valid = valid[tr, tc]
-        wgt = weights[tr, tc] * tile_valid  # invalid pixels contribute nothing
+        if self._all_valid(tile_valid):  # the usual tile: two passes over it fewer, the same sums
+            wgt = weights[tr, tc]
+            self._valid[br, bc] = True
+        else:
+            wgt = weights[tr, tc] * tile_valid  # invalid pixels contribute nothing
+            self._valid[br, bc] |= tile_valid
         self._sum[:, br, bc] += probabilities[:, tr, tc] * wgt
         self._weight[br, bc] += wgt
-        self._valid[br, bc] |= tile_valid
+
+    def _all_valid(self, valid: Any) -> bool:
+        return bool(valid.all())
 
     def flush(self, until: int) -> None:
         """Finish rows ``[base, until)`` (region coordinates) and move the band down."""
