@@ -30,6 +30,7 @@ CLASS_NODATA = 255  # of a Byte class raster (classes 0..254); see class_raster_
 PROBABILITY_NODATA_UINT8 = 255
 PROBABILITY_SCALE_UINT8 = 254  # probability p is stored as round(p * 254); 255 is nodata
 BLOCK = 256
+SMALL_RASTER_BLOCKS = 16  # up to this many blocks GDAL compresses on the calling thread alone
 SIDECARS = (".aux.xml", ".ovr", ".msk")
 
 
@@ -162,7 +163,7 @@ class GeoTiffStreamWriter:
                        predictor=3 if self.dtype.kind == "f" else 2, BIGTIFF="IF_SAFER",
                        # blocks compressed by GDAL's threads when the file is closed: it ends a run (or a bulk
                        # scene) sooner
-                       num_threads=str(process_cores()))
+                       num_threads=str(self._threads()))
         if self.width < 16 or self.height < 16:  # GTiff tiles must be multiples of 16; tiny rasters stay striped
             profile.update(tiled=False)
             profile.pop("blockxsize")
@@ -178,6 +179,12 @@ class GeoTiffStreamWriter:
         self._filled = 0  # rows filled in the buffer
         self.rows_written = 0
         self._closed = False
+
+    def _threads(self) -> int:
+        """GDAL's threads for compressing the blocks: one for a few blocks (a bulk run's small scenes), where
+        handing them out costs more than it saves."""
+        blocks = -(-self.width // self.block) * -(-self.height // self.block) * self.count
+        return process_cores() if blocks > SMALL_RASTER_BLOCKS else 1
 
     def write_rows(self, row: int, array: np.ndarray) -> None:
         """Append rows starting at ``row`` (must follow the rows written so far); ``array`` is (count, n, W)."""
@@ -256,7 +263,7 @@ class GeoTiffStreamWriter:
                     # this thread's only: a bulk run publishes one scene while the next one runs. GDAL's threads
                     # compute them, so the run ends sooner
                     gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", "DEFLATE")
-                    gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", str(process_cores()))
+                    gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", str(self._threads()))
                     try:
                         ds.BuildOverviews(overviews.upper(), levels)
                     finally:
