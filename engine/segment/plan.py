@@ -280,8 +280,11 @@ def _check_domain(reader: Any, member: Member, cfg: SegmentConfig, callback: Cal
                        setting("segment.strict_inputs"))
 
 
-def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> SegmentPlan:
+def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
+                      members: list[Member] | None = None) -> SegmentPlan:
     """Check the inputs against the bundle(s) and plan the tiles; reads metadata only, no weights, no tiles.
+    ``members``: ``check_members(cfg)`` as the caller has it (a bulk run reads the bundles once, for the model it
+    loaded once).
 
     Raises:
         ConfigError, DataError, AlignmentError, BundleError: with the file or parameter and the fix.
@@ -295,7 +298,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None) -> S
     if not cfg.output:
         raise ConfigError(f"No output given; give {setting('segment.output')} (a .tif) for the class raster.")
     check_outputs(*segment_files(cfg))  # no output (or sidecar) is one of the inputs, by file identity
-    members = check_members(cfg)
+    members = check_members(cfg) if members is None else members
     first = members[0]
     data = first.data
     border_given = cfg.border is not None

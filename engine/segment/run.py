@@ -22,7 +22,7 @@ from ..io.locks import output_locks
 from ..io.safety import make_folders, remove_empty_folders
 from .backend import make_predictor
 from .pipeline import PipelineStats, run_tiles, start_reader, streaming_gdal_cache, tile_options
-from .plan import plan_segmentation
+from .plan import Member, plan_segmentation
 from .predictor import Predictor
 from .resample import resample_target, segment_resampled
 from .result import SegmentResult
@@ -64,11 +64,11 @@ class SceneRun:
     """
 
     def __init__(self, cfg: SegmentConfig, callback: Callback, predictor: Predictor | None = None,
-                 start: float | None = None):
-
+                 start: float | None = None, members: list[Member] | None = None):
+        """``predictor`` and ``members``: the bundles loaded and read once by a bulk run (by default here)."""
         self.start = time.perf_counter() if start is None else start
         self.callback = callback
-        self.plan = plan_segmentation(cfg, callback)
+        self.plan = plan_segmentation(cfg, callback, members)
         self.outputs = SceneOutputs.of(cfg)
         self.writer: SceneWriter | None = None
         self.reader = None  # TileReader started ahead of run_tiles

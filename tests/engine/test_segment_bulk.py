@@ -244,6 +244,32 @@ def test_cancel_keeps_finished_scenes_and_leaves_no_partial_output(bulk_scenes, 
     assert not [p for p in out.iterdir() if ".tmp-" in p.name]
 
 
+def test_a_scene_whose_running_marker_cannot_be_written_is_failed_and_not_published(bulk_scenes, bulk_model,
+                                                                                  tmp_path, monkeypatch):
+    """The running marker is written on the publishing thread while the model runs; its failure must still keep
+    the scene's outputs from being published (a published scene without a marker is refused on a rerun)."""
+    from engine.segment.bulk import share as share_module
+
+    real = share_module.mark_running
+
+    def mark_running(scene, outputs):
+        if Path(scene.image).stem == "a":
+            raise OSError(28, "No space left on device")
+        return real(scene, outputs)
+
+    monkeypatch.setattr(share_module, "mark_running", mark_running)
+    out = tmp_path / "out"
+    result = segment_bulk(BulkConfig(images=[str(bulk_scenes)], aux_patterns=["{stem}_aux.tif"], out_dir=str(out)),
+                          SegmentConfig(models=[bulk_model], device="cpu"))
+    statuses = {Path(s.image).stem: s.status for s in result.scenes}
+    assert statuses == {"a": "failed", "b": "done", "c": "done"}
+    failed = next(s for s in result.scenes if s.status == "failed")
+    assert "No space left on device" in failed.error
+    assert not (out / "a.tif").exists() and not (out / "a.qml").exists()
+    assert (out / "b.tif").exists() and (out / "c.tif").exists()
+    assert not [p for p in out.iterdir() if ".tmp-" in p.name]
+
+
 def test_manifest_csv_and_json(bulk_scenes, bulk_model, tmp_path, capsys):
     manifest = tmp_path / "scenes.csv"
     manifest.write_text(f"image,aux,output\n{bulk_scenes / 'b.tif'},{bulk_scenes / 'b_aux.tif'},first.tif\n"

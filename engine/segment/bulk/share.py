@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -150,10 +151,11 @@ class RankShare:
                                      stac_item=scene.image if scene.stac else None, **outputs.settings())
 
     def _run_scene(self, scene: Scene, outputs: SceneOutputs, record: SceneRecord, progress: _ShareProgress,
-                   opened: SceneRun | Exception | None, on_read_done: Any) -> tuple[SceneRun, float] | None:
+                   opened: SceneRun | Exception | None, on_read_done: Any,
+                   claim: Callable[[Scene, SceneOutputs], Future]) -> tuple[SceneRun, float, Future] | None:
         """Run one scene's tiles (``opened``: the scene as the read-ahead opened it, or its failure to open: the
-        read-ahead decided already that it runs); returns the run to finish and when the scene started, or None
-        with ``record`` filled. Only a cancel escapes."""
+        read-ahead decided already that it runs; ``claim``: writes its running marker); returns the run to finish,
+        when the scene started and the claim, or None with ``record`` filled. Only a cancel escapes."""
         cfg = self._scene_config(scene, outputs, record) if opened is None else None
         if opened is None and cfg is None:
             return None
@@ -164,10 +166,10 @@ class RankShare:
             tick = time.perf_counter()
             if isinstance(opened, Exception):
                 raise opened
-            run = opened or SceneRun(cfg, progress, predictor, tick)
+            run = opened or SceneRun(cfg, progress, predictor, tick, self.members)
             record.started_s = tick - self.started
             run.start_reading()  # the first batch is read while the scene is claimed and its outputs opened
-            mark_running(scene, outputs)
+            claimed = claim(scene, outputs)
             run.run_tiles(on_read_done, drain=False)  # the writer drains in _Publishing
         except BaseException as exc:
             if run is not None:
@@ -176,7 +178,7 @@ class RankShare:
                 raise
             record.error, record.seconds = _failure_text(exc), time.perf_counter() - tick
             return None
-        return run, tick
+        return run, tick, claimed
 
 
 class _Pass:
@@ -216,7 +218,8 @@ class _Pass:
                 try:
                     running = share._run_scene(scene, outputs, record, progress,
                                                _outcome(self.ahead.pop(index, None)),
-                                               (lambda: self.read_ahead(index + 1)) if share.overlap_scenes else None)
+                                               (lambda: self.read_ahead(index + 1)) if share.overlap_scenes else None,
+                                               self.claim)
                 except (CanceledError, KeyboardInterrupt):
                     self.canceled(index, record)
                     return False
@@ -276,6 +279,12 @@ class _Pass:
             self.share.callback.warning(message)
         self.conclude(done.index, done.scene, done.record)
 
+    def claim(self, scene: Scene, outputs: SceneOutputs) -> Future:
+        """The scene's running marker, written on the publishing thread while the model runs (a write and an fsync
+        the scene need not wait for): that thread's tasks run in order, so it is in place before the scene's
+        outputs are published, which wait for it."""
+        return self.publisher.submit(mark_running, scene, outputs)
+
     def read_ahead(self, index: int) -> None:
         """Once every tile of the current scene is read: open scene ``index`` and start its reader."""
         if index >= len(self.scenes) or index in self.ahead:
@@ -286,7 +295,8 @@ class _Pass:
         cfg = share._scene_config(scene, outputs, _record(scene, order, share.ctx.rank))
         if cfg is not None:  # else skipped or failed without reading: nothing to start
             # in a thread: the model's thread is better spent feeding the GPU than planning and opening
-            self.ahead[index] = self.opener.submit(_open_ahead, cfg, self.progress, share._predictor())
+            self.ahead[index] = self.opener.submit(_open_ahead, cfg, self.progress, share._predictor(),
+                                                   share.members)
 
     def canceled(self, index: int, record: SceneRecord) -> None:
         """Canceled in scene ``index``: the scene being published is kept (its tiles are all done), this one and
@@ -311,9 +321,9 @@ class _Pass:
         self.publisher.shutdown()
 
 
-def _open_ahead(cfg: SegmentConfig, callback: Callback, predictor: Predictor) -> SceneRun:
+def _open_ahead(cfg: SegmentConfig, callback: Callback, predictor: Predictor, members: list[Member]) -> SceneRun:
     """A scene opened (plan, locks, temporary outputs) and its reader started, before its turn."""
-    run = SceneRun(cfg, callback, predictor)
+    run = SceneRun(cfg, callback, predictor, members=members)
     try:
         run.start_reading()
     except BaseException:
@@ -358,9 +368,9 @@ class _Publishing:
     """A scene's outputs finished and published (then marked done) on the pass's publishing thread, started once the
     next scene's first batch is with the model (or when waited for)."""
 
-    def __init__(self, publisher: ThreadPoolExecutor, run: SceneRun, tick: float, index: int, scene: Scene,
-                 outputs: SceneOutputs, record: SceneRecord, fingerprint: dict[str, Any]):
-        self.publisher, self.run = publisher, run
+    def __init__(self, publisher: ThreadPoolExecutor, run: SceneRun, tick: float, claimed: Future, index: int,
+                 scene: Scene, outputs: SceneOutputs, record: SceneRecord, fingerprint: dict[str, Any]):
+        self.publisher, self.run, self.claimed = publisher, run, claimed
         self.tiles_seconds = time.perf_counter() - tick  # the scene's from its start to its last tile
         self.index, self.scene, self.outputs, self.record = index, scene, outputs, record
         self.fingerprint = fingerprint
@@ -376,6 +386,11 @@ class _Publishing:
         # the scene's own time: its tiles and its publishing, not the wait for the next scene's first batch
         tick = time.perf_counter()
         try:
+            try:
+                self.claimed.result()  # the running marker: no output is published unclaimed
+            except BaseException:
+                self.run.close()
+                raise
             result = self.run.finish(self.callback)
             seconds = self.tiles_seconds + time.perf_counter() - tick
             record = self.record
