@@ -34,7 +34,7 @@ def _write_classes(path: Path, array: np.ndarray, chunk: int = 37) -> GeoTiffStr
 
 
 def test_class_geotiff_is_styled_tiled_and_atomic(tmp_path):
-    array = np.zeros((600, 520), np.uint8)  # overviews down to 256 px or less, as gdaladdo: 1/2 and 1/4
+    array = np.zeros((1100, 1040), np.uint8)  # overviews down to 512 px or less, as GDAL's COG driver: 1/2, 1/4
     array[80:240, 120:360] = 1
     array[400:560, 40:200] = 2
     array[:20] = 255
@@ -52,15 +52,15 @@ def test_class_geotiff_is_styled_tiled_and_atomic(tmp_path):
     table = band.GetColorTable()
     assert table.GetColorEntry(1)[:3] == (255, 0, 0) and table.GetColorEntry(2)[:3] == (0, 255, 128)
     assert band.GetBlockSize() == [64, 64]
-    assert [band.GetOverview(i).XSize for i in range(band.GetOverviewCount())] == [260, 130]
+    assert [band.GetOverview(i).XSize for i in range(band.GetOverviewCount())] == [520, 260]
     assert ds.GetMetadata("IMAGE_STRUCTURE").get("COMPRESSION") == "DEFLATE"
     assert "CLASS_NAMES" in band.GetMetadata()
     assert ds.GetGeoTransform() == (500000, 2, 0, 4000000, 0, -2)
 
 
-def test_a_raster_of_at_most_256_px_gets_no_overviews(tmp_path):
+def test_a_raster_of_at_most_512_px_gets_no_overviews(tmp_path):
     dest = tmp_path / "small.tif"
-    writer = _write_classes(dest, np.ones((256, 200), np.uint8))
+    writer = _write_classes(dest, np.ones((512, 300), np.uint8))
     writer.finalize(category_names=NAMES)
     writer.commit()
     assert gdal.Open(str(dest)).GetRasterBand(1).GetOverviewCount() == 0

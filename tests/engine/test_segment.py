@@ -186,7 +186,7 @@ def test_styling_embedded_and_qml(scene, bundle, tmp_path):
     assert band.GetCategoryNames() == NAMES
     assert band.GetColorTable().GetColorEntry(1)[:3] == (255, 0, 0)
     assert band.GetNoDataValue() == 255
-    assert band.GetOverviewCount() == len(overview_levels(ds.RasterXSize, ds.RasterYSize))  # none at <= 256 px
+    assert band.GetOverviewCount() == len(overview_levels(ds.RasterXSize, ds.RasterYSize))  # none at <= 512 px
     # what evaluate reads back: the model's classes and its training label mapping (none in this bundle)
     assert read_prediction_tags(out) == {"class_names": NAMES, "class_colors": COLORS, "label_mapping": None}
     root = ET.parse(result.qml).getroot()

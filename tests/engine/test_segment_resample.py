@@ -71,7 +71,7 @@ def test_resampled_run_is_on_the_input_grid_with_nodata_style_and_agreeing_raste
         classes = ds.read(1)
         assert ds.nodata == 255 and ds.colormap(1)[1][:3] == (255, 0, 0)
         assert ds.tags()["DUALSTREAM_WORKING_GSD"] == "1 1"
-        assert not ds.overviews(1), "190x150 px: no overviews (smaller than gdaladdo's 256 px)"
+        assert not ds.overviews(1), "190x150 px: no overviews (at most 512 px)"
     ds = gdal.Open(str(out))
     assert str(out) + ".aux.xml" in ds.GetFileList()  # loads GDAL's sidecar, where the category names live
     assert ds.GetRasterBand(1).GetCategoryNames()[:2] == NAMES
