@@ -213,6 +213,9 @@ class TileReader:
         """Batch the plan's tiles in order (all-nodata tiles skipped and counted)."""
         pending: list[tuple[Tile, np.ndarray, dict, dict]] = []
         skipped = 0
+        # the short batch first: the model starts once fewer tiles are read (on a CPU, 9 tiles of a 512² scene in
+        # batches of 4: 1 tile read instead of 4 before it can start) and the batches keep their sizes and count
+        size = len(self.plan.grid) % self.batch_size or self.batch_size
         tiles = self._tiles()
         try:
             for tile, prepared in tiles:
@@ -222,9 +225,9 @@ class TileReader:
                     skipped += 1
                     continue
                 pending.append((tile, *prepared))
-                if len(pending) == self.batch_size:
+                if len(pending) == size:
                     yield self._stack(pending, skipped)
-                    pending, skipped = [], 0
+                    pending, skipped, size = [], 0, self.batch_size
             if self.stop.is_set():
                 return
             self.read_all.set()  # the workers (or the pool's processes) are idle from here

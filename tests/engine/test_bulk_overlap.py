@@ -201,3 +201,29 @@ def test_process_cores_are_shared_by_a_torchrun_node(monkeypatch):
     assert process_cores() == 4 and default_readers("cuda:1") == 3 and default_readers("cpu") == 1
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "32")
     assert process_cores() == 1 and default_readers("cuda:0") == 1
+
+
+@pytest.mark.parametrize("batch_size, readers", [(4, 1), (5, 1), (5, 2), (7, 1)])  # 12 tiles
+def test_the_short_batch_comes_first_so_the_model_starts_after_fewer_tiles(bulk_scenes, bulk_model, batch_size,
+                                                                           readers):
+    """A scene's tiles rarely fill whole batches: the short one is the first (the model starts as soon as it is
+    read), the rest are full, and the batches keep their count and every tile its order."""
+    from engine.segment import TileReader
+
+    cfg = SegmentConfig(image=str(bulk_scenes / "c.tif"), aux=[str(bulk_scenes / "c_aux.tif")],
+                        models=[bulk_model], output="unused.tif", device="cpu")
+    plan = plan_segmentation(cfg, QuietCallback())
+    reader = TileReader(plan, batch_size, 2, readers).start()
+    try:
+        batches = [batch for batch in reader]
+    finally:
+        reader.close()
+        plan.reader.close()
+    total = len(plan.grid)
+    assert total == 12
+    sizes = [len(b.tiles) for b in batches]
+    assert sum(sizes) == total and sum(b.skipped for b in batches) == 0
+    short = total % batch_size
+    assert sizes == ([short] if short else []) + [batch_size] * (total // batch_size)
+    assert len(sizes) == -(-total // batch_size)  # as many batches as the tiles in whole batches need
+    assert [t.index for b in batches for t in b.tiles] == list(range(total))
