@@ -49,9 +49,11 @@ def sample_values(dataset: Any, bands: list[int]) -> tuple[np.ndarray, np.ndarra
     """(C, N) values, (N,) validity of the sampled pixels, and whether it was a sample (not the whole file)."""
     windows = _windows(dataset.width, dataset.height)
     parts = [read_raw(dataset, c, r, w, h, bands) for c, r, w, h in windows]
+    if len(parts) == 1:  # the whole file: views, not a copy of it (1 ms a 512² scene of 4 bands)
+        return parts[0][0].reshape(len(bands), -1), parts[0][1].reshape(-1), False
     values = np.concatenate([d.reshape(len(bands), -1) for d, _ in parts], axis=1)
     valid = np.concatenate([ok.reshape(-1) for _, ok in parts])
-    return values, valid, len(windows) > 1
+    return values, valid, True
 
 
 def _pixels(n: int, total: int, sampled: bool) -> str:
