@@ -224,10 +224,11 @@ class RowBandAccumulator:
     def _finished_rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The band's first ``n`` rows normalised: probabilities (C, n, W) float32 and valid (n, W), on the host."""
         weight = self._weight[:n]
-        valid = self._valid[:n] & (weight > 0)
+        positive = weight > 0
+        valid = self._valid[:n] & positive  # a new array, as probs: the band's rows are reused
         with np.errstate(invalid="ignore", divide="ignore"):
-            probs = self._sum[:, :n] / np.where(weight > 0, weight, 1.0)
-        return probs.astype(np.float32, copy=False), valid.copy()
+            probs = self._sum[:, :n] / np.where(positive, weight, 1.0)
+        return probs.astype(np.float32, copy=False), valid
 
     def _shift(self, n: int) -> None:
         """Roll the band up by ``n`` rows and clear the freed rows (numpy copes with the overlapping copy)."""
