@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from ..errors import DataError
 from ..runtime.environment import require
@@ -19,22 +20,30 @@ from .writers import gdal_errors, hex_to_rgb
 def write_palette(raster: str | os.PathLike, class_names: Sequence[str], class_colors: Sequence[str],
                   transparent: Collection[int] = ()) -> None:
     """Give band 1 of ``raster`` (closed, no colour table of its own) a palette of exactly ``class_names``."""
-    if len(class_names) != len(class_colors):
-        raise DataError(f"{len(class_names)} class names but {len(class_colors)} colours; they must match.")
     gdal = require("osgeo.gdal")
     with gdal_errors(gdal):
         dataset = gdal.Open(str(raster))  # read-only: GDAL keeps what is set in the side file
         band = dataset.GetRasterBand(1)
         try:
-            table = gdal.ColorTable()
-            for index, color in enumerate(class_colors):
-                table.SetColorEntry(index, (*hex_to_rgb(color), 0 if index in transparent else 255))
-            band.SetColorTable(table)
-            band.SetColorInterpretation(gdal.GCI_PaletteIndex)
-            band.SetCategoryNames([str(n) for n in class_names])
+            set_palette(band, class_names, class_colors, transparent)
             dataset.FlushCache()
         finally:
             band = dataset = None
+
+
+def set_palette(band: Any, class_names: Sequence[str], class_colors: Sequence[str],
+                transparent: Collection[int] = ()) -> None:
+    """The palette on a GDAL band of a raster opened read-only (so it goes to the side file): a colour per class,
+    alpha 0 for the ``transparent`` ones, and the class names."""
+    if len(class_names) != len(class_colors):
+        raise DataError(f"{len(class_names)} class names but {len(class_colors)} colours; they must match.")
+    gdal = require("osgeo.gdal")
+    table = gdal.ColorTable()
+    for index, color in enumerate(class_colors):
+        table.SetColorEntry(index, (*hex_to_rgb(color), 0 if index in transparent else 255))
+    band.SetColorTable(table)
+    band.SetColorInterpretation(gdal.GCI_PaletteIndex)
+    band.SetCategoryNames([str(n) for n in class_names])
 
 
 def palette_size(raster: str | os.PathLike) -> int | None:

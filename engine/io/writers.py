@@ -15,7 +15,7 @@ import math
 import os
 import traceback
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -240,8 +240,11 @@ class GeoTiffStreamWriter:
             raise DataError(f"Only {self.rows_written} of {self.height} rows were written to '{self.destination}'.")
 
     def finalize(self, *, overviews: str | None = "nearest", category_names: Sequence[str] | None = None,
-                 scale: float | None = None, metadata: dict[str, str] | None = None) -> None:
-        """Add metadata, scale and category names, close, then add overviews (once, before :meth:`commit`)."""
+                 scale: float | None = None, metadata: dict[str, str] | None = None,
+                 describe: Callable[[Any], None] | None = None) -> None:
+        """Add metadata, scale and category names, close, then add overviews (once, before :meth:`commit`).
+        ``describe``: called with band 1 (GDAL) opened read-only, so what it sets goes to GDAL's side file
+        (``.aux.xml``) beside the category names: the class raster's palette."""
         if self._closed:
             raise RuntimeError(f"finalize after close: '{self.destination}'")
         # written with the file's directory as it closes: reopening the file to add them rewrites that directory
@@ -255,16 +258,12 @@ class GeoTiffStreamWriter:
                 self._dataset.scales = [float(scale)] * self.count
                 self._dataset.offsets = [0.0] * self.count
         self.close()
-        levels = overview_levels(self.width, self.height) if overviews else []
-        if category_names is None and not levels:
-            return
         gdal = require("osgeo.gdal")
-        with writing(self.destination, self.needed), gdal_errors(gdal):
-            # read-only unless overviews go in: GDAL keeps the category names in its side file either way
-            ds = gdal.Open(str(self.tmp), gdal.GA_Update if levels else gdal.GA_ReadOnly)
-            band = None
-            try:
-                if levels:
+        levels = overview_levels(self.width, self.height) if overviews else []
+        if levels:
+            with writing(self.destination, self.needed), gdal_errors(gdal):
+                ds = gdal.Open(str(self.tmp), gdal.GA_Update)
+                try:
                     # this thread's only: a bulk run publishes one scene while the next one runs. GDAL's threads
                     # compute them, so the run ends sooner
                     gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", "DEFLATE")
@@ -274,9 +273,19 @@ class GeoTiffStreamWriter:
                     finally:
                         gdal.SetThreadLocalConfigOption("COMPRESS_OVERVIEW", None)
                         gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", None)
-                if category_names is not None:  # after the overviews, which drop the names pending before them
-                    band = ds.GetRasterBand(1)
-                    band.SetCategoryNames([str(n) for n in category_names])  # GDAL PAM (.aux.xml)
+                    ds.FlushCache()
+                finally:
+                    ds = None
+        if category_names is None and describe is None:
+            return
+        with writing(self.destination, self.needed), gdal_errors(gdal):
+            ds = gdal.Open(str(self.tmp))  # read-only: GDAL keeps what is set in its side file
+            band = ds.GetRasterBand(1)
+            try:
+                if category_names is not None:
+                    band.SetCategoryNames([str(n) for n in category_names])
+                if describe is not None:
+                    describe(band)
                 ds.FlushCache()
             finally:
                 band = ds = None  # a band keeps its dataset open: both go, so it closes here, not at GC

@@ -32,7 +32,7 @@ from ..io.atomic import (
     write_text_atomic,
 )
 from ..io.digest import file_sha256
-from ..io.palette import write_palette
+from ..io.palette import set_palette
 from ..io.polygons import FeatureTags, write_polygons
 from ..io.prediction_tags import TAG_MODEL_SHA256, TAG_MODELS, prediction_tags
 from ..io.styles import confidence_qml_text, qml_path_for, qml_text
@@ -163,7 +163,7 @@ class SceneWriter(RowSink):
         self.class_dtype, self.class_nodata = class_raster_type(len(plan.class_names))
         self.classes = GeoTiffStreamWriter(cfg.output, count=1, dtype=self.class_dtype, nodata=self.class_nodata,
                                            **common)
-        self.classes.set_descriptions(["class"])  # its palette: write_palette, once it is complete
+        self.classes.set_descriptions(["class"])  # its palette: finish_outputs, once it is complete
         self.as_uint8 = cfg.probability_dtype == "uint8"
         self.rasters: dict[str, GeoTiffStreamWriter] = {}
         self.tallies: dict[str, list[int]] = {}  # kind.report -> [pixels below that setting, valid pixels]
@@ -277,12 +277,14 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
     cfg = plan.cfg
     callback.progress(0, 1, Stage.FINISH)
     tags = feature_tags(plan)
+    transparent = transparent_classes(cfg.transparent_classes, plan.class_names, "segment.transparent_classes")
     writer.classes.finalize(category_names=plan.class_names,
                             metadata={TAG_MODELS: ";".join(m.path for m in plan.members),
                                       TAG_MODEL_SHA256: tags.model_sha256,
                                       **prediction_tags(plan.class_names, plan.class_colors,
                                                         plan.members[0].data.label_mapping),
-                                      **(metadata or {})})
+                                      **(metadata or {})},
+                            describe=lambda band: set_palette(band, plan.class_names, plan.class_colors, transparent))
     for raster in writer.rasters.values():
         raster.finalize(overviews="average", scale=1.0 / PROBABILITY_SCALE_UINT8 if writer.as_uint8 else None)
     for kind in OUTPUT_KINDS:
@@ -298,8 +300,6 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
         plan.warnings.append(message)
         callback.warning(message)
     callback.check_canceled()
-    transparent = transparent_classes(cfg.transparent_classes, plan.class_names, "segment.transparent_classes")
-    write_palette(writer.classes.tmp, plan.class_names, plan.class_colors, transparent)
     polygons = outputs.path("polygons")
     polygons_tmp = None
     if polygons is not None:
