@@ -1,10 +1,11 @@
 """Completion markers of a bulk run: what finished a scene, checked on a rerun instead of guessed from files.
 
-Before a scene runs its marker says ``running``; after its outputs are published it says ``done`` and records the
-bundle(s) (SHA-256 and weight), the settings that shape the outputs, the inputs (size and modification time)
-and every output file with its size. A rerun skips a scene only when all of that still holds. A ``running``
-marker is a scene a killed run left half-written: it is redone. Outputs that another run (other bundles or
-settings) finished, or files no bulk run wrote, are never replaced without ``--overwrite``.
+While a scene runs, before any of its outputs is published, its marker says ``running``; after they are
+published it says ``done`` and records the bundle(s) (SHA-256 and weight), the settings that shape the outputs,
+the inputs (size and modification time) and every output file with its size. A rerun skips a scene only when
+all of that still holds. A ``running`` marker is a scene a killed run left half-written: it is redone. Outputs
+that another run (other bundles or settings) finished, or files no bulk run wrote, are never replaced without
+``--overwrite``.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def decide(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], ove
 
 
 def mark_running(scene: Scene, outputs: SceneOutputs) -> None:
-    """Claim the scene before any of its outputs is published."""
+    """Claim the scene before any of its outputs is published (share.py writes it while the model runs it)."""
     outputs.marker.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(outputs.marker, json.dumps({
         "version": MARKER_VERSION, "status": "running", "image": scene.image,
