@@ -21,14 +21,11 @@ from ..callbacks import Callback
 from ..config import SegmentConfig, check_tile_size
 from ..config.bands import BandSelection
 from ..config.inference import DEFAULT_BORDER, DEFAULT_OVERLAP, DEFAULT_THRESHOLD
-from ..data.checks import check_image_domain, check_scene_aux, check_scene_image
 from ..data.metadata import DataMetadata
 from ..data.reproject import layer_crs_label
-from ..data.scene import SceneReader
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
 from ..io.safety import check_creatable, check_outputs
 from .expects import aux_problem, image_problem
-from .inputs import model_band_names, resolve_image
 from .scene_outputs import SceneOutputs, segment_files
 from .tiling import TileGrid, overlap_pixels
 
@@ -193,6 +190,8 @@ def _check_member_bands(member: Member, image_bands: int, image: str) -> None:
     if not problem:
         return
     if not member.selection.active:  # another band count: the bands may be picked by number or by name
+        from .inputs import model_band_names
+
         names = model_band_names(member.data)
         needs = f" ({', '.join(names)}, in this order)" if names else ""
         raise DataError(f"The image '{image}' has {image_bands} band(s) but the model '{member.path}' takes "
@@ -274,6 +273,8 @@ def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, w
 
 def _check_domain(reader: Any, member: Member, cfg: SegmentConfig, callback: Callback, warnings: list[str]) -> None:
     """The image's values against the training statistics of ``member`` (a warning, or an error when strict)."""
+    from ..data.checks import check_image_domain
+
     check_image_domain(reader.image_dataset(), cfg.image, member.selection.vision_bands(reader.image_bands),
                        member.data.vision_stats, member.path, callback, warnings, cfg.strict_inputs,
                        setting("segment.strict_inputs"))
@@ -288,6 +289,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     Raises:
         ConfigError, DataError, AlignmentError, BundleError: with the file or parameter and the fix.
     """
+    from ..data.scene import SceneReader
+
     callback = callback or Callback()
     warnings: list[str] = []
     if not cfg.image:
@@ -344,6 +347,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     if message:  # before any tile is read: the writers would fail on the colour only after the last tile
         warnings.append(message)
         callback.warning(message)
+    from .inputs import resolve_image
+
     resolved, members = resolve_image(cfg, members, callback, warnings)
     first = members[0]
     try:
@@ -362,6 +367,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                             f"({_aux_layout(aux_data)}); give the same aux layout as in training.")
         region = _snap_region(reader, cfg)
         from ..data.align import check_overlap, tile_grid
+        from ..data.checks import check_scene_aux, check_scene_image
 
         region_grid = tile_grid(reader.grid, region[0], region[1], region[2], region[3])
         if use_aux:
@@ -410,6 +416,7 @@ def plan_on_image(plan: SegmentPlan, image: str) -> SegmentPlan:
     every input check already ran on the real image, so nothing is checked or reported twice.
     """
     from ..data.align import tile_grid
+    from ..data.scene import SceneReader
 
     source = plan.reader
     reader = SceneReader(image, source.aux_paths, aux_bands_per_file=source.aux_bands_per_file,
