@@ -98,6 +98,14 @@ def _merge(out: Path, world_size: int, scenes: list[Scene]) -> tuple[list[SceneR
     return records, ranks
 
 
+def _import_scene_modules() -> None:
+    """Import what every scene's plan imports on first use (the scene reader, the input checks, the image
+    resolution): once, with the run's set-up, not as 18 ms of the first scene's own time. Not at module level:
+    the CLI's other commands and the QGIS plugin import the plan module without them."""
+    from ...data import checks, scene  # noqa: F401
+    from .. import inputs  # noqa: F401
+
+
 def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback | None = None,
                  predictor: Predictor | None = None, overlap_scenes: bool | None = None) -> BulkResult:
     """Segment every scene of ``bulk`` with ``template``'s bundle(s) and settings; write the summary.
@@ -115,7 +123,8 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
     start = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     ctx, device = setup_distributed(resolve_device_lazily(template.device), backend="gloo", timeout=BARRIER_TIMEOUT)
-    setup_seconds = time.perf_counter() - start  # once per process: importing torch, the device, torchrun's group
+    _import_scene_modules()
+    setup_seconds = time.perf_counter() - start  # once per process: imports, the device, torchrun's group
     try:
         out = _check_out_dir(bulk)
         members = check_members(template)
