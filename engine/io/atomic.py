@@ -222,18 +222,38 @@ def atomic_file(destination: str | os.PathLike, size: int | None = None) -> Iter
     Raises:
         OutputError: the file system refused the write (disk full, file too large, I/O error).
     """
+    with _synced_file(destination, size, publish=True) as (handle, _):
+        yield handle
+
+
+def stage_bytes(destination: str | os.PathLike, data: bytes) -> Path:
+    """``data`` in a temp file beside ``destination``, written and fsync'ed but not renamed onto it: the caller
+    renames it (``os.replace``) when it publishes, or removes it. A run writes its style files so while its model
+    works, and publishing is then a rename. Raises OutputError as :func:`atomic_file` (nothing left behind)."""
+    with _synced_file(destination, len(data), publish=False) as (handle, tmp):
+        handle.write(data)
+    return tmp
+
+
+@contextmanager
+def _synced_file(destination: str | os.PathLike, size: int | None, publish: bool) -> Iterator[tuple[BinaryIO, Path]]:
+    """:func:`atomic_file`'s handle and its temp path; ``publish``: rename it onto ``destination`` (else it is
+    kept, fsync'ed, for the caller, unless the write failed)."""
     destination = Path(destination)
     refuse_special(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(destination)
     recorder: _RecordingWriter | None = None
+    kept = False
     try:
         with open(tmp, "wb") as handle:
             recorder = _RecordingWriter(handle)
-            yield recorder  # type: ignore[misc]
+            yield recorder, tmp  # type: ignore[misc]
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, destination)
+        if publish:
+            os.replace(tmp, destination)
+        kept = not publish
     except DualStreamError:
         raise
     except (OSError, RuntimeError) as exc:
@@ -244,7 +264,7 @@ def atomic_file(destination: str | os.PathLike, size: int | None = None) -> Iter
         raise write_failure(destination, cause, size or written or None,
                             "about" if size else "at least") from exc
     finally:
-        if tmp.exists():
+        if not kept and tmp.exists():
             tmp.unlink()
 
 

@@ -27,7 +27,7 @@ from .predictor import Predictor
 from .resample import resample_target, segment_resampled
 from .result import SegmentResult
 from .scene_outputs import SceneOutputs
-from .sinks import SceneWriter, discard_partial_outputs, finish_outputs, remove_abandoned_outputs
+from .sinks import SceneWriter, discard_partial_outputs, finish_outputs, remove_abandoned_outputs, style_texts
 
 
 def segment(cfg: SegmentConfig, callback: Callback | None = None, predictor: Predictor | None = None) -> SegmentResult:
@@ -120,6 +120,12 @@ class SceneRun:
             self.reader = start_reader(self.plan, self.predictor, **tile_options(self.plan.cfg, self.predictor.device))
         if self.writer is None:
             self.writer = SceneWriter(self.plan, self.plan.cfg.threshold)
+
+    def stage_styles(self) -> None:
+        """Write the outputs' style files ahead (any thread, once :meth:`start_reading` opened the outputs):
+        publishing then only renames them (see ``SceneWriter.stage_styles``)."""
+        if self.writer is not None:
+            self.writer.stage_styles(style_texts(self.plan, self.outputs, self.writer))
 
     def run_tiles(self, on_read_done: Callable[[], None] | None = None, drain: bool = True) -> None:
         """The model over every tile into the scene's temporary outputs (the resample mode: the whole run).

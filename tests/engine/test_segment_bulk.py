@@ -270,6 +270,48 @@ def test_a_scene_whose_running_marker_cannot_be_written_is_failed_and_not_publis
     assert not [p for p in out.iterdir() if ".tmp-" in p.name]
 
 
+def test_style_files_staged_while_the_model_runs_are_published_or_removed(bulk_scenes, bulk_model, tmp_path,
+                                                                          monkeypatch):
+    """Each scene's .qml is written on the publishing thread while the model runs and only renamed when the scene
+    is published. A scene that fails meanwhile (here: while its style is still being written) leaves no temp file:
+    closing it waits for the staging."""
+    import threading
+    import time
+
+    from engine.segment import run as run_module
+    from engine.segment.sinks import SceneWriter
+
+    staged = []
+    real_stage, real_tiles = SceneWriter.stage_styles, run_module.SceneRun.run_tiles
+
+    def stage_styles(self, styles):
+        time.sleep(0.3)  # the failing scene's model stops before its style is written
+        real_stage(self, styles)
+        staged.append((Path(self.plan.cfg.image).stem, threading.current_thread().name, sorted(self.staged)))
+
+    def run_tiles(self, *args, **kwargs):
+        if Path(self.plan.cfg.image).stem == "a":
+            raise OSError(5, "Input/output error")
+        return real_tiles(self, *args, **kwargs)
+
+    monkeypatch.setattr(SceneWriter, "stage_styles", stage_styles)
+    monkeypatch.setattr(run_module.SceneRun, "run_tiles", run_tiles)
+    out = tmp_path / "out"
+    result = segment_bulk(BulkConfig(images=[str(bulk_scenes)], aux_patterns=["{stem}_aux.tif"], out_dir=str(out)),
+                          SegmentConfig(models=[bulk_model], device="cpu"))
+    assert {Path(s.image).stem: s.status for s in result.scenes} == {"a": "failed", "b": "done", "c": "done"}
+    assert sorted(name for name, _, _ in staged) == ["a", "b", "c"]
+    assert all(thread.startswith("dualstream-publishing") for _, thread, _ in staged)
+    assert all(paths == [out / f"{name}.qml"] for name, _, paths in staged)
+    assert not (out / "a.tif").exists() and not (out / "a.qml").exists()
+    single = tmp_path / "single.tif"
+    segment(SegmentConfig(image=str(bulk_scenes / "b.tif"), aux=[str(bulk_scenes / "b_aux.tif")],
+                          models=[bulk_model], output=str(single), device="cpu"))
+    assert (out / "b.qml").read_text() == single.with_suffix(".qml").read_text()
+    assert (out / "c.qml").is_file()
+    assert not [p for p in out.iterdir() if ".tmp-" in p.name]
+
+
 def test_manifest_csv_and_json(bulk_scenes, bulk_model, tmp_path, capsys):
     manifest = tmp_path / "scenes.csv"
     manifest.write_text(f"image,aux,output\n{bulk_scenes / 'b.tif'},{bulk_scenes / 'b_aux.tif'},first.tif\n"

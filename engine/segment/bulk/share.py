@@ -12,6 +12,7 @@ import gc
 import json
 import time
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -156,14 +157,14 @@ class RankShare:
 
     def _run_scene(self, scene: Scene, outputs: SceneOutputs, record: SceneRecord, progress: _ShareProgress,
                    opened: SceneRun | Exception | None, on_read_done: Any,
-                   claim: Callable[[Scene, SceneOutputs], Future]) -> tuple[SceneRun, float, Future] | None:
+                   claim: Callable[[Scene, SceneOutputs, SceneRun], Future]) -> tuple[SceneRun, float, Future] | None:
         """Run one scene's tiles (``opened``: the scene as the read-ahead opened it, or its failure to open: the
         read-ahead decided already that it runs; ``claim``: writes its running marker); returns the run to finish,
         when the scene started and the claim, or None with ``record`` filled. Only a cancel escapes."""
         cfg = self._scene_config(scene, outputs, record) if opened is None else None
         if opened is None and cfg is None:
             return None
-        run = None
+        run, claimed = None, None
         tick = time.perf_counter()  # the scene's own time: the one-off model load is reported apart
         try:
             predictor = self._predictor()
@@ -173,9 +174,11 @@ class RankShare:
             run = opened or SceneRun(cfg, progress, predictor, tick, self.members)
             record.started_s = tick - self.started
             run.start_reading()  # the first batch is read while the scene is claimed and its outputs opened
-            claimed = claim(scene, outputs)
+            claimed = claim(scene, outputs, run)
             run.run_tiles(on_read_done, drain=False)  # the writer drains in _Publishing
         except BaseException as exc:
+            if claimed is not None:
+                futures.wait([claimed])  # it writes beside the outputs that closing the run removes
             if run is not None:
                 run.close()
             if isinstance(exc, (CanceledError, KeyboardInterrupt)) or not isinstance(exc, Exception):
@@ -283,11 +286,11 @@ class _Pass:
             self.share.callback.warning(message)
         self.conclude(done.index, done.scene, done.record)
 
-    def claim(self, scene: Scene, outputs: SceneOutputs) -> Future:
-        """The scene's running marker, written on the publishing thread while the model runs (a write and an fsync
-        the scene need not wait for): that thread's tasks run in order, so it is in place before the scene's
-        outputs are published, which wait for it."""
-        return self.publisher.submit(mark_running, scene, outputs)
+    def claim(self, scene: Scene, outputs: SceneOutputs, run: SceneRun) -> Future:
+        """The scene's running marker and its outputs' style files, written on the publishing thread while the
+        model runs (writes and fsyncs the scene need not wait for): that thread's tasks run in order, so they are
+        in place before the scene's outputs are published, which wait for them."""
+        return self.publisher.submit(_claim, scene, outputs, run)
 
     def read_ahead(self, index: int) -> None:
         """Once every tile of the current scene is read: open scene ``index`` and start its reader."""
@@ -323,6 +326,11 @@ class _Pass:
                 opened.close()
         self.opener.shutdown()
         self.publisher.shutdown()
+
+
+def _claim(scene: Scene, outputs: SceneOutputs, run: SceneRun) -> None:
+    mark_running(scene, outputs)
+    run.stage_styles()
 
 
 def _open_ahead(cfg: SegmentConfig, callback: Callback, predictor: Predictor, members: list[Member]) -> SceneRun:
@@ -391,7 +399,7 @@ class _Publishing:
         tick = time.perf_counter()
         try:
             try:
-                self.claimed.result()  # the running marker: no output is published unclaimed
+                self.claimed.result()  # the running marker and staged styles: nothing is published unclaimed
             except BaseException:
                 self.run.close()
                 raise
