@@ -14,7 +14,6 @@ import json
 import math
 import os
 import traceback
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -148,7 +147,7 @@ class GeoTiffStreamWriter:
 
     def __init__(self, destination: str | os.PathLike, *, width: int, height: int, count: int, dtype: str,
                  crs: Any, transform: Any, nodata: float | None, block: int = BLOCK):
-        rasterio = require("rasterio")
+        gdal = require("osgeo.gdal")
         self.destination = Path(destination)
         self.tmp = temporary_path(self.destination, ".tif")
         self.width, self.height, self.count = int(width), int(height), int(count)
@@ -158,23 +157,34 @@ class GeoTiffStreamWriter:
             # the input had no georeferencing: nor has the output (an identity geotransform would put row 0 at
             # y = 0 going up, and QGIS would draw the output upside down above the input it shows downwards)
             transform = None
-        profile = dict(driver="GTiff", width=self.width, height=self.height, count=self.count,
-                       dtype=self.dtype.name, crs=crs, transform=transform, nodata=nodata,
-                       tiled=True, blockxsize=block, blockysize=block, compress="deflate",
-                       predictor=3 if self.dtype.kind == "f" else 2, BIGTIFF="IF_SAFER",
-                       # blocks compressed by GDAL's threads when the file is closed: it ends a run (or a bulk
-                       # scene) sooner
-                       num_threads=str(self._threads()))
-        if self.width < 16 or self.height < 16:  # GTiff tiles must be multiples of 16; tiny rasters stay striped
-            profile.update(tiled=False)
-            profile.pop("blockxsize")
-            profile.pop("blockysize")
+        options = ["COMPRESS=DEFLATE", f"PREDICTOR={3 if self.dtype.kind == 'f' else 2}", "BIGTIFF=IF_SAFER",
+                   # blocks compressed by GDAL's threads when the file is closed: it ends a run (or a bulk
+                   # scene) sooner
+                   f"NUM_THREADS={self._threads()}"]
+        if self.width >= 16 and self.height >= 16:  # GTiff tiles must be multiples of 16; tiny rasters stay striped
+            options += ["TILED=YES", f"BLOCKXSIZE={block}", f"BLOCKYSIZE={block}"]
         # uncompressed size plus a third for overviews: what the file may need at most
         self.needed = self.width * self.height * self.count * self.dtype.itemsize * 4 // 3
-        with warnings.catch_warnings(), writing(self.destination, self.needed):
-            # ungeoreferenced input (38-Cloud patches): the output has none either, which is no news to the user
-            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            self._dataset = rasterio.open(self.tmp, "w", **profile)
+        # GDAL itself, not rasterio: rasterio starts a GDAL environment for each file it opens (the drivers
+        # registered again, PROJ's files read), 0.5 ms of the 1 ms a bulk run spent opening each scene's output
+        with writing(self.destination, self.needed):  # GDAL's errors, with or without its exceptions
+            dataset = gdal.GetDriverByName("GTiff").Create(str(self.tmp), self.width, self.height, self.count,
+                                                           _gdal_type(gdal, self.dtype), options)
+            if dataset is None:  # without exceptions: the error handler holds why
+                raise RuntimeError(f"GDAL could not create '{self.tmp}'")
+            try:
+                if crs is not None:
+                    dataset.SetProjection(_wkt(crs))
+                if transform is not None:
+                    dataset.SetGeoTransform(transform.to_gdal())
+                if nodata is not None:
+                    for band in range(1, self.count + 1):
+                        dataset.GetRasterBand(band).SetNoDataValue(float(nodata))
+            except BaseException:
+                dataset = None
+                remove_quietly(self.tmp)
+                raise
+        self._dataset = dataset
         self._buffer = np.zeros((self.count, min(block, self.height), self.width), self.dtype)
         self._buffer_row = 0  # first row held in the buffer
         self._filled = 0  # rows filled in the buffer
@@ -186,6 +196,9 @@ class GeoTiffStreamWriter:
         handing them out costs more than it saves."""
         blocks = -(-self.width // self.block) * -(-self.height // self.block) * self.count
         return process_cores() if blocks > SMALL_RASTER_BLOCKS else 1
+
+    def _band(self, band: int) -> Any:
+        return self._dataset.GetRasterBand(band)
 
     def write_rows(self, row: int, array: np.ndarray) -> None:
         """Append rows starting at ``row`` (must follow the rows written so far); ``array`` is (count, n, W)."""
@@ -205,26 +218,26 @@ class GeoTiffStreamWriter:
                 self._flush()
 
     def _flush(self) -> None:
-        from rasterio.windows import Window
-
         if self._filled == 0:
             return
-        window = Window(0, self._buffer_row, self.width, self._filled)
         with writing(self.destination, self.needed):
-            self._dataset.write(self._buffer[:, :self._filled], window=window)
+            self._dataset.WriteArray(self._buffer[:, :self._filled], xoff=0, yoff=self._buffer_row)
         self.rows_written = self._buffer_row + self._filled
         self._buffer_row += self._filled
         self._filled = 0
 
     def write_colormap(self, colors: Sequence[str]) -> None:
         """Colour table on band 1: class i gets colors[i]; nodata (255, or 65535 for UInt16) is transparent."""
-        table = {i: (*hex_to_rgb(c), 255) for i, c in enumerate(colors)}
-        table[class_raster_type(len(colors))[1]] = (0, 0, 0, 0)
-        self._dataset.write_colormap(1, table)
+        gdal = require("osgeo.gdal")
+        table = gdal.ColorTable()
+        for index, color in enumerate(colors):
+            table.SetColorEntry(index, (*hex_to_rgb(color), 255))
+        table.SetColorEntry(class_raster_type(len(colors))[1], (0, 0, 0, 0))
+        self._band(1).SetRasterColorTable(table)
 
     def set_descriptions(self, names: Sequence[str]) -> None:
         for band, name in enumerate(names, start=1):
-            self._dataset.set_band_description(band, str(name))
+            self._band(band).SetDescription(str(name))
 
     def close(self) -> None:
         """Flush the last rows and close the dataset (the file stays at the temp path)."""
@@ -233,8 +246,10 @@ class GeoTiffStreamWriter:
         self._flush()
         try:
             with writing(self.destination, self.needed):
-                self._dataset.close()  # flushes GDAL's cached blocks: a full disk shows here
+                self._dataset.FlushCache()  # writes GDAL's cached blocks: a full disk shows here
+                self._dataset = None  # and closes it (the last reference)
         finally:
+            self._dataset = None
             self._closed = True
         if self.rows_written != self.height:
             raise DataError(f"Only {self.rows_written} of {self.height} rows were written to '{self.destination}'.")
@@ -250,13 +265,14 @@ class GeoTiffStreamWriter:
         # written with the file's directory as it closes: reopening the file to add them rewrites that directory
         # (1.5 ms a 512² bulk scene)
         with writing(self.destination, self.needed):
-            if metadata:
-                self._dataset.update_tags(**{str(k): str(v) for k, v in metadata.items()})
+            for key, value in (metadata or {}).items():
+                self._dataset.SetMetadataItem(str(key), str(value))
             if category_names is not None:
-                self._dataset.update_tags(1, CLASS_NAMES=json.dumps(list(category_names)))  # in the TIFF
+                self._band(1).SetMetadataItem("CLASS_NAMES", json.dumps(list(category_names)))  # in the TIFF
             if scale is not None:
-                self._dataset.scales = [float(scale)] * self.count
-                self._dataset.offsets = [0.0] * self.count
+                for band in range(1, self.count + 1):
+                    self._band(band).SetScale(float(scale))
+                    self._band(band).SetOffset(0.0)
         self.close()
         gdal = require("osgeo.gdal")
         levels = overview_levels(self.width, self.height) if overviews else []
@@ -301,11 +317,27 @@ class GeoTiffStreamWriter:
         if not self._closed:
             try:
                 with writing(self.destination):
-                    self._dataset.close()
-            except Exception:  # noqa: BLE001 - closing a half-written file may fail; it is deleted anyway
+                    self._dataset = None  # closes it (a half-written file may fail to; it is deleted anyway)
+            except Exception:  # noqa: BLE001
                 pass
+            self._dataset = None
             self._closed = True
         remove_quietly(self.tmp)
+
+
+def _gdal_type(gdal: Any, dtype: np.dtype) -> int:
+    types = {"uint8": gdal.GDT_Byte, "uint16": gdal.GDT_UInt16, "int16": gdal.GDT_Int16, "uint32": gdal.GDT_UInt32,
+             "int32": gdal.GDT_Int32, "float32": gdal.GDT_Float32, "float64": gdal.GDT_Float64}
+    if dtype.name not in types:
+        raise ValueError(f"GeoTiffStreamWriter: no GeoTIFF type for {dtype.name}")
+    return types[dtype.name]
+
+
+def _wkt(crs: Any) -> str:
+    """A rasterio CRS, or anything rasterio's CRS takes ("EPSG:32652", WKT), as WKT."""
+    if not hasattr(crs, "to_wkt"):
+        crs = require("rasterio.crs").CRS.from_user_input(crs)
+    return crs.to_wkt()
 
 
 class gdal_errors:
