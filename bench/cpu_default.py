@@ -9,10 +9,10 @@ export), and Deepness with the same ONNX file, as a user runs them (a fresh proc
    vision-only models only: Deepness feeds one tensor).
 2. Start-up to first tile: process start until the first tiles' probabilities are back (the wall time of the
    command less what the run reports after its first tile: ``seconds - timings.first_tile``).
-3. Bulk efficiency: 15 scenes of 512² with UNet light: one process per scene, one bulk run, and the model
-   alone on the same tiles in memory (a fresh process, ``bench/model_alone.py``, timed from the model's first
-   call as in the bulk run; its second pass is reported too); the bulk run's per-scene overhead against the
-   model's time.
+3. Bulk efficiency: 15 scenes of 512² with UNet light: one process per scene, then three bulk runs between
+   four runs of the model alone on the same tiles in memory (each a fresh process; ``bench/model_alone.py`` times
+   the model from its first call, as in the bulk run, and a second pass); medians; the bulk run's per-scene
+   overhead against the model's time.
 4. Busy cores: the default on the large scene alone and beside two busy loops (one per core of this VM), in
    alternating pairs; the ratio of medians (target <= 2.5).
 
@@ -43,6 +43,7 @@ MODELS = (("unet", "light", 0), ("unet", "tiny", 0), ("dualstream", "b0", AUX_CH
 VISION_STATS = {"method": "percentile", "low": [800.0, 900.0, 600.0, 1500.0], "high": [1900.0, 2000.0, 1700.0, 4300.0]}
 PEERS = REPO.parent.parent / "shared" / "peers"  # ../shared/peers beside the checkout (a worktree: /work/wt/NAME)
 BULK_SCENES = 15
+BULK_ROUNDS = 3  # bulk runs, each between two runs of the model alone
 BUSY_LOOPS = 2
 
 
@@ -168,7 +169,7 @@ def side_by_side(runner: Runner, folder: Path, bundle: str, aux: bool, scene: di
 
 
 def bulk(runner: Runner, folder: Path, bundle: str, quick: bool) -> dict[str, Any]:
-    """One process per scene vs one bulk run vs the model alone, on BULK_SCENES 512² scenes."""
+    """One process per scene vs a bulk run vs the model alone, on BULK_SCENES 512² scenes (see the module's 3.)."""
     from engine.data import synthetic
 
     count = 3 if quick else BULK_SCENES
@@ -188,30 +189,39 @@ def bulk(runner: Runner, folder: Path, bundle: str, quick: bool) -> dict[str, An
                                 *[s["image"] for s in scenes]])
         return json.loads(stdout)
 
-    # the model alone just before and just after the bulk run, averaged: a VM's speed drifts by several per cent
-    # within minutes, and the overhead share compares the two
-    before = model_alone()
-    out_dir = folder / "bulk_out"
-    shutil.rmtree(out_dir, ignore_errors=True)
-    bulk_wall, stdout = runner.run([sys.executable, "-m", "engine", "segment", "--images",
-                                    str(scenes_dir / "*_image.tif"), "--model", bundle, "--out-dir", str(out_dir),
-                                    "--device", "cpu", "--quiet", "--json"])
-    summary = json.loads(stdout)
-    after = model_alone()
-    model_only = (before["cold_s"] + after["cold_s"]) / 2
-    warm = (before["warm_s"] + after["warm_s"]) / 2
-    scene_seconds = sum(r["seconds"] for r in summary["scenes"])
-    in_run = sum(r["model_seconds"] for r in summary["scenes"])
-    return {"scenes": count, "size": "512x512", "model": Path(bundle).stem, "one_by_one_s": one_by_one,
-            "bulk_s": bulk_wall, "model_only_s": model_only, "model_only_before_after_s": [before, after],
-            "bulk_scene_seconds": scene_seconds, "bulk_model_seconds": in_run,
+    def bulk_run() -> dict[str, float]:
+        out_dir = folder / "bulk_out"
+        shutil.rmtree(out_dir, ignore_errors=True)
+        wall, stdout = runner.run([sys.executable, "-m", "engine", "segment", "--images",
+                                   str(scenes_dir / "*_image.tif"), "--model", bundle, "--out-dir", str(out_dir),
+                                   "--device", "cpu", "--quiet", "--json"])
+        records = json.loads(stdout)["scenes"]
+        return {"wall_s": wall, "scene_seconds": sum(r["seconds"] for r in records),
+                "model_seconds": sum(r["model_seconds"] for r in records)}
+
+    # bulk runs and the model alone alternate (alone, bulk, alone, ...), each in a process of its own; medians. The
+    # model's speed differs from one process to the next by up to 15 % on a VM (2.61-3.04 s for the same batches
+    # in five processes), and the VM's speed drifts within minutes: one run against one could not tell 10 %
+    alone, runs = [model_alone()], []
+    for _ in range(1 if quick else BULK_ROUNDS):
+        runs.append(bulk_run())
+        alone.append(model_alone())
+    model_only = statistics.median(a["cold_s"] for a in alone)
+    warm = statistics.median(a["warm_s"] for a in alone)
+    bulk_wall = statistics.median(r["wall_s"] for r in runs)
+    scene_seconds = statistics.median(r["scene_seconds"] for r in runs)
+    in_run = statistics.median(r["model_seconds"] for r in runs)
+    return {"scenes": count, "size": "512x512", "model": Path(bundle).stem, "rounds": len(runs),
+            "one_by_one_s": one_by_one, "bulk_s": bulk_wall, "bulk_runs": runs, "model_only_s": model_only,
+            "model_only_runs": alone, "bulk_scene_seconds": scene_seconds, "bulk_model_seconds": in_run,
             "bulk_over_one_by_one": one_by_one / bulk_wall, "efficiency": model_only / bulk_wall,
             "per_scene_overhead_share": (scene_seconds - model_only) / model_only,
-            # against the model's second pass in that process (its first run's extra left out): for reference
+            # against the model's second pass in those processes (its first run's extra left out): for reference
             "model_only_warm_s": warm, "per_scene_overhead_share_warm": (scene_seconds - warm) / warm,
-            # the same share against the model's time within the bulk run itself: free of the VM's drift between
-            # the runs, blind to the model running slower beside the reader and writer than alone
-            "per_scene_overhead_share_in_run": (scene_seconds - in_run) / in_run}
+            # the same share against the model's time within each bulk run itself (median): free of the speed
+            # differences between processes, blind to the model running slower beside the reader and writer
+            "per_scene_overhead_share_in_run": statistics.median(
+                (r["scene_seconds"] - r["model_seconds"]) / r["model_seconds"] for r in runs)}
 
 
 def busy(runner: Runner, folder: Path, bundle: str, scene: dict[str, Any], rounds: int) -> dict[str, Any]:
@@ -275,7 +285,8 @@ def markdown(r: dict[str, Any]) -> str:
               f"{b['one_by_one_s']:.1f} s, one bulk run {b['bulk_s']:.1f} s ({b['bulk_over_one_by_one']:.2f}x), the "
               f"model alone {b['model_only_s']:.1f} s: efficiency {b['efficiency']:.2f}; the bulk run's scenes took "
               f"{b['bulk_scene_seconds']:.1f} s, {100 * b['per_scene_overhead_share']:.0f} % over the model alone "
-              f"(before and after the run, averaged; {100 * b['per_scene_overhead_share_warm']:.0f} % over its second "
+              f"(medians of {b['rounds']} bulk runs between {b['rounds'] + 1} of the model alone; "
+              f"{100 * b['per_scene_overhead_share_warm']:.0f} % over its second "
               f"pass, {b['model_only_warm_s']:.1f} s), {100 * b['per_scene_overhead_share_in_run']:.0f} % over the "
               f"model's own {b['bulk_model_seconds']:.1f} s within the run."]
     u = r["busy"]
