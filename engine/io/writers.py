@@ -35,7 +35,7 @@ SIDECARS = (".aux.xml", ".ovr", ".msk")
 
 @contextmanager
 def writing(destination: str | os.PathLike, needed: int | None = None) -> Iterator[None]:
-    """Write ``destination`` (through GDAL/rasterio) inside: any file-system failure becomes an OutputError.
+    """Write ``destination`` (through GDAL or OGR) inside: any file-system failure becomes an OutputError.
 
     GDAL reports some write failures only to its error handler (a block flushed at close onto a full disk),
     never as an exception; a handler pushed for this thread collects them, so a truncated file is never taken
@@ -54,7 +54,7 @@ def writing(destination: str | os.PathLike, needed: int | None = None) -> Iterat
     except DualStreamError:
         raise
     except Exception as exc:
-        if not isinstance(exc, (OSError, RuntimeError)) and not type(exc).__module__.startswith("rasterio"):
+        if not isinstance(exc, (OSError, RuntimeError)):
             raise  # a programming error, not the file system
         # the traceback's frames hold the GDAL dataset open; clear them so it closes now (its last write fails
         # here, under this handler) and not at garbage collection, after the temp files are gone

@@ -30,7 +30,6 @@ from ..io.atomic import (
     stage_bytes,
     temporary_path,
     uninterrupted,
-    write_text_atomic,
 )
 from ..io.digest import file_sha256
 from ..io.palette import set_palette
@@ -236,18 +235,14 @@ class SceneWriter(RowSink):
         return None, 1.0
 
     def stage_styles(self, styles: dict[Path, str]) -> None:
-        """Write the style files now, to temp files (fsync'ed) that publishing only renames: a bulk run does it on
-        its publishing thread while the model works (an fsync each, about 1 ms a 512² scene)."""
+        """Write the style files to temp files (fsync'ed) that publishing only renames: a bulk run does it on its
+        publishing thread while the model works (an fsync each, about 1 ms a 512² scene), else finish_outputs."""
         for path, text in styles.items():
             self.staged[path] = stage_bytes(path, text.encode("utf-8"))
 
-    def publish_style(self, path: Path, text: str) -> None:
-        """Put ``path`` in place: its staged file renamed, else ``text`` written (atomically)."""
-        staged = self.staged.pop(path, None)
-        if staged is None:
-            write_text_atomic(path, text)
-        else:
-            os.replace(staged, path)
+    def publish_style(self, path: Path) -> None:
+        """Put the style file ``path`` in place: its staged file renamed onto it."""
+        os.replace(self.staged.pop(path), path)
 
     def _abort_files(self) -> None:
         for staged in self.staged.values():
@@ -297,7 +292,8 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
     callback.progress(0, 1, Stage.FINISH)
     tags = feature_tags(plan)
     transparent = transparent_classes(cfg.transparent_classes, plan.class_names, "segment.transparent_classes")
-    styles = style_texts(plan, outputs, writer)
+    if not writer.staged:  # a bulk run stages them while the model runs (SceneRun.stage_styles)
+        writer.stage_styles(style_texts(plan, outputs, writer))
     writer.classes.finalize(category_names=plan.class_names,
                             metadata={TAG_MODELS: ";".join(m.path for m in plan.members),
                                       TAG_MODEL_SHA256: tags.model_sha256,
@@ -344,12 +340,12 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
     with uninterrupted():
         for raster in writer.rasters.values():
             qml = qml_path_for(raster.destination)
-            if qml in styles:
-                writer.publish_style(qml, styles[qml])
+            if qml in writer.staged:
+                writer.publish_style(qml)
             raster.commit()
         if polygons_tmp is not None:
             commit_file(polygons_tmp, polygons)
-        writer.publish_style(outputs.qml, styles[outputs.qml])
+        writer.publish_style(outputs.qml)
         writer.classes.commit()
     callback.progress(1, 1, Stage.FINISH)
     return outputs.qml
