@@ -78,7 +78,7 @@ class Callback:
     """Base callback: logs messages through ``logging`` and never cancels.
 
     Subclasses override what they need. All methods must be cheap: they are called every step. Messages may
-    name settings (:func:`engine.errors.setting`): a front end's callback renders them as its own controls, this
+    name settings (:func:`engine.errors.mention`): a front end's callback renders them as its own controls, this
     one as the settings' names.
     """
 

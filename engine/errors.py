@@ -1,6 +1,6 @@
 """One hierarchy of engine errors. Every message says what went wrong *and* what to do.
 
-A message names a setting with :func:`setting` (``f"lower {setting('data.tile_size')}"``), never with one front
+A message names a setting with :func:`mention` (``f"lower {mention('data.tile_size')}"``), never with one front
 end's spelling: the command line renders it as ``--tile-size``, QGIS as its parameter ('Tile size (pixels)'),
 and ``str(error)`` as the setting's own name (``tile_size``), e.g. in log files and bulk summaries.
 """
@@ -13,7 +13,7 @@ from typing import Callable
 _SETTING = re.compile(r"\u27e6([\w.#]+)\u27e7")  # the marker: the setting's key in white square brackets
 
 
-def setting(key: str) -> str:
+def mention(key: str) -> str:
     """How a message names a setting: ``"section.field"`` (``data.tile_size``) or a bare field name."""
     return f"\u27e6{key}\u27e7"
 

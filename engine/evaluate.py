@@ -23,7 +23,7 @@ import numpy as np
 
 from .callbacks import Callback, Stage
 from .config import EvaluateConfig
-from .errors import ConfigError, DataError, setting
+from .errors import ConfigError, DataError, mention
 from .io import locations
 from .io.atomic import write_text_atomic
 from .io.locks import output_locks
@@ -148,8 +148,8 @@ def _class_info(path: str, requested: int | None) -> tuple[int, list[str] | None
     type_name = gdal.GetDataTypeName(band.DataType)
     if not type_name.startswith(("Byte", "Int", "UInt")):
         raise DataError(f"The prediction '{path}' holds {type_name} values, not class numbers (like segment's "
-                        f"probabilities, {setting('segment.probabilities')}); evaluate scores classes: give the "
-                        f"classes raster segment wrote ({setting('segment.output')}).")
+                        f"probabilities, {mention('segment.probabilities')}); evaluate scores classes: give the "
+                        f"classes raster segment wrote ({mention('segment.output')}).")
     names = band.GetCategoryNames()
     names = [str(n) for n in names] if names else None
     if requested:
@@ -164,7 +164,7 @@ def _class_info(path: str, requested: int | None) -> tuple[int, list[str] | None
 
 
 #: How to give a label mapping: each front end names its own control.
-MAPPING_HINT = setting("evaluate.label_mapping")
+MAPPING_HINT = mention("evaluate.label_mapping")
 #: How to score the label values as class numbers (an empty label_mapping), in both front ends' words.
 CLASS_NUMBERS_HINT = ("in QGIS, Label values 'class numbers'; on the command line, each class mapped to itself, e.g. "
                       "--label-map 0=0 --label-map 1=1")
@@ -206,8 +206,8 @@ def _check_prediction_classes(pred: np.ndarray, valid: np.ndarray, num_classes: 
     bad = np.unique(values[(values < 0) | (values >= num_classes)])[:10].tolist() if values.size else []
     if bad:
         raise DataError(f"The prediction '{path}' has values {bad} that are not class numbers (0..{num_classes - 1}); "
-                        f"give the classes raster segment wrote ({setting('segment.output')}), or the class count "
-                        f"({setting('evaluate.num_classes')}) that covers them.")
+                        f"give the classes raster segment wrote ({mention('segment.output')}), or the class count "
+                        f"({mention('evaluate.num_classes')}) that covers them.")
 
 
 def _check_mapping_used(matrix: ConfusionMatrix, mapping: dict[str, int] | None, mapping_source: str,
@@ -236,12 +236,12 @@ def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> dict[str,
     """
     callback = callback or Callback()
     if not cfg.prediction or not cfg.label:
-        raise ConfigError(f"evaluate needs a prediction ({setting('evaluate.prediction')}) and a label "
-                          f"({setting('evaluate.label')}).")
+        raise ConfigError(f"evaluate needs a prediction ({mention('evaluate.prediction')}) and a label "
+                          f"({mention('evaluate.label')}).")
     check_outputs(*evaluate_files(cfg))
-    with output_locks({f"metrics ({setting('evaluate.output')})": cfg.output,
-                       f"run-length CSV ({setting('evaluate.rle_csv')})": cfg.rle_csv,
-                       f"HTML report ({setting('evaluate.html')})": cfg.html}):
+    with output_locks({f"metrics ({mention('evaluate.output')})": cfg.output,
+                       f"run-length CSV ({mention('evaluate.rle_csv')})": cfg.rle_csv,
+                       f"HTML report ({mention('evaluate.html')})": cfg.html}):
         return _evaluate(cfg, callback)
 
 

@@ -25,7 +25,7 @@ from ..data.web import (
     wms_description,
     xyz_description,
 )
-from ..errors import ConfigError, setting
+from ..errors import ConfigError, mention
 from ..io.locations import WEB_DESCRIPTIONS, is_remote, is_web_description, join_layer, split_layer
 from ..io.locations import stem as source_stem
 
@@ -54,15 +54,15 @@ def web_image(cfg: SegmentConfig, callback: Callback) -> Iterator[SegmentConfig]
         return
     if cfg.extent is None:
         raise ConfigError(f"The image is a web service (a GDAL description of one), which covers far more than any "
-                          f"run can read; give {setting('segment.extent')} (the area to read).")
+                          f"run can read; give {mention('segment.extent')} (the area to read).")
     size = cfg.pixel_size
     if not size:
         size = training_pixel_size(cfg.models[0]) if cfg.models else None
         if not size:
             raise ConfigError(f"The image is a web service and the model '{cfg.models[0] if cfg.models else ''}' "
-                              f"records no training pixel size; give {setting('segment.pixel_size')} (metres per "
+                              f"records no training pixel size; give {mention('segment.pixel_size')} (metres per "
                               f"pixel).")
-        callback.info(f"{setting('segment.pixel_size')} not given: the web service is read at {size:g} m per pixel, "
+        callback.info(f"{mention('segment.pixel_size')} not given: the web service is read at {size:g} m per pixel, "
                       f"the model's training pixel size.")
     given = str(cfg.image).strip()
     stem = "web_service" if given.startswith(WEB_DESCRIPTIONS) else source_stem(given)

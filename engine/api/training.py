@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from ..config import DataConfig, TrainConfig, fill_class_colors
-from ..errors import ConfigError, plain_name, setting
+from ..errors import ConfigError, mention, plain_name
 from ..models import AutoModelConfig, ModelConfig
 from .protocol import Callback
 
@@ -61,18 +61,18 @@ def train_request(sections: Mapping[str, Mapping[str, Any]], given: Collection[s
     if names and len(colors) != len(names):
         data["class_colors"] = fill_class_colors(colors, len(names))
         if "data.class_colors" in given:
-            notes.append(f"{setting('data.class_colors')}: {len(colors)} colour(s) for {len(names)} classes; using "
+            notes.append(f"{mention('data.class_colors')}: {len(colors)} colour(s) for {len(names)} classes; using "
                          f"{','.join(data['class_colors'])}.")
     if not train.get("output"):
-        raise ConfigError(f"train needs the model bundle to write: give {setting('train.output')} (a .dsmodel "
+        raise ConfigError(f"train needs the model bundle to write: give {mention('train.output')} (a .dsmodel "
                           f"file).")
     if not data.get("data_dir") and not data.get("train_scenes"):
-        raise ConfigError(f"train needs data: give {setting('data.data_dir')} (a folder in the reference layout) or "
-                          f"explicit scenes ({setting('data.train_scenes')}: an image with its labels and aux "
+        raise ConfigError(f"train needs data: give {mention('data.data_dir')} (a folder in the reference layout) or "
+                          f"explicit scenes ({mention('data.train_scenes')}: an image with its labels and aux "
                           f"rasters).")
     if data.get("data_dir") and data.get("train_scenes"):
-        raise ConfigError(f"give either {setting('data.data_dir')} or explicit scenes "
-                          f"({setting('data.train_scenes')}), not both.")
+        raise ConfigError(f"give either {mention('data.data_dir')} or explicit scenes "
+                          f"({mention('data.train_scenes')}), not both.")
     return TrainRequest(AutoModelConfig.from_dict(model), DataConfig.from_dict(data), TrainConfig.from_dict(train),
                         frozenset(given), report_copy, dict(other_inputs or {}), notes)
 

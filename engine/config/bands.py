@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, setting
+from ..errors import ConfigError, DataError, mention
 
 
 def parse_bands(text: str | Sequence[int] | None, what: str = "bands") -> list[int] | None:
@@ -95,7 +95,7 @@ class BandSelection:
                                 f"band(s) (numbered 1..{count}); choose bands the image has.")
         if not self.vision_bands(count):
             raise DataError(f"x_bands {list(self.x or ())} take every band of the image '{image}' ({count}); leave "
-                            f"at least one band for the vision input or give {setting('data.bands')}.")
+                            f"at least one band for the vision input or give {mention('data.bands')}.")
 
     def split(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(vision, x) from all bands of an image tile (C, H, W); x None without X bands."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..declarations import setting
-from ..errors import setting as named
+from ..errors import mention
 from ..settings import Settings, check
 from .polygons import (
     check_polygon_settings,
@@ -166,28 +166,29 @@ class SegmentConfig(Settings):
         self.bands = parse_band_list(self.bands)
         if self.stac_item:
             check(not self.image or self.image == self.stac_item,
-                  f"Give the image either as {named('segment.image')} or as {named('segment.stac_item')}, not both.")
+                  f"Give the image either as {mention('segment.image')} or as {mention('segment.stac_item')}, "
+                  f"not both.")
             self.image = str(self.stac_item)
         if self.pixel_size is not None:
-            check(self.pixel_size >= 0, f"{named('segment.pixel_size')} must be a positive number of metres, or 0 "
+            check(self.pixel_size >= 0, f"{mention('segment.pixel_size')} must be a positive number of metres, or 0 "
                                         f"for the model's training pixel size (got {self.pixel_size}).")
             self.pixel_size = float(self.pixel_size) or None
-        check(self.tta in TTA_MODES, f"{named('segment.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
+        check(self.tta in TTA_MODES, f"{mention('segment.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
         check(self.backend in BACKENDS,
-               f"{named('segment.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
+               f"{mention('segment.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
         check(self.overlap is None or 0.0 <= self.overlap < 0.9,
-               f"{named('segment.overlap')} must be in [0, 0.9) of the tile (got {self.overlap}).")
+               f"{mention('segment.overlap')} must be in [0, 0.9) of the tile (got {self.overlap}).")
         check(self.border is None or self.border >= 0,
-              f"{named('segment.border')} must be >= 0 pixels (got {self.border}).")
-        check(self.batch_size >= 1, f"{named('segment.batch_size')} must be >= 1 (got {self.batch_size}).")
+              f"{mention('segment.border')} must be >= 0 pixels (got {self.border}).")
+        check(self.batch_size >= 1, f"{mention('segment.batch_size')} must be >= 1 (got {self.batch_size}).")
         check(self.threshold is None or 0.0 < self.threshold < 1.0,
-              f"{named('segment.threshold')} must be in (0, 1) (got {self.threshold}).")
+              f"{mention('segment.threshold')} must be in (0, 1) (got {self.threshold}).")
         check(self.probability_dtype in ("float32", "uint8"), "probability_dtype must be float32 or uint8.")
         check(0.0 <= self.low_confidence <= 1.0,
-              f"{named('segment.low_confidence')} must be in [0, 1] (got {self.low_confidence}).")
+              f"{mention('segment.low_confidence')} must be in [0, 1] (got {self.low_confidence}).")
         check(self.prefetch >= 1, f"prefetch must be >= 1 batch (got {self.prefetch}).")
         check(self.readers is None or self.readers >= 1,
-               f"{named('segment.readers')} must be >= 1 (got {self.readers}).")
+               f"{mention('segment.readers')} must be >= 1 (got {self.readers}).")
         check_polygon_settings(self, "segment")
         if self.tile_size is not None:
             check_tile_size(self.tile_size, "segment.tile_size", hint="; or leave it unset to use the bundle's")
@@ -199,12 +200,12 @@ class SegmentConfig(Settings):
         if self.extent_crs is not None and str(self.extent_crs).strip():
             from .crs import check_crs
 
-            check_crs(self.extent_crs, f"extent CRS ({named('segment.extent_crs')})")
+            check_crs(self.extent_crs, f"extent CRS ({mention('segment.extent_crs')})")
         check(self.device in DEVICES or self.device.startswith("cuda:"),
-               f"{named('segment.device')} '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
+               f"{mention('segment.device')} '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
         if self.model_weights is not None:
             check(len(self.model_weights) == len(self.models),
-                   f"{named('segment.model_weights')}: {len(self.model_weights)} weight(s) for {len(self.models)} "
+                   f"{mention('segment.model_weights')}: {len(self.model_weights)} weight(s) for {len(self.models)} "
                    f"model bundle(s); give one weight per bundle or leave it empty.")
             check(all(w >= 0 for w in self.model_weights) and sum(self.model_weights) > 0,
                    "model weights must be >= 0 and not all zero.")
@@ -253,17 +254,17 @@ class BulkConfig(Settings):
                            help="mosaic.vrt in the output folder (one per CRS when the scenes differ).")
 
     def __post_init__(self) -> None:
-        check(bool(self.out_dir), f"No output folder given; give {named('bulk.out_dir')} (one set of outputs per "
+        check(bool(self.out_dir), f"No output folder given; give {mention('bulk.out_dir')} (one set of outputs per "
                                    f"scene).")
         listed = bool(self.images or self.stac_items)
         check(listed != bool(self.manifest),
-               f"Give the scenes either as {named('bulk.images')} (files, globs or folders) or as "
-               f"{named('bulk.manifest')}, not both and not neither." if listed else
-               f"No scenes given; give {named('bulk.images')} (files, globs or folders), {named('bulk.stac_items')} "
-               f"or {named('bulk.manifest')}.")
+               f"Give the scenes either as {mention('bulk.images')} (files, globs or folders) or as "
+               f"{mention('bulk.manifest')}, not both and not neither." if listed else
+               f"No scenes given; give {mention('bulk.images')} (files, globs or folders), "
+               f"{mention('bulk.stac_items')} or {mention('bulk.manifest')}.")
         check(not (self.manifest and self.aux_patterns),
-               f"{named('bulk.aux_patterns')} applies to {named('bulk.images')}; with {named('bulk.manifest')} give "
-               f"the aux files in its aux columns.")
+               f"{mention('bulk.aux_patterns')} applies to {mention('bulk.images')}; with {mention('bulk.manifest')} "
+               f"give the aux files in its aux columns.")
 
 
 @dataclass

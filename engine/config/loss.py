@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..declarations import setting
-from ..errors import ConfigError
-from ..errors import setting as named
+from ..errors import ConfigError, mention
 from ..models.configuration_utils import BASELINE_LOSS, families_by, family_card
 from ..settings import Settings, check
 from .values import DEFAULT_SIDE_WEIGHT, LOSS_ALIASES, LOSS_DETAIL, LOSS_TERMS
@@ -64,7 +63,7 @@ def parse_loss_terms(text: str | dict[str, Any], what: str = "loss") -> dict[str
 
 
 def _loss_terms_flag(text: str) -> dict[str, float]:
-    return parse_loss_terms(text, named("loss.terms"))
+    return parse_loss_terms(text, mention("loss.terms"))
 
 
 def _number_list_flag(text: str) -> list[float]:

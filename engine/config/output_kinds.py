@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import setting
+from ..errors import mention
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class OutputKind:
     @property
     def what(self) -> str:
         """How messages name it: the noun and its setting (each front end renders the setting as its control)."""
-        return f"{self.noun} ({setting('segment.' + self.config_key)})"
+        return f"{self.noun} ({mention('segment.' + self.config_key)})"
 
 
 OUTPUT_KINDS = (

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..declarations import setting
-from ..errors import ConfigError
-from ..errors import setting as named
+from ..errors import ConfigError, mention
 from ..io.polygons import TREATMENTS, ClassRule
 from ..settings import Settings, check
 
@@ -73,7 +72,7 @@ def parse_class_values(text: str | None, what: str) -> dict[str, str]:
             continue
         key, sep, value = part.rpartition("=")
         if not sep or not key.strip() or not value.strip():
-            raise ConfigError(f"{named(what)}: '{part}' is not CLASS=VALUE; write pairs like building=regularise "
+            raise ConfigError(f"{mention(what)}: '{part}' is not CLASS=VALUE; write pairs like building=regularise "
                               f"(a class name or number = its value), separated by commas.")
         pairs[key.strip()] = value.strip()
     return pairs
@@ -86,14 +85,14 @@ def class_index(key: str, class_names: Sequence[str], what: str) -> int:
         return lowered.index(key.strip().lower())
     if key.strip().isdigit():
         return int(key)
-    raise ConfigError(f"{named(what)}: there is no class '{key}'; the classes are "
+    raise ConfigError(f"{mention(what)}: there is no class '{key}'; the classes are "
                       f"{', '.join(f'{i} {n}' for i, n in enumerate(class_names))} (give a name or a number).")
 
 
 def _treatment(value: str, what: str) -> str:
     treatment = SYNONYMS.get(value.strip().lower(), value.strip().lower())
     if treatment not in TREATMENTS:
-        raise ConfigError(f"{named(what)}: '{value}' is not a treatment; use one of {', '.join(TREATMENTS)}.")
+        raise ConfigError(f"{mention(what)}: '{value}' is not a treatment; use one of {', '.join(TREATMENTS)}.")
     return treatment
 
 
@@ -103,7 +102,7 @@ def _number(value: str, what: str) -> float:
     except ValueError:
         number = -1.0
     if not number >= 0:
-        raise ConfigError(f"{named(what)}: '{value}' is not an area >= 0.")
+        raise ConfigError(f"{mention(what)}: '{value}' is not an area >= 0.")
     return number
 
 
@@ -162,7 +161,7 @@ def polygon_classes_setting() -> Any:
 def check_polygon_settings(cfg: Any, section: str) -> None:
     """The polygon settings' own checks (the classes they name are checked once the classes are known)."""
     check(cfg.min_polygon_area >= 0 and cfg.simplify_tolerance >= 0 and cfg.fill_holes >= 0,
-          f"{named(section + '.min_polygon_area')}, {named(section + '.fill_holes')} and simplify_tolerance must "
+          f"{mention(section + '.min_polygon_area')}, {mention(section + '.fill_holes')} and simplify_tolerance must "
           f"be >= 0.")
     for key, value in parse_class_values(cfg.polygon_treatment, f"{section}.polygon_treatment").items():
         _treatment(value, f"{section}.polygon_treatment")
@@ -219,6 +218,6 @@ class PolygonsConfig(Settings):
     polygon_classes: list[int] | None = polygon_classes_setting()
 
     def __post_init__(self) -> None:
-        check(bool(self.raster), f"No class raster given; give {named('polygons.raster')}.")
-        check(bool(self.output), f"No output given; give {named('polygons.output')} (a .gpkg).")
+        check(bool(self.raster), f"No class raster given; give {mention('polygons.raster')}.")
+        check(bool(self.output), f"No output given; give {mention('polygons.output')} (a .gpkg).")
         check_polygon_settings(self, "polygons")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..declarations import setting
-from ..errors import setting as named
+from ..errors import mention
 from ..settings import Settings, check
 from .values import BACKENDS, DEVICES, TTA_MODES
 
@@ -59,10 +59,10 @@ class SuggestConfig(Settings):
                               help="Tiles predicted at once; lower it when memory runs out.")
 
     def __post_init__(self) -> None:
-        check(self.tta in TTA_MODES, f"{named('suggest.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
-        check(self.count >= 1, f"{named('suggest.count')} must be at least 1 (got {self.count}).")
+        check(self.tta in TTA_MODES, f"{mention('suggest.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
+        check(self.count >= 1, f"{mention('suggest.count')} must be at least 1 (got {self.count}).")
         check(self.window >= MIN_WINDOW,
-              f"{named('suggest.window')} must be at least {MIN_WINDOW} pixels (got {self.window}).")
+              f"{mention('suggest.window')} must be at least {MIN_WINDOW} pixels (got {self.window}).")
         check(self.backend in BACKENDS,
-              f"{named('suggest.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
-        check(self.batch_size >= 1, f"{named('suggest.batch_size')} must be >= 1 (got {self.batch_size}).")
+              f"{mention('suggest.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
+        check(self.batch_size >= 1, f"{mention('suggest.batch_size')} must be >= 1 (got {self.batch_size}).")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..declarations import setting
-from ..errors import setting as named
+from ..errors import mention
 from ..settings import Settings, check
 from .loss import LEGACY_LOSS_SETTINGS, LossConfig, legacy_loss
 from .values import (
@@ -218,7 +218,7 @@ class DataConfig(Settings):
         self.val_scenes = [SceneSpec.from_dict(s) if isinstance(s, dict) else s for s in self.val_scenes]
         self.label_mapping = {str(k): int(v) for k, v in self.label_mapping.items()}
         if self.pixel_size is not None:
-            check(self.pixel_size >= 0, f"{named('data.pixel_size')} must be a positive number of metres "
+            check(self.pixel_size >= 0, f"{mention('data.pixel_size')} must be a positive number of metres "
                                         f"(got {self.pixel_size}).")
             self.pixel_size = float(self.pixel_size) or None
         from .bands import BandSelection, parse_band_list, parse_bands
@@ -227,9 +227,9 @@ class DataConfig(Settings):
         self.x_bands = parse_bands(self.x_bands, "x_bands")
         if given and not all(b.isdigit() for b in given):
             # names (B04,B03 or red,green): matched to each image's band descriptions when it is read
-            check(not self.x_bands, f"{named('data.bands')} by name ({','.join(given)}) cannot be combined with "
-                                    f"{named('data.x_bands')}; give band numbers.")
-            check(len(set(b.lower() for b in given)) == len(given), f"{named('data.bands')} {given} names a band "
+            check(not self.x_bands, f"{mention('data.bands')} by name ({','.join(given)}) cannot be combined with "
+                                    f"{mention('data.x_bands')}; give band numbers.")
+            check(len(set(b.lower() for b in given)) == len(given), f"{mention('data.bands')} {given} names a band "
                                                                     f"twice.")
             self.bands = given  # type: ignore[assignment]
         else:
@@ -243,27 +243,27 @@ class DataConfig(Settings):
                                  f"also have aux rasters; give either x_bands or aux rasters.")
         check_tile_size(self.tile_size, "data.tile_size", self.aux_ratio, "; try 256 or 512")
         check(0.0 <= self.val_fraction < 1.0,
-               f"{named('data.val_fraction')} must be in [0, 1) (got {self.val_fraction}).")
-        check(0.0 <= self.foreground_share <= 1.0, f"{named('data.foreground_share')} must be in [0, 1].")
+               f"{mention('data.val_fraction')} must be in [0, 1) (got {self.val_fraction}).")
+        check(0.0 <= self.foreground_share <= 1.0, f"{mention('data.foreground_share')} must be in [0, 1].")
         check(self.aux_bands_per_file is None or self.aux_bands_per_file >= 1,
-               f"{named('data.aux_bands_per_file')} must be >= 1 (or unset: all bands of each aux file).")
+               f"{mention('data.aux_bands_per_file')} must be >= 1 (or unset: all bands of each aux file).")
         check(len(self.class_names) >= 2,
-               f"{named('data.class_names')} needs at least two names (background and one class).")
+               f"{mention('data.class_names')} needs at least two names (background and one class).")
         check(len(self.class_colors) == len(self.class_names),
-               f"{named('data.class_colors')} has {len(self.class_colors)} entries but class_names has "
+               f"{mention('data.class_colors')} has {len(self.class_colors)} entries but class_names has "
                f"{len(self.class_names)}.")
         check_class_names(self.class_names)
         check_class_colors(self.class_colors, self.class_names)
         check(self.statistics in ("percentile", "meanstd"), "statistics must be 'percentile' or 'meanstd'.")
         check(self.statistics_tiles >= 1,
-               f"{named('data.statistics_tiles')} must be >= 1 (got {self.statistics_tiles}).")
+               f"{mention('data.statistics_tiles')} must be >= 1 (got {self.statistics_tiles}).")
         check(0 <= self.label_default_class < len(self.class_names),
                f"label_default_class {self.label_default_class} is outside 0..{len(self.class_names) - 1}.")
         # Mapping a raw value to ignore_index marks it as unlabelled (e.g. 0 = "not surveyed").
         bad = [v for v in self.label_mapping.values()
                if not (0 <= v < len(self.class_names) or v == self.ignore_index)]
         more = (f"; there are {len(self.class_names)} class names: give one name per class, {max(bad) + 1} in all "
-                f"({named('data.class_names')})" if bad and max(bad) >= len(self.class_names)
+                f"({mention('data.class_names')})" if bad and max(bad) >= len(self.class_names)
                 else "")
         check(not bad, f"label_mapping maps to class(es) {bad} outside 0..{len(self.class_names) - 1} "
                         f"(or ignore_index {self.ignore_index} for unlabelled values){more}.")
@@ -385,13 +385,13 @@ class TrainConfig(Settings):
         check(self.epochs >= 0 and self.warmup_epochs >= 0 and self.epochs + self.warmup_epochs >= 1,
                "epochs + warmup_epochs must be at least 1.")
         check(self.time_budget is None or (self.time_budget > 0 and math.isfinite(self.time_budget)),
-               f"{named('train.time_budget')} must be > 0 minutes, or unset for no limit (got {self.time_budget}).")
-        check(self.weight_decay >= 0, f"{named('train.weight_decay')} must be >= 0 (got {self.weight_decay}).")
+               f"{mention('train.time_budget')} must be > 0 minutes, or unset for no limit (got {self.time_budget}).")
+        check(self.weight_decay >= 0, f"{mention('train.weight_decay')} must be >= 0 (got {self.weight_decay}).")
         check(self.vision_lr_factor > 0 and self.aux_lr_factor > 0, "vision_lr_factor and aux_lr_factor must be > 0.")
         check(math.isfinite(self.learning_rate) and self.learning_rate > 0,
-               f"{named('train.learning_rate')} must be a number > 0 (got {self.learning_rate}).")
+               f"{mention('train.learning_rate')} must be a number > 0 (got {self.learning_rate}).")
         check(math.isfinite(self.min_learning_rate) and 0 <= self.min_learning_rate <= self.learning_rate,
-               f"{named('train.min_learning_rate')} must be in [0, {named('train.learning_rate')}] (got "
+               f"{mention('train.min_learning_rate')} must be in [0, {mention('train.learning_rate')}] (got "
                f"{self.min_learning_rate}, learning rate {self.learning_rate}).")
         check(self.warmup_steps >= 0, "warmup_steps must be >= 0.")
         check(self.step_epochs >= 1 and 0 < self.step_gamma <= 1, "step_epochs must be >= 1 and step_gamma in (0, 1].")
@@ -399,20 +399,20 @@ class TrainConfig(Settings):
                "plateau_patience must be >= 0 and plateau_factor in (0, 1).")
         check(self.grad_clip is None or self.grad_clip > 0, "grad_clip must be > 0, or None for no clipping.")
         check(self.early_stop_patience is None or self.early_stop_patience >= 1,
-               f"{named('train.early_stop_patience')} must be >= 1, or None to never stop early.")
+               f"{mention('train.early_stop_patience')} must be >= 1, or None to never stop early.")
         check(self.num_workers >= 0, "num_workers must be >= 0.")
         check(self.preview_tiles >= 0, "preview_tiles must be >= 0.")
-        check(self.batch_size >= 1, f"{named('train.batch_size')} must be >= 1 (got {self.batch_size}).")
-        check(self.learning_rate > 0, f"{named('train.learning_rate')} must be > 0 (got {self.learning_rate}).")
+        check(self.batch_size >= 1, f"{mention('train.batch_size')} must be >= 1 (got {self.batch_size}).")
+        check(self.learning_rate > 0, f"{mention('train.learning_rate')} must be > 0 (got {self.learning_rate}).")
         check(self.schedule in SCHEDULES,
-               f"{named('train.schedule')} '{self.schedule}' is unknown; use one of {list(SCHEDULES)}.")
+               f"{mention('train.schedule')} '{self.schedule}' is unknown; use one of {list(SCHEDULES)}.")
         check(self.optimizer in OPTIMIZERS,
-               f"{named('train.optimizer')} '{self.optimizer}' is unknown; use one of {list(OPTIMIZERS)}.")
+               f"{mention('train.optimizer')} '{self.optimizer}' is unknown; use one of {list(OPTIMIZERS)}.")
         check(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1) (got {self.momentum}).")
         check(self.early_stop_metric in EARLY_STOP_METRICS,
-               f"{named('train.early_stop_metric')} '{self.early_stop_metric}' is unknown; use one of "
+               f"{mention('train.early_stop_metric')} '{self.early_stop_metric}' is unknown; use one of "
                f"{list(EARLY_STOP_METRICS)}.")
-        check(self.grad_accumulation >= 1, f"{named('train.grad_accumulation')} must be >= 1.")
+        check(self.grad_accumulation >= 1, f"{mention('train.grad_accumulation')} must be >= 1.")
         check(self.amp in AMP_MODES, f"amp must be one of {list(AMP_MODES)}.")
         check(self.device in DEVICES or self.device.startswith("cuda:"),
-               f"{named('train.device')} '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
+               f"{mention('train.device')} '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")

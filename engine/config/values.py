@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..declarations import CONFIG_ONLY as CONFIG_ONLY  # the model families' configurations use it too
-from ..errors import ConfigError
-from ..errors import setting as named
+from ..errors import ConfigError, mention
 from ..settings import check
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -36,9 +35,9 @@ CLASS_PALETTE = ("#000000", "#ff0000", "#1f78b4", "#33a02c", "#ff7f00", "#6a3d9a
 def check_tile_size(tile: int, key: str, aux_ratio: int | None = None, hint: str = "") -> None:
     """ConfigError unless ``tile`` is a positive multiple of 32 (the encoders' coarsest stride) and, with aux data,
     of the aux ratio (an aux cell covers whole tiles); the one tile rule of training and segmenting alike."""
-    check(tile >= 32 and tile % 32 == 0, f"{named(key)} must be a positive multiple of 32 (got {tile}){hint}.")
+    check(tile >= 32 and tile % 32 == 0, f"{mention(key)} must be a positive multiple of 32 (got {tile}){hint}.")
     if aux_ratio:
-        check(tile % aux_ratio == 0, f"{named(key)} {tile} must be divisible by the aux ratio {aux_ratio} (every "
+        check(tile % aux_ratio == 0, f"{mention(key)} {tile} must be divisible by the aux ratio {aux_ratio} (every "
                                      f"aux cell covers whole tiles){hint}.")
 
 def fill_class_colors(colors: list[str], count: int) -> list[str]:
@@ -62,7 +61,7 @@ def invalid_colors(colors: list[Any]) -> list[Any]:
     return [c for c in colors if not isinstance(c, str) or not COLOR_PATTERN.fullmatch(c.strip())]
 
 
-def check_class_colors(colors: list[Any], names: list[Any], where: str = named("data.class_colors")) -> None:
+def check_class_colors(colors: list[Any], names: list[Any], where: str = mention("data.class_colors")) -> None:
     """ConfigError naming every colour that is not '#rrggbb' and the class it belongs to."""
     bad = [(i, c) for i, c in enumerate(colors) if invalid_colors([c])]
     if bad:
@@ -71,7 +70,7 @@ def check_class_colors(colors: list[Any], names: list[Any], where: str = named("
                           f"one '#rrggbb' hex colour per class, e.g. #ff0000 for red.")
 
 
-def check_class_names(names: list[Any], where: str = named("data.class_names")) -> None:
+def check_class_names(names: list[Any], where: str = mention("data.class_names")) -> None:
     """ConfigError for a class name that is empty, too long, has control characters, or is given twice."""
     for i, name in enumerate(names):
         text = name if isinstance(name, str) else None
@@ -128,7 +127,7 @@ def parse_label_pairs(text: str, what: str = "data.label_mapping") -> dict[str, 
             if not sep or not number.is_integer():
                 raise ValueError(part)
         except ValueError:
-            raise ConfigError(f"{named(what)}: '{part}' is not VALUE=CLASS; write pairs like 90=1 (raw label value "
+            raise ConfigError(f"{mention(what)}: '{part}' is not VALUE=CLASS; write pairs like 90=1 (raw label value "
                               f"= class number), separated by commas.") from None
         mapping[str(int(raw)) if raw.is_integer() else str(raw)] = int(number)
     return mapping

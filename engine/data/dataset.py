@@ -32,7 +32,7 @@ import torch
 
 from ..callbacks import Callback
 from ..config import DataConfig, SceneSpec
-from ..errors import DataError, setting
+from ..errors import DataError, mention
 from .augment import augment_tile
 from .checks import check_scene_aux, check_scene_image
 from .label_scan import (
@@ -89,7 +89,7 @@ def band_numbers(bands: list[Any] | None, image: str) -> list[int] | None:
     descriptions and sensor band names, DataError listing its bands when one is missing or ambiguous)."""
     if not bands_by_name(bands):
         return None if bands is None else [int(b) for b in bands]
-    from ..errors import setting
+    from ..errors import mention
     from .band_match import pick_bands
     from .raster import open_raster
 
@@ -98,7 +98,7 @@ def band_numbers(bands: list[Any] | None, image: str) -> list[int] | None:
         names = [d or None for d in dataset.descriptions]
     finally:
         dataset.close()
-    return list(pick_bands([str(b) for b in bands], None, len(bands), names, image, setting("data.bands")).bands)
+    return list(pick_bands([str(b) for b in bands], None, len(bands), names, image, mention("data.bands")).bands)
 
 
 class _QuietCallback(Callback):
@@ -334,7 +334,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         val_foreground |= has_foreground(reader.label_path, values, data_cfg)
     if problems and recognise_reference_labels(counts, data_cfg):
         callback.info(f"The label values are 0 and 90, as in the reference data: 90 is class 1 "
-                      f"('{data_cfg.class_names[1]}'), 0 is class 0. Give {setting('data.label_mapping')} to say "
+                      f"('{data_cfg.class_names[1]}'), 0 is class 0. Give {mention('data.label_mapping')} to say "
                       f"otherwise.")
         for kw in train_kw + val_kw:  # the readers (and the loaders' copies) map with it from now on
             kw["label_mapping"] = dict(data_cfg.label_mapping)
@@ -360,11 +360,11 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     if fg == 0:
         callback.warning(f"Only class 0 ('{data_cfg.class_names[0]}') is present in the training labels: the model "
                          f"will learn to predict it everywhere and the other classes will score IoU 0. Check the "
-                         f"{setting('data.label_mapping')} and label field against the label values.")
+                         f"{mention('data.label_mapping')} and label field against the label values.")
     elif fg == labelled and len(data_cfg.class_names) == 2:  # several classes: class 0 may be absent ("nodata")
         callback.warning(f"No pixel of class 0 ('{data_cfg.class_names[0]}') in the training labels: every labelled "
                          f"pixel is foreground, so the model never learns what is not. Check the "
-                         f"{setting('data.label_mapping')} and {setting('data.label_default_class')}, or label some "
+                         f"{mention('data.label_mapping')} and {mention('data.label_default_class')}, or label some "
                          f"background.")
 
     vision_stats, aux_stats = training_statistics(data_cfg, train_readers, indexes, train_regions, callback)
@@ -451,7 +451,7 @@ def _check_consistent(first: SceneReader, readers: list[SceneReader]) -> None:
             raise DataError(f"The scene '{reader.image}' has aux files of {reader.aux_file_bands} band(s) but "
                             f"'{first.image}' has {first.aux_file_bands}; give every scene the same aux files (the "
                             f"same number, in the same order, with the same bands), or set "
-                            f"{setting('data.aux_bands_per_file')} to use the first N bands of each.")
+                            f"{mention('data.aux_bands_per_file')} to use the first N bands of each.")
     gsds = [abs(r.gsd[0]) for r in readers]
     if max(gsds) > 1.5 * min(gsds):
         first_gsd = gsds[0]

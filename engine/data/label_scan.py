@@ -14,7 +14,7 @@ import numpy as np
 
 from ..callbacks import Callback
 from ..config import DataConfig
-from ..errors import setting
+from ..errors import mention
 from .raster import is_vector_path
 from .sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder, Region
 from .scene import SceneReader
@@ -72,7 +72,7 @@ def labelled_share_line(reader: SceneReader, index: CellIndex, data_cfg: DataCon
         return (f"No labelled area for '{name}': every pixel outside the label polygons of "
                 f"'{Path(reader.label_path).name}' is class 0 ('{data_cfg.class_names[0]}'), {share:.1f} % of the "
                 f"scene labelled. If you labelled only part of the scene, give the part as a labelled area "
-                f"({setting('data.train_scenes#aoi')}): the rest is then ignored, not background.")
+                f"({mention('data.train_scenes#aoi')}): the rest is then ignored, not background.")
     return f"Labels of '{name}': {share:.1f} % of the scene labelled (the rest is nodata or ignored)."
 
 
@@ -185,18 +185,18 @@ def label_fix_hint(data_cfg: DataConfig, counts: dict[str, dict[str, int]] | Non
     classes = _class_numbers(counts or {}, data_cfg.ignore_index)
     if data_cfg.label_mapping:
         default = data_cfg.label_default_class
-        hint = (f"Raw 0 is class {default} ({setting('data.label_default_class')}); every other raw value must be in "
-                f"{setting('data.label_mapping')}. Map these values to their classes, set them as the label "
-                f"raster's nodata, or turn {setting('data.strict_labels')} off (--no-strict-labels) to make every "
+        hint = (f"Raw 0 is class {default} ({mention('data.label_default_class')}); every other raw value must be in "
+                f"{mention('data.label_mapping')}. Map these values to their classes, set them as the label "
+                f"raster's nodata, or turn {mention('data.strict_labels')} off (--no-strict-labels) to make every "
                 f"value not in the mapping class {default}.")
         if classes:  # a land-cover raster whose values already are its classes
             hint += (f" If the raw values are the class numbers themselves (here up to {classes - 1}), give an empty "
-                     f"{setting('data.label_mapping')} ('' on the command line) and {classes} "
-                     f"{setting('data.class_names')}, class 0 first.")
+                     f"{mention('data.label_mapping')} ('' on the command line) and {classes} "
+                     f"{mention('data.class_names')}, class 0 first.")
         return hint
     more = f" ({classes} names for classes 0..{classes - 1})" if classes > len(data_cfg.class_names) else ""
-    return (f"Give a {setting('data.label_mapping')} from raw values to classes 0..{len(data_cfg.class_names) - 1}, "
-            f"or add {setting('data.class_names')} for the extra classes{more}.")
+    return (f"Give a {mention('data.label_mapping')} from raw values to classes 0..{len(data_cfg.class_names) - 1}, "
+            f"or add {mention('data.class_names')} for the extra classes{more}.")
 
 
 def _class_numbers(counts: dict[str, dict[str, int]], ignore_index: int) -> int:

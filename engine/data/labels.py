@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, setting
+from ..errors import DataError, mention
 from ..io import locations
 from ..io.writers import class_raster_type
 from ..runtime.environment import require
@@ -325,7 +325,7 @@ class RegionMask:
             src, dst = srs_from_crs(extent_crs), srs_from_crs(image_crs)
             if not src.IsSame(dst):
                 geom.Segmentize(max(xmax - xmin, ymax - ymin) / 50.0)  # curved edges after reprojection
-                what = f"extent {list(extent)} ({setting('segment.extent_crs')} {extent_crs})"
+                what = f"extent {list(extent)} ({mention('segment.extent_crs')} {extent_crs})"
                 transform_geometry(geom, coordinate_transform(src, dst, what), src, dst, what)
         gx0, gx1, gy0, gy1 = geom.GetEnvelope()
         return VectorShape(json.loads(geom.ExportToJson()), 1, (gx0, gy0, gx1, gy1))

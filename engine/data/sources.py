@@ -25,7 +25,7 @@ from typing import Any
 
 from ..callbacks import Callback, QuietCallback
 from ..config import REFERENCE_AUX_PREFIXES, DataConfig, SceneSpec
-from ..errors import ConfigError, DataError, setting
+from ..errors import ConfigError, DataError, mention
 from ..io import locations
 from ..io.safety import FORMATS
 from .raster import open_raster
@@ -132,7 +132,7 @@ def _discover(root: Path, folders: dict, data_cfg: DataConfig, prefixes: list[st
     if prefixes and not aux_dirs:
         raise DataError(f"No aux folder in '{root}': expected {' or '.join(n + '/' for n in folders['aux'])} "
                         f"holding files named {', '.join(p + '<name>.tif' for p in prefixes)}. For a vision-only "
-                        f"model leave out the aux prefixes ({setting('data.aux_prefixes')}) and the aux folders.")
+                        f"model leave out the aux prefixes ({mention('data.aux_prefixes')}) and the aux folders.")
     images = _rasters(images_dir)
     if not images:
         raise DataError(f"Folder '{images_dir}' holds no .tif/.tiff images; put the {folders['images']} "
@@ -186,7 +186,7 @@ def _report_incomplete(problems: list[str], data_cfg: DataConfig, callback: Call
         callback.warning(f"Skipping {len(problems)} incomplete scene(s) of {where}:\n  {listing}")
         return
     raise DataError(f"{len(problems)} incomplete scene(s) in {where}:\n  {listing}\nAdd the missing files, or "
-                    f"set {setting('data.skip_incomplete')} to train without these scenes.")
+                    f"set {mention('data.skip_incomplete')} to train without these scenes.")
 
 
 def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Callback,

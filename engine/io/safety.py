@@ -3,10 +3,10 @@
 Every command (train, segment, evaluate, and any new one) calls :func:`check_outputs` before any work, with
 every file it reads and every file it will write, sidecars included::
 
-    check_outputs(inputs={f"image ({setting('segment.image')})": image, f"aux ({setting('segment.aux')})": [a1, a2]},
-                  outputs={f"class raster ({setting('segment.output')})": [out, *raster_sidecars(out, qml=True)]})
+    check_outputs(inputs={f"image ({mention('segment.image')})": image, f"aux ({mention('segment.aux')})": [a1, a2]},
+                  outputs={f"class raster ({mention('segment.output')})": [out, *raster_sidecars(out, qml=True)]})
 
-The labels name settings with :func:`engine.errors.setting`: each front end shows its own control.
+The labels name settings with :func:`engine.errors.mention`: each front end shows its own control.
 
 Files are compared by identity, not by path string: ``os.stat`` (symlinks followed) gives the device and
 inode, so a hard link, a symlink, ``..`` segments or another spelling of the same file are all caught. An
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from ..errors import ConfigError, DataError, setting
+from ..errors import ConfigError, DataError, mention
 from . import locations
 from .atomic import NAME_MAX, path_kind, temporary_path
 
@@ -333,13 +333,13 @@ def evaluate_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths 
     """What ``evaluate`` reads (prediction(s), label(s)) and writes (metrics JSON + CSVs, run-length CSV)."""
     stem = Path(cfg.output)
     inputs: dict[str, Paths | Files] = {
-        f"prediction ({setting('evaluate.prediction')})": Files(cfg.prediction, folder=True),
-        f"label ({setting('evaluate.label')})": Files(cfg.label, folder=True)}
+        f"prediction ({mention('evaluate.prediction')})": Files(cfg.prediction, folder=True),
+        f"label ({mention('evaluate.label')})": Files(cfg.label, folder=True)}
     outputs: dict[str, Paths | Files] = {
-        f"metrics ({setting('evaluate.output')})": Files([str(stem), str(stem.with_suffix(".csv")),
+        f"metrics ({mention('evaluate.output')})": Files([str(stem), str(stem.with_suffix(".csv")),
                                                          str(stem.with_name(stem.stem + "_confusion.csv"))], "json"),
-        f"run-length CSV ({setting('evaluate.rle_csv')})": Files(cfg.rle_csv, "csv"),
-        f"HTML report ({setting('evaluate.html')})": Files(cfg.html, "html"),
+        f"run-length CSV ({mention('evaluate.rle_csv')})": Files(cfg.rle_csv, "csv"),
+        f"HTML report ({mention('evaluate.html')})": Files(cfg.html, "html"),
     }
     return inputs, outputs
 

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from ..declarations import CONFIG_ONLY, setting
-from ..errors import ConfigError
-from ..errors import setting as named
+from ..errors import ConfigError, mention
 from ..settings import Settings, check
 from .registry import family_module, has_configuration, list_models, list_presets
 
@@ -213,7 +212,7 @@ class ModelConfig(Settings):
 
     def __post_init__(self) -> None:
         check(self.preset in self.PRESETS,
-               f"{named('model.preset')}: '{self.preset}' is not a preset of the {self.name} family; use one of "
+               f"{mention('model.preset')}: '{self.preset}' is not a preset of the {self.name} family; use one of "
                f"{list(self.PRESETS)}.")
         check(self.vision_channels >= 1, f"vision_channels must be >= 1 (got {self.vision_channels}).")
         check(self.aux_channels >= 0, f"aux_channels must be >= 0, 0 = vision only (got {self.aux_channels}).")
@@ -282,6 +281,6 @@ class AutoModelConfig:
         target = family_config_class(family)
         if data.get("encoder") is not None and not getattr(target, "ENCODERS", ()):
             takes = [f for f in list_models() if getattr(family_config_class(f), "ENCODERS", ())]
-            raise ConfigError(f"{named('model.encoder')}: the {family} family has a fixed encoder; an encoder can be "
+            raise ConfigError(f"{mention('model.encoder')}: the {family} family has a fixed encoder; an encoder can be "
                               f"chosen for {takes} only (leave it at default).")
         return target.from_dict({**data, "name": family})

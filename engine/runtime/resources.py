@@ -16,7 +16,7 @@ import math
 import os
 
 from ..callbacks import Callback
-from ..errors import ConfigError, setting
+from ..errors import ConfigError, mention
 
 # peak activation bytes per input pixel (batch x tile^2), measured on CPU float32 for the dualstream presets
 BYTES_PER_PIXEL = {
@@ -102,7 +102,7 @@ def largest_fitting(mode: str, preset: str | None, batch: int, tile: int, channe
 
 
 def check_memory(mode: str, preset: str | None, batch: int, tile: int, channels: int, device: str, step: int,
-                 batch_flag: str = setting("train.batch_size"), tile_flag: str = setting("data.tile_size")) -> None:
+                 batch_flag: str = mention("train.batch_size"), tile_flag: str = mention("data.tile_size")) -> None:
     """Raise ResourceError when ``batch`` tiles of ``tile`` px clearly cannot fit on ``device``.
 
     The message gives the estimate, the free memory, the largest batch at this tile and the largest tile (a
@@ -156,9 +156,9 @@ def check_training_tile(tile: int, scene_sizes: list[tuple[str, int, int]], step
     name, width, height = max(scene_sizes, key=lambda s: max(s[1], s[2]))
     cover = scene_tile(width, height, step)
     if tile > cover:
-        raise ResourceError(f"{setting('data.tile_size')} {tile} is larger than every training scene (the largest is "
+        raise ResourceError(f"{mention('data.tile_size')} {tile} is larger than every training scene (the largest is "
                             f"'{name}', {width} x {height} px): the tiles would be mostly padding. Use "
-                            f"{setting('data.tile_size')} {cover} or less.")
+                            f"{mention('data.tile_size')} {cover} or less.")
 
 
 def graph_bytes(batch: int, bands: int, classes: int, tile: int) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 from ..bundle.imported import is_imported
 from ..bundle.onnx_metadata import is_onnx_path, onnx_cuda
 from ..callbacks import Callback
-from ..errors import BundleError, CanceledError, ConfigError, DependencyError, setting
+from ..errors import BundleError, CanceledError, ConfigError, DependencyError, mention
 from ..runtime.environment import install_hint, resolve_device, resolve_device_lazily
 from .plan import Member
 
@@ -57,7 +57,7 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
     """The predictor for ``members`` with ``cfg``'s backend, device and TTA; ``tile``: the plan's tile size (a
     bundle's export is made or checked now for it, so a failure falls back before any tile is read)."""
     callback = callback or Callback()
-    forced = f"{setting('segment.backend')} {cfg.backend}"  # the reason when the user chose the backend
+    forced = f"{mention('segment.backend')} {cfg.backend}"  # the reason when the user chose the backend
     if cfg.backend == "torch":
         return _torch_predictor(members, cfg, resolve_device(cfg.device), callback, forced)
     if cfg.backend == "onnxruntime":

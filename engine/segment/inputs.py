@@ -38,7 +38,7 @@ from ..data.units import (
     sentinel2_nodata,
     sentinel2_offset,
 )
-from ..errors import DataError, setting
+from ..errors import DataError, mention
 
 OVERVIEW_ABOVE, OVERVIEW_SIDE = 2048 * 2048, 512  # inputs larger than this are sampled whole at 512 px too
 # ... and judged by FULL_WINDOWS full-resolution windows of FULL_SIDE px, when they hold FULL_ENOUGH valid pixels
@@ -144,7 +144,7 @@ def _sample(path: str, bands: Sequence[int]) -> tuple[np.ndarray, str | None]:
 def _pick(cfg: SegmentConfig, data: DataMetadata, count: int, names: list[str | None], source: str) -> BandPick | None:
     model_names = model_band_names(data)
     if cfg.bands:
-        return pick_bands(cfg.bands, model_names, data.vision_bands, names, source, setting("segment.bands"))
+        return pick_bands(cfg.bands, model_names, data.vision_bands, names, source, mention("segment.bands"))
     if model_names and count >= len(model_names):
         return match_bands(model_names, names, source)
     return None
@@ -155,10 +155,10 @@ def _stac_pick(cfg: SegmentConfig, data: DataMetadata, item: StacItem) -> BandPi
     model_names = model_band_names(data)
     where = f"STAC item '{item.id}'"
     if cfg.bands:
-        return pick_bands(cfg.bands, model_names, data.vision_bands, labels, where, setting("segment.bands"))
+        return pick_bands(cfg.bands, model_names, data.vision_bands, labels, where, mention("segment.bands"))
     if not model_names:
         raise DataError(f"The model records no band names, so the bands of the {where} cannot be picked by name; "
-                        f"give them in the model's order with {setting('segment.bands')} (its bands: "
+                        f"give them in the model's order with {mention('segment.bands')} (its bands: "
                         f"{', '.join(f'{i} {b.label}' for i, b in enumerate(item.bands, 1))}).")
     found = match_bands(model_names, labels, where)
     assert found is not None  # every asset has a label
@@ -198,7 +198,7 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
                              f"){'' if len(far) == len(labels) else f' in {len(far)} of {len(labels)} bands'}")
     if not imported:
         return None  # the plan's domain check judges a model trained here by its training statistics
-    strict = setting("segment.strict_inputs")
+    strict = mention("segment.strict_inputs")
     message = (f"The image '{resolved.source}' does not look like what the model expects: "
                f"{resolved.out_of_range}, and the product does not say how to convert them (no GDAL scale/offset, "
                f"no Sentinel-2 baseline metadata, no STAC raster:bands). The prediction will likely be one class "
@@ -239,7 +239,7 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
     first = members[0]
     data: DataMetadata = first.data
     if any(m.data.x_bands for m in members) and (cfg.bands or stac):
-        raise DataError(f"The model '{first.path}' reads X bands of its image (CMX); {setting('segment.bands')} "
+        raise DataError(f"The model '{first.path}' reads X bands of its image (CMX); {mention('segment.bands')} "
                         f"and STAC items feed the vision bands only: give the image with the bands as in training.")
     names = model_band_names(data)
     for other in members[1:]:
@@ -253,7 +253,7 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
         chosen = [item.bands[b - 1] for b in pick.bands]
         labels = [b.label for b in chosen]
         wanted = model_band_names(data) or [f"input {i}" for i in range(1, len(chosen) + 1)]
-        how = "picked by name" if not cfg.bands else f"from {setting('segment.bands')} {','.join(cfg.bands)}"
+        how = "picked by name" if not cfg.bands else f"from {mention('segment.bands')} {','.join(cfg.bands)}"
         resolved.said.append(f"STAC item '{item.id}', bands {how}: "
                              + ", ".join(f"{m} <- {b.said()}" for m, b in zip(wanted, chosen)))
         callback.info(resolved.said[-1] + " (" + ", ".join(f"{b.label}: {b.href}" for b in chosen) + ")")

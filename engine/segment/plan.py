@@ -23,7 +23,7 @@ from ..config.bands import BandSelection
 from ..config.inference import DEFAULT_BORDER, DEFAULT_OVERLAP, DEFAULT_THRESHOLD
 from ..data.metadata import DataMetadata
 from ..data.reproject import layer_crs_label
-from ..errors import AlignmentError, BundleError, ConfigError, DataError, setting
+from ..errors import AlignmentError, BundleError, ConfigError, DataError, mention
 from ..io.safety import check_creatable, check_outputs
 from .expects import aux_problem, image_problem
 from .scene_outputs import SceneOutputs, segment_files
@@ -132,7 +132,7 @@ def _aux_layout(data: DataMetadata) -> str:
 def check_members(cfg: SegmentConfig) -> list[Member]:
     """The bundles' metadata as ensemble members, checked to fit together (no weights are loaded)."""
     if not cfg.models:
-        raise ConfigError(f"No model bundle given; give {setting('segment.models')} (a .dsmodel file written by "
+        raise ConfigError(f"No model bundle given; give {mention('segment.models')} (a .dsmodel file written by "
                           f"training).")
     weights = cfg.model_weights or [1.0] * len(cfg.models)
     members = [Member(str(p), read_model_metadata(p, cfg.backend), float(w)) for p, w in zip(cfg.models, weights)]
@@ -196,7 +196,7 @@ def _check_member_bands(member: Member, image_bands: int, image: str) -> None:
         needs = f" ({', '.join(names)}, in this order)" if names else ""
         raise DataError(f"The image '{image}' has {image_bands} band(s) but the model '{member.path}' takes "
                         f"{member.data.vision_bands}{needs}; give the bands in the model's order with "
-                        f"{setting('segment.bands')} (numbers or names), name the image's bands (band descriptions) "
+                        f"{mention('segment.bands')} (numbers or names), name the image's bands (band descriptions) "
                         f"so they are picked by name, or give an image with the same bands in the same order.")
     problem = problem.replace("the model", f"the model '{member.path}'", 1)
     raise DataError(f"{problem[0].upper()}{problem[1:]}; give an image with the same bands in the same order.")
@@ -231,14 +231,14 @@ def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, regio
     # torch is imported only where it runs anyway: start-up of an onnxruntime run is seconds shorter without it
     device = {"torch": resolve_device, "auto": resolve_device_lazily}.get(cfg.backend, str)(cfg.device)
     check_memory("segment", preset, cfg.batch_size, tile, reader.vision_bands + reader.aux_channels, device, step,
-                 setting("segment.batch_size"), setting("segment.tile_size"))
+                 mention("segment.batch_size"), mention("segment.tile_size"))
     for member in members:  # a graph made elsewhere may fix a batch far beyond the one asked for
         model = member.metadata.model
         if is_imported(member.metadata):
             batch = int(model.batch or cfg.batch_size)
             fix = (f"its graph fixes a batch of {batch:,} tiles: export it again with a dynamic or small batch axis"
-                   if model.batch else f"give a smaller {setting('segment.batch_size')} or "
-                                       f"{setting('segment.tile_size')}")
+                   if model.batch else f"give a smaller {mention('segment.batch_size')} or "
+                                       f"{mention('segment.tile_size')}")
             check_graph_memory(batch, model.vision_channels, model.num_classes, tile, member.path, fix)
     return tile
 
@@ -264,7 +264,7 @@ def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, w
         message = (f"The image '{image or reader.image}' has a pixel size of {reader.gsd[0]:.4g} x "
                    f"{reader.gsd[1]:.4g}, "
                    f"{factor:.2f} times the training pixel size {train_gsd} of '{path}'; results may be poor. "
-                   f"Set {setting('segment.resample_to_training_gsd')} to predict at the training pixel "
+                   f"Set {mention('segment.resample_to_training_gsd')} to predict at the training pixel "
                    f"size, or resample the image first, e.g. `gdalwarp -tr {train_gsd[0]} {train_gsd[1]} "
                    f"-r average IN.tif OUT.tif`.")
         warnings.append(message)
@@ -277,7 +277,7 @@ def _check_domain(reader: Any, member: Member, cfg: SegmentConfig, callback: Cal
 
     check_image_domain(reader.image_dataset(), cfg.image, member.selection.vision_bands(reader.image_bands),
                        member.data.vision_stats, member.path, callback, warnings, cfg.strict_inputs,
-                       setting("segment.strict_inputs"))
+                       mention("segment.strict_inputs"))
 
 
 def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
@@ -294,9 +294,9 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     callback = callback or Callback()
     warnings: list[str] = []
     if not cfg.image:
-        raise ConfigError(f"No image given; give {setting('segment.image')} (a GeoTIFF or other GDAL raster).")
+        raise ConfigError(f"No image given; give {mention('segment.image')} (a GeoTIFF or other GDAL raster).")
     if not cfg.output:
-        raise ConfigError(f"No output given; give {setting('segment.output')} (a .tif) for the class raster.")
+        raise ConfigError(f"No output given; give {mention('segment.output')} (a .tif) for the class raster.")
     check_outputs(*segment_files(cfg))  # no output (or sidecar) is one of the inputs, by file identity
     members = check_members(cfg) if members is None else members
     first = members[0]
@@ -314,7 +314,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     if use_aux:
         if not cfg.aux:
             raise DataError(f"The model '{aux_members[0].path}' needs {aux_members[0].aux_channels} aux channel(s) "
-                            f"({_aux_layout(aux_data)}); give them as {setting('segment.aux')}.")
+                            f"({_aux_layout(aux_data)}); give them as {mention('segment.aux')}.")
         aux_paths = _order_aux(cfg.aux, aux_data.aux_prefixes, callback)
     elif cfg.aux:
         message = f"The model(s) use no aux data; the {len(cfg.aux)} aux file(s) given are ignored."
@@ -332,7 +332,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
             fix = " (its graph takes no other size)" if imported else f" or export again with that tile size ({tile})"
             raise ConfigError(f"The ONNX model '{member.path}' takes tiles of {fixed} px (fixed "
                               f"{'by its graph' if imported else 'at export'}), not {tile}; leave out "
-                              f"{setting('segment.tile_size')}{fix}.")
+                              f"{mention('segment.tile_size')}{fix}.")
     for member in members[1:]:
         if not cfg.tile_size and member.data.tile_size != tile:
             message = (f"The ensemble members were trained on different tile sizes; using {tile} px "
@@ -383,7 +383,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                     aux_grid_.crs = aux_grid_.crs or reader.grid.crs
                     check_overlap(region_grid, aux_grid_, f"{cfg.image} (segmented extent)", path, "aux raster")
             check_scene_aux(reader, callback, warnings, region_grid, "the segmented region of",
-                            f"limit the region with {setting('segment.extent')}", aux_data.aux_stats)
+                            f"limit the region with {mention('segment.extent')}", aux_data.aux_stats)
         check_scene_image(reader, callback, warnings, cfg.image)
         if not is_imported(first.metadata):  # its statistics are its maker's scaling, not data it was trained on
             _check_domain(reader, first, cfg, callback, warnings)
@@ -392,10 +392,10 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                                 warnings)
         overlap = overlap_pixels(tile, cfg.overlap)
         if cfg.border >= tile:
-            said = (setting('segment.border') if border_given else
+            said = (mention('segment.border') if border_given else
                     f"The border recorded in the model '{first.path}' (the scene mirrored by its maker)")
             raise ConfigError(f"{said} ({cfg.border} px) must be less than the tile size ({tile} px); give a "
-                              f"smaller {setting('segment.border')}.")
+                              f"smaller {mention('segment.border')}.")
         grid = TileGrid.plan(region, (reader.grid.width, reader.grid.height), tile, overlap, cfg.border)
     except BaseException:
         reader.close()

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import setting
+from ..errors import mention
 from ..runtime.resources import ResourceError
 from .prepare import prepare_tile, source_window
 from .tiling import Tile
@@ -186,8 +186,8 @@ def _check_shared_memory(needed: int, workers: int) -> None:
     if free is not None and needed > free:
         raise ResourceError(
             f"The {workers} reader processes need {needed / 2**20:,.0f} MB of shared memory for their tile slots, "
-            f"but /dev/shm has {free / 2**20:,.0f} MB free; use fewer {setting('segment.readers')}, leave out "
-            f"{setting('segment.reader_processes')} "
+            f"but /dev/shm has {free / 2**20:,.0f} MB free; use fewer {mention('segment.readers')}, leave out "
+            f"{mention('segment.reader_processes')} "
             f"(threads need none), or give the container more (docker run --shm-size=2g).")
 
 
@@ -297,7 +297,7 @@ class ReaderPool:
                 if not self._processes[w].is_alive():
                     self.broken = True
                     raise RuntimeError(f"Reader process {w} died (exit code {self._processes[w].exitcode}); "
-                                       f"rerun with {setting('segment.readers')} 1 if this repeats.") from None
+                                       f"rerun with {mention('segment.readers')} 1 if this repeats.") from None
                 continue
             if message[1] == job_id:
                 return message

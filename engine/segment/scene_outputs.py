@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.output_kinds import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
-from ..errors import setting
+from ..errors import mention
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, Paths, raster_sidecars
 from ..io.styles import qml_path_for
 
@@ -75,8 +75,8 @@ class SceneOutputs:
 def segment_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths | Files]]:
     """What ``segment`` reads (image, aux, bundles, AOI) and writes (:class:`SceneOutputs`, sidecars included)."""
     inputs: dict[str, Paths | Files] = {
-        f"image ({setting('segment.image')})": Files(cfg.image, give=RASTER_GIVE),
-        f"aux raster ({setting('segment.aux')})": Files(cfg.aux, give=RASTER_GIVE),
-        f"model bundle ({setting('segment.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
-        f"AOI ({setting('segment.aoi')})": Files(cfg.aoi, give="a polygon layer file")}
+        f"image ({mention('segment.image')})": Files(cfg.image, give=RASTER_GIVE),
+        f"aux raster ({mention('segment.aux')})": Files(cfg.aux, give=RASTER_GIVE),
+        f"model bundle ({mention('segment.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
+        f"AOI ({mention('segment.aoi')})": Files(cfg.aoi, give="a polygon layer file")}
     return inputs, dict(SceneOutputs.of(cfg).written())

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..callbacks import Callback
 from ..config.polygons import PolygonsConfig, class_rules, default_polygon_classes
 from ..config.values import fill_class_colors
-from ..errors import DataError, setting
+from ..errors import DataError, mention
 from ..io.locks import output_locks
 from ..io.polygons import FeatureTags, polygonize
 from ..io.prediction_tags import TAG_MODEL_SHA256, TAG_MODELS, read_prediction_tags
@@ -71,10 +71,10 @@ def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> 
     """Write ``cfg.raster``'s polygons to ``cfg.output`` (a temp file renamed when complete)."""
     callback = callback or Callback()
     raster, output = str(cfg.raster), str(cfg.output)
-    check_outputs(inputs={f"class raster ({setting('polygons.raster')})": Files(raster, give=RASTER_GIVE),
-                          f"confidence raster ({setting('polygons.confidence')})": Files(cfg.confidence,
+    check_outputs(inputs={f"class raster ({mention('polygons.raster')})": Files(raster, give=RASTER_GIVE),
+                          f"confidence raster ({mention('polygons.confidence')})": Files(cfg.confidence,
                                                                                           give=RASTER_GIVE)},
-                  outputs={f"polygons ({setting('polygons.output')})": Files(output, "gpkg")})
+                  outputs={f"polygons ({mention('polygons.output')})": Files(output, "gpkg")})
     names, model, digest = _raster_facts(raster)
     if cfg.class_names:
         names = list(cfg.class_names)
@@ -82,16 +82,16 @@ def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> 
     if names is None:
         names = [str(i) for i in range(largest + 1)]
         callback.warning(f"The class raster '{raster}' names no classes; the polygons' class_name is the class "
-                         f"number. Give {setting('polygons.class_names')} to name them.")
+                         f"number. Give {mention('polygons.class_names')} to name them.")
     elif largest >= len(names):
         raise DataError(f"The class raster '{raster}' holds class {largest}, but {len(names)} class name(s) are "
                         f"known ({', '.join(names)}); give every class a name with "
-                        f"{setting('polygons.class_names')}.")
+                        f"{mention('polygons.class_names')}.")
     rules = class_rules(cfg, names, section="polygons")
     classes = cfg.polygon_classes if cfg.polygon_classes is not None else default_polygon_classes(names)
     tags = FeatureTags(model=cfg.model or model, model_sha256=digest if not cfg.model else "",
                        scene=cfg.scene or Path(raster).stem)
-    with output_locks({f"polygons ({setting('polygons.output')})": output}):
+    with output_locks({f"polygons ({mention('polygons.output')})": output}):
         count = polygonize(raster, output, names, classes=classes, rules=rules, simplify=cfg.simplify_tolerance,
                            confidence=cfg.confidence, tags=tags, callback=callback)
     callback.info(f"{count} polygon(s) written to '{output}'.")

@@ -18,7 +18,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..config.suggest import SuggestConfig
-from ..errors import ConfigError, DataError, setting
+from ..errors import ConfigError, DataError, mention
 from ..io.atomic import temporary_folder
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, check_outputs, check_writable
 from .layer import SuggestedWindow, write_windows
@@ -39,27 +39,27 @@ class SuggestResult:
 
 def suggest_files(cfg: SuggestConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """What ``suggest`` reads and writes, for the output checks."""
-    inputs = {f"scene ({setting('suggest.images')})": Files(cfg.images, give=RASTER_GIVE),
-              f"model bundle ({setting('suggest.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
-              f"aux raster ({setting('suggest.aux')})": Files(cfg.aux, give=RASTER_GIVE),
-              f"labelled area ({setting('suggest.labelled_area')})": Files(cfg.labelled_area,
+    inputs = {f"scene ({mention('suggest.images')})": Files(cfg.images, give=RASTER_GIVE),
+              f"model bundle ({mention('suggest.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
+              f"aux raster ({mention('suggest.aux')})": Files(cfg.aux, give=RASTER_GIVE),
+              f"labelled area ({mention('suggest.labelled_area')})": Files(cfg.labelled_area,
                                                                          give="a polygon layer file")}
-    return inputs, {f"windows layer ({setting('suggest.output')})": Files(cfg.output, "gpkg")}
+    return inputs, {f"windows layer ({mention('suggest.output')})": Files(cfg.output, "gpkg")}
 
 
 def check_request(cfg: SuggestConfig) -> None:
     """Everything that can be said about the request before a model is loaded."""
     if not cfg.models:
-        raise ConfigError(f"suggest needs a model: give {setting('suggest.models')} (a .dsmodel bundle).")
+        raise ConfigError(f"suggest needs a model: give {mention('suggest.models')} (a .dsmodel bundle).")
     if not cfg.images:
-        raise ConfigError(f"suggest needs at least one scene: give {setting('suggest.images')}.")
+        raise ConfigError(f"suggest needs at least one scene: give {mention('suggest.images')}.")
     if not cfg.output:
-        raise ConfigError(f"suggest needs the layer to write: give {setting('suggest.output')} (a .gpkg file).")
+        raise ConfigError(f"suggest needs the layer to write: give {mention('suggest.output')} (a .gpkg file).")
     if Path(cfg.output).suffix.lower() != ".gpkg":
-        raise ConfigError(f"{setting('suggest.output')} '{cfg.output}' must end in .gpkg (a GeoPackage).")
+        raise ConfigError(f"{mention('suggest.output')} '{cfg.output}' must end in .gpkg (a GeoPackage).")
     inputs, outputs = suggest_files(cfg)
     check_outputs(inputs, outputs)
-    check_writable(cfg.output, f"windows layer ({setting('suggest.output')})")
+    check_writable(cfg.output, f"windows layer ({mention('suggest.output')})")
 
 
 def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResult:
@@ -87,7 +87,7 @@ def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResu
         picked = choose(candidates, cfg.count)
         if not picked:
             raise DataError(f"No window of {cfg.window} px can be suggested: every one is at least half labelled "
-                            f"already or mostly outside the scenes. Give a smaller {setting('suggest.window')} or "
+                            f"already or mostly outside the scenes. Give a smaller {mention('suggest.window')} or "
                             f"more scenes.")
         windows = [_window(candidates, index, score, rank, grids, cfg, class_names, views)
                    for rank, (index, score) in enumerate(picked, start=1)]

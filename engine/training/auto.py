@@ -31,7 +31,7 @@ from typing import Any
 from ..callbacks import QuietCallback
 from ..config import SETTINGS_SECTIONS, DataConfig, ModelConfig, TrainConfig
 from ..declarations import declared
-from ..errors import plain_name, render, setting
+from ..errors import mention, plain_name, render
 from ..models.configuration_utils import AUX_GRID, AUX_SAME_GRID, IMAGERY, X_BANDS, auto_picks, cpu_preset
 from ..models.hub import IMAGENET
 
@@ -53,7 +53,7 @@ class Choice:
 
     def line(self, assign: str = " ", sep: str = " ") -> str:
         """``⟦data.tile_size⟧ 192, chosen: <reason>.`` with setting markers a front end renders (errors.render)."""
-        values = sep.join(f"{setting(key)}{assign}{value}" for key, value in self.values.items())
+        values = sep.join(f"{mention(key)}{assign}{value}" for key, value in self.values.items())
         return f"{values}, chosen: {self.reason}."
 
 
@@ -189,7 +189,7 @@ def _choose_pretrained(chosen: Chosen) -> None:
     chosen.choices.append(Choice({"model.pretrained": "none (random weights)"}, (
         f"the encoder's ImageNet checkpoint '{hub_id}' is not in the Hugging Face cache and the hub did not answer; "
         f"for better results download it once with network access (huggingface-cli download {hub_id}, or a "
-        f"training with {setting('model.pretrained')} {IMAGENET} online) and train again")))
+        f"training with {mention('model.pretrained')} {IMAGENET} online) and train again")))
 
 
 def _model_from_parent(chosen: Chosen, unset: set[str], given: Collection[str]) -> None:

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DataConfig, TrainConfig
-from ..errors import BundleError, setting
+from ..errors import BundleError, mention
 from ..io.atomic import atomic_file
 from ..runtime.environment import require
 
 CHECKPOINT_FORMAT = "dualstream-checkpoint"
 CHECKPOINT_VERSION = 1
 CHECKPOINT_SUFFIX = ".ckpt"
-RESUME = setting("train.resume")  # each front end renders it as its own control
+RESUME = mention("train.resume")  # each front end renders it as its own control
 
 
 def checkpoint_path(output: str | os.PathLike) -> Path:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, setting
+from ..errors import DataError, mention
 from ..io.safety import Files, Paths, as_paths, every_file
 from .checkpoint import RESUME, checkpoint_path
 from .report import report_paths
@@ -17,7 +17,7 @@ def check_destination(output: Path) -> None:
     read-only destination is said before the data is read, not after the first epoch."""
     from ..io.safety import check_writable
 
-    what = f"model bundle ({setting('train.output')})"
+    what = f"model bundle ({mention('train.output')})"
     folder = output.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -54,22 +54,22 @@ def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str
                                                                       dict[str, Paths | Files]]:
     """What ``train`` reads (scenes, data folder, pretrained folder) and writes (bundle, checkpoint, reports)."""
     inputs: dict[str, Paths | Files] = {
-        f"data folder ({setting('data.data_dir')})": Files(data_cfg.data_dir, folder=True),
+        f"data folder ({mention('data.data_dir')})": Files(data_cfg.data_dir, folder=True),
         "pretrained weights (--pretrained / PRETRAINED)": every_file(model_cfg.pretrained),
-        f"model to start from ({setting('train.init_from')})": every_file(getattr(train_cfg, "init_from", None))}
+        f"model to start from ({mention('train.init_from')})": every_file(getattr(train_cfg, "init_from", None))}
     for kind, scenes in (("", data_cfg.train_scenes), ("validation ", data_cfg.val_scenes)):
         # each file is named by the control that gives it: the scenes setting's part (--label, --val-aux; LABELS)
         scenes_key = f"data.{'val' if kind else 'train'}_scenes"
         for spec in scenes:
             for key in ("image", "label", "aux", "aoi"):
-                label = f"{kind}{key} of a scene ({setting(f'{scenes_key}#{key}')})"
+                label = f"{kind}{key} of a scene ({mention(f'{scenes_key}#{key}')})"
                 files = inputs.setdefault(label, Files([], give="a file, not a folder"))
                 files.paths.extend(as_paths(getattr(spec, key)))  # type: ignore[union-attr]
     output = Path(train_cfg.output)
     outputs: dict[str, Paths | Files] = {
-        f"model bundle ({setting('train.output')})": Files([str(output), f"{output}.partial"], "bundle"),
+        f"model bundle ({mention('train.output')})": Files([str(output), f"{output}.partial"], "bundle"),
         # the checkpoint is rewritten by a resumed run on purpose; it is an output, never an input here
-        f"training checkpoint ({setting('train.output')} + .ckpt)": str(checkpoint_path(output)),
-        f"training report (beside {setting('train.output')})": list(report_paths(output).values()),
+        f"training checkpoint ({mention('train.output')} + .ckpt)": str(checkpoint_path(output)),
+        f"training report (beside {mention('train.output')})": list(report_paths(output).values()),
     }
     return inputs, outputs

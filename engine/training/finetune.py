@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..bundle.schema import BundleMetadata
-from ..errors import ConfigError, DualStreamError, setting
+from ..errors import ConfigError, DualStreamError, mention
 from ..io.digest import file_sha256
 from ..models.configuration_utils import ModelConfig
 from ..runtime.environment import require
@@ -52,7 +52,7 @@ def read_parent(path: str) -> Parent:
     """The parent bundle of ``train.init_from``; ConfigError naming the setting when it is missing or no bundle."""
     from ..bundle.store import read_metadata
 
-    where = f"{setting('train.init_from')} '{path}'"
+    where = f"{mention('train.init_from')} '{path}'"
     if not Path(path).is_file():
         raise ConfigError(f"{where} does not exist; give the model bundle (.dsmodel) to start from.")
     try:
@@ -68,10 +68,10 @@ def check_family(model_cfg: ModelConfig, parent: Parent) -> None:
     """ConfigError when the model family differs from the parent's: its weights cannot start another family."""
     theirs = parent.metadata.model.name
     if model_cfg.name != theirs:
-        raise ConfigError(f"{setting('model.name')} is {model_cfg.name}, but {setting('train.init_from')} "
+        raise ConfigError(f"{mention('model.name')} is {model_cfg.name}, but {mention('train.init_from')} "
                           f"'{parent.name}' is a {theirs} model: fine-tuning keeps the parent's family. Leave "
-                          f"{setting('model.name')} unset (or give {theirs}), or train {model_cfg.name} without "
-                          f"{setting('train.init_from')}.")
+                          f"{mention('model.name')} unset (or give {theirs}), or train {model_cfg.name} without "
+                          f"{mention('train.init_from')}.")
 
 
 def parent_model_config(model_cfg: ModelConfig, parent: Parent, given: Collection[str]) -> ModelConfig:
@@ -101,11 +101,11 @@ def keep_parent_statistics(datasets: tuple[Any, Any, Any], parent: Parent, recom
                 f"statistics computed from this data.")
         elif recompute:
             say(f"Fine-tuning: {words} band statistics recomputed from this data "
-                f"({setting('train.recompute_stats')}).")
+                f"({mention('train.recompute_stats')}).")
         else:
             changes[stream] = old
             say(f"Fine-tuning: kept parent statistics for the {mine.bands} {words} band(s) ({old.method}); "
-                f"{setting('train.recompute_stats')} computes them from this data instead.")
+                f"{mention('train.recompute_stats')} computes them from this data instead.")
     if not changes:
         return datasets
     for ds in (train_ds, val_ds):

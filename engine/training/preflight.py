@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import DataConfig, ModelConfig, TrainConfig
-from ..errors import ConfigError, setting
+from ..errors import ConfigError, mention
 
 
 def side_outputs(name: str, model: Any) -> int:
@@ -34,18 +34,18 @@ def check_resources(model_cfg: ModelConfig, data_cfg: DataConfig, cfg: TrainConf
 
 def no_validation_foreground(data_cfg: DataConfig, cfg: TrainConfig, holdout: bool) -> str:
     """What it means that the validation labels hold no class but 0, and what to change."""
-    where = (f"the band of each training scene held out for validation ({setting('data.val_fraction')} "
+    where = (f"the band of each training scene held out for validation ({mention('data.val_fraction')} "
              f"{data_cfg.val_fraction:g})" if holdout else "the validation scenes")
     if cfg.early_stop_metric == "iou":
         then = ("so the validation IoU is 0 every epoch and cannot tell the epochs apart: the bundle will keep the "
                 "last epoch's weights and early stopping is off")
     else:
         then = "so the validation loss that picks the best epoch measures false alarms on the background only"
-    fix = (f"raise {setting('data.val_fraction')}, change {setting('train.seed')} (it picks which end of each "
-           f"scene is held out), or give validation scenes that show the classes ({setting('data.val_scenes')}, "
-           f"or vs_sn/ in {setting('data.data_dir')})" if holdout else
-           f"give validation scenes that show the classes ({setting('data.val_scenes')}, or vs_sn/ in "
-           f"{setting('data.data_dir')})")
-    by_loss = f"; or set {setting('train.early_stop_metric')} to loss" if cfg.early_stop_metric == "iou" else ""
+    fix = (f"raise {mention('data.val_fraction')}, change {mention('train.seed')} (it picks which end of each "
+           f"scene is held out), or give validation scenes that show the classes ({mention('data.val_scenes')}, "
+           f"or vs_sn/ in {mention('data.data_dir')})" if holdout else
+           f"give validation scenes that show the classes ({mention('data.val_scenes')}, or vs_sn/ in "
+           f"{mention('data.data_dir')})")
+    by_loss = f"; or set {mention('train.early_stop_metric')} to loss" if cfg.early_stop_metric == "iou" else ""
     return (f"No validation label pixel is of a class other than {data_cfg.class_names[0]!r}: {where} holds no "
             f"foreground, {then}. To validate on the classes, {fix}{by_loss}.")

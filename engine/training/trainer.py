@@ -30,7 +30,7 @@ from typing import Any, Callable
 from ..callbacks import Callback, QuietCallback
 from ..config import DataConfig, ModelConfig, TrainConfig
 from ..data.metadata import DataMetadata
-from ..errors import CanceledError, ConfigError, setting
+from ..errors import CanceledError, ConfigError, mention
 from ..io.locks import output_locks
 from ..io.safety import check_outputs
 from ..runtime.cores import torch_cpu_threads
@@ -103,7 +103,7 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
         # rank 0 writes, so rank 0 holds the lock: a second training onto the same bundle refuses at once
         if ctx.is_main:  # a read-only or missing destination is said now, not after the first epoch
             check_destination(Path(train_cfg.output))
-        with output_locks({f"model bundle ({setting('train.output')})": train_cfg.output} if ctx.is_main else {}):
+        with output_locks({f"model bundle ({mention('train.output')})": train_cfg.output} if ctx.is_main else {}):
             try:
                 trainer = _Trainer(model_cfg, data_cfg, train_cfg, callback, ctx, device, model, datasets, clock)
             except KeyboardInterrupt as exc:  # while the data was prepared: no checkpoint of this run yet
@@ -243,8 +243,8 @@ class _Trainer:
         val = val_loader(val_ds, cfg, ctx, pin_memory=pin) if val_ds is not None and len(val_ds) else None
         if val is None:
             say.warning(f"No validation tiles: the bundle will hold the last epoch's weights, and early stopping "
-                        f"is off. Give validation scenes ({setting('data.val_scenes')}) or a "
-                        f"{setting('data.val_fraction')} above 0 to select the best epoch.")
+                        f"is off. Give validation scenes ({mention('data.val_scenes')}) or a "
+                        f"{mention('data.val_fraction')} above 0 to select the best epoch.")
         # no foreground to validate on: the IoU is 0 every epoch, and picking by it would keep the first epoch
         keep_last = val is not None and getattr(summary, "val_has_foreground", None) is False
         if keep_last:

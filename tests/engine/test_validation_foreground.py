@@ -12,7 +12,7 @@ from rasterio.transform import from_origin
 from engine.callbacks import Callback
 from engine.config import DataConfig, SceneSpec, TrainConfig
 from engine.data.dataset import build_datasets
-from engine.errors import setting
+from engine.errors import mention
 from engine.models import model_config
 from engine.training.trainer import train
 
@@ -72,7 +72,7 @@ def test_a_held_out_band_without_foreground_is_said_and_the_last_epoch_kept(tmp_
     assert len(said) == 1
     # the settings are named by marker: each front end writes its own control
     for key in ("data.val_fraction", "train.seed", "data.val_scenes", "train.early_stop_metric"):
-        assert setting(key) in said[0]
+        assert mention(key) in said[0]
     assert "keep the last epoch" in said[0]
     # IoU 0 every epoch: picked by it, epoch 1 would be kept and patience 1 would stop at epoch 2
     assert [e["val_iou"] for e in result.history] == [0.0, 0.0, 0.0]

@@ -162,13 +162,13 @@ def test_engine_messages_name_the_setting_as_each_front_end_shows_it(plugin, sce
 
     from engine.cli.options import flag_name
     from engine.config import DataConfig
-    from engine.errors import ConfigError, setting
+    from engine.errors import ConfigError, mention
 
     with pytest.raises(ConfigError) as raised:
         DataConfig(tile_size=48)
     assert str(raised.value).startswith("tile_size must be")  # logs and summaries: the setting's own name
     assert raised.value.render(flag_name).startswith("--tile-size must be")
-    assert ConfigError(f"lower {setting('train.resume')}").render(flag_name) == "lower --resume"
+    assert ConfigError(f"lower {mention('train.resume')}").render(flag_name) == "lower --resume"
     # QGIS: the dialog's parameter, whatever the engine checked
     with pytest.raises(QgsProcessingException, match=r"'Tile size \(pixels\)' \(TILE_SIZE\) must be a positive"):
         processing.run("dualstream:train", {"DATA_FOLDER": str(tmp_path), "TILE_SIZE": 48,
@@ -186,9 +186,9 @@ def test_progress_messages_name_the_setting_as_each_front_end_shows_it(qgis_app)
 
     from dualstream_qgis.feedback import FeedbackCallback
     from engine.cli.progress import TqdmCallback
-    from engine.errors import setting
+    from engine.errors import mention
 
-    message = f"Set {setting('segment.resample_to_training_gsd')} to predict at the training pixel size."
+    message = f"Set {mention('segment.resample_to_training_gsd')} to predict at the training pixel size."
 
     class Recording(QgsProcessingFeedback):
         warnings: list[str] = []

@@ -18,7 +18,7 @@ from typing import Any
 
 from ...config import BulkConfig, SegmentConfig
 from ...config.output_kinds import OUTPUT_KINDS
-from ...errors import setting
+from ...errors import mention
 from ...io import locations
 from ...io.atomic import write_text_atomic
 from ...io.digest import file_sha256
@@ -103,17 +103,17 @@ def decide(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], ove
     if marker is None:
         if present:
             return ResumeDecision("refuse", f"'{present[0]}' exists and no bulk run recorded writing it; pass "
-                                            f"{setting('bulk.overwrite')} to replace it, or choose another "
-                                            f"{setting('bulk.out_dir')}.")
+                                            f"{mention('bulk.overwrite')} to replace it, or choose another "
+                                            f"{mention('bulk.out_dir')}.")
         return ResumeDecision("run")
     if marker.get("status") != "done":
         return ResumeDecision("run")  # a killed run left it half-written
     differences = _differences(marker.get("fingerprint", {}), fingerprint)
     if differences:
         return ResumeDecision("refuse", f"The outputs of '{scene.image}' in the output folder were made with other "
-                                        f"{'; '.join(differences)}; pass {setting('bulk.overwrite')} to redo them "
+                                        f"{'; '.join(differences)}; pass {mention('bulk.overwrite')} to redo them "
                                         f"with this run's bundle(s) and settings, or choose another "
-                                        f"{setting('bulk.out_dir')}.")
+                                        f"{mention('bulk.out_dir')}.")
     try:
         inputs_now = [_stamp(p) for p in [scene.image, *scene.aux]]
     except OSError:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ...callbacks import Callback
 from ...config import BulkConfig, SegmentConfig
-from ...errors import ConfigError, DataError, setting
+from ...errors import ConfigError, DataError, mention
 from ...io.safety import check_destination, check_writable
 from ...runtime.distributed import setup_distributed
 from ...runtime.environment import resolve_device_lazily
@@ -59,7 +59,7 @@ def _check_out_dir(bulk: BulkConfig) -> Path:
     """The output folder, checked without creating anything: a run that fails before its first scene (a
     missing model, a pattern matching nothing) leaves no folder behind (see :func:`_make_state_folder`)."""
     out = Path(bulk.out_dir).expanduser()
-    check_destination(out, f"output folder ({setting('bulk.out_dir')})", folder=True)
+    check_destination(out, f"output folder ({mention('bulk.out_dir')})", folder=True)
     parent = out
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -131,8 +131,8 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
         template = model_defaults(template, members[0])
         if any(m.aux_channels for m in members) and not bulk.manifest and not bulk.aux_patterns:
             raise ConfigError(f"The model '{members[0].path}' needs aux data; give each scene's aux file(s) by name "
-                              f"with {setting('bulk.aux_patterns')}, e.g. '{{stem}}_aux.tif' (several in the "
-                              f"training order), or list them in a {setting('bulk.manifest')}.")
+                              f"with {mention('bulk.aux_patterns')}, e.g. '{{stem}}_aux.tif' (several in the "
+                              f"training order), or list them in a {mention('bulk.manifest')}.")
         scenes = discover_scenes(bulk, callback, recorded_outputs(out))
         fingerprint = run_fingerprint(members, template, bulk)
         order = {id(s): i for i, s in enumerate(scenes)}

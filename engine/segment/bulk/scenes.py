@@ -21,7 +21,7 @@ from ...callbacks import Callback
 from ...config import BulkConfig
 from ...config.output_kinds import EXTRA_KINDS
 from ...data.stac import expand_items, looks_like_stac
-from ...errors import ConfigError, setting
+from ...errors import ConfigError, mention
 from ...io import locations
 from ...io.safety import RASTER_GIVE, RASTER_SUFFIXES, Files
 from ...io.safety import check_outputs as check_identity
@@ -135,11 +135,11 @@ def match_aux(image: str, patterns: list[str]) -> tuple[list[str], str | None]:
             hits = sorted(glob.glob(str(target)))
             if not hits:
                 return aux, (f"No aux file for the scene '{image}': the pattern '{pattern}' gives '{target}', which "
-                             f"matches no file. Add the aux file(s) or fix {setting('bulk.aux_patterns')}.")
+                             f"matches no file. Add the aux file(s) or fix {mention('bulk.aux_patterns')}.")
             aux.extend(hits)
         elif not target.is_file():
             return aux, (f"No aux file for the scene '{image}': the pattern '{pattern}' gives '{target}', which does "
-                         f"not exist. Add the aux file or fix {setting('bulk.aux_patterns')}.")
+                         f"not exist. Add the aux file or fix {mention('bulk.aux_patterns')}.")
         else:
             aux.append(str(target))
     return aux, None
@@ -164,7 +164,7 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
         candidates = [p for p in candidates if p not in ignored]
         if not candidates:
             raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an output of an "
-                              f"earlier bulk run in '{bulk.out_dir}'; check {setting('bulk.images')}.")
+                              f"earlier bulk run in '{bulk.out_dir}'; check {mention('bulk.images')}.")
     items = _stac_scenes(bulk, [c for c in candidates if looks_like_stac(c)])
     candidates = [c for c in candidates if not looks_like_stac(c)]
     if not candidates and items:
@@ -176,7 +176,7 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
               for image, aux, error in matched if _key(image) not in aux_files] + items
     if not scenes:
         raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an aux file of "
-                          f"another; check {setting('bulk.images')} and {setting('bulk.aux_patterns')}.")
+                          f"another; check {mention('bulk.images')} and {mention('bulk.aux_patterns')}.")
     return scenes
 
 
@@ -254,7 +254,7 @@ def scenes_from_manifest(bulk: BulkConfig) -> list[Scene]:
             output = Path(str(row["output"]))
             if output.name != str(row["output"]):
                 raise ConfigError(f"The manifest '{path}', {row['where']}: output '{row['output']}' must be a file "
-                                  f"name; every output goes into {setting('bulk.out_dir')}.")
+                                  f"name; every output goes into {mention('bulk.out_dir')}.")
             name = output.stem
         scenes.append(Scene(image=image, aux=aux, name=name))
     if not scenes:
@@ -282,7 +282,7 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
             if other is not None and other is not scene:
                 raise ConfigError(
                     f"The scenes '{other.image}' and '{scene.image}' would both write '{path}'; give them distinct "
-                    f"file names, or list them in a {setting('bulk.manifest')} with an 'output' column.")
+                    f"file names, or list them in a {mention('bulk.manifest')} with an 'output' column.")
             owner[key] = scene
     out = Path(bulk.out_dir)
     written += [str(out / f"summary.{kind}") for kind in ("json", "csv", "html")]
@@ -291,15 +291,15 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
         if run_layer in owner:
             raise ConfigError(f"The scene '{owner[run_layer].image}' would write '{run_layer}', the file that holds "
                               f"every scene's polygons; rename the image, or give it another name in a "
-                              f"{setting('bulk.manifest')} 'output' column.")
+                              f"{mention('bulk.manifest')} 'output' column.")
         written.append(str(run_layer))
-    manifest = setting("bulk.manifest")
-    check_identity(inputs={f"images ({setting('bulk.images')} / {manifest})": Files([s.image for s in scenes],
+    manifest = mention("bulk.manifest")
+    check_identity(inputs={f"images ({mention('bulk.images')} / {manifest})": Files([s.image for s in scenes],
                                                                                    give=RASTER_GIVE),
-                           f"aux rasters ({setting('bulk.aux_patterns')} / {manifest})":
+                           f"aux rasters ({mention('bulk.aux_patterns')} / {manifest})":
                                Files([a for s in scenes for a in s.aux], give=RASTER_GIVE),
                            f"manifest ({manifest})": Files(bulk.manifest, give="a .csv or .json manifest file")},
-                   outputs={f"outputs in {setting('bulk.out_dir')}": written})
+                   outputs={f"outputs in {mention('bulk.out_dir')}": written})
 
 
 def read_sizes(scenes: list[Scene]) -> None:

@@ -128,7 +128,7 @@ def write_summary(out_dir: str | Path, summary: dict[str, Any], scenes: list[Sce
     into ``out_dir``; returns their paths."""
     out = Path(out_dir)
     paths = {"json": out / "summary.json", "csv": out / "summary.csv", "html": out / "summary.html"}
-    # the scenes' errors name settings by marker (engine.errors.setting); the files by the settings' names
+    # the scenes' errors name settings by marker (engine.errors.mention); the files by the settings' names
     scenes = [_plain(scene) for scene in scenes]
     summary = {**summary, "scenes": [scene.to_dict() for scene in scenes]}
     write_text_atomic(paths["csv"], _csv_text(scenes))
