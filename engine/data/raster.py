@@ -183,35 +183,46 @@ def has_own_mask(dataset: Any, band: int) -> bool:
     return MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
 
 
+def _sized(out_shape: tuple[int, int] | None, count: int | None = None) -> dict[str, Any]:
+    """rasterio's ``out_shape`` argument for a decimated read (none: full resolution)."""
+    if out_shape is None:
+        return {}
+    return {"out_shape": out_shape if count is None else (count, *out_shape)}
+
+
 def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
-             bands: list[int] | None = None, masked: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+             bands: list[int] | None = None, masked: bool | None = None,
+             out_shape: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A window inside the raster in the file's dtype (C, height, width), and where it is valid (height, width).
 
     Invalid: equal to nodata in every band, NaN/inf in any band, or masked by the dataset's own mask/alpha band.
-    Values at invalid pixels are left as read. ``masked``: ``has_own_mask`` of the first band, when the caller
-    knows it (the tile reader asks once per scene: rasterio builds the flags of every band on each ask).
+    Values at invalid pixels are left as read (never filled: an integer array has no NaN). ``masked``:
+    ``has_own_mask`` of the first band, when the caller knows it (the tile reader asks once per scene: rasterio
+    builds the flags of every band on each ask). ``out_shape``: (rows, columns) to read the window at, decimated
+    by nearest neighbour (GDAL reads a COG's overviews), so nodata stays nodata.
     """
     rasterio = _rasterio()
     from rasterio.windows import Window
 
     bands = bands or list(range(1, dataset.count + 1))
     window = Window(col_off, row_off, width, height)
+    shape = out_shape or (height, width)
     try:
-        data = dataset.read(bands, window=window)
+        data = dataset.read(bands, window=window, **_sized(out_shape, len(bands)))
     except rasterio.errors.RasterioIOError as exc:
         service = dataset.tags().get(web.SERVICE_TAG)
         if service:
             raise DataError(web.read_failure(service, dataset.name, str(exc)) + ".") from exc
         hint = network.remote_hint(dataset.name) or "; the file may be truncated"
         raise DataError(f"Reading the raster '{dataset.name}' failed ({exc}){hint}.") from exc
-    ok = np.ones((height, width), dtype=bool)
+    ok = np.ones(shape, dtype=bool)
     if data.dtype.kind == "f":
         ok &= np.isfinite(data).all(axis=0)
     nodata = dataset.nodata
     if nodata is not None and not np.isnan(nodata):  # a NaN nodata is caught by isfinite
         ok &= ~(data == nodata).all(axis=0)
     if has_own_mask(dataset, bands[0]) if masked is None else masked:
-        ok &= dataset.read_masks(bands[0], window=window) > 0
+        ok &= dataset.read_masks(bands[0], window=window, **_sized(out_shape)) > 0
     return data, ok
 
 

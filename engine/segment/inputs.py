@@ -122,10 +122,10 @@ def _sample(path: str, bands: Sequence[int]) -> tuple[np.ndarray, str | None]:
         full = _valid(np.concatenate([d.reshape(len(bands), -1) for d, _ in parts], axis=1),
                       np.concatenate([ok.reshape(-1) for _, ok in parts]))
         step = max(dataset.width, dataset.height) / OVERVIEW_SIDE
-        shape = (len(bands), max(1, int(dataset.height / step)), max(1, int(dataset.width / step)))
-        read = dataset.read(list(bands), out_shape=shape, masked=True)
-        coarse = _valid(np.asarray(read.filled(np.nan), np.float64).reshape(len(bands), -1),
-                        ~np.ma.getmaskarray(read).any(axis=0).reshape(-1))
+        shape = (max(1, int(dataset.height / step)), max(1, int(dataset.width / step)))
+        # the same validity rule as the tiles' (an integer nodata, an alpha band), never a NaN in integers
+        data, ok = read_raw(dataset, 0, 0, dataset.width, dataset.height, list(bands), out_shape=shape)
+        coarse = _valid(data.reshape(len(bands), -1), ok.reshape(-1))
     finally:
         dataset.close()
     if full.shape[1] < FULL_ENOUGH:

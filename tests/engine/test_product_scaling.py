@@ -181,3 +181,45 @@ def test_a_stac_item_with_the_baseline_offset_in_raster_bands_is_rescaled_by_it(
     with rasterio.open(tmp_path / "c.tif") as ds:
         assert (ds.read(1) == classes_of(model, reflectance)).mean() >= 0.999
     assert not result.warnings
+
+
+def test_a_large_integer_image_with_nodata_is_judged_without_filling_integers_with_nan(model, tmp_path, large):
+    """Issue 53 item 1: an integer image above the overview threshold with a nodata value crashed in the coarse
+    sample ("Cannot convert fill_value nan to dtype uint16"). Here the full-resolution windows see only nodata, so
+    the coarse sample decides, and its nodata (0) must not count as a value."""
+    reflectance = _tiled(model["reflectance"]) + 0.02  # 0.02..0.52: DN 200..5200, never the nodata 0
+    dn = np.rint(reflectance * 10000).astype(np.uint16)
+    dn[:, 40:, :] = 0  # every full-resolution window lies in the nodata part
+    path = tmp_path / "big_dn.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=dn.shape[2], height=dn.shape[1], count=dn.shape[0],
+                       dtype="uint16", nodata=0, crs="EPSG:32633", transform=from_origin(500000, 6000000, 10, 10),
+                       tiled=True, blockxsize=64, blockysize=64) as ds:
+        ds.write(dn)
+        ds.scales, ds.offsets = [0.0001] * dn.shape[0], [0.0] * dn.shape[0]
+        for band, (name, _) in enumerate(S2, 1):
+            ds.set_band_description(band, name.replace("B", "B0"))  # B02: Sentinel-2's spelling
+    got, said, warnings = run(model, path, tmp_path / "d.tif")
+    assert "rescaled to the model's units by the bands' GDAL scale/offset (x 0.0001 + 0)" in said, said
+    low = float(said.split("(band 2): ")[1].split("..")[0])
+    assert low >= 200, said  # the nodata zeros were left out of the judged values
+    with rasterio.open(tmp_path / "d.tif") as ds:
+        assert (got[40:] == ds.nodata).all()
+    assert (got[:40] == classes_of(model, reflectance)[:40]).mean() >= 0.999 and not warnings
+
+
+def test_an_alpha_band_masks_the_coarse_sample_of_a_large_byte_image(tmp_path, large):
+    """A web window (RGBA bytes, the alpha band as the mask) above the threshold: sampled without a NaN fill, and
+    the pixels the alpha band hides are left out."""
+    from engine.segment.inputs import _sample
+
+    rgb = np.full((3, 240, 320), 255, np.uint8)  # white where the service has no tiles
+    rgb[:, :30] = 100
+    alpha = np.zeros((240, 320), np.uint8)
+    alpha[:30] = 255
+    path = tmp_path / "web.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=320, height=240, count=4, dtype="uint8",
+                       photometric="RGB", alpha="YES", crs="EPSG:3857",
+                       transform=from_origin(0, 0, 10, 10)) as ds:
+        ds.write(np.concatenate([rgb, alpha[None]]))
+    values, _ = _sample(str(path), [1, 2, 3])
+    assert values.shape[1] >= 16 and (values == 100).all()
