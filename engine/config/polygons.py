@@ -133,7 +133,8 @@ def class_min_area_setting() -> Any:
 def fill_holes_setting() -> Any:
     return setting(
         0.0, label="Fill holes smaller than (m², map units² without metres)", minimum=0.0, advanced=True,
-        group=POLYGONS, help="Holes smaller than this are filled, and the polygons inside them left out.")
+        group=POLYGONS, help="Holes of a polygon smaller than this are filled, and the polygons inside them left "
+                             "out; the background's islands (buildings in it) are no holes and stay.")
 
 
 def class_fill_holes_setting() -> Any:
@@ -184,8 +185,11 @@ def class_rules(cfg: Any, class_names: Sequence[str], declared: Mapping[str, str
              for k, v in parse_class_values(cfg.class_fill_holes, f"{section}.class_fill_holes").items()}
     for index, name in enumerate(class_names):
         treatment = chosen.get(index) or by_model.get(str(name).strip().lower()) or default_treatment(str(name))
+        # the setting for every class fills the holes of things, not of "nothing here": a background polygon's
+        # holes are the things found in it (its own value, class_fill_holes, still applies)
+        every = 0.0 if EMPTY.match(str(name).strip()) else cfg.fill_holes
         rules[index] = ClassRule(_treatment(treatment, f"{section}.polygon_treatment"),
-                                 areas.get(index, cfg.min_polygon_area), holes.get(index, cfg.fill_holes))
+                                 areas.get(index, cfg.min_polygon_area), holes.get(index, every))
     return rules
 
 

@@ -220,9 +220,11 @@ def _class_window(band: Any, x: int, y: int, cols: int, rows: int) -> np.ndarray
     return out
 
 
-def _swallowed(raw_path: Path, rules: Mapping[int, ClassRule], grid: _Grid, ogr: Any) -> set[int]:
-    """The features lying in a hole that its class's ``fill_holes`` fills (they go with the hole)."""
-    filling = {c for c, rule in rules.items() if rule.fill_holes > 0}
+def _swallowed(raw_path: Path, rules: Mapping[int, ClassRule], grid: _Grid, ogr: Any,
+               wanted: set[int] | None) -> set[int]:
+    """The features lying in a hole that its class's ``fill_holes`` fills (they go with the hole). Only a written
+    class has holes: a class left out (the background) is no polygon, and what lies in it is no hole of one."""
+    filling = {c for c, rule in rules.items() if rule.fill_holes > 0 and (wanted is None or c in wanted)}
     if not filling:
         return set()
     found: set[int] = set()
@@ -299,7 +301,7 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
             if stop:
                 return 0  # leaving the block raises the interrupt
             callback.check_canceled()
-            swallowed = _swallowed(scratch, rules, grid, ogr)
+            swallowed = _swallowed(scratch, rules, grid, ogr, wanted)
             with writing(path):  # a full disk may only show when SQLite commits or the file is closed
                 out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
                 layer = definition = new = reader = source = None

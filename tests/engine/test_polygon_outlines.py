@@ -173,3 +173,26 @@ def test_palette_holds_exactly_the_classes_some_transparent(tmp_path):
     band = dataset.GetRasterBand(1)
     assert band.GetColorTable().GetColorEntry(0)[3] == 0 and band.GetColorTable().GetColorEntry(1)[3] == 255
     assert band.GetCategoryNames() == ["clear", "cloud", "shadow"]
+
+
+def test_fill_holes_never_swallows_things_lying_in_the_background(tmp_path):
+    array = np.zeros((60, 60), np.uint8)
+    array[10:30, 10:38] = 1  # a 140 m2 building (0.5 m pixels) alone in the background
+    array[40:58, 40:58] = 2  # a field with a 1 m2 hole of class 1 inside: a hole of a polygon
+    array[48:50, 48:50] = 1
+    raster = _raster(tmp_path / "b.tif", array)
+    names = ["background", "building", "field"]
+    for classes in ([1, 2], [0, 1, 2]):  # the background left out, and drawn too
+        out = tmp_path / f"b{len(classes)}.gpkg"
+        result = polygonize_raster(PolygonsConfig(raster=str(raster), output=str(out), class_names=names,
+                                                  fill_holes=200.0, polygon_classes=classes,
+                                                  polygon_treatment="field=as_is"))
+        found = [(name, items["area_m2"]) for name, _, _, items in _features(out)]
+        assert ("building", pytest.approx(140.0)) in found  # smaller than the filling, still there
+        assert ("field", pytest.approx(81.0)) in found  # its hole filled, what lay in it gone with it
+        assert [name for name, _ in found].count("building") == 1 and result.polygons == len(found)
+    # the background's own value still fills its holes when asked for by name
+    rules = class_rules(PolygonsConfig(raster="r.tif", output="o.gpkg", fill_holes=200.0,
+                                       class_fill_holes="background=200"), names)
+    assert rules[0].fill_holes == 200.0 and rules[1].fill_holes == 200.0
+    assert class_rules(PolygonsConfig(raster="r.tif", output="o.gpkg", fill_holes=200.0), names)[0].fill_holes == 0

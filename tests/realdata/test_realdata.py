@@ -301,3 +301,30 @@ def test_vegas_through_qgis_processing(realdata, qgis_app, tmp_path):
         assert grid["crs"].to_epsg() == 26911 and set(np.unique(classes)) <= {0, 1}
     finally:
         plugin.unload()
+
+
+# ------------------------------------------------------------------------- polygons: hole filling on real masks
+def test_fill_holes_keeps_buildings_and_fills_land_cover_holes(realdata, tmp_path):
+    from osgeo import ogr
+
+    from engine.config import PolygonsConfig
+    from engine.segment.vectorize import polygonize_raster
+
+    def classes_and_holes(path):
+        source = ogr.Open(str(path))
+        rows = [(f.GetField("class_id"), sum(f.GetGeometryRef().GetGeometryRef(i).GetGeometryCount() - 1
+                                             for i in range(f.GetGeometryRef().GetGeometryCount())))
+                for f in source.GetLayer(0)]
+        return [c for c, _ in rows], sum(h for _, h in rows)
+
+    mask = realdata / "gdl_buildings_landcover/massachusetts_buildings_rgb/22978945_15_buildings_mask.tif"
+    counts = [polygonize_raster(PolygonsConfig(raster=str(mask), output=str(tmp_path / f"b{n}.gpkg"), fill_holes=n,
+                                               class_names=["background", "building"])).polygons
+              for n in (0.0, 1000.0, 1500.0)]
+    assert counts[0] > 50 and counts == [counts[0]] * 3  # buildings in the background are no holes of anything
+    cover = realdata / "terramesh_s2_s1_dem/LULC/38D_378R_2_3.tif"
+    found = {n: classes_and_holes(polygonize_raster(PolygonsConfig(
+        raster=str(cover), output=str(tmp_path / f"c{n}.gpkg"), fill_holes=n)).output) for n in (0.0, 2000.0)}
+    (before, holes_before), (after, holes_after) = found[0.0], found[2000.0]
+    assert holes_after < holes_before and len(after) < len(before)  # small holes filled, their islands gone
+    assert set(after) == set(before)  # no class vanished with them
