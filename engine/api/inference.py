@@ -24,10 +24,11 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
             other_inputs: Mapping[str, str | None] | None = None) -> Any:
     """Segment one scene with a bundle or a weighted ensemble; returns ``engine.segment.SegmentResult`` (the
     files written, class names and colours, pixels, seconds, device and backend). An image that is a web
-    service's GDAL description is read over the extent at the pixel size (:func:`.sources.web_image`)."""
+    service's GDAL description is read over the extent at the pixel size
+    (:func:`engine.segment.web_sources.web_image`)."""
     from ..segment import segment as run
     from ..segment.scene_outputs import segment_files
-    from .sources import web_image
+    from ..segment.web_sources import web_image
 
     _check_other_inputs(other_inputs, segment_files(cfg)[1])
     with web_image(cfg, callback or Callback()) as read:
