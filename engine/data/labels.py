@@ -7,6 +7,7 @@ outside it become the ignore index.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,6 +150,9 @@ def read_polygons(
     if ds is None or ds.GetLayerCount() < 1:
         raise DataError(f"The {role} '{path}' has no vector layer; give a GeoPackage, GeoJSON or Shapefile.")
     layer = pick_layer(ds, path, file, wanted, role)
+    subset = locations.layer_subset(path) if not locations.is_remote(path) else None
+    if subset is not None:
+        apply_subset(layer, subset, path, role)
     defn = layer.GetLayerDefn()
     if field is not None and defn.GetFieldIndex(field) < 0:
         names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
@@ -197,6 +201,8 @@ def read_polygons(
         xmin, xmax, ymin, ymax = geom.GetEnvelope()
         value = feature.GetField(field) if field is not None else 1
         shapes.append(VectorShape(json.loads(geom.ExportToJson()), value, (xmin, ymin, xmax, ymax)))
+    if subset is not None and callback is not None:
+        callback.info(f"The {role} '{path}': {len(shapes) + far} polygon(s) pass its filter '{subset}'.")
     if skipped and callback is not None:
         callback.warning(f"The {role} '{path}': {skipped} non-polygon feature(s) ignored (only polygons are used).")
     if far and callback is not None:
@@ -226,6 +232,33 @@ def pick_layer(ds: Any, path: str, file: str, wanted: str | None, role: str) -> 
         raise DataError(f"The {role} '{file}' holds {len(names)} layers ({', '.join(names)}); name the one to read "
                         f"as '{file}|layername=NAME' (in QGIS: choose that layer).")
     return ds.GetLayer(0)
+
+
+def apply_subset(layer: Any, subset: str, path: str, role: str) -> None:
+    """Keep only the features of ``layer`` that QGIS's layer filter ``subset`` selects (OGR's attribute filter,
+    the WHERE part of a query); DataError naming the layer and the filter when OGR cannot read it."""
+    defn = layer.GetLayerDefn()
+    names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
+    fix = (f"Fix the filter (the layer's fields are {names}; names in double quotes, text in single quotes), or "
+           f"remove '|subset=...'.")
+    what = f"The {role} '{path}': layer '{layer.GetName()}'"
+    if re.match(r"\s*select\s", subset, re.IGNORECASE):
+        raise DataError(f"{what} has the filter '{subset}', a whole SELECT statement; give the filter as an "
+                        f"expression on the layer's fields (e.g. \"class\" = 1), as QGIS's Query Builder writes it.")
+    known = {n.lower() for n in [*names, layer.GetFIDColumn() or "fid", layer.GetGeometryColumn()]}
+    # SQLite reads a double-quoted name that is no column as text: the filter would select nothing, silently
+    unknown = [n for n in re.findall(r'"((?:[^"]|"")+)"', subset) if n.replace('""', '"').lower() not in known]
+    if unknown:
+        raise DataError(f"{what} has no field '{unknown[0]}', which its filter '{subset}' names. {fix}")
+    try:
+        failed = layer.SetAttributeFilter(subset) != 0
+        layer.GetFeatureCount()  # some drivers only read the filter when it is first used
+        detail = ""
+    except RuntimeError as exc:
+        failed, detail = True, f" ({str(exc).strip()})"
+    layer.ResetReading()
+    if failed:
+        raise DataError(f"{what} cannot be filtered by '{subset}'{detail}. {fix}")
 
 
 def _repaired(geom: Any) -> Any:

@@ -23,6 +23,8 @@ VSI_PREFIXES = ("/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/vsioss",
 CONNECTION_PREFIXES = ("WMS:", "WCS:", "WMTS:", "AGS:", "<GDAL_WMS>", "<WCS_GDAL>", "<GDAL_WMTS>", "<VRTDataset")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _LAYER_OPTION = re.compile(r"\|\s*layername\s*=\s*([^|]*)", re.IGNORECASE)
+# QGIS writes a layer's filter last, and everything after it is the filter (it may hold "|" itself)
+_SUBSET_OPTION = re.compile(r"\|\s*subset\s*=(.*)\Z", re.IGNORECASE | re.DOTALL)
 
 
 def is_url(source: str | os.PathLike | None) -> bool:
@@ -58,12 +60,24 @@ def gdal_path(source: str | os.PathLike) -> str:
 
 def split_layer(source: str | os.PathLike) -> tuple[str, str | None]:
     """(file, layer name or None) of ``file.gpkg|layername=NAME`` (QGIS's way of naming one layer); other
-    ``|option=value`` parts QGIS adds (``|layerid=0``, ``|subset=...``) are dropped from the file."""
+    ``|option=value`` parts QGIS adds (``|layerid=0``, ``|subset=...``) are dropped from the file (the filter is
+    :func:`layer_subset`'s)."""
     text = str(source)
     if "|" not in text or is_remote(text) and text.lstrip().startswith("<"):
         return text, None
-    found = _LAYER_OPTION.search(text)
+    subset = _SUBSET_OPTION.search(text)
+    found = _LAYER_OPTION.search(text[:subset.start()] if subset else text)
     return text.split("|", 1)[0], (found.group(1).strip() or None) if found else None
+
+
+def layer_subset(source: str | os.PathLike) -> str | None:
+    """The filter of ``file.gpkg|layername=NAME|subset=SQL`` (QGIS's layer filter, an OGR attribute filter such
+    as ``"class" = 1``), or None: the features read are the ones it selects."""
+    text = str(source)
+    if "|" not in text or is_remote(text) and text.lstrip().startswith("<"):
+        return None
+    found = _SUBSET_OPTION.search(text)
+    return (found.group(1).strip() or None) if found else None
 
 
 def join_layer(path: str | os.PathLike, layer: str | None) -> str:
