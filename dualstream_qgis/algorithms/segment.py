@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from qgis.core import (
@@ -165,11 +164,10 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
                                          f"either as a layer or as a STAC item, not both.")
         extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
         models = model_settings(self, parameters, context)
-        trained = engine_api().training_pixel_size(models["models"][0])
         inputs = windowed(self, parameters, context, feedback,
                           {self.INPUT: stac_item or raster_source(parameters, self.INPUT, context),
                            self.AUX: raster_sources(parameters, self.AUX, context)},
-                          extent, extent_crs, trained, "the model's training pixel size")
+                          extent, extent_crs, models["models"][0])
         image, aux = inputs[self.INPUT], inputs[self.AUX]
         output = check_suffix(self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
                               engine_api().FORMATS["geotiff"], self.OUTPUT, "class raster")
@@ -205,9 +203,7 @@ def band_choice(alg: Any, parameters: dict[str, Any], name: str, context: QgsPro
 def image_stem(image: str) -> str:
     """The name a scene's result layers start with: the image file's name without its extension (a URL's file
     name; a web layer's window: the layer's name)."""
-    stem = engine_api().source_stem(str(image))
-    suffix = Path(engine_api().WINDOW_SUFFIX).stem  # ".web"
-    return stem[: -len(suffix) - 9] if stem.endswith(suffix) else stem
+    return engine_api().source_stem(str(image))
 
 
 def load_segment_layers(context: QgsProcessingContext, result: Any, stem: str) -> None:

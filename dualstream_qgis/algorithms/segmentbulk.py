@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -246,26 +245,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         if not any(isinstance(item, WebLayer) for item in given):
             return [str(item) for item in given]
         models = model_paths(parameters.get(MODEL))
-        trained = engine_api().training_pixel_size(models[0]) if models else None
-        read = windowed(self, parameters, context, feedback, {self.INPUT: given}, extent, extent_crs, trained,
-                        "the model's training pixel size")[self.INPUT]
-        names: set[str] = set()
-        out = []
-        for item, path in zip(given, read):
-            out.append(_named_window(path, item.name, names) if isinstance(item, WebLayer) else str(item))
-        return out
-
-
-def _named_window(path: str, name: str, taken: set[str]) -> str:
-    """The window ``path`` renamed ``<layer name>.vrt`` in its folder (its parts stay beside it), so that the
-    scene's outputs and summary row carry the layer's name; a second layer of the same name gets ``_2``."""
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60] or "web_layer"
-    stem, number = safe, 1
-    while stem.lower() in taken:
-        number += 1
-        stem = f"{safe}_{number}"
-    taken.add(stem.lower())
-    target = Path(path).with_name(f"{stem}.vrt")
-    os.replace(path, target)
-    return str(target)
+        read = windowed(self, parameters, context, feedback, {self.INPUT: given}, extent, extent_crs,
+                        models[0] if models else None)[self.INPUT]
+        return [str(path) for path in read]
 

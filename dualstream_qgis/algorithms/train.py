@@ -284,7 +284,8 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
         inputs = windowed(self, parameters, context, feedback,
                           {self.INPUT: raster_source(parameters, self.INPUT, context),
-                           self.AUX: raster_sources(parameters, self.AUX, context)}, extent, extent_crs)
+                           self.AUX: raster_sources(parameters, self.AUX, context)}, extent, extent_crs,
+                          size_key="data.pixel_size")
         image = inputs[self.INPUT]
         label, label_layer = label_source(self, parameters, self.LABELS, context, feedback)
         field = label_field(label_layer, self.parameterAsString(parameters, self.LABEL_FIELD, context),

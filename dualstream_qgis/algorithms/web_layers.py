@@ -5,8 +5,8 @@ QGIS's ``wms`` provider shows XYZ tiles, OGC WMS and WMTS; its ``wcs`` provider 
 (its WMS driver with the TMS minidriver for XYZ and the AGS minidriver for ArcGIS REST, its WMTS and WCS drivers),
 so the engine reads
 them as it reads any raster: window by window, tiles fetched in parallel into a bounded cache, retried. Here a
-layer's data-source URI becomes that GDAL description (``engine.api`` builds the text); the algorithm then asks the
-engine for one window of it at a pixel size (:func:`window_path`), as Deepness does with its resolution setting.
+layer's data-source URI becomes that GDAL description (``engine.api`` builds the text); the engine then reads one
+window of it at a pixel size (:func:`windowed` hands it over), as Deepness does with its resolution setting.
 
 A web layer has no pixel grid the model could use, so it needs an extent (the Extent parameter: canvas, layer or
 drawn) and a pixel size (the Pixel size parameter; Segment defaults it to the model's training pixel size).
@@ -14,9 +14,7 @@ drawn) and a pixel size (the Pixel size parameter; Segment defaults it to the mo
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from qgis.core import (
@@ -30,6 +28,7 @@ from qgis.core import (
 )
 
 from ..engine_bridge import engine_api
+from ..feedback import FeedbackCallback, run_engine
 
 #: Providers whose layers are web services GDAL reads as well.
 WEB_PROVIDERS = ("wms", "wcs", "arcgismapserver")
@@ -99,59 +98,30 @@ def _arcgis_layer(layer: QgsMapLayer) -> WebLayer:
     return WebLayer(layer.name(), api.arcgis_description(url, crs, f"show:{sublayer}" if sublayer else ""), 3, kind)
 
 
-def window_path(web: WebLayer, parameter: str, extent: list[float] | None, extent_crs: str | None,
-                pixel_size: float | None, context: QgsProcessingContext, feedback: QgsProcessingFeedback,
-                extent_parameter: str = "EXTENT", size_parameter: str = "PIXEL_SIZE") -> str:
-    """A GDAL raster (a virtual VRT in the run's temporary folder, nothing copied) of ``web`` over ``extent`` at
-    ``pixel_size`` metres; refused without an extent or a pixel size, with the parameter to set."""
-    api = engine_api()
-    if extent is None:
-        raise QgsProcessingException(
-            f"Parameter {parameter}: '{web.name}' is a web layer ({web.kind}), which covers far more than any run can "
-            f"read; set {extent_parameter} to the area to read (the map canvas, a layer's extent, or drawn).")
-    if not pixel_size:
-        raise QgsProcessingException(
-            f"Parameter {parameter}: '{web.name}' is a web layer ({web.kind}) and has no pixel size of its own; set "
-            f"{size_parameter} (metres per pixel) to the size the model should see.")
-    folder = Path(QgsProcessingUtils.tempFolder())
-    folder.mkdir(parents=True, exist_ok=True)
-    destination = folder / f"{_safe(web.name)}_{uuid.uuid4().hex[:8]}{api.WINDOW_SUFFIX}"
-    try:
-        window = api.web_window(web.description, extent, extent_crs, float(pixel_size), destination, name=web.name)
-    except api.DualStreamError as exc:
-        raise QgsProcessingException(f"Parameter {parameter}: {api.render(exc)}") from exc
-    feedback.pushInfo(f"{parameter}: the {web.kind} layer '{web.name}' is read over the extent at "
-                      f"{window.pixel_size:g} m per pixel ({window.map_pixel_size:.4g} map units): {window.width} x "
-                      f"{window.height} pixels, {window.bands} bands, fetched window by window as needed.")
-    return window.path
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:40] or "web_layer"
-
-
 PIXEL_SIZE = "PIXEL_SIZE"
 
 
 def windowed(algorithm: Any, parameters: dict[str, Any], context: QgsProcessingContext,
              feedback: QgsProcessingFeedback, inputs: dict[str, Any], extent: list[float] | None,
-             extent_crs: str | None, default_size: float | None = None, default_from: str = "") -> dict[str, Any]:
+             extent_crs: str | None, model: str | None = None, size_key: str = "segment.pixel_size") -> dict[str, Any]:
     """``inputs`` (parameter name -> a source, a :class:`WebLayer` or a list of them) with every web layer
-    replaced by its window over ``extent`` at the Pixel size (else ``default_size``, said in the log with
-    ``default_from``). Nothing changes where no web layer is given."""
+    replaced by its window over ``extent`` at the Pixel size (else ``model``'s training pixel size), made by the
+    engine's one rule for web sources (``read_web_sources``) in the run's temporary folder. Nothing changes where
+    no web layer is given."""
     webs = [item for value in inputs.values() for item in (value if isinstance(value, list) else [value])
             if isinstance(item, WebLayer)]
     if not webs:
         return inputs
+    api = engine_api()
     size = parameters.get(PIXEL_SIZE)
     size = algorithm.parameterAsDouble(parameters, PIXEL_SIZE, context) if size not in (None, "") else None
-    if not size and default_size:
-        size = default_size
-        feedback.pushInfo(f"{PIXEL_SIZE} is empty: web layers are read at {size:g} m per pixel, {default_from}.")
+    sources = [api.WebSource(web.description, f"{web.kind} layer '{web.name}'", web.name) for web in webs]
+    paths = iter(run_engine(api.read_web_sources, sources, extent, extent_crs, size,
+                            QgsProcessingUtils.tempFolder(), FeedbackCallback(feedback), model=model,
+                            size_key=size_key))
     out: dict[str, Any] = {}
     for name, value in inputs.items():
         items = value if isinstance(value, list) else [value]
-        done = [window_path(item, name, extent, extent_crs, size, context, feedback) if isinstance(item, WebLayer)
-                else item for item in items]
+        done = [next(paths) if isinstance(item, WebLayer) else item for item in items]
         out[name] = done if isinstance(value, list) else done[0]
     return out

@@ -97,11 +97,13 @@ from .ready import (
 )
 from .sources import (
     WINDOW_SUFFIX,
+    WebSource,
     WebWindow,
     arcgis_description,
     is_remote,
     join_layer,
     map_units_per_metre,
+    read_web_sources,
     source_stem,
     split_layer,
     training_pixel_size,
@@ -135,11 +137,13 @@ from .training import TrainPlan, TrainRequest, TrainRun, is_main_process, plan_t
 
 __all__ = [
     "WINDOW_SUFFIX",
+    "WebSource",
     "WebWindow",
     "arcgis_description",
     "is_remote",
     "join_layer",
     "map_units_per_metre",
+    "read_web_sources",
     "source_stem",
     "split_layer",
     "training_pixel_size",

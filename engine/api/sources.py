@@ -15,8 +15,9 @@ from ..data.web import (
 )
 from ..io.locations import WEB_DESCRIPTIONS, is_remote, is_web_description, join_layer, split_layer
 from ..io.locations import stem as source_stem
-from ..segment.web_sources import training_pixel_size, web_image
+from ..segment.web_sources import WebSource, read_web_sources, training_pixel_size, web_image
 
-__all__ = ["WEB_DESCRIPTIONS", "WINDOW_SUFFIX", "WebWindow", "arcgis_description", "is_remote", "is_web_description",
-           "join_layer", "map_units_per_metre", "source_stem", "split_layer", "training_pixel_size", "wcs_description",
-           "web_image", "web_window", "wms_description", "xyz_description"]
+__all__ = ["WEB_DESCRIPTIONS", "WINDOW_SUFFIX", "WebSource", "WebWindow", "arcgis_description", "is_remote",
+           "is_web_description", "join_layer", "map_units_per_metre", "read_web_sources", "source_stem",
+           "split_layer", "training_pixel_size", "wcs_description", "web_image", "web_window", "wms_description",
+           "xyz_description"]

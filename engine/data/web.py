@@ -22,12 +22,11 @@ from xml.sax.saxutils import escape, unescape
 
 from ..errors import ConfigError, DataError
 from ..io import network
+from ..io.locations import WINDOW_SUFFIX
 from ..runtime.environment import require
 
 #: Web Mercator's extent (EPSG:3857), the grid of XYZ tiles.
 MERCATOR = 20037508.342789244
-#: What :func:`web_window` writes, beside anything else in its folder.
-WINDOW_SUFFIX = ".web.vrt"
 #: The metadata item of a window that names its service's URL (read back by :func:`read_failure`).
 SERVICE_TAG = "DUALSTREAM_WEB_SERVICE"
 

@@ -128,6 +128,8 @@ def file_name(source: str | os.PathLike) -> str:
     return Path(split_layer(text)[0]).name
 
 
+#: How the virtual raster of a web service's window ends (``<layer name>.web.vrt``).
+WINDOW_SUFFIX = ".web.vrt"
 #: How GDAL's descriptions of web services start (XML or connection string).
 WEB_DESCRIPTIONS = ("<GDAL_WMS", "<GDAL_WMTS", "<WCS_GDAL", "WMTS:", "WCS:")
 
@@ -149,9 +151,12 @@ def is_web_description(source: str | os.PathLike) -> bool:
 
 def stem(source: str | os.PathLike) -> str:
     """The name outputs of ``source`` are named after: its file name without the ending (a layer of a
-    multi-layer file: the layer's name)."""
+    multi-layer file: the layer's name; a web service's window: the name it was given)."""
     layer = split_layer(source)[1] if not is_remote(source) else None
-    return layer or PurePosixPath(file_name(source)).stem
+    name = file_name(source)
+    if not layer and name.endswith(WINDOW_SUFFIX) and len(name) > len(WINDOW_SUFFIX):
+        return name[: -len(WINDOW_SUFFIX)]
+    return layer or PurePosixPath(name).stem
 
 
 def sibling(source: str, relative: str) -> str:

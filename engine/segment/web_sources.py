@@ -5,9 +5,11 @@ WMTS, WCS, ArcGIS REST) windowed over the extent at a pixel size, by default the
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,61 @@ def training_pixel_size(model: str) -> float | None:
     return value if value and value > 0 else None
 
 
+@dataclass(frozen=True)
+class WebSource:
+    """A web service to read as an image: its GDAL description (XML or connection string), how messages name it
+    (``name``: "web service", "XYZ layer 'OSM'") and the name of its window's file (``stem``), after which the
+    outputs of a run over it are named."""
+
+    description: str
+    name: str = "web service"
+    stem: str = "web_service"
+
+
+def read_web_sources(sources: Sequence[WebSource], extent: list[float] | None, extent_crs: str | None,
+                     pixel_size: float | None, folder: str | os.PathLike, callback: Callback, *,
+                     model: str | None = None, size_key: str = "segment.pixel_size") -> list[str]:
+    """Each web source's window over ``extent`` at ``pixel_size`` metres per pixel (None: ``model``'s training
+    pixel size, said in the log): virtual rasters in a new folder inside ``folder``, named ``<stem>.web.vrt``
+    (a second source of the same stem gets ``_2``), fetched window by window as the run reads them. Refused
+    without an extent, or without a pixel size where the model records none (``size_key``: the setting to give).
+    The one rule for the command line and QGIS alike."""
+    if not sources:
+        return []
+    what = f"The {sources[0].name}" if len(sources) == 1 else f"The web layers ({', '.join(s.name for s in sources)})"
+    if extent is None:
+        raise ConfigError(f"{what} cover{'s' if len(sources) == 1 else ''} far more than any run can read; give "
+                          f"{mention('segment.extent')} (the area to read).")
+    size = pixel_size
+    if not size:
+        size = training_pixel_size(model) if model else None
+        if not size:
+            whose = f"the model '{model}' records no training pixel size" if model else "it has no pixel size"
+            raise ConfigError(f"{what} {'is a web service' if len(sources) == 1 else 'are web services'} and "
+                              f"{whose}; give {mention(size_key)} (metres per pixel).")
+        read = f"the {sources[0].name} is" if len(sources) == 1 else "web layers are"
+        callback.info(f"{mention(size_key)} not given: {read} read at {size:g} m per pixel, the model's training "
+                      f"pixel size.")
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    inside = Path(tempfile.mkdtemp(prefix="web_", dir=folder))
+    taken: set[str] = set()
+    paths = []
+    for source in sources:
+        base = "".join(c if c.isalnum() or c in "-_" else "_" for c in source.stem)[:60] or "web_layer"
+        stem, number = base, 1
+        while stem.lower() in taken:
+            number += 1
+            stem = f"{base}_{number}"
+        taken.add(stem.lower())
+        window = web_window(source.description, extent, extent_crs, float(size),
+                            inside / f"{stem}{WINDOW_SUFFIX}", name=source.name)
+        callback.info(f"The {source.name} is read over the extent at {window.pixel_size:g} m per pixel "
+                      f"({window.map_pixel_size:.4g} map units): {window.width} x {window.height} pixels, "
+                      f"{window.bands} bands, fetched window by window as needed.")
+        paths.append(window.path)
+    return paths
+
+
 @contextmanager
 def web_image(cfg: SegmentConfig, callback: Callback) -> Iterator[SegmentConfig]:
     """``cfg`` with an image that is a web service's description replaced by its window over the extent at the
@@ -42,25 +99,10 @@ def web_image(cfg: SegmentConfig, callback: Callback) -> Iterator[SegmentConfig]
     if cfg.stac_item or not is_web_description(cfg.image):
         yield cfg
         return
-    if cfg.extent is None:
-        raise ConfigError(f"The image is a web service (a GDAL description of one), which covers far more than any "
-                          f"run can read; give {mention('segment.extent')} (the area to read).")
-    size = cfg.pixel_size
-    if not size:
-        size = training_pixel_size(cfg.models[0]) if cfg.models else None
-        if not size:
-            raise ConfigError(f"The image is a web service and the model '{cfg.models[0] if cfg.models else ''}' "
-                              f"records no training pixel size; give {mention('segment.pixel_size')} (metres per "
-                              f"pixel).")
-        callback.info(f"{mention('segment.pixel_size')} not given: the web service is read at {size:g} m per pixel, "
-                      f"the model's training pixel size.")
     given = str(cfg.image).strip()
     stem = "web_service" if given.startswith(WEB_DESCRIPTIONS) else source_stem(given)
+    source = WebSource(given, "web service" if stem == "web_service" else f"web service '{given}'", stem)
     with tempfile.TemporaryDirectory(prefix="dualstream_web_") as folder:
-        name = "web service" if stem == "web_service" else f"web service '{given}'"
-        window = web_window(cfg.image, cfg.extent, cfg.extent_crs, float(size),
-                            Path(folder) / f"{stem}{WINDOW_SUFFIX}", name=name)
-        callback.info(f"The {name} is read over the extent at {window.pixel_size:g} m per pixel "
-                      f"({window.map_pixel_size:.4g} map units): {window.width} x {window.height} pixels, "
-                      f"{window.bands} bands, fetched window by window as needed.")
-        yield dataclasses.replace(cfg, image=window.path)
+        path, = read_web_sources([source], cfg.extent, cfg.extent_crs, cfg.pixel_size, folder, callback,
+                                 model=cfg.models[0] if cfg.models else None)
+        yield dataclasses.replace(cfg, image=path)

@@ -204,7 +204,7 @@ def test_an_xyz_layer_is_read_over_the_extent_at_the_pixel_size(plugin, tiles, s
         assert layer.isValid()
         QgsProject.instance().addMapLayer(layer)
         params = {"INPUT": layer.id(), "MODEL": model, "OUTPUT": str(tmp_path / "xyz.tif")}
-        with pytest.raises(QgsProcessingException, match="web layer \\(XYZ\\).*set EXTENT"):
+        with pytest.raises(QgsProcessingException, match="XYZ layer 'tiles' covers far more.*\\(EXTENT\\)"):
             processing.run("dualstream:segment", params)
         with rasterio.open(scene["image"]) as src:
             b = src.bounds
@@ -233,7 +233,7 @@ def test_segment_in_bulk_reads_a_web_layer_over_the_extent(plugin, tiles, scene,
         assert layer.isValid()
         QgsProject.instance().addMapLayer(layer)
         params = {"INPUT": [layer.id(), rgb], "MODEL": model, "DEVICE": 0, "OUTPUT": str(tmp_path / "out")}
-        with pytest.raises(QgsProcessingException, match="web layer \\(XYZ\\).*set EXTENT"):
+        with pytest.raises(QgsProcessingException, match="XYZ layer 'tiles' covers far more.*\\(EXTENT\\)"):
             processing.run("dualstream:segmentbulk", params)
         with rasterio.open(scene["image"]) as src:
             b = src.bounds
