@@ -38,14 +38,19 @@ def is_remote(source: str | os.PathLike | None) -> bool:
     if not source:
         return False
     text = str(source).strip()
+    if text.lower().startswith("file://"):
+        return False  # a local file, named as a URL
     return (is_url(text) or text.lower().startswith(VSI_PREFIXES)
             or text.upper().startswith(tuple(p.upper() for p in CONNECTION_PREFIXES)))
 
 
 def gdal_path(source: str | os.PathLike) -> str:
-    """The path GDAL opens: an ``http(s)://`` URL through ``/vsicurl/``, ``s3://`` through ``/vsis3/``, ...;
-    anything else as given (a local path keeps its layer option off: GDAL does not read ``|layername=``)."""
+    """The path GDAL opens: an ``http(s)://`` URL through ``/vsicurl/``, ``s3://`` through ``/vsis3/``, ...; a
+    ``file://`` URL as its local path; anything else as given (a local path keeps its layer option off: GDAL does
+    not read ``|layername=``)."""
     text = str(source).strip()
+    if text.lower().startswith("file://"):
+        return file_url_path(text)
     if is_url(text):
         scheme, rest = text.split("://", 1)
         handler = {"http": "vsicurl", "https": "vsicurl", "ftp": "vsicurl", "s3": "vsis3", "gs": "vsigs",
@@ -56,6 +61,29 @@ def gdal_path(source: str | os.PathLike) -> str:
             return f"/{handler}/{rest}"
         return text
     return split_layer(text)[0]
+
+
+def file_url_path(url: str) -> str:
+    """The local path of a ``file://`` URL (``file:///d/x.tif``, ``file://localhost/d/x.tif``), escapes decoded."""
+    parts = urlsplit(url)
+    return unquote(parts.path if parts.netloc in ("", "localhost") else f"//{parts.netloc}{parts.path}")
+
+
+def resolve_href(href: str, base: str) -> str:
+    """Where a link ``href`` found in the document at ``base`` (a path or URL) points, as GDAL opens it: a relative
+    href beside the document (a URL's folder on its server), a URL through GDAL's network file systems, a
+    ``file://`` URL as its path (the STAC rule for asset hrefs)."""
+    text = str(href).strip()
+    if not is_url(text) and not os.path.isabs(text) and not is_remote(text):
+        if is_url(base):
+            from urllib.parse import urljoin
+
+            text = urljoin(str(base), text)
+        elif str(base).lower().startswith("file://"):
+            text = str(Path(file_url_path(str(base))).parent / text)
+        else:
+            text = str(Path(str(base)).parent / text)
+    return gdal_path(text)
 
 
 def split_layer(source: str | os.PathLike) -> tuple[str, str | None]:
@@ -89,6 +117,8 @@ def local_file(source: str | os.PathLike) -> str | None:
     """The file on disk ``source`` reads (its layer option dropped), or None for a remote source."""
     if is_remote(source):
         return None
+    if str(source).strip().lower().startswith("file://"):
+        return file_url_path(str(source).strip())
     return split_layer(source)[0]
 
 

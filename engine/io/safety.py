@@ -41,6 +41,7 @@ from typing import Any, Union
 from ..errors import ConfigError, DataError, mention
 from . import locations
 from .atomic import NAME_MAX, path_kind, temporary_path
+from .read_files import files_read
 
 PathLike = Union[str, "os.PathLike[str]"]
 Paths = Union[PathLike, Iterable[PathLike], None]
@@ -256,20 +257,20 @@ def as_paths(value: Paths | Files) -> list[str]:
     return [os.fspath(v) for v in value if v is not None and os.fspath(v)]
 
 
-def _expand_input(path: str) -> list[str]:
-    """An input file plus the files that belong to it; a folder's raster and vector files (recursively); a
+def _expand_input(path: str) -> list[tuple[str, str]]:
+    """(file, how it is read) for an input and every local file reading it reads (a VRT's sources, a STAC item's
+    assets, GDAL's sidecars: :mod:`engine.io.read_files`); a folder's raster and vector files (recursively); a
     remote source has none here."""
     local = locations.local_file(path)
     if local is None:
         return []
-    path = local
-    p = Path(path)
+    p = Path(local)
     if p.is_dir():
-        return [os.path.join(root, n) for root, _dirs, names in os.walk(p) for n in names
-                if n.lower().endswith(DATA_SUFFIXES)]
+        return [read for root, _dirs, names in os.walk(p) for n in names if n.lower().endswith(DATA_SUFFIXES)
+                for read in files_read(os.path.join(root, n))]
     if p.suffix.lower() == ".shp":
-        return [path, *(str(p.with_suffix(s)) for s in SHAPEFILE_PARTS)]
-    return [path]
+        return [(local, ""), *((str(p.with_suffix(s)), "") for s in SHAPEFILE_PARTS)]
+    return files_read(path)
 
 
 def check_outputs(inputs: Mapping[str, Paths | Files], outputs: Mapping[str, Paths | Files]) -> None:
@@ -297,14 +298,15 @@ def check_outputs(inputs: Mapping[str, Paths | Files], outputs: Mapping[str, Pat
             written.setdefault(key, (name, path))
     for name, value in inputs.items():
         for given in as_paths(value):
-            for path in _expand_input(given):
+            for path, how in _expand_input(given):
                 key = file_identity(path)
                 if key in written:
                     out_name, out_path = written[key]
-                    what = "" if path == given else f" (its file '{path}')"
+                    what = "" if path == given else f" (it reads '{path}', {how})" if how else f" (its file '{path}')"
                     raise ConfigError(
-                        f"The {out_name} '{out_path}' would overwrite the {name} '{given}'{what}: they are the "
-                        f"same file. Nothing was written; choose another output name.")
+                        f"The {out_name} '{out_path}' would overwrite {'a file read through ' if what else ''}the "
+                        f"{name} '{given}'{what}: they are the same file. Nothing was written; choose another output "
+                        f"name.")
     for name, value in outputs.items():
         spec = value if isinstance(value, Files) else Files(value)
         paths = as_paths(spec.paths)
