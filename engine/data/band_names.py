@@ -1,21 +1,16 @@
-"""Which bands of an image show it in natural colour: by the bands' descriptions (red/green/blue, the letters
-R/G/B, or the band names of Sentinel-2 and Landsat), else by their GDAL colour interpretation, else the first
-three. Used for the training report's preview; the choice is said in words, so a false-colour preview is never a
-surprise."""
+"""Which bands of an image show it in natural colour: by the bands' names (read with the one vocabulary of
+:mod:`engine.data.band_vocab`: red/green/blue, the letters R/G/B, the band numbers of Sentinel-2 and Landsat, ...),
+else by their GDAL colour interpretation, else the first three. Used for the training report's preview; the choice
+is said in words, so a false-colour preview is never a surprise."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-# band names whose number gives red, green and blue: Sentinel-2 (B04/B03/B02 or B4/B3/B2, optionally "S2_",
-# "SR_" or "B0" spelled) and Landsat 8/9 (SR_B4/SR_B3/SR_B2) share the numbers; Landsat 4-7 (no band 6 among
-# its reflectance bands, band 7 there) has red 3, green 2, blue 1
-_NUMBERED = re.compile(r"^(?:[A-Z0-9]+_)*B0?(\d{1,2}A?)$")
-_MODERN = {"red": "4", "green": "3", "blue": "2"}
-_LANDSAT_4_7 = {"red": "3", "green": "2", "blue": "1"}
-_WORDS = {"red": re.compile(r"\bred\b"), "green": re.compile(r"\bgreen\b"), "blue": re.compile(r"\bblue\b")}
-_NOT_VISIBLE = re.compile(r"edge|infra|nir|swir|coastal|aerosol")
+from .band_vocab import Reading, read_names, sensors_for
+
+_RGB = ("red", "green", "blue")
+_HOW = {"letter": "by band letters", "common name": "by band description", "word": "by band description"}
 
 
 @dataclass(frozen=True)
@@ -26,39 +21,34 @@ class RgbChoice:
     how: str
 
 
-def _by_words(names: list[str]) -> list[int] | None:
+def _rgb_of(readings: list[Reading]) -> list[int] | None:
+    """The first band read as exactly red, green and blue each, or None where one is missing."""
     found = []
-    for colour in ("red", "green", "blue"):
-        hits = [i for i, n in enumerate(names)
-                if _WORDS[colour].search(n.lower()) and not _NOT_VISIBLE.search(n.lower())]
+    for colour in _RGB:
+        hits = [i for i, r in enumerate(readings) if r.meanings == {colour}]
         if not hits:
             return None
         found.append(hits[0])
     return found
 
 
-def _by_letters(names: list[str]) -> list[int] | None:
-    """Bands named by one letter each (R, G, B; N for the near infrared beside them): "B, G, R" is blue first."""
-    letters = [n.strip().lower() for n in names]
-    if not all(c in letters for c in "rgb"):
+def _by_names(names: list[str]) -> tuple[list[int], str] | None:
+    """Red, green and blue by name, and how they were told; band numbers that several sensors fit count where
+    every sensor that finds all three colours puts them on the same bands."""
+    found = _rgb_of(read_names(names))
+    sensors = sensors_for(names)
+    if found is None and len(sensors) > 1:
+        each = {s: _rgb_of(read_names(names, [s])) for s in sensors}
+        agree = {tuple(p) for p in each.values() if p}
+        if len(agree) == 1:
+            found = list(agree.pop())
+            sensors = [s for s, p in each.items() if p]
+    if found is None:
         return None
-    return [letters.index(c) for c in "rgb"]
-
-
-def _by_sensor_names(names: list[str]) -> tuple[list[int], str] | None:
-    numbers = {}
-    for i, name in enumerate(names):
-        match = _NUMBERED.match(name.strip().upper().replace(" ", ""))
-        if match:
-            numbers.setdefault(match[1], i)
-    if not numbers:
-        return None
-    landsat_4_7 = "7" in numbers and "6" not in numbers and "8A" not in numbers
-    table = _LANDSAT_4_7 if landsat_4_7 else _MODERN
-    if not all(table[c] in numbers for c in ("red", "green", "blue")):
-        return None
-    sensor = "Landsat 4-7" if landsat_4_7 else "Sentinel-2 / Landsat 8-9"
-    return [numbers[table[c]] for c in ("red", "green", "blue")], sensor
+    kinds = {read_names(names, sensors)[i].kind for i in found}
+    if "sensor" in kinds:
+        return found, f"{' / '.join(sensors)} band names"
+    return found, _HOW["letter"] if kinds == {"letter"} else _HOW["word"]
 
 
 def pick_rgb(names: list[str | None], interpretations: list[str] | None = None,
@@ -77,15 +67,9 @@ def pick_rgb(names: list[str | None], interpretations: list[str] | None = None,
                          f"bands {bands} as red, green, blue ({why}{': ' + labels if labels else ''})")
 
     if count >= 3:
-        found = _by_words(texts)
-        if found:
-            return said(found, "by band description")
-        found = _by_letters(texts)
-        if found:
-            return said(found, "by band letters")
-        sensor = _by_sensor_names(texts)
-        if sensor:
-            return said(sensor[0], f"{sensor[1]} band names")
+        by_name = _by_names(texts)
+        if by_name:
+            return said(*by_name)
         interps = interpretations or []
         if all(c in interps for c in ("red", "green", "blue")):
             return said([interps.index(c) for c in ("red", "green", "blue")], "by colour interpretation")

@@ -14,7 +14,7 @@ S2_L2A = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", 
 @pytest.mark.parametrize("names, interps, positions, words", [
     (S2_L2A, None, (3, 2, 1), "Sentinel-2"),
     ([n.replace("B0", "B") for n in S2_L2A], None, (3, 2, 1), "Sentinel-2"),
-    (["SR_B1", "SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B6", "SR_B7"], None, (3, 2, 1), "Landsat 8-9"),
+    (["SR_B1", "SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B6", "SR_B7"], None, (3, 2, 1), "Landsat 8/9"),
     (["SR_B1", "SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B7"], None, (2, 1, 0), "Landsat 4-7"),
     (["NIR", "Red edge", "Red", "Green", "Blue"], None, (2, 3, 4), "band description"),
     (["B", "G", "R"], None, (2, 1, 0), "band letters"),  # issue 40, item 14: was read as red, green, blue

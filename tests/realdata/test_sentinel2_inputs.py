@@ -46,7 +46,7 @@ def s2(realdata, tmp_path_factory) -> dict:
 
 def test_preview_shows_bands_4_3_2_and_says_so(s2):
     said = [m for m in s2["callback"].messages("info") if m.startswith("Report preview:")]
-    assert said == ["Report preview: bands 4,3,2 as red, green, blue (Sentinel-2 / Landsat 8-9 band names: B04, "
+    assert said == ["Report preview: bands 4,3,2 as red, green, blue (Sentinel-2 band names: B04, "
                     "B03, B02)."]
     assert "bands 4,3,2 as red, green, blue" in Path(s2["result"].report).read_text()
 
