@@ -193,6 +193,7 @@ def vector_source(algorithm: QgsProcessingAlgorithm, parameters: dict[str, Any],
     if not isinstance(layer, QgsVectorLayer) or not layer.isValid():
         raise QgsProcessingException(f"Parameter {name}: '{reference}' could not be opened as a polygon layer; "
                                      f"choose a polygon layer, or a GeoPackage, GeoJSON or Shapefile.")
+    _check_filter(layer, name)
     selected = isinstance(value, QgsProcessingFeatureSourceDefinition) and value.selectedFeaturesOnly
     if selected and layer.selectedFeatureCount() == 0:
         raise QgsProcessingException(f"Parameter {name}: 'selected features only' is set, but no feature of "
@@ -210,6 +211,23 @@ def vector_source(algorithm: QgsProcessingAlgorithm, parameters: dict[str, Any],
         feedback.pushInfo(f"{name}: {what}'{layer.name()}' ({layer.providerType()} provider) handed over as the "
                           f"temporary GeoPackage '{path}'.")
     return source, layer
+
+
+def _check_filter(layer: QgsVectorLayer, name: str) -> None:
+    """A file layer's filter (Query Builder, ``|subset=``) read as OGR reads it: QGIS takes any filter and shows no
+    features for one it cannot read, so the run would go on with none."""
+    if not layer.subsetString() or layer.providerType() != "ogr":
+        return
+    parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
+    path = parts.get("path") or ""
+    if not path or engine_api().is_remote(path) or not Path(path).is_file():
+        return
+    api = engine_api()
+    source = f"{api.join_layer(path, parts.get('layerName') or None)}|subset={layer.subsetString()}"
+    try:
+        api.check_layer_filter(source, f"layer '{layer.name()}' of {name}")
+    except api.DualStreamError as exc:
+        raise QgsProcessingException(f"Parameter {name}: {exc}") from exc
 
 
 def special_file_problem(value: Any) -> str | None:

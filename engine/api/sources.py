@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from ..data.labels import check_layer_filter
 from ..data.web import (
     WINDOW_SUFFIX,
     WebWindow,
@@ -17,7 +18,7 @@ from ..io.locations import WEB_DESCRIPTIONS, is_remote, is_web_description, join
 from ..io.locations import stem as source_stem
 from ..segment.web_sources import WebSource, read_web_sources, training_pixel_size, web_image
 
-__all__ = ["WEB_DESCRIPTIONS", "WINDOW_SUFFIX", "WebSource", "WebWindow", "arcgis_description", "is_remote",
-           "is_web_description", "join_layer", "map_units_per_metre", "read_web_sources", "source_stem",
+__all__ = ["WEB_DESCRIPTIONS", "WINDOW_SUFFIX", "WebSource", "WebWindow", "arcgis_description", "check_layer_filter",
+           "is_remote", "is_web_description", "join_layer", "map_units_per_metre", "read_web_sources", "source_stem",
            "split_layer", "training_pixel_size", "wcs_description", "web_image", "web_window", "wms_description",
            "xyz_description"]

@@ -234,6 +234,24 @@ def pick_layer(ds: Any, path: str, file: str, wanted: str | None, role: str) -> 
     return ds.GetLayer(0)
 
 
+def check_layer_filter(source: str, role: str = "vector layer") -> int:
+    """How many features of ``source``'s layer (``file|layername=NAME|subset=SQL``) its filter selects; DataError
+    naming the layer and the filter when OGR cannot read it (QGIS shows no features for such a filter, silently)."""
+    ogr, _ = _ogr()
+    file, wanted = locations.split_layer(source)
+    try:
+        ds = ogr.Open(locations.gdal_path(file))
+    except RuntimeError as exc:
+        raise DataError(f"The {role} '{source}' could not be opened as a vector layer ({exc}).") from exc
+    if ds is None or ds.GetLayerCount() < 1:
+        raise DataError(f"The {role} '{source}' has no vector layer; give a GeoPackage, GeoJSON or Shapefile.")
+    layer = pick_layer(ds, source, file, wanted, role)
+    subset = locations.layer_subset(source)
+    if subset is not None:
+        apply_subset(layer, subset, source, role)
+    return int(layer.GetFeatureCount())
+
+
 def apply_subset(layer: Any, subset: str, path: str, role: str) -> None:
     """Keep only the features of ``layer`` that QGIS's layer filter ``subset`` selects (OGR's attribute filter,
     the WHERE part of a query); DataError naming the layer and the filter when OGR cannot read it."""
