@@ -1,9 +1,11 @@
-"""Pretrained checkpoints by name: ``imagenet`` or a Hugging Face hub id, fetched once into the HF cache.
+"""The one download path for pretrained weights: ``imagenet``, a Hugging Face hub id or a local folder.
 
 A hub id is looked up in the local Hugging Face cache first; only when it is not there, and downloads are allowed
-(``HF_HUB_OFFLINE`` / ``DUALSTREAM_OFFLINE`` unset), is it downloaded, once, with a line before and after; later
-runs, offline ones included, read the cache. ``HF_ENDPOINT`` (a mirror) and ``HF_HOME`` / ``HF_HUB_CACHE`` (where
-the cache lives) are honoured as everywhere in the Hugging Face tools. Only the config and the weights are fetched.
+(``HF_HUB_OFFLINE`` / ``DUALSTREAM_OFFLINE`` unset), is it downloaded, once: its licence shown first, progress in
+lines, a broken connection resumed where it broke (HTTP Range), a stalled download ended, gated repositories and a
+missing network explained (``hub_transfer.py``); later runs, offline ones included, read the cache. ``HF_ENDPOINT``
+(a mirror), ``HF_TOKEN`` and ``HF_HOME`` / ``HF_HUB_CACHE`` (where the cache lives) are honoured as everywhere in
+the Hugging Face tools. A local folder is accepted wherever a hub id is.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ..callbacks import Callback
 from ..errors import ModelError
 from ..runtime.environment import require
 
@@ -53,41 +56,145 @@ def _has_weights(folder: Path) -> bool:
     return any(folder.glob("*.safetensors")) or any(folder.glob("pytorch_model*.bin"))
 
 
-def fetch(hub_id: str, log: Callable[[str], None]) -> Path:
-    """The local snapshot folder of ``hub_id`` (config + weights), downloaded into the HF cache when missing."""
+def endpoint() -> str:
+    """The hub's address: ``HF_ENDPOINT`` (a mirror, or the tests' local hub), else huggingface.co."""
     hub = require("huggingface_hub")
+    return (os.environ.get("HF_ENDPOINT") or hub.constants.ENDPOINT).rstrip("/")
+
+
+def _complete(folder: Path, patterns: list[str] | None) -> bool:
+    """``folder`` holds what ``patterns`` ask for (config + weights when None: a transformers checkpoint)."""
+    if patterns is None:
+        return (folder / "config.json").is_file() and _has_weights(folder)
+    return any(any(folder.glob(p)) for p in patterns)
+
+
+def _cached(hub: object, hub_id: str, patterns: list[str] | None, revision: str | None) -> Path | None:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    for patterns in (SAFETENSORS, PICKLED):
+    for allow in ((SAFETENSORS, PICKLED) if patterns is None else (patterns,)):
         try:
-            folder = Path(hub.snapshot_download(hub_id, allow_patterns=patterns, local_files_only=True))
+            folder = Path(hub.snapshot_download(hub_id, allow_patterns=allow, revision=revision,
+                                                local_files_only=True))
         except LocalEntryNotFoundError:
             continue
-        if (folder / "config.json").is_file() and _has_weights(folder):
+        if _complete(folder, patterns):
             return folder
-    cache = hub.constants.HF_HUB_CACHE
-    if offline():
-        raise ModelError(f"Pretrained checkpoint '{hub_id}' is not in the Hugging Face cache ({cache}) and downloads "
-                         f"are switched off (HF_HUB_OFFLINE / DUALSTREAM_OFFLINE). Run once with network access and "
-                         f"those unset (it is then kept in the cache), or pass a local save_pretrained folder.")
-    endpoint = os.environ.get("HF_ENDPOINT") or hub.constants.ENDPOINT
-    log(f"Downloading pretrained checkpoint '{hub_id}' from {endpoint} into the Hugging Face cache ({cache}); "
-        f"this happens once, later runs read the cache, offline too.")
-    start = time.monotonic()
+    return None
+
+
+def _local_folder(source: str, patterns: list[str] | None) -> Path | None:
+    """``source`` as a local folder holding the files (ModelError when it is a folder that lacks them)."""
+    folder = Path(source).expanduser()
+    if is_hub_id(source) and not folder.exists():
+        return None
+    if not folder.is_dir():
+        raise ModelError(f"'{source}' is neither a hub id (owner/name) nor an existing folder; pass a Hugging Face "
+                         f"id or the folder holding the checkpoint (written by save_pretrained).")
+    if not _complete(folder, patterns):
+        wanted = "config.json with model weights" if patterns is None else ", ".join(patterns)
+        raise ModelError(f"Folder '{folder}' lacks {wanted}; copy the complete checkpoint folder there.")
+    return folder
+
+
+def _offline_error(hub_id: str, what: str) -> ModelError:
+    cache = require("huggingface_hub").constants.HF_HUB_CACHE
+    return ModelError(f"'{hub_id}' ({what}) is not in the Hugging Face cache ({cache}) and downloads are switched off "
+                      f"(HF_HUB_OFFLINE / DUALSTREAM_OFFLINE). Run once with network access and those unset (it is "
+                      f"then kept in the cache), download it elsewhere (`hf download {hub_id}`) and copy its cache "
+                      f"folder models--{hub_id.replace('/', '--')} into {cache}, or pass a local save_pretrained "
+                      f"folder holding it.")
+
+
+def _announce(hub: object, hub_id: str, revision: str | None, log: Callable[[str], None], what: str) -> None:
+    """The licence line and where the files go, before any byte is downloaded (gated or missing repos end here)."""
+    from .hub_transfer import explain, licence_line
+
+    where, cache = endpoint(), hub.constants.HF_HUB_CACHE
     try:
-        folder = Path(_download(hub, hub_id, SAFETENSORS))
-        if not _has_weights(folder):  # older checkpoints hold pickled weights only (loaded with weights_only)
-            folder = Path(_download(hub, hub_id, PICKLED))
-    except Exception as exc:  # noqa: BLE001 - huggingface_hub raises HTTP, network and repository errors
-        raise ModelError(f"Pretrained checkpoint '{hub_id}' could not be downloaded from {endpoint} "
-                         f"({str(exc).splitlines()[0][:200]}). Check the id (owner/name on the Hugging Face hub) and "
-                         f"the network; offline, pass a local save_pretrained folder instead.") from exc
-    if not (folder / "config.json").is_file() or not _has_weights(folder):
-        raise ModelError(f"The hub repository '{hub_id}' has no config.json with model weights; pass a transformers "
-                         f"checkpoint (saved with save_pretrained).")
+        info = hub.HfApi(endpoint=where).model_info(hub_id, revision=revision)
+    except Exception as exc:  # noqa: BLE001 - gated, missing, no network: each explained
+        raise explain(hub_id, where, exc, what, cache) from exc
+    log(licence_line(hub_id, where, info))
+    log(f"Downloading pretrained checkpoint '{hub_id}' ({what}) from {where} into the Hugging Face cache ({cache}); "
+        f"this happens once, later runs read the cache, offline too.")
+
+
+def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None = None, revision: str | None = None,
+          callback: Callback | None = None) -> Path:
+    """The local folder of ``hub_id`` holding the files ``patterns`` match (default: config + weights).
+
+    ``hub_id`` may be a local folder (returned as it is once it holds the files). A hub id is read from the HF
+    cache first, then downloaded when allowed: licence shown first, progress through ``log`` (and
+    ``callback.progress``), a broken connection resumed, stalls ended (``engine.models.hub_transfer``).
+
+    Raises:
+        ModelError: offline and not cached, gated, missing, no network, stalled; each names the id and the fix.
+    """
+    from .hub_transfer import explain, run_watched
+
+    folder = _local_folder(hub_id, patterns)
+    if folder is not None:
+        return folder
+    hub = require("huggingface_hub")
+    cached = _cached(hub, hub_id, patterns, revision)
+    if cached is not None:
+        return cached
+    what = "config and weights" if patterns is None else ", ".join(patterns)
+    if offline():
+        raise _offline_error(hub_id, what)
+    _announce(hub, hub_id, revision, log, what)
+    where, cache = endpoint(), hub.constants.HF_HUB_CACHE
+    start = time.monotonic()
+
+    def work(bar: type) -> str:
+        if patterns is not None:
+            return hub.snapshot_download(hub_id, allow_patterns=patterns, revision=revision, tqdm_class=bar)
+        got = hub.snapshot_download(hub_id, allow_patterns=SAFETENSORS, revision=revision, tqdm_class=bar)
+        if not _has_weights(Path(got)):  # older checkpoints hold pickled weights only (loaded with weights_only)
+            got = hub.snapshot_download(hub_id, allow_patterns=PICKLED, revision=revision, tqdm_class=bar)
+        return got
+
+    folder = run_watched(hub_id, where, work, log, callback,
+                         lambda exc: explain(hub_id, where, exc, what, cache))
+    if not _complete(folder, patterns):
+        raise ModelError(f"The hub repository '{hub_id}' has no {what} (e.g. no config.json with model weights); "
+                         f"pass a transformers checkpoint (saved with save_pretrained).")
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 2**20
     log(f"Downloaded '{hub_id}' ({size:.1f} MiB in {time.monotonic() - start:.1f} s) to {folder}.")
     return folder
+
+
+def fetch_file(hub_id: str, filename: str, log: Callable[[str], None], *, revision: str | None = None,
+               callback: Callback | None = None) -> Path:
+    """One file of a hub repository (an official release file such as ``Prithvi_EO_V2_300M.pt``), by the rules of
+    :func:`fetch`; ``hub_id`` may be a local folder holding ``filename``.
+
+    Raises:
+        ModelError: as :func:`fetch`, or the repository has no such file.
+    """
+    from .hub_transfer import explain, run_watched
+
+    if _local_folder(hub_id, [filename]) is not None:
+        return Path(hub_id).expanduser() / filename
+    hub = require("huggingface_hub")
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(hub.hf_hub_download(hub_id, filename, revision=revision, local_files_only=True))
+    except LocalEntryNotFoundError:
+        pass
+    if offline():
+        raise _offline_error(hub_id, filename)
+    _announce(hub, hub_id, revision, log, filename)
+    where, cache = endpoint(), hub.constants.HF_HUB_CACHE
+    start = time.monotonic()
+    path = run_watched(hub_id, where,
+                       lambda bar: hub.hf_hub_download(hub_id, filename, revision=revision, tqdm_class=bar),
+                       log, callback, lambda exc: explain(hub_id, where, exc, filename, cache))
+    log(f"Downloaded {filename} of '{hub_id}' ({path.stat().st_size / 2**20:.1f} MiB in "
+        f"{time.monotonic() - start:.1f} s) to {path}.")
+    return path
 
 
 def encoder_checkpoint(model_cfg: object) -> str:
@@ -121,16 +228,3 @@ def where_available(hub_id: str, timeout: float = 3.0) -> str | None:
             return f"from {endpoint}" if answer.status == 200 else None
     except (OSError, ValueError, urllib.error.URLError):  # no network, refused, timed out, a bad endpoint
         return None
-
-
-def _download(hub: object, hub_id: str, patterns: list[str]) -> str:
-    """snapshot_download without its progress bars (our own line says what happens; bars garble QGIS's log)."""
-    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-
-    was_disabled = are_progress_bars_disabled()
-    disable_progress_bars()
-    try:
-        return hub.snapshot_download(hub_id, allow_patterns=patterns)
-    finally:
-        if not was_disabled:
-            enable_progress_bars()

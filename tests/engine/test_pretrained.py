@@ -207,7 +207,7 @@ def test_pretrained_by_name_is_fetched_once_from_the_hub_and_reused_offline(tmp_
     assert "nvidia/mit-b0" in mit["source"] and "adapted from 3 to 4 input channels" in " ".join(mit["messages"])
     assert "microsoft/resnet-18" in res["source"] and "someone/tiny-resnet" in by_id["source"]
     assert {r.rsplit("/", 1)[1] for r in downloads} == {"config.json", "model.safetensors"}
-    assert "someone/no-such-model" in missing["error"] and "could not be downloaded" in missing["error"]
+    assert "There is no repository 'someone/no-such-model'" in missing["error"]
 
     # offline, with the endpoint gone: the cache serves both, and nothing is downloaded again
     *cached, uncached = _probe(None, home, MIT_B0, RESNET18, ("unet", "light", "resnet50", "imagenet"), offline=True)

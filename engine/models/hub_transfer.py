@@ -1,0 +1,183 @@
+"""One download from a Hugging Face hub, watched: progress in words, stalls ended, failures told with the fix.
+
+``huggingface_hub`` does the transfer (its cache layout, ``HF_ENDPOINT`` / ``HF_TOKEN``); here it runs in a worker
+thread while the calling thread reports its progress (a log line at most every ~10 % or 10 s, and
+``callback.progress`` under ``Stage.DOWNLOAD``), checks the callback's cancellation and ends a transfer that moved
+no byte for ``DUALSTREAM_DOWNLOAD_STALL_S`` seconds (60). Only the calling thread talks to the log and the callback,
+so a QGIS feedback object is used from its own thread. A connection that breaks mid-file is resumed by
+huggingface_hub within the run (an HTTP Range request from the byte it had, up to five times in a row); a transfer
+given up (stalled, canceled, failed) leaves nothing: since huggingface_hub 1.x each download writes a file of its
+own name and removes it on failure, so the next run starts that file again.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..callbacks import Callback, Stage
+from ..errors import ModelError
+
+STALL_S = 60.0  # no byte for this long ends a download (DUALSTREAM_DOWNLOAD_STALL_S overrides it)
+REPORT_S = 10.0  # a progress line at least this far apart ...
+REPORT_STEP = 0.10  # ... or once this share of the whole has come in
+
+
+def stall_seconds() -> float:
+    """How long a download may move no byte before it is given up (``DUALSTREAM_DOWNLOAD_STALL_S``, else 60)."""
+    try:
+        return max(0.1, float(os.environ.get("DUALSTREAM_DOWNLOAD_STALL_S", "") or STALL_S))
+    except ValueError:
+        return STALL_S
+
+
+def size_text(n: float) -> str:
+    """Bytes as ``12.3 MB``."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+class Meter:
+    """Bytes arrived so far, summed over the progress bars huggingface_hub opens (any thread)."""
+
+    def __init__(self) -> None:
+        self.bars: list[Any] = []
+        self.lock = threading.Lock()
+        self.last_change = time.monotonic()
+        self.seen = -1
+
+    def bar_class(self) -> type:
+        """A tqdm class for ``tqdm_class=`` that draws nothing and lets this meter read its counts."""
+        from tqdm import tqdm
+
+        meter = self
+
+        class _Quiet:
+            def write(self, text: str) -> None:
+                pass
+
+            def flush(self) -> None:
+                pass
+
+        class Bar(tqdm):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                kwargs.pop("name", None)
+                kwargs.update(file=_Quiet(), disable=False, mininterval=3600)
+                super().__init__(*args, **kwargs)
+                # the file bars of a snapshot feed the "Reconstructing" one; "Downloading bytes" counts them again
+                counts = kwargs.get("unit") == "B" and not str(kwargs.get("desc", "")).startswith("Downloading bytes")
+                if counts:
+                    with meter.lock:
+                        meter.bars.append(self)
+
+        return Bar
+
+    def read(self) -> tuple[int, int]:
+        """(bytes done, bytes expected so far); notes the time whenever the count moved."""
+        with self.lock:
+            done = int(sum(bar.n for bar in self.bars))
+            total = int(sum(bar.total or 0 for bar in self.bars))
+        if done != self.seen:
+            self.seen, self.last_change = done, time.monotonic()
+        return done, max(total, done)
+
+
+def run_watched(hub_id: str, endpoint: str, work: Callable[[type], str], log: Callable[[str], None],
+                callback: Callback | None, describe: Callable[[BaseException], ModelError]) -> Path:
+    """``work(tqdm_class)`` (a huggingface_hub download) in a worker thread, reported, with stalls ended.
+
+    Raises:
+        ModelError: the download stalled, or failed (``describe`` turns the library's error into one).
+        CanceledError: the callback asked to stop.
+    """
+    meter = Meter()
+    bar = meter.bar_class()
+    outcome: dict[str, Any] = {}
+
+    def worker() -> None:
+        try:
+            outcome["path"] = work(bar)
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which explains it
+            outcome["error"] = exc
+
+    stall = stall_seconds()
+    thread = threading.Thread(target=worker, name=f"download {hub_id}", daemon=True)
+    start = last_line = time.monotonic()
+    last_share = 0.0
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.2)
+        done, total = meter.read()
+        now = time.monotonic()
+        if callback is not None:
+            callback.progress(done, total or 1, Stage.DOWNLOAD)
+            callback.check_canceled()
+        share = done / total if total else 0.0
+        if done and (share - last_share >= REPORT_STEP or now - last_line >= REPORT_S) and share < 1:
+            rate = done / max(now - start, 1e-9)
+            log(f"Downloading '{hub_id}': {share:.0%} ({size_text(done)} of {size_text(total)}, "
+                f"{size_text(rate)}/s)")
+            last_line, last_share = now, share
+        if now - meter.last_change > stall:
+            raise ModelError(
+                f"Downloading '{hub_id}' from {endpoint} stalled: no byte for {stall:g} s after {size_text(done)}"
+                f"{f' of {size_text(total)}' if total else ''}. Check the network (and a proxy in HTTPS_PROXY) and run "
+                f"it again; files already complete are kept in the Hugging Face cache and not fetched again.")
+    if "error" in outcome:
+        raise describe(outcome["error"]) from outcome["error"]
+    done, _ = meter.read()
+    if callback is not None:
+        callback.progress(max(done, 1), max(done, 1), Stage.DOWNLOAD)
+    return Path(outcome["path"])
+
+
+def licence_line(hub_id: str, endpoint: str, info: object) -> str:
+    """The repository's licence in words, from its model card's front matter (the API's ``cardData``)."""
+    card = getattr(info, "card_data", None)
+    get = (lambda key: getattr(card, key, None) or (card.get(key) if hasattr(card, "get") else None)) if card else (
+        lambda key: None)
+    licence, name, link = get("license"), get("license_name"), get("license_link")
+    page = f"{endpoint.rstrip('/')}/{hub_id}"
+    if not licence:
+        return f"'{hub_id}' states no licence in its model card; read {page} before using its weights."
+    said = f"{licence} ({name})" if name and name != licence else str(licence)
+    where = link if link and str(link).startswith("http") else page
+    gated = getattr(info, "gated", False)
+    return (f"'{hub_id}' is released under the licence {said}: read it at {where} before using the weights"
+            f"{' (a gated repository: downloading needs its licence accepted on the hub)' if gated else ''}.")
+
+
+def explain(hub_id: str, endpoint: str, exc: BaseException, what: str, cache: str) -> ModelError:
+    """A huggingface_hub error as a ModelError that names ``hub_id``, the endpoint and what to do."""
+    from huggingface_hub import errors as hf
+
+    page = f"{endpoint.rstrip('/')}/{hub_id}"
+    first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+    elsewhere = (f"Without network, download it on a machine that has it (`hf download {hub_id}`) and copy the "
+                 f"cache folder models--{hub_id.replace('/', '--')} into {cache}, or pass a local folder holding "
+                 f"{what} instead of the id.")
+    if isinstance(exc, hf.GatedRepoError):
+        return ModelError(f"'{hub_id}' is a gated repository: accept the licence at {page} (signed in), then set "
+                          f"HF_TOKEN or run `hf auth login`, and run it again.")
+    if isinstance(exc, hf.RepositoryNotFoundError):
+        return ModelError(f"There is no repository '{hub_id}' at {endpoint} (or it is private: then set HF_TOKEN or "
+                          f"run `hf auth login`). Check the id (owner/name).")
+    if isinstance(exc, hf.RevisionNotFoundError):
+        return ModelError(f"'{hub_id}' has no revision by that name at {endpoint}; leave the revision empty for main.")
+    if isinstance(exc, hf.RemoteEntryNotFoundError):
+        return ModelError(f"'{hub_id}' at {endpoint} has no file {what}; check the file name on {page}.")
+    if isinstance(exc, hf.HfHubHTTPError):
+        status = getattr(getattr(exc, "response", None), "status_code", "an error")
+        if status in (401, 403):
+            return ModelError(f"{endpoint} refused '{hub_id}' (HTTP {status}): if it is gated or private, accept its "
+                              f"licence at {page}, then set HF_TOKEN or run `hf auth login`.")
+        return ModelError(f"Downloading '{hub_id}' from {endpoint} failed: the hub answered HTTP {status} ({first}). "
+                          f"Try again later. {elsewhere}")
+    return ModelError(f"Could not download '{hub_id}' from {endpoint} ({first}). Check the network (and a proxy in "
+                      f"HTTPS_PROXY). {elsewhere}")
