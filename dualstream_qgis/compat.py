@@ -46,6 +46,10 @@ FILE_BEHAVIOR_FOLDER = pick("Qgis.ProcessingFileParameterBehavior.Folder", "QgsP
 WKB_NO_GEOMETRY = pick("Qgis.WkbType.NoGeometry", "QgsWkbTypes.Type.NoGeometry")
 CRS_WKT_PREFERRED = pick("Qgis.CrsWktVariant.Preferred", "QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED")
 
+# Layer kinds a layer combo box lists (Qgis.LayerFilter from 3.34).
+FILTER_RASTER = pick("Qgis.LayerFilter.RasterLayer", "QgsMapLayerProxyModel.Filter.RasterLayer")
+FILTER_POLYGON = pick("Qgis.LayerFilter.PolygonLayer", "QgsMapLayerProxyModel.Filter.PolygonLayer")
+
 # Raster contrast stretch limits (Qgis.RasterRangeLimit from 3.42).
 RANGE_CUMULATIVE_CUT = pick("Qgis.RasterRangeLimit.CumulativeCut", "QgsRasterMinMaxOrigin.Limits.CumulativeCut")
 

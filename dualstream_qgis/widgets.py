@@ -8,7 +8,9 @@
 * :class:`ClassFieldWrapper`: the polygon labels' class field as an editable list of the label layer's fields.
   A ``QgsProcessingParameterField`` on the label layer crashed QGIS 3.22 when that layer is a raster, so the
   parameter is a string; this widget follows the label layer and lists its fields only when it has some, and
-  chooses the field named like the classes (left empty, every polygon is class 1).
+  chooses the field named like the classes (left empty, every polygon is class 1). It also makes the label
+  layer's own widget (QGIS's feature-source widget, with its "Selected features only" box) list raster layers too
+  (:func:`offer_raster_labels`).
 * :class:`ClassColorsWrapper`: one colour button per class name (they follow the class names), the text
   ``#rrggbb,...`` kept beside them so colours can still be pasted.
 * :class:`ModelerSourceSelector`: in the Graphical Modeler each of these parameters gets QGIS's own modeler widget
@@ -24,12 +26,19 @@ from pathlib import Path
 from typing import Any
 
 from processing.gui.wrappers import DIALOG_BATCH, DIALOG_STANDARD, MultipleLayerWidgetWrapper, WidgetWrapper
-from qgis.core import QgsMapLayer, QgsProcessingUtils, QgsProject, QgsVectorLayer
-from qgis.gui import QgsColorButton, QgsGui
+from qgis.core import (
+    QgsMapLayer,
+    QgsProcessingFeatureSourceDefinition,
+    QgsProcessingUtils,
+    QgsProject,
+    QgsVectorLayer,
+)
+from qgis.gui import QgsColorButton, QgsGui, QgsMapLayerComboBox
 from qgis.PyQt.QtGui import QColor
-from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QWidget
+from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QWidget
 
 from .algorithms.common import likely_class_field
+from .compat import FILTER_POLYGON, FILTER_RASTER
 from .engine_bridge import engine_api
 
 
@@ -92,7 +101,10 @@ class LayerListWrapper(ModelerSourceSelector, MultipleLayerWidgetWrapper):
 
 
 def _vector_layer(value: Any) -> QgsVectorLayer | None:
-    """The vector layer a map-layer widget's value names (a layer, a layer id or a file path), else None."""
+    """The vector layer a map-layer widget's value names (a layer, a layer id or a file path, or a feature source
+    of one: "Selected features only"), else None."""
+    if isinstance(value, QgsProcessingFeatureSourceDefinition):
+        value = value.source.staticValue()
     if isinstance(value, QgsMapLayer):
         layer = value
     elif value:
@@ -102,6 +114,27 @@ def _vector_layer(value: Any) -> QgsVectorLayer | None:
     else:
         layer = None
     return layer if isinstance(layer, QgsVectorLayer) and layer.isValid() else None
+
+
+def offer_raster_labels(wrapper: Any) -> None:
+    """QGIS's feature-source widget of a label layer (its "Selected features only" box) listing raster layers of
+    class values beside the polygon layers; the box is cleared and disabled while a raster is chosen.
+
+    The label parameter is a feature source (``sources.LabelLayerParameter``) so that QGIS makes that box; QGIS
+    lists only vector layers for one, and a label layer may be a raster."""
+    widget = _widget_and_label(wrapper)[0]
+    combo = widget.findChild(QgsMapLayerComboBox) if widget is not None else None
+    if combo is None:
+        return
+    combo.setFilters(FILTER_RASTER | FILTER_POLYGON)
+    box = widget.findChild(QCheckBox)
+
+    def raster_chosen(layer: Any) -> None:
+        if box is not None and layer is not None and not isinstance(layer, QgsVectorLayer):
+            box.setChecked(False)
+            box.setEnabled(False)
+
+    combo.layerChanged.connect(raster_chosen)
 
 
 class ClassFieldWrapper(ModelerSourceSelector, WidgetWrapper):
@@ -122,6 +155,7 @@ class ClassFieldWrapper(ModelerSourceSelector, WidgetWrapper):
     def postInitialize(self, wrappers: list[Any]) -> None:  # noqa: N802 - Processing API
         for wrapper in wrappers:
             if wrapper.parameterDefinition().name() == self.parent_name and isinstance(self.widget, QComboBox):
+                offer_raster_labels(wrapper)
                 self.parent_wrapper = wrapper
                 wrapper.widgetValueHasChanged.connect(self.refresh_fields)
                 self.refresh_fields()

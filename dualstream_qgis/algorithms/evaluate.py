@@ -21,7 +21,7 @@ from qgis.core import (
     QgsProcessingUtils,
 )
 
-from ..compat import SOURCE_POLYGON, SOURCE_RASTER, SOURCE_VECTOR, WKB_NO_GEOMETRY, field_types
+from ..compat import SOURCE_POLYGON, SOURCE_VECTOR, WKB_NO_GEOMETRY, field_types
 from ..engine_bridge import engine_api
 from ..feedback import EVALUATE_STAGES, Stages, run_engine
 from ..styling import layer_post_processor
@@ -36,7 +36,7 @@ from .common import (
     parameters_help,
 )
 from .parameters import add_settings, declared_text, read_settings
-from .sources import MapLayerParameter, RasterLayerParameter, label_source, raster_source
+from .sources import LabelLayerParameter, RasterLayerParameter, label_source, raster_source
 from .web_layers import WebLayer
 
 #: Label values: how the labels become classes (index 0 is the default).
@@ -85,7 +85,7 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         param, label, text = declared_text(self, "evaluate.prediction")
         add_parameter(self, RasterLayerParameter(param, label), text)
         param, label, text = declared_text(self, "evaluate.label")
-        add_parameter(self, MapLayerParameter(param, label, types=[SOURCE_RASTER, SOURCE_POLYGON]), text)
+        add_parameter(self, LabelLayerParameter(param, label, [SOURCE_POLYGON]), text)
         param, label, text = declared_text(self, "evaluate.label_field")
         add_parameter(self, class_field_parameter(param, label), text)
         add_parameter(self, QgsProcessingParameterEnum(

@@ -29,6 +29,7 @@ from qgis.core import (
     QgsProcessingFeatureSourceDefinition,
     QgsProcessingFeedback,
     QgsProcessingParameterDefinition,
+    QgsProcessingParameterFeatureSource,
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterRasterLayer,
@@ -269,8 +270,25 @@ class MultipleLayersParameter(_RefusesSpecialFiles, QgsProcessingParameterMultip
     """QgsProcessingParameterMultipleLayers that refuses FIFOs and devices (see :class:`_RefusesSpecialFiles`)."""
 
 
+class LabelLayerParameter(_RefusesSpecialFiles, QgsProcessingParameterFeatureSource):
+    """A label layer: polygons as a feature source, so the dialog offers "Selected features only" and Processing
+    hands over only the selection (:func:`vector_source`), or a raster of class values. Processing's feature-source
+    check refuses a raster layer (an object, or its id or path once the project holds it); this one takes it.
+    The dialog's list offers raster layers too (``widgets.offer_raster_labels``)."""
+
+    def checkValueIsAcceptable(self, value: Any, context: QgsProcessingContext | None = None  # noqa: N802
+                               ) -> bool:
+        context = context or QgsProcessingContext()
+        layer = _unwrap(value, context)
+        if isinstance(layer, str) and layer:
+            layer = QgsProcessingUtils.mapLayerFromString(layer, context, False)  # False: never load a new one
+        if isinstance(layer, QgsRasterLayer):
+            return True
+        return super().checkValueIsAcceptable(value, context)
+
+
 LAYER_PARAMETERS = (QgsProcessingParameterRasterLayer, QgsProcessingParameterMultipleLayers,
-                    QgsProcessingParameterMapLayer)
+                    QgsProcessingParameterMapLayer, LabelLayerParameter)
 
 
 def check_layer_value(definition: QgsProcessingParameterDefinition, value: Any,

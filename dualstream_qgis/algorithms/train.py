@@ -34,7 +34,7 @@ from .common import (
 )
 from .parameters import add_settings, changed_settings, declared_text, read_settings
 from .sources import (
-    MapLayerParameter,
+    LabelLayerParameter,
     MultipleLayersParameter,
     RasterLayerParameter,
     label_source,
@@ -130,9 +130,8 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             self.tr("Imagery to learn from (any band count and data type): any raster layer, a file, a remote GDAL "
                     "source (/vsicurl/, /vsis3/, a URL) or a web layer (XYZ, WMS, WMTS, WCS, ArcGIS) read over the "
                     "Training extent at the Pixel size. Used when no dataset folder is given."))
-        add_parameter(self, MapLayerParameter(
-            self.LABELS, self.tr("Label layer (raster or polygons)"), optional=True,
-            types=[SOURCE_RASTER, SOURCE_POLYGON]),
+        add_parameter(self, LabelLayerParameter(
+            self.LABELS, self.tr("Label layer (raster or polygons)"), [SOURCE_POLYGON], optional=True),
             self.tr("Classes for the image: a raster of class values (mapped with Label mapping), or a polygon "
                     "layer of any kind (a file, a scratch layer, PostGIS, WFS; only its selected features when "
                     "'Selected features only' is ticked) in any CRS; pixels outside polygons are class 0."))
