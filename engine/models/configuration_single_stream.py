@@ -7,7 +7,7 @@ upsamples the aux tensor to the image grid and concatenates it to the bands the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from ..declarations import CONFIG_ONLY, redeclared, setting
 from ..settings import check
@@ -44,7 +44,9 @@ def _encoder_label() -> str:
 
 def _encoder_help() -> str:
     fixed = [f for f in list_models() if f not in _encoder_families()]
-    return (f"Backbone of the single-stream families (ResNet, ConvNeXt, Swin, MiT); default: the preset's. "
+    return (f"Backbone of the single-stream families (ResNet, ConvNeXt, Swin, MiT; the foundation encoders "
+            f"Prithvi-EO-2.0 and DINOv3 with pretrained release, or transformers with a backbone's folder or hub "
+            f"id as pretrained); default: the preset's. "
             f"{joined(fixed)} have fixed encoders.")
 
 
@@ -61,6 +63,10 @@ class SingleStreamConfig(ModelConfig):
         help="none: imagery only (the data's aux rasters are not used); early: the aux bands, upsampled to the "
              "image grid, are stacked on the image's.")
     drop_path: float = setting(0.0, **DROP_PATH)
+    encoder_config: dict[str, Any] | None = setting(
+        None, no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY,
+        help="The encoder's architecture as its pretrained checkpoint fixed it (a transformers config or the "
+             "Prithvi sizes); filled in by training so a bundle rebuilds it without the checkpoint.")
 
     ENCODERS: ClassVar[tuple[str, ...]] = ENCODER_NAMES
 

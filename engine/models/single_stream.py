@@ -30,8 +30,10 @@ class SingleStreamModel(SegmentationModel):
         super().__init__(config)
         callback = callback or Callback()
         self.encoder = Encoder(config.encoder_name, config.vision_channels + config.aux_channels, config.pretrained,
-                               config.drop_path, callback.info)
+                               config.drop_path, callback.info, architecture=config.encoder_config)
         self.pretrained_source = self.encoder.source
+        if self.encoder.architecture != config.encoder_config:  # a checkpoint fixed it: the bundle keeps it
+            self.config = config = config.replace(encoder_config=self.encoder.architecture)
         self.decoder = self.make_decoder(self.encoder.channels, config.preset_settings())
 
     def make_decoder(self, channels: list[int], preset: Any) -> nn.Module:
@@ -39,7 +41,7 @@ class SingleStreamModel(SegmentationModel):
         raise NotImplementedError
 
     def role_modules(self) -> dict[str, list[nn.Module | None]]:
-        return {"vision_encoder": [self.encoder]}
+        return {"vision_encoder": [self.encoder.backbone]}  # a ViT's neck trains with the decoder
 
     def _forward(self, vision: torch.Tensor, aux: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if aux is not None:  # early fusion: aux onto the image grid, concatenated to the bands

@@ -168,6 +168,8 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
         _choose_model(chosen, unset, data_kind(data_cfg, train_specs), gpu)
     if "model.pretrained" in unset and not train_cfg.init_from:
         _choose_pretrained(chosen)
+    if "data.bands" not in given and not data_cfg.bands:
+        _choose_encoder_bands(chosen)
     _choose_schedule(chosen, unset, gpu)
     return chosen
 
@@ -190,6 +192,18 @@ def _choose_pretrained(chosen: Chosen) -> None:
         f"the encoder's ImageNet checkpoint '{hub_id}' is not in the Hugging Face cache and the hub did not answer; "
         f"for better results download it once with network access (huggingface-cli download {hub_id}, or a "
         f"training with {mention('model.pretrained')} {IMAGENET} online) and train again")))
+
+
+def _choose_encoder_bands(chosen: Chosen) -> None:
+    """An encoder pretrained on named bands (Prithvi: the 6 HLS bands) reads them by name from each image."""
+    from ..models.encoders.catalog import encoder_bands
+
+    bands = encoder_bands(getattr(chosen.model, "encoder_name", None), chosen.model.pretrained)
+    if bands:
+        chosen.data = chosen.data.replace(bands=list(bands))
+        chosen.choices.append(Choice({"data.bands": ",".join(bands)}, (
+            f"the encoder {chosen.model.encoder_name} was pretrained on these bands; each image's are found by "
+            f"their names (Sentinel-2 B02, B03, B04, B8A, B11, B12; Landsat SR_B2..SR_B7)")))
 
 
 def _model_from_parent(chosen: Chosen, unset: set[str], given: Collection[str]) -> None:

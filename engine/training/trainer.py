@@ -207,6 +207,7 @@ class _Trainer:
         self.num_classes, self.ignore_index = data_meta.num_classes, data_meta.ignore_index
         self.model_cfg, self.data_meta = self._fit_to_data(model_cfg, data_meta, model)
         model = (model if model is not None else self._build_model()).to(self.place.device)
+        self.model_cfg = getattr(model, "config", self.model_cfg)  # with what a pretrained checkpoint fixed
         if self.parent is not None and not self.cfg.resume:  # a resumed run takes its checkpoint's weights
             from .finetune import load_parent_weights
 

@@ -1,31 +1,41 @@
 """Named encoders (``encoders.catalog``) as modules giving four maps at strides 4/8/16/32, for any band count.
 
-``mit_*`` build a SegFormer/MiT (``encoders.mit``); ``resnet*``, ``convnext*`` and ``swin*`` build the
-transformers backbones (``ResNetBackbone``, ``ConvNextBackbone``, ``SwinBackbone``). Pretrained weights load from
-a local ``save_pretrained`` folder, an HF cache folder, a hub id or ``imagenet`` (the catalog's checkpoint), the
-last two fetched once into the Hugging Face cache (``engine.models.hub``); the first conv is then adapted to the
-band count as for SegFormer (RGB kernels kept, extra bands = their mean). Random init is said in the log.
+``mit_*`` build a SegFormer/MiT (``encoders.mit``); ``prithvi_*`` our Prithvi-EO-2.0 ViT (``encoders.prithvi``);
+the others transformers backbones (``ResNetBackbone`` ... ``DINOv3ConvNextBackbone``, ``DINOv3ViTBackbone``, or any
+backbone class for ``transformers``). Pretrained weights load from a local ``save_pretrained`` folder, an HF cache
+folder, a hub id or ``imagenet`` / ``release`` (the catalog's checkpoint), the last ones fetched once into the
+Hugging Face cache (``engine.models.hub``), strictly: a missing weight is an error, checkpoint tensors outside the
+backbone (a pooled-output norm, a head) are named in the log. The first conv is then adapted to the band count as
+for SegFormer (kernels kept, extra bands = their mean). Random init is said in the log.
+
+``forward`` = ``pyramid(features(x))``: ``features`` is the backbone alone (what a frozen encoder's feature cache
+keeps), ``pyramid`` a trainable 1x1 neck (for single-stride ViTs) and the resampling to strides 4/8/16/32.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Callable
+from typing import Any, Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ModelError
 from ...runtime.environment import require
-from ..hub import named_source
-from ..pretrained import adapt_conv, local_checkpoint, quiet_transformers
+from ..hub import IMAGENET, named_source
+from ..pretrained import adapt_conv, adapt_kernel, local_checkpoint, quiet_transformers
 from .catalog import ENCODERS, EncoderSpec
 from .mit import make_mit, mit_features
+from .prithvi import PrithviViT, load_release, release_file
 
 OUT_FEATURES = ["stage1", "stage2", "stage3", "stage4"]
-_CONFIG_CLASS = {"resnet": "ResNetConfig", "convnext": "ConvNextConfig", "swin": "SwinConfig"}
+_CONFIG_CLASS = {"resnet": "ResNetConfig", "convnext": "ConvNextConfig", "swin": "SwinConfig",
+                 "dinov3_convnext": "DINOv3ConvNextConfig", "dinov3_vit": "DINOv3ViTConfig"}
 # The concrete classes, not AutoBackbone.from_pretrained: that one asks the hub whether a local path is a repo.
-_BACKBONE_CLASS = {"resnet": "ResNetBackbone", "convnext": "ConvNextBackbone", "swin": "SwinBackbone"}
+_BACKBONE_CLASS = {"resnet": "ResNetBackbone", "convnext": "ConvNextBackbone", "swin": "SwinBackbone",
+                   "dinov3_convnext": "DINOv3ConvNextBackbone", "dinov3_vit": "DINOv3ViTBackbone"}
+RELEASE = "release"  # the foundation encoders' word for their own checkpoint (as imagenet is for the others)
 
 
 def encoder_spec(name: str) -> EncoderSpec:
@@ -35,12 +45,36 @@ def encoder_spec(name: str) -> EncoderSpec:
     return ENCODERS[name]
 
 
+def out_features(stage_names: list[str]) -> list[str]:
+    """Four evenly spaced stages (the last one included) of a backbone's stages: stage1..4 of a 4-stage CNN,
+    blocks 6/12/18/24 of a 24-block ViT."""
+    stages = [name for name in stage_names if name != "stem"]
+    if len(stages) < 4:
+        raise ModelError(f"The backbone has {len(stages)} stage(s) ({stages}); the decoders need four.")
+    return [stages[len(stages) * k // 4 - 1] for k in range(1, 5)]
+
+
 def _build_backbone(spec: EncoderSpec, channels: int, drop_path: float) -> nn.Module:
     transformers = require("transformers")
-    extra = {"drop_path_rate": drop_path} if spec.kind in ("convnext", "swin") else {}
-    config = getattr(transformers, _CONFIG_CLASS[spec.kind])(num_channels=channels, out_features=OUT_FEATURES,
-                                                             **spec.sizes, **extra)
+    extra = {"drop_path_rate": drop_path} if spec.kind in ("convnext", "swin", "dinov3_convnext", "dinov3_vit") else {}
+    config = getattr(transformers, _CONFIG_CLASS[spec.kind])(num_channels=channels, **spec.sizes, **extra)
+    config.out_features = out_features(config.stage_names)
     return transformers.AutoBackbone.from_config(config)
+
+
+def _backbone_class(model_type: str, spec: EncoderSpec, source: str) -> Any:
+    """The transformers backbone class of ``model_type``: the encoder's own, or any for ``transformers``."""
+    transformers = require("transformers")
+    if spec.kind == "transformers":
+        from transformers.models.auto.modeling_auto import MODEL_FOR_BACKBONE_MAPPING_NAMES
+
+        name = MODEL_FOR_BACKBONE_MAPPING_NAMES.get(model_type)
+        if name is None:
+            raise ModelError(f"Pretrained checkpoint '{source}' is a '{model_type}' model, which transformers has no "
+                             f"backbone class for; pass a backbone model (e.g. facebook/dinov3-convnext-tiny-"
+                             f"pretrain-lvd1689m, microsoft/resnet-50).")
+        return getattr(transformers, name)
+    return getattr(transformers, _BACKBONE_CLASS[spec.kind])
 
 
 def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str], None]) -> tuple[nn.Module, str]:
@@ -53,18 +87,28 @@ def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str
     except (OSError, json.JSONDecodeError, AttributeError) as exc:
         raise ModelError(f"Pretrained checkpoint '{source}': config.json cannot be read ({exc}); re-save the "
                          f"checkpoint with save_pretrained.") from exc
-    if model_type != spec.kind:
+    if model_type != spec.kind and spec.kind != "transformers":
         example = spec.checkpoint or "one written by save_pretrained"
         raise ModelError(f"Pretrained checkpoint '{source}' is a '{model_type}' model but encoder '{name}' is a "
                          f"{spec.kind} one; pass a {spec.kind} checkpoint (e.g. {example}) or pick the encoder "
                          f"that matches the checkpoint.")
+    cls = _backbone_class(model_type, spec, source)
     try:
+        stages = transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True).stage_names
         with quiet_transformers():
-            model = getattr(transformers, _BACKBONE_CLASS[spec.kind]).from_pretrained(
-                str(folder), out_features=OUT_FEATURES, local_files_only=True)
-    except (OSError, ValueError) as exc:
+            model, info = cls.from_pretrained(str(folder), out_features=out_features(stages), local_files_only=True,
+                                              output_loading_info=True)
+    except (OSError, ValueError, AttributeError) as exc:
         raise ModelError(f"Pretrained encoder '{source}' could not be loaded ({str(exc).splitlines()[0][:200]}); "
                          f"pass a complete checkpoint folder written by save_pretrained.") from exc
+    missing = sorted(k for k in info.get("missing_keys", []) if k)
+    if missing or info.get("mismatched_keys"):
+        raise ModelError(f"Pretrained checkpoint '{source}' lacks {len(missing)} backbone weight(s) (e.g. "
+                         f"{missing[:3]}) or has mismatched ones ({list(info.get('mismatched_keys') or [])[:3]}); it "
+                         f"is not a complete {model_type} model: pass the complete checkpoint.")
+    unused = sorted(info.get("unexpected_keys") or [])
+    if unused:  # the pooled-output norm of a DINOv3 ConvNeXt, a classifier head: not part of the backbone
+        log(f"{len(unused)} tensor(s) of '{source}' outside the backbone not used ({', '.join(unused[:4])}).")
     return model, where
 
 
@@ -85,32 +129,125 @@ def _adapt_first_conv(model: nn.Module, channels: int) -> str:
 
 
 class Encoder(nn.Module):
-    """``encoder(x (B, C, H, W)) -> [f1, f2, f3, f4]`` at strides 4/8/16/32; ``channels`` = their widths."""
+    """``encoder(x (B, C, H, W)) -> [f1, f2, f3, f4]`` at strides 4/8/16/32; ``channels`` = their widths.
+
+    ``backbone`` holds the (freezable, cacheable) pretrained part; ``neck`` (None for multi-scale backbones) the
+    trainable 1x1 convs that narrow a ViT's maps before they are resampled.
+    """
 
     def __init__(self, name: str, in_channels: int, pretrained: str | None = None, drop_path: float = 0.0,
-                 log: Callable[[str], None] | None = None, role: str = "vision"):
+                 log: Callable[[str], None] | None = None, role: str = "vision",
+                 architecture: dict[str, Any] | None = None):
         super().__init__()
         log = log or (lambda message: None)
         spec = encoder_spec(name)
         self.name, self.kind = name, spec.kind
         self.source: str | None = None
+        self.neck: nn.ModuleList | None = None
+        self.architecture = architecture  # what a checkpoint fixed (None: the catalog's sizes)
         if spec.kind == "mit":
             self.backbone, sizes, self.source = make_mit(dict(spec.sizes), in_channels, drop_path, pretrained, log,
                                                          what=role, preset=name)
-            self.channels = list(sizes["hidden_sizes"])
+            self.channels, self.strides = list(sizes["hidden_sizes"]), [4, 8, 16, 32]
             return
+        if pretrained and pretrained.strip().lower() == RELEASE:
+            pretrained = IMAGENET  # the encoder's own checkpoint, whatever it was trained on
+        if spec.kind == "transformers" and not pretrained and not architecture:
+            raise ModelError("Encoder 'transformers' takes its architecture and weights from pretrained: give a "
+                             "transformers backbone's folder or hub id (e.g. facebook/dinov3-convnext-tiny-pretrain-"
+                             "lvd1689m).")
         if pretrained:
-            self.backbone, self.source = _load_backbone(pretrained, spec, name, log)
-            adapted = _adapt_first_conv(self.backbone, in_channels)
+            self.backbone, self.source, adapted = self._pretrained(name, pretrained, in_channels, drop_path, log)
             log(f"Loaded pretrained {role} encoder weights ({name}) from {self.source}; {adapted}.")
+            if spec.foundation:
+                self.architecture = _architecture(self.backbone)
+        elif architecture:
+            self.backbone = _rebuild(spec, architecture, in_channels, drop_path)
         else:
-            self.backbone = _build_backbone(spec, in_channels, drop_path)
+            self.backbone = (PrithviViT(in_channels, drop_path=drop_path, **spec.sizes) if spec.kind == "prithvi"
+                             else _build_backbone(spec, in_channels, drop_path))
             such = f" such as {spec.checkpoint}" if spec.checkpoint else ""
             log(f"{role.capitalize()} encoder '{name}' randomly initialised (no pretrained weights given): expect "
                 f"slower training than from a pretrained checkpoint{such}.")
         self.channels = [int(c) for c in self.backbone.channels]
+        self.strides = self._strides(in_channels)
+        if len(set(self.strides)) == 1:  # one stride (a ViT): narrow the deep maps for the fine levels
+            widths = [max(8, c // f) for c, f in zip(self.channels, (4, 2, 1, 1))]
+            self.neck = nn.ModuleList(nn.Conv2d(c, w, 1) for c, w in zip(self.channels, widths))
+            self.channels = widths
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    @staticmethod
+    def _pretrained(name: str, source: str, channels: int, drop_path: float,
+                    log: Callable[[str], None]) -> tuple[nn.Module, str, str]:
+        spec = encoder_spec(name)
+        if spec.kind != "prithvi":
+            backbone, where = _load_backbone(source, spec, name, log)
+            return backbone, where, _adapt_first_conv(backbone, channels)
+        path = release_file(named_source(source, spec.checkpoint, name), spec, log)
+        backbone, _ = load_release(path, spec, drop_path, log)
+        return backbone, str(path), _adapt_patch_embed(backbone, channels)
+
+    @torch.no_grad()
+    def _strides(self, channels: int) -> list[int]:
+        """The backbone's output strides, measured on a small input (any architecture a folder may hold)."""
+        was = self.backbone.training
+        self.backbone.eval()
+        maps = self.features(torch.zeros(1, channels, 64, 64))
+        self.backbone.train(was)
+        return [max(1, round(64 / m.shape[-1])) for m in maps]
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The backbone's maps as it gives them (what a frozen encoder's cache keeps)."""
         if self.kind == "mit":
             return mit_features(self.backbone, x)
+        if self.kind == "prithvi":
+            return self.backbone(x)
         return list(self.backbone(x).feature_maps)
+
+    def pyramid(self, maps: list[torch.Tensor], size: tuple[int, int]) -> list[torch.Tensor]:
+        """The neck, then each map resampled to stride 4, 8, 16, 32 of an input of ``size`` where it is not."""
+        out = []
+        for level, fmap in enumerate(maps):
+            if self.neck is not None:
+                fmap = self.neck[level](fmap)
+            target = (size[0] // (4 << level), size[1] // (4 << level))
+            if tuple(fmap.shape[-2:]) != target:
+                fmap = F.interpolate(fmap, size=target, mode="bilinear", align_corners=False)
+            out.append(fmap)
+        return out
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.pyramid(self.features(x), (int(x.shape[-2]), int(x.shape[-1])))
+
+
+def _architecture(backbone: nn.Module) -> dict[str, Any]:
+    """What rebuilds ``backbone`` without its checkpoint: Prithvi's sizes or the transformers config."""
+    if isinstance(backbone, PrithviViT):
+        return dict(backbone.sizes)
+    config = backbone.config.to_dict()
+    return {k: v for k, v in config.items() if k not in ("transformers_version", "architectures", "_name_or_path",
+                                                          "id2label", "label2id", "torch_dtype", "dtype")}
+
+
+def _rebuild(spec: EncoderSpec, architecture: dict[str, Any], channels: int, drop_path: float) -> nn.Module:
+    """A randomly initialised backbone of a recorded architecture (a bundle's weights then load into it)."""
+    if spec.kind == "prithvi":
+        return PrithviViT(channels, drop_path=drop_path, **architecture)
+    transformers = require("transformers")
+    settings = {k: v for k, v in architecture.items() if k != "model_type"}
+    config = transformers.AutoConfig.for_model(architecture["model_type"], **{**settings, "num_channels": channels})
+    return _backbone_class(config.model_type, spec, "the bundle")(config)
+
+
+def _adapt_patch_embed(model: PrithviViT, channels: int) -> str:
+    """The Prithvi 3D patch embedding for ``channels`` bands (as ``adapt_conv``: kernels kept, extra = mean)."""
+    old = model.patch_embed.proj
+    if old.in_channels == channels:
+        return f"patch embedding kept ({channels} input bands)"
+    weight, how = adapt_kernel(old.weight[:, :, 0], channels)
+    new = nn.Conv3d(channels, old.out_channels, kernel_size=old.kernel_size, stride=old.stride)
+    with torch.no_grad():
+        new.weight.copy_(weight.unsqueeze(2))
+        new.bias.copy_(old.bias)
+    model.patch_embed.proj = new
+    return f"patch embedding adapted from {old.in_channels} to {channels} input bands ({how})"

@@ -1,0 +1,173 @@
+"""Foundation encoders by name (issue 56): tiny models in the real release layouts, served by a local hub through
+``HF_ENDPOINT``, loaded strictly, and trained for an epoch as the vision stream of each single-stream family.
+
+The epoch is a frozen one (``--warmup-epochs 1 --epochs 0``), so the bundle's encoder must equal the checkpoint.
+One subprocess (``HF_ENDPOINT`` / ``HF_HOME`` are read when huggingface_hub is imported) runs the four trainings
+through the command line and reports the logs and the bundles' encoder weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from rasterio.transform import from_origin
+
+from engine.errors import ModelError
+from engine.models.encoders.backbone import Encoder
+from tests.engine.foundation_fixtures import (
+    PRITHVI_TINY_FILE,
+    PRITHVI_TINY_REPO,
+    prithvi_release_state,
+    write_dinov3,
+    write_prithvi_release,
+)
+from tests.engine.local_hub import LocalHub
+
+ROOT = Path(__file__).resolve().parents[2]
+S2 = ["B02", "B03", "B04", "B08", "B8A", "B11", "B12"]  # B08 (broad NIR) is not Prithvi's narrow NIR (B8A)
+
+RUN = r"""
+import contextlib, io, json, sys
+import torch
+from engine.cli.main import main
+from engine.bundle.store import load_bundle
+from engine.api import read_model_metadata
+
+out = {}
+for case in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["train", "--image", case["image"], "--label", case["label"], "--out", case["out"],
+                     "--tile-size", "64", "--tiles-per-epoch", "4", "--batch-size", "2", "--epochs", "0",
+                     "--warmup-epochs", "1", "--device", "cpu", "--num-workers", "0", "--preview-tiles", "0",
+                     "--val-fraction", "0", *case["args"]])
+    result = {"code": code, "log": err.getvalue()}
+    if code == 0:
+        meta = read_model_metadata(case["out"])
+        model = load_bundle(case["out"]).model
+        result["model"] = meta.model.to_dict()
+        result["bands"] = meta.data.to_dict().get("vision_band_names")
+        torch.save(model.encoder.backbone.state_dict(), case["out"] + ".encoder.pt")
+    out[case["name"]] = result
+print("RESULT " + json.dumps(out))
+"""
+
+
+def _write(path: Path, raw: np.ndarray, names: list[str] | None = None) -> str:
+    with rasterio.open(path, "w", driver="GTiff", width=raw.shape[2], height=raw.shape[1], count=raw.shape[0],
+                       dtype=raw.dtype.name, crs="EPSG:32633", transform=from_origin(500000, 6000000, 10, 10)) as ds:
+        ds.write(raw)
+        for band, name in enumerate(names or [], 1):
+            ds.set_band_description(band, name)
+    return str(path)
+
+
+def _scene(folder: Path, bands: list[str]) -> tuple[str, str]:
+    rng = np.random.default_rng(0)
+    raw = (1000 + rng.integers(0, 400, (len(bands), 64, 64))).astype(np.uint16)
+    raw[:, 16:48, 16:48] += 2500
+    label = np.zeros((1, 64, 64), np.uint8)
+    label[0, 16:48, 16:48] = 1
+    return _write(folder / "s2.tif", raw, bands), _write(folder / "s2_label.tif", label)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    tmp = tmp_path_factory.mktemp("foundation")
+    files = {"prithvi": write_prithvi_release(tmp / "prithvi"),
+             "convnext": write_dinov3(tmp / "convnext", "convnext", seed=1),
+             "vit": write_dinov3(tmp / "vit", "vit", seed=2)}
+    image, label = _scene(tmp, S2)
+    release = ["--pretrained", "release"]
+    cases = [
+        {"name": "prithvi", "args": ["--model", "unet", "--encoder", "prithvi_eo2_tiny_tl", *release]},
+        {"name": "convnext", "args": ["--model", "deeplabv3plus", "--encoder", "dinov3_convnext_tiny", *release,
+                                      "--bands", "B04,B03,B02"]},
+        {"name": "vit", "args": ["--model", "fpn", "--encoder", "dinov3_vitl16_sat", *release,
+                                 "--bands", "B04,B03,B02,B08"]},
+        {"name": "any", "args": ["--model", "pspnet", "--encoder", "transformers", "--pretrained",
+                                 "someone/tiny-dinov3-vit", "--bands", "B04,B03,B02"]},
+    ]
+    for case in cases:
+        case.update(image=image, label=label, out=str(tmp / f"{case['name']}.dsmodel"))
+    env = dict(os.environ, HF_HOME=str(tmp / "hf_home"), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    for name in ("HF_HUB_OFFLINE", "DUALSTREAM_OFFLINE"):
+        env.pop(name, None)
+    repos = {PRITHVI_TINY_REPO: tmp / "prithvi", "facebook/dinov3-convnext-tiny-pretrain-lvd1689m": tmp / "convnext",
+             "facebook/dinov3-vitl16-pretrain-sat493m": tmp / "vit", "someone/tiny-dinov3-vit": tmp / "vit"}
+    with LocalHub(repos) as hub:
+        env["HF_ENDPOINT"] = hub.url
+        done = subprocess.run([sys.executable, "-c", RUN, json.dumps(cases)], env=env, capture_output=True,
+                              text=True, timeout=600, cwd=ROOT)
+        requests = list(hub.requests)
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = json.loads(done.stdout.split("RESULT ", 1)[1])
+    for case in cases:
+        result = results[case["name"]]
+        assert result["code"] == 0, result["log"][-3000:]
+        result["encoder"] = torch.load(case["out"] + ".encoder.pt", weights_only=True)
+    return {"results": results, "files": files, "requests": requests}
+
+
+def test_prithvi_release_file_comes_through_the_hub_loads_strictly_and_trains(trained):
+    result, release = trained["results"]["prithvi"], trained["files"]["prithvi"]
+    assert f"GET /{PRITHVI_TINY_REPO}/resolve/main/{PRITHVI_TINY_FILE}" in trained["requests"]
+    log = result["log"]
+    # bands by name: Sentinel-2 B8A is the narrow NIR Prithvi was trained on, B08 is not used
+    assert "Bands by name (blue, green, red, nir08, swir16, swir22)" in log and "bands 1,2,3,5,6,7" in log, log
+    decoder = sum(k.startswith("decoder.") for k in release)
+    assert f"{decoder} MAE decoder tensor(s) not used" in log, log
+    encoder = result["encoder"]
+    kept = {k[len("encoder."):]: v for k, v in release.items() if k.startswith("encoder.") and "pos_embed" not in k}
+    assert set(encoder) == set(kept)  # strict: every release encoder tensor, nothing else
+    assert torch.equal(encoder["patch_embed.proj.weight"], kept["patch_embed.proj.weight"])  # 6 bands: kept
+    changed = [k for k in kept if not torch.equal(encoder[k], kept[k])]
+    assert not changed, changed
+    assert result["model"]["encoder"] == "prithvi_eo2_tiny_tl"
+    assert result["model"]["encoder_config"]["embed_dim"] == 32  # the file's width, recorded for the bundle
+
+
+def test_dinov3_convnext_and_vit_load_strictly_and_train(trained):
+    for name in ("convnext", "vit"):
+        result, saved = trained["results"][name], trained["files"][name]
+        encoder = result["encoder"]
+        first = next(k for k in encoder if k.endswith("weight") and encoder[k].ndim == 4)
+        assert encoder[first].shape[1] == 3 + (name == "vit")  # adapted to the bands given
+        same = [k for k in encoder if k in saved and k != first]
+        assert len(same) >= len(encoder) - 1 - (name == "vit")  # every backbone tensor is the checkpoint's
+    assert "outside the backbone not used (layer_norm.bias, layer_norm.weight)" in trained["results"]["convnext"]["log"]
+    assert trained["results"]["vit"]["model"]["encoder_config"]["model_type"] == "dinov3_vit"
+
+
+def test_any_transformers_backbone_by_hub_id(trained):
+    result = trained["results"]["any"]
+    assert "someone/tiny-dinov3-vit" in result["log"]
+    assert result["model"]["encoder"] == "transformers"
+    assert result["model"]["encoder_config"]["hidden_size"] == 32
+
+
+def test_a_release_file_missing_a_weight_is_refused_by_name(tmp_path):
+    state = prithvi_release_state()
+    del state["encoder.blocks.2.mlp.fc1.weight"]
+    torch.save(state, tmp_path / PRITHVI_TINY_FILE)
+    with pytest.raises(ModelError, match=r"missing \['blocks.2.mlp.fc1.weight'\]"):
+        Encoder("prithvi_eo2_tiny_tl", 6, pretrained=str(tmp_path / PRITHVI_TINY_FILE))
+
+
+def test_bands_prithvi_cannot_have_are_refused(tmp_path, synthetic_scene):
+    from engine.cli.main import main
+
+    write_prithvi_release(tmp_path / "rel")
+    code = main(["train", "--image", synthetic_scene["image"], "--label", synthetic_scene["label"],
+                 "--out", str(tmp_path / "m.dsmodel"), "--model", "unet", "--encoder", "prithvi_eo2_tiny_tl",
+                 "--pretrained", str(tmp_path / "rel" / PRITHVI_TINY_FILE), "--tile-size", "64", "--epochs", "1",
+                 "--device", "cpu", "--num-workers", "0"])
+    assert code != 0
+    assert not (tmp_path / "m.dsmodel").exists()
