@@ -229,9 +229,7 @@ def sizes_of(state: dict[str, torch.Tensor], spec: EncoderSpec) -> dict[str, Any
 def release_file(source: str, spec: EncoderSpec, log: Callable[[str], None]) -> Path:
     """The weights file ``source`` names: a local file, a folder holding the release file (or one .pt), or a hub
     id whose release file (the catalog's ``weights_file``, else the repo name's) is fetched into the HF cache."""
-    from .. import hub
-
-    fetch_file = getattr(hub, "fetch_file", None) or _fetch_file  # the shared download path (HUB.md) once landed
+    from ..hub import fetch_file, is_hub_id
 
     path = Path(source).expanduser()
     if path.is_file():
@@ -243,7 +241,7 @@ def release_file(source: str, spec: EncoderSpec, log: Callable[[str], None]) -> 
             raise ModelError(f"Prithvi folder '{source}' holds {len(found)} weights files ({[p.name for p in found]}); "
                              f"pass the release's .pt file itself.")
         return found[0]
-    if not hub.is_hub_id(source):
+    if not is_hub_id(source):
         raise ModelError(f"Prithvi weights '{source}' are neither a file, a folder nor a hub id; pass a release such "
                          f"as {PRITHVI_EXAMPLE}, its .pt file, or release for the encoder's own.")
     name = spec.weights_file or f"Prithvi_EO_V2_{source.split('Prithvi-EO-2.0-')[-1].replace('-', '_')}.pt"
@@ -251,27 +249,6 @@ def release_file(source: str, spec: EncoderSpec, log: Callable[[str], None]) -> 
 
 
 PRITHVI_EXAMPLE = "ibm-nasa-geospatial/Prithvi-EO-2.0-300M"
-
-
-def _fetch_file(hub_id: str, filename: str, log: Callable[[str], None]) -> Path:
-    """Stand-in for ``hub.fetch_file`` until the shared download path lands: the HF cache, then a download."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    from ..hub import offline
-
-    try:
-        return Path(hf_hub_download(hub_id, filename, local_files_only=True))
-    except LocalEntryNotFoundError:
-        if offline():
-            raise ModelError(f"'{filename}' of '{hub_id}' is not in the Hugging Face cache and downloads are off "
-                             f"(HF_HUB_OFFLINE / DUALSTREAM_OFFLINE); run once online or pass the file.") from None
-    log(f"Downloading '{filename}' of '{hub_id}' into the Hugging Face cache; this happens once.")
-    try:
-        return Path(hf_hub_download(hub_id, filename))
-    except Exception as exc:  # noqa: BLE001 - HTTP, network and repository errors
-        raise ModelError(f"'{filename}' of '{hub_id}' could not be downloaded ({str(exc).splitlines()[0][:200]}); "
-                         f"check the id and the network, or pass the file itself.") from exc
 
 
 def load_release(path: Path, spec: EncoderSpec, drop_path: float,
