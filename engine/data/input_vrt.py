@@ -102,8 +102,10 @@ def stack_vrt(sources: Sequence[str], names: Sequence[str], destination: Path) -
         raise DataError(f"The bands {', '.join(names)} ({', '.join(sources)}) cannot be stacked: {exc}. Check that "
                         f"each is a readable raster (a URL must be reachable).") from exc
     if dataset is None or dataset.RasterCount != len(sources):
+        got = 0 if dataset is None else dataset.RasterCount
+        dataset = None  # closed now: written later, it would fail once the run's temporary folder is gone
         raise DataError(f"The bands {', '.join(names)} could not be stacked into one raster (they must share a CRS; "
-                        f"got {0 if dataset is None else dataset.RasterCount} of {len(sources)}).")
+                        f"got {got} of {len(sources)}).")
     for i, name in enumerate(names):
         dataset.GetRasterBand(i + 1).SetDescription(str(name))
     dataset.FlushCache()
@@ -121,8 +123,10 @@ def stac_raster(source: str, files: InputFiles | None = None) -> str:
     import atexit
 
     from .stac import read_item
+    from .stac_assets import check_stack
 
     item = read_item(source)
+    check_stack(item.bands, item.id)
     if files is None:
         files = _KEPT
         if not getattr(_KEPT, "registered", False):

@@ -10,10 +10,11 @@ COG per band. Torch-free; the item JSON is read with the standard library.
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ class StacBand:
     scale: float | None = None
     offset: float | None = None
     nodata: float | None = None
+    given: str = ""  # the href as the item writes it
+    outside: str | None = None  # the folder outside the item's own that a relative local href reaches, if any
 
     @property
     def label(self) -> str:
@@ -45,6 +48,14 @@ class StacBand:
         extra = f" ({self.name})" if self.common_name and self.name != self.common_name else ""
         return f"asset '{self.key}'{extra}"
 
+    def where(self) -> str:
+        """The asset with its href as the item gives it and, where it differs, the file or URL read."""
+        local = locations.local_file(self.href)
+        read = os.path.normpath(local) if local is not None else self.href.removeprefix("/vsicurl/")
+        shown = f"'{self.given}'" + (f" -> '{read}'" if self.given and read != self.given else "")
+        outside = f", outside the item's folder (in '{self.outside}')" if self.outside else ""
+        return f"asset '{self.key}' (href {shown}{outside})"
+
 
 @dataclass(frozen=True)
 class StacItem:
@@ -54,6 +65,16 @@ class StacItem:
     source: str
     properties: dict[str, Any]
     bands: list[StacBand]
+    twins: list[tuple[StacBand, StacBand]] = field(default_factory=list)  # (skipped twin, the band kept)
+
+    def listing(self) -> str:
+        """The bands as numbered here (what ``--bands`` numbers count), with their asset keys and files."""
+        return "; ".join(f"{i} {b.label} = {b.where()}" for i, b in enumerate(self.bands, 1))
+
+    def twins_said(self) -> str:
+        """Which assets were left out as another format of a band already there ('' when none)."""
+        return "; ".join(f"asset '{t.key}' is the same band as asset '{k.key}' ({k.name}), read from '{k.key}'"
+                         for t, k in self.twins)
 
 
 def is_url(text: str) -> bool:
@@ -80,10 +101,23 @@ def read_json(source: str, what: str = "STAC item") -> Any:
 
 
 def _href(href: str, base: str) -> str:
-    """An asset's href as a GDAL path: relative hrefs against the item's location, URLs through /vsicurl/."""
-    if not is_url(href) and not Path(href).is_absolute() and "://" not in href:
-        href = urllib.parse.urljoin(base, href) if is_url(base) else str(Path(base).parent / href)
-    return locations.gdal_path(href)  # http(s) through /vsicurl/, s3:// through /vsis3/, ...
+    """An asset's href as a GDAL path (:func:`engine.io.locations.resolve_href`); DataError for a local file named
+    by an item read from a URL (a server has no say over this machine's files)."""
+    path = locations.resolve_href(href, base)
+    if is_url(base) and locations.local_file(path) is not None:
+        raise DataError(f"The STAC item '{base}', read from a URL, names the local file '{path}' (href '{href}'); "
+                        f"an item from a server is only read from servers. Download the item and its assets, "
+                        f"or fix the href.")
+    return path
+
+
+def _outside(href: str, base: str, path: str) -> str | None:
+    """The folder outside the item's own that the relative local ``href`` reaches through ``..``, else None."""
+    if is_url(base) or locations.is_url(href) or Path(href).is_absolute() or locations.is_remote(path):
+        return None
+    folder = Path(os.path.realpath(Path(base).parent))
+    target = Path(os.path.realpath(path))
+    return None if folder in target.parents else str(target.parent)
 
 
 def _band_info(asset: dict[str, Any]) -> list[dict[str, Any]]:
@@ -95,8 +129,10 @@ def _band_info(asset: dict[str, Any]) -> list[dict[str, Any]]:
     return merged or list(asset.get("bands") or [])
 
 
-def item_bands(item: dict[str, Any], source: str) -> list[StacBand]:
-    """The single-band raster data assets of ``item`` (JSON) read from ``source``, in the item's order."""
+def item_bands(item: dict[str, Any], source: str) -> tuple[list[StacBand], list[tuple[StacBand, StacBand]]]:
+    """The single-band raster data assets of ``item`` (JSON) read from ``source``, in the item's order, and the
+    twins left out: an asset holding the same band (same name and common name) as an earlier one, in another
+    format (Earth Search's "red" COG and "red-jp2")."""
     out = []
     for key, asset in (item.get("assets") or {}).items():
         if not isinstance(asset, dict) or not asset.get("href"):
@@ -111,18 +147,21 @@ def item_bands(item: dict[str, Any], source: str) -> list[StacBand]:
             continue  # a multi-band asset (a true-colour preview) is not one band
         band = bands[0] if bands else {}
         common = band.get("common_name") or band.get("eo:common_name")
-        out.append(StacBand(key=key, name=str(band.get("name") or key), common_name=common,
-                            href=_href(str(asset["href"]), source), scale=band.get("scale"),
-                            offset=band.get("offset"), nodata=band.get("nodata")))
-    # an item listing a COG and a JPEG 2000 of each band (Earth Search: "red" and "red-jp2"): keep the first
-    seen: set[str] = set()
-    kept = []
+        given = str(asset["href"])
+        href = _href(given, source)
+        out.append(StacBand(key=key, name=str(band.get("name") or key), common_name=common, href=href,
+                            scale=band.get("scale"), offset=band.get("offset"), nodata=band.get("nodata"),
+                            given=given, outside=_outside(given, source, href)))
+    kept: list[StacBand] = []
+    twins: list[tuple[StacBand, StacBand]] = []
     for band in out:
-        if band.label.lower() in seen:
-            continue
-        seen.add(band.label.lower())
-        kept.append(band)
-    return kept
+        same = next((k for k in kept if k.name.lower() == band.name.lower()
+                     and (k.common_name or "").lower() == (band.common_name or "").lower()), None)
+        if same is not None:
+            twins.append((band, same))
+        else:
+            kept.append(band)
+    return kept, twins
 
 
 def _as_item(document: Any, source: str) -> dict[str, Any]:
@@ -143,11 +182,11 @@ def read_item(source: str) -> StacItem:
             raise DataError(f"The ItemCollection '{where}' has no item '{wanted}'.")
         document = hits[0]
     item = _as_item(document, source)
-    bands = item_bands(item, where)
+    bands, twins = item_bands(item, where)
     if not bands:
         raise DataError(f"The STAC item '{source}' has no single-band raster data asset (GeoTIFF/COG with role "
                         f"'data'); it cannot be read as bands.")
-    return StacItem(str(item.get("id") or Path(where).stem), where, dict(item.get("properties") or {}), bands)
+    return StacItem(str(item.get("id") or Path(where).stem), where, dict(item.get("properties") or {}), bands, twins)
 
 
 def expand_items(source: str) -> list[str]:

@@ -71,18 +71,16 @@ def file_url_path(url: str) -> str:
 
 def resolve_href(href: str, base: str) -> str:
     """Where a link ``href`` found in the document at ``base`` (a path or URL) points, as GDAL opens it: a relative
-    href beside the document (a URL's folder on its server), a URL through GDAL's network file systems, a
-    ``file://`` URL as its path (the STAC rule for asset hrefs)."""
+    href beside the document (for a document read from a URL, any href that is no URL is one on its server), a URL
+    through GDAL's network file systems, a ``file://`` URL as its path (the STAC rule for asset hrefs)."""
     text = str(href).strip()
-    if not is_url(text) and not os.path.isabs(text) and not is_remote(text):
-        if is_url(base):
-            from urllib.parse import urljoin
+    if is_url(str(base)) and not str(base).lower().startswith("file://") and not is_url(text):
+        from urllib.parse import urljoin
 
-            text = urljoin(str(base), text)
-        elif str(base).lower().startswith("file://"):
-            text = str(Path(file_url_path(str(base))).parent / text)
-        else:
-            text = str(Path(str(base)).parent / text)
+        return gdal_path(urljoin(str(base), text))
+    if not is_url(text) and not os.path.isabs(text) and not is_remote(text):
+        folder = Path(file_url_path(str(base)) if str(base).lower().startswith("file://") else str(base)).parent
+        text = str(folder / text)
     return gdal_path(text)
 
 

@@ -28,6 +28,7 @@ from ..data.band_match import BandPick, match_bands, pick_bands, sensors_for
 from ..data.input_vrt import InputFiles, pick_vrt, stack_vrt
 from ..data.metadata import DataMetadata
 from ..data.stac import StacItem, looks_like_stac, read_item
+from ..data.stac_assets import check_stack
 from ..data.units import (
     Scaling,
     describe_far,
@@ -151,18 +152,55 @@ def _pick(cfg: SegmentConfig, data: DataMetadata, count: int, names: list[str | 
 
 
 def _stac_pick(cfg: SegmentConfig, data: DataMetadata, item: StacItem) -> BandPick:
+    """The item's bands for the model: by name, or by ``--bands`` (numbers as :meth:`StacItem.listing` counts them,
+    names, or asset keys). Every refusal lists the item's bands with their asset keys and hrefs."""
     labels = [b.label for b in item.bands]
     model_names = model_band_names(data)
     where = f"STAC item '{item.id}'"
+    flag = mention("segment.bands")
+    listing = f" The item's bands, numbered as {flag} counts them: {item.listing()}."
     if cfg.bands:
-        return pick_bands(cfg.bands, model_names, data.vision_bands, labels, where, mention("segment.bands"))
+        keys = {b.key: str(i) for i, b in enumerate(item.bands, 1)}
+        try:  # an asset key stands for its band (the one sure name when two assets share a common name)
+            return pick_bands([keys.get(g.strip(), g) for g in cfg.bands], model_names, data.vision_bands, labels,
+                              where, flag)
+        except DataError as exc:
+            raise DataError(f"{exc}{listing}") from exc
     if not model_names:
         raise DataError(f"The model records no band names, so the bands of the {where} cannot be picked by name; "
-                        f"give them in the model's order with {mention('segment.bands')} (its bands: "
-                        f"{', '.join(f'{i} {b.label}' for i, b in enumerate(item.bands, 1))}).")
-    found = match_bands(model_names, labels, where)
+                        f"give them in the model's order with {flag}.{listing}")
+    try:
+        found = match_bands(model_names, labels, where)
+    except DataError as exc:
+        shared = {}
+        for band in item.bands:
+            shared.setdefault(band.label.lower(), []).append(band)
+        twice = [group for group in shared.values() if len(group) > 1]
+        if not twice:
+            raise DataError(f"{exc}{listing}") from exc
+        said = "; ".join(f"{len(g)} assets are named '{g[0].label}': "
+                         + " and ".join(f"{b.where()} ({b.name})" for b in g) for g in twice)
+        raise DataError(f"The {where} is ambiguous: {said}. A name two assets share stops the run rather than "
+                        f"taking one by its order. Choose the bands in the model's order ({', '.join(model_names)}) "
+                        f"with {flag}, by asset key or number{_example(item, model_names, flag)}.{listing}") from exc
     assert found is not None  # every asset has a label
     return found
+
+
+def _example(item: StacItem, model_names: Sequence[str], flag: str) -> str:
+    """`` (e.g. --bands blue,green,red,nir, the first asset of each shared name)``, or '' when no such pick fits."""
+    seen: set[str] = set()
+    firsts: list[str | None] = []
+    for band in item.bands:
+        firsts.append(None if band.label.lower() in seen else band.label)
+        seen.add(band.label.lower())
+    try:
+        guess = match_bands(model_names, firsts, f"STAC item '{item.id}'")
+    except DataError:
+        return ""
+    if guess is None:
+        return ""
+    return f" (e.g. {flag} {','.join(item.bands[b - 1].key for b in guess.bands)}: the first asset of each name)"
 
 
 def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequence[int], labels: Sequence[str],
@@ -249,6 +287,9 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
     imported = is_imported(first.metadata)
     if stac:
         item = read_item(resolved.source)
+        if item.twins:
+            resolved.said.append(f"STAC item '{item.id}': {item.twins_said()}.")
+            callback.info(resolved.said[-1])
         pick = _stac_pick(cfg, data, item)
         chosen = [item.bands[b - 1] for b in pick.bands]
         labels = [b.label for b in chosen]
@@ -257,6 +298,13 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
         resolved.said.append(f"STAC item '{item.id}', bands {how}: "
                              + ", ".join(f"{m} <- {b.said()}" for m, b in zip(wanted, chosen)))
         callback.info(resolved.said[-1] + " (" + ", ".join(f"{b.label}: {b.href}" for b in chosen) + ")")
+        notes, cautions = check_stack(chosen, item.id)
+        for note in notes:
+            resolved.said.append(note)
+            callback.info(note)
+        for caution in cautions:
+            warnings.append(caution)
+            callback.warning(caution)
         base = stack_vrt([b.href for b in chosen], labels, resolved.files.path("stack.vrt"))
         bands = list(range(1, len(chosen) + 1))
         stac_scaling = gdal_scaling([b.scale for b in chosen], [b.offset for b in chosen])
