@@ -51,6 +51,21 @@ def default_polygon_classes(class_names: Sequence[str], binary: bool = False) ->
     return [i for i in range(len(class_names)) if i not in empty]
 
 
+def chosen_polygon_classes(cfg: Any, class_names: Sequence[str], binary: bool = False,
+                           section: str = "segment") -> list[int]:
+    """The classes polygonised: ``cfg.polygon_classes`` when given (each a class of ``class_names``; a number
+    outside them would give no polygon, silently), else :func:`default_polygon_classes`."""
+    if cfg.polygon_classes is None:
+        return default_polygon_classes(class_names, binary)
+    wrong = [c for c in cfg.polygon_classes if not 0 <= int(c) < len(class_names)]
+    if wrong:
+        listed = ", ".join(f"{i} {n}" if str(n) != str(i) else str(i) for i, n in enumerate(class_names[:20]))
+        more = f", ... ({len(class_names)} classes)" if len(class_names) > 20 else ""
+        raise ConfigError(f"{mention(section + '.polygon_classes')}: there is no class {wrong[0]}; the classes are "
+                          f"{listed}{more}. Give class numbers from 0 to {len(class_names) - 1}.")
+    return list(dict.fromkeys(int(c) for c in cfg.polygon_classes))
+
+
 def transparent_classes(text: str | None, class_names: Sequence[str], what: str) -> list[int]:
     """The classes a palette draws transparent: ``text`` (names or numbers, comma-separated; ``none``: none), by
     default :func:`default_transparent`."""
@@ -161,6 +176,9 @@ def polygon_classes_setting() -> Any:
 
 def check_polygon_settings(cfg: Any, section: str) -> None:
     """The polygon settings' own checks (the classes they name are checked once the classes are known)."""
+    check(cfg.polygon_classes is None or all(int(c) >= 0 for c in cfg.polygon_classes),
+          f"{mention(section + '.polygon_classes')}: class numbers are 0 or more (got "
+          f"{' '.join(str(c) for c in cfg.polygon_classes or [])}).")
     check(cfg.min_polygon_area >= 0 and cfg.simplify_tolerance >= 0 and cfg.fill_holes >= 0,
           f"{mention(section + '.min_polygon_area')}, {mention(section + '.fill_holes')} and simplify_tolerance must "
           f"be >= 0.")

@@ -273,6 +273,9 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
         stats = _Confidence(confidence, width, height)
         scratch = Path(scratch)
         raw_source = ogr.GetDriverByName("GPKG").CreateDataSource(str(scratch))
+        if raw_source is None:  # OGR answers None, not an error, for a folder it cannot write in
+            raise DataError(f"The polygons' scratch file '{scratch}' cannot be created ({gdal.GetLastErrorMsg()}); "
+                            f"choose an output in a folder you can write to.")
         raw = raw_source.CreateLayer("raw", srs=grid.srs, geom_type=ogr.wkbPolygon,
                                      options=["SPATIAL_INDEX=" + ("YES" if any(
                                          r.fill_holes > 0 for r in rules.values()) else "NO")])
@@ -304,6 +307,9 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
             swallowed = _swallowed(scratch, rules, grid, ogr, wanted)
             with writing(path):  # a full disk may only show when SQLite commits or the file is closed
                 out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+                if out is None:
+                    raise DataError(f"The polygons '{path}' cannot be created ({gdal.GetLastErrorMsg()}); choose an "
+                                    f"output in a folder you can write to.")
                 layer = definition = new = reader = source = None
                 try:
                     layer = out.CreateLayer(layer_name, srs=grid.srs, geom_type=ogr.wkbMultiPolygon,

@@ -21,6 +21,7 @@ from ..callbacks import Callback
 from ..config import SegmentConfig, check_tile_size
 from ..config.bands import BandSelection
 from ..config.inference import DEFAULT_BORDER, DEFAULT_OVERLAP, DEFAULT_THRESHOLD
+from ..config.polygons import chosen_polygon_classes
 from ..data.metadata import DataMetadata
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, mention
@@ -397,6 +398,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
             raise ConfigError(f"{said} ({cfg.border} px) must be less than the tile size ({tile} px); give a "
                               f"smaller {mention('segment.border')}.")
         grid = TileGrid.plan(region, (reader.grid.width, reader.grid.height), tile, overlap, cfg.border)
+        if cfg.polygons:  # a class the model has not would give no polygon, said only after the whole run
+            chosen_polygon_classes(cfg, list(data.class_names), first.output_channels == 1)
     except BaseException:
         reader.close()
         resolved.close()

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..callbacks import Callback, Stage
 from ..config.output_kinds import OUTPUT_KINDS, output_kind
-from ..config.polygons import class_rules, default_polygon_classes, transparent_classes
+from ..config.polygons import chosen_polygon_classes, class_rules, transparent_classes
 from ..errors import CanceledError
 from ..io.atomic import (
     abandoned_temporaries,
@@ -322,8 +322,7 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
         polygons_tmp = temporary_path(polygons, ".gpkg")
         scratch = temporary_path(polygons, ".gpkg")
         extra_tmp += [polygons_tmp, scratch]
-        classes = cfg.polygon_classes if cfg.polygon_classes is not None else default_polygon_classes(
-            plan.class_names, plan.binary)
+        classes = chosen_polygon_classes(cfg, plan.class_names, plan.binary)
         confidence, _ = writer.confidence_path()
         try:
             count = write_polygons(

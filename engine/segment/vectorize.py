@@ -8,17 +8,19 @@ segment draws a prediction's polygons.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ..callbacks import Callback
-from ..config.polygons import PolygonsConfig, class_rules, default_polygon_classes
+from ..config.polygons import PolygonsConfig, chosen_polygon_classes, class_rules
 from ..config.values import fill_class_colors
 from ..errors import DataError, mention
 from ..io.locks import output_locks
 from ..io.polygons import FeatureTags, polygonize
 from ..io.prediction_tags import TAG_MODEL_SHA256, TAG_MODELS, read_prediction_tags
-from ..io.safety import RASTER_GIVE, Files, check_outputs
+from ..io.safety import RASTER_GIVE, Files, check_outputs, check_writable
 from ..runtime.environment import require
 
 
@@ -50,21 +52,55 @@ def _raster_facts(path: str) -> tuple[list[str] | None, str, str]:
     return (list(names) if names else None), model, dataset.GetMetadataItem(TAG_MODEL_SHA256) or ""
 
 
-def _largest_class(path: str) -> int:
-    """The largest valid class number of the raster (read in row blocks)."""
+#: The largest class number a class raster may hold (a UInt16's): a larger one is no class but an id or a fill.
+MAX_CLASS = 65535
+
+
+@dataclass
+class _ClassValues:
+    """The valid values of a class raster: their range, the classes present and how many pixels lie below 0."""
+
+    largest: int = 0
+    present: set[int] = field(default_factory=set)
+    negative: int = 0
+    lowest: int = 0
+
+
+def _class_values(path: str) -> _ClassValues:
+    """The raster's valid values (read in row blocks)."""
     gdal = require("osgeo.gdal")
     dataset = gdal.Open(path)
     band = dataset.GetRasterBand(1)
     nodata = band.GetNoDataValue()
-    largest = 0
+    found = _ClassValues()
     step = max(1, (1 << 22) // max(1, dataset.RasterXSize))
     for top in range(0, dataset.RasterYSize, step):
         values = band.ReadAsArray(0, top, dataset.RasterXSize, min(step, dataset.RasterYSize - top))
         if nodata is not None:
             values = values[values != nodata]
         if values.size:
-            largest = max(largest, int(values.max()))
-    return largest
+            low = values[values < 0]
+            found.negative += int(low.size)
+            found.lowest = min(found.lowest, int(low.min())) if low.size else found.lowest
+            unique = np.unique(values[values >= 0])
+            if unique.size:
+                found.largest = max(found.largest, int(unique[-1]))
+                found.present.update(int(v) for v in unique[unique <= MAX_CLASS])
+    return found
+
+
+def _checked_classes(cfg: PolygonsConfig, raster: str, names: list[str], found: _ClassValues,
+                     callback: Callback) -> list[int]:
+    """The classes to polygonise (:func:`chosen_polygon_classes`), with a word on the ones without a pixel."""
+    classes = chosen_polygon_classes(cfg, names, section="polygons")
+    if cfg.polygon_classes is not None:
+        empty = [c for c in classes if c not in found.present]
+        if empty:
+            callback.warning(f"The class raster '{raster}' has no pixel of class "
+                             f"{', '.join(f'{c} ({names[c]})' for c in empty)}; no polygon of "
+                             f"{'it' if len(empty) == 1 else 'them'}. Its classes with pixels are "
+                             f"{', '.join(str(c) for c in sorted(found.present)[:20]) or 'none'}.")
+    return classes
 
 
 def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> PolygonsResult:
@@ -75,10 +111,20 @@ def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> 
                           f"confidence raster ({mention('polygons.confidence')})": Files(cfg.confidence,
                                                                                           give=RASTER_GIVE)},
                   outputs={f"polygons ({mention('polygons.output')})": Files(output, "gpkg")})
+    check_writable(output, f"polygons ({mention('polygons.output')})")
     names, model, digest = _raster_facts(raster)
     if cfg.class_names:
         names = list(cfg.class_names)
-    largest = _largest_class(raster)
+    found = _class_values(raster)
+    largest = found.largest
+    if largest > MAX_CLASS:
+        raise DataError(f"The class raster '{raster}' holds the value {largest}; class numbers go up to "
+                        f"{MAX_CLASS}. Give a raster of class numbers (if that value means no data, record it as "
+                        f"the raster's nodata: gdal_edit -a_nodata {largest} '{raster}').")
+    if found.negative:
+        callback.warning(f"The class raster '{raster}' holds values below 0 (down to {found.lowest}) in "
+                         f"{found.negative:,} pixel(s); they are no classes and get no polygon (if they mean no "
+                         f"data, record that as the raster's nodata).")
     if names is None:
         names = [str(i) for i in range(largest + 1)]
         callback.warning(f"The class raster '{raster}' names no classes; the polygons' class_name is the class "
@@ -88,7 +134,7 @@ def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> 
                         f"known ({', '.join(names)}); give every class a name with "
                         f"{mention('polygons.class_names')}.")
     rules = class_rules(cfg, names, section="polygons")
-    classes = cfg.polygon_classes if cfg.polygon_classes is not None else default_polygon_classes(names)
+    classes = _checked_classes(cfg, raster, names, found, callback)
     tags = FeatureTags(model=cfg.model or model, model_sha256=digest if not cfg.model else "",
                        scene=cfg.scene or Path(raster).stem)
     with output_locks({f"polygons ({mention('polygons.output')})": output}):

@@ -196,3 +196,47 @@ def test_fill_holes_never_swallows_things_lying_in_the_background(tmp_path):
                                        class_fill_holes="background=200"), names)
     assert rules[0].fill_holes == 200.0 and rules[1].fill_holes == 200.0
     assert class_rules(PolygonsConfig(raster="r.tif", output="o.gpkg", fill_holes=200.0), names)[0].fill_holes == 0
+
+
+def test_polygon_classes_and_class_values_are_checked_before_any_tracing(tmp_path):
+    from engine.callbacks import RecordingCallback
+
+    array = np.zeros((20, 20), np.int32)
+    array[2:8, 2:8] = 1
+    raster = _raster(tmp_path / "k.tif", array, dtype="int32", nodata=None)
+    out = str(tmp_path / "k.gpkg")
+    with pytest.raises(ConfigError, match="class numbers are 0 or more"):
+        PolygonsConfig(raster=str(raster), output=out, polygon_classes=[-1])
+    with pytest.raises(ConfigError, match="there is no class 7; the classes are 0, 1"):
+        polygonize_raster(PolygonsConfig(raster=str(raster), output=out, polygon_classes=[7]))
+    callback = RecordingCallback()
+    result = polygonize_raster(PolygonsConfig(raster=str(raster), output=out, polygon_classes=[2],
+                                              class_names=["bg", "roof", "tree"]), callback)
+    assert result.polygons == 0 and any("no pixel of class 2 (tree)" in m for m in callback.messages("warning"))
+    array[10:12, 10:12] = -5  # no class: said, and left out
+    array[15:17, 15:17] = 2_000_000_000  # an id or a fill, no class: refused before a list of 2e9 names is made
+    _raster(tmp_path / "k.tif", array, dtype="int32", nodata=None)
+    with pytest.raises(DataError, match="holds the value 2000000000; class numbers go up to 65535"):
+        polygonize_raster(PolygonsConfig(raster=str(raster), output=out))
+    array[15:17, 15:17] = 0
+    _raster(tmp_path / "k.tif", array, dtype="int32", nodata=None)
+    callback = RecordingCallback()
+    assert polygonize_raster(PolygonsConfig(raster=str(raster), output=out, class_names=["bg", "roof"]),
+                             callback).polygons == 1
+    assert any("below 0 (down to -5) in 4 pixel(s)" in m for m in callback.messages("warning"))
+    with pytest.raises(DataError, match="cannot be created"):  # OGR's None for a file it cannot make
+        polygonize(raster, tmp_path / "missing" / "p.gpkg", ["bg", "roof"])
+
+
+def test_segment_refuses_a_polygon_class_its_model_has_not_before_reading_tiles(tmp_path):
+    from engine.segment.plan import plan_segmentation
+    from tests.helpers import make_bundle
+
+    model = make_bundle(tmp_path / "m.dsmodel", vision_bands=4, num_classes=2, class_names=["bg", "roof"])
+    with rasterio.open(tmp_path / "i.tif", "w", driver="GTiff", width=64, height=64, count=4, dtype="uint16",
+                       crs="EPSG:32616", transform=from_origin(700000, 3700000, 1, 1)) as dst:
+        dst.write(np.full((4, 64, 64), 1000, np.uint16))
+    cfg = SegmentConfig(image=str(tmp_path / "i.tif"), models=[model], output=str(tmp_path / "o.tif"),
+                        polygons=str(tmp_path / "o.gpkg"), polygon_classes=[7])
+    with pytest.raises(ConfigError, match="no class 7; the classes are 0 bg, 1 roof"):
+        plan_segmentation(cfg)
