@@ -31,9 +31,9 @@ COLORS = ["#000000", "#ff0000"]
 def make_bundle(path: Path, *, vision_bands: int = 4, aux_channels: int = 0, num_classes: int = 1,
                 tile: int = 64, seed: int = 0, class_names: list[str] | None = None,
                 class_colors: list[str] | None = None, vision_high: float = 4000.0, gsd: float = 1.0,
-                aux_stats: dict | None = None, band_names: list[str] | None = None) -> str:
+                aux_stats: dict | None = None, band_names: list[str] | None = None, crs: str | None = None) -> str:
     """A bundle with random (seeded) weights of the tiny dualstream model (``band_names``: recorded as training
-    records its images' band descriptions)."""
+    records its images' band descriptions; ``crs``: the training CRS, which gives ``gsd`` its units)."""
     torch.manual_seed(seed)
     model = build_model("dualstream", preset="tiny", vision_channels=vision_bands, aux_channels=aux_channels,
                         num_classes=num_classes, aux_ratio=8, dropout=0.0, drop_path=0.0)
@@ -56,6 +56,7 @@ def make_bundle(path: Path, *, vision_bands: int = 4, aux_channels: int = 0, num
         "class_colors": class_colors,
         "tile_size": tile,
         "gsd": [gsd, gsd],
+        "crs": crs,
         "num_classes": num_classes,
         "band_names": band_names,
     }

@@ -12,8 +12,9 @@ from ..config.bands import BandSelection
 from ..data.metadata import DataMetadata
 from ..models.configuration_utils import ModelConfig
 from ..text import name, printable
-from .imported import import_record, is_imported
+from .imported import is_imported
 from .schema import BundleMetadata
+from .view import model_view
 
 
 def _resolution(gsd: Any, crs: Any) -> str:
@@ -54,7 +55,7 @@ def _image_line(data: DataMetadata) -> str:
 
 def _range(data: DataMetadata) -> str:
     """The value range the model expects, in words (empty when it records none)."""
-    low_high = data.value_range or import_record(data).get("value_range")
+    low_high = model_view(data).value_range
     return f", values {format_value(float(low_high[0]))}..{format_value(float(low_high[1]))}" if low_high else ""
 
 
@@ -66,16 +67,16 @@ def _classes(data: DataMetadata) -> str:
 def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
     """What a model made elsewhere expects: its bands in order, their scaling, its classes and where it is from."""
     model, data = meta.model, meta.data
-    info = import_record(data)
-    names = info.get("band_names")
+    view = model_view(data)
+    info, names = view.record, view.band_names
     order = f" in this order: {', '.join(map(name, names))}" if names else ", in its maker's order"
     bands = f"{data.vision_bands} bands{order}"
     scale = info.get("scale", 1.0)
     scaling = (f"(raw x {format_value(float(scale))} - mean) / std, mean {format_value(info.get('mean', []))}, std "
                f"{format_value(info.get('std', []))}")
     tile = f"{data.tile_size}-px tiles" + (" (fixed by the graph)" if model.fixed_tile else "")
-    where = info.get("resolution_m")
-    made = f", made for {where:g} m/px" if isinstance(where, (int, float)) else ""
+    where = view.pixel_size_metres() if view.resolution is not None and view.resolution.recorded else None
+    made = f", made for {where:g} m/px" if where else ""
     lines = [f"Model {name(Path(path).name)}: imported ONNX model ({model.output} output, {model.layout}), run by "
              f"onnxruntime with {tile}{made}",
              f"  image: {bands}{_range(data)}",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, unescape
@@ -154,17 +155,19 @@ def _area_of_use(srs: object, crs: str) -> tuple[float, float, float, float]:
     return xmin, ymin, xmax, ymax
 
 
-def web_window(description: str, extent: list[float], extent_crs: str | None, pixel_size: float,
-               destination: str | os.PathLike, name: str = "web layer") -> WebWindow:
+def web_window(description: str, extent: list[float], extent_crs: str | None,
+               pixel_size: float | Callable[[float], float | None], destination: str | os.PathLike,
+               name: str = "web layer") -> WebWindow:
     """The window ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``; None: the source's CRS) of the web
     source ``description`` at ``pixel_size`` metres on the ground (see :func:`map_units_per_metre`) as a warped
-    VRT at ``destination`` (a ``.web.vrt`` file; its folder must exist). Nothing is fetched here but the
-    service's description (WMTS capabilities, WCS coverage description)."""
+    VRT at ``destination`` (a ``.web.vrt`` file; its folder must exist). ``pixel_size`` may be a function of the
+    latitude of the extent's middle (a model trained in degrees: its metres depend on where it is read). Nothing is
+    fetched here but the service's description (WMTS capabilities, WCS coverage description)."""
     gdal = require("osgeo.gdal")
     osr = require("osgeo.osr")
     network.apply_defaults()
-    if not pixel_size or pixel_size <= 0 or pixel_size != pixel_size:
-        raise ConfigError(f"The pixel size for the {name} must be a positive number of metres (got {pixel_size}).")
+    if not callable(pixel_size):
+        _check_size(pixel_size, name)
     gdal.UseExceptions()
     url = service_url(description)
     if description.startswith("<WCS_GDAL>"):  # GDAL's WCS driver writes what it learns beside its description
@@ -186,7 +189,8 @@ def web_window(description: str, extent: list[float], extent_crs: str | None, pi
     target.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     bounds = _bounds_in(extent, extent_crs, target)
     xmin, ymin, xmax, ymax = bounds
-    ground = pixel_size
+    ground = pixel_size(_latitude(target, bounds)) if callable(pixel_size) else pixel_size
+    _check_size(ground, name)
     pixel_size = ground * map_units_per_metre(target, bounds)
     width, height = round((xmax - xmin) / pixel_size), round((ymax - ymin) / pixel_size)
     if width < 1 or height < 1:
@@ -218,6 +222,24 @@ def web_window(description: str, extent: list[float], extent_crs: str | None, pi
     final = None
     bands = len(colour)
     return WebWindow(str(path), bands, width, height, float(ground), float(pixel_size), target.ExportToWkt())
+
+
+def _check_size(size: float | None, name: str) -> None:
+    if not size or size <= 0 or size != size:
+        raise ConfigError(f"The pixel size for the {name} must be a positive number of metres (got {size}).")
+
+
+def _latitude(srs: object, bounds: tuple[float, float, float, float]) -> float:
+    """The latitude (degrees) of the middle of ``bounds`` in ``srs``."""
+    osr = require("osgeo.osr")
+    if srs.IsGeographic():  # type: ignore[attr-defined]
+        return (bounds[1] + bounds[3]) / 2
+    wgs84 = osr.SpatialReference()
+    wgs84.ImportFromEPSG(4326)
+    wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    to_geo = osr.CoordinateTransformation(srs, wgs84)
+    _, latitude, _ = to_geo.TransformPoint((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+    return float(latitude)
 
 
 def _on_grid(description: str, left: float, top: float, width: int, height: int, pixel: float) -> str:
@@ -273,19 +295,13 @@ def map_units_per_metre(srs: object, bounds: tuple[float, float, float, float]) 
     units' own size otherwise (1 for metres; Transverse Mercator, UTM among them, is true to scale)."""
     import math
 
-    osr = require("osgeo.osr")
     if srs.IsGeographic():  # type: ignore[attr-defined]
         latitude = (bounds[1] + bounds[3]) / 2
         return 1.0 / (111_320.0 * max(math.cos(math.radians(latitude)), 1e-6))
     linear = srs.GetLinearUnits() or 1.0  # type: ignore[attr-defined]
     projection = (srs.GetAttrValue("PROJECTION") or "").lower()  # type: ignore[attr-defined]
     if projection.startswith("mercator") or "pseudo_mercator" in projection:  # Mercator_1SP/2SP, EPSG:3857
-        wgs84 = osr.SpatialReference()
-        wgs84.ImportFromEPSG(4326)
-        wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        to_geo = osr.CoordinateTransformation(srs, wgs84)
-        _, latitude, _ = to_geo.TransformPoint((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
-        return 1.0 / (linear * max(math.cos(math.radians(latitude)), 1e-6))
+        return 1.0 / (linear * max(math.cos(math.radians(_latitude(srs, bounds))), 1e-6))
     return 1.0 / linear
 
 

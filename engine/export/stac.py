@@ -16,9 +16,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..bundle.imported import import_record
 from ..bundle.schema import BundleMetadata
 from ..bundle.store import read_metadata
+from ..bundle.view import model_view
 from ..config.output_kinds import OUTPUT_KINDS
 from ..data.metadata import DataMetadata
 from ..data.normalize import BandStatistics
@@ -47,11 +47,9 @@ def total_parameters(bundle: str | os.PathLike) -> int:
 
 def _band_names(data: DataMetadata) -> tuple[list[str], list[str]]:
     """Names of the vision bands and of the second stream's channels, in model order."""
-    vision = [f"band{b}" for b in data.bands or range(1, data.vision_bands + 1)]
-    named = data.band_names or import_record(data).get("band_names")  # the bands' own names, where recorded
-    if named and len(named) == data.vision_bands:
-        vision = [str(n) for n in named]
-    if import_record(data):
+    view = model_view(data)
+    vision = view.band_names or [f"band{b}" for b in data.bands or range(1, data.vision_bands + 1)]
+    if view.imported:
         return vision, []
     if data.x_bands:
         return vision, [f"band{b}" for b in data.x_bands]
@@ -88,7 +86,7 @@ def _tensor(channels: int, size: int) -> dict[str, Any]:
 
 def _range_words(data: DataMetadata) -> str:
     """The raw values the model expects, where it records them (segment rescales or warns outside them)."""
-    low_high = data.value_range or import_record(data).get("value_range")
+    low_high = model_view(data).value_range
     return f"; raw values expected in {float(low_high[0]):g}..{float(low_high[1]):g}" if low_high else ""
 
 
@@ -194,7 +192,7 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
     architecture = getattr(model, "architecture", None) or architecture  # what an imported model is called
     paper = f" ({card.citation})" if card is not None and card.citation else ""
     pretrained = model.pretrained or getattr(model, "vision_encoder_pretrained", None)
-    imported = import_record(data)
+    imported = model_view(data).record
     made = (f"made elsewhere ({imported.get('source') or imported.get('source_file')}) and imported into DualStream"
             f" for QGIS" if imported else
             f"trained with DualStream for QGIS on {data.train_scenes or '?'} scene(s)")

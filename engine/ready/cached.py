@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..bundle.imported import import_record, imported_graph, is_imported
+from ..bundle.imported import imported_graph, is_imported
 from ..bundle.store import read_metadata
+from ..bundle.view import model_view
 from ..errors import DualStreamError
 from .catalogue import Entry
 
@@ -24,7 +25,7 @@ def cached_problem(path: str | os.PathLike, entry: Entry) -> str | None:
         return f"it cannot be read ({exc})"
     if not is_imported(meta):
         return "it holds a model trained with DualStream, not the catalogue's graph"
-    recorded = str(import_record(meta.data).get("graph_sha256") or "")
+    recorded = str(model_view(meta.data).record.get("graph_sha256") or "")
     if recorded != entry.source.sha256:
         return (f"its graph has SHA-256 {recorded[:12] or 'none'}..., the catalogue's is "
                 f"{entry.source.sha256[:12]}...: another model")

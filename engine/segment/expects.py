@@ -5,6 +5,7 @@ wanting, with the band counts of the files it opened."""
 
 from __future__ import annotations
 
+from ..bundle.view import model_view
 from ..config.bands import BandSelection
 from ..data.metadata import DataMetadata
 from ..errors import DataError
@@ -78,10 +79,9 @@ def _picked(data: DataMetadata, image_bands: int, image_names: list[str | None] 
     """Whether the model's bands are picked from the image (by ``chosen`` or by name), adding what does not fit to
     ``problems``; False when band counts decide (the image's bands carry no names, the model records none)."""
     from ..data.band_match import match_bands, pick_bands
-    from .inputs import model_band_names
 
     names = image_names if image_names is not None and len(image_names) == image_bands else [None] * image_bands
-    model_names = model_band_names(data)
+    model_names = model_view(data).band_names
     try:
         if chosen:
             pick_bands(chosen, model_names, data.vision_bands, names, "the image", "Bands")

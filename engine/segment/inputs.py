@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle.imported import import_record, is_imported
+from ..bundle.imported import is_imported
+from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..data.band_match import BandPick, match_bands, pick_bands, sensors_for
@@ -60,18 +61,6 @@ class ResolvedImage:
 
     def close(self) -> None:
         self.files.close()
-
-
-def model_band_names(data: DataMetadata) -> list[str] | None:
-    """The names of the bands a model takes, in its order (None: not recorded)."""
-    names = data.band_names or import_record(data).get("band_names")
-    if names and len(names) == data.vision_bands:
-        return [str(n) for n in names]
-    return None
-
-
-def model_value_range(data: DataMetadata) -> list[float] | None:
-    return data.value_range or import_record(data).get("value_range")
 
 
 def _info(path: str) -> tuple[int, list[str | None], dict[str, str], list[dict[str, str]], tuple, tuple]:
@@ -143,7 +132,7 @@ def _sample(path: str, bands: Sequence[int]) -> tuple[np.ndarray, str | None]:
 
 
 def _pick(cfg: SegmentConfig, data: DataMetadata, count: int, names: list[str | None], source: str) -> BandPick | None:
-    model_names = model_band_names(data)
+    model_names = model_view(data).band_names
     if cfg.bands:
         return pick_bands(cfg.bands, model_names, data.vision_bands, names, source, mention("segment.bands"))
     if model_names and count >= len(model_names):
@@ -155,7 +144,7 @@ def _stac_pick(cfg: SegmentConfig, data: DataMetadata, item: StacItem) -> BandPi
     """The item's bands for the model: by name, or by ``--bands`` (numbers as :meth:`StacItem.listing` counts them,
     names, or asset keys). Every refusal lists the item's bands with their asset keys and hrefs."""
     labels = [b.label for b in item.bands]
-    model_names = model_band_names(data)
+    model_names = model_view(data).band_names
     where = f"STAC item '{item.id}'"
     flag = mention("segment.bands")
     listing = f" The item's bands, numbered as {flag} counts them: {item.listing()}."
@@ -213,7 +202,7 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
         callback.info(note)
     if values.shape[1] < 16:
         return None  # nothing to judge by (an all-nodata image is reported by the data checks)
-    value_range = model_value_range(data)
+    value_range = model_view(data).value_range
     expected = expected_range(value_range, data.vision_stats)
     seen = seen_range(values)
     far = far_outside(*seen, *expected)
@@ -263,7 +252,7 @@ def resolve_image(cfg: SegmentConfig, members: list[Any], callback: Callback,
     source = cfg.stac_item or cfg.image
     resolved = ResolvedImage(path=str(source), source=str(source))
     stac = bool(cfg.stac_item) or looks_like_stac(str(source))
-    if not stac and not cfg.bands and not model_band_names(data) and not import_record(data):
+    if not stac and not cfg.bands and not model_view(data).band_names and not model_view(data).imported:
         return resolved, members  # nothing to go by: a model without band names reads the file as it is
     try:
         return _resolve(cfg, members, resolved, stac, callback, warnings)
@@ -279,11 +268,11 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
     if any(m.data.x_bands for m in members) and (cfg.bands or stac):
         raise DataError(f"The model '{first.path}' reads X bands of its image (CMX); {mention('segment.bands')} "
                         f"and STAC items feed the vision bands only: give the image with the bands as in training.")
-    names = model_band_names(data)
+    names = model_view(data).band_names
     for other in members[1:]:
-        if (cfg.bands or stac) and model_band_names(other.data) != names:
+        if (cfg.bands or stac) and model_view(other.data).band_names != names:
             raise DataError(f"The ensemble members '{first.path}' and '{other.path}' take different bands "
-                            f"({names} vs {model_band_names(other.data)}); segment with one of them at a time.")
+                            f"({names} vs {model_view(other.data).band_names}); segment with one of them at a time.")
     imported = is_imported(first.metadata)
     if stac:
         item = read_item(resolved.source)
@@ -293,7 +282,7 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
         pick = _stac_pick(cfg, data, item)
         chosen = [item.bands[b - 1] for b in pick.bands]
         labels = [b.label for b in chosen]
-        wanted = model_band_names(data) or [f"input {i}" for i in range(1, len(chosen) + 1)]
+        wanted = model_view(data).band_names or [f"input {i}" for i in range(1, len(chosen) + 1)]
         how = "picked by name" if not cfg.bands else f"from {mention('segment.bands')} {','.join(cfg.bands)}"
         resolved.said.append(f"STAC item '{item.id}', bands {how}: "
                              + ", ".join(f"{m} <- {b.said()}" for m, b in zip(wanted, chosen)))

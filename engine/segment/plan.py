@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle.imported import import_record, is_imported
+from ..bundle.imported import is_imported
 from ..bundle.model_files import read_model_metadata
 from ..bundle.schema import BundleMetadata
+from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..config import SegmentConfig, check_tile_size
 from ..config.bands import BandSelection
@@ -164,9 +165,10 @@ def model_defaults(cfg: SegmentConfig, member: Member) -> SegmentConfig:
     """``cfg`` with the overlap, border and threshold the user left unset taken from the model: those its maker
     recorded for an imported model (Deepness's tiles_overlap and seg_thresh, ukis-csmask's mirrored border),
     else the engine's defaults. Every run of a plan or a bulk run sees the values filled."""
-    imported = import_record(member.data)
-    made = {"overlap": imported.get("overlap", DEFAULT_OVERLAP), "border": imported.get("border", DEFAULT_BORDER),
-            "threshold": getattr(member.metadata.model, "threshold", None) or DEFAULT_THRESHOLD}
+    view = model_view(member.data, member.metadata.model)
+    made = {"overlap": DEFAULT_OVERLAP if view.overlap is None else view.overlap,
+            "border": DEFAULT_BORDER if view.border is None else view.border,
+            "threshold": view.threshold or DEFAULT_THRESHOLD}
     return cfg.replace(**{name: value for name, value in made.items() if getattr(cfg, name) is None})
 
 
@@ -176,24 +178,13 @@ def requested_tile(cfg: SegmentConfig, members: list[Member]) -> int:
     return int(cfg.tile_size or members[0].data.tile_size)
 
 
-def training_pixel_size(data: DataMetadata) -> tuple[list[float] | None, bool]:
-    """The pixel size (x, y) a model was trained at, or made for (an imported model's recorded resolution, in
-    metres); and whether it is that recorded resolution (metres, no training CRS)."""
-    if data.gsd:
-        return [float(v) for v in data.gsd], False
-    resolution = import_record(data).get("resolution_m")
-    return ([float(resolution)] * 2, True) if resolution else (None, False)
-
-
 def _check_member_bands(member: Member, image_bands: int, image: str) -> None:
     """DataError when the image lacks the bands ``member`` was trained on (before any weights are loaded)."""
     problem = image_problem(member.data, image_bands, image)
     if not problem:
         return
     if not member.selection.active:  # another band count: the bands may be picked by number or by name
-        from .inputs import model_band_names
-
-        names = model_band_names(member.data)
+        names = model_view(member.data).band_names
         needs = f" ({', '.join(names)}, in this order)" if names else ""
         raise DataError(f"The image '{image}' has {image_bands} band(s) but the model '{member.path}' takes "
                         f"{member.data.vision_bands}{needs}; give the bands in the model's order with "
@@ -246,7 +237,8 @@ def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, regio
 
 def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, warnings: list[str],
                resample: bool = False, image: str | None = None) -> None:
-    train_gsd, in_metres = training_pixel_size(data)
+    resolution = model_view(data).resolution
+    train_gsd, in_metres = (None, False) if resolution is None else (list(resolution.size), resolution.recorded)
     if resample or not train_gsd or not reader.grid.georeferenced:
         return  # when resampling, _resample_target checks the pixel sizes and reports the factor
     if in_metres and reader.grid.crs is not None and reader.grid.crs.is_geographic:

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..bundle.view import model_view
 from ..callbacks import Callback, Stage
 from ..errors import ConfigError
 from ..io.atomic import temporary_folder
 from ..runtime.environment import require
 from .pipeline import run_tiles, tile_options
-from .plan import SegmentPlan, plan_on_image, training_pixel_size
+from .plan import SegmentPlan, plan_on_image
 from .predictor import Predictor
 from .result import SegmentResult
 from .scene_outputs import SceneOutputs
@@ -39,14 +40,15 @@ def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float
         ConfigError: the bundle records no pixel size, or the image has no usable georeferencing.
     """
     first = plan.members[0]
-    train, in_metres = training_pixel_size(first.data)
-    if not train:
+    resolution = model_view(first.data).resolution
+    if resolution is None:
         raise ConfigError(f"resample_to_training_gsd: the model '{first.path}' records no training pixel size "
                           f"(data.gsd, or the resolution a model made elsewhere was made for); segment without "
                           f"resampling, or resample the image with gdalwarp first.")
-    train = (float(train[0]), float(train[-1]))
+    train, in_metres = resolution.size, resolution.recorded
     for member in plan.members[1:]:
-        other = training_pixel_size(member.data)[0]
+        found = model_view(member.data).resolution
+        other = None if found is None else list(found.size)
         if other and not np.allclose([float(other[0]), float(other[-1])], train, rtol=GSD_RESAMPLE_TOLERANCE):
             message = (f"The ensemble members were trained at different pixel sizes ({list(train)} for "
                        f"'{first.path}', {other} for '{member.path}'); resampling to the first member's.")

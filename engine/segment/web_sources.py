@@ -7,13 +7,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..bundle.model_files import read_model_metadata
+from ..bundle.view import DEGREES, ModelView, Resolution, model_view
 from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..data.web import WINDOW_SUFFIX, web_window
@@ -22,18 +23,20 @@ from ..io.locations import WEB_DESCRIPTIONS, is_web_description
 from ..io.locations import stem as source_stem
 
 
-def training_pixel_size(model: str) -> float | None:
-    """The pixel size (metres, x) a bundle was trained at, or None when it records none (or is not a bundle)."""
+def training_pixel_size(model: str, latitude: float | None = None) -> float | None:
+    """The pixel size ``model`` was trained at (or made for), in metres on the ground: a geographic training CRS's
+    degrees converted at ``latitude`` (None: the equator); None when it records none (or is no model)."""
+    view = _view(model)
+    return None if view is None else view.pixel_size_metres(latitude)
+
+
+def _view(model: str) -> ModelView | None:
     try:
         metadata: Any = read_model_metadata(model)
     except Exception:  # noqa: BLE001 - any unreadable model: no default, the caller asks for one
         return None
-    gsd = getattr(getattr(metadata, "data", None), "gsd", None)
-    try:
-        value = float(gsd[0]) if gsd else None
-    except (TypeError, ValueError, IndexError):
-        return None
-    return value if value and value > 0 else None
+    data = getattr(metadata, "data", None)
+    return None if data is None else model_view(data)
 
 
 @dataclass(frozen=True)
@@ -61,16 +64,15 @@ def read_web_sources(sources: Sequence[WebSource], extent: list[float] | None, e
     if extent is None:
         raise ConfigError(f"{what} cover{'s' if len(sources) == 1 else ''} far more than any run can read; give "
                           f"{mention('segment.extent')} (the area to read).")
-    size = pixel_size
-    if not size:
-        size = training_pixel_size(model) if model else None
-        if not size:
+    size: float | Callable[[float], float | None] | None = pixel_size
+    view = None if pixel_size or not model else _view(model)
+    resolution = None if view is None else view.resolution
+    if not pixel_size:
+        if resolution is None or resolution.metres() is None:
             whose = f"the model '{model}' records no training pixel size" if model else "it has no pixel size"
             raise ConfigError(f"{what} {'is a web service' if len(sources) == 1 else 'are web services'} and "
                               f"{whose}; give {mention(size_key)} (metres per pixel).")
-        read = f"the {sources[0].name} is" if len(sources) == 1 else "web layers are"
-        callback.info(f"{mention(size_key)} not given: {read} read at {size:g} m per pixel, the model's training "
-                      f"pixel size.")
+        size = resolution.metres  # degrees: converted at the latitude of the extent read
     Path(folder).mkdir(parents=True, exist_ok=True)
     inside = Path(tempfile.mkdtemp(prefix="web_", dir=folder))
     taken: set[str] = set()
@@ -82,13 +84,24 @@ def read_web_sources(sources: Sequence[WebSource], extent: list[float] | None, e
             number += 1
             stem = f"{base}_{number}"
         taken.add(stem.lower())
-        window = web_window(source.description, extent, extent_crs, float(size),
+        window = web_window(source.description, extent, extent_crs, size if callable(size) else float(size),
                             inside / f"{stem}{WINDOW_SUFFIX}", name=source.name)
+        if not pixel_size and not paths:
+            read = f"the {sources[0].name} is" if len(sources) == 1 else "web layers are"
+            callback.info(f"{mention(size_key)} not given: {read} read at {window.pixel_size:g} m per pixel, the "
+                          f"model's training pixel size{_in_degrees(resolution)}.")
         callback.info(f"The {source.name} is read over the extent at {window.pixel_size:g} m per pixel "
                       f"({window.map_pixel_size:.4g} map units): {window.width} x {window.height} pixels, "
                       f"{window.bands} bands, fetched window by window as needed.")
         paths.append(window.path)
     return paths
+
+
+def _in_degrees(resolution: Resolution | None) -> str:
+    """How a pixel size in degrees became metres, for the log (empty for one in metres)."""
+    if resolution is None or resolution.unit != DEGREES:
+        return ""
+    return f" ({resolution.size[0]:.6g}° of a geographic CRS, in metres at the extent's latitude)"
 
 
 @contextmanager

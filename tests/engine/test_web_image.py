@@ -30,7 +30,8 @@ def tiles(synthetic_scene, tmp_path_factory):
 
 
 def test_a_web_description_is_read_over_the_extent_at_the_pixel_size(tiles, synthetic_scene, tmp_path, capsys):
-    model = make_bundle(tmp_path / "m.dsmodel", vision_bands=3, seed=2, vision_high=255.0, gsd=2.0)
+    model = make_bundle(tmp_path / "m.dsmodel", vision_bands=3, seed=2, vision_high=255.0, gsd=2.0,
+                        crs="EPSG:32633")
     with rasterio.open(synthetic_scene["image"]) as src:
         b, crs = src.bounds, src.crs.to_string()
     extent = ["--extent", str(b.left), str(b.bottom), str(b.right), str(b.top), "--extent-crs", crs]
@@ -58,7 +59,8 @@ def test_a_web_description_is_read_over_the_extent_at_the_pixel_size(tiles, synt
 def test_bulk_names_a_web_description_as_no_scene(tmp_path, capsys):
     """A web service's description among bulk's images was read as a world-sized 4-band image (a band-count error
     after 40 s); it is no scene: the summary says how to segment it instead, before anything is read."""
-    model = make_bundle(tmp_path / "m.dsmodel", vision_bands=3, seed=2, vision_high=255.0, gsd=2.0)
+    model = make_bundle(tmp_path / "m.dsmodel", vision_bands=3, seed=2, vision_high=255.0, gsd=2.0,
+                        crs="EPSG:32633")
     layer = tmp_path / "tiles.xml"
     layer.write_text(xyz_description("http://127.0.0.1:9/{z}/{x}/{y}.png", zmax=17))
     main(["segment", "--images", str(layer), "--model", model, "--out-dir", str(tmp_path / "out"), "--quiet"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +132,40 @@ def test_metres_per_pixel_in_utm_are_metres_and_in_web_mercator_stretch():
     at_60_north = 8399737.89  # y of 60 deg N in EPSG:3857
     assert map_units_per_metre(mercator, (0.0, at_60_north, 10.0, at_60_north)) == pytest.approx(2.0, rel=1e-6)
     assert np.isfinite(map_units_per_metre(mercator, (0.0, 0.0, 1.0, 1.0)))
+
+
+def test_a_model_trained_in_degrees_reads_a_web_service_at_its_pixel_size_in_metres(served, tmp_path):
+    """A model trained on an EPSG:4326 scene (pixel size in degrees) read a web layer of it at "9.1e-05 m per
+    pixel" and was refused. Its pixel size is now metres on the ground at the extent's latitude: the service is
+    read on the file's own grid, and the classes agree with those of the file."""
+    rgb, _ = served
+    geographic = tmp_path / "rgb4326.tif"
+    subprocess.run(["gdalwarp", "-q", "-t_srs", "EPSG:4326", "-r", "near", rgb, str(geographic)], check=True)
+    with rasterio.open(geographic) as src:
+        b, degrees, transform = src.bounds, src.res[0], src.transform
+    model = make_bundle(tmp_path / "m4326.dsmodel", vision_bands=3, seed=0, vision_high=255.0, gsd=degrees,
+                        crs="EPSG:4326")
+    latitude = (b.bottom + b.top) / 2
+    expected = degrees * 111_320.0 * np.cos(np.radians(latitude))
+    with OgcServer(str(geographic)) as server:
+        layer = tmp_path / "layer.xml"
+        layer.write_text(wms_description(f"{server.url}/wms", "scene", "EPSG:4326"), encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", "engine", "segment", "--image", str(layer), "--extent",
+                               str(b.left), str(b.bottom), str(b.right), str(b.top), "--extent-crs", "EPSG:4326",
+                               "--model", model, "--device", "cpu", "--out", str(tmp_path / "web.tif")],
+                              capture_output=True, text=True, cwd=REPO, timeout=600,
+                              env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = " ".join(done.stderr.split())
+    found = re.search(r"not given: the web service .*? is read at ([0-9.]+) m per pixel, the model's training", said)
+    assert found, said[-2000:]
+    chosen = float(found.group(1))
+    assert abs(chosen - expected) < 0.01 * expected and 0.3 < chosen < 3  # about a metre, not 1e-05
+    local = _cli("segment", "--image", str(geographic), "--model", model, "--out", str(tmp_path / "local.tif"))
+    with rasterio.open(tmp_path / "web.tif") as a, rasterio.open(local["output"]) as c:
+        assert a.crs.to_epsg() == 4326 and a.shape == c.shape
+        assert np.allclose(tuple(a.transform)[:6], tuple(transform)[:6], rtol=0, atol=degrees * 1e-3)
+        agreement = float((a.read(1) == c.read(1)).mean())
+    print(f"EPSG:4326 model on a WMS of its scene: {chosen:.4g} m per pixel ({degrees:.4g} deg at latitude "
+          f"{latitude:.2f}), agreement with the file {agreement:.4f}", file=sys.stderr)
+    assert agreement >= 0.99

@@ -197,7 +197,8 @@ def test_an_xyz_layer_is_read_over_the_extent_at_the_pixel_size(plugin, tiles, s
     import processing
     from qgis.core import QgsProcessingException, QgsProject, QgsRasterLayer
 
-    model = make_bundle(tmp_path / "m3.dsmodel", vision_bands=3, seed=2, vision_high=255.0, gsd=4.0)
+    model = make_bundle(tmp_path / "m3.dsmodel", vision_bands=3, seed=2, vision_high=255.0, gsd=4.0,
+                        crs="EPSG:32633")
     with FileServer(tiles) as server:
         layer = QgsRasterLayer(f"type=xyz&url={server.url}/%7Bz%7D/%7Bx%7D/%7By%7D.png&zmax=16&zmin=16",
                                "tiles", "wms")
@@ -225,7 +226,8 @@ def test_segment_in_bulk_reads_a_web_layer_over_the_extent(plugin, tiles, scene,
     import processing
     from qgis.core import QgsProcessingException, QgsProject, QgsRasterLayer
 
-    model = make_bundle(tmp_path / "m3.dsmodel", vision_bands=3, seed=2, vision_high=255.0, gsd=2.0)
+    model = make_bundle(tmp_path / "m3.dsmodel", vision_bands=3, seed=2, vision_high=255.0, gsd=2.0,
+                        crs="EPSG:32633")
     rgb = str(tiles.parent / "rgb.tif")
     with FileServer(tiles) as server:
         layer = QgsRasterLayer(f"type=xyz&url={server.url}/%7Bz%7D/%7Bx%7D/%7By%7D.png&zmax=16&zmin=16",
