@@ -118,6 +118,14 @@ def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentPars
     return parser
 
 
+def _memory_advice(parser: argparse.ArgumentParser, command: str) -> str:
+    """What a command that ran out of memory can lower: only the options it has (``polygons`` has none)."""
+    choices = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+    options = getattr(choices.get(command), "_option_string_actions", {})
+    knobs = [flag for flag in ("--tile-size", "--batch-size", "--window") if flag in options]
+    return f"lower {' or '.join(knobs)} (or free memory)" if knobs else "free memory or give a smaller input"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the process exit code."""
     parser = build_parser()
@@ -148,8 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:  # the resource checks should catch this before any work; this is the last resort
         if debug:
             raise
-        print("error: out of memory; lower --tile-size or --batch-size (or free memory) and run again.",
-              file=sys.stderr)
+        print(f"error: out of memory; {_memory_advice(parser, args.command)} and run again.", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:  # a file-system failure outside the engine's own checks: the file and the cause
         if debug:

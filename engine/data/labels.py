@@ -356,14 +356,17 @@ class RegionMask:
     """The part of a scene to use: an extent [xmin, ymin, xmax, ymax] (in ``extent_crs``) and/or AOI polygons."""
 
     def __init__(self, image_crs: Any, extent: list[float] | None = None, extent_crs: Any = None,
-                 aoi: str | None = None, callback: Any = None, near: tuple[float, float, float, float] | None = None):
+                 aoi: str | None = None, callback: Any = None, near: tuple[float, float, float, float] | None = None,
+                 role: str = "area-of-interest layer", if_empty: str | None = "give a polygon layer"):
+        """``role``: what the ``aoi`` layer is, in messages; ``if_empty``: the advice when it holds no polygon
+        (None: an empty layer is an empty region, as a labelled area before anything is labelled)."""
         self.parts: list[list[tuple[VectorShape, int]]] = []
         if extent is not None:
             self.parts.append([(self._extent_shape(extent, extent_crs, image_crs), 1)])
         if aoi is not None:
-            shapes, far = read_polygons(aoi, image_crs, None, "area-of-interest layer", callback, near)
-            if not shapes and not far:
-                raise DataError(f"The area-of-interest layer '{aoi}' has no polygons; give a polygon layer.")
+            shapes, far = read_polygons(aoi, image_crs, None, role, callback, near)
+            if not shapes and not far and if_empty is not None:
+                raise DataError(f"The {role} '{aoi}' has no polygons; {if_empty}.")
             self.parts.append([(s, 1) for s in shapes])
 
     @staticmethod

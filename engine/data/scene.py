@@ -161,7 +161,12 @@ class SceneReader(SceneLabels):
         if self.label_path is not None:
             self._setup_label(self.label_path)
         self.aoi = aoi  # the labelled area (training) or the area of interest (inference)
-        self.region = RegionMask(self.grid.crs, extent, extent_crs or None, aoi, self.callback, near=self.grid.bounds)
+        labelled = self.label_path is not None  # training: the area labelled completely
+        self.region = RegionMask(
+            self.grid.crs, extent, extent_crs or None, aoi, self.callback, near=self.grid.bounds,
+            role="labelled area" if labelled else "area-of-interest layer",
+            if_empty=("nothing is labelled in it yet; draw the outlines of what you labelled completely, or leave "
+                      "it out to use the whole label layer") if labelled else "give a polygon layer")
         if self.region.active and not self.georeferenced:
             raise DataError(f"An extent/AOI was given but the {self.role} '{self.image}' has no georeferencing.")
 

@@ -60,6 +60,29 @@ def check_request(cfg: SuggestConfig) -> None:
     inputs, outputs = suggest_files(cfg)
     check_outputs(inputs, outputs)
     check_writable(cfg.output, f"windows layer ({mention('suggest.output')})")
+    _check_window(cfg)
+
+
+def _check_window(cfg: SuggestConfig) -> None:
+    """A window larger than every scene holds more padding than scene (and its sums take window² memory): refused
+    before any model runs."""
+    from ..data.raster import open_raster
+    from ..io.locations import is_web_description
+
+    sizes = []
+    for image in cfg.images:
+        if is_web_description(image):
+            return
+        try:
+            with open_raster(image, "scene") as dataset:
+                sizes.append((max(dataset.width, dataset.height), dataset.width, dataset.height, image))
+        except DataError:
+            return  # the run says what is wrong with the scene, with its fix
+    side, width, height, image = max(sizes)
+    if cfg.window > side:
+        raise ConfigError(f"{mention('suggest.window')} {cfg.window} px is larger than every scene (the largest, "
+                          f"'{image}', is {width} x {height} px); give a window of at most {side} px (a window is "
+                          f"the square to label next, usually 64-512 px).")
 
 
 def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResult:
@@ -150,7 +173,9 @@ def _labelled(layer: str | None, grid: _Grid, image: str, callback: Callback) ->
     if grid.crs is None:
         raise DataError(f"A labelled area was given but the scene '{image}' has no CRS; georeference the scene.")
     whole = RasterGrid(grid.crs, grid.transform, grid.width, grid.height)
-    region = RegionMask(grid.crs, aoi=layer, callback=callback, near=whole.bounds)
+    # the loop's first round: nothing labelled yet, an empty layer (the one the windows will be drawn in)
+    region = RegionMask(grid.crs, aoi=layer, callback=callback, near=whole.bounds, role="labelled area",
+                        if_empty=None)
     return region.mask(whole)
 
 

@@ -178,3 +178,38 @@ def test_a_fusion_model_looks_at_its_aux_rasters(tmp_path, capsys):
     assert main(base + ["--aux", scene["aux"][0]]) == 0
     ds = ogr.Open(str(out))
     assert [f.GetField("rank") for f in ds.GetLayerByName("windows")] == [1, 2, 3]
+
+
+def test_the_first_round_takes_an_empty_labelled_area_and_a_huge_window_is_refused_first(scene_and_model, tmp_path,
+                                                                                          capsys):
+    from osgeo import ogr
+
+    from engine.data.labels import RegionMask
+
+    scene, model = scene_and_model
+    area = _area(tmp_path / "labelled.gpkg", scene["image"], (0, 64), (0, 64))
+    source = ogr.Open(area, 1)
+    layer = source.GetLayer(0)
+    for feature in list(layer):
+        layer.DeleteFeature(feature.GetFID())
+    source = layer = None  # nothing labelled yet: the loop's first round
+    out = tmp_path / "windows.gpkg"
+    base = ["suggest", "--model", model, "--image", scene["image"], "--labelled-area", area, "--count", "2",
+            "--tta", "none", "--device", "cpu", "--backend", "torch", "--out", str(out)]
+    assert main(base + ["--window", "100000"]) == 2
+    err = capsys.readouterr().err
+    assert "--window 100000 px is larger than every scene" in err and "at most 128 px" in err
+    assert "Segmenting" not in err and not out.exists()  # refused before the model ran
+    assert main(base + ["--window", "32", "--quiet"]) == 0 and out.exists()
+    # training refuses it, saying what it means there
+    with pytest.raises(Exception, match="labelled area .* nothing is labelled in it yet"):
+        RegionMask(None, aoi=area, role="labelled area", if_empty="nothing is labelled in it yet")
+
+
+def test_out_of_memory_advice_names_only_the_commands_own_options():
+    from engine.cli.main import _memory_advice, build_parser
+
+    parser = build_parser()
+    assert _memory_advice(parser, "polygons") == "free memory or give a smaller input"
+    assert "--tile-size" in _memory_advice(parser, "segment") and "--window" in _memory_advice(parser, "suggest")
+    assert "--tile-size" not in _memory_advice(parser, "suggest")
