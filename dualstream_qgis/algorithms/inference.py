@@ -24,7 +24,9 @@ MODEL, WEIGHTS = "MODEL", "WEIGHTS"
 #: The inference settings both algorithms offer, in dialog order (Segment in bulk adds its reader threads).
 RUN_SETTINGS = ("segment.overlap", "segment.tta", "segment.device", "segment.batch_size", "segment.threshold",
                 "segment.tile_size", "segment.border", "segment.backend", "segment.strict_inputs",
-                "segment.low_confidence")
+                "segment.accept_one_class", "segment.low_confidence")
+#: The units of the image's values (beside the bands the model reads), in both algorithms.
+UNIT_SETTINGS = ("segment.value_scale", "segment.value_offset")
 
 
 #: The polygon settings Segment, Segment in bulk and Polygons offer (how each class's outlines are drawn).

@@ -40,6 +40,7 @@ from .extra_outputs import (
 )
 from .inference import (
     RUN_SETTINGS,
+    UNIT_SETTINGS,
     ModelChecksMixin,
     add_model_parameters,
     model_settings,
@@ -114,6 +115,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
                                      "(numbers or names, in the model's order)."))
         param, label, text = declared_text(self, "segment.stac_item")
         add_parameter(self, QgsProcessingParameterString(param, label, optional=True), text)
+        add_settings(self, *UNIT_SETTINGS)
         param, label, text = declared_text(self, "segment.aux")
         aux = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER, optional=True), text)
         aux.setMetadata(LAYER_LIST_WRAPPER)

@@ -34,6 +34,7 @@ from .common import (
 from .inference import (
     MODEL,
     RUN_SETTINGS,
+    UNIT_SETTINGS,
     ModelChecksMixin,
     add_model_parameters,
     model_paths,
@@ -134,6 +135,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         add_parameter(self, QgsProcessingParameterString(param, label, optional=True),
                       text + self.tr(" The same for every scene: numbers or names separated by commas "
                                      "(B04,B03,B02)."))
+        add_settings(self, *UNIT_SETTINGS)
         param, label, text = declared_text(self, "segment.extent")
         add_parameter(self, QgsProcessingParameterExtent(param, label, optional=True),
                       text + self.tr(" Here: the area web layers (XYZ, WMS, WMTS, WCS) are read over, which they "

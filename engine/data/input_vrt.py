@@ -17,6 +17,7 @@ from xml.sax.saxutils import escape
 
 from ..errors import DataError
 from ..runtime.environment import require
+from .units import gdal_scaling
 
 SCALED_NODATA = -9999.0  # nodata of a rescaled band: the source's nodata value may be a valid scaled value
 
@@ -134,7 +135,8 @@ def stac_raster(source: str, files: InputFiles | None = None) -> str:
             _KEPT.registered = True  # type: ignore[attr-defined]
     labels = [b.label for b in item.bands]
     stacked = stack_vrt([b.href for b in item.bands], labels, files.path(f"{item.id}-stack.vrt"))
-    scaled = any(b.scale not in (None, 1) or b.offset not in (None, 0) for b in item.bands)
+    scaling = gdal_scaling([b.scale for b in item.bands], [b.offset for b in item.bands], f"The STAC item '{source}'",
+                           [f"asset '{b.key}' ({b.label})" for b in item.bands], "STAC raster:bands",
+                           "Correct the item's raster:bands (numbers, e.g. \"scale\": 0.0001, \"offset\": 0).")
     return pick_vrt(stacked, list(range(1, len(labels) + 1)), labels, files.path(f"{item.id}.vrt"),
-                    [1.0 if b.scale is None else float(b.scale) for b in item.bands] if scaled else None,
-                    [0.0 if b.offset is None else float(b.offset) for b in item.bands] if scaled else None)
+                    None if scaling is None else scaling.scale, None if scaling is None else scaling.offset)

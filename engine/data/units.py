@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
 from .normalize import BandStatistics
 
 # values lie far outside an expected range [lo, hi] when their 2-98 % range reaches more than FAR widths past it,
@@ -85,21 +86,38 @@ def _baseline(tags: dict[str, str]) -> float | None:
 
 
 def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str, str]],
-                     sensors: Sequence[str]) -> Scaling | None:
+                     sensors: Sequence[str], where: str = "", labels: Sequence[str] = (),
+                     remedy: str = "") -> Scaling | None:
     """Sentinel-2 L2A's digital numbers to reflectance, where the product's metadata says its processing baseline
     (from 04.00: ``(DN + BOA_ADD_OFFSET) / BOA_QUANTIFICATION_VALUE``, the offset -1000 unless stated; before:
-    ``DN / BOA_QUANTIFICATION_VALUE``). None when the metadata do not say it is such a product."""
+    ``DN / BOA_QUANTIFICATION_VALUE``). None when the metadata do not say it is such a product.
+
+    Raises:
+        DataError: a quantification value or band offset that is stated but no number (or a quantification
+            value <= 0), named with ``where``, the band (``labels``) and ``remedy``.
+    """
     baseline = _baseline(dataset_tags)
-    quantification = _float(dataset_tags.get("BOA_QUANTIFICATION_VALUE") or dataset_tags.get("QUANTIFICATION_VALUE"))
+    key = "BOA_QUANTIFICATION_VALUE" if "BOA_QUANTIFICATION_VALUE" in dataset_tags else "QUANTIFICATION_VALUE"
+    quantification = _float(dataset_tags.get(key))
     stated = "BOA_ADD_OFFSET" in dataset_tags or any("BOA_ADD_OFFSET" in tags for tags in band_tags)
-    if baseline is None and quantification is None and not stated:
+    if baseline is None and quantification is None and not stated and key not in dataset_tags:
         return None
     if baseline is None and not stated and "Sentinel-2" not in sensors:
         return None
+
+    def nonsense(what: str, value: Any) -> DataError:
+        return DataError(f"{where or 'The image'} says {what} is {value!r}, which is no usable number, so its "
+                         f"digital numbers cannot be brought to reflectance. {remedy}".rstrip())
+
+    if key in dataset_tags and (quantification is None or not np.isfinite(quantification) or quantification <= 0):
+        raise nonsense(f"its {key}", dataset_tags[key])
     q = quantification or S2_QUANTIFICATION
     offsets = []
-    for tags in band_tags:
-        stated = _float(tags.get("BOA_ADD_OFFSET") or dataset_tags.get("BOA_ADD_OFFSET"))
+    for i, tags in enumerate(band_tags):
+        text = tags.get("BOA_ADD_OFFSET", dataset_tags.get("BOA_ADD_OFFSET"))
+        stated = _float(text)
+        if text is not None and (stated is None or not np.isfinite(stated)):
+            raise nonsense(f"the BOA_ADD_OFFSET of {labels[i] if i < len(labels) else f'band {i + 1}'}", text)
         offsets.append(stated if stated is not None else (-1000.0 if baseline is not None and baseline >= 4.0
                                                           else 0.0))
     shown = sorted(set(offsets))
@@ -111,16 +129,44 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
 
 
 def sentinel2_nodata(dataset_tags: dict[str, str]) -> float | None:
-    """The digital number a Sentinel-2 product says is nodata (``SPECIAL_VALUE_NODATA``, 0), else None."""
-    return _float(dataset_tags.get("SPECIAL_VALUE_NODATA"))
+    """The digital number a Sentinel-2 product says is nodata (``SPECIAL_VALUE_NODATA``, 0), else None (also when
+    it is no finite number)."""
+    value = _float(dataset_tags.get("SPECIAL_VALUE_NODATA"))
+    return value if value is not None and np.isfinite(value) else None
 
 
-def gdal_scaling(scales: Sequence[float | None], offsets: Sequence[float | None]) -> Scaling | None:
-    """The GDAL band scale/offset of the bands (None when every band has 1 and 0)."""
-    scale = tuple(1.0 if s is None else float(s) for s in scales)
-    offset = tuple(0.0 if o is None else float(o) for o in offsets)
-    found = Scaling(scale, offset, "the bands' GDAL scale/offset (" + ", ".join(
-        f"x {s:g} {'-' if o < 0 else '+'} {abs(o):g}" for s, o in sorted(set(zip(scale, offset)))) + ")")
+def _number(value: Any, default: float) -> float | None:
+    """``value`` as a finite float (``default`` when absent), None when it is no number (text, a list, NaN, inf)."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, np.number)):
+        return None
+    number = _float(value)
+    return number if number is not None and np.isfinite(number) else None
+
+
+def gdal_scaling(scales: Sequence[Any], offsets: Sequence[Any], where: str = "", labels: Sequence[str] = (),
+                 kind: str = "GDAL", remedy: str = "") -> Scaling | None:
+    """The bands' scale/offset (GDAL's, or ``kind``'s: a STAC item's ``raster:bands``) as a Scaling (None when
+    every band has 1 and 0).
+
+    Raises:
+        DataError: a scale or offset that is no finite number, or a scale of 0 (every value the same): nonsense
+            metadata, named with ``where`` (the file), the band (``labels``) and ``remedy`` (what to do).
+    """
+    scale = tuple(_number(s, 1.0) for s in scales)
+    offset = tuple(_number(o, 0.0) for o in offsets)
+    for i, (s, o) in enumerate(zip(scale, offset)):
+        label = labels[i] if i < len(labels) else f"band {i + 1}"
+        if s is None or s == 0 or o is None:
+            field, value = ("offset", offsets[i]) if s not in (None, 0) else ("scale", scales[i])
+            why = ("every value times 0 is the same" if s == 0 else "that is not a finite number")
+            shown = f"{value:g}" if isinstance(value, (float, np.floating)) else repr(value)
+            raise DataError(f"{where or 'The image'} declares a {kind} {field} of {shown} for {label}: {why}, so "
+                            f"its values cannot be brought to the model's units. {remedy}".rstrip())
+    scale_f, offset_f = tuple(float(s) for s in scale), tuple(float(o) for o in offset)  # type: ignore[arg-type]
+    found = Scaling(scale_f, offset_f, f"the bands' {kind} scale/offset (" + ", ".join(
+        f"x {s:g} {'-' if o < 0 else '+'} {abs(o):g}" for s, o in sorted(set(zip(scale_f, offset_f)))) + ")")
     return None if found.identity else found
 
 

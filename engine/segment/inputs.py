@@ -192,22 +192,54 @@ def _example(item: StacItem, model_names: Sequence[str], flag: str) -> str:
     return f" (e.g. {flag} {','.join(item.bands[b - 1].key for b in guess.bands)}: the first asset of each name)"
 
 
+def _given(cfg: SegmentConfig, count: int) -> Scaling | None:
+    """The scaling the user stated (value scale and offset, for every band), else None."""
+    if cfg.value_scale is None and cfg.value_offset is None:
+        return None
+    scale, offset = 1.0 if cfg.value_scale is None else float(cfg.value_scale), float(cfg.value_offset or 0.0)
+    said = [f"{mention('segment.value_scale')} {scale:g}"] + (
+        [f"{mention('segment.value_offset')} {offset:g}"] if cfg.value_offset is not None else [])
+    return Scaling((scale,) * count, (offset,) * count, "the units you gave (" + ", ".join(said) + ")")
+
+
+def _remedy(kind: str, source: str) -> str:
+    """What to do about nonsense scaling metadata of ``kind`` (GDAL, STAC, Sentinel-2) in ``source``."""
+    state = (f"or state the values' units with {mention('segment.value_scale')} (e.g. 0.0001 for reflectance "
+             f"stored x 10000) and {mention('segment.value_offset')}, which replace what the file says.")
+    if kind == "STAC":
+        return f"Correct the item's raster:bands (numbers, e.g. \"scale\": 0.0001, \"offset\": 0), {state}"
+    if kind == "Sentinel-2":
+        return (f"Correct the metadata (gdal_edit -mo BOA_QUANTIFICATION_VALUE=10000 -mo BOA_ADD_OFFSET=-1000 "
+                f"'{source}'), {state}")
+    return (f"Set the right scale and offset in the file (gdal_edit -scale 0.0001 -offset 0 '{source}' for "
+            f"reflectance stored x 10000; -scale 1 -offset 0 for values already in their units), {state}")
+
+
 def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequence[int], labels: Sequence[str],
            scalings: Sequence[Scaling | None], imported: bool, cfg: SegmentConfig, callback: Callback,
-           warnings: list[str]) -> Scaling | None:
-    """The scaling to apply (None: none), after comparing the sampled values with the expected range."""
+           warnings: list[str], given: Scaling | None = None) -> Scaling | None:
+    """The scaling to apply (None: none), after comparing the sampled values with the expected range; ``given``:
+    the user's, applied whatever the values (and judged after it)."""
     values, note = _sample(path, bands)
     if note:  # said, not warned: the run reads the full resolution, so the result is as it should be
         resolved.said.append(note)
         callback.info(note)
     if values.shape[1] < 16:
-        return None  # nothing to judge by (an all-nodata image is reported by the data checks)
+        return given  # nothing to judge by (an all-nodata image is reported by the data checks)
     value_range = model_view(data).value_range
     expected = expected_range(value_range, data.vision_stats)
+    if given is not None:
+        before = seen_range(values)
+        values = given.apply(values)
+        seen = seen_range(values)
+        resolved.said.append(f"Values brought to the model's units by {given.how}: "
+                             f"{before[0].min():.4g}..{before[1].max():.4g} as read, {seen[0].min():.4g}.."
+                             f"{seen[1].max():.4g} after it.")
+        callback.info(resolved.said[-1])
     seen = seen_range(values)
     far = far_outside(*seen, *expected)
     if not far:
-        return None
+        return given
     for scaling in scalings:
         if scaling is None:
             continue
@@ -222,20 +254,23 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
     what = (f"the range the model records ({value_range[0]:g}..{value_range[1]:g})" if value_range
             else "where the model's band statistics put its inputs")
     resolved.out_of_range = (f"the input's values lie far outside {what} ({describe_far(far, labels, seen, expected)}"
-                             f"){'' if len(far) == len(labels) else f' in {len(far)} of {len(labels)} bands'}")
+                             f"){'' if len(far) == len(labels) else f' in {len(far)} of {len(labels)} bands'}"
+                             + (f" even after {given.how}" if given is not None else ""))
     if not imported:
-        return None  # the plan's domain check judges a model trained here by its training statistics
+        return given  # the plan's domain check judges a model trained here by its training statistics
     strict = mention("segment.strict_inputs")
-    message = (f"The image '{resolved.source}' does not look like what the model expects: "
-               f"{resolved.out_of_range}, and the product does not say how to convert them (no GDAL scale/offset, "
-               f"no Sentinel-2 baseline metadata, no STAC raster:bands). The prediction will likely be one class "
-               f"everywhere; convert the values (e.g. digital numbers / 10000 for reflectance) or set the bands' "
-               f"scale and offset (gdal_edit -scale 0.0001 -offset 0).")
+    how = (f"; check {mention('segment.value_scale')} and {mention('segment.value_offset')}" if given is not None
+           else f", and the product does not say how to convert them (no GDAL scale/offset, no Sentinel-2 baseline "
+                f"metadata, no STAC raster:bands); state the values' units with {mention('segment.value_scale')} "
+                f"(e.g. 0.0001 for digital numbers of reflectance x 10000) and {mention('segment.value_offset')}, "
+                f"or set the bands' scale and offset in the file (gdal_edit -scale 0.0001 -offset 0)")
+    message = (f"The image '{resolved.source}' does not look like what the model expects: {resolved.out_of_range}"
+               f"{how}. The prediction will likely be one class everywhere.")
     if cfg.strict_inputs:
         raise DataError(message + f" ({strict} made this an error.)")
     warnings.append(message + f" {strict} makes this an error.")
     callback.warning(warnings[-1])
-    return None
+    return given
 
 
 def _fixed(data: DataMetadata, count: int) -> DataMetadata:
@@ -252,7 +287,8 @@ def resolve_image(cfg: SegmentConfig, members: list[Any], callback: Callback,
     source = cfg.stac_item or cfg.image
     resolved = ResolvedImage(path=str(source), source=str(source))
     stac = bool(cfg.stac_item) or looks_like_stac(str(source))
-    if not stac and not cfg.bands and not model_view(data).band_names and not model_view(data).imported:
+    given = cfg.value_scale is not None or cfg.value_offset is not None
+    if not stac and not cfg.bands and not given and not model_view(data).band_names and not model_view(data).imported:
         return resolved, members  # nothing to go by: a model without band names reads the file as it is
     try:
         return _resolve(cfg, members, resolved, stac, callback, warnings)
@@ -265,9 +301,10 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
              warnings: list[str]) -> tuple[ResolvedImage, list[Any]]:
     first = members[0]
     data: DataMetadata = first.data
-    if any(m.data.x_bands for m in members) and (cfg.bands or stac):
-        raise DataError(f"The model '{first.path}' reads X bands of its image (CMX); {mention('segment.bands')} "
-                        f"and STAC items feed the vision bands only: give the image with the bands as in training.")
+    if any(m.data.x_bands for m in members) and (cfg.bands or stac or _given(cfg, 1)):
+        raise DataError(f"The model '{first.path}' reads X bands of its image (CMX); {mention('segment.bands')}, "
+                        f"{mention('segment.value_scale')}, {mention('segment.value_offset')} and STAC items feed "
+                        f"the vision bands only: give the image with the bands and values as in training.")
     names = model_view(data).band_names
     for other in members[1:]:
         if (cfg.bands or stac) and model_view(other.data).band_names != names:
@@ -296,10 +333,13 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
             callback.warning(caution)
         base = stack_vrt([b.href for b in chosen], labels, resolved.files.path("stack.vrt"))
         bands = list(range(1, len(chosen) + 1))
-        stac_scaling = gdal_scaling([b.scale for b in chosen], [b.offset for b in chosen])
+        given = _given(cfg, len(bands))
+        stac_scaling = None if given else gdal_scaling(
+            [b.scale for b in chosen], [b.offset for b in chosen], f"The STAC item '{item.id}'",
+            [f"asset '{b.key}' ({b.label})" for b in chosen], "STAC raster:bands", _remedy("STAC", resolved.source))
         if stac_scaling is not None:
             stac_scaling = dataclasses.replace(stac_scaling, how=stac_scaling.how.replace(
-                "the bands' GDAL scale/offset", "the STAC item's raster:bands scale/offset"))
+                "the bands' STAC raster:bands scale/offset", "the STAC item's raster:bands scale/offset"))
         scalings: list[Scaling | None] = [stac_scaling]
         changed, product_nodata = True, None
     else:
@@ -316,14 +356,18 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
         base = resolved.source
         labels = [(names[i] if names else None) or f"band {b}" for i, b in enumerate(bands)]
         labels = [f"{lab} (band {b})" if not lab.startswith("band ") else lab for lab, b in zip(labels, bands)]
-        s2 = sentinel2_offset(tags, [band_tags[b - 1] for b in bands], sensors_for(file_names))
-        scalings = [gdal_scaling([scales[b - 1] for b in bands], [offsets[b - 1] for b in bands]), s2]
+        given = _given(cfg, len(bands))
+        where = f"The image '{resolved.source}'"
+        s2 = None if given else sentinel2_offset(tags, [band_tags[b - 1] for b in bands], sensors_for(file_names),
+                                                 where, labels, _remedy("Sentinel-2", resolved.source))
+        scalings = [] if given else [gdal_scaling([scales[b - 1] for b in bands], [offsets[b - 1] for b in bands],
+                                                  where, labels, "GDAL", _remedy("GDAL", resolved.source)), s2]
         changed = pick is not None and not (pick.identity and count == len(bands))
-        product_nodata = sentinel2_nodata(tags) if s2 is not None else None
-    scaling = _judge(resolved, data, base, bands, labels, scalings, imported, cfg, callback, warnings)
+        product_nodata = sentinel2_nodata(tags) if s2 is not None or given else None
+    scaling = _judge(resolved, data, base, bands, labels, scalings, imported, cfg, callback, warnings, given)
     if not changed and scaling is None:
         return resolved, members
-    if scaling is None or not scaling.how.startswith("Sentinel-2"):
+    if scaling is None or not (scaling.how.startswith("Sentinel-2") or scaling is given):
         product_nodata = None
     elif product_nodata is not None:  # the product's nodata, which its bands do not declare, stays nodata
         resolved.said.append(f"Digital number {product_nodata:g} is nodata where a band declares none, as the "

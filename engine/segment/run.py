@@ -14,8 +14,6 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-import numpy as np
-
 from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..io.locks import output_locks
@@ -174,7 +172,6 @@ class SceneRun:
         if stats.first_batch_at is not None:  # from the run's start (plan, model load) to the first tiles' result
             timings["first_tile"] = stats.first_batch_at - self.start
         pixels = plan.width * plan.height
-        _call_out_one_class(plan, callback)
         callback.info(f"Wrote '{cfg.output}': {pixels:,} pixels in {seconds:.1f} s, "
                       f"{pixels / max(seconds, 1e-9):,.0f} pixels a second. The model computed for "
                       f"{stats.model_seconds:.1f} s of it and waited {stats.input_wait:.1f} s for tiles to be read "
@@ -200,34 +197,3 @@ class SceneRun:
         self._closer.close()
         if not self._finished:
             remove_empty_folders(self._made)
-
-
-def _call_out_one_class(plan: object, callback: Callback) -> None:
-    """A class raster of one class on every pixel, from an input whose values lay far outside the model's range,
-    is said as such (a warning the result, the bulk summary and the report carry), never delivered silently."""
-    inputs = getattr(plan, "inputs", None)
-    if inputs is None or not inputs.out_of_range:
-        return
-    from ..data.raster import open_raster
-
-    cfg = plan.cfg  # type: ignore[attr-defined]
-    dataset = open_raster(cfg.output, "class raster")
-    try:
-        seen: set[int] = set()
-        nodata = dataset.nodata
-        for _, window in dataset.block_windows(1):
-            values = dataset.read(1, window=window)
-            seen.update(int(v) for v in np.unique(values) if nodata is None or v != nodata)
-            if len(seen) > 1:
-                return
-    finally:
-        dataset.close()
-    if len(seen) == 1:
-        value = seen.pop()
-        names = plan.class_names  # type: ignore[attr-defined]
-        name = names[value] if value < len(names) else str(value)
-        message = (f"Every pixel of '{cfg.output}' is class {value} ({name}), and {inputs.out_of_range}: the result "
-                   f"is most likely wrong, not a scene without other classes. Bring the image to the model's units "
-                   f"and segment again.")
-        plan.warnings.append(message)  # type: ignore[attr-defined]
-        callback.warning(message)

@@ -48,6 +48,7 @@ from ..io.writers import (
 from ..runtime.transfer import Ready
 from .plan import SegmentPlan
 from .scene_outputs import SceneOutputs
+from .uniform import judge_uniform
 
 RESAMPLE_WORK = "resample"  # the resample mode's work folder beside the class raster (atomic.temporary_folder)
 
@@ -315,6 +316,7 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
                    f"scaling.")
         plan.warnings.append(message)
         callback.warning(message)
+    judge_uniform(plan, writer.classes.tmp, writer.nonfinite, callback)  # before anything is published
     callback.check_canceled()
     polygons = outputs.path("polygons")
     polygons_tmp = None
