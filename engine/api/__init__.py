@@ -12,6 +12,7 @@ report copy happen here, once, whichever front end asked.
 - :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``, ``polygons``
 - :mod:`.tools`     ``describe_model``, ``export``, ``import_model``, ``check_environment``, ``make_sample``
 - :mod:`.suggestions` ``suggest``: where labelling next is expected to help the model most
+- :mod:`.prompted`  ``label_with_prompts``, ``prompted_session``, ``predict_prompts``: Segment Anything prompts
 - :mod:`.sources`   sources that are no local file: web layers as GDAL rasters (``web_window``), source names
 - :mod:`.ready`     ``ready_models``, ``get_ready_model``: models made elsewhere, from the catalogue
 
@@ -68,6 +69,18 @@ from .files import (
     train_files,
 )
 from .inference import PER_CLASS, EvaluateResult, evaluate, polygons, segment, segment_many
+from .prompted import (
+    LabelResult,
+    MaskPolygon,
+    NamedModel,
+    PromptAnswer,
+    PromptedConfig,
+    PromptSession,
+    label_with_prompts,
+    predict_prompts,
+    prompt_models,
+    prompted_session,
+)
 from .protocol import (
     BundleError,
     Callback,
@@ -171,6 +184,16 @@ __all__ = [
     "ReadyResult",
     "SETTINGS_SECTIONS",
     "SuggestConfig",
+    "LabelResult",
+    "MaskPolygon",
+    "NamedModel",
+    "PromptAnswer",
+    "PromptSession",
+    "PromptedConfig",
+    "label_with_prompts",
+    "predict_prompts",
+    "prompt_models",
+    "prompted_session",
     "SuggestResult",
     "SuggestedWindow",
     "suggest",

@@ -9,6 +9,7 @@ training reproduced. The package:
 - ``loss``: LossConfig and the parser of loss terms;
 - ``inference``: SegmentConfig, BulkConfig, EvaluateConfig;
 - ``suggest``: SuggestConfig (where to label next);
+- ``label``: PromptedConfig (polygons from Segment Anything prompts);
 - ``export``: ExportConfig (the ONNX export's settings);
 - ``polygons``: the polygon settings per class, PolygonsConfig (any class raster into polygons).
 
@@ -27,6 +28,7 @@ from .export import ExportConfig
 from .inference import BulkConfig, EvaluateConfig, SegmentConfig
 from .loss import LossConfig, parse_loss_terms
 from .polygons import PolygonsConfig
+from .prompted import PromptedConfig
 from .suggest import SuggestConfig
 from .training import AugmentConfig, DataConfig, SceneSpec, TrainConfig
 from .values import (
@@ -57,7 +59,8 @@ __all__ = [
     "AMP_MODES", "BACKENDS", "BULK", "CLASS_PALETTE", "DEVICES", "EARLY_STOP_METRICS", "LOSS_ALIASES", "LOSS_TERMS",
     "OPTIMIZERS", "REFERENCE_AUX_BANDS_PER_FILE", "REFERENCE_AUX_PREFIXES", "SCHEDULES", "SETTINGS_SECTIONS",
     "TTA_MODES", "AugmentConfig", "BulkConfig", "DataConfig", "EvaluateConfig", "ExportConfig", "LossConfig",
-    "PolygonsConfig", "SceneSpec", "SegmentConfig", "Settings", "SuggestConfig", "TrainConfig", "check",
+    "PolygonsConfig", "PromptedConfig", "SceneSpec", "SegmentConfig", "Settings", "SuggestConfig", "TrainConfig",
+    "check",
     "check_class_colors", "check_class_names", "check_tile_size", "fill_class_colors", "invalid_colors",
     "load_config_file",
     "parse_label_pairs", "parse_loss_terms", "repaired_class_colors",
@@ -69,5 +72,5 @@ SETTINGS_SECTIONS: dict[str, Section] = {
     "model": (ModelConfig, *(config_class(name) for name in list_models())),
     "data": DataConfig, "augment": AugmentConfig, "loss": LossConfig, "train": TrainConfig,
     "segment": SegmentConfig, "bulk": BulkConfig, "evaluate": EvaluateConfig, "export": ExportConfig,
-    "polygons": PolygonsConfig, "suggest": SuggestConfig,
+    "polygons": PolygonsConfig, "suggest": SuggestConfig, "label": PromptedConfig,
 }

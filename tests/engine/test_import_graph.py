@@ -190,7 +190,7 @@ LAYERS = (
     ("export", "ready"),
     ("training",),
     ("segment", "evaluate"),
-    ("suggest",),
+    ("prompted", "suggest"),
     ("api",),
     ("cli",),
     ("__main__",),

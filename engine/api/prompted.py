@@ -1,0 +1,68 @@
+"""``label`` and the interactive calls behind a map tool: Segment Anything prompts in map coordinates -> polygons.
+
+A map tool calls :func:`prompted_session` when the user picks a window (the slow step: the image embedding, kept in
+an LRU cache so picking the same window again is instant), then :func:`predict_prompts` for every click, box or
+text (fast: only the prompt encoder and mask decoder run). :func:`label_with_prompts` is the headless job (the
+``label`` command, the *Label with Segment Anything* algorithm). :func:`prompt_models` lists the models by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..config import PromptedConfig
+from ..prompted.catalog import DEFAULT_MODEL, MODELS, NamedModel
+from ..prompted.labels import LabelResult
+from ..prompted.session import PromptAnswer, PromptSession
+from ..prompted.shapes import MaskPolygon
+from .protocol import Callback
+
+__all__ = ["DEFAULT_MODEL", "LabelResult", "MaskPolygon", "NamedModel", "PromptAnswer", "PromptSession",
+           "PromptedConfig", "label_with_prompts", "predict_prompts", "prompt_models", "prompted_session"]
+
+
+def prompt_models() -> list[NamedModel]:
+    """The Segment Anything models offered by name (any hub id or folder works too)."""
+    return list(MODELS.values())
+
+
+def prompted_session(image: str, extent: Sequence[float] | None = None, model: str = DEFAULT_MODEL, *,
+                     extent_crs: str = "", bands: Sequence[int] | None = None, device: str = "auto",
+                     callback: Callback | None = None) -> PromptSession:
+    """Embed the window of ``image`` (any source the engine reads) covering ``extent`` (xmin, ymin, xmax, ymax in
+    ``extent_crs``, default the image's CRS; None: the whole image) with ``model`` (a name of
+    :func:`prompt_models`, a hub id or a folder). The model is fetched on first use through the one download path
+    (progress and licence through ``callback``) and kept loaded; the embedding is kept in an LRU cache keyed by
+    source, window, bands and model, so asking again is instant (``session.from_cache``).
+
+    Raises:
+        DataError: the image cannot be read or the extent misses it. ModelError: the model cannot be had.
+    """
+    from ..prompted.session import open_session
+
+    return open_session(image, extent, model, extent_crs=extent_crs, bands=bands, device=device, callback=callback)
+
+
+def predict_prompts(session: PromptSession, points: Sequence[tuple[float, float]] = (),
+                    labels: Sequence[int] = (), box: Sequence[float] | None = None, text: str = "", *,
+                    crs: str = "", class_name: str = "", treatment: str = "",
+                    min_pixels: float = 16.0) -> list[PromptAnswer]:
+    """The answer to one prompt on an embedded window: ``points`` (x, y in ``crs``, default the image's CRS) with
+    ``labels`` (1 object, 0 not the object; default all 1) and/or a ``box`` (xmin, ymin, xmax, ymax), or a ``text``
+    (SAM 3: one answer per object found). Each answer holds polygons (WKT in ``session.crs``, cleaned by the
+    polygon pipeline: ``treatment`` regularise / smooth / as_is, default by ``class_name``; specks under
+    ``min_pixels`` dropped), the model's score and the seconds the answer took.
+
+    Raises:
+        DataError: a prompt outside the window, or no prompt. ModelError: the model does not take this prompt.
+    """
+    return session.predict(points, labels, box, text, crs, class_name=class_name, treatment=treatment,
+                           min_pixels=min_pixels)
+
+
+def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) -> LabelResult:
+    """Write ``cfg.output``: the polygons Segment Anything draws for every prompt of ``cfg.prompts`` (points,
+    boxes from polygons) and/or ``cfg.text`` over ``cfg.extent`` of ``cfg.image``, each with the class value."""
+    from ..prompted.labels import label_with_prompts as run
+
+    return run(cfg, callback)

@@ -1,0 +1,166 @@
+"""Prompts from a vector layer (or a text) over one window -> a GeoPackage of labels: the ``label`` job.
+
+Points are clicks (a field ``label`` of 0 marks a point that is not the object; points sharing a value of a field
+``prompt`` form one prompt, else each point is one), polygons and lines give their bounding box as a box prompt;
+features in any CRS are brought to the image's. Every answer's polygons are written with the class value, the
+class name, the model's score and the prompt's number, to a temporary file renamed when complete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..callbacks import Callback, Stage
+from ..config.prompted import PromptedConfig, parse_extent
+from ..errors import DataError, mention
+from ..io.atomic import temporary_path
+from ..io.writers import commit_file, remove_quietly, writing
+from ..runtime.environment import require
+from .session import PromptAnswer, open_session
+
+FIELDS = (("class_id", "OFTInteger"), ("class_name", "OFTString"), ("score", "OFTReal"), ("prompt", "OFTInteger"),
+          ("prompt_kind", "OFTString"), ("model", "OFTString"))
+
+
+@dataclass
+class Prompt:
+    """One prompt in map coordinates of ``crs``: points with labels, or a box."""
+
+    points: list[tuple[float, float]] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    box: tuple[float, float, float, float] | None = None
+    crs: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "box" if self.box is not None else f"{len(self.points)} point(s)"
+
+
+@dataclass
+class LabelResult:
+    """What ``label`` wrote: the GeoPackage, its polygon count, the answers per prompt and what was said."""
+
+    output: str
+    polygons: int
+    answers: list[tuple[int, PromptAnswer]]
+    embed_seconds: float
+    said: list[str]
+
+
+def read_prompts(path: str) -> list[Prompt]:
+    """The prompts of a vector layer (``file.gpkg|layername=NAME`` picks a layer)."""
+    ogr = require("osgeo.ogr")
+    name, _, layer_name = str(path).partition("|layername=")
+    source = ogr.Open(name)
+    if source is None:
+        raise DataError(f"The prompts layer '{path}' could not be opened; give a vector file (GeoPackage, "
+                        f"Shapefile, GeoJSON) of points or polygons.")
+    layer = source.GetLayerByName(layer_name) if layer_name else source.GetLayer(0)
+    if layer is None:
+        raise DataError(f"The prompts file '{name}' has no layer '{layer_name}'.")
+    ref = layer.GetSpatialRef()
+    crs = ref.ExportToWkt() if ref is not None else ""
+    definition = layer.GetLayerDefn()
+    has = {definition.GetFieldDefn(i).GetName().lower(): definition.GetFieldDefn(i).GetName()
+           for i in range(definition.GetFieldCount())}
+    groups: dict[Any, Prompt] = {}
+    prompts: list[Prompt] = []
+    for feature in layer:
+        geometry = feature.GetGeometryRef()
+        if geometry is None or geometry.IsEmpty():
+            continue
+        if ogr.GT_Flatten(geometry.GetGeometryType()) in (ogr.wkbPoint, ogr.wkbMultiPoint):
+            label = 1
+            if "label" in has and feature.GetField(has["label"]) is not None:
+                label = 1 if int(feature.GetField(has["label"])) else 0
+            key = feature.GetField(has["prompt"]) if "prompt" in has else None
+            prompt = groups.setdefault(key, Prompt(crs=crs)) if key is not None else Prompt(crs=crs)
+            if key is None or prompt not in prompts:
+                prompts.append(prompt)
+            parts = [geometry.GetGeometryRef(i) for i in range(geometry.GetGeometryCount())] or [geometry]
+            for point in parts:
+                prompt.points.append((point.GetX(), point.GetY()))
+                prompt.labels.append(label)
+        else:
+            xmin, xmax, ymin, ymax = geometry.GetEnvelope()
+            prompts.append(Prompt(box=(xmin, ymin, xmax, ymax), crs=crs))
+    if not prompts:
+        raise DataError(f"The prompts layer '{path}' has no points or polygons; draw at least one.")
+    if any(p.points and 1 not in p.labels for p in prompts):
+        raise DataError(f"A prompt of '{path}' has only points labelled 0 (not the object); give each prompt at "
+                        f"least one point with label 1.")
+    return prompts
+
+
+def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) -> LabelResult:
+    """Embed ``cfg.image`` over ``cfg.extent`` once, answer every prompt (or the text), write ``cfg.output``.
+
+    Raises:
+        DataError: no prompt, a prompt outside the window, unreadable inputs.
+        ModelError: the model cannot be had or does not take this kind of prompt.
+        OutputError: the output cannot be written.
+    """
+    callback = callback or Callback()
+    if not cfg.output:
+        raise DataError(f"Give {mention('label.output')}: the GeoPackage to write.")
+    if not cfg.prompts and not cfg.text.strip():
+        raise DataError(f"Give {mention('label.prompts')} (points or polygons) or {mention('label.text')} (SAM 3).")
+    prompts = read_prompts(cfg.prompts) if cfg.prompts else []
+    extent, extent_crs = parse_extent(cfg.extent)
+    session = open_session(cfg.image, extent, cfg.model, extent_crs=extent_crs, device=cfg.device, callback=callback)
+    for line in session.said:
+        callback.info(line)
+    name = cfg.class_name or cfg.text.strip() or "object"
+    treatment = "" if cfg.treatment == "auto" else cfg.treatment
+    answers: list[tuple[int, PromptAnswer]] = []
+    if cfg.text.strip():
+        answers += [(0, a) for a in session.predict(text=cfg.text, class_name=name, treatment=treatment,
+                                                    min_pixels=cfg.min_pixels)]
+    for number, prompt in enumerate(prompts, start=1):
+        callback.check_canceled()
+        callback.progress(number - 1, len(prompts), Stage.SEGMENT)
+        answers += [(number, a) for a in session.predict(prompt.points, prompt.labels, prompt.box, crs=prompt.crs,
+                                                         class_name=name, treatment=treatment,
+                                                         min_pixels=cfg.min_pixels)]
+    count = _write(cfg, session.crs, answers, name, session.model.source)
+    callback.progress(len(prompts), max(len(prompts), 1), Stage.SEGMENT)
+    return LabelResult(cfg.output, count, answers, session.embed_seconds, session.said)
+
+
+def _write(cfg: PromptedConfig, crs: str, answers: list[tuple[int, PromptAnswer]], name: str, model: str) -> int:
+    ogr, osr = require("osgeo.ogr"), require("osgeo.osr")
+    destination = Path(cfg.output)
+    tmp = temporary_path(destination, ".gpkg")
+    ref = None
+    if crs:
+        ref = osr.SpatialReference()
+        ref.ImportFromWkt(crs)
+    written = 0
+    try:
+        with writing(tmp):
+            out = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))
+            layer = out.CreateLayer(destination.stem, srs=ref, geom_type=ogr.wkbMultiPolygon)
+            for field_name, kind in FIELDS:
+                layer.CreateField(ogr.FieldDefn(field_name, getattr(ogr, kind)))
+            layer.StartTransaction()
+            for number, answer in answers:
+                for polygon in answer.polygons:
+                    feature = ogr.Feature(layer.GetLayerDefn())
+                    feature.SetField("class_id", int(cfg.class_value))
+                    feature.SetField("class_name", name)
+                    feature.SetField("score", round(float(answer.score), 4))
+                    feature.SetField("prompt", number)
+                    feature.SetField("prompt_kind", "text" if number == 0 else "prompt")
+                    feature.SetField("model", model)
+                    feature.SetGeometry(ogr.ForceToMultiPolygon(ogr.CreateGeometryFromWkt(polygon.wkt)))
+                    layer.CreateFeature(feature)
+                    written += 1
+            layer.CommitTransaction()
+            layer = out = feature = None
+        commit_file(tmp, destination)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    return written

@@ -1,0 +1,179 @@
+"""A window of an image and a model, embedded once; prompts in map coordinates answered with polygons.
+
+The embedding is the slow step (seconds on a CPU); it is kept in a small least-recently-used cache keyed by the
+window (source, pixels, bands, step) and the model, so each further click, box or text on the same window only
+runs the prompt encoder and mask decoder. Loaded models are kept the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..callbacks import Callback
+from ..config.polygons import default_treatment
+from ..errors import DataError
+from ..io.polygons import TREATMENTS, ClassRule
+from .catalog import model_source
+from .model import Embedding, PromptModel
+from .shapes import MaskPolygon, mask_polygons
+from .window import ImageWindow, read_window, transform_points
+
+EMBEDDINGS_KEPT = 8  # windows (a SAM ViT-B embedding is 4 MB, a SAM 2 one about 6 MB)
+MODELS_KEPT = 2
+
+
+class _Lru:
+    def __init__(self, size: int):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        return None
+
+    def put(self, key: Any, value: Any) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+_MODELS = _Lru(MODELS_KEPT)
+_EMBEDDINGS = _Lru(EMBEDDINGS_KEPT)
+
+
+@dataclass
+class PromptAnswer:
+    """What one prompt gave: polygons (WKT in ``crs``), the model's score (its IoU estimate; for a text, the
+    object's score) and how long the answer took (the embedding excluded)."""
+
+    polygons: list[MaskPolygon]
+    score: float
+    crs: str
+    seconds: float
+    mask_pixels: int
+
+
+@dataclass
+class PromptSession:
+    """One window of one image with one model, its embedding made (or found in the cache)."""
+
+    model: PromptModel
+    window: ImageWindow
+    embedding: Embedding
+    embed_seconds: float  # 0 when the embedding came from the cache
+    from_cache: bool
+    said: list[str] = field(default_factory=list)
+
+    @property
+    def crs(self) -> str:
+        return self.window.crs
+
+    def _pixels(self, xs: Sequence[float], ys: Sequence[float], crs: str) -> np.ndarray:
+        xs, ys = transform_points(xs, ys, crs, self.window.crs)
+        cols, rows = self.window.to_pixels(np.asarray(xs), np.asarray(ys))
+        return np.column_stack([cols, rows])
+
+    def predict(self, points: Sequence[tuple[float, float]] = (), labels: Sequence[int] = (),
+                box: Sequence[float] | None = None, text: str = "", crs: str = "", *, class_name: str = "",
+                treatment: str = "", min_pixels: float = 16.0) -> list[PromptAnswer]:
+        """Polygons for positive/negative ``points`` (map coordinates in ``crs``, default the image's; ``labels``
+        1 object, 0 not) and/or a ``box`` (xmin, ymin, xmax, ymax), or for a ``text`` (SAM 3: one answer per
+        object). ``treatment`` (default from ``class_name`` or the text: buildings squared) and ``min_pixels``
+        (specks smaller are dropped) shape the polygons.
+
+        Raises:
+            DataError: a prompt lies outside the window, or none is given.
+            ModelError: the model does not take this kind of prompt.
+        """
+        rows, cols = self.window.shape
+        rule = self._rule(treatment, class_name or text, min_pixels)
+        start = time.perf_counter()
+        if text.strip():
+            masks = self.model.decode_text(self.embedding, text.strip())
+        else:
+            pixel_points = labels_array = pixel_box = None
+            if points:
+                pixel_points = self._pixels([p[0] for p in points], [p[1] for p in points], crs)
+                labels_array = np.asarray(list(labels) or [1] * len(points), np.int64)
+                if len(labels_array) != len(pixel_points):
+                    raise DataError(f"{len(points)} point(s) but {len(labels_array)} label(s); give one label per "
+                                    f"point (1 object, 0 not).")
+                outside = [i for i, (c, r) in enumerate(pixel_points) if not (0 <= c <= cols and 0 <= r <= rows)]
+                if outside:
+                    raise DataError(f"Point(s) {[list(points[i]) for i in outside]} lie outside the window of "
+                                    f"'{self.window.source}'; click inside it or embed another window.")
+            if box is not None:
+                xmin, ymin, xmax, ymax = (float(v) for v in box)
+                corners = self._pixels([xmin, xmax, xmin, xmax], [ymin, ymin, ymax, ymax], crs)
+                pixel_box = np.array([corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(),
+                                      corners[:, 1].max()]).clip(0, [cols, rows, cols, rows])
+                if pixel_box[2] <= pixel_box[0] or pixel_box[3] <= pixel_box[1]:
+                    raise DataError(f"The box {list(box)} does not overlap the window of '{self.window.source}'.")
+            if pixel_points is None and pixel_box is None:
+                raise DataError("Give a prompt: points (with labels), a box, or a text (SAM 3).")
+            masks = [self.model.decode(self.embedding, pixel_points, labels_array, pixel_box)]
+        decoded = time.perf_counter() - start
+        answers = []
+        for probabilities, score in masks:
+            polygons = mask_polygons(probabilities, self.window.transform, self.window.crs, rule)
+            answers.append(PromptAnswer(polygons, score, self.window.crs, decoded,
+                                        int((probabilities >= 0.5).sum())))
+        return answers
+
+    def _rule(self, treatment: str, name: str, min_pixels: float) -> ClassRule:
+        chosen = (treatment or default_treatment(name or "object")).strip().lower()
+        if chosen not in TREATMENTS:
+            raise DataError(f"The outline treatment '{treatment}' is unknown; use one of {', '.join(TREATMENTS)}.")
+        x0, dx, rx, y0, ry, dy = self.window.transform
+        from ..runtime.environment import require
+
+        osr = require("osgeo.osr")
+        ref = osr.SpatialReference()
+        metres = 1.0
+        if self.window.crs and ref.ImportFromWkt(self.window.crs) == 0 and ref.IsProjected():
+            metres = float(ref.GetLinearUnits())
+        return ClassRule(treatment=chosen, min_area=min_pixels * abs(dx * dy - rx * ry) * metres ** 2,
+                         fill_holes=min_pixels * abs(dx * dy - rx * ry) * metres ** 2)
+
+
+def load_model(name: str, log: Callable[[str], None], callback: Callback | None = None,
+               device: str = "auto") -> PromptModel:
+    """The model ``name``, loaded once per process (kept for the next session)."""
+    key = (model_source(name), device)
+    model = _MODELS.get(key)
+    if model is None:
+        model = PromptModel.load(name, log, callback, device)
+        _MODELS.put(key, model)
+    return model
+
+
+def open_session(image: str, extent: Sequence[float] | None, model: str = "", *, extent_crs: str = "",
+                 bands: Sequence[int] | None = None, device: str = "auto", callback: Callback | None = None
+                 ) -> PromptSession:
+    """The window of ``image`` over ``extent`` embedded by ``model`` (from the cache when it was embedded before)."""
+    from .catalog import DEFAULT_MODEL
+
+    callback = callback or Callback()
+    window = read_window(image, extent, extent_crs, bands)
+    loaded = load_model(model or DEFAULT_MODEL, callback.info, callback, device)
+    key = (window.key, loaded.source, str(loaded.device))
+    embedding = _EMBEDDINGS.get(key)
+    if embedding is not None:
+        return PromptSession(loaded, window, embedding, 0.0, True, window.said)
+    start = time.perf_counter()
+    embedding = loaded.embed(window.rgb)
+    seconds = time.perf_counter() - start
+    _EMBEDDINGS.put(key, embedding)
+    said = window.said + [f"Embedded the window with {loaded.family.model_class} in {seconds:.1f} s; further "
+                          f"prompts on it reuse the embedding."]
+    return PromptSession(loaded, window, embedding, seconds, False, said)

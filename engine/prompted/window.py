@@ -1,0 +1,145 @@
+"""One window of an image, as the RGB picture Segment Anything models take, with its georeferencing.
+
+Any source the engine reads: a raster file, a URL or ``/vsi`` path, a web service's GDAL description, a STAC item
+(its assets stacked, ``engine.data.input_vrt.stac_raster``). The window is read at the image's own pixel size (a
+window wider than :data:`MAX_SIDE` pixels is read at a coarser, whole-number step, said in words). Natural-colour
+bands are picked by name (``engine.data.band_names``) unless given; values that are not 8-bit are stretched per
+band between their 2nd and 98th percentiles, as a picture is shown, since the models learnt from photographs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from ..data.band_names import pick_rgb
+from ..data.raster import open_raster
+from ..data.stac import looks_like_stac
+from ..errors import DataError
+
+MAX_SIDE = 4096  # pixels: a wider window is read at a coarser step (the models see 1024 px anyway)
+
+
+@dataclass
+class ImageWindow:
+    """``rgb`` (rows, cols, 3) uint8; ``transform`` GDAL's six numbers; ``crs`` WKT ("" when none)."""
+
+    rgb: np.ndarray
+    transform: tuple[float, float, float, float, float, float]
+    crs: str
+    source: str
+    key: str  # what makes this window the same window again (source, pixels, bands, step)
+    said: list[str] = field(default_factory=list)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.rgb.shape[0]), int(self.rgb.shape[1])
+
+    def to_pixels(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Map coordinates (the image's CRS) -> (column, row) in this window's pixels (fractional)."""
+        x0, dx, rx, y0, ry, dy = self.transform
+        det = dx * dy - rx * ry
+        u, v = np.asarray(x, float) - x0, np.asarray(y, float) - y0
+        return (dy * u - rx * v) / det, (-ry * u + dx * v) / det
+
+
+def transform_points(xs: Sequence[float], ys: Sequence[float], from_crs: str, to_crs: str) -> tuple[list, list]:
+    """Points from ``from_crs`` to ``to_crs`` (any form GDAL reads: EPSG:xxxx, WKT); unchanged when either is empty
+    or both are the same."""
+    if not from_crs or not to_crs:
+        return list(xs), list(ys)
+    from ..runtime.environment import require
+
+    osr = require("osgeo.osr")
+    source, target = osr.SpatialReference(), osr.SpatialReference()
+    for ref, text in ((source, from_crs), (target, to_crs)):
+        if ref.SetFromUserInput(text) != 0:
+            raise DataError(f"The CRS '{text[:80]}' is not one GDAL knows; give it as EPSG:XXXX or WKT.")
+        ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    if source.IsSame(target):
+        return list(xs), list(ys)
+    moved = osr.CoordinateTransformation(source, target).TransformPoints([(float(x), float(y)) for x, y in
+                                                                         zip(xs, ys)])
+    return [p[0] for p in moved], [p[1] for p in moved]
+
+
+def _raster_path(source: str) -> str:
+    if looks_like_stac(source):
+        from ..data.input_vrt import stac_raster
+
+        return stac_raster(source)
+    return source
+
+
+def _stretch(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """One band as 0..255: 8-bit values as they are, others between their 2nd and 98th percentiles."""
+    if values.dtype == np.uint8:
+        return np.where(valid, values, 0).astype(np.uint8)
+    seen = values[valid].astype(np.float64)
+    if seen.size == 0:
+        return np.zeros(values.shape, np.uint8)
+    low, high = np.percentile(seen, [2, 98])
+    if high <= low:
+        high = low + 1.0
+    scaled = (values.astype(np.float64) - low) / (high - low) * 255.0
+    return np.where(valid, np.clip(scaled, 0, 255), 0).astype(np.uint8)
+
+
+def read_window(source: str, extent: Sequence[float] | None = None, extent_crs: str = "",
+                bands: Sequence[int] | None = None) -> ImageWindow:
+    """The window of ``source`` covering ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``, default the image's
+    CRS; None: the whole image), clipped to the image.
+
+    Raises:
+        DataError: the source cannot be read, the extent misses it, or a band number is not in it.
+    """
+    from rasterio.windows import Window
+
+    path = _raster_path(str(source))
+    with open_raster(path, "image") as src:
+        crs = src.crs.to_wkt() if src.crs else ""
+        if extent is None:
+            col0, row0, col1, row1 = 0, 0, src.width, src.height
+        else:
+            xmin, ymin, xmax, ymax = (float(v) for v in extent)
+            if not (xmax > xmin and ymax > ymin):
+                raise DataError(f"The extent {list(extent)} is empty; give xmin, ymin, xmax, ymax with max > min.")
+            xs, ys = transform_points([xmin, xmax, xmin, xmax], [ymin, ymin, ymax, ymax], extent_crs, crs)
+            inverse = ~src.transform
+            cols, rows = zip(*(inverse * (x, y) for x, y in zip(xs, ys)))
+            col0, col1 = max(0, math.floor(min(cols))), min(src.width, math.ceil(max(cols)))
+            row0, row1 = max(0, math.floor(min(rows))), min(src.height, math.ceil(max(rows)))
+            if col1 <= col0 or row1 <= row0:
+                raise DataError(f"The extent {list(extent)} does not overlap the image '{source}'; draw it over the "
+                                f"image (in the image's CRS unless the extent's CRS is given).")
+        if bands:
+            wrong = [b for b in bands if not 1 <= int(b) <= src.count]
+            if wrong or len(bands) not in (1, 3):
+                raise DataError(f"Bands {list(bands)} do not fit '{source}' ({src.count} band(s)): give three band "
+                                f"numbers (red, green, blue) or one (grey).")
+            picked = [int(b) for b in bands]
+            how = f"bands {','.join(map(str, picked))} as given"
+        else:
+            choice = pick_rgb(list(src.descriptions), [c.name.lower() for c in src.colorinterp])
+            picked = [p + 1 for p in choice.positions]
+            how = choice.how
+        width, height = col1 - col0, row1 - row0
+        step = max(1, math.ceil(max(width, height) / MAX_SIDE))
+        shape = (max(1, height // step), max(1, width // step))
+        window = Window(col0, row0, width, height)
+        data = src.read(picked, window=window, out_shape=(len(picked), *shape), masked=True)
+        t = src.window_transform(window)
+        transform = (t.c, t.a * width / shape[1], t.b * height / shape[0], t.f, t.d * width / shape[1],
+                     t.e * height / shape[0])
+    valid = ~np.ma.getmaskarray(data).any(axis=0)
+    rgb = np.stack([_stretch(np.ma.getdata(band), valid) for band in data], axis=-1)
+    if rgb.shape[-1] == 1:
+        rgb = np.repeat(rgb, 3, axis=-1)
+    said = [f"'{source}': {how}; window of {width} x {height} pixels at column {col0}, row {row0}"
+            + (f", read every {step} pixels (wider than {MAX_SIDE})" if step > 1 else "")]
+    key = hashlib.sha1(f"{source}|{col0},{row0},{width},{height}|{picked}|{step}".encode()).hexdigest()
+    return ImageWindow(rgb, transform, crs, str(source), key, said)

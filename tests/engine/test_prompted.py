@@ -1,0 +1,203 @@
+"""Prompted labelling (engine.prompted) with tiny Segment Anything models of the real layouts: prompts reach the
+model where they lie on the map, masks come back where the model put them, in the image's CRS, the embedding is
+made once per window, checkpoints load strictly, and the ``label`` command runs through the hub download path.
+With random weights a mask's content is arbitrary, so these check geometry, CRS, scores and reuse, not quality."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.errors import DataError, ModelError
+from engine.io.polygons import ClassRule
+from tests.engine.prompted_models import save_tiny
+
+torch = pytest.importorskip("torch")
+rasterio = pytest.importorskip("rasterio")
+
+REPO = Path(__file__).resolve().parents[2]
+X0, Y0, PIXEL = 500000.0, 4100000.0, 0.5  # the image's top-left corner and pixel size, EPSG:32633
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory) -> Path:
+    """A 300 x 200 pixel, 3-band 16-bit image in UTM 33N with band names, a bright square on a dark field."""
+    from rasterio.transform import from_origin
+
+    path = tmp_path_factory.mktemp("prompted") / "scene.tif"
+    rng = np.random.default_rng(0)
+    data = rng.integers(200, 400, (3, 200, 300)).astype(np.uint16)
+    data[:, 60:120, 100:180] += 3000
+    with rasterio.open(path, "w", driver="GTiff", width=300, height=200, count=3, dtype="uint16", crs="EPSG:32633",
+                       transform=from_origin(X0, Y0, PIXEL, PIXEL)) as dst:
+        dst.write(data)
+        dst.descriptions = ("red", "green", "blue")
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("sam-models")
+    return {family: save_tiny(family, base / family) for family in ("sam", "sam2")}
+
+
+def _map(col: float, row: float) -> tuple[float, float]:
+    return X0 + col * PIXEL, Y0 - row * PIXEL
+
+
+@pytest.mark.parametrize("family", ["sam", "sam2"])
+def test_prompts_reach_the_model_where_they_lie_on_the_map(image, models, family):
+    from engine.api import predict_prompts, prompted_session
+
+    # a 100 x 50 m window: 200 x 100 pixels from column 40, row 50; the model sees it padded square, scaled to 256
+    extent = (*_map(40, 150), *_map(240, 50))
+    session = prompted_session(str(image), (extent[0], extent[1], extent[2], extent[3]), str(models[family]))
+    assert session.window.shape == (100, 200)
+    seen: list[dict] = []
+    session.model.model.prompt_encoder.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append({k: v.clone() for k, v in kwargs.items() if torch.is_tensor(v)}),
+        with_kwargs=True)
+    scale = 256 / 200
+    click = _map(40 + 120.5, 50 + 30.25)  # window pixel (120.5, 30.25)
+    answers = predict_prompts(session, [click], [1])
+    points = seen[-1]["input_points"] if "input_points" in seen[-1] else next(iter(seen[-1].values()))
+    assert torch.allclose(points.reshape(-1, 2)[0], torch.tensor([120.5 * scale, 30.25 * scale]), atol=1e-3)
+    box = (*_map(40 + 10, 50 + 90), *_map(40 + 60, 50 + 20))  # window pixels x 10..60, y 20..90
+    predict_prompts(session, box=box)
+    boxes = seen[-1]["input_boxes"]
+    assert torch.allclose(boxes.reshape(-1), torch.tensor([10, 20, 60, 90.0]) * scale, atol=1e-3)
+    # the same click given in WGS 84 reaches the same pixel
+    from engine.prompted.window import transform_points
+
+    lon, lat = transform_points([click[0]], [click[1]], "EPSG:32633", "EPSG:4326")
+    predict_prompts(session, [(lon[0], lat[0])], [1], crs="EPSG:4326")
+    assert torch.allclose(seen[-1]["input_points"].reshape(-1, 2)[0], points.reshape(-1, 2)[0], atol=1e-2)
+    # what comes back is in the image's CRS, inside the window, with the model's score
+    (answer,) = answers
+    assert "32633" in session.crs or "UTM zone 33N" in session.crs
+    assert math.isfinite(answer.score) and answer.seconds > 0
+    ogr = pytest.importorskip("osgeo.ogr")
+    for polygon in answer.polygons:
+        xmin, xmax, ymin, ymax = ogr.CreateGeometryFromWkt(polygon.wkt).GetEnvelope()
+        assert extent[0] - 1e-6 <= xmin and xmax <= extent[2] + 1e-6
+        assert extent[1] - 1e-6 <= ymin and ymax <= extent[3] + 1e-6
+    with pytest.raises(DataError, match="outside the window"):
+        predict_prompts(session, [_map(5, 5)], [1])
+
+
+def test_a_mask_comes_back_as_polygons_where_it_lies(image):
+    from engine.prompted.shapes import mask_polygons
+
+    probabilities = np.zeros((100, 200), np.float32)
+    probabilities[20:40, 50:80] = 0.9  # a 30 x 20 pixel building
+    probabilities[90:92, 5:7] = 0.9  # a 4-pixel speck
+    transform = (X0, PIXEL, 0.0, Y0, 0.0, -PIXEL)
+    rule = ClassRule(treatment="regularise", min_area=16 * PIXEL * PIXEL)
+    (polygon,) = mask_polygons(probabilities, transform, "EPSG:32633", rule)
+    ogr = pytest.importorskip("osgeo.ogr")
+    geometry = ogr.CreateGeometryFromWkt(polygon.wkt)
+    xmin, xmax, ymin, ymax = geometry.GetEnvelope()
+    assert (xmin, xmax, ymin, ymax) == pytest.approx((X0 + 25, X0 + 40, Y0 - 20, Y0 - 10), abs=1e-6)
+    assert polygon.area == pytest.approx(150.0) and polygon.confidence == pytest.approx(0.9, abs=1e-4)
+
+
+def test_the_window_is_embedded_once(image, models):
+    from engine.api import prompted_session
+
+    extent = (*_map(0, 120), *_map(128, 0))
+    first = prompted_session(str(image), extent, str(models["sam"]))
+    calls = []
+    first.model.model.vision_encoder.register_forward_hook(lambda *a: calls.append(1))
+    again = prompted_session(str(image), extent, str(models["sam"]))
+    assert again.from_cache and again.embed_seconds == 0 and calls == []
+    assert again.model is first.model
+    other = prompted_session(str(image), (*_map(10, 130), *_map(138, 10)), str(models["sam"]))
+    assert not other.from_cache and calls == [1]
+
+
+def test_checkpoints_load_strictly_and_errors_name_the_fix(image, models, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from engine.api import prompted_session
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((models["sam"] / "config.json").read_text())
+    weights = load_file(models["sam"] / "model.safetensors")
+    weights.pop(next(k for k in weights if k.startswith("mask_decoder.")))
+    save_file(weights, broken / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ModelError, match="does not match SamModel .missing keys: 1"):
+        prompted_session(str(image), None, str(broken))
+    other = tmp_path / "segformer"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"model_type": "segformer"}))
+    (other / "model.safetensors").write_bytes(b"")
+    with pytest.raises(ModelError, match="'segformer' checkpoint, not a Segment Anything one"):
+        prompted_session(str(image), None, str(other))
+    with pytest.raises(ModelError, match="does not read text; use SAM 3"):
+        prompted_session(str(image), None, str(models["sam"])).predict(text="building")
+    with pytest.raises(DataError, match="does not overlap the image"):
+        prompted_session(str(image), (0, 0, 10, 10), str(models["sam"]))
+
+
+def test_label_command_downloads_the_model_and_writes_labels(image, models, tmp_path):
+    """``dualstream label`` as a user runs it: the model by hub id from a hub (here on 127.0.0.1), prompts as a
+    layer in WGS 84 (points, one negative, and a polygon as a box), a GeoPackage in the image's CRS."""
+    from osgeo import ogr, osr
+
+    from engine.prompted.window import transform_points
+    from tests.engine.local_hub import LocalHub
+
+    prompts = tmp_path / "prompts.gpkg"
+    wgs84 = osr.SpatialReference()
+    wgs84.ImportFromEPSG(4326)
+    wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(prompts))
+    layer = source.CreateLayer("clicks", srs=wgs84, geom_type=ogr.wkbUnknown)
+    layer.CreateField(ogr.FieldDefn("label", ogr.OFTInteger))
+    layer.CreateField(ogr.FieldDefn("prompt", ogr.OFTInteger))
+    for (col, row), label, group in (((140, 90), 1, 1), ((60, 20), 0, 1), ((150, 100), 1, 2)):
+        (lon,), (lat,) = transform_points(*([v] for v in _map(col, row)), "EPSG:32633", "EPSG:4326")
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetField("label", label)
+        feature.SetField("prompt", group)
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POINT ({lon} {lat})"))
+        layer.CreateFeature(feature)
+    lons, lats = transform_points([_map(100, 60)[0], _map(180, 120)[0]], [_map(100, 60)[1], _map(180, 120)[1]],
+                                  "EPSG:32633", "EPSG:4326")
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(ogr.CreateGeometryFromWkt(
+        f"POLYGON (({lons[0]} {lats[0]}, {lons[1]} {lats[0]}, {lons[1]} {lats[1]}, {lons[0]} {lats[1]}, "
+        f"{lons[0]} {lats[0]}))"))
+    layer.CreateFeature(feature)
+    feature = layer = source = None
+    out = tmp_path / "labels.gpkg"
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "DUALSTREAM_OFFLINE")}
+    env.update(HF_HOME=str(tmp_path / "hf"), PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    with LocalHub({"someone/tiny-sam2": models["sam2"]}) as hub:
+        env["HF_ENDPOINT"] = hub.url
+        done = subprocess.run([sys.executable, "-m", "engine", "label", "--image", str(image), "--prompts",
+                               str(prompts), "--model", "someone/tiny-sam2", "--class-value", "3", "--class-name",
+                               "building", "--out", str(out), "--json"], env=env, capture_output=True, text=True,
+                              timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert "released under the licence apache-2.0" in done.stderr
+    assert [a["prompt"] for a in result["answers"]] == [1, 2, 3]  # two click prompts and the box
+    assert all(math.isfinite(a["score"]) for a in result["answers"])
+    labels = ogr.Open(str(out))
+    layer = labels.GetLayer(0)
+    assert layer.GetFeatureCount() == result["polygons"]
+    ref = layer.GetSpatialRef()
+    assert ref.GetAuthorityCode(None) == "32633"
+    names = [layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())]
+    assert names[:4] == ["class_id", "class_name", "score", "prompt"]
+    for feature in layer:
+        assert feature.GetField("class_id") == 3 and feature.GetField("class_name") == "building"
