@@ -26,14 +26,15 @@ from .config import EvaluateConfig
 from .errors import ConfigError, DataError, mention
 from .io import locations
 from .io.atomic import write_text_atomic
+from .io.formats import RASTER_SUFFIXES, VECTOR_SUFFIXES
 from .io.locks import output_locks
 from .io.prediction_tags import read_prediction_tags
-from .io.safety import RASTER_SUFFIXES, check_outputs, check_writable, evaluate_files
+from .io.safety import check_outputs, check_writable, evaluate_files
 from .io.tables import csv_text
 from .training.metrics import ConfusionMatrix
 
 PREDICTION_SUFFIXES = (*RASTER_SUFFIXES, ".png")  # a prediction may also be a PNG (a plain class image)
-LABEL_SUFFIXES = PREDICTION_SUFFIXES + (".gpkg", ".geojson", ".shp", ".json", ".fgb")
+LABEL_SUFFIXES = PREDICTION_SUFFIXES + VECTOR_SUFFIXES
 BLOCK_ROWS = 512
 
 

@@ -19,7 +19,7 @@ from ..engine_bridge import engine_api
 from .common import add_parameter, parse_floats
 from .parameters import declared_text
 
-MODEL_FILTER = "Models (*.dsmodel *.onnx);;DualStream model (*.dsmodel);;ONNX model (*.onnx)"
+MODEL_FILTER = engine_api().MODEL_FILTER
 MODEL, WEIGHTS = "MODEL", "WEIGHTS"
 #: The inference settings both algorithms offer, in dialog order (Segment in bulk adds its reader threads).
 RUN_SETTINGS = ("segment.overlap", "segment.tta", "segment.device", "segment.batch_size", "segment.threshold",
@@ -85,14 +85,15 @@ def model_problem(path: str) -> str | None:
     bundle renamed by hand, works as it does on the command line."""
     kind = engine_api().path_kind(path)
     if kind is not None:
-        found = sorted(p.name for p in Path(path).glob("*.dsmodel")) if kind == "a folder" else []
+        bundle = engine_api().FORMAT_TABLE["bundle"].suffixes[0]
+        found = sorted(p.name for p in Path(path).glob(f"*{bundle}")) if kind == "a folder" else []
         inside = f" It holds {', '.join(found[:5])}." if found else ""
         return (f"Parameter MODEL: '{path}' is {kind}, not a model bundle file; choose the .dsmodel file written "
                 f"by Train DualStream.{inside}")
     if not Path(path).exists():
         return (f"Parameter MODEL: the model bundle '{path}' does not exist; choose a .dsmodel file written by "
                 f"Train DualStream.")
-    if Path(path).suffix.lower() not in (".dsmodel", ".onnx") and not engine_api().looks_like_bundle(path):
+    if Path(path).suffix.lower() not in engine_api().MODEL_SUFFIXES and not engine_api().looks_like_bundle(path):
         return (f"Parameter MODEL: '{path}' is not a model bundle (its content is not a DualStream bundle); choose "
                 f"the .dsmodel file written by Train DualStream (several: separate them with ';').")
     return None

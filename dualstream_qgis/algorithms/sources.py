@@ -44,8 +44,6 @@ from ..compat import PARAMETER_OPTIONAL
 from ..engine_bridge import engine_api
 from .web_layers import WebLayer, is_web_layer, web_layer
 
-#: Vector formats the engine rasterises as labels (see engine/data/labels.py).
-VECTOR_LABEL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb")
 #: The formats a vector layer is handed over in as it is (others are written to a temporary GeoPackage).
 COMPATIBLE_VECTOR_FORMATS = ["gpkg", "geojson", "json", "shp", "fgb"]
 
@@ -152,8 +150,7 @@ def _is_vector(resolved: QgsMapLayer | str) -> bool:
     if isinstance(resolved, QgsVectorLayer):
         return True
     if isinstance(resolved, str):
-        return Path(engine_api().split_layer(resolved)[0]).suffix.lower() in VECTOR_LABEL_SUFFIXES or (
-            engine_api().is_remote(resolved) and resolved.split("?")[0].lower().endswith(VECTOR_LABEL_SUFFIXES))
+        return engine_api().is_vector_path(resolved)
     return False
 
 

@@ -167,7 +167,8 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         # fine-tuning: a .dsmodel bundle to start from
         init_from, label, text = declared_text(self, "train.init_from")
         add_parameter(self, QgsProcessingParameterFile(
-            init_from, label, extension="dsmodel", optional=True), text)
+            init_from, label, extension=engine_api().FORMAT_TABLE["bundle"].suffixes[0].lstrip("."), optional=True),
+            text)
         add_settings(self, "train.recompute_stats")
         generated = add_settings(self, "train.epochs", "train.warmup_epochs", "train.time_budget",
                                  "train.batch_size", "train.learning_rate",
@@ -178,10 +179,11 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                      "augment.copy_paste", "augment.hsv", "augment.clahe_probability", "train.resume")
         generated["CLASS_COLORS"].setMetadata(CLASS_COLORS_WRAPPER)
         param, label, text = declared_text(self, "train.output")
-        bundles = self.tr("DualStream model (*.dsmodel)")
+        bundles = engine_api().FORMAT_TABLE["bundle"].file_filter()
         add_parameter(self, QgsProcessingParameterFileDestination(param, label, bundles), text)
         add_parameter(self, QgsProcessingParameterFileDestination(
-            self.OUTPUT_REPORT, self.tr("Training report"), self.tr("HTML files (*.html)"), optional=True,
+            self.OUTPUT_REPORT, self.tr("Training report"), engine_api().FORMAT_TABLE["html"].file_filter(),
+            optional=True,
             createByDefault=False),
             self.tr("A copy of the HTML training report. Skipped: the report beside the bundle "
                     "(MODEL_report.html) is returned."))
@@ -253,9 +255,10 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             raise QgsProcessingException(
                 "Parameter OUTPUT (Model bundle): choose where to save the model bundle (.dsmodel); a temporary "
                 "file is deleted when QGIS closes, and a training run's result with it.")
-        if Path(output).suffix.lower() != ".dsmodel":
-            output = str(Path(output).with_suffix(".dsmodel"))
-            feedback.pushWarning(f"Model bundles end in .dsmodel; writing '{output}'.")
+        suffix = engine_api().FORMAT_TABLE["bundle"].suffixes[0]
+        if Path(output).suffix.lower() != suffix:
+            output = str(Path(output).with_suffix(suffix))
+            feedback.pushWarning(f"Model bundles end in {suffix}; writing '{output}'.")
         ensure_parent(output, self.OUTPUT)
         train["output"] = output
         train["num_workers"] = 0  # no worker processes inside QGIS (they would start QGIS's own executable)

@@ -1,4 +1,5 @@
-"""Files as the front ends meet them: the kinds of output a segmentation writes, the output formats, the checks
+"""Files as the front ends meet them: the format table (every kind of file, its suffixes and file filter), the
+kinds of output a segmentation writes, the output formats, the checks
 that no input is overwritten and every destination can be written, and model bundles read and described without
 loading their weights."""
 
@@ -8,12 +9,14 @@ from ..bundle.describe import describe_bundle, format_metadata
 from ..bundle.store import looks_like_bundle, read_metadata
 from ..config.output_kinds import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
 from ..io.atomic import path_kind
+from ..io.formats import FORMAT_TABLE, MODEL_FILTER, MODEL_SUFFIXES, VECTOR_SUFFIXES, Format, is_vector_path
 from ..io.safety import BUNDLE_GIVE, FORMATS, RASTER_SUFFIXES, Files, check_outputs, check_writable, file_identity
 from ..segment.expects import aux_files_expected, input_mismatches
 from ..segment.scene_outputs import segment_files
 from ..training.destination import train_files
 
-__all__ = ["BUNDLE_GIVE", "EXTRA_KINDS", "FORMATS", "OUTPUT_KINDS", "RASTER_SUFFIXES", "Files", "OutputKind",
-           "aux_files_expected", "check_outputs", "check_writable", "describe_bundle", "file_identity",
+__all__ = ["BUNDLE_GIVE", "EXTRA_KINDS", "FORMATS", "FORMAT_TABLE", "MODEL_FILTER", "MODEL_SUFFIXES", "OUTPUT_KINDS",
+           "RASTER_SUFFIXES", "VECTOR_SUFFIXES", "Files", "Format", "OutputKind", "aux_files_expected",
+           "is_vector_path", "check_outputs", "check_writable", "describe_bundle", "file_identity",
            "format_metadata", "input_mismatches", "looks_like_bundle", "path_kind", "read_metadata", "segment_files",
            "train_files"]

@@ -29,6 +29,7 @@ from ..data.metadata import DataMetadata
 from ..data.normalize import BandStatistics
 from ..errors import BundleError, ConfigError
 from ..io.atomic import write_bytes_atomic
+from ..io.formats import ONNX
 from ..io.safety import check_input_file
 from ..models.configuration_utils import AutoModelConfig
 from ..models.imported.configuration_imported import IMPORTED
@@ -336,7 +337,7 @@ def imported_graph(path: str | os.PathLike, metadata: BundleMetadata) -> bytes:
 def read_graph_file(path: str | os.PathLike) -> bytes:
     """An ONNX file's bytes (BundleError naming it when it is not a readable file)."""
     path = Path(path)
-    check_input_file(path, "ONNX model", give="an .onnx file", suffixes=(".onnx",))
+    check_input_file(path, "ONNX model", give="an .onnx file", suffixes=ONNX.suffixes)
     if not path.is_file():
         raise BundleError(f"ONNX model '{path}' does not exist; give the .onnx file to import.")
     return path.read_bytes()

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..callbacks import Callback
 from ..errors import BundleError, ConfigError
+from ..io.formats import ONNX
 from ..io.safety import check_outputs
 from ..runtime.resources import check_graph_memory
 from .deepness import deepness_description, has_deepness_metadata
@@ -60,7 +61,7 @@ def describe_onnx(runner: Any, source: str, given: ImportedDescription | None = 
     else:
         props = dict(runner.get_modelmeta().custom_metadata_map)
         base = deepness_description(runner, source) if has_deepness_metadata(props) else None
-        sidecar = sidecar_of(source) if Path(source).suffix.lower() == ".onnx" else None
+        sidecar = sidecar_of(source) if ONNX.matches(source) else None
         if sidecar is not None:
             base = read_sidecar(sidecar, base, runner)
             base.notes.append(f"description read from {sidecar.name}")

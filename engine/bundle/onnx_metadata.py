@@ -28,11 +28,12 @@ from typing import Any
 
 from ..data.normalize import BandStatistics
 from ..errors import BundleError
+from ..io.formats import ONNX
 from ..runtime.environment import require
 from .deepness import DEEPNESS_MODEL_TYPE, PIXEL_SCALE
 from .schema import METADATA_KEY, BundleMetadata, OnnxMetadata
 
-ONNX_SUFFIX = ".onnx"
+ONNX_SUFFIX = ONNX.suffixes[0]
 # QGIS's metres per degree (QgsUnitTypes::fromUnitToUnitFactor), which Deepness uses to turn cm/px into degrees
 METERS_PER_DEGREE = 111319.49079327357
 # keys Deepness reads for a segmentation model (ModelBase.get_metadata_* and get_outputs_channel_names)

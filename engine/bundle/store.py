@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import BundleError
 from ..io.atomic import write_bytes_atomic
+from ..io.formats import BUNDLE
 from ..io.safety import check_input_file
 from ..models.imported.configuration_imported import IMPORTED
 from ..runtime.environment import require
@@ -34,7 +35,7 @@ from .schema import (
     description_digest,
 )
 
-BUNDLE_SUFFIX = ".dsmodel"
+BUNDLE_SUFFIX = BUNDLE.suffixes[0]
 MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on the JSON header
 
 

@@ -33,6 +33,7 @@ import torch
 from ..callbacks import Callback
 from ..config import DataConfig, SceneSpec
 from ..errors import DataError, mention
+from ..io.formats import is_vector_path
 from .augment import augment_tile
 from .checks import check_scene_aux, check_scene_image
 from .label_scan import (
@@ -47,7 +48,6 @@ from .label_scan import (
 )
 from .metadata import DataMetadata
 from .normalize import BandStatistics
-from .raster import is_vector_path
 from .sampling import CellIndex, Region, TileSampler, grid_windows, holdout_split, region_mask
 from .scene import SceneReader
 from .sources import resolve_scenes

@@ -15,7 +15,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..config import DataConfig
 from ..errors import mention
-from .raster import is_vector_path
+from ..io.formats import is_vector_path
 from .sampling import DEFAULT_CELL, CellIndex, CellIndexBuilder, Region
 from .scene import SceneReader
 

@@ -15,10 +15,9 @@ import numpy as np
 
 from ..errors import DataError
 from ..io import locations, network
+from ..io.formats import is_vector_path
 from ..runtime.environment import require
 from . import web
-
-VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml", ".sqlite")
 
 
 def compose(outer: Any, inner: Any) -> Any:
@@ -104,12 +103,6 @@ class RasterInfo:
     nodata: float | None
     descriptions: list[str | None] = field(default_factory=list)
     driver: str = ""
-
-
-def is_vector_path(path: str | Path) -> bool:
-    """True for the vector formats accepted as labels / AOIs (by file suffix; ``file.gpkg|layername=NAME`` and
-    a GeoJSON URL count)."""
-    return locations.suffix(path) in VECTOR_SUFFIXES
 
 
 def open_raster(path: str | Path, role: str = "raster") -> Any:

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import AlignmentError, DataError
+from ..io.formats import is_vector_path
 from .align import check_overlap, tile_grid, warp_to_grid
 from .labels import LabelMapper, VectorLabels
-from .raster import RasterGrid, grid_of, is_vector_path, read_window
+from .raster import RasterGrid, grid_of, read_window
 from .reproject import NEAR_DEGREES
 
 

@@ -27,12 +27,11 @@ from ..callbacks import Callback, QuietCallback
 from ..config import REFERENCE_AUX_PREFIXES, DataConfig, SceneSpec
 from ..errors import ConfigError, DataError, mention
 from ..io import locations
-from ..io.safety import FORMATS
+from ..io.formats import GEOTIFF
 from .raster import open_raster
 from .stac import looks_like_stac
 
-GEOTIFF_SUFFIXES = FORMATS["geotiff"]  # the reference layout's files are GeoTIFFs
-VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
+GEOTIFF_SUFFIXES = GEOTIFF.suffixes  # the reference layout's files are GeoTIFFs
 TRAIN_FOLDERS = {"images": "ts_sn", "labels": "tl_sn", "aux": ("t_ap", "t_gems")}
 VAL_FOLDERS = {"images": "vs_sn", "labels": "vl_sn", "aux": ("v_ap", "v_gems")}
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import DataError
 from ..io import locations
+from ..io.formats import RASTER_SUFFIXES
 
 TIMEOUT = 60  # seconds for reading an item's JSON
 _RASTER_TYPES = ("image/tiff", "image/vnd.stac.geotiff", "application/x-geotiff", "image/jp2")
@@ -139,7 +140,7 @@ def item_bands(item: dict[str, Any], source: str) -> tuple[list[StacBand], list[
             continue
         kind, roles = str(asset.get("type") or ""), asset.get("roles") or []
         raster = any(kind.startswith(t) for t in _RASTER_TYPES) or str(asset["href"]).lower().endswith(
-            (".tif", ".tiff", ".jp2"))
+            RASTER_SUFFIXES)
         if not raster or (roles and "data" not in roles) or "overview" in roles or "visual" in roles:
             continue
         bands = _band_info(asset)

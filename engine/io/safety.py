@@ -41,6 +41,7 @@ from typing import Any, Union
 from ..errors import ConfigError, DataError, mention
 from . import locations
 from .atomic import NAME_MAX, path_kind, temporary_path
+from .formats import FORMAT_TABLE, RASTER, RASTER_SUFFIXES, VECTOR_SUFFIXES
 from .read_files import files_read
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -48,27 +49,16 @@ Paths = Union[PathLike, Iterable[PathLike], None]
 
 RASTER_SIDECARS = (".aux.xml", ".ovr", ".msk")  # written or replaced by GDAL beside a GeoTIFF
 SHAPEFILE_PARTS = (".shx", ".dbf", ".prj", ".cpg", ".qix")
-# the file name endings of the rasters a command reads (GDAL reads them all): a bulk run's scenes in a folder, an
-# evaluation's predictions; the one list, which engine.api hands the front ends
-RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
 # files of an input folder that a command may read (a stale metrics.json in a prediction folder is no input)
-DATA_SUFFIXES = (*RASTER_SUFFIXES, ".gpkg", ".geojson", ".shp", *SHAPEFILE_PARTS)
+DATA_SUFFIXES = (*RASTER_SUFFIXES, *(s for s in VECTOR_SUFFIXES if s != ".json"), *SHAPEFILE_PARTS)
 
 
-# format -> the file name endings of that format (the first is the one to suggest)
-FORMATS: dict[str, tuple[str, ...]] = {
-    "geotiff": (".tif", ".tiff"),
-    "gpkg": (".gpkg",),
-    "json": (".json",),
-    "csv": (".csv",),
-    "html": (".html", ".htm"),
-    "onnx": (".onnx",),
-    "bundle": (".dsmodel",),
-}
-RASTER_GIVE = "a raster file (GeoTIFF or another GDAL format)"
+# format -> the file name endings of that format (the first is the one to suggest), from the one format table
+FORMATS: dict[str, tuple[str, ...]] = {k: FORMAT_TABLE[k].suffixes
+                                       for k in ("geotiff", "gpkg", "json", "csv", "html", "onnx", "bundle")}
+RASTER_GIVE = RASTER.article
 BUNDLE_GIVE = "the .dsmodel file written by train (or an .onnx file written by export)"
-FORMAT_NAMES = {"geotiff": "a GeoTIFF", "gpkg": "a GeoPackage", "json": "JSON", "csv": "CSV", "html": "HTML",
-                "onnx": "an ONNX model", "bundle": "a DualStream model bundle"}
+FORMAT_NAMES = {k: FORMAT_TABLE[k].article for k in FORMATS}
 
 
 @dataclass(frozen=True)
