@@ -16,7 +16,7 @@ from qgis.core import (
 
 from ..compat import FILE_BEHAVIOR_FILE, SOURCE_POLYGON, SOURCE_RASTER
 from ..engine_bridge import engine_api
-from ..feedback import SEGMENT_STAGES, Stages, run_engine
+from ..feedback import SEGMENT_STAGES, Stages, render_message, run_engine
 from ..styling import layer_post_processor
 from .algorithm import DualStreamAlgorithm
 from .common import LAYER_LIST_WRAPPER, add_parameter, check_suffix, ensure_parent, parameters_help
@@ -106,9 +106,10 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
                          **read_settings(self, parameters, context, "suggest"))
         result = run_engine(api.suggest, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
         for note in result.notes:
-            feedback.pushWarning(note)
+            feedback.pushWarning(render_message(note))
         for window in result.windows:
             feedback.pushInfo(f"#{window.rank} score {window.score:.3f}: {window.why}")
+        feedback.pushInfo(render_message(result.next_step))
         if context.willLoadLayerOnCompletion(output):
             name = f"where to label ({Path(models[0]).stem})"
             # the style is the GeoPackage's own default (layer_styles); Processing loads outputs without it

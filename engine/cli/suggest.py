@@ -12,9 +12,9 @@ import argparse
 import json
 import sys
 
-from ..api import SuggestConfig, suggest
+from ..api import SuggestConfig, render, suggest
 from .main import Command, say
-from .options import OptionGroups, add_settings, given_settings
+from .options import OptionGroups, add_settings, flag_name, given_settings
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,14 +35,15 @@ def run(args: argparse.Namespace) -> int:
         for note in result.notes:
             callback.warning(note)
     if args.json:
-        json.dump({"output": result.output, "views": result.views,
-                   "windows": [w.values() for w in result.windows]}, sys.stdout, indent=2)
+        json.dump({"output": result.output, "views": result.views, "windows": [w.values() for w in result.windows],
+                   "next_step": render(result.next_step, flag_name)}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     say(f"Windows to label: {result.output} ({len(result.windows)} of {cfg.window} px, from {result.views} "
           f"view(s) of each of {len(result.scenes)} scene(s))")
     for w in result.windows:
         say(f"  {w.rank:>3}  score {w.score:.3f}  {w.why}")
+    say(render(result.next_step, flag_name))
     return 0
 
 

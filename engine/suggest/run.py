@@ -35,6 +35,7 @@ class SuggestResult:
     views: int  # predictions per scene (members x TTA)
     class_names: list[str]
     notes: list[str] = field(default_factory=list)
+    next_step: str = ""  # what to do with the windows (setting markers: each front end names its own)
 
 
 def suggest_files(cfg: SuggestConfig) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -96,6 +97,7 @@ def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResu
         grids: list[Any] = []
         class_names: list[str] = []
         views = 0
+        predicted = np.zeros(0, np.int64)  # pixels per predicted class, over every scene
         for scene, image in enumerate(cfg.images):
             callback.check_canceled()
             probabilities, valid, class_names, grid = _views(cfg, image, work / str(scene), callback)
@@ -104,6 +106,8 @@ def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResu
             maps = pixel_maps(probabilities, valid, labelled)
             callback.info(f"Scene '{Path(image).name}': {100 * maps.labelled.sum() / max(valid.sum(), 1):.1f} % "
                           f"labelled so far; mean entropy {maps.entropy[valid].mean():.2f} over {views} view(s).")
+            counts = np.bincount(maps.predicted[maps.valid].ravel(), minlength=len(class_names))
+            predicted = counts if not predicted.size else predicted + counts
             parts.append(scene_candidates(maps, cfg.window, len(class_names), scene))
             grids.append(grid)
         candidates = merge(parts)
@@ -118,10 +122,42 @@ def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResu
         if len(windows) < cfg.count:
             notes.append(f"Only {len(windows)} of the {cfg.count} windows asked for fit without overlapping each "
                          f"other or the labelled area.")
+        one_class = one_class_note(predicted, class_names)
+        if one_class:
+            notes.append(one_class)
         write_windows(cfg.output, windows, grids[0].crs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return SuggestResult(cfg.output, windows, list(cfg.images), views, class_names, notes)
+    return SuggestResult(cfg.output, windows, list(cfg.images), views, class_names, notes, next_step(cfg))
+
+
+#: A model predicting one class at this share of all pixels sees one class everywhere.
+ONE_CLASS_SHARE = 0.99
+
+
+def one_class_note(predicted: np.ndarray, class_names: list[str]) -> str | None:
+    """The warning for a model that sees one class everywhere (``predicted``: pixels per class): its uncertainty
+    then ranks windows of that one class against each other, and the ranking means little."""
+    total = int(predicted.sum())
+    if total == 0 or len(predicted) < 2:
+        return None
+    top = int(predicted.argmax())
+    share = predicted[top] / total
+    if share < ONE_CLASS_SHARE:
+        return None
+    return (f"The model predicts '{class_names[top]}' at {100 * share:.1f} % of the pixels of the scene(s): it sees "
+            f"one class everywhere, so the ranking (its uncertainty about that one class) says little about where "
+            f"labels help. Label a few windows by eye where the other classes are, train again from this model, "
+            f"then ask again; if the scenes do show other classes, check that they are what the model was trained "
+            f"on (bands, units, pixel size).")
+
+
+def next_step(cfg: SuggestConfig) -> str:
+    """The loop's next step, said at the end of the log (with setting markers, named by each front end)."""
+    return (f"Next: label everything inside these windows (the layer '{cfg.output}'), add their outlines to your "
+            f"labelled area, train again from this model (train: {mention('train.init_from')} '{cfg.models[0]}', "
+            f"{mention('data.train_scenes#aoi')} the grown labelled area), then ask again (suggest: "
+            f"{mention('suggest.labelled_area')} the same layer).")
 
 
 def _views(cfg: SuggestConfig, image: str, folder: Path, callback: Callback) -> tuple[

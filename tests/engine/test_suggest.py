@@ -201,6 +201,8 @@ def test_the_first_round_takes_an_empty_labelled_area_and_a_huge_window_is_refus
     assert "--window 100000 px is larger than every scene" in err and "at most 128 px" in err
     assert "Segmenting" not in err and not out.exists()  # refused before the model ran
     assert main(base + ["--window", "32", "--quiet"]) == 0 and out.exists()
+    last = capsys.readouterr().out.strip().splitlines()[-1]  # the loop's next step ends the log
+    assert last.startswith("Next: label everything inside these windows") and f"--init-from '{model}'" in last
     # training refuses it, saying what it means there
     with pytest.raises(Exception, match="labelled area .* nothing is labelled in it yet"):
         RegionMask(None, aoi=area, role="labelled area", if_empty="nothing is labelled in it yet")
@@ -213,3 +215,12 @@ def test_out_of_memory_advice_names_only_the_commands_own_options():
     assert _memory_advice(parser, "polygons") == "free memory or give a smaller input"
     assert "--tile-size" in _memory_advice(parser, "segment") and "--window" in _memory_advice(parser, "suggest")
     assert "--tile-size" not in _memory_advice(parser, "suggest")
+
+
+def test_a_model_that_sees_one_class_everywhere_is_called_out():
+    from engine.suggest.run import one_class_note
+
+    note = one_class_note(np.array([9_990, 10]), ["background", "roof"])
+    assert note is not None and "'background' at 99.9 %" in note and "says little" in note
+    assert one_class_note(np.array([9_000, 1_000]), ["background", "roof"]) is None
+    assert one_class_note(np.array([0, 0]), ["background", "roof"]) is None

@@ -21,11 +21,15 @@ def test_suggest_honours_the_selected_labelled_area_and_loads_ranked_windows(plu
     # left half selected (labelled); the right half is a feature too, not selected: it must not count
     layer = scratch_squares(image, [(0, 64, 0, 128), (64, 128, 0, 128)], select=0)
     QgsProject.instance().addMapLayer(layer)
+    feedback = RecordingFeedback.make()
     results = processing.runAndLoadResults("dualstream:suggest", {
         "MODEL": model, "INPUT": [image], "LABELLED_AREA": QgsProcessingFeatureSourceDefinition(layer.id(), True),
         "COUNT": 3, "WINDOW": 32, "TTA": 0, "DEVICE": 1, "BACKEND": 1,  # none, cpu, torch
-        "OUTPUT": str(tmp_path / "windows.gpkg")})
+        "OUTPUT": str(tmp_path / "windows.gpkg")}, feedback=feedback)
     assert results["WINDOWS"] == 3
+    ours = [line for line in feedback.infos if not line.startswith("Results:")]  # Processing's own last line
+    next_step = ours[-1]  # the loop's next step ends the log, in the dialog's own names
+    assert next_step.startswith("Next: label everything inside these windows") and "(INIT_FROM)" in next_step
     loaded, = QgsProject.instance().mapLayersByName("where to label (m)")
     rows = sorted((f["rank"], f["col"], f["why"]) for f in loaded.getFeatures())
     assert [r[0] for r in rows] == [1, 2, 3]
