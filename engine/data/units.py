@@ -24,6 +24,7 @@ from .normalize import BandStatistics
 # or spans less than NARROW of it (0-1 reflectance given to a model of 0-10000 numbers); a dark scene stays inside
 FAR, NARROW = 1.0, 1e-3
 S2_QUANTIFICATION = 10000.0
+BASELINE_KEYS = ("PROCESSING_BASELINE", "processing_baseline", "s2:processing_baseline")
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def _float(value: Any) -> float | None:
 
 
 def _baseline(tags: dict[str, str]) -> float | None:
-    for key in ("PROCESSING_BASELINE", "processing_baseline", "s2:processing_baseline"):
+    for key in BASELINE_KEYS:
         if key in tags:
             return _float(tags[key])
     return None
@@ -93,8 +94,8 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
     ``DN / BOA_QUANTIFICATION_VALUE``). None when the metadata do not say it is such a product.
 
     Raises:
-        DataError: a quantification value or band offset that is stated but no number (or a quantification
-            value <= 0), named with ``where``, the band (``labels``) and ``remedy``.
+        DataError: a quantification value, processing baseline or band offset that is stated but no number (or a
+            quantification value <= 0), named with ``where``, the band (``labels``) and ``remedy``.
     """
     baseline = _baseline(dataset_tags)
     key = "BOA_QUANTIFICATION_VALUE" if "BOA_QUANTIFICATION_VALUE" in dataset_tags else "QUANTIFICATION_VALUE"
@@ -102,7 +103,8 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
     stated = "BOA_ADD_OFFSET" in dataset_tags or any("BOA_ADD_OFFSET" in tags for tags in band_tags)
     if baseline is None and quantification is None and not stated and key not in dataset_tags:
         return None
-    if baseline is None and not stated and "Sentinel-2" not in sensors:
+    said_baseline = next((k for k in BASELINE_KEYS if k in dataset_tags), None)
+    if baseline is None and not stated and not said_baseline and "Sentinel-2" not in sensors:
         return None
 
     def nonsense(what: str, value: Any) -> DataError:
@@ -111,6 +113,8 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
 
     if key in dataset_tags and (quantification is None or not np.isfinite(quantification) or quantification <= 0):
         raise nonsense(f"its {key}", dataset_tags[key])
+    if said_baseline and (baseline is None or not np.isfinite(baseline)):
+        raise nonsense(f"its {said_baseline}", dataset_tags[said_baseline])
     q = quantification or S2_QUANTIFICATION
     offsets = []
     for i, tags in enumerate(band_tags):

@@ -139,9 +139,11 @@ def test_a_stac_raster_bands_scale_that_is_no_number_stops_naming_the_item_and_a
     ({"BOA_QUANTIFICATION_VALUE": "0"}, {}, "says its BOA_QUANTIFICATION_VALUE is '0'"),
     ({"BOA_QUANTIFICATION_VALUE": "nan"}, {}, "says its BOA_QUANTIFICATION_VALUE is 'nan'"),
     ({"BOA_QUANTIFICATION_VALUE": "10000"}, {"BOA_ADD_OFFSET": "abc"}, "the BOA_ADD_OFFSET of blue (band 1)"),
+    ({"BOA_QUANTIFICATION_VALUE": "10000", "PROCESSING_BASELINE": "N/A"}, {}, "its PROCESSING_BASELINE is 'N/A'"),
 ])
 def test_sentinel2_metadata_that_is_no_number_stops_naming_it(model, tmp_path, tags, band_tags, said):
-    """Before: a quantification value of 0 or text was replaced by 10000 silently, NaN made every value NaN."""
+    """Before: a quantification value of 0 or text was replaced by 10000 silently, NaN made every value NaN, a
+    baseline that is no number meant no offset (reflectance 0.1 too high from baseline 04.00)."""
     image = write(tmp_path / "l2a.tif", dn(model, 1000), tags={"PROCESSING_BASELINE": "04.00", **tags},
                   band_tags=band_tags)
     with pytest.raises(DataError, match="no usable number") as caught:
