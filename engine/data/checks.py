@@ -16,6 +16,7 @@ import numpy as np
 
 from ..callbacks import Callback
 from ..errors import DataError
+from .domain_shift import Shift, domain_shift
 from .normalize import BandStatistics
 from .raster import RasterGrid, grid_of, read_raw
 
@@ -24,10 +25,6 @@ SAMPLE_WINDOWS, SAMPLE_SIDE = 4, 256  # a 4 x 4 grid of 256-px windows
 MOSTLY_NODATA = 0.5  # an aux raster with more nodata than this is warned about
 SATURATED = 0.5  # an 8-bit aux with more of its valid pixels at the type's limits than this was cut
 COVER = 0.99  # an aux raster covering less of the image (or region) than this is warned about
-# an image band is far from training when its 2-98 % range lies more than FAR_GAP training widths beside the
-# training range, or is FAR_SPREAD times narrower or wider (a brighter season or a darker scene stays inside)
-FAR_GAP, FAR_SPREAD = 1.0, 10.0
-INSIDE = 0.9  # the share of an image band's range inside the training range that makes it the training data's kind
 # the domain check's percentiles come from at most this many of the sampled pixels, evenly strided: a 2 % point
 # then lies within about 0.2 % of the pixels (one standard error) of where the whole scene puts it, against
 # thresholds that are factors of ten; their percentiles take 0.15 ms a scene instead of 0.9 ms at 16,384 and 10 ms
@@ -165,15 +162,25 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
     return max(0.0, min(a[1], b[1]) - max(a[0], b[0])) / max(a[1] - a[0], 1e-12)
 
 
-def _causes(far: list[int], bands: list[int], dtype: np.dtype, seen: tuple[np.ndarray, np.ndarray],
+def _causes(shift: Shift, bands: list[int], dtype: np.dtype, seen: tuple[np.ndarray, np.ndarray],
             trained: tuple[np.ndarray, np.ndarray]) -> str:
-    """Likely reasons, in words, for the bands ``far`` (positions) lying far from the training values."""
+    """Likely reasons, in words, for the bands ``shift.far`` (positions) lying far from the training values."""
     (seen_low, seen_high), (low, high) = seen, trained
-    causes = []
-    if dtype.kind in "iu" and dtype.itemsize == 1 and float(high.max()) > 2 * 255:
+    far, causes = shift.far, []
+    if shift.eight_bit == "export":
         causes.append(f"an 8-bit export ({dtype.name}) of data the model saw up to {high.max():.4g}")
+    elif shift.eight_bit == "beyond":
+        causes.append(f"values beyond 8 bits (up to {seen_high.max():.4g}) given to a model of 8-bit data "
+                      f"(another sensor or product)")
+    elif dtype.kind == "f" and float(np.nanmax(seen_high)) <= 1.5 < float(high.max()) <= 255:
+        causes.append("values scaled to 0-1 where the training data was 0-255 (8-bit)")
     elif dtype.kind == "f" and float(np.nanmax(seen_high)) <= 1.5 < float(high.max()):
         causes.append("reflectance scaled to 0-1 where the training data was scaled (e.g. x 10000)")
+    elif shift.factor >= 10:
+        units = " (digital numbers given to a model of reflectance 0-1)" if float(high.max()) <= 1.5 else ""
+        causes.append(f"values about {shift.factor:,.0f} times those in training{units}")
+    elif shift.factor <= 0.1:
+        causes.append(f"values about 1/{1 / shift.factor:,.0f} of those in training")
     # another band order leaves some bands where they were; with every band off, another scaling is likelier
     alike = [(i, j) for i in far for j in range(len(bands)) if j != i and len(far) < len(bands)
              and _overlap((seen_low[i], seen_high[i]), (low[j], high[j])) >= 0.5]
@@ -187,14 +194,13 @@ def _causes(far: list[int], bands: list[int], dtype: np.dtype, seen: tuple[np.nd
 def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: BandStatistics, model: str,
                        callback: Callback, warnings: list[str] | None = None, strict: bool = False,
                        strict_hint: str = "") -> None:
-    """Warn (``strict``: DataError) when the image's values are far from the model's training statistics: a
-    band whose sampled 2-98 % range lies more than FAR_GAP training widths beside the range the model trained on,
-    spans more than FAR_SPREAD times it, or less than 1/FAR_SPREAD of it outside it (an 8-bit export, 0-1
-    reflectance, another product level, bands in another order). Inside it, only a range under 1/FAR_SPREAD**2
-    of it counts: a narrow range inside the training one is a scene of its own kind (one land cover).
+    """Warn (``strict``: DataError) when the image's values are in other units or from another sensor than the
+    model's training data (:func:`~engine.data.domain_shift.domain_shift`: DN given to a reflectance model, 0-1
+    given to a 0-255 model, an 8-bit export, another product). A scene of the same product that is darker,
+    brighter or narrower than the training scenes passes silently.
 
     ``bands``: the image's 1-based bands the model reads, in the order of ``statistics``. Reads the same bounded
-    sample as the other checks; an image like the training data passes silently.
+    sample as the other checks.
     """
     if statistics.bands != len(bands):
         return  # the band count check says so
@@ -206,23 +212,17 @@ def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: Ba
         return  # nothing to judge by (an all-nodata image is reported elsewhere)
     low, high = _training_ranges(statistics)
     seen_low, seen_high = np.percentile(kept, [2, 98], axis=1)
-    width, seen_width = np.maximum(high - low, 1e-12), np.maximum(seen_high - seen_low, 1e-12)
-    ratio = seen_width / width
-    gap = np.maximum(low - seen_high, seen_low - high) / width  # > 0: no overlap, in training widths
-    # A range narrower than the training one but inside it is a scene of the training data's own kind (one land
-    # cover, a calm sea): no shift, unless it is a sliver (0-1 reflectance inside a 0-10000 range)
-    inside = np.array([_overlap((seen_low[i], seen_high[i]), (low[i], high[i])) >= INSIDE for i in range(len(bands))])
-    narrow = (ratio < 1 / FAR_SPREAD) & ~(inside & (ratio >= 1 / FAR_SPREAD ** 2))
-    far = [i for i in range(len(bands)) if gap[i] > FAR_GAP or ratio[i] > FAR_SPREAD or narrow[i]]
+    dtype = np.dtype(dataset.dtypes[bands[0] - 1])
+    shift = domain_shift(seen_low, seen_high, low, high, eight_bit_image=dtype.kind in "iu" and dtype.itemsize == 1)
+    far = shift.far
     if not far:
         return
-    dtype = np.dtype(dataset.dtypes[bands[0] - 1])
     shown = "; ".join(f"band {bands[i]}: {seen_low[i]:.4g}..{seen_high[i]:.4g} here, {low[i]:.4g}..{high[i]:.4g} in "
                       f"training" for i in far[:6]) + ("; ..." if len(far) > 6 else "")
     message = (f"The image '{path}' ({dtype.name}) looks unlike the data the model '{model}' was trained on: "
                f"{len(far)} of its {len(bands)} band(s) lie far from the training values (2-98 % of "
                f"{'sampled ' if sampled else ''}pixels: {shown}). Likely causes: "
-               f"{_causes(far, bands, dtype, (seen_low, seen_high), (low, high))}. The prediction may be noise; "
+               f"{_causes(shift, bands, dtype, (seen_low, seen_high), (low, high))}. The prediction may be noise; "
                f"give the image as it was in training.")
     if strict:
         raise DataError(message + (f" ({strict_hint} made this an error.)" if strict_hint else ""))
