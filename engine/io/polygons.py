@@ -249,6 +249,19 @@ def _swallowed(raw_path: Path, rules: Mapping[int, ClassRule], grid: _Grid, ogr:
     return found
 
 
+def _new_geopackage(ogr: Any, gdal: Any, path: str | os.PathLike, what: str) -> Any:
+    """A new GeoPackage at ``path``; DataError naming it when OGR cannot make it (None or an error, by mode)."""
+    try:
+        made = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+        detail = gdal.GetLastErrorMsg()
+    except RuntimeError as exc:
+        made, detail = None, str(exc)
+    if made is None:
+        raise DataError(f"The {what} '{path}' cannot be created ({detail}); choose an output in a folder you can "
+                        f"write to.")
+    return made
+
+
 def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_names: Sequence[str], *,
                    scratch: str | os.PathLike, layer_name: str = "polygons", classes: Sequence[int] | None = None,
                    rules: Mapping[int, ClassRule] | None = None, simplify: float = 0.0,
@@ -272,10 +285,7 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
         width, height = src.RasterXSize, src.RasterYSize
         stats = _Confidence(confidence, width, height)
         scratch = Path(scratch)
-        raw_source = ogr.GetDriverByName("GPKG").CreateDataSource(str(scratch))
-        if raw_source is None:  # OGR answers None, not an error, for a folder it cannot write in
-            raise DataError(f"The polygons' scratch file '{scratch}' cannot be created ({gdal.GetLastErrorMsg()}); "
-                            f"choose an output in a folder you can write to.")
+        raw_source = _new_geopackage(ogr, gdal, scratch, "polygons' scratch file")
         raw = raw_source.CreateLayer("raw", srs=grid.srs, geom_type=ogr.wkbPolygon,
                                      options=["SPATIAL_INDEX=" + ("YES" if any(
                                          r.fill_holes > 0 for r in rules.values()) else "NO")])
@@ -306,10 +316,7 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
             callback.check_canceled()
             swallowed = _swallowed(scratch, rules, grid, ogr, wanted)
             with writing(path):  # a full disk may only show when SQLite commits or the file is closed
-                out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-                if out is None:
-                    raise DataError(f"The polygons '{path}' cannot be created ({gdal.GetLastErrorMsg()}); choose an "
-                                    f"output in a folder you can write to.")
+                out = _new_geopackage(ogr, gdal, path, "polygons")
                 layer = definition = new = reader = source = None
                 try:
                     layer = out.CreateLayer(layer_name, srs=grid.srs, geom_type=ogr.wkbMultiPolygon,
