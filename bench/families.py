@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from engine.models import config_class, list_models  # noqa: E402 - after the repository is on sys.path
+from engine.models import AutoModelConfig, list_models  # noqa: E402 - after the repository is on sys.path
 from engine.models.configuration_utils import IMAGERY  # noqa: E402
 
 REALDATA = Path(os.environ.get("DUALSTREAM_REALDATA") or REPO.parent / "shared" / "realdata")  # as tests/realdata
@@ -50,7 +50,7 @@ FAMILIES = tuple(list_models())
 
 def second_stream(family: str) -> bool:
     """Whether the family reads aux rasters or X bands as a stream of its own (its card says)."""
-    return config_class(family).CARD.second_stream
+    return AutoModelConfig.config_class(family).CARD.second_stream
 
 
 @dataclass
@@ -126,7 +126,8 @@ def buildings_set(folder: Path) -> DataSet:
              "label": _crop(label, out / "train_mask.tif", slice(0, 576)), "aux": []}
     test = {"image": _crop(image, out / "test_rgb.tif", slice(576, 865)),
             "label": _crop(label, out / "test_mask.tif", slice(576, 865)), "aux": []}
-    return DataSet("buildings", train, test, "1=1", tuple(f for f in FAMILIES if IMAGERY in config_class(f).CARD.kinds),
+    imagery = tuple(f for f in FAMILIES if IMAGERY in AutoModelConfig.config_class(f).CARD.kinds)
+    return DataSet("buildings", train, test, "1=1", imagery,
                    ensembles=[{"members": ["pspnet", "deeplabv3plus", "unet"], "weights": [0.7, 0.15, 0.15],
                                "threshold": 0.3},
                               {"members": ["pspnet", "deeplabv3plus", "unet"], "weights": [1 / 3, 1 / 3, 1 / 3],

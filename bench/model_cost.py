@@ -36,13 +36,13 @@ def measure(family: str = "dualstream", preset: str = "b1", size: int = 512, rep
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
-    from engine.models import build_model, config_class
+    from engine.models import AutoModelConfig, build_model
 
-    vision_channels, aux_channels, aux_ratio = config_class(family).CARD.bench_input
+    vision_channels, aux_channels, aux_ratio = AutoModelConfig.config_class(family).CARD.bench_input
     torch.manual_seed(0)
     # a single-stream family fed aux takes it by early fusion
-    options = {"aux_fusion": "early"} if aux_channels and "aux_fusion" in config_class(family).__dataclass_fields__ \
-        else {}
+    fields = AutoModelConfig.config_class(family).__dataclass_fields__
+    options = {"aux_fusion": "early"} if aux_channels and "aux_fusion" in fields else {}
     model = build_model(family, preset=preset, vision_channels=vision_channels, aux_channels=aux_channels,
                         num_classes=num_classes, aux_ratio=aux_ratio, **options).eval().to(device)
     pixels = torch.randn(1, vision_channels, size, size, device=device)

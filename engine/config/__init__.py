@@ -21,7 +21,7 @@ is re-exported here.
 from __future__ import annotations
 
 from ..declarations import Section
-from ..models import config_class, list_models
+from ..models import AutoModelConfig, list_models
 from ..models.configuration_utils import ModelConfig as ModelConfig  # re-exported: every section's settings are here
 from ..settings import Settings, check
 from .export import ExportConfig
@@ -69,7 +69,7 @@ __all__ = [
 #: The declared settings' sections (as in config files and in ``setting("section.field")`` message markers); the
 #: model section's settings are the base configuration's and each family's own (``encoder``, ``drop_path``, ...).
 SETTINGS_SECTIONS: dict[str, Section] = {
-    "model": (ModelConfig, *(config_class(name) for name in list_models())),
+    "model": (ModelConfig, *(AutoModelConfig.config_class(name) for name in list_models())),
     "data": DataConfig, "augment": AugmentConfig, "loss": LossConfig, "train": TrainConfig,
     "segment": SegmentConfig, "bulk": BulkConfig, "evaluate": EvaluateConfig, "export": ExportConfig,
     "polygons": PolygonsConfig, "suggest": SuggestConfig, "label": PromptedConfig,

@@ -9,17 +9,10 @@ import dataclasses
 from typing import Any
 
 from ..callbacks import Callback
-from ..errors import ConfigError
 from ..runtime.environment import require
 from .configuration_utils import AutoModelConfig, ModelConfig
 from .encoders import ENCODER_NAMES
 from .registry import FAMILIES, check_family, family_module, list_models, list_presets
-
-
-def config_class(name: str) -> type[ModelConfig]:
-    """The config class of family ``name`` (KeyError listing the valid names when unknown)."""
-    check_family(name)
-    return family_module(name, "configuration").CONFIG
 
 
 def model_class(name: str) -> type:
@@ -34,7 +27,7 @@ def list_encoders(name: str | None = None) -> list[str]:
     """Encoder names family ``name`` accepts in its ``encoder`` option (empty: fixed encoder); all without a name."""
     if name is None:
         return list(ENCODER_NAMES)
-    return list(getattr(config_class(name), "ENCODERS", ()))
+    return list(getattr(AutoModelConfig.config_class(name), "ENCODERS", ()))
 
 
 def describe_models() -> list[dict[str, Any]]:
@@ -42,22 +35,12 @@ def describe_models() -> list[dict[str, Any]]:
     its ``encoder`` option accepts (empty: fixed encoders) and each preset's encoder."""
     out = []
     for family in FAMILIES:
-        cls = config_class(family)
+        cls = AutoModelConfig.config_class(family)
         defaults = {f.name: f.default for f in dataclasses.fields(cls)}
         out.append({"name": family, "description": cls.description, "presets": list(cls.PRESETS),
                     "default_preset": defaults["preset"], "encoders": list(getattr(cls, "ENCODERS", ())),
                     "preset_encoders": {name: getattr(p, "encoder", "MiT") for name, p in cls.PRESETS.items()}})
     return out
-
-
-def model_config(name: str, **settings: Any) -> ModelConfig:
-    """Family ``name``'s config from keyword settings; ConfigError naming unknown settings and the valid ones."""
-    cls = config_class(name)
-    valid = {f.name for f in dataclasses.fields(cls)} - {"name"}
-    unknown = sorted(set(settings) - valid)
-    if unknown:
-        raise ConfigError(f"Unknown setting(s) {unknown} for model '{name}'; valid settings are {sorted(valid)}.")
-    return cls(name=name, **settings)
 
 
 def build_model(name: str, callback: Callback | None = None, **settings: Any) -> Any:
@@ -71,7 +54,7 @@ def build_model(name: str, callback: Callback | None = None, **settings: Any) ->
         ModelError: the model cannot be built (e.g. a pretrained folder that does not fit the encoder).
     """
     check_family(name)
-    return build_model_from_config(model_config(name, **settings), callback)
+    return build_model_from_config(AutoModelConfig.for_family(name, **settings), callback)
 
 
 def build_model_from_config(config: ModelConfig, callback: Callback | None = None) -> Any:

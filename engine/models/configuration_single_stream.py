@@ -15,10 +15,10 @@ from .configuration_utils import (
     DEFAULT,
     DROP_PATH,
     IMAGERY,
+    AutoModelConfig,
     AutoPick,
     FamilyCard,
     ModelConfig,
-    family_config_class,
     joined,
 )
 from .encoders import ENCODER_NAMES, check_encoder_name
@@ -35,7 +35,7 @@ def single_stream_card(architecture: str, citation: str, auto: tuple[AutoPick, .
 
 
 def _encoder_families() -> list[str]:
-    return [f for f in list_models() if getattr(family_config_class(f), "ENCODERS", ())]
+    return [f for f in list_models() if getattr(AutoModelConfig.config_class(f), "ENCODERS", ())]
 
 
 def _encoder_label() -> str:

@@ -93,11 +93,11 @@ def joined(names: list[str]) -> str:
 
 
 def _card(family: str) -> FamilyCard:
-    return family_config_class(family).CARD
+    return AutoModelConfig.config_class(family).CARD
 
 
 def _default(family: str, name: str) -> Any:
-    return next(f.default for f in dataclasses.fields(family_config_class(family)) if f.name == name)
+    return next(f.default for f in dataclasses.fields(AutoModelConfig.config_class(family)) if f.name == name)
 
 
 def family_help() -> str:
@@ -132,7 +132,7 @@ def auto_family_note() -> str:
 
 def cpu_preset(family: str) -> str:
     """The small preset family ``family`` trains with on a CPU when none is given."""
-    return _card(family).cpu_preset or list(family_config_class(family).PRESETS)[0]
+    return _card(family).cpu_preset or list(AutoModelConfig.config_class(family).PRESETS)[0]
 
 
 def auto_preset_note() -> str:
@@ -149,16 +149,9 @@ def drop_path_note() -> str:
     return f"the family's: {values}"
 
 
-def family_config_class(name: Any) -> type[ModelConfig]:
-    """The config class of family ``name``; ConfigError listing the families for an unknown one."""
-    if not has_configuration(name):
-        raise ConfigError(f"Unknown model family '{name}'; valid families are {list_models()}.")
-    return family_module(str(name), "configuration").CONFIG
-
-
 def family_card(name: str) -> FamilyCard | None:
     """The card of family ``name``; None for a name the registry does not know (e.g. a newer version's bundle)."""
-    return family_config_class(name).CARD if has_configuration(name) else None
+    return AutoModelConfig.config_class(name).CARD if has_configuration(name) else None
 
 
 # drop_path: every family has it, with its own default
@@ -266,10 +259,24 @@ class AutoModelConfig:
                         "AutoModelConfig.from_dict(settings).")
 
     @staticmethod
+    def config_class(name: Any) -> type[ModelConfig]:
+        """The config class of family ``name``; ConfigError listing the families for an unknown one."""
+        if not has_configuration(name):
+            raise ConfigError(f"Unknown model family '{name}'; valid families are {list_models()}.")
+        return family_module(str(name), "configuration").CONFIG
+
+    @staticmethod
     def for_family(name: str | None = None, **settings: Any) -> ModelConfig:
-        """Family ``name``'s config from keyword settings (no name: :func:`family_with_preset`)."""
+        """Family ``name``'s config from keyword settings (no name: :func:`family_with_preset`); ConfigError naming
+        unknown settings and the valid ones."""
         family = name or family_with_preset(settings.get("preset"))
-        return family_config_class(family)(name=family, **settings)
+        cls = AutoModelConfig.config_class(family)
+        valid = {f.name for f in dataclasses.fields(cls)} - {"name"}
+        unknown = sorted(set(settings) - valid)
+        if unknown:
+            raise ConfigError(f"Unknown setting(s) {unknown} for model '{family}'; valid settings are "
+                              f"{sorted(valid)}.")
+        return cls(name=family, **settings)
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> ModelConfig:
@@ -278,9 +285,9 @@ class AutoModelConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"The model settings: expected a mapping of settings, got {type(data).__name__}.")
         family = data.get("name") or family_with_preset(data.get("preset"))
-        target = family_config_class(family)
+        target = AutoModelConfig.config_class(family)
         if data.get("encoder") is not None and not getattr(target, "ENCODERS", ()):
-            takes = [f for f in list_models() if getattr(family_config_class(f), "ENCODERS", ())]
+            takes = [f for f in list_models() if getattr(AutoModelConfig.config_class(f), "ENCODERS", ())]
             raise ConfigError(f"{mention('model.encoder')}: the {family} family has a fixed encoder; an encoder can be "
                               f"chosen for {takes} only (leave it at default).")
         return target.from_dict({**data, "name": family})

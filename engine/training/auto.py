@@ -225,7 +225,7 @@ def _fixes_model(pretrained: str | None) -> bool:
 
 
 def _choose_model(chosen: Chosen, unset: set[str], kind: str, gpu: bool) -> None:
-    from ..models import config_class, list_presets
+    from ..models import AutoModelConfig, list_presets
 
     model_cfg = chosen.model
     where = "on a GPU" if gpu else "on the CPU"
@@ -246,7 +246,7 @@ def _choose_model(chosen: Chosen, unset: set[str], kind: str, gpu: bool) -> None
         preset = None if gpu else cpu_preset(family)
         reason = f"training {where}: the {'default' if gpu else 'small'} preset of {family}"
         key = "model.preset"
-    preset = preset or config_class(family)().preset
+    preset = preset or AutoModelConfig.config_class(family)().preset
     if (family, preset) == (model_cfg.name, model_cfg.preset) and key == "model.preset" and gpu:
         return  # the family's own default: nothing was chosen
     chosen.model = _model_config(model_cfg, family, preset)
@@ -259,9 +259,9 @@ def _choose_model(chosen: Chosen, unset: set[str], kind: str, gpu: bool) -> None
 def _model_config(model_cfg: ModelConfig, family: str, preset: str) -> ModelConfig:
     """``model_cfg`` as family ``family``, preset ``preset``: the settings changed from the old family's defaults
     that the new family has are kept."""
-    from ..models import config_class
+    from ..models import AutoModelConfig
 
-    target = config_class(family)
+    target = AutoModelConfig.config_class(family)
     defaults = type(model_cfg)().to_dict()
     names = set(target.__dataclass_fields__)
     kept = {k: v for k, v in model_cfg.to_dict().items() if k in names and v != defaults.get(k)}

@@ -50,13 +50,13 @@ def reference_dataset(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_model() -> Callable[..., Any]:
-    from engine.models import build_model, config_class
+    from engine.models import AutoModelConfig, build_model
 
     def build(family: str, vision: int = 3, aux: int = 0, classes: int = 1, **options: Any) -> Any:
         import torch
 
         torch.manual_seed(0)
-        if aux and "aux_fusion" in config_class(family).__dataclass_fields__:
+        if aux and "aux_fusion" in AutoModelConfig.config_class(family).__dataclass_fields__:
             options.setdefault("aux_fusion", "early")
         return build_model(family, preset="tiny", vision_channels=vision, aux_channels=aux, num_classes=classes,
                            **options).eval()

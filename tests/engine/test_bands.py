@@ -18,7 +18,7 @@ from engine.config.bands import BandSelection, parse_bands
 from engine.data import synthetic
 from engine.data.scene import SceneReader
 from engine.errors import BundleError, ConfigError, DataError
-from engine.models import model_config
+from engine.models import AutoModelConfig
 from engine.segment import segment
 from engine.training.trainer import train
 
@@ -80,7 +80,7 @@ def _train(root: Path, scene: dict, family: str, **data) -> str:
                           **data)
     cfg = TrainConfig(output=str(root / f"{family}.dsmodel"), epochs=1, warmup_epochs=0, batch_size=4,
                       device="cpu", preview_tiles=0, early_stop_patience=None)
-    return train(model_config(family, preset="tiny"), data_cfg, cfg).bundle
+    return train(AutoModelConfig.for_family(family, preset="tiny"), data_cfg, cfg).bundle
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from bench.families import second_stream
 from engine.config import SETTINGS_SECTIONS, DataConfig, LossConfig, TrainConfig
 from engine.config.values import LOSS_TERMS
 from engine.declarations import declared
-from engine.models import AutoModelConfig, config_class, list_models, model_class
+from engine.models import AutoModelConfig, list_models, model_class
 from engine.models.configuration_utils import (
     BASELINE_LOSS,
     DATA_KINDS,
@@ -34,7 +34,7 @@ def _setting(section: str, name: str):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_family_has_a_consistent_card(family):
-    cls = config_class(family)
+    cls = AutoModelConfig.config_class(family)
     card = cls.CARD
     assert isinstance(card, FamilyCard) and card.architecture and card.citation and card.streams
     assert set(card.kinds) <= set(DATA_KINDS) and card.kinds
@@ -50,21 +50,21 @@ def test_every_family_has_a_consistent_card(family):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_help_texts_are_written_from_the_cards(family):
-    card = config_class(family).CARD
+    card = AutoModelConfig.config_class(family).CARD
     model_help = _setting("model", "name").decl.help
     assert family in model_help and card.streams in model_help
     assert family in _setting("model", "preset").decl.auto
     drop_note = _setting("model", "drop_path").decl.default_note
-    default = next(f.default for f in dataclasses.fields(config_class(family)) if f.name == "drop_path")
+    default = next(f.default for f in dataclasses.fields(AutoModelConfig.config_class(family)) if f.name == "drop_path")
     assert f"{default:g} for" in drop_note and family in drop_note
     encoder_label = _setting("model", "encoder").decl.label
-    assert (family in encoder_label) == bool(getattr(config_class(family), "ENCODERS", ()))
+    assert (family in encoder_label) == bool(getattr(AutoModelConfig.config_class(family), "ENCODERS", ()))
     assert family in _setting("loss", "terms").decl.help
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_loss_defaults_and_benchmark_read_the_card(family):
-    card = config_class(family).CARD
+    card = AutoModelConfig.config_class(family).CARD
     assert LossConfig().terms_for(family) == (card.loss or BASELINE_LOSS)
     sides = model_class(family).num_side_outputs
     assert LossConfig().side_weights_for(family, sides) == (list(card.side_weights) or [0.3] * sides)
@@ -75,7 +75,7 @@ def test_the_automatic_choice_follows_the_cards_ranks(monkeypatch):
     """Give two single-stream families a CPU pick for imagery: the lower rank wins, and the help says so."""
     assert auto_picks(False)[IMAGERY][0] == "unet"
     for family, rank in (("pspnet", 1), ("deeplabv3plus", -1)):
-        cls = config_class(family)
+        cls = AutoModelConfig.config_class(family)
         monkeypatch.setattr(cls, "CARD", dataclasses.replace(cls.CARD, auto=(AutoPick("cpu", (IMAGERY,), "tiny",
                                                                                       rank),)))
     assert auto_picks(False)[IMAGERY] == ("deeplabv3plus", "tiny")
@@ -85,7 +85,7 @@ def test_the_automatic_choice_follows_the_cards_ranks(monkeypatch):
 
 
 def test_a_family_given_without_a_preset_gets_its_cards_cpu_preset(monkeypatch):
-    cls = config_class("pspnet")
+    cls = AutoModelConfig.config_class("pspnet")
     monkeypatch.setattr(cls, "CARD", dataclasses.replace(cls.CARD, cpu_preset="tiny"))
     chosen = choose_settings(AutoModelConfig.for_family(name="pspnet"), DataConfig(), TrainConfig(),
                              given=("model.name",), device="cpu")

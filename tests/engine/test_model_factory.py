@@ -7,7 +7,7 @@ import pytest
 
 from engine import api
 from engine.errors import ConfigError
-from engine.models import AutoModelConfig, config_class, list_models, list_presets
+from engine.models import AutoModelConfig, list_models, list_presets
 
 
 def _request(tmp_path, model: dict) -> api.TrainRequest:
@@ -21,7 +21,7 @@ def test_a_preset_given_alone_takes_the_family_that_has_it(tmp_path):
     first = next(f for f in list_models() if "light" in list_presets(f))
     request = _request(tmp_path, {"preset": "light"})
     assert (request.model.name, request.model.preset) == (first, "light")
-    assert type(request.model) is config_class(first)
+    assert type(request.model) is AutoModelConfig.config_class(first)
     assert _request(tmp_path, {}).model == default  # nothing given: the default family at its default preset
 
 
@@ -36,4 +36,4 @@ def test_the_factory_is_never_a_config_itself():
     with pytest.raises(TypeError, match="for_family"):
         AutoModelConfig()
     cfg = AutoModelConfig.for_family("unet", preset="tiny")
-    assert type(cfg) is config_class("unet") and AutoModelConfig.from_dict(cfg.to_dict()) == cfg
+    assert type(cfg) is AutoModelConfig.config_class("unet") and AutoModelConfig.from_dict(cfg.to_dict()) == cfg

@@ -16,7 +16,6 @@ from engine.models import (
     AutoModelConfig,
     build_model,
     build_model_from_config,
-    config_class,
     describe_models,
     list_encoders,
     list_models,
@@ -31,7 +30,7 @@ AUX_CHANNELS = 5
 def _build(family: str, vision: int, aux: int, classes: int, **options) -> SegmentationModel:
     torch.manual_seed(0)
     settings = {"dropout": 0.0, **options}
-    fields = set(config_class(family).__dataclass_fields__)
+    fields = set(AutoModelConfig.config_class(family).__dataclass_fields__)
     if "drop_path" in fields:
         settings.setdefault("drop_path", 0.0)
     if "aux_fusion" in fields and aux:  # the single-stream baselines fuse aux only when asked
@@ -130,9 +129,20 @@ def test_models_command_lists_every_family():
 def test_model_config_picks_the_family_class():
     for family in FAMILIES:
         cfg = AutoModelConfig.for_family(name=family, preset="tiny")
-        assert type(cfg) is config_class(family)
+        assert type(cfg) is AutoModelConfig.config_class(family)
         assert AutoModelConfig.from_dict(cfg.to_dict()) == cfg
         assert isinstance(build_model_from_config(cfg.replace(aux_channels=0, vision_channels=3)), SegmentationModel)
+
+
+def test_each_family_config_names_its_family_and_autoconfig_is_the_one_lookup():
+    """UNetConfig() said name="dualstream" (inherited); four functions looked a family's config up."""
+    import engine.models as models
+    from engine.models import configuration_utils
+
+    for family in FAMILIES:
+        assert AutoModelConfig.config_class(family)().name == family
+    assert not any(hasattr(models, old) for old in ("config_class", "model_config"))
+    assert not hasattr(configuration_utils, "family_config_class")
 
 
 def test_unknown_names_list_the_valid_ones():

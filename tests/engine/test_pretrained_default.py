@@ -18,13 +18,13 @@ from tests.engine.local_hub import LocalHub
 PROBE = r"""
 import json, sys
 from engine.config import DataConfig, TrainConfig
-from engine.models import config_class
+from engine.models import AutoModelConfig
 from engine.training.auto import choose_settings
 from engine.data.synthetic import make_scene
 
 scene = make_scene(sys.argv[1], "s", size=(96, 96), seed=1, aux_channels=0)
 data = DataConfig(train_scenes=[{"image": scene["image"], "label": scene["label"]}], label_mapping={"90": 1})
-chosen = choose_settings(config_class("unet")(preset="light"), data,
+chosen = choose_settings(AutoModelConfig.config_class("unet")(preset="light"), data,
                          TrainConfig(output=sys.argv[1] + "/m.dsmodel"), {"model.name", "model.preset"},
                          device="cpu")
 print(json.dumps({"pretrained": chosen.model.pretrained, "lines": chosen.lines()}))

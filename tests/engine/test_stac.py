@@ -14,7 +14,7 @@ import pytest
 from engine.bundle.store import save_bundle
 from engine.cli.main import main
 from engine.export.stac import MLM_SCHEMA, model_card, stac_item_path
-from engine.models import config_class, list_models
+from engine.models import AutoModelConfig, list_models
 
 STATS = {"method": "percentile", "low": [10.0, 20.0, 30.0, 40.0], "high": [900.0, 800.0, 700.0, 600.0]}
 AUX_STATS = {"method": "meanstd", "low": [0.0, 1.0, 2.0], "high": [1.0, 2.0, 3.0]}
@@ -140,7 +140,7 @@ def test_the_card_path_beside_a_bundle():
 
 @pytest.mark.parametrize("family", list_models())
 def test_every_family_names_its_architecture_and_paper_from_its_card(family, tiny_model, tmp_path, mlm_errors):
-    card = config_class(family).CARD
+    card = AutoModelConfig.config_class(family).CARD
     item = model_card(_bundle(tiny_model(family, 4, 0, 1), tmp_path / f"{family}.dsmodel"))
     assert mlm_errors(item) == []
     props = item["properties"]

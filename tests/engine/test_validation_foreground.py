@@ -13,7 +13,7 @@ from engine.callbacks import Callback
 from engine.config import DataConfig, SceneSpec, TrainConfig
 from engine.data.dataset import build_datasets
 from engine.errors import mention
-from engine.models import model_config
+from engine.models import AutoModelConfig
 from engine.training.trainer import train
 
 
@@ -62,7 +62,7 @@ def _train(tmp_path: Path, data_cfg: DataConfig, epochs: int) -> tuple:
     callback = RawCallback()
     cfg = TrainConfig(output=str(tmp_path / "model.dsmodel"), epochs=epochs, warmup_epochs=0, batch_size=4,
                       device="cpu", preview_tiles=0, early_stop_patience=1)
-    return train(model_config("unet", preset="tiny"), data_cfg, cfg, callback), callback.warnings
+    return train(AutoModelConfig.for_family("unet", preset="tiny"), data_cfg, cfg, callback), callback.warnings
 
 
 def test_a_held_out_band_without_foreground_is_said_and_the_last_epoch_kept(tmp_path):

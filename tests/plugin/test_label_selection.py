@@ -94,7 +94,7 @@ def test_train_reads_only_the_selected_polygons(plugin, scenes, tmp_path):
     part, lines = _foreground(scene["image"], QgsProcessingFeatureSourceDefinition(layer.id(), True), tmp_path,
                               "part")
     assert 0 < part < whole
-    assert any(f"2 selected feature(s) of 'fields'" in line for line in lines)
+    assert any("2 selected feature(s) of 'fields'" in line for line in lines)
 
 
 def test_raster_labels_are_still_taken_as_a_layer_and_as_a_path(plugin, scenes, tmp_path):

@@ -40,6 +40,7 @@ class CMXConfig(ModelConfig):
     coarser than the image (``aux_ratio > 1``) is upsampled bilinearly to the image grid first. ``aux_channels=0``
     leaves one MiT stream and the MLP decoder (a SegFormer)."""
 
+    name: str = redeclared(ModelConfig, "name", "cmx")  # the family it configures
     preset: str = redeclared(ModelConfig, "preset", "b2")
     aux_channels: int = redeclared(ModelConfig, "aux_channels", 1)
     aux_ratio: int = redeclared(ModelConfig, "aux_ratio", 1)

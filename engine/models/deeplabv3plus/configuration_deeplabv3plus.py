@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import CONFIG_ONLY, setting
+from ...declarations import CONFIG_ONLY, redeclared, setting
 from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig, single_stream_card
-from ..configuration_utils import FamilyCard
+from ..configuration_utils import FamilyCard, ModelConfig
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class DeepLabV3PlusConfig(SingleStreamConfig):
     distances.
     """
 
+    name: str = redeclared(ModelConfig, "name", "deeplabv3plus")  # the family it configures
     atrous_rates: list[int] = setting(default_factory=lambda: [12, 24, 36], help="Dilation rates of the ASPP branches.",
                                       no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
 

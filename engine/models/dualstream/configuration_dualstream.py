@@ -44,6 +44,7 @@ class DualStreamConfig(ModelConfig):
     The same fields as the engine's single ModelConfig before families existed, so older bundles load as is.
     """
 
+    name: str = redeclared(ModelConfig, "name", "dualstream")  # the family it configures
     preset: str = redeclared(ModelConfig, "preset", "b1")
     drop_path: float = setting(0.1, **DROP_PATH)
     vision_encoder: dict[str, list[int]] | None = setting(None, **VISION_ENCODER)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import CONFIG_ONLY, setting
+from ...declarations import CONFIG_ONLY, redeclared, setting
 from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig, single_stream_card
-from ..configuration_utils import FamilyCard
+from ..configuration_utils import FamilyCard, ModelConfig
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ PRESETS: dict[str, FPNPreset] = {
 class FPNConfig(SingleStreamConfig):
     """FPN: a top-down pathway over the encoder's four maps; each level is brought to stride 4 and summed."""
 
+    name: str = redeclared(ModelConfig, "name", "fpn")  # the family it configures
     pyramid_channels: int | None = setting(None, help="Width of the feature pyramid; None = the preset's.",
                                            no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
     segmentation_channels: int | None = setting(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...declarations import CONFIG_ONLY, setting
+from ...declarations import CONFIG_ONLY, redeclared, setting
 from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig, single_stream_card
-from ..configuration_utils import IMAGERY, AutoPick, FamilyCard
+from ..configuration_utils import IMAGERY, AutoPick, FamilyCard, ModelConfig
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ PRESETS: dict[str, UNetPreset] = {
 class UNetConfig(SingleStreamConfig):
     """UNet: skips from every encoder stage; ``decoder_channels`` None = the preset's."""
 
+    name: str = redeclared(ModelConfig, "name", "unet")  # the family it configures
     decoder_channels: list[int] | None = setting(None, help="Widths of the five decoder stages; None = the preset's.",
                                                  no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
 
