@@ -149,3 +149,13 @@ def _with_defaults(section: str, values: dict[str, Any]) -> dict[str, Any]:
         return cls.from_dict(values).to_dict()
     except Exception:  # noqa: BLE001 - any unreadable old section is compared as saved
         return values
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (all devices)."""
+    import numpy as np
+
+    torch = require("torch")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

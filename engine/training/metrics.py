@@ -159,3 +159,8 @@ def selection_score(summary: dict[str, Any], num_classes: int, metric: str = "io
         return -float(summary["loss"])
     value = summary.get("foreground_iou") if num_classes == 1 else summary.get("miou")
     return 0.0 if value is None else float(value)
+
+
+def number(value: Any) -> float:
+    """Metric values may be None (undefined); the history stores NaN for them."""
+    return float("nan") if value is None else float(value)

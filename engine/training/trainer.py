@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -42,10 +41,11 @@ from .checkpoint import (
     config_differences,
     load_checkpoint,
     restore_rng_state,
+    seed_everything,
 )
 from .destination import check_destination, earlier_checkpoint, stopped, train_files
 from .forward import Forward, validate
-from .metrics import selection_score
+from .metrics import number, selection_score
 from .optim import LRSchedule, build_optimizer, decide_precision
 from .outputs import RESUME, TrainFiles, TrainResult
 from .parts import Batches, Optimisation, Place, RunPaths, TrainRecord
@@ -53,21 +53,6 @@ from .preflight import check_resources, no_validation_foreground, side_outputs
 from .steps import EpochSteps
 
 # --------------------------------------------------------------------------------------------- small pieces
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (all devices)."""
-    import numpy as np
-
-    torch = require("torch")
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _number(value: Any) -> float:
-    """Metric values may be None (undefined); the history stores NaN for them."""
-    return float("nan") if value is None else float(value)
 
 
 # --------------------------------------------------------------------------------------------- the loop
@@ -435,10 +420,10 @@ class _Trainer:
                 score = selection_score(val, self.num_classes, cfg.early_stop_metric)
             if val is not None:
                 iou = selection_score(val, self.num_classes)
-                entry.update(val_loss=val["loss"], val_iou=iou, val_miou=_number(val.get("miou")),
-                             val_foreground_iou=_number(val.get("foreground_iou")),
-                             val_pixel_accuracy=_number(val.get("pixel_accuracy")),
-                             val_class_iou=[_number(v) for v in val["iou"]])
+                entry.update(val_loss=val["loss"], val_iou=iou, val_miou=number(val.get("miou")),
+                             val_foreground_iou=number(val.get("foreground_iou")),
+                             val_pixel_accuracy=number(val.get("pixel_accuracy")),
+                             val_class_iou=[number(v) for v in val["iou"]])
             entry["seconds"] = round(self.budget.clock() - started, 3)
             self.history.append(entry)
             self.optim.schedule.epoch_end(score, main_stage=not frozen)
