@@ -89,6 +89,7 @@ Stage = engine_api().Stage
 #: What the engine's stages read like in the dialog's progress text.
 STAGE_TEXT = {
     Stage.BAND_STATISTICS: "Computing band statistics",
+    Stage.ENCODER_FEATURES: "Computing the frozen encoder's features",
     Stage.TRAIN: "Training",
     Stage.VALIDATE: "Validating",
     Stage.SEGMENT: "Segmenting tiles",

@@ -22,6 +22,7 @@ class Stage:
     """
 
     BAND_STATISTICS = "band statistics"  # training: per-band statistics of the training tiles
+    ENCODER_FEATURES = "encoder features"  # training: a frozen encoder's features of each tile, computed once
     TRAIN = "train"  # training steps, all epochs
     VALIDATE = "validate"  # the validation batches of one epoch
     SEGMENT = "segment"  # the tiles of one scene

@@ -282,6 +282,9 @@ class DataConfig(Settings):
 
 
 
+FROZEN_ENCODER = ("off", "cached")
+
+
 @dataclass
 class TrainConfig(Settings):
     """Optimisation and schedule settings (reference values as defaults where they exist)."""
@@ -297,6 +300,16 @@ class TrainConfig(Settings):
         2, label="Warm-up epochs (encoders frozen)", minimum=0, group="training",
         auto="2 on a GPU; 0 on a CPU when the encoders start from random weights",
         help="First epochs with both encoders frozen, training fusion and decoder only.")
+    frozen_encoder: str = setting(
+        "off", choices=FROZEN_ENCODER, label="Frozen encoder", group="training",
+        auto="cached on the CPU for a pretrained foundation encoder (Prithvi, DINOv3, transformers); off on a GPU",
+        help="cached: the vision encoder stays frozen, its features for each training and validation tile are "
+             "computed once and kept (memory, or a temporary file beyond feature_cache_mb) and the decoder trains "
+             "all epochs on them; flips and 90-degree rotations still apply (to features and labels alike), the "
+             "other augmentations do not. off: warm-up epochs frozen, then every layer trained.")
+    feature_cache_mb: int = setting(2048, minimum=0, group="training", no_qgis="the default, 2048 MiB",
+                                    help="Memory the cached encoder features may take; beyond it (0: always) they "
+                                         "go to a temporary file beside the model bundle, removed at the end.")
     time_budget: float | None = setting(
         None, label="Time budget (minutes, 0 = chosen)", minimum=0.0, off=0, metavar="MINUTES", group="training",
         auto="5 minutes on a CPU when the epochs are not set, none on a GPU",
@@ -387,6 +400,8 @@ class TrainConfig(Settings):
         check(self.time_budget is None or (self.time_budget > 0 and math.isfinite(self.time_budget)),
                f"{mention('train.time_budget')} must be > 0 minutes, or unset for no limit (got {self.time_budget}).")
         check(self.weight_decay >= 0, f"{mention('train.weight_decay')} must be >= 0 (got {self.weight_decay}).")
+        check(self.frozen_encoder in FROZEN_ENCODER, f"{mention('train.frozen_encoder')} must be one of "
+                                                     f"{list(FROZEN_ENCODER)} (got {self.frozen_encoder!r}).")
         check(self.vision_lr_factor > 0 and self.aux_lr_factor > 0, "vision_lr_factor and aux_lr_factor must be > 0.")
         check(math.isfinite(self.learning_rate) and self.learning_rate > 0,
                f"{mention('train.learning_rate')} must be a number > 0 (got {self.learning_rate}).")

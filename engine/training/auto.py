@@ -171,6 +171,8 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
     if "data.bands" not in given and not data_cfg.bands:
         _choose_encoder_bands(chosen)
     _choose_schedule(chosen, unset, gpu)
+    if "train.frozen_encoder" in unset:
+        _choose_frozen(chosen, gpu)
     return chosen
 
 
@@ -192,6 +194,24 @@ def _choose_pretrained(chosen: Chosen) -> None:
         f"the encoder's ImageNet checkpoint '{hub_id}' is not in the Hugging Face cache and the hub did not answer; "
         f"for better results download it once with network access (huggingface-cli download {hub_id}, or a "
         f"training with {mention('model.pretrained')} {IMAGENET} online) and train again")))
+
+
+def _choose_frozen(chosen: Chosen, gpu: bool) -> None:
+    """A pretrained foundation encoder on the CPU: frozen, its features cached (recomputing a ViT-L every step
+    would take the time budget); on a GPU every layer is fine-tuned. Said either way."""
+    from ..models.encoders.catalog import ENCODERS
+
+    spec = ENCODERS.get(getattr(chosen.model, "encoder_name", None) or "")
+    if spec is None or not spec.foundation or not chosen.model.pretrained or chosen.model.uses_aux:
+        return
+    if gpu:
+        chosen.choices.append(Choice({"train.frozen_encoder": "off"}, (
+            f"a GPU fine-tunes the pretrained {chosen.model.encoder_name} with the rest after the warm-up epochs")))
+        return
+    chosen.train = chosen.train.replace(frozen_encoder="cached")
+    chosen.choices.append(Choice({"train.frozen_encoder": "cached"}, (
+        f"training on the CPU: the pretrained {chosen.model.encoder_name} stays frozen and its features of each "
+        f"tile are computed once, so the decoder gets many epochs in the time budget instead of a few")))
 
 
 def _choose_encoder_bands(chosen: Chosen) -> None:

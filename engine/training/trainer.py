@@ -126,6 +126,13 @@ class _Trainer:
         loss_fn, forward, scaler = self._configure_loss(), *self._configure_precision()
         optimizer = build_optimizer(self.model, train_cfg)
         self.batches, self.val_loader, self.keep_last = self._configure_loaders()
+        self.net, self.cached, self.temporary = self.model, train_cfg.frozen_encoder == "cached", []
+        if self.cached:  # the frozen encoder's features once; the steps train the rest on them
+            from .cached import cached_training
+
+            self.net, self.batches, self.val_loader, self.temporary = cached_training(
+                self.model, self.model_cfg, self.batches, self.val_loader, data_cfg, train_cfg, self.place,
+                self.paths.output)
         self.budget = TimeBudget(train_cfg.time_budget, clock)
         self.optim = Optimisation(loss_fn, forward, optimizer, self._configure_schedule(optimizer), scaler)
         self.total_epochs = train_cfg.warmup_epochs + train_cfg.epochs
@@ -133,7 +140,7 @@ class _Trainer:
         self.record = TrainRecord(self.model_cfg, self.data_meta, self.parent, configs)
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {"epoch": 0, "score": None, "metrics": {}, "since": 0}
-        self.steps = EpochSteps(train_cfg, self.model, self.optim, self.batches, self.budget, self.place,
+        self.steps = EpochSteps(train_cfg, self.net, self.optim, self.batches, self.budget, self.place,
                                 self.total_epochs, self._stopped,
                                 len(self.val_loader) if self.val_loader is not None else 0)
         self.files = TrainFiles(train_cfg, self.record, self.model, self.optim, self.budget, self.datasets, self.paths,
@@ -261,6 +268,9 @@ class _Trainer:
         except BaseException:
             self._drop_unreferenced_partial()
             raise
+        finally:
+            for file in self.temporary:  # cached encoder features are never left behind
+                file.unlink(missing_ok=True)
 
     def _drop_unreferenced_partial(self) -> None:
         if self.place.ctx.is_main and self.files.wrote_partial and not self.files.good_checkpoint:
@@ -391,8 +401,8 @@ class _Trainer:
         for epoch in range(start_epoch, self.total_epochs + 1):
             # Reseed per epoch so that a resumed run repeats exactly what the uninterrupted run would do.
             seed_everything(cfg.seed + 1000 * epoch + self.place.ctx.rank)
-            frozen = epoch <= cfg.warmup_epochs
-            if frozen and self.budget.limited and self.budget.fraction() >= FROZEN_BUDGET_SHARE:
+            frozen = epoch <= cfg.warmup_epochs or self.cached
+            if frozen and not self.cached and self.budget.limited and self.budget.fraction() >= FROZEN_BUDGET_SHARE:
                 frozen = False  # under a time budget the frozen warm-up never takes the training whole
                 if frozen_state:
                     cb.info(f"Half the {self.budget.describe()} is spent in the epochs with frozen encoders: all "
@@ -475,7 +485,7 @@ class _Trainer:
         return sum(float(e.get("seconds") or 0.0) for e in self.history)
 
     def _validate(self) -> dict[str, Any]:
-        summary, canceled = validate(self.model, self.val_loader, self.optim.forward, self.optim.loss_fn,
+        summary, canceled = validate(self.net, self.val_loader, self.optim.forward, self.optim.loss_fn,
                                      self.num_classes, self.ignore_index, self.data_cfg.class_names, self.place.ctx,
                                      self.place.callback)
         if canceled:

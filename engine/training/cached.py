@@ -1,0 +1,190 @@
+"""Training on cached features of a frozen encoder (``train.frozen_encoder: cached``).
+
+The frozen vision encoder's features of each training tile (the tiles of the first epoch, read without
+augmentation) and of each validation tile are computed once, before the first epoch, and kept: in memory as
+float16 up to ``train.feature_cache_mb``, beyond it in a temporary file beside the bundle (removed when training
+ends). Every epoch then trains the trainable rest (a ViT's neck and the decoder) on them, the same tiles each
+epoch. Flips and 90-degree rotations still apply, to the feature maps and the labels alike; the augmentations
+that need the pixels (random crop and scale, small rotations, photometric ones, copy-paste) do not, as said in
+the log. Single-stream families only (an encoder in ``model.encoder``), one process.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from ..callbacks import Stage
+from ..config import DataConfig, TrainConfig
+from ..errors import ConfigError, mention
+from .parts import Batches, Place
+
+
+@dataclass
+class FeatureStore:
+    """Features of ``count`` tiles, each the maps of ``shapes`` flattened into one float16 row, and the labels."""
+
+    shapes: list[tuple[int, int, int]]
+    rows: Any  # (count, sum of the shapes' sizes) float16: numpy array or memmap
+    labels: np.ndarray  # (count, T, T) int64
+    file: Path | None = None
+
+    def maps(self, index: int) -> list[torch.Tensor]:
+        flat, out, start = torch.from_numpy(np.asarray(self.rows[index])), [], 0
+        for shape in self.shapes:
+            size = math.prod(shape)
+            out.append(flat[start:start + size].view(shape))
+            start += size
+        return out
+
+
+def pack(maps: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([m.reshape(-1) for m in maps])
+
+
+def unpack(rows: torch.Tensor, shapes: list[tuple[int, int, int]]) -> list[torch.Tensor]:
+    """(B, N) rows -> the maps (B, C, h, w) of ``shapes``, in float32."""
+    out, start = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        out.append(rows[:, start:start + size].float().view(rows.shape[0], *shape))
+        start += size
+    return out
+
+
+class CachedTiles(Dataset):
+    """Samples ``{"vision": packed features, "labels": labels}``; random flips / quarter turns when ``flips`` /
+    ``rot90``, drawn from (seed, epoch, index) like the pixel tiles' augmentations."""
+
+    def __init__(self, store: FeatureStore, flips: bool = False, rot90: bool = False, seed: int = 0):
+        self.store, self.flips, self.rot90, self.seed, self.epoch = store, flips, rot90, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.store.labels)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        maps, label = self.store.maps(index), torch.from_numpy(self.store.labels[index])
+        if self.flips or self.rot90:
+            u = np.random.default_rng([self.seed, self.epoch, index]).random(3)
+            turns = int(u[2] * 4) % 4 if self.rot90 else 0
+            for flip, axis in ((self.flips and u[0] < 0.5, -1), (self.flips and u[1] < 0.5, -2)):
+                if flip:
+                    maps, label = [m.flip(axis) for m in maps], label.flip(axis)
+            if turns:
+                maps, label = [m.rot90(turns, (-2, -1)) for m in maps], label.rot90(turns, (-2, -1))
+        return {"vision": pack(maps), "labels": label}
+
+
+class CachedNet(nn.Module):
+    """The model without its encoder: packed features -> ``pyramid`` -> decoder -> logits of the tile size."""
+
+    def __init__(self, model: nn.Module, shapes: list[tuple[int, int, int]], tile: int):
+        super().__init__()
+        self.model, self.shapes, self.tile = model, shapes, tile
+
+    def forward(self, rows: torch.Tensor, aux: Any = None) -> dict[str, Any]:
+        features = self.model.encoder.pyramid(unpack(rows, self.shapes), (self.tile, self.tile))
+        logits = self.model.decoder(features)
+        if logits.shape[-1] != self.tile:
+            logits = F.interpolate(logits, size=(self.tile, self.tile), mode="bilinear", align_corners=False)
+        return {"logits": logits, "side_logits": []}
+
+
+def check_cacheable(model: Any, model_cfg: Any, place: Place) -> None:
+    """ConfigError saying why ``frozen_encoder: cached`` cannot apply to this model or run."""
+    if not hasattr(model, "encoder") or not hasattr(model.encoder, "pyramid") or model_cfg.uses_aux:
+        raise ConfigError(f"{mention('train.frozen_encoder')} cached applies to the single-stream families (UNet, "
+                          f"DeepLabV3+, FPN, PSPNet) on imagery alone, not to {model_cfg.name}"
+                          f"{' with aux' if model_cfg.uses_aux else ''}; set it to off.")
+    if place.ctx.distributed:
+        raise ConfigError(f"{mention('train.frozen_encoder')} cached runs in one process; set it to off under "
+                          f"torchrun.")
+
+
+@torch.no_grad()
+def compute_store(model: Any, tiles: Any, batch: int, place: Place, cap_mb: int, spill: Path,
+                  what: str) -> FeatureStore:
+    """The encoder's features of every tile of ``tiles`` (a dataset of samples), in memory or in ``spill``."""
+    encoder = model.encoder
+    was = encoder.training
+    encoder.eval()
+    count, rows, labels, shapes, file = len(tiles), None, None, [], None
+    for start in range(0, count, batch):
+        if place.callback.is_canceled():
+            break
+        samples = [tiles[i] for i in range(start, min(count, start + batch))]
+        pixels = torch.stack([s["vision"] for s in samples]).to(place.device)
+        maps = encoder.features(pixels)
+        if rows is None:
+            shapes = [tuple(int(d) for d in m.shape[1:]) for m in maps]
+            width = sum(math.prod(s) for s in shapes)
+            size_mb = count * width * 2 / 2**20
+            if size_mb > cap_mb:
+                spill.parent.mkdir(parents=True, exist_ok=True)
+                file = Path(tempfile.mkstemp(prefix=spill.name, suffix=".features", dir=spill.parent)[1])
+                rows = np.memmap(file, dtype=np.float16, mode="w+", shape=(count, width))
+            else:
+                rows = np.empty((count, width), np.float16)
+            labels = np.empty((count, *samples[0]["labels"].shape), np.int64)
+            where = f"a temporary file {file}" if file else "memory"
+            place.callback.info(f"Caching the frozen encoder's features of {count} {what} tile(s): {size_mb:.0f} MiB "
+                                f"in {where} ({mention('train.feature_cache_mb')} {cap_mb}).")
+        flat = torch.cat([m.reshape(m.shape[0], -1) for m in maps], dim=1)
+        rows[start:start + len(samples)] = flat.to(torch.float16).cpu().numpy()
+        labels[start:start + len(samples)] = torch.stack([s["labels"] for s in samples]).numpy()
+        place.callback.progress(min(count, start + batch), count, Stage.ENCODER_FEATURES)
+    encoder.train(was)
+    return FeatureStore(shapes, rows, labels, file)
+
+
+def cached_training(model: Any, model_cfg: Any, batches: Batches, val_loader: Any, data_cfg: DataConfig,
+                    cfg: TrainConfig, place: Place, output: Path) -> tuple[nn.Module, Batches, Any, list[Path]]:
+    """(the net the steps train, the cached training batches, the cached validation loader or None, the
+    temporary files to remove when training ends)."""
+    check_cacheable(model, model_cfg, place)
+    model.freeze_encoders(True)
+    train_ds = batches.dataset
+    sampler = getattr(train_ds, "sampler", None)
+    kept_augment = getattr(sampler, "augment", None)
+    if sampler is not None:  # the tiles of epoch 0 as read, before any augmentation
+        sampler.augment = None
+    train_ds.set_epoch(0)
+    try:
+        store = compute_store(model, train_ds, cfg.batch_size, place, cfg.feature_cache_mb, output, "training")
+    finally:
+        if sampler is not None:
+            sampler.augment = kept_augment
+    augment = data_cfg.augment
+    cached = CachedTiles(store, bool(augment.flips), bool(augment.rot90), cfg.seed)
+    dropped = [name for name, on in (("random scale/crop", augment.scale_range[0] != augment.scale_range[1]),
+                                     ("small rotations", augment.rotation_degrees > 0),
+                                     ("colour jitter", augment.color_jitter > 0), ("grey", augment.gray_probability),
+                                     ("copy-paste", augment.copy_paste > 0),
+                                     ("hsv/CLAHE", augment.extra_photometric)) if on]
+    kept = [n for n, on in (("flips", augment.flips), ("90-degree rotations", augment.rot90)) if on]
+    place.callback.info(f"Frozen encoder, cached features: the decoder trains every epoch on the same "
+                        f"{len(cached)} tiles; kept augmentations: {', '.join(kept) or 'none'}; dropped (they need "
+                        f"the pixels): {', '.join(dropped) or 'none'}.")
+    loader = DataLoader(cached, batch_size=cfg.batch_size, drop_last=len(cached) >= cfg.batch_size,
+                        sampler=RandomSampler(cached, generator=torch.Generator().manual_seed(cfg.seed)))
+    files = [store.file] if store.file else []
+    val = None
+    if val_loader is not None:
+        val_store = compute_store(model, val_loader.dataset, cfg.batch_size, place, cfg.feature_cache_mb, output,
+                                  "validation")
+        files += [val_store.file] if val_store.file else []
+        val = DataLoader(CachedTiles(val_store), batch_size=cfg.batch_size, shuffle=False)
+    net = CachedNet(model, store.shapes, int(data_cfg.tile_size))
+    return net, Batches(cached, loader, loader.sampler, len(loader)), val, files
