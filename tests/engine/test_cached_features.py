@@ -10,7 +10,7 @@ import torch
 
 from engine.callbacks import Callback
 from engine.config import DataConfig, TrainConfig
-from engine.models import build_model, config_class
+from engine.models import AutoModelConfig, build_model
 from engine.runtime.distributed import DistContext
 from engine.training.auto import choose_settings
 from engine.training.cached import CachedNet, CachedTiles, compute_store
@@ -113,7 +113,7 @@ def test_training_on_cached_features_keeps_the_encoder_and_removes_the_spill_fil
 
 
 def test_the_budget_caches_on_the_cpu_and_fine_tunes_on_a_gpu(synthetic_scene, tmp_path):
-    model = config_class("unet")(preset="tiny", encoder="dinov3_vitl16_sat", pretrained="release")
+    model = AutoModelConfig.config_class("unet")(preset="tiny", encoder="dinov3_vitl16_sat", pretrained="release")
     data = DataConfig(train_scenes=[{"image": synthetic_scene["image"], "label": synthetic_scene["label"]}],
                       tile_size=64)
     given = {"model.name", "model.preset", "model.encoder", "model.pretrained", "data.tile_size"}
@@ -125,5 +125,5 @@ def test_the_budget_caches_on_the_cpu_and_fine_tunes_on_a_gpu(synthetic_scene, t
     gpu = choose_settings(model, data, train, given, device="cuda")
     assert gpu.train.frozen_encoder == "off"
     assert any("GPU fine-tunes" in x for x in gpu.lines())
-    plain = choose_settings(config_class("unet")(preset="tiny"), data, train, given, device="cpu")
+    plain = choose_settings(AutoModelConfig.config_class("unet")(preset="tiny"), data, train, given, device="cpu")
     assert plain.train.frozen_encoder == "off"  # no pretrained foundation encoder: nothing to cache
