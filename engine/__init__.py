@@ -6,30 +6,38 @@ Modules inside the engine import each other relatively, so the same code works f
 checkout or a ``pip install`` (the ``dualstream`` command, or ``python -m engine``) and bundled inside the
 plugin folder (``dualstream_qgis.engine``).
 
-Map (data flows files -> ``data`` -> ``models`` -> ``training`` / ``segment`` -> ``io`` / ``export``; the
-longer table with the reasons is docs/design.md):
+Map (data flows sources -> ``segment``'s image resolver -> ``data`` readers -> ``models`` -> ``training`` /
+``segment`` -> ``io`` / ``export``; the longer table with the reasons is docs/design.md, and a test checks that
+this map names every package and top-level module of the tree):
 
 - ``settings.py``      the base of every settings dataclass (dict/JSON round trip, ``check``)
 - ``declarations.py``  each setting declared once: help, CLI flag, Processing parameter, choices, bounds
-- ``config/``          the engine's settings: data, augmentation, loss, training, segment, bulk, evaluate
-- ``errors.py``        one error hierarchy; every message says what to do and names the setting
+- ``errors.py``        one error hierarchy; every message says what to do and names the setting (``mention``)
 - ``callbacks.py``     progress, cancellation, and the stage names and epoch line both front ends show
-- ``data/``            raster I/O, alignment of aux rasters, labels, band statistics, scenes, sampling,
-  augmentations, datasets, synthetic demo data
-- ``models/``          the family registry (``registry.py``), one folder per family with its card,
-  ``encoders/``, shared blocks, fusion, pretrained weights by name
-- ``training/``        the fit loop, forward pass and validation, losses, metrics, optimiser and schedule,
-  checkpoints, settings chosen from the data, time budget, report
-- ``segment/``         whole-scene inference: plan, tile readers, torch / onnxruntime predictors with ensemble
-  x TTA, blending pipeline, one scene's run; ``segment/bulk/`` many scenes, resumable, with a summary
-- ``evaluate.py``      class rasters against label rasters or polygons, streamed in row blocks
-- ``bundle/``          a model file: the bundle and its typed metadata schema, read and written, described
-  in words; models made elsewhere (ONNX graphs, Deepness metadata) wrapped as bundles
-- ``export/``          a bundle turned into other formats: ONNX export (cache, int8), the STAC MLM card
-- ``io/``              files written safely: atomic writes, locks, output safety, digests, CSV tables, the
-  GeoTIFF / QML / polygon writers
+- ``text.py``          text from files made printable (no control characters reach a log or a terminal)
 - ``runtime/``         where the work runs: stack and devices, CPU threads, torchrun, host <-> device copies,
   prefetch, resource checks
+- ``io/``              files written safely: atomic writes, locks, output safety, the one format table, digests,
+  CSV tables, the GeoTIFF / QML / polygon writers, locations of local and remote sources
+- ``models/``          the family registry (``registry.py``), one folder per family with its card,
+  ``encoders/``, shared blocks, fusion, pretrained weights by name; ``AutoModelConfig`` the one lookup
+- ``config/``          the engine's settings: data, augmentation, loss, training, segment, bulk, evaluate, polygons
+- ``data/``            raster I/O, alignment of aux rasters, labels, band statistics, scenes, sampling, bands by
+  name, STAC items, web services, augmentations, datasets, synthetic demo data
+- ``bundle/``          a model file: the bundle and its typed metadata schema, read and written, described in
+  words; models made elsewhere (ONNX graphs, Deepness metadata) wrapped as bundles; one view of what any
+  model expects
+- ``export/``          a bundle turned into other formats: ONNX export (cache, int8), the STAC MLM card
+- ``ready/``           ready models by name: the catalogue, downloads checked by SHA-256, the cached bundles
+- ``prompted/``        prompted labelling with Segment Anything models: prompts in map coordinates -> polygons
+- ``training/``        the fit loop, forward pass and validation, losses, metrics, optimiser and schedule,
+  checkpoints, settings chosen from the data, time budget, report
+- ``segment/``         whole-scene inference: the image resolver (files, URLs, STAC items, web services, bands),
+  plan, tile readers, torch / onnxruntime predictors with ensemble x TTA, blending pipeline, one scene's run;
+  ``segment/bulk/`` many scenes, resumable, with a summary
+- ``evaluate.py``      class rasters against label rasters or polygons, streamed in row blocks
+- ``suggest/``         where to label next: windows ranked by the model's uncertainty
+- ``api/``             the one door both front ends use: declarations, job functions, files, sources
 - ``cli/``             the ``dualstream`` command, one module per subcommand, options from the declarations;
   ``__main__.py`` makes ``python -m engine`` the same command
 """

@@ -4,12 +4,13 @@ declares its help, command-line flag, Processing parameter and bounds once (:mod
 Every model bundle stores the model, data and train settings it was made with, so a bundle can be rebuilt and its
 training reproduced. The package:
 
-- ``base``: the value lists (devices, TTA modes, optimisers, ...), shared parsers and checks;
+- ``values``: the value lists (devices, TTA modes, optimisers, ...), shared parsers and checks;
+- ``bands``: band selection (numbers or names); ``crs``: CRS checks; ``output_kinds``: what a segmentation writes;
 - ``training``: DataConfig (with SceneSpec and AugmentConfig), TrainConfig;
 - ``loss``: LossConfig and the parser of loss terms;
 - ``inference``: SegmentConfig, BulkConfig, EvaluateConfig;
 - ``suggest``: SuggestConfig (where to label next);
-- ``label``: PromptedConfig (polygons from Segment Anything prompts);
+- ``prompted``: PromptedConfig (polygons from Segment Anything prompts);
 - ``export``: ExportConfig (the ONNX export's settings);
 - ``polygons``: the polygon settings per class, PolygonsConfig (any class raster into polygons).
 

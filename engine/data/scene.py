@@ -121,7 +121,16 @@ class SceneReader(SceneLabels):
         # image cells and aux blocks shared by planned tiles (inference turns it on: share_parts); None: every
         # tile reads its own window and warps its own aux (training's random tiles)
         self.parts: SharedParts | None = None  # with the layouts of its cells and aux blocks
+        self._open_image(bands, x_bands)
+        self._say_georeferencing()
+        self._aux: list[_AuxSource] = [self._setup_aux(p) for p in self.aux_paths]
+        self.aux_file_bands: list[int] = [len(a.bands) for a in self._aux]  # bands used of each aux file
+        self.aux_channels: int = len(self.selection.x) if self.selection.x else sum(self.aux_file_bands)
+        self._setup_labels(label_classes)
+        self._setup_region(extent, extent_crs, aoi)
 
+    def _open_image(self, bands: list[int] | None, x_bands: list[int] | None) -> None:
+        """The image's grid, band selection and value type, from its one open dataset."""
         image_ds = self._open(self.image, "image")
         self.grid: RasterGrid = grid_of(image_ds)
         self.image_bands: int = image_ds.count
@@ -140,26 +149,31 @@ class SceneReader(SceneLabels):
         self._image_masked = has_own_mask(image_ds, (self._read_bands or [1])[0])  # asked once, not per cell
         self.nodata = image_ds.nodata
         self.georeferenced = self.grid.georeferenced
+
+    def _say_georeferencing(self) -> None:
+        """A warning for an image without georeferencing (what it means for its label) or without a CRS."""
         if not self.georeferenced:  # what it means for this scene's label (aux rasters: a warning of their own)
             label = (f"; the label '{self.label_path}' is taken pixel for pixel, so it must cover the same area at "
                      f"the same size ({self.grid.width}x{self.grid.height} px)" if self.label_path else "")
-            self.callback.warning(f"The {role} '{self.image}' has no georeferencing (no CRS, no geotransform): "
+            self.callback.warning(f"The {self.role} '{self.image}' has no georeferencing (no CRS, no geotransform): "
                                   f"working in pixel space{label}.")
         elif self.grid.crs is None:
-            self.callback.warning(f"The {role} '{self.image}' has a geotransform but no CRS; map units are assumed.")
+            self.callback.warning(f"The {self.role} '{self.image}' has a geotransform but no CRS; map units are "
+                                  f"assumed.")
 
-        self._aux: list[_AuxSource] = [self._setup_aux(p) for p in self.aux_paths]
-        self.aux_file_bands: list[int] = [len(a.bands) for a in self._aux]  # bands used of each aux file
-        self.aux_channels: int = len(self.selection.x) if self.selection.x else sum(self.aux_file_bands)
-
+    def _setup_labels(self, label_classes: int) -> None:
+        """The label's class mapping, and the label itself set up on the image grid (none: nothing to set up)."""
         self.label_classes = int(label_classes)
-        self.mapper = LabelMapper(label_mapping, label_default_class, self.ignore_index, self.label_path or "",
-                                  self.label_classes)
+        self.mapper = LabelMapper(self.label_mapping, self.label_default_class, self.ignore_index,
+                                  self.label_path or "", self.label_classes)
         self._vector: VectorLabels | None = None
         self._label_same_grid = False
         self._label_transform: Any = None
         if self.label_path is not None:
             self._setup_label(self.label_path)
+
+    def _setup_region(self, extent: list[float] | None, extent_crs: str | None, aoi: str | None) -> None:
+        """The extent / area of interest restricting the labels (training) or the region read (inference)."""
         self.aoi = aoi  # the labelled area (training) or the area of interest (inference)
         labelled = self.label_path is not None  # training: the area labelled completely
         self.region = RegionMask(

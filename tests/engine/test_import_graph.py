@@ -236,15 +236,20 @@ def test_design_doc_says_the_same_layers():
     assert said == [names for names in declared_layers if names]
 
 
-def test_bench_has_no_import_cycle_and_no_file_over_500_lines():
+def test_bench_has_no_import_cycle():
     graph, _ = import_graph(REPO, ("bench",))
     edges = {f"{a} -> {b}" for a, targets in graph.items() for b in targets}
     print(f"bench import graph: {len(graph)} modules; {'; '.join(sorted(edges))}")
     assert len(graph) > 10 and "bench.bench_bulk -> bench.bulk_inputs" in edges  # the walk found the code
     assert cycles(graph) == [], "import cycles in bench/ (move what both sides need into a module of its own)"
-    long = {str(path.relative_to(REPO)): n for path in (REPO / "bench").rglob("*.py")
+
+
+def test_no_file_of_the_engine_the_plugin_or_the_bench_is_over_500_lines():
+    files = [path for folder in ("engine", "dualstream_qgis", "bench") for path in (REPO / folder).rglob("*.py")]
+    long = {str(path.relative_to(REPO)): n for path in files
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > 500}
-    assert long == {}, "bench files over 500 lines: split them by part"
+    assert len(files) > 250  # the walk found the code
+    assert long == {}, "files over 500 lines: split them by part (a named step, a concern of its own)"
 
 
 def test_design_doc_package_table_is_the_tree_in_layer_order():
