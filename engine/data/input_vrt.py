@@ -94,8 +94,11 @@ def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destinatio
 def stack_vrt(sources: Sequence[str], names: Sequence[str], destination: Path) -> str:
     """A VRT at ``destination`` stacking the first band of each of ``sources`` in that order, on the finest grid
     among them (coarser bands repeated, nearest neighbour); DataError when they do not share a CRS or overlap."""
+    from ..io.network import apply_defaults
+
     gdal = require("osgeo.gdal")
     gdal.UseExceptions()
+    apply_defaults()
     options = gdal.BuildVRTOptions(separate=True, resolution="highest")
     try:
         dataset = gdal.BuildVRT(str(destination), list(sources), options=options)

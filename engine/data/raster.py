@@ -113,8 +113,7 @@ def open_raster(path: str | Path, role: str = "raster") -> Any:
         raise DataError(f"The {role} file '{path}' does not exist; check the path.")
     if is_vector_path(path):
         raise DataError(f"The {role} file '{path}' is a vector layer, but a raster (e.g. GeoTIFF) is needed here.")
-    if locations.is_remote(path):
-        network.apply_defaults()
+    network.apply_defaults()  # also for a local VRT of remote files, in reader processes too
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)

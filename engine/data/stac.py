@@ -13,16 +13,14 @@ import json
 import os
 import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import DataError
-from ..io import locations
+from ..io import locations, network
 from ..io.formats import RASTER_SUFFIXES
 
-TIMEOUT = 60  # seconds for reading an item's JSON
 _RASTER_TYPES = ("image/tiff", "image/vnd.stac.geotiff", "application/x-geotiff", "image/jp2")
 
 
@@ -88,14 +86,15 @@ def looks_like_stac(text: str) -> bool:
     return path.endswith((".json", ".geojson")) and not str(text).startswith("/vsi")
 
 
-def read_json(source: str, what: str = "STAC item") -> Any:
-    """The JSON document at a file path or http(s) URL (DataError naming it otherwise)."""
+def read_json(source: str, what: str = "STAC item", info: Callable[[str], None] | None = None) -> Any:
+    """The JSON document at a file path or http(s) URL (DataError naming it otherwise); a URL is read under the
+    network rule (:class:`engine.io.network.Stall`: given up when it sends under 1 KB/s for a minute), saying what
+    it waits for through ``info``."""
     try:
         if is_url(source):
-            with urllib.request.urlopen(source, timeout=TIMEOUT) as response:  # noqa: S310 - http(s) only
-                text = response.read().decode("utf-8")
+            text = network.read_url(source, what, info).decode("utf-8")
         else:
-            text = Path(source).read_text(encoding="utf-8")
+            text = Path(locations.local_file(source) or source).read_text(encoding="utf-8")
         return json.loads(text)
     except (OSError, urllib.error.URLError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"The {what} '{source}' cannot be read ({exc}); give a STAC item JSON file or URL.") from exc
@@ -173,10 +172,11 @@ def _as_item(document: Any, source: str) -> dict[str, Any]:
     return document
 
 
-def read_item(source: str) -> StacItem:
-    """The STAC item at ``source`` (a file or URL; ``COLLECTION.json#ID`` picks one item of an ItemCollection)."""
+def read_item(source: str, info: Callable[[str], None] | None = None) -> StacItem:
+    """The STAC item at ``source`` (a file or URL; ``COLLECTION.json#ID`` picks one item of an ItemCollection);
+    ``info`` hears what a slow server keeps it waiting for."""
     where, _, wanted = str(source).partition("#")
-    document = read_json(where)
+    document = read_json(where, info=info)
     if wanted and isinstance(document, dict) and document.get("type") == "FeatureCollection":
         hits = [f for f in document.get("features") or [] if isinstance(f, dict) and f.get("id") == wanted]
         if not hits:

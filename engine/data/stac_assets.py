@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..errors import DataError
 from ..io import locations
-from ..io.network import remote_hint
+from ..io.network import apply_defaults, remote_hint
 from ..runtime.environment import require
 from .stac import StacBand
 
@@ -31,6 +31,7 @@ class _Footprint:
 def _footprint(band: StacBand, item: str) -> _Footprint:
     gdal = require("osgeo.gdal")
     gdal.UseExceptions()
+    apply_defaults()
     local = locations.local_file(band.href)
     if local is not None and not locations.exists(local):
         raise DataError(f"The STAC item '{item}' {band.where()}: the file '{local}' does not exist. Assets with "

@@ -1,53 +1,142 @@
-"""GDAL's settings for reading over the network, and what a failed remote read says.
+"""Reading over the network: one rule for when a source is given up, GDAL's settings for remote rasters, and
+what a failed remote read says.
 
-A remote raster (``/vsicurl/``, ``/vsis3/``, a GDAL WMS/TMS description) is read window by window with HTTP
-range requests. What makes that fast and sure is GDAL's own machinery, set here once (a value the user set in
-the environment is kept): consecutive ranges merged into one request, HTTP/2 multiplexing, one bounded in-memory
-cache of fetched ranges (``CPL_VSIL_CURL_CACHE_SIZE``; GDAL's block cache on top), and retries of transient
-errors (429, 5xx, timeouts) with a growing delay. Only settings that change network reads are set: the process
-reads local files too (``GDAL_DISABLE_READDIR_ON_OPEN`` would hide their ``.aux.xml``, and with it a class
-raster's class names). The tile reader's worker threads (``segment.readers``, more by default on a remote
-source) each hold their own handle, so fetches run in parallel.
+**The rule** (:class:`Stall`), for every network read (GDAL's ``/vsicurl/`` reads and web services, STAC item
+fetches, ready-model downloads): a source that sends under ``min_rate`` (1 KB/s) for ``no_byte_s`` seconds -- a
+server that accepts and never answers, or one that sends a byte a second -- is given up with an error naming it.
+``DUALSTREAM_NETWORK_STALL_S`` sets those seconds (60; tests use one or two). Retries are bounded: a transient
+error (429, 5xx) is retried twice; a stalled transfer is not retried, so a silent server holds a run about a
+minute, not minutes.
+
+**GDAL** (:func:`apply_defaults`, a value the user set in the environment is kept): a remote raster
+(``/vsicurl/``, ``/vsis3/``, a GDAL WMS/TMS description) is read window by window with HTTP range requests;
+consecutive ranges merged into one request, HTTP/2 multiplexing, one bounded in-memory cache of fetched ranges
+(``CPL_VSIL_CURL_CACHE_SIZE``; GDAL's block cache on top). The rule is curl's low-speed limit
+(``GDAL_HTTP_LOW_SPEED_LIMIT`` bytes/s over ``GDAL_HTTP_LOW_SPEED_TIME``, half the rule's seconds: opening a
+remote file takes two requests, a HEAD and the header's range, so a silent server is given up after about the
+rule's seconds in all). GDAL's sidecar probing (``.aux.xml``,
+``.aux``, ``.msk``, ``.hdr``, ... fetched beside every remote file, each a request a hostile server can hold or
+answer with terabytes) is off for the network file systems only, as a path-specific option
+(``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR``): local files keep their ``.aux.xml``, and with it a class raster's
+class names. The tile reader's worker threads each hold their own handle, so fetches run in parallel.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from . import locations
 
-#: name -> value, applied when the environment does not set the name
-DEFAULTS = {
-    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
-    "GDAL_HTTP_MULTIPLEX": "YES",
-    "GDAL_HTTP_VERSION": "2",
-    "GDAL_HTTP_MAX_RETRY": "4",  # 429, 502, 503, 504 and timeouts are retried
-    "GDAL_HTTP_RETRY_DELAY": "0.5",  # seconds, doubled at each retry
-    "GDAL_HTTP_TIMEOUT": "60",
-    "GDAL_HTTP_CONNECTTIMEOUT": "20",
-    "CPL_VSIL_CURL_CACHE_SIZE": str(128 * 2**20),  # bytes of fetched ranges kept, for every remote file together
-    "CPL_VSIL_CURL_CHUNK_SIZE": str(256 * 1024),
-    # GDAL's WMTS driver asks for a disk cache of tiles, which GDAL < 3.9 writes to ./gdalwmscache of whatever
-    # folder the process runs in, without bound; fetched tiles stay in GDAL's bounded block cache instead
-    "GDAL_ENABLE_WMS_CACHE": "NO",
-}
+STALL_S = 60.0  # seconds under MIN_RATE before a source is given up (DUALSTREAM_NETWORK_STALL_S)
+STALL_ENV = "DUALSTREAM_NETWORK_STALL_S"
+MIN_RATE = 1024.0  # bytes per second: slower than this is no progress
+#: GDAL's network file systems: sidecar probing is off for paths under them
+NETWORK_FILE_SYSTEMS = ("/vsicurl/", "/vsicurl?", "/vsis3/", "/vsigs/", "/vsiaz/", "/vsiadls/", "/vsioss/",
+                        "/vsiswift/", "/vsiwebhdfs/")
+
+
+def stall_seconds() -> float:
+    """How long a source may send under :data:`MIN_RATE` before it is given up: ``DUALSTREAM_NETWORK_STALL_S``
+    (``DUALSTREAM_DOWNLOAD_STALL_S`` too, its older name for downloads), else 60."""
+    for name in (STALL_ENV, "DUALSTREAM_DOWNLOAD_STALL_S"):
+        try:
+            value = float(os.environ.get(name, "") or "nan")
+        except ValueError:
+            continue
+        if value == value and value > 0:
+            return max(0.1, value)
+    return STALL_S
+
+
+@dataclass(frozen=True)
+class Stall:
+    """When a transfer is given up as stalled, and how often it reports its progress in words.
+
+    ``no_byte_s``: no byte for this long (also the wait for the server's answer); ``min_rate`` bytes per second
+    at least over ``window_s``; a progress line every ``report_s``. :meth:`rule` gives the run's rule."""
+
+    no_byte_s: float = STALL_S
+    min_rate: float = MIN_RATE
+    window_s: float = STALL_S
+    report_s: float = 15.0
+
+    @classmethod
+    def rule(cls) -> Stall:
+        """The rule of :func:`stall_seconds`: under 1 KB/s for that long, a word every quarter of it."""
+        seconds = stall_seconds()
+        return cls(no_byte_s=seconds, min_rate=MIN_RATE, window_s=seconds, report_s=max(0.5, seconds / 4))
+
+    def said(self) -> str:
+        """The rule in words, for messages."""
+        return (f"a source sending under {MIN_RATE / 1024:g} KB/s for {self.window_s:g} s is given up; "
+                f"{STALL_ENV} sets those seconds")
+
+
+def settings() -> dict[str, str]:
+    """GDAL's network settings under the run's rule (see the module's docstring)."""
+    seconds = stall_seconds()
+    return {
+        "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+        "GDAL_HTTP_MULTIPLEX": "YES",
+        "GDAL_HTTP_VERSION": "2",
+        "GDAL_HTTP_MAX_RETRY": "2",  # 429, 502, 503, 504 are retried; a stalled transfer is not
+        "GDAL_HTTP_RETRY_DELAY": "0.5",  # seconds, doubled at each retry
+        "GDAL_HTTP_LOW_SPEED_LIMIT": str(int(MIN_RATE)),
+        # an open makes two requests at most (HEAD, then the header's range): half the rule's time each
+        "GDAL_HTTP_LOW_SPEED_TIME": str(max(1, round(seconds / 2))),
+        "GDAL_HTTP_CONNECTTIMEOUT": str(max(1, round(seconds / 3))),  # a connection is retried: 3 x this at most
+        "GDAL_HTTP_TIMEOUT": str(max(10, round(10 * seconds))),  # one request, however fast it streams
+        "CPL_VSIL_CURL_CACHE_SIZE": str(128 * 2**20),  # bytes of fetched ranges kept, for every remote file together
+        "CPL_VSIL_CURL_CHUNK_SIZE": str(256 * 1024),
+        # GDAL's WMTS driver asks for a disk cache of tiles, which GDAL < 3.9 writes to ./gdalwmscache of whatever
+        # folder the process runs in, without bound; fetched tiles stay in GDAL's bounded block cache instead
+        "GDAL_ENABLE_WMS_CACHE": "NO",
+    }
+
+
+DEFAULTS = settings()  # at import, for the record; apply_defaults computes them again under the current rule
+_APPLIED: dict[str, str] = {}  # what apply_defaults put into the environment (not the user's own settings)
+_PATH_OPTIONS_SET = False
 
 
 def apply_defaults() -> None:
-    """Put :data:`DEFAULTS` into the environment (GDAL reads its settings from there) where not set."""
-    for name, value in DEFAULTS.items():
-        os.environ.setdefault(name, value)
+    """Put :func:`settings` into the environment (GDAL reads its settings from there) where the user set no value
+    (a value set here earlier follows the current rule), and turn GDAL's sidecar probing off for the network file
+    systems. Cheap: every open of a raster calls it, in the main process and in reader processes alike."""
+    global _PATH_OPTIONS_SET
+    for name, value in settings().items():
+        current = os.environ.get(name)
+        if current is None or current == _APPLIED.get(name):
+            os.environ[name] = value
+            _APPLIED[name] = value
+    if not _PATH_OPTIONS_SET:
+        _PATH_OPTIONS_SET = True
+        try:
+            from osgeo import gdal
+        except ImportError:  # rasterio alone: GDAL probes sidecars as before
+            return
+        setter = getattr(gdal, "SetPathSpecificOption", None) or getattr(gdal, "SetCredential", None)
+        if setter is not None and "GDAL_DISABLE_READDIR_ON_OPEN" not in os.environ:
+            for prefix in NETWORK_FILE_SYSTEMS:
+                setter(prefix, "GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
 
 
 def remote_hint(source: str) -> str:
     """What to add to a read error of ``source``: for a remote source, the URL and what its server answers now
-    (the HTTP status, or why there is no answer) and what to check."""
+    (the HTTP status and how fast it sends, or why there is no answer) and what to check."""
     if not locations.is_remote(source):
         return ""
     url = http_url(source)
-    answer = f"; {url} answered {status_of(url)}" if url else ""
-    return (f"{answer}; it is read over the network: check that the URL is right and answers (private buckets "
-            f"need their credentials in the environment, e.g. AWS_ACCESS_KEY_ID or GDAL_HTTP_HEADERS)")
+    status = status_of(url) if url else ""
+    answer = f"; {url} answered {status}" if url else ""
+    slow = "too slow" in status or "timed out" in status
+    check = (f"{Stall.rule().said()}: try again later, or copy the file here" if slow else
+             "check that the URL is right and answers (private buckets need their credentials in the environment, "
+             "e.g. AWS_ACCESS_KEY_ID or GDAL_HTTP_HEADERS)")
+    return f"{answer}; it is read over the network: {check}"
 
 
 def http_url(source: str) -> str | None:
@@ -58,16 +147,161 @@ def http_url(source: str) -> str | None:
     return text if text.lower().startswith(("http://", "https://")) else None
 
 
-def status_of(url: str, timeout: float = 10.0) -> str:
-    """The server's answer to a one-byte GET of ``url``: ``HTTP 404 (Not Found)``, or the failure to connect."""
+def status_of(url: str, timeout: float | None = None) -> str:
+    """The server's answer to a GET of the first 4 KB of ``url`` within ``timeout`` seconds (a quarter of the
+    rule's, 5 at most): ``HTTP 404 (Not Found)``; ``HTTP 206 (Partial Content), then 3 bytes in 5 s: too slow``;
+    or the failure to connect (``nothing (timed out)``)."""
+    import time
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(url, headers={"Range": "bytes=0-0"})
+    timeout = timeout if timeout is not None else min(5.0, max(0.5, stall_seconds() / 4))
+    request = urllib.request.Request(url, headers={"Range": "bytes=0-4095"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - the user's own URL
-            return f"HTTP {answer.status} ({answer.reason})"
+            said = f"HTTP {answer.status} ({answer.reason})"
+            start, got = time.monotonic(), 0
+            try:
+                while got < 4096 and time.monotonic() - start < timeout:
+                    block = answer.read1(4096 - got)
+                    if not block:
+                        return said
+                    got += len(block)
+            except (TimeoutError, OSError):
+                pass
+            took = time.monotonic() - start
+            if got < 4096 and took >= timeout * 0.9:
+                return f"{said}, then {got} bytes in {took:.0f} s: too slow"
+            return said
     except urllib.error.HTTPError as exc:
         return f"HTTP {exc.code} ({exc.reason})"
     except (urllib.error.URLError, OSError) as exc:
         return f"nothing ({getattr(exc, 'reason', exc)})"
+
+
+class Watch:
+    """One transfer under a :class:`Stall` rule: call :meth:`arrived` after each block; it answers why the
+    transfer is to be given up ('' while it is not), and :meth:`report_due` when a progress line is due."""
+
+    def __init__(self, stall: Stall) -> None:
+        import collections
+        import time
+
+        self.stall = stall
+        self.clock = time.monotonic
+        self.start = self.last_report = self.clock()
+        self.done = 0
+        self.recent: collections.deque[tuple[float, int]] = collections.deque([(self.start, 0)])
+
+    def arrived(self, n: int) -> str:
+        self.done += n
+        now = self.clock()
+        self.recent.append((now, self.done))
+        while len(self.recent) > 1 and self.recent[1][0] <= now - self.stall.window_s:
+            self.recent.popleft()  # keep one sample at or before the window's start
+        since, then = self.recent[0]
+        if now - since >= self.stall.window_s and (self.done - then) / (now - since) < self.stall.min_rate:
+            return (f"{size_text(self.done - then)} in the last {now - since:.0f} s (under "
+                    f"{size_text(self.stall.min_rate)}/s)")
+        return ""
+
+    def report_due(self) -> bool:
+        now = self.clock()
+        if now - self.last_report < self.stall.report_s:
+            return False
+        self.last_report = now
+        return True
+
+    @property
+    def seconds(self) -> float:
+        return self.clock() - self.start
+
+
+def size_text(n: float) -> str:
+    """Bytes as ``12.3 KB``."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def read_url(url: str, what: str, info: Callable[[str], None] | None = None, stall: Stall | None = None,
+             limit: int = 64 * 2**20) -> bytes:
+    """The body of ``url`` (an http(s) URL: a STAC item, a list of items), read under the run's :class:`Stall`
+    rule, saying what it waits for through ``info`` every ``report_s``.
+
+    Raises:
+        urllib.error.HTTPError: the server answered an error (the caller names the document).
+        DataError: no answer or no progress under the rule (naming ``what`` and ``url``), more than ``limit``
+            bytes, or no connection.
+    """
+    import urllib.error
+    import urllib.request
+
+    from ..errors import DataError
+
+    stall = stall or Stall.rule()
+    request = urllib.request.Request(url, headers={"User-Agent": "dualstream"})
+    try:
+        response = urllib.request.urlopen(request, timeout=stall.no_byte_s)  # noqa: S310 - http(s) only
+    except urllib.error.HTTPError:
+        raise
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+            raise DataError(f"The {what} {url} did not answer within {stall.no_byte_s:g} s ({stall.said()}). Try "
+                            f"again later, or download it and give the file.") from exc
+        raise DataError(f"The {what} {url} cannot be reached ({reason}); check the URL and the network.") from exc
+    watch = Watch(stall)
+    parts: list[bytes] = []
+    with response:
+        while True:
+            try:
+                block = response.read1(65536)
+            except (TimeoutError, OSError) as exc:
+                raise DataError(f"The {what} {url} sent nothing for {stall.no_byte_s:g} s after "
+                                f"{size_text(watch.done)} ({stall.said()}). Try again later, or download it and give "
+                                f"the file.") from exc
+            if not block:
+                break
+            parts.append(block)
+            why = watch.arrived(len(block))
+            if why:
+                raise DataError(f"The {what} {url} comes too slowly: {why}, {size_text(watch.done)} in all "
+                                f"({stall.said()}). Try again later, or download it and give the file.")
+            if watch.done > limit:
+                raise DataError(f"The {what} {url} is larger than {size_text(limit)}; it is no {what}.")
+            if info is not None and watch.report_due():
+                info(f"Waiting for the {what} {url}: {size_text(watch.done)} in {watch.seconds:.0f} s so far")
+    return b"".join(parts)
+
+
+def watched(call: Callable[[], Any], what: str, info: Callable[[str], None] | None) -> Any:
+    """``call()`` (a first read of a remote source, which GDAL may keep waiting) run in a worker thread while
+    this thread says, every ``report_s`` of the rule, that it still waits for ``what``; its result or its error.
+    Only this thread talks to ``info`` (a QGIS feedback object is used from its own thread)."""
+    import threading
+    import time
+
+    if info is None:
+        return call()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread as it is
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="dualstream-network-wait", daemon=True)
+    stall, start = Stall.rule(), time.monotonic()
+    worker.start()
+    while True:
+        worker.join(stall.report_s)
+        if not worker.is_alive():
+            break
+        info(f"Still waiting for {what} after {time.monotonic() - start:.0f} s ({stall.said()})")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

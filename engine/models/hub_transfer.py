@@ -12,7 +12,6 @@ own name and removes it on failure, so the next run starts that file again.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -21,17 +20,18 @@ from typing import Any, Callable
 from ..callbacks import Callback, Stage
 from ..errors import ModelError
 
-STALL_S = 60.0  # no byte for this long ends a download (DUALSTREAM_DOWNLOAD_STALL_S overrides it)
+STALL_S = 60.0  # the default of the rule (engine.io.network.STALL_S), for the record
 REPORT_S = 10.0  # a progress line at least this far apart ...
 REPORT_STEP = 0.10  # ... or once this share of the whole has come in
 
 
 def stall_seconds() -> float:
-    """How long a download may move no byte before it is given up (``DUALSTREAM_DOWNLOAD_STALL_S``, else 60)."""
-    try:
-        return max(0.1, float(os.environ.get("DUALSTREAM_DOWNLOAD_STALL_S", "") or STALL_S))
-    except ValueError:
-        return STALL_S
+    """How long a download may move no byte before it is given up: the rule of every network read
+    (:func:`engine.io.network.stall_seconds`: ``DUALSTREAM_NETWORK_STALL_S``, or ``DUALSTREAM_DOWNLOAD_STALL_S``,
+    else 60)."""
+    from ..io.network import stall_seconds as rule
+
+    return rule()
 
 
 def size_text(n: float) -> str:

@@ -4,8 +4,9 @@ checked before it is renamed into place, progress and cancellation through the e
 Progress: the callback's ``progress`` under ``Stage.DOWNLOAD`` (a bar on a terminal, QGIS's progress bar) as each
 block arrives (``read1``: what the connection has, never waiting for a full block), and a line every
 ``Stall.report_s`` with the bytes and the rate (a log file, QGIS's log). A stall ends the download with a clear
-error: no byte for ``Stall.no_byte_s`` (30 s), or under ``Stall.min_rate`` bytes/s (1 KB/s) over
-``Stall.window_s`` (2 minutes); tests pass short ones.
+error under the rule every network read follows (:class:`engine.io.network.Stall`): no byte for ``no_byte_s``, or
+under ``min_rate`` (1 KB/s) over ``window_s``, 60 s each unless ``DUALSTREAM_NETWORK_STALL_S`` says otherwise;
+tests pass short ones.
 
 A download that fails, stalls, is canceled or has another checksum leaves nothing behind (the temporary file is
 removed, and the folders it created are too), so a file there is always a complete, verified one: a later call
@@ -19,25 +20,15 @@ import hashlib
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..callbacks import Callback, Stage
 from ..errors import DataError
 from ..io.atomic import atomic_file
 from ..io.digest import file_sha256
+from ..io.network import Stall
 
 CHUNK = 2**18  # 256 KiB at most per read: a few hundred progress steps for a model of tens of MB
-
-
-@dataclass(frozen=True)
-class Stall:
-    """When a download is given up as stalled, and how often it reports its progress in words."""
-
-    no_byte_s: float = 30.0  # no byte for this long (also the wait for the server's answer)
-    min_rate: float = 1024.0  # bytes per second, at least, over ...
-    window_s: float = 120.0  # ... this long
-    report_s: float = 30.0  # a progress line this often
 
 
 def _size(n: float) -> str:
@@ -58,7 +49,7 @@ def download(url: str, destination: str | Path, sha256: str, callback: Callback 
         CanceledError: the callback asked to stop.
     """
     callback = callback or Callback()
-    stall = stall or Stall()
+    stall = stall or Stall.rule()
     destination = Path(destination)
     expected = sha256.lower()
     if destination.is_file() and file_sha256(destination) == expected:

@@ -29,6 +29,7 @@ from ..data.band_match import BandPick, match_bands, pick_bands, sensors_for
 from ..data.input_vrt import InputFiles, pick_vrt, stack_vrt
 from ..data.metadata import DataMetadata
 from ..data.stac import StacItem, looks_like_stac, read_item
+from ..data.stac import is_url as stac_is_url
 from ..data.stac_assets import check_stack
 from ..data.units import (
     Scaling,
@@ -41,6 +42,8 @@ from ..data.units import (
     sentinel2_offset,
 )
 from ..errors import DataError, mention
+from ..io import locations
+from ..io.network import Stall, watched
 
 OVERVIEW_ABOVE, OVERVIEW_SIDE = 2048 * 2048, 512  # inputs larger than this are sampled whole at 512 px too
 # ... and judged by FULL_WINDOWS full-resolution windows of FULL_SIDE px, when they hold FULL_ENOUGH valid pixels
@@ -287,6 +290,8 @@ def resolve_image(cfg: SegmentConfig, members: list[Any], callback: Callback,
     source = cfg.stac_item or cfg.image
     resolved = ResolvedImage(path=str(source), source=str(source))
     stac = bool(cfg.stac_item) or looks_like_stac(str(source))
+    if locations.is_remote(str(source)) or stac_is_url(str(source)):
+        callback.info(f"'{source}' is read over the network; {Stall.rule().said()}.")
     given = cfg.value_scale is not None or cfg.value_offset is not None
     if not stac and not cfg.bands and not given and not model_view(data).band_names and not model_view(data).imported:
         return resolved, members  # nothing to go by: a model without band names reads the file as it is
@@ -312,7 +317,7 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
                             f"({names} vs {model_view(other.data).band_names}); segment with one of them at a time.")
     imported = is_imported(first.metadata)
     if stac:
-        item = read_item(resolved.source)
+        item = read_item(resolved.source, callback.info)
         if item.twins:
             resolved.said.append(f"STAC item '{item.id}': {item.twins_said()}.")
             callback.info(resolved.said[-1])
@@ -324,7 +329,8 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
         resolved.said.append(f"STAC item '{item.id}', bands {how}: "
                              + ", ".join(f"{m} <- {b.said()}" for m, b in zip(wanted, chosen)))
         callback.info(resolved.said[-1] + " (" + ", ".join(f"{b.label}: {b.href}" for b in chosen) + ")")
-        notes, cautions = check_stack(chosen, item.id)
+        notes, cautions = watched(lambda: check_stack(chosen, item.id), f"the assets of the STAC item '{item.id}'",
+                                  callback.info if any(locations.is_remote(b.href) for b in chosen) else None)
         for note in notes:
             resolved.said.append(note)
             callback.info(note)
@@ -343,7 +349,9 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
         scalings: list[Scaling | None] = [stac_scaling]
         changed, product_nodata = True, None
     else:
-        count, file_names, tags, band_tags, scales, offsets = _info(resolved.source)
+        count, file_names, tags, band_tags, scales, offsets = watched(
+            lambda: _info(resolved.source), f"'{resolved.source}'",
+            callback.info if locations.is_remote(resolved.source) else None)
         pick = _pick(cfg, data, count, file_names, resolved.source)
         if pick is not None:
             resolved.said.append(pick.said)
