@@ -14,6 +14,7 @@ reads them too: save one as ``layer.xml`` and give it with ``--image``.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, unescape
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, mention
 from ..io import network
 from ..io.locations import WINDOW_SUFFIX
 from ..runtime.environment import require
@@ -183,12 +184,21 @@ def web_window(description: str, extent: list[float], extent_crs: str | None,
                         f"right.") from exc
     source_crs = source.GetProjection()
     bands = source.RasterCount
+    left, dx, _, top, _, dy = source.GetGeoTransform()
+    right, bottom = left + dx * source.RasterXSize, top + dy * source.RasterYSize
     source = None
     target = osr.SpatialReference()
     target.SetFromUserInput(source_crs)
     target.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     bounds = _bounds_in(extent, extent_crs, target)
     xmin, ymin, xmax, ymax = bounds
+    if xmin >= max(left, right) or xmax <= min(left, right) or ymin >= max(top, bottom) or ymax <= min(top, bottom):
+        # read there, the service sends nothing and the window is blank: a model would segment nothing
+        covers = (f"x {min(left, right):.6g}..{max(left, right):.6g}, y {min(top, bottom):.6g}.."
+                  f"{max(top, bottom):.6g}")
+        raise ConfigError(f"The extent {list(extent)} lies outside the map of the {name} (it covers {covers} in its "
+                          f"CRS; web maps in EPSG:3857 end at latitude ±85.06°); draw the extent where the service "
+                          f"has a map.")
     ground = pixel_size(_latitude(target, bounds)) if callable(pixel_size) else pixel_size
     _check_size(ground, name)
     pixel_size = ground * map_units_per_metre(target, bounds)
@@ -317,7 +327,20 @@ def _bounds_in(extent: list[float], extent_crs: str | None, target: object) -> t
     except RuntimeError as exc:
         raise ConfigError(f"The extent's CRS '{extent_crs}' is unknown to GDAL ({exc}).") from exc
     given.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    what = f"The extent {list(extent)} ({mention('segment.extent_crs')} {extent_crs})"
+    if given.IsGeographic() and not (-90 <= ymin and ymax <= 90):
+        raise ConfigError(f"{what} reaches latitude {ymin:g}..{ymax:g}; latitudes lie within -90..90. Give the "
+                          f"extent as west south east north, in degrees.")
     if given.IsSame(target):  # type: ignore[arg-type]
         return xmin, ymin, xmax, ymax
-    transform = osr.CoordinateTransformation(given, target)
-    return tuple(transform.TransformBounds(xmin, ymin, xmax, ymax, 21))  # type: ignore[return-value]
+    try:
+        transform = osr.CoordinateTransformation(given, target)
+        bounds = tuple(transform.TransformBounds(xmin, ymin, xmax, ymax, 21))
+    except RuntimeError as exc:
+        bounds, cause = (), f" (PROJ: {' '.join(str(exc).split())})"
+    else:
+        cause = ""
+    if len(bounds) != 4 or not all(math.isfinite(v) for v in bounds):
+        raise ConfigError(f"{what} cannot be brought into the web service's CRS{cause}; check its CRS and its "
+                          f"coordinates.")
+    return bounds  # type: ignore[return-value]

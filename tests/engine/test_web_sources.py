@@ -169,3 +169,15 @@ def test_a_model_trained_in_degrees_reads_a_web_service_at_its_pixel_size_in_met
     print(f"EPSG:4326 model on a WMS of its scene: {chosen:.4g} m per pixel ({degrees:.4g} deg at latitude "
           f"{latitude:.2f}), agreement with the file {agreement:.4f}", file=sys.stderr)
     assert agreement >= 0.99
+
+
+@pytest.mark.parametrize("extent, said", [([-71.1, 42.3, -71.0, 95.0], "latitudes lie within -90..90"),
+                                          ([-71.1, 86.0, -71.0, 86.5], "lies outside the map of the web layer"),
+                                          ([-71.1, 89.9, -71.0, 90.0], "lies outside the map of the web layer")])
+def test_an_extent_no_web_map_holds_is_refused_before_any_tile(tmp_path, extent, said):
+    from engine.data.web import web_window, xyz_description
+    from engine.errors import ConfigError
+
+    description = xyz_description("http://127.0.0.1:9/{z}/{x}/{y}.png")  # nothing listens: no tile may be asked
+    with pytest.raises(ConfigError, match=said):
+        web_window(description, extent, "EPSG:4326", 1.0, tmp_path / "w.web.vrt")
