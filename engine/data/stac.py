@@ -176,6 +176,8 @@ def read_item(source: str, info: Callable[[str], None] | None = None) -> StacIte
     """The STAC item at ``source`` (a file or URL; ``COLLECTION.json#ID`` picks one item of an ItemCollection);
     ``info`` hears what a slow server keeps it waiting for."""
     where, _, wanted = str(source).partition("#")
+    if where.lower().startswith("file://"):
+        where = locations.file_url_path(where)  # a local item named as a URL: its hrefs are read beside it
     document = read_json(where, info=info)
     if wanted and isinstance(document, dict) and document.get("type") == "FeatureCollection":
         hits = [f for f in document.get("features") or [] if isinstance(f, dict) and f.get("id") == wanted]

@@ -130,6 +130,8 @@ def test_file_urls_are_read_as_local_files(product, item, tmp_path):
                            if k != "thumbnail"])
     assert _segment(product, path, tmp_path / "o.tif") == 0
     assert (classes(tmp_path / "o.tif") == product["expected"]).mean() >= 0.999
+    assert _segment(product, f"file://{item(lambda a: None)}", tmp_path / "p.tif") == 0  # the item as a URL too
+    assert (classes(tmp_path / "p.tif") == product["expected"]).mean() >= 0.999
 
 
 def test_assets_lying_apart_are_refused_with_their_extents(product, item, tmp_path, capsys):
