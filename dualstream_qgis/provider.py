@@ -27,6 +27,7 @@ ALGORITHMS: list[tuple[str, str]] = [
     ("evaluate", "EvaluateAlgorithm"),
     ("polygons", "PolygonsAlgorithm"),
     ("suggest", "SuggestAlgorithm"),
+    ("labelsam", "LabelSamAlgorithm"),
 ]
 
 LOG_TAG = "DualStream"

@@ -1,5 +1,5 @@
-"""``dualstream label --image IMG [--extent XMIN,YMIN,XMAX,YMAX[CRS]] (--prompts LAYER | --text WORDS)
---model NAME --class-value N --out LABELS.gpkg``.
+"""``dualstream label --image IMG [--extent XMIN YMIN XMAX YMAX [--extent-crs CRS]] (--prompts LAYER | --text
+WORDS) --model NAME --class-value N --out LABELS.gpkg``.
 
 Segment Anything over one window of an image: every point of the prompts layer is a click (a field ``label`` of 0:
 not the object; a field ``prompt`` groups points), every polygon's bounding box a box, a text (SAM 3) names what

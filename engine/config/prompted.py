@@ -15,32 +15,23 @@ from .values import DEVICES
 TREATMENT_CHOICES = ("auto", "regularise", "smooth", "as_is")
 
 
-def parse_extent(text: str | None) -> tuple[list[float] | None, str]:
-    """``xmin,ymin,xmax,ymax`` with an optional ``[CRS]`` after it (QGIS's extent text) -> (numbers, CRS)."""
-    if text is None or not str(text).strip():
-        return None, ""
-    body, _, crs = str(text).strip().partition("[")
-    parts = [p for p in body.replace(" ", ",").split(",") if p.strip()]
-    try:
-        numbers = [float(p) for p in parts]
-    except ValueError:
-        numbers = []
-    check(len(numbers) == 4, f"{mention('label.extent')} '{text}' is not xmin,ymin,xmax,ymax (with an optional "
-                             f"[EPSG:XXXX] after it).")
-    return numbers, crs.rstrip("]").strip()
-
-
 @dataclass
 class PromptedConfig(Settings):
     """Polygons where Segment Anything answers points, boxes or a text over a window of an image."""
 
     image: str = setting("", metavar="RASTER", group="input and output", param="INPUT", custom_qgis=True,
                          label="Image", help="The image (a raster file, a URL, a STAC item or a web layer).")
-    extent: str | None = setting(
-        None, metavar="XMIN,YMIN,XMAX,YMAX[CRS]", group="input and output", param="EXTENT", custom_qgis=True,
-        label="Window", help="The window the model looks at, in the image's CRS unless a CRS follows in brackets "
-                             "(e.g. 500000,4100000,500512,4100512 [EPSG:32633]); empty: the whole image. It is read "
-                             "at the image's pixel size and fitted to the model's 1024-pixel input.")
+    extent: list[float] | None = setting(
+        None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group="input and output", custom_qgis=True,
+        label="Window", help="The window the model looks at (empty: the whole image), read at the image's pixel "
+                             "size and fitted to the model's 1024-pixel input: a window of about 1024 pixels keeps "
+                             "every detail.")
+    extent_crs: str | None = setting(None, metavar="CRS", group="input and output", param="EXTENT", custom_qgis=True,
+                                     label="Window", help="CRS of the window, e.g. EPSG:4326 (default: the image's).")
+    pixel_size: float | None = setting(
+        None, label="Pixel size for web layers (m)", minimum=0.0, metavar="METRES", group="input and output",
+        help="Metres on the ground per pixel at which a web layer (XYZ, WMS, WMTS, WCS, ArcGIS REST) is read over "
+             "the window (QGIS). Files are read at their own pixel size.")
     prompts: str | None = setting(
         None, flag="--prompts", metavar="LAYER", group="input and output", param="PROMPTS", custom_qgis=True,
         label="Prompts (points or polygons)",
@@ -49,11 +40,11 @@ class PromptedConfig(Settings):
              "box prompt. Any CRS.")
     text: str = setting("", metavar="WORDS", group="input and output", param="TEXT", label="Text (SAM 3)",
                         help="Every object this text names, e.g. building (SAM 3 only).")
-    model: str = setting("sam2.1-tiny", metavar="NAME", group="label", param="MODEL", open_choices=True,
-                         choices=("sam2.1-tiny", "sam2.1-small", "sam-vit-base", "slimsam", "sam3", "edgetam"),
-                         label="Segment Anything model",
-                         help="A model by name, any Hugging Face id of a transformers SAM / SAM 2 / SAM 3 checkpoint, "
-                              "or a local save_pretrained folder. Downloaded once into the Hugging Face cache.")
+    model: str = setting("sam2.1-tiny", metavar="NAME", group="label", param="MODEL",
+                         label="Segment Anything model (a name, a Hugging Face id or a folder)",
+                         help="sam2.1-tiny, sam2.1-small, sam-vit-base, slimsam, sam3 (text prompts; gated) or edgetam "
+                              "(needs timm), any Hugging Face id of a transformers SAM / SAM 2 / SAM 3 checkpoint, or "
+                              "a local save_pretrained folder. Downloaded once into the Hugging Face cache.")
     output: str = setting("", flag="--out", metavar="LABELS.gpkg", group="input and output", param="OUTPUT",
                           custom_qgis=True, label="Labels",
                           help="GeoPackage of the polygons to write (class, score, prompt).")
@@ -76,4 +67,9 @@ class PromptedConfig(Settings):
               f"{mention('label.treatment')} '{self.treatment}' is unknown; use one of {TREATMENT_CHOICES}.")
         check(self.min_pixels >= 0, f"{mention('label.min_pixels')} must be >= 0 (got {self.min_pixels}).")
         check(self.class_value >= 0, f"{mention('label.class_value')} must be >= 0 (got {self.class_value}).")
-        parse_extent(self.extent)
+        if self.extent is not None:
+            check(len(self.extent) == 4, f"{mention('label.extent')} must be xmin, ymin, xmax, ymax (got "
+                                         f"{self.extent}).")
+            self.extent = [float(v) for v in self.extent]
+            check(self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
+                  f"{mention('label.extent')} must have xmin < xmax and ymin < ymax (got {self.extent}).")

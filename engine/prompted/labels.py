@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..callbacks import Callback, Stage
-from ..config.prompted import PromptedConfig, parse_extent
+from ..config.prompted import PromptedConfig
 from ..errors import DataError, mention
 from ..io.atomic import temporary_path
 from ..io.writers import commit_file, remove_quietly, writing
@@ -108,8 +108,8 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
     if not cfg.prompts and not cfg.text.strip():
         raise DataError(f"Give {mention('label.prompts')} (points or polygons) or {mention('label.text')} (SAM 3).")
     prompts = read_prompts(cfg.prompts) if cfg.prompts else []
-    extent, extent_crs = parse_extent(cfg.extent)
-    session = open_session(cfg.image, extent, cfg.model, extent_crs=extent_crs, device=cfg.device, callback=callback)
+    session = open_session(cfg.image, cfg.extent, cfg.model, extent_crs=cfg.extent_crs or "", device=cfg.device,
+                           callback=callback)
     for line in session.said:
         callback.info(line)
     name = cfg.class_name or cfg.text.strip() or "object"

@@ -3,7 +3,8 @@
 The mask is written as a one-class raster (in GDAL's memory file system) on the window's grid, with its
 probabilities as the confidence raster, and handed to :func:`engine.io.polygons.write_polygons`: the same tracing,
 speck removal (``min_area``), hole filling and outline treatment (``regularise`` squares buildings, ``smooth``,
-``as_is``) as a segmentation's polygons. The features are read back as WKT in the image's CRS.
+``as_is``) as a segmentation's polygons. The features are read back as WKT in the image's CRS, cut at the window's
+edge (a squared outline can reach past it, where the mask says nothing).
 """
 
 from __future__ import annotations
@@ -46,6 +47,16 @@ def _raster(name: str, values: np.ndarray, transform: tuple, crs: str, dtype: in
     return path
 
 
+def _frame(transform: tuple, shape: tuple[int, ...]) -> object:
+    """The window's outline as an OGR polygon in map coordinates."""
+    ogr = require("osgeo.ogr")
+    x0, dx, rx, y0, ry, dy = transform
+    rows, cols = shape[:2]
+    corners = [(x0 + dx * c + rx * r, y0 + ry * c + dy * r) for c, r in ((0, 0), (cols, 0), (cols, rows), (0, rows),
+                                                                         (0, 0))]
+    return ogr.CreateGeometryFromWkt("POLYGON ((" + ", ".join(f"{x!r} {y!r}" for x, y in corners) + "))")
+
+
 def mask_polygons(probabilities: np.ndarray, transform: tuple, crs: str, rule: ClassRule) -> list[MaskPolygon]:
     """The polygons of ``probabilities >= 0.5`` on the grid ``transform`` / ``crs``, shaped by ``rule``."""
     gdal, ogr = require("osgeo.gdal"), require("osgeo.ogr")
@@ -64,10 +75,17 @@ def mask_polygons(probabilities: np.ndarray, transform: tuple, crs: str, rule: C
             layer = source.GetLayer(0)
             metric = layer.FindFieldIndex(field_names(True)[0], True) >= 0
             area_field = field_names(metric)[0]
+            frame = _frame(transform, probabilities.shape)
             for feature in layer:
                 mean = feature.GetField("conf_mean")
-                found.append(MaskPolygon(feature.GetGeometryRef().ExportToWkt(), float(feature.GetField(area_field)),
-                                         None if mean is None else float(mean)))
+                geometry = feature.GetGeometryRef()
+                if not frame.Contains(geometry):  # a squared outline may reach past the window: the mask ends there
+                    geometry = geometry.Intersection(frame)
+                    if geometry is None or geometry.IsEmpty() or geometry.GetArea() <= 0:
+                        continue
+                    geometry = ogr.ForceToMultiPolygon(geometry)
+                area = float(feature.GetField(area_field)) * geometry.GetArea() / feature.GetGeometryRef().GetArea()
+                found.append(MaskPolygon(geometry.ExportToWkt(), area, None if mean is None else float(mean)))
             layer = source = None
     finally:
         gdal.Unlink(mask)

@@ -21,6 +21,7 @@ FRONT_ENDS = {
     "export": ("export", []),
     "polygons": ("polygons", ["dualstream:polygons"]),
     "suggest": ("suggest", ["dualstream:suggest"]),
+    "label": ("label", ["dualstream:labelsam"]),
 }
 #: Processing parameters with a value widget that are not engine settings, and why.
 NOT_SETTINGS = {
@@ -126,6 +127,7 @@ OWN_TEXT = {
     "data.train_scenes": "one image layer of the scene list: its label and aux are parameters of their own",
     "bulk.images": "layers only: the folder and the pattern are parameters of their own",
     "segment.extent_crs": "the extent parameter carries its own CRS",
+    "label.extent_crs": "the extent parameter carries its own CRS",
 }
 
 

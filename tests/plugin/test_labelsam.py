@@ -1,0 +1,103 @@
+"""The Toolbox algorithm "Label with Segment Anything" (dualstream:labelsam) through processing.run and qgis_process,
+with a tiny SAM 2 model of the real layout (random weights: the masks are arbitrary, so the checks are on where the
+polygons lie, their CRS, class and score, and on the model coming through the hub download path)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from tests.engine.local_hub import LocalHub
+from tests.engine.prompted_models import save_tiny
+
+pytestmark = pytest.mark.qgis
+
+X0, Y0, PIXEL = 700000.0, 3700000.0, 0.5
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """A 3-band image in UTM 16N, a layer of prompts in WGS 84 (two clicks, one box) and a tiny SAM 2 folder."""
+    from osgeo import ogr, osr
+
+    root = tmp_path_factory.mktemp("labelsam")
+    image = root / "roofs.tif"
+    data = np.random.default_rng(1).integers(0, 60, (3, 160, 240)).astype(np.uint8)
+    data[:, 40:100, 60:140] += 150
+    with rasterio.open(image, "w", driver="GTiff", width=240, height=160, count=3, dtype="uint8",
+                       crs="EPSG:32616", transform=from_origin(X0, Y0, PIXEL, PIXEL)) as dst:
+        dst.write(data)
+    utm, wgs84 = osr.SpatialReference(), osr.SpatialReference()
+    utm.ImportFromEPSG(32616)
+    wgs84.ImportFromEPSG(4326)
+    for ref in (utm, wgs84):
+        ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    to_wgs84 = osr.CoordinateTransformation(utm, wgs84)
+    prompts = root / "prompts.gpkg"
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(prompts))
+    layer = source.CreateLayer("prompts", srs=wgs84, geom_type=ogr.wkbUnknown)
+    corners = [(X0 + 20 * PIXEL + c * PIXEL, Y0 - 20 * PIXEL - r * PIXEL) for c, r in ((50, 30), (90, 50))]
+    shapes = [f"POINT ({x} {y})" for x, y in corners]
+    (x1, y1), (x2, y2) = corners
+    shapes.append(f"POLYGON (({x1} {y1}, {x2} {y1}, {x2} {y2}, {x1} {y2}, {x1} {y1}))")
+    for wkt in shapes:
+        geometry = ogr.CreateGeometryFromWkt(wkt)
+        geometry.Transform(to_wgs84)
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(geometry)
+        layer.CreateFeature(feature)
+    feature = layer = source = None
+    model = save_tiny("sam2", root / "tiny-sam2")
+    return {"image": image, "prompts": prompts, "model": model, "root": root}
+
+
+def _check(out, polygons: int, extent: tuple[float, float, float, float]) -> None:
+    from osgeo import ogr
+
+    source = ogr.Open(str(out))
+    layer = source.GetLayer(0)
+    assert layer.GetFeatureCount() == polygons
+    assert layer.GetSpatialRef().GetAuthorityCode(None) == "32616"
+    prompts_seen = set()
+    slack = 1e-6
+    for feature in layer:
+        assert feature.GetField("class_id") == 7 and math.isfinite(feature.GetField("score"))
+        xmin, xmax, ymin, ymax = feature.GetGeometryRef().GetEnvelope()
+        assert extent[0] - slack <= xmin and xmax <= extent[2] + slack
+        assert extent[1] - slack <= ymin and ymax <= extent[3] + slack
+        prompts_seen.add(feature.GetField("prompt"))
+    assert prompts_seen <= {1, 2, 3}
+
+
+def test_processing_run_labels_a_window_from_a_prompt_layer(plugin, inputs, tmp_path):
+    import processing
+
+    window = (X0 + 10, Y0 - 70, X0 + 110, Y0 - 5)  # 100 x 65 m: 200 x 130 pixels
+    out = tmp_path / "labels.gpkg"
+    results = processing.run("dualstream:labelsam", {
+        "INPUT": str(inputs["image"]), "EXTENT": f"{window[0]},{window[2]},{window[1]},{window[3]} [EPSG:32616]",
+        "PROMPTS": str(inputs["prompts"]), "MODEL": str(inputs["model"]), "CLASS_VALUE": 7,
+        "CLASS_NAME": "building", "OUTPUT": str(out)})
+    _check(out, results["POLYGONS"], window)
+
+
+def test_qgis_process_fetches_the_model_from_the_hub(qgis_process, deploy_plugin, venv_site_packages, inputs,
+                                                      tmp_path):
+    root = tmp_path / "profile"
+    deploy_plugin(root, venv_site_packages)
+    out = tmp_path / "labels.gpkg"
+    with LocalHub({"someone/tiny-sam2": inputs["model"]}) as hub:
+        env = dict(qgis_process.ISOLATED, HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE=None,
+                   DUALSTREAM_OFFLINE=None)
+        done = qgis_process.run(root, "--json", *qgis_process.algorithm_args("dualstream:labelsam", {
+            "INPUT": str(inputs["image"]), "PROMPTS": str(inputs["prompts"]), "MODEL": "someone/tiny-sam2",
+            "CLASS_VALUE": 7, "OUTPUT": str(out)}), env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(done.stdout[done.stdout.index("{"):])
+    assert "released under the licence apache-2.0" in done.stdout + done.stderr
+    _check(out, result["results"]["POLYGONS"], (X0, Y0 - 160 * PIXEL, X0 + 240 * PIXEL, Y0))
