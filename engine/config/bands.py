@@ -31,13 +31,25 @@ def parse_bands(text: str | Sequence[int] | None, what: str = "bands") -> list[i
     return bands
 
 
-def parse_band_list(text: str | Sequence[str | int] | None) -> list[str] | None:
+def parse_band_list(text: str | Sequence[str | int] | None, key: str = "segment.bands") -> list[str] | None:
     """A segmentation's bands as given, numbers or names (``"2,3,4"``, ``"B2,B3,B4"``, ``"blue,nir"``, a list) ->
-    the items as text; None / "" -> None. Matched against the image by :mod:`engine.data.band_match`."""
+    the items as text; None / "" -> None. Matched against the image by :mod:`engine.data.band_match`. ``key``: the
+    setting, in messages."""
     if text is None or (isinstance(text, str) and not text.strip()):
         return None
-    items = str(text).split(",") if isinstance(text, str) else [str(v) for v in text]
-    return [v.strip() for v in items if v.strip()] or None
+    items = [v.strip() for v in (str(text).split(",") if isinstance(text, str) else [str(v) for v in text])]
+    shown = text if isinstance(text, str) else ",".join(items)
+    if not all(items):  # ",,," is no "every band", "1,,3" no "1,3": a slip, said
+        raise ConfigError(f"{mention(key)} '{shown}' has an empty entry; give band numbers or names "
+                          f"separated by single commas, like 3,2,1 or red,green,blue (or leave it unset for every "
+                          f"band in file order).")
+    for item in items:
+        odd = [c for c in item if c.isdigit() and not c.isascii()]
+        if odd:  # '²' or '٣' read as a number by some of Python and refused by the rest
+            raise ConfigError(f"{mention(key)} '{shown}': '{item}' holds the character '{odd[0]}', "
+                              f"which is no digit 0-9; write band numbers with the digits 0-9 (like 3,2,1) or give "
+                              f"band names.")
+    return items
 
 
 def check_band_list(bands: Sequence[int] | None, what: str) -> None:

@@ -51,6 +51,12 @@ def default_polygon_classes(class_names: Sequence[str], binary: bool = False) ->
     return [i for i in range(len(class_names)) if i not in empty]
 
 
+def _listed(class_names: Sequence[str]) -> str:
+    """``0 background, 1 building`` (a class named by its number once: ``0, 1``), the first 20."""
+    listed = ", ".join(f"{i} {n}" if str(n) != str(i) else str(i) for i, n in enumerate(class_names[:20]))
+    return listed + (f", ... ({len(class_names)} classes)" if len(class_names) > 20 else "")
+
+
 def chosen_polygon_classes(cfg: Any, class_names: Sequence[str], binary: bool = False,
                            section: str = "segment") -> list[int]:
     """The classes polygonised: ``cfg.polygon_classes`` when given (each a class of ``class_names``; a number
@@ -59,10 +65,8 @@ def chosen_polygon_classes(cfg: Any, class_names: Sequence[str], binary: bool = 
         return default_polygon_classes(class_names, binary)
     wrong = [c for c in cfg.polygon_classes if not 0 <= int(c) < len(class_names)]
     if wrong:
-        listed = ", ".join(f"{i} {n}" if str(n) != str(i) else str(i) for i, n in enumerate(class_names[:20]))
-        more = f", ... ({len(class_names)} classes)" if len(class_names) > 20 else ""
         raise ConfigError(f"{mention(section + '.polygon_classes')}: there is no class {wrong[0]}; the classes are "
-                          f"{listed}{more}. Give class numbers from 0 to {len(class_names) - 1}.")
+                          f"{_listed(class_names)}. Give class numbers from 0 to {len(class_names) - 1}.")
     return list(dict.fromkeys(int(c) for c in cfg.polygon_classes))
 
 
@@ -98,10 +102,10 @@ def class_index(key: str, class_names: Sequence[str], what: str) -> int:
     lowered = [str(n).strip().lower() for n in class_names]
     if key.strip().lower() in lowered:
         return lowered.index(key.strip().lower())
-    if key.strip().isdigit():
+    if key.strip().isascii() and key.strip().isdigit():  # '²' is a digit to isdigit(), not to int()
         return int(key)
-    raise ConfigError(f"{mention(what)}: there is no class '{key}'; the classes are "
-                      f"{', '.join(f'{i} {n}' for i, n in enumerate(class_names))} (give a name or a number).")
+    raise ConfigError(f"{mention(what)}: there is no class '{key}'; the classes are {_listed(class_names)} (give a "
+                      f"name or a number).")
 
 
 def _treatment(value: str, what: str) -> str:

@@ -223,7 +223,7 @@ class DataConfig(Settings):
             self.pixel_size = float(self.pixel_size) or None
         from .bands import BandSelection, parse_band_list, parse_bands
 
-        given = parse_band_list(self.bands) if isinstance(self.bands, (str, list, tuple)) else None
+        given = parse_band_list(self.bands, "data.bands") if isinstance(self.bands, (str, list, tuple)) else None
         self.x_bands = parse_bands(self.x_bands, "x_bands")
         if given and not all(b.isdigit() for b in given):
             # names (B04,B03 or red,green): matched to each image's band descriptions when it is read
