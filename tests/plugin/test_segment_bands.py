@@ -118,3 +118,27 @@ def test_band_names_and_stac_items_through_qgis_process(qgis_process, root, mode
     for name in ("S2_TEST_ITEM", "SECOND"):
         with rasterio.open(root / "bulk" / f"{name}.tif") as ds:
             assert (ds.read(1) == expected).mean() >= 0.999
+
+
+def test_an_output_onto_an_asset_or_a_vrt_source_is_refused_in_qgis(qgis_process, root, model):
+    """Issue 53: the files a STAC item or a VRT reads are inputs in QGIS too; nothing is written onto them."""
+    folder = root / "reads"
+    folder.mkdir()
+    red = write(folder / "red.tif", np.full((1, 20, 30), 1000, np.int16))
+    for common in ("blue", "green", "nir"):
+        write(folder / f"{common}.tif", np.full((1, 20, 30), 1000, np.int16))
+    assets = {c: {"href": f"./{c}.tif", "type": "image/tiff", "roles": ["data"],
+                  "eo:bands": [{"name": c, "common_name": c}]} for c in ("blue", "green", "red", "nir")}
+    item = folder / "item.json"
+    item.write_text(json.dumps({"type": "Feature", "id": "ITEM", "properties": {}, "assets": assets}))
+    src = write(folder / "src.tif", np.full((4, 20, 30), 0.1, np.float32))
+    vrt = folder / "wrap.vrt"
+    from osgeo import gdal
+
+    gdal.BuildVRT(str(vrt), [str(src)]).FlushCache()
+    before = {p: p.read_bytes() for p in (red, src)}
+    for params, said in (({"STAC_ITEM": str(item), "OUTPUT": str(red)}, "asset 'red' of the STAC item"),
+                         ({"INPUT": str(vrt), "OUTPUT": str(src)}, "a source of the VRT")):
+        done = qgis_process.run_alg(root, "dualstream:segment", {**params, "MODEL": str(model)})
+        assert done.returncode != 0 and said in done.stdout + done.stderr, done.stdout[-2000:] + done.stderr[-2000:]
+    assert {p: p.read_bytes() for p in (red, src)} == before
