@@ -30,7 +30,7 @@ UNIT_SETTINGS = ("segment.value_scale", "segment.value_offset")
 
 
 #: The polygon settings Segment, Segment in bulk and Polygons offer (how each class's outlines are drawn).
-POLYGON_SETTINGS = ("polygon_treatment", "min_polygon_area", "class_min_area", "fill_holes", "class_fill_holes")
+POLYGON_SETTINGS = engine_api().POLYGON_DIALOG_OPTIONS
 
 
 def polygon_settings(section: str) -> list[str]:

@@ -9,16 +9,7 @@ from dataclasses import dataclass
 from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
-from .polygons import (
-    check_polygon_settings,
-    class_fill_holes_setting,
-    class_min_area_setting,
-    fill_holes_setting,
-    min_area_setting,
-    polygon_classes_setting,
-    simplify_setting,
-    treatment_setting,
-)
+from .polygons import PolygonOptions, check_polygon_settings
 from .values import BACKENDS, BULK, DEVICES, TTA_MODES, check_tile_size, parse_label_pairs
 
 # Tiling and threshold when neither the user nor the model (an imported model's maker) says: segment.plan's
@@ -27,7 +18,7 @@ DEFAULT_OVERLAP, DEFAULT_THRESHOLD, DEFAULT_BORDER = 0.25, 0.5, 0
 
 
 @dataclass
-class SegmentConfig(Settings):
+class SegmentConfig(PolygonOptions):
     """Whole-scene inference settings."""
 
     image: str = setting("", param="INPUT", custom_qgis=True, label="Image layer", metavar="RASTER",
@@ -96,13 +87,6 @@ class SegmentConfig(Settings):
         help="The result says which share of the pixels has a confidence below this (the pixels to review).")
     polygons: str | None = setting(None, metavar="P.gpkg", group="input and output", param="OUTPUT_POLYGONS",
                                    custom_qgis=True, label="Polygons", help="Also write polygons (GeoPackage).")
-    polygon_treatment: str | None = treatment_setting()
-    min_polygon_area: float = min_area_setting()
-    class_min_area: str | None = class_min_area_setting()
-    fill_holes: float = fill_holes_setting()
-    class_fill_holes: str | None = class_fill_holes_setting()
-    simplify_tolerance: float = simplify_setting()
-    polygon_classes: list[int] | None = polygon_classes_setting()
     transparent_classes: str | None = setting(
         None, metavar="CLASS,...", group="input and output", advanced=True,
         label="Classes drawn transparent (names or numbers, comma-separated; empty: automatic, 'none': none)",

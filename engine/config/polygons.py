@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..declarations import setting
+from ..declarations import declared, setting
 from ..errors import ConfigError, mention
 from ..io.polygons import TREATMENTS, ClassRule
 from ..settings import Settings, check
@@ -216,7 +216,25 @@ def class_rules(cfg: Any, class_names: Sequence[str], declared: Mapping[str, str
 
 
 @dataclass
-class PolygonsConfig(Settings):
+class PolygonOptions(Settings):
+    """How a class raster becomes polygons, declared once as a group: ``segment`` (and ``bulk``) and ``polygons``
+    take these settings by inheriting them; :data:`DIALOG_OPTIONS` are the ones a Processing dialog offers."""
+
+    polygon_treatment: str | None = treatment_setting()
+    min_polygon_area: float = min_area_setting()
+    class_min_area: str | None = class_min_area_setting()
+    fill_holes: float = fill_holes_setting()
+    class_fill_holes: str | None = class_fill_holes_setting()
+    simplify_tolerance: float = simplify_setting()
+    polygon_classes: list[int] | None = polygon_classes_setting()
+
+
+#: The polygon settings a Processing dialog offers (the others say why not: ``no_qgis``), in declaration order.
+DIALOG_OPTIONS = tuple(s.name for s in declared(PolygonOptions) if s.param)
+
+
+@dataclass
+class PolygonsConfig(PolygonOptions):
     """Any class raster (made earlier or elsewhere) into polygons: the ``polygons`` command and Toolbox algorithm."""
 
     raster: str = setting("", custom_cli=True, metavar="CLASSES.tif", param="INPUT", custom_qgis=True,
@@ -235,13 +253,6 @@ class PolygonsConfig(Settings):
                                 help="The scene attribute of every polygon.")
     model: str | None = setting(None, metavar="NAME", label="Model name (default: the raster's)",
                                 help="The model attribute (default: what segment recorded in the raster).")
-    polygon_treatment: str | None = treatment_setting()
-    min_polygon_area: float = min_area_setting()
-    class_min_area: str | None = class_min_area_setting()
-    fill_holes: float = fill_holes_setting()
-    class_fill_holes: str | None = class_fill_holes_setting()
-    simplify_tolerance: float = simplify_setting()
-    polygon_classes: list[int] | None = polygon_classes_setting()
 
     def __post_init__(self) -> None:
         check(bool(self.raster), f"No class raster given; give {mention('polygons.raster')}.")

@@ -240,3 +240,19 @@ def test_segment_refuses_a_polygon_class_its_model_has_not_before_reading_tiles(
                         polygons=str(tmp_path / "o.gpkg"), polygon_classes=[7])
     with pytest.raises(ConfigError, match="no class 7; the classes are 0 bg, 1 roof"):
         plan_segmentation(cfg)
+
+
+def test_the_polygon_options_are_declared_once_for_both_commands():
+    """config/inference.py and config/polygons.py each declared the seven polygon settings; the plugin kept its
+    own list of five. One group, inherited by both, and the dialogs' subset from its declarations."""
+    import dataclasses
+
+    import engine.api as api
+    from engine.config import PolygonsConfig, SegmentConfig
+    from engine.config.polygons import PolygonOptions
+
+    group = [f.name for f in dataclasses.fields(PolygonOptions)]
+    assert len(group) == 7
+    for cls in (SegmentConfig, PolygonsConfig):
+        assert issubclass(cls, PolygonOptions) and not set(group) & set(vars(cls).get("__annotations__", {}))
+    assert set(api.POLYGON_DIALOG_OPTIONS) < set(group) and "simplify_tolerance" not in api.POLYGON_DIALOG_OPTIONS
