@@ -299,10 +299,11 @@ def check_probabilities(out: np.ndarray, finite: np.ndarray, classes: int, sourc
     low, high = float(values.min()), float(values.max())
     declare = (f"declare it: import it with `dualstream import {Path(source).name} --output-kind logits`, or give "
                f"\"output\": \"logits\" in its description ({Path(source).stem}.json beside it)")
+    declare += _nonfinite_note(out, finite)
     if low < -PROBABILITY_TOLERANCE or high > 1 + PROBABILITY_TOLERANCE:
         raise BundleError(f"The model '{source}' is described as giving probabilities, but its output holds values "
                           f"from {low:.3g} to {high:.3g}: it seems to give logits (scores before "
-                          f"{'the sigmoid' if classes == 1 else 'the softmax'}). If so, {declare}. Nothing was "
+                          f"{'the sigmoid' if classes == 1 else 'the softmax'}). If so, {declare} Nothing was "
                           f"written.")
     if classes > 1:
         sums = values.sum(axis=0)
@@ -312,7 +313,20 @@ def check_probabilities(out: np.ndarray, finite: np.ndarray, classes: int, sourc
                               f"values sum to {worst:.3g}, not 1: it seems to give independent per-class scores "
                               f"(a sigmoid per class, or logits squashed to 0..1), which the engine cannot blend "
                               f"as probabilities. Export it with a softmax output, or, if they are logits, "
-                              f"{declare}. Nothing was written.")
+                              f"{declare} Nothing was written.")
+
+
+def _nonfinite_note(out: np.ndarray, finite: np.ndarray) -> str:
+    """``.`` and, where the output also holds NaN or infinities, a sentence saying how much and which: no output
+    kind explains those (they become nodata whatever it is declared)."""
+    bad = int(finite.size - np.count_nonzero(finite))
+    if not bad:
+        return "."
+    kinds = [name for name, found in (("+inf", np.isposinf(out).any()), ("-inf", np.isneginf(out).any()),
+                                      ("NaN", np.isnan(out).any())) if found]
+    return (f". Besides, at {bad:,} of the {finite.size:,} pixels of these tiles ({100 * bad / finite.size:.1f} %) "
+            f"it gives {' and '.join(kinds)}, which no output kind explains: those pixels are nodata whatever it is "
+            f"declared (check the model where its input is like theirs).")
 
 
 def is_imported(metadata: BundleMetadata) -> bool:

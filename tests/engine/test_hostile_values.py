@@ -28,3 +28,21 @@ def test_band_lists_with_empty_entries_or_odd_digits_are_refused(text, said):
 def test_a_class_named_by_an_odd_digit_is_no_class():
     with pytest.raises(ConfigError, match="there is no class '²'; the classes are 0 background, 1 roof"):
         class_index("²", ["background", "roof"], "polygons.polygon_treatment")
+
+
+def test_an_output_refused_as_logits_also_says_where_it_is_infinite():
+    import numpy as np
+
+    from engine.bundle.imported import check_probabilities
+    from engine.errors import BundleError
+
+    out = np.random.default_rng(0).normal(0, 5, size=(1, 3, 8, 8)).astype(np.float32)  # logits
+    out[:, 0, :4] = np.inf  # half the pixels: +inf, as a log of 0 inside a model gives
+    finite = np.isfinite(out).all(axis=1)
+    with pytest.raises(BundleError, match="seems to give logits") as error:
+        check_probabilities(out, finite, 3, "m.onnx")
+    assert "at 32 of the 64 pixels of these tiles (50.0 %) it gives +inf" in str(error.value)
+    out[:, 0, :4] = 1.0
+    with pytest.raises(BundleError) as error:
+        check_probabilities(out, np.isfinite(out).all(axis=1), 3, "m.onnx")
+    assert "inf" not in str(error.value)  # plain logits: no word of infinities
