@@ -119,9 +119,13 @@ def open_raster(path: str | Path, role: str = "raster") -> Any:
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             dataset = rasterio.open(locations.gdal_path(path) if locations.is_remote(path) else path)
     except Exception as exc:  # noqa: BLE001 - GDAL raises several error types; re-raised with the file name
+        hint = network.remote_hint(path)
+        if network.stalled(f"{exc} {hint}"):  # the server, not the file: no advice about formats
+            raise DataError(f"The {role} '{path}' could not be read: its server sent nothing, or too little "
+                            f"({exc}){hint}.") from exc
         raise DataError(
             f"The {role} file '{path}' could not be read as a raster ({exc}); give a GDAL-readable raster "
-            f"such as a GeoTIFF{network.remote_hint(path)}."
+            f"such as a GeoTIFF{hint}."
         ) from exc
     if dataset.count < 1 or dataset.width < 1 or dataset.height < 1:
         dataset.close()

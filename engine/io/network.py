@@ -139,6 +139,12 @@ def remote_hint(source: str) -> str:
     return f"{answer}; it is read over the network: {check}"
 
 
+def stalled(text: str) -> bool:
+    """Whether an error (GDAL's, curl's, or :func:`status_of`'s words) says a server stalled under the rule."""
+    lower = text.lower()
+    return any(words in lower for words in ("operation too slow", "timed out", ": too slow"))
+
+
 def http_url(source: str) -> str | None:
     """The http(s) URL behind ``source`` (a plain URL or a ``/vsicurl/`` path), else None."""
     text = str(source).strip()
