@@ -11,6 +11,7 @@ from typing import Any
 from ..config.bands import BandSelection
 from ..data.metadata import DataMetadata
 from ..models.configuration_utils import ModelConfig
+from ..models.encoders.catalog import encoder_source
 from ..text import name, printable
 from .imported import is_imported
 from .schema import BundleMetadata
@@ -105,6 +106,9 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
         f"{_resolution(data.gsd, data.crs)} with {data.tile_size}-px tiles",
         _image_line(data),
     ]
+    source = encoder_source(getattr(model, "encoder_name", None) or model.preset, model.pretrained)
+    if source:  # what the model started from: a foundation model's release, an ImageNet checkpoint, a folder
+        lines.append(f"  {getattr(model, 'encoder_name', None) or 'vision'} encoder pretrained from {source}")
     if data.x_bands:
         lines.append(f"  aux input: bands {','.join(str(b) for b in data.x_bands)} of the same image (X bands)")
     else:

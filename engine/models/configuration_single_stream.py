@@ -69,6 +69,7 @@ class SingleStreamConfig(ModelConfig):
              "Prithvi sizes); filled in by training so a bundle rebuilds it without the checkpoint.")
 
     ENCODERS: ClassVar[tuple[str, ...]] = ENCODER_NAMES
+    CACHEABLE: ClassVar[bool] = True  # train.frozen_encoder cached: the encoder alone makes the decoder's input
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -202,7 +202,8 @@ def _choose_frozen(chosen: Chosen, gpu: bool) -> None:
     from ..models.encoders.catalog import ENCODERS
 
     spec = ENCODERS.get(getattr(chosen.model, "encoder_name", None) or "")
-    if spec is None or not spec.foundation or not chosen.model.pretrained or chosen.model.uses_aux:
+    if (spec is None or not spec.foundation or not chosen.model.pretrained or chosen.model.uses_aux
+            or not getattr(chosen.model, "CACHEABLE", False)):
         return
     if gpu:
         chosen.choices.append(Choice({"train.frozen_encoder": "off"}, (

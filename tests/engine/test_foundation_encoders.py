@@ -19,6 +19,7 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 
+from engine.data import synthetic
 from engine.errors import ModelError
 from engine.models.encoders.backbone import Encoder
 from tests.engine.foundation_fixtures import (
@@ -53,8 +54,8 @@ for case in json.loads(sys.argv[1]):
         meta = read_model_metadata(case["out"])
         model = load_bundle(case["out"]).model
         result["model"] = meta.model.to_dict()
-        result["bands"] = meta.data.to_dict().get("vision_band_names")
-        torch.save(model.encoder.backbone.state_dict(), case["out"] + ".encoder.pt")
+        encoder = getattr(model, "encoder", None) or model.vision_encoder
+        torch.save(encoder.backbone.state_dict(), case["out"] + ".encoder.pt")
     out[case["name"]] = result
 print("RESULT " + json.dumps(out))
 """
@@ -94,9 +95,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
                                  "--bands", "B04,B03,B02,B08"]},
         {"name": "any", "args": ["--model", "pspnet", "--encoder", "transformers", "--pretrained",
                                  "someone/tiny-dinov3-vit", "--bands", "B04,B03,B02"]},
+        {"name": "dualstream", "args": ["--model", "dualstream", "--preset", "tiny", "--encoder",
+                                        "dinov3_convnext_tiny", *release]},
     ]
+    fused = synthetic.make_scene(tmp, "fused", size=(64, 64), seed=3, aux_channels=12)
     for case in cases:
         case.update(image=image, label=label, out=str(tmp / f"{case['name']}.dsmodel"))
+    cases[-1].update(image=fused["image"], label=fused["label"])
+    cases[-1]["args"] += ["--aux", fused["aux"][0]]
     env = dict(os.environ, HF_HOME=str(tmp / "hf_home"), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     for name in ("HF_HUB_OFFLINE", "DUALSTREAM_OFFLINE"):
         env.pop(name, None)
@@ -113,7 +119,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
         result = results[case["name"]]
         assert result["code"] == 0, result["log"][-3000:]
         result["encoder"] = torch.load(case["out"] + ".encoder.pt", weights_only=True)
-    return {"results": results, "files": files, "requests": requests}
+    return {"results": results, "files": files, "requests": requests, "image": image,
+            "bundles": {case["name"]: case["out"] for case in cases}, "tmp": tmp}
 
 
 def test_prithvi_release_file_comes_through_the_hub_loads_strictly_and_trains(trained):
@@ -171,3 +178,53 @@ def test_bands_prithvi_cannot_have_are_refused(tmp_path, synthetic_scene):
                  "--device", "cpu", "--num-workers", "0"])
     assert code != 0
     assert not (tmp_path / "m.dsmodel").exists()
+
+
+def test_dualstream_fuses_its_aux_with_a_named_vision_encoder(trained):
+    result, saved = trained["results"]["dualstream"], trained["files"]["convnext"]
+    assert result["model"]["encoder"] == "dinov3_convnext_tiny" and result["model"]["aux_channels"] == 12
+    encoder = result["encoder"]
+    first = next(k for k in encoder if encoder[k].ndim == 4)
+    assert all(torch.equal(encoder[k], saved[k]) for k in encoder if k in saved and k != first)
+
+
+def test_foundation_bundles_segment_with_onnxruntime_and_name_their_source(trained, tmp_path, capsys):
+    from engine.api import describe_bundle, read_model_metadata
+    from engine.cli.main import main
+    from engine.export.stac import model_card
+
+    for name in ("prithvi", "vit"):
+        bundle = trained["bundles"][name]
+        code = main(["segment", "--image", trained["image"], "--model", bundle, "--device", "cpu", "--json",
+                     "--out", str(tmp_path / f"{name}.tif")])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert json.loads(out)["backend"] == "onnxruntime", err  # the default backend, an ONNX export made here
+        with rasterio.open(tmp_path / f"{name}.tif") as ds:
+            assert ds.read(1).shape == (64, 64)
+    prithvi = trained["bundles"]["prithvi"]
+    source = f"{PRITHVI_TINY_REPO} ({PRITHVI_TINY_FILE}, Apache-2.0)"
+    lines = describe_bundle(prithvi, read_model_metadata(prithvi))
+    assert f"  prithvi_eo2_tiny_tl encoder pretrained from {source}" in lines
+    assert model_card(prithvi)["properties"]["mlm:pretrained_source"] == source
+    vit = model_card(trained["bundles"]["vit"])["properties"]["mlm:pretrained_source"]
+    assert vit.startswith("facebook/dinov3-vitl16-pretrain-sat493m (DINOv3 License")
+
+
+def test_fine_tuning_a_foundation_bundle_rebuilds_its_encoder_offline(trained, tmp_path, monkeypatch, capsys):
+    from engine.cli.main import main
+
+    monkeypatch.setenv("DUALSTREAM_OFFLINE", "1")  # the bundle alone: no checkpoint is fetched again
+    parent = trained["bundles"]["vit"]
+    image = trained["image"]
+    out = tmp_path / "child.dsmodel"
+    code = main(["train", "--image", image, "--label", image.replace("s2.tif", "s2_label.tif"), "--out", str(out),
+                 "--init-from", parent, "--bands", "B04,B03,B02,B08", "--tile-size", "64", "--tiles-per-epoch", "2",
+                 "--batch-size", "2", "--epochs", "1", "--warmup-epochs", "0", "--device", "cpu", "--num-workers",
+                 "0", "--preview-tiles", "0", "--val-fraction", "0"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    from engine.api import read_model_metadata
+
+    child = read_model_metadata(str(out)).model
+    assert child.encoder == "dinov3_vitl16_sat" and child.encoder_config["hidden_size"] == 32

@@ -28,8 +28,11 @@ def test_a_preset_given_alone_takes_the_family_that_has_it(tmp_path):
 def test_a_preset_or_encoder_the_family_lacks_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="'light' is not a preset of the dualstream family"):
         _request(tmp_path, {"name": "dualstream", "preset": "light"})
-    with pytest.raises(ConfigError, match="dualstream family has a fixed encoder"):
-        _request(tmp_path, {"name": "dualstream", "encoder": "resnet18"})
+    with pytest.raises(ConfigError, match="cmx family has a fixed encoder"):
+        _request(tmp_path, {"name": "cmx", "encoder": "resnet18"})
+    # DualStream's vision stream takes a named encoder (issue 56), its aux stream stays its own
+    assert _request(tmp_path, {"name": "dualstream", "encoder": "dinov3_convnext_tiny"}).model.encoder == \
+        "dinov3_convnext_tiny"
 
 
 def test_the_factory_is_never_a_config_itself():

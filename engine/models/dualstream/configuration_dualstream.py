@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ...declarations import redeclared, setting
 from ...settings import check
+from ..configuration_single_stream import SingleStreamConfig
 from ..configuration_utils import AUX_GRID, DROP_PATH, IMAGERY, VISION_ENCODER, AutoPick, FamilyCard, ModelConfig
-from ..encoders import MiTPreset, check_mit_sizes
+from ..encoders import ENCODER_NAMES, MiTPreset, check_encoder_name, check_mit_sizes
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,11 @@ class DualStreamConfig(ModelConfig):
     preset: str = redeclared(ModelConfig, "preset", "b1")
     drop_path: float = setting(0.1, **DROP_PATH)
     vision_encoder: dict[str, list[int]] | None = setting(None, **VISION_ENCODER)
+    # a named encoder (a foundation model) as the vision stream instead of the preset's MiT; aux stream unchanged
+    encoder: str | None = redeclared(SingleStreamConfig, "encoder", None)
+    encoder_config: dict[str, Any] | None = redeclared(SingleStreamConfig, "encoder_config", None)
 
+    ENCODERS: ClassVar[tuple[str, ...]] = ENCODER_NAMES
     PRESETS: ClassVar[dict[str, DualStreamPreset]] = PRESETS
     description: ClassVar[str] = (
         "Imagery fused with coarse aux grids in any CRS (air quality, weather, elevation): SegFormer + ConvNeXt "
@@ -64,7 +69,15 @@ class DualStreamConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.vision_encoder = check_mit_sizes(self.vision_encoder, "vision_encoder")
+        if self.encoder is not None:
+            check_encoder_name(self.encoder, self.ENCODERS)
         check(0.0 <= self.drop_path < 1.0, f"drop_path must be in [0, 1) (got {self.drop_path}).")
+
+
+    @property
+    def encoder_name(self) -> str | None:
+        """The named vision encoder, or None for the preset's MiT."""
+        return self.encoder
 
 
 CONFIG = DualStreamConfig

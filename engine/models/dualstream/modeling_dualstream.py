@@ -18,6 +18,7 @@ from torch import nn
 
 from ...callbacks import Callback
 from ..blocks import ASPP, GatedSkipStage, UpConv
+from ..encoders.backbone import Encoder
 from ..encoders.convnext_aux import AuxConvNeXtEncoder
 from ..encoders.mit import config_mit, mit_features
 from ..fusion import CrossAttentionFusion, GatedFiLMFusion
@@ -83,10 +84,18 @@ class DualStreamModel(SegmentationModel):
         super().__init__(config)
         callback = callback or Callback()
         preset = config.preset_settings()
-        self.vision_encoder, self.config, self.pretrained_source = config_mit(config, callback.info)
+        self.named = bool(config.encoder)
+        if config.encoder:  # a named encoder (Prithvi, DINOv3, ...) as the vision stream: four maps, any widths
+            self.vision_encoder = Encoder(config.encoder, config.vision_channels, config.pretrained, config.drop_path,
+                                          callback.info, architecture=config.encoder_config)
+            self.pretrained_source = self.vision_encoder.source
+            if self.vision_encoder.architecture != config.encoder_config:
+                self.config = config.replace(encoder_config=self.vision_encoder.architecture)
+            channels = list(self.vision_encoder.channels)
+        else:
+            self.vision_encoder, self.config, self.pretrained_source = config_mit(config, callback.info)
+            channels = list(encoder_sizes(self.vision_encoder.config)["hidden_sizes"])  # the preset's or a checkpoint's
         config = self.config
-        sizes = encoder_sizes(self.vision_encoder.config)  # the preset's, or what a checkpoint fixed
-        channels = list(sizes["hidden_sizes"])
         self.feature_channels = channels
 
         if config.aux_channels > 0:
@@ -104,10 +113,12 @@ class DualStreamModel(SegmentationModel):
         self.decoder = DualStreamDecoder(channels, config.num_classes, preset, config.dropout, config.drop_path)
 
     def role_modules(self) -> dict[str, list[nn.Module | None]]:
-        return {"vision_encoder": [self.vision_encoder], "aux_encoder": [self.aux_encoder], "fusion": [self.fusion]}
+        vision = self.vision_encoder.backbone if self.named else self.vision_encoder  # a ViT's neck: decoder LR
+        return {"vision_encoder": [vision], "aux_encoder": [self.aux_encoder], "fusion": [self.fusion]}
 
     def _forward(self, vision: torch.Tensor, aux: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        features = mit_features(self.vision_encoder, vision)  # 4 maps (B, C_i, H/s, W/s), s = 4, 8, 16, 32
+        # 4 maps (B, C_i, H/s, W/s), s = 4, 8, 16, 32
+        features = self.vision_encoder(vision) if self.named else mit_features(self.vision_encoder, vision)
         if self.aux_encoder is not None and self.fusion is not None:
             # (B, Ca, H/r, W/r) -> 4 maps with the vision maps' shapes
             aux_maps = self.aux_encoder(aux, size=tuple(features[1].shape[-2:]))

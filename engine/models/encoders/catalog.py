@@ -137,6 +137,20 @@ def encoder_bands(name: str | None, pretrained: str | None) -> tuple[str, ...]:
     return PRITHVI_BANDS if spec is not None and spec.kind == "prithvi" and pretrained else ()
 
 
+def encoder_source(name: str | None, pretrained: str | None) -> str | None:
+    """Where an encoder's pretrained weights came from, in words: the checkpoint's hub id (and release file and
+    licence) for ``imagenet`` / ``release``, else ``pretrained`` itself; None for random initialisation."""
+    if not pretrained:
+        return None
+    spec = ENCODERS.get(name or "") or ENCODERS.get(f"mit_{name}")
+    if spec is not None and pretrained.strip().lower() in ("imagenet", "release") and spec.checkpoint:
+        pretrained = spec.checkpoint
+    if spec is None or pretrained != spec.checkpoint:
+        return pretrained
+    details = [d for d in (spec.weights_file, spec.licence) if d]
+    return f"{pretrained} ({', '.join(details)})" if details else pretrained
+
+
 def check_mit_sizes(sizes: dict[str, list[int]] | None, field: str) -> dict[str, list[int]] | None:
     """Validate explicit SegFormer/MiT sizes (4 positive ints per key); returns them as int lists."""
     if sizes is None:
