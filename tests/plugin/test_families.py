@@ -105,7 +105,7 @@ def test_family_parameter_errors_are_clear(plugin, scenes, tmp_path):
     base = dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label"],
                 OUTPUT=str(tmp_path / "m.dsmodel"))
     cases = [({"MODEL_FAMILY": "unet", "PRESET": "b1"}, "'b1' is not a preset of the unet family"),
-             ({"MODEL_FAMILY": "dualstream", "ENCODER": "resnet18"}, "encoder can be chosen for"),
+             ({"MODEL_FAMILY": "cmx", "ENCODER": "resnet18"}, "encoder can be chosen for"),
              ({"MODEL_FAMILY": "cmx", "BANDS": "1,2,3", "X_BANDS": "3"}, "overlap the vision bands"),
              ({"LOSS": "focal=1,tversky=1"}, "'tversky' is unknown")]
     for extra, message in cases:
