@@ -320,3 +320,12 @@ class EvaluateConfig(Settings):
     html: str | None = setting(
         None, metavar="REPORT.html", param="OUTPUT_HTML", custom_qgis=True, label="Metrics report (HTML)",
         help="A one-page HTML summary (per-class table and confusion matrix).")
+
+    #: The most classes a confusion matrix is kept for (4096² counts: 128 MiB per matrix, one per image besides).
+    MAX_CLASSES = 4096
+
+    def __post_init__(self) -> None:
+        if self.num_classes is not None:
+            check(1 <= self.num_classes <= self.MAX_CLASSES,
+                  f"{mention('evaluate.num_classes')} must be a class count from 1 to {self.MAX_CLASSES} (got "
+                  f"{self.num_classes}); leave it unset to read the classes from the prediction.")

@@ -46,3 +46,11 @@ def test_an_output_refused_as_logits_also_says_where_it_is_infinite():
     with pytest.raises(BundleError) as error:
         check_probabilities(out, np.isfinite(out).all(axis=1), 3, "m.onnx")
     assert "inf" not in str(error.value)  # plain logits: no word of infinities
+
+
+@pytest.mark.parametrize("count", [-1, 0, 99_999_999_999])
+def test_evaluate_refuses_a_class_count_no_matrix_can_hold(count):
+    from engine.config import EvaluateConfig
+
+    with pytest.raises(ConfigError, match=f"class count from 1 to 4096 \\(got {count}\\)"):
+        EvaluateConfig(prediction="p.tif", label="l.tif", num_classes=count)
