@@ -59,11 +59,11 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def write(path: Path, raw: np.ndarray, scales: list | None = None, offsets: list | None = None,
-          tags: dict | None = None, band_tags: dict | None = None) -> Path:
+          tags: dict | None = None, band_tags: dict | None = None, names: list[str] = BANDS) -> Path:
     with rasterio.open(path, "w", driver="GTiff", width=raw.shape[2], height=raw.shape[1], count=raw.shape[0],
                        dtype=raw.dtype.name, crs="EPSG:32633", transform=from_origin(500000, 6000000, 10, 10)) as ds:
         ds.write(raw)
-        for i, name in enumerate(BANDS, 1):
+        for i, name in enumerate(names, 1):
             ds.set_band_description(i, name)
             if band_tags:
                 ds.update_tags(i, **band_tags)
@@ -124,7 +124,7 @@ def test_a_stac_raster_bands_scale_that_is_no_number_stops_naming_the_item_and_a
     """Before: a ValueError / TypeError traceback from float()."""
     assets = {}
     for i, name in enumerate(BANDS):
-        write(tmp_path / f"{name}.tif", dn(model)[i:i + 1].repeat(4, axis=0))
+        write(tmp_path / f"{name}.tif", dn(model)[i:i + 1], names=[name])
         assets[name] = {"href": f"{name}.tif", "type": "image/tiff; application=geotiff", "roles": ["data"],
                         "eo:bands": [{"name": name, "common_name": name}],
                         "raster:bands": [{"scale": bad if name == "red" else 0.0001, "offset": 0}]}
@@ -133,6 +133,11 @@ def test_a_stac_raster_bands_scale_that_is_no_number_stops_naming_the_item_and_a
     with pytest.raises(DataError, match=rf"The STAC item 'ODD' .*declares a STAC raster:bands scale of "
                                         rf"{re.escape(shown)} for asset 'red'"):
         segment(SegmentConfig(stac_item=str(item), models=[str(model["bundle"])], output=str(tmp_path / "c.tif")))
+    # stated units replace the item's: the same item segments right
+    segment(SegmentConfig(stac_item=str(item), models=[str(model["bundle"])], output=str(tmp_path / "s.tif"),
+                          value_scale=0.0001))
+    expected = expected_classes(model["reflectance"], model["weights"], model["bias"], MEAN, STD, 1.0)
+    assert (classes(tmp_path / "s.tif") == expected).mean() >= 0.999
 
 
 @pytest.mark.parametrize(("tags", "band_tags", "said"), [
