@@ -87,19 +87,22 @@ def test_a_stac_item_that_never_comes_is_given_up(tmp_path):
             read_item(f"{server.url}/item.json")
 
 
-def test_local_rasters_keep_their_sidecars(tmp_path, bulk_scenes):
-    """Sidecar probing is off for the network file systems only: a local file's .aux.xml is still read."""
+def test_local_rasters_keep_their_sidecars(tmp_path, bulk_scenes, monkeypatch):
+    """Sidecar probing is off for the network file systems only: a local file's .aux.xml is still read (and would
+    not be with GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR for every path)."""
     path = tmp_path / "c.tif"
     path.write_bytes((bulk_scenes / "a.tif").read_bytes())
-    with rasterio.open(path, "r+") as ds:
-        ds.update_tags(CLASS_NAMES="water")  # written to the .aux.xml by GDAL's PAM for a file opened so
-    assert (tmp_path / "c.tif.aux.xml").is_file() or "CLASS_NAMES" in rasterio.open(path).tags()
+    (tmp_path / "c.tif.aux.xml").write_text('<PAMDataset><Metadata><MDI key="CLASS_NAMES">water</MDI></Metadata>'
+                                            '</PAMDataset>')
     network.apply_defaults()
     dataset = open_raster(str(path))
     try:
         assert dataset.tags().get("CLASS_NAMES") == "water"
     finally:
         dataset.close()
+    monkeypatch.setenv("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")  # the check is real: globally, it is lost
+    with rasterio.open(path) as dataset:
+        assert "CLASS_NAMES" not in dataset.tags()
 
 
 def test_a_first_read_that_waits_is_said_while_it_waits(tmp_path):
