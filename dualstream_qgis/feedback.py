@@ -27,17 +27,11 @@ def parameter_name(key: str) -> str:
     or the setting's own name where no dialog offers it."""
     base, _, part = key.partition("#")
     found = engine_api().find_setting(base)
-    if part in SCENE_PARTS and found is not None and found.param == "INPUT":
-        return SCENE_PARTS[part]
+    if part and found is not None and found.param == "INPUT":  # a part of the Train dialog's scene: its parameter
+        found = engine_api().find_setting(f"scene.{part}") or found
     if found is None or found.param is None:
         return engine_api().plain_name(key)
     return f"'{found.decl.label}' ({found.param})"
-
-
-#: The Train dialog's layers for the parts of its training scene (the image is the scenes setting's INPUT).
-SCENE_PARTS = {"label": "'Label layer (raster or polygons)' (LABELS)",
-               "aux": "'Aux layers (coarse rasters, in a fixed order)' (AUX)",
-               "aoi": "'Labelled area (polygons of what you labelled completely)' (LABELLED_AREA)"}
 
 
 def run_engine(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

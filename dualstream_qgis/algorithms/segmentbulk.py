@@ -109,11 +109,8 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
-        layers = add_parameter(self, MultipleLayersParameter(
-            self.INPUT, self.tr("Image layers"), SOURCE_RASTER, optional=True),
-            self.tr("Scenes to segment as layers: any raster layer (files, remote GDAL sources such as /vsicurl/, "
-                    "and web layers, XYZ, WMS, WMTS or WCS, read over the extent at the pixel size), with the bands "
-                    "the model was trained on (picked by name where the layers name them)."))
+        param, label, text = declared_text(self, "bulk.images")
+        layers = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER, optional=True), text)
         layers.setMetadata(LAYER_LIST_WRAPPER)
         add_parameter(self, QgsProcessingParameterFile(
             self.FOLDER, self.tr("Folder of images"), behavior=FILE_BEHAVIOR_FOLDER,

@@ -125,39 +125,23 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         add_mode_parameter(self)
-        add_parameter(self, RasterLayerParameter(
-            self.INPUT, self.tr("Image layer"), optional=True),
-            self.tr("Imagery to learn from (any band count and data type): any raster layer, a file, a remote GDAL "
-                    "source (/vsicurl/, /vsis3/, a URL) or a web layer (XYZ, WMS, WMTS, WCS, ArcGIS) read over the "
-                    "Training extent at the Pixel size. Used when no dataset folder is given."))
-        add_parameter(self, LabelLayerParameter(
-            self.LABELS, self.tr("Label layer (raster or polygons)"), [SOURCE_POLYGON], optional=True),
-            self.tr("Classes for the image: a raster of class values (mapped with Label mapping), or a polygon "
-                    "layer of any kind (a file, a scratch layer, PostGIS, WFS; only its selected features when "
-                    "'Selected features only' is ticked) in any CRS; pixels outside polygons are class 0."))
-        add_parameter(self, class_field_parameter(self.LABEL_FIELD, self.tr("Class field (polygon labels)")),
-            self.tr("Field of the polygon layer holding the raw class value (mapped with Label mapping). Empty: "
-                    "every polygon is class 1. Ignored for raster labels."))
-        add_parameter(self, QgsProcessingParameterFeatureSource(
-            self.LABELLED_AREA, self.tr("Labelled area (polygons of what you labelled completely)"),
-            [SOURCE_POLYGON], optional=True),
-            self.tr("The squares or regions in which every object is labelled (any polygon layer, a scratch layer "
-                    "too; with 'Selected features only', those). Pixels outside it are ignored by training and "
-                    "validation, not taken as background, so a few labelled squares of a large scene teach the "
-                    "model without teaching it that everything unlabelled is background. Empty: the whole image "
-                    "counts as labelled (outside the label polygons: class 0)."))
-        aux = add_parameter(self, MultipleLayersParameter(
-            self.AUX, self.tr("Aux layers (coarse rasters, in a fixed order)"), SOURCE_RASTER,
-            optional=True),
-            self.tr("Auxiliary rasters (any CRS and resolution, covering the image). Their bands are stacked in "
-                    "this order; segmenting later needs the same layers in the same order. Empty: vision-only "
-                    "model."))
+        # the scene's inputs: parameters of their own (layer widgets), their texts the engine's declarations
+        param, label, text = declared_text(self, "scene.image")
+        add_parameter(self, RasterLayerParameter(param, label, optional=True), text)
+        param, label, text = declared_text(self, "scene.label")
+        add_parameter(self, LabelLayerParameter(param, label, [SOURCE_POLYGON], optional=True), text)
+        param, label, text = declared_text(self, "scene.label_field")
+        add_parameter(self, class_field_parameter(param, label), text)
+        param, label, text = declared_text(self, "scene.aoi")
+        add_parameter(self, QgsProcessingParameterFeatureSource(param, label, [SOURCE_POLYGON], optional=True), text)
+        param, label, text = declared_text(self, "scene.aux")
+        aux = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER, optional=True), text)
         aux.setMetadata(LAYER_LIST_WRAPPER)
         param, label, text = declared_text(self, "data.data_dir")
         add_parameter(self, QgsProcessingParameterFile(param, label, behavior=FILE_BEHAVIOR_FOLDER, optional=True),
                       text)
-        add_parameter(self, QgsProcessingParameterExtent(self.EXTENT, self.tr("Training extent"), optional=True),
-                      self.tr("Only this part of the image is used (any CRS). Empty: the whole image."))
+        param, label, text = declared_text(self, "scene.extent")
+        add_parameter(self, QgsProcessingParameterExtent(param, label, optional=True), text)
         add_settings(self, "data.pixel_size", "data.val_fraction")
         add_settings(self, "model.name", "model.preset", "model.encoder", "data.bands", "data.x_bands")
         # a folder widget that also takes typed text (imagenet, a hub id)

@@ -15,7 +15,16 @@ import json
 import sys
 from typing import Any
 
-from ..api import ConfigError, TrainRequest, is_main_process, load_config_file, plan_training, train, train_request
+from ..api import (
+    ConfigError,
+    TrainRequest,
+    find_setting,
+    is_main_process,
+    load_config_file,
+    plan_training,
+    train,
+    train_request,
+)
 from .main import Command, say
 from .options import OptionGroups, add_settings, flag_name, given_settings
 
@@ -50,20 +59,24 @@ class _SceneOption(argparse.Action):
 
 
 def _scene_arguments(group: argparse._ArgumentGroup, prefix: str, dest: str, what: str) -> None:
+    """The scene options, their help the scene's declarations (SceneSpec, which Train's layer parameters show)."""
+
+    def said(key: str, how: str) -> str:
+        found = find_setting(f"scene.{key}")
+        return f"{how}. {found.decl.help}" if found is not None else how
+
     group.add_argument(f"--{prefix}image", dest=dest, action=_SceneOption, key="image", metavar="RASTER",
-                       help=f"{what} image raster; starts a new scene (repeat for more scenes)")
+                       help=said("image", f"{what} image raster; starts a new scene (repeat for more scenes)"))
     group.add_argument(f"--{prefix}label", dest=dest, action=_SceneOption, key="label", metavar="LAYER",
-                       help="label raster, or polygons (GeoPackage/GeoJSON/Shapefile) of the last image")
+                       help=said("label", "the label of the last image"))
     group.add_argument(f"--{prefix}label-field", dest=dest, action=_SceneOption, key="label_field", metavar="FIELD",
-                       help="vector label field holding the class value (default: every polygon is class 1)")
+                       help=said("label_field", "the class field of the last image's polygon label"))
     group.add_argument(f"--{prefix}aux", dest=dest, action=_SceneOption, key="aux", repeat=True, metavar="RASTER",
-                       help="aux raster of the last image (repeat, in channel order)")
+                       help=said("aux", "an aux raster of the last image (repeat, in channel order)"))
     group.add_argument(f"--{prefix}extent", dest=dest, action=_SceneOption, key="extent", nargs=4, type=float,
-                       metavar=("XMIN", "YMIN", "XMAX", "YMAX"), help="restrict the last image to this extent")
+                       metavar=("XMIN", "YMIN", "XMAX", "YMAX"), help=said("extent", "the last image's extent"))
     group.add_argument(f"--{prefix}labelled-area", f"--{prefix}aoi", dest=dest, action=_SceneOption, key="aoi",
-                       metavar="LAYER",
-                       help="polygons of where the last image is labelled completely (the squares or regions you "
-                            "labelled): pixels outside are ignored, not background; --aoi is its old name")
+                       metavar="LAYER", help=said("aoi", "the last image's labelled area; --aoi is its old name"))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

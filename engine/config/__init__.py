@@ -74,4 +74,5 @@ SETTINGS_SECTIONS: dict[str, Section] = {
     "data": DataConfig, "augment": AugmentConfig, "loss": LossConfig, "train": TrainConfig,
     "segment": SegmentConfig, "bulk": BulkConfig, "evaluate": EvaluateConfig, "export": ExportConfig,
     "polygons": PolygonsConfig, "suggest": SuggestConfig, "label": PromptedConfig,
+    "scene": SceneSpec,  # one training scene's inputs (data.train_scenes' items): last, so no bare name finds it
 }

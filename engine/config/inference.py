@@ -229,8 +229,10 @@ class BulkConfig(Settings):
     images: list[str] = setting(
         default_factory=list, cli={"nargs": "+"}, metavar="PATH_OR_GLOB", group=BULK, param="INPUT",
         custom_qgis=True, label="Image layers",
-        help="Images, globs ('tiles/*.tif', '**' recursive) or folders; each scene's outputs go to the output "
-             "folder named after it.")
+        help="The scenes to segment: images (files, remote GDAL sources such as /vsicurl/, web layers (XYZ, WMS, "
+             "WMTS, WCS) read over the extent at the pixel size) with the bands the model was trained on (picked "
+             "by name where they are named); on the command line also globs ('tiles/*.tif', '**' recursive) and "
+             "folders. Each scene's outputs go to the output folder, named after it.")
     aux_patterns: list[str] = setting(
         default_factory=list, flag="--aux-pattern", cli={"action": "append"}, metavar="PATTERN", group=BULK,
         custom_qgis=True, label="Aux file pattern(s), in the model's order",

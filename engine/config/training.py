@@ -5,7 +5,7 @@ how the front ends offer it (:mod:`engine.declarations`)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..declarations import setting
@@ -32,15 +32,47 @@ from .values import (
 
 @dataclass
 class SceneSpec(Settings):
-    """One explicit training/validation/inference scene as a GIS user has it."""
+    """One explicit training/validation/inference scene as a GIS user has it: its inputs are declared once, so
+    the command line's scene options (``--image`` ... ``--labelled-area``, grouped by scene) and Train's layer
+    parameters (INPUT, LABELS, LABEL_FIELD, AUX, EXTENT, LABELLED_AREA) say the same."""
 
-    image: str
-    label: str | None = None  # raster, or vector (GeoPackage/GeoJSON/Shapefile) polygons
-    aux: list[str] = field(default_factory=list)
-    label_field: str | None = None  # vector class field; None = every polygon is class 1
-    extent: list[float] | None = None  # [xmin, ymin, xmax, ymax]
-    extent_crs: str | None = None  # CRS of ``extent``; None = the image's CRS
-    aoi: str | None = None  # polygon layer restricting the area used
+    image: str = setting(
+        flag="--image", custom_cli=True, param="INPUT", custom_qgis=True, label="Image layer", metavar="RASTER",
+        help="Imagery to learn from (any band count and data type): a raster file or layer, a remote GDAL source "
+             "(/vsicurl/, /vsis3/, a URL) or a web layer (XYZ, WMS, WMTS, WCS, ArcGIS) read over the training "
+             "extent at the pixel size for web layers. Used when no dataset folder is given.")
+    label: str | None = setting(
+        None, flag="--label", custom_cli=True, param="LABELS", custom_qgis=True, metavar="LAYER",
+        label="Label layer (raster or polygons)",
+        help="Classes for the image: a raster of class values (mapped with the label mapping), or a polygon layer "
+             "in any CRS (in QGIS of any kind: a file, a scratch layer, PostGIS, WFS; only its selected features "
+             "when 'Selected features only' is ticked); pixels outside polygons are class 0.")
+    aux: list[str] = setting(
+        default_factory=list, flag="--aux", custom_cli=True, param="AUX", custom_qgis=True, metavar="RASTER",
+        label="Aux layers (coarse rasters, in a fixed order)",
+        help="Auxiliary rasters (any CRS and resolution, covering the image). Their bands are stacked in this "
+             "order; segmenting later needs the same layers in the same order. Empty: vision-only model.")
+    label_field: str | None = setting(
+        None, flag="--label-field", custom_cli=True, param="LABEL_FIELD", custom_qgis=True, metavar="FIELD",
+        label="Class field (polygon labels)",
+        help="Field of the polygon labels holding the raw class value (mapped with the label mapping). Empty: "
+             "every polygon is class 1. Ignored for raster labels.")
+    extent: list[float] | None = setting(
+        None, flag="--extent", custom_cli=True, param="EXTENT", custom_qgis=True, label="Training extent",
+        help="Only this part of the image is used (in QGIS any CRS; on the command line the image's). Empty: the "
+             "whole image.")
+    extent_crs: str | None = setting(
+        None, flag=None, help="The CRS of the extent (None: the image's).",
+        no_cli="the command line's --extent is in the image's CRS; a config file's scene can name one",
+        no_qgis="the extent parameter carries its own CRS")
+    aoi: str | None = setting(
+        None, flag="--labelled-area", custom_cli=True, param="LABELLED_AREA", custom_qgis=True, metavar="LAYER",
+        label="Labelled area (polygons of what you labelled completely)",
+        help="The squares or regions in which every object is labelled (any polygon layer; in QGIS a scratch "
+             "layer too, with 'Selected features only' those). Pixels outside it are ignored by training and "
+             "validation, not taken as background, so a few labelled squares of a large scene teach the model "
+             "without teaching it that everything unlabelled is background. Empty: the whole image counts as "
+             "labelled (outside the label polygons: class 0).")
 
     def __post_init__(self) -> None:
         check(bool(self.image), "a scene needs an image raster path.")

@@ -22,6 +22,7 @@ FRONT_ENDS = {
     "polygons": ("polygons", ["dualstream:polygons"]),
     "suggest": ("suggest", ["dualstream:suggest"]),
     "label": ("label", ["dualstream:labelsam"]),
+    "scene": ("train", ["dualstream:train"]),
 }
 #: Processing parameters with a value widget that are not engine settings, and why.
 NOT_SETTINGS = {
@@ -124,8 +125,8 @@ def test_every_setting_is_in_both_front_ends_or_says_why_not(plugin):
 #: Settings whose Processing parameter the algorithm makes itself for another thing than the declaration says,
 #: and why (the parameter's label and help are then the algorithm's own).
 OWN_TEXT = {
-    "data.train_scenes": "one image layer of the scene list: its label and aux are parameters of their own",
-    "bulk.images": "layers only: the folder and the pattern are parameters of their own",
+    "data.train_scenes": "one image layer of the scene list: its label and aux are parameters of their own "
+                         "(the scene section's)",
     "segment.extent_crs": "the extent parameter carries its own CRS",
     "label.extent_crs": "the extent parameter carries its own CRS",
 }
