@@ -37,12 +37,12 @@ def parameter_name(key: str) -> str:
 def run_engine(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call an engine function, turning engine errors into QgsProcessingException with the same message, the
     settings it names written as this dialog's parameters."""
-    errors = engine_api()
+    api = engine_api()
     try:
         return in_python_thread(func, *args, **kwargs) if torch_needs_python_thread() else func(*args, **kwargs)
-    except errors.CanceledError as exc:
+    except api.CanceledError as exc:
         raise QgsProcessingException(f"Canceled: {exc.render(parameter_name)}") from exc
-    except errors.DualStreamError as exc:
+    except api.DualStreamError as exc:
         raise QgsProcessingException(exc.render(parameter_name)) from exc
 
 

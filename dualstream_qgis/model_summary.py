@@ -122,7 +122,7 @@ class ModelSummaryWrapper(ModelerSourceSelector, WidgetWrapper):
     def problems(self, meta: Any) -> list[str]:
         """What of the chosen layers does not fit the bundle (engine rules; band counts only); ``meta``: the
         engine's BundleMetadata."""
-        expects = engine_api()
+        api = engine_api()
         data = meta.data
         images = _items(self.inputs["image"].parameterValue()) if "image" in self.inputs else []
         described = [band_descriptions(item) for item in images]
@@ -134,12 +134,12 @@ class ModelSummaryWrapper(ModelerSourceSelector, WidgetWrapper):
         problems = []
         for names in described:
             if names is not None:
-                problems += expects.input_mismatches(data, len(names), None, names, chosen or None)
+                problems += api.input_mismatches(data, len(names), None, names, chosen or None)
         if aux_bands is not None:
-            problems += expects.input_mismatches(data, None, aux_bands)
+            problems += api.input_mismatches(data, None, aux_bands)
         if "aux_patterns" in self.inputs:
             patterns = [p for p in str(self.inputs["aux_patterns"].parameterValue() or "").split(";") if p.strip()]
-            wanted = expects.aux_files_expected(data)
+            wanted = api.aux_files_expected(data)
             if len(patterns) != wanted:
                 problems.append(f"{len(patterns)} aux file pattern(s) given; the model was trained with {wanted} aux "
                                 "file(s), in a fixed order")
@@ -154,11 +154,11 @@ class ModelSummaryWrapper(ModelerSourceSelector, WidgetWrapper):
             self.summary.setText(PROMPT)
             return
         parts = []
-        errors = engine_api()
+        api = engine_api()
         for index, path in enumerate(paths):
             try:
                 meta = engine_api().read_model_metadata(path)
-            except (errors.DualStreamError, ImportError) as exc:
+            except (api.DualStreamError, ImportError) as exc:
                 parts.append(f"<span style='color:#c00000'>{html.escape(str(exc))}</span>")
                 continue
             parts.append(summary_html(path, meta, self.problems(meta) if index == 0 else []))

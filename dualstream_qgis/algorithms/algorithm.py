@@ -64,12 +64,11 @@ def install_advice(package: str | None = None) -> str:
 
 def require_packages(*packages: str) -> None:
     """Import each package or raise QgsProcessingException naming it and what to do in QGIS."""
-    environment = engine_api()
-    errors = engine_api()
+    api = engine_api()
     for package in packages:
         try:
-            environment.require(package)
-        except errors.DependencyError as exc:
+            api.require(package)
+        except api.DependencyError as exc:
             detail = f" ({exc.detail})" if getattr(exc, "detail", None) else ""
             raise QgsProcessingException(f"The Python package '{package}' is required but could not be imported"
                                          f"{detail}. {install_advice(package)}") from exc

@@ -88,8 +88,8 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
     def processAlgorithm(  # noqa: N802 - QGIS API
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
-        environment = engine_api()
-        report = environment.environment_report()
+        api = engine_api()
+        report = api.environment_report()
         try:  # inside QGIS sys.executable is the QGIS program (or a shim first on PATH), not its Python
             report["python_executable"] = deps.qgis_python()
         except deps.InstallError as exc:
@@ -101,7 +101,7 @@ class CheckEnvironmentAlgorithm(DualStreamAlgorithm):
         locations = deps.package_locations(LOCATED + tuple(PACKAGE_KEYS[key] for key in broken))
         installed = deps.site_dir(deps.packages_dir())
         shown = dict(report, **{key: "INSTALLED BUT FAILS TO LOAD" for key in broken})
-        text = "\n".join([f"QGIS {Qgis.QGIS_VERSION}", environment.format_environment(shown),
+        text = "\n".join([f"QGIS {Qgis.QGIS_VERSION}", api.format_environment(shown),
                           *(f"{name} from {folder}" for name, folder in locations.items()),
                           f"Packages installed by Install dependencies go to {installed}"
                           + (" (on the Python path)" if str(installed) in sys.path else " (none there yet)")])

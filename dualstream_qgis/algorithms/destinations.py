@@ -75,7 +75,7 @@ def _file_format(definition: QgsProcessingParameterFileDestination) -> str | Non
 def destination_files(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
                       context: QgsProcessingContext) -> dict[str, Any]:
     """``"<description> (<NAME>)"`` -> the engine's ``Files`` for every destination parameter that is set."""
-    safety = engine_api()
+    api = engine_api()
     found: dict[str, Any] = {}
     for definition in alg.destinationParameterDefinitions():
         path = destination_path(parameters.get(definition.name()), context)
@@ -83,14 +83,14 @@ def destination_files(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
             continue
         name = f"{definition.description()} ({definition.name()})"
         if isinstance(definition, QgsProcessingParameterFolderDestination):
-            found[name] = safety.Files(path, folder=True)
+            found[name] = api.Files(path, folder=True)
         elif isinstance(definition, QgsProcessingParameterRasterDestination):
-            found[name] = safety.Files(path, RASTER_FORMAT)
+            found[name] = api.Files(path, RASTER_FORMAT)
         elif isinstance(definition, QgsProcessingParameterFileDestination):
-            found[name] = safety.Files(path, _file_format(definition) if Path(path).suffix else None)
+            found[name] = api.Files(path, _file_format(definition) if Path(path).suffix else None)
         elif isinstance(definition, (QgsProcessingParameterVectorDestination, QgsProcessingParameterFeatureSink,
                                      QgsProcessingDestinationParameter)):
-            found[name] = safety.Files(path)  # written by QGIS in the format its name says
+            found[name] = api.Files(path)  # written by QGIS in the format its name says
     return found
 
 

@@ -82,14 +82,14 @@ def add_settings(alg: QgsProcessingAlgorithm, *keys: str) -> dict[str, QgsProces
 def read_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], context: QgsProcessingContext,
                   section: str) -> dict[str, Any]:
     """The settings of ``section`` whose generated parameters ``alg`` has, as the engine's dataclass takes them."""
-    declarations = engine_api()
+    api = engine_api()
     defined = {p.name() for p in alg.parameterDefinitions()}
     out: dict[str, Any] = {}
-    for s in declarations.declared(engine_api().SETTINGS_SECTIONS[section]):
+    for s in api.declared(engine_api().SETTINGS_SECTIONS[section]):
         if s.param is None or s.decl.custom_qgis or s.param not in defined:
             continue
-        value = declarations.from_front_end(s, _value(alg, parameters, context, section, s))
-        if not declarations.left_unset(s, value):  # Model family "auto": left to the engine
+        value = api.from_front_end(s, _value(alg, parameters, context, section, s))
+        if not api.left_unset(s, value):  # Model family "auto": left to the engine
             out[s.name] = value
     return out
 

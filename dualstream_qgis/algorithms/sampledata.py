@@ -78,8 +78,8 @@ class SampleDataAlgorithm(DualStreamAlgorithm):
         folder = self.parameterAsString(parameters, self.OUTPUT, context)
         if not folder:
             raise QgsProcessingException("Parameter OUTPUT: choose the folder to write the sample into.")
-        synthetic = engine_api()
-        existing = [path for path in synthetic.sample_files(folder) if path.exists()]
+        api = engine_api()
+        existing = [path for path in api.sample_files(folder) if path.exists()]
         if existing:
             raise QgsProcessingException(
                 f"Parameter OUTPUT: '{folder}' already holds sample files ({', '.join(p.name for p in existing[:3])}"
@@ -88,7 +88,7 @@ class SampleDataAlgorithm(DualStreamAlgorithm):
         ensure_parent(str(Path(folder) / "x"), self.OUTPUT)
         feedback.pushInfo(f"Writing the sample scenes into {folder}")
         # label value 1: the labels are class numbers, so Train and Evaluate need no label mapping
-        scenes = run_engine(synthetic.make_sample, folder, label_value=1)
+        scenes = run_engine(api.make_sample, folder, label_value=1)
         results: dict[str, Any] = {self.OUTPUT: folder}
         for role, paths in scenes.items():
             feedback.pushInfo(f"{GROUPS[role]}: {Path(paths['image']).name}, {Path(paths['label_vector']).name}, "

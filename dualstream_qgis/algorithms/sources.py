@@ -232,11 +232,11 @@ def special_file_problem(value: Any) -> str | None:
     """What a layer value's file is when it is no regular file nor folder (a FIFO, a device, a socket), else None.
 
     QGIS opens such a path with GDAL to see whether it is a layer, and the open of a FIFO blocks forever."""
-    safety = engine_api()
+    api = engine_api()
     for item in layer_items(value):
         if isinstance(item, str):
             path = item.split("|")[0]
-            kind = safety.path_kind(path)
+            kind = api.path_kind(path)
             if kind not in (None, "a folder"):
                 return f"'{path}' is {kind}, not a file"
     return None

@@ -175,6 +175,12 @@ def test_front_ends_reach_the_engine_only_through_its_api():
             if "engine_api()" in path.read_text(encoding="utf-8")}
     print(f"plugin modules that call engine_api(): {sorted(map(str, uses))}")
     assert len(uses) > 10  # the walk found the plugin's uses
+    # a function that keeps the engine's API in a local calls it ``api``, whatever it takes from it (it was bound
+    # under ten names: errors, safety, expects, ...)
+    names = {target.id for path in (REPO / "dualstream_qgis").rglob("*.py")
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(node, ast.Assign)
+             and ast.unparse(node.value) == "engine_api()" for target in node.targets if isinstance(target, ast.Name)}
+    assert names == {"api"}, names
 
 
 # The engine's packages from the bottom up: a package imports only packages on its own level or below (never a
