@@ -223,3 +223,18 @@ def test_an_alpha_band_masks_the_coarse_sample_of_a_large_byte_image(tmp_path, l
         ds.write(np.concatenate([rgb, alpha[None]]))
     values, _ = _sample(str(path), [1, 2, 3])
     assert values.shape[1] >= 16 and (values == 100).all()
+
+
+@pytest.mark.parametrize("rows", [100, 101])  # at the threshold (sampled whole) and one row above (windows + coarse)
+def test_integer_nodata_is_left_out_of_the_sample_on_both_sides_of_the_overview_threshold(tmp_path, large, rows):
+    from engine.segment.inputs import OVERVIEW_ABOVE, _sample
+
+    dn = np.random.default_rng(rows).integers(200, 5000, size=(2, rows, 100)).astype(np.uint16)
+    dn[:, 10:] = 0  # nodata but in the first 10 rows: too little in the full-resolution windows, so coarse decides
+    path = tmp_path / "dn.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=100, height=rows, count=2, dtype="uint16", nodata=0,
+                       crs="EPSG:32633", transform=from_origin(500000, 6000000, 10, 10)) as ds:
+        ds.write(dn)
+    assert (rows * 100 > OVERVIEW_ABOVE) == (rows == 101)
+    values, _ = _sample(str(path), [1, 2])
+    assert values.shape[1] >= 16 and values.min() >= 200
