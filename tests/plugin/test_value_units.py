@@ -1,6 +1,6 @@
 """Segment's Value scale / Value offset and "Keep a result of one class ..." parameters through ``processing.run``
 (issue 53 item 15): digital numbers given to a reflectance model fail with a message naming the parameters to set,
-and nothing is written; with VALUE_SCALE the classes are right; the parameters exist in Segment in bulk too.
+and nothing is written; with VALUE_SCALE the classes are right, in Segment and in Segment in bulk.
 The model is a linear classifier made elsewhere, so the classes are known."""
 
 from __future__ import annotations
@@ -64,7 +64,10 @@ def test_value_scale_parameter_and_the_one_class_failure(plugin, model, tmp_path
                                           "ACCEPT_ONE_CLASS": True})
     with rasterio.open(kept) as ds:
         assert (ds.read(1) == 0).all()
-    from qgis.core import QgsApplication
-
-    bulk = QgsApplication.processingRegistry().algorithmById("dualstream:segmentbulk")
-    assert all(bulk.parameterDefinition(p) is not None for p in ("VALUE_SCALE", "VALUE_OFFSET", "ACCEPT_ONE_CLASS"))
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    (folder / "dn.tif").write_bytes(image.read_bytes())
+    processing.run("dualstream:segmentbulk", {"FOLDER": str(folder), "PATTERN": "*.tif", "MODEL": str(model),
+                                              "DEVICE": "cpu", "OUTPUT": str(tmp_path / "bulk"), "VALUE_SCALE": 0.0001})
+    with rasterio.open(tmp_path / "bulk" / "dn.tif") as ds:
+        assert (ds.read(1) == expected).mean() >= 0.999
