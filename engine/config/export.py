@@ -5,10 +5,12 @@ Export is a command-line job only (no Processing algorithm), so each field says 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..declarations import setting
-from ..settings import Settings
+from ..errors import mention
+from ..settings import Settings, check
 from .inference import DEFAULT_OVERLAP
 
 DEFAULT_OPSET = 17  # export: onnxruntime >= 1.13 (and so Deepness's usual installs) run it
@@ -43,3 +45,13 @@ class ExportConfig(Settings):
     def onnx_settings(self) -> dict:
         """The keywords of the ONNX export (all but ``quantize``)."""
         return {k: v for k, v in self.to_dict().items() if k != "quantize"}
+
+    #: The largest fixed batch exported: the export traces the graph with a batch this size (and checks it).
+    MAX_BATCH = 1024
+
+    def __post_init__(self) -> None:
+        check(1 <= self.batch_size <= self.MAX_BATCH,
+              f"{mention('export.batch_size')} must be from 1 to {self.MAX_BATCH} tiles (got {self.batch_size}); "
+              f"the export runs the model on a batch that size. For any batch, give {mention('export.dynamic_batch')}.")
+        check(math.isfinite(self.overlap) and 0.0 <= self.overlap < 0.9,
+              f"{mention('export.overlap')} must be a share of the tile in [0, 0.9) (got {self.overlap}).")

@@ -54,3 +54,15 @@ def test_evaluate_refuses_a_class_count_no_matrix_can_hold(count):
 
     with pytest.raises(ConfigError, match=f"class count from 1 to 4096 \\(got {count}\\)"):
         EvaluateConfig(prediction="p.tif", label="l.tif", num_classes=count)
+
+
+@pytest.mark.parametrize("values, said", [({"batch_size": 99_999_999_999}, "from 1 to 1024 tiles"),
+                                          ({"batch_size": 0}, "from 1 to 1024 tiles"),
+                                          ({"overlap": float("nan")}, "in \\[0, 0.9\\)"),
+                                          ({"overlap": float("inf")}, "in \\[0, 0.9\\)"),
+                                          ({"overlap": -1.0}, "in \\[0, 0.9\\)")])
+def test_export_refuses_a_batch_or_overlap_it_cannot_write(values, said):
+    from engine.config.export import ExportConfig
+
+    with pytest.raises(ConfigError, match=said):
+        ExportConfig(**values)
