@@ -17,7 +17,7 @@ from qgis.core import (
 from ..compat import FILE_BEHAVIOR_FILE
 from ..engine_bridge import engine_api
 from .common import add_parameter, parse_floats
-from .parameters import declared_text
+from .parameters import add_settings, declared_text, read_settings
 
 MODEL_FILTER = engine_api().MODEL_FILTER
 MODEL, WEIGHTS = "MODEL", "WEIGHTS"
@@ -29,13 +29,22 @@ RUN_SETTINGS = ("segment.overlap", "segment.tta", "segment.device", "segment.bat
 UNIT_SETTINGS = ("segment.value_scale", "segment.value_offset")
 
 
-#: The polygon settings Segment, Segment in bulk and Polygons offer (how each class's outlines are drawn).
-POLYGON_SETTINGS = engine_api().POLYGON_DIALOG_OPTIONS
+class PolygonParameters:
+    """The polygon settings Segment, Segment in bulk and Polygons offer (how each class's outlines are drawn, the
+    engine's declared group): added and read here, for ``section`` (``segment`` or ``polygons``)."""
 
+    NAMES = tuple(engine_api().POLYGON_DIALOG_OPTIONS)
 
-def polygon_settings(section: str) -> list[str]:
-    """:data:`POLYGON_SETTINGS` of ``section`` (``segment`` or ``polygons``)."""
-    return [f"{section}.{name}" for name in POLYGON_SETTINGS]
+    def __init__(self, section: str):
+        self.section = section
+
+    def add(self, alg: QgsProcessingAlgorithm) -> None:
+        add_settings(alg, *(f"{self.section}.{name}" for name in self.NAMES))
+
+    def read(self, alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
+             context: QgsProcessingContext) -> dict[str, Any]:
+        """The group's settings as the engine's config takes them (the others: ``read_settings(skip=NAMES)``)."""
+        return read_settings(alg, parameters, context, self.section, only=self.NAMES)
 
 
 def model_paths(value: Any) -> list[str]:

@@ -7,6 +7,7 @@ Layer, file and output parameters are not settings: the algorithms define those 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from qgis.core import (
@@ -80,13 +81,16 @@ def add_settings(alg: QgsProcessingAlgorithm, *keys: str) -> dict[str, QgsProces
 
 
 def read_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], context: QgsProcessingContext,
-                  section: str) -> dict[str, Any]:
-    """The settings of ``section`` whose generated parameters ``alg`` has, as the engine's dataclass takes them."""
+                  section: str, only: Collection[str] | None = None, skip: Collection[str] = ()) -> dict[str, Any]:
+    """The settings of ``section`` whose generated parameters ``alg`` has, as the engine's dataclass takes them
+    (``only`` those fields, none of ``skip``: a parameter group reads its own)."""
     api = engine_api()
     defined = {p.name() for p in alg.parameterDefinitions()}
     out: dict[str, Any] = {}
     for s in api.declared(engine_api().SETTINGS_SECTIONS[section]):
         if s.param is None or s.decl.custom_qgis or s.param not in defined:
+            continue
+        if (only is not None and s.name not in only) or s.name in skip:
             continue
         value = api.from_front_end(s, _value(alg, parameters, context, section, s))
         if not api.left_unset(s, value):  # Model family "auto": left to the engine

@@ -20,10 +20,12 @@ from ..feedback import Stages, run_engine
 from ..styling import layer_post_processor, style_polygons
 from .algorithm import DualStreamAlgorithm
 from .common import add_parameter, check_suffix, ensure_parent, parameters_help
-from .inference import polygon_settings
+from .inference import PolygonParameters
 from .parameters import add_settings, declared_text, read_settings
 from .sources import RasterLayerParameter, raster_source
 
+#: The polygon settings (a group that adds and reads its own parameters).
+POLYGONS = PolygonParameters("polygons")
 
 class PolygonsAlgorithm(DualStreamAlgorithm):
     """A class raster's regions as polygons with class, area, perimeter, confidence, model and scene."""
@@ -62,7 +64,8 @@ class PolygonsAlgorithm(DualStreamAlgorithm):
         add_parameter(self, RasterLayerParameter(param, label), text)
         param, label, text = declared_text(self, "polygons.confidence")
         add_parameter(self, RasterLayerParameter(param, label, optional=True), text)
-        add_settings(self, "polygons.class_names", "polygons.scene", "polygons.model", *polygon_settings("polygons"))
+        add_settings(self, "polygons.class_names", "polygons.scene", "polygons.model")
+        POLYGONS.add(self)
         param, label, text = declared_text(self, "polygons.output")
         destination = QgsProcessingParameterVectorDestination(param, label, SOURCE_POLYGON)
         destination.setSupportsNonFileBasedOutput(False)
@@ -83,7 +86,8 @@ class PolygonsAlgorithm(DualStreamAlgorithm):
         ensure_parent(output, self.OUTPUT)
         api = engine_api()
         cfg = run_engine(api.PolygonsConfig, raster=raster, output=output, confidence=confidence,
-                         **read_settings(self, parameters, context, "polygons"))
+                         **read_settings(self, parameters, context, "polygons", skip=POLYGONS.NAMES),
+                         **POLYGONS.read(self, parameters, context))
         stage = api.Stage.POLYGONIZE
         result = run_engine(api.polygons, cfg, self.callback(feedback, Stages({stage: (0.0, 100.0)})))
         style = style_polygons(output, result.class_names, result.class_colors)  # kept in the GeoPackage

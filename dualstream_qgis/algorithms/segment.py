@@ -11,7 +11,6 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterBand,
-    QgsProcessingParameterExtent,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterString,
 )
@@ -28,7 +27,6 @@ from .common import (
     add_parameter,
     check_suffix,
     ensure_parent,
-    extent_settings,
     parameters_help,
 )
 from .extra_outputs import (
@@ -42,13 +40,19 @@ from .inference import (
     RUN_SETTINGS,
     UNIT_SETTINGS,
     ModelChecksMixin,
+    PolygonParameters,
     add_model_parameters,
     model_settings,
-    polygon_settings,
 )
 from .parameters import add_settings, declared_text, read_settings
 from .sources import MultipleLayersParameter, RasterLayerParameter, layer_items, raster_source, raster_sources
-from .web_layers import windowed
+from .web_layers import WebWindowParameters
+
+#: The extent and pixel size web layers are read over; the polygon settings (groups that add and read their own).
+WEB_WINDOW = WebWindowParameters("segment.extent", "segment.pixel_size",
+                                 "A web layer (XYZ, WMS, WMTS, WCS, ArcGIS) needs one: the map canvas, a layer's "
+                                 "extent or one drawn.")
+POLYGONS = PolygonParameters("segment")
 
 
 class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
@@ -122,13 +126,10 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         aux = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER, optional=True), text)
         aux.setMetadata(LAYER_LIST_WRAPPER)
         add_model_parameters(self, image="INPUT", aux="AUX", bands="BANDS")
-        param, label, text = declared_text(self, "segment.extent")
-        add_parameter(self, QgsProcessingParameterExtent(param, label, optional=True),
-                      text + self.tr(" A web layer (XYZ, WMS, WMTS, WCS, ArcGIS) needs one: the map canvas, a "
-                                     "layer's extent or one drawn."))
-        add_settings(self, "segment.pixel_size")
-        add_settings(self, *RUN_SETTINGS, *polygon_settings("segment"), "segment.transparent_classes",
-                     "segment.resample_to_training_gsd")
+        WEB_WINDOW.add(self)
+        add_settings(self, *RUN_SETTINGS)
+        POLYGONS.add(self)
+        add_settings(self, "segment.transparent_classes", "segment.resample_to_training_gsd")
         param, label, text = declared_text(self, "segment.output")
         add_parameter(self, QgsProcessingParameterRasterDestination(param, label), text)
         add_output_destinations(self)
@@ -166,12 +167,11 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         if stac_item and layer_items(parameters.get(self.INPUT)):
             raise QgsProcessingException(f"Parameters {self.INPUT} and {self.STAC_ITEM}: give the image "
                                          f"either as a layer or as a STAC item, not both.")
-        extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
+        extent, extent_crs = WEB_WINDOW.extent(self, parameters, context)
         models = model_settings(self, parameters, context)
-        inputs = windowed(self, parameters, context, feedback,
-                          {self.INPUT: stac_item or raster_source(parameters, self.INPUT, context),
-                           self.AUX: raster_sources(parameters, self.AUX, context)},
-                          extent, extent_crs, models["models"][0])
+        inputs = WEB_WINDOW.windowed(self, parameters, context, feedback,
+                                     {self.INPUT: stac_item or raster_source(parameters, self.INPUT, context),
+                                      self.AUX: raster_sources(parameters, self.AUX, context)}, models["models"][0])
         image, aux = inputs[self.INPUT], inputs[self.AUX]
         output = check_suffix(self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
                               engine_api().FORMATS["geotiff"], self.OUTPUT, "class raster")
@@ -186,7 +186,8 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             "extent": extent,
             "extent_crs": extent_crs,
             **models,
-            **read_settings(self, parameters, context, "segment"),
+            **read_settings(self, parameters, context, "segment", skip=POLYGONS.NAMES),
+            **POLYGONS.read(self, parameters, context),
         }
 
 

@@ -13,7 +13,6 @@ from qgis.core import (
     QgsProcessingOutputHtml,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterString,
@@ -28,7 +27,6 @@ from .common import (
     LAYER_LIST_WRAPPER,
     EnumNamesMixin,
     add_parameter,
-    extent_settings,
     parameters_help,
 )
 from .inference import (
@@ -36,15 +34,21 @@ from .inference import (
     RUN_SETTINGS,
     UNIT_SETTINGS,
     ModelChecksMixin,
+    PolygonParameters,
     add_model_parameters,
     model_paths,
     model_settings,
-    polygon_settings,
 )
 from .parameters import add_settings, declared_text, read_settings
 from .segment import band_choice, image_stem
 from .sources import MultipleLayersParameter, raster_sources
-from .web_layers import WebLayer, windowed
+from .web_layers import WebLayer, WebWindowParameters
+
+#: The extent and pixel size web layers are read over; the polygon settings (groups that add and read their own).
+WEB_WINDOW = WebWindowParameters("segment.extent", "segment.pixel_size",
+                                 "Here: the area web layers (XYZ, WMS, WMTS, WCS) are read over, which they need; "
+                                 "other scenes are segmented whole.")
+POLYGONS = PolygonParameters("segment")
 
 
 class BulkFeedback(FeedbackCallback):
@@ -133,19 +137,16 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
                       text + self.tr(" The same for every scene: numbers or names separated by commas "
                                      "(B04,B03,B02)."))
         add_settings(self, *UNIT_SETTINGS)
-        param, label, text = declared_text(self, "segment.extent")
-        add_parameter(self, QgsProcessingParameterExtent(param, label, optional=True),
-                      text + self.tr(" Here: the area web layers (XYZ, WMS, WMTS, WCS) are read over, which they "
-                                     "need; other scenes are segmented whole."))
-        add_settings(self, "segment.pixel_size")
+        WEB_WINDOW.add(self)
         add_model_parameters(self, image="INPUT", aux="", aux_patterns="AUX_PATTERNS")
         extras = [f"bulk.{kind.bulk_key}" for kind in engine_api().EXTRA_KINDS if kind.bulk_key]
         add_settings(self, *RUN_SETTINGS, *extras, "bulk.mosaic", "bulk.overwrite")
         add_parameter(self, QgsProcessingParameterBoolean(
             self.ADD_TO_PROJECT, self.tr("Add the class rasters to the project"), defaultValue=False),
             self.tr("Load every finished class raster with its classes and colours when the run ends."))
-        add_settings(self, "segment.readers", "segment.resample_to_training_gsd", *polygon_settings("segment"),
-                     "segment.transparent_classes")
+        add_settings(self, "segment.readers", "segment.resample_to_training_gsd")
+        POLYGONS.add(self)
+        add_settings(self, "segment.transparent_classes")
         param, label, text = declared_text(self, "bulk.out_dir")
         add_parameter(self, QgsProcessingParameterFolderDestination(param, label), text)
         self.addOutput(QgsProcessingOutputHtml("SUMMARY_HTML", self.tr("Summary")))
@@ -229,7 +230,9 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         bulk = {"images": images, "stac_items": stac_items, "aux_patterns": aux_patterns, "manifest": manifest,
                 "out_dir": self.parameterAsString(parameters, self.OUTPUT, context),
                 **read_settings(self, parameters, context, "bulk")}
-        segment = {**model_settings(self, parameters, context), **read_settings(self, parameters, context, "segment"),
+        segment = {**model_settings(self, parameters, context),
+                   **read_settings(self, parameters, context, "segment", skip=POLYGONS.NAMES),
+                   **POLYGONS.read(self, parameters, context),
                    "bands": band_choice(self, parameters, self.BANDS, context)}
         return bulk, segment
 
@@ -238,13 +241,13 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         """The INPUT layers as sources; each web layer read over EXTENT at PIXEL_SIZE (default: the model's
         training pixel size), its window named after the layer so that its outputs are."""
         given = raster_sources(parameters, self.INPUT, context)
-        extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
+        extent, _ = WEB_WINDOW.extent(self, parameters, context)
         if extent is not None and any(not isinstance(item, WebLayer) for item in given):
             feedback.pushInfo(f"{self.EXTENT} applies to the web layers; the other scenes are segmented whole.")
         if not any(isinstance(item, WebLayer) for item in given):
             return [str(item) for item in given]
         models = model_paths(parameters.get(MODEL))
-        read = windowed(self, parameters, context, feedback, {self.INPUT: given}, extent, extent_crs,
-                        models[0] if models else None)[self.INPUT]
+        read = WEB_WINDOW.windowed(self, parameters, context, feedback, {self.INPUT: given},
+                                   models[0] if models else None)[self.INPUT]
         return [str(path) for path in read]
 

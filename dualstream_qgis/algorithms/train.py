@@ -11,7 +11,6 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
-    QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
@@ -28,7 +27,6 @@ from .common import (
     add_parameter,
     class_field_parameter,
     ensure_parent,
-    extent_settings,
     label_field,
     parameters_help,
 )
@@ -43,7 +41,10 @@ from .sources import (
     raster_sources,
 )
 from .train_form import FOLDER, add_mode_parameter, check_train_form, is_temporary, require_form, unused_inputs
-from .web_layers import windowed
+from .web_layers import WebWindowParameters
+
+#: The training extent (any image; web layers need it) and the pixel size web layers are read at.
+WEB_WINDOW = WebWindowParameters("scene.extent", "data.pixel_size")
 
 
 def control_name(key: str) -> str:
@@ -140,9 +141,8 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         param, label, text = declared_text(self, "data.data_dir")
         add_parameter(self, QgsProcessingParameterFile(param, label, behavior=FILE_BEHAVIOR_FOLDER, optional=True),
                       text)
-        param, label, text = declared_text(self, "scene.extent")
-        add_parameter(self, QgsProcessingParameterExtent(param, label, optional=True), text)
-        add_settings(self, "data.pixel_size", "data.val_fraction")
+        WEB_WINDOW.add(self)
+        add_settings(self, "data.val_fraction")
         add_settings(self, "model.name", "model.preset", "model.encoder", "data.bands", "data.x_bands")
         # a folder widget that also takes typed text (imagenet, a hub id)
         pretrained, label, text = declared_text(self, "model.pretrained")
@@ -267,11 +267,10 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     def _layer_scene(self, parameters: dict[str, Any], context: QgsProcessingContext,
                      feedback: QgsProcessingFeedback, aux_bands: int | None) -> dict[str, Any]:
         """The data settings of one explicit scene given as layers."""
-        extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
-        inputs = windowed(self, parameters, context, feedback,
-                          {self.INPUT: raster_source(parameters, self.INPUT, context),
-                           self.AUX: raster_sources(parameters, self.AUX, context)}, extent, extent_crs,
-                          size_key="data.pixel_size")
+        extent, extent_crs = WEB_WINDOW.extent(self, parameters, context)
+        inputs = WEB_WINDOW.windowed(self, parameters, context, feedback,
+                                     {self.INPUT: raster_source(parameters, self.INPUT, context),
+                                      self.AUX: raster_sources(parameters, self.AUX, context)})
         image = inputs[self.INPUT]
         label, label_layer = label_source(self, parameters, self.LABELS, context, feedback)
         field = label_field(label_layer, self.parameterAsString(parameters, self.LABEL_FIELD, context),

@@ -23,12 +23,15 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingParameterExtent,
     QgsProcessingUtils,
     QgsRasterLayer,
 )
 
 from ..engine_bridge import engine_api
 from ..feedback import FeedbackCallback, run_engine
+from .common import add_parameter, extent_settings
+from .parameters import add_settings, declared_text
 
 #: Providers whose layers are web services GDAL reads as well.
 WEB_PROVIDERS = ("wms", "wcs", "arcgismapserver")
@@ -99,6 +102,31 @@ def _arcgis_layer(layer: QgsMapLayer) -> WebLayer:
 
 
 PIXEL_SIZE = "PIXEL_SIZE"
+
+
+class WebWindowParameters:
+    """The extent and the pixel size web layers are read over (EXTENT, PIXEL_SIZE): added and read here, for
+    Segment, Segment in bulk and Train. ``note``: what the extent is in that dialog, after the declared help."""
+
+    def __init__(self, extent_key: str, size_key: str, note: str = ""):
+        self.extent_key, self.size_key, self.note = extent_key, size_key, note
+
+    def add(self, alg: Any) -> None:
+        param, label, text = declared_text(alg, self.extent_key)
+        add_parameter(alg, QgsProcessingParameterExtent(param, label, optional=True),
+                      text + (alg.tr(" " + self.note) if self.note else ""))
+        add_settings(alg, self.size_key)
+
+    def extent(self, alg: Any, parameters: dict[str, Any],
+               context: QgsProcessingContext) -> tuple[list[float] | None, str | None]:
+        """The extent as the engine's ``(extent, extent_crs)`` (None, None: not given)."""
+        return extent_settings(alg, parameters, declared_text(alg, self.extent_key)[0], context)
+
+    def windowed(self, alg: Any, parameters: dict[str, Any], context: QgsProcessingContext,
+                 feedback: QgsProcessingFeedback, inputs: dict[str, Any], model: str | None = None) -> dict[str, Any]:
+        """``inputs`` with every web layer replaced by its window (:func:`windowed`)."""
+        extent, extent_crs = self.extent(alg, parameters, context)
+        return windowed(alg, parameters, context, feedback, inputs, extent, extent_crs, model, self.size_key)
 
 
 def windowed(algorithm: Any, parameters: dict[str, Any], context: QgsProcessingContext,
