@@ -82,6 +82,15 @@ def test_the_table_reader_sees_a_missing_and_an_unnamed_module(tmp_path):
     assert missing == ["sub/ gone.py"]
 
 
+def test_the_readme_is_a_front_page():
+    """The README is a manual's front page, held under 450 lines (it grew to 498): details live in docs/, and
+    every docs/ page it links to exists."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) < 450
+    links = set(re.findall(r"\]\((docs/[^)#]+)", text))
+    assert links and all((REPO / link).exists() for link in links), sorted(x for x in links if not (REPO / x).exists())
+
+
 def test_readme_command_list_names_every_command():
     """The README's list of the ``dualstream`` commands is the command line's own list."""
     import argparse
