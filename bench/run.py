@@ -44,6 +44,7 @@ SECTIONS: list[str] = [
     "bulk",
     "onnx",
     "cpu_default",
+    "foundation",
     "polygons",
     "label_efficiency",
     "label_efficiency_s2",

@@ -100,6 +100,11 @@ def _train(r: dict) -> Iterator[tuple]:
     yield "training: real data pipeline / tensors in memory", ">=", 0.90, r.get("best_ratio")
 
 
+def _foundation(r: dict) -> Iterator[tuple]:
+    yield ("foundation: frozen encoder, cached / recomputed features (training tiles/s)", ">=", 2.0,
+           _dig(r, "training", "speedup"))
+
+
 def _label_efficiency_s2(r: dict) -> Iterator[tuple]:
     yield ("label efficiency (Sentinel-2): suggest / random mIoU after the last round, mean of seeds", ">=", 1.1,
            _dig(r, "summary", "ratio"))
@@ -107,7 +112,7 @@ def _label_efficiency_s2(r: dict) -> Iterator[tuple]:
 
 READERS: dict[str, Callable[[dict], Iterator[tuple]]] = {
     "train": _train, "segment": _segment, "bulk": _bulk, "cpu_default": _cpu_default,
-    "label_efficiency_s2": _label_efficiency_s2}
+    "label_efficiency_s2": _label_efficiency_s2, "foundation": _foundation}
 
 
 def targets(doc: dict) -> list[Target]:

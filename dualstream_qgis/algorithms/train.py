@@ -155,6 +155,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             text)
         add_settings(self, "train.recompute_stats")
         generated = add_settings(self, "train.epochs", "train.warmup_epochs", "train.time_budget",
+                                 "train.frozen_encoder",
                                  "train.batch_size", "train.learning_rate",
                      "data.tile_size", "train.device", "data.tiles_per_epoch", "data.class_names",
                      "data.class_colors", "data.label_mapping", "data.aux_bands_per_file", "data.aux_ratio",

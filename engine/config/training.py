@@ -333,7 +333,8 @@ class TrainConfig(Settings):
         auto="2 on a GPU; 0 on a CPU when the encoders start from random weights",
         help="First epochs with both encoders frozen, training fusion and decoder only.")
     frozen_encoder: str = setting(
-        "off", choices=FROZEN_ENCODER, label="Frozen encoder", group="training",
+        "off", choices=(*FROZEN_ENCODER, "auto"), off="auto", qgis_default="auto", label="Frozen encoder",
+        group="training",
         auto="cached on the CPU for a pretrained foundation encoder (Prithvi, DINOv3, transformers); off on a GPU",
         help="cached: the vision encoder stays frozen, its features for each training and validation tile are "
              "computed once and kept (memory, or a temporary file beyond feature_cache_mb) and the decoder trains "

@@ -1,0 +1,238 @@
+"""Foundation encoders on the CPU (issue 56): what does not depend on the weights, measured with random weights
+of the real sizes (speed and memory do not depend on the values; accuracy does, and is NOT measured here).
+
+1. Per encoder, in a fresh process each: UNet (light decoder) with the encoder, its parameters, the seconds of
+   one 512 x 512 tile's forward pass (torch, eval, no grad; one pass after a warm-up), the process's peak
+   memory; extrapolated to a 4096² scene: x the tiles ``segment`` cuts it into (the engine's own tiling, default
+   overlap). A 4096² run per encoder would take hours on this shared 2-core machine (the ViT-L/600M ones most).
+2. End to end, to check that extrapolation: ``segment`` of a 1024² scene (quick: 512²) with the torch backend for
+   ResNet-18 and the two smallest foundation encoders, measured against per tile x the tiles it reports.
+3. Training with a frozen encoder: cached features against recomputing them every step, the same tiles, epochs
+   and decoder, run side by side in alternating order; tiles per second (the caching itself counted), peak memory.
+
+Every figure comes with the 1-minute load average it ran under: the machine is shared. No GPU is lent here: the
+times are this CPU's. Run alone: ``python bench/foundation.py [--quick]``; in ``make bench`` as section
+``foundation``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.bench_segment import write_scene  # noqa: E402 - repository root first
+
+TITLE = "Foundation encoders on the CPU: segmentation speed per encoder, cached vs recomputed training, memory"
+ENCODERS = ("resnet18", "mit_b1", "prithvi_eo2_tiny_tl", "prithvi_eo2_100m_tl", "prithvi_eo2_300m",
+            "prithvi_eo2_600m", "dinov3_convnext_tiny", "dinov3_convnext_small", "dinov3_convnext_base",
+            "dinov3_vitl16_sat")
+END_TO_END = ("resnet18", "prithvi_eo2_tiny_tl", "dinov3_convnext_tiny")
+BANDS = 6
+
+PROBE = r"""
+import json, resource, statistics, sys, time
+import torch
+from engine.models import build_model
+encoder, tile = sys.argv[1], int(sys.argv[2])
+torch.manual_seed(0)
+model = build_model("unet", preset="light", vision_channels=6, aux_channels=0, encoder=encoder).eval()
+x = torch.randn(1, 6, tile, tile)
+times = []
+with torch.no_grad():
+    for i in range(2):  # a warm-up, then the timed pass (the machine is shared: minutes per large tile)
+        start = time.perf_counter()
+        model(x)
+        times.append(time.perf_counter() - start)
+print(json.dumps({"parameters": sum(p.numel() for p in model.parameters()),
+                  "tile_seconds": times[-1], "threads": torch.get_num_threads(),
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+TRAIN = r"""
+import json, resource, sys, time
+from engine.callbacks import QuietCallback
+from engine.config import DataConfig, TrainConfig
+from engine.models import AutoModelConfig
+from engine.training.trainer import train
+image, label, out, mode, encoder, tiles, epochs = sys.argv[1:8]
+model = AutoModelConfig.for_family("unet", preset="light", encoder=encoder)
+data = DataConfig(train_scenes=[{"image": image, "label": label}], tile_size=256, tiles_per_epoch=int(tiles),
+                  val_fraction=0.0)
+cfg = TrainConfig(output=out, epochs=0, warmup_epochs=int(epochs), batch_size=4, device="cpu", num_workers=0,
+                  preview_tiles=0, frozen_encoder=mode)
+start = time.perf_counter()
+train(model, data, cfg, QuietCallback())
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "tiles_per_second": int(tiles) * int(epochs) / seconds,
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _run(code: list[str], env: dict[str, str]) -> tuple[dict[str, Any], float]:
+    load = os.getloadavg()[0]
+    done = subprocess.run([sys.executable, *code], capture_output=True, text=True, cwd=str(REPO), env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(code[:3])[:80]} ... failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1]), load
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO), DUALSTREAM_OFFLINE="1")
+    env.pop("OMP_NUM_THREADS", None)  # the engine's own choice of threads, as a user gets it
+    return env
+
+
+def per_encoder(tile: int, encoders: tuple[str, ...]) -> list[dict[str, Any]]:
+    rows = []
+    for name in encoders:
+        result, load = _run(["-c", PROBE, name, str(tile)], _env())
+        rows.append({"encoder": name, **result, "load": load})
+        print(f"  {name}: {result['tile_seconds']:.2f} s per {tile}² tile, {result['peak_mib']:.0f} MiB", flush=True)
+    return rows
+
+
+def make_bundle(folder: Path, encoder: str, tile: int) -> str:
+    """UNet light with ``encoder``, random weights, 6 bands, one class, ``tile`` px tiles."""
+    import torch
+
+    from engine.bundle.store import save_bundle
+    from engine.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("unet", preset="light", vision_channels=BANDS, aux_channels=0, encoder=encoder)
+    data = {"vision_bands": BANDS, "vision_stats": {"method": "percentile", "low": [500.0] * BANDS,
+                                                    "high": [4000.0] * BANDS},
+            "aux_channels": 0, "class_names": ["background", "object"], "class_colors": ["#000000", "#ffffff"],
+            "tile_size": tile, "gsd": [1.0, 1.0], "crs": "EPSG:32652", "num_classes": 1}
+    path = folder / f"{encoder}.dsmodel"
+    return save_bundle(path, model, {"model": model.config.to_dict(), "data": data})
+
+
+def six_band_scene(folder: Path, size: int) -> str:
+    """A ``size``² 6-band uint16 GeoTIFF (the image of the segment bench's scene, its bands repeated)."""
+    import rasterio
+
+    scene = write_scene(folder, size, seed=3)
+    path = folder / f"scene{size}_6band.tif"
+    if path.exists():
+        return str(path)
+    with rasterio.open(scene["image"]) as src:
+        profile = dict(src.profile, count=BANDS)
+        with rasterio.open(path, "w", **profile) as dst:
+            for _, window in src.block_windows(1):
+                block = src.read(window=window)
+                dst.write(block[[i % block.shape[0] for i in range(BANDS)]], window=window)
+    return str(path)
+
+
+def scene_tiles(size: int, tile: int) -> int:
+    """Tiles ``segment`` cuts a ``size``² scene into with ``tile`` px tiles at the default overlap."""
+    from engine.config.inference import DEFAULT_OVERLAP
+    from engine.segment.tiling import overlap_pixels, tile_count
+
+    return tile_count(size, tile, tile - overlap_pixels(tile, DEFAULT_OVERLAP)) ** 2
+
+
+def end_to_end(folder: Path, size: int, encoders: tuple[str, ...], tile: int) -> list[dict[str, Any]]:
+    image = six_band_scene(folder, size)
+    rows = []
+    for name in encoders:
+        bundle = make_bundle(folder, name, tile)
+        load = os.getloadavg()[0]
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "engine", "segment", "--image", image, "--model", bundle,
+                               "--out", str(folder / f"{name}.tif"), "--device", "cpu", "--backend", "torch",
+                               "--quiet", "--json"], capture_output=True, text=True, cwd=str(REPO), env=_env())
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"segment with {name} failed:\n{done.stderr[-2000:]}")
+        report = json.loads(done.stdout)
+        rows.append({"encoder": name, "wall_s": wall, "tiles": report.get("tiles"), "load": load})
+        print(f"  segment {size}² with {name}: {wall:.1f} s, {report.get('tiles')} tiles", flush=True)
+    return rows
+
+
+def cached_vs_recomputed(folder: Path, encoder: str, tiles: int, epochs: int, rounds: int) -> dict[str, Any]:
+    image = six_band_scene(folder / "train", 512)
+    label = write_scene(folder / "train", 512, seed=3)["label"]
+    runs: dict[str, list[dict[str, Any]]] = {"cached": [], "off": []}
+    for round_ in range(rounds):
+        for mode in (("cached", "off") if round_ % 2 == 0 else ("off", "cached")):
+            out = folder / f"train_{mode}_{round_}.dsmodel"
+            result, load = _run(["-c", TRAIN, image, label, str(out), mode, encoder, str(tiles),
+                                 str(epochs)], _env())
+            runs[mode].append({**result, "load": load})
+            print(f"  train {mode}: {result['tiles_per_second']:.2f} tiles/s, {result['peak_mib']:.0f} MiB",
+                  flush=True)
+    median = {mode: statistics.median(r["tiles_per_second"] for r in rows) for mode, rows in runs.items()}
+    return {"encoder": encoder, "tiles": tiles, "epochs": epochs, "runs": runs, "tiles_per_second": median,
+            "speedup": median["cached"] / median["off"]}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    per = {row["encoder"]: row for row in result["per_encoder"]}
+    scene, check, tiles = result["scene"], result["check_scene"], result["scene_tiles"]
+    lines = [f"Random weights of the real sizes; UNet light decoder; 6 bands; {result['cores']} cores shared with "
+             f"other work (the 1-minute load average shown); no GPU was lent. {scene}² = {tiles} tiles of "
+             f"{result['tile']} px at the default overlap; its time is one tile's forward x {tiles} (extrapolated).",
+             "", f"| encoder | parameters | s per {result['tile']}² tile | {scene}² extrapolated (min) | peak MiB | "
+             f"load |", "|---|---|---|---|---|---|"]
+    for row in result["per_encoder"]:
+        lines.append(f"| {row['encoder']} | {row['parameters'] / 1e6:.1f} M | {row['tile_seconds']:.2f} | "
+                     f"{row['tile_seconds'] * tiles / 60:.1f} | {row['peak_mib']:.0f} | {row['load']:.1f} |")
+    lines += ["", f"The extrapolation checked end to end (`segment --backend torch`, {check}², a fresh process, "
+              f"start-up and writing included):", "",
+              "| encoder | tiles | measured s | per tile x tiles s | measured / extrapolated | load |",
+              "|---|---|---|---|---|---|"]
+    for row in result["end_to_end"]:
+        guess = per[row["encoder"]]["tile_seconds"] * (row["tiles"] or 0)
+        ratio = row["wall_s"] / guess if guess else float("nan")
+        lines.append(f"| {row['encoder']} | {row['tiles']} | {row['wall_s']:.1f} | {guess:.1f} | {ratio:.2f} | "
+                     f"{row['load']:.1f} |")
+    train = result["training"]
+    lines += ["", f"Training with {train['encoder']} frozen (random weights), {train['tiles']} tiles x "
+              f"{train['epochs']} epochs of 256 px, batch 4, runs alternating: cached "
+              f"{train['tiles_per_second']['cached']:.2f} tiles/s, recomputed {train['tiles_per_second']['off']:.2f} "
+              f"tiles/s (x{train['speedup']:.1f}; the caching itself is counted in the cached runs' time); peak "
+              f"memory cached {max(r['peak_mib'] for r in train['runs']['cached']):.0f} MiB, recomputed "
+              f"{max(r['peak_mib'] for r in train['runs']['off']):.0f} MiB."]
+    return "\n".join(lines)
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    folder = Path(ctx.output_dir) / "foundation"
+    folder.mkdir(parents=True, exist_ok=True)
+    quick = bool(getattr(ctx, "quick", False))
+    check, tile = (512, 256) if quick else (1024, 512)
+    encoders = ENCODERS[:3] + ENCODERS[6:7] if quick else ENCODERS
+    result: dict[str, Any] = {"cores": os.cpu_count(), "scene": 4096, "check_scene": check, "tile": tile,
+                              "scene_tiles": scene_tiles(4096, tile), "gpu": "none lent"}
+    result["per_encoder"] = per_encoder(tile, encoders)
+    result["end_to_end"] = end_to_end(folder, check, END_TO_END[:2] if quick else END_TO_END, tile)
+    result["training"] = cached_vs_recomputed(folder, "prithvi_eo2_tiny_tl" if quick else "prithvi_eo2_100m_tl",
+                                              8, 2 if quick else 4, 1)
+    result["markdown"] = markdown(result)
+    return result
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--output", default=str(REPO / "bench_output"))
+    args = parser.parse_args()
+    ctx = type("Ctx", (), {"output_dir": Path(args.output), "quick": args.quick})()
+    outcome = run(ctx)
+    Path(args.output, "foundation.json").write_text(json.dumps(outcome, indent=2, default=str))
+    print(outcome["markdown"])
