@@ -34,6 +34,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 from qgis.gui import QgsColorButton, QgsGui, QgsMapLayerComboBox
+from qgis.PyQt import sip
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QWidget
 
@@ -123,18 +124,22 @@ def offer_raster_labels(wrapper: Any) -> None:
     The label parameter is a feature source (``sources.LabelLayerParameter``) so that QGIS makes that box; QGIS
     lists only vector layers for one, and a label layer may be a raster."""
     widget = _widget_and_label(wrapper)[0]
-    combo = widget.findChild(QgsMapLayerComboBox) if widget is not None else None
-    if combo is None:
+    # the list inside QGIS's widget reaches Python as a plain QComboBox (findChild by its own class finds none)
+    combos = [child for child in (widget.findChildren(QComboBox) if widget is not None else [])
+              if child.metaObject().className() == "QgsMapLayerComboBox"]
+    if not combos:
         return
+    combo = sip.cast(combos[0], QgsMapLayerComboBox)
     combo.setFilters(FILTER_RASTER | FILTER_POLYGON)
     box = widget.findChild(QCheckBox)
 
-    def raster_chosen(layer: Any) -> None:
+    def layer_chosen(layer: Any) -> None:
+        # QGIS's widget updates the box for vector layers only: a raster chosen after ticked polygons kept it
         if box is not None and layer is not None and not isinstance(layer, QgsVectorLayer):
             box.setChecked(False)
             box.setEnabled(False)
 
-    combo.layerChanged.connect(raster_chosen)
+    combo.layerChanged.connect(layer_chosen)
 
 
 class ClassFieldWrapper(ModelerSourceSelector, WidgetWrapper):

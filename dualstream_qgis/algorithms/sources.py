@@ -275,10 +275,14 @@ class LabelLayerParameter(_RefusesSpecialFiles, QgsProcessingParameterFeatureSou
 
     def checkValueIsAcceptable(self, value: Any, context: QgsProcessingContext | None = None  # noqa: N802
                                ) -> bool:
-        context = context or QgsProcessingContext()
-        layer = _unwrap(value, context)
+        resolving = context or QgsProcessingContext()
+        layer = _unwrap(value, resolving)
         if isinstance(layer, str) and layer:
-            layer = QgsProcessingUtils.mapLayerFromString(layer, context, False)  # False: never load a new one
+            layer = QgsProcessingUtils.mapLayerFromString(layer, resolving, False)  # False: never load a new one
+            if layer is None:
+                # a path or URL (a raster one too): QGIS's check with a context takes only text that opens as a
+                # vector layer, without one any text; the run checks that the file exists and reads it
+                return super().checkValueIsAcceptable(value, None)
         if isinstance(layer, QgsRasterLayer):
             return True
         return super().checkValueIsAcceptable(value, context)
@@ -333,3 +337,13 @@ def polygon_area_file(alg: Any, parameters: dict[str, Any], name: str, context: 
     if value is None or value == "":
         return None
     return vector_source(alg, parameters, name, context, feedback)[0]
+
+
+def input_name(value: Any, source: str, context: QgsProcessingContext) -> str:
+    """What a result is named after: the input layer's own name when the value names a project layer (a
+    scratch layer, a web layer, a layer renamed in the Layers panel), else ``source``'s file name without its
+    extension."""
+    value = _unwrap(value[0] if isinstance(value, (list, tuple)) and value else value, context)
+    layer = value if isinstance(value, QgsMapLayer) else (
+        QgsProcessingUtils.mapLayerFromString(str(value), context, False) if value else None)
+    return layer.name() if layer is not None else engine_api().source_stem(str(source))
