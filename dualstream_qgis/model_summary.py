@@ -20,9 +20,11 @@ from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from .algorithms.common import split_list
 from .algorithms.inference import MODEL_FILTER, model_paths
 from .algorithms.web_layers import is_web_layer, web_layer
 from .engine_bridge import engine_api
+from .feedback import render_message
 from .widgets import ModelerSourceSelector
 
 _COLOR = re.compile(r"\((#[0-9a-fA-F]{6})\)")
@@ -62,11 +64,31 @@ def band_descriptions(value: Any) -> list[str | None] | None:
     return None
 
 
+def stac_bands(value: Any) -> list[str] | None:
+    """The band names of the STAC item a STAC item widget's value names, when it is a local file (a URL is not
+    read from the dialog: the read may wait on a server); None when unknown."""
+    path = str(value or "").strip()
+    if not path or not Path(path.partition("#")[0]).is_file():
+        return None
+    api = engine_api()
+    try:
+        return [band.label for band in api.read_stac_item(path).bands]
+    except api.DualStreamError:
+        return None
+
+
 def _items(value: Any) -> list[Any]:
     if value in (None, ""):
         return []
     items = value if isinstance(value, (list, tuple)) else [value]
     return [part for item in items for part in (item.split(";") if isinstance(item, str) else [item]) if part]
+
+
+def chosen_bands(value: Any) -> list[str]:
+    """The bands a Bands value chooses: text (``4,3,2``, ``red;green``) or a list of band numbers."""
+    if isinstance(value, (list, tuple)):
+        return [str(item) for item in value if str(item).strip()]
+    return split_list(str(value or ""))
 
 
 def summary_html(path: str, meta: dict[str, Any], problems: list[str]) -> str:
@@ -85,8 +107,8 @@ class ModelSummaryWrapper(ModelerSourceSelector, WidgetWrapper):
     """A file picker for ``.dsmodel`` bundles (several joined by ';' for an ensemble), and the summary below it."""
 
     def createWidget(self, image: str = "INPUT", aux: str = "AUX", aux_patterns: str = "", bands: str = "",  # noqa: N802
-                     **kwargs: Any):
-        self.watched = {"image": image, "aux": aux, "aux_patterns": aux_patterns, "bands": bands}
+                     stac: str = "", **kwargs: Any):
+        self.watched = {"image": image, "aux": aux, "aux_patterns": aux_patterns, "bands": bands, "stac": stac}
         self.inputs: dict[str, Any] = {}
         self.files = QgsFileWidget()
         self.files.setStorageMode(QgsFileWidget.StorageMode.GetFile)
@@ -126,7 +148,9 @@ class ModelSummaryWrapper(ModelerSourceSelector, WidgetWrapper):
         data = meta.data
         images = _items(self.inputs["image"].parameterValue()) if "image" in self.inputs else []
         described = [band_descriptions(item) for item in images]
-        chosen = [str(b) for b in _items(self.inputs["bands"].parameterValue())] if "bands" in self.inputs else []
+        if not images and "stac" in self.inputs:  # a STAC item's bands, by their names
+            described = [stac_bands(self.inputs["stac"].parameterValue())]
+        chosen = chosen_bands(self.inputs["bands"].parameterValue()) if "bands" in self.inputs else []
         aux_bands: list[int] | None = None
         if "aux" in self.inputs:
             aux_counts = [band_count(item) for item in _items(self.inputs["aux"].parameterValue())]
@@ -143,7 +167,8 @@ class ModelSummaryWrapper(ModelerSourceSelector, WidgetWrapper):
             if len(patterns) != wanted:
                 problems.append(f"{len(patterns)} aux file pattern(s) given; the model was trained with {wanted} aux "
                                 "file(s), in a fixed order")
-        return list(dict.fromkeys(problems))
+        # the settings a problem names, written as this dialog's parameters (the Bands parameter)
+        return list(dict.fromkeys(render_message(problem) for problem in problems))
 
     def refresh(self, *_args: Any) -> None:
         """Describe every bundle chosen (an ensemble: each), and check the first one against the layers."""

@@ -18,7 +18,6 @@ from qgis.core import (
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
-    QgsProcessingUtils,
 )
 
 from ..compat import SOURCE_POLYGON, SOURCE_VECTOR, WKB_NO_GEOMETRY, field_types
@@ -36,7 +35,8 @@ from .common import (
     parameters_help,
 )
 from .parameters import add_settings, declared_text, read_settings
-from .sources import LabelLayerParameter, RasterLayerParameter, label_source, raster_source
+from .sources import LabelLayerParameter, RasterLayerParameter, input_name, label_source, raster_source
+from .train_form import is_temporary
 from .web_layers import WebLayer
 
 #: Label values: how the labels become classes (index 0 is the default).
@@ -157,10 +157,20 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                     sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
                 results[self.OUTPUT_TABLE] = dest_id
                 if context.willLoadLayerOnCompletion(dest_id):
-                    name = f"{prediction_name(parameters.get(self.INPUT), prediction, context)} metrics"
-                    context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(layer_post_processor(name))
+                    context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(layer_post_processor(
+                        self._table_name(parameters, context, prediction, label, label_layer, dest_id)))
         return results
 
+
+    def _table_name(self, parameters: dict[str, Any], context: QgsProcessingContext, prediction: str, label: str,
+                    label_layer: QgsMapLayer | None, table: str) -> str:
+        """The metrics table's layer name: the file chosen for it, else "<prediction> vs <labels> metrics" (three
+        evaluations of one prediction were three "<prediction> metrics")."""
+        if Path(str(table).split("|")[0]).suffix and not is_temporary(str(table)):
+            return Path(str(table).split("|")[0]).stem
+        labels = label_layer.name() if label_layer is not None else input_name(
+            parameters.get(self.LABELS), label, context)
+        return f"{input_name(parameters.get(self.INPUT), prediction, context)} vs {labels} metrics"
 
     def _label_mapping(self, parameters: dict[str, Any], context: QgsProcessingContext,
                        feedback: QgsProcessingFeedback) -> dict[str, int] | None:
@@ -186,14 +196,6 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             feedback.pushWarning(f"Label mapping '{text}' is not used: Label values is 'the model's training "
                                  "values'; choose 'this mapping' to score with it.")
         return None
-
-
-def prediction_name(value: Any, path: str, context: QgsProcessingContext) -> str:
-    """What the metrics table is named after: the prediction's layer name when it is a project layer (e.g.
-    "scene_b_image classes"), else its file name without extension."""
-    layer = value if isinstance(value, QgsMapLayer) else (
-        QgsProcessingUtils.mapLayerFromString(str(value), context, False) if value else None)
-    return layer.name() if layer is not None else Path(path).stem
 
 
 def table_fields() -> QgsFields:

@@ -20,6 +20,7 @@ from ..layer_tree import RunLayers
 from ..styling import layer_post_processor, style_polygons
 from .common import add_parameter, check_suffix, ensure_parent
 from .parameters import declared_text
+from .train_form import is_temporary
 
 
 def add_output_destinations(alg: QgsProcessingAlgorithm) -> None:
@@ -72,8 +73,26 @@ def output_results(alg: QgsProcessingAlgorithm, result: Any) -> dict[str, str | 
     return results
 
 
+def output_layer_name(path: str, default: str) -> str:
+    """A loaded output's name: the name of the file the user chose (without its extension), or ``default`` for
+    a temporary output (QGIS's temporary file names mean nothing)."""
+    return default if is_temporary(path) else Path(path.split("|")[0]).stem
+
+
+def by_layer_name(context: QgsProcessingContext, path: str) -> str:
+    """Load the GeoPackage ``path`` on completion as ``path|layername=NAME``, its layer named as the engine names
+    it (the file's stem): the file also holds its ``layer_styles`` table, and a GeoPackage of two tables opened
+    by its path alone makes QGIS ask which layers to add. Returns the source it is loaded as."""
+    source = engine_api().join_layer(path, Path(path).stem)
+    layers = context.layersToLoadOnCompletion()
+    layers[source] = layers.pop(path)
+    context.setLayersToLoadOnCompletion(layers)
+    return source
+
+
 def load_output_layers(context: QgsProcessingContext, result: Any, stem: str, run: RunLayers) -> None:
-    """Name the extra outputs loaded on completion ``<stem> <kind>`` and place them under the class raster:
+    """Name the extra outputs loaded on completion after their files, or ``<stem> <kind>`` when temporary
+    (:func:`output_layer_name`), and place them under the class raster:
     polygon layers first (outlines over the rasters), then the rasters in their declared order; each raster
     opens with the .qml style written beside it, polygons in the class colours."""
     kinds = sorted(engine_api().EXTRA_KINDS, key=lambda kind: kind.raster)
@@ -88,5 +107,8 @@ def load_output_layers(context: QgsProcessingContext, result: Any, stem: str, ru
             style = style_polygons(path, result.class_names, result.class_colors)
         if not context.willLoadLayerOnCompletion(path):
             continue
+        name = output_layer_name(path, f"{stem} {kind.name}")
+        if not kind.raster:
+            path = by_layer_name(context, path)
         context.layerToLoadOnCompletionDetails(path).setPostProcessor(
-            layer_post_processor(f"{stem} {kind.name}", qml=qml, style=style, run=run, rank=rank))
+            layer_post_processor(name, qml=qml, style=style, run=run, rank=rank))

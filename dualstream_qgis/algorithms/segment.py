@@ -10,12 +10,12 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
-    QgsProcessingParameterBand,
+    QgsProcessingParameterFile,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterString,
 )
 
-from ..compat import SOURCE_RASTER
+from ..compat import FILE_BEHAVIOR_FILE, SOURCE_RASTER
 from ..engine_bridge import engine_api
 from ..feedback import SEGMENT_STAGES, Stages, run_engine
 from ..layer_tree import RunLayers
@@ -33,6 +33,7 @@ from .extra_outputs import (
     add_output_destinations,
     add_report_outputs,
     load_output_layers,
+    output_layer_name,
     output_results,
     read_output_destinations,
 )
@@ -45,7 +46,14 @@ from .inference import (
     model_settings,
 )
 from .parameters import add_settings, declared_text, read_settings
-from .sources import MultipleLayersParameter, RasterLayerParameter, layer_items, raster_source, raster_sources
+from .sources import (
+    MultipleLayersParameter,
+    RasterLayerParameter,
+    input_name,
+    layer_items,
+    raster_source,
+    raster_sources,
+)
 from .web_layers import WebWindowParameters
 
 #: The extent and pixel size web layers are read over; the polygon settings (groups that add and read their own).
@@ -53,6 +61,13 @@ WEB_WINDOW = WebWindowParameters("segment.extent", "segment.pixel_size",
                                  "A web layer (XYZ, WMS, WMTS, WCS, ArcGIS) needs one: the map canvas, a layer's "
                                  "extent or one drawn.")
 POLYGONS = PolygonParameters("segment")
+
+#: BANDS's dialog widget: text, with a picker of the image layer's or the STAC item's bands (band_picker.py; a
+#: string, so qgis_process never imports Processing's GUI).
+BANDS_WRAPPER = {"widget_wrapper": {"class": f"{__package__.rpartition('.')[0]}.band_picker.BandsWrapper",
+                                    "image": "INPUT", "stac": "STAC_ITEM"}}
+#: The STAC item's file browser: items are JSON.
+STAC_FILTER = "STAC item (*.json *.geojson);;All files (*)"
 
 
 class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
@@ -111,21 +126,22 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         param, label, text = declared_text(self, "segment.image")
-        add_parameter(self, RasterLayerParameter(param, label, optional=True),
-                      text + self.tr(" Or leave it empty and give a STAC item."))
+        add_parameter(self, RasterLayerParameter(param, label, optional=True), text)
         param, label, text = declared_text(self, "segment.bands")
-        add_parameter(self, QgsProcessingParameterBand(param, label, parentLayerParameterName=self.INPUT,
-                                                       optional=True, allowMultiple=True),
-                      text + self.tr(" The list offers the image layer's bands; pick them in the model's order "
-                                     "(drag to reorder). In qgis_process: BANDS=2,3,4,8 or BANDS=B04,B03,B02 "
-                                     "(numbers or names, in the model's order)."))
+        bands = add_parameter(self, QgsProcessingParameterString(param, label, optional=True),
+                              text + self.tr(" Typed as numbers or names separated by commas (2,3,4,8 or "
+                                             "B04,B03,B02); the '…' button lists the bands of the image layer "
+                                             "or of the STAC item (a file) to pick, in the model's order."))
+        bands.setMetadata(BANDS_WRAPPER)
         param, label, text = declared_text(self, "segment.stac_item")
-        add_parameter(self, QgsProcessingParameterString(param, label, optional=True), text)
+        add_parameter(self, QgsProcessingParameterFile(param, label, behavior=FILE_BEHAVIOR_FILE,
+                                                       fileFilter=STAC_FILTER, optional=True),
+                      text + self.tr(" A URL is typed into the field."))
         add_settings(self, *UNIT_SETTINGS)
         param, label, text = declared_text(self, "segment.aux")
         aux = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER, optional=True), text)
         aux.setMetadata(LAYER_LIST_WRAPPER)
-        add_model_parameters(self, image="INPUT", aux="AUX", bands="BANDS")
+        add_model_parameters(self, image="INPUT", aux="AUX", bands="BANDS", stac="STAC_ITEM")
         WEB_WINDOW.add(self)
         add_settings(self, *RUN_SETTINGS)
         POLYGONS.add(self)
@@ -150,7 +166,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             for line in run_engine(api.describe_model, path):
                 feedback.pushInfo(line)
         result = run_engine(api.segment, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
-        load_segment_layers(context, result, image_stem(cfg.image))
+        load_segment_layers(context, result, self._scene_name(parameters, context, cfg))
         return {
             self.OUTPUT: result.output,
             **output_results(self, result),
@@ -159,6 +175,19 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             "PIXELS": result.pixels,
             "SECONDS": round(float(result.seconds), 2),
         }
+
+    def _scene_name(self, parameters: dict[str, Any], context: QgsProcessingContext, cfg: Any) -> str:
+        """What temporary outputs are named after: the image layer's own name, the STAC item's id (a local item;
+        a URL is not read twice), else the image file's name."""
+        if cfg.stac_item:
+            api = engine_api()
+            try:
+                if not api.is_remote(cfg.stac_item):
+                    return api.read_stac_item(cfg.stac_item).id
+            except api.DualStreamError:
+                pass
+            return image_stem(cfg.stac_item)
+        return input_name(parameters.get(self.INPUT), image_stem(cfg.image), context)
 
     def _settings(self, parameters: dict[str, Any], context: QgsProcessingContext,
                   feedback: QgsProcessingFeedback) -> dict[str, Any]:
@@ -212,10 +241,12 @@ def image_stem(image: str) -> str:
 
 
 def load_segment_layers(context: QgsProcessingContext, result: Any, stem: str) -> None:
-    """Name the outputs loaded on completion ``<stem> classes`` (on top and selected, its legend open), then the
-    other outputs (:func:`~.extra_outputs.load_output_layers`)."""
+    """Name the class raster loaded on completion after the file chosen, or ``<stem> classes`` when it is
+    temporary (on top and selected, its legend open), then the other outputs
+    (:func:`~.extra_outputs.load_output_layers`)."""
     run = RunLayers()
     if context.willLoadLayerOnCompletion(result.output):
+        name = output_layer_name(result.output, f"{stem} classes")
         context.layerToLoadOnCompletionDetails(result.output).setPostProcessor(class_raster_post_processor(
-            result.class_names, result.class_colors, result.qml, layer_name=f"{stem} classes", run=run, rank=0))
+            result.class_names, result.class_colors, result.qml, layer_name=name, run=run, rank=0))
     load_output_layers(context, result, stem, run)

@@ -118,6 +118,7 @@ from .ready import (
 )
 from .sources import (
     WINDOW_SUFFIX,
+    StacItem,
     WebSource,
     WebWindow,
     arcgis_description,
@@ -125,6 +126,7 @@ from .sources import (
     is_remote,
     join_layer,
     map_units_per_metre,
+    read_stac_item,
     read_web_sources,
     source_stem,
     split_layer,
@@ -159,6 +161,7 @@ from .training import TrainPlan, TrainRequest, TrainRun, is_main_process, plan_t
 
 __all__ = [
     "WINDOW_SUFFIX",
+    "StacItem",
     "WebSource",
     "WebWindow",
     "arcgis_description",
@@ -166,6 +169,7 @@ __all__ = [
     "is_remote",
     "join_layer",
     "map_units_per_metre",
+    "read_stac_item",
     "read_web_sources",
     "source_stem",
     "split_layer",

@@ -1,9 +1,12 @@
 """Sources that are no local file, as the front ends hand them over: the GDAL descriptions of web map layers
-(XYZ/WMS/WMTS/WCS/ArcGIS REST), read as images by :mod:`engine.segment.web_sources`, and the name of any source."""
+(XYZ/WMS/WMTS/WCS/ArcGIS REST), read as images by :mod:`engine.segment.web_sources`, STAC items (their id and
+named bands, for a front end to offer), and the name of any source."""
 
 from __future__ import annotations
 
 from ..data.labels import check_layer_filter
+from ..data.stac import StacItem
+from ..data.stac import read_item as read_stac_item
 from ..data.web import (
     WINDOW_SUFFIX,
     WebWindow,
@@ -18,7 +21,8 @@ from ..io.locations import WEB_DESCRIPTIONS, is_remote, is_web_description, join
 from ..io.locations import stem as source_stem
 from ..segment.web_sources import WebSource, read_web_sources, training_pixel_size, web_image
 
-__all__ = ["WEB_DESCRIPTIONS", "WINDOW_SUFFIX", "WebSource", "WebWindow", "arcgis_description", "check_layer_filter",
-           "is_remote", "is_web_description", "join_layer", "map_units_per_metre", "read_web_sources", "source_stem",
+__all__ = ["WEB_DESCRIPTIONS", "WINDOW_SUFFIX", "StacItem", "WebSource", "WebWindow", "arcgis_description",
+           "check_layer_filter", "is_remote", "is_web_description", "join_layer", "map_units_per_metre",
+           "read_stac_item", "read_web_sources", "source_stem",
            "split_layer", "training_pixel_size", "wcs_description", "web_image", "web_window", "wms_description",
            "xyz_description"]

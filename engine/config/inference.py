@@ -21,9 +21,10 @@ DEFAULT_OVERLAP, DEFAULT_THRESHOLD, DEFAULT_BORDER = 0.25, 0.5, 0
 class SegmentConfig(PolygonOptions):
     """Whole-scene inference settings."""
 
-    image: str = setting("", param="INPUT", custom_qgis=True, label="Image layer", metavar="RASTER",
-                         group="input and output",
-                         help="The image to segment: a raster with the bands the model was trained on (see bands).")
+    image: str = setting("", param="INPUT", custom_qgis=True, label="Image layer (or a STAC item below)",
+                         metavar="RASTER", group="input and output",
+                         help="The image to segment: a raster with the bands the model was trained on (see bands). "
+                              "This or a STAC item is required.")
     bands: list[str] | None = setting(
         None, cli={"type": str}, metavar="B,...", group="input and output", param="BANDS", custom_qgis=True,
         label="Bands (in the model's order; empty: by name)",

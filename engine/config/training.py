@@ -37,7 +37,8 @@ class SceneSpec(Settings):
     parameters (INPUT, LABELS, LABEL_FIELD, AUX, EXTENT, LABELLED_AREA) say the same."""
 
     image: str = setting(
-        flag="--image", custom_cli=True, param="INPUT", custom_qgis=True, label="Image layer", metavar="RASTER",
+        flag="--image", custom_cli=True, param="INPUT", custom_qgis=True, metavar="RASTER",
+        label="Image layer (with labels below; or a dataset folder)",
         help="Imagery to learn from (any band count and data type): a raster file or layer, a remote GDAL source "
              "(/vsicurl/, /vsis3/, a URL) or a web layer (XYZ, WMS, WMTS, WCS, ArcGIS) read over the training "
              "extent at the pixel size for web layers. Used when no dataset folder is given.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..bundle.view import model_view
 from ..config.bands import BandSelection
 from ..data.metadata import DataMetadata
-from ..errors import DataError
+from ..errors import DataError, mention
 
 
 def aux_files_expected(data: DataMetadata) -> int:
@@ -65,13 +65,24 @@ def input_mismatches(data: DataMetadata, image_bands: int | None, aux_bands: lis
     problems: list[str | None] = []
     if image_bands is not None and data.vision_bands and not _picked(data, image_bands, image_names, chosen,
                                                                      problems):
-        problems.append(image_problem(data, image_bands))
+        problems.append(_with_choice(data, image_bands, image_problem(data, image_bands)))
     if aux_bands is not None:
         if aux_files_expected(data):
             problems.append(aux_problem(data, aux_bands))
         elif aux_bands and not data.x_bands:
             problems.append(f"{len(aux_bands)} aux layer(s) chosen; the model uses none (they are not read)")
     return [p for p in problems if p]
+
+
+def _with_choice(data: DataMetadata, image_bands: int, problem: str | None) -> str | None:
+    """``problem`` pointing at the bands setting where choosing bands mends it: the image has more bands than the
+    model takes, and the model does not pick its own."""
+    if not problem or image_bands <= data.vision_bands or BandSelection.of(data.bands, data.x_bands).active:
+        return problem
+    names = model_view(data).band_names
+    order = f" ({', '.join(names)})" if names else ""
+    return (f"{problem}: choose {data.vision_bands} of them, in the model's order{order}, in "
+            f"{mention('segment.bands')} (numbers or names)")
 
 
 def _picked(data: DataMetadata, image_bands: int, image_names: list[str | None] | None, chosen: list[str] | None,

@@ -20,7 +20,7 @@ BANDS = ["blue", "green", "red", "nir"]
 MEAN, STD = [0.25, 0.24, 0.26, 0.33], [0.24, 0.22, 0.25, 0.23]
 WEIGHTS = np.random.default_rng(3).normal(size=(3, 4))
 BIAS = np.random.default_rng(4).normal(size=3)
-CLASSES = [{"name": "background", "color": "#1b7837"}, {"name": "cloud", "color": "#f0f0f0"},
+CLASSES = [{"name": "background", "color": "#1b7837"}, {"name": "cloud", "color": "#00b4d8"},
            {"name": "cloud shadow", "color": "#542788"}]
 TILE = 32
 

@@ -41,3 +41,18 @@ def test_aux_files_expected_from_every_layout():
     assert aux_files_expected(DUALSTREAM) == 4 and aux_files_expected(VISION_ONLY) == 0
     assert aux_files_expected(_data(aux_channels=48, aux_prefixes=["GEMS_", "AIR_"])) == 2
     assert aux_files_expected(_data(aux_channels=1, x_bands=[4])) == 0  # X bands come from the image itself
+
+
+def test_more_bands_than_the_model_takes_points_at_the_bands_setting():
+    """A 12-band image for a 6-band model: the bands can be chosen, and the problem says where (issue 53 item 17);
+    fewer bands cannot be mended by choosing, so that problem names no setting."""
+    from engine.errors import render
+
+    six = _data(vision_bands=6, image_bands=6, bands=None, band_names=["blue", "green", "red", "nir", "swir16",
+                                                                       "swir22"])
+    problem = input_mismatches(six, 12, None)
+    assert len(problem) == 1
+    assert render(problem[0]) == ("the image has 12 band(s); the model was trained on 6: choose 6 of them, in the "
+                                  "model's order (blue, green, red, nir, swir16, swir22), in bands (numbers or names)")
+    assert render(problem[0], lambda key: f"<{key}>").endswith("in <segment.bands> (numbers or names)")
+    assert "bands" not in render(input_mismatches(six, 3, None)[0]).split(";")[1]

@@ -65,6 +65,23 @@ def test_the_shipped_catalogue_holds_the_csmask_models_with_their_own_statistics
         assert fields["bands"] == len(entry.bands) and fields["mean"] == entry.mean and fields["scale"] == 1.0
 
 
+def _contrast_with_white(color: str) -> float:
+    """WCAG contrast ratio of ``#rrggbb`` against white (1: invisible, 21: black)."""
+    channels = [int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return 1.05 / (luminance + 0.05)
+
+
+def test_every_shipped_class_colour_shows_on_white():
+    """A class colour must show in QGIS's legend (white) and over bright scenes: the cloud class was #f0f0f0,
+    contrast 1.1 (issue 53 item 17)."""
+    assert _contrast_with_white("#f0f0f0") < 1.2  # the measure tells the old colour
+    for entry in read_catalogue(SHIPPED):
+        for name, color in zip(entry.classes, entry.class_colors):
+            assert _contrast_with_white(color) >= 2.0, (entry.name, name, color)
+
+
 @pytest.mark.parametrize("change, message", [
     ({"std": [0.1, 0.2]}, "one value per band"),
     ({"std": [0.1, 0.2, 0.0, 0.3]}, r"`std` must be a list of finite numbers > 0 \(item 2, 0.0"),
@@ -192,7 +209,7 @@ def test_a_package_laid_out_like_csmask_is_wrapped_and_segments_exactly(tmp_path
     assert result.path == str(tmp_path / "models" / "fake-csmask-4b.dsmodel") and not result.reused
     meta = read_metadata(result.path)
     assert meta.data.class_names == ["background", "cloud", "cloud shadow"]
-    assert meta.data.class_colors == ["#1b7837", "#f0f0f0", "#542788"]
+    assert meta.data.class_colors == ["#1b7837", "#00b4d8", "#542788"]
     assert meta.data.extra["imported"]["band_names"] == ["blue", "green", "red", "nir"]
     assert any("checksum verified" in m for m in callback.messages("info"))
     raw = reflectance_scene(tmp_path / "scene.tif")  # 70 x 90: several 32-px tiles, edges included

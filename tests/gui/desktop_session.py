@@ -21,6 +21,7 @@ from qgis.core import (
     QgsApplication,
     QgsProcessing,
     QgsProcessingContext,
+    QgsProcessingParameterFeatureSource,
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterRasterLayer,
@@ -31,7 +32,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QEventLoop, QTimer
 from qgis.PyQt.QtGui import QColor
-from qgis.PyQt.QtWidgets import QApplication, QMessageBox, QTextEdit
+from qgis.PyQt.QtWidgets import QApplication, QCheckBox, QMessageBox, QTextEdit
 
 CONFIG = json.loads(Path(os.environ["DUALSTREAM_GUI_CONFIG"]).read_text(encoding="utf-8"))
 OUT = Path(CONFIG["out"])
@@ -79,6 +80,9 @@ def accepted(definition, layers: dict) -> list[str]:
             ok = is_raster
         elif isinstance(definition, QgsProcessingParameterMultipleLayers):
             ok = is_raster and definition.layerType() == QgsProcessing.TypeRaster
+        elif isinstance(definition, QgsProcessingParameterFeatureSource):
+            # the label layer is a feature source (its "Selected features only" box) that takes rasters too
+            ok = is_polygon or (is_raster and definition.name() == "LABELS")
         elif isinstance(definition, (QgsProcessingParameterMapLayer, QgsProcessingParameterVectorLayer)):
             types = definition.dataTypes()
             ok = ((is_raster and QgsProcessing.TypeRaster in types)
@@ -120,6 +124,30 @@ def colors_follow_names(wrappers: dict, context) -> dict:
     return {"after_names": after_names, "after_pick": colors.parameterValue()}
 
 
+def selection_box(wrapper, layers: dict, context) -> dict:
+    """The label layer's "Selected features only" box: usable once a polygon is selected, its tick reaching the
+    value; cleared and disabled for a raster."""
+    step("label layer: selected features only")
+    polygons, raster = layers["label polygons"], layers["label raster"]
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())  # as the dialog's own: layer ids name the project's layers
+    wrapper.setParameterValue(polygons.id(), context)
+    polygons.selectByIds([next(polygons.getFeatures()).id()])
+    wait(50)
+    box = wrapper.wrappedWidget().findChild(QCheckBox)
+    record = {"box": box.text() if box is not None else None, "enabled": box is not None and box.isEnabled()}
+    if box is not None:
+        box.setChecked(True)
+        value = wrapper.parameterValue()
+        record["selected_only"] = getattr(value, "selectedFeaturesOnly", None)
+        wrapper.setParameterValue(raster.id(), context)
+        wait(50)
+        record["raster"] = {"value_is_raster": refers_to(wrapper.parameterValue(), raster),
+                            "enabled": box.isEnabled(), "checked": box.isChecked()}
+    polygons.removeSelection()
+    return record
+
+
 def exercise_dialog(alg_id: str, layers: dict) -> None:
     """Open the dialog, set every layer parameter to every layer kind it accepts, read each value back."""
     step(f"open {alg_id}")
@@ -145,6 +173,8 @@ def exercise_dialog(alg_id: str, layers: dict) -> None:
                                            "fields": class_fields(wrappers),
                                            "field": wrappers["LABEL_FIELD"].parameterValue()
                                            if "LABEL_FIELD" in wrappers else None})
+    if "LABELS" in wrappers:
+        REPORT.setdefault("selection_box", {})[alg_id] = selection_box(wrappers["LABELS"], layers, context)
     if "CLASS_COLORS" in wrappers:
         REPORT["colors"] = colors_follow_names(wrappers, context)
     save()

@@ -80,6 +80,12 @@ def test_layer_parameters_take_every_layer_kind_they_accept(session):
             assert "class" in row["fields"] and row["field"] == "class", row
         else:
             assert row["fields"] == [] and row["field"] == "", row
+    # the label layer is a feature source: "Selected features only" once a polygon is selected, its tick in the
+    # value; a raster label layer clears and disables it (issue 53 item 13)
+    for algorithm in ("dualstream:train", "dualstream:evaluate"):
+        box = report["selection_box"][algorithm]
+        assert box["box"] == "Selected features only" and box["enabled"] and box["selected_only"] is True, box
+        assert box["raster"] == {"value_is_raster": True, "enabled": False, "checked": False}, box
     aux = [v for v in values if v["parameter"] == "AUX"]
     assert aux and all(v["text"] == f"1. {v['layer']}" for v in aux), aux  # numbered: the order matters
 
@@ -116,14 +122,13 @@ def test_logs_read_like_sentences_with_rounded_figures(session):
 def test_segment_layers_class_raster_on_top_named_and_styled(session):
     report, _, _ = session
     new = report["segment"]["new_layers"]
-    # named after the image; top to bottom: classes, the outlined polygons, probabilities
-    assert [row["name"] for row in new] == ["scene_image classes", "scene_image polygons",
-                                            "scene_image probabilities"], new
+    # named after the files chosen (issue 53 item 17); top to bottom: classes, the outlined polygons, probabilities
+    assert [row["name"] for row in new] == ["scene_classes", "scene_polygons", "scene_probabilities"], new
     renderers = {row["name"]: row["renderer"] for row in new}
-    assert renderers["scene_image classes"] == "paletted"
-    assert renderers["scene_image polygons"] == "categorizedSymbol"
+    assert renderers["scene_classes"] == "paletted"
+    assert renderers["scene_polygons"] == "categorizedSymbol"
     assert new[0]["expanded"] is True, "the class legend is collapsed"
-    assert report["segment"]["current"] == "scene_image classes"
+    assert report["segment"]["current"] == "scene_classes"
     # the polygons' style lives in their GeoPackage (a .qml beside it could be the class raster's: issue 40, item 10)
     polygons = Path(report["segment"]["results"]["OUTPUT_POLYGONS"])
     assert not polygons.with_suffix(".qml").exists()
@@ -154,8 +159,9 @@ def test_evaluate_advice_names_the_dialogs_choice_and_following_it_works(session
     assert "an empty one" not in refused["log"]  # the old advice: empty meant the model's own mapping
     assert followed["ok"] is True, followed["log"][-1500:]
     assert float(followed["results"]["MIOU"]) == 1.0
-    # its table is named after the prediction, not "Metrics table"
-    assert [row["name"] for row in followed["new_layers"]] == ["scene_image classes metrics"], followed["new_layers"]
+    # its table is named after the prediction and the labels (here the same layer), not "Metrics table"
+    assert [row["name"] for row in followed["new_layers"]] == ["scene_classes vs scene_classes metrics"], \
+        followed["new_layers"]
 
 
 def test_progress_bar_moves_forward_only_across_stages(session):
@@ -202,7 +208,7 @@ def test_segment_runs_from_the_batch_dialog(session):
     assert [row["AUX"] for row in batch["read_back"]][0].endswith("scene_aux.tif"), batch["read_back"]
     assert batch["outputs"] == [True, True], batch["log"]
     assert _unexpected_messages(report) == [], "a message box interrupted the batch run"
-    assert sorted(row["name"] for row in batch["new_layers"]) == ["scene_image classes", "second_image classes"]
+    assert sorted(row["name"] for row in batch["new_layers"]) == ["batch_0_classes", "batch_1_classes"]  # the files
     assert {row["renderer"] for row in batch["new_layers"]} == {"paletted"}
     assert "Batch execution completed" in batch["log"]
     assert "not correctly generated" not in batch["log"], batch["log"][-600:]  # the empty optional outputs
@@ -213,7 +219,7 @@ def test_train_form_shows_its_two_modes_and_requires_a_bundle_file(session):
     layers, folder = form["layers"], form["folder"]
     assert form["mode_label"] == "Training data"
     # layers mode: image and labels required (no "[optional]"), the folder greyed out and marked unused
-    assert layers["INPUT"] == {"label": "Image layer", "enabled": True}, layers
+    assert layers["INPUT"] == {"label": "Image layer (with labels below; or a dataset folder)", "enabled": True}, layers
     assert layers["LABELS"]["label"] == "Label layer (raster or polygons)" and layers["LABELS"]["enabled"]
     assert layers["DATA_FOLDER"]["label"].endswith("(not used)") and not layers["DATA_FOLDER"]["enabled"]
     assert folder["DATA_FOLDER"] == {"label": "Dataset folder (reference layout)", "enabled": True}, folder

@@ -266,7 +266,7 @@ def test_segment_output_loads_with_paletted_renderer_and_class_names(plugin, tra
     assert isinstance(renderer, QgsPalettedRasterRenderer)
     classes = {int(c.value): (c.label, c.color.name()) for c in renderer.classes()}
     assert classes == {0: ("background", "#000000"), 1: ("field", "#22aa22")}
-    assert layers[0].name() == "s1_image classes"  # named after the image, not the output file
+    assert layers[0].name() == "s1_classes"  # named after the file chosen (issue 53 item 17)
     polygons = QgsVectorLayer(results["OUTPUT_POLYGONS"], "polygons", "ogr")
     assert polygons.isValid() and polygons.featureCount() > 0
     assert {f["class_name"] for f in polygons.getFeatures()} == {"field"}
@@ -341,7 +341,7 @@ def test_segment_confidence_loads_styled_so_low_confidence_stands_out(plugin, tr
     assert results["OUTPUT_CONFIDENCE"] == str(confidence) and confidence.is_file()
     assert 0.0 <= results["LOW_CONFIDENCE"] <= 1.0
     layer = next(layer for layer in project.mapLayers().values() if layer.source() == str(confidence))
-    assert layer.name() == "s1_image confidence"
+    assert layer.name() == "s1_confidence"  # the file chosen
     renderer = layer.renderer()
     assert isinstance(renderer, QgsSingleBandPseudoColorRenderer)
     ramp = renderer.shader().rasterShaderFunction().colorRampItemList()
