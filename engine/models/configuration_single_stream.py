@@ -81,6 +81,12 @@ class SingleStreamConfig(ModelConfig):
                f"aux_fusion: early to concatenate the aux bands to the image, or aux_channels: 0.")
         check(0.0 <= self.drop_path < 1.0, f"drop_path must be in [0, 1) (got {self.drop_path}).")
 
+    def local_receptive_field(self) -> bool:
+        from .encoders.catalog import ENCODERS
+
+        spec = ENCODERS.get(self.encoder_name)
+        return self.LOCAL_DECODER and spec is not None and spec.local
+
     @property
     def encoder_name(self) -> str:
         """The encoder actually built: ``encoder`` or the preset's default."""

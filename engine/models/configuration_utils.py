@@ -202,6 +202,15 @@ class ModelConfig(Settings):
     PRESETS: ClassVar[dict[str, Any]] = {}
     description: ClassVar[str] = ""
     CARD: ClassVar[FamilyCard]
+    # a decoder whose output at a pixel depends on a neighbourhood of it only (convolutions, no pooling over the
+    # tile, no attention): with such an encoder a larger tile computes the same pixels with more context
+    LOCAL_DECODER: ClassVar[bool] = False
+
+    def local_receptive_field(self) -> bool:
+        """Whether the model's output at a pixel depends on a neighbourhood of it only, not on the whole tile (no
+        global pooling, attention or position embedding): then the tile size changes only what lies near its
+        edges (:mod:`engine.segment.tile_choice`)."""
+        return False
 
     def __post_init__(self) -> None:
         check(self.preset in self.PRESETS,

@@ -30,6 +30,12 @@ class EncoderSpec:
     licence: str = ""  # of the pretrained weights, as their model card says
 
     @property
+    def local(self) -> bool:
+        """Convolutions only (no attention, no position embedding): its output at a pixel depends on a
+        neighbourhood of it."""
+        return self.kind in ("resnet", "convnext")
+
+    @property
     def foundation(self) -> bool:
         """An Earth-observation or self-supervised foundation encoder (Prithvi, DINOv3, any transformers one)."""
         return self.kind in FOUNDATION_KINDS

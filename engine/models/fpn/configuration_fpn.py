@@ -37,6 +37,7 @@ class FPNConfig(SingleStreamConfig):
         no_qgis=CONFIG_ONLY)
 
     PRESETS: ClassVar[dict[str, FPNPreset]] = PRESETS
+    LOCAL_DECODER: ClassVar[bool] = True  # convolutions and upsampling only
     description: ClassVar[str] = (
         "Imagery only (or + aux fused early): a feature pyramid whose levels, each with context from the coarser "
         "ones, are merged at stride 4; objects of very different sizes in one scene (buildings and fields, "

@@ -33,6 +33,7 @@ class UNetConfig(SingleStreamConfig):
                                                  no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
 
     PRESETS: ClassVar[dict[str, UNetPreset]] = PRESETS
+    LOCAL_DECODER: ClassVar[bool] = True  # convolutions, nearest upsampling, pointwise attention gates
     description: ClassVar[str] = (
         "Imagery only (or imagery + aux bands fused early): sharp boundaries from skip connections at every "
         "scale; buildings, fields, small objects.")
