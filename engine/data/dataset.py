@@ -267,18 +267,12 @@ def build_datasets(data_cfg: DataConfig, callback: Callback | None = None) -> tu
             reader.close()
 
 
-def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, Any]], val_kw: list[dict[str, Any]],
-           train_readers: list[SceneReader], val_readers: list[SceneReader]) -> tuple[
-        TrainTileDataset, GridTileDataset, DataSummary]:
-    first = train_readers[0]
-    _check_consistent(first, train_readers + val_readers)
-    for reader in train_readers + val_readers:  # before the label scan and the statistics: numbers, not silence
-        check_scene_image(reader, callback)
-        check_scene_aux(reader, callback)
+def _regions(data_cfg: DataConfig, train_readers: list[SceneReader], val_readers: list[SceneReader],
+             holdout: bool) -> tuple[list[tuple[int, Region]], list[tuple[int, Region]],
+                                     list[tuple[int, int, int, Region]]]:
+    """(training regions, validation regions, validation windows): the extent/AOI window of each scene, minus the
+    held-out band when validation is held out of the training scenes."""
     tile = data_cfg.tile_size
-
-    # Regions: the extent/AOI window of each scene, minus the held-out band when validation is held out.
-    holdout = not val_readers and data_cfg.val_fraction > 0
     train_regions: list[tuple[int, Region]] = []
     val_windows: list[tuple[int, int, int, Region]] = []
     val_regions: list[tuple[int, Region]] = []
@@ -296,12 +290,18 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         val_regions = [(i, Region(*r.region_window())) for i, r in enumerate(val_readers)]
     for scene, region in val_regions:
         val_windows += [(scene, c, r, region) for c, r in grid_windows(region, tile)]
+    return train_regions, val_regions, val_windows
 
-    # One scan of every label: value check + sampling index.
+
+def _scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str, Any]],
+                 train_readers: list[SceneReader], val_readers: list[SceneReader],
+                 held_out: dict[int, Region]) -> tuple[dict[str, dict[str, int]], list[CellIndex], bool]:
+    """One scan of every label: (value counts per label, the training scenes' sampling indexes, whether the
+    validation labels hold a class other than 0). A recognised reference mapping is applied to ``kwargs`` (the
+    readers' arguments) and the readers; values outside the configured set stop the run, naming them."""
     counts: dict[str, dict[str, int]] = {}
     indexes: list[CellIndex] = []
     problems: list[str] = []
-    held_out = dict(val_regions) if holdout else {}
     val_foreground = False  # any pixel of a class other than 0 in the validation labels
     for i, reader in enumerate(train_readers):
         callback.check_canceled()
@@ -336,7 +336,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         callback.info(f"The label values are 0 and 90, as in the reference data: 90 is class 1 "
                       f"('{data_cfg.class_names[1]}'), 0 is class 0. Give {mention('data.label_mapping')} to say "
                       f"otherwise.")
-        for kw in train_kw + val_kw:  # the readers (and the loaders' copies) map with it from now on
+        for kw in kwargs:  # the readers (and the loaders' copies) map with it from now on
             kw["label_mapping"] = dict(data_cfg.label_mapping)
         for reader in train_readers + val_readers:
             reader.use_label_mapping(data_cfg.label_mapping)
@@ -352,6 +352,24 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
                         f"{data_cfg.label_mapping or 'none: values are classes'}, classes 0.."
                         f"{len(data_cfg.class_names) - 1}):\n  " + "\n  ".join(problems) + "\n"
                         + label_fix_hint(data_cfg, counts))
+
+    return counts, indexes, val_foreground
+
+
+def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, Any]], val_kw: list[dict[str, Any]],
+           train_readers: list[SceneReader], val_readers: list[SceneReader]) -> tuple[
+        TrainTileDataset, GridTileDataset, DataSummary]:
+    first = train_readers[0]
+    _check_consistent(first, train_readers + val_readers)
+    for reader in train_readers + val_readers:  # before the label scan and the statistics: numbers, not silence
+        check_scene_image(reader, callback)
+        check_scene_aux(reader, callback)
+    tile = data_cfg.tile_size
+
+    holdout = not val_readers and data_cfg.val_fraction > 0
+    train_regions, val_regions, val_windows = _regions(data_cfg, train_readers, val_readers, holdout)
+    counts, indexes, val_foreground = _scan_labels(data_cfg, callback, train_kw + val_kw, train_readers,
+                                                   val_readers, dict(val_regions) if holdout else {})
 
     sampler = TileSampler(indexes, train_regions, tile, data_cfg.aux_ratio, data_cfg.foreground_share,
                           data_cfg.augment, data_cfg.seed)

@@ -290,6 +290,64 @@ def _check_domain(reader: Any, member: Member, cfg: SegmentConfig, callback: Cal
                        mention("segment.strict_inputs"))
 
 
+def _aux_inputs(cfg: SegmentConfig, members: list[Member], callback: Callback,
+                warnings: list[str]) -> tuple[list[Member], list[str]]:
+    """(the members that read aux rasters, the aux files in their training order); aux files no member reads are
+    ignored with a warning."""
+    aux_members = [m for m in members if m.needs_aux_rasters]
+    if aux_members:
+        aux_data = aux_members[0].data
+        if not cfg.aux:
+            raise DataError(f"The model '{aux_members[0].path}' needs {aux_members[0].aux_channels} aux channel(s) "
+                            f"({_aux_layout(aux_data)}); give them as {mention('segment.aux')}.")
+        return aux_members, _order_aux(cfg.aux, aux_data.aux_prefixes, callback)
+    if cfg.aux:
+        message = f"The model(s) use no aux data; the {len(cfg.aux)} aux file(s) given are ignored."
+        warnings.append(message)
+        callback.warning(message)
+    return aux_members, []
+
+
+def _asked_tile(cfg: SegmentConfig, members: list[Member], aux_ratio: int | None, callback: Callback,
+                warnings: list[str]) -> int:
+    """The tile size asked for, checked against the aux ratio and the graphs that take one size only."""
+    tile = requested_tile(cfg, members)
+    check_tile_size(tile, "segment.tile_size", aux_ratio, f"; try {members[0].data.tile_size}")
+    for member in members:  # an exported graph, and some made elsewhere, take tiles of one size only
+        meta = member.metadata
+        imported = is_imported(meta)
+        fixed = meta.model.fixed_tile if imported else meta.onnx.tile_size if meta.onnx is not None else None
+        if fixed and int(fixed) != tile:
+            fix = " (its graph takes no other size)" if imported else f" or export again with that tile size ({tile})"
+            raise ConfigError(f"The ONNX model '{member.path}' takes tiles of {fixed} px (fixed "
+                              f"{'by its graph' if imported else 'at export'}), not {tile}; leave out "
+                              f"{mention('segment.tile_size')}{fix}.")
+    for member in members[1:]:
+        if not cfg.tile_size and member.data.tile_size != tile:
+            message = (f"The ensemble members were trained on different tile sizes; using {tile} px "
+                       f"(set tile_size to choose).")
+            warnings.append(message)
+            callback.warning(message)
+            break
+    return tile
+
+
+def _check_aux_overlap(reader: Any, aux_paths: list[str], region_grid: Any, image: str) -> None:
+    """AlignmentError naming the aux file that does not cover the segmented region."""
+    from ..data.align import check_overlap
+    from ..data.raster import grid_of, open_raster
+
+    for path in aux_paths:
+        ds = open_raster(path, "aux raster")
+        try:
+            aux_grid_ = grid_of(ds)
+        finally:
+            ds.close()
+        if aux_grid_.georeferenced and reader.grid.georeferenced:
+            aux_grid_.crs = aux_grid_.crs or reader.grid.crs
+            check_overlap(region_grid, aux_grid_, f"{image} (segmented extent)", path, "aux raster")
+
+
 def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                       members: list[Member] | None = None) -> SegmentPlan:
     """Check the inputs against the bundle(s) and plan the tiles; reads metadata only, no weights, no tiles.
@@ -317,39 +375,11 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     for kind, path in SceneOutputs.of(cfg).destinations():
         check_creatable(path, kind.what)  # a missing folder is made when the run starts writing
 
-    aux_members = [m for m in members if m.needs_aux_rasters]
+    aux_members, aux_paths = _aux_inputs(cfg, members, callback, warnings)
     use_aux = bool(aux_members)
     aux_data = aux_members[0].data if use_aux else data
-    aux_paths: list[str] = []
-    if use_aux:
-        if not cfg.aux:
-            raise DataError(f"The model '{aux_members[0].path}' needs {aux_members[0].aux_channels} aux channel(s) "
-                            f"({_aux_layout(aux_data)}); give them as {mention('segment.aux')}.")
-        aux_paths = _order_aux(cfg.aux, aux_data.aux_prefixes, callback)
-    elif cfg.aux:
-        message = f"The model(s) use no aux data; the {len(cfg.aux)} aux file(s) given are ignored."
-        warnings.append(message)
-        callback.warning(message)
-
     aux_ratio = aux_data.aux_ratio
-    tile = requested_tile(cfg, members)
-    check_tile_size(tile, "segment.tile_size", aux_ratio if use_aux else None, f"; try {data.tile_size}")
-    for member in members:  # an exported graph, and some made elsewhere, take tiles of one size only
-        meta = member.metadata
-        imported = is_imported(meta)
-        fixed = meta.model.fixed_tile if imported else meta.onnx.tile_size if meta.onnx is not None else None
-        if fixed and int(fixed) != tile:
-            fix = " (its graph takes no other size)" if imported else f" or export again with that tile size ({tile})"
-            raise ConfigError(f"The ONNX model '{member.path}' takes tiles of {fixed} px (fixed "
-                              f"{'by its graph' if imported else 'at export'}), not {tile}; leave out "
-                              f"{mention('segment.tile_size')}{fix}.")
-    for member in members[1:]:
-        if not cfg.tile_size and member.data.tile_size != tile:
-            message = (f"The ensemble members were trained on different tile sizes; using {tile} px "
-                       f"(set tile_size to choose).")
-            warnings.append(message)
-            callback.warning(message)
-            break
+    tile = _asked_tile(cfg, members, aux_ratio if use_aux else None, callback, warnings)
 
     from ..config import repaired_class_colors
 
@@ -376,22 +406,12 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
             raise DataError(f"The aux files {aux_paths} do not fit the model '{aux_members[0].path}': {problem} "
                             f"({_aux_layout(aux_data)}); give the same aux layout as in training.")
         region = _snap_region(reader, cfg)
-        from ..data.align import check_overlap, tile_grid
+        from ..data.align import tile_grid
         from ..data.checks import check_scene_aux, check_scene_image
 
         region_grid = tile_grid(reader.grid, region[0], region[1], region[2], region[3])
         if use_aux:
-            from ..data.raster import grid_of, open_raster
-
-            for path in aux_paths:
-                ds = open_raster(path, "aux raster")
-                try:
-                    aux_grid_ = grid_of(ds)
-                finally:
-                    ds.close()
-                if aux_grid_.georeferenced and reader.grid.georeferenced:
-                    aux_grid_.crs = aux_grid_.crs or reader.grid.crs
-                    check_overlap(region_grid, aux_grid_, f"{cfg.image} (segmented extent)", path, "aux raster")
+            _check_aux_overlap(reader, aux_paths, region_grid, cfg.image)
             check_scene_aux(reader, callback, warnings, region_grid, "the segmented region of",
                             f"limit the region with {mention('segment.extent')}", aux_data.aux_stats)
         check_scene_image(reader, callback, warnings, cfg.image)
