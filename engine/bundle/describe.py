@@ -167,10 +167,13 @@ def format_metadata(path: str, meta: BundleMetadata) -> str:
     model, data, metrics = meta.model, meta.data, meta.metrics
     classes = data.num_classes
     encoder = getattr(model, "encoder", None)
+    onnx = str(path).lower().endswith(".onnx")
+    made = ", ".join(f"{k} {v}" for k, v in meta.versions.items())
     lines = [
-        f"Model bundle: {path}",
-        f"  format {meta.format} v{meta.format_version}, created {meta.created or '?'}",
-        "  made with " + ", ".join(f"{k} {v}" for k, v in meta.versions.items()),
+        f"{'ONNX model' if onnx else 'Model bundle'}: {path}",
+        *([] if onnx and not meta.created else  # one made elsewhere records neither
+          [f"  format {meta.format} v{meta.format_version}, created {meta.created or '?'}"]),
+        *(["  made with " + made] if made else []),
         "What it expects:",
         *("  " + line.strip() for line in describe_bundle(path, meta)),
         f"Architecture: {model.name} family (preset {model.preset}" + (f", encoder {encoder}" if encoder else "") + ")",

@@ -6,18 +6,18 @@ import argparse
 import json
 import sys
 
-from ..api import check_environment, format_metadata, read_metadata
+from ..api import check_environment, format_metadata, read_model_metadata
 from .main import Command, add_model_argument, model_argument, say
 
 
 def add_info_arguments(p: argparse.ArgumentParser) -> None:
-    add_model_argument(p, "model bundle (.dsmodel)")
+    add_model_argument(p, "model bundle (.dsmodel) or ONNX model (.onnx)")
     p.add_argument("--json", action="store_true", help="print the raw metadata as JSON")
 
 
 def run_info(args: argparse.Namespace) -> int:
     args.model = model_argument(args)
-    meta = read_metadata(args.model)
+    meta = read_model_metadata(args.model)  # a bundle, or an ONNX model segment runs as it is
     if args.json:
         json.dump(meta.to_dict(), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
@@ -37,6 +37,6 @@ def run_env(args: argparse.Namespace) -> int:
 
 
 COMMANDS = [
-    Command("info", "print a model bundle's metadata", add_info_arguments, run_info),
+    Command("info", "print a model's metadata (a bundle or an ONNX model)", add_info_arguments, run_info),
     Command("env", "report the Python packages and GPU DualStream can use", add_env_arguments, run_env),
 ]

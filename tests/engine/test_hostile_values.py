@@ -66,3 +66,17 @@ def test_export_refuses_a_batch_or_overlap_it_cannot_write(values, said):
 
     with pytest.raises(ConfigError, match=said):
         ExportConfig(**values)
+
+
+def test_info_describes_an_onnx_model_segment_would_run(tmp_path, capsys):
+    import numpy as np
+
+    from engine.cli.main import main
+    from tests.engine.foreign_onnx import deepness_metadata, linear_model
+
+    rng = np.random.default_rng(0)
+    model = linear_model(tmp_path / "m.onnx", rng.normal(size=(2, 3)), rng.normal(size=2),
+                         metadata=deepness_metadata(["background", "roof"], [0.5] * 3, [0.2] * 3, tile=64))
+    assert main(["info", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"ONNX model: {model}") and "imported ONNX model" in out and "not a readable" not in out
