@@ -262,6 +262,42 @@ def _new_geopackage(ogr: Any, gdal: Any, path: str | os.PathLike, what: str) -> 
     return made
 
 
+def _outline(ogr: Any, rings: list[Any], rule: ClassRule, grid: Any, band: Any, simplify: float) -> Any | None:
+    """One traced polygon (pixel rings) drawn as its class's treatment says, in map units; None when nothing valid
+    with an area is left of it."""
+    shaped = [grid.to_map(r) for r in _reshaped(rings, rule, grid, band)]
+    geometry = ogr.CreateGeometryFromWkb(multipolygon_wkb([shaped]))
+    if rule.treatment == "as_is" and simplify > 0:
+        geometry = ogr.ForceToMultiPolygon(geometry.SimplifyPreserveTopology(simplify))
+    elif rule.treatment == "smooth" and not geometry.IsValid():  # a strip thinner than the averaging: its corners
+        # cut instead
+        geometry = ogr.CreateGeometryFromWkb(multipolygon_wkb([[grid.to_map(outlines.chaikin(r)) for r in rings]]))
+    if rule.treatment != "as_is" and not geometry.IsValid():
+        geometry = ogr.ForceToMultiPolygon(geometry.MakeValid())
+    if geometry is None or geometry.IsEmpty() or geometry.GetArea() <= 0:
+        return None
+    return geometry
+
+
+def _attributes(feature: Any, class_id: int, class_name: str, rule: ClassRule, geometry: Any, grid: Any,
+                measures: tuple[str, str], confidence: tuple[float | None, float | None], tags: FeatureTags) -> None:
+    """A polygon's attributes: its class, treatment, area and perimeter (``measures``: their fields), confidence
+    and the run's tags."""
+    area_field, perimeter_field = measures
+    feature.SetField("class_id", class_id)
+    feature.SetField("class_name", class_name)
+    feature.SetField("treatment", rule.treatment)
+    feature.SetField(area_field, geometry.GetArea() * (grid.metres or 1.0) ** 2)
+    feature.SetField(perimeter_field, grid.length(geometry.Boundary().Length()))
+    mean, low = confidence
+    if mean is not None:
+        feature.SetField("conf_mean", round(mean, 4))
+        feature.SetField("conf_min", round(low, 4))
+    for key in ("model", "model_sha256", "scene"):
+        if getattr(tags, key):
+            feature.SetField(key, getattr(tags, key))
+
+
 def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_names: Sequence[str], *,
                    scratch: str | os.PathLike, layer_name: str = "polygons", classes: Sequence[int] | None = None,
                    rules: Mapping[int, ClassRule] | None = None, simplify: float = 0.0,
@@ -346,31 +382,13 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
                         x0, y0 = (int(v) for v in rings[0].min(axis=0))
                         x1, y1 = (int(v) for v in rings[0].max(axis=0))
                         mean, low = stats.stats(rings, x0, y0, x1 - x0, y1 - y0)
-                        shaped = [grid.to_map(r) for r in _reshaped(rings, rule, grid, band)]
-                        geometry = ogr.CreateGeometryFromWkb(multipolygon_wkb([shaped]))
-                        if rule.treatment == "as_is" and simplify > 0:
-                            geometry = ogr.ForceToMultiPolygon(geometry.SimplifyPreserveTopology(simplify))
-                        elif rule.treatment == "smooth" and not geometry.IsValid():  # a strip thinner than the
-                            # averaging: its corners cut instead
-                            geometry = ogr.CreateGeometryFromWkb(multipolygon_wkb([[grid.to_map(
-                                outlines.chaikin(r)) for r in rings]]))
-                        if rule.treatment != "as_is" and not geometry.IsValid():
-                            geometry = ogr.ForceToMultiPolygon(geometry.MakeValid())
-                        if geometry is None or geometry.IsEmpty() or geometry.GetArea() <= 0:
+                        geometry = _outline(ogr, rings, rule, grid, band, simplify)
+                        if geometry is None:
                             continue
                         new = ogr.Feature(definition)
-                        new.SetField("class_id", class_id)
-                        new.SetField("class_name", str(class_names[class_id]) if 0 <= class_id < len(class_names)
-                                     else f"class {class_id}")
-                        new.SetField("treatment", rule.treatment)
-                        new.SetField(area_field, geometry.GetArea() * (grid.metres or 1.0) ** 2)
-                        new.SetField(perimeter_field, grid.length(geometry.Boundary().Length()))
-                        if mean is not None:
-                            new.SetField("conf_mean", round(mean, 4))
-                            new.SetField("conf_min", round(low, 4))
-                        for key in ("model", "model_sha256", "scene"):
-                            if getattr(tags, key):
-                                new.SetField(key, getattr(tags, key))
+                        name = str(class_names[class_id]) if 0 <= class_id < len(class_names) else f"class {class_id}"
+                        _attributes(new, class_id, name, rule, geometry, grid, (area_field, perimeter_field),
+                                    (mean, low), tags)
                         new.SetGeometry(geometry)
                         layer.CreateFeature(new)
                         written += 1
