@@ -443,7 +443,7 @@ def main() -> None:
     segment["current"] = current_layer()
     REPORT["segment"] = segment
     save()
-    classes = QgsProject.instance().mapLayersByName("scene_image classes")
+    classes = QgsProject.instance().mapLayersByName("scene_classes")  # named after the file chosen
     if classes:
         # no mapping given: the model's own (90=1) comes from the prediction's metadata
         REPORT["evaluate"] = run_dialog("dualstream:evaluate", dict(
