@@ -8,6 +8,7 @@ holes filled. A model declares its own in its bundle (``data.polygon_treatment``
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -120,7 +121,7 @@ def _number(value: str, what: str) -> float:
         number = float(value)
     except ValueError:
         number = -1.0
-    if not number >= 0:
+    if not 0 <= number < math.inf:
         raise ConfigError(f"{mention(what)}: '{value}' is not an area >= 0.")
     return number
 
@@ -183,9 +184,9 @@ def check_polygon_settings(cfg: Any, section: str) -> None:
     check(cfg.polygon_classes is None or all(int(c) >= 0 for c in cfg.polygon_classes),
           f"{mention(section + '.polygon_classes')}: class numbers are 0 or more (got "
           f"{' '.join(str(c) for c in cfg.polygon_classes or [])}).")
-    check(cfg.min_polygon_area >= 0 and cfg.simplify_tolerance >= 0 and cfg.fill_holes >= 0,
-          f"{mention(section + '.min_polygon_area')}, {mention(section + '.fill_holes')} and simplify_tolerance must "
-          f"be >= 0.")
+    for name in ("min_polygon_area", "fill_holes", "simplify_tolerance"):
+        value = getattr(cfg, name)  # infinity is no size: every polygon left out (or every hole filled), silently
+        check(0 <= value < math.inf, f"{mention(section + '.' + name)} must be a number >= 0 (got {value}).")
     for key, value in parse_class_values(cfg.polygon_treatment, f"{section}.polygon_treatment").items():
         _treatment(value, f"{section}.polygon_treatment")
     for name in ("class_min_area", "class_fill_holes"):

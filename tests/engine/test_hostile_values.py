@@ -80,3 +80,15 @@ def test_info_describes_an_onnx_model_segment_would_run(tmp_path, capsys):
     assert main(["info", str(model)]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"ONNX model: {model}") and "imported ONNX model" in out and "not a readable" not in out
+
+
+@pytest.mark.parametrize("values", [{"min_polygon_area": float("inf")}, {"fill_holes": float("inf")},
+                                    {"simplify_tolerance": float("inf")}, {"min_polygon_area": float("nan")},
+                                    {"class_min_area": "roof=inf"}])
+def test_polygon_sizes_must_be_finite(values):
+    from engine.config import PolygonsConfig
+
+    with pytest.raises(ConfigError, match=">= 0"):
+        PolygonsConfig(raster="c.tif", output="p.gpkg", **values)
+    with pytest.raises(ConfigError, match=">= 0"):
+        SegmentConfig(image="i.tif", models=["m"], output="o.tif", **values)
