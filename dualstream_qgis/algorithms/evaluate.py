@@ -13,6 +13,7 @@ from qgis.core import (
     QgsMapLayer,
     QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeatureSourceDefinition,
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingParameterEnum,
@@ -170,6 +171,9 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             return Path(str(table).split("|")[0]).stem
         labels = label_layer.name() if label_layer is not None else input_name(
             parameters.get(self.LABELS), label, context)
+        given = parameters.get(self.LABELS)
+        if isinstance(given, QgsProcessingFeatureSourceDefinition) and given.selectedFeaturesOnly:
+            labels += " (selected)"
         return f"{input_name(parameters.get(self.INPUT), prediction, context)} vs {labels} metrics"
 
     def _label_mapping(self, parameters: dict[str, Any], context: QgsProcessingContext,

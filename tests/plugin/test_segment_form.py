@@ -160,7 +160,7 @@ def test_temporary_outputs_take_the_layers_name_chosen_ones_their_files(plugin, 
 
 def test_evaluate_tables_are_named_after_the_prediction_and_the_labels(plugin, scenes, project, tmp_path):
     """Three evaluations of one prediction made three tables of one name."""
-    from qgis.core import QgsRasterLayer, QgsVectorLayer
+    from qgis.core import QgsProcessingFeatureSourceDefinition, QgsRasterLayer, QgsVectorLayer
 
     prediction = QgsRasterLayer(scenes["s1"]["label"], "prediction")
     raster = QgsRasterLayer(scenes["s1"]["label"], "truth raster")
@@ -170,8 +170,13 @@ def test_evaluate_tables_are_named_after_the_prediction_and_the_labels(plugin, s
         _run("dualstream:evaluate", {"INPUT": prediction.id(), "LABELS": labels.id(), "LABEL_VALUES": 1,
                                      "OUTPUT": str(tmp_path / f"{name}.json"),
                                      "OUTPUT_TABLE": _loaded(project, "TEMPORARY_OUTPUT")}, project)
+    polygons.selectByIds([next(polygons.getFeatures()).id()])
+    _run("dualstream:evaluate", {"INPUT": prediction.id(), "LABEL_VALUES": 1, "OUTPUT": str(tmp_path / "one.json"),
+                                 "LABELS": QgsProcessingFeatureSourceDefinition(polygons.id(), True),
+                                 "OUTPUT_TABLE": _loaded(project, "TEMPORARY_OUTPUT")}, project)
     names = sorted(layer.name() for layer in project.mapLayers().values() if layer.name().endswith("metrics"))
-    assert names == ["prediction vs truth polygons metrics", "prediction vs truth raster metrics"]
+    assert names == ["prediction vs truth polygons (selected) metrics", "prediction vs truth polygons metrics",
+                     "prediction vs truth raster metrics"]
 
 
 def test_a_failed_run_says_no_html_output(plugin, scenes, tmp_path):
