@@ -120,6 +120,21 @@ class _Grid:
         return map_units * (self.metres or 1.0)
 
 
+def areal(geometry: Any, ogr: Any) -> Any:
+    """``geometry`` as a MultiPolygon, keeping only its areas: making a self-touching outline valid can give a
+    collection of polygons and the lines or points where it touched itself, which have no area (and no boundary)."""
+    if geometry is None or ogr.GT_Flatten(geometry.GetGeometryType()) != ogr.wkbGeometryCollection:
+        return None if geometry is None else ogr.ForceToMultiPolygon(geometry)
+    areas = ogr.Geometry(ogr.wkbMultiPolygon)
+    for i in range(geometry.GetGeometryCount()):
+        part = geometry.GetGeometryRef(i)
+        if ogr.GT_Flatten(part.GetGeometryType()) in (ogr.wkbPolygon, ogr.wkbMultiPolygon):
+            for polygon in ([part] if ogr.GT_Flatten(part.GetGeometryType()) == ogr.wkbPolygon else
+                            [part.GetGeometryRef(j) for j in range(part.GetGeometryCount())]):
+                areas.AddGeometry(polygon)
+    return areas
+
+
 def rings_of(wkb: bytes) -> list[np.ndarray]:
     """The rings of a WKB polygon (exterior first), without their closing vertex."""
     order = "<" if wkb[0] == 1 else ">"
@@ -273,7 +288,7 @@ def _outline(ogr: Any, rings: list[Any], rule: ClassRule, grid: Any, band: Any, 
         # cut instead
         geometry = ogr.CreateGeometryFromWkb(multipolygon_wkb([[grid.to_map(outlines.chaikin(r)) for r in rings]]))
     if rule.treatment != "as_is" and not geometry.IsValid():
-        geometry = ogr.ForceToMultiPolygon(geometry.MakeValid())
+        geometry = areal(geometry.MakeValid(), ogr)
     if geometry is None or geometry.IsEmpty() or geometry.GetArea() <= 0:
         return None
     return geometry

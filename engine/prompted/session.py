@@ -140,7 +140,7 @@ class PromptSession:
         osr = require("osgeo.osr")
         ref = osr.SpatialReference()
         metres = 1.0
-        if self.window.crs and ref.ImportFromWkt(self.window.crs) == 0 and ref.IsProjected():
+        if self.window.crs and ref.SetFromUserInput(self.window.crs) == 0 and ref.IsProjected():
             metres = float(ref.GetLinearUnits())
         return ClassRule(treatment=chosen, min_area=min_pixels * abs(dx * dy - rx * ry) * metres ** 2,
                          fill_holes=min_pixels * abs(dx * dy - rx * ry) * metres ** 2)

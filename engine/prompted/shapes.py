@@ -38,7 +38,10 @@ def _raster(name: str, values: np.ndarray, transform: tuple, crs: str, dtype: in
     dataset = gdal.GetDriverByName("GTiff").Create(path, values.shape[1], values.shape[0], 1, dtype)
     dataset.SetGeoTransform(transform)
     if crs:
-        dataset.SetProjection(crs)
+        osr = require("osgeo.osr")
+        ref = osr.SpatialReference()
+        ref.SetFromUserInput(crs)  # WKT, or EPSG:XXXX
+        dataset.SetProjection(ref.ExportToWkt())
     band = dataset.GetRasterBand(1)
     if nodata is not None:
         band.SetNoDataValue(nodata)

@@ -256,3 +256,19 @@ def test_the_polygon_options_are_declared_once_for_both_commands():
     for cls in (SegmentConfig, PolygonsConfig):
         assert issubclass(cls, PolygonOptions) and not set(group) & set(vars(cls).get("__annotations__", {}))
     assert set(api.POLYGON_DIALOG_OPTIONS) < set(group) and "simplify_tolerance" not in api.POLYGON_DIALOG_OPTIONS
+
+
+def test_a_collection_made_valid_keeps_only_its_areas():
+    """MakeValid of a squared outline that touches itself can give polygons and a line: the line has no area and no
+    boundary (its perimeter could not be measured), so only the polygons are kept."""
+    from osgeo import ogr
+
+    from engine.io.polygons import areal
+
+    mixed = ogr.CreateGeometryFromWkt("GEOMETRYCOLLECTION (POLYGON ((0 0, 2 0, 2 2, 0 2, 0 0)), "
+                                      "LINESTRING (2 2, 3 3), MULTIPOLYGON (((5 5, 6 5, 6 6, 5 5))))")
+    kept = areal(mixed, ogr)
+    assert kept.GetGeometryName() == "MULTIPOLYGON" and kept.GetGeometryCount() == 2
+    assert kept.GetArea() == 4.5 and kept.Boundary() is not None
+    square = ogr.CreateGeometryFromWkt("POLYGON ((0 0, 1 0, 1 1, 0 0))")
+    assert areal(square, ogr).GetGeometryName() == "MULTIPOLYGON"
