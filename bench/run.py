@@ -49,6 +49,7 @@ SECTIONS: list[str] = [
     "label_efficiency",
     "label_efficiency_s2",
     "remote",
+    "prompted",
 ]
 
 

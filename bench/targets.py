@@ -110,9 +110,16 @@ def _label_efficiency_s2(r: dict) -> Iterator[tuple]:
            _dig(r, "summary", "ratio"))
 
 
+def _prompted(r: dict) -> Iterator[tuple]:
+    for row in r.get("models") or []:
+        if row.get("click_s") is not None:
+            yield f"prompted: one click once embedded, {row['model']}", "<", r.get("target_click_s", 0.3), \
+                row["click_s"], "s"
+
+
 READERS: dict[str, Callable[[dict], Iterator[tuple]]] = {
     "train": _train, "segment": _segment, "bulk": _bulk, "cpu_default": _cpu_default,
-    "label_efficiency_s2": _label_efficiency_s2, "foundation": _foundation}
+    "label_efficiency_s2": _label_efficiency_s2, "foundation": _foundation, "prompted": _prompted}
 
 
 def targets(doc: dict) -> list[Target]:

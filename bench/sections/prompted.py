@@ -1,0 +1,129 @@
+"""Section "prompted" of ``make bench``: Segment Anything on the CPU, per model, at the real sizes with random
+weights (the configs of the real checkpoints, built without downloading; weights do not change the time): the
+embedding of a 1024 x 1024 window, and one click's answer once the window is embedded (the prompt encoder and mask
+decoder and the mask brought to the window; then the polygons of a compact 320 px object through the polygon
+pipeline, squared as a building: a random-weight mask is noise, whose specks would time something no trained
+model draws), median of 10 clicks.
+
+Each model runs in a child process of its own (its memory given back after), with torch's default threads. The
+machine's 1-minute load average is recorded beside each figure: on a shared machine the figures are upper bounds.
+EdgeTAM is not measured: its image encoder is a timm model and timm is no dependency. ``--quick``: SAM ViT-B and
+SAM 2.1 tiny only, one embedding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+TITLE = "Segment Anything on the CPU: embedding a 1024 px window, answering a click"
+REPO = Path(__file__).resolve().parents[2]
+TARGET_CLICK_S = 0.3
+
+#: name -> (transformers class, config changes to the class's default config: the real checkpoint's sizes)
+MODELS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sam-vit-base": ("SamModel", {}),  # SamConfig's defaults are ViT-B's
+    "sam2.1-tiny": ("Sam2Model", {}),  # Sam2Config's defaults are Hiera-T's
+    "sam2.1-small": ("Sam2Model", {"vision_config": {"backbone_config": {
+        "model_type": "sam2_hiera_det_model", "blocks_per_stage": [1, 2, 11, 2],
+        "global_attention_blocks": [7, 10, 13]}}}),
+    "sam3": ("Sam3Model", {}),  # Sam3Config's defaults are SAM 3's (ViT-L-like, 1008 px)
+}
+QUICK = ("sam-vit-base", "sam2.1-tiny")
+
+CHILD = r"""
+import json, os, resource, statistics, sys, time
+import numpy as np
+import torch
+import transformers
+from engine.prompted.catalog import FAMILIES
+from engine.prompted.model import PromptModel
+from engine.prompted.window import ImageWindow
+
+name, class_name, changes, embeds = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
+family = {"SamModel": "sam", "Sam2Model": "sam2", "Sam3Model": "sam3"}[class_name]
+config_class = getattr(transformers, class_name.replace("Model", "Config"))
+config = config_class(**changes)
+torch.manual_seed(0)
+start = time.perf_counter()
+model = getattr(transformers, class_name)(config).eval()
+built = time.perf_counter() - start
+prompt = PromptModel(model, FAMILIES[family], name)
+rng = np.random.default_rng(0)
+rgb = rng.integers(0, 255, (1024, 1024, 3), dtype=np.uint8)
+rgb[300:600, 400:700] = 200
+times = []
+for _ in range(embeds + 1):  # the first is a warm-up
+    t = time.perf_counter()
+    embedding = prompt.embed(rgb)
+    times.append(time.perf_counter() - t)
+window = ImageWindow(rgb, (500000.0, 0.5, 0.0, 4100000.0, 0.0, -0.5), "EPSG:32633", "bench", "bench")
+out = {"model": name, "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6, "build_s": built,
+       "embed_s": statistics.median(times[1:]) if len(times) > 1 else times[0], "embed_runs": times[1:],
+       "threads": torch.get_num_threads()}
+if FAMILIES[family].clicks:
+    from engine.io.polygons import ClassRule
+    from engine.prompted.shapes import mask_polygons
+    decode, shapes = [], []
+    blob = np.zeros((1024, 1024), np.float32)  # a compact object, as a trained model's mask is (random weights
+    blob[300:620, 380:700] = 0.9                # give noise, whose thousands of specks say nothing of a click)
+    blob[300:360, 600:700] = 0.0
+    rule = ClassRule("regularise", 16 * 0.25, 16 * 0.25)
+    for i in range(11):
+        t = time.perf_counter()
+        probabilities, score = prompt.decode(embedding, np.array([[450 + 7 * i, 380 + 5 * i]]), np.array([1]), None)
+        decode.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        mask_polygons(blob, window.transform, window.crs, rule)
+        shapes.append(time.perf_counter() - t)
+    out.update(decode_s=statistics.median(decode[1:]), polygons_s=statistics.median(shapes[1:]))
+    out["click_s"] = out["decode_s"] + out["polygons_s"]
+else:
+    out["click_s"] = None
+    out["note"] = "text prompts only: a text's answer needs the tokenizer files of the real checkpoint"
+out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
+"""
+
+
+def _one(name: str, quick: bool) -> dict[str, Any]:
+    class_name, changes = MODELS[name]
+    load_before = os.getloadavg()[0]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    try:
+        done = subprocess.run([sys.executable, "-c", CHILD, name, class_name, json.dumps(changes),
+                               "1" if quick or name == "sam3" else "2"], capture_output=True, text=True, env=env,
+                              timeout=1800)
+    except subprocess.TimeoutExpired:
+        return {"model": name, "error": "did not finish within 30 minutes"}
+    load = (load_before, os.getloadavg()[0])
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
+        return {"model": name, "error": tail[0][:300], "load": load}
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["load"] = load
+    return result
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    names = QUICK if ctx.quick else tuple(MODELS)
+    rows = [_one(name, ctx.quick) for name in names]
+    lines = ["| model | parameters | embedding, 1024 px | click: decoder + mask | click: polygons | click in all | "
+             "load (1 min) | peak memory |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['model']} | - | not measured: {r['error']} | | | | |")
+            continue
+        click, decode, shapes = (("-" if r.get(k) is None else f"{r[k]:.3f} s")
+                                 for k in ("click_s", "decode_s", "polygons_s"))
+        lines.append(f"| {r['model']} | {r['parameters_m']:.0f} M | {r['embed_s']:.1f} s | {decode} | {shapes} | "
+                     f"{click} | "
+                     f"{r['load'][0]:.1f} / {r['load'][1]:.1f} | {r['peak_rss_mib']:.0f} MiB |")
+    lines.append("")
+    lines.append("EdgeTAM: not measured (its RepViT image encoder is a timm model; timm needs torchvision, which "
+                 "does not load with the CPU torch here). CPU only: no GPU was lent.")
+    return {"models": rows, "target_click_s": TARGET_CLICK_S, "markdown": "\n".join(lines)}
