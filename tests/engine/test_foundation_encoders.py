@@ -168,7 +168,7 @@ def test_a_release_file_missing_a_weight_is_refused_by_name(tmp_path):
         Encoder("prithvi_eo2_tiny_tl", 6, pretrained=str(tmp_path / PRITHVI_TINY_FILE))
 
 
-def test_bands_prithvi_cannot_have_are_refused(tmp_path, synthetic_scene):
+def test_bands_prithvi_cannot_have_are_refused(tmp_path, synthetic_scene, capsys):
     from engine.cli.main import main
 
     write_prithvi_release(tmp_path / "rel")
@@ -177,6 +177,9 @@ def test_bands_prithvi_cannot_have_are_refused(tmp_path, synthetic_scene):
                  "--pretrained", str(tmp_path / "rel" / PRITHVI_TINY_FILE), "--tile-size", "64", "--epochs", "1",
                  "--device", "cpu", "--num-workers", "0"])
     assert code != 0
+    err = capsys.readouterr().err
+    assert "--bands blue,green,red,nir08,swir16,swir22, chosen: the encoder prithvi_eo2_tiny_tl" in err
+    assert "has no band named 'blue'" in err  # unnamed bands are never taken for Prithvi's by their order
     assert not (tmp_path / "m.dsmodel").exists()
 
 
