@@ -28,6 +28,8 @@ ALGORITHMS: list[tuple[str, str]] = [
     ("polygons", "PolygonsAlgorithm"),
     ("suggest", "SuggestAlgorithm"),
     ("labelsam", "LabelSamAlgorithm"),
+    ("propose", "ProposeAlgorithm"),
+    ("accept", "AcceptAlgorithm"),
 ]
 
 LOG_TAG = "DualStream"

@@ -13,6 +13,7 @@ report copy happen here, once, whichever front end asked.
 - :mod:`.tools`     ``describe_model``, ``export``, ``import_model``, ``check_environment``, ``make_sample``
 - :mod:`.suggestions` ``suggest``: where labelling next is expected to help the model most
 - :mod:`.prompted`  ``label_with_prompts``, ``prompted_session``, ``predict_prompts``: Segment Anything prompts
+- :mod:`.proposals` ``propose``, ``accept``: the loop after suggest, candidate labels accepted or corrected
 - :mod:`.sources`   sources that are no local file: web layers as GDAL rasters (``web_window``), source names
 - :mod:`.ready`     ``ready_models``, ``get_ready_model``: models made elsewhere, from the catalogue
 
@@ -89,6 +90,7 @@ from .prompted import (
     prompt_models,
     prompted_session,
 )
+from .proposals import AcceptConfig, Accepted, AcceptResult, Proposal, ProposeConfig, ProposeResult, accept, propose
 from .protocol import (
     BundleError,
     Callback,
@@ -212,6 +214,14 @@ __all__ = [
     "predict_prompts",
     "prompt_models",
     "prompted_session",
+    "AcceptConfig",
+    "AcceptResult",
+    "Accepted",
+    "ProposeConfig",
+    "ProposeResult",
+    "Proposal",
+    "accept",
+    "propose",
     "SuggestResult",
     "SuggestedWindow",
     "suggest",

@@ -11,6 +11,7 @@ training reproduced. The package:
 - ``inference``: SegmentConfig, BulkConfig, EvaluateConfig;
 - ``suggest``: SuggestConfig (where to label next);
 - ``prompted``: PromptedConfig (polygons from Segment Anything prompts);
+- ``proposals``: ProposeConfig and AcceptConfig (the loop after suggest: candidate labels, accepted windows);
 - ``export``: ExportConfig (the ONNX export's settings);
 - ``polygons``: the polygon settings per class, PolygonsConfig (any class raster into polygons).
 
@@ -30,6 +31,7 @@ from .inference import BulkConfig, EvaluateConfig, SegmentConfig
 from .loss import LossConfig, parse_loss_terms
 from .polygons import PolygonsConfig
 from .prompted import PromptedConfig
+from .proposals import AcceptConfig, ProposeConfig
 from .suggest import SuggestConfig
 from .training import AugmentConfig, DataConfig, SceneSpec, TrainConfig
 from .values import (
@@ -57,14 +59,13 @@ from .values import (
 )
 
 __all__ = [
-    "AMP_MODES", "BACKENDS", "BULK", "CLASS_PALETTE", "DEVICES", "EARLY_STOP_METRICS", "LOSS_ALIASES", "LOSS_TERMS",
-    "OPTIMIZERS", "REFERENCE_AUX_BANDS_PER_FILE", "REFERENCE_AUX_PREFIXES", "SCHEDULES", "SETTINGS_SECTIONS",
-    "TTA_MODES", "AugmentConfig", "BulkConfig", "DataConfig", "EvaluateConfig", "ExportConfig", "LossConfig",
-    "PolygonsConfig", "PromptedConfig", "SceneSpec", "SegmentConfig", "Settings", "SuggestConfig", "TrainConfig",
-    "check",
-    "check_class_colors", "check_class_names", "check_tile_size", "fill_class_colors", "invalid_colors",
-    "load_config_file",
-    "parse_label_pairs", "parse_loss_terms", "repaired_class_colors",
+    "AMP_MODES", "AcceptConfig", "BACKENDS", "BULK", "CLASS_PALETTE", "DEVICES", "EARLY_STOP_METRICS", "LOSS_ALIASES",
+    "LOSS_TERMS", "OPTIMIZERS", "REFERENCE_AUX_BANDS_PER_FILE", "REFERENCE_AUX_PREFIXES", "SCHEDULES",
+    "SETTINGS_SECTIONS", "TTA_MODES", "AugmentConfig", "BulkConfig", "DataConfig", "EvaluateConfig", "ExportConfig",
+    "LossConfig", "PolygonsConfig", "PromptedConfig", "ProposeConfig", "SceneSpec", "SegmentConfig", "Settings",
+    "SuggestConfig", "TrainConfig", "check", "check_class_colors", "check_class_names", "check_tile_size",
+    "fill_class_colors", "invalid_colors", "load_config_file", "parse_label_pairs", "parse_loss_terms",
+    "repaired_class_colors",
 ]
 
 #: The declared settings' sections (as in config files and in ``setting("section.field")`` message markers); the
@@ -74,5 +75,6 @@ SETTINGS_SECTIONS: dict[str, Section] = {
     "data": DataConfig, "augment": AugmentConfig, "loss": LossConfig, "train": TrainConfig,
     "segment": SegmentConfig, "bulk": BulkConfig, "evaluate": EvaluateConfig, "export": ExportConfig,
     "polygons": PolygonsConfig, "suggest": SuggestConfig, "label": PromptedConfig,
+    "propose": ProposeConfig, "accept": AcceptConfig,
     "scene": SceneSpec,  # one training scene's inputs (data.train_scenes' items): last, so no bare name finds it
 }

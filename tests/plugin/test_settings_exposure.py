@@ -22,6 +22,8 @@ FRONT_ENDS = {
     "polygons": ("polygons", ["dualstream:polygons"]),
     "suggest": ("suggest", ["dualstream:suggest"]),
     "label": ("label", ["dualstream:labelsam"]),
+    "propose": ("propose", ["dualstream:propose"]),
+    "accept": ("accept", ["dualstream:accept"]),
     "scene": ("train", ["dualstream:train"]),
 }
 #: Processing parameters with a value widget that are not engine settings, and why.

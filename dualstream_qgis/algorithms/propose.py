@@ -1,0 +1,109 @@
+"""Processing algorithm "Propose labels with Segment Anything": the windows Suggest where to label ranked -> one
+layer of candidate labels (the model's blobs refined by Segment Anything) to accept or correct."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterVectorDestination,
+)
+
+from ..compat import FILE_BEHAVIOR_FILE, SOURCE_POLYGON, SOURCE_RASTER
+from ..engine_bridge import engine_api
+from ..feedback import Stages, render_message, run_engine
+from ..styling import layer_post_processor
+from .algorithm import DualStreamAlgorithm
+from .common import LAYER_LIST_WRAPPER, add_parameter, check_suffix, ensure_parent, parameters_help
+from .inference import MODEL_FILTER, ModelChecksMixin, ModelFileParameter, model_paths, model_problem
+from .parameters import add_settings, declared_text, read_settings
+from .sources import MultipleLayersParameter, raster_sources, vector_source
+
+
+class ProposeAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
+    """Candidate labels in suggested windows: the model's blobs as box prompts, refined by Segment Anything."""
+
+    WINDOWS = "WINDOWS"
+    MODEL = "MODEL"
+    AUX = "AUX"
+    OUTPUT = "OUTPUT"
+    REQUIRED_PACKAGES = ("torch", "transformers", "safetensors", "huggingface_hub")
+
+    def name(self) -> str:
+        return "propose"
+
+    def displayName(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Propose labels with Segment Anything")
+
+    def shortDescription(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Candidate labels in the suggested windows, to accept or correct.")
+
+    def shortHelpString(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr(
+            "<p>For each window of the <b>Windows to label</b> layer that <b>Suggest where to label</b> wrote (the "
+            "selected ones with <i>Selected features only</i>), the model segments the window, each blob it "
+            "predicts becomes a box, and Segment Anything draws the object in it (with SAM 3 a <b>Text</b> such "
+            "as <i>building</i> instead). The candidates are written to one layer with <i>window</i> (the rank), "
+            "<i>class_id</i>, <i>class_name</i>, the model's <i>model_prob</i> and SAM's <i>sam_score</i>.</p>"
+            "<p>Then correct them (delete, redraw, change <i>class_id</i>) and run <b>Accept proposed labels</b>: "
+            "the windows' polygons go to your labels, the windows to the labelled area. The mask quality of the "
+            "real Segment Anything weights was not measured in this project.</p>"
+        ) + parameters_help(self)
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
+        param, label, text = declared_text(self, "propose.windows")
+        add_parameter(self, QgsProcessingParameterFeatureSource(param, label, [SOURCE_POLYGON]),
+                      text + self.tr(" Only selected features counts where ticked."))
+        param, label, text = declared_text(self, "propose.models")
+        add_parameter(self, ModelFileParameter(param, label, behavior=FILE_BEHAVIOR_FILE, fileFilter=MODEL_FILTER),
+                      text + self.tr(" Several are separated by ';'."))
+        param, label, text = declared_text(self, "propose.aux")
+        aux = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER, optional=True), text)
+        aux.setMetadata(LAYER_LIST_WRAPPER)
+        add_settings(self, "propose.sam_model", "propose.text", "propose.min_pixels", "propose.treatment",
+                     "propose.device", "propose.backend")
+        param, label, text = declared_text(self, "propose.output")
+        destination = QgsProcessingParameterVectorDestination(param, label, SOURCE_POLYGON)
+        destination.setSupportsNonFileBasedOutput(False)
+        add_parameter(self, destination, text)
+        self.addOutput(QgsProcessingOutputNumber("PROPOSALS", self.tr("Polygons proposed")))
+
+    def processAlgorithm(  # noqa: N802 - QGIS API
+        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict[str, Any]:
+        self.check_requirements()
+        models = model_paths(parameters.get(self.MODEL))
+        if not models:
+            raise QgsProcessingException("Parameter MODEL: choose the model bundle (.dsmodel) suggest ran.")
+        for path in models:
+            problem = model_problem(path)
+            if problem:
+                raise QgsProcessingException(problem)
+        windows, _ = vector_source(self, parameters, self.WINDOWS, context, feedback)
+        aux = raster_sources(parameters, self.AUX, context)
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        if not output:
+            raise QgsProcessingException("Parameter OUTPUT: choose where to save the proposed labels (.gpkg).")
+        check_suffix(output, (".gpkg",), self.OUTPUT, "proposed labels")
+        ensure_parent(output, self.OUTPUT)
+        api = engine_api()
+        cfg = run_engine(api.ProposeConfig, windows=windows, models=models, aux=aux, output=output,
+                         **read_settings(self, parameters, context, "propose"))
+        stage = api.Stage.SEGMENT
+        result = run_engine(api.propose, cfg,
+                            self.callback(feedback, Stages({api.Stage.DOWNLOAD: (0.0, 20.0), stage: (20.0, 100.0)})))
+        for note in result.notes:
+            feedback.pushWarning(render_message(note))
+        for rank, blobs, count in result.windows:
+            feedback.pushInfo(f"Window {rank}: {blobs} blob(s) of the model -> {count} polygon(s)")
+        feedback.pushInfo(render_message(result.next_step))
+        if context.willLoadLayerOnCompletion(output):
+            context.layerToLoadOnCompletionDetails(output).setPostProcessor(
+                layer_post_processor(f"{Path(output).stem} (proposed labels)"))
+        return {self.OUTPUT: output, "PROPOSALS": len(result.proposals)}

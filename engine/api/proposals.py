@@ -1,0 +1,29 @@
+"""The labelling loop after ``suggest``: ``propose`` (candidate labels in the suggested windows, the model's blobs
+refined by Segment Anything) and ``accept`` (the checked windows into the labels and the labelled area)."""
+
+from __future__ import annotations
+
+from ..config import AcceptConfig, ProposeConfig
+from ..prompted.accept import Accepted, AcceptResult
+from ..prompted.propose import Proposal, ProposeResult
+from .protocol import Callback
+
+__all__ = ["AcceptConfig", "AcceptResult", "Accepted", "ProposeConfig", "ProposeResult", "Proposal", "accept",
+           "propose"]
+
+
+def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResult:
+    """Write ``cfg.output``: one layer of candidate labels for the windows of ``cfg.windows`` (each window segmented
+    by ``cfg.models``, each predicted blob a box prompt for ``cfg.sam_model``, or ``cfg.text`` for SAM 3), with the
+    window's rank, the class, the model's probability and SAM's score (torch loads here)."""
+    from ..prompted.propose import propose as run
+
+    return run(cfg, callback)
+
+
+def accept(cfg: AcceptConfig) -> AcceptResult:
+    """Append the proposals of the accepted windows (``cfg.window_ids``, else the windows of the proposals given)
+    to ``cfg.labels`` and the windows' outlines to ``cfg.labelled_area``, one transaction each."""
+    from ..prompted.accept import accept as run
+
+    return run(cfg)

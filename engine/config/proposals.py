@@ -1,0 +1,116 @@
+"""Settings of the labelling loop's two steps after ``suggest``: ``propose`` (ProposeConfig: the model's predicted
+blobs in each suggested window refined by Segment Anything into candidate labels) and ``accept`` (AcceptConfig:
+a window's candidates, as corrected, appended to the labels and the window to the labelled area).
+
+Each field declares how the command line and the Processing algorithms *Propose labels with Segment Anything* and
+*Accept proposed labels* offer it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..declarations import setting
+from ..errors import mention
+from ..settings import Settings, check
+from .prompted import TREATMENT_CHOICES
+from .values import BACKENDS, DEVICES
+
+
+@dataclass
+class ProposeConfig(Settings):
+    """Candidate labels in the windows ``suggest`` ranked: the model's blobs as box prompts, refined by SAM."""
+
+    windows: str = setting("", flag="--windows", metavar="SUGGEST.gpkg", group="input and output", param="WINDOWS",
+                           custom_qgis=True, label="Windows to label (the layer Suggest where to label wrote)",
+                           help="The windows layer suggest wrote (rank, scene, size_px); each window's scene is read "
+                                "from it.")
+    models: list[str] = setting(
+        default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
+        param="MODEL", custom_qgis=True, label="Model bundle (.dsmodel; several separated by ; for an ensemble)",
+        help="The current model (the one suggest ran): its predicted blobs in each window become the prompts.")
+    aux: list[str] = setting(
+        default_factory=list, cli={"action": "append"}, metavar="RASTER", group="input and output", param="AUX",
+        custom_qgis=True, label="Aux layers (in the model's order)",
+        help="For a model that fuses aux rasters: the aux rasters it was trained with, in the training order.")
+    ranks: list[int] | None = setting(
+        None, flag="--rank", cli={"nargs": "+", "type": int}, metavar="RANK", group="input and output",
+        help="The windows to propose labels for, by rank (default: every window of the layer).",
+        no_qgis="the windows layer's selected features pick the windows (Selected features only)")
+    output: str = setting("", flag="--out", metavar="PROPOSALS.gpkg", group="input and output", param="OUTPUT",
+                          custom_qgis=True, label="Proposed labels",
+                          help="GeoPackage of one layer to write: the candidate polygons of every window, each with "
+                               "its window (the suggest rank), class, the model's probability and SAM's score.")
+    sam_model: str = setting("sam2.1-tiny", flag="--sam", metavar="NAME", group="propose", param="SAM_MODEL",
+                             label="Segment Anything model (a name, a Hugging Face id or a folder)",
+                             help="sam2.1-tiny, sam2.1-small, sam-vit-base, slimsam, sam3 (text prompts; gated), any "
+                                  "Hugging Face id of a transformers SAM / SAM 2 / SAM 3 checkpoint, or a local "
+                                  "save_pretrained folder.")
+    text: str = setting("", metavar="WORDS", group="propose", param="TEXT", label="Text (SAM 3, instead of boxes)",
+                        help="With SAM 3: every object this text names in each window, e.g. building, in place of "
+                             "the model's boxes; its class is the model's class of that name.")
+    min_pixels: float = setting(16.0, metavar="PX", group="propose", label="Smallest blob (pixels)", minimum=0.0,
+                                help="Predicted blobs smaller than this many pixels are not proposed; SAM's polygons "
+                                     "and holes under it are dropped or filled.")
+    treatment: str = setting("auto", choices=TREATMENT_CHOICES, group="propose", label="Outline",
+                             help="regularise (squared: buildings), smooth, as_is (pixel edges); auto: by the "
+                                  "class name.")
+    device: str = setting("auto", choices=DEVICES, open_choices=True, group="propose", label="Device",
+                          advanced=True, help="auto: the GPU when CUDA is available, else the CPU.")
+    backend: str = setting("auto", choices=BACKENDS, label="Backend", advanced=True, group="propose",
+                           help="auto: as segment (onnxruntime on the CPU when installed, else torch); torch or "
+                                "onnxruntime force one.")
+
+    def __post_init__(self) -> None:
+        check(self.treatment in TREATMENT_CHOICES,
+              f"{mention('propose.treatment')} '{self.treatment}' is unknown; use one of {TREATMENT_CHOICES}.")
+        check(self.min_pixels >= 0, f"{mention('propose.min_pixels')} must be >= 0 (got {self.min_pixels}).")
+        check(self.backend in BACKENDS,
+              f"{mention('propose.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
+        if not self.ranks:  # an empty list (a front end's empty text) is no choice: every window
+            self.ranks = None
+        else:
+            self.ranks = [int(r) for r in self.ranks]
+            check(all(r >= 1 for r in self.ranks), f"{mention('propose.ranks')} are ranks from 1 (got {self.ranks}).")
+
+
+@dataclass
+class AcceptConfig(Settings):
+    """The candidates of accepted windows appended to the labels, the windows to the labelled area."""
+
+    proposals: str = setting("", flag="--proposals", metavar="PROPOSALS.gpkg", group="input and output",
+                             param="PROPOSALS", custom_qgis=True, label="Proposed labels (as corrected)",
+                             help="The proposals layer propose wrote, edited as you like (features deleted, moved, "
+                                  "redrawn, their class_id changed): its features of the accepted windows are the "
+                                  "labels added.")
+    windows: str = setting("", flag="--windows", metavar="SUGGEST.gpkg", group="input and output", param="WINDOWS",
+                           custom_qgis=True, label="Windows to label (the layer Suggest where to label wrote)",
+                           help="The windows layer suggest wrote: the outlines of the accepted windows are added to "
+                                "the labelled area.")
+    window_ids: list[int] | None = setting(
+        None, flag="--window", cli={"nargs": "+", "type": int}, metavar="RANK", group="input and output",
+        param="WINDOW_IDS", text="list", label="Windows accepted (ranks, comma-separated)",
+        help="The windows accepted, by rank (a window with no proposal left is accepted as all background). Empty: "
+             "the windows of the proposals given (in QGIS the selected ones with Selected features only).")
+    labels: str = setting("", flag="--labels", metavar="LABELS.gpkg", group="input and output", param="LABELS",
+                          custom_qgis=True, label="Label layer to append to",
+                          help="Your polygon labels (a GeoPackage layer, file.gpkg or file.gpkg|layername=NAME): "
+                               "the accepted polygons are appended in one transaction; a new file is created when "
+                               "it does not exist.")
+    labelled_area: str = setting("", flag="--labelled-area", metavar="LAYER", group="input and output",
+                                 param="LABELLED_AREA", custom_qgis=True, label="Labelled area to append to",
+                                 help="The labelled area (a GeoPackage layer): the accepted windows' outlines are "
+                                      "appended; a new file is created when it does not exist.")
+    label_field: str = setting("class", flag="--label-field", metavar="FIELD", group="input and output",
+                               param="LABEL_FIELD_NAME", label="Class field of the label layer",
+                               help="The field of the label layer that holds the class (train's --label-field); "
+                                    "each polygon's class_id goes there.")
+
+    def __post_init__(self) -> None:
+        check(bool(str(self.label_field).strip()), f"{mention('accept.label_field')} must name a field.")
+        if not self.window_ids:  # an empty list (QGIS's empty text) is no choice: the proposals' windows
+            self.window_ids = None
+        else:
+            self.window_ids = [int(r) for r in self.window_ids]
+            check(all(r >= 1 for r in self.window_ids),
+                  f"{mention('accept.window_ids')} are ranks from 1 (got {self.window_ids}).")

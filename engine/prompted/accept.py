@@ -1,0 +1,214 @@
+"""``accept``: the checked windows of a proposals layer into the user's labels and labelled area.
+
+The features of the accepted windows (as the user left them: deleted, redrawn, their ``class_id`` changed) are
+appended to the label layer with their class in its class field, and the windows' outlines to the labelled area,
+ready for ``train --init-from``. Both are GeoPackage layers appended to in one SQLite transaction each: a reader
+never sees half a window, a failure leaves the layer as it was, and a layer another program holds locked (QGIS
+editing it) is a clear error. Both layers are opened and checked before either is written. A file or layer that
+does not exist yet is created. Nothing is ever appended to the proposals or the windows (inputs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config.proposals import AcceptConfig
+from ..errors import ConfigError, DataError, OutputError, mention
+from ..io.locations import local_file, split_layer
+from ..runtime.environment import require
+from .suggested import Window, field_names, open_layer, read_windows
+
+
+@dataclass
+class Accepted:
+    """One accepted polygon: its window, class and geometry (WKT in the proposals' CRS)."""
+
+    window: int
+    class_id: int
+    wkt: str
+
+
+@dataclass
+class AcceptResult:
+    """What ``accept`` appended: the polygons to ``labels``, the windows to ``labelled_area``."""
+
+    labels: str
+    labelled_area: str
+    windows: list[int]
+    polygons: list[Accepted]
+    notes: list[str] = field(default_factory=list)
+    next_step: str = ""
+
+
+def _same(a: str, b: str) -> bool:
+    (fa, la), (fb, lb) = split_layer(a), split_layer(b)
+    pa, pb = local_file(fa), local_file(fb)
+    if not pa or not pb or not Path(pa).exists() or not Path(pb).exists():
+        return bool(pa and pb) and os.path.abspath(pa) == os.path.abspath(pb) and la == lb
+    return os.path.samefile(pa, pb) and (la == lb or la is None or lb is None)
+
+
+def check_request(cfg: AcceptConfig) -> None:
+    """The four layers given, and neither destination an input or the other destination."""
+    for key, value in (("accept.proposals", cfg.proposals), ("accept.windows", cfg.windows),
+                       ("accept.labels", cfg.labels), ("accept.labelled_area", cfg.labelled_area)):
+        if not str(value or "").strip():
+            raise ConfigError(f"accept needs {mention(key)}.")
+    for out_key, out in (("accept.labels", cfg.labels), ("accept.labelled_area", cfg.labelled_area)):
+        for in_key, source in (("accept.proposals", cfg.proposals), ("accept.windows", cfg.windows)):
+            if _same(out, source):
+                raise ConfigError(f"{mention(out_key)} '{out}' is the {mention(in_key)} layer: accept appends to "
+                                  f"your own labels and labelled area, never to its inputs; give another layer.")
+    if _same(cfg.labels, cfg.labelled_area):
+        raise ConfigError(f"{mention('accept.labels')} and {mention('accept.labelled_area')} are the same layer "
+                          f"'{cfg.labels}'; give two layers (two files, or file.gpkg|layername=NAME).")
+    for key, value in (("accept.labels", cfg.labels), ("accept.labelled_area", cfg.labelled_area)):
+        path = Path(split_layer(value)[0])
+        if path.suffix.lower() != ".gpkg":
+            raise ConfigError(f"{mention(key)} '{value}' is not a GeoPackage: accept appends to .gpkg layers only "
+                              f"(one transaction each); save the layer as a GeoPackage first.")
+
+
+def read_proposals(source: str, window_ids: list[int] | None) -> tuple[list[Accepted], list[int], Any]:
+    """The proposals of the accepted windows, the windows (given, else those of the features) and the layer's
+    spatial reference."""
+    data, layer = open_layer(source, "proposals layer")
+    names = {n.lower(): n for n in field_names(layer)}
+    missing = [f for f in ("window", "class_id") if f not in names]
+    if missing:
+        raise DataError(f"The proposals layer '{source}' lacks the field(s) {', '.join(missing)}: give the layer "
+                        f"propose wrote (window, class_id, ...), edited as you like.")
+    ref = layer.GetSpatialRef()
+    ref = ref.Clone() if ref is not None else None
+    wanted = set(window_ids) if window_ids is not None else None
+    found = []
+    for feature in layer:
+        geometry = feature.GetGeometryRef()
+        window, class_id = feature.GetField(names["window"]), feature.GetField(names["class_id"])
+        if geometry is None or geometry.IsEmpty() or window is None:
+            continue
+        if wanted is not None and int(window) not in wanted:
+            continue
+        if class_id is None:
+            raise DataError(f"A proposal of window {window} in '{source}' has no class_id; give it the class.")
+        found.append(Accepted(int(window), int(class_id), geometry.ExportToWkt()))
+    del data, layer
+    windows = list(window_ids) if window_ids is not None else sorted({p.window for p in found})
+    if not windows:
+        raise DataError(f"The proposals layer '{source}' holds no proposal to accept; give "
+                        f"{mention('accept.window_ids')} to accept windows as all background.")
+    return found, windows, ref
+
+
+class _Target:
+    """A GeoPackage layer opened for appending (created when missing), with its transform from ``source_ref``."""
+
+    def __init__(self, source: str, what: str, key: str, fields: dict[str, int], source_ref: Any):
+        ogr, osr = require("osgeo.ogr"), require("osgeo.osr")
+        path, name = split_layer(source)
+        name = name or Path(path).stem
+        self.source, self.what, self.key = source, what, key
+        try:
+            if Path(path).exists():
+                self.data = ogr.Open(path, 1)
+                if self.data is None:
+                    raise OutputError(f"The {what} '{source}' cannot be opened for writing; check that it is a "
+                                      f"GeoPackage you may write and that no other program holds it.")
+                self.layer = self.data.GetLayerByName(split_layer(source)[1]) if split_layer(source)[1] else (
+                    self.data.GetLayer(0) if self.data.GetLayerCount() == 1 else self.data.GetLayerByName(name))
+            else:
+                self.data = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+                self.layer = None
+            if self.layer is None:
+                self.layer = self.data.CreateLayer(name, srs=source_ref, geom_type=ogr.wkbMultiPolygon)
+                for field_name, kind in fields.items():
+                    self.layer.CreateField(ogr.FieldDefn(field_name, kind))
+        except RuntimeError as exc:
+            raise OutputError(f"The {what} '{source}' cannot be written ({exc}); close it in other programs (in QGIS, "
+                              f"stop editing it) and try again.") from exc
+        ref = self.layer.GetSpatialRef()
+        self.transform = None
+        if ref is not None and source_ref is not None and not ref.IsSame(source_ref):
+            for r in (ref, source_ref):
+                r.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+            self.transform = osr.CoordinateTransformation(source_ref, ref)
+        self.fields = {n.lower(): n for n in field_names(self.layer)}
+
+    def field(self, wanted: str) -> str:
+        if wanted.lower() not in self.fields:
+            raise DataError(f"The {self.what} '{self.source}' has no field '{wanted}' (it has "
+                            f"{', '.join(self.fields.values()) or 'none'}); give the class field as "
+                            f"{mention('accept.label_field')}.")
+        return self.fields[wanted.lower()]
+
+    def append(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
+        """Append ``rows`` (WKT, field values) in one transaction; a lock or failure leaves the layer unchanged."""
+        ogr = require("osgeo.ogr")
+        try:
+            if self.layer.StartTransaction() != 0:
+                raise RuntimeError("the transaction could not start")
+            try:
+                for wkt, values in rows:
+                    geometry = ogr.CreateGeometryFromWkt(wkt)
+                    if self.transform is not None:
+                        geometry.Transform(self.transform)
+                    feature = ogr.Feature(self.layer.GetLayerDefn())
+                    for name, value in values.items():
+                        feature.SetField(name, value)
+                    feature.SetGeometry(ogr.ForceToMultiPolygon(geometry))
+                    if self.layer.CreateFeature(feature) != 0:
+                        raise RuntimeError("a feature could not be added")
+                if self.layer.CommitTransaction() != 0:
+                    raise RuntimeError("the transaction could not be committed")
+            except BaseException:
+                self.layer.RollbackTransaction()
+                raise
+        except RuntimeError as exc:
+            raise OutputError(f"Nothing was appended to the {self.what} '{self.source}': {exc}. If QGIS or another "
+                              f"program is editing it, save and stop editing, then accept again.") from exc
+
+    def close(self) -> None:
+        self.layer = self.data = None
+
+
+def accept(cfg: AcceptConfig) -> AcceptResult:
+    """Append the accepted windows' proposals to ``cfg.labels`` and their outlines to ``cfg.labelled_area``.
+
+    Raises:
+        ConfigError: a missing layer, a destination that is an input. DataError: not a proposals or windows
+        layer, a window id they do not hold, no class field. OutputError: a layer locked or not writable.
+    """
+    gdal = require("osgeo.gdal")
+    check_request(cfg)
+    polygons, ids, ref = read_proposals(cfg.proposals, cfg.window_ids)
+    windows: list[Window] = read_windows(cfg.windows, ids)
+    osr = require("osgeo.osr")
+    window_ref = osr.SpatialReference(wkt=windows[0].crs) if windows[0].crs else None
+    previous = gdal.GetUseExceptions()
+    gdal.UseExceptions()
+    labels = area = None
+    try:
+        ogr = require("osgeo.ogr")
+        labels = _Target(cfg.labels, "label layer", "accept.labels", {cfg.label_field: ogr.OFTInteger}, ref)
+        class_field = labels.field(cfg.label_field)
+        area = _Target(cfg.labelled_area, "labelled area", "accept.labelled_area", {"window": ogr.OFTInteger},
+                       window_ref)
+        window_field = area.fields.get("window")
+        labels.append([(p.wkt, {class_field: p.class_id}) for p in polygons])
+        area.append([(w.wkt, {window_field: w.rank} if window_field else {}) for w in windows])
+    finally:
+        for target in (labels, area):
+            if target is not None:
+                target.close()
+        if not previous:
+            gdal.DontUseExceptions()
+    notes = [f"Window {w}: no polygon accepted, taken as all background." for w in ids
+             if not any(p.window == w for p in polygons)]
+    step = (f"Next: train again from the current model (train: {mention('train.init_from')} the model, "
+            f"{mention('data.train_scenes#label')} '{cfg.labels}' with {mention('data.train_scenes#label_field')} "
+            f"{cfg.label_field}, {mention('data.train_scenes#aoi')} '{cfg.labelled_area}'), then suggest again "
+            f"with the same labelled area.")
+    return AcceptResult(cfg.labels, cfg.labelled_area, ids, polygons, notes, step)

@@ -1,0 +1,240 @@
+"""``propose``: candidate labels in the windows ``suggest`` ranked, for the user to accept or correct.
+
+For each window the current model segments the window afresh (:func:`engine.segment.segment` over the window's
+extent: the same checks, tiling and units as ``segment``), each 8-connected blob of a class other than 0 (the
+background of polygon labels) at least ``min_pixels`` large becomes a box prompt, and Segment Anything answers it
+through the same session as the ``label`` job (:mod:`.session`: the window embedded once). With a text (SAM 3) the
+text is the prompt instead. Every polygon is written to ONE GeoPackage layer, cut at its window, with the window's
+rank, the class, the model's mean probability of that class inside the polygon and SAM's score.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..callbacks import Callback, Stage
+from ..config import SegmentConfig
+from ..config.proposals import ProposeConfig
+from ..errors import ConfigError, DataError, mention
+from ..io.atomic import temporary_folder, temporary_path
+from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, check_outputs, check_writable
+from ..io.writers import commit_file, remove_quietly, writing
+from ..runtime.environment import require
+from .session import open_session
+from .suggested import Window, read_windows
+
+FIELDS = (("window", "OFTInteger"), ("class_id", "OFTInteger"), ("class_name", "OFTString"),
+          ("model_prob", "OFTReal"), ("sam_score", "OFTReal"), ("prompt", "OFTString"), ("scene", "OFTString"),
+          ("sam_model", "OFTString"))
+
+
+@dataclass
+class Proposal:
+    """One candidate label: a polygon (WKT in the window's CRS) and what it came from."""
+
+    window: int
+    class_id: int
+    class_name: str
+    model_prob: float
+    sam_score: float
+    prompt: str  # "box N" (the model's N-th blob of the window) or "text"
+    wkt: str
+    scene: str = ""
+
+
+@dataclass
+class ProposeResult:
+    """What ``propose`` wrote: the layer, its candidates, per window (rank, blobs, polygons) and notes."""
+
+    output: str
+    proposals: list[Proposal]
+    windows: list[tuple[int, int, int]]
+    notes: list[str] = field(default_factory=list)
+    next_step: str = ""
+
+
+def check_request(cfg: ProposeConfig) -> None:
+    """What can be said before a model is loaded."""
+    if not cfg.windows:
+        raise ConfigError(f"propose needs the windows suggest wrote: give {mention('propose.windows')}.")
+    if not cfg.models:
+        raise ConfigError(f"propose needs the current model: give {mention('propose.models')} (a .dsmodel bundle).")
+    if not cfg.output or Path(cfg.output).suffix.lower() != ".gpkg":
+        raise ConfigError(f"Give {mention('propose.output')}: the GeoPackage (.gpkg) of proposals to write.")
+    check_outputs({f"windows layer ({mention('propose.windows')})": Files([cfg.windows], give="a GeoPackage"),
+                   f"model bundle ({mention('propose.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
+                   f"aux raster ({mention('propose.aux')})": Files(cfg.aux, give=RASTER_GIVE)},
+                  {f"proposals ({mention('propose.output')})": Files([cfg.output], "gpkg")})
+    check_writable(cfg.output, f"proposals ({mention('propose.output')})")
+
+
+def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResult:
+    """Write ``cfg.output``: SAM's polygons for the model's blobs (or ``cfg.text``) in each window of
+    ``cfg.windows`` (see the module doc).
+
+    Raises:
+        ConfigError, DataError: bad inputs, before any model runs. ModelError: SAM cannot be had or refuses.
+    """
+    callback = callback or Callback()
+    check_request(cfg)
+    windows = read_windows(cfg.windows, cfg.ranks)
+    if not windows:
+        raise DataError(f"The windows layer '{cfg.windows}' holds no window; run suggest first.")
+    work = temporary_folder(cfg.output, "propose")
+    work.mkdir(parents=True, exist_ok=True)
+    proposals: list[Proposal] = []
+    counts: list[tuple[int, int, int]] = []
+    notes: list[str] = []
+    crs = ""
+    try:
+        for number, window in enumerate(windows):
+            callback.check_canceled()
+            callback.progress(number, len(windows), Stage.SEGMENT)
+            found, blobs, crs = _window(cfg, window, work / str(window.rank), callback)
+            proposals += found
+            counts.append((window.rank, blobs, len(found)))
+            callback.info(f"Window {window.rank}: {blobs} blob(s) of the model, {len(found)} polygon(s) from SAM.")
+            if not found:
+                notes.append(f"Window {window.rank}: nothing proposed (the model sees no object there, or SAM drew "
+                             f"no mask); accept it as all background, or label it by hand.")
+        _write(cfg.output, proposals, crs, cfg.sam_model)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    callback.progress(len(windows), len(windows), Stage.SEGMENT)
+    step = (f"Next: look at '{cfg.output}' over the image, delete or redraw what is wrong (the field class_id "
+            f"holds the class), then accept the windows you checked (accept: {mention('accept.proposals')} "
+            f"'{cfg.output}', {mention('accept.windows')} '{cfg.windows}', {mention('accept.window_ids')} the "
+            f"ranks): their polygons go to your labels, the windows to the labelled area.")
+    return ProposeResult(cfg.output, proposals, counts, notes, step)
+
+
+def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: Callback) -> tuple[list[Proposal], int, str]:
+    """The proposals of one window, its blob count and the CRS of its polygons."""
+    classes, probabilities, names, transform = _predict(cfg, window, folder, callback)
+    session = open_session(window.scene, window.bounds, cfg.sam_model, extent_crs=window.crs, device=cfg.device,
+                           callback=callback)
+    treatment = "" if cfg.treatment == "auto" else cfg.treatment
+    prompts: list[tuple[str, int, dict[str, Any]]] = []
+    boxes = _blobs(classes, transform, cfg.min_pixels)
+    if cfg.text.strip():
+        prompts.append(("text", _text_class(cfg.text, names), {"text": cfg.text.strip()}))
+    else:
+        prompts += [(f"box {i}", c, {"box": box, "crs": window.crs}) for i, (c, box) in enumerate(boxes, start=1)]
+    ogr = require("osgeo.ogr")
+    frame = ogr.CreateGeometryFromWkt(window.wkt)
+    found = []
+    for prompt, class_id, kwargs in prompts:
+        name = names[class_id] if class_id < len(names) else str(class_id)
+        for answer in session.predict(class_name=name, treatment=treatment, min_pixels=cfg.min_pixels, **kwargs):
+            for polygon in answer.polygons:
+                geometry = ogr.CreateGeometryFromWkt(polygon.wkt)
+                if not frame.Contains(geometry):
+                    geometry = geometry.Intersection(frame)
+                    if geometry is None or geometry.IsEmpty() or geometry.GetArea() <= 0:
+                        continue
+                wkt = ogr.ForceToMultiPolygon(geometry).ExportToWkt()
+                found.append(Proposal(window.rank, class_id, name, _mean(probabilities, class_id, wkt, transform),
+                                      round(float(answer.score), 4), prompt, wkt, window.scene))
+    return found, len(boxes), session.crs
+
+
+def _predict(cfg: ProposeConfig, window: Window, folder: Path, callback: Callback) -> tuple[
+        np.ndarray, np.ndarray, list[str], Any]:
+    """The model's classes (H, W) and probabilities (C, H, W) over the window, its class names, its transform."""
+    import rasterio
+
+    from ..segment import segment
+
+    folder.mkdir(parents=True, exist_ok=True)
+    seg = SegmentConfig(image=window.scene, aux=list(cfg.aux), models=list(cfg.models),
+                        output=str(folder / "classes.tif"), probabilities=str(folder / "p.tif"),
+                        extent=list(window.bounds), extent_crs=window.crs or None, tta="none", device=cfg.device,
+                        backend=cfg.backend)
+    result = segment(seg, callback)
+    with rasterio.open(result.output) as ds:
+        classes = ds.read(1)
+        transform = ds.transform
+    with rasterio.open(result.extras["probabilities"]) as ds:
+        p = np.ma.filled(ds.read(masked=True), 0.0).astype(np.float32)
+    if p.shape[0] == 1:  # a binary model writes the foreground's probability only
+        p = np.concatenate([1.0 - p, p])
+    return classes, p, list(result.class_names), transform
+
+
+def _blobs(classes: np.ndarray, transform: Any, min_pixels: float) -> list[tuple[int, tuple[float, ...]]]:
+    """(class, box xmin, ymin, xmax, ymax in map coordinates) of each 8-connected blob of a class above 0."""
+    from rasterio import features
+
+    found = []
+    values = classes.astype(np.int32)
+    for shape, value in features.shapes(values, mask=values > 0, connectivity=8, transform=transform):
+        ring = np.asarray(shape["coordinates"][0])
+        pixels = features.rasterize([(shape, 1)], out_shape=values.shape, transform=transform).sum()
+        if pixels < max(min_pixels, 1):
+            continue
+        found.append((int(value), (float(ring[:, 0].min()), float(ring[:, 1].min()), float(ring[:, 0].max()),
+                                   float(ring[:, 1].max()))))
+    return found
+
+
+def _mean(probabilities: np.ndarray, class_id: int, wkt: str, transform: Any) -> float:
+    """The model's mean probability of ``class_id`` over the pixels inside the polygon (its centres)."""
+    import json
+
+    from rasterio import features
+
+    ogr = require("osgeo.ogr")
+    shape = json.loads(ogr.CreateGeometryFromWkt(wkt).ExportToJson())
+    inside = features.rasterize([(shape, 1)], out_shape=probabilities.shape[1:], transform=transform).astype(bool)
+    if not inside.any() or class_id >= len(probabilities):
+        return 0.0
+    return round(float(probabilities[class_id][inside].mean()), 4)
+
+
+def _text_class(text: str, names: list[str]) -> int:
+    """The model's class a SAM 3 text names (a binary model's foreground when no class has that name)."""
+    wanted = text.strip().lower()
+    for i, name in enumerate(names):
+        if i and name.strip().lower() in (wanted, wanted.rstrip("s")):
+            return i
+    if len(names) == 2:
+        return 1
+    raise DataError(f"The text '{text}' names none of the model's classes ({', '.join(names[1:])}); give "
+                    f"{mention('propose.text')} as one of them.")
+
+
+def _write(output: str, proposals: list[Proposal], crs: str, model: str) -> None:
+    ogr, osr = require("osgeo.ogr"), require("osgeo.osr")
+    destination = Path(output)
+    tmp = temporary_path(destination, ".gpkg")
+    ref = None
+    if crs:
+        ref = osr.SpatialReference()
+        ref.SetFromUserInput(crs)
+    try:
+        with writing(tmp):
+            out = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))
+            layer = out.CreateLayer(destination.stem, srs=ref, geom_type=ogr.wkbMultiPolygon)
+            for name, kind in FIELDS:
+                layer.CreateField(ogr.FieldDefn(name, getattr(ogr, kind)))
+            layer.StartTransaction()
+            for proposal in proposals:
+                feature = ogr.Feature(layer.GetLayerDefn())
+                for name, value in (("window", proposal.window), ("class_id", proposal.class_id),
+                                    ("class_name", proposal.class_name), ("model_prob", proposal.model_prob),
+                                    ("sam_score", proposal.sam_score), ("prompt", proposal.prompt),
+                                    ("scene", proposal.scene), ("sam_model", model)):
+                    feature.SetField(name, value)
+                feature.SetGeometry(ogr.CreateGeometryFromWkt(proposal.wkt))
+                layer.CreateFeature(feature)
+            layer.CommitTransaction()
+            layer = out = feature = None
+        commit_file(tmp, destination)
+    except BaseException:
+        remove_quietly(tmp)
+        raise

@@ -1,0 +1,159 @@
+"""The labelling loop closed: ``propose`` (the model's blobs in suggested windows, refined by a tiny random-weight
+Segment Anything of the real layout) and ``accept`` (the checked windows into the labels and the labelled area).
+With random weights a mask's content is arbitrary: these check geometry, CRS, ids and the plumbing, not quality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.cli.main import main
+from engine.data import synthetic
+from tests.engine.prompted_models import save_tiny
+from tests.helpers import make_bundle
+
+pytest.importorskip("torch")
+
+
+def _features(path: Path | str) -> list[dict]:
+    from osgeo import ogr
+
+    data = ogr.Open(str(path))
+    layer = data.GetLayer(0)
+    definition = layer.GetLayerDefn()
+    names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+    rows = [{**{n: f.GetField(n) for n in names}, "wkt": f.GetGeometryRef().ExportToWkt()} for f in layer]
+    return rows
+
+
+def _same_shape(a: str, b: str) -> bool:
+    from osgeo import ogr
+
+    one, two = ogr.CreateGeometryFromWkt(a), ogr.CreateGeometryFromWkt(b)
+    return one.SymDifference(two).GetArea() < 1e-6 * max(one.GetArea(), 1.0)
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One round: a scene, a seeded tiny bundle, suggest's windows, a tiny SAM 2 and its proposals."""
+    root = tmp_path_factory.mktemp("loop")
+    scene = synthetic.make_scene(root, "scene", size=(128, 128), seed=1, aux_channels=0)
+    model = make_bundle(root / "m.dsmodel", vision_bands=4, num_classes=2, class_names=["other", "field"], seed=5)
+    sam = save_tiny("sam2", root / "sam2")
+    windows = root / "windows.gpkg"
+    assert main(["suggest", "--model", model, "--image", scene["image"], "--count", "3", "--window", "48", "--tta",
+                 "none", "--device", "cpu", "--backend", "torch", "--out", str(windows), "--quiet"]) == 0
+    proposals = root / "proposals.gpkg"
+    assert main(["propose", "--windows", str(windows), "--model", model, "--sam", str(sam), "--device", "cpu",
+                 "--backend", "torch", "--min-pixels", "4", "--out", str(proposals), "--quiet"]) == 0
+    return {"root": root, "scene": scene, "model": model, "sam": sam, "windows": windows, "proposals": proposals}
+
+
+def test_proposals_lie_inside_their_windows_in_the_image_crs_in_one_layer(loop, capsys):
+    import rasterio
+    from osgeo import ogr, osr
+
+    data = ogr.Open(str(loop["proposals"]))
+    assert data.GetLayerCount() == 1
+    ref = data.GetLayer(0).GetSpatialRef()
+    with rasterio.open(loop["scene"]["image"]) as image:
+        assert ref.IsSame(osr.SpatialReference(wkt=image.crs.to_wkt()))
+    windows = {row["rank"]: ogr.CreateGeometryFromWkt(row["wkt"]) for row in _features(loop["windows"])}
+    proposals = _features(loop["proposals"])
+    assert proposals, "the seeded model predicts blobs in the windows and SAM draws them"
+    assert {p["window"] for p in proposals} <= set(windows)  # the window ids are suggest's ranks
+    for p in proposals:
+        geometry = ogr.CreateGeometryFromWkt(p["wkt"])
+        assert geometry.GetArea() > 0
+        assert windows[p["window"]].Buffer(1e-6).Contains(geometry)
+        assert p["class_id"] == 1 and p["class_name"] == "field"
+        assert 0.0 <= p["model_prob"] <= 1.0 and p["sam_score"] is not None
+        assert p["prompt"].startswith("box ")
+        assert p["scene"] == loop["scene"]["image"]
+
+
+def test_accept_appends_exactly_those_polygons_and_windows_and_suggest_sees_them(loop, tmp_path, capsys):
+    from osgeo import ogr
+
+    proposals = _features(loop["proposals"])
+    window = proposals[0]["window"]
+    mine = [p for p in proposals if p["window"] == window]
+    labels, area = tmp_path / "labels.gpkg", tmp_path / "area.gpkg"
+    before = loop["proposals"].read_bytes(), loop["windows"].read_bytes()
+    args = ["accept", "--proposals", str(loop["proposals"]), "--windows", str(loop["windows"]), "--labels",
+            str(labels), "--labelled-area", str(area)]
+    assert main(args + ["--window", str(window)]) == 0
+    assert f"{len(mine)} polygon(s) appended" in capsys.readouterr().out
+    got = _features(labels)
+    assert len(got) == len(mine) and [g["class"] for g in got] == [p["class_id"] for p in mine]
+    for g, p in zip(got, mine):
+        assert _same_shape(g["wkt"], p["wkt"])
+    accepted = _features(area)
+    assert [a["window"] for a in accepted] == [window]
+    rank = {r["rank"]: r for r in _features(loop["windows"])}[window]
+    assert _same_shape(accepted[0]["wkt"], rank["wkt"])
+    # a second window is appended to the same layers, the first kept
+    other = next(r for r in (1, 2, 3) if r != window)
+    assert main(args + ["--window", str(other)]) == 0
+    assert [a["window"] for a in _features(area)] == [window, other]
+    assert len(_features(labels)) == len(mine) + sum(p["window"] == other for p in proposals)
+    assert (loop["proposals"].read_bytes(), loop["windows"].read_bytes()) == before  # inputs untouched
+    # the next round of suggest takes the grown labelled area and suggests neither window again
+    again = tmp_path / "again.gpkg"
+    assert main(["suggest", "--model", loop["model"], "--image", loop["scene"]["image"], "--labelled-area",
+                 str(area), "--count", "3", "--window", "48", "--tta", "none", "--device", "cpu", "--backend",
+                 "torch", "--out", str(again), "--quiet"]) == 0
+    taken = [ogr.CreateGeometryFromWkt(a["wkt"]) for a in _features(area)]
+    for row in _features(again):
+        geometry = ogr.CreateGeometryFromWkt(row["wkt"])
+        assert all(geometry.Intersection(t).GetArea() < 0.5 * geometry.GetArea() for t in taken)
+        assert row["labelled"] < 0.5
+
+
+def test_accept_refuses_its_inputs_as_destinations_and_a_label_layer_without_the_field(loop, tmp_path, capsys):
+    from osgeo import ogr
+
+    before = loop["proposals"].read_bytes()
+    base = ["accept", "--proposals", str(loop["proposals"]), "--windows", str(loop["windows"]), "--window", "1"]
+    assert main(base + ["--labels", str(loop["proposals"]), "--labelled-area", str(tmp_path / "a.gpkg")]) == 2
+    assert "--labels" in capsys.readouterr().err and loop["proposals"].read_bytes() == before
+    theirs = tmp_path / "theirs.gpkg"
+    data = ogr.GetDriverByName("GPKG").CreateDataSource(str(theirs))
+    layer = data.CreateLayer("theirs", geom_type=ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("kind", ogr.OFTInteger))
+    data = layer = None
+    assert main(base + ["--labels", str(theirs), "--labelled-area", str(tmp_path / "a.gpkg")]) == 2
+    err = capsys.readouterr().err
+    assert "no field 'class'" in err and "kind" in err and "--label-field" in err
+    assert not (tmp_path / "a.gpkg").exists() or not _features(tmp_path / "a.gpkg")
+    assert main(base + ["--labels", str(theirs), "--labelled-area", str(tmp_path / "a.gpkg"), "--label-field",
+                        "kind"]) == 0
+    assert len(_features(tmp_path / "a.gpkg")) == 1
+
+
+def test_a_locked_label_layer_is_a_clear_error_and_left_unchanged(loop, tmp_path, capsys):
+    import sqlite3
+
+    labels, area = tmp_path / "labels.gpkg", tmp_path / "area.gpkg"
+    args = ["accept", "--proposals", str(loop["proposals"]), "--windows", str(loop["windows"]), "--labels",
+            str(labels), "--labelled-area", str(area), "--window", "1"]
+    assert main(args) == 0
+    count = len(_features(labels))
+    holder = sqlite3.connect(labels, timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")  # another program writing the labels
+    try:
+        assert main(args[:-1] + ["2"]) == 2
+    finally:
+        holder.rollback()
+        holder.close()
+    err = capsys.readouterr().err
+    assert "database is locked" in err and "stop editing" in err
+    assert len(_features(labels)) == count
+
+
+def test_propose_names_a_layer_that_is_not_suggests(loop, tmp_path, capsys):
+    assert main(["propose", "--windows", str(loop["proposals"]), "--model", loop["model"], "--sam",
+                 str(loop["sam"]), "--out", str(tmp_path / "p.gpkg")]) == 2
+    err = capsys.readouterr().err
+    assert "rank" in err and "suggest" in err and not (tmp_path / "p.gpkg").exists()

@@ -1,0 +1,77 @@
+"""The loop closed in QGIS: "Propose labels with Segment Anything" (dualstream:propose) over suggest's windows and
+"Accept proposed labels" (dualstream:accept) honouring Selected features only, appending to a scratch label layer
+and a GeoPackage labelled area, through processing.run. A tiny random-weight SAM 2 of the real layout: the checks
+are on ids, geometry and what is appended, not on mask quality."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.cli.main import main
+from engine.data import synthetic
+from tests.engine.prompted_models import save_tiny
+from tests.helpers import make_bundle
+
+pytestmark = pytest.mark.qgis
+
+
+@pytest.fixture(scope="module")
+def round_one(tmp_path_factory):
+    root = tmp_path_factory.mktemp("qgis-loop")
+    scene = synthetic.make_scene(root, "scene", size=(96, 96), seed=2, aux_channels=0)
+    model = make_bundle(root / "m.dsmodel", vision_bands=4, num_classes=2, class_names=["other", "field"], seed=5)
+    windows = root / "windows.gpkg"
+    assert main(["suggest", "--model", model, "--image", scene["image"], "--count", "2", "--window", "40", "--tta",
+                 "none", "--device", "cpu", "--backend", "torch", "--out", str(windows), "--quiet"]) == 0
+    return {"root": root, "scene": scene, "model": model, "windows": windows, "sam": save_tiny("sam2", root / "sam")}
+
+
+def test_propose_then_accept_the_selected_proposals_into_a_scratch_layer(plugin, round_one, tmp_path):
+    import processing
+    from qgis.core import (
+        QgsCoordinateTransform,
+        QgsGeometry,
+        QgsProcessingFeatureSourceDefinition,
+        QgsProject,
+        QgsVectorLayer,
+    )
+
+    out = tmp_path / "proposals.gpkg"
+    windows_layer = QgsVectorLayer(str(round_one["windows"]), "windows", "ogr")
+    QgsProject.instance().addMapLayer(windows_layer)
+    windows_layer.selectByExpression('"rank" = 2')
+    results = processing.run("dualstream:propose", {
+        "WINDOWS": QgsProcessingFeatureSourceDefinition(windows_layer.id(), selectedFeaturesOnly=True),
+        "MODEL": round_one["model"], "SAM_MODEL": str(round_one["sam"]), "MIN_PIXELS": 4,
+        "OUTPUT": str(out)})
+    proposals = QgsVectorLayer(str(out), "proposals", "ogr")
+    assert proposals.featureCount() == results["PROPOSALS"] > 0
+    assert {f["window"] for f in proposals.getFeatures()} == {2}  # only the selected window
+    QgsProject.instance().addMapLayer(proposals)
+    first = next(proposals.getFeatures())
+    proposals.selectByIds([first.id()])  # the user keeps one polygon of the window
+    labels = QgsVectorLayer("MultiPolygon?crs=EPSG:3857&field=class:integer", "my labels", "memory")
+    QgsProject.instance().addMapLayer(labels)
+    area = tmp_path / "area.gpkg"
+    main(["accept", "--proposals", str(out), "--windows", str(round_one["windows"]), "--window", "1", "--labels",
+          str(tmp_path / "seed_labels.gpkg"), "--labelled-area", str(area), "--quiet"])  # a labelled area file
+    area_layer = QgsVectorLayer(str(area), "area", "ogr")
+    QgsProject.instance().addMapLayer(area_layer)
+    try:
+        done = processing.run("dualstream:accept", {
+            "PROPOSALS": QgsProcessingFeatureSourceDefinition(proposals.id(), selectedFeaturesOnly=True),
+            "WINDOWS": str(round_one["windows"]), "LABELS": labels, "LABELLED_AREA": area_layer})
+        assert done == {"POLYGONS": 1, "WINDOWS": 1}
+        assert labels.featureCount() == 1
+        got = next(labels.getFeatures())
+        assert got["class"] == first["class_id"] == 1
+        assert labels.crs().authid() == "EPSG:3857"
+        back = QgsGeometry(got.geometry())  # the same polygon, brought to the scratch layer's CRS
+        back.transform(QgsCoordinateTransform(labels.crs(), proposals.crs(), QgsProject.instance()))
+        assert abs(back.area() - first.geometry().area()) < 1e-3 * first.geometry().area()
+        assert back.centroid().asPoint().distance(first.geometry().centroid().asPoint()) < 0.05
+        reread = QgsVectorLayer(str(area), "area again", "ogr")
+        assert sorted(f["window"] for f in reread.getFeatures()) == [1, 2]
+    finally:
+        for layer in (windows_layer, proposals, labels, area_layer):
+            QgsProject.instance().removeMapLayer(layer.id())
