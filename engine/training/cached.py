@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from ..callbacks import Stage
 from ..config import DataConfig, TrainConfig
-from ..errors import ConfigError, mention
+from ..errors import CanceledError, ConfigError, mention
 from .parts import Batches, Place
 
 
@@ -115,14 +116,21 @@ def check_cacheable(model: Any, model_cfg: Any, place: Place) -> None:
 
 @torch.no_grad()
 def compute_store(model: Any, tiles: Any, batch: int, place: Place, cap_mb: int, spill: Path,
-                  what: str) -> FeatureStore:
-    """The encoder's features of every tile of ``tiles`` (a dataset of samples), in memory or in ``spill``."""
+                  what: str, seconds: float | None = None) -> FeatureStore:
+    """The encoder's features of every tile of ``tiles`` (a dataset of samples), in memory or in ``spill``; with
+    ``seconds``, of the tiles computed by then (at least one batch), said in the log."""
     encoder = model.encoder
     was = encoder.training
     encoder.eval()
     count, rows, labels, shapes, file = len(tiles), None, None, [], None
+    began, done = time.monotonic(), 0
     for start in range(0, count, batch):
         if place.callback.is_canceled():
+            raise CanceledError("Training canceled while the encoder's features were computed.")
+        if seconds is not None and done and time.monotonic() - began > seconds:
+            place.callback.info(f"The {what} features of {done} of {count} tiles took {time.monotonic() - began:.0f} "
+                                f"s, the share of the time budget they may take: training goes on with those "
+                                f"{done} tiles ({mention('train.time_budget')} longer for more).")
             break
         samples = [tiles[i] for i in range(start, min(count, start + batch))]
         pixels = torch.stack([s["vision"] for s in samples]).to(place.device)
@@ -144,16 +152,21 @@ def compute_store(model: Any, tiles: Any, batch: int, place: Place, cap_mb: int,
         flat = torch.cat([m.reshape(m.shape[0], -1) for m in maps], dim=1)
         rows[start:start + len(samples)] = flat.to(torch.float16).cpu().numpy()
         labels[start:start + len(samples)] = torch.stack([s["labels"] for s in samples]).numpy()
-        place.callback.progress(min(count, start + batch), count, Stage.ENCODER_FEATURES)
+        done = start + len(samples)
+        place.callback.progress(done, count, Stage.ENCODER_FEATURES)
     encoder.train(was)
-    return FeatureStore(shapes, rows, labels, file)
+    return FeatureStore(shapes, rows[:done], labels[:done], file)
 
 
 def cached_training(model: Any, model_cfg: Any, batches: Batches, val_loader: Any, data_cfg: DataConfig,
-                    cfg: TrainConfig, place: Place, output: Path) -> tuple[nn.Module, Batches, Any, list[Path]]:
+                    cfg: TrainConfig, place: Place, output: Path) -> tuple[nn.Module, Batches, Any, list[Path], float]:
     """(the net the steps train, the cached training batches, the cached validation loader or None, the
-    temporary files to remove when training ends)."""
+    temporary files to remove when training ends, the seconds the caching took). Under a time budget the training
+    tiles' features may take 40 % of it and the validation tiles' 10 %: a large encoder on a slow CPU trains on
+    the tiles cached by then rather than spend the budget on caching."""
     check_cacheable(model, model_cfg, place)
+    began = time.monotonic()
+    budget = None if cfg.time_budget is None else 60.0 * cfg.time_budget
     model.freeze_encoders(True)
     train_ds = batches.dataset
     sampler = getattr(train_ds, "sampler", None)
@@ -162,7 +175,8 @@ def cached_training(model: Any, model_cfg: Any, batches: Batches, val_loader: An
         sampler.augment = None
     train_ds.set_epoch(0)
     try:
-        store = compute_store(model, train_ds, cfg.batch_size, place, cfg.feature_cache_mb, output, "training")
+        store = compute_store(model, train_ds, cfg.batch_size, place, cfg.feature_cache_mb, output, "training",
+                              None if budget is None else 0.4 * budget)
     finally:
         if sampler is not None:
             sampler.augment = kept_augment
@@ -183,8 +197,8 @@ def cached_training(model: Any, model_cfg: Any, batches: Batches, val_loader: An
     val = None
     if val_loader is not None:
         val_store = compute_store(model, val_loader.dataset, cfg.batch_size, place, cfg.feature_cache_mb, output,
-                                  "validation")
+                                  "validation", None if budget is None else 0.1 * budget)
         files += [val_store.file] if val_store.file else []
         val = DataLoader(CachedTiles(val_store), batch_size=cfg.batch_size, shuffle=False)
     net = CachedNet(model, store.shapes, int(data_cfg.tile_size))
-    return net, Batches(cached, loader, loader.sampler, len(loader)), val, files
+    return net, Batches(cached, loader, loader.sampler, len(loader)), val, files, time.monotonic() - began

@@ -127,10 +127,11 @@ class _Trainer:
         optimizer = build_optimizer(self.model, train_cfg)
         self.batches, self.val_loader, self.keep_last = self._configure_loaders()
         self.net, self.cached, self.temporary = self.model, train_cfg.frozen_encoder == "cached", []
+        self.cache_seconds = 0.0  # counted in the time budget
         if self.cached:  # the frozen encoder's features once; the steps train the rest on them
             from .cached import cached_training
 
-            self.net, self.batches, self.val_loader, self.temporary = cached_training(
+            self.net, self.batches, self.val_loader, self.temporary, self.cache_seconds = cached_training(
                 self.model, self.model_cfg, self.batches, self.val_loader, data_cfg, train_cfg, self.place,
                 self.paths.output)
         self.budget = TimeBudget(train_cfg.time_budget, clock)
@@ -303,7 +304,7 @@ class _Trainer:
                     f"{self.total_epochs} ({cfg.warmup_epochs} with frozen encoders); loss "
                     f"{cfg.loss.describe(self.model_cfg.name)}, optimizer {cfg.optimizer}"
                     f"{f', {self.budget.describe()}' if self.budget.limited else ''}.")
-            self.budget.start(self._seconds_spent())
+            self.budget.start(self._seconds_spent() + self.cache_seconds)
             stop, epochs_run = self._fit(start_epoch)
         return self.files.finish(stop, epochs_run, self.history, self.best)
 

@@ -127,3 +127,15 @@ def test_the_budget_caches_on_the_cpu_and_fine_tunes_on_a_gpu(synthetic_scene, t
     assert any("GPU fine-tunes" in x for x in gpu.lines())
     plain = choose_settings(AutoModelConfig.config_class("unet")(preset="tiny"), data, train, given, device="cpu")
     assert plain.train.frozen_encoder == "off"  # no pretrained foundation encoder: nothing to cache
+
+
+def test_under_a_time_budget_caching_stops_at_its_share_and_says_so(tmp_path):
+    from engine.callbacks import RecordingCallback
+
+    model = build_model("unet", preset="tiny", vision_channels=6, aux_channels=0, encoder="tiny_prithvi")
+    said = RecordingCallback()
+    store = compute_store(model, Tiles(count=5), 2, Place(DistContext(), "cpu", "cpu", said), 64, tmp_path / "m",
+                          "training", seconds=0.0)
+    assert len(store.labels) == 2 and len(store.rows) == 2  # the first batch, then the budget's share was spent
+    assert any("features of 2 of 5 tiles" in m and "training goes on with those 2 tiles" in m
+               for m in said.messages("info"))
