@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..bundle.imported import ImportedDescription
 from ..bundle.model_files import import_onnx
+from ..errors import ConfigError
 from ..ready.cached import cached_problem
 from ..ready.catalogue import CATALOGUE_ENV, Entry, find_entry, load_catalogue
 from ..ready.folders import MODELS_ENV, bundle_path, default_folder
@@ -92,6 +93,9 @@ def get_ready_model(name: str, folder: str | os.PathLike | None = None, callback
     callback = callback or Callback()
     entry = find_entry(name)
     where = models_folder(folder)
+    if where.exists() and not where.is_dir():  # else a download, then 'File exists' from mkdir
+        raise ConfigError(f"The models folder '{where}' is a file, not a folder; give a folder to keep ready models "
+                          f"in (it is made when missing).")
     destination = bundle_path(where, entry.name)
     if destination.exists() and not force:
         problem = cached_problem(destination, entry)

@@ -92,3 +92,14 @@ def test_polygon_sizes_must_be_finite(values):
         PolygonsConfig(raster="c.tif", output="p.gpkg", **values)
     with pytest.raises(ConfigError, match=">= 0"):
         SegmentConfig(image="i.tif", models=["m"], output="o.tif", **values)
+
+
+def test_a_models_folder_that_is_a_file_is_refused_before_any_fetch(tmp_path):
+    from engine.api import get_ready_model, ready_models
+
+    a_file = tmp_path / "models"
+    a_file.write_bytes(b"not a folder")
+    name = ready_models()[0].entry.name
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        get_ready_model(name, a_file, install=False)
+    assert a_file.read_bytes() == b"not a folder"
