@@ -45,7 +45,7 @@ def image(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("sam-models")
-    return {family: save_tiny(family, base / family) for family in ("sam", "sam2")}
+    return {family: save_tiny(family, base / family) for family in ("sam", "sam2", "sam3")}
 
 
 def _map(col: float, row: float) -> tuple[float, float]:
@@ -120,6 +120,37 @@ def test_the_window_is_embedded_once(image, models):
     assert again.model is first.model
     other = prompted_session(str(image), (*_map(10, 130), *_map(138, 10)), str(models["sam"]))
     assert not other.from_cache and calls == [1]
+
+
+def test_a_text_finds_objects_with_sam3(image, models, tmp_path, monkeypatch):
+    """SAM 3 answers a word with one mask per object it scores high enough; random weights score anything, so the
+    threshold is lowered to see every query's answer: sorted by score, in the image's CRS, inside the window."""
+    import engine.prompted.model as model_module
+    from engine.api import PromptedConfig, label_with_prompts, predict_prompts, prompted_session
+
+    monkeypatch.setattr(model_module, "TEXT_THRESHOLD", 0.0)
+    extent = (*_map(20, 150), *_map(220, 30))
+    session = prompted_session(str(image), extent, str(models["sam3"]))
+    answers = predict_prompts(session, text="building")
+    assert len(answers) == 10  # the tiny model's ten object queries
+    scores = [a.score for a in answers]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    ogr = pytest.importorskip("osgeo.ogr")
+    for answer in answers:
+        for polygon in answer.polygons:
+            xmin, xmax, ymin, ymax = ogr.CreateGeometryFromWkt(polygon.wkt).GetEnvelope()
+            assert extent[0] - 1e-6 <= xmin and xmax <= extent[2] + 1e-6
+            assert extent[1] - 1e-6 <= ymin and ymax <= extent[3] + 1e-6
+    with pytest.raises(ModelError, match="answers a text, not points or boxes"):
+        predict_prompts(session, [_map(100, 100)], [1])
+    out = tmp_path / "found.gpkg"
+    result = label_with_prompts(PromptedConfig(image=str(image), extent=list(extent), text="building",
+                                               model=str(models["sam3"]), output=str(out)))
+    assert [number for number, _ in result.answers] == [0] * 10 and out.is_file()
+    found = ogr.Open(str(out))  # kept: a layer outlives its data source only in a crash
+    layer = found.GetLayer(0)
+    assert layer.GetFeatureCount() == result.polygons
+    assert {f.GetField("class_name") for f in layer} <= {"building"}
 
 
 def test_checkpoints_load_strictly_and_errors_name_the_fix(image, models, tmp_path):
