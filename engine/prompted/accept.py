@@ -155,12 +155,13 @@ class _Target:
                     geometry = ogr.CreateGeometryFromWkt(wkt)
                     if self.transform is not None:
                         geometry.Transform(self.transform)
-                    feature = ogr.Feature(self.layer.GetLayerDefn())
-                    for name, value in values.items():
-                        feature.SetField(name, value)
-                    feature.SetGeometry(ogr.ForceToMultiPolygon(geometry))
-                    if self.layer.CreateFeature(feature) != 0:
-                        raise RuntimeError("a feature could not be added")
+                    for part in self._parts(geometry):
+                        feature = ogr.Feature(self.layer.GetLayerDefn())
+                        for name, value in values.items():
+                            feature.SetField(name, value)
+                        feature.SetGeometry(part)
+                        if self.layer.CreateFeature(feature) != 0:
+                            raise RuntimeError("a feature could not be added")
                 if self.layer.CommitTransaction() != 0:
                     raise RuntimeError("the transaction could not be committed")
             except BaseException:
@@ -169,6 +170,15 @@ class _Target:
         except RuntimeError as exc:
             raise OutputError(f"Nothing was appended to the {self.what} '{self.source}': {exc}. If QGIS or another "
                               f"program is editing it, save and stop editing, then accept again.") from exc
+
+    def _parts(self, geometry: Any) -> list[Any]:
+        """``geometry`` as the layer takes it: a polygon layer gets one feature per part (a GeoPackage layer
+        declared Polygon must not hold multipolygons), any other one multipolygon."""
+        ogr = require("osgeo.ogr")
+        multi = ogr.ForceToMultiPolygon(geometry)
+        if ogr.GT_Flatten(self.layer.GetGeomType()) != ogr.wkbPolygon:
+            return [multi]
+        return [multi.GetGeometryRef(i).Clone() for i in range(multi.GetGeometryCount())]
 
     def close(self) -> None:
         self.layer = self.data = None

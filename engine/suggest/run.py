@@ -154,10 +154,11 @@ def one_class_note(predicted: np.ndarray, class_names: list[str]) -> str | None:
 
 def next_step(cfg: SuggestConfig) -> str:
     """The loop's next step, said at the end of the log (with setting markers, named by each front end)."""
-    return (f"Next: label everything inside these windows (the layer '{cfg.output}'), add their outlines to your "
-            f"labelled area, train again from this model (train: {mention('train.init_from')} '{cfg.models[0]}', "
-            f"{mention('data.train_scenes#aoi')} the grown labelled area), then ask again (suggest: "
-            f"{mention('suggest.labelled_area')} the same layer).")
+    return (f"Next: label everything inside these windows (the layer '{cfg.output}'; or have candidates drawn "
+            f"there by Segment Anything to accept or correct: propose, in QGIS Propose labels with Segment "
+            f"Anything), add their outlines to your labelled area, train again from this model (train: "
+            f"{mention('train.init_from')} '{cfg.models[0]}', {mention('data.train_scenes#aoi')} the grown labelled "
+            f"area), then ask again (suggest: {mention('suggest.labelled_area')} the same layer).")
 
 
 def _views(cfg: SuggestConfig, image: str, folder: Path, callback: Callback) -> tuple[

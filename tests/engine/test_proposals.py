@@ -130,6 +130,12 @@ def test_accept_refuses_its_inputs_as_destinations_and_a_label_layer_without_the
     assert main(base + ["--labels", str(theirs), "--labelled-area", str(tmp_path / "a.gpkg"), "--label-field",
                         "kind"]) == 0
     assert len(_features(tmp_path / "a.gpkg")) == 1
+    # their layer is declared Polygon: each part of a proposal becomes one polygon feature, none lost
+    parts = sum(ogr.CreateGeometryFromWkt(p["wkt"]).GetGeometryCount() for p in _features(loop["proposals"])
+                if p["window"] == 1)
+    got = _features(theirs)
+    assert len(got) == parts and {ogr.CreateGeometryFromWkt(g["wkt"]).GetGeometryType() for g in got} == {
+        ogr.wkbPolygon} and {g["kind"] for g in got} == {1}
 
 
 def test_a_locked_label_layer_is_a_clear_error_and_left_unchanged(loop, tmp_path, capsys):
