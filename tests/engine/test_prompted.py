@@ -5,6 +5,7 @@ With random weights a mask's content is arbitrary, so these check geometry, CRS,
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -172,6 +173,13 @@ def test_checkpoints_load_strictly_and_errors_name_the_fix(image, models, tmp_pa
     (other / "model.safetensors").write_bytes(b"")
     with pytest.raises(ModelError, match="'segformer' checkpoint, not a Segment Anything one"):
         prompted_session(str(image), None, str(other))
+    edgetam = tmp_path / "edgetam"
+    edgetam.mkdir()
+    (edgetam / "config.json").write_text(json.dumps({"model_type": "edgetam_video"}))
+    (edgetam / "model.safetensors").write_bytes(b"")
+    if importlib.util.find_spec("timm") is None:  # not a dependency (it needs torchvision)
+        with pytest.raises(ModelError, match="EdgeTamModel's image encoder is a timm model, and timm is not installed"):
+            prompted_session(str(image), None, str(edgetam))
     with pytest.raises(ModelError, match="does not read text; use SAM 3"):
         prompted_session(str(image), None, str(models["sam"])).predict(text="building")
     with pytest.raises(DataError, match="does not overlap the image"):
