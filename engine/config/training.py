@@ -29,6 +29,9 @@ from .values import (
     parse_label_pairs,
 )
 
+#: The most tiles one epoch draws (their list is planned at once: 80 MB of indices at this count).
+MAX_TILES_PER_EPOCH = 10_000_000
+
 
 @dataclass
 class SceneSpec(Settings):
@@ -278,6 +281,9 @@ class DataConfig(Settings):
         check(0.0 <= self.val_fraction < 1.0,
                f"{mention('data.val_fraction')} must be in [0, 1) (got {self.val_fraction}).")
         check(0.0 <= self.foreground_share <= 1.0, f"{mention('data.foreground_share')} must be in [0, 1].")
+        check(1 <= self.tiles_per_epoch <= MAX_TILES_PER_EPOCH,
+              f"{mention('data.tiles_per_epoch')} must be from 1 to {MAX_TILES_PER_EPOCH:,} (got {self.tiles_per_epoch}"
+              f"); an epoch's tiles are drawn as a list of that length. For a longer training, give more epochs.")
         check(self.aux_bands_per_file is None or self.aux_bands_per_file >= 1,
                f"{mention('data.aux_bands_per_file')} must be >= 1 (or unset: all bands of each aux file).")
         check(len(self.class_names) >= 2,

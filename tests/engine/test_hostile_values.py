@@ -103,3 +103,11 @@ def test_a_models_folder_that_is_a_file_is_refused_before_any_fetch(tmp_path):
     with pytest.raises(ConfigError, match="is a file, not a folder"):
         get_ready_model(name, a_file, install=False)
     assert a_file.read_bytes() == b"not a folder"
+
+
+@pytest.mark.parametrize("count", [-1, 0, 99_999_999_999])
+def test_tiles_per_epoch_is_refused_outside_what_an_epoch_can_plan(count):
+    from engine.config import DataConfig
+
+    with pytest.raises(ConfigError, match=f"from 1 to 10,000,000 \\(got {count}\\)"):
+        DataConfig(tiles_per_epoch=count)
