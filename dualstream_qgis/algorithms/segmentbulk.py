@@ -40,7 +40,7 @@ from .inference import (
     model_settings,
 )
 from .parameters import add_settings, declared_text, read_settings
-from .segment import band_choice, image_stem
+from .segment import band_choice
 from .sources import MultipleLayersParameter, raster_sources
 from .web_layers import WebLayer, WebWindowParameters
 
@@ -192,8 +192,9 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
             path = scene.output
             if not scene.finished or not path:
                 continue
-            # named after the image: the output is named like it, and would share the imagery layer's name
-            name = f"{image_stem(scene.image)} classes"
+            # named after the scene's outputs (a file's stem, a STAC item's id: the items of one collection
+            # were all "<collection> classes"), with " classes": the imagery layer may bear the bare name
+            name = f"{scene.name} classes"
             context.addLayerToLoadOnCompletion(path, QgsProcessingContext.LayerDetails(name, context.project(), name))
             context.layerToLoadOnCompletionDetails(path).setPostProcessor(class_raster_post_processor(
                 meta.class_names, meta.class_colors, str(Path(path).with_suffix(".qml")), layer_name=name))

@@ -193,3 +193,20 @@ def test_a_failed_run_says_no_html_output(plugin, scenes, tmp_path):
     with pytest.raises(QgsProcessingException):
         processing.run("dualstream:evaluate", dict(params, OUTPUT=str(tmp_path / "bad.json"), LABEL_VALUES=2))
     assert dialogs.hasHtmlOutputs() is False
+
+
+def test_bulk_names_the_items_of_a_collection_after_their_ids(plugin, model, item, project, tmp_path):
+    """Segment in bulk over an ItemCollection: each class raster is "<item id> classes" (they were all
+    "<collection> classes")."""
+    from pathlib import Path
+
+    document = json.loads(Path(item).read_text())
+    collection = Path(item).with_name("collection.json")
+    collection.write_text(json.dumps({"type": "FeatureCollection",
+                                      "features": [document, {**document, "id": "SECOND_ITEM"}]}))
+    result = _run("dualstream:segmentbulk", {"STAC_ITEMS": str(collection), "BANDS": "red,green,blue",
+                                             "MODEL": model, "OUTPUT": str(tmp_path / "bulk"),
+                                             "ADD_TO_PROJECT": True}, project)
+    assert result["DONE"] == 2, result
+    assert sorted(layer.name() for layer in project.mapLayers().values()) == ["S1_ITEM classes",
+                                                                               "SECOND_ITEM classes"]
