@@ -2,7 +2,8 @@
 of the real sizes (speed and memory do not depend on the values; accuracy does, and is NOT measured here).
 
 1. Per encoder, in a fresh process each: UNet (light decoder) with the encoder, its parameters, the seconds of
-   one 512 x 512 tile's forward pass (torch, eval, no grad; one pass after a warm-up), the process's peak
+   one 512 x 512 tile's forward pass (torch, eval, no grad; one pass after a warm-up; the threads the engine's runs
+   take on this machine at that moment), the process's peak
    memory; extrapolated to a 4096² scene: x the tiles ``segment`` cuts it into (the engine's own tiling, default
    overlap). A 4096² run per encoder would take hours on this shared 2-core machine (the ViT-L/600M ones most).
 2. End to end, to check that extrapolation: ``segment`` of a 1024² scene (quick: 512²) with the torch backend for
@@ -43,7 +44,9 @@ PROBE = r"""
 import json, resource, statistics, sys, time
 import torch
 from engine.models import build_model
+from engine.runtime.cores import torch_cpu_threads
 encoder, tile = sys.argv[1], int(sys.argv[2])
+torch_cpu_threads(torch)  # the threads segment and train take on this machine now (fewer when it is busy)
 torch.manual_seed(0)
 model = build_model("unet", preset="light", vision_channels=6, aux_channels=0, encoder=encoder).eval()
 x = torch.randn(1, 6, tile, tile)

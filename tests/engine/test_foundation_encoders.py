@@ -242,7 +242,7 @@ def test_bulk_and_suggest_run_a_foundation_bundle(trained, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0, err
     assert len(list((tmp_path / "bulk").glob("*.tif"))) == 1
-    code = main(["suggest", "--model", bundle, "--image", trained["image"], "--count", "2", "--window", "32",
+    code = main(["suggest", "--model", bundle, "--image", trained["image"], "--count", "2", "--window", "16",
                  "--out", str(tmp_path / "windows.gpkg"), "--device", "cpu", "--quiet"])
     err = capsys.readouterr().err
     assert code == 0, err

@@ -35,6 +35,7 @@ _CONFIG_CLASS = {"resnet": "ResNetConfig", "convnext": "ConvNextConfig", "swin":
 # The concrete classes, not AutoBackbone.from_pretrained: that one asks the hub whether a local path is a repo.
 _BACKBONE_CLASS = {"resnet": "ResNetBackbone", "convnext": "ConvNextBackbone", "swin": "SwinBackbone",
                    "dinov3_convnext": "DINOv3ConvNextBackbone", "dinov3_vit": "DINOv3ViTBackbone"}
+NECK_WIDTHS = (64, 128, 256, 512)  # a ViT's four maps narrowed to ResNet-18's widths at strides 4/8/16/32
 RELEASE = "release"  # the foundation encoders' word for their own checkpoint (as imagenet is for the others)
 
 
@@ -171,8 +172,8 @@ class Encoder(nn.Module):
                 f"slower training than from a pretrained checkpoint{such}.")
         self.channels = [int(c) for c in self.backbone.channels]
         self.strides = self._strides(in_channels)
-        if len(set(self.strides)) == 1:  # one stride (a ViT): narrow the deep maps for the fine levels
-            widths = [max(8, c // f) for c, f in zip(self.channels, (4, 2, 1, 1))]
+        if len(set(self.strides)) == 1:  # one stride (a ViT): narrow its maps to a CNN's widths, so the decoder
+            widths = [min(c, w) for c, w in zip(self.channels, NECK_WIDTHS)]  # costs what it costs on a ResNet
             self.neck = nn.ModuleList(nn.Conv2d(c, w, 1) for c, w in zip(self.channels, widths))
             self.channels = widths
 
