@@ -82,7 +82,7 @@ def accepted(definition, layers: dict) -> list[str]:
             ok = is_raster and definition.layerType() == QgsProcessing.TypeRaster
         elif isinstance(definition, QgsProcessingParameterFeatureSource):
             # the label layer is a feature source (its "Selected features only" box) that takes rasters too
-            ok = is_polygon or (is_raster and definition.name() == "LABELS")
+            ok = is_polygon or (is_raster and type(definition).__name__ == "LabelLayerParameter")
         elif isinstance(definition, (QgsProcessingParameterMapLayer, QgsProcessingParameterVectorLayer)):
             types = definition.dataTypes()
             ok = ((is_raster and QgsProcessing.TypeRaster in types)
