@@ -1,0 +1,67 @@
+"""Train's "Selected features only" on real building footprints (issue 53 item 13): SpaceNet-4 Atlanta, half of
+the footprints over the image selected; the training reads only those (stopped once it has said what its labels
+hold, so nothing is trained). Opt-in: ``pytest -m realdata``."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = [pytest.mark.realdata, pytest.mark.qgis]
+
+TRAIN = {"PRESET": "tiny", "EPOCHS": "1", "WARMUP_EPOCHS": "0", "BATCH_SIZE": "4", "TILE_SIZE": "64",
+         "DEVICE": "cpu", "TILES_PER_EPOCH": "4", "SEED": "0"}
+
+
+@pytest.fixture(scope="module")
+def plugin(qgis_app):
+    import dualstream_qgis
+
+    plugin = dualstream_qgis.classFactory(None)
+    plugin.initProcessing()
+    yield plugin
+    plugin.unload()
+
+
+def _data_line(image: str, labels, out: str) -> tuple[float, list[str]]:
+    """The training's foreground share from ``labels`` and its log, the run cancelled once the data is said."""
+    import processing
+    from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+    class Stopping(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.lines: list[str] = []
+
+        def pushInfo(self, text):  # noqa: N802 - QGIS API
+            self.lines.append(text)
+            if text.startswith("Data:") and "foreground" in text:
+                self.cancel()
+
+    log = Stopping()
+    with pytest.raises(QgsProcessingException):
+        processing.run("dualstream:train", dict(TRAIN, INPUT=image, LABELS=labels, OUTPUT=out), feedback=log)
+    line = next(line for line in log.lines if line.startswith("Data:") and "foreground" in line)
+    return float(re.search(r"foreground ([\d.]+) %", line).group(1)), log.lines
+
+
+def test_train_reads_only_the_selected_real_footprints(plugin, realdata, tmp_path):
+    from qgis.core import QgsProcessingFeatureSourceDefinition, QgsProject, QgsRasterLayer, QgsVectorLayer
+
+    folder = realdata / "gdl_buildings_landcover" / "spacenet4_atlanta_rgb"
+    image = QgsRasterLayer(str(next(folder.glob("*PS-RGBNIR*_clipped.tif"))), "atlanta image")
+    footprints = QgsVectorLayer(str(next(folder.glob("*.geojson"))), "footprints", "ogr")
+    assert image.isValid() and footprints.isValid()
+    QgsProject.instance().addMapLayers([image, footprints])
+    try:
+        over = [f.id() for f in footprints.getFeatures() if f.geometry().boundingBox().intersects(image.extent())]
+        whole, _ = _data_line(image.id(), footprints.id(), str(tmp_path / "whole.dsmodel"))
+        footprints.selectByIds(over[: len(over) // 2])
+        part, lines = _data_line(image.id(), QgsProcessingFeatureSourceDefinition(footprints.id(), True),
+                                 str(tmp_path / "part.dsmodel"))
+        print(f"foreground: all {footprints.featureCount()} footprints {whole} %, {len(over) // 2} selected {part} %")
+        assert any(f"{len(over) // 2} selected feature(s) of 'footprints'" in line for line in lines)
+        assert 0 < part < 0.75 * whole
+    finally:
+        QgsProject.instance().removeAllMapLayers()
