@@ -140,7 +140,8 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
     cached = _cached(hub, hub_id, patterns, revision)
     if cached is not None:
         return cached
-    what = "config and weights" if patterns is None else ", ".join(patterns)
+    what = ("config and weights" if patterns is None else ", ".join(patterns) if len(patterns) <= 3
+            else f"the checkpoint's files ({', '.join(patterns[:2])}, ...)")
     if offline():
         raise _offline_error(hub_id, what)
     _announce(hub, hub_id, revision, log, what)

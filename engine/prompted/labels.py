@@ -18,7 +18,7 @@ from ..errors import DataError, mention
 from ..io.atomic import temporary_path
 from ..io.writers import commit_file, remove_quietly, writing
 from ..runtime.environment import require
-from .session import PromptAnswer, open_session
+from .session import OutsideWindowError, PromptAnswer, open_session
 
 FIELDS = (("class_id", "OFTInteger"), ("class_name", "OFTString"), ("score", "OFTReal"), ("prompt", "OFTInteger"),
           ("prompt_kind", "OFTString"), ("model", "OFTString"))
@@ -118,12 +118,23 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
     if cfg.text.strip():
         answers += [(0, a) for a in session.predict(text=cfg.text, class_name=name, treatment=treatment,
                                                     min_pixels=cfg.min_pixels)]
+    outside: list[int] = []
     for number, prompt in enumerate(prompts, start=1):
         callback.check_canceled()
         callback.progress(number - 1, len(prompts), Stage.SEGMENT)
-        answers += [(number, a) for a in session.predict(prompt.points, prompt.labels, prompt.box, crs=prompt.crs,
-                                                         class_name=name, treatment=treatment,
-                                                         min_pixels=cfg.min_pixels)]
+        try:
+            answers += [(number, a) for a in session.predict(prompt.points, prompt.labels, prompt.box,
+                                                             crs=prompt.crs, class_name=name, treatment=treatment,
+                                                             min_pixels=cfg.min_pixels)]
+        except OutsideWindowError:
+            outside.append(number)
+    if outside:
+        if len(outside) == len(prompts) and not cfg.text.strip():
+            raise DataError(f"None of the {len(prompts)} prompt(s) of '{cfg.prompts}' lies inside the window of "
+                            f"'{cfg.image}'; give {mention('label.extent')} over them (in the prompts' CRS with "
+                            f"{mention('label.extent_crs')}), or check the layer's CRS.")
+        callback.warning(f"{len(outside)} of {len(prompts)} prompt(s) lie outside the window and were left out "
+                         f"(numbers {', '.join(map(str, outside[:10]))}{', ...' if len(outside) > 10 else ''}).")
     count = _write(cfg, session.crs, answers, name, session.model.source)
     callback.progress(len(prompts), max(len(prompts), 1), Stage.SEGMENT)
     return LabelResult(cfg.output, count, answers, session.embed_seconds, session.said)

@@ -28,6 +28,10 @@ EMBEDDINGS_KEPT = 8  # windows (a SAM ViT-B embedding is 4 MB, a SAM 2 one about
 MODELS_KEPT = 2
 
 
+class OutsideWindowError(DataError):
+    """A prompt lies outside the embedded window."""
+
+
 class _Lru:
     def __init__(self, size: int):
         self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
@@ -110,7 +114,7 @@ class PromptSession:
                                     f"point (1 object, 0 not).")
                 outside = [i for i, (c, r) in enumerate(pixel_points) if not (0 <= c <= cols and 0 <= r <= rows)]
                 if outside:
-                    raise DataError(f"Point(s) {[list(points[i]) for i in outside]} lie outside the window of "
+                    raise OutsideWindowError(f"Point(s) {[list(points[i]) for i in outside]} lie outside the window of "
                                     f"'{self.window.source}'; click inside it or embed another window.")
             if box is not None:
                 xmin, ymin, xmax, ymax = (float(v) for v in box)
@@ -118,7 +122,8 @@ class PromptSession:
                 pixel_box = np.array([corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(),
                                       corners[:, 1].max()]).clip(0, [cols, rows, cols, rows])
                 if pixel_box[2] <= pixel_box[0] or pixel_box[3] <= pixel_box[1]:
-                    raise DataError(f"The box {list(box)} does not overlap the window of '{self.window.source}'.")
+                    raise OutsideWindowError(f"The box {list(box)} does not overlap the window of "
+                                             f"'{self.window.source}'.")
             if pixel_points is None and pixel_box is None:
                 raise DataError("Give a prompt: points (with labels), a box, or a text (SAM 3).")
             masks = [self.model.decode(self.embedding, pixel_points, labels_array, pixel_box)]

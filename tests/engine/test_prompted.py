@@ -216,6 +216,11 @@ def test_label_command_downloads_the_model_and_writes_labels(image, models, tmp_
         f"POLYGON (({lons[0]} {lats[0]}, {lons[1]} {lats[0]}, {lons[1]} {lats[1]}, {lons[0]} {lats[1]}, "
         f"{lons[0]} {lats[0]}))"))
     layer.CreateFeature(feature)
+    (lon,), (lat,) = transform_points(*([v] for v in _map(900, 900)), "EPSG:32633", "EPSG:4326")
+    feature = ogr.Feature(layer.GetLayerDefn())  # a click far off the image: left out, said
+    feature.SetField("prompt", 9)
+    feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POINT ({lon} {lat})"))
+    layer.CreateFeature(feature)
     feature = layer = source = None
     out = tmp_path / "labels.gpkg"
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "DUALSTREAM_OFFLINE")}
@@ -230,6 +235,7 @@ def test_label_command_downloads_the_model_and_writes_labels(image, models, tmp_
     result = json.loads(done.stdout)
     assert "released under the licence apache-2.0" in done.stderr
     assert [a["prompt"] for a in result["answers"]] == [1, 2, 3]  # two click prompts and the box
+    assert "1 of 4 prompt(s) lie outside the window and were left out (numbers 4)" in done.stderr
     assert all(math.isfinite(a["score"]) for a in result["answers"])
     labels = ogr.Open(str(out))
     layer = labels.GetLayer(0)
