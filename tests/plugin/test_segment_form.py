@@ -10,6 +10,7 @@ GeoTIFFs; the model bundle has random weights (the names and inputs are tested, 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import rasterio
@@ -210,3 +211,18 @@ def test_bulk_names_the_items_of_a_collection_after_their_ids(plugin, model, ite
     assert result["DONE"] == 2, result
     assert sorted(layer.name() for layer in project.mapLayers().values()) == ["S1_ITEM classes",
                                                                                "SECOND_ITEM classes"]
+
+
+def test_qgis_process_help_says_what_each_input_takes(qgis_process, deploy_plugin, venv_site_packages, tmp_path):
+    """What `qgis_process help` prints: the label layers are feature sources (LABELS was "layer", which has no
+    selection), Bands is text and the STAC item a file."""
+    deploy_plugin(tmp_path, venv_site_packages)
+
+    def kinds(algorithm: str) -> dict[str, str]:
+        done = qgis_process.run(tmp_path, "help", f"dualstream:{algorithm}")
+        assert done.returncode == 0, done.stderr
+        return dict(re.findall(r"^(\w+): .*?\n(?:\t.*\n)*?\tArgument type:\t(\w+)", done.stdout, re.MULTILINE))
+
+    train, evaluate, segment = kinds("train"), kinds("evaluate"), kinds("segment")
+    assert train["LABELS"] == "source" and train["LABELLED_AREA"] == "source" and evaluate["LABELS"] == "source"
+    assert segment["BANDS"] == "string" and segment["STAC_ITEM"] == "file"
