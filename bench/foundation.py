@@ -76,7 +76,12 @@ cfg = TrainConfig(output=out, epochs=0, warmup_epochs=int(epochs), batch_size=4,
 start = time.perf_counter()
 train(model, data, cfg, QuietCallback())
 seconds = time.perf_counter() - start
+import statistics
+from pathlib import Path
+history = json.loads(Path(out[:-len(".dsmodel")] + "_metrics.json").read_text())
+epoch = statistics.median(e["train_seconds"] for e in history)
 print(json.dumps({"seconds": seconds, "tiles_per_second": int(tiles) * int(epochs) / seconds,
+                  "epoch_seconds": epoch, "epoch_tiles_per_second": int(tiles) / epoch,
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -178,8 +183,10 @@ def cached_vs_recomputed(folder: Path, encoder: str, tiles: int, epochs: int, ro
             print(f"  train {mode}: {result['tiles_per_second']:.2f} tiles/s, {result['peak_mib']:.0f} MiB",
                   flush=True)
     median = {mode: statistics.median(r["tiles_per_second"] for r in rows) for mode, rows in runs.items()}
+    epoch = {mode: statistics.median(r["epoch_tiles_per_second"] for r in rows) for mode, rows in runs.items()}
     return {"encoder": encoder, "tiles": tiles, "epochs": epochs, "runs": runs, "tiles_per_second": median,
-            "speedup": median["cached"] / median["off"]}
+            "speedup": median["cached"] / median["off"], "epoch_tiles_per_second": epoch,
+            "epoch_speedup": epoch["cached"] / epoch["off"]}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -206,7 +213,9 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", f"Training with {train['encoder']} frozen (random weights), {train['tiles']} tiles x "
               f"{train['epochs']} epochs of 256 px, batch 4, runs alternating: cached "
               f"{train['tiles_per_second']['cached']:.2f} tiles/s, recomputed {train['tiles_per_second']['off']:.2f} "
-              f"tiles/s (x{train['speedup']:.1f}; the caching itself is counted in the cached runs' time); peak "
+              f"tiles/s (x{train['speedup']:.1f}; whole runs: process start, data, and the caching itself counted); "
+              f"one epoch's steps: cached {train['epoch_tiles_per_second']['cached']:.2f}, recomputed "
+              f"{train['epoch_tiles_per_second']['off']:.2f} tiles/s (x{train['epoch_speedup']:.1f}); peak "
               f"memory cached {max(r['peak_mib'] for r in train['runs']['cached']):.0f} MiB, recomputed "
               f"{max(r['peak_mib'] for r in train['runs']['off']):.0f} MiB."]
     return "\n".join(lines)
