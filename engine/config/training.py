@@ -29,6 +29,10 @@ from .values import (
     parse_label_pairs,
 )
 
+#: Data loader processes at most (each one a Python process with its own copy of the readers).
+MAX_WORKERS = 64
+#: Epochs (and warm-up epochs) at most: more is no training plan but a typo (a time budget bounds a long run).
+MAX_EPOCHS = 1_000_000
 #: The most tiles one epoch draws (their list is planned at once: 80 MB of indices at this count).
 MAX_TILES_PER_EPOCH = 10_000_000
 
@@ -455,7 +459,13 @@ class TrainConfig(Settings):
         check(self.grad_clip is None or self.grad_clip > 0, "grad_clip must be > 0, or None for no clipping.")
         check(self.early_stop_patience is None or self.early_stop_patience >= 1,
                f"{mention('train.early_stop_patience')} must be >= 1, or None to never stop early.")
-        check(self.num_workers >= 0, "num_workers must be >= 0.")
+        check(0 <= self.num_workers <= MAX_WORKERS,
+              f"{mention('train.num_workers')} must be from 0 to {MAX_WORKERS} processes (got {self.num_workers}).")
+        check(0 <= self.seed < 2 ** 32, f"{mention('train.seed')} must be from 0 to {2 ** 32 - 1} (got {self.seed}).")
+        check(self.epochs <= MAX_EPOCHS and self.warmup_epochs <= MAX_EPOCHS,
+              f"{mention('train.epochs')} and {mention('train.warmup_epochs')} must be at most {MAX_EPOCHS:,} each "
+              f"(got {self.epochs} and {self.warmup_epochs}); to train for a while, give "
+              f"{mention('train.time_budget')} instead.")
         check(self.preview_tiles >= 0, "preview_tiles must be >= 0.")
         check(self.batch_size >= 1, f"{mention('train.batch_size')} must be >= 1 (got {self.batch_size}).")
         check(self.learning_rate > 0, f"{mention('train.learning_rate')} must be > 0 (got {self.learning_rate}).")

@@ -111,3 +111,14 @@ def test_tiles_per_epoch_is_refused_outside_what_an_epoch_can_plan(count):
 
     with pytest.raises(ConfigError, match=f"from 1 to 10,000,000 \\(got {count}\\)"):
         DataConfig(tiles_per_epoch=count)
+
+
+@pytest.mark.parametrize("values, said", [({"seed": -1}, "seed must be from 0 to 4294967295"),
+                                          ({"num_workers": 99_999_999_999}, "from 0 to 64 processes"),
+                                          ({"warmup_epochs": 99_999_999_999}, "at most 1,000,000 each"),
+                                          ({"epochs": 99_999_999_999}, "at most 1,000,000 each")])
+def test_training_refuses_seeds_workers_and_epochs_no_run_can_use(values, said):
+    from engine.config import TrainConfig
+
+    with pytest.raises(ConfigError, match=said):
+        TrainConfig(output="m.dsmodel", **values)
