@@ -116,7 +116,7 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
 def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: Callback) -> tuple[list[Proposal], int, str]:
     """The proposals of one window, its blob count and the CRS of its polygons."""
     classes, probabilities, names, transform = _predict(cfg, window, folder, callback)
-    session = open_session(window.scene, window.bounds, cfg.sam_model, extent_crs=window.crs, device=cfg.device,
+    session = open_session(window.scene, window.inner_bounds, cfg.sam_model, extent_crs=window.crs, device=cfg.device,
                            callback=callback)
     treatment = "" if cfg.treatment == "auto" else cfg.treatment
     prompts: list[tuple[str, int, dict[str, Any]]] = []
@@ -153,7 +153,7 @@ def _predict(cfg: ProposeConfig, window: Window, folder: Path, callback: Callbac
     folder.mkdir(parents=True, exist_ok=True)
     seg = SegmentConfig(image=window.scene, aux=list(cfg.aux), models=list(cfg.models),
                         output=str(folder / "classes.tif"), probabilities=str(folder / "p.tif"),
-                        extent=list(window.bounds), extent_crs=window.crs or None, tta="none", device=cfg.device,
+                        extent=list(window.inner_bounds), extent_crs=window.crs or None, tta="none", device=cfg.device,
                         backend=cfg.backend)
     result = segment(seg, callback)
     with rasterio.open(result.output) as ds:

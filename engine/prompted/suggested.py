@@ -25,6 +25,17 @@ class Window:
     wkt: str
     bounds: tuple[float, float, float, float]  # xmin, ymin, xmax, ymax
     crs: str
+    size: int | None = None  # pixels across (suggest's size_px), when the layer says
+
+    @property
+    def inner_bounds(self) -> tuple[float, float, float, float]:
+        """The bounds a hair (a thousandth of a pixel) inside: the window's own pixels, not one more column or
+        row where a bound computed in floating point lands a trifle past a pixel edge."""
+        xmin, ymin, xmax, ymax = self.bounds
+        if not self.size:
+            return self.bounds
+        dx, dy = 1e-3 * (xmax - xmin) / self.size, 1e-3 * (ymax - ymin) / self.size
+        return xmin + dx, ymin + dy, xmax - dx, ymax - dy
 
 
 def open_layer(source: str, what: str, update: bool = False) -> tuple[Any, Any]:
@@ -66,8 +77,9 @@ def read_windows(source: str, ranks: list[int] | None = None, what: str = "windo
         if geometry is None or geometry.IsEmpty() or rank is None:
             continue
         xmin, xmax, ymin, ymax = geometry.GetEnvelope()
+        size = feature.GetField(names["size_px"]) if "size_px" in names else None
         found[int(rank)] = Window(int(rank), str(feature.GetField(names["scene"])), geometry.ExportToWkt(),
-                                  (xmin, ymin, xmax, ymax), crs)
+                                  (xmin, ymin, xmax, ymax), crs, int(size) if size else None)
     del data, layer  # closes the file
     if ranks is None:
         return [found[r] for r in sorted(found)]

@@ -71,6 +71,13 @@ def test_proposals_lie_inside_their_windows_in_the_image_crs_in_one_layer(loop, 
         assert 0.0 <= p["model_prob"] <= 1.0 and p["sam_score"] is not None
         assert p["prompt"].startswith("box ")
         assert p["scene"] == loop["scene"]["image"]
+    # the window SAM sees is the window's own 48 x 48 pixels, not one more row or column
+    from engine.api import prompted_session
+    from engine.prompted.suggested import read_windows
+
+    for window in read_windows(str(loop["windows"])):
+        session = prompted_session(window.scene, window.inner_bounds, str(loop["sam"]), device="cpu")
+        assert session.window.shape == (48, 48) and window.size == 48
 
 
 def test_accept_appends_exactly_those_polygons_and_windows_and_suggest_sees_them(loop, tmp_path, capsys):
