@@ -190,6 +190,10 @@ class _Trainer:
 
             datasets = keep_parent_statistics(datasets, self.parent, self.cfg.recompute_stats,
                                               self.place.callback.info)
+        else:  # a pretrained encoder's own statistics (Prithvi's released HLS ones)
+            from .released_stats import released_statistics
+
+            datasets = released_statistics(datasets, model_cfg, self.place.callback.info)
         if len(datasets[0]) == 0:
             raise ConfigError("the training dataset is empty; raise tiles_per_epoch or check the training scenes.")
         return datasets

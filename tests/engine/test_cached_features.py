@@ -139,3 +139,34 @@ def test_under_a_time_budget_caching_stops_at_its_share_and_says_so(tmp_path):
     assert len(store.labels) == 2 and len(store.rows) == 2  # the first batch, then the budget's share was spent
     assert any("features of 2 of 5 tiles" in m and "training goes on with those 2 tiles" in m
                for m in said.messages("info"))
+
+
+def test_released_statistics_only_for_data_on_their_scale():
+    import dataclasses
+
+    from engine.data.normalize import BandStatistics
+    from engine.training.released_stats import released_statistics
+
+    @dataclasses.dataclass
+    class Meta:
+        vision_stats: BandStatistics
+
+    @dataclasses.dataclass
+    class Summary:
+        metadata: Meta
+
+    class Tiles:
+        vision_stats = None
+
+    model = AutoModelConfig.for_family("unet", preset="tiny", encoder="prithvi_eo2_300m", pretrained="release")
+    eight_bit = BandStatistics("percentile", [10.0] * 6, [240.0] * 6)
+    said: list[str] = []
+    train, _, summary = released_statistics((Tiles(), None, Summary(Meta(eight_bit))), model, said.append)
+    assert summary.metadata.vision_stats is eight_bit and train.vision_stats is None
+    assert "not reflectance x 10000" in said[-1]
+    reflectance = BandStatistics("percentile", [300.0] * 6, [4000.0] * 6)
+    train, _, summary = released_statistics((Tiles(), None, Summary(Meta(reflectance))), model, said.append)
+    assert summary.metadata.vision_stats.low[3] == 2734.0 and train.vision_stats is summary.metadata.vision_stats
+    random = AutoModelConfig.for_family("unet", preset="tiny", encoder="prithvi_eo2_300m")  # no pretrained weights
+    _, _, summary = released_statistics((Tiles(), None, Summary(Meta(reflectance))), random, said.append)
+    assert summary.metadata.vision_stats is reflectance
