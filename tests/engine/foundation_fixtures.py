@@ -58,6 +58,8 @@ def write_prithvi_release(folder: Path, **sizes: int) -> dict[str, torch.Tensor]
     state = prithvi_release_state(**sizes)
     torch.save(state, folder / PRITHVI_TINY_FILE)
     (folder / "config.json").write_text('{"architecture": "prithvi_eo_v2_tiny_tl"}', encoding="utf-8")
+    (folder / "README.md").write_text("---\nlicense: apache-2.0\n---\n# Prithvi-EO-2.0 (tiny test copy)\n",
+                                      encoding="utf-8")  # the release's model card states its licence so
     return state
 
 

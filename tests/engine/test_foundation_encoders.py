@@ -128,6 +128,7 @@ def test_prithvi_release_file_comes_through_the_hub_loads_strictly_and_trains(tr
     result, release = trained["results"]["prithvi"], trained["files"]["prithvi"]
     assert f"GET /{PRITHVI_TINY_REPO}/resolve/main/{PRITHVI_TINY_FILE}" in trained["requests"]
     log = result["log"]
+    assert f"'{PRITHVI_TINY_REPO}' is released under the licence apache-2.0" in log  # said before downloading
     # bands by name: Sentinel-2 B8A is the narrow NIR Prithvi was trained on, B08 is not used
     assert "Bands by name (blue, green, red, nir08, swir16, swir22)" in log and "bands 1,2,3,5,6,7" in log, log
     decoder = sum(k.startswith("decoder.") for k in release)
