@@ -2,9 +2,9 @@
 
 The features of the accepted windows (as the user left them: deleted, redrawn, their ``class_id`` changed) are
 appended to the label layer with their class in its class field, and the windows' outlines to the labelled area,
-ready for ``train --init-from``. Both are GeoPackage layers appended to in one SQLite transaction each: a reader
-never sees half a window, a failure leaves the layer as it was, and a layer another program holds locked (QGIS
-editing it) is a clear error. Both layers are opened and checked before either is written. A file or layer that
+ready for ``train --init-from``. Both are GeoPackage layers appended to in one SQLite transaction each, both
+written before either is committed: a reader never sees half a window, a layer another program holds locked (QGIS
+editing it) is a clear error with neither layer changed. A file or layer that
 does not exist yet is created. Nothing is ever appended to the proposals or the windows (inputs).
 """
 
@@ -136,6 +136,7 @@ class _Target:
                 r.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
             self.transform = osr.CoordinateTransformation(source_ref, ref)
         self.fields = {n.lower(): n for n in field_names(self.layer)}
+        self.open = False
 
     def field(self, wanted: str) -> str:
         if wanted.lower() not in self.fields:
@@ -144,32 +145,44 @@ class _Target:
                             f"{mention('accept.label_field')}.")
         return self.fields[wanted.lower()]
 
-    def append(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
-        """Append ``rows`` (WKT, field values) in one transaction; a lock or failure leaves the layer unchanged."""
+    def write(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
+        """Add ``rows`` (WKT, field values) inside a transaction left open for :meth:`commit` (or
+        :meth:`rollback`): the layer's lock is taken here, so a locked layer fails before anything is committed."""
         ogr = require("osgeo.ogr")
         try:
             if self.layer.StartTransaction() != 0:
                 raise RuntimeError("the transaction could not start")
-            try:
-                for wkt, values in rows:
-                    geometry = ogr.CreateGeometryFromWkt(wkt)
-                    if self.transform is not None:
-                        geometry.Transform(self.transform)
-                    for part in self._parts(geometry):
-                        feature = ogr.Feature(self.layer.GetLayerDefn())
-                        for name, value in values.items():
-                            feature.SetField(name, value)
-                        feature.SetGeometry(part)
-                        if self.layer.CreateFeature(feature) != 0:
-                            raise RuntimeError("a feature could not be added")
-                if self.layer.CommitTransaction() != 0:
-                    raise RuntimeError("the transaction could not be committed")
-            except BaseException:
-                self.layer.RollbackTransaction()
-                raise
+            self.open = True
+            for wkt, values in rows:
+                geometry = ogr.CreateGeometryFromWkt(wkt)
+                if self.transform is not None:
+                    geometry.Transform(self.transform)
+                for part in self._parts(geometry):
+                    feature = ogr.Feature(self.layer.GetLayerDefn())
+                    for name, value in values.items():
+                        feature.SetField(name, value)
+                    feature.SetGeometry(part)
+                    if self.layer.CreateFeature(feature) != 0:
+                        raise RuntimeError("a feature could not be added")
         except RuntimeError as exc:
-            raise OutputError(f"Nothing was appended to the {self.what} '{self.source}': {exc}. If QGIS or another "
-                              f"program is editing it, save and stop editing, then accept again.") from exc
+            raise self._failed(exc) from exc
+
+    def commit(self) -> None:
+        try:
+            if self.layer.CommitTransaction() != 0:
+                raise RuntimeError("the transaction could not be committed")
+            self.open = False
+        except RuntimeError as exc:
+            raise self._failed(exc) from exc
+
+    def rollback(self) -> None:
+        if self.open:
+            self.layer.RollbackTransaction()
+            self.open = False
+
+    def _failed(self, exc: BaseException) -> OutputError:
+        return OutputError(f"Nothing was appended to the {self.what} '{self.source}': {exc}. If QGIS or another "
+                           f"program is editing it, save and stop editing, then accept again.")
 
     def _parts(self, geometry: Any) -> list[Any]:
         """``geometry`` as the layer takes it: a polygon layer gets one feature per part (a GeoPackage layer
@@ -207,11 +220,20 @@ def accept(cfg: AcceptConfig) -> AcceptResult:
         area = _Target(cfg.labelled_area, "labelled area", "accept.labelled_area", {"window": ogr.OFTInteger},
                        window_ref)
         window_field = area.fields.get("window")
-        labels.append([(p.wkt, {class_field: p.class_id}) for p in polygons])
-        area.append([(w.wkt, {window_field: w.rank} if window_field else {}) for w in windows])
+        # both written before either is committed, so a locked layer stops the run with neither changed; two
+        # layers of one file share its lock (one writer at a time): there each is written and committed in turn
+        shared = _same(split_layer(cfg.labels)[0], split_layer(cfg.labelled_area)[0])
+        labels.write([(p.wkt, {class_field: p.class_id}) for p in polygons])
+        if shared:
+            labels.commit()
+        area.write([(w.wkt, {window_field: w.rank} if window_field else {}) for w in windows])
+        if not shared:
+            labels.commit()
+        area.commit()
     finally:
         for target in (labels, area):
             if target is not None:
+                target.rollback()
                 target.close()
         if not previous:
             gdal.DontUseExceptions()

@@ -170,3 +170,35 @@ def test_propose_names_a_layer_that_is_not_suggests(loop, tmp_path, capsys):
                  str(loop["sam"]), "--out", str(tmp_path / "p.gpkg")]) == 2
     err = capsys.readouterr().err
     assert "rank" in err and "suggest" in err and not (tmp_path / "p.gpkg").exists()
+
+
+def test_a_locked_labelled_area_leaves_the_labels_unchanged_too(loop, tmp_path, capsys):
+    import sqlite3
+
+    labels, area = tmp_path / "labels.gpkg", tmp_path / "area.gpkg"
+    args = ["accept", "--proposals", str(loop["proposals"]), "--windows", str(loop["windows"]), "--labels",
+            str(labels), "--labelled-area", str(area), "--window"]
+    assert main(args + ["1"]) == 0
+    counts = len(_features(labels)), len(_features(area))
+    holder = sqlite3.connect(area, timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")  # QGIS editing the labelled area
+    try:
+        assert main(args + ["2"]) == 2
+    finally:
+        holder.rollback()
+        holder.close()
+    assert "labelled area" in capsys.readouterr().err
+    assert (len(_features(labels)), len(_features(area))) == counts  # neither layer took window 2
+
+
+def test_labels_and_labelled_area_as_two_layers_of_one_file(loop, tmp_path):
+    from osgeo import ogr
+
+    both = tmp_path / "mine.gpkg"
+    assert main(["accept", "--proposals", str(loop["proposals"]), "--windows", str(loop["windows"]), "--labels",
+                 f"{both}|layername=labels", "--labelled-area", f"{both}|layername=area", "--window", "1",
+                 "--quiet"]) == 0
+    data = ogr.Open(str(both))
+    wanted = sum(p["window"] == 1 for p in _features(loop["proposals"]))
+    assert data.GetLayerByName("labels").GetFeatureCount() == wanted
+    assert [f.GetField("window") for f in data.GetLayerByName("area")] == [1]
