@@ -122,7 +122,7 @@ def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: Callback
     prompts: list[tuple[str, int, dict[str, Any]]] = []
     boxes = _blobs(classes, transform, cfg.min_pixels)
     if cfg.text.strip():
-        prompts.append(("text", _text_class(cfg.text, names), {"text": cfg.text.strip()}))
+        prompts.append(("text", text_class(cfg.text, names), {"text": cfg.text.strip()}))
     else:
         prompts += [(f"box {i}", c, {"box": box, "crs": window.crs}) for i, (c, box) in enumerate(boxes, start=1)]
     ogr = require("osgeo.ogr")
@@ -196,7 +196,7 @@ def _mean(probabilities: np.ndarray, class_id: int, wkt: str, transform: Any) ->
     return round(float(probabilities[class_id][inside].mean()), 4)
 
 
-def _text_class(text: str, names: list[str]) -> int:
+def text_class(text: str, names: list[str]) -> int:
     """The model's class a SAM 3 text names (a binary model's foreground when no class has that name)."""
     wanted = text.strip().lower()
     for i, name in enumerate(names):

@@ -202,3 +202,14 @@ def test_labels_and_labelled_area_as_two_layers_of_one_file(loop, tmp_path):
     wanted = sum(p["window"] == 1 for p in _features(loop["proposals"]))
     assert data.GetLayerByName("labels").GetFeatureCount() == wanted
     assert [f.GetField("window") for f in data.GetLayerByName("area")] == [1]
+
+
+def test_a_sam3_text_takes_the_model_class_it_names():
+    from engine.errors import DataError
+    from engine.prompted.propose import text_class
+
+    assert text_class("building", ["background", "building"]) == 1
+    assert text_class("Trees", ["background", "building", "tree", "water"]) == 2  # case and a plural
+    assert text_class("roof", ["background", "building"]) == 1  # a binary model's foreground
+    with pytest.raises(DataError, match="names none of the model's classes"):
+        text_class("car", ["background", "building", "tree"])
