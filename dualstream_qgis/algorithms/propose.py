@@ -18,7 +18,7 @@ from qgis.core import (
 from ..compat import FILE_BEHAVIOR_FILE, SOURCE_POLYGON, SOURCE_RASTER
 from ..engine_bridge import engine_api
 from ..feedback import Stages, render_message, run_engine
-from ..styling import layer_post_processor
+from ..styling import layer_post_processor, outline_polygons
 from .algorithm import DualStreamAlgorithm
 from .common import LAYER_LIST_WRAPPER, add_parameter, check_suffix, ensure_parent, parameters_help
 from .inference import MODEL_FILTER, ModelChecksMixin, ModelFileParameter, model_paths, model_problem
@@ -105,5 +105,10 @@ class ProposeAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         feedback.pushInfo(render_message(result.next_step))
         if context.willLoadLayerOnCompletion(output):
             context.layerToLoadOnCompletionDetails(output).setPostProcessor(
-                layer_post_processor(f"{Path(output).stem} (proposed labels)"))
+                layer_post_processor(f"{Path(output).stem} (proposed labels)", style=_outlined))
         return {self.OUTPUT: output, "PROPOSALS": len(result.proposals)}
+
+
+def _outlined(layer: Any) -> None:
+    """Proposals as cyan outlines: the image stays visible inside them, for judging each one."""
+    outline_polygons(layer, "#00e5ff")

@@ -40,10 +40,15 @@ def test_propose_then_accept_the_selected_proposals_into_a_scratch_layer(plugin,
     windows_layer = QgsVectorLayer(str(round_one["windows"]), "windows", "ogr")
     QgsProject.instance().addMapLayer(windows_layer)
     windows_layer.selectByExpression('"rank" = 2')
-    results = processing.run("dualstream:propose", {
+    results = processing.runAndLoadResults("dualstream:propose", {
         "WINDOWS": QgsProcessingFeatureSourceDefinition(windows_layer.id(), selectedFeaturesOnly=True),
         "MODEL": round_one["model"], "SAM_MODEL": str(round_one["sam"]), "MIN_PIXELS": 4,
         "OUTPUT": str(out)})
+    loaded = [layer for layer in QgsProject.instance().mapLayers().values()
+              if layer.name() == "proposals (proposed labels)"]
+    assert len(loaded) == 1  # loaded named, drawn as outlines over the image
+    assert loaded[0].renderer().symbol().symbolLayer(0).properties()["style"] == "no"
+    QgsProject.instance().removeMapLayer(loaded[0].id())
     proposals = QgsVectorLayer(str(out), "proposals", "ogr")
     assert proposals.featureCount() == results["PROPOSALS"] > 0
     assert {f["window"] for f in proposals.getFeatures()} == {2}  # only the selected window
