@@ -184,6 +184,25 @@ class _Target:
         return OutputError(f"Nothing was appended to the {self.what} '{self.source}': {exc}. If QGIS or another "
                            f"program is editing it, save and stop editing, then accept again.")
 
+    def covers(self, wkt: str) -> bool:
+        """Whether the layer's features already cover 99 % of the polygon ``wkt`` (in the source CRS)."""
+        ogr = require("osgeo.ogr")
+        geometry = ogr.CreateGeometryFromWkt(wkt)
+        if self.transform is not None:
+            geometry.Transform(self.transform)
+        xmin, xmax, ymin, ymax = geometry.GetEnvelope()
+        self.layer.SetSpatialFilterRect(xmin, ymin, xmax, ymax)
+        try:
+            covered = 0.0
+            for feature in self.layer:
+                other = feature.GetGeometryRef()
+                if other is not None and other.Intersects(geometry):
+                    covered += other.Intersection(geometry).GetArea()
+        finally:
+            self.layer.SetSpatialFilter(None)
+            self.layer.ResetReading()
+        return geometry.GetArea() > 0 and covered >= 0.99 * geometry.GetArea()
+
     def _parts(self, geometry: Any) -> list[Any]:
         """``geometry`` as the layer takes it: a polygon layer gets one feature per part (a GeoPackage layer
         declared Polygon must not hold multipolygons), any other one multipolygon."""
@@ -220,6 +239,11 @@ def accept(cfg: AcceptConfig) -> AcceptResult:
         area = _Target(cfg.labelled_area, "labelled area", "accept.labelled_area", {"window": ogr.OFTInteger},
                        window_ref)
         window_field = area.fields.get("window")
+        again = [w.rank for w in windows if area.covers(w.wkt)]
+        if again:
+            raise DataError(f"Window(s) {', '.join(map(str, again))} lie inside the labelled area "
+                            f"'{cfg.labelled_area}' already (accepted before?); accepting again would add their "
+                            f"labels twice. Give the windows not yet accepted; nothing was appended.")
         # both written before either is committed, so a locked layer stops the run with neither changed; two
         # layers of one file share its lock (one writer at a time): there each is written and committed in turn
         shared = _same(split_layer(cfg.labels)[0], split_layer(cfg.labelled_area)[0])

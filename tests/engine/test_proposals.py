@@ -106,6 +106,11 @@ def test_accept_appends_exactly_those_polygons_and_windows_and_suggest_sees_them
     assert [a["window"] for a in _features(area)] == [window, other]
     assert len(_features(labels)) == len(mine) + sum(p["window"] == other for p in proposals)
     assert (loop["proposals"].read_bytes(), loop["windows"].read_bytes()) == before  # inputs untouched
+    # a window accepted before is refused, nothing appended twice
+    counts = len(_features(labels)), len(_features(area))
+    assert main(args + ["--window", str(window)]) == 2
+    assert "accepted before" in capsys.readouterr().err
+    assert (len(_features(labels)), len(_features(area))) == counts
     # the next round of suggest takes the grown labelled area and suggests neither window again
     again = tmp_path / "again.gpkg"
     assert main(["suggest", "--model", loop["model"], "--image", loop["scene"]["image"], "--labelled-area",
