@@ -50,6 +50,9 @@ CRS_WKT_PREFERRED = pick("Qgis.CrsWktVariant.Preferred", "QgsCoordinateReference
 FILTER_RASTER = pick("Qgis.LayerFilter.RasterLayer", "QgsMapLayerProxyModel.Filter.RasterLayer")
 FILTER_POLYGON = pick("Qgis.LayerFilter.PolygonLayer", "QgsMapLayerProxyModel.Filter.PolygonLayer")
 
+# Geometry type of a layer or rubber band (Qgis.GeometryType from 3.30).
+GEOMETRY_POLYGON = pick("Qgis.GeometryType.Polygon", "QgsWkbTypes.GeometryType.PolygonGeometry")
+
 # Raster contrast stretch limits (Qgis.RasterRangeLimit from 3.42).
 RANGE_CUMULATIVE_CUT = pick("Qgis.RasterRangeLimit.CumulativeCut", "QgsRasterMinMaxOrigin.Limits.CumulativeCut")
 

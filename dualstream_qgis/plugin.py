@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from qgis.core import Qgis, QgsApplication, QgsMessageLog
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QIcon
 
 # Qt6 moved QAction to QtGui; QGIS 4's qgis.PyQt.QtWidgets re-exports it from there, so this works on QGIS 3 and 4
 from qgis.PyQt.QtWidgets import QAction
+
+from .paths import icon_path
 
 
 class DualStreamPlugin:
@@ -20,6 +24,9 @@ class DualStreamPlugin:
         self.iface = iface
         self.provider = None
         self.actions: list = []
+        self.toolbar = None
+        self.label_panel = None
+        self.label_action = None
 
     def initProcessing(self) -> None:  # noqa: N802 - QGIS API
         """Add the provider to the Processing registry (called by QGIS desktop and by qgis_process)."""
@@ -43,6 +50,31 @@ class DualStreamPlugin:
             action.triggered.connect(lambda _checked=False, alg_id=alg_id: self.open_dialog(alg_id))
             self.iface.addPluginToMenu("DualStream", action)
             self.actions.append(action)
+        self.toolbar = self.iface.addToolBar("DualStream")
+        self.toolbar.setObjectName("DualStreamToolbar")
+        self.label_action = QAction(QIcon(str(icon_path())), "Label with Segment Anything", self.iface.mainWindow())
+        self.label_action.setCheckable(True)
+        self.label_action.setToolTip("Label with Segment Anything: click an object (Shift+click: not this), drag a "
+                                     "box or type a word; Accept adds the mask to a polygon layer")
+        self.label_action.toggled.connect(self.toggle_labelling)
+        self.toolbar.addAction(self.label_action)
+        self.iface.addPluginToMenu("DualStream", self.label_action)
+
+    def toggle_labelling(self, on: bool) -> None:
+        """Show the labelling panel and make its map tool current (on), or put both away (off)."""
+        if on:
+            if self.label_panel is None:
+                from .labeling.panel import LabelPanel
+
+                self.label_panel = LabelPanel(self.iface, self.iface.mainWindow())
+                self.label_panel.tool.setAction(self.label_action)
+                self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.label_panel)
+            self.label_panel.show()
+            self.iface.mapCanvas().setMapTool(self.label_panel.tool)
+        elif self.label_panel is not None:
+            if self.iface.mapCanvas().mapTool() is self.label_panel.tool:
+                self.iface.mapCanvas().unsetMapTool(self.label_panel.tool)
+            self.label_panel.hide()
 
     @staticmethod
     def open_dialog(alg_id: str) -> None:
@@ -57,6 +89,17 @@ class DualStreamPlugin:
         for action in self.actions:
             self.iface.removePluginMenu("DualStream", action)
         self.actions = []
+        if self.label_action is not None:
+            self.iface.removePluginMenu("DualStream", self.label_action)
+            self.label_action.setChecked(False)
+            self.label_action = None
+        if self.label_panel is not None:
+            self.iface.removeDockWidget(self.label_panel)
+            self.label_panel.deleteLater()
+            self.label_panel = None
+        if self.toolbar is not None:
+            self.toolbar.deleteLater()
+            self.toolbar = None
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None

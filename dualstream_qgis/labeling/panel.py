@@ -1,0 +1,242 @@
+"""The *Label with Segment Anything* panel: the prompts collected on the canvas, the mask drawn, accepted or undone.
+
+The panel owns the state of one labelling session: the raster layer prompted, the window of it the engine embedded
+(the part of the layer the canvas shows when the first prompt comes; panning elsewhere starts a new window), the
+prompts so far (points and at most one box, as Segment Anything takes them) and the mask they give. Every prompt
+asks the engine again with all of them, so a negative click corrects the mask in place. The first prompt of a
+window embeds it in a background task (seconds on the CPU); later prompts answer from the kept embedding.
+"""
+
+from __future__ import annotations
+
+from qgis.core import (
+    Qgis,
+    QgsApplication,
+    QgsCoordinateTransform,
+    QgsGeometry,
+    QgsProject,
+    QgsRectangle,
+    QgsTask,
+)
+from qgis.gui import QgsMapLayerComboBox, QgsRubberBand, QgsVertexMarker
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QColor
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..compat import GEOMETRY_POLYGON, FILTER_POLYGON, FILTER_RASTER
+from . import prompts
+from .map_tool import Prompt, PromptMapTool
+from .targets import Accepted, is_polygon_layer, new_scratch_layer
+
+MASK_FILL = QColor(0, 160, 255, 90)
+MASK_STROKE = QColor(0, 90, 255)
+
+
+class LabelPanel(QDockWidget):
+    """Dock widget with the layer, model, target layer and class choices, and Accept / Undo / Clear."""
+
+    def __init__(self, iface, parent=None):
+        super().__init__("Label with Segment Anything", parent)
+        self.setObjectName("DualStreamLabelPanel")
+        self.iface = iface
+        self.canvas = iface.mapCanvas()
+        self.tool = PromptMapTool(self.canvas)
+        self.tool.prompted.connect(self.add_prompt)
+        self.accepted = Accepted()
+        self.points: list[tuple[object, bool]] = []  # (QgsPointXY in canvas CRS, positive)
+        self.box: QgsRectangle | None = None
+        self.text = ""
+        self.window: prompts.Window | None = None
+        self.masks: list[QgsGeometry] = []  # the current answer, in the raster layer's CRS
+        self.score = 0.0
+        self.task: QgsTask | None = None
+        self._markers: list[QgsVertexMarker] = []
+        self.mask_band = QgsRubberBand(self.canvas, GEOMETRY_POLYGON)
+        self.mask_band.setColor(MASK_FILL)
+        self.mask_band.setStrokeColor(MASK_STROKE)
+        self.mask_band.setWidth(2)
+        self._build()
+
+    # -- the form -------------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        body = QWidget(self)
+        form = QFormLayout()
+        self.raster_box = QgsMapLayerComboBox(body)
+        self.raster_box.setFilters(FILTER_RASTER)
+        self.raster_box.layerChanged.connect(lambda _layer: self.clear(new_window=True))
+        form.addRow("Raster layer", self.raster_box)
+        self.model_box = QComboBox(body)
+        self.model_box.setEditable(True)  # any hub id or local folder, beside the named models
+        for name, description in prompts.model_choices():
+            self.model_box.addItem(name)
+            self.model_box.setItemData(self.model_box.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
+        self.model_box.setToolTip(prompts.model_help())
+        self.model_box.currentTextChanged.connect(lambda _text: self.clear(new_window=True))
+        form.addRow("Model", self.model_box)
+        target_row = QHBoxLayout()
+        self.target_box = QgsMapLayerComboBox(body)
+        self.target_box.setFilters(FILTER_POLYGON)
+        self.target_box.setAllowEmptyLayer(True)
+        target_row.addWidget(self.target_box, 1)
+        scratch = QPushButton("New scratch layer", body)
+        scratch.clicked.connect(self.make_scratch_layer)
+        target_row.addWidget(scratch)
+        form.addRow("Accept into", target_row)
+        self.class_box = QSpinBox(body)
+        self.class_box.setRange(0, 255)
+        self.class_box.setValue(1)
+        form.addRow("Class value", self.class_box)
+        text_row = QHBoxLayout()
+        self.text_edit = QLineEdit(body)
+        self.text_edit.setPlaceholderText("a word, e.g. building (text-prompted models)")
+        self.text_edit.returnPressed.connect(self.add_text)
+        text_row.addWidget(self.text_edit, 1)
+        find = QPushButton("Segment text", body)
+        find.clicked.connect(self.add_text)
+        text_row.addWidget(find)
+        form.addRow("Text", text_row)
+        buttons = QHBoxLayout()
+        self.accept_button = QPushButton("Accept", body)
+        self.accept_button.clicked.connect(self.accept_mask)
+        self.undo_button = QPushButton("Undo last accept", body)
+        self.undo_button.clicked.connect(self.undo)
+        clear = QPushButton("Clear prompts", body)
+        clear.clicked.connect(lambda: self.clear(new_window=False))
+        for button in (self.accept_button, self.undo_button, clear):
+            buttons.addWidget(button)
+        self.status = QLabel(prompts.HOW_TO, body)
+        self.status.setWordWrap(True)
+        layout = QVBoxLayout(body)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        self.setWidget(body)
+
+    # -- prompts --------------------------------------------------------------------------------------------------
+    def add_prompt(self, prompt: Prompt) -> None:
+        """A click or a drag from the map tool: kept with the others, then the engine asked with all of them."""
+        if prompt.box is not None:
+            self.box = prompt.box  # Segment Anything takes one box with its points: a new box replaces the old
+        else:
+            self.points.append((prompt.point, prompt.positive))
+            self._mark(prompt.point, prompt.positive)
+        self.ask()
+
+    def add_text(self) -> None:
+        self.text = self.text_edit.text().strip()
+        if self.text:
+            self.ask()
+
+    def ask(self) -> None:
+        """Ask the engine for the mask of the prompts so far (embedding the window first where needed)."""
+        layer = self.raster_box.currentLayer()
+        if layer is None:
+            self.say("Choose a raster layer first (or add one to the project).", Qgis.MessageLevel.Warning)
+            return
+        if self.task is not None:
+            self.say("Still working on the last prompt; the next one is asked when it is done.")
+            return
+        model = self.model_box.currentText().strip()
+        canvas_crs = self.canvas.mapSettings().destinationCrs()
+        to_layer = QgsCoordinateTransform(canvas_crs, layer.crs(), QgsProject.instance())
+        if self.window is None or not self.window.matches(layer, model):
+            extent = to_layer.transformBoundingBox(self.canvas.extent()).intersect(layer.extent())
+            if extent.isEmpty():
+                self.say("The canvas shows none of the raster layer: zoom to it first.", Qgis.MessageLevel.Warning)
+                return
+            self.window = prompts.Window(layer, model, extent)
+        request = prompts.Request(
+            points=[(to_layer.transform(point), positive) for point, positive in self.points],
+            box=to_layer.transformBoundingBox(self.box) if self.box is not None else None,
+            text=self.text)
+        if self.window.embedded():
+            self._show(self.window.answer(request))
+            return
+        self.say(f"Embedding the window of '{layer.name()}' with {model} (once per window)…")
+        window = self.window
+        self.task = QgsTask.fromFunction("DualStream: embedding for Segment Anything",
+                                         lambda _task: window.answer(request), on_finished=self._embedded)
+        QgsApplication.taskManager().addTask(self.task)
+
+    def _embedded(self, exception, result=None) -> None:
+        self.task = None
+        if exception is not None:
+            self.say(prompts.explain(exception), Qgis.MessageLevel.Critical)
+            return
+        self._show(result)
+
+    def _show(self, answer: prompts.Answer) -> None:
+        self.masks, self.score = answer.geometries, answer.score
+        self.mask_band.reset(GEOMETRY_POLYGON)
+        crs = self.window.layer.crs()
+        for geometry in self.masks:
+            self.mask_band.addGeometry(geometry, crs)
+        self.say(answer.summary)
+
+    # -- accept, undo, clear --------------------------------------------------------------------------------------
+    def make_scratch_layer(self) -> None:
+        layer = new_scratch_layer(self.canvas.mapSettings().destinationCrs())
+        self.target_box.setLayer(layer)
+
+    def accept_mask(self) -> None:
+        """The current mask into the target layer with the class value; the prompts start again."""
+        if not self.masks:
+            self.say("Nothing to accept yet: click inside the raster layer or drag a box.", Qgis.MessageLevel.Warning)
+            return
+        target = self.target_box.currentLayer()
+        if not is_polygon_layer(target):
+            self.make_scratch_layer()
+            target = self.target_box.currentLayer()
+        try:
+            added = self.accepted.add(target, self.masks, self.window.layer.crs(), self.class_box.value(), self.score)
+        except ValueError as exc:
+            self.say(str(exc), Qgis.MessageLevel.Critical)
+            return
+        self.clear(new_window=False)
+        self.say(f"Accepted {added} polygon(s) of class {self.class_box.value()} into '{target.name()}' "
+                 f"({len(self.accepted)} accept(s) so far). Next: click the next object.")
+
+    def undo(self) -> None:
+        removed = self.accepted.undo()
+        self.say(f"Removed the last accept ({removed} polygon(s))." if removed else "Nothing accepted to undo.")
+
+    def clear(self, new_window: bool) -> None:
+        self.points, self.box, self.text, self.masks = [], None, "", []
+        self.mask_band.reset(GEOMETRY_POLYGON)
+        for marker in self._markers:
+            self.canvas.scene().removeItem(marker)
+        self._markers = []
+        if new_window:
+            self.window = None
+
+    def _mark(self, point, positive: bool) -> None:
+        marker = QgsVertexMarker(self.canvas)
+        marker.setCenter(point)
+        marker.setIconType(QgsVertexMarker.IconType.ICON_CIRCLE if positive else QgsVertexMarker.IconType.ICON_X)
+        marker.setColor(QColor(0, 200, 0) if positive else QColor(220, 0, 0))
+        marker.setIconSize(12)
+        marker.setPenWidth(3)
+        self._markers.append(marker)
+
+    def say(self, text: str, level=Qgis.MessageLevel.Info) -> None:
+        self.status.setText(text)
+        if level != Qgis.MessageLevel.Info and self.iface is not None:
+            self.iface.messageBar().pushMessage("DualStream", text, level, 8)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.clear(new_window=True)
+        if self.canvas.mapTool() is self.tool:
+            self.canvas.unsetMapTool(self.tool)
+        super().closeEvent(event)
