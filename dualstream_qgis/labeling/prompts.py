@@ -20,12 +20,15 @@ HOW_TO = ("Click an object in the raster layer (Shift+click or right click: not 
 
 
 def model_choices() -> list[tuple[str, str]]:
-    """(name, description) of the prompted models the engine knows by name."""
-    return [(name, text) for name, text in engine_api().prompt_models().items()]
+    """(name, description) of the Segment Anything models the engine offers by name, its default first."""
+    api = engine_api()
+    models = sorted(api.prompt_models(), key=lambda m: m.name != api.DEFAULT_MODEL)
+    return [(m.name, f"{m.note} ({m.hub_id})") for m in models]
 
 
 def model_help() -> str:
-    return engine_api().prompt_model_help()
+    return ("A model by name, a Hugging Face id (owner/name) or a local save_pretrained folder; it is downloaded "
+            "once into the Hugging Face cache, and read from there offline.")
 
 
 @dataclass
@@ -45,7 +48,7 @@ class Answer:
 
 
 class Window:
-    """One embedded window of ``layer`` at its native pixel size (web layers: the pixel size the engine picks)."""
+    """One window of ``layer`` (its part the canvas showed at the first prompt) embedded once by ``model``."""
 
     def __init__(self, layer, model: str, extent: QgsRectangle):
         self.layer = layer
@@ -57,26 +60,37 @@ class Window:
         return layer is self.layer and model == self.model
 
     def embedded(self) -> bool:
-        return self._session is not None and self._session.embedded
+        return self._session is not None
 
     def answer(self, request: Request) -> Answer:
         """The mask for ``request`` (the window embedded first when it is not yet): runs in a task or the GUI."""
+        api = engine_api()
+        crs = self.layer.crs().authid() or self.layer.crs().toWkt()
         if self._session is None:
             from ..algorithms.sources import raster_file
 
             source = raster_file(self.layer, "Raster layer")
             extent = self.extent
-            self._session = engine_api().prompt_window(
+            self._session = api.prompted_session(
                 source if isinstance(source, str) else source.description,
                 (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
-                model=self.model)
+                self.model, extent_crs=crs)
         box = request.box
-        result = self._session.predict(
-            points=[((point.x(), point.y()), positive) for point, positive in request.points],
+        answers = api.predict_prompts(
+            self._session,
+            points=[(point.x(), point.y()) for point, _positive in request.points],
+            labels=[1 if positive else 0 for _point, positive in request.points],
             box=(box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum()) if box is not None else None,
-            text=request.text or None)
-        geometries = [QgsGeometry.fromWkt(wkt) for wkt in result.polygons_wkt]
-        return Answer([g for g in geometries if not g.isEmpty()], float(result.score), result.summary)
+            text=request.text, crs=crs)
+        geometries = [QgsGeometry.fromWkt(polygon.wkt) for answer in answers for polygon in answer.polygons]
+        geometries = [g for g in geometries if not g.isEmpty()]
+        score = max((answer.score for answer in answers), default=0.0)
+        seconds = sum(answer.seconds for answer in answers)
+        if not geometries:
+            return Answer([], 0.0, "The model found no object there: click elsewhere, add a box, or try another "
+                                   "model.")
+        return Answer(geometries, score, f"{len(geometries)} polygon(s), score {score:.2f}, answered in "
+                                         f"{seconds:.2f} s. Accept, or click again to correct.")
 
 
 def explain(exception: BaseException) -> str:
