@@ -1,0 +1,141 @@
+"""Drives the *Label with Segment Anything* map tool in the real QGIS desktop (``qgis --code THIS``).
+
+Started by ``tests/gui/test_label_tool.py`` under Xvfb with a raster and a tiny Segment Anything model saved in a
+folder. A click and a drag go through the canvas's own mouse handling (QTest on its viewport, the tool's event
+methods for the drag, whose moves QTest cannot press a button through), the mask is accepted into a scratch layer
+and undone. It records facts in ``report.json`` and screenshots; the pytest module asserts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from pathlib import Path
+
+from qgis.core import QgsPointXY, QgsProject, QgsRasterLayer
+from qgis.gui import QgsMapMouseEvent
+from qgis.PyQt.QtCore import QEvent, QEventLoop, QPoint, Qt, QTimer
+from qgis.PyQt.QtTest import QTest
+
+CONFIG = json.loads(Path(os.environ["DUALSTREAM_GUI_CONFIG"]).read_text(encoding="utf-8"))
+OUT = Path(CONFIG["out"])
+REPORT: dict = {"steps": [], "finished": False}
+
+
+def save() -> None:
+    (OUT / "report.json").write_text(json.dumps(REPORT, indent=1, default=str), encoding="utf-8")
+
+
+def wait(ms: int) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec_()
+
+
+def settle(panel, limit_s: float = 240.0) -> None:
+    """Until the panel's embedding task is done (or the limit passes: the report then says it was still busy)."""
+    start = time.monotonic()
+    while panel.task is not None and time.monotonic() - start < limit_s:
+        wait(100)
+    wait(300)
+
+
+def screen_point(canvas, x: float, y: float) -> QPoint:
+    pixel = canvas.getCoordinateTransform().transform(QgsPointXY(x, y))
+    return QPoint(round(pixel.x()), round(pixel.y()))
+
+
+def state(panel) -> dict:
+    return {"points": [[p.x(), p.y(), positive] for p, positive in panel.points],
+            "box": [panel.box.xMinimum(), panel.box.yMinimum(), panel.box.xMaximum(), panel.box.yMaximum()]
+            if panel.box is not None else None,
+            "masks": len(panel.masks), "mask_wkt": [g.asWkt(2)[:2000] for g in panel.masks],
+            "band_vertices": panel.mask_band.numberOfVertices(), "status": panel.status.text(),
+            "score": panel.score, "embedded": panel.window is not None and panel.window.embedded()}
+
+
+def main() -> None:
+    from qgis.utils import iface, plugins
+
+    REPORT["steps"].append("load")
+    layer = QgsRasterLayer(CONFIG["image"], "scene")
+    QgsProject.instance().addMapLayer(layer)
+    canvas = iface.mapCanvas()
+    canvas.setExtent(layer.extent())
+    canvas.refresh()
+    wait(1500)
+    plugin = plugins["dualstream_qgis"]
+    REPORT["toolbar"] = [a.text() for a in plugin.toolbar.actions()]
+    plugin.label_action.trigger()
+    panel = plugin.label_panel
+    panel.raster_box.setLayer(layer)
+    panel.model_box.setEditText(CONFIG["model"])
+    panel.class_box.setValue(CONFIG["class_value"])
+    REPORT["tool_active"] = canvas.mapTool() is panel.tool
+    wait(500)
+    panel.grab().save(str(OUT / "panel.png"))
+
+    REPORT["steps"].append("click")
+    x, y = CONFIG["click"]
+    QTest.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     screen_point(canvas, x, y))
+    settle(panel)
+    REPORT["click"] = state(panel)
+    iface.mainWindow().grab().save(str(OUT / "click.png"))
+    save()
+
+    REPORT["steps"].append("negative click")
+    nx, ny = CONFIG["negative"]
+    QTest.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier,
+                     screen_point(canvas, nx, ny))
+    settle(panel)
+    REPORT["negative"] = state(panel)
+    save()
+
+    REPORT["steps"].append("box")
+    panel.clear(new_window=False)
+    (x0, y0), (x1, y1) = CONFIG["box"]
+    for kind, (bx, by), buttons in ((QEvent.Type.MouseButtonPress, (x0, y0), Qt.MouseButton.LeftButton),
+                                    (QEvent.Type.MouseMove, (x1, y1), Qt.MouseButton.LeftButton),
+                                    (QEvent.Type.MouseButtonRelease, (x1, y1), Qt.MouseButton.NoButton)):
+        event = QgsMapMouseEvent(canvas, kind, screen_point(canvas, bx, by), Qt.MouseButton.LeftButton, buttons,
+                                 Qt.KeyboardModifier.NoModifier)
+        {QEvent.Type.MouseButtonPress: panel.tool.canvasPressEvent, QEvent.Type.MouseMove: panel.tool.canvasMoveEvent,
+         QEvent.Type.MouseButtonRelease: panel.tool.canvasReleaseEvent}[kind](event)
+    settle(panel)
+    REPORT["box"] = state(panel)
+    iface.mainWindow().grab().save(str(OUT / "box.png"))
+    save()
+
+    REPORT["steps"].append("accept")
+    masks = len(panel.masks)
+    panel.accept_button.click()
+    target = panel.target_box.currentLayer()
+    REPORT["accept"] = {"masks": masks, "layer": target.name() if target else None,
+                        "features": target.featureCount() if target else None,
+                        "classes": sorted({f["class"] for f in target.getFeatures()}) if target else [],
+                        "crs": target.crs().authid() if target else None, "status": panel.status.text()}
+    canvas.refresh()
+    wait(1500)
+    iface.mainWindow().grab().save(str(OUT / "accepted.png"))
+    save()
+
+    REPORT["steps"].append("undo")
+    panel.undo_button.click()
+    REPORT["undo"] = {"features": target.featureCount() if target else None, "status": panel.status.text()}
+    REPORT["finished"] = True
+    save()
+
+
+try:
+    OUT.mkdir(parents=True, exist_ok=True)
+    main()
+except Exception:  # noqa: BLE001 - recorded for the pytest module, which fails with it
+    REPORT["error"] = traceback.format_exc()
+    save()
+finally:
+    from qgis.PyQt.QtWidgets import QApplication
+
+    QTimer.singleShot(200, QApplication.instance().quit)

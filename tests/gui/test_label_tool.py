@@ -1,0 +1,89 @@
+"""The *Label with Segment Anything* map tool in the real QGIS desktop under Xvfb: a click, a negative click and a
+box on a raster through the canvas's own mouse handling, the mask drawn, accepted into a scratch layer with the
+class value, undone.
+
+The model is a tiny Segment Anything of the real layout with random weights (saved with ``save_pretrained`` into a
+folder, as a user's own checkpoint would be): its masks say nothing of quality, so the tests assert where prompts
+land on the map, that the window is embedded once, that what the engine answers is what the canvas draws, and that
+accept and undo move exactly those polygons. The session's screenshots are kept with ``DUALSTREAM_GUI_SCREENS``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.gui.desktop import run_session, session_report
+
+pytestmark = [pytest.mark.qgis, pytest.mark.gui]
+
+CLASS_VALUE = 3
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory, deploy_plugin, venv_site_packages):
+    import rasterio
+
+    from engine.data.synthetic import make_scene
+    from tests.engine.prompted_models import save_tiny
+
+    root = tmp_path_factory.mktemp("label-tool")
+    scene = make_scene(root / "data", "scene", size=(128, 160), seed=3, aux_channels=0, dtype="uint8")
+    with rasterio.open(scene["image"]) as image:
+        left, bottom, right, top = image.bounds
+    model = save_tiny("sam", root / "tiny-sam")
+    width, height = right - left, top - bottom
+    config = {"image": scene["image"], "model": str(model), "class_value": CLASS_VALUE,
+              "click": [left + 0.5 * width, bottom + 0.5 * height],
+              "negative": [left + 0.2 * width, bottom + 0.8 * height],
+              "box": [[left + 0.25 * width, bottom + 0.3 * height], [left + 0.7 * width, bottom + 0.75 * height]]}
+    deploy_plugin(root, venv_site_packages)
+    out = root / "session"
+    done = run_session(__import__("pathlib").Path(__file__).with_name("label_session.py"), root,
+                       dict(config, out=str(out)), timeout=600, env={"OMP_NUM_THREADS": "1"})
+    report = session_report(out, {"steps": []})
+    assert report.get("finished"), (f"the session stopped at {report['steps'][-1:]}: {report.get('error')}\n"
+                                    f"QGIS exit code {done.returncode}\n{(done.stdout + done.stderr)[-3000:]}")
+    return report, config
+
+
+def test_the_toolbar_button_makes_the_tool_current(session):
+    report, _config = session
+    assert "Label with Segment Anything" in report["toolbar"]
+    assert report["tool_active"]
+
+
+def test_a_click_lands_where_it_was_made_and_embeds_the_window(session):
+    report, config = session
+    click = report["click"]
+    assert click["embedded"], click["status"]
+    (x, y, positive), = click["points"]
+    pixel = 1.0  # the scene's pixel size: a click is read to the nearest screen pixel, finer than that
+    assert positive and abs(x - config["click"][0]) < pixel and abs(y - config["click"][1]) < pixel
+    assert "answered in" in click["status"] or "found no object" in click["status"], click["status"]
+    # what the engine answered is what the canvas draws
+    assert (click["masks"] > 0) == (click["band_vertices"] > 0)
+
+
+def test_a_shift_click_is_a_negative_point_added_to_the_first(session):
+    report, config = session
+    points = report["negative"]["points"]
+    assert [p[2] for p in points] == [True, False]
+    assert abs(points[1][0] - config["negative"][0]) < 1.0 and abs(points[1][1] - config["negative"][1]) < 1.0
+
+
+def test_a_drag_is_one_box_with_the_corners_dragged(session):
+    report, config = session
+    box = report["box"]
+    (x0, y0), (x1, y1) = config["box"]
+    assert box["points"] == []
+    assert box["box"] == pytest.approx([x0, y0, x1, y1], abs=1.0)
+    assert box["masks"] > 0, f"the box gave no mask: {box['status']}"
+
+
+def test_accept_adds_the_mask_with_the_class_and_undo_takes_it_back(session):
+    report, _config = session
+    accept = report["accept"]
+    assert accept["features"] == accept["masks"] > 0, accept
+    assert accept["classes"] == [CLASS_VALUE]
+    assert "Accepted" in accept["status"]
+    assert report["undo"]["features"] == 0, report["undo"]
