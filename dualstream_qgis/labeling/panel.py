@@ -34,7 +34,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..compat import GEOMETRY_POLYGON, FILTER_POLYGON, FILTER_RASTER
+from ..compat import FILTER_POLYGON, FILTER_RASTER, GEOMETRY_POLYGON
 from . import prompts
 from .map_tool import Prompt, PromptMapTool
 from .targets import Accepted, is_polygon_layer, new_scratch_layer
