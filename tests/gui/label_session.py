@@ -21,7 +21,7 @@ from qgis.PyQt.QtTest import QTest
 
 CONFIG = json.loads(Path(os.environ["DUALSTREAM_GUI_CONFIG"]).read_text(encoding="utf-8"))
 OUT = Path(CONFIG["out"])
-REPORT: dict = {"steps": [], "finished": False}
+REPORT: dict = {"steps": [], "waits": [], "finished": False}
 
 
 def save() -> None:
@@ -39,6 +39,9 @@ def settle(panel, limit_s: float = 240.0) -> None:
     start = time.monotonic()
     while panel.task is not None and time.monotonic() - start < limit_s:
         wait(100)
+    REPORT["waits"].append({"step": REPORT["steps"][-1], "seconds": round(time.monotonic() - start, 1),
+                            "busy": panel.task is not None, "status": panel.status.text()})
+    save()
     wait(300)
 
 
@@ -60,24 +63,36 @@ def main() -> None:
     from qgis.utils import iface, plugins
 
     REPORT["steps"].append("load")
+    save()
     layer = QgsRasterLayer(CONFIG["image"], "scene")
     QgsProject.instance().addMapLayer(layer)
     canvas = iface.mapCanvas()
     canvas.setExtent(layer.extent())
     canvas.refresh()
     wait(1500)
+    REPORT["steps"].append('plugin')
+    save()
     plugin = plugins["dualstream_qgis"]
     REPORT["toolbar"] = [a.text() for a in plugin.toolbar.actions()]
-    plugin.label_action.trigger()
+    REPORT["steps"].append('plugin.label_action.trigger')
+    save()
+    plugin.toggle_labelling(True)
     panel = plugin.label_panel
+    REPORT["steps"].append('panel.raster_box.setLayer')
+    save()
     panel.raster_box.setLayer(layer)
+    REPORT["steps"].append('panel.model_box.setEditText')
+    save()
     panel.model_box.setEditText(CONFIG["model"])
     panel.class_box.setValue(CONFIG["class_value"])
     REPORT["tool_active"] = canvas.mapTool() is panel.tool
     wait(500)
+    REPORT["steps"].append('panel.grab')
+    save()
     panel.grab().save(str(OUT / "panel.png"))
 
     REPORT["steps"].append("click")
+    save()
     x, y = CONFIG["click"]
     QTest.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      screen_point(canvas, x, y))
