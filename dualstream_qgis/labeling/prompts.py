@@ -22,7 +22,7 @@ HOW_TO = ("Click an object in the raster layer (Shift+click or right click: not 
 def model_choices() -> list[tuple[str, str]]:
     """(name, description) of the Segment Anything models the engine offers by name, its default first."""
     api = engine_api()
-    models = sorted(api.prompt_models(), key=lambda m: m.name != api.DEFAULT_MODEL)
+    models = sorted(api.prompt_models(), key=lambda m: m.name != api.DEFAULT_PROMPT_MODEL)
     return [(m.name, f"{m.note} ({m.hub_id})") for m in models]
 
 

@@ -78,6 +78,7 @@ from .files import (
     train_files,
 )
 from .inference import PER_CLASS, EvaluateResult, evaluate, polygons, segment, segment_many
+from .prompted import DEFAULT_MODEL as DEFAULT_PROMPT_MODEL
 from .prompted import (
     LabelResult,
     MaskPolygon,
@@ -214,6 +215,7 @@ __all__ = [
     "predict_prompts",
     "prompt_models",
     "prompted_session",
+    "DEFAULT_PROMPT_MODEL",
     "AcceptConfig",
     "AcceptResult",
     "Accepted",
