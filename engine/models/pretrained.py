@@ -202,12 +202,22 @@ def local_checkpoint(source: str, log: Callable[[str], None]) -> tuple[Path, str
 
 
 class quiet_transformers:
-    """Silence transformers' own loading chatter (unused decode-head weights etc.); we report what matters."""
+    """Silence transformers' own loading chatter (unused decode-head weights etc.) and its "Loading weights"
+    progress bar; we report what matters. The bar writes to stderr from whatever thread loads: inside QGIS a
+    background task's write reaches QGIS's own stderr hook, which fails there (a RecursionError in the desktop)."""
 
     def __enter__(self) -> None:
+        from transformers.utils import logging as hf_logging
+
         self._logger = logging.getLogger("transformers")
         self._level = self._logger.level
         self._logger.setLevel(logging.ERROR)
+        self._bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
 
     def __exit__(self, *exc: object) -> None:
+        from transformers.utils import logging as hf_logging
+
         self._logger.setLevel(self._level)
+        if self._bar:
+            hf_logging.enable_progress_bar()
