@@ -47,6 +47,21 @@ class Answer:
     summary: str
 
 
+def _said(messages: list[str]) -> "object":
+    """An engine callback that keeps what the engine says for the panel. Nothing may reach stderr from the task's
+    thread: QGIS's stderr hook fails there (a RecursionError in the desktop)."""
+    api = engine_api()
+
+    class Said(api.Callback):
+        def info(self, message: str) -> None:
+            messages.append(message)
+
+        def warning(self, message: str) -> None:
+            messages.append(f"Warning: {message}")
+
+    return Said()
+
+
 class Window:
     """One window of ``layer`` (its part the canvas showed at the first prompt) embedded once by ``model``."""
 
@@ -55,6 +70,7 @@ class Window:
         self.model = model
         self.extent = QgsRectangle(extent)
         self._session = None
+        self.said: list[str] = []  # what the engine said while embedding (model download, licence, window)
 
     def matches(self, layer, model: str) -> bool:
         return layer is self.layer and model == self.model
@@ -67,14 +83,19 @@ class Window:
         api = engine_api()
         crs = self.layer.crs().authid() or self.layer.crs().toWkt()
         if self._session is None:
+            import warnings
+
             from ..algorithms.sources import raster_file
 
             source = raster_file(self.layer, "Raster layer")
             extent = self.extent
-            self._session = api.prompted_session(
-                source if isinstance(source, str) else source.description,
-                (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
-                self.model, extent_crs=crs)
+            with warnings.catch_warnings(record=True) as caught:  # library warnings would print to stderr
+                warnings.simplefilter("always")
+                self._session = api.prompted_session(
+                    source if isinstance(source, str) else source.description,
+                    (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
+                    self.model, extent_crs=crs, callback=_said(self.said))
+            self.said += [f"Warning: {w.message}" for w in caught]
         box = request.box
         answers = api.predict_prompts(
             self._session,
