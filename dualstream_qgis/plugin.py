@@ -94,6 +94,7 @@ class DualStreamPlugin:
             self.label_action.setChecked(False)
             self.label_action = None
         if self.label_panel is not None:
+            self.label_panel.release()
             self.iface.removeDockWidget(self.label_panel)
             self.label_panel.deleteLater()
             self.label_panel = None

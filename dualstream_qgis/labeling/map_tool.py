@@ -58,9 +58,10 @@ class PromptMapTool(QgsMapTool):
         if self._press is None:
             return
         _pos, start, button, modifiers = self._press
+        dragged = self._dragged(event)
         self._press = None
         self._box_band.reset(GEOMETRY_POLYGON)
-        if button == Qt.MouseButton.LeftButton and self._dragged(event):
+        if button == Qt.MouseButton.LeftButton and dragged:
             box = QgsRectangle(start, event.mapPoint())
             box.normalize()
             self.prompted.emit(Prompt(box=box))
@@ -72,6 +73,11 @@ class PromptMapTool(QgsMapTool):
         self._press = None
         self._box_band.reset(GEOMETRY_POLYGON)
         super().deactivate()
+
+    def release(self) -> None:
+        """Take the box band off the canvas (before the plugin unloads: the canvas must not outlive it holding it)."""
+        self._box_band.reset(GEOMETRY_POLYGON)
+        self.canvas().scene().removeItem(self._box_band)
 
     def _dragged(self, event) -> bool:
         moved = event.pos() - self._press[0]

@@ -235,6 +235,14 @@ class LabelPanel(QDockWidget):
         if level != Qgis.MessageLevel.Info and self.iface is not None:
             self.iface.messageBar().pushMessage("DualStream", text, level, 8)
 
+    def release(self) -> None:
+        """Everything the panel drew taken off the canvas, and its tool put away (the plugin is unloading)."""
+        self.clear(new_window=True)
+        if self.canvas.mapTool() is self.tool:
+            self.canvas.unsetMapTool(self.tool)
+        self.canvas.scene().removeItem(self.mask_band)
+        self.tool.release()
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.clear(new_window=True)
         if self.canvas.mapTool() is self.tool:

@@ -14,7 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
-from qgis.core import QgsPointXY, QgsProject, QgsRasterLayer
+from qgis.core import QgsApplication, QgsPointXY, QgsProject, QgsRasterLayer
 from qgis.gui import QgsMapMouseEvent
 from qgis.PyQt.QtCore import QEvent, QEventLoop, QPoint, Qt, QTimer
 from qgis.PyQt.QtTest import QTest
@@ -22,6 +22,14 @@ from qgis.PyQt.QtTest import QTest
 CONFIG = json.loads(Path(os.environ["DUALSTREAM_GUI_CONFIG"]).read_text(encoding="utf-8"))
 OUT = Path(CONFIG["out"])
 REPORT: dict = {"steps": [], "waits": [], "finished": False}
+
+
+def _hook(kind, value, tb) -> None:
+    """Exceptions in Qt slots (the map tool's events) are recorded: QGIS's own hook shows them in a dialog."""
+    import sys
+    sys.setrecursionlimit(10000)
+    REPORT.setdefault("slot_errors", []).append("".join(traceback.format_exception(kind, value, tb))[-4000:])
+    save()
 
 
 def save() -> None:
@@ -142,15 +150,21 @@ def main() -> None:
     REPORT["undo"] = {"features": target.featureCount() if target else None, "status": panel.status.text()}
     REPORT["finished"] = True
     save()
+    plugin.unload()  # as QGIS does when the plugin is switched off: nothing of the tool may stay on the canvas
 
 
-try:
-    OUT.mkdir(parents=True, exist_ok=True)
-    main()
-except Exception:  # noqa: BLE001 - recorded for the pytest module, which fails with it
-    REPORT["error"] = traceback.format_exc()
-    save()
-finally:
-    from qgis.PyQt.QtWidgets import QApplication
+def start() -> None:
+    import sys
 
-    QTimer.singleShot(200, QApplication.instance().quit)
+    sys.excepthook = _hook
+    try:
+        main()
+    except Exception:  # noqa: BLE001 - recorded for the pytest module, which fails with it
+        REPORT["error"] = traceback.format_exc()
+        save()
+    QgsApplication.exit(0)
+    os._exit(0)  # QGIS 3.22's own teardown of a project with layers can abort (its style dock): not ours to test
+
+
+OUT.mkdir(parents=True, exist_ok=True)
+QTimer.singleShot(1000, start)

@@ -10,6 +10,8 @@ accept and undo move exactly those polygons. The session's screenshots are kept 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.gui.desktop import run_session, session_report
@@ -38,9 +40,10 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
               "box": [[left + 0.25 * width, bottom + 0.3 * height], [left + 0.7 * width, bottom + 0.75 * height]]}
     deploy_plugin(root, venv_site_packages)
     out = root / "session"
-    done = run_session(__import__("pathlib").Path(__file__).with_name("label_session.py"), root,
+    done = run_session(Path(__file__).with_name("label_session.py"), root,
                        dict(config, out=str(out)), timeout=600, env={"OMP_NUM_THREADS": "1"})
     report = session_report(out, {"steps": []})
+    assert not report.get("slot_errors"), report["slot_errors"]  # an exception in the tool's event handlers
     assert report.get("finished"), (f"the session stopped at {report['steps'][-1:]}: {report.get('error')}\n"
                                     f"QGIS exit code {done.returncode}\n{(done.stdout + done.stderr)[-3000:]}")
     return report, config
