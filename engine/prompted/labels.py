@@ -16,6 +16,7 @@ from ..callbacks import Callback, Stage
 from ..config.prompted import PromptedConfig
 from ..errors import DataError, mention
 from ..io.atomic import temporary_path
+from ..io.safety import RASTER_GIVE, Files, check_outputs, check_writable
 from ..io.writers import commit_file, remove_quietly, writing
 from ..runtime.environment import require
 from .session import OutsideWindowError, PromptAnswer, open_session
@@ -107,6 +108,11 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
         raise DataError(f"Give {mention('label.output')}: the GeoPackage to write.")
     if not cfg.prompts and not cfg.text.strip():
         raise DataError(f"Give {mention('label.prompts')} (points or polygons) or {mention('label.text')} (SAM 3).")
+    inputs = {f"image ({mention('label.image')})": Files([cfg.image], give=RASTER_GIVE)}
+    if cfg.prompts:
+        inputs[f"prompts layer ({mention('label.prompts')})"] = Files([cfg.prompts], give="a GeoPackage")
+    check_outputs(inputs, {f"polygons ({mention('label.output')})": Files([cfg.output], "gpkg")})
+    check_writable(cfg.output, f"polygons ({mention('label.output')})")
     prompts = read_prompts(cfg.prompts) if cfg.prompts else []
     session = open_session(cfg.image, cfg.extent, cfg.model, extent_crs=cfg.extent_crs or "", device=cfg.device,
                            callback=callback)

@@ -42,6 +42,14 @@ NOT_OUTPUTS = {
     ("import", "MODEL.onnx"), ("import", "--description"), ("import", "--input-name"), ("import", "--layout"),
     ("import", "--licence"), ("import", "--name"), ("import", "--output-name"), ("import", "--output-kind"),
     ("import", "--sensor"), ("import", "--source"), ("import", "--task"),
+    ("label", "--image"), ("label", "--model"), ("label", "--prompts"), ("label", "--text"),
+    ("label", "--class-name"), ("label", "--extent-crs"), ("label", "--device"),
+    ("propose", "--windows"), ("propose", "--model"), ("propose", "--aux"), ("propose", "--sam"),
+    ("propose", "--text"), ("propose", "--device"),
+    ("accept", "--proposals"), ("accept", "--windows"), ("accept", "--label-field"),
+    # accept appends to the user's label layer and labelled area by design (they exist and are meant to grow);
+    # that they are none of its inputs is accept's own check (tests/engine/test_proposals.py)
+    ("accept", "--labels"), ("accept", "--labelled-area"),
 }
 
 # (command, flag) -> the input the flag is pointed at (a key of the ``inputs`` fixture)
@@ -60,6 +68,8 @@ OUTPUT_FLAGS = {
     ("import", "--output"): "bundle",
     ("polygons", "--out"): "prediction",
     ("suggest", "--out"): "area",
+    ("label", "--out"): "image",
+    ("propose", "--out"): "area",
 }
 
 
@@ -123,6 +133,12 @@ def argv_of(command: str, flag: str, inputs: dict[str, Path], out: Path) -> list
     if command == "suggest":
         return ["suggest", "--model", i["bundle"], "--image", i["image"], "--labelled-area", i["area"],
                 "--device", "cpu", "--quiet", "--out", str(out / "windows.gpkg")]
+    if command == "label":
+        return ["label", "--image", i["image"], "--prompts", i["area"], "--model", "sam2.1-tiny", "--quiet",
+                "--out", str(out / "labels.gpkg")]
+    if command == "propose":
+        return ["propose", "--windows", i["area"], "--model", i["bundle"], "--sam", "sam2.1-tiny", "--quiet",
+                "--out", str(out / "proposals.gpkg")]
     raise AssertionError(f"no command line for {command}")
 
 
