@@ -27,6 +27,10 @@ RUNS = {
     "dualstream:polygons": ({"INPUT": "{prediction}", "OUTPUT": "{out}/p.gpkg"}, "prediction"),
     "dualstream:suggest": ({"MODEL": "{bundle}", "INPUT": ["{image}"], "LABELLED_AREA": "{label_vector}",
                             "OUTPUT": "{out}/w.gpkg"}, "label_vector"),
+    "dualstream:labelsam": ({"INPUT": "{image}", "PROMPTS": "{label_vector}", "OUTPUT": "{out}/l.gpkg"},
+                            "label_vector"),
+    "dualstream:propose": ({"WINDOWS": "{label_vector}", "MODEL": "{bundle}", "OUTPUT": "{out}/p.gpkg"},
+                           "label_vector"),
     # no inputs: its folder pointed at an existing file (someone's image) must be refused all the same
     "dualstream:sampledata": ({}, "image"),
 }
