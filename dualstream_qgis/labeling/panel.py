@@ -12,6 +12,7 @@ from __future__ import annotations
 from qgis.core import (
     Qgis,
     QgsApplication,
+    QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsGeometry,
     QgsProject,
@@ -156,7 +157,7 @@ class LabelPanel(QDockWidget):
             if extent.isEmpty():
                 self.say("The canvas shows none of the raster layer: zoom to it first.", Qgis.MessageLevel.Warning)
                 return
-            self.window = prompts.Window(layer, model, extent)
+            self.window = prompts.Window(layer, model, extent, self._pixel_metres())
         request = prompts.Request(
             points=[(to_layer.transform(point), positive) for point, positive in self.points],
             box=to_layer.transformBoundingBox(self.box) if self.box is not None else None,
@@ -169,6 +170,20 @@ class LabelPanel(QDockWidget):
         self.task = QgsTask.fromFunction("DualStream: embedding for Segment Anything",
                                          lambda _task: window.answer(request), on_finished=self._embedded)
         QgsApplication.taskManager().addTask(self.task)
+
+    def _pixel_metres(self) -> float:
+        """The canvas's pixel in metres on the ground at its centre (a web layer is read at what the user sees)."""
+        import math
+
+        wgs84 = QgsCoordinateTransform(self.canvas.mapSettings().destinationCrs(),
+                                       QgsCoordinateReferenceSystem("EPSG:4326"), QgsProject.instance())
+        centre, size = self.canvas.extent().center(), self.canvas.mapUnitsPerPixel()
+        a = wgs84.transform(centre.x(), centre.y())
+        b = wgs84.transform(centre.x() + size, centre.y())
+        lat1, lat2 = math.radians(a.y()), math.radians(b.y())
+        dlat, dlon = lat2 - lat1, math.radians(b.x() - a.x())
+        h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
+        return 2 * 6_371_008.8 * math.asin(math.sqrt(h))
 
     def _embedded(self, exception, result=None) -> None:
         self.task = None

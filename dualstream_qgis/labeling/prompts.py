@@ -65,10 +65,11 @@ def _said(messages: list[str]) -> "object":
 class Window:
     """One window of ``layer`` (its part the canvas showed at the first prompt) embedded once by ``model``."""
 
-    def __init__(self, layer, model: str, extent: QgsRectangle):
+    def __init__(self, layer, model: str, extent: QgsRectangle, pixel_size: float | None = None):
         self.layer = layer
         self.model = model
         self.extent = QgsRectangle(extent)
+        self.pixel_size = pixel_size  # metres per pixel a web layer is read at: what the canvas shows
         self._session = None
         self.said: list[str] = []  # what the engine said while embedding (model download, licence, window)
 
@@ -77,6 +78,19 @@ class Window:
 
     def embedded(self) -> bool:
         return self._session is not None
+
+    def _web_window(self, api, layer, crs: str) -> str:
+        """The web layer's window over the extent as a virtual raster (fetched as read), in a folder of its own."""
+        import tempfile
+
+        if not self.pixel_size:
+            raise QgsProcessingException(f"The web layer '{layer.name}' needs a pixel size: zoom the canvas to it.")
+        folder = tempfile.mkdtemp(prefix="dualstream-label-")
+        extent = self.extent
+        source = api.WebSource(layer.description, name=f"{layer.kind} layer '{layer.name}'", stem=layer.name)
+        return api.read_web_sources([source], [extent.xMinimum(), extent.yMinimum(), extent.xMaximum(),
+                                               extent.yMaximum()], crs, self.pixel_size, folder,
+                                    _said(self.said))[0]
 
     def answer(self, request: Request) -> Answer:
         """The mask for ``request`` (the window embedded first when it is not yet): runs in a task or the GUI."""
@@ -91,8 +105,10 @@ class Window:
             extent = self.extent
             with warnings.catch_warnings(record=True) as caught:  # library warnings would print to stderr
                 warnings.simplefilter("always")
+                if not isinstance(source, str):  # a web layer: its window at the canvas's pixel size, by the
+                    source = self._web_window(api, source, crs)  # engine's one rule for web layers
                 self._session = api.prompted_session(
-                    source if isinstance(source, str) else source.description,
+                    source,
                     (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
                     self.model, extent_crs=crs, callback=_said(self.said))
             self.said += [f"Warning: {w.message}" for w in caught]
