@@ -4,5 +4,6 @@
 the RGB picture the models take), ``model.py`` (a SAM-family model loaded strictly, an image embedded once, prompts
 answered), ``session.py`` (a window's embedding kept in a small LRU cache; prompts in map coordinates; masks back as
 georeferenced polygons), ``labels.py`` (prompts from a vector file or a text, the polygons written to a
-GeoPackage).
+GeoPackage), ``layer_file.py`` (the one GeoPackage writer of the prompted jobs' polygons), and the loop after
+``suggest``: ``suggested.py``, ``propose.py``, ``accept.py``.
 """

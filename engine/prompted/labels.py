@@ -9,16 +9,14 @@ class name, the model's score and the prompt's number, to a temporary file renam
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..callbacks import Callback, Stage
 from ..config.prompted import PromptedConfig
 from ..errors import DataError, mention
-from ..io.atomic import temporary_path
 from ..io.safety import RASTER_GIVE, Files, check_outputs, check_writable
-from ..io.writers import commit_file, remove_quietly, writing
 from ..runtime.environment import require
+from .layer_file import write_polygon_layer
 from .session import OutsideWindowError, PromptAnswer, open_session
 
 FIELDS = (("class_id", "OFTInteger"), ("class_name", "OFTString"), ("score", "OFTReal"), ("prompt", "OFTInteger"),
@@ -147,37 +145,7 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
 
 
 def _write(cfg: PromptedConfig, crs: str, answers: list[tuple[int, PromptAnswer]], name: str, model: str) -> int:
-    ogr, osr = require("osgeo.ogr"), require("osgeo.osr")
-    destination = Path(cfg.output)
-    tmp = temporary_path(destination, ".gpkg")
-    ref = None
-    if crs:
-        ref = osr.SpatialReference()
-        ref.ImportFromWkt(crs)
-    written = 0
-    try:
-        with writing(tmp):
-            out = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))
-            layer = out.CreateLayer(destination.stem, srs=ref, geom_type=ogr.wkbMultiPolygon)
-            for field_name, kind in FIELDS:
-                layer.CreateField(ogr.FieldDefn(field_name, getattr(ogr, kind)))
-            layer.StartTransaction()
-            for number, answer in answers:
-                for polygon in answer.polygons:
-                    feature = ogr.Feature(layer.GetLayerDefn())
-                    feature.SetField("class_id", int(cfg.class_value))
-                    feature.SetField("class_name", name)
-                    feature.SetField("score", round(float(answer.score), 4))
-                    feature.SetField("prompt", number)
-                    feature.SetField("prompt_kind", "text" if number == 0 else "prompt")
-                    feature.SetField("model", model)
-                    feature.SetGeometry(ogr.ForceToMultiPolygon(ogr.CreateGeometryFromWkt(polygon.wkt)))
-                    layer.CreateFeature(feature)
-                    written += 1
-            layer.CommitTransaction()
-            layer = out = feature = None
-        commit_file(tmp, destination)
-    except BaseException:
-        remove_quietly(tmp)
-        raise
-    return written
+    rows = ((polygon.wkt, (int(cfg.class_value), name, round(float(answer.score), 4), number,
+                           "text" if number == 0 else "prompt", model))
+            for number, answer in answers for polygon in answer.polygons)
+    return write_polygon_layer(cfg.output, crs, FIELDS, rows)

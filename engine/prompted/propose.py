@@ -21,10 +21,10 @@ from ..callbacks import Callback, Stage
 from ..config import SegmentConfig
 from ..config.proposals import ProposeConfig
 from ..errors import ConfigError, DataError, mention
-from ..io.atomic import temporary_folder, temporary_path
+from ..io.atomic import temporary_folder
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, check_outputs, check_writable
-from ..io.writers import commit_file, remove_quietly, writing
 from ..runtime.environment import require
+from .layer_file import write_polygon_layer
 from .session import open_session
 from .suggested import Window, read_windows
 
@@ -209,32 +209,5 @@ def text_class(text: str, names: list[str]) -> int:
 
 
 def _write(output: str, proposals: list[Proposal], crs: str, model: str) -> None:
-    ogr, osr = require("osgeo.ogr"), require("osgeo.osr")
-    destination = Path(output)
-    tmp = temporary_path(destination, ".gpkg")
-    ref = None
-    if crs:
-        ref = osr.SpatialReference()
-        ref.SetFromUserInput(crs)
-    try:
-        with writing(tmp):
-            out = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))
-            layer = out.CreateLayer(destination.stem, srs=ref, geom_type=ogr.wkbMultiPolygon)
-            for name, kind in FIELDS:
-                layer.CreateField(ogr.FieldDefn(name, getattr(ogr, kind)))
-            layer.StartTransaction()
-            for proposal in proposals:
-                feature = ogr.Feature(layer.GetLayerDefn())
-                for name, value in (("window", proposal.window), ("class_id", proposal.class_id),
-                                    ("class_name", proposal.class_name), ("model_prob", proposal.model_prob),
-                                    ("sam_score", proposal.sam_score), ("prompt", proposal.prompt),
-                                    ("scene", proposal.scene), ("sam_model", model)):
-                    feature.SetField(name, value)
-                feature.SetGeometry(ogr.CreateGeometryFromWkt(proposal.wkt))
-                layer.CreateFeature(feature)
-            layer.CommitTransaction()
-            layer = out = feature = None
-        commit_file(tmp, destination)
-    except BaseException:
-        remove_quietly(tmp)
-        raise
+    write_polygon_layer(output, crs, FIELDS, ((p.wkt, (p.window, p.class_id, p.class_name, p.model_prob, p.sam_score,
+                                                       p.prompt, p.scene, model)) for p in proposals))
