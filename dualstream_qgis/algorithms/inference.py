@@ -75,16 +75,23 @@ def model_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
                    context: QgsProcessingContext) -> dict[str, Any]:
     """``models`` and ``model_weights`` for SegmentConfig (which checks one weight per bundle), each model checked
     with the parameter named in the error."""
-    models = model_paths(parameters.get(MODEL))
+    models = checked_models(parameters.get(MODEL), "choose at least one model bundle (.dsmodel) written by "
+                                                   "Train DualStream.")
+    weights = parse_floats(alg.parameterAsString(parameters, WEIGHTS, context), WEIGHTS) or None
+    return {"models": models, "model_weights": weights}
+
+
+def checked_models(value: Any, missing: str) -> list[str]:
+    """The bundle paths of a MODEL value, each checked (QgsProcessingException naming MODEL: ``missing`` when there
+    is none, else why a path is no bundle)."""
+    models = model_paths(value)
     if not models:
-        raise QgsProcessingException("Parameter MODEL: choose at least one model bundle (.dsmodel) written by "
-                                     "Train DualStream.")
+        raise QgsProcessingException(f"Parameter MODEL: {missing}")
     for path in models:
         problem = model_problem(path)
         if problem:
             raise QgsProcessingException(problem)
-    weights = parse_floats(alg.parameterAsString(parameters, WEIGHTS, context), WEIGHTS) or None
-    return {"models": models, "model_weights": weights}
+    return models
 
 
 def model_problem(path: str) -> str | None:

@@ -21,7 +21,7 @@ from ..feedback import Stages, render_message, run_engine
 from ..styling import layer_post_processor, outline_polygons
 from .algorithm import DualStreamAlgorithm
 from .common import LAYER_LIST_WRAPPER, add_parameter, check_suffix, ensure_parent, parameters_help
-from .inference import MODEL_FILTER, ModelChecksMixin, ModelFileParameter, model_paths, model_problem
+from .inference import MODEL_FILTER, ModelChecksMixin, ModelFileParameter, checked_models
 from .parameters import add_settings, declared_text, read_settings
 from .sources import MultipleLayersParameter, raster_sources, vector_source
 
@@ -78,13 +78,7 @@ class ProposeAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
         self.check_requirements()
-        models = model_paths(parameters.get(self.MODEL))
-        if not models:
-            raise QgsProcessingException("Parameter MODEL: choose the model bundle (.dsmodel) suggest ran.")
-        for path in models:
-            problem = model_problem(path)
-            if problem:
-                raise QgsProcessingException(problem)
+        models = checked_models(parameters.get(self.MODEL), "choose the model bundle (.dsmodel) suggest ran.")
         windows, _ = vector_source(self, parameters, self.WINDOWS, context, feedback)
         aux = raster_sources(parameters, self.AUX, context)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)

@@ -20,7 +20,7 @@ from ..feedback import SEGMENT_STAGES, Stages, render_message, run_engine
 from ..styling import layer_post_processor
 from .algorithm import DualStreamAlgorithm
 from .common import LAYER_LIST_WRAPPER, add_parameter, check_suffix, ensure_parent, parameters_help
-from .inference import MODEL_FILTER, ModelChecksMixin, ModelFileParameter, model_paths, model_problem
+from .inference import MODEL_FILTER, ModelChecksMixin, ModelFileParameter, checked_models
 from .parameters import add_settings, declared_text, read_settings
 from .sources import MultipleLayersParameter, polygon_area_file, raster_sources
 
@@ -84,13 +84,7 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
         self.check_requirements()
-        models = model_paths(parameters.get(self.MODEL))
-        if not models:
-            raise QgsProcessingException("Parameter MODEL: choose the model bundle (.dsmodel) to ask.")
-        for path in models:
-            problem = model_problem(path)
-            if problem:
-                raise QgsProcessingException(problem)
+        models = checked_models(parameters.get(self.MODEL), "choose the model bundle (.dsmodel) to ask.")
         images = raster_sources(parameters, self.INPUT, context)
         if not images:
             raise QgsProcessingException("Parameter INPUT: choose at least one scene (a raster layer).")
