@@ -62,6 +62,7 @@ class LabelPanel(QDockWidget):
         self.masks: list[QgsGeometry] = []  # the current answer, in the raster layer's CRS
         self.score = 0.0
         self.task: QgsTask | None = None
+        self._pending = False  # a prompt came while the window was being embedded
         self._markers: list[QgsVertexMarker] = []
         self.mask_band = QgsRubberBand(self.canvas, GEOMETRY_POLYGON)
         self.mask_band.setColor(MASK_FILL)
@@ -142,12 +143,15 @@ class LabelPanel(QDockWidget):
 
     def ask(self) -> None:
         """Ask the engine for the mask of the prompts so far (embedding the window first where needed)."""
+        if not self.points and self.box is None and not self.text:
+            return  # cleared while the window was being embedded: nothing to ask
         layer = self.raster_box.currentLayer()
         if layer is None:
             self.say("Choose a raster layer first (or add one to the project).", Qgis.MessageLevel.Warning)
             return
         if self.task is not None:
-            self.say("Still working on the last prompt; the next one is asked when it is done.")
+            self._pending = True  # asked again, with every prompt so far, when the embedding is done
+            self.say("Still embedding the window; your prompts are asked when it is done.")
             return
         model = self.model_box.currentText().strip()
         canvas_crs = self.canvas.mapSettings().destinationCrs()
@@ -187,10 +191,13 @@ class LabelPanel(QDockWidget):
 
     def _embedded(self, exception, result=None) -> None:
         self.task = None
+        pending, self._pending = self._pending, False
         if exception is not None:
             self.say(prompts.explain(exception), Qgis.MessageLevel.Critical)
             return
         self._show(result)
+        if pending:
+            self.ask()
 
     def _show(self, answer: prompts.Answer) -> None:
         self.masks, self.score = answer.geometries, answer.score
