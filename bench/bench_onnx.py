@@ -15,7 +15,6 @@ Run alone: ``python bench/bench_onnx.py [--quick]``; inside ``make bench`` as se
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.bench_segment import AUX_CHANNELS, torch_threads, write_scene  # noqa: E402 - repository root first
+from bench.common import child_env  # noqa: E402
 from engine.callbacks import QuietCallback  # noqa: E402
 
 TITLE = "ONNX: onnxruntime vs torch on the CPU (same tiles), and segment start-up"
@@ -120,7 +120,7 @@ def startup(folder: Path, repeats: int) -> dict[str, Any]:
         export_onnx(bundle, onnx_path)
     scene = synthetic.make_scene(folder / "small", "scene_b", size=(256, 320), seed=12, aux_channels=AUX_CHANNELS)
     runs: dict[str, list[float]] = {"torch": [], "onnxruntime": []}
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = child_env()
     for _ in range(repeats):
         for backend, model in (("torch", bundle), ("onnxruntime", str(onnx_path))):
             command = [sys.executable, "-m", "engine", "segment", "--image", scene["image"], "--aux",

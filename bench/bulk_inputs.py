@@ -5,13 +5,13 @@ manifest, the environment of a child process, a raster's values, a predictor loa
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench.bench_segment import AUX_CHANNELS, write_scene
+from bench.common import child_env
 
 REPO = Path(__file__).resolve().parents[1]
 PRESET, TILE = "b1", 512
@@ -63,7 +63,7 @@ def manifest_size(manifest: Path) -> int:
 
 
 def bench_env(threads: int | None = None) -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = child_env()
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     return env

@@ -36,6 +36,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.bench_segment import AUX_CHANNELS, write_scene  # noqa: E402 - repository root first
+from bench.common import child_env  # noqa: E402
 
 TITLE = "CPU default: torch vs the auto backend (onnxruntime) vs Deepness; start-up; bulk; busy cores"
 TILE = 256
@@ -79,7 +80,7 @@ class Runner:
 
     def __init__(self, folder: Path):
         os.environ["DUALSTREAM_CACHE_DIR"] = str(folder / "cache")  # this process's look-ups too
-        self.env = dict(os.environ, PYTHONPATH=str(REPO))
+        self.env = child_env()
         self.loads: list[float] = []
 
     def run(self, command: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:

@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.common import child_env  # noqa: E402
 from engine.models import AutoModelConfig, list_models  # noqa: E402 - after the repository is on sys.path
 from engine.models.configuration_utils import IMAGERY  # noqa: E402
 
@@ -136,7 +137,7 @@ def buildings_set(folder: Path) -> DataSet:
 
 
 def engine(*args: str, timeout: int = 7200) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env = child_env()
     done = subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True, cwd=REPO,
                           env=env, timeout=timeout)
     if done.returncode != 0:

@@ -32,6 +32,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.bench_segment import write_scene  # noqa: E402 - repository root first
+from bench.common import child_env  # noqa: E402
 
 TITLE = "Foundation encoders on the CPU: segmentation speed per encoder, cached vs recomputed training, memory"
 ENCODERS = ("resnet18", "mit_b1", "prithvi_eo2_tiny_tl", "prithvi_eo2_100m_tl", "prithvi_eo2_300m",
@@ -45,20 +46,25 @@ import json, resource, statistics, sys, time
 import torch
 from engine.models import build_model
 from engine.runtime.cores import torch_cpu_threads
-encoder, tile = sys.argv[1], int(sys.argv[2])
+encoder, tile, device = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 torch_cpu_threads(torch)  # the threads segment and train take on this machine now (fewer when it is busy)
 torch.manual_seed(0)
-model = build_model("unet", preset="light", vision_channels=6, aux_channels=0, encoder=encoder).eval()
-x = torch.randn(1, 6, tile, tile)
+model = build_model("unet", preset="light", vision_channels=6, aux_channels=0, encoder=encoder).eval().to(device)
+gpu = device.startswith("cuda")
+x = torch.randn(8 if gpu else 1, 6, tile, tile, device=device)  # on a GPU a batch, as segment sends one
 times = []
-with torch.no_grad():
-    for i in range(2):  # a warm-up, then the timed pass (the machine is shared: minutes per large tile)
+with torch.no_grad(), torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=gpu):  # segment's AMP
+    for i in range(11 if gpu else 2):  # a warm-up, then the timed passes (minutes per large tile on the CPU)
         start = time.perf_counter()
         model(x)
-        times.append(time.perf_counter() - start)
-print(json.dumps({"parameters": sum(p.numel() for p in model.parameters()),
-                  "tile_seconds": times[-1], "threads": torch.get_num_threads(),
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        if gpu:
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) / x.shape[0])
+out = {"parameters": sum(p.numel() for p in model.parameters()), "tile_seconds": statistics.median(times[1:]),
+       "threads": torch.get_num_threads(), "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+if gpu:
+    out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+print(json.dumps(out))
 """
 
 TRAIN = r"""
@@ -67,12 +73,14 @@ from engine.callbacks import QuietCallback
 from engine.config import DataConfig, TrainConfig
 from engine.models import AutoModelConfig
 from engine.training.trainer import train
-image, label, out, mode, encoder, tiles, epochs = sys.argv[1:8]
+image, label, out, mode, encoder, tiles, epochs, device = sys.argv[1:9]
+finetune = mode == "finetune"  # the whole model trains (what the time budget picks on a GPU)
 model = AutoModelConfig.for_family("unet", preset="light", encoder=encoder)
 data = DataConfig(train_scenes=[{"image": image, "label": label}], tile_size=256, tiles_per_epoch=int(tiles),
                   val_fraction=0.0)
-cfg = TrainConfig(output=out, epochs=0, warmup_epochs=int(epochs), batch_size=4, device="cpu", num_workers=0,
-                  preview_tiles=0, frozen_encoder=mode)
+cfg = TrainConfig(output=out, epochs=int(epochs) if finetune else 0, warmup_epochs=0 if finetune else int(epochs),
+                  batch_size=4, device=device, num_workers=0, preview_tiles=0,
+                  frozen_encoder="off" if finetune else mode)
 start = time.perf_counter()
 train(model, data, cfg, QuietCallback())
 seconds = time.perf_counter() - start
@@ -95,15 +103,15 @@ def _run(code: list[str], env: dict[str, str]) -> tuple[dict[str, Any], float]:
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO), DUALSTREAM_OFFLINE="1")
+    env = child_env(DUALSTREAM_OFFLINE="1")
     env.pop("OMP_NUM_THREADS", None)  # the engine's own choice of threads, as a user gets it
     return env
 
 
-def per_encoder(tile: int, encoders: tuple[str, ...]) -> list[dict[str, Any]]:
+def per_encoder(tile: int, encoders: tuple[str, ...], device: str = "cpu") -> list[dict[str, Any]]:
     rows = []
     for name in encoders:
-        result, load = _run(["-c", PROBE, name, str(tile)], _env())
+        result, load = _run(["-c", PROBE, name, str(tile), device], _env())
         rows.append({"encoder": name, **result, "load": load})
         print(f"  {name}: {result['tile_seconds']:.2f} s per {tile}² tile, {result['peak_mib']:.0f} MiB", flush=True)
     return rows
@@ -151,7 +159,8 @@ def scene_tiles(size: int, tile: int) -> int:
     return tile_count(size, tile, tile - overlap_pixels(tile, DEFAULT_OVERLAP)) ** 2
 
 
-def end_to_end(folder: Path, size: int, encoders: tuple[str, ...], tile: int) -> list[dict[str, Any]]:
+def end_to_end(folder: Path, size: int, encoders: tuple[str, ...], tile: int,
+               device: str = "cpu") -> list[dict[str, Any]]:
     image = six_band_scene(folder, size)
     rows = []
     for name in encoders:
@@ -159,7 +168,7 @@ def end_to_end(folder: Path, size: int, encoders: tuple[str, ...], tile: int) ->
         load = os.getloadavg()[0]
         start = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "engine", "segment", "--image", image, "--model", bundle,
-                               "--out", str(folder / f"{name}.tif"), "--device", "cpu", "--backend", "torch",
+                               "--out", str(folder / f"{name}.tif"), "--device", device, "--backend", "torch",
                                "--quiet", "--json"], capture_output=True, text=True, cwd=str(REPO), env=_env())
         wall = time.perf_counter() - start
         if done.returncode != 0:
@@ -170,21 +179,25 @@ def end_to_end(folder: Path, size: int, encoders: tuple[str, ...], tile: int) ->
     return rows
 
 
-def cached_vs_recomputed(folder: Path, encoder: str, tiles: int, epochs: int, rounds: int) -> dict[str, Any]:
+def cached_vs_recomputed(folder: Path, encoder: str, tiles: int, epochs: int, rounds: int,
+                         device: str = "cpu") -> dict[str, Any]:
+    """Cached against recomputed features with the encoder frozen; on a GPU also the whole model fine-tuned."""
     image = six_band_scene(folder / "train", 512)
     label = write_scene(folder / "train", 512, seed=3)["label"]
-    runs: dict[str, list[dict[str, Any]]] = {"cached": [], "off": []}
+    modes = ("cached", "off", "finetune") if device.startswith("cuda") else ("cached", "off")
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     for round_ in range(rounds):
-        for mode in (("cached", "off") if round_ % 2 == 0 else ("off", "cached")):
+        for mode in (modes if round_ % 2 == 0 else modes[::-1]):
             out = folder / f"train_{mode}_{round_}.dsmodel"
             result, load = _run(["-c", TRAIN, image, label, str(out), mode, encoder, str(tiles),
-                                 str(epochs)], _env())
+                                 str(epochs), device], _env())
             runs[mode].append({**result, "load": load})
             print(f"  train {mode}: {result['tiles_per_second']:.2f} tiles/s, {result['peak_mib']:.0f} MiB",
                   flush=True)
     median = {mode: statistics.median(r["tiles_per_second"] for r in rows) for mode, rows in runs.items()}
     epoch = {mode: statistics.median(r["epoch_tiles_per_second"] for r in rows) for mode, rows in runs.items()}
-    return {"encoder": encoder, "tiles": tiles, "epochs": epochs, "runs": runs, "tiles_per_second": median,
+    return {"encoder": encoder, "tiles": tiles, "epochs": epochs, "device": device, "runs": runs,
+            "tiles_per_second": median,
             "speedup": median["cached"] / median["off"], "epoch_tiles_per_second": epoch,
             "epoch_speedup": epoch["cached"] / epoch["off"]}
 
@@ -192,47 +205,63 @@ def cached_vs_recomputed(folder: Path, encoder: str, tiles: int, epochs: int, ro
 def markdown(result: dict[str, Any]) -> str:
     per = {row["encoder"]: row for row in result["per_encoder"]}
     scene, check, tiles = result["scene"], result["check_scene"], result["scene_tiles"]
-    lines = [f"Random weights of the real sizes; UNet light decoder; 6 bands; {result['cores']} cores shared with "
-             f"other work (the 1-minute load average shown); no GPU was lent. {scene}² = {tiles} tiles of "
+    where = (f"on {result['gpu']} (bf16 autocast, as `segment` runs there; a tile's time is a batch of 8's / 8)"
+             if result["device"] != "cpu" else f"on {result['cores']} CPU cores shared with other work (the 1-minute "
+                                                 f"load average shown); no GPU")
+    lines = [f"Random weights of the real sizes; UNet light decoder; 6 bands; {where}. {scene}² = {tiles} tiles of "
              f"{result['tile']} px at the default overlap; its time is one tile's forward x {tiles} (extrapolated).",
              "", f"| encoder | parameters | s per {result['tile']}² tile | {scene}² extrapolated (min) | peak MiB | "
              f"load |", "|---|---|---|---|---|---|"]
     for row in result["per_encoder"]:
-        lines.append(f"| {row['encoder']} | {row['parameters'] / 1e6:.1f} M | {row['tile_seconds']:.2f} | "
-                     f"{row['tile_seconds'] * tiles / 60:.1f} | {row['peak_mib']:.0f} | {row['load']:.1f} |")
-    lines += ["", f"The extrapolation checked end to end (`segment --backend torch`, {check}², a fresh process, "
-              f"start-up and writing included):", "",
+        memory = f"{row['peak_mib']:.0f}" + (f" (GPU {row['peak_gpu_mib']:.0f})" if row.get("peak_gpu_mib") else "")
+        lines.append(f"| {row['encoder']} | {row['parameters'] / 1e6:.1f} M | {row['tile_seconds']:.4f} | "
+                     f"{row['tile_seconds'] * tiles / 60:.2f} | {memory} | {row['load']:.1f} |")
+    lines += ["", f"Measured end to end (`segment --backend torch --device {result['device']}`, {check}², a fresh "
+              f"process, start-up, reading and writing included):", "",
               "| encoder | tiles | measured s | per tile x tiles s | measured / extrapolated | load |",
               "|---|---|---|---|---|---|"]
     for row in result["end_to_end"]:
-        guess = per[row["encoder"]]["tile_seconds"] * (row["tiles"] or 0)
+        guess = per[row["encoder"]]["tile_seconds"] * (row["tiles"] or 0) if row["encoder"] in per else 0
         ratio = row["wall_s"] / guess if guess else float("nan")
         lines.append(f"| {row['encoder']} | {row['tiles']} | {row['wall_s']:.1f} | {guess:.1f} | {ratio:.2f} | "
                      f"{row['load']:.1f} |")
     train = result["training"]
-    lines += ["", f"Training with {train['encoder']} frozen (random weights), {train['tiles']} tiles x "
-              f"{train['epochs']} epochs of 256 px, batch 4, runs alternating: cached "
-              f"{train['tiles_per_second']['cached']:.2f} tiles/s, recomputed {train['tiles_per_second']['off']:.2f} "
-              f"tiles/s (x{train['speedup']:.1f}; whole runs: process start, data, and the caching itself counted); "
-              f"one epoch's steps: cached {train['epoch_tiles_per_second']['cached']:.2f}, recomputed "
-              f"{train['epoch_tiles_per_second']['off']:.2f} tiles/s (x{train['epoch_speedup']:.1f}); peak "
-              f"memory cached {max(r['peak_mib'] for r in train['runs']['cached']):.0f} MiB, recomputed "
-              f"{max(r['peak_mib'] for r in train['runs']['off']):.0f} MiB."]
+    rate, epoch = train["tiles_per_second"], train["epoch_tiles_per_second"]
+    memory = {mode: max(r["peak_mib"] for r in rows) for mode, rows in train["runs"].items()}
+    lines += ["", f"Training with {train['encoder']} (random weights) on {train['device']}, {train['tiles']} tiles x "
+              f"{train['epochs']} epochs of 256 px, batch 4, runs alternating: frozen and cached "
+              f"{rate['cached']:.2f} tiles/s, frozen and recomputed {rate['off']:.2f} tiles/s "
+              f"(x{train['speedup']:.1f}; whole runs: process start, data, and the caching itself counted); one "
+              f"epoch's steps: cached "
+              f"{epoch['cached']:.2f}, recomputed {epoch['off']:.2f} tiles/s (x{train['epoch_speedup']:.1f}); peak "
+              f"memory cached {memory['cached']:.0f} MiB, recomputed {memory['off']:.0f} MiB."]
+    if "finetune" in rate:
+        lines[-1] += (f" The whole model fine-tuned: {rate['finetune']:.2f} tiles/s (one epoch's steps "
+                      f"{epoch['finetune']:.2f}), peak {memory['finetune']:.0f} MiB.")
     return "\n".join(lines)
 
 
 def run(ctx: Any) -> dict[str, Any]:
+    from engine.runtime.environment import resolve_device
+
+    device = resolve_device(getattr(ctx, "device", "cpu"))
+    gpu = device.startswith("cuda")
     folder = Path(ctx.output_dir) / "foundation"
     folder.mkdir(parents=True, exist_ok=True)
     quick = bool(getattr(ctx, "quick", False))
-    check, tile = (512, 256) if quick else (1024, 512)
+    check, tile = (512, 256) if quick else ((4096, 512) if gpu else (1024, 512))  # a GPU runs the whole scene
     encoders = ENCODERS[:3] + ENCODERS[6:7] if quick else ENCODERS
     result: dict[str, Any] = {"cores": os.cpu_count(), "scene": 4096, "check_scene": check, "tile": tile,
-                              "scene_tiles": scene_tiles(4096, tile), "gpu": "none lent"}
-    result["per_encoder"] = per_encoder(tile, encoders)
-    result["end_to_end"] = end_to_end(folder, check, END_TO_END[:2] if quick else END_TO_END, tile)
+                              "scene_tiles": scene_tiles(4096, tile), "device": device, "gpu": "none lent"}
+    if gpu:
+        import torch
+
+        result["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    result["per_encoder"] = per_encoder(tile, encoders, device)
+    checked = encoders if gpu else (END_TO_END[:2] if quick else END_TO_END)
+    result["end_to_end"] = end_to_end(folder, check, checked, tile, device)
     result["training"] = cached_vs_recomputed(folder, "prithvi_eo2_tiny_tl" if quick else "prithvi_eo2_100m_tl",
-                                              8, 2 if quick else 4, 1)
+                                              32 if gpu else 8, 2 if quick else 4, 1, device)
     result["markdown"] = markdown(result)
     return result
 
@@ -243,8 +272,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--output", default=str(REPO / "bench_output"))
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     args = parser.parse_args()
-    ctx = type("Ctx", (), {"output_dir": Path(args.output), "quick": args.quick})()
+    ctx = type("Ctx", (), {"output_dir": Path(args.output), "quick": args.quick, "device": args.device})()
     outcome = run(ctx)
     Path(args.output, "foundation.json").write_text(json.dumps(outcome, indent=2, default=str))
     print(outcome["markdown"])

@@ -30,13 +30,15 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.common import child_env  # noqa: E402 - repository root first
+
 REALDATA = Path(os.environ.get("DUALSTREAM_REALDATA", REPO.parent.parent / "shared" / "realdata"))
 TILE = 128
 
 
 def cli(*argv: str) -> str:
     done = subprocess.run([sys.executable, "-m", "engine", *argv], capture_output=True, text=True, cwd=str(REPO),
-                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+                          env=child_env())
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:3])} failed:\n{done.stderr[-2000:]}")
     return done.stdout

@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.common import child_env
+
 TITLE = "Segment Anything on the CPU: embedding a 1024 px window, answering a click"
 REPO = Path(__file__).resolve().parents[2]
 TARGET_CLICK_S = 0.3
@@ -32,6 +34,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "sam2.1-small": ("Sam2Model", {"vision_config": {"backbone_config": {
         "model_type": "sam2_hiera_det_model", "blocks_per_stage": [1, 2, 11, 2],
         "global_attention_blocks": [7, 10, 13]}}}),
+    "edgetam": ("EdgeTamModel", {}),  # EdgeTamConfig's defaults are EdgeTAM's (RepViT through timm)
     "sam3": ("Sam3Model", {}),  # Sam3Config's defaults are SAM 3's (ViT-L-like, 1008 px)
 }
 QUICK = ("sam-vit-base", "sam2.1-tiny")
@@ -45,13 +48,15 @@ from engine.prompted.catalog import FAMILIES
 from engine.prompted.model import PromptModel
 from engine.prompted.window import ImageWindow
 
-name, class_name, changes, embeds = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
-family = {"SamModel": "sam", "Sam2Model": "sam2", "Sam3Model": "sam3"}[class_name]
+name, class_name, changes, embeds, device = (sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]),
+                                             sys.argv[5])
+family = {"SamModel": "sam", "Sam2Model": "sam2", "EdgeTamModel": "edgetam", "Sam3Model": "sam3"}[class_name]
+sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)  # GPU work is asynchronous
 config_class = getattr(transformers, class_name.replace("Model", "Config"))
 config = config_class(**changes)
 torch.manual_seed(0)
 start = time.perf_counter()
-model = getattr(transformers, class_name)(config).eval()
+model = getattr(transformers, class_name)(config).eval().to(device)
 built = time.perf_counter() - start
 prompt = PromptModel(model, FAMILIES[family], name)
 rng = np.random.default_rng(0)
@@ -61,6 +66,7 @@ times = []
 for _ in range(embeds + 1):  # the first is a warm-up
     t = time.perf_counter()
     embedding = prompt.embed(rgb)
+    sync()
     times.append(time.perf_counter() - t)
 window = ImageWindow(rgb, (500000.0, 0.5, 0.0, 4100000.0, 0.0, -0.5), "EPSG:32633", "bench", "bench")
 out = {"model": name, "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6, "build_s": built,
@@ -94,23 +100,27 @@ else:  # SAM 3 answers a text: timed with token ids in place of the real checkpo
     for _ in range(4):
         t = time.perf_counter()
         with torch.inference_mode():
-            model(vision_embeds=embedding.features, input_ids=ids, attention_mask=mask)
+            model(vision_embeds=embedding.features, input_ids=ids.to(device), attention_mask=mask.to(device))
+        sync()
         text.append(time.perf_counter() - t)
     out["text_s"] = statistics.median(text[1:])
     out["click_s"] = None
 out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+if device.startswith("cuda"):
+    out["gpu"] = torch.cuda.get_device_name()
+    out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
 print(json.dumps(out))
 """
 
 
-def _one(name: str, quick: bool) -> dict[str, Any]:
+def _one(name: str, quick: bool, device: str) -> dict[str, Any]:
     class_name, changes = MODELS[name]
     load_before = os.getloadavg()[0]
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = child_env()
     try:
         done = subprocess.run([sys.executable, "-c", CHILD, name, class_name, json.dumps(changes),
-                               "1" if quick or name == "sam3" else "2"], capture_output=True, text=True, env=env,
-                              timeout=1800)
+                               "1" if quick or name == "sam3" else "2", device], capture_output=True, text=True,
+                              env=env, timeout=1800)
     except subprocess.TimeoutExpired:
         return {"model": name, "error": "did not finish within 30 minutes"}
     load = (load_before, os.getloadavg()[0])
@@ -123,9 +133,14 @@ def _one(name: str, quick: bool) -> dict[str, Any]:
 
 
 def run(ctx: Any) -> dict[str, Any]:
+    from engine.runtime.environment import resolve_device
+
+    device = resolve_device(ctx.device)
     names = QUICK if ctx.quick else tuple(MODELS)
-    rows = [_one(name, ctx.quick) for name in names]
-    lines = ["| model | parameters | embedding, 1024 px | click: decoder + mask | click: polygons | click in all | "
+    rows = [_one(name, ctx.quick, device) for name in names]
+    gpu = next((r["gpu"] for r in rows if r.get("gpu")), None)
+    lines = [f"Device: {gpu or 'the CPU'} ({device}); float32.", "",
+             "| model | parameters | embedding, 1024 px | click: decoder + mask | click: polygons | click in all | "
              "load (1 min) | peak memory |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
@@ -135,10 +150,12 @@ def run(ctx: Any) -> dict[str, Any]:
                                  for k in ("click_s", "decode_s", "polygons_s"))
         if r.get("text_s") is not None:
             decode = f"a text: {r['text_s']:.3f} s"
-        lines.append(f"| {r['model']} | {r['parameters_m']:.0f} M | {r['embed_s']:.1f} s | {decode} | {shapes} | "
+        lines.append(f"| {r['model']} | {r['parameters_m']:.0f} M | {r['embed_s']:.3g} s | {decode} | {shapes} | "
                      f"{click} | "
-                     f"{r['load'][0]:.1f} / {r['load'][1]:.1f} | {r['peak_rss_mib']:.0f} MiB |")
-    lines.append("")
-    lines.append("EdgeTAM: not measured (its RepViT image encoder is a timm model; timm needs torchvision, which "
-                 "does not load with the CPU torch here). CPU only: no GPU was lent.")
-    return {"models": rows, "target_click_s": TARGET_CLICK_S, "markdown": "\n".join(lines)}
+                     f"{r['load'][0]:.1f} / {r['load'][1]:.1f} | {r['peak_rss_mib']:.0f} MiB"
+                     + (f", GPU {r['peak_gpu_mib']:.0f} MiB |" if r.get("peak_gpu_mib") else " |"))
+    if any(r["model"] == "edgetam" and "error" in r for r in rows):
+        lines += ["", "EdgeTAM: its RepViT image encoder is a timm model; where timm is not installed (it needs "
+                      "torchvision, whose wheels do not load with the CPU torch of `make install`) it is not measured."]
+    return {"device": device, "gpu": gpu, "models": rows, "target_click_s": TARGET_CLICK_S,
+            "markdown": "\n".join(lines)}
