@@ -144,7 +144,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         WEB_WINDOW.add(self)
         add_settings(self, "data.val_fraction")
         add_settings(self, "model.name", "model.preset", "model.encoder", "data.bands", "data.x_bands")
-        # a folder widget that also takes typed text (imagenet, a hub id)
+        # a folder widget that also takes typed text (imagenet, release, a hub id)
         pretrained, label, text = declared_text(self, "model.pretrained")
         add_parameter(self, QgsProcessingParameterFile(
             pretrained, label, behavior=FILE_BEHAVIOR_FOLDER, optional=True), text)

@@ -191,9 +191,10 @@ class ModelConfig(Settings):
     dropout: float = setting(0.1, group="model", metavar="RATE", no_qgis=MODEL_DETAIL,
                              help="Dropout before the classifier, in [0, 1).")
     pretrained: str | None = setting(
-        None, label="Pretrained encoder weights (imagenet, a hub id, or a folder)", custom_qgis=True,
+        None, label="Pretrained encoder weights (imagenet, release, a hub id, or a folder)", custom_qgis=True,
         group="model", metavar="SOURCE",
-        help="imagenet for the encoder's ImageNet checkpoint, a Hugging Face hub id such as nvidia/mit-b1 "
+        help="imagenet for the encoder's ImageNet checkpoint, release for a foundation encoder's own checkpoint "
+             "(Prithvi-EO-2.0, DINOv3), a Hugging Face hub id such as nvidia/mit-b1 "
              "(downloaded once into the Hugging Face cache, then used offline too), or a local checkpoint folder "
              "(save_pretrained output).",
         auto="imagenet when the encoder has an ImageNet checkpoint that the Hugging Face cache holds or the hub "
