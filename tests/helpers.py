@@ -31,12 +31,20 @@ COLORS = ["#000000", "#ff0000"]
 def make_bundle(path: Path, *, vision_bands: int = 4, aux_channels: int = 0, num_classes: int = 1,
                 tile: int = 64, seed: int = 0, class_names: list[str] | None = None,
                 class_colors: list[str] | None = None, vision_high: float = 4000.0, gsd: float = 1.0,
-                aux_stats: dict | None = None, band_names: list[str] | None = None, crs: str | None = None) -> str:
+                aux_stats: dict | None = None, band_names: list[str] | None = None, crs: str | None = None,
+                one_class: int | None = None) -> str:
     """A bundle with random (seeded) weights of the tiny dualstream model (``band_names``: recorded as training
-    records its images' band descriptions; ``crs``: the training CRS, which gives ``gsd`` its units)."""
+    records its images' band descriptions; ``crs``: the training CRS, which gives ``gsd`` its units;
+    ``one_class``: its classifier gives that class at every pixel, whatever the input)."""
     torch.manual_seed(seed)
     model = build_model("dualstream", preset="tiny", vision_channels=vision_bands, aux_channels=aux_channels,
                         num_classes=num_classes, aux_ratio=8, dropout=0.0, drop_path=0.0)
+    if one_class is not None:
+        with torch.no_grad():
+            model.decoder.classifier.weight.zero_()
+            bias = model.decoder.classifier.bias
+            bias.fill_(-5.0)
+            bias[0 if num_classes == 1 else one_class] = 5.0 if num_classes > 1 or one_class == 1 else -5.0
     if class_names is None:
         class_names = NAMES if num_classes == 1 else [f"class {i}" for i in range(num_classes)]
     if class_colors is None and len(class_names) == 2:

@@ -25,8 +25,18 @@ MODEL, WEIGHTS = "MODEL", "WEIGHTS"
 RUN_SETTINGS = ("segment.overlap", "segment.tta", "segment.device", "segment.batch_size", "segment.threshold",
                 "segment.tile_size", "segment.border", "segment.backend", "segment.strict_inputs",
                 "segment.accept_one_class", "segment.low_confidence")
-#: The units of the image's values (beside the bands the model reads), in both algorithms.
-UNIT_SETTINGS = ("segment.value_scale", "segment.value_offset")
+
+
+def unit_settings(section: str) -> tuple[str, ...]:
+    """The units of the image's values and the one-class rule (declared once: engine/config/units.py) as
+    ``section``'s settings: every algorithm that runs a model on imagery offers them, as a QGIS user cannot run
+    gdal_edit."""
+    return tuple(f"{section}.{name}" for name in engine_api().UNIT_FIELDS)
+
+
+#: The units of the image's values beside the bands the model reads, in Segment and Segment in bulk (which list the
+#: one-class rule with their run settings).
+UNIT_SETTINGS = tuple(key for key in unit_settings("segment") if key != "segment.accept_one_class")
 
 
 class PolygonParameters:

@@ -21,7 +21,7 @@ from ..feedback import Stages, render_message, run_engine
 from ..styling import layer_post_processor, outline_polygons
 from .algorithm import DualStreamAlgorithm
 from .common import LAYER_LIST_WRAPPER, add_parameter, check_suffix, ensure_parent, parameters_help
-from .inference import MODEL_FILTER, ModelChecksMixin, ModelFileParameter, checked_models
+from .inference import MODEL_FILTER, ModelChecksMixin, ModelFileParameter, checked_models, unit_settings
 from .parameters import add_settings, declared_text, read_settings
 from .sources import MultipleLayersParameter, raster_sources, vector_source
 
@@ -54,6 +54,9 @@ class ProposeAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
             "<p>Then correct them (delete, redraw, change <i>class_id</i>) and run <b>Accept proposed labels</b>: "
             "the windows' polygons go to your labels, the windows to the labelled area. The mask quality of the "
             "real Segment Anything weights was not measured in this project.</p>"
+            "<p>Values in other units than the model's (digital numbers given to a model of reflectance): "
+            "state them with <b>Value scale</b> and <b>Value offset</b>, as in Segment; one class everywhere "
+            "from such values stops the run.</p>"
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
@@ -66,6 +69,7 @@ class ProposeAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         param, label, text = declared_text(self, "propose.aux")
         aux = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER, optional=True), text)
         aux.setMetadata(LAYER_LIST_WRAPPER)
+        add_settings(self, *unit_settings("propose"))
         add_settings(self, "propose.sam_model", "propose.text", "propose.min_pixels", "propose.treatment",
                      "propose.device", "propose.backend")
         param, label, text = declared_text(self, "propose.output")

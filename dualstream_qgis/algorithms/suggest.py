@@ -20,7 +20,7 @@ from ..feedback import SEGMENT_STAGES, Stages, render_message, run_engine
 from ..styling import layer_post_processor
 from .algorithm import DualStreamAlgorithm
 from .common import LAYER_LIST_WRAPPER, add_parameter, check_suffix, ensure_parent, parameters_help
-from .inference import MODEL_FILTER, ModelChecksMixin, ModelFileParameter, checked_models
+from .inference import MODEL_FILTER, ModelChecksMixin, ModelFileParameter, checked_models, unit_settings
 from .parameters import add_settings, declared_text, read_settings
 from .sources import MultipleLayersParameter, polygon_area_file, raster_sources
 
@@ -57,6 +57,9 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
             "polygon layer, a scratch layer too) and add the windows to your labelled area; (3) run <b>Train "
             "DualStream</b> with the labels, the windows as its <b>Labelled area</b>, and <b>Start from model</b> "
             "set to the current model. Repeat.</p>"
+            "<p>Values in other units than the model's (digital numbers given to a model of reflectance): "
+            "state them with <b>Value scale</b> and <b>Value offset</b>, as in Segment; one class everywhere "
+            "from such values stops the run.</p>"
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
@@ -72,6 +75,7 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         param, label, text = declared_text(self, "suggest.labelled_area")
         add_parameter(self, QgsProcessingParameterFeatureSource(param, label, [SOURCE_POLYGON], optional=True),
                       text + self.tr(" Only selected features counts where ticked."))
+        add_settings(self, *unit_settings("suggest"))
         add_settings(self, "suggest.count", "suggest.window", "suggest.tta", "suggest.device", "suggest.backend",
                      "suggest.batch_size")
         param, label, text = declared_text(self, "suggest.output")

@@ -20,13 +20,15 @@ from ..config import (
 )
 from ..config.polygons import DIALOG_OPTIONS as POLYGON_DIALOG_OPTIONS
 from ..config.polygons import PolygonOptions
+from ..config.units import GROUP as UNITS_GROUP
+from ..config.units import UNIT_FIELDS
 from ..declarations import Setting, declared, find, format_default, from_front_end, left_unset
 from ..models import ModelConfig, describe_models, list_encoders, list_models, list_presets
 from ..training.auto import AUTO_SETTINGS
 
 __all__ = ["AUTO_SETTINGS", "BULK", "SETTINGS_SECTIONS", "BulkConfig", "DataConfig", "EvaluateConfig", "ExportConfig",
            "ModelConfig", "POLYGON_DIALOG_OPTIONS", "PolygonOptions", "PolygonsConfig", "SegmentConfig", "Setting",
-           "SuggestConfig", "TrainConfig", "declared",
+           "SuggestConfig", "TrainConfig", "UNITS_GROUP", "UNIT_FIELDS", "declared",
            "describe_models", "fill_class_colors", "find_setting", "format_default", "from_front_end", "left_unset",
            "list_encoders", "list_models", "list_presets", "load_config_file", "parse_label_pairs"]
 

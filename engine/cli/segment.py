@@ -16,7 +16,17 @@ import json
 import sys
 from typing import Any
 
-from ..api import BULK, EXTRA_KINDS, ConfigError, EvaluateConfig, SegmentConfig, evaluate, load_config_file, segment
+from ..api import (
+    BULK,
+    EXTRA_KINDS,
+    UNITS_GROUP,
+    ConfigError,
+    EvaluateConfig,
+    SegmentConfig,
+    evaluate,
+    load_config_file,
+    segment,
+)
 from .bulk import is_bulk, run_bulk
 from .main import Command, say
 from .options import OptionGroups, add_settings, given_settings
@@ -35,7 +45,7 @@ class _Weights(argparse.Action):
 
 
 def add_segment_arguments(p: argparse.ArgumentParser) -> None:
-    groups = OptionGroups(p, "input and output", "area", "inference", BULK)
+    groups = OptionGroups(p, "input and output", UNITS_GROUP, "area", "inference", BULK)
     io = groups["input and output"]
     io.add_argument("--config", metavar="FILE", help="YAML or JSON file with a 'segment' section")
     io.add_argument("--weights", dest="segment.model_weights", nargs="+", action=_Weights, default=argparse.SUPPRESS,

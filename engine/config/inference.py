@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
 from .polygons import PolygonOptions, check_polygon_settings
+from .units import ValueUnits
 from .values import BACKENDS, BULK, DEVICES, TTA_MODES, check_tile_size, parse_label_pairs
 
 # Tiling and threshold when neither the user nor the model (an imported model's maker) says: segment.plan's
@@ -18,7 +18,7 @@ DEFAULT_OVERLAP, DEFAULT_THRESHOLD, DEFAULT_BORDER = 0.25, 0.5, 0
 
 
 @dataclass
-class SegmentConfig(PolygonOptions):
+class SegmentConfig(PolygonOptions, ValueUnits):
     """Whole-scene inference settings."""
 
     image: str = setting("", param="INPUT", custom_qgis=True, label="Image layer (or a STAC item below)",
@@ -36,20 +36,6 @@ class SegmentConfig(PolygonOptions):
         label="STAC item (file or URL) instead of an image layer",
         help="A STAC item (JSON file or URL) whose single-band assets are the image: bands picked by name "
              "(eo:bands), scaled by raster:bands, remote COGs read window by window. Replaces the image.")
-    value_scale: float | None = setting(
-        None, metavar="SCALE", group="input and output", label="Value scale (value x scale + offset; empty: as the "
-        "file says)",
-        default_note="the file's own scale and offset (GDAL band scale/offset, Sentinel-2 metadata, STAC "
-                     "raster:bands), applied when the values lie far outside the model's units",
-        help="The units of the image's values, as value x scale + offset, for every band the model reads: e.g. "
-             "0.0001 for Sentinel-2 or Landsat digital numbers given to a model of reflectance 0-1 (with "
-             "value offset -0.1 for Sentinel-2 L2A from processing baseline 04.00). Given, it replaces what the "
-             "file says of its units.")
-    value_offset: float | None = setting(
-        None, metavar="OFFSET", group="input and output", label="Value offset (added after the value scale)",
-        default_note="0 when a value scale is given, else the file's own",
-        help="Added to every value after the value scale (value x scale + offset), e.g. -0.1 for Sentinel-2 "
-             "L2A digital numbers from processing baseline 04.00 with value scale 0.0001.")
     models: list[str] = setting(
         default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
         param="MODEL", custom_qgis=True, label="Model (.dsmodel or .onnx; several separated by ; for an ensemble)",
@@ -146,13 +132,6 @@ class SegmentConfig(PolygonOptions):
         help="Stop with an error, not a warning, when the image's data type or value range per band is far from "
              "the model's training statistics (another product level, an 8-bit export, bands in another order). "
              "For pipelines that must not write a prediction of noise.")
-    accept_one_class: bool = setting(
-        False, label="Keep a result of one class or no data everywhere from values in other units",
-        advanced=True, group="inference",
-        help="When the image's values lie far outside the model's units and the result is one class on every "
-             "pixel (or no class anywhere: the model gave no finite score), the run fails and writes nothing, "
-             "saying which value scale and offset to set. With it (ticked in QGIS), such a result is written "
-             "with a warning.")
     prefetch: int = setting(2, group="inference", help="Batches read ahead by the reader thread.",
                             no_qgis="the default keeps the model busy; tune it from the command line")
     readers: int | None = setting(
@@ -182,11 +161,7 @@ class SegmentConfig(PolygonOptions):
             check(self.pixel_size >= 0, f"{mention('segment.pixel_size')} must be a positive number of metres, or 0 "
                                         f"for the model's training pixel size (got {self.pixel_size}).")
             self.pixel_size = float(self.pixel_size) or None
-        for key, nonzero in (("value_scale", True), ("value_offset", False)):
-            value = getattr(self, key)
-            check(value is None or (math.isfinite(float(value)) and not (nonzero and float(value) == 0)),
-                  f"{mention('segment.' + key)} must be a finite number{' other than 0' if nonzero else ''} "
-                  f"(got {value}).")
+        self.check_units("segment")
         check(self.tta in TTA_MODES, f"{mention('segment.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
         check(self.backend in BACKENDS,
                f"{mention('segment.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")

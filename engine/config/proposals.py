@@ -14,11 +14,12 @@ from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
 from .prompted import TREATMENT_CHOICES
+from .units import ValueUnits
 from .values import BACKENDS, DEVICES
 
 
 @dataclass
-class ProposeConfig(Settings):
+class ProposeConfig(ValueUnits):
     """Candidate labels in the windows ``suggest`` ranked: the model's blobs as box prompts, refined by SAM."""
 
     windows: str = setting("", flag="--windows", metavar="SUGGEST.gpkg", group="input and output", param="WINDOWS",
@@ -67,6 +68,7 @@ class ProposeConfig(Settings):
         check(self.min_pixels >= 0, f"{mention('propose.min_pixels')} must be >= 0 (got {self.min_pixels}).")
         check(self.backend in BACKENDS,
               f"{mention('propose.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
+        self.check_units("propose")
         if not self.ranks:  # an empty list (a front end's empty text) is no choice: every window
             self.ranks = None
         else:

@@ -10,14 +10,15 @@ from dataclasses import dataclass
 
 from ..declarations import setting
 from ..errors import mention
-from ..settings import Settings, check
+from ..settings import check
+from .units import ValueUnits
 from .values import BACKENDS, DEVICES, TTA_MODES
 
 MIN_WINDOW = 8  # pixels: a smaller square is too small to label or to score
 
 
 @dataclass
-class SuggestConfig(Settings):
+class SuggestConfig(ValueUnits):
     """Windows to label next, ranked by how much labelling them is expected to help."""
 
     models: list[str] = setting(
@@ -66,3 +67,4 @@ class SuggestConfig(Settings):
         check(self.backend in BACKENDS,
               f"{mention('suggest.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
         check(self.batch_size >= 1, f"{mention('suggest.batch_size')} must be >= 1 (got {self.batch_size}).")
+        self.check_units("suggest")

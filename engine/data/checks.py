@@ -16,7 +16,7 @@ import numpy as np
 
 from ..callbacks import Callback
 from ..errors import DataError
-from .domain_shift import Shift, domain_shift
+from .domain_shift import Shift, domain_shift, training_ranges
 from .normalize import BandStatistics
 from .raster import RasterGrid, grid_of, read_raw
 
@@ -151,12 +151,6 @@ def check_scene_aux(reader: Any, callback: Callback, warnings: list[str] | None 
             warn_partial_cover(target or reader.grid, grid, path, reader.image, what, limit, callback, warnings)
 
 
-def _training_ranges(statistics: BandStatistics) -> tuple[np.ndarray, np.ndarray]:
-    """(low, high) per band where most training values lay: the 2-98 % percentiles, or mean +- 2 std."""
-    low, high = np.asarray(statistics.low, np.float64), np.asarray(statistics.high, np.float64)
-    return (low - 2 * high, low + 2 * high) if statistics.method == "meanstd" else (low, high)
-
-
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
     """The share of range ``a`` that lies inside range ``b``."""
     return max(0.0, min(a[1], b[1]) - max(a[0], b[0])) / max(a[1] - a[0], 1e-12)
@@ -210,7 +204,7 @@ def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: Ba
     kept = values[:, valid & np.isfinite(values).all(axis=0)].astype(np.float64)
     if kept.shape[1] < 16:
         return  # nothing to judge by (an all-nodata image is reported elsewhere)
-    low, high = _training_ranges(statistics)
+    low, high = training_ranges(statistics)
     seen_low, seen_high = np.percentile(kept, [2, 98], axis=1)
     dtype = np.dtype(dataset.dtypes[bands[0] - 1])
     shift = domain_shift(seen_low, seen_high, low, high, eight_bit_image=dtype.kind in "iu" and dtype.itemsize == 1)

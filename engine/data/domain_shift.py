@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .normalize import BandStatistics
+
 IMAGE_FACTOR = 10.0  # the typical band this many times above or below the training values: other units
 APART_FACTOR = 3.0  # ... or this many, with most bands' ranges apart from the training ones: another product
 BAND_FACTOR = 100.0  # one band this many times off: that band in other units (the others as in training)
@@ -66,3 +68,9 @@ def domain_shift(seen_low: np.ndarray, seen_high: np.ndarray, low: np.ndarray, h
         far |= beyond
         eight_bit = "beyond" if beyond else ""
     return Shift(sorted(far), float(10 ** typical), eight_bit)
+
+
+def training_ranges(statistics: BandStatistics) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) per band where most training values lay: the 2-98 % percentiles, or mean +- 2 std."""
+    low, high = np.asarray(statistics.low, np.float64), np.asarray(statistics.high, np.float64)
+    return (low - 2 * high, low + 2 * high) if statistics.method == "meanstd" else (low, high)

@@ -154,7 +154,7 @@ def _predict(cfg: ProposeConfig, window: Window, folder: Path, callback: Callbac
     seg = SegmentConfig(image=window.scene, aux=list(cfg.aux), models=list(cfg.models),
                         output=str(folder / "classes.tif"), probabilities=str(folder / "p.tif"),
                         extent=list(window.inner_bounds), extent_crs=window.crs or None, tta="none", device=cfg.device,
-                        backend=cfg.backend)
+                        backend=cfg.backend, **cfg.units())
     result = segment(seg, callback)
     with rasterio.open(result.output) as ds:
         classes = ds.read(1)

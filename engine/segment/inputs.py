@@ -7,9 +7,10 @@ descriptions, a STAC item's ``eo:bands``), picks and orders the bands, samples t
 compares them with the range the model expects. Far outside it, the product's own scaling (GDAL scale/offset,
 Sentinel-2 L2A's baseline offset, STAC ``raster:bands``) is applied when it brings them inside; otherwise a
 model made elsewhere gets a warning naming the bands, their range and the expected one (an error with strict
-inputs; a model trained here is judged by its training statistics in the plan's domain check). Every decision is
-said in the log. When nothing needs changing, the reader opens the file itself; else a VRT over it (no pixel
-copied, a remote COG read window by window).
+inputs; a model trained here is judged by its training statistics in the plan's domain check). A model that
+records no band names reads the file's bands in order, judged the same way by its training statistics alone.
+Every decision is said in the log. When nothing needs changing, the reader opens the file itself; else a VRT over
+it (no pixel copied, a remote COG read window by window).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..data.band_match import BandPick, match_bands, pick_bands, sensors_for
+from ..data.domain_shift import domain_shift, training_ranges
 from ..data.input_vrt import InputFiles, pick_vrt, stack_vrt
 from ..data.metadata import DataMetadata
 from ..data.stac import StacItem, looks_like_stac, read_item
@@ -241,6 +243,8 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
         callback.info(resolved.said[-1])
     seen = seen_range(values)
     far = far_outside(*seen, *expected)
+    if not imported:  # trained here: also the training data's own rule (0-1 given to a 0-255 model lies inside)
+        far = sorted(set(far) | set(domain_shift(*seen, *training_ranges(data.vision_stats)).far))
     if not far:
         return given
     for scaling in scalings:
@@ -285,16 +289,14 @@ def resolve_image(cfg: SegmentConfig, members: list[Any], callback: Callback,
                   warnings: list[str]) -> tuple[ResolvedImage, list[Any]]:
     """The image the reader opens for ``cfg`` and the ``members`` (the plan's) reading it: unchanged when the input
     fits the model as it is."""
-    first = members[0]
-    data: DataMetadata = first.data
     source = cfg.stac_item or cfg.image
     resolved = ResolvedImage(path=str(source), source=str(source))
     stac = bool(cfg.stac_item) or looks_like_stac(str(source))
     if locations.is_remote(str(source)) or stac_is_url(str(source)):
         callback.info(f"'{source}' is read over the network; {Stall.rule().said()}.")
     given = cfg.value_scale is not None or cfg.value_offset is not None
-    if not stac and not cfg.bands and not given and not model_view(data).band_names and not model_view(data).imported:
-        return resolved, members  # nothing to go by: a model without band names reads the file as it is
+    if not stac and not cfg.bands and not given and any(m.data.x_bands for m in members):
+        return resolved, members  # a CMX model reads its file as it is (the plan's domain check judges it)
     try:
         return _resolve(cfg, members, resolved, stac, callback, warnings)
     except BaseException:

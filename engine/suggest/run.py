@@ -174,7 +174,7 @@ def _views(cfg: SuggestConfig, image: str, folder: Path, callback: Callback) -> 
     for i, (model, tta) in enumerate(runs):
         seg = SegmentConfig(image=image, aux=list(cfg.aux), models=[model], output=str(folder / f"classes_{i}.tif"),
                             probabilities=str(folder / f"p_{i}.tif"), tta=tta, device=cfg.device,
-                            batch_size=cfg.batch_size, backend=cfg.backend)
+                            batch_size=cfg.batch_size, backend=cfg.backend, **cfg.units())
         result = segment(seg, callback)
         names = list(result.class_names)
         with rasterio.open(result.extras["probabilities"]) as ds:

@@ -71,3 +71,32 @@ def test_value_scale_parameter_and_the_one_class_failure(plugin, model, tmp_path
                                               "DEVICE": "cpu", "OUTPUT": str(tmp_path / "bulk"), "VALUE_SCALE": 0.0001})
     with rasterio.open(tmp_path / "bulk" / "dn.tif") as ds:
         assert (ds.read(1) == expected).mean() >= 0.999
+
+
+def test_suggest_and_propose_offer_the_units_and_suggest_names_its_own_parameters(plugin, model, tmp_path):
+    """Before: Suggest's failure named VALUE_SCALE and ACCEPT_ONE_CLASS, parameters it did not have, and a QGIS
+    user cannot run gdal_edit."""
+    import processing
+    from qgis.core import QgsApplication, QgsProcessingException
+
+    registry = QgsApplication.processingRegistry()
+    for alg_id in ("dualstream:suggest", "dualstream:propose"):
+        alg = registry.algorithmById(alg_id)
+        assert all(alg.parameterDefinition(p) for p in ("VALUE_SCALE", "VALUE_OFFSET", "ACCEPT_ONE_CLASS")), alg_id
+    reflectance = (np.random.default_rng(2).uniform(0, 0.5, size=(4, 40, 50)) * 10000).round() / 10000
+    image = tmp_path / "dn.tif"
+    with rasterio.open(image, "w", driver="GTiff", width=50, height=40, count=4, dtype="uint16", crs="EPSG:32633",
+                       transform=from_origin(500000, 6000000, 10, 10)) as ds:
+        ds.write(np.rint(reflectance * 10000).astype(np.uint16))
+        for i, name in enumerate(["blue", "green", "red", "nir"], 1):
+            ds.set_band_description(i, name)
+    out = tmp_path / "windows.gpkg"
+    params = {"MODEL": str(model), "INPUT": [str(image)], "COUNT": 2, "WINDOW": 16, "TTA": 0, "DEVICE": 1,
+              "OUTPUT": str(out)}
+    with pytest.raises(QgsProcessingException) as caught:
+        processing.run("dualstream:suggest", params)
+    message = str(caught.value)
+    assert "Every pixel of" in message and "(VALUE_SCALE)" in message and "(ACCEPT_ONE_CLASS)" in message, message
+    assert not out.exists()
+    results = processing.run("dualstream:suggest", {**params, "VALUE_SCALE": 0.0001})
+    assert results["WINDOWS"] == 2 and out.exists()

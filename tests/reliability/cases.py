@@ -174,9 +174,9 @@ def _narrow_image(w: dict[str, Any], d: Path) -> None:
     import rasterio
 
     from engine.bundle.store import read_metadata
-    from engine.data.checks import _training_ranges
+    from engine.data.domain_shift import training_ranges
 
-    low, high = _training_ranges(read_metadata(w["bundle"]).data.vision_stats)
+    low, high = training_ranges(read_metadata(w["bundle"]).data.vision_stats)
     with rasterio.open(w["image"]) as src:
         profile, values = src.profile, src.read().astype(np.float64)
     lo, hi = values.min(axis=(1, 2), keepdims=True), values.max(axis=(1, 2), keepdims=True)
