@@ -28,15 +28,15 @@ RUN_SETTINGS = ("segment.overlap", "segment.tta", "segment.device", "segment.bat
 
 
 def unit_settings(section: str) -> tuple[str, ...]:
-    """The units of the image's values and the one-class rule (declared once: engine/config/units.py) as
-    ``section``'s settings: every algorithm that runs a model on imagery offers them, as a QGIS user cannot run
-    gdal_edit."""
+    """The units of the image's values, the one-class rule and strict inputs (declared once:
+    engine/config/units.py) as ``section``'s settings: every algorithm that runs a model on imagery offers them, as
+    a QGIS user cannot run gdal_edit."""
     return tuple(f"{section}.{name}" for name in engine_api().UNIT_FIELDS)
 
 
 #: The units of the image's values beside the bands the model reads, in Segment and Segment in bulk (which list the
-#: one-class rule with their run settings).
-UNIT_SETTINGS = tuple(key for key in unit_settings("segment") if key != "segment.accept_one_class")
+#: one-class rule and strict inputs with their run settings).
+UNIT_SETTINGS = tuple(key for key in unit_settings("segment") if key.endswith(("value_scale", "value_offset")))
 
 
 class PolygonParameters:

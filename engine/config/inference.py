@@ -127,11 +127,6 @@ class SegmentConfig(PolygonOptions, ValueUnits):
         help="Predict on a virtual copy of the image at the model's training pixel size (averaged when shrinking, "
              "interpolated when enlarging), then bring the results back onto the image's grid. Use it when the "
              "image resolution differs much from the training one (the log warns with the factor).")
-    strict_inputs: bool = setting(
-        False, label="Stop when the image is unlike the training data", advanced=True, group="inference",
-        help="Stop with an error, not a warning, when the image's data type or value range per band is far from "
-             "the model's training statistics (another product level, an 8-bit export, bands in another order). "
-             "For pipelines that must not write a prediction of noise.")
     prefetch: int = setting(2, group="inference", help="Batches read ahead by the reader thread.",
                             no_qgis="the default keeps the model busy; tune it from the command line")
     readers: int | None = setting(

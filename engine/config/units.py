@@ -1,8 +1,9 @@
-"""The units of an image's values as the user states them (value x scale + offset), and whether a result of one
-class everywhere from values in other units may be kept: declared once (:class:`ValueUnits`), offered by every
-command that reads imagery for a model (segment and its bulk mode, suggest, propose), each handing them to
-segment's input resolver (engine/segment/inputs.py). A QGIS user cannot run gdal_edit, so every dialog that runs a
-model on imagery offers them too.
+"""The units of an image's values as the user states them (value x scale + offset), whether a result of one class
+everywhere from values in other units may be kept, and whether an image unlike the training data stops the run:
+declared once (:class:`ValueUnits`), offered by every command that reads imagery for a model (segment and its bulk
+mode, suggest, propose), each handing them to segment (its input resolver, engine/segment/inputs.py, and its
+checks), whose messages name them whichever command ran it. A QGIS user cannot run gdal_edit, so every dialog that
+runs a model on imagery offers them too.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
 
-UNIT_FIELDS = ("value_scale", "value_offset", "accept_one_class")
+UNIT_FIELDS = ("value_scale", "value_offset", "accept_one_class", "strict_inputs")
 GROUP = "image values"  # the command line's help group
 
 
 @dataclass
 class ValueUnits(Settings):
-    """The units of the image's values and the one-class rule, for the commands that read imagery for a model."""
+    """The units of the image's values, the one-class rule and strict inputs, for the commands that read imagery
+    for a model."""
 
     value_scale: float | None = setting(
         None, metavar="SCALE", group=GROUP, label="Value scale (value x scale + offset; empty: as the "
@@ -44,6 +46,12 @@ class ValueUnits(Settings):
              "pixel (or no class anywhere: the model gave no finite score), the run fails and writes nothing, "
              "saying which value scale and offset to set. With it (ticked in QGIS), such a result is written "
              "with a warning.")
+
+    strict_inputs: bool = setting(
+        False, label="Stop when the image is unlike the training data", advanced=True, group=GROUP,
+        help="Stop with an error, not a warning, when the image's data type or value range per band is far from "
+             "the model's training statistics (another product level, an 8-bit export, bands in another order). "
+             "For pipelines that must not write a prediction of noise.")
 
     def check_units(self, section: str) -> None:
         """ConfigError naming ``section``'s setting when a stated scale or offset is no finite number (or a scale

@@ -4,8 +4,8 @@ was: digital numbers given to a reflectance model, or 0-1 given to a 0-255 model
 warning and exit 0, and a file's own GDAL scale was never applied.
 
 And every command that reads imagery for a model states its units the same way: ``suggest`` and ``propose`` take
-``--value-scale``, ``--value-offset`` and ``--accept-one-class`` (one declaration, engine/config/units.py), which
-their errors advise; before, suggest's error named options suggest did not have."""
+``--value-scale``, ``--value-offset``, ``--accept-one-class`` and ``--strict-inputs`` (one declaration,
+engine/config/units.py), which their errors and warnings advise; before, suggest named options it did not have."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Models trained here on reflectance 0..1 and on 8-bit 0..255, recording no band names: a random one, and
     ones whose classifier says class 0 everywhere (what a model says of values far from its units)."""
     folder = tmp_path_factory.mktemp("unnamed")
-    kw = {"num_classes": 2, "class_names": ["clear", "cloud"], "band_names": None}
+    kw = {"num_classes": 2, "class_names": ["clear", "cloud"], "band_names": None, "gsd": 10.0}  # the scenes'
     return {"random": make_bundle(folder / "random.dsmodel", vision_high=1.0, seed=3, **kw),
             "flat": make_bundle(folder / "flat.dsmodel", vision_high=1.0, one_class=0, **kw),
             "flat255": make_bundle(folder / "flat255.dsmodel", vision_high=255.0, one_class=0, **kw)}
@@ -113,7 +113,7 @@ def _options(command: str) -> set[str]:
 
 @pytest.mark.parametrize("command", ["segment", "suggest", "propose"])
 def test_every_command_that_reads_imagery_for_a_model_states_its_units(command):
-    assert {"--value-scale", "--value-offset", "--accept-one-class"} <= _options(command)
+    assert {"--value-scale", "--value-offset", "--accept-one-class", "--strict-inputs"} <= _options(command)
 
 
 def test_suggest_advises_only_its_own_options_and_takes_the_units(models, tmp_path, capsys):
@@ -125,8 +125,8 @@ def test_suggest_advises_only_its_own_options_and_takes_the_units(models, tmp_pa
     assert main(base) == 2
     err = capsys.readouterr().err
     assert "is class 0 (clear)" in err and "--value-scale" in err and "--accept-one-class keeps" in err, err
-    advised = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", err.split("error:", 1)[1]))
-    assert advised and advised <= _options("suggest"), advised - _options("suggest")
+    advised = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", err))  # the warnings' advice too (--strict-inputs)
+    assert {"--value-scale", "--strict-inputs"} <= advised <= _options("suggest"), advised - _options("suggest")
     assert not out.exists()
     assert main(base + ["--value-scale", "0.0001", "--quiet"]) == 0 and out.exists()
     capsys.readouterr()
@@ -138,7 +138,7 @@ def test_suggest_advises_only_its_own_options_and_takes_the_units(models, tmp_pa
             "sam")), "--device", "cpu", "--out", str(proposals)]
     assert main(loop) == 2
     err = capsys.readouterr().err
-    advised = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", err.split("error:", 1)[1]))
+    advised = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", err))
     assert "--value-scale" in advised and advised <= _options("propose"), err
     assert main(loop + ["--value-scale", "0.0001", "--quiet"]) == 0 and proposals.exists()
     capsys.readouterr()

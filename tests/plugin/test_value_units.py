@@ -82,7 +82,8 @@ def test_suggest_and_propose_offer_the_units_and_suggest_names_its_own_parameter
     registry = QgsApplication.processingRegistry()
     for alg_id in ("dualstream:suggest", "dualstream:propose"):
         alg = registry.algorithmById(alg_id)
-        assert all(alg.parameterDefinition(p) for p in ("VALUE_SCALE", "VALUE_OFFSET", "ACCEPT_ONE_CLASS")), alg_id
+        assert all(alg.parameterDefinition(p) for p in ("VALUE_SCALE", "VALUE_OFFSET", "ACCEPT_ONE_CLASS",
+                                                                  "STRICT_INPUTS")), alg_id
     reflectance = (np.random.default_rng(2).uniform(0, 0.5, size=(4, 40, 50)) * 10000).round() / 10000
     image = tmp_path / "dn.tif"
     with rasterio.open(image, "w", driver="GTiff", width=50, height=40, count=4, dtype="uint16", crs="EPSG:32633",
