@@ -42,6 +42,7 @@ from .targets import Accepted, is_polygon_layer, new_scratch_layer
 
 MASK_FILL = QColor(0, 160, 255, 90)
 MASK_STROKE = QColor(0, 90, 255)
+BOX_STROKE = QColor(255, 160, 0)  # the map tool's colour while the box is dragged
 
 
 class LabelPanel(QDockWidget):
@@ -68,6 +69,10 @@ class LabelPanel(QDockWidget):
         self.mask_band.setColor(MASK_FILL)
         self.mask_band.setStrokeColor(MASK_STROKE)
         self.mask_band.setWidth(2)
+        self.box_band = QgsRubberBand(self.canvas, GEOMETRY_POLYGON)  # the box prompt, shown until cleared
+        self.box_band.setColor(QColor(0, 0, 0, 0))
+        self.box_band.setStrokeColor(BOX_STROKE)
+        self.box_band.setWidth(2)
         self._build()
 
     # -- the form -------------------------------------------------------------------------------------------------
@@ -131,6 +136,7 @@ class LabelPanel(QDockWidget):
         """A click or a drag from the map tool: kept with the others, then the engine asked with all of them."""
         if prompt.box is not None:
             self.box = prompt.box  # Segment Anything takes one box with its points: a new box replaces the old
+            self.box_band.setToGeometry(QgsGeometry.fromRect(prompt.box), None)  # in the canvas's CRS
         else:
             self.points.append((prompt.point, prompt.positive))
             self._mark(prompt.point, prompt.positive)
@@ -237,6 +243,7 @@ class LabelPanel(QDockWidget):
     def clear(self, new_window: bool) -> None:
         self.points, self.box, self.text, self.masks = [], None, "", []
         self.mask_band.reset(GEOMETRY_POLYGON)
+        self.box_band.reset(GEOMETRY_POLYGON)
         for marker in self._markers:
             self.canvas.scene().removeItem(marker)
         self._markers = []
@@ -263,6 +270,7 @@ class LabelPanel(QDockWidget):
         if self.canvas.mapTool() is self.tool:
             self.canvas.unsetMapTool(self.tool)
         self.canvas.scene().removeItem(self.mask_band)
+        self.canvas.scene().removeItem(self.box_band)
         self.tool.release()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API

@@ -63,7 +63,8 @@ def state(panel) -> dict:
             "box": [panel.box.xMinimum(), panel.box.yMinimum(), panel.box.xMaximum(), panel.box.yMaximum()]
             if panel.box is not None else None,
             "masks": len(panel.masks), "mask_wkt": [g.asWkt(2)[:2000] for g in panel.masks],
-            "band_vertices": panel.mask_band.numberOfVertices(), "status": panel.status.text(),
+            "band_vertices": panel.mask_band.numberOfVertices(), "box_vertices": panel.box_band.numberOfVertices(),
+            "status": panel.status.text(),
             "score": panel.score, "embedded": panel.window is not None and panel.window.embedded()}
 
 

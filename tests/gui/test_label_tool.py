@@ -81,6 +81,8 @@ def test_a_drag_is_one_box_with_the_corners_dragged(session):
     assert box["points"] == []
     assert box["box"] == pytest.approx([x0, y0, x1, y1], abs=1.0)
     assert box["masks"] > 0, f"the box gave no mask: {box['status']}"
+    assert box["box_vertices"] >= 4, "the box prompt is not drawn on the canvas"
+    assert report["click"]["box_vertices"] == 0  # no box before the drag
 
 
 def test_accept_adds_the_mask_with_the_class_and_undo_takes_it_back(session):
