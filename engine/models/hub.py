@@ -2,7 +2,8 @@
 
 A hub id is looked up in the local Hugging Face cache first; only when it is not there, and downloads are allowed
 (``HF_HUB_OFFLINE`` / ``DUALSTREAM_OFFLINE`` unset), is it downloaded, once: its licence shown first, progress in
-lines, a broken connection resumed where it broke (HTTP Range), a stalled download ended, gated repositories and a
+lines, a broken connection resumed where it broke (HTTP Range), within the run and by the next run, the file
+checked against the hash the hub announces (``hub_resume.py``), a stalled download ended, gated repositories and a
 missing network explained (``hub_transfer.py``); later runs, offline ones included, read the cache. ``HF_ENDPOINT``
 (a mirror), ``HF_TOKEN`` and ``HF_HOME`` / ``HF_HUB_CACHE`` (where the cache lives) are honoured as everywhere in
 the Hugging Face tools. A local folder is accepted wherever a hub id is.
@@ -106,8 +107,9 @@ def _offline_error(hub_id: str, what: str) -> ModelError:
                       f"folder holding it.")
 
 
-def _announce(hub: object, hub_id: str, revision: str | None, log: Callable[[str], None], what: str) -> None:
-    """The licence line and where the files go, before any byte is downloaded (gated or missing repos end here)."""
+def _announce(hub: object, hub_id: str, revision: str | None, log: Callable[[str], None], what: str) -> object:
+    """The licence line and where the files go, before any byte is downloaded (missing repos end here); the
+    repository's record (its files)."""
     from .hub_transfer import explain, licence_line
 
     where, cache = endpoint(), hub.constants.HF_HUB_CACHE
@@ -118,6 +120,25 @@ def _announce(hub: object, hub_id: str, revision: str | None, log: Callable[[str
     log(licence_line(hub_id, where, info))
     log(f"Downloading pretrained checkpoint '{hub_id}' ({what}) from {where} into the Hugging Face cache ({cache}); "
         f"this happens once, later runs read the cache, offline too.")
+    return info
+
+
+def _prefetch(hub_id: str, names: list[str], revision: str | None, watch: object) -> None:
+    """Each of ``names`` into the cache's blob store, continuing what an earlier run left (``hub_resume``)."""
+    from .hub_resume import fetch_blob
+
+    cache = require("huggingface_hub").constants.HF_HUB_CACHE
+    for name in names:
+        if watch.stopped():
+            return
+        fetch_blob(hub_id, name, revision, endpoint(), cache, watch)
+
+
+def _matching(info: object, patterns: list[str]) -> list[str]:
+    from huggingface_hub.utils import filter_repo_objects
+
+    names = [sibling.rfilename for sibling in (getattr(info, "siblings", None) or [])]
+    return list(filter_repo_objects(names, allow_patterns=patterns))
 
 
 def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None = None, revision: str | None = None,
@@ -144,16 +165,22 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
             else f"the checkpoint's files ({', '.join(patterns[:2])}, ...)")
     if offline():
         raise _offline_error(hub_id, what)
-    _announce(hub, hub_id, revision, log, what)
+    info = _announce(hub, hub_id, revision, log, what)
     where, cache = endpoint(), hub.constants.HF_HUB_CACHE
     start = time.monotonic()
+    chosen = patterns
+    if patterns is None and _matching(info, ["*.bin"]) and not _matching(info, ["*.safetensors"]):
+        chosen = PICKLED  # older checkpoints hold pickled weights only (loaded with weights_only)
 
-    def work(bar: type) -> str:
-        if patterns is not None:
-            return hub.snapshot_download(hub_id, allow_patterns=patterns, revision=revision, tqdm_class=bar)
-        got = hub.snapshot_download(hub_id, allow_patterns=SAFETENSORS, revision=revision, tqdm_class=bar)
-        if not _has_weights(Path(got)):  # older checkpoints hold pickled weights only (loaded with weights_only)
-            got = hub.snapshot_download(hub_id, allow_patterns=PICKLED, revision=revision, tqdm_class=bar)
+    def work(watch: object) -> str:
+        if chosen is not None:
+            _prefetch(hub_id, _matching(info, chosen), revision, watch)
+            return "" if watch.stopped() else hub.snapshot_download(hub_id, allow_patterns=chosen,
+                                                                    revision=revision, tqdm_class=watch.bar)
+        _prefetch(hub_id, _matching(info, SAFETENSORS), revision, watch)
+        got = hub.snapshot_download(hub_id, allow_patterns=SAFETENSORS, revision=revision, tqdm_class=watch.bar)
+        if not _has_weights(Path(got)):  # a record without file names: pickled weights, if any
+            got = hub.snapshot_download(hub_id, allow_patterns=PICKLED, revision=revision, tqdm_class=watch.bar)
         return got
 
     folder = run_watched(hub_id, where, work, log, callback,
@@ -190,9 +217,13 @@ def fetch_file(hub_id: str, filename: str, log: Callable[[str], None], *, revisi
     _announce(hub, hub_id, revision, log, filename)
     where, cache = endpoint(), hub.constants.HF_HUB_CACHE
     start = time.monotonic()
-    path = run_watched(hub_id, where,
-                       lambda bar: hub.hf_hub_download(hub_id, filename, revision=revision, tqdm_class=bar),
-                       log, callback, lambda exc: explain(hub_id, where, exc, filename, cache))
+
+    def work(watch: object) -> str:
+        _prefetch(hub_id, [filename], revision, watch)
+        return "" if watch.stopped() else hub.hf_hub_download(hub_id, filename, revision=revision,
+                                                              tqdm_class=watch.bar)
+
+    path = run_watched(hub_id, where, work, log, callback, lambda exc: explain(hub_id, where, exc, filename, cache))
     log(f"Downloaded {filename} of '{hub_id}' ({path.stat().st_size / 2**20:.1f} MiB in "
         f"{time.monotonic() - start:.1f} s) to {path}.")
     return path

@@ -1,17 +1,17 @@
 """One download from a Hugging Face hub, watched: progress in words, stalls ended, failures told with the fix.
 
-``huggingface_hub`` does the transfer (its cache layout, ``HF_ENDPOINT`` / ``HF_TOKEN``); here it runs in a worker
-thread while the calling thread reports its progress (a log line at most every ~10 % or 10 s, and
-``callback.progress`` under ``Stage.DOWNLOAD``), checks the callback's cancellation and ends a transfer that moved
-no byte for ``DUALSTREAM_DOWNLOAD_STALL_S`` seconds (60). Only the calling thread talks to the log and the callback,
-so a QGIS feedback object is used from its own thread. A connection that breaks mid-file is resumed by
-huggingface_hub within the run (an HTTP Range request from the byte it had, up to five times in a row); a transfer
-given up (stalled, canceled, failed) leaves nothing: since huggingface_hub 1.x each download writes a file of its
-own name and removes it on failure, so the next run starts that file again.
+The transfer runs in a worker thread (``engine.models.hub_resume`` fetches each file so that an interrupted run is
+continued by the next, then ``huggingface_hub`` lays out its cache: ``HF_ENDPOINT`` / ``HF_TOKEN`` honoured) while
+the calling thread reports its progress (a log line at most every ~10 % or 10 s, and ``callback.progress`` under
+``Stage.DOWNLOAD``), says what the worker has to say, checks the callback's cancellation and ends a transfer that
+moved no byte for ``DUALSTREAM_DOWNLOAD_STALL_S`` seconds (60). Only the calling thread talks to the log and the
+callback, so a QGIS feedback object is used from its own thread. A transfer given up (stalled, canceled, failed)
+keeps the bytes it had; the next run continues from them.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from pathlib import Path
@@ -87,32 +87,85 @@ class Meter:
             self.seen, self.last_change = done, time.monotonic()
         return done, max(total, done)
 
+    def kept(self) -> int:
+        """Bytes that were on disk before this run (a continued file's start): not part of the rate."""
+        with self.lock:
+            return int(sum(getattr(bar, "initial", 0) or 0 for bar in self.bars))
 
-def run_watched(hub_id: str, endpoint: str, work: Callable[[type], str], log: Callable[[str], None],
+
+class Watch:
+    """What the worker thread gets: ``bar`` (a quiet tqdm class the meter reads), ``say`` (a line the calling
+    thread logs), ``stopped`` (the download was given up: stop writing), ``alive`` (waiting, not stalled)."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.bar = meter.bar_class()
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.stop = threading.Event()
+
+    def say(self, line: str) -> None:
+        self.lines.put(line)
+
+    def stopped(self) -> bool:
+        return self.stop.is_set()
+
+    def alive(self) -> None:
+        with self.meter.lock:
+            self.meter.last_change = time.monotonic()
+
+    def drain(self, log: Callable[[str], None]) -> None:
+        while not self.lines.empty():
+            log(self.lines.get_nowait())
+
+
+def run_watched(hub_id: str, endpoint: str, work: Callable[[Watch], str], log: Callable[[str], None],
                 callback: Callback | None, describe: Callable[[BaseException], ModelError]) -> Path:
-    """``work(tqdm_class)`` (a huggingface_hub download) in a worker thread, reported, with stalls ended.
+    """``work(watch)`` (the download) in a worker thread, reported, with stalls ended (``watch.stop`` set then).
 
     Raises:
         ModelError: the download stalled, or failed (``describe`` turns the library's error into one).
         CanceledError: the callback asked to stop.
     """
     meter = Meter()
-    bar = meter.bar_class()
+    watch = Watch(meter)
     outcome: dict[str, Any] = {}
 
     def worker() -> None:
         try:
-            outcome["path"] = work(bar)
+            outcome["path"] = work(watch)
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which explains it
             outcome["error"] = exc
 
     stall = stall_seconds()
     thread = threading.Thread(target=worker, name=f"download {hub_id}", daemon=True)
-    start = last_line = time.monotonic()
-    last_share = 0.0
+    start = time.monotonic()
     thread.start()
+    try:
+        _watch(hub_id, endpoint, thread, watch, log, callback, stall, start)
+    finally:
+        watch.stop.set()  # given up or done: the worker writes no further byte
+    watch.drain(log)
+    if "error" in outcome:
+        error = outcome["error"]
+        if isinstance(error, ModelError):  # already said in words (disk full, hash differs)
+            raise error
+        said, (done, total) = describe(error), meter.read()
+        if 0 < done < total:  # the partial stays in the cache (engine.models.hub_resume)
+            said = ModelError(f"{said} The {size_text(done)} of {size_text(total)} fetched so far are kept in the "
+                              f"Hugging Face cache: running it again continues from there.")
+        raise said from error
+    done, _ = meter.read()
+    if callback is not None:
+        callback.progress(max(done, 1), max(done, 1), Stage.DOWNLOAD)
+    return Path(outcome["path"])
+
+
+def _watch(hub_id: str, endpoint: str, thread: threading.Thread, watch: Watch, log: Callable[[str], None],
+           callback: Callback | None, stall: float, start: float) -> None:
+    meter, last_line, last_share = watch.meter, start, 0.0
     while thread.is_alive():
         thread.join(0.2)
+        watch.drain(log)
         done, total = meter.read()
         now = time.monotonic()
         if callback is not None:
@@ -120,7 +173,7 @@ def run_watched(hub_id: str, endpoint: str, work: Callable[[type], str], log: Ca
             callback.check_canceled()
         share = done / total if total else 0.0
         if done and (share - last_share >= REPORT_STEP or now - last_line >= REPORT_S) and share < 1:
-            rate = done / max(now - start, 1e-9)
+            rate = (done - meter.kept()) / max(now - start, 1e-9)
             log(f"Downloading '{hub_id}': {share:.0%} ({size_text(done)} of {size_text(total)}, "
                 f"{size_text(rate)}/s)")
             last_line, last_share = now, share
@@ -128,13 +181,8 @@ def run_watched(hub_id: str, endpoint: str, work: Callable[[type], str], log: Ca
             raise ModelError(
                 f"Downloading '{hub_id}' from {endpoint} stalled: no byte for {stall:g} s after {size_text(done)}"
                 f"{f' of {size_text(total)}' if total else ''}. Check the network (and a proxy in HTTPS_PROXY) and run "
-                f"it again; files already complete are kept in the Hugging Face cache and not fetched again.")
-    if "error" in outcome:
-        raise describe(outcome["error"]) from outcome["error"]
-    done, _ = meter.read()
-    if callback is not None:
-        callback.progress(max(done, 1), max(done, 1), Stage.DOWNLOAD)
-    return Path(outcome["path"])
+                f"it again: the bytes already fetched are kept in the Hugging Face cache and the next run continues "
+                f"from them.")
 
 
 def licence_line(hub_id: str, endpoint: str, info: object) -> str:
@@ -163,8 +211,7 @@ def explain(hub_id: str, endpoint: str, exc: BaseException, what: str, cache: st
                  f"cache folder models--{hub_id.replace('/', '--')} into {cache}, or pass a local folder holding "
                  f"{what} instead of the id.")
     if isinstance(exc, hf.GatedRepoError):
-        return ModelError(f"'{hub_id}' is a gated repository: accept the licence at {page} (signed in), then set "
-                          f"HF_TOKEN or run `hf auth login`, and run it again.")
+        return gated_error(hub_id, endpoint)
     if isinstance(exc, hf.RepositoryNotFoundError):
         return ModelError(f"There is no repository '{hub_id}' at {endpoint} (or it is private: then set HF_TOKEN or "
                           f"run `hf auth login`). Check the id (owner/name).")
@@ -176,8 +223,26 @@ def explain(hub_id: str, endpoint: str, exc: BaseException, what: str, cache: st
         status = getattr(getattr(exc, "response", None), "status_code", "an error")
         if status in (401, 403):
             return ModelError(f"{endpoint} refused '{hub_id}' (HTTP {status}): if it is gated or private, accept its "
-                              f"licence at {page}, then set HF_TOKEN or run `hf auth login`.")
+                              f"licence at {page} signed in, then give a token of that account (set HF_TOKEN, or run "
+                              f"`hf auth login`), and run it again.")
         return ModelError(f"Downloading '{hub_id}' from {endpoint} failed: the hub answered HTTP {status} ({first}). "
                           f"Try again later. {elsewhere}")
     return ModelError(f"Could not download '{hub_id}' from {endpoint} ({first}). Check the network (and a proxy in "
                       f"HTTPS_PROXY). {elsewhere}")
+
+
+def gated_error(hub_id: str, endpoint: str) -> ModelError:
+    """A gated repository refused: where to accept its licence and how to give a token, for a run that gave no
+    token and for one whose token has no access (yet)."""
+    from huggingface_hub import get_token
+
+    page = f"{endpoint.rstrip('/')}/{hub_id}"
+    tokens = f"{endpoint.rstrip('/')}/settings/tokens"
+    if not get_token():
+        return ModelError(f"'{hub_id}' is a gated repository and no token was given: accept its licence at {page} "
+                          f"(signed in), then give a token of that account: set HF_TOKEN to a read token (made at "
+                          f"{tokens}) or run `hf auth login`, and run it again.")
+    return ModelError(f"'{hub_id}' is a gated repository and the token given (HF_TOKEN or `hf auth login`) has no "
+                      f"access to it (yet): accept its licence at {page} signed in to the account the token belongs "
+                      f"to (the authors may review the request first; the page says when access is granted), then "
+                      f"run it again.")

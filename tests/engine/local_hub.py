@@ -6,11 +6,19 @@ recorded, so a test can prove that a second, offline run asked nothing.
 
 What a real hub does that the download path must meet is here too: a model card's licence (the folder's
 ``README.md`` front matter, answered as ``cardData``), gated repositories (``gated``: 401 without a token, 403 with
-a wrong one, the hub's ``GatedRepo`` error code), HTTP Range requests (206, what resuming needs), and faults per
-file name (``faults``): ``cut`` sends half a file and drops the connection (once: the next request is answered),
-``down`` answers 500 to every GET of that file; ``stall`` sends half and then waits, silent, until the hub closes;
-``slow`` sends it in pieces over about a second. ``served`` records (path, Range header, bytes of body sent) per GET
-of a file.
+a wrong one, the hub's ``GatedRepo`` error code, on the files: the repository's record stays public, as on the
+hub), HTTP Range requests (206, what resuming needs), and faults per file name (``faults``): ``cut`` sends half a
+file and drops the connection (once: the next request is answered), ``drop`` ends every answer of that file at the
+same byte (``drop_at``, 90 % by default: a link that dies there, Range requests included, until the fault is
+cleared), ``down`` answers 500 to every GET of that file; ``stall`` sends half and then waits, silent, until the hub
+closes; ``slow`` sends it in pieces over about a second; ``norange`` answers a Range request with the whole file
+(200), as a proxy that strips ranges does. ``served`` records (path, Range header, bytes of body sent) per GET of a
+file.
+
+``lfs=True`` serves weights files (``*.safetensors``, ``*.bin``, ``*.pt``, ...) as the hub serves LFS files: the
+``resolve`` address answers 302 with ``X-Linked-Etag`` (the file's sha256) and ``X-Linked-Size``, pointing at a
+second address (another port: another origin, as the hub's CDN) that serves the bytes without a token; other files
+get the git blob sha1 as ``ETag``.
 """
 
 from __future__ import annotations
@@ -22,6 +30,18 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+LFS_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".h5", ".msgpack"}
+
+
+def git_sha1(data: bytes) -> str:
+    """The git blob id of ``data`` (the hub's ETag of a file kept in git rather than LFS)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 - git's id, not security
+
+
+def _file(path: str) -> bool:
+    """A file's bytes are asked for (the hub's resolve address, or the CDN's)."""
+    return "/resolve/" in path or path.startswith("/cdn/")
 
 
 def card_data(folder: Path) -> dict[str, str]:
@@ -51,8 +71,11 @@ class LocalHub:
         token: the token a gated repository accepts.
     """
 
-    def __init__(self, repos: dict[str, Path], gated: set[str] | None = None, token: str = "hf_accepted"):
+    def __init__(self, repos: dict[str, Path], gated: set[str] | None = None, token: str = "hf_accepted",
+                 lfs: bool = False):
         self.repos = {repo: Path(folder) for repo, folder in repos.items()}
+        self.lfs = lfs
+        self.drop_at = 0.9
         self.sha = {repo: hashlib.sha1(repo.encode()).hexdigest() for repo in repos}  # the "commit"
         self.gated = set(gated or ())
         self.token = token
@@ -79,11 +102,13 @@ class LocalHub:
                 hub.requests.append(f"{self.command} {path}")
                 status, headers, payload = hub.route(path, self.headers.get("Authorization", ""))
                 name = path.rsplit("/", 1)[-1]
-                fault = hub.faults.get(name) if body and "/resolve/" in path and status == 200 else None
+                fault = hub.faults.get(name) if body and _file(path) and status == 200 else None
                 if fault == "down":
                     status, headers, payload = 500, {"Content-Type": "text/plain"}, b"Internal Server Error"
                 wanted = self.headers.get("Range", "")
-                if status == 200 and wanted.startswith("bytes=") and "/resolve/" in path and fault != "down":
+                first = 0
+                if (status == 200 and wanted.startswith("bytes=") and _file(path)
+                        and fault not in ("down", "norange")):
                     first = int(wanted[6:].split("-")[0] or 0)
                     headers["Content-Range"] = f"bytes {first}-{len(payload) - 1}/{len(payload)}"
                     status, payload = 206, payload[first:]
@@ -93,6 +118,13 @@ class LocalHub:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 if not body:
+                    return
+                if fault == "drop":  # the link dies at the same byte of the file, whatever was asked
+                    part = payload[: max(0, int((first + len(payload)) * hub.drop_at) - first)]
+                    self.wfile.write(part)
+                    self.wfile.flush()
+                    hub.served.append((path, wanted, len(part)))
+                    self.close_connection = True
                     return
                 if fault in ("cut", "stall"):
                     half = payload[: len(payload) // 2]
@@ -113,32 +145,45 @@ class LocalHub:
                         time.sleep(0.05)
                 else:
                     self.wfile.write(payload)
-                if "/resolve/" in path:
+                if _file(path):
                     hub.served.append((path, wanted, len(payload)))
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.cdn = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # LFS bytes: another origin, as the hub's CDN
+        self.cdn.daemon_threads = True
+        self.cdn_url = f"http://127.0.0.1:{self.cdn.server_address[1]}"
+        self.threads = [threading.Thread(target=server.serve_forever, daemon=True)
+                        for server in (self.server, self.cdn)]
 
     def __enter__(self) -> LocalHub:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        for server in (self.server, self.cdn):
+            server.shutdown()
+            server.server_close()
+
+    def sent(self, name: str) -> int:
+        """Body bytes sent so far for files called ``name`` (every GET, the hub's and the CDN's address)."""
+        return sum(n for path, _, n in self.served if path.rsplit("/", 1)[-1] == name)
 
     def _files(self, repo: str) -> list[Path]:
         return sorted(p for p in self.repos[repo].iterdir() if p.is_file())
 
     def _refused(self, repo: str, authorization: str) -> tuple[int, dict[str, str], bytes] | None:
-        """The hub's answer to a gated repository asked without (401) or with a wrong (403) token."""
+        """The hub's answer to a gated repository's file asked without (401) or with a wrong (403) token."""
         if repo not in self.gated or authorization == f"Bearer {self.token}":
             return None
         status = 403 if authorization else 401
-        message = f"Access to model {repo} is restricted. You must have access to it and be authenticated."
+        message = (f"Access to model {repo} is restricted and you are not in the authorized list. Visit "
+                   f"{self.url}/{repo} to ask for access." if authorization else
+                   f"Access to model {repo} is restricted. You must have access to it and be authenticated to "
+                   f"access it. Please log in.")
         return status, {"X-Error-Code": "GatedRepo", "X-Error-Message": message,
                         "Content-Type": "application/json"}, json.dumps({"error": message}).encode()
 
@@ -150,10 +195,7 @@ class LocalHub:
             repo = "/".join(parts[2:4])
             if repo not in self.repos:
                 return missing
-            refused = self._refused(repo, authorization)
-            if refused:
-                return refused
-            files = self._files(repo)
+            files = self._files(repo)  # a gated repository's record and file list are public, as on the hub
             if len(parts) == 4 or parts[4] == "revision":
                 info = {"id": repo, "modelId": repo, "sha": self.sha[repo], "private": False,
                         "gated": "manual" if repo in self.gated else False,
@@ -175,6 +217,16 @@ class LocalHub:
             if not file.is_file():
                 return 404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": self.sha[repo]}, b"Entry not found"
             data = file.read_bytes()
-            return 200, {"X-Repo-Commit": self.sha[repo], "ETag": f'"{hashlib.sha256(data).hexdigest()}"',
-                         "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}, data
+            sha256 = hashlib.sha256(data).hexdigest()
+            if self.lfs and file.suffix in LFS_SUFFIXES:
+                return 302, {"X-Repo-Commit": self.sha[repo], "X-Linked-Etag": f'"{sha256}"',
+                             "X-Linked-Size": str(len(data)), "ETag": f'"{git_sha1(name.encode())}"',
+                             "Location": f"{self.cdn_url}/cdn/{repo}/{sha256}/{name}"}, b""
+            etag = git_sha1(data) if self.lfs else sha256
+            return 200, {"X-Repo-Commit": self.sha[repo], "ETag": f'"{etag}"', "Accept-Ranges": "bytes",
+                         "Content-Type": "application/octet-stream"}, data
+        if parts[0] == "cdn" and len(parts) == 5 and "/".join(parts[1:3]) in self.repos:  # signed: no token asked
+            data = (self.repos["/".join(parts[1:3])] / parts[4]).read_bytes()
+            return 200, {"ETag": f'"cdn-{parts[3][:8]}"', "Accept-Ranges": "bytes",
+                         "Content-Type": "application/octet-stream"}, data
         return missing

@@ -62,6 +62,56 @@ def _save_tokenizer(folder: Path) -> None:
                               pad_token="<|endoftext|>", unk_token="<unk>").save_pretrained(folder)
 
 
+CLIP_WORDS = ("building", "tree", "road")
+
+
+def clip_bpe_tokenizer() -> object:
+    """A tiny CLIP tokenizer (byte-level BPE, ``</w>`` ending a word, lower-cased, CLIP's start and end tokens, padded
+    with the end token): the class and layout of SAM 3's own (``CLIPTokenizer``), with the letters and the merges
+    that spell :data:`CLIP_WORDS` (a word or its plural: ``buildings`` -> ``building`` + ``s</w>``)."""
+    import transformers as t
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for letter in "abcdefghijklmnopqrstuvwxyz":
+        vocab.setdefault(letter, len(vocab))
+        vocab.setdefault(letter + "</w>", len(vocab))
+    merges: list[tuple[str, str]] = []
+    for word in CLIP_WORDS:
+        for pieces in (list(word[:-1]) + [word[-1] + "</w>"], list(word)):  # the word alone, and inside a longer one
+            joined = pieces[0]
+            for piece in pieces[1:]:
+                if (joined, piece) not in merges:
+                    merges.append((joined, piece))
+                joined += piece
+                vocab.setdefault(joined, len(vocab))
+    return t.CLIPTokenizer(vocab=vocab, merges=merges)
+
+
+def save_tiny_sam3_clip(folder: Path, seed: int = 0) -> Path:
+    """A tiny ``Sam3Model`` whose text encoder reads :func:`clip_bpe_tokenizer` (vocabulary and text length as its
+    tokenizer gives, 32 tokens as SAM 3's processor pads to), saved as the hub's SAM 3 repository holds it: weights,
+    ``tokenizer.json`` + ``tokenizer_config.json`` (``CLIPTokenizer``), and CLIP's ``vocab.json`` / ``merges.txt``."""
+    import json
+
+    import torch
+    import transformers as t
+
+    torch.manual_seed(seed)
+    tokenizer = clip_bpe_tokenizer()
+    config = tiny_config("sam3")
+    config.text_config.vocab_size = len(tokenizer)
+    config.text_config.max_position_embeddings = 32
+    t.Sam3Model(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    vocab = tokenizer.get_vocab()
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    model = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(
+        f"{' '.join(m) if isinstance(m, list) else m}\n" for m in model["merges"]), encoding="utf-8")
+    (folder / "README.md").write_text("---\nlicense: other\nlicense_name: sam-license\n---\n# tiny SAM 3\n")
+    return folder
+
+
 def save_tiny(family: str, folder: Path, seed: int = 0) -> Path:
     """A tiny ``family`` model with random weights saved at ``folder`` (config.json + model.safetensors)."""
     import torch

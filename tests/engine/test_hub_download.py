@@ -128,10 +128,17 @@ def test_a_gated_repository_is_explained_and_opens_with_a_token(tmp_path, checkp
     with LocalHub({"facebook/sam3": checkpoint}, gated={"facebook/sam3"}, token="hf_good") as hub:
         refused = _probe(home, hub.url, "snapshot", "facebook/sam3")
         wrong = _probe(home, hub.url, "snapshot", "facebook/sam3", HF_TOKEN="hf_wrong")
+        refused_left = list(home.rglob("*.incomplete")) + list(home.rglob("config.json"))
         allowed = _probe(home, hub.url, "file", "facebook/sam3", "config.json", HF_TOKEN="hf_good")
-    for answer in (refused, wrong):
-        assert answer["error"] == (f"'facebook/sam3' is a gated repository: accept the licence at {hub.url}/facebook/"
-                                   f"sam3 (signed in), then set HF_TOKEN or run `hf auth login`, and run it again.")
+    page = f"{hub.url}/facebook/sam3"
+    assert refused["error"] == (f"'facebook/sam3' is a gated repository and no token was given: accept its licence at "
+                                f"{page} (signed in), then give a token of that account: set HF_TOKEN to a read token "
+                                f"(made at {hub.url}/settings/tokens) or run `hf auth login`, and run it again.")
+    assert wrong["error"].startswith(f"'facebook/sam3' is a gated repository and the token given (HF_TOKEN or `hf auth "
+                                     f"login`) has no access to it (yet): accept its licence at {page} signed in")
+    for answer in (refused, wrong):  # the licence is shown (the record is public) before the files are refused
+        assert "licence other (sam-license)" in answer["lines"][0] and "gated repository" in answer["lines"][0]
+    assert refused_left == []  # nothing written for a refused repository
     assert "error" not in allowed, allowed
     assert "licence other (sam-license)" in allowed["lines"][0] and "gated repository" in allowed["lines"][0]
 

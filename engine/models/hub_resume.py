@@ -1,0 +1,215 @@
+"""Hub files brought into the Hugging Face cache so that a run interrupted part-way is continued by the next run.
+
+huggingface_hub 2.x writes each download to a file of its own name and removes it when the transfer fails, so a
+run that loses its connection at 90 % of a 2.5 GB file starts the next one from zero. Here each file a download
+needs is fetched before huggingface_hub is asked for it:
+
+- into ``blobs/<etag>.incomplete`` in the repository's cache folder (where the cache keeps interrupted downloads;
+  ``hf cache scan`` lists it): the etag the hub announces names the content, so a partial can only ever be
+  continued with the bytes of that same file, and one of an older version of the file is removed;
+- continued with an HTTP Range request from the byte on disk (several times within a run, at once by the next
+  run); a server that answers a Range request with the whole file is said, and the file starts again from zero;
+- checked, once complete, against the hash the hub announces (an LFS file's ``X-Linked-Etag`` is its sha256, a
+  small file's ``ETag`` its git sha1) and only then moved to ``blobs/<etag>``, where huggingface_hub finds it and
+  merely links it into the snapshot. A file whose hash differs is removed and the run fails, said.
+
+Runs in the worker thread of :func:`engine.models.hub_transfer.run_watched`, through its :class:`Watch`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from ..errors import ModelError
+from ..runtime.environment import require
+from .hub_transfer import Watch, size_text
+
+RETRIES = 5  # attempts in a row that bring no byte before a run gives up (as huggingface_hub's own)
+RETRY_WAIT_S = 1.0
+PARTIAL = ".incomplete"
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parsed = urlparse(url)
+    return parsed.scheme, (parsed.hostname or "").lower(), parsed.port
+
+
+def _digest(path: Path, etag: str) -> tuple[str, str] | None:
+    """(the hash's name, its hex digest of ``path``) in the form ``etag`` has, None when it is no known hash."""
+    if re.fullmatch(r"[0-9a-f]{64}", etag):
+        algo, prefix = hashlib.sha256(), b""
+        name = "sha256"
+    elif re.fullmatch(r"[0-9a-f]{40}", etag):  # a git blob's id: sha1 of "blob <size>\0" + content
+        algo, prefix = hashlib.sha1(), f"blob {path.stat().st_size}\0".encode()  # noqa: S324 - git's id
+        name = "git sha1"
+    else:
+        return None
+    algo.update(prefix)
+    with path.open("rb") as f:
+        while block := f.read(8 << 20):
+            algo.update(block)
+    return name, algo.hexdigest()
+
+
+def _drop_stale(blobs: Path, etag: str, filename: str, watch: Watch) -> None:
+    """Remove partials of an older version of ``filename`` (recorded by name beside each partial)."""
+    for note in blobs.glob(f"*{PARTIAL}.name"):
+        if note.read_text(encoding="utf-8").strip() == filename and not note.name.startswith(etag):
+            stale = note.with_name(note.name[: -len(".name")])
+            if stale.exists():
+                watch.say(f"Removed the partial download of an older version of {filename} "
+                          f"({size_text(stale.stat().st_size)}, {stale}).")
+                stale.unlink()
+            note.unlink()
+
+
+def fetch_blob(hub_id: str, filename: str, revision: str | None, endpoint: str, cache: str, watch: Watch) -> None:
+    """``filename`` of ``hub_id`` complete and checked in the cache's blob store (nothing done when it is there).
+
+    Raises:
+        huggingface_hub's errors (gated, missing, HTTP) and httpx2's transport errors, explained by the caller;
+        ModelError: the disk is too full, the hash differs from the announced one, the server answered nonsense.
+    """
+    hub = require("huggingface_hub")
+    import httpx2
+
+    url = hub.hf_hub_url(hub_id, filename, revision=revision, endpoint=endpoint)
+    meta = hub.get_hf_file_metadata(url, retry_on_errors=True)
+    if not meta.etag or meta.size is None:
+        return  # nothing to bind a partial to: huggingface_hub downloads it whole
+    storage = Path(cache) / f"models--{hub_id.replace('/', '--')}"
+    blobs = storage / "blobs"
+    blob = blobs / meta.etag
+    if blob.exists():
+        return
+    blobs.mkdir(parents=True, exist_ok=True)
+    _drop_stale(blobs, meta.etag, filename, watch)
+    part = blobs / f"{meta.etag}{PARTIAL}"
+    (blobs / f"{meta.etag}{PARTIAL}.name").write_text(filename, encoding="utf-8")
+    lock_path = Path(cache) / ".locks" / storage.name / f"{meta.etag}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(lock_path))
+    while True:  # another run fetching the same file holds it: wait, and stay stoppable
+        try:
+            lock.acquire(timeout=1)
+            break
+        except Timeout:
+            watch.alive()
+            if watch.stopped():
+                return
+    try:
+        if blob.exists():
+            return
+        _transfer(hub, httpx2, meta, part, filename, hub_id, endpoint, watch)
+        if watch.stopped():
+            return
+        _check(part, meta.etag, meta.size, hub_id, filename, endpoint)
+        os.replace(part, blob)
+        (blobs / f"{meta.etag}{PARTIAL}.name").unlink(missing_ok=True)
+    finally:
+        lock.release()
+
+
+def _transfer(hub: Any, httpx2: Any, meta: Any, part: Path, filename: str, hub_id: str, endpoint: str,
+              watch: Watch) -> None:
+    """The bytes of ``part`` from where it ends to ``meta.size``, retried from the last byte on broken links."""
+    size = int(meta.size)
+    kept = part.stat().st_size if part.exists() else 0
+    if kept > size:  # not a prefix of this file: nothing to continue
+        watch.say(f"The partial download of {filename} ({size_text(kept)}) is larger than the file "
+                  f"({size_text(size)}); it starts again from zero.")
+        part.unlink()
+        kept = 0
+    if kept:
+        watch.say(f"Continuing {filename} of '{hub_id}' from {size_text(kept)} of {size_text(size)} kept by an "
+                  f"earlier run ({part}).")
+    free = shutil.disk_usage(part.parent).free
+    if free < size - kept:
+        raise ModelError(f"Not enough disk space for {filename} of '{hub_id}': it needs {size_text(size - kept)} "
+                         f"more in {part.parent} and {size_text(free)} are free. Free some space or set HF_HOME "
+                         f"(or HF_HUB_CACHE) to a disk that has it, and run it again.")
+    headers = hub.utils.build_hf_headers()
+    if _origin(meta.location) != _origin(endpoint):  # a CDN's signed address: the token stays with the hub
+        headers.pop("authorization", None)
+        headers.pop("Authorization", None)
+    session = hub.get_session()
+    bar = watch.bar(total=size, initial=kept, unit="B", desc=filename)
+    failures = 0
+    try:
+        while kept < size and not watch.stopped():
+            asked = dict(headers, **({"Range": f"bytes={kept}-"} if kept else {}))
+            before = kept
+            try:
+                with session.stream("GET", meta.location, headers=asked, follow_redirects=True,
+                                    timeout=hub.constants.HF_HUB_DOWNLOAD_TIMEOUT) as answer:
+                    hub.utils.hf_raise_for_status(answer)
+                    kept = _start_at(answer, kept, size, filename, hub_id, endpoint, watch, bar)
+                    with part.open("r+b" if part.exists() else "wb") as out:
+                        out.seek(kept)
+                        out.truncate()
+                        for chunk in answer.iter_bytes():  # as it comes: a sized chunk is lost whole on a break
+                            if watch.stopped():
+                                return
+                            out.write(chunk)
+                            kept += len(chunk)
+                            bar.update(len(chunk))
+                            if kept > size:
+                                break
+            except httpx2.TransportError:
+                failures = 0 if kept > before else failures + 1
+                if failures >= RETRIES:
+                    raise
+                time.sleep(RETRY_WAIT_S)
+                continue
+            if kept == before:  # a whole answer that brought nothing: no progress to be had
+                failures += 1
+                if failures >= RETRIES:
+                    raise ModelError(f"{endpoint} answered {filename} of '{hub_id}' with no bytes after "
+                                     f"{size_text(kept)} of {size_text(size)}; run it again later (the bytes "
+                                     f"already fetched are kept and continued).")
+    finally:
+        bar.close()
+
+
+def _start_at(answer: Any, kept: int, size: int, filename: str, hub_id: str, endpoint: str, watch: Watch,
+              bar: Any) -> int:
+    """The byte the answer's body starts at: ``kept`` for a 206 from there, 0 when the Range was ignored."""
+    if not kept:
+        return 0
+    if answer.status_code == 206:
+        found = re.match(r"bytes (\d+)-", answer.headers.get("Content-Range", ""))
+        if found and int(found.group(1)) == kept:
+            return kept
+        raise ModelError(f"{endpoint} answered the Range request for {filename} of '{hub_id}' from byte {kept} with "
+                         f"'{answer.headers.get('Content-Range', '')}'; the partial file is kept. Run it again, or "
+                         f"remove {filename}'s .incomplete file in the cache to start it from zero.")
+    watch.say(f"The server ignored the Range request for {filename} of '{hub_id}' (it answered the whole file): "
+              f"the {size_text(kept)} kept are dropped and the file is downloaded from its start; {endpoint} (or a "
+              f"proxy between) does not let an interrupted download continue.")
+    bar.update(-kept)
+    return 0
+
+
+def _check(part: Path, etag: str, size: int, hub_id: str, filename: str, endpoint: str) -> None:
+    """``part`` is the file the hub announced (size, then hash), else it is removed and the run fails."""
+    got_size = part.stat().st_size
+    if got_size != size:
+        part.unlink()
+        raise ModelError(f"{filename} of '{hub_id}' came with {got_size} bytes where {endpoint} announced {size}; "
+                         f"the file was removed. Run it again.")
+    digest = _digest(part, etag)
+    if digest is not None and digest[1] != etag:
+        part.unlink()
+        raise ModelError(f"{filename} of '{hub_id}' does not match the {digest[0]} {endpoint} announces for it "
+                         f"({etag[:16]}..., the downloaded bytes give {digest[1][:16]}...); the file was removed, "
+                         f"nothing was loaded. Run it again; if it happens again, the server (or a proxy) serves "
+                         f"other bytes than it announces.")
