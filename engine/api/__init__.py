@@ -12,7 +12,8 @@ report copy happen here, once, whichever front end asked.
 - :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``, ``polygons``
 - :mod:`.tools`     ``describe_model``, ``export``, ``import_model``, ``check_environment``, ``make_sample``
 - :mod:`.suggestions` ``suggest``: where labelling next is expected to help the model most
-- :mod:`.prompted`  ``label_with_prompts``, ``prompted_session``, ``predict_prompts``: Segment Anything prompts
+- :mod:`.prompted`  ``label_with_prompts``, ``prompted_session``, ``predict_prompts``: Segment Anything prompts;
+  ``stac_layer``: a layer to show for a STAC item prompted through the item
 - :mod:`.proposals` ``propose``, ``accept``: the loop after suggest, candidate labels accepted or corrected
 - :mod:`.sources`   sources that are no local file: web layers as GDAL rasters (``web_window``), source names
 - :mod:`.ready`     ``ready_models``, ``get_ready_model``: models made elsewhere, from the catalogue
@@ -82,16 +83,19 @@ from .files import (
 from .inference import PER_CLASS, EvaluateResult, evaluate, polygons, segment, segment_many
 from .prompted import DEFAULT_MODEL as DEFAULT_PROMPT_MODEL
 from .prompted import (
+    STAC_BANDS_HELP,
     LabelResult,
     MaskPolygon,
     NamedModel,
     PromptAnswer,
     PromptedConfig,
     PromptSession,
+    StacLayer,
     label_with_prompts,
     predict_prompts,
     prompt_models,
     prompted_session,
+    stac_layer,
 )
 from .proposals import AcceptConfig, Accepted, AcceptResult, Proposal, ProposeConfig, ProposeResult, accept, propose
 from .protocol import (
@@ -220,6 +224,9 @@ __all__ = [
     "prompt_models",
     "prompted_session",
     "DEFAULT_PROMPT_MODEL",
+    "STAC_BANDS_HELP",
+    "StacLayer",
+    "stac_layer",
     "AcceptConfig",
     "AcceptResult",
     "Accepted",

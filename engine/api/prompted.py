@@ -3,7 +3,8 @@
 A map tool calls :func:`prompted_session` when the user picks a window (the slow step: the image embedding, kept in
 an LRU cache so picking the same window again is instant), then :func:`predict_prompts` for every click, box or
 text (fast: only the prompt encoder and mask decoder run). :func:`label_with_prompts` is the headless job (the
-``label`` command, the *Label with Segment Anything* algorithm). :func:`prompt_models` lists the models by name.
+``label`` command, the *Label with Segment Anything* algorithm). :func:`prompt_models` lists the models by name;
+:func:`stac_layer` writes a layer a front end shows for a STAC item whose windows it prompts.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from ..prompted.catalog import DEFAULT_MODEL, MODELS, NamedModel
 from ..prompted.labels import LabelResult
 from ..prompted.session import PromptAnswer, PromptSession
 from ..prompted.shapes import MaskPolygon
+from ..prompted.stac_source import BANDS_HELP as STAC_BANDS_HELP
+from ..prompted.stac_source import StacLayer
 from .protocol import Callback
 
-__all__ = ["DEFAULT_MODEL", "LabelResult", "MaskPolygon", "NamedModel", "PromptAnswer", "PromptSession",
-           "PromptedConfig", "label_with_prompts", "predict_prompts", "prompt_models", "prompted_session"]
+__all__ = ["DEFAULT_MODEL", "STAC_BANDS_HELP", "LabelResult", "MaskPolygon", "NamedModel", "PromptAnswer",
+           "PromptSession", "PromptedConfig", "StacLayer", "label_with_prompts", "predict_prompts", "prompt_models",
+           "prompted_session", "stac_layer"]
 
 
 def prompt_models() -> list[NamedModel]:
@@ -27,10 +31,12 @@ def prompt_models() -> list[NamedModel]:
 
 
 def prompted_session(image: str, extent: Sequence[float] | None = None, model: str = DEFAULT_MODEL, *,
-                     extent_crs: str = "", bands: Sequence[int] | None = None, device: str = "auto",
+                     extent_crs: str = "", bands: Sequence[int | str] | None = None, device: str = "auto",
                      callback: Callback | None = None) -> PromptSession:
-    """Embed the window of ``image`` (any source the engine reads) covering ``extent`` (xmin, ymin, xmax, ymax in
-    ``extent_crs``, default the image's CRS; None: the whole image) with ``model`` (a name of
+    """Embed the window of ``image`` (any source the engine reads, a STAC item too) covering ``extent`` (xmin,
+    ymin, xmax, ymax in ``extent_crs``, default the image's CRS; None: the whole image), its ``bands`` shown as
+    red, green, blue (or one as grey; numbers, or names as :data:`STAC_BANDS_HELP` says; None: natural colour by
+    name), with ``model`` (a name of
     :func:`prompt_models`, a hub id or a folder). The model is fetched on first use through the one download path
     (progress and licence through ``callback``) and kept loaded; the embedding is kept in an LRU cache keyed by
     source, window, bands and model, so asking again is instant (``session.from_cache``).
@@ -58,6 +64,21 @@ def predict_prompts(session: PromptSession, points: Sequence[tuple[float, float]
     """
     return session.predict(points, labels, box, text, crs, class_name=class_name, treatment=treatment,
                            min_pixels=min_pixels)
+
+
+def stac_layer(item: str, bands: Sequence[str] | None, folder: str, callback: Callback | None = None) -> StacLayer:
+    """A layer a front end can show for the STAC ``item`` (file or URL; QGIS has no STAC layer): a VRT of the
+    assets ``bands`` names (None: red, green, blue by name) written as new files in ``folder``, never over a file
+    the item reads. Prompt its windows with :func:`prompted_session` on the item and the same bands
+    (``layer.bands``), which reads them as Segment does.
+
+    Raises:
+        DataError: the item cannot be read or the bands do not fit it. ConfigError: a file the item reads is in
+            the way.
+    """
+    from ..prompted.stac_source import write_stac_layer
+
+    return write_stac_layer(item, bands, folder, callback)
 
 
 def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) -> LabelResult:

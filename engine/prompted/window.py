@@ -1,10 +1,11 @@
 """One window of an image, as the RGB picture Segment Anything models take, with its georeferencing.
 
 Any source the engine reads: a raster file, a URL or ``/vsi`` path, a web service's GDAL description, a STAC item
-(its assets stacked, ``engine.data.input_vrt.stac_raster``). The window is read at the image's own pixel size (a
-window wider than :data:`MAX_SIDE` pixels is read at a coarser, whole-number step, said in words). Natural-colour
-bands are picked by name (``engine.data.band_names``) unless given; values that are not 8-bit are stretched per
-band between their 2nd and 98th percentiles, as a picture is shown, since the models learnt from photographs.
+(the assets shown picked by name and read as Segment reads them, :mod:`.stac_source`). The window is read at the
+image's own pixel size (a window wider than :data:`MAX_SIDE` pixels is read at a coarser, whole-number step, said
+in words). Natural-colour bands are picked by name (``engine.data.band_names``) unless given (numbers, or names as
+``--bands`` takes them); values that are not 8-bit are stretched per band between their 2nd and 98th percentiles,
+as a picture is shown, since the models learnt from photographs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..callbacks import Callback
+from ..data.band_match import pick_bands
 from ..data.band_names import pick_rgb
 from ..data.raster import open_raster
 from ..data.stac import looks_like_stac
@@ -67,14 +70,6 @@ def transform_points(xs: Sequence[float], ys: Sequence[float], from_crs: str, to
     return [p[0] for p in moved], [p[1] for p in moved]
 
 
-def _raster_path(source: str) -> str:
-    if looks_like_stac(source):
-        from ..data.input_vrt import stac_raster
-
-        return stac_raster(source)
-    return source
-
-
 def _stretch(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """One band as 0..255: 8-bit values as they are, others between their 2nd and 98th percentiles."""
     if values.dtype == np.uint8:
@@ -90,16 +85,32 @@ def _stretch(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def read_window(source: str, extent: Sequence[float] | None = None, extent_crs: str = "",
-                bands: Sequence[int] | None = None) -> ImageWindow:
+                bands: Sequence[int | str] | None = None, callback: Callback | None = None) -> ImageWindow:
     """The window of ``source`` covering ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``, default the image's
-    CRS; None: the whole image), clipped to the image.
+    CRS; None: the whole image), clipped to the image. ``bands``: three (red, green, blue) or one (grey), numbers
+    counted from 1 or, for a STAC item, names (:data:`.stac_source.BANDS_HELP`).
 
     Raises:
-        DataError: the source cannot be read, the extent misses it, or a band number is not in it.
+        DataError: the source cannot be read, the extent misses it, or a band is not in it.
     """
+    if not looks_like_stac(str(source)):
+        return _read(str(source), str(source), extent, extent_crs, [str(b).strip() for b in bands or ()], "", [])
+    from ..data.input_vrt import InputFiles
+    from .stac_source import stac_window_raster
+
+    files = InputFiles()  # the item's VRTs, gone once the window is read
+    try:
+        path, pick, said = stac_window_raster(str(source), bands, files, callback)
+        picked = [str(b) for b in range(1, len(pick.bands) + 1)]
+        return _read(path, str(source), extent, extent_crs, picked, f"assets {','.join(pick.keys)}", said)
+    finally:
+        files.close()
+
+
+def _read(path: str, source: str, extent: Sequence[float] | None, extent_crs: str, bands: list[str], how: str,
+          said: list[str]) -> ImageWindow:
     from rasterio.windows import Window
 
-    path = _raster_path(str(source))
     with open_raster(path, "image") as src:
         crs = src.crs.to_wkt() if src.crs else ""
         if extent is None:
@@ -117,12 +128,12 @@ def read_window(source: str, extent: Sequence[float] | None = None, extent_crs: 
                 raise DataError(f"The extent {list(extent)} does not overlap the image '{source}'; draw it over the "
                                 f"image (in the image's CRS unless the extent's CRS is given).")
         if bands:
-            wrong = [b for b in bands if not 1 <= int(b) <= src.count]
-            if wrong or len(bands) not in (1, 3):
-                raise DataError(f"Bands {list(bands)} do not fit '{source}' ({src.count} band(s)): give three band "
-                                f"numbers (red, green, blue) or one (grey).")
-            picked = [int(b) for b in bands]
-            how = f"bands {','.join(map(str, picked))} as given"
+            if len(bands) not in (1, 3):
+                raise DataError(f"Bands {','.join(bands)} do not fit '{source}' ({src.count} band(s)): give three "
+                                f"(red, green, blue) or one (grey).")
+            names = ("red", "green", "blue") if len(bands) == 3 else ("grey",)
+            picked = list(pick_bands(bands, names, len(bands), list(src.descriptions), source, "Bands").bands)
+            how = how or f"bands {','.join(map(str, picked))} as given"
         else:
             choice = pick_rgb(list(src.descriptions), [c.name.lower() for c in src.colorinterp])
             picked = [p + 1 for p in choice.positions]
@@ -139,7 +150,7 @@ def read_window(source: str, extent: Sequence[float] | None = None, extent_crs: 
     rgb = np.stack([_stretch(np.ma.getdata(band), valid) for band in data], axis=-1)
     if rgb.shape[-1] == 1:
         rgb = np.repeat(rgb, 3, axis=-1)
-    said = [f"'{source}': {how}; window of {width} x {height} pixels at column {col0}, row {row0}"
+    said = [*said, f"'{source}': {how}; window of {width} x {height} pixels at column {col0}, row {row0}"
             + (f", read every {step} pixels (wider than {MAX_SIDE})" if step > 1 else "")]
-    key = hashlib.sha1(f"{source}|{col0},{row0},{width},{height}|{picked}|{step}".encode()).hexdigest()
-    return ImageWindow(rgb, transform, crs, str(source), key, said)
+    key = hashlib.sha1(f"{source}|{col0},{row0},{width},{height}|{how}|{picked}|{step}".encode()).hexdigest()
+    return ImageWindow(rgb, transform, crs, source, key, said)

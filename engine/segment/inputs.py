@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from ..data.band_match import BandPick, match_bands, pick_bands, sensors_for
 from ..data.domain_shift import domain_shift, training_ranges
 from ..data.input_vrt import InputFiles, pick_vrt, stack_vrt
 from ..data.metadata import DataMetadata
-from ..data.stac import StacItem, looks_like_stac, read_item
+from ..data.stac import StacBand, StacItem, looks_like_stac, read_item
 from ..data.stac import is_url as stac_is_url
 from ..data.stac_assets import check_stack
 from ..data.units import (
@@ -197,6 +198,33 @@ def _example(item: StacItem, model_names: Sequence[str], flag: str) -> str:
     return f" (e.g. {flag} {','.join(item.bands[b - 1].key for b in guess.bands)}: the first asset of each name)"
 
 
+def stack_item_bands(item: StacItem, chosen: Sequence[StacBand], destination: Path, callback: Callback,
+                     said: list[str], warnings: list[str]) -> str:
+    """The ``chosen`` assets of ``item`` checked (one grid, overlapping footprints; a remote asset's first read
+    under the network rule, saying what it waits for) and stacked in that order into a VRT at ``destination``.
+    Notes go to ``said`` and ``callback.info``, cautions to ``warnings`` and ``callback.warning``."""
+    notes, cautions = watched(lambda: check_stack(chosen, item.id), f"the assets of the STAC item '{item.id}'",
+                              callback.info if any(locations.is_remote(b.href) for b in chosen) else None)
+    for note in notes:
+        said.append(note)
+        callback.info(note)
+    for caution in cautions:
+        warnings.append(caution)
+        callback.warning(caution)
+    return stack_vrt([b.href for b in chosen], [b.label for b in chosen], destination)
+
+
+def item_scaling(item: StacItem, chosen: Sequence[StacBand], source: str) -> Scaling | None:
+    """The scaling the item's ``raster:bands`` give the ``chosen`` assets (None: none, or all 1 and 0)."""
+    scaling = gdal_scaling([b.scale for b in chosen], [b.offset for b in chosen], f"The STAC item '{item.id}'",
+                           [f"asset '{b.key}' ({b.label})" for b in chosen], "STAC raster:bands",
+                           _remedy("STAC", source))
+    if scaling is None:
+        return None
+    return dataclasses.replace(scaling, how=scaling.how.replace("the bands' STAC raster:bands scale/offset",
+                                                                "the STAC item's raster:bands scale/offset"))
+
+
 def _given(cfg: SegmentConfig, count: int) -> Scaling | None:
     """The scaling the user stated (value scale and offset, for every band), else None."""
     if cfg.value_scale is None and cfg.value_offset is None:
@@ -331,24 +359,10 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
         resolved.said.append(f"STAC item '{item.id}', bands {how}: "
                              + ", ".join(f"{m} <- {b.said()}" for m, b in zip(wanted, chosen)))
         callback.info(resolved.said[-1] + " (" + ", ".join(f"{b.label}: {b.href}" for b in chosen) + ")")
-        notes, cautions = watched(lambda: check_stack(chosen, item.id), f"the assets of the STAC item '{item.id}'",
-                                  callback.info if any(locations.is_remote(b.href) for b in chosen) else None)
-        for note in notes:
-            resolved.said.append(note)
-            callback.info(note)
-        for caution in cautions:
-            warnings.append(caution)
-            callback.warning(caution)
-        base = stack_vrt([b.href for b in chosen], labels, resolved.files.path("stack.vrt"))
+        base = stack_item_bands(item, chosen, resolved.files.path("stack.vrt"), callback, resolved.said, warnings)
         bands = list(range(1, len(chosen) + 1))
         given = _given(cfg, len(bands))
-        stac_scaling = None if given else gdal_scaling(
-            [b.scale for b in chosen], [b.offset for b in chosen], f"The STAC item '{item.id}'",
-            [f"asset '{b.key}' ({b.label})" for b in chosen], "STAC raster:bands", _remedy("STAC", resolved.source))
-        if stac_scaling is not None:
-            stac_scaling = dataclasses.replace(stac_scaling, how=stac_scaling.how.replace(
-                "the bands' STAC raster:bands scale/offset", "the STAC item's raster:bands scale/offset"))
-        scalings: list[Scaling | None] = [stac_scaling]
+        scalings: list[Scaling | None] = [None if given else item_scaling(item, chosen, resolved.source)]
         changed, product_nodata = True, None
     else:
         count, file_names, tags, band_tags, scales, offsets = watched(

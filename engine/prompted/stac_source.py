@@ -1,0 +1,161 @@
+"""A STAC item as the map tool's image: its natural-colour assets (or the bands named) read through the segment
+resolver's STAC steps, and a layer of them for a front end to show.
+
+QGIS 3.22 has no STAC layer. A front end shows an item with :func:`write_stac_layer`: a VRT of the chosen assets
+written as a NEW file in a folder it names (never over a file the item reads, :func:`engine.io.safety.check_outputs`
+says so before anything is written), values scaled as the item's ``raster:bands`` say. The prompts' windows are read
+from the item itself (:func:`stac_window_raster`), not from that file: the bands are picked by name (asset keys,
+names, common names, or numbers as the item's listing counts them; none given: red, green and blue by name), a
+remote asset is first read under the network rule and every step is said, as when Segment reads the item.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..callbacks import Callback
+from ..data.band_match import match_bands, pick_bands
+from ..data.input_vrt import InputFiles, pick_vrt
+from ..data.stac import StacBand, StacItem, read_item
+from ..errors import DataError
+from ..io.safety import Files, check_outputs
+from ..segment.inputs import item_scaling, stack_item_bands
+
+#: What the bands of an item are shown as: three bands (red, green, blue) or one (grey).
+RGB = ("red", "green", "blue")
+BANDS_HELP = ("Three bands shown as red, green, blue (or one, grey): asset keys, band names or common names "
+              "(B04,B03,B02 or red,green,blue), or numbers as the item lists its bands. Empty: natural colour, "
+              "picked by name.")
+
+
+@dataclass(frozen=True)
+class StacPick:
+    """The item's assets shown, in the order red, green, blue (or one, grey), and how they were chosen."""
+
+    item: StacItem
+    bands: tuple[StacBand, ...]
+    how: str
+
+    @property
+    def keys(self) -> list[str]:
+        return [b.key for b in self.bands]
+
+
+@dataclass
+class StacLayer:
+    """The VRT written for a front end to show (``path``, a new file; ``written``: every file written), the
+    item's id and the asset keys it shows, and what was said."""
+
+    path: str
+    item_id: str
+    bands: list[str]
+    written: list[str] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)
+
+
+def pick_item_bands(item: StacItem, bands: Sequence[str | int] | None = None) -> StacPick:
+    """The assets of ``item`` that ``bands`` names (see :data:`BANDS_HELP`), else red, green and blue by name (an
+    item of fewer than three bands: its first, as grey).
+
+    Raises:
+        DataError: a band the item lacks, a wrong count, or no bands named red, green and blue; listing the
+            item's bands with their asset keys.
+    """
+    where = f"STAC item '{item.id}'"
+    labels = [b.label for b in item.bands]
+    listing = f" The item's bands: {item.listing()}."
+    given = [str(b).strip() for b in bands or () if str(b).strip()]
+    if not item.bands:
+        raise DataError(f"The {where} has no single-band raster data assets to show; give an item whose assets "
+                        f"are single-band GeoTIFFs or COGs.")
+    if given:
+        if len(given) not in (1, 3):
+            raise DataError(f"Bands {','.join(given)}: give three (red, green, blue) or one (grey).{listing}")
+        keys = {b.key: str(i) for i, b in enumerate(item.bands, 1)}  # an asset key is its band's surest name
+        try:
+            found = pick_bands([keys.get(g, g) for g in given], RGB if len(given) == 3 else ("grey",), len(given),
+                               labels, where, "Bands")
+        except DataError as exc:
+            raise DataError(f"{exc}{listing}") from exc
+        chosen, how = tuple(item.bands[b - 1] for b in found.bands), f"as given ({','.join(given)})"
+    elif len(item.bands) < 3:
+        chosen, how = (item.bands[0],), "its first band as grey (fewer than three bands)"
+    else:
+        try:
+            found = match_bands(RGB, labels, where)
+        except DataError as exc:
+            raise DataError(f"The {where} has no bands named red, green and blue to show ({exc}) Give three bands "
+                            f"to show as red, green, blue, or one as grey.{listing}") from exc
+        assert found is not None  # every asset has a label
+        chosen, how = tuple(item.bands[b - 1] for b in found.bands), "red, green, blue by name"
+    shown = ", ".join(f"{colour} <- {band.said()}" for colour, band in
+                      zip(RGB if len(chosen) == 3 else ("grey",), chosen))
+    return StacPick(item, chosen, f"STAC item '{item.id}', {how}: {shown}")
+
+
+def _stacked(pick: StacPick, source: str, stack: Path, scaled: Path, callback: Callback, said: list[str]) -> str:
+    """The picked assets stacked at ``stack`` and, where the item's ``raster:bands`` scale them, a VRT of their
+    values as float32 at ``scaled``: the path to read."""
+    item = pick.item
+    if item.twins:
+        said.append(f"STAC item '{item.id}': {item.twins_said()}.")
+    said.append(pick.how)
+    warnings: list[str] = []
+    path = stack_item_bands(item, list(pick.bands), stack, callback, said, warnings)
+    said.extend(f"Warning: {w}" for w in warnings)
+    scaling = item_scaling(item, list(pick.bands), source)
+    if scaling is None:
+        return path
+    said.append(f"Values read as {scaling.how}.")
+    labels = [b.label for b in pick.bands]
+    return pick_vrt(path, list(range(1, len(labels) + 1)), labels, scaled, scaling.scale, scaling.offset)
+
+
+def stac_window_raster(source: str, bands: Sequence[str | int] | None, files: InputFiles,
+                       callback: Callback | None = None) -> tuple[str, StacPick, list[str]]:
+    """The item at ``source`` as one raster of the picked bands, in ``files`` (temporary, the caller closes it):
+    (its path, the pick, what was said)."""
+    callback = callback or Callback()
+    said: list[str] = []
+    pick = pick_item_bands(read_item(source, callback.info), bands)
+    path = _stacked(pick, source, files.path("stack.vrt"), files.path("scaled.vrt"), callback, said)
+    return path, pick, said
+
+
+def _stem(item_id: str, keys: Sequence[str]) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{item_id}-{'-'.join(keys)}").strip("._-")[:120] or "stac-item"
+
+
+def write_stac_layer(source: str, bands: Sequence[str | int] | None, folder: str | Path,
+                     callback: Callback | None = None) -> StacLayer:
+    """A VRT of the item's picked assets written as new files in ``folder`` (``ITEM-KEYS.vrt``, then ``-2``,
+    ``-3`` ... where a name is taken; beside it ``.stack.vrt`` when the values are scaled), for a front end to
+    show; the prompts' windows are read from the item, not from it.
+
+    Raises:
+        DataError: the item cannot be read, the bands do not fit it, or the folder does not exist.
+        ConfigError: a file to write is one the item reads (never written over).
+    """
+    callback = callback or Callback()
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"The folder '{folder}' for the STAC item's layer does not exist; give an existing folder.")
+    pick = pick_item_bands(read_item(source, callback.info), bands)
+    scaled = item_scaling(pick.item, list(pick.bands), source) is not None
+    stem, number = _stem(pick.item.id, pick.keys), 1
+    while True:
+        name = stem if number == 1 else f"{stem}-{number}"
+        layer, stack = folder / f"{name}.vrt", folder / f"{name}.stack.vrt"
+        if not layer.exists() and not stack.exists():
+            break
+        number += 1
+    written = [str(stack), str(layer)] if scaled else [str(layer)]
+    check_outputs({"STAC item": Files(source)}, {"layer of the STAC item": Files(written)})
+    said: list[str] = []
+    _stacked(pick, source, stack if scaled else layer, layer, callback, said)  # the last file written is the layer
+    said.append(f"The layer of STAC item '{pick.item.id}' was written to '{layer}'; the prompts' windows are read "
+                f"from the item.")
+    return StacLayer(str(layer), pick.item.id, pick.keys, written, said)
