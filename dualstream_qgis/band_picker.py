@@ -13,20 +13,11 @@ from typing import Any
 from processing.gui.wrappers import DIALOG_STANDARD, WidgetWrapper
 from qgis.PyQt.QtWidgets import QHBoxLayout, QLineEdit, QMenu, QToolButton, QWidget
 
-from .algorithms.common import split_list
+from .algorithms.common import split_list, toggled
 from .model_summary import band_descriptions, stac_bands
 from .widgets import ModelerSourceSelector
 
-
-def toggled(text: str, token: str) -> str:
-    """``text`` (bands separated by commas) with ``token`` added at the end, or removed when it is there."""
-    tokens = split_list(text)
-    lowered = [t.lower() for t in tokens]
-    if token.lower() in lowered:
-        tokens.pop(lowered.index(token.lower()))
-    else:
-        tokens.append(token)
-    return ",".join(tokens)
+__all__ = ["BandsWrapper", "toggled"]
 
 
 class BandsWrapper(ModelerSourceSelector, WidgetWrapper):

@@ -4,7 +4,8 @@ The panel owns the state of one labelling session: the raster layer prompted, th
 (the part of the layer the canvas shows when the first prompt comes; panning elsewhere starts a new window), the
 prompts so far (points and at most one box, as Segment Anything takes them) and the mask they give. Every prompt
 asks the engine again with all of them, so a negative click corrects the mask in place. The first prompt of a
-window embeds it in a background task (seconds on the CPU); later prompts answer from the kept embedding.
+window embeds it in a background task (seconds on the CPU); later prompts answer from the kept embedding. A STAC
+item is shown as a layer by the STAC item row (:mod:`.stac_row`); that layer's windows are read from the item.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from qgis.PyQt.QtWidgets import (
 from ..compat import FILTER_POLYGON, FILTER_RASTER, GEOMETRY_POLYGON
 from . import prompts
 from .map_tool import Prompt, PromptMapTool
+from .stac_row import StacRow, stac_source
 from .targets import Accepted, is_polygon_layer, new_scratch_layer
 
 MASK_FILL = QColor(0, 160, 255, 90)
@@ -83,6 +85,10 @@ class LabelPanel(QDockWidget):
         self.raster_box.setFilters(FILTER_RASTER)
         self.raster_box.layerChanged.connect(lambda _layer: self.clear(new_window=True))
         form.addRow("Raster layer", self.raster_box)
+        self.stac_row = StacRow(body)  # a STAC item shown as a layer, its windows read from the item
+        self.stac_row.added.connect(self.raster_box.setLayer)
+        self.stac_row.said.connect(self.say)
+        form.addRow("STAC item", self.stac_row)
         self.model_box = QComboBox(body)
         self.model_box.setEditable(True)  # any hub id or local folder, beside the named models
         for name, description in prompts.model_choices():
@@ -167,7 +173,7 @@ class LabelPanel(QDockWidget):
             if extent.isEmpty():
                 self.say("The canvas shows none of the raster layer: zoom to it first.", Qgis.MessageLevel.Warning)
                 return
-            self.window = prompts.Window(layer, model, extent, self._pixel_metres())
+            self.window = prompts.Window(layer, model, extent, self._pixel_metres(), stac_source(layer))
         request = prompts.Request(
             points=[(to_layer.transform(point), positive) for point, positive in self.points],
             box=to_layer.transformBoundingBox(self.box) if self.box is not None else None,

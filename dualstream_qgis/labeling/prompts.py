@@ -1,7 +1,8 @@
 """The panel's one door to the engine's prompted segmentation (``engine.api``), in QGIS's terms.
 
 A :class:`Window` is the part of a raster layer one embedding covers: the layer's GDAL source (a file, a remote
-source, or a web layer's service description read at a pixel size), an extent in the layer's CRS and a model. The
+source, a web layer's service description read at a pixel size, or for a layer shown for a STAC item the item
+itself with its bands), an extent in the layer's CRS and a model. The
 engine keeps the embedding, so each further prompt of the same window answers without computing it again.
 """
 
@@ -47,7 +48,7 @@ class Answer:
     summary: str
 
 
-def _said(messages: list[str]) -> "object":
+def engine_messages(messages: list[str]) -> "object":
     """An engine callback that keeps what the engine says for the panel. Nothing may reach stderr from the task's
     thread: QGIS's stderr hook fails there (a RecursionError in the desktop)."""
     api = engine_api()
@@ -65,11 +66,13 @@ def _said(messages: list[str]) -> "object":
 class Window:
     """One window of ``layer`` (its part the canvas showed at the first prompt) embedded once by ``model``."""
 
-    def __init__(self, layer, model: str, extent: QgsRectangle, pixel_size: float | None = None):
+    def __init__(self, layer, model: str, extent: QgsRectangle, pixel_size: float | None = None,
+                 stac: tuple[str, list[str]] | None = None):
         self.layer = layer
         self.model = model
         self.extent = QgsRectangle(extent)
         self.pixel_size = pixel_size  # metres per pixel a web layer is read at: what the canvas shows
+        self.stac = stac  # (STAC item, asset keys) of a layer shown for an item: its windows are read from the item
         self._session = None
         self.said: list[str] = []  # what the engine said while embedding (model download, licence, window)
 
@@ -90,7 +93,7 @@ class Window:
         source = api.WebSource(layer.description, name=f"{layer.kind} layer '{layer.name}'", stem=layer.name)
         return api.read_web_sources([source], [extent.xMinimum(), extent.yMinimum(), extent.xMaximum(),
                                                extent.yMaximum()], crs, self.pixel_size, folder,
-                                    _said(self.said))[0]
+                                    engine_messages(self.said))[0]
 
     def answer(self, request: Request) -> Answer:
         """The mask for ``request`` (the window embedded first when it is not yet): runs in a task or the GUI."""
@@ -101,7 +104,7 @@ class Window:
 
             from ..algorithms.sources import raster_file
 
-            source = raster_file(self.layer, "Raster layer")
+            source, bands = self.stac or (raster_file(self.layer, "Raster layer"), None)
             extent = self.extent
             with warnings.catch_warnings(record=True) as caught:  # library warnings would print to stderr
                 warnings.simplefilter("always")
@@ -110,7 +113,7 @@ class Window:
                 self._session = api.prompted_session(
                     source,
                     (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
-                    self.model, extent_crs=crs, callback=_said(self.said))
+                    self.model, extent_crs=crs, bands=bands, callback=engine_messages(self.said))
             self.said += [f"Warning: {w.message}" for w in caught]
         box = request.box
         answers = api.predict_prompts(
