@@ -114,7 +114,7 @@ class Window:
                     source,
                     (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
                     self.model, extent_crs=crs, bands=bands, callback=engine_messages(self.said))
-            self.said += [f"Warning: {w.message}" for w in caught]
+            self.said += self._session.said + [f"Warning: {w.message}" for w in caught]  # what was read, how
         box = request.box
         answers = api.predict_prompts(
             self._session,

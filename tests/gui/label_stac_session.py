@@ -1,0 +1,200 @@
+"""Drives the *Label with Segment Anything* panel over a STAC item in the real QGIS desktop (``qgis --code THIS``).
+
+Started by ``tests/gui/test_label_stac.py`` under Xvfb, in a project whose CRS is not the item's. The item is added
+through the panel's STAC item row (its file typed, *Add layer* clicked); a box dragged and a click on its layer go
+through the map tool, and the mask is accepted into a scratch layer; then the same box and click on the GeoTIFF
+the item's assets were cut from. It records facts in ``report.json`` and screenshots; the pytest module asserts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from pathlib import Path
+
+from qgis.core import (
+    QgsApplication,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsPointXY,
+    QgsProject,
+    QgsRasterLayer,
+)
+from qgis.gui import QgsMapMouseEvent
+from qgis.PyQt.QtCore import QEvent, QEventLoop, QPoint, Qt, QTimer
+from qgis.PyQt.QtTest import QTest
+
+CONFIG = json.loads(Path(os.environ["DUALSTREAM_GUI_CONFIG"]).read_text(encoding="utf-8"))
+OUT = Path(CONFIG["out"])
+REPORT: dict = {"steps": [], "waits": [], "finished": False}
+
+
+def _hook(kind, value, tb) -> None:
+    """Exceptions in Qt slots (the map tool's events) are recorded: QGIS's own hook shows them in a dialog."""
+    import sys
+    sys.setrecursionlimit(10000)
+    REPORT.setdefault("slot_errors", []).append("".join(traceback.format_exception(kind, value, tb))[-4000:])
+    save()
+
+
+def save() -> None:
+    (OUT / "report.json").write_text(json.dumps(REPORT, indent=1, default=str), encoding="utf-8")
+
+
+def step(name: str) -> None:
+    REPORT["steps"].append(name)
+    save()
+
+
+def wait(ms: int) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec_()
+
+
+def settle(busy, limit_s: float = 240.0) -> None:
+    """Until ``busy()`` is false (a task of the panel's), or the limit passes: the report then says it was busy."""
+    start = time.monotonic()
+    while busy() and time.monotonic() - start < limit_s:
+        wait(100)
+    REPORT["waits"].append({"step": REPORT["steps"][-1], "seconds": round(time.monotonic() - start, 1),
+                            "busy": bool(busy())})
+    save()
+    wait(300)
+
+
+def screen_point(canvas, point: QgsPointXY) -> QPoint:
+    pixel = canvas.getCoordinateTransform().transform(point)
+    return QPoint(round(pixel.x()), round(pixel.y()))
+
+
+def to_canvas(canvas, x: float, y: float) -> QgsPointXY:
+    """A point of the item's CRS on the canvas (the project's CRS)."""
+    transform = QgsCoordinateTransform(QgsCoordinateReferenceSystem(CONFIG["item_crs"]),
+                                       canvas.mapSettings().destinationCrs(), QgsProject.instance())
+    return transform.transform(QgsPointXY(x, y))
+
+
+def drag(canvas, tool, start: QgsPointXY, end: QgsPointXY) -> None:
+    """A left drag through the tool's event methods (QTest cannot hold a button through a move)."""
+    for kind, point, buttons in ((QEvent.Type.MouseButtonPress, start, Qt.MouseButton.LeftButton),
+                                 (QEvent.Type.MouseMove, end, Qt.MouseButton.LeftButton),
+                                 (QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)):
+        event = QgsMapMouseEvent(canvas, kind, screen_point(canvas, point), Qt.MouseButton.LeftButton, buttons,
+                                 Qt.KeyboardModifier.NoModifier)
+        {QEvent.Type.MouseButtonPress: tool.canvasPressEvent, QEvent.Type.MouseMove: tool.canvasMoveEvent,
+         QEvent.Type.MouseButtonRelease: tool.canvasReleaseEvent}[kind](event)
+
+
+def prompt_and_accept(name: str, canvas, panel, layer) -> None:
+    """The configured box on ``layer``, its mask accepted, then the click; each answer recorded."""
+    from qgis.utils import iface
+
+    step(f"{name}: layer")
+    panel.raster_box.setLayer(layer)
+    panel.clear(new_window=True)
+    step(f"{name}: box")
+    (x0, y0), (x1, y1) = CONFIG["box"]
+    drag(canvas, panel.tool, to_canvas(canvas, x0, y0), to_canvas(canvas, x1, y1))
+    settle(lambda: panel.task is not None)
+    box = state(panel)
+    iface.mainWindow().grab().save(str(OUT / f"{name}-box.png"))
+    step(f"{name}: accept")
+    target = panel.target_box.currentLayer()
+    before = {f.id() for f in target.getFeatures()}
+    panel.accept_button.click()
+    added = [f for f in target.getFeatures() if f.id() not in before]
+    accepted = {"status": panel.status.text(), "wkt": [f.geometry().asWkt(3) for f in added],
+                "classes": [f["class"] for f in added], "target_crs": target.crs().authid()}
+    step(f"{name}: click")
+    QTest.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     screen_point(canvas, to_canvas(canvas, *CONFIG["click"])))
+    settle(lambda: panel.task is not None)
+    REPORT[name] = {"box": box, "accept": accepted, "click": state(panel), "layer_crs": layer.crs().authid()}
+    save()
+
+
+def state(panel) -> dict:
+    window = panel.window
+    return {"masks": len(panel.masks), "mask_wkt": [g.asWkt(3) for g in panel.masks], "status": panel.status.text(),
+            "band_vertices": panel.mask_band.numberOfVertices(), "score": panel.score,
+            "embedded": window is not None and window.embedded(),
+            "stac": list(window.stac) if window is not None and window.stac else None,
+            "said": list(window.said) if window is not None else []}
+
+
+def main() -> None:
+    from qgis.utils import iface, plugins
+
+    step("project")
+    project = QgsProject.instance()
+    project.setCrs(QgsCoordinateReferenceSystem(CONFIG["project_crs"]))
+    geotiff = QgsRasterLayer(CONFIG["geotiff"], "the GeoTIFF")
+    project.addMapLayer(geotiff)
+    canvas = iface.mapCanvas()
+    step("plugin")
+    plugin = plugins["dualstream_qgis"]
+    plugin.toggle_labelling(True)
+    panel = plugin.label_panel
+    panel.model_box.setEditText(CONFIG["model"])
+    panel.class_box.setValue(CONFIG["class_value"])
+    panel.make_scratch_layer()
+
+    step("add the STAC item")
+    panel.stac_row.item_edit.setFilePath(CONFIG["item"])
+    REPORT["menu"] = []
+    panel.stac_row.fill_menu()
+    REPORT["menu"] = [action.text() for action in panel.stac_row.menu.actions()]
+    panel.stac_row.add_button.click()
+    settle(lambda: panel.stac_row.task is not None)
+    stac_layer = panel.raster_box.currentLayer()
+    REPORT["added"] = {"status": panel.status.text(), "name": stac_layer.name() if stac_layer else None,
+                       "source": stac_layer.source() if stac_layer else None,
+                       "crs": stac_layer.crs().authid() if stac_layer else None,
+                       "bands": stac_layer.bandCount() if stac_layer else None,
+                       "item_property": stac_layer.customProperty("dualstream/stac_item") if stac_layer else None,
+                       "bands_property": stac_layer.customProperty("dualstream/stac_bands") if stac_layer else None,
+                       "layers": [layer.name() for layer in project.mapLayers().values()],
+                       "project_crs": canvas.mapSettings().destinationCrs().authid()}
+    save()
+    if stac_layer is None or stac_layer is geotiff:
+        raise RuntimeError(f"no STAC layer was added: {panel.status.text()}")
+    canvas.setExtent(QgsCoordinateTransform(stac_layer.crs(), canvas.mapSettings().destinationCrs(),
+                                            project).transformBoundingBox(stac_layer.extent()))
+    canvas.refresh()
+    wait(2000)
+    geotiff_node = project.layerTreeRoot().findLayer(geotiff.id())
+    geotiff_node.setItemVisibilityChecked(False)  # the map shows the item's layer
+    canvas.refresh()
+    wait(1500)
+    step("screenshots")
+    panel.grab().save(str(OUT / "stac-panel.png"))
+    iface.mainWindow().grab().save(str(OUT / "stac-loaded.png"))
+
+    prompt_and_accept("stac", canvas, panel, stac_layer)
+    canvas.refresh()
+    wait(1500)
+    iface.mainWindow().grab().save(str(OUT / "stac-accepted.png"))
+    prompt_and_accept("geotiff", canvas, panel, geotiff)
+    REPORT["finished"] = True
+    save()
+    plugin.unload()
+
+
+def start() -> None:
+    import sys
+
+    sys.excepthook = _hook
+    try:
+        main()
+    except Exception:  # noqa: BLE001 - recorded for the pytest module, which fails with it
+        REPORT["error"] = traceback.format_exc()
+        save()
+    QgsApplication.exit(0)
+    os._exit(0)  # QGIS 3.22's own teardown of a project with layers can abort (its style dock): not ours to test
+
+
+OUT.mkdir(parents=True, exist_ok=True)
+QTimer.singleShot(1000, start)
