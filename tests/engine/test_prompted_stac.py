@@ -70,6 +70,8 @@ def test_bands_by_name_asset_key_or_number_pick_the_assets_shown(scene):
         window = read_window(str(scene["item"]), EXTENT, bands=bands)
         assert np.abs(window.rgb[..., 0].astype(int) - nir.astype(int)).max() <= 1, bands
         assert "as given" in window.said[0] and "red <- asset 'nir' (B08)" in window.said[0]
+    by_name = read_window(str(scene["geotiff"]), EXTENT, bands=["blue", "green", "red"])  # a file's names too
+    assert np.array_equal(by_name.rgb, read_window(str(scene["geotiff"]), EXTENT, bands=[3, 2, 1]).rgb)
     grey = read_window(str(scene["item"]), EXTENT, bands=["nir"])
     assert np.array_equal(grey.rgb[..., 0], grey.rgb[..., 2])
     with pytest.raises(DataError, match=r"give three \(red, green, blue\) or one.*1 blue = asset 'blue'"):
@@ -157,6 +159,7 @@ def test_an_unscaled_item_makes_one_file_of_its_own_values(scene, tmp_path):
 
 def test_a_remote_item_is_read_by_range_requests_of_the_assets_shown_only(scene, tmp_path, monkeypatch):
     from bench.http_files import FileServer
+    from engine.api import stac_layer
     from engine.prompted.window import read_window
 
     monkeypatch.setenv("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
@@ -166,6 +169,10 @@ def test_a_remote_item_is_read_by_range_requests_of_the_assets_shown_only(scene,
         make_item(root, scene["dn"], base=server.url)
         window = read_window(f"{server.url}/item.json", EXTENT)
         log = server.log
+        made = stac_layer(f"{server.url}/item.json", None, str(tmp_path))  # the layer reads the assets remotely
+        with rasterio.open(made.path) as layer:
+            assert np.allclose(layer.read(1), scene["dn"][2] * 0.0001, atol=1e-6)
+    assert "/vsicurl/" in Path(made.written[0]).read_text()
     local = read_window(str(scene["item"]), EXTENT)
     assert np.array_equal(window.rgb, local.rgb)
     read = {path for method, path, _range in log if method == "GET" and path.endswith(".tif")}
