@@ -123,6 +123,9 @@ def _transfer(hub: Any, httpx2: Any, meta: Any, part: Path, filename: str, hub_i
               watch: Watch) -> None:
     """The bytes of ``part`` from where it ends to ``meta.size``, retried from the last byte on broken links."""
     size = int(meta.size)
+    if size == 0:  # nothing to ask for: the (empty) file is what was announced
+        part.write_bytes(b"")
+        return
     kept = part.stat().st_size if part.exists() else 0
     if kept > size:  # not a prefix of this file: nothing to continue
         watch.say(f"The partial download of {filename} ({size_text(kept)}) is larger than the file "
