@@ -16,12 +16,13 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsGeometry,
+    QgsMessageLog,
     QgsProject,
     QgsRectangle,
     QgsTask,
 )
 from qgis.gui import QgsMapLayerComboBox, QgsRubberBand, QgsVertexMarker
-from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (
     QComboBox,
@@ -37,6 +38,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..compat import FILTER_POLYGON, FILTER_RASTER, GEOMETRY_POLYGON
+from ..provider import LOG_TAG
 from . import prompts
 from .map_tool import Prompt, PromptMapTool
 from .stac_row import StacRow, stac_source
@@ -75,6 +77,10 @@ class LabelPanel(QDockWidget):
         self.box_band.setColor(QColor(0, 0, 0, 0))
         self.box_band.setStrokeColor(BOX_STROKE)
         self.box_band.setWidth(2)
+        self._embedding: prompts.Window | None = None  # the window the running task embeds
+        self._watch = QTimer(self)  # what the engine says while it embeds (a download's progress), shown as it comes
+        self._watch.setInterval(500)
+        self._watch.timeout.connect(self._show_said)
         self._build()
 
     # -- the form -------------------------------------------------------------------------------------------------
@@ -182,10 +188,16 @@ class LabelPanel(QDockWidget):
             self._show(self.window.answer(request))
             return
         self.say(f"Embedding the window of '{layer.name()}' with {model} (once per window)…")
-        window = self.window
+        window = self._embedding = self.window
         self.task = QgsTask.fromFunction("DualStream: embedding for Segment Anything",
                                          lambda _task: window.answer(request), on_finished=self._embedded)
         QgsApplication.taskManager().addTask(self.task)
+        self._watch.start()
+
+    def _show_said(self) -> None:
+        said = self._embedding.said if self._embedding is not None else []
+        if said:  # appended by the task's thread; reading the last line is safe
+            self.say(f"Embedding the window (once per window)… {said[-1]}")
 
     def _pixel_metres(self) -> float:
         """The canvas's pixel in metres on the ground at its centre (a web layer is read at what the user sees)."""
@@ -203,21 +215,29 @@ class LabelPanel(QDockWidget):
 
     def _embedded(self, exception, result=None) -> None:
         self.task = None
+        self._watch.stop()
+        window, self._embedding = self._embedding, None
+        said = window.said if window is not None else []
+        for line in said:  # all of it in the log panel: the model, its licence, the bands read, warnings
+            QgsMessageLog.logMessage(line, LOG_TAG, Qgis.MessageLevel.Info)
         pending, self._pending = self._pending, False
         if exception is not None:
             self.say(prompts.explain(exception), Qgis.MessageLevel.Critical)
             return
-        self._show(result)
+        if window is not self.window:  # the layer or model changed meanwhile: this answer is for another window
+            self.say("The layer or model changed while the window was being embedded; click again.")
+            return
+        self._show(result, prompts.notes(said))
         if pending:
             self.ask()
 
-    def _show(self, answer: prompts.Answer) -> None:
+    def _show(self, answer: prompts.Answer, notes: str = "") -> None:
         self.masks, self.score = answer.geometries, answer.score
         self.mask_band.reset(GEOMETRY_POLYGON)
         crs = self.window.layer.crs()
         for geometry in self.masks:
             self.mask_band.addGeometry(geometry, crs)
-        self.say(answer.summary)
+        self.say(f"{answer.summary}\n{notes}" if notes else answer.summary)
 
     # -- accept, undo, clear --------------------------------------------------------------------------------------
     def make_scratch_layer(self) -> None:

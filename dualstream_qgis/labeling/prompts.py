@@ -133,6 +133,15 @@ class Window:
                                          f"{seconds:.2f} s. Accept, or click again to correct.")
 
 
+def notes(said: list[str], most: int = 4) -> str:
+    """What the engine said while embedding, for the panel's status: its last lines without the download's progress
+    (the log panel has every line)."""
+    import re
+
+    kept = [line for line in said if not re.match(r"Downloading '[^']*': \d+%", line)]
+    return "\n".join(kept[-most:])
+
+
 def explain(exception: BaseException) -> str:
     """What the panel shows for a failed embedding or prompt: the engine's own message, which says what to do."""
     if isinstance(exception, QgsProcessingException):

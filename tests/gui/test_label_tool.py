@@ -63,6 +63,8 @@ def test_a_click_lands_where_it_was_made_and_embeds_the_window(session):
     pixel = 1.0  # the scene's pixel size: a click is read to the nearest screen pixel, finer than that
     assert positive and abs(x - config["click"][0]) < pixel and abs(y - config["click"][1]) < pixel
     assert "answered in" in click["status"] or "found no object" in click["status"], click["status"]
+    # what the engine said while embedding follows the answer: the model that answered and where it runs
+    assert "Segment Anything model: SamModel" in click["status"], click["status"]
     # what the engine answered is what the canvas draws
     assert (click["masks"] > 0) == (click["band_vertices"] > 0)
 
