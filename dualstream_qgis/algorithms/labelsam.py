@@ -67,8 +67,8 @@ class LabelSamAlgorithm(DualStreamAlgorithm):
         param, label, text = declared_text(self, "label.prompts")
         add_parameter(self, QgsProcessingParameterFeatureSource(param, label, [SOURCE_VECTOR], optional=True),
                       text)
-        add_settings(self, "label.text", "label.model", "label.class_value", "label.class_name", "label.treatment",
-                     "label.min_pixels", "label.pixel_size", "label.device")
+        add_settings(self, "label.bands", "label.text", "label.model", "label.class_value", "label.class_name",
+                     "label.treatment", "label.min_pixels", "label.pixel_size", "label.device")
         param, label, text = declared_text(self, "label.output")
         destination = QgsProcessingParameterVectorDestination(param, label, SOURCE_POLYGON)
         destination.setSupportsNonFileBasedOutput(False)

@@ -32,6 +32,12 @@ class PromptedConfig(Settings):
         None, label="Pixel size for web layers (m)", minimum=0.0, metavar="METRES", group="input and output",
         help="Metres on the ground per pixel at which a web layer (XYZ, WMS, WMTS, WCS, ArcGIS REST) is read over "
              "the window (QGIS). Files are read at their own pixel size.")
+    bands: list[str] | None = setting(
+        None, cli={"type": str}, metavar="B,...", group="input and output", param="BANDS",
+        label="Bands shown as red, green, blue (empty: by name)",
+        help="Three bands shown to the model as red, green and blue (or one, as grey): numbers counted from 1 "
+             "(4,3,2) or names (B04,B03,B02, red,green,blue, a STAC item's asset keys). Empty: natural colour "
+             "picked by the bands' names, else the first three bands.")
     prompts: str | None = setting(
         None, flag="--prompts", metavar="LAYER", group="input and output", param="PROMPTS", custom_qgis=True,
         label="Prompts (points or polygons)",
@@ -63,6 +69,9 @@ class PromptedConfig(Settings):
                           help="auto: the GPU when CUDA is available, else the CPU.")
 
     def __post_init__(self) -> None:
+        from .bands import parse_band_list
+
+        self.bands = parse_band_list(self.bands, "label.bands")
         check(self.treatment in TREATMENT_CHOICES,
               f"{mention('label.treatment')} '{self.treatment}' is unknown; use one of {TREATMENT_CHOICES}.")
         check(self.min_pixels >= 0, f"{mention('label.min_pixels')} must be >= 0 (got {self.min_pixels}).")

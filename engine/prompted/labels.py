@@ -112,8 +112,8 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
     check_outputs(inputs, {f"polygons ({mention('label.output')})": Files([cfg.output], "gpkg")})
     check_writable(cfg.output, f"polygons ({mention('label.output')})")
     prompts = read_prompts(cfg.prompts) if cfg.prompts else []
-    session = open_session(cfg.image, cfg.extent, cfg.model, extent_crs=cfg.extent_crs or "", device=cfg.device,
-                           callback=callback)
+    session = open_session(cfg.image, cfg.extent, cfg.model, extent_crs=cfg.extent_crs or "", bands=cfg.bands,
+                           device=cfg.device, callback=callback)
     for line in session.said:
         callback.info(line)
     name = cfg.class_name or cfg.text.strip() or "object"

@@ -246,3 +246,39 @@ def test_label_command_downloads_the_model_and_writes_labels(image, models, tmp_
     assert names[:4] == ["class_id", "class_name", "score", "prompt"]
     for feature in layer:
         assert feature.GetField("class_id") == 3 and feature.GetField("class_name") == "building"
+
+
+def test_label_takes_the_bands_shown_as_red_green_blue(image, models, tmp_path):
+    """``label --bands``: the bands given are the ones the model sees (said in the log); two bands are refused
+    with the fix."""
+    from osgeo import ogr, osr
+
+    from engine.api import PromptedConfig, label_with_prompts
+    from engine.callbacks import Callback
+    from engine.errors import ConfigError
+
+    prompts = tmp_path / "clicks.gpkg"
+    utm = osr.SpatialReference()
+    utm.ImportFromEPSG(32633)
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(prompts))
+    layer = source.CreateLayer("clicks", srs=utm, geom_type=ogr.wkbPoint)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(ogr.CreateGeometryFromWkt("POINT (%f %f)" % _map(140, 90)))
+    layer.CreateFeature(feature)
+    feature = layer = source = None
+
+    class Said(Callback):
+        lines: list[str] = []
+
+        def info(self, message: str) -> None:
+            self.lines.append(message)
+
+    said = Said()
+    result = label_with_prompts(PromptedConfig(image=str(image), prompts=str(prompts), model=str(models["sam"]),
+                                               bands="3,2,1", output=str(tmp_path / "out.gpkg")), said)
+    assert result.answers and any("bands 3,2,1 as given" in line for line in said.lines), said.lines
+    with pytest.raises(DataError, match="give three .red, green, blue. or one .grey."):
+        label_with_prompts(PromptedConfig(image=str(image), prompts=str(prompts), model=str(models["sam"]),
+                                          bands="1,2", output=str(tmp_path / "out2.gpkg")), Callback())
+    with pytest.raises(ConfigError, match="empty entry"):
+        PromptedConfig(image=str(image), prompts=str(prompts), bands="1,,2", output=str(tmp_path / "out3.gpkg"))
