@@ -102,7 +102,8 @@ class SegmentConfig(PolygonOptions, ValueUnits):
         None, label="Tile size (0 = the model's)", minimum=0, maximum=8192, off=0, advanced=True, group="inference",
         help="Edge of the predicted tiles in pixels, a multiple of 32. 0: the training tile size; on the CPU, for "
              "a convolutional model (UNet, FPN with a ResNet or ConvNeXt encoder) over a region at least 8 "
-             "training tiles across, twice it, the overlap kept in pixels: fewer pixels computed.")
+             "training tiles across, a larger tile fitted to the region (from twice it), the overlap kept in "
+             "pixels and a batch's pixels kept: fewer pixels computed.")
     overlap: float | None = setting(
         None, label="Tile overlap (share of the tile)", minimum=0.0, maximum=0.89, group="inference",
         default_note=f"the overlap an imported model's maker recorded, else {DEFAULT_OVERLAP}",

@@ -1,6 +1,7 @@
 """Cached ONNX exports of model bundles, for the onnxruntime backend (``backend`` auto or onnxruntime).
 
-A bundle is exported once per content and tile size and the export reused: its key is the bundle file's SHA-256,
+A bundle is exported once per content and tile size (or once for any tile size: a convolutional model that a
+CPU run gives a tile fitted to the region) and the export reused: its key is the bundle file's SHA-256,
 so an edited, retrained or replaced bundle never meets a stale export. Each cached model has a record beside it
 (``<key>.json``: the bundle's and the model's own SHA-256, the parity with torch measured when it was made). A
 model whose digest differs from its record is refused (never run) and made again; the session that runs a
@@ -107,9 +108,11 @@ def check_entry(model: Path, record: Path, bundle_sha256: str) -> tuple[dict[str
     return kept, None  # the model's embedded source digest is checked on the session that runs it
 
 
-def cached_export(bundle: str | os.PathLike, tile: int, callback: Callback | None = None,
+def cached_export(bundle: str | os.PathLike, tile: int | None, callback: Callback | None = None,
                   bundle_sha256: str | None = None) -> CachedExport:
-    """The ONNX export of ``bundle`` at ``tile`` px (any batch), made once (with its parity check) and cached.
+    """The ONNX export of ``bundle`` at ``tile`` px (any batch), made once (with its parity check) and cached;
+    ``tile`` None: one export that takes any tile size (traced at the trained tile), for a model whose output
+    depends on a neighbourhood only, which a CPU run gives a tile fitted to each region.
 
     Raises:
         OutputError: no writable cache folder.
@@ -119,7 +122,7 @@ def cached_export(bundle: str | os.PathLike, tile: int, callback: Callback | Non
     callback = callback or Callback()
     digest = bundle_sha256 or file_sha256(bundle)
     folder = cache_folder(bundle)
-    stem = f"{digest}-t{int(tile)}-v{CACHE_VERSION}"
+    stem = f"{digest}-t{'any' if tile is None else int(tile)}-v{CACHE_VERSION}"
     model, record = folder / f"{stem}.onnx", folder / f"{stem}.json"
     with _locked(folder / f"{stem}.lock"):
         kept, refused = check_entry(model, record, digest)
@@ -131,9 +134,11 @@ def cached_export(bundle: str | os.PathLike, tile: int, callback: Callback | Non
         if refused:
             callback.warning(f"The cached ONNX export '{model}' was refused: {refused}. Exporting '{bundle}' again.")
         callback.info(f"Exporting '{bundle}' to ONNX for onnxruntime, once (cached in '{folder}').")
-        result = export_onnx(bundle, model, tile_size=int(tile), dynamic_batch=True, callback=callback)
+        result = export_onnx(bundle, model, tile_size=tile, dynamic_batch=True, any_size=tile is None,
+                             callback=callback)
         write_text_atomic(record, json.dumps({"bundle": str(Path(bundle).resolve()), "bundle_sha256": digest,
-                                              "onnx_sha256": file_sha256(model), "tile_size": int(tile),
+                                              "onnx_sha256": file_sha256(model),
+                                              "tile_size": "any" if tile is None else int(tile),
                                               "max_abs_diff": result.max_abs_diff,
                                               "cache_version": CACHE_VERSION}, indent=2))
         callback.info(f"ONNX export cached as '{model}'; parity with torch: max abs diff "

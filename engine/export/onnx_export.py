@@ -89,8 +89,12 @@ def _probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *,
 def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_size: int | None = None,
                 opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, batch_size: int = 1,
                 overlap: float = DEFAULT_OVERLAP, seed: int = 0, single_input: bool = False,
-                callback: Callback | None = None) -> ExportResult:
+                any_size: bool = False, callback: Callback | None = None) -> ExportResult:
     """Export ``bundle`` to ``output`` (.onnx) and check onnxruntime against torch on random inputs.
+
+    ``any_size``: the graph takes tiles of any size (a multiple of the model's size multiple), traced and checked
+    at ``tile_size`` and checked again at the next larger size, for a model whose output depends on a
+    neighbourhood only (a CPU run fits its tile to the region: :mod:`engine.segment.tile_choice`).
 
     ``single_input``: one input tensor, the vision bands followed by the second stream's channels, for programs
     that feed one tensor (Deepness); only where the second stream is on the image's own grid (aux ratio 1).
@@ -149,12 +153,12 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
         if uses_aux:
             inputs["aux"] = torch.rand(batch, aux_channels, tile // ratio, tile // ratio, generator=generator)
     names = list(inputs)
-    dynamic = {name: {0: "batch"} for name in [*names, "probabilities"]} if dynamic_batch else None
+    dynamic = _dynamic_axes([*names, "probabilities"], dynamic_batch, any_size)
     tmp = temporary_path(output, ".onnx")
     try:
         callback.info(f"Exporting '{bundle}' ({meta.model.name}) to ONNX opset {opset}: inputs "
                       f"{', '.join(f'{n} {tuple(t.shape[1:])}' for n, t in inputs.items())}, batch "
-                      f"{'dynamic' if dynamic_batch else batch}.")
+                      f"{'dynamic' if dynamic_batch else batch}{', any tile size' if any_size else ''}.")
         _trace(wrapper, tuple(inputs.values()), tmp, names, opset, dynamic)
         onnx_section = OnnxMetadata(inputs=names, output="probabilities", batch=None if dynamic_batch else batch,
                                     opset=opset, tile_size=tile, clip_vision=clip, clip_aux=clip_aux,
@@ -164,6 +168,10 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
         _write_metadata(tmp, encode_metadata(meta, onnx_section, tile, overlap))
         check_batch = batch + 1 if dynamic_batch else batch
         diff = parity(wrapper, tmp, check_batch, {n: tuple(t.shape[1:]) for n, t in inputs.items()}, seed + 1)
+        if any_size:  # a size it was not traced at: a shape baked into the graph shows here
+            other = {n: (t.shape[1], *(int(d) * (tile + multiple) // tile for d in t.shape[2:]))
+                     for n, t in inputs.items()}
+            diff = max(diff, parity(wrapper, tmp, 1, other, seed + 2))
         if not diff <= PARITY_TOLERANCE:
             raise ModelError(f"The exported model disagrees with torch: max abs diff {diff:.3g} on random inputs "
                              f"(allowed {PARITY_TOLERANCE:g}); nothing was written. Try another --opset, or report "
@@ -174,6 +182,14 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
         raise
     return ExportResult(output=str(output), tile_size=tile, opset=opset, batch=None if dynamic_batch else batch,
                         inputs=names, max_abs_diff=diff, deepness_compatible=stacked or not uses_aux)
+
+
+def _dynamic_axes(names: list[str], batch: bool, size: bool) -> dict[str, dict[int, str]] | None:
+    """torch.onnx's dynamic axes: the batch, and height and width (each input's own: aux is coarser)."""
+    if not batch and not size:
+        return None
+    return {name: {**({0: "batch"} if batch else {}),
+                   **({2: f"{name}_height", 3: f"{name}_width"} if size else {})} for name in names}
 
 
 def _trace(wrapper: Any, args: tuple, path: Path, names: list[str], opset: int, dynamic: dict | None) -> None:

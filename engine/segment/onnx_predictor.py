@@ -94,7 +94,9 @@ def _contiguous(array: np.ndarray) -> np.ndarray:
 
 class ExportedBundle:
     """A bundle run through its cached ONNX export (:mod:`engine.export.onnx_cache`): one export per tile size,
-    made (or found) when a tile of that size first comes; the same ``run`` as :class:`OnnxMember`."""
+    made (or found) when a tile of that size first comes; the same ``run`` as :class:`OnnxMember`. A model whose
+    output depends on a neighbourhood only runs every tile other than its trained one through one export that
+    takes any size (a CPU run fits its tile to each region: no export per region size)."""
 
     def __init__(self, member: Member, device: str, threads: int | None, callback: Callback,
                  bundle_sha256: str | None = None):
@@ -102,20 +104,23 @@ class ExportedBundle:
         self.inputs = ["vision", "aux"] if member.aux_channels else ["vision"]
         self.device, self.threads, self.callback = device, threads, callback
         self.bundle_sha256 = bundle_sha256 or file_sha256(member.path)
-        self.by_tile: dict[int, OnnxMember] = {}
+        self.trained = int(member.data.tile_size)
+        self.any_size = bool(member.metadata.model.local_receptive_field())
+        self.by_tile: dict[int | None, OnnxMember] = {}
 
     def load(self, tile: int) -> OnnxMember:
         """The export for ``tile``-px tiles, opened (exported first where the cache has none)."""
-        if tile not in self.by_tile:
+        key = None if self.any_size and tile != self.trained else tile
+        if key not in self.by_tile:
             from ..export.onnx_cache import cached_export, embedded_source
 
-            entry = cached_export(self.path, tile, self.callback, self.bundle_sha256)
+            entry = cached_export(self.path, key, self.callback, self.bundle_sha256)
             runner = session(entry.path, self.device, threads=self.threads)
             if embedded_source(runner) != self.bundle_sha256:
                 raise BundleError(f"The cached ONNX export '{entry.path}' was not made from '{self.path}'; delete "
                                   f"it and run again.")
-            self.by_tile[tile] = OnnxMember(runner, self.weight, self.inputs, None, self.stats_key)
-        return self.by_tile[tile]
+            self.by_tile[key] = OnnxMember(runner, self.weight, self.inputs, None, self.stats_key)
+        return self.by_tile[key]
 
     @property
     def takes_aux(self) -> bool:

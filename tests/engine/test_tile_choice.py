@@ -1,9 +1,11 @@
-"""A CPU run of a convolutional model over a large region computes with tiles twice the trained size, the overlap
-kept in pixels (issue 53, item 12): fewer pixels computed, said in the log; every other model, a GPU run, a tile
-the user chose and a small region keep the trained tile."""
+"""A CPU run of a convolutional model over a large region computes with tiles of at least twice the trained size,
+fitted to the region, the overlap kept in pixels and a batch's pixels kept (issue 53, item 12): fewer pixels
+computed, said in the log, the same classes as torch, one ONNX export for every size; every other model, a GPU
+run, a tile the user chose and a small region keep the trained tile."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,7 +19,7 @@ from engine.callbacks import RecordingCallback
 from engine.config import SegmentConfig
 from engine.models import AutoModelConfig, build_model
 from engine.segment.plan import plan_segmentation
-from engine.segment.tile_choice import cpu_tile, tiles_needed
+from engine.segment.tile_choice import MAX_TILE_BATCHES, CpuTile, cpu_tile, tiles_needed
 
 
 def member(family: str, preset: str = "tiny", tile: int = 32, **model: object) -> SimpleNamespace:
@@ -27,8 +29,8 @@ def member(family: str, preset: str = "tiny", tile: int = 32, **model: object) -
 
 def test_only_convolutional_models_on_the_cpu_over_a_large_region_get_the_larger_tile():
     large, small = (0, 0, 4096, 4096), (0, 0, 1024, 4096)
-    assert cpu_tile([member("unet", "light", 256)], 256, large, "cpu") == 512
-    assert cpu_tile([member("fpn", "light", 256)], 256, large, "cpu") == 512
+    assert cpu_tile([member("unet", "light", 256)], 256, large, "cpu", 64, 4) == CpuTile(1408, 1)
+    assert cpu_tile([member("fpn", "light", 256)], 256, large, "cpu", 64, 4) == CpuTile(1408, 1)
     assert cpu_tile([member("unet", "light", 256)], 256, small, "cpu") is None  # under 4 larger tiles across
     assert cpu_tile([member("unet", "light", 256)], 256, large, "cuda") is None
     for family, extra in (("unet", {"encoder": "tiny_mit"}), ("unet", {"encoder": "tiny_swin"}),
@@ -40,9 +42,27 @@ def test_only_convolutional_models_on_the_cpu_over_a_large_region_get_the_larger
 
 
 def test_the_counts_behind_it():
-    # the bench's 4096² scene: 441 tiles of 256 px with 64 px of overlap, 81 of 512 px: 27 % fewer pixels computed
-    assert tiles_needed((0, 0, 4096, 4096), 256, 64) == 441 and tiles_needed((0, 0, 4096, 4096), 512, 64) == 81
+    # the bench's 4096² scene: 441 tiles of 256 px with 64 px of overlap, 81 of 512 px: 27 % fewer pixels computed;
+    # fitted, 9 of 1408 px (3 x 1408 - 2 x 64 = 4096): 38 % fewer
+    large = (0, 0, 4096, 4096)
+    assert tiles_needed(large, 256, 64) == 441 and tiles_needed(large, 512, 64) == 81
     assert 1 - 81 * 512 ** 2 / (441 * 256 ** 2) == pytest.approx(0.265, abs=0.001)
+    assert tiles_needed(large, 1408, 64) == 9
+    assert 1 - 9 * 1408 ** 2 / (441 * 256 ** 2) == pytest.approx(0.383, abs=0.001)
+
+
+@pytest.mark.parametrize("size", [2048, 3000, 4096, 5000, 10980])
+@pytest.mark.parametrize("batch", [1, 4, 8])
+def test_the_fitted_tile_computes_the_fewest_pixels_within_the_batch_memory(size, batch):
+    light, region = member("unet", "light", 256), (0, 0, size, size)
+    chosen = cpu_tile([light], 256, region, "cpu", 64, batch)
+    assert chosen.tile % 32 == 0 and chosen.tile >= 512
+    budget = batch * 512 ** 2  # a batch of doubled tiles, what ran before
+    assert chosen.batch * chosen.tile ** 2 <= max(budget, chosen.tile ** 2) <= MAX_TILE_BATCHES * budget
+    computed = tiles_needed(region, chosen.tile, 64) * chosen.tile ** 2
+    assert computed <= tiles_needed(region, 512, 64) * 512 ** 2  # never more than with doubled tiles
+    for other in range(512, chosen.tile, 32):  # no smaller tile computes fewer
+        assert tiles_needed(region, other, 64) * other ** 2 >= computed
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +99,60 @@ def test_the_plan_takes_the_larger_tile_and_says_so(unet):
     trained, said = plan(unet, tile_size=32)
     assert (trained.tile, trained.overlap, len(trained.grid)) == (32, 8, 132)
     assert not any(m.startswith("Tiles of") for m in said)
+
+
+@pytest.fixture(scope="module")
+def squares(unet: dict) -> dict:
+    """Two images whose fitted tiles differ from the doubled one and from each other (trained tile 32)."""
+    made = {}
+    for size in (304, 256):
+        image = unet["folder"] / f"square{size}.tif"
+        values = np.random.default_rng(size).integers(0, 255, (3, size, size)).astype(np.uint8)
+        with rasterio.open(image, "w", driver="GTiff", width=size, height=size, count=3, dtype="uint8",
+                           crs="EPSG:32633", transform=from_origin(500000, 6000000, 1, 1)) as out:
+            out.write(values)
+        made[size] = str(image)
+    return made
+
+
+def test_the_plan_fits_the_tile_and_keeps_a_batch_s_pixels(unet, squares):
+    fitted, said = plan(dict(unet, image=squares[304]))  # 4 tiles of 160 px (2 x 160 - 8 = 312 >= 304)
+    assert (fitted.tile, fitted.overlap, len(fitted.grid), fitted.cfg.batch_size) == (160, 8, 4, 1)
+    line = next(m for m in said if m.startswith("Tiles of 160 px on the CPU"))
+    assert "4 tiles instead of 169" in line and "1 tile(s) a batch (batch_size 4 of 64 px)" in line
+
+
+def onnx_cache() -> set:
+    from engine.export.onnx_cache import user_cache_dir
+
+    return set((user_cache_dir() / "onnx").glob("*.onnx"))
+
+
+def test_fitted_tiles_run_one_any_size_export_with_torch_s_classes(unet, squares, capsys):
+    from engine.cli.main import main
+
+    def segment(image: str, backend: str) -> tuple[np.ndarray, str]:
+        out = unet["folder"] / f"{Path(image).stem}_{backend}.tif"
+        code = main(["segment", "--image", image, "--model", unet["bundle"], "--out", str(out), "--device", "cpu",
+                     "--backend", backend, "--probabilities", str(out.with_suffix(".p.tif"))])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        with rasterio.open(out) as classes, rasterio.open(out.with_suffix(".p.tif")) as probs:
+            return np.concatenate([classes.read(), probs.read()]), err
+
+    before = onnx_cache()
+    auto, err = segment(squares[304], "auto")
+    assert "160 px" in err and "any tile size" in err, err
+    made = onnx_cache() - before
+    assert len(made) == 1 and "-tany-" in next(iter(made)).name
+    same_classes(auto, segment(squares[304], "torch")[0])
+    other, err = segment(squares[256], "auto")  # another fitted tile (96 px): the same export, none made
+    assert "96 px" in err and "Exporting" not in err and onnx_cache() - before == made
+    same_classes(other, segment(squares[256], "torch")[0])
+
+
+def same_classes(a: np.ndarray, b: np.ndarray) -> None:
+    """(class, probability) bands of two runs: probabilities within the export's tolerance, classes equal
+    wherever the probability is not a near-tie with the threshold."""
+    assert np.abs(a[1] - b[1]).max() < 1e-4
+    assert ((a[0] == b[0]) | (np.abs(a[1] - 0.5) < 1e-4)).all()
