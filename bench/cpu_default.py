@@ -111,10 +111,12 @@ def deepness_command(onnx: Path, image: str, out: Path) -> tuple[list[str] | Non
         return None, "Deepness skipped: ../shared/peers/run_deepness.py is absent"
     extra = os.environ.get("DEEPNESS_EXTRA_PATH", "")
     probe = subprocess.run([sys.executable, "-c", "import sys; sys.path[:0] = [p for p in sys.argv[1:] if p]; "
-                            "import cv2, onnxruntime, qgis.core", extra], capture_output=True, text=True)
-    if probe.returncode != 0:
+                            "import cv2, onnxruntime, qgis.core; from osgeo import gdal_array", extra],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:  # gdal_array: a numpy 2 in the folder breaks GDAL's (built for numpy 1) at the end
         return None, (f"Deepness skipped: its Python lacks a package ({probe.stderr.strip().splitlines()[-1]}); "
-                      f"set DEEPNESS_EXTRA_PATH to a `pip install --target` folder with opencv-python-headless")
+                      f"set DEEPNESS_EXTRA_PATH to a `pip install --no-deps --target` folder with "
+                      f"opencv-python-headless (without --no-deps it brings a numpy that GDAL cannot use)")
     return [sys.executable, str(peers / "run_deepness.py"), str(onnx), image, str(out)], ""
 
 
