@@ -6,7 +6,9 @@ float16 up to ``train.feature_cache_mb``, beyond it in a temporary file beside t
 ends). Every epoch then trains the trainable rest (a ViT's neck and the decoder) on them, the same tiles each
 epoch. Flips and 90-degree rotations still apply, to the feature maps and the labels alike; the augmentations
 that need the pixels (random crop and scale, small rotations, photometric ones, copy-paste) do not, as said in
-the log. Single-stream families only (an encoder in ``model.encoder``), one process.
+the log. Single-stream families only (an encoder in ``model.encoder``). Under torchrun each process caches its
+own equal share of the tiles (every world_size-th), and the processes agree after every batch whether the time
+budget's share is spent, so they train on the same number of steps.
 """
 
 from __future__ import annotations
@@ -109,30 +111,46 @@ def check_cacheable(model: Any, model_cfg: Any, place: Place) -> None:
         raise ConfigError(f"{mention('train.frozen_encoder')} cached applies to the single-stream families (UNet, "
                           f"DeepLabV3+, FPN, PSPNet) on imagery alone, not to {model_cfg.name}"
                           f"{' with aux' if model_cfg.uses_aux else ''}; set it to off.")
-    if place.ctx.distributed:
-        raise ConfigError(f"{mention('train.frozen_encoder')} cached runs in one process; set it to off under "
-                          f"torchrun.")
+
+
+def _agree_late(late: bool, place: Place) -> bool:
+    """``late`` on any process -> True on every process (each must cache as many tiles as the others)."""
+    if not place.ctx.distributed:
+        return late
+    import torch.distributed as dist
+
+    flag = torch.tensor([float(late)], device=place.device if place.device_type == "cuda" else "cpu")
+    dist.all_reduce(flag)
+    return bool(flag.item() > 0)
+
+
+def process_share(count: int, place: Place) -> list[int]:
+    """The tile indices this process caches: every world_size-th, as many for each process (a remainder left)."""
+    world = place.ctx.world_size
+    return list(range(place.ctx.rank, count // world * world, world))
 
 
 @torch.no_grad()
 def compute_store(model: Any, tiles: Any, batch: int, place: Place, cap_mb: int, spill: Path,
-                  what: str, seconds: float | None = None) -> FeatureStore:
-    """The encoder's features of every tile of ``tiles`` (a dataset of samples), in memory or in ``spill``; with
-    ``seconds``, of the tiles computed by then (at least one batch), said in the log."""
+                  what: str, seconds: float | None = None, indices: list[int] | None = None) -> FeatureStore:
+    """The encoder's features of the tiles of ``tiles`` (a dataset of samples; ``indices`` of them, default
+    all), in memory or in ``spill``; with ``seconds``, of the tiles computed by then (at least one batch, the
+    same number on every process), said in the log."""
     encoder = model.encoder
     was = encoder.training
     encoder.eval()
-    count, rows, labels, shapes, file = len(tiles), None, None, [], None
+    indices = list(range(len(tiles))) if indices is None else indices
+    count, rows, labels, shapes, file = len(indices), None, None, [], None
     began, done = time.monotonic(), 0
     for start in range(0, count, batch):
         if place.callback.is_canceled():
             raise CanceledError("Training canceled while the encoder's features were computed.")
-        if seconds is not None and done and time.monotonic() - began > seconds:
+        if seconds is not None and _agree_late(bool(done) and time.monotonic() - began > seconds, place):
             place.callback.info(f"The {what} features of {done} of {count} tiles took {time.monotonic() - began:.0f} "
                                 f"s, the share of the time budget they may take: training goes on with those "
                                 f"{done} tiles ({mention('train.time_budget')} longer for more).")
             break
-        samples = [tiles[i] for i in range(start, min(count, start + batch))]
+        samples = [tiles[i] for i in indices[start:start + batch]]
         pixels = torch.stack([s["vision"] for s in samples]).to(place.device)
         maps = encoder.features(pixels)
         if rows is None:
@@ -147,8 +165,9 @@ def compute_store(model: Any, tiles: Any, batch: int, place: Place, cap_mb: int,
                 rows = np.empty((count, width), np.float16)
             labels = np.empty((count, *samples[0]["labels"].shape), np.int64)
             where = f"a temporary file {file}" if file else "memory"
-            place.callback.info(f"Caching the frozen encoder's features of {count} {what} tile(s): {size_mb:.0f} MiB "
-                                f"in {where} ({mention('train.feature_cache_mb')} {cap_mb}).")
+            each = " (this process's share)" if place.ctx.distributed else ""
+            place.callback.info(f"Caching the frozen encoder's features of {count} {what} tile(s){each}: "
+                                f"{size_mb:.0f} MiB in {where} ({mention('train.feature_cache_mb')} {cap_mb}).")
         flat = torch.cat([m.reshape(m.shape[0], -1) for m in maps], dim=1)
         rows[start:start + len(samples)] = flat.to(torch.float16).cpu().numpy()
         labels[start:start + len(samples)] = torch.stack([s["labels"] for s in samples]).numpy()
@@ -176,7 +195,7 @@ def cached_training(model: Any, model_cfg: Any, batches: Batches, val_loader: An
     train_ds.set_epoch(0)
     try:
         store = compute_store(model, train_ds, cfg.batch_size, place, cfg.feature_cache_mb, output, "training",
-                              None if budget is None else 0.4 * budget)
+                              None if budget is None else 0.4 * budget, process_share(len(train_ds), place))
     finally:
         if sampler is not None:
             sampler.augment = kept_augment
@@ -196,8 +215,11 @@ def cached_training(model: Any, model_cfg: Any, batches: Batches, val_loader: An
     files = [store.file] if store.file else []
     val = None
     if val_loader is not None:
-        val_store = compute_store(model, val_loader.dataset, cfg.batch_size, place, cfg.feature_cache_mb, output,
-                                  "validation", None if budget is None else 0.1 * budget)
+        # under torchrun the loader holds this process's Subset; the cache takes equal shares of the whole
+        tiles = getattr(val_loader.dataset, "dataset", val_loader.dataset) if place.ctx.distributed \
+            else val_loader.dataset
+        val_store = compute_store(model, tiles, cfg.batch_size, place, cfg.feature_cache_mb, output, "validation",
+                                  None if budget is None else 0.1 * budget, process_share(len(tiles), place))
         files += [val_store.file] if val_store.file else []
         val = DataLoader(CachedTiles(val_store), batch_size=cfg.batch_size, shuffle=False)
     net = CachedNet(model, store.shapes, int(data_cfg.tile_size))

@@ -103,3 +103,28 @@ def test_spawned_train_processes_agree_with_uneven_validation_shards(tmp_path):
     s0, s1 = (torch.load(f"{out}.rank{r}.pt", weights_only=True) for r in (0, 1))
     for k in s0:  # gradients were synchronised: identical weights although the processes started apart
         assert torch.allclose(s0[k], s1[k], atol=1e-6), k
+
+
+def test_torchrun_caches_a_frozen_foundation_encoders_features_per_process(synthetic_scene, tmp_path):
+    """The time budget's own choice on the CPU (frozen + cached) under torchrun: each process caches its share of
+    the tiles (agreeing on when the budget's share is spent) and the processes train the decoder together."""
+    from tests.engine.foundation_fixtures import PRITHVI_TINY_FILE, write_prithvi_release
+
+    write_prithvi_release(tmp_path / "rel", bands=4)
+    out = tmp_path / "cached.dsmodel"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), DUALSTREAM_OFFLINE="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
+         "-m", "engine", "train", "--image", synthetic_scene["image"], "--label", synthetic_scene["label"],
+         "--out", str(out), "--model", "unet", "--encoder", "prithvi_eo2_tiny_tl", "--pretrained",
+         str(tmp_path / "rel" / PRITHVI_TINY_FILE), "--bands", "1,2,3,4", "--tile-size", "64", "--tiles-per-epoch",
+         "16", "--batch-size", "4", "--epochs", "2", "--time-budget", "0.5", "--device", "cpu", "--json"],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "--frozen-encoder cached, chosen: training on the CPU" in done.stderr  # not refused under torchrun
+    assert "features of 8 training tile(s) (this process's share)" in done.stderr  # 16 tiles over 2 processes
+    assert "cpu x2 processes" in done.stderr
+    result = json.loads(done.stdout[done.stdout.index("{"):])
+    assert result["bundle"] == str(out) and all(e["stage"] == "frozen" for e in result["history"])
+    assert read_metadata(out).train["frozen_encoder"] == "cached"
+    load_bundle(out)
