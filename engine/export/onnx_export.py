@@ -40,6 +40,18 @@ from ..runtime.environment import require
 
 MIN_OPSET = 7  # the oldest the TorchScript exporter writes
 MAX_OPSET = 20  # the newest the TorchScript exporter writes
+# One ONNX file is one protobuf message, 2 GiB at most; the graph and metadata take a few MiB beside the weights.
+ONNX_MAX_BYTES = 2**31 - 64 * 2**20
+
+
+def too_large_for_onnx(bundle: str | os.PathLike, limit: int = ONNX_MAX_BYTES) -> str | None:
+    """Why ``bundle`` cannot be exported to one ONNX file (its weights take more than ``limit`` bytes, e.g. the
+    2.5 GB of Prithvi-EO-2.0 600M); None when they fit. The bundle file is its weights and a small header."""
+    size = os.path.getsize(bundle)
+    if size <= limit:
+        return None
+    return (f"'{Path(bundle).name}' holds {size / 2**30:.2f} GiB of weights, more than one ONNX file holds "
+            f"({limit / 2**30:.2f} GiB)")
 
 
 @dataclass
@@ -89,7 +101,8 @@ def _probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *,
 def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_size: int | None = None,
                 opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, batch_size: int = 1,
                 overlap: float = DEFAULT_OVERLAP, seed: int = 0, single_input: bool = False,
-                any_size: bool = False, callback: Callback | None = None) -> ExportResult:
+                any_size: bool = False, callback: Callback | None = None,
+                max_bytes: int = ONNX_MAX_BYTES) -> ExportResult:
     """Export ``bundle`` to ``output`` (.onnx) and check onnxruntime against torch on random inputs.
 
     ``any_size``: the graph takes tiles of any size (a multiple of the model's size multiple), traced and checked
@@ -102,7 +115,8 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     Raises:
         BundleError: ``bundle`` is not a readable model bundle.
         ConfigError: a bad output name, tile size (not a multiple of the model's size multiple) or opset.
-        ModelError: the opset cannot express the model, or onnxruntime disagrees with torch.
+        ModelError: the opset cannot express the model, onnxruntime disagrees with torch, or the weights take
+            more than ``max_bytes`` (one ONNX file's limit).
         DependencyError: onnx or onnxruntime is missing (with the install command).
     """
     callback = callback or Callback()
@@ -121,6 +135,10 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     if batch_size < 1:
         raise ConfigError(f"batch size {batch_size} must be >= 1.")
     check_writable(output, "ONNX model")
+    refusal = too_large_for_onnx(bundle, max_bytes)
+    if refusal:
+        raise ModelError(f"'{bundle}' cannot be exported to ONNX: {refusal}. Run it with torch (segment --backend "
+                         f"torch; the default backend does so by itself).")
     loaded = load_bundle(bundle, "cpu")
     model, meta = loaded.model, loaded.metadata
     tile = int(tile_size or meta.data.tile_size)

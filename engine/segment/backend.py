@@ -2,7 +2,8 @@
 
 ``auto`` (the default): on the CPU, onnxruntime when it is installed (bundles through their cached ONNX exports,
 see :mod:`engine.export.onnx_cache`; exported .onnx models as they are), torch where onnxruntime is missing or
-a bundle cannot be exported (one log line says why), and torch on a GPU. ``torch`` and ``onnxruntime`` force
+a bundle cannot be exported (one log line says why: a bundle whose weights exceed what one ONNX file holds, 2 GiB,
+is not even tried), and torch on a GPU. ``torch`` and ``onnxruntime`` force
 one. On the CPU torch runs with as many threads as there are free cores, onnxruntime with every core of the
 process (:mod:`engine.runtime.cores`).
 """
@@ -52,10 +53,23 @@ def _torch_predictor(members: Sequence[Member], cfg: Any, device: str, callback:
     return predictor
 
 
+def too_large(members: Sequence[Member], limit: int | None = None) -> str | None:
+    """Why a bundle among ``members`` cannot go to ONNX for its size (``onnx_export.too_large_for_onnx``)."""
+    from ..export.onnx_export import ONNX_MAX_BYTES, too_large_for_onnx
+
+    for member in members:
+        if not onnx_only([member]):
+            refusal = too_large_for_onnx(member.path, ONNX_MAX_BYTES if limit is None else limit)
+            if refusal:
+                return refusal
+    return None
+
+
 def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | None = None,
-                   tile: int | None = None) -> Any:
+                   tile: int | None = None, onnx_max_bytes: int | None = None) -> Any:
     """The predictor for ``members`` with ``cfg``'s backend, device and TTA; ``tile``: the plan's tile size (a
-    bundle's export is made or checked now for it, so a failure falls back before any tile is read)."""
+    bundle's export is made or checked now for it, so a failure falls back before any tile is read);
+    ``onnx_max_bytes``: the most weights one ONNX file takes (default ``onnx_export.ONNX_MAX_BYTES``)."""
     callback = callback or Callback()
     forced = f"{mention('segment.backend')} {cfg.backend}"  # the reason when the user chose the backend
     if cfg.backend == "torch":
@@ -73,6 +87,9 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
     missing = onnxruntime_missing()
     if missing:
         return _torch_predictor(members, cfg, device, callback, f"auto: {missing}")
+    oversized = too_large(members, onnx_max_bytes)
+    if oversized:
+        return _torch_predictor(members, cfg, device, callback, f"auto: {oversized}, so onnxruntime cannot run it")
     try:
         return _onnx_predictor(members, cfg, device, tile, callback, "auto on the CPU")
     except DependencyError as exc:

@@ -204,3 +204,33 @@ def test_export_int8_is_quantized_keeps_its_metadata_and_segments(scene, tmp_pat
     segmented, _ = cli(capsys, "segment", "--image", paths["image"], "--model", str(int8), "--device", "cpu",
                        "--json", "--out", str(tmp_path / "c.tif"))
     assert segmented["backend"] == "onnxruntime" and read(str(tmp_path / "c.tif")).shape == (1, 96, 136)
+
+
+def test_auto_runs_torch_where_the_weights_exceed_one_onnx_file(scene, tmp_path, tiny_model):
+    """The size rule (Prithvi-EO-2.0 600M: 2.5 GB of weights; one ONNX file holds 2 GiB), its limit lowered to a
+    tiny model's size: no export is tried, torch runs the bundle and one line says why; `export` refuses it."""
+    import os
+
+    from engine.bundle.store import read_metadata
+    from engine.callbacks import RecordingCallback
+    from engine.config.inference import SegmentConfig
+    from engine.errors import ModelError
+    from engine.export.onnx_export import export_onnx
+    from engine.segment.backend import make_predictor
+    from engine.segment.plan import Member
+
+    path = bundle(tiny_model("unet", vision=3), tmp_path / "big.dsmodel", [1, 2, 3])
+    size = os.path.getsize(path)
+    members = [Member(path, read_metadata(path), 1.0)]
+    cfg = SegmentConfig(image=scene[0]["image"], models=[path], output=str(tmp_path / "o.tif"), device="cpu")
+    before = set(cache_entries())
+    said = RecordingCallback()
+    predictor = make_predictor(members, cfg, said, TILE, onnx_max_bytes=size - 1)
+    assert predictor.backend == "torch" and set(cache_entries()) == before  # no export tried
+    lines = [text for kind, text in said.events if kind == "info" and text.startswith("Backend:")]
+    assert len(lines) == 1 and "Backend: torch on cpu" in lines[0]
+    assert "'big.dsmodel' holds" in lines[0] and "more than one ONNX file holds" in lines[0]
+    assert make_predictor(members, cfg, RecordingCallback(), TILE, onnx_max_bytes=size).backend == "onnxruntime"
+    with pytest.raises(ModelError, match="cannot be exported to ONNX: 'big.dsmodel' holds"):
+        export_onnx(path, tmp_path / "big.onnx", max_bytes=size - 1)
+    assert not (tmp_path / "big.onnx").exists()
