@@ -23,7 +23,8 @@ this map names every package and top-level module of the tree):
   ``encoders/``, shared blocks, fusion, pretrained weights by name; ``AutoModelConfig`` the one lookup
 - ``config/``          the engine's settings: data, augmentation, loss, training, segment, bulk, evaluate, polygons
 - ``data/``            raster I/O, alignment of aux rasters, labels, band statistics, scenes, sampling, bands by
-  name, STAC items, web services, augmentations, datasets, synthetic demo data
+  name, STAC items, a scene's acquisition date and place, web services, augmentations, datasets, synthetic demo
+  data
 - ``bundle/``          a model file: the bundle and its typed metadata schema, read and written, described in
   words; models made elsewhere (ONNX graphs, Deepness metadata) wrapped as bundles; one view of what any
   model expects

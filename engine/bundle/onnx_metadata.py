@@ -111,7 +111,7 @@ def encode_metadata(meta: BundleMetadata, onnx_section: OnnxMetadata, tile_size:
                     overlap: float) -> dict[str, str]:
     """Every ``metadata_props`` entry of an exported model, JSON-encoded."""
     ours = meta.replace(data=dataclasses.replace(meta.data, tile_size=int(tile_size)), onnx=onnx_section)
-    stacked = list(onnx_section.inputs) == [SINGLE_INPUT]
+    stacked = list(onnx_section.inputs)[:1] == [SINGLE_INPUT]  # (then "coords" for a TL encoder)
     props = {key: json.dumps(value) for key, value in deepness_metadata(meta, tile_size, overlap, stacked).items()}
     props[METADATA_KEY] = json.dumps(ours.to_dict())
     return props

@@ -109,7 +109,11 @@ class _QuietCallback(Callback):
 
 
 class _TileDataset(torch.utils.data.Dataset):
-    """Shared reading/normalising; readers are opened lazily per process and never pickled."""
+    """Shared reading/normalising; readers are opened lazily per process and never pickled. ``with_coords``: the
+    samples carry ``coords``, their window centre's (year, day of year, latitude, longitude), NaN where unknown
+    (set for a model whose encoder takes them)."""
+
+    with_coords = False
 
     def __init__(self, scenes: list[dict[str, Any]], vision_stats: BandStatistics, aux_stats: BandStatistics | None,
                  tile_size: int, aux_ratio: int, ignore_index: int):
@@ -175,6 +179,10 @@ class _TileDataset(torch.utils.data.Dataset):
             aux = self.aux_stats.apply(tile.aux, tile.aux_valid)
         return vision, valid, aux, label
 
+    def _coords(self, scene: int, col: int, row: int, size: int) -> torch.Tensor:
+        """(4,) year, day of year, latitude, longitude of the window's centre (NaN where unknown)."""
+        return torch.from_numpy(self.reader(scene).acquisition.coords([(col + size / 2, row + size / 2)])[0])
+
     @staticmethod
     def _sample(vision: torch.Tensor, aux: torch.Tensor | None, label: torch.Tensor) -> dict[str, torch.Tensor]:
         sample = {"vision": vision, "labels": label}
@@ -215,7 +223,10 @@ class TrainTileDataset(_TileDataset):
         vision, valid, aux, label = self._read(plan.scene, plan.col, plan.row, plan.size, plan.region)
         v, a, lab = augment_tile(vision, valid, aux, label, plan.params, self.tile_size, self.aux_ratio,
                                  self.ignore_index)
-        return self._sample(v, a, lab)
+        sample = self._sample(v, a, lab)
+        if self.with_coords:
+            sample["coords"] = self._coords(plan.scene, plan.col, plan.row, plan.size)
+        return sample
 
 
 class GridTileDataset(_TileDataset):
@@ -234,8 +245,11 @@ class GridTileDataset(_TileDataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         scene, col, row, region = self.windows[index]
         vision, _, aux, label = self._read(scene, col, row, self.tile_size, region)
-        return self._sample(torch.from_numpy(vision), None if aux is None else torch.from_numpy(aux),
-                            torch.from_numpy(label.astype(np.int64)))
+        sample = self._sample(torch.from_numpy(vision), None if aux is None else torch.from_numpy(aux),
+                              torch.from_numpy(label.astype(np.int64)))
+        if self.with_coords:
+            sample["coords"] = self._coords(scene, col, row, self.tile_size)
+        return sample
 
 
 # ----------------------------------------------------------------------------------------- building

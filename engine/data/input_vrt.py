@@ -141,5 +141,9 @@ def stac_raster(source: str, files: InputFiles | None = None) -> str:
     scaling = gdal_scaling([b.scale for b in item.bands], [b.offset for b in item.bands], f"The STAC item '{source}'",
                            [f"asset '{b.key}' ({b.label})" for b in item.bands], "STAC raster:bands",
                            "Correct the item's raster:bands (numbers, e.g. \"scale\": 0.0001, \"offset\": 0).")
-    return pick_vrt(stacked, list(range(1, len(labels) + 1)), labels, files.path(f"{item.id}.vrt"),
-                    None if scaling is None else scaling.scale, None if scaling is None else scaling.offset)
+    vrt = pick_vrt(stacked, list(range(1, len(labels) + 1)), labels, files.path(f"{item.id}.vrt"),
+                   None if scaling is None else scaling.scale, None if scaling is None else scaling.offset)
+    from .acquisition import tag_stac_datetime
+
+    tag_stac_datetime(vrt, item.properties)  # the scene's date, for encoders that take it
+    return vrt

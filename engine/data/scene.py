@@ -21,6 +21,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..config.bands import BandSelection
 from ..errors import AlignmentError, DataError
+from .acquisition import of_dataset
 from .align import aux_grid, check_overlap, resize_transform, tile_grid, warp_to_grid, warped_blocks
 from .labels import LabelMapper, RegionMask, VectorLabels
 from .raster import RasterGrid, apply, grid_of, has_own_mask, open_raster, read_raw, read_window
@@ -149,6 +150,7 @@ class SceneReader(SceneLabels):
         self._image_masked = has_own_mask(image_ds, (self._read_bands or [1])[0])  # asked once, not per cell
         self.nodata = image_ds.nodata
         self.georeferenced = self.grid.georeferenced
+        self.acquisition = of_dataset(self.image, image_ds)  # each tile's date and place, for encoders taking them
 
     def _say_georeferencing(self) -> None:
         """A warning for an image without georeferencing (what it means for its label) or without a CRS."""

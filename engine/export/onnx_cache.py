@@ -30,7 +30,8 @@ from ..io.digest import file_sha256
 from .onnx_export import export_onnx
 
 CACHE_ENV = "DUALSTREAM_CACHE_DIR"
-CACHE_VERSION = 1  # part of every key: a change in how bundles are exported makes new entries
+# part of every key: a change in how bundles are exported makes new entries (2: a TL encoder takes "coords")
+CACHE_VERSION = 2
 BESIDE_BUNDLE = ".dualstream-cache"
 
 

@@ -71,8 +71,9 @@ class ExportResult:
 
 
 def _probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *, clip_aux: bool = False,
-                        split: int | None = None) -> Any:
-    """model -> probabilities. ``split``: the graph takes one stacked tensor, cut after ``split`` vision channels."""
+                        split: int | None = None, names: tuple[str, ...] = ("vision", "aux")) -> Any:
+    """model -> probabilities. ``split``: the graph takes one stacked tensor, cut after ``split`` vision channels.
+    ``names``: the graph's inputs in order (``coords``: each tile's date and place, for a TL encoder)."""
     torch = require("torch")
 
     class Probabilities(torch.nn.Module):
@@ -82,18 +83,20 @@ def _probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *,
             super().__init__()
             self.model = model
 
-        def _probs(self, vision: Any, aux: Any) -> Any:
+        def _probs(self, vision: Any, aux: Any, coords: Any) -> Any:
             if clip:
                 vision = vision.clamp(0.0, 1.0)
             if clip_aux and aux is not None:
                 aux = aux.clamp(0.0, 1.0)
-            logits = self.model(vision, aux)["logits"]
+            logits = self.model(vision, aux, coords)["logits"]
             return torch.sigmoid(logits) if binary else torch.softmax(logits, dim=1)
 
-        def forward(self, vision: Any, aux: Any = None) -> Any:
+        def forward(self, *tensors: Any) -> Any:
+            given = dict(zip(names, tensors))
+            vision, aux = given[names[0]], given.get("aux")
             if split is not None:  # one tensor: vision channels, then the second stream's on the same grid
                 vision, aux = vision[:, :split], vision[:, split:]
-            return self._probs(vision, aux if uses_aux else None)
+            return self._probs(vision, aux if uses_aux else None, given.get("coords"))
 
     return Probabilities().eval()
 
@@ -159,8 +162,6 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
                           f"DualStream's onnxruntime backend (models with X bands or early-fused aux on the image "
                           f"grid can be exported as one input).")
     clip_aux = stacked and meta.data.aux_stats is not None and meta.data.aux_stats.method == "percentile"
-    wrapper = _probability_module(model, binary, clip, uses_aux, clip_aux=clip_aux,
-                                  split=vision_bands if stacked else None)
     batch = 2 if dynamic_batch else batch_size  # a dynamic batch is traced with 2, so 1 is never baked in
     generator = torch.Generator().manual_seed(seed)
     aux_channels = meta.data.aux_channels
@@ -170,7 +171,11 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
         inputs = {"vision": torch.rand(batch, vision_bands, tile, tile, generator=generator)}
         if uses_aux:
             inputs["aux"] = torch.rand(batch, aux_channels, tile // ratio, tile // ratio, generator=generator)
+    if getattr(model, "takes_coords", False):  # a TL encoder: each tile's year, day of year, latitude, longitude
+        inputs["coords"] = plausible_coords(batch, generator)
     names = list(inputs)
+    wrapper = _probability_module(model, binary, clip, uses_aux, clip_aux=clip_aux,
+                                  split=vision_bands if stacked else None, names=tuple(names))
     dynamic = _dynamic_axes([*names, "probabilities"], dynamic_batch, any_size)
     tmp = temporary_path(output, ".onnx")
     try:
@@ -199,7 +204,8 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
         tmp.unlink(missing_ok=True)
         raise
     return ExportResult(output=str(output), tile_size=tile, opset=opset, batch=None if dynamic_batch else batch,
-                        inputs=names, max_abs_diff=diff, deepness_compatible=stacked or not uses_aux)
+                        inputs=names, max_abs_diff=diff,
+                        deepness_compatible=(stacked or not uses_aux) and "coords" not in names)
 
 
 def _dynamic_axes(names: list[str], batch: bool, size: bool) -> dict[str, dict[int, str]] | None:
@@ -207,7 +213,8 @@ def _dynamic_axes(names: list[str], batch: bool, size: bool) -> dict[str, dict[i
     if not batch and not size:
         return None
     return {name: {**({0: "batch"} if batch else {}),
-                   **({2: f"{name}_height", 3: f"{name}_width"} if size else {})} for name in names}
+                   **({2: f"{name}_height", 3: f"{name}_width"} if size and name != "coords" else {})}
+            for name in names}  # coords: (batch, 4) whatever the tile
 
 
 def _trace(wrapper: Any, args: tuple, path: Path, names: list[str], opset: int, dynamic: dict | None) -> None:
@@ -288,12 +295,22 @@ def _write_metadata(path: Path, props: dict[str, str]) -> None:
     onnx.save(proto, str(path))
 
 
+def plausible_coords(batch: int, generator: Any) -> Any:
+    """(batch, 4) year, day of year, latitude, longitude in their ranges, the last tile's unknown (NaN)."""
+    torch = require("torch")
+    low, span = torch.tensor([2000.0, 1.0, -60.0, -180.0]), torch.tensor([30.0, 365.0, 130.0, 360.0])
+    coords = low + span * torch.rand(batch, 4, generator=generator)
+    coords[-1] = float("nan")
+    return coords
+
+
 def parity(wrapper: Any, path: str | os.PathLike, batch: int, shapes: dict[str, tuple[int, ...]],
            seed: int) -> float:
     """Max absolute difference between onnxruntime and torch on random inputs in [0, 1) of these shapes."""
     torch = require("torch")
     generator = torch.Generator().manual_seed(seed)
-    tensors = {name: torch.rand(batch, *shape, generator=generator) for name, shape in shapes.items()}
+    tensors = {name: plausible_coords(batch, generator) if name == "coords" else
+               torch.rand(batch, *shape, generator=generator) for name, shape in shapes.items()}
     runner = session(path)
     got = runner.run(["probabilities"], {name: t.numpy() for name, t in tensors.items()})[0]
     with torch.no_grad():

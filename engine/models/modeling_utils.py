@@ -1,9 +1,11 @@
 """The model contract every family satisfies (torch side of it; the config side is configuration_utils).
 
-``model(vision, aux=None) -> {"logits": (B, classes, H, W), "side_logits": [...]}``: full-resolution logits
+``model(vision, aux=None, coords=None) -> {"logits": (B, classes, H, W), "side_logits": [...]}``: full-resolution logits
 and the deep-supervision side outputs (lower resolution, in training mode only; an empty list in eval mode
-and for families without side heads). The base class owns the input checks; a family implements
-``_forward`` and says which of its modules play which role (``role_modules``).
+and for families without side heads). ``coords``: each tile's (year, day of year, latitude, longitude), NaN where
+unknown, for the encoders that take them (Prithvi-EO-2.0's TL releases; ``takes_coords``), ignored by the others.
+The base class owns the input checks; a family implements ``_forward`` and says which of its modules play which
+role (``role_modules``).
 """
 
 from __future__ import annotations
@@ -113,7 +115,26 @@ class SegmentationModel(nn.Module):
         """(logits at full resolution, side logits in ``side_strides`` order) for checked inputs."""
         raise NotImplementedError
 
-    def forward(self, vision: torch.Tensor, aux: torch.Tensor | None = None) -> dict[str, Any]:
+    def coord_takers(self) -> list[nn.Module]:
+        """The modules that take each tile's date and place (a TL release's time and location encoders)."""
+        return [m for m in self.modules() if not isinstance(m, SegmentationModel) and getattr(m, "takes_coords", False)]
+
+    @property
+    def takes_coords(self) -> bool:
+        return bool(self.coord_takers())
+
+    def forward(self, vision: torch.Tensor, aux: torch.Tensor | None = None,
+                coords: torch.Tensor | None = None) -> dict[str, Any]:
         self.check_inputs(vision, aux)
-        logits, side = self._forward(vision, aux)
+        takers = self.coord_takers() if coords is not None else []
+        if takers and tuple(coords.shape) != (vision.shape[0], 4):
+            raise ModelError(f"coords must be (batch, 4): year, day of year, latitude, longitude per tile (NaN where "
+                             f"unknown), got {tuple(coords.shape)} for a batch of {vision.shape[0]}.")
+        for module in takers:  # the encoder reads them in this forward pass only
+            module.coords = coords
+        try:
+            logits, side = self._forward(vision, aux)
+        finally:
+            for module in takers:
+                module.coords = None
         return {"logits": logits, "side_logits": list(side) if self.training else []}

@@ -20,6 +20,7 @@ from ..bundle.onnx_metadata import SINGLE_INPUT, is_onnx_path, onnx_cuda, sessio
 from ..callbacks import Callback
 from ..errors import BundleError
 from ..io.digest import file_sha256
+from ..models.encoders.catalog import takes_coords
 from .plan import Member
 from .tta import apply_transform, tta_transforms, undo_transform
 
@@ -30,19 +31,26 @@ class OnnxMember:
 
     session: Any  # onnxruntime.InferenceSession
     weight: float
-    inputs: list[str]  # "vision" [, "aux"]
+    inputs: list[str]  # "vision" [, "aux"] [, "coords": each tile's date and place, for a TL encoder]
     batch: int | None  # fixed batch of the graph; None = dynamic
     stats_key: str
 
     @property
     def takes_aux(self) -> bool:
-        return "aux" in self.inputs or self.inputs == [SINGLE_INPUT]
+        return "aux" in self.inputs or SINGLE_INPUT in self.inputs
 
-    def run(self, vision: np.ndarray, aux: np.ndarray | None) -> np.ndarray:
-        """Probabilities (B, K, T, T) for any batch size B."""
-        feeds = {"vision": vision, "aux": aux}
-        if self.inputs == [SINGLE_INPUT]:  # a --single-input export: the streams stacked on the image grid
-            feeds = {SINGLE_INPUT: vision if aux is None else np.concatenate([vision, aux], axis=1)}
+    @property
+    def takes_coords(self) -> bool:
+        return "coords" in self.inputs
+
+    def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities (B, K, T, T) for any batch size B; ``coords`` (B, 4) for a graph taking them (None:
+        unknown, NaN)."""
+        if coords is None:
+            coords = np.full((vision.shape[0], 4), np.nan, np.float32)
+        feeds = {"vision": vision, "aux": aux, "coords": coords}
+        if SINGLE_INPUT in self.inputs:  # a --single-input export: the streams stacked on the image grid
+            feeds[SINGLE_INPUT] = vision if aux is None else np.concatenate([vision, aux], axis=1)
         return in_batches(lambda chunk: self.session.run(["probabilities"], {n: _contiguous(a) for n, a in
                                                                               chunk.items()})[0],
                           {n: feeds[n] for n in self.inputs}, self.batch)
@@ -62,8 +70,9 @@ class ImportedMember:
     source: str
     checked: int = 0  # batches whose output was checked to be probabilities
     takes_aux: ClassVar[bool] = False
+    takes_coords: ClassVar[bool] = False
 
-    def run(self, vision: np.ndarray, aux: np.ndarray | None) -> np.ndarray:
+    def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None) -> np.ndarray:
         """Probabilities (B, K, T, T) for any batch size B; the first CHECKED_BATCHES checked to be some."""
         check = self.checked < CHECKED_BATCHES
         self.checked += 1
@@ -101,7 +110,8 @@ class ExportedBundle:
     def __init__(self, member: Member, device: str, threads: int | None, callback: Callback,
                  bundle_sha256: str | None = None):
         self.path, self.weight, self.stats_key = member.path, member.weight, member.stats_key
-        self.inputs = ["vision", "aux"] if member.aux_channels else ["vision"]
+        self.inputs = (["vision", "aux"] if member.aux_channels else ["vision"]) + (
+            ["coords"] if takes_coords(member.metadata.model) else [])
         self.device, self.threads, self.callback = device, threads, callback
         self.bundle_sha256 = bundle_sha256 or file_sha256(member.path)
         self.trained = int(member.data.tile_size)
@@ -126,8 +136,12 @@ class ExportedBundle:
     def takes_aux(self) -> bool:
         return "aux" in self.inputs
 
-    def run(self, vision: np.ndarray, aux: np.ndarray | None) -> np.ndarray:
-        return self.load(int(vision.shape[-1])).run(vision, aux)
+    @property
+    def takes_coords(self) -> bool:
+        return "coords" in self.inputs
+
+    def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None) -> np.ndarray:
+        return self.load(int(vision.shape[-1])).run(vision, aux, coords)
 
 
 class OnnxPredictor:
@@ -174,14 +188,22 @@ class OnnxPredictor:
             loaded.append(bundle)
         return cls(loaded, tta, device)
 
-    def __call__(self, vision: dict[str, np.ndarray], aux: dict[str, np.ndarray | None]) -> np.ndarray:
-        """``vision``/``aux``: normalised (B, C, h, w) arrays per stats key. Returns (B, K, T, T) float32."""
+    @property
+    def takes_coords(self) -> bool:
+        """A member's graph takes each tile's date and place (a Prithvi-EO-2.0 TL export)."""
+        return any(m.takes_coords for m in self.members)
+
+    def __call__(self, vision: dict[str, np.ndarray], aux: dict[str, np.ndarray | None],
+                 coords: np.ndarray | None = None) -> np.ndarray:
+        """``vision``/``aux``: normalised (B, C, h, w) arrays per stats key; ``coords`` (B, 4) each tile's date
+        and place (NaN where unknown). Returns (B, K, T, T) float32."""
         total = None
         for member in self.members:
             v, a = vision[member.stats_key], aux.get(member.stats_key)
             for k, flip in self.transforms:
                 vt = apply_transform(v, k, flip)
                 at = apply_transform(a, k, flip) if (member.takes_aux and a is not None) else None
-                probs = undo_transform(member.run(vt, at), k, flip) * (member.weight / len(self.transforms))
+                ct = coords if member.takes_coords else None  # the same date and place for any flip or turn
+                probs = undo_transform(member.run(vt, at, ct), k, flip) * (member.weight / len(self.transforms))
                 total = probs if total is None else total + probs
         return np.ascontiguousarray(total / self.total_weight, dtype=np.float32)

@@ -51,6 +51,18 @@ class PipelineStats:
     first_batch_at: float | None = None  # time.perf_counter() when the first batch's probabilities were back
 
 
+def tile_coords(plan: SegmentPlan, callback: Callback) -> Callable[[list[Any]], np.ndarray]:
+    """Each tile's (year, day of year, latitude, longitude) for an encoder taking them, from the scene's date and
+    CRS (``engine.data.acquisition``; NaN where unknown); said once per scene."""
+    from ..data.acquisition import of_source
+
+    acquisition = of_source(getattr(plan.inputs, "source", None) or plan.cfg.image, plan.reader.acquisition)
+    callback.info(f"Prithvi-EO-2.0 time/location encoders: {acquisition.said()}"
+                  + ("." if acquisition.known else ": they add nothing, as the release run without them."))
+    half = plan.tile / 2
+    return lambda tiles: acquisition.coords([(t.col + half, t.row + half) for t in tiles])
+
+
 @contextmanager
 def streaming_gdal_cache() -> Iterator[None]:
     """Cap GDAL's block cache for a streaming run (a small cache is all it needs) and restore it after."""
@@ -127,13 +139,15 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
         col0, row0 = plan.region[0], plan.region[1]
         model_seconds = 0.0
         first_batch_at = None
+        coords_of = tile_coords(plan, callback) if getattr(model, "takes_coords", False) else None
         callback.progress(0, total, Stage.SEGMENT)
         for batch in reader:
             callback.check_canceled()
             if batch.tiles:
                 tick = time.perf_counter()
                 vision = vision_on_device(batch, reader.stats, device) if device_side else batch.vision
-                probs = predict(vision, batch.aux)
+                probs = (predict(vision, batch.aux) if coords_of is None
+                         else predict(vision, batch.aux, coords_of(batch.tiles)))
                 model_seconds += time.perf_counter() - tick
                 first_batch_at = first_batch_at or time.perf_counter()
                 valid = to_device(batch.valid, device) if device_side else batch.valid

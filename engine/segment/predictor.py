@@ -63,11 +63,19 @@ class Predictor:
                   for m in members]
         return cls(loaded, members[0].output_channels == 1, tta, device)
 
-    def __call__(self, vision: dict[str, np.ndarray], aux: dict[str, np.ndarray | None]) -> np.ndarray:
-        """``vision``/``aux``: normalised (B, C, h, w) arrays per stats key. Returns (B, K, T, T) float32."""
-        return self.on_device(vision, aux).cpu().numpy()
+    @property
+    def takes_coords(self) -> bool:
+        """A member's encoder takes each tile's date and place (a Prithvi-EO-2.0 TL release)."""
+        return any(getattr(m.model, "takes_coords", False) for m in self.members)
 
-    def on_device(self, vision: dict[str, Any], aux: dict[str, np.ndarray | None]) -> Any:
+    def __call__(self, vision: dict[str, np.ndarray], aux: dict[str, np.ndarray | None],
+                 coords: np.ndarray | None = None) -> np.ndarray:
+        """``vision``/``aux``: normalised (B, C, h, w) arrays per stats key; ``coords``: (B, 4) year, day of
+        year, latitude, longitude of each tile (NaN where unknown). Returns (B, K, T, T) float32."""
+        return self.on_device(vision, aux, coords).cpu().numpy()
+
+    def on_device(self, vision: dict[str, Any], aux: dict[str, np.ndarray | None],
+                  coords: np.ndarray | None = None) -> Any:
         """As :meth:`__call__`, but the probabilities stay a torch tensor on the device (no wait for the model:
         on a GPU the call returns once the work is queued). ``vision`` may already be tensors on the device."""
         torch = self.torch
@@ -79,13 +87,14 @@ class Predictor:
                 a = aux.get(key)
                 a = None if a is None else to_device(a, self.device)
                 tensors[key] = (v, a)
+            place = None if coords is None else torch.as_tensor(coords, device=self.device)  # same for any TTA
             for member in self.members:
                 v, a = tensors[member.stats_key]
                 for k, flip in self.transforms:
                     vt = apply_transform(v, k, flip)
                     at = apply_transform(a, k, flip) if (member.needs_aux and a is not None) else None
                     with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                        logits = member.model(vt, at)["logits"]
+                        logits = member.model(vt, at, place)["logits"]
                     logits = logits.float()
                     probs = torch.sigmoid(logits) if self.binary else torch.softmax(logits, dim=1)
                     probs = undo_transform(probs, k, flip) * (member.weight / len(self.transforms))

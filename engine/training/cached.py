@@ -152,7 +152,8 @@ def compute_store(model: Any, tiles: Any, batch: int, place: Place, cap_mb: int,
             break
         samples = [tiles[i] for i in indices[start:start + batch]]
         pixels = torch.stack([s["vision"] for s in samples]).to(place.device)
-        maps = encoder.features(pixels)
+        coords = torch.stack([s["coords"] for s in samples]) if "coords" in samples[0] else None
+        maps = encoder.features(pixels, coords)
         if rows is None:
             shapes = [tuple(int(d) for d in m.shape[1:]) for m in maps]
             width = sum(math.prod(s) for s in shapes)

@@ -21,6 +21,7 @@ class Forward:
     device: str
     amp_dtype: Any = None  # None: full precision
     uses_aux: bool = True  # a vision-only model ignores the data's aux
+    takes_coords: bool = False  # the model takes each tile's date and place (a Prithvi-EO-2.0 TL encoder)
 
     @cached_property  # asked for by every batch; the device never changes
     def device_type(self) -> str:
@@ -31,24 +32,25 @@ class Forward:
         """Where tensors meet in collectives: NCCL takes CUDA tensors only, gloo CPU ones."""
         return self.device if self.device_type == "cuda" else "cpu"
 
-    def batch(self, batch: dict[str, Any]) -> tuple[Any, Any, Any]:
-        """(pixels, aux or None, labels as int64) on the device."""
+    def batch(self, batch: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+        """(pixels, aux or None, labels as int64, coords or None) on the device."""
         nb = self.device_type == "cuda"
         pixels = batch["vision"].to(self.device, non_blocking=nb)
         aux = batch.get("aux") if self.uses_aux else None
         aux = aux.to(self.device, non_blocking=nb) if aux is not None else None
         labels = batch["labels"].to(self.device, non_blocking=nb).long()
-        return pixels, aux, labels
+        coords = batch.get("coords") if self.takes_coords else None
+        return pixels, aux, labels, None if coords is None else coords.to(self.device, non_blocking=nb)
 
     def autocast(self) -> Any:
         if self.amp_dtype is None:
             return contextlib.nullcontext()
         return require("torch").autocast(device_type=self.device_type, dtype=self.amp_dtype)
 
-    def __call__(self, net: Any, pixels: Any, aux: Any) -> dict[str, Any]:
+    def __call__(self, net: Any, pixels: Any, aux: Any, coords: Any = None) -> dict[str, Any]:
         """The model's outputs with logits and side logits in float32 (loss and metrics), whatever autocast made."""
         with self.autocast():
-            outputs = net(pixels, aux)
+            outputs = net(pixels, aux) if coords is None else net(pixels, aux, coords)
         out = dict(outputs)
         out["logits"] = outputs["logits"].float()
         out["side_logits"] = [t.float() for t in outputs.get("side_logits") or []]
@@ -74,8 +76,8 @@ def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classe
             if callback.is_canceled():
                 canceled = True
                 break
-            pixels, aux, labels = forward.batch(batch)
-            outputs = forward(model, pixels, aux)
+            pixels, aux, labels, coords = forward.batch(batch)
+            outputs = forward(model, pixels, aux, coords)
             loss_sum += loss_fn(outputs, labels).double() * len(labels)
             count += len(labels)
             matrix.update(logits_to_prediction(outputs["logits"]).cpu(), labels.cpu())
@@ -107,8 +109,8 @@ def preview_predictions(model: Any, dataset: Any, tiles: int, forward: Forward) 
         for index in range(min(tiles, len(dataset))):
             sample = dataset[index]
             batch = {k: v.unsqueeze(0) if hasattr(v, "unsqueeze") else v for k, v in sample.items()}
-            pixels, aux, labels = forward.batch(batch)
-            logits = forward(model, pixels, aux)["logits"]
+            pixels, aux, labels, coords = forward.batch(batch)
+            logits = forward(model, pixels, aux, coords)["logits"]
             out.append({"image": pixels[0].float().cpu().numpy(), "truth": labels[0].cpu().numpy(),
                         "prediction": logits_to_prediction(logits)[0].cpu().numpy()})
     return out

@@ -65,7 +65,7 @@ class TrainFiles:
         metrics["epoch"] = best.get("epoch", 0)
         parent = self.record.parent.record() if self.record.parent is not None else None
         return BundleMetadata(model=self.record.model_cfg, data=self.record.data_meta, train=self.cfg.to_dict(),
-                              metrics=metrics, parent=parent)
+                              metrics=metrics, parent=parent, extra=dict(self.record.extra))
 
     def _save_bundle(self, path: Path, best: dict[str, Any]) -> None:
         from ..bundle.store import save_bundle
@@ -219,3 +219,21 @@ class TrainFiles:
         except (OSError, ValueError, RuntimeError) as exc:  # a report is a nicety; the bundle matters
             self.place.callback.warning(f"The training report could not be written ({exc}); the model bundle is fine.")
             return None
+
+
+def coordinates_record(model: Any, datasets: Any, callback: Any) -> dict[str, Any]:
+    """For a model taking each tile's date and place (a Prithvi-EO-2.0 TL encoder): the training and validation
+    datasets' samples carry them from now on, and the bundle's ``extra`` records what the training scenes gave
+    (``coordinates``), said once in the log; {} for other models."""
+    if not getattr(model, "takes_coords", False):
+        return {}
+    from ..data.acquisition import record
+
+    for each in datasets:
+        if each is not None:
+            each.with_coords = True
+    dataset = datasets[0]
+    scenes = getattr(dataset, "scenes", [])
+    kept, line = record([(str(s.get("image", i)), dataset.reader(i).acquisition) for i, s in enumerate(scenes)])
+    callback.info(line)
+    return {"coordinates": kept}

@@ -4,7 +4,7 @@ workers share: :class:`~engine.training.steps.EpochSteps` (an epoch's optimiser 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +68,4 @@ class TrainRecord:
     data_meta: DataMetadata
     parent: Any
     configs: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)  # the bundle's extra section (e.g. "coordinates")

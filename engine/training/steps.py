@@ -145,11 +145,11 @@ class EpochSteps:
                 keep = (self.budget.clock() - started) / i * self.val_batches / 3 if i >= 2 else 0.0
             if self._check_step(keep) and i:
                 break
-            pixels, aux, labels = self.optim.forward.batch(batch)
+            pixels, aux, labels, coords = self.optim.forward.batch(batch)
             sync = (i + 1) % cfg.grad_accumulation == 0 or i + 1 == self.batches.micro_steps
             no_sync = ddp.no_sync() if ddp is not None and not sync else contextlib.nullcontext()
             with no_sync:
-                loss = self.optim.loss_fn(self.optim.forward(net, pixels, aux), labels)
+                loss = self.optim.loss_fn(self.optim.forward(net, pixels, aux, coords), labels)
                 scaled = loss / cfg.grad_accumulation
                 (self.optim.scaler.scale(scaled) if self.optim.scaler is not None else scaled).backward()
             if sync:

@@ -47,7 +47,7 @@ from .destination import check_destination, earlier_checkpoint, stopped, train_f
 from .forward import Forward, validate
 from .metrics import number, selection_score
 from .optim import LRSchedule, build_optimizer, decide_precision
-from .outputs import RESUME, TrainFiles, TrainResult
+from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record
 from .parts import Batches, Optimisation, Place, RunPaths, TrainRecord
 from .preflight import check_resources, no_validation_foreground, side_outputs
 from .steps import EpochSteps
@@ -126,6 +126,7 @@ class _Trainer:
         loss_fn, forward, scaler = self._configure_loss(), *self._configure_precision()
         optimizer = build_optimizer(self.model, train_cfg)
         self.batches, self.val_loader, self.keep_last = self._configure_loaders()
+        extra = coordinates_record(self.model, self.datasets[:2], self.place.callback)  # before any tile is read
         self.net, self.cached, self.temporary = self.model, train_cfg.frozen_encoder == "cached", []
         self.cache_seconds = 0.0  # counted in the time budget
         if self.cached:  # the frozen encoder's features once; the steps train the rest on them
@@ -138,7 +139,7 @@ class _Trainer:
         self.optim = Optimisation(loss_fn, forward, optimizer, self._configure_schedule(optimizer), scaler)
         self.total_epochs = train_cfg.warmup_epochs + train_cfg.epochs
         configs = {"model": self.model_cfg.to_dict(), "data": data_cfg.to_dict(), "train": train_cfg.to_dict()}
-        self.record = TrainRecord(self.model_cfg, self.data_meta, self.parent, configs)
+        self.record = TrainRecord(self.model_cfg, self.data_meta, self.parent, configs, extra)
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {"epoch": 0, "score": None, "metrics": {}, "since": 0}
         self.steps = EpochSteps(train_cfg, self.net, self.optim, self.batches, self.budget, self.place,
@@ -225,7 +226,7 @@ class _Trainer:
             self.place.callback.warning(f"amp '{self.cfg.amp}' applies to CUDA only; training on "
                                         f"{self.place.device} in full precision.")
         amp_dtype, use_scaler = decide_precision(kind, self.cfg.amp, kind == "cuda" and torch.cuda.is_bf16_supported())
-        return (Forward(self.place.device, amp_dtype, self.model_cfg.uses_aux),
+        return (Forward(self.place.device, amp_dtype, self.model_cfg.uses_aux, self.model.takes_coords),
                 torch.amp.GradScaler("cuda") if use_scaler else None)
 
     def _configure_loaders(self) -> tuple[Batches, Any, bool]:

@@ -197,12 +197,13 @@ class Encoder(nn.Module):
         self.backbone.train(was)
         return [max(1, round(64 / m.shape[-1])) for m in maps]
 
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The backbone's maps as it gives them (what a frozen encoder's cache keeps)."""
+    def features(self, x: torch.Tensor, coords: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The backbone's maps as it gives them (what a frozen encoder's cache keeps); ``coords`` (B, 4) for an
+        encoder that takes each tile's date and place (see ``SegmentationModel.forward``)."""
         if self.kind == "mit":
             return mit_features(self.backbone, x)
         if self.kind == "prithvi":
-            return self.backbone(x)
+            return self.backbone(x, coords)
         return list(self.backbone(x).feature_maps)
 
     def pyramid(self, maps: list[torch.Tensor], size: tuple[int, int]) -> list[torch.Tensor]:

@@ -137,6 +137,15 @@ def imagenet_checkpoint(name: str) -> str:
     return spec.checkpoint if spec else ""
 
 
+def takes_coords(model_cfg: Any) -> bool:
+    """Whether a model config's encoder takes each tile's date and place (a Prithvi-EO-2.0 TL release's time and
+    location encoders): the architecture a checkpoint fixed, else the catalog's sizes."""
+    spec = ENCODERS.get(getattr(model_cfg, "encoder_name", None) or "")
+    if spec is None or spec.kind != "prithvi":
+        return False
+    return bool((getattr(model_cfg, "encoder_config", None) or spec.sizes).get("coords", False))
+
+
 def encoder_bands(name: str | None, pretrained: str | None) -> tuple[str, ...]:
     """The bands (common names) a pretrained encoder was trained on and must be fed by name; () for others."""
     spec = ENCODERS.get(name or "")

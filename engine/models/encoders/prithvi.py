@@ -5,8 +5,9 @@ behaviour, no code taken): the module's parameter names are the release's encode
 ``encoder.`` prefix, so an official weights file (``Prithvi_EO_V2_300M.pt`` ...) loads strictly. The release is a
 masked autoencoder: its ``decoder.*`` weights (and ``mask_token``) rebuild pixels and are not used here, said in the
 log; ``pos_embed`` is the fixed 3D sin-cos table, recomputed for the tile grid as the release does (sin-cos for
-its 224 px grid, bicubic to other grids). The TL releases' time and location encoders are loaded (their learnt
-scales) and applied only when coordinates are passed: the segmentation pipeline passes none.
+its 224 px grid, bicubic to other grids). The TL releases' time and location encoders (their learnt scales) add
+a sin-cos code of each tile's (year, day of year) and (latitude, longitude) to its patch tokens where they are
+known (``engine.data.acquisition`` finds them; NaN where not, which adds nothing, as the release without them).
 
 Features: the tokens after four evenly spaced blocks (the final norm applied), as maps at stride ``patch``.
 """
@@ -102,19 +103,33 @@ class Block(nn.Module):
         return x + self._drop(self.mlp(self.norm2(x)))
 
 
-class CoordsScale(nn.Module):
-    """The TL releases' time / location encoder: a learnt ``scale`` on a sin-cos code of the coordinates."""
+def _sincos_torch(dim: int, positions: torch.Tensor) -> torch.Tensor:
+    """(B,) positions -> (B, dim) sin-cos code, in torch so an ONNX trace keeps it a function of its input."""
+    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float32, device=positions.device) / (dim / 2.0))
+    angles = positions.float().reshape(-1, 1) * omega.reshape(1, -1)
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+
+
+class CoordsEncoder(nn.Module):
+    """The TL releases' time / location encoder (``temporal_embed_enc`` / ``location_embed_enc``): a learnt
+    ``scale`` times a sin-cos code of two coordinates, half the width each: (year, day of year) or (latitude,
+    longitude) in degrees. Added to every patch token (not the class token) of a sample whose coordinates are
+    known; a sample with NaN coordinates gets nothing, as the release does when none are given."""
 
     def __init__(self) -> None:
         super().__init__()
         self.scale = nn.Parameter(torch.full((1,), 0.1))
 
-    def forward(self, coords: torch.Tensor, dim: int) -> torch.Tensor:
-        """(B, K) coordinates (year, day of year) or (lat, lon) -> (B, 1, dim): half the width per coordinate."""
+    def forward(self, pair: torch.Tensor, dim: int) -> torch.Tensor:
+        """(B, 2) coordinates -> (B, 1, dim); zeros for a sample with a NaN among them."""
+        known = ~torch.isnan(pair).any(dim=1, keepdim=True)
+        pair = torch.where(known, pair, torch.zeros_like(pair))
         half = dim // 2
-        parts = [torch.from_numpy(_sincos_1d(width, coords[:, i].detach().cpu().numpy())).to(coords)
-                 for i, width in enumerate((half, dim - half))]
-        return self.scale * torch.cat(parts, dim=-1).unsqueeze(1)
+        code = torch.cat([_sincos_torch(half, pair[:, 0]), _sincos_torch(dim - half, pair[:, 1])], dim=1)
+        return (self.scale * code * known.to(code.dtype)).unsqueeze(1)
+
+
+COORDS = ("year", "day_of_year", "latitude", "longitude")  # a (B, 4) coords tensor's columns; NaN = unknown
 
 
 class PrithviViT(nn.Module):
@@ -128,9 +143,11 @@ class PrithviViT(nn.Module):
                       "coords": coords}
         self.patch_embed = PatchEmbed(channels, embed_dim, patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.takes_coords = coords
+        self.coords: torch.Tensor | None = None  # (B, 4) ``COORDS`` of the batch being run (set by the model)
         if coords:
-            self.temporal_embed_enc = CoordsScale()
-            self.location_embed_enc = CoordsScale()
+            self.temporal_embed_enc = CoordsEncoder()
+            self.location_embed_enc = CoordsEncoder()
         self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, drop_path * i / max(depth - 1, 1))
                                     for i in range(depth))
         self.norm = nn.LayerNorm(embed_dim)
@@ -155,18 +172,20 @@ class PrithviViT(nn.Module):
         table = F.interpolate(table, size=(rows, cols), mode="bicubic", align_corners=True)
         return table.permute(0, 2, 3, 1).reshape(1, rows * cols, -1)
 
-    def forward(self, x: torch.Tensor, temporal_coords: torch.Tensor | None = None,
-                location_coords: torch.Tensor | None = None) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, coords: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """``coords``: (B, 4) ``COORDS`` (NaN where unknown), default the ones the model set for this batch;
+        used by the TL releases only."""
         height, width = x.shape[-2:]
         if height % self.patch or width % self.patch:  # 14 px patches: resample to whole patches
             height, width = (math.ceil(s / self.patch) * self.patch for s in (height, width))
             x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
         rows, cols = height // self.patch, width // self.patch
         tokens = self.patch_embed(x.unsqueeze(2)) + self.position_table(rows, cols)
-        if temporal_coords is not None and hasattr(self, "temporal_embed_enc"):
-            tokens = tokens + self.temporal_embed_enc(temporal_coords, self.embed_dim)
-        if location_coords is not None and hasattr(self, "location_embed_enc"):
-            tokens = tokens + self.location_embed_enc(location_coords, self.embed_dim)
+        coords = self.coords if coords is None else coords
+        if coords is not None and self.takes_coords:
+            coords = coords.to(tokens.device)
+            tokens = tokens + self.temporal_embed_enc(coords[:, :2], self.embed_dim)
+            tokens = tokens + self.location_embed_enc(coords[:, 2:], self.embed_dim)
         tokens = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
         maps = []
         for index, block in enumerate(self.blocks):
@@ -267,6 +286,7 @@ def load_release(path: Path, spec: EncoderSpec, drop_path: float,
     log(f"Prithvi release '{path.name}': {len(state)} encoder tensors loaded strictly (width {sizes['embed_dim']}, "
         f"{sizes['depth']} blocks, patch {sizes['patch_size']}); {decoder} MAE decoder tensor(s) not used (they "
         f"rebuild pixels), the position table recomputed as the release does"
-        + ("; time/location encoders loaded, not applied (no coordinates are given)" if sizes["coords"] else "")
+        + ("; time/location encoders loaded (applied where a tile's date and place are known)"
+           if sizes["coords"] else "")
         + ".")
     return model, sizes

@@ -1,0 +1,207 @@
+"""When and where a scene was taken, for the encoders that take it (Prithvi-EO-2.0's TL releases).
+
+Each tile gets ``(year, day of year, latitude, longitude)``, NaN where unknown (``encoders.prithvi.COORDS``):
+
+- the date, from the first of: a STAC item's ``datetime`` (or ``start_datetime``; a training or segment input
+  read from an item carries it as the tag ``STAC_DATETIME``), an acquisition tag of the raster
+  (``ACQUISITION_TAGS``: Landsat's ``DATE_ACQUIRED``, Sentinel-2's ``DATATAKE_1_DATATAKE_SENSING_START`` /
+  ``PRODUCT_START_TIME``, ``ACQUISITIONDATETIME``, ...), the file name's ``YYYYMMDDTHHMMSS`` or HLS's
+  ``YYYYDDDTHHMMSS`` (as the release's own inference reads it). ``TIFFTAG_DATETIME`` is the file's creation
+  time, not the scene's, and is never used;
+- the place, the tile centre's latitude and longitude from the raster's CRS; none without a CRS that reaches
+  WGS 84 (a local grid, a pixel-only image).
+
+Torch-free; rasterio for the CRS transform.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STAC_TAG = "STAC_DATETIME"
+ACQUISITION_TAGS = (STAC_TAG, "ACQUISITIONDATETIME", "ACQUISITION_DATETIME", "ACQUISITION_DATE", "DATE_ACQUIRED",
+                    "SENSING_TIME", "DATATAKE_1_DATATAKE_SENSING_START", "PRODUCT_START_TIME", "SENSING_START")
+_NAME_DATE = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})T\d{6}(?!\d)")  # Sentinel-2: 20230615T103031
+_NAME_DOY = re.compile(r"(?<!\d)(\d{4})(\d{3})T\d{6}(?!\d)")  # HLS: 2023166T184919
+_ISO = re.compile(r"(\d{4})[-:](\d{2})[-:](\d{2})")
+
+
+def parse_date(text: str) -> dt.date | None:
+    """The calendar date at the start of ``text`` (ISO 8601, ``YYYY:MM:DD``, ``YYYY-MM-DDTHH:MM:SS.ffZ``)."""
+    match = _ISO.match(str(text).strip())
+    if not match:
+        return None
+    try:
+        return dt.date(*(int(g) for g in match.groups()))
+    except ValueError:
+        return None
+
+
+def date_from_name(path: str) -> dt.date | None:
+    """The acquisition date a Sentinel-2 or HLS file name carries (the release's own inference reads it so)."""
+    name = Path(str(path)).name
+    match = _NAME_DATE.search(name)
+    if match:
+        try:
+            return dt.date(*(int(g) for g in match.groups()))
+        except ValueError:
+            pass
+    match = _NAME_DOY.search(name)
+    if match and 1 <= int(match.group(2)) <= 366:
+        return dt.date(int(match.group(1)), 1, 1) + dt.timedelta(days=int(match.group(2)) - 1)
+    return None
+
+
+def stac_datetime(properties: dict[str, Any]) -> str | None:
+    """An item's acquisition time: ``datetime``, else ``start_datetime`` (an item with a range has null datetime)."""
+    for key in ("datetime", "start_datetime"):
+        if properties.get(key):
+            return str(properties[key])
+    return None
+
+
+def scene_date(path: str, tags: dict[str, str]) -> tuple[dt.date | None, str]:
+    """(the acquisition date, where it came from in words) of the raster at ``path`` with dataset ``tags``;
+    (None, why none) when neither its tags nor its name give one."""
+    upper = {str(k).upper(): v for k, v in tags.items()}
+    for key in ACQUISITION_TAGS:
+        if key in upper:
+            date = parse_date(upper[key])
+            if date is not None:
+                return date, ("its STAC item's datetime" if key == STAC_TAG else f"its tag {key}")
+    date = date_from_name(path)
+    if date is not None:
+        return date, "its file name"
+    return None, "no acquisition date in its tags or file name"
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """A scene's date (or None) and its georeferencing, giving each tile's ``(year, doy, lat, lon)``."""
+
+    date: dt.date | None
+    date_source: str
+    crs: Any  # rasterio CRS or None
+    transform: Any  # affine pixel -> CRS
+    place_source: str
+
+    @property
+    def known(self) -> bool:
+        return self.date is not None or self.crs is not None
+
+    def coords(self, centres: list[tuple[float, float]]) -> np.ndarray:
+        """(N, 4) float32 ``(year, day of year, latitude, longitude)`` of pixel ``centres`` (col, row); NaN
+        where unknown."""
+        out = np.full((len(centres), 4), np.nan, np.float32)
+        if self.date is not None:
+            out[:, 0], out[:, 1] = self.date.year, self.date.timetuple().tm_yday
+        if self.crs is not None and centres:
+            from rasterio.warp import transform as warp
+
+            xs, ys = zip(*(self.transform * (c, r) for c, r in centres))
+            try:
+                lons, lats = warp(self.crs, "EPSG:4326", list(xs), list(ys))
+            except Exception:  # noqa: BLE001 - a CRS that does not reach WGS 84: the place stays unknown
+                return out
+            out[:, 2], out[:, 3] = lats, lons
+        return out
+
+    def said(self) -> str:
+        """The date and place a log line names."""
+        date = f"date {self.date.isoformat()} ({self.date_source})" if self.date else f"no date ({self.date_source})"
+        return f"{date}, {self.place_source}"
+
+
+def of_dataset(path: str, dataset: Any) -> Acquisition:
+    """The Acquisition of an open rasterio dataset at ``path``."""
+    date, source = scene_date(path, dict(dataset.tags()))
+    crs = dataset.crs
+    place = "place: each tile's centre in WGS 84"
+    if crs is None or not dataset.transform or dataset.transform.is_identity:
+        crs, place = None, "no place (the image has no CRS)"
+    elif getattr(crs, "is_geographic", False) is False and getattr(crs, "is_projected", False) is False:
+        crs, place = None, f"no place (its CRS {crs} does not reach WGS 84)"
+    return Acquisition(date, source, crs, dataset.transform, place)
+
+
+def of_raster(path: str) -> Acquisition:
+    """The Acquisition of the raster at ``path`` (its header and tags only)."""
+    import rasterio
+
+    with rasterio.open(path) as dataset:
+        return of_dataset(path, dataset)
+
+
+def coords_row(coords: np.ndarray) -> list[float | None]:
+    """One tile's coords as JSON numbers (None for NaN), for a bundle's record."""
+    return [None if math.isnan(float(v)) else round(float(v), 4) for v in coords]
+
+
+def tag_stac_datetime(vrt: str, properties: dict[str, Any]) -> None:
+    """Write a STAC item's acquisition time into the VRT made of its assets (tag ``STAC_DATETIME``), so the scene
+    carries it like any raster's acquisition tag."""
+    when = stac_datetime(properties)
+    if not when:
+        return
+    from osgeo import gdal
+
+    dataset = gdal.Open(vrt, gdal.GA_Update)
+    if dataset is not None:
+        dataset.SetMetadataItem(STAC_TAG, when)
+        dataset = None  # closing writes the VRT
+
+
+def record(named: list[tuple[str, Acquisition]]) -> tuple[dict[str, Any], str]:
+    """(what a bundle records of the date and place its training scenes gave, one log line saying it)."""
+    scenes = [{"image": Path(name).name, "date": a.date.isoformat() if a.date else None, "date_from": a.date_source,
+               "place": a.crs is not None, "place_from": a.place_source} for name, a in named]
+    dates, places = sum(s["date"] is not None for s in scenes), sum(s["place"] for s in scenes)
+    record = {"scenes": scenes, "with_date": dates, "with_place": places}
+    if not dates and not places:
+        return record, ("Prithvi-EO-2.0 time/location encoders: no training scene's date or place is known (no "
+                        "acquisition tag, no date in its file name, no CRS): they add nothing, as the release run "
+                        "without them.")
+    said = "; ".join(f"{name}: {a.said()}" for name, a in named[:3]) + (f"; {len(named) - 3} more" if len(named) > 3
+                                                                        else "")
+    return record, (f"Prithvi-EO-2.0 time/location encoders fed each tile's date and place where known "
+                    f"({dates} of {len(named)} scene(s) with a date, {places} with a place): {said}.")
+
+
+def of_source(source: str, opened: Acquisition) -> Acquisition:
+    """``opened`` (the Acquisition of the file or VRT a reader opened) with the date of what the user gave:
+    a STAC item's datetime, or the tags and name of the image file a VRT was made over."""
+    from .stac import looks_like_stac, read_item
+
+    source = str(source or "")
+    if not source:
+        return opened
+    if looks_like_stac(source):
+        when = stac_datetime(read_item(source).properties)
+        date = parse_date(when) if when else None
+        how = "its STAC item's datetime" if date else "no datetime in its STAC item"
+    elif Path(source).is_file():
+        date, how = of_raster_date(source)
+    else:
+        return opened
+    if date is None and opened.date is not None:
+        return opened
+    return Acquisition(date, how, opened.crs, opened.transform, opened.place_source)
+
+
+def of_raster_date(path: str) -> tuple[dt.date | None, str]:
+    """:func:`scene_date` of the raster file at ``path`` (its tags read from its header)."""
+    import rasterio
+
+    try:
+        with rasterio.open(path) as dataset:
+            tags = dict(dataset.tags())
+    except Exception:  # noqa: BLE001 - not a raster rasterio opens: its name alone
+        tags = {}
+    return scene_date(path, tags)
