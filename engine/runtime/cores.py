@@ -7,6 +7,11 @@ thread waiting for a core while its siblings burn theirs: the run slows far beyo
 waiting threads sleep (onnxruntime as the engine opens it, ``allow_spinning`` 0), the scheduler shares the cores
 per thread, so a thread per core gets more of a busy machine, not less (the same model at load 12: 2 threads
 1.12x faster than 1), and every core of the process is used whatever else runs.
+
+A long run follows the machine: :func:`follow_torch_threads`, called between batches, chooses torch's threads
+again every ``RECHECK_SECONDS`` (a 4096² scene on 2 shared cores takes minutes, over which other work comes and
+goes; at load 7, 512-px tiles of a ConvNeXt-tiny UNet took 2.2x as long with 2 threads as with 1). This process's
+own runnable threads (a reader, torch's workers still spinning) are not counted as busy elsewhere.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from .environment import process_cores
 LOADAVG = "/proc/loadavg"
 SAMPLES = 5  # snapshots of the run queue, SAMPLE_INTERVAL apart; their median (a short task is not a busy core)
 SAMPLE_INTERVAL = 0.01
+RECHECK_SECONDS = 10.0  # a running segmentation chooses torch's threads again this often
 
 
 def _running_now() -> int | None:
@@ -31,14 +37,31 @@ def _running_now() -> int | None:
         return None
 
 
+def _own_running() -> int:
+    """This process's runnable threads now (this one included): /proc/self/task/*/stat state R; 1 if unknown."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 1
+    running = 0
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/stat", encoding="ascii", errors="replace") as handle:
+                running += handle.read().rsplit(")", 1)[-1].split()[0] == "R"
+        except (OSError, IndexError):
+            continue
+    return max(1, running)
+
+
 def busy_elsewhere() -> int:
-    """Cores other tasks keep busy now: the median runnable count of a few snapshots, less this thread."""
+    """Cores other processes keep busy now: the median runnable count of a few snapshots, less this process's
+    own runnable threads."""
     counts = []
     for index in range(SAMPLES):
         count = _running_now()
         if count is None:
             return 0  # not Linux: unknown, assume quiet
-        counts.append(count)
+        counts.append(count - _own_running() + 1)
         if index + 1 < SAMPLES:
             time.sleep(SAMPLE_INTERVAL)
     return max(0, sorted(counts)[len(counts) // 2] - 1)
@@ -84,3 +107,17 @@ def torch_cpu_threads(torch: Any) -> int:
     _torch_set = min(_torch_ceiling, model_threads(spinning=True))
     torch.set_num_threads(_torch_set)
     return _torch_set
+
+
+_followed_at: float | None = None  # when follow_torch_threads last chose
+
+
+def follow_torch_threads(torch: Any, every: float = RECHECK_SECONDS) -> int:
+    """:func:`torch_cpu_threads` again when ``every`` seconds have passed since it last chose here (between the
+    batches of a long run on the CPU); else the threads as they are."""
+    global _followed_at
+    now = time.monotonic()
+    if _followed_at is not None and now - _followed_at < every:
+        return torch.get_num_threads()
+    _followed_at = now
+    return torch_cpu_threads(torch)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..bundle.store import load_bundle
+from ..runtime.cores import follow_torch_threads
 from ..runtime.environment import require
 from ..runtime.transfer import to_device
 from .plan import Member
@@ -80,6 +81,8 @@ class Predictor:
         on a GPU the call returns once the work is queued). ``vision`` may already be tensors on the device."""
         torch = self.torch
         total = None
+        if self.device.type == "cpu":  # a long run's threads follow the machine's load (runtime.cores)
+            follow_torch_threads(torch)
         with torch.inference_mode():
             tensors: dict[str, tuple[Any, Any]] = {}
             for key in vision:

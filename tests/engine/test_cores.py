@@ -10,6 +10,7 @@ from engine.runtime.environment import process_cores
 def _machine(monkeypatch, running: int) -> None:
     """A machine where ``running`` tasks are runnable, this one included."""
     monkeypatch.setattr(cores, "_running_now", lambda: running)
+    monkeypatch.setattr(cores, "_own_running", lambda: 1)  # this thread alone
     monkeypatch.setattr(cores, "SAMPLE_INTERVAL", 0.0)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
 
@@ -48,3 +49,33 @@ def test_torch_threads_follow_the_machine_under_the_ceiling_someone_else_set(mon
         assert cores.torch_cpu_threads(torch) == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_this_process_own_running_threads_are_not_busy_elsewhere(monkeypatch):
+    _machine(monkeypatch, running=3)
+    monkeypatch.setattr(cores, "_own_running", lambda: 3)  # this thread, a reader and a spinning torch worker
+    assert cores.busy_elsewhere() == 0
+    monkeypatch.setattr(cores, "_own_running", lambda: 1)
+    assert cores.busy_elsewhere() == 2
+
+
+def test_a_long_run_follows_the_machine_between_batches(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.setattr(cores, "_followed_at", None)
+        _machine(monkeypatch, running=1)  # quiet when the run starts
+        assert cores.follow_torch_threads(torch) == min(2, process_cores())
+        _machine(monkeypatch, running=1 + 64)  # others start working
+        assert cores.follow_torch_threads(torch, every=3600) == min(2, process_cores())  # not yet looked again
+        assert cores.follow_torch_threads(torch, every=0) == 1 == torch.get_num_threads()
+        _machine(monkeypatch, running=1)
+        assert cores.follow_torch_threads(torch, every=0) == min(2, process_cores())
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_own_running_threads_are_read_from_proc():
+    assert cores._own_running() >= 1  # at least this thread, which is running
