@@ -2,14 +2,19 @@
 of the real sizes (speed and memory do not depend on the values; accuracy does, and is NOT measured here).
 
 1. Per encoder, in a fresh process each: UNet (light decoder) with the encoder, its parameters, the seconds of
-   one 512 x 512 tile's forward pass (torch, eval, no grad; one pass after a warm-up; the threads the engine's runs
-   take on this machine at that moment), the process's peak
-   memory; extrapolated to a 4096² scene: x the tiles ``segment`` cuts it into (the engine's own tiling, default
-   overlap). A 4096² run per encoder would take hours on this shared 2-core machine (the ViT-L/600M ones most).
+   one 512 x 512 tile's forward pass (torch, eval, no grad; the median of three passes after a warm-up; the
+   threads the engine's runs take on this machine at that moment), the process's peak memory; extrapolated to a
+   4096² scene: x the tiles ``segment`` cuts it into with 512-px tiles (default overlap). A 4096² run of every
+   encoder would take hours on this shared 2-core machine (the ViT-L/600M ones most).
 2. End to end, to check that extrapolation: ``segment`` of a 1024² scene (quick: 512²) with the torch backend for
-   ResNet-18 and the two smallest foundation encoders, measured against per tile x the tiles it reports.
+   ResNet-18 and the two smallest foundation encoders: the model's own seconds per tile (segment's ``timings``)
+   against the probe's, the threads each took, and the whole process.
 3. Training with a frozen encoder: cached features against recomputing them every step, the same tiles, epochs
    and decoder, run side by side in alternating order; tiles per second (the caching itself counted), peak memory.
+4. ``--scene 4096 --encoders a,b``: the real 4096² ``segment`` with the default backend (onnxruntime through a
+   one-time ONNX export, made first by a 1024² run and not in the model's seconds; torch where the bundle cannot
+   go to ONNX), measured, one encoder at a time: what a user gets, including the engine's own tile choice (twice
+   the trained tile for convolutional encoders on the CPU, whose export the 4096² run makes itself).
 
 Every figure comes with the 1-minute load average it ran under: the machine is shared. No GPU is lent here: the
 times are this CPU's. Run alone: ``python bench/foundation.py [--quick]``; in ``make bench`` as section
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -54,7 +60,7 @@ gpu = device.startswith("cuda")
 x = torch.randn(8 if gpu else 1, 6, tile, tile, device=device)  # on a GPU a batch, as segment sends one
 times = []
 with torch.no_grad(), torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=gpu):  # segment's AMP
-    for i in range(11 if gpu else 2):  # a warm-up, then the timed passes (minutes per large tile on the CPU)
+    for i in range(11 if gpu else 4):  # a warm-up, then the timed passes (their median: the machine is shared)
         start = time.perf_counter()
         model(x)
         if gpu:
@@ -159,23 +165,54 @@ def scene_tiles(size: int, tile: int) -> int:
     return tile_count(size, tile, tile - overlap_pixels(tile, DEFAULT_OVERLAP)) ** 2
 
 
+def segment_run(image: str, bundle: str, out: Path, device: str, backend: str) -> dict[str, Any]:
+    """One ``segment`` in a fresh process: wall seconds, tiles and their size, the model's seconds, threads."""
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "engine", "segment", "--image", image, "--model", bundle, "--out",
+                           str(out), "--device", device, "--backend", backend, "--json"], capture_output=True,
+                          text=True, cwd=str(REPO), env=_env())
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"segment with {bundle} failed:\n{done.stderr[-2000:]}")
+    report = json.loads(done.stdout)
+    said = [line for line in done.stderr.splitlines() if line.startswith(("Backend:", "Segmenting"))]
+    threads = re.search(r"with (\d+) thread", said[0]) if said else None
+    tile = re.search(r"tiles of (\d+) px", said[-1]) if said else None
+    return {"wall_s": wall, "seconds": report.get("seconds"), "model_s": (report.get("timings") or {}).get("model"),
+            "tiles": report.get("tiles"), "tile": int(tile.group(1)) if tile else None,
+            "threads": int(threads.group(1)) if threads else None, "backend": report.get("backend"),
+            "backend_line": said[0] if said else "", "load": load, "load_after": os.getloadavg()[0]}
+
+
 def end_to_end(folder: Path, size: int, encoders: tuple[str, ...], tile: int,
                device: str = "cpu") -> list[dict[str, Any]]:
     image = six_band_scene(folder, size)
     rows = []
     for name in encoders:
         bundle = make_bundle(folder, name, tile)
-        load = os.getloadavg()[0]
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "engine", "segment", "--image", image, "--model", bundle,
-                               "--out", str(folder / f"{name}.tif"), "--device", device, "--backend", "torch",
-                               "--quiet", "--json"], capture_output=True, text=True, cwd=str(REPO), env=_env())
-        wall = time.perf_counter() - start
-        if done.returncode != 0:
-            raise RuntimeError(f"segment with {name} failed:\n{done.stderr[-2000:]}")
-        report = json.loads(done.stdout)
-        rows.append({"encoder": name, "wall_s": wall, "tiles": report.get("tiles"), "load": load})
-        print(f"  segment {size}² with {name}: {wall:.1f} s, {report.get('tiles')} tiles", flush=True)
+        row = {"encoder": name, **segment_run(image, bundle, folder / f"{name}.tif", device, "torch")}
+        rows.append(row)
+        print(f"  segment {size}² with {name}: {row['wall_s']:.1f} s, model {row['model_s']:.1f} s, "
+              f"{row['tiles']} tiles, {row['threads']} thread(s)", flush=True)
+    return rows
+
+
+def scene_measured(folder: Path, size: int, encoders: tuple[str, ...], tile: int = 512) -> list[dict[str, Any]]:
+    """The real ``size``² segment per encoder with the default backend on the CPU, its ONNX export made first by
+    a run on a small scene where the tile is the same (else by the run itself, then counted in its wall)."""
+    image = six_band_scene(folder, size)
+    rows = []
+    for name in encoders:
+        bundle = make_bundle(folder, name, tile)
+        warm = segment_run(six_band_scene(folder, 1024), bundle, folder / f"{name}_warm.tif", "cpu", "auto")
+        row = {"encoder": name, **segment_run(image, bundle, folder / f"{name}_{size}.tif", "cpu", "auto"),
+               "export_made_first": warm["tile"]}
+        rows.append(row)
+        print(f"  segment {size}² with {name}: {row['wall_s']:.1f} s wall, model {row['model_s']:.1f} s, "
+              f"{row['tiles']} tiles of {row['tile']} px, {row['backend']} with {row['threads']} thread(s), load "
+              f"{row['load']:.1f} -> {row['load_after']:.1f}", flush=True)
+        Path(bundle).unlink()
     return rows
 
 
@@ -217,14 +254,16 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {row['encoder']} | {row['parameters'] / 1e6:.1f} M | {row['tile_seconds']:.4f} | "
                      f"{row['tile_seconds'] * tiles / 60:.2f} | {memory} | {row['load']:.1f} |")
     lines += ["", f"Measured end to end (`segment --backend torch --device {result['device']}`, {check}², a fresh "
-              f"process, start-up, reading and writing included):", "",
-              "| encoder | tiles | measured s | per tile x tiles s | measured / extrapolated | load |",
-              "|---|---|---|---|---|---|"]
+              f"process): the model's seconds per tile in the run against the probe's, the threads each took",
+              "", "| encoder | tiles | process s | model s per tile | probe s per tile | run / probe | threads run "
+              "(probe) | load |", "|---|---|---|---|---|---|---|---|"]
     for row in result["end_to_end"]:
-        guess = per[row["encoder"]]["tile_seconds"] * (row["tiles"] or 0) if row["encoder"] in per else 0
-        ratio = row["wall_s"] / guess if guess else float("nan")
-        lines.append(f"| {row['encoder']} | {row['tiles']} | {row['wall_s']:.1f} | {guess:.1f} | {ratio:.2f} | "
-                     f"{row['load']:.1f} |")
+        probe = per.get(row["encoder"], {})
+        per_tile = (row["model_s"] or 0) / max(1, row["tiles"] or 1)
+        ratio = per_tile / probe["tile_seconds"] if probe.get("tile_seconds") else float("nan")
+        lines.append(f"| {row['encoder']} | {row['tiles']} | {row['wall_s']:.1f} | {per_tile:.2f} | "
+                     f"{probe.get('tile_seconds', float('nan')):.2f} | {ratio:.2f} | {row['threads']} "
+                     f"({probe.get('threads', '?')}) | {row['load']:.1f} |")
     train = result["training"]
     rate, epoch = train["tiles_per_second"], train["epoch_tiles_per_second"]
     memory = {mode: max(r["peak_mib"] for r in rows) for mode, rows in train["runs"].items()}
@@ -273,7 +312,14 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--output", default=str(REPO / "bench_output"))
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--scene", type=int, help="measure segment of a SCENE² scene instead (CPU, default "
+                                                  "backend), for --encoders")
+    parser.add_argument("--encoders", default="resnet18,prithvi_eo2_tiny_tl,prithvi_eo2_100m_tl,dinov3_convnext_tiny")
     args = parser.parse_args()
+    if args.scene:
+        measured = scene_measured(Path(args.output) / "foundation", args.scene, tuple(args.encoders.split(",")))
+        Path(args.output, f"foundation_{args.scene}.json").write_text(json.dumps(measured, indent=2))
+        sys.exit(0)
     ctx = type("Ctx", (), {"output_dir": Path(args.output), "quick": args.quick, "device": args.device})()
     outcome = run(ctx)
     Path(args.output, "foundation.json").write_text(json.dumps(outcome, indent=2, default=str))
