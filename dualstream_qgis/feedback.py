@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
-from qgis.core import QgsProcessingException, QgsProcessingFeedback
+from qgis.core import QgsApplication, QgsProcessingException, QgsProcessingFeedback
 
 from .engine_bridge import engine_api
 
@@ -24,8 +24,12 @@ T = TypeVar("T")
 
 def parameter_name(key: str) -> str:
     """How QGIS names the engine setting ``key`` in messages: its parameter ('Tile size (pixels)' (TILE_SIZE)),
-    or the setting's own name where no dialog offers it."""
+    or the setting's own name where no dialog offers it; a command (``segment``) by its algorithm's name."""
     base, _, part = key.partition("#")
+    if "." not in base and not part:  # a command (engine.errors.command): its algorithm, as the toolbox names it
+        algorithm = QgsApplication.processingRegistry().algorithmById(f"dualstream:{base}")
+        if algorithm is not None:
+            return algorithm.displayName()
     found = engine_api().find_setting(base)
     if part and found is not None and found.param == "INPUT":  # a part of the Train dialog's scene: its parameter
         found = engine_api().find_setting(f"scene.{part}") or found

@@ -1,5 +1,6 @@
-"""The model and inference parameters that Segment and Segment-in-bulk share: definitions with their help,
-and reading them back as SegmentConfig keyword arguments. One place, so the two dialogs cannot drift apart."""
+"""The model and inference parameters that Segment and Segment-in-bulk share (and, where they run a model over an
+image too, Suggest and Propose): definitions with their help, and reading them back as the engine's config keyword
+arguments. One place, so the dialogs cannot drift apart."""
 
 from __future__ import annotations
 
@@ -37,6 +38,42 @@ def unit_settings(section: str) -> tuple[str, ...]:
 #: The units of the image's values beside the bands the model reads, in Segment and Segment in bulk (which list the
 #: one-class rule and strict inputs with their run settings).
 UNIT_SETTINGS = tuple(key for key in unit_settings("segment") if key.endswith(("value_scale", "value_offset")))
+
+
+class ReadingParameters:
+    """How the image is read for the model (declared once: engine/config/reading.py) as ``section``'s parameters,
+    in an algorithm that runs a model over scenes it does not pick bands of one by one (Suggest, Propose): the
+    bands as text, the same for every scene, the rest generated from the declarations."""
+
+    def __init__(self, section: str):
+        self.section = section
+
+    def add(self, alg: QgsProcessingAlgorithm, bands_note: str) -> None:
+        """The parameters, ``bands_note`` after the bands' declared help (which scenes they are for)."""
+        param, label, text = declared_text(alg, f"{self.section}.bands")
+        add_parameter(alg, QgsProcessingParameterString(param, label, optional=True), text + bands_note)
+        api = engine_api()
+        add_settings(alg, *(f"{self.section}.{name}" for name in api.READING_FIELDS
+                            if name != "bands" and api.find_setting(f"{self.section}.{name}").param))
+
+    def read(self, alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
+             context: QgsProcessingContext) -> dict[str, Any]:
+        """The bands as the engine's config takes them (the generated ones: ``read_settings``)."""
+        return {"bands": band_choice(alg, parameters, "BANDS", context)}
+
+
+def band_choice(alg: Any, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> list[str] | None:
+    """The BANDS parameter as the engine takes it: band numbers in the order chosen, or names given as text
+    (qgis_process BANDS=B02,B03); None when empty (the engine picks bands by name)."""
+    value = parameters.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):  # qgis_process and batch files give text: "2,3,4" or "B02;B03"
+        return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()] or None
+    if isinstance(value, (list, tuple)):  # the dialog's choice, in the order chosen
+        return [str(v).strip() for v in value if str(v).strip()] or None
+    numbers = alg.parameterAsInts(parameters, name, context)
+    return [str(n) for n in numbers] or None
 
 
 class PolygonParameters:

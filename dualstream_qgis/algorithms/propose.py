@@ -21,9 +21,19 @@ from ..feedback import Stages, render_message, run_engine
 from ..styling import layer_post_processor, outline_polygons
 from .algorithm import DualStreamAlgorithm
 from .common import LAYER_LIST_WRAPPER, add_parameter, check_suffix, ensure_parent, parameters_help
-from .inference import MODEL_FILTER, ModelChecksMixin, ModelFileParameter, checked_models, unit_settings
+from .inference import (
+    MODEL_FILTER,
+    ModelChecksMixin,
+    ModelFileParameter,
+    ReadingParameters,
+    checked_models,
+    unit_settings,
+)
 from .parameters import add_settings, declared_text, read_settings
 from .sources import MultipleLayersParameter, raster_sources, vector_source
+
+#: How each scene is read for the model (engine/config/reading.py).
+READING = ReadingParameters("propose")
 
 
 class ProposeAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
@@ -54,9 +64,12 @@ class ProposeAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
             "<p>Then correct them (delete, redraw, change <i>class_id</i>) and run <b>Accept proposed labels</b>: "
             "the windows' polygons go to your labels, the windows to the labelled area. The mask quality of the "
             "real Segment Anything weights was not measured in this project.</p>"
-            "<p>Values in other units than the model's (digital numbers given to a model of reflectance): "
-            "state them with <b>Value scale</b> and <b>Value offset</b>, as in Segment; one class everywhere "
-            "from such values stops the run.</p>"
+            "<p>The scenes are read as in Segment: the model's bands picked by name, or as given in <b>Bands</b> "
+            "(numbers or names in the model's order, e.g. 2,3,4,8,11,12 of a 12-band Sentinel-2 scene for a "
+            "6-band model); values in other units than the model's (digital numbers given to a model of "
+            "reflectance) stated with <b>Value scale</b> and <b>Value offset</b> (one class everywhere from "
+            "such values stops the run); the tile size, batch size, mirrored border, tile reader threads and "
+            "resampling to the training resolution as in Segment.</p>"
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
@@ -69,6 +82,8 @@ class ProposeAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         param, label, text = declared_text(self, "propose.aux")
         aux = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER, optional=True), text)
         aux.setMetadata(LAYER_LIST_WRAPPER)
+        READING.add(self, self.tr(" The same for every window's scene: numbers or names separated by commas "
+                                  "(B04,B03,B02)."))
         add_settings(self, *unit_settings("propose"))
         add_settings(self, "propose.sam_model", "propose.text", "propose.min_pixels", "propose.treatment",
                      "propose.device", "propose.backend")
@@ -92,6 +107,7 @@ class ProposeAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         ensure_parent(output, self.OUTPUT)
         api = engine_api()
         cfg = run_engine(api.ProposeConfig, windows=windows, models=models, aux=aux, output=output,
+                         **READING.read(self, parameters, context),
                          **read_settings(self, parameters, context, "propose"))
         stage = api.Stage.SEGMENT
         result = run_engine(api.propose, cfg,

@@ -43,6 +43,7 @@ from .inference import (
     ModelChecksMixin,
     PolygonParameters,
     add_model_parameters,
+    band_choice,
     model_settings,
 )
 from .parameters import add_settings, declared_text, read_settings
@@ -218,20 +219,6 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             **read_settings(self, parameters, context, "segment", skip=POLYGONS.NAMES),
             **POLYGONS.read(self, parameters, context),
         }
-
-
-def band_choice(alg: Any, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> list[str] | None:
-    """The BANDS parameter as the engine takes it: band numbers in the order chosen, or names given as text
-    (qgis_process BANDS=B02,B03); None when empty (the engine picks bands by name)."""
-    value = parameters.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):  # qgis_process and batch files give text: "2,3,4" or "B02;B03"
-        return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()] or None
-    if isinstance(value, (list, tuple)):  # the dialog's choice, in the order chosen
-        return [str(v).strip() for v in value if str(v).strip()] or None
-    numbers = alg.parameterAsInts(parameters, name, context)
-    return [str(n) for n in numbers] or None
 
 
 def image_stem(image: str) -> str:

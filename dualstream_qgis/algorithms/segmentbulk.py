@@ -36,11 +36,11 @@ from .inference import (
     ModelChecksMixin,
     PolygonParameters,
     add_model_parameters,
+    band_choice,
     model_paths,
     model_settings,
 )
 from .parameters import add_settings, declared_text, read_settings
-from .segment import band_choice
 from .sources import MultipleLayersParameter, raster_sources
 from .web_layers import WebLayer, WebWindowParameters
 

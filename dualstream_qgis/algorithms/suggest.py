@@ -20,9 +20,19 @@ from ..feedback import SEGMENT_STAGES, Stages, render_message, run_engine
 from ..styling import layer_post_processor
 from .algorithm import DualStreamAlgorithm
 from .common import LAYER_LIST_WRAPPER, add_parameter, check_suffix, ensure_parent, parameters_help
-from .inference import MODEL_FILTER, ModelChecksMixin, ModelFileParameter, checked_models, unit_settings
+from .inference import (
+    MODEL_FILTER,
+    ModelChecksMixin,
+    ModelFileParameter,
+    ReadingParameters,
+    checked_models,
+    unit_settings,
+)
 from .parameters import add_settings, declared_text, read_settings
 from .sources import MultipleLayersParameter, polygon_area_file, raster_sources
+
+#: How each scene is read for the model (engine/config/reading.py).
+READING = ReadingParameters("suggest")
 
 
 class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
@@ -57,9 +67,12 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
             "polygon layer, a scratch layer too) and add the windows to your labelled area; (3) run <b>Train "
             "DualStream</b> with the labels, the windows as its <b>Labelled area</b>, and <b>Start from model</b> "
             "set to the current model. Repeat.</p>"
-            "<p>Values in other units than the model's (digital numbers given to a model of reflectance): "
-            "state them with <b>Value scale</b> and <b>Value offset</b>, as in Segment; one class everywhere "
-            "from such values stops the run.</p>"
+            "<p>The scenes are read as in Segment: the model's bands picked by name, or as given in <b>Bands</b> "
+            "(numbers or names in the model's order, e.g. 2,3,4,8,11,12 of a 12-band Sentinel-2 scene for a "
+            "6-band model); values in other units than the model's (digital numbers given to a model of "
+            "reflectance) stated with <b>Value scale</b> and <b>Value offset</b> (one class everywhere from "
+            "such values stops the run); the tile size, batch size, mirrored border, tile reader threads and "
+            "resampling to the training resolution as in Segment.</p>"
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
@@ -75,9 +88,10 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         param, label, text = declared_text(self, "suggest.labelled_area")
         add_parameter(self, QgsProcessingParameterFeatureSource(param, label, [SOURCE_POLYGON], optional=True),
                       text + self.tr(" Only selected features counts where ticked."))
+        READING.add(self, self.tr(" The same for every scene: numbers or names separated by commas "
+                                  "(B04,B03,B02)."))
         add_settings(self, *unit_settings("suggest"))
-        add_settings(self, "suggest.count", "suggest.window", "suggest.tta", "suggest.device", "suggest.backend",
-                     "suggest.batch_size")
+        add_settings(self, "suggest.count", "suggest.window", "suggest.tta", "suggest.device", "suggest.backend")
         param, label, text = declared_text(self, "suggest.output")
         destination = QgsProcessingParameterVectorDestination(param, label, SOURCE_POLYGON)
         destination.setSupportsNonFileBasedOutput(False)
@@ -101,6 +115,7 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         ensure_parent(output, self.OUTPUT)
         api = engine_api()
         cfg = run_engine(api.SuggestConfig, models=models, images=images, aux=aux, labelled_area=area, output=output,
+                         **READING.read(self, parameters, context),
                          **read_settings(self, parameters, context, "suggest"))
         result = run_engine(api.suggest, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
         for note in result.notes:

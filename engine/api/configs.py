@@ -20,6 +20,8 @@ from ..config import (
 )
 from ..config.polygons import DIALOG_OPTIONS as POLYGON_DIALOG_OPTIONS
 from ..config.polygons import PolygonOptions
+from ..config.reading import GROUP as READING_GROUP
+from ..config.reading import READING_FIELDS
 from ..config.units import GROUP as UNITS_GROUP
 from ..config.units import UNIT_FIELDS
 from ..declarations import Setting, declared, find, format_default, from_front_end, left_unset
@@ -28,7 +30,7 @@ from ..training.auto import AUTO_SETTINGS
 
 __all__ = ["AUTO_SETTINGS", "BULK", "SETTINGS_SECTIONS", "BulkConfig", "DataConfig", "EvaluateConfig", "ExportConfig",
            "ModelConfig", "POLYGON_DIALOG_OPTIONS", "PolygonOptions", "PolygonsConfig", "SegmentConfig", "Setting",
-           "SuggestConfig", "TrainConfig", "UNITS_GROUP", "UNIT_FIELDS", "declared",
+           "SuggestConfig", "TrainConfig", "READING_FIELDS", "READING_GROUP", "UNITS_GROUP", "UNIT_FIELDS", "declared",
            "describe_models", "fill_class_colors", "find_setting", "format_default", "from_front_end", "left_unset",
            "list_encoders", "list_models", "list_presets", "load_config_file", "parse_label_pairs"]
 

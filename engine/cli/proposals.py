@@ -14,13 +14,13 @@ import argparse
 import json
 import sys
 
-from ..api import UNITS_GROUP, AcceptConfig, ProposeConfig, accept, propose, render
+from ..api import READING_GROUP, UNITS_GROUP, AcceptConfig, ProposeConfig, accept, propose, render
 from .main import Command, say
 from .options import OptionGroups, add_settings, flag_name, given_settings
 
 
 def add_propose_arguments(p: argparse.ArgumentParser) -> None:
-    groups = OptionGroups(p, "input and output", UNITS_GROUP, "propose")
+    groups = OptionGroups(p, "input and output", READING_GROUP, UNITS_GROUP, "propose")
     add_settings(groups, "propose")
     p.add_argument("--quiet", action="store_true", help="only the result")
     p.add_argument("--json", action="store_true", help="print the proposals per window as JSON on stdout")

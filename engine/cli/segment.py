@@ -19,6 +19,7 @@ from typing import Any
 from ..api import (
     BULK,
     EXTRA_KINDS,
+    READING_GROUP,
     UNITS_GROUP,
     ConfigError,
     EvaluateConfig,
@@ -45,7 +46,7 @@ class _Weights(argparse.Action):
 
 
 def add_segment_arguments(p: argparse.ArgumentParser) -> None:
-    groups = OptionGroups(p, "input and output", UNITS_GROUP, "area", "inference", BULK)
+    groups = OptionGroups(p, "input and output", READING_GROUP, UNITS_GROUP, "area", "inference", BULK)
     io = groups["input and output"]
     io.add_argument("--config", metavar="FILE", help="YAML or JSON file with a 'segment' section")
     io.add_argument("--weights", dest="segment.model_weights", nargs="+", action=_Weights, default=argparse.SUPPRESS,

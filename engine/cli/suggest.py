@@ -12,13 +12,13 @@ import argparse
 import json
 import sys
 
-from ..api import UNITS_GROUP, SuggestConfig, render, suggest
+from ..api import READING_GROUP, UNITS_GROUP, SuggestConfig, render, suggest
 from .main import Command, say
 from .options import OptionGroups, add_settings, flag_name, given_settings
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    groups = OptionGroups(p, "input and output", UNITS_GROUP, "suggest")
+    groups = OptionGroups(p, "input and output", READING_GROUP, UNITS_GROUP, "suggest")
     add_settings(groups, "suggest")
     groups["input and output"].add_argument("--aoi", dest="suggest.labelled_area", metavar="LAYER",
                                             default=argparse.SUPPRESS, help="the old name of --labelled-area")

@@ -9,28 +9,23 @@ from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
 from .polygons import PolygonOptions, check_polygon_settings
+from .reading import ImageReading
 from .units import ValueUnits
-from .values import BACKENDS, BULK, DEVICES, TTA_MODES, check_tile_size, parse_label_pairs
+from .values import BACKENDS, BULK, DEVICES, TTA_MODES, parse_label_pairs
 
 # Tiling and threshold when neither the user nor the model (an imported model's maker) says: segment.plan's
 # model_defaults fills them. Export records DEFAULT_OVERLAP as Deepness's tiles_overlap.
-DEFAULT_OVERLAP, DEFAULT_THRESHOLD, DEFAULT_BORDER = 0.25, 0.5, 0
+DEFAULT_OVERLAP, DEFAULT_THRESHOLD = 0.25, 0.5
 
 
 @dataclass
-class SegmentConfig(PolygonOptions, ValueUnits):
+class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
     """Whole-scene inference settings."""
 
     image: str = setting("", param="INPUT", custom_qgis=True, label="Image layer (or a STAC item below)",
                          metavar="RASTER", group="input and output",
                          help="The image to segment: a raster with the bands the model was trained on (see bands). "
                               "This or a STAC item is required.")
-    bands: list[str] | None = setting(
-        None, cli={"type": str}, metavar="B,...", group="input and output", param="BANDS", custom_qgis=True,
-        label="Bands (in the model's order; empty: by name)",
-        help="The image's bands that feed the model, in the model's order: numbers counted from 1 (2,3,4,8) or "
-             "names (B02,B03 or blue,green). Empty: picked by name when the image's bands are named (band "
-             "descriptions, Sentinel-2/Landsat band names, STAC common names), else every band in file order.")
     stac_item: str | None = setting(
         None, metavar="FILE_OR_URL", group="input and output", param="STAC_ITEM", custom_qgis=True,
         label="STAC item (file or URL) instead of an image layer",
@@ -96,24 +91,10 @@ class SegmentConfig(PolygonOptions, ValueUnits):
                               no_qgis="the dialog limits the area with Extent; clip the class raster by a mask layer")
     device: str = setting("auto", choices=DEVICES, open_choices=True, label="Device", group="inference",
                           help="auto: the GPU when CUDA is available, else the CPU (cuda:N picks a GPU).")
-    batch_size: int = setting(4, label="Batch size", minimum=1, group="inference",
-                              help="Tiles predicted at once; lower it when memory runs out.")
-    tile_size: int | None = setting(
-        None, label="Tile size (0 = the model's)", minimum=0, maximum=8192, off=0, advanced=True, group="inference",
-        help="Edge of the predicted tiles in pixels, a multiple of 32. 0: the training tile size; on the CPU, for "
-             "a convolutional model (UNet, FPN with a ResNet or ConvNeXt encoder) over a region at least 8 "
-             "training tiles across, a larger tile fitted to the region (from twice it), the overlap kept in "
-             "pixels and a batch's pixels kept: fewer pixels computed.")
     overlap: float | None = setting(
         None, label="Tile overlap (share of the tile)", minimum=0.0, maximum=0.89, group="inference",
         default_note=f"the overlap an imported model's maker recorded, else {DEFAULT_OVERLAP}",
         help="Overlap between neighbouring tiles; overlapping predictions are blended, which removes seams.")
-    border: int | None = setting(
-        None, label="Mirrored border (pixels)", minimum=0, maximum=8191, advanced=True, group="inference",
-        default_note=f"the border an imported model's maker used, else {DEFAULT_BORDER}",
-        help="Let the tiles reach this far past the scene's edges, the image mirrored there, so the edge pixels "
-             "are seen in a tile's middle with context on every side, as inside the scene; the tiles then step "
-             "regularly from the mirrored corner. 0: tiles stay inside the scene. Less than the tile size.")
     tta: str = setting(
         "none", choices=TTA_MODES, label="Test-time augmentation", group="inference",
         help="none; flips (3 passes: as is, flipped left-right, flipped up-down); d4 (8 passes: all rotations and "
@@ -123,31 +104,14 @@ class SegmentConfig(PolygonOptions, ValueUnits):
         group="inference",
         default_note=f"the threshold an imported model's maker recorded, else {DEFAULT_THRESHOLD}",
         help="A pixel is foreground when its probability is at least this (binary models only).")
-    resample_to_training_gsd: bool = setting(
-        False, label="Resample to the training resolution", advanced=True, group="inference",
-        help="Predict on a virtual copy of the image at the model's training pixel size (averaged when shrinking, "
-             "interpolated when enlarging), then bring the results back onto the image's grid. Use it when the "
-             "image resolution differs much from the training one (the log warns with the factor).")
     prefetch: int = setting(2, group="inference", help="Batches read ahead by the reader thread.",
                             no_qgis="the default keeps the model busy; tune it from the command line")
-    readers: int | None = setting(
-        None, label="Tile reader threads (0 = automatic)", minimum=0, maximum=64, off=0, advanced=True, metavar="N",
-        group="inference",
-        help="Threads reading and warping tiles ahead of the model. 0: one on the CPU, the free cores on a GPU.")
-    reader_processes: bool = setting(
-        False, group="inference",
-        help="Run the reader workers as processes (no GIL shared with the model; copies each tile once more); "
-             "measure with bench/bench_bulk.py which is faster on your machine.",
-        no_qgis="processes cannot be started inside QGIS (see engine/segment/reader_pool.py)")
     backend: str = setting(
         "auto", choices=BACKENDS, label="Backend", advanced=True, group="inference",
         help="auto: on the CPU onnxruntime when it is installed (a bundle through its ONNX export, made once and "
              "cached), else torch; on a GPU torch. The log says which ran and why. torch or onnxruntime force one.")
 
     def __post_init__(self) -> None:
-        from .bands import parse_band_list
-
-        self.bands = parse_band_list(self.bands)
         if self.stac_item:
             check(not self.image or self.image == self.stac_item,
                   f"Give the image either as {mention('segment.image')} or as {mention('segment.stac_item')}, "
@@ -158,25 +122,19 @@ class SegmentConfig(PolygonOptions, ValueUnits):
                                         f"for the model's training pixel size (got {self.pixel_size}).")
             self.pixel_size = float(self.pixel_size) or None
         self.check_units("segment")
+        self.check_reading("segment")
         check(self.tta in TTA_MODES, f"{mention('segment.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
         check(self.backend in BACKENDS,
                f"{mention('segment.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
         check(self.overlap is None or 0.0 <= self.overlap < 0.9,
                f"{mention('segment.overlap')} must be in [0, 0.9) of the tile (got {self.overlap}).")
-        check(self.border is None or self.border >= 0,
-              f"{mention('segment.border')} must be >= 0 pixels (got {self.border}).")
-        check(self.batch_size >= 1, f"{mention('segment.batch_size')} must be >= 1 (got {self.batch_size}).")
         check(self.threshold is None or 0.0 < self.threshold < 1.0,
               f"{mention('segment.threshold')} must be in (0, 1) (got {self.threshold}).")
         check(self.probability_dtype in ("float32", "uint8"), "probability_dtype must be float32 or uint8.")
         check(0.0 <= self.low_confidence <= 1.0,
               f"{mention('segment.low_confidence')} must be in [0, 1] (got {self.low_confidence}).")
         check(self.prefetch >= 1, f"prefetch must be >= 1 batch (got {self.prefetch}).")
-        check(self.readers is None or self.readers >= 1,
-               f"{mention('segment.readers')} must be >= 1 (got {self.readers}).")
         check_polygon_settings(self, "segment")
-        if self.tile_size is not None:
-            check_tile_size(self.tile_size, "segment.tile_size", hint="; or leave it unset to use the bundle's")
         if self.extent is not None:
             check(len(self.extent) == 4, f"extent must be [xmin, ymin, xmax, ymax] (got {self.extent}).")
             self.extent = [float(v) for v in self.extent]

@@ -9,18 +9,28 @@ Each field declares how the command line and the Processing algorithms *Propose 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
 from .prompted import TREATMENT_CHOICES
+from .reading import ImageReading
 from .units import ValueUnits
 from .values import BACKENDS, DEVICES
 
 
 @dataclass
-class ProposeConfig(ValueUnits):
+class ProposeConfig(ValueUnits, ImageReading):
     """Candidate labels in the windows ``suggest`` ranked: the model's blobs as box prompts, refined by SAM."""
+
+    #: segment's settings that propose takes otherwise, as its messages name them (engine/segment/relay.py): each
+    #: window of the windows layer gives the scene and the area read.
+    SEGMENT_NAMES: ClassVar[dict[str, str]] = {
+        "image": f"the scenes of {mention('propose.windows')}",
+        "extent": f"other windows ({mention('propose.windows')})",
+        "extent_crs": f"the CRS of {mention('propose.windows')}",
+    }
 
     windows: str = setting("", flag="--windows", metavar="SUGGEST.gpkg", group="input and output", param="WINDOWS",
                            custom_qgis=True, label="Windows to label (the layer Suggest where to label wrote)",
@@ -69,6 +79,7 @@ class ProposeConfig(ValueUnits):
         check(self.backend in BACKENDS,
               f"{mention('propose.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
         self.check_units("propose")
+        self.check_reading("propose")
         if not self.ranks:  # an empty list (a front end's empty text) is no choice: every window
             self.ranks = None
         else:

@@ -7,10 +7,12 @@ Each field declares how the command line and the Processing algorithm *Suggest w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..declarations import setting
 from ..errors import mention
 from ..settings import check
+from .reading import ImageReading
 from .units import ValueUnits
 from .values import BACKENDS, DEVICES, TTA_MODES
 
@@ -18,8 +20,16 @@ MIN_WINDOW = 8  # pixels: a smaller square is too small to label or to score
 
 
 @dataclass
-class SuggestConfig(ValueUnits):
+class SuggestConfig(ValueUnits, ImageReading):
     """Windows to label next, ranked by how much labelling them is expected to help."""
+
+    #: segment's settings that suggest takes otherwise, as its messages name them (engine/segment/relay.py): the
+    #: scenes are whole (no extent), each given as an image.
+    SEGMENT_NAMES: ClassVar[dict[str, str]] = {
+        "image": mention("suggest.images"),
+        "extent": f"a scene cut to the area as {mention('suggest.images')}",
+        "extent_crs": f"the CRS of {mention('suggest.images')}",
+    }
 
     models: list[str] = setting(
         default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
@@ -56,8 +66,6 @@ class SuggestConfig(ValueUnits):
     backend: str = setting("auto", choices=BACKENDS, label="Backend", advanced=True, group="suggest",
                            help="auto: as segment (onnxruntime on the CPU when installed, else torch); torch or "
                                 "onnxruntime force one.")
-    batch_size: int = setting(4, label="Batch size", minimum=1, group="suggest", advanced=True,
-                              help="Tiles predicted at once; lower it when memory runs out.")
 
     def __post_init__(self) -> None:
         check(self.tta in TTA_MODES, f"{mention('suggest.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
@@ -66,5 +74,5 @@ class SuggestConfig(ValueUnits):
               f"{mention('suggest.window')} must be at least {MIN_WINDOW} pixels (got {self.window}).")
         check(self.backend in BACKENDS,
               f"{mention('suggest.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
-        check(self.batch_size >= 1, f"{mention('suggest.batch_size')} must be >= 1 (got {self.batch_size}).")
         self.check_units("suggest")
+        self.check_reading("suggest")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import DataError
+from ..errors import DataError, mention
 from .band_vocab import COMMON, SENSORS, SYNONYMS, read_names, sensor_number, sensors_for
 
 __all__ = ["COMMON", "SENSORS", "SYNONYMS", "BandPick", "band_meanings", "describe_input", "match_bands",
@@ -53,12 +53,12 @@ def describe_input(names: Sequence[str | None]) -> str:
     return ", ".join(f"{i} '{n}'" if n else f"{i} (no name)" for i, n in enumerate(names, 1))
 
 
-def _fail(model_names: Sequence[str], names: Sequence[str | None], source: str, what: str) -> DataError:
+def _fail(model_names: Sequence[str], names: Sequence[str | None], source: str, what: str, flag: str) -> DataError:
     sensors = sensors_for(names)
     seen = f" (band names of {' or '.join(sensors)})" if sensors else ""
     return DataError(f"{what}. The model takes {len(model_names)} band(s), in this order: {', '.join(model_names)}; "
                      f"'{source}' has {len(names)}: {describe_input(names)}{seen}. Give the bands in the model's "
-                     f"order with --bands / Bands (numbers or names, e.g. --bands "
+                     f"order with {flag} (numbers or names, e.g. "
                      f"{','.join(str(i) for i in range(1, min(len(model_names), len(names)) + 1))}), or set the "
                      f"band descriptions of the file.")
 
@@ -99,9 +99,11 @@ def _said(model_names: Sequence[str], names: Sequence[str | None], bands: Sequen
     return f"{how}: {pairs}"
 
 
-def match_bands(model_names: Sequence[str], names: Sequence[str | None], source: str) -> BandPick | None:
+def match_bands(model_names: Sequence[str], names: Sequence[str | None], source: str,
+                flag: str = mention("segment.bands")) -> BandPick | None:
     """The input's bands for each of ``model_names`` by name; None when the input's bands carry no names to go by
-    (then band counts decide, as before names). DataError when a band the model needs is missing or ambiguous."""
+    (then band counts decide, as before names). DataError when a band the model needs is missing or ambiguous,
+    saying to choose them with ``flag`` (the setting that does, as a message names it)."""
     if not any((n or "").strip() for n in names):
         return None
     meanings = band_meanings(names)
@@ -110,24 +112,26 @@ def match_bands(model_names: Sequence[str], names: Sequence[str | None], source:
     for wanted, asked in zip(model_names, asked_all):
         hits = _find(wanted, asked, names, meanings)
         if not hits:
-            raise _fail(model_names, names, source, f"'{source}' has no band named like the model's '{wanted}'")
+            raise _fail(model_names, names, source, f"'{source}' has no band named like the model's '{wanted}'",
+                        flag)
         if len(hits) > 1 or len(meanings[hits[0]]) > 1 and not (names[hits[0]] or "").strip().lower() == wanted.lower():
             which = ", ".join(f"{i + 1} '{names[i]}' ({' or '.join(sorted(meanings[i])) or 'same name'})"
                               for i in hits)
             its = f" (the model's '{wanted}' may be {' or '.join(sorted(asked))})" if len(asked) > 1 else ""
             raise _fail(model_names, names, source,
-                        f"The model's band '{wanted}' is ambiguous in '{source}'{its}: {which}")
+                        f"The model's band '{wanted}' is ambiguous in '{source}'{its}: {which}", flag)
         chosen.append(hits[0] + 1)
     repeated = sorted({b for b in chosen if chosen.count(b) > 1})
     if repeated:
-        raise _fail(model_names, names, source, f"Band(s) {repeated} of '{source}' match more than one model band")
+        raise _fail(model_names, names, source, f"Band(s) {repeated} of '{source}' match more than one model band",
+                    flag)
     sensors = sensors_for(names)
     how = "Bands picked by name" + (f" ({' / '.join(sensors)} band names)" if len(sensors) == 1 else "")
     return BandPick(tuple(chosen), _said(model_names, names, chosen, how))
 
 
 def pick_bands(given: Sequence[str], model_names: Sequence[str] | None, count: int, names: Sequence[str | None],
-               source: str, flag: str = "--bands") -> BandPick:
+               source: str, flag: str = mention("segment.bands")) -> BandPick:
     """The input's bands that ``given`` (numbers counted from 1, or names) chooses, in the model's order."""
     wanted_count = len(model_names) if model_names else count
     shown = ",".join(given)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import DataError
+from ..errors import DataError, mention
 from ..io import locations
 from ..io.network import apply_defaults, remote_hint
 from ..runtime.environment import require
@@ -42,7 +42,7 @@ def _footprint(band: StacBand, item: str) -> _Footprint:
         hint = remote_hint(band.href) if local is None else ""
         what = "cannot be read" if local is None else "is not a raster GDAL can read"
         raise DataError(f"The STAC item '{item}' {band.where()} {what} ({str(exc).strip()}){hint}. Fix the href, "
-                        f"or give the bands as one raster with --image.") from exc
+                        f"or give the bands as one raster with {mention('segment.image')}.") from exc
     try:
         if dataset.RasterCount < 1:
             raise DataError(f"The STAC item '{item}' {band.where()} holds no raster band; fix the href.")
@@ -81,7 +81,7 @@ def check_stack(bands: Sequence[StacBand], item: str) -> tuple[list[str], list[s
                          for ix in groups.values())
         raise DataError(f"The STAC item '{item}' has bands in {len(groups)} CRSs ({said}), which cannot be stacked "
                         f"into one raster; reproject the assets into one CRS (gdalwarp -t_srs), or pick bands of "
-                        f"one CRS with --bands.")
+                        f"one CRS with {mention('segment.bands')}.")
     common = (max(p.bounds[0] for p in prints), max(p.bounds[1] for p in prints),
               min(p.bounds[2] for p in prints), min(p.bounds[3] for p in prints))
     extents = "; ".join(f"'{b.key}' {_box(p.bounds)}" for b, p in zip(bands, prints))

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from ..callbacks import Callback, Stage
-from ..config import SegmentConfig
 from ..config.proposals import ProposeConfig
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import temporary_folder
@@ -148,14 +147,13 @@ def _predict(cfg: ProposeConfig, window: Window, folder: Path, callback: Callbac
     """The model's classes (H, W) and probabilities (C, H, W) over the window, its class names, its transform."""
     import rasterio
 
-    from ..segment import segment
+    from ..segment.relay import segment_for
 
     folder.mkdir(parents=True, exist_ok=True)
-    seg = SegmentConfig(image=window.scene, aux=list(cfg.aux), models=list(cfg.models),
-                        output=str(folder / "classes.tif"), probabilities=str(folder / "p.tif"),
-                        extent=list(window.inner_bounds), extent_crs=window.crs or None, tta="none", device=cfg.device,
-                        backend=cfg.backend, **cfg.units())
-    result = segment(seg, callback)
+    result = segment_for(cfg, callback, image=window.scene, aux=list(cfg.aux), models=list(cfg.models),
+                         output=str(folder / "classes.tif"), probabilities=str(folder / "p.tif"),
+                         extent=list(window.inner_bounds), extent_crs=window.crs or None, tta="none",
+                         device=cfg.device, backend=cfg.backend)
     with rasterio.open(result.output) as ds:
         classes = ds.read(1)
         transform = ds.transform

@@ -21,8 +21,9 @@ from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..config import SegmentConfig, check_tile_size
 from ..config.bands import BandSelection
-from ..config.inference import DEFAULT_BORDER, DEFAULT_OVERLAP, DEFAULT_THRESHOLD
+from ..config.inference import DEFAULT_OVERLAP, DEFAULT_THRESHOLD
 from ..config.polygons import chosen_polygon_classes
+from ..config.reading import DEFAULT_BORDER
 from ..data.metadata import DataMetadata
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, BundleError, ConfigError, DataError, mention

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..callbacks import Callback
-from ..errors import DataError, mention
+from ..errors import DataError, command, mention
 
 
 def _classes(path: Path) -> set[int]:
@@ -63,7 +63,7 @@ def judge_uniform(plan: Any, classes_path: Path, nonfinite: int, callback: Callb
                f"classes.")
     advice = (f" State the units of the image's values with {mention('segment.value_scale')} (e.g. 0.0001 for "
               f"digital numbers of reflectance x 10000) and {mention('segment.value_offset')} (e.g. -0.1 for "
-              f"Sentinel-2 L2A from processing baseline 04.00), then segment again")
+              f"Sentinel-2 L2A from processing baseline 04.00), then run {command('segment')} again")
     if not cfg.accept_one_class:
         raise DataError(f"{message} Nothing was written.{advice}; {accept} keeps such a result.")
     plan.warnings.append(f"{message} Kept as {accept} asks.{advice}.")

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from ..callbacks import Callback
-from ..config import SegmentConfig
 from ..config.suggest import SuggestConfig
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import temporary_folder
@@ -166,16 +165,15 @@ def _views(cfg: SuggestConfig, image: str, folder: Path, callback: Callback) -> 
     """Each view's class probabilities (C, H, W) of one scene, where all are valid, the classes and the grid."""
     import rasterio
 
-    from ..segment import segment
+    from ..segment.relay import segment_for
 
     folder.mkdir(parents=True, exist_ok=True)
     runs = [(m, "none") for m in cfg.models] + ([(m, cfg.tta) for m in cfg.models] if cfg.tta != "none" else [])
     views, valid, names, grid = [], None, [], None
     for i, (model, tta) in enumerate(runs):
-        seg = SegmentConfig(image=image, aux=list(cfg.aux), models=[model], output=str(folder / f"classes_{i}.tif"),
-                            probabilities=str(folder / f"p_{i}.tif"), tta=tta, device=cfg.device,
-                            batch_size=cfg.batch_size, backend=cfg.backend, **cfg.units())
-        result = segment(seg, callback)
+        result = segment_for(cfg, callback, image=image, aux=list(cfg.aux), models=[model],
+                             output=str(folder / f"classes_{i}.tif"), probabilities=str(folder / f"p_{i}.tif"),
+                             tta=tta, device=cfg.device, backend=cfg.backend)
         names = list(result.class_names)
         with rasterio.open(result.extras["probabilities"]) as ds:
             data = ds.read(masked=True)

@@ -36,7 +36,7 @@ NOT_OUTPUTS = {
     ("train", "--labelled-area"), ("train", "--val-labelled-area"),
     ("suggest", "--model"), ("suggest", "--image"), ("suggest", "--aux"), ("suggest", "--labelled-area"),
     ("suggest", "--aoi"),
-    ("suggest", "--device"),
+    ("suggest", "--device"), ("suggest", "--bands"), ("propose", "--bands"),
     ("evaluate", "--pred"), ("evaluate", "--label"), ("evaluate", "--label-field"),
     ("export", "MODEL"), ("export", "--model"),
     ("import", "MODEL.onnx"), ("import", "--description"), ("import", "--input-name"), ("import", "--layout"),

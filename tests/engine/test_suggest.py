@@ -213,8 +213,10 @@ def test_out_of_memory_advice_names_only_the_commands_own_options():
 
     parser = build_parser()
     assert _memory_advice(parser, "polygons") == "free memory or give a smaller input"
-    assert "--tile-size" in _memory_advice(parser, "segment") and "--window" in _memory_advice(parser, "suggest")
-    assert "--tile-size" not in _memory_advice(parser, "suggest")
+    assert "--tile-size" in _memory_advice(parser, "segment") and "--window" not in _memory_advice(parser, "segment")
+    # suggest and propose read their scenes as segment does (engine/config/reading.py): the same knobs
+    assert _memory_advice(parser, "suggest") == "lower --tile-size or --batch-size or --window (or free memory)"
+    assert _memory_advice(parser, "propose") == "lower --tile-size or --batch-size (or free memory)"
 
 
 def test_a_model_that_sees_one_class_everywhere_is_called_out():

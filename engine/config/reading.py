@@ -1,0 +1,79 @@
+"""How an image is read and tiled for a model: which of its bands feed the model, the tile, the batch, the
+mirrored border, a pixel size brought to the training one, the reader threads. Declared once
+(:class:`ImageReading`), offered by every command that runs a model over an image (segment and its bulk mode,
+suggest, propose), each handing them to segment, whose messages advise them whichever command ran it
+(engine/segment/relay.py names them as that command does). The Processing algorithms offer them from the same
+declaration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..declarations import setting
+from ..errors import mention
+from ..settings import Settings, check
+from .values import check_tile_size
+
+READING_FIELDS = ("bands", "batch_size", "tile_size", "border", "resample_to_training_gsd", "readers",
+                  "reader_processes")
+GROUP = "image reading"  # the command line's help group
+DEFAULT_BORDER = 0  # the mirrored border when neither the user nor the model's maker says
+
+
+@dataclass
+class ImageReading(Settings):
+    """The image's bands for the model, its tiles and batches, its pixel size and its readers."""
+
+    bands: list[str] | None = setting(
+        None, cli={"type": str}, metavar="B,...", group=GROUP, param="BANDS", custom_qgis=True,
+        label="Bands (in the model's order; empty: by name)",
+        help="The image's bands that feed the model, in the model's order: numbers counted from 1 (2,3,4,8) or "
+             "names (B02,B03 or blue,green). Empty: picked by name when the image's bands are named (band "
+             "descriptions, Sentinel-2/Landsat band names, STAC common names), else every band in file order.")
+    batch_size: int = setting(4, label="Batch size", minimum=1, group=GROUP,
+                              help="Tiles predicted at once; lower it when memory runs out.")
+    tile_size: int | None = setting(
+        None, label="Tile size (0 = the model's)", minimum=0, maximum=8192, off=0, advanced=True, group=GROUP,
+        help="Edge of the predicted tiles in pixels, a multiple of 32. 0: the training tile size; on the CPU, for "
+             "a convolutional model (UNet, FPN with a ResNet or ConvNeXt encoder) over a region at least 8 "
+             "training tiles across, a larger tile fitted to the region (from twice it), the overlap kept in "
+             "pixels and a batch's pixels kept: fewer pixels computed.")
+    border: int | None = setting(
+        None, label="Mirrored border (pixels)", minimum=0, maximum=8191, advanced=True, group=GROUP,
+        default_note=f"the border an imported model's maker used, else {DEFAULT_BORDER}",
+        help="Let the tiles reach this far past the scene's edges, the image mirrored there, so the edge pixels "
+             "are seen in a tile's middle with context on every side, as inside the scene; the tiles then step "
+             "regularly from the mirrored corner. 0: tiles stay inside the scene. Less than the tile size.")
+    resample_to_training_gsd: bool = setting(
+        False, label="Resample to the training resolution", advanced=True, group=GROUP,
+        help="Predict on a virtual copy of the image at the model's training pixel size (averaged when shrinking, "
+             "interpolated when enlarging), then bring the results back onto the image's grid. Use it when the "
+             "image resolution differs much from the training one (the log warns with the factor).")
+    readers: int | None = setting(
+        None, label="Tile reader threads (0 = automatic)", minimum=0, maximum=64, off=0, advanced=True, metavar="N",
+        group=GROUP,
+        help="Threads reading and warping tiles ahead of the model. 0: one on the CPU, the free cores on a GPU.")
+    reader_processes: bool = setting(
+        False, group=GROUP,
+        help="Run the reader workers as processes (no GIL shared with the model; copies each tile once more); "
+             "measure with bench/bench_bulk.py which is faster on your machine.",
+        no_qgis="processes cannot be started inside QGIS (see engine/segment/reader_pool.py)")
+
+    def check_reading(self, section: str) -> None:
+        """ConfigError naming ``section``'s setting for a value no run could take; the bands as text items."""
+        from .bands import parse_band_list
+
+        self.bands = parse_band_list(self.bands, f"{section}.bands")
+        check(self.batch_size >= 1, f"{mention(section + '.batch_size')} must be >= 1 (got {self.batch_size}).")
+        check(self.border is None or self.border >= 0,
+              f"{mention(section + '.border')} must be >= 0 pixels (got {self.border}).")
+        check(self.readers is None or self.readers >= 1,
+              f"{mention(section + '.readers')} must be >= 1 (got {self.readers}).")
+        if self.tile_size is not None:
+            check_tile_size(self.tile_size, f"{section}.tile_size", hint="; or leave it unset to use the bundle's")
+
+    def reading(self) -> dict[str, Any]:
+        """The settings as SegmentConfig takes them, for a command that runs segment on its imagery."""
+        return {name: getattr(self, name) for name in READING_FIELDS}

@@ -1,0 +1,89 @@
+"""segment run for another command (suggest, propose): its messages in that command's words.
+
+segment's warnings and errors name segment's settings (``mention('segment.bands')``) and the files it writes. Run
+by suggest, they would advise options suggest has not and name the temporary rasters it reads back. One rule
+renames them on their way out, for every command: a setting the command declares under the same name (the shared
+declarations: engine/config/reading.py, engine/config/units.py) is named as the command's; one it takes otherwise
+is named by what its config's ``SEGMENT_NAMES`` say (suggest's scenes for segment's image); segment itself
+(``command('segment')``) becomes the command; a temporary output is named as the prediction of its image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+from ..callbacks import Callback
+from ..config import SETTINGS_SECTIONS, SegmentConfig
+from ..errors import DualStreamError, command, mention, render
+
+
+def renamer(cfg: Any, seg: SegmentConfig | None = None) -> Callable[[str], str]:
+    """A message of segment as the command whose settings ``cfg`` holds says it (``seg``: the inner run, whose
+    outputs are temporary files of that command)."""
+    section = next(name for name, cls in SETTINGS_SECTIONS.items() if cls is type(cfg))
+    own = {f.name for f in dataclasses.fields(cfg)}
+    instead: dict[str, str] = getattr(type(cfg), "SEGMENT_NAMES", {})
+    outputs = [] if seg is None else [p for p in (seg.output, seg.probabilities, seg.confidence) if p]
+
+    def name(key: str) -> str:
+        base, _, part = key.partition("#")
+        where, _, field = base.rpartition(".")
+        if not where and field == "segment":
+            return command(section)
+        if where != "segment":
+            return mention(key)
+        if field in instead:
+            return instead[field]
+        return mention(f"{section}.{field}" + (f"#{part}" if part else "")) if field in own else mention(key)
+
+    def rename(text: str) -> str:
+        text = render(text, name)
+        for path in outputs:
+            text = text.replace(f"'{path}'", f"the prediction of '{seg.image}'")
+        return text
+
+    return rename
+
+
+class _Relayed(Callback):
+    """``outer`` told everything, the messages renamed."""
+
+    def __init__(self, outer: Callback, rename: Callable[[str], str]):
+        self.outer, self.rename = outer, rename
+
+    def progress(self, done: float, total: float, stage: str = "") -> None:
+        self.outer.progress(done, total, stage)
+
+    def info(self, message: str) -> None:
+        self.outer.info(self.rename(message))
+
+    def warning(self, message: str) -> None:
+        self.outer.warning(self.rename(message))
+
+    def metrics(self, epoch: int, values: dict[str, Any]) -> None:
+        self.outer.metrics(epoch, values)
+
+    def epoch_started(self, epoch: int, epochs: int) -> None:
+        self.outer.epoch_started(epoch, epochs)
+
+    def is_canceled(self) -> bool:
+        return self.outer.is_canceled()
+
+    def check_canceled(self) -> None:
+        self.outer.check_canceled()
+
+
+def segment_for(cfg: Any, callback: Callback, **settings: Any) -> Any:
+    """``segment(SegmentConfig(**settings))`` for the command whose settings ``cfg`` holds (also its image reading
+    and value units, given here), its messages and errors in that command's words (see the module doc)."""
+    from . import segment
+
+    rename = renamer(cfg)
+    try:
+        seg = SegmentConfig(**{**cfg.units(), **cfg.reading(), **settings})
+        rename = renamer(cfg, seg)
+        return segment(seg, _Relayed(callback, rename))
+    except DualStreamError as exc:
+        exc.args = (rename(exc.raw), *exc.args[1:])
+        raise
