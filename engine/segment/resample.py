@@ -114,8 +114,10 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
                       f"{working_gsd[1]:.4g}; the outputs stay on the input grid ({width}x{height} px).")
         tmp_dir = temporary_folder(outputs.classes, RESAMPLE_WORK)  # a killed run's is removed by the next one
         vrt = tmp_dir / "image.vrt"
+        # what the plan reads (the model's bands picked, values in its units), not the file as given
+        source = plan.inputs.path if plan.inputs is not None else cfg.image
         with gdal_errors(gdal):
-            gdal.Warp(str(vrt), str(cfg.image), options=gdal.WarpOptions(
+            gdal.Warp(str(vrt), str(source), options=gdal.WarpOptions(
                 format="VRT", outputBounds=bounds, width=work_w, height=work_h, resampleAlg=method))
 
         # the working grid: the warped image through the normal tile pipeline into float32 probabilities

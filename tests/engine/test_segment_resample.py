@@ -179,3 +179,30 @@ def test_cli_flag(tmp_path):
     assert segment_config_from_args(args).resample_to_training_gsd is True
     args = build_parser().parse_args(["segment", "--image", "i.tif", "--model", "m.dsmodel", "--out", "o.tif"])
     assert segment_config_from_args(args).resample_to_training_gsd is False
+
+
+def test_the_warped_image_is_what_the_model_reads_units_stated(tmp_path):
+    """The warp starts from what the plan reads (bands picked, values in the model's units), not the file as given:
+    before, digital numbers with ``value_scale`` 0.0001 were warped as digital numbers (86 % of the classes of
+    the same scene given as reflectance); bands picked from a larger file failed ("The data has 12 band(s)",
+    tests/engine/test_image_reading.py)."""
+    from rasterio.transform import from_origin
+
+    model = make_bundle(tmp_path / "r.dsmodel", vision_high=1.0, seed=3, num_classes=2, class_names=["a", "b"],
+                        gsd=10.0)
+    reflectance = ((np.random.default_rng(7).uniform(0.0, 0.5, size=(4, 48, 56)) * 10000).round() / 10000)
+    paths = {}
+    for name, values in (("refl", reflectance.astype(np.float32)), ("dn", np.rint(reflectance * 10000)
+                                                                     .astype(np.uint16))):
+        paths[name] = tmp_path / f"{name}.tif"
+        with rasterio.open(paths[name], "w", driver="GTiff", width=56, height=48, count=4, dtype=values.dtype.name,
+                           crs="EPSG:32633", transform=from_origin(500000, 6000000, 20, 20)) as ds:
+            ds.write(values)
+    outs = {name: tmp_path / f"{name}_classes.tif" for name in paths}
+    segment(SegmentConfig(image=str(paths["refl"]), models=[model], output=str(outs["refl"]), device="cpu",
+                          resample_to_training_gsd=True))
+    segment(SegmentConfig(image=str(paths["dn"]), models=[model], output=str(outs["dn"]), device="cpu",
+                          resample_to_training_gsd=True, value_scale=0.0001))
+    with rasterio.open(outs["refl"]) as a, rasterio.open(outs["dn"]) as b:
+        expected, got = a.read(1), b.read(1)
+    assert len(np.unique(expected)) > 1 and (got == expected).mean() >= 0.999
