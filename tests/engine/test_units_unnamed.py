@@ -125,6 +125,9 @@ def test_suggest_advises_only_its_own_options_and_takes_the_units(models, tmp_pa
     assert main(base) == 2
     err = capsys.readouterr().err
     assert "is class 0 (clear)" in err and "--value-scale" in err and "--accept-one-class keeps" in err, err
+    # the user's scene and command, not suggest's temporary class raster and "segment again"
+    assert f"Every pixel of the prediction of '{image}'" in err and "then run suggest again" in err, err
+    assert ".suggest-" not in err and "segment again" not in err, err
     advised = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", err))  # the warnings' advice too (--strict-inputs)
     assert {"--value-scale", "--strict-inputs"} <= advised <= _options("suggest"), advised - _options("suggest")
     assert not out.exists()
@@ -140,6 +143,7 @@ def test_suggest_advises_only_its_own_options_and_takes_the_units(models, tmp_pa
     err = capsys.readouterr().err
     advised = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", err))
     assert "--value-scale" in advised and advised <= _options("propose"), err
+    assert "then run propose again" in err and ".propose-" not in err, err
     assert main(loop + ["--value-scale", "0.0001", "--quiet"]) == 0 and proposals.exists()
     capsys.readouterr()
     out.unlink()
