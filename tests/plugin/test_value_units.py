@@ -98,6 +98,9 @@ def test_suggest_and_propose_offer_the_units_and_suggest_names_its_own_parameter
         processing.run("dualstream:suggest", params)
     message = str(caught.value)
     assert "Every pixel of" in message and "(VALUE_SCALE)" in message and "(ACCEPT_ONE_CLASS)" in message, message
+    # the user's scene and the algorithm run, not a temporary class raster and "segment again"
+    assert f"the prediction of '{image}'" in message and "then run Suggest where to label again" in message, message
+    assert ".suggest-" not in message
     assert not out.exists()
     results = processing.run("dualstream:suggest", {**params, "VALUE_SCALE": 0.0001})
     assert results["WINDOWS"] == 2 and out.exists()
