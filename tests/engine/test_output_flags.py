@@ -43,7 +43,7 @@ NOT_OUTPUTS = {
     ("import", "--licence"), ("import", "--name"), ("import", "--output-name"), ("import", "--output-kind"),
     ("import", "--sensor"), ("import", "--source"), ("import", "--task"),
     ("label", "--image"), ("label", "--model"), ("label", "--prompts"), ("label", "--text"),
-    ("label", "--class-name"), ("label", "--extent-crs"), ("label", "--device"),
+    ("label", "--class-name"), ("label", "--extent-crs"), ("label", "--device"), ("label", "--bands"),
     ("propose", "--windows"), ("propose", "--model"), ("propose", "--aux"), ("propose", "--sam"),
     ("propose", "--text"), ("propose", "--device"),
     ("accept", "--proposals"), ("accept", "--windows"), ("accept", "--label-field"),
