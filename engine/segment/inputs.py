@@ -375,7 +375,7 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
             bands = list(pick.bands)
         else:
             bands = first.selection.vision_bands(count)
-            if len(bands) != data.vision_bands:
+            if len(bands) != data.vision_bands or max(bands, default=0) > count:
                 return resolved, members  # the plan's band check says what is wrong
         base = resolved.source
         labels = [(names[i] if names else None) or f"band {b}" for i, b in enumerate(bands)]
