@@ -10,8 +10,9 @@ per thread, so a thread per core gets more of a busy machine, not less (the same
 
 A long run follows the machine: :func:`follow_torch_threads`, called between batches, chooses torch's threads
 again every ``RECHECK_SECONDS`` (a 4096² scene on 2 shared cores takes minutes, over which other work comes and
-goes; at load 7, 512-px tiles of a ConvNeXt-tiny UNet took 2.2x as long with 2 threads as with 1). This process's
-own runnable threads (a reader, torch's workers still spinning) are not counted as busy elsewhere.
+goes; at load 7-10, 512-px tiles of a ConvNeXt-tiny UNet took 1.9-2.3x as long with 2 threads as with 1).
+This process's own runnable threads (a reader, torch's workers still spinning) are not counted as busy
+elsewhere.
 """
 
 from __future__ import annotations

@@ -138,3 +138,27 @@ def test_a_tl_release_still_loads_strictly(tmp_path, name):
     model, sizes = load_release(tmp_path / name, ENCODERS["prithvi_eo2_tiny_tl"], 0.0, lambda m: None)
     assert sizes["coords"] and model.takes_coords
     assert torch.equal(model.temporal_embed_enc.scale, state["encoder.temporal_embed_enc.scale"])
+
+
+def test_a_stac_items_datetime_dates_the_scene_read_from_it(tmp_path):
+    from engine.data.acquisition import of_source
+    from engine.data.input_vrt import InputFiles, stac_raster
+
+    _raster(tmp_path / "B02.tif")
+    item = {"type": "Feature", "stac_version": "1.0.0", "id": "S2_x", "geometry": None, "bbox": [10, 49, 11, 50],
+            "properties": {"datetime": "2022-08-01T10:20:30Z"},
+            "assets": {"blue": {"href": "B02.tif", "type": "image/tiff; application=geotiff", "roles": ["data"],
+                                "eo:bands": [{"name": "B02", "common_name": "blue"}]}}}
+    path = tmp_path / "item.json"
+    path.write_text(json.dumps(item), encoding="utf-8")
+    opened = of_raster(str(tmp_path / "B02.tif"))
+    assert opened.date is None
+    dated = of_source(str(path), opened)  # segment: the item the user gave
+    assert dated.date == dt.date(2022, 8, 1) and dated.date_source == "its STAC item's datetime"
+    assert dated.crs is not None  # the place still from the raster read
+    files = InputFiles()
+    try:
+        vrt = stac_raster(str(path), files)  # training reads an item as a VRT carrying its datetime
+        assert of_raster(vrt).date == dt.date(2022, 8, 1)
+    finally:
+        files.close()
