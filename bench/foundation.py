@@ -16,9 +16,10 @@ of the real sizes (speed and memory do not depend on the values; accuracy does, 
    go to ONNX), measured, one encoder at a time: what a user gets, including the engine's own tile choice (twice
    the trained tile for convolutional encoders on the CPU, whose export the 4096² run makes itself).
 
-Every figure comes with the 1-minute load average it ran under: the machine is shared. No GPU is lent here: the
-times are this CPU's. Run alone: ``python bench/foundation.py [--quick]``; in ``make bench`` as section
-``foundation``.
+Every figure comes with the 1-minute load average it ran under: the machine is shared. On a GPU (``--device cuda``,
+or ``make bench`` with a GPU) the probe runs batches of 8 in bf16 as ``segment`` does there, and the whole 4096²
+scene is segmented end to end for every encoder instead of the extrapolation check. Run alone: ``python
+bench/foundation.py [--quick] [--device cuda]``; in ``make bench`` as section ``foundation``.
 """
 
 from __future__ import annotations
