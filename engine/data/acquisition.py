@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from .raster import apply
+
 STAC_TAG = "STAC_DATETIME"
 ACQUISITION_TAGS = (STAC_TAG, "ACQUISITIONDATETIME", "ACQUISITION_DATETIME", "ACQUISITION_DATE", "DATE_ACQUIRED",
                     "SENSING_TIME", "DATATAKE_1_DATATAKE_SENSING_START", "PRODUCT_START_TIME", "SENSING_START")
@@ -105,7 +107,7 @@ class Acquisition:
         if self.crs is not None and centres:
             from rasterio.warp import transform as warp
 
-            xs, ys = zip(*(self.transform * (c, r) for c, r in centres))
+            xs, ys = zip(*(apply(self.transform, c, r) for c, r in centres))
             try:
                 lons, lats = warp(self.crs, "EPSG:4326", list(xs), list(ys))
             except Exception:  # noqa: BLE001 - a CRS that does not reach WGS 84: the place stays unknown
