@@ -38,6 +38,7 @@ def run_session(script: Path, root: Path, config: dict, timeout: int,
     path = root / "config.json"
     path.write_text(json.dumps(config))
     environment = dict(os.environ, DUALSTREAM_GUI_CONFIG=str(path), **(env or {}))
+    environment["DUALSTREAM_GUI_TOOLS"] = str(Path(__file__).parent)  # session_tools, for the script
     for leak in LEAKS:
         environment.pop(leak, None)
     command = [*xvfb_qgis(), "--profiles-path", str(root), "--nologo", "--noversioncheck", "--code", str(script)]

@@ -8,54 +8,20 @@ and undone. It records facts in ``report.json`` and screenshots; the pytest modu
 
 from __future__ import annotations
 
-import json
 import os
-import time
-import traceback
-from pathlib import Path
+import sys
 
-from qgis.core import QgsApplication, QgsPointXY, QgsProject, QgsRasterLayer
-from qgis.gui import QgsMapMouseEvent
-from qgis.PyQt.QtCore import QEvent, QEventLoop, QPoint, Qt, QTimer
+from qgis.core import QgsPointXY, QgsProject, QgsRasterLayer
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtTest import QTest
 
-CONFIG = json.loads(Path(os.environ["DUALSTREAM_GUI_CONFIG"]).read_text(encoding="utf-8"))
-OUT = Path(CONFIG["out"])
-REPORT: dict = {"steps": [], "waits": [], "finished": False}
+sys.path.insert(0, os.environ["DUALSTREAM_GUI_TOOLS"])  # no __file__ here: run_session names the folder
+from session_tools import CONFIG, OUT, REPORT, drag, save, screen_point, settle, start_later, step, wait  # noqa: E402
 
 
-def _hook(kind, value, tb) -> None:
-    """Exceptions in Qt slots (the map tool's events) are recorded: QGIS's own hook shows them in a dialog."""
-    import sys
-    sys.setrecursionlimit(10000)
-    REPORT.setdefault("slot_errors", []).append("".join(traceback.format_exception(kind, value, tb))[-4000:])
-    save()
-
-
-def save() -> None:
-    (OUT / "report.json").write_text(json.dumps(REPORT, indent=1, default=str), encoding="utf-8")
-
-
-def wait(ms: int) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec_()
-
-
-def settle(panel, limit_s: float = 240.0) -> None:
-    """Until the panel's embedding task is done (or the limit passes: the report then says it was still busy)."""
-    start = time.monotonic()
-    while panel.task is not None and time.monotonic() - start < limit_s:
-        wait(100)
-    REPORT["waits"].append({"step": REPORT["steps"][-1], "seconds": round(time.monotonic() - start, 1),
-                            "busy": panel.task is not None, "status": panel.status.text()})
-    save()
-    wait(300)
-
-
-def screen_point(canvas, x: float, y: float) -> QPoint:
-    pixel = canvas.getCoordinateTransform().transform(QgsPointXY(x, y))
-    return QPoint(round(pixel.x()), round(pixel.y()))
+def settle_panel(panel) -> None:
+    """Until the panel's embedding task is done, its status recorded."""
+    settle(lambda: panel.task is not None, lambda: panel.status.text())
 
 
 def state(panel) -> dict:
@@ -71,69 +37,56 @@ def state(panel) -> dict:
 def main() -> None:
     from qgis.utils import iface, plugins
 
-    REPORT["steps"].append("load")
-    save()
+    step("load")
     layer = QgsRasterLayer(CONFIG["image"], "scene")
     QgsProject.instance().addMapLayer(layer)
     canvas = iface.mapCanvas()
     canvas.setExtent(layer.extent())
     canvas.refresh()
     wait(1500)
-    REPORT["steps"].append('plugin')
-    save()
+    step('plugin')
     plugin = plugins["dualstream_qgis"]
     REPORT["toolbar"] = [a.text() for a in plugin.toolbar.actions()]
-    REPORT["steps"].append('plugin.label_action.trigger')
-    save()
+    step('plugin.label_action.trigger')
     plugin.toggle_labelling(True)
     panel = plugin.label_panel
-    REPORT["steps"].append('panel.raster_box.setLayer')
-    save()
+    step('panel.raster_box.setLayer')
     panel.raster_box.setLayer(layer)
-    REPORT["steps"].append('panel.model_box.setEditText')
-    save()
+    step('panel.model_box.setEditText')
     panel.model_box.setEditText(CONFIG["model"])
     panel.class_box.setValue(CONFIG["class_value"])
     REPORT["tool_active"] = canvas.mapTool() is panel.tool
     wait(500)
-    REPORT["steps"].append('panel.grab')
-    save()
+    step('panel.grab')
     panel.grab().save(str(OUT / "panel.png"))
 
-    REPORT["steps"].append("click")
-    save()
+    step("click")
     x, y = CONFIG["click"]
     QTest.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-                     screen_point(canvas, x, y))
-    settle(panel)
+                     screen_point(canvas, QgsPointXY(x, y)))
+    settle_panel(panel)
     REPORT["click"] = state(panel)
     iface.mainWindow().grab().save(str(OUT / "click.png"))
     save()
 
-    REPORT["steps"].append("negative click")
+    step("negative click")
     nx, ny = CONFIG["negative"]
     QTest.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier,
-                     screen_point(canvas, nx, ny))
-    settle(panel)
+                     screen_point(canvas, QgsPointXY(nx, ny)))
+    settle_panel(panel)
     REPORT["negative"] = state(panel)
     save()
 
-    REPORT["steps"].append("box")
+    step("box")
     panel.clear(new_window=False)
     (x0, y0), (x1, y1) = CONFIG["box"]
-    for kind, (bx, by), buttons in ((QEvent.Type.MouseButtonPress, (x0, y0), Qt.MouseButton.LeftButton),
-                                    (QEvent.Type.MouseMove, (x1, y1), Qt.MouseButton.LeftButton),
-                                    (QEvent.Type.MouseButtonRelease, (x1, y1), Qt.MouseButton.NoButton)):
-        event = QgsMapMouseEvent(canvas, kind, screen_point(canvas, bx, by), Qt.MouseButton.LeftButton, buttons,
-                                 Qt.KeyboardModifier.NoModifier)
-        {QEvent.Type.MouseButtonPress: panel.tool.canvasPressEvent, QEvent.Type.MouseMove: panel.tool.canvasMoveEvent,
-         QEvent.Type.MouseButtonRelease: panel.tool.canvasReleaseEvent}[kind](event)
-    settle(panel)
+    drag(canvas, panel.tool, QgsPointXY(x0, y0), QgsPointXY(x1, y1))
+    settle_panel(panel)
     REPORT["box"] = state(panel)
     iface.mainWindow().grab().save(str(OUT / "box.png"))
     save()
 
-    REPORT["steps"].append("accept")
+    step("accept")
     masks = len(panel.masks)
     panel.accept_button.click()
     target = panel.target_box.currentLayer()
@@ -146,7 +99,7 @@ def main() -> None:
     iface.mainWindow().grab().save(str(OUT / "accepted.png"))
     save()
 
-    REPORT["steps"].append("undo")
+    step("undo")
     panel.undo_button.click()
     REPORT["undo"] = {"features": target.featureCount() if target else None, "status": panel.status.text()}
     REPORT["finished"] = True
@@ -154,18 +107,4 @@ def main() -> None:
     plugin.unload()  # as QGIS does when the plugin is switched off: nothing of the tool may stay on the canvas
 
 
-def start() -> None:
-    import sys
-
-    sys.excepthook = _hook
-    try:
-        main()
-    except Exception:  # noqa: BLE001 - recorded for the pytest module, which fails with it
-        REPORT["error"] = traceback.format_exc()
-        save()
-    QgsApplication.exit(0)
-    os._exit(0)  # QGIS 3.22's own teardown of a project with layers can abort (its style dock): not ours to test
-
-
-OUT.mkdir(parents=True, exist_ok=True)
-QTimer.singleShot(1000, start)
+start_later(main)

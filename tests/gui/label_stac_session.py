@@ -8,66 +8,21 @@ the item's assets were cut from. It records facts in ``report.json`` and screens
 
 from __future__ import annotations
 
-import json
 import os
-import time
-import traceback
-from pathlib import Path
+import sys
 
 from qgis.core import (
-    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsPointXY,
     QgsProject,
     QgsRasterLayer,
 )
-from qgis.gui import QgsMapMouseEvent
-from qgis.PyQt.QtCore import QEvent, QEventLoop, QPoint, Qt, QTimer
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtTest import QTest
 
-CONFIG = json.loads(Path(os.environ["DUALSTREAM_GUI_CONFIG"]).read_text(encoding="utf-8"))
-OUT = Path(CONFIG["out"])
-REPORT: dict = {"steps": [], "waits": [], "finished": False}
-
-
-def _hook(kind, value, tb) -> None:
-    """Exceptions in Qt slots (the map tool's events) are recorded: QGIS's own hook shows them in a dialog."""
-    import sys
-    sys.setrecursionlimit(10000)
-    REPORT.setdefault("slot_errors", []).append("".join(traceback.format_exception(kind, value, tb))[-4000:])
-    save()
-
-
-def save() -> None:
-    (OUT / "report.json").write_text(json.dumps(REPORT, indent=1, default=str), encoding="utf-8")
-
-
-def step(name: str) -> None:
-    REPORT["steps"].append(name)
-    save()
-
-
-def wait(ms: int) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec_()
-
-
-def settle(busy, limit_s: float = 240.0) -> None:
-    """Until ``busy()`` is false (a task of the panel's), or the limit passes: the report then says it was busy."""
-    start = time.monotonic()
-    while busy() and time.monotonic() - start < limit_s:
-        wait(100)
-    REPORT["waits"].append({"step": REPORT["steps"][-1], "seconds": round(time.monotonic() - start, 1),
-                            "busy": bool(busy())})
-    save()
-    wait(300)
-
-
-def screen_point(canvas, point: QgsPointXY) -> QPoint:
-    pixel = canvas.getCoordinateTransform().transform(point)
-    return QPoint(round(pixel.x()), round(pixel.y()))
+sys.path.insert(0, os.environ["DUALSTREAM_GUI_TOOLS"])  # no __file__ here: run_session names the folder
+from session_tools import CONFIG, OUT, REPORT, drag, save, screen_point, settle, start_later, step, wait  # noqa: E402
 
 
 def to_canvas(canvas, x: float, y: float) -> QgsPointXY:
@@ -75,17 +30,6 @@ def to_canvas(canvas, x: float, y: float) -> QgsPointXY:
     transform = QgsCoordinateTransform(QgsCoordinateReferenceSystem(CONFIG["item_crs"]),
                                        canvas.mapSettings().destinationCrs(), QgsProject.instance())
     return transform.transform(QgsPointXY(x, y))
-
-
-def drag(canvas, tool, start: QgsPointXY, end: QgsPointXY) -> None:
-    """A left drag through the tool's event methods (QTest cannot hold a button through a move)."""
-    for kind, point, buttons in ((QEvent.Type.MouseButtonPress, start, Qt.MouseButton.LeftButton),
-                                 (QEvent.Type.MouseMove, end, Qt.MouseButton.LeftButton),
-                                 (QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)):
-        event = QgsMapMouseEvent(canvas, kind, screen_point(canvas, point), Qt.MouseButton.LeftButton, buttons,
-                                 Qt.KeyboardModifier.NoModifier)
-        {QEvent.Type.MouseButtonPress: tool.canvasPressEvent, QEvent.Type.MouseMove: tool.canvasMoveEvent,
-         QEvent.Type.MouseButtonRelease: tool.canvasReleaseEvent}[kind](event)
 
 
 def prompt_and_accept(name: str, canvas, panel, layer) -> None:
@@ -183,18 +127,4 @@ def main() -> None:
     plugin.unload()
 
 
-def start() -> None:
-    import sys
-
-    sys.excepthook = _hook
-    try:
-        main()
-    except Exception:  # noqa: BLE001 - recorded for the pytest module, which fails with it
-        REPORT["error"] = traceback.format_exc()
-        save()
-    QgsApplication.exit(0)
-    os._exit(0)  # QGIS 3.22's own teardown of a project with layers can abort (its style dock): not ours to test
-
-
-OUT.mkdir(parents=True, exist_ok=True)
-QTimer.singleShot(1000, start)
+start_later(main)
