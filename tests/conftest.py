@@ -143,3 +143,14 @@ def deploy_plugin():
         return deploy(root / "profiles", "default", site_packages, enable=enable)
 
     return _deploy
+
+
+@pytest.fixture(scope="module")
+def plugin(qgis_app):
+    """The plugin loaded as QGIS loads it, its provider registered for the module (unloaded after)."""
+    import dualstream_qgis
+
+    plugin = dualstream_qgis.classFactory(None)
+    plugin.initProcessing()
+    yield plugin
+    plugin.unload()

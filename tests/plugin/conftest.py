@@ -24,12 +24,3 @@ def scenes(tmp_path_factory, unseen_seed_base):
     return made
 
 
-@pytest.fixture(scope="module")
-def plugin(qgis_app):
-    """The plugin loaded as QGIS loads it, its provider registered for the module (unloaded after)."""
-    import dualstream_qgis
-
-    plugin = dualstream_qgis.classFactory(None)
-    plugin.initProcessing()
-    yield plugin
-    plugin.unload()

@@ -7,36 +7,14 @@ soon as it has said what its labels hold, so no model is trained here.
 
 from __future__ import annotations
 
-import re
-
 import pytest
+
+from tests.plugin.training_data_line import foreground_share
 
 pytestmark = [pytest.mark.qgis]
 
 TRAIN = {"PRESET": "tiny", "EPOCHS": "1", "WARMUP_EPOCHS": "0", "BATCH_SIZE": "4", "TILE_SIZE": "64",
          "DEVICE": "cpu", "TILES_PER_EPOCH": "4", "SEED": "0", "VALIDATION_SHARE": "0.2"}
-
-
-class StopAfterData:
-    """A QgsProcessingFeedback that keeps every line and cancels the run once the training data is described."""
-
-    def __new__(cls):
-        from qgis.core import QgsProcessingFeedback
-
-        class Stopping(QgsProcessingFeedback):
-            def __init__(self):
-                super().__init__()
-                self.lines: list[str] = []
-
-            def pushInfo(self, text):  # noqa: N802 - QGIS API
-                self.lines.append(text)
-                if text.startswith("Data:") and "foreground" in text:
-                    self.cancel()
-
-            def pushWarning(self, text):  # noqa: N802 - QGIS API
-                self.lines.append(text)
-
-        return Stopping()
 
 
 @pytest.fixture(autouse=True)
@@ -58,15 +36,7 @@ def _polygons(path: str, name: str):
 
 def _foreground(image: str, labels, tmp_path, name: str) -> tuple[float, list[str]]:
     """The foreground share the training reads from ``labels`` (stopped before the first epoch), and its log."""
-    import processing
-    from qgis.core import QgsProcessingException
-
-    log = StopAfterData()
-    with pytest.raises(QgsProcessingException):  # cancelled once the data is described
-        processing.run("dualstream:train", dict(TRAIN, INPUT=image, LABELS=labels,
-                                                OUTPUT=str(tmp_path / f"{name}.dsmodel")), feedback=log)
-    line = next(line for line in log.lines if line.startswith("Data:") and "foreground" in line)
-    return float(re.search(r"foreground ([\d.]+) %", line).group(1)), log.lines
+    return foreground_share(TRAIN, image, labels, str(tmp_path / f"{name}.dsmodel"))
 
 
 @pytest.mark.parametrize("algorithm", ["train", "evaluate"])

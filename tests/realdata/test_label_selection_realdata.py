@@ -4,46 +4,14 @@ hold, so nothing is trained). Opt-in: ``pytest -m realdata``."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
+
+from tests.plugin.training_data_line import foreground_share
 
 pytestmark = [pytest.mark.realdata, pytest.mark.qgis]
 
 TRAIN = {"PRESET": "tiny", "EPOCHS": "1", "WARMUP_EPOCHS": "0", "BATCH_SIZE": "4", "TILE_SIZE": "64",
          "DEVICE": "cpu", "TILES_PER_EPOCH": "4", "SEED": "0"}
-
-
-@pytest.fixture(scope="module")
-def plugin(qgis_app):
-    import dualstream_qgis
-
-    plugin = dualstream_qgis.classFactory(None)
-    plugin.initProcessing()
-    yield plugin
-    plugin.unload()
-
-
-def _data_line(image: str, labels, out: str) -> tuple[float, list[str]]:
-    """The training's foreground share from ``labels`` and its log, the run cancelled once the data is said."""
-    import processing
-    from qgis.core import QgsProcessingException, QgsProcessingFeedback
-
-    class Stopping(QgsProcessingFeedback):
-        def __init__(self):
-            super().__init__()
-            self.lines: list[str] = []
-
-        def pushInfo(self, text):  # noqa: N802 - QGIS API
-            self.lines.append(text)
-            if text.startswith("Data:") and "foreground" in text:
-                self.cancel()
-
-    log = Stopping()
-    with pytest.raises(QgsProcessingException):
-        processing.run("dualstream:train", dict(TRAIN, INPUT=image, LABELS=labels, OUTPUT=out), feedback=log)
-    line = next(line for line in log.lines if line.startswith("Data:") and "foreground" in line)
-    return float(re.search(r"foreground ([\d.]+) %", line).group(1)), log.lines
 
 
 def test_train_reads_only_the_selected_real_footprints(plugin, realdata, tmp_path):
@@ -56,10 +24,10 @@ def test_train_reads_only_the_selected_real_footprints(plugin, realdata, tmp_pat
     QgsProject.instance().addMapLayers([image, footprints])
     try:
         over = [f.id() for f in footprints.getFeatures() if f.geometry().boundingBox().intersects(image.extent())]
-        whole, _ = _data_line(image.id(), footprints.id(), str(tmp_path / "whole.dsmodel"))
+        whole, _ = foreground_share(TRAIN, image.id(), footprints.id(), str(tmp_path / "whole.dsmodel"))
         footprints.selectByIds(over[: len(over) // 2])
-        part, lines = _data_line(image.id(), QgsProcessingFeatureSourceDefinition(footprints.id(), True),
-                                 str(tmp_path / "part.dsmodel"))
+        part, lines = foreground_share(TRAIN, image.id(), QgsProcessingFeatureSourceDefinition(footprints.id(), True),
+                                       str(tmp_path / "part.dsmodel"))
         print(f"foreground: all {footprints.featureCount()} footprints {whole} %, {len(over) // 2} selected {part} %")
         assert any(f"{len(over) // 2} selected feature(s) of 'footprints'" in line for line in lines)
         assert 0 < part < 0.75 * whole
