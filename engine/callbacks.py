@@ -109,6 +109,35 @@ class Callback:
             raise CanceledError("Canceled by the user.")
 
 
+class ForwardingCallback(Callback):
+    """Passes everything on to ``inner``: a wrapper overrides only what it changes (progress rescaled, messages
+    renamed or held back)."""
+
+    def __init__(self, inner: Callback):
+        self.inner = inner
+
+    def progress(self, done: float, total: float, stage: str = "") -> None:
+        self.inner.progress(done, total, stage)
+
+    def info(self, message: str) -> None:
+        self.inner.info(message)
+
+    def warning(self, message: str) -> None:
+        self.inner.warning(message)
+
+    def metrics(self, epoch: int, values: dict[str, Any]) -> None:
+        self.inner.metrics(epoch, values)
+
+    def epoch_started(self, epoch: int, epochs: int) -> None:
+        self.inner.epoch_started(epoch, epochs)
+
+    def is_canceled(self) -> bool:
+        return self.inner.is_canceled()
+
+    def check_canceled(self) -> None:
+        self.inner.check_canceled()
+
+
 class QuietCallback(Callback):
     """Says nothing and never cancels (benchmarks and scripts that print their own summary)."""
 

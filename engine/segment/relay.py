@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
-from ..callbacks import Callback
+from ..callbacks import Callback, ForwardingCallback
 from ..config import SETTINGS_SECTIONS, SegmentConfig
 from ..errors import DualStreamError, command, mention, render
 
@@ -46,32 +46,18 @@ def renamer(cfg: Any, seg: SegmentConfig | None = None) -> Callable[[str], str]:
     return rename
 
 
-class _Relayed(Callback):
-    """``outer`` told everything, the messages renamed."""
+class _Relayed(ForwardingCallback):
+    """``inner`` told everything, the messages renamed."""
 
-    def __init__(self, outer: Callback, rename: Callable[[str], str]):
-        self.outer, self.rename = outer, rename
-
-    def progress(self, done: float, total: float, stage: str = "") -> None:
-        self.outer.progress(done, total, stage)
+    def __init__(self, inner: Callback, rename: Callable[[str], str]):
+        super().__init__(inner)
+        self.rename = rename
 
     def info(self, message: str) -> None:
-        self.outer.info(self.rename(message))
+        self.inner.info(self.rename(message))
 
     def warning(self, message: str) -> None:
-        self.outer.warning(self.rename(message))
-
-    def metrics(self, epoch: int, values: dict[str, Any]) -> None:
-        self.outer.metrics(epoch, values)
-
-    def epoch_started(self, epoch: int, epochs: int) -> None:
-        self.outer.epoch_started(epoch, epochs)
-
-    def is_canceled(self) -> bool:
-        return self.outer.is_canceled()
-
-    def check_canceled(self) -> None:
-        self.outer.check_canceled()
+        self.inner.warning(self.rename(message))
 
 
 def segment_for(cfg: Any, callback: Callback, **settings: Any) -> Any:

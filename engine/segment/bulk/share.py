@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ...callbacks import Callback, Stage, time_left
+from ...callbacks import Callback, ForwardingCallback, Stage, time_left
 from ...config import BulkConfig, SegmentConfig
 from ...errors import CanceledError, DualStreamError
 from ...io.atomic import write_text_atomic
@@ -38,11 +38,11 @@ from .summary import SceneRecord
 SUMMARY_SECONDS = 10.0
 
 
-class _ShareProgress(Callback):
+class _ShareProgress(ForwardingCallback):
     """Turns each scene's tile progress into progress over the rank's whole share; forwards the rest."""
 
     def __init__(self, inner: Callback, total_tiles: int):
-        self.inner = inner
+        super().__init__(inner)
         self.total = max(1, total_tiles)
         self.before = 0  # estimated tiles of the scenes already handled
         self.scene_tiles = 0
@@ -68,11 +68,6 @@ class _ShareProgress(Callback):
     def info(self, message: str) -> None:
         pass  # each scene's own start/finish lines: the bulk run says one line per scene instead
 
-    def warning(self, message: str) -> None:
-        self.inner.warning(message)
-
-    def is_canceled(self) -> bool:
-        return self.inner.is_canceled()
 
 
 def _tile_estimate(scene: Scene, tile: int, overlap: int) -> int:
