@@ -107,9 +107,10 @@ def _offline_error(hub_id: str, what: str) -> ModelError:
                       f"folder holding it.")
 
 
-def _announce(hub: object, hub_id: str, revision: str | None, log: Callable[[str], None], what: str) -> object:
-    """The licence line and where the files go, before any byte is downloaded (missing repos end here); the
-    repository's record (its files)."""
+def _announce(hub: object, hub_id: str, revision: str | None, log: Callable[[str], None], what: str,
+              vet: Callable[[object], None] | None = None) -> object:
+    """The licence line and where the files go, before any byte is downloaded (missing repos end here, and so does a
+    record ``vet`` refuses); the repository's record (its files)."""
     from .hub_transfer import explain, licence_line
 
     where, cache = endpoint(), hub.constants.HF_HUB_CACHE
@@ -117,6 +118,8 @@ def _announce(hub: object, hub_id: str, revision: str | None, log: Callable[[str
         info = hub.HfApi(endpoint=where).model_info(hub_id, revision=revision)
     except Exception as exc:  # noqa: BLE001 - gated, missing, no network: each explained
         raise explain(hub_id, where, exc, what, cache) from exc
+    if vet is not None:
+        vet(info)
     log(licence_line(hub_id, where, info))
     log(f"Downloading pretrained checkpoint '{hub_id}' ({what}) from {where} into the Hugging Face cache ({cache}); "
         f"this happens once, later runs read the cache, offline too.")
@@ -142,12 +145,14 @@ def _matching(info: object, patterns: list[str]) -> list[str]:
 
 
 def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None = None, revision: str | None = None,
-          callback: Callback | None = None) -> Path:
+          callback: Callback | None = None, vet: Callable[[object], None] | None = None) -> Path:
     """The local folder of ``hub_id`` holding the files ``patterns`` match (default: config + weights).
 
     ``hub_id`` may be a local folder (returned as it is once it holds the files). A hub id is read from the HF
     cache first, then downloaded when allowed: licence shown first, progress through ``log`` (and
-    ``callback.progress``), a broken connection resumed, stalls ended (``engine.models.hub_transfer``).
+    ``callback.progress``), a broken connection resumed, stalls ended (``engine.models.hub_transfer``). ``vet`` is
+    shown the hub's record of the repository (``huggingface_hub.ModelInfo``: its files, its ``config``'s
+    ``model_type``) before anything is downloaded, and raises to stop there.
 
     Raises:
         ModelError: offline and not cached, gated, missing, no network, stalled; each names the id and the fix.
@@ -165,7 +170,7 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
             else f"the checkpoint's files ({', '.join(patterns[:2])}, ...)")
     if offline():
         raise _offline_error(hub_id, what)
-    info = _announce(hub, hub_id, revision, log, what)
+    info = _announce(hub, hub_id, revision, log, what, vet)
     where, cache = endpoint(), hub.constants.HF_HUB_CACHE
     start = time.monotonic()
     chosen = patterns

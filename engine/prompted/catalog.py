@@ -71,6 +71,13 @@ def model_source(name: str) -> str:
     return entry.hub_id if entry else text
 
 
+def known_family(source: str) -> Family | None:
+    """The family of a catalogue name or its hub id (known before anything is downloaded); None for others."""
+    text = (source or "").strip()
+    entry = MODELS.get(text.lower()) or next((m for m in MODELS.values() if m.hub_id == text), None)
+    return FAMILIES[entry.family] if entry else None
+
+
 def family_of(model_type: str, source: str) -> Family:
     """The family a checkpoint's ``model_type`` belongs to (ModelError naming the source otherwise)."""
     key = MODEL_TYPES.get(model_type)

@@ -19,7 +19,8 @@ import numpy as np
 from ..callbacks import Callback
 from ..errors import ModelError
 from ..runtime.environment import require
-from .catalog import Family, family_of, model_source
+from .catalog import MODEL_TYPES, Family, family_of, known_family, model_source
+from .needs import check_needs
 
 PATTERNS = ["config.json", "*.safetensors", "model.safetensors.index.json", "preprocessor_config.json",
             "processor_config.json", "tokenizer*", "vocab.json", "merges.txt", "special_tokens_map.json"]
@@ -35,16 +36,14 @@ class Embedding:
     shape: tuple[int, int]  # the window's (rows, cols)
 
 
-def _load_class(family: Family) -> Any:
-    transformers = require("transformers")
-    if family.needs:
-        try:
-            __import__(family.needs)
-        except ImportError as exc:
-            raise ModelError(f"{family.model_class}'s image encoder is a {family.needs} model, and {family.needs} is "
-                             f"not installed (it needs torchvision, whose wheels do not load with a CPU torch); "
-                             f"use sam2.1-tiny, which is as small, or install {family.needs} yourself.") from exc
-    return getattr(transformers, family.model_class)
+def _family_vet(source: str) -> Callable[[Any], None]:
+    """A check of the hub's record of ``source`` before any file is downloaded: a family whose image encoder needs
+    a package that is missing here is refused then (the record names the checkpoint's ``model_type``)."""
+    def vet(info: Any) -> None:
+        model_type = (getattr(info, "config", None) or {}).get("model_type", "")
+        if model_type in MODEL_TYPES:
+            check_needs(family_of(model_type, source))
+    return vet
 
 
 class PromptModel:
@@ -67,14 +66,18 @@ class PromptModel:
         from ..models.hub import fetch
 
         source = model_source(name)
+        known = known_family(source)
+        if known is not None:  # a package the encoder needs is asked for before anything is downloaded
+            check_needs(known)
         folder = Path(fetch(source, log, patterns=None if Path(source).expanduser().is_dir() else PATTERNS,
-                            callback=callback))
+                            callback=callback, vet=_family_vet(source)))
         config_file = folder / "config.json"
         if not config_file.is_file():
             raise ModelError(f"'{source}' has no config.json; give a Segment Anything checkpoint in the transformers "
                              f"format (saved with save_pretrained).")
         family = family_of(json.loads(config_file.read_text(encoding="utf-8")).get("model_type", ""), source)
-        model_class = _load_class(family)
+        check_needs(family)
+        model_class = getattr(require("transformers"), family.model_class)
         from ..models.pretrained import quiet_transformers
 
         try:

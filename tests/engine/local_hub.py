@@ -5,11 +5,12 @@ fetches its files (``/<repo>/resolve/<revision>/<file>``) from here, exactly as 
 recorded, so a test can prove that a second, offline run asked nothing.
 
 What a real hub does that the download path must meet is here too: a model card's licence (the folder's
-``README.md`` front matter, answered as ``cardData``), gated repositories (``gated``: 401 without a token, 403 with
-a wrong one, the hub's ``GatedRepo`` error code, on the files: the repository's record stays public, as on the
-hub), HTTP Range requests (206, what resuming needs), and faults per file name (``faults``): ``cut`` sends half a
-file and drops the connection (once: the next request is answered), ``drop`` ends every answer of that file at the
-same byte (``drop_at``, 90 % by default: a link that dies there, Range requests included, until the fault is
+``README.md`` front matter, answered as ``cardData``), the config's ``model_type`` and ``architectures`` in the
+record (``config``, as the hub summarises a repository's config.json), gated repositories (``gated``: 401 without a
+token, 403 with a wrong one, the hub's ``GatedRepo`` error code, on the files: the repository's record stays public,
+as on the hub), HTTP Range requests (206, what resuming needs), and faults per file name (``faults``): ``cut`` sends
+half a file and drops the connection (once: the next request is answered), ``drop`` ends every answer of that file
+at the same byte (``drop_at``, 90 % by default: a link that dies there, Range requests included, until the fault is
 cleared), ``down`` answers 500 to every GET of that file; ``stall`` sends half and then waits, silent, until the hub
 closes; ``slow`` sends it in pieces over about a second; ``norange`` answers a Range request with the whole file
 (200), as a proxy that strips ranges does. ``served`` records (path, Range header, bytes of body sent) per GET of a
@@ -60,6 +61,18 @@ def card_data(folder: Path) -> dict[str, str]:
         if value.strip():
             data[key.strip()] = value.strip()
     return data
+
+
+def config_record(folder: Path) -> dict[str, dict]:
+    """The hub's summary of a repository's config.json in its record (``config``: model_type, architectures)."""
+    path = folder / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except ValueError:
+        return {}
+    if not isinstance(config, dict):
+        return {}
+    return {"config": {k: config[k] for k in ("model_type", "architectures") if config.get(k)}}
 
 
 class LocalHub:
@@ -201,6 +214,7 @@ class LocalHub:
                         "gated": "manual" if repo in self.gated else False,
                         "cardData": card_data(self.repos[repo]),
                         "siblings": [{"rfilename": p.name} for p in files]}
+                info.update(config_record(self.repos[repo]))
                 return 200, {"Content-Type": "application/json"}, json.dumps(info).encode()
             if parts[4] == "tree":
                 tree = [{"type": "file", "path": p.name, "size": p.stat().st_size,

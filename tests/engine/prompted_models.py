@@ -6,10 +6,32 @@ from __future__ import annotations
 from pathlib import Path
 
 SIDE = 256  # the tiny models' input side (the real ones take 1024, SAM 3 1008)
+X0, Y0, PIXEL = 500000.0, 4100000.0, 0.5  # the test scene's top-left corner and pixel size, EPSG:32633
+
+
+def write_scene(path: Path) -> Path:
+    """A 300 x 200 pixel, 3-band 16-bit image in UTM 33N with band names, a bright square on a dark field."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(0)
+    data = rng.integers(200, 400, (3, 200, 300)).astype(np.uint16)
+    data[:, 60:120, 100:180] += 3000
+    with rasterio.open(path, "w", driver="GTiff", width=300, height=200, count=3, dtype="uint16", crs="EPSG:32633",
+                       transform=from_origin(X0, Y0, PIXEL, PIXEL)) as dst:
+        dst.write(data)
+        dst.descriptions = ("red", "green", "blue")
+    return path
+
+
+def scene_point(col: float, row: float) -> tuple[float, float]:
+    """The map position (EPSG:32633) of a pixel position of :func:`write_scene`'s image."""
+    return X0 + col * PIXEL, Y0 - row * PIXEL
 
 
 def tiny_config(family: str) -> object:
-    """The config of a tiny model of ``family`` (sam, sam2, sam3)."""
+    """The config of a tiny model of ``family`` (sam, sam2, edgetam, sam3)."""
     import transformers as t
 
     decoder = dict(hidden_size=32, num_hidden_layers=2, mlp_dim=64, num_attention_heads=2, iou_head_hidden_dim=32)
@@ -32,6 +54,23 @@ def tiny_config(family: str) -> object:
                 backbone_channel_list=[128, 64, 32, 16], backbone_feature_sizes=sizes, fpn_hidden_size=32),
             prompt_encoder_config=dict(hidden_size=32, image_size=SIDE, patch_size=16, mask_input_channels=4),
             mask_decoder_config=dict(decoder, hidden_size=32))
+    if family == "edgetam":  # the hub's EdgeTAM is a video checkpoint; the image model reads it
+        return t.EdgeTamVideoConfig(
+            vision_config=dict(
+                model_type="edgetam_vision_model",  # (a dict without it is read as SAM 2's vision config)
+                backbone_config=t.TimmWrapperConfig(architecture="repvit_m1", model_args=dict(
+                    in_chans=3, features_only=True, out_indices=[0, 1, 2, 3], embed_dim=[8, 16, 32, 64],
+                    depth=[1, 1, 1, 1])),  # RepViT m1 of 4 blocks, 8-64 channels (the real: 18 blocks, 48-384)
+                backbone_channel_list=[64, 32, 16, 8],
+                backbone_feature_sizes=[[SIDE // 4, SIDE // 4], [SIDE // 8, SIDE // 8], [SIDE // 16, SIDE // 16]],
+                fpn_hidden_size=32),
+            prompt_encoder_config=dict(hidden_size=32, image_size=SIDE, patch_size=16, mask_input_channels=4),
+            mask_decoder_config=decoder, image_size=SIDE, memory_attention_hidden_size=32,
+            memory_attention_mlp_hidden_size=64, memory_attention_num_layers=1, memory_encoder_hidden_size=32,
+            memory_encoder_output_channels=16, mask_downsampler_embed_dim=32, memory_fuser_intermediate_dim=64,
+            perceiver_resampler_num_latents=16, perceiver_resampler_hidden_size=16,
+            perceiver_resampler_mlp_intermediate_size=32, perceiver_resampler_attention_head_dim=16,
+            perceiver_resampler_num_layers=1)
     if family == "sam3":
         h, small = 32, dict(hidden_size=32, num_attention_heads=2, intermediate_size=64)
         return t.Sam3Config(
@@ -113,12 +152,13 @@ def save_tiny_sam3_clip(folder: Path, seed: int = 0) -> Path:
 
 
 def save_tiny(family: str, folder: Path, seed: int = 0) -> Path:
-    """A tiny ``family`` model with random weights saved at ``folder`` (config.json + model.safetensors)."""
+    """A tiny ``family`` model with random weights saved at ``folder`` (config.json + model.safetensors); EdgeTAM
+    (which needs timm) as the hub holds it, a video model (``edgetam_video``) that the image model reads."""
     import torch
     import transformers as t
 
     torch.manual_seed(seed)
-    model_class = {"sam": t.SamModel, "sam2": t.Sam2Model, "sam3": t.Sam3Model}[family]
+    model_class = {"sam": t.SamModel, "sam2": t.Sam2Model, "sam3": t.Sam3Model, "edgetam": t.EdgeTamVideoModel}[family]
     model_class(tiny_config(family)).save_pretrained(folder)
     if family == "sam3":
         _save_tokenizer(folder)

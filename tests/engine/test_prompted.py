@@ -5,7 +5,6 @@ With random weights a mask's content is arbitrary, so these check geometry, CRS,
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -18,42 +17,33 @@ import pytest
 
 from engine.errors import DataError, ModelError
 from engine.io.polygons import ClassRule
-from tests.engine.prompted_models import save_tiny
+from engine.prompted.needs import import_problem
+from tests.engine.prompted_models import PIXEL, X0, Y0, save_tiny, scene_point, write_scene
 
 torch = pytest.importorskip("torch")
 rasterio = pytest.importorskip("rasterio")
 
 REPO = Path(__file__).resolve().parents[2]
-X0, Y0, PIXEL = 500000.0, 4100000.0, 0.5  # the image's top-left corner and pixel size, EPSG:32633
+TIMM_WORKS = import_problem("timm") == ""
 
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory) -> Path:
-    """A 300 x 200 pixel, 3-band 16-bit image in UTM 33N with band names, a bright square on a dark field."""
-    from rasterio.transform import from_origin
-
-    path = tmp_path_factory.mktemp("prompted") / "scene.tif"
-    rng = np.random.default_rng(0)
-    data = rng.integers(200, 400, (3, 200, 300)).astype(np.uint16)
-    data[:, 60:120, 100:180] += 3000
-    with rasterio.open(path, "w", driver="GTiff", width=300, height=200, count=3, dtype="uint16", crs="EPSG:32633",
-                       transform=from_origin(X0, Y0, PIXEL, PIXEL)) as dst:
-        dst.write(data)
-        dst.descriptions = ("red", "green", "blue")
-    return path
+    return write_scene(tmp_path_factory.mktemp("prompted") / "scene.tif")
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("sam-models")
-    return {family: save_tiny(family, base / family) for family in ("sam", "sam2", "sam3")}
+    return {family: save_tiny(family, base / family) for family in ("sam", "sam2", "sam3") + (
+        ("edgetam",) if TIMM_WORKS else ())}
 
 
-def _map(col: float, row: float) -> tuple[float, float]:
-    return X0 + col * PIXEL, Y0 - row * PIXEL
+_map = scene_point
 
 
-@pytest.mark.parametrize("family", ["sam", "sam2"])
+@pytest.mark.parametrize("family", ["sam", "sam2", pytest.param("edgetam", marks=pytest.mark.skipif(
+    not TIMM_WORKS, reason="EdgeTAM's image encoder needs timm (with torchvision), not installed here"))])
 def test_prompts_reach_the_model_where_they_lie_on_the_map(image, models, family):
     from engine.api import predict_prompts, prompted_session
 
@@ -173,13 +163,6 @@ def test_checkpoints_load_strictly_and_errors_name_the_fix(image, models, tmp_pa
     (other / "model.safetensors").write_bytes(b"")
     with pytest.raises(ModelError, match="'segformer' checkpoint, not a Segment Anything one"):
         prompted_session(str(image), None, str(other))
-    edgetam = tmp_path / "edgetam"
-    edgetam.mkdir()
-    (edgetam / "config.json").write_text(json.dumps({"model_type": "edgetam_video"}))
-    (edgetam / "model.safetensors").write_bytes(b"")
-    if importlib.util.find_spec("timm") is None:  # not a dependency (it needs torchvision)
-        with pytest.raises(ModelError, match="EdgeTamModel's image encoder is a timm model, and timm is not installed"):
-            prompted_session(str(image), None, str(edgetam))
     with pytest.raises(ModelError, match="does not read text; use SAM 3"):
         prompted_session(str(image), None, str(models["sam"])).predict(text="building")
     with pytest.raises(DataError, match="does not overlap the image"):
