@@ -8,8 +8,8 @@ model draws), median of 10 clicks.
 Each model runs in a child process of its own (its memory given back after), with torch's default threads. The
 machine's 1-minute load average is recorded beside each figure: on a shared machine the figures are upper bounds;
 the decoder's CPU seconds (both threads together) are recorded too, as they depend less on the load.
-EdgeTAM is not measured: its image encoder is a timm model and timm is no dependency. ``--quick``: SAM ViT-B and
-SAM 2.1 tiny only, one embedding.
+EdgeTAM's image encoder is a timm model: where timm (with its torchvision) cannot be imported, its row says so.
+``--quick``: SAM ViT-B and SAM 2.1 tiny only, one embedding.
 """
 
 from __future__ import annotations
@@ -34,7 +34,11 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "sam2.1-small": ("Sam2Model", {"vision_config": {"backbone_config": {
         "model_type": "sam2_hiera_det_model", "blocks_per_stage": [1, 2, 11, 2],
         "global_attention_blocks": [7, 10, 13]}}}),
-    "edgetam": ("EdgeTamModel", {}),  # EdgeTamConfig's defaults are EdgeTAM's (RepViT through timm)
+    # EdgeTamConfig's default backbone names its architecture under a misspelt key in transformers 5.24 and so
+    # builds timm's ResNet-50: the RepViT m1 of the real checkpoint's config is named here (the rest is default)
+    "edgetam": ("EdgeTamModel", {"vision_config": {"model_type": "edgetam_vision_model", "backbone_config": {
+        "model_type": "timm_wrapper", "architecture": "repvit_m1", "num_classes": 1000,
+        "model_args": {"in_chans": 3, "features_only": True, "out_indices": [0, 1, 2, 3]}}}}),
     "sam3": ("Sam3Model", {}),  # Sam3Config's defaults are SAM 3's (ViT-L-like, 1008 px)
 }
 QUICK = ("sam-vit-base", "sam2.1-tiny")
@@ -155,7 +159,8 @@ def run(ctx: Any) -> dict[str, Any]:
                      f"{r['load'][0]:.1f} / {r['load'][1]:.1f} | {r['peak_rss_mib']:.0f} MiB"
                      + (f", GPU {r['peak_gpu_mib']:.0f} MiB |" if r.get("peak_gpu_mib") else " |"))
     if any(r["model"] == "edgetam" and "error" in r for r in rows):
-        lines += ["", "EdgeTAM: its RepViT image encoder is a timm model; where timm is not installed (it needs "
-                      "torchvision, whose wheels do not load with the CPU torch of `make install`) it is not measured."]
+        lines += ["", "EdgeTAM: its RepViT image encoder is a timm model; where timm cannot be imported (it needs "
+                      "torchvision, and PyPI's torchvision does not load with the CPU torch of `make install`) it "
+                      "is not measured."]
     return {"device": device, "gpu": gpu, "models": rows, "target_click_s": TARGET_CLICK_S,
             "markdown": "\n".join(lines)}
