@@ -55,7 +55,8 @@ MODELS = {m.name: m for m in (
     NamedModel("slimsam", "nielsr/slimsam-50-uniform", "sam", "SlimSAM, SAM pruned to about 10 % (Apache-2.0)"),
     NamedModel("sam2.1-tiny", "facebook/sam2.1-hiera-tiny", "sam2", "SAM 2.1 Hiera-T (Apache-2.0)"),
     NamedModel("sam2.1-small", "facebook/sam2.1-hiera-small", "sam2", "SAM 2.1 Hiera-S (Apache-2.0)"),
-    NamedModel("edgetam", "yonigozlan/EdgeTAM-hf", "edgetam", "EdgeTAM (Apache-2.0); its RepViT encoder needs timm"),
+    NamedModel("edgetam", "yonigozlan/EdgeTAM-hf", "edgetam",
+               "EdgeTAM (Apache-2.0); its RepViT encoder needs timm and torchvision"),
     NamedModel("sam3", "facebook/sam3", "sam3", "SAM 3 with text prompts (SAM licence, gated: accept it on the hub)"),
 )}
 DEFAULT_MODEL = "sam2.1-tiny"
