@@ -20,7 +20,6 @@ from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from .algorithms.common import split_list
 from .algorithms.inference import MODEL_FILTER, model_paths
 from .algorithms.web_layers import is_web_layer, web_layer
 from .engine_bridge import engine_api
@@ -84,13 +83,6 @@ def _items(value: Any) -> list[Any]:
     return [part for item in items for part in (item.split(";") if isinstance(item, str) else [item]) if part]
 
 
-def chosen_bands(value: Any) -> list[str]:
-    """The bands a Bands value chooses: text (``4,3,2``, ``red;green``) or a list of band numbers."""
-    if isinstance(value, (list, tuple)):
-        return [str(item) for item in value if str(item).strip()]
-    return split_list(str(value or ""))
-
-
 def summary_html(path: str, meta: dict[str, Any], problems: list[str]) -> str:
     """The describer's lines as HTML: class colours as swatches, then what does not fit, in orange."""
     lines = []
@@ -150,12 +142,16 @@ class ModelSummaryWrapper(ModelerSourceSelector, WidgetWrapper):
         described = [band_descriptions(item) for item in images]
         if not images and "stac" in self.inputs:  # a STAC item's bands, by their names
             described = [stac_bands(self.inputs["stac"].parameterValue())]
-        chosen = chosen_bands(self.inputs["bands"].parameterValue()) if "bands" in self.inputs else []
+        problems, chosen = [], []
+        if "bands" in self.inputs:
+            try:  # the engine's rule, as the run applies it: "2,,3" is said here, not read as 2,3
+                chosen = api.parse_band_list(self.inputs["bands"].parameterValue() or None, "segment.bands") or []
+            except api.ConfigError as exc:
+                problems.append(exc.raw.rstrip("."))
         aux_bands: list[int] | None = None
         if "aux" in self.inputs:
             aux_counts = [band_count(item) for item in _items(self.inputs["aux"].parameterValue())]
             aux_bands = None if None in aux_counts else [int(c) for c in aux_counts]
-        problems = []
         for names in described:
             if names is not None:
                 problems += api.input_mismatches(data, len(names), None, names, chosen or None)

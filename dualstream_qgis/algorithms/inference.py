@@ -62,18 +62,13 @@ class ReadingParameters:
         return {"bands": band_choice(alg, parameters, "BANDS", context)}
 
 
-def band_choice(alg: Any, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> list[str] | None:
-    """The BANDS parameter as the engine takes it: band numbers in the order chosen, or names given as text
-    (qgis_process BANDS=B02,B03); None when empty (the engine picks bands by name)."""
+def band_choice(alg: Any, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> Any:
+    """The BANDS parameter as typed (``2,3,4``, ``B02,B03``) or listed (a script's ``[3, 2, 1]``), None when empty:
+    the engine's config parses it (engine/config/bands.py), so ``2,,3`` is refused here as on the command line."""
     value = parameters.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):  # qgis_process and batch files give text: "2,3,4" or "B02;B03"
-        return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()] or None
-    if isinstance(value, (list, tuple)):  # the dialog's choice, in the order chosen
-        return [str(v).strip() for v in value if str(v).strip()] or None
-    numbers = alg.parameterAsInts(parameters, name, context)
-    return [str(n) for n in numbers] or None
+    if isinstance(value, (list, tuple)):
+        return list(value) or None
+    return alg.parameterAsString(parameters, name, context).strip() or None
 
 
 class PolygonParameters:

@@ -53,6 +53,7 @@ from .configs import (
     list_models,
     list_presets,
     load_config_file,
+    parse_band_list,
     parse_label_pairs,
 )
 from .files import (
@@ -305,6 +306,7 @@ __all__ = [
     "looks_like_bundle",
     "make_sample",
     "models_folder",
+    "parse_band_list",
     "parse_label_pairs",
     "path_kind",
     "plain_name",

@@ -18,6 +18,7 @@ from ..config import (
     load_config_file,
     parse_label_pairs,
 )
+from ..config.bands import parse_band_list
 from ..config.polygons import DIALOG_OPTIONS as POLYGON_DIALOG_OPTIONS
 from ..config.polygons import PolygonOptions
 from ..config.reading import GROUP as READING_GROUP
@@ -32,7 +33,8 @@ __all__ = ["AUTO_SETTINGS", "BULK", "SETTINGS_SECTIONS", "BulkConfig", "DataConf
            "ModelConfig", "POLYGON_DIALOG_OPTIONS", "PolygonOptions", "PolygonsConfig", "SegmentConfig", "Setting",
            "SuggestConfig", "TrainConfig", "READING_FIELDS", "READING_GROUP", "UNITS_GROUP", "UNIT_FIELDS", "declared",
            "describe_models", "fill_class_colors", "find_setting", "format_default", "from_front_end", "left_unset",
-           "list_encoders", "list_models", "list_presets", "load_config_file", "parse_label_pairs"]
+           "list_encoders", "list_models", "list_presets", "load_config_file", "parse_band_list",
+           "parse_label_pairs"]
 
 
 def find_setting(key: str) -> Setting | None:

@@ -8,6 +8,7 @@ the bundle and applied again at segmentation, so a model always sees the bands i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DataError, mention
+
+_SEPARATOR = re.compile(r"[,;]")
 
 
 def parse_bands(text: str | Sequence[int] | None, what: str = "bands") -> list[int] | None:
@@ -34,10 +37,12 @@ def parse_bands(text: str | Sequence[int] | None, what: str = "bands") -> list[i
 def parse_band_list(text: str | Sequence[str | int] | None, key: str = "segment.bands") -> list[str] | None:
     """A segmentation's bands as given, numbers or names (``"2,3,4"``, ``"B2,B3,B4"``, ``"blue,nir"``, a list) ->
     the items as text; None / "" -> None. Matched against the image by :mod:`engine.data.band_match`. ``key``: the
-    setting, in messages."""
+    setting, in messages. Every front end hands the text here as typed: the one rule for a band list.
+
+    Commas separate the items; so do semicolons, the separator of QGIS's own lists (a band parameter's value)."""
     if text is None or (isinstance(text, str) and not text.strip()):
         return None
-    items = [v.strip() for v in (str(text).split(",") if isinstance(text, str) else [str(v) for v in text])]
+    items = [v.strip() for v in (_SEPARATOR.split(text) if isinstance(text, str) else [str(v) for v in text])]
     shown = text if isinstance(text, str) else ",".join(items)
     if not all(items):  # ",,," is no "every band", "1,,3" no "1,3": a slip, said
         raise ConfigError(f"{mention(key)} '{shown}' has an empty entry; give band numbers or names "

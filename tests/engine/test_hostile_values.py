@@ -12,6 +12,7 @@ from engine.errors import ConfigError, render
 
 
 @pytest.mark.parametrize("text, said", [(",,,", "has an empty entry"), ("1,,3", "has an empty entry"),
+                                        ("1;;3", "has an empty entry"),
                                         ("²,1,3", "'²', which is no digit 0-9"),
                                         ("\u0663,1,2", "which is no digit 0-9")])
 def test_band_lists_with_empty_entries_or_odd_digits_are_refused(text, said):
@@ -20,6 +21,7 @@ def test_band_lists_with_empty_entries_or_odd_digits_are_refused(text, said):
     with pytest.raises(ConfigError, match=said):
         SegmentConfig(image="i.tif", models=["m"], output="o.tif", bands=text)
     assert parse_band_list(" 3, 2 ,1") == ["3", "2", "1"] and parse_band_list("  ") is None
+    assert parse_band_list("B04;B03; B02") == ["B04", "B03", "B02"]  # QGIS's list separator
     with pytest.raises(ConfigError) as error:
         parse_band_list(text, "data.bands")
     assert render(str(error.value.raw)).startswith("bands")  # named as the setting that was given

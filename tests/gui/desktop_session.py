@@ -271,6 +271,10 @@ def model_summary(bundle: str, layers: dict) -> dict:
     wait(100)
     record["mismatch"] = wrappers["MODEL"].summary_text()
     record["mismatch_screenshot"] = shot(dialog, "segment_model_mismatch")
+    wrappers["BANDS"].setParameterValue("2,,3", context)  # typed: the engine's rule says it before Run
+    wait(100)
+    record["empty_band"] = wrappers["MODEL"].summary_text()
+    record["empty_band_screenshot"] = shot(dialog, "segment_model_empty_band")
     dialog.close()
     bulk = processing.createAlgorithmDialog("dualstream:segmentbulk", {"INPUT": [layers["image"].id()]})
     bulk.show()

@@ -247,6 +247,9 @@ def test_segment_shows_what_the_bundle_expects_and_what_does_not_fit(session):
     assert "Does not fit the chosen layers" in mismatch, mismatch
     assert "the image has 1 band(s); the model was trained on 4" in mismatch
     assert "0 aux layer(s) chosen; the model was trained with 1, in a fixed order" in mismatch
+    # Bands "2,,3": the run's refusal, said in the summary (not read as 2,3)
+    assert "(BANDS) &#x27;2,,3&#x27; has an empty entry; give band numbers" in summary["empty_band"], \
+        summary["empty_band"]
     # bulk: the aux file patterns are counted against the model's aux files
     assert "dualstream (preset tiny)" in summary["bulk"]
     assert "0 aux file pattern(s) given; the model was trained with 1 aux file(s)" in summary["bulk"]
