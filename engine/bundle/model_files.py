@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..callbacks import Callback
-from ..errors import BundleError, ConfigError
+from ..errors import BundleError, ConfigError, mention
 from ..io.formats import ONNX
 from ..io.safety import check_outputs
 from ..runtime.resources import check_graph_memory
@@ -81,8 +81,8 @@ def read_model_metadata(path: str | os.PathLike, backend: str = "auto") -> Bundl
     doc). Models that only onnxruntime can run are refused for ``backend`` torch."""
     if is_onnx_path(path):
         if backend == "torch":
-            raise ConfigError(f"'{path}' is an ONNX model, which torch cannot run; leave out --backend (backend "
-                              f"auto) or use --backend onnxruntime.")
+            raise ConfigError(f"'{path}' is an ONNX model, which torch cannot run; set {mention('segment.backend')} "
+                              f"to auto (the default) or onnxruntime.")
         if not Path(path).is_file():
             raise BundleError(f"ONNX model '{path}' does not exist; give an .onnx file or a .dsmodel bundle.")
         runner = session(path, optimize=False)
@@ -95,8 +95,8 @@ def read_model_metadata(path: str | os.PathLike, backend: str = "auto") -> Bundl
     meta = read_metadata(path)
     if is_imported(meta):
         if backend == "torch":
-            raise ConfigError(f"'{path}' holds an imported ONNX model, which torch cannot run; leave out --backend "
-                              f"(backend auto) or use --backend onnxruntime.")
+            raise ConfigError(f"'{path}' holds an imported ONNX model, which torch cannot run; set "
+                              f"{mention('segment.backend')} to auto (the default) or onnxruntime.")
         check_imported_bundle(meta, path)
     return meta
 

@@ -63,7 +63,11 @@ def test_bulk_names_a_web_description_as_no_scene(tmp_path, capsys):
                         crs="EPSG:32633")
     layer = tmp_path / "tiles.xml"
     layer.write_text(xyz_description("http://127.0.0.1:9/{z}/{x}/{y}.png", zmax=17))
-    main(["segment", "--images", str(layer), "--model", model, "--out-dir", str(tmp_path / "out"), "--quiet"])
+    main(["segment", "--images", str(layer), "--model", model, "--out-dir", str(tmp_path / "out")])
+    said = " ".join(capsys.readouterr().err.split())
     scene, = json.loads((tmp_path / "out" / "summary.json").read_text())["scenes"]
     assert scene["status"] == "failed" and "describes a web service" in scene["error"]
-    assert f"segment --image {layer} --extent" in scene["error"]
+    # the command line names its flags; the summary (any front end's) the settings' own names
+    assert "segment it alone with segment: the service as --image, an area of it as --extent (and a pixel size as " \
+           "--pixel-size if you like)" in said, said
+    assert "the service as image, an area of it as extent" in scene["error"]

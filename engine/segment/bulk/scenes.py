@@ -21,7 +21,7 @@ from ...callbacks import Callback
 from ...config import BulkConfig
 from ...config.output_kinds import EXTRA_KINDS
 from ...data.stac import expand_items, looks_like_stac
-from ...errors import ConfigError, mention
+from ...errors import ConfigError, command, mention
 from ...io import locations
 from ...io.safety import RASTER_GIVE, RASTER_SUFFIXES, Files
 from ...io.safety import check_outputs as check_identity
@@ -184,8 +184,9 @@ def _web_service(image: str) -> str | None:
     """Why a web service's description is no scene of a bulk run (None for any other image)."""
     if not locations.is_web_description(image):
         return None
-    return (f"'{image}' describes a web service (a map of the whole world), not a scene; segment it alone over an "
-            f"area: segment --image {image} --extent XMIN YMIN XMAX YMAX (--pixel-size METRES).")
+    return (f"'{image}' describes a web service (a map of the whole world), not a scene; segment it alone with "
+            f"{command('segment')}: the service as {mention('segment.image')}, an area of it as "
+            f"{mention('segment.extent')} (and a pixel size as {mention('segment.pixel_size')} if you like).")
 
 
 def _stac_scenes(bulk: BulkConfig, entries: list[str]) -> list[Scene]:

@@ -1,0 +1,77 @@
+"""Engine messages a QGIS run prints name the dialog's parameters, never a command-line flag (issue 55): a model
+only onnxruntime runs, given with Backend torch, and a web service's description among Segment in bulk's images.
+The command line gives the same messages with its flags (tests/engine/test_onnx.py, test_web_image.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from tests.engine.foreign_onnx import linear_model
+from tests.helpers import make_bundle
+
+pytestmark = [pytest.mark.qgis]
+pytest.importorskip("onnx")
+pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("given", ["onnx", "imported bundle"])
+def test_a_model_only_onnxruntime_runs_with_backend_torch_names_the_backend_parameter(plugin, tmp_path, given):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    from engine.api import import_model
+    from engine.config.values import BACKENDS
+
+    rng = np.random.default_rng(2)
+    model = linear_model(tmp_path / "clouds.onnx", rng.normal(size=(3, 4)), rng.normal(size=3), head="none")
+    description = {"bands": 4, "class_names": ["clear", "cloud", "shadow"], "mean": [0.1] * 4, "std": [0.05] * 4,
+                   "output": "logits"}
+    if given == "onnx":
+        (tmp_path / "clouds.onnx.json").write_text(json.dumps(description))
+    else:
+        model = import_model(str(model), str(tmp_path / "clouds.dsmodel"), changes=description).path
+    image = tmp_path / "four.tif"
+    with rasterio.open(image, "w", driver="GTiff", width=32, height=32, count=4, dtype="float32", crs="EPSG:32633",
+                       transform=from_origin(500000, 6000000, 10, 10)) as ds:
+        ds.write(rng.uniform(0, 0.5, size=(4, 32, 32)).astype(np.float32))
+    with pytest.raises(QgsProcessingException) as caught:
+        processing.run("dualstream:segment", {"INPUT": str(image), "MODEL": str(model),
+                                              "BACKEND": BACKENDS.index("torch"), "OUTPUT": str(tmp_path / "o.tif")})
+    message = str(caught.value)
+    assert "which torch cannot run; set 'Backend' (BACKEND) to auto (the default) or onnxruntime." in message, message
+    assert "--" not in message
+
+
+def test_bulk_says_how_to_segment_a_web_service_in_the_dialogs_words(plugin, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingFeedback
+
+    from engine.api import xyz_description
+
+    class Errors(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.errors: list[str] = []
+
+        def reportError(self, error, fatalError=False):  # noqa: N802, N803 - QGIS API
+            self.errors.append(error)
+
+    model = make_bundle(tmp_path / "m.dsmodel", vision_bands=3, seed=2, vision_high=255.0, gsd=2.0,
+                        crs="EPSG:32633")
+    layer = tmp_path / "tiles.xml"
+    layer.write_text(xyz_description("http://127.0.0.1:9/{z}/{x}/{y}.png", zmax=17))
+    log = Errors()
+    result = processing.run("dualstream:segmentbulk", {"INPUT": [str(layer)], "MODEL": str(model),
+                                                       "OUTPUT": str(tmp_path / "out")}, feedback=log)
+    assert result["FAILED"] == 1
+    said = " ".join(" ".join(log.errors).split())
+    assert ("describes a web service (a map of the whole world), not a scene; segment it alone with Segment with "
+            "DualStream: the service as 'Image layer (or a STAC item below)' (INPUT), an area of it as 'Extent' "
+            "(EXTENT) (and a pixel size as 'Pixel size for web layers (m)' (PIXEL_SIZE) if you like).") in said, said
+    assert "--" not in said
+
