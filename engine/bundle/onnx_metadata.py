@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.normalize import BandStatistics
-from ..errors import BundleError
+from ..errors import BundleError, mention
 from ..io.formats import ONNX
 from ..runtime.environment import require
 from .deepness import DEEPNESS_MODEL_TYPE, PIXEL_SCALE
@@ -146,7 +146,7 @@ def session(path: str | os.PathLike | bytes, device: str = "cpu", optimize: bool
     if device.startswith("cuda"):
         if not onnx_cuda():
             raise BundleError(f"device '{device}' was asked for, but this onnxruntime has no CUDA provider; "
-                              "install onnxruntime-gpu or use --device cpu.")
+                              f"install onnxruntime-gpu or set {mention('segment.device')} to cpu.")
         index = int(device.split(":")[1]) if ":" in device else 0
         providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
     source = name or str(path)

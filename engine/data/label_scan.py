@@ -187,7 +187,7 @@ def label_fix_hint(data_cfg: DataConfig, counts: dict[str, dict[str, int]] | Non
         default = data_cfg.label_default_class
         hint = (f"Raw 0 is class {default} ({mention('data.label_default_class')}); every other raw value must be in "
                 f"{mention('data.label_mapping')}. Map these values to their classes, set them as the label "
-                f"raster's nodata, or turn {mention('data.strict_labels')} off (--no-strict-labels) to make every "
+                f"raster's nodata, or turn {mention('data.strict_labels')} off to make every "
                 f"value not in the mapping class {default}.")
         if classes:  # a land-cover raster whose values already are its classes
             hint += (f" If the raw values are the class numbers themselves (here up to {classes - 1}), give an empty "

@@ -32,7 +32,7 @@ from ..bundle.schema import OnnxMetadata
 from ..bundle.store import load_bundle
 from ..callbacks import Callback
 from ..config.export import DEFAULT_OPSET, DEFAULT_OVERLAP
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError, command, mention
 from ..io.atomic import temporary_path
 from ..io.digest import file_sha256
 from ..io.safety import BUNDLE_GIVE, Files, check_outputs, check_writable
@@ -140,8 +140,8 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     check_writable(output, "ONNX model")
     refusal = too_large_for_onnx(bundle, max_bytes)
     if refusal:
-        raise ModelError(f"'{bundle}' cannot be exported to ONNX: {refusal}. Run it with torch (segment --backend "
-                         f"torch; the default backend does so by itself).")
+        raise ModelError(f"'{bundle}' cannot be exported to ONNX: {refusal}. Run it with torch ({command('segment')} "
+                         f"with {mention('segment.backend')} torch, or auto, which does so by itself).")
     loaded = load_bundle(bundle, "cpu")
     model, meta = loaded.model, loaded.metadata
     tile = int(tile_size or meta.data.tile_size)
@@ -197,8 +197,8 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
             diff = max(diff, parity(wrapper, tmp, 1, other, seed + 2))
         if not diff <= PARITY_TOLERANCE:
             raise ModelError(f"The exported model disagrees with torch: max abs diff {diff:.3g} on random inputs "
-                             f"(allowed {PARITY_TOLERANCE:g}); nothing was written. Try another --opset, or report "
-                             f"the model family '{meta.model.name}'.")
+                             f"(allowed {PARITY_TOLERANCE:g}); nothing was written. Try another "
+                             f"{mention('export.opset')}, or report the model family '{meta.model.name}'.")
         os.replace(tmp, output)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -228,11 +228,11 @@ def _trace(wrapper: Any, args: tuple, path: Path, names: list[str], opset: int, 
                                   opset_version=opset, dynamo=False, dynamic_axes=dynamic, do_constant_folding=True)
     except torch.onnx.errors.UnsupportedOperatorError as exc:
         first = str(exc).split(". ")[0]
-        raise ModelError(f"ONNX opset {opset} cannot express this model ({first}); use a newer --opset, e.g. "
-                         f"{DEFAULT_OPSET} (the default).") from exc
+        raise ModelError(f"ONNX opset {opset} cannot express this model ({first}); use a newer "
+                         f"{mention('export.opset')}, e.g. {DEFAULT_OPSET} (the default).") from exc
     except torch.onnx.errors.OnnxExporterError as exc:
-        raise ModelError(f"The model cannot be exported to ONNX opset {opset} ({str(exc)[:300]}); try --opset "
-                         f"{DEFAULT_OPSET}.") from exc
+        raise ModelError(f"The model cannot be exported to ONNX opset {opset} ({str(exc)[:300]}); try "
+                         f"{mention('export.opset')} {DEFAULT_OPSET}.") from exc
 
 
 @contextmanager

@@ -55,7 +55,7 @@ def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str
     """What ``train`` reads (scenes, data folder, pretrained folder) and writes (bundle, checkpoint, reports)."""
     inputs: dict[str, Paths | Files] = {
         f"data folder ({mention('data.data_dir')})": Files(data_cfg.data_dir, folder=True),
-        "pretrained weights (--pretrained / PRETRAINED)": every_file(model_cfg.pretrained),
+        f"pretrained weights ({mention('model.pretrained')})": every_file(model_cfg.pretrained),
         f"model to start from ({mention('train.init_from')})": every_file(getattr(train_cfg, "init_from", None))}
     for kind, scenes in (("", data_cfg.train_scenes), ("validation ", data_cfg.val_scenes)):
         # each file is named by the control that gives it: the scenes setting's part (--label, --val-aux; LABELS)

@@ -75,3 +75,22 @@ def test_bulk_says_how_to_segment_a_web_service_in_the_dialogs_words(plugin, tmp
             "(EXTENT) (and a pixel size as 'Pixel size for web layers (m)' (PIXEL_SIZE) if you like).") in said, said
     assert "--" not in said
 
+
+def test_a_trains_note_and_a_bulk_surprise_name_each_front_ends_controls(plugin):
+    """The CMX note on coarse aux rasters (Train's log) and a bulk scene's unexpected failure: QGIS's words in
+    QGIS, the flags on the command line."""
+    from dualstream_qgis.feedback import render_message
+    from engine.cli.options import flag_name
+    from engine.errors import render
+    from engine.models.cmx.configuration_cmx import CMXConfig
+    from engine.segment.bulk.share import _failure_text
+
+    note = CMXConfig(aux_channels=4, aux_ratio=8).aux_input_note(256)
+    failure = _failure_text(RuntimeError("boom"))
+    for text, qgis, cli in (
+            (note, "train with 'Aux ratio (vision pixels per aux pixel)' (AUX_RATIO) 1.", "train with --aux-ratio 1."),
+            (failure, "rerun this scene alone with Segment with DualStream for the traceback",
+             "rerun this scene alone with segment for the traceback")):
+        shown = render_message(text)
+        assert qgis in shown and "--" not in shown, shown
+        assert cli in render(text, flag_name)

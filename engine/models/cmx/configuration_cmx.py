@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ...declarations import CONFIG_ONLY, redeclared, setting
+from ...errors import mention
 from ...settings import check
 from ..configuration_utils import (
     AUX_SAME_GRID,
@@ -70,7 +71,7 @@ class CMXConfig(ModelConfig):
         return (f"cmx: the aux rasters are read at aux ratio {self.aux_ratio} ({side} x {side} aux pixels per "
                 f"{tile_size}-px tile) and upsampled bilinearly onto the image grid for the X stream, so it sees no "
                 f"detail finer than {self.aux_ratio} image pixels. For aux as fine as the image (a DSM, SAR on the "
-                f"same grid), train with aux ratio 1 (--aux-ratio 1).")
+                f"same grid), train with {mention('data.aux_ratio')} 1.")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -19,7 +19,7 @@ from typing import Any
 
 from ...callbacks import Callback, ForwardingCallback, Stage, time_left
 from ...config import BulkConfig, SegmentConfig
-from ...errors import CanceledError, DualStreamError
+from ...errors import CanceledError, DualStreamError, command
 from ...io.atomic import write_text_atomic
 from ...runtime.distributed import DistContext
 from ..backend import make_predictor
@@ -353,7 +353,8 @@ def _failure_text(exc: Exception) -> str:
     """A scene's failure in the summary: the error's own words, or how to get the traceback of a surprise."""
     if isinstance(exc, DualStreamError):  # with its setting markers: each front end names its own controls
         return " ".join(exc.raw.split())
-    return (f"unexpected error ({type(exc).__name__}: {exc}); rerun this scene alone with `segment --debug` for "
+    # segment run alone shows an unexpected error's traceback on either front end (the CLI lets it through)
+    return (f"unexpected error ({type(exc).__name__}: {exc}); rerun this scene alone with {command('segment')} for "
             f"the traceback")
 
 
