@@ -92,6 +92,12 @@ class Callback:
     def warning(self, message: str) -> None:
         logger.warning(render(message))
 
+    def progress_line(self, message: str) -> None:
+        """A line saying how far a long step has come, every few seconds (a download's share, size and speed):
+        said as :meth:`info` here. A front end that shows only the last lines said (the labelling panel's status)
+        keeps these out of them by this channel, never by their wording."""
+        self.info(message)
+
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
         """Report end-of-epoch metrics (training/validation loss, IoU, ...; see :func:`epoch_line`)."""
         self.info(epoch_line(epoch, values))
@@ -124,6 +130,9 @@ class ForwardingCallback(Callback):
 
     def warning(self, message: str) -> None:
         self.inner.warning(message)
+
+    def progress_line(self, message: str) -> None:
+        self.inner.progress_line(message)
 
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
         self.inner.metrics(epoch, values)
@@ -165,6 +174,9 @@ class RecordingCallback(Callback):
 
     def warning(self, message: str) -> None:
         self.events.append(("warning", render(message)))
+
+    def progress_line(self, message: str) -> None:
+        self.events.append(("progress_line", render(message)))
 
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
         self.events.append(("metrics", (epoch, dict(values))))

@@ -48,6 +48,11 @@ class Answer:
     summary: str
 
 
+class ProgressLine(str):
+    """A line the engine said on its progress channel (``Callback.progress_line``: a download's share): kept for
+    the log panel and the live status, left out of the notes that follow an answer."""
+
+
 def engine_messages(messages: list[str]) -> "object":
     """An engine callback that keeps what the engine says for the panel. Nothing may reach stderr from the task's
     thread: QGIS's stderr hook fails there (a RecursionError in the desktop)."""
@@ -59,6 +64,9 @@ def engine_messages(messages: list[str]) -> "object":
 
         def warning(self, message: str) -> None:
             messages.append(f"Warning: {message}")
+
+        def progress_line(self, message: str) -> None:
+            messages.append(ProgressLine(message))
 
     return Said()
 
@@ -136,9 +144,7 @@ class Window:
 def notes(said: list[str], most: int = 4) -> str:
     """What the engine said while embedding, for the panel's status: its last lines without the download's progress
     (the log panel has every line)."""
-    import re
-
-    kept = [line for line in said if not re.match(r"Downloading '[^']*': \d+%", line)]
+    kept = [line for line in said if not isinstance(line, ProgressLine)]
     return "\n".join(kept[-most:])
 
 

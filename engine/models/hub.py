@@ -149,10 +149,11 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
     """The local folder of ``hub_id`` holding the files ``patterns`` match (default: config + weights).
 
     ``hub_id`` may be a local folder (returned as it is once it holds the files). A hub id is read from the HF
-    cache first, then downloaded when allowed: licence shown first, progress through ``log`` (and
-    ``callback.progress``), a broken connection resumed, stalls ended (``engine.models.hub_transfer``). ``vet`` is
-    shown the hub's record of the repository (``huggingface_hub.ModelInfo``: its files, its ``config``'s
-    ``model_type``) before anything is downloaded, and raises to stop there.
+    cache first, then downloaded when allowed: licence shown first, progress through ``callback.progress`` and
+    ``callback.progress_line`` (``log`` without a callback), a broken connection resumed, stalls ended
+    (``engine.models.hub_transfer``). ``vet`` is shown the hub's record of the repository
+    (``huggingface_hub.ModelInfo``: its files, its ``config``'s ``model_type``) before anything is downloaded, and
+    raises to stop there.
 
     Raises:
         ModelError: offline and not cached, gated, missing, no network, stalled; each names the id and the fix.

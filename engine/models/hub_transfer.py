@@ -2,11 +2,11 @@
 
 The transfer runs in a worker thread (``engine.models.hub_resume`` fetches each file so that an interrupted run is
 continued by the next, then ``huggingface_hub`` lays out its cache: ``HF_ENDPOINT`` / ``HF_TOKEN`` honoured) while
-the calling thread reports its progress (a log line at most every ~10 % or 10 s, and ``callback.progress`` under
-``Stage.DOWNLOAD``), says what the worker has to say, checks the callback's cancellation and ends a transfer that
-moved no byte for ``DUALSTREAM_DOWNLOAD_STALL_S`` seconds (60). Only the calling thread talks to the log and the
-callback, so a QGIS feedback object is used from its own thread. A transfer given up (stalled, canceled, failed)
-keeps the bytes it had; the next run continues from them.
+the calling thread reports its progress (a line at most every ~10 % or 10 s through ``callback.progress_line``, the
+log without a callback, and ``callback.progress`` under ``Stage.DOWNLOAD``), says what the worker has to say,
+checks the callback's cancellation and ends a transfer that moved no byte for ``DUALSTREAM_DOWNLOAD_STALL_S``
+seconds (60). Only the calling thread talks to the log and the callback, so a QGIS feedback object is used from its
+own thread. A transfer given up (stalled, canceled, failed) keeps the bytes it had; the next run continues from them.
 """
 
 from __future__ import annotations
@@ -174,7 +174,9 @@ def _watch(hub_id: str, endpoint: str, thread: threading.Thread, watch: Watch, l
         share = done / total if total else 0.0
         if done and (share - last_share >= REPORT_STEP or now - last_line >= REPORT_S) and share < 1:
             rate = (done - meter.kept()) / max(now - start, 1e-9)
-            log(f"Downloading '{hub_id}': {share:.0%} ({size_text(done)} of {size_text(total)}, "
+            # marked as progress by its channel: a front end may keep it out of what it shows last
+            (callback.progress_line if callback is not None else log)(
+                f"Downloading '{hub_id}': {share:.0%} ({size_text(done)} of {size_text(total)}, "
                 f"{size_text(rate)}/s)")
             last_line, last_share = now, share
         if now - meter.last_change > stall:

@@ -118,7 +118,8 @@ def _fetch(url: str, destination: Path, expected: str, callback: Callback, stall
                                     f"(under {_size(stall.min_rate)}/s), {_size(done)}{of_total} in all. {again}")
                 if now - last_report >= stall.report_s:
                     last_report = now
-                    callback.info(f"Downloaded {_size(done)}{of_total} ({_size(done / max(now - start, 1e-9))}/s)")
+                    callback.progress_line(f"Downloaded {_size(done)}{of_total} "
+                                           f"({_size(done / max(now - start, 1e-9))}/s)")
             if total and done != total:
                 raise DataError(f"Downloading {url} ended after {done} of {total} bytes; run it again.")
             got = digest.hexdigest()

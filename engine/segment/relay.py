@@ -59,6 +59,9 @@ class _Relayed(ForwardingCallback):
     def warning(self, message: str) -> None:
         self.inner.warning(self.rename(message))
 
+    def progress_line(self, message: str) -> None:
+        self.inner.progress_line(self.rename(message))
+
 
 def segment_for(cfg: Any, callback: Callback, **settings: Any) -> Any:
     """``segment(SegmentConfig(**settings))`` for the command whose settings ``cfg`` holds (also its image reading

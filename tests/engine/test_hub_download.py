@@ -31,8 +31,11 @@ class Recording(Callback):
         self.steps = []
     def progress(self, done, total, stage=""):
         self.steps.append((done, total, stage))
+    def progress_line(self, message):
+        lines.append(message)
+        marked.append(message)
 
-lines, cb = [], Recording()
+lines, marked, cb = [], [], Recording()
 kind, hub_id, name = sys.argv[1:4]
 try:
     if kind == "file":
@@ -42,7 +45,7 @@ try:
     out = {"path": str(path)}
 except DualStreamError as exc:
     out = {"error": str(exc)}
-out.update(lines=lines, steps=cb.steps[-3:])
+out.update(lines=lines, marked=marked, steps=cb.steps[-3:])
 print(json.dumps(out))
 """
 
@@ -90,6 +93,7 @@ def test_download_shows_licence_and_progress_then_reads_the_cache_offline(tmp_pa
     progress = [line for line in first["lines"] if line.startswith("Downloading 'facebook/sam-vit-base': ")]
     assert len(progress) >= 2, first["lines"]  # a few lines, not one per chunk and not none
     assert len(progress) <= 12
+    assert first["marked"] == progress  # said on the progress channel, so a front end tells them apart by it
     assert first["steps"][-1][0] == first["steps"][-1][1] >= BIG and first["steps"][-1][2] == "download"
     assert _sha(Path(first["path"]) / "model.safetensors") == _sha(checkpoint / "model.safetensors")
     # the second run reads the cache: nothing said, nothing fetched again

@@ -183,7 +183,9 @@ def test_a_stalled_download_ends_with_a_clear_error_and_leaves_nothing(tmp_path,
     if kind == "trickle":  # progress while it crawled: steps as the bytes came, and lines in words
         steps = [p for p in callback.messages("progress") if p[2] == Stage.DOWNLOAD]
         assert len(steps) > 3 and 0 < steps[-1][0] < len(body), steps
-        assert any(m.startswith("Downloaded ") and "of 195.3 KB" in m for m in callback.messages("info"))
+        lines = callback.messages("progress_line")  # on the progress channel, not among the info lines
+        assert any(m.startswith("Downloaded ") and "of 195.3 KB" in m for m in lines), callback.events
+        assert not any(m.startswith("Downloaded ") for m in callback.messages("info"))
 
 
 def test_a_canceled_download_leaves_nothing(tmp_path):

@@ -68,6 +68,9 @@ class _ShareProgress(ForwardingCallback):
     def info(self, message: str) -> None:
         pass  # each scene's own start/finish lines: the bulk run says one line per scene instead
 
+    def progress_line(self, message: str) -> None:
+        pass  # as its other lines
+
 
 
 def _tile_estimate(scene: Scene, tile: int, overlap: int) -> int:
