@@ -56,12 +56,15 @@ class DualStreamPlugin:
         self.label_action.setCheckable(True)
         self.label_action.setToolTip("Label with Segment Anything: click an object (Shift+click: not this), drag a "
                                      "box or type a word; Accept adds the mask to a polygon layer")
-        self.label_action.toggled.connect(self.toggle_labelling)
+        # triggered, not toggled: only the user's click; the map tool checks and unchecks the action itself when it
+        # is set or replaced, and answering that would hide the panel when another tool is picked (or recurse)
+        self.label_action.triggered.connect(self.toggle_labelling)
         self.toolbar.addAction(self.label_action)
         self.iface.addPluginToMenu("DualStream", self.label_action)
 
     def toggle_labelling(self, on: bool) -> None:
-        """Show the labelling panel and make its map tool current (on), or put both away (off)."""
+        """Show the labelling panel and make its map tool current (on), or put both away (off): the toolbar
+        button's click. Picking another map tool leaves the panel open (Accept and Undo still apply)."""
         if on:
             if self.label_panel is None:
                 from .labeling.panel import LabelPanel
@@ -70,7 +73,8 @@ class DualStreamPlugin:
                 self.label_panel.tool.setAction(self.label_action)
                 self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.label_panel)
             self.label_panel.show()
-            self.iface.mapCanvas().setMapTool(self.label_panel.tool)
+            if self.iface.mapCanvas().mapTool() is not self.label_panel.tool:
+                self.iface.mapCanvas().setMapTool(self.label_panel.tool)  # checks the action
         elif self.label_panel is not None:
             if self.iface.mapCanvas().mapTool() is self.label_panel.tool:
                 self.iface.mapCanvas().unsetMapTool(self.label_panel.tool)

@@ -48,7 +48,7 @@ def main() -> None:
     plugin = plugins["dualstream_qgis"]
     REPORT["toolbar"] = [a.text() for a in plugin.toolbar.actions()]
     step('plugin.label_action.trigger')
-    plugin.toggle_labelling(True)
+    plugin.label_action.trigger()  # a click on the toolbar button
     panel = plugin.label_panel
     step('panel.raster_box.setLayer')
     panel.raster_box.setLayer(layer)
