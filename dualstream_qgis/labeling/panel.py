@@ -38,6 +38,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..compat import FILTER_POLYGON, FILTER_RASTER, GEOMETRY_POLYGON
+from ..engine_bridge import engine_api
 from ..provider import LOG_TAG
 from . import prompts
 from .map_tool import Prompt, PromptMapTool
@@ -145,7 +146,10 @@ class LabelPanel(QDockWidget):
 
     # -- prompts --------------------------------------------------------------------------------------------------
     def add_prompt(self, prompt: Prompt) -> None:
-        """A click or a drag from the map tool: kept with the others, then the engine asked with all of them."""
+        """A click or a drag from the map tool: kept with the others, then the engine asked with all of them. One
+        off the window embedded so far (the canvas was panned to another object) starts again on a new window."""
+        if self.window is not None and not self._in_window(prompt):
+            self.clear(new_window=True)
         if prompt.box is not None:
             self.box = prompt.box  # Segment Anything takes one box with its points: a new box replaces the old
             self.box_band.setToGeometry(QgsGeometry.fromRect(prompt.box), None)  # in the canvas's CRS
@@ -153,6 +157,13 @@ class LabelPanel(QDockWidget):
             self.points.append((prompt.point, prompt.positive))
             self._mark(prompt.point, prompt.positive)
         self.ask()
+
+    def _in_window(self, prompt: Prompt) -> bool:
+        to_layer = QgsCoordinateTransform(self.canvas.mapSettings().destinationCrs(), self.window.layer.crs(),
+                                          QgsProject.instance())
+        if prompt.box is not None:
+            return self.window.extent.contains(to_layer.transformBoundingBox(prompt.box))
+        return self.window.extent.contains(to_layer.transform(prompt.point))
 
     def add_text(self) -> None:
         self.text = self.text_edit.text().strip()
@@ -185,7 +196,10 @@ class LabelPanel(QDockWidget):
             box=to_layer.transformBoundingBox(self.box) if self.box is not None else None,
             text=self.text)
         if self.window.embedded():
-            self._show(self.window.answer(request))
+            try:
+                self._show(self.window.answer(request))
+            except engine_api().DualStreamError as exc:  # said in the panel, not raised in a Qt slot
+                self.say(prompts.explain(exc), Qgis.MessageLevel.Critical)
             return
         self.say(f"Embedding the window of '{layer.name()}' with {model} (once per window)…")
         window = self._embedding = self.window
@@ -224,8 +238,11 @@ class LabelPanel(QDockWidget):
         if exception is not None:
             self.say(prompts.explain(exception), Qgis.MessageLevel.Critical)
             return
-        if window is not self.window:  # the layer or model changed meanwhile: this answer is for another window
-            self.say("The layer or model changed while the window was being embedded; click again.")
+        if window is not self.window:  # the layer, model or place changed meanwhile: an answer for another window
+            if pending:
+                self.ask()  # the prompts made since, on their own window
+            else:
+                self.say("The layer or model changed while the window was being embedded; click again.")
             return
         self._show(result, prompts.notes(said))
         if pending:
