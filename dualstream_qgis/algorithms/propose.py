@@ -31,6 +31,7 @@ from .inference import (
 )
 from .parameters import add_settings, declared_text, read_settings
 from .sources import MultipleLayersParameter, raster_sources, vector_source
+from .web_layers import WebLayer
 
 #: How each scene is read for the model (engine/config/reading.py).
 READING = ReadingParameters("propose")
@@ -100,6 +101,12 @@ class ProposeAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         models = checked_models(parameters.get(self.MODEL), "choose the model bundle (.dsmodel) suggest ran.")
         windows, _ = vector_source(self, parameters, self.WINDOWS, context, feedback)
         aux = raster_sources(parameters, self.AUX, context)
+        web = next((item for item in aux if isinstance(item, WebLayer)), None)
+        if web is not None:  # no extent here to read it over: Suggest read it over its own, and kept that window
+            raise QgsProcessingException(
+                f"Parameter AUX: '{web.name}' is a web layer ({web.kind}), which Propose cannot read without an "
+                f"area: give the window Suggest read of it (the .web.vrt file in the folder NAME_web beside the "
+                f"windows layer) or the aux raster as a file.")
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         if not output:
             raise QgsProcessingException("Parameter OUTPUT: choose where to save the proposed labels (.gpkg).")

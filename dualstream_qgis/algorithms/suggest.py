@@ -30,9 +30,14 @@ from .inference import (
 )
 from .parameters import add_settings, declared_text, read_settings
 from .sources import MultipleLayersParameter, polygon_area_file, raster_sources
+from .web_layers import WebLayer, WebWindowParameters
 
 #: How each scene is read for the model (engine/config/reading.py).
 READING = ReadingParameters("suggest")
+#: The area and pixel size web layers are read over (Segment's settings: the same rule).
+WEB_WINDOW = WebWindowParameters("segment.extent", "segment.pixel_size",
+                                 "Here: the area web layers (XYZ, WMS, WMTS, WCS, ArcGIS) are read over, which they "
+                                 "need; other scenes are read whole.")
 
 
 class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
@@ -42,6 +47,7 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
     MODEL = "MODEL"
     AUX = "AUX"
     LABELLED_AREA = "LABELLED_AREA"
+    EXTENT = "EXTENT"
     OUTPUT = "OUTPUT"
     REQUIRED_PACKAGES = ("torch", "transformers", "safetensors")
 
@@ -73,6 +79,10 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
             "reflectance) stated with <b>Value scale</b> and <b>Value offset</b> (one class everywhere from "
             "such values stops the run); the tile size, batch size, mirrored border, tile reader threads and "
             "resampling to the training resolution as in Segment.</p>"
+            "<p>A web layer (XYZ, WMS, WMTS, WCS, ArcGIS REST) is a scene too: it is read over <b>Extent</b> at "
+            "<b>Pixel size for web layers</b> (default: the model's training pixel size), and its window is kept "
+            "beside the windows layer (a small virtual raster in the folder <i>NAME_web</i> that reads the "
+            "service), which Propose reads later.</p>"
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
@@ -91,6 +101,7 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         READING.add(self, self.tr(" The same for every scene: numbers or names separated by commas "
                                   "(B04,B03,B02)."))
         add_settings(self, *unit_settings("suggest"))
+        WEB_WINDOW.add(self)
         add_settings(self, "suggest.count", "suggest.window", "suggest.tta", "suggest.device", "suggest.backend")
         param, label, text = declared_text(self, "suggest.output")
         destination = QgsProcessingParameterVectorDestination(param, label, SOURCE_POLYGON)
@@ -113,6 +124,11 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
             raise QgsProcessingException("Parameter OUTPUT: choose where to save the windows (.gpkg).")
         check_suffix(output, (".gpkg",), self.OUTPUT, "windows")
         ensure_parent(output, self.OUTPUT)
+        if any(isinstance(item, WebLayer) for item in images + aux):
+            # the windows name their scene, and Propose reads it later: a web layer's window lasts beside them
+            read = WEB_WINDOW.windowed(self, parameters, context, feedback, {self.INPUT: images, self.AUX: aux},
+                                       models[0], folder=str(Path(output).with_name(f"{Path(output).stem}_web")))
+            images, aux = read[self.INPUT], read[self.AUX]
         api = engine_api()
         cfg = run_engine(api.SuggestConfig, models=models, images=images, aux=aux, labelled_area=area, output=output,
                          **READING.read(self, parameters, context),

@@ -123,19 +123,21 @@ class WebWindowParameters:
         return extent_settings(alg, parameters, declared_text(alg, self.extent_key)[0], context)
 
     def windowed(self, alg: Any, parameters: dict[str, Any], context: QgsProcessingContext,
-                 feedback: QgsProcessingFeedback, inputs: dict[str, Any], model: str | None = None) -> dict[str, Any]:
+                 feedback: QgsProcessingFeedback, inputs: dict[str, Any], model: str | None = None,
+                 folder: str | None = None) -> dict[str, Any]:
         """``inputs`` with every web layer replaced by its window (:func:`windowed`)."""
         extent, extent_crs = self.extent(alg, parameters, context)
-        return windowed(alg, parameters, context, feedback, inputs, extent, extent_crs, model, self.size_key)
+        return windowed(alg, parameters, context, feedback, inputs, extent, extent_crs, model, self.size_key, folder)
 
 
 def windowed(algorithm: Any, parameters: dict[str, Any], context: QgsProcessingContext,
              feedback: QgsProcessingFeedback, inputs: dict[str, Any], extent: list[float] | None,
-             extent_crs: str | None, model: str | None = None, size_key: str = "segment.pixel_size") -> dict[str, Any]:
+             extent_crs: str | None, model: str | None = None, size_key: str = "segment.pixel_size",
+             folder: str | None = None) -> dict[str, Any]:
     """``inputs`` (parameter name -> a source, a :class:`WebLayer` or a list of them) with every web layer
     replaced by its window over ``extent`` at the Pixel size (else ``model``'s training pixel size), made by the
-    engine's one rule for web sources (``read_web_sources``) in the run's temporary folder. Nothing changes where
-    no web layer is given."""
+    engine's one rule for web sources (``read_web_sources``) in ``folder`` (default: the run's temporary folder;
+    a run whose output names the windows gives a lasting one). Nothing changes where no web layer is given."""
     webs = [item for value in inputs.values() for item in (value if isinstance(value, list) else [value])
             if isinstance(item, WebLayer)]
     if not webs:
@@ -145,7 +147,7 @@ def windowed(algorithm: Any, parameters: dict[str, Any], context: QgsProcessingC
     size = algorithm.parameterAsDouble(parameters, PIXEL_SIZE, context) if size not in (None, "") else None
     sources = [api.WebSource(web.description, f"{web.kind} layer '{web.name}'", web.name) for web in webs]
     paths = iter(run_engine(api.read_web_sources, sources, extent, extent_crs, size,
-                            QgsProcessingUtils.tempFolder(), FeedbackCallback(feedback), model=model,
+                            folder or QgsProcessingUtils.tempFolder(), FeedbackCallback(feedback), model=model,
                             size_key=size_key))
     out: dict[str, Any] = {}
     for name, value in inputs.items():

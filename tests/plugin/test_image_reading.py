@@ -33,7 +33,9 @@ def test_suggest_and_propose_offer_segments_reading_parameters(plugin):
             definition = alg.parameterDefinition(name)
             assert definition is not None, f"{alg_id} {name}"
             assert definition.description() == labels[name], f"{alg_id} {name}"
-        assert alg.parameterDefinition("EXTENT") is None  # suggest's scenes are whole, propose's are its windows
+    # suggest's scenes are whole; its Extent is the area web layers are read over; propose's scenes are its windows
+    assert "the area web layers" in registry.algorithmById("dualstream:suggest").parameterDefinition("EXTENT").help()
+    assert registry.algorithmById("dualstream:propose").parameterDefinition("EXTENT") is None
 
 
 def test_suggest_takes_the_bands_of_a_twelve_band_scene(plugin, tmp_path):

@@ -38,6 +38,8 @@ NOT_SETTINGS = {
     "CONFIDENCE": "Polygons' confidence raster (an input layer)",
 }
 VALUE_TYPES = ("number", "enum", "boolean", "string")
+#: Settings of another section an algorithm offers as that section's parameter, and why.
+BORROWED = {"dualstream:suggest": {"segment.pixel_size": "a web layer scene is read as Segment reads it"}}
 
 
 def _cli_options(command: str) -> set[str]:
@@ -115,6 +117,9 @@ def test_every_setting_is_in_both_front_ends_or_says_why_not(plugin):
         alg = registry.algorithmById(alg_id)
         sections = [sec for sec, (_, ids) in FRONT_ENDS.items() if alg_id in ids]
         params = {s.param for sec in sections for s in declared(SETTINGS_SECTIONS[sec]) if s.param}
+        for key in BORROWED.get(alg_id, {}):
+            section, name = key.split(".")
+            params |= {s.param for s in declared(SETTINGS_SECTIONS[section]) if s.name == name}
         for definition in alg.parameterDefinitions():
             if definition.type() in VALUE_TYPES:
                 assert definition.name() in params or definition.name() in NOT_SETTINGS, \
