@@ -16,8 +16,7 @@ import rasterio
 
 from bench.http_files import FileServer
 from tests.engine.prompted_models import save_tiny
-from tests.helpers import make_bundle
-from tests.plugin.test_layers import Log
+from tests.helpers import RecordingFeedback, make_bundle
 
 pytestmark = pytest.mark.qgis
 
@@ -72,11 +71,11 @@ def test_suggest_reads_a_web_layer_and_propose_its_kept_window(plugin, served, t
                       "TTA": 0, "BACKEND": 1, "OUTPUT": str(windows)}
             with pytest.raises(QgsProcessingException, match=r"XYZ layer 'tiles' covers far more.*\(EXTENT\)"):
                 processing.run("dualstream:suggest", params)
-            log = Log()
+            log = RecordingFeedback.make()
             done = processing.run("dualstream:suggest", dict(params, EXTENT=f"{left},{right},{bottom},{top} [{crs}]"),
                                   feedback=log)
             assert done["WINDOWS"] == 2 and server.requests > 0
-            share = float(re.search(r"Scene 'tiles.web.vrt': ([\d.]+) % labelled", " ".join(log.lines)).group(1))
+            share = float(re.search(r"Scene 'tiles.web.vrt': ([\d.]+) % labelled", " ".join(log.infos)).group(1))
             assert 40 < share < 60, share
             found = list(QgsVectorLayer(str(windows), "windows", "ogr").getFeatures())
             scenes = {Path(f["scene"]) for f in found}
