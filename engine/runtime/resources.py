@@ -126,11 +126,17 @@ def check_memory(mode: str, preset: str | None, batch: int, tile: int, channels:
         f"or written.")
 
 
+def cover_tile(region_width: int, region_height: int, trained_tile: int, step: int) -> int:
+    """The largest tile worth segmenting a region with: the smallest that covers it, never below the training
+    tile (a larger one only pads)."""
+    return max(scene_tile(region_width, region_height, step), round_up(trained_tile, step))
+
+
 def check_segment_tile(tile: int, region_width: int, region_height: int, trained_tile: int, step: int,
                        callback: Callback, warnings: list[str]) -> int:
     """The tile to segment with: a tile far larger than the region only pads, so it is cut to what covers it
-    (never below the training tile); says so."""
-    cover = max(scene_tile(region_width, region_height, step), round_up(trained_tile, step))
+    (:func:`cover_tile`); says so."""
+    cover = cover_tile(region_width, region_height, trained_tile, step)
     if tile <= cover:
         return tile
     message = (f"tile_size {tile} is larger than the region to segment ({region_width} x {region_height} px); "

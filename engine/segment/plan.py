@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -30,10 +30,8 @@ from ..errors import AlignmentError, BundleError, ConfigError, DataError, mentio
 from ..io.safety import check_creatable, check_outputs
 from .expects import aux_problem, image_problem
 from .scene_outputs import SceneOutputs, segment_files
+from .tile_choice import fitted_tile
 from .tiling import TileGrid, overlap_pixels
-
-if TYPE_CHECKING:
-    from .tile_choice import CpuTile
 
 GSD_WARNING_FACTOR = 1.5  # warn when the image resolution differs from the training one by more than this
 
@@ -212,30 +210,6 @@ def _snap_region(reader: Any, cfg: SegmentConfig) -> tuple[int, int, int, int]:
             f"'{cfg.image}' (CRS {reader.grid.crs}, bounds {tuple(round(v, 3) for v in reader.grid.bounds)}); "
             f"give an {'AOI' if cfg.aoi else 'extent'} over the image. Nothing was written."
         ) from exc
-
-
-def _cpu_tile(cfg: SegmentConfig, members: list[Member], tile: int, overlap: int, region: tuple[int, int, int, int],
-              aux_ratio: int | None, callback: Callback) -> CpuTile | None:
-    """A larger tile (and its batch) for a CPU run that then computes fewer pixels (:mod:`.tile_choice`), said in
-    the log."""
-    from ..runtime.environment import resolve_device, resolve_device_lazily
-    from ..runtime.resources import tile_step
-    from .tile_choice import cpu_tile, tiles_needed
-
-    device = {"torch": resolve_device, "auto": resolve_device_lazily}.get(cfg.backend, str)(cfg.device)
-    larger = cpu_tile(members, tile, region, str(device), overlap, cfg.batch_size, tile_step(aux_ratio),
-                      cfg.border)
-    if larger:
-        before = tiles_needed(region, tile, overlap, cfg.border)
-        after = tiles_needed(region, larger.tile, overlap, cfg.border)
-        batch = (f", {larger.batch} tile(s) a batch ({mention('segment.batch_size')} {cfg.batch_size} of "
-                 f"{tile * 2} px)" if larger.batch != cfg.batch_size else "")
-        callback.info(f"Tiles of {larger.tile} px on the CPU, fitted to the region from the {tile} px the model was "
-                      f"trained on (its output at a pixel depends on a neighbourhood only), the overlap kept at "
-                      f"{overlap} px: {after:,} tiles instead of {before:,}, "
-                      f"{100 * (1 - after * larger.tile ** 2 / (before * tile ** 2)):.0f} % fewer pixels computed"
-                      f"{batch}; {mention('segment.tile_size')} {tile} keeps the trained tile.")
-    return larger
 
 
 def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, region: tuple[int, int, int, int],
@@ -430,8 +404,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
             _check_domain(reader, first, cfg, callback, warnings)
         _check_gsd(reader, data, first.path, callback, warnings, cfg.resample_to_training_gsd, cfg.image)
         overlap = overlap_pixels(tile, cfg.overlap)
-        larger = None if cfg.tile_size else _cpu_tile(cfg, members, tile, overlap, region,
-                                                      aux_ratio if use_aux else None, callback)
+        larger = None if cfg.tile_size else fitted_tile(cfg, members, tile, overlap, region,
+                                                        aux_ratio if use_aux else None, callback)
         if larger and larger.batch != cfg.batch_size:  # a batch holds the pixels it held with doubled tiles
             cfg = replace(cfg, batch_size=larger.batch)
         tile = _check_resources(cfg, members, larger.tile if larger else tile, region,

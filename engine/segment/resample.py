@@ -122,9 +122,10 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
 
         # the working grid: the warped image through the normal tile pipeline into float32 probabilities
         working = plan_on_image(plan, str(vrt))
+        tiles = len(working.grid)
         callback.info(f"Segmenting the warped image ({work_w}x{work_h} px) with {len(plan.members)} model(s) on "
-                      f"{predictor.device}: {len(working.grid)} tiles of {plan.tile} px, overlap {plan.overlap} px, "
-                      f"TTA {cfg.tta}.")
+                      f"{predictor.device}: {tiles} tile{'' if tiles == 1 else 's'} of {plan.tile} px, overlap "
+                      f"{plan.overlap} px, TTA {cfg.tta}.")
         store = ProbabilityStore(working, tmp_dir / "probabilities.tif")
         stats = run_tiles(working, predictor, store, callback, **tile_options(cfg, predictor.device))
         callback.check_canceled()

@@ -136,8 +136,8 @@ class SceneRun:
                 on_read_done()
             return
         callback.info(f"Segmenting '{cfg.image}' region {plan.region} ({plan.width}x{plan.height} px) with "
-                      f"{len(plan.members)} model(s) on {self.predictor.device}: {len(plan.grid)} tiles of "
-                      f"{plan.tile} px, overlap {plan.overlap} px"
+                      f"{len(plan.members)} model(s) on {self.predictor.device}: {len(plan.grid)} "
+                      f"tile{'' if len(plan.grid) == 1 else 's'} of {plan.tile} px, overlap {plan.overlap} px"
                       f"{f', mirrored border {plan.grid.border} px' if plan.grid.border else ''}, TTA {cfg.tta}.")
         self.start_reading()
         reader, self.reader = self.reader, None  # run_tiles closes it

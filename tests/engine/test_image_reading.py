@@ -102,7 +102,7 @@ def test_suggest_on_a_twelve_band_scene_with_a_six_band_model(s2, tmp_path, caps
     assert main(base + ["--image", s2["scene"], "--bands", ",".join(str(S2_12.index(b) + 1) for b in MODEL_BANDS),
                         "--tile-size", "32"]) == 0
     err = capsys.readouterr().err
-    assert f"Bands from --bands {PICK}: B02 <- band 2" in err and "tiles of 32 px" in err, err
+    assert f"Bands from --bands {PICK}: B02 <- band 2" in err and re.search(r"\d+ tiles? of 32 px", err), err
     # segment's own refusal of a border as wide as the tile, in suggest's words
     assert main(base + ["--image", s2["scene"], "--bands", PICK, "--tile-size", "32", "--border", "32"]) == 2
     err = capsys.readouterr().err
@@ -145,7 +145,8 @@ def test_propose_reads_the_windows_scenes_with_the_bands_given(s2, tmp_path, cap
     assert main(loop + ["--bands", PICK, "--tile-size", "32", "--batch-size", "2"]) == 0
     assert proposals.exists()
     done = capsys.readouterr()
-    assert f"Bands from --bands {PICK}: B02 <- band 2" in done.err and "tiles of 32 px" in done.err, done.err
+    assert f"Bands from --bands {PICK}: B02 <- band 2" in done.err, done.err
+    assert re.search(r"\d+ tiles? of 32 px", done.err), done.err
     assert "Proposed labels" in done.out and ".propose-" not in done.err, done.err
 
 

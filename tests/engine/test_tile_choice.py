@@ -1,7 +1,8 @@
-"""A CPU run of a convolutional model over a large region computes with tiles of at least twice the trained size,
-fitted to the region, the overlap kept in pixels and a batch's pixels kept (issue 53, item 12): fewer pixels
-computed, said in the log, the same classes as torch, one ONNX export for every size; every other model, a GPU
-run, a tile the user chose and a small region keep the trained tile."""
+"""A CPU run of a convolutional model computes with the tile, fitted to the region, that computes the fewest pixels
+(issue 53, item 12): on a large region twice the trained one or more, on a small one often one tile over it all,
+the overlap kept in pixels and a batch's pixels bounded; said in the log, the same classes as torch, one ONNX
+export for every size. Every other model, a GPU run, a tile the user chose and a region where no other tile
+computes fewer keep the trained tile."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from engine.bundle.store import save_bundle
 from engine.callbacks import RecordingCallback
 from engine.config import SegmentConfig
 from engine.models import AutoModelConfig, build_model
+from engine.runtime.resources import cover_tile
 from engine.segment.plan import plan_segmentation
 from engine.segment.tile_choice import MAX_TILE_BATCHES, CpuTile, cpu_tile, tiles_needed
 
@@ -27,11 +29,10 @@ def member(family: str, preset: str = "tiny", tile: int = 32, **model: object) -
     return SimpleNamespace(metadata=SimpleNamespace(model=config, onnx=None), data=SimpleNamespace(tile_size=tile))
 
 
-def test_only_convolutional_models_on_the_cpu_over_a_large_region_get_the_larger_tile():
-    large, small = (0, 0, 4096, 4096), (0, 0, 1024, 4096)
+def test_only_convolutional_models_on_the_cpu_get_the_fitted_tile():
+    large = (0, 0, 4096, 4096)
     assert cpu_tile([member("unet", "light", 256)], 256, large, "cpu", 64, 4) == CpuTile(1408, 1)
     assert cpu_tile([member("fpn", "light", 256)], 256, large, "cpu", 64, 4) == CpuTile(1408, 1)
-    assert cpu_tile([member("unet", "light", 256)], 256, small, "cpu") is None  # under 4 larger tiles across
     assert cpu_tile([member("unet", "light", 256)], 256, large, "cuda") is None
     for family, extra in (("unet", {"encoder": "tiny_mit"}), ("unet", {"encoder": "tiny_swin"}),
                           ("deeplabv3plus", {}), ("pspnet", {}), ("dualstream", {}), ("cmx", {})):
@@ -51,18 +52,36 @@ def test_the_counts_behind_it():
     assert 1 - 9 * 1408 ** 2 / (441 * 256 ** 2) == pytest.approx(0.383, abs=0.001)
 
 
-@pytest.mark.parametrize("size", [2048, 3000, 4096, 5000, 10980])
+def test_a_small_region_gets_one_tile_over_it_where_that_computes_fewer_pixels():
+    light = [member("unet", "light", 256)]
+    # the bulk bench's 512² scenes: 9 tiles of 256 px (0.59 M pixels for 0.26 M), now one of 512 px
+    scene = (0, 0, 512, 512)
+    assert cpu_tile(light, 256, scene, "cpu", 64, 4) == CpuTile(512, 4)
+    assert (tiles_needed(scene, 256, 64), tiles_needed(scene, 512, 64)) == (9, 1)
+    # one tile between the trained and the doubled one: 4 of 256 px for 300², or 1 of 320 px
+    assert cpu_tile(light, 256, (0, 0, 300, 300), "cpu", 64, 4) == CpuTile(320, 4)
+    assert cpu_tile(light, 256, (0, 0, 500, 500), "cpu", 64, 1) == CpuTile(512, 1)  # a 500² image: mirrored past it
+    # the trained tile stays where nothing computes fewer: a region it covers, or a strip two trained tiles cover
+    # with fewer pixels (2 x 256² against 416² for 200 x 400)
+    for region in ((0, 0, 256, 256), (0, 0, 100, 60), (0, 0, 200, 400)):
+        assert cpu_tile(light, 256, region, "cpu", 64, 4) is None, region
+    # never a tile that check_segment_tile would cut to the region
+    assert cpu_tile(light, 256, (0, 0, 600, 600), "cpu", 64, 4) == CpuTile(608, 2)
+
+
+@pytest.mark.parametrize("size", [300, 512, 700, 1024, 2048, 3000, 4096, 5000, 10980])
 @pytest.mark.parametrize("batch", [1, 4, 8])
 def test_the_fitted_tile_computes_the_fewest_pixels_within_the_batch_memory(size, batch):
     light, region = member("unet", "light", 256), (0, 0, size, size)
     chosen = cpu_tile([light], 256, region, "cpu", 64, batch)
-    assert chosen.tile % 32 == 0 and chosen.tile >= 512
-    budget = batch * 512 ** 2  # a batch of doubled tiles, what ran before
+    assert chosen.tile % 32 == 0 and 256 < chosen.tile <= cover_tile(size, size, 256, 32)
+    budget = batch * 512 ** 2  # a batch of doubled tiles, what a large region ran before
+    assert chosen.batch <= batch
     assert chosen.batch * chosen.tile ** 2 <= max(budget, chosen.tile ** 2) <= MAX_TILE_BATCHES * budget
     computed = tiles_needed(region, chosen.tile, 64) * chosen.tile ** 2
-    assert computed <= tiles_needed(region, 512, 64) * 512 ** 2  # never more than with doubled tiles
-    for other in range(512, chosen.tile, 32):  # no smaller tile computes fewer
-        assert tiles_needed(region, other, 64) * other ** 2 >= computed
+    assert computed < tiles_needed(region, 256, 64) * 256 ** 2  # fewer than with the trained tile
+    for other in range(256, chosen.tile, 32):  # no smaller tile computes as few
+        assert tiles_needed(region, other, 64) * other ** 2 > computed
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +122,9 @@ def test_the_plan_takes_the_larger_tile_and_says_so(unet):
 
 @pytest.fixture(scope="module")
 def squares(unet: dict) -> dict:
-    """Two images whose fitted tiles differ from the doubled one and from each other (trained tile 32)."""
+    """Images whose fitted tiles differ from the doubled one and from each other (trained tile 32)."""
     made = {}
-    for size in (304, 256):
+    for size in (304, 256, 64):
         image = unet["folder"] / f"square{size}.tif"
         values = np.random.default_rng(size).integers(0, 255, (3, size, size)).astype(np.uint8)
         with rasterio.open(image, "w", driver="GTiff", width=size, height=size, count=3, dtype="uint8",
@@ -122,6 +141,13 @@ def test_the_plan_fits_the_tile_and_keeps_a_batch_s_pixels(unet, squares):
     assert "4 tiles instead of 169" in line and "1 tile(s) a batch (batch_size 4 of 64 px)" in line
 
 
+def test_a_small_scene_is_one_tile_and_the_log_says_so(unet, squares):
+    one, said = plan(dict(unet, image=squares[64]))  # 9 tiles of 32 px (stride 24) before
+    assert (one.tile, one.overlap, len(one.grid), one.cfg.batch_size) == (64, 8, 1, 4)
+    line = next(m for m in said if m.startswith("Tiles of 64 px on the CPU"))
+    assert "1 tile instead of 9, 56 % fewer pixels computed; tile_size 32 keeps" in line, line
+
+
 def onnx_cache() -> set:
     from engine.export.onnx_cache import user_cache_dir
 
@@ -131,10 +157,10 @@ def onnx_cache() -> set:
 def test_fitted_tiles_run_one_any_size_export_with_torch_s_classes(unet, squares, capsys):
     from engine.cli.main import main
 
-    def segment(image: str, backend: str) -> tuple[np.ndarray, str]:
-        out = unet["folder"] / f"{Path(image).stem}_{backend}.tif"
+    def segment(image: str, backend: str, *more: str) -> tuple[np.ndarray, str]:
+        out = unet["folder"] / f"{Path(image).stem}_{backend}{len(more)}.tif"
         code = main(["segment", "--image", image, "--model", unet["bundle"], "--out", str(out), "--device", "cpu",
-                     "--backend", backend, "--probabilities", str(out.with_suffix(".p.tif"))])
+                     "--backend", backend, "--probabilities", str(out.with_suffix(".p.tif")), *more])
         err = capsys.readouterr().err
         assert code == 0, err
         with rasterio.open(out) as classes, rasterio.open(out.with_suffix(".p.tif")) as probs:
@@ -149,6 +175,9 @@ def test_fitted_tiles_run_one_any_size_export_with_torch_s_classes(unet, squares
     other, err = segment(squares[256], "auto")  # another fitted tile (96 px): the same export, none made
     assert "96 px" in err and "Exporting" not in err and onnx_cache() - before == made
     same_classes(other, segment(squares[256], "torch")[0])
+    one, err = segment(squares[64], "auto")  # one tile over the whole scene
+    assert "1 tile of 64 px" in err and "Exporting" not in err and onnx_cache() - before == made
+    same_classes(one, segment(squares[64], "torch")[0])
 
 
 def same_classes(a: np.ndarray, b: np.ndarray) -> None:
