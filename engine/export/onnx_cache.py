@@ -1,11 +1,11 @@
 """Cached ONNX exports of model bundles, for the onnxruntime backend (``backend`` auto or onnxruntime).
 
-A bundle is exported once per content and tile size (or once for any tile size: a convolutional model that a
-CPU run gives a tile fitted to the region) and the export reused: its key is the bundle file's SHA-256,
-so an edited, retrained or replaced bundle never meets a stale export. Each cached model has a record beside it
-(``<key>.json``: the bundle's and the model's own SHA-256, the parity with torch measured when it was made). A
-model whose digest differs from its record is refused (never run) and made again; the session that runs a
-cached model also checks the source bundle digest recorded inside it.
+A bundle is exported once per content and tile size (or once for any tile size: a convolutional model, which a CPU
+run gives a tile fitted to the region and runs through that one export at every size) and the export reused: its key
+is the bundle file's SHA-256, so an edited, retrained or replaced bundle never meets a stale export. Each cached
+model has a record beside it (``<key>.json``: the bundle's and the model's own SHA-256, the parity with torch
+measured when it was made). A model whose digest differs from its record is refused (never run) and made again; the
+session that runs a cached model also checks the source bundle digest recorded inside it.
 Making one needs torch (the export and its parity check); reusing one does not.
 
 Where: ``DUALSTREAM_CACHE_DIR``, else ``$XDG_CACHE_HOME/dualstream`` or ``~/.cache/dualstream``, in ``onnx/``;

@@ -105,7 +105,8 @@ class ExportedBundle:
     """A bundle run through its cached ONNX export (:mod:`engine.export.onnx_cache`): one export per tile size,
     made (or found) when a tile of that size first comes; the same ``run`` as :class:`OnnxMember`. A model whose
     output depends on a neighbourhood only runs every tile other than its trained one through one export that
-    takes any size (a CPU run fits its tile to each region: no export per region size)."""
+    takes any size (a CPU run fits its tile to each region: no export per region size), and on the CPU its trained
+    tile too: a bulk run, loaded at the trained tile, then opens no second export for scenes of fitted tiles."""
 
     def __init__(self, member: Member, device: str, threads: int | None, callback: Callback,
                  bundle_sha256: str | None = None):
@@ -120,7 +121,7 @@ class ExportedBundle:
 
     def load(self, tile: int) -> OnnxMember:
         """The export for ``tile``-px tiles, opened (exported first where the cache has none)."""
-        key = None if self.any_size and tile != self.trained else tile
+        key = None if self.any_size and (tile != self.trained or self.device == "cpu") else tile
         if key not in self.by_tile:
             from ..export.onnx_cache import cached_export, embedded_source
 

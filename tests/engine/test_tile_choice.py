@@ -178,6 +178,10 @@ def test_fitted_tiles_run_one_any_size_export_with_torch_s_classes(unet, squares
     one, err = segment(squares[64], "auto")  # one tile over the whole scene
     assert "1 tile of 64 px" in err and "Exporting" not in err and onnx_cache() - before == made
     same_classes(one, segment(squares[64], "torch")[0])
+    # the trained tile on the CPU: the same export (a bulk run loads one for scenes of any fitted tile)
+    trained, err = segment(squares[64], "auto", "--tile-size", "32")
+    assert "9 tiles of 32 px" in err and "Exporting" not in err and onnx_cache() - before == made
+    same_classes(trained, segment(squares[64], "torch", "--tile-size", "32")[0])
 
 
 def same_classes(a: np.ndarray, b: np.ndarray) -> None:
