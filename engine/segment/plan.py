@@ -94,6 +94,7 @@ class SegmentPlan:
     transform: Any  # of the output (the region's window of the image grid)
     warnings: list[str]
     inputs: Any = None  # inputs.ResolvedImage: the file or VRT the reader opens, and what was done to get it
+    refit: tuple[int, int] | None = None  # (trained tile, batch asked): plan_on_image fits the CPU tile again
 
     @property
     def width(self) -> int:
@@ -404,8 +405,10 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
             _check_domain(reader, first, cfg, callback, warnings)
         _check_gsd(reader, data, first.path, callback, warnings, cfg.resample_to_training_gsd, cfg.image)
         overlap = overlap_pixels(tile, cfg.overlap)
-        larger = None if cfg.tile_size else fitted_tile(cfg, members, tile, overlap, region,
-                                                        aux_ratio if use_aux else None, callback)
+        refit = None if cfg.tile_size else (tile, cfg.batch_size)
+        # resampled, the model sees another grid: plan_on_image fits the tile to it and says so
+        larger = None if cfg.tile_size else fitted_tile(cfg, members, tile, overlap, region, aux_ratio if use_aux
+                                                        else None, callback, say=not cfg.resample_to_training_gsd)
         if larger and larger.batch != cfg.batch_size:  # a batch holds the pixels it held with doubled tiles
             cfg = replace(cfg, batch_size=larger.batch)
         tile = _check_resources(cfg, members, larger.tile if larger else tile, region,
@@ -429,14 +432,15 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                        overlap=overlap, aux_ratio=aux_ratio, class_names=list(data.class_names),
                        class_colors=class_colors, binary=binary, use_aux=use_aux,
                        use_region_mask=cfg.aoi is not None, crs=reader.grid.crs, transform=region_grid.transform,
-                       warnings=warnings, inputs=resolved)
+                       warnings=warnings, inputs=resolved, refit=refit)
 
 
 def plan_on_image(plan: SegmentPlan, image: str) -> SegmentPlan:
-    """The same members, tile, overlap and aux over the whole of another image on the same footprint.
+    """The same members, overlap and aux over the whole of another image on the same footprint; a CPU tile that
+    was fitted to the plan's region is fitted to this image instead (and said).
 
     The resample mode plans its working grid this way (the image warped to the training pixel size as a VRT):
-    every input check already ran on the real image, so nothing is checked or reported twice.
+    every input check already ran on the real image, so nothing else is checked or reported twice.
     """
     from ..data.align import tile_grid
     from ..data.scene import SceneReader
@@ -446,11 +450,19 @@ def plan_on_image(plan: SegmentPlan, image: str) -> SegmentPlan:
                          aux_ratio=plan.aux_ratio, callback=source.callback)
     try:
         region = (0, 0, reader.grid.width, reader.grid.height)
-        grid = TileGrid.plan(region, (reader.grid.width, reader.grid.height), plan.tile, plan.overlap,
-                             plan.grid.border)
+        cfg, tile, overlap = plan.cfg, plan.tile, plan.overlap
+        if plan.refit is not None:
+            tile, batch = plan.refit
+            cfg, aux_ratio = replace(cfg, batch_size=batch), plan.aux_ratio if plan.use_aux else None
+            larger = fitted_tile(cfg, plan.members, tile, overlap, region, aux_ratio, source.callback)
+            if larger:
+                cfg, tile = replace(cfg, batch_size=larger.batch), larger.tile
+            if tile != plan.tile:  # memory for this tile and batch
+                tile = _check_resources(cfg, plan.members, tile, region, aux_ratio, reader, source.callback, [])
+        grid = TileGrid.plan(region, (reader.grid.width, reader.grid.height), tile, overlap, plan.grid.border)
         transform = tile_grid(reader.grid, *region).transform
     except BaseException:
         reader.close()
         raise
-    return replace(plan, reader=reader, grid=grid, region=region, use_region_mask=False, crs=reader.grid.crs,
-                   transform=transform, warnings=[])
+    return replace(plan, cfg=cfg, reader=reader, grid=grid, region=region, tile=tile, use_region_mask=False,
+                   crs=reader.grid.crs, transform=transform, warnings=[])

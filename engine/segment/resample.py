@@ -124,10 +124,11 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
         working = plan_on_image(plan, str(vrt))
         tiles = len(working.grid)
         callback.info(f"Segmenting the warped image ({work_w}x{work_h} px) with {len(plan.members)} model(s) on "
-                      f"{predictor.device}: {tiles} tile{'' if tiles == 1 else 's'} of {plan.tile} px, overlap "
-                      f"{plan.overlap} px, TTA {cfg.tta}.")
+                      f"{predictor.device}: {tiles} tile{'' if tiles == 1 else 's'} of {working.tile} px, overlap "
+                      f"{working.overlap} px, TTA {cfg.tta}.")
         store = ProbabilityStore(working, tmp_dir / "probabilities.tif")
-        stats = run_tiles(working, predictor, store, callback, **tile_options(cfg, predictor.device))
+        # the working plan's batch: its tile may be fitted to the warped image
+        stats = run_tiles(working, predictor, store, callback, **tile_options(working.cfg, predictor.device))
         callback.check_canceled()
 
         # back onto the input grid: a warped VRT of the probabilities, read (and so warped) block row by block row

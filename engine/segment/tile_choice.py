@@ -23,7 +23,8 @@ overlap (0.59 M pixels for 0.26 M), computes one of 512 px (56 % fewer; UNet lig
 pixels in the same class as with 256-px tiles; trained briefly on a real 512² aerial scene, on that scene: 99.84 %,
 IoU 0.766 against 0.764), a 300² region one of 320 px instead of 4 of 256. A region the trained tile covers keeps
 it, and so does a strip that two trained tiles cover with fewer pixels than one square tile (200 x 400: 2 x 256²
-against 416²).
+against 416²). A run resampled to the training pixel size fits the tile to the warped grid the model sees
+(:func:`~engine.segment.plan.plan_on_image`), not to the image's own.
 
 The batch shrinks (never grows) so that a batch holds no more pixels than a batch of doubled tiles: the memory every
 large region has run with since the doubled tile, which a smaller region may now reach too (1024², batch 4: one tile

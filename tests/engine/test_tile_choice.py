@@ -148,6 +148,29 @@ def test_a_small_scene_is_one_tile_and_the_log_says_so(unet, squares):
     assert "1 tile instead of 9, 56 % fewer pixels computed; tile_size 32 keeps" in line, line
 
 
+def test_a_resampled_run_fits_the_tile_to_the_grid_the_model_sees(unet, tmp_path):
+    from engine.segment import segment
+
+    # trained at 1 m on 32-px tiles: 128² at 0.5 m is seen as 64² (one tile of 64 px, not the 128 px fitted to the
+    # image's own grid), 48² at 2 m as 96² (one tile of 96 px, where the image's grid keeps 32)
+    for gsd, size, tile in ((0.5, 128, 64), (2.0, 48, 96)):
+        image = tmp_path / f"at{gsd}.tif"
+        values = np.random.default_rng(size).integers(0, 255, (3, size, size)).astype(np.uint8)
+        with rasterio.open(image, "w", driver="GTiff", width=size, height=size, count=3, dtype="uint8",
+                           crs="EPSG:32633", transform=from_origin(500000, 6000000, gsd, gsd)) as out:
+            out.write(values)
+        callback = RecordingCallback()
+        segment(SegmentConfig(image=str(image), models=[unet["bundle"]], output=str(tmp_path / f"{gsd}.tif"),
+                              device="cpu", backend="torch", resample_to_training_gsd=True), callback)  # no export:
+        # the export test below counts the exports it makes
+        said = callback.messages("info")
+        warped = next(m for m in said if m.startswith("Segmenting the warped image"))
+        assert f"({round(size * gsd)}x{round(size * gsd)} px)" in warped, warped
+        assert f": 1 tile of {tile} px" in warped, warped
+        fitted = [m for m in said if m.startswith("Tiles of")]  # said once, for the grid the model sees
+        assert len(fitted) == 1 and fitted[0].startswith(f"Tiles of {tile} px"), fitted
+
+
 def onnx_cache() -> set:
     from engine.export.onnx_cache import user_cache_dir
 
