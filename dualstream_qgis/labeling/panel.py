@@ -43,7 +43,7 @@ from ..provider import LOG_TAG
 from . import prompts
 from .map_tool import Prompt, PromptMapTool
 from .stac_row import StacRow, stac_source
-from .targets import Accepted, is_polygon_layer, new_scratch_layer
+from .targets import CLASS_FIELD, Accepted, class_target, is_polygon_layer, new_scratch_layer
 
 MASK_FILL = QColor(0, 160, 255, 90)
 MASK_STROKE = QColor(0, 90, 255)
@@ -117,6 +117,12 @@ class LabelPanel(QDockWidget):
         self.class_box.setRange(0, 255)
         self.class_box.setValue(1)
         form.addRow("Class value", self.class_box)
+        self.field_label = QLabel(body)  # which field of the target takes the class, seen before any accept
+        self.field_label.setWordWrap(True)
+        form.addRow("Class field", self.field_label)
+        self.target_box.layerChanged.connect(lambda _layer: self.show_class_field())
+        self.class_box.valueChanged.connect(lambda _value: self.show_class_field())
+        self.show_class_field()
         text_row = QHBoxLayout()
         self.text_edit = QLineEdit(body)
         self.text_edit.setPlaceholderText("a word, e.g. building (text-prompted models)")
@@ -261,6 +267,17 @@ class LabelPanel(QDockWidget):
         layer = new_scratch_layer(self.canvas.mapSettings().destinationCrs())
         self.target_box.setLayer(layer)
 
+    def show_class_field(self) -> None:
+        """What Accept will write the class into, for the chosen target (or why it cannot)."""
+        target = self.target_box.currentLayer()
+        if not is_polygon_layer(target):
+            self.field_label.setText(f"'{CLASS_FIELD}' of a new scratch layer")
+            return
+        try:
+            self.field_label.setText(class_target(target).said(self.class_box.value()))
+        except ValueError as exc:
+            self.field_label.setText(str(exc))
+
     def accept_mask(self) -> None:
         """The current mask into the target layer with the class value; the prompts start again."""
         if not self.masks:
@@ -272,11 +289,13 @@ class LabelPanel(QDockWidget):
             target = self.target_box.currentLayer()
         try:
             added = self.accepted.add(target, self.masks, self.window.layer.crs(), self.class_box.value(), self.score)
+            where = class_target(target)
         except ValueError as exc:
             self.say(str(exc), Qgis.MessageLevel.Critical)
             return
         self.clear(new_window=False)
-        self.say(f"Accepted {added} polygon(s) of class {self.class_box.value()} into '{target.name()}' "
+        written = f", {where.said(self.class_box.value())}" if where.text else ""
+        self.say(f"Accepted {added} polygon(s) of class {self.class_box.value()} into '{target.name()}'{written} "
                  f"({len(self.accepted)} accept(s) so far). Next: click the next object.")
 
     def undo(self) -> None:

@@ -7,7 +7,10 @@ the engine's training reads as the class (``class``) and lives in the project CR
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from qgis.core import (
+    NULL,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsFeature,
@@ -40,15 +43,67 @@ def is_polygon_layer(layer) -> bool:
     return isinstance(layer, QgsVectorLayer) and layer.geometryType() == GEOMETRY_POLYGON
 
 
-def class_field(layer: QgsVectorLayer) -> str | None:
-    """The field the class value goes into: ``class`` where the layer has it, else its first integer field."""
-    fields = layer.fields()
-    if fields.indexOf(CLASS_FIELD) >= 0:
-        return CLASS_FIELD
-    for field in fields:
-        if field.isNumeric() and field.precision() == 0 and field.typeName().lower().startswith(("int", "long")):
-            return field.name()
-    return None
+@dataclass(frozen=True)
+class ClassTarget:
+    """The field of a layer the class value goes into; ``text``: a text field, given the number as its digits."""
+
+    layer: str
+    field: str
+    text: bool = False
+
+    def value(self, class_value: int) -> int | str:
+        return str(int(class_value)) if self.text else int(class_value)
+
+    def said(self, class_value: int) -> str:
+        if self.text:
+            return (f"the field '{self.field}' of '{self.layer}' is a text field: the class is written as the text "
+                    f"'{int(class_value)}'")
+        return f"the class goes into the integer field '{self.field}' of '{self.layer}'"
+
+
+def _is_integer(field) -> bool:
+    return field.isNumeric() and field.precision() == 0 and field.typeName().lower().startswith(("int", "long"))
+
+
+def _is_number(text: str) -> bool:
+    return text.strip().isascii() and text.strip().isdigit()
+
+
+def _is_text(field) -> bool:
+    return field.type() == field_types()[1]
+
+
+def class_target(layer: QgsVectorLayer) -> ClassTarget:
+    """The field of ``layer`` the class value goes into: an integer field named like the classes (``class`` first,
+    then class*, label*, categor*), else a text field so named where every value it holds is a class number (an
+    empty one too; the number is written as text, as those are), else another integer field. Never the provider's
+    feature id (a GeoPackage's ``fid``) nor the score field.
+
+    Raises ValueError naming the layer, the field and what to do: a text class field holding class names (a number
+    beside them would mix the two), or no field at all."""
+    from ..algorithms.common import likely_class_field
+
+    keys = set(layer.primaryKeyAttributes())
+    fields = [f for i, f in enumerate(layer.fields()) if i not in keys and f.name().lower() != SCORE_FIELD]
+    integers = [f.name() for f in fields if _is_integer(f)]
+    texts = [f.name() for f in fields if _is_text(f)]
+    exact = [name for name in integers + texts if name.lower() == CLASS_FIELD]
+    named = (exact[0] if exact and exact[0] in integers else None) or likely_class_field(integers)
+    if named:
+        return ClassTarget(layer.name(), named)
+    text = exact[0] if exact else likely_class_field(texts)
+    if text:
+        names = sorted(str(v) for v in layer.uniqueValues(layer.fields().indexOf(text))
+                       if v is not None and v != NULL and not _is_number(str(v)))
+        if not names:
+            return ClassTarget(layer.name(), text, text=True)
+        raise ValueError(f"'{layer.name()}' keeps its classes as text in the field '{text}' ('{names[0]}'), and the "
+                         f"class value is a number: add an integer field for it (e.g. 'class_id') or accept into a "
+                         f"scratch layer.")
+    if integers:
+        return ClassTarget(layer.name(), integers[0])
+    raise ValueError(f"'{layer.name()}' has no class field: add an integer field '{CLASS_FIELD}' to it or accept "
+                     f"into a scratch layer.")
 
 
 class Accepted:
@@ -64,13 +119,11 @@ class Accepted:
             class_value: int, score: float) -> int:
         """Add ``geometries`` (in ``source_crs``) to ``layer`` with ``class_value``; returns how many were added.
 
-        Raises ValueError with what to do when the layer cannot take them (not editable, no class field)."""
+        Raises ValueError with what to do when the layer cannot take them (not editable, no class field; see
+        :func:`class_target`)."""
         if not is_polygon_layer(layer):
             raise ValueError(f"'{layer.name()}' is not a polygon layer: choose a polygon layer or make a scratch one.")
-        field = class_field(layer)
-        if field is None:
-            raise ValueError(f"'{layer.name()}' has no integer field for the class value: add a field "
-                             f"'{CLASS_FIELD}' (integer) or make a scratch layer.")
+        target = class_target(layer)
         transform = QgsCoordinateTransform(source_crs, layer.crs(), QgsProject.instance())
         features = []
         for geometry in geometries:
@@ -80,7 +133,7 @@ class Accepted:
                 moved.convertToMultiType()
             feature = QgsFeature(layer.fields())
             feature.setGeometry(moved)
-            feature.setAttribute(field, int(class_value))
+            feature.setAttribute(target.field, target.value(class_value))
             if layer.fields().indexOf(SCORE_FIELD) >= 0:
                 feature.setAttribute(SCORE_FIELD, float(score))
             features.append(feature)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from qgis.core import QgsPointXY, QgsProject, QgsRasterLayer
+from qgis.core import NULL, QgsPointXY, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtTest import QTest
 
@@ -32,6 +32,34 @@ def state(panel) -> dict:
             "band_vertices": panel.mask_band.numberOfVertices(), "box_vertices": panel.box_band.numberOfVertices(),
             "status": panel.status.text(),
             "score": panel.score, "embedded": panel.window is not None and panel.window.embedded()}
+
+
+def text_class_field(canvas, panel) -> None:
+    """A click's mask accepted into GeoPackage layers of the user's: one whose text field 'class' holds class
+    names (refused, saying why), one with an integer 'class_id' beside it (taken)."""
+    from qgis.core import QgsVectorLayer
+    from qgis.utils import iface
+
+    step("text class field")
+    x, y = CONFIG["click"]
+    QTest.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     screen_point(canvas, QgsPointXY(x, y)))
+    settle_panel(panel)
+    masks = len(panel.masks)
+    for name in ("names", "both"):
+        layer = QgsVectorLayer(CONFIG["gpkg"][name], f"labels ({name})", "ogr")
+        QgsProject.instance().addMapLayer(layer)
+        panel.target_box.setLayer(layer)
+        hint = panel.field_label.text()
+        panel.accept_button.click()
+        layer.reload()
+        REPORT[f"gpkg_{name}"] = {"masks": masks, "hint": hint, "status": panel.status.text(),
+                                  "rows": [[None if v == NULL else v for v in f.attributes()[1:]]
+                                           for f in layer.getFeatures()]}
+        wait(300)  # the wrapped labels laid out again
+        panel.grab().save(str(OUT / f"panel-gpkg-{name}.png"))
+        save()
+    iface.mainWindow().grab().save(str(OUT / "gpkg-accepted.png"))
 
 
 def main() -> None:
@@ -102,6 +130,8 @@ def main() -> None:
     step("undo")
     panel.undo_button.click()
     REPORT["undo"] = {"features": target.featureCount() if target else None, "status": panel.status.text()}
+    save()
+    text_class_field(canvas, panel)
     REPORT["finished"] = True
     save()
     plugin.unload()  # as QGIS does when the plugin is switched off: nothing of the tool may stay on the canvas

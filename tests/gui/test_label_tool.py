@@ -21,6 +21,24 @@ pytestmark = [pytest.mark.qgis, pytest.mark.gui]
 CLASS_VALUE = 3
 
 
+def _geopackage(path: Path, image: str, fields: dict[str, str], value: str | None = None) -> str:
+    """A polygon layer of the user's in the image's CRS with ``fields`` (name: OGR type name) and, given ``value``,
+    one feature whose first field holds it."""
+    from osgeo import gdal, ogr, osr
+
+    srs = osr.SpatialReference(wkt=gdal.Open(image).GetProjection())
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = source.CreateLayer("labels", srs, ogr.wkbMultiPolygon)
+    for name, kind in fields.items():
+        layer.CreateField(ogr.FieldDefn(name, getattr(ogr, f"OFT{kind}")))
+    if value is not None:
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetField(next(iter(fields)), value)
+        layer.CreateFeature(feature)
+    source = None
+    return str(path)
+
+
 @pytest.fixture(scope="module")
 def session(tmp_path_factory, deploy_plugin, venv_site_packages):
     import rasterio
@@ -38,6 +56,9 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
               "click": [left + 0.5 * width, bottom + 0.5 * height],
               "negative": [left + 0.2 * width, bottom + 0.8 * height],
               "box": [[left + 0.25 * width, bottom + 0.3 * height], [left + 0.7 * width, bottom + 0.75 * height]]}
+    both = {"class": "String", "class_id": "Integer"}
+    config["gpkg"] = {"names": _geopackage(root / "names.gpkg", scene["image"], {"class": "String"}, "building"),
+                      "both": _geopackage(root / "both.gpkg", scene["image"], both)}
     deploy_plugin(root, venv_site_packages)
     out = root / "session"
     done = run_session(Path(__file__).with_name("label_session.py"), root,
@@ -94,3 +115,17 @@ def test_accept_adds_the_mask_with_the_class_and_undo_takes_it_back(session):
     assert accept["classes"] == [CLASS_VALUE]
     assert "Accepted" in accept["status"]
     assert report["undo"]["features"] == 0, report["undo"]
+
+
+def test_a_text_class_field_of_names_is_refused_and_an_integer_one_taken(session):
+    """The panel says which field takes the class before Accept; a text 'class' holding names is refused with the
+    field and the layer named, nothing written (before, '3' was written beside 'building')."""
+    report, _config = session
+    names, both = report["gpkg_names"], report["gpkg_both"]
+    assert names["masks"] > 0, names
+    refused = "'labels (names)' keeps its classes as text in the field 'class' ('building')"
+    assert refused in names["hint"] and refused in names["status"], names
+    assert names["rows"] == [["building"]]
+    assert both["hint"] == "the class goes into the integer field 'class_id' of 'labels (both)'", both
+    assert both["rows"] == [[None, CLASS_VALUE]] * both["masks"], both
+    assert "Accepted" in both["status"]
