@@ -63,8 +63,9 @@ class DualStreamPlugin:
         self.iface.addPluginToMenu("DualStream", self.label_action)
 
     def toggle_labelling(self, on: bool) -> None:
-        """Show the labelling panel and make its map tool current (on), or put both away (off): the toolbar
-        button's click. Picking another map tool leaves the panel open (Accept and Undo still apply)."""
+        """Show the labelling panel and make its map tool current (on), or put both away and give back the tool
+        current before (off): the toolbar button's click. Picking another map tool leaves the panel open (Accept and
+        Undo still apply)."""
         if on:
             if self.label_panel is None:
                 from .labeling.panel import LabelPanel
@@ -73,11 +74,9 @@ class DualStreamPlugin:
                 self.label_panel.tool.setAction(self.label_action)
                 self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.label_panel)
             self.label_panel.show()
-            if self.iface.mapCanvas().mapTool() is not self.label_panel.tool:
-                self.iface.mapCanvas().setMapTool(self.label_panel.tool)  # checks the action
+            self.label_panel.use_tool()
         elif self.label_panel is not None:
-            if self.iface.mapCanvas().mapTool() is self.label_panel.tool:
-                self.iface.mapCanvas().unsetMapTool(self.label_panel.tool)
+            self.label_panel.put_tool_away()  # the tool current before the button, else QGIS's Pan
             self.label_panel.hide()
 
     @staticmethod

@@ -22,6 +22,7 @@ from qgis.core import (
     QgsTask,
 )
 from qgis.gui import QgsMapLayerComboBox, QgsRubberBand, QgsVertexMarker
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (
@@ -60,6 +61,7 @@ class LabelPanel(QDockWidget):
         self.canvas = iface.mapCanvas()
         self.tool = PromptMapTool(self.canvas)
         self.tool.prompted.connect(self.add_prompt)
+        self._previous_tool = None  # the canvas's tool before ours, given back when ours is put away
         self.accepted = Accepted()
         self.points: list[tuple[object, bool]] = []  # (QgsPointXY in canvas CRS, positive)
         self.box: QgsRectangle | None = None
@@ -326,17 +328,35 @@ class LabelPanel(QDockWidget):
         if level != Qgis.MessageLevel.Info and self.iface is not None:
             self.iface.messageBar().pushMessage("DualStream", text, level, 8)
 
+    def use_tool(self) -> None:
+        """The panel's map tool made current; the tool current before is kept to be given back."""
+        current = self.canvas.mapTool()
+        if current is not self.tool:
+            self._previous_tool = current
+            self.canvas.setMapTool(self.tool)  # checks the label action
+
+    def put_tool_away(self) -> None:
+        """The tool current before ours given back, as QGIS's own tools leave one current: QGIS's Pan where there
+        was none or it is gone (a plugin's tool deleted meanwhile). Nothing changes while another tool is current."""
+        previous, self._previous_tool = self._previous_tool, None
+        if self.canvas.mapTool() is not self.tool:
+            return
+        if previous is not None and not sip.isdeleted(previous):
+            self.canvas.setMapTool(previous)
+        else:
+            self.iface.actionPan().trigger()
+        if self.canvas.mapTool() is self.tool:  # neither took the canvas: no tool rather than ours on a hidden panel
+            self.canvas.unsetMapTool(self.tool)
+
     def release(self) -> None:
         """Everything the panel drew taken off the canvas, and its tool put away (the plugin is unloading)."""
         self.clear(new_window=True)
-        if self.canvas.mapTool() is self.tool:
-            self.canvas.unsetMapTool(self.tool)
+        self.put_tool_away()
         self.canvas.scene().removeItem(self.mask_band)
         self.canvas.scene().removeItem(self.box_band)
         self.tool.release()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.clear(new_window=True)
-        if self.canvas.mapTool() is self.tool:
-            self.canvas.unsetMapTool(self.tool)
+        self.put_tool_away()
         super().closeEvent(event)

@@ -62,6 +62,33 @@ def text_class_field(canvas, panel) -> None:
     iface.mainWindow().grab().save(str(OUT / "gpkg-accepted.png"))
 
 
+def tools_given_back(canvas, plugin, before) -> None:
+    """The label button unchecked (or the panel closed): the tool current before it is current again, QGIS's Pan
+    where there was none."""
+    from qgis.utils import iface
+
+    def now() -> dict:
+        tool = canvas.mapTool()
+        return {"tool": type(tool).__name__ if tool is not None else None,
+                "action": tool.action().objectName() if tool is not None and tool.action() is not None else None,
+                "label_checked": plugin.label_action.isChecked(), "panel_visible": plugin.label_panel.isVisible()}
+
+    step("label button unchecked")
+    plugin.label_action.trigger()
+    REPORT["unchecked"] = dict(now(), same=canvas.mapTool() is before)
+    step("no tool before the button")
+    canvas.unsetMapTool(canvas.mapTool())
+    plugin.label_action.trigger()
+    plugin.label_action.trigger()
+    REPORT["none_before"] = now()
+    step("panel closed")
+    iface.actionIdentify().trigger()
+    plugin.label_action.trigger()
+    plugin.label_panel.close()
+    REPORT["closed"] = now()
+    save()
+
+
 def main() -> None:
     from qgis.utils import iface, plugins
 
@@ -75,6 +102,8 @@ def main() -> None:
     step('plugin')
     plugin = plugins["dualstream_qgis"]
     REPORT["toolbar"] = [a.text() for a in plugin.toolbar.actions()]
+    iface.actionZoomIn().trigger()  # the tool the label button takes over, given back when it is unchecked
+    before = canvas.mapTool()
     step('plugin.label_action.trigger')
     plugin.label_action.trigger()  # a click on the toolbar button
     panel = plugin.label_panel
@@ -132,6 +161,7 @@ def main() -> None:
     REPORT["undo"] = {"features": target.featureCount() if target else None, "status": panel.status.text()}
     save()
     text_class_field(canvas, panel)
+    tools_given_back(canvas, plugin, before)
     REPORT["finished"] = True
     save()
     plugin.unload()  # as QGIS does when the plugin is switched off: nothing of the tool may stay on the canvas

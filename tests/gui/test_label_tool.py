@@ -129,3 +129,13 @@ def test_a_text_class_field_of_names_is_refused_and_an_integer_one_taken(session
     assert both["hint"] == "the class goes into the integer field 'class_id' of 'labels (both)'", both
     assert both["rows"] == [[None, CLASS_VALUE]] * both["masks"], both
     assert "Accepted" in both["status"]
+
+
+def test_unchecking_the_button_gives_back_the_tool_it_took_over(session):
+    """As QGIS's own tools: unchecking the button (or closing the panel) leaves a tool on the canvas, the one
+    current before (before, the canvas was left with none), or Pan where there was none."""
+    report, _config = session
+    assert report["unchecked"] == {"tool": "QgsMapToolZoom", "action": "mActionZoomIn", "label_checked": False,
+                                   "panel_visible": False, "same": True}, report["unchecked"]
+    assert report["none_before"]["action"] == "mActionPan", report["none_before"]
+    assert report["closed"]["action"] == "mActionIdentify" and not report["closed"]["label_checked"], report["closed"]
