@@ -222,7 +222,14 @@ class LabelPanel(QDockWidget):
             self.say(f"Embedding the window (once per window)… {said[-1]}")
 
     def _pixel_metres(self) -> float:
-        """The canvas's pixel in metres on the ground at its centre (a web layer is read at what the user sees)."""
+        """The canvas's pixel in metres on the ground at its centre (a web layer is read at what the user sees).
+
+        Its width, east-west: in a geographic canvas (EPSG:4326) a pixel is as many degrees high as wide, and a
+        degree of latitude is longer on the ground than one of longitude (about 1/cos(latitude) times), so the
+        pixel is taller than wide on the ground. The window is read in the service's CRS (web mercator keeps
+        shapes: square pixels there are square on the ground) at that width: as sharp as the screen across,
+        sharper up and down, so at 37.5°N a 463 x 649 canvas gives a window of about 463 x 815 pixels of the same
+        ground. That is right: reading at the pixel's height would show less than the screen does across."""
         import math
 
         wgs84 = QgsCoordinateTransform(self.canvas.mapSettings().destinationCrs(),

@@ -79,7 +79,8 @@ class Window:
         self.layer = layer
         self.model = model
         self.extent = QgsRectangle(extent)
-        self.pixel_size = pixel_size  # metres per pixel a web layer is read at: what the canvas shows
+        self.pixel_size = pixel_size  # metres per pixel a web layer is read at: what the canvas shows (no finer
+        # than the service's finest level)
         self.stac = stac  # (STAC item, asset keys) of a layer shown for an item: its windows are read from the item
         self._session = None
         self.said: list[str] = []  # what the engine said while embedding (model download, licence, window)
@@ -99,9 +100,10 @@ class Window:
         folder = tempfile.mkdtemp(prefix="dualstream-label-")
         extent = self.extent
         source = api.WebSource(layer.description, name=f"{layer.kind} layer '{layer.name}'", stem=layer.name)
+        # zoomed in past the service's finest level, the canvas's pixel would only enlarge its tiles: no finer
         return api.read_web_sources([source], [extent.xMinimum(), extent.yMinimum(), extent.xMaximum(),
                                                extent.yMaximum()], crs, self.pixel_size, folder,
-                                    engine_messages(self.said))[0]
+                                    engine_messages(self.said), no_finer_than_service=True)[0]
 
     def answer(self, request: Request) -> Answer:
         """The mask for ``request`` (the window embedded first when it is not yet): runs in a task or the GUI."""

@@ -45,6 +45,7 @@ class WebWindow:
     pixel_size: float
     map_pixel_size: float
     crs: str
+    asked: float | None = None  # the pixel size asked (metres), where the service's finest level was coarser
 
 
 def xyz_description(url: str, zmin: int = 0, zmax: int = 19, bands: int = 4, tile_size: int = 256,
@@ -158,11 +159,13 @@ def _area_of_use(srs: object, crs: str) -> tuple[float, float, float, float]:
 
 def web_window(description: str, extent: list[float], extent_crs: str | None,
                pixel_size: float | Callable[[float], float | None], destination: str | os.PathLike,
-               name: str = "web layer") -> WebWindow:
+               name: str = "web layer", no_finer_than_service: bool = False) -> WebWindow:
     """The window ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``; None: the source's CRS) of the web
     source ``description`` at ``pixel_size`` metres on the ground (see :func:`map_units_per_metre`) as a warped
     VRT at ``destination`` (a ``.web.vrt`` file; its folder must exist). ``pixel_size`` may be a function of the
-    latitude of the extent's middle (a model trained in degrees: its metres depend on where it is read). Nothing is
+    latitude of the extent's middle (a model trained in degrees: its metres depend on where it is read).
+    ``no_finer_than_service``: a pixel finer than the service's finest level (an XYZ layer's ``zmax``, a WMTS's
+    finest matrix, a WCS coverage's grid) becomes that level's (``asked`` keeps the size asked). Nothing is
     fetched here but the service's description (WMTS capabilities, WCS coverage description)."""
     gdal = require("osgeo.gdal")
     osr = require("osgeo.osr")
@@ -201,7 +204,11 @@ def web_window(description: str, extent: list[float], extent_crs: str | None,
                           f"has a map.")
     ground = pixel_size(_latitude(target, bounds)) if callable(pixel_size) else pixel_size
     _check_size(ground, name)
-    pixel_size = ground * map_units_per_metre(target, bounds)
+    asked, per_metre = float(ground), map_units_per_metre(target, bounds)
+    pixel_size = ground * per_metre
+    finest = min(abs(dx), abs(dy))  # the source's own grid: its finest level (a WMS's is finer than any read)
+    if no_finer_than_service and not _renders_any_size(description) and pixel_size < finest * (1 - 1e-9):
+        pixel_size, ground = finest, finest / per_metre  # finer would only enlarge the service's pixels
     width, height = round((xmax - xmin) / pixel_size), round((ymax - ymin) / pixel_size)
     if width < 1 or height < 1:
         raise ConfigError(f"The extent for the {name} is smaller than one pixel of {ground} m; draw a "
@@ -231,7 +238,8 @@ def web_window(description: str, extent: list[float], extent_crs: str | None,
     final.SetMetadataItem(SERVICE_TAG, f"{name}|{url}")
     final = None
     bands = len(colour)
-    return WebWindow(str(path), bands, width, height, float(ground), float(pixel_size), target.ExportToWkt())
+    return WebWindow(str(path), bands, width, height, float(ground), float(pixel_size), target.ExportToWkt(),
+                     asked if ground > asked else None)
 
 
 def _check_size(size: float | None, name: str) -> None:
@@ -258,11 +266,8 @@ def _on_grid(description: str, left: float, top: float, width: int, height: int,
     coarsest finer zoom level instead, every picture would be resampled twice (by the server, then onto the grid),
     softer than the image the server renders from. Tile services (XYZ, WMTS) have fixed zoom levels and WCS asks
     for the grid itself: their descriptions are left as they are."""
-    text = description
-    if not text.lstrip().startswith("<") and text.lower().endswith(".xml") and os.path.isfile(text):
-        with open(text, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
-    if not text.lstrip().startswith("<GDAL_WMS") or not re.search(r"<Service\s+name=\"(WMS|AGS)\"", text):
+    text = _description_text(description)
+    if not _renders_any_size(text):
         return description
     window = (f"<DataWindow><UpperLeftX>{left!r}</UpperLeftX><UpperLeftY>{top!r}</UpperLeftY>"
               f"<LowerRightX>{left + width * pixel!r}</LowerRightX><LowerRightY>{top - height * pixel!r}</LowerRightY>"
@@ -270,6 +275,21 @@ def _on_grid(description: str, left: float, top: float, width: int, height: int,
     if "<DataWindow>" not in text:
         return description
     return re.sub(r"<DataWindow>.*?</DataWindow>", window, text, count=1, flags=re.S)
+
+
+def _description_text(description: str) -> str:
+    """A web description's text (itself, or the text of the ``.xml`` file it names)."""
+    if not description.lstrip().startswith("<") and description.lower().endswith(".xml") and \
+            os.path.isfile(description):
+        with open(description, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    return description
+
+
+def _renders_any_size(description: str) -> bool:
+    """Whether the service renders any box at any size (a WMS or ArcGIS REST description), not fixed levels."""
+    text = _description_text(description)
+    return text.lstrip().startswith("<GDAL_WMS") and bool(re.search(r"<Service\s+name=\"(WMS|AGS)\"", text))
 
 
 def service_url(description: str) -> str:

@@ -52,12 +52,15 @@ class WebSource:
 
 def read_web_sources(sources: Sequence[WebSource], extent: list[float] | None, extent_crs: str | None,
                      pixel_size: float | None, folder: str | os.PathLike, callback: Callback, *,
-                     model: str | None = None, size_key: str = "segment.pixel_size") -> list[str]:
+                     model: str | None = None, size_key: str = "segment.pixel_size",
+                     no_finer_than_service: bool = False) -> list[str]:
     """Each web source's window over ``extent`` at ``pixel_size`` metres per pixel (None: ``model``'s training
     pixel size, said in the log): virtual rasters in a new folder inside ``folder``, named ``<stem>.web.vrt``
     (a second source of the same stem gets ``_2``), fetched window by window as the run reads them. Refused
     without an extent, or without a pixel size where the model records none (``size_key``: the setting to give).
-    The one rule for the command line and QGIS alike."""
+    The one rule for the command line and QGIS alike. ``no_finer_than_service``: read no finer than a tile
+    service's finest level (said in the log), for a reader that takes any pixel size (the labelling panel reads
+    at the canvas's pixel; Segment Anything gains nothing from enlarged tiles), never for a model's pixel size."""
     if not sources:
         return []
     what = f"The {sources[0].name}" if len(sources) == 1 else f"The web layers ({', '.join(s.name for s in sources)})"
@@ -85,7 +88,11 @@ def read_web_sources(sources: Sequence[WebSource], extent: list[float] | None, e
             stem = f"{base}_{number}"
         taken.add(stem.lower())
         window = web_window(source.description, extent, extent_crs, size if callable(size) else float(size),
-                            inside / f"{stem}{WINDOW_SUFFIX}", name=source.name)
+                            inside / f"{stem}{WINDOW_SUFFIX}", name=source.name,
+                            no_finer_than_service=no_finer_than_service)
+        if window.asked is not None:
+            callback.info(f"The {source.name} has nothing finer than {window.pixel_size:.3g} m per pixel here (its "
+                          f"finest level): read at that, not at the {window.asked:.3g} m asked.")
         if not pixel_size and not paths:
             read = f"the {sources[0].name} is" if len(sources) == 1 else "web layers are"
             callback.info(f"{mention(size_key)} not given: {read} read at {window.pixel_size:g} m per pixel, the "

@@ -181,3 +181,47 @@ def test_an_extent_no_web_map_holds_is_refused_before_any_tile(tmp_path, extent,
     description = xyz_description("http://127.0.0.1:9/{z}/{x}/{y}.png")  # nothing listens: no tile may be asked
     with pytest.raises(ConfigError, match=said):
         web_window(description, extent, "EPSG:4326", 1.0, tmp_path / "w.web.vrt")
+
+
+def _read_at(description: str, pixel: float, folder, **options) -> tuple[str, list[str]]:
+    """The window of ``description`` over 200 x 150 m of web mercator at 45°N read at ``pixel`` metres, and what
+    was said (nothing is fetched: the window is a virtual raster)."""
+    from engine.callbacks import Callback
+    from engine.segment.web_sources import WebSource, read_web_sources
+
+    said: list[str] = []
+
+    class Said(Callback):
+        def info(self, message: str) -> None:
+            said.append(message)
+
+    extent = [1_000_000.0, 5_620_000.0, 1_000_200.0, 5_620_150.0]
+    path, = read_web_sources([WebSource(description, name="XYZ layer 'tiles'", stem="tiles")], extent, "EPSG:3857",
+                             pixel, folder, Said(), **options)
+    return path, said
+
+
+def test_the_labelling_window_is_read_no_finer_than_the_tiles_finest_level(tmp_path):
+    """Zoomed in past the tiles' finest level, the labelling panel read the window at the canvas's pixel (0.084 m
+    where the tiles end at 0.25 m): only time, and pixels enlarged for Segment Anything. Asked to, the engine reads
+    it at the finest level instead and says so; a coarser pixel, a service that renders any size (WMS) and
+    Segment's own reading (a model's pixel size) are left as asked."""
+    from engine.data.web import MERCATOR, xyz_description
+
+    tiles = xyz_description("http://127.0.0.1:9/{z}/{x}/{y}.png", zmax=16)  # nothing listens: nothing is fetched
+    level = 2 * MERCATOR / (256 * 2 ** 16)  # zoom 16's pixel, in web mercator's units
+    path, said = _read_at(tiles, 0.1, tmp_path / "a", no_finer_than_service=True)
+    with rasterio.open(path) as window:
+        assert window.res[0] == pytest.approx(level) and window.width == round(200 / level)
+    latitude = np.degrees(2 * np.arctan(np.exp(5_620_075.0 / 6378137.0)) - np.pi / 2)  # the extent's middle
+    finest = level * np.cos(np.radians(latitude))  # metres on the ground there, about 1.69
+    assert any(line.startswith(f"The XYZ layer 'tiles' has nothing finer than {finest:.3g} m per pixel here")
+               and "not at the 0.1 m asked" in line for line in said), said
+    read = float(re.search(r"read over the extent at ([\d.]+) m per pixel", " ".join(said)).group(1))
+    assert read == pytest.approx(finest, rel=1e-4), said
+    for description, pixel, options in ((tiles, 0.1, {}), (tiles, 5.0, {"no_finer_than_service": True}),
+                                        (wms_description("http://127.0.0.1:9/wms", "scene", "EPSG:3857"), 0.1,
+                                         {"no_finer_than_service": True})):
+        path, said = _read_at(description, pixel, tmp_path / f"{pixel}-{len(options)}", **options)
+        assert not any("has nothing finer" in line for line in said), said
+        assert any(f"read over the extent at {pixel:g} m per pixel" in line for line in said), said

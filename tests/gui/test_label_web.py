@@ -12,6 +12,7 @@ polygons land in each CRS, what was read, and what the dialogs wrote. Screenshot
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 from pathlib import Path
@@ -23,6 +24,7 @@ from tests.gui.desktop import run_session, session_report
 pytestmark = [pytest.mark.qgis, pytest.mark.gui]
 
 CLASS_VALUE, GPKG_CLASS = 3, 7
+ZMAX = 18  # the tiles' finest zoom level
 
 
 def _geopackage(path: Path, crs: str) -> str:
@@ -52,7 +54,7 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
     scene = make_scene(root / "data", "scene", size=(160, 200), seed=4, aux_channels=0, dtype="uint8")
     rgb = root / "rgb.tif"
     subprocess.run(["gdal_translate", "-q", "-b", "1", "-b", "2", "-b", "3", scene["image"], str(rgb)], check=True)
-    subprocess.run(["gdal2tiles.py", "--xyz", "-q", "-z", "16-18", "-w", "none", "--processes", "1", str(rgb),
+    subprocess.run(["gdal2tiles.py", "--xyz", "-q", "-z", f"16-{ZMAX}", "-w", "none", "--processes", "1", str(rgb),
                     str(root / "tiles")], check=True, capture_output=True)
     with rasterio.open(rgb) as image:
         crs, (left, bottom, right, top) = image.crs.to_string(), image.bounds
@@ -79,7 +81,7 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
     out = root / "session"
     models = {"someone/tiny-sam": save_tiny("sam", root / "sam"), "someone/tiny-sam2": save_tiny("sam2", root / "sam2")}
     with FileServer(root / "tiles") as tiles, LocalHub(models) as hub:
-        config["xyz"] = f"type=xyz&url={tiles.url}/%7Bz%7D/%7Bx%7D/%7By%7D.png&zmax=18&zmin=16"
+        config["xyz"] = f"type=xyz&url={tiles.url}/%7Bz%7D/%7Bx%7D/%7By%7D.png&zmax={ZMAX}&zmin=16"
         done = run_session(Path(__file__).with_name("label_web_session.py"), root, dict(config, out=str(out)),
                            timeout=600, env={"OMP_NUM_THREADS": "1", "TMPDIR": str(root), "HF_ENDPOINT": hub.url,
                                              "HF_HOME": str(root / "hf")})
@@ -104,15 +106,53 @@ def test_the_button_makes_the_tool_current_and_another_tool_leaves_the_panel(ses
     assert fetched > 0
 
 
-def test_the_web_window_is_what_the_canvas_shows_at_its_pixel_size(session):
-    report, _config, _fetched = session
+def _latitude(config: dict) -> float:
+    """The latitude of the middle of the first view (degrees)."""
+    from osgeo import osr
+
+    scene, wgs84 = osr.SpatialReference(), osr.SpatialReference()
+    scene.SetFromUserInput(config["scene_crs"])
+    wgs84.ImportFromEPSG(4326)
+    for ref in (scene, wgs84):
+        ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    view = config["view"]
+    _lon, lat, _ = osr.CoordinateTransformation(scene, wgs84).TransformPoint((view[0] + view[2]) / 2,
+                                                                             (view[1] + view[3]) / 2)
+    return lat
+
+
+def _finest_m(config: dict, zoom: int = ZMAX) -> float:
+    """The tiles' pixel at ``zoom`` in metres on the ground, at the middle of the first view."""
+    from engine.data.web import MERCATOR
+
+    return 2 * MERCATOR / (256 * 2 ** zoom) * math.cos(math.radians(_latitude(config)))
+
+
+def test_the_web_window_is_what_the_canvas_shows_no_finer_than_the_tiles(session):
+    """The canvas is zoomed in past the tiles' finest level (zoom 18, about 0.47 m here): the window is read at
+    that level, not at the canvas's pixel (about 0.2 m), which would only enlarge the tiles; said in the log."""
+    report, config, _fetched = session
     click = report["click"]
     assert click["window_crs"] == "EPSG:3857"
     said = " ".join(click["said"])
-    size = float(re.search(r"XYZ layer 'tiles' is read over the extent at ([\d.]+) m per pixel", said).group(1))
-    assert size == pytest.approx(click["canvas_pixel_m"], rel=0.02), said
+    finer = re.search(r"XYZ layer 'tiles' has nothing finer than ([\d.]+) m per pixel here \(its finest level\): "
+                      r"read at that, not at the ([\d.]+) m asked", said)
+    assert finer, said
+    assert float(finer.group(2)) == pytest.approx(click["canvas_pixel_m"], rel=0.02), said
+    assert click["canvas_pixel_m"] < _finest_m(config)
+    read = re.search(r"XYZ layer 'tiles' is read over the extent at ([\d.]+) m per pixel \(.*?\): (\d+) x (\d+) "
+                     r"pixels", said)
+    size, width, height = float(read.group(1)), int(read.group(2)), int(read.group(3))
+    assert size == pytest.approx(_finest_m(config), rel=1e-3), said
     # the window is the canvas's view, brought to the tiles' CRS (within a pixel)
     assert click["window"] == pytest.approx(click["canvas_extent"], abs=2 * size)
+    # square pixels on the ground (web mercator keeps shapes): as many columns as the canvas shows across at that
+    # size, and 1/cos(latitude) times more rows per screen row, as the EPSG:4326 canvas's pixels are that much
+    # taller than wide on the ground (the 462 x 816 window of a 463 x 649 canvas at 37.5°N, unclamped)
+    canvas_width, canvas_height = click["canvas_size"]
+    assert width == pytest.approx(canvas_width * click["canvas_pixel_m"] / size, abs=2), (width, height)
+    stretch = (height / canvas_height) / (width / canvas_width)
+    assert stretch == pytest.approx(1 / math.cos(math.radians(_latitude(config))), rel=0.02), (width, height)
     assert "Segment Anything model: SamModel" in said and "Downloaded 'someone/tiny-sam'" in said
 
 
