@@ -13,7 +13,7 @@ from typing import Any
 from processing.gui.wrappers import DIALOG_STANDARD, WidgetWrapper
 from qgis.PyQt.QtWidgets import QHBoxLayout, QLineEdit, QMenu, QToolButton, QWidget
 
-from .algorithms.common import split_list, toggled
+from .band_menu import fill_band_menu, toggled
 from .model_summary import band_descriptions, stac_bands
 from .widgets import ModelerSourceSelector
 
@@ -74,14 +74,7 @@ class BandsWrapper(ModelerSourceSelector, WidgetWrapper):
             self.button.setEnabled(bool(self.choices()))
 
     def fill_menu(self) -> None:
-        self.menu.clear()
-        chosen = {token.lower() for token in split_list(self.text.text())}
-        for token, shown in self.choices():
-            action = self.menu.addAction(shown)
-            action.setCheckable(True)
-            action.setChecked(token.lower() in chosen)
-            action.triggered.connect(lambda _checked=False, token=token: self.text.setText(
-                toggled(self.text.text(), token)))
+        fill_band_menu(self.menu, self.text, self.choices(), "segment.bands")  # "2,,3" said, as Run says it
 
     def setValue(self, value: Any) -> None:  # noqa: N802 - Processing API
         if isinstance(value, (list, tuple)):  # a script's or an older dialog's list of band numbers

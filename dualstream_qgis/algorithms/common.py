@@ -122,17 +122,6 @@ def split_list(text: str | None) -> list[str]:
     return [part.strip() for part in str(text).replace(";", ",").split(",") if part.strip()]
 
 
-def toggled(text: str, token: str) -> str:
-    """``text`` (bands separated by commas) with ``token`` added at the end, or removed when it is there."""
-    tokens = split_list(text)
-    lowered = [t.lower() for t in tokens]
-    if token.lower() in lowered:
-        tokens.pop(lowered.index(token.lower()))
-    else:
-        tokens.append(token)
-    return ",".join(tokens)
-
-
 def parse_floats(text: str | None, parameter: str) -> list[float]:
     """Comma/semicolon-separated numbers, with the parameter named in the error."""
     values = []

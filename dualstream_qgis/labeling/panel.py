@@ -198,7 +198,12 @@ class LabelPanel(QDockWidget):
             if extent.isEmpty():
                 self.say("The canvas shows none of the raster layer: zoom to it first.", Qgis.MessageLevel.Warning)
                 return
-            self.window = prompts.Window(layer, model, extent, self._pixel_metres(), stac_source(layer))
+            try:
+                stac = stac_source(layer)
+            except engine_api().DualStreamError as exc:
+                self.say(prompts.explain(exc), Qgis.MessageLevel.Critical)
+                return
+            self.window = prompts.Window(layer, model, extent, self._pixel_metres(), stac)
         request = prompts.Request(
             points=[(to_layer.transform(point), positive) for point, positive in self.points],
             box=to_layer.transformBoundingBox(self.box) if self.box is not None else None,

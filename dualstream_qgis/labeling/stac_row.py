@@ -18,8 +18,8 @@ from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import QHBoxLayout, QLineEdit, QMenu, QPushButton, QToolButton, QVBoxLayout, QWidget
 
-from ..algorithms.common import split_list, toggled
 from ..algorithms.segment import STAC_FILTER
+from ..band_menu import chosen_bands, fill_band_menu
 from ..engine_bridge import engine_api
 from ..model_summary import stac_bands
 from .prompts import engine_messages, explain
@@ -27,14 +27,17 @@ from .prompts import engine_messages, explain
 #: Where a layer keeps the STAC item it shows and the asset keys shown (saved with the project).
 ITEM_PROPERTY = "dualstream/stac_item"
 BANDS_PROPERTY = "dualstream/stac_bands"
+#: The engine's setting the bands are, in its messages (``label``'s bands: shown as red, green, blue).
+BANDS_KEY = "label.bands"
 
 
 def stac_source(layer) -> tuple[str, list[str]] | None:
-    """(the STAC item, its asset keys shown) of a layer this row added, else None."""
+    """(the STAC item, its asset keys shown) of a layer this row added, else None. ConfigError for a blank key
+    (a project edited by hand: this row writes none)."""
     if layer is None:
         return None
     item = str(layer.customProperty(ITEM_PROPERTY, "") or "")
-    return (item, split_list(str(layer.customProperty(BANDS_PROPERTY, "") or ""))) if item else None
+    return (item, chosen_bands(str(layer.customProperty(BANDS_PROPERTY, "") or ""), BANDS_KEY)) if item else None
 
 
 def layer_folder() -> str:
@@ -86,15 +89,8 @@ class StacRow(QWidget):
         layout.addLayout(second)
 
     def fill_menu(self) -> None:
-        self.menu.clear()
         names = stac_bands(self.item_edit.filePath()) or []
-        chosen = {token.lower() for token in split_list(self.bands_edit.text())}
-        for name in names:
-            action = self.menu.addAction(name)
-            action.setCheckable(True)
-            action.setChecked(name.lower() in chosen)
-            action.triggered.connect(lambda _checked=False, name=name: self.bands_edit.setText(
-                toggled(self.bands_edit.text(), name)))
+        fill_band_menu(self.menu, self.bands_edit, [(name, name) for name in names], BANDS_KEY)
 
     def add_layer(self) -> None:
         """The engine writes the item's VRT in a task (a URL may wait on its server); the layer is added after."""
@@ -105,9 +101,13 @@ class StacRow(QWidget):
         if self.task is not None:
             return
         api = engine_api()
+        try:  # the engine's rule for band lists, before the item is read: "red,,blue" is no red,blue
+            bands = chosen_bands(self.bands_edit.text(), BANDS_KEY) or None
+        except api.ConfigError as exc:
+            self.said.emit(str(exc), Qgis.MessageLevel.Critical)
+            return
         if not api.is_remote(item):
             item = os.path.abspath(item)  # the layer keeps it: the project may be opened from elsewhere
-        bands = split_list(self.bands_edit.text()) or None
         folder = layer_folder()
         messages: list[str] = []
         callback = engine_messages(messages)

@@ -66,15 +66,16 @@ def predict_prompts(session: PromptSession, points: Sequence[tuple[float, float]
                            min_pixels=min_pixels)
 
 
-def stac_layer(item: str, bands: Sequence[str] | None, folder: str, callback: Callback | None = None) -> StacLayer:
+def stac_layer(item: str, bands: str | Sequence[str] | None, folder: str,
+               callback: Callback | None = None) -> StacLayer:
     """A layer a front end can show for the STAC ``item`` (file or URL; QGIS has no STAC layer): a VRT of the
-    assets ``bands`` names (None: red, green, blue by name) written as new files in ``folder``, never over a file
-    the item reads. Prompt its windows with :func:`prompted_session` on the item and the same bands
-    (``layer.bands``), which reads them as Segment does.
+    assets ``bands`` names (text as typed or a list; None: red, green, blue by name) written as new files in
+    ``folder``, never over a file the item reads. Prompt its windows with :func:`prompted_session` on the item and
+    the same bands (``layer.bands``), which reads them as Segment does.
 
     Raises:
-        DataError: the item cannot be read or the bands do not fit it. ConfigError: a file the item reads is in
-            the way.
+        DataError: the item cannot be read or the bands do not fit it. ConfigError: a blank band entry
+            (``red,,blue``, refused as by ``--bands``), or a file the item reads is in the way.
     """
     from ..prompted.stac_source import write_stac_layer
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..callbacks import Callback
+from ..config.bands import parse_band_list
 from ..data.band_match import match_bands, pick_bands
 from ..data.input_vrt import InputFiles, pick_vrt
 from ..data.stac import StacBand, StacItem, read_item
@@ -56,18 +57,19 @@ class StacLayer:
     said: list[str] = field(default_factory=list)
 
 
-def pick_item_bands(item: StacItem, bands: Sequence[str | int] | None = None) -> StacPick:
-    """The assets of ``item`` that ``bands`` names (see :data:`BANDS_HELP`), else red, green and blue by name (an
-    item of fewer than three bands: its first, as grey).
+def pick_item_bands(item: StacItem, bands: str | Sequence[str | int] | None = None) -> StacPick:
+    """The assets of ``item`` that ``bands`` names (see :data:`BANDS_HELP`; text as typed or a list), else red,
+    green and blue by name (an item of fewer than three bands: its first, as grey).
 
     Raises:
+        ConfigError: a blank entry in ``bands`` (:func:`engine.config.bands.parse_band_list`).
         DataError: a band the item lacks, a wrong count, or no bands named red, green and blue; listing the
             item's bands with their asset keys.
     """
     where = f"STAC item '{item.id}'"
     labels = [b.label for b in item.bands]
     listing = f" The item's bands: {item.listing()}."
-    given = [str(b).strip() for b in bands or () if str(b).strip()]
+    given = parse_band_list(bands, "label.bands") or []  # the one rule: "red,,blue" is refused, not read as 2
     if not item.bands:
         raise DataError(f"The {where} has no single-band raster data assets to show; give an item whose assets "
                         f"are single-band GeoTIFFs or COGs.")
@@ -114,7 +116,7 @@ def _stacked(pick: StacPick, source: str, stack: Path, scaled: Path, callback: C
     return pick_vrt(path, list(range(1, len(labels) + 1)), labels, scaled, scaling.scale, scaling.offset)
 
 
-def stac_window_raster(source: str, bands: Sequence[str | int] | None, files: InputFiles,
+def stac_window_raster(source: str, bands: str | Sequence[str | int] | None, files: InputFiles,
                        callback: Callback | None = None) -> tuple[str, StacPick, list[str]]:
     """The item at ``source`` as one raster of the picked bands, in ``files`` (temporary, the caller closes it):
     (its path, the pick, what was said)."""
@@ -129,7 +131,7 @@ def _stem(item_id: str, keys: Sequence[str]) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{item_id}-{'-'.join(keys)}").strip("._-")[:120] or "stac-item"
 
 
-def write_stac_layer(source: str, bands: Sequence[str | int] | None, folder: str | Path,
+def write_stac_layer(source: str, bands: str | Sequence[str | int] | None, folder: str | Path,
                      callback: Callback | None = None) -> StacLayer:
     """A VRT of the item's picked assets written as new files in ``folder`` (``ITEM-KEYS.vrt``, then ``-2``,
     ``-3`` ... where a name is taken; beside it ``.stack.vrt`` when the values are scaled), for a front end to
@@ -137,7 +139,7 @@ def write_stac_layer(source: str, bands: Sequence[str | int] | None, folder: str
 
     Raises:
         DataError: the item cannot be read, the bands do not fit it, or the folder does not exist.
-        ConfigError: a file to write is one the item reads (never written over).
+        ConfigError: a blank entry in ``bands``, or a file to write is one the item reads (never written over).
     """
     callback = callback or Callback()
     folder = Path(folder)

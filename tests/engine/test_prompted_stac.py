@@ -146,6 +146,27 @@ def test_the_layer_is_a_new_file_beside_nothing_it_reads(scene, tmp_path):
         stac_layer(str(scene["item"]), None, str(tmp_path / "missing"))
 
 
+@pytest.mark.parametrize("bands", ["red,,green,blue", ["red", "", "green", "blue"], ",,,", ["", " "]])
+def test_a_blank_band_entry_is_refused_by_the_one_rule_for_band_lists(scene, tmp_path, bands):
+    """Before, blank entries were dropped: red,,green,blue showed red, green, blue and ["", " "] natural colour;
+    the engine's band list rule (engine/config/bands.py) refuses them, as --bands and the algorithms' Bands do."""
+    from engine.api import stac_layer
+    from engine.errors import ConfigError, render
+
+    with pytest.raises(ConfigError, match="has an empty entry; give band numbers or names") as refused:
+        stac_layer(str(scene["item"]), bands, str(tmp_path))
+    assert render(refused.value.raw).startswith("bands '")  # named as the label command's setting
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_bands_given_as_text_are_read_as_a_list(scene, tmp_path):
+    """Text as typed ("blue;green, red") is the engine's to split; before, it was taken letter by letter."""
+    from engine.api import stac_layer
+
+    made = stac_layer(str(scene["item"]), "blue;green, red", str(tmp_path))
+    assert made.bands == ["blue", "green", "red"]
+
+
 def test_an_unscaled_item_makes_one_file_of_its_own_values(scene, tmp_path):
     from engine.api import stac_layer
 

@@ -69,6 +69,23 @@ def state(panel) -> dict:
             "said": list(window.said) if window is not None else []}
 
 
+def blank_band_entry(panel, project) -> None:
+    """Bands typed with a blank entry: the picker menu and *Add layer* say the engine's refusal, nothing is read."""
+    step("a blank band entry")
+    row = panel.stac_row
+    layers = len(project.mapLayers())
+    row.bands_edit.setText("red,,green,blue")
+    row.fill_menu()
+    menu = [[action.text(), action.isEnabled()] for action in row.menu.actions()]
+    row.add_button.click()
+    REPORT["blank"] = {"menu": menu, "status": panel.status.text(), "reading": row.task is not None,
+                       "layers_added": len(project.mapLayers()) - layers}
+    wait(300)  # the wrapped status laid out again
+    panel.grab().save(str(OUT / "stac-blank-band.png"))
+    row.bands_edit.clear()
+    save()
+
+
 def main() -> None:
     from qgis.utils import iface, plugins
 
@@ -91,6 +108,7 @@ def main() -> None:
     REPORT["menu"] = []
     panel.stac_row.fill_menu()
     REPORT["menu"] = [action.text() for action in panel.stac_row.menu.actions()]
+    blank_band_entry(panel, project)
     panel.stac_row.add_button.click()
     settle(lambda: panel.stac_row.task is not None)
     stac_layer = panel.raster_box.currentLayer()

@@ -127,3 +127,16 @@ def test_accepted_polygons_lie_where_the_item_lies_in_the_project_crs(session):
     assert accepted.SymDifference(moved).GetArea() <= 1e-3 * moved.GetArea()
     mx, my = to_mercator.TransformPoint(X0, Y0)[:2]
     assert abs(accepted.Centroid().GetX() - mx) < 400 and abs(accepted.Centroid().GetY() - my) < 400  # metres
+
+
+def test_a_blank_band_entry_is_refused_with_the_engines_message(session):
+    """"red,,green,blue" in the row's bands: before, the row dropped the blank and showed red, green, blue; now the
+    menu and *Add layer* say the engine's rule for band lists, and nothing is read."""
+    report, _config, _items, _assets = session
+    blank = report["blank"]
+    refused = "bands 'red,,green,blue' has an empty entry; give band numbers or names separated by single commas"
+    said, *bands = blank["menu"]
+    assert said[0].startswith(refused) and not said[1], blank["menu"]
+    assert bands == [["blue", False], ["green", False], ["red", False], ["nir", False]]
+    assert blank["status"].startswith(refused), blank["status"]
+    assert not blank["reading"] and blank["layers_added"] == 0
