@@ -123,7 +123,6 @@ class LabelPanel(QDockWidget):
         self.field_label.setWordWrap(True)
         form.addRow("Class field", self.field_label)
         self.target_box.layerChanged.connect(lambda _layer: self.show_class_field())
-        self.class_box.valueChanged.connect(lambda _value: self.show_class_field())
         self.show_class_field()
         text_row = QHBoxLayout()
         self.text_edit = QLineEdit(body)
@@ -288,7 +287,7 @@ class LabelPanel(QDockWidget):
             self.field_label.setText(f"'{CLASS_FIELD}' of a new scratch layer")
             return
         try:
-            self.field_label.setText(class_target(target).said(self.class_box.value()))
+            self.field_label.setText(class_target(target).said())
         except ValueError as exc:
             self.field_label.setText(str(exc))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qgis.core import (
-    NULL,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsFeature,
@@ -54,15 +53,21 @@ class ClassTarget:
     def value(self, class_value: int) -> int | str:
         return str(int(class_value)) if self.text else int(class_value)
 
-    def said(self, class_value: int) -> str:
+    def said(self, class_value: int | None = None) -> str:
         if self.text:
-            return (f"the field '{self.field}' of '{self.layer}' is a text field: the class is written as the text "
-                    f"'{int(class_value)}'")
+            written = "as text" if class_value is None else f"as the text '{int(class_value)}'"
+            return f"the field '{self.field}' of '{self.layer}' is a text field: the class is written {written}"
         return f"the class goes into the integer field '{self.field}' of '{self.layer}'"
 
 
 def _is_integer(field) -> bool:
     return field.isNumeric() and field.precision() == 0 and field.typeName().lower().startswith(("int", "long"))
+
+
+def _is_null(value) -> bool:
+    """A field's null: None in QGIS 4, a null QVariant in QGIS 3 (not compared with ``qgis.core.NULL``, which
+    tests/data/qgis4_api.json does not list)."""
+    return value is None or bool(getattr(value, "isNull", lambda: False)())
 
 
 def _is_number(text: str) -> bool:
@@ -75,8 +80,8 @@ def _is_text(field) -> bool:
 
 def class_target(layer: QgsVectorLayer) -> ClassTarget:
     """The field of ``layer`` the class value goes into: an integer field named like the classes (``class`` first,
-    then class*, label*, categor*), else a text field so named where every value it holds is a class number (an
-    empty one too; the number is written as text, as those are), else another integer field. Never the provider's
+    then class*, label*, categor*), else a text field so named where every value it holds is a class number (or
+    blank; the number is written as text, as those are), else another integer field. Never the provider's
     feature id (a GeoPackage's ``fid``) nor the score field.
 
     Raises ValueError naming the layer, the field and what to do: a text class field holding class names (a number
@@ -94,7 +99,7 @@ def class_target(layer: QgsVectorLayer) -> ClassTarget:
     text = exact[0] if exact else likely_class_field(texts)
     if text:
         names = sorted(str(v) for v in layer.uniqueValues(layer.fields().indexOf(text))
-                       if v is not None and v != NULL and not _is_number(str(v)))
+                       if not _is_null(v) and str(v).strip() and not _is_number(str(v)))
         if not names:
             return ClassTarget(layer.name(), text, text=True)
         raise ValueError(f"'{layer.name()}' keeps its classes as text in the field '{text}' ('{names[0]}'), and the "

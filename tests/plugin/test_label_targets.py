@@ -76,10 +76,11 @@ def test_a_text_class_field_of_numbers_gets_the_number_as_text_and_says_so(qgis_
 
     from dualstream_qgis.labeling.targets import class_target
 
-    layer = _geopackage(tmp_path / "numbers.gpkg", {"class": ogr.OFTString}, [{"class": "2"}, {}])
-    target = class_target(layer)
+    layer = _geopackage(tmp_path / "numbers.gpkg", {"class": ogr.OFTString}, [{"class": "2"}, {}, {"class": " "}])
+    target = class_target(layer)  # no value or a blank one is no class name
     assert (target.field, target.text) == ("class", True)
-    assert "'class' of 'labels' is a text field" in target.said(CLASS) and f"'{CLASS}'" in target.said(CLASS)
+    assert target.said(CLASS) == f"the field 'class' of 'labels' is a text field: the class is written as the text " \
+                                 f"'{CLASS}'"
     added, features = _accept(layer)
     assert added == 1 and features[0]["class"] == str(CLASS)
 
