@@ -401,7 +401,7 @@ CASES: list[Case] = [
          produces=("m.dsmodel",)),
     # found on real data (issue 24, item 11)
     Case("label_values_not_mapped_explained", lambda w, d: train(w, d, "--label-map", "4=1", label=w["label_0134"]),
-         ("label_0134.tif", "1 (1,024 px)", "raw 0 is class 0", "--no-strict-labels")),
+         ("label_0134.tif", "1 (1,024 px)", "raw 0 is class 0", "turn --strict-labels off")),
     Case("label_every_other_value_is_class_0",
          lambda w, d: train(w, d, "--label-map", "4=1", "--no-strict-labels", label=w["label_0134"], quiet=False),
          code=0, produces=("m.dsmodel",), warns=("not in the label mapping are class 0", "3 (1,024 px)")),
