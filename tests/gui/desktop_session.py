@@ -10,9 +10,8 @@ takes screenshots (``widget.grab()``).
 from __future__ import annotations
 
 import inspect
-import json
 import os
-import traceback
+import sys
 from pathlib import Path
 
 import processing
@@ -34,25 +33,10 @@ from qgis.PyQt.QtCore import QEventLoop, QTimer
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QApplication, QCheckBox, QMessageBox, QTextEdit
 
-CONFIG = json.loads(Path(os.environ["DUALSTREAM_GUI_CONFIG"]).read_text(encoding="utf-8"))
-OUT = Path(CONFIG["out"])
-REPORT: dict = {"steps": [], "dialogs": {}, "layer_values": [], "messages": [], "finished": False}
+sys.path.insert(0, os.environ["DUALSTREAM_GUI_TOOLS"])  # no __file__ here: run_session names the folder
+from session_tools import CONFIG, OUT, REPORT, save, start_later, step, wait  # noqa: E402 - found through the line above
 
-
-def save() -> None:
-    (OUT / "report.json").write_text(json.dumps(REPORT, indent=1, default=str), encoding="utf-8")
-
-
-def step(name: str) -> None:
-    """Record that a step starts (the last one recorded is where a crash happened)."""
-    REPORT["steps"].append(name)
-    save()
-
-
-def wait(ms: int) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec_()
+REPORT.update({"dialogs": {}, "layer_values": [], "messages": []})
 
 
 def close_message_boxes() -> None:
@@ -503,15 +487,4 @@ def main() -> None:
     save()
 
 
-def start() -> None:
-    try:
-        main()
-    except Exception:  # noqa: BLE001 - recorded for the test, which fails on it
-        REPORT["error"] = traceback.format_exc()
-        save()
-    QgsApplication.exit(0)
-    os._exit(0)
-
-
-OUT.mkdir(parents=True, exist_ok=True)
-QTimer.singleShot(1000, start)
+start_later(main)
