@@ -238,3 +238,22 @@ def test_integer_nodata_is_left_out_of_the_sample_on_both_sides_of_the_overview_
     assert (rows * 100 > OVERVIEW_ABOVE) == (rows == 101)
     values, _ = _sample(str(path), [1, 2])
     assert values.shape[1] >= 16 and values.min() >= 200
+
+
+def test_a_large_file_without_overviews_is_judged_by_its_windows_and_called_no_names(tmp_path, large):
+    """No overviews: the windows decide and nothing is said about overviews the file does not have (the coarse read
+    of the whole scene, which decoded every block, once called a bright border "overviews with other values")."""
+    from engine.segment.inputs import _full_windows, _sample
+
+    values = np.full((2, 240, 320), 30000, np.uint16)  # bright outside the full-resolution windows
+    for col, row, width, height in _full_windows(320, 240):
+        values[:, row:row + height, col:col + width] = np.arange(width, dtype=np.uint16) + 100
+    path = tmp_path / "plain.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=320, height=240, count=2, dtype="uint16", tiled=True,
+                       blockxsize=64, blockysize=64, crs="EPSG:32633", transform=from_origin(500000, 6000000, 10, 10)
+                       ) as ds:
+        ds.write(values)
+    with rasterio.open(path) as ds:
+        assert not ds.overviews(1)  # the premise
+    got, note = _sample(str(path), [1, 2])
+    assert note is None and got.max() < 30000 and got.shape[1] >= 1024
