@@ -66,9 +66,13 @@ def far_outside(seen_low: np.ndarray, seen_high: np.ndarray, low: np.ndarray, hi
     return [i for i in range(len(low)) if past[i] > FAR or (narrow[i] and (seen_high[i] - seen_low[i]) > 0)]
 
 
+RANGE_SAMPLE = 1 << 16  # values a band's 2-98 % range is read from: well within 0.1 % of its rank
+
+
 def seen_range(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The 2 and 98 % percentiles per band of (C, N) values."""
-    low, high = np.percentile(values, [2, 98], axis=1)
+    """The 2 and 98 % percentiles per band of (C, N) values, from at most RANGE_SAMPLE of them (evenly spaced)."""
+    step = -(-values.shape[1] // RANGE_SAMPLE)  # a whole 512² scene: 20 ms a scene of a bulk run, 1.5 ms so
+    low, high = np.percentile(values[:, ::step] if step > 1 else values, [2, 98], axis=1)
     return low, high
 
 

@@ -195,3 +195,15 @@ def test_the_cli_states_units_and_fails_with_exit_2_on_a_one_class_result(model,
 def test_stated_units_must_be_finite_numbers(key, value):
     with pytest.raises(ConfigError, match=f"{key} must be a finite number"):
         SegmentConfig(image="x.tif", models=["m.dsmodel"], output="o.tif", **{key: value})
+
+
+def test_the_seen_range_of_a_whole_scene_is_read_from_a_sample_that_agrees_with_every_value():
+    from engine.data.units import RANGE_SAMPLE, seen_range
+
+    rng = np.random.default_rng(5)
+    values = np.stack([rng.gamma(2.0, 300.0, 512 * 512), rng.normal(0.2, 0.05, 512 * 512)])  # a 512² scene
+    assert values.shape[1] > RANGE_SAMPLE  # the premise: sampled
+    low, high = seen_range(values)
+    exact_low, exact_high = np.percentile(values, [2, 98], axis=1)
+    width = exact_high - exact_low
+    assert np.all(np.abs(low - exact_low) < 0.01 * width) and np.all(np.abs(high - exact_high) < 0.01 * width)
