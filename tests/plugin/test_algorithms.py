@@ -15,15 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.bundle.schema import BundleMetadata
 from tests.helpers import RecordingFeedback
+from tests.plugin.train_settings import TINY, metadata
 
 pytestmark = pytest.mark.qgis
 
 REPO = Path(__file__).resolve().parents[2]
-#: Tiny training settings shared by every run here (numbers as strings, enums by name, as scripts pass them).
-TINY = {"PRESET": "tiny", "EPOCHS": "1", "WARMUP_EPOCHS": "1", "BATCH_SIZE": "8", "LEARNING_RATE": "0.003",
-        "TILE_SIZE": "64", "DEVICE": "cpu", "TILES_PER_EPOCH": "32", "SEED": "0", "LABEL_MAPPING": "90=1"}
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +52,6 @@ def trained(plugin, scenes, tmp_path_factory):
     return results, feedback
 
 
-def _metadata(bundle: str) -> BundleMetadata:
-    from engine.bundle.store import read_metadata
-
-    return read_metadata(bundle)
-
-
 def _miou(prediction: str, label: str) -> float:
     from engine.config import EvaluateConfig
     from engine.evaluate import evaluate
@@ -69,57 +60,12 @@ def _miou(prediction: str, label: str) -> float:
         ".eval.json")), label_mapping={"90": 1}))["miou"]
 
 
-# ------------------------------------------------------------------------------------------------ definitions
-def test_algorithms_have_stable_parameters_help_and_icons(plugin):
-    from qgis.core import QgsApplication
-    from qgis.PyQt.QtGui import QTextDocument
-
-    from dualstream_qgis.compat import PARAMETER_ADVANCED
-
-    registry = QgsApplication.processingRegistry()
-    expected = {
-        "dualstream:train": {"DATA_FOLDER", "INPUT", "LABELS", "LABEL_FIELD", "AUX", "EXTENT", "VALIDATION_SHARE",
-                             "PRESET", "PRETRAINED", "EPOCHS", "WARMUP_EPOCHS", "BATCH_SIZE", "LEARNING_RATE",
-                             "TILE_SIZE", "DEVICE", "OUTPUT", "OUTPUT_REPORT"},
-        "dualstream:segment": {"INPUT", "AUX", "MODEL", "WEIGHTS", "EXTENT", "OVERLAP", "TTA", "DEVICE", "BATCH_SIZE",
-                               "THRESHOLD", "OUTPUT", "OUTPUT_PROBABILITIES", "OUTPUT_CONFIDENCE", "OUTPUT_POLYGONS",
-                               "LOW_CONFIDENCE"},
-        "dualstream:evaluate": {"INPUT", "LABELS", "LABEL_FIELD", "OUTPUT", "OUTPUT_TABLE"},
-    }
-    for alg_id, names in expected.items():
-        alg = registry.algorithmById(alg_id)
-        assert alg is not None, f"{alg_id} is not registered"
-        definitions = {p.name(): p for p in alg.parameterDefinitions()}
-        assert names <= set(definitions), f"{alg_id} lacks {sorted(names - set(definitions))}"
-        for parameter in definitions.values():
-            assert len(parameter.help()) > 20, f"{alg_id} {parameter.name()} has no help string"
-            assert parameter.name() in alg.shortHelpString()
-        assert "Typical workflow" in alg.shortHelpString() and "Outputs" in alg.shortHelpString()
-        # placeholders are not taken as HTML tags (the help read "AIR_Pollution_CO_.tif")
-        text = QTextDocument()
-        text.setHtml(alg.shortHelpString())
-        shown = text.toPlainText()
-        for parameter in definitions.values():
-            assert " ".join(parameter.help().split()) in " ".join(shown.split()), parameter.name()
-        assert not alg.icon().isNull()
-    advanced = PARAMETER_ADVANCED
-    train = registry.algorithmById("dualstream:train")
-    assert train.parameterDefinition("TILES_PER_EPOCH").flags() & advanced
-    for alg_id in ("dualstream:train", "dualstream:evaluate"):  # in view, and "values are classes" by default
-        mapping = registry.algorithmById(alg_id).parameterDefinition("LABEL_MAPPING")
-        assert not mapping.flags() & advanced and not mapping.defaultValue()
-    assert not train.parameterDefinition("EPOCHS").flags() & advanced
-    assert registry.algorithmById("dualstream:segment").parameterDefinition("THRESHOLD").flags() & advanced
-    resample = registry.algorithmById("dualstream:segment").parameterDefinition("RESAMPLE_TO_TRAINING_GSD")
-    assert resample.flags() & advanced and resample.defaultValue() is False
-
-
 # ------------------------------------------------------------------------------------------------ train
 def test_train_from_raster_labels_writes_bundle_report_metrics_and_progress(trained):
     results, feedback = trained
     bundle = Path(results["OUTPUT"])
     assert bundle.is_file() and bundle.suffix == ".dsmodel"
-    meta = _metadata(str(bundle))
+    meta = metadata(str(bundle))
     assert meta.data.class_names == ["background", "field"]
     assert meta.data.class_colors == ["#000000", "#22aa22"]
     assert meta.data.vision_bands == 4 and meta.data.aux_channels == 48  # all bands of the aux layer
@@ -152,90 +98,9 @@ def test_train_starts_from_a_model_bundle(plugin, trained, scenes, tmp_path):
     params = dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label"], AUX=scenes["train"]["aux"],
                   WARMUP_EPOCHS="0", TILES_PER_EPOCH="8", INIT_FROM=parent, OUTPUT=str(tmp_path / "child.dsmodel"))
     results = processing.run("dualstream:train", params, feedback=feedback)
-    assert _metadata(results["OUTPUT"]).parent["sha256"] == file_sha256(parent)
+    assert metadata(results["OUTPUT"]).parent["sha256"] == file_sha256(parent)
     assert any("copied from it" in line for line in feedback.infos)
     assert any("kept parent statistics" in line for line in feedback.infos)
-
-
-def test_train_from_vector_labels_with_class_field(plugin, scenes, tmp_path):
-    import processing
-
-    params = dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label_vector"], LABEL_FIELD="class",
-                  AUX=scenes["train"]["aux"], WARMUP_EPOCHS="0", TILES_PER_EPOCH="16",
-                  OUTPUT=str(tmp_path / "vector.dsmodel"))
-    results = processing.run("dualstream:train", params)
-    meta = _metadata(results["OUTPUT"])
-    assert meta.data.label_mapping == {"90": 1}
-    assert meta.data.num_classes == 1 and meta.data.aux_channels == 48
-    assert Path(results["OUTPUT_REPORT"]).name == "vector_report.html"  # beside the bundle when not asked for
-
-
-def test_train_from_aux_layers_of_different_band_counts_and_more_classes_than_colours(plugin, scenes, tmp_path):
-    """A many-band aux layer beside a 1-band one (SAR + DEM) gives all their bands, as the command line does;
-    three class names with the two default colours get a third from the engine's palette (headless, as here)."""
-    import processing
-    from osgeo import gdal
-
-    from engine.config import CLASS_PALETTE
-
-    (aux,) = scenes["train"]["aux"]
-    dem = str(tmp_path / "dem.tif")
-    gdal.Translate(dem, aux, bandList=[1])
-    params = dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label"], AUX=[aux, dem],
-                  CLASS_NAMES="background,field,other", WARMUP_EPOCHS="0",
-                  TILES_PER_EPOCH="16", OUTPUT=str(tmp_path / "mixed.dsmodel"))
-    data = _metadata(processing.run("dualstream:train", params)["OUTPUT"]).data
-    assert data.aux_file_bands == [48, 1] and data.aux_channels == 49
-    assert data.class_colors == list(CLASS_PALETTE[:3])
-
-
-def test_train_from_reference_folder(plugin, tmp_path):
-    import processing
-
-    from engine.data.synthetic import make_reference_dataset
-
-    root = make_reference_dataset(tmp_path / "data", n_train=1, n_val=1, size=(128, 128), seed=3, aux_bands=4)
-    params = dict(TINY, DATA_FOLDER=str(root), WARMUP_EPOCHS="0", TILES_PER_EPOCH="16", AUX_BANDS_PER_FILE="4",
-                  OUTPUT=str(tmp_path / "folder.dsmodel"))
-    meta = _metadata(processing.run("dualstream:train", params)["OUTPUT"])
-    assert meta.data.aux_channels == 16  # 4 files x 4 bands in the reference prefixes' order
-    assert meta.data.aux_prefixes[0] == "GEMS_"
-
-
-def test_cancel_training_keeps_checkpoint_and_writes_no_bundle(plugin, scenes, tmp_path):
-    import processing
-    from qgis.core import QgsProcessingException
-
-    # cancel once the first epoch's metrics are in the log (the checkpoint of epoch 1 exists by then)
-    feedback = RecordingFeedback.make(cancel_when=lambda fb: any(i.startswith("Epoch 1/") for i in fb.infos))
-    out = tmp_path / "canceled.dsmodel"
-    params = dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label"], AUX=scenes["train"]["aux"],
-                  EPOCHS="3", TILES_PER_EPOCH="16", OUTPUT=str(out))
-    with pytest.raises(QgsProcessingException, match="(?i)cancel"):
-        processing.run("dualstream:train", params, feedback=feedback)
-    assert feedback.isCanceled()
-    assert not out.exists(), "a cancelled training left a bundle at the destination"
-    assert Path(f"{out}.ckpt").is_file(), "the last checkpoint was not kept"
-
-
-def test_train_needs_data_and_not_both_sources(plugin, scenes, tmp_path):
-    import processing
-    from qgis.core import QgsProcessingException
-
-    with pytest.raises(QgsProcessingException, match=r"choose the image layer \(INPUT\) and the label layer"):
-        processing.run("dualstream:train", dict(TINY, OUTPUT=str(tmp_path / "x.dsmodel")))
-    with pytest.raises(QgsProcessingException, match=r"'a dataset folder .*': choose the dataset folder"):
-        processing.run("dualstream:train", dict(TINY, MODE=1, OUTPUT=str(tmp_path / "x.dsmodel")))
-    # a bundle in Processing's temporary folder would vanish with QGIS, and the training with it
-    with pytest.raises(QgsProcessingException, match="OUTPUT.*temporary file is deleted when QGIS closes"):
-        processing.run("dualstream:train", dict(TINY, INPUT=scenes["train"]["image"], LABELS=scenes["train"]["label"],
-                                                OUTPUT="TEMPORARY_OUTPUT"))
-    with pytest.raises(QgsProcessingException, match="either a dataset folder"):
-        processing.run("dualstream:train", dict(TINY, DATA_FOLDER=str(tmp_path), INPUT=scenes["train"]["image"],
-                                                LABELS=scenes["train"]["label"], OUTPUT=str(tmp_path / "x.dsmodel")))
-    with pytest.raises(QgsProcessingException, match="LABELS"):
-        processing.run("dualstream:train", dict(TINY, INPUT=scenes["train"]["image"],
-                                                OUTPUT=str(tmp_path / "x.dsmodel")))
 
 
 # ------------------------------------------------------------------------------------------------ segment

@@ -247,3 +247,47 @@ def test_engine_work_leaves_threads_python_did_not_start(qgis_app):
     assert in_python_thread(lambda: type(threading.current_thread())) is threading.Thread
     with pytest.raises(KeyError, match="gone"):
         in_python_thread(lambda: {}["gone"])
+
+
+def test_algorithms_have_stable_parameters_help_and_icons(plugin):
+    from qgis.core import QgsApplication
+    from qgis.PyQt.QtGui import QTextDocument
+
+    from dualstream_qgis.compat import PARAMETER_ADVANCED
+
+    registry = QgsApplication.processingRegistry()
+    expected = {
+        "dualstream:train": {"DATA_FOLDER", "INPUT", "LABELS", "LABEL_FIELD", "AUX", "EXTENT", "VALIDATION_SHARE",
+                             "PRESET", "PRETRAINED", "EPOCHS", "WARMUP_EPOCHS", "BATCH_SIZE", "LEARNING_RATE",
+                             "TILE_SIZE", "DEVICE", "OUTPUT", "OUTPUT_REPORT"},
+        "dualstream:segment": {"INPUT", "AUX", "MODEL", "WEIGHTS", "EXTENT", "OVERLAP", "TTA", "DEVICE", "BATCH_SIZE",
+                               "THRESHOLD", "OUTPUT", "OUTPUT_PROBABILITIES", "OUTPUT_CONFIDENCE", "OUTPUT_POLYGONS",
+                               "LOW_CONFIDENCE"},
+        "dualstream:evaluate": {"INPUT", "LABELS", "LABEL_FIELD", "OUTPUT", "OUTPUT_TABLE"},
+    }
+    for alg_id, names in expected.items():
+        alg = registry.algorithmById(alg_id)
+        assert alg is not None, f"{alg_id} is not registered"
+        definitions = {p.name(): p for p in alg.parameterDefinitions()}
+        assert names <= set(definitions), f"{alg_id} lacks {sorted(names - set(definitions))}"
+        for parameter in definitions.values():
+            assert len(parameter.help()) > 20, f"{alg_id} {parameter.name()} has no help string"
+            assert parameter.name() in alg.shortHelpString()
+        assert "Typical workflow" in alg.shortHelpString() and "Outputs" in alg.shortHelpString()
+        # placeholders are not taken as HTML tags (the help read "AIR_Pollution_CO_.tif")
+        text = QTextDocument()
+        text.setHtml(alg.shortHelpString())
+        shown = text.toPlainText()
+        for parameter in definitions.values():
+            assert " ".join(parameter.help().split()) in " ".join(shown.split()), parameter.name()
+        assert not alg.icon().isNull()
+    advanced = PARAMETER_ADVANCED
+    train = registry.algorithmById("dualstream:train")
+    assert train.parameterDefinition("TILES_PER_EPOCH").flags() & advanced
+    for alg_id in ("dualstream:train", "dualstream:evaluate"):  # in view, and "values are classes" by default
+        mapping = registry.algorithmById(alg_id).parameterDefinition("LABEL_MAPPING")
+        assert not mapping.flags() & advanced and not mapping.defaultValue()
+    assert not train.parameterDefinition("EPOCHS").flags() & advanced
+    assert registry.algorithmById("dualstream:segment").parameterDefinition("THRESHOLD").flags() & advanced
+    resample = registry.algorithmById("dualstream:segment").parameterDefinition("RESAMPLE_TO_TRAINING_GSD")
+    assert resample.flags() & advanced and resample.defaultValue() is False
