@@ -199,3 +199,22 @@ class LogLines(Callback):
 
     def warning(self, message: str) -> None:
         self.lines.append("warning: " + message)
+
+
+def label_geopackage(path: Path, crs: str, fields: dict[str, str], value: str | None = None) -> str:
+    """A user's own polygon label layer ``labels`` in ``crs`` (any form OSR reads: EPSG code, WKT) with ``fields``
+    (name: OGR type name) and, given ``value``, one feature whose first field holds it."""
+    from osgeo import ogr, osr
+
+    srs = osr.SpatialReference()
+    srs.SetFromUserInput(crs)
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = source.CreateLayer("labels", srs, ogr.wkbMultiPolygon)
+    for name, kind in fields.items():
+        layer.CreateField(ogr.FieldDefn(name, getattr(ogr, f"OFT{kind}")))
+    if value is not None:
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetField(next(iter(fields)), value)
+        layer.CreateFeature(feature)
+    source = None
+    return str(path)

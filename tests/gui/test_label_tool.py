@@ -15,28 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.gui.desktop import run_session, session_report
+from tests.helpers import label_geopackage
 
 pytestmark = [pytest.mark.qgis, pytest.mark.gui]
 
 CLASS_VALUE = 3
-
-
-def _geopackage(path: Path, image: str, fields: dict[str, str], value: str | None = None) -> str:
-    """A polygon layer of the user's in the image's CRS with ``fields`` (name: OGR type name) and, given ``value``,
-    one feature whose first field holds it."""
-    from osgeo import gdal, ogr, osr
-
-    srs = osr.SpatialReference(wkt=gdal.Open(image).GetProjection())
-    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-    layer = source.CreateLayer("labels", srs, ogr.wkbMultiPolygon)
-    for name, kind in fields.items():
-        layer.CreateField(ogr.FieldDefn(name, getattr(ogr, f"OFT{kind}")))
-    if value is not None:
-        feature = ogr.Feature(layer.GetLayerDefn())
-        feature.SetField(next(iter(fields)), value)
-        layer.CreateFeature(feature)
-    source = None
-    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +32,7 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
     root = tmp_path_factory.mktemp("label-tool")
     scene = make_scene(root / "data", "scene", size=(128, 160), seed=3, aux_channels=0, dtype="uint8")
     with rasterio.open(scene["image"]) as image:
-        left, bottom, right, top = image.bounds
+        (left, bottom, right, top), crs = image.bounds, image.crs.to_wkt()
     model = save_tiny("sam", root / "tiny-sam")
     width, height = right - left, top - bottom
     config = {"image": scene["image"], "model": str(model), "class_value": CLASS_VALUE,
@@ -57,8 +40,8 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
               "negative": [left + 0.2 * width, bottom + 0.8 * height],
               "box": [[left + 0.25 * width, bottom + 0.3 * height], [left + 0.7 * width, bottom + 0.75 * height]]}
     both = {"class": "String", "class_id": "Integer"}
-    config["gpkg"] = {"names": _geopackage(root / "names.gpkg", scene["image"], {"class": "String"}, "building"),
-                      "both": _geopackage(root / "both.gpkg", scene["image"], both)}
+    config["gpkg"] = {"names": label_geopackage(root / "names.gpkg", crs, {"class": "String"}, "building"),
+                      "both": label_geopackage(root / "both.gpkg", crs, both)}
     deploy_plugin(root, venv_site_packages)
     out = root / "session"
     done = run_session(Path(__file__).with_name("label_session.py"), root,

@@ -20,24 +20,12 @@ from pathlib import Path
 import pytest
 
 from tests.gui.desktop import run_session, session_report
+from tests.helpers import label_geopackage
 
 pytestmark = [pytest.mark.qgis, pytest.mark.gui]
 
 CLASS_VALUE, GPKG_CLASS = 3, 7
 ZMAX = 18  # the tiles' finest zoom level
-
-
-def _geopackage(path: Path, crs: str) -> str:
-    """An empty polygon layer with an integer ``class`` field, as a user's own label file."""
-    from osgeo import ogr, osr
-
-    srs = osr.SpatialReference()
-    srs.SetFromUserInput(crs)
-    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-    layer = source.CreateLayer("labels", srs, ogr.wkbMultiPolygon)
-    layer.CreateField(ogr.FieldDefn("class", ogr.OFTInteger))
-    source = None
-    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +55,7 @@ def session(tmp_path_factory, deploy_plugin, venv_site_packages):
                          seed=2, vision_high=255.0, gsd=1.0, crs=crs)
     config = {"scene_crs": crs, "project_crs": "EPSG:4326", "model": "someone/tiny-sam",
               "class_value": CLASS_VALUE, "gpkg_class": GPKG_CLASS,
-              "gpkg": _geopackage(root / "labels.gpkg", crs),
+              "gpkg": label_geopackage(root / "labels.gpkg", crs, {"class": "Integer"}),
               # the west half, then the east half (a box there is off the first window)
               "view": [left, bottom, left + w / 2, top], "view2": [left + w / 2, bottom, right, top],
               "click": at(0.3, 0.5), "negative": at(0.15, 0.75), "box": [at(0.2, 0.3), at(0.45, 0.7)],
