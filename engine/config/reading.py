@@ -37,9 +37,9 @@ class ImageReading(Settings):
     tile_size: int | None = setting(
         None, label="Tile size (0 = the model's)", minimum=0, maximum=8192, off=0, advanced=True, group=GROUP,
         help="Edge of the predicted tiles in pixels, a multiple of 32. 0: the training tile size; on the CPU, for "
-             "a convolutional model (UNet, FPN with a ResNet or ConvNeXt encoder) over a region at least 8 "
-             "training tiles across, a larger tile fitted to the region (from twice it), the overlap kept in "
-             "pixels and a batch's pixels kept: fewer pixels computed.")
+             "a convolutional model (UNet, FPN with a ResNet or ConvNeXt encoder), the tile fitted to the region "
+             "that computes the fewest pixels (up to one covering the region), the overlap kept in pixels and a "
+             "batch no larger than one of doubled training tiles.")
     border: int | None = setting(
         None, label="Mirrored border (pixels)", minimum=0, maximum=8191, advanced=True, group=GROUP,
         default_note=f"the border an imported model's maker used, else {DEFAULT_BORDER}",
