@@ -301,8 +301,8 @@ class LabelPanel(QDockWidget):
             self.make_scratch_layer()
             target = self.target_box.currentLayer()
         try:
-            added = self.accepted.add(target, self.masks, self.window.layer.crs(), self.class_box.value(), self.score)
-            where = class_target(target)
+            added, where = self.accepted.add(target, self.masks, self.window.layer.crs(), self.class_box.value(),
+                                             self.score)
         except ValueError as exc:
             self.say(str(exc), Qgis.MessageLevel.Critical)
             return

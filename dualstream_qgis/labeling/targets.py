@@ -121,8 +121,9 @@ class Accepted:
         return len(self._steps)
 
     def add(self, layer: QgsVectorLayer, geometries: list[QgsGeometry], source_crs: QgsCoordinateReferenceSystem,
-            class_value: int, score: float) -> int:
-        """Add ``geometries`` (in ``source_crs``) to ``layer`` with ``class_value``; returns how many were added.
+            class_value: int, score: float) -> tuple[int, ClassTarget]:
+        """Add ``geometries`` (in ``source_crs``) to ``layer`` with ``class_value``; returns how many were added and
+        the field that took the class.
 
         Raises ValueError with what to do when the layer cannot take them (not editable, no class field; see
         :func:`class_target`)."""
@@ -143,7 +144,7 @@ class Accepted:
                 feature.setAttribute(SCORE_FIELD, float(score))
             features.append(feature)
         if not features:
-            return 0
+            return 0, target
         provider = layer.dataProvider()
         ok, added = provider.addFeatures(features)
         if not ok:
@@ -151,7 +152,7 @@ class Accepted:
                              f"choose a layer you can edit or make a scratch layer.")
         self._steps.append((layer, [feature.id() for feature in added]))
         layer.triggerRepaint()
-        return len(added)
+        return len(added), target
 
     def undo(self) -> int:
         """Remove the features of the last accept; returns how many were removed (0 when nothing is left)."""

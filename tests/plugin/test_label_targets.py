@@ -53,7 +53,7 @@ def _accept(layer):
 
     before = {f.id() for f in layer.getFeatures()}
     square = QgsGeometry.fromWkt("POLYGON ((10 10, 20 10, 20 20, 10 20, 10 10))")
-    added = Accepted().add(layer, [square], QgsCoordinateReferenceSystem("EPSG:32633"), CLASS, 0.9)
+    added, _ = Accepted().add(layer, [square], QgsCoordinateReferenceSystem("EPSG:32633"), CLASS, 0.9)
     layer.reload()
     return added, [f for f in layer.getFeatures() if f.id() not in before]
 
