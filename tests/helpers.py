@@ -218,3 +218,18 @@ def label_geopackage(path: Path, crs: str, fields: dict[str, str], value: str | 
         layer.CreateFeature(feature)
     source = None
     return str(path)
+
+
+def xy_transform(source: str, target: str):
+    """An OSR transformation from ``source`` to ``target`` (anything OSR reads: "EPSG:32633", WKT), both taken in
+    x, y order (easting, northing; longitude, latitude) as GDAL rasters and QGIS give coordinates."""
+    from osgeo import osr
+
+    refs = []
+    for crs in (source, target):
+        ref = osr.SpatialReference()
+        ref.SetFromUserInput(crs)
+        ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        refs.append(ref)
+    return osr.CoordinateTransformation(*refs)
+

@@ -108,15 +108,10 @@ def test_a_box_and_a_click_on_the_item_give_the_geotiffs_masks_in_the_project_cr
 def test_accepted_polygons_lie_where_the_item_lies_in_the_project_crs(session):
     report, _config, _items, _assets = session
     ogr = pytest.importorskip("osgeo.ogr")
-    osr = pytest.importorskip("osgeo.osr")
     from tests.engine.stac_items import X0, Y0
+    from tests.helpers import xy_transform
 
-    utm, mercator = osr.SpatialReference(), osr.SpatialReference()
-    utm.ImportFromEPSG(32633)
-    mercator.ImportFromEPSG(3857)
-    for ref in (utm, mercator):
-        ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    to_mercator = osr.CoordinateTransformation(utm, mercator)
+    to_mercator = xy_transform("EPSG:32633", "EPSG:3857")
     # the engine's mask, in the item's CRS, moved to Web Mercator is the polygon accepted there
     (mask,) = report["stac"]["box"]["mask_wkt"][:1]
     moved = ogr.CreateGeometryFromWkt(mask)

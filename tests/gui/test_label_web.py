@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.gui.desktop import run_session, session_report
-from tests.helpers import label_geopackage
+from tests.helpers import label_geopackage, xy_transform
 
 pytestmark = [pytest.mark.qgis, pytest.mark.gui]
 
@@ -96,16 +96,9 @@ def test_the_button_makes_the_tool_current_and_another_tool_leaves_the_panel(ses
 
 def _latitude(config: dict) -> float:
     """The latitude of the middle of the first view (degrees)."""
-    from osgeo import osr
-
-    scene, wgs84 = osr.SpatialReference(), osr.SpatialReference()
-    scene.SetFromUserInput(config["scene_crs"])
-    wgs84.ImportFromEPSG(4326)
-    for ref in (scene, wgs84):
-        ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     view = config["view"]
-    _lon, lat, _ = osr.CoordinateTransformation(scene, wgs84).TransformPoint((view[0] + view[2]) / 2,
-                                                                             (view[1] + view[3]) / 2)
+    _lon, lat, _ = xy_transform(config["scene_crs"], "EPSG:4326").TransformPoint((view[0] + view[2]) / 2,
+                                                                                 (view[1] + view[3]) / 2)
     return lat
 
 

@@ -25,6 +25,8 @@ def inputs(tmp_path_factory):
     """A 3-band image in UTM 16N, a layer of prompts in WGS 84 (two clicks, one box) and a tiny SAM 2 folder."""
     from osgeo import ogr, osr
 
+    from tests.helpers import xy_transform
+
     root = tmp_path_factory.mktemp("labelsam")
     image = root / "roofs.tif"
     data = np.random.default_rng(1).integers(0, 60, (3, 160, 240)).astype(np.uint8)
@@ -32,12 +34,9 @@ def inputs(tmp_path_factory):
     with rasterio.open(image, "w", driver="GTiff", width=240, height=160, count=3, dtype="uint8",
                        crs="EPSG:32616", transform=from_origin(X0, Y0, PIXEL, PIXEL)) as dst:
         dst.write(data)
-    utm, wgs84 = osr.SpatialReference(), osr.SpatialReference()
-    utm.ImportFromEPSG(32616)
+    to_wgs84 = xy_transform("EPSG:32616", "EPSG:4326")
+    wgs84 = osr.SpatialReference()  # the prompts layer's
     wgs84.ImportFromEPSG(4326)
-    for ref in (utm, wgs84):
-        ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    to_wgs84 = osr.CoordinateTransformation(utm, wgs84)
     prompts = root / "prompts.gpkg"
     source = ogr.GetDriverByName("GPKG").CreateDataSource(str(prompts))
     layer = source.CreateLayer("prompts", srs=wgs84, geom_type=ogr.wkbUnknown)
