@@ -7,7 +7,7 @@
    reader threads). Figure: remote speed / local speed. Target >= 0.80.
 2. XYZ: tiles of a real aerial image (realdata's Massachusetts 1 m RGB crop, else the synthetic scene) cut with
    ``gdal2tiles.py`` (zoom 14-18), served with the same 20 ms latency, read as a web layer at 1 m per pixel over
-   the image's extent (``engine.data.web.web_window``) and segmented. Figures: tiles fetched per second, and the
+   the image's extent (``engine.imagery.web.web_window``) and segmented. Figures: tiles fetched per second, and the
    share of the run the model sat waiting for tiles to be read (``timings["input_wait"]``).
 
 Run alone: ``python bench/bench_remote.py [--quick]``; inside ``make bench`` as section "remote".
@@ -98,7 +98,7 @@ def xyz_rate(work: Path, realdata: Path | None, quick: bool) -> dict[str, Any]:
     import rasterio
     from osgeo import gdal
 
-    from engine.data.web import web_window, xyz_description
+    from engine.imagery.web import web_window, xyz_description
 
     source = realdata / REAL_IMAGE if realdata and (realdata / REAL_IMAGE).is_file() else None
     if source is None:

@@ -50,7 +50,7 @@ import torch
 import transformers
 from engine.prompted.catalog import FAMILIES
 from engine.prompted.model import PromptModel
-from engine.prompted.window import ImageWindow
+from engine.imagery.picture import ImageWindow
 
 name, class_name, changes, embeds, device = (sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]),
                                              sys.argv[5])

@@ -25,10 +25,10 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
     """Segment one scene with a bundle or a weighted ensemble; returns ``engine.segment.SegmentResult`` (the
     files written, class names and colours, pixels, seconds, device and backend). An image that is a web
     service's GDAL description is read over the extent at the pixel size
-    (:func:`engine.segment.web_sources.web_image`)."""
+    (:func:`engine.imagery.web_sources.web_image`)."""
+    from ..imagery.web_sources import web_image
     from ..segment import segment as run
     from ..segment.scene_outputs import segment_files
-    from ..segment.web_sources import web_image
 
     _check_other_inputs(other_inputs, segment_files(cfg)[1])
     with web_image(cfg, callback or Callback()) as read:

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..config import PromptedConfig
+from ..imagery.stac_source import BANDS_HELP as STAC_BANDS_HELP
+from ..imagery.stac_source import StacLayer
 from ..prompted.catalog import DEFAULT_MODEL, MODELS, NamedModel
 from ..prompted.labels import LabelResult
 from ..prompted.session import PromptAnswer, PromptSession
 from ..prompted.shapes import MaskPolygon
-from ..prompted.stac_source import BANDS_HELP as STAC_BANDS_HELP
-from ..prompted.stac_source import StacLayer
 from .protocol import Callback
 
 __all__ = ["DEFAULT_MODEL", "STAC_BANDS_HELP", "LabelResult", "MaskPolygon", "NamedModel", "PromptAnswer",
@@ -77,7 +77,7 @@ def stac_layer(item: str, bands: str | Sequence[str] | None, folder: str,
         DataError: the item cannot be read or the bands do not fit it. ConfigError: a blank band entry
             (``red,,blue``, refused as by ``--bands``), or a file the item reads is in the way.
     """
-    from ..prompted.stac_source import write_stac_layer
+    from ..imagery.stac_source import write_stac_layer
 
     return write_stac_layer(item, bands, folder, callback)
 

@@ -1,5 +1,5 @@
 """Sources that are no local file, as the front ends hand them over: the GDAL descriptions of web map layers
-(XYZ/WMS/WMTS/WCS/ArcGIS REST), read as images by :mod:`engine.segment.web_sources`, STAC items (their id and
+(XYZ/WMS/WMTS/WCS/ArcGIS REST), read as images by :mod:`engine.imagery.web_sources`, STAC items (their id and
 named bands, for a front end to offer), and the name of any source."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..data.labels import check_layer_filter
 from ..data.stac import StacItem
 from ..data.stac import read_item as read_stac_item
-from ..data.web import (
+from ..imagery.web import (
     WINDOW_SUFFIX,
     WebWindow,
     arcgis_description,
@@ -17,9 +17,9 @@ from ..data.web import (
     wms_description,
     xyz_description,
 )
+from ..imagery.web_sources import WebSource, read_web_sources, training_pixel_size, web_image
 from ..io.locations import WEB_DESCRIPTIONS, is_remote, is_web_description, join_layer, split_layer
 from ..io.locations import stem as source_stem
-from ..segment.web_sources import WebSource, read_web_sources, training_pixel_size, web_image
 
 __all__ = ["WEB_DESCRIPTIONS", "WINDOW_SUFFIX", "StacItem", "WebSource", "WebWindow", "arcgis_description",
            "check_layer_filter", "is_remote", "is_web_description", "join_layer", "map_units_per_metre",

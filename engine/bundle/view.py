@@ -18,7 +18,7 @@ from ..data.metadata import DataMetadata
 from .imported import import_record
 
 #: Metres per degree along the equator (and along a parallel, times the cosine of its latitude): the factor GDAL's
-#: web windows use (``engine.data.web.map_units_per_metre``), so a pixel size in metres read back is the same.
+#: web windows use (``engine.imagery.web.map_units_per_metre``), so a pixel size in metres read back is the same.
 METRES_PER_DEGREE = 111_320.0
 #: The units a resolution is given in: metres, degrees (a geographic CRS), or the CRS's own linear unit.
 METRES, DEGREES, PIXELS = "m", "deg", "px"

@@ -1,7 +1,7 @@
 """The units of an image's values as the user states them (value x scale + offset), whether a result of one class
 everywhere from values in other units may be kept, and whether an image unlike the training data stops the run:
 declared once (:class:`ValueUnits`), offered by every command that reads imagery for a model (segment and its bulk
-mode, suggest, propose), each handing them to segment (its input resolver, engine/segment/inputs.py, and its
+mode, suggest, propose), each handing them to segment (its input resolver, engine/imagery/resolve.py, and its
 checks), whose messages name them whichever command ran it. A QGIS user cannot run gdal_edit, so every dialog that
 runs a model on imagery offers them too.
 """

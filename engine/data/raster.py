@@ -17,7 +17,6 @@ from ..errors import DataError
 from ..io import locations, network
 from ..io.formats import is_vector_path
 from ..runtime.environment import require
-from . import web
 
 
 def compose(outer: Any, inner: Any) -> Any:
@@ -206,9 +205,9 @@ def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
     try:
         data = dataset.read(bands, window=window, **_sized(out_shape, len(bands)))
     except rasterio.errors.RasterioIOError as exc:
-        service = dataset.tags().get(web.SERVICE_TAG)
+        service = dataset.tags().get(network.SERVICE_TAG)
         if service:
-            raise DataError(web.read_failure(service, dataset.name, str(exc)) + ".") from exc
+            raise DataError(network.read_failure(service, dataset.name, str(exc)) + ".") from exc
         hint = network.remote_hint(dataset.name) or "; the file may be truncated"
         raise DataError(f"Reading the raster '{dataset.name}' failed ({exc}){hint}.") from exc
     ok = np.ones(shape, dtype=bool)

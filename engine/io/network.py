@@ -24,6 +24,7 @@ class names. The tile reader's worker threads each hold their own handle, so fet
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,8 @@ MIN_RATE = 1024.0  # bytes per second: slower than this is no progress
 #: GDAL's network file systems: sidecar probing is off for paths under them
 NETWORK_FILE_SYSTEMS = ("/vsicurl/", "/vsicurl?", "/vsis3/", "/vsigs/", "/vsiaz/", "/vsiadls/", "/vsioss/",
                         "/vsiswift/", "/vsiwebhdfs/")
+#: The metadata item of a web window that names its service's URL (read back by :func:`read_failure`).
+SERVICE_TAG = "DUALSTREAM_WEB_SERVICE"
 
 
 def stall_seconds() -> float:
@@ -311,3 +314,17 @@ def watched(call: Callable[[], Any], what: str, info: Callable[[str], None] | No
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def read_failure(tag: str, window: str, error: str) -> str:
+    """The message for a failed read of the web window ``window`` whose :data:`SERVICE_TAG` is ``tag``: the
+    layer, the service's URL, the HTTP status GDAL got (GDAL's own message names no URL) and what to do."""
+    name, _, url = tag.partition("|")
+    status = re.search(r"HTTP status code: *(\d{3})(?:, error: (.*?)(?:\. Add the HTTP status code|$))?", error)
+    if status:  # GDAL's advice to ignore the code (ZeroBlockHttpCodes) is left out: here it would hide a failure
+        answer = f"answered HTTP {status.group(1)}" + (f" ({status.group(2).strip()})" if status.group(2) else "")
+        detail = f"while '{window}' was read"
+    else:
+        answer, detail = "failed", f"(GDAL, reading '{window}': {error})"
+    return (f"The {name} could not be read: its service {url} {answer} {detail}; check that the service is up "
+            f"and the layer's URL is right, then run again")

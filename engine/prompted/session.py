@@ -18,11 +18,11 @@ import numpy as np
 from ..callbacks import Callback
 from ..config.polygons import default_treatment
 from ..errors import DataError
+from ..imagery.picture import ImageWindow, read_window, transform_points
 from ..io.polygons import TREATMENTS, ClassRule
 from .catalog import model_source
 from .model import Embedding, PromptModel
 from .shapes import MaskPolygon, mask_polygons
-from .window import ImageWindow, read_window, transform_points
 
 EMBEDDINGS_KEPT = 8  # windows (a SAM ViT-B embedding is 4 MB, a SAM 2 one about 6 MB)
 MODELS_KEPT = 2

@@ -373,7 +373,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     if message:  # before any tile is read: the writers would fail on the colour only after the last tile
         warnings.append(message)
         callback.warning(message)
-    from .inputs import resolve_image
+    from ..imagery.resolve import resolve_image
 
     resolved, members = resolve_image(cfg, members, callback, warnings)
     first = members[0]

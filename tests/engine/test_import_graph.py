@@ -193,6 +193,7 @@ LAYERS = (
     ("config",),
     ("data",),
     ("bundle",),
+    ("imagery",),
     ("export", "ready"),
     ("training",),
     ("segment", "evaluate"),

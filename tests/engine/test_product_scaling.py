@@ -124,7 +124,7 @@ def misleading_overviews(path: Path, full: np.ndarray, overviews: np.ndarray, sc
 def large(monkeypatch: pytest.MonkeyPatch):
     """Inputs above 100 x 100 px count as large (sampled through their overviews), so a small file takes that path;
     the coarse read at 32 px reads the 8x overview."""
-    import engine.segment.inputs as inputs
+    import engine.imagery.resolve as inputs
 
     monkeypatch.setattr(inputs, "OVERVIEW_ABOVE", 100 * 100)
     monkeypatch.setattr(inputs, "OVERVIEW_SIDE", 32)
@@ -210,7 +210,7 @@ def test_a_large_integer_image_with_nodata_is_judged_without_filling_integers_wi
 def test_an_alpha_band_masks_the_coarse_sample_of_a_large_byte_image(tmp_path, large):
     """A web window (RGBA bytes, the alpha band as the mask) above the threshold: sampled without a NaN fill, and
     the pixels the alpha band hides are left out."""
-    from engine.segment.inputs import _sample
+    from engine.imagery.resolve import _sample
 
     rgb = np.full((3, 240, 320), 255, np.uint8)  # white where the service has no tiles
     rgb[:, :30] = 100
@@ -227,7 +227,7 @@ def test_an_alpha_band_masks_the_coarse_sample_of_a_large_byte_image(tmp_path, l
 
 @pytest.mark.parametrize("rows", [100, 101])  # at the threshold (sampled whole) and one row above (windows + coarse)
 def test_integer_nodata_is_left_out_of_the_sample_on_both_sides_of_the_overview_threshold(tmp_path, large, rows):
-    from engine.segment.inputs import OVERVIEW_ABOVE, _sample
+    from engine.imagery.resolve import OVERVIEW_ABOVE, _sample
 
     dn = np.random.default_rng(rows).integers(200, 5000, size=(2, rows, 100)).astype(np.uint16)
     dn[:, 10:] = 0  # nodata but in the first 10 rows: too little in the full-resolution windows, so coarse decides
@@ -243,7 +243,7 @@ def test_integer_nodata_is_left_out_of_the_sample_on_both_sides_of_the_overview_
 def test_a_large_file_without_overviews_is_judged_by_its_windows_and_called_no_names(tmp_path, large):
     """No overviews: the windows decide and nothing is said about overviews the file does not have (the coarse read
     of the whole scene, which decoded every block, once called a bright border "overviews with other values")."""
-    from engine.segment.inputs import _full_windows, _sample
+    from engine.imagery.resolve import _full_windows, _sample
 
     values = np.full((2, 240, 320), 30000, np.uint16)  # bright outside the full-resolution windows
     for col, row, width, height in _full_windows(320, 240):

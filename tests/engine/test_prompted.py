@@ -65,7 +65,7 @@ def test_prompts_reach_the_model_where_they_lie_on_the_map(image, models, family
     boxes = seen[-1]["input_boxes"]
     assert torch.allclose(boxes.reshape(-1), torch.tensor([10, 20, 60, 90.0]) * scale, atol=1e-3)
     # the same click given in WGS 84 reaches the same pixel
-    from engine.prompted.window import transform_points
+    from engine.imagery.picture import transform_points
 
     lon, lat = transform_points([click[0]], [click[1]], "EPSG:32633", "EPSG:4326")
     predict_prompts(session, [(lon[0], lat[0])], [1], crs="EPSG:4326")
@@ -174,7 +174,7 @@ def test_label_command_downloads_the_model_and_writes_labels(image, models, tmp_
     layer in WGS 84 (points, one negative, and a polygon as a box), a GeoPackage in the image's CRS."""
     from osgeo import ogr, osr
 
-    from engine.prompted.window import transform_points
+    from engine.imagery.picture import transform_points
     from tests.engine.local_hub import LocalHub
 
     prompts = tmp_path / "prompts.gpkg"

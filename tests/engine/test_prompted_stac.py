@@ -43,7 +43,7 @@ EXTENT = (*_map(20, 100), *_map(140, 10))  # columns 20..140, rows 10..100
 
 
 def test_a_window_of_the_item_is_the_window_of_its_geotiff_picked_by_name_and_scaled(scene):
-    from engine.prompted.window import read_window
+    from engine.imagery.picture import read_window
 
     from_item = read_window(str(scene["item"]), EXTENT)
     from_file = read_window(str(scene["geotiff"]), EXTENT)
@@ -61,7 +61,7 @@ def test_a_window_of_the_item_is_the_window_of_its_geotiff_picked_by_name_and_sc
 
 
 def test_bands_by_name_asset_key_or_number_pick_the_assets_shown(scene):
-    from engine.prompted.window import _stretch, read_window
+    from engine.imagery.picture import _stretch, read_window
 
     rows, cols = slice(10, 100), slice(20, 140)
     nir = _stretch(scene["dn"][3, rows, cols].astype(np.float32) * np.float32(0.0001),
@@ -81,7 +81,7 @@ def test_bands_by_name_asset_key_or_number_pick_the_assets_shown(scene):
 
 
 def test_an_item_without_colour_names_asks_for_the_bands(tmp_path, scene):
-    from engine.prompted.window import read_window
+    from engine.imagery.picture import read_window
 
     item = make_item(tmp_path, scene["dn"], common=False)
     data = json.loads(item.read_text())
@@ -96,7 +96,7 @@ def test_an_item_without_colour_names_asks_for_the_bands(tmp_path, scene):
 def test_prompts_in_another_crs_land_on_the_item_as_on_its_geotiff(scene, tmp_path):
     pytest.importorskip("torch")
     from engine.api import predict_prompts, prompted_session
-    from engine.prompted.window import transform_points
+    from engine.imagery.picture import transform_points
     from tests.engine.prompted_models import save_tiny
 
     model = str(save_tiny("sam", tmp_path / "sam"))
@@ -181,7 +181,7 @@ def test_an_unscaled_item_makes_one_file_of_its_own_values(scene, tmp_path):
 def test_a_remote_item_is_read_by_range_requests_of_the_assets_shown_only(scene, tmp_path, monkeypatch):
     from bench.http_files import FileServer
     from engine.api import stac_layer
-    from engine.prompted.window import read_window
+    from engine.imagery.picture import read_window
 
     monkeypatch.setenv("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
     root = tmp_path / "hub"

@@ -16,7 +16,8 @@ import pytest
 import rasterio
 
 from engine.data.synthetic import make_scene
-from engine.data.web import (
+from engine.errors import ConfigError, DataError
+from engine.imagery.web import (
     WINDOW_SUFFIX,
     arcgis_description,
     map_units_per_metre,
@@ -24,7 +25,6 @@ from engine.data.web import (
     web_window,
     wms_description,
 )
-from engine.errors import ConfigError, DataError
 from tests.helpers import make_bundle
 from tests.ogc_server import OgcServer
 
@@ -175,8 +175,8 @@ def test_a_model_trained_in_degrees_reads_a_web_service_at_its_pixel_size_in_met
                                           ([-71.1, 86.0, -71.0, 86.5], "lies outside the map of the web layer"),
                                           ([-71.1, 89.9, -71.0, 90.0], "lies outside the map of the web layer")])
 def test_an_extent_no_web_map_holds_is_refused_before_any_tile(tmp_path, extent, said):
-    from engine.data.web import web_window, xyz_description
     from engine.errors import ConfigError
+    from engine.imagery.web import web_window, xyz_description
 
     description = xyz_description("http://127.0.0.1:9/{z}/{x}/{y}.png")  # nothing listens: no tile may be asked
     with pytest.raises(ConfigError, match=said):
@@ -187,7 +187,7 @@ def _read_at(description: str, pixel: float, folder, **options) -> tuple[str, li
     """The window of ``description`` over 200 x 150 m of web mercator at 45°N read at ``pixel`` metres, and what
     was said (nothing is fetched: the window is a virtual raster)."""
     from engine.callbacks import Callback
-    from engine.segment.web_sources import WebSource, read_web_sources
+    from engine.imagery.web_sources import WebSource, read_web_sources
 
     said: list[str] = []
 
@@ -206,7 +206,7 @@ def test_the_labelling_window_is_read_no_finer_than_the_tiles_finest_level(tmp_p
     where the tiles end at 0.25 m): only time, and pixels enlarged for Segment Anything. Asked to, the engine reads
     it at the finest level instead and says so; a coarser pixel, a service that renders any size (WMS) and
     Segment's own reading (a model's pixel size) are left as asked."""
-    from engine.data.web import MERCATOR, xyz_description
+    from engine.imagery.web import MERCATOR, xyz_description
 
     tiles = xyz_description("http://127.0.0.1:9/{z}/{x}/{y}.png", zmax=16)  # nothing listens: nothing is fetched
     level = 2 * MERCATOR / (256 * 2 ** 16)  # zoom 16's pixel, in web mercator's units

@@ -104,7 +104,7 @@ def _latitude(config: dict) -> float:
 
 def _finest_m(config: dict, zoom: int = ZMAX) -> float:
     """The tiles' pixel at ``zoom`` in metres on the ground, at the middle of the first view."""
-    from engine.data.web import MERCATOR
+    from engine.imagery.web import MERCATOR
 
     return 2 * MERCATOR / (256 * 2 ** zoom) * math.cos(math.radians(_latitude(config)))
 

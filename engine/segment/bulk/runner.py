@@ -103,7 +103,7 @@ def _import_scene_modules() -> None:
     resolution): once, with the run's set-up, not as 18 ms of the first scene's own time. Not at module level:
     the CLI's other commands and the QGIS plugin import the plan module without them."""
     from ...data import checks, scene  # noqa: F401
-    from .. import inputs  # noqa: F401
+    from ...imagery import resolve  # noqa: F401
 
 
 def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback | None = None,

@@ -23,7 +23,7 @@ from ..data.input_vrt import InputFiles, pick_vrt
 from ..data.stac import StacBand, StacItem, read_item
 from ..errors import DataError
 from ..io.safety import Files, check_outputs
-from ..segment.inputs import item_scaling, stack_item_bands
+from .resolve import item_scaling, stack_item_bands
 
 #: What the bands of an item are shown as: three bands (red, green, blue) or one (grey).
 RGB = ("red", "green", "blue")

@@ -25,12 +25,11 @@ from xml.sax.saxutils import escape, unescape
 from ..errors import ConfigError, DataError, mention
 from ..io import network
 from ..io.locations import WINDOW_SUFFIX
+from ..io.network import SERVICE_TAG
 from ..runtime.environment import require
 
 #: Web Mercator's extent (EPSG:3857), the grid of XYZ tiles.
 MERCATOR = 20037508.342789244
-#: The metadata item of a window that names its service's URL (read back by :func:`read_failure`).
-SERVICE_TAG = "DUALSTREAM_WEB_SERVICE"
 
 
 @dataclass(frozen=True)
@@ -303,20 +302,6 @@ def service_url(description: str) -> str:
         return description[len("WMTS:"):].split(",", 1)[0]
     found = re.search(r"<(ServerUrl|ServerURL|ServiceURL|GetCapabilitiesUrl)>(.*?)</\1>", description)
     return unescape(found.group(2)).rstrip("?&") if found else ""
-
-
-def read_failure(tag: str, window: str, error: str) -> str:
-    """The message for a failed read of the web window ``window`` whose :data:`SERVICE_TAG` is ``tag``: the
-    layer, the service's URL, the HTTP status GDAL got (GDAL's own message names no URL) and what to do."""
-    name, _, url = tag.partition("|")
-    status = re.search(r"HTTP status code: *(\d{3})(?:, error: (.*?)(?:\. Add the HTTP status code|$))?", error)
-    if status:  # GDAL's advice to ignore the code (ZeroBlockHttpCodes) is left out: here it would hide a failure
-        answer = f"answered HTTP {status.group(1)}" + (f" ({status.group(2).strip()})" if status.group(2) else "")
-        detail = f"while '{window}' was read"
-    else:
-        answer, detail = "failed", f"(GDAL, reading '{window}': {error})"
-    return (f"The {name} could not be read: its service {url} {answer} {detail}; check that the service is up "
-            f"and the layer's URL is right, then run again")
 
 
 def map_units_per_metre(srs: object, bounds: tuple[float, float, float, float]) -> float:

@@ -17,10 +17,10 @@ from ..bundle.model_files import read_model_metadata
 from ..bundle.view import DEGREES, ModelView, Resolution, model_view
 from ..callbacks import Callback
 from ..config import SegmentConfig
-from ..data.web import WINDOW_SUFFIX, web_window
 from ..errors import ConfigError, mention
 from ..io.locations import WEB_DESCRIPTIONS, is_web_description
 from ..io.locations import stem as source_stem
+from .web import WINDOW_SUFFIX, web_window
 
 
 def training_pixel_size(model: str, latitude: float | None = None) -> float | None:
