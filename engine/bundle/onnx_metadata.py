@@ -41,6 +41,18 @@ DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tile_size", "tiles_
                  "standardization_mean", "standardization_std", "seg_thresh", "seg_small_segment")
 SINGLE_INPUT = "input"  # the one tensor of a --single-input export: vision channels, then the second stream's
 PARITY_TOLERANCE = 1e-4  # export: max abs difference onnxruntime vs torch (fp32)
+# One ONNX file is one protobuf message, 2 GiB at most; the graph and metadata take a few MiB beside the weights.
+ONNX_MAX_BYTES = 2**31 - 64 * 2**20
+
+
+def too_large_for_onnx(bundle: str | os.PathLike, limit: int = ONNX_MAX_BYTES) -> str | None:
+    """Why ``bundle`` cannot be exported to one ONNX file (its weights take more than ``limit`` bytes, e.g. the
+    2.5 GB of Prithvi-EO-2.0 600M); None when they fit. The bundle file is its weights and a small header."""
+    size = os.path.getsize(bundle)
+    if size <= limit:
+        return None
+    return (f"'{Path(bundle).name}' holds {size / 2**30:.2f} GiB of weights, more than one ONNX file holds "
+            f"({limit / 2**30:.2f} GiB)")
 
 
 def is_onnx_path(path: str | os.PathLike) -> bool:

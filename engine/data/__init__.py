@@ -1,11 +1,13 @@
-"""Geospatial data: raster I/O, alignment, labels, normalisation, scenes, sampling, augmentation, datasets.
+"""Geospatial data: raster I/O, alignment, labels, bands, normalisation, scenes, sampling, augmentation.
 
-- ``raster``: opening rasters with clear errors, :class:`~.raster.RasterGrid`, boundless windowed reads.
-- ``align``: warping any raster onto a tile's grid in map coordinates (bilinear for continuous data,
-  nearest for categories); the aux grid of a tile is its transform scaled by the aux ratio.
-- ``labels``: raster label value mapping, vector polygons reprojected and rasterised, extent/AOI masks.
-- ``normalize``: robust per-band statistics (:class:`~.normalize.BandStatistics`) for any dtype.
-- ``scene``: :class:`~.scene.SceneReader`, aligned (vision, aux, label) tiles of one scene.
-- ``synthetic``: deterministic synthetic scenes and the reference folder layout for tests and demos.
-- ``sampling``, ``augment``, ``sources``, ``dataset``: tiles, augmentations and torch datasets on top.
+- ``raster``: opening rasters with clear errors, :class:`~.raster.RasterGrid`, boundless windowed reads;
+  ``align`` (any raster warped onto a tile's grid), ``reproject`` (polygons reprojected).
+- ``labels``, ``label_scan``, ``scene_labels``: label values mapped, polygons rasterised, every label scanned.
+- bands: ``band_vocab`` (the names), ``band_names`` (natural colour), ``band_match`` (an input's bands to a
+  model's), ``units`` (the values' range and the product's scaling), ``normalize``, ``training_stats``.
+- sources: ``stac`` and ``stac_assets`` (STAC items' assets as named bands), ``input_vrt`` (VRTs picking,
+  scaling, stacking), ``acquisition`` (a scene's date and place), ``sources`` (where training scenes come from).
+- ``scene`` and ``tile_parts``: aligned (vision, aux, label) tiles of one scene; ``sampling``, ``checks``,
+  ``domain_shift``; ``augment``, ``photometric``, ``copy_paste``; ``dataset``, ``loaders``; ``metadata`` and
+  ``summary`` (the bundle's data section); ``synthetic`` (demo and test scenes).
 """

@@ -1,2 +1,3 @@
-"""What turns a model bundle into another format: the ONNX export (its cache and int8 quantization) and the
-STAC MLM model card. Reading and writing the bundle itself is `engine/bundle/`."""
+"""What turns a model bundle into another format: ``onnx_export`` (the ONNX export), ``onnx_cache`` (its
+cache), ``onnx_quantize`` (int8) and ``stac`` (the STAC MLM model card). Reading and writing the bundle itself is
+`engine/bundle/`."""

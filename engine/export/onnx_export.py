@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from ..bundle.onnx_metadata import (
+    ONNX_MAX_BYTES,
     PARITY_TOLERANCE,
     SINGLE_INPUT,
     encode_metadata,
     is_onnx_path,
     session,
+    too_large_for_onnx,
 )
 from ..bundle.schema import OnnxMetadata
 from ..bundle.store import load_bundle
@@ -40,18 +42,6 @@ from ..runtime.environment import require
 
 MIN_OPSET = 7  # the oldest the TorchScript exporter writes
 MAX_OPSET = 20  # the newest the TorchScript exporter writes
-# One ONNX file is one protobuf message, 2 GiB at most; the graph and metadata take a few MiB beside the weights.
-ONNX_MAX_BYTES = 2**31 - 64 * 2**20
-
-
-def too_large_for_onnx(bundle: str | os.PathLike, limit: int = ONNX_MAX_BYTES) -> str | None:
-    """Why ``bundle`` cannot be exported to one ONNX file (its weights take more than ``limit`` bytes, e.g. the
-    2.5 GB of Prithvi-EO-2.0 600M); None when they fit. The bundle file is its weights and a small header."""
-    size = os.path.getsize(bundle)
-    if size <= limit:
-        return None
-    return (f"'{Path(bundle).name}' holds {size / 2**30:.2f} GiB of weights, more than one ONNX file holds "
-            f"({limit / 2**30:.2f} GiB)")
 
 
 @dataclass

@@ -1,6 +1,10 @@
 """Models: look up, describe and build the registered families; listing is torch-free, building imports torch.
 
-The families and where each lives are in ``registry.py``.
+``registry`` (the families and where each lives), one folder per family (``dualstream``, ``cmx``, ``unet``,
+``deeplabv3plus``, ``pspnet``, ``fpn``; ``imported`` for graphs made elsewhere), the model contract
+(``configuration_utils`` torch-free, ``modeling_utils``), what single-stream families share
+(``configuration_single_stream``, ``single_stream``), ``encoders``, ``blocks``, ``fusion``; weights by name:
+``pretrained``, ``hub`` (the one download path), ``hub_transfer`` (one download watched), ``hub_resume``.
 """
 
 from __future__ import annotations
@@ -65,5 +69,5 @@ def build_model_from_config(config: ModelConfig, callback: Callback | None = Non
     return family_module(config.name, "modeling").MODEL(config, callback=callback)
 
 
-__all__ = ["AutoModelConfig", "ModelConfig", "build_model", "build_model_from_config", "config_class",
-           "describe_models", "list_encoders", "list_models", "list_presets", "model_class", "model_config"]
+__all__ = ["AutoModelConfig", "ModelConfig", "build_model", "build_model_from_config", "describe_models",
+           "list_encoders", "list_models", "list_presets", "model_class"]

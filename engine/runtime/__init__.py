@@ -1,1 +1,2 @@
-"""Where the work runs: the stack and devices, torchrun placement, host<->device copies, resource checks."""
+"""Where the work runs: ``environment`` (the stack and devices), ``cores`` (CPU threads), ``distributed``
+(torchrun placement), ``transfer`` (host <-> device copies), ``prefetch``, ``resources`` (checks before work)."""

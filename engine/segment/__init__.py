@@ -1,18 +1,22 @@
 """Whole-scene segmentation: streaming sliding-window inference with blended tiles, TTA and ensembles.
 
-One concern per module:
+The image comes through the one door, ``engine.imagery``. One concern per module:
 
 - :mod:`.scene_outputs` the files a scene reads and writes: one list of its outputs (SceneOutputs)
-- :mod:`.plan`       inputs checked against the bundle(s), region, tile grid, members (metadata only)
+- :mod:`.plan`       inputs checked against the bundle(s), region, tile grid, members (metadata only);
+  :mod:`.expects` whether an image fits a bundle; :mod:`.tile_choice` the CPU tile fitted to the region
 - :mod:`.tiling`     the tile grid and the blending of overlapping tiles
 - :mod:`.predictor`  bundles loaded once; ensemble x TTA on tile batches (the seam for other backends);
-  :mod:`.onnx_predictor` the same for exported ONNX models; :mod:`.tta` the transforms both use
+  :mod:`.onnx_predictor` the same for exported ONNX models, :mod:`.backend` which of them runs;
+  :mod:`.tta` the transforms both use; :mod:`.device_blend` blending on the GPU
 - :mod:`.prepare`    one tile read, normalised and padded; :mod:`.reader` (threads) and :mod:`.reader_pool`
   (processes) read, normalise and batch the tiles ahead of the model
 - :mod:`.pipeline`   reader -> predictor -> blending -> sink, with bounded queues
 - :mod:`.sinks`      sinks (class/probability rasters in a writer thread), publishing, clean-up
 - :mod:`.resample`   the resample mode: another plan and sink for the same pipeline
-- :mod:`.run`        one scene end to end (:func:`segment`), returning a :mod:`.result`
+- :mod:`.run`        one scene end to end (:func:`segment`), returning a :mod:`.result`; :mod:`.uniform` a
+  result of one class from values in other units; :mod:`.relay` a run for suggest or propose
+- :mod:`.vectorize`  any class raster into attributed polygons (the ``polygons`` job)
 - :mod:`.bulk`       many scenes: discovery, resume markers, the runner, the summary
 
 Every check that can fail on the inputs runs before any model is loaded or any tile is read, and every

@@ -54,8 +54,8 @@ def _torch_predictor(members: Sequence[Member], cfg: Any, device: str, callback:
 
 
 def too_large(members: Sequence[Member], limit: int | None = None) -> str | None:
-    """Why a bundle among ``members`` cannot go to ONNX for its size (``onnx_export.too_large_for_onnx``)."""
-    from ..export.onnx_export import ONNX_MAX_BYTES, too_large_for_onnx
+    """Why a bundle among ``members`` cannot go to ONNX for its size (``bundle.onnx_metadata.too_large_for_onnx``)."""
+    from ..bundle.onnx_metadata import ONNX_MAX_BYTES, too_large_for_onnx
 
     for member in members:
         if not onnx_only([member]):
@@ -69,7 +69,7 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
                    tile: int | None = None, onnx_max_bytes: int | None = None) -> Any:
     """The predictor for ``members`` with ``cfg``'s backend, device and TTA; ``tile``: the plan's tile size (a
     bundle's export is made or checked now for it, so a failure falls back before any tile is read);
-    ``onnx_max_bytes``: the most weights one ONNX file takes (default ``onnx_export.ONNX_MAX_BYTES``)."""
+    ``onnx_max_bytes``: the most weights one ONNX file takes (default ``bundle.onnx_metadata.ONNX_MAX_BYTES``)."""
     callback = callback or Callback()
     forced = f"{mention('segment.backend')} {cfg.backend}"  # the reason when the user chose the backend
     if cfg.backend == "torch":

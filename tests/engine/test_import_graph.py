@@ -232,6 +232,16 @@ def test_engine_packages_import_only_downwards():
     assert cycles(packages) == []
 
 
+def test_segment_reaches_export_only_for_the_onnx_cache():
+    """segment runs bundles through their cached ONNX exports and nothing else of export/ (backend.py imported the
+    exporter for its size limit, which is the bundle's)."""
+    graph, _ = import_graph(REPO, ("engine",))
+    reached = sorted({f"{a} -> {b}" for a, targets in graph.items() if a.startswith("engine.segment")
+                      for b in targets if b.startswith("engine.export")})
+    print(f"segment -> export: {reached}")
+    assert reached and all(edge.endswith(" -> engine.export.onnx_cache") for edge in reached), reached
+
+
 def test_design_doc_says_the_same_layers():
     """docs/design.md's "Layers" sentence lists LAYERS in the same order (``a`` < ``b``, siblings by commas)."""
     text = (REPO / "docs" / "design.md").read_text(encoding="utf-8")

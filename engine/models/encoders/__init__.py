@@ -1,6 +1,6 @@
-"""Encoders: SegFormer/MiT, transformers AutoBackbone (ResNet, ConvNeXt, Swin), the ConvNeXt aux encoder.
-
-The catalog (names, sizes) is torch-free; ``build_encoder`` (in ``backbone``) imports torch.
+"""Encoders: ``catalog`` (names and sizes, torch-free), ``backbone`` (``build_encoder``: transformers
+AutoBackbone, ResNet, ConvNeXt, Swin; imports torch), ``mit`` (SegFormer's MiT), ``prithvi`` (Prithvi-EO-2.0),
+``convnext_aux`` (the ConvNeXt aux encoder).
 """
 
 from .catalog import ENCODER_NAMES, ENCODERS, MIT_SIZE_KEYS, EncoderSpec, MiTPreset, check_encoder_name, check_mit_sizes
