@@ -4,6 +4,7 @@ named bands, for a front end to offer), and the name of any source."""
 
 from __future__ import annotations
 
+from ..data.ground import map_units_per_metre
 from ..data.labels import check_layer_filter
 from ..data.stac import StacItem
 from ..data.stac import read_item as read_stac_item
@@ -11,7 +12,6 @@ from ..imagery.web import (
     WINDOW_SUFFIX,
     WebWindow,
     arcgis_description,
-    map_units_per_metre,
     wcs_description,
     web_window,
     wms_description,

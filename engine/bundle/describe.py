@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.bands import BandSelection
+from ..data.ground import DEGREES, ground_unit
 from ..data.metadata import DataMetadata
 from ..models.configuration_utils import ModelConfig
 from ..models.encoders.catalog import encoder_source
@@ -23,7 +24,7 @@ def _resolution(gsd: Any, crs: Any) -> str:
     if not crs:
         return "an unknown pixel size (imagery without georeferencing)"
     if isinstance(gsd, (list, tuple)) and gsd:
-        unit = " deg/px" if str(crs).lstrip().upper().startswith("GEOG") else " m/px"
+        unit = " deg/px" if ground_unit(crs).kind == DEGREES else " m/px"
         x = float(gsd[0])
         return f"{x:g}{unit}" if len(gsd) < 2 or float(gsd[1]) == x else f"{x:g} x {float(gsd[1]):g}{unit}"
     return "an unknown pixel size"

@@ -26,6 +26,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..data.ground import ground_unit
 from ..data.normalize import BandStatistics
 from ..errors import BundleError, mention
 from ..io.formats import ONNX
@@ -34,8 +35,6 @@ from .deepness import DEEPNESS_MODEL_TYPE, PIXEL_SCALE
 from .schema import METADATA_KEY, BundleMetadata, OnnxMetadata
 
 ONNX_SUFFIX = ONNX.suffixes[0]
-# QGIS's metres per degree (QgsUnitTypes::fromUnitToUnitFactor), which Deepness uses to turn cm/px into degrees
-METERS_PER_DEGREE = 111319.49079327357
 # keys Deepness reads for a segmentation model (ModelBase.get_metadata_* and get_outputs_channel_names)
 DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tile_size", "tiles_size", "tiles_overlap",
                  "standardization_mean", "standardization_std", "seg_thresh", "seg_small_segment")
@@ -101,22 +100,12 @@ def _standardization(stats: BandStatistics) -> tuple[list[float], list[float]]:
 
 
 def resolution_cm_per_px(gsd: list[float] | None, crs_wkt: str | None) -> float | None:
-    """The training pixel size in cm (Deepness's ``resolution``); None when the units are unknown."""
-    if not gsd:
+    """The training pixel size in cm (Deepness's ``resolution``); None when the units are unknown. Degrees are
+    taken at the equator, as Deepness turns the centimetres back into degrees (QGIS's factor, the ground rule's)."""
+    if not gsd or not crs_wkt:
         return None
-    size = (abs(float(gsd[0])) + abs(float(gsd[-1]))) / 2
-    if not crs_wkt:
-        return None
-    try:
-        from rasterio.crs import CRS
-
-        crs = CRS.from_user_input(crs_wkt)
-        if crs.is_geographic:
-            return size * METERS_PER_DEGREE * 100
-        _, metres_per_unit = crs.linear_units_factor
-    except Exception:  # noqa: BLE001 - an unparsable CRS only leaves the (optional) resolution out
-        return None
-    return size * float(metres_per_unit) * 100
+    metres = ground_unit(crs_wkt).metres((abs(float(gsd[0])) + abs(float(gsd[-1]))) / 2)
+    return None if metres is None else metres * 100
 
 
 def encode_metadata(meta: BundleMetadata, onnx_section: OnnxMetadata, tile_size: int,

@@ -1,7 +1,8 @@
 """Geospatial data: raster I/O, alignment, labels, bands, normalisation, scenes, sampling, augmentation.
 
 - ``raster``: opening rasters with clear errors, :class:`~.raster.RasterGrid`, boundless windowed reads;
-  ``align`` (any raster warped onto a tile's grid), ``reproject`` (polygons reprojected).
+  ``ground`` (metres on the ground against a CRS's units), ``align`` (any raster warped onto a tile's grid),
+  ``reproject`` (polygons reprojected).
 - ``labels``, ``label_scan``, ``scene_labels``: label values mapped, polygons rasterised, every label scanned.
 - bands: ``band_vocab`` (the names), ``band_names`` (natural colour), ``band_match`` (an input's bands to a
   model's), ``units`` (the values' range and the product's scaling), ``normalize``, ``training_stats``.

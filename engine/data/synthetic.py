@@ -22,6 +22,7 @@ import numpy as np
 from ..config import REFERENCE_AUX_PREFIXES
 from ..errors import ConfigError
 from ..runtime.environment import require
+from .ground import METRES_PER_DEGREE
 
 THRESHOLD = 0.2  # class 1 where field_value > THRESHOLD (about 40 % of the area)
 DEFAULT_ORIGIN = (320_000.0, 4_150_000.0)  # upper-left corner in EPSG:32652 (Korea, ~37.5 N 127 E)
@@ -129,8 +130,8 @@ def _aux_grid(bounds: tuple[float, float, float, float], crs: str, aux_crs: str,
     rasterio = require("rasterio")
     if rasterio.crs.CRS.from_user_input(aux_crs).is_geographic:
         lat = math.radians((ymin + ymax) / 2)
-        dy = aux_size_m / 111_320.0
-        dx = aux_size_m / (111_320.0 * math.cos(lat))
+        dy = aux_size_m / METRES_PER_DEGREE
+        dx = aux_size_m / (METRES_PER_DEGREE * math.cos(lat))
     else:
         dx = dy = aux_size_m
     mx, my = (xmax - xmin) * margin + 2 * dx, (ymax - ymin) * margin + 2 * dy

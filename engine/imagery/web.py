@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, unescape
 
+from ..data.ground import map_units_per_metre, middle_latitude
 from ..errors import ConfigError, DataError, mention
 from ..io import network
 from ..io.locations import WINDOW_SUFFIX
@@ -160,9 +161,9 @@ def web_window(description: str, extent: list[float], extent_crs: str | None,
                pixel_size: float | Callable[[float], float | None], destination: str | os.PathLike,
                name: str = "web layer", no_finer_than_service: bool = False) -> WebWindow:
     """The window ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``; None: the source's CRS) of the web
-    source ``description`` at ``pixel_size`` metres on the ground (see :func:`map_units_per_metre`) as a warped
-    VRT at ``destination`` (a ``.web.vrt`` file; its folder must exist). ``pixel_size`` may be a function of the
-    latitude of the extent's middle (a model trained in degrees: its metres depend on where it is read).
+    source ``description`` at ``pixel_size`` metres on the ground (the ground rule, :mod:`engine.data.ground`) as
+    a warped VRT at ``destination`` (a ``.web.vrt`` file; its folder must exist). ``pixel_size`` may be a function
+    of the latitude of the extent's middle (a model trained in degrees: its metres depend on where it is read).
     ``no_finer_than_service``: a pixel finer than the service's finest level (an XYZ layer's ``zmax``, a WMTS's
     finest matrix, a WCS coverage's grid) becomes that level's (``asked`` keeps the size asked). Nothing is
     fetched here but the service's description (WMTS capabilities, WCS coverage description)."""
@@ -201,7 +202,7 @@ def web_window(description: str, extent: list[float], extent_crs: str | None,
         raise ConfigError(f"The extent {list(extent)} lies outside the map of the {name} (it covers {covers} in its "
                           f"CRS; web maps in EPSG:3857 end at latitude ±85.06°); draw the extent where the service "
                           f"has a map.")
-    ground = pixel_size(_latitude(target, bounds)) if callable(pixel_size) else pixel_size
+    ground = pixel_size(middle_latitude(target, bounds)) if callable(pixel_size) else pixel_size
     _check_size(ground, name)
     asked, per_metre = float(ground), map_units_per_metre(target, bounds)
     pixel_size = ground * per_metre
@@ -244,19 +245,6 @@ def web_window(description: str, extent: list[float], extent_crs: str | None,
 def _check_size(size: float | None, name: str) -> None:
     if not size or size <= 0 or size != size:
         raise ConfigError(f"The pixel size for the {name} must be a positive number of metres (got {size}).")
-
-
-def _latitude(srs: object, bounds: tuple[float, float, float, float]) -> float:
-    """The latitude (degrees) of the middle of ``bounds`` in ``srs``."""
-    osr = require("osgeo.osr")
-    if srs.IsGeographic():  # type: ignore[attr-defined]
-        return (bounds[1] + bounds[3]) / 2
-    wgs84 = osr.SpatialReference()
-    wgs84.ImportFromEPSG(4326)
-    wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    to_geo = osr.CoordinateTransformation(srs, wgs84)
-    _, latitude, _ = to_geo.TransformPoint((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
-    return float(latitude)
 
 
 def _on_grid(description: str, left: float, top: float, width: int, height: int, pixel: float) -> str:
@@ -302,22 +290,6 @@ def service_url(description: str) -> str:
         return description[len("WMTS:"):].split(",", 1)[0]
     found = re.search(r"<(ServerUrl|ServerURL|ServiceURL|GetCapabilitiesUrl)>(.*?)</\1>", description)
     return unescape(found.group(2)).rstrip("?&") if found else ""
-
-
-def map_units_per_metre(srs: object, bounds: tuple[float, float, float, float]) -> float:
-    """How many of ``srs``'s map units make one metre on the ground at the middle of ``bounds``: 1/cos(latitude)
-    in web mercator (its metres stretch away from the equator), degrees per metre in a geographic CRS, the
-    units' own size otherwise (1 for metres; Transverse Mercator, UTM among them, is true to scale)."""
-    import math
-
-    if srs.IsGeographic():  # type: ignore[attr-defined]
-        latitude = (bounds[1] + bounds[3]) / 2
-        return 1.0 / (111_320.0 * max(math.cos(math.radians(latitude)), 1e-6))
-    linear = srs.GetLinearUnits() or 1.0  # type: ignore[attr-defined]
-    projection = (srs.GetAttrValue("PROJECTION") or "").lower()  # type: ignore[attr-defined]
-    if projection.startswith("mercator") or "pseudo_mercator" in projection:  # Mercator_1SP/2SP, EPSG:3857
-        return 1.0 / (linear * max(math.cos(math.radians(_latitude(srs, bounds))), 1e-6))
-    return 1.0 / linear
 
 
 def _bounds_in(extent: list[float], extent_crs: str | None, target: object) -> tuple[float, float, float, float]:

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..bundle.model_files import read_model_metadata
-from ..bundle.view import DEGREES, ModelView, Resolution, model_view
+from ..bundle.view import ModelView, Resolution, model_view
 from ..callbacks import Callback
 from ..config import SegmentConfig
+from ..data.ground import DEGREES
 from ..errors import ConfigError, mention
 from ..io.locations import WEB_DESCRIPTIONS, is_web_description
 from ..io.locations import stem as source_stem
@@ -106,7 +107,7 @@ def read_web_sources(sources: Sequence[WebSource], extent: list[float] | None, e
 
 def _in_degrees(resolution: Resolution | None) -> str:
     """How a pixel size in degrees became metres, for the log (empty for one in metres)."""
-    if resolution is None or resolution.unit != DEGREES:
+    if resolution is None or resolution.ground.kind != DEGREES:
         return ""
     return f" ({resolution.size[0]:.6g}° of a geographic CRS, in metres at the extent's latitude)"
 

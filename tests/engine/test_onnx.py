@@ -25,7 +25,7 @@ import pytest
 import rasterio
 import torch
 
-from engine.bundle.onnx_metadata import DEEPNESS_KEYS, METERS_PER_DEGREE, deepness_metadata, resolution_cm_per_px
+from engine.bundle.onnx_metadata import DEEPNESS_KEYS, deepness_metadata, resolution_cm_per_px
 from engine.bundle.schema import BundleMetadata
 from engine.bundle.store import load_bundle, save_bundle
 from engine.cli.main import main
@@ -186,7 +186,8 @@ def test_deepness_standardisation_reproduces_our_scaling(method):
 
 
 def test_resolution_from_the_training_crs_units():
-    assert resolution_cm_per_px([1e-4, 1e-4], "EPSG:4326") == pytest.approx(1e-4 * METERS_PER_DEGREE * 100)
+    # degrees at the equator, by QGIS's factor (QgsUnitTypes::fromUnitToUnitFactor), which Deepness divides by
+    assert resolution_cm_per_px([1e-4, 1e-4], "EPSG:4326") == pytest.approx(1e-4 * 111319.49079327357 * 100)
     assert resolution_cm_per_px([1.0, 1.0], "EPSG:2263") == pytest.approx(30.48, rel=1e-4)  # US survey feet
     assert resolution_cm_per_px([1.0, 1.0], None) is None and resolution_cm_per_px(None, "EPSG:4326") is None
 

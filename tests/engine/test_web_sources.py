@@ -20,7 +20,6 @@ from engine.errors import ConfigError, DataError
 from engine.imagery.web import (
     WINDOW_SUFFIX,
     arcgis_description,
-    map_units_per_metre,
     wcs_description,
     web_window,
     wms_description,
@@ -118,20 +117,6 @@ def test_arcgis_descriptions_name_a_service_and_an_epsg_crs():
         arcgis_description("https://h/arcgis/rest/services/x/MapServer", "ESRI:54009")
     # a service in web mercator says wkid 102100, which QGIS calls ESRI:102100
     assert "<SRS>EPSG:3857</SRS>" in arcgis_description("https://h/arcgis/rest/services/x/MapServer", "ESRI:102100")
-
-
-def test_metres_per_pixel_in_utm_are_metres_and_in_web_mercator_stretch():
-    """A UTM (Transverse Mercator) layer was taken for web mercator: 1 m per pixel became 1.26 m at 37.5 deg N."""
-    from osgeo import osr
-
-    utm, mercator = osr.SpatialReference(), osr.SpatialReference()
-    utm.ImportFromEPSG(32652)
-    mercator.ImportFromEPSG(3857)
-    mercator.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    assert map_units_per_metre(utm, (321813.0, 4149631.0, 322069.0, 4149887.0)) == 1.0
-    at_60_north = 8399737.89  # y of 60 deg N in EPSG:3857
-    assert map_units_per_metre(mercator, (0.0, at_60_north, 10.0, at_60_north)) == pytest.approx(2.0, rel=1e-6)
-    assert np.isfinite(map_units_per_metre(mercator, (0.0, 0.0, 1.0, 1.0)))
 
 
 def test_a_model_trained_in_degrees_reads_a_web_service_at_its_pixel_size_in_metres(served, tmp_path):
