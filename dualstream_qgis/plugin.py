@@ -76,8 +76,7 @@ class DualStreamPlugin:
             self.label_panel.show()
             self.label_panel.use_tool()
         elif self.label_panel is not None:
-            self.label_panel.put_tool_away()  # the tool current before the button, else QGIS's Pan
-            self.label_panel.hide()
+            self.label_panel.put_away()  # as its close button: nothing left drawn, the tool before given back
 
     @staticmethod
     def open_dialog(alg_id: str) -> None:

@@ -3,12 +3,18 @@
 The panel owns the state of one labelling session: the raster layer prompted, the window of it the engine embedded
 (the part of the layer the canvas shows when the first prompt comes; panning elsewhere starts a new window), the
 prompts so far (points and at most one box, as Segment Anything takes them) and the mask they give. Every prompt
-asks the engine again with all of them, so a negative click corrects the mask in place. The first prompt of a
-window embeds it in a background task (seconds on the CPU); later prompts answer from the kept embedding. A STAC
-item is shown as a layer by the STAC item row (:mod:`.stac_row`); that layer's windows are read from the item.
+asks the engine again with all of them, so a negative click corrects the mask in place. Every answer is worked
+out in a background task, never in the GUI thread: the first prompt of a window embeds it (seconds on the CPU),
+later ones answer from the kept embedding, and each mask is traced into polygons and simplified for drawing
+there too (:mod:`.drawing`); the time the status gives is the whole wait. Clear prompts, a new window, and putting
+the panel away (its button unchecked, or the panel closed) take the same one path: prompts, mask, markers and the
+status's figures all go. A STAC item is shown as a layer by the STAC item row (:mod:`.stac_row`); that layer's
+windows are read from the item.
 """
 
 from __future__ import annotations
+
+import time
 
 from qgis.core import (
     Qgis,
@@ -21,10 +27,9 @@ from qgis.core import (
     QgsRectangle,
     QgsTask,
 )
-from qgis.gui import QgsMapLayerComboBox, QgsRubberBand, QgsVertexMarker
+from qgis.gui import QgsMapLayerComboBox
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import Qt, QTimer
-from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -38,17 +43,14 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..compat import FILTER_POLYGON, FILTER_RASTER, GEOMETRY_POLYGON
+from ..compat import FILTER_POLYGON, FILTER_RASTER
 from ..engine_bridge import engine_api
 from ..provider import LOG_TAG
 from . import prompts
+from .drawing import Marks, Sight, for_canvas
 from .map_tool import Prompt, PromptMapTool
 from .stac_row import StacRow, stac_source
 from .targets import CLASS_FIELD, Accepted, class_target, is_polygon_layer, new_scratch_layer
-
-MASK_FILL = QColor(0, 160, 255, 90)
-MASK_STROKE = QColor(0, 90, 255)
-BOX_STROKE = QColor(255, 160, 0)  # the map tool's colour while the box is dragged
 
 
 class LabelPanel(QDockWidget):
@@ -70,17 +72,12 @@ class LabelPanel(QDockWidget):
         self.masks: list[QgsGeometry] = []  # the current answer, in the raster layer's CRS
         self.score = 0.0
         self.task: QgsTask | None = None
-        self._pending = False  # a prompt came while the window was being embedded
-        self._markers: list[QgsVertexMarker] = []
-        self.mask_band = QgsRubberBand(self.canvas, GEOMETRY_POLYGON)
-        self.mask_band.setColor(MASK_FILL)
-        self.mask_band.setStrokeColor(MASK_STROKE)
-        self.mask_band.setWidth(2)
-        self.box_band = QgsRubberBand(self.canvas, GEOMETRY_POLYGON)  # the box prompt, shown until cleared
-        self.box_band.setColor(QColor(0, 0, 0, 0))
-        self.box_band.setStrokeColor(BOX_STROKE)
-        self.box_band.setWidth(2)
-        self._embedding: prompts.Window | None = None  # the window the running task embeds
+        self.marks = Marks(self.canvas)
+        self.drawn_scale = 0.0  # the canvas scale the mask was simplified for
+        self.canvas.scaleChanged.connect(self._rescaled)
+        self._asked = 0  # the prompts' version: a change makes a running task's answer out of date
+        self._asking: prompts.Window | None = None  # the window the running task asks
+        self._figures = False  # the status shows the mask's figures
         self._watch = QTimer(self)  # what the engine says while it embeds (a download's progress), shown as it comes
         self._watch.setInterval(500)
         self._watch.timeout.connect(self._show_said)
@@ -159,10 +156,11 @@ class LabelPanel(QDockWidget):
             self.clear(new_window=True)
         if prompt.box is not None:
             self.box = prompt.box  # Segment Anything takes one box with its points: a new box replaces the old
-            self.box_band.setToGeometry(QgsGeometry.fromRect(prompt.box), None)  # in the canvas's CRS
+            self.marks.show_box(prompt.box)
         else:
             self.points.append((prompt.point, prompt.positive))
-            self._mark(prompt.point, prompt.positive)
+            self.marks.mark(prompt.point, prompt.positive)
+        self._asked += 1
         self.ask()
 
     def _in_window(self, prompt: Prompt) -> bool:
@@ -175,6 +173,7 @@ class LabelPanel(QDockWidget):
     def add_text(self) -> None:
         self.text = self.text_edit.text().strip()
         if self.text:
+            self._asked += 1
             self.ask()
 
     def ask(self) -> None:
@@ -185,9 +184,9 @@ class LabelPanel(QDockWidget):
         if layer is None:
             self.say("Choose a raster layer first (or add one to the project).", Qgis.MessageLevel.Warning)
             return
-        if self.task is not None:
-            self._pending = True  # asked again, with every prompt so far, when the embedding is done
-            self.say("Still embedding the window; your prompts are asked when it is done.")
+        if self.task is not None:  # asked again, with every prompt so far, when the running task is done
+            if self._asking is not None and not self._asking.embedded():
+                self.say("Still embedding the window; your prompts are asked when it is done.")
             return
         model = self.model_box.currentText().strip()
         canvas_crs = self.canvas.mapSettings().destinationCrs()
@@ -207,21 +206,23 @@ class LabelPanel(QDockWidget):
             points=[(to_layer.transform(point), positive) for point, positive in self.points],
             box=to_layer.transformBoundingBox(self.box) if self.box is not None else None,
             text=self.text)
-        if self.window.embedded():
-            try:
-                self._show(self.window.answer(request))
-            except engine_api().DualStreamError as exc:  # said in the panel, not raised in a Qt slot
-                self.say(prompts.explain(exc), Qgis.MessageLevel.Critical)
-            return
-        self.say(f"Embedding the window of '{layer.name()}' with {model} (once per window)…")
-        window = self._embedding = self.window
-        self.task = QgsTask.fromFunction("DualStream: embedding for Segment Anything",
-                                         lambda _task: window.answer(request), on_finished=self._embedded)
+        window = self._asking = self.window
+        embedding = not window.embedded()
+        if embedding:
+            self.say(f"Embedding the window of '{layer.name()}' with {model} (once per window)…")
+            self._watch.start()
+        sight = Sight(QgsCoordinateTransform(layer.crs(), canvas_crs, QgsProject.instance()),
+                      self.canvas.mapUnitsPerPixel())
+        asked, started = self._asked, time.monotonic()
+        self.task = QgsTask.fromFunction(
+            "DualStream: embedding for Segment Anything" if embedding else "DualStream: Segment Anything's mask",
+            lambda _task: window.answer(request, sight),
+            on_finished=lambda exception, result=None: self._answered(exception, result, asked, started, embedding))
+        self.drawn_scale = self.canvas.scale()
         QgsApplication.taskManager().addTask(self.task)
-        self._watch.start()
 
     def _show_said(self) -> None:
-        said = self._embedding.said if self._embedding is not None else []
+        said = self._asking.said if self._asking is not None else []
         if said:  # appended by the task's thread; reading the last line is safe
             self.say(f"Embedding the window (once per window)… {said[-1]}")
 
@@ -246,34 +247,51 @@ class LabelPanel(QDockWidget):
         h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
         return 2 * 6_371_008.8 * math.asin(math.sqrt(h))
 
-    def _embedded(self, exception, result=None) -> None:
+    def _answered(self, exception, answer, asked: int, started: float, embedding: bool) -> None:
+        """The task's answer drawn, unless the prompts changed meanwhile (then the prompts made since are asked)."""
         self.task = None
         self._watch.stop()
-        window, self._embedding = self._embedding, None
-        said = window.said if window is not None else []
+        window, self._asking = self._asking, None
+        said = window.said if window is not None and embedding else []
         for line in said:  # all of it in the log panel: the model, its licence, the bands read, warnings
             QgsMessageLog.logMessage(line, LOG_TAG, Qgis.MessageLevel.Info)
-        pending, self._pending = self._pending, False
         if exception is not None:
             self.say(prompts.explain(exception), Qgis.MessageLevel.Critical)
+            if asked != self._asked:
+                self.ask()
             return
-        if window is not self.window:  # the layer, model or place changed meanwhile: an answer for another window
-            if pending:
-                self.ask()  # the prompts made since, on their own window
-            else:
+        if window is not self.window or asked != self._asked:  # cleared, or more prompts, or another window
+            if self.points or self.box is not None or self.text:
+                self.ask()  # the prompts made since, all of them (on their own window where it changed)
+            elif window is not self.window:
                 self.say("The layer or model changed while the window was being embedded; click again.")
             return
-        self._show(result, prompts.notes(said))
-        if pending:
-            self.ask()
-
-    def _show(self, answer: prompts.Answer, notes: str = "") -> None:
         self.masks, self.score = answer.geometries, answer.score
-        self.mask_band.reset(GEOMETRY_POLYGON)
-        crs = self.window.layer.crs()
-        for geometry in self.masks:
-            self.mask_band.addGeometry(geometry, crs)
-        self.say(f"{answer.summary}\n{notes}" if notes else answer.summary)
+        self.marks.show_mask(answer.drawn)
+        summary = answer.summary(time.monotonic() - started)
+        notes = prompts.notes(said)
+        self.say(f"{summary}\n{notes}" if notes else summary)
+        self._figures = True
+
+    def _rescaled(self, _scale: float) -> None:
+        """The mask drawn again for the new scale once it is twice as fine or coarse as it was drawn for (the
+        outline simplified for a coarser view would show its corners zoomed in)."""
+        scale = self.canvas.scale()
+        if not self.masks or self.task is not None or not self.drawn_scale or \
+                0.5 < scale / self.drawn_scale < 2.0:
+            return
+        self.drawn_scale = scale
+        sight = Sight(QgsCoordinateTransform(self.window.layer.crs(), self.canvas.mapSettings().destinationCrs(),
+                                             QgsProject.instance()), self.canvas.mapUnitsPerPixel())
+        self.marks.show_mask(for_canvas(self.masks, sight))
+
+    @property
+    def mask_band(self):
+        return self.marks.mask_band
+
+    @property
+    def box_band(self):
+        return self.marks.box_band
 
     # -- accept, undo, clear --------------------------------------------------------------------------------------
     def make_scratch_layer(self) -> None:
@@ -316,26 +334,19 @@ class LabelPanel(QDockWidget):
         self.say(f"Removed the last accept ({removed} polygon(s))." if removed else "Nothing accepted to undo.")
 
     def clear(self, new_window: bool) -> None:
-        self.points, self.box, self.text, self.masks = [], None, "", []
-        self.mask_band.reset(GEOMETRY_POLYGON)
-        self.box_band.reset(GEOMETRY_POLYGON)
-        for marker in self._markers:
-            self.canvas.scene().removeItem(marker)
-        self._markers = []
+        """The one way prompts go (Clear prompts, an accept, a new window, the panel put away): the prompts, the
+        mask, everything drawn and the status's figures of the mask; ``new_window``: the window embedded too."""
+        self.points, self.box, self.text, self.masks, self.score = [], None, "", [], 0.0
+        self._asked += 1  # a task still running answers prompts that are gone
+        self.marks.clear()
         if new_window:
             self.window = None
-
-    def _mark(self, point, positive: bool) -> None:
-        marker = QgsVertexMarker(self.canvas)
-        marker.setCenter(point)
-        marker.setIconType(QgsVertexMarker.IconType.ICON_CIRCLE if positive else QgsVertexMarker.IconType.ICON_X)
-        marker.setColor(QColor(0, 200, 0) if positive else QColor(220, 0, 0))
-        marker.setIconSize(12)
-        marker.setPenWidth(3)
-        self._markers.append(marker)
+        if self._figures:  # what else the status says (the STAC row's layer, an error) stays
+            self.say(prompts.CLEARED)
 
     def say(self, text: str, level=Qgis.MessageLevel.Info) -> None:
         self.status.setText(text)
+        self._figures = False
         if level != Qgis.MessageLevel.Info and self.iface is not None:
             self.iface.messageBar().pushMessage("DualStream", text, level, 8)
 
@@ -359,15 +370,20 @@ class LabelPanel(QDockWidget):
         if self.canvas.mapTool() is self.tool:  # neither took the canvas: no tool rather than ours on a hidden panel
             self.canvas.unsetMapTool(self.tool)
 
-    def release(self) -> None:
-        """Everything the panel drew taken off the canvas, and its tool put away (the plugin is unloading)."""
+    def put_away(self) -> None:
+        """The panel put away, by its toolbar button or its close button alike: the prompts, the mask and the
+        markers off the canvas (:meth:`clear`), the tool current before given back, the panel hidden."""
         self.clear(new_window=True)
         self.put_tool_away()
-        self.canvas.scene().removeItem(self.mask_band)
-        self.canvas.scene().removeItem(self.box_band)
+        self.hide()
+
+    def release(self) -> None:
+        """Everything the panel drew taken off the canvas, and its tool put away (the plugin is unloading)."""
+        self.put_away()
+        self.canvas.scaleChanged.disconnect(self._rescaled)
+        self.marks.release()
         self.tool.release()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
-        self.clear(new_window=True)
-        self.put_tool_away()
+        self.put_away()
         super().closeEvent(event)

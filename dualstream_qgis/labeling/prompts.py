@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from qgis.core import QgsGeometry, QgsProcessingException, QgsRectangle
 
 from ..engine_bridge import engine_api
+from .drawing import Sight, for_canvas
 
 #: The first line the panel shows.
 HOW_TO = ("Click an object in the raster layer (Shift+click or right click: not this), or drag a box around it; "
@@ -41,11 +42,26 @@ class Request:
     text: str = ""
 
 
+#: What the status says once Clear prompts (or a new layer, model or window) has taken the mask away.
+CLEARED = "No prompts: click an object in the raster layer, or drag a box around it."
+
+
 @dataclass
 class Answer:
+    """The mask's polygons in the layer's CRS (what Accept writes), the model's score and seconds, and the
+    polygons as the canvas draws them (:func:`.drawing.for_canvas`)."""
+
     geometries: list[QgsGeometry]
     score: float
-    summary: str
+    seconds: float = 0.0
+    drawn: list[QgsGeometry] = field(default_factory=list)
+
+    def summary(self, seconds: float) -> str:
+        """What the status says, ``seconds`` being the whole wait: the model, tracing the polygons, drawing them."""
+        if not self.geometries:
+            return "The model found no object there: click elsewhere, add a box, or try another model."
+        return (f"{len(self.geometries)} polygon(s), score {self.score:.2f}, answered in {seconds:.2f} s (the model "
+                f"{self.seconds:.2f} s of it). Accept, or click again to correct.")
 
 
 class ProgressLine(str):
@@ -105,26 +121,13 @@ class Window:
                                                extent.yMaximum()], crs, self.pixel_size, folder,
                                     engine_messages(self.said), no_finer_than_service=True)[0]
 
-    def answer(self, request: Request) -> Answer:
-        """The mask for ``request`` (the window embedded first when it is not yet): runs in a task or the GUI."""
+    def answer(self, request: Request, sight: Sight | None = None) -> Answer:
+        """The mask for ``request`` (the window embedded first when it is not yet), and as ``sight``'s canvas draws
+        it: runs in the panel's task, never in the GUI thread (tracing a large mask takes seconds)."""
         api = engine_api()
         crs = self.layer.crs().authid() or self.layer.crs().toWkt()
         if self._session is None:
-            import warnings
-
-            from ..algorithms.sources import raster_file
-
-            source, bands = self.stac or (raster_file(self.layer, "Raster layer"), None)
-            extent = self.extent
-            with warnings.catch_warnings(record=True) as caught:  # library warnings would print to stderr
-                warnings.simplefilter("always")
-                if not isinstance(source, str):  # a web layer: its window at the canvas's pixel size, by the
-                    source = self._web_window(api, source, crs)  # engine's one rule for web layers
-                self._session = api.prompted_session(
-                    source,
-                    (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
-                    self.model, extent_crs=crs, bands=bands, callback=engine_messages(self.said))
-            self.said += self._session.said + [f"Warning: {w.message}" for w in caught]  # what was read, how
+            self._embed(api, crs)
         box = request.box
         answers = api.predict_prompts(
             self._session,
@@ -134,13 +137,27 @@ class Window:
             text=request.text, crs=crs)
         geometries = [QgsGeometry.fromWkt(polygon.wkt) for answer in answers for polygon in answer.polygons]
         geometries = [g for g in geometries if not g.isEmpty()]
-        score = max((answer.score for answer in answers), default=0.0)
-        seconds = sum(answer.seconds for answer in answers)
         if not geometries:
-            return Answer([], 0.0, "The model found no object there: click elsewhere, add a box, or try another "
-                                   "model.")
-        return Answer(geometries, score, f"{len(geometries)} polygon(s), score {score:.2f}, answered in "
-                                         f"{seconds:.2f} s. Accept, or click again to correct.")
+            return Answer([], 0.0)
+        return Answer(geometries, max(answer.score for answer in answers), sum(a.seconds for a in answers),
+                      for_canvas(geometries, sight) if sight is not None else [])
+
+    def _embed(self, api, crs: str) -> None:
+        import warnings
+
+        from ..algorithms.sources import raster_file
+
+        source, bands = self.stac or (raster_file(self.layer, "Raster layer"), None)
+        extent = self.extent
+        with warnings.catch_warnings(record=True) as caught:  # library warnings would print to stderr
+            warnings.simplefilter("always")
+            if not isinstance(source, str):  # a web layer: its window at the canvas's pixel size, by the
+                source = self._web_window(api, source, crs)  # engine's one rule for web layers
+            self._session = api.prompted_session(
+                source,
+                (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
+                self.model, extent_crs=crs, bands=bands, callback=engine_messages(self.said))
+        self.said += self._session.said + [f"Warning: {w.message}" for w in caught]  # what was read, how
 
 
 def notes(said: list[str], most: int = 4) -> str:

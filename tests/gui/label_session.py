@@ -14,6 +14,7 @@ import sys
 from qgis.core import NULL, QgsPointXY, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtTest import QTest
+from qgis.PyQt.QtWidgets import QPushButton
 
 sys.path.insert(0, os.environ["DUALSTREAM_GUI_TOOLS"])  # no __file__ here: run_session names the folder
 from session_tools import CONFIG, OUT, REPORT, drag, save, screen_point, settle, start_later, step, wait  # noqa: E402
@@ -30,6 +31,8 @@ def state(panel) -> dict:
             if panel.box is not None else None,
             "masks": len(panel.masks), "mask_wkt": [g.asWkt(2)[:2000] for g in panel.masks],
             "band_vertices": panel.mask_band.numberOfVertices(), "box_vertices": panel.box_band.numberOfVertices(),
+            "mask_vertices": sum(g.constGet().nCoordinates() for g in panel.masks),
+            "markers": len(panel.marks.markers),
             "status": panel.status.text(),
             "score": panel.score, "embedded": panel.window is not None and panel.window.embedded()}
 
@@ -74,8 +77,16 @@ def tools_given_back(canvas, plugin, before) -> None:
                 "label_checked": plugin.label_action.isChecked(), "panel_visible": plugin.label_panel.isVisible()}
 
     step("label button unchecked")
+    panel = plugin.label_panel
+    x, y = CONFIG["click"]
+    QTest.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     screen_point(canvas, QgsPointXY(x, y)))
+    settle_panel(panel)
+    drawn = state(panel)
     plugin.label_action.trigger()
+    wait(300)  # an answer still on its way must not draw on a panel put away
     REPORT["unchecked"] = dict(now(), same=canvas.mapTool() is before)
+    REPORT["unchecked_drawn"] = {"before": drawn, "after": state(panel)}
     step("no tool before the button")
     canvas.unsetMapTool(canvas.mapTool())
     plugin.label_action.trigger()
@@ -130,12 +141,18 @@ def main() -> None:
     nx, ny = CONFIG["negative"]
     QTest.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier,
                      screen_point(canvas, QgsPointXY(nx, ny)))
+    asked_in_task = panel.task is not None  # the GUI thread is back before the answer: it waits in a task
     settle_panel(panel)
-    REPORT["negative"] = state(panel)
+    REPORT["negative"] = dict(state(panel), asked_in_task=asked_in_task)
+    save()
+
+    step("clear prompts")
+    clear = next(b for b in panel.findChildren(QPushButton) if b.text() == "Clear prompts")
+    clear.click()
+    REPORT["cleared"] = state(panel)
     save()
 
     step("box")
-    panel.clear(new_window=False)
     (x0, y0), (x1, y1) = CONFIG["box"]
     drag(canvas, panel.tool, QgsPointXY(x0, y0), QgsPointXY(x1, y1))
     settle_panel(panel)
