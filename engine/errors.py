@@ -92,6 +92,14 @@ class BundleError(DualStreamError, ValueError):
     """A model bundle file is missing, corrupt, truncated or incompatible."""
 
 
+class GraphRunError(BundleError):
+    """onnxruntime could not run a model made elsewhere on a batch of tiles; ``detail``: onnxruntime's words."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
+
+
 class OutputError(DualStreamError, OSError):
     """An output could not be written (disk full, I/O error). The message names the file and the space needed;
     nothing that looks finished was left and a previous file at the destination is unchanged."""

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..data.metadata import DataMetadata
 from ..data.normalize import BandStatistics
-from ..errors import BundleError, ConfigError
+from ..errors import BundleError, ConfigError, GraphRunError
 from ..io.atomic import write_bytes_atomic
 from ..io.formats import ONNX
 from ..io.safety import check_input_file
@@ -249,6 +249,16 @@ def write_imported_bundle(path: str | os.PathLike, graph: bytes, metadata: Bundl
     return str(path)
 
 
+def _ort_message(exc: BaseException) -> str:
+    """onnxruntime's message without its source-file prefix, short enough for one line of a log."""
+    text = " ".join(str(exc).split())
+    marker = "Status Message:"
+    if marker in text:
+        text = text.split(marker, 1)[1].strip()
+    text = text.split(" was false. ", 1)[-1] if " was false. " in text else text
+    return text[:300]
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     np.exp(shifted, out=shifted)
@@ -264,7 +274,13 @@ def graph_probabilities(session: Any, model: Any, tiles: np.ndarray, source: str
     is NaN in every channel (nodata in every output). ``check``: refuse an output declared probabilities that is
     none (:func:`check_probabilities`; the first batches are checked). ``model``: its ImportedConfig."""
     feed = tiles.transpose(0, 2, 3, 1) if model.layout == "NHWC" else tiles
-    out = session.run([model.output_name], {model.input_name: np.ascontiguousarray(feed, np.float32)})[0]
+    try:
+        out = session.run([model.output_name], {model.input_name: np.ascontiguousarray(feed, np.float32)})[0]
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types; its message says what failed
+        detail = _ort_message(exc)
+        raise GraphRunError(f"The model '{source}' failed on a batch of {tiles.shape[0]} tile(s) of "
+                            f"{tiles.shape[2]}x{tiles.shape[3]} px ({detail}); check that the tile size and bands "
+                            f"are those it takes.", detail) from exc
     if out.ndim == 3:  # (B, H, W): one channel
         out = out[:, None]
     elif model.layout == "NHWC":

@@ -137,6 +137,7 @@ def session(path: str | os.PathLike | bytes, device: str = "cpu", optimize: bool
     """
     ort = require("onnxruntime")
     options = ort.SessionOptions()
+    options.log_severity_level = 4  # fatal only: each failure reaches the user once, as our error, not as its log too
     options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
                                         else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     if threads is not None:

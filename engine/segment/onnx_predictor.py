@@ -18,7 +18,7 @@ import numpy as np
 from ..bundle.imported import graph_probabilities, imported_graph, is_imported
 from ..bundle.onnx_metadata import SINGLE_INPUT, is_onnx_path, onnx_cuda, session
 from ..callbacks import Callback
-from ..errors import BundleError
+from ..errors import BundleError, GraphRunError
 from ..io.digest import file_sha256
 from ..models.encoders.catalog import takes_coords
 from .plan import Member
@@ -68,16 +68,39 @@ class ImportedMember:
     model: Any
     stats_key: str
     source: str
+    callback: Callback | None = None
     checked: int = 0  # batches whose output was checked to be probabilities
+    one_by_one: bool = False  # the graph failed on a batch of several tiles and ran on one: one at a time since
     takes_aux: ClassVar[bool] = False
     takes_coords: ClassVar[bool] = False
 
     def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None) -> np.ndarray:
-        """Probabilities (B, K, T, T) for any batch size B; the first CHECKED_BATCHES checked to be some."""
+        """Probabilities (B, K, T, T) for any batch size B; the first CHECKED_BATCHES checked to be some. A graph
+        whose batch axis is dynamic but which fails on several tiles (an export traced at batch 1, whose Reshape
+        fixed it) and runs on one is run one tile at a time from then on, saying so once."""
         check = self.checked < CHECKED_BATCHES
         self.checked += 1
-        return in_batches(lambda chunk: graph_probabilities(self.session, self.model, chunk["vision"], self.source,
-                                                            check), {"vision": vision}, self.model.batch)
+
+        def run(batch: int | None) -> np.ndarray:
+            return in_batches(lambda chunk: graph_probabilities(self.session, self.model, chunk["vision"],
+                                                                self.source, check), {"vision": vision}, batch)
+
+        if self.model.batch or self.one_by_one or vision.shape[0] < 2:
+            return run(self.model.batch or (1 if self.one_by_one else None))
+        try:
+            return run(None)
+        except GraphRunError as failed:
+            try:
+                out = run(1)
+            except GraphRunError:
+                raise failed from None  # not the batch: the first failure says what the graph wanted
+            self.one_by_one = True
+            (self.callback or Callback()).warning(
+                f"The model '{self.source}' declares any batch size but failed on a batch of {vision.shape[0]} tiles "
+                f"({failed.detail}) and runs on one: "
+                f"its graph fixes a batch of 1 inside (an export traced with one tile). It is run one tile at a "
+                f"time, which is slower; export it again with a dynamic batch to run it in batches.")
+            return out
 
 
 def in_batches(run: Callable[[dict[str, np.ndarray]], np.ndarray], feeds: dict[str, np.ndarray],
@@ -177,7 +200,7 @@ class OnnxPredictor:
             if is_imported(m.metadata):  # a model made elsewhere: its graph as it came
                 graph = m.path if is_onnx_path(m.path) else imported_graph(m.path, m.metadata)
                 runner = session(graph, device, threads=threads, name=m.path)
-                loaded.append(ImportedMember(runner, m.weight, m.metadata.model, m.stats_key, m.path))
+                loaded.append(ImportedMember(runner, m.weight, m.metadata.model, m.stats_key, m.path, callback))
                 continue
             if is_onnx_path(m.path):
                 loaded.append(OnnxMember(session(m.path, device, threads=threads), m.weight,

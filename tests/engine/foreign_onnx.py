@@ -12,10 +12,12 @@ import numpy as np
 
 def linear_model(path: Path, weights: np.ndarray, bias: np.ndarray, *, head: str = "softmax", layout: str = "NCHW",
                  tile: int | None = None, batch: int | None = None, metadata: dict[str, Any] | None = None,
-                 squeeze: bool = False) -> Path:
+                 squeeze: bool = False, traced_batch: bool = False) -> Path:
     """An ONNX model computing ``weights @ x + bias`` per pixel (a 1x1 convolution), then ``head`` (softmax,
     sigmoid or none). ``tile``/``batch``: fixed sizes (None: dynamic). ``metadata``: metadata_props, values
-    JSON-encoded as Deepness reads them. ``squeeze``: a one-channel output as (N, H, W)."""
+    JSON-encoded as Deepness reads them. ``squeeze``: a one-channel output as (N, H, W). ``traced_batch``: the
+    output passes a Reshape to a batch of 1 (NCHW, fixed ``tile``) while the batch axis is declared dynamic, as
+    an export traced with one tile gives: it runs on one tile and fails on several."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -43,10 +45,15 @@ def linear_model(path: Path, weights: np.ndarray, bias: np.ndarray, *, head: str
     if squeeze:
         nodes.append(helper.make_node("Squeeze", [name, "axis1"], ["y_squeezed"]))
         name = "y_squeezed"
+    if traced_batch:
+        nodes.append(helper.make_node("Reshape", [name, "traced_shape"], ["y_traced"]))
+        name = "y_traced"
     nodes.append(helper.make_node("Identity", [name], ["segmentation"]))
     inits = [numpy_helper.from_array(weights.reshape(classes, bands, 1, 1).astype(np.float32), "w"),
              numpy_helper.from_array(bias.astype(np.float32), "b"),
              numpy_helper.from_array(np.array([3 if layout == "NHWC" else 1], np.int64), "axis1")][:3 if squeeze else 2]
+    if traced_batch:
+        inits.append(numpy_helper.from_array(np.array([1, classes, tile, tile], np.int64), "traced_shape"))
     graph = helper.make_graph(nodes, "linear", [helper.make_tensor_value_info("x", TensorProto.FLOAT, size)],
                               [helper.make_tensor_value_info("segmentation", TensorProto.FLOAT, out_size)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="another-tool")

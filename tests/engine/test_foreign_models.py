@@ -1,0 +1,86 @@
+"""Models made elsewhere as other tools' own test data has them (issue 61, item 5): a graph whose batch axis is
+declared dynamic but whose Reshape fixed a batch of 1, a graph with no metadata at all (run with Deepness's
+defaults, every assumption said), and an RGBA orthophoto whose alpha band is its mask, not a band.
+
+The models are per-pixel linear classifiers (tests/engine/foreign_onnx.py), so the right classes of every pixel
+are known exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from engine.cli.main import main
+from tests.engine.foreign_onnx import deepness_metadata, expected_classes, linear_model
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+MEAN, STD = [0.4, 0.5, 0.45], [0.2, 0.25, 0.3]
+CLASSES = ["background", "field", "forest"]
+
+
+def write_scene(path: Path, raw: np.ndarray, alpha: np.ndarray | None = None) -> Path:
+    """A GeoTIFF of ``raw`` (C, H, W); with ``alpha``, one more band marked ColorInterp=Alpha (an RGBA photo)."""
+    bands = raw if alpha is None else np.concatenate([raw, alpha[None]])
+    profile = dict(driver="GTiff", width=raw.shape[2], height=raw.shape[1], count=bands.shape[0],
+                   dtype=raw.dtype.name, crs="EPSG:32633", transform=from_origin(500000, 6000000, 1, 1))
+    if alpha is not None:
+        profile["photometric"] = "RGB"
+        profile["alpha"] = "UNASSOCIATED"
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(bands)
+    return path
+
+
+def read(path: Path, band: int = 1) -> np.ndarray:
+    with rasterio.open(path) as ds:
+        return ds.read(band)
+
+
+@pytest.fixture(scope="module")
+def linear() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(3, 3)), rng.normal(size=3)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    raw = np.random.default_rng(1).integers(0, 256, size=(3, 90, 70)).astype(np.uint8)
+    return write_scene(tmp_path_factory.mktemp("scene") / "scene.tif", raw), raw
+
+
+def test_a_graph_traced_at_batch_one_runs_one_tile_at_a_time(scene, linear, tmp_path, capsys):
+    image, raw = scene
+    model = linear_model(tmp_path / "traced.onnx", *linear, tile=32, traced_batch=True,
+                         metadata=deepness_metadata(CLASSES, MEAN, STD, tile=32))
+    out = tmp_path / "classes.tif"
+    assert main(["segment", "--model", str(model), "--image", str(image), "--out", str(out),
+                 "--batch-size", "4"]) == 0
+    assert np.array_equal(read(out), expected_classes(raw, *linear, MEAN, STD, 1 / 255))
+    said = capsys.readouterr().err
+    assert said.count("failed on a batch of 4 tiles") == 1  # said once, then one tile at a time
+    assert "requested shape:{1,3,32,32}" in said and "run one tile at a time" in said
+
+
+def test_a_graph_that_fails_on_one_tile_too_is_a_clear_error(scene, linear, tmp_path, capsys):
+    import onnx
+    from onnx import numpy_helper
+
+    image, _ = scene
+    model = linear_model(tmp_path / "broken.onnx", *linear, tile=32, traced_batch=True,
+                         metadata=deepness_metadata(CLASSES, MEAN, STD, tile=32))
+    graph = onnx.load(str(model))
+    shape = next(i for i in graph.graph.initializer if i.name == "traced_shape")
+    shape.CopyFrom(numpy_helper.from_array(np.array([1, 3, 33, 32], np.int64), "traced_shape"))
+    onnx.save(graph, str(model))
+    assert main(["segment", "--model", str(model), "--image", str(image), "--out", str(tmp_path / "c.tif"),
+                 "--batch-size", "4"]) != 0
+    said = capsys.readouterr().err
+    assert "broken.onnx' failed on a batch of " in said and " tile(s) of 32x32 px" in said
+    assert "requested shape:{1,3,33,32}" in said and "Traceback" not in said
+    assert not (tmp_path / "c.tif").exists()
