@@ -6,6 +6,11 @@ pixel), ``tile_size`` / ``tiles_size``, ``tiles_overlap`` (percent), ``standardi
 ``seg_thresh``. It feeds the graph ``(raw / 255 - mean) / std`` with mean 0 and std 1 when none are given, and
 reads its output as probabilities (one channel: sigmoid, background implied). The same rules hold here, so a
 model from Deepness's zoo gives the same classes here as in Deepness.
+
+A graph with no metadata at all runs as Deepness runs it (:func:`undescribed_description`): the raw values / 255,
+classes named by output channel, every output channel a score from 0 to 1 (the highest at or above 0.5, class 0
+where none is); each of these assumptions is listed in the log and the model summary, and a sidecar file or
+``import`` describes the model better.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..config.inference import DEFAULT_OVERLAP
 from ..errors import BundleError
 from .imported import ImportedDescription, graph_info
 from .validate import Origin, checked_values
 
 DEEPNESS_MODEL_TYPE = "Segmentor"
+UNDESCRIBED_THRESHOLD = 0.5  # Deepness's default probability threshold
 SEGMENTATION_TYPES = (DEEPNESS_MODEL_TYPE, "Segmentation", "segmentation")
 PIXEL_SCALE = 255.0  # Deepness divides raw values by this before standardising
 
@@ -115,3 +122,63 @@ def _per_cent(value: Any) -> Any:
     """Deepness's percent (overlap) and centimetres (resolution) as fractions and metres; other types as they
     are (the check names them)."""
     return value / 100 if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def undescribed_description(session: Any, source: str) -> ImportedDescription:
+    """The description of an ONNX graph that carries none, as Deepness runs such a graph: its input the raw values
+    / 255 (NCHW), its classes named by output channel, its output read as per-class scores (the highest at or
+    above 0.5; one channel: background below 0.5); the graph's fixed tile or 512 px, segment's overlap, the image
+    at its own pixel size. ``assumed`` lists each of these in words (the log and the model summary show them).
+    BundleError when the graph does not fix its band or class count (nothing to default them to)."""
+    name = Path(source).name
+    better = (f"describe it in {name}.json beside it (bands, class_names, mean, std, scale, output, layout; see "
+              f"`dualstream import --help`) or import it with its description")
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise BundleError(f"The ONNX model '{source}' carries no description and has {len(inputs)} inputs "
+                          f"({', '.join(i.name for i in inputs)}); a model made elsewhere runs with one image input "
+                          f"only (a DualStream export carries its own description: export the bundle again).")
+    graph = graph_info(session, source)
+    bands, out = graph.input_shape[1], graph.output_shape
+    shape = graph.input_shape
+    if all(isinstance(v, int) for v in shape[1:]) and shape[1] == shape[2] != shape[3]:
+        raise BundleError(f"The ONNX model '{source}' carries no description and its input shape {list(shape)} "
+                          f"looks like (batch, height, width, bands), NHWC, not the NCHW Deepness assumes; "
+                          f"{better}, giving \"layout\": \"NHWC\".")
+    if not isinstance(bands, int) or bands < 1:
+        raise BundleError(f"The ONNX model '{source}' carries no description and does not fix its band count (input "
+                          f"shape {list(graph.input_shape)}); {better}.")
+    channels = 1 if len(out) == 3 else out[1]
+    if not isinstance(channels, int) or channels < 1:
+        raise BundleError(f"The ONNX model '{source}' carries no description and does not fix its class count "
+                          f"(output shape {list(out)}); {better}.")
+    names = ["background", "channel 0"] if channels == 1 else [f"channel {i}" for i in range(channels)]
+    outputs = session.get_outputs()
+    fixed = {graph.input_shape[2], graph.input_shape[3]}
+    tile = f"tiles of {fixed.pop()} px (fixed by the graph)" if len(fixed) == 1 and isinstance(
+        graph.input_shape[2], int) else "tiles of 512 px (the graph takes any size)"
+    reading = ("one output channel: a score from 0 to 1, class 'channel 0' at or above 0.5, background below"
+               if channels == 1 else
+               f"{channels} output channels: scores from 0 to 1 each, a pixel's class the highest at or above 0.5, "
+               f"'channel 0' where none reaches it")
+    assumed = [f"input: the image's first {bands} band(s) in order, the raw values / 255 (mean 0, std 1), NCHW",
+               f"classes named by output channel: {', '.join(names)}",
+               reading,
+               f"{tile} overlapping by {100 * DEFAULT_OVERLAP:g} % (segment's default), the image read at its own "
+               f"pixel size (no resolution recorded)"]
+    if len(outputs) > 1:
+        assumed.append(f"the first of its {len(outputs)} outputs ('{graph.output_name}') is run; give output_name "
+                       f"in {name}.json for another")
+    return ImportedDescription(bands=bands, class_names=names, mean=[0.0] * bands, std=[1.0] * bands,
+                               scale=1.0 / PIXEL_SCALE, output="scores", threshold=UNDESCRIBED_THRESHOLD,
+                               notes=[assumptions_said(source, assumed)], assumed=assumed)
+
+
+def assumptions_said(source: str, assumed: list[str]) -> str:
+    """The log's sentence for a model run with Deepness's defaults: what was assumed, and how to do better."""
+    name = Path(source).name
+    better = (f"describe it in {name}.json beside it and run it again (or import it with its description)"
+              if not name.endswith(".dsmodel") else "import its graph again with its description")
+    return (f"The model '{name}' carries no description (no DualStream or Deepness metadata, no description file "
+            f"beside it), so it runs as Deepness runs such a model, assuming: {'; '.join(assumed)}. Where these "
+            f"are wrong, {better}.")

@@ -93,6 +93,9 @@ def describe_imported(path: str, meta: BundleMetadata) -> list[str]:
     about = ", ".join(f"{k} {name(info[k])}" for k in ("task", "sensor", "source", "licence") if info.get(k))
     if about:
         lines.append(f"  {about}")
+    if info.get("assumed"):  # a graph that says nothing of itself: Deepness's defaults, each one said
+        lines.append("  carries no description; runs as Deepness runs such a model, assuming:")
+        lines += [f"    - {printable(item)}" for item in info["assumed"]]
     return lines
 
 
@@ -123,6 +126,11 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     if meta.parent:
         lines.append("  " + parent_line(meta.parent))
     return [printable(line) for line in lines]  # names from the file never drive a terminal or a log
+
+
+def _head(model: ModelConfig) -> str:
+    """How several output channels become classes: a softmax, or an imported graph's scores read as Deepness does."""
+    return "scores 0..1 each, Deepness's reading" if getattr(model, "output", None) == "scores" else "softmax"
 
 
 def parent_line(parent: dict[str, Any]) -> str:
@@ -179,7 +187,7 @@ def format_metadata(path: str, meta: BundleMetadata) -> str:
         *("  " + line.strip() for line in describe_bundle(path, meta)),
         f"Architecture: {model.name} family (preset {model.preset}" + (f", encoder {encoder}" if encoder else "") + ")",
         f"  vision channels {model.vision_channels}, {_aux_input(model, data)}, outputs {classes} "
-        f"({'binary, sigmoid' if classes == 1 else 'softmax'})",
+        f"({'binary, sigmoid' if classes == 1 else _head(model)})",
         "Data:",
     ]
     if data.label_mapping is not None:

@@ -78,6 +78,7 @@ class ImportedDescription:
     licence: str | None = None
     polygon_treatment: dict[str, str] | None = None  # class name -> how its polygons are drawn (by name if None)
     notes: list[str] = field(default_factory=list)  # what was assumed, for the log
+    assumed: list[str] = field(default_factory=list)  # defaults taken for a graph that says nothing of itself
     origins: dict[str, str] = field(default_factory=dict)  # key -> how its source names it (flag, file: `key`)
 
     def name_of(self, key: str) -> str:
@@ -89,7 +90,7 @@ class ImportedDescription:
         from), then for values that disagree with each other (``tile``: the tile the graph runs on)."""
         origin = Origin(f"the description of '{source}'", flags=self.origins)
         for item in dataclasses.fields(self):
-            if item.name not in ("notes", "origins"):
+            if item.name not in ("notes", "origins", "assumed"):
                 value = getattr(self, item.name)
                 if value is not None:
                     check_value(item.name, value, origin)
@@ -226,7 +227,7 @@ def imported_metadata(description: ImportedDescription, graph: GraphInfo, source
             "source_file": Path(source).name, "graph_sha256": graph_sha256, "band_names": description.band_names,
             "scale": description.scale, "mean": list(description.mean), "std": list(description.std),
             "overlap": description.overlap, "border": description.border, "resolution_m": description.resolution,
-            "task": description.task,
+            "task": description.task, "assumed": list(description.assumed) or None,
             "sensor": description.sensor, "source": description.source, "licence": description.licence,
             **(facts or {}),
         }.items() if v is not None}})
@@ -292,57 +293,85 @@ def graph_probabilities(session: Any, model: Any, tiles: np.ndarray, source: str
                           f"takes.")
     out = out.astype(np.float32, copy=False)
     finite = np.isfinite(out).all(axis=1, keepdims=True)
-    if check and model.output == "probabilities":
-        check_probabilities(out, finite[:, 0], model.num_classes, source)
+    if check and model.output != "logits":
+        check_probabilities(out, finite[:, 0], model.num_classes, source, model.output)
     if model.output == "logits":
         with np.errstate(over="ignore", invalid="ignore"):
             out = 1.0 / (1.0 + np.exp(-out)) if model.num_classes == 1 else _softmax(out.copy())
+    elif model.output == "scores" and model.num_classes > 1:
+        out = deepness_reading(out, float(model.threshold))
     if not finite.all():
         out = np.where(finite, out, np.float32(np.nan))
     return out
 
 
+def deepness_reading(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Independent per-class scores (B, K, H, W) in [0, 1] as probabilities whose largest is the class Deepness
+    gives: scores below ``threshold`` dropped, the rest shared out in proportion (all to class 0 where none is
+    left), so the highest score at or above the threshold wins and class 0 takes a pixel where none reaches it."""
+    kept = np.where(scores >= threshold, scores, np.float32(0))
+    total = kept.sum(axis=1, keepdims=True)
+    kept[:, :1] += total == 0  # NaN sums stay NaN: those pixels are nodata
+    return kept / np.where(total == 0, np.float32(1), total)
+
+
 PROBABILITY_TOLERANCE = 0.01  # how far from [0, 1], and a pixel's sum from 1, probabilities may stray (float16)
 
 
-def check_probabilities(out: np.ndarray, finite: np.ndarray, classes: int, source: str) -> None:
-    """BundleError when an output declared probabilities is not: values outside [0, 1], or (several channels)
-    a pixel's values not summing to 1, within PROBABILITY_TOLERANCE. Its message says what the output seems to
-    be and how to declare it. ``finite``: (B, H, W) pixels to look at (NaN and inf are nodata, not checked)."""
+def check_probabilities(out: np.ndarray, finite: np.ndarray, classes: int, source: str,
+                        kind: str = "probabilities") -> None:
+    """BundleError when an output declared probabilities (or scores) is not: values outside [0, 1], or (several
+    channels, probabilities) a pixel's values not summing to 1, within PROBABILITY_TOLERANCE. Its message says
+    what the output seems to be and how to declare it. ``finite``: (B, H, W) pixels to look at (NaN and inf are
+    nodata, not checked). An output holding infinities is not called logits: no output kind explains those."""
     values = out.transpose(1, 0, 2, 3)[:, finite]  # (K, pixels)
     if values.size == 0:
         return
     low, high = float(values.min()), float(values.max())
-    declare = (f"declare it: import it with `dualstream import {Path(source).name} --output-kind logits`, or give "
-               f"\"output\": \"logits\" in its description ({Path(source).stem}.json beside it)")
-    declare += _nonfinite_note(out, finite)
+    declared = "probabilities" if kind == "probabilities" else "scores from 0 to 1"
+    stem = Path(source).stem
+
+    def declare(what: str) -> str:
+        return (f"import it with `dualstream import {Path(source).name} --output-kind {what}`, or give \"output\": "
+                f"\"{what}\" in its description ({stem}.json beside it)")
+
+    broken = _nonfinite(out, finite)
     if low < -PROBABILITY_TOLERANCE or high > 1 + PROBABILITY_TOLERANCE:
-        raise BundleError(f"The model '{source}' is described as giving probabilities, but its output holds values "
+        if broken:
+            raise BundleError(f"The model '{source}' is described as giving {declared}, but {broken}; where it is "
+                              f"finite, its output holds values from {low:.3g} to {high:.3g}. Check the model where "
+                              f"its input is like theirs (a division by zero or a log of 0 inside it); if its "
+                              f"finite values are logits (scores before "
+                              f"{'the sigmoid' if classes == 1 else 'the softmax'}), {declare('logits')}. Nothing "
+                              f"was written.")
+        raise BundleError(f"The model '{source}' is described as giving {declared}, but its output holds values "
                           f"from {low:.3g} to {high:.3g}: it seems to give logits (scores before "
-                          f"{'the sigmoid' if classes == 1 else 'the softmax'}). If so, {declare} Nothing was "
-                          f"written.")
-    if classes > 1:
+                          f"{'the sigmoid' if classes == 1 else 'the softmax'}). If so, declare it: "
+                          f"{declare('logits')}. Nothing was written.")
+    if classes > 1 and kind == "probabilities":
         sums = values.sum(axis=0)
         worst = float(sums[np.argmax(np.abs(sums - 1))])
         if abs(worst - 1) > PROBABILITY_TOLERANCE:
+            also = f" Besides, {broken}." if broken else ""
             raise BundleError(f"The model '{source}' is described as giving probabilities, but a pixel's {classes} "
                               f"values sum to {worst:.3g}, not 1: it seems to give independent per-class scores "
-                              f"(a sigmoid per class, or logits squashed to 0..1), which the engine cannot blend "
-                              f"as probabilities. Export it with a softmax output, or, if they are logits, "
-                              f"{declare} Nothing was written.")
+                              f"(a sigmoid per class), which are not probabilities. To read them as Deepness "
+                              f"does (the highest score at or above the threshold, class 0 where none is), "
+                              f"{declare('scores')}; if they are logits squashed to 0..1, export it with a softmax "
+                              f"output.{also} Nothing was written.")
 
 
-def _nonfinite_note(out: np.ndarray, finite: np.ndarray) -> str:
-    """``.`` and, where the output also holds NaN or infinities, a sentence saying how much and which: no output
-    kind explains those (they become nodata whatever it is declared)."""
+def _nonfinite(out: np.ndarray, finite: np.ndarray) -> str:
+    """Where the output holds NaN or infinities, a clause saying how much and which (empty where it holds none):
+    no output kind explains those (they become nodata whatever it is declared)."""
     bad = int(finite.size - np.count_nonzero(finite))
     if not bad:
-        return "."
+        return ""
     kinds = [name for name, found in (("+inf", np.isposinf(out).any()), ("-inf", np.isneginf(out).any()),
                                       ("NaN", np.isnan(out).any())) if found]
-    return (f". Besides, at {bad:,} of the {finite.size:,} pixels of these tiles ({100 * bad / finite.size:.1f} %) "
-            f"it gives {' and '.join(kinds)}, which no output kind explains: those pixels are nodata whatever it is "
-            f"declared (check the model where its input is like theirs).")
+    return (f"at {bad:,} of the {finite.size:,} pixels of these tiles ({100 * bad / finite.size:.1f} %) it gives "
+            f"{' and '.join(kinds)}, which no output kind explains (those pixels are nodata whatever it is "
+            f"declared)")
 
 
 def is_imported(metadata: BundleMetadata) -> bool:
@@ -400,7 +429,7 @@ def description_from(values: dict[str, Any], base: ImportedDescription | None = 
     ``graph_bands``: what a graph with a fixed band axis takes); mean and std default to 0 and 1 (the raw values
     times ``scale``)."""
     origin = origin or Origin("the description")
-    names = {f.name for f in dataclasses.fields(ImportedDescription)} - {"notes", "origins"}
+    names = {f.name for f in dataclasses.fields(ImportedDescription)} - {"notes", "origins", "assumed"}
     unknown = sorted(set(values) - names)
     if unknown:
         raise ConfigError(f"{origin.where} has unknown key(s) {unknown}; the keys are {sorted(names)}.")

@@ -19,7 +19,7 @@ from ..errors import BundleError, ConfigError, mention
 from ..io.formats import ONNX
 from ..io.safety import check_outputs
 from ..runtime.resources import check_graph_memory
-from .deepness import deepness_description, has_deepness_metadata
+from .deepness import deepness_description, has_deepness_metadata, undescribed_description
 from .imported import (
     ImportedDescription,
     check_imported_bundle,
@@ -68,11 +68,8 @@ def describe_onnx(runner: Any, source: str, given: ImportedDescription | None = 
     if changes:
         base = description_from(changes, base, Origin("the description given", flags=names or {}),
                                 graph_bands(runner, changes))
-    if base is None:
-        raise BundleError(f"The ONNX model '{source}' carries no description (neither DualStream's nor Deepness's "
-                          f"metadata, and no {Path(source).name}.json beside it); import it with its bands, scaling "
-                          f"and classes: `dualstream import {Path(source).name} --classes ... --mean ... --std ...` "
-                          f"or write them in {Path(source).name}.json.")
+    if base is None:  # nothing says what the graph takes: Deepness's defaults, each one said
+        base = undescribed_description(runner, source)
     return base
 
 

@@ -49,8 +49,10 @@ OPTIONS: dict[str, tuple[str, Any, str, str]] = {
     "--overlap": ("overlap", float, "FRACTION", "overlap of neighbouring tiles, as a fraction of the tile"),
     "--border": ("border", int, "PX", "pixels its maker mirrored the scene by before tiling (segment's default "
                                       "--border for it)"),
-    "--output-kind": ("output", str, "KIND", "what the output holds: probabilities or logits (softmax, or "
-                                             "sigmoid for one channel, then applied)"),
+    "--output-kind": ("output", str, "KIND", "what the output holds: probabilities, logits (softmax, or "
+                                             "sigmoid for one channel, then applied) or scores (per class, 0..1: "
+                                             "the highest at or above --threshold, class 0 where none is, as "
+                                             "Deepness reads them)"),
     "--threshold": ("threshold", float, "P", "threshold its maker suggests for a one-channel output"),
     "--layout": ("layout", str, "NCHW|NHWC", "axis order of the graph's input and output"),
     "--input-name": ("input_name", str, "NAME", "the graph input to feed (default: its first)"),

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle.imported import is_imported
+from ..bundle.deepness import assumptions_said
+from ..bundle.imported import import_record, is_imported
 from ..bundle.model_files import read_model_metadata
 from ..bundle.schema import BundleMetadata
 from ..bundle.view import model_view
@@ -162,6 +163,18 @@ def check_members(cfg: SegmentConfig) -> list[Member]:
                 raise BundleError(f"The ensemble members '{aux_members[0].path}' and '{other.path}' need different "
                                   f"aux layouts ({key}: {mine} vs {theirs}).")
     return members
+
+
+def say_assumptions(members: list[Member], callback: Callback, warnings: list[str] | None = None) -> None:
+    """Warn once per run of each model that carries no description and runs with Deepness's defaults, listing
+    every assumption (also into ``warnings``, for the result and the bulk summary)."""
+    for member in members:
+        assumed = import_record(member.data).get("assumed")
+        if assumed:
+            message = assumptions_said(member.path, list(assumed))
+            callback.warning(message)
+            if warnings is not None:
+                warnings.append(message)
 
 
 def model_defaults(cfg: SegmentConfig, member: Member) -> SegmentConfig:
@@ -352,7 +365,9 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     if not cfg.output:
         raise ConfigError(f"No output given; give {mention('segment.output')} (a .tif) for the class raster.")
     check_outputs(*segment_files(cfg))  # no output (or sidecar) is one of the inputs, by file identity
-    members = check_members(cfg) if members is None else members
+    if members is None:  # a bulk run reads the bundles once and says their assumptions once
+        members = check_members(cfg)
+        say_assumptions(members, callback, warnings)
     first = members[0]
     data = first.data
     border_given = cfg.border is not None

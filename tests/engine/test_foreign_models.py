@@ -84,3 +84,72 @@ def test_a_graph_that_fails_on_one_tile_too_is_a_clear_error(scene, linear, tmp_
     assert "broken.onnx' failed on a batch of " in said and " tile(s) of 32x32 px" in said
     assert "requested shape:{1,3,33,32}" in said and "Traceback" not in said
     assert not (tmp_path / "c.tif").exists()
+
+
+def deepness_classes(raw: np.ndarray, weights: np.ndarray, bias: np.ndarray, head: str
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The classes Deepness gives a graph without metadata: scores of the raw values / 255, those below 0.5
+    dropped, the highest left, class 0 where none is; and where a score lies within float32's reach of 0.5."""
+    scores = np.tensordot(weights, raw.astype(np.float64) / 255, axes=([1], [0])) + bias[:, None, None]
+    if head == "softmax":
+        scores = np.exp(scores - scores.max(axis=0))
+        scores /= scores.sum(axis=0)
+    else:
+        scores = 1 / (1 + np.exp(-scores))
+    return np.where(scores >= 0.5, scores, 0).argmax(axis=0).astype(np.uint8), (abs(scores - 0.5) < 1e-5).any(0)
+
+
+@pytest.mark.parametrize("head", ["softmax", "sigmoid"])  # sigmoid: independent scores per class
+def test_a_graph_without_metadata_runs_as_deepness_runs_it(head, scene, tmp_path, capsys):
+    image, raw = scene
+    weights = np.array([[4.0, -2.0, -1.5], [-1.8, 4.2, -2.0], [-2.1, -1.7, 3.9]])  # no two classes tie
+    bias = np.array([-0.5, -0.4, -0.6])
+    model = linear_model(tmp_path / "bare.onnx", weights, bias, head=head, tile=32)
+    out = tmp_path / "classes.tif"
+    assert main(["segment", "--model", str(model), "--image", str(image), "--out", str(out)]) == 0
+    expected, edge = deepness_classes(raw, weights, bias, head)
+    assert len(np.unique(expected)) == 3 and edge.sum() < 0.01 * edge.size
+    assert np.array_equal(read(out)[~edge], expected[~edge])
+    said = capsys.readouterr().err
+    assert said.count("carries no description") == 1
+    for assumption in ("the raw values / 255 (mean 0, std 1)", "classes named by output channel: channel 0, "
+                       "channel 1, channel 2", "the highest at or above 0.5, 'channel 0' where none reaches it",
+                       "tiles of 32 px (fixed by the graph)", "describe it in bare.onnx.json"):
+        assert assumption in said
+    assert "channel 2" in (tmp_path / "classes.qml").read_text()
+    assert main(["info", str(model)]) == 0  # the model summary lists the same assumptions
+    summary = capsys.readouterr().out
+    assert "carries no description; runs as Deepness runs such a model, assuming:" in summary
+    assert "- classes named by output channel: channel 0, channel 1, channel 2" in summary
+    bundle = tmp_path / "bare.dsmodel"  # imported as it is, the bundle keeps the assumptions and says them
+    assert main(["import", str(model), "-o", str(bundle)]) == 0
+    assert main(["info", str(bundle)]) == 0
+    assert "- classes named by output channel: channel 0, channel 1, channel 2" in capsys.readouterr().out
+    assert main(["segment", "--model", str(bundle), "--image", str(image), "--out", str(tmp_path / "b.tif")]) == 0
+    assert "import its graph again with its description" in capsys.readouterr().err
+    assert np.array_equal(read(tmp_path / "b.tif")[~edge], expected[~edge])
+
+
+def test_a_description_beside_the_graph_still_wins(scene, tmp_path, capsys):
+    image, raw = scene
+    weights, bias = np.array([[4.0, -2.0, -1.5], [-1.8, 4.2, -2.0], [-2.1, -1.7, 3.9]]), np.zeros(3)
+    model = linear_model(tmp_path / "bare.onnx", weights, bias, tile=32)
+    (tmp_path / "bare.onnx.json").write_text('{"class_names": ["water", "grass", "roof"], "scale": 0.00392156862}')
+    out = tmp_path / "classes.tif"
+    assert main(["segment", "--model", str(model), "--image", str(image), "--out", str(out)]) == 0
+    assert "carries no description" not in capsys.readouterr().err
+    assert "roof" in (tmp_path / "classes.qml").read_text()
+    assert np.array_equal(read(out), expected_classes(raw, weights, bias, [0.0] * 3, [1.0] * 3, 1 / 255))
+
+
+def test_a_graph_without_metadata_that_fixes_no_band_count_is_a_clear_error(scene, tmp_path, capsys):
+    import onnx
+
+    image, _ = scene
+    model = linear_model(tmp_path / "open.onnx", np.eye(3), np.zeros(3))
+    graph = onnx.load(str(model))
+    graph.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "bands"
+    onnx.save(graph, str(model))
+    assert main(["segment", "--model", str(model), "--image", str(image), "--out", str(tmp_path / "c.tif")]) != 0
+    said = capsys.readouterr().err
+    assert "carries no description and does not fix its band count" in said and "open.onnx.json" in said

@@ -32,7 +32,7 @@ def test_a_class_named_by_an_odd_digit_is_no_class():
         class_index("²", ["background", "roof"], "polygons.polygon_treatment")
 
 
-def test_an_output_refused_as_logits_also_says_where_it_is_infinite():
+def test_an_output_holding_infinities_is_not_called_logits():
     import numpy as np
 
     from engine.bundle.imported import check_probabilities
@@ -41,13 +41,16 @@ def test_an_output_refused_as_logits_also_says_where_it_is_infinite():
     out = np.random.default_rng(0).normal(0, 5, size=(1, 3, 8, 8)).astype(np.float32)  # logits
     out[:, 0, :4] = np.inf  # half the pixels: +inf, as a log of 0 inside a model gives
     finite = np.isfinite(out).all(axis=1)
-    with pytest.raises(BundleError, match="seems to give logits") as error:
+    with pytest.raises(BundleError, match=r"at 32 of the 64 pixels of these tiles \(50.0 %\) it gives \+inf") as error:
         check_probabilities(out, finite, 3, "m.onnx")
-    assert "at 32 of the 64 pixels of these tiles (50.0 %) it gives +inf" in str(error.value)
+    assert "seems to give logits" not in str(error.value)  # +inf is no logit: the graph broke down there
+    assert "Check the model where its input is like theirs" in str(error.value)
+    assert "if its finite values are logits" in str(error.value) and "--output-kind logits" in str(error.value)
     out[:, 0, :4] = 1.0
     with pytest.raises(BundleError) as error:
         check_probabilities(out, np.isfinite(out).all(axis=1), 3, "m.onnx")
     assert "inf" not in str(error.value)  # plain logits: no word of infinities
+    assert "seems to give logits" in str(error.value)
 
 
 @pytest.mark.parametrize("count", [-1, 0, 99_999_999_999])

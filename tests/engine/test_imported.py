@@ -116,8 +116,8 @@ def test_an_undescribed_model_runs_with_its_description_given(layout, scene, lin
     """No metadata at all: logits, a fixed 32-px tile and batch of 1, reflectance scaling; described by flags."""
     image, raw = scene
     onnx = linear_model(tmp_path / "bare.onnx", *linear, head="none", layout=layout, tile=32, batch=1)
-    with pytest.raises(BundleError, match="carries no description"):
-        import_model(str(onnx), str(tmp_path / "no.dsmodel"))
+    with pytest.raises(BundleError, match="seems to give logits" if layout == "NCHW" else "looks like .* NHWC"):
+        import_model(str(onnx), str(tmp_path / "no.dsmodel"))  # Deepness's defaults: scores 0..1, NCHW
     assert not (tmp_path / "no.dsmodel").exists()
     mean, std = [10.0, 20.0, 30.0], [40.0, 50.0, 60.0]
     bundle = tmp_path / "bare.dsmodel"

@@ -276,7 +276,7 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(demo, tmp_path, capsys
     scene = demo["scene"]
     base = ["segment", "--image", scene["image"], "--aux", scene["aux"][0], "--out", str(tmp_path / "c.tif")]
     code, _, err = cli(capsys, *base, "--model", str(tmp_path / "foreign.onnx"), "--backend", "onnxruntime")
-    assert code == 2 and "carries no description" in err and "dualstream import" in err
+    assert code == 2 and "carries no description and has 2 inputs (vision, aux)" in err and "export" in err
     code, _, err = cli(capsys, *base, "--model", str(demo["onnx"]), "--backend", "torch")
     assert code == 2 and "which torch cannot run; set --backend to auto (the default) or onnxruntime" in err
     code, _, err = cli(capsys, *base, "--model", str(demo["onnx"]), "--backend", "onnxruntime", "--tile-size", "128")

@@ -13,7 +13,9 @@ from ...declarations import CONFIG_ONLY, redeclared, setting
 from ...settings import check
 from ..configuration_utils import IMAGERY, FamilyCard, ModelConfig
 
-OUTPUTS = ("probabilities", "logits")  # what the graph's output holds; logits get softmax / sigmoid here
+# what the graph's output holds: logits get softmax / sigmoid here; scores are independent per-class scores in
+# [0, 1] read as Deepness reads every output (the highest score at or above the threshold, class 0 where none is)
+OUTPUTS = ("probabilities", "logits", "scores")
 LAYOUTS = ("NCHW", "NHWC")
 IMPORTED = "imported"
 
@@ -33,11 +35,13 @@ class ImportedConfig(ModelConfig):
     input_name: str = setting("input", **_detail("The graph input the image goes to."))
     output_name: str = setting("output", **_detail("The graph output holding the class scores."))
     output: str = setting("probabilities", choices=OUTPUTS,
-                          **_detail("What the output holds: probabilities, or logits (softmax/sigmoid applied)."))
+                          **_detail("What the output holds: probabilities, logits (softmax/sigmoid applied), or "
+                                    "scores (per class, 0..1, read as Deepness reads them)."))
     layout: str = setting("NCHW", choices=LAYOUTS, **_detail("The axis order of the graph's input and output."))
     batch: int | None = setting(None, **_detail("The graph's fixed batch size; None: any."))
     fixed_tile: int | None = setting(None, **_detail("The graph's fixed tile size; None: any (dynamic)."))
-    threshold: float = setting(0.5, **_detail("The threshold its maker suggests for a one-channel output."))
+    threshold: float = setting(0.5, **_detail("The threshold its maker suggests for a one-channel output (and, for "
+                                              "scores, the score a class must reach)."))
     architecture: str | None = setting(None, **_detail("What the model is, in its maker's words."))
 
     PRESETS: ClassVar[dict[str, None]] = {"onnx": None}

@@ -23,7 +23,7 @@ from ...errors import ConfigError, DataError, mention
 from ...io.safety import check_destination, check_writable
 from ...runtime.distributed import setup_distributed
 from ...runtime.environment import resolve_device_lazily
-from ..plan import check_members, model_defaults
+from ..plan import check_members, model_defaults, say_assumptions
 from ..predictor import Predictor
 from .resume import recorded_outputs, run_fingerprint
 from .run_layer import update_run_layer
@@ -128,6 +128,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
     try:
         out = _check_out_dir(bulk)
         members = check_members(template)
+        say_assumptions(members, callback)
         template = model_defaults(template, members[0])
         if any(m.aux_channels for m in members) and not bulk.manifest and not bulk.aux_patterns:
             raise ConfigError(f"The model '{members[0].path}' needs aux data; give each scene's aux file(s) by name "
