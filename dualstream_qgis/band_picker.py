@@ -1,5 +1,5 @@
 """Segment's Bands: a text field that takes band numbers and names as typed (``4,3,2`` or ``red,green,blue``), with
-a picker listing the bands of the image layer, or of the STAC item, chosen above it.
+a picker listing the bands of the image layer, or of the STAC item (by asset key), chosen above it.
 
 QGIS's band parameter lists only the bands of a raster layer parameter: it was empty for a STAC item and turned
 typed names into band 0. Imported by Processing's GUI only (the BANDS parameter names :class:`BandsWrapper` in its
@@ -13,8 +13,8 @@ from typing import Any
 from processing.gui.wrappers import DIALOG_STANDARD, WidgetWrapper
 from qgis.PyQt.QtWidgets import QHBoxLayout, QLineEdit, QMenu, QToolButton, QWidget
 
-from .band_menu import fill_band_menu, toggled
-from .model_summary import band_descriptions, stac_bands
+from .band_menu import fill_band_menu, stac_choices, toggled
+from .model_summary import band_descriptions
 from .widgets import ModelerSourceSelector
 
 __all__ = ["BandsWrapper", "toggled"]
@@ -58,15 +58,14 @@ class BandsWrapper(ModelerSourceSelector, WidgetWrapper):
 
     def choices(self) -> list[tuple[str, str]]:
         """(what a click writes, what the menu shows) for each band offered now: the image layer's bands by
-        number (with their descriptions), else the STAC item's by name; empty when neither is known."""
+        number (with their descriptions), else the STAC item's by asset key; empty when neither is known."""
         image = self.inputs.get("image")
         names = band_descriptions(image.parameterValue()) if image is not None else None
         if names:
             return [(str(number), f"{number}: {name}" if name else f"Band {number}")
                     for number, name in enumerate(names, start=1)]
         stac = self.inputs.get("stac")
-        bands = stac_bands(stac.parameterValue()) if stac is not None else None
-        return [(name, name) for name in bands or []]
+        return stac_choices(stac.parameterValue()) if stac is not None else []
 
     def refresh(self, *_args: Any) -> None:
         """The picker is usable while there are bands to offer."""

@@ -22,6 +22,7 @@ from qgis.PyQt.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from .algorithms.inference import MODEL_FILTER, model_paths
 from .algorithms.web_layers import is_web_layer, web_layer
+from .band_menu import stac_item_bands
 from .engine_bridge import engine_api
 from .feedback import render_message
 from .widgets import ModelerSourceSelector
@@ -64,16 +65,10 @@ def band_descriptions(value: Any) -> list[str | None] | None:
 
 
 def stac_bands(value: Any) -> list[str] | None:
-    """The band names of the STAC item a STAC item widget's value names, when it is a local file (a URL is not
-    read from the dialog: the read may wait on a server); None when unknown."""
-    path = str(value or "").strip()
-    if not path or not Path(path.partition("#")[0]).is_file():
-        return None
-    api = engine_api()
-    try:
-        return [band.label for band in api.read_stac_item(path).bands]
-    except api.DualStreamError:
-        return None
+    """The band names (common names where given) of the STAC item a STAC item widget's value names, as a model's
+    band names are matched against them; None when unknown (see :func:`band_menu.stac_item_bands`)."""
+    bands = stac_item_bands(value)
+    return None if bands is None else [band.label for band in bands]
 
 
 def _items(value: Any) -> list[Any]:

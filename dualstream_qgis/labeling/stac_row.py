@@ -19,9 +19,8 @@ from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import QHBoxLayout, QLineEdit, QMenu, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 from ..algorithms.segment import STAC_FILTER
-from ..band_menu import chosen_bands, fill_band_menu
+from ..band_menu import chosen_bands, fill_band_menu, stac_choices
 from ..engine_bridge import engine_api
-from ..model_summary import stac_bands
 from .prompts import engine_messages, explain
 
 #: Where a layer keeps the STAC item it shows and the asset keys shown (saved with the project).
@@ -70,7 +69,7 @@ class StacRow(QWidget):
         self.bands_edit.setToolTip(api.STAC_BANDS_HELP)
         self.pick = QToolButton(self)
         self.pick.setText("\u2026")
-        self.pick.setToolTip("Pick the STAC item's bands (a file), in the order red, green, blue")
+        self.pick.setToolTip("Pick the STAC item's bands by asset key (a file), in the order red, green, blue")
         self.menu = QMenu(self.pick)
         self.menu.aboutToShow.connect(self.fill_menu)
         self.pick.setMenu(self.menu)
@@ -89,8 +88,7 @@ class StacRow(QWidget):
         layout.addLayout(second)
 
     def fill_menu(self) -> None:
-        names = stac_bands(self.item_edit.filePath()) or []
-        fill_band_menu(self.menu, self.bands_edit, [(name, name) for name in names], BANDS_KEY)
+        fill_band_menu(self.menu, self.bands_edit, stac_choices(self.item_edit.filePath()), BANDS_KEY)
 
     def add_layer(self) -> None:
         """The engine writes the item's VRT in a task (a URL may wait on its server); the layer is added after."""

@@ -69,7 +69,8 @@ def test_the_item_is_added_as_a_layer_written_as_a_new_file_and_marked_with_the_
     assert source.parent != items  # an unsaved project: a temporary folder, not beside the assets
     assert {p.name: p.read_bytes() for p in items.iterdir()} == assets  # nothing of the item written over
     assert "windows are read from the item" in added["status"]
-    assert report["menu"] == ["blue", "green", "red", "nir"]  # the bands picker lists the item's bands
+    # the bands picker lists the item's bands by asset key, the names beside them
+    assert report["menu"] == ["blue (B02)", "green (B03)", "red (B04)", "nir (B08)"]
 
 
 def test_prompts_on_the_item_are_read_from_the_item_not_the_vrt(session):
@@ -132,6 +133,6 @@ def test_a_blank_band_entry_is_refused_with_the_engines_message(session):
     refused = "bands 'red,,green,blue' has an empty entry; give band numbers or names separated by single commas"
     said, *bands = blank["menu"]
     assert said[0].startswith(refused) and not said[1], blank["menu"]
-    assert bands == [["blue", False], ["green", False], ["red", False], ["nir", False]]
+    assert bands == [["blue (B02)", False], ["green (B03)", False], ["red (B04)", False], ["nir (B08)", False]]
     assert blank["status"].startswith(refused), blank["status"]
     assert not blank["reading"] and blank["layers_added"] == 0

@@ -62,3 +62,53 @@ def test_the_stac_row_refuses_a_blank_band_before_reading_the_item(plugin, tmp_p
     assert row.task is None  # no reading started
     assert len(said) == 1 and said[0][0].startswith(REFUSED) and said[0][1] == Qgis.MessageLevel.Critical, said
     assert len(QgsProject.instance().mapLayers()) == layers
+
+
+def _sentinel2_item(folder):
+    """A Sentinel-2 item as hubs publish them: asset keys B02..B8A, the three red-edge bands all of the common name
+    'rededge' (the old STAC eo extension), B8A's 'nir08'."""
+    import json
+
+    import numpy as np
+
+    from tests.engine.stac_items import write_tif
+
+    assets = {}
+    for key, common in (("B02", "blue"), ("B03", "green"), ("B04", "red"), ("B05", "rededge"), ("B06", "rededge"),
+                        ("B07", "rededge"), ("B08", "nir"), ("B8A", "nir08")):
+        write_tif(folder / f"{key}.tif", np.full((1, 16, 16), 1000 + len(assets), np.uint16))
+        assets[key] = {"href": f"{key}.tif", "type": "image/tiff; application=geotiff", "roles": ["data"],
+                       "eo:bands": [{"name": key, "common_name": common}]}
+    item = folder / "item.json"
+    item.write_text(json.dumps({"type": "Feature", "stac_version": "1.0.0", "id": "S2", "properties": {},
+                                "geometry": None, "assets": assets, "links": []}))
+    return item
+
+
+def test_a_stac_items_bands_are_offered_by_asset_key_once_each_and_work(plugin, tmp_path):
+    """Before, the menus listed common names: three identical 'rededge' entries that always failed (a name two
+    assets share picks none), and never B05 or B8A, which work when typed. Both menus (the labelling panel's STAC
+    row, Segment's band picker) offer the asset keys, the names beside them."""
+    from dualstream_qgis.band_menu import stac_choices
+    from dualstream_qgis.labeling.stac_row import StacRow
+    from engine.api import DataError, stac_layer
+
+    item = _sentinel2_item(tmp_path)
+    choices = stac_choices(str(item))
+    keys = [key for key, _shown in choices]
+    assert keys == ["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A"]  # each once, B05 and B8A among them
+    shown = dict(choices)
+    assert shown["B05"] == "B05 (rededge)" and shown["B8A"] == "B8A (nir08)"
+    row = StacRow()
+    row.item_edit.setFilePath(str(item))
+    row.fill_menu()
+    actions = {action.text(): action for action in row.menu.actions()}
+    assert list(actions) == [text for _key, text in choices]
+    for text in ("B8A (nir08)", "B05 (rededge)", "B04 (red)"):
+        actions[text].trigger()
+    assert row.bands_edit.text() == "B8A,B05,B04"
+    (tmp_path / "layer").mkdir()
+    made = stac_layer(str(item), row.bands_edit.text(), str(tmp_path / "layer"))  # what the menu wrote works
+    assert made.bands == ["B8A", "B05", "B04"]
+    with pytest.raises(DataError, match="rededge"):  # what the old menu offered does not
+        stac_layer(str(item), "nir08,rededge,red", str(tmp_path / "layer"))
