@@ -53,6 +53,10 @@ FILTER_POLYGON = pick("Qgis.LayerFilter.PolygonLayer", "QgsMapLayerProxyModel.Fi
 # Geometry type of a layer or rubber band (Qgis.GeometryType from 3.30).
 GEOMETRY_POLYGON = pick("Qgis.GeometryType.Polygon", "QgsWkbTypes.GeometryType.PolygonGeometry")
 
+# A symbol layer's data-defined colours (a scoped enum in QGIS 4, QgsSymbolLayer.PropertyFillColor before).
+SYMBOL_FILL_COLOR = pick("QgsSymbolLayer.Property.FillColor", "QgsSymbolLayer.PropertyFillColor")
+SYMBOL_STROKE_COLOR = pick("QgsSymbolLayer.Property.StrokeColor", "QgsSymbolLayer.PropertyStrokeColor")
+
 # Raster contrast stretch limits (Qgis.RasterRangeLimit from 3.42).
 RANGE_CUMULATIVE_CUT = pick("Qgis.RasterRangeLimit.CumulativeCut", "QgsRasterMinMaxOrigin.Limits.CumulativeCut")
 

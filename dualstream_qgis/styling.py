@@ -24,6 +24,7 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProperty,
     QgsRasterLayer,
     QgsRendererCategory,
     QgsSingleSymbolRenderer,
@@ -31,7 +32,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor
 
-from .compat import RANGE_CUMULATIVE_CUT
+from .compat import RANGE_CUMULATIVE_CUT, SYMBOL_FILL_COLOR, SYMBOL_STROKE_COLOR
+from .engine_bridge import engine_api
 from .layer_tree import RunLayers
 
 #: Post-processors waiting to run, by id(): QGIS does not own Python-created post-processors.
@@ -196,3 +198,54 @@ def outline_polygons(layer: QgsMapLayer, color: str) -> None:
     if isinstance(layer, QgsVectorLayer):
         layer.setRenderer(QgsSingleSymbolRenderer(QgsFillSymbol.createSimple(
             {"style": "no", "outline_color": color, "outline_width": "0.6"})))
+
+
+#: The fill's opacity (0-255) of labels drawn by class: light enough to see the image under every label.
+LABEL_FILL_ALPHA = 50
+
+
+def style_labels_by_class(layer: QgsMapLayer, field: str) -> None:
+    """Label polygons whose ``field`` holds class numbers drawn in the engine's default class colours (those a
+    model trained on them gets): the class's colour as the outline and a light, see-through fill of it, so the
+    image stays visible under every label. A colour by value, for any class accepted later (no legend to keep up)."""
+    if not isinstance(layer, QgsVectorLayer):
+        return
+    palette = [QColor(c) for c in dict.fromkeys(engine_api().fill_class_colors([], 64))]  # the palette, once each
+    colours = ", ".join(f"'{c.red()},{c.green()},{c.blue()},255'" for c in palette)
+    pick = f'array_get(array({colours}), coalesce(to_int("{field}"), 0) % {len(palette)})'
+    symbol = QgsFillSymbol.createSimple({"style": "solid", "color": "128,128,128,50", "outline_color": "128,128,128",
+                                         "outline_width": "0.6"})
+    fill = symbol.symbolLayer(0)
+    fill.setDataDefinedProperty(SYMBOL_STROKE_COLOR, QgsProperty.fromExpression(pick))
+    fill.setDataDefinedProperty(SYMBOL_FILL_COLOR,
+                                QgsProperty.fromExpression(f"set_color_part({pick}, 'alpha', {LABEL_FILL_ALPHA})"))
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+
+
+#: The outline of each round's windows to label (the first as the engine's style gives it): two rounds' windows
+#: on the map apart at a glance.
+ROUND_COLOURS = ("#ff6e00", "#00b0ff", "#ffd600", "#d500f9", "#00e676", "#ff1744")
+
+
+def colour_windows(layer: QgsMapLayer, colour: str) -> None:
+    """The windows' outline, see-through fill and rank labels' halo in ``colour`` (the rest of their style as
+    stored in their GeoPackage)."""
+    renderer = layer.renderer() if isinstance(layer, QgsVectorLayer) else None
+    if renderer is None or not hasattr(renderer, "symbol") or renderer.symbol() is None:
+        return
+    stroke = QColor(colour)
+    fill = QColor(stroke)
+    fill.setAlpha(40)
+    for index in range(renderer.symbol().symbolLayerCount()):
+        symbol_layer = renderer.symbol().symbolLayer(index)
+        symbol_layer.setStrokeColor(stroke)
+        symbol_layer.setFillColor(fill)
+    labeling = layer.labeling()
+    if labeling is not None and hasattr(labeling, "settings"):
+        settings = labeling.settings()
+        text = settings.format()
+        halo = text.buffer()
+        halo.setColor(stroke.darker(125))
+        text.setBuffer(halo)
+        settings.setFormat(text)
+        labeling.setSettings(settings)

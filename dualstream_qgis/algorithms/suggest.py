@@ -12,12 +12,13 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterVectorDestination,
+    QgsProject,
 )
 
 from ..compat import FILE_BEHAVIOR_FILE, SOURCE_POLYGON, SOURCE_RASTER
 from ..engine_bridge import engine_api
 from ..feedback import SEGMENT_STAGES, Stages, render_message, run_engine
-from ..styling import layer_post_processor
+from ..styling import ROUND_COLOURS, colour_windows, layer_post_processor
 from .algorithm import DualStreamAlgorithm
 from .common import LAYER_LIST_WRAPPER, add_parameter, check_suffix, ensure_parent, parameters_help
 from .inference import (
@@ -140,13 +141,25 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
             feedback.pushInfo(f"#{window.rank} score {window.score:.3f}: {window.why}")
         feedback.pushInfo(render_message(result.next_step))
         if context.willLoadLayerOnCompletion(output):
-            name = f"where to label ({Path(models[0]).stem})"
-            # the style is the GeoPackage's own default (layer_styles); Processing loads outputs without it
+            # named and coloured by its round when it is loaded (a round before it may be loaded meanwhile)
             context.layerToLoadOnCompletionDetails(output).setPostProcessor(
-                layer_post_processor(name, style=_default_style))
+                layer_post_processor(style=lambda layer: _round_style(layer, Path(models[0]).stem)))
         return {self.OUTPUT: output, "WINDOWS": len(result.windows)}
 
 
-def _default_style(layer: Any) -> None:
-    """The windows' style stored in their GeoPackage: outlines, the rank as label, the reasons as map tip."""
+#: Where a "where to label" layer keeps its round (saved with the project).
+ROUND_PROPERTY = "dualstream/suggest_round"
+
+
+def _round_style(layer: Any, model: str) -> None:
+    """The windows' style stored in their GeoPackage (outlines, the rank as label, the reasons as map tip), in the
+    colour of their round, and the round in their name: the project's rounds so far plus one. Before, two rounds'
+    layers had one name and one colour."""
     layer.loadDefaultStyle()
+    project = layer.project() or QgsProject.instance()
+    rounds = [int(other.customProperty(ROUND_PROPERTY, 0) or 0) for other in project.mapLayers().values()
+              if other is not layer]
+    number = max(rounds, default=0) + 1
+    layer.setCustomProperty(ROUND_PROPERTY, number)
+    layer.setName(f"where to label, round {number} ({model})")
+    colour_windows(layer, ROUND_COLOURS[(number - 1) % len(ROUND_COLOURS)])

@@ -39,6 +39,7 @@ from qgis.PyQt.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -107,8 +108,12 @@ class LabelPanel(QDockWidget):
         self.target_box = QgsMapLayerComboBox(body)
         self.target_box.setFilters(FILTER_POLYGON)
         self.target_box.setAllowEmptyLayer(True)
+        self.target_box.layerChanged.connect(lambda layer: self.target_box.setToolTip(layer.name() if layer else ""))
         target_row.addWidget(self.target_box, 1)
-        scratch = QPushButton("New scratch layer", body)
+        # an icon, as QGIS's own "New Temporary Scratch Layer": a text button left the layer's name a few letters
+        scratch = QToolButton(body)
+        scratch.setIcon(QgsApplication.getThemeIcon("/mActionCreateMemory.svg"))
+        scratch.setToolTip("New scratch layer (a memory layer with 'class' and 'score' fields, drawn by class)")
         scratch.clicked.connect(self.make_scratch_layer)
         target_row.addWidget(scratch)
         form.addRow("Accept into", target_row)

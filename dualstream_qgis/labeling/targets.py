@@ -21,6 +21,7 @@ from qgis.core import (
 )
 
 from ..compat import GEOMETRY_POLYGON, field_types
+from ..styling import style_labels_by_class
 
 #: The field a scratch layer made here holds the class in (what Train's Label field defaults to).
 CLASS_FIELD = "class"
@@ -29,11 +30,13 @@ SCORE_FIELD = "score"
 
 
 def new_scratch_layer(crs: QgsCoordinateReferenceSystem, name: str = "DualStream labels") -> QgsVectorLayer:
-    """A memory polygon layer in ``crs`` with ``class`` (integer) and ``score`` (real) fields, added to the project."""
+    """A memory polygon layer in ``crs`` with ``class`` (integer) and ``score`` (real) fields, drawn by class
+    (outlines over a light see-through fill), added to the project."""
     integer, _text, real = field_types()
     layer = QgsVectorLayer(f"MultiPolygon?crs={crs.authid() or crs.toWkt()}", name, "memory")
     layer.dataProvider().addAttributes([QgsField(CLASS_FIELD, integer), QgsField(SCORE_FIELD, real)])
     layer.updateFields()
+    style_labels_by_class(layer, CLASS_FIELD)  # not QGIS's random opaque fill, which hid the image under each label
     QgsProject.instance().addMapLayer(layer)
     return layer
 

@@ -167,7 +167,9 @@ def main() -> None:
     REPORT["accept"] = {"masks": masks, "layer": target.name() if target else None,
                         "features": target.featureCount() if target else None,
                         "classes": sorted({f["class"] for f in target.getFeatures()}) if target else [],
-                        "crs": target.crs().authid() if target else None, "status": panel.status.text()}
+                        "crs": target.crs().authid() if target else None, "status": panel.status.text(),
+                        "shown": panel.target_box.currentText(), "box_px": panel.target_box.width(),
+                        "name_px": panel.target_box.fontMetrics().horizontalAdvance(panel.target_box.currentText())}
     canvas.refresh()
     wait(1500)
     iface.mainWindow().grab().save(str(OUT / "accepted.png"))

@@ -114,6 +114,10 @@ def test_accept_adds_the_mask_with_the_class_and_undo_takes_it_back(session):
     assert accept["classes"] == [CLASS_VALUE]
     assert "Accepted" in accept["status"]
     assert report["undo"]["features"] == 0, report["undo"]
+    # the Accept into box shows the scratch layer's whole name beside its icon and arrow (before, a text button
+    # beside it left "DualStr")
+    assert accept["shown"] == accept["layer"] == "DualStream labels"
+    assert accept["name_px"] + 40 <= accept["box_px"], accept
 
 
 def test_a_text_class_field_of_names_is_refused_and_an_integer_one_taken(session):

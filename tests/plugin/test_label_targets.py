@@ -108,3 +108,38 @@ def test_the_feature_id_is_never_taken_for_the_class(qgis_app, tmp_path):
         _accept(layer)
     layer.reload()
     assert layer.featureCount() == 0
+
+
+def test_a_new_scratch_layer_draws_each_class_as_an_outline_over_a_light_fill(qgis_app):
+    """Before, the scratch layer got QGIS's random opaque fill, which hid the image under every accepted label.
+    Now each class is drawn in the engine's default colour of that class (what a model trained on the labels
+    shows): the colour as the outline, a light see-through fill of it."""
+    from qgis.core import (
+        QgsCoordinateReferenceSystem,
+        QgsExpressionContext,
+        QgsExpressionContextUtils,
+        QgsFeature,
+        QgsProject,
+    )
+
+    from dualstream_qgis.compat import SYMBOL_FILL_COLOR, SYMBOL_STROKE_COLOR
+    from dualstream_qgis.labeling.targets import new_scratch_layer
+    from engine.api import fill_class_colors
+
+    layer = new_scratch_layer(QgsCoordinateReferenceSystem("EPSG:32633"))
+    try:
+        fill = layer.renderer().symbol().symbolLayer(0)
+        colours = {}
+        for value in (0, 1, 2, 3):
+            feature = QgsFeature(layer.fields())
+            feature.setAttribute("class", value)
+            context = QgsExpressionContext(QgsExpressionContextUtils.globalProjectLayerScopes(layer))
+            context.setFeature(feature)
+            colours[value] = [fill.dataDefinedProperties().property(key).valueAsColor(context)[0]  # (colour, ok)
+                              for key in (SYMBOL_STROKE_COLOR, SYMBOL_FILL_COLOR)]
+        expected = fill_class_colors([], 4)
+        for value, (stroke, area) in colours.items():
+            assert stroke.name() == expected[value] and stroke.alpha() == 255
+            assert area.name() == expected[value] and 0 < area.alpha() <= 80  # light: the image shows through
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())

@@ -30,12 +30,28 @@ def test_suggest_honours_the_selected_labelled_area_and_loads_ranked_windows(plu
     ours = [line for line in feedback.infos if not line.startswith("Results:")]  # Processing's own last line
     next_step = ours[-1]  # the loop's next step ends the log, in the dialog's own names
     assert next_step.startswith("Next: label everything inside these windows") and "(INIT_FROM)" in next_step
-    loaded, = QgsProject.instance().mapLayersByName("where to label (m)")
+    loaded, = QgsProject.instance().mapLayersByName("where to label, round 1 (m)")
     rows = sorted((f["rank"], f["col"], f["why"]) for f in loaded.getFeatures())
     assert [r[0] for r in rows] == [1, 2, 3]
     assert all(col >= 48 for _, col, _ in rows)  # never half inside the selected left half
     assert loaded.labelsEnabled() and loaded.labeling().settings().fieldName == "rank"  # its default style
+    # a second round: before, its layer had the first one's name and colour, and the two looked the same
+    processing.runAndLoadResults("dualstream:suggest", {
+        "MODEL": model, "INPUT": [image], "COUNT": 2, "WINDOW": 32, "TTA": 0, "DEVICE": 1, "BACKEND": 1,
+        "OUTPUT": str(tmp_path / "windows2.gpkg")})
+    second, = QgsProject.instance().mapLayersByName("where to label, round 2 (m)")
+    assert second.labelsEnabled() and second.labeling().settings().fieldName == "rank"
+    colours = [(layer.renderer().symbol().symbolLayer(0).strokeColor().name(), _halo(layer))
+               for layer in (loaded, second)]
+    assert colours[0][0] != colours[1][0] and colours[0][1] != colours[1][1], colours
     QgsProject.instance().removeAllMapLayers()
+
+
+def _halo(layer) -> str:
+    """The colour of the rank labels' halo (each step held: a chained call reads a copy already freed)."""
+    settings = layer.labeling().settings()
+    text = settings.format()
+    return text.buffer().color().name()
 
 
 def test_train_takes_a_selected_labelled_area_and_says_how_much_is_labelled(plugin, scenes, tmp_path):
