@@ -54,11 +54,11 @@ def band_descriptions(value: Any) -> list[str | None] | None:
             return None
     source = layer.source() if isinstance(layer, QgsRasterLayer) and layer.isValid() else str(value)
     if Path(source.split("|")[0]).is_file():
-        from osgeo import gdal
-
-        dataset = gdal.Open(source.split("|")[0])
-        if dataset is not None:
-            return [dataset.GetRasterBand(b).GetDescription() or None for b in range(1, dataset.RasterCount + 1)]
+        api = engine_api()
+        try:  # the engine's count: an alpha band is the image's mask, not a band the model takes
+            return api.image_band_names(source.split("|")[0])
+        except api.DualStreamError:
+            pass
     if isinstance(layer, QgsRasterLayer) and layer.isValid():
         return [None] * layer.bandCount()
     return None

@@ -1,13 +1,14 @@
 """Files as the front ends meet them: the format table (every kind of file, its suffixes and file filter), the
 kinds of output a segmentation writes, the output formats, the checks
-that no input is overwritten and every destination can be written, and model bundles read and described without
-loading their weights."""
+that no input is overwritten and every destination can be written, model bundles read and described without
+loading their weights, and an image's bands as segment counts them (an alpha band is its mask)."""
 
 from __future__ import annotations
 
 from ..bundle.describe import describe_bundle, format_metadata
 from ..bundle.store import looks_like_bundle, read_metadata
 from ..config.output_kinds import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
+from ..data.raster import image_band_names
 from ..io.atomic import path_kind
 from ..io.formats import FORMAT_TABLE, MODEL_FILTER, MODEL_SUFFIXES, VECTOR_SUFFIXES, Format, is_vector_path
 from ..io.safety import BUNDLE_GIVE, FORMATS, RASTER_SUFFIXES, Files, check_outputs, check_writable, file_identity
@@ -17,6 +18,6 @@ from ..training.destination import train_files
 
 __all__ = ["BUNDLE_GIVE", "EXTRA_KINDS", "FORMATS", "FORMAT_TABLE", "MODEL_FILTER", "MODEL_SUFFIXES", "OUTPUT_KINDS",
            "RASTER_SUFFIXES", "VECTOR_SUFFIXES", "Files", "Format", "OutputKind", "aux_files_expected",
-           "is_vector_path", "check_outputs", "check_writable", "describe_bundle", "file_identity",
-           "format_metadata", "input_mismatches", "looks_like_bundle", "path_kind", "read_metadata", "segment_files",
+           "is_vector_path", "check_outputs", "check_writable", "describe_bundle", "file_identity", "format_metadata",
+           "image_band_names", "input_mismatches", "looks_like_bundle", "path_kind", "read_metadata", "segment_files",
            "train_files"]

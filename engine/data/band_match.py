@@ -131,8 +131,10 @@ def match_bands(model_names: Sequence[str], names: Sequence[str | None], source:
 
 
 def pick_bands(given: Sequence[str], model_names: Sequence[str] | None, count: int, names: Sequence[str | None],
-               source: str, flag: str = mention("segment.bands")) -> BandPick:
-    """The input's bands that ``given`` (numbers counted from 1, or names) chooses, in the model's order."""
+               source: str, flag: str = mention("segment.bands"), masks: int = 0) -> BandPick:
+    """The input's bands that ``given`` (numbers counted from 1, or names) chooses, in the model's order.
+    ``names``: the input's data bands; ``masks``: how many alpha bands follow them (the input's mask, never
+    picked)."""
     wanted_count = len(model_names) if model_names else count
     shown = ",".join(given)
     if len(given) != wanted_count:
@@ -144,6 +146,10 @@ def pick_bands(given: Sequence[str], model_names: Sequence[str] | None, count: i
     for item in given:
         if item.isdigit():
             band = int(item)
+            if len(names) < band <= len(names) + masks:
+                raise DataError(f"{flag} {shown}: band {band} of '{source}' is its alpha band, which is its mask "
+                                f"(where the image is valid), not a band a model takes; its bands: "
+                                f"{describe_input(names)}.")
             if not 1 <= band <= len(names):
                 raise DataError(f"{flag} {shown}: '{source}' has no band {band}; it has {len(names)} "
                                 f"({describe_input(names)}).")

@@ -60,12 +60,15 @@ def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destinatio
              nodata: float | None = None) -> str:
     """A VRT at ``destination`` of ``source``'s 1-based ``bands`` in that order, described by ``names``, and
     (``scale``/``offset`` given) their values times scale plus offset as float32, nodata kept as nodata.
-    ``nodata``: the value the product says is nodata, for the bands that declare none (Sentinel-2's 0)."""
+    ``nodata``: the value the product says is nodata, for the bands that declare none (Sentinel-2's 0). The
+    source's alpha band becomes the VRT's mask."""
+    from .raster import alpha_bands
+
     rasterio = require("rasterio")
     try:
         with rasterio.open(source) as ds:
             width, height, crs, transform = ds.width, ds.height, ds.crs, ds.transform
-            dtypes, nodatas = ds.dtypes, ds.nodatavals
+            dtypes, nodatas, alpha = ds.dtypes, ds.nodatavals, alpha_bands(ds)
     except rasterio.errors.RasterioIOError as exc:
         raise DataError(f"'{source}' cannot be read as a raster ({exc}).") from exc
     parts = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">']
@@ -86,6 +89,10 @@ def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destinatio
                                    None if not scaled else float(scale[i]),  # type: ignore[index]
                                    None if not scaled else float((offset or [0.0] * len(bands))[i]))
                      + "</VRTRasterBand>")
+    if alpha:  # the source's alpha band stays the picked bands' mask (where the image is valid)
+        parts.append('<MaskBand><VRTRasterBand dataType="Byte">'
+                     + _source_xml(source, alpha[0], width, height, None, None, None)
+                     + "</VRTRasterBand></MaskBand>")
     parts.append("</VRTDataset>")
     destination.write_text("\n".join(parts), encoding="utf-8")
     return str(destination)

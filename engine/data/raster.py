@@ -137,26 +137,85 @@ def open_raster(path: str | Path, role: str = "raster") -> Any:
     return dataset
 
 
+ALPHA_SPOTS, ALPHA_SIDE = 5, 32  # a band tagged alpha is judged by this many windows of this many pixels
+ALPHA_MASK_SHARE = 0.75  # ... a mask when at least this share of their pixels are fully clear or fully opaque
+
+
+def band_count(dataset: Any) -> int:
+    """The bands of ``dataset`` that hold data: every band but its trailing alpha band(s) (ColorInterp=Alpha, as
+    GDAL, QGIS and image editors write RGBA and grey + alpha). An alpha band is the image's mask, not a band: the
+    reads take it as every band's validity (:func:`has_own_mask`), and no band count, band number, default band
+    list or band pick of segment, train, suggest, propose or label counts it. Bands are numbered from 1 as in the
+    file, so only trailing alpha bands are left out (no renumbering of the bands before them).
+
+    GDAL tags the 4th band of any 4-band 8-bit GeoTIFF written without ``ALPHA=NO`` / ``PHOTOMETRIC=MINISBLACK`` as
+    alpha, near-infrared or not: a band tagged alpha whose values are mostly neither 0 nor the type's maximum (a
+    few small windows tell, :func:`alpha_holds_data`) holds data and stays a band. Reads the file: call it once
+    per opened image, never per tile."""
+    count = dataset.count
+    while count > 1 and _is_alpha(dataset.colorinterp[count - 1]) and not alpha_holds_data(dataset, count):
+        count -= 1
+    return count
+
+
+def alpha_bands(dataset: Any) -> list[int]:
+    """The 1-based numbers of ``dataset``'s trailing alpha bands (its mask; see :func:`band_count`)."""
+    return list(range(band_count(dataset) + 1, dataset.count + 1))
+
+
+def mistagged_alpha(dataset: Any) -> int | None:
+    """The number of ``dataset``'s last band when it is tagged alpha but holds data (and so stays a band)."""
+    last = dataset.count
+    return last if last > 1 and _is_alpha(dataset.colorinterp[last - 1]) and band_count(dataset) == last else None
+
+
+def alpha_holds_data(dataset: Any, band: int) -> bool:
+    """Whether ``band`` (tagged alpha) holds data rather than a mask: in ALPHA_SPOTS windows of ALPHA_SIDE px,
+    less than ALPHA_MASK_SHARE of its values are 0 or its type's maximum (a mask's clear and opaque)."""
+    from rasterio.windows import Window
+
+    dtype = np.dtype(dataset.dtypes[band - 1])
+    opaque = np.iinfo(dtype).max if dtype.kind in "ui" else 1.0
+    w, h = min(ALPHA_SIDE, dataset.width), min(ALPHA_SIDE, dataset.height)
+    spots = [(0.5, 0.5), (0.2, 0.2), (0.8, 0.2), (0.2, 0.8), (0.8, 0.8)][:ALPHA_SPOTS]
+    values = np.concatenate([dataset.read(band, window=Window(int(fx * (dataset.width - w)),
+                                                              int(fy * (dataset.height - h)), w, h)).ravel()
+                             for fx, fy in spots])
+    return bool(np.isin(values, (0, opaque)).mean() < ALPHA_MASK_SHARE)
+
+
+def _is_alpha(interpretation: Any) -> bool:
+    return getattr(interpretation, "name", str(interpretation)).lower() == "alpha"
+
+
 def grid_of(dataset: Any) -> RasterGrid:
     """The :class:`RasterGrid` of an open rasterio dataset."""
     return RasterGrid(crs=dataset.crs, transform=dataset.transform, width=dataset.width, height=dataset.height)
 
 
 def inspect_raster(path: str | Path) -> RasterInfo:
-    """Grid, band count, dtypes, nodata and band descriptions of a raster; DataError if unreadable."""
+    """Grid, band count, dtypes, nodata and band descriptions of a raster (its data bands: an alpha band is its
+    mask, :func:`band_count`); DataError if unreadable."""
     dataset = open_raster(path)
     try:
+        count = band_count(dataset)
         return RasterInfo(
             path=str(path),
             grid=grid_of(dataset),
-            count=dataset.count,
-            dtypes=list(dataset.dtypes),
+            count=count,
+            dtypes=list(dataset.dtypes)[:count],
             nodata=dataset.nodata,
-            descriptions=list(dataset.descriptions),
+            descriptions=list(dataset.descriptions)[:count],
             driver=dataset.driver,
         )
     finally:
         dataset.close()
+
+
+def image_band_names(path: str | Path) -> list[str | None]:
+    """The descriptions of a raster's data bands (None where a band has none; an alpha band is its mask, not a
+    band: :func:`band_count`), as segment counts and names them; DataError if unreadable."""
+    return [d or None for d in inspect_raster(path).descriptions]
 
 
 def clip_window(

@@ -24,7 +24,7 @@ from ..errors import AlignmentError, DataError
 from .acquisition import of_dataset
 from .align import aux_grid, check_overlap, resize_transform, tile_grid, warp_to_grid, warped_blocks
 from .labels import LabelMapper, RegionMask, VectorLabels
-from .raster import RasterGrid, apply, grid_of, has_own_mask, open_raster, read_raw, read_window
+from .raster import RasterGrid, apply, band_count, grid_of, has_own_mask, open_raster, read_raw, read_window
 from .reproject import NEAR_DEGREES
 from .scene_labels import SceneLabels
 from .tile_parts import AuxLattice, CellLayout, SharedParts, Window, assemble_window, planned_uses
@@ -134,13 +134,15 @@ class SceneReader(SceneLabels):
         """The image's grid, band selection and value type, from its one open dataset."""
         image_ds = self._open(self.image, "image")
         self.grid: RasterGrid = grid_of(image_ds)
-        self.image_bands: int = image_ds.count
+        self.image_bands: int = band_count(image_ds)  # an alpha band is the image's mask, not one of its bands
         self.selection = BandSelection.of(bands, x_bands)
         self.selection.check(self.image_bands, self.image)
         self.vision_bands: int = len(self.selection.vision_bands(self.image_bands))
         # one read per tile covers the vision and the X bands (None: every band, in file order)
         self._read_bands = (self.selection.vision_bands(self.image_bands) + list(self.selection.x or ())
                             if self.selection.active else None)
+        if self._read_bands is None and self.image_bands < image_ds.count:  # the alpha band is read as the mask
+            self._read_bands = list(range(1, self.image_bands + 1))
         if self.selection.x and (self.aux_paths or self.aux_ratio != 1):
             raise DataError(f"x_bands take the aux input from the {self.role} '{self.image}' itself (aux ratio 1); "
                             f"give either x_bands or aux rasters, not both.")

@@ -20,7 +20,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..data.band_match import pick_bands
 from ..data.band_names import pick_rgb
-from ..data.raster import open_raster
+from ..data.raster import band_count, open_raster
 from ..data.stac import looks_like_stac
 from ..errors import DataError
 
@@ -127,15 +127,17 @@ def _read(path: str, source: str, extent: Sequence[float] | None, extent_crs: st
             if col1 <= col0 or row1 <= row0:
                 raise DataError(f"The extent {list(extent)} does not overlap the image '{source}'; draw it over the "
                                 f"image (in the image's CRS unless the extent's CRS is given).")
+        count = band_count(src)  # an alpha band is the picture's mask (read below), never one of its colours
         if bands:
             if len(bands) not in (1, 3):
-                raise DataError(f"Bands {','.join(bands)} do not fit '{source}' ({src.count} band(s)): give three "
+                raise DataError(f"Bands {','.join(bands)} do not fit '{source}' ({count} band(s)): give three "
                                 f"(red, green, blue) or one (grey).")
             names = ("red", "green", "blue") if len(bands) == 3 else ("grey",)
-            picked = list(pick_bands(bands, names, len(bands), list(src.descriptions), source, "Bands").bands)
+            picked = list(pick_bands(bands, names, len(bands), list(src.descriptions)[:count], source, "Bands",
+                                     src.count - count).bands)
             how = how or f"bands {','.join(map(str, picked))} as given"
         else:
-            choice = pick_rgb(list(src.descriptions), [c.name.lower() for c in src.colorinterp])
+            choice = pick_rgb(list(src.descriptions)[:count], [c.name.lower() for c in src.colorinterp][:count])
             picked = [p + 1 for p in choice.positions]
             how = choice.how
         width, height = col1 - col0, row1 - row0

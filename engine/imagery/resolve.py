@@ -69,16 +69,22 @@ class ResolvedImage:
         self.files.close()
 
 
-def _info(path: str) -> tuple[int, list[str | None], dict[str, str], list[dict[str, str]], tuple, tuple]:
-    """(band count, descriptions, dataset tags, band tags, scales, offsets) of the raster at ``path``."""
-    from ..data.raster import open_raster
+def _info(path: str, mistagged: list[int]
+          ) -> tuple[int, list[str | None], dict[str, str], list[dict[str, str]], tuple, tuple, int]:
+    """(band count, descriptions, dataset tags, band tags, scales, offsets, alpha bands) of the raster at
+    ``path``: its data bands, an alpha band being its mask (:func:`~engine.data.raster.band_count`). A last band
+    tagged alpha that holds data (and so stays a band) is added to ``mistagged``."""
+    from ..data.raster import band_count, mistagged_alpha, open_raster
 
     dataset = open_raster(path, "image")
     try:
-        names = [d or None for d in dataset.descriptions]
+        count = band_count(dataset)
+        mistagged.extend(band for band in [mistagged_alpha(dataset)] if band)
+        names = [d or None for d in dataset.descriptions][:count]
         tags = dict(dataset.tags())
-        band_tags = [dict(dataset.tags(b)) for b in range(1, dataset.count + 1)]
-        return dataset.count, names, tags, band_tags, tuple(dataset.scales), tuple(dataset.offsets)
+        band_tags = [dict(dataset.tags(b)) for b in range(1, count + 1)]
+        return (count, names, tags, band_tags, tuple(dataset.scales)[:count], tuple(dataset.offsets)[:count],
+                dataset.count - count)
     finally:
         dataset.close()
 
@@ -141,10 +147,11 @@ def _sample(path: str, bands: Sequence[int]) -> tuple[np.ndarray, str | None]:
     return full, note
 
 
-def _pick(cfg: SegmentConfig, data: DataMetadata, count: int, names: list[str | None], source: str) -> BandPick | None:
+def _pick(cfg: SegmentConfig, data: DataMetadata, count: int, names: list[str | None], source: str,
+          masks: int = 0) -> BandPick | None:
     model_names = model_view(data).band_names
     if cfg.bands:
-        return pick_bands(cfg.bands, model_names, data.vision_bands, names, source, mention("segment.bands"))
+        return pick_bands(cfg.bands, model_names, data.vision_bands, names, source, mention("segment.bands"), masks)
     if model_names and count >= len(model_names):
         return match_bands(model_names, names, source)
     return None
@@ -369,10 +376,23 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
         scalings: list[Scaling | None] = [None if given else item_scaling(item, chosen, resolved.source)]
         changed, product_nodata = True, None
     else:
-        count, file_names, tags, band_tags, scales, offsets = watched(
-            lambda: _info(resolved.source), f"'{resolved.source}'",
+        mistagged: list[int] = []
+        count, file_names, tags, band_tags, scales, offsets, masks = watched(
+            lambda: _info(resolved.source, mistagged), f"'{resolved.source}'",
             callback.info if locations.is_remote(resolved.source) else None)
-        pick = _pick(cfg, data, count, file_names, resolved.source)
+        if mistagged:
+            resolved.said.append(f"'{resolved.source}': band {count} is tagged alpha (GDAL tags the last band of an "
+                                 f"8-bit RGB + 1 GeoTIFF so unless told otherwise) but holds data, not a mask's clear "
+                                 f"and opaque values, so it is read as a band; GDAL still masks the pixels where it "
+                                 f"is 0: retag it (gdal_edit.py -colorinterp_{count} undefined FILE) to stop that.")
+            callback.info(resolved.said[-1])
+        if masks:  # said once: the alpha band is where the image is valid, never one of its bands
+            resolved.said.append(f"'{resolved.source}': band {count + 1} is its alpha band, read as its mask "
+                                 f"(where it is valid), not as a band: {count} band(s)."
+                                 if masks == 1 else f"'{resolved.source}': bands {count + 1}-{count + masks} are "
+                                 f"alpha bands, read as its mask, not as bands: {count} band(s).")
+            callback.info(resolved.said[-1])
+        pick = _pick(cfg, data, count, file_names, resolved.source, masks)
         if pick is not None:
             resolved.said.append(pick.said)
             callback.info(f"'{resolved.source}': {pick.said}")

@@ -31,7 +31,7 @@ def write_scene(path: Path, raw: np.ndarray, alpha: np.ndarray | None = None) ->
                    dtype=raw.dtype.name, crs="EPSG:32633", transform=from_origin(500000, 6000000, 1, 1))
     if alpha is not None:
         profile["photometric"] = "RGB"
-        profile["alpha"] = "UNASSOCIATED"
+        profile["alpha"] = "YES"  # ExtraSamples: the last band is alpha (ColorInterp=Alpha)
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(bands)
     return path
@@ -153,3 +153,95 @@ def test_a_graph_without_metadata_that_fixes_no_band_count_is_a_clear_error(scen
     assert main(["segment", "--model", str(model), "--image", str(image), "--out", str(tmp_path / "c.tif")]) != 0
     said = capsys.readouterr().err
     assert "carries no description and does not fix its band count" in said and "open.onnx.json" in said
+
+
+@pytest.fixture(scope="module")
+def rgba(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, np.ndarray]:
+    """An RGBA orthophoto as an image editor writes it: three colour bands and an alpha band, transparent (0) over
+    a corner and its left columns, opaque (255) elsewhere."""
+    raw = np.random.default_rng(2).integers(0, 256, size=(3, 90, 70)).astype(np.uint8)
+    alpha = np.full((90, 70), 255, np.uint8)
+    alpha[:30, :25] = 0
+    alpha[:, :3] = 0
+    path = write_scene(tmp_path_factory.mktemp("rgba") / "ortho.tif", raw, alpha)
+    with rasterio.open(path) as ds:
+        assert ds.count == 4 and ds.colorinterp[3].name == "alpha"
+    return path, raw, alpha
+
+
+def test_an_rgba_photo_is_three_bands_and_its_alpha_the_mask(rgba, linear, tmp_path, capsys):
+    image, raw, alpha = rgba
+    model = linear_model(tmp_path / "rgb.onnx", *linear, metadata=deepness_metadata(CLASSES, MEAN, STD, tile=32))
+    out = tmp_path / "classes.tif"
+    assert main(["segment", "--model", str(model), "--image", str(image), "--out", str(out)]) == 0
+    said = capsys.readouterr().err
+    assert "band 4 is its alpha band, read as its mask (where it is valid), not as a band: 3 band(s)" in said
+    classes = read(out)
+    expected = expected_classes(raw, *linear, MEAN, STD, 1 / 255)
+    assert np.array_equal(classes[alpha > 0], expected[alpha > 0])
+    assert (classes[alpha == 0] == 255).all()  # transparent: nodata, as Deepness leaves it
+    # bands picked by number keep the mask (a VRT of bands 3,2,1 carries the alpha band as its mask)
+    assert main(["segment", "--model", str(model), "--image", str(image), "--out", str(tmp_path / "bgr.tif"),
+                 "--bands", "3,2,1"]) == 0
+    swapped = expected_classes(raw[::-1], *linear, MEAN, STD, 1 / 255)
+    assert np.array_equal(read(tmp_path / "bgr.tif")[alpha > 0], swapped[alpha > 0])
+    assert (read(tmp_path / "bgr.tif")[alpha == 0] == 255).all()
+    assert main(["segment", "--model", str(model), "--image", str(image), "--out", str(tmp_path / "x.tif"),
+                 "--bands", "1,2,4"]) != 0
+    assert "band 4 of 'ortho.tif' is its alpha band, which is its mask" in capsys.readouterr().err.replace(
+        str(image.parent) + "/", "")
+
+
+def test_suggest_reads_an_rgba_photo_as_three_bands(rgba, linear, tmp_path, capsys):
+    image, _, _ = rgba
+    model = linear_model(tmp_path / "rgb.onnx", *linear, metadata=deepness_metadata(CLASSES, MEAN, STD, tile=32))
+    out = tmp_path / "windows.gpkg"
+    assert main(["suggest", "--model", str(model), "--image", str(image), "--count", "2", "--window", "32",
+                 "--out", str(out)]) == 0
+    assert out.is_file() and "alpha band" in capsys.readouterr().err
+
+
+def test_training_on_an_rgba_photo_learns_three_bands(rgba, tmp_path):
+    from engine.api import read_model_metadata
+
+    image, raw, alpha = rgba
+    label = write_scene(tmp_path / "label.tif", (raw[0:1] > 128).astype(np.uint8))
+    bundle = tmp_path / "m.dsmodel"
+    assert main(["train", "--image", str(image), "--label", str(label), "--out", str(bundle), "--preset", "tiny",
+                 "--tile-size", "32", "--tiles-per-epoch", "4", "--batch-size", "2", "--epochs", "1",
+                 "--warmup-epochs", "0", "--device", "cpu", "--num-workers", "0", "--quiet"]) == 0
+    data = read_model_metadata(str(bundle)).data
+    assert data.vision_bands == 3 and data.image_bands in (None, 3)
+    assert max(data.vision_stats.to_dict().get("max", [255])) <= 255  # the alpha band's 255s are no band
+    out = tmp_path / "classes.tif"
+    assert main(["segment", "--model", str(bundle), "--image", str(image), "--out", str(out)]) == 0
+    assert (read(out)[alpha == 0] == 255).all()
+
+
+def test_label_never_takes_the_alpha_band_as_a_colour(rgba):
+    from engine.errors import DataError
+    from engine.imagery.picture import read_window
+
+    image, raw, alpha = rgba
+    window = read_window(str(image))
+    assert window.rgb.shape == (90, 70, 3)
+    with pytest.raises(DataError, match="band 4 of .* is its alpha band, which is its mask"):
+        read_window(str(image), bands=["1", "2", "4"])
+
+
+def test_a_fourth_band_gdal_tagged_alpha_that_holds_data_stays_a_band(tmp_path, capsys):
+    """GDAL tags the 4th band of any 4-band 8-bit GeoTIFF written without options as alpha: a near-infrared band
+    so tagged holds data, not a mask's 0 and 255, and stays a band (a 4-band model reads it)."""
+    from engine.data.raster import band_count, open_raster
+
+    raw = np.random.default_rng(3).integers(1, 255, size=(4, 40, 40)).astype(np.uint8)
+    path = write_scene(tmp_path / "rgbn.tif", raw)
+    with open_raster(path) as ds:
+        assert ds.colorinterp[3].name == "alpha" and band_count(ds) == 4
+    weights, bias = np.random.default_rng(4).normal(size=(3, 4)), np.zeros(3)
+    model = linear_model(tmp_path / "rgbn.onnx", weights, bias,
+                         metadata=deepness_metadata(CLASSES, [0.5] * 4, [0.2] * 4, tile=32))
+    out = tmp_path / "classes.tif"
+    assert main(["segment", "--model", str(model), "--image", str(path), "--out", str(out)]) == 0
+    assert "band 4 is tagged alpha" in capsys.readouterr().err
+    assert np.array_equal(read(out), expected_classes(raw, weights, bias, [0.5] * 4, [0.2] * 4, 1 / 255))
