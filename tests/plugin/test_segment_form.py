@@ -226,3 +226,24 @@ def test_qgis_process_help_says_what_each_input_takes(qgis_process, deploy_plugi
     train, evaluate, segment = kinds("train"), kinds("evaluate"), kinds("segment")
     assert train["LABELS"] == "source" and train["LABELLED_AREA"] == "source" and evaluate["LABELS"] == "source"
     assert segment["BANDS"] == "string" and segment["STAC_ITEM"] == "file"
+
+
+def test_an_alpha_band_is_no_band_in_what_the_model_expects(plugin, model, tmp_path):
+    """An RGBA photo shown to a 3-band model: the dialog's preview counts its colour bands only, as the run does."""
+    import numpy as np
+    from rasterio.transform import from_origin
+
+    from dualstream_qgis.engine_bridge import engine_api
+    from dualstream_qgis.model_summary import band_descriptions
+
+    path = tmp_path / "ortho.tif"
+    bands = np.random.default_rng(0).integers(0, 256, size=(4, 16, 16)).astype(np.uint8)
+    bands[3] = 255
+    with rasterio.open(path, "w", driver="GTiff", width=16, height=16, count=4, dtype="uint8", crs="EPSG:32633",
+                       transform=from_origin(500000, 6000000, 1, 1), photometric="RGB", alpha="YES") as ds:
+        ds.write(bands)
+        ds.descriptions = ("red", "green", "blue", "alpha")
+    names = band_descriptions(str(path))
+    assert names == ["red", "green", "blue"]
+    api = engine_api()
+    assert api.input_mismatches(api.read_metadata(model).data, len(names), None, names) == []
