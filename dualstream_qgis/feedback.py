@@ -96,6 +96,7 @@ STAGE_TEXT = {
     Stage.FINISH: "Finishing outputs",
     Stage.EVALUATE: "Comparing with the labels",
     Stage.DOWNLOAD: "Downloading the model",
+    Stage.PROPOSE: "Proposing labels, window by window",
 }
 
 

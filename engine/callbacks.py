@@ -33,6 +33,7 @@ class Stage:
     TILES = "tiles"  # bulk: the tiles of every scene
     SCENES = "scenes"  # bulk: scenes concluded
     DOWNLOAD = "download"  # ready models: bytes of a model file downloaded
+    PROPOSE = "propose"  # propose: windows done, a window's share moving on as its model run, embedding, prompts end
 
 
 def time_left(seconds: float) -> str:

@@ -116,9 +116,9 @@ class ProposeAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         cfg = run_engine(api.ProposeConfig, windows=windows, models=models, aux=aux, output=output,
                          **READING.read(self, parameters, context),
                          **read_settings(self, parameters, context, "propose"))
-        stage = api.Stage.SEGMENT
-        result = run_engine(api.propose, cfg,
-                            self.callback(feedback, Stages({api.Stage.DOWNLOAD: (0.0, 20.0), stage: (20.0, 100.0)})))
+        # one bar of windows, each moving on as its model run, its embedding and each prompt end (a download of
+        # Segment Anything's weights changes the text only: it comes after the first window's model run)
+        result = run_engine(api.propose, cfg, self.callback(feedback, Stages({api.Stage.PROPOSE: (0.0, 100.0)})))
         for note in result.notes:
             feedback.pushWarning(render_message(note))
         for rank, blobs, count in result.windows:

@@ -6,6 +6,11 @@ background of polygon labels) at least ``min_pixels`` large becomes a box prompt
 through the same session as the ``label`` job (:mod:`.session`: the window embedded once). With a text (SAM 3) the
 text is the prompt instead. Every polygon is written to ONE GeoPackage layer, cut at its window, with the window's
 rank, the class, the model's mean probability of that class inside the polygon and SAM's score.
+
+Progress is one count of windows (``Stage.PROPOSE``), each window's share moving on as its steps end: the model's
+tiles, Segment Anything's embedding, then each prompt. The segment run inside reports its tiles there, never under
+its own stage (which reached its end after the first window's model run, and a front end's bar then sat at 100 %
+while Segment Anything worked).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..callbacks import Callback, Stage
+from ..callbacks import Callback, ForwardingCallback, Stage
 from ..config.proposals import ProposeConfig
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import temporary_folder
@@ -30,6 +35,30 @@ from .suggested import Window, read_windows
 FIELDS = (("window", "OFTInteger"), ("class_id", "OFTInteger"), ("class_name", "OFTString"),
           ("model_prob", "OFTReal"), ("sam_score", "OFTReal"), ("prompt", "OFTString"), ("scene", "OFTString"),
           ("sam_model", "OFTString"))
+
+
+#: A window's share of its progress taken by the model's run and by Segment Anything's embedding (its prompts take
+#: the rest, one step each).
+SEGMENT_SHARE, EMBED_SHARE = 0.3, 0.2
+
+
+class _WindowProgress(ForwardingCallback):
+    """``inner`` told the run's progress in windows (``Stage.PROPOSE``) while window ``index`` of ``count`` runs: the
+    segment run's tiles as the window's first share; a download (Segment Anything's weights) as it is."""
+
+    def __init__(self, inner: Callback, index: int, count: int):
+        super().__init__(inner)
+        self.index, self.count = index, count
+
+    def at(self, fraction: float) -> None:
+        """This window ``fraction`` (0-1) done."""
+        self.inner.progress(self.index + min(1.0, max(0.0, fraction)), self.count, Stage.PROPOSE)
+
+    def progress(self, done: float, total: float, stage: str = "") -> None:
+        if stage == Stage.DOWNLOAD:
+            self.inner.progress(done, total, stage)
+        elif stage == Stage.SEGMENT and total > 0:
+            self.at(SEGMENT_SHARE * done / total)
 
 
 @dataclass
@@ -93,8 +122,9 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
     try:
         for number, window in enumerate(windows):
             callback.check_canceled()
-            callback.progress(number, len(windows), Stage.SEGMENT)
-            found, blobs, crs = _window(cfg, window, work / str(window.rank), callback)
+            callback.progress(number, len(windows), Stage.PROPOSE)
+            found, blobs, crs = _window(cfg, window, work / str(window.rank), _WindowProgress(callback, number,
+                                                                                               len(windows)))
             proposals += found
             counts.append((window.rank, blobs, len(found)))
             callback.info(f"Window {window.rank}: {blobs} blob(s) of the model, {len(found)} polygon(s) from SAM.")
@@ -104,7 +134,7 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
         _write(cfg.output, proposals, crs, cfg.sam_model)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    callback.progress(len(windows), len(windows), Stage.SEGMENT)
+    callback.progress(len(windows), len(windows), Stage.PROPOSE)
     step = (f"Next: look at '{cfg.output}' over the image, delete or redraw what is wrong (the field class_id "
             f"holds the class), then accept the windows you checked (accept: {mention('accept.proposals')} "
             f"'{cfg.output}', {mention('accept.windows')} '{cfg.windows}', {mention('accept.window_ids')} the "
@@ -112,11 +142,14 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
     return ProposeResult(cfg.output, proposals, counts, notes, step)
 
 
-def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: Callback) -> tuple[list[Proposal], int, str]:
+def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: _WindowProgress) -> tuple[
+        list[Proposal], int, str]:
     """The proposals of one window, its blob count and the CRS of its polygons."""
     classes, probabilities, names, transform = _predict(cfg, window, folder, callback)
+    callback.at(SEGMENT_SHARE)
     session = open_session(window.scene, window.inner_bounds, cfg.sam_model, extent_crs=window.crs, device=cfg.device,
                            callback=callback)
+    callback.at(SEGMENT_SHARE + EMBED_SHARE)
     treatment = "" if cfg.treatment == "auto" else cfg.treatment
     prompts: list[tuple[str, int, dict[str, Any]]] = []
     boxes = _blobs(classes, transform, cfg.min_pixels)
@@ -127,7 +160,8 @@ def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: Callback
     ogr = require("osgeo.ogr")
     frame = ogr.CreateGeometryFromWkt(window.wkt)
     found = []
-    for prompt, class_id, kwargs in prompts:
+    for step, (prompt, class_id, kwargs) in enumerate(prompts, start=1):
+        callback.check_canceled()
         name = names[class_id] if class_id < len(names) else str(class_id)
         for answer in session.predict(class_name=name, treatment=treatment, min_pixels=cfg.min_pixels, **kwargs):
             for polygon in answer.polygons:
@@ -139,6 +173,7 @@ def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: Callback
                 wkt = ogr.ForceToMultiPolygon(geometry).ExportToWkt()
                 found.append(Proposal(window.rank, class_id, name, _mean(probabilities, class_id, wkt, transform),
                                       round(float(answer.score), 4), prompt, wkt, window.scene))
+        callback.at(SEGMENT_SHARE + EMBED_SHARE + (1 - SEGMENT_SHARE - EMBED_SHARE) * step / len(prompts))
     return found, len(boxes), session.crs
 
 

@@ -218,3 +218,27 @@ def test_a_sam3_text_takes_the_model_class_it_names():
     assert text_class("roof", ["background", "building"]) == 1  # a binary model's foreground
     with pytest.raises(DataError, match="names none of the model's classes"):
         text_class("car", ["background", "building", "tree"])
+
+
+def test_propose_progress_moves_window_by_window_through_segment_anythings_work(loop, tmp_path):
+    """One progress count of windows that moves on as each window's model run, embedding and prompts end. Before,
+    the segment run inside reported its tiles under its own stage, which was complete after the first window's
+    model run: QGIS's bar reached 100 % in under a second and sat there while Segment Anything worked."""
+    from engine.api import ProposeConfig, Stage, propose
+    from engine.callbacks import RecordingCallback
+
+    callback = RecordingCallback()
+    result = propose(ProposeConfig(windows=str(loop["windows"]), models=[loop["model"]], sam_model=str(loop["sam"]),
+                                   device="cpu", backend="torch", min_pixels=4, output=str(tmp_path / "p.gpkg")),
+                     callback)
+    progress = callback.messages("progress")
+    assert {stage for _done, _total, stage in progress} == {Stage.PROPOSE}  # no inner stage restarts a bar
+    values = [done / total for done, total, _stage in progress]
+    assert values == sorted(values) and values[0] == 0.0 and values[-1] == 1.0
+    windows = len(result.windows)
+    assert windows == 3
+    # more than the windows' starts and ends: the shares inside each window, prompts included
+    assert len(set(values)) > 2 * windows, values
+    prompts = sum(blobs for _rank, blobs, _count in result.windows)
+    inside = [v for v in values if round(v * windows, 6) % 1]  # values between two windows' starts
+    assert len(inside) >= prompts + 2 * windows, (inside, prompts)
