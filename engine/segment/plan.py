@@ -324,7 +324,7 @@ def _asked_tile(cfg: SegmentConfig, members: list[Member], aux_ratio: int | None
     for member in members[1:]:
         if not cfg.tile_size and member.data.tile_size != tile:
             message = (f"The ensemble members were trained on different tile sizes; using {tile} px "
-                       f"(set tile_size to choose).")
+                       f"(set {mention('segment.tile_size')} to choose).")
             warnings.append(message)
             callback.warning(message)
             break

@@ -386,10 +386,11 @@ class _Trainer:
         finished = epoch >= self.total_epochs or (bool(state["finished"]) and self._early_stop_due())
         if not finished and self.budget.limited and self._seconds_spent() >= self.budget.seconds:
             finished = True
-            why = f"training had used its {self.budget.describe()}; raise time_budget to go on"
+            # settings named through mention(): each front end writes its own control (QGIS's parameter, a flag)
+            why = f"training had used its {self.budget.describe()}; raise {mention('train.time_budget')} to go on"
         elif finished:
-            why = ("training had stopped early; raise early_stop_patience to go on" if epoch < self.total_epochs
-                   else "training had finished; raise epochs to go on")
+            why = (f"training had stopped early; raise {mention('train.early_stop_patience')} to go on"
+                   if epoch < self.total_epochs else f"training had finished; raise {mention('train.epochs')} to go on")
         else:
             why = f"training had finished there; going on to epoch {self.total_epochs}" if state["finished"] else ""
         self.place.callback.info(f"Resuming from '{self.paths.checkpoint}' after epoch {epoch}"

@@ -15,7 +15,9 @@ import torch
 
 from engine.bundle.store import load_bundle
 from engine.callbacks import RecordingCallback
+from engine.cli.options import flag_name
 from engine.config import DataConfig, TrainConfig
+from engine.errors import mention, render
 from engine.models import AutoModelConfig, build_model_from_config
 from engine.training.budget import TimeBudget
 from engine.training.optim import LRSchedule
@@ -48,6 +50,18 @@ class ClockedTiles(AuxTiles):
     def __getitem__(self, i: int) -> dict:
         self.clock.tick()
         return super().__getitem__(i)
+
+
+class RawInfo(RecordingCallback):
+    """Keeps the info lines as the engine said them too (their setting markers not yet rendered)."""
+
+    def __init__(self):
+        super().__init__()
+        self.raw: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.raw.append(message)
+        super().info(message)
 
 
 def _infos(callback: RecordingCallback) -> list[str]:
@@ -127,9 +141,14 @@ def test_resume_counts_the_time_spent_and_goes_on_with_a_larger_budget(tmp_path)
     clock = TileClock()
     first = _run(tmp_path, clock, minutes=20 / 60)  # epoch 1 whole (16 s), epoch 2 cut
     assert first.stopped_at_budget and first.epochs_run == 2
-    again = RecordingCallback()
+    again = RawInfo()
     same = _run(tmp_path, clock, minutes=20 / 60, resume=True, callback=again)
     assert same.epochs_run == 0 and any("used its time budget of 0.333 min" in m for m in _infos(again))
+    # the setting to raise is named through the declarations, so each front end names its own control: before, the
+    # message said `time_budget` (the config key) in QGIS too
+    said = [m for m in again.raw if "used its time budget" in m]
+    assert said and all(mention("train.time_budget") in m for m in said), said
+    assert "raise --time-budget to go on" in render(said[0], flag_name)
     longer = _run(tmp_path, clock, minutes=60 / 60, resume=True)
     assert longer.epochs_run >= 1 and [e["epoch"] for e in longer.history][:3] == [1, 2, 3]
 

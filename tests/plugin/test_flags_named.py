@@ -94,3 +94,16 @@ def test_a_trains_note_and_a_bulk_surprise_name_each_front_ends_controls(plugin)
         shown = render_message(text)
         assert qgis in shown and "--" not in shown, shown
         assert cli in render(text, flag_name)
+
+
+def test_a_resume_past_the_time_budget_names_the_train_dialogs_parameter(plugin):
+    """The trainer's resume line names the budget through the declarations (engine/training/trainer.py); before, it
+    wrote the config key `time_budget` as plain text, which QGIS showed as it was."""
+    from dualstream_qgis.feedback import render_message
+    from engine.api import find_setting
+    from engine.errors import mention
+
+    for key in ("train.time_budget", "train.early_stop_patience", "train.epochs"):
+        declared = find_setting(key)
+        said = render_message(f"training had finished; raise {mention(key)} to go on")
+        assert said == f"training had finished; raise '{declared.decl.label}' ({declared.param}) to go on", said
