@@ -103,8 +103,17 @@ class AcceptAlgorithm(DualStreamAlgorithm):
             feedback.pushInfo(render_message(note))
         feedback.pushInfo(f"Accepted window(s) {', '.join(map(str, result.windows))}: {len(result.polygons)} "
                           f"polygon(s) appended to the labels, {len(result.windows)} window(s) to the labelled area.")
-        feedback.pushInfo(render_message(result.next_step))
+        feedback.pushInfo(render_message(_named(result.next_step, targets.values())))
         return {"POLYGONS": len(result.polygons), "WINDOWS": len(result.windows)}
+
+
+def _named(text: str, targets: Any) -> str:
+    """``text`` with the files the engine appended to in place of a scratch layer named as that layer: the user
+    trains with their scratch layer, not with the temporary file it was copied from."""
+    for path, layer in targets:
+        if layer is not None:
+            text = text.replace(f"'{path}'", f"the scratch layer '{layer.name()}'")
+    return text
 
 
 def _target(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], name: str, context: QgsProcessingContext,

@@ -10,7 +10,7 @@ import pytest
 from engine.cli.main import main
 from engine.data import synthetic
 from tests.engine.prompted_models import save_tiny
-from tests.helpers import make_bundle
+from tests.helpers import RecordingFeedback, make_bundle
 
 pytestmark = pytest.mark.qgis
 
@@ -40,10 +40,16 @@ def test_propose_then_accept_the_selected_proposals_into_a_scratch_layer(plugin,
     windows_layer = QgsVectorLayer(str(round_one["windows"]), "windows", "ogr")
     QgsProject.instance().addMapLayer(windows_layer)
     windows_layer.selectByExpression('"rank" = 2')
+    proposing = RecordingFeedback.make()
     results = processing.runAndLoadResults("dualstream:propose", {
         "WINDOWS": QgsProcessingFeatureSourceDefinition(windows_layer.id(), selectedFeaturesOnly=True),
         "MODEL": round_one["model"], "SAM_MODEL": str(round_one["sam"]), "MIN_PIXELS": 4,
-        "OUTPUT": str(out)})
+        "OUTPUT": str(out)}, feedback=proposing)
+    # the bar moves on through the one window's model run, embedding and prompts; before it went 20 -> 100 %
+    # after the model run and sat there while Segment Anything worked
+    bar = proposing.progress_values
+    assert bar == sorted(bar) and bar[-1] == 100.0, bar
+    assert len({v for v in bar if 0 < v < 100}) >= 2, bar  # the model run's end, the embedding's, then the prompt
     loaded = [layer for layer in QgsProject.instance().mapLayers().values()
               if layer.name() == "proposals (proposed labels)"]
     assert len(loaded) == 1  # loaded named, drawn as outlines over the image
@@ -63,10 +69,15 @@ def test_propose_then_accept_the_selected_proposals_into_a_scratch_layer(plugin,
     area_layer = QgsVectorLayer(str(area), "area", "ogr")
     QgsProject.instance().addMapLayer(area_layer)
     try:
+        accepting = RecordingFeedback.make()
         done = processing.run("dualstream:accept", {
             "PROPOSALS": QgsProcessingFeatureSourceDefinition(proposals.id(), selectedFeaturesOnly=True),
-            "WINDOWS": str(round_one["windows"]), "LABELS": labels, "LABELLED_AREA": area_layer})
+            "WINDOWS": str(round_one["windows"]), "LABELS": labels, "LABELLED_AREA": area_layer}, feedback=accepting)
         assert done == {"POLYGONS": 1, "WINDOWS": 1}
+        # the next step names the user's scratch layer to train with, not the temporary file it was copied from
+        next_step, = [line for line in accepting.infos if line.startswith("Next:")]
+        assert "the scratch layer 'my labels'" in next_step and "dualstream-accept-" not in next_step, next_step
+        assert f"'{area}'" in next_step  # the GeoPackage labelled area by its own file
         assert labels.featureCount() == 1
         got = next(labels.getFeatures())
         assert got["class"] == first["class_id"] == 1
@@ -80,3 +91,14 @@ def test_propose_then_accept_the_selected_proposals_into_a_scratch_layer(plugin,
     finally:
         for layer in (windows_layer, proposals, labels, area_layer):
             QgsProject.instance().removeMapLayer(layer.id())
+
+
+def test_suggests_help_describes_the_loop_through_propose_and_accept(plugin):
+    """Before, Suggest's help described the loop without them: label every window by hand, then train."""
+    from qgis.core import QgsApplication
+
+    registry = QgsApplication.processingRegistry()
+    loop = registry.algorithmById("dualstream:suggest").shortHelpString().split("<b>The loop</b>")[1]
+    steps = [registry.algorithmById(f"dualstream:{name}").displayName() for name in ("propose", "accept", "train")]
+    assert all(f"<b>{name}</b>" in loop for name in steps), loop
+    assert loop.index(steps[0]) < loop.index(steps[1]) < loop.index(steps[2])
