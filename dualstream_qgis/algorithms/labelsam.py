@@ -24,7 +24,6 @@ from .algorithm import DualStreamAlgorithm
 from .common import add_parameter, check_suffix, ensure_parent, extent_settings, parameters_help
 from .parameters import add_settings, declared_text, read_settings
 from .sources import RasterLayerParameter, raster_source, vector_source
-from .web_layers import windowed
 
 
 class LabelSamAlgorithm(DualStreamAlgorithm):
@@ -79,10 +78,8 @@ class LabelSamAlgorithm(DualStreamAlgorithm):
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
         self.check_requirements()
-        image = raster_source(parameters, self.INPUT, context)
+        image = raster_source(parameters, self.INPUT, context)  # a web layer: its service, read by the engine
         extent, extent_crs = extent_settings(self, parameters, self.EXTENT, context)
-        image = windowed(self, parameters, context, feedback, {self.INPUT: image}, extent, extent_crs,
-                         size_key="label.pixel_size")[self.INPUT]
         prompts = None
         if parameters.get(self.PROMPTS) not in (None, ""):
             prompts, _ = vector_source(self, parameters, self.PROMPTS, context, feedback)
@@ -93,9 +90,8 @@ class LabelSamAlgorithm(DualStreamAlgorithm):
         ensure_parent(output, self.OUTPUT)
         api = engine_api()
         settings = read_settings(self, parameters, context, "label")
-        settings.pop("pixel_size", None)  # spent on the web window above
-        cfg = run_engine(api.PromptedConfig, image=image, extent=extent, extent_crs=extent_crs, prompts=prompts,
-                         output=output, **settings)
+        cfg = run_engine(api.PromptedConfig, image=getattr(image, "description", image), extent=extent,
+                         extent_crs=extent_crs, prompts=prompts, output=output, **settings)
         stage = api.Stage.SEGMENT
         result = run_engine(api.label_with_prompts, cfg,
                             self.callback(feedback, Stages({api.Stage.DOWNLOAD: (0.0, 40.0), stage: (40.0, 100.0)})))

@@ -199,10 +199,11 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
                                          f"either as a layer or as a STAC item, not both.")
         extent, extent_crs = WEB_WINDOW.extent(self, parameters, context)
         models = model_settings(self, parameters, context)
-        inputs = WEB_WINDOW.windowed(self, parameters, context, feedback,
-                                     {self.INPUT: stac_item or raster_source(parameters, self.INPUT, context),
-                                      self.AUX: raster_sources(parameters, self.AUX, context)}, models["models"][0])
-        image, aux = inputs[self.INPUT], inputs[self.AUX]
+        image = stac_item or raster_source(parameters, self.INPUT, context)
+        image = getattr(image, "description", image)  # a web layer: its service, windowed by the engine
+        aux = WEB_WINDOW.windowed(self, parameters, context, feedback,
+                                  {self.AUX: raster_sources(parameters, self.AUX, context)},
+                                  models["models"][0])[self.AUX]
         output = check_suffix(self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
                               engine_api().FORMATS["geotiff"], self.OUTPUT, "class raster")
         ensure_parent(output, self.OUTPUT)

@@ -146,9 +146,9 @@ def windowed(algorithm: Any, parameters: dict[str, Any], context: QgsProcessingC
     size = parameters.get(PIXEL_SIZE)
     size = algorithm.parameterAsDouble(parameters, PIXEL_SIZE, context) if size not in (None, "") else None
     sources = [api.WebSource(web.description, f"{web.kind} layer '{web.name}'", web.name) for web in webs]
-    paths = iter(run_engine(api.read_web_sources, sources, extent, extent_crs, size,
-                            folder or QgsProcessingUtils.tempFolder(), FeedbackCallback(feedback), model=model,
-                            size_key=size_key))
+    paths = iter(window.path for window in run_engine(
+        api.read_web_sources, sources, extent, extent_crs, size, folder or QgsProcessingUtils.tempFolder(),
+        FeedbackCallback(feedback), model=model, size_key=size_key))
     out: dict[str, Any] = {}
     for name, value in inputs.items():
         items = value if isinstance(value, list) else [value]

@@ -107,20 +107,6 @@ class Window:
     def embedded(self) -> bool:
         return self._session is not None
 
-    def _web_window(self, api, layer, crs: str) -> str:
-        """The web layer's window over the extent as a virtual raster (fetched as read), in a folder of its own."""
-        import tempfile
-
-        if not self.pixel_size:
-            raise QgsProcessingException(f"The web layer '{layer.name}' needs a pixel size: zoom the canvas to it.")
-        folder = tempfile.mkdtemp(prefix="dualstream-label-")
-        extent = self.extent
-        source = api.WebSource(layer.description, name=f"{layer.kind} layer '{layer.name}'", stem=layer.name)
-        # zoomed in past the service's finest level, the canvas's pixel would only enlarge its tiles: no finer
-        return api.read_web_sources([source], [extent.xMinimum(), extent.yMinimum(), extent.xMaximum(),
-                                               extent.yMaximum()], crs, self.pixel_size, folder,
-                                    engine_messages(self.said), no_finer_than_service=True)[0]
-
     def answer(self, request: Request, sight: Sight | None = None) -> Answer:
         """The mask for ``request`` (the window embedded first when it is not yet), and as ``sight``'s canvas draws
         it: runs in the panel's task, never in the GUI thread (tracing a large mask takes seconds)."""
@@ -149,14 +135,19 @@ class Window:
 
         source, bands = self.stac or (raster_file(self.layer, "Raster layer"), None)
         extent = self.extent
+        name = ""
+        if not isinstance(source, str):  # a web layer: the engine reads its service at the canvas's pixel size
+            if not self.pixel_size:
+                raise QgsProcessingException(f"The web layer '{source.name}' needs a pixel size: zoom the canvas "
+                                             f"to it.")
+            source, name = source.description, f"{source.kind} layer '{source.name}'"
         with warnings.catch_warnings(record=True) as caught:  # library warnings would print to stderr
             warnings.simplefilter("always")
-            if not isinstance(source, str):  # a web layer: its window at the canvas's pixel size, by the
-                source = self._web_window(api, source, crs)  # engine's one rule for web layers
             self._session = api.prompted_session(
                 source,
                 (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
-                self.model, extent_crs=crs, bands=bands, callback=engine_messages(self.said))
+                self.model, extent_crs=crs, bands=bands, callback=engine_messages(self.said),
+                pixel_size=self.pixel_size if name else None, name=name)
         self.said += self._session.said + [f"Warning: {w.message}" for w in caught]  # what was read, how
 
 

@@ -24,15 +24,12 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
             other_inputs: Mapping[str, str | None] | None = None) -> Any:
     """Segment one scene with a bundle or a weighted ensemble; returns ``engine.segment.SegmentResult`` (the
     files written, class names and colours, pixels, seconds, device and backend). An image that is a web
-    service's GDAL description is read over the extent at the pixel size
-    (:func:`engine.imagery.web_sources.web_image`)."""
-    from ..imagery.web_sources import web_image
+    service's GDAL description is read over the extent at the pixel size (the image door, :mod:`engine.imagery`)."""
     from ..segment import segment as run
     from ..segment.scene_outputs import segment_files
 
     _check_other_inputs(other_inputs, segment_files(cfg)[1])
-    with web_image(cfg, callback or Callback()) as read:
-        return run(read, callback)
+    return run(cfg, callback)
 
 
 def polygons(cfg: PolygonsConfig, callback: Callback | None = None) -> Any:

@@ -32,21 +32,25 @@ def prompt_models() -> list[NamedModel]:
 
 def prompted_session(image: str, extent: Sequence[float] | None = None, model: str = DEFAULT_MODEL, *,
                      extent_crs: str = "", bands: Sequence[int | str] | None = None, device: str = "auto",
-                     callback: Callback | None = None) -> PromptSession:
+                     callback: Callback | None = None, pixel_size: float | None = None,
+                     name: str = "") -> PromptSession:
     """Embed the window of ``image`` (any source the engine reads, a STAC item too) covering ``extent`` (xmin,
     ymin, xmax, ymax in ``extent_crs``, default the image's CRS; None: the whole image), its ``bands`` shown as
     red, green, blue (or one as grey; numbers, or names as :data:`STAC_BANDS_HELP` says; None: natural colour by
     name), with ``model`` (a name of
     :func:`prompt_models`, a hub id or a folder). The model is fetched on first use through the one download path
     (progress and licence through ``callback``) and kept loaded; the embedding is kept in an LRU cache keyed by
-    source, window, bands and model, so asking again is instant (``session.from_cache``).
+    source, window, bands and model, so asking again is instant (``session.from_cache``). A web service's
+    description (what a front end hands over for a web layer) is read over ``extent`` at ``pixel_size`` metres per
+    pixel, never finer than its finest level; ``name`` is how messages name it.
 
     Raises:
         DataError: the image cannot be read or the extent misses it. ModelError: the model cannot be had.
     """
     from ..prompted.session import open_session
 
-    return open_session(image, extent, model, extent_crs=extent_crs, bands=bands, device=device, callback=callback)
+    return open_session(image, extent, model, extent_crs=extent_crs, bands=bands, device=device, callback=callback,
+                        pixel_size=pixel_size, name=name)
 
 
 def predict_prompts(session: PromptSession, points: Sequence[tuple[float, float]] = (),

@@ -17,12 +17,12 @@ from ..imagery.web import (
     wms_description,
     xyz_description,
 )
-from ..imagery.web_sources import WebSource, read_web_sources, training_pixel_size, web_image
+from ..imagery.web_sources import WebSource, read_web_sources
 from ..io.locations import WEB_DESCRIPTIONS, is_remote, is_web_description, join_layer, split_layer
 from ..io.locations import stem as source_stem
 
 __all__ = ["WEB_DESCRIPTIONS", "WINDOW_SUFFIX", "StacItem", "WebSource", "WebWindow", "arcgis_description",
            "check_layer_filter", "is_remote", "is_web_description", "join_layer", "map_units_per_metre",
            "read_stac_item", "read_web_sources", "source_stem",
-           "split_layer", "training_pixel_size", "wcs_description", "web_image", "web_window", "wms_description",
+           "split_layer", "wcs_description", "web_window", "wms_description",
            "xyz_description"]

@@ -30,8 +30,9 @@ class PromptedConfig(Settings):
                                      label="Window", help="CRS of the window, e.g. EPSG:4326 (default: the image's).")
     pixel_size: float | None = setting(
         None, label="Pixel size for web layers (m)", minimum=0.0, metavar="METRES", group="input and output",
-        help="Metres on the ground per pixel at which a web layer (XYZ, WMS, WMTS, WCS, ArcGIS REST) is read over "
-             "the window (QGIS). Files are read at their own pixel size.")
+        help="Metres on the ground per pixel at which a web layer (XYZ, WMS, WMTS, WCS, ArcGIS REST: a layer in QGIS, "
+             "its GDAL description on the command line) is read over the window, never finer than the service's "
+             "finest level. Files are read at their own pixel size.")
     bands: list[str] | None = setting(
         None, cli={"type": str}, metavar="B,...", group="input and output", param="BANDS",
         label="Bands shown as red, green, blue (empty: by name)",
@@ -72,6 +73,10 @@ class PromptedConfig(Settings):
         from .bands import parse_band_list
 
         self.bands = parse_band_list(self.bands, "label.bands")
+        if self.pixel_size is not None:
+            check(self.pixel_size >= 0, f"{mention('label.pixel_size')} must be a positive number of metres (got "
+                                        f"{self.pixel_size}).")
+            self.pixel_size = float(self.pixel_size) or None
         check(self.treatment in TREATMENT_CHOICES,
               f"{mention('label.treatment')} '{self.treatment}' is unknown; use one of {TREATMENT_CHOICES}.")
         check(self.min_pixels >= 0, f"{mention('label.min_pixels')} must be >= 0 (got {self.min_pixels}).")

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..errors import DataError
 from ..io import locations, network
@@ -69,6 +69,12 @@ class StacItem:
     def listing(self) -> str:
         """The bands as numbered here (what ``--bands`` numbers count), with their asset keys and files."""
         return "; ".join(f"{i} {b.label} = {b.where()}" for i, b in enumerate(self.bands, 1))
+
+    def by_key(self, given: Sequence[Any]) -> list[str]:
+        """``given`` bands with each asset key as its band's number (as :meth:`listing` counts them): an asset key
+        stands for its band, the one sure name when two assets share a common name. The one rule for every pick."""
+        keys = {b.key: str(i) for i, b in enumerate(self.bands, 1)}
+        return [keys.get(str(g).strip(), str(g).strip()) for g in given]
 
     def twins_said(self) -> str:
         """Which assets were left out as another format of a band already there ('' when none)."""

@@ -21,8 +21,9 @@ from ..callbacks import Callback
 from ..data.band_match import pick_bands
 from ..data.band_names import pick_rgb
 from ..data.raster import band_count, open_raster
-from ..data.stac import looks_like_stac
 from ..errors import DataError
+from .door import open_image
+from .request import ImageRequest
 
 MAX_SIDE = 4096  # pixels: a wider window is read at a coarser step (the models see 1024 px anyway)
 
@@ -85,30 +86,34 @@ def _stretch(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def read_window(source: str, extent: Sequence[float] | None = None, extent_crs: str = "",
-                bands: Sequence[int | str] | None = None, callback: Callback | None = None) -> ImageWindow:
+                bands: Sequence[int | str] | None = None, callback: Callback | None = None, *,
+                pixel_size: float | None = None, name: str = "") -> ImageWindow:
     """The window of ``source`` covering ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``, default the image's
-    CRS; None: the whole image), clipped to the image. ``bands``: three (red, green, blue) or one (grey), numbers
-    counted from 1 or, for a STAC item, names (:data:`.stac_source.BANDS_HELP`).
+    CRS; None: the whole image), clipped to the image, through the image door (:mod:`.door`): a web service is read
+    over the extent at ``pixel_size`` metres per pixel (never finer than its finest level; ``name``: how messages
+    name it), a STAC item's assets are picked by name. ``bands``: three (red, green, blue) or one (grey), numbers
+    counted from 1 or names (:data:`.stac_source.BANDS_HELP`).
 
     Raises:
+        ConfigError: a web service without an extent or a pixel size (``label.extent``, ``label.pixel_size``).
         DataError: the source cannot be read, the extent misses it, or a band is not in it.
     """
-    if not looks_like_stac(str(source)):
-        return _read(str(source), str(source), extent, extent_crs, [str(b).strip() for b in bands or ()], "", [])
-    from ..data.input_vrt import InputFiles
-    from .stac_source import stac_window_raster
-
-    files = InputFiles()  # the item's VRTs, gone once the window is read
+    given = [str(b).strip() for b in bands or ()]
+    request = ImageRequest(str(source), extent, extent_crs or None, pixel_size, given or None, finest=True,
+                           extent_key="label.extent", size_key="label.pixel_size", name=name, stem=name)
+    opened = open_image(request, callback)  # its temporary files (a web window, a STAC item's VRTs) last the read
     try:
-        path, pick, said = stac_window_raster(str(source), bands, files, callback)
-        picked = [str(b) for b in range(1, len(pick.bands) + 1)]
-        return _read(path, str(source), extent, extent_crs, picked, f"assets {','.join(pick.keys)}", said)
+        how = f"assets {','.join(opened.assets)}" if opened.assets else ""  # stacked in the order shown
+        web = opened.window is not None  # named by its window's file, known again by its description and size
+        return _read(opened.path, opened.path if web else str(source), extent, extent_crs,
+                     [] if opened.assets else given, how, list(opened.said),
+                     f"{source}|{opened.window.pixel_size}" if web else str(source))
     finally:
-        files.close()
+        opened.close()
 
 
 def _read(path: str, source: str, extent: Sequence[float] | None, extent_crs: str, bands: list[str], how: str,
-          said: list[str]) -> ImageWindow:
+          said: list[str], identity: str) -> ImageWindow:
     from rasterio.windows import Window
 
     with open_raster(path, "image") as src:
@@ -128,14 +133,16 @@ def _read(path: str, source: str, extent: Sequence[float] | None, extent_crs: st
                 raise DataError(f"The extent {list(extent)} does not overlap the image '{source}'; draw it over the "
                                 f"image (in the image's CRS unless the extent's CRS is given).")
         count = band_count(src)  # an alpha band is the picture's mask (read below), never one of its colours
-        if bands:
+        if how:  # a STAC item's assets, stacked as shown
+            picked = list(range(1, count + 1))
+        elif bands:
             if len(bands) not in (1, 3):
                 raise DataError(f"Bands {','.join(bands)} do not fit '{source}' ({count} band(s)): give three "
                                 f"(red, green, blue) or one (grey).")
             names = ("red", "green", "blue") if len(bands) == 3 else ("grey",)
             picked = list(pick_bands(bands, names, len(bands), list(src.descriptions)[:count], source, "Bands",
                                      src.count - count).bands)
-            how = how or f"bands {','.join(map(str, picked))} as given"
+            how = f"bands {','.join(map(str, picked))} as given"
         else:
             choice = pick_rgb(list(src.descriptions)[:count], [c.name.lower() for c in src.colorinterp][:count])
             picked = [p + 1 for p in choice.positions]
@@ -154,5 +161,5 @@ def _read(path: str, source: str, extent: Sequence[float] | None, extent_crs: st
         rgb = np.repeat(rgb, 3, axis=-1)
     said = [*said, f"'{source}': {how}; window of {width} x {height} pixels at column {col0}, row {row0}"
             + (f", read every {step} pixels (wider than {MAX_SIDE})" if step > 1 else "")]
-    key = hashlib.sha1(f"{source}|{col0},{row0},{width},{height}|{how}|{picked}|{step}".encode()).hexdigest()
+    key = hashlib.sha1(f"{identity}|{col0},{row0},{width},{height}|{how}|{picked}|{step}".encode()).hexdigest()
     return ImageWindow(rgb, transform, crs, source, key, said)

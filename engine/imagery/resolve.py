@@ -26,7 +26,6 @@ import numpy as np
 from ..bundle.imported import is_imported
 from ..bundle.view import model_view
 from ..callbacks import Callback
-from ..config import SegmentConfig
 from ..data.band_match import BandPick, match_bands, pick_bands, sensors_for
 from ..data.domain_shift import domain_shift, training_ranges
 from ..data.input_vrt import InputFiles, pick_vrt, stack_vrt
@@ -47,6 +46,7 @@ from ..data.units import (
 from ..errors import DataError, mention
 from ..io import locations
 from ..io.network import Stall, watched
+from .request import ImageRequest
 
 OVERVIEW_ABOVE, OVERVIEW_SIDE = 2048 * 2048, 512  # inputs larger than this are sampled whole at 512 px too
 # ... and judged by FULL_WINDOWS full-resolution windows of FULL_SIDE px, when they hold FULL_ENOUGH valid pixels
@@ -64,6 +64,9 @@ class ResolvedImage:
     said: list[str] = field(default_factory=list)
     out_of_range: str | None = None
     changed: bool = False  # bands picked or values scaled: the members read every band of ``path`` in order
+    members: list[Any] | None = None  # with a model: the members as they read ``path``
+    window: Any = None  # a web source's window (``engine.imagery.web.WebWindow``) when the source was one
+    assets: list[str] = field(default_factory=list)  # a STAC item's assets stacked into ``path``, by key
 
     def close(self) -> None:
         self.files.close()
@@ -147,17 +150,18 @@ def _sample(path: str, bands: Sequence[int]) -> tuple[np.ndarray, str | None]:
     return full, note
 
 
-def _pick(cfg: SegmentConfig, data: DataMetadata, count: int, names: list[str | None], source: str,
+def _pick(request: ImageRequest, data: DataMetadata, count: int, names: list[str | None], source: str,
           masks: int = 0) -> BandPick | None:
     model_names = model_view(data).band_names
-    if cfg.bands:
-        return pick_bands(cfg.bands, model_names, data.vision_bands, names, source, mention("segment.bands"), masks)
+    if request.bands:
+        return pick_bands(request.bands, model_names, data.vision_bands, names, source, mention("segment.bands"),
+                          masks)
     if model_names and count >= len(model_names):
         return match_bands(model_names, names, source)
     return None
 
 
-def _stac_pick(cfg: SegmentConfig, data: DataMetadata, item: StacItem) -> BandPick:
+def _stac_pick(request: ImageRequest, data: DataMetadata, item: StacItem) -> BandPick:
     """The item's bands for the model: by name, or by ``--bands`` (numbers as :meth:`StacItem.listing` counts them,
     names, or asset keys). Every refusal lists the item's bands with their asset keys and hrefs."""
     labels = [b.label for b in item.bands]
@@ -165,11 +169,9 @@ def _stac_pick(cfg: SegmentConfig, data: DataMetadata, item: StacItem) -> BandPi
     where = f"STAC item '{item.id}'"
     flag = mention("segment.bands")
     listing = f" The item's bands, numbered as {flag} counts them: {item.listing()}."
-    if cfg.bands:
-        keys = {b.key: str(i) for i, b in enumerate(item.bands, 1)}
-        try:  # an asset key stands for its band (the one sure name when two assets share a common name)
-            return pick_bands([keys.get(g.strip(), g) for g in cfg.bands], model_names, data.vision_bands, labels,
-                              where, flag)
+    if request.bands:
+        try:
+            return pick_bands(item.by_key(request.bands), model_names, data.vision_bands, labels, where, flag)
         except DataError as exc:
             raise DataError(f"{exc}{listing}") from exc
     if not model_names:
@@ -236,13 +238,14 @@ def item_scaling(item: StacItem, chosen: Sequence[StacBand], source: str) -> Sca
                                                                 "the STAC item's raster:bands scale/offset"))
 
 
-def _given(cfg: SegmentConfig, count: int) -> Scaling | None:
+def _given(request: ImageRequest, count: int) -> Scaling | None:
     """The scaling the user stated (value scale and offset, for every band), else None."""
-    if cfg.value_scale is None and cfg.value_offset is None:
+    if request.value_scale is None and request.value_offset is None:
         return None
-    scale, offset = 1.0 if cfg.value_scale is None else float(cfg.value_scale), float(cfg.value_offset or 0.0)
+    scale = 1.0 if request.value_scale is None else float(request.value_scale)
+    offset = float(request.value_offset or 0.0)
     said = [f"{mention('segment.value_scale')} {scale:g}"] + (
-        [f"{mention('segment.value_offset')} {offset:g}"] if cfg.value_offset is not None else [])
+        [f"{mention('segment.value_offset')} {offset:g}"] if request.value_offset is not None else [])
     return Scaling((scale,) * count, (offset,) * count, "the units you gave (" + ", ".join(said) + ")")
 
 
@@ -260,7 +263,7 @@ def _remedy(kind: str, source: str) -> str:
 
 
 def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequence[int], labels: Sequence[str],
-           scalings: Sequence[Scaling | None], imported: bool, cfg: SegmentConfig, callback: Callback,
+           scalings: Sequence[Scaling | None], imported: bool, request: ImageRequest, callback: Callback,
            warnings: list[str], given: Scaling | None = None) -> Scaling | None:
     """The scaling to apply (None: none), after comparing the sampled values with the expected range; ``given``:
     the user's, applied whatever the values (and judged after it)."""
@@ -312,7 +315,7 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
                 f"or set the bands' scale and offset in the file (gdal_edit -scale 0.0001 -offset 0)")
     message = (f"The image '{resolved.source}' does not look like what the model expects: {resolved.out_of_range}"
                f"{how}. The prediction will likely be one class everywhere.")
-    if cfg.strict_inputs:
+    if request.strict_inputs:
         raise DataError(message + f" ({strict} made this an error.)")
     warnings.append(message + f" {strict} makes this an error.")
     callback.warning(warnings[-1])
@@ -324,36 +327,30 @@ def _fixed(data: DataMetadata, count: int) -> DataMetadata:
     return dataclasses.replace(data, bands=None, x_bands=None, image_bands=count)
 
 
-def resolve_image(cfg: SegmentConfig, members: list[Any], callback: Callback,
-                  warnings: list[str]) -> tuple[ResolvedImage, list[Any]]:
-    """The image the reader opens for ``cfg`` and the ``members`` (the plan's) reading it: unchanged when the input
-    fits the model as it is."""
-    source = cfg.stac_item or cfg.image
-    resolved = ResolvedImage(path=str(source), source=str(source))
-    stac = bool(cfg.stac_item) or looks_like_stac(str(source))
-    if locations.is_remote(str(source)) or stac_is_url(str(source)):
-        callback.info(f"'{source}' is read over the network; {Stall.rule().said()}.")
-    given = cfg.value_scale is not None or cfg.value_offset is not None
-    if not stac and not cfg.bands and not given and any(m.data.x_bands for m in members):
-        return resolved, members  # a CMX model reads its file as it is (the plan's domain check judges it)
-    try:
-        return _resolve(cfg, members, resolved, stac, callback, warnings)
-    except BaseException:
-        resolved.close()
-        raise
+def fit_to_model(request: ImageRequest, members: list[Any], resolved: ResolvedImage, callback: Callback,
+                 warnings: list[str]) -> list[Any]:
+    """``resolved`` (the image as opened: ``resolved.path``) made into what the ``members`` (a plan's: ``data``,
+    ``metadata``, ``selection``, ``path``) read, and the members reading it: unchanged when it fits as it is."""
+    stac = request.stac or looks_like_stac(resolved.path)
+    if locations.is_remote(resolved.path) or stac_is_url(resolved.path):
+        callback.info(f"'{resolved.path}' is read over the network; {Stall.rule().said()}.")
+    given = request.value_scale is not None or request.value_offset is not None
+    if not stac and not request.bands and not given and any(m.data.x_bands for m in members):
+        return members  # a CMX model reads its file as it is (the plan's domain check judges it)
+    return _resolve(request, members, resolved, stac, callback, warnings)[1]
 
 
-def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, stac: bool, callback: Callback,
+def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage, stac: bool, callback: Callback,
              warnings: list[str]) -> tuple[ResolvedImage, list[Any]]:
     first = members[0]
     data: DataMetadata = first.data
-    if any(m.data.x_bands for m in members) and (cfg.bands or stac or _given(cfg, 1)):
+    if any(m.data.x_bands for m in members) and (request.bands or stac or _given(request, 1)):
         raise DataError(f"The model '{first.path}' reads X bands of its image (CMX); {mention('segment.bands')}, "
                         f"{mention('segment.value_scale')}, {mention('segment.value_offset')} and STAC items feed "
                         f"the vision bands only: give the image with the bands and values as in training.")
     names = model_view(data).band_names
     for other in members[1:]:
-        if (cfg.bands or stac) and model_view(other.data).band_names != names:
+        if (request.bands or stac) and model_view(other.data).band_names != names:
             raise DataError(f"The ensemble members '{first.path}' and '{other.path}' take different bands "
                             f"({names} vs {model_view(other.data).band_names}); segment with one of them at a time.")
     imported = is_imported(first.metadata)
@@ -362,17 +359,17 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
         if item.twins:
             resolved.said.append(f"STAC item '{item.id}': {item.twins_said()}.")
             callback.info(resolved.said[-1])
-        pick = _stac_pick(cfg, data, item)
+        pick = _stac_pick(request, data, item)
         chosen = [item.bands[b - 1] for b in pick.bands]
         labels = [b.label for b in chosen]
         wanted = model_view(data).band_names or [f"input {i}" for i in range(1, len(chosen) + 1)]
-        how = "picked by name" if not cfg.bands else f"from {mention('segment.bands')} {','.join(cfg.bands)}"
+        how = "picked by name" if not request.bands else f"from {mention('segment.bands')} {','.join(request.bands)}"
         resolved.said.append(f"STAC item '{item.id}', bands {how}: "
                              + ", ".join(f"{m} <- {b.said()}" for m, b in zip(wanted, chosen)))
         callback.info(resolved.said[-1] + " (" + ", ".join(f"{b.label}: {b.href}" for b in chosen) + ")")
         base = stack_item_bands(item, chosen, resolved.files.path("stack.vrt"), callback, resolved.said, warnings)
         bands = list(range(1, len(chosen) + 1))
-        given = _given(cfg, len(bands))
+        given = _given(request, len(bands))
         scalings: list[Scaling | None] = [None if given else item_scaling(item, chosen, resolved.source)]
         changed, product_nodata = True, None
     else:
@@ -392,7 +389,7 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
                                  if masks == 1 else f"'{resolved.source}': bands {count + 1}-{count + masks} are "
                                  f"alpha bands, read as its mask, not as bands: {count} band(s).")
             callback.info(resolved.said[-1])
-        pick = _pick(cfg, data, count, file_names, resolved.source, masks)
+        pick = _pick(request, data, count, file_names, resolved.source, masks)
         if pick is not None:
             resolved.said.append(pick.said)
             callback.info(f"'{resolved.source}': {pick.said}")
@@ -404,7 +401,7 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
         base = resolved.source
         labels = [(names[i] if names else None) or f"band {b}" for i, b in enumerate(bands)]
         labels = [f"{lab} (band {b})" if not lab.startswith("band ") else lab for lab, b in zip(labels, bands)]
-        given = _given(cfg, len(bands))
+        given = _given(request, len(bands))
         where = f"The image '{resolved.source}'"
         s2 = None if given else sentinel2_offset(tags, [band_tags[b - 1] for b in bands], sensors_for(file_names),
                                                  where, labels, _remedy("Sentinel-2", resolved.source))
@@ -412,7 +409,7 @@ def _resolve(cfg: SegmentConfig, members: list[Any], resolved: ResolvedImage, st
                                                   where, labels, "GDAL", _remedy("GDAL", resolved.source)), s2]
         changed = pick is not None and not (pick.identity and count == len(bands))
         product_nodata = sentinel2_nodata(tags) if s2 is not None or given else None
-    scaling = _judge(resolved, data, base, bands, labels, scalings, imported, cfg, callback, warnings, given)
+    scaling = _judge(resolved, data, base, bands, labels, scalings, imported, request, callback, warnings, given)
     if not changed and scaling is None:
         return resolved, members
     if scaling is None or not (scaling.how.startswith("Sentinel-2") or scaling is given):

@@ -76,9 +76,8 @@ def pick_item_bands(item: StacItem, bands: str | Sequence[str | int] | None = No
     if given:
         if len(given) not in (1, 3):
             raise DataError(f"Bands {','.join(given)}: give three (red, green, blue) or one (grey).{listing}")
-        keys = {b.key: str(i) for i, b in enumerate(item.bands, 1)}  # an asset key is its band's surest name
         try:
-            found = pick_bands([keys.get(g, g) for g in given], RGB if len(given) == 3 else ("grey",), len(given),
+            found = pick_bands(item.by_key(given), RGB if len(given) == 3 else ("grey",), len(given),
                                labels, where, "Bands")
         except DataError as exc:
             raise DataError(f"{exc}{listing}") from exc

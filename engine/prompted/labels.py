@@ -113,7 +113,7 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
     check_writable(cfg.output, f"polygons ({mention('label.output')})")
     prompts = read_prompts(cfg.prompts) if cfg.prompts else []
     session = open_session(cfg.image, cfg.extent, cfg.model, extent_crs=cfg.extent_crs or "", bands=cfg.bands,
-                           device=cfg.device, callback=callback)
+                           device=cfg.device, callback=callback, pixel_size=cfg.pixel_size)
     for line in session.said:
         callback.info(line)
     name = cfg.class_name or cfg.text.strip() or "object"

@@ -163,13 +163,14 @@ def load_model(name: str, log: Callable[[str], None], callback: Callback | None 
 
 
 def open_session(image: str, extent: Sequence[float] | None, model: str = "", *, extent_crs: str = "",
-                 bands: Sequence[int | str] | None = None, device: str = "auto", callback: Callback | None = None
-                 ) -> PromptSession:
-    """The window of ``image`` over ``extent`` embedded by ``model`` (from the cache when it was embedded before)."""
+                 bands: Sequence[int | str] | None = None, device: str = "auto", callback: Callback | None = None,
+                 pixel_size: float | None = None, name: str = "") -> PromptSession:
+    """The window of ``image`` over ``extent`` embedded by ``model`` (from the cache when it was embedded before);
+    a web service read at ``pixel_size`` metres per pixel (``name``: how messages name it)."""
     from .catalog import DEFAULT_MODEL
 
     callback = callback or Callback()
-    window = read_window(image, extent, extent_crs, bands, callback)
+    window = read_window(image, extent, extent_crs, bands, callback, pixel_size=pixel_size, name=name)
     loaded = load_model(model or DEFAULT_MODEL, callback.info, callback, device)
     key = (window.key, loaded.source, str(loaded.device))
     embedding = _EMBEDDINGS.get(key)

@@ -94,7 +94,7 @@ class SegmentPlan:
     crs: Any
     transform: Any  # of the output (the region's window of the image grid)
     warnings: list[str]
-    inputs: Any = None  # inputs.ResolvedImage: the file or VRT the reader opens, and what was done to get it
+    inputs: Any = None  # imagery.resolve.ResolvedImage: the file or VRT the reader opens, and how it was had
     refit: tuple[int, int] | None = None  # (trained tile, batch asked): plan_on_image fits the CPU tile again
 
     @property
@@ -388,9 +388,13 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     if message:  # before any tile is read: the writers would fail on the colour only after the last tile
         warnings.append(message)
         callback.warning(message)
-    from ..imagery.resolve import resolve_image
+    from ..imagery.door import open_image
+    from ..imagery.request import ImageRequest
 
-    resolved, members = resolve_image(cfg, members, callback, warnings)
+    resolved = open_image(ImageRequest.of_segment(cfg), callback, members=members, warnings=warnings)
+    members = resolved.members or members
+    if resolved.window is not None:  # a web service: the run reads (and names) its window
+        cfg = replace(cfg, image=resolved.path, stac_item=None)
     first = members[0]
     try:
         per_file = aux_data.aux_bands_per_file if use_aux else None

@@ -265,3 +265,58 @@ def test_label_takes_the_bands_shown_as_red_green_blue(image, models, tmp_path):
                                           bands="1,2", output=str(tmp_path / "out2.gpkg")), Callback())
     with pytest.raises(ConfigError, match="empty entry"):
         PromptedConfig(image=str(image), prompts=str(prompts), bands="1,,2", output=str(tmp_path / "out3.gpkg"))
+
+
+def test_label_reads_a_web_layer_at_the_pixel_size_given(image, models, tmp_path):
+    """``label --pixel-size`` was offered and read by nothing: a web layer's description went to GDAL whole, at
+    the service's own grid. The window is now read over the extent at the pixel size asked, through the image
+    door as QGIS reads it; without one it is refused with the setting to give."""
+    from osgeo import ogr, osr
+
+    from engine.api import PromptedConfig, label_with_prompts
+    from engine.callbacks import Callback
+    from engine.errors import ConfigError
+    from engine.imagery.web import wms_description
+    from tests.ogc_server import OgcServer
+
+    prompts = tmp_path / "clicks.gpkg"
+    utm = osr.SpatialReference()
+    utm.ImportFromEPSG(32633)
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(prompts))
+    layer = source.CreateLayer("clicks", srs=utm, geom_type=ogr.wkbPoint)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(ogr.CreateGeometryFromWkt("POINT (%f %f)" % _map(140, 90)))
+    layer.CreateFeature(feature)
+    feature = layer = source = None
+    window = [*_map(40, 180), *_map(240, 20)]  # 200 x 160 pixels of 0.5 m: 100 x 80 m
+
+    class Said(Callback):
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def info(self, message: str) -> None:
+            self.lines.append(message)
+
+    rgb = tmp_path / "rgb.tif"
+    with rasterio.open(image) as src:
+        profile = dict(src.profile, dtype="uint8")
+        with rasterio.open(rgb, "w", **profile) as dst:
+            dst.write((src.read() // 16).astype(np.uint8))
+    with OgcServer(rgb) as server:
+        layer_file = tmp_path / "layer.xml"
+        layer_file.write_text(wms_description(f"{server.url}/wms", "scene", "EPSG:32633"), encoding="utf-8")
+        sizes = {}
+        for size in (1.0, 2.5):
+            said = Said()
+            result = label_with_prompts(PromptedConfig(
+                image=str(layer_file), extent=window, extent_crs="EPSG:32633", pixel_size=size, prompts=str(prompts),
+                model=str(models["sam"]), output=str(tmp_path / f"web_{size}.gpkg")), said)
+            assert result.answers
+            read = next(line for line in said.lines if "read over the extent at" in line)
+            sizes[size] = read
+            assert f"at {size:g} m per pixel" in read and f"{round(100 / size)} x {round(80 / size)} pixels" in read
+        assert server.requests("GetMap") >= 2
+        with pytest.raises(ConfigError, match="no pixel size was given; give (label.)?pixel_size"):
+            label_with_prompts(PromptedConfig(image=str(layer_file), extent=window, extent_crs="EPSG:32633",
+                                              prompts=str(prompts), model=str(models["sam"]),
+                                              output=str(tmp_path / "none.gpkg")), Callback())

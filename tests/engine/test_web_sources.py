@@ -181,9 +181,9 @@ def _read_at(description: str, pixel: float, folder, **options) -> tuple[str, li
             said.append(message)
 
     extent = [1_000_000.0, 5_620_000.0, 1_000_200.0, 5_620_150.0]
-    path, = read_web_sources([WebSource(description, name="XYZ layer 'tiles'", stem="tiles")], extent, "EPSG:3857",
-                             pixel, folder, Said(), **options)
-    return path, said
+    window, = read_web_sources([WebSource(description, name="XYZ layer 'tiles'", stem="tiles")], extent, "EPSG:3857",
+                               pixel, folder, Said(), **options)
+    return window.path, said
 
 
 def test_the_labelling_window_is_read_no_finer_than_the_tiles_finest_level(tmp_path):

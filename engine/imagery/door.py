@@ -1,0 +1,67 @@
+"""The one door from a source to pixels: :func:`open_image` turns an :class:`~.request.ImageRequest` into a raster
+any reader of the engine opens (:class:`~.resolve.ResolvedImage`: its ``path``, what was said, the temporary files
+it lasts with).
+
+The steps, each said through the callback: a web service's description (it covers the world) is windowed over the
+extent at the pixel size, by default the model's training pixel size (:mod:`.web_sources`); with a model (the
+plan's ensemble members), the bands are picked by name and the values brought to its units (:mod:`.resolve`);
+without one, a STAC item's assets are picked by name (red, green, blue, or the bands asked) and stacked
+(:mod:`.stac_source`). A file or URL that needs nothing is opened as it is. The caller closes the result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..bundle.view import model_view
+from ..callbacks import Callback
+from ..data.stac import looks_like_stac
+from ..io.locations import WEB_DESCRIPTIONS, is_web_description
+from ..io.locations import stem as source_stem
+from .request import ImageRequest
+from .resolve import ResolvedImage, fit_to_model
+from .web_sources import WebSource, read_web_sources
+
+
+def open_image(request: ImageRequest, callback: Callback | None = None, *, members: list[Any] | None = None,
+               warnings: list[str] | None = None) -> ResolvedImage:
+    """The image ``request`` asks for, as a raster path a reader opens (``members``: the models that will read it,
+    whose bands and units it is brought to; their members as they read it in ``.members``). ``warnings`` collects
+    the cautions also given to ``callback.warning``.
+
+    Raises:
+        ConfigError: a web source without an extent, or without a pixel size where no model records one.
+        DataError: the source cannot be read, or its bands or values do not fit the model.
+    """
+    callback = callback or Callback()
+    warnings = [] if warnings is None else warnings
+    opened = ResolvedImage(path=str(request.source), source=str(request.source))
+    try:
+        if not request.stac and is_web_description(opened.path):
+            opened.window = _window(request, members, opened, callback)
+            opened.path = opened.source = opened.window.path
+        if members:
+            opened.members = fit_to_model(request, members, opened, callback, warnings)
+        elif request.stac or looks_like_stac(opened.path):
+            from .stac_source import stac_window_raster
+
+            opened.path, pick, said = stac_window_raster(opened.path, request.bands, opened.files, callback)
+            opened.said += said
+            opened.assets, opened.changed = pick.keys, True
+    except BaseException:
+        opened.close()
+        raise
+    return opened
+
+
+def _window(request: ImageRequest, members: list[Any] | None, opened: ResolvedImage, callback: Callback) -> Any:
+    """The web source's window (``engine.imagery.web.WebWindow``) in the opened image's temporary folder."""
+    given = str(request.source).strip()
+    stem = request.stem or ("web_service" if given.startswith(WEB_DESCRIPTIONS) else source_stem(given))
+    name = request.name or ("web service" if stem == "web_service" else f"web service '{given}'")
+    view = model_view(members[0].data) if members else None
+    window, = read_web_sources([WebSource(given, name, stem)], None if request.extent is None else
+                               list(request.extent), request.extent_crs, request.pixel_size,
+                               opened.files.path("web"), callback, size_key=request.size_key, view=view,
+                               extent_key=request.extent_key, no_finer_than_service=request.finest)
+    return window

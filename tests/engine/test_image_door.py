@@ -1,0 +1,90 @@
+"""The one door from a source to pixels (engine/imagery/door.py): a GeoTIFF, the same file as a /vsicurl/ URL from
+a local server, a STAC item of its bands and a web service's description, each opened by ``open_image`` with one
+kind of request. With a model the bands come out picked by name in the model's order and the values in its units;
+a web service is windowed over the extent at the model's training pixel size, or at the one asked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+
+from bench.http_files import FileServer
+from engine.bundle.model_files import read_model_metadata
+from engine.imagery.door import open_image
+from engine.imagery.request import ImageRequest
+from engine.imagery.web import wms_description
+from engine.segment.plan import Member
+from tests.engine.stac_items import NAMES, ORDER, make_item, write_tif
+from tests.helpers import make_bundle
+from tests.ogc_server import OgcServer
+
+SCALE = 0.0001  # reflectance stored x 10000, as Sentinel-2 L2A
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """Digital numbers of blue, green, red, nir; the GeoTIFF (band names, GDAL scale), a STAC item of the same
+    bands, and a model trained on reflectance 0..1 that takes red, green, blue by name."""
+    folder = tmp_path_factory.mktemp("door")
+    rng = np.random.default_rng(0)
+    dn = rng.integers(300, 3000, (4, 40, 60)).astype(np.uint16)
+    tif = write_tif(folder / "scene.tif", dn, names=ORDER)
+    with rasterio.open(tif, "r+") as dst:
+        dst.scales, dst.offsets = (SCALE,) * 4, (0.0,) * 4
+    (folder / "item").mkdir()
+    item = make_item(folder / "item", dn, scale=SCALE)
+    bundle = make_bundle(folder / "model.dsmodel", vision_bands=3, vision_high=1.0, gsd=0.5, crs="EPSG:32633",
+                         band_names=["red", "green", "blue"])
+    member = Member(bundle, read_model_metadata(bundle), 1.0)
+    expected = dn[[ORDER.index("red"), ORDER.index("green"), ORDER.index("blue")]] * np.float32(SCALE)
+    return {"folder": folder, "dn": dn, "tif": tif, "item": item, "member": member, "expected": expected}
+
+
+def _opened(request: ImageRequest, member: Member) -> tuple[np.ndarray, list[str]]:
+    opened = open_image(request, members=[member])
+    try:
+        with rasterio.open(opened.path) as src:
+            return src.read().astype(np.float32), list(opened.said)
+    finally:
+        opened.close()
+
+
+def test_a_file_a_url_and_a_stac_item_come_out_as_the_model_takes_them(scene):
+    local, said = _opened(ImageRequest(str(scene["tif"])), scene["member"])
+    np.testing.assert_allclose(local, scene["expected"], rtol=1e-5)  # red, green, blue, in reflectance
+    assert any("red <- " in line for line in said) and any("rescaled to the model's units" in line for line in said)
+    with FileServer(scene["folder"]) as server:
+        remote, _ = _opened(ImageRequest(f"/vsicurl/{server.url}/scene.tif"), scene["member"])
+        assert server.requests > 0
+    np.testing.assert_allclose(remote, scene["expected"], rtol=1e-5)
+    item, said = _opened(ImageRequest(str(scene["item"])), scene["member"])
+    np.testing.assert_allclose(item, scene["expected"], rtol=1e-5)
+    assert any(f"red <- {NAMES['red']}" in line or "red <- asset 'red'" in line for line in said), said
+    # the bands asked by asset key, in the model's order, are the same bands
+    keyed, _ = _opened(ImageRequest(str(scene["item"]), bands=("red", "green", "blue")), scene["member"])
+    np.testing.assert_array_equal(keyed, item)
+
+
+def test_a_web_description_is_windowed_at_the_models_pixel_size_or_the_one_asked(scene, tmp_path):
+    rgb = write_tif(tmp_path / "rgb.tif", (scene["dn"][:3] // 12).astype(np.uint8))
+    with OgcServer(rgb) as server:
+        description = wms_description(f"{server.url}/wms", "scene", "EPSG:32633")
+        with rasterio.open(rgb) as src:
+            extent = list(src.bounds)
+        request = ImageRequest(description, extent, "EPSG:32633", bands=("1", "2", "3"))
+        opened = open_image(request, members=[scene["member"]])
+        try:
+            assert opened.window is not None and opened.window.pixel_size == pytest.approx(0.5)  # the model's
+            with rasterio.open(opened.path) as window:
+                assert window.res == pytest.approx((0.5, 0.5)) and window.count == 3
+                assert window.read().mean() > 0 and server.requests("GetMap") > 0
+        finally:
+            opened.close()
+        opened = open_image(ImageRequest(description, extent, "EPSG:32633", pixel_size=2.0))
+        try:
+            with rasterio.open(opened.path) as window:
+                assert window.res == pytest.approx((2.0, 2.0)) and (window.width, window.height) == (15, 10)
+        finally:
+            opened.close()
+        assert not opened.files.folder  # closed: the window's temporary files are gone
