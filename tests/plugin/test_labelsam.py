@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,3 +101,56 @@ def test_qgis_process_fetches_the_model_from_the_hub(qgis_process, deploy_plugin
     result = json.loads(done.stdout[done.stdout.index("{"):])
     assert "released under the licence apache-2.0" in done.stdout + done.stderr
     _check(out, result["results"]["POLYGONS"], (X0, Y0 - 160 * PIXEL, X0 + 240 * PIXEL, Y0))
+
+
+def test_a_web_layer_is_read_at_the_pixel_size_in_qgis_as_on_the_command_line(plugin, inputs, tmp_path):
+    """``label --pixel-size`` was read by nothing on the command line while QGIS windowed the layer itself: the two
+    read one web layer differently. Both now hand the service over to the engine's image door: a WMS layer of the
+    image labelled by processing.run and by ``dualstream label`` at the same pixel size reads the same window."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    import processing
+    from qgis.core import QgsProcessingFeedback, QgsProject, QgsRasterLayer
+
+    from engine.imagery.web import wms_description
+    from tests.ogc_server import OgcServer
+
+    class Lines(QgsProcessingFeedback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: list[str] = []
+
+        def pushInfo(self, info: str) -> None:  # noqa: N802 - QGIS API
+            self.lines.append(info)
+
+    window = (X0 + 10, Y0 - 70, X0 + 110, Y0 - 5)  # 100 x 65 m
+    read = re.compile(r"read over the extent at ([\d.]+) m per pixel \([^)]*\): (\d+) x (\d+) pixels")
+    with OgcServer(inputs["image"]) as server:
+        layer = QgsRasterLayer(f"crs=EPSG:32616&format=image/png&layers=scene&styles=&url={server.url}/wms",
+                               "roofs WMS", "wms")
+        assert layer.isValid(), layer.error().summary()
+        QgsProject.instance().addMapLayer(layer)
+        try:
+            feedback = Lines()
+            processing.run("dualstream:labelsam", {
+                "INPUT": layer.id(), "EXTENT": f"{window[0]},{window[2]},{window[1]},{window[3]} [EPSG:32616]",
+                "PIXEL_SIZE": 2.5, "PROMPTS": str(inputs["prompts"]), "MODEL": str(inputs["model"]),
+                "CLASS_VALUE": 7, "OUTPUT": str(tmp_path / "qgis.gpkg")}, feedback=feedback)
+        finally:
+            QgsProject.instance().removeAllMapLayers()
+        description = tmp_path / "roofs.xml"
+        description.write_text(wms_description(f"{server.url}/wms", "scene", "EPSG:32616"), encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", "engine", "label", "--image", str(description), "--extent",
+                               *map(str, window), "--extent-crs", "EPSG:32616", "--pixel-size", "2.5", "--prompts",
+                               str(inputs["prompts"]), "--model", str(inputs["model"]), "--class-value", "7",
+                               "--device", "cpu", "--out", str(tmp_path / "cli.gpkg")],
+                              capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[2],
+                              env=dict(os.environ, DUALSTREAM_BLOCK_QGIS="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    in_qgis = read.search(" ".join(" ".join(feedback.lines).split()))
+    on_cli = read.search(" ".join(done.stderr.split()))
+    print(f"QGIS: {in_qgis and in_qgis.group(0)}; CLI: {on_cli and on_cli.group(0)}")
+    assert in_qgis and on_cli and in_qgis.groups() == on_cli.groups() == ("2.5", "40", "26")
