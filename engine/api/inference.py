@@ -11,6 +11,8 @@ from ..config import BulkConfig, EvaluateConfig, PolygonsConfig, SegmentConfig
 from ..evaluate import PER_CLASS
 from .protocol import Callback
 
+__all__ = ["PER_CLASS", "EvaluateResult", "evaluate", "polygons", "segment", "segment_many"]
+
 
 def _check_other_inputs(other_inputs: Mapping[str, str | None] | None, outputs: Mapping[str, Any]) -> None:
     """Files a front end read that the run never sees (a config file) are not overwritten by its outputs."""

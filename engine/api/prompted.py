@@ -20,9 +20,11 @@ from ..prompted.session import PromptAnswer, PromptSession
 from ..prompted.shapes import MaskPolygon
 from .protocol import Callback
 
-__all__ = ["DEFAULT_MODEL", "STAC_BANDS_HELP", "LabelResult", "MaskPolygon", "NamedModel", "PromptAnswer",
+__all__ = ["DEFAULT_PROMPT_MODEL", "STAC_BANDS_HELP", "LabelResult", "MaskPolygon", "NamedModel", "PromptAnswer",
            "PromptSession", "PromptedConfig", "StacLayer", "label_with_prompts", "predict_prompts", "prompt_models",
            "prompted_session", "stac_layer"]
+
+DEFAULT_PROMPT_MODEL = DEFAULT_MODEL  # the front ends' name: the one model a prompt session opens unless told
 
 
 def prompt_models() -> list[NamedModel]:

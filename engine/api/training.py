@@ -18,6 +18,8 @@ from ..errors import ConfigError, mention, plain_name
 from ..models import AutoModelConfig, ModelConfig
 from .protocol import Callback
 
+__all__ = ["TrainPlan", "TrainRequest", "TrainRun", "is_main_process", "plan_training", "train", "train_request"]
+
 SECTIONS = ("model", "data", "train")
 
 
