@@ -50,6 +50,7 @@ SECTIONS: list[str] = [
     "label_efficiency_s2",
     "remote",
     "prompted",
+    "label_panel",
 ]
 
 

@@ -117,9 +117,15 @@ def _prompted(r: dict) -> Iterator[tuple]:
                 row["click_s"], "s"
 
 
+def _label_panel(r: dict) -> Iterator[tuple]:
+    yield ("label panel: the GUI thread's longest stall in a click once embedded (a large mask)", "<",
+           r.get("target_stall_s", 0.25), r.get("longest_stall_s"), "s")
+
+
 READERS: dict[str, Callable[[dict], Iterator[tuple]]] = {
     "train": _train, "segment": _segment, "bulk": _bulk, "cpu_default": _cpu_default,
-    "label_efficiency_s2": _label_efficiency_s2, "foundation": _foundation, "prompted": _prompted}
+    "label_efficiency_s2": _label_efficiency_s2, "foundation": _foundation, "prompted": _prompted,
+    "label_panel": _label_panel}
 
 
 def targets(doc: dict) -> list[Target]:
