@@ -70,6 +70,14 @@ def epoch_line(epoch: int, values: dict[str, Any]) -> str:
     return f"Epoch {epoch}{of}{frozen}: " + ", ".join(parts)
 
 
+def stage_line(frozen: bool, cached: bool = False) -> str:
+    """What a training says when its encoders are frozen or unfrozen: the warm-up's first stage, the second, or a
+    frozen encoder whose cached features train the rest every epoch (no second stage follows)."""
+    if cached:
+        return "Frozen encoder: its cached features train the rest every epoch (no stage unfreezes it)."
+    return "Stage 1: encoders frozen." if frozen else "Stage 2: all layers trained."
+
+
 def epoch_status(stage: str, epoch: int, epochs: int) -> str:
     """The status line of a training, the same in every front end: ``Training: epoch 2/10`` while the epoch's
     steps run (``Stage.TRAIN``), ``Validating epoch 2/10`` while its validation does."""

@@ -144,6 +144,14 @@ def aux_tile_datasets(n_train: int = 16, n_val: int = 8) -> tuple[AuxTiles, AuxT
 TINY_SIZES = dict(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_attention_heads=[1, 1, 2, 4])
 
 
+def save_quietly(model: torch.nn.Module, folder: Path) -> None:
+    """``model.save_pretrained(folder)`` without transformers' "Writing model shards" bar in the test log."""
+    from engine.models.pretrained import quiet_transformers
+
+    with quiet_transformers():
+        model.save_pretrained(folder)
+
+
 def save_segformer_checkpoint(folder: Path, cls_name: str = "SegformerModel", **sizes) -> torch.nn.Module:
     """A seeded tiny SegFormer written with save_pretrained into ``folder``; returns its encoder."""
     import transformers
@@ -152,7 +160,7 @@ def save_segformer_checkpoint(folder: Path, cls_name: str = "SegformerModel", **
     config = transformers.SegformerConfig(num_channels=3, decoder_hidden_size=32, num_labels=2,
                                           **(sizes or TINY_SIZES))
     model = getattr(transformers, cls_name)(config)
-    model.save_pretrained(folder)
+    save_quietly(model, folder)
     return model.segformer if cls_name == "SegformerForSemanticSegmentation" else model
 
 

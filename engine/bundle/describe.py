@@ -12,7 +12,7 @@ from ..config.bands import BandSelection
 from ..data.ground import DEGREES, ground_unit
 from ..data.metadata import DataMetadata
 from ..models.configuration_utils import ModelConfig
-from ..models.encoders.catalog import encoder_source
+from ..models.encoders.weights import model_pretrained
 from ..text import name, printable
 from .imported import is_imported
 from .schema import BundleMetadata
@@ -105,14 +105,21 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     if is_imported(meta):
         return [printable(line) for line in describe_imported(path, meta)]
     classes = _classes(data)
+    encoder = getattr(model, "encoder_name", None)  # a named encoder (Prithvi, DINOv3, ResNet, ...), else MiT's
     lines = [
-        f"Model {name(Path(path).name)}: {model.name} (preset {model.preset}), trained at "
-        f"{_resolution(data.gsd, data.crs)} with {data.tile_size}-px tiles",
+        f"Model {name(Path(path).name)}: {model.name} (preset {model.preset}"
+        f"{f', encoder {encoder}' if encoder else ''}), trained at {_resolution(data.gsd, data.crs)} with "
+        f"{data.tile_size}-px tiles",
         _image_line(data),
     ]
-    source = encoder_source(getattr(model, "encoder_name", None) or model.preset, model.pretrained)
+    source = model_pretrained(model).said()
     if source:  # what the model started from: a foundation model's release, an ImageNet checkpoint, a folder
-        lines.append(f"  {getattr(model, 'encoder_name', None) or 'vision'} encoder pretrained from {source}")
+        lines.append(f"  {encoder or 'vision'} encoder pretrained from {source}")
+    elif encoder and not meta.parent:
+        lines.append(f"  {encoder} encoder trained from random weights (no pretrained weights)")
+    if model_view(data, model).takes_date_and_place:
+        lines.append("  date and place: each tile's (year, day of year, latitude, longitude), from the image's STAC "
+                     "item, tags or file name and its CRS")
     if data.x_bands:
         lines.append(f"  aux input: bands {','.join(str(b) for b in data.x_bands)} of the same image (X bands)")
     else:

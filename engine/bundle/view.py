@@ -15,6 +15,7 @@ from typing import Any
 
 from ..data.ground import METRES, GroundUnit, ground_unit
 from ..data.metadata import DataMetadata
+from ..models.encoders.catalog import takes_coords
 from .imported import import_record
 
 
@@ -41,7 +42,9 @@ class ModelView:
     of the values it expects (None: judged by its training statistics); ``resolution``: the pixel size it was
     trained at or made for (None: not recorded); ``tile``; ``overlap``, ``border``, ``threshold``: as its maker ran
     it (None: the engine's defaults); ``classes`` and ``colors``; ``imported``: made elsewhere, with ``record``
-    what the import recorded (source, licence, input scaling, graph checksum, ...)."""
+    what the import recorded (source, licence, input scaling, graph checksum, ...); ``takes_date_and_place``: it
+    takes each tile's date and place as a second input (a Prithvi-EO-2.0 TL encoder's time and location
+    encoders; known from the model section)."""
 
     band_names: list[str] | None
     value_range: list[float] | None
@@ -54,6 +57,7 @@ class ModelView:
     colors: list[str]
     imported: bool = False
     record: dict[str, Any] = field(default_factory=dict)
+    takes_date_and_place: bool = False
 
     def pixel_size_metres(self, latitude: float | None = None) -> float | None:
         """The pixel size the model was trained at (or made for), in metres on the ground at ``latitude``."""
@@ -72,7 +76,8 @@ def resolution_of(data: DataMetadata) -> Resolution | None:
 
 
 def model_view(data: DataMetadata, model: Any = None) -> ModelView:
-    """What the model with data section ``data`` (and model section ``model``, for its threshold) expects."""
+    """What the model with data section ``data`` (and model section ``model``, for its threshold and its encoder's
+    date-and-place input) expects."""
     record = import_record(data)
     names = data.band_names or record.get("band_names")
     names = [str(n) for n in names] if names and len(names) == data.vision_bands else None
@@ -90,4 +95,5 @@ def model_view(data: DataMetadata, model: Any = None) -> ModelView:
         colors=list(data.class_colors),
         imported=bool(record),
         record=record,
+        takes_date_and_place=model is not None and takes_coords(model),
     )

@@ -56,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
     if result and result.deepness_compatible:
         say("Deepness: loads it as a Segmentor with its class names, resolution, tile size and standardisation.")
     elif result:
-        say("Deepness runs single-input models only; this one also takes aux on a coarser grid. Run it with "
-              f"`dualstream segment --backend onnxruntime --model {result.output} ...`.")
+        second = ("each tile's date and place (coords: year, day of year, latitude, longitude)"
+                  if "coords" in result.inputs else "aux on a coarser grid")
+        say(f"Deepness runs single-input models only; this one also takes {second}. Run it with "
+            f"`dualstream segment --backend onnxruntime --model {result.output} ...`.")
     if run_.card and not args.quiet:
         assets = "the bundle and the ONNX file" if args.output else "the bundle"
         say(f"STAC model card: {run_.card} (MLM extension; assets: {assets})")

@@ -444,6 +444,8 @@ class TrainConfig(Settings):
         check(self.time_budget is None or (self.time_budget > 0 and math.isfinite(self.time_budget)),
                f"{mention('train.time_budget')} must be > 0 minutes, or unset for no limit (got {self.time_budget}).")
         check(self.weight_decay >= 0, f"{mention('train.weight_decay')} must be >= 0 (got {self.weight_decay}).")
+        check(self.feature_cache_mb >= 0, f"{mention('train.feature_cache_mb')} must be 0 or more MiB (0: the cached "
+                                          f"features always go to a temporary file), not {self.feature_cache_mb}.")
         check(self.frozen_encoder in FROZEN_ENCODER, f"{mention('train.frozen_encoder')} must be one of "
                                                      f"{list(FROZEN_ENCODER)} (got {self.frozen_encoder!r}).")
         check(self.vision_lr_factor > 0 and self.aux_lr_factor > 0, "vision_lr_factor and aux_lr_factor must be > 0.")

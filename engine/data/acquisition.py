@@ -7,7 +7,9 @@ Each tile gets ``(year, day of year, latitude, longitude)``, NaN where unknown (
   (``ACQUISITION_TAGS``: Landsat's ``DATE_ACQUIRED``, Sentinel-2's ``DATATAKE_1_DATATAKE_SENSING_START`` /
   ``PRODUCT_START_TIME``, ``ACQUISITIONDATETIME``, ...), the file name's ``YYYYMMDDTHHMMSS`` or HLS's
   ``YYYYDDDTHHMMSS`` (as the release's own inference reads it). ``TIFFTAG_DATETIME`` is the file's creation
-  time, not the scene's, and is never used;
+  time, not the scene's, and is never used. A date no satellite scene can have (a year before Landsat 1, 1972, or
+  after next year; a day of the year past the year's end) is no date: the scene's date is then unknown (NaN), and
+  the log says which source gave what;
 - the place, the tile centre's latitude and longitude from the raster's CRS; none without a CRS that reaches
   WGS 84 (a local grid, a pixel-only image).
 
@@ -33,6 +35,8 @@ ACQUISITION_TAGS = (STAC_TAG, "ACQUISITIONDATETIME", "ACQUISITION_DATETIME", "AC
 _NAME_DATE = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})T\d{6}(?!\d)")  # Sentinel-2: 20230615T103031
 _NAME_DOY = re.compile(r"(?<!\d)(\d{4})(\d{3})T\d{6}(?!\d)")  # HLS: 2023166T184919
 _ISO = re.compile(r"(\d{4})[-:](\d{2})[-:](\d{2})")
+FIRST_YEAR = 1972  # Landsat 1: no Earth-observation scene is older
+GIVE = ": taken as unknown (the tag ACQUISITIONDATETIME gives the date)"
 
 
 def parse_date(text: str) -> dt.date | None:
@@ -48,17 +52,36 @@ def parse_date(text: str) -> dt.date | None:
 
 def date_from_name(path: str) -> dt.date | None:
     """The acquisition date a Sentinel-2 or HLS file name carries (the release's own inference reads it so)."""
+    return _name_date(path)[0]
+
+
+def _name_date(path: str) -> tuple[dt.date | None, str]:
+    """(the date a Sentinel-2 or HLS file name carries, or None; why none when the name has one that is no date)."""
     name = Path(str(path)).name
     match = _NAME_DATE.search(name)
     if match:
         try:
-            return dt.date(*(int(g) for g in match.groups()))
+            return dt.date(*(int(g) for g in match.groups())), ""
         except ValueError:
-            pass
+            return None, f"its file name's {match.group(0)[:8]} is no calendar date{GIVE}"
     match = _NAME_DOY.search(name)
-    if match and 1 <= int(match.group(2)) <= 366:
-        return dt.date(int(match.group(1)), 1, 1) + dt.timedelta(days=int(match.group(2)) - 1)
-    return None
+    if match:
+        year, day = int(match.group(1)), int(match.group(2))
+        days = 366 if year and dt.date(max(year, 1), 12, 31).timetuple().tm_yday == 366 else 365
+        if year < 1:
+            return None, f"its file name's {year:04d}{day:03d} is no date, year 0 being none{GIVE}"
+        if not 1 <= day <= days:
+            return None, f"its file name's {year:04d}{day:03d} is day {day} of {year}, a year of {days} days{GIVE}"
+        return dt.date(year, 1, 1) + dt.timedelta(days=day - 1), ""
+    return None, ""
+
+
+def _plausible(date: dt.date, where: str) -> str:
+    """'' when ``date`` can be a satellite scene's; else why it is taken as unknown."""
+    latest = dt.date.today().year + 1
+    if FIRST_YEAR <= date.year <= latest:
+        return ""
+    return f"{where} gives {date.isoformat()}, a date no satellite scene has (only {FIRST_YEAR} to {latest}){GIVE}"
 
 
 def stac_datetime(properties: dict[str, Any]) -> str | None:
@@ -73,15 +96,22 @@ def scene_date(path: str, tags: dict[str, str]) -> tuple[dt.date | None, str]:
     """(the acquisition date, where it came from in words) of the raster at ``path`` with dataset ``tags``;
     (None, why none) when neither its tags nor its name give one."""
     upper = {str(k).upper(): v for k, v in tags.items()}
+    refused = []  # dates found that no scene can have, said when no other source gives one
     for key in ACQUISITION_TAGS:
         if key in upper:
             date = parse_date(upper[key])
             if date is not None:
-                return date, ("its STAC item's datetime" if key == STAC_TAG else f"its tag {key}")
-    date = date_from_name(path)
-    if date is not None:
+                where = "its STAC item's datetime" if key == STAC_TAG else f"its tag {key}"
+                why = _plausible(date, where)
+                if not why:
+                    return date, where
+                refused.append(why)
+    date, why = _name_date(path)
+    why = why or (_plausible(date, "its file name") if date is not None else "")
+    if date is not None and not why:
         return date, "its file name"
-    return None, "no acquisition date in its tags or file name"
+    refused += [why] if why else []
+    return None, "; ".join(refused) or "no acquisition date in its tags or file name"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ from ..bundle.onnx_metadata import (
     too_large_for_onnx,
 )
 from ..bundle.schema import OnnxMetadata
-from ..bundle.store import load_bundle
+from ..bundle.store import load_bundle, read_metadata
+from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..config.export import DEFAULT_OPSET, DEFAULT_OVERLAP
 from ..errors import ConfigError, ModelError, command, mention
@@ -103,7 +104,9 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     neighbourhood only (a CPU run fits its tile to the region: :mod:`engine.segment.tile_choice`).
 
     ``single_input``: one input tensor, the vision bands followed by the second stream's channels, for programs
-    that feed one tensor (Deepness); only where the second stream is on the image's own grid (aux ratio 1).
+    that feed one tensor (Deepness); only where the second stream is on the image's own grid (aux ratio 1), never
+    for a model that takes each tile's date and place (a second input no band can carry). A model of the image
+    alone has one input already (said).
 
     Raises:
         BundleError: ``bundle`` is not a readable model bundle.
@@ -132,6 +135,8 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     if refusal:
         raise ModelError(f"'{bundle}' cannot be exported to ONNX: {refusal}. Run it with torch ({command('segment')} "
                          f"with {mention('segment.backend')} torch, or auto, which does so by itself).")
+    if single_input:
+        _check_single_input(bundle, callback)
     loaded = load_bundle(bundle, "cpu")
     model, meta = loaded.model, loaded.metadata
     tile = int(tile_size or meta.data.tile_size)
@@ -196,6 +201,21 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     return ExportResult(output=str(output), tile_size=tile, opset=opset, batch=None if dynamic_batch else batch,
                         inputs=names, max_abs_diff=diff,
                         deepness_compatible=(stacked or not uses_aux) and "coords" not in names)
+
+
+def _check_single_input(bundle: str | os.PathLike, callback: Callback) -> None:
+    """ConfigError for ``single_input`` on a model taking each tile's date and place; a line saying it changes
+    nothing for a model of the image alone."""
+    meta = read_metadata(bundle)
+    if model_view(meta.data, meta.model).takes_date_and_place:
+        raise ConfigError(f"{mention('export.single_input')} stacks the image and the aux channels into one tensor, "
+                          f"but '{bundle}' takes each tile's date and place (year, day of year, latitude, longitude: "
+                          f"the time and location encoders of its {meta.model.encoder_name} encoder) as a second "
+                          f"input, which no band can carry. Export it without {mention('export.single_input')} and "
+                          f"run it with DualStream's onnxruntime backend (Deepness cannot feed that input).")
+    if not meta.data.aux_channels:
+        callback.info(f"'{bundle}' takes the image alone: its graph has one input anyway, "
+                      f"{mention('export.single_input')} changes nothing.")
 
 
 def _dynamic_axes(names: list[str], batch: bool, size: bool) -> dict[str, dict[int, str]] | None:

@@ -25,7 +25,7 @@ from ..data.normalize import BandStatistics
 from ..errors import ConfigError
 from ..io.atomic import write_text_atomic
 from ..models.configuration_utils import family_card
-from ..models.encoders.catalog import encoder_source
+from ..models.encoders.weights import model_encoder, pretrained_source
 from ..runtime.environment import require
 
 MLM_SCHEMA = "https://stac-extensions.github.io/mlm/v1.5.2/schema.json"
@@ -192,8 +192,8 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
     architecture = card.architecture if card is not None else family
     architecture = getattr(model, "architecture", None) or architecture  # what an imported model is called
     paper = f" ({card.citation})" if card is not None and card.citation else ""
-    pretrained = encoder_source(getattr(model, "encoder_name", None) or model.preset,
-                                model.pretrained or getattr(model, "vision_encoder_pretrained", None))
+    pretrained = pretrained_source(model.pretrained or getattr(model, "vision_encoder_pretrained", None),
+                                   model_encoder(model)).said()
     imported = model_view(data).record
     made = (f"made elsewhere ({imported.get('source') or imported.get('source_file')}) and imported into DualStream"
             f" for QGIS" if imported else

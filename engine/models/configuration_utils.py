@@ -191,14 +191,14 @@ class ModelConfig(Settings):
     dropout: float = setting(0.1, group="model", metavar="RATE", no_qgis=MODEL_DETAIL,
                              help="Dropout before the classifier, in [0, 1).")
     pretrained: str | None = setting(
-        None, label="Pretrained encoder weights (imagenet, release, a hub id, or a folder)", custom_qgis=True,
+        None, label="Pretrained encoder weights (imagenet, release, a hub id, a folder, or none)", custom_qgis=True,
         group="model", metavar="SOURCE",
-        help="imagenet for the encoder's ImageNet checkpoint, release for a foundation encoder's own checkpoint "
-             "(Prithvi-EO-2.0, DINOv3), a Hugging Face hub id such as nvidia/mit-b1 "
-             "(downloaded once into the Hugging Face cache, then used offline too), or a local checkpoint folder "
-             "(save_pretrained output).",
-        auto="imagenet when the encoder has an ImageNet checkpoint that the Hugging Face cache holds or the hub "
-             "(HF_ENDPOINT) serves; else random initialisation, with what to download said in the log")
+        help="imagenet for the encoder's ImageNet checkpoint, release for a foundation encoder's own release "
+             "(Prithvi-EO-2.0, DINOv3; either word names the encoder's own weights), a Hugging Face hub id such as "
+             "nvidia/mit-b1 (downloaded once into the Hugging Face cache, then used offline too), a local checkpoint "
+             "folder (save_pretrained output) or release file, or none for random weights.",
+        auto="the encoder's own weights (imagenet or release) when the Hugging Face cache holds them or the hub "
+             "(HF_ENDPOINT) serves them; else random initialisation, with what to download said in the log")
 
     PRESETS: ClassVar[dict[str, Any]] = {}
     description: ClassVar[str] = ""

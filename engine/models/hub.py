@@ -1,4 +1,5 @@
-"""The one download path for pretrained weights: ``imagenet``, a Hugging Face hub id or a local folder.
+"""The one download path for pretrained weights: a Hugging Face hub id or a local folder (what ``pretrained``
+names is told apart in ``encoders.weights``).
 
 A hub id is looked up in the local Hugging Face cache first; only when it is not there, and downloads are allowed
 (``HF_HUB_OFFLINE`` / ``DUALSTREAM_OFFLINE`` unset), is it downloaded, once: its licence shown first, progress in
@@ -19,8 +20,8 @@ from typing import Callable
 from ..callbacks import Callback
 from ..errors import ModelError
 from ..runtime.environment import require
+from .encoders.weights import is_hub_id
 
-IMAGENET = "imagenet"
 SAFETENSORS = ["config.json", "model.safetensors", "model.safetensors.index.json", "model-*.safetensors"]
 PICKLED = ["config.json", "pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*.bin"]
 
@@ -29,28 +30,6 @@ def offline() -> bool:
     """True when downloads are switched off (``HF_HUB_OFFLINE`` or ``DUALSTREAM_OFFLINE``)."""
     flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("DUALSTREAM_OFFLINE", ""))
     return any(flag.strip().lower() in ("1", "true", "yes", "on") for flag in flags)
-
-
-def is_hub_id(source: str) -> bool:
-    """``owner/name`` with nothing path-like about it."""
-    if source.startswith((".", "~", "/")) or "\\" in source or (len(source) > 1 and source[1] == ":"):
-        return False
-    parts = source.split("/")
-    return len(parts) == 2 and all(parts)
-
-
-def named_source(source: str, imagenet: str | None, encoder: str) -> str:
-    """``source`` with ``imagenet`` replaced by the encoder's ImageNet checkpoint id (ModelError where none)."""
-    if source.strip().lower() != IMAGENET:
-        return source
-    if not imagenet:
-        from .encoders.catalog import ENCODERS
-
-        with_one = [name for name, spec in ENCODERS.items() if spec.checkpoint]
-        raise ModelError(f"There is no ImageNet checkpoint for encoder '{encoder}' (a size made for tests and CPU "
-                         f"demos); choose an encoder that has one ({', '.join(with_one)}), pass a hub id or a local "
-                         f"folder as pretrained, or leave pretrained empty for random init.")
-    return imagenet
 
 
 def _has_weights(folder: Path) -> bool:
@@ -235,34 +214,33 @@ def fetch_file(hub_id: str, filename: str, log: Callable[[str], None], *, revisi
     return path
 
 
-def encoder_checkpoint(model_cfg: object) -> str:
-    """The hub id of the ImageNet checkpoint of the encoder ``model_cfg`` builds ("" when it has none: tiny sizes)."""
-    from .encoders.catalog import imagenet_checkpoint
-
-    return imagenet_checkpoint(getattr(model_cfg, "encoder_name", None) or str(getattr(model_cfg, "preset", "")))
-
-
-def where_available(hub_id: str, timeout: float = 3.0) -> str | None:
-    """Where ``hub_id`` can be had: "in the Hugging Face cache (PATH)", "from ENDPOINT", or None (offline, or the
-    hub did not answer within ``timeout`` seconds). Asks the hub only for the repository's record (no download)."""
+def where_available(hub_id: str, filename: str = "", timeout: float = 3.0, ask_hub: bool = True) -> str | None:
+    """Where ``hub_id`` (a transformers checkpoint, or its release file ``filename``) can be had: "in the Hugging
+    Face cache (PATH)", "from ENDPOINT", or None (not cached, and offline, ``ask_hub`` False, or the hub did not
+    answer within ``timeout`` seconds). Asks the hub only for the repository's record (no download)."""
     import urllib.error
     import urllib.request
 
     hub = require("huggingface_hub")
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    for patterns in (SAFETENSORS, PICKLED):
+    if filename:
+        try:
+            return f"in the Hugging Face cache ({hub.hf_hub_download(hub_id, filename, local_files_only=True)})"
+        except LocalEntryNotFoundError:
+            pass
+    for patterns in () if filename else (SAFETENSORS, PICKLED):
         try:
             folder = Path(hub.snapshot_download(hub_id, allow_patterns=patterns, local_files_only=True))
         except LocalEntryNotFoundError:
             continue
         if (folder / "config.json").is_file() and _has_weights(folder):
             return f"in the Hugging Face cache ({folder})"
-    if offline():
+    if offline() or not ask_hub:
         return None
-    endpoint = (os.environ.get("HF_ENDPOINT") or hub.constants.ENDPOINT).rstrip("/")
+    where = endpoint()
     try:
-        with urllib.request.urlopen(f"{endpoint}/api/models/{hub_id}/revision/main", timeout=timeout) as answer:
-            return f"from {endpoint}" if answer.status == 200 else None
+        with urllib.request.urlopen(f"{where}/api/models/{hub_id}/revision/main", timeout=timeout) as answer:
+            return f"from {where}" if answer.status == 200 else None
     except (OSError, ValueError, urllib.error.URLError):  # no network, refused, timed out, a bad endpoint
         return None

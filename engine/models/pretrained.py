@@ -4,8 +4,9 @@ A pretrained source may be
 - a local ``save_pretrained`` folder of a ``SegformerModel`` or ``SegformerForSemanticSegmentation``
   (``config.json`` + ``model.safetensors`` / ``pytorch_model.bin``),
 - a Hugging Face cache folder (``models--nvidia--segformer-b1-finetuned-ade-512-512``; its newest snapshot is used),
-- a hub id (``nvidia/segformer-b1-finetuned-ade-512-512``) or ``imagenet`` (the preset's ``nvidia/mit-bN``):
-  fetched once into the Hugging Face cache and read from there afterwards, offline too (``engine.models.hub``).
+- a hub id (``nvidia/segformer-b1-finetuned-ade-512-512``; ``imagenet`` stands for the preset's ``nvidia/mit-bN``,
+  read in ``encoders.weights``): fetched once into the Hugging Face cache and read from there afterwards, offline
+  too (``engine.models.hub``).
 The checkpoint's own config fixes the architecture (its sizes override the preset's); then the first
 patch-embedding conv is rebuilt for the model's vision channel count.
 """
@@ -14,19 +15,26 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from ..errors import ModelError
 from ..runtime.environment import require
 from .encoders.catalog import MIT_SIZE_KEYS as SIZE_KEYS
-from .hub import fetch, is_hub_id, named_source
+from .encoders.weights import is_hub_id
+from .hub import fetch
 
 logger = logging.getLogger("dualstream")
 
+# what transformers' from_pretrained raises for a damaged checkpoint: a truncated or garbled safetensors file
+# (SafetensorError), a truncated pickled one (EOFError, UnpicklingError, RuntimeError), a bad config or index
+LOAD_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, RuntimeError, KeyError,
+                                                AttributeError, pickle.UnpicklingError, SafetensorError)
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
 
@@ -151,28 +159,24 @@ def _check_folder(folder: Path, source: str) -> None:
                          f"({', '.join(WEIGHT_FILES[::2])}); copy the complete checkpoint folder.")
 
 
-def load_segformer(source: str, drop_path: float = 0.1, log: Callable[[str], None] | None = None, *,
-                   imagenet: str = "", encoder: str = "") -> tuple[nn.Module, str]:
-    """Load a pretrained ``SegformerModel`` with its own config. Returns (model, resolved source).
+def load_segformer(source: str, drop_path: float = 0.1,
+                   log: Callable[[str], None] | None = None) -> tuple[nn.Module, str]:
+    """Load a pretrained ``SegformerModel`` with its own config from ``source`` (a folder or a hub id). Returns
+    (model, resolved source).
 
-    ``imagenet``: the hub id that ``source="imagenet"`` stands for (``encoder`` names it in errors).
     Raises ModelError naming the source and the fix for anything that is not a SegFormer checkpoint, a
     missing folder, or a hub id that cannot be fetched (offline).
     """
     transformers = require("transformers")
     log = log or logger.info
-    source = named_source(source, imagenet, encoder)
     folder, where = local_checkpoint(source, log)
     _check_folder(folder, source)
     try:
         with quiet_transformers():
             model, info = transformers.SegformerModel.from_pretrained(
                 str(folder), drop_path_rate=drop_path, output_loading_info=True, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise ModelError(
-            f"Pretrained SegFormer '{source}' could not be loaded ({str(exc).splitlines()[0][:200]}). Pass a folder "
-            f"written by save_pretrained (or an HF cache folder) that holds the complete checkpoint."
-        ) from exc
+    except LOAD_ERRORS as exc:
+        raise load_failed(f"Pretrained SegFormer '{source}'", folder, exc) from exc
     if model.config.model_type != "segformer":
         raise ModelError(f"Pretrained checkpoint '{source}' is not a SegFormer model; pass a SegFormer/MiT one.")
     missing = [k for k in info.get("missing_keys", []) if k]
@@ -183,6 +187,18 @@ def load_segformer(source: str, drop_path: float = 0.1, log: Callable[[str], Non
         )
     log(f"Read SegFormer checkpoint from {where}.")
     return model, where
+
+
+def load_failed(what: str, folder: Path, exc: BaseException) -> ModelError:
+    """A checkpoint folder transformers could not read, said with the file at fault (a weights file cut short by
+    an interrupted download or copy is the usual cause) and what to do."""
+    first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+    weights = sorted(p.name for p in folder.glob("*.safetensors")) + sorted(p.name for p in folder.glob("*.bin"))
+    files = f" ({', '.join(weights[:3])} in {folder})" if weights else f" (in {folder})"
+    return ModelError(f"{what} could not be loaded: its checkpoint{files} is damaged or incomplete ({first}). A "
+                      f"download or copy cut short leaves such a file: copy the complete checkpoint folder again "
+                      f"(for a hub id, delete its folder in the Hugging Face cache and run again), or pass another "
+                      f"checkpoint.")
 
 
 def local_checkpoint(source: str, log: Callable[[str], None]) -> tuple[Path, str]:

@@ -17,10 +17,10 @@ import numpy as np
 
 from ..bundle.imported import graph_probabilities, imported_graph, is_imported
 from ..bundle.onnx_metadata import SINGLE_INPUT, is_onnx_path, onnx_cuda, session
+from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..errors import BundleError, GraphRunError
 from ..io.digest import file_sha256
-from ..models.encoders.catalog import takes_coords
 from .plan import Member
 from .tta import apply_transform, tta_transforms, undo_transform
 
@@ -135,7 +135,7 @@ class ExportedBundle:
                  bundle_sha256: str | None = None):
         self.path, self.weight, self.stats_key = member.path, member.weight, member.stats_key
         self.inputs = (["vision", "aux"] if member.aux_channels else ["vision"]) + (
-            ["coords"] if takes_coords(member.metadata.model) else [])
+            ["coords"] if model_view(member.data, member.metadata.model).takes_date_and_place else [])
         self.device, self.threads, self.callback = device, threads, callback
         self.bundle_sha256 = bundle_sha256 or file_sha256(member.path)
         self.trained = int(member.data.tile_size)

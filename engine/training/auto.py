@@ -11,13 +11,15 @@ the settings declared with ``auto=``) and returns one line per choice, naming th
   (today on a CPU a small model of the family the data calls for, on a GPU the reference designs; the ``--model``
   help prints the current picks). A family given without a preset gets its small preset on a CPU
   (``FamilyCard.cpu_preset``);
-- pretrained: the encoder's ImageNet checkpoint (``imagenet``) where it can be had (the Hugging Face cache, or
-  the hub answering at ``HF_ENDPOINT``); else random weights, with a line saying what to download;
+- pretrained: the encoder's own weights (its record in ``encoders.weights``: an ImageNet checkpoint, a foundation
+  encoder's release; ``imagenet`` or ``release``) where they can be had (the Hugging Face cache, or the hub
+  answering at ``HF_ENDPOINT``; a gated release only from the cache); else random weights, with a line saying what
+  to download;
 - epochs, on a CPU: a time budget instead of the GPU's epoch count (epochs become an upper bound), and no
   frozen warm-up epochs for randomly initialised encoders; on a GPU: 2 frozen + 40 epochs (the reference).
 
 A pretrained checkpoint given as a folder or a hub id fixes the model size, so the model is not chosen then;
-``imagenet`` names the chosen encoder's own checkpoint and leaves the choice to be made. A model to start from
+``imagenet`` / ``release`` name the chosen encoder's own weights and leave the choice to be made. A model to start from
 (``train.init_from``, fine-tuning) gives the family and preset the user did not set.
 """
 
@@ -33,7 +35,7 @@ from ..config import SETTINGS_SECTIONS, DataConfig, ModelConfig, TrainConfig
 from ..declarations import declared
 from ..errors import mention, plain_name, render
 from ..models.configuration_utils import AUX_GRID, AUX_SAME_GRID, IMAGERY, X_BANDS, auto_picks, cpu_preset
-from ..models.hub import IMAGENET
+from ..models.encoders.weights import model_encoder, model_pretrained, own_weights
 
 AUTO_SETTINGS = tuple(
     f"{section}.{s.name}" for section in ("model", "data", "train") for s in declared(SETTINGS_SECTIONS[section])
@@ -164,7 +166,7 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
         chosen.choices.append(Choice({"data.tile_size": tile}, why))
     if train_cfg.init_from:
         _model_from_parent(chosen, unset, given)
-    elif ({"model.name", "model.preset"} & unset) and not _fixes_model(model_cfg.pretrained):
+    elif ({"model.name", "model.preset"} & unset) and not model_pretrained(model_cfg).fixes_model:
         _choose_model(chosen, unset, data_kind(data_cfg, train_specs), gpu)
     if "model.pretrained" in unset and not train_cfg.init_from:
         _choose_pretrained(chosen)
@@ -177,23 +179,29 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
 
 
 def _choose_pretrained(chosen: Chosen) -> None:
-    """The encoder's ImageNet weights when they can be had (the cache, or the hub answering), else random weights
-    with one line saying what to download. Encoders without an ImageNet checkpoint (tiny sizes) stay random."""
-    from ..models.hub import encoder_checkpoint, where_available
+    """The encoder's own weights (an ImageNet checkpoint, a foundation encoder's release) when they can be had (the
+    cache, or the hub answering; a gated release from the cache only), else random weights with one line saying
+    what to download. Encoders without weights of their own (tiny sizes) stay random."""
+    from ..models.hub import offline, where_available
 
-    hub_id = encoder_checkpoint(chosen.model)
-    if not hub_id:
+    weights = own_weights(model_encoder(chosen.model))
+    if weights is None:
         return
-    where = where_available(hub_id)
+    what = f"the encoder's {weights.title} '{weights.hub_id}'"
+    where = where_available(weights.hub_id, weights.file, ask_hub=not weights.gated)
     if where is not None:
-        chosen.model = chosen.model.replace(pretrained=IMAGENET)
-        chosen.choices.append(Choice({"model.pretrained": IMAGENET}, f"the encoder's ImageNet checkpoint "
-                                     f"'{hub_id}' can be had {where}"))
+        chosen.model = chosen.model.replace(pretrained=weights.word)
+        chosen.choices.append(Choice({"model.pretrained": weights.word}, f"{what} can be had {where}"))
         return
+    get = f"hf download {weights.hub_id}{f' {weights.file}' if weights.file else ''}"
+    hub = ("downloads are switched off (HF_HUB_OFFLINE / DUALSTREAM_OFFLINE)" if offline() else
+           "the hub did not answer")
+    why = ("is gated and not in the Hugging Face cache: accept its licence on the model page, give a token (HF_TOKEN "
+           "or `hf auth login`)" if weights.gated else
+           f"is not in the Hugging Face cache and {hub}; for better results download it once with network access")
     chosen.choices.append(Choice({"model.pretrained": "none (random weights)"}, (
-        f"the encoder's ImageNet checkpoint '{hub_id}' is not in the Hugging Face cache and the hub did not answer; "
-        f"for better results download it once with network access (huggingface-cli download {hub_id}, or a "
-        f"training with {mention('model.pretrained')} {IMAGENET} online) and train again")))
+        f"{what} {why} ({get}, or a training with {mention('model.pretrained')} {weights.word} online) and train "
+        f"again")))
 
 
 def _choose_frozen(chosen: Chosen, gpu: bool) -> None:
@@ -202,7 +210,7 @@ def _choose_frozen(chosen: Chosen, gpu: bool) -> None:
     from ..models.encoders.catalog import ENCODERS
 
     spec = ENCODERS.get(getattr(chosen.model, "encoder_name", None) or "")
-    if (spec is None or not spec.foundation or not chosen.model.pretrained or chosen.model.uses_aux
+    if (spec is None or not spec.foundation or not model_pretrained(chosen.model).loads or chosen.model.uses_aux
             or not getattr(chosen.model, "CACHEABLE", False)):
         return
     if gpu:
@@ -216,15 +224,14 @@ def _choose_frozen(chosen: Chosen, gpu: bool) -> None:
 
 
 def _choose_encoder_bands(chosen: Chosen) -> None:
-    """An encoder pretrained on named bands (Prithvi: the 6 HLS bands) reads them by name from each image."""
-    from ..models.encoders.catalog import encoder_bands
-
-    bands = encoder_bands(getattr(chosen.model, "encoder_name", None), chosen.model.pretrained)
-    if bands:
-        chosen.data = chosen.data.replace(bands=list(bands))
-        chosen.choices.append(Choice({"data.bands": ",".join(bands)}, (
-            f"the encoder {chosen.model.encoder_name} was pretrained on these bands; each image's are found by "
-            f"their names (Sentinel-2 B02, B03, B04, B8A, B11, B12; Landsat SR_B2..SR_B7)")))
+    """Weights that know their bands only (Prithvi: the 6 HLS bands) read them by name from each image."""
+    source = model_pretrained(chosen.model)
+    weights = source.weights if source.loads else None
+    if weights is not None and weights.by_name:
+        chosen.data = chosen.data.replace(bands=list(weights.bands))
+        chosen.choices.append(Choice({"data.bands": ",".join(weights.bands)}, (
+            f"the encoder {source.encoder} was pretrained on these bands ({weights.title}); each image's are found "
+            f"by their names (Sentinel-2 B02, B03, B04, B8A, B11, B12; Landsat SR_B2..SR_B7)")))
 
 
 def _model_from_parent(chosen: Chosen, unset: set[str], given: Collection[str]) -> None:
@@ -237,12 +244,6 @@ def _model_from_parent(chosen: Chosen, unset: set[str], given: Collection[str]) 
               if key in unset}
     if values:
         chosen.choices.append(Choice(values, f"the model to start from, {parent.name}"))
-
-
-def _fixes_model(pretrained: str | None) -> bool:
-    """True when a pretrained checkpoint decides the model: a folder or a hub id, not ``imagenet`` (which stands
-    for the ImageNet checkpoint of whichever encoder is chosen)."""
-    return bool(pretrained) and str(pretrained).strip().lower() != IMAGENET
 
 
 def _choose_model(chosen: Chosen, unset: set[str], kind: str, gpu: bool) -> None:
@@ -312,8 +313,8 @@ def _choose_schedule(chosen: Chosen, unset: set[str], gpu: bool) -> None:
             changes["epochs"] = max(cfg.epochs, CPU_MAX_EPOCHS)
             chosen.choices.append(Choice({"train.epochs": changes["epochs"]},
                                          f"an upper bound: the time budget of {budget:g} min ends the training"))
-        random_start = not chosen.model.pretrained and not cfg.init_from
-        if "train.warmup_epochs" in unset and random_start and cfg.warmup_epochs:
+        random_start = not model_pretrained(chosen.model).loads and not cfg.init_from
+        if "train.warmup_epochs" in unset and random_start and cfg.warmup_epochs and cfg.frozen_encoder != "cached":
             changes["warmup_epochs"] = 0
             chosen.choices.append(Choice({"train.warmup_epochs": 0}, "the encoders start from random weights, so "
                                          "freezing them would train the decoder on random features"))

@@ -1,5 +1,6 @@
-"""An encoder's released band statistics in place of the data's own (Prithvi-EO-2.0: the mean and standard
-deviation of its 6 HLS bands, reflectance x 10000), where the data is on the scale they are for.
+"""An encoder's released band statistics in place of the data's own, where its weights' record has them for bands
+fed by name (Prithvi-EO-2.0: the mean and standard deviation of its 6 HLS bands, reflectance x 10000) and the data
+is on the scale they are for.
 
 A pretrained encoder saw its inputs standardised by its release's statistics; training data on the same scale
 (Sentinel-2 L2A or HLS reflectance x 10000, brought there by the product's own offsets) is normalised by them, so
@@ -13,7 +14,7 @@ import dataclasses
 from typing import Any, Callable
 
 from ..data.normalize import BandStatistics
-from ..models.encoders.catalog import ENCODERS, PRITHVI_MEAN, PRITHVI_STD
+from ..models.encoders.weights import model_pretrained
 
 # the released statistics fit data whose bands' middle values lie in this range of reflectance x 10000, and
 # whose brightest band reaches past 8-bit values
@@ -30,27 +31,30 @@ def _middles(stats: BandStatistics) -> tuple[list[float], float]:
 
 def released_statistics(datasets: tuple[Any, Any, Any], model_cfg: Any,
                         say: Callable[[str], None]) -> tuple[Any, Any, Any]:
-    """The datasets normalised by the encoder's released statistics where the encoder has them, it is loaded
-    pretrained, the band count is theirs and the data is on their scale; else unchanged. Each outcome said."""
-    spec = ENCODERS.get(getattr(model_cfg, "encoder_name", None) or "")
-    if spec is None or spec.kind != "prithvi" or not model_cfg.pretrained:
+    """The datasets normalised by the encoder's released statistics where its loaded weights' record has them for
+    bands fed by name, the band count is theirs and the data is on their scale; else unchanged. Each outcome
+    said."""
+    source = model_pretrained(model_cfg)
+    weights = source.weights if source.loads else None
+    if weights is None or not weights.by_name or not weights.mean:
         return datasets
     train_ds, val_ds, summary = datasets
     meta = summary.metadata
     mine = meta.vision_stats
-    if mine is None or mine.bands != len(PRITHVI_MEAN):
-        say(f"The image has {mine.bands if mine else 0} band(s), not Prithvi's 6: its own band statistics "
-            f"normalise it.")
+    title = f"{weights.title}'s"
+    if mine is None or mine.bands != len(weights.mean):
+        say(f"The image has {mine.bands if mine else 0} band(s), not the {len(weights.mean)} of the {weights.title}: "
+            f"its own band statistics normalise it.")
         return datasets
     middles, top = _middles(mine)
     if not all(SCALE_LOW <= m <= SCALE_HIGH for m in middles) or top <= EIGHT_BIT:
-        say(f"The image's values (band middles {', '.join(f'{m:.3g}' for m in middles)}) are not reflectance x "
-            f"10000, the scale of Prithvi's released statistics: its own band statistics normalise it.")
+        say(f"The image's values (band middles {', '.join(f'{m:.3g}' for m in middles)}) are not {weights.scale}, "
+            f"the scale of the {title} statistics: its own band statistics normalise it.")
         return datasets
-    released = BandStatistics("meanstd", list(PRITHVI_MEAN), list(PRITHVI_STD))
+    released = BandStatistics("meanstd", list(weights.mean), list(weights.std))
     for ds in (train_ds, val_ds):
         if ds is not None and hasattr(ds, "vision_stats"):
             ds.vision_stats = released
-    say("The image is normalised by Prithvi-EO-2.0's released statistics (HLS mean and standard deviation, "
-        "reflectance x 10000), as the encoder was pretrained.")
+    say(f"The image is normalised by the {title} statistics (mean and standard deviation of {weights.trained_on}, "
+        f"{weights.scale}), as the encoder was pretrained.")
     return train_ds, val_ds, dataclasses.replace(summary, metadata=dataclasses.replace(meta, vision_stats=released))

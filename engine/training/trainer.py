@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..callbacks import Callback, QuietCallback
+from ..callbacks import Callback, QuietCallback, stage_line
 from ..config import DataConfig, ModelConfig, TrainConfig
 from ..data.metadata import DataMetadata
 from ..errors import CanceledError, ConfigError, mention
@@ -49,7 +49,7 @@ from .metrics import number, selection_score
 from .optim import LRSchedule, build_optimizer, decide_precision
 from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record
 from .parts import Batches, Optimisation, Place, RunPaths, TrainRecord
-from .preflight import check_resources, no_validation_foreground, side_outputs
+from .preflight import check_frozen_weights, check_resources, no_validation_foreground, side_outputs
 from .steps import EpochSteps
 
 # --------------------------------------------------------------------------------------------- small pieces
@@ -119,6 +119,7 @@ class _Trainer:
         self.paths = self._configure_paths()
         self.parent = self._configure_parent(model_cfg)
         self.num_side_outputs = side_outputs(model_cfg.name, model)
+        check_frozen_weights(model_cfg, train_cfg, callback, model)  # frozen random weights only when asked for
         train_cfg.loss.side_weights_for(model_cfg.name, self.num_side_outputs)  # against the model's side outputs
         seed_everything(train_cfg.seed)
         self.datasets = self._configure_data(model_cfg, datasets)
@@ -419,7 +420,7 @@ class _Trainer:
                 # DDP registers the parameters that require grad when wrapped: wrap again after (un)freezing.
                 ddp = self.steps.wrap_ddp() if self.place.ctx.distributed else None
                 frozen_state = frozen
-                cb.info("Stage 1: encoders frozen." if frozen else "Stage 2: all layers trained.")
+                cb.info(stage_line(frozen, self.cached))
             started = self.budget.clock()
             last = self.history[-1] if self.history else {}  # its validation's seconds are kept for this one's
             reserve = (max(0.0, float(last.get("seconds") or 0.0) - float(last.get("train_seconds") or 0.0))

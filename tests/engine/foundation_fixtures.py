@@ -75,5 +75,8 @@ def write_dinov3(folder: Path, kind: str, seed: int = 0) -> dict[str, torch.Tens
         model = transformers.DINOv3ViTModel(transformers.DINOv3ViTConfig(
             hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
             num_register_tokens=4))
-    model.save_pretrained(folder)
+    from engine.models.pretrained import quiet_transformers
+
+    with quiet_transformers():  # no "Writing model shards" bar in the test log
+        model.save_pretrained(folder)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}

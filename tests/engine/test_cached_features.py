@@ -163,10 +163,16 @@ def test_released_statistics_only_for_data_on_their_scale():
     said: list[str] = []
     train, _, summary = released_statistics((Tiles(), None, Summary(Meta(eight_bit))), model, said.append)
     assert summary.metadata.vision_stats is eight_bit and train.vision_stats is None
-    assert "not reflectance x 10000" in said[-1]
+    assert "are not HLS reflectance x 10000" in said[-1]
     reflectance = BandStatistics("percentile", [300.0] * 6, [4000.0] * 6)
     train, _, summary = released_statistics((Tiles(), None, Summary(Meta(reflectance))), model, said.append)
     assert summary.metadata.vision_stats.low[3] == 2734.0 and train.vision_stats is summary.metadata.vision_stats
     random = AutoModelConfig.for_family("unet", preset="tiny", encoder="prithvi_eo2_300m")  # no pretrained weights
     _, _, summary = released_statistics((Tiles(), None, Summary(Meta(reflectance))), random, said.append)
     assert summary.metadata.vision_stats is reflectance
+    asked = AutoModelConfig.for_family("unet", preset="tiny", encoder="prithvi_eo2_300m", pretrained="none")
+    _, _, summary = released_statistics((Tiles(), None, Summary(Meta(reflectance))), asked, said.append)
+    assert summary.metadata.vision_stats is reflectance  # random weights asked for: the data's own statistics
+    dinov3 = AutoModelConfig.for_family("unet", preset="tiny", encoder="dinov3_vitl16_sat", pretrained="release")
+    _, _, summary = released_statistics((Tiles(), None, Summary(Meta(reflectance))), dinov3, said.append)
+    assert summary.metadata.vision_stats is reflectance  # its bands are not fed by name: the data's own

@@ -15,7 +15,7 @@ from engine.models.cmx.configuration_cmx import PRESETS as CMX_PRESETS
 from engine.models.encoders.backbone import Encoder
 from engine.models.fusion import FeatureFusion, FeatureRectify
 from engine.training.trainer import train
-from tests.helpers import aux_tile_datasets, save_segformer_checkpoint, state_copy
+from tests.helpers import aux_tile_datasets, save_quietly, save_segformer_checkpoint, state_copy
 
 
 @pytest.mark.parametrize("encoder", ["tiny_convnext", "tiny_swin", "tiny_mit"])
@@ -39,7 +39,7 @@ def test_pretrained_backbone_loads_from_a_local_folder_and_adapts_bands(tmp_path
     config = transformers.ResNetConfig(num_channels=3, embedding_size=16, hidden_sizes=[16, 32, 64, 128],
                                        depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage4"])
     source = transformers.ResNetBackbone(config)
-    source.save_pretrained(tmp_path / "ckpt")
+    save_quietly(source, tmp_path / "ckpt")
     cb = RecordingCallback()
     model = build_model("unet", preset="tiny", vision_channels=5, pretrained=str(tmp_path / "ckpt"), callback=cb)
     first = model.encoder.backbone.embedder.embedder.convolution

@@ -141,7 +141,8 @@ def test_prithvi_release_file_comes_through_the_hub_loads_strictly_and_trains(tr
     assert not changed, changed
     assert result["model"]["encoder"] == "prithvi_eo2_tiny_tl"
     # reflectance x 10000 data: normalised by the release's HLS mean and std, as the encoder was pretrained
-    assert "normalised by Prithvi-EO-2.0's released statistics" in log
+    assert "normalised by the Prithvi-EO-2.0 release's statistics (mean and standard deviation of Harmonized " \
+           "Landsat Sentinel-2 (HLS) scenes, HLS reflectance x 10000)" in log
     assert result["vision_stats"] == {"method": "meanstd", "low": [1087.0, 1342.0, 1433.0, 2734.0, 1958.0, 1363.0],
                                       "high": [2248.0, 2179.0, 2178.0, 1850.0, 1242.0, 1049.0]}
     assert result["model"]["encoder_config"]["embed_dim"] == 32  # the file's width, recorded for the bundle

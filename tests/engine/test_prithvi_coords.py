@@ -80,10 +80,25 @@ def test_the_date_from_tags_stac_or_the_file_name_and_the_place_from_the_crs(tmp
     assert stac.date == dt.date(2020, 12, 31) and "STAC" in stac.date_source
     assert scene_date("S2A_MSIL2A_20230615T103031_N0509_R108_T32TMT.tif", {})[0] == dt.date(2023, 6, 15)
     assert scene_date("HLS.S30.T10SEH.2023166T184919.v2.0.tif", {})[0] == dt.date(2023, 6, 15)
+    assert scene_date("HLS.S30.T10SEH.2024366T184919.v2.0.tif", {})[0] == dt.date(2024, 12, 31)  # a leap year
     created = of_raster(_raster(tmp_path / "c.tif", {"TIFFTAG_DATETIME": "2024:01:02 03:04:05"}))
     assert created.date is None  # the file's creation time, not the scene's
     bare = of_raster(_raster(tmp_path / "d.tif", crs=None, transform=from_origin(0, 100, 1, 1)))
     assert not bare.known and np.isnan(bare.coords([(1.0, 1.0)])).all()
+
+
+@pytest.mark.parametrize("name, tags, said", [
+    ("HLS.S30.T10SEH.2023366T184919.v2.0.tif", {}, "its file name's 2023366 is day 366 of 2023, a year of 365 days"),
+    ("S2A_MSIL2A_00010101T103031_x.tif", {}, "its file name gives 0001-01-01, a date no satellite scene has"),
+    ("S2A_MSIL2A_20231301T103031_x.tif", {}, "its file name's 20231301 is no calendar date"),
+    ("scene.tif", {"DATE_ACQUIRED": "1901-05-01"}, "its tag DATE_ACQUIRED gives 1901-05-01, a date no satellite"),
+])
+def test_a_date_no_satellite_scene_has_is_unknown_and_said(name, tags, said):
+    """Issue 61, item 10: day 366 of 2023 became 2024-01-01 and the year 0001 was fed to the time encoder."""
+    date, why = scene_date(name, tags)
+    assert date is None and why.startswith(said) and "taken as unknown" in why, why
+    dated, where = scene_date(name, {**tags, "ACQUISITIONDATETIME": "2023-06-15T10:00:00Z"})
+    assert dated == dt.date(2023, 6, 15) and where == "its tag ACQUISITIONDATETIME"  # the fix the message names
 
 
 def test_training_and_segment_feed_the_date_and_place_and_say_so(synthetic_scene, tmp_path, capsys):
@@ -127,6 +142,21 @@ def test_training_and_segment_feed_the_date_and_place_and_say_so(synthetic_scene
         dated = a.read()
         assert not np.allclose(dated, b.read(), atol=1e-5)  # the date reached the encoder
         assert np.allclose(dated, c.read(), atol=1e-4)  # onnxruntime fed it as torch does
+
+    # issue 61, items 4 and 10: its summary names its encoder and its second input; export says what that input is
+    assert main(["info", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert ": unet (preset base, encoder prithvi_eo2_tiny_tl), trained at" in said, said
+    assert "date and place: each tile's (year, day of year, latitude, longitude)" in said
+    assert main(["export", str(out), "--onnx", str(tmp_path / "tl.onnx"), "--quiet"]) == 0
+    said = capsys.readouterr()
+    assert "also takes each tile's date and place (coords" in said.out + said.err
+    assert "aux on a coarser grid" not in said.out + said.err
+    assert main(["export", str(out), "--onnx", str(tmp_path / "one.onnx"), "--single-input"]) == 2
+    error = capsys.readouterr().err
+    assert "--single-input stacks the image and the aux channels into one tensor" in error
+    assert "takes each tile's date and place" in error and "without --single-input" in error
+    assert not (tmp_path / "one.onnx").exists()
 
 
 @pytest.mark.parametrize("name", ["Prithvi_EO_V2_tiny_TL.pt"])

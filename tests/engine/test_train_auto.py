@@ -64,7 +64,7 @@ def test_cpu_imagery_only_gets_a_light_single_stream_model_a_fitting_tile_and_a_
     assert f"<train.time_budget> {CPU_BUDGET_MINUTES:g}, chosen: training on the CPU" in \
         _line(chosen, "train.time_budget")
     assert "random weights" in _line(chosen, "train.warmup_epochs")
-    assert "huggingface-cli download microsoft/resnet-18" in _line(chosen, "model.pretrained")
+    assert "hf download microsoft/resnet-18" in _line(chosen, "model.pretrained")
     assert len(chosen.lines()) == 6  # tile, model, pretrained, budget, epochs, warm-up: one line each
 
 

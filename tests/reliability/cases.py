@@ -466,4 +466,8 @@ from .imported_cases import imported_cases  # noqa: E402 - its cases are built o
 
 CASES += imported_cases()  # models made elsewhere, described wrongly or giving no probabilities (issue 40)
 
+from .weights_cases import weights_cases  # noqa: E402 - as imported_cases
+
+CASES += weights_cases()  # damaged pretrained weights, frozen random encoders, impossible dates (issue 61)
+
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"

@@ -3,10 +3,10 @@
 ``mit_*`` build a SegFormer/MiT (``encoders.mit``); ``prithvi_*`` our Prithvi-EO-2.0 ViT (``encoders.prithvi``);
 the others transformers backbones (``ResNetBackbone`` ... ``DINOv3ConvNextBackbone``, ``DINOv3ViTBackbone``, or any
 backbone class for ``transformers``). Pretrained weights load from a local ``save_pretrained`` folder, an HF cache
-folder, a hub id or ``imagenet`` / ``release`` (the catalog's checkpoint), the last ones fetched once into the
-Hugging Face cache (``engine.models.hub``), strictly: a missing weight is an error, checkpoint tensors outside the
-backbone (a pooled-output norm, a head) are named in the log. The first conv is then adapted to the band count as
-for SegFormer (kernels kept, extra bands = their mean). Random init is said in the log.
+folder, a hub id or ``imagenet`` / ``release`` (the encoder's own weights, ``encoders.weights``), the last ones
+fetched once into the Hugging Face cache (``engine.models.hub``), strictly: a missing weight is an error,
+checkpoint tensors outside the backbone (a pooled-output norm, a head) are named in the log. The first conv is then
+adapted to the band count as for SegFormer (kernels kept, extra bands = their mean). Random init is said in the log.
 
 ``forward`` = ``pyramid(features(x))``: ``features`` is the backbone alone (what a frozen encoder's feature cache
 keeps), ``pyramid`` a trainable 1x1 neck (for single-stride ViTs) and the resampling to strides 4/8/16/32.
@@ -15,6 +15,8 @@ keeps), ``pyramid`` a trainable 1x1 neck (for single-stride ViTs) and the resamp
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -23,11 +25,11 @@ from torch import nn
 
 from ...errors import ModelError
 from ...runtime.environment import require
-from ..hub import IMAGENET, named_source
-from ..pretrained import adapt_conv, adapt_kernel, local_checkpoint, quiet_transformers
+from ..pretrained import LOAD_ERRORS, adapt_conv, adapt_kernel, load_failed, local_checkpoint, quiet_transformers
 from .catalog import ENCODERS, EncoderSpec
 from .mit import make_mit, mit_features
 from .prithvi import PrithviViT, load_release, release_file
+from .weights import PretrainedSource, pretrained_source
 
 OUT_FEATURES = ["stage1", "stage2", "stage3", "stage4"]
 _CONFIG_CLASS = {"resnet": "ResNetConfig", "convnext": "ConvNextConfig", "swin": "SwinConfig",
@@ -36,7 +38,6 @@ _CONFIG_CLASS = {"resnet": "ResNetConfig", "convnext": "ConvNextConfig", "swin":
 _BACKBONE_CLASS = {"resnet": "ResNetBackbone", "convnext": "ConvNextBackbone", "swin": "SwinBackbone",
                    "dinov3_convnext": "DINOv3ConvNextBackbone", "dinov3_vit": "DINOv3ViTBackbone"}
 NECK_WIDTHS = (64, 128, 256, 512)  # a ViT's four maps narrowed to ResNet-18's widths at strides 4/8/16/32
-RELEASE = "release"  # the foundation encoders' word for their own checkpoint (as imagenet is for the others)
 
 
 def encoder_spec(name: str) -> EncoderSpec:
@@ -78,10 +79,11 @@ def _backbone_class(model_type: str, spec: EncoderSpec, source: str) -> Any:
     return getattr(transformers, _BACKBONE_CLASS[spec.kind])
 
 
-def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str], None]) -> tuple[nn.Module, str]:
-    """A pretrained backbone from a folder, the HF cache or the hub; ModelError naming the source and the fix."""
+def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str], None],
+                   example: str = "") -> tuple[nn.Module, str]:
+    """A pretrained backbone from a folder, the HF cache or the hub; ModelError naming the source and the fix.
+    ``example``: a checkpoint of the right kind, for the message."""
     transformers = require("transformers")
-    source = named_source(source, spec.checkpoint, name)
     folder, where = local_checkpoint(source, log)
     try:
         model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
@@ -89,7 +91,7 @@ def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str
         raise ModelError(f"Pretrained checkpoint '{source}': config.json cannot be read ({exc}); re-save the "
                          f"checkpoint with save_pretrained.") from exc
     if model_type != spec.kind and spec.kind != "transformers":
-        example = spec.checkpoint or "one written by save_pretrained"
+        example = example or "one written by save_pretrained"
         raise ModelError(f"Pretrained checkpoint '{source}' is a '{model_type}' model but encoder '{name}' is a "
                          f"{spec.kind} one; pass a {spec.kind} checkpoint (e.g. {example}) or pick the encoder "
                          f"that matches the checkpoint.")
@@ -99,9 +101,8 @@ def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str
         with quiet_transformers():
             model, info = cls.from_pretrained(str(folder), out_features=out_features(stages), local_files_only=True,
                                               output_loading_info=True)
-    except (OSError, ValueError, AttributeError) as exc:
-        raise ModelError(f"Pretrained encoder '{source}' could not be loaded ({str(exc).splitlines()[0][:200]}); "
-                         f"pass a complete checkpoint folder written by save_pretrained.") from exc
+    except LOAD_ERRORS as exc:
+        raise load_failed(f"Pretrained encoder '{source}'", folder, exc) from exc
     missing = sorted(k for k in info.get("missing_keys", []) if k)
     if missing or info.get("mismatched_keys"):
         raise ModelError(f"Pretrained checkpoint '{source}' lacks {len(missing)} backbone weight(s) (e.g. "
@@ -151,25 +152,23 @@ class Encoder(nn.Module):
                                                          what=role, preset=name)
             self.channels, self.strides = list(sizes["hidden_sizes"]), [4, 8, 16, 32]
             return
-        if pretrained and pretrained.strip().lower() == RELEASE:
-            pretrained = IMAGENET  # the encoder's own checkpoint, whatever it was trained on
-        if spec.kind == "transformers" and not pretrained and not architecture:
+        source = pretrained_source(pretrained, name)
+        if spec.kind == "transformers" and not source.loads and not architecture:
             raise ModelError("Encoder 'transformers' takes its architecture and weights from pretrained: give a "
                              "transformers backbone's folder or hub id (e.g. facebook/dinov3-convnext-tiny-pretrain-"
                              "lvd1689m).")
-        if pretrained:
-            self.backbone, self.source, adapted = self._pretrained(name, pretrained, in_channels, drop_path, log)
+        own = OWN_BACKBONES.get(spec.kind)
+        if source.loads:
+            self.backbone, self.source, adapted = self._pretrained(spec, source, in_channels, drop_path, log)
             log(f"Loaded pretrained {role} encoder weights ({name}) from {self.source}; {adapted}.")
             if spec.foundation:
                 self.architecture = _architecture(self.backbone)
         elif architecture:
             self.backbone = _rebuild(spec, architecture, in_channels, drop_path)
         else:
-            self.backbone = (PrithviViT(in_channels, drop_path=drop_path, **spec.sizes) if spec.kind == "prithvi"
+            self.backbone = (own.build(in_channels, drop_path=drop_path, **spec.sizes) if own
                              else _build_backbone(spec, in_channels, drop_path))
-            such = f" such as {spec.checkpoint}" if spec.checkpoint else ""
-            log(f"{role.capitalize()} encoder '{name}' randomly initialised (no pretrained weights given): expect "
-                f"slower training than from a pretrained checkpoint{such}.")
+            log(source.random_line(role))
         self.channels = [int(c) for c in self.backbone.channels]
         self.strides = self._strides(in_channels)
         if len(set(self.strides)) == 1:  # one stride (a ViT): narrow its maps to a CNN's widths, so the decoder
@@ -178,15 +177,16 @@ class Encoder(nn.Module):
             self.channels = widths
 
     @staticmethod
-    def _pretrained(name: str, source: str, channels: int, drop_path: float,
+    def _pretrained(spec: EncoderSpec, source: PretrainedSource, channels: int, drop_path: float,
                     log: Callable[[str], None]) -> tuple[nn.Module, str, str]:
-        spec = encoder_spec(name)
-        if spec.kind != "prithvi":
-            backbone, where = _load_backbone(source, spec, name, log)
+        own, weights = OWN_BACKBONES.get(spec.kind), source.weights
+        if own is None:
+            backbone, where = _load_backbone(source.location(), spec, source.encoder, log,
+                                             weights.hub_id if weights else "")
             return backbone, where, _adapt_first_conv(backbone, channels)
-        path = release_file(named_source(source, spec.checkpoint, name), spec, log)
-        backbone, _ = load_release(path, spec, drop_path, log)
-        return backbone, str(path), _adapt_patch_embed(backbone, channels)
+        path = release_file(source.location(), weights.file if weights else "", log)
+        backbone, _ = own.load(path, spec, drop_path, log)
+        return backbone, str(path), own.adapt(backbone, channels)
 
     @torch.no_grad()
     def _strides(self, channels: int) -> list[int]:
@@ -202,7 +202,7 @@ class Encoder(nn.Module):
         encoder that takes each tile's date and place (see ``SegmentationModel.forward``)."""
         if self.kind == "mit":
             return mit_features(self.backbone, x)
-        if self.kind == "prithvi":
+        if self.kind in OWN_BACKBONES:
             return self.backbone(x, coords)
         return list(self.backbone(x).feature_maps)
 
@@ -224,7 +224,7 @@ class Encoder(nn.Module):
 
 def _architecture(backbone: nn.Module) -> dict[str, Any]:
     """What rebuilds ``backbone`` without its checkpoint: Prithvi's sizes or the transformers config."""
-    if isinstance(backbone, PrithviViT):
+    if isinstance(backbone, tuple(own.build for own in OWN_BACKBONES.values())):
         return dict(backbone.sizes)
     config = backbone.config.to_dict()
     return {k: v for k, v in config.items() if k not in ("transformers_version", "architectures", "_name_or_path",
@@ -233,8 +233,9 @@ def _architecture(backbone: nn.Module) -> dict[str, Any]:
 
 def _rebuild(spec: EncoderSpec, architecture: dict[str, Any], channels: int, drop_path: float) -> nn.Module:
     """A randomly initialised backbone of a recorded architecture (a bundle's weights then load into it)."""
-    if spec.kind == "prithvi":
-        return PrithviViT(channels, drop_path=drop_path, **architecture)
+    own = OWN_BACKBONES.get(spec.kind)
+    if own is not None:
+        return own.build(channels, drop_path=drop_path, **architecture)
     transformers = require("transformers")
     settings = {k: v for k, v in architecture.items() if k != "model_type"}
     config = transformers.AutoConfig.for_model(architecture["model_type"], **{**settings, "num_channels": channels})
@@ -253,3 +254,16 @@ def _adapt_patch_embed(model: PrithviViT, channels: int) -> str:
         new.bias.copy_(old.bias)
     model.patch_embed.proj = new
     return f"patch embedding adapted from {old.in_channels} to {channels} input bands ({how})"
+
+
+@dataclass(frozen=True)
+class OwnBackbone:
+    """A kind of encoder built by a module of our own (not transformers), its weights read from a release file."""
+
+    build: Any  # the module class: (channels, drop_path=..., **sizes)
+    load: Callable[[Path, EncoderSpec, float, Callable[[str], None]], tuple[nn.Module, dict[str, Any]]]
+    adapt: Callable[[Any, int], str]  # the input embedding for a band count
+
+
+#: The kinds built here (every other kind is a transformers backbone)
+OWN_BACKBONES: dict[str, OwnBackbone] = {"prithvi": OwnBackbone(PrithviViT, load_release, _adapt_patch_embed)}

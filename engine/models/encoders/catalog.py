@@ -5,8 +5,8 @@ the DINOv3 ones are transformers backbones (``ResNetBackbone`` ... ``DINOv3ConvN
 ``DINOv3ViTBackbone``); ``prithvi_*`` are the Prithvi-EO-2.0 releases (our own ViT, ``encoders.prithvi``);
 ``transformers`` is any transformers backbone given as ``pretrained`` (a folder or a hub id). Every encoder gives
 four feature maps at strides 4/8/16/32 and takes any band count. ``tiny_*`` are small random-init sizes for tests
-and CPU demos. ``checkpoint`` names the encoder's own pretrained checkpoint on the hub (``pretrained="imagenet"``,
-or ``release``: the same word for the foundation encoders, whose weights are not from ImageNet).
+and CPU demos. Architectures only: each encoder's pretrained weights (where they come from, their bands and
+statistics) are records of ``encoders.weights``.
 """
 
 from __future__ import annotations
@@ -21,13 +21,11 @@ MIT_SIZE_KEYS = ("hidden_sizes", "depths", "num_attention_heads", "sr_ratios", "
 
 @dataclass(frozen=True)
 class EncoderSpec:
-    """One named encoder: its kind (mit / resnet / convnext / swin) and transformers config sizes."""
+    """One named encoder: its kind (mit / resnet / convnext / swin / prithvi / dinov3_* / transformers) and its
+    sizes (a transformers config's, or our Prithvi ViT's)."""
 
     kind: str
     sizes: dict[str, Any] = field(default_factory=dict)
-    checkpoint: str = ""
-    weights_file: str = ""  # a release's own weights file in the checkpoint repo (Prithvi's .pt)
-    licence: str = ""  # of the pretrained weights, as their model card says
 
     @property
     def local(self) -> bool:
@@ -39,6 +37,11 @@ class EncoderSpec:
     def foundation(self) -> bool:
         """An Earth-observation or self-supervised foundation encoder (Prithvi, DINOv3, any transformers one)."""
         return self.kind in FOUNDATION_KINDS
+
+    def takes_coords(self, architecture: dict[str, Any] | None = None) -> bool:
+        """Whether the encoder takes each tile's date and place (time and location encoders, as Prithvi-EO-2.0's
+        TL releases): the architecture a checkpoint fixed says so, else its sizes."""
+        return bool((architecture or self.sizes).get("coords", False))
 
 
 @dataclass(frozen=True)
@@ -58,59 +61,47 @@ class MiTPreset:
 
 
 FOUNDATION_KINDS = ("prithvi", "dinov3_convnext", "dinov3_vit", "transformers")
-PRITHVI_REPO = "ibm-nasa-geospatial/Prithvi-EO-2.0-"
-# The 6 HLS bands of Prithvi-EO-2.0 by common name, and the released mean/std (HLS reflectance x 10000)
-PRITHVI_BANDS = ("blue", "green", "red", "nir08", "swir16", "swir22")
-PRITHVI_MEAN = (1087.0, 1342.0, 1433.0, 2734.0, 1958.0, 1363.0)
-PRITHVI_STD = (2248.0, 2179.0, 2178.0, 1850.0, 1242.0, 1049.0)
-DINOV3_LICENCE = "DINOv3 License (gated: accept it on the model page)"
 
 
-def _prithvi(size: str, embed: int, depth: int, heads: int, patch: int = 16, tl: bool = False) -> EncoderSpec:
-    """A Prithvi-EO-2.0 release: its ViT sizes (time = 1 frame) and its weights file in the release repo."""
-    suffix = "-TL" if tl else ""
+def _prithvi(embed: int, depth: int, heads: int, patch: int = 16, tl: bool = False) -> EncoderSpec:
+    """A Prithvi-EO-2.0 ViT's sizes (time = 1 frame; ``coords``: its TL time and location encoders)."""
     return EncoderSpec("prithvi", {"embed_dim": embed, "depth": depth, "num_heads": heads, "patch_size": patch,
-                                   "coords": tl},
-                       f"{PRITHVI_REPO}{size}{suffix}", f"Prithvi_EO_V2_{size}{suffix.replace('-', '_')}.pt",
-                       "Apache-2.0")
+                                   "coords": tl})
 
 
-def _dinov3_convnext(size: str, hidden: list[int], depths: list[int]) -> EncoderSpec:
-    return EncoderSpec("dinov3_convnext", {"hidden_sizes": hidden, "depths": depths},
-                       f"facebook/dinov3-convnext-{size}-pretrain-lvd1689m", licence=DINOV3_LICENCE)
+def _dinov3_convnext(hidden: list[int], depths: list[int]) -> EncoderSpec:
+    return EncoderSpec("dinov3_convnext", {"hidden_sizes": hidden, "depths": depths})
 
 
-def _mit(hidden: list[int], depths: list[int], heads: list[int], checkpoint: str = "") -> EncoderSpec:
+def _mit(hidden: list[int], depths: list[int], heads: list[int]) -> EncoderSpec:
     return EncoderSpec("mit", {"hidden_sizes": hidden, "depths": depths, "num_attention_heads": heads,
-                               "sr_ratios": [8, 4, 2, 1], "mlp_ratios": [4, 4, 4, 4]}, checkpoint)
+                               "sr_ratios": [8, 4, 2, 1], "mlp_ratios": [4, 4, 4, 4]})
 
 
 ENCODERS: dict[str, EncoderSpec] = {
     "resnet18": EncoderSpec("resnet", {"embedding_size": 64, "hidden_sizes": [64, 128, 256, 512],
-                                       "depths": [2, 2, 2, 2], "layer_type": "basic"}, "microsoft/resnet-18"),
+                                       "depths": [2, 2, 2, 2], "layer_type": "basic"}),
     "resnet50": EncoderSpec("resnet", {"embedding_size": 64, "hidden_sizes": [256, 512, 1024, 2048],
-                                       "depths": [3, 4, 6, 3], "layer_type": "bottleneck"}, "microsoft/resnet-50"),
-    "convnext_tiny": EncoderSpec("convnext", {"hidden_sizes": [96, 192, 384, 768], "depths": [3, 3, 9, 3]},
-                                 "facebook/convnext-tiny-224"),
+                                       "depths": [3, 4, 6, 3], "layer_type": "bottleneck"}),
+    "convnext_tiny": EncoderSpec("convnext", {"hidden_sizes": [96, 192, 384, 768], "depths": [3, 3, 9, 3]}),
     "swin_tiny": EncoderSpec("swin", {"embed_dim": 96, "depths": [2, 2, 6, 2], "num_heads": [3, 6, 12, 24],
-                                      "window_size": 7}, "microsoft/swin-tiny-patch4-window7-224"),
-    "mit_b0": _mit([32, 64, 160, 256], [2, 2, 2, 2], [1, 2, 5, 8], "nvidia/mit-b0"),
-    "mit_b1": _mit([64, 128, 320, 512], [2, 2, 2, 2], [1, 2, 5, 8], "nvidia/mit-b1"),
-    "mit_b2": _mit([64, 128, 320, 512], [3, 4, 6, 3], [1, 2, 5, 8], "nvidia/mit-b2"),
-    # Earth-observation and self-supervised foundation encoders (pretrained=release loads the checkpoint).
-    "prithvi_eo2_tiny_tl": _prithvi("tiny", 192, 12, 3, tl=True),
-    "prithvi_eo2_100m_tl": _prithvi("100M", 768, 12, 12, tl=True),
-    "prithvi_eo2_300m": _prithvi("300M", 1024, 24, 16),
-    "prithvi_eo2_300m_tl": _prithvi("300M", 1024, 24, 16, tl=True),
-    "prithvi_eo2_600m": _prithvi("600M", 1280, 32, 16, patch=14),
-    "prithvi_eo2_600m_tl": _prithvi("600M", 1280, 32, 16, patch=14, tl=True),
-    "dinov3_convnext_tiny": _dinov3_convnext("tiny", [96, 192, 384, 768], [3, 3, 9, 3]),
-    "dinov3_convnext_small": _dinov3_convnext("small", [96, 192, 384, 768], [3, 3, 27, 3]),
-    "dinov3_convnext_base": _dinov3_convnext("base", [128, 256, 512, 1024], [3, 3, 27, 3]),
+                                      "window_size": 7}),
+    "mit_b0": _mit([32, 64, 160, 256], [2, 2, 2, 2], [1, 2, 5, 8]),
+    "mit_b1": _mit([64, 128, 320, 512], [2, 2, 2, 2], [1, 2, 5, 8]),
+    "mit_b2": _mit([64, 128, 320, 512], [3, 4, 6, 3], [1, 2, 5, 8]),
+    # Earth-observation and self-supervised foundation encoders (their releases: encoders.weights).
+    "prithvi_eo2_tiny_tl": _prithvi(192, 12, 3, tl=True),
+    "prithvi_eo2_100m_tl": _prithvi(768, 12, 12, tl=True),
+    "prithvi_eo2_300m": _prithvi(1024, 24, 16),
+    "prithvi_eo2_300m_tl": _prithvi(1024, 24, 16, tl=True),
+    "prithvi_eo2_600m": _prithvi(1280, 32, 16, patch=14),
+    "prithvi_eo2_600m_tl": _prithvi(1280, 32, 16, patch=14, tl=True),
+    "dinov3_convnext_tiny": _dinov3_convnext([96, 192, 384, 768], [3, 3, 9, 3]),
+    "dinov3_convnext_small": _dinov3_convnext([96, 192, 384, 768], [3, 3, 27, 3]),
+    "dinov3_convnext_base": _dinov3_convnext([128, 256, 512, 1024], [3, 3, 27, 3]),
     "dinov3_vitl16_sat": EncoderSpec("dinov3_vit", {
         "hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096,
-        "patch_size": 16, "num_register_tokens": 4, "layerscale_value": 1e-5},
-        "facebook/dinov3-vitl16-pretrain-sat493m", licence=DINOV3_LICENCE),
+        "patch_size": 16, "num_register_tokens": 4, "layerscale_value": 1e-5}),
     # any transformers backbone: its folder or hub id as pretrained fixes everything
     "transformers": EncoderSpec("transformers"),
     # Small random-init encoders for tests and CPU demos.
@@ -121,7 +112,7 @@ ENCODERS: dict[str, EncoderSpec] = {
                                       "window_size": 4}),
     "tiny_mit": _mit([16, 32, 64, 128], [1, 1, 1, 1], [1, 1, 2, 4]),
     "tiny_prithvi": EncoderSpec("prithvi", {"embed_dim": 32, "depth": 4, "num_heads": 2, "patch_size": 16,
-                                            "coords": True}, licence="Apache-2.0"),
+                                            "coords": True}),
     "tiny_dinov3_convnext": EncoderSpec("dinov3_convnext", {"hidden_sizes": [16, 32, 64, 128],
                                                             "depths": [1, 1, 1, 1]}),
     "tiny_dinov3_vit": EncoderSpec("dinov3_vit", {"hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 2,
@@ -131,39 +122,11 @@ ENCODERS: dict[str, EncoderSpec] = {
 ENCODER_NAMES = tuple(ENCODERS)
 
 
-def imagenet_checkpoint(name: str) -> str:
-    """The hub id of the ImageNet checkpoint for encoder ``name`` or MiT preset ``name`` (b0..b2); "" when none."""
-    spec = ENCODERS.get(name) or ENCODERS.get(f"mit_{name}")
-    return spec.checkpoint if spec else ""
-
-
 def takes_coords(model_cfg: Any) -> bool:
-    """Whether a model config's encoder takes each tile's date and place (a Prithvi-EO-2.0 TL release's time and
-    location encoders): the architecture a checkpoint fixed, else the catalog's sizes."""
+    """Whether a model config's encoder takes each tile's date and place (:meth:`EncoderSpec.takes_coords` of the
+    architecture a checkpoint fixed, else of the catalog's sizes)."""
     spec = ENCODERS.get(getattr(model_cfg, "encoder_name", None) or "")
-    if spec is None or spec.kind != "prithvi":
-        return False
-    return bool((getattr(model_cfg, "encoder_config", None) or spec.sizes).get("coords", False))
-
-
-def encoder_bands(name: str | None, pretrained: str | None) -> tuple[str, ...]:
-    """The bands (common names) a pretrained encoder was trained on and must be fed by name; () for others."""
-    spec = ENCODERS.get(name or "")
-    return PRITHVI_BANDS if spec is not None and spec.kind == "prithvi" and pretrained else ()
-
-
-def encoder_source(name: str | None, pretrained: str | None) -> str | None:
-    """Where an encoder's pretrained weights came from, in words: the checkpoint's hub id (and release file and
-    licence) for ``imagenet`` / ``release``, else ``pretrained`` itself; None for random initialisation."""
-    if not pretrained:
-        return None
-    spec = ENCODERS.get(name or "") or ENCODERS.get(f"mit_{name}")
-    if spec is not None and pretrained.strip().lower() in ("imagenet", "release") and spec.checkpoint:
-        pretrained = spec.checkpoint
-    if spec is None or pretrained != spec.checkpoint:
-        return pretrained
-    details = [d for d in (spec.weights_file, spec.licence) if d]
-    return f"{pretrained} ({', '.join(details)})" if details else pretrained
+    return spec is not None and spec.takes_coords(getattr(model_cfg, "encoder_config", None))
 
 
 def check_mit_sizes(sizes: dict[str, list[int]] | None, field: str) -> dict[str, list[int]] | None:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..pretrained import adapt_input_channels, build_segformer, encoder_sizes, load_segformer
-from .catalog import imagenet_checkpoint
+from .weights import pretrained_source
 
 
 def make_mit(sizes: dict[str, list[int]], channels: int, drop_path: float, pretrained: str | None,
@@ -24,11 +24,11 @@ def make_mit(sizes: dict[str, list[int]], channels: int, drop_path: float, pretr
     With ``pretrained`` the checkpoint's own sizes win over ``sizes`` (said in the log); without it the encoder
     is randomly initialised, also said in the log.
     """
-    if not pretrained:
-        log(f"{what.capitalize()} encoder randomly initialised (preset '{preset}', no pretrained weights given): "
-            f"expect slower training than from a pretrained SegFormer checkpoint.")
+    source = pretrained_source(pretrained, preset)
+    if not source.loads:
+        log(source.random_line(what))
         return build_segformer(sizes, channels, drop_path), sizes, None
-    model, where = load_segformer(pretrained, drop_path, log, imagenet=imagenet_checkpoint(preset), encoder=preset)
+    model, where = load_segformer(source.location(), drop_path, log)
     loaded = encoder_sizes(model.config)
     if loaded != sizes:
         log(f"The checkpoint's encoder sizes {loaded} override preset '{preset}' ({sizes}); the rest of the "

@@ -223,11 +223,17 @@ def read_release(path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
         raise ModelError(f"Prithvi weights file '{path}' holds no state dict; pass the release's .pt file.")
     encoder, ignored = {}, []
     for key, value in state.items():
-        key = key.replace("_timm_module.", "")
+        key = str(key).replace("_timm_module.", "")
         if key.startswith(IGNORED):
             ignored.append(key)
             continue
         encoder[key[len("encoder."):] if key.startswith("encoder.") else key] = value
+    wrong = [key for key, value in encoder.items() if not isinstance(value, torch.Tensor)]
+    if wrong:
+        raise ModelError(f"Prithvi weights file '{path}' holds {len(wrong)} entr{'y' if len(wrong) == 1 else 'ies'} "
+                         f"that {'is' if len(wrong) == 1 else 'are'} no tensor ({', '.join(wrong[:3])}: "
+                         f"{type(encoder[wrong[0]]).__name__}): it is no Prithvi-EO-2.0 release. Download the "
+                         f"release's .pt file again (Prithvi_EO_V2_*.pt from an ibm-nasa-geospatial repository).")
     return encoder, ignored
 
 
@@ -245,16 +251,17 @@ def sizes_of(state: dict[str, torch.Tensor], spec: EncoderSpec) -> dict[str, Any
             "coords": "temporal_embed_enc.scale" in state, "channels": int(weight.shape[1])}
 
 
-def release_file(source: str, spec: EncoderSpec, log: Callable[[str], None]) -> Path:
-    """The weights file ``source`` names: a local file, a folder holding the release file (or one .pt), or a hub
-    id whose release file (the catalog's ``weights_file``, else the repo name's) is fetched into the HF cache."""
-    from ..hub import fetch_file, is_hub_id
+def release_file(source: str, file: str, log: Callable[[str], None]) -> Path:
+    """The weights file ``source`` names: a local file, a folder holding the release file ``file`` (or one .pt), or
+    a hub id whose release file (``file``, the record's, else the repo name's) is fetched into the HF cache."""
+    from ..hub import fetch_file
+    from .weights import is_hub_id
 
     path = Path(source).expanduser()
     if path.is_file():
         return path
     if path.is_dir():
-        named = path / spec.weights_file if spec.weights_file else None
+        named = path / file if file else None
         found = [named] if named and named.is_file() else sorted(path.glob("*.pt")) + sorted(path.glob("*.pth"))
         if len(found) != 1:
             raise ModelError(f"Prithvi folder '{source}' holds {len(found)} weights files ({[p.name for p in found]}); "
@@ -263,7 +270,7 @@ def release_file(source: str, spec: EncoderSpec, log: Callable[[str], None]) -> 
     if not is_hub_id(source):
         raise ModelError(f"Prithvi weights '{source}' are neither a file, a folder nor a hub id; pass a release such "
                          f"as {PRITHVI_EXAMPLE}, its .pt file, or release for the encoder's own.")
-    name = spec.weights_file or f"Prithvi_EO_V2_{source.split('Prithvi-EO-2.0-')[-1].replace('-', '_')}.pt"
+    name = file or f"Prithvi_EO_V2_{source.split('Prithvi-EO-2.0-')[-1].replace('-', '_')}.pt"
     return fetch_file(source, name, log)
 
 
@@ -277,6 +284,14 @@ def load_release(path: Path, spec: EncoderSpec, drop_path: float,
     sizes = sizes_of(state, spec)
     channels = sizes.pop("channels")
     model = PrithviViT(channels, drop_path=drop_path, **sizes)
+    expected = model.state_dict()
+    shapes = [f"{key} {tuple(value.shape)} (the encoder's is {tuple(expected[key].shape)})"
+              for key, value in state.items() if key in expected and value.shape != expected[key].shape]
+    if shapes:
+        raise ModelError(f"Prithvi weights file '{path}' does not fit the Prithvi-EO-2.0 encoder its patch embedding "
+                         f"describes (width {sizes['embed_dim']}, {sizes['depth']} blocks): {len(shapes)} tensor(s) "
+                         f"of another shape, e.g. {'; '.join(shapes[:2])}. The file is damaged or of another model: "
+                         f"download the release's Prithvi_EO_V2_*.pt again.")
     result = model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise ModelError(f"Prithvi weights file '{path}' does not fit the Prithvi-EO-2.0 encoder: missing "
