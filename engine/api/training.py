@@ -103,10 +103,11 @@ class TrainPlan:
 
 def plan_training(request: TrainRequest) -> TrainPlan:
     """Check every input and output of the run, then choose the unset settings (before any data is read: a tile
-    that cannot fit fails here)."""
+    that cannot fit fails here, and so does a frozen encoder left with random weights unasked)."""
     from ..io.safety import check_outputs, file_identity
     from ..training.auto import choose_settings
     from ..training.destination import train_files
+    from ..training.preflight import check_frozen_weights
     from ..training.report import report_paths
 
     inputs, outputs = train_files(request.model, request.data, request.train)
@@ -114,7 +115,9 @@ def plan_training(request: TrainRequest) -> TrainPlan:
     if copy and file_identity(copy) != file_identity(report_paths(request.train.output)["report_html"]):
         outputs = {**outputs, "training report copy": copy}
     check_outputs({**inputs, **request.other_inputs}, outputs)
-    return TrainPlan(request, choose_settings(request.model, request.data, request.train, request.given))
+    chosen = choose_settings(request.model, request.data, request.train, request.given)
+    check_frozen_weights(chosen.model, chosen.train)  # frozen random weights only when asked for
+    return TrainPlan(request, chosen)
 
 
 @dataclass

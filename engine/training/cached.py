@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from ..callbacks import Stage
 from ..config import DataConfig, TrainConfig
 from ..errors import CanceledError, ConfigError, mention
+from ..models.encoders.weights import RANDOM, model_pretrained
 from .parts import Batches, Place
 
 
@@ -185,6 +186,11 @@ def cached_training(model: Any, model_cfg: Any, batches: Batches, val_loader: An
     tiles' features may take 40 % of it and the validation tiles' 10 %: a large encoder on a slow CPU trains on
     the tiles cached by then rather than spend the budget on caching."""
     check_cacheable(model, model_cfg, place)
+    source = model_pretrained(model_cfg)
+    if source.kind == RANDOM and not cfg.init_from:  # asked for (else refused with the automatic choices)
+        place.callback.warning(f"The frozen encoder '{source.encoder}' keeps its random weights "
+                               f"({mention('model.pretrained')} none, as asked): the decoder learns from random "
+                               f"features, a baseline, not a model to use.")
     began = time.monotonic()
     budget = None if cfg.time_budget is None else 60.0 * cfg.time_budget
     model.freeze_encoders(True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..callbacks import Callback
 from ..config import DataConfig, ModelConfig, TrainConfig
 from ..errors import ConfigError, mention
 from ..models.encoders.weights import RANDOM, model_pretrained, own_weights
@@ -24,35 +23,29 @@ def side_outputs(name: str, model: Any) -> int:
     return int(model_class(name).num_side_outputs)
 
 
-def check_frozen_weights(model_cfg: ModelConfig, cfg: TrainConfig, callback: Callback, model: Any = None) -> None:
+def check_frozen_weights(model_cfg: ModelConfig, cfg: TrainConfig) -> None:
     """A frozen, cached encoder must hold pretrained weights: frozen random weights give the decoder random features
-    to learn from, which is no model anyone wants unless they ask for it (``pretrained none``, a baseline); then it
-    is said. Checked before the data is read (not for a ``model`` given built).
+    to learn from, which is no model anyone wants unless they ask for it (``pretrained none``, a baseline, said when
+    the features are cached). Checked with the automatic choices, before the data is read.
 
     Raises:
         ConfigError: ``frozen_encoder`` cached with no pretrained weights given (or none found), saying what to do.
     """
-    if cfg.frozen_encoder != "cached" or cfg.init_from or model is not None:  # a given model: its own weights
+    if cfg.frozen_encoder != "cached" or cfg.init_from:
         return
     source = model_pretrained(model_cfg)
-    if source.loads:
-        return
-    frozen = f"{mention('train.frozen_encoder')} cached"
-    if source.kind == RANDOM:  # asked for: a baseline on random features
-        callback.warning(f"The frozen encoder '{source.encoder}' keeps its random weights "
-                         f"({mention('model.pretrained')} none, as asked): the decoder learns from random features, "
-                         f"a baseline, not a model to use.")
+    if source.loads or source.kind == RANDOM:
         return
     own = own_weights(source.encoder)
     weights = (f"give {mention('model.pretrained')} {own.word} (its {own.title} {own.hub_id}, downloaded once into "
                f"the Hugging Face cache), a hub id or a local checkpoint" if own else
                f"give {mention('model.pretrained')} a hub id or a local checkpoint (encoder '{source.encoder}' has no "
                f"pretrained weights of its own: pick one that has, such as prithvi_eo2_300m or resnet50)")
-    raise ConfigError(f"{frozen} freezes the encoder '{source.encoder}', but it has no pretrained weights (none given"
-                      f"{', none found' if own else ''}), so the decoder would learn from random features. To train "
-                      f"on pretrained features, {weights}; to train every layer from random weights, set "
-                      f"{mention('train.frozen_encoder')} off; to freeze the random weights on purpose (a baseline), "
-                      f"give {mention('model.pretrained')} none.")
+    raise ConfigError(f"{mention('train.frozen_encoder')} cached freezes the encoder '{source.encoder}', but it has no "
+                      f"pretrained weights (none given{', none found' if own else ''}), so the decoder would learn "
+                      f"from random features. To train on pretrained features, {weights}; to train every layer from "
+                      f"random weights, set {mention('train.frozen_encoder')} off; to freeze the random weights on "
+                      f"purpose (a baseline), give {mention('model.pretrained')} none.")
 
 
 def check_resources(model_cfg: ModelConfig, data_cfg: DataConfig, cfg: TrainConfig, device: str) -> None:

@@ -49,7 +49,7 @@ from .metrics import number, selection_score
 from .optim import LRSchedule, build_optimizer, decide_precision
 from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record
 from .parts import Batches, Optimisation, Place, RunPaths, TrainRecord
-from .preflight import check_frozen_weights, check_resources, no_validation_foreground, side_outputs
+from .preflight import check_resources, no_validation_foreground, side_outputs
 from .steps import EpochSteps
 
 # --------------------------------------------------------------------------------------------- small pieces
@@ -119,7 +119,6 @@ class _Trainer:
         self.paths = self._configure_paths()
         self.parent = self._configure_parent(model_cfg)
         self.num_side_outputs = side_outputs(model_cfg.name, model)
-        check_frozen_weights(model_cfg, train_cfg, callback, model)  # frozen random weights only when asked for
         train_cfg.loss.side_weights_for(model_cfg.name, self.num_side_outputs)  # against the model's side outputs
         seed_everything(train_cfg.seed)
         self.datasets = self._configure_data(model_cfg, datasets)
