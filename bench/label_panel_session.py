@@ -14,12 +14,12 @@ import re
 import sys
 import time
 
-from qgis.core import QgsPointXY, QgsProject, QgsRasterLayer
+from qgis.core import QgsPointXY
 from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtTest import QTest
 
 sys.path.insert(0, os.environ["DUALSTREAM_GUI_TOOLS"])  # no __file__ here: the section names the folder
-from session_tools import CONFIG, OUT, REPORT, save, screen_point, settle, start_later, step, wait  # noqa: E402
+from session_tools import CONFIG, OUT, REPORT, save, screen_point, settle, show_raster, start_later, step  # noqa: E402
 
 
 class Heartbeat:
@@ -59,13 +59,7 @@ def click(canvas, panel, beat: Heartbeat, fraction: tuple[float, float]) -> dict
 def main() -> None:
     from qgis.utils import iface, plugins
 
-    step("load")
-    layer = QgsRasterLayer(CONFIG["image"], "scene")
-    QgsProject.instance().addMapLayer(layer)
-    canvas = iface.mapCanvas()
-    canvas.setExtent(layer.extent())
-    canvas.refresh()
-    wait(1500)
+    layer, canvas = show_raster(CONFIG["image"], "scene")
     plugin = plugins["dualstream_qgis"]
     plugin.label_action.trigger()
     panel = plugin.label_panel

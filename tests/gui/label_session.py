@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import sys
 
-from qgis.core import NULL, QgsPointXY, QgsProject, QgsRasterLayer
+from qgis.core import NULL, QgsPointXY, QgsProject
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtTest import QTest
 from qgis.PyQt.QtWidgets import QPushButton
 
 sys.path.insert(0, os.environ["DUALSTREAM_GUI_TOOLS"])  # no __file__ here: run_session names the folder
-from session_tools import CONFIG, OUT, REPORT, drag, save, screen_point, settle, start_later, step, wait  # noqa: E402
+from session_tools import CONFIG, OUT, REPORT, drag, save, screen_point, settle, show_raster, start_later, step, wait  # noqa: E402
 
 
 def settle_panel(panel) -> None:
@@ -103,13 +103,7 @@ def tools_given_back(canvas, plugin, before) -> None:
 def main() -> None:
     from qgis.utils import iface, plugins
 
-    step("load")
-    layer = QgsRasterLayer(CONFIG["image"], "scene")
-    QgsProject.instance().addMapLayer(layer)
-    canvas = iface.mapCanvas()
-    canvas.setExtent(layer.extent())
-    canvas.refresh()
-    wait(1500)
+    layer, canvas = show_raster(CONFIG["image"], "scene")
     step('plugin')
     plugin = plugins["dualstream_qgis"]
     REPORT["toolbar"] = [a.text() for a in plugin.toolbar.actions()]

@@ -51,6 +51,21 @@ def settle(busy: Callable[[], bool], status: Callable[[], str] | None = None, li
     wait(300)
 
 
+def show_raster(path: str, name: str):
+    """The raster at ``path`` added to the project and filling the map canvas, drawn: (the layer, the canvas)."""
+    from qgis.core import QgsProject, QgsRasterLayer
+    from qgis.utils import iface
+
+    step("load")
+    layer = QgsRasterLayer(path, name)
+    QgsProject.instance().addMapLayer(layer)
+    canvas = iface.mapCanvas()
+    canvas.setExtent(layer.extent())
+    canvas.refresh()
+    wait(1500)
+    return layer, canvas
+
+
 def screen_point(canvas, point: QgsPointXY) -> QPoint:
     pixel = canvas.getCoordinateTransform().transform(point)
     return QPoint(round(pixel.x()), round(pixel.y()))
