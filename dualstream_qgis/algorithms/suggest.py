@@ -35,10 +35,8 @@ from .web_layers import WebLayer, WebWindowParameters
 
 #: How each scene is read for the model (engine/config/reading.py).
 READING = ReadingParameters("suggest")
-#: The area and pixel size web layers are read over (Segment's settings: the same rule).
-WEB_WINDOW = WebWindowParameters("segment.extent", "segment.pixel_size",
-                                 "Here: the area web layers (XYZ, WMS, WMTS, WCS, ArcGIS) are read over, which they "
-                                 "need; other scenes are read whole.")
+#: The area and pixel size web layers are read over (the engine's one rule for web layers).
+WEB_WINDOW = WebWindowParameters("suggest.extent", "suggest.pixel_size")
 
 
 class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):

@@ -12,6 +12,7 @@ from typing import ClassVar
 from ..declarations import setting
 from ..errors import mention
 from ..settings import check
+from .crs import check_crs
 from .reading import ImageReading
 from .units import ValueUnits
 from .values import BACKENDS, DEVICES, TTA_MODES
@@ -50,6 +51,17 @@ class SuggestConfig(ValueUnits, ImageReading):
         custom_qgis=True, label="Labelled area so far",
         help="Polygons of what is labelled already (the windows of earlier rounds; any polygon layer or file): no "
              "window is suggested where half of it is labelled.")
+    extent: list[float] | None = setting(
+        None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group="input and output", custom_qgis=True,
+        label="Extent", help="The area web layers are read over, which they need (other scenes are read whole).")
+    extent_crs: str | None = setting(None, metavar="CRS", group="input and output", param="EXTENT", custom_qgis=True,
+                                     label="Extent", help="CRS of the extent, e.g. EPSG:4326 (default: the layer's).")
+    pixel_size: float | None = setting(
+        None, label="Pixel size for web layers (m)", minimum=0.0, metavar="METRES", group="input and output",
+        default_note="the model's training pixel size (the log says which)",
+        help="Metres on the ground per pixel at which a web layer (XYZ, WMS, WMTS, WCS, ArcGIS REST: a layer in QGIS, "
+             "on the command line a GDAL description given as a scene) is read over the extent, its window kept "
+             "beside the windows layer for propose.")
     output: str = setting("", flag="--out", metavar="SUGGEST.gpkg", group="input and output", param="OUTPUT",
                           custom_qgis=True, label="Windows to label",
                           help="GeoPackage of the ranked windows to write (rank, score, why).")
@@ -76,3 +88,11 @@ class SuggestConfig(ValueUnits, ImageReading):
               f"{mention('suggest.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
         self.check_units("suggest")
         self.check_reading("suggest")
+        if self.extent is not None:
+            check(len(self.extent) == 4 and self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
+                  f"{mention('suggest.extent')} must be xmin, ymin, xmax, ymax with min < max (got {self.extent}).")
+        if self.extent_crs is not None and str(self.extent_crs).strip():
+            check_crs(self.extent_crs, f"extent CRS ({mention('suggest.extent_crs')})")
+        check(self.pixel_size is None or self.pixel_size >= 0,
+              f"{mention('suggest.pixel_size')} must be a positive number of metres (got {self.pixel_size}).")
+        self.pixel_size = float(self.pixel_size) if self.pixel_size else None

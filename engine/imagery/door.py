@@ -11,9 +11,10 @@ without one, a STAC item's assets are picked by name (red, green, blue, or the b
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from ..bundle.view import model_view
+from ..bundle.view import ModelView, model_view
 from ..callbacks import Callback
 from ..data.stac import looks_like_stac
 from ..io.locations import WEB_DESCRIPTIONS, is_web_description
@@ -24,10 +25,13 @@ from .web_sources import WebSource, read_web_sources
 
 
 def open_image(request: ImageRequest, callback: Callback | None = None, *, members: list[Any] | None = None,
-               warnings: list[str] | None = None) -> ResolvedImage:
+               warnings: list[str] | None = None, view: ModelView | None = None,
+               folder: str | os.PathLike | None = None) -> ResolvedImage:
     """The image ``request`` asks for, as a raster path a reader opens (``members``: the models that will read it,
     whose bands and units it is brought to; their members as they read it in ``.members``). ``warnings`` collects
-    the cautions also given to ``callback.warning``.
+    the cautions also given to ``callback.warning``. ``view``: without members, the model whose training pixel
+    size a web source is read at; ``folder``: where a web source's window is kept after :meth:`close` (a run whose
+    output names it: suggest's windows are read again by propose), else it is temporary.
 
     Raises:
         ConfigError: a web source without an extent, or without a pixel size where no model records one.
@@ -38,7 +42,8 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
     opened = ResolvedImage(path=str(request.source), source=str(request.source))
     try:
         if not request.stac and is_web_description(opened.path):
-            opened.window = _window(request, members, opened, callback)
+            view = model_view(members[0].data) if members else view
+            opened.window = _window(request, view, folder or opened.files.path("web"), callback)
             opened.path = opened.source = opened.window.path
         if members:
             opened.members = fit_to_model(request, members, opened, callback, warnings)
@@ -54,14 +59,13 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
     return opened
 
 
-def _window(request: ImageRequest, members: list[Any] | None, opened: ResolvedImage, callback: Callback) -> Any:
-    """The web source's window (``engine.imagery.web.WebWindow``) in the opened image's temporary folder."""
+def _window(request: ImageRequest, view: ModelView | None, folder: str | os.PathLike, callback: Callback) -> Any:
+    """The web source's window (``engine.imagery.web.WebWindow``) in a new folder inside ``folder``."""
     given = str(request.source).strip()
     stem = request.stem or ("web_service" if given.startswith(WEB_DESCRIPTIONS) else source_stem(given))
     name = request.name or ("web service" if stem == "web_service" else f"web service '{given}'")
-    view = model_view(members[0].data) if members else None
     window, = read_web_sources([WebSource(given, name, stem)], None if request.extent is None else
                                list(request.extent), request.extent_crs, request.pixel_size,
-                               opened.files.path("web"), callback, size_key=request.size_key, view=view,
+                               folder, callback, size_key=request.size_key, view=view,
                                extent_key=request.extent_key, no_finer_than_service=request.finest)
     return window

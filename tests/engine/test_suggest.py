@@ -226,3 +226,41 @@ def test_a_model_that_sees_one_class_everywhere_is_called_out():
     assert note is not None and "'background' at 99.9 %" in note and "says little" in note
     assert one_class_note(np.array([9_000, 1_000]), ["background", "roof"]) is None
     assert one_class_note(np.array([0, 0]), ["background", "roof"]) is None
+
+
+def test_suggest_on_the_command_line_reads_a_web_layer_as_qgis_does(tmp_path, capsys):
+    """``suggest`` took no extent and no pixel size: a web layer's description given as a scene could not be read
+    on the command line. It is read through the image door over ``--extent`` at ``--pixel-size`` (else the model's
+    training pixel size), its window kept in ``<output>_web/`` as QGIS keeps it, where the windows layer names it."""
+    import rasterio
+    from osgeo import ogr
+
+    from engine.imagery.web import wms_description
+    from tests.ogc_server import OgcServer
+
+    rgb = tmp_path / "rgb.tif"
+    scene = synthetic.make_scene(tmp_path, "scene", size=(96, 96), seed=2, aux_channels=0)
+    with rasterio.open(scene["image"]) as src:
+        profile = dict(src.profile, count=3, dtype="uint8")
+        data, bounds, crs, res = src.read([1, 2, 3]), src.bounds, src.crs.to_string(), src.res[0]
+    with rasterio.open(rgb, "w", **profile) as dst:
+        dst.write((data / max(float(data.max()), 1.0) * 255).astype(np.uint8))
+    model = make_bundle(tmp_path / "m3.dsmodel", vision_bands=3, num_classes=2, class_names=["other", "field"],
+                        vision_high=255.0, gsd=res, crs=crs, seed=5)
+    out = tmp_path / "windows.gpkg"
+    with OgcServer(rgb) as server:
+        layer_file = tmp_path / "tiles.xml"
+        layer_file.write_text(wms_description(f"{server.url}/wms", "scene", crs), encoding="utf-8")
+        code = main(["suggest", "--model", model, "--image", str(layer_file), "--extent", str(bounds.left),
+                     str(bounds.bottom), str(bounds.right), str(bounds.top), "--extent-crs", crs, "--pixel-size",
+                     str(2 * res), "--count", "2", "--window", "16", "--tta", "none", "--device", "cpu",
+                     "--backend", "torch", "--out", str(out)])
+        assert code == 0 and server.requests("GetMap") > 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"read over the extent at {2 * res:g} m per pixel" in said and "48 x 48 pixels" in said, said[-2000:]
+    source = ogr.Open(str(out))
+    scenes = {Path(feature.GetField("scene")) for feature in source.GetLayerByName("windows")}
+    source = None
+    assert len(scenes) == 1
+    kept = scenes.pop()
+    assert kept.name == "tiles.web.vrt" and kept.parent.parent == tmp_path / "windows_web" and kept.is_file()

@@ -136,6 +136,7 @@ OWN_TEXT = {
                          "(the scene section's)",
     "segment.extent_crs": "the extent parameter carries its own CRS",
     "label.extent_crs": "the extent parameter carries its own CRS",
+    "suggest.extent_crs": "the extent parameter carries its own CRS",
 }
 
 
