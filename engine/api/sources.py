@@ -5,9 +5,9 @@ named bands, for a front end to offer), and the name of any source."""
 from __future__ import annotations
 
 from ..data.ground import map_units_per_metre
-from ..data.labels import check_layer_filter
 from ..data.stac import StacItem
 from ..data.stac import read_item as read_stac_item
+from ..data.vector_layer import check_layer_filter
 from ..imagery.web import (
     WINDOW_SUFFIX,
     WebWindow,

@@ -3,7 +3,8 @@
 - ``raster``: opening rasters with clear errors, :class:`~.raster.RasterGrid`, boundless windowed reads;
   ``ground`` (metres on the ground against a CRS's units), ``align`` (any raster warped onto a tile's grid),
   ``reproject`` (polygons reprojected).
-- ``labels``, ``label_scan``, ``scene_labels``: label values mapped, polygons rasterised, every label scanned.
+- ``vector_layer`` (the one vector-layer reader: a layer named, filtered, its fields and values read);
+  ``labels``, ``label_scan``, ``scene_labels``: label values mapped, polygons rasterised, every label scanned.
 - bands: ``band_vocab`` (the names), ``band_names`` (natural colour), ``band_match`` (an input's bands to a
   model's), ``units`` (the values' range and the product's scaling), ``normalize``, ``training_stats``.
 - sources: ``stac`` and ``stac_assets`` (STAC items' assets as named bands), ``input_vrt`` (VRTs picking,

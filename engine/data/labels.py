@@ -7,18 +7,16 @@ outside it become the ignore index.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataError, mention
-from ..io import locations
 from ..io.writers import class_raster_type
-from ..runtime.environment import require
 from .raster import RasterGrid
 from .reproject import NEAR_DEGREES, coordinate_transform, is_far, near_box, transform_geometry
+from .vector_layer import VectorLayer, ogr_osr
 
 
 def raw_key(value: Any) -> str:
@@ -96,18 +94,9 @@ class LabelMapper:
         return self.mapping.get(raw_key(value), self.default_class)
 
 
-def _ogr() -> tuple[Any, Any]:
-    require("osgeo")
-    from osgeo import ogr, osr
-
-    ogr.UseExceptions()
-    osr.UseExceptions()
-    return ogr, osr
-
-
 def srs_from_crs(crs: Any) -> Any:
     """An osr.SpatialReference (traditional x/y axis order) from a rasterio CRS, WKT or 'EPSG:n' string."""
-    _, osr = _ogr()
+    _, osr = ogr_osr()
     srs = osr.SpatialReference()
     text = crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs)
     srs.SetFromUserInput(text)
@@ -139,20 +128,9 @@ def read_polygons(
     A file with several layers and none named is refused with their names: reading the first would be a silent
     guess. Non-polygon features are skipped with a warning; a missing ``field`` raises DataError listing the fields.
     """
-    ogr, osr = _ogr()
-    if not locations.exists(path):
-        raise DataError(f"The {role} '{path}' does not exist; check the path.")
-    file, wanted = locations.split_layer(path) if not locations.is_remote(path) else (str(path), None)
-    try:
-        ds = ogr.Open(locations.gdal_path(file))
-    except RuntimeError as exc:
-        raise DataError(f"The {role} '{path}' could not be opened as a vector layer ({exc}).") from exc
-    if ds is None or ds.GetLayerCount() < 1:
-        raise DataError(f"The {role} '{path}' has no vector layer; give a GeoPackage, GeoJSON or Shapefile.")
-    layer = pick_layer(ds, path, file, wanted, role)
-    subset = locations.layer_subset(path) if not locations.is_remote(path) else None
-    if subset is not None:
-        apply_subset(layer, subset, path, role)
+    ogr, osr = ogr_osr()
+    opened = VectorLayer(path, role)
+    layer, subset = opened.layer, opened.subset
     defn = layer.GetLayerDefn()
     if field is not None and defn.GetFieldIndex(field) < 0:
         names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
@@ -212,71 +190,6 @@ def read_polygons(
         callback.warning(f"The {role} '{path}': {repaired} invalid polygon(s) (self-intersections, bad rings) were "
                          f"repaired before use; fix them in the layer to be sure they mean what you drew.")
     return shapes, far
-
-
-def pick_layer(ds: Any, path: str, file: str, wanted: str | None, role: str) -> Any:
-    """The layer ``wanted`` of the open vector dataset ``ds``, or its only layer; DataError otherwise."""
-    ogr, _ = _ogr()
-    names = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())]
-    if wanted is not None:
-        if wanted not in names:
-            raise DataError(f"The {role} '{path}' has no layer '{wanted}'; its layers are {names}. Give one of them "
-                            f"as '{file}|layername=NAME'.")
-        return ds.GetLayerByName(wanted)
-    # tables without geometry (QGIS's saved styles, "layer_styles") are no candidates
-    spatial = [name for name in names if ds.GetLayerByName(name).GetGeomType() != ogr.wkbNone]
-    if len(spatial) == 1:
-        return ds.GetLayerByName(spatial[0])
-    if len(spatial) > 1:
-        names = spatial
-        raise DataError(f"The {role} '{file}' holds {len(names)} layers ({', '.join(names)}); name the one to read "
-                        f"as '{file}|layername=NAME' (in QGIS: choose that layer).")
-    return ds.GetLayer(0)
-
-
-def check_layer_filter(source: str, role: str = "vector layer") -> int:
-    """How many features of ``source``'s layer (``file|layername=NAME|subset=SQL``) its filter selects; DataError
-    naming the layer and the filter when OGR cannot read it (QGIS shows no features for such a filter, silently)."""
-    ogr, _ = _ogr()
-    file, wanted = locations.split_layer(source)
-    try:
-        ds = ogr.Open(locations.gdal_path(file))
-    except RuntimeError as exc:
-        raise DataError(f"The {role} '{source}' could not be opened as a vector layer ({exc}).") from exc
-    if ds is None or ds.GetLayerCount() < 1:
-        raise DataError(f"The {role} '{source}' has no vector layer; give a GeoPackage, GeoJSON or Shapefile.")
-    layer = pick_layer(ds, source, file, wanted, role)
-    subset = locations.layer_subset(source)
-    if subset is not None:
-        apply_subset(layer, subset, source, role)
-    return int(layer.GetFeatureCount())
-
-
-def apply_subset(layer: Any, subset: str, path: str, role: str) -> None:
-    """Keep only the features of ``layer`` that QGIS's layer filter ``subset`` selects (OGR's attribute filter,
-    the WHERE part of a query); DataError naming the layer and the filter when OGR cannot read it."""
-    defn = layer.GetLayerDefn()
-    names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
-    fix = (f"Fix the filter (the layer's fields are {names}; names in double quotes, text in single quotes), or "
-           f"remove '|subset=...'.")
-    what = f"The {role} '{path}': layer '{layer.GetName()}'"
-    if re.match(r"\s*select\s", subset, re.IGNORECASE):
-        raise DataError(f"{what} has the filter '{subset}', a whole SELECT statement; give the filter as an "
-                        f"expression on the layer's fields (e.g. \"class\" = 1), as QGIS's Query Builder writes it.")
-    known = {n.lower() for n in [*names, layer.GetFIDColumn() or "fid", layer.GetGeometryColumn()]}
-    # SQLite reads a double-quoted name that is no column as text: the filter would select nothing, silently
-    unknown = [n for n in re.findall(r'"((?:[^"]|"")+)"', subset) if n.replace('""', '"').lower() not in known]
-    if unknown:
-        raise DataError(f"{what} has no field '{unknown[0]}', which its filter '{subset}' names. {fix}")
-    try:
-        failed = layer.SetAttributeFilter(subset) != 0
-        layer.GetFeatureCount()  # some drivers only read the filter when it is first used
-        detail = ""
-    except RuntimeError as exc:
-        failed, detail = True, f" ({str(exc).strip()})"
-    layer.ResetReading()
-    if failed:
-        raise DataError(f"{what} cannot be filtered by '{subset}'{detail}. {fix}")
 
 
 def _repaired(geom: Any) -> Any:
@@ -371,7 +284,7 @@ class RegionMask:
 
     @staticmethod
     def _extent_shape(extent: list[float], extent_crs: Any, image_crs: Any) -> VectorShape:
-        ogr, osr = _ogr()
+        ogr, osr = ogr_osr()
         xmin, ymin, xmax, ymax = (float(v) for v in extent)
         ring = f"POLYGON(({xmin} {ymin},{xmax} {ymin},{xmax} {ymax},{xmin} {ymax},{xmin} {ymin}))"
         geom = ogr.CreateGeometryFromWkt(ring)

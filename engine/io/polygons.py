@@ -26,6 +26,7 @@ from ..errors import DataError
 from ..runtime.environment import require
 from . import outlines
 from .atomic import temporary_path, uninterrupted
+from .geopackage import create_layer, new_geopackage
 from .writers import commit_file, gdal_errors, remove_quietly, writing
 
 TREATMENTS = ("regularise", "smooth", "as_is")
@@ -264,19 +265,6 @@ def _swallowed(raw_path: Path, rules: Mapping[int, ClassRule], grid: _Grid, ogr:
     return found
 
 
-def _new_geopackage(ogr: Any, gdal: Any, path: str | os.PathLike, what: str) -> Any:
-    """A new GeoPackage at ``path``; DataError naming it when OGR cannot make it (None or an error, by mode)."""
-    try:
-        made = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-        detail = gdal.GetLastErrorMsg()
-    except RuntimeError as exc:
-        made, detail = None, str(exc)
-    if made is None:
-        raise DataError(f"The {what} '{path}' cannot be created ({detail}); choose an output in a folder you can "
-                        f"write to.")
-    return made
-
-
 def _outline(ogr: Any, rings: list[Any], rule: ClassRule, grid: Any, band: Any, simplify: float) -> Any | None:
     """One traced polygon (pixel rings) drawn as its class's treatment says, in map units; None when nothing valid
     with an area is left of it."""
@@ -336,11 +324,9 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
         width, height = src.RasterXSize, src.RasterYSize
         stats = _Confidence(confidence, width, height)
         scratch = Path(scratch)
-        raw_source = _new_geopackage(ogr, gdal, scratch, "polygons' scratch file")
-        raw = raw_source.CreateLayer("raw", srs=grid.srs, geom_type=ogr.wkbPolygon,
-                                     options=["SPATIAL_INDEX=" + ("YES" if any(
-                                         r.fill_holes > 0 for r in rules.values()) else "NO")])
-        raw.CreateField(ogr.FieldDefn("class_id", ogr.OFTInteger))
+        raw_source = new_geopackage(scratch, "polygons' scratch file")
+        raw = create_layer(raw_source, "raw", grid.srs, [("class_id", "OFTInteger")], "Polygon",
+                           spatial_index=any(r.fill_holes > 0 for r in rules.values()))
 
         def _progress(done: float, _message: Any, _data: Any) -> int:
             callback.progress(0.5 * done, 1.0, Stage.POLYGONIZE)
@@ -367,13 +353,10 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
             callback.check_canceled()
             swallowed = _swallowed(scratch, rules, grid, ogr, wanted)
             with writing(path):  # a full disk may only show when SQLite commits or the file is closed
-                out = _new_geopackage(ogr, gdal, path, "polygons")
+                out = new_geopackage(path, "polygons")
                 layer = definition = new = reader = source = None
                 try:
-                    layer = out.CreateLayer(layer_name, srs=grid.srs, geom_type=ogr.wkbMultiPolygon,
-                                            options=["SPATIAL_INDEX=YES"])
-                    for name, kind in fields(grid.metres is not None):
-                        layer.CreateField(ogr.FieldDefn(name, getattr(ogr, kind)))
+                    layer = create_layer(out, layer_name, grid.srs, fields(grid.metres is not None))
                     definition = layer.GetLayerDefn()
                     area_field, perimeter_field = field_names(grid.metres is not None)
                     source = ogr.Open(str(scratch))

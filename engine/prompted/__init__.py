@@ -4,7 +4,7 @@
 packages), ``model.py`` (a SAM-family model loaded strictly, an image embedded once, prompts answered),
 ``session.py`` (a window's embedding kept in a small LRU cache; prompts in map coordinates), ``shapes.py`` (masks
 into georeferenced polygons), ``labels.py`` (prompts from a vector file or a text, the polygons written to a
-GeoPackage), ``layer_file.py`` (the one GeoPackage writer of the prompted jobs' polygons), and the loop after
-``suggest``: ``suggested.py``, ``propose.py``, ``accept.py``. The picture the models are shown comes through the
-image door, ``engine.imagery.picture``.
+GeoPackage), and the loop after ``suggest``: ``suggested.py``, ``propose.py``, ``accept.py``. Layers are read
+through ``engine.data.vector_layer`` and written through ``engine.io.geopackage``; the picture the models are
+shown comes through the image door, ``engine.imagery.picture``.
 """

@@ -13,10 +13,11 @@ from typing import Any
 
 from ..callbacks import Callback, Stage
 from ..config.prompted import PromptedConfig
+from ..data.vector_layer import VectorLayer
 from ..errors import DataError, mention
+from ..io.geopackage import write_layer
 from ..io.safety import RASTER_GIVE, Files, check_outputs, check_writable
 from ..runtime.environment import require
-from .layer_file import write_polygon_layer
 from .session import OutsideWindowError, PromptAnswer, open_session
 
 FIELDS = (("class_id", "OFTInteger"), ("class_name", "OFTString"), ("score", "OFTReal"), ("prompt", "OFTInteger"),
@@ -48,43 +49,51 @@ class LabelResult:
     said: list[str]
 
 
+#: the words a text ``label`` field may hold for a point on the object (1) or not on it (0)
+LABEL_WORDS = {"1": 1, "true": 1, "yes": 1, "y": 1, "object": 1, "0": 0, "false": 0, "no": 0, "n": 0,
+               "background": 0}
+
+
+def point_label(value: Any, source: str) -> int:
+    """A point's ``label`` value as 1 (the object) or 0 (not); DataError naming the layer and the value otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+        return 1 if value else 0
+    word = str(value).strip().lower()
+    if word in LABEL_WORDS:
+        return LABEL_WORDS[word]
+    raise DataError(f"The prompts layer '{source}' has the label {value!r} on a point; give 1 (or yes, true) for a "
+                    f"point on the object and 0 (no, false) for one that is not.")
+
+
 def read_prompts(path: str) -> list[Prompt]:
-    """The prompts of a vector layer (``file.gpkg|layername=NAME`` picks a layer)."""
+    """The prompts of a vector layer (``file.gpkg|layername=NAME`` picks a layer, ``|subset=SQL`` filters it), read
+    through the one vector-layer reader."""
     ogr = require("osgeo.ogr")
-    name, _, layer_name = str(path).partition("|layername=")
-    source = ogr.Open(name)
-    if source is None:
-        raise DataError(f"The prompts layer '{path}' could not be opened; give a vector file (GeoPackage, "
-                        f"Shapefile, GeoJSON) of points or polygons.")
-    layer = source.GetLayerByName(layer_name) if layer_name else source.GetLayer(0)
-    if layer is None:
-        raise DataError(f"The prompts file '{name}' has no layer '{layer_name}'.")
-    ref = layer.GetSpatialRef()
-    crs = ref.ExportToWkt() if ref is not None else ""
-    definition = layer.GetLayerDefn()
-    has = {definition.GetFieldDefn(i).GetName().lower(): definition.GetFieldDefn(i).GetName()
-           for i in range(definition.GetFieldCount())}
-    groups: dict[Any, Prompt] = {}
-    prompts: list[Prompt] = []
-    for feature in layer:
-        geometry = feature.GetGeometryRef()
-        if geometry is None or geometry.IsEmpty():
-            continue
-        if ogr.GT_Flatten(geometry.GetGeometryType()) in (ogr.wkbPoint, ogr.wkbMultiPoint):
-            label = 1
-            if "label" in has and feature.GetField(has["label"]) is not None:
-                label = 1 if int(feature.GetField(has["label"])) else 0
-            key = feature.GetField(has["prompt"]) if "prompt" in has else None
-            prompt = groups.setdefault(key, Prompt(crs=crs)) if key is not None else Prompt(crs=crs)
-            if key is None or prompt not in prompts:
-                prompts.append(prompt)
-            parts = [geometry.GetGeometryRef(i) for i in range(geometry.GetGeometryCount())] or [geometry]
-            for point in parts:
-                prompt.points.append((point.GetX(), point.GetY()))
-                prompt.labels.append(label)
-        else:
-            xmin, xmax, ymin, ymax = geometry.GetEnvelope()
-            prompts.append(Prompt(box=(xmin, ymin, xmax, ymax), crs=crs))
+    role = "prompts layer"
+    with VectorLayer(path, role) as layer:
+        crs = layer.crs_wkt()
+        label_field, prompt_field = layer.field("label"), layer.field("prompt")
+        groups: dict[Any, Prompt] = {}
+        prompts: list[Prompt] = []
+        for feature in layer:
+            geometry = feature.GetGeometryRef()
+            if geometry is None or geometry.IsEmpty():
+                continue
+            if ogr.GT_Flatten(geometry.GetGeometryType()) in (ogr.wkbPoint, ogr.wkbMultiPoint):
+                label = 1
+                if label_field and feature.GetField(label_field) is not None:
+                    label = point_label(feature.GetField(label_field), path)
+                key = feature.GetField(prompt_field) if prompt_field else None
+                prompt = groups.setdefault(key, Prompt(crs=crs)) if key is not None else Prompt(crs=crs)
+                if key is None or prompt not in prompts:
+                    prompts.append(prompt)
+                parts = [geometry.GetGeometryRef(i) for i in range(geometry.GetGeometryCount())] or [geometry]
+                for point in parts:
+                    prompt.points.append((point.GetX(), point.GetY()))
+                    prompt.labels.append(label)
+            else:
+                xmin, xmax, ymin, ymax = geometry.GetEnvelope()
+                prompts.append(Prompt(box=(xmin, ymin, xmax, ymax), crs=crs))
     if not prompts:
         raise DataError(f"The prompts layer '{path}' has no points or polygons; draw at least one.")
     if any(p.points and 1 not in p.labels for p in prompts):
@@ -148,4 +157,4 @@ def _write(cfg: PromptedConfig, crs: str, answers: list[tuple[int, PromptAnswer]
     rows = ((polygon.wkt, (int(cfg.class_value), name, round(float(answer.score), 4), number,
                            "text" if number == 0 else "prompt", model))
             for number, answer in answers for polygon in answer.polygons)
-    return write_polygon_layer(cfg.output, crs, FIELDS, rows)
+    return write_layer(cfg.output, crs, FIELDS, rows)

@@ -26,9 +26,9 @@ from ..callbacks import Callback, ForwardingCallback, Stage
 from ..config.proposals import ProposeConfig
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import temporary_folder
+from ..io.geopackage import write_layer
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, check_outputs, check_writable
 from ..runtime.environment import require
-from .layer_file import write_polygon_layer
 from .session import open_session
 from .suggested import Window, read_windows
 
@@ -63,7 +63,7 @@ class _WindowProgress(ForwardingCallback):
 
 @dataclass
 class Proposal:
-    """One candidate label: a polygon (WKT in the window's CRS) and what it came from."""
+    """One candidate label: a polygon (WKT in the layer's CRS, its first window's scene's) and what it came from."""
 
     window: int
     class_id: int
@@ -123,8 +123,10 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
         for number, window in enumerate(windows):
             callback.check_canceled()
             callback.progress(number, len(windows), Stage.PROPOSE)
-            found, blobs, crs = _window(cfg, window, work / str(window.rank), _WindowProgress(callback, number,
-                                                                                               len(windows)))
+            found, blobs, scene_crs = _window(cfg, window, work / str(window.rank),
+                                              _WindowProgress(callback, number, len(windows)))
+            crs = crs or scene_crs
+            found = _carried(found, scene_crs, crs)
             proposals += found
             counts.append((window.rank, blobs, len(found)))
             callback.info(f"Window {window.rank}: {blobs} blob(s) of the model, {len(found)} polygon(s) from SAM.")
@@ -144,9 +146,10 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
 
 def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: _WindowProgress) -> tuple[
         list[Proposal], int, str]:
-    """The proposals of one window, its blob count and the CRS of its polygons."""
-    classes, probabilities, names, transform = _predict(cfg, window, folder, callback)
+    """The proposals of one window (polygons in its scene's CRS), its blob count and that CRS."""
+    classes, probabilities, names, transform, scene_crs = _predict(cfg, window, folder, callback)
     callback.at(SEGMENT_SHARE)
+    window = window.in_crs(scene_crs)  # the layer may be in another CRS (another scene's, or the user's)
     session = open_session(window.scene, window.inner_bounds, cfg.sam_model, extent_crs=window.crs, device=cfg.device,
                            callback=callback)
     callback.at(SEGMENT_SHARE + EMBED_SHARE)
@@ -155,8 +158,8 @@ def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: _WindowP
     boxes = _blobs(classes, transform, cfg.min_pixels)
     if cfg.text.strip():
         prompts.append(("text", text_class(cfg.text, names), {"text": cfg.text.strip()}))
-    else:
-        prompts += [(f"box {i}", c, {"box": box, "crs": window.crs}) for i, (c, box) in enumerate(boxes, start=1)]
+    else:  # the blobs' boxes are in the scene's CRS, the model's class raster's
+        prompts += [(f"box {i}", c, {"box": box, "crs": scene_crs}) for i, (c, box) in enumerate(boxes, start=1)]
     ogr = require("osgeo.ogr")
     frame = ogr.CreateGeometryFromWkt(window.wkt)
     found = []
@@ -178,8 +181,9 @@ def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: _WindowP
 
 
 def _predict(cfg: ProposeConfig, window: Window, folder: Path, callback: Callback) -> tuple[
-        np.ndarray, np.ndarray, list[str], Any]:
-    """The model's classes (H, W) and probabilities (C, H, W) over the window, its class names, its transform."""
+        np.ndarray, np.ndarray, list[str], Any, str]:
+    """The model's classes (H, W) and probabilities (C, H, W) over the window, its class names, its transform and
+    its CRS (the scene's, WKT)."""
     import rasterio
 
     from ..segment.relay import segment_for
@@ -192,11 +196,12 @@ def _predict(cfg: ProposeConfig, window: Window, folder: Path, callback: Callbac
     with rasterio.open(result.output) as ds:
         classes = ds.read(1)
         transform = ds.transform
+        crs = ds.crs.to_wkt() if ds.crs else ""
     with rasterio.open(result.extras["probabilities"]) as ds:
         p = np.ma.filled(ds.read(masked=True), 0.0).astype(np.float32)
     if p.shape[0] == 1:  # a binary model writes the foreground's probability only
         p = np.concatenate([1.0 - p, p])
-    return classes, p, list(result.class_names), transform
+    return classes, p, list(result.class_names), transform, crs
 
 
 def _blobs(classes: np.ndarray, transform: Any, min_pixels: float) -> list[tuple[int, tuple[float, ...]]]:
@@ -229,6 +234,27 @@ def _mean(probabilities: np.ndarray, class_id: int, wkt: str, transform: Any) ->
     return round(float(probabilities[class_id][inside].mean()), 4)
 
 
+def _carried(found: list[Proposal], crs: str, layer_crs: str) -> list[Proposal]:
+    """Proposals of a scene in ``crs`` carried into the layer's CRS (the first window's scene's)."""
+    if not found or not crs or not layer_crs or crs == layer_crs:
+        return found
+    from ..data.reproject import coordinate_transform, transform_geometry
+
+    ogr, osr = require("osgeo.ogr"), require("osgeo.osr")
+    source, target = (osr.SpatialReference(wkt=text) for text in (crs, layer_crs))
+    for ref in (source, target):
+        ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    if source.IsSame(target):
+        return found
+    what = f"proposals of window {found[0].window}"
+    transform = coordinate_transform(source, target, what)
+    for proposal in found:
+        geometry = ogr.CreateGeometryFromWkt(proposal.wkt)
+        transform_geometry(geometry, transform, source, target, what)
+        proposal.wkt = geometry.ExportToWkt()
+    return found
+
+
 def text_class(text: str, names: list[str]) -> int:
     """The model's class a SAM 3 text names (a binary model's foreground when no class has that name)."""
     wanted = text.strip().lower()
@@ -242,5 +268,5 @@ def text_class(text: str, names: list[str]) -> int:
 
 
 def _write(output: str, proposals: list[Proposal], crs: str, model: str) -> None:
-    write_polygon_layer(output, crs, FIELDS, ((p.wkt, (p.window, p.class_id, p.class_name, p.model_prob, p.sam_score,
+    write_layer(output, crs, FIELDS, ((p.wkt, (p.window, p.class_id, p.class_name, p.model_prob, p.sam_score,
                                                        p.prompt, p.scene, model)) for p in proposals))

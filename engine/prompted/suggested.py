@@ -6,12 +6,11 @@ they are read here by name, so a layer the user edited or copied (QGIS keeps the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
+from ..data.reproject import coordinate_transform, transform_geometry
+from ..data.vector_layer import VectorLayer, ogr_osr, whole_number
 from ..errors import DataError
-from ..io.locations import split_layer
-from ..runtime.environment import require
 
 WINDOW_FIELDS = ("rank", "scene")
 
@@ -38,49 +37,53 @@ class Window:
         return xmin + dx, ymin + dy, xmax - dx, ymax - dy
 
 
-def open_layer(source: str, what: str, update: bool = False) -> tuple[Any, Any]:
-    """(data source, layer) of ``file`` or ``file|layername=NAME``; DataError naming ``what`` when unreadable."""
-    ogr = require("osgeo.ogr")
-    path, name = split_layer(source)
-    data = ogr.Open(path, 1 if update else 0)
-    if data is None:
-        raise DataError(f"The {what} '{source}' could not be opened as a vector layer; give the GeoPackage it names.")
-    layer = data.GetLayerByName(name) if name else data.GetLayer(0)
-    if layer is None:
-        raise DataError(f"The {what} file '{path}' has no layer '{name}'.")
-    return data, layer
+    def in_crs(self, crs: str) -> Window:
+        """This window with its outline and bounds in ``crs`` (WKT; itself when it is in that CRS already or
+        either has none): its corners carried over vertex by vertex, so that a window suggest wrote in another
+        scene's CRS (scenes in two UTM zones) or the user saved in another CRS comes back to its scene's corners.
 
-
-def field_names(layer: Any) -> list[str]:
-    definition = layer.GetLayerDefn()
-    return [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+        Raises:
+            DataError: the outline cannot be carried into ``crs``.
+        """
+        ogr, osr = ogr_osr()
+        if not crs or not self.crs:
+            return self
+        source, target = (osr.SpatialReference(wkt=text) for text in (self.crs, crs))
+        for ref in (source, target):
+            ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        if source.IsSame(target):
+            return self
+        what = f"outline of window {self.rank} (windows layer)"
+        geometry = ogr.CreateGeometryFromWkt(self.wkt)
+        transform_geometry(geometry, coordinate_transform(source, target, what), source, target, what)
+        xmin, xmax, ymin, ymax = geometry.GetEnvelope()
+        return replace(self, wkt=geometry.ExportToWkt(), bounds=(xmin, ymin, xmax, ymax), crs=crs)
 
 
 def read_windows(source: str, ranks: list[int] | None = None, what: str = "windows layer") -> list[Window]:
-    """The windows of ``source`` (all, or those of ``ranks`` in that order), outlines in the layer's CRS.
+    """The windows of ``source`` (all, or those of ``ranks`` in that order), outlines in the layer's CRS; the
+    layer read through the one vector-layer reader (its filter honoured, one layer of several named).
 
     Raises:
-        DataError: not a windows layer of ``suggest``, or a rank it does not hold.
+        DataError: not a windows layer of ``suggest``, a rank that is no whole number, or a rank it does not hold.
     """
-    data, layer = open_layer(source, what)
-    names = {n.lower(): n for n in field_names(layer)}
-    missing = [f for f in WINDOW_FIELDS if f not in names]
-    if missing:
-        raise DataError(f"The {what} '{source}' lacks the field(s) {', '.join(missing)}: give the layer suggest "
-                        f"wrote (fields rank, scene, size_px).")
-    ref = layer.GetSpatialRef()
-    crs = ref.ExportToWkt() if ref is not None else ""
-    found: dict[int, Window] = {}
-    for feature in layer:
-        geometry = feature.GetGeometryRef()
-        rank = feature.GetField(names["rank"])
-        if geometry is None or geometry.IsEmpty() or rank is None:
-            continue
-        xmin, xmax, ymin, ymax = geometry.GetEnvelope()
-        size = feature.GetField(names["size_px"]) if "size_px" in names else None
-        found[int(rank)] = Window(int(rank), str(feature.GetField(names["scene"])), geometry.ExportToWkt(),
-                                  (xmin, ymin, xmax, ymax), crs, int(size) if size else None)
-    del data, layer  # closes the file
+    with VectorLayer(source, what) as layer:
+        names = layer.require_fields(WINDOW_FIELDS, "give the layer suggest wrote (fields rank, scene, size_px).")
+        size_field = layer.field("size_px")
+        crs = layer.crs_wkt()
+        found: dict[int, Window] = {}
+        for feature in layer:
+            geometry = feature.GetGeometryRef()
+            rank = feature.GetField(names["rank"])
+            if geometry is None or geometry.IsEmpty() or rank is None:
+                continue
+            advice = "give each window its rank as suggest wrote it."
+            rank = whole_number(rank, f"A window's rank in '{source}'", advice)
+            size = feature.GetField(size_field) if size_field else None
+            size = whole_number(size, f"The size_px of window {rank} in '{source}'", advice) if size else None
+            xmin, xmax, ymin, ymax = geometry.GetEnvelope()
+            found[rank] = Window(rank, str(feature.GetField(names["scene"])), geometry.ExportToWkt(),
+                                 (xmin, ymin, xmax, ymax), crs, size or None)
     if ranks is None:
         return [found[r] for r in sorted(found)]
     unknown = [r for r in ranks if r not in found]

@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..io.atomic import temporary_path
-from ..io.writers import commit_file, gdal_errors, remove_quietly, writing
-from ..runtime.environment import require
+from ..io.geopackage import add_default_style, write_layer
 
 STYLE = Path(__file__).with_name("windows.qml")
-FIELDS = (("rank", "int"), ("score", "real"), ("why", "str"), ("scene", "str"), ("col", "int"), ("row", "int"),
-          ("size_px", "int"), ("confidence", "real"), ("entropy", "real"), ("disagreement", "real"),
-          ("labelled", "real"), ("focus_class", "str"), ("top_class", "str"), ("top_share", "real"))
+FIELDS = (("rank", "OFTInteger"), ("score", "OFTReal"), ("why", "OFTString"), ("scene", "OFTString"),
+          ("col", "OFTInteger"), ("row", "OFTInteger"), ("size_px", "OFTInteger"), ("confidence", "OFTReal"),
+          ("entropy", "OFTReal"), ("disagreement", "OFTReal"), ("labelled", "OFTReal"), ("focus_class", "OFTString"),
+          ("top_class", "OFTString"), ("top_share", "OFTReal"))
 
 
 @dataclass
@@ -49,61 +48,18 @@ class SuggestedWindow:
 
 
 def write_windows(destination: str, windows: list[SuggestedWindow], crs: Any) -> str:
-    """Write ``windows`` as the layer ``suggested_windows`` of a new GeoPackage at ``destination``."""
-    destination_path = Path(destination)
-    tmp = temporary_path(destination_path, ".gpkg")
-    try:
-        _write(tmp, windows, crs, destination_path.stem)
-        commit_file(tmp, destination_path)
-    except BaseException:
-        remove_quietly(tmp)
-        raise
-    return str(destination_path)
+    """Write ``windows`` as the one layer of a new GeoPackage at ``destination`` (named after the file), with its
+    default style."""
+    def style(data: Any, name: str) -> None:
+        add_default_style(data, name, STYLE.read_text(encoding="utf-8"), "DualStream: windows to label, by rank")
+
+    rows = ((_outline(w.corners), [w.values()[name] for name, _ in FIELDS]) for w in windows)
+    write_layer(destination, crs, FIELDS, rows, geometry="Polygon", then=style)
+    return str(destination)
 
 
-def _write(path: Path, windows: list[SuggestedWindow], crs: Any, name: str) -> None:
-    gdal = require("osgeo.gdal")
-    ogr = require("osgeo.ogr")
-    osr = require("osgeo.osr")
-    kinds = {"int": ogr.OFTInteger, "real": ogr.OFTReal, "str": ogr.OFTString}
-    with gdal_errors(gdal), writing(path):
-        srs = None
-        if crs is not None:
-            srs = osr.SpatialReference()
-            srs.SetFromUserInput(crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs))
-            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-        layer = styles = feature = None
-        try:
-            layer = out.CreateLayer(name, srs=srs, geom_type=ogr.wkbPolygon, options=["SPATIAL_INDEX=YES"])
-            for field, kind in FIELDS:
-                layer.CreateField(ogr.FieldDefn(field, kinds[kind]))
-            layer.StartTransaction()
-            for window in windows:
-                feature = ogr.Feature(layer.GetLayerDefn())
-                for field, value in window.values().items():
-                    feature.SetField(field, value)
-                ring = ogr.Geometry(ogr.wkbLinearRing)
-                for x, y in [*window.corners, window.corners[0]]:
-                    ring.AddPoint_2D(float(x), float(y))
-                polygon = ogr.Geometry(ogr.wkbPolygon)
-                polygon.AddGeometry(ring)
-                feature.SetGeometry(polygon)
-                layer.CreateFeature(feature)
-            layer.CommitTransaction()
-            styles = out.CreateLayer("layer_styles", geom_type=ogr.wkbNone)
-            for field, kind in (("f_table_catalog", "str"), ("f_table_schema", "str"), ("f_table_name", "str"),
-                                ("f_geometry_column", "str"), ("styleName", "str"), ("styleQML", "str"),
-                                ("styleSLD", "str"), ("useAsDefault", "int"), ("description", "str"),
-                                ("owner", "str"), ("ui", "str"), ("update_time", "str")):
-                styles.CreateField(ogr.FieldDefn(field, kinds[kind]))
-            feature = ogr.Feature(styles.GetLayerDefn())
-            for field, value in (("f_table_catalog", ""), ("f_table_schema", ""), ("f_table_name", name),
-                                 ("f_geometry_column", "geom"), ("styleName", name),
-                                 ("styleQML", STYLE.read_text(encoding="utf-8")), ("styleSLD", ""),
-                                 ("useAsDefault", 1), ("description", "DualStream: windows to label, by rank"),
-                                 ("owner", ""), ("ui", ""), ("update_time", "")):
-                feature.SetField(field, value)
-            styles.CreateFeature(feature)
-        finally:
-            layer = styles = feature = out = None
+def _outline(corners: list[tuple[float, float]]) -> str:
+    """The window's polygon (WKT) through its corners, exactly: no vertex added, so that a window written in
+    another CRS than its scene's comes back to its scene's own corners."""
+    ring = ", ".join(f"{float(x)!r} {float(y)!r}" for x, y in [*corners, corners[0]])
+    return f"POLYGON(({ring}))"

@@ -250,6 +250,7 @@ def _window(candidates: Candidates, index: int, score: float, rank: int, grids: 
     col, row, size = int(candidates.col[index]), int(candidates.row[index]), candidates.size
     t = grids[scene].transform
     corners = [t * (col, row), t * (col + size, row), t * (col + size, row + size), t * (col, row + size)]
+    corners = _corners_in(corners, grids[scene].crs, grids[0].crs, cfg.images[scene])
     shares = candidates.shares[index]
     top = int(np.argmax(shares))
     return SuggestedWindow(
@@ -260,3 +261,17 @@ def _window(candidates: Candidates, index: int, score: float, rank: int, grids: 
         labelled=round(float(candidates.labelled[index]), 4),
         focus_class=class_names[int(candidates.focus[index])] if class_names else str(candidates.focus[index]),
         top_class=class_names[top] if class_names else str(top), top_share=round(float(shares[top]), 4))
+
+
+def _corners_in(corners: list[tuple[float, float]], crs: Any, layer_crs: Any, image: str) -> list[tuple[float, float]]:
+    """A window's corners carried from its scene's CRS into the layer's (the first scene's), vertex by vertex: the
+    layer has one CRS, and propose carries them back to the scene's exact corners."""
+    if crs is None or layer_crs is None or crs == layer_crs:
+        return corners
+    from rasterio.warp import transform
+
+    xs, ys = transform(crs, layer_crs, [c[0] for c in corners], [c[1] for c in corners])
+    if not np.isfinite(np.asarray([xs, ys], float)).all():
+        raise DataError(f"The windows of the scene '{image}' cannot be given in the CRS of the first scene "
+                        f"({layer_crs}); suggest scenes that lie in one region (one run per region).")
+    return list(zip(xs, ys))

@@ -15,6 +15,7 @@ from typing import Any
 
 from ...callbacks import Callback
 from ...io.atomic import write_text_atomic
+from ...io.geopackage import create_layer, new_geopackage
 from ...io.polygons import fields
 from ...io.writers import gdal_errors, writing
 from ...runtime.environment import require
@@ -39,12 +40,9 @@ def _open_or_create(path: Path, scene_layer: Any, ogr: Any) -> tuple[Any, Any]:
     if path.exists():
         source = ogr.Open(str(path), 1)
         return source, source.GetLayerByName(LAYER_NAME)
-    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    source = new_geopackage(path, "run's polygons layer")
     srs = scene_layer.GetSpatialRef()
-    layer = source.CreateLayer(LAYER_NAME, srs=srs, geom_type=ogr.wkbMultiPolygon, options=["SPATIAL_INDEX=YES"])
-    metric = srs is not None and bool(srs.IsProjected())
-    for name, kind in fields(metric):
-        layer.CreateField(ogr.FieldDefn(name, getattr(ogr, kind)))
+    layer = create_layer(source, LAYER_NAME, srs, fields(srs is not None and bool(srs.IsProjected())))
     return source, layer
 
 
