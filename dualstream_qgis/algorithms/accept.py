@@ -3,6 +3,7 @@ layer and the labelled area (GeoPackage files through the engine, one transactio
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from qgis.core import (
     QgsCoordinateTransform,
     QgsFeature,
+    QgsFeatureRequest,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
@@ -18,6 +20,7 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterVectorLayer,
     QgsProject,
+    QgsVectorFileWriter,
     QgsVectorLayer,
 )
 
@@ -61,8 +64,10 @@ class AcceptAlgorithm(DualStreamAlgorithm):
             "<i>class_id</i> in its class field) and the windows' outlines to the <b>Labelled area</b>. The "
             "accepted windows are the <b>Windows accepted</b> ranks, else the windows of the proposals given "
             "(the selected ones with <i>Selected features only</i>). Both layers may be GeoPackage layers (appended "
-            "in one transaction; stop editing them first) or scratch layers. Then train again with <b>Start from "
-            "model</b> set to the current model.</p>"
+            "in one transaction; stop editing them first) or scratch layers. A window accepted before (its outline "
+            "in the labelled area, or its polygons in the label layer) is refused with nothing appended, whatever "
+            "the kind of layer: no label goes into training twice. Then train again with <b>Start from model</b> "
+            "set to the current model.</p>"
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
@@ -86,39 +91,78 @@ class AcceptAlgorithm(DualStreamAlgorithm):
         proposals, _ = vector_source(self, parameters, self.PROPOSALS, context, feedback)
         windows, _ = vector_source(self, parameters, self.WINDOWS, context, feedback)
         scratch = Path(tempfile.mkdtemp(prefix="dualstream-accept-"))
-        targets = {key: _target(self, parameters, key, context, scratch) for key in (self.LABELS, self.LABELLED_AREA)}
-        api = engine_api()
-        settings = read_settings(self, parameters, context, "accept")
-        cfg = run_engine(api.AcceptConfig, proposals=proposals, windows=windows, labels=targets[self.LABELS][0],
-                         labelled_area=targets[self.LABELLED_AREA][0], **settings)
-        label_layer = targets[self.LABELS][1]
-        if label_layer is not None and label_layer.fields().lookupField(cfg.label_field) < 0:
-            raise QgsProcessingException(f"Parameter LABEL_FIELD_NAME: the label layer '{label_layer.name()}' has no "
-                                         f"field '{cfg.label_field}'; give its class field.")
-        result = run_engine(api.accept, cfg)
-        for path, layer in targets.values():
-            if layer is not None:
-                _append_scratch(path, layer, context)
+        try:
+            targets = [_target(self, parameters, key, context, scratch) for key in (self.LABELS, self.LABELLED_AREA)]
+            api = engine_api()
+            settings = read_settings(self, parameters, context, "accept")
+            cfg = run_engine(api.AcceptConfig, proposals=proposals, windows=windows, labels=targets[0].source,
+                             labelled_area=targets[1].source, **settings)
+            try:
+                result = run_engine(api.accept, cfg)
+            except QgsProcessingException as exc:
+                raise QgsProcessingException(_named(str(exc), targets)) from exc
+            for target in targets:
+                target.copy_back(context)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         for note in result.notes:
             feedback.pushInfo(render_message(note))
         feedback.pushInfo(f"Accepted window(s) {', '.join(map(str, result.windows))}: {len(result.polygons)} "
                           f"polygon(s) appended to the labels, {len(result.windows)} window(s) to the labelled area.")
-        feedback.pushInfo(render_message(_named(result.next_step, targets.values())))
+        feedback.pushInfo(render_message(_named(result.next_step, targets, "the scratch layer ")))
         return {"POLYGONS": len(result.polygons), "WINDOWS": len(result.windows)}
 
 
-def _named(text: str, targets: Any) -> str:
-    """``text`` with the files the engine appended to in place of a scratch layer named as that layer: the user
-    trains with their scratch layer, not with the temporary file it was copied from."""
-    for path, layer in targets:
-        if layer is not None:
-            text = text.replace(f"'{path}'", f"the scratch layer '{layer.name()}'")
+class _Target:
+    """A destination layer as the engine appends to it: a GeoPackage layer as it is; a scratch (memory) layer as a
+    GeoPackage copy of its features (so that windows and labels accepted before are found there the same way),
+    whose new features are then added to the scratch layer."""
+
+    def __init__(self, source: str, layer: QgsVectorLayer | None = None, copied: int = 0):
+        self.source, self.layer, self.copied = source, layer, copied
+
+    def copy_back(self, context: QgsProcessingContext) -> None:
+        """The features the engine appended to the copy (those after the ``copied`` ones) added to the layer."""
+        if self.layer is None:
+            return
+        written = QgsVectorLayer(self.source, "accepted", "ogr")
+        transform = QgsCoordinateTransform(written.crs(), self.layer.crs(), context.transformContext() or
+                                           QgsProject.instance().transformContext())
+        fields = self.layer.fields()
+        features = []
+        for index, source in enumerate(written.getFeatures(QgsFeatureRequest().addOrderBy("fid"))):
+            if index < self.copied:
+                continue
+            feature = QgsFeature(fields)
+            geometry = source.geometry()
+            geometry.transform(transform)
+            feature.setGeometry(geometry)
+            for position in range(fields.count()):
+                name = fields.at(position).name()
+                if source.fields().lookupField(name) >= 0:
+                    feature.setAttribute(position, source[name])
+            features.append(feature)
+        written = None  # the file is closed before its folder goes
+        if features and not self.layer.dataProvider().addFeatures(features):
+            raise QgsProcessingException(f"The scratch layer '{self.layer.name()}' did not take the accepted "
+                                         f"features.")
+        self.layer.updateExtents()
+        self.layer.triggerRepaint()
+
+
+def _named(text: str, targets: list[_Target], what: str = "") -> str:
+    """``text`` with the scratch layers' GeoPackage copies named as the layers the user chose (``what`` before
+    each name): the user trains with their scratch layer, not with the temporary file it was copied from."""
+    for target in targets:
+        if target.layer is not None:
+            text = text.replace(f"'{target.source}'", f"{what}'{target.layer.name()}'").replace(
+                target.source, target.layer.name())
     return text
 
 
 def _target(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], name: str, context: QgsProcessingContext,
-            scratch: Path) -> tuple[str, QgsVectorLayer | None]:
-    """(what the engine appends to, the scratch layer to copy into afterwards or None) of a destination layer."""
+            scratch: Path) -> _Target:
+    """What the engine appends to for the destination parameter ``name``."""
     layer = alg.parameterAsVectorLayer(parameters, name, context)
     if layer is None or not layer.isValid():
         raise QgsProcessingException(f"Parameter {name}: choose a polygon layer (a GeoPackage or a scratch layer).")
@@ -126,31 +170,22 @@ def _target(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], name: str, 
         raise QgsProcessingException(f"Parameter {name}: '{layer.name()}' is being edited; save and stop editing it, "
                                      f"then accept again (nothing was appended).")
     if layer.providerType() == "memory":
-        return str(scratch / f"{name.lower()}.gpkg"), layer  # the engine writes a new file, copied in below
+        return _copied(layer, name, scratch / f"{name.lower()}.gpkg", context)
     if layer.providerType() != "ogr":
         raise QgsProcessingException(f"Parameter {name}: '{layer.name()}' ({layer.providerType()}) cannot be "
                                      f"appended to; use a GeoPackage or a scratch layer.")
-    return layer.source(), None
+    return _Target(layer.source())
 
 
-def _append_scratch(path: str, layer: QgsVectorLayer, context: QgsProcessingContext) -> None:
-    """The features the engine wrote to ``path`` added to the scratch ``layer`` (same-named fields copied)."""
-    written = QgsVectorLayer(path, "accepted", "ogr")
-    transform = QgsCoordinateTransform(written.crs(), layer.crs(), context.transformContext() or
-                                       QgsProject.instance().transformContext())
-    fields = layer.fields()
-    features = []
-    for source in written.getFeatures():
-        feature = QgsFeature(fields)
-        geometry = source.geometry()
-        geometry.transform(transform)
-        feature.setGeometry(geometry)
-        for index in range(fields.count()):
-            name = fields.at(index).name()
-            if source.fields().lookupField(name) >= 0:
-                feature.setAttribute(index, source[name])
-        features.append(feature)
-    if not layer.dataProvider().addFeatures(features):
-        raise QgsProcessingException(f"The scratch layer '{layer.name()}' did not take the accepted features.")
-    layer.updateExtents()
-    layer.triggerRepaint()
+def _copied(layer: QgsVectorLayer, name: str, path: Path, context: QgsProcessingContext) -> _Target:
+    """The scratch ``layer`` written whole (its CRS, geometry type, fields and features) to the GeoPackage
+    ``path``, for the engine to check and append to."""
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    options.layerName = path.stem
+    options.fileEncoding = "UTF-8"
+    error = QgsVectorFileWriter.writeAsVectorFormatV3(layer, str(path), context.transformContext(), options)
+    if error[0] != 0:
+        raise QgsProcessingException(f"Parameter {name}: the scratch layer '{layer.name()}' could not be handed over "
+                                     f"({error[1]}); save it as a GeoPackage and accept into that.")
+    return _Target(str(path), layer, layer.featureCount())

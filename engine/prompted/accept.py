@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from ..config.proposals import AcceptConfig
+from ..data.vector_layer import VectorLayer, whole_number
 from ..errors import ConfigError, DataError, OutputError, mention
+from ..io.geopackage import Fields, create_layer, new_geopackage
 from ..io.locations import local_file, split_layer
+from ..io.writers import remove_quietly
 from ..runtime.environment import require
-from .suggested import Window, field_names, open_layer, read_windows
+from .suggested import Window, read_windows
 
 
 @dataclass
@@ -74,28 +77,29 @@ def check_request(cfg: AcceptConfig) -> None:
 
 def read_proposals(source: str, window_ids: list[int] | None) -> tuple[list[Accepted], list[int], Any]:
     """The proposals of the accepted windows, the windows (given, else those of the features) and the layer's
-    spatial reference."""
-    data, layer = open_layer(source, "proposals layer")
-    names = {n.lower(): n for n in field_names(layer)}
-    missing = [f for f in ("window", "class_id") if f not in names]
-    if missing:
-        raise DataError(f"The proposals layer '{source}' lacks the field(s) {', '.join(missing)}: give the layer "
-                        f"propose wrote (window, class_id, ...), edited as you like.")
-    ref = layer.GetSpatialRef()
-    ref = ref.Clone() if ref is not None else None
-    wanted = set(window_ids) if window_ids is not None else None
-    found = []
-    for feature in layer:
-        geometry = feature.GetGeometryRef()
-        window, class_id = feature.GetField(names["window"]), feature.GetField(names["class_id"])
-        if geometry is None or geometry.IsEmpty() or window is None:
-            continue
-        if wanted is not None and int(window) not in wanted:
-            continue
-        if class_id is None:
-            raise DataError(f"A proposal of window {window} in '{source}' has no class_id; give it the class.")
-        found.append(Accepted(int(window), int(class_id), geometry.ExportToWkt()))
-    del data, layer
+    spatial reference; the layer read through the one vector-layer reader (its filter honoured)."""
+    with VectorLayer(source, "proposals layer") as layer:
+        names = layer.require_fields(("window", "class_id"), "give the layer propose wrote (window, class_id, "
+                                                              "...), edited as you like.")
+        ref = layer.srs()
+        wanted = set(window_ids) if window_ids is not None else None
+        found = []
+        for feature in layer:
+            geometry = feature.GetGeometryRef()
+            window, class_id = feature.GetField(names["window"]), feature.GetField(names["class_id"])
+            if geometry is None or geometry.IsEmpty() or window is None:
+                continue
+            window = whole_number(window, f"A proposal's window in '{source}'", "give it its window's rank.")
+            if wanted is not None and window not in wanted:
+                continue
+            if class_id is None:
+                raise DataError(f"A proposal of window {window} in '{source}' has no class_id; give it the class.")
+            class_id = whole_number(class_id, f"The class_id of a proposal of window {window} in '{source}'",
+                                    "give it a class number (0 background, 1, 2, ... as the model's classes).")
+            if class_id < 0:
+                raise DataError(f"A proposal of window {window} in '{source}' has the class_id {class_id}; give it a "
+                                f"class number from 0.")
+            found.append(Accepted(window, class_id, geometry.ExportToWkt()))
     windows = list(window_ids) if window_ids is not None else sorted({p.window for p in found})
     if not windows:
         raise DataError(f"The proposals layer '{source}' holds no proposal to accept; give "
@@ -103,40 +107,58 @@ def read_proposals(source: str, window_ids: list[int] | None) -> tuple[list[Acce
     return found, windows, ref
 
 
+POLYGON_TYPES = ("wkbPolygon", "wkbMultiPolygon", "wkbCurvePolygon", "wkbMultiSurface", "wkbUnknown")
+
+
 class _Target:
     """A GeoPackage layer opened for appending (created when missing), with its transform from ``source_ref``."""
 
-    def __init__(self, source: str, what: str, key: str, fields: dict[str, int], source_ref: Any):
+    def __init__(self, source: str, what: str, fields: Fields, source_ref: Any):
         ogr, osr = require("osgeo.ogr"), require("osgeo.osr")
-        path, name = split_layer(source)
-        name = name or Path(path).stem
-        self.source, self.what, self.key = source, what, key
+        path, wanted = split_layer(source)
+        self.source, self.what = source, what
+        self.made = None if Path(path).exists() else Path(path)  # a new file: removed again when the run fails
         try:
-            if Path(path).exists():
-                self.data = ogr.Open(path, 1)
-                if self.data is None:
-                    raise OutputError(f"The {what} '{source}' cannot be opened for writing; check that it is a "
-                                      f"GeoPackage you may write and that no other program holds it.")
-                self.layer = self.data.GetLayerByName(split_layer(source)[1]) if split_layer(source)[1] else (
-                    self.data.GetLayer(0) if self.data.GetLayerCount() == 1 else self.data.GetLayerByName(name))
-            else:
-                self.data = ogr.GetDriverByName("GPKG").CreateDataSource(path)
-                self.layer = None
+            self.data = ogr.Open(path, 1) if self.made is None else new_geopackage(path, what)
+            if self.data is None:
+                raise OutputError(f"The {what} '{source}' cannot be opened for writing; check that it is a "
+                                  f"GeoPackage you may write and that no other program holds it.")
+            self.layer = self._pick(wanted)
             if self.layer is None:
-                self.layer = self.data.CreateLayer(name, srs=source_ref, geom_type=ogr.wkbMultiPolygon)
-                for field_name, kind in fields.items():
-                    self.layer.CreateField(ogr.FieldDefn(field_name, kind))
+                self.layer = create_layer(self.data, wanted or Path(path).stem, source_ref, fields)
         except RuntimeError as exc:
             raise OutputError(f"The {what} '{source}' cannot be written ({exc}); close it in other programs (in QGIS, "
                               f"stop editing it) and try again.") from exc
+        kind = ogr.GT_Flatten(self.layer.GetGeomType())
+        if kind not in {getattr(ogr, name) for name in POLYGON_TYPES}:
+            raise DataError(f"The {what} '{source}' is a layer of {ogr.GeometryTypeToName(kind).lower()}s; accept "
+                            f"appends polygons: give a polygon layer (or a new file).")
         ref = self.layer.GetSpatialRef()
         self.transform = None
         if ref is not None and source_ref is not None and not ref.IsSame(source_ref):
             for r in (ref, source_ref):
                 r.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
             self.transform = osr.CoordinateTransformation(source_ref, ref)
-        self.fields = {n.lower(): n for n in field_names(self.layer)}
+        definition = self.layer.GetLayerDefn()
+        self.types = {definition.GetFieldDefn(i).GetName(): definition.GetFieldDefn(i).GetType()
+                      for i in range(definition.GetFieldCount())}
+        self.fields = {n.lower(): n for n in self.types}
         self.open = False
+
+    def _pick(self, wanted: str | None) -> Any:
+        """The layer named, or the file's only layer with geometry; None when it is to be made; DataError for a
+        file of several layers and none named (appending to the first would be a silent guess)."""
+        ogr = require("osgeo.ogr")
+        if wanted:
+            return self.data.GetLayerByName(wanted)
+        layers = [self.data.GetLayer(i) for i in range(self.data.GetLayerCount())]
+        spatial = [layer for layer in layers if layer.GetGeomType() != ogr.wkbNone]
+        if len(spatial) > 1:
+            path = split_layer(self.source)[0]
+            raise DataError(f"The {self.what} '{path}' holds {len(spatial)} layers "
+                            f"({', '.join(layer.GetName() for layer in spatial)}); name the one to append to as "
+                            f"'{path}|layername=NAME' (in QGIS: choose that layer).")
+        return spatial[0] if spatial else None
 
     def field(self, wanted: str) -> str:
         if wanted.lower() not in self.fields:
@@ -144,6 +166,34 @@ class _Target:
                             f"{', '.join(self.fields.values()) or 'none'}); give the class field as "
                             f"{mention('accept.label_field')}.")
         return self.fields[wanted.lower()]
+
+    def value(self, name: str, number: int, classes: bool = False) -> int | float | str:
+        """``number`` as the field ``name`` takes it; a text field as its digits, refused for a class field whose
+        values are class names (``classes``): a number among names would be a class of its own in training."""
+        ogr = require("osgeo.ogr")
+        kind = self.types[name]
+        if kind in (ogr.OFTInteger, ogr.OFTInteger64):
+            return int(number)
+        if kind == ogr.OFTReal:
+            return float(number)
+        if kind != ogr.OFTString:
+            raise DataError(f"The field '{name}' of the {self.what} '{self.source}' is of type "
+                            f"{ogr.GetFieldTypeName(kind)}, not a number; give an integer field.")
+        if classes:
+            quoted = name.replace('"', '""')
+            table = self.layer.GetName().replace('"', '""')
+            found = self.data.ExecuteSQL(f'SELECT DISTINCT "{quoted}" FROM "{table}"')
+            try:
+                names = sorted(str(f.GetField(0)) for f in found if f.GetField(0) is not None
+                               and str(f.GetField(0)).strip() and not str(f.GetField(0)).strip().isdigit())
+            finally:
+                self.data.ReleaseResultSet(found)
+            if names:
+                raise DataError(f"The {self.what} '{self.source}' keeps its classes as text in the field '{name}' "
+                                f"('{names[0]}'), and accept writes class numbers: give a layer with an integer "
+                                f"class field ({mention('accept.label_field')}), or a new file. Nothing was "
+                                f"appended.")
+        return str(int(number))
 
     def write(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
         """Add ``rows`` (WKT, field values) inside a transaction left open for :meth:`commit` (or
@@ -154,10 +204,7 @@ class _Target:
                 raise RuntimeError("the transaction could not start")
             self.open = True
             for wkt, values in rows:
-                geometry = ogr.CreateGeometryFromWkt(wkt)
-                if self.transform is not None:
-                    geometry.Transform(self.transform)
-                for part in self._parts(geometry):
+                for part in self._parts(self._geometry(wkt)):
                     feature = ogr.Feature(self.layer.GetLayerDefn())
                     for name, value in values.items():
                         feature.SetField(name, value)
@@ -184,24 +231,39 @@ class _Target:
         return OutputError(f"Nothing was appended to the {self.what} '{self.source}': {exc}. If QGIS or another "
                            f"program is editing it, save and stop editing, then accept again.")
 
-    def covers(self, wkt: str) -> bool:
-        """Whether the layer's features already cover 99 % of the polygon ``wkt`` (in the source CRS)."""
-        ogr = require("osgeo.ogr")
-        geometry = ogr.CreateGeometryFromWkt(wkt)
+    def _geometry(self, wkt: str) -> Any:
+        """The polygon ``wkt`` (in the source CRS) in the layer's CRS."""
+        geometry = require("osgeo.ogr").CreateGeometryFromWkt(wkt)
         if self.transform is not None:
             geometry.Transform(self.transform)
+        return geometry
+
+    def _near(self, geometry: Any) -> list[Any]:
+        """The geometries of the layer's features whose boxes meet ``geometry``'s."""
         xmin, xmax, ymin, ymax = geometry.GetEnvelope()
         self.layer.SetSpatialFilterRect(xmin, ymin, xmax, ymax)
         try:
-            covered = 0.0
-            for feature in self.layer:
-                other = feature.GetGeometryRef()
-                if other is not None and other.Intersects(geometry):
-                    covered += other.Intersection(geometry).GetArea()
+            return [f.GetGeometryRef().Clone() for f in self.layer if f.GetGeometryRef() is not None]
         finally:
             self.layer.SetSpatialFilter(None)
             self.layer.ResetReading()
+
+    def covers(self, wkt: str) -> bool:
+        """Whether the layer's features already cover 99 % of the polygon ``wkt`` (in the source CRS)."""
+        geometry = self._geometry(wkt)
+        covered = sum(other.Intersection(geometry).GetArea() for other in self._near(geometry)
+                      if other.Intersects(geometry))
         return geometry.GetArea() > 0 and covered >= 0.99 * geometry.GetArea()
+
+    def holds(self, wkt: str) -> bool:
+        """Whether every part of the polygon ``wkt`` (in the source CRS) is a feature of the layer already (the same
+        outline, to a millionth of its area): a label accepted before."""
+        parts = self._parts(self._geometry(wkt))
+        for part in parts:
+            area = max(part.GetArea(), 1e-12)
+            if not any(other.SymDifference(part).GetArea() <= 1e-6 * area for other in self._near(part)):
+                return False
+        return bool(parts)
 
     def _parts(self, geometry: Any) -> list[Any]:
         """``geometry`` as the layer takes it: a polygon layer gets one feature per part (a GeoPackage layer
@@ -232,33 +294,33 @@ def accept(cfg: AcceptConfig) -> AcceptResult:
     previous = gdal.GetUseExceptions()
     gdal.UseExceptions()
     labels = area = None
+    done = False
     try:
-        ogr = require("osgeo.ogr")
-        labels = _Target(cfg.labels, "label layer", "accept.labels", {cfg.label_field: ogr.OFTInteger}, ref)
+        labels = _Target(cfg.labels, "label layer", [(cfg.label_field, "OFTInteger")], ref)
         class_field = labels.field(cfg.label_field)
-        area = _Target(cfg.labelled_area, "labelled area", "accept.labelled_area", {"window": ogr.OFTInteger},
-                       window_ref)
+        area = _Target(cfg.labelled_area, "labelled area", [("window", "OFTInteger")], window_ref)
         window_field = area.fields.get("window")
-        again = [w.rank for w in windows if area.covers(w.wkt)]
-        if again:
-            raise DataError(f"Window(s) {', '.join(map(str, again))} lie inside the labelled area "
-                            f"'{cfg.labelled_area}' already (accepted before?); accepting again would add their "
-                            f"labels twice. Give the windows not yet accepted; nothing was appended.")
+        _refuse_again(cfg, windows, polygons, labels, area)
+        values = {p.class_id: labels.value(class_field, p.class_id, classes=True) for p in polygons}
         # both written before either is committed, so a locked layer stops the run with neither changed; two
         # layers of one file share its lock (one writer at a time): there each is written and committed in turn
         shared = _same(split_layer(cfg.labels)[0], split_layer(cfg.labelled_area)[0])
-        labels.write([(p.wkt, {class_field: p.class_id}) for p in polygons])
+        labels.write([(p.wkt, {class_field: values[p.class_id]}) for p in polygons])
         if shared:
             labels.commit()
-        area.write([(w.wkt, {window_field: w.rank} if window_field else {}) for w in windows])
+        area.write([(w.wkt, {window_field: area.value(window_field, w.rank)} if window_field else {})
+                    for w in windows])
         if not shared:
             labels.commit()
         area.commit()
+        done = True
     finally:
         for target in (labels, area):
             if target is not None:
                 target.rollback()
                 target.close()
+                if not done and target.made is not None:
+                    remove_quietly(target.made)  # a file this run made, left empty
         if not previous:
             gdal.DontUseExceptions()
     notes = [f"Window {w}: no polygon accepted, taken as all background." for w in ids
@@ -268,3 +330,20 @@ def accept(cfg: AcceptConfig) -> AcceptResult:
             f"{cfg.label_field}, {mention('data.train_scenes#aoi')} '{cfg.labelled_area}'), then suggest again "
             f"with the same labelled area.")
     return AcceptResult(cfg.labels, cfg.labelled_area, ids, polygons, notes, step)
+
+
+def _refuse_again(cfg: AcceptConfig, windows: list[Window], polygons: list[Accepted], labels: _Target,
+                  area: _Target) -> None:
+    """DataError when a window lies in the labelled area already, or a polygon is in the labels already: accepting
+    again would add labels twice (training would count them twice). The same check for every layer: a scratch
+    layer reaches here as a GeoPackage copy of its features."""
+    again = [w.rank for w in windows if area.covers(w.wkt)]
+    if again:
+        raise DataError(f"Window(s) {', '.join(map(str, again))} lie inside the labelled area "
+                        f"'{cfg.labelled_area}' already (accepted before?); accepting again would add their "
+                        f"labels twice. Give the windows not yet accepted; nothing was appended.")
+    held = sorted({p.window for p in polygons if labels.holds(p.wkt)})
+    if held:
+        raise DataError(f"Polygons of window(s) {', '.join(map(str, held))} are in the label layer '{cfg.labels}' "
+                        f"already (accepted before, into another labelled area?); accepting again would add them "
+                        f"twice. Give the windows not yet accepted; nothing was appended.")

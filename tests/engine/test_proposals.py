@@ -242,3 +242,113 @@ def test_propose_progress_moves_window_by_window_through_segment_anythings_work(
     prompts = sum(blobs for _rank, blobs, _count in result.windows)
     inside = [v for v in values if round(v * windows, 6) % 1]  # values between two windows' starts
     assert len(inside) >= prompts + 2 * windows, (inside, prompts)
+
+
+def test_propose_with_a_damaged_sam_folder_is_one_error(loop, tmp_path, capsys):
+    from tests.engine.prompted_models import damaged_folders
+
+    out = tmp_path / "p.gpkg"
+    for folder, words in damaged_folders(loop["sam"], tmp_path).values():
+        assert main(["propose", "--windows", str(loop["windows"]), "--model", loop["model"], "--sam", str(folder),
+                     "--device", "cpu", "--backend", "torch", "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert str(folder) in err and all(w in err.lower() for w in words) and "Traceback" not in err, err
+        assert not out.exists()
+
+
+def _inside(rows: list[dict], crs: object, field: str) -> dict[int, tuple[str, tuple[float, float, float, float]]]:
+    """{id: (scene, envelope in the scene's CRS)} of features whose outlines are in ``crs``."""
+    import rasterio
+    from osgeo import ogr, osr
+
+    found = {}
+    for row in rows:
+        with rasterio.open(row["scene"]) as scene:
+            target = osr.SpatialReference(wkt=scene.crs.to_wkt())
+        target.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        geometry = ogr.CreateGeometryFromWkt(row["wkt"])
+        geometry.Transform(osr.CoordinateTransformation(crs, target))
+        xmin, xmax, ymin, ymax = geometry.GetEnvelope()
+        box = found.get(row[field], (row["scene"], (xmin, ymin, xmax, ymax)))[1]
+        found[row[field]] = (row["scene"], (min(box[0], xmin), min(box[1], ymin), max(box[2], xmax),
+                                            max(box[3], ymax)))
+    return found
+
+
+def _crs(path: Path) -> object:
+    from osgeo import ogr, osr
+
+    data = ogr.Open(str(path))  # kept open while its layer is read (OGR crashes otherwise)
+    ref = data.GetLayer(0).GetSpatialRef().Clone()
+    ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return ref
+
+
+def test_scenes_in_two_utm_zones_keep_their_windows_where_they_are(loop, tmp_path):
+    """suggest over scenes in UTM zones 33 and 34 writes every window in one CRS, each over its own scene (before:
+    the second zone's windows written with the first scene's CRS, hundreds of km away), and propose reads them
+    back to their scene's exact pixels."""
+    import rasterio
+
+    scenes = [synthetic.make_scene(tmp_path, f"zone{z}", size=(96, 96), seed=z, aux_channels=0, crs=f"EPSG:326{z}",
+                                   origin=origin)["image"] for z, origin in ((33, (500000, 4100000)),
+                                                                             (34, (300000, 4200000)))]
+    windows, proposals = tmp_path / "windows.gpkg", tmp_path / "proposals.gpkg"
+    assert main(["suggest", "--model", loop["model"], "--image", *scenes[:1], "--image", scenes[1], "--count", "4",
+                 "--window", "32", "--tta", "none", "--device", "cpu", "--backend", "torch", "--out", str(windows),
+                 "--quiet"]) == 0
+    placed = _inside(_features(windows), _crs(windows), "rank")
+    assert {scene for scene, _ in placed.values()} == set(scenes)  # windows in both scenes
+    for scene, (xmin, ymin, xmax, ymax) in placed.values():
+        with rasterio.open(scene) as image:
+            bounds = image.bounds
+        assert bounds.left - 1e-6 <= xmin and xmax <= bounds.right + 1e-6
+        assert bounds.bottom - 1e-6 <= ymin and ymax <= bounds.top + 1e-6
+        assert abs(xmax - xmin - 32) < 1e-6 and abs(ymax - ymin - 32) < 1e-6  # the scene's own 32 x 32 pixels
+    assert main(["propose", "--windows", str(windows), "--model", loop["model"], "--sam", str(loop["sam"]),
+                 "--device", "cpu", "--backend", "torch", "--min-pixels", "4", "--out", str(proposals),
+                 "--quiet"]) == 0
+    found = _inside(_features(proposals), _crs(proposals), "window")
+    assert {scene for scene, _ in found.values()} == set(scenes)
+    for window, (scene, (xmin, ymin, xmax, ymax)) in found.items():  # inside its window, on its scene
+        wx0, wy0, wx1, wy1 = placed[window][1]
+        assert placed[window][0] == scene
+        assert wx0 - 1e-6 <= xmin and xmax <= wx1 + 1e-6 and wy0 - 1e-6 <= ymin and ymax <= wy1 + 1e-6
+
+
+def test_a_windows_layer_saved_in_another_crs_proposes_the_same(loop, tmp_path, capsys):
+    """The windows layer saved in EPSG:4326 (before: PROJ's "utm: Invalid latitude", the model's boxes tagged
+    with the layer's CRS) gives the same proposals, in the scene's CRS."""
+    from osgeo import gdal
+
+    lonlat, out = tmp_path / "windows4326.gpkg", tmp_path / "p.gpkg"
+    gdal.VectorTranslate(str(lonlat), str(loop["windows"]), dstSRS="EPSG:4326", reproject=True)
+    assert main(["propose", "--windows", str(lonlat), "--model", loop["model"], "--sam", str(loop["sam"]),
+                 "--device", "cpu", "--backend", "torch", "--min-pixels", "4", "--out", str(out), "--quiet"]) == 0
+    assert _crs(out).IsSame(_crs(loop["proposals"]))
+    mine, theirs = _features(out), _features(loop["proposals"])
+    assert len(mine) == len(theirs) > 0
+    for a, b in zip(mine, theirs):
+        assert (a["window"], a["class_id"]) == (b["window"], b["class_id"])
+        assert _same_shape(a["wkt"], b["wkt"])
+
+
+def test_accept_refuses_labels_accepted_before_into_another_area(loop, tmp_path, capsys):
+    """The same window accepted into the same labels but another labelled area: refused, nothing appended (before:
+    every polygon twice in the labels). A text class field of numbers takes the class as its digits."""
+    from osgeo import ogr
+
+    labels = tmp_path / "labels.gpkg"
+    data = ogr.GetDriverByName("GPKG").CreateDataSource(str(labels))
+    layer = data.CreateLayer("labels", srs=_crs(loop["proposals"]), geom_type=ogr.wkbMultiPolygon)
+    layer.CreateField(ogr.FieldDefn("class", ogr.OFTString))
+    data = layer = None
+    base = ["accept", "--proposals", str(loop["proposals"]), "--windows", str(loop["windows"]), "--window", "1",
+            "--labels", str(labels), "--labelled-area"]
+    assert main(base + [str(tmp_path / "one.gpkg"), "--quiet"]) == 0
+    count = len(_features(labels))
+    assert count > 0 and {row["class"] for row in _features(labels)} == {"1"}
+    assert main(base + [str(tmp_path / "two.gpkg")]) == 2
+    err = capsys.readouterr().err
+    assert "window(s) 1 are in the label layer" in err and "twice" in err
+    assert len(_features(labels)) == count and not (tmp_path / "two.gpkg").exists()

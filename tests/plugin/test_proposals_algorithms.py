@@ -102,3 +102,42 @@ def test_suggests_help_describes_the_loop_through_propose_and_accept(plugin):
     steps = [registry.algorithmById(f"dualstream:{name}").displayName() for name in ("propose", "accept", "train")]
     assert all(f"<b>{name}</b>" in loop for name in steps), loop
     assert loop.index(steps[0]) < loop.index(steps[1]) < loop.index(steps[2])
+
+
+def test_accept_into_scratch_layers_twice_is_refused_and_leaves_no_folder(plugin, round_one, tmp_path, monkeypatch):
+    """Scratch label and labelled-area layers, as a user makes them: the second Accept of the same window, and an
+    Accept with no selection (every window of the proposals), are refused with nothing appended, as with a
+    GeoPackage (before: labels 9 -> 10 -> 11, the area 4 -> 5 -> 6, silently); the refusal names the scratch
+    layer, not a temporary file, and no run leaves a folder in the temporary folder."""
+    import tempfile
+
+    import processing
+    from qgis.core import QgsProcessingException, QgsProject, QgsVectorLayer
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    proposals = tmp_path / "proposals.gpkg"
+    assert main(["propose", "--windows", str(round_one["windows"]), "--model", round_one["model"], "--sam",
+                 str(round_one["sam"]), "--device", "cpu", "--backend", "torch", "--min-pixels", "4", "--out",
+                 str(proposals), "--quiet"]) == 0
+    labels = QgsVectorLayer("MultiPolygon?crs=EPSG:3857&field=class:integer", "my labels", "memory")
+    area = QgsVectorLayer("Polygon?crs=EPSG:4326", "my labelled area", "memory")
+    for layer in (labels, area):
+        QgsProject.instance().addMapLayer(layer)
+    params = {"PROPOSALS": str(proposals), "WINDOWS": str(round_one["windows"]), "LABELS": labels,
+              "LABELLED_AREA": area}
+    try:
+        first = processing.run("dualstream:accept", dict(params, WINDOW_IDS="1"))
+        counts = labels.featureCount(), area.featureCount()
+        assert counts == (first["POLYGONS"], 1) and first["POLYGONS"] > 0
+        for again in (dict(params, WINDOW_IDS="1"), params):  # the same window; every window, 1 among them
+            with pytest.raises(QgsProcessingException, match="lie inside the labelled area 'my labelled area' "
+                                                             "already"):
+                processing.run("dualstream:accept", again)
+            assert (labels.featureCount(), area.featureCount()) == counts
+        second = processing.run("dualstream:accept", dict(params, WINDOW_IDS="2"))
+        assert (labels.featureCount(), area.featureCount()) == (counts[0] + second["POLYGONS"], 2)
+        assert list((tmp_path / "tmp").iterdir()) == []
+    finally:
+        for layer in (labels, area):
+            QgsProject.instance().removeMapLayer(layer.id())
