@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from ..api import READING_GROUP, UNITS_GROUP, SuggestConfig, render, suggest
+from ..api import READING_GROUP, UNITS_GROUP, ConfigError, SuggestConfig, render, suggest
 from .main import Command, say
 from .options import OptionGroups, add_settings, flag_name, given_settings
 
@@ -20,8 +20,8 @@ from .options import OptionGroups, add_settings, flag_name, given_settings
 def add_arguments(p: argparse.ArgumentParser) -> None:
     groups = OptionGroups(p, "input and output", READING_GROUP, UNITS_GROUP, "suggest")
     add_settings(groups, "suggest")
-    groups["input and output"].add_argument("--aoi", dest="suggest.labelled_area", metavar="LAYER",
-                                            default=argparse.SUPPRESS, help="the old name of --labelled-area")
+    groups["input and output"].add_argument("--aoi", dest="old_aoi", metavar="LAYER", default=None,
+                                            help="the old name of --labelled-area")
     p.add_argument("--quiet", action="store_true", help="only the result")
     p.add_argument("--json", action="store_true", help="print the windows as JSON on stdout")
 
@@ -29,7 +29,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from .progress import TqdmCallback
 
-    cfg = SuggestConfig(**given_settings(args, "suggest"))
+    settings = given_settings(args, "suggest")
+    if args.old_aoi is not None:  # the old name: one of the two, never one silently over the other
+        if "labelled_area" in settings:
+            raise ConfigError(f"--aoi is the old name of --labelled-area, and both were given ('{args.old_aoi}' and "
+                              f"'{settings['labelled_area']}'); give the labelled area once, as --labelled-area.")
+        settings["labelled_area"] = args.old_aoi
+    cfg = SuggestConfig(**settings)
     with TqdmCallback(quiet=args.quiet) as callback:
         result = suggest(cfg, callback)
         for note in result.notes:

@@ -1,7 +1,8 @@
-"""A CRS setting checked as the settings are made (an extent's CRS): GDAL must know it."""
+"""An extent and its CRS checked as the settings are made: four finite bounds, max above min; a CRS GDAL knows."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..errors import ConfigError
@@ -24,3 +25,22 @@ def check_crs(crs: Any, what: str) -> None:
         raise ConfigError(f"The {what} '{crs}' is not a coordinate reference system GDAL knows{cause}; give an EPSG "
                           f"code such as EPSG:4326 or EPSG:32633, a WKT or PROJ string, or leave it out to use the "
                           f"image's CRS.")
+
+
+def checked_extent(extent: Any, what: str) -> list[float] | None:
+    """``extent`` (xmin, ymin, xmax, ymax) as four floats, None as None; ConfigError naming ``what`` (the setting,
+    ``mention``-marked) unless there are four finite numbers with xmin < xmax and ymin < ymax."""
+    if extent is None:
+        return None
+    values = list(extent)
+    if len(values) != 4:
+        raise ConfigError(f"{what} must be xmin, ymin, xmax, ymax (got {values}).")
+    try:
+        bounds = [float(v) for v in values]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what} must be four numbers xmin, ymin, xmax, ymax (got {values}).") from exc
+    if not all(math.isfinite(v) for v in bounds):
+        raise ConfigError(f"{what} must be four finite numbers (got {values}); give the window's bounds in map units.")
+    if not (bounds[0] < bounds[2] and bounds[1] < bounds[3]):
+        raise ConfigError(f"{what} must have xmin < xmax and ymin < ymax (got {bounds}).")
+    return bounds

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
+from .crs import checked_extent
 from .polygons import PolygonOptions, check_polygon_settings
 from .reading import ImageReading
 from .units import ValueUnits
@@ -135,11 +136,7 @@ class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
               f"{mention('segment.low_confidence')} must be in [0, 1] (got {self.low_confidence}).")
         check(self.prefetch >= 1, f"prefetch must be >= 1 batch (got {self.prefetch}).")
         check_polygon_settings(self, "segment")
-        if self.extent is not None:
-            check(len(self.extent) == 4, f"extent must be [xmin, ymin, xmax, ymax] (got {self.extent}).")
-            self.extent = [float(v) for v in self.extent]
-            check(self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
-                   f"extent must have xmin < xmax and ymin < ymax (got {self.extent}).")
+        self.extent = checked_extent(self.extent, f"extent ({mention('segment.extent')})")
         if self.extent_crs is not None and str(self.extent_crs).strip():
             from .crs import check_crs
 

@@ -5,12 +5,17 @@ Each field declares how the command line and the Processing algorithm *Label wit
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
+from .crs import checked_extent
 from .values import DEVICES
+
+#: the largest class number a label takes: a class raster holds classes as UInt16, 65535 its nodata
+MAX_CLASS = 65534
 
 TREATMENT_CHOICES = ("auto", "regularise", "smooth", "as_is")
 
@@ -55,8 +60,8 @@ class PromptedConfig(Settings):
     output: str = setting("", flag="--out", metavar="LABELS.gpkg", group="input and output", param="OUTPUT",
                           custom_qgis=True, label="Labels",
                           help="GeoPackage of the polygons to write (class, score, prompt).")
-    class_value: int = setting(1, metavar="N", group="label", label="Class value", minimum=0,
-                               help="The class number every polygon gets (the labels' class_id).")
+    class_value: int = setting(1, metavar="N", group="label", label="Class value", minimum=0, maximum=MAX_CLASS,
+                               help="The class number every polygon gets (the labels' class_id), 0 to 65534.")
     class_name: str = setting("", metavar="NAME", group="label", label="Class name",
                               help="The class's name (default: the text, else 'object'); buildings get squared "
                                    "outlines unless the outline is chosen.")
@@ -79,11 +84,8 @@ class PromptedConfig(Settings):
             self.pixel_size = float(self.pixel_size) or None
         check(self.treatment in TREATMENT_CHOICES,
               f"{mention('label.treatment')} '{self.treatment}' is unknown; use one of {TREATMENT_CHOICES}.")
-        check(self.min_pixels >= 0, f"{mention('label.min_pixels')} must be >= 0 (got {self.min_pixels}).")
-        check(self.class_value >= 0, f"{mention('label.class_value')} must be >= 0 (got {self.class_value}).")
-        if self.extent is not None:
-            check(len(self.extent) == 4, f"{mention('label.extent')} must be xmin, ymin, xmax, ymax (got "
-                                         f"{self.extent}).")
-            self.extent = [float(v) for v in self.extent]
-            check(self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
-                  f"{mention('label.extent')} must have xmin < xmax and ymin < ymax (got {self.extent}).")
+        check(math.isfinite(self.min_pixels) and self.min_pixels >= 0,
+              f"{mention('label.min_pixels')} must be a number >= 0 (got {self.min_pixels}).")
+        check(0 <= self.class_value <= MAX_CLASS, f"{mention('label.class_value')} must be a class number 0 to "
+                                                  f"{MAX_CLASS} (got {self.class_value}).")
+        self.extent = checked_extent(self.extent, mention("label.extent"))

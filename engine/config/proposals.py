@@ -8,6 +8,7 @@ Each field declares how the command line and the Processing algorithms *Propose 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -75,7 +76,8 @@ class ProposeConfig(ValueUnits, ImageReading):
     def __post_init__(self) -> None:
         check(self.treatment in TREATMENT_CHOICES,
               f"{mention('propose.treatment')} '{self.treatment}' is unknown; use one of {TREATMENT_CHOICES}.")
-        check(self.min_pixels >= 0, f"{mention('propose.min_pixels')} must be >= 0 (got {self.min_pixels}).")
+        check(math.isfinite(self.min_pixels) and self.min_pixels >= 0,
+              f"{mention('propose.min_pixels')} must be a number >= 0 (got {self.min_pixels}).")
         check(self.backend in BACKENDS,
               f"{mention('propose.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
         self.check_units("propose")

@@ -11,6 +11,7 @@ from typing import Any
 from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
+from .crs import checked_extent
 from .loss import LEGACY_LOSS_SETTINGS, LossConfig, legacy_loss
 from .values import (
     AMP_MODES,
@@ -88,11 +89,7 @@ class SceneSpec(Settings):
             from .crs import check_crs
 
             check_crs(self.extent_crs, f"extent CRS of the scene '{self.image}'")
-        if self.extent is not None:
-            check(len(self.extent) == 4, f"extent must be [xmin, ymin, xmax, ymax] (got {self.extent}).")
-            self.extent = [float(v) for v in self.extent]
-            check(self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
-                   f"extent must have xmin < xmax and ymin < ymax (got {self.extent}).")
+        self.extent = checked_extent(self.extent, f"extent of the scene '{self.image}'")
 
 
 @dataclass

@@ -155,11 +155,19 @@ def _read(path: str, source: str, extent: Sequence[float] | None, extent_crs: st
         t = src.window_transform(window)
         transform = (t.c, t.a * width / shape[1], t.b * height / shape[0], t.f, t.d * width / shape[1],
                      t.e * height / shape[0])
-    valid = ~np.ma.getmaskarray(data).any(axis=0)
+    # NaN (clouds masked as NaN, no nodata declared) is no value either: one NaN would make every percentile NaN
+    valid = ~np.ma.getmaskarray(data).any(axis=0) & np.isfinite(np.ma.getdata(data)).all(axis=0)
+    where = f"window of {width} x {height} pixels at column {col0}, row {row0}"
+    if not valid.any():
+        raise DataError(f"The {where} of '{source}' holds no valid pixel (all nodata or NaN): Segment Anything "
+                        f"would be shown a blank picture. Draw the window over the image's data, or check the "
+                        f"image's nodata value.")
     rgb = np.stack([_stretch(np.ma.getdata(band), valid) for band in data], axis=-1)
     if rgb.shape[-1] == 1:
         rgb = np.repeat(rgb, 3, axis=-1)
-    said = [*said, f"'{source}': {how}; window of {width} x {height} pixels at column {col0}, row {row0}"
-            + (f", read every {step} pixels (wider than {MAX_SIDE})" if step > 1 else "")]
+    blank = 1.0 - float(valid.mean())
+    said = [*said, f"'{source}': {how}; {where}"
+            + (f", read every {step} pixels (wider than {MAX_SIDE})" if step > 1 else "")
+            + (f"; {100 * blank:.1f} % of it nodata or NaN, shown black" if blank > 0 else "")]
     key = hashlib.sha1(f"{identity}|{col0},{row0},{width},{height}|{how}|{picked}|{step}".encode()).hexdigest()
     return ImageWindow(rgb, transform, crs, source, key, said)

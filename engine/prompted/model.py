@@ -46,6 +46,28 @@ def _family_vet(source: str) -> Callable[[Any], None]:
     return vet
 
 
+def _key(entry: Any) -> str:
+    """One key of transformers' loading report: a name, or (name, shape in the file, shape the config makes)."""
+    if isinstance(entry, (tuple, list)) and len(entry) == 3:
+        name, found, wanted = entry
+        return f"{name}: {list(found)} in the file, {list(wanted)} by the config"
+    return str(entry)
+
+
+def _model_type(config_file: Path, source: str) -> str:
+    """The ``model_type`` a checkpoint's config.json names; ModelError naming the file when it cannot be read."""
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"The config.json of '{source}' ({config_file}) cannot be read ({exc}); the download was cut "
+                         f"short or the file edited: download the model again (delete that folder, or the model's "
+                         f"entry in the Hugging Face cache) or give another checkpoint.") from exc
+    if not isinstance(config, dict):
+        raise ModelError(f"The config.json of '{source}' ({config_file}) holds no settings; give a checkpoint saved "
+                         f"with save_pretrained.")
+    return str(config.get("model_type", ""))
+
+
 class PromptModel:
     """A loaded model of one family; :meth:`embed` once per window, then :meth:`decode` / :meth:`decode_text`."""
 
@@ -75,23 +97,27 @@ class PromptModel:
         if not config_file.is_file():
             raise ModelError(f"'{source}' has no config.json; give a Segment Anything checkpoint in the transformers "
                              f"format (saved with save_pretrained).")
-        family = family_of(json.loads(config_file.read_text(encoding="utf-8")).get("model_type", ""), source)
+        family = family_of(_model_type(config_file, source), source)
         check_needs(family)
         model_class = getattr(require("transformers"), family.model_class)
         from ..models.pretrained import quiet_transformers
 
+        damaged = (OSError, ValueError, RuntimeError, require("safetensors").SafetensorError)
         try:
-            with quiet_transformers():
+            with quiet_transformers():  # weights of other sizes are listed below, not raised mid-report
                 model, info = model_class.from_pretrained(str(folder), output_loading_info=True,
-                                                          local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"'{source}' could not be loaded as {family.model_class} "
-                             f"({str(exc).splitlines()[0][:200]}).") from exc
+                                                          local_files_only=True, ignore_mismatched_sizes=True)
+        except damaged as exc:
+            raise ModelError(f"'{source}' could not be loaded as {family.model_class}: its files in '{folder}' are "
+                             f"damaged or incomplete ({str(exc).splitlines()[0][:200]}). Download it again (delete "
+                             f"that folder, or the model's entry in the Hugging Face cache) or give a complete "
+                             f"checkpoint.") from exc
         wrong = {k: v for k in ("missing_keys", "unexpected_keys", "mismatched_keys") if (v := list(info.get(k) or []))}
         if wrong:
-            said = "; ".join(f"{k.replace('_', ' ')}: {len(v)} (e.g. {v[0]})" for k, v in wrong.items())
-            raise ModelError(f"'{source}' does not match {family.model_class} ({said}); give a complete checkpoint "
-                             f"of that model.")
+            said = "; ".join(f"{k.replace('_', ' ')}: {len(v)} (e.g. {_key(v[0])})" for k, v in wrong.items())
+            raise ModelError(f"'{source}' does not match {family.model_class} as its config.json describes it "
+                             f"({said}); give a complete checkpoint of that model, its weights saved with its "
+                             f"config.json.")
         tokenizer = None
         if family.text:
             tokenizer = require("transformers").AutoTokenizer.from_pretrained(str(folder), local_files_only=True)

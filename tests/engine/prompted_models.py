@@ -164,3 +164,24 @@ def save_tiny(family: str, folder: Path, seed: int = 0) -> Path:
         _save_tokenizer(folder)
     (folder / "README.md").write_text("---\nlicense: apache-2.0\n---\n# tiny test model\n")
     return folder
+
+
+def damaged_folders(good: Path, root: Path) -> dict[str, tuple[Path, tuple[str, ...]]]:
+    """Copies of the SAM folder ``good`` damaged three ways, each with the words its error must hold: a config.json
+    cut short, weights cut short, weights of other sizes than the config.json makes (issue 61, item 10)."""
+    import json
+    import shutil
+
+    made = {}
+    for name in ("cut_config", "cut_weights", "other_sizes"):
+        shutil.copytree(good, root / name)
+        made[name] = root / name
+    (made["cut_config"] / "config.json").write_text('{"model_type": "sam2", "vision_config": {')
+    weights = made["cut_weights"] / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    config = json.loads((made["other_sizes"] / "config.json").read_text())
+    config["mask_decoder_config"]["hidden_size"] = config["prompt_encoder_config"]["hidden_size"] = 48
+    (made["other_sizes"] / "config.json").write_text(json.dumps(config))
+    return {"cut_config": (made["cut_config"], ("config.json", "cannot be read", "download the model again")),
+            "cut_weights": (made["cut_weights"], ("damaged or incomplete", "download it again")),
+            "other_sizes": (made["other_sizes"], ("does not match sam2model", "in the file", "by the config"))}

@@ -18,7 +18,7 @@ import pytest
 from engine.errors import DataError, ModelError
 from engine.io.polygons import ClassRule
 from engine.prompted.needs import import_problem
-from tests.engine.prompted_models import PIXEL, X0, Y0, save_tiny, scene_point, write_scene
+from tests.engine.prompted_models import PIXEL, X0, Y0, damaged_folders, save_tiny, scene_point, write_scene
 
 torch = pytest.importorskip("torch")
 rasterio = pytest.importorskip("rasterio")
@@ -155,7 +155,7 @@ def test_checkpoints_load_strictly_and_errors_name_the_fix(image, models, tmp_pa
     weights = load_file(models["sam"] / "model.safetensors")
     weights.pop(next(k for k in weights if k.startswith("mask_decoder.")))
     save_file(weights, broken / "model.safetensors", metadata={"format": "pt"})
-    with pytest.raises(ModelError, match="does not match SamModel .missing keys: 1"):
+    with pytest.raises(ModelError, match="does not match SamModel as its config.json describes it .missing keys: 1"):
         prompted_session(str(image), None, str(broken))
     other = tmp_path / "segformer"
     other.mkdir()
@@ -320,3 +320,57 @@ def test_label_reads_a_web_layer_at_the_pixel_size_given(image, models, tmp_path
             label_with_prompts(PromptedConfig(image=str(layer_file), extent=window, extent_crs="EPSG:32633",
                                               prompts=str(prompts), model=str(models["sam"]),
                                               output=str(tmp_path / "none.gpkg")), Callback())
+
+
+def _clicks(path: Path, points: list[tuple[float, float]]) -> Path:
+    """A GeoPackage of point prompts in the scene's CRS (EPSG:32633)."""
+    from osgeo import ogr, osr
+
+    utm = osr.SpatialReference()
+    utm.ImportFromEPSG(32633)
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = source.CreateLayer("clicks", srs=utm, geom_type=ogr.wkbPoint)
+    for x, y in points:
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POINT ({x} {y})"))
+        layer.CreateFeature(feature)
+    feature = layer = source = None
+    return path
+
+
+def test_damaged_model_folders_are_one_error_naming_the_fix(image, models, tmp_path, capsys):
+    """``label`` with a SAM folder damaged three ways ends in one error naming the folder and the fix, no
+    traceback and no output (before: a JSON, safetensors or transformers traceback)."""
+    from engine.cli.main import main
+
+    prompts = _clicks(tmp_path / "clicks.gpkg", [_map(140, 90)])
+    out = tmp_path / "labels.gpkg"
+    for folder, words in damaged_folders(models["sam2"], tmp_path).values():
+        assert main(["label", "--image", str(image), "--prompts", str(prompts), "--model", str(folder), "--out",
+                     str(out), "--device", "cpu"]) == 2
+        err = capsys.readouterr().err
+        assert str(folder) in err and all(w in err.lower() for w in words), err
+        assert "Traceback" not in err and not out.exists()
+
+
+def test_a_nan_pixel_is_no_value_and_a_blank_window_is_refused(image, tmp_path):
+    """A float image with a NaN pixel is stretched over its other pixels (before: every value NaN, a black
+    picture); a window of nodata only is refused, naming the image (before: polygons of a blank picture)."""
+    from engine.imagery.picture import read_window
+
+    with rasterio.open(image) as src:
+        data, profile = src.read().astype(np.float32), src.profile
+    profile.update(dtype="float32")
+    data[:, 5, 7] = np.nan
+    holed = tmp_path / "nan.tif"
+    with rasterio.open(holed, "w", **profile) as dst:
+        dst.write(data)
+    clean, seen = read_window(str(image)), read_window(str(holed))
+    assert seen.rgb.max() == 255 and (seen.rgb[5, 7] == 0).all()
+    assert np.abs(seen.rgb.astype(int) - clean.rgb.astype(int)).mean() < 0.5  # the same picture but that pixel
+    assert any("nodata or NaN, shown black" in line for line in seen.said)
+    blank = tmp_path / "blank.tif"
+    with rasterio.open(blank, "w", **dict(profile, nodata=0)) as dst:
+        dst.write(np.zeros_like(data))
+    with pytest.raises(DataError, match="blank.tif' holds no valid pixel .all nodata or NaN."):
+        read_window(str(blank))

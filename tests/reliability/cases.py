@@ -470,4 +470,8 @@ from .weights_cases import weights_cases  # noqa: E402 - as imported_cases
 
 CASES += weights_cases()  # damaged pretrained weights, frozen random encoders, impossible dates (issue 61)
 
+from .labelling_cases import labelling_cases  # noqa: E402 - its cases are built of Case, above
+
+CASES += labelling_cases()  # the labelling wing given careless input (issue 61, item 10)
+
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"

@@ -237,6 +237,9 @@ def build(root: Path) -> dict[str, Any]:
     from .imported_inputs import build_imported
 
     build_imported(w, inputs / "imported", run_cli)  # models made elsewhere (issue 40)
+    from .labelling_inputs import build_labelling
+
+    build_labelling(w, inputs / "labelling")  # the labelling wing's layers (issue 61, item 10)
     from .conftest import snapshot
 
     w["digests"] = snapshot([inputs, root / "model"])  # compared after the cases (no case may change them)
