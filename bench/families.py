@@ -46,7 +46,8 @@ REALDATA = Path(os.environ.get("DUALSTREAM_REALDATA") or REPO.parent / "shared" 
 CLOUD = "cloud38_sample"
 CLOUD_STEM = "patch_192_10_by_12_LC08_L1TP_002053_20160520_20170324_01_T1"
 MASS = "gdl_buildings_landcover/massachusetts_buildings_rgb"
-FAMILIES = tuple(list_models())
+# the families of one date (a change family's pairs are benchmarked in bench/change.py)
+FAMILIES = tuple(f for f in list_models() if not AutoModelConfig.config_class(f).CARD.takes_dates)
 
 
 def second_stream(family: str) -> bool:

@@ -39,6 +39,15 @@ ONNX_SUFFIX = ONNX.suffixes[0]
 DEEPNESS_KEYS = ("model_type", "class_names", "resolution", "tile_size", "tiles_size", "tiles_overlap",
                  "standardization_mean", "standardization_std", "seg_thresh", "seg_small_segment")
 SINGLE_INPUT = "input"  # the one tensor of a --single-input export: vision channels, then the second stream's
+
+
+def date_inputs(dates: int) -> list[str]:
+    """The graph inputs of a model of several dates, one image per date in time order: before, after (2 dates),
+    else date1, date2, ...; a model of one date has its one ``vision`` input."""
+    if dates <= 1:
+        return ["vision"]
+    return ["before", "after"] if dates == 2 else [f"date{i + 1}" for i in range(dates)]
+
 PARITY_TOLERANCE = 1e-4  # export: max abs difference onnxruntime vs torch (fp32)
 # One ONNX file is one protobuf message, 2 GiB at most; the graph and metadata take a few MiB beside the weights.
 ONNX_MAX_BYTES = 2**31 - 64 * 2**20

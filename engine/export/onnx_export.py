@@ -25,6 +25,7 @@ from ..bundle.onnx_metadata import (
     ONNX_MAX_BYTES,
     PARITY_TOLERANCE,
     SINGLE_INPUT,
+    date_inputs,
     encode_metadata,
     is_onnx_path,
     session,
@@ -85,6 +86,9 @@ def _probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *,
         def forward(self, *tensors: Any) -> Any:
             given = dict(zip(names, tensors))
             vision, aux = given[names[0]], given.get("aux")
+            dates = [given[n] for n in names if n not in ("aux", "coords")]
+            if len(dates) > 1:  # one input per date: stacked on the channels in time order, as the model takes them
+                vision = torch.cat(dates, dim=1)
             if split is not None:  # one tensor: vision channels, then the second stream's on the same grid
                 vision, aux = vision[:, :split], vision[:, split:]
             return self._probs(vision, aux if uses_aux else None, given.get("coords"))
@@ -161,16 +165,18 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     generator = torch.Generator().manual_seed(seed)
     aux_channels = meta.data.aux_channels
     if stacked:
-        inputs = {SINGLE_INPUT: torch.rand(batch, vision_bands + aux_channels, tile, tile, generator=generator)}
-    else:
-        inputs = {"vision": torch.rand(batch, vision_bands, tile, tile, generator=generator)}
+        inputs = {SINGLE_INPUT: torch.rand(batch, meta.model.input_channels + aux_channels, tile, tile,
+                                           generator=generator)}
+    else:  # one input per date (before, after) for a change model
+        inputs = {name: torch.rand(batch, vision_bands, tile, tile, generator=generator)
+                  for name in date_inputs(meta.model.input_dates)}
         if uses_aux:
             inputs["aux"] = torch.rand(batch, aux_channels, tile // ratio, tile // ratio, generator=generator)
     if getattr(model, "takes_coords", False):  # a TL encoder: each tile's year, day of year, latitude, longitude
         inputs["coords"] = plausible_coords(batch, generator)
     names = list(inputs)
     wrapper = _probability_module(model, binary, clip, uses_aux, clip_aux=clip_aux,
-                                  split=vision_bands if stacked else None, names=tuple(names))
+                                  split=meta.model.input_channels if stacked else None, names=tuple(names))
     dynamic = _dynamic_axes([*names, "probabilities"], dynamic_batch, any_size)
     tmp = temporary_path(output, ".onnx")
     try:
@@ -200,7 +206,8 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
         raise
     return ExportResult(output=str(output), tile_size=tile, opset=opset, batch=None if dynamic_batch else batch,
                         inputs=names, max_abs_diff=diff,
-                        deepness_compatible=(stacked or not uses_aux) and "coords" not in names)
+                        deepness_compatible=(stacked or names[:1] == ["vision"] and not uses_aux)
+                        and "coords" not in names)
 
 
 def _check_single_input(bundle: str | os.PathLike, callback: Callback) -> None:

@@ -29,7 +29,8 @@ MODEL_DETAIL = "a fine-tuning setting of the model: command line or config file"
 # What the training data feeds a model (engine.training.auto tells them apart; a family's card names those it takes)
 IMAGERY, AUX_GRID = "imagery only", "aux rasters on a coarser grid"
 X_BANDS, AUX_SAME_GRID = "X bands on the image grid", "aux rasters on the image grid (aux ratio 1)"
-DATA_KINDS = (IMAGERY, AUX_GRID, X_BANDS, AUX_SAME_GRID)
+DATES = "two dates of one place"  # a change detection's before and after images
+DATA_KINDS = (IMAGERY, AUX_GRID, X_BANDS, AUX_SAME_GRID, DATES)
 BASELINE_LOSS: dict[str, float] = {"focal": 1.0, "dice": 1.0}  # the building design's FocalDice
 
 
@@ -76,7 +77,12 @@ class FamilyCard:
     @property
     def second_stream(self) -> bool:
         """Whether the family reads aux rasters or X bands as a stream of its own."""
-        return any(kind != IMAGERY for kind in self.kinds)
+        return any(kind not in (IMAGERY, DATES) for kind in self.kinds)
+
+    @property
+    def takes_dates(self) -> bool:
+        """Whether the family takes several dates of one place (change detection)."""
+        return DATES in self.kinds
 
 
 def families_by(words: Any) -> list[tuple[Any, list[str]]]:
@@ -227,6 +233,16 @@ class ModelConfig(Settings):
     def output_channels(self) -> int:
         """Channels of the logits: 1 for binary (sigmoid), N for N-class softmax."""
         return self.num_classes
+
+    @property
+    def input_dates(self) -> int:
+        """Dates of one place the model takes, stacked on the vision channels in time order (1: one image)."""
+        return 1
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the vision tensor: ``vision_channels`` bands of each of ``input_dates`` dates."""
+        return self.vision_channels * self.input_dates
 
     @property
     def uses_aux(self) -> bool:

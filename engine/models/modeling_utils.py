@@ -83,11 +83,13 @@ class SegmentationModel(nn.Module):
         cfg = self.config
         if not isinstance(vision, torch.Tensor) or vision.ndim != 4:
             shape = tuple(vision.shape) if isinstance(vision, torch.Tensor) else type(vision).__name__
-            raise ModelError(f"vision must be a (batch, {cfg.vision_channels}, height, width) tensor, got {shape}.")
+            raise ModelError(f"vision must be a (batch, {cfg.input_channels}, height, width) tensor, got {shape}.")
         batch, channels, height, width = vision.shape
-        if channels != cfg.vision_channels:
+        if channels != cfg.input_channels:
+            dates = f" for each of {cfg.input_dates} dates (stacked in time order)" if cfg.input_dates > 1 else ""
             raise ModelError(f"vision has {channels} band(s) but the {cfg.name} model was built for "
-                             f"{cfg.vision_channels} vision band(s); select the same bands the model was trained on.")
+                             f"{cfg.vision_channels} vision band(s){dates}; select the same bands the model was "
+                             f"trained on.")
         multiple = self.size_multiple
         for name, size in (("height", height), ("width", width)):
             if size % multiple or size == 0:

@@ -20,6 +20,7 @@ FAMILIES: dict[str, str] = {  # registry name -> package under engine/models
     "pspnet": "pspnet",
     "deeplabv3plus": "deeplabv3plus",
     "fpn": "fpn",
+    "change": "change",
 }
 RUN_ONLY: dict[str, str] = {"imported": "imported"}  # name -> package with a configuration module only
 

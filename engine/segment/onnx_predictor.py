@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..bundle.imported import graph_probabilities, imported_graph, is_imported
-from ..bundle.onnx_metadata import SINGLE_INPUT, is_onnx_path, onnx_cuda, session
+from ..bundle.onnx_metadata import SINGLE_INPUT, date_inputs, is_onnx_path, onnx_cuda, session
 from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..errors import BundleError, GraphRunError
@@ -49,6 +49,8 @@ class OnnxMember:
         if coords is None:
             coords = np.full((vision.shape[0], 4), np.nan, np.float32)
         feeds = {"vision": vision, "aux": aux, "coords": coords}
+        dates = [n for n in self.inputs if n not in ("vision", "aux", "coords", SINGLE_INPUT)]
+        feeds.update(zip(dates, np.split(vision, len(dates), axis=1) if dates else ()))  # one input per date
         if SINGLE_INPUT in self.inputs:  # a --single-input export: the streams stacked on the image grid
             feeds[SINGLE_INPUT] = vision if aux is None else np.concatenate([vision, aux], axis=1)
         return in_batches(lambda chunk: self.session.run(["probabilities"], {n: _contiguous(a) for n, a in
@@ -134,7 +136,7 @@ class ExportedBundle:
     def __init__(self, member: Member, device: str, threads: int | None, callback: Callback,
                  bundle_sha256: str | None = None):
         self.path, self.weight, self.stats_key = member.path, member.weight, member.stats_key
-        self.inputs = (["vision", "aux"] if member.aux_channels else ["vision"]) + (
+        self.inputs = date_inputs(member.metadata.model.input_dates) + (["aux"] if member.aux_channels else []) + (
             ["coords"] if model_view(member.data, member.metadata.model).takes_date_and_place else [])
         self.device, self.threads, self.callback = device, threads, callback
         self.bundle_sha256 = bundle_sha256 or file_sha256(member.path)

@@ -17,6 +17,7 @@ from engine.models import AutoModelConfig, list_models, model_class
 from engine.models.configuration_utils import (
     BASELINE_LOSS,
     DATA_KINDS,
+    DATES,
     IMAGERY,
     AutoPick,
     FamilyCard,
@@ -68,7 +69,9 @@ def test_loss_defaults_and_benchmark_read_the_card(family):
     assert LossConfig().terms_for(family) == (card.loss or BASELINE_LOSS)
     sides = model_class(family).num_side_outputs
     assert LossConfig().side_weights_for(family, sides) == (list(card.side_weights) or [0.3] * sides)
-    assert family in BENCH_FAMILIES and second_stream(family) == any(k != IMAGERY for k in card.kinds)
+    # a family of several dates is benchmarked on pairs (bench/change.py), the others side by side (bench/families)
+    assert (family in BENCH_FAMILIES) != card.takes_dates
+    assert second_stream(family) == any(k not in (IMAGERY, DATES) for k in card.kinds)
 
 
 def test_the_automatic_choice_follows_the_cards_ranks(monkeypatch):

@@ -42,7 +42,7 @@ def _build(family: str, vision: int, aux: int, classes: int, **options) -> Segme
 def _inputs(model: SegmentationModel, batch: int = 2, size: int = 64) -> tuple[torch.Tensor, torch.Tensor | None]:
     cfg = model.config
     gen = torch.Generator().manual_seed(1)
-    vision = torch.randn(batch, cfg.vision_channels, size, size, generator=gen)
+    vision = torch.randn(batch, cfg.input_channels, size, size, generator=gen)
     if not cfg.uses_aux:
         return vision, None
     return vision, torch.randn(batch, cfg.aux_channels, size // cfg.aux_ratio, size // cfg.aux_ratio, generator=gen)
@@ -101,7 +101,7 @@ def test_param_groups_freeze_and_input_checks(family):
         model(vision, None)
     size = model.size_multiple
     with pytest.raises(ModelError, match=f"not a multiple of {size}"):
-        model(torch.zeros(1, 4, size + 8, size), aux)
+        model(torch.zeros(1, model.config.input_channels, size + 8, size), aux)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

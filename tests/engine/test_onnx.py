@@ -25,7 +25,12 @@ import pytest
 import rasterio
 import torch
 
-from engine.bundle.onnx_metadata import DEEPNESS_KEYS, deepness_metadata, resolution_cm_per_px
+from engine.bundle.onnx_metadata import (
+    DEEPNESS_KEYS,
+    date_inputs,
+    deepness_metadata,
+    resolution_cm_per_px,
+)
 from engine.bundle.schema import BundleMetadata
 from engine.bundle.store import load_bundle, save_bundle
 from engine.cli.main import main
@@ -79,10 +84,12 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 def test_every_family_exports_with_parity(family, tmp_path, tiny_model):
     bundle = tiny_bundle(tiny_model(family, aux=2), tmp_path / f"{family}.dsmodel")
     result = export_onnx(bundle, tmp_path / f"{family}.onnx")
-    assert result.max_abs_diff < PARITY_TOLERANCE and result.inputs == ["vision", "aux"]
+    dates = date_inputs(load_bundle(bundle).metadata.model.input_dates)  # "vision", or one input per date
+    assert result.max_abs_diff < PARITY_TOLERANCE and result.inputs == [*dates, "aux"]
+    assert dates == (["vision"] if family != "change" else ["before", "after"])
     session = ort.InferenceSession(result.output, providers=["CPUExecutionProvider"])
     aux = TILE // load_bundle(bundle).metadata.data.aux_ratio  # coarse (tile / 8) or full resolution (CMX)
-    assert [(i.name, i.shape) for i in session.get_inputs()] == [("vision", [1, 3, TILE, TILE]),
+    assert [(i.name, i.shape) for i in session.get_inputs()] == [*((d, [1, 3, TILE, TILE]) for d in dates),
                                                                   ("aux", [1, 2, aux, aux])]
     assert session.get_outputs()[0].shape == [1, 1, TILE, TILE]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{family}.dsmodel", f"{family}.onnx"])

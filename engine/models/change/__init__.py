@@ -1,0 +1,1 @@
+"""Change detection between dates of one place: a Siamese encoder, the dates' features fused per scale, a decoder."""

@@ -1,0 +1,91 @@
+"""Change-detection settings, presets and card (torch-free).
+
+A change model takes ``dates`` images of one place stacked on the vision channels in time order (2: before, then
+after; ``vision_channels`` is the bands of one date). One encoder, shared by the dates, reads each date; the dates'
+maps are fused at every scale (``fusion``) and one decoder (``decoder``: any of the engine's) makes the change map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ...declarations import CONFIG_ONLY, redeclared, setting
+from ...settings import check
+from ..configuration_single_stream import SingleStreamConfig
+from ..configuration_utils import DATES, FROM_DATA, AutoPick, FamilyCard, ModelConfig
+
+FUSIONS = ("diff", "concat", "attention")
+DECODERS = ("unet", "fpn", "deeplabv3plus", "pspnet", "mlp")
+#: Dates a change model takes today (a time series is the next step: the settings already count them).
+BUILT_DATES = (2,)
+
+
+@dataclass(frozen=True)
+class ChangePreset:
+    encoder: str
+    unet_channels: tuple[int, ...]  # the UNet decoder's five widths (strides 16, 8, 4, 2, 1)
+    width: int  # the other decoders' width (FPN pyramid, DeepLabV3+ ASPP, PSPNet, MLP)
+
+
+PRESETS: dict[str, ChangePreset] = {
+    "tiny": ChangePreset("tiny_resnet", (32, 16, 16, 8, 8), 32),  # tests and CPU demos
+    "light": ChangePreset("resnet18", (128, 64, 32, 16, 16), 128),
+    "base": ChangePreset("resnet50", (256, 128, 64, 32, 16), 256),
+}
+
+
+@dataclass
+class ChangeConfig(SingleStreamConfig):
+    """Siamese change detection: the single-stream encoder choice (every encoder, the foundation ones too), a
+    fusion of the dates' features per scale and a decoder; aux rasters, with ``aux_fusion: early``, go with
+    every date."""
+
+    name: str = redeclared(ModelConfig, "name", "change")  # the family it configures
+    preset: str = redeclared(SingleStreamConfig, "preset", "base")
+    dates: int = setting(2, help="Dates of one place the model takes, stacked in time order (2: before, after).",
+                         no_cli=FROM_DATA, no_qgis=FROM_DATA)
+    fusion: str = setting(
+        "diff", choices=FUSIONS, label="Fusion of the dates (change models)", group="model", advanced=True,
+        help="How the change family fuses the two dates' features at each scale: diff, their absolute difference "
+             "(FC-Siam-diff: the same change either way); concat, both side by side through a 1x1 convolution "
+             "(FC-Siam-conc: learns which way a change went); attention, each date's features attending to the "
+             "other's (as BIT), then their difference.")
+    decoder: str = setting(
+        "unet", choices=DECODERS, label="Decoder (change models)", group="model", advanced=True,
+        help="The change family's decoder over the fused features: unet, fpn, deeplabv3plus, pspnet (as those "
+             "families') or mlp (SegFormer's all-MLP head, as cmx's).")
+    decoder_width: int | None = setting(None, help="Width of the decoder (unet: its last stage); None = the preset's.",
+                                        no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+
+    PRESETS: ClassVar[dict[str, ChangePreset]] = PRESETS
+    description: ClassVar[str] = (
+        "Change between two dates of one place (before, after): one encoder shared by both dates, their "
+        "features fused at every scale (difference, concatenation or attention), one decoder; a change mask or "
+        "from-to classes.")
+    CARD: ClassVar[FamilyCard] = FamilyCard(
+        "Siamese change detection", "Daudt et al. 2018, Fully Convolutional Siamese Networks for Change Detection, "
+        "arXiv 1810.08462; attention between dates: Chen et al. 2021, BIT, arXiv 2103.00208",
+        "two dates of one place (change detection)", kinds=(DATES,), cpu_preset="light",
+        auto=(AutoPick("cpu", (DATES,), "light"), AutoPick("gpu", (DATES,), "base")), bench_input=(3, 0, 1))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.dates in BUILT_DATES, f"the change family takes {BUILT_DATES[0]} dates (before, after) today; got "
+                                         f"{self.dates}: give two images of the place.")
+        check(self.fusion in FUSIONS, f"fusion '{self.fusion}' is unknown; use one of {FUSIONS}.")
+        check(self.decoder in DECODERS, f"decoder '{self.decoder}' is unknown; use one of {DECODERS}.")
+        check(self.decoder_width is None or self.decoder_width >= 1,
+              f"decoder_width must be >= 1, or unset for the preset's (got {self.decoder_width}).")
+
+    @property
+    def input_dates(self) -> int:
+        return self.dates
+
+    def local_receptive_field(self) -> bool:
+        return super().local_receptive_field() and self.decoder in ("unet", "fpn") and self.fusion != "attention"
+
+    LOCAL_DECODER: ClassVar[bool] = True  # with the unet or fpn decoder and no attention (local_receptive_field)
+
+
+CONFIG = ChangeConfig

@@ -1,0 +1,160 @@
+"""Siamese change detection (Daudt et al. 2018; attention between the dates as in BIT, Chen et al. 2021).
+
+``model(vision (B, T*C, H, W))``: the T dates of a place stacked on the channels in time order. One encoder, its
+weights shared, reads every date in one batch (B*T images); the dates' maps at strides 4/8/16/32 are fused per
+scale (absolute difference, a 1x1 convolution of both, or cross-date attention then the difference, reusing
+CMX's cross-path attention); one of the engine's decoders makes the change logits. The encoder is a
+``SiameseEncoder`` with ``features``/``pyramid`` as a single-stream encoder's, the dates' maps side by side on
+the channels, and the decoder a ``ChangeHead`` (fusion + decoder): a frozen encoder's features are cached and the
+head trained on them as for the single-stream families (``training/cached.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..blocks import attention_heads
+from ..cmx.modeling_cmx import MLPDecoder
+from ..deeplabv3plus.modeling_deeplabv3plus import DeepLabV3PlusDecoder
+from ..fpn.modeling_fpn import FPNDecoder
+from ..fusion import CrossPath
+from ..pspnet.modeling_pspnet import PSPDecoder
+from ..single_stream import ConvNormReLU, SingleStreamModel
+from ..unet.modeling_unet import UNetDecoder
+from .configuration_change import ChangeConfig
+
+ATROUS_RATES = (12, 24, 36)  # the deeplabv3plus family's default
+SCALES_READ = {"deeplabv3plus": (0, 3), "pspnet": (3,)}  # the maps (strides 4, 8, 16, 32) a decoder reads
+LOW_LEVEL = 48  # DeepLabV3+'s reduced stride-4 skip
+
+
+def split_dates(x: torch.Tensor, dates: int) -> torch.Tensor:
+    """(B, T*C, h, w) -> (B*T, C, h, w): each date an image of its own, a sample's dates next to each other."""
+    batch, channels, height, width = x.shape
+    return x.reshape(batch * dates, channels // dates, height, width)
+
+
+def join_dates(x: torch.Tensor, dates: int) -> torch.Tensor:
+    """(B*T, C, h, w) -> (B, T*C, h, w): the inverse of :func:`split_dates`."""
+    batch, channels, height, width = x.shape
+    return x.reshape(batch // dates, dates * channels, height, width)
+
+
+class SiameseEncoder(nn.Module):
+    """One encoder applied to every date: maps (B, T*C_i, h, w) with each date's C_i channels side by side."""
+
+    def __init__(self, encoder: nn.Module, dates: int):
+        super().__init__()
+        self.encoder, self.dates = encoder, dates
+        self.channels = list(encoder.channels)  # of one date
+
+    @property
+    def backbone(self) -> nn.Module:
+        return self.encoder.backbone
+
+    def features(self, x: torch.Tensor, coords: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The backbone's maps of every date (what a frozen encoder's cache keeps); ``coords`` (B, 4) are each
+        tile's place and the first date's day (the encoders taking them read one date per tile today)."""
+        if coords is not None:
+            coords = coords.repeat_interleave(self.dates, dim=0)
+        return [join_dates(m, self.dates) for m in self.encoder.features(split_dates(x, self.dates), coords)]
+
+    def pyramid(self, maps: list[torch.Tensor], size: tuple[int, int]) -> list[torch.Tensor]:
+        split = [split_dates(m, self.dates) for m in maps]
+        return [join_dates(m, self.dates) for m in self.encoder.pyramid(split, size)]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.pyramid(self.features(x), (int(x.shape[-2]), int(x.shape[-1])))
+
+
+class DateFusion(nn.Module):
+    """Two dates' maps of one scale (B, 2*C, h, w) -> (B, C, h, w): ``diff`` |a - b|; ``concat`` a 1x1
+    conv-norm-ReLU of both; ``attention`` each date's tokens reading the other's context (CMX's cross path), then
+    |a' - b'|."""
+
+    def __init__(self, channels: int, how: str):
+        super().__init__()
+        self.how = how
+        self.mix = ConvNormReLU(2 * channels, channels, kernel_size=1) if how == "concat" else None
+        self.cross = CrossPath(channels, attention_heads(channels, max(1, channels // 32))) \
+            if how == "attention" else None
+
+    def forward(self, both: torch.Tensor) -> torch.Tensor:
+        before, after = both.chunk(2, dim=1)  # (B, C, h, w) each
+        if self.mix is not None:
+            return self.mix(both)
+        if self.cross is not None:
+            batch, channels, height, width = before.shape
+            a, b = self.cross(before.flatten(2).transpose(1, 2), after.flatten(2).transpose(1, 2))  # (B, hw, C)
+            before, after = (t.transpose(1, 2).reshape(batch, channels, height, width) for t in (a, b))
+        return (before - after).abs()
+
+
+class ChangeHead(nn.Module):
+    """The dates' pyramid fused per scale, then the decoder: (B, 2*C_i, h_i, w_i) x 4 -> logits (B, classes, h, w).
+    Only the scales the decoder reads are fused (``scales``); it is handed the others unfused and ignores them."""
+
+    def __init__(self, channels: list[int], fusion: str, decoder: nn.Module, scales: tuple[int, ...] = (0, 1, 2, 3)):
+        super().__init__()
+        self.scales = scales
+        self.fusion = nn.ModuleList([DateFusion(c, fusion) if i in scales else nn.Identity()
+                                     for i, c in enumerate(channels)])
+        self.decoder = decoder
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        return self.decoder([fuse(f) if i in self.scales else f for i, (fuse, f) in
+                             enumerate(zip(self.fusion, features))])
+
+
+def make_decoder(name: str, channels: list[int], unet: list[int], width: int, classes: int,
+                 dropout: float) -> nn.Module:
+    """One of the engine's decoders over four maps of ``channels`` at strides 4/8/16/32."""
+    if name == "unet":
+        return UNetDecoder(channels, unet, classes)
+    if name == "fpn":
+        return FPNDecoder(channels, width, max(width // 2, 1), classes, dropout)
+    if name == "deeplabv3plus":
+        return DeepLabV3PlusDecoder(channels, width, LOW_LEVEL, list(ATROUS_RATES), classes)
+    if name == "pspnet":
+        return PSPDecoder(channels[-1], width, classes, dropout)
+    return MLPDecoder(channels, width, classes, dropout)
+
+
+class ChangeModel(SingleStreamModel):
+    """The Siamese change model; aux rasters (``aux_fusion: early``) are stacked on every date's bands."""
+
+    def __init__(self, config: ChangeConfig, callback: Any = None):
+        super().__init__(config, callback)
+        self.encoder = SiameseEncoder(self.encoder, self.config.input_dates)
+
+    def make_decoder(self, channels: list[int], preset: Any) -> nn.Module:
+        cfg = self.config
+        unet = list(preset.unet_channels)
+        if cfg.decoder_width:  # the UNet's widths scaled to end at the width asked
+            unet = [max(1, w * cfg.decoder_width // unet[-1]) for w in unet]
+        decoder = make_decoder(cfg.decoder, channels, unet, cfg.decoder_width or preset.width, cfg.num_classes,
+                               cfg.dropout)
+        return ChangeHead(channels, cfg.fusion, decoder, SCALES_READ.get(cfg.decoder, (0, 1, 2, 3)))
+
+    def role_modules(self) -> dict[str, list[nn.Module | None]]:
+        return {"vision_encoder": [self.encoder.backbone], "fusion": [self.decoder.fusion]}
+
+    def _forward(self, vision: torch.Tensor, aux: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        dates = self.config.input_dates
+        if aux is not None:  # early fusion: the aux bands onto the image grid, stacked on every date's bands
+            batch, _, height, width = vision.shape
+            aux = F.interpolate(aux, size=(height, width), mode="bilinear", align_corners=False)
+            per_date = vision.reshape(batch, dates, -1, height, width)
+            aux = aux.unsqueeze(1).expand(-1, dates, -1, -1, -1)
+            vision = torch.cat([per_date, aux], dim=2).reshape(batch, -1, height, width)  # (B, T*(C+A), H, W)
+        logits = self.decoder(self.encoder(vision))
+        if logits.shape[-2:] != vision.shape[-2:]:
+            logits = F.interpolate(logits, size=vision.shape[-2:], mode="bilinear", align_corners=False)
+        return logits, []
+
+
+MODEL = ChangeModel
