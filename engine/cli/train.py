@@ -3,7 +3,8 @@
 Settings come from three places, later ones winning: the dataclass defaults, ``--config FILE`` (YAML or JSON
 with sections ``model``, ``data``, ``train``), and the command-line flags actually given.
 
-Explicit scenes: each ``--image`` starts a scene; the ``--label``, ``--label-field``, ``--aux`` (repeatable),
+Explicit scenes: each ``--image`` starts a scene; the ``--after`` (its later date: change detection), ``--label``,
+``--label-field``, ``--aux`` (repeatable),
 ``--extent`` and ``--labelled-area`` (old name ``--aoi``) that follow it belong to it. Validation scenes
 likewise with ``--val-image`` etc.
 """
@@ -71,6 +72,8 @@ def _scene_arguments(group: argparse._ArgumentGroup, prefix: str, dest: str, wha
                        help=said("label", "the label of the last image"))
     group.add_argument(f"--{prefix}label-field", dest=dest, action=_SceneOption, key="label_field", metavar="FIELD",
                        help=said("label_field", "the class field of the last image's polygon label"))
+    group.add_argument(f"--{prefix}after", dest=dest, action=_SceneOption, key="after", repeat=True,
+                       metavar="RASTER", help=said("after", "the last image's later date (change detection)"))
     group.add_argument(f"--{prefix}aux", dest=dest, action=_SceneOption, key="aux", repeat=True, metavar="RASTER",
                        help=said("aux", "an aux raster of the last image (repeat, in channel order)"))
     group.add_argument(f"--{prefix}extent", dest=dest, action=_SceneOption, key="extent", nargs=4, type=float,

@@ -27,6 +27,12 @@ class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
                          metavar="RASTER", group="input and output",
                          help="The image to segment: a raster with the bands the model was trained on (see bands). "
                               "This or a STAC item is required.")
+    after: list[str] = setting(
+        default_factory=list, cli={"action": "append"}, metavar="RASTER", group="input and output",
+        help="A change model's later date: the image of the same place after the image above (repeat for more "
+             "dates, in time order); any CRS and pixel size (resampled onto the image's grid), the same bands by "
+             "name or in the same order. Both dates go through the same band picking and value checks.",
+        no_qgis="QGIS's change detection algorithms take the later date as a layer of their own")
     stac_item: str | None = setting(
         None, metavar="FILE_OR_URL", group="input and output", param="STAC_ITEM", custom_qgis=True,
         label="STAC item (file or URL) instead of an image layer",

@@ -56,6 +56,12 @@ class SceneSpec(Settings):
         help="Classes for the image: a raster of class values (mapped with the label mapping), or a polygon layer "
              "in any CRS (in QGIS of any kind: a file, a scratch layer, PostGIS, WFS; only its selected features "
              "when 'Selected features only' is ticked); pixels outside polygons are class 0.")
+    after: list[str] = setting(
+        default_factory=list, flag="--after", custom_cli=True, metavar="RASTER",
+        help="Change detection: the image of the same place at a later date (repeat for more dates, in time "
+             "order); the image above is the earlier date. Both dates give the model the same bands; the label "
+             "says what changed between them (a change mask, or from-to classes).",
+        no_qgis="QGIS's change detection algorithms take the later date as a layer of their own")
     aux: list[str] = setting(
         default_factory=list, flag="--aux", custom_cli=True, param="AUX", custom_qgis=True, metavar="RASTER",
         label="Aux layers (coarse rasters, in a fixed order)",
@@ -118,6 +124,10 @@ class AugmentConfig(Settings):
     clahe_clip: float = setting(2.0, help="CLAHE clip limit, x the mean histogram bin count.", no_cli=CONFIG_ONLY,
                                 no_qgis=CONFIG_ONLY)
     clahe_grid: int = setting(8, help="CLAHE tiles per side.", no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    swap_dates: float = setting(
+        0.5, help="Share of training tiles of two dates whose dates are swapped, where the label is a change mask "
+                  "(two classes: a change either way); from-to classes are never swapped.", no_cli=CONFIG_ONLY,
+        no_qgis=CONFIG_ONLY)
     copy_paste: float = setting(
         0.0, label="Copy-paste share", minimum=0.0, maximum=1.0, advanced=True, metavar="SHARE", group="data",
         help="Share of training tiles that get foreground objects (whole connected regions, with their labels) "
@@ -131,6 +141,7 @@ class AugmentConfig(Settings):
         check(0.0 <= self.clahe_probability <= 1.0, f"augment.clahe_probability must be in [0, 1] "
                                                      f"(got {self.clahe_probability}).")
         check(self.clahe_clip >= 1.0 and self.clahe_grid >= 1, "augment.clahe_clip must be >= 1 and clahe_grid >= 1.")
+        check(0.0 <= self.swap_dates <= 1.0, f"augment.swap_dates must be in [0, 1] (got {self.swap_dates}).")
         check(0.0 <= self.copy_paste <= 1.0, f"augment.copy_paste must be in [0, 1] (got {self.copy_paste}).")
 
     @property

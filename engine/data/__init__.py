@@ -9,7 +9,9 @@
   model's), ``units`` (the values' range and the product's scaling), ``normalize``, ``training_stats``.
 - sources: ``stac`` and ``stac_assets`` (STAC items' assets as named bands), ``input_vrt`` (VRTs picking,
   scaling, stacking), ``acquisition`` (a scene's date and place), ``sources`` (where training scenes come from).
-- ``scene`` and ``tile_parts``: aligned (vision, aux, label) tiles of one scene; ``sampling``, ``checks``,
-  ``domain_shift``; ``augment``, ``photometric``, ``copy_paste``; ``dataset``, ``loaders``; ``metadata`` and
-  ``summary`` (the bundle's data section); ``synthetic`` (demo and test scenes).
+- ``scene`` and ``tile_parts``: aligned (vision, aux, label) tiles of one scene; ``dates`` (its later dates, for
+  change detection); ``sampling``, ``checks``, ``domain_shift``; ``augment``, ``photometric``, ``copy_paste``,
+  ``date_tiles`` (a tile of several dates); ``dataset``, ``loaders``, ``training_bands`` (the training data's
+  bands); ``metadata`` and ``summary`` (the bundle's data section); ``synthetic`` and ``synthetic_pairs`` (demo and
+  test scenes, pairs of dates).
 """

@@ -36,6 +36,7 @@ from ..errors import DataError, mention
 from ..io.formats import is_vector_path
 from .augment import augment_tile
 from .checks import check_scene_aux, check_scene_image
+from .date_tiles import augment_dates, swappable
 from .label_scan import (
     SCAN_BLOCK,
     has_foreground,
@@ -52,6 +53,7 @@ from .sampling import CellIndex, Region, TileSampler, grid_windows, holdout_spli
 from .scene import SceneReader
 from .sources import resolve_scenes
 from .summary import DataSummary
+from .training_bands import band_names_said, band_numbers, bands_by_name, training_band_names, training_value_range
 from .training_stats import training_statistics
 
 READER_CACHE_SIZE = 32  # open scenes per process (each holds the image, label and aux files)
@@ -75,30 +77,9 @@ def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
         "aoi": spec.aoi,
         "bands": band_numbers(data_cfg.bands, spec.image),
         "x_bands": data_cfg.x_bands,
+        "after": list(spec.after),
+        "after_bands": [band_numbers(data_cfg.bands, a) for a in spec.after] if bands_by_name(data_cfg.bands) else None,
     }
-
-
-def bands_by_name(bands: list[Any] | None) -> bool:
-    """Whether the data's ``bands`` name bands (matched to each image's own band descriptions) rather than number
-    them."""
-    return bool(bands) and not all(isinstance(b, int) or str(b).isdigit() for b in bands)
-
-
-def band_numbers(bands: list[Any] | None, image: str) -> list[int] | None:
-    """The image's 1-based bands ``bands`` names (numbers as they are; names matched to the image's band
-    descriptions and sensor band names, DataError listing its bands when one is missing or ambiguous)."""
-    if not bands_by_name(bands):
-        return None if bands is None else [int(b) for b in bands]
-    from ..errors import mention
-    from .band_match import pick_bands
-    from .raster import open_raster
-
-    dataset = open_raster(image, "image")
-    try:
-        names = [d or None for d in dataset.descriptions]
-    finally:
-        dataset.close()
-    return list(pick_bands([str(b) for b in bands], None, len(bands), names, image, mention("data.bands")).bands)
 
 
 class _QuietCallback(Callback):
@@ -203,6 +184,7 @@ class TrainTileDataset(_TileDataset):
         self.sampler = sampler
         self.length = int(length)
         self.augment = augment
+        self.swap_dates = False  # a change mask's dates may be swapped (build_datasets sets it from the classes)
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
 
     @property
@@ -221,8 +203,14 @@ class TrainTileDataset(_TileDataset):
             raise IndexError(f"tile index {index} out of range 0..{self.length - 1}")
         plan = self.sampler.plan(self.epoch, int(index))
         vision, valid, aux, label = self._read(plan.scene, plan.col, plan.row, plan.size, plan.region)
-        v, a, lab = augment_tile(vision, valid, aux, label, plan.params, self.tile_size, self.aux_ratio,
-                                 self.ignore_index)
+        dates = 1 + len(self.scenes[plan.scene]["after"])
+        if dates > 1:  # one geometry, each date's own radiometry, the dates swapped where the label allows
+            v, a, lab = augment_dates(vision, valid, aux, label, plan.params, dates, self.sampler.augment,
+                                      self.swap_dates, [self.sampler.seed, self.epoch, int(index)], self.tile_size,
+                                      self.aux_ratio, self.ignore_index)
+        else:
+            v, a, lab = augment_tile(vision, valid, aux, label, plan.params, self.tile_size, self.aux_ratio,
+                                     self.ignore_index)
         sample = self._sample(v, a, lab)
         if self.with_coords:
             sample["coords"] = self._coords(plan.scene, plan.col, plan.row, plan.size)
@@ -403,6 +391,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     common = {"vision_stats": vision_stats, "aux_stats": aux_stats, "tile_size": tile,
               "aux_ratio": data_cfg.aux_ratio, "ignore_index": data_cfg.ignore_index}
     train_ds = TrainTileDataset(train_kw, sampler, data_cfg.tiles_per_epoch, augment=True, **common)
+    train_ds.swap_dates = swappable(list(data_cfg.class_names))
     val_ds = GridTileDataset(train_kw if holdout else val_kw, val_windows, **common)
     if len(val_ds) == 0:
         callback.warning("No validation tiles: give validation scenes (vs_sn/ or val_scenes) or val_fraction > 0.")
@@ -424,7 +413,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         # image's numbers (a later input is matched by name; an unnamed one of another band count needs --bands)
         image_bands=first.vision_bands if by_name else first.image_bands,
         bands=None if by_name else train_kw[0]["bands"], x_bands=data_cfg.x_bands,
-        band_names=training_band_names(first), value_range=training_value_range(vision_stats),
+        band_names=training_band_names(first), value_range=training_value_range(vision_stats), dates=first.dates,
     )
     summary = DataSummary(
         metadata, train_scenes=[r.image for r in train_readers], val_scenes=[r.image for r in val_readers],
@@ -443,39 +432,11 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     return train_ds, val_ds, summary
 
 
-def band_names_said(bands: list[Any], scenes: list[dict[str, Any]], shown: int = 6) -> str:
-    """``Bands by name (red, green, nir), each image by its own band descriptions: 'a.tif' bands 3,2,4; ...``."""
-    from pathlib import Path
-
-    listed = [f"'{Path(str(kw['image'])).name}' bands {','.join(map(str, kw['bands']))}" for kw in scenes[:shown]]
-    more = f"; and {len(scenes) - shown} more" if len(scenes) > shown else ""
-    return (f"Bands by name ({', '.join(map(str, bands))}), each image by its own band descriptions: "
-            + "; ".join(listed) + more + ".")
-
-
-def training_band_names(reader: SceneReader) -> list[str] | None:
-    """The names of the vision bands the model takes, in its order: the first training image's band descriptions
-    (None when any is missing: segment then goes by band counts, or by ``--bands``)."""
-    from .raster import open_raster
-
-    dataset = open_raster(reader.image, "image")
-    try:
-        names = [dataset.descriptions[b - 1] for b in reader.selection.vision_bands(reader.image_bands)]
-    finally:
-        dataset.close()
-    return [str(n).strip() for n in names] if all(n and str(n).strip() for n in names) else None
-
-
-def training_value_range(stats: Any) -> list[float]:
-    """[low, high] of the training values over all vision bands (2-98 % percentiles, or mean +- 2 std)."""
-    low, high = np.asarray(stats.low, np.float64), np.asarray(stats.high, np.float64)
-    if stats.method == "meanstd":
-        low, high = low - 2 * high, low + 2 * high
-    return [round(float(low.min()), 6), round(float(high.max()), 6)]
-
-
 def _check_consistent(first: SceneReader, readers: list[SceneReader]) -> None:
     for reader in readers[1:]:
+        if reader.dates != first.dates:
+            raise DataError(f"The scene '{reader.image}' has {reader.dates} date(s) but '{first.image}' has "
+                            f"{first.dates}; give every scene the same dates (each its later date, --after).")
         if reader.vision_bands != first.vision_bands:
             raise DataError(f"The image '{reader.image}' has {reader.vision_bands} band(s) but '{first.image}' has "
                             f"{first.vision_bands}; all images of a dataset need the same bands.")

@@ -52,6 +52,9 @@ class DataMetadata:
     polygon_treatment: dict[str, str] | None = None  # class name -> how its polygons are drawn (config/polygons.py)
     band_names: list[str] | None = None  # the vision bands' names, in the model's order (None: not recorded)
     value_range: list[float] | None = None  # [low, high] of the values the model expects (None: its statistics)
+    # dates of one place the model takes, their bands stacked in time order (2: before, after; change detection);
+    # vision_bands are one date's, vision_stats every date's in that order
+    dates: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -2,9 +2,10 @@
 
 Every tile is a window (col_off, row_off, width, height) of the vision raster's grid, defined in map
 coordinates: the tile transform is ``grid.transform`` composed with ``Affine.translation(col_off, row_off)``.
-Aux rasters are warped (bilinear) onto the tile's aux grid (the tile transform scaled by ``aux_ratio``) from
-their own CRS, resolution and extent; raster labels are warped (nearest) onto the tile grid; vector labels are
-reprojected once and rasterised per tile.
+A scene's later dates (change detection) are read onto the tile grid and stacked after the image's bands
+(:mod:`.dates`). Aux rasters are warped (bilinear) onto the tile's aux grid (the tile transform scaled by
+``aux_ratio``) from their own CRS, resolution and extent; raster labels are warped (nearest) onto the tile grid;
+vector labels are reprojected once and rasterised per tile.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..config.bands import BandSelection
 from ..errors import AlignmentError, DataError
 from .acquisition import of_dataset
 from .align import aux_grid, check_overlap, resize_transform, tile_grid, warp_to_grid, warped_blocks
+from .dates import DATE_ROLE, LaterDate, check_date_values, open_dates, read_date
 from .labels import LabelMapper, RegionMask, VectorLabels
 from .raster import RasterGrid, apply, band_count, grid_of, has_own_mask, open_raster, read_raw, read_window
 from .reproject import NEAR_DEGREES
@@ -36,7 +38,8 @@ EXACT_IN_FLOAT32 = ("uint8", "int8", "uint16", "int16")  # file dtypes whose eve
 class TileArrays:
     """What :meth:`SceneReader.read` returns for one tile (raw values, not normalised).
 
-    ``vision`` (Cv, h, w) float32 (or the file's 8/16-bit integer dtype, ``read(keep_dtype=True)``); ``valid``
+    ``vision`` (Cv, h, w) float32 (or the file's 8/16-bit integer dtype, ``read(keep_dtype=True)``; with later
+    dates (T*Cv, h, w) float32, the dates' bands in time order); ``valid``
     (h, w) bool; ``aux`` (Ca, h//r, w//r) float32 or None;
     ``aux_valid`` (h//r, w//r) bool or None; ``label`` (h, w) uint8 classes with the ignore index, or None;
     ``transform``: the tile's affine transform in the image CRS.
@@ -81,6 +84,9 @@ class SceneReader(SceneLabels):
         x_bands: bands of the image read as the aux input at full resolution (CMX's X modality; needs
             ``aux_ratio`` 1 and no aux rasters).
         role: what ``image`` is to the user, in messages ("image"; evaluation reads a "prediction").
+        after: the scene's later dates (change detection): images of the same place, in time order, whose bands
+            (the same as ``image``'s, or ``after_bands``) are stacked after the image's in every tile.
+        after_bands: each later date's own bands, from 1 (bands picked by name per file); None = ``bands``.
     """
 
     def __init__(
@@ -103,6 +109,8 @@ class SceneReader(SceneLabels):
         bands: list[int] | None = None,
         x_bands: list[int] | None = None,
         role: str = "image",
+        after: list[str] | tuple[str, ...] = (),
+        after_bands: list[list[int]] | None = None,
     ):
         self.image = str(image)
         self.role = role
@@ -124,6 +132,8 @@ class SceneReader(SceneLabels):
         self.parts: SharedParts | None = None  # with the layouts of its cells and aux blocks
         self._open_image(bands, x_bands)
         self._say_georeferencing()
+        self.after_paths = [str(p) for p in after]
+        self._dates: list[LaterDate] = self._setup_dates(after_bands) if self.after_paths else []
         self._aux: list[_AuxSource] = [self._setup_aux(p) for p in self.aux_paths]
         self.aux_file_bands: list[int] = [len(a.bands) for a in self._aux]  # bands used of each aux file
         self.aux_channels: int = len(self.selection.x) if self.selection.x else sum(self.aux_file_bands)
@@ -153,6 +163,25 @@ class SceneReader(SceneLabels):
         self.nodata = image_ds.nodata
         self.georeferenced = self.grid.georeferenced
         self.acquisition = of_dataset(self.image, image_ds)  # each tile's date and place, for encoders taking them
+
+    def _setup_dates(self, after_bands: list[list[int]] | None) -> list[LaterDate]:
+        """The later dates, checked against the image (:func:`~.dates.open_dates`), every date holding data."""
+        if self.selection.x:
+            raise DataError(f"x_bands take a second stream from the {self.role} '{self.image}' itself; a scene of "
+                            f"several dates takes none: leave x_bands out.")
+        vision = self.selection.vision_bands(self.image_bands)
+        own = dict(zip(self.after_paths, after_bands or []))
+        dates = open_dates(self.after_paths, self.image, self.grid, lambda path: own.get(path) or vision,
+                           self.vision_bands, self._open, self.callback, self.role)
+        check_date_values(self._open(self.image, self.role), self.image, vision, "first date")
+        for date in dates:
+            check_date_values(self._open(date.path, DATE_ROLE), date.path, date.bands)
+        return dates
+
+    @property
+    def dates(self) -> int:
+        """Dates of the place this scene holds (1: one image; 2: before and after)."""
+        return 1 + len(self._dates)
 
     def _say_georeferencing(self) -> None:
         """A warning for an image without georeferencing (what it means for its label) or without a CRS."""
@@ -289,6 +318,14 @@ class SceneReader(SceneLabels):
             aux_valid = valid.copy()
         elif self._aux:
             aux, aux_valid = self._aux_from_blocks(col_off, row_off, width, height, tile)
+        if self._dates:  # the later dates' bands after the image's; valid where every date holds data
+            stack = [vision.astype(np.float32, copy=False)]
+            for date in self._dates:
+                data, ok = read_date(date, self._open(date.path, DATE_ROLE), tile, col_off, row_off)
+                stack.append(data)
+                valid = valid & ok
+            vision = np.concatenate(stack, axis=0)
+            vision[:, ~valid] = 0.0
         label = None
         if self.label_path is not None:
             label = self._read_label(tile, col_off, row_off, valid)

@@ -200,12 +200,20 @@ def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Cal
 
             callback.info(f"{what}[{i}]: the STAC item '{scene.image}' is read as its data assets, stacked")
             scene = dataclasses.replace(scene, image=stac_raster(scene.image))
+        if any(looks_like_stac(after) for after in scene.after):
+            from .input_vrt import stac_raster
+
+            scene = dataclasses.replace(scene, after=[stac_raster(a) if looks_like_stac(a) else a
+                                                      for a in scene.after])
         if not locations.is_file(scene.image):
             missing.append(f"image '{scene.image}' does not exist")
         if not scene.label:
             missing.append("no label given (training and validation scenes need a label raster or vector layer)")
         elif not locations.exists(scene.label):
             missing.append(f"label '{scene.label}' does not exist")
+        for after in scene.after:
+            if not locations.is_file(after):
+                missing.append(f"later date '{after}' does not exist")
         for aux in scene.aux:
             if not locations.is_file(aux):
                 missing.append(f"aux '{aux}' does not exist")

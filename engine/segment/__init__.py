@@ -4,7 +4,8 @@ The image comes through the one door, ``engine.imagery``. One concern per module
 
 - :mod:`.scene_outputs` the files a scene reads and writes: one list of its outputs (SceneOutputs)
 - :mod:`.plan`       inputs checked against the bundle(s), region, tile grid, members (metadata only);
-  :mod:`.expects` whether an image fits a bundle; :mod:`.tile_choice` the CPU tile fitted to the region
+  :mod:`.expects` whether an image fits a bundle; :mod:`.tile_choice` the CPU tile fitted to the region;
+  :mod:`.dates` a change model's dates, each through the image door
 - :mod:`.tiling`     the tile grid and the blending of overlapping tiles
 - :mod:`.predictor`  bundles loaded once; ensemble x TTA on tile batches (the seam for other backends);
   :mod:`.onnx_predictor` the same for exported ONNX models, :mod:`.backend` which of them runs;

@@ -390,21 +390,27 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         callback.warning(message)
     from ..imagery.door import open_image
     from ..imagery.request import ImageRequest
+    from .dates import check_dates, plan_dates
 
-    resolved = open_image(ImageRequest.of_segment(cfg), callback, members=members, warnings=warnings)
-    members = resolved.members or members
+    bands, after_bands, dates = None, None, check_dates(cfg, members)
+    if dates > 1:  # every date through the door, each judged by its own statistics; the reader stacks them
+        resolved, members, bands, after_bands = plan_dates(cfg, members, callback, warnings)
+    else:
+        resolved = open_image(ImageRequest.of_segment(cfg), callback, members=members, warnings=warnings)
+        members = resolved.members or members
     if resolved.window is not None:  # a web service: the run reads (and names) its window
         cfg = replace(cfg, image=resolved.path, stac_item=None)
     first = members[0]
     try:
         per_file = aux_data.aux_bands_per_file if use_aux else None
         reader = SceneReader(resolved.path, aux_paths, aux_bands_per_file=per_file, aux_ratio=aux_ratio,
-                             callback=callback, extent=cfg.extent, extent_crs=cfg.extent_crs, aoi=cfg.aoi)
+                             callback=callback, extent=cfg.extent, extent_crs=cfg.extent_crs, aoi=cfg.aoi,
+                             bands=bands, after=resolved.later_paths if dates > 1 else (), after_bands=after_bands)
     except BaseException:
         resolved.close()
         raise
     try:
-        for member in members:
+        for member in members if dates == 1 else ():  # a change model's dates were checked one by one
             _check_member_bands(member, reader.image_bands, cfg.image)
         problem = aux_problem(aux_data, reader.aux_file_bands) if use_aux else None
         if problem:
@@ -420,7 +426,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
             check_scene_aux(reader, callback, warnings, region_grid, "the segmented region of",
                             f"limit the region with {mention('segment.extent')}", aux_data.aux_stats)
         check_scene_image(reader, callback, warnings, cfg.image)
-        if not is_imported(first.metadata):  # its statistics are its maker's scaling, not data it was trained on
+        if not is_imported(first.metadata) and dates == 1:  # its maker's scaling is no data it was trained on
             _check_domain(reader, first, cfg, callback, warnings)
         _check_gsd(reader, data, first.path, callback, warnings, cfg.resample_to_training_gsd, cfg.image)
         overlap = overlap_pixels(tile, cfg.overlap)

@@ -77,6 +77,8 @@ def segment_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths |
     inputs: dict[str, Paths | Files] = {
         (f"STAC item ({mention('segment.stac_item')})" if getattr(cfg, "stac_item", None)
          else f"image ({mention('segment.image')})"): Files(cfg.image, give=RASTER_GIVE),
+        f"later date ({mention('segment.after')})": Files(list(getattr(cfg, "after", None) or []),
+                                                          give=RASTER_GIVE),
         f"aux raster ({mention('segment.aux')})": Files(cfg.aux, give=RASTER_GIVE),
         f"model bundle ({mention('segment.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
         f"AOI ({mention('segment.aoi')})": Files(cfg.aoi, give="a polygon layer file")}

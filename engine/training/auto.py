@@ -34,7 +34,7 @@ from ..callbacks import QuietCallback
 from ..config import SETTINGS_SECTIONS, DataConfig, ModelConfig, TrainConfig
 from ..declarations import declared
 from ..errors import mention, plain_name, render
-from ..models.configuration_utils import AUX_GRID, AUX_SAME_GRID, IMAGERY, X_BANDS, auto_picks, cpu_preset
+from ..models.configuration_utils import AUX_GRID, AUX_SAME_GRID, DATES, IMAGERY, X_BANDS, auto_picks, cpu_preset
 from ..models.encoders.weights import model_encoder, model_pretrained, own_weights
 
 AUTO_SETTINGS = tuple(
@@ -85,7 +85,10 @@ def unset_settings(given: Collection[str]) -> list[str]:
 
 
 def data_kind(data_cfg: DataConfig, train_specs: list[Any]) -> str:
-    """What the model is fed: imagery only, aux rasters on a coarser grid, or a second input on the image grid."""
+    """What the model is fed: imagery only, aux rasters on a coarser grid, a second input on the image grid, or
+    two dates of one place."""
+    if any(getattr(spec, "after", None) for spec in train_specs):
+        return DATES
     if data_cfg.x_bands:
         return X_BANDS
     if any(spec.aux for spec in train_specs):
@@ -168,6 +171,8 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
         _model_from_parent(chosen, unset, given)
     elif ({"model.name", "model.preset"} & unset) and not model_pretrained(model_cfg).fixes_model:
         _choose_model(chosen, unset, data_kind(data_cfg, train_specs), gpu)
+    if "data.class_names" not in given and data_kind(data_cfg, train_specs) == DATES:
+        _choose_change_classes(chosen)
     if "model.pretrained" in unset and not train_cfg.init_from:
         _choose_pretrained(chosen)
     if "data.bands" not in given and not data_cfg.bands:
@@ -176,6 +181,18 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
     if "train.frozen_encoder" in unset:
         _choose_frozen(chosen, gpu)
     return chosen
+
+
+CHANGE_CLASSES = ["no change", "change"]  # a change mask's classes: "no change" is drawn transparent
+
+
+def _choose_change_classes(chosen: Chosen) -> None:
+    """A change mask's class names for scenes of two dates whose labels keep the default names."""
+    if len(chosen.data.class_names) == 2:
+        chosen.data = chosen.data.replace(class_names=list(CHANGE_CLASSES))
+        chosen.choices.append(Choice({"data.class_names": ",".join(CHANGE_CLASSES)},
+                                     "the scenes hold two dates, so the label is a change mask (what changed between "
+                                     "them); give the names for another meaning"))
 
 
 def _choose_pretrained(chosen: Chosen) -> None:

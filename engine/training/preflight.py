@@ -59,6 +59,27 @@ def check_resources(model_cfg: ModelConfig, data_cfg: DataConfig, cfg: TrainConf
                  device, step)
 
 
+def check_dates(model_cfg: ModelConfig, dates: int) -> None:
+    """ConfigError when the model takes another number of dates than the training scenes hold: a one-date family
+    given pairs, or a change family given single images."""
+    takes = model_cfg.input_dates
+    if takes == dates:
+        return
+    if dates > 1:
+        raise ConfigError(f"The training scenes hold {dates} dates of each place (a later date, "
+                          f"{mention('scene.after')}), but the {model_cfg.name} family takes one image: train a change "
+                          f"model ({mention('model.name')} change), or leave the later dates out.")
+    raise ConfigError(f"The {model_cfg.name} family takes {takes} dates of each place (before, after), but the "
+                      f"training scenes hold one image each: give each scene its later date "
+                      f"({mention('scene.after')}), or train a family of one date.")
+
+
+def scene_dates(data_cfg: DataConfig) -> int:
+    """The dates of the training scenes as given (1 + the first scene's later dates; a dataset folder: 1)."""
+    scenes = list(data_cfg.train_scenes)
+    return 1 + len(scenes[0].after) if scenes else 1
+
+
 def no_validation_foreground(data_cfg: DataConfig, cfg: TrainConfig, holdout: bool) -> str:
     """What it means that the validation labels hold no class but 0, and what to change."""
     where = (f"the band of each training scene held out for validation ({mention('data.val_fraction')} "

@@ -49,11 +49,8 @@ from .metrics import number, selection_score
 from .optim import LRSchedule, build_optimizer, decide_precision
 from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record
 from .parts import Batches, Optimisation, Place, RunPaths, TrainRecord
-from .preflight import check_resources, no_validation_foreground, side_outputs
+from .preflight import check_dates, check_resources, no_validation_foreground, scene_dates, side_outputs
 from .steps import EpochSteps
-
-# --------------------------------------------------------------------------------------------- small pieces
-
 
 # --------------------------------------------------------------------------------------------- the loop
 
@@ -184,6 +181,7 @@ class _Trainer:
         if datasets is None:
             from ..data.dataset import build_datasets
 
+            check_dates(model_cfg, scene_dates(self.data_cfg))  # before any file is read
             check_resources(model_cfg, self.data_cfg, self.cfg, self.place.device)
             datasets = build_datasets(self.data_cfg, self.place.callback)
         if self.parent is not None:
@@ -202,6 +200,7 @@ class _Trainer:
     def _configure_model(self, model_cfg: ModelConfig, model: Any) -> Any:
         """The model sized to the data (built here unless given), on the device, with a parent's weights."""
         data_meta = self.datasets[2].metadata
+        check_dates(getattr(model, "config", model_cfg), data_meta.dates)
         self.num_classes, self.ignore_index = data_meta.num_classes, data_meta.ignore_index
         self.model_cfg, self.data_meta = self._fit_to_data(model_cfg, data_meta, model)
         model = (model if model is not None else self._build_model()).to(self.place.device)

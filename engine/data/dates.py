@@ -1,0 +1,121 @@
+"""A scene's later dates: images of the same place after the first (a change detection's "after"), read onto the
+first date's tile grid and stacked after its bands, in time order.
+
+Each later date is checked when the scene opens: it overlaps the first date (else an error naming both footprints),
+it has the bands the first date's selection reads (its own bands by name where the data names them), and its
+acquisition date (STAC item, tags or file name) is not before the first date's (a warning naming both). Each tile
+reads the date's window directly where its grid is the first date's (the same CRS and pixel size, shifted by whole
+pixels: the usual pair), else warps it bilinearly onto the tile's grid with the aux rasters' alignment
+(:mod:`.align`); what was resampled is said once. A pixel is valid where every date holds data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..callbacks import Callback
+from ..errors import DataError
+from .acquisition import of_dataset
+from .align import check_overlap, warp_to_grid
+from .raster import RasterGrid, grid_of, read_window
+
+DATE_ROLE = "later date"  # what a later date's file is to the user, in messages
+
+
+@dataclass
+class LaterDate:
+    """One later date of a scene: its file, the bands read, and its pixel offset on the first date's grid (None:
+    another grid, warped per tile)."""
+
+    path: str
+    bands: list[int]
+    offset: tuple[int, int] | None
+    crs: Any = None
+
+
+def pixel_offset(first: RasterGrid, other: RasterGrid, tolerance: float = 1e-6) -> tuple[int, int] | None:
+    """(columns, rows) to add to a window of ``first`` to read the same ground from ``other``, when ``other`` is
+    ``first``'s grid shifted by whole pixels (same CRS, pixel size and orientation); None otherwise."""
+    if (first.crs is None) != (other.crs is None) or (first.crs is not None and first.crs != other.crs):
+        return None
+    a, b = first.transform, other.transform
+    scale = max(abs(a.a), abs(a.e), 1e-12)
+    if any(abs(x - y) > tolerance * scale for x, y in ((a.a, b.a), (a.b, b.b), (a.d, b.d), (a.e, b.e))):
+        return None
+    cols, rows = (a.c - b.c) / b.a, (a.f - b.f) / b.e
+    if abs(cols - round(cols)) > 1e-6 or abs(rows - round(rows)) > 1e-6:
+        return None
+    return int(round(cols)), int(round(rows))
+
+
+def open_dates(paths: list[str], first: str, grid: RasterGrid, bands_of: Any, count: int, opener: Any,
+               callback: Callback, role: str = "image") -> list[LaterDate]:
+    """The later dates ``paths`` of a scene whose first date ``first`` has ``grid``, each checked.
+
+    Args:
+        bands_of: path -> the 1-based bands to read from that file (the first date's selection, or its own by name).
+        count: the bands each date must give (the first date's vision bands).
+        opener: (path, role) -> an open dataset (the reader's cached handle).
+        role: what the first date is to the user ("image").
+    """
+    dates = []
+    first_date = of_dataset(first, opener(first, role)).date
+    for path in paths:
+        ds = opener(path, DATE_ROLE)
+        other = grid_of(ds)
+        if grid.georeferenced != other.georeferenced:
+            raise DataError(f"The {DATE_ROLE} '{path}' is {'' if other.georeferenced else 'not '}georeferenced but the "
+                            f"first date '{first}' is {'' if grid.georeferenced else 'not'}; give both dates with "
+                            f"georeferencing, so that they are matched on the ground.")
+        if other.georeferenced:
+            check_overlap(grid, RasterGrid(other.crs or grid.crs, other.transform, other.width, other.height),
+                          first, path, DATE_ROLE, "first date")
+        bands = list(bands_of(path))
+        if max(bands, default=0) > ds.count or len(bands) != count:
+            raise DataError(f"The {DATE_ROLE} '{path}' has {ds.count} band(s) but the first date '{first}' gives the "
+                            f"model {count} (bands {bands}); a change model reads the same bands from every date: "
+                            f"give the dates with the same bands (a virtual raster of the bands to use), or name "
+                            f"the bands (band descriptions) and select them by name.")
+        offset = pixel_offset(grid, other) if other.georeferenced else (
+            (0, 0) if (other.width, other.height) == (grid.width, grid.height) else None)
+        if offset is None and not other.georeferenced:
+            raise DataError(f"The {DATE_ROLE} '{path}' ({other.width}x{other.height} px) and the first date '{first}' "
+                            f"({grid.width}x{grid.height} px) have no georeferencing and differ in size, so they "
+                            f"cannot be matched pixel for pixel; georeference both.")
+        if offset is None:
+            callback.info(f"The {DATE_ROLE} '{path}' is on another grid than the first date '{first}' (CRS "
+                          f"{other.crs}, pixel {abs(other.res[0]):.4g} x {abs(other.res[1]):.4g}; the first date's "
+                          f"{grid.crs}, {abs(grid.res[0]):.4g} x {abs(grid.res[1]):.4g}): it is resampled "
+                          f"(bilinear) onto the first date's grid.")
+        later = of_dataset(path, ds).date
+        if first_date is not None and later is not None and later < first_date:
+            callback.warning(f"The {DATE_ROLE} '{path}' was taken on {later}, before the first date '{first}' "
+                             f"({first_date}), by their metadata: the dates are in time order, earliest first, so "
+                             f"what appeared would read as gone. Swap them unless the metadata is wrong.")
+        dates.append(LaterDate(path, bands, offset, ds.crs or grid.crs))
+    return dates
+
+
+def read_date(date: LaterDate, dataset: Any, tile: RasterGrid, col: int, row: int) -> tuple[np.ndarray, np.ndarray]:
+    """One later date under a tile of the first date's grid at (col, row): float32 (C, h, w) and its validity."""
+    if date.offset is not None:
+        dx, dy = date.offset
+        return read_window(dataset, col + dx, row + dy, tile.width, tile.height, date.bands)
+    data, ok = warp_to_grid(dataset, tile, date.bands, resampling="bilinear", src_crs=date.crs)
+    data[:, ~ok] = 0.0
+    return data, ok
+
+
+def check_date_values(dataset: Any, path: str, bands: list[int], role: str = DATE_ROLE) -> None:
+    """DataError when a date has no valid pixel in a bounded sample (all nodata, or all cloud masked)."""
+    from .checks import sample_values
+
+    _, valid, sampled = sample_values(dataset, bands)
+    if not valid.any():
+        nodata = "" if dataset.nodata is None else f" (nodata value {dataset.nodata:g})"
+        raise DataError(f"The {role} '{path}' has no valid pixel{' in the sampled windows' if sampled else ''}: "
+                        f"every pixel is nodata{nodata}, NaN or masked (a cloud mask?), so no change can be seen. "
+                        f"Give a date with data over the place, or check its nodata value (gdalinfo -stats).")

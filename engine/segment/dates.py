@@ -1,0 +1,131 @@
+"""A change model's dates in a segmentation plan: the dates given checked against the model's (a model of one date
+refuses a pair, a change model a single image), each date taken through the image door (:mod:`~engine.imagery`:
+bands by name, STAC items, values brought to the model's units) and judged with that date's own statistics, and
+the bands the scene reader then reads from each date and stacks in time order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..callbacks import Callback
+from ..config import SegmentConfig
+from ..data.normalize import BandStatistics
+from ..errors import BundleError, ConfigError, DataError, command, mention
+from ..imagery.door import open_image
+from ..imagery.request import ImageRequest
+from ..imagery.resolve import ResolvedImage
+from .expects import image_problem
+
+
+@dataclass
+class ResolvedDates:
+    """Every date as the reader opens it (``path``: the first date's; ``later``: the others', in time order)."""
+
+    first: ResolvedImage
+    later: list[ResolvedImage] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return self.first.path
+
+    @property
+    def source(self) -> str:
+        return self.first.source
+
+    @property
+    def window(self) -> Any:
+        return self.first.window
+
+    @property
+    def out_of_range(self) -> str | None:
+        return self.first.out_of_range or next((d.out_of_range for d in self.later if d.out_of_range), None)
+
+    @property
+    def later_paths(self) -> list[str]:
+        return [d.path for d in self.later]
+
+    def close(self) -> None:
+        for resolved in (self.first, *self.later):
+            resolved.close()
+
+
+def check_dates(cfg: SegmentConfig, members: list[Any]) -> int:
+    """The dates the members take, checked against the dates given; errors say what to give or use instead."""
+    dates = members[0].data.dates
+    for other in members[1:]:
+        if other.data.dates != dates:
+            raise BundleError(f"The ensemble members '{members[0].path}' and '{other.path}' take {dates} and "
+                              f"{other.data.dates} date(s) of a place; an ensemble's members take the same inputs.")
+    given = 1 + len(cfg.after)
+    if dates == 1 and given > 1:
+        raise DataError(f"The model '{members[0].path}' was trained on one date, so it cannot compare '{cfg.image}' "
+                        f"with the later date '{cfg.after[0]}' ({mention('segment.after')}): compare its segmentations "
+                        f"of the two dates instead (the post-classification comparison, {command('compare')}), or "
+                        f"train a change model on pairs.")
+    if dates > 1 and given != dates:
+        had = "no later date" if given == 1 else f"{given} dates"
+        raise DataError(f"The model '{members[0].path}' is a change model of {dates} dates (before, after), but "
+                        f"{had} was given for '{cfg.image}': give the later date with {mention('segment.after')}.")
+    if dates > 1 and cfg.resample_to_training_gsd:
+        raise ConfigError(f"{mention('segment.resample_to_training_gsd')} is not available for a change model yet; "
+                          f"resample both dates to the training pixel size first (gdalwarp -tr).")
+    return dates
+
+
+def date_view(member: Any, date: int) -> Any:
+    """``member`` as a model of one date, the ``date``-th (0 = first): that date's band statistics only, so the
+    image door and the value checks judge each date against what the model saw of it."""
+    data = member.data
+    bands = data.vision_bands
+    stats = data.vision_stats
+    if stats.bands == bands * data.dates:
+        stats = BandStatistics(stats.method, list(stats.low[date * bands:(date + 1) * bands]),
+                               list(stats.high[date * bands:(date + 1) * bands]))
+    return dataclasses.replace(member, metadata=member.metadata.replace(
+        data=dataclasses.replace(data, vision_stats=stats, dates=1)))
+
+
+def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warnings: list[str]) -> tuple[
+        ResolvedDates, list[Any], list[int], list[list[int]]]:
+    """(every date resolved, the members as they read the stacked tiles, the first date's bands, each later date's
+    bands): each date through the image door with its own statistics, its band count and values checked."""
+    from ..data.checks import check_image_domain
+    from ..data.raster import open_raster
+
+    resolved = ResolvedDates(ResolvedImage(cfg.image, cfg.image))
+    picked: list[list[int]] = []
+    try:
+        for date, source in enumerate([cfg.image, *cfg.after]):
+            views = [date_view(m, date) for m in members]
+            request = ImageRequest.of_segment(cfg.replace(image=source, stac_item=None) if date else cfg)
+            got = open_image(request, callback, members=views, warnings=warnings)
+            fixed = got.members or views
+            if date:
+                resolved.later.append(got)
+            else:
+                resolved.first = got
+            dataset = open_raster(got.path, "image" if not date else "later date")
+            try:
+                count = dataset.count
+                problem = image_problem(fixed[0].data, count, source)
+                if problem:
+                    raise DataError(f"{problem[0].upper()}{problem[1:]} (model '{members[0].path}'); give every date "
+                                    f"with the model's bands ({mention('segment.bands')} picks them by number or name "
+                                    f"in each date).")
+                bands = fixed[0].selection.vision_bands(count)
+                if not got.changed:  # the door left it as it is: its values judged here, with this date's statistics
+                    check_image_domain(dataset, source, bands, views[0].data.vision_stats, members[0].path,
+                                       callback, warnings, cfg.strict_inputs, mention("segment.strict_inputs"))
+            finally:
+                dataset.close()
+            picked.append(bands)
+    except BaseException:
+        resolved.close()
+        raise
+    # the reader picks each date's bands itself: the members read every band of the stacked tile, in order
+    stacked = [dataclasses.replace(m, metadata=m.metadata.replace(data=dataclasses.replace(
+        m.data, bands=None, x_bands=None, image_bands=m.data.vision_bands))) for m in members]
+    return resolved, stacked, picked[0], picked[1:]
