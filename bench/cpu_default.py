@@ -16,7 +16,8 @@ export), and Deepness with the same ONNX file, as a user runs them (a fresh proc
 4. Busy cores: the default on the large scene alone and beside two busy loops (one per core of this VM), in
    alternating pairs; the ratio of medians (target <= 2.5).
 
-Run alone: ``python bench/cpu_default.py [--quick]``; in ``make bench`` as section ``cpu_default``.
+Run alone: ``python bench/cpu_default.py [--quick]``, only the bulk comparison (3.) with ``--bulk-only`` (writes
+``bench_output/cpu_default/bulk.json``); in ``make bench`` as section ``cpu_default``.
 """
 
 from __future__ import annotations
@@ -283,19 +284,23 @@ def markdown(r: dict[str, Any]) -> str:
         lines.append(f"| {c['scene']} | {c['model']} | {m['torch']:.1f} | {m['default']:.1f} | "
                      f"**{c['torch_over_default']:.2f}x** | {deep} | {100 * c['same_class_as_torch']:.4f} % | "
                      f"{s.get('torch', float('nan')):.2f} / {s.get('default', float('nan')):.2f} |")
-    b = r["bulk"]
-    lines += ["", f"Bulk, {b['scenes']} scenes of {b['size']} ({b['model']}): one process per scene "
+    lines += ["", bulk_markdown(r["bulk"])]
+    u = r["busy"]
+    lines += ["", f"Beside {BUSY_LOOPS} busy loops ({u['model']}, large scene): {statistics.median(u['busy_s']):.1f} s "
+              f"against {statistics.median(u['quiet_s']):.1f} s alone, **{u['ratio']:.2f}x** (target <= 2.5x)."]
+    return "\n".join(lines)
+
+
+def bulk_markdown(b: dict[str, Any]) -> str:
+    """The bulk comparison (:func:`bulk`) in words."""
+    return (f"Bulk, {b['scenes']} scenes of {b['size']} ({b['model']}): one process per scene "
               f"{b['one_by_one_s']:.1f} s, one bulk run {b['bulk_s']:.1f} s ({b['bulk_over_one_by_one']:.2f}x), the "
               f"model alone {b['model_only_s']:.1f} s: efficiency {b['efficiency']:.2f}; the bulk run's scenes took "
               f"{b['bulk_scene_seconds']:.1f} s, {100 * b['per_scene_overhead_share']:.0f} % over the model alone "
               f"(medians of {b['rounds']} bulk runs between {b['rounds'] + 1} of the model alone; "
               f"{100 * b['per_scene_overhead_share_warm']:.0f} % over its second "
               f"pass, {b['model_only_warm_s']:.1f} s), {100 * b['per_scene_overhead_share_in_run']:.0f} % over the "
-              f"model's own {b['bulk_model_seconds']:.1f} s within the run."]
-    u = r["busy"]
-    lines += ["", f"Beside {BUSY_LOOPS} busy loops ({u['model']}, large scene): {statistics.median(u['busy_s']):.1f} s "
-              f"against {statistics.median(u['quiet_s']):.1f} s alone, **{u['ratio']:.2f}x** (target <= 2.5x)."]
-    return "\n".join(lines)
+              f"model's own {b['bulk_model_seconds']:.1f} s within the run.")
 
 
 if __name__ == "__main__":
@@ -306,8 +311,19 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--output", default=str(REPO / "bench_output"))
+    parser.add_argument("--bulk-only", action="store_true",
+                        help="only the bulk comparison (3.): the per-scene overhead, about 3 minutes quietly")
     args = parser.parse_args()
-    out = run(BenchContext(output_dir=Path(args.output), quick=args.quick, device="cpu"))
-    print(out["markdown"])
-    (Path(args.output) / "cpu_default.json").write_text(json.dumps({k: v for k, v in out.items() if k != "markdown"},
-                                                                    indent=2, default=str))
+    if args.bulk_only:
+        folder = Path(args.output) / "cpu_default"
+        folder.mkdir(parents=True, exist_ok=True)
+        runner = Runner(folder)
+        figures = bulk(runner, folder, make_bundle(folder, "unet", "light", 0), args.quick)
+        (folder / "bulk.json").write_text(json.dumps(figures, indent=2, default=str))
+        print(bulk_markdown(figures))
+        print(f"load average seen: {min(runner.loads):.1f}-{max(runner.loads):.1f}")
+    else:
+        out = run(BenchContext(output_dir=Path(args.output), quick=args.quick, device="cpu"))
+        print(out["markdown"])
+        (Path(args.output) / "cpu_default.json").write_text(json.dumps(
+            {k: v for k, v in out.items() if k != "markdown"}, indent=2, default=str))

@@ -10,6 +10,7 @@ WGS84 semi-major axis, as QGIS converts degrees and as Web Mercator is drawn, so
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,19 @@ def ground_unit(crs: Any) -> GroundUnit:
     A CRS GDAL cannot read is taken by its WKT's first word (GEOGCS: degrees, else metres), as bundles always did."""
     if crs is None or (isinstance(crs, str) and not crs.strip()):
         return GroundUnit(PIXELS)
+    if isinstance(crs, str):
+        return _unit_of_text(crs)
+    return _unit_of(crs)
+
+
+@functools.lru_cache(maxsize=64)
+def _unit_of_text(crs: str) -> GroundUnit:
+    """:func:`ground_unit` of a CRS given as text, remembered: a bundle's CRS is asked for several times for each
+    scene of a bulk run, and reading a WKT into GDAL costs half a millisecond each time."""
+    return _unit_of(crs)
+
+
+def _unit_of(crs: Any) -> GroundUnit:
     srs = _srs(crs)
     if srs is None:
         return GroundUnit(DEGREES if str(crs).lstrip().upper().startswith("GEOG") else METRES)

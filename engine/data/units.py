@@ -66,14 +66,24 @@ def far_outside(seen_low: np.ndarray, seen_high: np.ndarray, low: np.ndarray, hi
     return [i for i in range(len(low)) if past[i] > FAR or (narrow[i] and (seen_high[i] - seen_low[i]) > 0)]
 
 
-RANGE_SAMPLE = 1 << 16  # values a band's 2-98 % range is read from: well within 0.1 % of its rank
+RANGE_SAMPLE = 1 << 15  # values a band's 2-98 % range is read from: within 0.5 % of the band's range of the exact
+# percentiles, and "far outside" means several times the model's range (half the time of 65,536 values)
 
 
 def seen_range(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The 2 and 98 % percentiles per band of (C, N) values, from at most RANGE_SAMPLE of them (evenly spaced)."""
-    step = -(-values.shape[1] // RANGE_SAMPLE)  # a whole 512² scene: 20 ms a scene of a bulk run, 1.5 ms so
-    low, high = np.percentile(values[:, ::step] if step > 1 else values, [2, 98], axis=1)
-    return low, high
+    """The 2 and 98 % percentiles per band of (C, N) values, from at most RANGE_SAMPLE of them (evenly spaced):
+    numpy's linear interpolation, from one partition of the four ranks it needs (np.percentile partitions for
+    each; 2.3x faster on a 512² scene's sample)."""
+    step = -(-values.shape[1] // RANGE_SAMPLE)  # a whole 512² scene: 20 ms a scene of a bulk run, 1 ms so
+    sample = values[:, ::step] if step > 1 else values
+    last = sample.shape[1] - 1
+    position = np.array([0.02, 0.98]) * last
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, last)
+    ranked = np.partition(sample, np.unique(np.concatenate([below, above])), axis=1)
+    share = position - below
+    both = ranked[:, below] * (1 - share) + ranked[:, above] * share  # (C, 2)
+    return both[:, 0], both[:, 1]
 
 
 def _float(value: Any) -> float | None:

@@ -1,0 +1,65 @@
+"""A bulk run's per-scene work outside the model (issue 61, item 11), held to what it does, not to its time: the
+image opened once to pick its bands and judge its values, once by the reader; a model's CRS read into GDAL once
+per run, not for each question of each scene; the 2-98 % range from one partition, numpy's numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from engine.callbacks import QuietCallback
+from tests.engine.foreign_onnx import deepness_metadata, linear_model
+
+pytest.importorskip("onnxruntime")
+
+
+def test_planning_a_scene_opens_its_image_twice(tmp_path, monkeypatch):
+    from rasterio.transform import from_origin
+
+    from engine.config import SegmentConfig
+    from engine.segment import plan_segmentation
+
+    image = tmp_path / "scene.tif"
+    with rasterio.open(image, "w", driver="GTiff", width=96, height=96, count=3, dtype="uint16", crs="EPSG:32633",
+                       transform=from_origin(500000, 6000000, 1, 1)) as ds:
+        ds.write(np.random.default_rng(0).integers(0, 4000, size=(3, 96, 96)).astype(np.uint16))
+    model = linear_model(tmp_path / "m.onnx", np.eye(3), np.zeros(3),
+                         metadata=deepness_metadata(["a", "b", "c"], [0.5] * 3, [0.2] * 3, tile=32))
+    opened: list[str] = []
+    real = rasterio.open
+
+    def counting(path, *args, **kwargs):
+        if Path(str(path)) == image:
+            opened.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(rasterio, "open", counting)
+    plan = plan_segmentation(SegmentConfig(image=str(image), models=[str(model)], output=str(tmp_path / "o.tif")),
+                             QuietCallback())
+    plan.reader.close()
+    assert len(opened) == 2  # the image door (bands and values) and the reader; was 3
+
+
+def test_a_crs_is_read_into_gdal_once_for_many_questions():
+    from engine.data import ground
+
+    ground._unit_of_text.cache_clear()
+    wkt = rasterio.crs.CRS.from_epsg(32633).to_wkt()
+    units = [ground.ground_unit(wkt) for _ in range(5)]
+    assert units[0].kind == ground.METRES and len(set(units)) == 1
+    assert ground._unit_of_text.cache_info().hits == 4
+
+
+@pytest.mark.parametrize("count", [1, 2, 7, 40_000, 262_144])
+def test_the_seen_range_is_numpys_percentiles_of_its_sample(count):
+    from engine.data.units import RANGE_SAMPLE, seen_range
+
+    rng = np.random.default_rng(count)
+    values = np.stack([rng.gamma(2.0, 300.0, count), rng.normal(0.2, 0.05, count), rng.integers(0, 9, count)])
+    low, high = seen_range(values)
+    step = -(-count // RANGE_SAMPLE)
+    reference = np.percentile(values[:, ::step], [2, 98], axis=1)
+    assert low.shape == (3,) and np.allclose(low, reference[0]) and np.allclose(high, reference[1])
