@@ -48,13 +48,13 @@ import json, os, resource, statistics, sys, time
 import numpy as np
 import torch
 import transformers
-from engine.prompted.catalog import FAMILIES
+from engine.prompted.catalog import PROMPT_MODEL_TYPES
 from engine.prompted.model import PromptModel
 from engine.imagery.picture import ImageWindow
 
 name, class_name, changes, embeds, device = (sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]),
                                              sys.argv[5])
-family = {"SamModel": "sam", "Sam2Model": "sam2", "EdgeTamModel": "edgetam", "Sam3Model": "sam3"}[class_name]
+model_type = {"SamModel": "sam", "Sam2Model": "sam2", "EdgeTamModel": "edgetam", "Sam3Model": "sam3"}[class_name]
 sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)  # GPU work is asynchronous
 config_class = getattr(transformers, class_name.replace("Model", "Config"))
 config = config_class(**changes)
@@ -62,7 +62,7 @@ torch.manual_seed(0)
 start = time.perf_counter()
 model = getattr(transformers, class_name)(config).eval().to(device)
 built = time.perf_counter() - start
-prompt = PromptModel(model, FAMILIES[family], name)
+prompt = PromptModel(model, PROMPT_MODEL_TYPES[model_type], name)
 rng = np.random.default_rng(0)
 rgb = rng.integers(0, 255, (1024, 1024, 3), dtype=np.uint8)
 rgb[300:600, 400:700] = 200
@@ -76,7 +76,7 @@ window = ImageWindow(rgb, (500000.0, 0.5, 0.0, 4100000.0, 0.0, -0.5), "EPSG:3263
 out = {"model": name, "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6, "build_s": built,
        "embed_s": statistics.median(times[1:]) if len(times) > 1 else times[0], "embed_runs": times[1:],
        "threads": torch.get_num_threads()}
-if FAMILIES[family].clicks:
+if PROMPT_MODEL_TYPES[model_type].clicks:
     from engine.io.polygons import ClassRule
     from engine.prompted.shapes import mask_polygons
     decode, shapes, cpu = [], [], []

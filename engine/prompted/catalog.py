@@ -1,6 +1,7 @@
-"""The Segment Anything models by name, torch-free: their hub ids, families and what their image encoders take.
+"""The Segment Anything models, torch-free: the prompt model types (each a transformers class and how its picture
+is prepared) and the models offered by name (their hub ids).
 
-A name here, a Hugging Face id or a local ``save_pretrained`` folder all work; the family (and so the
+A name here, a Hugging Face id or a local ``save_pretrained`` folder all work; the prompt model type (and so the
 transformers class) is read from the checkpoint's ``config.json`` ``model_type``. The hub ids are the ones
 published on the Hugging Face hub; none could be reached from the machines this was written on.
 """
@@ -16,8 +17,9 @@ IMAGENET_STANDARD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 
 
 @dataclass(frozen=True)
-class Family:
-    """One transformers model class and how its images are prepared (RGB 0..255 scaled to 0..1, then normalised)."""
+class PromptModelType:
+    """One type of prompt model: its transformers class and how its pictures are prepared (RGB 0..255 scaled to
+    0..1, then normalised). Not a segmentation model family (``engine.models.registry``)."""
 
     name: str
     model_class: str
@@ -29,15 +31,17 @@ class Family:
     needs: str = ""  # a package its image encoder needs beyond transformers
 
 
-FAMILIES = {
-    "sam": Family("sam", "SamModel", 1024, *IMAGENET_DEFAULT),
-    "sam2": Family("sam2", "Sam2Model", 1024, *IMAGENET_DEFAULT),
-    "edgetam": Family("edgetam", "EdgeTamModel", 1024, *IMAGENET_DEFAULT, needs="timm"),
-    "sam3": Family("sam3", "Sam3Model", 1008, *IMAGENET_STANDARD, text=True, clicks=False),
+#: the prompt model types by key (SAM, SAM 2, EdgeTAM, SAM 3)
+PROMPT_MODEL_TYPES = {
+    "sam": PromptModelType("sam", "SamModel", 1024, *IMAGENET_DEFAULT),
+    "sam2": PromptModelType("sam2", "Sam2Model", 1024, *IMAGENET_DEFAULT),
+    "edgetam": PromptModelType("edgetam", "EdgeTamModel", 1024, *IMAGENET_DEFAULT, needs="timm"),
+    "sam3": PromptModelType("sam3", "Sam3Model", 1008, *IMAGENET_STANDARD, text=True, clicks=False),
 }
-# the model_type of checkpoints saved for video (the hub's SAM 2.1 / SAM 3 repositories): the image model reads them
-MODEL_TYPES = {"sam": "sam", "sam2": "sam2", "sam2_video": "sam2", "edgetam": "edgetam", "edgetam_video": "edgetam",
-               "sam3": "sam3", "sam3_video": "sam3"}
+# a checkpoint's model_type -> its prompt model type; those saved for video (the hub's SAM 2.1 / SAM 3
+# repositories) are read by the image model
+CHECKPOINT_TYPES = {"sam": "sam", "sam2": "sam2", "sam2_video": "sam2", "edgetam": "edgetam",
+                    "edgetam_video": "edgetam", "sam3": "sam3", "sam3_video": "sam3"}
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class NamedModel:
 
     name: str
     hub_id: str
-    family: str
+    model_type: str  # a key of PROMPT_MODEL_TYPES
     note: str
 
 
@@ -72,17 +76,18 @@ def model_source(name: str) -> str:
     return entry.hub_id if entry else text
 
 
-def known_family(source: str) -> Family | None:
-    """The family of a catalogue name or its hub id (known before anything is downloaded); None for others."""
+def known_model_type(source: str) -> PromptModelType | None:
+    """The prompt model type of a catalogue name or its hub id (known before anything is downloaded); None for
+    others."""
     text = (source or "").strip()
     entry = MODELS.get(text.lower()) or next((m for m in MODELS.values() if m.hub_id == text), None)
-    return FAMILIES[entry.family] if entry else None
+    return PROMPT_MODEL_TYPES[entry.model_type] if entry else None
 
 
-def family_of(model_type: str, source: str) -> Family:
-    """The family a checkpoint's ``model_type`` belongs to (ModelError naming the source otherwise)."""
-    key = MODEL_TYPES.get(model_type)
+def model_type_of(model_type: str, source: str) -> PromptModelType:
+    """The prompt model type of a checkpoint's ``model_type`` (ModelError naming the source otherwise)."""
+    key = CHECKPOINT_TYPES.get(model_type)
     if key is None:
         raise ModelError(f"'{source}' is a '{model_type}' checkpoint, not a Segment Anything one; use one of "
-                         f"{', '.join(MODELS)} or a checkpoint of type {', '.join(sorted(MODEL_TYPES))}.")
-    return FAMILIES[key]
+                         f"{', '.join(MODELS)} or a checkpoint of type {', '.join(sorted(CHECKPOINT_TYPES))}.")
+    return PROMPT_MODEL_TYPES[key]

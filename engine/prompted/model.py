@@ -3,7 +3,7 @@ once per window, and prompts answered from it.
 
 The picture is prepared here, without torchvision or an image processor: padded to a square at its bottom and
 right (as SAM's own processor does after resizing), resized to the model's input side, scaled to 0..1 and
-normalised with the family's mean and std. So one number, ``scale`` (model pixels per window pixel), carries
+normalised with the model type's mean and std. So one number, ``scale`` (model pixels per window pixel), carries
 points and boxes into the model and its masks back, whatever the window's shape.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..errors import ModelError
 from ..runtime.environment import require
-from .catalog import MODEL_TYPES, Family, family_of, known_family, model_source
+from .catalog import CHECKPOINT_TYPES, PromptModelType, known_model_type, model_source, model_type_of
 from .needs import check_needs
 
 PATTERNS = ["config.json", "*.safetensors", "model.safetensors.index.json", "preprocessor_config.json",
@@ -36,13 +36,13 @@ class Embedding:
     shape: tuple[int, int]  # the window's (rows, cols)
 
 
-def _family_vet(source: str) -> Callable[[Any], None]:
-    """A check of the hub's record of ``source`` before any file is downloaded: a family whose image encoder needs
+def _type_vet(source: str) -> Callable[[Any], None]:
+    """A check of the hub's record of ``source`` before any file is downloaded: a model type whose image encoder needs
     a package that is missing here is refused then (the record names the checkpoint's ``model_type``)."""
     def vet(info: Any) -> None:
         model_type = (getattr(info, "config", None) or {}).get("model_type", "")
-        if model_type in MODEL_TYPES:
-            check_needs(family_of(model_type, source))
+        if model_type in CHECKPOINT_TYPES:
+            check_needs(model_type_of(model_type, source))
     return vet
 
 
@@ -69,15 +69,16 @@ def _model_type(config_file: Path, source: str) -> str:
 
 
 class PromptModel:
-    """A loaded model of one family; :meth:`embed` once per window, then :meth:`decode` / :meth:`decode_text`."""
+    """A loaded model of one prompt model type; :meth:`embed` once per window, then :meth:`decode` /
+    :meth:`decode_text`."""
 
-    def __init__(self, model: Any, family: Family, source: str, tokenizer: Any = None):
-        self.model, self.family, self.source, self.tokenizer = model, family, source, tokenizer
+    def __init__(self, model: Any, model_type: PromptModelType, source: str, tokenizer: Any = None):
+        self.model, self.model_type, self.source, self.tokenizer = model, model_type, source, tokenizer
         self.device = next(model.parameters()).device
         config = model.config
         prompts = getattr(config, "prompt_encoder_config", None)
         self.image_size = int(getattr(prompts, "image_size", 0) or getattr(config.vision_config, "image_size", 0)
-                              or family.image_size)  # the side the checkpoint was made for
+                              or model_type.image_size)  # the side the checkpoint was made for
 
     @classmethod
     def load(cls, name: str, log: Callable[[str], None], callback: Callback | None = None,
@@ -88,18 +89,18 @@ class PromptModel:
         from ..models.hub import fetch
 
         source = model_source(name)
-        known = known_family(source)
+        known = known_model_type(source)
         if known is not None:  # a package the encoder needs is asked for before anything is downloaded
             check_needs(known)
         folder = Path(fetch(source, log, patterns=None if Path(source).expanduser().is_dir() else PATTERNS,
-                            callback=callback, vet=_family_vet(source)))
+                            callback=callback, vet=_type_vet(source)))
         config_file = folder / "config.json"
         if not config_file.is_file():
             raise ModelError(f"'{source}' has no config.json; give a Segment Anything checkpoint in the transformers "
                              f"format (saved with save_pretrained).")
-        family = family_of(_model_type(config_file, source), source)
-        check_needs(family)
-        model_class = getattr(require("transformers"), family.model_class)
+        model_type = model_type_of(_model_type(config_file, source), source)
+        check_needs(model_type)
+        model_class = getattr(require("transformers"), model_type.model_class)
         from ..models.pretrained import quiet_transformers
 
         damaged = (OSError, ValueError, RuntimeError, require("safetensors").SafetensorError)
@@ -108,23 +109,23 @@ class PromptModel:
                 model, info = model_class.from_pretrained(str(folder), output_loading_info=True,
                                                           local_files_only=True, ignore_mismatched_sizes=True)
         except damaged as exc:
-            raise ModelError(f"'{source}' could not be loaded as {family.model_class}: its files in '{folder}' are "
+            raise ModelError(f"'{source}' could not be loaded as {model_type.model_class}: its files in '{folder}' are "
                              f"damaged or incomplete ({str(exc).splitlines()[0][:200]}). Download it again (delete "
                              f"that folder, or the model's entry in the Hugging Face cache) or give a complete "
                              f"checkpoint.") from exc
         wrong = {k: v for k in ("missing_keys", "unexpected_keys", "mismatched_keys") if (v := list(info.get(k) or []))}
         if wrong:
             said = "; ".join(f"{k.replace('_', ' ')}: {len(v)} (e.g. {_key(v[0])})" for k, v in wrong.items())
-            raise ModelError(f"'{source}' does not match {family.model_class} as its config.json describes it "
+            raise ModelError(f"'{source}' does not match {model_type.model_class} as its config.json describes it "
                              f"({said}); give a complete checkpoint of that model, its weights saved with its "
                              f"config.json.")
         tokenizer = None
-        if family.text:
+        if model_type.text:
             tokenizer = require("transformers").AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         chosen = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
         model = model.to(chosen).eval()
-        log(f"Segment Anything model: {family.model_class} from {folder} on {chosen}.")
-        return cls(model, family, source, tokenizer)
+        log(f"Segment Anything model: {model_type.model_class} from {folder} on {chosen}.")
+        return cls(model, model_type, source, tokenizer)
 
     def prepare(self, rgb: np.ndarray) -> tuple[Any, float]:
         """(pixel values (1, 3, S, S), model pixels per window pixel) for an (rows, cols, 3) uint8 picture."""
@@ -137,8 +138,8 @@ class PromptModel:
         if side != size:
             pixels = torch.nn.functional.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False,
                                                      antialias=side > size)
-        mean = torch.tensor(self.family.mean).view(1, 3, 1, 1)
-        std = torch.tensor(self.family.std).view(1, 3, 1, 1)
+        mean = torch.tensor(self.model_type.mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.model_type.std).view(1, 3, 1, 1)
         return ((pixels - mean) / std).to(self.device), size / side
 
     def embed(self, rgb: np.ndarray) -> Embedding:
@@ -146,7 +147,7 @@ class PromptModel:
         torch = require("torch")
         pixels, scale = self.prepare(rgb)
         with torch.inference_mode():
-            if self.family.name == "sam3":
+            if self.model_type.name == "sam3":
                 features = self.model.get_vision_features(pixel_values=pixels)
             else:
                 features = self.model.get_image_embeddings(pixels)
@@ -160,8 +161,8 @@ class PromptModel:
         A single point is ambiguous (a roof, the house, the block): three masks are asked for and the one the
         model scores best is kept, as SAM's authors advise; more points or a box ask for one."""
         torch = require("torch")
-        if not self.family.clicks:
-            raise ModelError(f"{self.family.model_class} answers a text, not points or boxes; give a text.")
+        if not self.model_type.clicks:
+            raise ModelError(f"{self.model_type.model_class} answers a text, not points or boxes; give a text.")
         args: dict[str, Any] = {}
         if points is not None and len(points):
             args["input_points"] = torch.tensor(np.asarray(points, np.float32) * embedding.scale,
@@ -180,8 +181,8 @@ class PromptModel:
     def decode_text(self, embedding: Embedding, text: str) -> list[tuple[np.ndarray, float]]:
         """Every object a text names (SAM 3): [(probabilities over the window, score)], best first."""
         torch = require("torch")
-        if not self.family.text:
-            raise ModelError(f"{self.family.model_class} does not read text; use SAM 3 (sam3) for a text prompt, "
+        if not self.model_type.text:
+            raise ModelError(f"{self.model_type.model_class} does not read text; use SAM 3 (sam3) for a text prompt, "
                              f"or give points or boxes.")
         tokens = self.tokenizer([text], return_tensors="pt", padding="max_length", truncation=True,
                                 max_length=self.model.config.text_config.max_position_embeddings)

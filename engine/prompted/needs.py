@@ -1,4 +1,4 @@
-"""What a Segment Anything family's image encoder needs beyond transformers, checked before anything is downloaded.
+"""What a Segment Anything model type's image encoder needs beyond transformers, checked before anything is downloaded.
 
 EdgeTAM's image encoder is a RepViT that transformers builds through timm (``TimmWrapperModel``). timm imports
 torchvision as it loads (``timm.layers`` takes ``FrozenBatchNorm2d`` from it) and transformers counts timm as
@@ -14,7 +14,7 @@ import re
 
 from ..errors import ModelError
 from ..runtime.environment import pip_install_command, require
-from .catalog import Family
+from .catalog import PromptModelType
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
@@ -41,12 +41,12 @@ def torchvision_pin(torch_version: str) -> str:
     return f"torchvision==0.{int(found.group(1)) + 15}.*" if found else "torchvision"
 
 
-def needs_message(family: Family, problem: str, torch_version: str, cpu_only: bool) -> str:
-    """What to tell a user whose Python lacks ``family.needs`` (``problem`` as :func:`import_problem` says it)."""
-    package = family.needs
+def needs_message(model_type: PromptModelType, problem: str, torch_version: str, cpu_only: bool) -> str:
+    """What to tell a user whose Python lacks ``model_type.needs`` (``problem`` as :func:`import_problem` says it)."""
+    package = model_type.needs
     said = "is not installed" if problem == "missing" else f"is {problem}"
     install = f"`{' '.join(pip_install_command([package]))}`"
-    text = f"{family.model_class}'s image encoder is built by {package}, which {said}. "
+    text = f"{model_type.model_class}'s image encoder is built by {package}, which {said}. "
     if package != "timm":
         return text + f"Install it into the Python that runs DualStream: {install}."
     if cpu_only:
@@ -61,12 +61,12 @@ def needs_message(family: Family, problem: str, torch_version: str, cpu_only: bo
                    "sam2.1-tiny, the default, which needs nothing more.")
 
 
-def check_needs(family: Family) -> None:
-    """Raise ModelError saying what to install when ``family``'s image encoder needs a package that cannot load."""
-    if not family.needs:
+def check_needs(model_type: PromptModelType) -> None:
+    """Raise ModelError saying what to install when ``model_type``'s image encoder needs a package that cannot load."""
+    if not model_type.needs:
         return
-    problem = import_problem(family.needs)
+    problem = import_problem(model_type.needs)
     if problem:
         torch = require("torch")
         cpu_only = getattr(torch.version, "cuda", None) is None and getattr(torch.version, "hip", None) is None
-        raise ModelError(needs_message(family, problem, torch.__version__, cpu_only))
+        raise ModelError(needs_message(model_type, problem, torch.__version__, cpu_only))

@@ -180,6 +180,6 @@ def open_session(image: str, extent: Sequence[float] | None, model: str = "", *,
     embedding = loaded.embed(window.rgb)
     seconds = time.perf_counter() - start
     _EMBEDDINGS.put(key, embedding)
-    said = window.said + [f"Embedded the window with {loaded.family.model_class} in {seconds:.1f} s; further "
+    said = window.said + [f"Embedded the window with {loaded.model_type.model_class} in {seconds:.1f} s; further "
                           f"prompts on it reuse the embedding."]
     return PromptSession(loaded, window, embedding, seconds, False, said)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ModelError
-from engine.prompted.catalog import FAMILIES
+from engine.prompted.catalog import PROMPT_MODEL_TYPES
 from engine.prompted.needs import CPU_INDEX, import_problem, needs_message, torchvision_pin
 from tests.engine.local_hub import LocalHub
 from tests.engine.prompted_models import save_tiny, scene_point, tiny_config, write_scene
@@ -109,7 +109,7 @@ def test_without_timm_the_user_is_told_what_to_install_before_any_download(image
 
 
 def test_the_advice_fits_the_torch_and_the_trouble():
-    edgetam = FAMILIES["edgetam"]
+    edgetam = PROMPT_MODEL_TYPES["edgetam"]
     assert torchvision_pin("2.13.0+cpu") == "torchvision==0.28.*" and torchvision_pin("2.5.1") == "torchvision==0.20.*"
     cuda = needs_message(edgetam, "missing", "2.13.0+cu126", cpu_only=False)
     assert "pip install timm" in cuda and "brings the torchvision for your torch" in cuda and CPU_INDEX not in cuda
