@@ -112,19 +112,10 @@ class SceneReader(SceneLabels):
         after: list[str] | tuple[str, ...] = (),
         after_bands: list[list[int]] | None = None,
     ):
-        self.image = str(image)
-        self.role = role
-        self.aux_paths = [str(p) for p in aux]
-        self.label_path = None if label is None else str(label)
-        self.label_field = label_field
-        self.label_mapping = label_mapping
-        self.label_default_class = label_default_class
-        self.ignore_index = int(ignore_index)
-        self.aux_bands_per_file = aux_bands_per_file
-        self.aux_ratio = int(aux_ratio)
+        self.image, self.role = str(image), role
         self.callback = callback or Callback()
-        if self.aux_ratio < 1:
-            raise DataError(f"aux_ratio must be >= 1 (got {aux_ratio}).")
+        self.label_path = None if label is None else str(label)  # said with the georeferencing, set up last
+        self._take_aux(aux, aux_bands_per_file, aux_ratio)
         self._handles: dict[Any, Any] = {}  # path (or warped VRT key) -> open dataset
         self._pid = os.getpid()
         # image cells and aux blocks shared by planned tiles (inference turns it on: share_parts); None: every
@@ -132,13 +123,24 @@ class SceneReader(SceneLabels):
         self.parts: SharedParts | None = None  # with the layouts of its cells and aux blocks
         self._open_image(bands, x_bands)
         self._say_georeferencing()
-        self.after_paths = [str(p) for p in after]
-        self._dates: list[LaterDate] = self._setup_dates(after_bands) if self.after_paths else []
-        self._aux: list[_AuxSource] = [self._setup_aux(p) for p in self.aux_paths]
+        self._setup_dates(after, after_bands)
+        self._setup_aux()
+        self._setup_labels(label_field, label_mapping, label_default_class, ignore_index, label_classes)
+        self._setup_region(extent, extent_crs, aoi)
+
+    def _take_aux(self, aux: list[str] | tuple[str, ...], bands_per_file: int | None, ratio: int) -> None:
+        """The aux rasters' paths and layout, checked before the image is opened (its X bands need ratio 1)."""
+        self.aux_paths = [str(p) for p in aux]
+        self.aux_bands_per_file = bands_per_file
+        self.aux_ratio = int(ratio)
+        if self.aux_ratio < 1:
+            raise DataError(f"aux_ratio must be >= 1 (got {ratio}).")
+
+    def _setup_aux(self) -> None:
+        """Each aux raster opened and checked; the channels they give (or the image's X bands)."""
+        self._aux: list[_AuxSource] = [self._setup_aux_file(p) for p in self.aux_paths]
         self.aux_file_bands: list[int] = [len(a.bands) for a in self._aux]  # bands used of each aux file
         self.aux_channels: int = len(self.selection.x) if self.selection.x else sum(self.aux_file_bands)
-        self._setup_labels(label_classes)
-        self._setup_region(extent, extent_crs, aoi)
 
     def _open_image(self, bands: list[int] | None, x_bands: list[int] | None) -> None:
         """The image's grid, band selection and value type, from its one open dataset."""
@@ -164,8 +166,12 @@ class SceneReader(SceneLabels):
         self.georeferenced = self.grid.georeferenced
         self.acquisition = of_dataset(self.image, image_ds)  # each tile's date and place, for encoders taking them
 
-    def _setup_dates(self, after_bands: list[list[int]] | None) -> list[LaterDate]:
+    def _setup_dates(self, after: list[str] | tuple[str, ...], after_bands: list[list[int]] | None) -> None:
         """The later dates, checked against the image (:func:`~.dates.open_dates`), every date holding data."""
+        self.after_paths = [str(p) for p in after]
+        self._dates: list[LaterDate] = self._open_dates(after_bands) if self.after_paths else []
+
+    def _open_dates(self, after_bands: list[list[int]] | None) -> list[LaterDate]:
         if self.selection.x:
             raise DataError(f"x_bands take a second stream from the {self.role} '{self.image}' itself; a scene of "
                             f"several dates takes none: leave x_bands out.")
@@ -194,8 +200,11 @@ class SceneReader(SceneLabels):
             self.callback.warning(f"The {self.role} '{self.image}' has a geotransform but no CRS; map units are "
                                   f"assumed.")
 
-    def _setup_labels(self, label_classes: int) -> None:
+    def _setup_labels(self, field: str | None, mapping: dict[str, int] | None, default_class: int,
+                      ignore_index: int, label_classes: int) -> None:
         """The label's class mapping, and the label itself set up on the image grid (none: nothing to set up)."""
+        self.label_field, self.label_mapping, self.label_default_class = field, mapping, default_class
+        self.ignore_index = int(ignore_index)
         self.label_classes = int(label_classes)
         self.mapper = LabelMapper(self.label_mapping, self.label_default_class, self.ignore_index,
                                   self.label_path or "", self.label_classes)
@@ -233,7 +242,7 @@ class SceneReader(SceneLabels):
         of the image per scene: a bulk run of small scenes pays every open); the reader closes it."""
         return self._open(self.image, self.role)
 
-    def _setup_aux(self, path: str) -> _AuxSource:
+    def _setup_aux_file(self, path: str) -> _AuxSource:
         ds = self._open(path, "aux raster")
         wanted = ds.count if self.aux_bands_per_file is None else int(self.aux_bands_per_file)
         if ds.count < wanted:
