@@ -218,7 +218,7 @@ def test_training_on_an_rgba_photo_learns_three_bands(rgba, tmp_path):
     assert (read(out)[alpha == 0] == 255).all()
 
 
-def test_label_never_takes_the_alpha_band_as_a_colour(rgba):
+def test_label_never_takes_the_alpha_band_as_a_colour(rgba, tmp_path, capsys):
     from engine.errors import DataError
     from engine.imagery.picture import read_window
 
@@ -227,6 +227,10 @@ def test_label_never_takes_the_alpha_band_as_a_colour(rgba):
     assert window.rgb.shape == (90, 70, 3)
     with pytest.raises(DataError, match="band 4 of .* is its alpha band, which is its mask"):
         read_window(str(image), bands=["1", "2", "4"])
+    # as a user gives it: refused before any model is fetched
+    assert main(["label", "--image", str(image), "--bands", "1,2,4", "--text", "tree", "--model", "facebook/sam3",
+                 "--class-value", "1", "--out", str(tmp_path / "labels.gpkg")]) == 2
+    assert "band 4 of" in capsys.readouterr().err and not (tmp_path / "labels.gpkg").exists()
 
 
 def test_a_fourth_band_gdal_tagged_alpha_that_holds_data_stays_a_band(tmp_path, capsys):
