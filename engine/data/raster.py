@@ -163,10 +163,13 @@ def alpha_bands(dataset: Any) -> list[int]:
     return list(range(band_count(dataset) + 1, dataset.count + 1))
 
 
-def mistagged_alpha(dataset: Any) -> int | None:
-    """The number of ``dataset``'s last band when it is tagged alpha but holds data (and so stays a band)."""
+def mistagged_alpha(dataset: Any, count: int | None = None) -> int | None:
+    """The number of ``dataset``'s last band when it is tagged alpha but holds data (and so stays a band);
+    ``count``: its :func:`band_count`, when the caller has it (no second look at the band's values)."""
     last = dataset.count
-    return last if last > 1 and _is_alpha(dataset.colorinterp[last - 1]) and band_count(dataset) == last else None
+    if last < 2 or not _is_alpha(dataset.colorinterp[last - 1]):
+        return None
+    return last if (band_count(dataset) if count is None else count) == last else None
 
 
 def alpha_holds_data(dataset: Any, band: int) -> bool:

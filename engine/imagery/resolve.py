@@ -81,7 +81,7 @@ def _info(dataset: Any, mistagged: list[int]
     from ..data.raster import band_count, mistagged_alpha
 
     count = band_count(dataset)
-    mistagged.extend(band for band in [mistagged_alpha(dataset)] if band)
+    mistagged.extend(band for band in [mistagged_alpha(dataset, count)] if band)
     names = [d or None for d in dataset.descriptions][:count]
     tags = dict(dataset.tags())
     band_tags = [dict(dataset.tags(b)) for b in range(1, count + 1)]
