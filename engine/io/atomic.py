@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import DualStreamError, OutputError
+from .network import size_text
 
 NAME_MAX = 255  # bytes of one file name on ext4, XFS, btrfs, NTFS (UTF-16 units there) and most others
 # what a temporary name adds to the destination's stem, at most: ".", ".tmp-" / ".<kind>-", a 10-digit process ID,
@@ -163,15 +164,6 @@ def refuse_special(destination: str | os.PathLike) -> None:
                           f"or existing regular file. Nothing was written there.")
 
 
-def format_bytes(n: float) -> str:
-    """1536 -> '1.5 KiB'."""
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover - the loop returns
-
-
 def write_failure(destination: str | os.PathLike, exc: BaseException, needed: int | None = None,
                   qualifier: str = "about") -> OutputError:
     """The error for a failed write of ``destination``: the cause, the space needed (``qualifier`` says how
@@ -179,12 +171,12 @@ def write_failure(destination: str | os.PathLike, exc: BaseException, needed: in
     destination = Path(destination)
     cause = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:300] or type(exc).__name__
     try:
-        free = format_bytes(shutil.disk_usage(destination.parent if str(destination.parent) else ".").free)
+        free = size_text(shutil.disk_usage(destination.parent if str(destination.parent) else ".").free)
         space = f"{free} free on that file system"
     except OSError:
         space = "free space unknown"
     if needed is not None:
-        space += f"; the file needs {qualifier} {format_bytes(needed)}"
+        space += f"; the file needs {qualifier} {size_text(needed)}"
     before = " The previous file there is unchanged." if destination.exists() else ""
     return OutputError(f"Could not write '{destination}': {cause} ({space}). Free space (or raise the file size "
                        f"limit) or choose another destination; nothing was written there.{before}")

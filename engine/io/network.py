@@ -2,11 +2,12 @@
 what a failed remote read says.
 
 **The rule** (:class:`Stall`), for every network read (GDAL's ``/vsicurl/`` reads and web services, STAC item
-fetches, ready-model downloads): a source that sends under ``min_rate`` (1 KB/s) for ``no_byte_s`` seconds -- a
+fetches, ready-model and hub downloads): a source that sends under ``min_rate`` (1 KB/s) for ``no_byte_s`` seconds -- a
 server that accepts and never answers, or one that sends a byte a second -- is given up with an error naming it.
 ``DUALSTREAM_NETWORK_STALL_S`` sets those seconds (60; tests use one or two). Retries are bounded: a transient
 error (429, 5xx) is retried twice; a stalled transfer is not retried, so a silent server holds a run about a
-minute, not minutes.
+minute, not minutes. Downloads follow it too, with one policy for what a given-up transfer leaves
+(:data:`KEEP_PARTIAL`), one progress rhythm (:class:`Watch`) and one way to write sizes (:func:`size_text`).
 
 **GDAL** (:func:`apply_defaults`, a value the user set in the environment is kept): a remote raster
 (``/vsicurl/``, ``/vsis3/``, a GDAL WMS/TMS description) is read window by window with HTTP range requests;
@@ -32,6 +33,13 @@ from typing import Any
 from . import locations
 
 STALL_S = 60.0  # seconds under MIN_RATE before a source is given up (DUALSTREAM_NETWORK_STALL_S)
+REPORT_STEP = 0.10  # a download's progress line at least at each tenth of the whole (and every report_s)
+#: The one choice for every download (a ready model's file, a hub's weights): a transfer given up (stalled, broken,
+#: canceled) keeps the bytes it had in a partial file (``PARTIAL_SUFFIX``) and the next run continues from them with
+#: an HTTP Range request; bytes found not to be the announced file (another checksum) are removed. False: a given-up
+#: transfer leaves nothing and the next starts from zero.
+KEEP_PARTIAL = True
+PARTIAL_SUFFIX = ".incomplete"
 STALL_ENV = "DUALSTREAM_NETWORK_STALL_S"
 MIN_RATE = 1024.0  # bytes per second: slower than this is no progress
 #: GDAL's network file systems: sidecar probing is off for paths under them
@@ -74,7 +82,7 @@ class Stall:
 
     def said(self) -> str:
         """The rule in words, for messages."""
-        return (f"a source sending under {MIN_RATE / 1024:g} KB/s for {self.window_s:g} s is given up; "
+        return (f"a source sending under {MIN_RATE / 1024:g} KiB/s for {self.window_s:g} s is given up; "
                 f"{STALL_ENV} sets those seconds")
 
 
@@ -189,8 +197,9 @@ def status_of(url: str, timeout: float | None = None) -> str:
 
 
 class Watch:
-    """One transfer under a :class:`Stall` rule: call :meth:`arrived` after each block; it answers why the
-    transfer is to be given up ('' while it is not), and :meth:`report_due` when a progress line is due."""
+    """One transfer under a :class:`Stall` rule: call :meth:`arrived` after each block (or each look at a counter,
+    with the bytes since); it answers why the transfer is to be given up ('' while it is not), and
+    :meth:`report_due` when a progress line is due (every ``report_s``, or each :data:`REPORT_STEP` of the whole)."""
 
     def __init__(self, stall: Stall) -> None:
         import collections
@@ -200,6 +209,7 @@ class Watch:
         self.clock = time.monotonic
         self.start = self.last_report = self.clock()
         self.done = 0
+        self.reported_share = 0.0
         self.recent: collections.deque[tuple[float, int]] = collections.deque([(self.start, 0)])
 
     def arrived(self, n: int) -> str:
@@ -210,15 +220,25 @@ class Watch:
             self.recent.popleft()  # keep one sample at or before the window's start
         since, then = self.recent[0]
         if now - since >= self.stall.window_s and (self.done - then) / (now - since) < self.stall.min_rate:
+            if self.done == then:
+                return f"no byte for {self.stall.window_s:g} s"
             return (f"{size_text(self.done - then)} in the last {now - since:.0f} s (under "
                     f"{size_text(self.stall.min_rate)}/s)")
         return ""
 
-    def report_due(self) -> bool:
+    def waiting(self) -> None:
+        """Waiting on something that is no stall (another run fetching the same file): the window starts again."""
+        self.recent.clear()
+        self.recent.append((self.clock(), self.done))
+
+    def report_due(self, share: float | None = None) -> bool:
+        """A progress line is due: ``report_s`` since the last, or (``share`` of the whole done) a further
+        :data:`REPORT_STEP` of it."""
         now = self.clock()
-        if now - self.last_report < self.stall.report_s:
+        step = share is not None and share - self.reported_share >= REPORT_STEP
+        if now - self.last_report < self.stall.report_s and not step:
             return False
-        self.last_report = now
+        self.last_report, self.reported_share = now, share if share is not None else self.reported_share
         return True
 
     @property
@@ -227,12 +247,12 @@ class Watch:
 
 
 def size_text(n: float) -> str:
-    """Bytes as ``12.3 KB``."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
+    """Bytes as ``12.3 KiB`` (the one way every message writes a size: downloads, disk space)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.1f} GB"
+    return f"{n:.1f} TiB"  # pragma: no cover - the loop returns
 
 
 def read_url(url: str, what: str, info: Callable[[str], None] | None = None, stall: Stall | None = None,

@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..callbacks import Callback
 from ..errors import ModelError
+from ..io.network import size_text
 from ..runtime.environment import require
 from .encoders.weights import is_hub_id
 
@@ -105,15 +106,30 @@ def _announce(hub: object, hub_id: str, revision: str | None, log: Callable[[str
     return info
 
 
-def _prefetch(hub_id: str, names: list[str], revision: str | None, watch: object) -> None:
-    """Each of ``names`` into the cache's blob store, continuing what an earlier run left (``hub_resume``)."""
+def _prefetch(hub_id: str, names: list[str], revision: str | None, watch: Any) -> dict[str, Path]:
+    """Each of ``names`` into the cache's blob store, continuing what an earlier run left (``hub_resume``), where
+    the download policy keeps partial files (``KEEP_PARTIAL``; else huggingface_hub downloads each whole); the blobs
+    fetched, by file name."""
+    from ..io.network import KEEP_PARTIAL
     from .hub_resume import fetch_blob
 
-    cache = require("huggingface_hub").constants.HF_HUB_CACHE
-    for name in names:
+    cache, fetched = require("huggingface_hub").constants.HF_HUB_CACHE, {}
+    for name in names if KEEP_PARTIAL else []:
         if watch.stopped():
-            return
-        fetch_blob(hub_id, name, revision, endpoint(), cache, watch)
+            break
+        blob = fetch_blob(hub_id, name, revision, endpoint(), cache, watch)
+        if blob is not None:
+            fetched[name] = blob
+    return fetched
+
+
+def _taken(fetched: dict[str, Path], folder: str, watch: Any) -> str:
+    """``folder`` (huggingface_hub's answer), once it is checked to hold the blobs fetched here."""
+    from .hub_resume import check_taken
+
+    if folder:
+        check_taken(fetched, Path(folder), watch)
+    return folder
 
 
 def _matching(info: object, patterns: list[str]) -> list[str]:
@@ -157,13 +173,14 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
     if patterns is None and _matching(info, ["*.bin"]) and not _matching(info, ["*.safetensors"]):
         chosen = PICKLED  # older checkpoints hold pickled weights only (loaded with weights_only)
 
-    def work(watch: object) -> str:
+    def work(watch: Any) -> str:
         if chosen is not None:
-            _prefetch(hub_id, _matching(info, chosen), revision, watch)
-            return "" if watch.stopped() else hub.snapshot_download(hub_id, allow_patterns=chosen,
-                                                                    revision=revision, tqdm_class=watch.bar)
-        _prefetch(hub_id, _matching(info, SAFETENSORS), revision, watch)
-        got = hub.snapshot_download(hub_id, allow_patterns=SAFETENSORS, revision=revision, tqdm_class=watch.bar)
+            fetched = _prefetch(hub_id, _matching(info, chosen), revision, watch)
+            return "" if watch.stopped() else _taken(fetched, hub.snapshot_download(
+                hub_id, allow_patterns=chosen, revision=revision, tqdm_class=watch.bar), watch)
+        fetched = _prefetch(hub_id, _matching(info, SAFETENSORS), revision, watch)
+        got = _taken(fetched, hub.snapshot_download(hub_id, allow_patterns=SAFETENSORS, revision=revision,
+                                                    tqdm_class=watch.bar), watch)
         if not _has_weights(Path(got)):  # a record without file names: pickled weights, if any
             got = hub.snapshot_download(hub_id, allow_patterns=PICKLED, revision=revision, tqdm_class=watch.bar)
         return got
@@ -173,8 +190,8 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
     if not _complete(folder, patterns):
         raise ModelError(f"The hub repository '{hub_id}' has no {what} (e.g. no config.json with model weights); "
                          f"pass a transformers checkpoint (saved with save_pretrained).")
-    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 2**20
-    log(f"Downloaded '{hub_id}' ({size:.1f} MiB in {time.monotonic() - start:.1f} s) to {folder}.")
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    log(f"Downloaded '{hub_id}' ({size_text(size)} in {time.monotonic() - start:.1f} s) to {folder}.")
     return folder
 
 
@@ -203,13 +220,16 @@ def fetch_file(hub_id: str, filename: str, log: Callable[[str], None], *, revisi
     where, cache = endpoint(), hub.constants.HF_HUB_CACHE
     start = time.monotonic()
 
-    def work(watch: object) -> str:
-        _prefetch(hub_id, [filename], revision, watch)
-        return "" if watch.stopped() else hub.hf_hub_download(hub_id, filename, revision=revision,
-                                                              tqdm_class=watch.bar)
+    def work(watch: Any) -> str:
+        fetched = _prefetch(hub_id, [filename], revision, watch)
+        if watch.stopped():
+            return ""
+        path = Path(hub.hf_hub_download(hub_id, filename, revision=revision, tqdm_class=watch.bar))
+        _taken(fetched, str(path.parents[len(Path(filename).parts) - 1]), watch)  # the snapshot's folder
+        return str(path)
 
     path = run_watched(hub_id, where, work, log, callback, lambda exc: explain(hub_id, where, exc, filename, cache))
-    log(f"Downloaded {filename} of '{hub_id}' ({path.stat().st_size / 2**20:.1f} MiB in "
+    log(f"Downloaded {filename} of '{hub_id}' ({size_text(path.stat().st_size)} in "
         f"{time.monotonic() - start:.1f} s) to {path}.")
     return path
 

@@ -1,8 +1,15 @@
 """Hub files brought into the Hugging Face cache so that a run interrupted part-way is continued by the next run.
 
-huggingface_hub 2.x writes each download to a file of its own name and removes it when the transfer fails, so a
-run that loses its connection at 90 % of a 2.5 GB file starts the next one from zero. Here each file a download
-needs is fetched before huggingface_hub is asked for it:
+**Why the cache's own layout is written here** (the one place that says so): huggingface_hub (2.4 when this was
+written) has no public way to continue a download. ``hf_hub_download`` writes each file to a temporary file of a
+name unique to the process and removes it when the transfer fails (``file_download._download_to_tmp_and_move``,
+private), so a run that loses its connection at 90 % of a 2.5 GB file starts the next one from zero, and
+``local_dir`` downloads do the same. What is public is the layout's description: ``scan_cache_dir`` reports
+``<cache>/<repo folder>/blobs/<etag>.incomplete`` files as interrupted downloads (``CachedIncompleteFileInfo``) and
+every cached file's ``blob_path`` as ``blobs/<etag>``; ``file_download.repo_folder_name`` names the repository's
+folder; ``get_hf_file_metadata`` gives the etag. Within that described layout each file a download needs is
+fetched before huggingface_hub is asked for it, under the policy of every download (``engine.io.network``:
+``KEEP_PARTIAL``, the stall rule):
 
 - into ``blobs/<etag>.incomplete`` in the repository's cache folder (where the cache keeps interrupted downloads;
   ``hf cache scan`` lists it): the etag the hub announces names the content, so a partial can only ever be
@@ -13,7 +20,11 @@ needs is fetched before huggingface_hub is asked for it:
   small file's ``ETag`` its git sha1) and only then moved to ``blobs/<etag>``, where huggingface_hub finds it and
   merely links it into the snapshot. A file whose hash differs is removed and the run fails, said.
 
-Runs in the worker thread of :func:`engine.models.hub_transfer.run_watched`, through its :class:`Watch`.
+Should a later huggingface_hub lay its cache out otherwise, :func:`check_taken` sees it (the file huggingface_hub
+returns is not the blob fetched here): it says so, removes the blob no one uses and the download stands as
+huggingface_hub made it (whole); ``tests/engine/test_hub_resume.py`` checks the installed version against the
+public description above. Runs in the worker thread of :func:`engine.models.hub_transfer.run_watched`, through its
+:class:`~engine.models.hub_transfer.Transfer`.
 """
 
 from __future__ import annotations
@@ -28,12 +39,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import ModelError
+from ..io.network import PARTIAL_SUFFIX as PARTIAL
+from ..io.network import size_text
 from ..runtime.environment import require
-from .hub_transfer import Watch, size_text
+from .hub_transfer import Transfer
 
 RETRIES = 5  # attempts in a row that bring no byte before a run gives up (as huggingface_hub's own)
 RETRY_WAIT_S = 1.0
-PARTIAL = ".incomplete"
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -58,7 +70,7 @@ def _digest(path: Path, etag: str) -> tuple[str, str] | None:
     return name, algo.hexdigest()
 
 
-def _drop_stale(blobs: Path, etag: str, filename: str, watch: Watch) -> None:
+def _drop_stale(blobs: Path, etag: str, filename: str, watch: Transfer) -> None:
     """Remove partials of an older version of ``filename`` (recorded by name beside each partial)."""
     for note in blobs.glob(f"*{PARTIAL}.name"):
         if note.read_text(encoding="utf-8").strip() == filename and not note.name.startswith(etag):
@@ -70,8 +82,17 @@ def _drop_stale(blobs: Path, etag: str, filename: str, watch: Watch) -> None:
             note.unlink()
 
 
-def fetch_blob(hub_id: str, filename: str, revision: str | None, endpoint: str, cache: str, watch: Watch) -> None:
-    """``filename`` of ``hub_id`` complete and checked in the cache's blob store (nothing done when it is there).
+def storage_folder(hub_id: str, cache: str) -> Path:
+    """The repository's folder in the cache, named by huggingface_hub's own (public) function."""
+    from huggingface_hub.file_download import repo_folder_name
+
+    return Path(cache) / repo_folder_name(repo_id=hub_id, repo_type="model")
+
+
+def fetch_blob(hub_id: str, filename: str, revision: str | None, endpoint: str, cache: str,
+               watch: Transfer) -> Path | None:
+    """``filename`` of ``hub_id`` complete and checked in the cache's blob store (nothing fetched when it is
+    there); the blob's path (None: nothing to bind a partial to, or the download was given up).
 
     Raises:
         huggingface_hub's errors (gated, missing, HTTP) and httpx2's transport errors, explained by the caller;
@@ -83,12 +104,12 @@ def fetch_blob(hub_id: str, filename: str, revision: str | None, endpoint: str, 
     url = hub.hf_hub_url(hub_id, filename, revision=revision, endpoint=endpoint)
     meta = hub.get_hf_file_metadata(url, retry_on_errors=True)
     if not meta.etag or meta.size is None:
-        return  # nothing to bind a partial to: huggingface_hub downloads it whole
-    storage = Path(cache) / f"models--{hub_id.replace('/', '--')}"
+        return None  # nothing to bind a partial to: huggingface_hub downloads it whole
+    storage = storage_folder(hub_id, cache)
     blobs = storage / "blobs"
     blob = blobs / meta.etag
     if blob.exists():
-        return
+        return blob
     blobs.mkdir(parents=True, exist_ok=True)
     _drop_stale(blobs, meta.etag, filename, watch)
     part = blobs / f"{meta.etag}{PARTIAL}"
@@ -105,22 +126,43 @@ def fetch_blob(hub_id: str, filename: str, revision: str | None, endpoint: str, 
         except Timeout:
             watch.alive()
             if watch.stopped():
-                return
+                return None
     try:
         if blob.exists():
-            return
+            return blob
         _transfer(hub, httpx2, meta, part, filename, hub_id, endpoint, watch)
         if watch.stopped():
-            return
+            return None
         _check(part, meta.etag, meta.size, hub_id, filename, endpoint)
         os.replace(part, blob)
         (blobs / f"{meta.etag}{PARTIAL}.name").unlink(missing_ok=True)
+        return blob
     finally:
         lock.release()
 
 
+def check_taken(fetched: dict[str, Path], folder: Path, watch: Transfer) -> None:
+    """Each file of ``fetched`` (file name -> the blob fetched here) as huggingface_hub laid it into ``folder``
+    (its snapshot): a blob it did not take (it downloaded the file again, elsewhere) means its cache's layout is no
+    longer the one described in this module's docstring; said, and the unused blob removed."""
+    import huggingface_hub
+
+    untaken = []
+    for filename, blob in fetched.items():
+        placed = folder / filename
+        if not blob.exists() or (placed.exists() and placed.resolve() == blob.resolve()):
+            continue  # taken: linked to the blob, or (without symlinks) the blob moved into the snapshot
+        blob.unlink()
+        untaken.append(filename)
+    if untaken:
+        watch.say(f"huggingface_hub {huggingface_hub.__version__} did not take {', '.join(untaken)} from its cache's "
+                  f"blob store, where this version of DualStream continues interrupted downloads: its cache layout "
+                  f"changed. The files were downloaded whole and work; an interrupted download will start again from "
+                  f"zero until DualStream follows the new layout (please report it).")
+
+
 def _transfer(hub: Any, httpx2: Any, meta: Any, part: Path, filename: str, hub_id: str, endpoint: str,
-              watch: Watch) -> None:
+              watch: Transfer) -> None:
     """The bytes of ``part`` from where it ends to ``meta.size``, retried from the last byte on broken links."""
     size = int(meta.size)
     if size == 0:  # nothing to ask for: the (empty) file is what was announced
@@ -183,7 +225,7 @@ def _transfer(hub: Any, httpx2: Any, meta: Any, part: Path, filename: str, hub_i
         bar.close()
 
 
-def _start_at(answer: Any, kept: int, size: int, filename: str, hub_id: str, endpoint: str, watch: Watch,
+def _start_at(answer: Any, kept: int, size: int, filename: str, hub_id: str, endpoint: str, watch: Transfer,
               bar: Any) -> int:
     """The byte the answer's body starts at: ``kept`` for a 206 from there, 0 when the Range was ignored."""
     if not kept:

@@ -2,45 +2,25 @@
 
 The transfer runs in a worker thread (``engine.models.hub_resume`` fetches each file so that an interrupted run is
 continued by the next, then ``huggingface_hub`` lays out its cache: ``HF_ENDPOINT`` / ``HF_TOKEN`` honoured) while
-the calling thread reports its progress (a line at most every ~10 % or 10 s through ``callback.progress_line``, the
-log without a callback, and ``callback.progress`` under ``Stage.DOWNLOAD``), says what the worker has to say,
-checks the callback's cancellation and ends a transfer that moved no byte for ``DUALSTREAM_DOWNLOAD_STALL_S``
-seconds (60). Only the calling thread talks to the log and the callback, so a QGIS feedback object is used from its
-own thread. A transfer given up (stalled, canceled, failed) keeps the bytes it had; the next run continues from them.
+the calling thread reports its progress (a line at each tenth of the whole or every quarter of the stall time
+through ``callback.progress_line``, the log without a callback, and ``callback.progress`` under
+``Stage.DOWNLOAD``), says what the worker has to say, checks the callback's cancellation and ends a transfer under
+the rule of every network read (``engine.io.network``: under 1 KiB/s for ``DUALSTREAM_NETWORK_STALL_S`` seconds,
+60). Only the calling thread talks to the log and the callback, so a QGIS feedback object is used from its own
+thread. What a transfer given up (stalled, canceled, failed) leaves is the one policy of every download
+(``engine.io.network.KEEP_PARTIAL``): the bytes it had, continued by the next run.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 from ..callbacks import Callback, Stage
 from ..errors import ModelError
-
-STALL_S = 60.0  # the default of the rule (engine.io.network.STALL_S), for the record
-REPORT_S = 10.0  # a progress line at least this far apart ...
-REPORT_STEP = 0.10  # ... or once this share of the whole has come in
-
-
-def stall_seconds() -> float:
-    """How long a download may move no byte before it is given up: the rule of every network read
-    (:func:`engine.io.network.stall_seconds`: ``DUALSTREAM_NETWORK_STALL_S``, or ``DUALSTREAM_DOWNLOAD_STALL_S``,
-    else 60)."""
-    from ..io.network import stall_seconds as rule
-
-    return rule()
-
-
-def size_text(n: float) -> str:
-    """Bytes as ``12.3 MB``."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
+from ..io.network import KEEP_PARTIAL, Stall, Watch, size_text
 
 
 class Meter:
@@ -49,8 +29,6 @@ class Meter:
     def __init__(self) -> None:
         self.bars: list[Any] = []
         self.lock = threading.Lock()
-        self.last_change = time.monotonic()
-        self.seen = -1
 
     def bar_class(self) -> type:
         """A tqdm class for ``tqdm_class=`` that draws nothing and lets this meter read its counts."""
@@ -79,12 +57,10 @@ class Meter:
         return Bar
 
     def read(self) -> tuple[int, int]:
-        """(bytes done, bytes expected so far); notes the time whenever the count moved."""
+        """(bytes done, bytes expected so far)."""
         with self.lock:
             done = int(sum(bar.n for bar in self.bars))
             total = int(sum(bar.total or 0 for bar in self.bars))
-        if done != self.seen:
-            self.seen, self.last_change = done, time.monotonic()
         return done, max(total, done)
 
     def kept(self) -> int:
@@ -93,15 +69,17 @@ class Meter:
             return int(sum(getattr(bar, "initial", 0) or 0 for bar in self.bars))
 
 
-class Watch:
+class Transfer:
     """What the worker thread gets: ``bar`` (a quiet tqdm class the meter reads), ``say`` (a line the calling
-    thread logs), ``stopped`` (the download was given up: stop writing), ``alive`` (waiting, not stalled)."""
+    thread logs), ``stopped`` (the download was given up: stop writing), ``alive`` (waiting on another run, which is
+    no stall)."""
 
     def __init__(self, meter: Meter) -> None:
         self.meter = meter
         self.bar = meter.bar_class()
         self.lines: queue.Queue[str] = queue.Queue()
         self.stop = threading.Event()
+        self.waited = threading.Event()
 
     def say(self, line: str) -> None:
         self.lines.put(line)
@@ -110,47 +88,45 @@ class Watch:
         return self.stop.is_set()
 
     def alive(self) -> None:
-        with self.meter.lock:
-            self.meter.last_change = time.monotonic()
+        self.waited.set()
 
     def drain(self, log: Callable[[str], None]) -> None:
         while not self.lines.empty():
             log(self.lines.get_nowait())
 
 
-def run_watched(hub_id: str, endpoint: str, work: Callable[[Watch], str], log: Callable[[str], None],
+def run_watched(hub_id: str, endpoint: str, work: Callable[[Transfer], str], log: Callable[[str], None],
                 callback: Callback | None, describe: Callable[[BaseException], ModelError]) -> Path:
-    """``work(watch)`` (the download) in a worker thread, reported, with stalls ended (``watch.stop`` set then).
+    """``work(transfer)`` (the download) in a worker thread, reported, with stalls ended (``transfer.stop`` set
+    then).
 
     Raises:
         ModelError: the download stalled, or failed (``describe`` turns the library's error into one).
         CanceledError: the callback asked to stop.
     """
     meter = Meter()
-    watch = Watch(meter)
+    transfer = Transfer(meter)
     outcome: dict[str, Any] = {}
 
     def worker() -> None:
         try:
-            outcome["path"] = work(watch)
+            outcome["path"] = work(transfer)
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which explains it
             outcome["error"] = exc
 
-    stall = stall_seconds()
     thread = threading.Thread(target=worker, name=f"download {hub_id}", daemon=True)
-    start = time.monotonic()
     thread.start()
     try:
-        _watch(hub_id, endpoint, thread, watch, log, callback, stall, start)
+        _watch(hub_id, endpoint, thread, transfer, log, callback)
     finally:
-        watch.stop.set()  # given up or done: the worker writes no further byte
-    watch.drain(log)
+        transfer.stop.set()  # given up or done: the worker writes no further byte
+    transfer.drain(log)
     if "error" in outcome:
         error = outcome["error"]
         if isinstance(error, ModelError):  # already said in words (disk full, hash differs)
             raise error
         said, (done, total) = describe(error), meter.read()
-        if 0 < done < total:  # the partial stays in the cache (engine.models.hub_resume)
+        if KEEP_PARTIAL and 0 < done < total:  # the partial stays in the cache (engine.models.hub_resume)
             said = ModelError(f"{said} The {size_text(done)} of {size_text(total)} fetched so far are kept in the "
                               f"Hugging Face cache: running it again continues from there.")
         raise said from error
@@ -160,31 +136,34 @@ def run_watched(hub_id: str, endpoint: str, work: Callable[[Watch], str], log: C
     return Path(outcome["path"])
 
 
-def _watch(hub_id: str, endpoint: str, thread: threading.Thread, watch: Watch, log: Callable[[str], None],
-           callback: Callback | None, stall: float, start: float) -> None:
-    meter, last_line, last_share = watch.meter, start, 0.0
+def _watch(hub_id: str, endpoint: str, thread: threading.Thread, transfer: Transfer, log: Callable[[str], None],
+           callback: Callback | None) -> None:
+    meter, watch = transfer.meter, Watch(Stall.rule())
     while thread.is_alive():
         thread.join(0.2)
-        watch.drain(log)
+        transfer.drain(log)
         done, total = meter.read()
-        now = time.monotonic()
         if callback is not None:
             callback.progress(done, total or 1, Stage.DOWNLOAD)
             callback.check_canceled()
+        if transfer.waited.is_set():  # another run holds the file: waiting on it is no stall
+            transfer.waited.clear()
+            watch.waiting()
+        why = watch.arrived(done - watch.done)
         share = done / total if total else 0.0
-        if done and (share - last_share >= REPORT_STEP or now - last_line >= REPORT_S) and share < 1:
-            rate = (done - meter.kept()) / max(now - start, 1e-9)
+        if done and share < 1 and watch.report_due(share):
+            rate = (done - meter.kept()) / max(watch.seconds, 1e-9)
             # marked as progress by its channel: a front end may keep it out of what it shows last
             (callback.progress_line if callback is not None else log)(
                 f"Downloading '{hub_id}': {share:.0%} ({size_text(done)} of {size_text(total)}, "
                 f"{size_text(rate)}/s)")
-            last_line, last_share = now, share
-        if now - meter.last_change > stall:
+        if why:
+            kept = (" the bytes already fetched are kept in the Hugging Face cache and the next run continues from "
+                    "them." if KEEP_PARTIAL else " nothing was kept.")
             raise ModelError(
-                f"Downloading '{hub_id}' from {endpoint} stalled: no byte for {stall:g} s after {size_text(done)}"
-                f"{f' of {size_text(total)}' if total else ''}. Check the network (and a proxy in HTTPS_PROXY) and run "
-                f"it again: the bytes already fetched are kept in the Hugging Face cache and the next run continues "
-                f"from them.")
+                f"Downloading '{hub_id}' from {endpoint} stalled: {why}, {size_text(done)}"
+                f"{f' of {size_text(total)}' if total else ''} in all ({watch.stall.said()}). Check the network (and "
+                f"a proxy in HTTPS_PROXY) and run it again:{kept}")
 
 
 def licence_line(hub_id: str, endpoint: str, info: object) -> str:

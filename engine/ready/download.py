@@ -1,47 +1,49 @@
-"""Downloading a ready model's file over HTTP: streamed to a temporary file beside the destination, its SHA-256
-checked before it is renamed into place, progress and cancellation through the engine callback.
+"""Downloading a ready model's file over HTTP under the policy every download follows (``engine.io.network``):
+its SHA-256 checked before it is renamed into place, progress and cancellation through the engine callback.
 
 Progress: the callback's ``progress`` under ``Stage.DOWNLOAD`` (a bar on a terminal, QGIS's progress bar) as each
-block arrives (``read1``: what the connection has, never waiting for a full block), and a line every
-``Stall.report_s`` with the bytes and the rate (a log file, QGIS's log). A stall ends the download with a clear
-error under the rule every network read follows (:class:`engine.io.network.Stall`): no byte for ``no_byte_s``, or
-under ``min_rate`` (1 KB/s) over ``window_s``, 60 s each unless ``DUALSTREAM_NETWORK_STALL_S`` says otherwise;
-tests pass short ones.
+block arrives (``read1``: what the connection has, never waiting for a full block), and a line at each tenth of the
+file or every ``Stall.report_s`` with the bytes and the rate (a log file, QGIS's log). A stall ends the download with
+a clear error under the rule every network read follows (:class:`engine.io.network.Stall`): no byte for
+``no_byte_s``, or under ``min_rate`` (1 KiB/s) over ``window_s``, 60 s each unless ``DUALSTREAM_NETWORK_STALL_S``
+says otherwise; tests pass short ones.
 
-A download that fails, stalls, is canceled or has another checksum leaves nothing behind (the temporary file is
-removed, and the folders it created are too), so a file there is always a complete, verified one: a later call
-finds it and downloads nothing.
+What a download given up leaves is :data:`engine.io.network.KEEP_PARTIAL`'s choice, the hub's too: the bytes
+fetched so far stay in ``<file>.<sha256 start>.incomplete`` beside the destination and the next run asks the
+server for the rest only (an HTTP Range request; a server that ignores it sends the whole file, said, and the file
+starts again). Bytes with another checksum than the catalogue's are removed, never kept or continued; a partial of
+an older catalogue entry (another checksum) is removed when the new one starts. The destination itself only ever
+holds a complete, verified file: a later call finds it and downloads nothing.
 """
 
 from __future__ import annotations
 
-import collections
-import hashlib
-import time
+import http.client
+import os
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from ..callbacks import Callback, Stage
 from ..errors import DataError
-from ..io.atomic import atomic_file
+from ..io.atomic import refuse_special
 from ..io.digest import file_sha256
-from ..io.network import Stall
+from ..io.network import KEEP_PARTIAL, PARTIAL_SUFFIX, Stall, Watch, size_text
 
 CHUNK = 2**18  # 256 KiB at most per read: a few hundred progress steps for a model of tens of MB
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
+def partial_path(destination: Path, sha256: str) -> Path:
+    """Where the bytes of ``destination`` (of checksum ``sha256``) wait for the rest."""
+    return destination.with_name(f"{destination.name}.{sha256[:16]}{PARTIAL_SUFFIX}")
 
 
 def download(url: str, destination: str | Path, sha256: str, callback: Callback | None = None,
              stall: Stall | None = None) -> Path:
-    """``url`` saved at ``destination`` once its SHA-256 is ``sha256``; a verified file already there is kept.
+    """``url`` saved at ``destination`` once its SHA-256 is ``sha256``; a verified file already there is kept, a
+    partial one left by an earlier run continued.
 
     Raises:
         DataError: the server could not be reached, answered with an error, stalled (see :class:`Stall`), or the
@@ -55,11 +57,20 @@ def download(url: str, destination: str | Path, sha256: str, callback: Callback 
     if destination.is_file() and file_sha256(destination) == expected:
         callback.info(f"{destination.name} is already downloaded (checksum verified)")
         return destination
+    refuse_special(destination)
     created = [p for p in (destination.parent, *destination.parent.parents) if not p.exists()]
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    part = partial_path(destination, expected)
+    for stale in destination.parent.glob(f"{destination.name}.*{PARTIAL_SUFFIX}"):
+        if stale != part:  # an earlier catalogue entry's file: never continued with these bytes
+            stale.unlink()
     callback.info(f"Downloading {url}")
     try:
-        _fetch(url, destination, expected, callback, stall)
+        _fetch(url, part, destination, expected, callback, stall)
+        os.replace(part, destination)
     except BaseException:
+        if not KEEP_PARTIAL or (part.exists() and part.stat().st_size == 0):
+            part.unlink(missing_ok=True)
         for folder in created:  # innermost first: the folders this download made, when they stayed empty
             try:
                 folder.rmdir()
@@ -69,12 +80,14 @@ def download(url: str, destination: str | Path, sha256: str, callback: Callback 
     return destination
 
 
-def _fetch(url: str, destination: Path, expected: str, callback: Callback, stall: Stall) -> None:
-    again = f"Nothing was kept; run it again later, or copy the file by hand to '{destination}'."
+def _open(url: str, start: int, stall: Stall, again: str) -> Any:
+    """The server's answer to a GET of ``url`` from byte ``start``."""
+    headers = {"User-Agent": "dualstream", **({"Range": f"bytes={start}-"} if start else {})}
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "dualstream"}),
-                                          timeout=stall.no_byte_s)
+        return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=stall.no_byte_s)
     except urllib.error.HTTPError as exc:
+        if exc.code == 416 and start:  # the kept bytes reach past the file: start again
+            raise _Restart from exc
         raise DataError(f"Downloading {url} failed: the server answered {exc.code} {exc.reason}; check the address "
                         "in the catalogue, or try again later.") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -82,49 +95,82 @@ def _fetch(url: str, destination: Path, expected: str, callback: Callback, stall
         if isinstance(reason, TimeoutError):
             raise DataError(f"Downloading {url} stalled: the server did not answer within {stall.no_byte_s:g} s. "
                             f"{again}") from exc
-        raise DataError(f"Downloading {url} failed: {reason}. Check the network (and a proxy in $https_proxy); "
-                        f"without network, copy the file by hand to '{destination}'.") from exc
+        raise DataError(f"Downloading {url} failed: {reason}. Check the network (and a proxy in $https_proxy). "
+                        f"{again}") from exc
+
+
+class _Restart(Exception):
+    """The kept bytes cannot be continued: the file starts again from zero."""
+
+
+def _fetch(url: str, part: Path, destination: Path, expected: str, callback: Callback, stall: Stall) -> None:
+    """``part`` completed from the byte it ends at, then checked against ``expected`` (removed when it differs)."""
+    start = part.stat().st_size if part.exists() else 0
+    kept = (f"The bytes fetched so far are kept in '{part}': run it again to continue from there, or copy the file "
+            f"by hand to '{destination}'." if KEEP_PARTIAL else
+            f"Nothing was kept; run it again later, or copy the file by hand to '{destination}'.")
+    try:
+        response = _open(url, start, stall, kept)
+    except _Restart:
+        part.unlink()
+        start, response = 0, _open(url, 0, stall, kept)
     with response:
-        total = int(response.headers.get("Content-Length") or 0)
-        of_total = f" of {_size(total)}" if total else ""
-        digest = hashlib.sha256()
-        done = 0
-        start = last_report = time.monotonic()
-        recent: collections.deque[tuple[float, int]] = collections.deque([(start, 0)])  # (time, bytes) samples
-        with atomic_file(destination, size=total or None) as handle:
-            callback.progress(0, total or 1, Stage.DOWNLOAD)
-            while True:
-                callback.check_canceled()
-                try:
-                    block = response.read1(CHUNK)
-                except TimeoutError as exc:
-                    raise DataError(f"Downloading {url} stalled: no byte for {stall.no_byte_s:g} s after "
-                                    f"{_size(done)}{of_total}. {again}") from exc
-                except OSError as exc:  # the connection broke mid-way
-                    raise DataError(f"Downloading {url} broke off after {done} bytes ({exc}); run it again.") from exc
-                if not block:
-                    break
-                handle.write(block)
-                digest.update(block)
-                done += len(block)
-                now = time.monotonic()
-                callback.progress(done, max(total, done), Stage.DOWNLOAD)
-                recent.append((now, done))
-                while len(recent) > 1 and recent[1][0] <= now - stall.window_s:
-                    recent.popleft()  # keep one sample at or before the window's start
-                since, then = recent[0]
-                if now - since >= stall.window_s and (done - then) / (now - since) < stall.min_rate:
-                    raise DataError(f"Downloading {url} stalled: {_size(done - then)} in the last {now - since:.0f} s "
-                                    f"(under {_size(stall.min_rate)}/s), {_size(done)}{of_total} in all. {again}")
-                if now - last_report >= stall.report_s:
-                    last_report = now
-                    callback.progress_line(f"Downloaded {_size(done)}{of_total} "
-                                           f"({_size(done / max(now - start, 1e-9))}/s)")
-            if total and done != total:
-                raise DataError(f"Downloading {url} ended after {done} of {total} bytes; run it again.")
-            got = digest.hexdigest()
-            if got != expected:
-                raise DataError(f"The file downloaded from {url} has SHA-256 {got}, but the catalogue expects "
-                                f"{expected}: it is not the file the catalogue describes (changed on the server, or "
-                                "damaged on the way), so it was not kept. Try again; if it persists, the catalogue "
-                                "entry is out of date.")
+        if start and response.status != 206:
+            callback.info(f"The server ignored the Range request for {url} (it answered the whole file): the "
+                          f"{size_text(start)} kept are dropped and the file is downloaded from its start.")
+            start = 0
+        elif start:
+            found = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+            if not found or int(found.group(1)) != start:
+                part.unlink()
+                raise DataError(f"Downloading {url}: the server answered the Range request from byte {start} with "
+                                f"'{response.headers.get('Content-Range', '')}'; the partial file was removed. Run it "
+                                f"again.")
+            callback.info(f"Continuing {url} from {size_text(start)} kept by an earlier run ({part}).")
+        length = int(response.headers.get("Content-Length") or 0)
+        total = start + length if length else 0
+        _receive(url, response, part, start, total, callback, stall, kept)
+    got = file_sha256(part)
+    if got != expected:
+        part.unlink()
+        raise DataError(f"The file downloaded from {url} has SHA-256 {got}, but the catalogue expects {expected}: it "
+                        "is not the file the catalogue describes (changed on the server, or damaged on the way), so it "
+                        "was not kept. Try again; if it persists, the catalogue entry is out of date.")
+
+
+def _receive(url: str, response: Any, part: Path, start: int, total: int, callback: Callback, stall: Stall,
+             kept: str) -> None:
+    """The answer's body appended to ``part`` (cut to ``start`` first), watched under ``stall``."""
+    of_total = f" of {size_text(total)}" if total else ""
+    watch = Watch(stall)
+    with part.open("r+b" if part.exists() else "wb") as handle:
+        handle.seek(start)
+        handle.truncate()
+        done = start
+        callback.progress(done, total or 1, Stage.DOWNLOAD)
+        while True:
+            callback.check_canceled()
+            try:
+                block = response.read1(CHUNK)
+            except TimeoutError as exc:
+                raise DataError(f"Downloading {url} stalled: no byte for {stall.no_byte_s:g} s after "
+                                f"{size_text(done)}{of_total}. {kept}") from exc
+            except (OSError, http.client.HTTPException) as exc:  # the connection broke mid-way
+                raise DataError(f"Downloading {url} broke off after {size_text(done)}{of_total} ({exc}). "
+                                f"{kept}") from exc
+            if not block:
+                break
+            handle.write(block)
+            done += len(block)
+            callback.progress(done, max(total, done), Stage.DOWNLOAD)
+            why = watch.arrived(len(block))
+            if why:
+                raise DataError(f"Downloading {url} stalled: {why}, {size_text(done)}{of_total} in all. {kept}")
+            if watch.report_due(done / total if total else None):
+                callback.progress_line(f"Downloaded {size_text(done)}{of_total} "
+                                       f"({size_text(watch.done / max(watch.seconds, 1e-9))}/s)")
+        handle.flush()
+        os.fsync(handle.fileno())
+    if total and done != total:
+        raise DataError(f"Downloading {url} ended after {done} of {total} bytes. {kept}")
+

@@ -12,9 +12,10 @@ as on the hub), HTTP Range requests (206, what resuming needs), and faults per f
 half a file and drops the connection (once: the next request is answered), ``drop`` ends every answer of that file
 at the same byte (``drop_at``, 90 % by default: a link that dies there, Range requests included, until the fault is
 cleared), ``down`` answers 500 to every GET of that file; ``stall`` sends half and then waits, silent, until the hub
-closes; ``slow`` sends it in pieces over about a second; ``norange`` answers a Range request with the whole file
-(200), as a proxy that strips ranges does. ``served`` records (path, Range header, bytes of body sent) per GET of a
-file.
+closes; ``slow`` sends it in pieces over about a second; ``trickle`` sends 200 bytes every quarter of a second
+(800 B/s, a server that never quite stops; ended only by a rule on the rate); ``norange`` answers a Range request
+with the whole file (200), as a proxy that strips ranges does. ``served`` records (path, Range header, bytes of body
+sent) per GET of a file.
 
 ``lfs=True`` serves weights files (``*.safetensors``, ``*.bin``, ``*.pt``, ...) as the hub serves LFS files: the
 ``resolve`` address answers 302 with ``X-Linked-Etag`` (the file's sha256) and ``X-Linked-Size``, pointing at a
@@ -148,6 +149,20 @@ class LocalHub:
                         hub.release.wait(60)
                     else:
                         hub.faults.pop(name, None)
+                    self.close_connection = True
+                    return
+                if fault == "trickle":
+                    sent = 0
+                    try:
+                        for start in range(0, len(payload), 200):
+                            self.wfile.write(payload[start:start + 200])
+                            self.wfile.flush()
+                            sent += len(payload[start:start + 200])
+                            if hub.release.wait(0.25):
+                                break
+                    except OSError:  # the client gave up
+                        pass
+                    hub.served.append((path, wanted, sent))
                     self.close_connection = True
                     return
                 if fault == "slow":  # in 24 pieces a few hundredths of a second apart: progress to see

@@ -33,13 +33,19 @@ class Server:
     """Files served from memory on 127.0.0.1 (``files``: URL path -> bytes); ``requests`` lists the paths asked.
 
     ``trickle``: URL path -> (bytes, seconds): the file sent that many bytes at a time with a pause between (a slow
-    server); ``silent``: paths whose headers are sent, then nothing; ``mute``: paths that get no answer at all."""
+    server); ``silent``: paths whose headers are sent, then nothing; ``mute``: paths that get no answer at all;
+    ``cut``: URL path -> bytes after which the connection drops (once). HTTP Range requests are answered (206)
+    unless ``ranges`` is False (a server or proxy that ignores them: the whole file, 200); ``asked`` records
+    (path, Range header, body bytes sent) per GET."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.trickle: dict[str, tuple[int, float]] = {}
         self.silent: set[str] = set()
         self.mute: set[str] = set()
+        self.cut: dict[str, int] = {}
+        self.ranges = True
+        self.asked: list[tuple[str, str, int]] = []
         self.requests: list[str] = []
         self.url = ""
         self.stop = threading.Event()  # set when the server stops: waiting handlers end
@@ -59,9 +65,25 @@ def serve() -> Iterator[Server]:
             if body is None:
                 self.send_error(404, "Not Found")
                 return
-            self.send_response(200)
+            wanted = self.headers.get("Range", "")
+            first = int(wanted[6:].split("-")[0] or 0) if wanted.startswith("bytes=") and server.ranges else 0
+            if first >= len(body) > 0:
+                self.send_error(416, "Range Not Satisfiable")
+                return
+            self.send_response(206 if first else 200)
+            if first:
+                self.send_header("Content-Range", f"bytes {first}-{len(body) - 1}/{len(body)}")
+            body = body[first:]
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            if self.path in server.cut:  # the link dies part-way, once
+                sent = body[: server.cut.pop(self.path)]
+                self.wfile.write(sent)
+                self.wfile.flush()
+                server.asked.append((self.path, wanted, len(sent)))
+                self.close_connection = True
+                return
+            server.asked.append((self.path, wanted, len(body)))
             if self.path in server.silent:
                 self.wfile.flush()
                 server.stop.wait(60)

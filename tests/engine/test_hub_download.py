@@ -167,6 +167,20 @@ def test_no_network_and_a_stalled_transfer_end_with_the_id_and_the_endpoint(tmp_
     assert "run it again" in stalled["error"]
 
 
+def test_a_trickle_under_the_rate_of_every_network_read_is_ended_too(tmp_path, checkpoint):
+    """Issue 62, point 3: the hub path ended a transfer only after a silence, so a server sending a little every
+    second held a run for hours; it follows the one rule of engine.io.network now (under 1 KiB/s for the stall
+    seconds), as the ready models' downloads do."""
+    home = tmp_path / "hf"
+    with LocalHub({"owner/weights": checkpoint}) as hub:
+        hub.faults["model.safetensors"] = "trickle"  # 800 B/s: bytes every quarter second, never a silence
+        slow = _probe(home, hub.url, "file", "owner/weights", "model.safetensors", DUALSTREAM_NETWORK_STALL_S="2")
+    error = slow["error"]
+    assert error.startswith(f"Downloading 'owner/weights' from {hub.url} stalled: "), error
+    assert " in the last 2 s (under 1.0 KiB/s)" in error and "DUALSTREAM_NETWORK_STALL_S sets those seconds" in error
+    assert "the bytes already fetched are kept in the Hugging Face cache" in error
+
+
 def test_a_local_folder_is_taken_wherever_an_id_is(tmp_path, checkpoint):
     home = tmp_path / "hf"
     folder = _probe(home, None, "snapshot", str(checkpoint), DUALSTREAM_OFFLINE="1")

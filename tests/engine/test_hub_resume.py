@@ -3,7 +3,12 @@ serves weights as the Hugging Face hub serves LFS files (a redirect carrying the
 origin): the link dies at 90 % of the weights, the run fails with the usual message, the next run asks for the rest
 only (an HTTP Range request), checks the sha256 the hub announced and loads the model strictly. A server that
 ignores Range requests, and a partial file that was damaged, are met too. Each run is a fresh Python, as a user's
-runs are (huggingface_hub reads HF_ENDPOINT and HF_HOME when it is imported)."""
+runs are (huggingface_hub reads HF_ENDPOINT and HF_HOME when it is imported).
+
+The upgrade path (issue 62, point 3): the cache layout written here is the one huggingface_hub's public API
+describes (``scan_cache_dir``: the partial as an interrupted download, the finished file's ``blob_path``), checked
+against the installed version; and a huggingface_hub that lays its cache out otherwise is met by a download that
+still works whole, says so and leaves no unused blob."""
 
 from __future__ import annotations
 
@@ -26,6 +31,10 @@ import json, sys
 from engine.errors import DualStreamError
 lines = []
 kind, hub_id = sys.argv[1:3]
+if kind == "moved":  # as a huggingface_hub whose cache keeps its blobs elsewhere would see this version's blobs
+    from pathlib import Path
+    from engine.models import hub_resume
+    hub_resume.storage_folder = lambda repo, cache: Path(cache) / "elsewhere" / repo.replace("/", "--")
 try:
     if kind == "sam":
         from engine.prompted.model import PromptModel
@@ -56,6 +65,10 @@ def _run(home: Path, url: str, kind: str, hub_id: str) -> dict:
 def _partial(home: Path, sha256: str) -> Path:
     (found,) = home.rglob(f"{sha256}.incomplete")
     return found
+
+
+def _partial_path(home: Path, sha256: str) -> Path:
+    return home / "hub" / "models--someone--tiny-sam" / "blobs" / f"{sha256}.incomplete"
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +140,39 @@ def test_a_damaged_partial_fails_the_hash_check_and_is_removed(tmp_path, tiny_sa
     assert "the file was removed, nothing was loaded" in second["error"]
     assert left == []  # neither the damaged bytes nor a blob made of them stay
     assert "error" not in third and (Path(third["path"]) / WEIGHTS).read_bytes() == data
+
+
+def test_the_cache_layout_is_the_one_huggingface_hubs_public_api_describes(tmp_path, tiny_sam):
+    """The installed huggingface_hub's own scan sees the kept partial as an interrupted download and the finished
+    file's blob as the one fetched here: an upgrade that moves its cache layout fails here first."""
+    from huggingface_hub import scan_cache_dir
+
+    home, data = tmp_path / "hf", (tiny_sam / WEIGHTS).read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    with LocalHub({"someone/tiny-sam": tiny_sam}, lfs=True) as hub:
+        hub.faults[WEIGHTS] = "drop"
+        _run(home, hub.url, "snapshot", "someone/tiny-sam")
+        scanned = scan_cache_dir(home / "hub")
+        del hub.faults[WEIGHTS]
+        done = _run(home, hub.url, "snapshot", "someone/tiny-sam")
+    incomplete = {Path(f.file_path) for f in scanned.incomplete_files}
+    assert incomplete == {_partial_path(home, sha256)}, incomplete
+    (repo,) = scan_cache_dir(home / "hub").repos
+    blobs = {f.file_name: Path(f.blob_path) for revision in repo.revisions for f in revision.files}
+    assert blobs[WEIGHTS].name == sha256 and blobs[WEIGHTS].read_bytes() == data
+    assert (Path(done["path"]) / WEIGHTS).resolve() == blobs[WEIGHTS].resolve()  # taken, not fetched again
+    assert not any("did not take" in line for line in done["lines"])
+
+
+def test_a_huggingface_hub_with_another_cache_layout_still_downloads_and_says_so(tmp_path, tiny_sam):
+    home, data = tmp_path / "hf", (tiny_sam / WEIGHTS).read_bytes()
+    with LocalHub({"someone/tiny-sam": tiny_sam}, lfs=True) as hub:
+        moved = _run(home, hub.url, "moved", "someone/tiny-sam")
+        sent = hub.sent(WEIGHTS)
+    assert "error" not in moved, moved
+    assert (Path(moved["path"]) / WEIGHTS).read_bytes() == data
+    (said,) = [line for line in moved["lines"] if "did not take" in line]
+    assert f"did not take config.json, {WEIGHTS} from its cache's blob store" in said and "layout changed" in said
+    assert sent == 2 * len(data)  # fetched here, then again whole by huggingface_hub
+    assert not list((home / "hub" / "elsewhere").rglob("blobs/*"))  # the blob no one uses is removed
+

@@ -27,7 +27,7 @@ from engine.api import (
 )
 from engine.callbacks import RecordingCallback, Stage
 from engine.ready.catalogue import SHIPPED, load_catalogue, parse_entry, read_catalogue
-from engine.ready.download import Stall, download
+from engine.ready.download import Stall, download, partial_path
 from tests.engine.foreign_onnx import expected_classes
 from tests.engine.ready_fixtures import (
     BIAS,
@@ -159,13 +159,14 @@ def test_a_download_with_another_checksum_is_refused_and_leaves_nothing(tmp_path
 
 
 @pytest.mark.parametrize("kind, stall, message", [
-    ("silent", Stall(no_byte_s=1.0), r"stalled: no byte for 1 s after 0 B of 195\.3 KB"),
+    ("silent", Stall(no_byte_s=1.0), r"stalled: no byte for 1 s after 0 B of 195\.3 KiB"),
     ("mute", Stall(no_byte_s=1.0), r"stalled: the server did not answer within 1 s"),
     ("trickle", Stall(no_byte_s=2.0, min_rate=20_000, window_s=1.5, report_s=0.3),
-     r"stalled: .* in the last 2 s \(under 19\.5 KB/s\)"),
+     r"stalled: .* in the last 2 s \(under 19\.5 KiB/s\)"),
 ], ids=["headers_then_nothing", "no_answer", "under_the_rate"])
-def test_a_stalled_download_ends_with_a_clear_error_and_leaves_nothing(tmp_path, kind, stall, message):
-    """Issue 40, item 7: a server sending 1 byte a second kept `models get` waiting for minutes without a word."""
+def test_a_stalled_download_ends_with_a_clear_error_and_keeps_what_came(tmp_path, kind, stall, message):
+    """Issue 40, item 7: a server sending 1 byte a second kept `models get` waiting for minutes without a word.
+    Issue 62, point 3: what came is kept for the next run, as the hub's downloads keep it (one policy)."""
     body = os.urandom(200_000)
     folder = tmp_path / "models" / "downloads"
     callback = RecordingCallback()
@@ -178,23 +179,67 @@ def test_a_stalled_download_ends_with_a_clear_error_and_leaves_nothing(tmp_path,
         with pytest.raises(DataError, match=message) as caught:
             download(f"{server.url}/m.onnx", folder / "m.onnx", sha256_of(body), callback, stall=stall)
     print(caught.value)
-    assert "Nothing was kept" in str(caught.value) and str(folder / "m.onnx") in str(caught.value)
-    assert list(tmp_path.iterdir()) == []  # no file, no temporary, no folder made for them
-    if kind == "trickle":  # progress while it crawled: steps as the bytes came, and lines in words
-        steps = [p for p in callback.messages("progress") if p[2] == Stage.DOWNLOAD]
-        assert len(steps) > 3 and 0 < steps[-1][0] < len(body), steps
-        lines = callback.messages("progress_line")  # on the progress channel, not among the info lines
-        assert any(m.startswith("Downloaded ") and "of 195.3 KB" in m for m in lines), callback.events
-        assert not any(m.startswith("Downloaded ") for m in callback.messages("info"))
+    assert not (folder / "m.onnx").exists()  # never a file that looks finished
+    if kind != "trickle":  # nothing came: nothing kept, not even the folders made for it
+        assert "run it again to continue from there" in str(caught.value)
+        assert list(tmp_path.iterdir()) == []
+        return
+    part = partial_path(folder / "m.onnx", sha256_of(body))
+    assert f"kept in '{part}': run it again to continue from there" in str(caught.value)
+    assert 0 < part.stat().st_size < len(body) and body.startswith(part.read_bytes())
+    steps = [p for p in callback.messages("progress") if p[2] == Stage.DOWNLOAD]  # progress while it crawled
+    assert len(steps) > 3 and 0 < steps[-1][0] < len(body), steps
+    lines = callback.messages("progress_line")  # on the progress channel, not among the info lines
+    assert any(m.startswith("Downloaded ") and "of 195.3 KiB" in m for m in lines), callback.events
+    assert not any(m.startswith("Downloaded ") for m in callback.messages("info"))
 
 
-def test_a_canceled_download_leaves_nothing(tmp_path):
+def test_a_broken_download_is_continued_by_the_next_run_from_its_kept_bytes(tmp_path):
+    """Issue 62, point 3: the ready downloader deleted what it had; it keeps it, as the hub's downloads do, and
+    asks for the rest only. A server ignoring the Range request sends the whole file, said."""
+    body = os.urandom(300_000)
+    destination, expected = tmp_path / "models" / "m.onnx", sha256_of(body)
+    part = partial_path(destination, expected)
+    with serve() as server:
+        server.files["/m.onnx"] = body
+        server.cut["/m.onnx"] = 120_000  # the link dies there
+        with pytest.raises(DataError, match=r"m\.onnx ended after 120000 of 300000 bytes\. The bytes fetched so far "
+                                            r"are kept"):
+            download(f"{server.url}/m.onnx", destination, expected)
+        assert part.read_bytes() == body[:120_000]
+        callback = RecordingCallback()
+        download(f"{server.url}/m.onnx", destination, expected, callback)
+        assert destination.read_bytes() == body and not part.exists()
+        assert server.asked == [("/m.onnx", "", 120_000), ("/m.onnx", "bytes=120000-", 180_000)]  # the rest only
+        assert any(m.startswith("Continuing ") and "117.2 KiB kept by an earlier run" in m
+                   for m in callback.messages("info"))
+
+        destination.unlink()
+        server.cut["/m.onnx"], server.ranges = 100_000, False
+        with pytest.raises(DataError):
+            download(f"{server.url}/m.onnx", destination, expected)
+        callback = RecordingCallback()
+        download(f"{server.url}/m.onnx", destination, expected, callback)
+        assert destination.read_bytes() == body and server.asked[-1] == ("/m.onnx", "bytes=100000-", 300_000)
+        assert any("ignored the Range request" in m for m in callback.messages("info"))
+
+        destination.unlink()
+        server.ranges = True
+        old = partial_path(destination, "f" * 64)  # the partial of an older catalogue entry: not continued
+        old.write_bytes(body[:5000])
+        part.write_bytes(b"x" * 1000)  # kept bytes that are not the file's: the checksum refuses them, removed
+        with pytest.raises(DataError, match="has SHA-256 .* but the catalogue expects"):
+            download(f"{server.url}/m.onnx", destination, expected)
+        assert not old.exists() and not part.exists() and not destination.exists()
+
+
+def test_a_canceled_download_keeps_what_came_and_no_finished_file(tmp_path):
     body = os.urandom(1_000_000)
     with serve() as server:
         server.files["/m.onnx"] = body
         with pytest.raises(Exception, match="Canceled"):
             download(f"{server.url}/m.onnx", tmp_path / "m.onnx", sha256_of(body), RecordingCallback(cancel_after=2))
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == [partial_path(tmp_path / "m.onnx", sha256_of(body)).name]
 
 
 def test_a_package_laid_out_like_csmask_is_wrapped_and_segments_exactly(tmp_path, monkeypatch):
