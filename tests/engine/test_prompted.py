@@ -231,24 +231,29 @@ def test_label_command_downloads_the_model_and_writes_labels(image, models, tmp_
         assert feature.GetField("class_id") == 3 and feature.GetField("class_name") == "building"
 
 
-def test_label_takes_the_bands_shown_as_red_green_blue(image, models, tmp_path):
-    """``label --bands``: the bands given are the ones the model sees (said in the log); two bands are refused
-    with the fix."""
+def _click(path: Path) -> Path:
+    """A GeoPackage of one click on the bright square of :func:`write_scene`'s image, in its CRS."""
     from osgeo import ogr, osr
 
-    from engine.api import PromptedConfig, label_with_prompts
-    from engine.callbacks import Callback
-    from engine.errors import ConfigError
-
-    prompts = tmp_path / "clicks.gpkg"
     utm = osr.SpatialReference()
     utm.ImportFromEPSG(32633)
-    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(prompts))
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
     layer = source.CreateLayer("clicks", srs=utm, geom_type=ogr.wkbPoint)
     feature = ogr.Feature(layer.GetLayerDefn())
     feature.SetGeometry(ogr.CreateGeometryFromWkt("POINT (%f %f)" % _map(140, 90)))
     layer.CreateFeature(feature)
     feature = layer = source = None
+    return path
+
+
+def test_label_takes_the_bands_shown_as_red_green_blue(image, models, tmp_path):
+    """``label --bands``: the bands given are the ones the model sees (said in the log); two bands are refused
+    with the fix."""
+    from engine.api import PromptedConfig, label_with_prompts
+    from engine.callbacks import Callback
+    from engine.errors import ConfigError
+
+    prompts = _click(tmp_path / "clicks.gpkg")
 
     class Said(Callback):
         lines: list[str] = []
@@ -271,23 +276,13 @@ def test_label_reads_a_web_layer_at_the_pixel_size_given(image, models, tmp_path
     """``label --pixel-size`` was offered and read by nothing: a web layer's description went to GDAL whole, at
     the service's own grid. The window is now read over the extent at the pixel size asked, through the image
     door as QGIS reads it; without one it is refused with the setting to give."""
-    from osgeo import ogr, osr
-
     from engine.api import PromptedConfig, label_with_prompts
     from engine.callbacks import Callback
     from engine.errors import ConfigError
     from engine.imagery.web import wms_description
     from tests.ogc_server import OgcServer
 
-    prompts = tmp_path / "clicks.gpkg"
-    utm = osr.SpatialReference()
-    utm.ImportFromEPSG(32633)
-    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(prompts))
-    layer = source.CreateLayer("clicks", srs=utm, geom_type=ogr.wkbPoint)
-    feature = ogr.Feature(layer.GetLayerDefn())
-    feature.SetGeometry(ogr.CreateGeometryFromWkt("POINT (%f %f)" % _map(140, 90)))
-    layer.CreateFeature(feature)
-    feature = layer = source = None
+    prompts = _click(tmp_path / "clicks.gpkg")
     window = [*_map(40, 180), *_map(240, 20)]  # 200 x 160 pixels of 0.5 m: 100 x 80 m
 
     class Said(Callback):
