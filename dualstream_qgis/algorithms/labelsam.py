@@ -24,6 +24,7 @@ from .algorithm import DualStreamAlgorithm
 from .common import add_parameter, check_suffix, ensure_parent, extent_settings, parameters_help
 from .parameters import add_settings, declared_text, read_settings
 from .sources import RasterLayerParameter, raster_source, vector_source
+from .web_layers import handed
 
 
 class LabelSamAlgorithm(DualStreamAlgorithm):
@@ -90,7 +91,7 @@ class LabelSamAlgorithm(DualStreamAlgorithm):
         ensure_parent(output, self.OUTPUT)
         api = engine_api()
         settings = read_settings(self, parameters, context, "label")
-        cfg = run_engine(api.PromptedConfig, image=getattr(image, "description", image), extent=extent,
+        cfg = run_engine(api.PromptedConfig, image=handed(image), extent=extent,
                          extent_crs=extent_crs, prompts=prompts, output=output, **settings)
         stage = api.Stage.SEGMENT
         result = run_engine(api.label_with_prompts, cfg,

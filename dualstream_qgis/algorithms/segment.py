@@ -55,7 +55,7 @@ from .sources import (
     raster_source,
     raster_sources,
 )
-from .web_layers import WebWindowParameters
+from .web_layers import WebWindowParameters, handed
 
 #: The extent and pixel size web layers are read over; the polygon settings (groups that add and read their own).
 WEB_WINDOW = WebWindowParameters("segment.extent", "segment.pixel_size",
@@ -199,8 +199,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
                                          f"either as a layer or as a STAC item, not both.")
         extent, extent_crs = WEB_WINDOW.extent(self, parameters, context)
         models = model_settings(self, parameters, context)
-        image = stac_item or raster_source(parameters, self.INPUT, context)
-        image = getattr(image, "description", image)  # a web layer: its service, windowed by the engine
+        image = handed(stac_item or raster_source(parameters, self.INPUT, context))  # a web layer: the engine reads it
         aux = WEB_WINDOW.windowed(self, parameters, context, feedback,
                                   {self.AUX: raster_sources(parameters, self.AUX, context)},
                                   models["models"][0])[self.AUX]

@@ -31,7 +31,7 @@ from .inference import (
 )
 from .parameters import add_settings, declared_text, read_settings
 from .sources import MultipleLayersParameter, polygon_area_file, raster_sources
-from .web_layers import WebLayer, WebWindowParameters
+from .web_layers import WebWindowParameters, handed
 
 #: How each scene is read for the model (engine/config/reading.py).
 READING = ReadingParameters("suggest")
@@ -127,14 +127,12 @@ class SuggestAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
             raise QgsProcessingException("Parameter OUTPUT: choose where to save the windows (.gpkg).")
         check_suffix(output, (".gpkg",), self.OUTPUT, "windows")
         ensure_parent(output, self.OUTPUT)
-        if any(isinstance(item, WebLayer) for item in images + aux):
-            # the windows name their scene, and Propose reads it later: a web layer's window lasts beside them
-            read = WEB_WINDOW.windowed(self, parameters, context, feedback, {self.INPUT: images, self.AUX: aux},
-                                       models[0], folder=str(Path(output).with_name(f"{Path(output).stem}_web")))
-            images, aux = read[self.INPUT], read[self.AUX]
+        extent, extent_crs = WEB_WINDOW.extent(self, parameters, context)
         api = engine_api()
-        cfg = run_engine(api.SuggestConfig, models=models, images=images, aux=aux, labelled_area=area, output=output,
-                         **READING.read(self, parameters, context),
+        # a web layer: its service, which the engine reads over the extent and keeps beside the windows for Propose
+        cfg = run_engine(api.SuggestConfig, models=models, images=[handed(i) for i in images],
+                         aux=[handed(a) for a in aux], labelled_area=area, output=output, extent=extent,
+                         extent_crs=extent_crs, **READING.read(self, parameters, context),
                          **read_settings(self, parameters, context, "suggest"))
         result = run_engine(api.suggest, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
         for note in result.notes:

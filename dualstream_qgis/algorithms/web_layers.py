@@ -101,6 +101,12 @@ def _arcgis_layer(layer: QgsMapLayer) -> WebLayer:
     return WebLayer(layer.name(), api.arcgis_description(url, crs, f"show:{sublayer}" if sublayer else ""), 3, kind)
 
 
+def handed(source: Any) -> Any:
+    """A source as the engine's image door takes it: a web layer as its service's description named after the
+    layer (``DESCRIPTION|layername=NAME``: its window and the outputs over it are named so), anything else as it is."""
+    return engine_api().join_layer(source.description, source.name) if isinstance(source, WebLayer) else source
+
+
 PIXEL_SIZE = "PIXEL_SIZE"
 
 

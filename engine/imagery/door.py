@@ -21,7 +21,11 @@ from ..io.locations import WEB_DESCRIPTIONS, is_web_description
 from ..io.locations import stem as source_stem
 from .request import ImageRequest
 from .resolve import ResolvedImage, fit_to_model
+from .web import service_kind
 from .web_sources import WebSource, read_web_sources
+
+#: How a front end names the web layer whose description it hands over (as QGIS names one layer of a file).
+LAYER_NAME = "|layername="
 
 
 def open_image(request: ImageRequest, callback: Callback | None = None, *, members: list[Any] | None = None,
@@ -61,9 +65,12 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
 
 def _window(request: ImageRequest, view: ModelView | None, folder: str | os.PathLike, callback: Callback) -> Any:
     """The web source's window (``engine.imagery.web.WebWindow``) in a new folder inside ``folder``."""
-    given = str(request.source).strip()
-    stem = request.stem or ("web_service" if given.startswith(WEB_DESCRIPTIONS) else source_stem(given))
-    name = request.name or ("web service" if stem == "web_service" else f"web service '{given}'")
+    given, named, layer = str(request.source).strip().rpartition(LAYER_NAME)
+    if not named:  # a front end names the layer it hands over: DESCRIPTION|layername=NAME
+        given, layer = layer, ""
+    stem = request.stem or layer or ("web_service" if given.startswith(WEB_DESCRIPTIONS) else source_stem(given))
+    name = request.name or (f"{service_kind(given)} layer '{layer}'" if layer else
+                            "web service" if stem == "web_service" else f"web service '{given}'")
     window, = read_web_sources([WebSource(given, name, stem)], None if request.extent is None else
                                list(request.extent), request.extent_crs, request.pixel_size,
                                folder, callback, size_key=request.size_key, view=view,

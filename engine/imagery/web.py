@@ -279,6 +279,21 @@ def _renders_any_size(description: str) -> bool:
     return text.lstrip().startswith("<GDAL_WMS") and bool(re.search(r"<Service\s+name=\"(WMS|AGS)\"", text))
 
 
+def service_kind(description: str) -> str:
+    """What a web description serves, in QGIS's words for its layers: XYZ, WMS, WMTS, WCS, ArcGIS MapServer or
+    ArcGIS ImageServer ("web" when it says none of these)."""
+    text = _description_text(description).lstrip()
+    if text.startswith(("WMTS:", "<GDAL_WMTS")):
+        return "WMTS"
+    if text.startswith(("WCS:", "<WCS_GDAL")):
+        return "WCS"
+    service = re.search(r"<Service\s+name=\"(\w+)\"", text)
+    kind = service.group(1) if service else ""
+    if kind == "AGS":
+        return "ArcGIS ImageServer" if service_url(text).rstrip("/").endswith("/ImageServer") else "ArcGIS MapServer"
+    return {"TMS": "XYZ", "WMS": "WMS"}.get(kind, "web")
+
+
 def service_url(description: str) -> str:
     """The service's URL in a web description (its server, capabilities or service URL; the text or a file
     holding it), or ''."""
