@@ -168,6 +168,6 @@ def _read(path: str, source: str, extent: Sequence[float] | None, extent_crs: st
     blank = 1.0 - float(valid.mean())
     said = [*said, f"'{source}': {how}; {where}"
             + (f", read every {step} pixels (wider than {MAX_SIDE})" if step > 1 else "")
-            + (f"; {100 * blank:.1f} % of it nodata or NaN, shown black" if blank > 0 else "")]
+            + (f"; {100 * blank:.2g} % of it nodata or NaN, shown black" if blank > 0 else "")]
     key = hashlib.sha1(f"{identity}|{col0},{row0},{width},{height}|{how}|{picked}|{step}".encode()).hexdigest()
     return ImageWindow(rgb, transform, crs, source, key, said)
