@@ -317,28 +317,12 @@ def test_label_reads_a_web_layer_at_the_pixel_size_given(image, models, tmp_path
                                               output=str(tmp_path / "none.gpkg")), Callback())
 
 
-def _clicks(path: Path, points: list[tuple[float, float]]) -> Path:
-    """A GeoPackage of point prompts in the scene's CRS (EPSG:32633)."""
-    from osgeo import ogr, osr
-
-    utm = osr.SpatialReference()
-    utm.ImportFromEPSG(32633)
-    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-    layer = source.CreateLayer("clicks", srs=utm, geom_type=ogr.wkbPoint)
-    for x, y in points:
-        feature = ogr.Feature(layer.GetLayerDefn())
-        feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POINT ({x} {y})"))
-        layer.CreateFeature(feature)
-    feature = layer = source = None
-    return path
-
-
 def test_damaged_model_folders_are_one_error_naming_the_fix(image, models, tmp_path, capsys):
     """``label`` with a SAM folder damaged three ways ends in one error naming the folder and the fix, no
     traceback and no output (before: a JSON, safetensors or transformers traceback)."""
     from engine.cli.main import main
 
-    prompts = _clicks(tmp_path / "clicks.gpkg", [_map(140, 90)])
+    prompts = _click(tmp_path / "clicks.gpkg")
     out = tmp_path / "labels.gpkg"
     for folder, words in damaged_folders(models["sam2"], tmp_path).values():
         assert main(["label", "--image", str(image), "--prompts", str(prompts), "--model", str(folder), "--out",
