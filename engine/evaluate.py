@@ -36,6 +36,7 @@ from .training.metrics import ConfusionMatrix
 PREDICTION_SUFFIXES = (*RASTER_SUFFIXES, ".png")  # a prediction may also be a PNG (a plain class image)
 LABEL_SUFFIXES = PREDICTION_SUFFIXES + VECTOR_SUFFIXES
 BLOCK_ROWS = 512
+NO_CHANGE = "no change"  # class 0 of a change raster (a change model's or a comparison's)
 
 
 class RunLengthEncoder:
@@ -307,6 +308,8 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
         **summary,
         "images": len(images),
     }
+    if names and str(names[0]).strip().lower() == NO_CHANGE:  # a change raster: change found against change labelled
+        metrics["change"] = change_scores(matrix.matrix)
     if cfg.per_image_dice:
         metrics["dice"] = float(np.mean(scored)) if scored else None
         metrics["dice_images"] = len(scored)
@@ -324,6 +327,18 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
     callback.info(f"mIoU {summary['miou']:.4f}, pixel accuracy {summary['pixel_accuracy']:.4f} over "
                   f"{summary['pixels']:,} pixels; wrote '{cfg.output}'.")
     return metrics
+
+
+def change_scores(matrix: np.ndarray) -> dict[str, float | None]:
+    """Precision, recall, F1 and IoU of change (any class but 0, no change) in a confusion matrix (rows: labels),
+    whatever kinds of change the two name: a from-to change raster scores against a change mask."""
+    tp, fp, fn = int(matrix[1:, 1:].sum()), int(matrix[0, 1:].sum()), int(matrix[1:, 0].sum())
+
+    def ratio(a: int, b: int) -> float | None:
+        return a / b if b else None
+
+    return {"precision": ratio(tp, tp + fp), "recall": ratio(tp, tp + fn), "f1": ratio(2 * tp, 2 * tp + fp + fn),
+            "iou": ratio(tp, tp + fp + fn), "changed_labelled": tp + fn, "changed_found": tp + fp}
 
 
 def _rows_csv(header: list[str], rows: Iterable[Iterable[Any]]) -> str:

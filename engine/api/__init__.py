@@ -10,6 +10,7 @@ report copy happen here, once, whichever front end asked.
 - :mod:`.files`     output formats and path checks, model bundles read and described
 - :mod:`.training`  ``train``: a model bundle from rasters and labels
 - :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``, ``polygons``
+- :mod:`.change`    ``compare`` (the post-classification comparison of two dates), ``change_table``
 - :mod:`.tools`     ``describe_model``, ``export``, ``import_model``, ``check_environment``, ``make_sample``
 - :mod:`.suggestions` ``suggest``: where labelling next is expected to help the model most
 - :mod:`.prompted`  ``label_with_prompts``, ``prompted_session``, ``predict_prompts``: Segment Anything prompts;
@@ -23,10 +24,24 @@ Importing it never imports torch: the plugin loads it to say what is missing.
 """
 
 from .. import __version__
-from . import configs, files, inference, prompted, proposals, protocol, ready, sources, suggestions, tools, training
+from . import (
+    change,
+    configs,
+    files,
+    inference,
+    prompted,
+    proposals,
+    protocol,
+    ready,
+    sources,
+    suggestions,
+    tools,
+    training,
+)
 
 #: The parts whose ``__all__`` make the engine's public surface.
-PARTS = (configs, protocol, files, training, inference, tools, suggestions, prompted, proposals, sources, ready)
+PARTS = (configs, protocol, files, training, inference, change, tools, suggestions, prompted, proposals, sources,
+         ready)
 globals().update({name: getattr(part, name) for part in PARTS for name in part.__all__})
 
 __all__ = ["__version__", *(name for part in PARTS for name in part.__all__)]

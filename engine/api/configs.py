@@ -7,6 +7,7 @@ from ..config import (
     BULK,
     SETTINGS_SECTIONS,
     BulkConfig,
+    CompareConfig,
     DataConfig,
     EvaluateConfig,
     ExportConfig,
@@ -29,12 +30,12 @@ from ..declarations import Setting, declared, find, format_default, from_front_e
 from ..models import ModelConfig, describe_models, list_encoders, list_models, list_presets
 from ..training.auto import AUTO_SETTINGS
 
-__all__ = ["AUTO_SETTINGS", "BULK", "SETTINGS_SECTIONS", "BulkConfig", "DataConfig", "EvaluateConfig", "ExportConfig",
-           "ModelConfig", "POLYGON_DIALOG_OPTIONS", "PolygonOptions", "PolygonsConfig", "SegmentConfig", "Setting",
-           "SuggestConfig", "TrainConfig", "READING_FIELDS", "READING_GROUP", "UNITS_GROUP", "UNIT_FIELDS", "declared",
-           "describe_models", "fill_class_colors", "find_setting", "format_default", "from_front_end", "left_unset",
-           "list_encoders", "list_models", "list_presets", "load_config_file", "parse_band_list",
-           "parse_label_pairs"]
+__all__ = ["AUTO_SETTINGS", "BULK", "SETTINGS_SECTIONS", "BulkConfig", "CompareConfig", "DataConfig",
+           "EvaluateConfig", "ExportConfig", "ModelConfig", "POLYGON_DIALOG_OPTIONS", "PolygonOptions",
+           "PolygonsConfig", "SegmentConfig", "Setting", "SuggestConfig", "TrainConfig", "READING_FIELDS",
+           "READING_GROUP", "UNITS_GROUP", "UNIT_FIELDS", "declared", "describe_models", "fill_class_colors",
+           "find_setting", "format_default", "from_front_end", "left_unset", "list_encoders", "list_models",
+           "list_presets", "load_config_file", "parse_band_list", "parse_label_pairs"]
 
 
 def find_setting(key: str) -> Setting | None:

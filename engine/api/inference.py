@@ -31,7 +31,13 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
     from ..segment.scene_outputs import segment_files
 
     _check_other_inputs(other_inputs, segment_files(cfg)[1])
-    return run(cfg, callback)
+    result = run(cfg, callback)
+    if cfg.after or cfg.change_table:  # a change model's change: hectares per kind of change
+        from ..segment.change_table import change_table
+
+        result.change = [row.to_dict() for row in change_table(result.output, cfg.change_table)]
+        result.change_table = cfg.change_table
+    return result
 
 
 def polygons(cfg: PolygonsConfig, callback: Callback | None = None) -> Any:

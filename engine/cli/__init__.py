@@ -1,6 +1,7 @@
 """The command line: ``dualstream COMMAND`` (also ``python -m engine COMMAND``): ``main`` (the command),
-one module per subcommand (``train``, ``segment``, ``bulk``, ``polygons``, ``export``, ``info``, ``models``,
-``imported``, ``suggest``, ``label``, ``proposals``), ``options`` (flags from the declarations), ``progress``."""
+one module per subcommand (``train``, ``segment``, ``compare``, ``bulk``, ``polygons``, ``export``, ``info``,
+``models``, ``imported``, ``suggest``, ``label``, ``proposals``), ``options`` (flags from the declarations),
+``progress``."""
 
 from .main import main
 

@@ -25,8 +25,8 @@ from ..api import CanceledError, DualStreamError, printable
 from .options import flag_name
 from .progress import STOP_REQUESTED
 
-COMMAND_MODULES = ("train", "info", "models", "segment", "polygons", "export", "imported", "suggest", "label",
-                   "proposals")
+COMMAND_MODULES = ("train", "info", "models", "segment", "compare", "polygons", "export", "imported", "suggest",
+                   "label", "proposals")
 EXIT_ERROR = 2
 EXIT_CANCELED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what the shell reports for any tool whose reader went away

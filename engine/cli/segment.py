@@ -106,9 +106,19 @@ def run_segment(args: argparse.Namespace) -> int:
             say(f"{kind.name.capitalize()}: {result.path(kind.name)}{said}")
     if result.nonfinite_pixels:
         say(f"Nodata where the model gave NaN or infinite scores: {result.nonfinite_pixels:,} pixel(s)")
+    if result.change:
+        say(f"Change: {change_said(result.change)}")
+    if result.change_table:
+        say(f"Change table: {result.change_table}")
     say(f"{result.pixels:,} pixels in {result.seconds:.1f} s ({result.pixels_per_second:,.0f} px/s) on "
           f"{result.device} ({result.backend})")
     return 0
+
+
+def change_said(rows: list[dict[str, Any]]) -> str:
+    """``change 0.05 ha (476 px)``, each kind of change (the rows of a change table)."""
+    return "; ".join(f"{r['name']} {'' if r['hectares'] is None else format(r['hectares'], ',.2f') + ' ha '}"
+                     f"({r['pixels']:,} px)" for r in rows) or "no kind of change"
 
 
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
@@ -132,6 +142,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for name, iou, f1 in zip(names, metrics["iou"], metrics["f1"]):
         shown = "n/a" if iou is None else f"{iou:.4f}"
         say(f"{name}: IoU {shown}" + ("" if f1 is None else f", F1 {f1:.4f}"))
+    change = metrics.get("change")
+    if change:  # a change raster: change found against change labelled
+        say("Change: " + ", ".join(f"{key} {'n/a' if change[key] is None else format(change[key], '.4f')}"
+                                   for key in ("precision", "recall", "f1", "iou")))
     say(f"mIoU {metrics['miou']:.4f}, pixel accuracy {metrics['pixel_accuracy']:.4f}"
           + (f", Dice {metrics['dice']:.4f}" if metrics.get("dice") is not None else ""))
     say(f"Metrics: {cfg.output}")

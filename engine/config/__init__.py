@@ -14,6 +14,7 @@ training reproduced. The package:
 - ``prompted``: PromptedConfig (polygons from Segment Anything prompts);
 - ``proposals``: ProposeConfig and AcceptConfig (the loop after suggest: candidate labels, accepted windows);
 - ``export``: ExportConfig (the ONNX export's settings);
+- ``change``: CompareConfig (two dates compared class by class, the post-classification comparison);
 - ``polygons``: the polygon settings per class, PolygonsConfig (any class raster into polygons).
 
 The :class:`Settings` base and ``check`` are in :mod:`engine.settings`, which the model families' configurations
@@ -27,6 +28,7 @@ from ..declarations import Section
 from ..models import AutoModelConfig, list_models
 from ..models.configuration_utils import ModelConfig as ModelConfig  # re-exported: every section's settings are here
 from ..settings import Settings, check
+from .change import CompareConfig
 from .export import ExportConfig
 from .inference import BulkConfig, EvaluateConfig, SegmentConfig
 from .loss import LossConfig, parse_loss_terms
@@ -62,7 +64,8 @@ from .values import (
 __all__ = [
     "AMP_MODES", "AcceptConfig", "BACKENDS", "BULK", "CLASS_PALETTE", "DEVICES", "EARLY_STOP_METRICS", "LOSS_ALIASES",
     "LOSS_TERMS", "OPTIMIZERS", "REFERENCE_AUX_BANDS_PER_FILE", "REFERENCE_AUX_PREFIXES", "SCHEDULES",
-    "SETTINGS_SECTIONS", "TTA_MODES", "AugmentConfig", "BulkConfig", "DataConfig", "EvaluateConfig", "ExportConfig",
+    "SETTINGS_SECTIONS", "TTA_MODES", "AugmentConfig", "BulkConfig", "CompareConfig", "DataConfig", "EvaluateConfig",
+    "ExportConfig",
     "LossConfig", "PolygonsConfig", "PromptedConfig", "ProposeConfig", "SceneSpec", "SegmentConfig", "Settings",
     "SuggestConfig", "TrainConfig", "check", "check_class_colors", "check_class_names", "check_tile_size",
     "fill_class_colors", "invalid_colors", "load_config_file", "parse_label_pairs", "parse_loss_terms",
@@ -76,6 +79,6 @@ SETTINGS_SECTIONS: dict[str, Section] = {
     "data": DataConfig, "augment": AugmentConfig, "loss": LossConfig, "train": TrainConfig,
     "segment": SegmentConfig, "bulk": BulkConfig, "evaluate": EvaluateConfig, "export": ExportConfig,
     "polygons": PolygonsConfig, "suggest": SuggestConfig, "label": PromptedConfig,
-    "propose": ProposeConfig, "accept": AcceptConfig,
+    "propose": ProposeConfig, "accept": AcceptConfig, "compare": CompareConfig,
     "scene": SceneSpec,  # one training scene's inputs (data.train_scenes' items): last, so no bare name finds it
 }

@@ -62,6 +62,11 @@ class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
         label="Probability raster",
         help="Also write class probabilities (GeoTIFF; float32 unless --probability-dtype is uint8): one band "
              "(foreground) for binary models, one band per class otherwise.")
+    change_table: str | None = setting(
+        None, metavar="TABLE.csv", group="input and output",
+        help="A change model's change table (CSV): the hectares of each kind of change (a change mask's change, or "
+             "each from-to transition), the table a report quotes.",
+        no_qgis="QGIS's change detection algorithms are not built yet: the command line has it")
     probability_dtype: str = setting(
         "float32", choices=("float32", "uint8"), group="input and output",
         help="uint8 stores round(p * 254), nodata 255.",

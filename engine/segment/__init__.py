@@ -18,6 +18,8 @@ The image comes through the one door, ``engine.imagery``. One concern per module
 - :mod:`.run`        one scene end to end (:func:`segment`), returning a :mod:`.result`; :mod:`.uniform` a
   result of one class from values in other units; :mod:`.relay` a run for suggest or propose
 - :mod:`.vectorize`  any class raster into attributed polygons (the ``polygons`` job)
+- :mod:`.compare`    two dates compared class by class (the post-classification comparison); :mod:`.change_table`
+  the hectares of each kind of change
 - :mod:`.bulk`       many scenes: discovery, resume markers, the runner, the summary
 
 Every check that can fail on the inputs runs before any model is loaded or any tile is read, and every

@@ -82,4 +82,7 @@ def segment_files(cfg: Any) -> tuple[dict[str, Paths | Files], dict[str, Paths |
         f"aux raster ({mention('segment.aux')})": Files(cfg.aux, give=RASTER_GIVE),
         f"model bundle ({mention('segment.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
         f"AOI ({mention('segment.aoi')})": Files(cfg.aoi, give="a polygon layer file")}
-    return inputs, dict(SceneOutputs.of(cfg).written())
+    outputs = dict(SceneOutputs.of(cfg).written())
+    if getattr(cfg, "change_table", None):
+        outputs[f"change table ({mention('segment.change_table')})"] = Files(cfg.change_table)
+    return inputs, outputs

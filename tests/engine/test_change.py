@@ -184,3 +184,64 @@ def test_a_change_model_wants_both_dates_and_a_model_of_one_date_refuses_a_pair(
                        "--out", pair.after, "--quiet")
     assert code != 0 and "later date" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.dsmodel"]
+
+
+# ------------------------------------------------------------------------------------------------ outputs
+def test_the_comparison_of_two_class_rasters_finds_each_transition_and_its_hectares(pairs, tmp_path, capsys):
+    pair = pairs["p0"]
+    out, table, polygons = tmp_path / "change.tif", tmp_path / "change.csv", tmp_path / "change.gpkg"
+    code, stdout, err = cli(capsys, "compare", "--before-classes", pair.before_classes, "--after-classes",
+                            pair.after_classes, "--out", str(out), "--change-table", str(table), "--polygons",
+                            str(polygons), "--quiet")
+    assert code == 0, err
+    with rasterio.open(out) as got, rasterio.open(pair.transitions) as truth:
+        assert np.array_equal(got.read(1), truth.read(1))  # 1 built (0 -> 1), 2 torn down (1 -> 0)
+    lines = table.read_text(encoding="utf-8").splitlines()
+    built = int((rasterio.open(pair.transitions).read(1) == 1).sum())
+    assert lines[0] == "class,name,from,to,pixels,hectares"
+    assert lines[1] == f"1,0 → 1,0,1,{built},{built / 10_000:g}"  # 1 m pixels
+    qml = out.with_suffix(".qml").read_text(encoding="utf-8")
+    assert 'value="0" color="#000000" alpha="0" label="no change"' in qml and 'alpha="255" label="1 → 0"' in qml
+    import sqlite3
+
+    with sqlite3.connect(polygons) as db:
+        classes = {row[0] for row in db.execute("SELECT class_name FROM change")}
+    assert classes == {"0 → 1", "1 → 0"}
+    code, stdout, err = cli(capsys, "evaluate", "--pred", str(out), "--label", pair.change, "--out",
+                            str(tmp_path / "scores.json"), "--quiet")
+    assert code == 0 and "Change: precision 1.0000, recall 1.0000, f1 1.0000, iou 1.0000" in stdout
+    code, _, err = cli(capsys, "compare", "--before-classes", pair.before_classes, "--after-classes",
+                       pair.after_classes, "--out", pair.after_classes, "--quiet")
+    assert code != 0 and "--after-classes" in err  # an output onto an input is refused
+
+
+def test_the_comparison_segments_both_dates_with_a_model_of_one_date(trained, pairs, tmp_path, capsys):
+    pair = pairs["p1"]
+    one = make_bundle(tmp_path / "buildings.dsmodel", vision_bands=3, vision_high=10000.0)
+    out = tmp_path / "out" / "change.tif"
+    out.parent.mkdir()
+    code, stdout, err = cli(capsys, "compare", "--model", one, "--image", pair.before, "--after", pair.after, "--out",
+                            str(out), "--mask", "--backend", "torch")
+    assert code == 0, err
+    assert "Segmenting the first date" in err and "Segmenting the later date" in err
+    assert sorted(p.name for p in out.parent.iterdir()) == ["change.qml", "change.tif", "change.tif.aux.xml"]
+    with rasterio.open(out) as got:
+        assert set(np.unique(got.read(1))) <= {0, 1}
+    code, _, err = cli(capsys, "compare", "--model", trained, "--image", pair.before, "--after", pair.after, "--out",
+                       str(tmp_path / "x.tif"), "--quiet")
+    assert code != 0 and "is a change model: it compares the dates itself" in err
+
+
+def test_a_change_model_writes_its_change_table(trained, pairs, tmp_path, capsys):
+    pair = pairs["p2"]
+    out, table = tmp_path / "change.tif", tmp_path / "change.csv"
+    code, stdout, err = cli(capsys, "segment", "--model", trained, "--image", pair.before, "--after", pair.after,
+                            "--out", str(out), "--change-table", str(table), "--backend", "torch", "--quiet")
+    assert code == 0, err
+    changed = int((rasterio.open(out).read(1) == 1).sum())
+    assert table.read_text(encoding="utf-8").splitlines()[1] == f"1,change,,,{changed},{changed / 10_000:g}"
+    assert f"Change: change {changed / 10_000:,.2f} ha ({changed:,} px)" in stdout
+    code, stdout, err = cli(capsys, "evaluate", "--pred", str(out), "--label", pair.change, "--out",
+                            str(tmp_path / "scores.json"), "--quiet")
+    f1_said = float(stdout.split("Change: ")[1].split("f1 ")[1].split(",")[0])
+    assert code == 0 and abs(f1_said - f1(str(out), pair.change)[0]) < 1e-4

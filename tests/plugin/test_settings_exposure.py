@@ -19,6 +19,7 @@ FRONT_ENDS = {
     "bulk": ("segment", ["dualstream:segmentbulk"]),
     "evaluate": ("evaluate", ["dualstream:evaluate"]),
     "export": ("export", []),
+    "compare": ("compare", []),
     "polygons": ("polygons", ["dualstream:polygons"]),
     "suggest": ("suggest", ["dualstream:suggest"]),
     "label": ("label", ["dualstream:labelsam"]),

@@ -1,0 +1,49 @@
+"""``dualstream compare``: the post-classification comparison of two dates.
+
+A segmentation model of one date (``--model``: trained here, imported or ready) segments the first date
+(``--image``) and the later date (``--after``), or two class rasters are given (``--before-classes``,
+``--after-classes``: two cloud masks, two land-cover maps); every pixel's transition from its class before to its
+class after makes the change raster (``--out``), styled, with the change table (``--change-table``: hectares per
+transition) and polygons of change (``--polygons``). It is the baseline a trained change model must beat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..api import CompareConfig, compare
+from .main import Command, say
+from .options import OptionGroups, add_settings, given_settings
+from .segment import change_said
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    groups = OptionGroups(p, "input and output", "settings")
+    add_settings(groups, "compare")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or messages, only the result")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .progress import TqdmCallback
+
+    cfg = CompareConfig(**given_settings(args, "compare"))
+    with TqdmCallback(quiet=args.quiet) as callback:
+        result = compare(cfg, callback)
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return 0
+    say(f"Change: {result.output} (style {result.qml}); {result.changed_pixels:,} of {result.pixels:,} pixels changed")
+    say(f"Transitions: {change_said([r.to_dict() for r in result.rows if r.pixels])}")
+    for what, path in (("Change table", result.change_table), ("Polygons", result.polygons)):
+        if path:
+            say(f"{what}: {path}")
+    return 0
+
+
+COMMANDS = [Command("compare", "the post-classification comparison of two dates: a model of one date segments "
+                    "both (or two class rasters), the change raster, table and polygons follow", add_arguments, run,
+                    description=__doc__)]

@@ -1,0 +1,66 @@
+"""The post-classification comparison's settings: the ``compare`` command (two dates segmented by one model of one
+date, or two class rasters, compared pixel by pixel). Each field declares how the front ends offer it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..declarations import setting
+from ..errors import mention
+from ..settings import Settings, check
+from .values import BACKENDS, DEVICES
+
+NOT_IN_QGIS_YET = "QGIS's change detection algorithms are not built yet: the command line has it"
+
+
+@dataclass
+class CompareConfig(Settings):
+    """Two dates compared class by class: each date segmented with ``models`` (or given as a class raster), the
+    transition of every pixel written as a change raster, its table and polygons."""
+
+    image: str = setting("", metavar="RASTER", group="input and output", no_qgis=NOT_IN_QGIS_YET,
+                         help="The first date (before), segmented with the model.")
+    after: str = setting("", metavar="RASTER", group="input and output", no_qgis=NOT_IN_QGIS_YET,
+                         help="The later date (after), segmented with the same model; any CRS and pixel size: its "
+                              "classes are brought onto the first date's grid (nearest).")
+    models: list[str] = setting(
+        default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
+        no_qgis=NOT_IN_QGIS_YET,
+        help="A segmentation model of one date (a .dsmodel, an imported or ready model, an ONNX model) that "
+             "segments both dates; several make an ensemble.")
+    before_classes: str | None = setting(
+        None, metavar="CLASSES.tif", group="input and output", no_qgis=NOT_IN_QGIS_YET,
+        help="Instead of a model: the first date's class raster (two cloud masks, two land-cover maps).")
+    after_classes: str | None = setting(
+        None, metavar="CLASSES.tif", group="input and output", no_qgis=NOT_IN_QGIS_YET,
+        help="Instead of a model: the later date's class raster, with the same classes.")
+    output: str = setting("", flag="--out", metavar="CHANGE.tif", group="input and output", no_qgis=NOT_IN_QGIS_YET,
+                          help="The change raster: 0 no change (transparent), then one class per transition "
+                               "(from -> to), each its colour; a .qml style beside it.")
+    change_table: str | None = setting(
+        None, metavar="TABLE.csv", group="input and output", no_qgis=NOT_IN_QGIS_YET,
+        help="The change table (CSV): the hectares of each transition.")
+    polygons: str | None = setting(None, metavar="P.gpkg", group="input and output", no_qgis=NOT_IN_QGIS_YET,
+                                   help="Also write polygons of change (GeoPackage): transition, from, to, area.")
+    mask: bool = setting(False, group="settings", no_qgis=NOT_IN_QGIS_YET,
+                         help="Write a change mask (no change, change) instead of one class per transition.")
+    device: str = setting("auto", choices=DEVICES, open_choices=True, group="settings", no_qgis=NOT_IN_QGIS_YET,
+                          help="Where the model runs (as segment's).")
+    backend: str = setting("auto", choices=BACKENDS, group="settings", no_qgis=NOT_IN_QGIS_YET,
+                           help="torch or onnxruntime (as segment's).")
+
+    def __post_init__(self) -> None:
+        classes = bool(self.before_classes or self.after_classes)
+        check(bool(self.output), f"No output given; give {mention('compare.output')} (a .tif) for the change raster.")
+        if classes:
+            check(bool(self.before_classes and self.after_classes),
+                  f"Give both class rasters, {mention('compare.before_classes')} and "
+                  f"{mention('compare.after_classes')}.")
+            check(not self.models, f"Give either a model ({mention('compare.models')}) or two class rasters, not "
+                                   f"both.")
+        else:
+            check(bool(self.models), f"Give a segmentation model ({mention('compare.models')}) to segment both "
+                                     f"dates, or the two dates' class rasters ({mention('compare.before_classes')}, "
+                                     f"{mention('compare.after_classes')}).")
+            check(bool(self.image and self.after), f"Give both dates: {mention('compare.image')} (before) and "
+                                                   f"{mention('compare.after')}.")

@@ -1,0 +1,123 @@
+"""The change table: the area of each kind of change in a change raster, in hectares, the table a report quotes.
+
+A change raster's classes are "no change" (class 0) and the kinds of change: one "change" class of a change mask,
+or one class per transition named ``from → to`` (a model trained on from-to classes, or the post-classification
+comparison). The table has one row per kind of change: its class, from and to (empty for a change mask), pixels
+and hectares (projected CRSs by their linear unit, geographic ones at the raster's middle latitude; none without a
+CRS), read in row blocks; as CSV, and as rows for a summary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.ground import map_units_per_metre
+from ..data.raster import grid_of, open_raster
+from ..io.atomic import write_text_atomic
+from ..io.prediction_tags import read_prediction_tags
+from ..io.tables import csv_text
+
+ARROW = " → "  # between a transition's classes in its name
+ARROWS = ("→", "->")
+BLOCK_ROWS = 1024
+HEADER = ("class", "name", "from", "to", "pixels", "hectares")
+
+
+@dataclass
+class ChangeRow:
+    """One kind of change and its area."""
+
+    value: int  # its class in the change raster
+    name: str
+    from_class: str  # "" for a change mask's "change"
+    to_class: str
+    pixels: int
+    hectares: float | None  # None: the raster has no CRS
+
+    def cells(self) -> list[Any]:
+        return [self.value, self.name, self.from_class, self.to_class, self.pixels,
+                "" if self.hectares is None else round(self.hectares, 4)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def transition_name(before: str, after: str) -> str:
+    return f"{before}{ARROW}{after}"
+
+
+def transition_of(name: str) -> tuple[str, str]:
+    """(from, to) of a class named ``from → to`` (or ``from -> to``); ("", "") for another name."""
+    for arrow in ARROWS:
+        if arrow in name:
+            before, _, after = name.partition(arrow)
+            return before.strip(), after.strip()
+    return "", ""
+
+
+def hectares_per_pixel(dataset: Any) -> float | None:
+    """The ground area of one pixel of ``dataset`` in hectares (None without georeferencing)."""
+    grid = grid_of(dataset)
+    if not grid.georeferenced or grid.crs is None:
+        return None
+    t = grid.transform
+    per_metre = map_units_per_metre(grid.crs.to_wkt(), grid.bounds)
+    if not per_metre or per_metre <= 0:
+        return None
+    return abs(t.a * t.e - t.b * t.d) / per_metre ** 2 / 10_000.0
+
+
+def class_counts(raster: str) -> tuple[np.ndarray, list[str], float | None]:
+    """(pixels of each class, the class names, hectares per pixel) of a class raster, nodata left out."""
+    from rasterio.windows import Window
+
+    names = list(read_prediction_tags(raster).get("class_names") or [])  # none recorded: numbered
+    dataset = open_raster(raster, "change raster")
+    try:
+        counts = np.zeros(max(len(names), 1), np.int64)
+        nodata = dataset.nodata
+        for row in range(0, dataset.height, BLOCK_ROWS):
+            block = dataset.read(1, window=Window(0, row, dataset.width, min(BLOCK_ROWS, dataset.height - row)))
+            values = block[block != nodata] if nodata is not None else block.ravel()
+            found = np.bincount(values.astype(np.int64).ravel())
+            if found.size > counts.size:
+                counts = np.concatenate([counts, np.zeros(found.size - counts.size, np.int64)])
+            counts[:found.size] += found
+        area = hectares_per_pixel(dataset)
+    finally:
+        dataset.close()
+    names += [str(i) for i in range(len(names), counts.size)]
+    return counts, names, area
+
+
+def change_rows(counts: np.ndarray, names: list[str], area: float | None) -> list[ChangeRow]:
+    """One row per kind of change (every class but 0, no change), with its pixels and hectares."""
+    rows = []
+    for value in range(1, len(names)):
+        pixels = int(counts[value]) if value < counts.size else 0
+        before, after = transition_of(names[value])
+        rows.append(ChangeRow(value, names[value], before, after, pixels, None if area is None else pixels * area))
+    return rows
+
+
+def change_table(raster: str, output: str | Path | None = None) -> list[ChangeRow]:
+    """The change table of ``raster``, written as CSV to ``output`` (atomically) when given."""
+    rows = change_rows(*class_counts(raster))
+    if output:
+        write_change_table(output, rows)
+    return rows
+
+
+def write_change_table(output: str | Path, rows: list[ChangeRow]) -> str:
+    return write_text_atomic(output, csv_text(HEADER, (row.cells() for row in rows)))
+
+
+def said(rows: list[ChangeRow]) -> str:
+    """``change: 12.5 ha (3,412 px); forest → bare: ...`` for the log and the command line."""
+    return "; ".join(f"{r.name}: {'' if r.hectares is None else f'{r.hectares:,.2f} ha, '}{r.pixels:,} px"
+                     for r in rows) or "no change class"
+

@@ -1,0 +1,228 @@
+"""The post-classification comparison: two dates' class rasters compared pixel by pixel, the baseline every change
+detection paper reports and a trained change model must beat, and useful on its own (two cloud masks, two
+land-cover maps).
+
+Each date is segmented by one model of one date (any bundle: trained here, imported, ready), or given as a class
+raster. The later date's classes are brought onto the first date's grid by the label reader's alignment (nearest,
+any CRS and pixel size). Every pixel's transition from its class before to its class after is one class of the
+change raster: 0 no change (transparent), then one class per (from, to) pair, named ``from → to``, each its colour;
+or, as a change mask, 0 no change and 1 change. Pixels that are nodata on either date are nodata. The raster is
+streamed in row blocks and published atomically with its palette and style; the change table and the polygons of
+change follow from it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..callbacks import Callback, Stage
+from ..config import CompareConfig, PolygonsConfig, SegmentConfig
+from ..errors import ConfigError, DataError, mention
+from ..io.atomic import write_text_atomic
+from ..io.palette import set_palette
+from ..io.prediction_tags import prediction_tags, read_prediction_tags
+from ..io.safety import RASTER_GIVE, Files, check_outputs, raster_sidecars
+from ..io.styles import qml_path_for, qml_text
+from ..io.writers import GeoTiffStreamWriter, class_raster_type
+from .change_table import ChangeRow, change_rows, hectares_per_pixel, transition_name, write_change_table
+
+NO_CHANGE = "no change"
+# distinct colours for the kinds of change (ColorBrewer's Paired and Set1, strong ones first)
+CHANGE_COLORS = ("#e31a1c", "#1f78b4", "#33a02c", "#ff7f00", "#6a3d9a", "#b15928", "#fb9a99", "#a6cee3",
+                 "#b2df8a", "#fdbf6f", "#cab2d6", "#ffff99", "#e41a1c", "#377eb8", "#4daf4a", "#984ea3")
+BLOCK_ROWS = 512
+
+
+@dataclass
+class Transitions:
+    """The change raster's classes: their names, colours, and the class of each (before, after) pair."""
+
+    names: list[str]
+    colors: list[str]
+    lookup: np.ndarray  # (K*K,): the change class of before * K + after
+
+    @classmethod
+    def of(cls, class_names: list[str], mask: bool) -> Transitions:
+        k = len(class_names)
+        lookup = np.zeros(k * k, np.int64)
+        if mask:
+            lookup[[a * k + b for a in range(k) for b in range(k) if a != b]] = 1
+            return cls([NO_CHANGE, "change"], ["#000000", CHANGE_COLORS[0]], lookup)
+        names, colors = [NO_CHANGE], ["#000000"]
+        for a in range(k):
+            for b in range(k):
+                if a != b:
+                    lookup[a * k + b] = len(names)
+                    colors.append(CHANGE_COLORS[(len(names) - 1) % len(CHANGE_COLORS)])
+                    names.append(transition_name(class_names[a], class_names[b]))
+        return cls(names, colors, lookup)
+
+
+@dataclass
+class CompareResult:
+    """What a comparison wrote and found."""
+
+    output: str
+    qml: str
+    rows: list[ChangeRow]
+    class_names: list[str]  # the dates' classes
+    change_names: list[str]  # the change raster's
+    change_table: str | None = None
+    polygons: str | None = None
+    segmentations: list[str] = field(default_factory=list)  # the dates' class rasters (kept when given)
+    pixels: int = 0  # valid on both dates
+    changed_pixels: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["rows"] = [r.to_dict() for r in self.rows]
+        return out
+
+
+def _classes(raster: str) -> list[str] | None:
+    return read_prediction_tags(raster).get("class_names")
+
+
+def compare(cfg: CompareConfig, callback: Callback | None = None) -> CompareResult:
+    """Segment both dates with the model (or take their class rasters) and compare them; writes the change raster,
+    its style, and the table and polygons asked for.
+
+    Raises:
+        ConfigError, DataError, AlignmentError: bad inputs, before any model runs; nothing is written.
+    """
+    callback = callback or Callback()
+    start = time.perf_counter()
+    inputs = {f"first date ({mention('compare.image')})": Files(cfg.image or [], give=RASTER_GIVE),
+              f"later date ({mention('compare.after')})": Files(cfg.after or [], give=RASTER_GIVE),
+              f"class raster ({mention('compare.before_classes')})": Files(cfg.before_classes or [], give=RASTER_GIVE),
+              f"class raster ({mention('compare.after_classes')})": Files(cfg.after_classes or [], give=RASTER_GIVE),
+              f"model ({mention('compare.models')})": Files(cfg.models, "bundle")}
+    outputs = {f"change raster ({mention('compare.output')})": Files(raster_sidecars(cfg.output, qml=True),
+                                                                     "geotiff"),
+               f"change table ({mention('compare.change_table')})": Files(cfg.change_table or []),
+               f"polygons ({mention('compare.polygons')})": Files(cfg.polygons or [], "gpkg")}
+    check_outputs(inputs, outputs)
+    if cfg.before_classes:
+        result = compare_classes(cfg.before_classes, cfg.after_classes, cfg.output, mask=cfg.mask,
+                                 callback=callback)
+        result.segmentations = [cfg.before_classes, cfg.after_classes]
+    else:
+        result = _segment_and_compare(cfg, callback)
+    if cfg.change_table:
+        result.change_table = write_change_table(cfg.change_table, result.rows)
+    if cfg.polygons:
+        from .vectorize import polygonize_raster
+
+        polygonize_raster(PolygonsConfig(raster=result.output, output=cfg.polygons), callback)
+        result.polygons = cfg.polygons
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _segment_and_compare(cfg: CompareConfig, callback: Callback) -> CompareResult:
+    """Each date segmented into a temporary folder beside the output (removed at the end), then compared."""
+    from ..bundle.model_files import read_model_metadata
+    from .run import segment
+
+    for model in cfg.models:
+        if read_model_metadata(model).data.dates > 1:
+            raise ConfigError(f"The model '{model}' is a change model: it compares the dates itself. Segment the "
+                              f"pair with it (segment with {mention('segment.after')}); the comparison takes a model "
+                              f"of one date.")
+    folder = Path(tempfile.mkdtemp(prefix=f".{Path(cfg.output).stem}_dates_", dir=Path(cfg.output).parent))
+    try:
+        rasters = []
+        for index, image in enumerate((cfg.image, cfg.after)):
+            callback.info(f"Segmenting the {'first' if index == 0 else 'later'} date '{image}'.")
+            out = folder / f"date{index + 1}.tif"
+            segment(SegmentConfig(image=image, models=list(cfg.models), output=str(out), device=cfg.device,
+                                  backend=cfg.backend), callback)
+            rasters.append(str(out))
+        return compare_classes(rasters[0], rasters[1], cfg.output, mask=cfg.mask, callback=callback,
+                               names=(cfg.image, cfg.after))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def compare_classes(before: str, after: str, output: str, *, mask: bool = False, callback: Callback | None = None,
+                    names: tuple[str, str] | None = None) -> CompareResult:
+    """The change raster of two class rasters (``names``: the dates as the user gave them, for messages)."""
+    from ..data.align import check_overlap
+    from ..data.raster import grid_of, open_raster
+    from ..data.scene import SceneReader
+
+    callback = callback or Callback()
+    shown = names or (before, after)
+    classes, later = _classes(before), _classes(after)
+    if classes and later and classes != later:
+        raise DataError(f"The class rasters of '{shown[0]}' ({classes}) and '{shown[1]}' ({later}) have different "
+                        f"classes; compare rasters of one model or one legend.")
+    classes = classes or later or _numbered(before, after)
+    grids = []
+    for path in (before, after):
+        dataset = open_raster(path, "class raster")
+        try:
+            grids.append(grid_of(dataset))
+        finally:
+            dataset.close()
+    if grids[0].georeferenced and grids[1].georeferenced:
+        check_overlap(grids[0], grids[1], shown[0], shown[1], "later date", "first date")
+    transitions = Transitions.of(list(classes), mask)
+    k = len(classes)
+    dtype, nodata = class_raster_type(len(transitions.names))
+    counts = np.zeros(len(transitions.names), np.int64)
+    with SceneReader(before, label=after, label_classes=max(k, 2), callback=callback,
+                     role="first date's class raster") as reader:
+        grid = reader.grid
+        writer = GeoTiffStreamWriter(output, width=grid.width, height=grid.height, count=1, dtype=dtype, crs=grid.crs,
+                                     transform=grid.transform, nodata=nodata)
+        try:
+            for row in range(0, grid.height, BLOCK_ROWS):
+                callback.check_canceled()
+                rows = min(BLOCK_ROWS, grid.height - row)
+                tile = reader.read(0, row, grid.width, rows)
+                first, second = tile.vision[0].astype(np.int64), tile.label.astype(np.int64)
+                valid = tile.valid & (first >= 0) & (first < k) & (second < k)
+                code = np.full(first.shape, nodata, np.int64)
+                code[valid] = transitions.lookup[first[valid] * k + second[valid]]
+                counts += np.bincount(code[valid], minlength=len(counts))[:len(counts)]
+                writer.write_rows(row, code[None].astype(dtype))
+                callback.progress(row + rows, grid.height, Stage.SEGMENT)
+            tags = prediction_tags(transitions.names, transitions.colors, None)
+            writer.finalize(category_names=transitions.names, metadata=tags,
+                            describe=lambda band: set_palette(band, transitions.names, transitions.colors, [0]))
+            qml = qml_path_for(output)
+            write_text_atomic(qml, qml_text(transitions.names, transitions.colors, transparent=[0]))
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+    dataset = open_raster(output, "change raster")
+    try:
+        area = hectares_per_pixel(dataset)
+    finally:
+        dataset.close()
+    rows = change_rows(counts, transitions.names, area)
+    pixels, changed = int(counts.sum()), int(counts[1:].sum())
+    if pixels == 0:
+        callback.warning(f"The dates '{shown[0]}' and '{shown[1]}' share no pixel with data: the change raster is all "
+                         f"nodata.")
+    callback.info(f"Compared {pixels:,} pixels: {changed:,} changed ({100 * changed / max(pixels, 1):.1f} %).")
+    return CompareResult(str(output), str(qml), rows, list(classes), transitions.names, pixels=pixels,
+                         changed_pixels=changed)
+
+
+def _numbered(*rasters: str) -> list[str]:
+    """Class names "0", "1", ... up to the largest value of the rasters (none recorded)."""
+    from .change_table import class_counts
+
+    top = max(len(class_counts(r)[0]) for r in rasters)
+    return [str(i) for i in range(max(top, 2))]
