@@ -140,7 +140,9 @@ def save_tiny_sam3_clip(folder: Path, seed: int = 0) -> Path:
     config = tiny_config("sam3")
     config.text_config.vocab_size = len(tokenizer)
     config.text_config.max_position_embeddings = 32
-    t.Sam3Model(config).save_pretrained(folder)
+    from tests.helpers import save_quietly
+
+    save_quietly(t.Sam3Model(config), folder)
     tokenizer.save_pretrained(folder)
     vocab = tokenizer.get_vocab()
     (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
@@ -159,7 +161,9 @@ def save_tiny(family: str, folder: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     model_class = {"sam": t.SamModel, "sam2": t.Sam2Model, "sam3": t.Sam3Model, "edgetam": t.EdgeTamVideoModel}[family]
-    model_class(tiny_config(family)).save_pretrained(folder)
+    from tests.helpers import save_quietly
+
+    save_quietly(model_class(tiny_config(family)), folder)
     if family == "sam3":
         _save_tokenizer(folder)
     (folder / "README.md").write_text("---\nlicense: apache-2.0\n---\n# tiny test model\n")
