@@ -200,9 +200,7 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         extent, extent_crs = WEB_WINDOW.extent(self, parameters, context)
         models = model_settings(self, parameters, context)
         image = handed(stac_item or raster_source(parameters, self.INPUT, context))  # a web layer: the engine reads it
-        aux = WEB_WINDOW.windowed(self, parameters, context, feedback,
-                                  {self.AUX: raster_sources(parameters, self.AUX, context)},
-                                  models["models"][0])[self.AUX]
+        aux = [handed(layer) for layer in raster_sources(parameters, self.AUX, context)]
         output = check_suffix(self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
                               engine_api().FORMATS["geotiff"], self.OUTPUT, "class raster")
         ensure_parent(output, self.OUTPUT)

@@ -41,7 +41,7 @@ from .sources import (
     raster_sources,
 )
 from .train_form import FOLDER, add_mode_parameter, check_train_form, is_temporary, require_form, unused_inputs
-from .web_layers import WebWindowParameters
+from .web_layers import WebWindowParameters, handed
 
 #: The training extent (any image; web layers need it) and the pixel size web layers are read at.
 WEB_WINDOW = WebWindowParameters("scene.extent", "data.pixel_size")
@@ -269,16 +269,14 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                      feedback: QgsProcessingFeedback, aux_bands: int | None) -> dict[str, Any]:
         """The data settings of one explicit scene given as layers."""
         extent, extent_crs = WEB_WINDOW.extent(self, parameters, context)
-        inputs = WEB_WINDOW.windowed(self, parameters, context, feedback,
-                                     {self.INPUT: raster_source(parameters, self.INPUT, context),
-                                      self.AUX: raster_sources(parameters, self.AUX, context)})
-        image = inputs[self.INPUT]
+        # a web layer: its service, which the engine reads over the extent at the pixel size for web layers
+        image = handed(raster_source(parameters, self.INPUT, context))
         label, label_layer = label_source(self, parameters, self.LABELS, context, feedback)
         field = label_field(label_layer, self.parameterAsString(parameters, self.LABEL_FIELD, context),
                             self.LABEL_FIELD, feedback)
         # Every band of each aux layer unless AUX_BANDS_PER_FILE says otherwise: a 2-band SAR layer and a 1-band
         # DEM make 3 aux channels, as on the command line.
-        aux = inputs[self.AUX]
+        aux = [handed(layer) for layer in raster_sources(parameters, self.AUX, context)]
         area = polygon_area_file(self, parameters, self.LABELLED_AREA, context, feedback)
         scene = {"image": image, "label": label, "aux": aux, "label_field": field, "extent": extent,
                  "extent_crs": extent_crs, "aoi": area}

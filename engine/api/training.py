@@ -7,6 +7,7 @@ with :func:`plan_training` (each choice a line it shows), then runs :func:`train
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -115,9 +116,36 @@ def plan_training(request: TrainRequest) -> TrainPlan:
     if copy and file_identity(copy) != file_identity(report_paths(request.train.output)["report_html"]):
         outputs = {**outputs, "training report copy": copy}
     check_outputs({**inputs, **request.other_inputs}, outputs)
-    chosen = choose_settings(request.model, request.data, request.train, request.given)
+    chosen = choose_settings(request.model, _web_scenes(request), request.train, request.given)
     check_frozen_weights(chosen.model, chosen.train)  # frozen random weights only when asked for
     return TrainPlan(request, chosen)
+
+
+def _web_scenes(request: TrainRequest) -> DataConfig:
+    """The data with each scene's web layers read through the image door over the scene's extent at the pixel size
+    for web layers, their windows kept in ``<bundle>_web/`` beside the bundle, which names its scenes; what was
+    read is said when the run starts (``request.notes``)."""
+    from ..imagery.door import web_windows
+    from ..io.locations import is_web_description
+
+    data = request.data
+    scenes = {"train_scenes": data.train_scenes, "val_scenes": data.val_scenes}
+    if not any(is_web_description(source) for group in scenes.values() for scene in group
+               for source in [scene.image, *scene.aux]):
+        return data
+    output = Path(request.train.output)
+
+    class Notes(Callback):
+        def info(self, message: str) -> None:
+            request.notes.append(message)
+
+    def read(scene: Any) -> Any:
+        image, *aux = web_windows([scene.image, *scene.aux], scene.extent, scene.extent_crs, data.pixel_size,
+                                  output.with_name(f"{output.stem}_web"), Notes(), extent_key="scene.extent",
+                                  size_key="data.pixel_size")
+        return dataclasses.replace(scene, image=image, aux=aux)
+
+    return dataclasses.replace(data, **{name: [read(scene) for scene in group] for name, group in scenes.items()})
 
 
 @dataclass

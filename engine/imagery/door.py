@@ -12,6 +12,7 @@ without one, a STAC item's assets are picked by name (red, green, blue, or the b
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from ..bundle.view import ModelView, model_view
@@ -30,12 +31,13 @@ LAYER_NAME = "|layername="
 
 def open_image(request: ImageRequest, callback: Callback | None = None, *, members: list[Any] | None = None,
                warnings: list[str] | None = None, view: ModelView | None = None,
-               folder: str | os.PathLike | None = None) -> ResolvedImage:
+               folder: str | os.PathLike | None = None, aux: Sequence[str] = ()) -> ResolvedImage:
     """The image ``request`` asks for, as a raster path a reader opens (``members``: the models that will read it,
     whose bands and units it is brought to; their members as they read it in ``.members``). ``warnings`` collects
     the cautions also given to ``callback.warning``. ``view``: without members, the model whose training pixel
     size a web source is read at; ``folder``: where a web source's window is kept after :meth:`close` (a run whose
-    output names it: suggest's windows are read again by propose), else it is temporary.
+    output names it: suggest's windows are read again by propose), else it is temporary. ``aux``: rasters read
+    with the image, a web layer among them over the same extent at the same pixel size (in ``.aux``).
 
     Raises:
         ConfigError: a web source without an extent, or without a pixel size where no model records one.
@@ -43,12 +45,16 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
     """
     callback = callback or Callback()
     warnings = [] if warnings is None else warnings
-    opened = ResolvedImage(path=str(request.source), source=str(request.source))
+    opened = ResolvedImage(path=str(request.source), source=str(request.source), aux=list(aux))
     try:
         if not request.stac and is_web_description(opened.path):
             view = model_view(members[0].data) if members else view
             opened.window = _window(request, view, folder or opened.files.path("web"), callback)
             opened.path = opened.source = opened.window.path
+        if any(is_web_description(source) for source in aux):
+            opened.aux = web_windows(aux, request.extent, request.extent_crs, request.pixel_size,
+                                     folder or opened.files.path("aux"), callback,
+                                     view=model_view(members[0].data) if members else view)
         if members:
             opened.members = fit_to_model(request, members, opened, callback, warnings)
         elif request.stac or looks_like_stac(opened.path):
@@ -76,3 +82,21 @@ def _window(request: ImageRequest, view: ModelView | None, folder: str | os.Path
                                folder, callback, size_key=request.size_key, view=view,
                                extent_key=request.extent_key, no_finer_than_service=request.finest)
     return window
+
+
+def web_windows(sources: Sequence[str], extent: Sequence[float] | None, extent_crs: str | None,
+                pixel_size: float | None, folder: str | os.PathLike, callback: Callback, *,
+                view: ModelView | None = None, extent_key: str = "segment.extent",
+                size_key: str = "segment.pixel_size") -> list[str]:
+    """``sources`` with each web service's description replaced by its window over ``extent`` at ``pixel_size``
+    (else ``view``'s training pixel size), kept in ``folder`` after the call: for a run whose outputs name its
+    scenes (suggest's windows, a training's scenes). Other sources come back as they are."""
+    def read(source: str) -> str:
+        if not is_web_description(source):
+            return source
+        opened = open_image(ImageRequest(source, extent, extent_crs, pixel_size, extent_key=extent_key,
+                                         size_key=size_key), callback, view=view, folder=folder)
+        opened.close()  # the window stays: it lies in ``folder``
+        return opened.path
+
+    return [read(str(source)) for source in sources]

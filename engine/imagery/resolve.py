@@ -68,6 +68,7 @@ class ResolvedImage:
     members: list[Any] | None = None  # with a model: the members as they read ``path``
     window: Any = None  # a web source's window (``engine.imagery.web.WebWindow``) when the source was one
     assets: list[str] = field(default_factory=list)  # a STAC item's assets stacked into ``path``, by key
+    aux: list[str] = field(default_factory=list)  # the aux rasters asked with it, a web layer's as its window
 
     def close(self) -> None:
         self.files.close()

@@ -396,8 +396,9 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     if dates > 1:  # every date through the door, each judged by its own statistics; the reader stacks them
         resolved, members, bands, after_bands = plan_dates(cfg, members, callback, warnings)
     else:
-        resolved = open_image(ImageRequest.of_segment(cfg), callback, members=members, warnings=warnings)
-        members = resolved.members or members
+        resolved = open_image(ImageRequest.of_segment(cfg), callback, members=members, warnings=warnings,
+                              aux=aux_paths)  # a web layer among the aux: its window over the same extent
+        members, aux_paths = resolved.members or members, resolved.aux
     if resolved.window is not None:  # a web service: the run reads (and names) its window
         cfg = replace(cfg, image=resolved.path, stac_item=None)
     first = members[0]

@@ -133,31 +133,24 @@ def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResu
 
 
 def web_scenes(cfg: SuggestConfig, callback: Callback) -> SuggestConfig:
-    """``cfg`` with each scene and aux raster that is a web service's description read through the image door
-    over the extent at the pixel size (else the model's training one), its window kept beside the output in
-    ``<output>_web/`` as QGIS keeps it: the windows layer names it and propose reads it again."""
+    """``cfg`` with each web scene and aux layer read through the image door over the extent at the pixel size
+    (else the model's training one), its window kept in ``<output>_web/`` as QGIS keeps it: the windows layer names
+    it and propose reads it again."""
     from ..io.locations import is_web_description
 
     if not any(is_web_description(source) for source in [*cfg.images, *cfg.aux]):
         return cfg
     from ..bundle.model_files import read_model_metadata
     from ..bundle.view import model_view
-    from ..imagery.door import open_image
-    from ..imagery.request import ImageRequest
+    from ..imagery.door import web_windows
 
-    view = model_view(read_model_metadata(cfg.models[0]).data)
-    folder = Path(cfg.output).with_name(f"{Path(cfg.output).stem}_web")
+    def read(sources: list[str]) -> list[str]:
+        return web_windows(sources, cfg.extent, cfg.extent_crs, cfg.pixel_size,
+                           Path(cfg.output).with_name(f"{Path(cfg.output).stem}_web"), callback,
+                           view=model_view(read_model_metadata(cfg.models[0]).data), extent_key="suggest.extent",
+                           size_key="suggest.pixel_size")
 
-    def read(source: str) -> str:
-        if not is_web_description(source):
-            return source
-        request = ImageRequest(source, cfg.extent, cfg.extent_crs, cfg.pixel_size, extent_key="suggest.extent",
-                               size_key="suggest.pixel_size")
-        opened = open_image(request, callback, view=view, folder=folder)
-        opened.close()  # the window stays: it lies in ``folder``
-        return opened.path
-
-    return dataclasses.replace(cfg, images=[read(s) for s in cfg.images], aux=[read(s) for s in cfg.aux])
+    return dataclasses.replace(cfg, images=read(cfg.images), aux=read(cfg.aux))
 
 
 #: A model predicting one class at this share of all pixels sees one class everywhere.

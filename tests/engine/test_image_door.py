@@ -81,9 +81,12 @@ def test_a_web_description_is_windowed_at_the_models_pixel_size_or_the_one_asked
                 assert window.read().mean() > 0 and server.requests("GetMap") > 0
         finally:
             opened.close()
-        opened = open_image(ImageRequest(description, extent, "EPSG:32633", pixel_size=2.0))
+        # a file with a web layer as its aux raster: the aux is read over the same extent at the same pixel size
+        opened = open_image(ImageRequest(str(rgb), extent, "EPSG:32633", pixel_size=2.0),
+                            aux=[f"{description}|layername=roofs", str(rgb)])
         try:
-            with rasterio.open(opened.path) as window:
+            assert opened.path == str(rgb) and opened.aux[1] == str(rgb) and opened.aux[0].endswith("roofs.web.vrt")
+            with rasterio.open(opened.aux[0]) as window:
                 assert window.res == pytest.approx((2.0, 2.0)) and (window.width, window.height) == (15, 10)
         finally:
             opened.close()

@@ -249,3 +249,30 @@ def test_segment_in_bulk_reads_a_web_layer_over_the_extent(plugin, tiles, scene,
         assert web.crs.to_epsg() == 3857 and file.crs == rasterio.open(rgb).crs
         # the tiles were fetched: the scene's pixels are classes, not the nodata of missing tiles
         assert web.read(1, masked=True).count() > 0.8 * web.width * web.height
+
+
+def test_train_reads_a_web_layer_through_the_engine_over_the_extent(plugin, tiles, scene, tmp_path):
+    """Train windowed a web layer itself before the engine saw it. It now hands the layer's service over and the
+    engine's image door reads it over the training extent at the pixel size for web layers, keeping the window
+    beside the bundle (``NAME_web/``), which records it as the scene."""
+    import processing
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    with FileServer(tiles) as server:
+        layer = QgsRasterLayer(f"type=xyz&url={server.url}/%7Bz%7D/%7Bx%7D/%7By%7D.png&zmax=16&zmin=16",
+                               "tiles", "wms")
+        assert layer.isValid()
+        QgsProject.instance().addMapLayer(layer)
+        with rasterio.open(scene["image"]) as src:
+            b = src.bounds
+            extent = f"{b.left},{b.right},{b.bottom},{b.top} [{src.crs.to_string()}]"
+        log = Log()
+        processing.run("dualstream:train", dict(TRAIN, INPUT=layer.id(), LABELS=scene["label_vector"],
+                                                EXTENT=extent, PIXEL_SIZE=4.0,
+                                                OUTPUT=str(tmp_path / "web.dsmodel")), feedback=log)
+        assert server.requests > 0
+    read = log.line("The XYZ layer 'tiles' is read over the extent at 4 m per pixel")
+    window = next((tmp_path / "web_web").glob("*/tiles.web.vrt"))
+    with rasterio.open(window) as src:
+        assert src.crs.to_epsg() == 3857 and f"{src.width} x {src.height} pixels" in read
+    assert (tmp_path / "web.dsmodel").is_file()
