@@ -147,3 +147,27 @@ def poisoned_model(path: Path, weights: np.ndarray, bias: np.ndarray, poison: st
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+def write_scene(path: Path, raw: np.ndarray, alpha: np.ndarray | None = None) -> Path:
+    """A GeoTIFF of ``raw`` (C, H, W) at 1 m in UTM 33N; with ``alpha``, one more band marked ColorInterp=Alpha
+    (an RGBA photo as image editors and GDAL write it)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    bands = raw if alpha is None else np.concatenate([raw, alpha[None]])
+    profile: dict[str, Any] = dict(driver="GTiff", width=raw.shape[2], height=raw.shape[1], count=bands.shape[0],
+                                   dtype=raw.dtype.name, crs="EPSG:32633", transform=from_origin(500000, 6000000, 1, 1))
+    if alpha is not None:
+        profile.update(photometric="RGB", alpha="YES")  # ExtraSamples: the last band is alpha
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(bands)
+    return path
+
+
+def read_band(path: Path, band: int = 1) -> np.ndarray:
+    """One band of a raster (a class raster's classes)."""
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        return ds.read(band)

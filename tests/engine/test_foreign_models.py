@@ -12,47 +12,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from rasterio.transform import from_origin
 
 from engine.cli.main import main
-from tests.engine.foreign_onnx import deepness_metadata, expected_classes, linear_model
+from tests.engine.foreign_onnx import deepness_metadata, expected_classes, linear_model, write_scene
+from tests.engine.foreign_onnx import read_band as read
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-MEAN, STD = [0.4, 0.5, 0.45], [0.2, 0.25, 0.3]
+MEAN, STD = [0.4, 0.5, 0.45], [0.2, 0.25, 0.3]  # a model of three classes on a small 8-bit RGB scene
 CLASSES = ["background", "field", "forest"]
-
-
-def write_scene(path: Path, raw: np.ndarray, alpha: np.ndarray | None = None) -> Path:
-    """A GeoTIFF of ``raw`` (C, H, W); with ``alpha``, one more band marked ColorInterp=Alpha (an RGBA photo)."""
-    bands = raw if alpha is None else np.concatenate([raw, alpha[None]])
-    profile = dict(driver="GTiff", width=raw.shape[2], height=raw.shape[1], count=bands.shape[0],
-                   dtype=raw.dtype.name, crs="EPSG:32633", transform=from_origin(500000, 6000000, 1, 1))
-    if alpha is not None:
-        profile["photometric"] = "RGB"
-        profile["alpha"] = "YES"  # ExtraSamples: the last band is alpha (ColorInterp=Alpha)
-    with rasterio.open(path, "w", **profile) as ds:
-        ds.write(bands)
-    return path
-
-
-def read(path: Path, band: int = 1) -> np.ndarray:
-    with rasterio.open(path) as ds:
-        return ds.read(band)
 
 
 @pytest.fixture(scope="module")
 def linear() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    return rng.normal(size=(3, 3)), rng.normal(size=3)
+    return np.random.default_rng(0).normal(size=(3, 3)), np.random.default_rng(0).normal(size=(2, 3))[1]
 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     raw = np.random.default_rng(1).integers(0, 256, size=(3, 90, 70)).astype(np.uint8)
     return write_scene(tmp_path_factory.mktemp("scene") / "scene.tif", raw), raw
-
 
 def test_a_graph_traced_at_batch_one_runs_one_tile_at_a_time(scene, linear, tmp_path, capsys):
     image, raw = scene

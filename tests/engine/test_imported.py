@@ -12,29 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from rasterio.transform import from_origin
 
 from engine.api import BundleError, ConfigError, ImportedDescription, describe_model, import_model
 from engine.cli.main import main
-from tests.engine.foreign_onnx import deepness_metadata, expected_classes, linear_model
+from tests.engine.foreign_onnx import deepness_metadata, expected_classes, linear_model, write_scene
+from tests.engine.foreign_onnx import read_band as read
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 MEAN, STD = [0.4, 0.5, 0.45], [0.2, 0.25, 0.3]
 CLASSES = ["background", "field", "forest"]
-
-
-def write_scene(path: Path, raw: np.ndarray) -> Path:
-    with rasterio.open(path, "w", driver="GTiff", width=raw.shape[2], height=raw.shape[1], count=raw.shape[0],
-                       dtype=raw.dtype.name, crs="EPSG:32633", transform=from_origin(500000, 6000000, 1, 1)) as ds:
-        ds.write(raw)
-    return path
-
-
-def read(path: Path, band: int = 1) -> np.ndarray:
-    with rasterio.open(path) as ds:
-        return ds.read(band)
 
 
 @pytest.fixture(scope="module")
