@@ -25,7 +25,6 @@ CATALOGUE_ENV = "DUALSTREAM_CATALOGUE"
 SHIPPED = Path(__file__).with_name("catalogue.json")
 SOURCE_KINDS = ("pypi", "http")
 STATISTICS_FORMATS = ("ukis-csmask",)
-OUTPUTS = ("probabilities", "logits")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -203,9 +202,7 @@ def parse_entry(item: Any, where: str, origin: str = str(SHIPPED)) -> Entry:
     if value_range is not None and (len(value_range) != 2 or not value_range[0] < value_range[1]
                                     or not all(isinstance(v, (int, float)) for v in value_range)):
         raise ConfigError(f"{check.where}: value_range must be [low, high] with low < high, not {value_range!r}.")
-    output = check.optional("output", str) or "probabilities"
-    if output not in OUTPUTS:
-        raise ConfigError(f"{check.where}: output '{output}' is not one of {', '.join(OUTPUTS)}.")
+    output = check.optional("output", str) or "probabilities"  # its values checked by bundle/validate.py
     tile_size = check.optional("tile_size", int)
     overlap = check.optional("overlap", (int, float))
     if tile_size is not None and tile_size < 16:

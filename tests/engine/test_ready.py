@@ -90,7 +90,7 @@ def test_every_shipped_class_colour_shows_on_white():
     ({"resolution": -1}, "`resolution` must be finite and > 0, got -1"),
     ({"classes": [{"name": "a"}, {"name": "a"}]}, "`classes` must be a list of distinct class names"),
     ({"classes": [{"name": "a", "color": "red"}, {"name": "b"}]}, "give #rrggbb"),
-    ({"output": "scores"}, "`output` must be one of probabilities, logits, got 'scores'"),
+    ({"output": "heatmap"}, "`output` must be one of probabilities, logits, scores, got 'heatmap'"),
     ({"name": "Has Spaces"}, "lower case"),
     ({"licence": ""}, "'licence' is required"),
     ({"source": {"kind": "http", "url": "ftp://x/y.onnx", "sha256": "0" * 64}}, "must start with https://"),
