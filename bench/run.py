@@ -51,6 +51,7 @@ SECTIONS: list[str] = [
     "remote",
     "prompted",
     "label_panel",
+    "change",
 ]
 
 

@@ -245,3 +245,57 @@ def test_a_change_model_writes_its_change_table(trained, pairs, tmp_path, capsys
                             str(tmp_path / "scores.json"), "--quiet")
     f1_said = float(stdout.split("Change: ")[1].split("f1 ")[1].split(",")[0])
     assert code == 0 and abs(f1_said - f1(str(out), pair.change)[0]) < 1e-4
+
+
+# ------------------------------------------------------------------------------------------------ training paths
+def test_torchrun_trains_a_change_model_in_two_processes(pairs, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from engine.bundle.model_files import read_model_metadata
+
+    repo = Path(__file__).resolve().parents[2]
+    out, pair = tmp_path / "ddp.dsmodel", pairs["p0"]
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
+         "-m", "engine", "train", "--image", pair.before, "--after", pair.after, "--label", pair.change, "--model",
+         "change", "--preset", "tiny", "--tile-size", "64", "--tiles-per-epoch", "16", "--batch-size", "4",
+         "--warmup-epochs", "0", "--epochs", "1", "--device", "cpu", "--out", str(out), "--json"],
+        capture_output=True, text=True, cwd=repo, env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(repo)),
+        timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "cpu x2 processes" in done.stderr and "2 steps of 4 tiles per epoch" in done.stderr
+    assert json.loads(done.stdout[done.stdout.index("{"):])["bundle"] == str(out)
+    assert read_model_metadata(str(out)).data.dates == 2
+
+
+def test_a_frozen_shared_encoder_is_cached_once_for_both_dates(pairs, tmp_path, capsys):
+    pair = pairs["p1"]
+    code, _, err = cli(capsys, "train", "--image", pair.before, "--after", pair.after, "--label", pair.change,
+                       "--model", "change", "--preset", "tiny", "--tile-size", "64", "--tiles-per-epoch", "8",
+                       "--batch-size", "4", "--epochs", "2", "--frozen-encoder", "cached", "--pretrained", "none",
+                       "--out", str(tmp_path / "cached.dsmodel"))
+    assert code == 0, err
+    assert "Caching the frozen encoder's features of 8 training tile(s)" in err
+    assert "Frozen encoder, cached features: the decoder trains every epoch on the same 8 tiles" in err
+
+
+def test_bulk_segments_pairs_matched_by_name(trained, tmp_path, capsys):
+    folder = tmp_path / "pairs"
+    made = [make_pair(folder, seed=i, size=64, buildings=4, changes=2, name=f"site{i}") for i in range(2)]
+    out = tmp_path / "out"
+    code, stdout, err = cli(capsys, "segment", "--model", trained, "--images", str(folder / "*_before.tif"),
+                            "--after-pattern", "{stem:_before=_after}.tif", "--out-dir", str(out), "--quiet")
+    assert code == 0, err
+    written = sorted(p.name for p in out.glob("*.tif"))
+    assert written == ["site0_before.tif", "site1_before.tif"]  # one change raster per pair, the later dates no scene
+    for pair in made:
+        with rasterio.open(out / f"{pair.before.rsplit('/', 1)[1]}") as got:
+            assert got.count == 1 and got.width == 64
+    code, stdout, err = cli(capsys, "segment", "--model", trained, "--images", str(folder / "*_before.tif"),
+                            "--after-pattern", "{stem}_later.tif", "--out-dir", str(tmp_path / "out2"))
+    said = stdout + err  # each scene fails alone, saying why
+    assert code != 0 and "No later date for the scene" in said and "--after-pattern" in said

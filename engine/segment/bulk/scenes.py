@@ -44,6 +44,7 @@ class Scene:
     pixels: int = 0  # width x height from the header (0 when it cannot be read; the run then says why)
     width: int = 0
     height: int = 0
+    after: tuple[str, ...] = ()  # a change model's later date (``bulk.after_pattern``)
 
 
 RUN_LAYER = "polygons_all_scenes.gpkg"  # every scene's polygons in one layer, in the output folder (run_layer.py)
@@ -118,9 +119,10 @@ def _format_pattern(pattern: str, image: str) -> str:
     return "".join(parts)
 
 
-def match_aux(image: str, patterns: list[str]) -> tuple[list[str], str | None]:
-    """The aux files of ``image`` by ``patterns`` (relative to the image's folder, on its server for a remote
-    image), and the first miss if any."""
+def match_aux(image: str, patterns: list[str], what: str = "aux file",
+              setting: str = "bulk.aux_patterns") -> tuple[list[str], str | None]:
+    """The aux files (``what``) of ``image`` by ``patterns`` (relative to the image's folder, on its server for a
+    remote image), and the first miss if any."""
     aux: list[str] = []
     for pattern in patterns:
         text = _format_pattern(pattern, image)
@@ -134,12 +136,12 @@ def match_aux(image: str, patterns: list[str]) -> tuple[list[str], str | None]:
         if glob.has_magic(text):
             hits = sorted(glob.glob(str(target)))
             if not hits:
-                return aux, (f"No aux file for the scene '{image}': the pattern '{pattern}' gives '{target}', which "
-                             f"matches no file. Add the aux file(s) or fix {mention('bulk.aux_patterns')}.")
+                return aux, (f"No {what} for the scene '{image}': the pattern '{pattern}' gives '{target}', which "
+                             f"matches no file. Add the {what}(s) or fix {mention(setting)}.")
             aux.extend(hits)
         elif not target.is_file():
-            return aux, (f"No aux file for the scene '{image}': the pattern '{pattern}' gives '{target}', which does "
-                         f"not exist. Add the aux file or fix {mention('bulk.aux_patterns')}.")
+            return aux, (f"No {what} for the scene '{image}': the pattern '{pattern}' gives '{target}', which does "
+                         f"not exist. Add the {what} or fix {mention(setting)}.")
         else:
             aux.append(str(target))
     return aux, None
@@ -170,9 +172,13 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
     if not candidates and items:
         return items
     matched = [(image, *match_aux(image, list(bulk.aux_patterns))) for image in candidates]
-    # the aux files of a folder's or glob's scenes are rasters in the same listing: they are not scenes
-    aux_files = {_key(a) for _, aux, _ in matched for a in aux}
-    scenes = [Scene(image=image, aux=aux, name=locations.stem(image), error=error or _web_service(image))
+    later = {image: match_aux(image, [bulk.after_pattern], "later date", "bulk.after_pattern")
+             if bulk.after_pattern else ([], None) for image in candidates}
+    # the aux files and later dates of a folder's or glob's scenes are rasters in the same listing: not scenes
+    aux_files = ({_key(a) for _, aux, _ in matched for a in aux}
+                 | {_key(p) for paths, _ in later.values() for p in paths})
+    scenes = [Scene(image=image, aux=aux, name=locations.stem(image), after=tuple(later[image][0]),
+                    error=error or later[image][1] or _web_service(image))
               for image, aux, error in matched if _key(image) not in aux_files] + items
     if not scenes:
         raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an aux file of "
@@ -299,6 +305,8 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
                                                                                    give=RASTER_GIVE),
                            f"aux rasters ({mention('bulk.aux_patterns')} / {manifest})":
                                Files([a for s in scenes for a in s.aux], give=RASTER_GIVE),
+                           f"later dates ({mention('bulk.after_pattern')})":
+                               Files([a for s in scenes for a in s.after], give=RASTER_GIVE),
                            f"manifest ({manifest})": Files(bulk.manifest, give="a .csv or .json manifest file")},
                    outputs={f"outputs in {mention('bulk.out_dir')}": written})
 

@@ -150,7 +150,7 @@ class RankShare:
         if decision.action == "refuse":
             record.error = decision.reason
             return None
-        return self.template.replace(image=scene.image, aux=list(scene.aux),
+        return self.template.replace(image=scene.image, aux=list(scene.aux), after=list(scene.after),
                                      stac_item=scene.image if scene.stac else None, **outputs.settings())
 
     def _run_scene(self, scene: Scene, outputs: SceneOutputs, record: SceneRecord, progress: _ShareProgress,
