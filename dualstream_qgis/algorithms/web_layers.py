@@ -142,7 +142,7 @@ def windowed(algorithm: Any, parameters: dict[str, Any], context: QgsProcessingC
              folder: str | None = None) -> dict[str, Any]:
     """``inputs`` (parameter name -> a source, a :class:`WebLayer` or a list of them) with every web layer
     replaced by its window over ``extent`` at the Pixel size (else ``model``'s training pixel size), made by the
-    engine's one rule for web sources (``read_web_sources``) in ``folder`` (default: the run's temporary folder;
+    engine's image door (``web_windows``) in ``folder`` (default: the run's temporary folder;
     a run whose output names the windows gives a lasting one). Nothing changes where no web layer is given."""
     webs = [item for value in inputs.values() for item in (value if isinstance(value, list) else [value])
             if isinstance(item, WebLayer)]
@@ -151,10 +151,9 @@ def windowed(algorithm: Any, parameters: dict[str, Any], context: QgsProcessingC
     api = engine_api()
     size = parameters.get(PIXEL_SIZE)
     size = algorithm.parameterAsDouble(parameters, PIXEL_SIZE, context) if size not in (None, "") else None
-    sources = [api.WebSource(web.description, f"{web.kind} layer '{web.name}'", web.name) for web in webs]
-    paths = iter(window.path for window in run_engine(
-        api.read_web_sources, sources, extent, extent_crs, size, folder or QgsProcessingUtils.tempFolder(),
-        FeedbackCallback(feedback), model=model, size_key=size_key))
+    paths = iter(run_engine(api.web_windows, [handed(web) for web in webs], extent, extent_crs, size,
+                            folder or QgsProcessingUtils.tempFolder(), FeedbackCallback(feedback), model=model,
+                            size_key=size_key))
     out: dict[str, Any] = {}
     for name, value in inputs.items():
         items = value if isinstance(value, list) else [value]

@@ -1,5 +1,5 @@
 """Sources that are no local file, as the front ends hand them over: the GDAL descriptions of web map layers
-(XYZ/WMS/WMTS/WCS/ArcGIS REST), read as images by :mod:`engine.imagery.web_sources`, STAC items (their id and
+(XYZ/WMS/WMTS/WCS/ArcGIS REST), read as images by :mod:`engine.imagery.door`, STAC items (their id and
 named bands, for a front end to offer), and the name of any source."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from ..data.ground import map_units_per_metre
 from ..data.stac import StacItem
 from ..data.stac import read_item as read_stac_item
 from ..data.vector_layer import check_layer_filter
+from ..imagery.door import web_windows
 from ..imagery.web import (
     WINDOW_SUFFIX,
     WebWindow,
@@ -17,12 +18,11 @@ from ..imagery.web import (
     wms_description,
     xyz_description,
 )
-from ..imagery.web_sources import WebSource, read_web_sources
 from ..io.locations import WEB_DESCRIPTIONS, is_remote, is_web_description, join_layer, split_layer
 from ..io.locations import stem as source_stem
 
-__all__ = ["WEB_DESCRIPTIONS", "WINDOW_SUFFIX", "StacItem", "WebSource", "WebWindow", "arcgis_description",
+__all__ = ["WEB_DESCRIPTIONS", "WINDOW_SUFFIX", "StacItem", "WebWindow", "arcgis_description",
            "check_layer_filter", "is_remote", "is_web_description", "join_layer", "map_units_per_metre",
-           "read_stac_item", "read_web_sources", "source_stem",
+           "read_stac_item", "source_stem", "web_windows",
            "split_layer", "wcs_description", "web_window", "wms_description",
            "xyz_description"]

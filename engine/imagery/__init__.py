@@ -4,10 +4,9 @@ name and its values brought to a model's units when a model's view is given; Seg
 thin layer on top. Above ``bundle`` (it reads the model's view), below every command that reads imagery.
 
 - ``request.py``      ``ImageRequest``: a source, its extent and CRS, a pixel size, bands, units
-- ``door.py``         ``open_image``, the one function every command calls
+- ``door.py``         ``open_image``, the one function every command calls; ``web_windows`` kept windows
 - ``resolve.py``      the image as a model takes it: bands by name or number, STAC items stacked, values scaled
 - ``web.py``          web map services (XYZ/WMS/WMTS/WCS/ArcGIS REST) as GDAL descriptions; one window of one
-- ``web_sources.py``  web descriptions windowed over the extent at the pixel size
 - ``stac_source.py``  a STAC item's shown assets picked by name; a VRT of them for a front end's layer
 - ``picture.py``      one window of any source as the RGB picture Segment Anything takes, georeferenced
 """

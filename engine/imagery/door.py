@@ -3,27 +3,31 @@ any reader of the engine opens (:class:`~.resolve.ResolvedImage`: its ``path``, 
 it lasts with).
 
 The steps, each said through the callback: a web service's description (it covers the world) is windowed over the
-extent at the pixel size, by default the model's training pixel size (:mod:`.web_sources`); with a model (the
-plan's ensemble members), the bands are picked by name and the values brought to its units (:mod:`.resolve`);
-without one, a STAC item's assets are picked by name (red, green, blue, or the bands asked) and stacked
-(:mod:`.stac_source`). A file or URL that needs nothing is opened as it is. The caller closes the result.
+extent at the pixel size, by default the model's training pixel size (:func:`web_windows`: windows a run keeps);
+with a model (the plan's ensemble members), the bands are picked by name and the values brought to its units
+(:mod:`.resolve`); without one, a STAC item's assets are picked by name (red, green, blue, or the bands asked) and
+stacked (:mod:`.stac_source`). A file or URL that needs nothing is opened as it is. The caller closes the result.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from ..bundle.model_files import read_model_metadata
 from ..bundle.view import ModelView, model_view
 from ..callbacks import Callback
+from ..data.ground import DEGREES
 from ..data.stac import looks_like_stac
+from ..errors import ConfigError, mention
 from ..io.locations import WEB_DESCRIPTIONS, is_web_description
 from ..io.locations import stem as source_stem
 from .request import ImageRequest
 from .resolve import ResolvedImage, fit_to_model
-from .web import service_kind
-from .web_sources import WebSource, read_web_sources
+from .web import WINDOW_SUFFIX, service_kind, web_window
 
 #: How a front end names the web layer whose description it hands over (as QGIS names one layer of a file).
 LAYER_NAME = "|layername="
@@ -70,27 +74,59 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
 
 
 def _window(request: ImageRequest, view: ModelView | None, folder: str | os.PathLike, callback: Callback) -> Any:
-    """The web source's window (``engine.imagery.web.WebWindow``) in a new folder inside ``folder``."""
+    """The web source's window (``engine.imagery.web.WebWindow``) over the extent at the pixel size (else
+    ``view``'s training pixel size, said in the log), a virtual raster ``<stem>.web.vrt`` in a new folder inside
+    ``folder``, fetched window by window as the run reads it. The one rule for the command line and QGIS alike."""
     given, named, layer = str(request.source).strip().rpartition(LAYER_NAME)
     if not named:  # a front end names the layer it hands over: DESCRIPTION|layername=NAME
         given, layer = layer, ""
     stem = request.stem or layer or ("web_service" if given.startswith(WEB_DESCRIPTIONS) else source_stem(given))
     name = request.name or (f"{service_kind(given)} layer '{layer}'" if layer else
                             "web service" if stem == "web_service" else f"web service '{given}'")
-    window, = read_web_sources([WebSource(given, name, stem)], None if request.extent is None else
-                               list(request.extent), request.extent_crs, request.pixel_size,
-                               folder, callback, size_key=request.size_key, view=view,
-                               extent_key=request.extent_key, no_finer_than_service=request.finest)
+    if request.extent is None:
+        raise ConfigError(f"The {name} covers far more than any run can read; give {mention(request.extent_key)} "
+                          f"(the area to read).")
+    resolution = None if view is None else view.resolution
+    size: Any = request.pixel_size
+    if not size:
+        if resolution is None or resolution.metres() is None:
+            whose = "the model records no training pixel size" if view else "no pixel size was given"
+            raise ConfigError(f"The {name} has no pixel grid of its own and {whose}; give {mention(request.size_key)} "
+                              f"(metres per pixel).")
+        size = resolution.metres  # degrees: converted at the latitude of the extent read
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    file = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:60] or "web_layer"
+    window = web_window(given, list(request.extent), request.extent_crs, size,
+                        Path(tempfile.mkdtemp(prefix="web_", dir=folder)) / f"{file}{WINDOW_SUFFIX}", name=name,
+                        no_finer_than_service=request.finest)
+    if window.asked is not None:
+        callback.info(f"The {name} has nothing finer than {window.pixel_size:.3g} m per pixel here (its finest "
+                      f"level): read at that, not at the {window.asked:.3g} m asked.")
+    if not request.pixel_size:
+        degrees = (f" ({resolution.size[0]:.6g}° of a geographic CRS, in metres at the extent's latitude)"
+                   if resolution is not None and resolution.ground.kind == DEGREES else "")
+        callback.info(f"{mention(request.size_key)} not given: the {name} is read at {window.pixel_size:g} m per "
+                      f"pixel, the model's training pixel size{degrees}.")
+    callback.info(f"The {name} is read over the extent at {window.pixel_size:g} m per pixel "
+                  f"({window.map_pixel_size:.4g} map units): {window.width} x {window.height} pixels, "
+                  f"{window.bands} bands, fetched window by window as needed.")
     return window
 
 
 def web_windows(sources: Sequence[str], extent: Sequence[float] | None, extent_crs: str | None,
                 pixel_size: float | None, folder: str | os.PathLike, callback: Callback, *,
-                view: ModelView | None = None, extent_key: str = "segment.extent",
+                view: ModelView | None = None, model: str | None = None, extent_key: str = "segment.extent",
                 size_key: str = "segment.pixel_size") -> list[str]:
     """``sources`` with each web service's description replaced by its window over ``extent`` at ``pixel_size``
-    (else ``view``'s training pixel size), kept in ``folder`` after the call: for a run whose outputs name its
-    scenes (suggest's windows, a training's scenes). Other sources come back as they are."""
+    (else the training pixel size of ``view``, or of the bundle ``model``), kept in ``folder`` after the call:
+    for a run whose outputs name its scenes (suggest's windows, a training's scenes, the bulk run's in QGIS).
+    Other sources come back as they are."""
+    if view is None and model and not pixel_size:
+        try:
+            view = model_view(read_model_metadata(model).data)
+        except Exception:  # noqa: BLE001 - any unreadable model: no default, the refusal asks for a pixel size
+            view = None
+
     def read(source: str) -> str:
         if not is_web_description(source):
             return source

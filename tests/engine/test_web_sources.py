@@ -169,10 +169,11 @@ def test_an_extent_no_web_map_holds_is_refused_before_any_tile(tmp_path, extent,
 
 
 def _read_at(description: str, pixel: float, folder, **options) -> tuple[str, list[str]]:
-    """The window of ``description`` over 200 x 150 m of web mercator at 45°N read at ``pixel`` metres, and what
-    was said (nothing is fetched: the window is a virtual raster)."""
+    """The window of ``description`` over 200 x 150 m of web mercator at 45°N read at ``pixel`` metres through the
+    image door, and what was said (nothing is fetched: the window is a virtual raster, kept in ``folder``)."""
     from engine.callbacks import Callback
-    from engine.imagery.web_sources import WebSource, read_web_sources
+    from engine.imagery.door import open_image
+    from engine.imagery.request import ImageRequest
 
     said: list[str] = []
 
@@ -181,9 +182,11 @@ def _read_at(description: str, pixel: float, folder, **options) -> tuple[str, li
             said.append(message)
 
     extent = [1_000_000.0, 5_620_000.0, 1_000_200.0, 5_620_150.0]
-    window, = read_web_sources([WebSource(description, name="XYZ layer 'tiles'", stem="tiles")], extent, "EPSG:3857",
-                               pixel, folder, Said(), **options)
-    return window.path, said
+    request = ImageRequest(f"{description}|layername=tiles", extent, "EPSG:3857", pixel,
+                           finest=options.get("no_finer_than_service", False))
+    opened = open_image(request, Said(), folder=folder)
+    opened.close()
+    return opened.path, said
 
 
 def test_the_labelling_window_is_read_no_finer_than_the_tiles_finest_level(tmp_path):
