@@ -61,7 +61,7 @@ def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str
         # each file is named by the control that gives it: the scenes setting's part (--label, --val-aux; LABELS)
         scenes_key = f"data.{'val' if kind else 'train'}_scenes"
         for spec in scenes:
-            for key in ("image", "label", "aux", "aoi"):
+            for key in ("image", "after", "label", "aux", "aoi"):
                 label = f"{kind}{key} of a scene ({mention(f'{scenes_key}#{key}')})"
                 files = inputs.setdefault(label, Files([], give="a file, not a folder"))
                 files.paths.extend(as_paths(getattr(spec, key)))  # type: ignore[union-attr]

@@ -147,6 +147,9 @@ def test_train_refuses_pairs_for_a_family_of_one_date_and_singles_for_a_change_f
     code, _, err = cli(capsys, "train", "--image", pair.before, "--label", pair.change, "--model", "change",
                        "--preset", "tiny", "--out", str(tmp_path / "c.dsmodel"), "--quiet")
     assert code != 0 and "give each scene its later date (--after)" in err
+    code, _, err = cli(capsys, "train", "--image", pair.before, "--after", pair.after, "--label", pair.change,
+                       "--model", "change", "--preset", "tiny", "--out", pair.after, "--quiet")
+    assert code != 0 and "--after" in err  # the bundle would overwrite the later date
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written
 
 
