@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, mention
 from .normalize import BandStatistics
 
 # values lie far outside an expected range [lo, hi] when their 2-98 % range reaches more than FAR widths past it,
@@ -194,3 +194,16 @@ def describe_far(far: list[int], labels: Sequence[str], seen: tuple[np.ndarray, 
     shown = [f"{labels[i]}: {seen[0][i]:.4g}..{seen[1][i]:.4g}, expected {expected[0][i]:.4g}..{expected[1][i]:.4g}"
              for i in far[:6]]
     return "; ".join(shown) + ("; ..." if len(far) > 6 else "")
+
+
+def remedy(kind: str, source: str) -> str:
+    """What to do about nonsense scaling metadata of ``kind`` (GDAL, STAC, Sentinel-2) in ``source``."""
+    state = (f"or state the values' units with {mention('segment.value_scale')} (e.g. 0.0001 for reflectance "
+             f"stored x 10000) and {mention('segment.value_offset')}, which replace what the file says.")
+    if kind == "STAC":
+        return f"Correct the item's raster:bands (numbers, e.g. \"scale\": 0.0001, \"offset\": 0), {state}"
+    if kind == "Sentinel-2":
+        return (f"Correct the metadata (gdal_edit -mo BOA_QUANTIFICATION_VALUE=10000 -mo BOA_ADD_OFFSET=-1000 "
+                f"'{source}'), {state}")
+    return (f"Set the right scale and offset in the file (gdal_edit -scale 0.0001 -offset 0 '{source}' for "
+            f"reflectance stored x 10000; -scale 1 -offset 0 for values already in their units), {state}")

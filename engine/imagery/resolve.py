@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,11 +27,10 @@ from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..data.band_match import BandPick, match_bands, pick_bands, sensors_for
 from ..data.domain_shift import domain_shift, training_ranges
-from ..data.input_vrt import InputFiles, pick_vrt, stack_vrt
+from ..data.input_vrt import InputFiles, pick_vrt
 from ..data.metadata import DataMetadata
-from ..data.stac import StacBand, StacItem, looks_like_stac, read_item
 from ..data.stac import is_url as stac_is_url
-from ..data.stac_assets import check_stack
+from ..data.stac import looks_like_stac, read_item
 from ..data.units import (
     RANGE_SAMPLE,
     Scaling,
@@ -40,6 +38,7 @@ from ..data.units import (
     expected_range,
     far_outside,
     gdal_scaling,
+    remedy,
     seen_range,
     sentinel2_nodata,
     sentinel2_offset,
@@ -48,6 +47,7 @@ from ..errors import DataError, mention
 from ..io import locations
 from ..io.network import Stall, watched
 from .request import ImageRequest
+from .stac_source import item_scaling, pick_for_model, stack_item_bands
 
 OVERVIEW_ABOVE, OVERVIEW_SIDE = 2048 * 2048, 512  # inputs larger than this are sampled whole at 512 px too
 # ... and judged by FULL_WINDOWS full-resolution windows of FULL_SIDE px, when they hold FULL_ENOUGH valid pixels
@@ -168,83 +168,6 @@ def _pick(request: ImageRequest, data: DataMetadata, count: int, names: list[str
     return None
 
 
-def _stac_pick(request: ImageRequest, data: DataMetadata, item: StacItem) -> BandPick:
-    """The item's bands for the model: by name, or by ``--bands`` (numbers as :meth:`StacItem.listing` counts them,
-    names, or asset keys). Every refusal lists the item's bands with their asset keys and hrefs."""
-    labels = [b.label for b in item.bands]
-    model_names = model_view(data).band_names
-    where = f"STAC item '{item.id}'"
-    flag = mention("segment.bands")
-    listing = f" The item's bands, numbered as {flag} counts them: {item.listing()}."
-    if request.bands:
-        try:
-            return pick_bands(item.by_key(request.bands), model_names, data.vision_bands, labels, where, flag)
-        except DataError as exc:
-            raise DataError(f"{exc}{listing}") from exc
-    if not model_names:
-        raise DataError(f"The model records no band names, so the bands of the {where} cannot be picked by name; "
-                        f"give them in the model's order with {flag}.{listing}")
-    try:
-        found = match_bands(model_names, labels, where)
-    except DataError as exc:
-        shared = {}
-        for band in item.bands:
-            shared.setdefault(band.label.lower(), []).append(band)
-        twice = [group for group in shared.values() if len(group) > 1]
-        if not twice:
-            raise DataError(f"{exc}{listing}") from exc
-        said = "; ".join(f"{len(g)} assets are named '{g[0].label}': "
-                         + " and ".join(f"{b.where()} ({b.name})" for b in g) for g in twice)
-        raise DataError(f"The {where} is ambiguous: {said}. A name two assets share stops the run rather than "
-                        f"taking one by its order. Choose the bands in the model's order ({', '.join(model_names)}) "
-                        f"with {flag}, by asset key or number{_example(item, model_names, flag)}.{listing}") from exc
-    assert found is not None  # every asset has a label
-    return found
-
-
-def _example(item: StacItem, model_names: Sequence[str], flag: str) -> str:
-    """`` (e.g. --bands blue,green,red,nir, the first asset of each shared name)``, or '' when no such pick fits."""
-    seen: set[str] = set()
-    firsts: list[str | None] = []
-    for band in item.bands:
-        firsts.append(None if band.label.lower() in seen else band.label)
-        seen.add(band.label.lower())
-    try:
-        guess = match_bands(model_names, firsts, f"STAC item '{item.id}'")
-    except DataError:
-        return ""
-    if guess is None:
-        return ""
-    return f" (e.g. {flag} {','.join(item.bands[b - 1].key for b in guess.bands)}: the first asset of each name)"
-
-
-def stack_item_bands(item: StacItem, chosen: Sequence[StacBand], destination: Path, callback: Callback,
-                     said: list[str], warnings: list[str]) -> str:
-    """The ``chosen`` assets of ``item`` checked (one grid, overlapping footprints; a remote asset's first read
-    under the network rule, saying what it waits for) and stacked in that order into a VRT at ``destination``.
-    Notes go to ``said`` and ``callback.info``, cautions to ``warnings`` and ``callback.warning``."""
-    notes, cautions = watched(lambda: check_stack(chosen, item.id), f"the assets of the STAC item '{item.id}'",
-                              callback.info if any(locations.is_remote(b.href) for b in chosen) else None)
-    for note in notes:
-        said.append(note)
-        callback.info(note)
-    for caution in cautions:
-        warnings.append(caution)
-        callback.warning(caution)
-    return stack_vrt([b.href for b in chosen], [b.label for b in chosen], destination)
-
-
-def item_scaling(item: StacItem, chosen: Sequence[StacBand], source: str) -> Scaling | None:
-    """The scaling the item's ``raster:bands`` give the ``chosen`` assets (None: none, or all 1 and 0)."""
-    scaling = gdal_scaling([b.scale for b in chosen], [b.offset for b in chosen], f"The STAC item '{item.id}'",
-                           [f"asset '{b.key}' ({b.label})" for b in chosen], "STAC raster:bands",
-                           _remedy("STAC", source))
-    if scaling is None:
-        return None
-    return dataclasses.replace(scaling, how=scaling.how.replace("the bands' STAC raster:bands scale/offset",
-                                                                "the STAC item's raster:bands scale/offset"))
-
-
 def _given(request: ImageRequest, count: int) -> Scaling | None:
     """The scaling the user stated (value scale and offset, for every band), else None."""
     if request.value_scale is None and request.value_offset is None:
@@ -254,19 +177,6 @@ def _given(request: ImageRequest, count: int) -> Scaling | None:
     said = [f"{mention('segment.value_scale')} {scale:g}"] + (
         [f"{mention('segment.value_offset')} {offset:g}"] if request.value_offset is not None else [])
     return Scaling((scale,) * count, (offset,) * count, "the units you gave (" + ", ".join(said) + ")")
-
-
-def _remedy(kind: str, source: str) -> str:
-    """What to do about nonsense scaling metadata of ``kind`` (GDAL, STAC, Sentinel-2) in ``source``."""
-    state = (f"or state the values' units with {mention('segment.value_scale')} (e.g. 0.0001 for reflectance "
-             f"stored x 10000) and {mention('segment.value_offset')}, which replace what the file says.")
-    if kind == "STAC":
-        return f"Correct the item's raster:bands (numbers, e.g. \"scale\": 0.0001, \"offset\": 0), {state}"
-    if kind == "Sentinel-2":
-        return (f"Correct the metadata (gdal_edit -mo BOA_QUANTIFICATION_VALUE=10000 -mo BOA_ADD_OFFSET=-1000 "
-                f"'{source}'), {state}")
-    return (f"Set the right scale and offset in the file (gdal_edit -scale 0.0001 -offset 0 '{source}' for "
-            f"reflectance stored x 10000; -scale 1 -offset 0 for values already in their units), {state}")
 
 
 def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequence[int], labels: Sequence[str],
@@ -372,7 +282,7 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
         if item.twins:
             resolved.said.append(f"STAC item '{item.id}': {item.twins_said()}.")
             callback.info(resolved.said[-1])
-        pick = _stac_pick(request, data, item)
+        pick = pick_for_model(item, request.bands, model_view(data).band_names, data.vision_bands)
         chosen = [item.bands[b - 1] for b in pick.bands]
         labels = [b.label for b in chosen]
         wanted = model_view(data).band_names or [f"input {i}" for i in range(1, len(chosen) + 1)]
@@ -422,9 +332,9 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
         given = _given(request, len(bands))
         where = f"The image '{resolved.source}'"
         s2 = None if given else sentinel2_offset(tags, [band_tags[b - 1] for b in bands], sensors_for(file_names),
-                                                 where, labels, _remedy("Sentinel-2", resolved.source))
+                                                 where, labels, remedy("Sentinel-2", resolved.source))
         scalings = [] if given else [gdal_scaling([scales[b - 1] for b in bands], [offsets[b - 1] for b in bands],
-                                                  where, labels, "GDAL", _remedy("GDAL", resolved.source)), s2]
+                                                  where, labels, "GDAL", remedy("GDAL", resolved.source)), s2]
         changed = pick is not None and not (pick.identity and count == len(bands))
         product_nodata = sentinel2_nodata(tags) if s2 is not None or given else None
     scaling = _judge(resolved, data, base, bands, labels, scalings, imported, request, callback, warnings, given,

@@ -1,5 +1,8 @@
-"""A STAC item as the map tool's image: its natural-colour assets (or the bands named) read through the segment
-resolver's STAC steps, and a layer of them for a front end to show.
+"""A STAC item's assets picked by name and stacked: for a model (:func:`pick_for_model`, its bands in its order),
+for a picture (:func:`pick_item_bands`, red, green and blue), and as a layer for a front end to show. Every pick
+goes by the one asset-key rule (``StacItem.by_key``); every refusal lists the item's bands. The assets are checked
+(one grid, overlapping footprints) and stacked by :func:`stack_item_bands`, scaled as ``raster:bands`` say
+(:func:`item_scaling`).
 
 QGIS 3.22 has no STAC layer. A front end shows an item with :func:`write_stac_layer`: a VRT of the chosen assets
 written as a NEW file in a folder it names (never over a file the item reads, :func:`engine.io.safety.check_outputs`
@@ -11,6 +14,7 @@ remote asset is first read under the network rule and every step is said, as whe
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,12 +22,15 @@ from pathlib import Path
 
 from ..callbacks import Callback
 from ..config.bands import parse_band_list
-from ..data.band_match import match_bands, pick_bands
-from ..data.input_vrt import InputFiles, pick_vrt
+from ..data.band_match import BandPick, match_bands, pick_bands
+from ..data.input_vrt import InputFiles, pick_vrt, stack_vrt
 from ..data.stac import StacBand, StacItem, read_item
-from ..errors import DataError
+from ..data.stac_assets import check_stack
+from ..data.units import Scaling, gdal_scaling, remedy
+from ..errors import DataError, mention
+from ..io import locations
+from ..io.network import watched
 from ..io.safety import Files, check_outputs
-from .resolve import item_scaling, stack_item_bands
 
 #: What the bands of an item are shown as: three bands (red, green, blue) or one (grey).
 RGB = ("red", "green", "blue")
@@ -55,6 +62,83 @@ class StacLayer:
     bands: list[str]
     written: list[str] = field(default_factory=list)
     said: list[str] = field(default_factory=list)
+
+
+def pick_for_model(item: StacItem, given: Sequence[str] | None, model_names: Sequence[str] | None,
+                   count: int) -> BandPick:
+    """The item's bands for the model: by name, or by ``--bands`` (numbers as :meth:`StacItem.listing` counts them,
+    names, or asset keys). Every refusal lists the item's bands with their asset keys and hrefs."""
+    labels = [b.label for b in item.bands]
+    where = f"STAC item '{item.id}'"
+    flag = mention("segment.bands")
+    listing = f" The item's bands, numbered as {flag} counts them: {item.listing()}."
+    if given:
+        try:
+            return pick_bands(item.by_key(given), model_names, count, labels, where, flag)
+        except DataError as exc:
+            raise DataError(f"{exc}{listing}") from exc
+    if not model_names:
+        raise DataError(f"The model records no band names, so the bands of the {where} cannot be picked by name; "
+                        f"give them in the model's order with {flag}.{listing}")
+    try:
+        found = match_bands(model_names, labels, where)
+    except DataError as exc:
+        shared = {}
+        for band in item.bands:
+            shared.setdefault(band.label.lower(), []).append(band)
+        twice = [group for group in shared.values() if len(group) > 1]
+        if not twice:
+            raise DataError(f"{exc}{listing}") from exc
+        said = "; ".join(f"{len(g)} assets are named '{g[0].label}': "
+                         + " and ".join(f"{b.where()} ({b.name})" for b in g) for g in twice)
+        raise DataError(f"The {where} is ambiguous: {said}. A name two assets share stops the run rather than "
+                        f"taking one by its order. Choose the bands in the model's order ({', '.join(model_names)}) "
+                        f"with {flag}, by asset key or number{_example(item, model_names, flag)}.{listing}") from exc
+    assert found is not None  # every asset has a label
+    return found
+
+
+def _example(item: StacItem, model_names: Sequence[str], flag: str) -> str:
+    """`` (e.g. --bands blue,green,red,nir, the first asset of each shared name)``, or '' when no such pick fits."""
+    seen: set[str] = set()
+    firsts: list[str | None] = []
+    for band in item.bands:
+        firsts.append(None if band.label.lower() in seen else band.label)
+        seen.add(band.label.lower())
+    try:
+        guess = match_bands(model_names, firsts, f"STAC item '{item.id}'")
+    except DataError:
+        return ""
+    if guess is None:
+        return ""
+    return f" (e.g. {flag} {','.join(item.bands[b - 1].key for b in guess.bands)}: the first asset of each name)"
+
+
+def stack_item_bands(item: StacItem, chosen: Sequence[StacBand], destination: Path, callback: Callback,
+                     said: list[str], warnings: list[str]) -> str:
+    """The ``chosen`` assets of ``item`` checked (one grid, overlapping footprints; a remote asset's first read
+    under the network rule, saying what it waits for) and stacked in that order into a VRT at ``destination``.
+    Notes go to ``said`` and ``callback.info``, cautions to ``warnings`` and ``callback.warning``."""
+    notes, cautions = watched(lambda: check_stack(chosen, item.id), f"the assets of the STAC item '{item.id}'",
+                              callback.info if any(locations.is_remote(b.href) for b in chosen) else None)
+    for note in notes:
+        said.append(note)
+        callback.info(note)
+    for caution in cautions:
+        warnings.append(caution)
+        callback.warning(caution)
+    return stack_vrt([b.href for b in chosen], [b.label for b in chosen], destination)
+
+
+def item_scaling(item: StacItem, chosen: Sequence[StacBand], source: str) -> Scaling | None:
+    """The scaling the item's ``raster:bands`` give the ``chosen`` assets (None: none, or all 1 and 0)."""
+    scaling = gdal_scaling([b.scale for b in chosen], [b.offset for b in chosen], f"The STAC item '{item.id}'",
+                           [f"asset '{b.key}' ({b.label})" for b in chosen], "STAC raster:bands",
+                           remedy("STAC", source))
+    if scaling is None:
+        return None
+    return dataclasses.replace(scaling, how=scaling.how.replace("the bands' STAC raster:bands scale/offset",
+                                                                "the STAC item's raster:bands scale/offset"))
 
 
 def pick_item_bands(item: StacItem, bands: str | Sequence[str | int] | None = None) -> StacPick:
