@@ -21,6 +21,7 @@ from qgis.core import (
 )
 
 from ..compat import GEOMETRY_POLYGON, field_types
+from ..engine_bridge import engine_api
 from ..styling import style_labels_by_class
 
 #: The field a scratch layer made here holds the class in (what Train's Label field defaults to).
@@ -47,14 +48,23 @@ def is_polygon_layer(layer) -> bool:
 
 @dataclass(frozen=True)
 class ClassTarget:
-    """The field of a layer the class value goes into; ``text``: a text field, given the number as its digits."""
+    """The field of a layer the class value goes into, as the engine's rule takes it (``rule``: its name, its
+    kind and the value written)."""
 
     layer: str
-    field: str
-    text: bool = False
+    rule: object  # engine.api.ClassField
+
+    @property
+    def field(self) -> str:
+        return self.rule.name
+
+    @property
+    def text(self) -> bool:
+        """A text field, given the number as its digits."""
+        return self.rule.kind == "text"
 
     def value(self, class_value: int) -> int | str:
-        return str(int(class_value)) if self.text else int(class_value)
+        return self.rule.value(class_value)
 
     def said(self, class_value: int | None = None) -> str:
         if self.text:
@@ -73,45 +83,45 @@ def _is_null(value) -> bool:
     return value is None or bool(getattr(value, "isNull", lambda: False)())
 
 
-def _is_number(text: str) -> bool:
-    return text.strip().isascii() and text.strip().isdigit()
-
-
 def _is_text(field) -> bool:
     return field.type() == field_types()[1]
 
 
+#: What the panel's messages advise when a layer cannot take the class.
+INSTEAD = "add an integer field for it (e.g. 'class_id') or accept into a scratch layer."
+
+
 def class_target(layer: QgsVectorLayer) -> ClassTarget:
     """The field of ``layer`` the class value goes into: an integer field named like the classes (``class`` first,
-    then class*, label*, categor*), else a text field so named where every value it holds is a class number (or
-    blank; the number is written as text, as those are), else another integer field. Never the provider's
-    feature id (a GeoPackage's ``fid``) nor the score field.
+    then class*, label*, categor*), else a text field so named, else another integer field; never the provider's
+    feature id (a GeoPackage's ``fid``) nor the score field. Whether the field takes the class, and how, is the
+    engine's rule (``engine.api.class_field``, the one ``accept`` applies): a text field only where every value it
+    holds is a class number (or blank), the number then written as text, as those are.
 
-    Raises ValueError naming the layer, the field and what to do: a text class field holding class names (a number
-    beside them would mix the two), or no field at all."""
+    Raises ValueError naming the layer, the field and what to do: not a polygon layer, a text class field holding
+    class names (a number beside them would mix the two), or no field at all."""
     from ..algorithms.common import likely_class_field
 
+    api = engine_api()
+    api.check_polygon_layer(f"'{layer.name()}'", QgsWkbTypes.displayString(layer.wkbType()),
+                            "choose a polygon layer or accept into a scratch layer.")
     keys = set(layer.primaryKeyAttributes())
     fields = [f for i, f in enumerate(layer.fields()) if i not in keys and f.name().lower() != SCORE_FIELD]
     integers = [f.name() for f in fields if _is_integer(f)]
     texts = [f.name() for f in fields if _is_text(f)]
     exact = [name for name in integers + texts if name.lower() == CLASS_FIELD]
     named = (exact[0] if exact and exact[0] in integers else None) or likely_class_field(integers)
-    if named:
-        return ClassTarget(layer.name(), named)
-    text = exact[0] if exact else likely_class_field(texts)
-    if text:
-        names = sorted(str(v) for v in layer.uniqueValues(layer.fields().indexOf(text))
-                       if not _is_null(v) and str(v).strip() and not _is_number(str(v)))
-        if not names:
-            return ClassTarget(layer.name(), text, text=True)
-        raise ValueError(f"'{layer.name()}' keeps its classes as text in the field '{text}' ('{names[0]}'), and the "
-                         f"class value is a number: add an integer field for it (e.g. 'class_id') or accept into a "
-                         f"scratch layer.")
-    if integers:
-        return ClassTarget(layer.name(), integers[0])
-    raise ValueError(f"'{layer.name()}' has no class field: add an integer field '{CLASS_FIELD}' to it or accept "
-                     f"into a scratch layer.")
+    text = None if named else exact[0] if exact else likely_class_field(texts)
+    chosen = named or text or (integers[0] if integers else None)
+    if chosen is None:
+        raise ValueError(f"'{layer.name()}' has no class field: add an integer field '{CLASS_FIELD}' to it or "
+                         f"accept into a scratch layer.")
+
+    def values() -> list:
+        return [None if _is_null(v) else v for v in layer.uniqueValues(layer.fields().indexOf(chosen))]
+
+    return ClassTarget(layer.name(), api.class_field(f"'{layer.name()}'", chosen, "text" if chosen == text else
+                                                     "integer", values, INSTEAD))
 
 
 class Accepted:
@@ -130,8 +140,6 @@ class Accepted:
 
         Raises ValueError with what to do when the layer cannot take them (not editable, no class field; see
         :func:`class_target`)."""
-        if not is_polygon_layer(layer):
-            raise ValueError(f"'{layer.name()}' is not a polygon layer: choose a polygon layer or make a scratch one.")
         target = class_target(layer)
         transform = QgsCoordinateTransform(source_crs, layer.crs(), QgsProject.instance())
         features = []

@@ -14,7 +14,8 @@ report copy happen here, once, whichever front end asked.
 - :mod:`.tools`     ``describe_model``, ``export``, ``import_model``, ``check_environment``, ``make_sample``
 - :mod:`.suggestions` ``suggest``: where labelling next is expected to help the model most
 - :mod:`.prompted`  ``label_with_prompts``, ``prompted_session``, ``predict_prompts``: Segment Anything prompts;
-  ``stac_layer``: a layer to show for a STAC item prompted through the item
+  ``stac_layer``: a layer to show for a STAC item prompted through the item; ``check_polygon_layer``,
+  ``class_field``: whether and how a label layer takes a class number (the rule ``accept`` applies)
 - :mod:`.proposals` ``propose``, ``accept``: the loop after suggest, candidate labels accepted or corrected
 - :mod:`.sources`   sources that are no local file: web layers as GDAL rasters (``web_window``), source names
 - :mod:`.ready`     ``ready_models``, ``get_ready_model``: models made elsewhere, from the catalogue

@@ -4,7 +4,9 @@ A map tool calls :func:`prompted_session` when the user picks a window (the slow
 an LRU cache so picking the same window again is instant), then :func:`predict_prompts` for every click, box or
 text (fast: only the prompt encoder and mask decoder run). :func:`label_with_prompts` is the headless job (the
 ``label`` command, the *Label with Segment Anything* algorithm). :func:`prompt_models` lists the models by name;
-:func:`stac_layer` writes a layer a front end shows for a STAC item whose windows it prompts.
+:func:`stac_layer` writes a layer a front end shows for a STAC item whose windows it prompts. A map tool's Accept
+asks :func:`check_polygon_layer` and :func:`class_field` whether and how a layer of the user's takes the class, by
+the rule ``accept`` applies.
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ from ..config import PromptedConfig
 from ..imagery.stac_source import BANDS_HELP as STAC_BANDS_HELP
 from ..imagery.stac_source import StacLayer
 from ..prompted.catalog import DEFAULT_MODEL, MODELS, NamedModel
+from ..prompted.class_field import ClassField, check_polygon_layer, class_field
 from ..prompted.labels import LabelResult
 from ..prompted.session import PromptAnswer, PromptSession
 from ..prompted.shapes import MaskPolygon
 from .protocol import Callback
 
-__all__ = ["DEFAULT_PROMPT_MODEL", "STAC_BANDS_HELP", "LabelResult", "MaskPolygon", "NamedModel", "PromptAnswer",
-           "PromptSession", "PromptedConfig", "StacLayer", "label_with_prompts", "predict_prompts", "prompt_models",
-           "prompted_session", "stac_layer"]
+__all__ = ["DEFAULT_PROMPT_MODEL", "STAC_BANDS_HELP", "ClassField", "LabelResult", "MaskPolygon", "NamedModel",
+           "PromptAnswer", "PromptSession", "PromptedConfig", "StacLayer", "check_polygon_layer", "class_field",
+           "label_with_prompts", "predict_prompts", "prompt_models", "prompted_session", "stac_layer"]
 
 DEFAULT_PROMPT_MODEL = DEFAULT_MODEL  # the front ends' name: the one model a prompt session opens unless told
 

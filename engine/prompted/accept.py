@@ -22,6 +22,7 @@ from ..io.geopackage import Fields, create_layer, new_geopackage
 from ..io.locations import local_file, split_layer
 from ..io.writers import remove_quietly
 from ..runtime.environment import require
+from .class_field import ClassField, check_polygon_layer, class_field
 from .suggested import Window, read_windows
 
 
@@ -107,9 +108,6 @@ def read_proposals(source: str, window_ids: list[int] | None) -> tuple[list[Acce
     return found, windows, ref
 
 
-POLYGON_TYPES = ("wkbPolygon", "wkbMultiPolygon", "wkbCurvePolygon", "wkbMultiSurface", "wkbUnknown")
-
-
 class _Target:
     """A GeoPackage layer opened for appending (created when missing), with its transform from ``source_ref``."""
 
@@ -129,10 +127,8 @@ class _Target:
         except RuntimeError as exc:
             raise OutputError(f"The {what} '{source}' cannot be written ({exc}); close it in other programs (in QGIS, "
                               f"stop editing it) and try again.") from exc
-        kind = ogr.GT_Flatten(self.layer.GetGeomType())
-        if kind not in {getattr(ogr, name) for name in POLYGON_TYPES}:
-            raise DataError(f"The {what} '{source}' is a layer of {ogr.GeometryTypeToName(kind).lower()}s; accept "
-                            f"appends polygons: give a polygon layer (or a new file).")
+        check_polygon_layer(f"The {what} '{source}'", ogr.GeometryTypeToName(ogr.GT_Flatten(self.layer.GetGeomType())),
+                            "give a polygon layer (or a new file).")
         ref = self.layer.GetSpatialRef()
         self.transform = None
         if ref is not None and source_ref is not None and not ref.IsSame(source_ref):
@@ -167,33 +163,23 @@ class _Target:
                             f"{mention('accept.label_field')}.")
         return self.fields[wanted.lower()]
 
-    def value(self, name: str, number: int, classes: bool = False) -> int | float | str:
-        """``number`` as the field ``name`` takes it; a text field as its digits, refused for a class field whose
-        values are class names (``classes``): a number among names would be a class of its own in training."""
+    def class_field(self, name: str, instead: str, classes: bool = False) -> ClassField:
+        """The field ``name`` as :mod:`.class_field`'s rule takes a number into it (``instead``: what to do when it
+        does not); ``classes``: a class field, whose text values are read (one of class names is refused)."""
         ogr = require("osgeo.ogr")
         kind = self.types[name]
-        if kind in (ogr.OFTInteger, ogr.OFTInteger64):
-            return int(number)
-        if kind == ogr.OFTReal:
-            return float(number)
-        if kind != ogr.OFTString:
-            raise DataError(f"The field '{name}' of the {self.what} '{self.source}' is of type "
-                            f"{ogr.GetFieldTypeName(kind)}, not a number; give an integer field.")
-        if classes:
-            quoted = name.replace('"', '""')
-            table = self.layer.GetName().replace('"', '""')
-            found = self.data.ExecuteSQL(f'SELECT DISTINCT "{quoted}" FROM "{table}"')
-            try:
-                names = sorted(str(f.GetField(0)) for f in found if f.GetField(0) is not None
-                               and str(f.GetField(0)).strip() and not str(f.GetField(0)).strip().isdigit())
-            finally:
-                self.data.ReleaseResultSet(found)
-            if names:
-                raise DataError(f"The {self.what} '{self.source}' keeps its classes as text in the field '{name}' "
-                                f"('{names[0]}'), and accept writes class numbers: give a layer with an integer "
-                                f"class field ({mention('accept.label_field')}), or a new file. Nothing was "
-                                f"appended.")
-        return str(int(number))
+        named = {ogr.OFTInteger: "integer", ogr.OFTInteger64: "integer", ogr.OFTReal: "real", ogr.OFTString: "text"}
+        return class_field(f"The {self.what} '{self.source}'", name, named.get(kind, ogr.GetFieldTypeName(kind)),
+                           lambda: self._distinct(name) if classes else [], f"{instead} Nothing was appended.")
+
+    def _distinct(self, name: str) -> list[Any]:
+        """The distinct values of the field ``name``."""
+        quoted, table = name.replace('"', '""'), self.layer.GetName().replace('"', '""')
+        found = self.data.ExecuteSQL(f'SELECT DISTINCT "{quoted}" FROM "{table}"')
+        try:
+            return [feature.GetField(0) for feature in found]
+        finally:
+            self.data.ReleaseResultSet(found)
 
     def write(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
         """Add ``rows`` (WKT, field values) inside a transaction left open for :meth:`commit` (or
@@ -297,18 +283,22 @@ def accept(cfg: AcceptConfig) -> AcceptResult:
     done = False
     try:
         labels = _Target(cfg.labels, "label layer", [(cfg.label_field, "OFTInteger")], ref)
-        class_field = labels.field(cfg.label_field)
+        label_field = labels.field(cfg.label_field)
         area = _Target(cfg.labelled_area, "labelled area", [("window", "OFTInteger")], window_ref)
         window_field = area.fields.get("window")
         _refuse_again(cfg, windows, polygons, labels, area)
-        values = {p.class_id: labels.value(class_field, p.class_id, classes=True) for p in polygons}
+        rule = labels.class_field(label_field, f"give a layer with an integer class field "
+                                               f"({mention('accept.label_field')}), or a new file.", classes=True)
+        values = {p.class_id: rule.value(p.class_id) for p in polygons}
+        window_rule = area.class_field(window_field, "give a labelled area whose field 'window' holds numbers, or a "
+                                                     "new file.") if window_field else None
         # both written before either is committed, so a locked layer stops the run with neither changed; two
         # layers of one file share its lock (one writer at a time): there each is written and committed in turn
         shared = _same(split_layer(cfg.labels)[0], split_layer(cfg.labelled_area)[0])
-        labels.write([(p.wkt, {class_field: values[p.class_id]}) for p in polygons])
+        labels.write([(p.wkt, {label_field: values[p.class_id]}) for p in polygons])
         if shared:
             labels.commit()
-        area.write([(w.wkt, {window_field: area.value(window_field, w.rank)} if window_field else {})
+        area.write([(w.wkt, {window_field: window_rule.value(w.rank)} if window_rule else {})
                     for w in windows])
         if not shared:
             labels.commit()

@@ -143,3 +143,85 @@ def test_a_new_scratch_layer_draws_each_class_as_an_outline_over_a_light_fill(qg
             assert area.name() == expected[value] and 0 < area.alpha() <= 80  # light: the image shows through
     finally:
         QgsProject.instance().removeMapLayer(layer.id())
+
+
+#: Each case: the label layer (geometry, its text/integer class field, its values) and the rule's own sentence, which
+#: both front ends say (None: the layer takes the class).
+ONE_RULE = {
+    "names": ("MultiPolygon", "OFTString", ["building"], "keeps its classes as text in the field 'class' "
+              "('building'), and the class is a number (beside names it would be a class of its own in training):"),
+    "numbers": ("MultiPolygon", "OFTString", ["2", None, " "], None),
+    "digits of another script": ("MultiPolygon", "OFTString", ["\u0663"], "keeps its classes as text in the field "
+                                 "'class' ('\u0663')"),
+    "points": ("Point", "OFTInteger", [2], "is a layer of points, and labels are polygons:"),
+}
+
+
+def _one_layer(path, geometry: str, kind: str, values: list) -> str:
+    """A GeoPackage layer 'labels' (EPSG:32633) of ``geometry`` with a field 'class' of ``kind`` holding ``values``."""
+    from osgeo import ogr, osr
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    data = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = data.CreateLayer("labels", srs, getattr(ogr, f"wkb{geometry}"))
+    layer.CreateField(ogr.FieldDefn("class", getattr(ogr, kind)))
+    shape = "POINT (1 1)" if geometry == "Point" else "MULTIPOLYGON (((0 0,1 0,1 1,0 0)))"
+    for value in values:
+        feature = ogr.Feature(layer.GetLayerDefn())
+        if value is not None:
+            feature.SetField("class", value)
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(shape))
+        layer.CreateFeature(feature)
+    data = None
+    return str(path)
+
+
+def _accept_from_the_engine(tmp_path, labels: str) -> tuple[list, str]:
+    """``accept`` (the CLI's and Processing's job) of one proposal of class CLASS into ``labels``: the class
+    values the layer holds afterwards, or the refusal."""
+    from osgeo import ogr
+
+    from engine.api import AcceptConfig, DataError, accept
+    from tests.reliability.labelling_inputs import _box, _layer
+
+    crs = "EPSG:32633"
+    windows = _layer(tmp_path / "windows.gpkg", "windows", "Polygon", [("rank", "OFTInteger"), ("scene", "OFTString"),
+                     ("size_px", "OFTInteger")], [(_box(0, 0, 40, 40), [1, "scene.tif", 40])], crs)
+    proposals = _layer(tmp_path / "proposals.gpkg", "proposals", "MultiPolygon", [("window", "OFTInteger"),
+                       ("class_id", "OFTInteger")], [(_box(10, 10, 20, 20), [1, CLASS])], crs)
+    try:
+        accept(AcceptConfig(proposals=proposals, windows=windows, labels=labels, label_field="class",
+                            labelled_area=str(tmp_path / "area.gpkg")))
+    except DataError as exc:
+        return [], str(exc)
+    data = ogr.Open(labels)
+    return [f.GetField("class") for f in data.GetLayer(0)], ""
+
+
+@pytest.mark.parametrize("case", list(ONE_RULE))
+def test_the_panel_and_accept_take_or_refuse_a_layer_by_one_rule(qgis_app, tmp_path, case):
+    """Whether a label layer takes the class, and how, is one rule of the engine's, which the panel asks: both
+    front ends give the same verdict and the same words. Before, the panel kept a copy of the rule, worded its own
+    way (and the two disagreed on digits of other scripts: accept took the field for one of numbers)."""
+    from qgis.core import QgsVectorLayer
+
+    geometry, kind, values, sentence = ONE_RULE[case]
+    (tmp_path / "cli").mkdir()
+    rows, refused = _accept_from_the_engine(tmp_path / "cli", _one_layer(tmp_path / "cli" / "labels.gpkg",
+                                                                        geometry, kind, values))
+    layer = QgsVectorLayer(_one_layer(tmp_path / "panel.gpkg", geometry, kind, values), "labels", "ogr")
+    assert layer.isValid()
+    try:
+        _accept(layer)
+        said = ""
+    except ValueError as exc:
+        said = str(exc)
+    if sentence is None:
+        assert not refused and not said, (refused, said)
+        layer.reload()
+        assert str(CLASS) in rows and str(CLASS) in [f["class"] for f in layer.getFeatures()]
+    else:
+        assert sentence in refused and sentence in said, (refused, said)
+        assert said.startswith("'labels' ") and "scratch layer" in said  # the panel's own advice
+        assert "polygon layer (or a new file)" in refused if geometry == "Point" else "label_field" in refused

@@ -1,0 +1,83 @@
+"""The one rule for a class number written into someone's label layer: ``accept`` and a map tool's Accept alike.
+
+Labels are polygons: a layer of points or lines is refused. An integer or real field takes the number as it is. A
+text field takes it as its digits only where every value it holds already is a class number (or blank): beside
+class names such as 'building', a number would be a class of its own in training, so such a field is refused, as
+is a field of any other type (a date). Each front end reads the layer its own way (OGR, QGIS) and hands over the
+geometry's name, the field's kind and its distinct values; the messages name the layer as the caller words it and
+end with the caller's advice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import DataError
+
+#: The field kinds that take a class number; any other kind is refused (named as given, e.g. "Date").
+KINDS = ("integer", "real", "text")
+
+
+@dataclass(frozen=True)
+class ClassField:
+    """The field of a label layer the class goes into, and its kind (one of :data:`KINDS`)."""
+
+    name: str
+    kind: str
+
+    def value(self, number: int) -> int | float | str:
+        """``number`` as the field takes it: an int, a float, or its digits as text."""
+        if self.kind == "text":
+            return str(int(number))
+        return float(number) if self.kind == "real" else int(number)
+
+
+def _words(geometry: str) -> str:
+    return re.sub(r"[^a-z]", "", str(geometry).lower())
+
+
+def takes_polygons(geometry: str) -> bool:
+    """Whether a layer of ``geometry`` (OGR's or QGIS's name: "Multi Polygon", "MultiPolygonZ", "Unknown (any)")
+    takes polygons: polygons, surfaces, or any geometry."""
+    kind = _words(geometry)
+    return "polygon" in kind or "surface" in kind or kind.startswith("unknown") or kind == "geometry"
+
+
+def check_polygon_layer(layer: str, geometry: str, instead: str) -> None:
+    """DataError unless a layer of ``geometry`` takes polygons; ``layer`` names it ("The label layer 'x.gpkg'"),
+    ``instead`` says what to do."""
+    if takes_polygons(geometry):
+        return
+    kind = _words(geometry)
+    noun = ("points" if "point" in kind else "lines" if "line" in kind or "curve" in kind
+            else "no geometry" if "none" in kind or "nogeometry" in kind else f"{geometry} geometries")
+    raise DataError(f"{layer} is a layer of {noun}, and labels are polygons: {instead}")
+
+
+def class_field(layer: str, name: str, kind: str, values: Callable[[], Iterable[Any]], instead: str) -> ClassField:
+    """The field ``name`` of ``layer`` (how messages name it) as a class field, by its ``kind`` ("integer", "real",
+    "text", or a type's name) and, for a text field, ``values()``: its distinct values (asked only then).
+
+    Raises:
+        DataError: a text field holding class names, or a field of another kind; ``instead`` ends the message.
+    """
+    if kind in ("integer", "real"):
+        return ClassField(name, kind)
+    if kind != "text":
+        raise DataError(f"The field '{name}' of {_lower(layer)} is of type {kind}, not a number: {instead}")
+    names = sorted(str(v) for v in values() if v is not None and str(v).strip() and not _is_number(str(v)))
+    if names:
+        raise DataError(f"{layer} keeps its classes as text in the field '{name}' ('{names[0]}'), and the class is "
+                        f"a number (beside names it would be a class of its own in training): {instead}")
+    return ClassField(name, "text")
+
+
+def _is_number(text: str) -> bool:
+    return text.strip().isascii() and text.strip().isdigit()
+
+
+def _lower(layer: str) -> str:
+    return layer[:1].lower() + layer[1:] if layer.startswith("The ") else layer
