@@ -10,6 +10,9 @@ from typing import Any
 
 from qgis.core import (
     QgsCoordinateTransform,
+    QgsExpression,
+    QgsExpressionContext,
+    QgsExpressionContextUtils,
     QgsFeature,
     QgsFeatureRequest,
     QgsProcessingAlgorithm,
@@ -66,8 +69,9 @@ class AcceptAlgorithm(DualStreamAlgorithm):
             "(the selected ones with <i>Selected features only</i>). Both layers may be GeoPackage layers (appended "
             "in one transaction; stop editing them first) or scratch layers. A window accepted before (its outline "
             "in the labelled area, or its polygons in the label layer) is refused with nothing appended, whatever "
-            "the kind of layer: no label goes into training twice. Then train again with <b>Start from model</b> "
-            "set to the current model.</p>"
+            "the kind of layer: no label goes into training twice. A layer filtered in QGIS (Query Builder) is "
+            "appended to only where its filter shows all that is appended (a label it hid would not be trained on); "
+            "else nothing is appended. Then train again with <b>Start from model</b> set to the current model.</p>"
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
@@ -101,8 +105,12 @@ class AcceptAlgorithm(DualStreamAlgorithm):
                 result = run_engine(api.accept, cfg)
             except QgsProcessingException as exc:
                 raise QgsProcessingException(_named(str(exc), targets)) from exc
-            for target in targets:
-                target.copy_back(context)
+            # the scratch layers take the features only when neither layer's filter would hide any of them
+            appended = [target.appended(context) for target in targets]
+            for target, features, things in zip(targets, appended, ("polygons accepted", "windows")):
+                target.check_filter(features, things)
+            for target, features in zip(targets, appended):
+                target.add(features)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         for note in result.notes:
@@ -118,13 +126,14 @@ class _Target:
     GeoPackage copy of its features (so that windows and labels accepted before are found there the same way),
     whose new features are then added to the scratch layer."""
 
-    def __init__(self, source: str, layer: QgsVectorLayer | None = None, copied: int = 0):
-        self.source, self.layer, self.copied = source, layer, copied
+    def __init__(self, source: str, parameter: str, layer: QgsVectorLayer | None = None, copied: int = 0):
+        self.source, self.parameter, self.layer, self.copied = source, parameter, layer, copied
 
-    def copy_back(self, context: QgsProcessingContext) -> None:
-        """The features the engine appended to the copy (those after the ``copied`` ones) added to the layer."""
+    def appended(self, context: QgsProcessingContext) -> list[QgsFeature]:
+        """The features the engine appended to the copy (those after the ``copied`` ones), for the scratch layer:
+        its fields, its CRS."""
         if self.layer is None:
-            return
+            return []
         written = QgsVectorLayer(self.source, "accepted", "ogr")
         transform = QgsCoordinateTransform(written.crs(), self.layer.crs(), context.transformContext() or
                                            QgsProject.instance().transformContext())
@@ -143,6 +152,29 @@ class _Target:
                     feature.setAttribute(position, source[name])
             features.append(feature)
         written = None  # the file is closed before its folder goes
+        return features
+
+    def check_filter(self, features: list[QgsFeature], things: str) -> None:
+        """The engine's refusal when the scratch layer's filter (a QGIS expression, which the engine cannot read)
+        would hide any of ``features``: QGIS would not show them, training would not read them."""
+        subset = self.layer.subsetString() if self.layer is not None else ""
+        if not subset or not features:
+            return
+        expression = QgsExpression(subset)
+        context = QgsExpressionContext(QgsExpressionContextUtils.globalProjectLayerScopes(self.layer))
+        hidden = 0
+        for feature in features:
+            context.setFeature(feature)
+            hidden += not bool(expression.evaluate(context)) or expression.hasEvalError()
+        if hidden:
+            what = "label layer" if self.parameter == AcceptAlgorithm.LABELS else "labelled area"
+            raise QgsProcessingException(str(engine_api().hidden_by_filter(
+                what, self.layer.name(), subset, hidden, len(features), things)))
+
+    def add(self, features: list[QgsFeature]) -> None:
+        """``features`` added to the scratch layer."""
+        if self.layer is None:
+            return
         if features and not self.layer.dataProvider().addFeatures(features):
             raise QgsProcessingException(f"The scratch layer '{self.layer.name()}' did not take the accepted "
                                          f"features.")
@@ -174,18 +206,21 @@ def _target(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], name: str, 
     if layer.providerType() != "ogr":
         raise QgsProcessingException(f"Parameter {name}: '{layer.name()}' ({layer.providerType()}) cannot be "
                                      f"appended to; use a GeoPackage or a scratch layer.")
-    return _Target(layer.source())
+    return _Target(layer.source(), name)  # a filter (QGIS's subset) comes with it: the engine checks it
 
 
 def _copied(layer: QgsVectorLayer, name: str, path: Path, context: QgsProcessingContext) -> _Target:
-    """The scratch ``layer`` written whole (its CRS, geometry type, fields and features) to the GeoPackage
-    ``path``, for the engine to check and append to."""
+    """The scratch ``layer`` written whole (its CRS, geometry type, fields and every feature, those its filter hides
+    too: a label accepted before is found there as well) to the GeoPackage ``path``, for the engine to check and
+    append to."""
+    whole = layer.clone()  # a memory layer's clone holds its features; the user's layer keeps its filter
+    whole.setSubsetString("")
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.layerName = path.stem
     options.fileEncoding = "UTF-8"
-    error = QgsVectorFileWriter.writeAsVectorFormatV3(layer, str(path), context.transformContext(), options)
+    error = QgsVectorFileWriter.writeAsVectorFormatV3(whole, str(path), context.transformContext(), options)
     if error[0] != 0:
         raise QgsProcessingException(f"Parameter {name}: the scratch layer '{layer.name()}' could not be handed over "
                                      f"({error[1]}); save it as a GeoPackage and accept into that.")
-    return _Target(str(path), layer, layer.featureCount())
+    return _Target(str(path), name, layer, whole.featureCount())

@@ -4,12 +4,12 @@ refined by Segment Anything) and ``accept`` (the checked windows into the labels
 from __future__ import annotations
 
 from ..config import AcceptConfig, ProposeConfig
-from ..prompted.accept import Accepted, AcceptResult
+from ..prompted.accept import Accepted, AcceptResult, hidden_by_filter
 from ..prompted.propose import Proposal, ProposeResult
 from .protocol import Callback
 
 __all__ = ["AcceptConfig", "AcceptResult", "Accepted", "ProposeConfig", "ProposeResult", "Proposal", "accept",
-           "propose"]
+           "hidden_by_filter", "propose"]
 
 
 def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResult:

@@ -6,6 +6,11 @@ ready for ``train --init-from``. Both are GeoPackage layers appended to in one S
 written before either is committed: a reader never sees half a window, a layer another program holds locked (QGIS
 editing it) is a clear error with neither layer changed. A file or layer that
 does not exist yet is created. Nothing is ever appended to the proposals or the windows (inputs).
+
+A layer given with QGIS's filter (``file.gpkg|layername=NAME|subset=SQL``) is appended to only where the filter
+selects everything appended (tried in a transaction taken back): a label the filter hid would be shown by no QGIS
+and read by no training given that layer, while its window joined the labelled area and was trained as background.
+Where it hides any, nothing is appended and the message says how many and what to do.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config.proposals import AcceptConfig
-from ..data.vector_layer import VectorLayer, whole_number
+from ..data.vector_layer import VectorLayer, apply_subset, whole_number
 from ..errors import ConfigError, DataError, OutputError, mention
 from ..io.geopackage import Fields, create_layer, new_geopackage
-from ..io.locations import local_file, split_layer
+from ..io.locations import join_layer, layer_subset, local_file, split_layer
 from ..io.writers import remove_quietly
 from ..runtime.environment import require
 from .class_field import ClassField, check_polygon_layer, class_field
@@ -135,6 +140,12 @@ class _Target:
             for r in (ref, source_ref):
                 r.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
             self.transform = osr.CoordinateTransformation(source_ref, ref)
+        # QGIS's layer filter: checked as every reader checks it, kept off while the layer is searched for what
+        # was accepted before (a label the filter hides is a label all the same)
+        self.subset = layer_subset(source)
+        if self.subset is not None:
+            apply_subset(self.layer, self.subset, source, what)
+            self.layer.SetAttributeFilter(None)
         definition = self.layer.GetLayerDefn()
         self.types = {definition.GetFieldDefn(i).GetName(): definition.GetFieldDefn(i).GetType()
                       for i in range(definition.GetFieldCount())}
@@ -184,19 +195,49 @@ class _Target:
     def write(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
         """Add ``rows`` (WKT, field values) inside a transaction left open for :meth:`commit` (or
         :meth:`rollback`): the layer's lock is taken here, so a locked layer fails before anything is committed."""
-        ogr = require("osgeo.ogr")
         try:
             if self.layer.StartTransaction() != 0:
                 raise RuntimeError("the transaction could not start")
             self.open = True
-            for wkt, values in rows:
-                for part in self._parts(self._geometry(wkt)):
-                    feature = ogr.Feature(self.layer.GetLayerDefn())
-                    for name, value in values.items():
-                        feature.SetField(name, value)
-                    feature.SetGeometry(part)
-                    if self.layer.CreateFeature(feature) != 0:
-                        raise RuntimeError("a feature could not be added")
+            self._add(rows)
+        except RuntimeError as exc:
+            raise self._failed(exc) from exc
+
+    def _add(self, rows: list[tuple[str, dict[str, Any]]]) -> list[int]:
+        """The features of ``rows`` created; their ids."""
+        ogr = require("osgeo.ogr")
+        made = []
+        for wkt, values in rows:
+            for part in self._parts(self._geometry(wkt)):
+                feature = ogr.Feature(self.layer.GetLayerDefn())
+                for name, value in values.items():
+                    feature.SetField(name, value)
+                feature.SetGeometry(part)
+                if self.layer.CreateFeature(feature) != 0:
+                    raise RuntimeError("a feature could not be added")
+                made.append(feature.GetFID())
+        return made
+
+    def hidden(self, rows: list[tuple[str, dict[str, Any]]]) -> tuple[int, int]:
+        """(hidden, added): how many of the features ``rows`` would add the layer's filter (QGIS's ``|subset=``)
+        leaves out, found by adding them in a transaction, reading them back through the filter and taking them
+        back; (0, 0) without a filter."""
+        if not self.subset:
+            return 0, 0
+        try:
+            if self.layer.StartTransaction() != 0:
+                raise RuntimeError("the transaction could not start")
+            try:
+                made = self._add(rows)
+                if not made:
+                    return 0, 0
+                column = (self.layer.GetFIDColumn() or "fid").replace('"', '""')
+                self.layer.SetAttributeFilter(f'({self.subset}) AND "{column}" IN ({", ".join(map(str, made))})')
+                return len(made) - sum(1 for _ in self.layer), len(made)
+            finally:
+                self.layer.SetAttributeFilter(None)
+                self.layer.ResetReading()
+                self.layer.RollbackTransaction()
         except RuntimeError as exc:
             raise self._failed(exc) from exc
 
@@ -269,7 +310,8 @@ def accept(cfg: AcceptConfig) -> AcceptResult:
 
     Raises:
         ConfigError: a missing layer, a destination that is an input. DataError: not a proposals or windows
-        layer, a window id they do not hold, no class field. OutputError: a layer locked or not writable.
+        layer, a window id they do not hold, no class field, a filter hiding what would be appended. OutputError:
+        a layer locked or not writable.
     """
     gdal = require("osgeo.gdal")
     check_request(cfg)
@@ -295,11 +337,17 @@ def accept(cfg: AcceptConfig) -> AcceptResult:
         # both written before either is committed, so a locked layer stops the run with neither changed; two
         # layers of one file share its lock (one writer at a time): there each is written and committed in turn
         shared = _same(split_layer(cfg.labels)[0], split_layer(cfg.labelled_area)[0])
-        labels.write([(p.wkt, {label_field: values[p.class_id]}) for p in polygons])
+        label_rows = [(p.wkt, {label_field: values[p.class_id]}) for p in polygons]
+        area_rows = [(w.wkt, {window_field: window_rule.value(w.rank)} if window_rule else {}) for w in windows]
+        for target, rows, things in ((labels, label_rows, "polygons accepted"), (area, area_rows, "windows")):
+            hidden, added = target.hidden(rows)
+            if hidden:
+                raise hidden_by_filter(target.what, join_layer(*split_layer(target.source)), str(target.subset),
+                                       hidden, added, things)
+        labels.write(label_rows)
         if shared:
             labels.commit()
-        area.write([(w.wkt, {window_field: window_rule.value(w.rank)} if window_rule else {})
-                    for w in windows])
+        area.write(area_rows)
         if not shared:
             labels.commit()
         area.commit()
@@ -320,6 +368,16 @@ def accept(cfg: AcceptConfig) -> AcceptResult:
             f"{cfg.label_field}, {mention('data.train_scenes#aoi')} '{cfg.labelled_area}'), then suggest again "
             f"with the same labelled area.")
     return AcceptResult(cfg.labels, cfg.labelled_area, ids, polygons, notes, step)
+
+
+def hidden_by_filter(what: str, layer: str, subset: str, hidden: int, added: int, things: str) -> DataError:
+    """The refusal when the filter ``subset`` of the ``what`` ``layer`` would hide ``hidden`` of the ``added``
+    features (``things``, e.g. "polygons accepted") that accept appends (for a scratch layer, QGIS's expression)."""
+    return DataError(f"The {what} '{layer}' has the filter '{subset}' (QGIS's layer filter), which would hide "
+                     f"{hidden} of the {added} {things}: QGIS would not show them, and training given this layer "
+                     f"would not read them (a window's labels hidden are trained as background). Remove the filter "
+                     f"(in QGIS: the layer's Properties > Source > Query Builder, Clear) or widen it to select them, "
+                     f"then accept again. Nothing was appended.")
 
 
 def _refuse_again(cfg: AcceptConfig, windows: list[Window], polygons: list[Accepted], labels: _Target,

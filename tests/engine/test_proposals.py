@@ -352,3 +352,36 @@ def test_accept_refuses_labels_accepted_before_into_another_area(loop, tmp_path,
     err = capsys.readouterr().err
     assert "window(s) 1 are in the label layer" in err and "twice" in err
     assert len(_features(labels)) == count and not (tmp_path / "two.gpkg").exists()
+
+
+def test_accept_refuses_a_layer_filter_that_would_hide_what_it_appends(loop, tmp_path, capsys):
+    """A label layer or labelled area given with QGIS's filter (``|subset=``, as a filtered QGIS layer's source
+    reads): appended to where the filter selects all that is appended; refused with nothing appended where it would
+    hide any (QGIS would not show them, training given that layer would not read them). Before, accept appended
+    whatever the filter, without a word."""
+    labels, area = tmp_path / "labels.gpkg", tmp_path / "area.gpkg"
+    base = ["accept", "--proposals", str(loop["proposals"]), "--windows", str(loop["windows"])]
+    assert main(base + ["--window", "1", "--labels", str(labels), "--labelled-area", str(area), "--quiet"]) == 0
+    counts = len(_features(labels)), len(_features(area))
+    wanted = sum(p["window"] == 2 for p in _features(loop["proposals"]))
+    assert wanted > 0 and counts[0] > 0
+
+    def accept(label_filter: str, area_filter: str = "", window: int = 2) -> int:
+        return main(base + ["--window", str(window), "--labels", f"{labels}|layername=labels|subset={label_filter}",
+                            "--labelled-area", f"{area}|layername=area" + (f"|subset={area_filter}" if area_filter
+                                                                            else "")])
+
+    assert accept('"class" = 2') == 2  # the proposals are class 1: the filter hides every one
+    err = capsys.readouterr().err
+    assert f"The label layer '{labels}|layername=labels' has the filter '\"class\" = 2'" in err, err
+    assert f"hide {wanted} of the {wanted} polygons accepted" in err and "Query Builder" in err, err
+    assert "Nothing was appended" in err
+    assert (len(_features(labels)), len(_features(area))) == counts
+    assert accept('"class" >= 1', '"window" <= 2', window=3) == 2  # the area's filter would hide window 3
+    err = capsys.readouterr().err
+    assert "The labelled area" in err and "hide 1 of the 1 windows" in err, err
+    assert (len(_features(labels)), len(_features(area))) == counts  # the labels not appended to either
+    assert accept('"class" >= 1', '"window" <= 2') == 0  # a filter that selects everything appended is no obstacle
+    assert (len(_features(labels)), len(_features(area))) == (counts[0] + wanted, counts[1] + 1)
+    assert accept('"kind" = 1', window=1) == 2  # a filter naming no field of the layer: the reader's own error
+    assert "has no field 'kind', which its filter" in capsys.readouterr().err

@@ -141,3 +141,72 @@ def test_accept_into_scratch_layers_twice_is_refused_and_leaves_no_folder(plugin
     finally:
         for layer in (labels, area):
             QgsProject.instance().removeMapLayer(layer.id())
+
+
+def test_accept_refuses_a_filter_that_would_hide_what_it_appends_in_qgis(plugin, round_one, tmp_path):
+    """A label layer or labelled area filtered in QGIS (Query Builder: a QGIS expression on a scratch layer, SQL
+    on a GeoPackage): Accept appends only where the filter shows all it appends; else nothing is appended and the
+    message names the layer, the filter and what to do. A label the filter hides is still a label: accepted again,
+    it is refused. Before, the appended features vanished under the filter without a word, and a scratch layer's
+    hidden labels were not looked at (accepted twice)."""
+    import processing
+    from osgeo import ogr
+    from qgis.core import QgsFeature, QgsGeometry, QgsProcessingException, QgsProject, QgsVectorLayer
+
+    proposals = tmp_path / "proposals.gpkg"
+    assert main(["propose", "--windows", str(round_one["windows"]), "--model", round_one["model"], "--sam",
+                 str(round_one["sam"]), "--device", "cpu", "--backend", "torch", "--min-pixels", "4", "--out",
+                 str(proposals), "--quiet"]) == 0
+    data = ogr.Open(str(proposals))
+    wanted = sum(1 for f in data.GetLayer(0) if f.GetField("window") == 1)
+    data = None
+    labels = QgsVectorLayer("MultiPolygon?crs=EPSG:3857&field=class:integer", "my labels", "memory")
+    older = QgsFeature(labels.fields())
+    older.setAttribute("class", 5)
+    older.setGeometry(QgsGeometry.fromWkt("MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)))"))
+    labels.dataProvider().addFeatures([older])
+    areas = [QgsVectorLayer("Polygon?crs=EPSG:4326&field=window:integer", f"area {n}", "memory") for n in (1, 2)]
+    for layer in (labels, *areas):
+        QgsProject.instance().addMapLayer(layer)
+
+    def total(layer) -> int:
+        whole = layer.clone()  # every feature, whatever the filter shows
+        whole.setSubsetString("")
+        return whole.featureCount()
+
+    params = {"PROPOSALS": str(proposals), "WINDOWS": str(round_one["windows"]), "LABELS": labels,
+              "LABELLED_AREA": areas[0], "WINDOW_IDS": "1"}
+    try:
+        labels.setSubsetString('"class" = 5')  # the user looks at their class 5 only
+        with pytest.raises(QgsProcessingException) as refused:
+            processing.run("dualstream:accept", params)
+        said = str(refused.value)
+        assert (f"The label layer 'my labels' has the filter '\"class\" = 5' (QGIS's layer filter), which would "
+                f"hide {wanted} of the {wanted} polygons accepted") in said, said
+        assert "Query Builder" in said and "Nothing was appended" in said
+        assert (total(labels), total(areas[0])) == (1, 0)
+        labels.setSubsetString('"class" >= 1')
+        assert processing.run("dualstream:accept", params)["POLYGONS"] == wanted
+        assert (total(labels), total(areas[0]), labels.featureCount()) == (1 + wanted, 1, 1 + wanted)
+        # the labels just accepted hidden by the filter, a new labelled area: still found, still refused
+        labels.setSubsetString('"class" = 5')
+        with pytest.raises(QgsProcessingException, match="in the label layer 'my labels' already"):
+            processing.run("dualstream:accept", dict(params, LABELLED_AREA=areas[1]))
+        assert (total(labels), total(areas[1])) == (1 + wanted, 0)
+        # a GeoPackage labelled area filtered in QGIS: its SQL filter reaches the engine with the layer's source
+        area_file = tmp_path / "area.gpkg"
+        assert main(["accept", "--proposals", str(proposals), "--windows", str(round_one["windows"]), "--window",
+                     "1", "--labels", str(tmp_path / "seed.gpkg"), "--labelled-area", str(area_file), "--quiet"]) == 0
+        area_layer = QgsVectorLayer(f"{area_file}|layername=area", "my area", "ogr")
+        assert area_layer.setSubsetString('"window" = 1')
+        QgsProject.instance().addMapLayer(area_layer)
+        labels.setSubsetString("")
+        with pytest.raises(QgsProcessingException, match="The labelled area .*area.gpkg.* has the filter "
+                                                         "'\"window\" = 1'.*hide 1 of the 1 windows"):
+            processing.run("dualstream:accept", dict(params, WINDOW_IDS="2", LABELLED_AREA=area_layer))
+        area_layer.reload()
+        assert total(labels) == 1 + wanted and total(area_layer) == 1
+    finally:
+        for layer in QgsProject.instance().mapLayers().values():
+            if layer.name() in ("my labels", "area 1", "area 2", "my area"):
+                QgsProject.instance().removeMapLayer(layer.id())
