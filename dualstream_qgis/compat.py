@@ -72,3 +72,15 @@ def field_types() -> tuple[Any, Any, Any]:
     from qgis.PyQt.QtCore import QVariant  # QGIS < 3.38, always Qt5
 
     return QVariant.Int, QVariant.String, QVariant.Double
+
+
+def long_field_type() -> Any:
+    """The 64-bit integer type for ``QgsField`` (pixel counts of a whole scene pass 2**31), as :func:`field_types`
+    picks the others."""
+    from qgis.PyQt.QtCore import QMetaType
+
+    if core.Qgis.QGIS_VERSION_INT >= 33800:
+        return QMetaType.Type.LongLong
+    from qgis.PyQt.QtCore import QVariant  # QGIS < 3.38, always Qt5
+
+    return QVariant.LongLong

@@ -30,6 +30,9 @@ ALGORITHMS: list[tuple[str, str]] = [
     ("labelsam", "LabelSamAlgorithm"),
     ("propose", "ProposeAlgorithm"),
     ("accept", "AcceptAlgorithm"),
+    ("trainchange", "TrainChangeAlgorithm"),
+    ("detectchange", "DetectChangeAlgorithm"),
+    ("comparechange", "CompareChangeAlgorithm"),
 ]
 
 LOG_TAG = "DualStream"

@@ -126,29 +126,17 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
-        param, label, text = declared_text(self, "segment.image")
-        add_parameter(self, RasterLayerParameter(param, label, optional=True), text)
-        param, label, text = declared_text(self, "segment.bands")
-        bands = add_parameter(self, QgsProcessingParameterString(param, label, optional=True),
-                              text + self.tr(" Typed as numbers or names separated by commas (2,3,4,8 or "
-                                             "B04,B03,B02); the '…' button lists the bands of the image layer "
-                                             "or of the STAC item (a file) to pick, in the model's order."))
-        bands.setMetadata(BANDS_WRAPPER)
-        param, label, text = declared_text(self, "segment.stac_item")
-        add_parameter(self, QgsProcessingParameterFile(param, label, behavior=FILE_BEHAVIOR_FILE,
-                                                       fileFilter=STAC_FILTER, optional=True),
-                      text + self.tr(" A URL is typed into the field."))
+        self.add_image_parameters()
         add_settings(self, *UNIT_SETTINGS)
         param, label, text = declared_text(self, "segment.aux")
         aux = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER, optional=True), text)
         aux.setMetadata(LAYER_LIST_WRAPPER)
-        add_model_parameters(self, image="INPUT", aux="AUX", bands="BANDS", stac="STAC_ITEM")
+        add_model_parameters(self, **self.MODEL_WATCHES)
         WEB_WINDOW.add(self)
         add_settings(self, *RUN_SETTINGS)
         POLYGONS.add(self)
-        add_settings(self, "segment.transparent_classes", "segment.resample_to_training_gsd")
-        param, label, text = declared_text(self, "segment.output")
-        add_parameter(self, QgsProcessingParameterRasterDestination(param, label), text)
+        add_settings(self, *self.LAST_SETTINGS)
+        self.add_output_parameter()
         add_output_destinations(self)
         add_report_outputs(self)
         self.addOutput(QgsProcessingOutputString("QML", self.tr("QML style of the class raster")))
@@ -156,9 +144,43 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("PIXELS", self.tr("Pixels segmented")))
         self.addOutput(QgsProcessingOutputNumber("SECONDS", self.tr("Run time (s)")))
 
+    #: The settings after the polygons' (Detect change: no resampling, which change models lack).
+    LAST_SETTINGS = ("segment.transparent_classes", "segment.resample_to_training_gsd")
+    #: The parameters the dialog's model summary checks against the bundle.
+    MODEL_WATCHES = {"image": "INPUT", "aux": "AUX", "bands": "BANDS", "stac": "STAC_ITEM"}
+
+    def add_image_parameters(self) -> None:
+        """The image (a layer, or a STAC item) and its bands (Detect change: the two dates and their bands)."""
+        param, label, text = declared_text(self, "segment.image")
+        add_parameter(self, RasterLayerParameter(param, label, optional=True), text)
+        self.add_bands_parameter()
+        param, label, text = declared_text(self, "segment.stac_item")
+        add_parameter(self, QgsProcessingParameterFile(param, label, behavior=FILE_BEHAVIOR_FILE,
+                                                       fileFilter=STAC_FILTER, optional=True),
+                      text + self.tr(" A URL is typed into the field."))
+
+    def add_bands_parameter(self) -> None:
+        param, label, text = declared_text(self, "segment.bands")
+        bands = add_parameter(self, QgsProcessingParameterString(param, label, optional=True),
+                              text + self.tr(" Typed as numbers or names separated by commas (2,3,4,8 or "
+                                             "B04,B03,B02); the '…' button lists the bands of the image layer "
+                                             "or of the STAC item (a file) to pick, in the model's order."))
+        bands.setMetadata(BANDS_WRAPPER)
+
+    def add_output_parameter(self) -> None:
+        param, label, text = declared_text(self, "segment.output")
+        add_parameter(self, QgsProcessingParameterRasterDestination(param, label), text)
+
     def processAlgorithm(  # noqa: N802 - QGIS API
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
+        result, stem = self.run_segment(parameters, context, feedback)
+        load_segment_layers(context, result, stem)
+        return self.segment_results(result)
+
+    def run_segment(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                    feedback: QgsProcessingFeedback) -> tuple[Any, str]:
+        """(the engine's result, the name temporary outputs are named after) of the run the parameters ask for."""
         self.check_requirements()
         api = engine_api()
         cfg = run_engine(api.SegmentConfig, **self._settings(parameters, context, feedback))
@@ -167,7 +189,10 @@ class SegmentAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
             for line in run_engine(api.describe_model, path):
                 feedback.pushInfo(line)
         result = run_engine(api.segment, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
-        load_segment_layers(context, result, self._scene_name(parameters, context, cfg))
+        return result, self._scene_name(parameters, context, cfg)
+
+    def segment_results(self, result: Any) -> dict[str, Any]:
+        """The algorithm's results of an engine result."""
         return {
             self.OUTPUT: result.output,
             **output_results(self, result),
@@ -225,13 +250,14 @@ def image_stem(image: str) -> str:
     return engine_api().source_stem(str(image))
 
 
-def load_segment_layers(context: QgsProcessingContext, result: Any, stem: str) -> None:
-    """Name the class raster loaded on completion after the file chosen, or ``<stem> classes`` when it is
+def load_segment_layers(context: QgsProcessingContext, result: Any, stem: str, noun: str = "classes") -> RunLayers:
+    """Name the class raster loaded on completion after the file chosen, or ``<stem> <noun>`` when it is
     temporary (on top and selected, its legend open), then the other outputs
-    (:func:`~.extra_outputs.load_output_layers`)."""
+    (:func:`~.extra_outputs.load_output_layers`); returns the run's layers (others may join them)."""
     run = RunLayers()
     if context.willLoadLayerOnCompletion(result.output):
-        name = output_layer_name(result.output, f"{stem} classes")
+        name = output_layer_name(result.output, f"{stem} {noun}")
         context.layerToLoadOnCompletionDetails(result.output).setPostProcessor(class_raster_post_processor(
             result.class_names, result.class_colors, result.qml, layer_name=name, run=run, rank=0))
     load_output_layers(context, result, stem, run)
+    return run

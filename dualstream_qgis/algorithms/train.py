@@ -124,13 +124,29 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
                 "The bundle keeps both with the bands' names, and Segment picks them again, by name in another "
                 "product.</p>")
 
+    #: The model settings the form offers (Train change detection: the change family's own).
+    MODEL_SETTINGS = ("model.name", "model.preset", "model.encoder", "data.bands", "data.x_bands")
+
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         add_mode_parameter(self)
-        # the scene's inputs: parameters of their own (layer widgets), their texts the engine's declarations
+        self.add_scene_parameters()
+        param, label, text = declared_text(self, "data.data_dir")
+        add_parameter(self, QgsProcessingParameterFile(param, label, behavior=FILE_BEHAVIOR_FOLDER, optional=True),
+                      text)
+        self.add_training_parameters()
+
+    def add_scene_parameters(self) -> None:
+        """The scene's inputs: parameters of their own (layer widgets), their texts the engine's declarations."""
         param, label, text = declared_text(self, "scene.image")
         add_parameter(self, RasterLayerParameter(param, label, optional=True), text)
+        self.add_label_parameters()
+
+    def add_label_parameters(self, label_text: tuple[str, str] | None = None) -> None:
+        """LABELS (``label_text``: its own label and help, else the declared ones), its class field, the labelled
+        area and the aux layers."""
         param, label, text = declared_text(self, "scene.label")
-        add_parameter(self, LabelLayerParameter(param, label, [SOURCE_POLYGON], optional=True), text)
+        label, text = label_text or (label, text)
+        add_parameter(self, LabelLayerParameter(param, label, [SOURCE_POLYGON], optional=label_text is None), text)
         param, label, text = declared_text(self, "scene.label_field")
         add_parameter(self, class_field_parameter(param, label), text)
         param, label, text = declared_text(self, "scene.aoi")
@@ -138,12 +154,12 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         param, label, text = declared_text(self, "scene.aux")
         aux = add_parameter(self, MultipleLayersParameter(param, label, SOURCE_RASTER, optional=True), text)
         aux.setMetadata(LAYER_LIST_WRAPPER)
-        param, label, text = declared_text(self, "data.data_dir")
-        add_parameter(self, QgsProcessingParameterFile(param, label, behavior=FILE_BEHAVIOR_FOLDER, optional=True),
-                      text)
+
+    def add_training_parameters(self) -> None:
+        """Everything after the scene's inputs: the window, the model, the training settings and the outputs."""
         WEB_WINDOW.add(self)
         add_settings(self, "data.val_fraction")
-        add_settings(self, "model.name", "model.preset", "model.encoder", "data.bands", "data.x_bands")
+        add_settings(self, *self.MODEL_SETTINGS)
         # a folder widget that also takes typed text (imagenet, release, a hub id)
         pretrained, label, text = declared_text(self, "model.pretrained")
         add_parameter(self, QgsProcessingParameterFile(

@@ -10,7 +10,10 @@ from ..errors import mention
 from ..settings import Settings, check
 from .values import BACKENDS, DEVICES
 
-NOT_IN_QGIS_YET = "QGIS's change detection algorithms are not built yet: the command line has it"
+#: Why the change table's file is no QGIS parameter: QGIS writes the table itself, as a table layer.
+CHANGE_TABLE_IN_QGIS = "QGIS writes the change table as a table layer (OUTPUT_TABLE), in any format QGIS writes"
+CLASSES_IN_QGIS = ("QGIS takes the two class rasters as the first and later date layers (INPUT, AFTER) when no "
+                   "model is given")
 
 
 @dataclass
@@ -18,35 +21,38 @@ class CompareConfig(Settings):
     """Two dates compared class by class: each date segmented with ``models`` (or given as a class raster), the
     transition of every pixel written as a change raster, its table and polygons."""
 
-    image: str = setting("", metavar="RASTER", group="input and output", no_qgis=NOT_IN_QGIS_YET,
-                         help="The first date (before), segmented with the model.")
-    after: str = setting("", metavar="RASTER", group="input and output", no_qgis=NOT_IN_QGIS_YET,
+    image: str = setting("", metavar="RASTER", group="input and output", param="INPUT", custom_qgis=True,
+                         label="First date (before)", help="The first date (before), segmented with the model.")
+    after: str = setting("", metavar="RASTER", group="input and output", param="AFTER", custom_qgis=True,
+                         label="Later date (after)",
                          help="The later date (after), segmented with the same model; any CRS and pixel size: its "
                               "classes are brought onto the first date's grid (nearest).")
     models: list[str] = setting(
         default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
-        no_qgis=NOT_IN_QGIS_YET,
+        param="MODEL", custom_qgis=True, label="Segmentation model (of one date; several separated by ;)",
         help="A segmentation model of one date (a .dsmodel, an imported or ready model, an ONNX model) that "
              "segments both dates; several make an ensemble.")
     before_classes: str | None = setting(
-        None, metavar="CLASSES.tif", group="input and output", no_qgis=NOT_IN_QGIS_YET,
+        None, metavar="CLASSES.tif", group="input and output", no_qgis=CLASSES_IN_QGIS,
         help="Instead of a model: the first date's class raster (two cloud masks, two land-cover maps).")
     after_classes: str | None = setting(
-        None, metavar="CLASSES.tif", group="input and output", no_qgis=NOT_IN_QGIS_YET,
+        None, metavar="CLASSES.tif", group="input and output", no_qgis=CLASSES_IN_QGIS,
         help="Instead of a model: the later date's class raster, with the same classes.")
-    output: str = setting("", flag="--out", metavar="CHANGE.tif", group="input and output", no_qgis=NOT_IN_QGIS_YET,
+    output: str = setting("", flag="--out", metavar="CHANGE.tif", group="input and output", param="OUTPUT",
+                          custom_qgis=True, label="Change raster",
                           help="The change raster: 0 no change (transparent), then one class per transition "
                                "(from -> to), each its colour; a .qml style beside it.")
     change_table: str | None = setting(
-        None, metavar="TABLE.csv", group="input and output", no_qgis=NOT_IN_QGIS_YET,
+        None, metavar="TABLE.csv", group="input and output", no_qgis=CHANGE_TABLE_IN_QGIS,
         help="The change table (CSV): the hectares of each transition.")
-    polygons: str | None = setting(None, metavar="P.gpkg", group="input and output", no_qgis=NOT_IN_QGIS_YET,
+    polygons: str | None = setting(None, metavar="P.gpkg", group="input and output", param="OUTPUT_POLYGONS",
+                                   custom_qgis=True, label="Polygons of change",
                                    help="Also write polygons of change (GeoPackage): transition, from, to, area.")
-    mask: bool = setting(False, group="settings", no_qgis=NOT_IN_QGIS_YET,
+    mask: bool = setting(False, group="settings", label="A change mask (change or not) instead of transitions",
                          help="Write a change mask (no change, change) instead of one class per transition.")
-    device: str = setting("auto", choices=DEVICES, open_choices=True, group="settings", no_qgis=NOT_IN_QGIS_YET,
+    device: str = setting("auto", choices=DEVICES, open_choices=True, group="settings", label="Device",
                           help="Where the model runs (as segment's).")
-    backend: str = setting("auto", choices=BACKENDS, group="settings", no_qgis=NOT_IN_QGIS_YET,
+    backend: str = setting("auto", choices=BACKENDS, group="settings", label="Backend", advanced=True,
                            help="torch or onnxruntime (as segment's).")
 
     def __post_init__(self) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
+from .change import CHANGE_TABLE_IN_QGIS
 from .crs import checked_extent
 from .polygons import PolygonOptions, check_polygon_settings
 from .reading import ImageReading
@@ -28,11 +29,11 @@ class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
                          help="The image to segment: a raster with the bands the model was trained on (see bands). "
                               "This or a STAC item is required.")
     after: list[str] = setting(
-        default_factory=list, cli={"action": "append"}, metavar="RASTER", group="input and output",
+        default_factory=list, cli={"action": "append"}, metavar="RASTER", group="input and output", param="AFTER",
+        custom_qgis=True, label="Later date (after)",
         help="A change model's later date: the image of the same place after the image above (repeat for more "
              "dates, in time order); any CRS and pixel size (resampled onto the image's grid), the same bands by "
-             "name or in the same order. Both dates go through the same band picking and value checks.",
-        no_qgis="QGIS's change detection algorithms take the later date as a layer of their own")
+             "name or in the same order. Both dates go through the same band picking and value checks.")
     stac_item: str | None = setting(
         None, metavar="FILE_OR_URL", group="input and output", param="STAC_ITEM", custom_qgis=True,
         label="STAC item (file or URL) instead of an image layer",
@@ -66,7 +67,7 @@ class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
         None, metavar="TABLE.csv", group="input and output",
         help="A change model's change table (CSV): the hectares of each kind of change (a change mask's change, or "
              "each from-to transition), the table a report quotes.",
-        no_qgis="QGIS's change detection algorithms are not built yet: the command line has it")
+        no_qgis=CHANGE_TABLE_IN_QGIS)
     probability_dtype: str = setting(
         "float32", choices=("float32", "uint8"), group="input and output",
         help="uint8 stores round(p * 254), nodata 255.",

@@ -57,11 +57,11 @@ class SceneSpec(Settings):
              "in any CRS (in QGIS of any kind: a file, a scratch layer, PostGIS, WFS; only its selected features "
              "when 'Selected features only' is ticked); pixels outside polygons are class 0.")
     after: list[str] = setting(
-        default_factory=list, flag="--after", custom_cli=True, metavar="RASTER",
+        default_factory=list, flag="--after", custom_cli=True, param="AFTER", custom_qgis=True, metavar="RASTER",
+        label="Later date (after)",
         help="Change detection: the image of the same place at a later date (repeat for more dates, in time "
              "order); the image above is the earlier date. Both dates give the model the same bands; the label "
-             "says what changed between them (a change mask, or from-to classes).",
-        no_qgis="QGIS's change detection algorithms take the later date as a layer of their own")
+             "says what changed between them (a change mask, or from-to classes).")
     aux: list[str] = setting(
         default_factory=list, flag="--aux", custom_cli=True, param="AUX", custom_qgis=True, metavar="RASTER",
         label="Aux layers (coarse rasters, in a fixed order)",

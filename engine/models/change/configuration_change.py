@@ -16,8 +16,6 @@ from ..configuration_single_stream import SingleStreamConfig
 from ..configuration_utils import DATES, FROM_DATA, AutoPick, FamilyCard, ModelConfig
 
 FUSIONS = ("diff", "concat", "attention")
-NOT_IN_QGIS_YET = ("QGIS trains on one date today; the change family's settings come with its change detection "
-                   "algorithms (the command line and config files meanwhile)")
 DECODERS = ("unet", "fpn", "deeplabv3plus", "pspnet", "mlp")
 #: Dates a change model takes today (a time series is the next step: the settings already count them).
 BUILT_DATES = (2,)
@@ -48,13 +46,13 @@ class ChangeConfig(SingleStreamConfig):
     dates: int = setting(2, help="Dates of one place the model takes, stacked in time order (2: before, after).",
                          no_cli=FROM_DATA, no_qgis=FROM_DATA)
     fusion: str = setting(
-        "diff", choices=FUSIONS, group="model", no_qgis=NOT_IN_QGIS_YET,
+        "diff", choices=FUSIONS, label="Fusion of the dates (change models)", group="model", advanced=True,
         help="How the change family fuses the two dates' features at each scale: diff, their absolute difference "
              "(FC-Siam-diff: the same change either way); concat, both side by side through a 1x1 convolution "
              "(FC-Siam-conc: learns which way a change went); attention, each date's features attending to the "
              "other's (as BIT), then their difference.")
     decoder: str = setting(
-        "unet", choices=DECODERS, group="model", no_qgis=NOT_IN_QGIS_YET,
+        "unet", choices=DECODERS, label="Decoder (change models)", group="model", advanced=True,
         help="The change family's decoder over the fused features: unet, fpn, deeplabv3plus, pspnet (as those "
              "families') or mlp (SegFormer's all-MLP head, as cmx's).")
     decoder_width: int | None = setting(None, help="Width of the decoder (unet: its last stage); None = the preset's.",

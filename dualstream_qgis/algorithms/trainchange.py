@@ -1,0 +1,85 @@
+"""Processing algorithm "Train change detection": two dates of one place and what changed between them -> a change
+model (a ``.dsmodel`` bundle that takes two dates). Train's form for a pair: the first date, the later date, the
+change labels, the change family's settings; no dataset folder (its layout holds one date)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qgis.core import QgsProcessingContext, QgsProcessingFeedback
+
+from .change_outputs import AFTER, ChangeGroup, add_after_parameter
+from .common import add_parameter, parameters_help
+from .sources import RasterLayerParameter, raster_source
+from .train import WEB_WINDOW, TrainAlgorithm
+
+
+class TrainChangeAlgorithm(ChangeGroup, TrainAlgorithm):
+    """Trains a change model (the change family) on a pair of dates and its change labels."""
+
+    AFTER = AFTER
+    FAMILY = "change"  # the registry's name of the family this form trains (its fusion and decoder settings)
+    MODEL_SETTINGS = ("model.preset", "model.encoder", "model.fusion", "model.decoder", "data.bands")
+
+    def name(self) -> str:
+        return "trainchange"
+
+    def displayName(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Train change detection")
+
+    def shortDescription(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr("Train a model of what changed between two dates of one place.")
+
+    def shortHelpString(self) -> str:  # noqa: N802 - QGIS API
+        return self.tr(
+            "<p>Trains a <b>change model</b>: two images of one place, before and after, and labels of what changed "
+            "between them. One encoder reads both dates (shared weights, so a sensor or a season alone is not a "
+            "change), their features are compared at every scale (<b>Fusion of the dates</b>: difference, "
+            "concatenation or attention) and one decoder draws the change. The result is a model bundle "
+            "(<i>.dsmodel</i>) that takes two dates, which <b>Detect change</b> applies to new pairs.</p>"
+            "<p><b>Inputs</b>: the <b>first date</b> and the <b>later date</b>, each any raster layer QGIS shows "
+            "(files, GDAL sources over HTTP, STAC items' layers, web layers read over the <b>training extent</b> "
+            "at the <b>pixel size</b>), in any CRSs and pixel sizes (the later date is resampled onto the first "
+            "date's grid; the log says so) and from one sensor or two, with the same bands by name or number "
+            "(<b>Bands</b>); the <b>change labels</b>: a change mask raster (0 no change, 1 change), a raster of "
+            "from-to classes (each transition a class number, with <b>Class names</b> such as <i>no change, "
+            "built, torn down</i>), or polygons (every polygon a change, or a <b>class field</b>); optionally the "
+            "<b>labelled area</b> (outside it nothing is learned) and <b>aux layers</b>. A change mask says "
+            "nothing of the way a change went, so the dates are also shown swapped during training.</p>"
+            "<p><b>Outputs</b>: the model bundle and the HTML training report, as Train DualStream writes them; "
+            "settings left at their defaults are chosen from the data and the device, and the log says each "
+            "choice (a change mask's classes are named <i>no change</i> and <i>change</i>).</p>"
+            "<p>No trained model yet? <b>Compare classifications</b> maps change with any segmentation model of "
+            "one date: the baseline a change model must beat.</p>"
+        ) + parameters_help(self)
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
+        self.add_scene_parameters()
+        self.add_training_parameters()
+
+    def add_scene_parameters(self) -> None:
+        """The first date, the later date, then the change labels and the rest of Train's scene."""
+        add_parameter(self, RasterLayerParameter(self.INPUT, self.tr("First date (before)")), self.tr(
+            "The image of the place at the earlier date: a raster file or layer, a remote GDAL source (/vsicurl/, "
+            "a URL) or a web layer (XYZ, WMS, WMTS, WCS, ArcGIS) read over the training extent at the pixel size "
+            "for web layers."))
+        add_after_parameter(self, "scene.after", "In QGIS one later date: the pair a change model takes.")
+        self.add_label_parameters((self.tr("Change labels (raster or polygons)"), self.tr(
+            "What changed between the dates: a change mask raster (0 no change, 1 change, or values mapped with "
+            "the label mapping), a raster of from-to classes, or polygons of change in any CRS (every polygon is "
+            "a change, class 1, unless a class field is given; only the selected ones when 'Selected features "
+            "only' is ticked).")))
+
+    def _model_settings(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+        """Train's model settings, of the change family (a preset given alone would pick another family's)."""
+        return {**super()._model_settings(parameters, context), "name": self.FAMILY}
+
+    def _layer_scene(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                     feedback: QgsProcessingFeedback, aux_bands: int | None) -> dict[str, Any]:
+        """Train's scene with the later date, a web layer windowed as the first date is."""
+        settings = super()._layer_scene(parameters, context, feedback, aux_bands)
+        after = WEB_WINDOW.windowed(self, parameters, context, feedback,
+                                    {AFTER: raster_source(parameters, AFTER, context)})[AFTER]
+        settings["train_scenes"][0]["after"] = [after]
+        return settings
+

@@ -1,0 +1,225 @@
+"""The change detection algorithms under a real QgsApplication and processing.run: Train change detection on one
+pair, Detect change over held-out pairs as a batch does (one model, one run per pair), Compare classifications
+from class rasters and from a model of one date; the outputs loaded styled (no change transparent), the change table
+as a table layer that agrees with the change raster, and the errors of a wrong model or an output naming a date.
+
+Pairs are made here (``engine.data.synthetic_pairs``: buildings built and torn down, each date in its own light);
+the change model is trained once for the module (about 25 s on 2 cores).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+pytestmark = pytest.mark.qgis
+
+TRAIN = {"PRESET": "tiny", "EPOCHS": 8, "WARMUP_EPOCHS": 0, "TILE_SIZE": 64, "TILES_PER_EPOCH": 64, "DEVICE": "cpu",
+         "LEARNING_RATE": 0.003, "SEED": 0}
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    from engine.data.synthetic_pairs import make_pair
+
+    root = tmp_path_factory.mktemp("change-pairs")
+    made = {"train": make_pair(root, seed=0, size=256, buildings=40, changes=20, name="train")}
+    made.update({f"p{i}": make_pair(root, seed=i, name=f"p{i}") for i in (1, 2, 3)})
+    return made
+
+
+@pytest.fixture(scope="module")
+def trained(plugin, pairs, tmp_path_factory):
+    """A tiny change model trained once through Train change detection; (results, log lines)."""
+    import processing
+
+    from tests.plugin.test_layers import Log
+
+    log = Log()
+    pair = pairs["train"]
+    out = tmp_path_factory.mktemp("change-model") / "change.dsmodel"
+    results = processing.run("dualstream:trainchange", {**TRAIN, "INPUT": pair.before, "AFTER": pair.after,
+                                                        "LABELS": pair.change, "OUTPUT": str(out)}, feedback=log)
+    return results, log.lines
+
+
+@pytest.fixture(autouse=True)
+def clean_project():
+    yield
+    from qgis.core import QgsProject
+
+    QgsProject.instance().removeAllMapLayers()
+
+
+def change_f1(prediction: str, truth: str) -> float:
+    with rasterio.open(prediction) as p, rasterio.open(truth) as t:
+        pred, true = p.read(1) == 1, t.read(1) == 1
+    return 2 * int((pred & true).sum()) / max(int(pred.sum() + true.sum()), 1)
+
+
+PROJECTS: list = []
+
+
+def run_loading(alg_id: str, params: dict, loaded: tuple[str, ...]) -> tuple[dict, dict]:
+    """processing.run as the dialog runs it: the outputs in ``loaded`` opened on completion into a project of
+    their own (Processing's own result loading); (results, the project's layers by name)."""
+    import processing
+    from processing.gui.Postprocessing import handleAlgorithmResults
+    from qgis.core import QgsProcessingContext, QgsProcessingOutputLayerDefinition, QgsProject
+
+    project = QgsProject()
+    context = QgsProcessingContext()
+    context.setProject(project)
+    params = {key: QgsProcessingOutputLayerDefinition(str(value), project) if key in loaded else value
+              for key, value in params.items()}
+    results = processing.run(alg_id, params, onFinish=handleAlgorithmResults, context=context)
+    PROJECTS.append(project)  # its layers live as long as it does
+    return results, {layer.name(): layer for layer in project.mapLayers().values()}
+
+
+def palette(layer) -> dict[int, tuple[str, int]]:
+    """A paletted raster layer's classes: value -> (label, alpha)."""
+    from qgis.core import QgsPalettedRasterRenderer
+
+    renderer = layer.renderer()
+    assert isinstance(renderer, QgsPalettedRasterRenderer), type(renderer).__name__
+    return {int(c.value): (c.label, c.color.alpha()) for c in renderer.classes()}
+
+
+def table_rows(layer) -> list[dict]:
+    return [{field.name(): feature[field.name()] for field in layer.fields()} for feature in layer.getFeatures()]
+
+
+# ------------------------------------------------------------------------------------------------ train
+def test_train_change_detection_writes_a_model_of_two_dates(trained):
+    from engine.bundle.store import read_metadata
+
+    results, lines = trained
+    metadata = read_metadata(results["OUTPUT"])
+    assert metadata.model.name == "change" and metadata.data.dates == 2
+    assert metadata.data.class_names == ["no change", "change"]  # a change mask's classes, said in the log
+    assert any(line.startswith("Class names: no change,change, chosen") for line in lines)
+    assert results["BEST_IOU"] > 0.6, results
+
+
+# ------------------------------------------------------------------------------------------------ detect
+def test_detect_change_over_held_out_pairs_as_a_batch(plugin, trained, pairs, tmp_path):
+    """One model over several pairs, one run each (what a batch row does): each change raster finds the change,
+    is styled with no change transparent, and its change table agrees with it pixel for pixel."""
+    import processing
+    from qgis.core import QgsVectorLayer
+
+    model = trained[0]["OUTPUT"]
+    for name in ("p1", "p2"):
+        pair = pairs[name]
+        results = processing.run("dualstream:detectchange", {
+            "INPUT": pair.before, "AFTER": pair.after, "MODEL": model, "OUTPUT": str(tmp_path / f"{name}.tif"),
+            "OUTPUT_POLYGONS": str(tmp_path / f"{name}.gpkg"), "OUTPUT_TABLE": str(tmp_path / f"{name}_table.csv")})
+        assert results["CLASS_NAMES"] == "no change,change"
+        assert change_f1(results["OUTPUT"], pair.change) > 0.7, name
+        with rasterio.open(results["OUTPUT"]) as ds:
+            changed = int((ds.read(1) == 1).sum())
+            assert ds.colormap(1)[0][3] == 0  # no change: transparent in the GeoTIFF's own palette
+        table = QgsVectorLayer(results["OUTPUT_TABLE"], "table", "ogr")
+        rows = table_rows(table)
+        assert [(r["name"], int(r["pixels"])) for r in rows] == [("change", changed)]
+        assert float(rows[0]["hectares"]) == pytest.approx(changed * 1e-4, abs=1e-4)  # 1 m pixels
+        polygons = QgsVectorLayer(results["OUTPUT_POLYGONS"], "polygons", "ogr")
+        assert polygons.featureCount() > 0 and {f["class_name"] for f in polygons.getFeatures()} == {"change"}
+
+
+def test_detect_change_loads_the_change_raster_styled_and_the_table_as_a_table_layer(plugin, trained, pairs,
+                                                                                    tmp_path):
+    from qgis.core import QgsRasterLayer, QgsVectorLayer
+
+    pair = pairs["p3"]
+    results, by_name = run_loading("dualstream:detectchange", {
+        "INPUT": pair.before, "AFTER": pair.after, "MODEL": trained[0]["OUTPUT"],
+        "OUTPUT": tmp_path / "p3_change.tif", "OUTPUT_CONFIDENCE": tmp_path / "p3_confidence.tif",
+        "OUTPUT_TABLE": "TEMPORARY_OUTPUT"}, ("OUTPUT", "OUTPUT_CONFIDENCE", "OUTPUT_TABLE"))
+    assert set(by_name) == {"p3_change", "p3_confidence", "p3_before change table"}, sorted(by_name)
+    change = by_name["p3_change"]
+    assert isinstance(change, QgsRasterLayer)
+    assert palette(change) == {0: ("no change", 0), 1: ("change", 255)}
+    table = by_name["p3_before change table"]
+    assert isinstance(table, QgsVectorLayer) and not table.isSpatial()
+    assert [f.name() for f in table.fields()] == ["value", "name", "from_class", "to_class", "pixels", "hectares"]
+    assert [(r["value"], r["name"]) for r in table_rows(table)] == [(1, "change")]
+
+
+def test_a_model_of_one_date_is_refused_with_what_to_use_instead(plugin, pairs, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    from tests.helpers import make_bundle
+
+    one_date = make_bundle(tmp_path / "one.dsmodel", vision_bands=3, vision_high=10000.0)
+    pair = pairs["p1"]
+    with pytest.raises(QgsProcessingException) as raised:
+        processing.run("dualstream:detectchange", {"INPUT": pair.before, "AFTER": pair.after, "MODEL": one_date,
+                                                   "OUTPUT": str(tmp_path / "x.tif")})
+    assert "was trained on one date" in str(raised.value) and "Later date (after)" in str(raised.value)
+    assert not (tmp_path / "x.tif").exists()
+
+
+def test_no_output_may_name_either_date(plugin, trained, pairs, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    pair = pairs["p1"]
+    before = Path(pair.after).read_bytes()
+    for alg_id, model in (("dualstream:detectchange", trained[0]["OUTPUT"]), ("dualstream:comparechange", None)):
+        params = {"INPUT": pair.before, "AFTER": pair.after, "OUTPUT": pair.after}
+        if model:
+            params["MODEL"] = model
+        with pytest.raises(QgsProcessingException, match="There were errors"):
+            processing.run(alg_id, params)
+    assert Path(pair.after).read_bytes() == before  # no input is ever written
+
+
+# ------------------------------------------------------------------------------------------------ compare
+def test_compare_class_rasters_gives_each_transition_its_hectares(plugin, pairs, tmp_path):
+    from qgis.core import QgsVectorLayer
+
+    from engine.data.synthetic_pairs import BUILT, TORN_DOWN
+
+    pair = pairs["p2"]
+    results, by_name = run_loading("dualstream:comparechange", {
+        "INPUT": pair.before_classes, "AFTER": pair.after_classes, "OUTPUT": tmp_path / "p2_change.tif",
+        "OUTPUT_POLYGONS": tmp_path / "p2_change.gpkg", "OUTPUT_TABLE": "TEMPORARY_OUTPUT"},
+        ("OUTPUT", "OUTPUT_POLYGONS", "OUTPUT_TABLE"))
+    with rasterio.open(pair.transitions) as ds:
+        truth = ds.read(1)
+    counts = {"0 → 1": int((truth == BUILT).sum()), "1 → 0": int((truth == TORN_DOWN).sum())}
+    assert results["CHANGED_PIXELS"] == sum(counts.values()) == pair.changed_pixels
+    table = next(layer for name, layer in by_name.items() if name.endswith("change table"))
+    rows = {r["name"]: r for r in table_rows(table)}
+    assert {name: int(r["pixels"]) for name, r in rows.items()} == counts
+    assert (rows["0 → 1"]["from_class"], rows["0 → 1"]["to_class"]) == ("0", "1")
+    assert float(rows["1 → 0"]["hectares"]) == pytest.approx(counts["1 → 0"] * 1e-4, abs=1e-4)
+    assert palette(by_name["p2_change"]) == {0: ("no change", 0), 1: ("0 → 1", 255), 2: ("1 → 0", 255)}
+    polygons = QgsVectorLayer(results["OUTPUT_POLYGONS"], "polygons", "ogr")
+    assert {f["class_name"] for f in polygons.getFeatures()} == {"0 → 1", "1 → 0"}
+
+
+def test_compare_with_a_model_of_one_date_and_not_with_a_change_model(plugin, trained, pairs, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    from tests.helpers import make_bundle
+
+    pair = pairs["p1"]
+    one_date = make_bundle(tmp_path / "one.dsmodel", vision_bands=3, vision_high=10000.0, seed=3)
+    results = processing.run("dualstream:comparechange", {
+        "INPUT": pair.before, "AFTER": pair.after, "MODEL": one_date, "MASK": True,
+        "OUTPUT": str(tmp_path / "mask.tif")})
+    with rasterio.open(results["OUTPUT"]) as ds:
+        values = np.unique(ds.read(1))
+        assert set(values.tolist()) <= {0, 1} and results["PIXELS"] == 128 * 128
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # its dates' rasters: gone
+    with pytest.raises(QgsProcessingException, match="is a change model: it compares the dates itself"):
+        processing.run("dualstream:comparechange", {"INPUT": pair.before, "AFTER": pair.after,
+                                                    "MODEL": trained[0]["OUTPUT"], "OUTPUT": str(tmp_path / "y.tif")})
