@@ -11,7 +11,8 @@ from qgis.core import QgsProcessingContext, QgsProcessingFeedback
 from .change_outputs import AFTER, ChangeGroup, add_after_parameter
 from .common import add_parameter, parameters_help
 from .sources import RasterLayerParameter, raster_source
-from .train import WEB_WINDOW, TrainAlgorithm
+from .train import TrainAlgorithm
+from .web_layers import handed
 
 
 class TrainChangeAlgorithm(ChangeGroup, TrainAlgorithm):
@@ -76,10 +77,8 @@ class TrainChangeAlgorithm(ChangeGroup, TrainAlgorithm):
 
     def _layer_scene(self, parameters: dict[str, Any], context: QgsProcessingContext,
                      feedback: QgsProcessingFeedback, aux_bands: int | None) -> dict[str, Any]:
-        """Train's scene with the later date, a web layer windowed as the first date is."""
+        """Train's scene with the later date, handed over as the first date is (a web layer as its service, which
+        the engine reads over the same extent at the pixel size for web layers)."""
         settings = super()._layer_scene(parameters, context, feedback, aux_bands)
-        after = WEB_WINDOW.windowed(self, parameters, context, feedback,
-                                    {AFTER: raster_source(parameters, AFTER, context)})[AFTER]
-        settings["train_scenes"][0]["after"] = [after]
+        settings["train_scenes"][0]["after"] = [handed(raster_source(parameters, AFTER, context))]
         return settings
-

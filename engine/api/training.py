@@ -131,7 +131,7 @@ def _web_scenes(request: TrainRequest) -> DataConfig:
     data = request.data
     scenes = {"train_scenes": data.train_scenes, "val_scenes": data.val_scenes}
     if not any(is_web_description(source) for group in scenes.values() for scene in group
-               for source in [scene.image, *scene.aux]):
+               for source in [scene.image, *scene.after, *scene.aux]):
         return data
     output = Path(request.train.output)
 
@@ -140,10 +140,11 @@ def _web_scenes(request: TrainRequest) -> DataConfig:
             request.notes.append(message)
 
     def read(scene: Any) -> Any:
-        image, *aux = web_windows([scene.image, *scene.aux], scene.extent, scene.extent_crs, data.pixel_size,
-                                  output.with_name(f"{output.stem}_web"), Notes(), extent_key="scene.extent",
-                                  size_key="data.pixel_size")
-        return dataclasses.replace(scene, image=image, aux=aux)
+        dates = [scene.image, *scene.after]  # a change scene's later dates: over the same window
+        windows = web_windows([*dates, *scene.aux], scene.extent, scene.extent_crs, data.pixel_size,
+                              output.with_name(f"{output.stem}_web"), Notes(), extent_key="scene.extent",
+                              size_key="data.pixel_size")
+        return dataclasses.replace(scene, image=windows[0], after=windows[1:len(dates)], aux=windows[len(dates):])
 
     return dataclasses.replace(data, **{name: [read(scene) for scene in group] for name, group in scenes.items()})
 

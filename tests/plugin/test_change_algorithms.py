@@ -21,6 +21,26 @@ TRAIN = {"PRESET": "tiny", "EPOCHS": 8, "WARMUP_EPOCHS": 0, "TILE_SIZE": 64, "TI
          "LEARNING_RATE": 0.003, "SEED": 0}
 
 
+def Log():  # noqa: N802 - made like a class
+    """A QgsProcessingFeedback that keeps every line it is given."""
+    from qgis.core import QgsProcessingFeedback
+
+    class Keeping(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.lines: list[str] = []
+
+        def pushInfo(self, text):  # noqa: N802 - QGIS API
+            self.lines.append(text)
+
+        pushWarning = pushInfo  # noqa: N815 - QGIS API
+
+        def line(self, start: str) -> str:
+            return next(line for line in self.lines if line.startswith(start))
+
+    return Keeping()
+
+
 @pytest.fixture(scope="module")
 def pairs(tmp_path_factory):
     from engine.data.synthetic_pairs import make_pair
@@ -35,8 +55,6 @@ def pairs(tmp_path_factory):
 def trained(plugin, pairs, tmp_path_factory):
     """A tiny change model trained once through Train change detection; (results, log lines)."""
     import processing
-
-    from tests.plugin.test_layers import Log
 
     log = Log()
     pair = pairs["train"]
@@ -223,3 +241,54 @@ def test_compare_with_a_model_of_one_date_and_not_with_a_change_model(plugin, tr
     with pytest.raises(QgsProcessingException, match="is a change model: it compares the dates itself"):
         processing.run("dualstream:comparechange", {"INPUT": pair.before, "AFTER": pair.after,
                                                     "MODEL": trained[0]["OUTPUT"], "OUTPUT": str(tmp_path / "y.tif")})
+
+
+# ------------------------------------------------------------------------------------------------ web layers
+def _xyz(image: str, root: Path) -> Path:
+    """XYZ tiles (zoom 16, about 1.9 m here) of an image's three bands, as a basemap service has them."""
+    import subprocess
+
+    rgb = root / f"{Path(image).stem}_rgb.tif"
+    subprocess.run(["gdal_translate", "-q", "-ot", "Byte", "-scale", "0", "10000", "0", "255", image, str(rgb)],
+                   check=True)
+    subprocess.run(["gdal2tiles.py", "--xyz", "-q", "-z", "16", "-w", "none", "--processes", "1", str(rgb),
+                    str(root / Path(image).stem)], check=True, capture_output=True)
+    return root / Path(image).stem
+
+
+def test_both_dates_as_web_layers_train_and_detect_over_the_extent(plugin, pairs, tmp_path):
+    """A web layer as either date goes the way the first date's does: handed over as its service and read by the
+    engine over the extent at the pixel size for web layers, in training and in detection."""
+    import processing
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    from bench.http_files import FileServer
+
+    pair = pairs["train"]
+    with rasterio.open(pair.before) as src:
+        b = src.bounds
+        extent = f"{b.left},{b.right},{b.bottom},{b.top} [{src.crs.to_string()}]"
+    folders = {when: _xyz(path, tmp_path) for when, path in (("before", pair.before), ("after", pair.after))}
+    with FileServer(tmp_path) as server:
+        layers = {when: QgsRasterLayer(f"type=xyz&url={server.url}/{folder.name}/%7Bz%7D/%7Bx%7D/%7By%7D.png"
+                                       f"&zmax=16&zmin=16", f"{when} basemap", "wms")
+                  for when, folder in folders.items()}
+        for layer in layers.values():
+            assert layer.isValid()
+            QgsProject.instance().addMapLayer(layer)
+        log = Log()
+        model = processing.run("dualstream:trainchange", {
+            **TRAIN, "EPOCHS": 1, "TILES_PER_EPOCH": 8, "INPUT": layers["before"].id(),
+            "AFTER": layers["after"].id(), "LABELS": pair.change_polygons, "EXTENT": extent, "PIXEL_SIZE": 2.0,
+            "OUTPUT": str(tmp_path / "web.dsmodel")}, feedback=log)["OUTPUT"]
+        for when in ("before", "after"):
+            assert log.line(f"The XYZ layer '{when} basemap' is read over the extent at 2 m per pixel")
+        detected = processing.run("dualstream:detectchange", {
+            "INPUT": layers["before"].id(), "AFTER": layers["after"].id(), "MODEL": model, "EXTENT": extent,
+            "OUTPUT": str(tmp_path / "web_change.tif")}, feedback=(log := Log()))
+        assert server.requests > 0
+    for when in ("before", "after"):  # the model's training pixel size, over the extent given
+        assert log.line(f"The XYZ layer '{when} basemap' is read over the extent at 2 m per pixel")
+    with rasterio.open(detected["OUTPUT"]) as out:
+        assert out.crs.to_epsg() == 3857
+        assert out.read(1, masked=True).count() > 0.8 * out.width * out.height  # the tiles of both were read
