@@ -235,6 +235,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
                    **read_settings(self, parameters, context, "segment", skip=POLYGONS.NAMES),
                    **POLYGONS.read(self, parameters, context),
                    "bands": band_choice(self, parameters, self.BANDS, context)}
+        segment.pop("pixel_size", None)  # spent on the web layers' windows (_images), which have pixels of their own
         return bulk, segment
 
     def _images(self, parameters: dict[str, Any], context: QgsProcessingContext,

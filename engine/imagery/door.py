@@ -55,6 +55,11 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
             view = model_view(members[0].data) if members else view
             opened.window = _window(request, view, folder or opened.files.path("web"), callback)
             opened.path = opened.source = opened.window.path
+        elif request.pixel_size and not any(is_web_description(source) for source in aux):
+            message = (f"{mention(request.size_key)} ({request.pixel_size:g} m) is the pixel size web layers are read "
+                       f"at; '{opened.source}' has pixels of its own and is read at them.")
+            warnings.append(message)
+            callback.warning(message)
         if any(is_web_description(source) for source in aux):
             opened.aux = web_windows(aux, request.extent, request.extent_crs, request.pixel_size,
                                      folder or opened.files.path("aux"), callback,

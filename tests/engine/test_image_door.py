@@ -91,3 +91,21 @@ def test_a_web_description_is_windowed_at_the_models_pixel_size_or_the_one_asked
         finally:
             opened.close()
         assert not opened.files.folder  # closed: the window's temporary files are gone
+
+
+def test_a_pixel_size_given_for_a_file_is_said_to_be_unused(scene):
+    """``label --pixel-size`` with a file was accepted and used by nothing, without a word: the door says so."""
+    from engine.callbacks import Callback
+
+    class Warned(Callback):
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def warning(self, message: str) -> None:
+            self.lines.append(message)
+
+    warned = Warned()
+    opened = open_image(ImageRequest(str(scene["tif"]), pixel_size=2.0, size_key="label.pixel_size"), warned)
+    opened.close()
+    assert opened.path == str(scene["tif"])
+    assert len(warned.lines) == 1 and "(2 m) is the pixel size web layers are read at" in warned.lines[0]
