@@ -7,6 +7,8 @@
   Segment (a model output: a trained model must not vanish with QGIS's temporary folder).
 - ``ready_segment.model3``: Get a ready model -> Segment with DualStream: a model of the catalogue, named by the
   model's input, fetched (or found in the models folder) and wired as the Model of Segment.
+- ``train_detect_change.model3``: Train change detection -> Detect change: a change model trained on one pair of
+  dates and its change labels, then the change of a second pair found with it (change raster and change table).
 
 The models are built through PyQGIS's model API, so they say what QGIS itself would save from the Modeler.
 """
@@ -158,6 +160,48 @@ def ready_segment():
     return model
 
 
+def train_detect_change():
+    from qgis.core import (
+        QgsProcessing,
+        QgsProcessingModelAlgorithm,
+        QgsProcessingParameterMapLayer,
+        QgsProcessingParameterNumber,
+        QgsProcessingParameterRasterLayer,
+    )
+    from qgis.core import (
+        QgsProcessingModelChildParameterSource as Source,
+    )
+
+    model = QgsProcessingModelAlgorithm("Train change detection, then detect change", "DualStream")
+    model.setHelpContent({"ALG_DESC": "Trains a change model on two dates of one place and the labels of what "
+                                      "changed between them, then finds the change between two dates of another "
+                                      "place with the model just trained: its change raster and change table."})
+    _input(model, QgsProcessingParameterRasterLayer("before", "Training pair: first date"), 0)
+    _input(model, QgsProcessingParameterRasterLayer("after", "Training pair: later date"), 200)
+    _input(model, QgsProcessingParameterMapLayer("labels", "Change labels (raster or polygons)",
+                                                 types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]),
+           400)
+    _input(model, QgsProcessingParameterRasterLayer("new_before", "New pair: first date"), 600)
+    _input(model, QgsProcessingParameterRasterLayer("new_after", "New pair: later date"), 800)
+    _input(model, QgsProcessingParameterNumber("minutes", "Training time (minutes)",
+                                               QgsProcessingParameterNumber.Double, 5.0, minValue=0.01), 1000)
+    train = _child(model, "dualstream:trainchange", "train", "Train change detection", 200)
+    train.addParameterSources("INPUT", [Source.fromModelParameter("before")])
+    train.addParameterSources("AFTER", [Source.fromModelParameter("after")])
+    train.addParameterSources("LABELS", [Source.fromModelParameter("labels")])
+    train.addParameterSources("TIME_BUDGET", [Source.fromModelParameter("minutes")])
+    _output(train, "OUTPUT", "bundle", "Change model")
+    model.addChildAlgorithm(train)
+    detect = _child(model, "dualstream:detectchange", "detect", "Detect change", 600)
+    detect.addParameterSources("INPUT", [Source.fromModelParameter("new_before")])
+    detect.addParameterSources("AFTER", [Source.fromModelParameter("new_after")])
+    detect.addParameterSources("MODEL", [Source.fromChildOutput("train", "OUTPUT")])
+    _output(detect, "OUTPUT", "change", "Change raster")
+    _output(detect, "OUTPUT_TABLE", "table", "Change table")
+    model.addChildAlgorithm(detect)
+    return model
+
+
 def main() -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from qgis.core import QgsApplication
@@ -166,7 +210,7 @@ def main() -> int:
     app.initQgis()
     FOLDER.mkdir(parents=True, exist_ok=True)
     for name, build in (("segment_evaluate", segment_evaluate), ("train_segment", train_segment),
-                        ("ready_segment", ready_segment)):
+                        ("ready_segment", ready_segment), ("train_detect_change", train_detect_change)):
         model = build()
         model.setName(model.name())
         path = FOLDER / f"{name}.model3"

@@ -77,7 +77,10 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             "or <i>this mapping</i> (the pairs in <b>Label mapping</b>, e.g. 90=1).</p>"
             "<p><b>Outputs</b>: a <b>JSON</b> file with per-class IoU, F1, precision and recall, mean IoU, pixel "
             "accuracy and the confusion matrix (a CSV with the same name is written beside it), an <b>HTML</b> "
-            "summary for the Results viewer, and a <b>table</b> with one row per class.</p>"
+            "summary for the Results viewer, and a <b>table</b> with one row per class. A <b>change raster</b> "
+            "(Detect change, Compare classifications: class 0 is <i>no change</i>) is also scored on change itself "
+            "against a change label: change precision, recall, F1 and IoU, any kind of change found against any "
+            "change labelled.</p>"
             "<p><b>Typical workflow</b>: segment a scene you hold labels for (not used in training), evaluate it, "
             "compare models or TTA settings by their mean IoU.</p>"
         ) + parameters_help(self)
@@ -109,6 +112,9 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("MIOU", self.tr("Mean IoU")))
         self.addOutput(QgsProcessingOutputNumber("PIXEL_ACCURACY", self.tr("Pixel accuracy")))
         self.addOutput(QgsProcessingOutputNumber("FOREGROUND_IOU", self.tr("Foreground IoU (binary)")))
+        for key in CHANGE_SCORES:  # a change raster's (class 0 "no change"): change found against change labelled
+            self.addOutput(QgsProcessingOutputNumber(f"CHANGE_{key.upper()}", self.tr(f"Change {key} (a change "
+                                                                                      f"raster's)")))
 
     def processAlgorithm(  # noqa: N802 - QGIS API
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
@@ -139,11 +145,16 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             feedback.pushInfo(f"class {row['class_id']} ({row['class_name']}): "
                               + ", ".join(f"{k}={_fmt(row[k])}" for k in per_class))
         feedback.pushInfo(f"mean IoU {_fmt(metrics.get('miou'))}, pixel accuracy {_fmt(metrics.get('pixel_accuracy'))}")
+        change = metrics.get("change") or {}
+        if change:
+            feedback.pushInfo("Change (any change found against any change labelled): "
+                              + ", ".join(f"{key} {_fmt(change.get(key))}" for key in CHANGE_SCORES))
         results: dict[str, Any] = {
             self.OUTPUT: output,
             "MIOU": _rounded(metrics.get("miou")),
             "PIXEL_ACCURACY": _rounded(metrics.get("pixel_accuracy")),
             "FOREGROUND_IOU": _rounded(metrics.get("foreground_iou")),
+            **{f"CHANGE_{key.upper()}": _rounded(change.get(key)) for key in CHANGE_SCORES},
         }
         if html_path:
             results[self.OUTPUT_HTML] = html_path
@@ -200,6 +211,10 @@ class EvaluateAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
             feedback.pushWarning(f"Label mapping '{text}' is not used: Label values is 'the model's training "
                                  "values'; choose 'this mapping' to score with it.")
         return None
+
+
+#: The change scores the engine gives a change raster (``metrics["change"]``), in the order the log says them.
+CHANGE_SCORES = ("precision", "recall", "f1", "iou")
 
 
 def table_fields() -> QgsFields:

@@ -292,3 +292,19 @@ def test_both_dates_as_web_layers_train_and_detect_over_the_extent(plugin, pairs
     with rasterio.open(detected["OUTPUT"]) as out:
         assert out.crs.to_epsg() == 3857
         assert out.read(1, masked=True).count() > 0.8 * out.width * out.height  # the tiles of both were read
+
+
+# ------------------------------------------------------------------------------------------------ evaluate
+def test_evaluate_scores_a_change_raster_on_change(plugin, pairs, tmp_path):
+    """A comparison's change raster of transitions against the change mask: every changed pixel is a change
+    either way, so the change F1 is 1 where the per-class figures cannot say it."""
+    import processing
+
+    pair = pairs["p1"]
+    change = processing.run("dualstream:comparechange", {"INPUT": pair.before_classes, "AFTER": pair.after_classes,
+                                                         "OUTPUT": str(tmp_path / "p1_change.tif")})["OUTPUT"]
+    log = Log()
+    results = processing.run("dualstream:evaluate", {"INPUT": change, "LABELS": pair.change, "LABEL_VALUES": 1,
+                                                     "OUTPUT": str(tmp_path / "scores.json")}, feedback=log)
+    assert (results["CHANGE_F1"], results["CHANGE_IOU"], results["CHANGE_RECALL"]) == (1.0, 1.0, 1.0)
+    assert log.line("Change (any change found against any change labelled): precision 1.0000, recall 1.0000")
