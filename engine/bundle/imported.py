@@ -267,13 +267,14 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return shifted
 
 
-def graph_probabilities(session: Any, model: Any, tiles: np.ndarray, source: str, check: bool = False
-                        ) -> np.ndarray:
+def graph_probabilities(session: Any, model: Any, tiles: np.ndarray, source: str, check: bool = False,
+                        threshold: float | None = None) -> np.ndarray:
     """Probabilities (B, K, T, T) an imported graph gives normalised (B, C, T, T) ``tiles`` (B: its fixed batch,
     when it has one): fed in its layout, its output checked to be K channels at the tile's size (BundleError
     naming ``source`` otherwise), logits turned into probabilities. A pixel where any score is NaN or infinite
     is NaN in every channel (nodata in every output). ``check``: refuse an output declared probabilities that is
-    none (:func:`check_probabilities`; the first batches are checked). ``model``: its ImportedConfig."""
+    none (:func:`check_probabilities`; the first batches are checked). ``model``: its ImportedConfig;
+    ``threshold``: the run's, over its maker's, for an output read as scores."""
     feed = tiles.transpose(0, 2, 3, 1) if model.layout == "NHWC" else tiles
     try:
         out = session.run([model.output_name], {model.input_name: np.ascontiguousarray(feed, np.float32)})[0]
@@ -299,7 +300,7 @@ def graph_probabilities(session: Any, model: Any, tiles: np.ndarray, source: str
         with np.errstate(over="ignore", invalid="ignore"):
             out = 1.0 / (1.0 + np.exp(-out)) if model.num_classes == 1 else _softmax(out.copy())
     elif model.output == "scores" and model.num_classes > 1:
-        out = deepness_reading(out, float(model.threshold))
+        out = deepness_reading(out, float(model.threshold if threshold is None else threshold))
     if not finite.all():
         out = np.where(finite, out, np.float32(np.nan))
     return out

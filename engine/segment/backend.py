@@ -110,7 +110,8 @@ def _onnx_predictor(members: Sequence[Member], cfg: Any, device: str, tile: int 
 
     # onnxruntime's threads sleep between operators (as the engine opens it): every core of the process
     threads = model_threads(spinning=False) if not str(device).startswith("cuda") else None
-    predictor = OnnxPredictor.from_files(members, cfg.tta, device, threads=threads, tile=tile, callback=callback)
+    predictor = OnnxPredictor.from_files(members, cfg.tta, device, threads=threads, tile=tile, callback=callback,
+                                         threshold=getattr(cfg, "threshold", None))
     callback.info(f"Backend: onnxruntime on {predictor.device}{f' with {threads} thread(s)' if threads else ''} "
                   f"({why}).")
     return predictor

@@ -71,6 +71,7 @@ class ImportedMember:
     stats_key: str
     source: str
     callback: Callback | None = None
+    threshold: float | None = None  # the run's (scores read as Deepness reads them); None: its maker's
     checked: int = 0  # batches whose output was checked to be probabilities
     one_by_one: bool = False  # the graph failed on a batch of several tiles and ran on one: one at a time since
     takes_aux: ClassVar[bool] = False
@@ -85,7 +86,8 @@ class ImportedMember:
 
         def run(batch: int | None) -> np.ndarray:
             return in_batches(lambda chunk: graph_probabilities(self.session, self.model, chunk["vision"],
-                                                                self.source, check), {"vision": vision}, batch)
+                                                                self.source, check, self.threshold),
+                              {"vision": vision}, batch)
 
         if self.model.batch or self.one_by_one or vision.shape[0] < 2:
             return run(self.model.batch or (1 if self.one_by_one else None))
@@ -190,10 +192,12 @@ class OnnxPredictor:
 
     @classmethod
     def from_files(cls, members: Sequence[Member], tta: str, device: str, threads: int | None = None,
-                   tile: int | None = None, callback: Callback | None = None) -> OnnxPredictor:
+                   tile: int | None = None, callback: Callback | None = None,
+                   threshold: float | None = None) -> OnnxPredictor:
         """Open every member on ``device`` ("auto" = cpu, or cuda when onnxruntime has it): an exported .onnx
         file and a model made elsewhere as they are, a bundle through its cached export (made now for ``tile``
-        when given, else when the first tile comes). ``threads``: intra-op threads (None: onnxruntime's default)."""
+        when given, else when the first tile comes). ``threads``: intra-op threads (None: onnxruntime's default);
+        ``threshold``: the run's, for a model made elsewhere whose output is read as scores."""
         if device == "auto":
             device = "cuda" if onnx_cuda() else "cpu"
         callback = callback or Callback()
@@ -202,7 +206,8 @@ class OnnxPredictor:
             if is_imported(m.metadata):  # a model made elsewhere: its graph as it came
                 graph = m.path if is_onnx_path(m.path) else imported_graph(m.path, m.metadata)
                 runner = session(graph, device, threads=threads, name=m.path)
-                loaded.append(ImportedMember(runner, m.weight, m.metadata.model, m.stats_key, m.path, callback))
+                loaded.append(ImportedMember(runner, m.weight, m.metadata.model, m.stats_key, m.path, callback,
+                                             threshold))
                 continue
             if is_onnx_path(m.path):
                 loaded.append(OnnxMember(session(m.path, device, threads=threads), m.weight,

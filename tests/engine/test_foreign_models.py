@@ -66,7 +66,7 @@ def test_a_graph_that_fails_on_one_tile_too_is_a_clear_error(scene, linear, tmp_
     assert not (tmp_path / "c.tif").exists()
 
 
-def deepness_classes(raw: np.ndarray, weights: np.ndarray, bias: np.ndarray, head: str
+def deepness_classes(raw: np.ndarray, weights: np.ndarray, bias: np.ndarray, head: str, threshold: float = 0.5
                      ) -> tuple[np.ndarray, np.ndarray]:
     """The classes Deepness gives a graph without metadata: scores of the raw values / 255, those below 0.5
     dropped, the highest left, class 0 where none is; and where a score lies within float32's reach of 0.5."""
@@ -76,7 +76,8 @@ def deepness_classes(raw: np.ndarray, weights: np.ndarray, bias: np.ndarray, hea
         scores /= scores.sum(axis=0)
     else:
         scores = 1 / (1 + np.exp(-scores))
-    return np.where(scores >= 0.5, scores, 0).argmax(axis=0).astype(np.uint8), (abs(scores - 0.5) < 1e-5).any(0)
+    kept = np.where(scores >= threshold, scores, 0)
+    return kept.argmax(axis=0).astype(np.uint8), (abs(scores - threshold) < 1e-5).any(0)
 
 
 @pytest.mark.parametrize("head", ["softmax", "sigmoid"])  # sigmoid: independent scores per class
@@ -108,6 +109,18 @@ def test_a_graph_without_metadata_runs_as_deepness_runs_it(head, scene, tmp_path
     assert main(["segment", "--model", str(bundle), "--image", str(image), "--out", str(tmp_path / "b.tif")]) == 0
     assert "import its graph again with its description" in capsys.readouterr().err
     assert np.array_equal(read(tmp_path / "b.tif")[~edge], expected[~edge])
+
+
+def test_the_runs_threshold_is_the_score_a_class_must_reach(scene, tmp_path):
+    image, raw = scene
+    weights = np.array([[4.0, -2.0, -1.5], [-1.8, 4.2, -2.0], [-2.1, -1.7, 3.9]])
+    bias = np.array([-0.5, -0.4, -0.6])
+    model = linear_model(tmp_path / "bare.onnx", weights, bias, head="sigmoid", tile=32)
+    out = tmp_path / "classes.tif"
+    assert main(["segment", "--model", str(model), "--image", str(image), "--out", str(out), "--threshold", "0.8"]) == 0
+    expected, edge = deepness_classes(raw, weights, bias, "sigmoid", 0.8)
+    assert not np.array_equal(expected, deepness_classes(raw, weights, bias, "sigmoid")[0])  # 0.8 matters here
+    assert np.array_equal(read(out)[~edge], expected[~edge])
 
 
 def test_a_description_beside_the_graph_still_wins(scene, tmp_path, capsys):
