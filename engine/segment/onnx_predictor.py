@@ -99,11 +99,13 @@ class ImportedMember:
             except GraphRunError:
                 raise failed from None  # not the batch: the first failure says what the graph wanted
             self.one_by_one = True
+            traced = "shape" in failed.detail.lower()  # a Reshape or an op of fixed shape: an export traced at 1
+            why = ("its graph fixes a batch of 1 inside (an export traced with one tile)" if traced else
+                   "onnxruntime's words say why it fails on several")
             (self.callback or Callback()).warning(
                 f"The model '{self.source}' declares any batch size but failed on a batch of {vision.shape[0]} tiles "
-                f"({failed.detail}) and runs on one: "
-                f"its graph fixes a batch of 1 inside (an export traced with one tile). It is run one tile at a "
-                f"time, which is slower; export it again with a dynamic batch to run it in batches.")
+                f"({failed.detail}) and runs on one: {why}. It is run one tile at a time, which is slower"
+                + ("; export it again with a dynamic batch to run it in batches." if traced else "."))
             return out
 
 
