@@ -50,6 +50,11 @@ NOT_OUTPUTS = {
     # accept appends to the user's label layer and labelled area by design (they exist and are meant to grow);
     # that they are none of its inputs is accept's own check (tests/engine/test_proposals.py)
     ("accept", "--labels"), ("accept", "--labelled-area"),
+    # change detection: the later dates, the class rasters compared, the model that segments both dates
+    ("train", "--after"), ("train", "--val-after"), ("segment", "--after"), ("segment", "--after-pattern"),
+    ("compare", "--image"), ("compare", "--after"), ("compare", "--before-classes"), ("compare", "--after-classes"),
+    ("compare", "--model"), ("compare", "--device"),
+    ("suggest", "--extent-crs"),
 }
 
 # (command, flag) -> the input the flag is pointed at (a key of the ``inputs`` fixture)
@@ -70,6 +75,10 @@ OUTPUT_FLAGS = {
     ("suggest", "--out"): "area",
     ("label", "--out"): "image",
     ("propose", "--out"): "area",
+    ("segment", "--change-table"): "aux",
+    ("compare", "--out"): "image",
+    ("compare", "--change-table"): "aux",
+    ("compare", "--polygons"): "bundle",
 }
 
 
@@ -139,6 +148,9 @@ def argv_of(command: str, flag: str, inputs: dict[str, Path], out: Path) -> list
     if command == "propose":
         return ["propose", "--windows", i["area"], "--model", i["bundle"], "--sam", "sam2.1-tiny", "--quiet",
                 "--out", str(out / "proposals.gpkg")]
+    if command == "compare":
+        return ["compare", "--model", i["bundle"], "--image", i["image"], "--after", i["aux"], "--quiet", "--out",
+                str(out / "change.tif")]
     raise AssertionError(f"no command line for {command}")
 
 
