@@ -138,13 +138,13 @@ class CompareChangeAlgorithm(ChangeGroup, ModelChecksMixin, EnumNamesMixin, Dual
     def _load(self, context: QgsProcessingContext, result: Any, stem: str) -> RunLayers:
         """The change raster in its palette (no change transparent) on top, the polygons of change under it."""
         run = RunLayers()
-        colors = getattr(result, "change_colors", None)
+        colors = result.change_colors
         if context.willLoadLayerOnCompletion(result.output):
             name = output_layer_name(result.output, f"{stem} change")
             context.layerToLoadOnCompletionDetails(result.output).setPostProcessor(class_raster_post_processor(
-                result.change_names, colors or [], result.qml, layer_name=name, run=run, rank=0))
+                result.change_names, colors, result.qml, layer_name=name, run=run, rank=0))
         if result.polygons:
-            style = style_polygons(result.polygons, result.change_names, colors) if colors else None
+            style = style_polygons(result.polygons, result.change_names, colors)  # kept in the GeoPackage
             if context.willLoadLayerOnCompletion(result.polygons):
                 name = output_layer_name(result.polygons, f"{stem} change polygons")
                 source = by_layer_name(context, result.polygons)

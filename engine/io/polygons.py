@@ -58,12 +58,13 @@ def field_names(metric: bool) -> tuple[str, str]:
     return ("area_m2", "perimeter_m") if metric else ("area_map_units", "perimeter_map_units")
 
 
-def fields(metric: bool) -> list[tuple[str, str]]:
-    """(name, OGR type name) of the layer's fields, in order."""
+def fields(metric: bool, class_fields: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(name, OGR type name) of the layer's fields, in order (``class_fields``: text fields of each class, after its
+    name: a change raster's ``from_class`` and ``to_class``)."""
     area, perimeter = field_names(metric)
-    return [("class_id", "OFTInteger"), ("class_name", "OFTString"), ("treatment", "OFTString"), (area, "OFTReal"),
-            (perimeter, "OFTReal"), ("conf_mean", "OFTReal"), ("conf_min", "OFTReal"), ("model", "OFTString"),
-            ("model_sha256", "OFTString"), ("scene", "OFTString")]
+    return [("class_id", "OFTInteger"), ("class_name", "OFTString"), *((name, "OFTString") for name in class_fields),
+            ("treatment", "OFTString"), (area, "OFTReal"), (perimeter, "OFTReal"), ("conf_mean", "OFTReal"),
+            ("conf_min", "OFTReal"), ("model", "OFTString"), ("model_sha256", "OFTString"), ("scene", "OFTString")]
 
 
 def polygonize(raster: str | os.PathLike, destination: str | os.PathLike, class_names: Sequence[str],
@@ -305,13 +306,14 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
                    scratch: str | os.PathLike, layer_name: str = "polygons", classes: Sequence[int] | None = None,
                    rules: Mapping[int, ClassRule] | None = None, simplify: float = 0.0,
                    confidence: str | os.PathLike | None = None, tags: FeatureTags = FeatureTags(),
-                   callback: Callback | None = None) -> int:
+                   class_fields: Mapping[str, Sequence[str]] | None = None, callback: Callback | None = None) -> int:
     """Write the polygons of ``raster`` (band 1, its valid pixels, 4-connected) to a new GeoPackage at ``path``
     (no temp/rename; ``scratch``: where the traced outlines wait, removed by the caller); returns the count.
 
     ``classes``: the classes to write (default all); ``rules``: per class (default ``as_is``, no minimum);
     ``simplify``: a Douglas-Peucker tolerance (map units) for ``as_is`` classes; ``confidence``: a raster on the
-    same grid whose pixels give ``conf_mean`` and ``conf_min`` (empty without it)."""
+    same grid whose pixels give ``conf_mean`` and ``conf_min`` (empty without it); ``class_fields``: text fields
+    and each class's value of them (a change raster's transitions: ``from_class``, ``to_class``)."""
     gdal, ogr, osr = require("osgeo.gdal"), require("osgeo.ogr"), require("osgeo.osr")
     callback = callback or Callback()
     wanted = None if classes is None else {int(c) for c in classes}
@@ -356,7 +358,8 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
                 out = new_geopackage(path, "polygons")
                 layer = definition = new = reader = source = None
                 try:
-                    layer = create_layer(out, layer_name, grid.srs, fields(grid.metres is not None))
+                    class_fields = dict(class_fields or {})
+                    layer = create_layer(out, layer_name, grid.srs, fields(grid.metres is not None, list(class_fields)))
                     definition = layer.GetLayerDefn()
                     area_field, perimeter_field = field_names(grid.metres is not None)
                     source = ogr.Open(str(scratch))
@@ -387,6 +390,9 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
                         name = str(class_names[class_id]) if 0 <= class_id < len(class_names) else f"class {class_id}"
                         _attributes(new, class_id, name, rule, geometry, grid, (area_field, perimeter_field),
                                     (mean, low), tags)
+                        for field, values in class_fields.items():
+                            if 0 <= class_id < len(values):
+                                new.SetField(field, str(values[class_id]))
                         new.SetGeometry(geometry)
                         layer.CreateFeature(new)
                         written += 1

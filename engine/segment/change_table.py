@@ -9,6 +9,7 @@ CRS), read in row blocks; as CSV, and as rows for a summary.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from ..io.tables import csv_text
 
 ARROW = " → "  # between a transition's classes in its name
 ARROWS = ("→", "->")
+NO_CHANGE = "no change"  # class 0 of a change raster
 BLOCK_ROWS = 1024
 HEADER = ("class", "name", "from", "to", "pixels", "hectares")
 
@@ -57,6 +59,15 @@ def transition_of(name: str) -> tuple[str, str]:
             before, _, after = name.partition(arrow)
             return before.strip(), after.strip()
     return "", ""
+
+
+def transition_fields(class_names: Sequence[str]) -> dict[str, list[str]] | None:
+    """The polygons' ``from_class`` and ``to_class`` of each class of a change raster (class 0 "no change"; a change
+    mask's "change" has them empty); None for a raster of other classes."""
+    if not class_names or str(class_names[0]).strip().lower() != NO_CHANGE:
+        return None
+    pairs = [transition_of(str(name)) for name in class_names]
+    return {"from_class": [before for before, _ in pairs], "to_class": [after for _, after in pairs]}
 
 
 def hectares_per_pixel(dataset: Any) -> float | None:

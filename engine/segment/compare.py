@@ -31,9 +31,8 @@ from ..io.prediction_tags import prediction_tags, read_prediction_tags
 from ..io.safety import RASTER_GIVE, Files, check_outputs, raster_sidecars
 from ..io.styles import qml_path_for, qml_text
 from ..io.writers import GeoTiffStreamWriter, class_raster_type
-from .change_table import ChangeRow, change_rows, hectares_per_pixel, transition_name, write_change_table
+from .change_table import NO_CHANGE, ChangeRow, change_rows, hectares_per_pixel, transition_name, write_change_table
 
-NO_CHANGE = "no change"
 # distinct colours for the kinds of change (ColorBrewer's Paired and Set1, strong ones first)
 CHANGE_COLORS = ("#e31a1c", "#1f78b4", "#33a02c", "#ff7f00", "#6a3d9a", "#b15928", "#fb9a99", "#a6cee3",
                  "#b2df8a", "#fdbf6f", "#cab2d6", "#ffff99", "#e41a1c", "#377eb8", "#4daf4a", "#984ea3")
@@ -74,6 +73,7 @@ class CompareResult:
     rows: list[ChangeRow]
     class_names: list[str]  # the dates' classes
     change_names: list[str]  # the change raster's
+    change_colors: list[str] = field(default_factory=list)  # and their colours (no change first: drawn transparent)
     change_table: str | None = None
     polygons: str | None = None
     segmentations: list[str] = field(default_factory=list)  # the dates' class rasters (kept when given)
@@ -216,8 +216,8 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
         callback.warning(f"The dates '{shown[0]}' and '{shown[1]}' share no pixel with data: the change raster is all "
                          f"nodata.")
     callback.info(f"Compared {pixels:,} pixels: {changed:,} changed ({100 * changed / max(pixels, 1):.1f} %).")
-    return CompareResult(str(output), str(qml), rows, list(classes), transitions.names, pixels=pixels,
-                         changed_pixels=changed)
+    return CompareResult(str(output), str(qml), rows, list(classes), transitions.names, list(transitions.colors),
+                         pixels=pixels, changed_pixels=changed)
 
 
 def _numbered(*rasters: str) -> list[str]:

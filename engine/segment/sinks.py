@@ -46,6 +46,7 @@ from ..io.writers import (
     remove_quietly,
 )
 from ..runtime.transfer import Ready
+from .change_table import transition_fields
 from .plan import SegmentPlan
 from .scene_outputs import SceneOutputs
 from .uniform import judge_uniform
@@ -330,7 +331,8 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
             count = write_polygons(
                 writer.classes.tmp, polygons_tmp, plan.class_names, scratch=scratch, layer_name=polygons.stem,
                 classes=classes, rules=class_rules(cfg, plan.class_names, plan.members[0].data.polygon_treatment),
-                simplify=cfg.simplify_tolerance, confidence=confidence, tags=tags, callback=callback)
+                simplify=cfg.simplify_tolerance, confidence=confidence, tags=tags,
+                class_fields=transition_fields(plan.class_names), callback=callback)
         finally:
             remove_quietly(scratch)
             if writer.scoring is not None:

@@ -22,6 +22,7 @@ from ..io.polygons import FeatureTags, polygonize
 from ..io.prediction_tags import TAG_MODEL_SHA256, TAG_MODELS, read_prediction_tags
 from ..io.safety import RASTER_GIVE, Files, check_outputs, check_writable
 from ..runtime.environment import require
+from .change_table import transition_fields
 
 
 @dataclass
@@ -139,7 +140,8 @@ def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> 
                        scene=cfg.scene or Path(raster).stem)
     with output_locks({f"polygons ({mention('polygons.output')})": output}):
         count = polygonize(raster, output, names, classes=classes, rules=rules, simplify=cfg.simplify_tolerance,
-                           confidence=cfg.confidence, tags=tags, callback=callback)
+                           confidence=cfg.confidence, tags=tags, class_fields=transition_fields(names),
+                           callback=callback)
     callback.info(f"{count} polygon(s) written to '{output}'.")
     colors = read_prediction_tags(raster).get("class_colors") or []
     return PolygonsResult(output=output, polygons=count, class_names=names,

@@ -207,9 +207,9 @@ def test_the_comparison_of_two_class_rasters_finds_each_transition_and_its_hecta
     assert 'value="0" color="#000000" alpha="0" label="no change"' in qml and 'alpha="255" label="1 → 0"' in qml
     import sqlite3
 
-    with sqlite3.connect(polygons) as db:
-        classes = {row[0] for row in db.execute("SELECT class_name FROM change")}
-    assert classes == {"0 → 1", "1 → 0"}
+    with sqlite3.connect(polygons) as db:  # each polygon's transition, and its from and to classes as fields
+        classes = set(db.execute("SELECT class_name, from_class, to_class FROM change"))
+    assert classes == {("0 → 1", "0", "1"), ("1 → 0", "1", "0")}
     code, stdout, err = cli(capsys, "evaluate", "--pred", str(out), "--label", pair.change, "--out",
                             str(tmp_path / "scores.json"), "--quiet")
     assert code == 0 and "Change: precision 1.0000, recall 1.0000, f1 1.0000, iou 1.0000" in stdout
@@ -237,10 +237,15 @@ def test_the_comparison_segments_both_dates_with_a_model_of_one_date(trained, pa
 
 def test_a_change_model_writes_its_change_table(trained, pairs, tmp_path, capsys):
     pair = pairs["p2"]
-    out, table = tmp_path / "change.tif", tmp_path / "change.csv"
+    out, table, polygons = tmp_path / "change.tif", tmp_path / "change.csv", tmp_path / "change.gpkg"
     code, stdout, err = cli(capsys, "segment", "--model", trained, "--image", pair.before, "--after", pair.after,
-                            "--out", str(out), "--change-table", str(table), "--backend", "torch", "--quiet")
+                            "--out", str(out), "--change-table", str(table), "--polygons", str(polygons),
+                            "--backend", "torch", "--quiet")
     assert code == 0, err
+    import sqlite3
+
+    with sqlite3.connect(polygons) as db:  # a change mask's change: no way said, the fields empty
+        assert set(db.execute("SELECT class_name, from_class, to_class FROM change")) == {("change", "", "")}
     changed = int((rasterio.open(out).read(1) == 1).sum())
     assert table.read_text(encoding="utf-8").splitlines()[1] == f"1,change,,,{changed},{changed / 10_000:g}"
     assert f"Change: change {changed / 10_000:,.2f} ha ({changed:,} px)" in stdout

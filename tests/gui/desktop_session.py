@@ -272,7 +272,7 @@ def model_summary(bundle: str, layers: dict) -> dict:
     return record
 
 
-def run_batch(alg_id: str, rows: list[dict], outputs: list[str]) -> dict:
+def run_batch(alg_id: str, rows: list[dict], outputs: list[str], name: str = "batch_segment") -> dict:
     """The algorithm's batch dialog (Toolbox > Execute as Batch Process): ``rows`` typed into the table as
     values (layers as file paths, the model as its file), outputs as files, layers loaded on completion; run.
     Records what each row read back and the layers it added."""
@@ -295,13 +295,13 @@ def run_batch(alg_id: str, rows: list[dict], outputs: list[str]) -> dict:
     with_context = (context,) if "context" in inspect.signature(panel.parametersForRow).parameters else ()
     read_back = [{k: str(v) for k, v in panel.parametersForRow(i, *with_context)[0].items()}
                  for i in range(panel.batchRowCount())]
-    shot(dialog, "batch_segment_filled")
+    shot(dialog, f"{name}_filled")
     dialog.runAlgorithm()  # runs the rows one after another, as the Run button does
     for _ in range(600):  # QGIS 3.22 runs them before it returns, 3.40 in tasks: wait for the closing line
         if "Batch execution completed" in dialog_log(dialog):
             break
         wait(200)
-    shot(dialog, "batch_segment_done")
+    shot(dialog, f"{name}_done")
     log = dialog_log(dialog)
     dialog.close()
     return {"read_back": read_back, "log": log, "outputs": [Path(o).is_file() for o in outputs],
@@ -478,6 +478,12 @@ def main() -> None:
         [dict(CONFIG["segment"], INPUT=scene["image"], AUX=scene["aux"], MODEL=str(out / "model.dsmodel"))
          for scene in scenes],
         [str(out / f"batch_{index}_classes.tif") for index in range(len(scenes))])
+    save()
+    step("batch compare classifications")  # the change folder's batch: one pair of dates per row
+    REPORT["batch_compare"] = run_batch(
+        "dualstream:comparechange",
+        [{"INPUT": pair["before_classes"], "AFTER": pair["after_classes"]} for pair in CONFIG["pairs"]],
+        [str(out / f"pair{index + 1}_change.tif") for index in range(len(CONFIG["pairs"]))], name="batch_compare")
     save()
     bad_inputs(layers, out)
     REPORT["train_form"] = train_form(layers)

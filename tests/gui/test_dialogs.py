@@ -35,14 +35,16 @@ def _crash_summary(text: str) -> str:
 def session(tmp_path_factory, deploy_plugin, venv_site_packages):
     """Run the desktop session once; returns (report dict, QGIS's output text, session folder)."""
     from engine.data.synthetic import make_scene
+    from engine.data.synthetic_pairs import make_pair
 
     root = tmp_path_factory.mktemp("gui")
     data = make_scene(root / "data", "scene", size=(128, 128), seed=1, field_seed=1, label_from="both")
     data2 = make_scene(root / "data", "second", size=(96, 128), seed=2, field_seed=1, label_from="both")
+    pairs = [make_pair(root / "pairs", seed=index, size=64, name=f"pair{index}").__dict__ for index in (1, 2)]
     deploy_plugin(root, venv_site_packages)
     out = root / "session"
     done = run_session(HERE / "desktop_session.py", root, {"out": str(out), "data": data, "data2": data2,
-                                                           "train": TRAIN, "segment": SEGMENT},
+                                                           "train": TRAIN, "segment": SEGMENT, "pairs": pairs},
                        timeout=600, env={"OMP_NUM_THREADS": "1"})
     output = f"QGIS exit code {done.returncode}\n" + _crash_summary(done.stdout + done.stderr)
     return session_report(out, {"steps": []}), output, out
@@ -212,6 +214,20 @@ def test_segment_runs_from_the_batch_dialog(session):
     assert {row["renderer"] for row in batch["new_layers"]} == {"paletted"}
     assert "Batch execution completed" in batch["log"]
     assert "not correctly generated" not in batch["log"], batch["log"][-600:]  # the empty optional outputs
+
+
+def test_compare_classifications_runs_pairs_from_the_batch_dialog(session):
+    """The change folder in batch mode: one pair of dates per row (the later date a column of its own), both change
+    rasters written and loaded styled, named after their files."""
+    report, output, _ = session
+    batch = report.get("batch_compare")
+    assert batch, f"the batch step did not finish: {report['steps'][-3:]}\n{output}"
+    assert [Path(row["AFTER"]).name for row in batch["read_back"]] == ["pair1_after_classes.tif",
+                                                                       "pair2_after_classes.tif"]
+    assert batch["outputs"] == [True, True], batch["log"]
+    assert sorted(row["name"] for row in batch["new_layers"]) == ["pair1_change", "pair2_change"]
+    assert {row["renderer"] for row in batch["new_layers"]} == {"paletted"}
+    assert "not correctly generated" not in batch["log"], batch["log"][-600:]
 
 
 def test_train_form_shows_its_two_modes_and_requires_a_bundle_file(session):

@@ -146,7 +146,9 @@ def test_detect_change_over_held_out_pairs_as_a_batch(plugin, trained, pairs, tm
         assert [(r["name"], int(r["pixels"])) for r in rows] == [("change", changed)]
         assert float(rows[0]["hectares"]) == pytest.approx(changed * 1e-4, abs=1e-4)  # 1 m pixels
         polygons = QgsVectorLayer(results["OUTPUT_POLYGONS"], "polygons", "ogr")
-        assert polygons.featureCount() > 0 and {f["class_name"] for f in polygons.getFeatures()} == {"change"}
+        assert polygons.featureCount() > 0  # a change mask's change says no way: from and to empty
+        assert {(f["class_name"], f["from_class"], f["to_class"]) for f in polygons.getFeatures()} == {
+            ("change", "", "")}
 
 
 def test_detect_change_loads_the_change_raster_styled_and_the_table_as_a_table_layer(plugin, trained, pairs,
@@ -200,14 +202,14 @@ def test_no_output_may_name_either_date(plugin, trained, pairs, tmp_path):
 
 # ------------------------------------------------------------------------------------------------ compare
 def test_compare_class_rasters_gives_each_transition_its_hectares(plugin, pairs, tmp_path):
-    from qgis.core import QgsVectorLayer
+    from qgis.core import QgsCategorizedSymbolRenderer, QgsVectorLayer
 
     from engine.data.synthetic_pairs import BUILT, TORN_DOWN
 
     pair = pairs["p2"]
     results, by_name = run_loading("dualstream:comparechange", {
         "INPUT": pair.before_classes, "AFTER": pair.after_classes, "OUTPUT": tmp_path / "p2_change.tif",
-        "OUTPUT_POLYGONS": tmp_path / "p2_change.gpkg", "OUTPUT_TABLE": "TEMPORARY_OUTPUT"},
+        "OUTPUT_POLYGONS": tmp_path / "p2_polygons.gpkg", "OUTPUT_TABLE": "TEMPORARY_OUTPUT"},
         ("OUTPUT", "OUTPUT_POLYGONS", "OUTPUT_TABLE"))
     with rasterio.open(pair.transitions) as ds:
         truth = ds.read(1)
@@ -220,7 +222,12 @@ def test_compare_class_rasters_gives_each_transition_its_hectares(plugin, pairs,
     assert float(rows["1 → 0"]["hectares"]) == pytest.approx(counts["1 → 0"] * 1e-4, abs=1e-4)
     assert palette(by_name["p2_change"]) == {0: ("no change", 0), 1: ("0 → 1", 255), 2: ("1 → 0", 255)}
     polygons = QgsVectorLayer(results["OUTPUT_POLYGONS"], "polygons", "ogr")
-    assert {f["class_name"] for f in polygons.getFeatures()} == {"0 → 1", "1 → 0"}
+    assert {(f["class_name"], f["from_class"], f["to_class"]) for f in polygons.getFeatures()} == {
+        ("0 → 1", "0", "1"), ("1 → 0", "1", "0")}
+    loaded = by_name["p2_polygons"]
+    assert isinstance(loaded.renderer(), QgsCategorizedSymbolRenderer)  # outlined in the change raster's colours
+    assert [c.symbol().symbolLayer(0).strokeColor().name() for c in loaded.renderer().categories()][1:] == \
+        ["#e31a1c", "#1f78b4"]
 
 
 def test_compare_with_a_model_of_one_date_and_not_with_a_change_model(plugin, trained, pairs, tmp_path):
