@@ -97,6 +97,7 @@ STAGE_TEXT = {
     Stage.EVALUATE: "Comparing with the labels",
     Stage.DOWNLOAD: "Downloading the model",
     Stage.PROPOSE: "Proposing labels, window by window",
+    Stage.LABEL: "Labelling with Segment Anything",
 }
 
 
@@ -105,14 +106,25 @@ class Stages:
     """Share of the run's progress bar per engine stage: ``{stage: (start %, end %)}``.
 
     A stage not listed only changes the progress text. ``epochs`` (training): validation batches count as work
-    beside the training steps, so the bar reaches 100 % only after the last epoch's validation.
+    beside the training steps, so the bar reaches 100 % only after the last epoch's validation. ``interludes``: a
+    stage that comes in the middle of the others (Segment Anything's weights downloaded inside Propose or Label)
+    moves the bar through its share of what is left, instead of only changing the text.
     """
 
     windows: dict[str, tuple[float, float]] = field(default_factory=dict)
     epochs: int | None = None
+    #: stages that may come in the middle of another, each taking a share of the bar left when it starts (a model's
+    #: download on its first use); what is left after it goes to the stages of ``windows``, squeezed.
+    interludes: dict[str, float] = field(default_factory=dict)
 
+
+#: A model's download on its first use, inside a run: half of the bar left when it starts (a download of Segment
+#: Anything's weights takes minutes on a slow line; no front end knows beforehand whether one comes).
+DOWNLOAD_INTERLUDE = {Stage.DOWNLOAD: 0.5}
 
 #: Windows of the algorithms (their stages in the order the engine runs them).
+PROPOSE_STAGES = {Stage.PROPOSE: (0.0, 100.0)}
+LABEL_STAGES = {Stage.LABEL: (0.0, 100.0)}
 TRAIN_STAGES = {Stage.BAND_STATISTICS: (0.0, 5.0), Stage.TRAIN: (5.0, 99.0)}
 SEGMENT_STAGES = {Stage.SEGMENT: (0.0, 88.0), Stage.RESAMPLE: (88.0, 92.0), Stage.FINISH: (92.0, 100.0),
                   Stage.POLYGONIZE: (93.0, 99.0)}
@@ -128,6 +140,10 @@ class FeedbackCallback(Callback):
         self._text: str | None = None
         self._shown: set[str] = set()
         self._percent = 0.0
+        # interludes: (its stage, the bar where it starts, where it ends) while one runs; the stages of the windows
+        # map their own percentage `raw` onto the bar as bar_at + (raw - raw_at) * (100 - bar_at) / (100 - raw_at)
+        self._interlude: tuple[str, float, float] | None = None
+        self._raw, self._raw_at, self._bar_at = 0.0, 0.0, 0.0
         # training: steps of all epochs (from "train"), batches of one validation (from "validate")
         self._train_done = 0.0
         self._train_total = 0.0
@@ -143,14 +159,39 @@ class FeedbackCallback(Callback):
             self._training_progress(stage, float(done), float(total))
             return
         text = self._stage_text(stage)
+        if stage in self.stages.interludes:
+            self._interlude_progress(stage, text, fraction)
+            return
+        resumed = self._interlude is not None and stage in self.stages.windows
+        if resumed:  # the interlude is over: the rest of the bar goes to the stages of the windows
+            self._interlude = None
+            self._raw_at, self._bar_at = self._raw, self._percent
+            self._set_text(text)  # announced again: the text still said the interlude
         if text not in self._shown:  # each stage once: a stage resumed after another one is not announced again
             self._shown.add(text)
             self._set_text(text)
         if stage in self.stages.windows:
             start, end = self.stages.windows[stage]
-            self._advance(start + (end - start) * fraction)
+            self._advance_raw(start + (end - start) * fraction)
         elif not self.stages.windows:
             self._advance(100.0 * fraction)
+
+    def _interlude_progress(self, stage: str, text: str, fraction: float) -> None:
+        """An interlude's ``fraction`` (0-1) on its share of the bar, taken from what was left when it started."""
+        if self._interlude is None or self._interlude[0] != stage:
+            start = self._percent
+            self._interlude = (stage, start, start + self.stages.interludes[stage] * (100.0 - start))
+            self._set_text(text)
+        _stage, start, end = self._interlude
+        self._advance(start + (end - start) * fraction)
+
+    def _advance_raw(self, raw: float) -> None:
+        """The stages of the windows at ``raw`` percent of their own: on the bar, squeezed past the interludes."""
+        self._raw = max(self._raw, raw)
+        if self._raw_at >= 100.0:
+            self._advance(100.0)
+            return
+        self._advance(self._bar_at + (raw - self._raw_at) * (100.0 - self._bar_at) / (100.0 - self._raw_at))
 
     def _training_progress(self, stage: str, done: float, total: float) -> None:
         epochs = self.stages.epochs or 1

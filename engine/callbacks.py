@@ -34,6 +34,8 @@ class Stage:
     SCENES = "scenes"  # bulk: scenes concluded
     DOWNLOAD = "download"  # ready models: bytes of a model file downloaded
     PROPOSE = "propose"  # propose: windows done, a window's share moving on as its model run, embedding, prompts end
+    LABEL = "label"  # label: the window embedded (read, model loaded, embedded), then each prompt answered
+    EMBED = "embed"  # Segment Anything's steps to a window's embedding: read, model loaded, embedded (3 of 3)
 
 
 def time_left(seconds: float) -> str:
@@ -198,3 +200,27 @@ class RecordingCallback(Callback):
 
     def messages(self, kind: str) -> list[Any]:
         return [payload for k, payload in self.events if k == kind]
+
+
+class PartProgress(ForwardingCallback):
+    """``inner`` told one count (``stage``) of ``count`` parts while part ``index`` runs: the progress of an inner
+    stage named in ``shares`` (``{stage: (start, end)}``, fractions of the part) moves the part on, so a front end
+    shows one bar that moves through the inner work instead of a bar per inner stage, each restarting; a download
+    (``Stage.DOWNLOAD``, a model's weights fetched on first use) is passed on as it is, any other stage held back."""
+
+    def __init__(self, inner: Callback, stage: str, index: int, count: int,
+                 shares: dict[str, tuple[float, float]]):
+        super().__init__(inner)
+        self.stage, self.index, self.count, self.shares = stage, index, count, shares
+
+    def at(self, fraction: float) -> None:
+        """This part ``fraction`` (0-1) done."""
+        stage = self.stage  # the count the caller named
+        self.inner.progress(self.index + min(1.0, max(0.0, fraction)), self.count, stage)
+
+    def progress(self, done: float, total: float, stage: str = "") -> None:
+        if stage == Stage.DOWNLOAD:
+            self.inner.progress(done, total, stage)
+        elif stage in self.shares and total > 0:
+            start, end = self.shares[stage]
+            self.at(start + (end - start) * min(1.0, done / total))

@@ -18,7 +18,7 @@ from qgis.core import (
 
 from ..compat import SOURCE_POLYGON, SOURCE_VECTOR
 from ..engine_bridge import engine_api
-from ..feedback import Stages, run_engine
+from ..feedback import DOWNLOAD_INTERLUDE, LABEL_STAGES, Stages, run_engine
 from ..styling import layer_post_processor
 from .algorithm import DualStreamAlgorithm
 from .common import add_parameter, check_suffix, ensure_parent, extent_settings, parameters_help
@@ -93,9 +93,9 @@ class LabelSamAlgorithm(DualStreamAlgorithm):
         settings = read_settings(self, parameters, context, "label")
         cfg = run_engine(api.PromptedConfig, image=handed(image), extent=extent,
                          extent_crs=extent_crs, prompts=prompts, output=output, **settings)
-        stage = api.Stage.SEGMENT
+        # one bar through the embedding's steps and each prompt; a download of the weights moves it too
         result = run_engine(api.label_with_prompts, cfg,
-                            self.callback(feedback, Stages({api.Stage.DOWNLOAD: (0.0, 40.0), stage: (40.0, 100.0)})))
+                            self.callback(feedback, Stages(LABEL_STAGES, interludes=DOWNLOAD_INTERLUDE)))
         for number, answer in result.answers:
             feedback.pushInfo(f"Prompt {number}: score {answer.score:.3f}, {len(answer.polygons)} polygon(s), "
                               f"{answer.seconds:.2f} s")

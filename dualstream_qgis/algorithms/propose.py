@@ -17,7 +17,7 @@ from qgis.core import (
 
 from ..compat import FILE_BEHAVIOR_FILE, SOURCE_POLYGON, SOURCE_RASTER
 from ..engine_bridge import engine_api
-from ..feedback import Stages, render_message, run_engine
+from ..feedback import DOWNLOAD_INTERLUDE, PROPOSE_STAGES, Stages, render_message, run_engine
 from ..styling import layer_post_processor, outline_polygons
 from .algorithm import DualStreamAlgorithm
 from .common import LAYER_LIST_WRAPPER, add_parameter, check_suffix, ensure_parent, parameters_help
@@ -116,9 +116,10 @@ class ProposeAlgorithm(ModelChecksMixin, DualStreamAlgorithm):
         cfg = run_engine(api.ProposeConfig, windows=windows, models=models, aux=aux, output=output,
                          **READING.read(self, parameters, context),
                          **read_settings(self, parameters, context, "propose"))
-        # one bar of windows, each moving on as its model run, its embedding and each prompt end (a download of
-        # Segment Anything's weights changes the text only: it comes after the first window's model run)
-        result = run_engine(api.propose, cfg, self.callback(feedback, Stages({api.Stage.PROPOSE: (0.0, 100.0)})))
+        # one bar of windows, each moving on as its model run, its embedding and each prompt end; a download of
+        # Segment Anything's weights (after the first window's model run) moves it through its own share
+        result = run_engine(api.propose, cfg,
+                            self.callback(feedback, Stages(PROPOSE_STAGES, interludes=DOWNLOAD_INTERLUDE)))
         for note in result.notes:
             feedback.pushWarning(render_message(note))
         for rank, blobs, count in result.windows:

@@ -4,6 +4,10 @@ Points are clicks (a field ``label`` of 0 marks a point that is not the object; 
 ``prompt`` form one prompt, else each point is one), polygons and lines give their bounding box as a box prompt;
 features in any CRS are brought to the image's. Every answer's polygons are written with the class value, the
 class name, the model's score and the prompt's number, to a temporary file renamed when complete.
+
+Progress is one count (``Stage.LABEL``) that moves through the whole run: the window read, the model loaded and
+the picture embedded (its first share, :data:`EMBED_SHARE`), then each prompt answered. Before, the only progress
+came from the prompts, so a front end's bar sat at its start through the embedding, the slow part on a CPU.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..callbacks import Callback, Stage
+from ..callbacks import Callback, PartProgress, Stage
 from ..config.prompted import PromptedConfig
 from ..data.vector_layer import VectorLayer
 from ..errors import DataError, mention
@@ -50,6 +54,10 @@ class LabelResult:
 
 
 #: the words a text ``label`` field may hold for a point on the object (1) or not on it (0)
+#: The share of a label run's progress taken by the steps to the embedding (read, model loaded, embedded): the
+#: slow part on a CPU; the prompts take the rest, one step each.
+EMBED_SHARE = 0.6
+
 LABEL_WORDS = {"1": 1, "true": 1, "yes": 1, "y": 1, "object": 1, "0": 0, "false": 0, "no": 0, "n": 0,
                "background": 0}
 
@@ -121,26 +129,31 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
     check_outputs(inputs, {f"polygons ({mention('label.output')})": Files([cfg.output], "gpkg")})
     check_writable(cfg.output, f"polygons ({mention('label.output')})")
     prompts = read_prompts(cfg.prompts) if cfg.prompts else []
+    # one count (Stage.LABEL): the steps to the embedding its first share, each prompt (or the text) the rest
+    callback.progress(0, 1, Stage.LABEL)
+    steps = PartProgress(callback, Stage.LABEL, 0, 1, {Stage.EMBED: (0.0, EMBED_SHARE)})
     session = open_session(cfg.image, cfg.extent, cfg.model, extent_crs=cfg.extent_crs or "", bands=cfg.bands,
-                           device=cfg.device, callback=callback, pixel_size=cfg.pixel_size)
+                           device=cfg.device, callback=steps, pixel_size=cfg.pixel_size)
     for line in session.said:
         callback.info(line)
     name = cfg.class_name or cfg.text.strip() or "object"
     treatment = "" if cfg.treatment == "auto" else cfg.treatment
     answers: list[tuple[int, PromptAnswer]] = []
+    asked = len(prompts) + bool(cfg.text.strip())
     if cfg.text.strip():
         answers += [(0, a) for a in session.predict(text=cfg.text, class_name=name, treatment=treatment,
                                                     min_pixels=cfg.min_pixels)]
+        steps.at(EMBED_SHARE + (1 - EMBED_SHARE) / asked)
     outside: list[int] = []
     for number, prompt in enumerate(prompts, start=1):
         callback.check_canceled()
-        callback.progress(number - 1, len(prompts), Stage.SEGMENT)
         try:
             answers += [(number, a) for a in session.predict(prompt.points, prompt.labels, prompt.box,
                                                              crs=prompt.crs, class_name=name, treatment=treatment,
                                                              min_pixels=cfg.min_pixels)]
         except OutsideWindowError:
             outside.append(number)
+        steps.at(EMBED_SHARE + (1 - EMBED_SHARE) * (asked - len(prompts) + number) / asked)
     if outside:
         if len(outside) == len(prompts) and not cfg.text.strip():
             raise DataError(f"None of the {len(prompts)} prompt(s) of '{cfg.prompts}' lies inside the window of "
@@ -149,7 +162,7 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
         callback.warning(f"{len(outside)} of {len(prompts)} prompt(s) lie outside the window and were left out "
                          f"(numbers {', '.join(map(str, outside[:10]))}{', ...' if len(outside) > 10 else ''}).")
     count = _write(cfg, session.crs, answers, name, session.model.source)
-    callback.progress(len(prompts), max(len(prompts), 1), Stage.SEGMENT)
+    steps.at(1.0)
     return LabelResult(cfg.output, count, answers, session.embed_seconds, session.said)
 
 

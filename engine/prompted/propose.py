@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..callbacks import Callback, ForwardingCallback, Stage
+from ..callbacks import Callback, PartProgress, Stage
 from ..config.proposals import ProposeConfig
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import temporary_folder
@@ -40,25 +40,6 @@ FIELDS = (("window", "OFTInteger"), ("class_id", "OFTInteger"), ("class_name", "
 #: A window's share of its progress taken by the model's run and by Segment Anything's embedding (its prompts take
 #: the rest, one step each).
 SEGMENT_SHARE, EMBED_SHARE = 0.3, 0.2
-
-
-class _WindowProgress(ForwardingCallback):
-    """``inner`` told the run's progress in windows (``Stage.PROPOSE``) while window ``index`` of ``count`` runs: the
-    segment run's tiles as the window's first share; a download (Segment Anything's weights) as it is."""
-
-    def __init__(self, inner: Callback, index: int, count: int):
-        super().__init__(inner)
-        self.index, self.count = index, count
-
-    def at(self, fraction: float) -> None:
-        """This window ``fraction`` (0-1) done."""
-        self.inner.progress(self.index + min(1.0, max(0.0, fraction)), self.count, Stage.PROPOSE)
-
-    def progress(self, done: float, total: float, stage: str = "") -> None:
-        if stage == Stage.DOWNLOAD:
-            self.inner.progress(done, total, stage)
-        elif stage == Stage.SEGMENT and total > 0:
-            self.at(SEGMENT_SHARE * done / total)
 
 
 @dataclass
@@ -124,7 +105,7 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
             callback.check_canceled()
             callback.progress(number, len(windows), Stage.PROPOSE)
             found, blobs, scene_crs = _window(cfg, window, work / str(window.rank),
-                                              _WindowProgress(callback, number, len(windows)))
+                                              _window_progress(callback, number, len(windows)))
             crs = crs or scene_crs
             found = _carried(found, scene_crs, crs)
             proposals += found
@@ -144,7 +125,14 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
     return ProposeResult(cfg.output, proposals, counts, notes, step)
 
 
-def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: _WindowProgress) -> tuple[
+def _window_progress(callback: Callback, index: int, count: int) -> PartProgress:
+    """The run's progress in windows while window ``index`` runs: its model run's tiles, then Segment Anything's
+    steps to the embedding, as the window's first shares (its prompts move it on from there)."""
+    return PartProgress(callback, Stage.PROPOSE, index, count, {
+        Stage.SEGMENT: (0.0, SEGMENT_SHARE), Stage.EMBED: (SEGMENT_SHARE, SEGMENT_SHARE + EMBED_SHARE)})
+
+
+def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: PartProgress) -> tuple[
         list[Proposal], int, str]:
     """The proposals of one window (polygons in its scene's CRS), its blob count and that CRS."""
     classes, probabilities, names, transform, scene_crs = _predict(cfg, window, folder, callback)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..callbacks import Callback
+from ..callbacks import Callback, Stage
 from ..config.polygons import default_treatment
 from ..errors import DataError
 from ..imagery.picture import ImageWindow, read_window, transform_points
@@ -166,19 +166,24 @@ def open_session(image: str, extent: Sequence[float] | None, model: str = "", *,
                  bands: Sequence[int | str] | None = None, device: str = "auto", callback: Callback | None = None,
                  pixel_size: float | None = None, name: str = "") -> PromptSession:
     """The window of ``image`` over ``extent`` embedded by ``model`` (from the cache when it was embedded before);
-    a web service read at ``pixel_size`` metres per pixel (``name``: how messages name it)."""
+    a web service read at ``pixel_size`` metres per pixel (``name``: how messages name it). Its three steps (the
+    window read, the model loaded, the picture embedded) are told as ``Stage.EMBED`` progress."""
     from .catalog import DEFAULT_MODEL
 
     callback = callback or Callback()
     window = read_window(image, extent, extent_crs, bands, callback, pixel_size=pixel_size, name=name)
+    callback.progress(1, 3, Stage.EMBED)
     loaded = load_model(model or DEFAULT_MODEL, callback.info, callback, device)
+    callback.progress(2, 3, Stage.EMBED)
     key = (window.key, loaded.source, str(loaded.device))
     embedding = _EMBEDDINGS.get(key)
     if embedding is not None:
+        callback.progress(3, 3, Stage.EMBED)
         return PromptSession(loaded, window, embedding, 0.0, True, window.said)
     start = time.perf_counter()
     embedding = loaded.embed(window.rgb)
     seconds = time.perf_counter() - start
+    callback.progress(3, 3, Stage.EMBED)
     _EMBEDDINGS.put(key, embedding)
     said = window.said + [f"Embedded the window with {loaded.model_type.model_class} in {seconds:.1f} s; further "
                           f"prompts on it reuse the embedding."]

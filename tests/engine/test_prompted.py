@@ -353,3 +353,59 @@ def test_a_nan_pixel_is_no_value_and_a_blank_window_is_refused(image, tmp_path):
         dst.write(np.zeros_like(data))
     with pytest.raises(DataError, match="blank.tif' holds no valid pixel .all nodata or NaN."):
         read_window(str(blank))
+
+
+def _label_progress(events: list) -> list[tuple[float, float, str]]:
+    return [value for kind, value in events if kind == "progress"]
+
+
+def test_label_progress_moves_through_the_embedding_and_each_prompt(image, models, tmp_path):
+    """One count (Stage.LABEL) from 0 to 1: the window read, the model loaded and the picture embedded move it
+    through its first share, each prompt through the rest. Before, only the prompts reported (under the segment
+    stage), so a front end's bar sat at its start while Segment Anything embedded the window, the slow part."""
+    from engine.api import PromptedConfig, Stage, label_with_prompts
+    from engine.callbacks import RecordingCallback
+    from engine.prompted.labels import EMBED_SHARE
+
+    prompts = _click(tmp_path / "clicks.gpkg")
+    recorded = RecordingCallback()
+    label_with_prompts(PromptedConfig(image=str(image), prompts=str(prompts), model=str(models["sam2"]),
+                                      device="cpu", output=str(tmp_path / "out.gpkg")), recorded)
+    progress = _label_progress(recorded.events)
+    assert {stage for _done, _total, stage in progress} == {Stage.LABEL}, progress  # no inner stage's own bar
+    values = [done / total for done, total, _stage in progress]
+    assert values == sorted(values) and values[0] == 0.0 and values[-1] == 1.0, values
+    # the read, the model, the embedding: three steps before the one prompt
+    assert len({v for v in values if 0 < v <= EMBED_SHARE + 1e-9}) == 3, values
+
+
+def test_a_download_inside_label_reports_its_bytes_between_the_label_steps(image, models, tmp_path):
+    """Segment Anything's weights downloaded on first use (a hub on 127.0.0.1 sending them in pieces): the
+    download's progress (Stage.DOWNLOAD, several values) comes inside the run's own count, after its start and
+    before the model is loaded, so a front end can move its one bar through it."""
+    from tests.engine.local_hub import LocalHub
+
+    script = (
+        "import json, sys\n"
+        "from engine.api import PromptedConfig, label_with_prompts\n"
+        "from engine.callbacks import RecordingCallback\n"
+        "recorded = RecordingCallback()\n"
+        "label_with_prompts(PromptedConfig(image=sys.argv[1], prompts=sys.argv[2], model='someone/tiny-sam2',\n"
+        "                                  device='cpu', output=sys.argv[3]), recorded)\n"
+        "print(json.dumps([v for kind, v in recorded.events if kind == 'progress']))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "DUALSTREAM_OFFLINE")}
+    env.update(HF_HOME=str(tmp_path / "hf"), PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    with LocalHub({"someone/tiny-sam2": models["sam2"]}) as hub:
+        hub.faults["model.safetensors"] = "slow"
+        env["HF_ENDPOINT"] = hub.url
+        done = subprocess.run([sys.executable, "-c", script, str(image), str(_click(tmp_path / "clicks.gpkg")),
+                               str(tmp_path / "out.gpkg")], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    progress = json.loads(done.stdout.strip().splitlines()[-1])
+    stages = [stage for _done, _total, stage in progress]
+    downloads = [i for i, stage in enumerate(stages) if stage == "download"]
+    assert downloads and stages[0] == "label" and stages[-1] == "label", stages
+    label_before = [progress[i][0] / progress[i][1] for i in range(downloads[0]) if stages[i] == "label"]
+    assert label_before and max(label_before) < 0.5, progress  # the window read; the model not yet loaded
+    fractions = {round(progress[i][0] / max(progress[i][1], 1), 3) for i in downloads}
+    assert len(fractions) >= 3 and max(fractions) == 1.0, progress  # the bytes arriving, to the end

@@ -77,13 +77,21 @@ def _check(out, polygons: int, extent: tuple[float, float, float, float]) -> Non
 def test_processing_run_labels_a_window_from_a_prompt_layer(plugin, inputs, tmp_path):
     import processing
 
+    from tests.helpers import RecordingFeedback
+
     window = (X0 + 10, Y0 - 70, X0 + 110, Y0 - 5)  # 100 x 65 m: 200 x 130 pixels
     out = tmp_path / "labels.gpkg"
+    feedback = RecordingFeedback.make()
     results = processing.run("dualstream:labelsam", {
         "INPUT": str(inputs["image"]), "EXTENT": f"{window[0]},{window[2]},{window[1]},{window[3]} [EPSG:32616]",
         "PROMPTS": str(inputs["prompts"]), "MODEL": str(inputs["model"]), "CLASS_VALUE": 7,
-        "CLASS_NAME": "building", "OUTPUT": str(out)})
+        "CLASS_NAME": "building", "OUTPUT": str(out)}, feedback=feedback)
     _check(out, results["POLYGONS"], window)
+    # one bar through the window read, the model loaded, the picture embedded, then each of the 3 prompts; before,
+    # it stood still until the first prompt (40 %), through the embedding, the slow part on a CPU
+    bar = feedback.progress_values
+    assert bar == sorted(bar) and bar[-1] == 100.0, bar
+    assert len({v for v in bar if 0 < v <= 60}) == 3 and len({v for v in bar if 60 < v < 100}) == 2, bar
 
 
 def test_qgis_process_fetches_the_model_from_the_hub(qgis_process, deploy_plugin, venv_site_packages, inputs,

@@ -142,6 +142,50 @@ def test_training_progress_is_one_monotonic_bar_over_epochs_and_validation(qgis_
                                   for what in ("Training: epoch", "Validating epoch")]
 
 
+@pytest.mark.parametrize("algorithm", ["propose", "label"])
+def test_a_download_inside_propose_or_label_moves_the_bar(qgis_app, algorithm):
+    """Segment Anything's weights downloaded on first use, inside Propose (after the first window's model run) or
+    Label (after the window is read), told by the engine's own forwarding (PartProgress): the bar moves through the
+    download, the run's text comes back after it, and the bar still reaches 100 % only at the run's end. Before,
+    a download inside Propose changed the text only, and the text then stayed on it."""
+    from dualstream_qgis.feedback import (
+        DOWNLOAD_INTERLUDE,
+        LABEL_STAGES,
+        PROPOSE_STAGES,
+        STAGE_TEXT,
+        FeedbackCallback,
+        Stage,
+        Stages,
+    )
+    from engine.callbacks import PartProgress  # the engine's forwarding, as propose and label use it
+
+    stage, windows = {"propose": (Stage.PROPOSE, PROPOSE_STAGES), "label": (Stage.LABEL, LABEL_STAGES)}[algorithm]
+    feedback = _text_feedback()
+    values: list[float] = []
+    feedback.progressChanged.connect(values.append)
+    callback = FeedbackCallback(feedback, Stages(windows, interludes=DOWNLOAD_INTERLUDE))
+    parts = 2 if algorithm == "propose" else 1
+    during: list[float] = []
+    for index in range(parts):
+        steps = PartProgress(callback, stage, index, parts, {Stage.SEGMENT: (0.0, 0.3),
+                                                                          Stage.EMBED: (0.3, 0.5)})
+        steps.at(0.0)
+        steps.progress(2, 2, Stage.SEGMENT)
+        steps.progress(1, 3, Stage.EMBED)
+        if index == 0:  # the weights come with the first model load
+            for done in range(0, 101, 20):
+                steps.progress(done * 1000, 100_000, Stage.DOWNLOAD)
+                during.append(values[-1])
+        steps.progress(3, 3, Stage.EMBED)
+        for prompt in (1, 2):
+            steps.at(0.5 + 0.25 * prompt)
+    assert values == sorted(values) and values[-1] == pytest.approx(100.0), values
+    assert len(set(during)) == len(during) and during[-1] - during[0] > 25, during  # moving, a real share
+    assert during[-1] < 100 and values.index(during[-1]) < len(values) - 1
+    run_text = STAGE_TEXT[stage]
+    assert feedback.texts == [run_text, STAGE_TEXT[Stage.DOWNLOAD], run_text], feedback.texts
+
+
 def test_the_status_line_leaves_validating_when_the_next_epoch_starts(qgis_app):
     """Issue 40, item 12: epoch 2's first step can take seconds (the loaders start again); the status line said
     "Validating epoch 1/3" all that time, and with a time budget (progress in seconds) named the wrong epoch."""
