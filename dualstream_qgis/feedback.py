@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
-from qgis.core import QgsApplication, QgsProcessingException, QgsProcessingFeedback
+from qgis.core import QgsApplication, QgsProcessingException, QgsProcessingFeedback, QgsTask
 
 from .engine_bridge import engine_api
 
@@ -43,7 +43,7 @@ def run_engine(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     settings it names written as this dialog's parameters."""
     api = engine_api()
     try:
-        return in_python_thread(func, *args, **kwargs) if torch_needs_python_thread() else func(*args, **kwargs)
+        return in_engine_thread(func, *args, **kwargs)
     except api.CanceledError as exc:
         raise QgsProcessingException(f"Canceled: {exc.render(parameter_name)}") from exc
     except api.DualStreamError as exc:
@@ -55,6 +55,19 @@ def torch_needs_python_thread() -> bool:
     kills QGIS with "_PyThreadState_Attach: non-NULL old thread state" or a segfault when it takes the GIL in a
     thread Python did not start, such as the one a Processing dialog runs its algorithm in."""
     return sys.version_info >= (3, 13) and isinstance(threading.current_thread(), threading._DummyThread)
+
+
+def in_engine_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``func(*args, **kwargs)`` run here, or, where :func:`torch_needs_python_thread`, in a thread Python starts:
+    what every call into the engine from a thread QGIS started goes through (a Processing dialog's, a task's)."""
+    return in_python_thread(func, *args, **kwargs) if torch_needs_python_thread() else func(*args, **kwargs)
+
+
+def engine_task(description: str, func: Callable[[], T], on_finished: Callable[..., None]) -> QgsTask:
+    """A background task of ``func`` (the panel's embedding and answers, a STAC item's layer): a QgsTask runs in a
+    thread of QGIS's pool, which Python did not start, so its engine work goes through :func:`in_engine_thread`, as
+    a Processing algorithm's does; ``on_finished(exception, result)`` runs in the GUI thread."""
+    return QgsTask.fromFunction(description, lambda _task: in_engine_thread(func), on_finished=on_finished)
 
 
 def in_python_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

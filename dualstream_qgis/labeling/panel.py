@@ -46,6 +46,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..compat import FILTER_POLYGON, FILTER_RASTER
 from ..engine_bridge import engine_api
+from ..feedback import engine_task
 from ..provider import LOG_TAG
 from . import prompts
 from .drawing import Marks, Sight, for_canvas
@@ -219,10 +220,10 @@ class LabelPanel(QDockWidget):
         sight = Sight(QgsCoordinateTransform(layer.crs(), canvas_crs, QgsProject.instance()),
                       self.canvas.mapUnitsPerPixel())
         asked, started = self._asked, time.monotonic()
-        self.task = QgsTask.fromFunction(
+        self.task = engine_task(  # torch in a thread Python started (QGIS's task threads crash it on Python 3.13)
             "DualStream: embedding for Segment Anything" if embedding else "DualStream: Segment Anything's mask",
-            lambda _task: window.answer(request, sight),
-            on_finished=lambda exception, result=None: self._answered(exception, result, asked, started, embedding))
+            lambda: window.answer(request, sight),
+            lambda exception, result=None: self._answered(exception, result, asked, started, embedding))
         self.drawn_scale = self.canvas.scale()
         QgsApplication.taskManager().addTask(self.task)
 

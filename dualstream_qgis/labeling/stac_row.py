@@ -21,6 +21,7 @@ from qgis.PyQt.QtWidgets import QHBoxLayout, QLineEdit, QMenu, QPushButton, QToo
 from ..algorithms.segment import STAC_FILTER
 from ..band_menu import chosen_bands, fill_band_menu, stac_choices
 from ..engine_bridge import engine_api
+from ..feedback import engine_task
 from .prompts import engine_messages, explain
 
 #: Where a layer keeps the STAC item it shows and the asset keys shown (saved with the project).
@@ -110,9 +111,9 @@ class StacRow(QWidget):
         messages: list[str] = []
         callback = engine_messages(messages)
         self.said.emit(f"Reading the STAC item '{item}'…", Qgis.MessageLevel.Info)
-        self.task = QgsTask.fromFunction("DualStream: a layer of a STAC item",
-                                         lambda _task: api.stac_layer(item, bands, folder, callback),
-                                         on_finished=lambda exception, made=None: self._made(item, exception, made))
+        self.task = engine_task("DualStream: a layer of a STAC item",
+                                lambda: api.stac_layer(item, bands, folder, callback),
+                                lambda exception, made=None: self._made(item, exception, made))
         self.add_button.setEnabled(False)
         QgsApplication.taskManager().addTask(self.task)
 

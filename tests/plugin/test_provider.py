@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -291,6 +292,53 @@ def test_engine_work_leaves_threads_python_did_not_start(qgis_app):
     assert in_python_thread(lambda: type(threading.current_thread())) is threading.Thread
     with pytest.raises(KeyError, match="gone"):
         in_python_thread(lambda: {}["gone"])
+
+
+@pytest.mark.parametrize("python_313", [False, True])
+def test_the_labelling_panels_tasks_hand_engine_work_to_a_python_thread(qgis_app, monkeypatch, tmp_path,
+                                                                         python_313):
+    """The labelling panel's background tasks (QgsTask: a thread of QGIS's pool, which Python did not start) embed
+    a window and answer prompts with torch, which kills QGIS under Python >= 3.13 as in a Processing dialog's
+    thread: their work goes through the same hand-over (``feedback.engine_task``). A real embedding and answer of a
+    tiny Segment Anything (the panel's own ``prompts.Window``) run in a task, with Python 3.13's condition forced
+    (this QGIS runs 3.11) and without; no task of the plugin is made another way. Before, the panel ran torch in
+    the task's own thread (the 3.40/3.44 chroots ran no panel test)."""
+    import threading
+
+    from qgis.core import QgsApplication, QgsPointXY, QgsRasterLayer
+
+    from dualstream_qgis import feedback
+    from dualstream_qgis.labeling import prompts
+    from tests.engine.prompted_models import save_tiny, scene_point, write_scene
+
+    plugin_root = Path(feedback.__file__).parent
+    made_elsewhere = [str(path.relative_to(plugin_root)) for path in plugin_root.rglob("*.py")
+                      if "QgsTask.fromFunction" in path.read_text(encoding="utf-8") and path.name != "feedback.py"]
+    assert made_elsewhere == [], "background tasks go through feedback.engine_task"
+    if python_313:
+        monkeypatch.setattr(feedback, "torch_needs_python_thread", lambda: True)
+    layer = QgsRasterLayer(str(write_scene(tmp_path / "scene.tif")), "scene")
+    assert layer.isValid()
+    window = prompts.Window(layer, str(save_tiny("sam2", tmp_path / "sam2")), layer.extent())
+    request = prompts.Request(points=[(QgsPointXY(*scene_point(140, 90)), True)])
+    outcome: dict = {}
+
+    def work():
+        outcome["thread"] = threading.current_thread()
+        return window.answer(request)
+
+    task = feedback.engine_task("test: an answer", work, lambda exception, result=None: outcome.update(
+        exception=exception, answer=result))
+    QgsApplication.taskManager().addTask(task)
+    for _ in range(6000):  # the task ends, then its on_finished runs in this (the GUI) thread
+        QgsApplication.processEvents()
+        if "answer" in outcome or outcome.get("exception"):
+            break
+        threading.Event().wait(0.01)
+    assert outcome.get("exception") is None and outcome.get("answer") is not None, outcome
+    assert window.embedded() and outcome["answer"].seconds > 0
+    assert type(outcome["thread"]) is (threading.Thread if python_313 else threading._DummyThread), outcome
+    assert outcome["thread"] is not threading.main_thread()
 
 
 def test_algorithms_have_stable_parameters_help_and_icons(plugin):
