@@ -84,7 +84,7 @@ def say_rows(feedback: QgsProcessingFeedback, rows: list[Any]) -> None:
     said = []
     for row in map(row_dict, rows):
         area = "" if row["hectares"] is None else f"{row['hectares']:,.2f} ha, "
-        said.append(f"{row['name']} {area}{row['pixels']:,} pixels")
+        said.append(f"{row['name']}: {area}{row['pixels']:,} pixels")
     feedback.pushInfo(f"Change table: {'; '.join(said) or 'no kind of change in the change raster'}.")
 
 

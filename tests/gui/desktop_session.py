@@ -272,7 +272,7 @@ def model_summary(bundle: str, layers: dict) -> dict:
     return record
 
 
-def run_batch(alg_id: str, rows: list[dict], outputs: list[str], name: str = "batch_segment") -> dict:
+def run_batch(alg_id: str, rows: list[dict], outputs: list[str], shots: str = "batch_segment") -> dict:
     """The algorithm's batch dialog (Toolbox > Execute as Batch Process): ``rows`` typed into the table as
     values (layers as file paths, the model as its file), outputs as files, layers loaded on completion; run.
     Records what each row read back and the layers it added."""
@@ -295,13 +295,13 @@ def run_batch(alg_id: str, rows: list[dict], outputs: list[str], name: str = "ba
     with_context = (context,) if "context" in inspect.signature(panel.parametersForRow).parameters else ()
     read_back = [{k: str(v) for k, v in panel.parametersForRow(i, *with_context)[0].items()}
                  for i in range(panel.batchRowCount())]
-    shot(dialog, f"{name}_filled")
+    shot(dialog, f"{shots}_filled")
     dialog.runAlgorithm()  # runs the rows one after another, as the Run button does
     for _ in range(600):  # QGIS 3.22 runs them before it returns, 3.40 in tasks: wait for the closing line
         if "Batch execution completed" in dialog_log(dialog):
             break
         wait(200)
-    shot(dialog, f"{name}_done")
+    shot(dialog, f"{shots}_done")
     log = dialog_log(dialog)
     dialog.close()
     return {"read_back": read_back, "log": log, "outputs": [Path(o).is_file() for o in outputs],
@@ -483,7 +483,7 @@ def main() -> None:
     REPORT["batch_compare"] = run_batch(
         "dualstream:comparechange",
         [{"INPUT": pair["before_classes"], "AFTER": pair["after_classes"]} for pair in CONFIG["pairs"]],
-        [str(out / f"pair{index + 1}_change.tif") for index in range(len(CONFIG["pairs"]))], name="batch_compare")
+        [str(out / f"pair{index + 1}_change.tif") for index in range(len(CONFIG["pairs"]))], shots="batch_compare")
     save()
     bad_inputs(layers, out)
     REPORT["train_form"] = train_form(layers)

@@ -15,30 +15,12 @@ import numpy as np
 import pytest
 import rasterio
 
+from tests.plugin.keeping_feedback import Log
+
 pytestmark = pytest.mark.qgis
 
 TRAIN = {"PRESET": "tiny", "EPOCHS": 8, "WARMUP_EPOCHS": 0, "TILE_SIZE": 64, "TILES_PER_EPOCH": 64, "DEVICE": "cpu",
          "LEARNING_RATE": 0.003, "SEED": 0}
-
-
-def Log():  # noqa: N802 - made like a class
-    """A QgsProcessingFeedback that keeps every line it is given."""
-    from qgis.core import QgsProcessingFeedback
-
-    class Keeping(QgsProcessingFeedback):
-        def __init__(self):
-            super().__init__()
-            self.lines: list[str] = []
-
-        def pushInfo(self, text):  # noqa: N802 - QGIS API
-            self.lines.append(text)
-
-        pushWarning = pushInfo  # noqa: N815 - QGIS API
-
-        def line(self, start: str) -> str:
-            return next(line for line in self.lines if line.startswith(start))
-
-    return Keeping()
 
 
 @pytest.fixture(scope="module")

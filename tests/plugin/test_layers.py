@@ -14,32 +14,10 @@ import rasterio
 
 from bench.http_files import FileServer
 from tests.helpers import make_bundle
+from tests.plugin.keeping_feedback import Log
 
 TRAIN = {"PRESET": "tiny", "EPOCHS": "1", "WARMUP_EPOCHS": "0", "BATCH_SIZE": "4", "TILE_SIZE": "64",
          "DEVICE": "cpu", "TILES_PER_EPOCH": "8", "SEED": "0", "VALIDATION_SHARE": "0.2"}
-
-
-class Log:
-    """A QgsProcessingFeedback that keeps every line."""
-
-    def __new__(cls):
-        from qgis.core import QgsProcessingFeedback
-
-        class Keeping(QgsProcessingFeedback):
-            def __init__(self):
-                super().__init__()
-                self.lines: list[str] = []
-
-            def pushInfo(self, text):  # noqa: N802 - QGIS API
-                self.lines.append(text)
-
-            def pushWarning(self, text):  # noqa: N802 - QGIS API
-                self.lines.append(text)
-
-            def line(self, start: str, having: str = "") -> str:
-                return next(line for line in self.lines if line.startswith(start) and having in line)
-
-        return Keeping()
 
 
 @pytest.fixture(autouse=True)

@@ -16,30 +16,11 @@ import pytest
 import rasterio
 
 from tests.helpers import make_bundle
+from tests.plugin.keeping_feedback import Log
 
 pytestmark = [pytest.mark.qgis]
 
 COMMON = ["blue", "green", "red", "nir"]
-
-
-class Log:
-    """A QgsProcessingFeedback that keeps every line."""
-
-    def __new__(cls):
-        from qgis.core import QgsProcessingFeedback
-
-        class Keeping(QgsProcessingFeedback):
-            def __init__(self):
-                super().__init__()
-                self.lines: list[str] = []
-
-            def pushInfo(self, text):  # noqa: N802 - QGIS API
-                self.lines.append(text)
-
-            def pushWarning(self, text):  # noqa: N802 - QGIS API
-                self.lines.append(text)
-
-        return Keeping()
 
 
 @pytest.fixture(scope="module")
