@@ -66,7 +66,11 @@ def state(panel) -> dict:
             "band_vertices": panel.mask_band.numberOfVertices(), "score": panel.score,
             "embedded": window is not None and window.embedded(),
             "stac": list(window.stac) if window is not None and window.stac else None,
-            "said": list(window.said) if window is not None else []}
+            "said": list(window.said) if window is not None else [],
+            # where the prompts landed on the map: a screen pixel is a different map point once the canvas resized
+            "prompts": {"box": panel.box.toString(6) if panel.box is not None else None,
+                        "points": [point.toString(6) for point, _positive in panel.points],
+                        "canvas": [panel.canvas.width(), panel.canvas.height()]}}
 
 
 def blank_band_entry(panel, project) -> None:
@@ -92,6 +96,12 @@ def main() -> None:
     step("project")
     project = QgsProject.instance()
     project.setCrs(QgsCoordinateReferenceSystem(CONFIG["project_crs"]))
+    # Under Xvfb QGIS widens its window once more some seconds after start (1069 -> 1170 px), at a moment that
+    # varies: a canvas widened between the item's prompts and the GeoTIFF's puts the same map point on another
+    # screen pixel, and a model of random weights answers a prompt a fraction of a pixel away differently.
+    window = iface.mainWindow()
+    window.resize(max(window.width(), 1200), max(window.height(), 820))
+    window.setFixedSize(window.size())
     geotiff = QgsRasterLayer(CONFIG["geotiff"], "the GeoTIFF")
     project.addMapLayer(geotiff)
     canvas = iface.mapCanvas()
