@@ -20,6 +20,7 @@ from ..io.formats import ONNX
 from ..io.safety import check_outputs
 from ..runtime.resources import check_graph_memory
 from .deepness import deepness_description, has_deepness_metadata, undescribed_description
+from .graph_output import graph_probabilities
 from .imported import (
     ImportedDescription,
     check_imported_bundle,
@@ -27,7 +28,6 @@ from .imported import (
     graph_bands,
     graph_facts,
     graph_info,
-    graph_probabilities,
     imported_metadata,
     is_imported,
     read_graph_file,

@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..bundle.imported import graph_probabilities, imported_graph, is_imported
+from ..bundle.graph_output import graph_probabilities
+from ..bundle.imported import imported_graph, is_imported
 from ..bundle.onnx_metadata import SINGLE_INPUT, date_inputs, is_onnx_path, onnx_cuda, session
 from ..bundle.view import model_view
 from ..callbacks import Callback
@@ -63,7 +64,7 @@ CHECKED_BATCHES = 3  # a model made elsewhere: its first batches' output is chec
 @dataclass
 class ImportedMember:
     """A model made elsewhere ready to run: its graph fed in its own layout and batch
-    (:func:`~engine.bundle.imported.graph_probabilities`). ``model``: its ImportedConfig."""
+    (:func:`~engine.bundle.graph_output.graph_probabilities`). ``model``: its ImportedConfig."""
 
     session: Any  # onnxruntime.InferenceSession
     weight: float

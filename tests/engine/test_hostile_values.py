@@ -35,7 +35,7 @@ def test_a_class_named_by_an_odd_digit_is_no_class():
 def test_an_output_holding_infinities_is_not_called_logits():
     import numpy as np
 
-    from engine.bundle.imported import check_probabilities
+    from engine.bundle.graph_output import check_probabilities
     from engine.errors import BundleError
 
     out = np.random.default_rng(0).normal(0, 5, size=(1, 3, 8, 8)).astype(np.float32)  # logits
