@@ -100,7 +100,9 @@ def write_table(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], context
         return None
     for row in map(row_dict, rows):
         feature = QgsFeature(fields)
-        feature.setAttributes([row[name] for name, _ in TABLE_FIELDS])
+        hectares = row["hectares"]  # to the square metre, as the engine's CSV (no float noise in the table)
+        feature.setAttributes([round(hectares, 4) if name == "hectares" and hectares is not None else row[name]
+                               for name, _ in TABLE_FIELDS])
         sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
     if context.willLoadLayerOnCompletion(destination):
         path = str(destination).split("|")[0]

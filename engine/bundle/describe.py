@@ -49,10 +49,13 @@ def aux_inputs(data: DataMetadata) -> list[str]:
 
 def _image_line(data: DataMetadata) -> str:
     named = f" ({', '.join(data.band_names)})" if data.band_names else ""
+    # a change model takes its dates in time order, each with these bands
+    what = ("image" if data.dates == 1 else "two dates (before, after), each" if data.dates == 2
+            else f"{data.dates} dates in time order, each")
     if data.bands:
-        return (f"  image: bands {','.join(str(b) for b in data.bands)}{named} (counted from 1) of a "
+        return (f"  {what}: bands {','.join(str(b) for b in data.bands)}{named} (counted from 1) of a "
                 f"{data.image_bands or '?'}-band image{_range(data)}")
-    return f"  image: {data.vision_bands} bands{named}, in the training order{_range(data)}"
+    return f"  {what}: {data.vision_bands} bands{named}, in the training order{_range(data)}"
 
 
 def _range(data: DataMetadata) -> str:

@@ -103,6 +103,10 @@ def test_train_change_detection_writes_a_model_of_two_dates(trained):
     assert metadata.data.class_names == ["no change", "change"]  # a change mask's classes, said in the log
     assert any(line.startswith("Class names: no change,change, chosen") for line in lines)
     assert results["BEST_IOU"] > 0.6, results
+    from dualstream_qgis.engine_bridge import engine_api
+
+    said = engine_api().describe_model(results["OUTPUT"])  # what the dialog's model summary and the log show
+    assert any(line.startswith("  two dates (before, after), each: 3 bands") for line in said), said
 
 
 # ------------------------------------------------------------------------------------------------ detect
