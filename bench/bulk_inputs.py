@@ -81,7 +81,7 @@ def bench_predictor(template: Any, amp: str) -> Any:
     import torch
 
     from engine.segment import Predictor
-    from engine.segment.plan import check_members
+    from engine.segment.members import check_members
 
     predictor = Predictor.from_bundles(check_members(template), "none", template.device)
     predictor.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]

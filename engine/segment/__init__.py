@@ -3,9 +3,10 @@
 The image comes through the one door, ``engine.imagery``. One concern per module:
 
 - :mod:`.scene_outputs` the files a scene reads and writes: one list of its outputs (SceneOutputs)
-- :mod:`.plan`       inputs checked against the bundle(s), region, tile grid, members (metadata only);
-  :mod:`.expects` whether an image fits a bundle; :mod:`.tile_choice` the CPU tile fitted to the region;
-  :mod:`.dates` a change model's dates, each through the image door
+- :mod:`.plan`       inputs checked against the bundle(s), region, tile grid (metadata only); :mod:`.members`
+  the bundles as ensemble members, checked to fit together; :mod:`.expects` whether an image fits a bundle;
+  :mod:`.tile_choice` the CPU tile fitted to the region; :mod:`.dates` a change model's dates, each through the
+  image door
 - :mod:`.tiling`     the tile grid and the blending of overlapping tiles
 - :mod:`.predictor`  bundles loaded once; ensemble x TTA on tile batches (the seam for other backends);
   :mod:`.onnx_predictor` the same for exported ONNX models, :mod:`.backend` which of them runs;
@@ -26,8 +27,9 @@ Every check that can fail on the inputs runs before any model is loaded or any t
 output is written to a temp file beside its destination and renamed only when the whole run succeeded.
 """
 
+from .members import Member
 from .pipeline import GDAL_CACHE_BYTES, PipelineStats, run_tiles
-from .plan import GSD_WARNING_FACTOR, Member, SegmentPlan, plan_on_image, plan_segmentation
+from .plan import GSD_WARNING_FACTOR, SegmentPlan, plan_on_image, plan_segmentation
 from .predictor import Predictor, load_predictor
 from .reader import Batch, TileReader, prepared_batches
 from .resample import GSD_RESAMPLE_TOLERANCE

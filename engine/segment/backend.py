@@ -18,7 +18,7 @@ from ..bundle.onnx_metadata import is_onnx_path, onnx_cuda
 from ..callbacks import Callback
 from ..errors import BundleError, CanceledError, ConfigError, DependencyError, mention
 from ..runtime.environment import install_hint, resolve_device, resolve_device_lazily
-from .plan import Member
+from .members import Member
 
 
 def onnxruntime_missing() -> str | None:

@@ -22,7 +22,7 @@ from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..errors import BundleError, GraphRunError
 from ..io.digest import file_sha256
-from .plan import Member
+from .members import Member
 from .tta import apply_transform, tta_transforms, undo_transform
 
 

@@ -6,72 +6,27 @@ reads bundle metadata only; the :class:`~engine.segment.predictor.Predictor` loa
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..bundle.deepness import assumptions_said
-from ..bundle.imported import import_record, is_imported
-from ..bundle.model_files import read_model_metadata
-from ..bundle.schema import BundleMetadata
+from ..bundle.imported import is_imported
 from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..config import SegmentConfig, check_tile_size
-from ..config.bands import BandSelection
-from ..config.inference import DEFAULT_OVERLAP, DEFAULT_THRESHOLD
 from ..config.polygons import chosen_polygon_classes
-from ..config.reading import DEFAULT_BORDER
 from ..data.metadata import DataMetadata
 from ..data.reproject import layer_crs_label
-from ..errors import AlignmentError, BundleError, ConfigError, DataError, mention
+from ..errors import AlignmentError, ConfigError, DataError, mention
 from ..io.safety import check_creatable, check_outputs
 from .expects import aux_problem, image_problem
+from .members import Member, aux_inputs, aux_layout, check_members, model_defaults, requested_tile, say_assumptions
 from .scene_outputs import SceneOutputs, segment_files
 from .tile_choice import fitted_tile
 from .tiling import TileGrid, overlap_pixels
 
 GSD_WARNING_FACTOR = 1.5  # warn when the image resolution differs from the training one by more than this
-
-
-@dataclass
-class Member:
-    """One ensemble member as the plan sees it: its bundle path, metadata and weight (never its weights)."""
-
-    path: str
-    metadata: BundleMetadata
-    weight: float
-
-    @property
-    def data(self) -> DataMetadata:
-        return self.metadata.data
-
-    @property
-    def aux_channels(self) -> int:
-        return self.data.aux_channels
-
-    @property
-    def selection(self) -> BandSelection:
-        """The bands of the image this member reads (vision, and X for CMX-style aux from the image)."""
-        return BandSelection.of(self.data.bands, self.data.x_bands)
-
-    @property
-    def needs_aux_rasters(self) -> bool:
-        """Aux from aux rasters (not from X bands of the image)."""
-        return self.aux_channels > 0 and not self.selection.x
-
-    @property
-    def output_channels(self) -> int:
-        return self.metadata.model.num_classes
-
-    @property
-    def stats_key(self) -> str:
-        """Members with the same bands and normalisation share one normalised copy of each tile."""
-        aux_stats = None if self.data.aux_stats is None else self.data.aux_stats.to_dict()
-        return json.dumps([self.data.vision_stats.to_dict(), aux_stats, self.selection.to_metadata()], sort_keys=True)
 
 
 @dataclass
@@ -108,90 +63,6 @@ class SegmentPlan:
     @property
     def probability_channels(self) -> int:
         return 1 if self.binary else len(self.class_names)
-
-
-def _order_aux(paths: Sequence[str], prefixes: Sequence[str] | None, callback: Callback) -> list[str]:
-    """Put aux files in the bundle's prefix order when every file name matches exactly one prefix."""
-    paths = [str(p) for p in paths]
-    if not prefixes or len(paths) < 2:
-        return paths
-    keys = []
-    for p in paths:
-        hits = [i for i, prefix in enumerate(prefixes) if Path(p).name.startswith(prefix)]
-        if len(hits) != 1:
-            return paths  # user-given order
-        keys.append(hits[0])
-    ordered = [p for _, p in sorted(zip(keys, paths), key=lambda kv: kv[0])]
-    if ordered != paths:
-        callback.info(f"Aux files ordered as in training (prefixes {list(prefixes)}): {ordered}")
-    return ordered
-
-
-def _aux_layout(data: DataMetadata) -> str:
-    """How the bundle's aux stack was made, in words (for error messages)."""
-    per_file = data.aux_bands_per_file
-    prefixes = data.aux_prefixes
-    text = f"the first {per_file} band(s) of each aux file" if per_file else "all bands of each aux file"
-    return text + (f", files named {', '.join(p + '*' for p in prefixes)} in that order" if prefixes else "")
-
-
-def check_members(cfg: SegmentConfig) -> list[Member]:
-    """The bundles' metadata as ensemble members, checked to fit together (no weights are loaded)."""
-    if not cfg.models:
-        raise ConfigError(f"No model bundle given; give {mention('segment.models')} (a .dsmodel file written by "
-                          f"training).")
-    weights = cfg.model_weights or [1.0] * len(cfg.models)
-    members = [Member(str(p), read_model_metadata(p, cfg.backend), float(w)) for p, w in zip(cfg.models, weights)]
-    first = members[0]
-    for other in members[1:]:
-        if other.data.class_names != first.data.class_names:
-            raise BundleError(
-                f"The ensemble members '{first.path}' and '{other.path}' have different classes "
-                f"({first.data.class_names} vs {other.data.class_names}); an ensemble averages "
-                f"probabilities, so every member must be trained for the same classes in the same order."
-            )
-        if other.output_channels != first.output_channels:
-            raise BundleError(f"The ensemble members '{first.path}' and '{other.path}' have different outputs "
-                              f"({first.output_channels} vs {other.output_channels} channels).")
-    # Each member reads its own bands of the image (checked against the image in plan_segmentation); members
-    # with aux rasters share one aux stack, so they must need the same aux layout.
-    aux_members = [m for m in members if m.needs_aux_rasters]
-    for other in aux_members[1:]:
-        for key in ("aux_channels", "aux_ratio", "aux_bands_per_file"):
-            mine, theirs = getattr(aux_members[0].data, key), getattr(other.data, key)
-            if theirs != mine:
-                raise BundleError(f"The ensemble members '{aux_members[0].path}' and '{other.path}' need different "
-                                  f"aux layouts ({key}: {mine} vs {theirs}).")
-    return members
-
-
-def say_assumptions(members: list[Member], callback: Callback, warnings: list[str] | None = None) -> None:
-    """Warn once per run of each model that carries no description and runs with Deepness's defaults, listing
-    every assumption (also into ``warnings``, for the result and the bulk summary)."""
-    for member in members:
-        assumed = import_record(member.data).get("assumed")
-        if assumed:
-            message = assumptions_said(member.path, list(assumed))
-            callback.warning(message)
-            if warnings is not None:
-                warnings.append(message)
-
-
-def model_defaults(cfg: SegmentConfig, member: Member) -> SegmentConfig:
-    """``cfg`` with the overlap, border and threshold the user left unset taken from the model: those its maker
-    recorded for an imported model (Deepness's tiles_overlap and seg_thresh, ukis-csmask's mirrored border),
-    else the engine's defaults. Every run of a plan or a bulk run sees the values filled."""
-    view = model_view(member.data, member.metadata.model)
-    made = {"overlap": DEFAULT_OVERLAP if view.overlap is None else view.overlap,
-            "border": DEFAULT_BORDER if view.border is None else view.border,
-            "threshold": view.threshold or DEFAULT_THRESHOLD}
-    return cfg.replace(**{name: value for name, value in made.items() if getattr(cfg, name) is None})
-
-
-def requested_tile(cfg: SegmentConfig, members: list[Member]) -> int:
-    """The tile size asked for: the setting, else the one the first member was trained on. A plan then cuts it to
-    what covers its region (``_check_resources``); a bulk run's progress and shared predictor take it as asked."""
-    return int(cfg.tile_size or members[0].data.tile_size)
 
 
 def _check_member_bands(member: Member, image_bands: int, image: str) -> None:
@@ -289,24 +160,6 @@ def _check_domain(reader: Any, member: Member, cfg: SegmentConfig, callback: Cal
                        mention("segment.strict_inputs"))
 
 
-def _aux_inputs(cfg: SegmentConfig, members: list[Member], callback: Callback,
-                warnings: list[str]) -> tuple[list[Member], list[str]]:
-    """(the members that read aux rasters, the aux files in their training order); aux files no member reads are
-    ignored with a warning."""
-    aux_members = [m for m in members if m.needs_aux_rasters]
-    if aux_members:
-        aux_data = aux_members[0].data
-        if not cfg.aux:
-            raise DataError(f"The model '{aux_members[0].path}' needs {aux_members[0].aux_channels} aux channel(s) "
-                            f"({_aux_layout(aux_data)}); give them as {mention('segment.aux')}.")
-        return aux_members, _order_aux(cfg.aux, aux_data.aux_prefixes, callback)
-    if cfg.aux:
-        message = f"The model(s) use no aux data; the {len(cfg.aux)} aux file(s) given are ignored."
-        warnings.append(message)
-        callback.warning(message)
-    return aux_members, []
-
-
 def _asked_tile(cfg: SegmentConfig, members: list[Member], aux_ratio: int | None, callback: Callback,
                 warnings: list[str]) -> int:
     """The tile size asked for, checked against the aux ratio and the graphs that take one size only."""
@@ -376,7 +229,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     for kind, path in SceneOutputs.of(cfg).destinations():
         check_creatable(path, kind.what)  # a missing folder is made when the run starts writing
 
-    aux_members, aux_paths = _aux_inputs(cfg, members, callback, warnings)
+    aux_members, aux_paths = aux_inputs(cfg, members, callback, warnings)
     use_aux = bool(aux_members)
     aux_data = aux_members[0].data if use_aux else data
     aux_ratio = aux_data.aux_ratio
@@ -416,7 +269,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         problem = aux_problem(aux_data, reader.aux_file_bands) if use_aux else None
         if problem:
             raise DataError(f"The aux files {aux_paths} do not fit the model '{aux_members[0].path}': {problem} "
-                            f"({_aux_layout(aux_data)}); give the same aux layout as in training.")
+                            f"({aux_layout(aux_data)}); give the same aux layout as in training.")
         region = _snap_region(reader, cfg)
         from ..data.align import tile_grid
         from ..data.checks import check_scene_aux, check_scene_image

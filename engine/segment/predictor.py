@@ -19,7 +19,7 @@ from ..bundle.store import load_bundle
 from ..runtime.cores import follow_torch_threads
 from ..runtime.environment import require
 from ..runtime.transfer import to_device
-from .plan import Member
+from .members import Member
 from .tta import apply_transform, tta_transforms, undo_transform
 
 

@@ -19,8 +19,9 @@ from ..config import SegmentConfig
 from ..io.locks import output_locks
 from ..io.safety import make_folders, remove_empty_folders
 from .backend import make_predictor
+from .members import Member
 from .pipeline import PipelineStats, run_tiles, start_reader, streaming_gdal_cache, tile_options
-from .plan import Member, plan_segmentation
+from .plan import plan_segmentation
 from .predictor import Predictor
 from .resample import resample_target, segment_resampled
 from .result import SegmentResult

@@ -217,7 +217,7 @@ def test_auto_runs_torch_where_the_weights_exceed_one_onnx_file(scene, tmp_path,
     from engine.errors import ModelError
     from engine.export.onnx_export import export_onnx
     from engine.segment.backend import make_predictor
-    from engine.segment.plan import Member
+    from engine.segment.members import Member
 
     path = bundle(tiny_model("unet", vision=3), tmp_path / "big.dsmodel", [1, 2, 3])
     size = os.path.getsize(path)

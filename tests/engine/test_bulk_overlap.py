@@ -18,7 +18,7 @@ from engine.errors import DataError
 from engine.segment import Predictor, plan_segmentation, run_tiles
 from engine.segment import run as run_module
 from engine.segment.bulk.runner import segment_bulk
-from engine.segment.plan import check_members
+from engine.segment.members import check_members
 from engine.segment.sinks import RowSink
 from engine.segment.tiling import overlap_pixels, tile_count
 from tests.helpers import BULK_SIZES, assert_single_runs_equal, make_bundle

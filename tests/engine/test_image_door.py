@@ -14,7 +14,7 @@ from engine.bundle.model_files import read_model_metadata
 from engine.imagery.door import open_image
 from engine.imagery.request import ImageRequest
 from engine.imagery.web import wms_description
-from engine.segment.plan import Member
+from engine.segment.members import Member
 from tests.engine.stac_items import NAMES, ORDER, make_item, write_tif
 from tests.helpers import make_bundle
 from tests.ogc_server import OgcServer

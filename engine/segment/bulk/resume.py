@@ -23,7 +23,7 @@ from ...io import locations
 from ...io.atomic import write_text_atomic
 from ...io.digest import file_sha256
 from ...runtime.environment import require
-from ..plan import Member
+from ..members import Member
 from ..scene_outputs import SceneOutputs
 from .scenes import MARKER_FOLDER, Scene
 from .summary import SceneRecord

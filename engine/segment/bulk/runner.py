@@ -23,7 +23,7 @@ from ...errors import ConfigError, DataError, mention
 from ...io.safety import check_destination, check_writable
 from ...runtime.distributed import setup_distributed
 from ...runtime.environment import resolve_device_lazily
-from ..plan import check_members, model_defaults, say_assumptions
+from ..members import check_members, model_defaults, say_assumptions
 from ..predictor import Predictor
 from .resume import recorded_outputs, run_fingerprint
 from .run_layer import update_run_layer

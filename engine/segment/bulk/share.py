@@ -23,8 +23,8 @@ from ...errors import CanceledError, DualStreamError, command
 from ...io.atomic import write_text_atomic
 from ...runtime.distributed import DistContext
 from ..backend import make_predictor
+from ..members import Member, requested_tile
 from ..pipeline import streaming_gdal_cache
-from ..plan import Member, requested_tile
 from ..predictor import Predictor
 from ..run import SceneRun
 from ..scene_outputs import SceneOutputs
