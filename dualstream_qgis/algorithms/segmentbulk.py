@@ -102,7 +102,9 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
             "model's bands are picked by name where the images name them (or give <b>Bands</b>). Each scene's "
             "<b>aux</b> files are found by name, relative to its image: <i>{stem}_aux.tif</i> ({stem} is the image "
             "name without extension); several patterns separated by ';' in the training order. Aux files found "
-            "this way are not scenes.</p>"
+            "this way are not scenes. A <b>change model</b> (Train change detection) takes pairs: each scene is "
+            "the first date, its later date found by the <b>later date pattern</b> (<i>{stem:_2019=_2023}.tif</i>, "
+            "<i>../2023/{name}</i>), and each class raster is the pair's change raster.</p>"
             "<p><b>Robust</b>: a bad scene (unreadable file, missing aux, other bands) is recorded as failed with "
             "its reason and the others go on. Running again skips the scenes already finished with the same "
             "model and settings (checked with a marker, not guessed from the files); <b>Overwrite</b> redoes "
@@ -126,6 +128,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         param, label, text = declared_text(self, "bulk.aux_patterns")
         add_parameter(self, QgsProcessingParameterString(param, label, optional=True),
                       text + self.tr(" Several are separated by ';'."))
+        add_settings(self, "bulk.after_pattern")
         param, label, text = declared_text(self, "bulk.manifest")
         add_parameter(self, QgsProcessingParameterFile(param, label, behavior=FILE_BEHAVIOR_FILE,
                                                        fileFilter="Manifest (*.csv *.json)", optional=True), text)

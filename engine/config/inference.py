@@ -182,11 +182,10 @@ class BulkConfig(Settings):
              "({stem}: the image name without extension, {name}: with it; globs ok); several in the training "
              "order. Empty when the model uses no aux data.")
     after_pattern: str | None = setting(
-        None, metavar="PATTERN", group=BULK,
+        None, metavar="PATTERN", group=BULK, label="Later date pattern (a change model's pairs)",
         help="A change model's pairs: each scene's later date by name, relative to its image, as the aux patterns: "
              "'../2023/{name}' or '{stem:_2019=_2023}.tif'. The image is the first date (before); a later date "
-             "shared by no other scene is no scene of its own.",
-        no_qgis="QGIS's change detection algorithms are not built yet: the command line has it")
+             "shared by no other scene is no scene of its own.")
     stac_items: list[str] = setting(
         default_factory=list, cli={"nargs": "+"}, metavar="FILE_OR_URL", group=BULK, custom_qgis=True,
         label="STAC items (files or URLs, separated by ;)",

@@ -301,3 +301,18 @@ def test_evaluate_scores_a_change_raster_on_change(plugin, pairs, tmp_path):
                                                      "OUTPUT": str(tmp_path / "scores.json")}, feedback=log)
     assert (results["CHANGE_F1"], results["CHANGE_IOU"], results["CHANGE_RECALL"]) == (1.0, 1.0, 1.0)
     assert log.line("Change (any change found against any change labelled): precision 1.0000, recall 1.0000")
+
+
+# ------------------------------------------------------------------------------------------------ bulk
+def test_segment_in_bulk_finds_each_pairs_later_date_by_name(plugin, trained, pairs, tmp_path):
+    """Segment scenes in bulk with a change model: the first dates from a folder, each later date by the pattern; a
+    later date is no scene of its own."""
+    import processing
+
+    folder = Path(pairs["p1"].before).parent
+    results = processing.run("dualstream:segmentbulk", {
+        "FOLDER": str(folder), "PATTERN": "p*_before.tif", "AFTER_PATTERN": "{stem:_before=_after}.tif",
+        "MODEL": trained[0]["OUTPUT"], "DEVICE": 0, "OUTPUT": str(tmp_path / "bulk")})
+    assert (results["DONE"], results["FAILED"]) == (3, 0)
+    for name in ("p1", "p2", "p3"):
+        assert change_f1(str(tmp_path / "bulk" / f"{name}_before.tif"), pairs[name].change) > 0.7, name
