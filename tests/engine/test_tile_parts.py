@@ -145,7 +145,7 @@ def test_an_aux_ending_at_the_image_edge_gives_the_tiles_own_values(tmp_path, mo
     every tile has its own warp's values, bit for bit, edge tiles included; also where GDAL would not make a
     warped VRT with the blocks' size and each block is warped on its own."""
     if not vrt:
-        import engine.data.scene as scene_module
+        import engine.data.scene_aux as scene_module
 
         monkeypatch.setattr(scene_module, "warped_blocks", lambda *args, **kwargs: None)
     image = tmp_path / "image.tif"
