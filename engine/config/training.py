@@ -403,8 +403,12 @@ class TrainConfig(Settings):
         help="Sum the gradients of this many batches per optimiser step (a larger effective batch).")
     grad_clip: float | None = setting(1.0, off=0, group="training", no_qgis=OPTIM_DETAIL,
                                       help="Max gradient norm, 0 = off.")
-    amp: str = setting("auto", choices=AMP_MODES, group="training", help="Mixed precision: auto (on with CUDA), "
-                       "off, bf16 or fp16.", no_qgis="the dialog uses auto: mixed precision on a GPU")
+    amp: str = setting("auto", choices=AMP_MODES, group="training",
+                       help="Mixed precision: auto (a GPU: bf16 where it has it, else fp16; a CPU: bf16 where it "
+                            "computes bfloat16 natively, AMX or AVX-512 BF16, else fp32), off (fp32), bf16 or fp16 "
+                            "(a GPU's).",
+                       no_qgis="the dialog uses auto: mixed precision on a GPU, and on a CPU with bfloat16 "
+                               "instructions")
     early_stop_patience: int | None = setting(
         10, flag="--patience", param="PATIENCE", label="Early-stopping patience (epochs, 0 = off)", minimum=0, off=0,
         advanced=True, group="training", help="Stop after this many epochs without a better validation score.")

@@ -62,6 +62,19 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def detached_copy(value: Any) -> Any:
+    """``value`` (a state dict, an optimiser's state, nested dicts and lists) with every tensor copied to the CPU,
+    so it can be written while training changes the original."""
+    torch = require("torch")
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: detached_copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(detached_copy(v) for v in value)
+    return value
+
+
 def save_checkpoint(path: str | os.PathLike, *, model_state: dict[str, Any], optimizer_state: dict[str, Any],
                     schedule_state: dict[str, Any], scaler_state: dict[str, Any] | None, epoch: int,
                     finished: bool, history: list[dict[str, Any]], best: dict[str, Any],

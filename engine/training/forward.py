@@ -22,6 +22,7 @@ class Forward:
     amp_dtype: Any = None  # None: full precision
     uses_aux: bool = True  # a vision-only model ignores the data's aux
     takes_coords: bool = False  # the model takes each tile's date and place (a Prithvi-EO-2.0 TL encoder)
+    channels_last: bool = False  # images in NHWC, the layout of the step's model (.step_setup)
 
     @cached_property  # asked for by every batch; the device never changes
     def device_type(self) -> str:
@@ -36,6 +37,8 @@ class Forward:
         """(pixels, aux or None, labels as int64, coords or None) on the device."""
         nb = self.device_type == "cuda"
         pixels = batch["vision"].to(self.device, non_blocking=nb)
+        if self.channels_last and pixels.dim() == 4:
+            pixels = pixels.contiguous(memory_format=require("torch").channels_last)
         aux = batch.get("aux") if self.uses_aux else None
         aux = aux.to(self.device, non_blocking=nb) if aux is not None else None
         labels = batch["labels"].to(self.device, non_blocking=nb).long()

@@ -1,5 +1,5 @@
-"""How the weights are updated: the optimizer with a learning rate per model part, the learning-rate schedule, and
-the training precision (autocast dtype, and whether fp16 needs a gradient scaler)."""
+"""How the weights are updated: the optimizer with a learning rate per model part, and the learning-rate
+schedule (the step's precision and the optimiser's implementation are :mod:`.step_setup`'s)."""
 
 from __future__ import annotations
 
@@ -7,32 +7,14 @@ import math
 from typing import Any, Callable
 
 from ..config import TrainConfig
-from ..errors import ConfigError, ModelError
+from ..errors import ModelError
 from ..runtime.environment import require
 
 
-def decide_precision(device_type: str, amp: str, bf16_supported: bool) -> tuple[Any, bool]:
-    """Autocast dtype (None = full precision) and whether a GradScaler is needed.
-
-    CUDA: ``auto`` -> bf16 where supported, else fp16 with a scaler; ``bf16``/``fp16`` as asked; ``off`` -> fp32.
-    Any other device trains in full precision whatever ``amp`` says.
-    """
-    torch = require("torch")
-    if amp not in ("auto", "off", "bf16", "fp16"):
-        raise ConfigError(f"amp '{amp}' is unknown; use auto, off, bf16 or fp16.")
-    if device_type != "cuda" or amp == "off":
-        return None, False
-    if amp == "bf16" and not bf16_supported:
-        raise ConfigError("amp 'bf16' was requested but this GPU does not support bfloat16; use amp 'fp16' or "
-                          "'auto'.")
-    if amp == "bf16" or (amp == "auto" and bf16_supported):
-        return torch.bfloat16, False
-    return torch.float16, True
-
-
-def build_optimizer(model: Any, cfg: TrainConfig) -> Any:
+def build_optimizer(model: Any, cfg: TrainConfig, **implementation: Any) -> Any:
     """``cfg.optimizer`` (adamw, adam or sgd) over ``model.param_groups()``: vision encoder LR*vision_lr_factor,
-    aux encoder LR*aux_lr_factor, fusion + decoder (the "head") LR; weight decay ``cfg.weight_decay``.
+    aux encoder LR*aux_lr_factor, fusion + decoder (the "head") LR; weight decay ``cfg.weight_decay``;
+    ``implementation``: the constructor's ``fused`` / ``foreach`` (:mod:`.step_setup`).
 
     Each param group carries ``name`` (vision / aux / head) and ``base_lr`` (the LR before any schedule factor).
     """
@@ -58,10 +40,11 @@ def build_optimizer(model: Any, cfg: TrainConfig) -> Any:
         raise ModelError(f"model.param_groups() covers {grouped} parameters but the model has {total}; "
                          f"the groups must be disjoint and cover every parameter.")
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(groups, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                               **implementation)
     # Adam's weight decay is L2 in the gradient (the building design's Adam); AdamW's is decoupled.
     optimizer = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
-    return optimizer(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    return optimizer(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, **implementation)
 
 
 class LRSchedule:

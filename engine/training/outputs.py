@@ -7,6 +7,7 @@ holds, and keeps which of its files this run wrote; the history and the best epo
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from dataclasses import dataclass, field
@@ -16,9 +17,10 @@ from typing import Any
 from ..bundle.schema import BundleMetadata
 from ..config import TrainConfig
 from ..errors import ConfigError, OutputError
+from ..io.background import BackgroundWrite
 from ..runtime.environment import require
 from .budget import TimeBudget
-from .checkpoint import RESUME, capture_rng_state, save_checkpoint
+from .checkpoint import RESUME, capture_rng_state, detached_copy, save_checkpoint
 from .forward import preview_predictions
 from .parts import Optimisation, Place, RunPaths, TrainRecord
 
@@ -58,6 +60,7 @@ class TrainFiles:
     place: Place
     good_checkpoint: bool = False  # a checkpoint of this run (written or resumed from) is at paths.checkpoint
     wrote_partial: bool = False  # this run wrote the .partial bundle (removed on failure if no checkpoint)
+    writes: BackgroundWrite = field(default_factory=lambda: BackgroundWrite("dualstream-checkpoint"))
 
     def bundle_metadata(self, best: dict[str, Any]) -> BundleMetadata:
         metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
@@ -67,43 +70,57 @@ class TrainFiles:
         return BundleMetadata(model=self.record.model_cfg, data=self.record.data_meta, train=self.cfg.to_dict(),
                               metrics=metrics, parent=parent, extra=dict(self.record.extra))
 
-    def _save_bundle(self, path: Path, best: dict[str, Any]) -> None:
+    def _save_bundle(self, path: Path, best: dict[str, Any], state: dict[str, Any] | None = None) -> None:
         from ..bundle.store import save_bundle
 
-        save_bundle(path, self.model, self.bundle_metadata(best))
+        save_bundle(path, self.model if state is None else _Weights(state), self.bundle_metadata(best))
 
     def save_epoch(self, epoch: int, improved: bool, finished: bool, history: list[dict[str, Any]],
                    best: dict[str, Any]) -> None:
-        """Best bundle so far (when improved), checkpoint and metrics; a failed write keeps the last good ones."""
+        """Best bundle so far (when improved), checkpoint and metrics, written off the step's path: the state is
+        copied now and written by a background thread while the next epoch trains (the previous epoch's write is
+        waited for first, and its error raised here); a failed write keeps the last good files."""
+        self.writes.wait()
+        scaler = self.optim.scaler
+        payload = dict(model_state=detached_copy(self.model.state_dict()),
+                       optimizer_state=detached_copy(self.optim.optimizer.state_dict()),
+                       schedule_state=self.optim.schedule.state_dict(),
+                       scaler_state=scaler.state_dict() if scaler is not None else None, epoch=epoch,
+                       finished=finished, history=copy.deepcopy(history), best=copy.deepcopy(best),
+                       configs=self.record.configs, rng=capture_rng_state())
+        self.writes.submit(lambda: self._write_epoch(epoch, improved, payload))
+
+    def _write_epoch(self, epoch: int, improved: bool, payload: dict[str, Any]) -> None:
         from .report import write_metrics
 
         try:
             if improved:
                 self.wrote_partial = True
-                self._save_bundle(self.paths.partial, best)
-            self._save_checkpoint(epoch, finished, history, best)
+                self._save_bundle(self.paths.partial, payload["best"], payload["model_state"])
+            save_checkpoint(self.paths.checkpoint, **payload)
             self.good_checkpoint = True
-            write_metrics(history, self.paths.reports["metrics_csv"], self.paths.reports["metrics_json"])
+            write_metrics(payload["history"], self.paths.reports["metrics_csv"], self.paths.reports["metrics_json"])
         except OutputError as exc:
             kept = (f"the last good checkpoint '{self.paths.checkpoint}' is kept: free space and run again with "
                     f"{RESUME}" if self.good_checkpoint else "no checkpoint of this run had been written yet, so "
                     "nothing is kept: free space and run it again")
             raise OutputError(f"{exc} Training stopped in epoch {epoch}; {kept}.") from exc
 
-    def _save_checkpoint(self, epoch: int, finished: bool, history: list[dict[str, Any]],
-                         best: dict[str, Any]) -> None:
-        scaler = self.optim.scaler
-        save_checkpoint(self.paths.checkpoint, model_state=self.model.state_dict(),
-                        optimizer_state=self.optim.optimizer.state_dict(),
-                        schedule_state=self.optim.schedule.state_dict(),
-                        scaler_state=scaler.state_dict() if scaler is not None else None, epoch=epoch,
-                        finished=finished, history=history, best=best, configs=self.record.configs,
-                        rng=capture_rng_state())
+    def settle(self, quiet: bool = False) -> None:
+        """Wait for the files in flight; ``quiet``: a failed write is said as a warning, not raised (the run is
+        ending for another reason)."""
+        try:
+            self.writes.wait()
+        except OutputError as exc:
+            if not quiet:
+                raise
+            self.place.callback.warning(str(exc))
 
     def fold_partial(self) -> None:
         """A canceled run (rank 0): the best bundle so far goes into the kept checkpoint (``best_model``) and the
         ``.partial`` file goes away, so a cancel leaves the checkpoint only; a resume writes it back
         (:meth:`restore_partial`). Without a checkpoint of this run the ``.partial`` is simply removed."""
+        self.settle(quiet=True)
         if not self.place.ctx.is_main or not self.paths.partial.exists():
             return
         if not self.good_checkpoint:
@@ -137,6 +154,7 @@ class TrainFiles:
 
     def finish(self, stop: str | None, epochs_run: int, history: list[dict[str, Any]],
                best: dict[str, Any]) -> TrainResult:
+        self.settle()
         report = None
         best_file = self.paths.partial if self.paths.partial.exists() else self.paths.output
         if self.place.ctx.is_main and not best_file.exists():
@@ -219,6 +237,16 @@ class TrainFiles:
         except (OSError, ValueError, RuntimeError) as exc:  # a report is a nicety; the bundle matters
             self.place.callback.warning(f"The training report could not be written ({exc}); the model bundle is fine.")
             return None
+
+
+class _Weights:
+    """A model's weights as they were when copied (what :func:`save_bundle` asks of a model)."""
+
+    def __init__(self, state: dict[str, Any]):
+        self._state = state
+
+    def state_dict(self) -> dict[str, Any]:
+        return self._state
 
 
 def coordinates_record(model: Any, datasets: Any, callback: Any) -> dict[str, Any]:

@@ -10,7 +10,9 @@ distributed context, grouped in :mod:`.parts`) by the trainer, which holds it as
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -92,10 +94,10 @@ class EpochSteps:
                 return float(group["lr"])
         return float(self.optim.optimizer.param_groups[-1]["lr"])
 
-    def train_epoch(self, epoch: int, ddp: Any, reserve: float | None) -> tuple[float, float, int]:
+    def train_epoch(self, epoch: int, ddp: Any, reserve: float | None) -> tuple[float, float, int, float]:
         """(mean loss, seconds, optimiser steps run: fewer than an epoch's when the time budget ran out, keeping
-        ``reserve`` seconds for the validation; None: no epoch measured it yet, so it is estimated as the steps
-        go)."""
+        ``reserve`` seconds for the validation (None: no epoch measured it yet, so it is estimated as the steps
+        go), seconds the steps waited for their tiles)."""
         cfg = self.cfg
         net = ddp if ddp is not None else self.model
         self.model.train()
@@ -113,7 +115,7 @@ class EpochSteps:
         started = self.budget.clock()
         batches = Prefetcher(self.batches.loader) if self.cfg.num_workers == 0 else self.batches.loader
         try:
-            mean, steps = self._train_steps(batches, ddp, net, params, done, total, reserve)
+            mean, steps, waited = self._train_steps(batches, ddp, net, params, done, total, reserve)
         finally:
             if isinstance(batches, Prefetcher):
                 batches.close()
@@ -128,17 +130,23 @@ class EpochSteps:
         if not math.isfinite(value):
             raise ModelError(f"Training diverged in epoch {epoch} (loss {value}); lower the learning rate "
                              f"(now {cfg.learning_rate}) or set amp off.")
-        return value, seconds, steps
+        return value, seconds, steps, waited
 
     def _train_steps(self, batches: Any, ddp: Any, net: Any, params: list[Any], done: int, total: int,
-                     reserve: float | None) -> tuple[Any, int]:
+                     reserve: float | None) -> tuple[Any, int, float]:
         """The epoch's optimiser steps, up to the time budget (at least one); returns the mean loss as a tensor on
-        the device (no sync per step) and the steps run."""
+        the device (no sync per step), the steps run and the seconds spent waiting for tiles."""
         torch, cfg = self.torch, self.cfg
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.place.device)
-        count = 0
+        count, waited = 0, 0.0
         started = self.budget.clock()
-        for i, batch in enumerate(batches):
+        tiles = iter(batches)
+        for i in itertools.count():
+            asked = time.perf_counter()
+            batch = next(tiles, None)
+            if batch is None:
+                break
+            waited += time.perf_counter() - asked
             keep = reserve
             if keep is None:  # the first epoch: a validation batch costs about a third of a training step (measured
                 # from the second step on: the first one carries the loaders' start)
@@ -167,4 +175,4 @@ class EpochSteps:
             loss_sum += loss.detach().double()
             count += 1
             self.progress(done + i + 1, total)
-        return loss_sum / max(count, 1), count
+        return loss_sum / max(count, 1), count, waited

@@ -2,13 +2,15 @@
 
 Two stages (warm-up epochs with both encoders frozen, then full fine-tuning), AdamW with differential learning
 rates (vision encoder, aux encoder, fusion + decoder), cosine / step / plateau schedules with linear warm-up
-steps, gradient accumulation and clipping, mixed precision on CUDA, early stopping on validation IoU or loss, atomic
-best bundle and per-epoch checkpoint, resume, cancellation every step, and torch.distributed (``torchrun``:
-DistributedSampler + DDP, rank 0 writes). The optimiser, schedule and precision are in ``optim``, the loaders in
-``data.loaders``, the forward pass and validation in ``forward``, an epoch's optimiser steps in ``steps``,
-checkpoint files and resume rules in ``checkpoint``, the files a training writes in ``outputs``, the time budget in
-``budget``, the checks before the data is read in ``preflight``, and the typed parts the trainer's named steps build
-in ``parts``.
+steps, gradient accumulation and clipping, mixed precision (on CUDA; bfloat16 on a CPU that computes it natively),
+early stopping on validation IoU or loss, atomic best bundle and per-epoch checkpoint (written while the next epoch
+trains), resume, cancellation every step, and torch.distributed (``torchrun``: DistributedSampler + DDP, rank 0
+writes). The optimiser and schedule are in ``optim``, the step's precision, memory format and optimiser
+implementation in ``step_setup``, the loaders in ``data.loaders``, the forward pass and validation in ``forward``,
+an epoch's optimiser steps in ``steps``, checkpoint files in ``checkpoint`` and resuming in ``resume``, the files a
+training writes in ``outputs``, the time budget in ``budget``, the checks before the data is read in
+``preflight``, the model sized to the data in ``sizing``, what the log says of the run and its speed in ``speed``,
+and the typed parts the trainer's named steps build in ``parts``.
 
 Files for ``output = dir/name.dsmodel``:
   ``dir/name.dsmodel``           the best bundle, moved into place only when training finishes;
@@ -20,7 +22,6 @@ Files for ``output = dir/name.dsmodel``:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from pathlib import Path
@@ -28,7 +29,6 @@ from typing import Any, Callable
 
 from ..callbacks import Callback, QuietCallback, stage_line
 from ..config import DataConfig, ModelConfig, TrainConfig
-from ..data.metadata import DataMetadata
 from ..errors import CanceledError, ConfigError, mention
 from ..io.locks import output_locks
 from ..io.safety import check_outputs
@@ -38,18 +38,19 @@ from ..runtime.environment import require, resolve_device
 from .budget import TimeBudget
 from .checkpoint import (
     checkpoint_path,
-    config_differences,
-    load_checkpoint,
-    restore_rng_state,
     seed_everything,
 )
 from .destination import check_destination, earlier_checkpoint, stopped, train_files
 from .forward import Forward, validate
 from .metrics import number, selection_score
-from .optim import LRSchedule, build_optimizer, decide_precision
+from .optim import LRSchedule, build_optimizer
 from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record
 from .parts import Batches, Optimisation, Place, RunPaths, TrainRecord
 from .preflight import check_dates, check_resources, no_validation_foreground, scene_dates, side_outputs
+from .resume import early_stop_due, resume, seconds_spent
+from .sizing import fit_to_data
+from .speed import speed_line, start_line
+from .step_setup import step_for
 from .steps import EpochSteps
 
 # --------------------------------------------------------------------------------------------- the loop
@@ -121,7 +122,7 @@ class _Trainer:
         self.datasets = self._configure_data(model_cfg, datasets)
         self.model = self._configure_model(model_cfg, model)
         loss_fn, forward, scaler = self._configure_loss(), *self._configure_precision()
-        optimizer = build_optimizer(self.model, train_cfg)
+        optimizer = build_optimizer(self.model, train_cfg, **self.step_setup.optimizer_options)
         self.batches, self.val_loader, self.keep_last = self._configure_loaders()
         extra = coordinates_record(self.model, self.datasets[:2], self.place.callback)  # before any tile is read
         self.net, self.cached, self.temporary = self.model, train_cfg.frozen_encoder == "cached", []
@@ -202,7 +203,8 @@ class _Trainer:
         data_meta = self.datasets[2].metadata
         check_dates(getattr(model, "config", model_cfg), data_meta.dates)
         self.num_classes, self.ignore_index = data_meta.num_classes, data_meta.ignore_index
-        self.model_cfg, self.data_meta = self._fit_to_data(model_cfg, data_meta, model)
+        self.model_cfg, self.data_meta = fit_to_data(model_cfg, data_meta, model, self.num_classes,
+                                                     int(self.data_cfg.tile_size), self.place.callback)
         model = (model if model is not None else self._build_model()).to(self.place.device)
         self.model_cfg = getattr(model, "config", self.model_cfg)  # with what a pretrained checkpoint fixed
         if self.parent is not None and not self.cfg.resume:  # a resumed run takes its checkpoint's weights
@@ -219,14 +221,16 @@ class _Trainer:
         return loss_fn.to(self.place.device) if hasattr(loss_fn, "to") else loss_fn
 
     def _configure_precision(self) -> tuple[Forward, Any]:
-        """The forward pass in the precision the device and ``amp`` allow, and its grad scaler (or None)."""
-        torch, kind = require("torch"), self.place.device_type
-        if kind != "cuda" and self.cfg.amp in ("bf16", "fp16"):
-            self.place.callback.warning(f"amp '{self.cfg.amp}' applies to CUDA only; training on "
-                                        f"{self.place.device} in full precision.")
-        amp_dtype, use_scaler = decide_precision(kind, self.cfg.amp, kind == "cuda" and torch.cuda.is_bf16_supported())
-        return (Forward(self.place.device, amp_dtype, self.model_cfg.uses_aux, self.model.takes_coords),
-                torch.amp.GradScaler("cuda") if use_scaler else None)
+        """The forward pass in the precision and memory format the device and ``amp`` allow (the model put in that
+        format), and its grad scaler (or None)."""
+        torch = require("torch")
+        self.step_setup = step_for(self.place.device_type, self.cfg.amp)
+        if self.step_setup.warning:
+            self.place.callback.warning(self.step_setup.warning)
+        self.step_setup.model(self.model)
+        forward = Forward(self.place.device, self.step_setup.amp_dtype, self.model_cfg.uses_aux,
+                          self.model.takes_coords, self.step_setup.channels_last)
+        return forward, torch.amp.GradScaler("cuda") if self.step_setup.scaler else None
 
     def _configure_loaders(self) -> tuple[Batches, Any, bool]:
         """(the training batches, the validation loader or None, whether the bundle keeps the last epoch: no
@@ -278,17 +282,22 @@ class _Trainer:
                 file.unlink(missing_ok=True)
 
     def _drop_unreferenced_partial(self) -> None:
+        self.files.settle(quiet=True)
         if self.place.ctx.is_main and self.files.wrote_partial and not self.files.good_checkpoint:
             self.paths.partial.unlink(missing_ok=True)
 
     def _stopped(self, what: str) -> str:
+        self.files.settle(quiet=True)  # whether a checkpoint is there to resume from: the write in flight decides
         return stopped(what, self.paths.output, self.paths.checkpoint, self.files.good_checkpoint)
 
     def _run(self) -> TrainResult:
         cfg, cb = self.cfg, self.place.callback
         start_epoch, finished = 1, False
         if cfg.resume:
-            start_epoch, finished = self._resume()
+            resumed = resume(self.paths, self.record, self.files, self.model, self.optim, cfg, self.budget,
+                             self.total_epochs, cb)
+            start_epoch, finished, self.history, self.best = (resumed.start_epoch, resumed.finished,
+                                                              resumed.history, resumed.best)
             self.files.good_checkpoint = True
         if self.place.ctx.is_main:
             self.paths.output.parent.mkdir(parents=True, exist_ok=True)
@@ -296,55 +305,20 @@ class _Trainer:
                 self.paths.partial.unlink()
         stop, epochs_run = None, 0
         if not finished:
-            precision = self.optim.forward.amp_dtype
-            threads = ""
+            threads = None
             if self.place.device_type == "cpu":  # torch's threads spin: the free cores, chosen as the epochs start
-                threads = f" with {torch_cpu_threads(require('torch'))} thread(s)"
-            cb.info(f"Training {self.model_cfg.name} ({self.model_cfg.preset}) on {self.place.device}"
-                    f"{f' x{self.place.ctx.world_size} processes' if self.place.ctx.distributed else ''}{threads}"
-                    f"{' each' if threads and self.place.ctx.distributed else ''}, precision "
-                    f"{'fp32' if precision is None else str(precision).replace('torch.', '')}, "
-                    f"{self.batches.micro_steps} steps of {cfg.batch_size} tiles per epoch, epochs {start_epoch}.."
-                    f"{self.total_epochs} ({cfg.warmup_epochs} with frozen encoders); loss "
-                    f"{cfg.loss.describe(self.model_cfg.name)}, optimizer {cfg.optimizer}"
-                    f"{f', {self.budget.describe()}' if self.budget.limited else ''}.")
-            self.budget.start(self._seconds_spent() + self.cache_seconds)
+                threads = torch_cpu_threads(require("torch"))
+            cb.info(start_line(self.model_cfg, self.place, threads, self.step_setup, self.batches.micro_steps, cfg,
+                               start_epoch, self.total_epochs, self.budget))
+            self.budget.start(seconds_spent(self.history) + self.cache_seconds)
             stop, epochs_run = self._fit(start_epoch)
+            said = speed_line(self.history[len(self.history) - epochs_run:], cfg.batch_size,
+                              self.place.ctx.world_size)
+            if said:
+                cb.info(said)
         return self.files.finish(stop, epochs_run, self.history, self.best)
 
     # ----------------------------------------------------------------------------------------- setup
-
-    def _fit_to_data(self, model_cfg: ModelConfig, meta: DataMetadata,
-                     model: Any) -> tuple[ModelConfig, DataMetadata]:
-        """(model config, bundle data metadata): channel counts, classes and aux ratio come from the data
-        (``fit_data``: a family may decline the aux); say so when the given config differed. A model that takes
-        no aux makes a bundle that needs none."""
-        data_aux = meta.aux_channels
-        fitted = model_cfg.fit_data(vision_channels=meta.vision_bands, aux_channels=data_aux,
-                                    num_classes=self.num_classes, aux_ratio=meta.aux_ratio)
-        keys = ("vision_channels", "aux_channels", "num_classes", "aux_ratio")
-        wanted = {k: getattr(fitted, k) for k in keys}
-        changed = {k: v for k, v in wanted.items() if getattr(model_cfg, k) != v}
-        if changed and model is None:  # none of these is a user setting: words, not the config's field names
-            words = dict(vision_channels="image bands", aux_channels="aux channels", num_classes="outputs",
-                         aux_ratio="aux ratio")
-            sized = ", ".join(f"{words[k]} {v}" for k, v in changed.items())
-            self.place.callback.info(f"The model is sized to the data: {sized}.")
-        if model is not None:
-            # An injected model is what it is: its config must already agree with the data.
-            fitted = getattr(model, "config", model_cfg)
-            bad = {k: (getattr(fitted, k), v) for k, v in wanted.items() if getattr(fitted, k) != v}
-            if bad:
-                raise ConfigError(f"the given model does not fit the data: {bad} (model, data).")
-        note = fitted.aux_input_note(int(self.data_cfg.tile_size))
-        if note:
-            self.place.callback.info(note)
-        if data_aux and not fitted.aux_channels:
-            self.place.callback.warning(f"{fitted.name} uses the imagery only: the {data_aux} aux channel(s) are not "
-                                        f"used (set aux_fusion: early to fuse them) and the model will not ask for "
-                                        f"aux rasters.")
-            meta = dataclasses.replace(meta, aux_channels=0, aux_stats=None)
-        return fitted, meta
 
     def _build_model(self) -> Any:
         from ..models import build_model_from_config
@@ -355,46 +329,6 @@ class _Trainer:
             return build_model_from_config(self.model_cfg, callback=say)
         except KeyError as exc:  # unknown model name; the message lists the valid ones
             raise ConfigError(str(exc.args[0]) if exc.args else str(exc)) from exc
-
-    def _resume(self) -> tuple[int, bool]:
-        state = load_checkpoint(self.paths.checkpoint)
-        diffs = config_differences(state["configs"], self.record.configs)
-        if diffs:
-            raise ConfigError(f"Cannot resume from '{self.paths.checkpoint}': it was made with other settings ("
-                              + "; ".join(diffs) + f"). Use the same settings, or run without {RESUME}.")
-        try:
-            self.files.restore_partial(state)  # a canceled run's best bundle, kept in its checkpoint
-            self.model.load_state_dict(state["model"])
-            self.optim.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise ConfigError(f"Checkpoint '{self.paths.checkpoint}' does not fit this model ({str(exc)[:300]}); run "
-                              f"without {RESUME}.") from exc
-        # Group LRs follow from this run's settings (epochs may have been extended).
-        for group in self.optim.optimizer.param_groups:
-            factor = {"vision": self.cfg.vision_lr_factor, "aux": self.cfg.aux_lr_factor}.get(group["name"], 1.0)
-            group["base_lr"] = self.cfg.learning_rate * factor
-        self.optim.schedule.load_state_dict(state["schedule"])
-        if self.optim.scaler is not None and state.get("scaler"):
-            self.optim.scaler.load_state_dict(state["scaler"])
-        restore_rng_state(state["rng"])
-        self.history = list(state["history"])
-        self.best = dict(state["best"])
-        epoch = int(state["epoch"])
-        # A finished training goes on when its epochs were raised, unless it had stopped early (and still would:
-        # a raised early_stop_patience lets it go on too). The schedule stretches to the new length.
-        finished = epoch >= self.total_epochs or (bool(state["finished"]) and self._early_stop_due())
-        if not finished and self.budget.limited and self._seconds_spent() >= self.budget.seconds:
-            finished = True
-            # settings named through mention(): each front end writes its own control (QGIS's parameter, a flag)
-            why = f"training had used its {self.budget.describe()}; raise {mention('train.time_budget')} to go on"
-        elif finished:
-            why = (f"training had stopped early; raise {mention('train.early_stop_patience')} to go on"
-                   if epoch < self.total_epochs else f"training had finished; raise {mention('train.epochs')} to go on")
-        else:
-            why = f"training had finished there; going on to epoch {self.total_epochs}" if state["finished"] else ""
-        self.place.callback.info(f"Resuming from '{self.paths.checkpoint}' after epoch {epoch}"
-                                 f"{f' ({why})' if why else ''}.")
-        return epoch + 1, finished
 
     # ----------------------------------------------------------------------------------------- epochs
 
@@ -424,12 +358,17 @@ class _Trainer:
             reserve = (max(0.0, float(last.get("seconds") or 0.0) - float(last.get("train_seconds") or 0.0))
                        if last else None)  # None: the first epoch estimates its validation as its steps go
             cb.epoch_started(epoch, self.total_epochs)  # the status line says so before the first step ends
-            train_loss, train_seconds, steps = self.steps.train_epoch(epoch, ddp, reserve)
+            train_loss, train_seconds, steps, waited = self.steps.train_epoch(epoch, ddp, reserve)
+            began_val = time.perf_counter()
             val = self._validate() if self.val_loader is not None else None
+            val_seconds = time.perf_counter() - began_val
             entry: dict[str, Any] = {
                 "epoch": epoch, "stage": "frozen" if frozen else "full", "train_loss": train_loss,
                 "lr": self.steps.head_lr(), "train_seconds": round(train_seconds, 3), "steps": steps,
                 "train_steps_per_second": round(steps / max(train_seconds, 1e-9), 4),
+                "train_tiles_per_second": round(steps * cfg.batch_size * self.place.ctx.world_size
+                                                / max(train_seconds, 1e-9), 3),
+                "data_wait_seconds": round(waited, 3), "val_seconds": round(val_seconds, 3),
             }
             score = None
             if val is not None and not self.keep_last:  # keep_last: every epoch improves, none stops early
@@ -449,12 +388,14 @@ class _Trainer:
                 self.best = {"epoch": epoch, "score": score, "metrics": metrics, "since": 0}
             else:
                 self.best["since"] += 1
-            early = score is not None and not frozen and self._early_stop_due()
+            early = score is not None and not frozen and early_stop_due(self.best, cfg.early_stop_patience)
             cut_short = steps < self.batches.micro_steps
             late = epoch < self.total_epochs and self.steps.agree(cut_short or self.budget.used_up())
             stop = early or late
             if self.place.ctx.is_main:
+                began_save = time.perf_counter()
                 self.files.save_epoch(epoch, improved, stop or epoch == self.total_epochs, self.history, self.best)
+                entry["save_seconds"] = round(time.perf_counter() - began_save, 3)  # in the files from the next on
             self.place.ctx.barrier()
             shown = {k: v for k, v in entry.items() if k != "val_class_iou"}
             if improved and score is not None:  # the metric the bundle's best epoch is chosen by
@@ -480,15 +421,6 @@ class _Trainer:
                         f"{self.best['epoch']}).")
                 return "early", epochs_run
         return None, epochs_run
-
-    def _early_stop_due(self) -> bool:
-        """No validation gain for ``early_stop_patience`` epochs."""
-        patience = self.cfg.early_stop_patience
-        return patience is not None and self.best["score"] is not None and self.best["since"] >= patience
-
-    def _seconds_spent(self) -> float:
-        """Seconds of the epochs in the history (earlier runs of a resumed training included)."""
-        return sum(float(e.get("seconds") or 0.0) for e in self.history)
 
     def _validate(self) -> dict[str, Any]:
         summary, canceled = validate(self.net, self.val_loader, self.optim.forward, self.optim.loss_fn,

@@ -1,0 +1,118 @@
+"""How a training step runs on its device: the autocast precision (and whether fp16 needs a gradient scaler), the
+memory format of the model and its batches, and the optimiser's implementation, each with what the log says of it.
+
+On a GPU nothing changed from the reference: ``amp`` auto is bfloat16 where the GPU has it, else float16 with a
+gradient scaler; the default memory format and optimiser. On a CPU, where most QGIS users train, the step is what
+limits a time budget, so it is made as fast as the CPU allows:
+
+- ``amp`` auto is bfloat16 autocast where the CPU computes bfloat16 natively (AMX or AVX-512 BF16: oneDNN's
+  convolutions run at about twice the float32 rate), float32 elsewhere (emulated bfloat16 is slower). The loss and
+  the metrics stay in float32, and the weights and the optimiser's state too (autocast casts per operation).
+  ``bf16`` asks for it anyway; ``fp16`` is a GPU mode;
+- the model and its image batches channels-last (NHWC), the layout oneDNN's convolutions run in: without it each
+  convolution reorders its input and output;
+- the optimiser's fused implementation (one kernel over all parameters instead of a loop of small operations).
+
+The speed-ups and their accuracy were measured (``bench/train_speed.py``, ``bench/recipe_budget.py``,
+docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+from ..runtime.cpu_features import bf16_instructions
+from ..runtime.environment import require
+
+
+@dataclass(frozen=True)
+class StepSetup:
+    """The step's precision, memory format and optimiser implementation on one device."""
+
+    device_type: str
+    amp_dtype: Any = None  # torch dtype of autocast; None: float32
+    scaler: bool = False  # float16 needs a gradient scaler
+    channels_last: bool = False
+    fused: bool = False  # the optimiser's fused implementation
+    reason: str = ""  # why this precision, for the log
+    warning: str = ""  # what the user asked that could not be done as asked
+
+    @property
+    def precision(self) -> str:
+        return "fp32" if self.amp_dtype is None else str(self.amp_dtype).replace("torch.", "")
+
+    @property
+    def optimizer_options(self) -> dict[str, Any]:
+        """Keyword arguments of the optimiser's constructor (its implementation)."""
+        return {"fused": True} if self.fused else {}
+
+    def model(self, model: Any) -> Any:
+        """The model in the step's memory format (in place, as ``Module.to`` does)."""
+        return model.to(memory_format=require("torch").channels_last) if self.channels_last else model
+
+    def batch(self, pixels: Any) -> Any:
+        """A batch of images (N, C, H, W) in the step's memory format."""
+        if self.channels_last and pixels is not None and pixels.dim() == 4:
+            return pixels.contiguous(memory_format=require("torch").channels_last)
+        return pixels
+
+    def describe(self) -> str:
+        """``precision bf16 (the CPU computes bfloat16 natively: AVX-512 BF16), channels-last, fused optimiser``."""
+        parts = [f"precision {self.precision}" + (f" ({self.reason})" if self.reason else "")]
+        if self.channels_last:
+            parts.append("channels-last")
+        if self.fused:
+            parts.append("fused optimiser")
+        return ", ".join(parts)
+
+
+def decide_precision(device_type: str, amp: str, bf16_supported: bool) -> tuple[Any, bool]:
+    """Autocast dtype (None = full precision) and whether a GradScaler is needed.
+
+    CUDA: ``auto`` -> bf16 where supported, else fp16 with a scaler; ``bf16``/``fp16`` as asked; ``off`` -> fp32.
+    CPU: ``auto`` -> bf16 where the CPU computes it natively (``bf16_supported``), else fp32; ``bf16`` -> bf16;
+    ``fp16`` and ``off`` -> fp32. Any other device trains in full precision whatever ``amp`` says.
+    """
+    torch = require("torch")
+    if amp not in ("auto", "off", "bf16", "fp16"):
+        raise ConfigError(f"amp '{amp}' is unknown; use auto, off, bf16 or fp16.")
+    if amp == "off" or device_type not in ("cuda", "cpu"):
+        return None, False
+    if device_type == "cpu":
+        return (torch.bfloat16, False) if amp == "bf16" or (amp == "auto" and bf16_supported) else (None, False)
+    if amp == "bf16" and not bf16_supported:
+        raise ConfigError("amp 'bf16' was requested but this GPU does not support bfloat16; use amp 'fp16' or "
+                          "'auto'.")
+    if amp == "bf16" or (amp == "auto" and bf16_supported):
+        return torch.bfloat16, False
+    return torch.float16, True
+
+
+def decide_step(device_type: str, amp: str, *, gpu_bf16: bool = False, cpu_bf16: str | None = None) -> StepSetup:
+    """The step's setup on ``device_type`` for the ``amp`` setting; ``gpu_bf16``: the GPU supports bfloat16;
+    ``cpu_bf16``: the instruction set with which the CPU computes bfloat16 natively (None: it does not)."""
+    if device_type != "cpu":
+        dtype, scaler = decide_precision(device_type, amp, gpu_bf16)
+        return StepSetup(device_type, dtype, scaler)
+    dtype, _ = decide_precision("cpu", amp, cpu_bf16 is not None)
+    if dtype is not None:
+        reason = (f"the CPU computes bfloat16 natively: {cpu_bf16}" if cpu_bf16 else
+                  "as asked; this CPU emulates bfloat16, which is slower than fp32")
+    elif amp == "auto":
+        reason = "this CPU has no bfloat16 instructions (AMX or AVX-512 BF16), on which bf16 would be faster"
+    else:
+        reason = f"amp {amp}"
+    warning = (f"amp '{amp}' applies to CUDA only; training on the CPU in "
+               f"{'bf16' if dtype is not None else 'full precision'}." if amp == "fp16" else "")
+    return StepSetup("cpu", dtype, False, channels_last=True, fused=True, reason=reason, warning=warning)
+
+
+def step_for(device_type: str, amp: str) -> StepSetup:
+    """:func:`decide_step` with what this machine's GPU or CPU offers."""
+    torch = require("torch")
+    if device_type == "cuda":
+        return decide_step("cuda", amp, gpu_bf16=torch.cuda.is_bf16_supported())
+    return decide_step(device_type, amp, cpu_bf16=bf16_instructions(torch) if device_type == "cpu" else None)
+

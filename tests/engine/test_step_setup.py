@@ -1,0 +1,88 @@
+"""The training step's setup per device (engine.training.step_setup): precision, memory format and optimiser
+implementation, and what the log says of them and of the speed reached (engine.training.speed)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.errors import ConfigError
+from engine.runtime.cpu_features import bf16_instructions
+from engine.training.speed import speed_line
+from engine.training.step_setup import decide_precision, decide_step
+
+
+def test_decide_precision_gpu_unchanged_and_cpu_bf16_where_native():
+    assert decide_precision("cuda", "auto", True) == (torch.bfloat16, False)
+    assert decide_precision("cuda", "auto", False) == (torch.float16, True)
+    assert decide_precision("cuda", "fp16", True) == (torch.float16, True)
+    assert decide_precision("cuda", "off", True) == (None, False)
+    with pytest.raises(ConfigError, match="bfloat16"):
+        decide_precision("cuda", "bf16", False)
+    assert decide_precision("cpu", "auto", True) == (torch.bfloat16, False)
+    assert decide_precision("cpu", "auto", False) == (None, False)  # emulated bf16 is slower than fp32
+    assert decide_precision("cpu", "bf16", False) == (torch.bfloat16, False)  # asked for: done
+    assert decide_precision("cpu", "fp16", True) == (None, False)
+    assert decide_precision("cpu", "off", True) == (None, False)
+    assert decide_precision("mps", "auto", True) == (None, False)
+    with pytest.raises(ConfigError, match="unknown"):
+        decide_precision("cpu", "fp8", True)
+
+
+def test_cpu_step_is_bf16_channels_last_fused_where_the_cpu_has_bf16():
+    step = decide_step("cpu", "auto", cpu_bf16="AVX-512 BF16")
+    assert (step.amp_dtype, step.scaler, step.channels_last, step.fused) == (torch.bfloat16, False, True, True)
+    assert step.optimizer_options == {"fused": True}
+    assert step.describe() == ("precision bfloat16 (the CPU computes bfloat16 natively: AVX-512 BF16), "
+                               "channels-last, fused optimiser")
+    plain = decide_step("cpu", "auto", cpu_bf16=None)
+    assert plain.amp_dtype is None and plain.channels_last and plain.fused
+    assert "no bfloat16 instructions" in plain.describe() and plain.describe().startswith("precision fp32")
+    off = decide_step("cpu", "off", cpu_bf16="AMX-BF16")
+    assert off.amp_dtype is None and off.describe().startswith("precision fp32 (amp off)")
+    asked = decide_step("cpu", "bf16", cpu_bf16=None)
+    assert asked.amp_dtype == torch.bfloat16 and "emulates bfloat16" in asked.describe()
+    fp16 = decide_step("cpu", "fp16", cpu_bf16="AMX-BF16")
+    assert fp16.amp_dtype is None and "CUDA only" in fp16.warning
+
+
+def test_gpu_step_keeps_the_reference_setup():
+    step = decide_step("cuda", "auto", gpu_bf16=False)
+    assert (step.amp_dtype, step.scaler, step.channels_last, step.fused) == (torch.float16, True, False, False)
+    assert step.optimizer_options == {} and step.describe() == "precision float16"
+
+
+def test_step_formats_the_model_and_its_batches():
+    step = decide_step("cpu", "off", cpu_bf16=None)
+    conv = step.model(torch.nn.Conv2d(3, 8, 3))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    batch = step.batch(torch.zeros(2, 3, 8, 8))
+    assert batch.is_contiguous(memory_format=torch.channels_last) and not batch.is_contiguous()
+    packed = torch.zeros(2, 5)  # cached encoder features: rows, not images
+    assert step.batch(packed) is packed
+
+
+def test_bf16_instructions_from_cpu_flags_and_torch():
+    assert bf16_instructions(flags={"avx2", "avx512_bf16"}) == "AVX-512 BF16"
+    assert bf16_instructions(flags={"amx_bf16", "avx512_bf16"}) == "AMX-BF16"
+    assert bf16_instructions(flags={"avx2", "avx512f"}) is None
+
+    class Cpu:
+        @staticmethod
+        def _is_amx_tile_supported() -> bool:
+            return False
+
+        @staticmethod
+        def _is_avx512_bf16_supported() -> bool:
+            return True
+
+    assert bf16_instructions(type("Torch", (), {"cpu": Cpu})(), flags=set()) == "AVX-512 BF16"
+
+
+def test_speed_line_counts_tiles_per_second_and_the_rest():
+    epochs = [{"steps": 10, "train_seconds": 4.0, "data_wait_seconds": 0.5, "val_seconds": 1.0, "save_seconds": 0.2},
+              {"steps": 10, "train_seconds": 6.0, "data_wait_seconds": 0.1, "val_seconds": 1.5}]
+    assert speed_line(epochs, batch_size=4) == ("Speed: 80 training tiles in 10.0 s of steps, 8.0 tiles per second "
+                                                "(waiting 0.6 s for tiles); validation 2.5 s, saving 0.2 s.")
+    assert speed_line(epochs, batch_size=4, world_size=2).startswith("Speed: 160 training tiles")
+    assert speed_line([], batch_size=4) is None
