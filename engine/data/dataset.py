@@ -37,6 +37,7 @@ from ..io.formats import is_vector_path
 from .augment import augment_tile
 from .checks import check_scene_aux, check_scene_image
 from .date_tiles import augment_dates, swappable
+from .holdout import MIN_PARTS, band_split, held_out_parts_line, labelled_parts, split_parts
 from .label_scan import (
     SCAN_BLOCK,
     has_foreground,
@@ -49,7 +50,7 @@ from .label_scan import (
 )
 from .metadata import DataMetadata
 from .normalize import BandStatistics
-from .sampling import CellIndex, Region, TileSampler, grid_windows, holdout_split, region_mask
+from .sampling import CellIndex, Region, TileSampler, region_mask
 from .scene import SceneReader
 from .sources import resolve_scenes
 from .summary import DataSummary
@@ -269,35 +270,9 @@ def build_datasets(data_cfg: DataConfig, callback: Callback | None = None) -> tu
             reader.close()
 
 
-def _regions(data_cfg: DataConfig, train_readers: list[SceneReader], val_readers: list[SceneReader],
-             holdout: bool) -> tuple[list[tuple[int, Region]], list[tuple[int, Region]],
-                                     list[tuple[int, int, int, Region]]]:
-    """(training regions, validation regions, validation windows): the extent/AOI window of each scene, minus the
-    held-out band when validation is held out of the training scenes."""
-    tile = data_cfg.tile_size
-    train_regions: list[tuple[int, Region]] = []
-    val_windows: list[tuple[int, int, int, Region]] = []
-    val_regions: list[tuple[int, Region]] = []
-    for i, reader in enumerate(train_readers):
-        whole = Region(*reader.region_window())
-        if holdout:
-            rng = np.random.default_rng([data_cfg.seed, 7919, i])
-            part, val = holdout_split(whole.width, whole.height, data_cfg.val_fraction, tile, rng)
-            train_regions.append((i, Region(whole.col + part.col, whole.row + part.row, part.width, part.height)))
-            if val is not None:
-                val_regions.append((i, Region(whole.col + val.col, whole.row + val.row, val.width, val.height)))
-        else:
-            train_regions.append((i, whole))
-    if not holdout:
-        val_regions = [(i, Region(*r.region_window())) for i, r in enumerate(val_readers)]
-    for scene, region in val_regions:
-        val_windows += [(scene, c, r, region) for c, r in grid_windows(region, tile)]
-    return train_regions, val_regions, val_windows
-
-
 def _scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str, Any]],
                  train_readers: list[SceneReader], val_readers: list[SceneReader],
-                 held_out: dict[int, Region]) -> tuple[dict[str, dict[str, int]], list[CellIndex], bool]:
+                 held_out: dict[int, list[Region]]) -> tuple[dict[str, dict[str, int]], list[CellIndex], bool]:
     """One scan of every label: (value counts per label, the training scenes' sampling indexes, whether the
     validation labels hold a class other than 0). A recognised reference mapping is applied to ``kwargs`` (the
     readers' arguments) and the readers; values outside the configured set stop the run, naming them."""
@@ -308,7 +283,7 @@ def _scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str
     for i, reader in enumerate(train_readers):
         callback.check_canceled()
         scan_region = Region(*reader.region_window())  # whole usable scene: held-out band rows are filtered later
-        index, values, val_fg, val_labelled = scan_label(reader, scan_region, data_cfg, held_out.get(i))
+        index, values, val_fg, val_labelled = scan_label(reader, scan_region, data_cfg, held_out.get(i, []))
         val_foreground |= val_fg > 0
         callback.info(labelled_share_line(reader, index, data_cfg))
         if i in held_out and val_labelled == 0 and reader.aoi:
@@ -369,9 +344,14 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     tile = data_cfg.tile_size
 
     holdout = not val_readers and data_cfg.val_fraction > 0
-    train_regions, val_regions, val_windows = _regions(data_cfg, train_readers, val_readers, holdout)
+    parts = {i: p for i, r in enumerate(train_readers) if holdout and len(p := labelled_parts(r)) >= MIN_PARTS}
+    split = band_split(data_cfg.val_fraction, data_cfg.seed, tile, train_readers, val_readers, holdout, parts)
     counts, indexes, val_foreground = _scan_labels(data_cfg, callback, train_kw + val_kw, train_readers,
-                                                   val_readers, dict(val_regions) if holdout else {})
+                                                   val_readers, split.held_out() if holdout else {})
+    if parts:
+        val_foreground |= split_parts(split, parts, indexes, data_cfg.val_fraction, data_cfg.seed, tile)
+        callback.info(held_out_parts_line(split, parts, train_readers))
+    train_regions, val_windows = split.train_regions, split.val_windows
 
     sampler = TileSampler(indexes, train_regions, tile, data_cfg.aux_ratio, data_cfg.foreground_share,
                           data_cfg.augment, data_cfg.seed)
@@ -406,7 +386,8 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         gsd=gsd, crs=first.crs_wkt, label_mapping=dict(data_cfg.label_mapping),
         label_default_class=data_cfg.label_default_class, ignore_index=data_cfg.ignore_index,
         num_classes=data_cfg.num_classes, train_scenes=len(train_readers), val_scenes=len(val_readers),
-        validation="strips of the training scenes held out of training" if holdout else "separate scenes",
+        validation=("parts of the labelled area held out of training" if parts and len(parts) == len(train_readers)
+                    else "strips of the training scenes held out of training" if holdout else "separate scenes"),
         foreground_fraction=round(float(fg / max(labelled, 1)), 6),
         aux_files_per_scene=len(train_kw[0]["aux"]), aux_file_bands=list(first.aux_file_bands),
         # bands by name: each image was read by its own descriptions, so the names are recorded, not the first
@@ -425,7 +406,8 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     elif first.selection.active:
         callback.info(f"Band selection of the {first.image_bands}-band images: "
                       f"{first.selection.describe(first.image_bands)}.")
-    strips = " (strips of the scenes held out of training)" if holdout else ""
+    strips = (" (parts of the labelled area held out of training)" if parts and len(parts) == len(train_readers)
+              else " (strips of the scenes held out of training)" if holdout else "")
     callback.info(f"Data: {metadata.vision_bands} vision band(s), {metadata.aux_channels} aux channel(s), "
                   f"{len(train_ds)} training tiles per epoch, {len(val_ds)} validation tiles{strips}, "
                   f"foreground {100 * metadata.foreground_fraction:.1f} %.")

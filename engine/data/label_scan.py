@@ -23,9 +23,9 @@ SCAN_BLOCK = 1024  # label scan block side (a multiple of the cell size)
 
 
 def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
-               held_out: Region | None = None) -> tuple[CellIndex, dict[str, int], int, int]:
+               held_out: list[Region] | None = None) -> tuple[CellIndex, dict[str, int], int, int]:
     """Raw value counts, the coarse labelled/foreground cell index of one training scene, and the foreground and
-    the labelled pixels inside its ``held_out`` validation band (0 without one), in one pass."""
+    the labelled pixels inside its ``held_out`` validation regions (0 without one), in one pass."""
     cell = DEFAULT_CELL
     held_out_fg = held_out_labelled = 0
     builder = CellIndexBuilder(reader.grid.width, reader.grid.height, cell)
@@ -47,9 +47,9 @@ def scan_label(reader: SceneReader, region: Region, data_cfg: DataConfig,
             labelled = classes != data_cfg.ignore_index
             foreground = labelled & (classes != 0)
             builder.add(col, row, foreground, labelled)
-            if held_out is not None:
-                held_out_fg += _pixels_inside(foreground, col, row, held_out)
-                held_out_labelled += _pixels_inside(labelled, col, row, held_out)
+            for part in held_out or []:
+                held_out_fg += _pixels_inside(foreground, col, row, part)
+                held_out_labelled += _pixels_inside(labelled, col, row, part)
     if not raster:
         counts = {str(k): v for k, v in reader.label_value_counts().items()}
     return builder.build(), counts, held_out_fg, held_out_labelled

@@ -29,16 +29,25 @@ DEFAULT_CELL = 16
 
 @dataclass(frozen=True)
 class Region:
-    """A pixel rectangle on a scene's vision grid: columns ``[col, col+width)``, rows ``[row, row+height)``."""
+    """A pixel rectangle on a scene's vision grid: columns ``[col, col+width)``, rows ``[row, row+height)``, less its
+    ``holes`` (rectangles held out of it: the parts of a labelled area that validate, see :mod:`.holdout`)."""
 
     col: int
     row: int
     width: int
     height: int
+    holes: tuple[Region, ...] = ()
 
     @property
     def area(self) -> int:
         return self.width * self.height
+
+    def contains(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Whether pixels (``x``, ``y``) lie in the rectangle and in none of its holes."""
+        inside = _inside(self, x, y)
+        for hole in self.holes:
+            inside &= ~_inside(hole, x, y)
+        return inside
 
     def intersects(self, other: Region) -> bool:
         return (self.col < other.col + other.width and other.col < self.col + self.width
@@ -295,12 +304,12 @@ def _cells_in_region(idx: CellIndex, region: Region) -> tuple[np.ndarray, np.nda
     cx, cy = vc + c // 2, vr + c // 2
     cx = np.minimum(cx, idx.width - 1)
     cy = np.minimum(cy, idx.height - 1)
-    inside = _inside(region, cx, cy)
+    inside = region.contains(cx, cy)
     valid = idx.valid_cells[inside]
     fc, fr = idx.cell_origin(idx.fg_cells)
     px = fc + idx.fg_offsets % c
     py = fr + idx.fg_offsets // c
-    inside = _inside(region, px, py)
+    inside = region.contains(px, py)
     return valid, idx.fg_cells[inside], idx.fg_offsets[inside]
 
 
@@ -310,12 +319,19 @@ def _inside(region: Region, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def region_mask(region: Region, col: int, row: int, size: int) -> np.ndarray | None:
-    """(size, size) bool, True inside ``region``; None when the whole window is inside."""
-    if (col >= region.col and row >= region.row and col + size <= region.col + region.width
+    """(size, size) bool, True inside ``region`` (and outside its holes); None when the whole window is inside."""
+    window = Region(col, row, size, size)
+    holes = [h for h in region.holes if h.intersects(window)]
+    if (not holes and col >= region.col and row >= region.row and col + size <= region.col + region.width
             and row + size <= region.row + region.height):
         return None
     cols = np.arange(col, col + size)
     rows = np.arange(row, row + size)
     in_c = (cols >= region.col) & (cols < region.col + region.width)
     in_r = (rows >= region.row) & (rows < region.row + region.height)
-    return in_r[:, None] & in_c[None, :]
+    inside = in_r[:, None] & in_c[None, :]
+    for hole in holes:
+        in_c = (cols >= hole.col) & (cols < hole.col + hole.width)
+        in_r = (rows >= hole.row) & (rows < hole.row + hole.height)
+        inside &= ~(in_r[:, None] & in_c[None, :])
+    return inside
