@@ -241,3 +241,27 @@ def xy_transform(source: str, target: str):
         refs.append(ref)
     return osr.CoordinateTransformation(*refs)
 
+
+
+def squares_layer(path: Path, image: str, corners: list[tuple[int, int]], size: int) -> str:
+    """A labelled area of ``size`` px squares of ``image`` (their top-left pixels ``corners``) as a GeoPackage in the
+    image's CRS."""
+    from osgeo import ogr, osr
+
+    with rasterio.open(image) as ds:
+        t, crs = ds.transform, ds.crs
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(crs.to_wkt())
+    out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = out.CreateLayer("labelled", srs=srs, geom_type=ogr.wkbPolygon)
+    for c0, r0 in corners:
+        ring = ogr.Geometry(ogr.wkbLinearRing)
+        for c, r in ((c0, r0), (c0 + size, r0), (c0 + size, r0 + size), (c0, r0 + size), (c0, r0)):
+            ring.AddPoint_2D(*(t * (c, r)))
+        polygon = ogr.Geometry(ogr.wkbPolygon)
+        polygon.AddGeometry(ring)
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(polygon)
+        layer.CreateFeature(feature)
+    out = None
+    return str(path)

@@ -166,3 +166,26 @@ def held_out_parts_line(split: Split, parts: dict[int, list[Region]], readers: l
                     f"boxes)")
     return ("Validation: " + "; ".join(said) + " held out of training, whole (a band of the scene would cut the "
             "parts, or hold none).")
+
+
+def labelled_area(spec: Any) -> tuple[int, int, list[Region]] | None:
+    """(width, height, the labelled area's parts) of a training scene with a labelled area, from its header and the
+    area's polygons alone (no label or image pixel read); None without one, or where it cannot be read (the
+    training says why when it reads the data)."""
+    if not getattr(spec, "aoi", None):
+        return None
+    from ..callbacks import QuietCallback
+    from ..errors import DualStreamError
+    from .scene import SceneReader
+
+    try:
+        reader = SceneReader(spec.image, aoi=spec.aoi, extent=spec.extent, extent_crs=spec.extent_crs,
+                             callback=QuietCallback())
+    except (DualStreamError, OSError):
+        return None
+    try:
+        return reader.grid.width, reader.grid.height, labelled_parts(reader)
+    except DualStreamError:
+        return None
+    finally:
+        reader.close()

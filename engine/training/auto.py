@@ -7,6 +7,8 @@ the settings declared with ``auto=``) and returns one line per choice, naming th
 - tile size: the largest multiple of the tile step that fits the smallest training scene (when validation is
   held out of the training scenes, half its longer side, since the held-out band takes at least one tile); at
   most 512 px on a GPU (the reference designs' tile), 256 px on a CPU;
+- on a CPU, for a small labelled area of separate parts (the squares of the labelling loop's first round): the
+  tile fitted to the parts and the tiles per epoch to the labelled pixels (``SMALL_AREA_SHARE``);
 - model: the family whose card (``FamilyCard.auto``) claims the data on this device, at the preset it names
   (today on a CPU a small model of the family the data calls for, on a GPU the reference designs; the ``--model``
   help prints the current picks). A family given without a preset gets its small preset on a CPU
@@ -44,6 +46,15 @@ CPU_BUDGET_MINUTES = 5.0  # the sample data reaches a validation IoU above 0.95 
 CPU_MAX_EPOCHS = 100  # with a time budget the epochs are only an upper bound
 GPU_EPOCHS, GPU_WARMUP_EPOCHS = 40, 2  # the reference designs' schedule
 TILE_CAP = {"cpu": 256, "gpu": 512}
+# A labelled area of separate parts under this share of its scenes (the squares of a labelling loop's first round)
+# gets, on a CPU, a tile of about PART_TILE_SHARE of a part's side (at least MIN_PART_TILE) and epochs of about
+# PASSES_PER_EPOCH draws of its pixels (at least MIN_TILES_PER_EPOCH tiles): with 256 px tiles over 96 px squares
+# most of every tile is unlabelled, and one epoch of 200 tiles took the whole 2-minute budget (issue 61).
+SMALL_AREA_SHARE = 0.25
+PART_TILE_SHARE = 0.75
+MIN_PART_TILE = 64
+PASSES_PER_EPOCH = 8
+MIN_TILES_PER_EPOCH = 32
 
 
 @dataclass
@@ -167,6 +178,8 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
                 f"; {scene} takes it{held}"
         chosen.data = data_cfg.replace(tile_size=tile)
         chosen.choices.append(Choice({"data.tile_size": tile}, why))
+    if not gpu and sizes:
+        _fit_labelled_area(chosen, unset, train_specs, step)
     if train_cfg.init_from:
         _model_from_parent(chosen, unset, given)
     elif ({"model.name", "model.preset"} & unset) and not model_pretrained(model_cfg).fixes_model:
@@ -181,6 +194,46 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
     if "train.frozen_encoder" in unset:
         _choose_frozen(chosen, gpu)
     return chosen
+
+
+def _fit_labelled_area(chosen: Chosen, unset: set[str], specs: list[Any], step: int) -> None:
+    """A small labelled area of separate parts on a CPU: the tile and the tiles per epoch fitted to its parts (see
+    SMALL_AREA_SHARE), each said with the area's figures."""
+    import math
+    import statistics
+
+    from ..data.holdout import labelled_area
+
+    areas = [labelled_area(spec) for spec in specs]
+    if not areas or any(a is None for a in areas):
+        return  # a scene labelled everywhere: the scene's tile and epochs
+    parts = [p for _, _, found in areas for p in found]
+    labelled, whole = sum(p.area for p in parts), sum(w * h for w, h, _ in areas)
+    if not parts or labelled >= SMALL_AREA_SHARE * whole:
+        return
+    side = int(statistics.median(min(p.width, p.height) for p in parts))
+    area = (f"the labelled area is {len(parts)} part(s) of about {side} px ({100 * labelled / whole:.1f} % of the "
+            f"scene{'s' if len(areas) > 1 else ''}, {labelled:,} px)")
+    tile = chosen.data.tile_size
+    if "data.tile_size" in unset:
+        fitted = max(-(-MIN_PART_TILE // step) * step, int(PART_TILE_SHARE * side) // step * step)
+        if fitted < tile:
+            tile = fitted
+            chosen.data = chosen.data.replace(tile_size=tile)
+            chosen.choices = [c for c in chosen.choices if "data.tile_size" not in c.values]
+            chosen.choices.append(Choice({"data.tile_size": tile}, (
+                f"{area}: a tile of about {int(100 * PART_TILE_SHARE)} % of a part's side keeps most of each tile "
+                f"labelled")))
+    if "data.tiles_per_epoch" in unset:
+        batch = chosen.train.batch_size
+        cover = math.ceil(labelled / tile ** 2)
+        tiles = min(chosen.data.tiles_per_epoch,
+                    max(MIN_TILES_PER_EPOCH, math.ceil(PASSES_PER_EPOCH * cover / batch) * batch))
+        if tiles != chosen.data.tiles_per_epoch:
+            chosen.data = chosen.data.replace(tiles_per_epoch=tiles)
+            chosen.choices.append(Choice({"data.tiles_per_epoch": tiles}, (
+                f"{area}: about {PASSES_PER_EPOCH} draws of each labelled pixel an epoch ({cover} tile(s) of {tile} px "
+                f"cover it), so the epochs are short and the best is chosen among many within the time budget")))
 
 
 CHANGE_CLASSES = ["no change", "change"]  # a change mask's classes: "no change" is drawn transparent

@@ -3,12 +3,8 @@ first; training tiles never see them."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import rasterio
-from osgeo import ogr, osr
 
 from engine.callbacks import RecordingCallback
 from engine.config import DataConfig
@@ -16,6 +12,7 @@ from engine.data import synthetic
 from engine.data.dataset import build_datasets
 from engine.data.holdout import hold_out_parts, merge_boxes
 from engine.data.sampling import Region, cell_index_from_label, region_mask
+from tests.helpers import squares_layer
 
 SQUARES = [(16, 16), (160, 16), (16, 160), (160, 160)]  # top-left corners of four 64 px squares of a 256 px scene
 
@@ -48,31 +45,11 @@ def test_holes_are_masked_in_training_windows():
     assert region.contains(np.array([5, 15]), np.array([5, 15])).tolist() == [True, False]
 
 
-def _squares_layer(path: Path, image: str) -> str:
-    with rasterio.open(image) as ds:
-        t, crs = ds.transform, ds.crs
-    srs = osr.SpatialReference()
-    srs.ImportFromWkt(crs.to_wkt())
-    out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-    layer = out.CreateLayer("labelled", srs=srs, geom_type=ogr.wkbPolygon)
-    for c0, r0 in SQUARES:
-        ring = ogr.Geometry(ogr.wkbLinearRing)
-        for c, r in ((c0, r0), (c0 + 64, r0), (c0 + 64, r0 + 64), (c0, r0 + 64), (c0, r0)):
-            ring.AddPoint_2D(*(t * (c, r)))
-        polygon = ogr.Geometry(ogr.wkbPolygon)
-        polygon.AddGeometry(ring)
-        feature = ogr.Feature(layer.GetLayerDefn())
-        feature.SetGeometry(polygon)
-        layer.CreateFeature(feature)
-    out = None
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("holdout")
     found = synthetic.make_scene(root, "scene", size=(256, 256), seed=2, aux_channels=0)
-    found["area"] = _squares_layer(root / "squares.gpkg", found["image"])
+    found["area"] = squares_layer(root / "squares.gpkg", found["image"], SQUARES, 64)
     return found
 
 

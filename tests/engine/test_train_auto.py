@@ -19,6 +19,7 @@ from engine.data.synthetic import make_scene
 from engine.models import AutoModelConfig
 from engine.runtime.resources import ResourceError
 from engine.training.auto import AUTO_SETTINGS, CPU_BUDGET_MINUTES, choose_settings
+from tests.helpers import squares_layer
 
 REPO = Path(__file__).resolve().parents[2]
 ALL = ()  # nothing given: every setting of AUTO_SETTINGS is chosen
@@ -119,6 +120,30 @@ def test_cpu_x_bands_get_cmx_tiny(scenes):
     chosen = choose_settings(*_configs("square", scenes=scenes, bands=[1, 2, 3], x_bands=[4]), ALL, device="cpu")
     assert (chosen.model.name, chosen.model.preset) == ("cmx", "tiny")
     assert "X bands on the image grid" in _line(chosen, "model.name")
+
+
+def test_a_small_labelled_area_of_squares_gets_a_tile_and_epochs_fitted_to_it(scenes, tmp_path):
+    large = scenes["large"]  # 1100 x 1200 px: four 96 px squares are 2.8 % of it
+    area = squares_layer(tmp_path / "squares.gpkg", large["image"], [(100, 100), (400, 100), (100, 700), (600, 900)],
+                         96)
+    specs = [SceneSpec(image=large["image"], label=large["label"], aoi=area)]
+    configs = AutoModelConfig.for_family(), DataConfig(train_scenes=specs), TrainConfig(output="/tmp/unused.dsmodel")
+    chosen = choose_settings(*configs, ALL, device="cpu")
+    assert chosen.data.tile_size == 64 and chosen.data.tiles_per_epoch == 72  # 9 tiles cover it, 8 draws each
+    assert _line(chosen, "data.tile_size") == (
+        "<data.tile_size> 64, chosen: the labelled area is 4 part(s) of about 96 px (2.8 % of the scene, 36,864 px): "
+        "a tile of about 75 % of a part's side keeps most of each tile labelled.")
+    assert _line(chosen, "data.tiles_per_epoch").startswith("<data.tiles_per_epoch> 72, chosen: the labelled area is 4 "
+                                                           "part(s)")
+    given = choose_settings(*configs, {"data.tile_size", "data.tiles_per_epoch"}, device="cpu")
+    assert (given.data.tile_size, given.data.tiles_per_epoch) == (512, 200)  # what the user gave is kept
+    gpu = choose_settings(*configs, ALL, device="cuda")
+    assert (gpu.data.tile_size, gpu.data.tiles_per_epoch) == (512, 200)  # the GPU's choices are unchanged
+    # a labelled area over most of the scene: the scene's tile and epochs
+    whole = squares_layer(tmp_path / "whole.gpkg", large["image"], [(0, 0)], 1000)
+    wide = [SceneSpec(image=large["image"], label=large["label"], aoi=whole)]
+    chosen = choose_settings(configs[0], DataConfig(train_scenes=wide), configs[2], ALL, device="cpu")
+    assert chosen.data.tile_size == 256 and chosen.data.tiles_per_epoch == 200
 
 
 def test_given_settings_are_kept_and_only_the_others_chosen(scenes):
