@@ -40,6 +40,7 @@ SECTIONS: list[str] = [
     "environment",
     "model_cost",
     "train",
+    "train_speed",
     "segment",
     "bulk",
     "onnx",

@@ -100,6 +100,13 @@ def _train(r: dict) -> Iterator[tuple]:
     yield "training: real data pipeline / tensors in memory", ">=", 0.90, r.get("best_ratio")
 
 
+def _train_speed(r: dict) -> Iterator[tuple]:
+    for family, f in (r.get("families") or {}).items():
+        yield f"train speed, {family}: train / bare fp32 loop (s per tile)", "<=", 0.77, f.get("train_vs_bare")
+        yield f"train speed, {family}: bare fp32 loop / train's step", ">=", 1.5, f.get("step_speedup")
+        yield f"train speed, {family}: train / its own step", "<=", 1.15, f.get("pipeline_vs_step")
+
+
 def _foundation(r: dict) -> Iterator[tuple]:
     yield ("foundation: frozen encoder, cached / recomputed features (an epoch's training tiles/s)", ">=", 2.0,
            _dig(r, "training", "epoch_speedup"))
@@ -123,7 +130,7 @@ def _label_panel(r: dict) -> Iterator[tuple]:
 
 
 READERS: dict[str, Callable[[dict], Iterator[tuple]]] = {
-    "train": _train, "segment": _segment, "bulk": _bulk, "cpu_default": _cpu_default,
+    "train": _train, "train_speed": _train_speed, "segment": _segment, "bulk": _bulk, "cpu_default": _cpu_default,
     "label_efficiency_s2": _label_efficiency_s2, "foundation": _foundation, "prompted": _prompted,
     "label_panel": _label_panel}
 
