@@ -414,7 +414,9 @@ class TrainConfig(Settings):
                                "instructions")
     early_stop_patience: int | None = setting(
         10, flag="--patience", param="PATIENCE", label="Early-stopping patience (epochs, 0 = off)", minimum=0, off=0,
-        advanced=True, group="training", help="Stop after this many epochs without a better validation score.")
+        advanced=True, group="training",
+        help="Stop after this many epochs without a better validation score (by IoU: counted from the first epoch "
+             "whose IoU is above 0, so a model that has not started to find the classes is not stopped).")
     early_stop_metric: str = setting(
         "iou", flag="--patience-metric", choices=EARLY_STOP_METRICS, label="Early stopping and best epoch by",
         advanced=True, group="training",

@@ -386,8 +386,8 @@ class _Trainer:
             if improved:
                 metrics = {k: v for k, v in entry.items() if k.startswith("val_") or k in ("epoch", "train_loss")}
                 self.best = {"epoch": epoch, "score": score, "metrics": metrics, "since": 0}
-            else:
-                self.best["since"] += 1
+            elif not (cfg.early_stop_metric == "iou" and not self.best["score"]):
+                self.best["since"] += 1  # patience counts from the first IoU above 0: nothing learnt is no plateau
             early = score is not None and not frozen and early_stop_due(self.best, cfg.early_stop_patience)
             cut_short = steps < self.batches.micro_steps
             late = epoch < self.total_epochs and self.steps.agree(cut_short or self.budget.used_up())

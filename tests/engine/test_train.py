@@ -267,6 +267,19 @@ def test_early_stop_and_accumulation(tmp_path, metric):
     assert np.isfinite([e["train_loss"] for e in result.history]).all()
 
 
+def test_patience_counts_from_the_first_iou_above_zero(tmp_path):
+    # A model that predicts background everywhere and cannot change: IoU 0 every epoch, which is no plateau of a
+    # model that learnt something, so patience never runs out (its loss metric would still stop it).
+    model_cfg, data_cfg, train_cfg = _configs(tmp_path, epochs=5, warmup_epochs=0, learning_rate=1e-12,
+                                              min_learning_rate=0, early_stop_patience=2)
+    model = _model(model_cfg)
+    with torch.no_grad():
+        model.decoder.classifier.bias.fill_(-1e4)
+    result = train(model_cfg, data_cfg, train_cfg, model=model, datasets=aux_tile_datasets(8, 4))
+    assert [e["val_iou"] for e in result.history] == [0.0] * 5
+    assert not result.stopped_early and result.epochs_run == 5
+
+
 def test_a_finished_training_goes_on_when_its_epochs_are_raised(tmp_path):
     model_cfg, data_cfg, cfg = _configs(tmp_path, epochs=1, warmup_epochs=1, early_stop_patience=None)
     first = train(model_cfg, data_cfg, cfg, model=_model(model_cfg), datasets=aux_tile_datasets(8, 4))
