@@ -374,12 +374,15 @@ class TrainConfig(Settings):
                               help="Tiles per training step; lower it when the GPU runs out of memory.")
     learning_rate: float = setting(
         3e-4, flag="--lr", label="Learning rate", minimum=1e-8, maximum=1.0, group="training",
+        auto="3e-4; 1e-3 on a CPU when the encoders start from random weights",
         help="Learning rate of fusion and decoder (vision encoder x0.1, aux encoder x0.5).")
     weight_decay: float = setting(1e-5, label="Weight decay", minimum=0.0, advanced=True, group="training",
                                   help="Weight decay of the optimiser.")
     vision_lr_factor: float = setting(0.1, group="training", no_qgis=OPTIM_DETAIL,
+                                      auto="0.1; 1 on a CPU when the encoders start from random weights",
                                       help="Learning rate of the vision encoder, x the learning rate.")
     aux_lr_factor: float = setting(0.5, group="training", no_qgis=OPTIM_DETAIL,
+                                   auto="0.5; 1 on a CPU when the encoders start from random weights",
                                    help="Learning rate of the aux encoder, x the learning rate.")
     optimizer: str = setting(
         "adamw", choices=OPTIMIZERS, label="Optimiser", advanced=True, group="training",

@@ -17,8 +17,9 @@ the settings declared with ``auto=``) and returns one line per choice, naming th
   encoder's release; ``imagenet`` or ``release``) where they can be had (the Hugging Face cache, or the hub
   answering at ``HF_ENDPOINT``; a gated release only from the cache); else random weights, with a line saying what
   to download;
-- epochs, on a CPU: a time budget instead of the GPU's epoch count (epochs become an upper bound), and no
-  frozen warm-up epochs for randomly initialised encoders; on a GPU: 2 frozen + 40 epochs (the reference).
+- epochs, on a CPU: a time budget instead of the GPU's epoch count (epochs become an upper bound), and for
+  randomly initialised encoders no frozen warm-up epochs and the learning rates of training from scratch (1e-3,
+  encoders x1); on a GPU: 2 frozen + 40 epochs (the reference).
 
 A pretrained checkpoint given as a folder or a hub id fixes the model size, so the model is not chosen then;
 ``imagenet`` / ``release`` name the chosen encoder's own weights and leave the choice to be made. A model to start from
@@ -44,6 +45,7 @@ AUTO_SETTINGS = tuple(
     if s.decl.auto)
 CPU_BUDGET_MINUTES = 5.0  # the sample data reaches a validation IoU above 0.95 in it on 2 CPU cores
 CPU_MAX_EPOCHS = 100  # with a time budget the epochs are only an upper bound
+SCRATCH_LEARNING_RATE = 1e-3  # encoders from random weights, on a CPU (the defaults are for pretrained ones)
 GPU_EPOCHS, GPU_WARMUP_EPOCHS = 40, 2  # the reference designs' schedule
 TILE_CAP = {"cpu": 256, "gpu": 512}
 # A labelled area of separate parts under this share of its scenes (the squares of a labelling loop's first round)
@@ -360,6 +362,22 @@ def _model_config(model_cfg: ModelConfig, family: str, preset: str) -> ModelConf
     return target.from_dict({**kept, "name": family, "preset": preset})
 
 
+def _choose_scratch_rates(chosen: Chosen, unset: set[str], changes: dict[str, Any]) -> None:
+    """Encoders from random weights on a CPU: every part learns at the rate of a network trained from scratch
+    (``SCRATCH_LEARNING_RATE``, encoders x1); the defaults (3e-4, vision encoder x0.1, aux x0.5) are for a
+    pretrained encoder whose features a high rate would destroy. Measured: docs/benchmarks.md, the recipe."""
+    values = {}
+    if "train.learning_rate" in unset:
+        values["train.learning_rate"] = changes["learning_rate"] = SCRATCH_LEARNING_RATE
+    for key in ("vision_lr_factor", "aux_lr_factor"):
+        if f"train.{key}" in unset:
+            values[f"train.{key}"] = changes[key] = 1.0
+    if values:
+        chosen.choices.append(Choice({k: f"{v:g}" for k, v in values.items()}, (
+            "the encoders start from random weights, so they learn at the rate of a network trained from scratch, "
+            "as the fusion and decoder do (the lower rates are for pretrained encoders)")))
+
+
 def _choose_schedule(chosen: Chosen, unset: set[str], gpu: bool) -> None:
     cfg = chosen.train
     changes: dict[str, Any] = {}
@@ -388,6 +406,8 @@ def _choose_schedule(chosen: Chosen, unset: set[str], gpu: bool) -> None:
             changes["warmup_epochs"] = 0
             chosen.choices.append(Choice({"train.warmup_epochs": 0}, "the encoders start from random weights, so "
                                          "freezing them would train the decoder on random features"))
+        if random_start:
+            _choose_scratch_rates(chosen, unset, changes)
     warmup = changes.get("warmup_epochs", cfg.warmup_epochs)
     if cfg.init_from and "train.warmup_epochs" in unset and warmup:
         budget = changes.get("time_budget", cfg.time_budget)

@@ -66,7 +66,13 @@ def test_cpu_imagery_only_gets_a_light_single_stream_model_a_fitting_tile_and_a_
         _line(chosen, "train.time_budget")
     assert "random weights" in _line(chosen, "train.warmup_epochs")
     assert "hf download microsoft/resnet-18" in _line(chosen, "model.pretrained")
-    assert len(chosen.lines()) == 6  # tile, model, pretrained, budget, epochs, warm-up: one line each
+    # random encoders learn at the rate of a network trained from scratch, every part alike
+    assert (chosen.train.learning_rate, chosen.train.vision_lr_factor, chosen.train.aux_lr_factor) == (1e-3, 1, 1)
+    assert _line(chosen, "train.learning_rate") == (
+        "<train.learning_rate> 0.001 <train.vision_lr_factor> 1 <train.aux_lr_factor> 1, chosen: the encoders start "
+        "from random weights, so they learn at the rate of a network trained from scratch, as the fusion and decoder "
+        "do (the lower rates are for pretrained encoders).")
+    assert len(chosen.lines()) == 7  # tile, model, pretrained, budget, epochs, warm-up, rates: one line each
 
 
 def test_fine_tuning_says_it_freezes_the_encoders_first(scenes, tmp_path):
