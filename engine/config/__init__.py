@@ -6,7 +6,7 @@ training reproduced. The package:
 
 - ``values``: the value lists (devices, TTA modes, optimisers, ...), shared parsers and checks;
 - ``bands``: band selection (numbers or names); ``crs``: CRS checks; ``output_kinds``: what a segmentation writes;
-- ``training``: DataConfig (with SceneSpec and AugmentConfig), TrainConfig;
+- ``training``: DataConfig (with SceneSpec), TrainConfig; ``augment``: AugmentConfig (the data's augmentations);
 - ``loss``: LossConfig and the parser of loss terms;
 - ``inference``: SegmentConfig, BulkConfig, EvaluateConfig; ``reading`` (how an image is read for a model) and
   ``units`` (its values' units), declared once for every command that reads imagery;
@@ -28,6 +28,7 @@ from ..declarations import Section
 from ..models import AutoModelConfig, list_models
 from ..models.configuration_utils import ModelConfig as ModelConfig  # re-exported: every section's settings are here
 from ..settings import Settings, check
+from .augment import AugmentConfig
 from .change import CompareConfig
 from .export import ExportConfig
 from .inference import BulkConfig, EvaluateConfig, SegmentConfig
@@ -36,7 +37,7 @@ from .polygons import PolygonsConfig
 from .prompted import PromptedConfig
 from .proposals import AcceptConfig, ProposeConfig
 from .suggest import SuggestConfig
-from .training import AugmentConfig, DataConfig, SceneSpec, TrainConfig
+from .training import DataConfig, SceneSpec, TrainConfig
 from .values import (
     AMP_MODES,
     BACKENDS,

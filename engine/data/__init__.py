@@ -11,8 +11,8 @@
 - sources: ``stac`` and ``stac_assets`` (STAC items' assets as named bands), ``input_vrt`` (VRTs picking,
   scaling, stacking), ``acquisition`` (a scene's date and place), ``sources`` (where training scenes come from).
 - ``scene`` and ``tile_parts``: aligned (vision, aux, label) tiles of one scene; ``dates`` (its later dates, for
-  change detection); ``sampling``, ``checks``, ``domain_shift``; ``augment``, ``photometric``, ``copy_paste``,
-  ``date_tiles`` (a tile of several dates); ``dataset``, ``loaders``, ``training_bands`` (the training data's
-  bands); ``metadata`` and ``summary`` (the bundle's data section); ``synthetic`` and ``synthetic_pairs`` (demo and
-  test scenes, pairs of dates).
+  change detection); ``sampling`` and ``holdout`` (which pixels validate), ``checks``, ``domain_shift``;
+  ``augment``, ``photometric``, ``copy_paste``, ``date_tiles`` (a tile of several dates); ``dataset``, ``loaders``,
+  ``training_bands`` (the training data's bands); ``metadata`` and ``summary`` (the bundle's data section);
+  ``synthetic`` and ``synthetic_pairs`` (demo and test scenes, pairs of dates).
 """

@@ -1,0 +1,63 @@
+"""Augmentation settings of the training tiles (AugmentConfig, the ``augment`` section of the data settings): the
+joint geometric ones and the vision-only photometric ones. Each field declares how the front ends offer it
+(:mod:`engine.declarations`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..declarations import setting
+from ..settings import Settings, check
+from .values import CONFIG_ONLY
+
+
+@dataclass
+class AugmentConfig(Settings):
+    """Joint (vision, aux, label) geometric augmentation and vision-only photometric augmentation."""
+
+    flips: bool = setting(True, help="Random flips of the training tiles.", no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    rot90: bool = setting(True, help="Random quarter turns of the training tiles.", no_cli=CONFIG_ONLY,
+                          no_qgis=CONFIG_ONLY)
+    rotation_degrees: float = setting(10.0, help="Small random rotation up to this angle, 0 = off.",
+                                      no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    scale_range: list[float] = setting(default_factory=lambda: [0.75, 1.25], help="Random resized crop scales.",
+                                       no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    color_jitter: float = setting(0.2, help="Brightness/contrast jitter strength, 0 = off.", no_cli=CONFIG_ONLY,
+                                  no_qgis=CONFIG_ONLY)
+    gray_probability: float = setting(0.05, help="Share of tiles turned grey.", no_cli=CONFIG_ONLY,
+                                      no_qgis=CONFIG_ONLY)
+    hsv: float = setting(
+        0.0, label="Hue/saturation/value jitter (3-band imagery)", minimum=0.0, maximum=1.0, advanced=True,
+        metavar="STRENGTH", group="data",
+        help="Strength of random hue, saturation and brightness changes of 3-band imagery. 0: off.")
+    clahe_probability: float = setting(
+        0.0, flag="--clahe", param="CLAHE", label="CLAHE share", minimum=0.0, maximum=1.0, advanced=True,
+        metavar="SHARE", group="data",
+        help="Share of training tiles given contrast-limited adaptive histogram equalisation. 0: off.")
+    clahe_clip: float = setting(2.0, help="CLAHE clip limit, x the mean histogram bin count.", no_cli=CONFIG_ONLY,
+                                no_qgis=CONFIG_ONLY)
+    clahe_grid: int = setting(8, help="CLAHE tiles per side.", no_cli=CONFIG_ONLY, no_qgis=CONFIG_ONLY)
+    swap_dates: float = setting(
+        0.5, help="Share of training tiles of two dates whose dates are swapped, where the label is a change mask "
+                  "(two classes: a change either way); from-to classes are never swapped.", no_cli=CONFIG_ONLY,
+        no_qgis=CONFIG_ONLY)
+    copy_paste: float = setting(
+        0.0, label="Copy-paste share", minimum=0.0, maximum=1.0, advanced=True, metavar="SHARE", group="data",
+        help="Share of training tiles that get foreground objects (whole connected regions, with their labels) "
+             "pasted from another tile of the batch. 0: off.")
+
+    def __post_init__(self) -> None:
+        check(len(self.scale_range) == 2 and 0 < self.scale_range[0] <= self.scale_range[1],
+               f"scale_range must be [low, high] with 0 < low <= high (got {self.scale_range}).")
+        check(0.0 <= self.gray_probability <= 1.0, "gray_probability must be in [0, 1].")
+        check(0.0 <= self.hsv <= 1.0, f"augment.hsv must be in [0, 1] (got {self.hsv}).")
+        check(0.0 <= self.clahe_probability <= 1.0, f"augment.clahe_probability must be in [0, 1] "
+                                                     f"(got {self.clahe_probability}).")
+        check(self.clahe_clip >= 1.0 and self.clahe_grid >= 1, "augment.clahe_clip must be >= 1 and clahe_grid >= 1.")
+        check(0.0 <= self.swap_dates <= 1.0, f"augment.swap_dates must be in [0, 1] (got {self.swap_dates}).")
+        check(0.0 <= self.copy_paste <= 1.0, f"augment.copy_paste must be in [0, 1] (got {self.copy_paste}).")
+
+    @property
+    def extra_photometric(self) -> bool:
+        """Whether the HSV-like or CLAHE options are on (they take extra random draws per tile)."""
+        return self.hsv > 0 or self.clahe_probability > 0
