@@ -124,7 +124,9 @@ def changed_settings(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], co
     setting left at its default is unset: the engine may choose it from the data and the device."""
     changed = set()
     for key in keys:
-        s = _setting(key)
+        s = engine_api().find_setting(key)
+        if s is None or s.param is None:  # not offered in QGIS: never given in a dialog, the engine may choose it
+            continue
         if parameters.get(s.param) in (None, "") or alg.parameterDefinition(s.param) is None:
             continue
         section = key.rpartition(".")[0]

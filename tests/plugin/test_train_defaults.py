@@ -57,3 +57,30 @@ def test_a_setting_counts_as_given_only_when_changed_from_its_default(plugin):
     assert changed_settings(train, {"TILE_SIZE": 512, "EPOCHS": "40", "TIME_BUDGET": 0}, context, *keys) == set()
     assert changed_settings(train, {"TILE_SIZE": "256", "EPOCHS": 40, "TIME_BUDGET": 2.5}, context,
                             *keys) == {"data.tile_size", "train.time_budget"}
+
+
+def test_the_first_round_of_the_labelling_loop_fits_its_choices_to_four_labelled_squares(plugin, tmp_path,
+                                                                                            monkeypatch):
+    """Issue 61 item 6: a labelled area of four squares (the loop's first round) gets a tile and epochs fitted to it,
+    each said, and validates on a whole square, so the epochs are scored on labelled pixels."""
+    import processing
+
+    monkeypatch.setenv("DUALSTREAM_OFFLINE", "1")
+    from engine.data.synthetic import make_scene
+    from tests.helpers import squares_layer
+
+    scene = make_scene(tmp_path / "data", "loop", size=(480, 480), seed=7, field_seed=7, aux_channels=0,
+                       label_value=1)
+    area = squares_layer(tmp_path / "squares.gpkg", scene["image"], [(32, 32), (288, 32), (32, 288), (288, 288)], 96)
+    feedback = RecordingFeedback.make()
+    results = processing.run("dualstream:train", {
+        "INPUT": scene["image"], "LABELS": scene["label_vector"], "LABEL_FIELD": "class", "LABELLED_AREA": area,
+        "CLASS_NAMES": "background,field", "DEVICE": "cpu", "TIME_BUDGET": 0.05,
+        "OUTPUT": str(tmp_path / "round0.dsmodel")}, feedback=feedback)
+    log = "\n".join(feedback.infos)
+    assert ("Tile size: 64, chosen: the labelled area is 4 part(s) of about 96 px (16.0 % of the scene, 36,864 px): "
+            "a tile of about 75 % of a part's side keeps most of each tile labelled.") in log
+    assert "Tiles per epoch: 72, chosen: the labelled area is 4 part(s) of about 96 px" in log
+    assert "Validation: 1 of the 4 parts of the labelled area of 'loop_image.tif'" in log
+    assert "64 training tiles per epoch" not in log and "72 training tiles per epoch" in log
+    assert results["BEST_IOU"] is not None
