@@ -49,8 +49,16 @@ class StepSetup:
         return {"fused": True} if self.fused else {}
 
     def model(self, model: Any) -> Any:
-        """The model in the step's memory format (in place, as ``Module.to`` does)."""
-        return model.to(memory_format=require("torch").channels_last) if self.channels_last else model
+        """The model's 4-D weights (convolutions) in the step's memory format, in place; others as they are (a 3-D
+        convolution's 5-D weights, which ``Module.to(memory_format=...)`` refuses)."""
+        if not self.channels_last:
+            return model
+        layout = require("torch").channels_last
+        for module in model.modules():
+            for tensor in (*module.parameters(recurse=False), *module.buffers(recurse=False)):
+                if tensor.dim() == 4:
+                    tensor.data = tensor.data.contiguous(memory_format=layout)
+        return model
 
     def batch(self, pixels: Any) -> Any:
         """A batch of images (N, C, H, W) in the step's memory format."""

@@ -54,8 +54,9 @@ def test_gpu_step_keeps_the_reference_setup():
 
 def test_step_formats_the_model_and_its_batches():
     step = decide_step("cpu", "off", cpu_bf16=None)
-    conv = step.model(torch.nn.Conv2d(3, 8, 3))
-    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    model = step.model(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Conv3d(8, 4, (1, 3, 3))))
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last) and not model[0].weight.is_contiguous()
+    assert model[1].weight.is_contiguous()  # a 3-D convolution's 5-D weights stay as they are
     batch = step.batch(torch.zeros(2, 3, 8, 8))
     assert batch.is_contiguous(memory_format=torch.channels_last) and not batch.is_contiguous()
     packed = torch.zeros(2, 5)  # cached encoder features: rows, not images
