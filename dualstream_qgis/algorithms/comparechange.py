@@ -27,9 +27,13 @@ from .extra_outputs import by_layer_name, output_layer_name
 from .inference import MODEL_FILTER, ModelChecksMixin, ModelFileParameter, checked_models
 from .parameters import add_settings, declared_text, read_settings
 from .sources import RasterLayerParameter, input_name, raster_source
-from .web_layers import WebLayer
+from .web_layers import WebLayer, WebWindowParameters, handed
 
 OUTPUT, OUTPUT_POLYGONS = "OUTPUT", "OUTPUT_POLYGONS"
+#: The area compared and the pixel size web layer dates are read at (with a model).
+WEB_WINDOW = WebWindowParameters("compare.extent", "compare.pixel_size",
+                                 "A web layer date (XYZ, WMS, WMTS, WCS, ArcGIS) needs one: the map canvas, a layer's "
+                                 "extent or one drawn.")
 
 
 class CompareChangeAlgorithm(ChangeGroup, ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm):
@@ -53,8 +57,10 @@ class CompareChangeAlgorithm(ChangeGroup, ModelChecksMixin, EnumNamesMixin, Dual
             "class before is compared with its class after. No training is needed: it is the honest yardstick a "
             "trained change model (<b>Train change detection</b>) must beat, and useful on its own (two cloud "
             "masks, two land-cover maps).</p>"
-            "<p><b>Inputs</b>: the <b>first date</b> and the <b>later date</b> (raster layers or files, in any "
-            "CRSs and pixel sizes: the later date's classes are brought onto the first date's grid) and a "
+            "<p><b>Inputs</b>: the <b>first date</b> and the <b>later date</b> (any raster layer QGIS shows, in "
+            "any CRSs and pixel sizes: the later date's classes are brought onto the first date's grid; with a "
+            "model, web layers too, read over the <b>extent</b> at the <b>pixel size</b>, and the extent limits "
+            "the area compared) and a "
             "<b>segmentation model</b> of one date (a bundle written by Train DualStream, an imported model or a "
             "ready one) that classifies both. Without a model the two layers are taken as <b>class rasters</b> "
             "already (for example two outputs of Segment with DualStream, or two land-cover maps with one "
@@ -77,6 +83,7 @@ class CompareChangeAlgorithm(ChangeGroup, ModelChecksMixin, EnumNamesMixin, Dual
         add_parameter(self, ModelFileParameter(param, label, behavior=FILE_BEHAVIOR_FILE, fileFilter=MODEL_FILTER,
                                                optional=True),
                       text + self.tr(" Empty: the two layers are class rasters already, compared as they are."))
+        WEB_WINDOW.add(self)
         add_settings(self, "compare.mask", "compare.device", "compare.backend")
         param, label, text = declared_text(self, "compare.output")
         add_parameter(self, QgsProcessingParameterRasterDestination(param, label), text)
@@ -101,9 +108,10 @@ class CompareChangeAlgorithm(ChangeGroup, ModelChecksMixin, EnumNamesMixin, Dual
     ) -> dict[str, Any]:
         self.check_requirements()
         api = engine_api()
-        first, later = (self._date(parameters, name, context) for name in (self.INPUT, self.AFTER))
         given = parameters.get(self.MODEL) not in (None, "", [])
         models = checked_models(parameters.get(self.MODEL), "") if given else []
+        first, later = (self._date(parameters, name, context, bool(models)) for name in (self.INPUT, self.AFTER))
+        extent, extent_crs = WEB_WINDOW.extent(self, parameters, context)
         output = check_suffix(self.parameterAsOutputLayer(parameters, OUTPUT, context),
                               api.FORMATS["geotiff"], OUTPUT, "change raster")
         ensure_parent(output, OUTPUT)
@@ -115,7 +123,7 @@ class CompareChangeAlgorithm(ChangeGroup, ModelChecksMixin, EnumNamesMixin, Dual
         feedback.pushInfo(f"Segmenting both dates with {', '.join(models)}, then comparing their classes."
                           if models else "No model given: the two layers are compared as class rasters.")
         cfg = run_engine(api.CompareConfig, **dates, models=models, output=output, polygons=polygons,
-                         **read_settings(self, parameters, context, "compare"))
+                         extent=extent, extent_crs=extent_crs, **read_settings(self, parameters, context, "compare"))
         result = run_engine(api.compare, cfg, self.callback(feedback, Stages(SEGMENT_STAGES)))
         say_rows(feedback, result.rows)
         stem = f"{input_name(parameters.get(self.INPUT), first, context)} to " \
@@ -125,15 +133,15 @@ class CompareChangeAlgorithm(ChangeGroup, ModelChecksMixin, EnumNamesMixin, Dual
                 OUTPUT_TABLE: write_table(self, parameters, context, result.rows, f"{stem} change table", run),
                 "CHANGED_PIXELS": result.changed_pixels, "PIXELS": result.pixels}
 
-    def _date(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext) -> str:
-        """A date's raster as a file or GDAL source; a web layer needs an extent the comparison does not take yet."""
+    def _date(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext, model: bool) -> str:
+        """A date as the engine takes it: a file or GDAL source, or with a model a web layer's service (read over
+        the extent at the pixel size for web layers); a web layer is no class raster."""
         source = raster_source(parameters, name, context)
-        if isinstance(source, WebLayer):
+        if isinstance(source, WebLayer) and not model:
             raise QgsProcessingException(
-                f"Parameter {name}: '{source.name}' is a web layer ({source.kind}); Compare classifications reads "
-                f"files and GDAL sources: save the area as a GeoTIFF first (right-click > Export > Save As), or "
-                f"detect the change with Detect change, which reads web layers over an extent.")
-        return source
+                f"Parameter {name}: '{source.name}' is a web layer ({source.kind}), a picture of a map, not class "
+                f"numbers; give a segmentation model (MODEL) to classify both dates, or two class rasters.")
+        return handed(source)
 
     def _load(self, context: QgsProcessingContext, result: Any, stem: str) -> RunLayers:
         """The change raster in its palette (no change transparent) on top, the polygons of change under it."""

@@ -48,6 +48,18 @@ class CompareConfig(Settings):
     polygons: str | None = setting(None, metavar="P.gpkg", group="input and output", param="OUTPUT_POLYGONS",
                                    custom_qgis=True, label="Polygons of change",
                                    help="Also write polygons of change (GeoPackage): transition, from, to, area.")
+    extent: list[float] | None = setting(
+        None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group="settings", custom_qgis=True,
+        label="Extent", help="With a model: compare only this area of the two dates (both segmented over it; web "
+                             "layers need it). Empty: the whole first date.")
+    extent_crs: str | None = setting(None, metavar="CRS", group="settings", param="EXTENT", custom_qgis=True,
+                                     label="Extent", help="CRS of the extent, e.g. EPSG:4326 (default: the image's).")
+    pixel_size: float | None = setting(
+        None, label="Pixel size for web layers (m)", minimum=0.0, metavar="METRES", group="settings",
+        default_note="the model's training pixel size (the log says which)",
+        help="With a model: metres on the ground per pixel at which a web layer date is read over the extent (XYZ, "
+             "WMS, WMTS, WCS or ArcGIS REST in QGIS; a GDAL description of one on the command line); ignored for "
+             "rasters with pixels of their own.")
     mask: bool = setting(False, group="settings", label="A change mask (change or not) instead of transitions",
                          help="Write a change mask (no change, change) instead of one class per transition.")
     device: str = setting("auto", choices=DEVICES, open_choices=True, group="settings", label="Device",
@@ -64,6 +76,8 @@ class CompareConfig(Settings):
                   f"{mention('compare.after_classes')}.")
             check(not self.models, f"Give either a model ({mention('compare.models')}) or two class rasters, not "
                                    f"both.")
+            check(self.extent is None, f"{mention('compare.extent')} applies when a model segments the dates; crop "
+                                       f"the class rasters to the area first (gdal_translate -projwin).")
         else:
             check(bool(self.models), f"Give a segmentation model ({mention('compare.models')}) to segment both "
                                      f"dates, or the two dates' class rasters ({mention('compare.before_classes')}, "

@@ -143,8 +143,10 @@ def _segment_and_compare(cfg: CompareConfig, callback: Callback) -> CompareResul
         for index, image in enumerate((cfg.image, cfg.after)):
             callback.info(f"Segmenting the {'first' if index == 0 else 'later'} date '{image}'.")
             out = folder / f"date{index + 1}.tif"
+            # both dates over the one extent at one pixel size (a web layer's window): their grids agree
             segment(SegmentConfig(image=image, models=list(cfg.models), output=str(out), device=cfg.device,
-                                  backend=cfg.backend), callback)
+                                  backend=cfg.backend, extent=cfg.extent, extent_crs=cfg.extent_crs,
+                                  pixel_size=cfg.pixel_size), callback)
             rasters.append(str(out))
         return compare_classes(rasters[0], rasters[1], cfg.output, mask=cfg.mask, callback=callback,
                                names=(cfg.image, cfg.after))

@@ -235,6 +235,21 @@ def test_the_comparison_segments_both_dates_with_a_model_of_one_date(trained, pa
     assert code != 0 and "is a change model: it compares the dates itself" in err
 
 
+def test_the_comparison_over_an_extent_segments_both_dates_over_it(pairs, tmp_path, capsys):
+    pair = pairs["p1"]
+    one = make_bundle(tmp_path / "buildings.dsmodel", vision_bands=3, vision_high=10000.0)
+    out = tmp_path / "half.tif"
+    left_half = ["500000", "4649872", "500064", "4650000"]  # the pairs' first 64 columns (1 m pixels)
+    code, _, err = cli(capsys, "compare", "--model", one, "--image", pair.before, "--after", pair.after, "--out",
+                       str(out), "--extent", *left_half, "--extent-crs", "EPSG:32619", "--backend", "torch", "--quiet")
+    assert code == 0, err
+    with rasterio.open(out) as got:
+        assert (got.width, got.height) == (64, 128) and got.bounds.left == 500000
+    code, _, err = cli(capsys, "compare", "--before-classes", pair.before_classes, "--after-classes",
+                       pair.after_classes, "--out", str(tmp_path / "x.tif"), "--extent", *left_half, "--quiet")
+    assert code != 0 and "--extent applies when a model segments the dates" in err
+
+
 def test_a_change_model_writes_its_change_table(trained, pairs, tmp_path, capsys):
     pair = pairs["p2"]
     out, table, polygons = tmp_path / "change.tif", tmp_path / "change.csv", tmp_path / "change.gpkg"

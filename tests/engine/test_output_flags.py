@@ -53,7 +53,7 @@ NOT_OUTPUTS = {
     # change detection: the later dates, the class rasters compared, the model that segments both dates
     ("train", "--after"), ("train", "--val-after"), ("segment", "--after"), ("segment", "--after-pattern"),
     ("compare", "--image"), ("compare", "--after"), ("compare", "--before-classes"), ("compare", "--after-classes"),
-    ("compare", "--model"), ("compare", "--device"),
+    ("compare", "--model"), ("compare", "--device"), ("compare", "--extent-crs"),
     ("suggest", "--extent-crs"),
 }
 

@@ -256,6 +256,7 @@ def test_both_dates_as_web_layers_train_and_detect_over_the_extent(plugin, pairs
     from qgis.core import QgsProject, QgsRasterLayer
 
     from bench.http_files import FileServer
+    from tests.helpers import make_bundle
 
     pair = pairs["train"]
     with rasterio.open(pair.before) as src:
@@ -279,7 +280,15 @@ def test_both_dates_as_web_layers_train_and_detect_over_the_extent(plugin, pairs
         detected = processing.run("dualstream:detectchange", {
             "INPUT": layers["before"].id(), "AFTER": layers["after"].id(), "MODEL": model, "EXTENT": extent,
             "OUTPUT": str(tmp_path / "web_change.tif")}, feedback=(log := Log()))
+        one_date = make_bundle(tmp_path / "rgb.dsmodel", vision_bands=3, vision_high=255.0, gsd=2.0,
+                               crs="EPSG:32619")
+        compared = processing.run("dualstream:comparechange", {  # the baseline over the same two web layers
+            "INPUT": layers["before"].id(), "AFTER": layers["after"].id(), "MODEL": one_date, "EXTENT": extent,
+            "OUTPUT": str(tmp_path / "web_compared.tif")}, feedback=(compare_log := Log()))
         assert server.requests > 0
+    assert compared["PIXELS"] == 128 * 128  # both dates read over the extent at the model's 2 m
+    for when in ("before", "after"):
+        assert compare_log.line(f"The XYZ layer '{when} basemap' is read over the extent at 2 m per pixel")
     for when in ("before", "after"):  # the model's training pixel size, over the extent given
         assert log.line(f"The XYZ layer '{when} basemap' is read over the extent at 2 m per pixel")
     with rasterio.open(detected["OUTPUT"]) as out:
