@@ -11,7 +11,7 @@ from ..settings import Settings, check
 from .change import CHANGE_TABLE_IN_QGIS
 from .crs import checked_extent
 from .polygons import PolygonOptions, check_polygon_settings
-from .reading import ImageReading
+from .reading import TRAINING_PIXEL_SIZE, ImageReading, checked_pixel_size, web_pixel_size
 from .units import ValueUnits
 from .values import BACKENDS, BULK, DEVICES, TTA_MODES, parse_label_pairs
 
@@ -92,13 +92,8 @@ class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
         label="Extent", help="Segment only this area (snapped outward to the image's pixels). Empty: the whole image.")
     extent_crs: str | None = setting(None, metavar="CRS", group="area", param="EXTENT", custom_qgis=True,
                                      label="Extent", help="CRS of the extent, e.g. EPSG:4326 (default: the image's).")
-    pixel_size: float | None = setting(
-        None, label="Pixel size for web layers (m)", minimum=0.0, metavar="METRES", group="area",
-        default_note="the model's training pixel size (the log says which)",
-        help="Metres on the ground per pixel at which a web layer is read over the extent: an XYZ, WMS, WMTS, WCS or "
-             "ArcGIS REST (MapServer, ImageServer) layer in QGIS; on the command line a GDAL description of one "
-             "given as the image (a <GDAL_WMS> or <WCS_GDAL> XML file or text, WMTS:URL). Ignored for rasters "
-             "with pixels of their own.")
+    pixel_size: float | None = web_pixel_size("area", "over the extent (given as the image).",
+                                              default_note=TRAINING_PIXEL_SIZE)
     aoi: str | None = setting(None, metavar="LAYER", group="area",
                               help="Polygon layer: pixels outside become nodata.",
                               no_qgis="the dialog limits the area with Extent; clip the class raster by a mask layer")
@@ -131,10 +126,7 @@ class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
                   f"Give the image either as {mention('segment.image')} or as {mention('segment.stac_item')}, "
                   f"not both.")
             self.image = str(self.stac_item)
-        if self.pixel_size is not None:
-            check(self.pixel_size >= 0, f"{mention('segment.pixel_size')} must be a positive number of metres, or 0 "
-                                        f"for the model's training pixel size (got {self.pixel_size}).")
-            self.pixel_size = float(self.pixel_size) or None
+        self.pixel_size = checked_pixel_size(self.pixel_size, "segment.pixel_size")
         self.check_units("segment")
         self.check_reading("segment")
         check(self.tta in TTA_MODES, f"{mention('segment.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")

@@ -12,6 +12,7 @@ from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
 from .crs import checked_extent
+from .reading import checked_pixel_size, web_pixel_size
 from .values import DEVICES
 
 #: the largest class number a label takes: a class raster holds classes as UInt16, 65535 its nodata
@@ -33,11 +34,8 @@ class PromptedConfig(Settings):
                              "every detail.")
     extent_crs: str | None = setting(None, metavar="CRS", group="input and output", param="EXTENT", custom_qgis=True,
                                      label="Window", help="CRS of the window, e.g. EPSG:4326 (default: the image's).")
-    pixel_size: float | None = setting(
-        None, label="Pixel size for web layers (m)", minimum=0.0, metavar="METRES", group="input and output",
-        help="Metres on the ground per pixel at which a web layer (XYZ, WMS, WMTS, WCS, ArcGIS REST: a layer in QGIS, "
-             "its GDAL description on the command line) is read over the window, never finer than the service's "
-             "finest level. Files are read at their own pixel size.")
+    pixel_size: float | None = web_pixel_size("input and output", "over the window, never finer than the "
+                                              "service's finest level.")
     bands: list[str] | None = setting(
         None, cli={"type": str}, metavar="B,...", group="input and output", param="BANDS",
         label="Bands shown as red, green, blue (empty: by name)",
@@ -78,10 +76,7 @@ class PromptedConfig(Settings):
         from .bands import parse_band_list
 
         self.bands = parse_band_list(self.bands, "label.bands")
-        if self.pixel_size is not None:
-            check(self.pixel_size >= 0, f"{mention('label.pixel_size')} must be a positive number of metres (got "
-                                        f"{self.pixel_size}).")
-            self.pixel_size = float(self.pixel_size) or None
+        self.pixel_size = checked_pixel_size(self.pixel_size, "label.pixel_size")
         check(self.treatment in TREATMENT_CHOICES,
               f"{mention('label.treatment')} '{self.treatment}' is unknown; use one of {TREATMENT_CHOICES}.")
         check(math.isfinite(self.min_pixels) and self.min_pixels >= 0,

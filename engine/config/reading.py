@@ -20,6 +20,26 @@ READING_FIELDS = ("bands", "batch_size", "tile_size", "border", "resample_to_tra
                   "reader_processes")
 GROUP = "image reading"  # the command line's help group
 DEFAULT_BORDER = 0  # the mirrored border when neither the user nor the model's maker says
+TRAINING_PIXEL_SIZE = "the model's training pixel size (the log says which)"
+WEB_LAYER = ("a web layer (XYZ, WMS, WMTS, WCS, ArcGIS REST MapServer or ImageServer: a layer in QGIS; on the command "
+             "line its GDAL description, a <GDAL_WMS> or <WCS_GDAL> XML file or text, or WMTS:URL)")
+
+
+def web_pixel_size(group: str, read: str, **declaration: Any) -> Any:
+    """The one declaration of the pixel size a command reads web layers at (segment, bulk, suggest, label, train):
+    ``read`` says over what, and what the command does with it, in its words."""
+    return setting(None, label="Pixel size for web layers (m)", minimum=0.0, metavar="METRES", group=group,
+                   help=f"Metres on the ground per pixel at which {WEB_LAYER} is read {read} Rasters with pixels "
+                        f"of their own are read at those.", **declaration)
+
+
+def checked_pixel_size(value: float | None, key: str) -> float | None:
+    """A web pixel size as its setting keeps it: metres, or None where unset or 0 (the command's default);
+    ConfigError naming ``key`` for a negative one."""
+    if value is None:
+        return None
+    check(value >= 0, f"{mention(key)} must be a positive number of metres, or 0 for its default (got {value}).")
+    return float(value) or None
 
 
 @dataclass

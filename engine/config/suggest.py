@@ -13,7 +13,7 @@ from ..declarations import setting
 from ..errors import mention
 from ..settings import check
 from .crs import check_crs
-from .reading import ImageReading
+from .reading import TRAINING_PIXEL_SIZE, ImageReading, checked_pixel_size, web_pixel_size
 from .units import ValueUnits
 from .values import BACKENDS, DEVICES, TTA_MODES
 
@@ -56,12 +56,9 @@ class SuggestConfig(ValueUnits, ImageReading):
         label="Extent", help="The area web layers are read over, which they need (other scenes are read whole).")
     extent_crs: str | None = setting(None, metavar="CRS", group="input and output", param="EXTENT", custom_qgis=True,
                                      label="Extent", help="CRS of the extent, e.g. EPSG:4326 (default: the layer's).")
-    pixel_size: float | None = setting(
-        None, label="Pixel size for web layers (m)", minimum=0.0, metavar="METRES", group="input and output",
-        default_note="the model's training pixel size (the log says which)",
-        help="Metres on the ground per pixel at which a web layer (XYZ, WMS, WMTS, WCS, ArcGIS REST: a layer in QGIS, "
-             "on the command line a GDAL description given as a scene) is read over the extent, its window kept "
-             "beside the windows layer for propose.")
+    pixel_size: float | None = web_pixel_size("input and output", "over the extent (given as a scene), its "
+                                              "window kept beside the windows layer for propose.",
+                                              default_note=TRAINING_PIXEL_SIZE)
     output: str = setting("", flag="--out", metavar="SUGGEST.gpkg", group="input and output", param="OUTPUT",
                           custom_qgis=True, label="Windows to label",
                           help="GeoPackage of the ranked windows to write (rank, score, why).")
@@ -93,6 +90,4 @@ class SuggestConfig(ValueUnits, ImageReading):
                   f"{mention('suggest.extent')} must be xmin, ymin, xmax, ymax with min < max (got {self.extent}).")
         if self.extent_crs is not None and str(self.extent_crs).strip():
             check_crs(self.extent_crs, f"extent CRS ({mention('suggest.extent_crs')})")
-        check(self.pixel_size is None or self.pixel_size >= 0,
-              f"{mention('suggest.pixel_size')} must be a positive number of metres (got {self.pixel_size}).")
-        self.pixel_size = float(self.pixel_size) if self.pixel_size else None
+        self.pixel_size = checked_pixel_size(self.pixel_size, "suggest.pixel_size")

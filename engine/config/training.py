@@ -15,6 +15,7 @@ from ..settings import Settings, check
 from .augment import AugmentConfig
 from .crs import checked_extent
 from .loss import LEGACY_LOSS_SETTINGS, LossConfig, legacy_loss
+from .reading import checked_pixel_size, web_pixel_size
 from .values import (
     AMP_MODES,
     CONFIG_ONLY,
@@ -119,11 +120,9 @@ class DataConfig(Settings):
         help="Validation scenes: an image with its label and aux rasters.",
         no_qgis="the dialog trains on one scene of layers and holds a share of it out (VALIDATION_SHARE), or on a "
                 "dataset folder whose vs_sn/ scenes validate")
-    pixel_size: float | None = setting(
-        None, label="Pixel size for web layers (m)", minimum=0.0, group="data",
-        help="Metres on the ground per pixel at which a web layer (XYZ, WMS, WMTS, WCS, ArcGIS) is read over the "
-             "training extent: the model learns at this pixel size, and Segment reads web layers at it by default. "
-             "Needed for a web layer; ignored for rasters with pixels of their own.",
+    pixel_size: float | None = web_pixel_size(
+        "data", "over the training extent: the model learns at this pixel size, and Segment reads web layers at it "
+        "by default. Needed for a web layer.",
         no_cli="the command line trains on rasters with pixels of their own; save a web layer's window as a "
                "GeoTIFF (or a VRT) first")
     val_fraction: float = setting(
@@ -218,10 +217,7 @@ class DataConfig(Settings):
         self.train_scenes = [SceneSpec.from_dict(s) if isinstance(s, dict) else s for s in self.train_scenes]
         self.val_scenes = [SceneSpec.from_dict(s) if isinstance(s, dict) else s for s in self.val_scenes]
         self.label_mapping = {str(k): int(v) for k, v in self.label_mapping.items()}
-        if self.pixel_size is not None:
-            check(self.pixel_size >= 0, f"{mention('data.pixel_size')} must be a positive number of metres "
-                                        f"(got {self.pixel_size}).")
-            self.pixel_size = float(self.pixel_size) or None
+        self.pixel_size = checked_pixel_size(self.pixel_size, "data.pixel_size")
         from .bands import BandSelection, parse_band_list, parse_bands
 
         given = parse_band_list(self.bands, "data.bands") if isinstance(self.bands, (str, list, tuple)) else None
