@@ -55,7 +55,7 @@ def test_parser_is_the_dualstream_command_with_every_subcommand(capsys):
     parser = build_parser()
     assert parser.prog == "dualstream"
     assert [c.name for c in available_commands()] == ["train", "info", "env", "models", "segment", "evaluate",
-                                                      "polygons", "export", "import", "suggest", "label",
+                                                      "compare", "polygons", "export", "import", "suggest", "label",
                                                       "propose", "accept"]
     with pytest.raises(SystemExit):
         parser.parse_args(["segment", "--help"])
