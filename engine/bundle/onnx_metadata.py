@@ -169,14 +169,6 @@ def session(path: str | os.PathLike | bytes, device: str = "cpu", optimize: bool
                           f"again.") from exc
 
 
-def read_onnx_metadata(path: str | os.PathLike) -> BundleMetadata:
-    """The DualStream metadata of an exported ONNX model (BundleError when it has none or is unreadable)."""
-    path = Path(path)
-    if not path.is_file():
-        raise BundleError(f"ONNX model '{path}' does not exist; pass the file written by `dualstream export`.")
-    return onnx_metadata(session(path, optimize=False).get_modelmeta().custom_metadata_map, str(path))
-
-
 def onnx_metadata(props: dict[str, str], source: str) -> BundleMetadata:
     """The DualStream metadata in an ONNX model's ``metadata_props`` (BundleError when it has none or it is
     damaged); ``source`` names the model in the errors."""

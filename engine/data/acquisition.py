@@ -19,7 +19,6 @@ Torch-free; rasterio for the CRS transform.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,11 +47,6 @@ def parse_date(text: str) -> dt.date | None:
         return dt.date(*(int(g) for g in match.groups()))
     except ValueError:
         return None
-
-
-def date_from_name(path: str) -> dt.date | None:
-    """The acquisition date a Sentinel-2 or HLS file name carries (the release's own inference reads it so)."""
-    return _name_date(path)[0]
 
 
 def _name_date(path: str) -> tuple[dt.date | None, str]:
@@ -161,19 +155,6 @@ def of_dataset(path: str, dataset: Any) -> Acquisition:
     elif getattr(crs, "is_geographic", False) is False and getattr(crs, "is_projected", False) is False:
         crs, place = None, f"no place (its CRS {crs} does not reach WGS 84)"
     return Acquisition(date, source, crs, dataset.transform, place)
-
-
-def of_raster(path: str) -> Acquisition:
-    """The Acquisition of the raster at ``path`` (its header and tags only)."""
-    import rasterio
-
-    with rasterio.open(path) as dataset:
-        return of_dataset(path, dataset)
-
-
-def coords_row(coords: np.ndarray) -> list[float | None]:
-    """One tile's coords as JSON numbers (None for NaN), for a bundle's record."""
-    return [None if math.isnan(float(v)) else round(float(v), 4) for v in coords]
 
 
 def tag_stac_datetime(vrt: str, properties: dict[str, Any]) -> None:

@@ -101,11 +101,6 @@ class VectorLayer:
                             f"{', '.join(self.field_names) or 'none'}): {advice}")
         return {w: str(name) for w, name in found.items()}
 
-    def field_type(self, name: str) -> int:
-        """OGR's type of the field ``name`` (``ogr.OFTInteger``, ``OFTString``, ...)."""
-        definition = self.layer.GetLayerDefn()
-        return definition.GetFieldDefn(definition.GetFieldIndex(name)).GetType()
-
 
 def whole_number(value: Any, what: str, advice: str) -> int:
     """``value`` of a field (an integer, a whole real, or text holding one) as an int; DataError saying ``what``

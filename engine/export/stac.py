@@ -33,12 +33,6 @@ STAC_VERSION = "1.1.0"  # 1.1: band names described by the core 'bands' field
 STAC_SUFFIX = ".json"
 
 
-def stac_item_path(bundle: str | os.PathLike) -> str:
-    """Where training writes the card: ``dir/<stem>_stac.json`` beside ``dir/<stem>.dsmodel``."""
-    bundle = Path(bundle)
-    return str(bundle.parent / f"{bundle.stem}_stac.json")
-
-
 def total_parameters(bundle: str | os.PathLike) -> int:
     """The number of weights in the bundle, from the safetensors header (no tensor is read)."""
     safetensors = require("safetensors")

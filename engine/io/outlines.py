@@ -40,11 +40,6 @@ def ring_area(ring: Ring) -> float:
     return 0.5 * float((ring[:, 0] * following[:, 1] - following[:, 0] * ring[:, 1]).sum())
 
 
-def ring_length(ring: Ring) -> float:
-    """Perimeter of a ring."""
-    return float(np.hypot(*(_next(ring) - ring).T).sum())
-
-
 def drop_repeats(ring: Ring) -> Ring:
     """The ring without repeated consecutive vertices (its closing vertex included) and without collinear ones."""
     if len(ring) > 1 and (np.abs(ring[0] - ring[-1]) <= 1e-9).all():

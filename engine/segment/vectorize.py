@@ -7,7 +7,6 @@ segment draws a prediction's polygons.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,9 +146,3 @@ def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> 
     return PolygonsResult(output=output, polygons=count, class_names=names,
                           class_colors=fill_class_colors(list(colors), len(names)),
                           treatments={names[c]: rules[c].treatment for c in classes if c < len(names)})
-
-
-def classes_json(result: PolygonsResult) -> str:
-    """The result as the command line's ``--json`` prints it."""
-    return json.dumps({"output": result.output, "polygons": result.polygons, "class_names": result.class_names,
-                       "treatments": result.treatments}, indent=2)

@@ -190,7 +190,7 @@ def test_tta_ensemble_aux_bands_and_probabilities_through_auto_equal_torch(scene
 def test_export_int8_is_quantized_keeps_its_metadata_and_segments(scene, tmp_path, capsys, tiny_model):
     import onnx
 
-    from engine.bundle.onnx_metadata import read_onnx_metadata
+    from engine.bundle.model_files import read_model_metadata
 
     paths, _ = scene
     model = bundle(tiny_model("unet", vision=3), tmp_path / "m.dsmodel", [1, 2, 3])
@@ -200,7 +200,7 @@ def test_export_int8_is_quantized_keeps_its_metadata_and_segments(scene, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.dsmodel", "m_int8.onnx"]  # no fp32 temp left
     ops = {node.op_type for node in onnx.load(str(int8)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
-    assert read_onnx_metadata(int8).onnx.quantized == "int8"
+    assert read_model_metadata(int8).onnx.quantized == "int8"
     segmented, _ = cli(capsys, "segment", "--image", paths["image"], "--model", str(int8), "--device", "cpu",
                        "--json", "--out", str(tmp_path / "c.tif"))
     assert segmented["backend"] == "onnxruntime" and read(str(tmp_path / "c.tif")).shape == (1, 96, 136)

@@ -21,7 +21,7 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 
-from engine.data.acquisition import STAC_TAG, of_raster, scene_date
+from engine.data.acquisition import STAC_TAG, of_dataset, scene_date
 from engine.models import build_model
 from engine.models.encoders.prithvi import PrithviViT
 from tests.engine.foundation_fixtures import PRITHVI_TINY_FILE, write_prithvi_release
@@ -69,6 +69,11 @@ def _raster(path, tags=None, crs="EPSG:4326", transform=None):
         dst.write(np.ones((1, 100, 100), np.uint16))
         dst.update_tags(**(tags or {}))
     return str(path)
+
+
+def of_raster(path: str):
+    with rasterio.open(path) as dataset:
+        return of_dataset(path, dataset)
 
 
 def test_the_date_from_tags_stac_or_the_file_name_and_the_place_from_the_crs(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from engine.bundle.store import save_bundle
 from engine.cli.main import main
-from engine.export.stac import MLM_SCHEMA, model_card, stac_item_path
+from engine.export.stac import MLM_SCHEMA, model_card
 from engine.models import AutoModelConfig, list_models
 
 STATS = {"method": "percentile", "low": [10.0, 20.0, 30.0, 40.0], "high": [900.0, 800.0, 700.0, 600.0]}
@@ -135,7 +135,9 @@ def test_export_needs_an_output_and_refuses_bad_card_names(two_stream, tmp_path,
 
 
 def test_the_card_path_beside_a_bundle():
-    assert stac_item_path("/models/forest.dsmodel") == "/models/forest_stac.json"
+    from engine.training.report import report_paths
+
+    assert report_paths("/models/forest.dsmodel")["stac_item"] == "/models/forest_stac.json"
 
 
 @pytest.mark.parametrize("family", list_models())
