@@ -121,10 +121,9 @@ class DataConfig(Settings):
         no_qgis="the dialog trains on one scene of layers and holds a share of it out (VALIDATION_SHARE), or on a "
                 "dataset folder whose vs_sn/ scenes validate")
     pixel_size: float | None = web_pixel_size(
-        "data", "over the training extent: the model learns at this pixel size, and Segment reads web layers at it "
-        "by default. Needed for a web layer.",
-        no_cli="the command line trains on rasters with pixels of their own; save a web layer's window as a "
-               "GeoTIFF (or a VRT) first")
+        "data", "over its scene's extent (on the command line --extent, in the service's CRS), its window kept in "
+        "<bundle>_web/: the model learns at this pixel size, and Segment reads web layers at it by default. Needed "
+        "for a web layer.")
     val_fraction: float = setting(
         0.2, param="VALIDATION_SHARE", label="Validation share", minimum=0.0, maximum=0.9, group="data",
         help="Share of the scene held out (as bands of tiles) to select the best epoch, when there is no "

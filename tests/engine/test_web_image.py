@@ -1,6 +1,7 @@
 """``dualstream segment --image LAYER.xml --extent ... --pixel-size M``: a web service given to the command line as
 GDAL's description of it (here an XYZ layer of a local tile server) is read over the extent at the pixel size, the
-model's training pixel size when none is given, as the QGIS algorithms read a web layer."""
+model's training pixel size when none is given, as the QGIS algorithms read a web layer; ``dualstream train`` reads
+a scene's web layer (a WMS of tests/ogc_server.py) the same way."""
 
 from __future__ import annotations
 
@@ -71,3 +72,37 @@ def test_bulk_names_a_web_description_as_no_scene(tmp_path, capsys):
     assert "segment it alone with segment: the service as --image, an area of it as --extent (and a pixel size as " \
            "--pixel-size if you like)" in said, said
     assert "the service as image, an area of it as extent" in scene["error"]
+
+
+def test_train_reads_a_web_description_over_its_extent_at_the_pixel_size(synthetic_scene, tmp_path, capsys):
+    """``dualstream train --image LAYER.xml --extent ... --pixel-size M``: the scene's web layer (a WMS of the
+    synthetic scene) is read over the scene's extent at the pixel size, as Train in QGIS reads it, its window kept
+    in ``<bundle>_web/``, and the bundle records that pixel size; without a pixel size the flag is asked for."""
+    from engine.bundle.store import read_metadata
+    from engine.bundle.view import model_view
+    from engine.imagery.web import wms_description
+    from tests.ogc_server import OgcServer
+
+    rgb = tmp_path / "rgb.tif"
+    subprocess.run(["gdal_translate", "-q", "-b", "1", "-b", "2", "-b", "3", "-ot", "Byte", "-scale",
+                    synthetic_scene["image"], str(rgb)], check=True)
+    with rasterio.open(rgb) as src:
+        b, crs = src.bounds, src.crs.to_string()
+    out = tmp_path / "web.dsmodel"
+    fast = ["--model", "unet", "--preset", "tiny", "--tile-size", "32", "--tiles-per-epoch", "8", "--batch-size", "4",
+            "--epochs", "1", "--warmup-epochs", "0", "--device", "cpu", "--num-workers", "0", "--label-map", "90=1"]
+    with OgcServer(rgb) as server:
+        layer = tmp_path / "scene.xml"
+        layer.write_text(wms_description(f"{server.url}/wms", "scene", crs))
+        scene = ["train", "--image", f"{layer}", "--label", synthetic_scene["label"],
+                 "--extent", str(b.left), str(b.bottom), str(b.right), str(b.top), *fast, "--out", str(out)]
+        assert main(scene) != 0  # a web layer with no pixel size to read it at
+        assert "--pixel-size" in " ".join(capsys.readouterr().err.split())
+        assert not out.exists()
+        assert main([*scene, "--pixel-size", "2"]) == 0, capsys.readouterr().err
+        assert server.requests("GetMap") > 0
+    (window,) = (tmp_path / "web_web").glob("*/scene.web.vrt")  # kept beside the bundle, which names it
+    with rasterio.open(window) as read:
+        assert read.res == pytest.approx((2.0, 2.0)) and (read.width, read.height) == (64, 64)
+    resolution = model_view(read_metadata(out).data).resolution
+    assert resolution is not None and resolution.size == pytest.approx((2.0, 2.0))
