@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
+from .reading import TRAINING_PIXEL_SIZE, checked_pixel_size, web_pixel_size
 from .values import BACKENDS, DEVICES
 
 #: Why the change table's file is no QGIS parameter: QGIS writes the table itself, as a table layer.
@@ -54,12 +55,8 @@ class CompareConfig(Settings):
                              "layers need it). Empty: the whole first date.")
     extent_crs: str | None = setting(None, metavar="CRS", group="settings", param="EXTENT", custom_qgis=True,
                                      label="Extent", help="CRS of the extent, e.g. EPSG:4326 (default: the image's).")
-    pixel_size: float | None = setting(
-        None, label="Pixel size for web layers (m)", minimum=0.0, metavar="METRES", group="settings",
-        default_note="the model's training pixel size (the log says which)",
-        help="With a model: metres on the ground per pixel at which a web layer date is read over the extent (XYZ, "
-             "WMS, WMTS, WCS or ArcGIS REST in QGIS; a GDAL description of one on the command line); ignored for "
-             "rasters with pixels of their own.")
+    pixel_size: float | None = web_pixel_size("settings", "as a date over the extent, with a model.",
+                                              default_note=TRAINING_PIXEL_SIZE)
     mask: bool = setting(False, group="settings", label="A change mask (change or not) instead of transitions",
                          help="Write a change mask (no change, change) instead of one class per transition.")
     device: str = setting("auto", choices=DEVICES, open_choices=True, group="settings", label="Device",
@@ -68,6 +65,7 @@ class CompareConfig(Settings):
                            help="torch or onnxruntime (as segment's).")
 
     def __post_init__(self) -> None:
+        self.pixel_size = checked_pixel_size(self.pixel_size, "compare.pixel_size")
         classes = bool(self.before_classes or self.after_classes)
         check(bool(self.output), f"No output given; give {mention('compare.output')} (a .tif) for the change raster.")
         if classes:
