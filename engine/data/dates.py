@@ -6,12 +6,15 @@ it has the bands the first date's selection reads (its own bands by name where t
 acquisition date (STAC item, tags or file name) is not before the first date's (a warning naming both). Each tile
 reads the date's window directly where its grid is the first date's (the same CRS and pixel size, shifted by whole
 pixels: the usual pair), else warps it bilinearly onto the tile's grid with the aux rasters' alignment
-(:mod:`.align`); what was resampled is said once. A pixel is valid where every date holds data.
+(:mod:`.align`); what was resampled is said once. A pixel is valid where every date holds data. When the tiles to
+read are known (inference), a date on the first date's grid is read in the same cells as the first date
+(:mod:`.tile_parts`), each cell once for all the tiles that overlap it, not once per tile.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,6 +24,7 @@ from ..errors import DataError
 from .acquisition import of_dataset
 from .align import check_overlap, warp_to_grid
 from .raster import RasterGrid, grid_of, read_window
+from .tile_parts import SharedParts, assemble_window
 
 DATE_ROLE = "later date"  # what a later date's file is to the user, in messages
 
@@ -107,6 +111,29 @@ def read_date(date: LaterDate, dataset: Any, tile: RasterGrid, col: int, row: in
     data, ok = warp_to_grid(dataset, tile, date.bands, resampling="bilinear", src_crs=date.crs)
     data[:, ~ok] = 0.0
     return data, ok
+
+
+def read_date_tile(date: LaterDate, index: int, dataset: Any, tile: RasterGrid, col: int, row: int,
+                   parts: SharedParts | None) -> tuple[np.ndarray, np.ndarray]:
+    """One later date (the ``index``-th, from 0) under a tile: from the shared cells where the reader shares its
+    image cells and the date lies on the first date's grid (the same values as :func:`read_date`), else read or
+    warped for this tile alone."""
+    if parts is None or parts.cells is None or date.offset is None:
+        return read_date(date, dataset, tile, col, row)
+    cells, (dx, dy) = parts.cells, date.offset
+    pieces = []
+    for cy, cx in cells.cells(col, row, tile.width, tile.height):
+        c, r, w, h = cells.window(cy, cx)
+        data, ok = parts.take(("date", index, cy, cx), partial(read_window, dataset, c + dx, r + dy, w, h, date.bands))
+        pieces.append(((c, r, w, h), data, ok))
+    return assemble_window(pieces, col, row, tile.width, tile.height, len(date.bands))
+
+
+def date_uses(uses: dict[tuple, int], dates: list[LaterDate]) -> dict[tuple, int]:
+    """The planned uses of the later dates' cells: those of the first date's cells, for each date on its grid."""
+    cells = {key[1:]: count for key, count in uses.items() if key[0] == "cell"}
+    return {("date", index, *cell): count for index, date in enumerate(dates) if date.offset is not None
+            for cell, count in cells.items()}
 
 
 def check_date_values(dataset: Any, path: str, bands: list[int], role: str = DATE_ROLE) -> None:

@@ -24,7 +24,7 @@ from ..config.bands import BandSelection
 from ..errors import AlignmentError, DataError
 from .acquisition import of_dataset
 from .align import tile_grid
-from .dates import DATE_ROLE, LaterDate, check_date_values, open_dates, read_date
+from .dates import DATE_ROLE, LaterDate, check_date_values, date_uses, open_dates, read_date_tile
 from .labels import LabelMapper, RegionMask, VectorLabels
 from .raster import RasterGrid, apply, band_count, grid_of, has_own_mask, open_raster, read_raw, read_window
 from .reproject import NEAR_DEGREES
@@ -278,8 +278,9 @@ class SceneReader(SceneLabels, SceneAux):
             aux, aux_valid = self._aux_from_blocks(col_off, row_off, width, height, tile)
         if self._dates:  # the later dates' bands after the image's; valid where every date holds data
             stack = [vision.astype(np.float32, copy=False)]
-            for date in self._dates:
-                data, ok = read_date(date, self._open(date.path, DATE_ROLE), tile, col_off, row_off)
+            for index, date in enumerate(self._dates):
+                data, ok = read_date_tile(date, index, self._open(date.path, DATE_ROLE), tile, col_off, row_off,
+                                          self.parts)
                 stack.append(data)
                 valid = valid & ok
             vision = np.concatenate(stack, axis=0)
@@ -311,7 +312,8 @@ class SceneReader(SceneLabels, SceneAux):
             _, _, tile_w, tile_h = windows[0]
             if tile_w % self.aux_ratio == 0 and tile_h % self.aux_ratio == 0:  # else every tile warps its own
                 lattice = AuxLattice(self.grid.width, self.grid.height, tile_w, tile_h, self.aux_ratio)
-        self.parts = SharedParts(planned_uses(windows, cells, lattice), cells, lattice)
+        uses = planned_uses(windows, cells, lattice)
+        self.parts = SharedParts(uses | date_uses(uses, self._dates), cells, lattice)  # later dates: the same cells
         return self.parts
 
     def stop_sharing(self) -> None:
