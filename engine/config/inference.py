@@ -178,6 +178,14 @@ class BulkConfig(Settings):
         help="A change model's pairs: each scene's later date by name, relative to its image, as the aux patterns: "
              "'../2023/{name}' or '{stem:_2019=_2023}.tif'. The image is the first date (before); a later date "
              "shared by no other scene is no scene of its own.")
+    pair_by_date: str = setting(
+        "off", choices=("off", "first", "previous"), group=BULK,
+        help="A change model's pairs by the images' acquisition dates (a STAC item's datetime, an acquisition tag, "
+             "Sentinel-2 or HLS file names) instead of by name: the images of one place (footprints overlapping by "
+             "half) in time order, each later date paired with the first (first: a monitoring series, its first "
+             "date shared by every pair) or with the date before it (previous). Outputs are named "
+             "<first date>_to_<later date>.",
+        no_qgis="QGIS pairs a bulk run's scenes by name today (Later date pattern); by date on the command line")
     stac_items: list[str] = setting(
         default_factory=list, cli={"nargs": "+"}, metavar="FILE_OR_URL", group=BULK, custom_qgis=True,
         label="STAC items (files or URLs, separated by ;)",
@@ -214,6 +222,12 @@ class BulkConfig(Settings):
                f"{mention('bulk.manifest')}, not both and not neither." if listed else
                f"No scenes given; give {mention('bulk.images')} (files, globs or folders), "
                f"{mention('bulk.stac_items')} or {mention('bulk.manifest')}.")
+        check(not (self.after_pattern and self.pair_by_date != "off"),
+               f"Give a change model's pairs either by name ({mention('bulk.after_pattern')}) or by date "
+               f"({mention('bulk.pair_by_date')}), not both.")
+        check(not (self.manifest and self.pair_by_date != "off"),
+               f"{mention('bulk.pair_by_date')} pairs {mention('bulk.images')}; a {mention('bulk.manifest')} lists "
+               f"its scenes as they are.")
         check(not (self.manifest and self.aux_patterns),
                f"{mention('bulk.aux_patterns')} applies to {mention('bulk.images')}; with {mention('bulk.manifest')} "
                f"give the aux files in its aux columns.")

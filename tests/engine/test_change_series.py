@@ -4,6 +4,8 @@ each pair in the bulk summary."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
@@ -38,3 +40,68 @@ def test_a_later_date_is_read_once_per_cell_with_the_values_of_a_tile_by_tile_re
         assert parts.made["date"] == parts.made["cell"] == cells > 1  # each cell of each date read once
         assert parts.held == 0  # every part dropped after its last tile
     assert not alone.read(310, 306, 10, 10).valid.any()  # past the shifted date's end (309, 305): no data
+
+
+def change_bundle(path: Path) -> str:
+    """A tiny change model with random (seeded) weights taking 3 bands per date."""
+    import torch
+
+    from engine.bundle.store import save_bundle
+    from engine.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("change", preset="tiny", vision_channels=3, num_classes=1)
+    stats = {"method": "percentile", "low": [0.0] * 6, "high": [10000.0] * 6}
+    data = {"vision_bands": 3, "vision_stats": stats, "aux_channels": 0, "class_names": ["no change", "change"],
+            "class_colors": ["#000000", "#ff0000"], "tile_size": 64, "gsd": [1.0, 1.0], "dates": 2}
+    return str(save_bundle(path, model, {"model": model.config.to_dict(), "data": data}))
+
+
+def _copy(source: str, path: Path, shift: float = 0.0) -> str:
+    with rasterio.open(source) as src:
+        profile, data = src.profile, src.read()
+    with rasterio.open(path, "w", **{**profile, "transform": src.transform * src.transform.translation(shift, 0)}) \
+            as dst:
+        dst.write(data)
+    return str(path)
+
+
+def test_bulk_pairs_a_monitoring_series_by_date_and_tables_each_pairs_change(pair, tmp_path):
+    import csv
+
+    from engine.cli.main import main
+
+    model = change_bundle(tmp_path / "change.dsmodel")
+    folder = tmp_path / "series"
+    folder.mkdir()
+    # one place seen on three dates (Sentinel-2 names carry them), another seen once, and an image of no date
+    for day, source in (("20190601", pair.before), ("20210601", pair.after), ("20230601", pair.before)):
+        _copy(source, folder / f"S2A_{day}T103031_site.tif")
+    _copy(pair.before, folder / "S2A_20200601T103031_elsewhere.tif", shift=5000)
+    _copy(pair.after, folder / "undated.tif")
+    out = tmp_path / "out"
+    code = main(["segment", "--model", model, "--images", str(folder), "--pair-by-date", "first", "--out-dir",
+                 str(out), "--quiet"])
+    assert code != 0  # two images made no pair: each fails alone, the pairs are done
+    rows = {r["image"].rsplit("/", 1)[1]: r for r in csv.DictReader((out / "summary.csv").open(encoding="utf-8"))}
+    first, second = "S2A_20190601T103031_site_to_S2A_20210601T103031_site", \
+        "S2A_20190601T103031_site_to_S2A_20230601T103031_site"
+    assert sorted(p.stem for p in out.glob("*.tif")) == [first, second]  # the first date shared by both pairs
+    assert rows["S2A_20190601T103031_site.tif"]["status"] == "done"
+    assert "only one of its place" in rows["S2A_20200601T103031_elsewhere.tif"]["error"]
+    assert "no acquisition date" in rows["undated.tif"]["error"] and "after_pattern" in rows["undated.tif"]["error"]
+    table = list(csv.DictReader((out / "change_table.csv").open(encoding="utf-8")))
+    assert [r["later_date"].rsplit("/", 1)[1] for r in table] == ["S2A_20210601T103031_site.tif",
+                                                                  "S2A_20230601T103031_site.tif"]
+    for row in table:  # each pair's hectares are its change raster's
+        with rasterio.open(row["output"]) as got:
+            changed = int((got.read(1) == 1).sum())
+        assert row["name"] == "change" and int(row["pixels"]) == changed
+        assert float(row["hectares"]) == pytest.approx(changed / 10_000, abs=1e-4)
+    summary = (out / "summary.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert summary.startswith("image,later_date,change,status")
+    code = main(["segment", "--model", model, "--images", str(folder / "S2A_*_site.tif"), "--pair-by-date",
+                 "previous", "--out-dir", str(tmp_path / "out2"), "--quiet"])
+    assert code == 0
+    assert sorted(p.stem for p in (tmp_path / "out2").glob("*.tif")) == [
+        first, "S2A_20210601T103031_site_to_S2A_20230601T103031_site"]

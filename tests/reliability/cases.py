@@ -474,4 +474,8 @@ from .labelling_cases import labelling_cases  # noqa: E402 - its cases are built
 
 CASES += labelling_cases()  # the labelling wing given careless input (issue 61, item 10)
 
+from .change_cases import change_cases  # noqa: E402 - as imported_cases
+
+CASES += change_cases()  # change detection given dates that do not go together, outputs onto a date (issue 63)
+
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"

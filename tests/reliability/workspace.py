@@ -240,6 +240,9 @@ def build(root: Path) -> dict[str, Any]:
     from .labelling_inputs import build_labelling
 
     build_labelling(w, inputs / "labelling")  # the labelling wing's layers (issue 61, item 10)
+    from .change_inputs import build_change
+
+    build_change(w, inputs / "change", run_cli, TRAIN_ARGS)  # pairs of dates and a change model (issue 63)
     from .conftest import snapshot
 
     w["digests"] = snapshot([inputs, root / "model"])  # compared after the cases (no case may change them)

@@ -44,7 +44,7 @@ class Scene:
     pixels: int = 0  # width x height from the header (0 when it cannot be read; the run then says why)
     width: int = 0
     height: int = 0
-    after: tuple[str, ...] = ()  # a change model's later date (``bulk.after_pattern``)
+    after: tuple[str, ...] = ()  # a change model's later date (``bulk.after_pattern``, ``bulk.pair_by_date``)
 
 
 RUN_LAYER = "polygons_all_scenes.gpkg"  # every scene's polygons in one layer, in the output folder (run_layer.py)
@@ -171,18 +171,29 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
     candidates = [c for c in candidates if not looks_like_stac(c)]
     if not candidates and items:
         return items
-    matched = [(image, *match_aux(image, list(bulk.aux_patterns))) for image in candidates]
-    later = {image: match_aux(image, [bulk.after_pattern], "later date", "bulk.after_pattern")
-             if bulk.after_pattern else ([], None) for image in candidates}
-    # the aux files and later dates of a folder's or glob's scenes are rasters in the same listing: not scenes
-    aux_files = ({_key(a) for _, aux, _ in matched for a in aux}
-                 | {_key(p) for paths, _ in later.values() for p in paths})
-    scenes = [Scene(image=image, aux=aux, name=locations.stem(image), after=tuple(later[image][0]),
-                    error=error or later[image][1] or _web_service(image))
-              for image, aux, error in matched if _key(image) not in aux_files] + items
+    matched = {image: match_aux(image, list(bulk.aux_patterns)) for image in candidates}
+    # the aux files of a folder's or glob's scenes are rasters in the same listing: not scenes
+    aux_files = {_key(a) for aux, _ in matched.values() for a in aux}
+    images = [image for image in candidates if _key(image) not in aux_files]
+    if bulk.pair_by_date != "off":  # every image a date of its place; the pairs are the scenes
+        from .pairs import pair_name, pairs_by_date
+
+        return [Scene(image=first, aux=matched[first][0], name=pair_name(first, later) if later else
+                      locations.stem(first), after=(later,) if later else (), error=error or matched[first][1])
+                for first, later, error in pairs_by_date(images, bulk.pair_by_date)] + items
+    later: dict[str, tuple[list[str], str | None]] = {image: ([], None) for image in images}
+    if bulk.after_pattern:
+        from .pairs import later_by_name
+
+        later = later_by_name(images, bulk.after_pattern, match_aux, _key)
+    dates = {_key(p) for paths, _ in later.values() for p in paths}  # a later date of another is no scene
+    scenes = [Scene(image=image, aux=matched[image][0], name=locations.stem(image), after=tuple(later[image][0]),
+                    error=matched[image][1] or later[image][1] or _web_service(image))
+              for image in images if _key(image) not in dates] + items
     if not scenes:
-        raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an aux file of "
-                          f"another; check {mention('bulk.images')} and {mention('bulk.aux_patterns')}.")
+        raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an aux file or a "
+                          f"later date of another; check {mention('bulk.images')}, {mention('bulk.aux_patterns')}"
+                          f"{' and ' + mention('bulk.after_pattern') if bulk.after_pattern else ''}.")
     return scenes
 
 
@@ -293,6 +304,8 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
             owner[key] = scene
     out = Path(bulk.out_dir)
     written += [str(out / f"summary.{kind}") for kind in ("json", "csv", "html")]
+    if any(scene.after for scene in scenes):
+        written.append(str(out / "change_table.csv"))  # every pair's change (summary.CHANGE_TABLE)
     if bulk.polygons:  # the run's layer of every scene's polygons (bulk/run_layer.py)
         run_layer = (out / RUN_LAYER).resolve()
         if run_layer in owner:
@@ -305,7 +318,7 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
                                                                                    give=RASTER_GIVE),
                            f"aux rasters ({mention('bulk.aux_patterns')} / {manifest})":
                                Files([a for s in scenes for a in s.aux], give=RASTER_GIVE),
-                           f"later dates ({mention('bulk.after_pattern')})":
+                           f"later dates ({mention('bulk.after_pattern')} / {mention('bulk.pair_by_date')})":
                                Files([a for s in scenes for a in s.after], give=RASTER_GIVE),
                            f"manifest ({manifest})": Files(bulk.manifest, give="a .csv or .json manifest file")},
                    outputs={f"outputs in {mention('bulk.out_dir')}": written})

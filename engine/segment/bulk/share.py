@@ -80,7 +80,8 @@ def _tile_estimate(scene: Scene, tile: int, overlap: int) -> int:
 
 def _record(scene: Scene, order: int, rank: int) -> SceneRecord:
     """The scene's record before it runs: failed until it says otherwise."""
-    return SceneRecord(image=scene.image, aux=scene.aux, name=scene.name, pixels=scene.pixels, rank=rank, order=order)
+    return SceneRecord(image=scene.image, aux=scene.aux, name=scene.name, pixels=scene.pixels, rank=rank, order=order,
+                       after=list(scene.after))
 
 
 class RankShare:
@@ -146,6 +147,7 @@ class RankShare:
             kept = finished_record(outputs)
             record.status, record.output = "skipped", str(outputs.classes)
             record.tiles, record.pixels = (kept.tiles, kept.pixels) if kept is not None else (0, scene.pixels)
+            record.change = kept.change if kept is not None else []
             return None
         if decision.action == "refuse":
             record.error = decision.reason
@@ -410,6 +412,10 @@ class _Publishing:
             record.output, record.warnings = result.output, result.warnings
             record.px_per_s = result.pixels / seconds if seconds > 0 else None
             record.report = dict(result.report)
+            if self.scene.after:  # a pair's change: hectares of each kind, for the run's change table
+                from ..change_table import change_table
+
+                record.change = [row.to_dict() for row in change_table(result.output)]
             mark_done(self.scene, self.outputs, self.fingerprint, record)
         except Exception as exc:  # noqa: BLE001 - this scene's failure, recorded; the run goes on
             self.record.status, self.record.error, self.record.px_per_s = "failed", _failure_text(exc), None

@@ -2,7 +2,9 @@
 
 Every file is written atomically. ``summary.json`` has a ``"scenes"`` list whose items carry at least ``image``,
 ``status`` (``done`` / ``skipped`` / ``failed``; ``canceled`` for scenes a canceled run did not finish),
-``error``, ``seconds``, ``pixels`` and ``px_per_s``.
+``error``, ``seconds``, ``pixels`` and ``px_per_s``. A run of a change model's pairs lists each pair's later date
+and its change (hectares of each kind of change) in every summary, and writes ``change_table.csv``: one row per pair
+and kind of change, the table a report of a monitoring series quotes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ STATUSES = ("done", "skipped", "failed", "canceled")
 REPORTS = tuple(kind.report for kind in OUTPUT_KINDS if kind.report)  # a column each (SegmentResult.report)
 CSV_COLUMNS = ("image", "status", "error", "pixels", "seconds", "model_seconds", "px_per_s", "tiles", "output",
                *REPORTS, "rank", "warnings")
+PAIR_COLUMNS = ("later_date", "change")  # after the image's, in a run of a change model's pairs
+CHANGE_TABLE = "change_table.csv"  # every pair's change, in the output folder
+CHANGE_COLUMNS = ("image", "later_date", "output", "class", "name", "from", "to", "pixels", "hectares")
 
 
 @dataclass
@@ -47,6 +52,8 @@ class SceneRecord:
     order: int = 0  # its place in the run (largest scene first)
     started_s: float | None = None  # when it started, from the start of the run
     report: dict[str, float] = field(default_factory=dict)  # figures its outputs give (SegmentResult.report)
+    after: list[str] = field(default_factory=list)  # a change model's pair: the later date(s)
+    change: list[dict[str, Any]] = field(default_factory=list)  # its change table's rows (SegmentResult.change)
 
     @property
     def finished(self) -> bool:
@@ -68,19 +75,38 @@ def report_text(report: dict[str, float]) -> str:
     return "; ".join(f"{name.replace('_', ' ')}: {share:.1%}" for name, share in report.items())
 
 
+def change_text(rows: list[dict[str, Any]]) -> str:
+    """A pair's change in words, e.g. ``change: 1.2 ha (12,000 px)``; hectares where the raster has a CRS."""
+    return "; ".join(f"{row['name']}: " + (f"{row['hectares']:,.2f} ha" if row.get("hectares") is not None else
+                                          f"{row['pixels']:,} px") for row in rows)
+
+
 def counts(scenes: list[SceneRecord]) -> dict[str, int]:
     """Scenes per status."""
     return {status: sum(1 for s in scenes if s.status == status) for status in STATUSES}
 
 
 def _csv_text(scenes: list[SceneRecord]) -> str:
+    pairs = any(scene.after for scene in scenes)
+    columns = (CSV_COLUMNS[0], *PAIR_COLUMNS, *CSV_COLUMNS[1:]) if pairs else CSV_COLUMNS
     rows = []
     for scene in scenes:
         row = {k: scene.report.get(k, "") if k in REPORTS else "" if getattr(scene, k) is None else getattr(scene, k)
                for k in CSV_COLUMNS}
         row["warnings"] = " | ".join(scene.warnings)
+        if pairs:
+            row |= {"later_date": " | ".join(scene.after), "change": change_text(scene.change)}
         rows.append(row)
-    return dict_csv_text(CSV_COLUMNS, rows)  # image names and errors neutralised against formula injection
+    return dict_csv_text(columns, rows)  # image names and errors neutralised against formula injection
+
+
+def _change_table_text(scenes: list[SceneRecord]) -> str:
+    """Every finished pair's change table: one row per pair and kind of change."""
+    rows = [{"image": scene.image, "later_date": " | ".join(scene.after), "output": scene.output or "",
+             "class": row["value"], "name": row["name"], "from": row["from_class"], "to": row["to_class"],
+             "pixels": row["pixels"], "hectares": "" if row.get("hectares") is None else round(row["hectares"], 4)}
+            for scene in scenes if scene.finished for row in scene.change]
+    return dict_csv_text(CHANGE_COLUMNS, rows)
 
 
 def summary_html(summary: dict[str, Any], scenes: list[SceneRecord]) -> str:
@@ -91,10 +117,13 @@ def summary_html(summary: dict[str, Any], scenes: list[SceneRecord]) -> str:
         colour = {"failed": "#b00020", "canceled": "#8a6d00"}.get(scene.status, "#1b5e20")
         seconds, rate = scene.seconds, scene.px_per_s
         rows.append(
-            f"<tr><td>{html.escape(str(scene.image))}</td><td style='color:{colour}'>{scene.status}</td>"
+            f"<tr><td>{html.escape(str(scene.image))}"
+            f"{''.join(f'<br>&rarr; {html.escape(a)}' for a in scene.after)}</td>"
+            f"<td style='color:{colour}'>{scene.status}</td>"
             f"<td>{'' if seconds is None else f'{seconds:.1f}'}</td><td>{scene.pixels or 0:,}</td>"
             f"<td>{'' if not rate else f'{rate:,.0f}'}</td>"
-            f"<td>{html.escape(str(scene.output or ''))}<br>{html.escape(report_text(scene.report))}</td>"
+            f"<td>{html.escape(str(scene.output or ''))}<br>{html.escape(report_text(scene.report))}"
+            f"{'<br>' + html.escape(change_text(scene.change)) if scene.change else ''}</td>"
             f"<td>{html.escape(str(scene.error or ''))}</td>"
             f"<td style='color:#8a6d00'>{'<br>'.join(html.escape(w) for w in scene.warnings)}</td></tr>")
     mosaics = "".join(f"<li>{html.escape(m)}</li>" for m in summary.get("mosaics", []))
@@ -125,9 +154,12 @@ def _plain(scene: SceneRecord) -> SceneRecord:
 
 def write_summary(out_dir: str | Path, summary: dict[str, Any], scenes: list[SceneRecord]) -> dict[str, str]:
     """Write summary.json (``summary``, whose ``"scenes"`` are ``scenes``' dicts), summary.csv and summary.html
-    into ``out_dir``; returns their paths."""
+    into ``out_dir``, and a run of pairs' change_table.csv; returns their paths."""
     out = Path(out_dir)
     paths = {"json": out / "summary.json", "csv": out / "summary.csv", "html": out / "summary.html"}
+    if any(scene.after for scene in scenes):
+        paths["change_table"] = out / CHANGE_TABLE
+        write_text_atomic(paths["change_table"], _change_table_text(scenes))
     # the scenes' errors name settings by marker (engine.errors.mention); the files by the settings' names
     scenes = [_plain(scene) for scene in scenes]
     summary = {**summary, "scenes": [scene.to_dict() for scene in scenes]}

@@ -1,0 +1,138 @@
+"""A change model's pairs in a bulk run: each first date's later date named by a pattern (``bulk.after_pattern``), or
+the images of each place paired by their acquisition dates (``bulk.pair_by_date``).
+
+By date: each image's date comes from its metadata as the encoders read it (:mod:`~engine.data.acquisition`: a
+STAC item's datetime, an acquisition tag, a Sentinel-2 or HLS file name), its place from its footprint; images whose
+footprints overlap by at least half of the smaller one are one place. A place's images in time order make its pairs:
+each later date with the first (``first``: a monitoring series, the first date shared by every pair) or with the
+date before it (``previous``: what changed since the last look). A pair's outputs are named
+``<first date>_to_<later date>``. An image without a date, without georeferencing, of a place seen once, or taken
+on the same day as another of its place is a scene that fails alone, saying what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ...errors import DataError, mention
+from ...io import locations
+
+#: A place's images overlap by at least this share of the smaller footprint.
+SAME_PLACE = 0.5
+HOW = ("first", "previous")
+
+
+def later_by_name(images: list[str], pattern: str, match: Any, key: Any) -> dict[str, tuple[list[str], str | None]]:
+    """Each image's later date by ``pattern`` (``match``: the aux matcher, ``scenes.match_aux``; ``key``: what
+    tells two sources apart) and the scene's error, if any: no file, or the image itself."""
+    later = {}
+    for image in images:
+        found, error = match(image, [pattern], "later date", "bulk.after_pattern")
+        if not error and any(key(image) == key(a) for a in found):
+            error = (f"The later date of the scene '{image}' is the image itself: the pattern '{pattern}' "
+                     f"({mention('bulk.after_pattern')}) gives its own name. Give a pattern that names the later "
+                     f"date's file, e.g. '../2023/{{name}}' or '{{stem:_2019=_2023}}.tif'.")
+        later[image] = (found, error)
+    return later
+
+
+@dataclass
+class Dated:
+    """One image with its acquisition date and footprint (west, south, east, north in degrees), or why not."""
+
+    image: str
+    date: Any = None
+    footprint: tuple[float, float, float, float] | None = None
+    error: str | None = None
+
+
+def _dated(image: str) -> Dated:
+    from rasterio.warp import transform_bounds
+
+    from ...data.acquisition import of_dataset
+    from ...data.raster import grid_of, open_raster
+
+    try:
+        dataset = open_raster(image, "image")
+    except DataError as exc:
+        return Dated(image, error=str(exc))
+    try:
+        date = of_dataset(image, dataset).date
+        if dataset.crs is None or not grid_of(dataset).georeferenced:
+            return Dated(image, date, error=(
+                f"The image '{image}' has no georeferencing, so its place cannot be matched with other dates "
+                f"({mention('bulk.pair_by_date')}); pair it by name with {mention('bulk.after_pattern')}."))
+        footprint = transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds)
+    finally:
+        dataset.close()
+    if date is None:
+        return Dated(image, error=(
+            f"The image '{image}' has no acquisition date in its metadata (a STAC item's datetime, a tag such as "
+            f"ACQUISITIONDATETIME, a Sentinel-2 or HLS file name), so it cannot be paired by date "
+            f"({mention('bulk.pair_by_date')}); tag it (gdal_edit -mo ACQUISITIONDATETIME=2023-06-01) or pair by "
+            f"name with {mention('bulk.after_pattern')}."))
+    return Dated(image, date, footprint)
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """The share of the smaller of two footprints that the other covers."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return width * height / smaller if smaller > 0 else 0.0
+
+
+def places(dated: list[Dated]) -> list[list[Dated]]:
+    """The images grouped by place (footprints overlapping by SAME_PLACE, linked transitively), each in time order,
+    the places in the order of their first image."""
+    parent = list(range(len(dated)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(dated):
+        for j in range(i):
+            if _overlap(a.footprint, dated[j].footprint) >= SAME_PLACE:
+                parent[root(i)] = root(j)
+    groups: dict[int, list[Dated]] = {}
+    for i, item in enumerate(dated):
+        groups.setdefault(root(i), []).append(item)
+    return [sorted(group, key=lambda d: (d.date, d.image)) for group in groups.values()]
+
+
+def pair_name(before: str, after: str) -> str:
+    """The stem of a pair's outputs: ``<first date>_to_<later date>``."""
+    return f"{locations.stem(before)}_to_{locations.stem(after)}"
+
+
+def pairs_by_date(images: list[str], how: str) -> list[tuple[str, str | None, str | None]]:
+    """(first date, later date or None, error or None) of every pair (``how``: "first" or "previous") and every
+    image that makes no pair, in the order of the places."""
+    dated = [_dated(image) for image in images]
+    out: list[tuple[str, str | None, str | None]] = [(d.image, None, d.error) for d in dated if d.error]
+    for group in places([d for d in dated if not d.error]):
+        if len(group) == 1:
+            out.append((group[0].image, None, (
+                f"The image '{group[0].image}' ({group[0].date}) is the only one of its place among the images, so "
+                f"it has no other date to be compared with ({mention('bulk.pair_by_date')}); give the place's other "
+                f"dates too.")))
+            continue
+        days = [d.date for d in group]
+        twice = sorted({d for d in days if days.count(d) > 1})
+        if twice:
+            same = [d.image for d in group if d.date in twice]
+            out += [(image, None, (
+                f"The images {same} of one place were taken on the same day ({twice[0]}) by their metadata, so their "
+                f"order is unknown ({mention('bulk.pair_by_date')}); keep one image per day of a place (a mosaic of "
+                f"the day), or pair them by name with {mention('bulk.after_pattern')}.")) for image in same]
+            continue
+        for i in range(1, len(group)):
+            first = group[0] if how == "first" else group[i - 1]
+            out.append((first.image, group[i].image, None))
+    return out
