@@ -103,6 +103,22 @@ def open_dates(paths: list[str], first: str, grid: RasterGrid, bands_of: Any, co
     return dates
 
 
+def scene_dates(reader: Any, opener: Any, after_bands: list[list[int]] | None) -> list[LaterDate]:
+    """A scene reader's later dates (``reader.after_paths``) opened through ``opener`` (its cached handles) and
+    checked: each against the first date (:func:`open_dates`), and every date holding data."""
+    if reader.selection.x:
+        raise DataError(f"x_bands take a second stream from the {reader.role} '{reader.image}' itself; a scene of "
+                        f"several dates takes none: leave x_bands out.")
+    vision = reader.selection.vision_bands(reader.image_bands)
+    own = dict(zip(reader.after_paths, after_bands or []))
+    dates = open_dates(reader.after_paths, reader.image, reader.grid, lambda path: own.get(path) or vision,
+                       reader.vision_bands, opener, reader.callback, reader.role)
+    check_date_values(opener(reader.image, reader.role), reader.image, vision, "first date")
+    for date in dates:
+        check_date_values(opener(date.path, DATE_ROLE), date.path, date.bands)
+    return dates
+
+
 def read_date(date: LaterDate, dataset: Any, tile: RasterGrid, col: int, row: int) -> tuple[np.ndarray, np.ndarray]:
     """One later date under a tile of the first date's grid at (col, row): float32 (C, h, w) and its validity."""
     if date.offset is not None:

@@ -24,7 +24,7 @@ from ..config.bands import BandSelection
 from ..errors import AlignmentError, DataError
 from .acquisition import of_dataset
 from .align import tile_grid
-from .dates import DATE_ROLE, LaterDate, check_date_values, date_uses, open_dates, read_date_tile
+from .dates import DATE_ROLE, LaterDate, date_uses, read_date_tile, scene_dates
 from .labels import LabelMapper, RegionMask, VectorLabels
 from .raster import RasterGrid, apply, band_count, grid_of, has_own_mask, open_raster, read_raw, read_window
 from .reproject import NEAR_DEGREES
@@ -147,25 +147,17 @@ class SceneReader(SceneLabels, SceneAux):
     def _setup_dates(self, after: list[str] | tuple[str, ...], after_bands: list[list[int]] | None) -> None:
         """The later dates, checked against the image (:func:`~.dates.open_dates`), every date holding data."""
         self.after_paths = [str(p) for p in after]
-        self._dates: list[LaterDate] = self._open_dates(after_bands) if self.after_paths else []
-
-    def _open_dates(self, after_bands: list[list[int]] | None) -> list[LaterDate]:
-        if self.selection.x:
-            raise DataError(f"x_bands take a second stream from the {self.role} '{self.image}' itself; a scene of "
-                            f"several dates takes none: leave x_bands out.")
-        vision = self.selection.vision_bands(self.image_bands)
-        own = dict(zip(self.after_paths, after_bands or []))
-        dates = open_dates(self.after_paths, self.image, self.grid, lambda path: own.get(path) or vision,
-                           self.vision_bands, self._open, self.callback, self.role)
-        check_date_values(self._open(self.image, self.role), self.image, vision, "first date")
-        for date in dates:
-            check_date_values(self._open(date.path, DATE_ROLE), date.path, date.bands)
-        return dates
+        self._dates: list[LaterDate] = scene_dates(self, self._open, after_bands) if self.after_paths else []
 
     @property
     def dates(self) -> int:
         """Dates of the place this scene holds (1: one image; 2: before and after)."""
         return 1 + len(self._dates)
+
+    @property
+    def later_bands(self) -> list[list[int]]:
+        """The bands read from each later date (from 1), in time order."""
+        return [date.bands for date in self._dates]
 
     def _say_georeferencing(self) -> None:
         """A warning for an image without georeferencing (what it means for its label) or without a CRS."""

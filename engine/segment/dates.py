@@ -13,7 +13,7 @@ from typing import Any
 from ..callbacks import Callback
 from ..config import SegmentConfig
 from ..data.normalize import BandStatistics
-from ..errors import BundleError, ConfigError, DataError, command, mention
+from ..errors import BundleError, DataError, command, mention
 from ..imagery.door import open_image
 from ..imagery.request import ImageRequest
 from ..imagery.resolve import ResolvedImage
@@ -69,9 +69,6 @@ def check_dates(cfg: SegmentConfig, members: list[Any]) -> int:
         had = "no later date" if given == 1 else f"{given} dates"
         raise DataError(f"The model '{members[0].path}' is a change model of {dates} dates (before, after), but "
                         f"{had} was given for '{cfg.image}': give the later date with {mention('segment.after')}.")
-    if dates > 1 and cfg.resample_to_training_gsd:
-        raise ConfigError(f"{mention('segment.resample_to_training_gsd')} is not available for a change model yet; "
-                          f"resample both dates to the training pixel size first (gdalwarp -tr).")
     return dates
 
 

@@ -314,9 +314,10 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                        warnings=warnings, inputs=resolved, refit=refit)
 
 
-def plan_on_image(plan: SegmentPlan, image: str) -> SegmentPlan:
-    """The same members, overlap and aux over the whole of another image on the same footprint; a CPU tile that
-    was fitted to the plan's region is fitted to this image instead (and said).
+def plan_on_image(plan: SegmentPlan, image: str, after: list[str] | tuple[str, ...] = ()) -> SegmentPlan:
+    """The same members, overlap and aux over the whole of another image on the same footprint (and a change
+    model's later dates ``after``, read as the plan reads its own); a CPU tile that was fitted to the plan's region
+    is fitted to this image instead (and said).
 
     The resample mode plans its working grid this way (the image warped to the training pixel size as a VRT):
     every input check already ran on the real image, so nothing else is checked or reported twice.
@@ -325,8 +326,10 @@ def plan_on_image(plan: SegmentPlan, image: str) -> SegmentPlan:
     from ..data.scene import SceneReader
 
     source = plan.reader
+    dated = {"bands": source.selection.vision_bands(source.image_bands), "after": after,
+             "after_bands": source.later_bands} if after else {}
     reader = SceneReader(image, source.aux_paths, aux_bands_per_file=source.aux_bands_per_file,
-                         aux_ratio=plan.aux_ratio, callback=source.callback)
+                         aux_ratio=plan.aux_ratio, callback=source.callback, **dated)
     try:
         region = (0, 0, reader.grid.width, reader.grid.height)
         cfg, tile, overlap = plan.cfg, plan.tile, plan.overlap

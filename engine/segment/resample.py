@@ -2,10 +2,11 @@
 
 A different plan and a different sink for the same tile pipeline (no second ``segment()`` inside the first):
 the region is warped to the first bundle's training pixel size as a GDAL VRT (virtual: no copy of the pixels;
-``average`` when shrinking, ``bilinear`` when enlarging), planned with :func:`plan_on_image` and run into a
-:class:`ProbabilityStore` (float32, NaN where invalid) in a hidden temp folder beside the output. The
-probabilities are warped back bilinearly onto exactly the grid a run without resampling writes (a windowed GDAL
-warp, read block row by block row), the classes are derived from them (threshold or argmax), so the class and
+``average`` when shrinking, ``bilinear`` when enlarging; a change model's later dates onto the same working grid),
+planned with :func:`plan_on_image` and run into a :class:`ProbabilityStore` (float32, NaN where invalid) in a
+hidden temp folder beside the output. The probabilities are warped back bilinearly onto exactly the grid a run
+without resampling writes (a windowed GDAL warp, read block row by block row), the classes are derived from them
+(threshold or argmax), so the class and
 probability rasters agree, and pixels that are nodata in the input (or outside the AOI) are nodata. Polygons
 are made from the final class raster; every output goes temp-then-rename as usual.
 """
@@ -119,9 +120,16 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
         with gdal_errors(gdal):
             gdal.Warp(str(vrt), str(source), options=gdal.WarpOptions(
                 format="VRT", outputBounds=bounds, width=work_w, height=work_h, resampleAlg=method))
+        later = []  # a change model's later dates, warped onto the same working grid (from their own CRS)
+        for index, path in enumerate(getattr(plan.inputs, "later_paths", None) or []):
+            later.append(tmp_dir / f"later_{index + 1}.vrt")
+            with gdal_errors(gdal):
+                gdal.Warp(str(later[-1]), str(path), options=gdal.WarpOptions(
+                    format="VRT", outputBounds=bounds, width=work_w, height=work_h, resampleAlg=method,
+                    dstSRS=plan.crs.to_wkt() if plan.crs is not None else None))
 
         # the working grid: the warped image through the normal tile pipeline into float32 probabilities
-        working = plan_on_image(plan, str(vrt))
+        working = plan_on_image(plan, str(vrt), [str(v) for v in later])
         tiles = len(working.grid)
         callback.info(f"Segmenting the warped image ({work_w}x{work_h} px) with {len(plan.members)} model(s) on "
                       f"{predictor.device}: {tiles} tile{'' if tiles == 1 else 's'} of {working.tile} px, overlap "

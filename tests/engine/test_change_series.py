@@ -42,8 +42,8 @@ def test_a_later_date_is_read_once_per_cell_with_the_values_of_a_tile_by_tile_re
     assert not alone.read(310, 306, 10, 10).valid.any()  # past the shifted date's end (309, 305): no data
 
 
-def change_bundle(path: Path) -> str:
-    """A tiny change model with random (seeded) weights taking 3 bands per date."""
+def change_bundle(path: Path, gsd: float = 1.0) -> str:
+    """A tiny change model with random (seeded) weights taking 3 bands per date, trained at ``gsd`` metres."""
     import torch
 
     from engine.bundle.store import save_bundle
@@ -53,7 +53,8 @@ def change_bundle(path: Path) -> str:
     model = build_model("change", preset="tiny", vision_channels=3, num_classes=1)
     stats = {"method": "percentile", "low": [0.0] * 6, "high": [10000.0] * 6}
     data = {"vision_bands": 3, "vision_stats": stats, "aux_channels": 0, "class_names": ["no change", "change"],
-            "class_colors": ["#000000", "#ff0000"], "tile_size": 64, "gsd": [1.0, 1.0], "dates": 2}
+            "class_colors": ["#000000", "#ff0000"], "tile_size": 64, "gsd": [gsd, gsd], "dates": 2,
+            "crs": "EPSG:32619"}
     return str(save_bundle(path, model, {"model": model.config.to_dict(), "data": data}))
 
 
@@ -105,3 +106,49 @@ def test_bulk_pairs_a_monitoring_series_by_date_and_tables_each_pairs_change(pai
     assert code == 0
     assert sorted(p.stem for p in (tmp_path / "out2").glob("*.tif")) == [
         first, "S2A_20210601T103031_site_to_S2A_20230601T103031_site"]
+
+
+def test_bulk_refuses_a_later_date_that_is_the_image_itself(pair, tmp_path):
+    import json
+
+    from engine.cli.main import main
+
+    model = change_bundle(tmp_path / "change.dsmodel")
+    out = tmp_path / "out"
+    code = main(["segment", "--model", model, "--images", pair.before, "--after-pattern", "{name}", "--out-dir",
+                 str(out), "--quiet"])
+    scene = json.loads((out / "summary.json").read_text(encoding="utf-8"))["scenes"][0]
+    assert code != 0 and scene["status"] == "failed" and "is the image itself" in scene["error"]
+    assert not list(out.glob("*.tif"))
+
+
+def test_a_pair_is_segmented_at_the_training_pixel_size_and_written_on_its_own_grid(pair, tmp_path, capsys):
+    from osgeo import gdal
+
+    from engine.cli.main import main
+
+    model = change_bundle(tmp_path / "change_2m.dsmodel", gsd=2.0)
+    out = tmp_path / "resampled.tif"
+    code = main(["segment", "--model", model, "--image", pair.before, "--after", pair.after, "--out", str(out),
+                 "--probabilities", str(tmp_path / "resampled_p.tif"), "--resample-to-training-gsd",
+                 "--backend", "torch"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "Resampling" in err and "training pixel size [2.0, 2.0]" in err
+    with rasterio.open(out) as got:
+        assert (got.width, got.height, got.res) == (320, 320, (1.0, 1.0))  # the outputs on the pair's own grid
+    # the same as both dates warped to 2 m by hand and segmented there (up to the warp back to 1 m)
+    warped = []
+    for path in (pair.before, pair.after):
+        warped.append(str(tmp_path / Path(path).name))
+        gdal.Warp(warped[-1], path, xRes=2.0, yRes=2.0, resampleAlg="average")
+    code = main(["segment", "--model", model, "--image", warped[0], "--after", warped[1], "--out",
+                 str(tmp_path / "by_hand.tif"), "--probabilities", str(tmp_path / "by_hand_p.tif"), "--backend",
+                 "torch", "--quiet"])
+    assert code == 0
+    gdal.Warp(str(tmp_path / "back_2m.tif"), str(tmp_path / "resampled_p.tif"), xRes=2.0, yRes=2.0,
+              resampleAlg="average")
+    with rasterio.open(tmp_path / "back_2m.tif") as a, rasterio.open(tmp_path / "by_hand_p.tif") as b:
+        mine, theirs = a.read(1), b.read(1)
+    inner = (slice(4, -4), slice(4, -4))
+    assert mine.std() > 0.01 and np.corrcoef(mine[inner].ravel(), theirs[inner].ravel())[0, 1] > 0.9

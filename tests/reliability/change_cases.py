@@ -85,8 +85,4 @@ def change_cases() -> list[Any]:
         Case("change_compare_with_a_model_out_is_the_later_date", lambda w, d: [
             "compare", "--model", w["plain_bundle"], "--image", w["cd_before"], "--after", w["cd_after"], "--out",
             w["cd_after"], "--quiet"], ("--out", "--after")),
-        # a bulk run's later date that is the image itself: nothing would change
-        Case("change_bulk_later_date_is_the_image", lambda w, d: [
-            "segment", "--model", w["cd_bundle"], "--images", w["cd_before"], "--after-pattern", "{name}",
-            "--out-dir", str(d / "bulk"), "--quiet"], ("pair_before.tif", "later date", "the image itself")),
     ]

@@ -186,7 +186,8 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
         from .pairs import later_by_name
 
         later = later_by_name(images, bulk.after_pattern, match_aux, _key)
-    dates = {_key(p) for paths, _ in later.values() for p in paths}  # a later date of another is no scene
+    dates = {_key(p) for image, (paths, _) in later.items() for p in paths  # a later date of another: no scene
+             if _key(p) != _key(image)}
     scenes = [Scene(image=image, aux=matched[image][0], name=locations.stem(image), after=tuple(later[image][0]),
                     error=matched[image][1] or later[image][1] or _web_service(image))
               for image in images if _key(image) not in dates] + items
