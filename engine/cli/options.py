@@ -34,7 +34,7 @@ def flag_name(key: str) -> str:
 
 
 #: The flags of a scene's parts whose names differ from their keys (``aoi``: the labelled area).
-SCENE_PART_FLAGS = {"aoi": "labelled-area", "label_field": "label-field"}
+SCENE_PART_FLAGS = {"aoi": "labelled-area", "label_field": "label-field", "label_after_field": "label-after-field"}
 
 
 def _typed(parse: Callable[[str], Any]) -> Callable[[str], Any]:

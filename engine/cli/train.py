@@ -72,6 +72,9 @@ def _scene_arguments(group: argparse._ArgumentGroup, prefix: str, dest: str, wha
                        help=said("label", "the label of the last image"))
     group.add_argument(f"--{prefix}label-field", dest=dest, action=_SceneOption, key="label_field", metavar="FIELD",
                        help=said("label_field", "the class field of the last image's polygon label"))
+    group.add_argument(f"--{prefix}label-after-field", dest=dest, action=_SceneOption, key="label_after_field",
+                       metavar="FIELD", help=said("label_after_field", "the after-class field of the last image's "
+                                                  "polygon label (from-to classes)"))
     group.add_argument(f"--{prefix}after", dest=dest, action=_SceneOption, key="after", repeat=True,
                        metavar="RASTER", help=said("after", "the last image's later date (change detection)"))
     group.add_argument(f"--{prefix}aux", dest=dest, action=_SceneOption, key="aux", repeat=True, metavar="RASTER",

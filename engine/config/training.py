@@ -75,6 +75,12 @@ class SceneSpec(Settings):
         label="Class field (polygon labels)",
         help="Field of the polygon labels holding the raw class value (mapped with the label mapping). Empty: "
              "every polygon is class 1. Ignored for raster labels.")
+    label_after_field: str | None = setting(
+        None, flag="--label-after-field", custom_cli=True, metavar="FIELD",
+        help="From-to classes: the polygon labels' field of the class after the change (the class field: before). "
+             "Each transition 'BEFORE → AFTER' the layers hold is a class of its own, so named (or as a config "
+             "file's label mapping says); a polygon of the same class before and after is no change (class 0).",
+        no_qgis="QGIS's Train change detection takes a change mask or a transition raster today")
     extent: list[float] | None = setting(
         None, flag="--extent", custom_cli=True, param="EXTENT", custom_qgis=True, label="Training extent",
         help="Only this part of the image is used (in QGIS any CRS; on the command line the image's). Empty: the "

@@ -68,6 +68,7 @@ def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
         "aux": [] if data_cfg.x_bands else list(spec.aux),  # x_bands: the aux input is the image's own bands
         "label": spec.label,
         "label_field": spec.label_field,
+        "label_after_field": spec.label_after_field,
         "label_mapping": dict(data_cfg.label_mapping) or None,
         "label_default_class": data_cfg.label_default_class,
         "ignore_index": data_cfg.ignore_index,

@@ -28,6 +28,46 @@ def raw_key(value: Any) -> str:
     return str(value)
 
 
+ARROW = " → "  # between the two classes of a transition's name (from-to classes: "forest → bare")
+ARROWS = ("→", "->")
+
+
+def transition_name(before: str, after: str) -> str:
+    return f"{before}{ARROW}{after}"
+
+
+def transition_of(name: str) -> tuple[str, str]:
+    """(from, to) of a class named ``from → to`` (or ``from -> to``); ("", "") for another name."""
+    for arrow in ARROWS:
+        if arrow in name:
+            before, _, after = name.partition(arrow)
+            return before.strip(), after.strip()
+    return "", ""
+
+
+def transition_key(before: Any, after: Any) -> str | None:
+    """The raw value of a from-to polygon: ``BEFORE → AFTER`` of its two classes; None when they are the same (no
+    change, class 0)."""
+    first, last = raw_key(before), raw_key(after)
+    return None if first == last else transition_name(first, last)
+
+
+def layer_transitions(path: str, field: str, after_field: str) -> list[str]:
+    """Every transition (``BEFORE → AFTER``, the two the same left out) of a from-to polygon layer, sorted."""
+    opened = VectorLayer(path, "label layer")  # holds the data source the layer lives in
+    _check_fields(opened.layer, path, "label layer", field, after_field)
+    found = {transition_key(f.GetField(field), f.GetField(after_field)) for f in opened.layer}
+    return sorted(key for key in found if key is not None)
+
+
+def _check_fields(layer: Any, path: str, role: str, *fields: str | None) -> None:
+    defn = layer.GetLayerDefn()
+    for field in fields:
+        if field is not None and defn.GetFieldIndex(field) < 0:
+            names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
+            raise DataError(f"The {role} '{path}' has no field '{field}'; its fields are {names}.")
+
+
 class LabelMapper:
     """Maps raw label values to classes: ``mapping`` {raw: class}, others -> ``default_class``.
 
@@ -120,6 +160,7 @@ def read_polygons(
     role: str = "label layer",
     callback: Any = None,
     near: tuple[float, float, float, float] | None = None,
+    after_field: str | None = None,
 ) -> tuple[list[VectorShape], int]:
     """Polygons of ``path`` (one vector layer; ``file.gpkg|layername=NAME`` names one of several), reprojected
     to ``target_crs`` (None = no reprojection), and how many were left out as far from ``near`` (the image's
@@ -127,14 +168,12 @@ def read_polygons(
 
     A file with several layers and none named is refused with their names: reading the first would be a silent
     guess. Non-polygon features are skipped with a warning; a missing ``field`` raises DataError listing the fields.
+    ``after_field``: from-to labels, each polygon's value the pair (``field``'s, ``after_field``'s).
     """
     ogr, osr = ogr_osr()
     opened = VectorLayer(path, role)
     layer, subset = opened.layer, opened.subset
-    defn = layer.GetLayerDefn()
-    if field is not None and defn.GetFieldIndex(field) < 0:
-        names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
-        raise DataError(f"The {role} '{path}' has no field '{field}'; its fields are {names}.")
+    _check_fields(layer, path, role, field, after_field)
     src_srs = layer.GetSpatialRef()
     transform = near_lon_lat = None
     if target_crs is not None:
@@ -178,6 +217,8 @@ def read_polygons(
             transform_geometry(geom, transform, src_srs, dst_srs, f"{role} '{path}'")
         xmin, xmax, ymin, ymax = geom.GetEnvelope()
         value = feature.GetField(field) if field is not None else 1
+        if after_field is not None:
+            value = (value, feature.GetField(after_field))
         shapes.append(VectorShape(json.loads(geom.ExportToJson()), value, (xmin, ymin, xmax, ymax)))
     if subset is not None and callback is not None:
         callback.info(f"The {role} '{path}': {len(shapes) + far} polygon(s) pass its filter '{subset}'.")
@@ -230,18 +271,36 @@ class VectorLabels:
     """Polygon labels reprojected once to the image CRS and rasterised onto any tile grid."""
 
     def __init__(self, path: str, image_crs: Any, mapper: LabelMapper, field: str | None = None, callback: Any = None,
-                 near: tuple[float, float, float, float] | None = None):
+                 near: tuple[float, float, float, float] | None = None, after_field: str | None = None):
         self.path = path
         self.field = field
-        shapes, self.far = read_polygons(path, image_crs, field, "label layer", callback, near)
-        self.shapes = [(s, mapper.map_value(s.value) if field is not None else 1) for s in shapes]
+        if after_field is not None and field is None:
+            raise DataError(f"The label layer '{path}': an after-class field ('{after_field}') needs the class field "
+                            f"of the class before; give both (from-to classes).")
+        shapes, self.far = read_polygons(path, image_crs, field, "label layer", callback, near, after_field)
+        keys = [transition_key(*s.value) if after_field else raw_key(s.value) for s in shapes]  # None: no change
+        mapping = mapper.mapping
+        if after_field and mapping is not None:  # "a -> b" and "a → b" are one transition
+            mapping = {transition_name(*transition_of(k)) if transition_of(k)[0] else k: v for k, v in mapping.items()}
+
+        def class_of(shape: VectorShape, key: str | None) -> int:
+            if field is None:
+                return 1
+            if not after_field:
+                return mapper.map_value(shape.value)
+            if key is None:  # the same class before and after
+                return 0
+            return mapping.get(key, mapper.default_class) if mapping is not None else mapper.map_value(key)
+
+        self.shapes = [(s, class_of(s, key)) for s, key in zip(shapes, keys)]
         self.dtype = mapper.dtype
-        if field is not None and mapper.mapping is not None and callback is not None:
-            unmapped = sorted({raw_key(s.value) for s in shapes if raw_key(s.value) not in mapper.mapping})
+        if field is not None and mapping is not None and callback is not None:
+            unmapped = sorted({k for k in keys if k is not None and k not in mapping})
             if unmapped:  # a typo in the mapping would otherwise silently relabel those polygons
-                count = sum(raw_key(s.value) not in mapper.mapping for s in shapes)
+                count = sum(k is not None and k not in mapping for k in keys)
+                what = f"transition ({field} → {after_field})" if after_field else f"'{field}' value"
                 callback.warning(
-                    f"The label layer '{path}' has {count} polygon(s) whose '{field}' value is not in the "
+                    f"The label layer '{path}' has {count} polygon(s) whose {what} is not in the "
                     f"label_mapping ({', '.join(unmapped[:10])}{', ...' if len(unmapped) > 10 else ''}); they "
                     f"become class {mapper.default_class}. Add those values to the label_mapping if that is wrong.")
         if not self.shapes and callback is not None:

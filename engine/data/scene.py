@@ -63,6 +63,7 @@ class SceneReader(SceneLabels, SceneAux):
             concatenated in the given order (None = all bands).
         label: a label raster or a polygon layer (GeoPackage/GeoJSON/Shapefile).
         label_field: vector attribute holding the class; None = every polygon is class 1.
+        label_after_field: with ``label_field``, the attribute of the class after a change (from-to classes).
         label_mapping: {raw value as string: class}; raw values not in it -> ``label_default_class``.
             None = raw raster values are the classes.
         ignore_index: label value for nodata, outside the image, and outside ``extent``/``aoi``.
@@ -88,6 +89,7 @@ class SceneReader(SceneLabels, SceneAux):
         label: str | None = None,
         *,
         label_field: str | None = None,
+        label_after_field: str | None = None,
         label_mapping: dict[str, int] | None = None,
         label_default_class: int = 0,
         ignore_index: int = 255,
@@ -107,6 +109,7 @@ class SceneReader(SceneLabels, SceneAux):
         self.image, self.role = str(image), role
         self.callback = callback or Callback()
         self.label_path = None if label is None else str(label)  # said with the georeferencing, set up last
+        self.label_after_field = label_after_field
         self._take_aux(aux, aux_bands_per_file, aux_ratio)
         self._handles: dict[Any, Any] = {}  # path (or warped VRT key) -> open dataset
         self._pid = os.getpid()

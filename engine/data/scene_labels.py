@@ -27,7 +27,7 @@ class SceneLabels:
                     f"georeferencing; give a label raster on the {self.role}'s pixel grid instead."
                 )
             self._vector = VectorLabels(path, self.grid.crs, self.mapper, self.label_field, self.callback,
-                                        near=self.grid.bounds)
+                                        near=self.grid.bounds, after_field=self.label_after_field)
             bounds = self._vector.bounds()
             if bounds is None and self._vector.far:
                 raise AlignmentError(f"The label layer '{path}' does not overlap the {self.role} '{self.image}': its "
@@ -35,6 +35,10 @@ class SceneLabels:
             if bounds is not None:
                 check_overlap(self.grid, _box_grid(bounds, self.grid.crs), self.image, path, "label layer", self.role)
             return
+        if self.label_after_field:
+            raise DataError(f"The label '{path}' is a raster, but an after-class field ('{self.label_after_field}') "
+                            f"was given, which polygon labels have: map a raster's transition codes to classes with "
+                            f"the label mapping instead, or leave the after-class field out.")
         ds = self._open(path, "label raster")
         grid = grid_of(ds)
         if grid.same_as(self.grid) or (not grid.georeferenced and grid.shape == self.grid.shape):
@@ -68,7 +72,7 @@ class SceneLabels:
                                   self.label_path or "", self.label_classes)
         if self._vector is not None and self.label_path is not None:
             self._vector = VectorLabels(self.label_path, self.grid.crs, self.mapper, self.label_field,
-                                        QuietCallback(), near=self.grid.bounds)
+                                        QuietCallback(), near=self.grid.bounds, after_field=self.label_after_field)
 
     def read_raw_label(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw label raster values (float64) on a tile and where they are valid (raster labels only)."""

@@ -17,13 +17,12 @@ from typing import Any
 import numpy as np
 
 from ..data.ground import map_units_per_metre
+from ..data.labels import transition_of
 from ..data.raster import grid_of, open_raster
 from ..io.atomic import write_text_atomic
 from ..io.prediction_tags import read_prediction_tags
 from ..io.tables import csv_text
 
-ARROW = " → "  # between a transition's classes in its name
-ARROWS = ("→", "->")
 NO_CHANGE = "no change"  # class 0 of a change raster
 BLOCK_ROWS = 1024
 HEADER = ("class", "name", "from", "to", "pixels", "hectares")
@@ -46,19 +45,6 @@ class ChangeRow:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def transition_name(before: str, after: str) -> str:
-    return f"{before}{ARROW}{after}"
-
-
-def transition_of(name: str) -> tuple[str, str]:
-    """(from, to) of a class named ``from → to`` (or ``from -> to``); ("", "") for another name."""
-    for arrow in ARROWS:
-        if arrow in name:
-            before, _, after = name.partition(arrow)
-            return before.strip(), after.strip()
-    return "", ""
 
 
 def transition_fields(class_names: Sequence[str]) -> dict[str, list[str]] | None:

@@ -17,6 +17,8 @@ the settings declared with ``auto=``) and returns one line per choice, naming th
   encoder's release; ``imagenet`` or ``release``) where they can be had (the Hugging Face cache, or the hub
   answering at ``HF_ENDPOINT``; a gated release only from the cache); else random weights, with a line saying what
   to download;
+- from-to polygon labels (a class field before and after): each transition the layers hold is a class, named
+  ``BEFORE → AFTER`` after "no change";
 - epochs, on a CPU: a time budget instead of the GPU's epoch count (epochs become an upper bound), and for
   randomly initialised encoders no frozen warm-up epochs and the learning rates of training from scratch (1e-3,
   encoders x1); on a GPU: 2 frozen + 40 epochs (the reference).
@@ -186,7 +188,9 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
         _model_from_parent(chosen, unset, given)
     elif ({"model.name", "model.preset"} & unset) and not model_pretrained(model_cfg).fixes_model:
         _choose_model(chosen, unset, data_kind(data_cfg, train_specs), gpu)
-    if "data.class_names" not in given and data_kind(data_cfg, train_specs) == DATES:
+    if any(spec.label_after_field for spec in [*train_specs, *val_specs]):
+        _choose_transitions(chosen, [*train_specs, *val_specs], given)
+    elif "data.class_names" not in given and data_kind(data_cfg, train_specs) == DATES:
         _choose_change_classes(chosen)
     if "model.pretrained" in unset and not train_cfg.init_from:
         _choose_pretrained(chosen)
@@ -248,6 +252,41 @@ def _choose_change_classes(chosen: Chosen) -> None:
         chosen.choices.append(Choice({"data.class_names": ",".join(CHANGE_CLASSES)},
                                      "the scenes hold two dates, so the label is a change mask (what changed between "
                                      "them); give the names for another meaning"))
+
+
+def _choose_transitions(chosen: Chosen, specs: list[Any], given: Collection[str]) -> None:
+    """From-to polygon labels (a class field before and after): every transition the layers hold a class of its own,
+    in sorted order after "no change", unless the label mapping is given; the class names too unless given."""
+    from ..config.values import fill_class_colors
+    from ..data.labels import layer_transitions
+    from ..errors import ConfigError
+
+    if "data.label_mapping" in given:
+        return
+    found: set[str] = set()
+    for spec in specs:
+        if not spec.label_after_field or not spec.label_field:
+            raise ConfigError(f"The scene '{spec.image}': the after-class field "
+                              f"({mention('data.train_scenes#label_after_field')}) needs the class field before "
+                              f"({mention('data.train_scenes#label_field')}) in every scene's polygon label.")
+        found.update(layer_transitions(str(spec.label), spec.label_field, spec.label_after_field))
+    transitions = sorted(found)
+    if not transitions:
+        return  # every polygon the same before and after: the label scan says there is nothing to learn
+    names = [CHANGE_CLASSES[0], *transitions]
+    if "data.class_names" in given:
+        names = list(chosen.data.class_names)
+        if len(names) != len(transitions) + 1:
+            raise ConfigError(f"The polygon labels hold {len(transitions)} transition(s) ({', '.join(transitions)}), "
+                              f"so {len(transitions) + 1} classes with no change, but {mention('data.class_names')} "
+                              f"names {len(names)}: name them in this order, or leave the names out.")
+    colors = list(chosen.data.class_colors) if "data.class_colors" in given else fill_class_colors(
+        [chosen.data.class_colors[0]], len(names))
+    mapping = {name: index for index, name in enumerate(transitions, start=1)}
+    chosen.data = chosen.data.replace(label_mapping=mapping, class_names=names, class_colors=colors)
+    chosen.choices.append(Choice({"data.label_mapping": ", ".join(f"{k}={v}" for k, v in mapping.items())},
+                                 "the polygon labels give each polygon its class before and after: each transition "
+                                 "is a class, the polygons whose two classes are the same are no change (class 0)"))
 
 
 def _choose_pretrained(chosen: Chosen) -> None:

@@ -152,3 +152,46 @@ def test_a_pair_is_segmented_at_the_training_pixel_size_and_written_on_its_own_g
         mine, theirs = a.read(1), b.read(1)
     inner = (slice(4, -4), slice(4, -4))
     assert mine.std() > 0.01 and np.corrcoef(mine[inner].ravel(), theirs[inner].ravel())[0, 1] > 0.9
+
+
+def test_polygon_labels_with_a_class_before_and_after_train_from_to_classes(pair, tmp_path, capsys):
+    import shutil
+
+    from osgeo import ogr
+
+    from engine.bundle.model_files import read_model_metadata
+    from engine.cli.main import main
+    from engine.data.date_tiles import swappable
+
+    labels = tmp_path / "from_to.gpkg"
+    shutil.copyfile(pair.change_polygons, labels)  # fields "before" and "after": 0 -> 1 built, 1 -> 0 torn down
+    with rasterio.open(pair.transitions) as src:
+        truth, left, top = src.read(1), src.bounds.left, src.bounds.top
+    assert not truth[:6, :6].any()
+    data = ogr.Open(str(labels), 1)  # a building there before and after: no change
+    layer = data.GetLayer(0)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetField("before", 1)
+    feature.SetField("after", 1)
+    feature.SetGeometry(ogr.CreateGeometryFromWkt(
+        f"POLYGON(({left} {top},{left + 6} {top},{left + 6} {top - 6},{left} {top - 6},{left} {top}))"))
+    layer.CreateFeature(feature)
+    data = layer = feature = None
+    out = tmp_path / "from_to.dsmodel"
+    code = main(["train", "--image", pair.before, "--after", pair.after, "--label", str(labels), "--label-field",
+                 "before", "--label-after-field", "after", "--model", "change", "--preset", "tiny", "--tile-size",
+                 "64", "--epochs", "1", "--warmup-epochs", "0", "--tiles-per-epoch", "4", "--batch-size", "2",
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "each transition is a class" in err and "0 → 1=1, 1 → 0=2" in err
+    meta = read_model_metadata(str(out))
+    assert meta.data.class_names == ["no change", "0 → 1", "1 → 0"] and meta.model.num_classes == 3
+    assert not swappable(meta.data.class_names) and not swappable(["no change", "0 → 1"])
+    # the labels the training read: the transitions, pixel for pixel (1 built, 2 torn down, 0 elsewhere)
+    reader = SceneReader(pair.before, after=[pair.after], label=str(labels), label_field="before",
+                         label_after_field="after", label_mapping=meta.data.label_mapping)
+    assert np.array_equal(reader.read(0, 0, 320, 320).label, truth)
+    code = main(["train", "--image", pair.before, "--after", pair.after, "--label", pair.change,
+                 "--label-after-field", "after", "--model", "change", "--out", str(tmp_path / "x.dsmodel"), "--quiet"])
+    assert code != 0 and "--label-after-field" in capsys.readouterr().err
