@@ -2,46 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import rasterio
-from osgeo import ogr, osr
 
 from engine.callbacks import RecordingCallback
 from engine.config import DataConfig
 from engine.data import synthetic
 from engine.data.dataset import build_datasets
+from tests.helpers import squares_layer
 
 SQUARE = (96, 128, 96, 128)  # col0, col1, row0, row1: a 32 px square, 1.6 % of the 256 px scene
-
-
-def _square_layer(path: Path, image: str, box: tuple[int, int, int, int]) -> str:
-    with rasterio.open(image) as ds:
-        t, crs = ds.transform, ds.crs
-    srs = osr.SpatialReference()
-    srs.ImportFromWkt(crs.to_wkt())
-    out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-    layer = out.CreateLayer("labelled", srs=srs, geom_type=ogr.wkbPolygon)
-    c0, c1, r0, r1 = box
-    ring = ogr.Geometry(ogr.wkbLinearRing)
-    for c, r in ((c0, r0), (c1, r0), (c1, r1), (c0, r1), (c0, r0)):
-        ring.AddPoint_2D(*(t * (c, r)))
-    polygon = ogr.Geometry(ogr.wkbPolygon)
-    polygon.AddGeometry(ring)
-    feature = ogr.Feature(layer.GetLayerDefn())
-    feature.SetGeometry(polygon)
-    layer.CreateFeature(feature)
-    out = None
-    return str(path)
 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("partial")
     found = synthetic.make_scene(root, "scene", size=(256, 256), seed=2, aux_channels=0)
-    found["area"] = _square_layer(root / "labelled.gpkg", found["image"], SQUARE)
+    found["area"] = squares_layer(root / "labelled.gpkg", found["image"], [(SQUARE[0], SQUARE[2])], 32)
     return found
 
 

@@ -11,7 +11,7 @@ import pytest
 from engine.cli.main import main
 from engine.data import synthetic
 from engine.suggest.ranking import choose, merge, pixel_maps, scene_candidates
-from tests.helpers import make_bundle
+from tests.helpers import make_bundle, squares_layer
 
 
 def _binary(p1: np.ndarray) -> np.ndarray:
@@ -80,28 +80,6 @@ def test_windows_spread_over_classes():
     assert focus == {0, 1}  # not two windows of the same wide region
 
 
-def _area(path: Path, image: str, cols: tuple[int, int], rows: tuple[int, int]) -> str:
-    import rasterio
-    from osgeo import ogr, osr
-
-    with rasterio.open(image) as ds:
-        t, crs = ds.transform, ds.crs
-    srs = osr.SpatialReference()
-    srs.ImportFromWkt(crs.to_wkt())
-    out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-    layer = out.CreateLayer("labelled", srs=srs, geom_type=ogr.wkbPolygon)
-    ring = ogr.Geometry(ogr.wkbLinearRing)
-    for c, r in ((cols[0], rows[0]), (cols[1], rows[0]), (cols[1], rows[1]), (cols[0], rows[1]), (cols[0], rows[0])):
-        ring.AddPoint_2D(*(t * (c, r)))
-    poly = ogr.Geometry(ogr.wkbPolygon)
-    poly.AddGeometry(ring)
-    feature = ogr.Feature(layer.GetLayerDefn())
-    feature.SetGeometry(poly)
-    layer.CreateFeature(feature)
-    out = None
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def scene_and_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
     root = tmp_path_factory.mktemp("suggest")
@@ -115,7 +93,7 @@ def test_suggest_writes_a_ranked_styled_layer_away_from_the_labelled_area(scene_
     from osgeo import ogr
 
     scene, model = scene_and_model
-    area = _area(tmp_path / "labelled.gpkg", scene["image"], (0, 64), (0, 64))
+    area = squares_layer(tmp_path / "labelled.gpkg", scene["image"], [(0, 0)], 64)
     out = tmp_path / "windows.gpkg"
     code = main(["suggest", "--model", model, "--image", scene["image"], "--labelled-area", area, "--count", "4",
                  "--window", "32", "--tta", "flips", "--device", "cpu", "--backend", "torch", "--out", str(out),
@@ -144,7 +122,7 @@ def test_suggest_writes_a_ranked_styled_layer_away_from_the_labelled_area(scene_
 
 def test_suggest_refuses_to_overwrite_an_input(scene_and_model, tmp_path, capsys):
     scene, model = scene_and_model
-    area = _area(tmp_path / "labelled.gpkg", scene["image"], (0, 64), (0, 64))
+    area = squares_layer(tmp_path / "labelled.gpkg", scene["image"], [(0, 0)], 64)
     before = Path(area).read_bytes()
     code = main(["suggest", "--model", model, "--image", scene["image"], "--labelled-area", area, "--count", "2",
                  "--window", "32", "--out", area])
@@ -187,7 +165,7 @@ def test_the_first_round_takes_an_empty_labelled_area_and_a_huge_window_is_refus
     from engine.data.labels import RegionMask
 
     scene, model = scene_and_model
-    area = _area(tmp_path / "labelled.gpkg", scene["image"], (0, 64), (0, 64))
+    area = squares_layer(tmp_path / "labelled.gpkg", scene["image"], [(0, 0)], 64)
     source = ogr.Open(area, 1)
     layer = source.GetLayer(0)
     for feature in list(layer):
