@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ..callbacks import Callback, ForwardingCallback
 from ..config import SETTINGS_SECTIONS, SegmentConfig
-from ..errors import DualStreamError, command, mention, render
+from ..errors import ConfigError, DualStreamError, command, mention, render
 
 
 def renamer(cfg: Any, seg: SegmentConfig | None = None) -> Callable[[str], str]:
@@ -61,6 +61,25 @@ class _Relayed(ForwardingCallback):
 
     def progress_line(self, message: str) -> None:
         self.inner.progress_line(self.rename(message))
+
+
+def refuse_change_models(cfg: Any, models: list[str]) -> None:
+    """A change model (two dates) refused by the command whose settings ``cfg`` holds, before anything is read: its
+    windows are of one image, ranked or proposed from a model of one date (an unreadable bundle is left to segment,
+    which says what is wrong with it)."""
+    from ..bundle.model_files import read_model_metadata
+
+    section = next(name for name, cls in SETTINGS_SECTIONS.items() if cls is type(cfg))
+    for model in models:
+        try:
+            dates = read_model_metadata(model).data.dates
+        except DualStreamError:
+            continue
+        if dates > 1:
+            raise ConfigError(f"The model '{model}' is a change model of {dates} dates (before, after), but "
+                              f"{command(section)} works on one image with a model of one date for now: give a "
+                              f"segmentation model ({mention(f'{section}.models')}), or find where change lies with "
+                              f"{command('segment')} of the pair and its change table.")
 
 
 def segment_for(cfg: Any, callback: Callback, **settings: Any) -> Any:

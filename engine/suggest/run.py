@@ -62,6 +62,9 @@ def check_request(cfg: SuggestConfig) -> None:
     check_outputs(inputs, outputs)
     check_writable(cfg.output, f"windows layer ({mention('suggest.output')})")
     _check_window(cfg)
+    from ..segment.relay import refuse_change_models
+
+    refuse_change_models(cfg, list(cfg.models))
 
 
 def _check_window(cfg: SuggestConfig) -> None:

@@ -195,3 +195,18 @@ def test_polygon_labels_with_a_class_before_and_after_train_from_to_classes(pair
     code = main(["train", "--image", pair.before, "--after", pair.after, "--label", pair.change,
                  "--label-after-field", "after", "--model", "change", "--out", str(tmp_path / "x.dsmodel"), "--quiet"])
     assert code != 0 and "--label-after-field" in capsys.readouterr().err
+
+
+def test_suggest_and_propose_refuse_a_change_model_before_reading_anything(pair, tmp_path, capsys):
+    from engine.cli.main import main
+    from engine.config.proposals import ProposeConfig
+    from engine.errors import ConfigError
+    from engine.segment.relay import refuse_change_models
+
+    model = change_bundle(tmp_path / "change.dsmodel")
+    code = main(["suggest", "--model", model, "--image", pair.before, "--out", str(tmp_path / "w.gpkg")])
+    err = capsys.readouterr().err
+    assert code != 0 and "is a change model of 2 dates" in err and "suggest works on one image" in err
+    assert "--model" in err and not (tmp_path / "w.gpkg").exists()
+    with pytest.raises(ConfigError, match="propose works on one image"):
+        refuse_change_models(ProposeConfig(models=[model]), [model])
