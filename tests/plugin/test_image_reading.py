@@ -33,8 +33,10 @@ def test_suggest_and_propose_offer_segments_reading_parameters(plugin):
             definition = alg.parameterDefinition(name)
             assert definition is not None, f"{alg_id} {name}"
             assert definition.description() == labels[name], f"{alg_id} {name}"
-    # suggest's scenes are whole; its Extent is the area web layers are read over; propose's scenes are its windows
-    assert "the area web layers" in registry.algorithmById("dualstream:suggest").parameterDefinition("EXTENT").help()
+    # suggest's scenes are whole; its Extent is the area web layers are read over (its own declaration, a sentence
+    # of its own since 54f432c); propose's scenes are its windows
+    extent_help = registry.algorithmById("dualstream:suggest").parameterDefinition("EXTENT").help()
+    assert "The area web layers are read over" in extent_help and "other scenes are read whole" in extent_help
     assert registry.algorithmById("dualstream:propose").parameterDefinition("EXTENT") is None
 
 
