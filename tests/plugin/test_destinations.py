@@ -31,6 +31,12 @@ RUNS = {
                             "label_vector"),
     "dualstream:propose": ({"WINDOWS": "{label_vector}", "MODEL": "{bundle}", "OUTPUT": "{out}/p.gpkg"},
                            "label_vector"),
+    "dualstream:trainchange": ({"INPUT": "{image}", "AFTER": "{after}", "LABELS": "{label_vector}", "EPOCHS": 1,
+                                "OUTPUT": "{out}/c.dsmodel"}, "after"),
+    "dualstream:detectchange": ({"INPUT": "{image}", "AFTER": "{after}", "MODEL": "{bundle}",
+                                 "OUTPUT": "{out}/c.tif"}, "after"),
+    "dualstream:comparechange": ({"INPUT": "{prediction}", "AFTER": "{after_classes}", "OUTPUT": "{out}/c.tif"},
+                                 "prediction"),
     # no inputs: its folder pointed at an existing file (someone's image) must be refused all the same
     "dualstream:sampledata": ({}, "image"),
 }
@@ -53,10 +59,12 @@ def inputs(plugin, tmp_path_factory) -> dict[str, str]:
 
     root = tmp_path_factory.mktemp("destinations")
     scene = make_scene(root, "s", size=(64, 64), seed=3, label_from="both")
+    later = make_scene(root, "t", size=(64, 64), seed=4)  # the place at a later date, for the change algorithms
     bundle = root / "model.dsmodel"
     bundle.write_bytes(b"not read before the destinations are checked" * 8)
     return {"image": scene["image"], "label": scene["label"], "label_vector": scene["label_vector"],
-            "prediction": scene["label"], "bundle": str(bundle)}
+            "prediction": scene["label"], "bundle": str(bundle), "after": later["image"],
+            "after_classes": later["label"]}
 
 
 def test_every_algorithm_with_destinations_is_walked(plugin):
