@@ -30,24 +30,20 @@ from .common import (
     parameters_help,
 )
 from .inference import (
-    MODEL,
     RUN_SETTINGS,
     UNIT_SETTINGS,
     ModelChecksMixin,
     PolygonParameters,
     add_model_parameters,
     band_choice,
-    model_paths,
     model_settings,
 )
 from .parameters import add_settings, declared_text, read_settings
 from .sources import MultipleLayersParameter, raster_sources
-from .web_layers import WebLayer, WebWindowParameters
+from .web_layers import WebWindowParameters, handed
 
 #: The extent and pixel size web layers are read over; the polygon settings (groups that add and read their own).
-WEB_WINDOW = WebWindowParameters("segment.extent", "segment.pixel_size",
-                                 "Here: the area web layers (XYZ, WMS, WMTS, WCS) are read over, which they need; "
-                                 "other scenes are segmented whole.")
+WEB_WINDOW = WebWindowParameters("bulk.extent", "segment.pixel_size")
 POLYGONS = PolygonParameters("segment")
 
 
@@ -164,7 +160,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
     ) -> dict[str, Any]:
         self.check_requirements()
         api = engine_api()
-        bulk_settings, segment_settings = self._settings(parameters, context, feedback)
+        bulk_settings, segment_settings = self._settings(parameters, context)
         bulk = run_engine(api.BulkConfig, **bulk_settings)
         template = run_engine(api.SegmentConfig, **segment_settings)
         for path in template.models:
@@ -209,10 +205,10 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
                                                                                            name))
             context.layerToLoadOnCompletionDetails(polygons).setPostProcessor(layer_post_processor(name, style=style))
 
-    def _settings(self, parameters: dict[str, Any], context: QgsProcessingContext,
-                  feedback: QgsProcessingFeedback) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _settings(self, parameters: dict[str, Any],
+                  context: QgsProcessingContext) -> tuple[dict[str, Any], dict[str, Any]]:
         """Parameters -> (BulkConfig, SegmentConfig) keyword arguments."""
-        images = self._images(parameters, context, feedback)
+        images = [str(handed(item)) for item in raster_sources(parameters, self.INPUT, context)]  # web: the engine's
         folder = self.parameterAsFile(parameters, self.FOLDER, context)
         if folder:
             pattern = self.parameterAsString(parameters, self.PATTERN, context).strip() or "*.tif"
@@ -231,28 +227,14 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
                                          "image layers, a folder of images, STAC items, or a manifest.")
         aux_patterns = [p.strip() for p in self.parameterAsString(parameters, self.AUX_PATTERNS, context).split(";")
                         if p.strip()]
+        extent, extent_crs = WEB_WINDOW.extent(self, parameters, context)
         bulk = {"images": images, "stac_items": stac_items, "aux_patterns": aux_patterns, "manifest": manifest,
-                "out_dir": self.parameterAsString(parameters, self.OUTPUT, context),
+                "out_dir": self.parameterAsString(parameters, self.OUTPUT, context), "extent": extent,
+                "extent_crs": extent_crs,
                 **read_settings(self, parameters, context, "bulk")}
         segment = {**model_settings(self, parameters, context),
                    **read_settings(self, parameters, context, "segment", skip=POLYGONS.NAMES),
                    **POLYGONS.read(self, parameters, context),
                    "bands": band_choice(self, parameters, self.BANDS, context)}
-        segment.pop("pixel_size", None)  # spent on the web layers' windows (_images), which have pixels of their own
         return bulk, segment
-
-    def _images(self, parameters: dict[str, Any], context: QgsProcessingContext,
-                feedback: QgsProcessingFeedback) -> list[str]:
-        """The INPUT layers as sources; each web layer read over EXTENT at PIXEL_SIZE (default: the model's
-        training pixel size), its window named after the layer so that its outputs are."""
-        given = raster_sources(parameters, self.INPUT, context)
-        extent, _ = WEB_WINDOW.extent(self, parameters, context)
-        if extent is not None and any(not isinstance(item, WebLayer) for item in given):
-            feedback.pushInfo(f"{self.EXTENT} applies to the web layers; the other scenes are segmented whole.")
-        if not any(isinstance(item, WebLayer) for item in given):
-            return [str(item) for item in given]
-        models = model_paths(parameters.get(MODEL))
-        read = WEB_WINDOW.windowed(self, parameters, context, feedback, {self.INPUT: given},
-                                   models[0] if models else None)[self.INPUT]
-        return [str(path) for path in read]
 

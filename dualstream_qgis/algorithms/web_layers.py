@@ -5,8 +5,9 @@ QGIS's ``wms`` provider shows XYZ tiles, OGC WMS and WMTS; its ``wcs`` provider 
 (its WMS driver with the TMS minidriver for XYZ and the AGS minidriver for ArcGIS REST, its WMTS and WCS drivers),
 so the engine reads
 them as it reads any raster: window by window, tiles fetched in parallel into a bounded cache, retried. Here a
-layer's data-source URI becomes that GDAL description (``engine.api`` builds the text); the engine then reads one
-window of it at a pixel size (:func:`windowed` hands it over), as Deepness does with its resolution setting.
+layer's data-source URI becomes that GDAL description (``engine.api`` builds the text), handed over (:func:`handed`)
+with the extent and pixel size (:class:`WebWindowParameters`); the engine's image door reads one window of it at that
+pixel size, as Deepness does with its resolution setting.
 
 A web layer has no pixel grid the model could use, so it needs an extent (the Extent parameter: canvas, layer or
 drawn) and a pixel size (the Pixel size parameter; Segment defaults it to the model's training pixel size).
@@ -22,14 +23,11 @@ from qgis.core import (
     QgsMapLayer,
     QgsProcessingContext,
     QgsProcessingException,
-    QgsProcessingFeedback,
     QgsProcessingParameterExtent,
-    QgsProcessingUtils,
     QgsRasterLayer,
 )
 
 from ..engine_bridge import engine_api
-from ..feedback import FeedbackCallback, run_engine
 from .common import add_parameter, extent_settings
 from .parameters import add_settings, declared_text
 
@@ -107,9 +105,6 @@ def handed(source: Any) -> Any:
     return engine_api().join_layer(source.description, source.name) if isinstance(source, WebLayer) else source
 
 
-PIXEL_SIZE = "PIXEL_SIZE"
-
-
 class WebWindowParameters:
     """The extent and the pixel size web layers are read over (EXTENT, PIXEL_SIZE): added and read here, for
     Segment, Segment in bulk and Train. ``note``: what the extent is in that dialog, after the declared help."""
@@ -127,36 +122,3 @@ class WebWindowParameters:
                context: QgsProcessingContext) -> tuple[list[float] | None, str | None]:
         """The extent as the engine's ``(extent, extent_crs)`` (None, None: not given)."""
         return extent_settings(alg, parameters, declared_text(alg, self.extent_key)[0], context)
-
-    def windowed(self, alg: Any, parameters: dict[str, Any], context: QgsProcessingContext,
-                 feedback: QgsProcessingFeedback, inputs: dict[str, Any], model: str | None = None,
-                 folder: str | None = None) -> dict[str, Any]:
-        """``inputs`` with every web layer replaced by its window (:func:`windowed`)."""
-        extent, extent_crs = self.extent(alg, parameters, context)
-        return windowed(alg, parameters, context, feedback, inputs, extent, extent_crs, model, self.size_key, folder)
-
-
-def windowed(algorithm: Any, parameters: dict[str, Any], context: QgsProcessingContext,
-             feedback: QgsProcessingFeedback, inputs: dict[str, Any], extent: list[float] | None,
-             extent_crs: str | None, model: str | None = None, size_key: str = "segment.pixel_size",
-             folder: str | None = None) -> dict[str, Any]:
-    """``inputs`` (parameter name -> a source, a :class:`WebLayer` or a list of them) with every web layer
-    replaced by its window over ``extent`` at the Pixel size (else ``model``'s training pixel size), made by the
-    engine's image door (``web_windows``) in ``folder`` (default: the run's temporary folder;
-    a run whose output names the windows gives a lasting one). Nothing changes where no web layer is given."""
-    webs = [item for value in inputs.values() for item in (value if isinstance(value, list) else [value])
-            if isinstance(item, WebLayer)]
-    if not webs:
-        return inputs
-    api = engine_api()
-    size = parameters.get(PIXEL_SIZE)
-    size = algorithm.parameterAsDouble(parameters, PIXEL_SIZE, context) if size not in (None, "") else None
-    paths = iter(run_engine(api.web_windows, [handed(web) for web in webs], extent, extent_crs, size,
-                            folder or QgsProcessingUtils.tempFolder(), FeedbackCallback(feedback), model=model,
-                            size_key=size_key))
-    out: dict[str, Any] = {}
-    for name, value in inputs.items():
-        items = value if isinstance(value, list) else [value]
-        done = [next(paths) if isinstance(item, WebLayer) else item for item in items]
-        out[name] = done if isinstance(value, list) else done[0]
-    return out

@@ -8,7 +8,6 @@ from ..data.ground import map_units_per_metre
 from ..data.stac import StacItem
 from ..data.stac import read_item as read_stac_item
 from ..data.vector_layer import check_layer_filter
-from ..imagery.door import web_windows
 from ..imagery.web import (
     WINDOW_SUFFIX,
     WebWindow,
@@ -23,6 +22,6 @@ from ..io.locations import stem as source_stem
 
 __all__ = ["WEB_DESCRIPTIONS", "WINDOW_SUFFIX", "StacItem", "WebWindow", "arcgis_description",
            "check_layer_filter", "is_remote", "is_web_description", "join_layer", "map_units_per_metre",
-           "read_stac_item", "source_stem", "web_windows",
+           "read_stac_item", "source_stem",
            "split_layer", "wcs_description", "web_window", "wms_description",
            "xyz_description"]

@@ -16,7 +16,9 @@ from ..api import OUTPUT_KINDS, BulkConfig, ConfigError, render, segment_many
 from .options import flag_name, given_settings
 
 EXIT_SCENES_FAILED = 1
-SINGLE_ONLY = ("image", "aux", *(kind.config_key for kind in OUTPUT_KINDS), "extent", "aoi")
+SINGLE_ONLY = ("image", "aux", *(kind.config_key for kind in OUTPUT_KINDS), "aoi")
+#: segment's flags that name the bulk run's area in bulk mode: the one web layers are read over (bulk.extent)
+BULK_AREA = ("extent", "extent_crs")
 
 
 def is_bulk(args: argparse.Namespace) -> bool:
@@ -33,7 +35,8 @@ def bulk_config_from_args(args: argparse.Namespace, settings: dict[str, Any]) ->
         switches = " / ".join(flag_name(f"bulk.{kind.bulk_key}") for kind in OUTPUT_KINDS if kind.bulk_key)
         raise ConfigError(f"{', '.join(clashing)} name(s) one scene; with --images/--manifest every scene's outputs "
                           f"go to --out-dir (use {switches} for the extra outputs).")
-    return BulkConfig.from_dict({**settings, **given_settings(args, "bulk")})
+    area = {key: given[f"segment.{key}"] for key in BULK_AREA if f"segment.{key}" in given}
+    return BulkConfig.from_dict({**settings, **area, **given_settings(args, "bulk")})
 
 
 def run_bulk(args: argparse.Namespace, template: Any, bulk_settings: dict[str, Any]) -> int:

@@ -28,7 +28,7 @@ from ..api import (
     load_config_file,
     segment,
 )
-from .bulk import is_bulk, run_bulk
+from .bulk import BULK_AREA, is_bulk, run_bulk
 from .main import Command, say
 from .options import OptionGroups, add_settings, given_settings
 
@@ -74,7 +74,9 @@ def _config_sections(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
 def segment_config_from_args(args: argparse.Namespace, bulk: bool = False) -> SegmentConfig:
     """The SegmentConfig from the config file and the flags; in bulk mode a template without image/output."""
     settings, _ = _config_sections(args)
-    settings.update(given_settings(args, "segment"))
+    given = given_settings(args, "segment")
+    # in bulk mode --extent names the area web layers are read over: the bulk run's (bulk.BULK_AREA)
+    settings.update({key: value for key, value in given.items() if not (bulk and key in BULK_AREA)})
     required = (("models", "--model"),) if bulk else (("image", "--image"), ("models", "--model"), ("output", "--out"))
     if settings.get("stac_item") and not settings.get("image"):
         settings["image"] = settings["stac_item"]  # the item is the image

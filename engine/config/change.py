@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
-from .reading import TRAINING_PIXEL_SIZE, checked_pixel_size, web_pixel_size
+from .crs import checked_area
+from .reading import TRAINING_PIXEL_SIZE, checked_pixel_size, extent_crs_setting, extent_setting, web_pixel_size
 from .values import BACKENDS, DEVICES
 
 #: Why the change table's file is no QGIS parameter: QGIS writes the table itself, as a table layer.
@@ -49,12 +50,10 @@ class CompareConfig(Settings):
     polygons: str | None = setting(None, metavar="P.gpkg", group="input and output", param="OUTPUT_POLYGONS",
                                    custom_qgis=True, label="Polygons of change",
                                    help="Also write polygons of change (GeoPackage): transition, from, to, area.")
-    extent: list[float] | None = setting(
-        None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group="settings", custom_qgis=True,
-        label="Extent", help="With a model: compare only this area of the two dates (both segmented over it; web "
-                             "layers need it). Empty: the whole first date.")
-    extent_crs: str | None = setting(None, metavar="CRS", group="settings", param="EXTENT", custom_qgis=True,
-                                     label="Extent", help="CRS of the extent, e.g. EPSG:4326 (default: the image's).")
+    extent: list[float] | None = extent_setting(
+        "settings", "With a model: compare only this area of the two dates (both segmented over it; web layers need "
+                    "it). Empty: the whole first date.")
+    extent_crs: str | None = extent_crs_setting("settings")
     pixel_size: float | None = web_pixel_size("settings", "as a date over the extent, with a model.",
                                               default_note=TRAINING_PIXEL_SIZE)
     mask: bool = setting(False, group="settings", label="A change mask (change or not) instead of transitions",
@@ -66,6 +65,7 @@ class CompareConfig(Settings):
 
     def __post_init__(self) -> None:
         self.pixel_size = checked_pixel_size(self.pixel_size, "compare.pixel_size")
+        self.extent = checked_area(self.extent, self.extent_crs, "compare")
         classes = bool(self.before_classes or self.after_classes)
         check(bool(self.output), f"No output given; give {mention('compare.output')} (a .tif) for the change raster.")
         if classes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, mention
 from ..runtime.environment import require
 
 
@@ -44,3 +44,11 @@ def checked_extent(extent: Any, what: str) -> list[float] | None:
     if not (bounds[0] < bounds[2] and bounds[1] < bounds[3]):
         raise ConfigError(f"{what} must have xmin < xmax and ymin < ymax (got {bounds}).")
     return bounds
+
+
+def checked_area(extent: Any, extent_crs: Any, section: str) -> list[float] | None:
+    """``section``'s extent checked by :func:`checked_extent` and its CRS by :func:`check_crs`, each error naming
+    ``section.extent`` or ``section.extent_crs``; the extent as four floats (None as None)."""
+    if extent_crs is not None and str(extent_crs).strip():
+        check_crs(extent_crs, f"extent CRS ({mention(section + '.extent_crs')})")
+    return checked_extent(extent, f"extent ({mention(section + '.extent')})")

@@ -9,9 +9,16 @@ from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
 from .change import CHANGE_TABLE_IN_QGIS
-from .crs import checked_extent
+from .crs import checked_area
 from .polygons import PolygonOptions, check_polygon_settings
-from .reading import TRAINING_PIXEL_SIZE, ImageReading, checked_pixel_size, web_pixel_size
+from .reading import (
+    TRAINING_PIXEL_SIZE,
+    ImageReading,
+    checked_pixel_size,
+    extent_crs_setting,
+    extent_setting,
+    web_pixel_size,
+)
 from .units import ValueUnits
 from .values import BACKENDS, BULK, DEVICES, TTA_MODES, parse_label_pairs
 
@@ -87,11 +94,9 @@ class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
         label="Classes drawn transparent (names or numbers, comma-separated; empty: automatic, 'none': none)",
         help="Classes the class raster's palette (colour table and style) draws transparent. Not given: the "
              "no-data-like classes (background, clear, no data, unlabelled), so a mask overlays its image.")
-    extent: list[float] | None = setting(
-        None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group="area", custom_qgis=True,
-        label="Extent", help="Segment only this area (snapped outward to the image's pixels). Empty: the whole image.")
-    extent_crs: str | None = setting(None, metavar="CRS", group="area", param="EXTENT", custom_qgis=True,
-                                     label="Extent", help="CRS of the extent, e.g. EPSG:4326 (default: the image's).")
+    extent: list[float] | None = extent_setting(
+        "area", "Segment only this area (snapped outward to the image's pixels). Empty: the whole image.")
+    extent_crs: str | None = extent_crs_setting("area")
     pixel_size: float | None = web_pixel_size("area", "over the extent (given as the image).",
                                               default_note=TRAINING_PIXEL_SIZE)
     aoi: str | None = setting(None, metavar="LAYER", group="area",
@@ -141,11 +146,7 @@ class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
               f"{mention('segment.low_confidence')} must be in [0, 1] (got {self.low_confidence}).")
         check(self.prefetch >= 1, f"prefetch must be >= 1 batch (got {self.prefetch}).")
         check_polygon_settings(self, "segment")
-        self.extent = checked_extent(self.extent, f"extent ({mention('segment.extent')})")
-        if self.extent_crs is not None and str(self.extent_crs).strip():
-            from .crs import check_crs
-
-            check_crs(self.extent_crs, f"extent CRS ({mention('segment.extent_crs')})")
+        self.extent = checked_area(self.extent, self.extent_crs, "segment")
         check(self.device in DEVICES or self.device.startswith("cuda:"),
                f"{mention('segment.device')} '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
         if self.model_weights is not None:
@@ -191,6 +192,11 @@ class BulkConfig(Settings):
         label="STAC items (files or URLs, separated by ;)",
         help="STAC items as scenes: item files or URLs, ItemCollection files (every item a scene), or text files "
              "listing items one a line; outputs named after each item. With or instead of the images.")
+    extent: list[float] | None = extent_setting(
+        BULK, "The area web layers among the scenes (XYZ, WMS, WMTS, WCS, ArcGIS REST) are read over, at the pixel "
+              "size for web layers; they need it. The other scenes are segmented whole.",
+        flag="--extent", custom_cli=True)
+    extent_crs: str | None = extent_crs_setting(BULK, flag="--extent-crs", custom_cli=True)
     manifest: str | None = setting(
         None, metavar="FILE", group=BULK, custom_qgis=True, label="Manifest (CSV or JSON) instead of layers/folder",
         help="A CSV whose first line names the columns image, aux (aux2, ... for more), output; or a JSON list of "
@@ -228,6 +234,7 @@ class BulkConfig(Settings):
         check(not (self.manifest and self.pair_by_date != "off"),
                f"{mention('bulk.pair_by_date')} pairs {mention('bulk.images')}; a {mention('bulk.manifest')} lists "
                f"its scenes as they are.")
+        self.extent = checked_area(self.extent, self.extent_crs, "bulk")
         check(not (self.manifest and self.aux_patterns),
                f"{mention('bulk.aux_patterns')} applies to {mention('bulk.images')}; with {mention('bulk.manifest')} "
                f"give the aux files in its aux columns.")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
-from .crs import checked_extent
-from .reading import checked_pixel_size, web_pixel_size
+from .crs import checked_area
+from .reading import checked_pixel_size, extent_crs_setting, extent_setting, web_pixel_size
 from .values import DEVICES
 
 #: the largest class number a label takes: a class raster holds classes as UInt16, 65535 its nodata
@@ -27,13 +27,11 @@ class PromptedConfig(Settings):
 
     image: str = setting("", metavar="RASTER", group="input and output", param="INPUT", custom_qgis=True,
                          label="Image", help="The image (a raster file, a URL, a STAC item or a web layer).")
-    extent: list[float] | None = setting(
-        None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group="input and output", custom_qgis=True,
-        label="Window", help="The window the model looks at (empty: the whole image), read at the image's pixel "
-                             "size and fitted to the model's 1024-pixel input: a window of about 1024 pixels keeps "
-                             "every detail.")
-    extent_crs: str | None = setting(None, metavar="CRS", group="input and output", param="EXTENT", custom_qgis=True,
-                                     label="Window", help="CRS of the window, e.g. EPSG:4326 (default: the image's).")
+    extent: list[float] | None = extent_setting(
+        "input and output", "The window the model looks at (empty: the whole image), read at the image's pixel size "
+                            "and fitted to the model's 1024-pixel input: a window of about 1024 pixels keeps every "
+                            "detail.", label="Window")
+    extent_crs: str | None = extent_crs_setting("input and output", label="Window", of="window")
     pixel_size: float | None = web_pixel_size("input and output", "over the window, never finer than the "
                                               "service's finest level.")
     bands: list[str] | None = setting(
@@ -83,4 +81,4 @@ class PromptedConfig(Settings):
               f"{mention('label.min_pixels')} must be a number >= 0 (got {self.min_pixels}).")
         check(0 <= self.class_value <= MAX_CLASS, f"{mention('label.class_value')} must be a class number 0 to "
                                                   f"{MAX_CLASS} (got {self.class_value}).")
-        self.extent = checked_extent(self.extent, mention("label.extent"))
+        self.extent = checked_area(self.extent, self.extent_crs, "label")

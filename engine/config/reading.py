@@ -33,6 +33,20 @@ def web_pixel_size(group: str, read: str, **declaration: Any) -> Any:
                         f"of their own are read at those.", **declaration)
 
 
+def extent_setting(group: str, help: str, label: str = "Extent", **declaration: Any) -> Any:
+    """The one declaration of the area a command reads (xmin, ymin, xmax, ymax; in QGIS the EXTENT parameter, which
+    carries its CRS, :func:`extent_crs_setting`): ``help`` says what the command does with it."""
+    return setting(None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group=group, custom_qgis=True,
+                   label=label, help=help, **declaration)
+
+
+def extent_crs_setting(group: str, label: str = "Extent", of: str = "extent", default: str = "the image's",
+                       **declaration: Any) -> Any:
+    """The one declaration of the CRS of :func:`extent_setting`'s area (``of``), ``default`` where none is given."""
+    return setting(None, metavar="CRS", group=group, param="EXTENT", custom_qgis=True, label=label,
+                   help=f"CRS of the {of}, e.g. EPSG:4326 (default: {default}).", **declaration)
+
+
 def checked_pixel_size(value: float | None, key: str) -> float | None:
     """A web pixel size as its setting keeps it: metres, or None where unset or 0 (the command's default);
     ConfigError naming ``key`` for a negative one."""

@@ -12,8 +12,15 @@ from typing import ClassVar
 from ..declarations import setting
 from ..errors import mention
 from ..settings import check
-from .crs import check_crs
-from .reading import TRAINING_PIXEL_SIZE, ImageReading, checked_pixel_size, web_pixel_size
+from .crs import checked_area
+from .reading import (
+    TRAINING_PIXEL_SIZE,
+    ImageReading,
+    checked_pixel_size,
+    extent_crs_setting,
+    extent_setting,
+    web_pixel_size,
+)
 from .units import ValueUnits
 from .values import BACKENDS, DEVICES, TTA_MODES
 
@@ -51,11 +58,9 @@ class SuggestConfig(ValueUnits, ImageReading):
         custom_qgis=True, label="Labelled area so far",
         help="Polygons of what is labelled already (the windows of earlier rounds; any polygon layer or file): no "
              "window is suggested where half of it is labelled.")
-    extent: list[float] | None = setting(
-        None, cli={"nargs": 4}, metavar=("XMIN", "YMIN", "XMAX", "YMAX"), group="input and output", custom_qgis=True,
-        label="Extent", help="The area web layers are read over, which they need (other scenes are read whole).")
-    extent_crs: str | None = setting(None, metavar="CRS", group="input and output", param="EXTENT", custom_qgis=True,
-                                     label="Extent", help="CRS of the extent, e.g. EPSG:4326 (default: the layer's).")
+    extent: list[float] | None = extent_setting(
+        "input and output", "The area web layers are read over, which they need (other scenes are read whole).")
+    extent_crs: str | None = extent_crs_setting("input and output", default="the layer's")
     pixel_size: float | None = web_pixel_size("input and output", "over the extent (given as a scene), its "
                                               "window kept beside the windows layer for propose.",
                                               default_note=TRAINING_PIXEL_SIZE)
@@ -85,9 +90,5 @@ class SuggestConfig(ValueUnits, ImageReading):
               f"{mention('suggest.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
         self.check_units("suggest")
         self.check_reading("suggest")
-        if self.extent is not None:
-            check(len(self.extent) == 4 and self.extent[0] < self.extent[2] and self.extent[1] < self.extent[3],
-                  f"{mention('suggest.extent')} must be xmin, ymin, xmax, ymax with min < max (got {self.extent}).")
-        if self.extent_crs is not None and str(self.extent_crs).strip():
-            check_crs(self.extent_crs, f"extent CRS ({mention('suggest.extent_crs')})")
+        self.extent = checked_area(self.extent, self.extent_crs, "suggest")
         self.pixel_size = checked_pixel_size(self.pixel_size, "suggest.pixel_size")

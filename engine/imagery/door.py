@@ -82,15 +82,10 @@ def _window(request: ImageRequest, view: ModelView | None, folder: str | os.Path
     """The web source's window (``engine.imagery.web.WebWindow``) over the extent at the pixel size (else
     ``view``'s training pixel size, said in the log), a virtual raster ``<stem>.web.vrt`` in a new folder inside
     ``folder``, fetched window by window as the run reads it. The one rule for the command line and QGIS alike."""
-    given, named, layer = str(request.source).strip().rpartition(LAYER_NAME)
-    if not named:  # a front end names the layer it hands over: DESCRIPTION|layername=NAME
-        given, layer = layer, ""
-    stem = request.stem or layer or ("web_service" if given.startswith(WEB_DESCRIPTIONS) else source_stem(given))
-    name = request.name or (f"{service_kind(given)} layer '{layer}'" if layer else
-                            "web service" if stem == "web_service" else f"web service '{given}'")
+    given, stem, name = web_source(request.source)
+    stem, name = request.stem or stem, request.name or name
     if request.extent is None:
-        raise ConfigError(f"The {name} covers far more than any run can read; give {mention(request.extent_key)} "
-                          f"(the area to read).")
+        raise no_extent(name, request.extent_key)
     resolution = None if view is None else view.resolution
     size: Any = request.pixel_size
     if not size:
@@ -116,6 +111,25 @@ def _window(request: ImageRequest, view: ModelView | None, folder: str | os.Path
                   f"({window.map_pixel_size:.4g} map units): {window.width} x {window.height} pixels, "
                   f"{window.bands} bands, fetched window by window as needed.")
     return window
+
+
+def web_source(source: str) -> tuple[str, str, str]:
+    """(description, stem, name) of a web source: as a front end hands a layer, ``DESCRIPTION|layername=NAME``
+    (its window and the outputs over it named after NAME, its messages "XYZ layer 'NAME'"), or as given (a
+    description file: named after the file)."""
+    given, named, layer = str(source).strip().rpartition(LAYER_NAME)
+    if not named:
+        given, layer = layer, ""
+    stem = layer or ("web_service" if given.startswith(WEB_DESCRIPTIONS) else source_stem(given))
+    name = (f"{service_kind(given)} layer '{layer}'" if layer else
+            "web service" if stem == "web_service" else f"web service '{given}'")
+    return given, stem, name
+
+
+def no_extent(name: str, extent_key: str) -> ConfigError:
+    """The refusal of web source ``name`` (:func:`web_source`) read without an extent, naming ``extent_key``."""
+    return ConfigError(f"The {name} covers far more than any run can read; give {mention(extent_key)} (the area to "
+                       f"read).")
 
 
 def web_windows(sources: Sequence[str], extent: Sequence[float] | None, extent_crs: str | None,

@@ -57,21 +57,40 @@ def test_a_web_description_is_read_over_the_extent_at_the_pixel_size(tiles, synt
             assert out.read(1, masked=True).count() > 0.8 * out.width * out.height
 
 
-def test_bulk_names_a_web_description_as_no_scene(tmp_path, capsys):
-    """A web service's description among bulk's images was read as a world-sized 4-band image (a band-count error
-    after 40 s); it is no scene: the summary says how to segment it instead, before anything is read."""
+def test_bulk_reads_a_web_description_over_its_extent_beside_a_file(tiles, synthetic_scene, tmp_path, capsys):
+    """A web service's description among bulk's images was a failed scene ("segment it alone"). It is read over
+    ``--extent`` at the pixel size, as ``segment --image`` reads it (the same class raster), named after the file,
+    while a file scene beside it is segmented whole at its own pixels; without ``--extent`` nothing runs."""
     model = make_bundle(tmp_path / "m.dsmodel", vision_bands=3, seed=2, vision_high=255.0, gsd=2.0,
                         crs="EPSG:32633")
-    layer = tmp_path / "tiles.xml"
-    layer.write_text(xyz_description("http://127.0.0.1:9/{z}/{x}/{y}.png", zmax=17))
-    main(["segment", "--images", str(layer), "--model", model, "--out-dir", str(tmp_path / "out")])
-    said = " ".join(capsys.readouterr().err.split())
-    scene, = json.loads((tmp_path / "out" / "summary.json").read_text())["scenes"]
-    assert scene["status"] == "failed" and "describes a web service" in scene["error"]
-    # the command line names its flags; the summary (any front end's) the settings' own names
-    assert "segment it alone with segment: the service as --image, an area of it as --extent (and a pixel size as " \
-           "--pixel-size if you like)" in said, said
-    assert "the service as image, an area of it as extent" in scene["error"]
+    rgb = str(tiles.parent / "rgb.tif")
+    with rasterio.open(rgb) as src:
+        b, crs, whole = src.bounds, src.crs.to_string(), (src.width, src.height)
+    half = ["--extent", str(b.left), str(b.bottom), str((b.left + b.right) / 2), str(b.top), "--extent-crs", crs]
+    with FileServer(tiles) as server:
+        layer = tmp_path / "tiles.xml"
+        layer.write_text(xyz_description(f"{server.url}/{{z}}/{{x}}/{{y}}.png", zmax=17))
+        run = ["segment", "--model", model, "--device", "cpu", "--pixel-size", "4"]
+        bulk = [*run, "--images", str(layer), rgb, "--out-dir", str(tmp_path / "out")]
+        assert main(bulk) == 2  # the whole world is no scene: the run stops, asking for the area by its flag
+        said = " ".join(capsys.readouterr().err.split())
+        assert "The web service" in said and "give --extent (the area to read)" in said, said
+        assert not (tmp_path / "out").exists()
+        assert main([*bulk, *half]) == 0, capsys.readouterr().err
+        said = " ".join(capsys.readouterr().err.split())
+        assert main([*run, "--image", str(layer), *half, "--out", str(tmp_path / "alone.tif")]) == 0
+    assert "1 web layer(s) read over --extent at 4 m per pixel (--pixel-size); the other scenes are segmented whole" \
+           in said, said
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["counts"]["done"] == 2, summary["scenes"]
+    said = " ".join(warning for scene in summary["scenes"] for warning in scene["warnings"])
+    assert "pixel size web layers are read at" not in said, said  # --pixel-size was the web layer's
+    with rasterio.open(tmp_path / "out" / "tiles.tif") as web, rasterio.open(tmp_path / "alone.tif") as alone, \
+            rasterio.open(tmp_path / "out" / "rgb.tif") as file:
+        assert web.crs.to_epsg() == 3857 and web.res == pytest.approx(alone.res)
+        assert web.transform == alone.transform and (web.read(1) == alone.read(1)).all()
+        assert web.read(1, masked=True).count() > 0.8 * web.width * web.height  # the tiles were read
+        assert (file.width, file.height) == whole and file.crs.to_string() == crs  # whole, at its own pixels
 
 
 def test_train_reads_a_web_description_over_its_extent_at_the_pixel_size(synthetic_scene, tmp_path, capsys):

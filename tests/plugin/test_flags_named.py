@@ -47,33 +47,25 @@ def test_a_model_only_onnxruntime_runs_with_backend_torch_names_the_backend_para
     assert "--" not in message
 
 
-def test_bulk_says_how_to_segment_a_web_service_in_the_dialogs_words(plugin, tmp_path):
+def test_bulk_asks_for_a_web_services_extent_in_the_dialogs_words(plugin, tmp_path):
+    """A web service's description among bulk's scenes needs the area it is read over: the run stops before
+    anything is read, naming the dialog's Extent, not the command line's flag."""
     import processing
-    from qgis.core import QgsProcessingFeedback
+    from qgis.core import QgsProcessingException
 
     from engine.api import xyz_description
-
-    class Errors(QgsProcessingFeedback):
-        def __init__(self):
-            super().__init__()
-            self.errors: list[str] = []
-
-        def reportError(self, error, fatalError=False):  # noqa: N802, N803 - QGIS API
-            self.errors.append(error)
 
     model = make_bundle(tmp_path / "m.dsmodel", vision_bands=3, seed=2, vision_high=255.0, gsd=2.0,
                         crs="EPSG:32633")
     layer = tmp_path / "tiles.xml"
     layer.write_text(xyz_description("http://127.0.0.1:9/{z}/{x}/{y}.png", zmax=17))
-    log = Errors()
-    result = processing.run("dualstream:segmentbulk", {"INPUT": [str(layer)], "MODEL": str(model),
-                                                       "OUTPUT": str(tmp_path / "out")}, feedback=log)
-    assert result["FAILED"] == 1
-    said = " ".join(" ".join(log.errors).split())
-    assert ("describes a web service (a map of the whole world), not a scene; segment it alone with Segment with "
-            "DualStream: the service as 'Image layer (or a STAC item below)' (INPUT), an area of it as 'Extent' "
-            "(EXTENT) (and a pixel size as 'Pixel size for web layers (m)' (PIXEL_SIZE) if you like).") in said, said
+    with pytest.raises(QgsProcessingException) as caught:
+        processing.run("dualstream:segmentbulk", {"INPUT": [str(layer)], "MODEL": str(model),
+                                                  "OUTPUT": str(tmp_path / "out")})
+    said = " ".join(str(caught.value).split())
+    assert "covers far more than any run can read; give 'Extent' (EXTENT) (the area to read)." in said, said
     assert "--" not in said
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_trains_note_and_a_bulk_surprise_name_each_front_ends_controls(plugin):

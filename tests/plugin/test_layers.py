@@ -222,7 +222,8 @@ def test_segment_in_bulk_reads_a_web_layer_over_the_extent(plugin, tiles, scene,
         result = processing.run("dualstream:segmentbulk", dict(params, EXTENT=extent), feedback=log)
         assert server.requests > 0
     assert result["DONE"] == 2 and result["FAILED"] == 0
-    assert any("read at 2 m per pixel, the model's training pixel size" in line for line in log.lines)
+    log.line("1 web layer(s) read over 'Extent' (EXTENT) at the model's training pixel size (2 m); the other "
+             "scenes are segmented whole")
     with rasterio.open(tmp_path / "out" / "tiles.tif") as web, rasterio.open(tmp_path / "out" / "rgb.tif") as file:
         assert web.crs.to_epsg() == 3857 and file.crs == rasterio.open(rgb).crs
         # the tiles were fetched: the scene's pixels are classes, not the nodata of missing tiles

@@ -139,6 +139,7 @@ OWN_TEXT = {
     "label.extent_crs": "the extent parameter carries its own CRS",
     "suggest.extent_crs": "the extent parameter carries its own CRS",
     "compare.extent_crs": "the extent parameter carries its own CRS",
+    "bulk.extent_crs": "the extent parameter carries its own CRS",
 }
 #: The same for one algorithm only (``alg_id``: ``section.field``): the change algorithms name their inputs and
 #: output as dates and change, where the declaration speaks of one image and its classes.

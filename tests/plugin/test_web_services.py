@@ -117,6 +117,31 @@ def test_a_web_service_segments_as_the_file_it_serves(plugin, served, name, tmp_
     assert agreement >= AGREEMENT.get(name, ON_THE_GRID)
 
 
+def test_bulk_segments_a_web_service_as_segment_does(plugin, served, tmp_path):
+    """Segment in bulk windowed its web layers itself (``api.web_windows``) before the engine saw them. It hands each
+    over as Segment does and the engine's image door reads it over the Extent at the pixel size: the same class
+    raster as Segment's, named after the layer, beside a file scene segmented whole, no window left behind."""
+    import processing
+
+    rgb, model, extent = served
+    with rasterio.open(rgb) as src:
+        crs, whole = src.crs.to_string(), (src.width, src.height)
+    with OgcServer(rgb) as server:
+        layer = _layer("WMS", server.url, crs)
+        run = {"MODEL": model, "EXTENT": extent, "PIXEL_SIZE": 1.0}
+        bulk = processing.run("dualstream:segmentbulk", dict(run, INPUT=[layer.id(), rgb],
+                                                              OUTPUT=str(tmp_path / "out")))
+        fetched = server.requests("GetMap")
+        alone = processing.run("dualstream:segment", dict(run, INPUT=layer.id(), OUTPUT=str(tmp_path / "web.tif")))
+    assert fetched > 0 and bulk["DONE"] == 2 and bulk["FAILED"] == 0
+    with rasterio.open(tmp_path / "out" / "WMS.tif") as web, rasterio.open(alone["OUTPUT"]) as reference:
+        assert web.transform == reference.transform and web.shape == reference.shape
+        assert (web.read(1) == reference.read(1)).all()
+    with rasterio.open(tmp_path / "out" / "rgb.tif") as file:
+        assert (file.width, file.height) == whole  # the file is segmented whole, at its own pixels
+    assert not list((tmp_path / "out").rglob("*.web.vrt"))
+
+
 @pytest.mark.parametrize("name,path,request_name,service", [
     ("WMS", "/wms", "GetMap", "/wms"),
     ("WMTS", "/wmts", "GetTile", "/wmts?SERVICE=WMTS&REQUEST=GetCapabilities"),  # the layer's URL

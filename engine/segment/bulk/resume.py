@@ -53,6 +53,8 @@ def _stamp(path: str | Path) -> dict[str, Any]:
     reports them (HTTP Content-Length and Last-Modified, an object store's metadata), read through GDAL. An item
     of a STAC ItemCollection (``COLLECTION.json#ID``) is stamped by its collection's file."""
     text = str(path)
+    if locations.is_web_description(text) and not os.path.isfile(text):
+        return {"path": text}  # a service: nothing to stamp (its area is the fingerprint's)
     if "#" in text and not os.path.exists(text):
         path = text.split("#", 1)[0]
     if locations.is_remote(path):

@@ -17,13 +17,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from ...bundle.view import model_view
 from ...callbacks import Callback
 from ...config import BulkConfig, SegmentConfig
 from ...errors import ConfigError, DataError, mention
 from ...io.safety import check_destination, check_writable
 from ...runtime.distributed import setup_distributed
 from ...runtime.environment import resolve_device_lazily
-from ..members import check_members, model_defaults, say_assumptions
+from ..members import Member, check_members, model_defaults, say_assumptions
 from ..predictor import Predictor
 from .resume import recorded_outputs, run_fingerprint
 from .run_layer import update_run_layer
@@ -106,6 +107,26 @@ def _import_scene_modules() -> None:
     from ...imagery import resolve  # noqa: F401
 
 
+def _say_area(bulk: BulkConfig, template: SegmentConfig, members: list[Member], scenes: list[Scene],
+              callback: Callback) -> None:
+    """Say once what the extent and the pixel size for web layers do in this run (a scene's own lines are not
+    said): web layers are read over and at them, the other scenes whole, at their own pixels."""
+    webs = sum(scene.web for scene in scenes)
+    given = [mention(key) for key, value in (("bulk.extent", bulk.extent), ("segment.pixel_size", template.pixel_size))
+             if value]
+    if given and not webs:
+        callback.warning(f"{' and '.join(given)} apply to web layers, and no scene is one: every scene is segmented "
+                         f"whole, at its own pixels.")
+    if not webs:
+        return
+    size = f"{template.pixel_size:g} m per pixel ({mention('segment.pixel_size')})" if template.pixel_size else ""
+    if not size:
+        metres = model_view(members[0].data).pixel_size_metres()
+        size = "the model's training pixel size" + (f" ({metres:.3g} m)" if metres else "")
+    others = "; the other scenes are segmented whole, at their own pixels" if webs < len(scenes) else ""
+    callback.info(f"{webs} web layer(s) read over {mention('bulk.extent')} at {size}{others}.")
+
+
 def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback | None = None,
                  predictor: Predictor | None = None, overlap_scenes: bool | None = None) -> BulkResult:
     """Segment every scene of ``bulk`` with ``template``'s bundle(s) and settings; write the summary.
@@ -135,6 +156,7 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
                               f"with {mention('bulk.aux_patterns')}, e.g. '{{stem}}_aux.tif' (several in the "
                               f"training order), or list them in a {mention('bulk.manifest')}.")
         scenes = discover_scenes(bulk, callback, recorded_outputs(out))
+        _say_area(bulk, template, members, scenes, callback)
         fingerprint = run_fingerprint(members, template, bulk)
         order = {id(s): i for i, s in enumerate(scenes)}
         mine = [(order[id(s)], s) for s in shard(scenes, ctx.world_size)[ctx.rank]]

@@ -22,6 +22,7 @@ from ...config import BulkConfig
 from ...config.output_kinds import EXTRA_KINDS
 from ...data.stac import expand_items, looks_like_stac
 from ...errors import ConfigError, command, mention
+from ...imagery.door import no_extent, web_source
 from ...io import locations
 from ...io.safety import RASTER_GIVE, RASTER_SUFFIXES, Files
 from ...io.safety import check_outputs as check_identity
@@ -45,6 +46,7 @@ class Scene:
     width: int = 0
     height: int = 0
     after: tuple[str, ...] = ()  # a change model's later date (``bulk.after_pattern``, ``bulk.pair_by_date``)
+    web: bool = False  # ``image`` is a web layer's description, read over ``bulk.extent`` at the pixel size
 
 
 RUN_LAYER = "polygons_all_scenes.gpkg"  # every scene's polygons in one layer, in the output folder (run_layer.py)
@@ -168,7 +170,8 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
             raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an output of an "
                               f"earlier bulk run in '{bulk.out_dir}'; check {mention('bulk.images')}.")
     items = _stac_scenes(bulk, [c for c in candidates if looks_like_stac(c)])
-    candidates = [c for c in candidates if not looks_like_stac(c)]
+    items += _web_scenes(bulk, [c for c in candidates if locations.is_web_description(c)])
+    candidates = [c for c in candidates if not looks_like_stac(c) and not locations.is_web_description(c)]
     if not candidates and items:
         return items
     matched = {image: match_aux(image, list(bulk.aux_patterns)) for image in candidates}
@@ -189,7 +192,7 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
     dates = {_key(p) for image, (paths, _) in later.items() for p in paths  # a later date of another: no scene
              if _key(p) != _key(image)}
     scenes = [Scene(image=image, aux=matched[image][0], name=locations.stem(image), after=tuple(later[image][0]),
-                    error=matched[image][1] or later[image][1] or _web_service(image))
+                    error=matched[image][1] or later[image][1])
               for image in images if _key(image) not in dates] + items
     if not scenes:
         raise ConfigError(f"No images to segment in {list(bulk.images)}: every raster found is an aux file or a "
@@ -198,13 +201,22 @@ def scenes_from_images(bulk: BulkConfig, callback: Callback,
     return scenes
 
 
-def _web_service(image: str) -> str | None:
-    """Why a web service's description is no scene of a bulk run (None for any other image)."""
-    if not locations.is_web_description(image):
-        return None
-    return (f"'{image}' describes a web service (a map of the whole world), not a scene; segment it alone with "
-            f"{command('segment')}: the service as {mention('segment.image')}, an area of it as "
-            f"{mention('segment.extent')} (and a pixel size as {mention('segment.pixel_size')} if you like).")
+def _web_scenes(bulk: BulkConfig, webs: list[str]) -> list[Scene]:
+    """One scene per web layer (a service's description, ``DESCRIPTION|layername=NAME`` as a front end hands it),
+    read over ``bulk.extent``, named after the layer; ConfigError without the extent (a map of the whole world)."""
+    scenes = []
+    for web in webs:
+        _, stem, name = web_source(web)
+        if bulk.extent is None:
+            raise no_extent(name, "bulk.extent")
+        by_name = [mention(key) for key in ("bulk.aux_patterns", "bulk.after_pattern") if getattr(bulk, key[5:])]
+        if bulk.pair_by_date != "off":
+            by_name.append(mention("bulk.pair_by_date"))
+        error = (f"The {name} has no file name to find other files by ({', '.join(by_name)}); segment it alone with "
+                 f"{command('segment')}, its other rasters given as {mention('segment.aux')} or "
+                 f"{mention('segment.after')}." if by_name else None)
+        scenes.append(Scene(image=web, aux=[], name=stem, web=True, error=error))
+    return scenes
 
 
 def _stac_scenes(bulk: BulkConfig, entries: list[str]) -> list[Scene]:
@@ -268,14 +280,17 @@ def scenes_from_manifest(bulk: BulkConfig) -> list[Scene]:
             raise ConfigError(f"The manifest '{path}', {row['where']}: no image; every row needs one.")
         image = _manifest_source(base, str(row["image"]))
         aux = [_manifest_source(base, str(a)) for a in row["aux"]]
-        name = locations.stem(image)
+        web = locations.is_web_description(image)
+        if web and bulk.extent is None:
+            raise no_extent(web_source(image)[2], "bulk.extent")
+        name = web_source(image)[1] if web else locations.stem(image)
         if row["output"]:
             output = Path(str(row["output"]))
             if output.name != str(row["output"]):
                 raise ConfigError(f"The manifest '{path}', {row['where']}: output '{row['output']}' must be a file "
                                   f"name; every output goes into {mention('bulk.out_dir')}.")
             name = output.stem
-        scenes.append(Scene(image=image, aux=aux, name=name))
+        scenes.append(Scene(image=image, aux=aux, name=name, web=web))
     if not scenes:
         raise ConfigError(f"The manifest '{path}' lists no scene; add one row per image.")
     return scenes
@@ -331,7 +346,7 @@ def read_sizes(scenes: list[Scene]) -> None:
     from ...errors import DataError
 
     for scene in scenes:
-        if scene.error:
+        if scene.error or scene.web:  # a web layer's window is sized by the model's pixel size as it opens
             continue
         try:
             ds = open_raster(scene.image, "image")

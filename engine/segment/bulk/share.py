@@ -112,6 +112,13 @@ class RankShare:
         return {"device": self.device, "backend": self.backend, "load_seconds": self.load_seconds,
                 "scenes": len(self.records)}
 
+    def scene_fingerprint(self, scene: Scene) -> dict[str, Any]:
+        """What a scene's outputs are made with: the run's bundles and settings, a web layer's area besides."""
+        if not scene.web:
+            return self.fingerprint
+        area = {"extent": self.bulk.extent, "extent_crs": self.bulk.extent_crs}
+        return {**self.fingerprint, "settings": {**self.fingerprint["settings"], **area}}
+
     def write_part(self) -> None:
         write_text_atomic(self.part, json.dumps({"rank": self.ctx.rank, "device": self.device, "backend": self.backend,
                                                  "load_seconds": self.load_seconds,
@@ -142,7 +149,7 @@ class RankShare:
         if scene.error:
             record.error = scene.error
             return None
-        decision = decide(scene, outputs, self.fingerprint, self.bulk.overwrite)
+        decision = decide(scene, outputs, self.scene_fingerprint(scene), self.bulk.overwrite)
         if decision.action == "skip":
             kept = finished_record(outputs)
             record.status, record.output = "skipped", str(outputs.classes)
@@ -152,8 +159,12 @@ class RankShare:
         if decision.action == "refuse":
             record.error = decision.reason
             return None
+        # a web layer is read over the run's extent at the pixel size (the door names its window after the layer);
+        # every other scene has pixels of its own and is segmented whole
+        area = ({"extent": self.bulk.extent, "extent_crs": self.bulk.extent_crs} if scene.web else
+                {"pixel_size": None})
         return self.template.replace(image=scene.image, aux=list(scene.aux), after=list(scene.after),
-                                     stac_item=scene.image if scene.stac else None, **outputs.settings())
+                                     stac_item=scene.image if scene.stac else None, **area, **outputs.settings())
 
     def _run_scene(self, scene: Scene, outputs: SceneOutputs, record: SceneRecord, progress: _ShareProgress,
                    opened: SceneRun | Exception | None, on_read_done: Any,
@@ -236,7 +247,7 @@ class _Pass:
                     self.conclude(index, scene, record)
                 else:
                     self.publishing = _Publishing(self.publisher, *running, index, scene, outputs, record,
-                                                  share.fingerprint)
+                                                  share.scene_fingerprint(scene))
                     if share.overlap_scenes:
                         progress.waiting = self.publishing  # started after the next scene's first batch
                     else:
