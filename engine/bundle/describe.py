@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.bands import BandSelection
-from ..data.ground import DEGREES, ground_unit
+from ..data.ground import DEGREES
 from ..data.metadata import DataMetadata
 from ..models.configuration_utils import ModelConfig
 from ..models.encoders.weights import model_pretrained
@@ -19,15 +19,26 @@ from .schema import BundleMetadata
 from .view import model_view
 
 
-def _resolution(gsd: Any, crs: Any) -> str:
-    """"1 m/px"; the pixel size of imagery without a CRS is no size on the ground, so it is not given as one."""
-    if not crs:
+def _resolution(data: DataMetadata) -> str:
+    """"1 m/px"; in metres on the ground with the map units beside them where these are no metres (Mercator's at the
+    training latitude, degrees, feet). Imagery without a CRS has no size on the ground, so none is given."""
+    if not data.crs:
         return "an unknown pixel size (imagery without georeferencing)"
-    if isinstance(gsd, (list, tuple)) and gsd:
-        unit = " deg/px" if ground_unit(crs).kind == DEGREES else " m/px"
-        x = float(gsd[0])
-        return f"{x:g}{unit}" if len(gsd) < 2 or float(gsd[1]) == x else f"{x:g} x {float(gsd[1]):g}{unit}"
-    return "an unknown pixel size"
+    resolution = model_view(data).resolution
+    if resolution is None:
+        return "an unknown pixel size"
+    (x, y), ground = resolution.size, resolution.ground
+    units = "deg/px" if ground.kind == DEGREES else "map units/px"
+    size = f"{x:g} {units}" if y == x else f"{x:g} x {y:g} {units}"
+    if ground.kind != DEGREES and not ground.mercator and ground.metres_per_unit == 1.0:
+        return size.replace(units, "m/px")  # metres already (UTM and the other projections)
+    if resolution.latitude is None and (ground.kind == DEGREES or ground.mercator):
+        return f"{size} of a {'geographic' if ground.kind == DEGREES else 'Mercator'} CRS (the training latitude " \
+               f"is not recorded)"
+    metres = resolution.metres()
+    where = f" at latitude {resolution.latitude:.4g}" if resolution.latitude is not None else ""
+    across = " east-west" if ground.kind == DEGREES else ""
+    return f"{metres:.4g} m/px{across} on the ground ({size}{where})"
 
 
 def aux_inputs(data: DataMetadata) -> list[str]:
@@ -111,7 +122,7 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     encoder = getattr(model, "encoder_name", None)  # a named encoder (Prithvi, DINOv3, ResNet, ...), else MiT's
     lines = [
         f"Model {name(Path(path).name)}: {model.name} (preset {model.preset}"
-        f"{f', encoder {encoder}' if encoder else ''}), trained at {_resolution(data.gsd, data.crs)} with "
+        f"{f', encoder {encoder}' if encoder else ''}), trained at {_resolution(data)} with "
         f"{data.tile_size}-px tiles",
         _image_line(data),
     ]

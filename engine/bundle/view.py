@@ -4,8 +4,8 @@ among them) and a ready model (an imported one fetched by name).
 A model trained here records its bands, value range, pixel size and CRS in the bundle's data section; a model made
 elsewhere has what its import recorded (its maker's band names, value range, resolution in metres, overlap,
 border). :func:`model_view` reads both into one :class:`ModelView`, so no caller looks in two places. The pixel size
-a model was trained at, in metres on the ground, is :meth:`Resolution.metres` (a geographic CRS's degrees converted
-at a latitude by the one ground rule, :mod:`engine.data.ground`).
+a model was trained at, in metres on the ground, is :meth:`Resolution.metres` (a geographic CRS's degrees and
+Mercator's map units converted at the training scenes' latitude by the one ground rule, :mod:`engine.data.ground`).
 """
 
 from __future__ import annotations
@@ -23,15 +23,18 @@ from .imported import import_record
 class Resolution:
     """A pixel size ``(x, y)`` in the units of the CRS it was measured in (``ground``: metres, degrees, or pixels
     for imagery without a CRS, by :mod:`engine.data.ground`). ``recorded``: the resolution a model made elsewhere
-    was made for (its maker's words, in metres, no CRS), not a training grid."""
+    was made for (its maker's words, in metres, no CRS), not a training grid. ``latitude``: where the training scenes
+    lie, recorded where their CRS's units on the ground depend on it (Mercator, degrees)."""
 
     size: tuple[float, float]
     ground: GroundUnit
     recorded: bool = False
+    latitude: float | None = None
 
     def metres(self, latitude: float | None = None) -> float | None:
-        """The x pixel size in metres on the ground at ``latitude`` (None: the equator); None without a CRS."""
-        return self.ground.metres(self.size[0], latitude)
+        """The x pixel size in metres on the ground where the model was trained (its recorded latitude), else at
+        ``latitude`` (a model recording none: older bundles; None: the equator); None without a CRS."""
+        return self.ground.metres(self.size[0], latitude if self.latitude is None else self.latitude)
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,8 @@ class ModelView:
     takes_date_and_place: bool = False
 
     def pixel_size_metres(self, latitude: float | None = None) -> float | None:
-        """The pixel size the model was trained at (or made for), in metres on the ground at ``latitude``."""
+        """The pixel size the model was trained at (or made for), in metres on the ground (:meth:`Resolution.metres`:
+        at the training latitude, else at ``latitude``)."""
         return None if self.resolution is None else self.resolution.metres(latitude)
 
 
@@ -68,7 +72,7 @@ def resolution_of(data: DataMetadata) -> Resolution | None:
     """The pixel size ``data`` records: the training grid's (``gsd`` in its CRS's units), else the resolution an
     imported model was made for (metres); None when neither is recorded."""
     if data.gsd:
-        return Resolution((float(data.gsd[0]), float(data.gsd[-1])), ground_unit(data.crs))
+        return Resolution((float(data.gsd[0]), float(data.gsd[-1])), ground_unit(data.crs), latitude=data.latitude)
     made = import_record(data).get("resolution_m")
     if isinstance(made, (int, float)) and made > 0:
         return Resolution((float(made), float(made)), GroundUnit(METRES), recorded=True)

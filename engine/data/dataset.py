@@ -37,6 +37,7 @@ from ..io.formats import is_vector_path
 from .augment import augment_tile
 from .checks import check_scene_aux, check_scene_image
 from .date_tiles import augment_dates, swappable
+from .ground import scenes_latitude
 from .holdout import MIN_PARTS, band_split, held_out_parts_line, labelled_parts, split_parts
 from .label_scan import (
     SCAN_BLOCK,
@@ -384,7 +385,8 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
         aux_prefixes=list(data_cfg.aux_prefixes) if data_cfg.data_dir and first.aux_channels else [],
         aux_bands_per_file=data_cfg.aux_bands_used, aux_ratio=data_cfg.aux_ratio,
         class_names=list(data_cfg.class_names), class_colors=list(data_cfg.class_colors), tile_size=tile,
-        gsd=gsd, crs=first.crs_wkt, label_mapping=dict(data_cfg.label_mapping),
+        gsd=gsd, crs=first.crs_wkt, latitude=scenes_latitude(first.crs_wkt, [r.grid.bounds for r in train_readers]),
+        label_mapping=dict(data_cfg.label_mapping),
         label_default_class=data_cfg.label_default_class, ignore_index=data_cfg.ignore_index,
         num_classes=data_cfg.num_classes, train_scenes=len(train_readers), val_scenes=len(val_readers),
         validation=("parts of the labelled area held out of training" if parts and len(parts) == len(train_readers)

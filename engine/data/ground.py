@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,3 +111,13 @@ def map_units_per_metre(crs: Any, bounds: tuple[float, float, float, float]) -> 
     """How many of ``crs``'s map units make one metre on the ground at the middle of ``bounds``."""
     unit = ground_unit(crs)
     return unit.per_metre(middle_latitude(crs, bounds) if unit.kind == DEGREES or unit.mercator else None)
+
+
+def scenes_latitude(crs: Any, bounds: Sequence[tuple[float, float, float, float]]) -> float | None:
+    """The latitude a pixel size in ``crs`` is measured at over scenes of ``bounds``: the mean of their middle
+    latitudes (degrees, 4 decimals) where the unit's metres on the ground depend on it (Mercator, degrees); None
+    for any other CRS."""
+    unit = ground_unit(crs)
+    if not bounds or not (unit.kind == DEGREES or unit.mercator):
+        return None
+    return round(sum(middle_latitude(crs, tuple(b)) for b in bounds) / len(bounds), 4)

@@ -41,6 +41,9 @@ class DataMetadata:
     x_bands: list[int] | None = None  # image bands read as the aux input (CMX's X modality)
     gsd: list[float] | None = None  # training pixel size (x, y)
     crs: str | None = None  # training CRS (WKT)
+    # the training scenes' middle latitude where gsd's metres on the ground depend on it (Mercator, degrees; None:
+    # any other CRS, or a bundle before it, whose metres are then taken at the equator or the image's latitude)
+    latitude: float | None = None
     label_mapping: dict[str, int] | None = None  # raw label value -> class; None: not recorded (v1)
     label_default_class: int = 0
     ignore_index: int = 255

@@ -93,7 +93,7 @@ def _window(request: ImageRequest, view: ModelView | None, folder: str | os.Path
             whose = "the model records no training pixel size" if view else "no pixel size was given"
             raise ConfigError(f"The {name} has no pixel grid of its own and {whose}; give {mention(request.size_key)} "
                               f"(metres per pixel).")
-        size = resolution.metres  # degrees: converted at the latitude of the extent read
+        size = resolution.metres  # at the training latitude; a bundle recording none: at the extent's
     Path(folder).mkdir(parents=True, exist_ok=True)
     file = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:60] or "web_layer"
     window = web_window(given, list(request.extent), request.extent_crs, size,
@@ -102,11 +102,14 @@ def _window(request: ImageRequest, view: ModelView | None, folder: str | os.Path
     if window.asked is not None:
         callback.info(f"The {name} has nothing finer than {window.pixel_size:.3g} m per pixel here (its finest "
                       f"level): read at that, not at the {window.asked:.3g} m asked.")
-    if not request.pixel_size:
-        degrees = (f" ({resolution.size[0]:.6g}° of a geographic CRS, in metres at the extent's latitude)"
-                   if resolution is not None and resolution.ground.kind == DEGREES else "")
+    if not request.pixel_size and resolution is not None:  # the model's: its units said where no metres
+        geographic = resolution.ground.kind == DEGREES
+        where = "the extent's" if resolution.latitude is None else "the training scenes'"
+        units = (f" ({resolution.size[0]:.6g}{'°' if geographic else ' map units'} of a "
+                 f"{'geographic' if geographic else 'Mercator'} CRS, in metres at {where} latitude)"
+                 if geographic or resolution.ground.mercator else "")
         callback.info(f"{mention(request.size_key)} not given: the {name} is read at {window.pixel_size:g} m per "
-                      f"pixel, the model's training pixel size{degrees}.")
+                      f"pixel, the model's training pixel size{units}.")
     callback.info(f"The {name} is read over the extent at {window.pixel_size:g} m per pixel "
                   f"({window.map_pixel_size:.4g} map units): {window.width} x {window.height} pixels, "
                   f"{window.bands} bands, fetched window by window as needed.")

@@ -16,6 +16,7 @@ from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..config import SegmentConfig, check_tile_size
 from ..config.polygons import chosen_polygon_classes
+from ..data.ground import DEGREES, PIXELS, ground_unit, middle_latitude
 from ..data.metadata import DataMetadata
 from ..data.reproject import layer_crs_label
 from ..errors import AlignmentError, ConfigError, DataError, mention
@@ -124,29 +125,29 @@ def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, regio
 
 def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, warnings: list[str],
                resample: bool = False, image: str | None = None) -> None:
+    """Warn when the image's pixels are far larger or smaller on the ground than the training ones: both in metres
+    by the ground rule (a Web Mercator window against a model trained in UTM compares metres, not map units)."""
     resolution = model_view(data).resolution
-    train_gsd, in_metres = (None, False) if resolution is None else (list(resolution.size), resolution.recorded)
-    if resample or not train_gsd or not reader.grid.georeferenced:
+    if resample or resolution is None or not reader.grid.georeferenced or reader.grid.crs is None:
         return  # when resampling, _resample_target checks the pixel sizes and reports the factor
-    if in_metres and reader.grid.crs is not None and reader.grid.crs.is_geographic:
-        return  # metres vs degrees: not comparable
-    try:
-        from rasterio.crs import CRS
-
-        train_crs = data.crs
-        if train_crs and reader.grid.crs is not None:
-            if CRS.from_user_input(train_crs).is_geographic != reader.grid.crs.is_geographic:
-                return  # degrees vs metres: not comparable
-    except Exception:  # noqa: BLE001 - an unparsable training CRS only skips this advisory check
+    crs = reader.grid.crs.to_wkt()
+    unit, model_unit = ground_unit(crs), resolution.ground
+    by_latitude = unit.mercator or unit.kind == DEGREES or (  # a PROJ transformation only where it is needed
+        resolution.latitude is None and (model_unit.mercator or model_unit.kind == DEGREES))
+    latitude = middle_latitude(crs, tuple(reader.grid.bounds)) if by_latitude else None
+    metres = unit.metres(float(np.mean(reader.gsd)), latitude)
+    trained = (resolution.metres(latitude) if model_unit.kind != PIXELS  # no latitude recorded: this image's
+               else unit.metres(resolution.size[0], latitude))  # no CRS recorded: taken in the image's units
+    if not metres or not trained:
         return
-    factor = float(np.mean(reader.gsd)) / float(np.mean(train_gsd))
+    factor = metres / trained
     if factor > GSD_WARNING_FACTOR or factor < 1 / GSD_WARNING_FACTOR:
         message = (f"The image '{image or reader.image}' has a pixel size of {reader.gsd[0]:.4g} x "
-                   f"{reader.gsd[1]:.4g}, "
-                   f"{factor:.2f} times the training pixel size {train_gsd} of '{path}'; results may be poor. "
-                   f"Set {mention('segment.resample_to_training_gsd')} to predict at the training pixel "
-                   f"size, or resample the image first, e.g. `gdalwarp -tr {train_gsd[0]} {train_gsd[1]} "
-                   f"-r average IN.tif OUT.tif`.")
+                   f"{reader.gsd[1]:.4g} ({metres:.3g} m on the ground), {factor:.2f} times the training pixel size "
+                   f"({trained:.3g} m) of '{path}'; results may be poor. Set "
+                   f"{mention('segment.resample_to_training_gsd')} to predict at the training pixel size, or "
+                   f"resample the image first, e.g. `gdalwarp -tr {reader.gsd[0] / factor:.6g} "
+                   f"{reader.gsd[1] / factor:.6g} -r average IN.tif OUT.tif`.")
         warnings.append(message)
         callback.warning(message)
 

@@ -21,6 +21,11 @@ def _meta(crs: str | None, gsd: list[float], **train: object) -> BundleMetadata:
 def test_the_training_pixel_size_is_given_in_the_units_of_its_crs():
     assert "trained at 0.5 m/px with 192-px tiles" in describe_bundle("m.dsmodel", _meta(UTM, [0.5, 0.5]))[0]
     assert "trained at 0.0001 deg/px" in describe_bundle("m.dsmodel", _meta(WGS84, [1e-4, 1e-4]))[0]
+    # a bundle from before the training latitude was recorded: Mercator's map units are no metres, said so
+    assert ("trained at 10 map units/px of a Mercator CRS (the training latitude is not recorded)"
+            in describe_bundle("m.dsmodel", _meta("EPSG:3857", [10.0, 10.0]))[0])
+    feet = describe_bundle("m.dsmodel", _meta("EPSG:2263", [1.0, 1.0]))[0]  # US survey feet: not "1 m/px"
+    assert "trained at 0.3048 m/px on the ground (1 map units/px)" in feet, feet
     # imagery without a CRS: its 1 x 1 pixel size is no size on the ground
     first = describe_bundle("m.dsmodel", _meta(None, [1.0, 1.0]))[0]
     assert "m/px" not in first and "imagery without georeferencing" in first

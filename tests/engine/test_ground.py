@@ -78,3 +78,42 @@ def test_the_model_view_the_onnx_metadata_and_the_description_use_the_rule():
     meta = BundleMetadata.from_dict({"model": {"name": "unet", "preset": "light", "vision_channels": 3},
                                      "data": _data(degrees, "EPSG:4326").to_dict()}, written=False)
     assert "trained at 0.0001 deg/px" in describe_bundle("m.dsmodel", meta)[0]
+
+
+def test_a_model_trained_in_web_mercator_at_45_degrees_is_said_in_metres_on_the_ground(tmp_path, capsys):
+    """A model trained on a Web Mercator raster at latitude 45 was "trained at 2.6913 m/px": map units, which are
+    0.707 m on the ground there. The bundle records the training scenes' latitude, the model view gives metres on
+    the ground at it (wherever it is asked), ``info`` says them with the map units beside them, and segment compares
+    an image's pixels with the training ones in metres: a UTM image at 3 m (1.58 times the 1.9 m on the ground,
+    1.11 times the map units) is warned about."""
+    import subprocess
+
+    from engine.bundle.store import read_metadata
+    from engine.cli.main import main
+    from engine.data.synthetic import make_scene
+
+    units = 2.6913
+    scene = make_scene(tmp_path, "mercator", size=(64, 64), crs="EPSG:3857", gsd=units, aux_channels=0,
+                       origin=(333_958.5, _mercator_y(45.0)))
+    model = tmp_path / "mercator.dsmodel"
+    assert main(["train", "--image", scene["image"], "--label", scene["label"], "--model", "unet", "--preset",
+                 "tiny", "--tile-size", "32", "--tiles-per-epoch", "8", "--batch-size", "4", "--epochs", "1",
+                 "--warmup-epochs", "0", "--device", "cpu", "--num-workers", "0", "--label-map", "90=1",
+                 "--out", str(model)]) == 0, capsys.readouterr().err
+    data = read_metadata(model).data
+    assert data.latitude == pytest.approx(45.0, abs=0.01)  # the scene's middle, 86 m south of its top at 45
+    ground = measured("EPSG:3857", 333_958.5, _mercator_y(45.0), units)
+    view = model_view(data)
+    assert view.pixel_size_metres() == pytest.approx(ground, rel=0.005) == view.pixel_size_metres(0.0)
+    capsys.readouterr()
+    assert main(["info", str(model)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    metres = float(said.split("trained at ", 1)[1].split(" ", 1)[0])
+    assert metres == pytest.approx(ground, rel=0.005), said
+    assert " m/px on the ground (2.6913 map units/px at latitude 45) with 32-px tiles" in said, said
+    utm = tmp_path / "utm3.tif"
+    subprocess.run(["gdalwarp", "-q", "-t_srs", "EPSG:32631", "-tr", "3", "3", scene["image"], str(utm)], check=True)
+    assert main(["segment", "--image", str(utm), "--model", str(model), "--device", "cpu",
+                 "--out", str(tmp_path / "utm.tif")]) == 0
+    warned = " ".join(capsys.readouterr().err.split())
+    assert "(3 m on the ground), 1.58 times the training pixel size (1.9 m)" in warned, warned
