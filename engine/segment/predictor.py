@@ -62,6 +62,9 @@ class Predictor:
         """Load every member's bundle onto ``device`` (once; the predictor then serves any number of scenes)."""
         loaded = [LoadedMember(load_bundle(m.path, device).model, m.weight, m.aux_channels > 0, m.stats_key)
                   for m in members]
+        for member in loaded:  # a change model encodes a first date shared by several pairs once (a series)
+            if hasattr(member.model, "share_first_dates") and not member.needs_aux:
+                member.model.share_first_dates()
         return cls(loaded, members[0].output_channels == 1, tta, device)
 
     @property

@@ -210,3 +210,48 @@ def test_suggest_and_propose_refuse_a_change_model_before_reading_anything(pair,
     assert "--model" in err and not (tmp_path / "w.gpkg").exists()
     with pytest.raises(ConfigError, match="propose works on one image"):
         refuse_change_models(ProposeConfig(models=[model]), [model])
+
+
+def test_a_first_date_shared_by_pairs_is_encoded_once_with_the_same_change():
+    import torch
+
+    from engine.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("change", preset="tiny", vision_channels=3, num_classes=1, dropout=0.0,
+                        fusion="concat").eval()  # the order of the dates matters: a mixed-up layout would show
+    seen = []
+    model.encoder.backbone.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
+    before, later = torch.rand(3, 3, 64, 64), [torch.rand(3, 3, 64, 64) for _ in range(2)]
+    with torch.no_grad():
+        alone = [model(torch.cat([before, after], 1))["logits"] for after in later]
+        assert seen == [6, 6]  # a pair alone: both dates of its 3 tiles
+        assert model.share_first_dates()
+        shared = [model(torch.cat([before, after], 1))["logits"] for after in later]
+    assert seen[2:] == [6, 3]  # the second pair encodes its later date only
+    assert model.first_dates.hits == 3 and model.first_dates.misses == 3
+    for a, b in zip(alone, shared):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_a_monitoring_series_in_bulk_gives_each_pair_the_change_it_gives_alone(pair, tmp_path):
+    from engine.cli.main import main
+
+    model = change_bundle(tmp_path / "change.dsmodel")
+    folder = tmp_path / "series"
+    folder.mkdir()
+    dated = [_copy(source, folder / f"S2A_{day}T103031_site.tif")
+             for day, source in (("20190601", pair.before), ("20210601", pair.after), ("20230601", pair.after))]
+    with rasterio.open(dated[2], "r+") as dst:  # the third date: the second one brighter
+        dst.write((dst.read().astype(np.float32) * 1.2).astype(np.uint16))
+    out = tmp_path / "out"
+    assert main(["segment", "--model", model, "--images", str(folder), "--pair-by-date", "first", "--backend",
+                 "torch", "--with-probabilities", "--out-dir", str(out), "--quiet"]) == 0
+    for later in dated[1:]:
+        alone = tmp_path / f"alone_{Path(later).stem}_p.tif"
+        assert main(["segment", "--model", model, "--image", dated[0], "--after", later, "--out",
+                     str(tmp_path / "alone.tif"), "--probabilities", str(alone), "--backend", "torch",
+                     "--quiet"]) == 0
+        with rasterio.open(alone) as a, rasterio.open(
+                out / f"S2A_20190601T103031_site_to_{Path(later).stem}_probabilities.tif") as b:
+            assert np.allclose(a.read(), b.read(), atol=1e-4)

@@ -6,11 +6,14 @@ scale (absolute difference, a 1x1 convolution of both, or cross-date attention t
 CMX's cross-path attention); one of the engine's decoders makes the change logits. The encoder is a
 ``SiameseEncoder`` with ``features``/``pyramid`` as a single-stream encoder's, the dates' maps side by side on
 the channels, and the decoder a ``ChangeHead`` (fusion + decoder): a frozen encoder's features are cached and the
-head trained on them as for the single-stream families (``training/cached.py``).
+head trained on them as for the single-stream families (``training/cached.py``). At inference a model given a
+:class:`FirstDateFeatures` store (the torch predictor gives one) encodes each first date's tile once: a monitoring
+series, whose first date meets several later dates, runs the encoder on the first date for its first pair only.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import torch
@@ -124,12 +127,54 @@ def make_decoder(name: str, channels: list[int], unet: list[int], width: int, cl
     return MLPDecoder(channels, width, classes, dropout)
 
 
+#: The most bytes of first dates' encoder maps a predictor keeps (ResNet-18 at 256 px: about 2 MB a tile).
+FEATURE_STORE_BYTES = 1 << 30
+
+
+class FirstDateFeatures:
+    """The encoder maps of first dates already seen, keyed by a digest of the date's normalised tile (its values,
+    shape and type: the same tile of the same first date, whatever the later date). It fills up to ``limit`` bytes
+    and then keeps what it holds: a series meets a first date's tiles in the same order for every later date, so a
+    scene larger than the store still finds its first tiles."""
+
+    def __init__(self, limit: int = FEATURE_STORE_BYTES):
+        self.limit, self.held, self.hits, self.misses = int(limit), 0, 0, 0
+        self._maps: dict[bytes, list[torch.Tensor]] = {}
+
+    @staticmethod
+    def key(tile: torch.Tensor) -> bytes:
+        data = tile.detach().contiguous().cpu()
+        digest = hashlib.blake2b(data.numpy().tobytes(), digest_size=16)
+        digest.update(f"{tuple(data.shape)}{data.dtype}".encode())
+        return digest.digest()
+
+    def get(self, key: bytes) -> list[torch.Tensor] | None:
+        maps = self._maps.get(key)
+        self.hits, self.misses = self.hits + (maps is not None), self.misses + (maps is None)
+        return maps
+
+    def put(self, key: bytes, maps: list[torch.Tensor]) -> None:
+        size = sum(m.numel() * m.element_size() for m in maps)
+        if self.held + size <= self.limit:
+            self._maps[key] = [m.clone() for m in maps]  # not a view that holds the whole batch
+            self.held += size
+
+
 class ChangeModel(SingleStreamModel):
     """The Siamese change model; aux rasters (``aux_fusion: early``) are stacked on every date's bands."""
 
     def __init__(self, config: ChangeConfig, callback: Any = None):
         super().__init__(config, callback)
         self.encoder = SiameseEncoder(self.encoder, self.config.input_dates)
+        self.first_dates: FirstDateFeatures | None = None  # inference: first dates encoded once (share_first_dates)
+
+    def share_first_dates(self, store: FirstDateFeatures | None = None) -> bool:
+        """Encode each first date's tile once from now on, keeping its maps in ``store`` (a new one by default);
+        False (nothing kept) where the encoder also takes each tile's date and place, which differ by pair."""
+        if self.takes_coords:
+            return False
+        self.first_dates = store or FirstDateFeatures()
+        return True
 
     def make_decoder(self, channels: list[int], preset: Any) -> nn.Module:
         cfg = self.config
@@ -145,6 +190,8 @@ class ChangeModel(SingleStreamModel):
 
     def _forward(self, vision: torch.Tensor, aux: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         dates = self.config.input_dates
+        if self.first_dates is not None and aux is None and not self.training:
+            return self._forward_sharing(vision, self.first_dates), []
         if aux is not None:  # early fusion: the aux bands onto the image grid, stacked on every date's bands
             batch, _, height, width = vision.shape
             aux = F.interpolate(aux, size=(height, width), mode="bilinear", align_corners=False)
@@ -156,5 +203,28 @@ class ChangeModel(SingleStreamModel):
             logits = F.interpolate(logits, size=vision.shape[-2:], mode="bilinear", align_corners=False)
         return logits, []
 
+    def _forward_sharing(self, vision: torch.Tensor, store: FirstDateFeatures) -> torch.Tensor:
+        """:meth:`ChangeModel._forward` (without aux) with each first date's maps from ``store`` where it has them: the
+        encoder reads the first dates it has not seen and every later date, in one batch."""
+        dates = self.config.input_dates
+        batch, channels, height, width = vision.shape
+        per = vision.reshape(batch, dates, channels // dates, height, width)
+        keys = [store.key(per[b, 0]) for b in range(batch)]
+        held = [store.get(key) for key in keys]
+        todo = [b for b in range(batch) if held[b] is None]
+        images = torch.cat([per[todo, 0], per[:, 1:].reshape(-1, *per.shape[2:])])
+        maps = self.encoder.encoder.features(images, None)  # (len(todo) + B*(T-1), C_i, h_i, w_i) x 4
+        for i, b in enumerate(todo):
+            held[b] = [m[i] for m in maps]
+            store.put(keys[b], held[b])
+        later = [m[len(todo):].reshape(batch, -1, *m.shape[2:]) for m in maps]  # (B, (T-1)*C_i, h_i, w_i)
+        joined = [torch.cat([torch.stack([held[b][scale] for b in range(batch)]), later[scale]], dim=1)
+                  for scale in range(len(maps))]  # each sample's dates side by side, first date first (join_dates)
+        logits = self.decoder(self.encoder.pyramid(joined, (height, width)))
+        if logits.shape[-2:] != (height, width):
+            logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
+        return logits
+
 
 MODEL = ChangeModel
+
