@@ -6,16 +6,16 @@
   backend (onnxruntime, the export made once before timing); the target is at most 1.5 times the one-date time
   (the encoder runs twice, the decoder once). Beside the whole run's ratio, the model's own (its ONNX graph
   alone on the same 16 tiles of 256 px, process CPU seconds on one thread, so that a loaded machine disturbs it
-  less): what the second encoder pass costs, against which the reading and writing around it are measured.
-- realdata (``--realdata``, or ``make bench`` when ``realdata/change_pairs`` exists and not ``--quick``): LEVIR-CD's
-  sample pairs (``realdata/change_pairs/samples_LEVIR``, see its README): a change model (preset light) trained on
-  the ``train_*`` and ``val_*`` pairs under a time budget, scored on the held-out ``test_*`` pairs, against the
-  post-classification baseline: a one-date UNet (preset light) trained on the Massachusetts buildings
-  (``realdata/gdl_buildings_landcover``) under the same budget, segmenting both dates of each test pair
-  (``compare --mask``). Change precision, recall, F1 and IoU over all test pixels.
+  less): what the second encoder pass costs, against which the reading and writing around it are measured. And a
+  monitoring series (``series``): the seconds of each pair of a bulk run pairing 3 later dates with one first date,
+  with the torch backend, which encodes the shared first date once, against one date alone.
+- realdata (``--realdata``, or ``make bench`` when ``realdata/change_pairs`` exists and not ``--quick``): the change
+  model trained from random weights against the post-classification baseline on LEVIR-CD's held-out sample pairs,
+  and the floor of every pixel called change (:mod:`bench.change_real`: the split, the recipe, the baseline).
 
 Usage: ``python bench/change.py [--quick] [--realdata] [--budget MINUTES] [--out DIR]``; writes ``change.json`` and
-``change.md`` there. Quiet figures: ``python bench/change.py --realdata --budget 10`` (about 30 min on 2 cores).
+``change.md`` there. Quiet figures: ``python bench/change.py --realdata --budget 15`` (about 40 min on 2 quiet cores:
+two trainings of 15 min, 14 segmentations, the speed runs).
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ if str(REPO) not in sys.path:
 
 TITLE = "Change detection: seconds per pair against one date, change F1 on real pairs"
 REALDATA = Path(os.environ.get("DUALSTREAM_REALDATA") or REPO.parent / "shared" / "realdata")
-LEVIR = "change_pairs/samples_LEVIR"
-MASS = "gdl_buildings_landcover/massachusetts_buildings_rgb"
 
 
 def _bundle(path: Path, family: str, dates: int) -> str:
@@ -104,64 +102,48 @@ def speed(out: Path, quick: bool, repeats: int = 3) -> dict[str, Any]:
     graphs = {name: model_seconds(bundle) for name, bundle in (("change", change), ("one_date", one))}
     figures |= {f"{name}_model_cpu_seconds": round(v, 3) for name, v in graphs.items()}
     figures["model_ratio"] = round(graphs["change"] / graphs["one_date"], 3)
+    figures["series"] = series(out, pair, change, one)
     return figures
 
 
-def _scores(pairs: list[tuple[str, str]]) -> dict[str, float]:
-    """Change precision, recall, F1, IoU over every pixel of (prediction, label 0/255) pairs."""
+def series(out: Path, pair: Any, change: str, one: str, later: int = 3) -> dict[str, Any]:
+    """A monitoring series with the torch backend (the one that encodes a shared first date once): the seconds of
+    each pair of a bulk run pairing ``later`` dates with one first date (``--pair-by-date first``), against the
+    seconds of each of those dates segmented alone by the one-date model in a bulk run (the scenes' own seconds from
+    each summary: the same accounting, the model loaded once apart)."""
+    import json
+    import shutil
+
     import rasterio
 
-    tp = fp = fn = 0
-    for prediction, label in pairs:
-        with rasterio.open(prediction) as p, rasterio.open(label) as t:
-            found, truth = p.read(1) == 1, t.read(1) > 0
-        tp, fp, fn = tp + int((found & truth).sum()), fp + int((found & ~truth).sum()), fn + int((~found & truth).sum())
-    return {"precision": round(tp / max(tp + fp, 1), 4), "recall": round(tp / max(tp + fn, 1), 4),
-            "f1": round(2 * tp / max(2 * tp + fp + fn, 1), 4), "iou": round(tp / max(tp + fp + fn, 1), 4),
-            "changed_pixels": tp + fn}
-
-
-def realdata(out: Path, root: Path, budget: float) -> dict[str, Any]:
-    """The change model and the post-classification baseline on LEVIR-CD's held-out sample pairs."""
     from engine.cli.main import main
 
-    levir = root / LEVIR
-    names = sorted(p.name for p in (levir / "label").glob("*.png"))
-    train = [n for n in names if not n.startswith("test_")]
-    test = [n for n in names if n.startswith("test_")]
-    scenes: list[str] = []
-    for name in train:
-        scenes += ["--image", str(levir / "A" / name), "--after", str(levir / "B" / name), "--label",
-                   str(levir / "label" / name)]
-    common = ["--label-map", "255=1", "--time-budget", str(budget), "--val-fraction", "0.2", "--quiet"]
-    change = out / "levir_change.dsmodel"
-    started = time.perf_counter()
-    if main(["train", *scenes, "--model", "change", "--preset", "light", "--tile-size", "128", *common,
-             "--out", str(change)]) != 0:
-        raise RuntimeError("training the change model failed")
-    change_seconds = time.perf_counter() - started
-    buildings = out / "buildings.dsmodel"
-    mass = root / MASS
-    if main(["train", "--image", str(mass / "22978945_15_uint8_clipped2.tif"), "--label",
-             str(mass / "22978945_15_buildings_mask.tif"), "--model", "unet", "--preset", "light", "--tile-size", "128",
-             "--class-names", "background", "building", *common[2:], "--out", str(buildings)]) != 0:
-        raise RuntimeError("training the one-date building model failed")
-    predicted, baseline = [], []
-    for name in test:
-        before, after, label = (str(levir / d / name) for d in ("A", "B", "label"))
-        stem = Path(name).stem
-        _segment(["--model", str(change), "--image", before, "--after", after, "--out", str(out / f"{stem}_cd.tif")])
-        if main(["compare", "--model", str(buildings), "--image", before, "--after", after, "--mask", "--out",
-                 str(out / f"{stem}_pcc.tif"), "--quiet"]) != 0:
-            raise RuntimeError(f"compare on {name} failed")
-        predicted.append((str(out / f"{stem}_cd.tif"), label))
-        baseline.append((str(out / f"{stem}_pcc.tif"), label))
-    return {"dataset": "LEVIR-CD sample pairs (wgcban/ChangeFormer samples_LEVIR)",
-            "split": f"trained on {len(train)} pairs ({', '.join(train)}), scored on {len(test)} held-out test pairs",
-            "budget_minutes": budget, "change_train_seconds": round(change_seconds, 1),
-            "change_model": _scores(predicted),
-            "post_classification_baseline": _scores(baseline) | {
-                "model": "UNet light trained on the Massachusetts buildings (1 m), applied to both dates"}}
+    folder = out / "series"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    shutil.copyfile(pair.before, folder / "S2A_20190601T103031_site.tif")
+    for year in range(2020, 2020 + later):  # each later date in its own light
+        path = folder / f"S2A_{year}0601T103031_site.tif"
+        shutil.copyfile(pair.after, path)
+        with rasterio.open(path, "r+") as dst:
+            dst.write((dst.read() * (0.9 + 0.1 * (year - 2020))).astype(dst.dtypes[0]))
+
+    def bulk(name: str, args: list[str]) -> list[float]:
+        target = out / name
+        shutil.rmtree(target, ignore_errors=True)
+        if main(["segment", *args, "--backend", "torch", "--out-dir", str(target), "--quiet"]) != 0:
+            raise RuntimeError(f"the bulk run {name} failed")
+        scenes = json.loads((target / "summary.json").read_text(encoding="utf-8"))["scenes"]
+        return [round(s["seconds"], 3) for s in sorted(scenes, key=lambda s: s["order"])]  # in the order run
+
+    dates = [str(p) for p in sorted(folder.glob("S2A_202*.tif"))]
+    bulk("warm", ["--model", one, "--images", dates[0]])
+    alone = bulk("one_date", ["--model", one, "--images", *dates])
+    pairs = bulk("pairs", ["--model", change, "--images", str(folder), "--pair-by-date", "first"])
+    mean = sum(alone) / len(alone)
+    return {"later_dates": later, "one_date_torch_seconds": alone, "pair_in_series_torch_seconds": pairs,
+            "first_pair_ratio": round(pairs[0] / mean, 3),
+            "series_ratio": round(sum(pairs[1:]) / len(pairs[1:]) / mean, 3)}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -170,14 +152,17 @@ def markdown(result: dict[str, Any]) -> str:
              f"date of the same family {s['one_date_seconds']} s, ratio {s['ratio']} (target <= {s['target_ratio']}). "
              f"The models alone (ONNX, 16 tiles of 256 px, CPU seconds on one thread): {s['change_model_cpu_seconds']}"
              f" s and {s['one_date_model_cpu_seconds']} s, ratio {s['model_ratio']}."]
-    real = result.get("realdata")
-    if real:
-        lines += ["", f"{real['dataset']}; {real['split']}; {real['budget_minutes']} min budget each.", "",
-                  "| | precision | recall | F1 | IoU |", "|---|---|---|---|---|"]
-        for key, label in (("change_model", "change model (light)"), ("post_classification_baseline",
-                                                                      "post-classification baseline")):
-            r = real[key]
-            lines.append(f"| {label} | {r['precision']} | {r['recall']} | {r['f1']} | {r['iou']} |")
+    m = s.get("series")
+    if m:
+        lines.append(f"A monitoring series of {m['later_dates']} later dates against one first date (bulk, torch "
+                     f"backend, which encodes the shared first date once): seconds per pair "
+                     f"{m['pair_in_series_torch_seconds']}, each date alone with the one-date model "
+                     f"{m['one_date_torch_seconds']}; the first pair (both dates encoded) {m['first_pair_ratio']} "
+                     f"times one date, the later pairs {m['series_ratio']} times.")
+    if result.get("realdata"):
+        from bench.change_real import markdown as real_lines
+
+        lines += real_lines(result["realdata"])
     return "\n".join(lines)
 
 
@@ -186,9 +171,11 @@ def run(ctx: Any) -> dict[str, Any]:
     out = Path(ctx.output_dir) / "change"
     out.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"speed": speed(out, ctx.quick)}
+    from bench.change_real import LEVIR, realdata
+
     root = Path(ctx.realdata) if ctx.realdata else REALDATA
     if not ctx.quick and (root / LEVIR).is_dir():
-        result["realdata"] = realdata(out, root, float(ctx.extra.get("change_budget", 10)))
+        result["realdata"] = realdata(out, root, float(ctx.extra.get("change_budget", 15)))
     result["markdown"] = markdown(result)
     return result
 
@@ -197,13 +184,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--realdata", action="store_true", help="also train and score on the LEVIR-CD sample pairs")
-    parser.add_argument("--budget", type=float, default=10.0, help="minutes of training per model (realdata)")
+    parser.add_argument("--budget", type=float, default=15.0, help="minutes of training per model (realdata)")
     parser.add_argument("--out", default="bench_output/change")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"speed": speed(out, args.quick)}
     if args.realdata:
+        from bench.change_real import realdata
+
         result["realdata"] = realdata(out, REALDATA, args.budget)
     (out / "change.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     (out / "change.md").write_text(markdown(result) + "\n", encoding="utf-8")
