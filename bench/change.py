@@ -14,7 +14,7 @@
   and the floor of every pixel called change (:mod:`bench.change_real`: the split, the recipe, the baseline).
 
 Usage: ``python bench/change.py [--quick] [--realdata] [--budget MINUTES] [--out DIR]``; writes ``change.json`` and
-``change.md`` there. Quiet figures: ``python bench/change.py --realdata --budget 15`` (about 40 min on 2 quiet cores:
+``change.md`` there. Quiet figures: ``python bench/change.py --realdata --budget 15`` (about 45 min on 2 quiet cores:
 two trainings of 15 min, 14 segmentations, the speed runs).
 """
 
