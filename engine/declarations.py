@@ -232,3 +232,19 @@ def left_unset(s: Setting, value: Any) -> bool:
     engine's choice, as if not given: None for a required setting, or the ``off`` choice ("auto", "default")."""
     return value is None and (not s.optional or isinstance(s.decl.off, str))
 
+
+
+def check_choices(settings: Any, section: str) -> None:
+    """ConfigError naming ``section``'s setting whose value is none of its declared choices (a registry's are
+    checked where the registry is); an open choice, the device, takes ``cuda:N`` too."""
+    from .errors import ConfigError, mention
+
+    for f in dataclasses.fields(settings):
+        decl, value = f.metadata.get(METADATA_KEY), getattr(settings, f.name)
+        choices = None if decl is None or callable(decl.choices) else decl.choices
+        if choices is None or value is None or value in choices:
+            continue
+        if decl.open_choices and str(value).startswith("cuda:") and str(value)[5:].isdigit():
+            continue
+        raise ConfigError(f"{mention(f'{section}.{f.name}')} '{value}' is unknown; use one of {list(choices)}"
+                          f"{' or cuda:N' if decl.open_choices else ''}.")

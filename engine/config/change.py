@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..declarations import setting
+from ..declarations import check_choices, setting
 from ..errors import mention
 from ..settings import Settings, check
 from .crs import checked_area
 from .reading import TRAINING_PIXEL_SIZE, checked_pixel_size, extent_crs_setting, extent_setting, web_pixel_size
-from .values import BACKENDS, DEVICES
+from .values import backend_setting, device_setting
 
 #: Why the change table's file is no QGIS parameter: QGIS writes the table itself, as a table layer.
 CHANGE_TABLE_IN_QGIS = "QGIS writes the change table as a table layer (OUTPUT_TABLE), in any format QGIS writes"
@@ -58,13 +58,12 @@ class CompareConfig(Settings):
                                               default_note=TRAINING_PIXEL_SIZE)
     mask: bool = setting(False, group="settings", label="A change mask (change or not) instead of transitions",
                          help="Write a change mask (no change, change) instead of one class per transition.")
-    device: str = setting("auto", choices=DEVICES, open_choices=True, group="settings", label="Device",
-                          help="Where the model runs (as segment's).")
-    backend: str = setting("auto", choices=BACKENDS, group="settings", label="Backend", advanced=True,
-                           help="torch or onnxruntime (as segment's).")
+    device: str = device_setting("settings")
+    backend: str = backend_setting("settings")
 
     def __post_init__(self) -> None:
         self.pixel_size = checked_pixel_size(self.pixel_size, "compare.pixel_size")
+        check_choices(self, "compare")
         self.extent = checked_area(self.extent, self.extent_crs, "compare")
         classes = bool(self.before_classes or self.after_classes)
         check(bool(self.output), f"No output given; give {mention('compare.output')} (a .tif) for the change raster.")

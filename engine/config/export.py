@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..declarations import setting
+from ..declarations import check_choices, setting
 from ..errors import mention
 from ..settings import Settings, check
 from .inference import DEFAULT_OVERLAP
@@ -50,6 +50,7 @@ class ExportConfig(Settings):
     MAX_BATCH = 1024
 
     def __post_init__(self) -> None:
+        check_choices(self, "export")
         check(1 <= self.batch_size <= self.MAX_BATCH,
               f"{mention('export.batch_size')} must be from 1 to {self.MAX_BATCH} tiles (got {self.batch_size}); "
               f"the export runs the model on a batch that size. For any batch, give {mention('export.dynamic_batch')}.")

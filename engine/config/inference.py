@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..declarations import setting
+from ..declarations import check_choices, setting
 from ..errors import mention
 from ..settings import Settings, check
 from .change import CHANGE_TABLE_IN_QGIS
@@ -20,7 +20,7 @@ from .reading import (
     web_pixel_size,
 )
 from .units import ValueUnits
-from .values import BACKENDS, BULK, DEVICES, TTA_MODES, parse_label_pairs
+from .values import BULK, TTA_MODES, backend_setting, device_setting, parse_label_pairs
 
 # Tiling and threshold when neither the user nor the model (an imported model's maker) says: segment.plan's
 # model_defaults fills them. Export records DEFAULT_OVERLAP as Deepness's tiles_overlap.
@@ -102,8 +102,7 @@ class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
     aoi: str | None = setting(None, metavar="LAYER", group="area",
                               help="Polygon layer: pixels outside become nodata.",
                               no_qgis="the dialog limits the area with Extent; clip the class raster by a mask layer")
-    device: str = setting("auto", choices=DEVICES, open_choices=True, label="Device", group="inference",
-                          help="auto: the GPU when CUDA is available, else the CPU (cuda:N picks a GPU).")
+    device: str = device_setting("inference")
     overlap: float | None = setting(
         None, label="Tile overlap (share of the tile)", minimum=0.0, maximum=0.89, group="inference",
         default_note=f"the overlap an imported model's maker recorded, else {DEFAULT_OVERLAP}",
@@ -120,10 +119,7 @@ class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
              "elsewhere whose output is read as scores, the score a class must reach, as in Deepness).")
     prefetch: int = setting(2, group="inference", help="Batches read ahead by the reader thread.",
                             no_qgis="the default keeps the model busy; tune it from the command line")
-    backend: str = setting(
-        "auto", choices=BACKENDS, label="Backend", advanced=True, group="inference",
-        help="auto: on the CPU onnxruntime when it is installed (a bundle through its ONNX export, made once and "
-             "cached), else torch; on a GPU torch. The log says which ran and why. torch or onnxruntime force one.")
+    backend: str = backend_setting("inference")
 
     def __post_init__(self) -> None:
         if self.stac_item:
@@ -134,21 +130,16 @@ class SegmentConfig(PolygonOptions, ValueUnits, ImageReading):
         self.pixel_size = checked_pixel_size(self.pixel_size, "segment.pixel_size")
         self.check_units("segment")
         self.check_reading("segment")
-        check(self.tta in TTA_MODES, f"{mention('segment.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
-        check(self.backend in BACKENDS,
-               f"{mention('segment.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
+        check_choices(self, "segment")
         check(self.overlap is None or 0.0 <= self.overlap < 0.9,
                f"{mention('segment.overlap')} must be in [0, 0.9) of the tile (got {self.overlap}).")
         check(self.threshold is None or 0.0 < self.threshold < 1.0,
               f"{mention('segment.threshold')} must be in (0, 1) (got {self.threshold}).")
-        check(self.probability_dtype in ("float32", "uint8"), "probability_dtype must be float32 or uint8.")
         check(0.0 <= self.low_confidence <= 1.0,
               f"{mention('segment.low_confidence')} must be in [0, 1] (got {self.low_confidence}).")
         check(self.prefetch >= 1, f"prefetch must be >= 1 batch (got {self.prefetch}).")
         check_polygon_settings(self, "segment")
         self.extent = checked_area(self.extent, self.extent_crs, "segment")
-        check(self.device in DEVICES or self.device.startswith("cuda:"),
-               f"{mention('segment.device')} '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
         if self.model_weights is not None:
             check(len(self.model_weights) == len(self.models),
                    f"{mention('segment.model_weights')}: {len(self.model_weights)} weight(s) for {len(self.models)} "
@@ -220,6 +211,7 @@ class BulkConfig(Settings):
                            help="mosaic.vrt in the output folder (one per CRS when the scenes differ).")
 
     def __post_init__(self) -> None:
+        check_choices(self, "bulk")
         check(bool(self.out_dir), f"No output folder given; give {mention('bulk.out_dir')} (one set of outputs per "
                                    f"scene).")
         listed = bool(self.images or self.stac_items)

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..declarations import setting
+from ..declarations import check_choices, setting
 from ..errors import ConfigError, mention
 from ..models.configuration_utils import BASELINE_LOSS, families_by, family_card
 from ..settings import Settings, check
@@ -106,8 +106,7 @@ class LossConfig(Settings):
         check(self.focal_alpha is None or 0.0 <= self.focal_alpha <= 1.0,
                f"loss.focal_alpha must be in [0, 1], or unset (got {self.focal_alpha}).")
         check(self.focal_gamma >= 0, f"loss.focal_gamma must be >= 0 (got {self.focal_gamma}).")
-        check(self.lovasz_variant in ("hinge", "probability"),
-               f"loss.lovasz_variant '{self.lovasz_variant}' is unknown; use hinge or probability.")
+        check_choices(self, "loss")
         check(self.dice_smooth >= 0, f"loss.dice_smooth must be >= 0 (got {self.dice_smooth}).")
         check(0.0 < self.ohem_threshold <= 1.0, f"loss.ohem_threshold must be in (0, 1] (got {self.ohem_threshold}).")
         check(self.ohem_min_kept >= 1, f"loss.ohem_min_kept must be >= 1 (got {self.ohem_min_kept}).")

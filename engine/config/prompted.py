@@ -8,12 +8,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..declarations import setting
+from ..declarations import check_choices, setting
 from ..errors import mention
 from ..settings import Settings, check
 from .crs import checked_area
 from .reading import checked_pixel_size, extent_crs_setting, extent_setting, web_pixel_size
-from .values import DEVICES
+from .values import device_setting
 
 #: the largest class number a label takes: a class raster holds classes as UInt16, 65535 its nodata
 MAX_CLASS = 65534
@@ -67,16 +67,14 @@ class PromptedConfig(Settings):
     min_pixels: float = setting(16.0, metavar="PX", group="label", label="Drop specks under (pixels)", minimum=0.0,
                                 advanced=True, help="Polygons and holes smaller than this many pixels are dropped "
                                                     "or filled.")
-    device: str = setting("auto", choices=DEVICES, open_choices=True, group="label", label="Device", advanced=True,
-                          help="auto: the GPU when CUDA is available, else the CPU.")
+    device: str = device_setting("label", advanced=True)
 
     def __post_init__(self) -> None:
         from .bands import parse_band_list
 
         self.bands = parse_band_list(self.bands, "label.bands")
         self.pixel_size = checked_pixel_size(self.pixel_size, "label.pixel_size")
-        check(self.treatment in TREATMENT_CHOICES,
-              f"{mention('label.treatment')} '{self.treatment}' is unknown; use one of {TREATMENT_CHOICES}.")
+        check_choices(self, "label")
         check(math.isfinite(self.min_pixels) and self.min_pixels >= 0,
               f"{mention('label.min_pixels')} must be a number >= 0 (got {self.min_pixels}).")
         check(0 <= self.class_value <= MAX_CLASS, f"{mention('label.class_value')} must be a class number 0 to "

@@ -12,13 +12,13 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..declarations import setting
+from ..declarations import check_choices, setting
 from ..errors import mention
 from ..settings import Settings, check
 from .prompted import TREATMENT_CHOICES
 from .reading import ImageReading
 from .units import ValueUnits
-from .values import BACKENDS, DEVICES
+from .values import backend_setting, device_setting
 
 
 @dataclass
@@ -67,19 +67,13 @@ class ProposeConfig(ValueUnits, ImageReading):
     treatment: str = setting("auto", choices=TREATMENT_CHOICES, group="propose", label="Outline",
                              help="regularise (squared: buildings), smooth, as_is (pixel edges); auto: by the "
                                   "class name.")
-    device: str = setting("auto", choices=DEVICES, open_choices=True, group="propose", label="Device",
-                          advanced=True, help="auto: the GPU when CUDA is available, else the CPU.")
-    backend: str = setting("auto", choices=BACKENDS, label="Backend", advanced=True, group="propose",
-                           help="auto: as segment (onnxruntime on the CPU when installed, else torch); torch or "
-                                "onnxruntime force one.")
+    device: str = device_setting("propose", advanced=True)
+    backend: str = backend_setting("propose")
 
     def __post_init__(self) -> None:
-        check(self.treatment in TREATMENT_CHOICES,
-              f"{mention('propose.treatment')} '{self.treatment}' is unknown; use one of {TREATMENT_CHOICES}.")
+        check_choices(self, "propose")
         check(math.isfinite(self.min_pixels) and self.min_pixels >= 0,
               f"{mention('propose.min_pixels')} must be a number >= 0 (got {self.min_pixels}).")
-        check(self.backend in BACKENDS,
-              f"{mention('propose.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
         self.check_units("propose")
         self.check_reading("propose")
         if not self.ranks:  # an empty list (a front end's empty text) is no choice: every window

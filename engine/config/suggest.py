@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..declarations import setting
+from ..declarations import check_choices, setting
 from ..errors import mention
 from ..settings import check
 from .crs import checked_area
@@ -22,7 +22,7 @@ from .reading import (
     web_pixel_size,
 )
 from .units import ValueUnits
-from .values import BACKENDS, DEVICES, TTA_MODES
+from .values import TTA_MODES, backend_setting, device_setting
 
 MIN_WINDOW = 8  # pixels: a smaller square is too small to label or to score
 
@@ -75,19 +75,14 @@ class SuggestConfig(ValueUnits, ImageReading):
         "flips", choices=TTA_MODES, label="Test-time augmentation", group="suggest",
         help="flips or d4: the model also looks at flipped views, and where they disagree with the plain view "
              "counts as uncertain; none: one view (faster).")
-    device: str = setting("auto", choices=DEVICES, open_choices=True, label="Device", group="suggest",
-                          help="auto: the GPU when CUDA is available, else the CPU (cuda:N picks a GPU).")
-    backend: str = setting("auto", choices=BACKENDS, label="Backend", advanced=True, group="suggest",
-                           help="auto: as segment (onnxruntime on the CPU when installed, else torch); torch or "
-                                "onnxruntime force one.")
+    device: str = device_setting("suggest")
+    backend: str = backend_setting("suggest")
 
     def __post_init__(self) -> None:
-        check(self.tta in TTA_MODES, f"{mention('suggest.tta')} '{self.tta}' is unknown; use one of {TTA_MODES}.")
+        check_choices(self, "suggest")
         check(self.count >= 1, f"{mention('suggest.count')} must be at least 1 (got {self.count}).")
         check(self.window >= MIN_WINDOW,
               f"{mention('suggest.window')} must be at least {MIN_WINDOW} pixels (got {self.window}).")
-        check(self.backend in BACKENDS,
-              f"{mention('suggest.backend')} '{self.backend}' is unknown; use one of {BACKENDS}.")
         self.check_units("suggest")
         self.check_reading("suggest")
         self.extent = checked_area(self.extent, self.extent_crs, "suggest")

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..declarations import setting
+from ..declarations import check_choices, setting
 from ..errors import mention
 from ..settings import Settings, check
 from .augment import AugmentConfig
@@ -19,7 +19,6 @@ from .reading import checked_pixel_size, web_pixel_size
 from .values import (
     AMP_MODES,
     CONFIG_ONLY,
-    DEVICES,
     EARLY_STOP_METRICS,
     OPTIM_DETAIL,
     OPTIMIZERS,
@@ -30,6 +29,7 @@ from .values import (
     check_class_colors,
     check_class_names,
     check_tile_size,
+    device_setting,
     parse_label_pairs,
 )
 
@@ -259,7 +259,7 @@ class DataConfig(Settings):
                f"{len(self.class_names)}.")
         check_class_names(self.class_names)
         check_class_colors(self.class_colors, self.class_names)
-        check(self.statistics in ("percentile", "meanstd"), "statistics must be 'percentile' or 'meanstd'.")
+        check_choices(self, "data")
         check(self.statistics_tiles >= 1,
                f"{mention('data.statistics_tiles')} must be >= 1 (got {self.statistics_tiles}).")
         check(0 <= self.label_default_class < len(self.class_names),
@@ -375,8 +375,7 @@ class TrainConfig(Settings):
         "iou", flag="--patience-metric", choices=EARLY_STOP_METRICS, label="Early stopping and best epoch by",
         advanced=True, group="training",
         help="iou: validation IoU; loss: validation loss. Also decides which epoch the bundle keeps.")
-    device: str = setting("auto", choices=DEVICES, open_choices=True, label="Device", group="training",
-                          help="auto: the GPU when CUDA is available, else the CPU (cuda:N picks a GPU).")
+    device: str = device_setting("training")
     num_workers: int = setting(0, group="training", help="Data loader processes.",
                                no_qgis="worker processes inside QGIS would start QGIS's own executable")
     resume: bool = setting(
@@ -441,16 +440,6 @@ class TrainConfig(Settings):
               f"{mention('train.time_budget')} instead.")
         check(self.preview_tiles >= 0, "preview_tiles must be >= 0.")
         check(self.batch_size >= 1, f"{mention('train.batch_size')} must be >= 1 (got {self.batch_size}).")
-        check(self.learning_rate > 0, f"{mention('train.learning_rate')} must be > 0 (got {self.learning_rate}).")
-        check(self.schedule in SCHEDULES,
-               f"{mention('train.schedule')} '{self.schedule}' is unknown; use one of {list(SCHEDULES)}.")
-        check(self.optimizer in OPTIMIZERS,
-               f"{mention('train.optimizer')} '{self.optimizer}' is unknown; use one of {list(OPTIMIZERS)}.")
         check(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1) (got {self.momentum}).")
-        check(self.early_stop_metric in EARLY_STOP_METRICS,
-               f"{mention('train.early_stop_metric')} '{self.early_stop_metric}' is unknown; use one of "
-               f"{list(EARLY_STOP_METRICS)}.")
         check(self.grad_accumulation >= 1, f"{mention('train.grad_accumulation')} must be >= 1.")
-        check(self.amp in AMP_MODES, f"amp must be one of {list(AMP_MODES)}.")
-        check(self.device in DEVICES or self.device.startswith("cuda:"),
-               f"{mention('train.device')} '{self.device}' is unknown; use one of {DEVICES} or cuda:N.")
+        check_choices(self, "train")

@@ -1,6 +1,6 @@
-"""The value lists the settings choose from (devices, TTA modes, optimisers, ...), and the small text parsers and
-checks they share (the :class:`~engine.settings.Settings` base is in :mod:`engine.settings`). Nothing here knows a
-particular setting."""
+"""The value lists the settings choose from (devices, TTA modes, optimisers, ...), the small text parsers and
+checks they share (the :class:`~engine.settings.Settings` base is in :mod:`engine.settings`), and where a model runs
+(:func:`device_setting`, :func:`backend_setting`), declared once for every command that runs one."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..declarations import CONFIG_ONLY as CONFIG_ONLY  # the model families' configurations use it too
+from ..declarations import setting
 from ..errors import ConfigError, mention
 from ..settings import check
 
@@ -18,6 +19,22 @@ TTA_MODES = ("none", "flips", "d4")
 # auto: onnxruntime on the CPU (bundles through a cached ONNX export) when it is installed, else torch; torch on CUDA
 BACKENDS = ("auto", "torch", "onnxruntime")
 OPTIMIZERS = ("adamw", "adam", "sgd")
+
+
+def device_setting(group: str, **declaration: Any) -> Any:
+    """The one declaration of the device a command runs its model on (checked with the others by
+    :func:`engine.declarations.check_choices`)."""
+    return setting("auto", choices=DEVICES, open_choices=True, label="Device", group=group,
+                   help="auto: the GPU when CUDA is available, else the CPU (cuda:N picks a GPU).", **declaration)
+
+
+def backend_setting(group: str, **declaration: Any) -> Any:
+    """The one declaration of what runs a command's model, torch or onnxruntime."""
+    return setting("auto", choices=BACKENDS, label="Backend", advanced=True, group=group,
+                   help="auto: on the CPU onnxruntime when it is installed (a bundle through its ONNX export, made "
+                        "once and cached), else torch; on a GPU torch. The log says which ran and why. torch or "
+                        "onnxruntime force one.", **declaration)
+
 SCHEDULES = ("cosine", "step", "plateau")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 EARLY_STOP_METRICS = ("iou", "loss")  # validation IoU (higher is better) or validation loss (lower is better)
