@@ -85,16 +85,6 @@ def rle_encode(mask: np.ndarray) -> str:
     return encoder.finish()
 
 
-def rle_decode(text: str, shape: tuple[int, int]) -> np.ndarray:
-    """Inverse of :func:`rle_encode`."""
-    out = np.zeros(shape[0] * shape[1], dtype=bool)
-    values = [int(v) for v in text.split()]
-    if values != [-1]:
-        for start, length in zip(values[::2], values[1::2]):
-            out[start - 1:start - 1 + length] = True
-    return out.reshape(shape)
-
-
 @dataclass
 class _ImageResult:
     name: str

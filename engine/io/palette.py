@@ -8,27 +8,12 @@ lacks, so the classes drawn transparent (a mask's "background" or "clear") stay 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection, Sequence
 from typing import Any
 
 from ..errors import DataError
 from ..runtime.environment import require
-from .writers import gdal_errors, hex_to_rgb
-
-
-def write_palette(raster: str | os.PathLike, class_names: Sequence[str], class_colors: Sequence[str],
-                  transparent: Collection[int] = ()) -> None:
-    """Give band 1 of ``raster`` (closed, no colour table of its own) a palette of exactly ``class_names``."""
-    gdal = require("osgeo.gdal")
-    with gdal_errors(gdal):
-        dataset = gdal.Open(str(raster))  # read-only: GDAL keeps what is set in the side file
-        band = dataset.GetRasterBand(1)
-        try:
-            set_palette(band, class_names, class_colors, transparent)
-            dataset.FlushCache()
-        finally:
-            band = dataset = None
+from .writers import hex_to_rgb
 
 
 def set_palette(band: Any, class_names: Sequence[str], class_colors: Sequence[str],
@@ -44,12 +29,3 @@ def set_palette(band: Any, class_names: Sequence[str], class_colors: Sequence[st
     band.SetColorTable(table)
     band.SetColorInterpretation(gdal.GCI_PaletteIndex)
     band.SetCategoryNames([str(n) for n in class_names])
-
-
-def palette_size(raster: str | os.PathLike) -> int | None:
-    """The number of entries of band 1's colour table (None: none)."""
-    gdal = require("osgeo.gdal")
-    with gdal_errors(gdal):
-        dataset = gdal.Open(str(raster))
-        table = dataset.GetRasterBand(1).GetColorTable()
-        return None if table is None else table.GetCount()

@@ -7,8 +7,6 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from ..errors import DataError
-from .atomic import write_text_atomic
 from .writers import hex_to_rgb
 
 
@@ -53,13 +51,6 @@ def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int 
   <blendMode>0</blendMode>
 </qgis>
 """
-
-
-def write_qml(path: str | os.PathLike, class_names: Sequence[str], class_colors: Sequence[str]) -> str:
-    """Write a QGIS paletted-renderer style (``.qml``) naming every class, atomically. Returns the path."""
-    if len(class_names) != len(class_colors):
-        raise DataError(f"{len(class_names)} class names but {len(class_colors)} colours; they must match.")
-    return write_text_atomic(path, qml_text(class_names, class_colors))
 
 
 def qml_path_for(raster: str | os.PathLike) -> Path:

@@ -226,15 +226,6 @@ class GeoTiffStreamWriter:
         self._buffer_row += self._filled
         self._filled = 0
 
-    def write_colormap(self, colors: Sequence[str]) -> None:
-        """Colour table on band 1: class i gets colors[i]; nodata (255, or 65535 for UInt16) is transparent."""
-        gdal = require("osgeo.gdal")
-        table = gdal.ColorTable()
-        for index, color in enumerate(colors):
-            table.SetColorEntry(index, (*hex_to_rgb(color), 255))
-        table.SetColorEntry(class_raster_type(len(colors))[1], (0, 0, 0, 0))
-        self._band(1).SetRasterColorTable(table)
-
     def set_descriptions(self, names: Sequence[str]) -> None:
         for band, name in enumerate(names, start=1):
             self._band(band).SetDescription(str(name))

@@ -14,9 +14,21 @@ from osgeo import ogr, osr
 from engine.callbacks import RecordingCallback
 from engine.config import EvaluateConfig
 from engine.errors import AlignmentError, DataError
-from engine.evaluate import RunLengthEncoder, evaluate, rle_decode, rle_encode
+from engine.evaluate import RunLengthEncoder, evaluate, rle_encode
+from engine.io.palette import set_palette
 from engine.io.prediction_tags import prediction_tags
 from engine.io.writers import GeoTiffStreamWriter
+
+
+def rle_decode(text: str, shape: tuple[int, int]) -> np.ndarray:
+    """The mask a run-length text stands for (the inverse of ``rle_encode``)."""
+    out = np.zeros(shape[0] * shape[1], dtype=bool)
+    values = [int(v) for v in text.split()]
+    if values != [-1]:
+        for start, length in zip(values[::2], values[1::2]):
+            out[start - 1:start - 1 + length] = True
+    return out.reshape(shape)
+
 
 T = Affine(2, 0, 300000, 0, -2, 4100000)
 
@@ -24,10 +36,9 @@ T = Affine(2, 0, 300000, 0, -2, 4100000)
 def _pred(path, array, names=("background", "building"), label_mapping=None, crs="EPSG:32652", transform=T):
     writer = GeoTiffStreamWriter(path, width=array.shape[1], height=array.shape[0], count=1, dtype="uint8",
                                  crs=crs, transform=transform, nodata=255)
-    writer.write_colormap(["#000000", "#ff0000", "#00ff00"][:len(names)])
     writer.write_rows(0, array[None])
     colors = ["#000000", "#ff0000", "#00ff00"][:len(names)]
-    writer.finalize(category_names=list(names),
+    writer.finalize(category_names=list(names), describe=lambda band: set_palette(band, list(names), colors),
                     metadata=prediction_tags(names, colors, label_mapping) if label_mapping is not None else None)
     writer.commit()
     return str(path)

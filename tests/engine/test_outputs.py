@@ -13,9 +13,10 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from engine.errors import DataError
+from engine.io.palette import set_palette
 from engine.io.polygons import ClassRule, polygonize
 from engine.io.safety import check_writable
-from engine.io.styles import qml_path_for, write_qml
+from engine.io.styles import qml_path_for, qml_text
 from engine.io.writers import GeoTiffStreamWriter
 
 gdal.UseExceptions()
@@ -27,7 +28,6 @@ def _write_classes(path: Path, array: np.ndarray, chunk: int = 37) -> GeoTiffStr
     writer = GeoTiffStreamWriter(path, width=array.shape[1], height=array.shape[0], count=1, dtype="uint8",
                                  crs=CRS.from_epsg(32652), transform=from_origin(500000, 4000000, 2, 2),
                                  nodata=255, block=64)
-    writer.write_colormap(COLORS)
     for row in range(0, array.shape[0], chunk):
         writer.write_rows(row, array[None, row:row + chunk])
     return writer
@@ -40,7 +40,7 @@ def test_class_geotiff_is_styled_tiled_and_atomic(tmp_path):
     array[:20] = 255
     dest = tmp_path / "classes.tif"
     writer = _write_classes(dest, array)
-    writer.finalize(category_names=NAMES)
+    writer.finalize(category_names=NAMES, describe=lambda band: set_palette(band, NAMES, COLORS))  # as segment does
     assert not dest.exists()  # nothing at the destination before commit
     writer.commit()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["classes.tif", "classes.tif.aux.xml"]
@@ -84,7 +84,8 @@ def test_rows_must_be_in_order(tmp_path):
 
 
 def test_qml_parses_and_names_every_class(tmp_path):
-    path = write_qml(tmp_path / "a.qml", NAMES, COLORS)
+    path = tmp_path / "a.qml"
+    path.write_text(qml_text(NAMES, COLORS))
     root = ET.parse(path).getroot()
     renderer = root.find("pipe/rasterrenderer")
     assert renderer.get("type") == "paletted" and renderer.get("band") == "1"

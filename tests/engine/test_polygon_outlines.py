@@ -15,7 +15,7 @@ from engine.config import PolygonsConfig, SegmentConfig
 from engine.config.polygons import class_rules, default_transparent, transparent_classes
 from engine.errors import ConfigError, DataError
 from engine.io import outlines
-from engine.io.palette import palette_size, write_palette
+from engine.io.palette import set_palette
 from engine.io.polygons import ClassRule, polygonize
 from engine.segment.vectorize import polygonize_raster
 
@@ -167,10 +167,12 @@ def test_polygons_job_on_a_uint16_raster_with_category_names(tmp_path):
 
 def test_palette_holds_exactly_the_classes_some_transparent(tmp_path):
     raster = _raster(tmp_path / "p.tif", np.zeros((20, 20), np.uint8))
-    write_palette(raster, ["clear", "cloud", "shadow"], ["#000000", "#ffffff", "#808080"], transparent=[0])
-    assert palette_size(raster) == 3
+    dataset = gdal.Open(str(raster))  # read-only, as segment's writer gives it: the palette goes to the side file
+    set_palette(dataset.GetRasterBand(1), ["clear", "cloud", "shadow"], ["#000000", "#ffffff", "#808080"], [0])
+    dataset = None
     dataset = gdal.Open(str(raster))  # kept referenced while its band is used
     band = dataset.GetRasterBand(1)
+    assert band.GetColorTable().GetCount() == 3
     assert band.GetColorTable().GetColorEntry(0)[3] == 0 and band.GetColorTable().GetColorEntry(1)[3] == 255
     assert band.GetCategoryNames() == ["clear", "cloud", "shadow"]
 

@@ -31,7 +31,6 @@ from .mit import make_mit, mit_features
 from .prithvi import PrithviViT, load_release, release_file
 from .weights import PretrainedSource, pretrained_source
 
-OUT_FEATURES = ["stage1", "stage2", "stage3", "stage4"]
 _CONFIG_CLASS = {"resnet": "ResNetConfig", "convnext": "ConvNextConfig", "swin": "SwinConfig",
                  "dinov3_convnext": "DINOv3ConvNextConfig", "dinov3_vit": "DINOv3ViTConfig"}
 # The concrete classes, not AutoBackbone.from_pretrained: that one asks the hub whether a local path is a repo.

@@ -20,7 +20,6 @@ from ...io import locations
 
 #: A place's images overlap by at least this share of the smaller footprint.
 SAME_PLACE = 0.5
-HOW = ("first", "previous")
 
 
 def later_by_name(images: list[str], pattern: str, match: Any, key: Any) -> dict[str, tuple[list[str], str | None]]:
