@@ -11,13 +11,11 @@ from ..config.output_kinds import EXTRA_KINDS, OUTPUT_KINDS, OutputKind
 from ..data.raster import image_band_names
 from ..io.atomic import path_kind
 from ..io.formats import FORMAT_TABLE, MODEL_FILTER, MODEL_SUFFIXES, VECTOR_SUFFIXES, Format, is_vector_path
-from ..io.safety import BUNDLE_GIVE, FORMATS, RASTER_SUFFIXES, Files, check_outputs, check_writable, file_identity
+from ..io.safety import FORMATS, RASTER_SUFFIXES, Files, check_outputs, check_writable, file_identity
 from ..segment.expects import aux_files_expected, input_mismatches
 from ..segment.scene_outputs import segment_files
-from ..training.destination import train_files
 
-__all__ = ["BUNDLE_GIVE", "EXTRA_KINDS", "FORMATS", "FORMAT_TABLE", "MODEL_FILTER", "MODEL_SUFFIXES", "OUTPUT_KINDS",
+__all__ = ["EXTRA_KINDS", "FORMATS", "FORMAT_TABLE", "MODEL_FILTER", "MODEL_SUFFIXES", "OUTPUT_KINDS",
            "RASTER_SUFFIXES", "VECTOR_SUFFIXES", "Files", "Format", "OutputKind", "aux_files_expected",
            "is_vector_path", "check_outputs", "check_writable", "describe_bundle", "file_identity", "format_metadata",
-           "image_band_names", "input_mismatches", "looks_like_bundle", "path_kind", "read_metadata", "segment_files",
-           "train_files"]
+           "image_band_names", "input_mismatches", "looks_like_bundle", "path_kind", "read_metadata", "segment_files"]

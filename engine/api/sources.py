@@ -4,24 +4,11 @@ named bands, for a front end to offer), and the name of any source."""
 
 from __future__ import annotations
 
-from ..data.ground import map_units_per_metre
-from ..data.stac import StacItem
 from ..data.stac import read_item as read_stac_item
 from ..data.vector_layer import check_layer_filter
-from ..imagery.web import (
-    WINDOW_SUFFIX,
-    WebWindow,
-    arcgis_description,
-    wcs_description,
-    web_window,
-    wms_description,
-    xyz_description,
-)
-from ..io.locations import WEB_DESCRIPTIONS, is_remote, is_web_description, join_layer, split_layer
+from ..imagery.web import arcgis_description, wcs_description, wms_description, xyz_description
+from ..io.locations import is_remote, join_layer, split_layer
 from ..io.locations import stem as source_stem
 
-__all__ = ["WEB_DESCRIPTIONS", "WINDOW_SUFFIX", "StacItem", "WebWindow", "arcgis_description",
-           "check_layer_filter", "is_remote", "is_web_description", "join_layer", "map_units_per_metre",
-           "read_stac_item", "source_stem",
-           "split_layer", "wcs_description", "web_window", "wms_description",
-           "xyz_description"]
+__all__ = ["arcgis_description", "check_layer_filter", "is_remote", "join_layer", "read_stac_item", "source_stem",
+           "split_layer", "wcs_description", "wms_description", "xyz_description"]

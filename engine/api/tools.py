@@ -10,13 +10,13 @@ from typing import Any
 from ..bundle.imported import ImportedDescription, description_values
 from ..bundle.model_files import ImportResult, import_onnx, read_model_metadata
 from ..bundle.onnx_metadata import PARITY_TOLERANCE
-from ..config.export import DEFAULT_OPSET, DEFAULT_OVERLAP, QUANTIZE_MODES, ExportConfig
+from ..config.export import DEFAULT_OVERLAP, ExportConfig
 from ..data.synthetic import make_sample, sample_files
 from ..runtime.environment import environment_report, require
 from ..runtime.environment import format_report as format_environment
 from .protocol import Callback
 
-__all__ = ["DEFAULT_OPSET", "DEFAULT_OVERLAP", "PARITY_TOLERANCE", "QUANTIZE_MODES", "ExportRun", "ImportResult",
+__all__ = ["DEFAULT_OVERLAP", "PARITY_TOLERANCE", "ExportRun", "ImportResult",
            "ImportedDescription", "check_environment", "describe_model", "description_values", "environment_report",
            "export", "format_environment", "import_model", "make_sample", "read_model_metadata", "require",
            "sample_files"]
