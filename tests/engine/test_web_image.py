@@ -78,10 +78,18 @@ def test_bulk_reads_a_web_description_over_its_extent_beside_a_file(tiles, synth
         assert not (tmp_path / "out").exists()
         assert main([*bulk, *half]) == 0, capsys.readouterr().err
         said = " ".join(capsys.readouterr().err.split())
+        summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+        assert main([*bulk, *half]) == 0  # a rerun skips both; over another area the web layer's outputs are stale
+        assert json.loads((tmp_path / "out" / "summary.json").read_text())["counts"]["skipped"] == 2
+        whole_area = ["--extent", str(b.left), str(b.bottom), str(b.right), str(b.top), "--extent-crs", crs]
+        assert main([*bulk, *whole_area]) == 1
+        rerun = {s["name"]: s for s in json.loads((tmp_path / "out" / "summary.json").read_text())["scenes"]}
+        assert rerun["rgb"]["status"] == "skipped" and rerun["tiles"]["status"] == "failed"
+        assert "made with other extent" in rerun["tiles"]["error"], rerun["tiles"]["error"]
+        capsys.readouterr()
         assert main([*run, "--image", str(layer), *half, "--out", str(tmp_path / "alone.tif")]) == 0
     assert "1 web layer(s) read over --extent at 4 m per pixel (--pixel-size); the other scenes are segmented whole" \
            in said, said
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["counts"]["done"] == 2, summary["scenes"]
     said = " ".join(warning for scene in summary["scenes"] for warning in scene["warnings"])
     assert "pixel size web layers are read at" not in said, said  # --pixel-size was the web layer's

@@ -48,6 +48,14 @@ def run_fingerprint(members: list[Member], template: SegmentConfig, bulk: BulkCo
     return {"bundles": bundles, "settings": settings}
 
 
+def scene_fingerprint(fingerprint: dict[str, Any], scene: Scene, bulk: BulkConfig) -> dict[str, Any]:
+    """What ``scene``'s outputs are made with: the run's ``fingerprint``, and a web layer's area besides."""
+    if not scene.web:
+        return fingerprint
+    area = {"extent": bulk.extent, "extent_crs": bulk.extent_crs}
+    return {**fingerprint, "settings": {**fingerprint["settings"], **area}}
+
+
 def _stamp(path: str | Path) -> dict[str, Any]:
     """An input's identity now: a local file's size and modification time; a remote file's as its server
     reports them (HTTP Content-Length and Last-Modified, an object store's metadata), read through GDAL. An item

@@ -29,7 +29,7 @@ from ..predictor import Predictor
 from ..run import SceneRun
 from ..scene_outputs import SceneOutputs
 from ..tiling import overlap_pixels, tile_count
-from .resume import decide, finished_record, mark_done, mark_running
+from .resume import decide, finished_record, mark_done, mark_running, scene_fingerprint
 from .scenes import MARKER_FOLDER, Scene, scene_outputs
 from .summary import SceneRecord
 
@@ -112,13 +112,6 @@ class RankShare:
         return {"device": self.device, "backend": self.backend, "load_seconds": self.load_seconds,
                 "scenes": len(self.records)}
 
-    def scene_fingerprint(self, scene: Scene) -> dict[str, Any]:
-        """What a scene's outputs are made with: the run's bundles and settings, a web layer's area besides."""
-        if not scene.web:
-            return self.fingerprint
-        area = {"extent": self.bulk.extent, "extent_crs": self.bulk.extent_crs}
-        return {**self.fingerprint, "settings": {**self.fingerprint["settings"], **area}}
-
     def write_part(self) -> None:
         write_text_atomic(self.part, json.dumps({"rank": self.ctx.rank, "device": self.device, "backend": self.backend,
                                                  "load_seconds": self.load_seconds,
@@ -149,7 +142,7 @@ class RankShare:
         if scene.error:
             record.error = scene.error
             return None
-        decision = decide(scene, outputs, self.scene_fingerprint(scene), self.bulk.overwrite)
+        decision = decide(scene, outputs, scene_fingerprint(self.fingerprint, scene, self.bulk), self.bulk.overwrite)
         if decision.action == "skip":
             kept = finished_record(outputs)
             record.status, record.output = "skipped", str(outputs.classes)
@@ -247,7 +240,7 @@ class _Pass:
                     self.conclude(index, scene, record)
                 else:
                     self.publishing = _Publishing(self.publisher, *running, index, scene, outputs, record,
-                                                  share.scene_fingerprint(scene))
+                                                  scene_fingerprint(share.fingerprint, scene, share.bulk))
                     if share.overlap_scenes:
                         progress.waiting = self.publishing  # started after the next scene's first batch
                     else:
