@@ -8,8 +8,6 @@ done or skipped, 1 when any scene failed (see ``DIR/summary.json``), 2 when the 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
 from ..api import OUTPUT_KINDS, BulkConfig, ConfigError, render, segment_many
@@ -41,7 +39,7 @@ def bulk_config_from_args(args: argparse.Namespace, settings: dict[str, Any]) ->
 
 def run_bulk(args: argparse.Namespace, template: Any, bulk_settings: dict[str, Any]) -> int:
     """Run bulk mode; print the outcome; return the exit code."""
-    from .main import EXIT_CANCELED, say
+    from .main import EXIT_CANCELED, say, say_json
     from .progress import TqdmCallback
 
     bulk = bulk_config_from_args(args, bulk_settings)
@@ -51,8 +49,7 @@ def run_bulk(args: argparse.Namespace, template: Any, bulk_settings: dict[str, A
         return 0
     summary = result.summary
     if args.json:
-        json.dump(summary, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+        say_json(summary)
     else:
         for scene in result.scenes:
             if scene.status == "failed":

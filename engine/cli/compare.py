@@ -10,11 +10,9 @@ transition) and polygons of change (``--polygons``). It is the baseline a traine
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from ..api import CompareConfig, compare
-from .main import Command, say
+from .main import Command, say, say_json
 from .options import OptionGroups, add_settings, given_settings
 from .segment import change_said
 
@@ -33,8 +31,7 @@ def run(args: argparse.Namespace) -> int:
     with TqdmCallback(quiet=args.quiet) as callback:
         result = compare(cfg, callback)
     if args.json:
-        json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+        say_json(result.to_dict())
         return 0
     say(f"Change: {result.output} (style {result.qml}); {result.changed_pixels:,} of {result.pixels:,} pixels changed")
     say(f"Transitions: {change_said([r.to_dict() for r in result.rows if r.pixels])}")

@@ -12,11 +12,9 @@ The STAC item (Machine Learning Model extension) lists the model's inputs, scali
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from ..api import PARITY_TOLERANCE, ConfigError, ExportConfig, export
-from .main import Command, add_model_argument, model_argument, say
+from .main import Command, add_model_argument, model_argument, say, say_json
 from .options import OptionGroups, add_settings, given_settings
 
 
@@ -42,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
     result, quantized = run_.onnx, run_.int8
     if args.json:
         extra = ({"stac": run_.card} if run_.card else {}) | ({"int8": vars(quantized)} if quantized else {})
-        json.dump((result.to_dict() if result else {}) | extra, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        say_json((result.to_dict() if result else {}) | extra)
         return 0
     if result:
         batch = "dynamic" if result.batch is None else result.batch

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from ..api import check_environment, format_metadata, read_model_metadata
-from .main import Command, add_model_argument, model_argument, say
+from .main import Command, add_model_argument, model_argument, say, say_json
 
 
 def add_info_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,8 +18,7 @@ def run_info(args: argparse.Namespace) -> int:
     args.model = model_argument(args)
     meta = read_model_metadata(args.model)  # a bundle, or an ONNX model segment runs as it is
     if args.json:
-        json.dump(meta.to_dict(), sys.stdout, indent=2, sort_keys=True)
-        sys.stdout.write("\n")
+        say_json(meta.to_dict(), sort_keys=True)
     else:
         say(format_metadata(args.model, meta))
     return 0

@@ -10,11 +10,9 @@ class value and the model's score, ready to add to the labels and ``train --init
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from ..api import PromptedConfig, label_with_prompts
-from .main import Command, say
+from .main import Command, say, say_json
 from .options import OptionGroups, add_settings, given_settings
 
 
@@ -34,9 +32,8 @@ def run(args: argparse.Namespace) -> int:
     answers = [{"prompt": number, "score": round(a.score, 4), "polygons": len(a.polygons),
                 "seconds": round(a.seconds, 3)} for number, a in result.answers]
     if args.json:
-        json.dump({"output": result.output, "polygons": result.polygons, "embed_seconds": result.embed_seconds,
-                   "answers": answers}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        say_json({"output": result.output, "polygons": result.polygons, "embed_seconds": result.embed_seconds,
+                  "answers": answers})
         return 0
     say(f"Labels: {result.output} ({result.polygons} polygon(s) from {len(result.answers)} answer(s); the window "
         f"embedded in {result.embed_seconds:.1f} s)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import re
 import signal
@@ -203,6 +204,12 @@ def say(text: str) -> None:
     """Print ``text`` (a result line of a command) with the names from files in it made inert: a control character
     in a class, model or file name is shown as its escape, never sent to the terminal."""
     print(printable(text, lines=True))
+
+
+def say_json(value: Any, sort_keys: bool = False) -> None:
+    """Print ``value`` as a command's ``--json`` result: indented JSON, what JSON has no type for as text."""
+    json.dump(value, sys.stdout, indent=2, default=str, sort_keys=sort_keys)
+    sys.stdout.write("\n")
 
 
 def _one_line(exc: Any) -> str:

@@ -5,8 +5,6 @@ checked and wrapped as ``NAME.dsmodel``."""
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from ..api import (
     CATALOGUE_ENV,
@@ -18,7 +16,7 @@ from ..api import (
     printable,
     ready_models,
 )
-from .main import Command, say
+from .main import Command, say, say_json
 from .progress import TqdmCallback
 
 DESCRIPTION = f"""Without an action: the model families to train, their presets and encoders. `list`: the ready
@@ -61,8 +59,7 @@ def run_models(args: argparse.Namespace) -> int:
 def _families(args: argparse.Namespace) -> int:
     families = describe_models()
     if args.json:
-        json.dump(families, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        say_json(families)
         return 0
     for family in families:
         encoders, default = family["preset_encoders"], family["default_preset"]
@@ -80,8 +77,7 @@ def _list(args: argparse.Namespace) -> int:
         rows = [dict(model.row(), band_hint=model.entry.band_hint, source=model.entry.source.describe(),
                      sha256=model.entry.source.sha256, url=model.entry.url, damaged=model.damaged)
                 for model in models]
-        json.dump(rows, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        say_json(rows)
         return 0
     # names from a catalogue, made inert and short on the terminal (--json keeps them whole)
     rows = [{k: printable(v, 60) for k, v in dict(model.row(), installed=model.state).items()} for model in models]

@@ -11,11 +11,9 @@ labels, the windows to the labelled area, ready for ``train --init-from``.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from ..api import READING_GROUP, UNITS_GROUP, AcceptConfig, ProposeConfig, accept, propose, render
-from .main import Command, say
+from .main import Command, say, say_json
 from .options import OptionGroups, add_settings, flag_name, given_settings
 
 
@@ -36,9 +34,8 @@ def run_propose(args: argparse.Namespace) -> int:
             callback.warning(note)
     windows = [{"window": rank, "blobs": blobs, "polygons": count} for rank, blobs, count in result.windows]
     if args.json:
-        json.dump({"output": result.output, "polygons": len(result.proposals), "windows": windows,
-                   "next_step": render(result.next_step, flag_name)}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        say_json({"output": result.output, "polygons": len(result.proposals), "windows": windows,
+                  "next_step": render(result.next_step, flag_name)})
         return 0
     say(f"Proposed labels: {result.output} ({len(result.proposals)} polygon(s) in {len(windows)} window(s))")
     for w in windows:

@@ -12,8 +12,6 @@ writes metrics JSON + CSV, optionally the run-length CSV.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
 from ..api import (
@@ -29,7 +27,7 @@ from ..api import (
     segment,
 )
 from .bulk import BULK_AREA, is_bulk, run_bulk
-from .main import Command, say
+from .main import Command, say, say_json
 from .options import OptionGroups, add_settings, given_settings
 
 
@@ -96,8 +94,7 @@ def run_segment(args: argparse.Namespace) -> int:
     with TqdmCallback(quiet=args.quiet) as callback:
         result = segment(cfg, callback, other_inputs={"config file (--config)": getattr(args, "config", None)})
     if args.json:
-        json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+        say_json(result.to_dict())
         return 0
     say(f"Classes: {result.output} ({result.width}x{result.height} px, style {result.qml})")
     for kind in EXTRA_KINDS:
@@ -137,8 +134,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     with TqdmCallback(quiet=args.quiet) as callback:
         metrics = evaluate(cfg, callback).metrics
     if args.json:
-        json.dump(metrics, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        say_json(metrics)
         return 0
     names = metrics["class_names"]
     for name, iou, f1 in zip(names, metrics["iou"], metrics["f1"]):

@@ -9,11 +9,9 @@ Label inside the windows, add them to the labelled area, and train again from th
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from ..api import READING_GROUP, UNITS_GROUP, ConfigError, SuggestConfig, render, suggest
-from .main import Command, say
+from .main import Command, say, say_json
 from .options import OptionGroups, add_settings, flag_name, given_settings
 
 
@@ -41,9 +39,8 @@ def run(args: argparse.Namespace) -> int:
         for note in result.notes:
             callback.warning(note)
     if args.json:
-        json.dump({"output": result.output, "views": result.views, "windows": [w.values() for w in result.windows],
-                   "next_step": render(result.next_step, flag_name)}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        say_json({"output": result.output, "views": result.views, "windows": [w.values() for w in result.windows],
+                  "next_step": render(result.next_step, flag_name)})
         return 0
     say(f"Windows to label: {result.output} ({len(result.windows)} of {cfg.window} px, from {result.views} "
           f"view(s) of each of {len(result.scenes)} scene(s))")

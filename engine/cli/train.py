@@ -12,8 +12,6 @@ likewise with ``--val-image`` etc.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
 from ..api import (
@@ -26,7 +24,7 @@ from ..api import (
     train,
     train_request,
 )
-from .main import Command, say
+from .main import Command, say, say_json
 from .options import OptionGroups, add_settings, flag_name, given_settings
 
 SECTIONS = ("model", "data", "train")
@@ -146,8 +144,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     result = run_.result
     if args.json:
-        json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+        say_json(result.to_dict())
         return 0
     best = result.best_metrics
     iou = best.get("val_iou")
