@@ -172,11 +172,11 @@ class BulkConfig(Settings):
              "shared by no other scene is no scene of its own.")
     pair_by_date: str = setting(
         "off", choices=("off", "first", "previous"), group=BULK,
-        help="A change model's pairs by the images' acquisition dates (a STAC item's datetime, an acquisition tag, "
-             "Sentinel-2 or HLS file names) instead of by name: the images of one place (footprints overlapping by "
-             "half) in time order, each later date paired with the first (first: a monitoring series, its first "
-             "date shared by every pair) or with the date before it (previous). Outputs are named "
-             "<first date>_to_<later date>.",
+        help="A change model's pairs by the image files' acquisition dates (an acquisition tag, Sentinel-2 or HLS "
+             "file names, the datetime of the STAC item a raster was read from) instead of by name: the images of "
+             "one place (footprints overlapping by half) in time order, each later date paired with the first "
+             "(first: a monitoring series, its first date shared by every pair) or with the date before it "
+             "(previous). Outputs are named <first date>_to_<later date>.",
         no_qgis="QGIS pairs a bulk run's scenes by name today (Later date pattern); by date on the command line")
     stac_items: list[str] = setting(
         default_factory=list, cli={"nargs": "+"}, metavar="FILE_OR_URL", group=BULK, custom_qgis=True,

@@ -1,9 +1,10 @@
 """A change model's pairs in a bulk run: each first date's later date named by a pattern (``bulk.after_pattern``), or
 the images of each place paired by their acquisition dates (``bulk.pair_by_date``).
 
-By date: each image's date comes from its metadata as the encoders read it (:mod:`~engine.data.acquisition`: a
-STAC item's datetime, an acquisition tag, a Sentinel-2 or HLS file name), its place from its footprint; images whose
-footprints overlap by at least half of the smaller one are one place. A place's images in time order make its pairs:
+By date: each image file's date comes from its metadata as the encoders read it (:mod:`~engine.data.acquisition`:
+an acquisition tag, a Sentinel-2 or HLS file name, the datetime of the STAC item a raster was read from; STAC items
+given as scenes are not paired yet), its place from its footprint; images whose footprints overlap by at least half
+of the smaller one are one place. A place's images in time order make its pairs:
 each later date with the first (``first``: a monitoring series, the first date shared by every pair) or with the
 date before it (``previous``: what changed since the last look). A pair's outputs are named
 ``<first date>_to_<later date>``. An image without a date, without georeferencing, of a place seen once, or taken
@@ -67,8 +68,8 @@ def _dated(image: str) -> Dated:
         dataset.close()
     if date is None:
         return Dated(image, error=(
-            f"The image '{image}' has no acquisition date in its metadata (a STAC item's datetime, a tag such as "
-            f"ACQUISITIONDATETIME, a Sentinel-2 or HLS file name), so it cannot be paired by date "
+            f"The image '{image}' has no acquisition date in its metadata (a tag such as ACQUISITIONDATETIME, a "
+            f"Sentinel-2 or HLS file name, a STAC item's datetime), so it cannot be paired by date "
             f"({mention('bulk.pair_by_date')}); tag it (gdal_edit -mo ACQUISITIONDATETIME=2023-06-01) or pair by "
             f"name with {mention('bulk.after_pattern')}."))
     return Dated(image, date, footprint)
