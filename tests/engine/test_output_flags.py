@@ -52,6 +52,7 @@ NOT_OUTPUTS = {
     ("accept", "--labels"), ("accept", "--labelled-area"),
     # change detection: the later dates, the class rasters compared, the model that segments both dates
     ("train", "--after"), ("train", "--val-after"), ("segment", "--after"), ("segment", "--after-pattern"),
+    ("train", "--label-after-field"), ("train", "--val-label-after-field"),  # a field of the polygon labels
     ("compare", "--image"), ("compare", "--after"), ("compare", "--before-classes"), ("compare", "--after-classes"),
     ("compare", "--model"), ("compare", "--device"), ("compare", "--extent-crs"),
     ("suggest", "--extent-crs"),
