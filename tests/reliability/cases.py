@@ -442,8 +442,11 @@ CASES: list[Case] = [
          lambda w, d: seg(w, d, "--tile-size", "100000", image=w["unicode_image"], out="résultat final.tif"),
          code=0, produces=("résultat final.tif", "résultat final.qml"), warns=("tile_size 100000", "using 64"),
          setup=_existing_output, replaced=("résultat final.tif",)),
-    # issue 33, item 5: a scene unlike the training data was segmented without a word; one like it says nothing
-    Case("image_8bit_export_warns", lambda w, d: seg(w, d, image=w["eight_bit"]), code=0, produces=("out.tif",),
+    # issue 33, item 5: a scene unlike the training data was segmented without a word; one like it says nothing.
+    # Values in other units may well give one class everywhere, which segment refuses unless kept (the suite's
+    # one-epoch model gives it or not by chance): kept here, where the warning and the reading are the subject
+    Case("image_8bit_export_warns", lambda w, d: seg(w, d, "--accept-one-class", image=w["eight_bit"]), code=0,
+         produces=("out.tif",),
          warns=("eight_bit.tif", "uint8", "4 of its 4 band(s)", "in training", "8-bit export", "--strict-inputs")),
     Case("image_01_reflectance_refused_when_strict",
          lambda w, d: seg(w, d, "--strict-inputs", image=w["reflectance01"]),
@@ -457,7 +460,7 @@ CASES: list[Case] = [
          lambda w, d: seg(w, d, "--strict-inputs", image=str(d / "narrow.tif")), code=0, produces=("out.tif",),
          setup=_narrow_image, absent=("looks unlike", "warning")),
     Case("image_float64", lambda w, d: seg(w, d, image=w["float64"]), code=0, produces=("out.tif",)),
-    Case("image_int8", lambda w, d: seg(w, d, image=w["int8"]), code=0, produces=("out.tif",)),
+    Case("image_int8", lambda w, d: seg(w, d, "--accept-one-class", image=w["int8"]), code=0, produces=("out.tif",)),
     Case("aux_partly_overlapping_warns", lambda w, d: seg(w, d, aux=w["half_aux"]), code=0, produces=("out.tif",),
          warns=("half_aux.tif", "covers only")),
 ]
