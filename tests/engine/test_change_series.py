@@ -255,3 +255,23 @@ def test_a_monitoring_series_in_bulk_gives_each_pair_the_change_it_gives_alone(p
         with rasterio.open(alone) as a, rasterio.open(
                 out / f"S2A_20190601T103031_site_to_{Path(later).stem}_probabilities.tif") as b:
             assert np.allclose(a.read(), b.read(), atol=1e-4)
+
+
+def test_pairs_by_date_say_why_an_image_makes_no_pair(pair, tmp_path):
+    import warnings
+
+    from engine.segment.bulk.pairs import pairs_by_date
+
+    same = [_copy(pair.before, tmp_path / f"S2A_20210601T10303{i}_site.tif") for i in range(2)]  # one day twice
+    plain = tmp_path / "S2A_20220601T103031_plain.tif"
+    with rasterio.open(pair.before) as src, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the ungeoreferenced copy, on purpose
+        profile = {k: v for k, v in src.profile.items() if k not in ("crs", "transform")}
+        with rasterio.open(plain, "w", **profile) as dst:
+            dst.write(src.read())
+    found = {Path(image).name: (later, error) for image, later, error in pairs_by_date([*same, str(plain)], "first")}
+    for image in same:
+        later, error = found[Path(image).name]
+        assert later is None and "same day (2021-06-01)" in error and "order is unknown" in error
+    later, error = found[plain.name]
+    assert later is None and "no georeferencing" in error and "after_pattern" in error
