@@ -16,6 +16,7 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -80,12 +81,28 @@ def resample_target(plan: SegmentPlan, callback: Callback) -> tuple[float, float
                               f"{'degrees' if geographic else 'metres'} but the image '{plan.cfg.image}' is in "
                               f"{'degrees' if reader.grid.crs.is_geographic else 'map units'}; reproject the "
                               f"image to a CRS like the training one first.")
+    train = _in_map_units(resolution, reader.grid.crs,
+                          (t.c, t.f + t.e * plan.height, t.c + t.a * plan.width, t.f))
     gsd = [float(v) for v in reader.gsd]
     if all(abs(g / t_ - 1) <= GSD_RESAMPLE_TOLERANCE for g, t_ in zip(gsd, train)):
         callback.info(f"The image '{plan.cfg.image}' already has the training pixel size "
                       f"{list(train)}; segmenting it without resampling.")
         return None
     return train
+
+
+def _in_map_units(resolution: Any, crs: Any, bounds: tuple[float, float, float, float]) -> tuple[float, float]:
+    """The training pixel size in the image CRS's map units: the same metres on the ground (a model trained in UTM
+    metres on an image in Web Mercator or in feet; by the one ground rule, :mod:`engine.data.ground`); as
+    recorded where either side has no ground unit (imagery without a CRS)."""
+    from ..data.ground import ground_unit, map_units_per_metre
+
+    x, y = (float(v) for v in resolution.size)
+    metres = resolution.metres()
+    if metres is None or crs is None or ground_unit(crs.to_wkt()) == resolution.ground:
+        return x, y  # the same unit (UTM on UTM, degrees on degrees): the numbers compare as they are
+    per_metre = map_units_per_metre(crs.to_wkt(), bounds)
+    return metres * per_metre, metres * (y / x) * per_metre
 
 
 def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[float, float], predictor: Predictor,

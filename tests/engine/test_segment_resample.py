@@ -206,3 +206,20 @@ def test_the_warped_image_is_what_the_model_reads_units_stated(tmp_path):
     with rasterio.open(outs["refl"]) as a, rasterio.open(outs["dn"]) as b:
         expected, got = a.read(1), b.read(1)
     assert len(np.unique(expected)) > 1 and (got == expected).mean() >= 0.999
+
+
+def test_the_training_pixel_size_is_metres_on_the_ground_in_the_image_crs(tmp_path):
+    """A model trained at 1 m in UTM, an image in Web Mercator at 60 N whose 2-unit pixels are 1 m on the ground:
+    already at the training pixel size (before: 2 units against 1, resampled to half a metre)."""
+    from rasterio.transform import from_origin
+
+    model = make_bundle(tmp_path / "utm.dsmodel", gsd=1.0, crs="EPSG:32633")
+    image = tmp_path / "mercator.tif"
+    with rasterio.open(image, "w", driver="GTiff", width=40, height=40, count=4, dtype="uint16",
+                       crs="EPSG:3857", transform=from_origin(1_500_000, 8_399_738, 2.0, 2.0)) as ds:
+        ds.write(np.random.default_rng(1).integers(100, 4000, size=(4, 40, 40), dtype=np.uint16))
+    callback = RecordingCallback()
+    segment(SegmentConfig(image=str(image), models=[model], output=str(tmp_path / "m.tif"), device="cpu",
+                          resample_to_training_gsd=True), callback)
+    said = [m for m in callback.messages("info") if "already has the training pixel size" in m]
+    assert said and "without resampling" in said[0], callback.messages("info")
