@@ -1,11 +1,13 @@
 """The metadata a class raster carries: the model's classes and label mapping, written by segment, read by
-evaluate."""
+evaluate; and the one rule for the class names of any class raster (ours or another tool's)."""
 
 from __future__ import annotations
 
 import json
 import os
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..runtime.environment import require
@@ -45,3 +47,47 @@ def read_prediction_tags(path: str | os.PathLike) -> dict[str, Any]:
         except ValueError:
             continue  # not ours after all; the caller falls back to what the user gave
     return found
+
+
+def class_names_of(path: str | os.PathLike) -> list[str] | None:
+    """The class names of a class raster, value by value: segment's tags, else GDAL's category names (a raster
+    attribute table or an ``.aux.xml``, as GDAL, ArcGIS and most classifiers write them), else the labels of a
+    paletted QGIS style saved beside it (``.qml``); unnamed values in between are named by their number. None when
+    the raster names none (its classes are then numbers)."""
+    names = read_prediction_tags(path).get("class_names")
+    if names:
+        return [str(n) for n in names]
+    gdal = require("osgeo.gdal")
+    ds = gdal.Open(str(path))
+    if ds is not None:
+        ds.GetFileList()  # loads the .aux.xml, where the category names are (GTiff reads it lazily)
+        found = ds.GetRasterBand(1).GetCategoryNames()
+        named = _numbered_gaps(dict(enumerate(found or [])))
+        if named:
+            return named
+    return _qml_labels(Path(path).with_suffix(".qml"))
+
+
+def _numbered_gaps(by_value: dict[int, str]) -> list[str] | None:
+    """Names for values 0..the largest named one (an unnamed value keeps its number); None if none is named."""
+    named = {v: str(n).strip() for v, n in by_value.items() if 0 <= v <= 65535 and str(n).strip()}
+    if not named:
+        return None
+    return [named.get(v, str(v)) for v in range(max(named) + 1)]
+
+
+def _qml_labels(qml: Path) -> list[str] | None:
+    """The labels of a paletted (unique values) QGIS raster style."""
+    if not qml.is_file():
+        return None
+    try:
+        root = ET.parse(qml).getroot()
+    except (ET.ParseError, OSError):
+        return None  # a style QGIS would not read either: the classes stay numbers
+    entries = {}
+    for entry in root.iter("paletteEntry"):
+        try:
+            entries[int(float(entry.get("value", "")))] = entry.get("label", "")
+        except ValueError:
+            continue
+    return _numbered_gaps(entries)

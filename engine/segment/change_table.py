@@ -20,7 +20,7 @@ from ..data.ground import map_units_per_metre
 from ..data.labels import transition_of
 from ..data.raster import grid_of, open_raster
 from ..io.atomic import write_text_atomic
-from ..io.prediction_tags import read_prediction_tags
+from ..io.prediction_tags import class_names_of
 from ..io.tables import csv_text
 
 NO_CHANGE = "no change"  # class 0 of a change raster
@@ -72,7 +72,7 @@ def class_counts(raster: str) -> tuple[np.ndarray, list[str], float | None]:
     """(pixels of each class, the class names, hectares per pixel) of a class raster, nodata left out."""
     from rasterio.windows import Window
 
-    names = list(read_prediction_tags(raster).get("class_names") or [])  # none recorded: numbered
+    names = class_names_of(raster) or []  # none recorded: numbered
     dataset = open_raster(raster, "change raster")
     try:
         counts = np.zeros(max(len(names), 1), np.int64)

@@ -28,7 +28,7 @@ from ..data.labels import transition_name
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import write_text_atomic
 from ..io.palette import set_palette
-from ..io.prediction_tags import prediction_tags, read_prediction_tags
+from ..io.prediction_tags import class_names_of, prediction_tags
 from ..io.safety import RASTER_GIVE, Files, check_outputs, raster_sidecars
 from ..io.styles import qml_path_for, qml_text
 from ..io.writers import GeoTiffStreamWriter, class_raster_type
@@ -88,8 +88,6 @@ class CompareResult:
         return out
 
 
-def _classes(raster: str) -> list[str] | None:
-    return read_prediction_tags(raster).get("class_names")
 
 
 def compare(cfg: CompareConfig, callback: Callback | None = None) -> CompareResult:
@@ -164,11 +162,13 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
 
     callback = callback or Callback()
     shown = names or (before, after)
-    classes, later = _classes(before), _classes(after)
+    classes, later = class_names_of(before), class_names_of(after)
     if classes and later and classes != later:
         raise DataError(f"The class rasters of '{shown[0]}' ({classes}) and '{shown[1]}' ({later}) have different "
                         f"classes; compare rasters of one model or one legend.")
-    classes = classes or later or _numbered(before, after)
+    numbered = _numbered(before, after)  # a value beyond the names is a class too, never nodata
+    classes = list(classes or later or numbered)
+    classes += numbered[len(classes):]
     grids = []
     for path in (before, after):
         dataset = open_raster(path, "class raster")

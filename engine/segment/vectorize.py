@@ -18,7 +18,7 @@ from ..config.values import fill_class_colors
 from ..errors import DataError, mention
 from ..io.locks import output_locks
 from ..io.polygons import FeatureTags, polygonize
-from ..io.prediction_tags import TAG_MODEL_SHA256, TAG_MODELS, read_prediction_tags
+from ..io.prediction_tags import TAG_MODEL_SHA256, TAG_MODELS, class_names_of, read_prediction_tags
 from ..io.safety import RASTER_GIVE, Files, check_outputs, check_writable
 from ..runtime.environment import require
 from .change_table import transition_fields
@@ -41,12 +41,11 @@ def _raster_facts(path: str) -> tuple[list[str] | None, str, str]:
     dataset = gdal.Open(path)
     if dataset is None:
         raise DataError(f"The class raster '{path}' cannot be read by GDAL; give a GeoTIFF of class numbers.")
-    dataset.GetFileList()  # loads GDAL's side file, where the category names are (GTiff reads it lazily)
     band = dataset.GetRasterBand(1)
     if band.DataType not in (gdal.GDT_Byte, gdal.GDT_UInt16, gdal.GDT_Int16, gdal.GDT_UInt32, gdal.GDT_Int32):
         raise DataError(f"The class raster '{path}' holds {gdal.GetDataTypeName(band.DataType)} values; a class "
                         f"raster holds integer class numbers (give the class raster, not probabilities).")
-    names = read_prediction_tags(path).get("class_names") or band.GetCategoryNames() or None
+    names = class_names_of(path)
     models = dataset.GetMetadataItem(TAG_MODELS) or ""
     model = ";".join(Path(m).stem for m in models.split(";") if m)
     return (list(names) if names else None), model, dataset.GetMetadataItem(TAG_MODEL_SHA256) or ""

@@ -4,6 +4,8 @@ built and torn down between the dates, each date in its own light; a sensor pair
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
@@ -216,6 +218,40 @@ def test_the_comparison_of_two_class_rasters_finds_each_transition_and_its_hecta
     code, _, err = cli(capsys, "compare", "--before-classes", pair.before_classes, "--after-classes",
                        pair.after_classes, "--out", pair.after_classes, "--quiet")
     assert code != 0 and "--after-classes" in err  # an output onto an input is refused
+
+
+def test_class_rasters_of_another_tool_name_their_transitions_by_their_own_legend(pairs, tmp_path, capsys):
+    """Category names (a raster attribute table, an .aux.xml) or a paletted QGIS style beside the raster name the
+    classes; a value past the names is still a class."""
+    from osgeo import gdal
+
+    pair = pairs["p0"]
+    before, after = str(tmp_path / "before.tif"), str(tmp_path / "after.tif")
+    gdal.Translate(before, pair.before_classes)
+    gdal.Translate(after, pair.after_classes)
+    dataset = gdal.Open(before, gdal.GA_Update)
+    dataset.GetRasterBand(1).SetCategoryNames(["bare ground", "building"])
+    dataset = None
+    table = tmp_path / "by_categories.csv"
+    code, _, err = cli(capsys, "compare", "--before-classes", before, "--after-classes", after, "--out",
+                       str(tmp_path / "c1.tif"), "--change-table", str(table), "--quiet")
+    assert code == 0, err
+    rows = table.read_text(encoding="utf-8").splitlines()[1:]
+    assert [r.split(",")[1:4] for r in rows] == [["bare ground → building", "bare ground", "building"],
+                                                 ["building → bare ground", "building", "bare ground"]]
+
+    plain = str(tmp_path / "plain.tif")
+    gdal.Translate(plain, pair.before_classes)
+    Path(plain).with_suffix(".qml").write_text(  # a style QGIS saved: only value 0 labelled
+        '<qgis><pipe><rasterrenderer type="paletted"><colorPalette>'
+        '<paletteEntry value="0" label="fields" color="#ffff00" alpha="255"/>'
+        '</colorPalette></rasterrenderer></pipe></qgis>', encoding="utf-8")
+    table = tmp_path / "by_style.csv"
+    code, _, err = cli(capsys, "compare", "--before-classes", plain, "--after-classes", pair.after_classes,
+                       "--out", str(tmp_path / "c2.tif"), "--change-table", str(table), "--quiet")
+    assert code == 0, err
+    rows = table.read_text(encoding="utf-8").splitlines()[1:]
+    assert [r.split(",")[1] for r in rows] == ["fields → 1", "1 → fields"]
 
 
 def test_the_comparison_segments_both_dates_with_a_model_of_one_date(trained, pairs, tmp_path, capsys):
