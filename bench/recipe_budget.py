@@ -300,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.check:
         args.cases, args.arms, args.seeds, args.budget = ["cloud38"], ["new"], [0], 0.5
         args.out = args.out / "check"
+    args.out = args.out.resolve()  # each arm runs in its own checkout's folder: a relative path would move
     arms = parse_arms(args.arms, args.arm, args.old)
     args.out.mkdir(parents=True, exist_ok=True)
     record = args.out / "recipe_runs.jsonl"
