@@ -19,10 +19,20 @@ from typing import Any, Callable
 from ..callbacks import Stage
 from ..config import TrainConfig
 from ..errors import CanceledError, ModelError
-from ..runtime.environment import require
+from ..runtime.environment import process_cores, require
 from ..runtime.prefetch import Prefetcher
 from .budget import TimeBudget
 from .parts import Batches, Optimisation, Place
+
+
+def prefetch_tiles(num_workers: int, device_type: str, torch_threads: int) -> bool:
+    """Whether a thread prepares the next tiles while the step runs (no DataLoader workers): only where a core is
+    left over for it. On a CPU whose every core runs torch's threads, the thread's Python (the interpreter lock)
+    and its work slow each step by more than preparing the tiles in turn costs (docs/benchmarks.md, "Training
+    speed on the CPU")."""
+    if num_workers:
+        return False
+    return device_type != "cpu" or process_cores() > torch_threads
 
 
 @dataclass
@@ -113,7 +123,8 @@ class EpochSteps:
         done = (epoch - 1) * self.batches.micro_steps
         self.optim.optimizer.zero_grad(set_to_none=True)
         started = self.budget.clock()
-        batches = Prefetcher(self.batches.loader) if self.cfg.num_workers == 0 else self.batches.loader
+        batches = Prefetcher(self.batches.loader) if prefetch_tiles(
+            cfg.num_workers, self.place.device_type, self.torch.get_num_threads()) else self.batches.loader
         try:
             mean, steps, waited = self._train_steps(batches, ddp, net, params, done, total, reserve)
         finally:

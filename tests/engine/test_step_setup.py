@@ -87,3 +87,15 @@ def test_speed_line_counts_tiles_per_second_and_the_rest():
                                                 "(waiting 0.6 s for tiles); validation 2.5 s, saving 0.2 s.")
     assert speed_line(epochs, batch_size=4, world_size=2).startswith("Speed: 160 training tiles")
     assert speed_line([], batch_size=4) is None
+
+
+def test_tiles_are_prepared_ahead_only_where_a_core_is_left_for_the_thread(monkeypatch):
+    """On a CPU whose every core runs torch's threads the prefetch thread slows the step (the interpreter lock):
+    the tiles are then prepared in turn; with a spare core, a GPU, or DataLoader workers as before."""
+    from engine.training import steps
+
+    monkeypatch.setattr(steps, "process_cores", lambda: 2)
+    assert not steps.prefetch_tiles(0, "cpu", 2)
+    assert steps.prefetch_tiles(0, "cpu", 1)
+    assert steps.prefetch_tiles(0, "cuda", 2)
+    assert not steps.prefetch_tiles(2, "cpu", 1)  # the workers prepare the tiles
