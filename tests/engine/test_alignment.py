@@ -234,3 +234,46 @@ def test_global_aux_grid_in_degrees(tmp_path, synthetic_scene):
     expected_lon, expected_lat = 126.97, 37.47
     expected = (expected_lon + 1000 * expected_lat)
     assert abs(float(tile.aux.mean()) - expected) < 5
+
+
+def test_aux_files_of_one_grid_are_warped_in_one_stack_with_the_same_values(tmp_path, monkeypatch):
+    """Four 12-band files on one grid (the reference layout, one with nodata holes): warped together per tile, one
+    warp call, and every tile's values equal those of the files warped one by one (on and off the aux lattice,
+    reaching outside the image and the aux)."""
+    from engine.data import align, scene_aux
+
+    paths = synthetic.make_scene(tmp_path, "stack", size=(128, 128), seed=3, aux_channels=[12, 12, 12, 12])
+    holes = tmp_path / "holes.tif"
+    with rasterio.open(paths["aux"][1]) as src:
+        profile, data = src.profile, src.read()
+    data[:, :, : data.shape[2] // 3] = -9999.0
+    data[2, 0:4, :] = np.nan
+    profile["nodata"] = -9999.0
+    with rasterio.open(holes, "w", **profile) as dst:
+        dst.write(data)
+    aux = [paths["aux"][0], str(holes), paths["aux"][2], paths["aux"][3]]
+    for path in aux[2:]:  # the same nodata as the file with holes: the three share one grid key
+        with rasterio.open(path, "r+") as dst:
+            dst.nodata = -9999.0
+    windows = [(0, 0, 128, 128), (13, 5, 64, 64), (-40, 70, 96, 96), (3, -200, 128, 128), (57, 33, 48, 48)]
+    calls: list[int] = []
+    real = align.warp_to_grid
+
+    def counting(source, *args, **kwargs):
+        calls.append(1)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(scene_aux, "warp_to_grid", counting)
+    with SceneReader(paths["image"], aux) as reader:
+        assert [s.sources for s in reader._aux_stacks] == [[0], [1, 2, 3]]  # the first file has no nodata
+        stacked = [reader.read(*w) for w in windows]
+    assert len(calls) == 2 * len(windows)
+    monkeypatch.setattr(scene_aux, "STACK_BYTES", 0)  # every file alone, as before stacks
+    calls.clear()
+    with SceneReader(paths["image"], aux) as reader:
+        assert len(reader._aux_stacks) == 4
+        alone = [reader.read(*w) for w in windows]
+    assert len(calls) == 4 * len(windows)
+    for a, b in zip(stacked, alone):
+        assert a.aux.shape[0] == 48 and np.array_equal(a.aux, b.aux) and np.array_equal(a.aux_valid, b.aux_valid)
+    assert any(not t.aux_valid.all() for t in stacked) and any(t.aux_valid.any() for t in stacked)
