@@ -59,6 +59,8 @@ from .training_bands import band_names_said, band_numbers, bands_by_name, traini
 from .training_stats import training_statistics
 
 READER_CACHE_SIZE = 32  # open scenes per process (each holds the image, label and aux files)
+# validation tiles kept in memory per process, read once for every epoch's validation (the rest read each time)
+KEPT_TILE_BYTES = 512 * 2**20
 
 
 # ----------------------------------------------------------------------------------------- readers
@@ -223,17 +225,42 @@ class TrainTileDataset(_TileDataset):
 class GridTileDataset(_TileDataset):
     """A fixed grid of non-overlapping tiles over validation regions, no augmentation.
 
-    Tiles that stick out of a region or image are padded: labels ``ignore_index``, inputs 0.
+    Tiles that stick out of a region or image are padded: labels ``ignore_index``, inputs 0. The same tiles are
+    validated every epoch, so each is read, warped and normalised once and kept (up to ``KEPT_TILE_BYTES`` per
+    process; copies are handed out): the same values, read once. Kept tiles are dropped when the statistics or
+    the coordinates they were made with change, and never pickled (a loader worker keeps its own).
     """
 
     def __init__(self, scenes: list[dict[str, Any]], windows: list[tuple[int, int, int, Region]], **kwargs: Any):
         super().__init__(scenes, **kwargs)
         self.windows = windows  # (scene, col, row, region)
+        self._kept: dict[int, dict[str, torch.Tensor]] = {}
+        self._kept_bytes = 0
+        self._kept_with: tuple[Any, ...] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_kept"], state["_kept_bytes"], state["_kept_with"] = {}, 0, ()
+        return state
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        made_with = (self.vision_stats, self.aux_stats, self.with_coords)
+        if len(made_with) != len(self._kept_with) or any(a is not b for a, b in zip(made_with, self._kept_with)):
+            self._kept, self._kept_bytes, self._kept_with = {}, 0, made_with  # stale: new statistics or coordinates
+        kept = self._kept.get(index)
+        if kept is None:
+            kept = self._read_sample(index)
+            size = sum(t.element_size() * t.nelement() for t in kept.values())
+            if self._kept_bytes + size > KEPT_TILE_BYTES:
+                return kept
+            self._kept[index] = kept
+            self._kept_bytes += size
+        return {key: tensor.clone() for key, tensor in kept.items()}  # a copy: the kept tile stays as read
+
+    def _read_sample(self, index: int) -> dict[str, torch.Tensor]:
         scene, col, row, region = self.windows[index]
         vision, _, aux, label = self._read(scene, col, row, self.tile_size, region)
         sample = self._sample(torch.from_numpy(vision), None if aux is None else torch.from_numpy(aux),

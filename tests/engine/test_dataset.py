@@ -317,3 +317,32 @@ def test_constant_alpha_like_band_is_reported(tmp_path: Path) -> None:
     assert len(warned[with_alpha]) == 1 and "band 4" in warned[with_alpha][0] and "255" in warned[with_alpha][0]
     assert "gdal_translate -b 1 -b 2 -b 3" in warned[with_alpha][0]
     assert warned[without] == []
+
+
+def test_validation_tiles_are_read_once_and_kept_as_read(reference_dataset: str, monkeypatch) -> None:
+    """Every epoch validates the same tiles: each is read once (the second pass opens no reader), handed out as a
+    copy with the values of a fresh read, and read again when the statistics change (released statistics)."""
+    import dataclasses
+
+    from engine.data import dataset as dataset_module
+
+    _, val, _ = build_datasets(small_cfg(data_dir=reference_dataset))
+    _, fresh, _ = build_datasets(small_cfg(data_dir=reference_dataset))
+    first, expected = [val[i] for i in range(len(val))], [fresh[i] for i in range(len(fresh))]
+    assert "aux" in first[0]
+    reads: list[int] = []
+    real = dataset_module._TileDataset._read
+    monkeypatch.setattr(dataset_module._TileDataset, "_read", lambda self, *a: reads.append(1) or real(self, *a))
+    second = [val[i] for i in range(len(val))]
+    assert not reads
+    for a, b in zip(second, expected):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    second[0]["vision"].zero_()  # a copy: the kept tile is unchanged
+    assert torch.equal(val[0]["vision"], first[0]["vision"])
+    val.vision_stats = dataclasses.replace(val.vision_stats)  # new statistics (equal values): read again
+    val[0]
+    assert len(reads) == 1
+    monkeypatch.setattr(dataset_module, "KEPT_TILE_BYTES", 0)  # over the memory cap: nothing kept
+    val.aux_stats = dataclasses.replace(val.aux_stats)
+    val[0], val[0]
+    assert len(reads) == 3
