@@ -108,3 +108,22 @@ def test_one_list_of_a_scenes_outputs_for_the_check_the_locks_and_the_clean_up(t
     assert only.files == [tmp_path / "o.tif", tmp_path / "o.qml"]
     assert [render(what, flag_name) for what in only.locked()] == ["class raster (--out)"]
     assert only.temporary_suffixes(tmp_path / "o.tif") == (".tif", ".qml")
+
+
+def test_a_stale_lock_note_is_replaced_whole_and_a_held_lock_refuses(tmp_path):
+    """The lock file of a run that died keeps its longer note; the next run writes its own over it, whole (cut
+    after it rather than emptied first), and a second writer while it is held is refused naming the holder."""
+    import os
+
+    from engine.errors import OutputLockedError
+    from engine.io.locks import lock_path, output_lock
+
+    out = tmp_path / "classes.tif"
+    lock_path(out).write_text("pid 99999999 on a-machine-with-a-very-long-host-name-that-died-long-ago")
+    with output_lock(out) as path:
+        note = path.read_text()
+        assert note == f"pid {os.getpid()} on {__import__('socket').gethostname()}"
+        with pytest.raises(OutputLockedError, match=note.split(" on ")[0]):
+            with output_lock(out):
+                pass
+    assert not lock_path(out).exists()
