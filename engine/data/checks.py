@@ -187,25 +187,29 @@ def _causes(shift: Shift, bands: list[int], dtype: np.dtype, seen: tuple[np.ndar
 
 def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: BandStatistics, model: str,
                        callback: Callback, warnings: list[str] | None = None, strict: bool = False,
-                       strict_hint: str = "") -> None:
+                       strict_hint: str = "", seen: Any = None) -> None:
     """Warn (``strict``: DataError) when the image's values are in other units or from another sensor than the
     model's training data (:func:`~engine.data.domain_shift.domain_shift`: DN given to a reflectance model, 0-1
     given to a 0-255 model, an 8-bit export, another product). A scene of the same product that is darker,
     brighter or narrower than the training scenes passes silently.
 
     ``bands``: the image's 1-based bands the model reads, in the order of ``statistics``. Reads the same bounded
-    sample as the other checks.
+    sample as the other checks, unless ``seen`` (``low``, ``high``, ``sampled``: the image door's
+    ``SeenValues`` of these bands) says what it holds already.
     """
     if statistics.bands != len(bands):
         return  # the band count check says so
-    values, valid, sampled = sample_values(dataset, bands)
-    step = -(-values.shape[1] // DOMAIN_PIXELS)
-    values, valid, sampled = values[:, ::step], valid[::step], sampled or step > 1
-    kept = values[:, valid & np.isfinite(values).all(axis=0)].astype(np.float64)
-    if kept.shape[1] < 16:
-        return  # nothing to judge by (an all-nodata image is reported elsewhere)
+    if seen is not None:
+        seen_low, seen_high, sampled = seen.low, seen.high, seen.sampled
+    else:
+        values, valid, sampled = sample_values(dataset, bands)
+        step = -(-values.shape[1] // DOMAIN_PIXELS)
+        values, valid, sampled = values[:, ::step], valid[::step], sampled or step > 1
+        kept = values[:, valid & np.isfinite(values).all(axis=0)].astype(np.float64)
+        if kept.shape[1] < 16:
+            return  # nothing to judge by (an all-nodata image is reported elsewhere)
+        seen_low, seen_high = np.percentile(kept, [2, 98], axis=1)
     low, high = training_ranges(statistics)
-    seen_low, seen_high = np.percentile(kept, [2, 98], axis=1)
     dtype = np.dtype(dataset.dtypes[bands[0] - 1])
     shift = domain_shift(seen_low, seen_high, low, high, eight_bit_image=dtype.kind in "iu" and dtype.itemsize == 1)
     far = shift.far

@@ -69,9 +69,20 @@ class ResolvedImage:
     window: Any = None  # a web source's window (``engine.imagery.web.WebWindow``) when the source was one
     assets: list[str] = field(default_factory=list)  # a STAC item's assets stacked into ``path``, by key
     aux: list[str] = field(default_factory=list)  # the aux rasters asked with it, a web layer's as its window
+    seen: SeenValues | None = None  # the values judged, where the reader reads them as they were sampled
 
     def close(self) -> None:
         self.files.close()
+
+
+@dataclass(frozen=True)
+class SeenValues:
+    """The 2 and 98 % points per band of the values the model reads, as the door sampled and judged them (the
+    file itself, no scaling): the plan's domain check judges these rather than sampling the file again."""
+
+    low: np.ndarray
+    high: np.ndarray
+    sampled: bool  # a sample of the pixels, not every one
 
 
 def _info(dataset: Any, mistagged: list[int]
@@ -111,9 +122,10 @@ def _full_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
                     w, h) for fx, fy in spots})
 
 
-def _sample(path: str, bands: Sequence[int], opened: Any = None) -> tuple[np.ndarray, str | None]:
-    """(C, N) finite valid values of ``bands`` at full resolution, as the model will read them, and a note when
-    the file's overviews say otherwise (None: they agree, or were not read).
+def _sample(path: str, bands: Sequence[int], opened: Any = None) -> tuple[np.ndarray, str | None, bool]:
+    """(C, N) finite valid values of ``bands`` at full resolution, as the model will read them, a note when
+    the file's overviews say otherwise (None: they agree, or were not read), and whether they are a sample (not
+    every valid pixel).
 
     A small input is sampled as the data checks sample it (whole, or a bounded grid of windows). A large (often
     remote) one is read twice, cheaply: a few full-resolution windows, which decide, and the whole scene at a
@@ -126,8 +138,8 @@ def _sample(path: str, bands: Sequence[int], opened: Any = None) -> tuple[np.nda
     dataset = opened or open_raster(path, "image")  # ``opened``: the caller's dataset of ``path``, left open
     try:
         if dataset.width * dataset.height <= OVERVIEW_ABOVE:
-            values, valid, _ = sample_values(dataset, list(bands))
-            return _valid(values, valid), None
+            values, valid, part = sample_values(dataset, list(bands))
+            return _valid(values, valid), None, part or int(np.count_nonzero(valid)) > RANGE_SAMPLE
         parts = [read_raw(dataset, c, r, w, h, list(bands)) for c, r, w, h in _full_windows(dataset.width,
                                                                                            dataset.height)]
         full = _valid(np.concatenate([d.reshape(len(bands), -1) for d, _ in parts], axis=1),
@@ -135,7 +147,7 @@ def _sample(path: str, bands: Sequence[int], opened: Any = None) -> tuple[np.nda
         if full.shape[1] >= FULL_ENOUGH and not dataset.overviews(bands[0]):
             # no overviews to mislead, and without them the coarse read decodes every block of the scene (1.5 s
             # of a 15 s run on a 4096² GeoTIFF) only to repeat what the windows decided
-            return full, None
+            return full, None, True
         step = max(dataset.width, dataset.height) / OVERVIEW_SIDE
         shape = (max(1, int(dataset.height / step)), max(1, int(dataset.width / step)))
         # the same validity rule as the tiles' (an integer nodata, an alpha band), never a NaN in integers
@@ -145,7 +157,7 @@ def _sample(path: str, bands: Sequence[int], opened: Any = None) -> tuple[np.nda
         if opened is None:
             dataset.close()
     if full.shape[1] < FULL_ENOUGH:
-        return coarse, None
+        return coarse, None, True
     note = None
     if coarse.shape[1] >= 16:
         seen_full, seen_coarse = seen_range(full), seen_range(coarse)
@@ -154,7 +166,7 @@ def _sample(path: str, bands: Sequence[int], opened: Any = None) -> tuple[np.nda
                     f"{seen_coarse[1].max():.4g}) than its full-resolution bands ({seen_full[0].min():.4g}.."
                     f"{seen_full[1].max():.4g}), which the model reads: the values were judged at full resolution. "
                     f"Rebuild the overviews (gdaladdo) so that previews and other tools show the data as it is.")
-    return full, note
+    return full, note, True
 
 
 def _pick(request: ImageRequest, data: DataMetadata, count: int, names: list[str | None], source: str,
@@ -184,7 +196,7 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
            warnings: list[str], given: Scaling | None = None, opened: Any = None) -> Scaling | None:
     """The scaling to apply (None: none), after comparing the sampled values with the expected range; ``given``:
     the user's, applied whatever the values (and judged after it); ``opened``: ``path`` open already."""
-    values, note = _sample(path, bands, opened)
+    values, note, sampled = _sample(path, bands, opened)
     if note:  # said, not warned: the run reads the full resolution, so the result is as it should be
         resolved.said.append(note)
         callback.info(note)
@@ -201,6 +213,8 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
                              f"{seen[1].max():.4g} after it.")
         callback.info(resolved.said[-1])
     seen = seen_range(values)
+    if given is None:  # as the reader reads the file, unless a scaling found below changes it
+        resolved.seen = SeenValues(seen[0], seen[1], sampled)
     far = far_outside(*seen, *expected)
     if not imported:  # trained here: also the training data's own rule (0-1 given to a 0-255 model lies inside)
         far = sorted(set(far) | set(domain_shift(*seen, *training_ranges(data.vision_stats)).far))
@@ -341,6 +355,7 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
                      opened)
     if not changed and scaling is None:
         return resolved, members
+    resolved.seen = None  # a VRT picks or scales: the plan's check samples what the reader reads
     if scaling is None or not (scaling.how.startswith("Sentinel-2") or scaling is given):
         product_nodata = None
     elif product_nodata is not None:  # the product's nodata, which its bands do not declare, stays nodata

@@ -152,13 +152,15 @@ def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, w
         callback.warning(message)
 
 
-def _check_domain(reader: Any, member: Member, cfg: SegmentConfig, callback: Callback, warnings: list[str]) -> None:
-    """The image's values against the training statistics of ``member`` (a warning, or an error when strict)."""
+def _check_domain(reader: Any, member: Member, cfg: SegmentConfig, callback: Callback, warnings: list[str],
+                  seen: Any) -> None:
+    """The image's values against the training statistics of ``member`` (a warning, or an error when strict);
+    ``seen``: the values the image door judged, when the reader reads them as sampled (None: sampled here)."""
     from ..data.checks import check_image_domain
 
     check_image_domain(reader.image_dataset(), cfg.image, member.selection.vision_bands(reader.image_bands),
                        member.data.vision_stats, member.path, callback, warnings, cfg.strict_inputs,
-                       mention("segment.strict_inputs"))
+                       mention("segment.strict_inputs"), seen)
 
 
 def _asked_tile(cfg: SegmentConfig, members: list[Member], aux_ratio: int | None, callback: Callback,
@@ -282,7 +284,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                             f"limit the region with {mention('segment.extent')}", aux_data.aux_stats)
         check_scene_image(reader, callback, warnings, cfg.image)
         if not is_imported(first.metadata) and dates == 1:  # its maker's scaling is no data it was trained on
-            _check_domain(reader, first, cfg, callback, warnings)
+            _check_domain(reader, first, cfg, callback, warnings, resolved.seen)
         _check_gsd(reader, data, first.path, callback, warnings, cfg.resample_to_training_gsd, cfg.image)
         overlap = overlap_pixels(tile, cfg.overlap)
         refit = None if cfg.tile_size else (tile, cfg.batch_size)

@@ -109,3 +109,32 @@ def test_a_pixel_size_given_for_a_file_is_said_to_be_unused(scene):
     opened.close()
     assert opened.path == str(scene["tif"])
     assert len(warned.lines) == 1 and "(2 m) is the pixel size web layers are read at" in warned.lines[0]
+
+
+def test_the_plans_domain_check_judges_what_the_door_sampled_or_samples_what_the_reader_reads(tmp_path):
+    """The door hands the values it judged (``seen``) to the plan's domain check only where the reader reads the
+    file as sampled: values in other units are still called out; a file the door rescales through a VRT is judged
+    as the reader reads it (in the model's units: no warning), not by the digital numbers the door sampled."""
+    from engine.config import SegmentConfig
+    from engine.segment import plan_segmentation
+    from tests.helpers import LogLines
+
+    rng = np.random.default_rng(3)
+    dn = rng.integers(300, 3000, (4, 40, 60)).astype(np.uint16)
+    bundle = make_bundle(tmp_path / "model.dsmodel", vision_bands=4, vision_high=3000.0)
+    cases = {"as_trained": (dn, None), "unit": ((dn / 3000.0).astype(np.float32), None),
+             "scaled": ((dn * 10).astype(np.uint16), 0.1)}
+    unlike = {}
+    for name, (values, scale) in cases.items():
+        path = write_tif(tmp_path / f"{name}.tif", values, names=ORDER)
+        if scale is not None:
+            with rasterio.open(path, "r+") as dst:
+                dst.scales, dst.offsets = (scale,) * 4, (0.0,) * 4
+        log = LogLines()
+        cfg = SegmentConfig(image=str(path), models=[bundle], output=str(tmp_path / f"{name}_c.tif"))
+        plan = plan_segmentation(cfg, log)
+        plan.reader.close()
+        unlike[name] = [w for w in plan.warnings if "looks unlike the data" in w]
+        assert ("rescaled to the model's units" in "\n".join(log.lines)) == (scale is not None), name
+    assert unlike["as_trained"] == [] and unlike["scaled"] == []
+    assert len(unlike["unit"]) == 1 and "4 of its 4 band(s)" in unlike["unit"][0]

@@ -221,7 +221,7 @@ def test_an_alpha_band_masks_the_coarse_sample_of_a_large_byte_image(tmp_path, l
                        photometric="RGB", alpha="YES", crs="EPSG:3857",
                        transform=from_origin(0, 0, 10, 10)) as ds:
         ds.write(np.concatenate([rgb, alpha[None]]))
-    values, _ = _sample(str(path), [1, 2, 3])
+    values, _, _ = _sample(str(path), [1, 2, 3])
     assert values.shape[1] >= 16 and (values == 100).all()
 
 
@@ -236,7 +236,7 @@ def test_integer_nodata_is_left_out_of_the_sample_on_both_sides_of_the_overview_
                        crs="EPSG:32633", transform=from_origin(500000, 6000000, 10, 10)) as ds:
         ds.write(dn)
     assert (rows * 100 > OVERVIEW_ABOVE) == (rows == 101)
-    values, _ = _sample(str(path), [1, 2])
+    values, _, _ = _sample(str(path), [1, 2])
     assert values.shape[1] >= 16 and values.min() >= 200
 
 
@@ -255,5 +255,5 @@ def test_a_large_file_without_overviews_is_judged_by_its_windows_and_called_no_n
         ds.write(values)
     with rasterio.open(path) as ds:
         assert not ds.overviews(1)  # the premise
-    got, note = _sample(str(path), [1, 2])
+    got, note, _ = _sample(str(path), [1, 2])
     assert note is None and got.max() < 30000 and got.shape[1] >= 1024
