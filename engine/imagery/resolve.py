@@ -102,14 +102,15 @@ def _info(dataset: Any, mistagged: list[int]
 
 
 def _valid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """The finite valid ones of (C, N) ``values`` as float64, every k-th pixel where more than RANGE_SAMPLE are
-    valid: the evenly spaced values :func:`~engine.data.units.seen_range` would judge anyway (the same ones where
-    every pixel is valid), without converting and filtering a whole scene first (4 ms of a 512² scene's run)."""
+    """The finite valid ones of (C, N) ``values`` (integers as they are, other types as float64), every k-th pixel
+    where more than RANGE_SAMPLE are valid: the evenly spaced values :func:`~engine.data.units.seen_range` would
+    judge anyway (the same ones where every pixel is valid), without converting and filtering a whole scene first
+    (4 ms of a 512² scene's run)."""
     step = -(-int(np.count_nonzero(valid)) // RANGE_SAMPLE)
     if step > 1:
         values, valid = values[:, ::step], valid[::step]
-    if values.dtype.kind in "ui":  # integers are all finite: one pass fewer
-        return values[:, valid].astype(np.float64)
+    if values.dtype.kind in "ui":  # integers are all finite, and rank faster in their own type (0.6 ms a scene)
+        return values[:, valid]
     values = values.astype(np.float64)
     return values[:, valid & np.isfinite(values).all(axis=0)]
 
