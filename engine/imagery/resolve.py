@@ -70,8 +70,12 @@ class ResolvedImage:
     assets: list[str] = field(default_factory=list)  # a STAC item's assets stacked into ``path``, by key
     aux: list[str] = field(default_factory=list)  # the aux rasters asked with it, a web layer's as its window
     seen: SeenValues | None = None  # the values judged, where the reader reads them as they were sampled
+    dataset: Any = None  # ``path`` as the door opened it, for the reader to take over (one open a scene)
 
     def close(self) -> None:
+        if self.dataset is not None:
+            self.dataset.close()
+            self.dataset = None
         self.files.close()
 
 
@@ -355,6 +359,9 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
     scaling = _judge(resolved, data, base, bands, labels, scalings, imported, request, callback, warnings, given,
                      opened)
     if not changed and scaling is None:
+        if opened is not None:  # the reader reads this very file: it takes the dataset over
+            handles.remove(opened)
+            resolved.dataset = opened
         return resolved, members
     resolved.seen = None  # a VRT picks or scales: the plan's check samples what the reader reads
     if scaling is None or not (scaling.how.startswith("Sentinel-2") or scaling is given):

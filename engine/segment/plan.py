@@ -262,10 +262,13 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         per_file = aux_data.aux_bands_per_file if use_aux else None
         reader = SceneReader(resolved.path, aux_paths, aux_bands_per_file=per_file, aux_ratio=aux_ratio,
                              callback=callback, extent=cfg.extent, extent_crs=cfg.extent_crs, aoi=cfg.aoi,
-                             bands=bands, after=resolved.later_paths if dates > 1 else (), after_bands=after_bands)
+                             bands=bands, after=resolved.later_paths if dates > 1 else (), after_bands=after_bands,
+                             opened=resolved.dataset if dates == 1 else None)
     except BaseException:
         resolved.close()
         raise
+    if dates == 1:
+        resolved.dataset = None  # the reader's now
     try:
         for member in members if dates == 1 else ():  # a change model's dates were checked one by one
             _check_member_bands(member, reader.image_bands, cfg.image)

@@ -16,7 +16,7 @@ from tests.engine.foreign_onnx import deepness_metadata, linear_model
 pytest.importorskip("onnxruntime")
 
 
-def test_planning_a_scene_opens_its_image_twice(tmp_path, monkeypatch):
+def test_planning_a_scene_opens_its_image_once(tmp_path, monkeypatch):
     from rasterio.transform import from_origin
 
     from engine.config import SegmentConfig
@@ -39,8 +39,12 @@ def test_planning_a_scene_opens_its_image_twice(tmp_path, monkeypatch):
     monkeypatch.setattr(rasterio, "open", counting)
     plan = plan_segmentation(SegmentConfig(image=str(image), models=[str(model)], output=str(tmp_path / "o.tif")),
                              QuietCallback())
+    dataset = plan.reader.image_dataset()
+    assert len(opened) == 1  # the image door (bands and values), its dataset taken over by the reader; was 3, 2
+    assert not dataset.closed and dataset.read(1, window=((0, 2), (0, 2))).shape == (2, 2)
+    assert plan.inputs is None or plan.inputs.dataset is None  # the reader's alone: closed once, with it
     plan.reader.close()
-    assert len(opened) == 2  # the image door (bands and values) and the reader; was 3
+    assert dataset.closed
 
 
 def test_a_crs_is_read_into_gdal_once_for_many_questions():
