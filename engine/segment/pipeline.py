@@ -131,7 +131,7 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
             accumulator: RowBandAccumulator = DeviceRowBandAccumulator(
                 plan.width, plan.height, plan.probability_channels, plan.grid.band_rows, sink.sink, device)
             predict = model.on_device
-            weights = to_device(weights, device)
+            weights = to_device(weights.copy(), device)  # a tensor of its own, not the shared read-only array
         else:
             accumulator = RowBandAccumulator(plan.width, plan.height, plan.probability_channels, plan.grid.band_rows,
                                              sink.sink)

@@ -24,7 +24,7 @@ def _blend(make, height, width, tile, overlap, drop=()):
         valid_out[row:row + probs.shape[1]] = valid
 
     acc, to = make(width, height, 2, grid.band_rows, sink)
-    weights = to(blend_window(tile, overlap))
+    weights = to(blend_window(tile, overlap).copy())
     for t in grid:
         probs = rng.random((2, tile, tile)).astype(np.float32)  # every tile different: the overlaps really blend
         valid = rng.random((tile, tile)) > 0.1  # scattered invalid pixels contribute nothing

@@ -42,6 +42,8 @@ def test_blend_window_smooth_and_floored():
     assert np.allclose(w, w.T) and np.allclose(w, w[::-1, ::-1])
     assert np.abs(np.diff(w[32])).max() < 0.15  # no jumps
     assert overlap_pixels(64, 0.25) == 16 and overlap_pixels(64, 10) == 10
+    assert blend_window(64, 16) is w and not w.flags.writeable  # made once, shared: nobody can change it
+    assert blend_window(64, 8) is not w and not np.array_equal(blend_window(64, 8), w)
 
 
 def _run_accumulator(height, width, tile, overlap, field, band_rows=None, drop=()):
