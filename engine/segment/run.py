@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -63,9 +64,11 @@ class SceneRun:
     """
 
     def __init__(self, cfg: SegmentConfig, callback: Callback, predictor: Predictor | None = None,
-                 start: float | None = None, members: list[Member] | None = None):
-        """``predictor`` and ``members``: the bundles loaded and read once by a bulk run (by default here)."""
+                 start: float | None = None, members: list[Member] | None = None, writers: Executor | None = None):
+        """``predictor`` and ``members``: the bundles loaded and read once by a bulk run (by default here);
+        ``writers``: the bulk run's threads that write the outputs (by default a thread of the scene's own)."""
         self.start = time.perf_counter() if start is None else start
+        self.writers = writers
         self.callback = callback
         self.plan = plan_segmentation(cfg, callback, members)
         self.outputs = SceneOutputs.of(cfg)
@@ -118,7 +121,7 @@ class SceneRun:
         if self.reader is None:
             self.reader = start_reader(self.plan, self.predictor, **tile_options(self.plan.cfg, self.predictor.device))
         if self.writer is None:
-            self.writer = SceneWriter(self.plan, self.plan.cfg.threshold)
+            self.writer = SceneWriter(self.plan, self.plan.cfg.threshold, self.writers)
 
     def stage_styles(self) -> None:
         """Write the outputs' style files ahead (any thread, once :meth:`start_reading` opened the outputs):

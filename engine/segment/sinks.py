@@ -15,6 +15,8 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,15 +57,32 @@ RESAMPLE_WORK = "resample"  # the resample mode's work folder beside the class r
 
 
 class RowSink:
-    """Writer thread behind a bounded queue; subclasses implement :meth:`_write` and :meth:`_abort_files`."""
+    """Writer thread behind a bounded queue; subclasses implement :meth:`_write` and :meth:`_abort_files`.
+    ``writers``: threads that run the writing loop (a bulk run's, started once), else a thread of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, writers: Executor | None = None) -> None:
         self.queue: queue.Queue = queue.Queue(maxsize=4)
         self.error: BaseException | None = None
         self.write_seconds = 0.0
         self.wait_seconds = 0.0  # producer blocked on a full queue: the model waiting on output
-        self.thread = threading.Thread(target=self._run, name="dualstream-writer", daemon=True)
-        self.thread.start()
+        self.thread: threading.Thread | None = None
+        self._loop: Future | None = None
+        if writers is not None:  # no thread started per scene: Thread.start waits for the GIL, which the reader
+            self._loop = writers.submit(self._run)  # thread starting beside it holds (1 ms a 512² bulk scene)
+        else:
+            self.thread = threading.Thread(target=self._run, name="dualstream-writer", daemon=True)
+            self.thread.start()
+
+    def _running(self) -> bool:
+        return self.thread.is_alive() if self.thread is not None else not self._loop.done()
+
+    def _stop(self) -> None:
+        """Tell the writing loop to end once the queue is drained, and wait for it."""
+        self.queue.put(None)
+        if self.thread is not None:
+            self.thread.join()
+        else:
+            futures.wait([self._loop])
 
     def sink(self, row: int, probs: np.ndarray, valid: np.ndarray, ready: Ready | None = None) -> None:
         """Called by the accumulator (main thread) with finished rows; ``ready``: what the writer thread calls
@@ -105,18 +124,16 @@ class RowSink:
 
     def finish(self) -> None:
         """Wait for the queue to drain; raise the writer's error if any. Again: nothing more to wait for."""
-        if self.thread.is_alive():
-            self.queue.put(None)
-            self.thread.join()
+        if self._running():
+            self._stop()
         if self.error is not None:
             raise self.error
 
     def abort(self) -> None:
         """Stop the thread and remove the temp files."""
-        if self.thread.is_alive():
+        if self._running():
             self.error = self.error or CanceledError("aborted")
-            self.queue.put(None)
-            self.thread.join()
+            self._stop()
         self._abort_files()
 
 
@@ -157,7 +174,7 @@ RASTER_OUTPUTS: dict[str, RasterOutput] = {
 class SceneWriter(RowSink):
     """The scene's outputs: the class raster (threshold or argmax) and the raster outputs asked for."""
 
-    def __init__(self, plan: SegmentPlan, threshold: float):
+    def __init__(self, plan: SegmentPlan, threshold: float, writers: Executor | None = None):
         cfg = plan.cfg
         self.plan = plan
         self.threshold = threshold
@@ -189,7 +206,7 @@ class SceneWriter(RowSink):
         if polygons is not None and "confidence" not in self.rasters:
             self.scoring = GeoTiffStreamWriter(polygons, count=1, dtype="uint8", nodata=PROBABILITY_NODATA_UINT8,
                                                **common)
-        super().__init__()
+        super().__init__(writers)
 
     def _write(self, row: int, probs: np.ndarray, valid: np.ndarray) -> None:
         finite = np.isfinite(probs).all(axis=0)

@@ -160,12 +160,20 @@ def test_the_running_summary_is_rewritten_at_most_every_summary_seconds(mixed, b
     assert len(_summary(tmp_path / "out")["scenes"]) == 5
 
 
-def test_bulk_outputs_equal_single_runs(bulk_scenes, bulk_model, tmp_path):
+def test_bulk_outputs_equal_single_runs(bulk_scenes, bulk_model, tmp_path, monkeypatch):
+    """... and the scenes' outputs are written by the run's writer thread, started once, not one a scene."""
+    import threading
+
+    started: list[str] = []
+    start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self.name), start(self))[1])
     out = tmp_path / "bulk"
     template = SegmentConfig(models=[bulk_model], device="cpu", tta="flips")
     result = segment_bulk(BulkConfig(images=[str(bulk_scenes / "*.tif")], aux_patterns=["{stem}_aux.tif"],
                                      out_dir=str(out), probabilities=True), template)
     assert result.ok and len(result.scenes) == 3
+    assert len([name for name in started if name.startswith("dualstream-writer")]) == 1, started
+    monkeypatch.undo()
     assert_single_runs_equal(bulk_scenes, template, out, tmp_path)
 
 

@@ -161,7 +161,8 @@ class RankShare:
 
     def _run_scene(self, scene: Scene, outputs: SceneOutputs, record: SceneRecord, progress: _ShareProgress,
                    opened: SceneRun | Exception | None, on_read_done: Any,
-                   claim: Callable[[Scene, SceneOutputs, SceneRun], Future]) -> tuple[SceneRun, float, Future] | None:
+                   claim: Callable[[Scene, SceneOutputs, SceneRun], Future],
+                   writers: ThreadPoolExecutor) -> tuple[SceneRun, float, Future] | None:
         """Run one scene's tiles (``opened``: the scene as the read-ahead opened it, or its failure to open: the
         read-ahead decided already that it runs; ``claim``: writes its running marker); returns the run to finish,
         when the scene started and the claim, or None with ``record`` filled. Only a cancel escapes."""
@@ -175,7 +176,7 @@ class RankShare:
             tick = time.perf_counter()
             if isinstance(opened, Exception):
                 raise opened
-            run = opened or SceneRun(cfg, progress, predictor, tick, self.members)
+            run = opened or SceneRun(cfg, progress, predictor, tick, self.members, writers)
             record.started_s = tick - self.started
             run.start_reading()  # the first batch is read while the scene is claimed and its outputs opened
             claimed = claim(scene, outputs, run)
@@ -216,6 +217,9 @@ class _Pass:
         # one publishing thread for the whole pass: GDAL's overviews took 16 ms more per 512² scene in a thread of
         # its own than in one that had built some before (docs/benchmarks.md, "Bulk: where the time went")
         self.publisher = ThreadPoolExecutor(1, thread_name_prefix="dualstream-publishing")
+        # the scenes' output writers: one scene's writing at a time on the CPU; with overlapping scenes, one
+        # draining while it is published, one being written and one opened ahead
+        self.writers = ThreadPoolExecutor(3, thread_name_prefix="dualstream-writer")
         self.saved_at, self.save_cost = -float("inf"), 0.0  # the last write of the records (part and summary)
 
     def run(self) -> bool:
@@ -230,7 +234,7 @@ class _Pass:
                     running = share._run_scene(scene, outputs, record, progress,
                                                _outcome(self.ahead.pop(index, None)),
                                                (lambda: self.read_ahead(index + 1)) if share.overlap_scenes else None,
-                                               self.claim)
+                                               self.claim, self.writers)
                 except (CanceledError, KeyboardInterrupt):
                     self.canceled(index, record)
                     return False
@@ -307,7 +311,7 @@ class _Pass:
         if cfg is not None:  # else skipped or failed without reading: nothing to start
             # in a thread: the model's thread is better spent feeding the GPU than planning and opening
             self.ahead[index] = self.opener.submit(_open_ahead, cfg, self.progress, share._predictor(),
-                                                   share.members)
+                                                   share.members, self.writers)
 
     def canceled(self, index: int, record: SceneRecord) -> None:
         """Canceled in scene ``index``: the scene being published is kept (its tiles are all done), this one and
@@ -330,6 +334,7 @@ class _Pass:
                 opened.close()
         self.opener.shutdown()
         self.publisher.shutdown()
+        self.writers.shutdown()
 
 
 def _claim(scene: Scene, outputs: SceneOutputs, run: SceneRun) -> None:
@@ -337,9 +342,10 @@ def _claim(scene: Scene, outputs: SceneOutputs, run: SceneRun) -> None:
     run.stage_styles()
 
 
-def _open_ahead(cfg: SegmentConfig, callback: Callback, predictor: Predictor, members: list[Member]) -> SceneRun:
+def _open_ahead(cfg: SegmentConfig, callback: Callback, predictor: Predictor, members: list[Member],
+                writers: ThreadPoolExecutor) -> SceneRun:
     """A scene opened (plan, locks, temporary outputs) and its reader started, before its turn."""
-    run = SceneRun(cfg, callback, predictor, members=members)
+    run = SceneRun(cfg, callback, predictor, members=members, writers=writers)
     try:
         run.start_reading()
     except BaseException:
