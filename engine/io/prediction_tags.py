@@ -34,8 +34,11 @@ def read_prediction_tags(path: str | os.PathLike) -> dict[str, Any]:
     "label_mapping"}``, each present only when the file carries it."""
     gdal = require("osgeo.gdal")
     ds = gdal.Open(str(path))
-    if ds is None:
-        return {}
+    return {} if ds is None else _tags_of(ds)
+
+
+def _tags_of(ds: Any) -> dict[str, Any]:
+    """:func:`read_prediction_tags` of an open GDAL dataset."""
     found: dict[str, Any] = {}
     for key, tag in (("class_names", TAG_CLASS_NAMES), ("class_colors", TAG_CLASS_COLORS),
                      ("label_mapping", TAG_LABEL_MAPPING)):
@@ -54,11 +57,11 @@ def class_names_of(path: str | os.PathLike) -> list[str] | None:
     attribute table or an ``.aux.xml``, as GDAL, ArcGIS and most classifiers write them), else the labels of a
     paletted QGIS style saved beside it (``.qml``); unnamed values in between are named by their number. None when
     the raster names none (its classes are then numbers)."""
-    names = read_prediction_tags(path).get("class_names")
+    gdal = require("osgeo.gdal")
+    ds = gdal.Open(str(path))  # once, for the tags and the category names
+    names = None if ds is None else _tags_of(ds).get("class_names")
     if names:
         return [str(n) for n in names]
-    gdal = require("osgeo.gdal")
-    ds = gdal.Open(str(path))
     if ds is not None:
         ds.GetFileList()  # loads the .aux.xml, where the category names are (GTiff reads it lazily)
         found = ds.GetRasterBand(1).GetCategoryNames()
