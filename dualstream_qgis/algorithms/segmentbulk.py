@@ -170,7 +170,7 @@ class SegmentBulkAlgorithm(ModelChecksMixin, EnumNamesMixin, DualStreamAlgorithm
         counts = result.counts
         for scene in result.scenes:
             if scene.status == "failed":
-                feedback.reportError(f"{scene.image}: {render_message(scene.error)}", fatalError=False)
+                feedback.reportError(f"{scene.shown}: {render_message(scene.error)}", fatalError=False)
         if result.canceled:
             feedback.pushWarning(f"Canceled: the {counts['done']} scene(s) finished are kept; run again "
                                  f"to finish the others (finished scenes are skipped).")

@@ -53,7 +53,7 @@ def run_bulk(args: argparse.Namespace, template: Any, bulk_settings: dict[str, A
     else:
         for scene in result.scenes:
             if scene.status == "failed":
-                say(f"failed: {scene.image}: {render(scene.error, flag_name)}")
+                say(f"failed: {scene.shown}: {render(scene.error, flag_name)}")
         n = result.counts
         say(f"{len(result.scenes)} scene(s): {n['done']} done, {n['skipped']} skipped, {n['failed']} failed; "
               f"{summary['pixels']:,} pixels in {summary['seconds']:.1f} s "

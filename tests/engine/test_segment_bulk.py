@@ -440,3 +440,23 @@ def test_scene_records_keep_the_summary_format():
                                       "started_s", "report", "after", "change"]  # a pair's, appended
     assert SceneRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
     assert SceneRecord.from_dict({**record.to_dict(), "from_a_later_version": 1}) == record
+
+
+def test_a_web_layer_handed_over_is_named_by_its_layer_in_messages_and_the_page(tmp_path):
+    """A failed web layer's scene was listed by its description (a page of inline XML as QGIS hands it over):
+    messages and the HTML page name the layer; the JSON and the CSV keep the description, which reruns read."""
+    from engine.segment.bulk.summary import SceneRecord, summary_html
+
+    xml = ('<GDAL_WMS><Service name="WMS"><Version>1.1.1</Version><ServerUrl>http://127.0.0.1:9/wms?</ServerUrl>'
+           '<Layers>ortho</Layers></Service></GDAL_WMS>')
+    layer = SceneRecord(image=f"{xml}|layername=Ortho photos", aux=[], name="Ortho photos", error="no tiles")
+    files = [SceneRecord(image=str(tmp_path / "a.tif"), aux=[], name="a", status="done"),
+             SceneRecord(image=str(tmp_path / "wms.xml"), aux=[], name="wms")]
+    (tmp_path / "wms.xml").write_text(xml)
+    assert layer.shown == "WMS layer 'Ortho photos'"
+    assert [r.shown for r in files] == [r.image for r in files]  # a file, a description file: their paths
+    page = summary_html({"counts": {"done": 1, "skipped": 0, "failed": 2, "canceled": 0}, "pixels": 0,
+                         "seconds": 1.0, "world_size": 1, "device": "cpu", "out_dir": str(tmp_path)},
+                        [layer, *files])
+    assert "WMS layer &#x27;Ortho photos&#x27;" in page and "GDAL_WMS" not in page
+    assert layer.to_dict()["image"].startswith("<GDAL_WMS>")

@@ -20,7 +20,9 @@ from typing import Any
 from ...callbacks import Callback
 from ...config.output_kinds import OUTPUT_KINDS
 from ...errors import render
+from ...imagery.door import web_source
 from ...io.atomic import write_text_atomic
+from ...io.locations import is_web_description
 from ...io.tables import dict_csv_text
 
 STATUSES = ("done", "skipped", "failed", "canceled")
@@ -54,6 +56,16 @@ class SceneRecord:
     report: dict[str, float] = field(default_factory=dict)  # figures its outputs give (SegmentResult.report)
     after: list[str] = field(default_factory=list)  # a change model's pair: the later date(s)
     change: list[dict[str, Any]] = field(default_factory=list)  # its change table's rows (SegmentResult.change)
+
+    @property
+    def shown(self) -> str:
+        """The scene as messages and the HTML page name it: its image, or a web layer handed over by a front end
+        (``DESCRIPTION|layername=NAME``) or as inline XML by its name (the description, perhaps a page of XML,
+        stays in the JSON and the CSV)."""
+        if not is_web_description(self.image):
+            return self.image
+        given, _, name = web_source(self.image)
+        return name if given != self.image.strip() or given.startswith("<") else self.image
 
     @property
     def finished(self) -> bool:
@@ -117,7 +129,7 @@ def summary_html(summary: dict[str, Any], scenes: list[SceneRecord]) -> str:
         colour = {"failed": "#b00020", "canceled": "#8a6d00"}.get(scene.status, "#1b5e20")
         seconds, rate = scene.seconds, scene.px_per_s
         rows.append(
-            f"<tr><td>{html.escape(str(scene.image))}"
+            f"<tr><td>{html.escape(scene.shown)}"
             f"{''.join(f'<br>&rarr; {html.escape(a)}' for a in scene.after)}</td>"
             f"<td style='color:{colour}'>{scene.status}</td>"
             f"<td>{'' if seconds is None else f'{seconds:.1f}'}</td><td>{scene.pixels or 0:,}</td>"
