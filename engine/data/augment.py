@@ -107,8 +107,9 @@ def photometric(vision: np.ndarray, valid: np.ndarray | None, params: AugmentPar
     hsv = (params.hue, params.saturation, params.value) != (0.0, 1.0, 1.0) and vision.shape[0] == 3
     if params.contrast == 1.0 and params.brightness == 0.0 and not params.gray and not hsv and not params.clahe:
         return vision
-    maskf = np.ones(vision.shape[-2:], np.float32) if valid is None else valid.astype(np.float32)
-    count = max(float(maskf.sum()), 1.0)
+    # a tile of valid pixels only (most of them) skips the mask's passes: the same values, multiplied by 1 nowhere
+    maskf = None if valid is None or valid.all() else valid.astype(np.float32)
+    count = float(vision.shape[-2] * vision.shape[-1]) if maskf is None else max(float(maskf.sum()), 1.0)
     out = vision.astype(np.float32, copy=False)
     if params.clahe:
         out = clahe(out, valid, params.clahe_clip, params.clahe_grid)
@@ -117,9 +118,15 @@ def photometric(vision: np.ndarray, valid: np.ndarray | None, params: AugmentPar
     if params.gray:
         out = np.broadcast_to(out.mean(axis=0, keepdims=True), vision.shape)
     if params.contrast != 1.0 or params.brightness != 0.0:
-        mean = (out * maskf).sum(axis=(-2, -1), keepdims=True) / count
-        out = (out - mean) * np.float32(params.contrast) + mean + np.float32(params.brightness)
-    return (out * maskf).astype(np.float32, copy=False)
+        mean = (out if maskf is None else out * maskf).sum(axis=(-2, -1), keepdims=True) / count
+        shifted = out - mean  # then in place, in the order of (out - mean) * contrast + mean + brightness
+        shifted *= np.float32(params.contrast)
+        shifted += mean
+        shifted += np.float32(params.brightness)
+        out = shifted
+    if maskf is not None:
+        return (out * maskf).astype(np.float32, copy=False)
+    return out.copy() if out is vision else np.ascontiguousarray(out, dtype=np.float32)
 
 
 def _sampling_grid(angle_deg: float, size: int) -> np.ndarray:

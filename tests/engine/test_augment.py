@@ -107,6 +107,28 @@ def test_photometric_identity_returns_input() -> None:
     assert photometric(vision, None, AugmentParams()) is vision
 
 
+@pytest.mark.parametrize("valid_share", [1.0, 0.9])
+@pytest.mark.parametrize("gray", [False, True])
+def test_photometric_gives_the_masked_formula_bit_for_bit(valid_share: float, gray: bool) -> None:
+    """The contrast and brightness of a tile are exactly float32 ``((x - mean) * contrast + mean + brightness) * mask``
+    with the mean over valid pixels (a tile of valid pixels only skips the mask's passes, not its values), a new
+    array the input's shape, the input untouched."""
+    rng = np.random.default_rng(1)
+    vision = rng.random((4, 40, 40), dtype=np.float32)
+    valid = rng.random((40, 40)) < valid_share
+    vision[:, ~valid] = 0.0
+    before = vision.copy()
+    params = AugmentParams(brightness=0.07, contrast=1.13, gray=gray)
+    got = photometric(vision, valid, params)
+    maskf = valid.astype(np.float32)
+    x = np.broadcast_to(vision.mean(axis=0, keepdims=True), vision.shape) if gray else vision
+    mean = (x * maskf).sum(axis=(-2, -1), keepdims=True) / max(float(maskf.sum()), 1.0)
+    expected = ((x - mean) * np.float32(1.13) + mean + np.float32(0.07)) * maskf
+    assert got.dtype == np.float32 and got.flags.c_contiguous and got is not vision
+    assert np.array_equal(got, expected) and np.array_equal(vision, before)
+    assert np.array_equal(photometric(vision, None, params), photometric(vision, np.ones((40, 40), bool), params))
+
+
 def test_sample_params_respects_config_and_seed() -> None:
     cfg = AugmentConfig(flips=False, rot90=False, rotation_degrees=0.0, scale_range=[1.0, 1.0],
                         color_jitter=0.0, gray_probability=0.0)
