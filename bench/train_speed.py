@@ -18,7 +18,8 @@ each measurement in a fresh process, in interleaved rounds (medians):
   machine's measured matrix-multiply rate at the same threads (fp32, and bf16 where the CPU has it): no
   implementation of this network runs faster;
 - **profile**: the seconds of the timed epochs split into the steps' compute, waiting for tiles, validation and
-  saving (the history's own timings), and the tiles per second the data pipeline reaches alone.
+  saving (the history's own timings), the tiles per second the data pipeline reaches alone, and from the progress
+  marks the median step (train's steady pace) and the first step of an epoch (what an epoch's start adds).
 
 ``--before DIR``: also times ``train`` of another checkout (e.g. ``git worktree add /tmp/before <commit>``), in
 the same rounds, so before and after share the load. Targets (issue 64, quiet 2-core machine): train's seconds per
@@ -146,9 +147,10 @@ def train_worker(data: dict[str, Any], family: str, preset: str, tiles: int, epo
                  out: str) -> dict[str, Any]:
     """``engine.api.train`` on the scenes: seconds per tile of epochs 2+, the log's lines, the data alone."""
     from engine.api import train, train_request
-    from engine.callbacks import Callback
+    from engine.callbacks import Callback, Stage
 
     lines: list[str] = []
+    marks: list[list[float]] = []  # per epoch: when it started, then when each of its steps ended
 
     class Record(Callback):
         def info(self, message: str) -> None:
@@ -156,6 +158,13 @@ def train_worker(data: dict[str, Any], family: str, preset: str, tiles: int, epo
 
         def warning(self, message: str) -> None:
             lines.append(message)
+
+        def epoch_started(self, epoch: int, epochs: int) -> None:
+            marks.append([time.perf_counter()])
+
+        def progress(self, done: float, total: float, stage: str = "") -> None:
+            if stage == Stage.TRAIN and marks:
+                marks[-1].append(time.perf_counter())
 
     scenes = data["scenes_aux"] if family == "dualstream" else data["scenes"]
     sections = {"model": {"name": family, "preset": preset},
@@ -181,7 +190,17 @@ def train_worker(data: dict[str, Any], family: str, preset: str, tiles: int, epo
             "epoch_seconds_per_tile": (split["seconds"] + (split["save_seconds"] or 0.0)) / n,
             "split": split, "tiles": n, "wall_seconds": wall, "said": said,
             "threads": int(threads.group(1)) if threads else None,
-            "data_tiles_per_second": _data_alone(scenes, tiles, seed)}
+            "data_tiles_per_second": _data_alone(scenes, tiles, seed), **_step_spans(marks[1:] or marks)}
+
+
+def _step_spans(marks: list[list[float]]) -> dict[str, float | None]:
+    """Seconds per tile of the timed epochs' steps from the progress marks: the median step (with its wait for
+    tiles: the steady pace, comparable to the bare loop plus the data) and the first step of each epoch (after
+    the validation, beside the previous epoch's checkpoint write), each as the mean over the epochs."""
+    steady = [b - a for epoch in marks for a, b in zip(epoch[1:], epoch[2:])]
+    first = [epoch[1] - epoch[0] for epoch in marks if len(epoch) > 1]
+    return {"median_step_seconds_per_tile": statistics.median(steady) / BATCH if steady else None,
+            "first_step_seconds_per_tile": statistics.mean(first) / BATCH if first else None}
 
 
 def _data_alone(scenes: dict[str, Any], tiles: int, seed: int) -> float:
@@ -301,6 +320,8 @@ def summarise(seen: dict[str, list[dict[str, Any]]], ceiling: dict[str, Any], lo
         "train_s_per_tile": train_epoch, "train_steps_s_per_tile": train_steps,
         "train_vs_bare": train_epoch / bare, "step_speedup": bare / step, "pipeline_vs_step": train_epoch / step,
         "profile_s_per_tile": split, "data_tiles_per_second": med("train", "data_tiles_per_second"),
+        "train_median_step_s_per_tile": med("train", "median_step_seconds_per_tile"),
+        "train_first_step_s_per_tile": med("train", "first_step_seconds_per_tile"),
         "said": last["said"], "train_threads": [r.get("threads") for r in seen["train"]],
         "flops_per_tile": ceiling["flops_per_tile"], "matmul_flops_per_second": rate,
         "ceiling_fp32_s_per_tile": ceiling["flops_per_tile"] / rate["fp32"],
@@ -334,13 +355,18 @@ def markdown(doc: dict[str, Any]) -> str:
             f"{r['load']['min']:.1f}-{r['load']['max']:.1f} |")
     lines += ["", "Where an epoch's time goes (ms per training tile, the last round's train run; save and data "
               "wait where the checkout times them):", "",
-              "| family | steps | of which waiting for tiles | validation | saving | epoch | data alone (tiles/s) |",
-              "|---|---|---|---|---|---|---|"]
+              "| family | steps | of which waiting for tiles | validation | saving | epoch | data alone (tiles/s) "
+              "| median step | first step of an epoch |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for family, r in doc["families"].items():
         p = r["profile_s_per_tile"]
         lines.append(f"| {family} | {ms(p['train_seconds'])} | {ms(p['data_wait_seconds'])} | "
                      f"{ms(p['val_seconds'])} | {ms(p['save_seconds'])} | {ms(p['seconds'])} | "
-                     f"{r['data_tiles_per_second']:.1f} |")
+                     f"{r['data_tiles_per_second']:.1f} | {ms(r.get('train_median_step_s_per_tile'))} | "
+                     f"{ms(r.get('train_first_step_s_per_tile'))} |")
+    lines += ["", "Median step: train's steady pace (a step and its wait for tiles, medians over rounds); first step "
+              "of an epoch: what an epoch's start adds (after the validation, beside the previous epoch's "
+              "checkpoint write)."]
     lines += ["", "The step as train set it up: " + "; ".join(f"{f}: {r['step_how']}" for f, r in
                                                              doc["families"].items()), ""]
     for family, r in doc["families"].items():
