@@ -277,3 +277,27 @@ def test_aux_files_of_one_grid_are_warped_in_one_stack_with_the_same_values(tmp_
     for a, b in zip(stacked, alone):
         assert a.aux.shape[0] == 48 and np.array_equal(a.aux, b.aux) and np.array_equal(a.aux_valid, b.aux_valid)
     assert any(not t.aux_valid.all() for t in stacked) and any(t.aux_valid.any() for t in stacked)
+
+
+def test_integer_aux_files_stack_with_the_values_of_their_own_warps(tmp_path, monkeypatch):
+    """Files of 8- and 16-bit integers (float32 holds them exactly) stack with a float32 file on their grid, and
+    warp to the values each file's own warp gives."""
+    from engine.data import scene_aux
+
+    paths = synthetic.make_scene(tmp_path, "ints", size=(96, 96), seed=4, aux_channels=[3, 3, 3, 3])
+    aux = []
+    for index, (path, dtype, top) in enumerate(zip(paths["aux"], ("int16", "uint16", "uint8", "float32"),
+                                                   (30000, 60000, 250, 1))):
+        with rasterio.open(path) as src:
+            profile, data = src.profile, src.read()
+        data = ((data - data.min()) / (np.ptp(data) + 1e-9) * top).astype(dtype)
+        aux.append(_write(tmp_path / f"a{index}.tif", data, profile["crs"], profile["transform"]))
+    windows = [(0, 0, 96, 96), (13, 5, 48, 48), (-40, 50, 64, 64)]
+    with SceneReader(paths["image"], aux) as reader:
+        assert [s.sources for s in reader._aux_stacks] == [[0, 1, 2, 3]]
+        stacked = [reader.read(*w) for w in windows]
+    monkeypatch.setattr(scene_aux, "STACK_BYTES", 0)
+    with SceneReader(paths["image"], aux) as reader:
+        alone = [reader.read(*w) for w in windows]
+    for a, b in zip(stacked, alone):
+        assert np.array_equal(a.aux, b.aux) and np.array_equal(a.aux_valid, b.aux_valid)
