@@ -60,7 +60,7 @@ from .training_stats import training_statistics
 
 READER_CACHE_SIZE = 32  # open scenes per process (each holds the image, label and aux files)
 # validation tiles kept in memory per process, read once for every epoch's validation (the rest read each time)
-KEPT_TILE_BYTES = 512 * 2**20
+KEPT_TILE_BYTES = 256 * 2**20
 
 
 # ----------------------------------------------------------------------------------------- readers
