@@ -175,50 +175,35 @@ class SceneAux:
 
     def _read_aux(self, tile: RasterGrid, block: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Every aux file warped onto the tile's aux grid, concatenated, and where all of them are valid.
-        ``block``: the tile is a regular aux block, read at this window of the warped VRTs instead."""
+        ``block``: the tile is a regular aux block, read at this window of the warped VRTs instead; else each stack
+        of files is warped in one call (a file alone as its own)."""
         grid = aux_grid(tile, self.aux_ratio)
-        if block is None and len(self._aux_stacks) < len(self._aux):
-            return self._read_aux_stacks(grid)
         arrays, valid = [], np.ones(grid.shape, dtype=bool)
-        for src in self._aux:
-            warped = self._warped(src) if (src.georeferenced and block is not None) else None
-            if warped is not None:
-                data = warped.read(src.bands, window=block)
-                ok = np.isfinite(data).all(axis=0)
-            elif src.georeferenced:
-                ds = self._open(src.path, "aux raster")
-                data, ok = warp_to_grid(ds, grid, src.bands, resampling="bilinear",
-                                        src_crs=ds.crs or self.grid.crs)
-            else:  # stretched over the image from memory
-                data, ok = warp_to_grid(src.array, grid, resampling="bilinear", src_transform=src.transform,
-                                        src_crs=self.grid.crs)
-            arrays.append(data)
-            valid &= ok
+        for index, stack in enumerate(self._aux_stacks):
+            if block is None and len(stack.sources) > 1:
+                pieces = [warp_to_grid(self._stack_array(index), grid, resampling="bilinear",
+                                       src_transform=stack.transform, src_crs=stack.crs, src_nodata=stack.nodata)]
+            else:
+                pieces = [self._warp_file(self._aux[i], grid, block) for i in stack.sources]
+            for data, ok in pieces:
+                arrays.append(data)
+                valid &= ok
         aux = np.concatenate(arrays, axis=0)
         aux[:, ~valid] = 0.0
         return aux, valid
 
-    def _read_aux_stacks(self, grid: RasterGrid) -> tuple[np.ndarray, np.ndarray]:
-        """``_read_aux`` of a tile with each stack of aux files warped in one call (a file alone as its own)."""
-        arrays, valid = [], np.ones(grid.shape, dtype=bool)
-        for index, stack in enumerate(self._aux_stacks):
-            if len(stack.sources) == 1:
-                src = self._aux[stack.sources[0]]
-                if src.georeferenced:
-                    ds = self._open(src.path, "aux raster")
-                    data, ok = warp_to_grid(ds, grid, src.bands, resampling="bilinear",
-                                            src_crs=ds.crs or self.grid.crs)
-                else:
-                    data, ok = warp_to_grid(src.array, grid, resampling="bilinear", src_transform=src.transform,
-                                            src_crs=self.grid.crs)
-            else:
-                data, ok = warp_to_grid(self._stack_array(index), grid, resampling="bilinear",
-                                        src_transform=stack.transform, src_crs=stack.crs, src_nodata=stack.nodata)
-            arrays.append(data)
-            valid &= ok
-        aux = np.concatenate(arrays, axis=0)
-        aux[:, ~valid] = 0.0
-        return aux, valid
+    def _warp_file(self, src: _AuxSource, grid: RasterGrid, block: Any) -> tuple[np.ndarray, np.ndarray]:
+        """One aux file on the tile's aux grid: from this reader's warped VRT at ``block``, warped from the file, or
+        (ungeoreferenced) stretched over the image from memory."""
+        warped = self._warped(src) if (src.georeferenced and block is not None) else None
+        if warped is not None:
+            data = warped.read(src.bands, window=block)
+            return data, np.isfinite(data).all(axis=0)
+        if src.georeferenced:
+            ds = self._open(src.path, "aux raster")
+            return warp_to_grid(ds, grid, src.bands, resampling="bilinear", src_crs=ds.crs or self.grid.crs)
+        return warp_to_grid(src.array, grid, resampling="bilinear", src_transform=src.transform,
+                            src_crs=self.grid.crs)
 
     def _stack_array(self, index: int) -> np.ndarray:
         """The stack's files read whole into one float32 array (their used bands, in order), once per process."""
