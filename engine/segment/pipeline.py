@@ -134,7 +134,7 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
             weights = to_device(weights.copy(), device)  # a tensor of its own, not the shared read-only array
         else:
             accumulator = RowBandAccumulator(plan.width, plan.height, plan.probability_channels, plan.grid.band_rows,
-                                             sink.sink)
+                                             sink.sink, alone=len(plan.grid) == 1)
         total, done, skipped = len(plan.grid), 0, 0
         col0, row0 = plan.region[0], plan.region[1]
         model_seconds = 0.0

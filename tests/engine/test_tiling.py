@@ -92,3 +92,29 @@ def test_accumulator_rejects_out_of_order():
     acc.add(np.zeros((1, 10, 10), np.float32), np.ones((10, 10), np.float32), np.ones((10, 10), bool), 20, 0)
     with pytest.raises(ValueError):
         acc.add(np.zeros((1, 10, 10), np.float32), np.ones((10, 10), np.float32), np.ones((10, 10), bool), 0, 0)
+
+
+@pytest.mark.parametrize("size, tile, offset", [((96, 80), 96, (0, 0)), ((70, 50), 96, (-13, -23))])
+def test_one_tile_over_the_region_gives_what_the_blend_gives(size, tile, offset):
+    """A grid of one tile: its probabilities are handed on as they are, not weighted and divided again; the rows,
+    their values (to float rounding) and their validity are the blend's, invalid pixels and a tile larger than
+    the region (a mirrored border) included."""
+    width, height = size
+    rng = np.random.default_rng(4)
+    probs = rng.random((3, tile, tile)).astype(np.float32)
+    valid = rng.random((tile, tile)) > 0.1
+    weights = blend_window(tile, 16)
+    got = {}
+    for alone in (False, True):
+        rows: list = []
+        acc = RowBandAccumulator(width, height, 3, tile, lambda r, p, v: rows.append((r, p, v)), alone=alone)
+        acc.add(probs, weights, valid, *offset)
+        assert (acc.base == height) == alone  # handed on at once, not held in the band until the end
+        acc.finish()
+        got[alone] = (np.concatenate([p for _, p, _ in rows], axis=1), np.concatenate([v for _, _, v in rows]),
+                      [r for r, _, _ in rows])
+    blended, direct = got[False], got[True]
+    assert direct[2] == [0] and direct[0].shape == (3, height, width) and direct[0].dtype == np.float32
+    np.testing.assert_array_equal(direct[1], blended[1])
+    np.testing.assert_allclose(direct[0], blended[0], rtol=1e-6, atol=1e-7)
+    assert not np.shares_memory(direct[0], probs)  # the sink keeps its rows; the model's batch is not held
