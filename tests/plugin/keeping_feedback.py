@@ -21,6 +21,9 @@ class Log:
             def pushWarning(self, text):  # noqa: N802 - QGIS API
                 self.lines.append(text)
 
+            def reportError(self, text, fatalError=False):  # noqa: N802, N803 - QGIS API
+                self.lines.append(text)
+
             def line(self, start: str, having: str = "") -> str:
                 return next(line for line in self.lines if line.startswith(start) and having in line)
 

@@ -221,6 +221,14 @@ def test_segment_in_bulk_reads_a_web_layer_over_the_extent(plugin, tiles, scene,
         log = Log()
         result = processing.run("dualstream:segmentbulk", dict(params, EXTENT=extent), feedback=log)
         assert server.requests > 0
+        # a web layer whose scene fails is reported by its layer's name, not by the description handed over
+        four = make_bundle(tmp_path / "m4.dsmodel", vision_bands=4, seed=2, vision_high=255.0, gsd=2.0,
+                           crs="EPSG:32633")
+        failed_log = Log()
+        failed = processing.run("dualstream:segmentbulk", dict(params, INPUT=[layer.id()], MODEL=four, EXTENT=extent,
+                                                               OUTPUT=str(tmp_path / "out4")), feedback=failed_log)
+    assert failed["FAILED"] == 1 and "3 band(s)" in failed_log.line("XYZ layer 'tiles': ")
+    assert not [line for line in failed_log.lines if "<GDAL_WMS" in line or "type=xyz" in line]
     assert result["DONE"] == 2 and result["FAILED"] == 0
     log.line("1 web layer(s) read over 'Extent' (EXTENT) at the model's training pixel size (2 m); the other "
              "scenes are segmented whole")
