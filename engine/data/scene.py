@@ -185,7 +185,6 @@ class SceneReader(SceneLabels, SceneAux):
                                   self.label_path or "", self.label_classes)
         self._vector: VectorLabels | None = None
         self._label_same_grid = False
-        self._label_transform: Any = None
         if self.label_path is not None:
             self._setup_label(self.label_path)
 
