@@ -187,7 +187,7 @@ def _causes(shift: Shift, bands: list[int], dtype: np.dtype, seen: tuple[np.ndar
 
 def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: BandStatistics, model: str,
                        callback: Callback, warnings: list[str] | None = None, strict: bool = False,
-                       strict_hint: str = "", seen: Any = None) -> None:
+                       strict_hint: str = "", seen: Any = None, named: str | None = None) -> None:
     """Warn (``strict``: DataError) when the image's values are in other units or from another sensor than the
     model's training data (:func:`~engine.data.domain_shift.domain_shift`: DN given to a reflectance model, 0-1
     given to a 0-255 model, an 8-bit export, another product). A scene of the same product that is darker,
@@ -195,7 +195,8 @@ def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: Ba
 
     ``bands``: the image's 1-based bands the model reads, in the order of ``statistics``. Reads the same bounded
     sample as the other checks, unless ``seen`` (``low``, ``high``, ``sampled``: the image door's
-    ``SeenValues`` of these bands) says what it holds already.
+    ``SeenValues`` of these bands) says what it holds already. ``named``: how messages name the image instead of
+    by ``path`` (a web layer, whose window is a temporary file).
     """
     if statistics.bands != len(bands):
         return  # the band count check says so
@@ -217,8 +218,9 @@ def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: Ba
         return
     shown = "; ".join(f"band {bands[i]}: {seen_low[i]:.4g}..{seen_high[i]:.4g} here, {low[i]:.4g}..{high[i]:.4g} in "
                       f"training" for i in far[:6]) + ("; ..." if len(far) > 6 else "")
-    message = (f"The image '{path}' ({dtype.name}) looks unlike the data the model '{model}' was trained on: "
-               f"{len(far)} of its {len(bands)} band(s) lie far from the training values (2-98 % of "
+    subject = named or f"the image '{path}'"
+    message = (f"{subject[0].upper()}{subject[1:]} ({dtype.name}) looks unlike the data the model '{model}' was "
+               f"trained on: {len(far)} of its {len(bands)} band(s) lie far from the training values (2-98 % of "
                f"{'sampled ' if sampled else ''}pixels: {shown}). Likely causes: "
                f"{_causes(shift, bands, dtype, (seen_low, seen_high), (low, high))}. The prediction may be noise; "
                f"give the image as it was in training.")

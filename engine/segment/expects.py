@@ -18,12 +18,14 @@ def aux_files_expected(data: DataMetadata) -> int:
     return data.aux_files_per_scene or len(data.aux_file_bands) or len(data.aux_prefixes) or 1
 
 
-def image_problem(data: DataMetadata, image_bands: int, image: str | None = None) -> str | None:
-    """Why an image of ``image_bands`` bands (the file ``image``, when known) does not fit the model trained on
-    ``data`` (None: it fits). The words name "the model"; the run puts the bundle's path after them."""
+def image_problem(data: DataMetadata, image_bands: int, image: str | None = None,
+                  named: str | None = None) -> str | None:
+    """Why an image of ``image_bands`` bands (the file ``image``, when known; ``named``: how to name it instead,
+    e.g. "the WMS layer 'Ortho'") does not fit the model trained on ``data`` (None: it fits). The words name "the
+    model"; the run puts the bundle's path after them."""
     trained = data.vision_bands
     selection = BandSelection.of(data.bands, data.x_bands)
-    named = f"the image '{image}'" if image else "the image"
+    named = named or (f"the image '{image}'" if image else "the image")
     if not selection.active:
         if image_bands != trained:
             return f"{named} has {image_bands} band(s); the model was trained on {trained}"

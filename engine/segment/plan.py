@@ -66,16 +66,18 @@ class SegmentPlan:
         return 1 if self.binary else len(self.class_names)
 
 
-def _check_member_bands(member: Member, image_bands: int, image: str) -> None:
-    """DataError when the image lacks the bands ``member`` was trained on (before any weights are loaded)."""
-    problem = image_problem(member.data, image_bands, image)
+def _check_member_bands(member: Member, image_bands: int, image: str, named: str | None = None) -> None:
+    """DataError when the image lacks the bands ``member`` was trained on (before any weights are loaded);
+    ``named``: how to name the image instead of by its path (a web layer, read through a temporary window)."""
+    problem = image_problem(member.data, image_bands, image, named)
     if not problem:
         return
     if not member.selection.active:  # another band count: the bands may be picked by number or by name
         names = model_view(member.data).band_names
         needs = f" ({', '.join(names)}, in this order)" if names else ""
-        raise DataError(f"The image '{image}' has {image_bands} band(s) but the model '{member.path}' takes "
-                        f"{member.data.vision_bands}{needs}; give the bands in the model's order with "
+        subject = named or f"the image '{image}'"
+        raise DataError(f"{subject[0].upper()}{subject[1:]} has {image_bands} band(s) but the model '{member.path}' "
+                        f"takes {member.data.vision_bands}{needs}; give the bands in the model's order with "
                         f"{mention('segment.bands')} (numbers or names), name the image's bands (band descriptions) "
                         f"so they are picked by name, or give an image with the same bands in the same order.")
     problem = problem.replace("the model", f"the model '{member.path}'", 1)
@@ -153,14 +155,15 @@ def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, w
 
 
 def _check_domain(reader: Any, member: Member, cfg: SegmentConfig, callback: Callback, warnings: list[str],
-                  seen: Any) -> None:
+                  seen: Any, named: str | None) -> None:
     """The image's values against the training statistics of ``member`` (a warning, or an error when strict);
-    ``seen``: the values the image door judged, when the reader reads them as sampled (None: sampled here)."""
+    ``seen``: the values the image door judged, when the reader reads them as sampled (None: sampled here);
+    ``named``: a web layer's name, its window being a temporary file."""
     from ..data.checks import check_image_domain
 
     check_image_domain(reader.image_dataset(), cfg.image, member.selection.vision_bands(reader.image_bands),
                        member.data.vision_stats, member.path, callback, warnings, cfg.strict_inputs,
-                       mention("segment.strict_inputs"), seen)
+                       mention("segment.strict_inputs"), seen, named)
 
 
 def _asked_tile(cfg: SegmentConfig, members: list[Member], aux_ratio: int | None, callback: Callback,
@@ -244,7 +247,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
     if message:  # before any tile is read: the writers would fail on the colour only after the last tile
         warnings.append(message)
         callback.warning(message)
-    from ..imagery.door import open_image
+    from ..imagery.door import open_image, web_source
     from ..imagery.request import ImageRequest
     from .dates import check_dates, plan_dates
 
@@ -255,7 +258,9 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         resolved = open_image(ImageRequest.of_segment(cfg), callback, members=members, warnings=warnings,
                               aux=aux_paths)  # a web layer among the aux: its window over the same extent
         members, aux_paths = resolved.members or members, resolved.aux
-    if resolved.window is not None:  # a web service: the run reads (and names) its window
+    named = None  # how messages name the image where its path is not what the user gave
+    if resolved.window is not None:  # a web service: the run reads (and names) its window, a temporary file
+        named = f"the {web_source(cfg.image)[2]}"
         cfg = replace(cfg, image=resolved.path, stac_item=None)
     first = members[0]
     try:
@@ -271,7 +276,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         resolved.dataset = None  # the reader's now
     try:
         for member in members if dates == 1 else ():  # a change model's dates were checked one by one
-            _check_member_bands(member, reader.image_bands, cfg.image)
+            _check_member_bands(member, reader.image_bands, cfg.image, named)
         problem = aux_problem(aux_data, reader.aux_file_bands) if use_aux else None
         if problem:
             raise DataError(f"The aux files {aux_paths} do not fit the model '{aux_members[0].path}': {problem} "
@@ -287,7 +292,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                             f"limit the region with {mention('segment.extent')}", aux_data.aux_stats)
         check_scene_image(reader, callback, warnings, cfg.image)
         if not is_imported(first.metadata) and dates == 1:  # its maker's scaling is no data it was trained on
-            _check_domain(reader, first, cfg, callback, warnings, resolved.seen)
+            _check_domain(reader, first, cfg, callback, warnings, resolved.seen, named)
         _check_gsd(reader, data, first.path, callback, warnings, cfg.resample_to_training_gsd, cfg.image)
         overlap = overlap_pixels(tile, cfg.overlap)
         refit = None if cfg.tile_size else (tile, cfg.batch_size)

@@ -48,6 +48,16 @@ def test_a_web_description_is_read_over_the_extent_at_the_pixel_size(tiles, synt
         said = capsys.readouterr()
         assert main([*base, *extent, "--pixel-size", "4", "--out", str(tmp_path / "coarse.tif")]) == 0
         assert server.requests > 0
+        # a model trained on values of 0-1: the layer's bytes are called out by the layer's name, not by the path
+        # of its window (a temporary file, gone after the run)
+        capsys.readouterr()
+        unit = make_bundle(tmp_path / "unit.dsmodel", vision_bands=3, seed=2, vision_high=1.0, gsd=2.0,
+                           crs="EPSG:32633")
+        main(["segment", "--image", str(layer), "--model", unit, "--device", "cpu", *extent, "--accept-one-class",
+              "--out", str(tmp_path / "unit.tif")])
+        said = capsys.readouterr()
+        unlike = [line for line in (said.out + said.err).splitlines() if "looks unlike the data" in line]
+    assert unlike and f"The web service '{layer}' (uint8)" in unlike[0] and ".web.vrt" not in unlike[0], said
     assert "read at 2 m per pixel, the model's training pixel size" in " ".join((said.out + said.err).split())
     with rasterio.open(tmp_path / "trained.tif") as fine, rasterio.open(tmp_path / "coarse.tif") as coarse:
         assert fine.crs.to_epsg() == coarse.crs.to_epsg() == 3857

@@ -227,7 +227,8 @@ def test_segment_in_bulk_reads_a_web_layer_over_the_extent(plugin, tiles, scene,
         failed_log = Log()
         failed = processing.run("dualstream:segmentbulk", dict(params, INPUT=[layer.id()], MODEL=four, EXTENT=extent,
                                                                OUTPUT=str(tmp_path / "out4")), feedback=failed_log)
-    assert failed["FAILED"] == 1 and "3 band(s)" in failed_log.line("XYZ layer 'tiles': ")
+    said = failed_log.line("XYZ layer 'tiles': ")
+    assert failed["FAILED"] == 1 and "The XYZ layer 'tiles' has 3 band(s)" in said and ".web.vrt" not in said, said
     assert not [line for line in failed_log.lines if "<GDAL_WMS" in line or "type=xyz" in line]
     assert result["DONE"] == 2 and result["FAILED"] == 0
     log.line("1 web layer(s) read over 'Extent' (EXTENT) at the model's training pixel size (2 m); the other "
