@@ -52,6 +52,12 @@ class SegmentPlan:
     warnings: list[str]
     inputs: Any = None  # imagery.resolve.ResolvedImage: the file or VRT the reader opens, and how it was had
     refit: tuple[int, int] | None = None  # (trained tile, batch asked): plan_on_image fits the CPU tile again
+    named: str | None = None  # how messages name the image where ``cfg.image`` is a web layer's temporary window
+
+    @property
+    def shown(self) -> str:
+        """The image as messages name it: a web layer by its name, any other by its path."""
+        return self.named or f"'{self.cfg.image}'"
 
     @property
     def width(self) -> int:
@@ -322,7 +328,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                        overlap=overlap, aux_ratio=aux_ratio, class_names=list(data.class_names),
                        class_colors=class_colors, binary=binary, use_aux=use_aux,
                        use_region_mask=cfg.aoi is not None, crs=reader.grid.crs, transform=region_grid.transform,
-                       warnings=warnings, inputs=resolved, refit=refit)
+                       warnings=warnings, inputs=resolved, refit=refit, named=named)
 
 
 def plan_on_image(plan: SegmentPlan, image: str, after: list[str] | tuple[str, ...] = ()) -> SegmentPlan:

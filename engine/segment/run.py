@@ -139,7 +139,7 @@ class SceneRun:
             if on_read_done is not None:
                 on_read_done()
             return
-        callback.info(f"Segmenting '{cfg.image}' region {plan.region} ({plan.width}x{plan.height} px) with "
+        callback.info(f"Segmenting {plan.shown} region {plan.region} ({plan.width}x{plan.height} px) with "
                       f"{len(plan.members)} model(s) on {self.predictor.device}: {len(plan.grid)} "
                       f"tile{'' if len(plan.grid) == 1 else 's'} of {plan.tile} px, overlap {plan.overlap} px"
                       f"{f', mirrored border {plan.grid.border} px' if plan.grid.border else ''}, TTA {cfg.tta}.")

@@ -59,6 +59,8 @@ def test_a_web_description_is_read_over_the_extent_at_the_pixel_size(tiles, synt
         unlike = [line for line in (said.out + said.err).splitlines() if "looks unlike the data" in line]
     assert unlike and f"The web service '{layer}' (uint8)" in unlike[0] and ".web.vrt" not in unlike[0], said
     assert "read at 2 m per pixel, the model's training pixel size" in " ".join((said.out + said.err).split())
+    segmenting = next(line for line in said.err.splitlines() if line.startswith("Segmenting "))
+    assert segmenting.startswith(f"Segmenting the web service '{layer}' region"), segmenting  # not its window
     with rasterio.open(tmp_path / "trained.tif") as fine, rasterio.open(tmp_path / "coarse.tif") as coarse:
         assert fine.crs.to_epsg() == coarse.crs.to_epsg() == 3857
         # 128 m of ground (at ~37 degrees north, a web mercator metre is 1.25 map units): 64 and 32 pixels across
