@@ -196,13 +196,12 @@ class RowBandAccumulator:
         c0, c1 = max(col, 0), min(col + w, self.width)
         if r0 >= r1 or c0 >= c1:
             return
+        tr, tc = slice(r0 - row, r1 - row), slice(c0 - col, c1 - col)
         if self.alone and (r0, r1, c0, c1) == (0, self.height, 0, self.width):
-            self._emit_alone(probabilities[:, r0 - row:r1 - row, c0 - col:c1 - col], valid[r0 - row:r1 - row,
-                                                                                               c0 - col:c1 - col])
+            self._emit_alone(probabilities[:, tr, tc], valid[tr, tc])
             return
         if r1 - self.base > self.band_rows:
             raise ValueError(f"tile rows {r0}..{r1} do not fit the band of {self.band_rows} rows at {self.base}")
-        tr, tc = slice(r0 - row, r1 - row), slice(c0 - col, c1 - col)
         br, bc = slice(r0 - self.base, r1 - self.base), slice(c0, c1)
         tile_valid = valid[tr, tc]
         if self._all_valid(tile_valid):  # the usual tile: two passes over it fewer, the same sums
