@@ -209,16 +209,15 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
         return given  # nothing to judge by (an all-nodata image is reported by the data checks)
     value_range = model_view(data).value_range
     expected = expected_range(value_range, data.vision_stats)
-    if given is not None:
-        before = seen_range(values)
-        values = given.apply(values)
-        seen = seen_range(values)
+    before = None if given is None else seen_range(values)
+    values = values if given is None else given.apply(values)
+    seen = seen_range(values)  # once: the message below and the judgement read the same range
+    if before is not None:
         resolved.said.append(f"Values brought to the model's units by {given.how}: "
                              f"{before[0].min():.4g}..{before[1].max():.4g} as read, {seen[0].min():.4g}.."
                              f"{seen[1].max():.4g} after it.")
         callback.info(resolved.said[-1])
-    seen = seen_range(values)
-    if given is None:  # as the reader reads the file, unless a scaling found below changes it
+    else:  # as the reader reads the file, unless a scaling found below changes it
         resolved.seen = SeenValues(seen[0], seen[1], sampled)
     far = far_outside(*seen, *expected)
     if not imported:  # trained here: also the training data's own rule (0-1 given to a 0-255 model lies inside)
