@@ -117,11 +117,11 @@ class SceneAux:
 
     def _grid_key(self, ds: Any, bands: list[int], grid: RasterGrid) -> Any:
         """What aux files must share to be warped in one stack: (CRS, transform, (height, width), nodata); None for
-        a file that is never stacked (too large, a dtype float32 does not hold exactly, its own mask, nodata per
-        band)."""
+        a file that is never stacked (a dtype float32 does not hold exactly, its own mask, nodata per band). A file
+        too large for ``STACK_BYTES`` is left alone by :meth:`_plan_stacks`."""
         nodata = {ds.nodatavals[b - 1] for b in bands}
-        if (4 * len(bands) * ds.width * ds.height > STACK_BYTES or ds.dtypes[0] not in STACKABLE_DTYPES
-                or len(set(ds.dtypes)) > 1 or len(nodata) > 1 or any(has_own_mask(ds, b) for b in bands)):
+        if (ds.dtypes[0] not in STACKABLE_DTYPES or len(set(ds.dtypes)) > 1 or len(nodata) > 1
+                or any(has_own_mask(ds, b) for b in bands)):
             return None
         return (grid.crs or self.grid.crs, grid.transform, (ds.height, ds.width), nodata.pop())
 
