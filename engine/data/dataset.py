@@ -33,25 +33,15 @@ import torch
 from ..callbacks import Callback
 from ..config import DataConfig, SceneSpec
 from ..errors import DataError, mention
-from ..io.formats import is_vector_path
 from .augment import augment_tile
 from .checks import check_scene_aux, check_scene_image
 from .date_tiles import augment_dates, swappable
 from .ground import scenes_latitude
 from .holdout import MIN_PARTS, band_split, held_out_parts_line, labelled_parts, split_parts
-from .label_scan import (
-    SCAN_BLOCK,
-    has_foreground,
-    label_fix_hint,
-    label_problems,
-    labelled_share_line,
-    note_unmapped,
-    recognise_reference_labels,
-    scan_label,
-)
+from .label_scan import scan_labels
 from .metadata import DataMetadata
 from .normalize import BandStatistics
-from .sampling import CellIndex, Region, TileSampler, region_mask
+from .sampling import Region, TileSampler, region_mask
 from .scene import SceneReader
 from .sources import resolve_scenes
 from .summary import DataSummary
@@ -299,69 +289,6 @@ def build_datasets(data_cfg: DataConfig, callback: Callback | None = None) -> tu
             reader.close()
 
 
-def _scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str, Any]],
-                 train_readers: list[SceneReader], val_readers: list[SceneReader],
-                 held_out: dict[int, list[Region]]) -> tuple[dict[str, dict[str, int]], list[CellIndex], bool]:
-    """One scan of every label: (value counts per label, the training scenes' sampling indexes, whether the
-    validation labels hold a class other than 0). A recognised reference mapping is applied to ``kwargs`` (the
-    readers' arguments) and the readers; values outside the configured set stop the run, naming them."""
-    counts: dict[str, dict[str, int]] = {}
-    indexes: list[CellIndex] = []
-    problems: list[str] = []
-    val_foreground = False  # any pixel of a class other than 0 in the validation labels
-    for i, reader in enumerate(train_readers):
-        callback.check_canceled()
-        scan_region = Region(*reader.region_window())  # whole usable scene: held-out band rows are filtered later
-        index, values, val_fg, val_labelled = scan_label(reader, scan_region, data_cfg, held_out.get(i, []))
-        val_foreground |= val_fg > 0
-        callback.info(labelled_share_line(reader, index, data_cfg))
-        if i in held_out and val_labelled == 0 and reader.aoi:
-            callback.warning(f"The validation band held out of '{reader.image}' holds no labelled pixel (the labelled "
-                             f"area lies elsewhere), so the epochs cannot be scored on it. Give a validation scene, "
-                             f"or a labelled area that reaches across the scene.")
-        indexes.append(index)
-        counts[reader.label_path] = values
-        problems += label_problems(reader.label_path, values, data_cfg)
-        if reader.label_polygon_count == 0:
-            raise DataError(f"The label layer '{reader.label_path}' of the image '{reader.image}' has no polygons "
-                            f"(an empty layer): it cannot teach anything. Give the layer with the labelled polygons, "
-                            f"or leave this scene out.")
-        if index.labelled_pixels == 0:
-            raise DataError(f"The label '{reader.label_path}' has no labelled pixel inside the image "
-                            f"'{reader.image}' (all nodata/outside the extent); check its nodata value and extent.")
-    for reader in val_readers:
-        callback.check_canceled()
-        if not is_vector_path(reader.label_path):
-            values = reader.label_value_counts(SCAN_BLOCK)
-            counts[reader.label_path] = values
-            problems += label_problems(reader.label_path, values, data_cfg)
-        else:
-            values = reader.label_value_counts()  # classes -> polygons
-        val_foreground |= has_foreground(reader.label_path, values, data_cfg)
-    if problems and recognise_reference_labels(counts, data_cfg):
-        callback.info(f"The label values are 0 and 90, as in the reference data: 90 is class 1 "
-                      f"('{data_cfg.class_names[1]}'), 0 is class 0. Give {mention('data.label_mapping')} to say "
-                      f"otherwise.")
-        for kw in kwargs:  # the readers (and the loaders' copies) map with it from now on
-            kw["label_mapping"] = dict(data_cfg.label_mapping)
-        for reader in train_readers + val_readers:
-            reader.use_label_mapping(data_cfg.label_mapping)
-            if is_vector_path(reader.label_path):  # a layer's counts are of classes: mapped again
-                counts[reader.label_path] = reader.label_value_counts()
-        problems = [p for path, values in counts.items() for p in label_problems(path, values, data_cfg)]
-        val_foreground = val_foreground or any(has_foreground(r.label_path, counts.get(r.label_path, {}), data_cfg)
-                                               for r in val_readers)
-    if not problems and data_cfg.label_mapping and not data_cfg.strict_labels:
-        note_unmapped(counts, data_cfg, callback)
-    if problems:
-        raise DataError("Label values outside the configured set (label_mapping "
-                        f"{data_cfg.label_mapping or 'none: values are classes'}, classes 0.."
-                        f"{len(data_cfg.class_names) - 1}):\n  " + "\n  ".join(problems) + "\n"
-                        + label_fix_hint(data_cfg, counts))
-
-    return counts, indexes, val_foreground
-
-
 def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, Any]], val_kw: list[dict[str, Any]],
            train_readers: list[SceneReader], val_readers: list[SceneReader]) -> tuple[
         TrainTileDataset, GridTileDataset, DataSummary]:
@@ -375,7 +302,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     holdout = not val_readers and data_cfg.val_fraction > 0
     parts = {i: p for i, r in enumerate(train_readers) if holdout and len(p := labelled_parts(r)) >= MIN_PARTS}
     split = band_split(data_cfg.val_fraction, data_cfg.seed, tile, train_readers, val_readers, holdout, parts)
-    counts, indexes, val_foreground = _scan_labels(data_cfg, callback, train_kw + val_kw, train_readers,
+    counts, indexes, val_foreground = scan_labels(data_cfg, callback, train_kw + val_kw, train_readers,
                                                    val_readers, split.held_out() if holdout else {})
     if parts:
         val_foreground |= split_parts(split, parts, indexes, data_cfg.val_fraction, data_cfg.seed, tile)
