@@ -158,6 +158,29 @@ class ForwardingCallback(Callback):
         self.inner.check_canceled()
 
 
+class HeldCallback(ForwardingCallback):
+    """Holds the info and warning lines back until :meth:`release` passes them on (or :meth:`drop` forgets them):
+    for a pass that may be done again, whose lines are said once, by the pass that counts."""
+
+    def __init__(self, inner: Callback):
+        super().__init__(inner)
+        self.held: list[tuple[str, str]] = []
+
+    def info(self, message: str) -> None:
+        self.held.append(("info", message))
+
+    def warning(self, message: str) -> None:
+        self.held.append(("warning", message))
+
+    def release(self) -> None:
+        for kind, message in self.held:
+            getattr(self.inner, kind)(message)
+        self.held = []
+
+    def drop(self) -> None:
+        self.held = []
+
+
 class QuietCallback(Callback):
     """Says nothing and never cancels (benchmarks and scripts that print their own summary)."""
 

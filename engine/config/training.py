@@ -151,8 +151,9 @@ class DataConfig(Settings):
              "values not listed are class 0); map a value to 255 to mark it unlabelled. Label values that are not "
              "classes stop the training with their list. The bundle keeps the mapping, and Segment writes it into "
              "its class raster, so Evaluate needs it only to override. Default: none, the label values are the "
-             "class numbers 0, 1, 2, ... (a label raster of exactly the values 0 and 90, the reference data's, is "
-             "read as 90=1, and the log says so).")
+             "class numbers 0, 1, 2, ... (label rasters of exactly the values 0 and 90, the reference data's, are "
+             "read as 90=1, and masks of exactly 0 and 255, as LEVIR-CD, WHU or Inria publish them, as 255=1 for "
+             "two classes; the log says so).")
     label_default_class: int = setting(
         0, group="data", metavar="CLASS",
         help="Class of raw label value 0 and, with --no-strict-labels, of every raw value not in the label "

@@ -8,12 +8,13 @@ Label semantics are those of the scene reader's label mapper (:mod:`.labels`); s
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..callbacks import Callback
+from ..callbacks import Callback, HeldCallback
 from ..config import DataConfig
 from ..errors import DataError, mention
 from ..io.formats import is_vector_path
@@ -116,23 +117,47 @@ def _count_values(values: np.ndarray, counts: dict[str, int]) -> None:
         counts[key] = counts.get(key, 0) + int(c)
 
 
-#: The reference data's labels: raw 90 marks the class, 0 the rest (DualStream-DFormer's data set).
-REFERENCE_VALUES, REFERENCE_MAPPING = {"0", "90"}, {"90": 1}
+#: Two-class labels coded otherwise than 0/1, recognised when no label mapping is given and the labels hold these
+#: values only, the second among them: (values, mapping, how the line names them, raster labels only).
+LABEL_CODINGS = (
+    ({"0", "90"}, {"90": 1}, "0 and 90, as in the reference data", False),
+    # 255 is also the ignore index: read so, such a mask teaches class 0 alone and every model predicts it
+    ({"0", "255"}, {"255": 1}, "0 and 255, a mask as change and building datasets publish them (LEVIR-CD, WHU, "
+                               "Inria)", True),
+)
 
 
-def recognise_reference_labels(counts: dict[str, dict[str, int]], data_cfg: DataConfig) -> bool:
-    """No label mapping given, two classes, and the labels hold the values 0 and 90 only, 90 among them (the
-    reference data's: its rasters, and its polygons' class field): take 90=1 (``data_cfg.label_mapping`` is set)
-    and return True."""
-    if data_cfg.label_mapping or len(data_cfg.class_names) != 2 or not counts:
-        return False
+def label_coding(counts: dict[str, dict[str, int]], classes: int) -> tuple[dict[str, int], str] | None:
+    """The mapping of the one of LABEL_CODINGS that labels of ``classes`` classes with these raw value counts (per
+    label file or layer) are coded in, and how to name it; None where none is (or not two classes)."""
+    if classes != 2 or not counts:
+        return None
     found = {key for values in counts.values() for key, count in values.items() if count}
     rasters = {key for path, values in counts.items() if not is_vector_path(path)
                for key, count in values.items() if count}
-    if not found <= REFERENCE_VALUES or "90" not in found or (rasters and rasters != REFERENCE_VALUES):
-        return False
-    data_cfg.label_mapping = dict(REFERENCE_MAPPING)
-    return True
+    vectors = any(is_vector_path(path) for path in counts)
+    for values, mapping, named, rasters_only in LABEL_CODINGS:
+        if (found <= values and next(iter(mapping)) in found and (not rasters or rasters == values)
+                and not (rasters_only and vectors)):
+            return dict(mapping), named
+    return None
+
+
+def coding_line(mapping: dict[str, int], named: str, class_one: str | None, hint: str) -> str:
+    """The line that says a recognised label coding is used (``hint``: the setting that says otherwise)."""
+    shown = f" ('{class_one}')" if class_one else ""
+    return (f"The label values are {named}: {next(iter(mapping))} is class 1{shown}, 0 is class 0. Give {hint} to "
+            f"say otherwise.")
+
+
+def recognise_label_coding(counts: dict[str, dict[str, int]], data_cfg: DataConfig) -> str | None:
+    """No label mapping given and the labels coded as one of LABEL_CODINGS (:func:`label_coding`): take its
+    mapping (``data_cfg.label_mapping`` is set) and return the line that says so; None otherwise."""
+    found = None if data_cfg.label_mapping else label_coding(counts, len(data_cfg.class_names))
+    if found is None:
+        return None
+    data_cfg.label_mapping = found[0]
+    return coding_line(*found, data_cfg.class_names[1], mention("data.label_mapping"))
 
 
 def label_problems(path: str, counts: dict[str, int], data_cfg: DataConfig) -> list[str]:
@@ -217,64 +242,81 @@ def _class_numbers(counts: dict[str, dict[str, int]], ignore_index: int) -> int:
     return top + 1
 
 
+@dataclass
+class _Scan:
+    """What one pass over every label found (see :func:`scan_labels`)."""
+
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # raw value counts per label
+    indexes: list[CellIndex] = field(default_factory=list)  # the training scenes' sampling indexes
+    problems: list[str] = field(default_factory=list)  # values outside the configured set, per label
+    val_foreground: bool = False  # any pixel of a class other than 0 in the validation labels
+    empty: str | None = None  # why a training label cannot teach anything
+
+
 def scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str, Any]],
-                 train_readers: list[SceneReader], val_readers: list[SceneReader],
-                 held_out: dict[int, list[Region]]) -> tuple[dict[str, dict[str, int]], list[CellIndex], bool]:
+                train_readers: list[SceneReader], val_readers: list[SceneReader],
+                held_out: dict[int, list[Region]]) -> tuple[dict[str, dict[str, int]], list[CellIndex], bool]:
     """One scan of every label: (value counts per label, the training scenes' sampling indexes, whether the
-    validation labels hold a class other than 0). A recognised reference mapping is applied to ``kwargs`` (the
-    readers' arguments) and the readers; values outside the configured set stop the run, naming them."""
-    counts: dict[str, dict[str, int]] = {}
-    indexes: list[CellIndex] = []
-    problems: list[str] = []
-    val_foreground = False  # any pixel of a class other than 0 in the validation labels
+    validation labels hold a class other than 0). A recognised label coding (:func:`recognise_label_coding`) is
+    applied to ``kwargs`` (the readers' arguments) and the readers, and the labels scanned again with it (the
+    sampling index counts a 0/255 mask's 255 as unlabelled otherwise); values outside the configured set stop the
+    run, naming them."""
+    held = HeldCallback(callback)  # the first pass's lines, said unless a coding found makes it scan again
+    scan = _scan_all(data_cfg, held, train_readers, val_readers, held_out)
+    said = recognise_label_coding(scan.counts, data_cfg)
+    if said is None:
+        held.release()
+    else:
+        held.drop()
+        callback.info(said)
+        for kw in kwargs:  # the readers (and the loaders' copies) map with it from now on
+            kw["label_mapping"] = dict(data_cfg.label_mapping)
+        for reader in train_readers + val_readers:
+            reader.use_label_mapping(data_cfg.label_mapping)
+        scan = _scan_all(data_cfg, callback, train_readers, val_readers, held_out)
+    if scan.empty:
+        raise DataError(scan.empty)
+    if not scan.problems and data_cfg.label_mapping and not data_cfg.strict_labels:
+        note_unmapped(scan.counts, data_cfg, callback)
+    if scan.problems:
+        raise DataError("Label values outside the configured set (label_mapping "
+                        f"{data_cfg.label_mapping or 'none: values are classes'}, classes 0.."
+                        f"{len(data_cfg.class_names) - 1}):\n  " + "\n  ".join(scan.problems) + "\n"
+                        + label_fix_hint(data_cfg, scan.counts))
+    return scan.counts, scan.indexes, scan.val_foreground
+
+
+def _scan_all(data_cfg: DataConfig, callback: Callback, train_readers: list[SceneReader],
+              val_readers: list[SceneReader], held_out: dict[int, list[Region]]) -> _Scan:
+    """One pass over every label with the readers' current mapping."""
+    scan = _Scan()
     for i, reader in enumerate(train_readers):
         callback.check_canceled()
         scan_region = Region(*reader.region_window())  # whole usable scene: held-out band rows are filtered later
         index, values, val_fg, val_labelled = scan_label(reader, scan_region, data_cfg, held_out.get(i, []))
-        val_foreground |= val_fg > 0
+        scan.val_foreground |= val_fg > 0
         callback.info(labelled_share_line(reader, index, data_cfg))
         if i in held_out and val_labelled == 0 and reader.aoi:
             callback.warning(f"The validation band held out of '{reader.image}' holds no labelled pixel (the labelled "
                              f"area lies elsewhere), so the epochs cannot be scored on it. Give a validation scene, "
                              f"or a labelled area that reaches across the scene.")
-        indexes.append(index)
-        counts[reader.label_path] = values
-        problems += label_problems(reader.label_path, values, data_cfg)
-        if reader.label_polygon_count == 0:
-            raise DataError(f"The label layer '{reader.label_path}' of the image '{reader.image}' has no polygons "
-                            f"(an empty layer): it cannot teach anything. Give the layer with the labelled polygons, "
-                            f"or leave this scene out.")
-        if index.labelled_pixels == 0:
-            raise DataError(f"The label '{reader.label_path}' has no labelled pixel inside the image "
-                            f"'{reader.image}' (all nodata/outside the extent); check its nodata value and extent.")
+        scan.indexes.append(index)
+        scan.counts[reader.label_path] = values
+        scan.problems += label_problems(reader.label_path, values, data_cfg)
+        if reader.label_polygon_count == 0 and not scan.empty:
+            scan.empty = (f"The label layer '{reader.label_path}' of the image '{reader.image}' has no polygons (an "
+                          f"empty layer): it cannot teach anything. Give the layer with the labelled polygons, or "
+                          f"leave this scene out.")
+        if index.labelled_pixels == 0 and not scan.empty:
+            scan.empty = (f"The label '{reader.label_path}' has no labelled pixel inside the image '{reader.image}' "
+                          f"(all nodata/outside the extent); check its nodata value and extent.")
     for reader in val_readers:
         callback.check_canceled()
         if not is_vector_path(reader.label_path):
             values = reader.label_value_counts(SCAN_BLOCK)
-            counts[reader.label_path] = values
-            problems += label_problems(reader.label_path, values, data_cfg)
+            scan.counts[reader.label_path] = values
+            scan.problems += label_problems(reader.label_path, values, data_cfg)
         else:
             values = reader.label_value_counts()  # classes -> polygons
-        val_foreground |= has_foreground(reader.label_path, values, data_cfg)
-    if problems and recognise_reference_labels(counts, data_cfg):
-        callback.info(f"The label values are 0 and 90, as in the reference data: 90 is class 1 "
-                      f"('{data_cfg.class_names[1]}'), 0 is class 0. Give {mention('data.label_mapping')} to say "
-                      f"otherwise.")
-        for kw in kwargs:  # the readers (and the loaders' copies) map with it from now on
-            kw["label_mapping"] = dict(data_cfg.label_mapping)
-        for reader in train_readers + val_readers:
-            reader.use_label_mapping(data_cfg.label_mapping)
-            if is_vector_path(reader.label_path):  # a layer's counts are of classes: mapped again
-                counts[reader.label_path] = reader.label_value_counts()
-        problems = [p for path, values in counts.items() for p in label_problems(path, values, data_cfg)]
-        val_foreground = val_foreground or any(has_foreground(r.label_path, counts.get(r.label_path, {}), data_cfg)
-                                               for r in val_readers)
-    if not problems and data_cfg.label_mapping and not data_cfg.strict_labels:
-        note_unmapped(counts, data_cfg, callback)
-    if problems:
-        raise DataError("Label values outside the configured set (label_mapping "
-                        f"{data_cfg.label_mapping or 'none: values are classes'}, classes 0.."
-                        f"{len(data_cfg.class_names) - 1}):\n  " + "\n  ".join(problems) + "\n"
-                        + label_fix_hint(data_cfg, counts))
-
-    return counts, indexes, val_foreground
+        scan.val_foreground |= has_foreground(reader.label_path, values, data_cfg)
+    return scan

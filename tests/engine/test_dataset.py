@@ -185,6 +185,35 @@ def test_labels_of_exactly_0_and_90_are_read_as_90_is_class_1(tmp_path: Path) ->
         build_datasets(small_cfg(train_scenes=[other], aux_prefixes=[], val_fraction=0.0, label_mapping={}))
 
 
+def test_a_mask_of_0_and_255_is_read_as_255_is_class_1_and_sampled_so(tmp_path: Path) -> None:
+    """LEVIR-CD, WHU and Inria publish masks of 0 and 255, and 255 is the ignore index: read as class numbers such
+    a mask teaches class 0 alone. Exactly 0 and 255 is recognised, said once, and the labels are scanned again with
+    it (the labelled share and the sampler's foreground count the 255s); 0, 1 and 255 keep 255 unlabelled."""
+    scene = sparse_scene(tmp_path)
+    with rasterio.open(scene.label, "r+") as ds:
+        label = ds.read(1)
+        ds.write(np.where(label == 90, 255, 0).astype(np.uint8), 1)
+    callback = RecordingCallback()
+    cfg = small_cfg(train_scenes=[scene], aux_prefixes=[], val_fraction=0.0, label_mapping={})
+    train, _, summary = build_datasets(cfg, callback)
+    infos = callback.messages("info")
+    assert any("are 0 and 255" in m and "255 is class 1" in m for m in infos)
+    assert [m for m in infos if m.startswith("Labels of 'sparse.tif'")] == [
+        "Labels of 'sparse.tif': 100.0 % of the scene labelled (the rest is nodata or ignored)."]
+    assert cfg.label_mapping == {"255": 1} and summary.metadata.label_mapping == {"255": 1}
+    assert summary.metadata.foreground_fraction > 0
+    classes = np.unique(np.concatenate([train[i]["labels"].numpy().ravel() for i in range(len(train))]))
+    assert 1 in classes
+    with rasterio.open(scene.label, "r+") as ds:  # a class-1 pixel: the values are classes, 255 unlabelled
+        label = ds.read(1)
+        label[0, 0] = 1
+        ds.write(label, 1)
+    callback = RecordingCallback()
+    cfg = small_cfg(train_scenes=[scene], aux_prefixes=[], val_fraction=0.0, label_mapping={})
+    build_datasets(cfg, callback)
+    assert cfg.label_mapping == {} and not any("are 0 and 255" in m for m in callback.messages("info"))
+
+
 def test_label_values_outside_set_reported_with_counts(tmp_path: Path) -> None:
     scene = sparse_scene(tmp_path, extra_values={17: 30, 200: 5})
     cfg = small_cfg(train_scenes=[scene], aux_prefixes=[], val_fraction=0.0)
