@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .callbacks import Callback, Stage
+from .callbacks import Callback, QuietCallback, Stage
 from .config import EvaluateConfig
 from .errors import ConfigError, DataError, mention
 from .io import locations
@@ -180,6 +180,29 @@ def _label_mapping(cfg: EvaluateConfig, prediction: str, callback: Callback) -> 
     return None, "no label mapping (label values are class numbers)"
 
 
+def _recognised_coding(pairs: list[tuple[str, str, str]], cfg: EvaluateConfig, num_classes: int,
+                       names: list[str] | None, callback: Callback) -> tuple[dict[str, int], str] | None:
+    """The label scan's rule where no mapping is given or carried: raster labels of a two-class prediction coded as
+    a 0/255 mask (255 is the ignore index: read as class numbers, its 255 would score as unlabelled) are read with
+    that coding, said; their raw values are counted first."""
+    from .data.label_scan import coding_line, label_coding
+    from .data.scene import SceneReader
+
+    if num_classes != 2 or any(Path(label).suffix.lower() in VECTOR_SUFFIXES for _, _, label in pairs):
+        return None
+    counts = {}
+    for _, pred_path, label_path in pairs:
+        callback.check_canceled()
+        with SceneReader(pred_path, label=label_path, ignore_index=cfg.ignore_index, label_classes=num_classes,
+                         callback=QuietCallback(), role="prediction") as reader:
+            counts[label_path] = reader.label_value_counts()
+    found = label_coding(counts, num_classes)
+    if found is None:
+        return None
+    callback.info(coding_line(*found, names[1] if names and len(names) > 1 else None, MAPPING_HINT))
+    return found[0], f"the labels' coding ({found[1].split(',')[0]})"
+
+
 def _check_label_classes(truth: np.ndarray, num_classes: int, names: list[str] | None, ignore_index: int,
                          label_path: str, mapping_source: str) -> None:
     """Label values that are not classes of the prediction: an error that says which mapping to give."""
@@ -248,6 +271,9 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
         check_writable(cfg.html, "HTML report")
     num_classes, names = _class_info(pairs[0][1], cfg.num_classes)
     label_mapping, mapping_source = _label_mapping(cfg, pairs[0][1], callback)
+    if label_mapping is None and cfg.label_mapping is None:
+        label_mapping, mapping_source = _recognised_coding(pairs, cfg, num_classes, names, callback) or (
+            label_mapping, mapping_source)
     matrix = ConfusionMatrix(num_classes, cfg.ignore_index)
     images: list[_ImageResult] = []
     for index, (name, pred_path, label_path) in enumerate(pairs):

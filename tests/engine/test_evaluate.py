@@ -190,10 +190,29 @@ def test_empty_mapping_scores_class_numbers_even_when_the_prediction_carries_one
 def test_label_values_that_are_not_classes_point_at_the_mapping(tmp_path):
     p = _pred(tmp_path / "pred.tif", np.zeros((8, 8), np.uint8))
     raw = np.zeros((8, 8), np.uint8)
-    raw[:4] = 90
+    raw[:4] = 17
     lab = _label(tmp_path / "raw.tif", raw)
-    with pytest.raises(DataError, match=r"values \[90\].*label_mapping.*90=1"):
+    with pytest.raises(DataError, match=r"values \[17\].*label_mapping.*17=1"):
         evaluate(EvaluateConfig(prediction=p, label=lab, output=str(tmp_path / "m.json")))
+
+
+def test_a_mask_of_0_and_255_scores_255_as_class_1_as_training_reads_it(tmp_path):
+    """A 0/255 mask (LEVIR-CD, WHU, Inria) against a prediction carrying no mapping: 255 is also the ignore index,
+    so read as class numbers every labelled change would drop out of the score (class 1 IoU 0, silently). The
+    training label scan's codings apply: 255 is class 1, said; 0, 1 and 255 keep 255 unlabelled."""
+    classes = np.zeros((16, 16), np.uint8)
+    classes[4:12, 4:12] = 1
+    p = _pred(tmp_path / "pred.tif", classes, names=("no change", "change"))
+    lab = _label(tmp_path / "mask.tif", (classes * 255).astype(np.uint8))
+    log = RecordingCallback()
+    m = evaluate(EvaluateConfig(prediction=p, label=lab, output=str(tmp_path / "m.json")), log)
+    assert m["miou"] == 1.0 and m["pixels"] == 256 and m["change"]["f1"] == 1.0
+    assert any("are 0 and 255" in line and "255 is class 1 ('change')" in line for line in log.messages("info"))
+    void = (classes * 255).astype(np.uint8)
+    void[0, :4] = 1  # class 1 present: the values are classes, 255 unlabelled
+    lab = _label(tmp_path / "void.tif", void)
+    m = evaluate(EvaluateConfig(prediction=p, label=lab, output=str(tmp_path / "m2.json")))
+    assert m["pixels"] == 256 - 64
 
 
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
