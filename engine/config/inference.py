@@ -259,10 +259,10 @@ class EvaluateConfig(Settings):
         help="Raw label values and their classes, e.g. 90=1. Not given (the default): the mapping the model was "
              "trained with, which Segment writes into the class raster (the log says when it is used), or, for a "
              "raster from elsewhere, the label values as class numbers (masks of exactly 0 and 90, or 0 and 255, "
-             "of a two-class prediction read as training reads them: 90=1, 255=1); an empty mapping (QGIS: Label values "
-             "'class numbers'): the label values are the class numbers. A mapping none of whose values occurs in "
-             "the labels, or label values that are not classes, stop with a message instead of scoring every "
-             "pixel as background.")
+             "of a two-class prediction read as training reads them: 90=1, 255=1); an empty mapping (QGIS: Label "
+             "values 'class numbers'): the label values are the class numbers. A mapping none of whose values "
+             "occurs in the labels, or label values that are not classes, stop with a message instead of scoring "
+             "every pixel as background.")
     num_classes: int | None = setting(None, help="Default: from the prediction's category names.",
                                       no_qgis="the classes come from the prediction, which Segment writes them into")
     ignore_index: int = setting(255, help="Label value left out of the metrics.",
