@@ -8,7 +8,8 @@
   alone on the same 16 tiles of 256 px, process CPU seconds on one thread, so that a loaded machine disturbs it
   less): what the second encoder pass costs, against which the reading and writing around it are measured. And a
   monitoring series (``series``): the seconds of each pair of a bulk run pairing 3 later dates with one first date,
-  with the torch backend, which encodes the shared first date once, against one date alone.
+  on the default backend (onnxruntime: the change model as its encoder and head graphs) and on torch, both of which
+  encode the shared first date once, against one date alone on the same backend.
 - realdata (``--realdata``, or ``make bench`` when ``realdata/change_pairs`` exists and not ``--quick``): the change
   model trained from random weights against the post-classification baseline on LEVIR-CD's held-out sample pairs,
   and the floor of every pixel called change (:mod:`bench.change_real`: the split, the recipe, the baseline).
@@ -106,17 +107,20 @@ def speed(out: Path, quick: bool, repeats: int = 3) -> dict[str, Any]:
     return figures
 
 
+BACKENDS = ("onnxruntime", "torch")  # the CPU's default first
+
+
 def series(out: Path, pair: Any, change: str, one: str, later: int = 3) -> dict[str, Any]:
-    """A monitoring series with the torch backend (the one that encodes a shared first date once): the seconds of
-    each pair of a bulk run pairing ``later`` dates with one first date (``--pair-by-date first``), against the
-    seconds of each of those dates segmented alone by the one-date model in a bulk run (the scenes' own seconds from
-    each summary: the same accounting, the model loaded once apart)."""
-    import json
+    """A monitoring series on each backend (both encode a shared first date once): the seconds of each pair of a
+    bulk run pairing ``later`` dates with one first date (``--pair-by-date first``), against the seconds of each of
+    those dates segmented alone by the one-date model in a bulk run on the same backend (the scenes' own seconds
+    from each summary: the same accounting, the model loaded once apart). The exports are made before timing."""
     import shutil
 
     import rasterio
 
     from engine.cli.main import main
+    from engine.export.onnx_cache import cached_date_graphs, cached_export
 
     folder = out / "series"
     shutil.rmtree(folder, ignore_errors=True)
@@ -127,23 +131,28 @@ def series(out: Path, pair: Any, change: str, one: str, later: int = 3) -> dict[
         shutil.copyfile(pair.after, path)
         with rasterio.open(path, "r+") as dst:
             dst.write((dst.read() * (0.9 + 0.1 * (year - 2020))).astype(dst.dtypes[0]))
+    cached_date_graphs(change, None)  # a CPU run's exports: any tile size (found, else made now)
+    cached_export(one, None)
 
-    def bulk(name: str, args: list[str]) -> list[float]:
-        target = out / name
+    def bulk(name: str, args: list[str], backend: str) -> list[float]:
+        target = out / f"{name}_{backend}"
         shutil.rmtree(target, ignore_errors=True)
-        if main(["segment", *args, "--backend", "torch", "--out-dir", str(target), "--quiet"]) != 0:
-            raise RuntimeError(f"the bulk run {name} failed")
+        if main(["segment", *args, "--backend", backend, "--out-dir", str(target), "--quiet"]) != 0:
+            raise RuntimeError(f"the bulk run {name} ({backend}) failed")
         scenes = json.loads((target / "summary.json").read_text(encoding="utf-8"))["scenes"]
         return [round(s["seconds"], 3) for s in sorted(scenes, key=lambda s: s["order"])]  # in the order run
 
     dates = [str(p) for p in sorted(folder.glob("S2A_202*.tif"))]
-    bulk("warm", ["--model", one, "--images", dates[0]])
-    alone = bulk("one_date", ["--model", one, "--images", *dates])
-    pairs = bulk("pairs", ["--model", change, "--images", str(folder), "--pair-by-date", "first"])
-    mean = sum(alone) / len(alone)
-    return {"later_dates": later, "one_date_torch_seconds": alone, "pair_in_series_torch_seconds": pairs,
-            "first_pair_ratio": round(pairs[0] / mean, 3),
-            "series_ratio": round(sum(pairs[1:]) / len(pairs[1:]) / mean, 3)}
+    figures: dict[str, Any] = {"later_dates": later}
+    for backend in BACKENDS:
+        bulk("warm", ["--model", one, "--images", dates[0]], backend)
+        alone = bulk("one_date", ["--model", one, "--images", *dates], backend)
+        pairs = bulk("pairs", ["--model", change, "--images", str(folder), "--pair-by-date", "first"], backend)
+        mean = sum(alone) / len(alone)
+        figures[backend] = {"one_date_seconds": alone, "pair_in_series_seconds": pairs,
+                            "first_pair_ratio": round(pairs[0] / mean, 3),
+                            "series_ratio": round(sum(pairs[1:]) / len(pairs[1:]) / mean, 3)}
+    return figures
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -153,12 +162,13 @@ def markdown(result: dict[str, Any]) -> str:
              f"The models alone (ONNX, 16 tiles of 256 px, CPU seconds on one thread): {s['change_model_cpu_seconds']}"
              f" s and {s['one_date_model_cpu_seconds']} s, ratio {s['model_ratio']}."]
     m = s.get("series")
-    if m:
-        lines.append(f"A monitoring series of {m['later_dates']} later dates against one first date (bulk, torch "
-                     f"backend, which encodes the shared first date once): seconds per pair "
-                     f"{m['pair_in_series_torch_seconds']}, each date alone with the one-date model "
-                     f"{m['one_date_torch_seconds']}; the first pair (both dates encoded) {m['first_pair_ratio']} "
-                     f"times one date, the later pairs {m['series_ratio']} times.")
+    for backend in BACKENDS if m else ():
+        b = m[backend]
+        lines.append(f"A monitoring series of {m['later_dates']} later dates against one first date (bulk, "
+                     f"{backend} backend, which encodes the shared first date once): seconds per pair "
+                     f"{b['pair_in_series_seconds']}, each date alone with the one-date model {b['one_date_seconds']}; "
+                     f"the first pair (both dates encoded) {b['first_pair_ratio']} times one date, the later pairs "
+                     f"{b['series_ratio']} times.")
     if result.get("realdata"):
         from bench.change_real import markdown as real_lines
 

@@ -62,7 +62,7 @@ class ExportResult:
         return asdict(self)
 
 
-def _probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *, clip_aux: bool = False,
+def probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *, clip_aux: bool = False,
                         split: int | None = None, names: tuple[str, ...] = ("vision", "aux")) -> Any:
     """model -> probabilities. ``split``: the graph takes one stacked tensor, cut after ``split`` vision channels.
     ``names``: the graph's inputs in order (``coords``: each tile's date and place, for a TL encoder)."""
@@ -80,8 +80,7 @@ def _probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *,
                 vision = vision.clamp(0.0, 1.0)
             if clip_aux and aux is not None:
                 aux = aux.clamp(0.0, 1.0)
-            logits = self.model(vision, aux, coords)["logits"]
-            return torch.sigmoid(logits) if binary else torch.softmax(logits, dim=1)
+            return activation(self.model(vision, aux, coords)["logits"], binary)
 
         def forward(self, *tensors: Any) -> Any:
             given = dict(zip(names, tensors))
@@ -94,6 +93,12 @@ def _probability_module(model: Any, binary: bool, clip: bool, uses_aux: bool, *,
             return self._probs(vision, aux if uses_aux else None, given.get("coords"))
 
     return Probabilities().eval()
+
+
+def activation(logits: Any, binary: bool) -> Any:
+    """A graph's probabilities: sigmoid of one channel, else softmax over the classes."""
+    torch = require("torch")
+    return torch.sigmoid(logits) if binary else torch.softmax(logits, dim=1)
 
 
 def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_size: int | None = None,
@@ -175,21 +180,21 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     if getattr(model, "takes_coords", False):  # a TL encoder: each tile's year, day of year, latitude, longitude
         inputs["coords"] = plausible_coords(batch, generator)
     names = list(inputs)
-    wrapper = _probability_module(model, binary, clip, uses_aux, clip_aux=clip_aux,
+    wrapper = probability_module(model, binary, clip, uses_aux, clip_aux=clip_aux,
                                   split=meta.model.input_channels if stacked else None, names=tuple(names))
-    dynamic = _dynamic_axes([*names, "probabilities"], dynamic_batch, any_size)
+    dynamic = dynamic_axes([*names, "probabilities"], dynamic_batch, any_size)
     tmp = temporary_path(output, ".onnx")
     try:
         callback.info(f"Exporting '{bundle}' ({meta.model.name}) to ONNX opset {opset}: inputs "
                       f"{', '.join(f'{n} {tuple(t.shape[1:])}' for n, t in inputs.items())}, batch "
                       f"{'dynamic' if dynamic_batch else batch}{', any tile size' if any_size else ''}.")
-        _trace(wrapper, tuple(inputs.values()), tmp, names, opset, dynamic)
+        trace(wrapper, tuple(inputs.values()), tmp, names, opset, dynamic)
         onnx_section = OnnxMetadata(inputs=names, output="probabilities", batch=None if dynamic_batch else batch,
                                     opset=opset, tile_size=tile, clip_vision=clip, clip_aux=clip_aux,
                                     activation="sigmoid" if binary else "softmax",
                                     source_weights_sha256=meta.weights_sha256,
                                     source_bundle_sha256=file_sha256(bundle))
-        _write_metadata(tmp, encode_metadata(meta, onnx_section, tile, overlap))
+        write_graph_metadata(tmp, encode_metadata(meta, onnx_section, tile, overlap))
         check_batch = batch + 1 if dynamic_batch else batch
         diff = parity(wrapper, tmp, check_batch, {n: tuple(t.shape[1:]) for n, t in inputs.items()}, seed + 1)
         if any_size:  # a size it was not traced at: a shape baked into the graph shows here
@@ -225,7 +230,7 @@ def _check_single_input(bundle: str | os.PathLike, callback: Callback) -> None:
                       f"{mention('export.single_input')} changes nothing.")
 
 
-def _dynamic_axes(names: list[str], batch: bool, size: bool) -> dict[str, dict[int, str]] | None:
+def dynamic_axes(names: list[str], batch: bool, size: bool) -> dict[str, dict[int, str]] | None:
     """torch.onnx's dynamic axes: the batch, and height and width (each input's own: aux is coarser)."""
     if not batch and not size:
         return None
@@ -234,14 +239,15 @@ def _dynamic_axes(names: list[str], batch: bool, size: bool) -> dict[str, dict[i
             for name in names}  # coords: (batch, 4) whatever the tile
 
 
-def _trace(wrapper: Any, args: tuple, path: Path, names: list[str], opset: int, dynamic: dict | None) -> None:
+def trace(wrapper: Any, args: tuple, path: Path, names: list[str], opset: int, dynamic: dict | None,
+          outputs: tuple[str, ...] = ("probabilities",)) -> None:
     """torch.onnx.export (TorchScript-based), its chatter silenced; an unsupported operator -> ModelError."""
     torch = require("torch")
     try:
         with warnings.catch_warnings(), _native_stdout_silenced(), _exportable_adaptive_pooling(torch):
             warnings.simplefilter("ignore")  # deprecation notes and tracer notes about constant shapes
             with torch.no_grad():
-                torch.onnx.export(wrapper, args, str(path), input_names=names, output_names=["probabilities"],
+                torch.onnx.export(wrapper, args, str(path), input_names=names, output_names=list(outputs),
                                   opset_version=opset, dynamo=False, dynamic_axes=dynamic, do_constant_folding=True)
     except torch.onnx.errors.UnsupportedOperatorError as exc:
         first = str(exc).split(". ")[0]
@@ -301,7 +307,7 @@ def _native_stdout_silenced() -> Iterator[None]:
         os.close(devnull)
 
 
-def _write_metadata(path: Path, props: dict[str, str]) -> None:
+def write_graph_metadata(path: Path, props: dict[str, str]) -> None:
     onnx = require("onnx")
     proto = onnx.load(str(path))
     del proto.metadata_props[:]

@@ -48,7 +48,7 @@ def _torch_predictor(members: Sequence[Member], cfg: Any, device: str, callback:
         from ..runtime.cores import torch_cpu_threads
 
         threads = torch_cpu_threads(__import__("torch"))
-    predictor = Predictor.from_bundles(members, cfg.tta, device)
+    predictor = Predictor.from_bundles(members, cfg.tta, device, callback)
     callback.info(f"Backend: torch on {device}{f' with {threads} thread(s)' if threads else ''} ({why}).")
     return predictor
 

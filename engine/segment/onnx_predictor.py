@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..bundle.date_graphs import DateGraphs
 from ..bundle.graph_output import graph_probabilities
 from ..bundle.imported import imported_graph, is_imported
 from ..bundle.onnx_metadata import SINGLE_INPUT, date_inputs, is_onnx_path, onnx_cuda, session
@@ -22,6 +23,7 @@ from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..errors import BundleError, GraphRunError
 from ..io.digest import file_sha256
+from ..models.change.first_dates import FirstDateFeatures, shares_first_dates
 from .members import Member
 from .tta import apply_transform, tta_transforms, undo_transform
 
@@ -136,32 +138,49 @@ class ExportedBundle:
     made (or found) when a tile of that size first comes; the same ``run`` as :class:`OnnxMember`. A model whose
     output depends on a neighbourhood only runs every tile other than its trained one through one export that
     takes any size (a CPU run fits its tile to each region: no export per region size), and on the CPU its trained
-    tile too: a bulk run, loaded at the trained tile, then opens no second export for scenes of fitted tiles."""
+    tile too: a bulk run, loaded at the trained tile, then opens no second export for scenes of fitted tiles. A
+    change model whose dates are encoded alone runs as its encoder and head graphs (:class:`DateGraphs`), each
+    first date's maps kept in one store for every tile size: a monitoring series encodes its first date once."""
 
     def __init__(self, member: Member, device: str, threads: int | None, callback: Callback,
                  bundle_sha256: str | None = None):
         self.path, self.weight, self.stats_key = member.path, member.weight, member.stats_key
-        self.inputs = date_inputs(member.metadata.model.input_dates) + (["aux"] if member.aux_channels else []) + (
-            ["coords"] if model_view(member.data, member.metadata.model).takes_date_and_place else [])
+        dates, place = member.metadata.model.input_dates, model_view(member.data, member.metadata.model)
+        self.inputs = date_inputs(dates) + (["aux"] if member.aux_channels else []) + (
+            ["coords"] if place.takes_date_and_place else [])
         self.device, self.threads, self.callback = device, threads, callback
         self.bundle_sha256 = bundle_sha256 or file_sha256(member.path)
         self.trained = int(member.data.tile_size)
         self.any_size = bool(member.metadata.model.local_receptive_field())
-        self.by_tile: dict[int | None, OnnxMember] = {}
+        self.dates = int(dates)
+        self.first_dates = FirstDateFeatures(say=callback.info) \
+            if shares_first_dates(self.dates, member.aux_channels, place.takes_date_and_place) else None
+        self.by_tile: dict[int | None, OnnxMember | DateGraphs] = {}
 
-    def load(self, tile: int) -> OnnxMember:
+    def load(self, tile: int) -> OnnxMember | DateGraphs:
         """The export for ``tile``-px tiles, opened (exported first where the cache has none)."""
         key = None if self.any_size and (tile != self.trained or self.device == "cpu") else tile
         if key not in self.by_tile:
-            from ..export.onnx_cache import cached_export, embedded_source
+            from ..export.onnx_cache import cached_date_graphs, cached_export
 
-            entry = cached_export(self.path, key, self.callback, self.bundle_sha256)
-            runner = session(entry.path, self.device, threads=self.threads)
-            if embedded_source(runner) != self.bundle_sha256:
-                raise BundleError(f"The cached ONNX export '{entry.path}' was not made from '{self.path}'; delete "
-                                  f"it and run again.")
-            self.by_tile[key] = OnnxMember(runner, self.weight, self.inputs, None, self.stats_key)
+            if self.first_dates is not None:
+                graphs = cached_date_graphs(self.path, key, self.callback, self.bundle_sha256)
+                encoder, head = (self._open(p) for p in (graphs.encoder, graphs.head))
+                self.by_tile[key] = DateGraphs(encoder, head, self.dates, self.first_dates)
+            else:
+                runner = self._open(cached_export(self.path, key, self.callback, self.bundle_sha256).path)
+                self.by_tile[key] = OnnxMember(runner, self.weight, self.inputs, None, self.stats_key)
         return self.by_tile[key]
+
+    def _open(self, path: Any) -> Any:
+        """A session of a cached graph, refused unless it says it was made from this bundle."""
+        from ..export.onnx_cache import embedded_source
+
+        runner = session(path, self.device, threads=self.threads)
+        if embedded_source(runner) != self.bundle_sha256:
+            raise BundleError(f"The cached ONNX export '{path}' was not made from '{self.path}'; delete it and run "
+                              f"again.")
+        return runner
 
     @property
     def takes_aux(self) -> bool:

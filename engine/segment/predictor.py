@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from ..bundle.store import load_bundle
+from ..callbacks import Callback
+from ..models.change.first_dates import FirstDateFeatures
 from ..runtime.cores import follow_torch_threads
 from ..runtime.environment import require
 from ..runtime.transfer import to_device
@@ -58,13 +60,14 @@ class Predictor:
             self.amp_dtype = self.torch.bfloat16 if self.torch.cuda.is_bf16_supported() else self.torch.float16
 
     @classmethod
-    def from_bundles(cls, members: Sequence[Member], tta: str, device: str) -> Predictor:
+    def from_bundles(cls, members: Sequence[Member], tta: str, device: str,
+                     callback: Callback | None = None) -> Predictor:
         """Load every member's bundle onto ``device`` (once; the predictor then serves any number of scenes)."""
         loaded = [LoadedMember(load_bundle(m.path, device).model, m.weight, m.aux_channels > 0, m.stats_key)
                   for m in members]
         for member in loaded:  # a change model encodes a first date shared by several pairs once (a series)
             if hasattr(member.model, "share_first_dates") and not member.needs_aux:
-                member.model.share_first_dates()
+                member.model.share_first_dates(FirstDateFeatures(say=(callback or Callback()).info))
         return cls(loaded, members[0].output_channels == 1, tta, device)
 
     @property
@@ -108,6 +111,6 @@ class Predictor:
             return total / self.total_weight
 
 
-def load_predictor(plan: Any, device: str) -> Predictor:
+def load_predictor(plan: Any, device: str, callback: Callback | None = None) -> Predictor:
     """The predictor for a :class:`~engine.segment.plan.SegmentPlan`'s members and TTA mode."""
-    return Predictor.from_bundles(plan.members, plan.cfg.tta, device)
+    return Predictor.from_bundles(plan.members, plan.cfg.tta, device, callback)

@@ -275,3 +275,74 @@ def test_pairs_by_date_say_why_an_image_makes_no_pair(pair, tmp_path):
         assert later is None and "same day (2021-06-01)" in error and "order is unknown" in error
     later, error = found[plain.name]
     assert later is None and "no georeferencing" in error and "after_pattern" in error
+
+
+def _series(pair, folder: Path, later: int = 3) -> list[str]:
+    """One first date and ``later`` later dates of one place, each later one in its own light."""
+    folder.mkdir()
+    dated = [_copy(pair.before, folder / "S2A_20190601T103031_site.tif")]
+    for i in range(later):
+        dated.append(_copy(pair.after, folder / f"S2A_{2020 + i}0601T103031_site.tif"))
+        with rasterio.open(dated[-1], "r+") as dst:
+            dst.write((dst.read().astype(np.float32) * (1.0 + 0.1 * i)).astype(np.uint16))
+    return dated
+
+
+def test_a_series_on_the_default_backend_encodes_its_first_date_once_with_the_whole_graphs_change(
+        pair, tmp_path, monkeypatch, capsys):
+    """onnxruntime runs a change bundle as its cached encoder and head graphs: in a monitoring series the first
+    date's tiles go through the encoder for the first pair only, and every pair's change is the one the user's
+    one-graph export (before, after -> probabilities) gives; a lone pair encodes both dates in one batch."""
+    from engine.bundle.date_graphs import DateGraphs
+    from engine.cli.main import main
+    from engine.export.onnx_cache import cached_date_graphs
+
+    model = change_bundle(tmp_path / "change.dsmodel")
+    dated = _series(pair, tmp_path / "series")
+    made = cached_date_graphs(model, None)  # the export's own parity runs uncounted
+    assert made.made and made.max_abs_diff <= 1e-4
+    encoded: list[int] = []
+    stores = []
+    encode = DateGraphs.encode
+
+    def counted(self, images):  # the real encoder graph, its batches counted
+        encoded.append(len(images))
+        stores.append(self.store)
+        return encode(self, images)
+
+    monkeypatch.setattr(DateGraphs, "encode", counted)
+    fixed = ["--tile-size", "64"]  # the trained tile for every run: the same tiles, whatever the graph
+    out = tmp_path / "out"
+    assert main(["segment", "--model", model, "--images", str(tmp_path / "series"), "--pair-by-date", "first",
+                 "--backend", "onnxruntime", "--with-probabilities", "--out-dir", str(out), *fixed]) == 0
+    err = capsys.readouterr().err
+    assert f"Using the cached ONNX export in two graphs of '{model}' ('{made.encoder}', '{made.head}'" in err
+    assert err.count("A first date met again") == 1
+    store = stores[0]
+    assert all(s is store for s in stores)  # one store for the run's pairs
+    tiles = store.misses
+    assert tiles > 4 and store.hits == 2 * tiles  # pairs 2 and 3 found every first-date tile
+    assert sum(encoded) == tiles + 3 * tiles  # the first date once, each later date once (one graph: 6 * tiles)
+
+    whole = tmp_path / "change.onnx"  # the user's export: one graph, before and after in
+    assert main(["export", model, "--onnx", str(whole), "--dynamic-batch", "--quiet"]) == 0
+    for later in dated[1:]:
+        alone = tmp_path / f"whole_{Path(later).stem}"
+        assert main(["segment", "--model", str(whole), "--image", dated[0], "--after", later, "--out",
+                     f"{alone}.tif", "--probabilities", f"{alone}_p.tif", *fixed, "--quiet"]) == 0
+        name = out / f"S2A_20190601T103031_site_to_{Path(later).stem}"
+        with rasterio.open(f"{alone}_p.tif") as a, rasterio.open(f"{name}_probabilities.tif") as b:
+            assert np.allclose(a.read(), b.read(), atol=1e-5)
+        with rasterio.open(f"{alone}.tif") as a, rasterio.open(f"{name}.tif") as b:
+            assert np.array_equal(a.read(), b.read())
+
+    encoded.clear()
+    stores.clear()
+    lone = tmp_path / "lone"
+    assert main(["segment", "--model", model, "--image", dated[0], "--after", dated[1], "--out", f"{lone}.tif",
+                 "--probabilities", f"{lone}_p.tif", *fixed, "--quiet"]) == 0  # the default backend on the CPU
+    assert stores[0].hits == 0 and stores[0].misses == tiles
+    assert len(encoded) == len(stores) and all(n % 2 == 0 for n in encoded)  # both dates of a batch at once
+    assert sum(encoded) == 2 * tiles
+    with rasterio.open(f"{lone}_p.tif") as a, rasterio.open(tmp_path / f"whole_{Path(dated[1]).stem}_p.tif") as b:
+        assert np.allclose(a.read(), b.read(), atol=1e-5)

@@ -13,7 +13,6 @@ series, whose first date meets several later dates, runs the encoder on the firs
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import torch
@@ -29,6 +28,7 @@ from ..pspnet.modeling_pspnet import PSPDecoder
 from ..single_stream import ConvNormReLU, SingleStreamModel
 from ..unet.modeling_unet import UNetDecoder
 from .configuration_change import ChangeConfig
+from .first_dates import FirstDateFeatures, shares_first_dates
 
 ATROUS_RATES = (12, 24, 36)  # the deeplabv3plus family's default
 SCALES_READ = {"deeplabv3plus": (0, 3), "pspnet": (3,)}  # the maps (strides 4, 8, 16, 32) a decoder reads
@@ -127,39 +127,6 @@ def make_decoder(name: str, channels: list[int], unet: list[int], width: int, cl
     return MLPDecoder(channels, width, classes, dropout)
 
 
-#: The most bytes of first dates' encoder maps a predictor keeps (ResNet-18 at 256 px: about 2 MB a tile).
-FEATURE_STORE_BYTES = 1 << 30
-
-
-class FirstDateFeatures:
-    """The encoder maps of first dates already seen, keyed by a digest of the date's normalised tile (its values,
-    shape and type: the same tile of the same first date, whatever the later date). It fills up to ``limit`` bytes
-    and then keeps what it holds: a series meets a first date's tiles in the same order for every later date, so a
-    scene larger than the store still finds its first tiles."""
-
-    def __init__(self, limit: int = FEATURE_STORE_BYTES):
-        self.limit, self.held, self.hits, self.misses = int(limit), 0, 0, 0
-        self._maps: dict[bytes, list[torch.Tensor]] = {}
-
-    @staticmethod
-    def key(tile: torch.Tensor) -> bytes:
-        data = tile.detach().contiguous().cpu()
-        digest = hashlib.blake2b(data.numpy().tobytes(), digest_size=16)
-        digest.update(f"{tuple(data.shape)}{data.dtype}".encode())
-        return digest.digest()
-
-    def get(self, key: bytes) -> list[torch.Tensor] | None:
-        maps = self._maps.get(key)
-        self.hits, self.misses = self.hits + (maps is not None), self.misses + (maps is None)
-        return maps
-
-    def put(self, key: bytes, maps: list[torch.Tensor]) -> None:
-        size = sum(m.numel() * m.element_size() for m in maps)
-        if self.held + size <= self.limit:
-            self._maps[key] = [m.clone() for m in maps]  # not a view that holds the whole batch
-            self.held += size
-
-
 class ChangeModel(SingleStreamModel):
     """The Siamese change model; aux rasters (``aux_fusion: early``) are stacked on every date's bands."""
 
@@ -171,10 +138,23 @@ class ChangeModel(SingleStreamModel):
     def share_first_dates(self, store: FirstDateFeatures | None = None) -> bool:
         """Encode each first date's tile once from now on, keeping its maps in ``store`` (a new one by default);
         False (nothing kept) where the encoder also takes each tile's date and place, which differ by pair."""
-        if self.takes_coords:
+        if not shares_first_dates(self.config.input_dates, 0, self.takes_coords):
             return False
         self.first_dates = store or FirstDateFeatures()
         return True
+
+    def encode(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Images of one date each (N, C, H, W) -> their maps at strides 4, 8, 16, 32 (N, C_i, H/s, W/s): what a
+        first date keeps, and the onnxruntime backend's encoder graph."""
+        return self.encoder.encoder(images)
+
+    def head(self, dates: list[list[torch.Tensor]], size: tuple[int, int]) -> torch.Tensor:
+        """Each date's maps (:meth:`encode`, in time order) -> logits (B, classes, H, W) at ``size``: the fusion and
+        the decoder, the onnxruntime backend's head graph."""
+        logits = self.decoder([torch.cat(scale, dim=1) for scale in zip(*dates)])  # (B, T*C_i, h_i, w_i) per scale
+        if tuple(logits.shape[-2:]) != tuple(size):
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return logits
 
     def make_decoder(self, channels: list[int], preset: Any) -> nn.Module:
         cfg = self.config
@@ -209,21 +189,15 @@ class ChangeModel(SingleStreamModel):
         dates = self.config.input_dates
         batch, channels, height, width = vision.shape
         per = vision.reshape(batch, dates, channels // dates, height, width)
-        keys = [store.key(per[b, 0]) for b in range(batch)]
-        held = [store.get(key) for key in keys]
-        todo = [b for b in range(batch) if held[b] is None]
-        images = torch.cat([per[todo, 0], per[:, 1:].reshape(-1, *per.shape[2:])])
-        maps = self.encoder.encoder.features(images, None)  # (len(todo) + B*(T-1), C_i, h_i, w_i) x 4
+        keys, held, todo = store.lookup([per[b, 0].detach().cpu() for b in range(batch)])
+        images = torch.cat([per[todo, 0], per[:, 1:].transpose(0, 1).reshape(-1, *per.shape[2:])])
+        maps = self.encode(images)  # (len(todo) + (T-1)*B, C_i, h_i, w_i) x 4: later dates date by date
         for i, b in enumerate(todo):
             held[b] = [m[i] for m in maps]
             store.put(keys[b], held[b])
-        later = [m[len(todo):].reshape(batch, -1, *m.shape[2:]) for m in maps]  # (B, (T-1)*C_i, h_i, w_i)
-        joined = [torch.cat([torch.stack([held[b][scale] for b in range(batch)]), later[scale]], dim=1)
-                  for scale in range(len(maps))]  # each sample's dates side by side, first date first (join_dates)
-        logits = self.decoder(self.encoder.pyramid(joined, (height, width)))
-        if logits.shape[-2:] != (height, width):
-            logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
-        return logits
+        first = [torch.stack([held[b][scale] for b in range(batch)]) for scale in range(len(maps))]
+        later = [[m[len(todo) + t * batch:len(todo) + (t + 1) * batch] for m in maps] for t in range(dates - 1)]
+        return self.head([first, *later], (height, width))
 
 
 MODEL = ChangeModel

@@ -1,0 +1,70 @@
+"""A change model's two ONNX graphs run as one (onnxruntime, torch-free), and their inputs' and outputs' names.
+
+The encoder graph takes one date's normalised tile and gives its maps at strides 4, 8, 16, 32; the head graph takes
+every date's maps and gives the probabilities (the fusion and the decoder). A pair runs both dates through the
+encoder in one batch, then the head; with a :class:`~engine.models.change.first_dates.FirstDateFeatures` store, a
+first date already seen is not encoded again (a monitoring series). The export (``export/onnx_dates.py``) writes
+the graphs under these names and checks them through :meth:`DateGraphs.run`; the onnxruntime backend runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..models.change.first_dates import FirstDateFeatures
+from .onnx_metadata import date_inputs
+
+SCALES = 4  # the encoder's maps at strides 4, 8, 16, 32
+ENCODER_INPUT = "image"
+HEAD_OUTPUT = "probabilities"
+
+
+def encoder_outputs() -> list[str]:
+    """The encoder graph's outputs: one date's maps, finest first."""
+    return [f"maps{i}" for i in range(SCALES)]
+
+
+def head_inputs(dates: int) -> list[str]:
+    """The head graph's inputs: each date's maps (``before_maps0`` ... ``after_maps3``), in time order."""
+    return [f"{date}_{name}" for date in date_inputs(dates) for name in encoder_outputs()]
+
+
+@dataclass
+class DateGraphs:
+    """The encoder and head sessions of one change model; ``store`` keeps first dates' maps (None: none kept)."""
+
+    encoder: Any  # onnxruntime.InferenceSession
+    head: Any
+    dates: int
+    store: FirstDateFeatures | None = None
+
+    def encode(self, images: np.ndarray) -> list[np.ndarray]:
+        """(N, C, H, W) tiles of one date each -> their maps (N, C_i, H/s, W/s), finest first."""
+        return self.encoder.run(encoder_outputs(), {ENCODER_INPUT: np.ascontiguousarray(images, np.float32)})
+
+    def run(self, vision: np.ndarray, aux: np.ndarray | None = None, coords: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities (B, K, H, W) of ``vision`` (B, T*C, H, W), the dates stacked in time order: the first dates
+        the store does not hold and every later date through the encoder in one batch, then the head."""
+        batch = vision.shape[0]
+        per = np.split(vision, self.dates, axis=1)  # (B, C, H, W) each
+        if self.store is None:
+            keys, held, todo = [], [None] * batch, list(range(batch))
+        else:
+            keys, held, todo = self.store.lookup(list(per[0]))
+        maps = self.encode(np.concatenate([per[0][todo], *per[1:]]))  # (len(todo) + (T-1)*B, C_i, h_i, w_i)
+        if len(todo) == batch:  # none held: the first dates' maps are the batch's first rows
+            first = [m[:batch] for m in maps]
+        else:
+            for i, b in enumerate(todo):
+                held[b] = [m[i] for m in maps]
+            first = [np.stack([held[b][s] for b in range(batch)]) for s in range(SCALES)]
+        if self.store is not None:
+            for i, b in enumerate(todo):
+                self.store.put(keys[b], [m[i] for m in maps])
+        start = len(todo)
+        later = [[m[start + t * batch:start + (t + 1) * batch] for m in maps] for t in range(self.dates - 1)]
+        feeds = dict(zip(head_inputs(self.dates), (np.ascontiguousarray(m) for date in (first, *later) for m in date)))
+        return self.head.run([HEAD_OUTPUT], feeds)[0]

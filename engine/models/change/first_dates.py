@@ -1,0 +1,76 @@
+"""First dates encoded once (torch-free): the store of their encoder maps, and when a model can use it.
+
+A monitoring series meets one first date with several later dates; its tiles are the same for every pair, so their
+encoder maps are too. Both backends keep them here, keyed by a digest of the first date's normalised tile: the torch
+model (``ChangeModel.share_first_dates``, maps as torch tensors) and the onnxruntime backend's encoder graph
+(``bundle/date_graphs.py``, maps as numpy arrays).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+#: The most bytes of first dates' encoder maps a store keeps (ResNet-18 at 256 px: about 2 MB a tile).
+FEATURE_STORE_BYTES = 1 << 30
+
+REUSED = ("A first date met again: its tiles' encoder maps, kept from its first pair, are reused (the encoder runs on "
+          "the later date alone).")
+
+
+def shares_first_dates(dates: int, aux_channels: int, takes_date_and_place: bool) -> bool:
+    """Whether a model's first date can be encoded once for all its pairs: a model of several dates whose encoder
+    reads the image alone (aux rasters stacked on each date's bands, or each tile's date and place, differ by pair)."""
+    return dates > 1 and not aux_channels and not takes_date_and_place
+
+
+class FirstDateFeatures:
+    """The encoder maps of first dates already seen, keyed by a digest of the date's normalised tile (its values,
+    shape and type: the same tile of the same first date, whatever the later date). It fills up to ``limit`` bytes
+    and then keeps what it holds: a series meets a first date's tiles in the same order for every later date, so a
+    scene larger than the store still finds its first tiles. ``say``: told once, at the first reuse and when full."""
+
+    def __init__(self, limit: int = FEATURE_STORE_BYTES, say: Callable[[str], None] | None = None):
+        self.limit, self.held, self.hits, self.misses = int(limit), 0, 0, 0
+        self.say = say
+        self._maps: dict[bytes, list[Any]] = {}
+        self._said: set[str] = set()
+
+    @staticmethod
+    def key(tile: Any) -> bytes:
+        """The digest of one date's tile (a numpy array, or a CPU torch tensor)."""
+        data = np.ascontiguousarray(tile)
+        digest = hashlib.blake2b(data.tobytes(), digest_size=16)
+        digest.update(f"{tuple(data.shape)}{data.dtype}".encode())
+        return digest.digest()
+
+    def get(self, key: bytes) -> list[Any] | None:
+        maps = self._maps.get(key)
+        self.hits, self.misses = self.hits + (maps is not None), self.misses + (maps is None)
+        if maps is not None:
+            self._once(REUSED)
+        return maps
+
+    def put(self, key: bytes, maps: Sequence[Any]) -> None:
+        size = sum(int(m.nbytes) for m in maps)
+        if self.held + size > self.limit:
+            self._once(f"The first dates' encoder maps fill their store ({self.limit / 2**20:.0f} MiB): first-date "
+                       f"tiles not held are encoded again for each pair.")
+            return
+        self._maps[key] = [m.clone() if hasattr(m, "clone") else m.copy() for m in maps]  # not a view of the batch
+        self.held += size
+
+    def lookup(self, tiles: Sequence[Any]) -> tuple[list[bytes], list[list[Any] | None], list[int]]:
+        """For a batch's first-date tiles: their keys, the maps held for each (None where not), and the indices of
+        those to encode."""
+        keys = [self.key(t) for t in tiles]
+        held = [self.get(k) for k in keys]
+        return keys, held, [i for i, maps in enumerate(held) if maps is None]
+
+    def _once(self, message: str) -> None:
+        if self.say is not None and message not in self._said:
+            self._said.add(message)
+            self.say(message)
