@@ -7,6 +7,7 @@ QgsProcessingFeedback-backed one, tests a recording one.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from .errors import CanceledError, render
@@ -179,6 +180,40 @@ class HeldCallback(ForwardingCallback):
 
     def drop(self) -> None:
         self.held = []
+
+
+class CondensedCallback(ForwardingCallback):
+    """Passes on the first ``keep`` info or warning lines of each shape (the line with its quoted names and numbers
+    left out: one per scene of a dataset of hundreds), counts the rest, and :meth:`finish` says how many there were;
+    after it, every line passes."""
+
+    def __init__(self, inner: Callback, keep: int = 3):
+        super().__init__(inner)
+        self.keep, self.finished = keep, False
+        self.seen: dict[tuple[str, str], int] = {}
+
+    def _passes(self, kind: str, message: str) -> bool:
+        if self.finished:  # the readers keep it: what they say later passes whole
+            return True
+        shape = (kind, re.sub(r"'[^']*'|\d+(\.\d+)?", "", message))
+        self.seen[shape] = self.seen.get(shape, 0) + 1
+        return self.seen[shape] <= self.keep
+
+    def info(self, message: str) -> None:
+        if self._passes("info", message):
+            self.inner.info(message)
+
+    def warning(self, message: str) -> None:
+        if self._passes("warning", message):
+            self.inner.warning(message)
+
+    def finish(self) -> None:
+        """One line for each shape of which lines were left out."""
+        for (kind, shape), count in self.seen.items():
+            if count > self.keep:
+                getattr(self.inner, kind)(f"... and {count - self.keep} more line(s) like the last {self.keep} "
+                                          f"above (one a scene).")
+        self.seen, self.finished = {}, True
 
 
 class QuietCallback(Callback):

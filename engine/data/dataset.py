@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..callbacks import Callback
+from ..callbacks import Callback, CondensedCallback
 from ..config import DataConfig, SceneSpec
 from ..errors import DataError, mention
 from .augment import augment_tile
@@ -276,11 +276,13 @@ def build_datasets(data_cfg: DataConfig, callback: Callback | None = None) -> tu
                          f"rasters found in '{data_cfg.data_dir}' are not used.")
     train_kw = [reader_kwargs(s, data_cfg) for s in train_specs]
     val_kw = [reader_kwargs(s, data_cfg) for s in val_specs]
-    train_readers = [SceneReader(**kw, callback=callback) for kw in train_kw]
+    condensed = CondensedCallback(callback)  # each scene's own lines, of a dataset of hundreds: the first few
+    train_readers = [SceneReader(**kw, callback=condensed) for kw in train_kw]
     val_readers: list[SceneReader] = []
     try:
         # opening reads headers only: band selections and aux layouts are checked before this line is printed
-        val_readers = [SceneReader(**kw, callback=callback) for kw in val_kw]
+        val_readers = [SceneReader(**kw, callback=condensed) for kw in val_kw]
+        condensed.finish()
         callback.info(f"Data: {len(train_specs)} training scene(s), "
                       f"{len(val_specs) if val_specs else 'no'} validation scene(s).")
         return _build(data_cfg, callback, train_kw, val_kw, train_readers, val_readers)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..callbacks import Callback, HeldCallback
+from ..callbacks import Callback, CondensedCallback, HeldCallback
 from ..config import DataConfig
 from ..errors import DataError, mention
 from ..io.formats import is_vector_path
@@ -261,6 +261,16 @@ def scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str,
     applied to ``kwargs`` (the readers' arguments) and the readers, and the labels scanned again with it (the
     sampling index counts a 0/255 mask's 255 as unlabelled otherwise); values outside the configured set stop the
     run, naming them."""
+    condensed = CondensedCallback(callback)  # a line a scene: the first few of a dataset of hundreds
+    try:
+        return _scan_labels(data_cfg, condensed, kwargs, train_readers, val_readers, held_out)
+    finally:
+        condensed.finish()
+
+
+def _scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str, Any]],
+                 train_readers: list[SceneReader], val_readers: list[SceneReader],
+                 held_out: dict[int, list[Region]]) -> tuple[dict[str, dict[str, int]], list[CellIndex], bool]:
     held = HeldCallback(callback)  # the first pass's lines, said unless a coding found makes it scan again
     scan = _scan_all(data_cfg, held, train_readers, val_readers, held_out)
     said = recognise_label_coding(scan.counts, data_cfg)
