@@ -116,7 +116,9 @@ class DataConfig(Settings):
         label="Dataset folder (reference layout)",
         help="Folder with ts_sn/ (images), tl_sn/ (labels), t_ap/ and t_gems/ (aux rasters named "
              "AIR_Pollution_CO_NAME.tif, GEMS_NAME.tif, ...), and optionally vs_sn/, vl_sn/, v_ap/, v_gems/ for "
-             "validation. Leave empty to train from layers instead.")
+             "validation; or a change-detection dataset as published (A/ and B/, or Image1/ and Image2/, with "
+             "label/: a pair's files named alike; split in train/ and val/, or by list/train.txt and "
+             "list/val.txt), which trains a change model. Leave empty to train from layers instead.")
     train_scenes: list[SceneSpec] = setting(
         default_factory=list, flag="--image", custom_cli=True, param="INPUT", custom_qgis=True,
         label="Image layer (with labels below; or a dataset folder)",

@@ -9,7 +9,8 @@
 - bands: ``band_vocab`` (the names), ``band_names`` (natural colour), ``band_match`` (an input's bands to a
   model's), ``units`` (the values' range and the product's scaling), ``normalize``, ``training_stats``.
 - sources: ``stac`` and ``stac_assets`` (STAC items' assets as named bands), ``input_vrt`` (VRTs picking,
-  scaling, stacking), ``acquisition`` (a scene's date and place), ``sources`` (where training scenes come from).
+  scaling, stacking), ``acquisition`` (a scene's date and place), ``sources`` (where training scenes come from),
+  ``pair_folders`` (change-detection datasets as published: A/, B/, label/).
 - ``scene`` and ``tile_parts``: aligned (vision, aux, label) tiles of one scene; ``dates`` (its later dates, for
   change detection); ``sampling`` and ``holdout`` (which pixels validate), ``checks``, ``domain_shift``;
   ``augment``, ``photometric``, ``copy_paste``, ``date_tiles`` (a tile of several dates); ``dataset``, ``loaders``,

@@ -1,4 +1,5 @@
-"""Where the training scenes come from: the reference folder layout or explicit scenes.
+"""Where the training scenes come from: the reference folder layout, a change-detection dataset's folder
+(:mod:`.pair_folders`) or explicit scenes.
 
 Reference layout (``DataConfig.data_dir``)::
 
@@ -28,6 +29,7 @@ from ..config import REFERENCE_AUX_PREFIXES, DataConfig, SceneSpec
 from ..errors import ConfigError, DataError, mention
 from ..io import locations
 from ..io.formats import GEOTIFF
+from .pair_folders import child_folder, is_pair_folder, pair_scenes
 from .raster import open_raster
 from .stac import looks_like_stac
 
@@ -57,17 +59,20 @@ def resolve_scenes(data_cfg: DataConfig, callback: Callback | None = None) -> tu
     if data_cfg.data_dir:
         root = Path(data_cfg.data_dir)
         if not root.is_dir():
-            raise DataError(f"Data folder '{root}' does not exist; pass the folder that holds ts_sn/ and tl_sn/.")
+            raise DataError(f"Data folder '{root}' does not exist; pass the folder that holds ts_sn/ and tl_sn/, or a "
+                            f"change-detection dataset's A/, B/ and label/.")
+        if is_pair_folder(root):
+            return _pair_split(root, data_cfg, callback)
         prefixes = _reference_aux_prefixes(root, data_cfg, callback)
         train = _discover(root, TRAIN_FOLDERS, data_cfg, prefixes, callback, required=True)
-        val_dir = _child(root, VAL_FOLDERS["images"])
+        val_dir = child_folder(root, VAL_FOLDERS["images"])
         if val_dir is not None and data_cfg.val_scenes:
             raise ConfigError(f"Validation scenes are given both as the folder '{val_dir}' and as val_scenes; "
                               "remove one of them.")
         if val_dir is not None:
             val = _discover(root, VAL_FOLDERS, data_cfg, prefixes, callback, required=True)
         else:
-            if _child(root, VAL_FOLDERS["labels"]) is not None:
+            if child_folder(root, VAL_FOLDERS["labels"]) is not None:
                 callback.warning(f"'{root / VAL_FOLDERS['labels']}' exists but '{root / VAL_FOLDERS['images']}' "
                                  "does not; validation labels are ignored and validation is held out of training.")
             val = _check_explicit(data_cfg.val_scenes, data_cfg, callback, "val_scenes")
@@ -80,28 +85,34 @@ def resolve_scenes(data_cfg: DataConfig, callback: Callback | None = None) -> tu
     return train, val
 
 
+def _pair_split(root: Path, data_cfg: DataConfig, callback: Callback) -> tuple[list[SceneSpec], list[SceneSpec]]:
+    """The pairs of a change-detection dataset folder, checked as explicit scenes are."""
+    if list(data_cfg.aux_prefixes) != list(REFERENCE_AUX_PREFIXES) and data_cfg.aux_prefixes:
+        raise ConfigError(f"'{root}' is a change-detection dataset (two dates and a label per pair), which has no aux "
+                          f"rasters; leave out {mention('data.aux_prefixes')}.")
+    train, val, problems = pair_scenes(root, callback)
+    if val and data_cfg.val_scenes:
+        raise ConfigError(f"Validation pairs are given both by the dataset folder '{root}' and as val_scenes; remove "
+                          f"one of them.")
+    _report_incomplete(problems, data_cfg, callback, f"'{root}'")
+    if not train:
+        raise DataError(f"No complete pair in '{root}': every pair was skipped as incomplete.")
+    callback.info(f"Change-detection dataset '{root}': {len(train)} training pair(s)"
+                  + (f", {len(val)} validation pair(s)." if val else "."))
+    return train, val or _check_explicit(data_cfg.val_scenes, data_cfg, callback, "val_scenes")
+
+
 def _reference_aux_prefixes(root: Path, data_cfg: DataConfig, callback: Callback) -> list[str]:
     """The aux prefixes to look for: none when the training split has no aux folder and no prefix was chosen."""
     if not data_cfg.aux_prefixes:
         return []
-    if any(_child(root, name) is not None for name in TRAIN_FOLDERS["aux"]):
+    if any(child_folder(root, name) is not None for name in TRAIN_FOLDERS["aux"]):
         return list(data_cfg.aux_prefixes)
     if list(data_cfg.aux_prefixes) != list(REFERENCE_AUX_PREFIXES):
         return list(data_cfg.aux_prefixes)  # prefixes chosen on purpose: _discover reports the missing folder
     callback.info(f"No aux folder ({' or '.join(n + '/' for n in TRAIN_FOLDERS['aux'])}) in '{root}': training a "
                   "vision-only model (no aux stream).")
     return []
-
-
-def _child(root: Path, name: str) -> Path | None:
-    """The sub-folder ``name`` of ``root`` (case-insensitive), or None."""
-    exact = root / name
-    if exact.is_dir():
-        return exact
-    for child in root.iterdir():
-        if child.is_dir() and child.name.lower() == name.lower():
-            return child
-    return None
 
 
 def _rasters(folder: Path) -> dict[str, Path]:
@@ -121,13 +132,13 @@ def _rasters(folder: Path) -> dict[str, Path]:
 def _discover(root: Path, folders: dict, data_cfg: DataConfig, prefixes: list[str], callback: Callback,
               required: bool) -> list[SceneSpec]:
     """Scenes of one split of the reference layout; ``prefixes`` name the aux files of a scene (none: no aux)."""
-    images_dir = _child(root, folders["images"])
-    labels_dir = _child(root, folders["labels"])
+    images_dir = child_folder(root, folders["images"])
+    labels_dir = child_folder(root, folders["labels"])
     for name, folder in ((folders["images"], images_dir), (folders["labels"], labels_dir)):
         if folder is None:
             raise DataError(f"Folder '{root / name}' is missing; the reference layout needs {folders['images']}/ "
                             f"(images) and {folders['labels']}/ (labels) in '{root}'.")
-    aux_dirs = [d for d in (_child(root, n) for n in folders["aux"]) if d is not None] if prefixes else []
+    aux_dirs = [d for d in (child_folder(root, n) for n in folders["aux"]) if d is not None] if prefixes else []
     if prefixes and not aux_dirs:
         raise DataError(f"No aux folder in '{root}': expected {' or '.join(n + '/' for n in folders['aux'])} "
                         f"holding files named {', '.join(p + '<name>.tif' for p in prefixes)}. For a vision-only "

@@ -4,6 +4,7 @@ and a step's memory against the scenes and the device."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..config import DataConfig, ModelConfig, TrainConfig
@@ -75,9 +76,15 @@ def check_dates(model_cfg: ModelConfig, dates: int) -> None:
 
 
 def scene_dates(data_cfg: DataConfig) -> int:
-    """The dates of the training scenes as given (1 + the first scene's later dates; a dataset folder: 1)."""
+    """The dates of the training scenes as given (1 + the first scene's later dates; a dataset folder: 2 for a
+    change-detection dataset's, else 1)."""
     scenes = list(data_cfg.train_scenes)
-    return 1 + len(scenes[0].after) if scenes else 1
+    if scenes:
+        return 1 + len(scenes[0].after)
+    from ..data.pair_folders import is_pair_folder
+
+    folder = Path(data_cfg.data_dir) if data_cfg.data_dir else None
+    return 2 if folder is not None and folder.is_dir() and is_pair_folder(folder) else 1
 
 
 def no_validation_foreground(data_cfg: DataConfig, cfg: TrainConfig, holdout: bool) -> str:

@@ -1,0 +1,82 @@
+"""Change-detection datasets as published (A/, B/, label/ of PNG tiles, 0/255 masks) given as ``--data``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from engine.callbacks import RecordingCallback
+from engine.cli.main import main
+from engine.config import DataConfig
+from engine.data.sources import resolve_scenes
+from engine.data.synthetic_pairs import make_pair
+from engine.errors import DataError
+
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+
+
+def _png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="PNG", width=array.shape[-1], height=array.shape[-2], count=array.shape[0],
+                       dtype="uint8") as out:
+        out.write(array)
+
+
+def published(root: Path, names: list[str], dates: tuple[str, str] = ("A", "B"), label: str = "label") -> Path:
+    """Pairs written as the datasets ship them: 8-bit PNG tiles of each date and a 0/255 change mask, named alike."""
+    for i, name in enumerate(names):
+        pair = make_pair(root / "_made", seed=i, size=64, buildings=4, changes=3, name=name)
+        for folder, source in zip(dates, (pair.before, pair.after)):
+            with rasterio.open(source) as ds:
+                _png(root / folder / f"{name}.png", (ds.read() / 40).clip(0, 255).astype(np.uint8))
+        with rasterio.open(pair.change) as ds:
+            _png(root / label / f"{name}.png", (ds.read() * 255).astype(np.uint8))
+    return root
+
+
+def test_train_and_val_folders_of_pairs_are_scenes_of_two_dates(tmp_path):
+    root = tmp_path / "levir"
+    published(root / "train", ["a", "b"])
+    published(root / "val", ["c"], dates=("Image1", "Image2"), label="OUT")
+    (root / "test").mkdir()
+    log = RecordingCallback()
+    train, val = resolve_scenes(DataConfig(data_dir=str(root)), log)
+    assert [Path(s.image).name for s in train] == ["a.png", "b.png"]
+    assert [Path(s.after[0]).parent.name for s in train] == ["B", "B"] and Path(train[0].label).parent.name == "label"
+    assert [Path(s.after[0]).parent.name for s in val] == ["Image2"] and Path(val[0].label).parent.name == "OUT"
+    assert any("test' is left out of training" in m for m in log.messages("info"))
+
+
+def test_a_list_folder_splits_one_folder_and_an_incomplete_pair_is_named(tmp_path):
+    root = published(tmp_path / "flat", ["a", "b", "c"])
+    (root / "list").mkdir()
+    (root / "list" / "train.txt").write_text("a.png\nb.png\n")
+    (root / "list" / "val.txt").write_text("c.png\n")
+    train, val = resolve_scenes(DataConfig(data_dir=str(root)), RecordingCallback())
+    assert [Path(s.image).stem for s in train] == ["a", "b"] and [Path(s.image).stem for s in val] == ["c"]
+    (root / "B" / "b.png").unlink()
+    with pytest.raises(DataError, match=r"pair 'b': later date not found in '.*B'"):
+        resolve_scenes(DataConfig(data_dir=str(root)))
+    train, _ = resolve_scenes(DataConfig(data_dir=str(root), skip_incomplete=True), RecordingCallback())
+    assert [Path(s.image).stem for s in train] == ["a"]
+
+
+def test_train_on_a_published_dataset_folder_makes_a_change_model(tmp_path, capsys):
+    """The whole way a LEVIR-CD user goes: --data on the folder, the change family chosen for two dates, the 0/255
+    masks read as change, the per-scene lines of the PNGs without georeferencing condensed."""
+    root = published(tmp_path / "ds", [f"t{i}" for i in range(5)])
+    out = tmp_path / "cd.dsmodel"
+    code = main(["train", "--data", str(root), "--preset", "tiny", "--epochs", "1", "--tile-size", "64",
+                 "--tiles-per-epoch", "8", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "--model change" in err and "Change-detection dataset" in err and "5 training pair(s)" in err
+    assert "255 is class 1 ('change')" in err
+    assert err.count("has no georeferencing") == 3 and "2 more line(s) like the last 3 above" in err
+    from engine.bundle.model_files import read_model_metadata
+
+    meta = read_model_metadata(str(out))
+    assert meta.data.dates == 2 and meta.data.label_mapping == {"255": 1}
