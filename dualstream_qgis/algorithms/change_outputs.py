@@ -50,10 +50,12 @@ class ChangeGroup:
         return GROUP_ID
 
 
-def add_after_parameter(alg: QgsProcessingAlgorithm, key: str, note: str = "") -> None:
-    """AFTER, the later date: any raster layer QGIS shows, as the first date (``key``: its declared setting)."""
+def add_after_parameter(alg: QgsProcessingAlgorithm, key: str, note: str = "", optional: bool = False) -> None:
+    """AFTER, the later date: any raster layer QGIS shows, as the first date (``key``: its declared setting;
+    ``optional``: to Processing, where a form's mode requires it)."""
     param, label, text = declared_text(alg, key)
-    add_parameter(alg, RasterLayerParameter(param, label), text + (alg.tr(" " + note) if note else ""))
+    add_parameter(alg, RasterLayerParameter(param, label, optional=optional),
+                  text + (alg.tr(" " + note) if note else ""))
 
 
 def add_table_output(alg: QgsProcessingAlgorithm) -> None:

@@ -130,10 +130,18 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
         add_mode_parameter(self)
         self.add_scene_parameters()
+        self.add_folder_parameter()
+        self.add_training_parameters()
+
+    #: The dataset folder's label where the form's own (None: the declared one).
+    FOLDER_LABEL: str | None = None
+
+    def add_folder_parameter(self) -> None:
+        """DATA_FOLDER, the dataset folder of the folder mode."""
         param, label, text = declared_text(self, "data.data_dir")
+        label = self.tr(self.FOLDER_LABEL) if self.FOLDER_LABEL else label
         add_parameter(self, QgsProcessingParameterFile(param, label, behavior=FILE_BEHAVIOR_FOLDER, optional=True),
                       text)
-        self.add_training_parameters()
 
     def add_scene_parameters(self) -> None:
         """The scene's inputs: parameters of their own (layer widgets), their texts the engine's declarations."""
@@ -146,7 +154,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         area and the aux layers."""
         param, label, text = declared_text(self, "scene.label")
         label, text = label_text or (label, text)
-        add_parameter(self, LabelLayerParameter(param, label, [SOURCE_POLYGON], optional=label_text is None), text)
+        add_parameter(self, LabelLayerParameter(param, label, [SOURCE_POLYGON], optional=True), text)  # see MODE
         param, label, text = declared_text(self, "scene.label_field")
         add_parameter(self, class_field_parameter(param, label), text)
         param, label, text = declared_text(self, "scene.aoi")
@@ -192,12 +200,16 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("BEST_IOU", self.tr("Best validation IoU")))
         self.addOutput(QgsProcessingOutputString("CHECKPOINT", self.tr("Last checkpoint (for resume)")))
 
+    def offered(self) -> set[str]:
+        """The names of the form's parameters (Train change detection's has a later date)."""
+        return {definition.name() for definition in self.parameterDefinitions()}
+
     def checkParameterValues(self, parameters: dict[str, Any], context: QgsProcessingContext  # noqa: N802
                              ) -> tuple[bool, str]:
         """Processing's checks, then what the chosen Training data mode needs and a lasting bundle file (the
         dialog refuses the run with the message before it starts)."""
         ok, message = super().checkParameterValues(parameters, context)
-        return check_train_form(parameters, context) if ok else (ok, message)
+        return check_train_form(parameters, context, self.offered()) if ok else (ok, message)
 
     def processAlgorithm(  # noqa: N802 - QGIS API
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
@@ -232,7 +244,7 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
     def _sections(self, parameters: dict[str, Any], context: QgsProcessingContext,
                   feedback: QgsProcessingFeedback) -> dict[str, dict[str, Any]]:
         """Parameters -> the settings sections ``model``, ``data``, ``train`` of the engine's training request."""
-        mode = require_form(parameters, context)
+        mode = require_form(parameters, context, self.offered())
         unused_inputs(parameters, mode, feedback)
         folder = self.parameterAsFile(parameters, self.DATA_FOLDER, context) if mode == FOLDER else ""
         data = read_settings(self, parameters, context, "data")

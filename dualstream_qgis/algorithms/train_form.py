@@ -27,12 +27,13 @@ from .common import add_parameter
 
 MODE = "MODE"
 #: The choices of MODE, in this order (index 0 is the default).
-MODES = ("layers: an image, its labels and aux layers", "a dataset folder (reference layout)")
+MODES = ("layers: an image, its labels and aux layers", "a dataset folder")
 LAYERS, FOLDER = 0, 1
 #: Parameters each mode uses; those in REQUIRED must be given in that mode.
-MODE_PARAMETERS = {LAYERS: ("INPUT", "LABELS", "LABEL_FIELD", "LABELLED_AREA", "AUX", "EXTENT", "VALIDATION_SHARE"),
+MODE_PARAMETERS = {LAYERS: ("INPUT", "AFTER", "LABELS", "LABEL_FIELD", "LABELLED_AREA", "AUX", "EXTENT",
+                             "VALIDATION_SHARE"),
                    FOLDER: ("DATA_FOLDER", "AUX_BANDS_PER_FILE")}
-REQUIRED = {LAYERS: {"INPUT": "the image layer", "LABELS": "the label layer"},
+REQUIRED = {LAYERS: {"INPUT": "the image layer", "AFTER": "the later date", "LABELS": "the label layer"},
             FOLDER: {"DATA_FOLDER": "the dataset folder"}}
 #: Parameter metadata giving MODE its dialog widget (a string, so qgis_process never imports Processing's GUI).
 MODE_WRAPPER = {"widget_wrapper": {"class": f"{__package__.rpartition('.')[0]}.widgets.TrainModeWrapper"}}
@@ -44,8 +45,9 @@ def add_mode_parameter(alg: QgsProcessingAlgorithm) -> None:
     mode = add_parameter(alg, QgsProcessingParameterEnum(
         MODE, alg.tr("Training data"), options=list(MODES), defaultValue=LAYERS, optional=True),
         alg.tr("Where the training data comes from: layers (an image layer with its label layer, optionally aux "
-               "layers, an extent and a validation share) or a dataset folder in the reference layout. The "
-               "parameters of the other mode are not used. Not given (scripts): a dataset folder alone means "
+               "layers, an extent and a validation share) or a dataset folder (the reference layout, or a "
+               "change-detection dataset as published: A/, B/ and label/). The parameters of the other mode are not "
+               "used. Not given (scripts): a dataset folder alone means "
                "the folder mode."))
     mode.setMetadata(MODE_WRAPPER)
 
@@ -82,13 +84,16 @@ def is_temporary(path: str) -> bool:
         return False
 
 
-def check_train_form(parameters: dict[str, Any], context: QgsProcessingContext) -> tuple[bool, str]:
-    """What the chosen mode needs, and a model bundle file that outlives QGIS; (ok, message)."""
+def check_train_form(parameters: dict[str, Any], context: QgsProcessingContext,
+                     offered: set[str] | None = None) -> tuple[bool, str]:
+    """What the chosen mode needs of the parameters the form ``offered`` (None: all), and a model bundle file that
+    outlives QGIS; (ok, message)."""
     mode = train_mode(parameters)
     if mode is None:
         return False, ("Give either a dataset folder (DATA_FOLDER) or an image layer with labels (INPUT, LABELS), "
                        "not both; clear one of them, or choose the mode in Training data (MODE).")
-    missing = [f"{what} ({name})" for name, what in REQUIRED[mode].items() if not _given(parameters, name)]
+    missing = [f"{what} ({name})" for name, what in REQUIRED[mode].items()
+               if (offered is None or name in offered) and not _given(parameters, name)]
     if missing:
         return False, (f"Training data is '{MODES[mode]}': choose {' and '.join(missing)}"
                        + (", or switch Training data to the other mode." if mode == LAYERS else "."))
@@ -109,9 +114,9 @@ def unused_inputs(parameters: dict[str, Any], mode: int, feedback: QgsProcessing
         feedback.pushWarning(f"Training data is '{MODES[mode]}': {', '.join(unused)} not used.")
 
 
-def require_form(parameters: dict[str, Any], context: QgsProcessingContext) -> int:
+def require_form(parameters: dict[str, Any], context: QgsProcessingContext, offered: set[str] | None = None) -> int:
     """The training mode, or QgsProcessingException with :func:`check_train_form`'s message."""
-    ok, message = check_train_form(parameters, context)
+    ok, message = check_train_form(parameters, context, offered)
     if not ok:
         raise QgsProcessingException(message)
     return int(train_mode(parameters))

@@ -1,6 +1,6 @@
 """Processing algorithm "Train change detection": two dates of one place and what changed between them -> a change
 model (a ``.dsmodel`` bundle that takes two dates). Train's form for a pair: the first date, the later date, the
-change labels, the change family's settings; no dataset folder (its layout holds one date)."""
+change labels, the change family's settings; or a change-detection dataset's folder (A/, B/, label/)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from .change_outputs import AFTER, ChangeGroup, add_after_parameter
 from .common import add_parameter, parameters_help
 from .sources import RasterLayerParameter, raster_source
 from .train import TrainAlgorithm
+from .train_form import add_mode_parameter
 from .web_layers import handed
 
 
@@ -21,6 +22,7 @@ class TrainChangeAlgorithm(ChangeGroup, TrainAlgorithm):
     AFTER = AFTER
     FAMILY = "change"  # the registry's name of the family this form trains (its fusion and decoder settings)
     MODEL_SETTINGS = ("model.preset", "model.encoder", "model.fusion", "model.decoder", "data.bands")
+    FOLDER_LABEL = "Dataset folder (A/, B/, label/)"
 
     def name(self) -> str:
         return "trainchange"
@@ -47,6 +49,12 @@ class TrainChangeAlgorithm(ChangeGroup, TrainAlgorithm):
             "built, torn down</i>), or polygons (every polygon a change, or a <b>class field</b>); optionally the "
             "<b>labelled area</b> (outside it nothing is learned) and <b>aux layers</b>. A change mask says "
             "nothing of the way a change went, so the dates are also shown swapped during training.</p>"
+            "<p>Or a <b>dataset folder</b> (Training data: a dataset folder): a change-detection dataset as it is "
+            "published, the first dates in <i>A/</i> (or <i>Image1/</i>, <i>time1/</i>), the later dates in "
+            "<i>B/</i> (<i>Image2/</i>, <i>time2/</i>) and the change masks in <i>label/</i>, a pair's files named "
+            "alike (GeoTIFFs or the PNG tiles of LEVIR-CD, WHU-CD, S2Looking); split in <i>train/</i> and "
+            "<i>val/</i>, or by <i>list/train.txt</i> and <i>list/val.txt</i>. Masks of 0 and 255 are read as "
+            "255 = change.</p>"
             "<p><b>Outputs</b>: the model bundle and the HTML training report, as Train DualStream writes them; "
             "settings left at their defaults are chosen from the data and the device, and the log says each "
             "choice (a change mask's classes are named <i>no change</i> and <i>change</i>).</p>"
@@ -55,16 +63,19 @@ class TrainChangeAlgorithm(ChangeGroup, TrainAlgorithm):
         ) + parameters_help(self)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802 - QGIS API
+        add_mode_parameter(self)
         self.add_scene_parameters()
+        self.add_folder_parameter()
         self.add_training_parameters()
 
     def add_scene_parameters(self) -> None:
         """The first date, the later date, then the change labels and the rest of Train's scene."""
-        add_parameter(self, RasterLayerParameter(self.INPUT, self.tr("First date (before)")), self.tr(
+        add_parameter(self, RasterLayerParameter(self.INPUT, self.tr("First date (before)"), optional=True), self.tr(
             "The image of the place at the earlier date: a raster file or layer, a remote GDAL source (/vsicurl/, "
             "a URL) or a web layer (XYZ, WMS, WMTS, WCS, ArcGIS) read over the training extent at the pixel size "
             "for web layers."))
-        add_after_parameter(self, "scene.after", "In QGIS one later date: the pair a change model takes.")
+        add_after_parameter(self, "scene.after", "In QGIS one later date: the pair a change model takes.",
+                            optional=True)
         self.add_label_parameters((self.tr("Change labels (raster or polygons)"), self.tr(
             "What changed between the dates: a change mask raster (0 no change, 1 change, or values mapped with "
             "the label mapping), a raster of from-to classes, or polygons of change in any CRS (every polygon is "

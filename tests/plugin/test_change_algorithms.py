@@ -156,6 +156,30 @@ def test_detect_change_loads_the_change_raster_styled_and_the_table_as_a_table_l
     assert [(r["value"], r["name"]) for r in table_rows(table)] == [(1, "change")]
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_train_change_detection_from_a_published_dataset_folder(plugin, tmp_path):
+    """Training data: a dataset folder of a change-detection dataset as published (A/, B/, label/ of PNG tiles,
+    0/255 masks): a change model of two dates; the layers mode still needs both dates."""
+    import processing
+    from qgis.core import QgsProcessingException
+
+    from engine.bundle.model_files import read_model_metadata
+    from tests.engine.test_pair_folders import published
+
+    root = published(tmp_path / "levir", ["t0", "t1", "t2"])
+    log = Log()
+    out = tmp_path / "folder.dsmodel"
+    processing.run("dualstream:trainchange", {**TRAIN, "EPOCHS": 1, "TILES_PER_EPOCH": 8, "MODE": 1,
+                                              "DATA_FOLDER": str(root), "OUTPUT": str(out)}, feedback=log)
+    meta = read_model_metadata(str(out))
+    assert meta.data.dates == 2 and meta.data.label_mapping == {"255": 1}
+    assert any("Change-detection dataset" in line and "3 training pair(s)" in line for line in log.lines)
+    pair = root / "A" / "t0.png"
+    with pytest.raises(QgsProcessingException, match=r"the later date \(AFTER\)"):
+        processing.run("dualstream:trainchange", {**TRAIN, "INPUT": str(pair), "LABELS": str(root / "label" / "t0.png"),
+                                                  "OUTPUT": str(tmp_path / "x.dsmodel")})
+
+
 def test_a_model_of_one_date_is_refused_with_what_to_use_instead(plugin, pairs, tmp_path):
     import processing
     from qgis.core import QgsProcessingException
