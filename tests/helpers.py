@@ -16,7 +16,7 @@ import torch
 from engine.bundle.store import save_bundle
 from engine.callbacks import Callback
 from engine.config import SegmentConfig
-from engine.data import synthetic
+from engine.data import synthetic, synthetic_pairs
 from engine.data.metadata import DataMetadata
 from engine.data.normalize import BandStatistics
 from engine.data.summary import DataSummary
@@ -265,3 +265,22 @@ def squares_layer(path: Path, image: str, corners: list[tuple[int, int]], size: 
         layer.CreateFeature(feature)
     out = None
     return str(path)
+
+
+def _png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="PNG", width=array.shape[-1], height=array.shape[-2], count=array.shape[0],
+                       dtype="uint8") as out:
+        out.write(array)
+
+
+def published(root: Path, names: list[str], dates: tuple[str, str] = ("A", "B"), label: str = "label") -> Path:
+    """Pairs written as the datasets ship them: 8-bit PNG tiles of each date and a 0/255 change mask, named alike."""
+    for i, name in enumerate(names):
+        pair = synthetic_pairs.make_pair(root / "_made", seed=i, size=64, buildings=4, changes=3, name=name)
+        for folder, source in zip(dates, (pair.before, pair.after)):
+            with rasterio.open(source) as ds:
+                _png(root / folder / f"{name}.png", (ds.read() / 40).clip(0, 255).astype(np.uint8))
+        with rasterio.open(pair.change) as ds:
+            _png(root / label / f"{name}.png", (ds.read() * 255).astype(np.uint8))
+    return root

@@ -4,37 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import rasterio
 
 from engine.callbacks import RecordingCallback
 from engine.cli.main import main
 from engine.config import DataConfig
 from engine.data.sources import resolve_scenes
-from engine.data.synthetic_pairs import make_pair
 from engine.errors import DataError
+from tests.helpers import published
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
-
-
-def _png(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver="PNG", width=array.shape[-1], height=array.shape[-2], count=array.shape[0],
-                       dtype="uint8") as out:
-        out.write(array)
-
-
-def published(root: Path, names: list[str], dates: tuple[str, str] = ("A", "B"), label: str = "label") -> Path:
-    """Pairs written as the datasets ship them: 8-bit PNG tiles of each date and a 0/255 change mask, named alike."""
-    for i, name in enumerate(names):
-        pair = make_pair(root / "_made", seed=i, size=64, buildings=4, changes=3, name=name)
-        for folder, source in zip(dates, (pair.before, pair.after)):
-            with rasterio.open(source) as ds:
-                _png(root / folder / f"{name}.png", (ds.read() / 40).clip(0, 255).astype(np.uint8))
-        with rasterio.open(pair.change) as ds:
-            _png(root / label / f"{name}.png", (ds.read() * 255).astype(np.uint8))
-    return root
 
 
 def test_train_and_val_folders_of_pairs_are_scenes_of_two_dates(tmp_path):

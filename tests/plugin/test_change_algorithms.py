@@ -164,7 +164,7 @@ def test_train_change_detection_from_a_published_dataset_folder(plugin, tmp_path
     from qgis.core import QgsProcessingException
 
     from engine.bundle.model_files import read_model_metadata
-    from tests.engine.test_pair_folders import published
+    from tests.helpers import published
 
     root = published(tmp_path / "levir", ["t0", "t1", "t2"])
     log = Log()
