@@ -66,7 +66,7 @@ class Predictor:
         loaded = [LoadedMember(load_bundle(m.path, device).model, m.weight, m.aux_channels > 0, m.stats_key)
                   for m in members]
         for member in loaded:  # a change model encodes a first date shared by several pairs once (a series)
-            if hasattr(member.model, "share_first_dates") and not member.needs_aux:
+            if hasattr(member.model, "share_first_dates"):
                 member.model.share_first_dates(FirstDateFeatures(say=(callback or Callback()).info))
         return cls(loaded, members[0].output_channels == 1, tta, device)
 

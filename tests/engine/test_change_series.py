@@ -346,3 +346,30 @@ def test_a_series_on_the_default_backend_encodes_its_first_date_once_with_the_wh
     assert sum(encoded) == 2 * tiles
     with rasterio.open(f"{lone}_p.tif") as a, rasterio.open(tmp_path / f"whole_{Path(dated[1]).stem}_p.tif") as b:
         assert np.allclose(a.read(), b.read(), atol=1e-5)
+
+
+def test_the_two_graphs_are_cached_with_one_record_and_refused_when_either_is_altered(tmp_path):
+    from engine.callbacks import Callback
+    from engine.export.onnx_cache import cached_date_graphs
+
+    class Said(Callback):
+        def __init__(self):
+            super().__init__()
+            self.lines: list[str] = []
+
+        def info(self, message):
+            self.lines.append(message)
+
+        def warning(self, message):
+            self.lines.append(message)
+
+    model = change_bundle(tmp_path / "change.dsmodel")
+    made = cached_date_graphs(model, 64)
+    again = cached_date_graphs(model, 64, said := Said())
+    assert made.made and not again.made and (again.encoder, again.head) == (made.encoder, made.head)
+    assert any("Using the cached ONNX export in two graphs" in line for line in said.lines)
+    head = made.head.read_bytes()
+    made.head.write_bytes(made.encoder.read_bytes())  # a valid graph, but not this entry's head
+    remade = cached_date_graphs(model, 64, said := Said())
+    assert remade.made and made.head.read_bytes() == head  # the export is deterministic: the same head again
+    assert any("was refused: its SHA-256 does not match its record" in line for line in said.lines)

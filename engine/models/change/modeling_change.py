@@ -137,8 +137,9 @@ class ChangeModel(SingleStreamModel):
 
     def share_first_dates(self, store: FirstDateFeatures | None = None) -> bool:
         """Encode each first date's tile once from now on, keeping its maps in ``store`` (a new one by default);
-        False (nothing kept) where the encoder also takes each tile's date and place, which differ by pair."""
-        if not shares_first_dates(self.config.input_dates, 0, self.takes_coords):
+        False (nothing kept) where the encoder also takes aux rasters or each tile's date and place, which differ by
+        pair."""
+        if not shares_first_dates(self.config.input_dates, self.config.aux_channels, self.takes_coords):
             return False
         self.first_dates = store or FirstDateFeatures()
         return True
