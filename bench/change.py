@@ -6,7 +6,9 @@
   backend (onnxruntime, the export made once before timing); the target is at most 1.5 times the one-date time
   (the encoder runs twice, the decoder once). Beside the whole run's ratio, the model's own (its ONNX graph
   alone on the same 16 tiles of 256 px, process CPU seconds on one thread, so that a loaded machine disturbs it
-  less): what the second encoder pass costs, against which the reading and writing around it are measured. And a
+  less): what the second encoder pass costs, against which the reading and writing around it are measured; and
+  the default backend's two graphs of the change model (encoder, head) on those tiles, for a lone pair (against the
+  one graph: the split must cost nothing) and for a later pair of a series (against one date's graph). And a
   monitoring series (``series``): the seconds of each pair of a bulk run pairing 3 later dates with one first date,
   on the default backend (onnxruntime: the change model as its encoder and head graphs) and on torch, both of which
   encode the shared first date once, against one date alone on the same backend.
@@ -16,7 +18,7 @@
 
 Usage: ``python bench/change.py [--quick] [--realdata] [--budget MINUTES] [--out DIR]``; writes ``change.json`` and
 ``change.md`` there. Quiet figures: ``python bench/change.py --realdata --budget 15`` (about 45 min on 2 quiet cores:
-two trainings of 15 min, 14 segmentations, the speed runs).
+two trainings of 15 min, 14 segmentations, the speed runs); the speed alone: ``python bench/change.py``.
 """
 
 from __future__ import annotations
@@ -61,27 +63,57 @@ def _segment(args: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def _one_thread(path: Path) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _median_cpu(run: Any, repeats: int) -> float:
+    """The median process CPU seconds of ``run()`` over ``repeats`` calls, after one untimed call."""
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        run()
+        times.append(time.process_time() - start)
+    return sorted(times)[len(times) // 2]
+
+
 def model_seconds(bundle: str, repeats: int = 3, tiles: int = 16, tile: int = 256) -> float:
     """CPU seconds of the bundle's ONNX graph alone on ``tiles`` random tiles (one thread, the median of
     ``repeats``): the model's cost without reading, blending or writing."""
     import numpy as np
-    import onnxruntime as ort
 
     from engine.export.onnx_cache import cached_export
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(cached_export(bundle, None).path), options,
-                                   providers=["CPUExecutionProvider"])
+    session = _one_thread(cached_export(bundle, None).path)
     rng = np.random.default_rng(0)
     feeds = {i.name: rng.random((tiles, 3, tile, tile), dtype=np.float32) for i in session.get_inputs()}
-    session.run(None, feeds)
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        session.run(None, feeds)
-        times.append(time.process_time() - start)
-    return sorted(times)[len(times) // 2]
+    return _median_cpu(lambda: session.run(None, feeds), repeats)
+
+
+def date_graph_seconds(bundle: str, repeats: int = 3, tiles: int = 16, tile: int = 256) -> dict[str, float]:
+    """CPU seconds of a change bundle's encoder and head graphs (the default backend's export of it) on the tiles of
+    :func:`model_seconds`, run as the backend runs them: a lone pair (both dates encoded, into a fresh store of first
+    dates) and a later pair of a series (its first dates' maps already held: the encoder reads the later date)."""
+    import numpy as np
+
+    from engine.bundle.date_graphs import DateGraphs
+    from engine.export.onnx_cache import cached_date_graphs
+    from engine.models.change.first_dates import FirstDateFeatures
+
+    made = cached_date_graphs(bundle, None)
+    encoder, head = _one_thread(made.encoder), _one_thread(made.head)
+    rng = np.random.default_rng(0)
+    first, later = (rng.random((tiles, 3, tile, tile), dtype=np.float32) for _ in range(2))
+    pair = np.concatenate([first, later], axis=1)
+    lone = _median_cpu(lambda: DateGraphs(encoder, head, 2, FirstDateFeatures()).run(pair), repeats)
+    series = DateGraphs(encoder, head, 2, FirstDateFeatures())
+    series.run(np.concatenate([first, rng.random(first.shape, dtype=np.float32)], axis=1))  # the first pair
+    return {"lone_pair": lone, "later_pair": _median_cpu(lambda: series.run(pair), repeats)}
 
 
 def speed(out: Path, quick: bool, repeats: int = 3) -> dict[str, Any]:
@@ -103,6 +135,10 @@ def speed(out: Path, quick: bool, repeats: int = 3) -> dict[str, Any]:
     graphs = {name: model_seconds(bundle) for name, bundle in (("change", change), ("one_date", one))}
     figures |= {f"{name}_model_cpu_seconds": round(v, 3) for name, v in graphs.items()}
     figures["model_ratio"] = round(graphs["change"] / graphs["one_date"], 3)
+    split = date_graph_seconds(change)  # what the default backend runs: the encoder and head graphs
+    figures |= {f"{name}_graphs_cpu_seconds": round(v, 3) for name, v in split.items()}
+    figures["lone_pair_graphs_ratio"] = round(split["lone_pair"] / graphs["change"], 3)  # against the one graph
+    figures["later_pair_graphs_ratio"] = round(split["later_pair"] / graphs["one_date"], 3)  # against one date
     figures["series"] = series(out, pair, change, one)
     return figures
 
@@ -160,7 +196,10 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [f"Seconds per pair ({s['size']} px, CPU, default backend): change model {s['change_seconds']} s, one "
              f"date of the same family {s['one_date_seconds']} s, ratio {s['ratio']} (target <= {s['target_ratio']}). "
              f"The models alone (ONNX, 16 tiles of 256 px, CPU seconds on one thread): {s['change_model_cpu_seconds']}"
-             f" s and {s['one_date_model_cpu_seconds']} s, ratio {s['model_ratio']}."]
+             f" s and {s['one_date_model_cpu_seconds']} s, ratio {s['model_ratio']}. The default backend's encoder and "
+             f"head graphs on the same tiles: a lone pair {s['lone_pair_graphs_cpu_seconds']} s "
+             f"({s['lone_pair_graphs_ratio']} times the one graph), a later pair of a series (its first date's maps "
+             f"held) {s['later_pair_graphs_cpu_seconds']} s ({s['later_pair_graphs_ratio']} times one date's graph)."]
     m = s.get("series")
     for backend in BACKENDS if m else ():
         b = m[backend]
