@@ -58,6 +58,24 @@ def is_pair_folder(root: Path) -> bool:
     return pair_layout(root) is not None or (train is not None and pair_layout(train) is not None)
 
 
+def missing_part(root: Path) -> str | None:
+    """What keeps ``root`` (or its ``train/``) from being a change-detection dataset where it holds part of one (a
+    date's folder, or the labels' beside one date), or None."""
+    for folder in (root, child_folder(root, TRAIN)):
+        if folder is None:
+            continue
+        dates = [name for pair in DATE_FOLDERS for name in pair if child_folder(folder, name) is not None]
+        labels = [name for name in LABEL_FOLDERS if child_folder(folder, name) is not None]
+        if dates and (labels or len(dates) > 1):
+            wanted = [f"{name}/" for pair in DATE_FOLDERS if pair[0] in dates or pair[1] in dates for name in pair
+                      if name not in dates] + ([] if labels else ["label/"])
+            return (f"'{folder}' holds {', '.join(d + '/' for d in dates + labels)} of a change-detection dataset "
+                    f"but not {' and '.join(wanted)}: each pair's first date, later date and change label go in "
+                    f"folders of their own ({', '.join(a + '/ and ' + b + '/' for a, b in DATE_FOLDERS[:3])}, with "
+                    f"label/), named alike.")
+    return None
+
+
 def pair_scenes(root: Path, callback: Callback) -> tuple[list[SceneSpec], list[SceneSpec], list[str]]:
     """The training and validation pairs of the dataset folder ``root`` (:func:`is_pair_folder`), and one line per
     incomplete pair (a date or the label missing)."""

@@ -29,7 +29,7 @@ from ..config import REFERENCE_AUX_PREFIXES, DataConfig, SceneSpec
 from ..errors import ConfigError, DataError, mention
 from ..io import locations
 from ..io.formats import GEOTIFF
-from .pair_folders import child_folder, is_pair_folder, pair_scenes
+from .pair_folders import child_folder, is_pair_folder, missing_part, pair_scenes
 from .raster import open_raster
 from .stac import looks_like_stac
 
@@ -63,6 +63,8 @@ def resolve_scenes(data_cfg: DataConfig, callback: Callback | None = None) -> tu
                             f"change-detection dataset's A/, B/ and label/.")
         if is_pair_folder(root):
             return _pair_split(root, data_cfg, callback)
+        if (missing := missing_part(root)) is not None:
+            raise DataError(missing)
         prefixes = _reference_aux_prefixes(root, data_cfg, callback)
         train = _discover(root, TRAIN_FOLDERS, data_cfg, prefixes, callback, required=True)
         val_dir = child_folder(root, VAL_FOLDERS["images"])

@@ -59,3 +59,12 @@ def test_train_on_a_published_dataset_folder_makes_a_change_model(tmp_path, caps
 
     meta = read_model_metadata(str(out))
     assert meta.data.dates == 2 and meta.data.label_mapping == {"255": 1}
+
+
+def test_a_dataset_folder_missing_its_labels_says_what_is_missing(tmp_path):
+    root = published(tmp_path / "nolabels", ["a"])
+    for path in (root / "label").iterdir():
+        path.unlink()
+    (root / "label").rmdir()
+    with pytest.raises(DataError, match=r"holds A/, B/ of a change-detection dataset but not label/"):
+        resolve_scenes(DataConfig(data_dir=str(root)))
