@@ -35,7 +35,8 @@ def onnx_only(members: Sequence[Member]) -> list[str]:
     return [m.path for m in members if is_onnx_path(m.path) or is_imported(m.metadata)]
 
 
-def _torch_predictor(members: Sequence[Member], cfg: Any, device: str, callback: Callback, why: str) -> Any:
+def _torch_predictor(members: Sequence[Member], cfg: Any, device: str, callback: Callback, why: str,
+                     first_dates: bool) -> Any:
     from .predictor import Predictor
 
     onnx_files = onnx_only(members)
@@ -48,7 +49,7 @@ def _torch_predictor(members: Sequence[Member], cfg: Any, device: str, callback:
         from ..runtime.cores import torch_cpu_threads
 
         threads = torch_cpu_threads(__import__("torch"))
-    predictor = Predictor.from_bundles(members, cfg.tta, device, callback)
+    predictor = Predictor.from_bundles(members, cfg.tta, device, callback, first_dates)
     callback.info(f"Backend: torch on {device}{f' with {threads} thread(s)' if threads else ''} ({why}).")
     return predictor
 
@@ -66,32 +67,36 @@ def too_large(members: Sequence[Member], limit: int | None = None) -> str | None
 
 
 def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | None = None,
-                   tile: int | None = None, onnx_max_bytes: int | None = None) -> Any:
+                   tile: int | None = None, onnx_max_bytes: int | None = None, first_dates: bool = True) -> Any:
     """The predictor for ``members`` with ``cfg``'s backend, device and TTA; ``tile``: the plan's tile size (a
     bundle's export is made or checked now for it, so a failure falls back before any tile is read);
-    ``onnx_max_bytes``: the most weights one ONNX file takes (default ``bundle.onnx_metadata.ONNX_MAX_BYTES``)."""
+    ``onnx_max_bytes``: the most weights one ONNX file takes (default ``bundle.onnx_metadata.ONNX_MAX_BYTES``);
+    ``first_dates``: a change model keeps each first date's encoder maps for the later pairs that share it (a
+    predictor serving many pairs; one pair has none to share them with)."""
     callback = callback or Callback()
     forced = f"{mention('segment.backend')} {cfg.backend}"  # the reason when the user chose the backend
     if cfg.backend == "torch":
-        return _torch_predictor(members, cfg, resolve_device(cfg.device), callback, forced)
+        return _torch_predictor(members, cfg, resolve_device(cfg.device), callback, forced, first_dates)
     if cfg.backend == "onnxruntime":
-        return _onnx_predictor(members, cfg, cfg.device, tile, callback, forced)
+        return _onnx_predictor(members, cfg, cfg.device, tile, callback, forced, first_dates)
     device = resolve_device_lazily(cfg.device)
     if device != "cpu":
         if onnx_only(members):
             if not onnx_cuda():
                 return _onnx_predictor(members, cfg, "cpu", tile, callback, "auto: an ONNX model was given and this "
-                                       "onnxruntime has no CUDA provider (onnxruntime-gpu runs it on the GPU)")
-            return _onnx_predictor(members, cfg, device, tile, callback, "auto: an ONNX model was given")
-        return _torch_predictor(members, cfg, device, callback, f"auto: torch on {device}")
+                                       "onnxruntime has no CUDA provider (onnxruntime-gpu runs it on the GPU)",
+                                       first_dates)
+            return _onnx_predictor(members, cfg, device, tile, callback, "auto: an ONNX model was given", first_dates)
+        return _torch_predictor(members, cfg, device, callback, f"auto: torch on {device}", first_dates)
     missing = onnxruntime_missing()
     if missing:
-        return _torch_predictor(members, cfg, device, callback, f"auto: {missing}")
+        return _torch_predictor(members, cfg, device, callback, f"auto: {missing}", first_dates)
     oversized = too_large(members, onnx_max_bytes)
     if oversized:
-        return _torch_predictor(members, cfg, device, callback, f"auto: {oversized}, so onnxruntime cannot run it")
+        return _torch_predictor(members, cfg, device, callback, f"auto: {oversized}, so onnxruntime cannot run it",
+                                first_dates)
     try:
-        return _onnx_predictor(members, cfg, device, tile, callback, "auto on the CPU")
+        return _onnx_predictor(members, cfg, device, tile, callback, "auto on the CPU", first_dates)
     except DependencyError as exc:
         if exc.package == "torch":
             raise
@@ -100,18 +105,18 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
         raise  # an unreadable bundle fails with torch too; a cancel stops the run
     except Exception as exc:  # noqa: BLE001 - whatever stops the export, torch runs the bundle and the log says why
         why = f"auto: the ONNX export failed: {(str(exc).splitlines() or [type(exc).__name__])[0][:300]}"
-    return _torch_predictor(members, cfg, device, callback, why)
+    return _torch_predictor(members, cfg, device, callback, why, first_dates)
 
 
 def _onnx_predictor(members: Sequence[Member], cfg: Any, device: str, tile: int | None, callback: Callback,
-                    why: str) -> Any:
+                    why: str, first_dates: bool) -> Any:
     from ..runtime.cores import model_threads
     from .onnx_predictor import OnnxPredictor
 
     # onnxruntime's threads sleep between operators (as the engine opens it): every core of the process
     threads = model_threads(spinning=False) if not str(device).startswith("cuda") else None
     predictor = OnnxPredictor.from_files(members, cfg.tta, device, threads=threads, tile=tile, callback=callback,
-                                         threshold=getattr(cfg, "threshold", None))
+                                         threshold=getattr(cfg, "threshold", None), first_dates=first_dates)
     callback.info(f"Backend: onnxruntime on {predictor.device}{f' with {threads} thread(s)' if threads else ''} "
                   f"({why}).")
     return predictor

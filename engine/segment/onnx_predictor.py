@@ -140,10 +140,11 @@ class ExportedBundle:
     takes any size (a CPU run fits its tile to each region: no export per region size), and on the CPU its trained
     tile too: a bulk run, loaded at the trained tile, then opens no second export for scenes of fitted tiles. A
     change model whose dates are encoded alone runs as its encoder and head graphs (:class:`DateGraphs`), each
-    first date's maps kept in one store for every tile size: a monitoring series encodes its first date once."""
+    first date's maps kept in one store for every tile size (``first_dates``): a monitoring series encodes its
+    first date once."""
 
     def __init__(self, member: Member, device: str, threads: int | None, callback: Callback,
-                 bundle_sha256: str | None = None):
+                 bundle_sha256: str | None = None, first_dates: bool = True):
         self.path, self.weight, self.stats_key = member.path, member.weight, member.stats_key
         dates, place = member.metadata.model.input_dates, model_view(member.data, member.metadata.model)
         self.inputs = date_inputs(dates) + (["aux"] if member.aux_channels else []) + (
@@ -153,8 +154,8 @@ class ExportedBundle:
         self.trained = int(member.data.tile_size)
         self.any_size = bool(member.metadata.model.local_receptive_field())
         self.dates = int(dates)
-        self.first_dates = FirstDateFeatures(say=callback.info) \
-            if shares_first_dates(self.dates, member.aux_channels, place.takes_date_and_place) else None
+        self.split = shares_first_dates(self.dates, member.aux_channels, place.takes_date_and_place)
+        self.first_dates = FirstDateFeatures(say=callback.info) if self.split and first_dates else None
         self.by_tile: dict[int | None, OnnxMember | DateGraphs] = {}
 
     def load(self, tile: int) -> OnnxMember | DateGraphs:
@@ -163,7 +164,7 @@ class ExportedBundle:
         if key not in self.by_tile:
             from ..export.onnx_cache import cached_date_graphs, cached_export
 
-            if self.first_dates is not None:
+            if self.split:
                 graphs = cached_date_graphs(self.path, key, self.callback, self.bundle_sha256)
                 encoder, head = (self._open(p) for p in (graphs.encoder, graphs.head))
                 self.by_tile[key] = DateGraphs(encoder, head, self.dates, self.first_dates)
@@ -215,11 +216,12 @@ class OnnxPredictor:
     @classmethod
     def from_files(cls, members: Sequence[Member], tta: str, device: str, threads: int | None = None,
                    tile: int | None = None, callback: Callback | None = None,
-                   threshold: float | None = None) -> OnnxPredictor:
+                   threshold: float | None = None, first_dates: bool = True) -> OnnxPredictor:
         """Open every member on ``device`` ("auto" = cpu, or cuda when onnxruntime has it): an exported .onnx
         file and a model made elsewhere as they are, a bundle through its cached export (made now for ``tile``
         when given, else when the first tile comes). ``threads``: intra-op threads (None: onnxruntime's default);
-        ``threshold``: the run's, for a model made elsewhere whose output is read as scores."""
+        ``threshold``: the run's, for a model made elsewhere whose output is read as scores; ``first_dates``: a change
+        model keeps each first date's encoder maps for the later pairs that share it."""
         if device == "auto":
             device = "cuda" if onnx_cuda() else "cpu"
         callback = callback or Callback()
@@ -235,7 +237,7 @@ class OnnxPredictor:
                 loaded.append(OnnxMember(session(m.path, device, threads=threads), m.weight,
                                          list(m.metadata.onnx.inputs), m.metadata.onnx.batch, m.stats_key))
                 continue
-            bundle = ExportedBundle(m, device, threads, callback)
+            bundle = ExportedBundle(m, device, threads, callback, first_dates=first_dates)
             if tile:
                 bundle.load(int(tile))
             loaded.append(bundle)

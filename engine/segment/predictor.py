@@ -60,12 +60,13 @@ class Predictor:
             self.amp_dtype = self.torch.bfloat16 if self.torch.cuda.is_bf16_supported() else self.torch.float16
 
     @classmethod
-    def from_bundles(cls, members: Sequence[Member], tta: str, device: str,
-                     callback: Callback | None = None) -> Predictor:
-        """Load every member's bundle onto ``device`` (once; the predictor then serves any number of scenes)."""
+    def from_bundles(cls, members: Sequence[Member], tta: str, device: str, callback: Callback | None = None,
+                     first_dates: bool = True) -> Predictor:
+        """Load every member's bundle onto ``device`` (once; the predictor then serves any number of scenes);
+        ``first_dates``: a change model encodes a first date shared by several pairs once (a series)."""
         loaded = [LoadedMember(load_bundle(m.path, device).model, m.weight, m.aux_channels > 0, m.stats_key)
                   for m in members]
-        for member in loaded:  # a change model encodes a first date shared by several pairs once (a series)
+        for member in loaded if first_dates else ():
             if hasattr(member.model, "share_first_dates"):
                 member.model.share_first_dates(FirstDateFeatures(say=(callback or Callback()).info))
         return cls(loaded, members[0].output_channels == 1, tta, device)

@@ -95,7 +95,8 @@ class SceneRun:
                 callback.warning(message)
             self.target = resample_target(self.plan, callback) if cfg.resample_to_training_gsd else None
             self.predictor = (predictor if predictor is not None
-                              else make_predictor(self.plan.members, cfg, callback, self.plan.tile))
+                              else make_predictor(self.plan.members, cfg, callback, self.plan.tile,
+                                                  first_dates=False))  # one scene: no later pair shares its first date
             callback.check_canceled()
         except BaseException:
             self._closer.close()
