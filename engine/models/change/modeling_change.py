@@ -7,8 +7,10 @@ CMX's cross-path attention); one of the engine's decoders makes the change logit
 ``SiameseEncoder`` with ``features``/``pyramid`` as a single-stream encoder's, the dates' maps side by side on
 the channels, and the decoder a ``ChangeHead`` (fusion + decoder): a frozen encoder's features are cached and the
 head trained on them as for the single-stream families (``training/cached.py``). At inference a model given a
-:class:`FirstDateFeatures` store (the torch predictor gives one) encodes each first date's tile once: a monitoring
-series, whose first date meets several later dates, runs the encoder on the first date for its first pair only.
+:class:`FirstDateFeatures` store (the torch predictor of a bulk run gives one) encodes each first date's tile once:
+a monitoring series, whose first date meets several later dates, runs the encoder on the first date for its first
+pair only. ``encode`` (one date's maps) and ``head`` (the dates' maps to logits) are that split, and the
+onnxruntime backend's two graphs (``export/onnx_dates.py``).
 """
 
 from __future__ import annotations
