@@ -268,10 +268,17 @@ def squares_layer(path: Path, image: str, corners: list[tuple[int, int]], size: 
 
 
 def _png(path: Path, array: np.ndarray) -> None:
+    """An 8-bit PNG tile, without georeferencing on purpose (as the change datasets ship them)."""
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver="PNG", width=array.shape[-1], height=array.shape[-2], count=array.shape[0],
-                       dtype="uint8") as out:
-        out.write(array)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path, "w", driver="PNG", width=array.shape[-1], height=array.shape[-2],
+                           count=array.shape[0], dtype="uint8") as out:
+            out.write(array)
 
 
 def published(root: Path, names: list[str], dates: tuple[str, str] = ("A", "B"), label: str = "label") -> Path:

@@ -32,6 +32,11 @@ def compare(w: dict[str, Any], d: Path, *extra: str, after: str = "", out: str =
             "--out", out or str(d / "change.tif"), "--quiet", *extra]
 
 
+def folder(w: dict[str, Any], d: Path, broken: str) -> list[str]:
+    """``train --data`` on one of the suite's broken change-detection dataset folders."""
+    return ["train", "--data", w[f"cd_folder_{broken}"], *TRAIN_ARGS, "--out", str(d / "m.dsmodel")]
+
+
 def change_cases() -> list[Any]:
     """The cases (``cases.Case``; imported here, as cases.py imports this module to add them to its table)."""
     from .cases import Case
@@ -82,6 +87,19 @@ def change_cases() -> list[Any]:
         Case("change_compare_table_onto_the_later_date",
              lambda w, d: compare(w, d, "--change-table", w["cd_after_classes"]),
              ("--change-table", "--after-classes")),
+        # a change-detection dataset's folder (--data) with a part missing or wrong
+        Case("change_train_folder_without_labels", lambda w, d: folder(w, d, "no_labels"),
+             ("dataset_no_labels", "not label/")),
+        Case("change_train_folder_pair_without_its_later_date", lambda w, d: folder(w, d, "no_later"),
+             ("pair 'p1'", "later date not found", "--skip-incomplete")),
+        Case("change_train_folder_later_date_of_another_size", lambda w, d: folder(w, d, "other_size"),
+             ("p2.png", "differ in size")),
+        Case("change_train_folder_list_names_a_missing_pair", lambda w, d: folder(w, d, "listed"),
+             ("pair 'p9'", "first date not found")),
+        # a 0/255 mask scored without a mapping: 255 is change, said (it is also the ignore index)
+        Case("change_evaluate_a_mask_of_0_and_255", lambda w, d: [
+            "evaluate", "--pred", w["cd_mask_prediction"], "--label", w["cd_mask_255"], "--out", str(d / "m.json")],
+             code=0, produces=("m.json",), warns=("0 and 255", "255 is class 1")),
         Case("change_compare_with_a_model_out_is_the_later_date", lambda w, d: [
             "compare", "--model", w["plain_bundle"], "--image", w["cd_before"], "--after", w["cd_after"], "--out",
             w["cd_after"], "--quiet"], ("--out", "--after")),

@@ -52,9 +52,58 @@ def build_change(w: dict[str, Any], folder: Path, run_cli: Any, train_args: tupl
     # dates in the file names (as Sentinel-2's): the "later" one was taken two years before the first
     w["cd_late_first"] = _copy(pair.before, folder / "S2A_MSIL2A_20230601T103031.tif")
     w["cd_early_after"] = _copy(pair.after, folder / "S2A_MSIL2A_20210601T103031.tif")
+    _dataset_folders(w, folder)
+    _masks(w, folder)
     bundle = folder / "change.dsmodel"
     done = run_cli("train", "--image", pair.before, "--after", pair.after, "--label", pair.change, "--model",
                    "change", *train_args, "--out", str(bundle))
     if done.returncode != 0:
         raise RuntimeError(f"training the suite's change model failed:\n{done.stdout}\n{done.stderr}")
     w["cd_bundle"] = str(bundle)
+
+
+def _dataset_folders(w: dict[str, Any], folder: Path) -> None:
+    """Change-detection datasets as published (A/, B/, label/ of PNG tiles, 0/255 masks) a careless user gives
+    ``--data``: labels missing, a pair's later date missing, a later date of another size, a list naming a file
+    that is not there."""
+    import shutil
+    import warnings
+
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    from tests.helpers import published
+
+    good = published(folder / "dataset", ["p0", "p1", "p2"])
+    for name, broken in (("no_labels", "label"), ("no_later", "B/p1.png"), ("other_size", "B/p2.png"),
+                         ("listed", "list")):
+        copy = folder / f"dataset_{name}"
+        shutil.copytree(good, copy, ignore=shutil.ignore_patterns("_made"))
+        w[f"cd_folder_{name}"] = str(copy)
+        target = copy / broken
+        if name == "no_labels":
+            shutil.rmtree(target)
+        elif name == "no_later":
+            target.unlink()
+        elif name == "other_size":
+            with warnings.catch_warnings():  # a PNG tile has no georeferencing, as the datasets ship them
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                with rasterio.open(target) as src:
+                    data = src.read()[:, :40, :40]
+                with rasterio.open(target, "w", driver="PNG", width=40, height=40, count=data.shape[0],
+                                   dtype="uint8") as dst:
+                    dst.write(data)
+        else:
+            target.mkdir()
+            (target / "train.txt").write_text("p0.png\np9.png\n")
+    w["cd_folder"] = str(good)
+
+
+def _masks(w: dict[str, Any], folder: Path) -> None:
+    """A change mask as a prediction from elsewhere (0/1, no mapping carried) and the same mask coded 0/255."""
+    import rasterio
+
+    with rasterio.open(w["cd_label"]) as src:
+        data = src.read()
+    w["cd_mask_prediction"] = _copy(w["cd_label"], folder / "mask_prediction.tif")
+    w["cd_mask_255"] = _copy(w["cd_label"], folder / "mask_255.tif", data=(data > 0).astype(np.uint8) * 255)
