@@ -41,6 +41,10 @@ class DateGraphs:
     dates: int
     store: FirstDateFeatures | None = None
 
+    def __post_init__(self) -> None:
+        # the maps the head reads: a decoder reading some scales only (DeepLabV3+, PSPNet) has no input for the others
+        self.reads = {i.name for i in self.head.get_inputs()}
+
     def encode(self, images: np.ndarray) -> list[np.ndarray]:
         """(N, C, H, W) tiles of one date each -> their maps (N, C_i, H/s, W/s), finest first."""
         return self.encoder.run(encoder_outputs(), {ENCODER_INPUT: np.ascontiguousarray(images, np.float32)})
@@ -66,5 +70,6 @@ class DateGraphs:
                 self.store.put(keys[b], [m[i] for m in maps])
         start = len(todo)
         later = [[m[start + t * batch:start + (t + 1) * batch] for m in maps] for t in range(self.dates - 1)]
-        feeds = dict(zip(head_inputs(self.dates), (np.ascontiguousarray(m) for date in (first, *later) for m in date)))
+        given = zip(head_inputs(self.dates), (m for date in (first, *later) for m in date))
+        feeds = {name: np.ascontiguousarray(m) for name, m in given if name in self.reads}
         return self.head.run([HEAD_OUTPUT], feeds)[0]

@@ -42,15 +42,16 @@ def test_a_later_date_is_read_once_per_cell_with_the_values_of_a_tile_by_tile_re
     assert not alone.read(310, 306, 10, 10).valid.any()  # past the shifted date's end (309, 305): no data
 
 
-def change_bundle(path: Path, gsd: float = 1.0) -> str:
-    """A tiny change model with random (seeded) weights taking 3 bands per date, trained at ``gsd`` metres."""
+def change_bundle(path: Path, gsd: float = 1.0, **settings) -> str:
+    """A tiny change model with random (seeded) weights taking 3 bands per date, trained at ``gsd`` metres
+    (``settings``: the model's, a decoder or fusion)."""
     import torch
 
     from engine.bundle.store import save_bundle
     from engine.models import build_model
 
     torch.manual_seed(0)
-    model = build_model("change", preset="tiny", vision_channels=3, num_classes=1)
+    model = build_model("change", preset="tiny", vision_channels=3, num_classes=1, **settings)
     stats = {"method": "percentile", "low": [0.0] * 6, "high": [10000.0] * 6}
     data = {"vision_bands": 3, "vision_stats": stats, "aux_channels": 0, "class_names": ["no change", "change"],
             "class_colors": ["#000000", "#ff0000"], "tile_size": 64, "gsd": [gsd, gsd], "dates": 2,
@@ -374,3 +375,25 @@ def test_the_two_graphs_are_cached_with_one_record_and_refused_when_either_is_al
     remade = cached_date_graphs(model, 64, said := Said())
     assert remade.made and made.head.read_bytes() == head  # the export is deterministic: the same head again
     assert any("was refused: its SHA-256 does not match its record" in line for line in said.lines)
+
+
+@pytest.mark.parametrize(("decoder", "tile"), [("deeplabv3plus", None), ("pspnet", 64)])
+def test_a_decoder_reading_some_scales_runs_as_two_graphs_as_torch_runs_it(tmp_path, decoder, tile):
+    """DeepLabV3+ reads the maps at strides 4 and 32 only, PSPNet at 32 only: their head graphs take no input for
+    the other scales, and the backend feeds each what it takes."""
+    import torch
+
+    from engine.bundle.date_graphs import DateGraphs
+    from engine.bundle.onnx_metadata import session
+    from engine.bundle.store import load_bundle
+    from engine.export.onnx_cache import cached_date_graphs
+
+    model = change_bundle(tmp_path / f"{decoder}.dsmodel", decoder=decoder, fusion="concat")
+    made = cached_date_graphs(model, tile)
+    graphs = DateGraphs(session(made.encoder), session(made.head), 2)
+    assert len(graphs.reads) < 8  # some scales are not the head's inputs
+    pair = np.random.default_rng(0).random((2, 6, 96 if tile is None else tile, 96 if tile is None else tile),
+                                           dtype=np.float32)
+    with torch.no_grad():
+        want = torch.sigmoid(load_bundle(model, "cpu").model(torch.from_numpy(pair))["logits"]).numpy()
+    assert np.abs(graphs.run(pair) - want).max() < 1e-4  # the percentile clip: random values in [0, 1) unchanged
