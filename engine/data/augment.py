@@ -129,18 +129,46 @@ def photometric(vision: np.ndarray, valid: np.ndarray | None, params: AugmentPar
     return out.copy() if out is vision else np.ascontiguousarray(out, dtype=np.float32)
 
 
-def _sampling_grid(angle_deg: float, size: int) -> np.ndarray:
+def _sampling_grid(angle_deg: float, size: int, k90: int = 0, hflip: bool = False,
+                   vflip: bool = False) -> np.ndarray:
     """(size, size, 2) normalised input coordinates (x, y) of the output pixel centres, rotated about the centre.
 
     Input window and output tile cover the same footprint before rotation, so only the rotation remains; the
     scale is realised by the different pixel counts of input (S) and output (T). Numpy, not ``affine_grid``:
-    small torch ops pay for thread hand-offs on busy CPUs, and this runs per sample.
+    small torch ops pay for thread hand-offs on busy CPUs, and this runs per sample. The exact quarter turns and
+    flips of step 2 (``k90``, ``hflip``, ``vflip``) are applied to the grid's points, not to the resampled arrays:
+    each output pixel samples the same input point, so the values are those of resampling, then turning and
+    flipping, bit for bit (the same products of the same pixel centres, laid out turned), without copying every
+    resampled array again (a turned or flipped view is strided).
     """
     a = math.radians(angle_deg)
     c, s = math.cos(a), math.sin(a)
     t = (np.arange(size, dtype=np.float32) * 2 + 1) / size - 1  # align_corners=False pixel centres
-    x, y = t[None, :], t[:, None]
-    return np.stack([c * x - s * y, s * x + c * y], axis=-1).astype(np.float32)
+    # which output axis gives the unturned grid's column (x) and row (y) index, and whether reversed
+    x_at, y_at = (1, False), (0, False)
+    for _ in range(k90 % 4):  # np.rot90(g, axes=(0, 1))[i, j] = g[j, size - 1 - i]
+        x_at, y_at = _quarter_turn(x_at), _quarter_turn(y_at)
+    for axis, on in ((1, hflip), (0, vflip)):  # np.flip after the turns, as for the arrays
+        if on:
+            x_at, y_at = _flipped(x_at, axis), _flipped(y_at, axis)
+    grid = np.empty((size, size, 2), dtype=np.float32)
+    np.subtract(_laid(c * t, x_at), _laid(s * t, y_at), out=grid[..., 0])
+    np.add(_laid(s * t, x_at), _laid(c * t, y_at), out=grid[..., 1])
+    return grid
+
+
+def _quarter_turn(at: tuple[int, bool]) -> tuple[int, bool]:
+    return (1, at[1]) if at[0] == 0 else (0, not at[1])
+
+
+def _flipped(at: tuple[int, bool], axis: int) -> tuple[int, bool]:
+    return (at[0], at[1] != (at[0] == axis))
+
+
+def _laid(values: np.ndarray, at: tuple[int, bool]) -> np.ndarray:
+    """A 1-D array along output axis ``at[0]`` of the grid, reversed where ``at[1]``."""
+    values = values[::-1] if at[1] else values
+    return values[:, None] if at[0] == 0 else values[None, :]
 
 
 def _resample(x: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -152,15 +180,21 @@ def _resample(x: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 def _resample_nearest(label: np.ndarray, grid: np.ndarray, fill: int) -> np.ndarray:
     """Nearest-neighbour lookup of ``label (h, w)`` (integer classes, exact in float32 below 2**24) on ``grid``;
-    ``fill`` outside. One ``grid_sample`` in C++ (a tenth of the time of the same lookup in numpy, and without
-    Python's lock, so the tile reader beside the training step holds it less); classes shifted by one so that its
-    zero padding marks the outside."""
-    shifted = torch.from_numpy(label.astype(np.float32) + 1.0)[None, None]
+    ``fill`` outside; int64. One ``grid_sample`` in C++ (a tenth of the time of the same lookup in numpy, and
+    without Python's lock, so the tile reader beside the training step holds it less); classes shifted by one so
+    that its zero padding marks the outside."""
+    shifted = torch.from_numpy(np.add(label, 1, dtype=np.float32))[None, None]
     out = F.grid_sample(shifted, torch.from_numpy(grid)[None], mode="nearest", padding_mode="zeros",
                         align_corners=False)[0, 0].numpy()
-    values = out.astype(np.int64) - 1
+    values = out.astype(np.int64)
+    values -= 1
     values[values < 0] = fill
-    return values.astype(label.dtype, copy=False)
+    return values
+
+
+def tensor(x: np.ndarray | None, dtype: Any) -> torch.Tensor | None:
+    """``x`` as a contiguous torch tensor of ``dtype`` (no copy where it is one already), or None."""
+    return None if x is None else torch.from_numpy(np.ascontiguousarray(x, dtype=dtype))
 
 
 def geometric(
@@ -187,15 +221,15 @@ def geometric(
         torch tensors: vision ``(Cv, T, T)`` float32, aux ``(Ca, T/r, T/r)`` float32, label ``(T, T)`` int64.
     """
     v, a, lab = _np(vision), _np(aux), _np(label)
-    if lab is not None:
-        lab = lab.astype(np.int64, copy=False)
-    if params.resamples or v.shape[-1] != tile_size:
-        grid = _sampling_grid(params.angle, tile_size)
+    if params.resamples or v.shape[-1] != tile_size:  # the turns and flips ride on the grid (_sampling_grid)
+        turns = (params.k90, params.hflip, params.vflip)
+        grid = _sampling_grid(params.angle, tile_size, *turns)
         v = _resample(v, grid)
         if a is not None:
-            a = _resample(a, _sampling_grid(params.angle, tile_size // aux_ratio))
+            a = _resample(a, _sampling_grid(params.angle, tile_size // aux_ratio, *turns))
         if lab is not None:
             lab = _resample_nearest(lab, grid, ignore_index)
+        return tensor(v, np.float32), tensor(a, np.float32), tensor(lab, np.int64)
     if params.k90:
         v = np.rot90(v, params.k90, axes=(-2, -1))
         a = np.rot90(a, params.k90, axes=(-2, -1)) if a is not None else None
@@ -205,10 +239,6 @@ def geometric(
         v = np.flip(v, flip_axes)
         a = np.flip(a, flip_axes) if a is not None else None
         lab = np.flip(lab, flip_axes) if lab is not None else None
-
-    def tensor(x: np.ndarray | None, dtype: Any) -> torch.Tensor | None:
-        return None if x is None else torch.from_numpy(np.ascontiguousarray(x, dtype=dtype))
-
     return tensor(v, np.float32), tensor(a, np.float32), tensor(lab, np.int64)
 
 

@@ -73,6 +73,30 @@ def test_resampling_keeps_correspondence(scale: float, angle: float) -> None:
     assert torch.allclose(a[:, ainner, ainner], block_mean(v)[:, ainner, ainner], atol=0.05 * size / tile + 0.05)
 
 
+@pytest.mark.parametrize("k90", [0, 1, 2, 3])
+@pytest.mark.parametrize("hflip,vflip", [(False, False), (True, False), (False, True), (True, True)])
+def test_turns_and_flips_with_resampling_equal_resampling_then_turning_bit_for_bit(k90: int, hflip: bool,
+                                                                                   vflip: bool) -> None:
+    """The quarter turns and flips ride on the sampling grid: the values of resampling, then turning the arrays."""
+    tile, scale = 64, 1.25
+    size = window_size(tile, scale, R)
+    vision, aux, label = pattern_tile(size)
+    vision = vision + torch.rand(vision.shape, generator=torch.Generator().manual_seed(k90))  # no symmetry to hide in
+    label[::7, ::5] = 2  # and a label that is not the vision's function alone
+    turned = AugmentParams(scale=scale, angle=7.0, k90=k90, hflip=hflip, vflip=vflip)
+    v, a, lab = geometric(vision, aux, label, turned, tile, R, IGNORE)
+    rv, ra, rlab = geometric(vision, aux, label, AugmentParams(scale=scale, angle=7.0), tile, R, IGNORE)
+    flips = tuple(ax for ax, on in ((-1, hflip), (-2, vflip)) if on)
+
+    def turn(x: torch.Tensor) -> torch.Tensor:
+        x = torch.rot90(x, k90, dims=(-2, -1))
+        return torch.flip(x, flips) if flips else x
+
+    assert torch.equal(v, turn(rv)) and torch.equal(a, turn(ra)) and torch.equal(lab, turn(rlab))
+    assert v.is_contiguous() and a.is_contiguous() and lab.is_contiguous() and lab.dtype == torch.int64
+    assert (lab == IGNORE).any()  # rotated-in corners are there to be turned
+
+
 def test_rotation_fills_corners_with_ignore_and_zero() -> None:
     vision, aux, label = pattern_tile(64)
     vision = vision + 1.0  # no genuine zeros
