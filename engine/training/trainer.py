@@ -134,7 +134,8 @@ class _Trainer:
                 self.model, self.model_cfg, self.batches, self.val_loader, data_cfg, train_cfg, self.place,
                 self.paths.output)
         self.budget = TimeBudget(train_cfg.time_budget, clock)
-        self.optim = Optimisation(loss_fn, forward, optimizer, self._configure_schedule(optimizer), scaler)
+        self.optim = Optimisation(loss_fn, forward, optimizer, self._configure_schedule(optimizer), scaler,
+                                  self.step_setup)
         self.total_epochs = train_cfg.warmup_epochs + train_cfg.epochs
         configs = {"model": self.model_cfg.to_dict(), "data": data_cfg.to_dict(), "train": train_cfg.to_dict()}
         self.record = TrainRecord(self.model_cfg, self.data_meta, self.parent, configs, extra)

@@ -99,3 +99,20 @@ def test_tiles_are_prepared_ahead_only_where_a_core_is_left_for_the_thread(monke
     assert steps.prefetch_tiles(0, "cpu", 1)
     assert steps.prefetch_tiles(0, "cuda", 2)
     assert not steps.prefetch_tiles(2, "cpu", 1)  # the workers prepare the tiles
+
+
+@pytest.mark.parametrize("scale", [1e-3, 10.0, float("nan")])
+def test_clip_on_the_cpu_gives_clip_grad_norm_bit_for_bit(scale: float):
+    """Within the bound the scaling pass is left out (a factor of 1); beyond it, and with a NaN, it is as torch's."""
+    gen = torch.Generator().manual_seed(3)
+    ours = [torch.nn.Parameter(torch.zeros(n)) for n in (7, 130, 5)]
+    theirs = [torch.nn.Parameter(torch.zeros(n)) for n in (7, 130, 5)]
+    for a, b in zip(ours, theirs):
+        a.grad = torch.randn(a.shape, generator=gen) * scale
+        b.grad = a.grad.clone()
+    decide_step("cpu", "off").clip(ours, 1.0)
+    torch.nn.utils.clip_grad_norm_(theirs, 1.0)
+    for a, b in zip(ours, theirs):
+        assert torch.equal(a.grad, b.grad) or (a.grad.isnan().all() and b.grad.isnan().all())
+    if scale == 10.0:  # beyond the bound: scaled to it
+        assert abs(float(torch.linalg.vector_norm(torch.cat([p.grad for p in ours]))) - 1.0) < 1e-4
