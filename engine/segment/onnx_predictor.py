@@ -213,6 +213,10 @@ class OnnxPredictor:
         self.device = device
         self.total_weight = float(sum(m.weight for m in self.members))
 
+    def first_date_stores(self) -> list[FirstDateFeatures]:
+        """The change models' stores of first dates' encoder maps (none for other models, or one pair)."""
+        return [s for m in self.members if (s := getattr(m, "first_dates", None)) is not None]
+
     @classmethod
     def from_files(cls, members: Sequence[Member], tta: str, device: str, threads: int | None = None,
                    tile: int | None = None, callback: Callback | None = None,

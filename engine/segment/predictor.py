@@ -71,6 +71,10 @@ class Predictor:
                 member.model.share_first_dates(FirstDateFeatures(say=(callback or Callback()).info))
         return cls(loaded, members[0].output_channels == 1, tta, device)
 
+    def first_date_stores(self) -> list[FirstDateFeatures]:
+        """The change models' stores of first dates' encoder maps (none for other models, or one pair)."""
+        return [s for m in self.members if (s := getattr(m.model, "first_dates", None)) is not None]
+
     @property
     def takes_coords(self) -> bool:
         """A member's encoder takes each tile's date and place (a Prithvi-EO-2.0 TL release)."""

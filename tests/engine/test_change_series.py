@@ -4,6 +4,7 @@ each pair in the bulk summary."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -325,6 +326,9 @@ def test_a_series_on_the_default_backend_encodes_its_first_date_once_with_the_wh
     tiles = store.misses
     assert tiles > 4 and store.hits == 2 * tiles  # pairs 2 and 3 found every first-date tile
     assert sum(encoded) == tiles + 3 * tiles  # the first date once, each later date once (one graph: 6 * tiles)
+    assert f"First dates: {tiles} tile(s) encoded, {2 * tiles} reused by a later pair of their series." in err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["ranks"]["0"]["first_dates"] == {"encoded": tiles, "reused": 2 * tiles}
 
     whole = tmp_path / "change.onnx"  # the user's export: one graph, before and after in
     assert main(["export", model, "--onnx", str(whole), "--dynamic-batch", "--quiet"]) == 0

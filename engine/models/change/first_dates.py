@@ -74,3 +74,8 @@ class FirstDateFeatures:
         if self.say is not None and message not in self._said:
             self._said.add(message)
             self.say(message)
+
+
+def tally(stores: Sequence[FirstDateFeatures]) -> tuple[int, int]:
+    """(first-date tiles encoded, reused from an earlier pair) over ``stores``."""
+    return sum(s.misses for s in stores), sum(s.hits for s in stores)

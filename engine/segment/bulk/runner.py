@@ -91,7 +91,8 @@ def _merge(out: Path, world_size: int, scenes: list[Scene]) -> tuple[list[SceneR
         part = json.loads((out / MARKER_FOLDER / f"rank-{rank}-of-{world_size}.json").read_text(encoding="utf-8"))
         records.extend(SceneRecord.from_dict(r) for r in part["scenes"])
         ranks[str(rank)] = {"device": part["device"], "backend": part["backend"],
-                            "load_seconds": part["load_seconds"], "scenes": len(part["scenes"])}
+                            "load_seconds": part["load_seconds"], "scenes": len(part["scenes"]),
+                            **({"first_dates": part["first_dates"]} if part.get("first_dates") else {})}
     records.sort(key=lambda r: r.order)
     if len(records) != len(scenes):
         raise DataError(f"The summary parts in '{out / MARKER_FOLDER}' list {len(records)} of {len(scenes)} "
@@ -205,6 +206,10 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
         canceled = f", {n['canceled']} canceled" if n["canceled"] else ""
         callback.info(f"{len(records)} scene(s): {n['done']} done, {n['skipped']} skipped, {n['failed']} failed"
                       f"{canceled}; summary '{files['json']}'.")
+        stores = [r["first_dates"] for r in summary["ranks"].values() if r.get("first_dates")]
+        if stores:  # a series: what keeping its first date's maps saved
+            callback.info(f"First dates: {sum(s['encoded'] for s in stores)} tile(s) encoded, "
+                          f"{sum(s['reused'] for s in stores)} reused by a later pair of their series.")
         return BulkResult(summary=summary, scenes=records, files=files, canceled=not finished)
     finally:
         ctx.close()

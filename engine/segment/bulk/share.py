@@ -21,6 +21,7 @@ from ...callbacks import Callback, ForwardingCallback, Stage, time_left
 from ...config import BulkConfig, SegmentConfig
 from ...errors import CanceledError, DualStreamError, command
 from ...io.atomic import write_text_atomic
+from ...models.change.first_dates import tally
 from ...runtime.distributed import DistContext
 from ..backend import make_predictor
 from ..members import Member, requested_tile
@@ -108,13 +109,17 @@ class RankShare:
         return None if self.predictor is None else getattr(self.predictor, "backend", "torch")
 
     def facts(self) -> dict[str, Any]:
-        """This rank's item of the summary's ``ranks``."""
-        return {"device": self.device, "backend": self.backend, "load_seconds": self.load_seconds,
-                "scenes": len(self.records)}
+        """This rank's item of the summary's ``ranks`` (with a change model's first-date tiles encoded and reused)."""
+        facts = {"device": self.device, "backend": self.backend, "load_seconds": self.load_seconds,
+                 "scenes": len(self.records)}
+        stores = self.predictor.first_date_stores() if hasattr(self.predictor, "first_date_stores") else []
+        if stores:
+            encoded, reused = tally(stores)
+            facts["first_dates"] = {"encoded": encoded, "reused": reused}
+        return facts
 
     def write_part(self) -> None:
-        write_text_atomic(self.part, json.dumps({"rank": self.ctx.rank, "device": self.device, "backend": self.backend,
-                                                 "load_seconds": self.load_seconds,
+        write_text_atomic(self.part, json.dumps({"rank": self.ctx.rank, **self.facts(),
                                                  "scenes": [r.to_dict() for r in self.records]},
                                                 indent=2, default=str))
 
