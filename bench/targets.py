@@ -93,6 +93,11 @@ def _cpu_default(r: dict) -> Iterator[tuple]:
     # the same against the model's time within the bulk run: free of the VM's drift between two runs
     yield (f"bulk (UNet light): per-scene overhead / the model's time in the run, {scenes}", "<", 0.10,
            bulk.get("per_scene_overhead_share_in_run"), "%")
+    # by the run's clock: the scenes' span, the work between them included, an overlapped publishing once
+    yield (f"bulk (UNet light): the scenes' span less the model / model time, {scenes}", "<", 0.10,
+           bulk.get("span_overhead_share"), "%")
+    yield (f"bulk (UNet light): the scenes' span less the model / the model's time in the run, {scenes}", "<", 0.10,
+           bulk.get("span_overhead_share_in_run"), "%")
     yield "CPU default: beside 2 busy loops / alone", "<=", 2.5, _dig(r, "busy", "ratio")
 
 
