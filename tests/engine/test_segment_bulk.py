@@ -120,7 +120,7 @@ def test_a_killed_runs_partial_files_are_removed_and_the_scenes_warnings_are_in_
 @pytest.mark.parametrize(("interval", "cost", "expected"), [
     (0.0, 0.0, [1, 2, 3, 4, 5, 5, 5]),  # due after every scene
     (1e9, 0.0, [1, 5, 5]),  # the first at once, then at the end only
-    (0.0, 1.0, [1, 3, 5, 5, 5]),  # a write that took 1 s waits 20 s: scenes take 10 s here
+    (0.0, 1.0, [1, 3, 5, 5]),  # a write that took 1 s waits 20 s: scenes take 10 s here
 ])
 def test_the_running_summary_is_rewritten_at_most_every_summary_seconds(mixed, bulk_model, tmp_path, monkeypatch,
                                                                          interval, cost, expected):

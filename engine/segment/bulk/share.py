@@ -167,10 +167,12 @@ class RankShare:
     def _run_scene(self, scene: Scene, outputs: SceneOutputs, record: SceneRecord, progress: _ShareProgress,
                    opened: SceneRun | Exception | None, on_read_done: Any,
                    claim: Callable[[Scene, SceneOutputs, SceneRun], Future],
-                   writers: ThreadPoolExecutor) -> tuple[SceneRun, float, Future] | None:
+                   writers: ThreadPoolExecutor, before_tiles: Callable[[], None]
+                   ) -> tuple[SceneRun, float, Future] | None:
         """Run one scene's tiles (``opened``: the scene as the read-ahead opened it, or its failure to open: the
-        read-ahead decided already that it runs; ``claim``: writes its running marker); returns the run to finish,
-        when the scene started and the claim, or None with ``record`` filled. Only a cancel escapes."""
+        read-ahead decided already that it runs; ``claim``: writes its running marker; ``before_tiles``: called once
+        the scene is planned and its first tiles are being read, before the model starts); returns the run to
+        finish, when the scene started and the claim, or None with ``record`` filled. Only a cancel escapes."""
         cfg = self._scene_config(scene, outputs, record) if opened is None else None
         if opened is None and cfg is None:
             return None
@@ -185,6 +187,7 @@ class RankShare:
             record.started_s = tick - self.started
             run.start_reading()  # the first batch is read while the scene is claimed and its outputs opened
             claimed = claim(scene, outputs, run)
+            before_tiles()
             run.run_tiles(on_read_done, drain=False)  # the writer drains in _Publishing
         except BaseException as exc:
             if claimed is not None:
@@ -206,7 +209,8 @@ class _Pass:
     tile of this one has been read the next one is opened and its reader started (:meth:`read_ahead`).
     For a GPU (the default there): otherwise the model idles at every scene boundary for a good share of a
     scene's model time. On the CPU the model wants every core and the overlapped work only competes with it,
-    so scenes run one after another there (figures: docs/benchmarks.md, "Bulk segmentation").
+    so the model runs alone there: only a scene's publishing overlaps the next scene's planning and first read,
+    and ends before its model starts (:meth:`before_tiles`; figures: docs/benchmarks.md, "Bulk segmentation").
     """
 
     def __init__(self, share: RankShare, scenes: list[tuple[int, Scene]], on_save: Any):
@@ -239,7 +243,7 @@ class _Pass:
                     running = share._run_scene(scene, outputs, record, progress,
                                                _outcome(self.ahead.pop(index, None)),
                                                (lambda: self.read_ahead(index + 1)) if share.overlap_scenes else None,
-                                               self.claim, self.writers)
+                                               self.claim, self.writers, self.before_tiles)
                 except (CanceledError, KeyboardInterrupt):
                     self.canceled(index, record)
                     return False
@@ -252,8 +256,8 @@ class _Pass:
                                                   scene_fingerprint(share.fingerprint, scene, share.bulk))
                     if share.overlap_scenes:
                         progress.waiting = self.publishing  # started after the next scene's first batch
-                    else:
-                        self.settle()
+                    else:  # beside the next scene's planning and first read, finished before its model runs
+                        self.publishing.start()
             self.settle()
             self.save()
             return True
@@ -287,6 +291,12 @@ class _Pass:
             f"{record.seconds:.1f} s" if record.status == "done" else "finished earlier")
         share.callback.info(f"[{index + 1}/{len(self.scenes)}] {scene.name}: {record.status} ({shown}){eta}")
         share.callback.progress(index + 1, len(self.scenes), Stage.SCENES)
+
+    def before_tiles(self) -> None:
+        """On the CPU the model wants every core: the last scene's publishing, which ran beside this scene's
+        planning and first read, ends before the model starts (on a GPU it goes on beside the model)."""
+        if not self.share.overlap_scenes:
+            self.settle()
 
     def settle(self) -> None:
         """Wait for the scene being published in the background, and conclude it."""
