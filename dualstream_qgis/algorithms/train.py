@@ -133,13 +133,9 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         self.add_folder_parameter()
         self.add_training_parameters()
 
-    #: The dataset folder's label where the form's own (None: the declared one).
-    FOLDER_LABEL: str | None = None
-
     def add_folder_parameter(self) -> None:
-        """DATA_FOLDER, the dataset folder of the folder mode."""
+        """DATA_FOLDER, the dataset folder of the folder mode (its texts the declaration's)."""
         param, label, text = declared_text(self, "data.data_dir")
-        label = self.tr(self.FOLDER_LABEL) if self.FOLDER_LABEL else label
         add_parameter(self, QgsProcessingParameterFile(param, label, behavior=FILE_BEHAVIOR_FOLDER, optional=True),
                       text)
 

@@ -22,7 +22,6 @@ class TrainChangeAlgorithm(ChangeGroup, TrainAlgorithm):
     AFTER = AFTER
     FAMILY = "change"  # the registry's name of the family this form trains (its fusion and decoder settings)
     MODEL_SETTINGS = ("model.preset", "model.encoder", "model.fusion", "model.decoder", "data.bands")
-    FOLDER_LABEL = "Dataset folder (A/, B/, label/)"
 
     def name(self) -> str:
         return "trainchange"

@@ -113,7 +113,7 @@ class DataConfig(Settings):
 
     data_dir: str | None = setting(
         None, flag="--data", param="DATA_FOLDER", custom_qgis=True, metavar="DIR", group="input and output",
-        label="Dataset folder (reference layout)",
+        label="Dataset folder (reference layout, or A/, B/, label/ of pairs)",
         help="Folder with ts_sn/ (images), tl_sn/ (labels), t_ap/ and t_gems/ (aux rasters named "
              "AIR_Pollution_CO_NAME.tif, GEMS_NAME.tif, ...), and optionally vs_sn/, vl_sn/, v_ap/, v_gems/ for "
              "validation; or a change-detection dataset as published (A/ and B/, or Image1/ and Image2/, with "

@@ -238,7 +238,8 @@ def test_train_form_shows_its_two_modes_and_requires_a_bundle_file(session):
     assert layers["INPUT"] == {"label": "Image layer (with labels below; or a dataset folder)", "enabled": True}, layers
     assert layers["LABELS"]["label"] == "Label layer (raster or polygons)" and layers["LABELS"]["enabled"]
     assert layers["DATA_FOLDER"]["label"].endswith("(not used)") and not layers["DATA_FOLDER"]["enabled"]
-    assert folder["DATA_FOLDER"] == {"label": "Dataset folder (reference layout)", "enabled": True}, folder
+    assert folder["DATA_FOLDER"] == {"label": "Dataset folder (reference layout, or A/, B/, label/ of pairs)",
+                                     "enabled": True}, folder
     assert not folder["INPUT"]["enabled"] and folder["INPUT"]["label"].endswith("(not used)")
     assert "temporary" not in form["output_placeholder"].lower() and "model bundle" in form["output_placeholder"]
     # refused before anything runs, with what to choose
