@@ -110,22 +110,24 @@ def _listed(lists: Path, split: str) -> list[str] | None:
     return names
 
 
-def _files(folder: Path) -> dict[str, Path]:
-    """Lower-cased stem -> path of the image files of ``folder``."""
+def files_by_stem(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    """Lower-cased stem -> path of the files of ``folder`` with one of ``suffixes`` (two of one stem: an error)."""
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in PAIR_SUFFIXES:
-            if path.stem.lower() in found:
-                raise DataError(f"Two files share the base name '{path.stem}' in '{folder}': "
-                                f"'{found[path.stem.lower()].name}' and '{path.name}'; keep only one of them.")
-            found[path.stem.lower()] = path
+        if not path.is_file() or path.suffix.lower() not in suffixes:
+            continue
+        key = path.stem.lower()
+        if key in found:
+            raise DataError(f"Two files share the base name '{path.stem}' in '{folder}': '{found[key].name}' and "
+                            f"'{path.name}'; keep only one of them.")
+        found[key] = path
     return found
 
 
 def _pairs(root: Path, names: list[str] | None) -> tuple[list[SceneSpec], list[str]]:
     """The pairs of the layout in ``root`` (only those ``names`` names, where given), and the incomplete ones."""
     first_dir, later_dir, label_dir = pair_layout(root)  # type: ignore[misc]  # checked by the callers
-    first, later, labels = _files(first_dir), _files(later_dir), _files(label_dir)
+    first, later, labels = (files_by_stem(f, PAIR_SUFFIXES) for f in (first_dir, later_dir, label_dir))
     if not first:
         raise DataError(f"'{first_dir}' holds no image ({', '.join(PAIR_SUFFIXES)}): put the first date of each pair "
                         f"there, its later date in '{later_dir}' and its change label in '{label_dir}', named alike.")

@@ -29,7 +29,7 @@ from ..config import REFERENCE_AUX_PREFIXES, DataConfig, SceneSpec
 from ..errors import ConfigError, DataError, mention
 from ..io import locations
 from ..io.formats import GEOTIFF
-from .pair_folders import child_folder, is_pair_folder, missing_part, pair_scenes
+from .pair_folders import child_folder, files_by_stem, is_pair_folder, missing_part, pair_scenes
 from .raster import open_raster
 from .stac import looks_like_stac
 
@@ -117,20 +117,6 @@ def _reference_aux_prefixes(root: Path, data_cfg: DataConfig, callback: Callback
     return []
 
 
-def _rasters(folder: Path) -> dict[str, Path]:
-    """Lower-cased stem -> path of the .tif/.tiff files in ``folder`` (duplicates are an error)."""
-    found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in GEOTIFF_SUFFIXES:
-            continue
-        key = path.stem.lower()
-        if key in found:
-            raise DataError(f"Two files share the base name '{path.stem}' in '{folder}': '{found[key].name}' and "
-                            f"'{path.name}'; keep only one of them.")
-        found[key] = path
-    return found
-
-
 def _discover(root: Path, folders: dict, data_cfg: DataConfig, prefixes: list[str], callback: Callback,
               required: bool) -> list[SceneSpec]:
     """Scenes of one split of the reference layout; ``prefixes`` name the aux files of a scene (none: no aux)."""
@@ -145,17 +131,17 @@ def _discover(root: Path, folders: dict, data_cfg: DataConfig, prefixes: list[st
         raise DataError(f"No aux folder in '{root}': expected {' or '.join(n + '/' for n in folders['aux'])} "
                         f"holding files named {', '.join(p + '<name>.tif' for p in prefixes)}. For a vision-only "
                         f"model leave out the aux prefixes ({mention('data.aux_prefixes')}) and the aux folders.")
-    images = _rasters(images_dir)
+    images = files_by_stem(images_dir, GEOTIFF_SUFFIXES)
     if not images:
         raise DataError(f"Folder '{images_dir}' holds no .tif/.tiff images; put the {folders['images']} "
                         "rasters there or point data_dir at the right folder.")
-    labels = _rasters(labels_dir)
+    labels = files_by_stem(labels_dir, GEOTIFF_SUFFIXES)
     if not labels:
         raise DataError(f"Folder '{labels_dir}' holds no .tif/.tiff labels; every image in '{images_dir}' needs a "
                         "label raster with the same base name.")
     aux_files: dict[str, Path] = {}
     for folder in aux_dirs:
-        for key, path in _rasters(folder).items():
+        for key, path in files_by_stem(folder, GEOTIFF_SUFFIXES).items():
             if key in aux_files:
                 raise DataError(f"Aux file '{path.stem}' is in both '{aux_files[key].parent}' and '{folder}'; "
                                 "keep only one copy.")
