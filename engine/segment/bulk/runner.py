@@ -90,9 +90,9 @@ def _merge(out: Path, world_size: int, scenes: list[Scene]) -> tuple[list[SceneR
     for rank in range(world_size):
         part = json.loads((out / MARKER_FOLDER / f"rank-{rank}-of-{world_size}.json").read_text(encoding="utf-8"))
         records.extend(SceneRecord.from_dict(r) for r in part["scenes"])
-        ranks[str(rank)] = {"device": part["device"], "backend": part["backend"],
-                            "load_seconds": part["load_seconds"], "scenes": len(part["scenes"]),
-                            **({"first_dates": part["first_dates"]} if part.get("first_dates") else {})}
+        # the rank's facts as it wrote them (RankShare.facts), its scenes counted
+        ranks[str(rank)] = {**{k: v for k, v in part.items() if k not in ("rank", "scenes")},
+                            "scenes": len(part["scenes"])}
     records.sort(key=lambda r: r.order)
     if len(records) != len(scenes):
         raise DataError(f"The summary parts in '{out / MARKER_FOLDER}' list {len(records)} of {len(scenes)} "
