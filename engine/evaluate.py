@@ -26,7 +26,7 @@ from .config import EvaluateConfig
 from .errors import ConfigError, DataError, mention
 from .io import locations
 from .io.atomic import write_text_atomic
-from .io.formats import RASTER_SUFFIXES, VECTOR_SUFFIXES
+from .io.formats import RASTER_SUFFIXES, VECTOR_SUFFIXES, is_vector_path
 from .io.locks import output_locks
 from .io.prediction_tags import read_prediction_tags
 from .io.safety import check_outputs, check_writable, evaluate_files
@@ -188,7 +188,7 @@ def _recognised_coding(pairs: list[tuple[str, str, str]], cfg: EvaluateConfig, n
     from .data.label_scan import coding_line, label_coding
     from .data.scene import SceneReader
 
-    if num_classes != 2 or any(Path(label).suffix.lower() in VECTOR_SUFFIXES for _, _, label in pairs):
+    if num_classes != 2 or any(is_vector_path(label) for _, _, label in pairs):
         return None
     counts = {}
     for _, pred_path, label_path in pairs:
