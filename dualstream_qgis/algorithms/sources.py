@@ -211,6 +211,27 @@ def vector_source(algorithm: QgsProcessingAlgorithm, parameters: dict[str, Any],
     return source, layer
 
 
+def handed_names(parameters: dict[str, Any], handed: dict[str, tuple[str | None, QgsVectorLayer | None]]
+                 ) -> dict[str, str]:
+    """{source: how the engine's messages name it} for each polygon parameter (``handed``: name -> (source,
+    layer), :func:`vector_source`'s) whose layer QGIS wrote into a temporary file (a scratch layer, a selection,
+    another provider's): the layer's name and what it is, never 'LABELS.gpkg' (the engine's rule,
+    ``shown_layer``)."""
+    api, names = engine_api(), {}
+    for name, (source, layer) in handed.items():
+        if not source or layer is None:
+            continue
+        if Path(api.split_layer(source)[0]).resolve() == Path(layer.source().split("|")[0]).resolve():
+            continue  # the layer's own file: its path is what the user chose
+        provider = layer.providerType()
+        what = {"memory": "scratch layer", "ogr": "layer"}.get(provider, f"{provider} layer")
+        value = parameters.get(name)
+        if isinstance(value, QgsProcessingFeatureSourceDefinition) and value.selectedFeaturesOnly:
+            what = f"selected features of the {what}"
+        names[source] = api.shown_layer(layer.name(), what)
+    return names
+
+
 def _check_filter(layer: QgsVectorLayer, name: str) -> None:
     """A file layer's filter (Query Builder, ``|subset=``) read as OGR reads it: QGIS takes any filter and shows no
     features for one it cannot read, so the run would go on with none."""

@@ -35,10 +35,11 @@ from .sources import (
     LabelLayerParameter,
     MultipleLayersParameter,
     RasterLayerParameter,
+    handed_names,
     label_source,
-    polygon_area_file,
     raster_source,
     raster_sources,
+    vector_source,
 )
 from .train_form import FOLDER, add_mode_parameter, check_train_form, is_temporary, require_form, unused_inputs
 from .web_layers import WebWindowParameters, handed
@@ -301,9 +302,12 @@ class TrainAlgorithm(EnumNamesMixin, DualStreamAlgorithm):
         # Every band of each aux layer unless AUX_BANDS_PER_FILE says otherwise: a 2-band SAR layer and a 1-band
         # DEM make 3 aux channels, as on the command line.
         aux = [handed(layer) for layer in raster_sources(parameters, self.AUX, context)]
-        area = polygon_area_file(self, parameters, self.LABELLED_AREA, context, feedback)
+        area, area_layer = (None, None) if parameters.get(self.LABELLED_AREA) in (None, "") else vector_source(
+            self, parameters, self.LABELLED_AREA, context, feedback)
+        # the engine's messages name a layer handed over as a temporary GeoPackage by its name, not the file's
+        names = handed_names(parameters, {self.LABELS: (label, label_layer), self.LABELLED_AREA: (area, area_layer)})
         scene = {"image": image, "label": label, "aux": aux, "label_field": field, "extent": extent,
-                 "extent_crs": extent_crs, "aoi": area}
+                 "extent_crs": extent_crs, "aoi": area, "names": names}
         settings: dict[str, Any] = {"train_scenes": [scene], "aux_prefixes": []}
         if aux_bands:
             settings["aux_bands_per_file"] = aux_bands

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from ..config import DataConfig, TrainConfig, fill_class_colors
+from ..data.shown import NamedCallback, named_errors, scene_names
 from ..errors import ConfigError, mention, plain_name
 from ..models import AutoModelConfig, ModelConfig
 from .protocol import Callback
@@ -116,7 +117,9 @@ def plan_training(request: TrainRequest) -> TrainPlan:
     if copy and file_identity(copy) != file_identity(report_paths(request.train.output)["report_html"]):
         outputs = {**outputs, "training report copy": copy}
     check_outputs({**inputs, **request.other_inputs}, outputs)
-    chosen = choose_settings(request.model, _web_scenes(request), request.train, request.given)
+    data = _web_scenes(request)
+    with named_errors(scene_names(data)):  # the layers as the user gave them, not the files read
+        chosen = choose_settings(request.model, data, request.train, request.given)
     check_frozen_weights(chosen.model, chosen.train)  # frozen random weights only when asked for
     return TrainPlan(request, chosen)
 
@@ -125,7 +128,7 @@ def _web_scenes(request: TrainRequest) -> DataConfig:
     """The data with each scene's web layers read through the image door over the scene's extent at the pixel size
     for web layers, their windows kept in ``<bundle>_web/`` beside the bundle, which names its scenes; what was
     read is said when the run starts (``request.notes``)."""
-    from ..imagery.door import web_windows
+    from ..imagery.door import shown_web, web_windows
     from ..io.locations import is_web_description
 
     data = request.data
@@ -141,10 +144,15 @@ def _web_scenes(request: TrainRequest) -> DataConfig:
 
     def read(scene: Any) -> Any:
         dates = [scene.image, *scene.after]  # a change scene's later dates: over the same window
-        windows = web_windows([*dates, *scene.aux], scene.extent, scene.extent_crs, data.pixel_size,
+        given = [*dates, *scene.aux]
+        windows = web_windows(given, scene.extent, scene.extent_crs, data.pixel_size,
                               output.with_name(f"{output.stem}_web"), Notes(), extent_key="scene.extent",
                               size_key="data.pixel_size")
-        return dataclasses.replace(scene, image=windows[0], after=windows[1:len(dates)], aux=windows[len(dates):])
+        # the run's messages name each window's layer as the user gave it, never the window (engine.data.shown)
+        names = {**scene.names, **{window: shown_web(source) for source, window in zip(given, windows)
+                                   if window != source}}
+        return dataclasses.replace(scene, image=windows[0], after=windows[1:len(dates)], aux=windows[len(dates):],
+                                   names=names)
 
     return dataclasses.replace(data, **{name: [read(scene) for scene in group] for name, group in scenes.items()})
 
@@ -188,7 +196,9 @@ def train(job: Union[TrainRequest, TrainPlan], callback: Callback | None = None)
         if plan is not job:
             for line in plan.lines():
                 callback.info(line)
-    result = run_trainer(*plan.configs, callback)
+    names = scene_names(plan.configs[1])  # every line and error names the layers as the user gave them
+    with named_errors(names):
+        result = run_trainer(*plan.configs, NamedCallback(callback, names) if names else callback)
     report, copy = result.report, plan.request.report_copy
     if report and copy and Path(copy).resolve() != Path(report).resolve():
         Path(copy).parent.mkdir(parents=True, exist_ok=True)

@@ -97,6 +97,13 @@ class SceneSpec(Settings):
              "validation, not taken as background, so a few labelled squares of a large scene teach the model "
              "without teaching it that everything unlabelled is background. Empty: the whole image counts as "
              "labelled (outside the label polygons: class 0).")
+    names: dict[str, str] = setting(
+        default_factory=dict, flag=None,
+        help="How messages name a source of the scene that is read from another file than the one the user chose "
+             "(source -> name, engine.data.shown): a web layer's window, a QGIS scratch layer handed over as a "
+             "temporary GeoPackage.",
+        no_cli="a file given on the command line is named by its path; a web layer's name comes from its source",
+        no_qgis="Train names the layers it hands over as temporary files itself")
 
     def __post_init__(self) -> None:
         check(bool(self.image), "a scene needs an image raster path.")

@@ -10,6 +10,7 @@
   model's), ``units`` (the values' range and the product's scaling), ``normalize``, ``training_stats``.
 - sources: ``stac`` and ``stac_assets`` (STAC items' assets as named bands), ``input_vrt`` (VRTs picking,
   scaling, stacking), ``acquisition`` (a scene's date and place), ``sources`` (where training scenes come from),
+  ``shown`` (a scene's sources named in messages as the user gave them),
   ``pair_folders`` (change-detection datasets as published: A/, B/, label/).
 - ``scene`` and ``tile_parts``: aligned (vision, aux, label) tiles of one scene; ``dates`` (its later dates, for
   change detection); ``sampling`` and ``holdout`` (which pixels validate), ``checks``, ``domain_shift``;

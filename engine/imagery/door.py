@@ -21,13 +21,14 @@ from ..bundle.model_files import read_model_metadata
 from ..bundle.view import ModelView, model_view
 from ..callbacks import Callback
 from ..data.ground import DEGREES
+from ..data.shown import shown_layer
 from ..data.stac import looks_like_stac
 from ..errors import ConfigError, mention
 from ..io.locations import WEB_DESCRIPTIONS, is_web_description
 from ..io.locations import stem as source_stem
 from .request import ImageRequest
 from .resolve import ResolvedImage, fit_to_model
-from .web import WINDOW_SUFFIX, service_kind, web_window
+from .web import WINDOW_SUFFIX, service_kind, service_url, web_window
 
 #: How a front end names the web layer whose description it hands over (as QGIS names one layer of a file).
 LAYER_NAME = "|layername="
@@ -127,6 +128,21 @@ def web_source(source: str) -> tuple[str, str, str]:
     name = (f"{service_kind(given)} layer '{layer}'" if layer else
             "web service" if stem == "web_service" else f"web service '{given}'")
     return given, stem, name
+
+
+def shown_web(source: str) -> str:
+    """How a training run's messages name web source ``source`` (:func:`web_source`'s forms) in place of its
+    window's path (:mod:`engine.data.shown`): the layer's name, or the description file given, with what it is
+    and its service's URL, e.g. "'tiles' (XYZ layer, http://host/{z}/{x}/{y}.png)"."""
+    given, named, layer = str(source).strip().rpartition(LAYER_NAME)
+    if not named:
+        given, layer = layer, ""
+    kind, url = service_kind(given), service_url(given).replace("${", "{")  # a tile URL as QGIS shows it
+    if layer:
+        return shown_layer(layer, f"{kind} layer" + (f", {url}" if url else ""))
+    if given.startswith(WEB_DESCRIPTIONS):  # the description itself, no name: its service is what the user knows
+        return shown_layer(url, f"{kind} service") if url else f"a {kind} service"
+    return shown_layer(given, f"{kind} service" + (f", {url}" if url else ""))
 
 
 def no_extent(name: str, extent_key: str) -> ConfigError:

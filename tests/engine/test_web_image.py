@@ -116,7 +116,8 @@ def test_bulk_reads_a_web_description_over_its_extent_beside_a_file(tiles, synth
 def test_train_reads_a_web_description_over_its_extent_at_the_pixel_size(synthetic_scene, tmp_path, capsys):
     """``dualstream train --image LAYER.xml --extent ... --pixel-size M``: the scene's web layer (a WMS of the
     synthetic scene) is read over the scene's extent at the pixel size, as Train in QGIS reads it, its window kept
-    in ``<bundle>_web/``, and the bundle records that pixel size; without a pixel size the flag is asked for."""
+    in ``<bundle>_web/``, and the bundle records that pixel size; without a pixel size the flag is asked for. The
+    log and the errors named the window ("Labels of 'scene.web.vrt'"); they name the layer as the user gave it."""
     from engine.bundle.store import read_metadata
     from engine.bundle.view import model_view
     from engine.imagery.web import wms_description
@@ -140,8 +141,37 @@ def test_train_reads_a_web_description_over_its_extent_at_the_pixel_size(synthet
         assert not out.exists()
         assert main([*scene, "--pixel-size", "2"]) == 0, capsys.readouterr().err
         assert server.requests("GetMap") > 0
+        said = capsys.readouterr()
+        # as QGIS hands a layer (its description and its name): a band it lacks is refused naming the layer
+        named = [*scene, "--pixel-size", "2", "--bands", "1,2,5", "--out", str(tmp_path / "bands.dsmodel")]
+        named[named.index(str(layer))] = f"{layer.read_text()}|layername=My WMS"
+        assert main(named) != 0
+        refused = " ".join(capsys.readouterr().err.split())
+    # the training's lines name the layer as given with its service, never its window (a file beside the bundle)
+    lines = (said.out + said.err).splitlines()
+    assert not [line for line in lines if ".web.vrt" in line], lines
+    shown = f"'{layer}' (WMS service, {server.url}/wms)"
+    assert any(line.startswith(f"Labels of {shown}: ") for line in lines), lines
+    assert f"the image 'My WMS' (WMS layer, {server.url}/wms) has 3 band(s)" in refused, refused
+    assert ".web.vrt" not in refused and "<GDAL_WMS>" not in refused, refused
     (window,) = (tmp_path / "web_web").glob("*/scene.web.vrt")  # kept beside the bundle, which names it
     with rasterio.open(window) as read:
         assert read.res == pytest.approx((2.0, 2.0)) and (read.width, read.height) == (64, 64)
     resolution = model_view(read_metadata(out).data).resolution
     assert resolution is not None and resolution.size == pytest.approx((2.0, 2.0))
+
+
+def test_a_file_name_two_named_sources_share_names_neither():
+    """Two scenes' windows of the same file name ('scene.web.vrt' in two folders): their full paths are named, the
+    shared file name is left as it is rather than named after one of them."""
+    from engine.data.shown import renamer
+
+    rename = renamer({"/a/web_1/scene.web.vrt": "'A' (XYZ layer)", "/b/web_2/scene.web.vrt": "'B' (WMS layer)"})
+    assert rename("the image '/b/web_2/scene.web.vrt' and '/a/web_1/scene.web.vrt'") == \
+        "the image 'B' (WMS layer) and 'A' (XYZ layer)"
+    assert rename("Labels of 'scene.web.vrt'") == "Labels of 'scene.web.vrt'"
+    # a name holding a quoted form of its own source ('tiles' of 'tiles.web.vrt') is put in once, not again
+    assert renamer({"/w/tiles.web.vrt": "'tiles' (XYZ layer)"})("Labels of 'tiles.web.vrt'") == \
+        "Labels of 'tiles' (XYZ layer)"
+    scratch = renamer({"/t/LABELS.gpkg|layername=LABELS": "'roofs' (scratch layer)"})
+    assert scratch("of 'LABELS.gpkg' in '/t/LABELS.gpkg'") == "of 'roofs' (scratch layer) in 'roofs' (scratch layer)"

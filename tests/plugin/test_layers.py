@@ -58,14 +58,20 @@ def test_scratch_layer_labels_train_as_the_same_polygons_in_a_geopackage(plugin,
     training sees exactly the data the GeoPackage gives."""
     import processing
 
-    summaries = {}
+    summaries, logs = {}, {}
     for name, labels in (("gpkg", scene["label_vector"]), ("scratch", _scratch_copy(scene["label_vector"]).id())):
-        log = Log()
+        logs[name] = log = Log()
         processing.run("dualstream:train", dict(TRAIN, INPUT=scene["image"], LABELS=labels,
                                                 OUTPUT=str(tmp_path / f"{name}.dsmodel")), feedback=log)
         summaries[name] = log.line("Data: ", "foreground")
     assert "foreground" in summaries["gpkg"]
     assert summaries["scratch"] == summaries["gpkg"]
+    # the training's lines named the temporary GeoPackage ('LABELS.gpkg'); they name the layer the user chose
+    handed = logs["scratch"].line("LABELS: 'scratch' (memory provider) handed over as the temporary GeoPackage")
+    others = [line for line in logs["scratch"].lines if line != handed]
+    assert not [line for line in others if "LABELS.gpkg" in line], others
+    said = logs["scratch"].line("No labelled area for 'train_image.tif': ")
+    assert "every pixel outside the label polygons of 'scratch' (scratch layer) is class 0" in said, said
 
 
 @pytest.fixture(scope="module")
@@ -260,6 +266,8 @@ def test_train_reads_a_web_layer_through_the_engine_over_the_extent(plugin, tile
                                                 OUTPUT=str(tmp_path / "web.dsmodel")), feedback=log)
         assert server.requests > 0
     read = log.line("The XYZ layer 'tiles' is read over the extent at 4 m per pixel")
+    assert not [line for line in log.lines if ".web.vrt" in line], log.lines  # its window: a file of the run
+    log.line(f"No labelled area for 'tiles' (XYZ layer, {server.url}/{{z}}/{{x}}/{{y}}.png): ")
     window = next((tmp_path / "web_web").glob("*/tiles.web.vrt"))
     with rasterio.open(window) as src:
         assert src.crs.to_epsg() == 3857 and f"{src.width} x {src.height} pixels" in read

@@ -1,0 +1,87 @@
+"""How a training run's messages name a scene's sources: as the user gave them, never as the temporary file read.
+
+A web layer is read through its window (a VRT beside the bundle) and a QGIS scratch layer reaches the engine as a
+temporary GeoPackage ('LABELS.gpkg'); the scene description (:class:`~engine.config.SceneSpec`'s ``names``) says
+how the user knows each (:func:`shown_layer`: "'tiles' (XYZ layer, https://...)", "'labels' (memory layer)"). One
+rule renames every message of the run on its way out (:func:`renamer`, :class:`NamedCallback`,
+:func:`named_errors`), as :mod:`engine.segment.relay` renames a relayed run's: the image, its later dates, the aux
+and label files and the labelled area are named in every line and error alike, however deep it was written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..callbacks import Callback, ForwardingCallback
+from ..errors import DualStreamError
+from ..io.locations import stem
+
+
+def shown_layer(name: str, what: str) -> str:
+    """How messages name a layer the user chose by ``name``, which the engine reads from another file: the name
+    quoted, then what it is (``what``: "XYZ layer, https://...", "memory layer"), so that it stands where a
+    quoted path stands ("the image 'tiles' (XYZ layer, https://...)")."""
+    return f"'{name}' ({what})"
+
+
+def scene_names(data: Any) -> dict[str, str]:
+    """Every scene's ``names`` of the data settings ``data`` (a DataConfig) in one mapping: source -> name."""
+    found: dict[str, str] = {}
+    for scene in [*data.train_scenes, *data.val_scenes]:
+        found.update(scene.names or {})
+    return found
+
+
+def renamer(names: Mapping[str, str]) -> Callable[[str], str]:
+    """A message with each quoted source of ``names`` (its path, its file without a ``|layername=`` part, their
+    file names or its stem, as messages quote them) replaced by its name."""
+    found: dict[str, set[str]] = {}
+    for source, name in names.items():
+        file = str(source).split("|", 1)[0]
+        for form in (str(source), file, Path(source).name, Path(file).name, stem(file)):
+            if form:
+                found.setdefault(f"'{form}'", set()).add(name)
+    # a file name two sources share (two windows 'scene.web.vrt') names neither: it stays as it is
+    quoted = {form: next(iter(named)) for form, named in found.items() if len(named) == 1}
+    if not quoted:
+        return lambda text: text
+    # one pass, a full path before the file name it ends in; a name put in is never renamed again ('tiles' (...))
+    pattern = re.compile("|".join(re.escape(form) for form in sorted(quoted, key=len, reverse=True)))
+
+    def rename(text: str) -> str:
+        return pattern.sub(lambda found: quoted[found.group(0)], text)
+
+    return rename
+
+
+class NamedCallback(ForwardingCallback):
+    """``inner`` told everything, each message naming the sources as the user gave them."""
+
+    def __init__(self, inner: Callback, names: Mapping[str, str]):
+        super().__init__(inner)
+        self.rename = renamer(names)
+
+    def info(self, message: str) -> None:
+        self.inner.info(self.rename(message))
+
+    def warning(self, message: str) -> None:
+        self.inner.warning(self.rename(message))
+
+    def progress_line(self, message: str) -> None:
+        self.inner.progress_line(self.rename(message))
+
+
+@contextmanager
+def named_errors(names: Mapping[str, str]) -> Iterator[None]:
+    """An engine error raised inside names the sources as the user gave them (its type and traceback kept)."""
+    try:
+        yield
+    except DualStreamError as exc:
+        rename = renamer(names)
+        if names and exc.args and isinstance(exc.args[0], str):
+            exc.args = (rename(exc.args[0]), *exc.args[1:])
+        raise
