@@ -67,3 +67,20 @@ def test_the_seen_range_is_numpys_percentiles_of_its_sample(count):
     step = -(-count // RANGE_SAMPLE)
     reference = np.percentile(values[:, ::step], [2, 98], axis=1)
     assert low.shape == (3,) and np.allclose(low, reference[0]) and np.allclose(high, reference[1])
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16", "int32", "uint32"])
+@pytest.mark.parametrize("count", [1, 5, 40_000])
+def test_integers_counted_per_value_rank_as_numpys_percentiles(dtype, count):
+    from engine.data.units import RANGE_SAMPLE, seen_range
+
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(count)
+    narrow = rng.integers(max(info.min, -3000), min(info.max, 3000), (2, count), endpoint=True)  # counted
+    wide = rng.integers(max(info.min, -10**9), min(info.max, 10**9), (2, count), endpoint=True)  # partitioned
+    for values in (narrow.astype(dtype), wide.astype(dtype)):
+        low, high = seen_range(values)
+        step = -(-count // RANGE_SAMPLE)
+        # in float64: numpy interpolates small integers in their own type, and int8's 100..127 wraps
+        reference = np.percentile(values[:, ::step].astype(np.float64), [2, 98], axis=1)
+        assert np.allclose(low, reference[0]) and np.allclose(high, reference[1])
