@@ -221,10 +221,11 @@ def handed_names(parameters: dict[str, Any], handed: dict[str, tuple[str | None,
     for name, (source, layer) in handed.items():
         if not source or layer is None:
             continue
-        if Path(api.split_layer(source)[0]).resolve() == Path(layer.source().split("|")[0]).resolve():
+        own = layer.source().split("|")[0]
+        if Path(api.split_layer(source)[0]).resolve() == Path(own).resolve():
             continue  # the layer's own file: its path is what the user chose
         provider = layer.providerType()
-        what = {"memory": "scratch layer", "ogr": "layer"}.get(provider, f"{provider} layer")
+        what = {"memory": "scratch layer", "ogr": f"layer of {own}"}.get(provider, f"{provider} layer")
         value = parameters.get(name)
         if isinstance(value, QgsProcessingFeatureSourceDefinition) and value.selectedFeaturesOnly:
             what = f"selected features of the {what}"
