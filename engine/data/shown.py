@@ -18,7 +18,6 @@ from typing import Any
 
 from ..callbacks import Callback, ForwardingCallback
 from ..errors import DualStreamError
-from ..io.locations import stem
 
 
 def shown_layer(name: str, what: str) -> str:
@@ -37,12 +36,12 @@ def scene_names(data: Any) -> dict[str, str]:
 
 
 def renamer(names: Mapping[str, str]) -> Callable[[str], str]:
-    """A message with each quoted source of ``names`` (its path, its file without a ``|layername=`` part, their
-    file names or its stem, as messages quote them) replaced by its name."""
+    """A message with each quoted source of ``names`` (its path, its file without a ``|layername=`` part, or their
+    file names, as messages quote them) replaced by its name."""
     found: dict[str, set[str]] = {}
     for source, name in names.items():
         file = str(source).split("|", 1)[0]
-        for form in (str(source), file, Path(source).name, Path(file).name, stem(file)):
+        for form in (str(source), file, Path(source).name, Path(file).name):
             if form:
                 found.setdefault(f"'{form}'", set()).add(name)
     # a file name two sources share (two windows 'scene.web.vrt') names neither: it stays as it is

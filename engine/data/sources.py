@@ -219,7 +219,8 @@ def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Cal
         if scene.aoi and not locations.exists(scene.aoi):
             missing.append(f"area of interest '{scene.aoi}' does not exist")
         if missing:
-            problems.append(f"{what}[{i}] '{locations.stem(scene.image)}': " + "; ".join(missing))
+            named = scene.names.get(scene.image) or f"'{locations.stem(scene.image)}'"  # a web layer: its name
+            problems.append(f"{what}[{i}] {named}: " + "; ".join(missing))
         else:
             kept.append(scene)
     _report_incomplete(problems, data_cfg, callback, what)

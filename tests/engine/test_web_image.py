@@ -170,8 +170,8 @@ def test_a_file_name_two_named_sources_share_names_neither():
     assert rename("the image '/b/web_2/scene.web.vrt' and '/a/web_1/scene.web.vrt'") == \
         "the image 'B' (WMS layer) and 'A' (XYZ layer)"
     assert rename("Labels of 'scene.web.vrt'") == "Labels of 'scene.web.vrt'"
-    # a name holding a quoted form of its own source ('tiles' of 'tiles.web.vrt') is put in once, not again
-    assert renamer({"/w/tiles.web.vrt": "'tiles' (XYZ layer)"})("Labels of 'tiles.web.vrt'") == \
-        "Labels of 'tiles' (XYZ layer)"
+    # a name holding a quoted form of its own source (a layer named as its file) is put in once, not again
+    assert renamer({"/t/roofs.gpkg": "'roofs.gpkg' (scratch layer)"})("of '/t/roofs.gpkg'") == \
+        "of 'roofs.gpkg' (scratch layer)"
     scratch = renamer({"/t/LABELS.gpkg|layername=LABELS": "'roofs' (scratch layer)"})
     assert scratch("of 'LABELS.gpkg' in '/t/LABELS.gpkg'") == "of 'roofs' (scratch layer) in 'roofs' (scratch layer)"
