@@ -37,6 +37,7 @@ from typing import Any
 
 from ..callbacks import QuietCallback
 from ..config import SETTINGS_SECTIONS, DataConfig, ModelConfig, TrainConfig
+from ..data.shown import scene_names
 from ..declarations import declared
 from ..errors import mention, plain_name, render
 from ..models.configuration_utils import AUX_GRID, AUX_SAME_GRID, DATES, IMAGERY, X_BANDS, auto_picks, cpu_preset
@@ -171,7 +172,8 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
         holdout = not val_specs and data_cfg.val_fraction > 0
         cap = TILE_CAP["gpu" if gpu else "cpu"]
         tile, (name, width, height, limit) = fitting_tile(sizes, step, holdout, cap)
-        scene = f"the smallest training scene {Path(name).name} ({width} x {height} px)"
+        shown = scene_names(data_cfg).get(name) or Path(name).name  # a web layer by its name, not its window
+        scene = f"the smallest training scene {shown} ({width} x {height} px)"
         held = " with the validation band held out of it" if holdout else ""
         if limit < step:
             why = f"{scene} is smaller than one tile{held}"

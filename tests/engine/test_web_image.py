@@ -145,6 +145,7 @@ def test_train_reads_a_web_description_over_its_extent_at_the_pixel_size(synthet
         # as QGIS hands a layer (its description and its name): a band it lacks is refused naming the layer
         named = [*scene, "--pixel-size", "2", "--bands", "1,2,5", "--out", str(tmp_path / "bands.dsmodel")]
         named[named.index(str(layer))] = f"{layer.read_text()}|layername=My WMS"
+        del named[named.index("--tile-size"):named.index("--tile-size") + 2]  # chosen: the choice names the scene
         assert main(named) != 0
         refused = " ".join(capsys.readouterr().err.split())
     # the training's lines name the layer as given with its service, never its window (a file beside the bundle)
@@ -153,6 +154,7 @@ def test_train_reads_a_web_description_over_its_extent_at_the_pixel_size(synthet
     shown = f"'{layer}' (WMS service, {server.url}/wms)"
     assert any(line.startswith(f"Labels of {shown}: ") for line in lines), lines
     assert f"the image 'My WMS' (WMS layer, {server.url}/wms) has 3 band(s)" in refused, refused
+    assert f"the smallest training scene 'My WMS' (WMS layer, {server.url}/wms) (64 x 64 px)" in refused, refused
     assert ".web.vrt" not in refused and "<GDAL_WMS>" not in refused, refused
     (window,) = (tmp_path / "web_web").glob("*/scene.web.vrt")  # kept beside the bundle, which names it
     with rasterio.open(window) as read:
@@ -175,3 +177,26 @@ def test_a_file_name_two_named_sources_share_names_neither():
         "of 'roofs.gpkg' (scratch layer)"
     scratch = renamer({"/t/LABELS.gpkg|layername=LABELS": "'roofs' (scratch layer)"})
     assert scratch("of 'LABELS.gpkg' in '/t/LABELS.gpkg'") == "of 'roofs' (scratch layer) in 'roofs' (scratch layer)"
+
+
+def test_a_later_date_from_a_web_layer_is_named_as_given_when_refused(synthetic_scene, tmp_path, capsys):
+    """A change scene's later date from a web layer (as QGIS hands it: description and name) whose bands differ
+    from the first date's is refused before any training, naming the layer and its service, not its window."""
+    from engine.imagery.web import wms_description
+    from tests.ogc_server import OgcServer
+
+    rgb = tmp_path / "rgb.tif"
+    subprocess.run(["gdal_translate", "-q", "-b", "1", "-b", "2", "-b", "3", "-ot", "Byte", "-scale",
+                    synthetic_scene["image"], str(rgb)], check=True)
+    with rasterio.open(rgb) as src:
+        b, crs = src.bounds, src.crs.to_string()
+    with OgcServer(rgb) as server:
+        later = f"{wms_description(f'{server.url}/wms', 'scene', crs)}|layername=Later WMS"
+        assert main(["train", "--image", synthetic_scene["image"], "--after", later, "--label",
+                     synthetic_scene["label"], "--extent", str(b.left), str(b.bottom), str(b.right), str(b.top),
+                     "--pixel-size", "2", "--model", "change", "--preset", "tiny", "--device", "cpu",
+                     "--label-map", "90=1", "--out", str(tmp_path / "change.dsmodel")]) != 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"The later date 'Later WMS' (WMS layer, {server.url}/wms) has 3 band(s) but the first date" in said, said
+    assert ".web.vrt" not in said and "<GDAL_WMS>" not in said, said
+    assert not (tmp_path / "change.dsmodel").exists()
