@@ -5,6 +5,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from concurrent import futures
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any
 
 
@@ -15,14 +17,31 @@ class Prefetcher:
     workers (the QGIS plugin's default) and segmentation's tile reader. Order and content are unchanged.
     Errors in the thread are raised by ``__next__``; ``close()`` stops the thread early (cancel, errors).
     ``wait_seconds`` is the time ``__next__`` spent waiting for the thread: the consumer starved of input.
+    ``threads``: long-lived threads to run it on (a bulk run's: one that is never full, see :func:`loop_threads`),
+    else a thread of its own.
     """
 
-    def __init__(self, iterable: Any, depth: int = 2, name: str = "dualstream-prefetch"):
+    def __init__(self, iterable: Any, depth: int = 2, name: str = "dualstream-prefetch",
+                 threads: Executor | None = None):
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self._stop = threading.Event()
         self.wait_seconds = 0.0
-        self._thread = threading.Thread(target=self._run, args=(iterable,), name=name, daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        self._loop: Future | None = None
+        if threads is not None:
+            self._loop = threads.submit(self._run, iterable)
+        else:
+            self._thread = threading.Thread(target=self._run, args=(iterable,), name=name, daemon=True)
+            self._thread.start()
+
+    def _alive(self) -> bool:
+        return self._thread.is_alive() if self._thread is not None else not self._loop.done()
+
+    def _join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        else:
+            futures.wait([self._loop])
 
     def _put(self, entry: tuple[str, Any]) -> bool:
         while not self._stop.is_set():
@@ -51,16 +70,26 @@ class Prefetcher:
         self.wait_seconds += time.perf_counter() - start
         if kind == "item":
             return value
-        self._thread.join()
+        self._join()
         if kind == "error":
             raise value
         raise StopIteration
 
     def close(self) -> None:
         self._stop.set()
-        while self._thread.is_alive():
+        while self._alive():
             try:
                 self._queue.get(timeout=0.1)
             except queue.Empty:
                 pass
-        self._thread.join()
+        self._join()
+
+
+def loop_threads(name: str) -> Executor:
+    """Threads kept for loops that run until their consumer is done (a bulk run's tile readers): one is made only
+    when none is idle, so a loop never waits in the queue for another to end; starting a thread per scene instead
+    waits for the interpreter lock, which the threads beside it hold (about 1 ms a 512² bulk scene)."""
+    return ThreadPoolExecutor(LOOP_THREADS_CAP, thread_name_prefix=name)
+
+
+LOOP_THREADS_CAP = 1024  # never reached: threads are made on demand, a scene runs 1 + its readers' loops

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -91,13 +92,15 @@ def _device_side(predict: Predict, on_device: bool | None) -> bool:
 
 
 def start_reader(plan: SegmentPlan, predict: Predict, *, batch_size: int, prefetch: int, readers: int = 1,
-                 reader_processes: bool = False, on_device: bool | None = None) -> TileReader:
+                 reader_processes: bool = False, on_device: bool | None = None,
+                 threads: Executor | None = None) -> TileReader:
     """The plan's tile reader for ``predict``, started: it reads ahead until its queues are full. A bulk run
-    starts the next scene's while the model finishes this one (``run_tiles(reader=..., on_read_done=...)``)."""
+    starts the next scene's while the model finishes this one (``run_tiles(reader=..., on_read_done=...)``),
+    on its long-lived ``threads``."""
     # on a GPU the readers leave the vision values raw and the device normalises them, which takes part of a
     # tile's reading CPU off the reader threads (docs/benchmarks.md)
     return TileReader(plan, batch_size, prefetch, readers, processes=reader_processes,
-                      normalise=not _device_side(predict, on_device)).start()
+                      normalise=not _device_side(predict, on_device), threads=threads).start()
 
 
 def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Callback, *, batch_size: int,

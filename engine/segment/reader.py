@@ -15,6 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Executor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -111,10 +112,12 @@ class TileReader:
         processes: workers are processes (``reader_pool``) rather than threads, where processes can start (not
             inside QGIS, whose ``sys.executable`` is not Python: threads there).
         normalise: normalise the vision values here; False leaves them raw for the device (``Batch.raw``).
+        threads: long-lived threads to read on (a bulk run's, :func:`~engine.runtime.prefetch.loop_threads`),
+            else threads of its own.
     """
 
     def __init__(self, plan: SegmentPlan, batch_size: int, prefetch: int, readers: int = 1,
-                 processes: bool = False, normalise: bool = True):
+                 processes: bool = False, normalise: bool = True, threads: Executor | None = None):
         from ..data.align import quiet_in_memory_dataset_warnings
 
         self.plan = plan
@@ -124,6 +127,7 @@ class TileReader:
         self.batch_size = batch_size
         self.prefetch = prefetch
         self.normalise = normalise
+        self.threads = threads
         rows, cols = len(plan.grid.rows), len(plan.grid.cols)
         self.owners = reader_shares(rows, cols, max(1, min(int(readers), rows * cols)))  # worker of each tile
         self.readers = max(self.owners) + 1
@@ -147,7 +151,8 @@ class TileReader:
         self._copies: list[Any] = []  # scene readers of workers 1.. (worker 0 uses the plan's)
 
     def start(self) -> TileReader:
-        self._prefetcher = Prefetcher(self._batches(), depth=self.prefetch, name="dualstream-reader")
+        self._prefetcher = Prefetcher(self._batches(), depth=self.prefetch, name="dualstream-reader",
+                                      threads=self.threads)
         return self
 
     @property
@@ -182,7 +187,8 @@ class TileReader:
         self._copies = [self.plan.reader.worker_copy() for _ in range(1, self.readers)]
         readers = [self.plan.reader, *self._copies]
         self._workers = [Prefetcher(self._worker_tiles(w, readers[w]), depth=self.depth,
-                                    name=f"dualstream-reader-{w}") for w in range(self.readers)]
+                                    name=f"dualstream-reader-{w}", threads=self.threads)
+                         for w in range(self.readers)]
         for index in range(len(self.plan.grid)):
             try:
                 yield next(self._workers[self.owners[index]])

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..callbacks import Callback
@@ -53,6 +54,15 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None, predictor: Pre
         return scene.finish()
 
 
+@dataclass
+class SceneThreads:
+    """A bulk run's long-lived threads for its scenes' loops: ``readers`` (the tile readers',
+    :func:`~engine.runtime.prefetch.loop_threads`) and ``writers`` (the outputs' writing loops)."""
+
+    readers: Executor
+    writers: Executor
+
+
 class SceneRun:
     """One scene's run in steps: opening it (the plan, output locks, predictor) plans and checks everything before
     any heavy work; :meth:`start_reading` (optional: a bulk run's read-ahead), :meth:`run_tiles` (the model, on the
@@ -64,11 +74,12 @@ class SceneRun:
     """
 
     def __init__(self, cfg: SegmentConfig, callback: Callback, predictor: Predictor | None = None,
-                 start: float | None = None, members: list[Member] | None = None, writers: Executor | None = None):
+                 start: float | None = None, members: list[Member] | None = None, threads: SceneThreads | None = None):
         """``predictor`` and ``members``: the bundles loaded and read once by a bulk run (by default here);
-        ``writers``: the bulk run's threads that write the outputs (by default a thread of the scene's own)."""
+        ``threads``: the bulk run's threads that read the tiles and write the outputs (by default threads of the
+        scene's own)."""
         self.start = time.perf_counter() if start is None else start
-        self.writers = writers
+        self.threads = threads
         self.callback = callback
         self.plan = plan_segmentation(cfg, callback, members)
         self.outputs = SceneOutputs.of(cfg)
@@ -120,9 +131,10 @@ class SceneRun:
             return
         # the reader first: it reads the first batch while this thread opens the temporary outputs
         if self.reader is None:
-            self.reader = start_reader(self.plan, self.predictor, **tile_options(self.plan.cfg, self.predictor.device))
+            self.reader = start_reader(self.plan, self.predictor, threads=self.threads and self.threads.readers,
+                                       **tile_options(self.plan.cfg, self.predictor.device))
         if self.writer is None:
-            self.writer = SceneWriter(self.plan, self.plan.cfg.threshold, self.writers)
+            self.writer = SceneWriter(self.plan, self.plan.cfg.threshold, self.threads and self.threads.writers)
 
     def stage_styles(self) -> None:
         """Write the outputs' style files ahead (any thread, once :meth:`start_reading` opened the outputs):

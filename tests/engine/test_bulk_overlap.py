@@ -232,3 +232,37 @@ def test_the_short_batch_comes_first_so_the_model_starts_after_fewer_tiles(bulk_
     assert sizes == ([short] if short else []) + [batch_size] * (total // batch_size)
     assert len(sizes) == -(-total // batch_size)  # as many batches as the tiles in whole batches need
     assert [t.index for b in batches for t in b.tiles] == list(range(total))
+
+
+@pytest.mark.parametrize("overlap", [True, None])
+def test_the_tile_readers_loops_run_on_threads_kept_for_the_run(bulk_scenes, bulk_model, tmp_path, monkeypatch,
+                                                                 overlap):
+    """A thread started per scene waits for the interpreter lock that the threads beside it hold: the readers'
+    loops (one per scene and reader worker) reuse the run's threads instead of starting their own."""
+    import threading
+
+    from engine.runtime import prefetch
+
+    loops, started = [], []
+    init, start = prefetch.Prefetcher.__init__, threading.Thread.start
+
+    def counted_loop(self, *args, **kwargs):
+        loops.append(kwargs.get("name", ""))
+        init(self, *args, **kwargs)
+
+    def counted_start(self):
+        if self.name.startswith("dualstream-reader"):
+            started.append(self.name)
+        start(self)
+
+    monkeypatch.setattr(prefetch.Prefetcher, "__init__", counted_loop)
+    monkeypatch.setattr(threading.Thread, "start", counted_start)
+    out = tmp_path / "bulk"
+    template = SegmentConfig(models=[bulk_model], device="cpu", readers=2)
+    result = segment_bulk(BulkConfig(images=[str(bulk_scenes / "*.tif")], aux_patterns=["{stem}_aux.tif"],
+                                     out_dir=str(out), probabilities=True), template, overlap_scenes=overlap)
+    assert result.ok and len(result.scenes) == 3
+    reader_loops = [name for name in loops if name.startswith("dualstream-reader")]
+    assert len(reader_loops) >= 3 + 2  # each scene its batches, and two workers where it has tiles for them
+    assert 0 < len(started) < len(reader_loops), started  # threads reused from scene to scene
+    assert_single_runs_equal(bulk_scenes, template, out, tmp_path)

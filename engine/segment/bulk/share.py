@@ -23,11 +23,12 @@ from ...errors import CanceledError, DualStreamError, command
 from ...io.atomic import write_text_atomic
 from ...models.change.first_dates import tally
 from ...runtime.distributed import DistContext
+from ...runtime.prefetch import loop_threads
 from ..backend import make_predictor
 from ..members import Member, requested_tile
 from ..pipeline import streaming_gdal_cache
 from ..predictor import Predictor
-from ..run import SceneRun
+from ..run import SceneRun, SceneThreads
 from ..scene_outputs import SceneOutputs
 from ..tiling import overlap_pixels, tile_count
 from .resume import decide, finished_record, mark_done, mark_running, scene_fingerprint
@@ -167,7 +168,7 @@ class RankShare:
     def _run_scene(self, scene: Scene, outputs: SceneOutputs, record: SceneRecord, progress: _ShareProgress,
                    opened: SceneRun | Exception | None, on_read_done: Any,
                    claim: Callable[[Scene, SceneOutputs, SceneRun], Future],
-                   writers: ThreadPoolExecutor, before_tiles: Callable[[], None]
+                   threads: SceneThreads, before_tiles: Callable[[], None]
                    ) -> tuple[SceneRun, float, Future] | None:
         """Run one scene's tiles (``opened``: the scene as the read-ahead opened it, or its failure to open: the
         read-ahead decided already that it runs; ``claim``: writes its running marker; ``before_tiles``: called once
@@ -183,7 +184,7 @@ class RankShare:
             tick = time.perf_counter()
             if isinstance(opened, Exception):
                 raise opened
-            run = opened or SceneRun(cfg, progress, predictor, tick, self.members, writers)
+            run = opened or SceneRun(cfg, progress, predictor, tick, self.members, threads)
             record.started_s = tick - self.started
             run.start_reading()  # the first batch is read while the scene is claimed and its outputs opened
             claimed = claim(scene, outputs, run)
@@ -228,7 +229,9 @@ class _Pass:
         self.publisher = ThreadPoolExecutor(1, thread_name_prefix="dualstream-publishing")
         # the scenes' output writers: one scene's writing at a time on the CPU; with overlapping scenes, one
         # draining while it is published, one being written and one opened ahead
-        self.writers = ThreadPoolExecutor(3, thread_name_prefix="dualstream-writer")
+        # and their tile readers' loops, on threads kept for the pass
+        self.threads = SceneThreads(readers=loop_threads("dualstream-reader"),
+                                    writers=ThreadPoolExecutor(3, thread_name_prefix="dualstream-writer"))
         self.saved_at, self.save_cost = -float("inf"), 0.0  # the last write of the records (part and summary)
 
     def run(self) -> bool:
@@ -243,7 +246,7 @@ class _Pass:
                     running = share._run_scene(scene, outputs, record, progress,
                                                _outcome(self.ahead.pop(index, None)),
                                                (lambda: self.read_ahead(index + 1)) if share.overlap_scenes else None,
-                                               self.claim, self.writers, self.before_tiles)
+                                               self.claim, self.threads, self.before_tiles)
                 except (CanceledError, KeyboardInterrupt):
                     self.canceled(index, record)
                     return False
@@ -326,7 +329,7 @@ class _Pass:
         if cfg is not None:  # else skipped or failed without reading: nothing to start
             # in a thread: the model's thread is better spent feeding the GPU than planning and opening
             self.ahead[index] = self.opener.submit(_open_ahead, cfg, self.progress, share._predictor(),
-                                                   share.members, self.writers)
+                                                   share.members, self.threads)
 
     def canceled(self, index: int, record: SceneRecord) -> None:
         """Canceled in scene ``index``: the scene being published is kept (its tiles are all done), this one and
@@ -349,7 +352,8 @@ class _Pass:
                 opened.close()
         self.opener.shutdown()
         self.publisher.shutdown()
-        self.writers.shutdown()
+        self.threads.readers.shutdown()
+        self.threads.writers.shutdown()
 
 
 def _claim(scene: Scene, outputs: SceneOutputs, run: SceneRun) -> None:
@@ -358,9 +362,9 @@ def _claim(scene: Scene, outputs: SceneOutputs, run: SceneRun) -> None:
 
 
 def _open_ahead(cfg: SegmentConfig, callback: Callback, predictor: Predictor, members: list[Member],
-                writers: ThreadPoolExecutor) -> SceneRun:
+                threads: SceneThreads) -> SceneRun:
     """A scene opened (plan, locks, temporary outputs) and its reader started, before its turn."""
-    run = SceneRun(cfg, callback, predictor, members=members, writers=writers)
+    run = SceneRun(cfg, callback, predictor, members=members, threads=threads)
     try:
         run.start_reading()
     except BaseException:
