@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, Callable
 
 from .errors import CanceledError, render
 
@@ -157,6 +157,24 @@ class ForwardingCallback(Callback):
 
     def check_canceled(self) -> None:
         self.inner.check_canceled()
+
+
+class RenamedCallback(ForwardingCallback):
+    """``inner`` told everything, each message through ``rename`` first (a relayed run in its command's words, a
+    training's temporary files named as the user gave them)."""
+
+    def __init__(self, inner: Callback, rename: Callable[[str], str]):
+        super().__init__(inner)
+        self.rename = rename
+
+    def info(self, message: str) -> None:
+        self.inner.info(self.rename(message))
+
+    def warning(self, message: str) -> None:
+        self.inner.warning(self.rename(message))
+
+    def progress_line(self, message: str) -> None:
+        self.inner.progress_line(self.rename(message))
 
 
 class HeldCallback(ForwardingCallback):

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from ..callbacks import RenamedCallback
 from ..config import DataConfig, TrainConfig, fill_class_colors
-from ..data.shown import NamedCallback, named_errors, scene_names
+from ..data.shown import named_errors, renamer, scene_names
 from ..errors import ConfigError, mention, plain_name
 from ..models import AutoModelConfig, ModelConfig
 from .protocol import Callback
@@ -198,7 +199,7 @@ def train(job: Union[TrainRequest, TrainPlan], callback: Callback | None = None)
                 callback.info(line)
     names = scene_names(plan.configs[1])  # every line and error names the layers as the user gave them
     with named_errors(names):
-        result = run_trainer(*plan.configs, NamedCallback(callback, names) if names else callback)
+        result = run_trainer(*plan.configs, RenamedCallback(callback, renamer(names)) if names else callback)
     report, copy = result.report, plan.request.report_copy
     if report and copy and Path(copy).resolve() != Path(report).resolve():
         Path(copy).parent.mkdir(parents=True, exist_ok=True)

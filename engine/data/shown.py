@@ -2,10 +2,11 @@
 
 A web layer is read through its window (a VRT beside the bundle) and a QGIS scratch layer reaches the engine as a
 temporary GeoPackage ('LABELS.gpkg'); the scene description (:class:`~engine.config.SceneSpec`'s ``names``) says
-how the user knows each (:func:`shown_layer`: "'tiles' (XYZ layer, https://...)", "'labels' (memory layer)"). One
-rule renames every message of the run on its way out (:func:`renamer`, :class:`NamedCallback`,
-:func:`named_errors`), as :mod:`engine.segment.relay` renames a relayed run's: the image, its later dates, the aux
-and label files and the labelled area are named in every line and error alike, however deep it was written.
+how the user knows each (:func:`shown_layer`: "'tiles' (XYZ layer, https://...)", "'roofs' (scratch layer)"). One
+rule renames every message of the run on its way out (:func:`renamer`, through
+:class:`~engine.callbacks.RenamedCallback`, and :func:`named_errors`), as :mod:`engine.segment.relay` renames a
+relayed run's: the image, its later dates, the aux and label files and the labelled area are named in every line
+and error alike, however deep it was written.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..callbacks import Callback, ForwardingCallback
 from ..errors import DualStreamError
 
 
@@ -55,23 +55,6 @@ def renamer(names: Mapping[str, str]) -> Callable[[str], str]:
         return pattern.sub(lambda found: quoted[found.group(0)], text)
 
     return rename
-
-
-class NamedCallback(ForwardingCallback):
-    """``inner`` told everything, each message naming the sources as the user gave them."""
-
-    def __init__(self, inner: Callback, names: Mapping[str, str]):
-        super().__init__(inner)
-        self.rename = renamer(names)
-
-    def info(self, message: str) -> None:
-        self.inner.info(self.rename(message))
-
-    def warning(self, message: str) -> None:
-        self.inner.warning(self.rename(message))
-
-    def progress_line(self, message: str) -> None:
-        self.inner.progress_line(self.rename(message))
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
-from ..callbacks import Callback, ForwardingCallback
+from ..callbacks import Callback, RenamedCallback
 from ..config import SETTINGS_SECTIONS, SegmentConfig
 from ..errors import ConfigError, DualStreamError, command, mention, render
 
@@ -46,23 +46,6 @@ def renamer(cfg: Any, seg: SegmentConfig | None = None) -> Callable[[str], str]:
     return rename
 
 
-class _Relayed(ForwardingCallback):
-    """``inner`` told everything, the messages renamed."""
-
-    def __init__(self, inner: Callback, rename: Callable[[str], str]):
-        super().__init__(inner)
-        self.rename = rename
-
-    def info(self, message: str) -> None:
-        self.inner.info(self.rename(message))
-
-    def warning(self, message: str) -> None:
-        self.inner.warning(self.rename(message))
-
-    def progress_line(self, message: str) -> None:
-        self.inner.progress_line(self.rename(message))
-
-
 def refuse_change_models(cfg: Any, models: list[str]) -> None:
     """A change model (two dates) refused by the command whose settings ``cfg`` holds, before anything is read: its
     windows are of one image, ranked or proposed from a model of one date (an unreadable bundle is left to segment,
@@ -91,7 +74,7 @@ def segment_for(cfg: Any, callback: Callback, **settings: Any) -> Any:
     try:
         seg = SegmentConfig(**{**cfg.units(), **cfg.reading(), **settings})
         rename = renamer(cfg, seg)
-        return segment(seg, _Relayed(callback, rename))
+        return segment(seg, RenamedCallback(callback, rename))
     except DualStreamError as exc:
         exc.args = (rename(exc.raw), *exc.args[1:])
         raise
