@@ -1,7 +1,9 @@
 """Building blocks shared by the engine's models (ConvNeXt blocks, ASPP, gated skips, up-convs).
 
 All normalisation is GroupNorm(1, C) (layer-norm over channels and space) as in the reference: it does not
-depend on the batch size, so batch 1 inference and tiny training batches behave like batch 4 training.
+depend on the batch size, so batch 1 inference and tiny training batches behave like batch 4 training. The
+engine's models build it as :class:`GroupNorm`, whose narrow channels-last half-precision case takes PyTorch's
+faster kernel.
 """
 
 from __future__ import annotations
@@ -9,6 +11,26 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+NARROW_CHANNELS = 16  # below this width PyTorch's channels-last bfloat16 GroupNorm is the slow one (torch 2.13)
+
+
+class GroupNorm(nn.GroupNorm):
+    """``nn.GroupNorm`` (same parameters, same state dict) that normalises a channels-last bfloat16 or float16 map
+    of fewer than :data:`NARROW_CHANNELS` channels in the default memory format, then hands it back channels-last.
+
+    A CPU training step runs channels-last under bfloat16 autocast (``training.step_setup``), where PyTorch's
+    channels-last GroupNorm kernel takes 3-5x as long below 16 channels as on the same map in the default layout
+    (forward and backward, 4x8x256x256, one thread: 22 against 5 ms): UNet tiny's last decoder stages are 8 wide
+    at full resolution, and its training step ran 15-20 % faster with this. Wider maps and every other dtype or
+    layout take the stock path, as do inference and export.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.dtype in (torch.bfloat16, torch.float16) and x.dim() == 4 and x.shape[1] < NARROW_CHANNELS
+                and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)):
+            return super().forward(x.contiguous()).contiguous(memory_format=torch.channels_last)
+        return super().forward(x)
 
 
 def drop_path(x: torch.Tensor, drop_prob: float = 0.0, training: bool = False) -> torch.Tensor:
@@ -49,7 +71,7 @@ class ConvNormAct(nn.Sequential):
         super().__init__(
             nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation,
                       bias=False),
-            nn.GroupNorm(1, out_channels),
+            GroupNorm(1, out_channels),
             nn.GELU(),
         )
 
@@ -60,7 +82,7 @@ class ConvNeXtBlock(nn.Module):
     def __init__(self, dim: int, drop_path: float = 0.1, expansion: int = 4):
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
-        self.norm = nn.GroupNorm(1, dim)
+        self.norm = GroupNorm(1, dim)
         self.pwconv1 = nn.Conv2d(dim, expansion * dim, kernel_size=1)
         self.act = nn.GELU()
         self.pwconv2 = nn.Conv2d(expansion * dim, dim, kernel_size=1)
@@ -81,7 +103,7 @@ class Downsample(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
-        self.norm = nn.GroupNorm(1, in_channels)
+        self.norm = GroupNorm(1, in_channels)
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=2, stride=2, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -119,9 +141,9 @@ class AttentionGate(nn.Module):
     def __init__(self, gate_channels: int, skip_channels: int, inter_channels: int):
         super().__init__()
         self.w_g = nn.Sequential(nn.Conv2d(gate_channels, inter_channels, 1, bias=False),
-                                 nn.GroupNorm(1, inter_channels))
+                                 GroupNorm(1, inter_channels))
         self.w_x = nn.Sequential(nn.Conv2d(skip_channels, inter_channels, 1, bias=False),
-                                 nn.GroupNorm(1, inter_channels))
+                                 GroupNorm(1, inter_channels))
         self.act = nn.GELU()
         self.psi = nn.Sequential(nn.Conv2d(inter_channels, 1, 1), nn.Sigmoid())
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import ConvNeXtBlock, attention_heads, drop_path_or_identity
+from .blocks import ConvNeXtBlock, GroupNorm, attention_heads, drop_path_or_identity
 
 
 class FiLM(nn.Module):
@@ -41,7 +41,7 @@ class FusionGate(nn.Module):
         mid = max(vis_dim // 2, 1)
         self.net = nn.Sequential(
             nn.Conv2d(vis_dim + aux_dim, mid, kernel_size=3, padding=1),
-            nn.GroupNorm(1, mid),
+            GroupNorm(1, mid),
             nn.GELU(),
             nn.Conv2d(mid, 1, kernel_size=1),
             nn.Sigmoid(),
@@ -72,13 +72,13 @@ class CrossAttentionFusion(nn.Module):
         super().__init__()
         self.attn = nn.MultiheadAttention(vis_dim, attention_heads(vis_dim, num_heads), kdim=aux_dim, vdim=aux_dim,
                                           batch_first=True)
-        self.norm1 = nn.GroupNorm(1, vis_dim)
+        self.norm1 = GroupNorm(1, vis_dim)
         self.ffn = nn.Sequential(
             nn.Conv2d(vis_dim, vis_dim * ffn_expansion, kernel_size=1),
             nn.GELU(),
             nn.Conv2d(vis_dim * ffn_expansion, vis_dim, kernel_size=1),
         )
-        self.norm2 = nn.GroupNorm(1, vis_dim)
+        self.norm2 = GroupNorm(1, vis_dim)
         self.drop_path = drop_path_or_identity(drop_path)
 
     def forward(self, vis: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
@@ -182,9 +182,9 @@ class ChannelEmbed(nn.Module):
             nn.Conv2d(inner, inner, kernel_size=3, padding=1, groups=inner),
             nn.ReLU(inplace=True),
             nn.Conv2d(inner, out_channels, kernel_size=1),
-            nn.GroupNorm(1, out_channels),
+            GroupNorm(1, out_channels),
         )
-        self.norm = nn.GroupNorm(1, out_channels)
+        self.norm = GroupNorm(1, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.residual(x) + self.embed(x))

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..callbacks import Callback
+from .blocks import GroupNorm
 from .configuration_single_stream import SingleStreamConfig
 from .encoders.backbone import Encoder
 from .modeling_utils import SegmentationModel
@@ -20,7 +21,7 @@ class ConvNormReLU(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1):
         super().__init__(nn.Conv2d(in_channels, out_channels, kernel_size, padding=dilation * (kernel_size // 2),
                                    dilation=dilation, bias=False),
-                         nn.GroupNorm(1, out_channels), nn.ReLU(inplace=True))
+                         GroupNorm(1, out_channels), nn.ReLU(inplace=True))
 
 
 class SingleStreamModel(SegmentationModel):

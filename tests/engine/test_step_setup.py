@@ -116,3 +116,35 @@ def test_clip_on_the_cpu_gives_clip_grad_norm_bit_for_bit(scale: float):
         assert torch.equal(a.grad, b.grad) or (a.grad.isnan().all() and b.grad.isnan().all())
     if scale == 10.0:  # beyond the bound: scaled to it
         assert abs(float(torch.linalg.vector_norm(torch.cat([p.grad for p in ours]))) - 1.0) < 1e-4
+
+
+def test_narrow_channels_last_bf16_group_norm_takes_the_default_layout_kernel():
+    from engine.models import build_model
+    from engine.models.blocks import GroupNorm
+
+    torch.manual_seed(0)
+    for channels in (8, 16):
+        ours, stock = GroupNorm(1, channels), torch.nn.GroupNorm(1, channels)
+        torch.nn.init.normal_(ours.weight)
+        torch.nn.init.normal_(ours.bias)
+        stock.load_state_dict(ours.state_dict())  # the same parameters under the same names
+        x = (torch.randn(2, channels, 32, 32) * 3 + 1).contiguous(memory_format=torch.channels_last).bfloat16()
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ya, yb = ours(xa), stock(xb)
+        assert ya.dtype == torch.bfloat16 and ya.is_contiguous(memory_format=torch.channels_last)
+        grad = torch.randn(ya.shape).bfloat16()
+        ya.backward(grad)
+        yb.backward(grad)
+        if channels < 16:  # the default layout's kernel, bit for bit; within a bfloat16 step of the stock one
+            assert torch.equal(ya, stock(x.contiguous()).contiguous(memory_format=torch.channels_last))
+            assert (ya.float() - yb.float()).abs().max() <= 2 ** -6 * yb.float().abs().max()
+            assert torch.allclose(xa.grad.float(), xb.grad.float(), atol=1e-2)
+            assert torch.allclose(ours.weight.grad, stock.weight.grad, atol=1e-3)
+        else:  # wide maps: the stock path
+            assert torch.equal(ya, yb) and torch.equal(xa.grad, xb.grad)
+        plain = torch.randn(2, channels, 8, 8)
+        assert torch.equal(ours(plain), stock(plain))  # float32 (inference, export): the stock path
+    tiny = build_model("unet", preset="tiny", vision_channels=4, aux_channels=0, num_classes=1)
+    norms = [m for m in tiny.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert norms and all(isinstance(m, GroupNorm) for m in norms)
+    assert min(m.num_channels for m in norms) < 16  # the narrow decoder stages this is for

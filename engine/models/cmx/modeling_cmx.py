@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...callbacks import Callback
+from ..blocks import GroupNorm
 from ..encoders.mit import config_mit, make_mit, mit_features, mit_stage
 from ..fusion import FeatureFusion, FeatureRectify
 from ..modeling_utils import SegmentationModel
@@ -26,7 +27,7 @@ class MLPDecoder(nn.Module):
         super().__init__()
         self.project = nn.ModuleList([nn.Conv2d(c, dim, kernel_size=1) for c in in_channels])  # a linear per token
         self.fuse = nn.Sequential(nn.Conv2d(dim * len(in_channels), dim, kernel_size=1, bias=False),
-                                  nn.GroupNorm(1, dim), nn.ReLU(inplace=True))
+                                  GroupNorm(1, dim), nn.ReLU(inplace=True))
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
         self.classifier = nn.Conv2d(dim, num_classes, kernel_size=1)
 

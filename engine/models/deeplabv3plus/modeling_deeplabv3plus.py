@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..blocks import GroupNorm
 from ..single_stream import ConvNormReLU, SingleStreamModel
 
 
@@ -20,7 +21,7 @@ class SeparableConvNormReLU(nn.Sequential):
         super().__init__(nn.Conv2d(in_channels, in_channels, 3, padding=dilation, dilation=dilation,
                                    groups=in_channels, bias=False),
                          nn.Conv2d(in_channels, out_channels, 1, bias=False),
-                         nn.GroupNorm(1, out_channels), nn.ReLU(inplace=True))
+                         GroupNorm(1, out_channels), nn.ReLU(inplace=True))
 
 
 class AtrousPyramid(nn.Module):
