@@ -121,8 +121,7 @@ class RankShare:
 
     def write_part(self) -> None:
         write_text_atomic(self.part, json.dumps({"rank": self.ctx.rank, **self.facts(),
-                                                 "scenes": [r.to_dict() for r in self.records]},
-                                                indent=2, default=str))
+                                                 "scenes": [r.to_dict() for r in self.records]}, default=str))
 
     def _predictor(self) -> Predictor:
         if self.predictor is None:
