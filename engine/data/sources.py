@@ -179,7 +179,7 @@ def _discover(root: Path, folders: dict, data_cfg: DataConfig, prefixes: list[st
 def _report_incomplete(problems: list[str], data_cfg: DataConfig, callback: Callback, where: str) -> None:
     if not problems:
         return
-    listing = "\n  ".join(problems)
+    listing = ";\n  ".join(problems) + "."  # read on one line where a front end folds the lines
     if data_cfg.skip_incomplete:
         callback.warning(f"Skipping {len(problems)} incomplete scene(s) of {where}:\n  {listing}")
         return

@@ -70,6 +70,7 @@ def test_missing_partner_reported_by_name(tmp_path: Path) -> None:
     assert "'nolabel'" in msg and "label 'nolabel.tif' not found in" in msg and "tl_sn" in msg
     assert "'nogems'" in msg and "GEMS_nogems.tif" in msg and "t_gems" in msg
     assert "'good'" not in msg and "skip_incomplete" in msg
+    assert " ".join(msg.split()).count(". Add the missing files") == 1  # a sentence of its own, folded or not
 
 
 def test_missing_partner_skipped_with_warning(tmp_path: Path) -> None:
