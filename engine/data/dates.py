@@ -103,9 +103,11 @@ def open_dates(paths: list[str], first: str, grid: RasterGrid, bands_of: Any, co
     return dates
 
 
-def scene_dates(reader: Any, opener: Any, after_bands: list[list[int]] | None) -> list[LaterDate]:
+def scene_dates(reader: Any, opener: Any, after_bands: list[list[int]] | None,
+                hold_data: bool = False) -> list[LaterDate]:
     """A scene reader's later dates (``reader.after_paths``) opened through ``opener`` (its cached handles) and
-    checked: each against the first date (:func:`open_dates`), and every date holding data."""
+    checked: each against the first date (:func:`open_dates`), and every date holding data, unless ``hold_data``
+    says so already (the image door's sample of each date found valid pixels: not read a second time)."""
     if reader.selection.x:
         raise DataError(f"x_bands take a second stream from the {reader.role} '{reader.image}' itself; a scene of "
                         f"several dates takes none: leave x_bands out.")
@@ -113,9 +115,10 @@ def scene_dates(reader: Any, opener: Any, after_bands: list[list[int]] | None) -
     own = dict(zip(reader.after_paths, after_bands or []))
     dates = open_dates(reader.after_paths, reader.image, reader.grid, lambda path: own.get(path) or vision,
                        reader.vision_bands, opener, reader.callback, reader.role)
-    check_date_values(opener(reader.image, reader.role), reader.image, vision, "first date")
-    for date in dates:
-        check_date_values(opener(date.path, DATE_ROLE), date.path, date.bands)
+    if not hold_data:
+        check_date_values(opener(reader.image, reader.role), reader.image, vision, "first date")
+        for date in dates:
+            check_date_values(opener(date.path, DATE_ROLE), date.path, date.bands)
     return dates
 
 

@@ -81,6 +81,8 @@ class SceneReader(SceneLabels, SceneAux):
             (the same as ``image``'s, or ``after_bands``) are stacked after the image's in every tile.
         after_bands: each later date's own bands, from 1 (bands picked by name per file); None = ``bands``.
         opened: ``image`` open already (the image door's dataset), taken over: closed with the reader.
+        dates_hold_data: every date is known to hold valid pixels (the image door's sample of each found them), so
+            that the dates are not sampled again for the all-nodata check.
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class SceneReader(SceneLabels, SceneAux):
         after: list[str] | tuple[str, ...] = (),
         after_bands: list[list[int]] | None = None,
         opened: Any = None,
+        dates_hold_data: bool = False,
     ):
         self.image, self.role = str(image), role
         self.callback = callback or Callback()
@@ -120,7 +123,7 @@ class SceneReader(SceneLabels, SceneAux):
         self.parts: SharedParts | None = None  # with the layouts of its cells and aux blocks
         self._open_image(bands, x_bands)
         self._say_georeferencing()
-        self._setup_dates(after, after_bands)
+        self._setup_dates(after, after_bands, dates_hold_data)
         self._setup_aux()
         self._setup_labels(label_field, label_mapping, label_default_class, ignore_index, label_classes)
         self._setup_region(extent, extent_crs, aoi)
@@ -149,10 +152,12 @@ class SceneReader(SceneLabels, SceneAux):
         self.georeferenced = self.grid.georeferenced
         self.acquisition = of_dataset(self.image, image_ds)  # each tile's date and place, for encoders taking them
 
-    def _setup_dates(self, after: list[str] | tuple[str, ...], after_bands: list[list[int]] | None) -> None:
+    def _setup_dates(self, after: list[str] | tuple[str, ...], after_bands: list[list[int]] | None,
+                     hold_data: bool) -> None:
         """The later dates, checked against the image (:func:`~.dates.open_dates`), every date holding data."""
         self.after_paths = [str(p) for p in after]
-        self._dates: list[LaterDate] = scene_dates(self, self._open, after_bands) if self.after_paths else []
+        self._dates: list[LaterDate] = scene_dates(self, self._open, after_bands, hold_data) \
+            if self.after_paths else []
 
     @property
     def dates(self) -> int:

@@ -44,6 +44,12 @@ class ResolvedDates:
         return self.first.out_of_range or next((d.out_of_range for d in self.later if d.out_of_range), None)
 
     @property
+    def hold_data(self) -> bool:
+        """Whether the image door's sample of every date found valid pixels (it judged their values: ``seen``), so
+        that the scene reader need not sample them again."""
+        return all(d.seen is not None for d in (self.first, *self.later))
+
+    @property
     def later_paths(self) -> list[str]:
         return [d.path for d in self.later]
 
@@ -115,7 +121,8 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
                 bands = fixed[0].selection.vision_bands(count)
                 if not got.changed:  # the door left it as it is: its values judged here, with this date's statistics
                     check_image_domain(dataset, source, bands, views[0].data.vision_stats, members[0].path,
-                                       callback, warnings, cfg.strict_inputs, mention("segment.strict_inputs"))
+                                       callback, warnings, cfg.strict_inputs, mention("segment.strict_inputs"),
+                                       got.seen)  # the door's sample, not a second read
             finally:
                 dataset.close()
             picked.append(bands)

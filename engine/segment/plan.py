@@ -274,7 +274,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         reader = SceneReader(resolved.path, aux_paths, aux_bands_per_file=per_file, aux_ratio=aux_ratio,
                              callback=callback, extent=cfg.extent, extent_crs=cfg.extent_crs, aoi=cfg.aoi,
                              bands=bands, after=resolved.later_paths if dates > 1 else (), after_bands=after_bands,
-                             opened=resolved.dataset if dates == 1 else None)
+                             opened=resolved.dataset if dates == 1 else None,
+                             dates_hold_data=dates > 1 and resolved.hold_data)
     except BaseException:
         resolved.close()
         raise
