@@ -58,7 +58,8 @@ class DateGraphs:
             keys, held, todo = [], [None] * batch, list(range(batch))
         else:
             keys, held, todo = self.store.lookup(list(per[0]))
-        maps = self.encode(np.concatenate([per[0][todo], *per[1:]]))  # (len(todo) + (T-1)*B, C_i, h_i, w_i)
+        unseen = per[0] if len(todo) == batch else per[0][todo]  # no copy of a whole batch to index it
+        maps = self.encode(np.concatenate([unseen, *per[1:]]))  # (len(todo) + (T-1)*B, C_i, h_i, w_i)
         if len(todo) == batch:  # none held: the first dates' maps are the batch's first rows
             first = [m[:batch] for m in maps]
         else:

@@ -139,9 +139,9 @@ class ExportedBundle:
     output depends on a neighbourhood only runs every tile other than its trained one through one export that
     takes any size (a CPU run fits its tile to each region: no export per region size), and on the CPU its trained
     tile too: a bulk run, loaded at the trained tile, then opens no second export for scenes of fitted tiles. A
-    change model whose dates are encoded alone runs as its encoder and head graphs (:class:`DateGraphs`), each
-    first date's maps kept in one store for every tile size (``first_dates``): a monitoring series encodes its
-    first date once."""
+    change model whose dates are encoded alone runs, where its first dates may serve later pairs (``first_dates``),
+    as its encoder and head graphs (:class:`DateGraphs`), each first date's maps kept in one store for every tile
+    size: a monitoring series encodes its first date once; a lone pair runs the one graph."""
 
     def __init__(self, member: Member, device: str, threads: int | None, callback: Callback,
                  bundle_sha256: str | None = None, first_dates: bool = True):
@@ -154,8 +154,10 @@ class ExportedBundle:
         self.trained = int(member.data.tile_size)
         self.any_size = bool(member.metadata.model.local_receptive_field())
         self.dates = int(dates)
-        self.split = shares_first_dates(self.dates, member.aux_channels, place.takes_date_and_place)
-        self.first_dates = FirstDateFeatures(say=callback.info) if self.split and first_dates else None
+        # two graphs where a first date's maps can serve later pairs; a lone pair runs the one graph, whose encoder
+        # and decoder share one memory arena (two sessions touch about twice the fresh memory on a first tile)
+        self.split = first_dates and shares_first_dates(self.dates, member.aux_channels, place.takes_date_and_place)
+        self.first_dates = FirstDateFeatures(say=callback.info) if self.split else None
         self.by_tile: dict[int | None, OnnxMember | DateGraphs] = {}
 
     def load(self, tile: int) -> OnnxMember | DateGraphs:
