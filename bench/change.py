@@ -1,17 +1,18 @@
 """Change detection: seconds per pair against a one-date segment of the same family, and change F1 on real pairs.
 
-- speed: a synthetic pair (``engine.data.synthetic_pairs``, 1024 px; 384 with ``--quick``) segmented by a change
-  model (preset light: ResNet-18 encoder shared by the dates, UNet decoder) and its first date by the one-date
-  UNet of the same encoder and decoder (preset light), both with random weights, on the CPU with the default
-  backend (onnxruntime, the export made once before timing); the target is at most 1.5 times the one-date time
-  (the encoder runs twice, the decoder once). Beside the whole run's ratio, the model's own (its ONNX graph
-  alone on the same 16 tiles of 256 px, process CPU seconds on one thread, so that a loaded machine disturbs it
-  less): what the second encoder pass costs, against which the reading and writing around it are measured; and
-  the default backend's two graphs of the change model (encoder, head) on those tiles, for a lone pair (against the
-  one graph: the split must cost nothing) and for a later pair of a series (against one date's graph). And a
-  monitoring series (``series``): the seconds of each pair of a bulk run pairing 3 later dates with one first date,
-  on the default backend (onnxruntime: the change model as its encoder and head graphs) and on torch, both of which
-  encode the shared first date once, against one date alone on the same backend.
+- speed: a synthetic pair (``engine.data.synthetic_pairs``, 1024 px; 384 with ``--quick``) segmented by a change model
+  (preset light: ResNet-18 encoder shared by the dates, UNet decoder) and its first date by the one-date UNet of the
+  same encoder and decoder (preset light), both with random weights, on the CPU with the default backend (onnxruntime,
+  the export made once before timing; a lone pair runs the one graph); the target is at most 1.5 times the one-date
+  time (the encoder runs twice, the decoder once). Beside the whole run's ratio, the model's own (its ONNX graph alone
+  on the same 16 tiles of 256 px, process CPU seconds on one thread, so that a loaded machine disturbs it less): what
+  the second encoder pass costs, against which the reading and writing around it are measured; the default backend's
+  two graphs of the change model (encoder, head) on those tiles, for a lone pair (against the one graph: the split
+  must cost nothing) and for a later pair of a series (against one date's graph); and the encoder graph alone on one
+  date's tiles: the encoder's share e of one date's graph (a pair's graph costs about 1 + e). And a monitoring series
+  (``series``): the seconds of each pair of a bulk run pairing 3 later dates with one first date, on the default
+  backend (onnxruntime: the change model as its encoder and head graphs) and on torch, both of which encode the shared
+  first date once, against one date alone on the same backend.
 - realdata (``--realdata``, or ``make bench`` when ``realdata/change_pairs`` exists and not ``--quick``): the change
   model trained from random weights against the post-classification baseline on LEVIR-CD's held-out sample pairs,
   and the floor of every pixel called change (:mod:`bench.change_real`: the split, the recipe, the baseline).
@@ -98,10 +99,11 @@ def model_seconds(bundle: str, repeats: int = 3, tiles: int = 16, tile: int = 25
 def date_graph_seconds(bundle: str, repeats: int = 3, tiles: int = 16, tile: int = 256) -> dict[str, float]:
     """CPU seconds of a change bundle's encoder and head graphs (the default backend's export of it) on the tiles of
     :func:`model_seconds`, run as the backend runs them: a lone pair (both dates encoded, into a fresh store of first
-    dates) and a later pair of a series (its first dates' maps already held: the encoder reads the later date)."""
+    dates) and a later pair of a series (its first dates' maps already held: the encoder reads the later date); and
+    the encoder graph alone on one date's tiles, the encoder's part of a one-date model of the same encoder."""
     import numpy as np
 
-    from engine.bundle.date_graphs import DateGraphs
+    from engine.bundle.date_graphs import ENCODER_INPUT, DateGraphs
     from engine.export.onnx_cache import cached_date_graphs
     from engine.models.change.first_dates import FirstDateFeatures
 
@@ -113,7 +115,8 @@ def date_graph_seconds(bundle: str, repeats: int = 3, tiles: int = 16, tile: int
     lone = _median_cpu(lambda: DateGraphs(encoder, head, 2, FirstDateFeatures()).run(pair), repeats)
     series = DateGraphs(encoder, head, 2, FirstDateFeatures())
     series.run(np.concatenate([first, rng.random(first.shape, dtype=np.float32)], axis=1))  # the first pair
-    return {"lone_pair": lone, "later_pair": _median_cpu(lambda: series.run(pair), repeats)}
+    return {"lone_pair": lone, "later_pair": _median_cpu(lambda: series.run(pair), repeats),
+            "one_date_encoder": _median_cpu(lambda: encoder.run(None, {ENCODER_INPUT: first}), repeats)}
 
 
 def speed(out: Path, quick: bool, repeats: int = 3) -> dict[str, Any]:
@@ -139,6 +142,9 @@ def speed(out: Path, quick: bool, repeats: int = 3) -> dict[str, Any]:
     figures |= {f"{name}_graphs_cpu_seconds": round(v, 3) for name, v in split.items()}
     figures["lone_pair_graphs_ratio"] = round(split["lone_pair"] / graphs["change"], 3)  # against the one graph
     figures["later_pair_graphs_ratio"] = round(split["later_pair"] / graphs["one_date"], 3)  # against one date
+    # the encoder's share e of one date's graph: a pair encodes twice and decodes once, so its graph costs 1 + e
+    figures["encoder_share"] = round(split["one_date_encoder"] / graphs["one_date"], 3)
+    figures["graph_floor_ratio"] = round(1 + figures["encoder_share"], 3)
     figures["series"] = series(out, pair, change, one)
     return figures
 
@@ -199,7 +205,10 @@ def markdown(result: dict[str, Any]) -> str:
              f" s and {s['one_date_model_cpu_seconds']} s, ratio {s['model_ratio']}. The default backend's encoder and "
              f"head graphs on the same tiles: a lone pair {s['lone_pair_graphs_cpu_seconds']} s "
              f"({s['lone_pair_graphs_ratio']} times the one graph), a later pair of a series (its first date's maps "
-             f"held) {s['later_pair_graphs_cpu_seconds']} s ({s['later_pair_graphs_ratio']} times one date's graph)."]
+             f"held) {s['later_pair_graphs_cpu_seconds']} s ({s['later_pair_graphs_ratio']} times one date's graph). "
+             f"The encoder graph on one date's tiles: {s.get('one_date_encoder_graphs_cpu_seconds')} s, a share "
+             f"{s.get('encoder_share')} of one date's graph: a pair's graph, which encodes twice and decodes once, "
+             f"costs about {s.get('graph_floor_ratio')} times one date's."]
     m = s.get("series")
     for backend in BACKENDS if m else ():
         b = m[backend]
