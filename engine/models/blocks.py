@@ -90,8 +90,18 @@ class ConvNeXtBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = x
-        x = self.pwconv2(self.act(self.pwconv1(self.norm(self.dwconv(x)))))
+        x = self.pwconv2(self.act(self.pwconv1(self.norm(self._depthwise(x)))))
         return residual + self.drop_path(x)
+
+    def _depthwise(self, x: torch.Tensor) -> torch.Tensor:
+        """The 7x7 depthwise convolution; in float32 under the CPU's bfloat16 autocast, where oneDNN's bfloat16
+        kernel is the slower one (forward and backward, 4x64x64x64 channels-last, one thread: 35 against 29 ms,
+        most of it the weight gradient; DualStream b0's CPU step with the Lovasz sort's change 3-5 % faster on one
+        thread, docs/benchmarks.md)."""
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                return self.dwconv(x.float())
+        return self.dwconv(x)
 
 
 def convnext_stage(dim: int, blocks: int, drop_path: float) -> nn.Sequential:

@@ -148,3 +148,18 @@ def test_narrow_channels_last_bf16_group_norm_takes_the_default_layout_kernel():
     norms = [m for m in tiny.modules() if isinstance(m, torch.nn.GroupNorm)]
     assert norms and all(isinstance(m, GroupNorm) for m in norms)
     assert min(m.num_channels for m in norms) < 16  # the narrow decoder stages this is for
+
+
+def test_convnext_depthwise_convolution_runs_in_float32_under_cpu_bf16_autocast():
+    from engine.models.blocks import ConvNeXtBlock
+
+    torch.manual_seed(0)
+    block = ConvNeXtBlock(32, drop_path=0.0).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 32, 16, 16).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = block._depthwise(x.bfloat16())
+        out = block(x)
+    assert inside.dtype == torch.float32  # not autocast's bfloat16 kernel
+    assert torch.equal(inside, block.dwconv(x.bfloat16().float()))
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    assert torch.equal(block._depthwise(x), block.dwconv(x))  # without autocast: the plain convolution
