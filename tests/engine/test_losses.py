@@ -22,6 +22,7 @@ from engine.training.losses import (
     multiclass_focal_loss,
     ohem_cross_entropy,
     soft_dice_loss,
+    sorted_descending,
 )
 
 IGN = 255
@@ -96,6 +97,28 @@ def test_lovasz_gradcheck():
                                [[-0.5, 0.8, 0.1], [1.3, 0.05, -0.2]],
                                [[0.6, 0.25, -1.0], [-0.3, 0.7, 0.4]]]], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x: lovasz_softmax(x, mc_target), (mc_logits,), eps=1e-6, atol=1e-5)
+
+
+def test_lovasz_sort_by_integer_keys_gives_torch_sorts_values_and_losses(monkeypatch):
+    import engine.training.losses as losses
+
+    torch.manual_seed(0)
+    errors = torch.randn(10_000)
+    errors[::7], errors[::11], errors[5], errors[6] = 0.5, -0.0, math.inf, -math.inf  # ties, signed zero, infinities
+    values, perm = sorted_descending(errors)
+    assert torch.equal(values, torch.sort(errors, descending=True).values) and torch.equal(errors[perm], values)
+    assert sorted(perm.tolist()) == list(range(len(errors)))  # a permutation
+    logits = torch.randn(3, 1, 24, 24).round(decimals=1).requires_grad_()  # many tied errors
+    target = (torch.rand(3, 24, 24) > 0.6).long()
+    target[0, :2] = IGN
+    mc_logits, mc_target = torch.randn(2, 3, 16, 16).round(decimals=1), torch.randint(0, 3, (2, 16, 16))
+    ours = (lovasz_hinge(logits, target), lovasz_hinge(logits, target, variant="probability"),
+            lovasz_softmax(mc_logits, mc_target, per_image=True))
+    monkeypatch.setattr(losses, "sorted_descending", lambda e: torch.sort(e, descending=True))
+    stock = (lovasz_hinge(logits, target), lovasz_hinge(logits, target, variant="probability"),
+             lovasz_softmax(mc_logits, mc_target, per_image=True))
+    for a, b in zip(ours, stock):  # the order of equal errors changes no loss value
+        assert torch.allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
 # ---------------------------------------------------------------------------------------------- Dice, OHEM
