@@ -117,13 +117,18 @@ def _window(request: ImageRequest, view: ModelView | None, folder: str | os.Path
     return window
 
 
+def _layer_of(source: str) -> tuple[str, str]:
+    """(description, layer name) of a web source as a front end hands it (``DESCRIPTION|layername=NAME``); the name
+    "" where it was given as a description alone."""
+    given, named, layer = str(source).strip().rpartition(LAYER_NAME)
+    return (given, layer) if named else (layer, "")
+
+
 def web_source(source: str) -> tuple[str, str, str]:
     """(description, stem, name) of a web source: as a front end hands a layer, ``DESCRIPTION|layername=NAME``
     (its window and the outputs over it named after NAME, its messages "XYZ layer 'NAME'"), or as given (a
     description file: named after the file)."""
-    given, named, layer = str(source).strip().rpartition(LAYER_NAME)
-    if not named:
-        given, layer = layer, ""
+    given, layer = _layer_of(source)
     stem = layer or ("web_service" if given.startswith(WEB_DESCRIPTIONS) else source_stem(given))
     name = (f"{service_kind(given)} layer '{layer}'" if layer else
             "web service" if stem == "web_service" else f"web service '{given}'")
@@ -134,9 +139,7 @@ def shown_web(source: str) -> str:
     """How a training run's messages name web source ``source`` (:func:`web_source`'s forms) in place of its
     window's path (:mod:`engine.data.shown`): the layer's name, or the description file given, with what it is
     and its service's URL, e.g. "'tiles' (XYZ layer, http://host/{z}/{x}/{y}.png)"."""
-    given, named, layer = str(source).strip().rpartition(LAYER_NAME)
-    if not named:
-        given, layer = layer, ""
+    given, layer = _layer_of(source)
     kind, url = service_kind(given), service_url(given).replace("${", "{")  # a tile URL as QGIS shows it
     if layer:
         return shown_layer(layer, f"{kind} layer" + (f", {url}" if url else ""))
