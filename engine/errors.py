@@ -56,6 +56,12 @@ class DualStreamError(Exception):
         return render(super().__str__(), name)
 
 
+def reworded(exc: DualStreamError, rename: Callable[[str], str]) -> None:
+    """``exc``'s message (with its setting markers) passed through ``rename`` in place, its type and traceback kept:
+    a relayed run's error in its command's words, a training's in the names the user gave its layers."""
+    exc.args = (rename(exc.raw), *exc.args[1:])
+
+
 class ConfigError(DualStreamError, ValueError):
     """A setting is invalid (bad value, unknown name, inconsistent combination)."""
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import DualStreamError
+from ..errors import DualStreamError, reworded
 
 
 def shown_layer(name: str, what: str) -> str:
@@ -63,7 +63,6 @@ def named_errors(names: Mapping[str, str]) -> Iterator[None]:
     try:
         yield
     except DualStreamError as exc:
-        rename = renamer(names)
-        if names and exc.args and isinstance(exc.args[0], str):
-            exc.args = (rename(exc.args[0]), *exc.args[1:])
+        if names:
+            reworded(exc, renamer(names))
         raise

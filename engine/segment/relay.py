@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ..callbacks import Callback, RenamedCallback
 from ..config import SETTINGS_SECTIONS, SegmentConfig
-from ..errors import ConfigError, DualStreamError, command, mention, render
+from ..errors import ConfigError, DualStreamError, command, mention, render, reworded
 
 
 def renamer(cfg: Any, seg: SegmentConfig | None = None) -> Callable[[str], str]:
@@ -76,5 +76,5 @@ def segment_for(cfg: Any, callback: Callback, **settings: Any) -> Any:
         rename = renamer(cfg, seg)
         return segment(seg, RenamedCallback(callback, rename))
     except DualStreamError as exc:
-        exc.args = (rename(exc.raw), *exc.args[1:])
+        reworded(exc, rename)
         raise
