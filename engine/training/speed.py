@@ -8,15 +8,17 @@ from typing import Any
 
 
 def start_line(model_cfg: Any, place: Any, threads: int | None, step: Any, steps: int, cfg: Any, first: int,
-               last: int, budget: Any) -> str:
+               last: int, budget: Any, loaders: int = 0) -> str:
     """``Training unet (light) on cpu with 2 thread(s), precision bf16 (...), channels-last, fused optimiser,
-    50 steps of 4 tiles per epoch, epochs 1..100 (0 with frozen encoders); loss ..., optimizer adamw, ...``."""
+    50 steps of 4 tiles per epoch, epochs 1..100 (0 with frozen encoders); loss ..., optimizer adamw, ...``;
+    on a GPU ``..., tiles prepared by 8 loader processes, ...`` (``loaders``)."""
     ctx = place.ctx
     where = f" x{ctx.world_size} processes" if ctx.distributed else ""
-    each = " each" if threads and ctx.distributed else ""
+    each = " each" if (threads or loaders) and ctx.distributed else ""
     with_threads = f" with {threads} thread(s){each}" if threads else ""
+    prepared = f", tiles prepared by {loaders} loader process(es){each}" if loaders else ""
     return (f"Training {model_cfg.name} ({model_cfg.preset}) on {place.device}{where}{with_threads}, "
-            f"{step.describe()}, {steps} steps of {cfg.batch_size} tiles per epoch, epochs {first}..{last} "
+            f"{step.describe()}{prepared}, {steps} steps of {cfg.batch_size} tiles per epoch, epochs {first}..{last} "
             f"({cfg.warmup_epochs} with frozen encoders); loss {cfg.loss.describe(model_cfg.name)}, optimizer "
             f"{cfg.optimizer}{f', {budget.describe()}' if budget.limited else ''}.")
 

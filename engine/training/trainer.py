@@ -51,7 +51,7 @@ from .resume import early_stop_due, resume, seconds_spent
 from .sizing import fit_to_data
 from .speed import speed_line, start_line
 from .step_setup import step_for
-from .steps import EpochSteps
+from .steps import EpochSteps, loader_workers
 
 # --------------------------------------------------------------------------------------------- the loop
 
@@ -239,6 +239,7 @@ class _Trainer:
         from ..data.loaders import train_loader, val_loader
 
         cfg, ctx, say = self.cfg, self.place.ctx, self.place.callback
+        cfg = cfg.replace(num_workers=loader_workers(cfg.num_workers, self.place.device_type))
         train_ds, val_ds, summary = self.datasets
         pin = self.place.device_type == "cuda"
         loader, sampler = train_loader(train_ds, self.data_cfg, cfg, ctx, ignore_index=self.ignore_index,
@@ -310,7 +311,7 @@ class _Trainer:
             if self.place.device_type == "cpu":  # torch's threads spin: the free cores, chosen as the epochs start
                 threads = torch_cpu_threads(require("torch"))
             cb.info(start_line(self.model_cfg, self.place, threads, self.step_setup, self.batches.micro_steps, cfg,
-                               start_epoch, self.total_epochs, self.budget))
+                               start_epoch, self.total_epochs, self.budget, self.batches.loader.num_workers))
             self.budget.start(seconds_spent(self.history) + self.cache_seconds)
             stop, epochs_run = self._fit(start_epoch)
             said = speed_line(self.history[len(self.history) - epochs_run:], cfg.batch_size,
