@@ -8,8 +8,9 @@ What the CPU sections measure (``bench/change.py``, ``bench/train_speed.py``), o
   (start-up of the run, reading and writing included; the model loaded in each run).
 - **train**: for UNet light and DualStream b0 (48-channel aux), seconds per tile of a bare loop (forward, the
   family's loss, backward, AdamW step) in fp32 and under bfloat16 autocast, against ``engine.api.train`` with
-  ``--device cuda`` (its own AMP choice) on real-shaped scenes: its step time and its epoch time per tile, from
-  the history, epochs 2+.
+  ``--device cuda`` (its own AMP choice and loader processes) on real-shaped scenes, and the same with
+  ``--num-workers 0`` (one thread preparing the tiles): the step time and the epoch time per tile, from the
+  history, epochs 2+.
 
 Usage: ``python bench/gpu_work.py [--size 2048] [--out DIR]``; writes ``gpu_work.json`` there and prints a table.
 """
@@ -119,21 +120,24 @@ def train_figures(folder: Path, batch: int = 16, tiles: int = 512, epochs: int =
         row = {"bare_fp32_ms_per_tile": round(1000 * bare(family, preset, False, batch), 3),
                "bare_bf16_ms_per_tile": round(1000 * bare(family, preset, True, batch), 3)}
         scenes = data["scenes_aux"] if family == "dualstream" else data["scenes"]
-        sections = {"model": {"name": family, "preset": preset},
-                    "data": {"train_scenes": scenes["train"], "val_scenes": scenes["val"], "tile_size": TILE,
-                             "tiles_per_epoch": tiles, "label_mapping": {"90": 1}},
-                    "train": {"epochs": epochs, "warmup_epochs": 0, "batch_size": batch, "device": DEVICE,
-                              "early_stop_patience": None, "seed": 0, "preview_tiles": 0,
-                              "output": str(folder / f"{family}.dsmodel")}}
-        given = {f"{s}.{k}" for s, values in sections.items() for k in values}
-        history = train(train_request(sections, given), QuietCallback()).result.history
-        timed = history[1:] or history
-        n = sum(e["steps"] for e in timed) * batch
-        row["train_steps_ms_per_tile"] = round(1000 * sum(e["train_seconds"] for e in timed) / n, 3)
-        row["train_epoch_ms_per_tile"] = round(1000 * sum(e["seconds"] + float(e.get("save_seconds") or 0)
-                                                          for e in timed) / n, 3)
-        row["train_vs_bare_fp32"] = round(row["train_epoch_ms_per_tile"] / row["bare_fp32_ms_per_tile"], 3)
-        row["train_vs_bare_bf16"] = round(row["train_epoch_ms_per_tile"] / row["bare_bf16_ms_per_tile"], 3)
+        for arm, workers in (("train", None), ("train_no_loaders", 0)):  # the default; one thread preparing tiles
+            sections = {"model": {"name": family, "preset": preset},
+                        "data": {"train_scenes": scenes["train"], "val_scenes": scenes["val"], "tile_size": TILE,
+                                 "tiles_per_epoch": tiles, "label_mapping": {"90": 1}},
+                        "train": {"epochs": epochs, "warmup_epochs": 0, "batch_size": batch, "device": DEVICE,
+                                  "early_stop_patience": None, "seed": 0, "preview_tiles": 0,
+                                  "output": str(folder / f"{family}_{arm}.dsmodel")}}
+            if workers is not None:
+                sections["train"]["num_workers"] = workers
+            given = {f"{s}.{k}" for s, values in sections.items() for k in values}
+            history = train(train_request(sections, given), QuietCallback()).result.history
+            timed = history[1:] or history
+            n = sum(e["steps"] for e in timed) * batch
+            row[f"{arm}_steps_ms_per_tile"] = round(1000 * sum(e["train_seconds"] for e in timed) / n, 3)
+            row[f"{arm}_epoch_ms_per_tile"] = round(1000 * sum(e["seconds"] + float(e.get("save_seconds") or 0)
+                                                              for e in timed) / n, 3)
+            row[f"{arm}_vs_bare_fp32"] = round(row[f"{arm}_epoch_ms_per_tile"] / row["bare_fp32_ms_per_tile"], 3)
+            row[f"{arm}_vs_bare_bf16"] = round(row[f"{arm}_epoch_ms_per_tile"] / row["bare_bf16_ms_per_tile"], 3)
         figures[f"{family}:{preset}"] = row
     return figures
 
