@@ -224,12 +224,9 @@ def handed_names(parameters: dict[str, Any], handed: dict[str, tuple[str | None,
         own = layer.source().split("|")[0]
         if Path(api.split_layer(source)[0]).resolve() == Path(own).resolve():
             continue  # the layer's own file: its path is what the user chose
-        provider = layer.providerType()
-        what = {"memory": "scratch layer", "ogr": f"layer of {own}"}.get(provider, f"{provider} layer")
         value = parameters.get(name)
-        if isinstance(value, QgsProcessingFeatureSourceDefinition) and value.selectedFeaturesOnly:
-            what = f"selected features of the {what}"
-        names[source] = api.shown_layer(layer.name(), what)
+        selected = isinstance(value, QgsProcessingFeatureSourceDefinition) and value.selectedFeaturesOnly
+        names[source] = api.shown_layer(layer.name(), api.vector_layer_kind(layer.providerType(), own, selected))
     return names
 
 

@@ -4,7 +4,7 @@ named bands, for a front end to offer), and the name of any source."""
 
 from __future__ import annotations
 
-from ..data.shown import shown_layer
+from ..data.shown import shown_layer, vector_layer_kind
 from ..data.stac import read_item as read_stac_item
 from ..data.vector_layer import check_layer_filter
 from ..imagery.web import arcgis_description, wcs_description, wms_description, xyz_description
@@ -12,4 +12,4 @@ from ..io.locations import is_remote, join_layer, split_layer
 from ..io.locations import stem as source_stem
 
 __all__ = ["arcgis_description", "check_layer_filter", "is_remote", "join_layer", "read_stac_item", "shown_layer",
-           "source_stem", "split_layer", "wcs_description", "wms_description", "xyz_description"]
+           "source_stem", "split_layer", "vector_layer_kind", "wcs_description", "wms_description", "xyz_description"]

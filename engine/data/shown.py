@@ -27,6 +27,14 @@ def shown_layer(name: str, what: str) -> str:
     return f"'{name}' ({what})"
 
 
+def vector_layer_kind(provider: str, file: str, selected: bool = False) -> str:
+    """What a QGIS vector layer handed over as a temporary file is, for :func:`shown_layer`: "scratch layer" (QGIS's
+    memory provider), "layer of FILE" (OGR), "postgres layer"; "selected features of the ..." when only the
+    selection was handed over."""
+    what = {"memory": "scratch layer", "ogr": f"layer of {file}"}.get(provider, f"{provider} layer")
+    return f"selected features of the {what}" if selected else what
+
+
 def scene_names(data: Any) -> dict[str, str]:
     """Every scene's ``names`` of the data settings ``data`` (a DataConfig) in one mapping: source -> name."""
     found: dict[str, str] = {}

@@ -179,6 +179,16 @@ def test_a_file_name_two_named_sources_share_names_neither():
     assert scratch("of 'LABELS.gpkg' in '/t/LABELS.gpkg'") == "of 'roofs' (scratch layer) in 'roofs' (scratch layer)"
 
 
+def test_a_vector_layer_handed_over_is_named_by_what_it_is_in_qgis():
+    """The words the plugin puts beside a handed-over layer's name come from the engine: a scratch layer, a layer of
+    its file, another provider's, and only its selection."""
+    from engine.api import shown_layer, vector_layer_kind
+
+    assert shown_layer("roofs", vector_layer_kind("memory", "")) == "'roofs' (scratch layer)"
+    assert vector_layer_kind("ogr", "/d/b.gpkg", selected=True) == "selected features of the layer of /d/b.gpkg"
+    assert vector_layer_kind("postgres", "dbname=x") == "postgres layer"
+
+
 def test_a_later_date_from_a_web_layer_is_named_as_given_when_refused(synthetic_scene, tmp_path, capsys):
     """A change scene's later date from a web layer (as QGIS hands it: description and name) whose bands differ
     from the first date's is refused before any training, naming the layer and its service, not its window."""
