@@ -367,7 +367,6 @@ class SceneReader(SceneLabels, SceneAux):
         state = self.__dict__.copy()
         state["_handles"] = {}  # GDAL handles cannot be pickled; reopened lazily
         state["parts"] = None  # thread locks: shared by threads, not processes (a process plans its own)
-        state["_stack_arrays"] = {}  # the aux stacks in memory: read again where needed, not copied
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

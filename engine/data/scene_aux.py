@@ -7,7 +7,10 @@ Tile by tile (training's random tiles, a tile off the aux lattice), aux files on
 size and nodata, as a reference scene's four 12-band files are) are warped together: read once into one float32
 stack in memory (small files only, ``STACK_BYTES``) and warped in one call, not one per file. A warp's cost is
 mostly per call, so four files cost about half as much; the values are the same as the files' own warps (GDAL
-warps each band alone, with the same transformer and source window; ``tests/engine/test_alignment.py``).
+warps each band alone, with the same transformer and source window; ``tests/engine/test_alignment.py``). The stack
+is an in-memory GDAL dataset, not a numpy array: rasterio's ``reproject`` of an array source does work in
+proportion to the whole array on every call (a 48-band 132-px stack: 1.6 against 1.3 ms a tile; 528 px: 8.2
+against 1.3), a dataset's warp reads only the source window it needs.
 """
 
 from __future__ import annotations
@@ -65,7 +68,6 @@ class SceneAux:
         self.aux_file_bands: list[int] = [len(a.bands) for a in self._aux]  # bands used of each aux file
         self.aux_channels: int = len(self.selection.x) if self.selection.x else sum(self.aux_file_bands)
         self._aux_stacks: list[_AuxStack] = self._plan_stacks()
-        self._stack_arrays: dict[int, np.ndarray] = {}  # read on first use, per process (not pickled)
 
     def _plan_stacks(self) -> list[_AuxStack]:
         """Runs of neighbouring aux files that share a grid and fit ``STACK_BYTES`` together; a file alone where
@@ -181,8 +183,9 @@ class SceneAux:
         arrays, valid = [], np.ones(grid.shape, dtype=bool)
         for index, stack in enumerate(self._aux_stacks):
             if block is None and len(stack.sources) > 1:
-                pieces = [warp_to_grid(self._stack_array(index), grid, resampling="bilinear",
-                                       src_transform=stack.transform, src_crs=stack.crs, src_nodata=stack.nodata)]
+                stacked = self._stack_dataset(index)
+                pieces = [warp_to_grid(stacked, grid, list(range(1, stacked.count + 1)), resampling="bilinear",
+                                       src_crs=stack.crs, src_nodata=stack.nodata)]
             else:
                 pieces = [self._warp_file(self._aux[i], grid, block) for i in stack.sources]
             for data, ok in pieces:
@@ -205,12 +208,21 @@ class SceneAux:
         return warp_to_grid(src.array, grid, resampling="bilinear", src_transform=src.transform,
                             src_crs=self.grid.crs)
 
-    def _stack_array(self, index: int) -> np.ndarray:
-        """The stack's files read whole into one float32 array (their used bands, in order), once per process."""
-        array = self._stack_arrays.get(index)
-        if array is None:
-            sources = [self._aux[i] for i in self._aux_stacks[index].sources]
-            array = np.concatenate([self._open(src.path, "aux raster").read(src.bands, out_dtype="float32")
-                                    for src in sources], axis=0)
-            self._stack_arrays[index] = array
-        return array
+    def _stack_dataset(self, index: int) -> Any:
+        """The stack's files (their used bands, in order) read whole into one in-memory float32 dataset, once per
+        process: a handle of this reader's, closed and dropped as its files' handles are."""
+        import rasterio
+
+        key = ("stack", index)
+        sources = [self._aux[i] for i in self._aux_stacks[index].sources]
+        first = self._open(sources[0].path, "aux raster")  # first: it drops the handles of a parent process
+        if key not in self._handles:
+            array = np.concatenate([first.read(sources[0].bands, out_dtype="float32")] + [
+                self._open(src.path, "aux raster").read(src.bands, out_dtype="float32") for src in sources[1:]])
+            stack = self._aux_stacks[index]
+            dataset = rasterio.open(f"aux_stack_{index}", "w", driver="MEM", width=array.shape[2],
+                                    height=array.shape[1], count=array.shape[0], dtype="float32",
+                                    transform=stack.transform, crs=stack.crs)
+            dataset.write(array)
+            self._handles[key] = dataset
+        return self._handles[key]

@@ -267,6 +267,20 @@ def test_aux_files_of_one_grid_are_warped_in_one_stack_with_the_same_values(tmp_
     with SceneReader(paths["image"], aux) as reader:
         assert [s.sources for s in reader._aux_stacks] == [[0], [1, 2, 3]]  # the first file has no nodata
         stacked = [reader.read(*w) for w in windows]
+        held = reader._handles[("stack", 1)]
+        assert held.count == 36 and not held.closed  # the three files' bands, one in-memory dataset
+        # the stack as a numpy array (how it was warped before: rasterio then works on the whole array every call)
+        files = [rasterio.open(path) for path in aux[1:]]
+        array = np.concatenate([f.read(out_dtype="float32") for f in files])
+        for f in files:
+            f.close()
+        key = reader._aux[1].grid_key
+        for window, tile in zip(windows, stacked):
+            grid = align.aux_grid(align.tile_grid(reader.grid, *window), reader.aux_ratio)
+            data, ok = real(array, grid, src_transform=key[1], src_crs=key[0], src_nodata=key[3])
+            valid = tile.aux_valid
+            assert not (valid & ~ok).any() and np.array_equal(tile.aux[12:][:, valid], data[:, valid])
+    assert held.closed  # closed with the reader's files
     assert len(calls) == 2 * len(windows)
     monkeypatch.setattr(scene_aux, "STACK_BYTES", 0)  # every file alone, as before stacks
     calls.clear()
