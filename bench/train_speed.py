@@ -19,7 +19,10 @@ each measurement in a fresh process, in interleaved rounds (medians):
   implementation of this network runs faster;
 - **profile**: the seconds of the timed epochs split into the steps' compute, waiting for tiles, validation and
   saving (the history's own timings), the tiles per second the data pipeline reaches alone, and from the progress
-  marks the median step (train's steady pace) and the first step of an epoch (what an epoch's start adds).
+  marks the median step (train's steady pace) and the first step of an epoch (what an epoch's start adds);
+- **a tile's preparation**: the dataset's ``__getitem__`` alone on one thread, its time by part (plan, reads, aux
+  warp, normalising, jitter, resampling: ``bench/tile_prep.py``), and a digest of the tiles: with ``--before``,
+  whether both checkouts prepare the same tiles for the same seed.
 
 ``--before DIR``: also times ``train`` of another checkout (e.g. ``git worktree add /tmp/before <commit>``), in
 the same rounds, so before and after share the load. Targets (issue 64, quiet 2-core machine): train's seconds per
@@ -190,7 +193,7 @@ def train_worker(data: dict[str, Any], family: str, preset: str, tiles: int, epo
             "epoch_seconds_per_tile": (split["seconds"] + (split["save_seconds"] or 0.0)) / n,
             "split": split, "tiles": n, "wall_seconds": wall, "said": said,
             "threads": int(threads.group(1)) if threads else None,
-            "data_tiles_per_second": _data_alone(scenes, tiles, seed), **_step_spans(marks[1:] or marks)}
+            **_data_alone(scenes, tiles, seed), **_step_spans(marks[1:] or marks)}
 
 
 def _step_spans(marks: list[list[float]]) -> dict[str, float | None]:
@@ -203,20 +206,14 @@ def _step_spans(marks: list[list[float]]) -> dict[str, float | None]:
             "first_step_seconds_per_tile": statistics.mean(first) / BATCH if first else None}
 
 
-def _data_alone(scenes: dict[str, Any], tiles: int, seed: int) -> float:
-    """Training tiles per second the dataset gives in this thread alone (read, warp, augment, normalise)."""
-    from engine.callbacks import QuietCallback
-    from engine.config import DataConfig
-    from engine.data.dataset import build_datasets
+def _data_alone(scenes: dict[str, Any], tiles: int, seed: int) -> dict[str, Any]:
+    """Training tiles per second the dataset gives in this thread alone (read, warp, augment, normalise), a tile's
+    time by part, and the digest of the tiles (``tile_prep.py``)."""
+    from tile_prep import profile_tiles, tile_digest
 
-    cfg = DataConfig(train_scenes=scenes["train"], val_scenes=scenes["val"], tile_size=TILE, tiles_per_epoch=tiles,
-                     label_mapping={"90": 1}, seed=seed)
-    train_ds, _, _ = build_datasets(cfg, QuietCallback())
-    train_ds.set_epoch(2)
-    start = time.perf_counter()
-    for i in range(len(train_ds)):
-        train_ds[i]
-    return len(train_ds) / (time.perf_counter() - start)
+    prep = profile_tiles(scenes, tiles, seed, TILE)
+    return {"data_tiles_per_second": prep["tiles_per_second"], "prep_ms_per_tile": prep["parts_ms_per_tile"],
+            "tile_digest": tile_digest(scenes, tiles, seed, TILE)}
 
 
 def worker(job: dict[str, Any]) -> dict[str, Any]:
@@ -329,10 +326,20 @@ def summarise(seen: dict[str, list[dict[str, Any]]], ceiling: dict[str, Any], lo
         "load": {"min": min(loads), "max": max(loads), "median": statistics.median(loads)},
         "runs": seen,
     }
+    out["prep_ms_per_tile"] = last.get("prep_ms_per_tile")
     if seen.get("train_before"):
         out["train_before_s_per_tile"] = med("train_before", "epoch_seconds_per_tile")
         out["train_before_vs_bare"] = out["train_before_s_per_tile"] / bare
+        out["data_before_tiles_per_second"] = med("train_before", "data_tiles_per_second")
+        out["prep_before_ms_per_tile"] = seen["train_before"][-1].get("prep_ms_per_tile")
+        digests = {r.get("tile_digest") for r in seen["train"] + seen["train_before"]}
+        out["tiles_identical_to_before"] = len(digests) == 1 and None not in digests
     return out
+
+
+def _tiles_per_second(r: dict[str, Any]) -> str:
+    before = r.get("data_before_tiles_per_second")
+    return f"{r['data_tiles_per_second']:.1f}" + (f" (before {before:.1f})" if before else "")
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -362,8 +369,9 @@ def markdown(doc: dict[str, Any]) -> str:
         p = r["profile_s_per_tile"]
         lines.append(f"| {family} | {ms(p['train_seconds'])} | {ms(p['data_wait_seconds'])} | "
                      f"{ms(p['val_seconds'])} | {ms(p['save_seconds'])} | {ms(p['seconds'])} | "
-                     f"{r['data_tiles_per_second']:.1f} | {ms(r.get('train_median_step_s_per_tile'))} | "
+                     f"{_tiles_per_second(r)} | {ms(r.get('train_median_step_s_per_tile'))} | "
                      f"{ms(r.get('train_first_step_s_per_tile'))} |")
+    lines += _prep_lines(doc)
     lines += ["", "Median step: train's steady pace (a step and its wait for tiles, medians over rounds); first step "
               "of an epoch: what an epoch's start adds (after the validation, beside the previous epoch's "
               "checkpoint write)."]
@@ -372,6 +380,26 @@ def markdown(doc: dict[str, Any]) -> str:
     for family, r in doc["families"].items():
         lines += [f"{family}, what the log said: " + " / ".join(r["said"])]
     return "\n".join(lines)
+
+
+def _prep_lines(doc: dict[str, Any]) -> list[str]:
+    """A training tile's preparation by part (ms, one thread, the last round; ``tile_prep.py``), before beside."""
+    columns = [(f, key) for f, r in doc["families"].items() for key in ("prep_ms_per_tile", "prep_before_ms_per_tile")
+               if r.get(key)]
+    if not columns:
+        return []
+    names = list(doc["families"][columns[0][0]][columns[0][1]])
+    lines = ["", "A training tile's preparation, ms by part (one thread, the dataset alone, the last round):", "",
+             "| part | " + " | ".join(f + (" before" if "before" in key else "") for f, key in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(f"{doc['families'][f][key].get(name, 0.0):.3f}" for f, key in columns)
+                     + " |")
+    same = {f: r["tiles_identical_to_before"] for f, r in doc["families"].items() if "tiles_identical_to_before" in r}
+    if same:
+        lines += ["", "The same tiles as before (seed, epochs 1-2 and the validation tiles, SHA-256): "
+                  + ", ".join(f"{f} {'yes' if v else '**no**'}" for f, v in same.items())]
+    return lines
 
 
 def run(ctx: Any) -> dict[str, Any]:
