@@ -187,6 +187,44 @@ def _report_incomplete(problems: list[str], data_cfg: DataConfig, callback: Call
                     f"set {mention('data.skip_incomplete')} to train without these scenes.")
 
 
+def stac_scene(scene: SceneSpec, what: str, callback: Callback) -> SceneSpec:
+    """``scene`` with each date given as a STAC item read as one raster of its data assets (a VRT, kept while the
+    process lives), named in ``names`` as the item (:func:`stac_names`)."""
+    read = _stac_rasters(scene)
+    if not read:
+        return scene
+    for date in read:
+        callback.info(f"{what}: the STAC item '{date}' is read as its data assets, stacked")
+    dates = [read.get(date, date) for date in [scene.image, *scene.after]]
+    return dataclasses.replace(scene, image=dates[0], after=dates[1:], names={**_named(read), **scene.names})
+
+
+def stac_names(data_cfg: DataConfig) -> DataConfig:
+    """The data with each scene's STAC items named in its ``names`` as the run's messages name them ("'S2B_...'
+    (STAC item, .../item.json)"), not as the VRT this process reads them through (the same file each time it is
+    asked: :func:`~engine.data.input_vrt.stac_raster`); the scenes still give the items, as the user did."""
+    def named(scene: SceneSpec) -> SceneSpec:
+        read = _stac_rasters(scene)
+        return dataclasses.replace(scene, names={**_named(read), **scene.names}) if read else scene
+
+    return dataclasses.replace(data_cfg, train_scenes=[named(s) for s in data_cfg.train_scenes],
+                               val_scenes=[named(s) for s in data_cfg.val_scenes])
+
+
+def _stac_rasters(scene: SceneSpec) -> dict[str, str]:
+    """{item: the VRT it is read through} for each date of ``scene`` given as a STAC item."""
+    from .input_vrt import stac_raster
+
+    return {date: stac_raster(date) for date in [scene.image, *scene.after] if looks_like_stac(date)}
+
+
+def _named(read: dict[str, str]) -> dict[str, str]:
+    from .shown import shown_layer
+
+    # the VRT is named after the item's id (stac_raster)
+    return {vrt: shown_layer(Path(vrt).stem, f"STAC item, {item}") for item, vrt in read.items()}
+
+
 def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Callback,
                     what: str) -> list[SceneSpec]:
     """Explicit scenes: every file must exist; a training/validation scene needs a label."""
@@ -194,16 +232,7 @@ def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Cal
     problems: list[str] = []
     for i, scene in enumerate(scenes):
         missing = []
-        if looks_like_stac(scene.image):
-            from .input_vrt import stac_raster
-
-            callback.info(f"{what}[{i}]: the STAC item '{scene.image}' is read as its data assets, stacked")
-            scene = dataclasses.replace(scene, image=stac_raster(scene.image))
-        if any(looks_like_stac(after) for after in scene.after):
-            from .input_vrt import stac_raster
-
-            scene = dataclasses.replace(scene, after=[stac_raster(a) if looks_like_stac(a) else a
-                                                      for a in scene.after])
+        scene = stac_scene(scene, f"{what}[{i}]", callback)
         if not locations.is_file(scene.image):
             missing.append(f"image '{scene.image}' does not exist")
         if not scene.label:

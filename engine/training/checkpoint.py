@@ -159,9 +159,14 @@ def _with_defaults(section: str, values: dict[str, Any]) -> dict[str, Any]:
 
     cls = {"model": AutoModelConfig, "data": DataConfig, "train": TrainConfig}[section]
     try:
-        return cls.from_dict(values).to_dict()
+        values = cls.from_dict(values).to_dict()
     except Exception:  # noqa: BLE001 - any unreadable old section is compared as saved
         return values
+    for key in ("train_scenes", "val_scenes"):  # how messages name a scene's sources: no setting of the run
+        if isinstance(values.get(key), list):
+            values[key] = [{k: v for k, v in scene.items() if k != "names"} if isinstance(scene, dict) else scene
+                           for scene in values[key]]
+    return values
 
 
 def seed_everything(seed: int) -> None:

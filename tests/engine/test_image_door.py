@@ -138,3 +138,26 @@ def test_the_plans_domain_check_judges_what_the_door_sampled_or_samples_what_the
         assert ("rescaled to the model's units" in "\n".join(log.lines)) == (scale is not None), name
     assert unlike["as_trained"] == [] and unlike["scaled"] == []
     assert len(unlike["unit"]) == 1 and "4 of its 4 band(s)" in unlike["unit"][0]
+
+
+def test_a_training_names_a_stac_item_as_given_and_resumes(tmp_path, capsys):
+    """A STAC item trained on is read through a VRT of its assets; every line names the item ('SCENE' (STAC item,
+    ...item.json)), never the VRT, and a resumed run sees the same settings (the VRT's name is no setting)."""
+    from engine.cli.main import main
+
+    rng = np.random.default_rng(1)
+    dn = (rng.random((4, 128, 128)) * 2000 + 500).astype(np.uint16)
+    label = np.zeros((1, 128, 128), np.uint8)
+    label[0, 30:90, 40:110] = 1
+    dn[:, 30:90, 40:110] += 3000
+    item = make_item(tmp_path, dn)
+    write_tif(tmp_path / "label.tif", label)
+    args = ["train", "--image", str(item), "--label", str(tmp_path / "label.tif"), "--out",
+            str(tmp_path / "m.dsmodel"), "--warmup-epochs", "0", "--tile-size", "64", "--tiles-per-epoch", "8",
+            "--batch-size", "4", "--device", "cpu", "--preview-tiles", "0", "--model", "unet", "--preset", "tiny",
+            "--label-map", "1=1"]
+    assert main([*args, "--epochs", "1"]) == 0
+    said = "".join(capsys.readouterr())  # the log on stderr, the results on stdout
+    assert f"Labels of 'SCENE' (STAC item, {item}): 100.0 % of the scene labelled" in said, said
+    assert "SCENE.vrt" not in said
+    assert main([*args, "--epochs", "2", "--resume"]) == 0, capsys.readouterr().err
