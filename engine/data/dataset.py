@@ -8,7 +8,10 @@ pixels of random training tiles (:mod:`.training_stats`).
 
 The datasets are cheap to pickle: they hold scene settings and numpy indexes, never open files. Each process
 (the main one or a DataLoader worker) opens its own :class:`SceneReader` per scene on first use and keeps it
-(a small LRU cache), so files are not re-opened per sample and no GDAL handle crosses a fork.
+(a small LRU cache), so files are not re-opened per sample and no GDAL handle crosses a fork. A training scene
+whose tiles are its pixels' own values (image and label raster on one grid, no extent or AOI, one date) is read,
+mapped and normalised once per process while the scenes fit ``KEPT_SCENE_BYTES``, and each tile is cut from it:
+the same values as reading the window, without a read and a normalising pass a tile.
 
 Samples are dicts ready for the default collate: ``vision`` (Cv, T, T) float32 normalised (nodata 0),
 ``aux`` (Ca, T/r, T/r) float32 normalised (only with aux), ``labels`` (T, T) int64 (ignore index where
@@ -51,6 +54,8 @@ from .training_stats import training_statistics
 READER_CACHE_SIZE = 32  # open scenes per process (each holds the image, label and aux files)
 # validation tiles kept in memory per process, read once for every epoch's validation (the rest read each time)
 KEPT_TILE_BYTES = 256 * 2**20
+# training scenes kept read and normalised per process, cut for every tile (the rest read tile by tile)
+KEPT_SCENE_BYTES = 256 * 2**20
 
 
 # ----------------------------------------------------------------------------------------- readers
@@ -90,6 +95,7 @@ class _TileDataset(torch.utils.data.Dataset):
     (set for a model whose encoder takes them)."""
 
     with_coords = False
+    keeps_scenes = False  # training: each scene read once and cut for its tiles (``_scene_kept``)
 
     def __init__(self, scenes: list[dict[str, Any]], vision_stats: BandStatistics, aux_stats: BandStatistics | None,
                  tile_size: int, aux_ratio: int, ignore_index: int):
@@ -102,11 +108,14 @@ class _TileDataset(torch.utils.data.Dataset):
         self._readers: OrderedDict[int, SceneReader] = OrderedDict()
         self._env: Any = None
         self._env_pid: int | None = None
+        self._scenes_kept: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray] | None] = {}
+        self._scenes_kept_with: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_readers"] = OrderedDict()
         state["_env"] = state["_env_pid"] = None
+        state["_scenes_kept"], state["_scenes_kept_with"] = {}, None  # a loader worker keeps its own
         return state
 
     def _ensure_env(self) -> None:
@@ -142,18 +151,49 @@ class _TileDataset(torch.utils.data.Dataset):
     def _read(self, scene: int, col: int, row: int, size: int, region: Region) -> tuple[
             np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
         """Normalised vision, its validity, normalised aux, and classes of a window; outside ``region`` masked."""
-        tile = self.reader(scene).read(col, row, size, size)
-        valid = tile.valid
-        label = tile.label
+        reader = self.reader(scene)
         inside = region_mask(region, col, row, size)
+        kept = self._scene_kept(scene, reader)
+        if kept is not None:  # cut from the scene read once: the values a read of the window gives, elementwise
+            fills = (0, False, self.ignore_index)
+            vision, valid, label = (_cut(a, col, row, size, fill) for a, fill in zip(kept, fills))
+            tile_aux = reader.read_aux(col, row, size, size) if reader.aux_channels else (None, None)
+            if inside is not None:
+                vision[:, ~inside] = 0.0
+        else:
+            tile = reader.read(col, row, size, size)
+            vision, valid, label, tile_aux = tile.vision, tile.valid, tile.label, (tile.aux, tile.aux_valid)
         if inside is not None:
             valid = valid & inside
             label = np.where(inside, label, np.uint8(self.ignore_index))
-        vision = self.vision_stats.apply(tile.vision, valid)
+        if kept is None:
+            vision = self.vision_stats.apply(vision, valid)
         aux = None
-        if self.aux_stats is not None and tile.aux is not None:
-            aux = self.aux_stats.apply(tile.aux, tile.aux_valid)
+        if self.aux_stats is not None and tile_aux[0] is not None:
+            aux = self.aux_stats.apply(*tile_aux)
         return vision, valid, aux, label
+
+    def _scene_kept(self, scene: int, reader: SceneReader) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(normalised vision, validity, classes) of the whole scene, read once per process while the scenes fit
+        ``KEPT_SCENE_BYTES``: every tile then cuts its window instead of reading, mapping and normalising it again.
+        Only where a window's values are those of the whole scene's at the same pixels: an image and a label raster
+        on one grid, no extent or AOI, one date, no X bands (warps and rasterised polygons of a window may differ
+        from the whole's at their edges); None for the others, which are read tile by tile."""
+        if not self.keeps_scenes:
+            return None
+        if self._scenes_kept_with is not self.vision_stats:  # new statistics: the kept values are stale
+            self._scenes_kept, self._scenes_kept_with = {}, self.vision_stats
+        if scene not in self._scenes_kept:
+            height, width = reader.shape
+            held = sum(sum(a.nbytes for a in k) for k in self._scenes_kept.values() if k is not None)
+            fits = held + (4 * reader.vision_bands + 2) * height * width <= KEPT_SCENE_BYTES
+            whole = None
+            if (fits and reader.label_path is not None and reader._label_same_grid and not reader.region.active
+                    and reader.dates == 1 and not reader.selection.x):
+                tile = reader.read(0, 0, width, height)
+                whole = (self.vision_stats.apply(tile.vision, tile.valid), tile.valid, tile.label)
+            self._scenes_kept[scene] = whole
+        return self._scenes_kept[scene]
 
     def _coords(self, scene: int, col: int, row: int, size: int) -> torch.Tensor:
         """(4,) year, day of year, latitude, longitude of the window's centre (NaN where unknown)."""
@@ -173,6 +213,8 @@ class TrainTileDataset(_TileDataset):
     The epoch lives in a shared-memory tensor, so ``set_epoch`` also reaches persistent DataLoader workers
     (call it before iterating the loader for that epoch).
     """
+
+    keeps_scenes = True
 
     def __init__(self, scenes: list[dict[str, Any]], sampler: TileSampler, length: int, augment: bool, **kwargs: Any):
         super().__init__(scenes, **kwargs)
@@ -258,6 +300,20 @@ class GridTileDataset(_TileDataset):
         if self.with_coords:
             sample["coords"] = self._coords(scene, col, row, self.tile_size)
         return sample
+
+
+def _cut(whole: np.ndarray, col: int, row: int, size: int, fill: Any) -> np.ndarray:
+    """A copy of the ``size``-px window at (col, row) of a whole scene's (..., H, W) array, ``fill`` outside it
+    (a copy: the jitter's passes run faster over a contiguous tile than over a strided view, and the kept scene
+    stays as read)."""
+    height, width = whole.shape[-2:]
+    c0, r0, c1, r1 = max(col, 0), max(row, 0), min(col + size, width), min(row + size, height)
+    if (c0, r0, c1, r1) == (col, row, col + size, row + size):
+        return whole[..., row:row + size, col:col + size].copy()
+    out = np.full((*whole.shape[:-2], size, size), fill, dtype=whole.dtype)
+    if c1 > c0 and r1 > r0:
+        out[..., r0 - row:r1 - row, c0 - col:c1 - col] = whole[..., r0:r1, c0:c1]
+    return out
 
 
 # ----------------------------------------------------------------------------------------- building

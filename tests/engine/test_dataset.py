@@ -375,3 +375,48 @@ def test_validation_tiles_are_read_once_and_kept_as_read(reference_dataset: str,
     val.aux_stats = dataclasses.replace(val.aux_stats)
     val[0], val[0]
     assert len(reads) == 3
+
+
+def test_training_scenes_are_read_once_and_cut_to_the_tiles_a_read_gives(reference_dataset: str, tmp_path: Path,
+                                                                         monkeypatch) -> None:
+    """A training scene that fits ``KEPT_SCENE_BYTES`` is read, mapped and normalised once per process, and each
+    tile is cut from it: the same tiles, bit for bit, as reading every window (with aux, windows reaching past the
+    image, hold-out strips masking a window's pixels); new statistics read the scenes again."""
+    import dataclasses
+
+    from engine.data import dataset as dataset_module
+    from engine.data.scene import SceneReader
+
+    reads: list[tuple[int, int, int, int]] = []
+    real = SceneReader.read
+    monkeypatch.setattr(SceneReader, "read", lambda self, *a, **k: reads.append(a) or real(self, *a, **k))
+    scene = sparse_scene(tmp_path, size=256)
+    configs = [small_cfg(data_dir=reference_dataset), small_cfg(data_dir=reference_dataset, tile_size=160),
+               small_cfg(train_scenes=[scene], aux_prefixes=[], val_fraction=0.3, tile_size=160, seed=1)]
+    masked = 0
+    for cfg in configs:
+        kept, _, _ = build_datasets(cfg)
+        alone, _, _ = build_datasets(cfg)
+        alone.keeps_scenes = False  # every window read, as before scenes were kept
+        for epoch in (0, 1):
+            kept.set_epoch(epoch)
+            alone.set_epoch(epoch)
+            for i in range(len(kept)):
+                reads.clear()
+                a, b = kept[i], alone[i]
+                assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
+                assert len(reads) <= 2 and (epoch == 0 or len(reads) == 1)  # the window; a scene's first use
+                plan = kept.sampler.plan(epoch, i)
+                masked += dataset_module.region_mask(plan.region, plan.col, plan.row, plan.size) is not None
+        assert all(k is not None for k in kept._scenes_kept.values()) and len(kept._scenes_kept) == len(kept.scenes)
+    assert masked > 0  # some windows reached past their hold-out region
+    reads.clear()
+    kept.vision_stats = dataclasses.replace(kept.vision_stats)  # new statistics (equal values): read again
+    kept[0]
+    assert [r[:2] for r in reads] == [(0, 0)]
+    monkeypatch.setattr(dataset_module, "KEPT_SCENE_BYTES", 0)  # over the memory cap: read window by window
+    kept.vision_stats = dataclasses.replace(kept.vision_stats)
+    reads.clear()
+    kept[0], kept[0]
+    plan = kept.sampler.plan(kept.epoch, 0)
+    assert reads == [(plan.col, plan.row, plan.size, plan.size)] * 2 and kept._scenes_kept == {0: None}
