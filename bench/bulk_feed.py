@@ -121,6 +121,7 @@ class ZeroModel:
 
 def instrument(clock: Clock, copy: Any) -> None:
     """Put the clock's wrappers around the pipeline's parts (this process only; a benchmark, not the engine)."""
+    from engine.data import normalize
     from engine.runtime import prefetch
     from engine.segment import device_blend, pipeline, reader, reader_pool, tiling
 
@@ -131,7 +132,8 @@ def instrument(clock: Clock, copy: Any) -> None:
     prefetch.Prefetcher.__next__ = clock.wrap(prefetch.Prefetcher.__next__, "queue")
     reader.to_device = clock.wrap(copy, "copy to the device")
     pipeline.to_device = clock.wrap(copy, "copy to the device")
-    reader.vision_on_device = pipeline.vision_on_device = clock.wrap(reader.vision_on_device, "normalise (torch)")
+    reader._float32_on = clock.wrap(reader._float32_on, "normalise (torch)")  # the widening to float32
+    normalize.BandStatistics.apply_tensor = clock.wrap(normalize.BandStatistics.apply_tensor, "normalise (torch)")
     tiling.RowBandAccumulator.add = clock.wrap(tiling.RowBandAccumulator.add, "blend (torch)")
     device_blend.DeviceRowBandAccumulator._emit = clock.wrap(device_blend.DeviceRowBandAccumulator._emit,
                                                              "publish rows")

@@ -1,6 +1,8 @@
 """The tile pipeline: reader thread -> predictor -> blending -> sink, with bounded queues between them::
 
     reader threads  SceneReader.read(tile) -> BandStatistics.apply -> batches      (prefetch queues; on a GPU
+                                                                                     the batching thread copies
+                                                                                     each batch to the device and
                                                                                      apply_tensor there instead)
     main thread     predictor(batch) -> probabilities -> RowBandAccumulator.add     (blending; on a GPU in
                                                                                      device memory, no wait)
@@ -98,9 +100,11 @@ def start_reader(plan: SegmentPlan, predict: Predict, *, batch_size: int, prefet
     starts the next scene's while the model finishes this one (``run_tiles(reader=..., on_read_done=...)``),
     on its long-lived ``threads``."""
     # on a GPU the readers leave the vision values raw and the device normalises them, which takes part of a
-    # tile's reading CPU off the reader threads (docs/benchmarks.md)
-    return TileReader(plan, batch_size, prefetch, readers, processes=reader_processes,
-                      normalise=not _device_side(predict, on_device), threads=threads).start()
+    # tile's reading CPU off the reader threads (docs/benchmarks.md); the batching thread copies each batch there,
+    # which takes the copies off the thread driving the model
+    device_side = _device_side(predict, on_device)
+    return TileReader(plan, batch_size, prefetch, readers, processes=reader_processes, normalise=not device_side,
+                      threads=threads, device=getattr(predict, "device", None) if device_side else None).start()
 
 
 def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Callback, *, batch_size: int,

@@ -71,13 +71,14 @@ def default_readers(device: str, remote: bool = False) -> int:
 @dataclass
 class Batch:
     """A batch of tiles as the model gets it: normalised, or with raw vision values (``raw``) to normalise on the
-    device (``vision_on_device``)."""
+    device (``vision_on_device``); from a reader given a ``device``, torch tensors already there
+    (``batch_on_device``)."""
 
     tiles: list[Tile]
     valid: np.ndarray  # (B, T, T) bool; mirrored pixels past the image are valid as the pixels they mirror
     vision: dict[str, np.ndarray]  # stats key -> (B, Cv, T, T) float32 normalised; or raw (float32
     # or the file's 8/16-bit integer dtype)
-    aux: dict[str, np.ndarray | None]  # normalised
+    aux: dict[str, np.ndarray | None]  # normalised (B, Ca, t, t) at the aux's own resolution
     skipped: int = 0  # all-nodata tiles skipped since the previous batch
     raw: bool = False  # vision not normalised yet: the device normalises it, 0 where the tile is not valid
 
@@ -90,6 +91,31 @@ def vision_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], devic
     torch = require("torch")
     keep = to_device(batch.valid, device)
     return {key: stats[key][0].apply_tensor(_float32_on(torch, v, device), keep) for key, v in batch.vision.items()}
+
+
+def batch_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device: Any) -> Batch:
+    """``batch`` with its arrays copied to ``device`` as torch tensors, raw vision values normalised there.
+
+    A reader given a device does this on its batching thread, so the thread driving the model only queues the
+    model's work: on a GPU the copies into pinned memory (3 MB a 512² tile with 48 aux bands) and the
+    normalising kernels' launches were that thread's work per tile, between the model's batches."""
+    if not batch.tiles:
+        return batch
+    from contextlib import nullcontext
+    from dataclasses import replace
+
+    torch = require("torch")
+    device = torch.device(device)
+    # on the batch's GPU: a thread without a current device would open a context on GPU 0 (a torchrun rank)
+    with torch.cuda.device(device) if device.type == "cuda" else nullcontext():
+        valid = to_device(batch.valid, device)
+        if batch.raw:
+            vision = {key: stats[key][0].apply_tensor(_float32_on(torch, v, device), valid)
+                      for key, v in batch.vision.items()}
+        else:
+            vision = {key: to_device(v, device) for key, v in batch.vision.items()}
+        aux = {key: None if a is None else to_device(a, device) for key, a in batch.aux.items()}
+    return replace(batch, valid=valid, vision=vision, aux=aux, raw=False)
 
 
 def _float32_on(torch: Any, array: np.ndarray, device: Any) -> Any:
@@ -114,10 +140,13 @@ class TileReader:
         normalise: normalise the vision values here; False leaves them raw for the device (``Batch.raw``).
         threads: long-lived threads to read on (a bulk run's, :func:`~engine.runtime.prefetch.loop_threads`),
             else threads of its own.
+        device: hand the batches over as tensors on this (torch) device, normalised there when raw
+            (:func:`batch_on_device`, on the batching thread); None: numpy arrays.
     """
 
     def __init__(self, plan: SegmentPlan, batch_size: int, prefetch: int, readers: int = 1,
-                 processes: bool = False, normalise: bool = True, threads: Executor | None = None):
+                 processes: bool = False, normalise: bool = True, threads: Executor | None = None,
+                 device: Any = None):
         from ..data.align import quiet_in_memory_dataset_warnings
 
         self.plan = plan
@@ -128,6 +157,7 @@ class TileReader:
         self.prefetch = prefetch
         self.normalise = normalise
         self.threads = threads
+        self.device = device
         rows, cols = len(plan.grid.rows), len(plan.grid.cols)
         self.owners = reader_shares(rows, cols, max(1, min(int(readers), rows * cols)))  # worker of each tile
         self.readers = max(self.owners) + 1
@@ -250,7 +280,8 @@ class TileReader:
         keys = pending[0][2].keys()
         vision = {k: np.stack([p[2][k] for p in pending]) for k in keys}
         aux = {k: (None if pending[0][3][k] is None else np.stack([p[3][k] for p in pending])) for k in keys}
-        return Batch([p[0] for p in pending], np.stack([p[1] for p in pending]), vision, aux, skipped, raw)
+        batch = Batch([p[0] for p in pending], np.stack([p[1] for p in pending]), vision, aux, skipped, raw)
+        return batch if self.device is None else batch_on_device(batch, self.stats, self.device)
 
     def __iter__(self) -> Iterator[Batch]:
         if self._prefetcher is None:

@@ -95,6 +95,33 @@ def test_raw_batches_normalised_on_the_device_equal_the_host_batches(tmp_path, s
             assert not d_batch.valid.all()
 
 
+@pytest.mark.parametrize(("readers", "processes"), [(1, False), (2, False), (2, True)])
+def test_a_reader_given_the_device_hands_its_batches_over_there_normalised(tmp_path, readers, processes):
+    """On a GPU the batching thread copies each batch to the device and normalises it there, not the thread that
+    drives the model: the batches arrive as tensors on the device with the host batches' values, bit for bit."""
+    scene = synthetic.make_scene(tmp_path / "s", "s", size=(150, 190), seed=4, aux_channels=6)
+    model = make_bundle(tmp_path / "m.dsmodel", aux_channels=6, num_classes=3, seed=3)
+    cfg = SegmentConfig(image=scene["image"], aux=scene["aux"], models=[model], device="cpu", batch_size=3,
+                        overlap=0.5, output=str(tmp_path / "unused.tif"))
+    host = _batches(cfg, 1, False, True)
+    plan = plan_segmentation(cfg, QuietCallback())
+    reader = TileReader(plan, 3, 2, readers, processes=processes, normalise=False, device=torch.device("cpu"))
+    try:
+        given = [b for b in reader.start() if b.tiles]
+    finally:
+        reader.close()
+        plan.reader.close()
+    assert len(given) == len(host) > 0
+    for (h_vision, h_batch), batch in zip(host, given):
+        assert not batch.raw and isinstance(batch.valid, torch.Tensor)
+        assert [t.index for t in h_batch.tiles] == [t.index for t in batch.tiles]
+        np.testing.assert_array_equal(batch.valid.numpy(), h_batch.valid)
+        for key in h_vision:
+            assert isinstance(batch.vision[key], torch.Tensor) and isinstance(batch.aux[key], torch.Tensor)
+            np.testing.assert_array_equal(batch.vision[key].numpy(), h_vision[key])
+            np.testing.assert_array_equal(batch.aux[key].numpy(), h_batch.aux[key])
+
+
 @pytest.mark.parametrize(("dtype", "shipped"), [
     ("uint16", "uint16"),  # values past 32767: uint16 goes to the device as int16 and is widened there
     ("int16", "int16"),  # negative values
