@@ -261,11 +261,11 @@ def _markdown(r: dict[str, Any]) -> str:
                   f"fed by the pipeline (readers, blending, rows dropped) {g['feed_px_s']:,.0f} px/s: "
                   f"**{g['feed_efficiency']:.2f}**; {whole} (target >= {TARGETS['gpu_efficiency']}).", "",
                   "| reader workers | reader alone (tiles/s) | fed (px/s) | fed / model only | model waiting on input "
-                  "| main thread ahead of the GPU, waiting for rows |",
-                  "|---|---|---|---|---|---|"]
+                  "| main thread ahead of the GPU, waiting for rows | planning the scenes (serial here) |",
+                  "|---|---|---|---|---|---|---|"]
         lines += [f"| {c} | {x['reader_tiles_s']:.0f} | {x['feed_px_s']:,.0f} | {x['feed_efficiency']:.2f} | "
-                  f"{100 * x['input_wait_share']:.0f} % | {100 * x.get('output_wait_share', 0.0):.0f} % |"
-                  for c, x in g["sweep"].items()]
+                  f"{100 * x['input_wait_share']:.0f} % | {100 * x.get('output_wait_share', 0.0):.0f} % | "
+                  f"{100 * x.get('planning_share', 0.0):.0f} % |" for c, x in g["sweep"].items()]
         on_device = (f" (model on batches already in device memory, nothing copied: "
                      f"{g['model_on_device_px_s']:,.0f} px/s; end to end against it "
                      f"{g['efficiency_on_device']:.2f})" if g.get("efficiency_on_device") else "")

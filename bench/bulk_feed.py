@@ -230,6 +230,76 @@ def feed_cost(folder: Path, scenes: int, size: int, readers: int, rounds: int, b
             "all": runs}
 
 
+def reader_cpu(folder: Path, scenes: int, size: int, counts: list[int], batch: int) -> dict[str, Any]:
+    """CPU seconds per tile of the reader alone (raw tiles, nothing downstream, as ``bulk_gpu``'s "reader alone")
+    with each count of workers as threads and as processes: the main process's (all its threads) and the reader
+    processes' (``/proc``). What more workers add per tile: on a many-core machine that, not this one's two
+    cores, bounds the feed. Planning each scene is left out (its own line in ``feed_cost``)."""
+    import os
+    import resource
+
+    from engine.callbacks import QuietCallback
+    from engine.config import SegmentConfig
+    from engine.segment import TileReader, plan_segmentation
+    from engine.segment.reader_pool import shared_pool
+
+    model = bench_bundle(folder)
+    rows = manifest_rows(bench_scenes(folder, scenes, size))
+    template = SegmentConfig(models=[model], device="cpu", batch_size=batch, overlap=0.125)
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def own() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def workers(count: int) -> float:
+        total = 0.0
+        for process in shared_pool(count)._processes:  # a benchmark may look inside the pool
+            with open(f"/proc/{process.pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        return total
+
+    def read(count: int, processes: bool) -> dict[str, float]:
+        main = other = wall = 0.0
+        tiles = 0
+        for row in rows:
+            plan = plan_segmentation(template.replace(image=row["image"], aux=[row["aux"]],
+                                                      output=str(folder / "unused.tif")), QuietCallback())
+            try:
+                before, pool = own(), workers(count) if processes else 0.0
+                start = time.perf_counter()
+                reader = TileReader(plan, batch, 4, count, processes=processes, normalise=False).start()
+                try:
+                    tiles += sum(len(b.tiles) for b in reader)
+                finally:
+                    reader.close()
+                wall += time.perf_counter() - start
+                main += own() - before
+                other += (workers(count) - pool) if processes else 0.0
+            finally:
+                plan.reader.close()
+        return {"main process ms/tile": 1000 * main / tiles, "reader processes ms/tile": 1000 * other / tiles,
+                "all ms/tile": 1000 * (main + other) / tiles, "tiles/s (this machine)": tiles / wall}
+
+    result: dict[str, dict[str, float]] = {}
+    for count in counts:
+        for processes in ((False, True) if count > 1 else (False,)):
+            if processes:
+                read(count, True)  # starts the pool (kept for later scenes, as in a bulk run): not counted
+            result[f"{count} {'processes' if processes else 'threads'}"] = read(count, processes)
+    return {"scenes": scenes, "size": size, "batch": batch, "readers": result}
+
+
+def reader_markdown(r: dict[str, Any]) -> list[str]:
+    names = list(next(iter(r["readers"].values())))
+    lines = [f"The reader alone, {r['scenes']} x {r['size']}², raw tiles, nothing downstream (CPU per tile, planning "
+             f"left out):", "", "| reader workers | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines += [f"| {mode} | " + " | ".join(f"{v:.1f}" for v in got.values()) + " |"
+              for mode, got in r["readers"].items()]
+    return lines + [""]
+
+
 def markdown(r: dict[str, Any]) -> list[str]:
     sizes = r["prepared_tile_bytes"]
     names = list(r["ms_per_tile"])
@@ -255,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--readers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--reader-counts", type=int, nargs="*", default=[],
+                        help="also the reader alone's CPU per tile with these worker counts (threads, processes)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--output", type=Path, default=REPO / "bench_output")
@@ -262,7 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.output / "bulk_work"
     folder.mkdir(parents=True, exist_ok=True)
     result = feed_cost(folder, args.scenes, args.size, args.readers, args.rounds, args.batch, args.device)
-    result["markdown"] = "\n".join(markdown(result))
+    lines = markdown(result)
+    if args.reader_counts:
+        result["reader_cpu"] = reader_cpu(folder, args.scenes, args.size, args.reader_counts, args.batch)
+        lines += reader_markdown(result["reader_cpu"])
+    result["markdown"] = "\n".join(lines)
     (args.output / "bulk_feed.json").write_text(json.dumps(result, indent=2, default=str))
     print(result["markdown"])
     return 0

@@ -101,9 +101,15 @@ def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, re
         start = time.perf_counter()
         read_alone(plans())
         read_alone_s = time.perf_counter() - start
-        wait = ahead = 0.0
+        wait = ahead = planning = 0.0
+        scenes = plans()
         start = time.perf_counter()  # the feed: readers -> predictor -> blending into a sink that drops the rows
-        for plan in plans():
+        while True:
+            tick = time.perf_counter()  # planning a scene: here before its tiles, in a bulk run during the last's
+            plan = next(scenes, None)
+            planning += time.perf_counter() - tick
+            if plan is None:
+                break
             sink = Discard()
             stats = run_tiles(plan, predictor, sink, QuietCallback(), batch_size=batch, prefetch=4,
                               readers=count, reader_processes=processes)
@@ -114,7 +120,8 @@ def gpu_feed(folder: Path, model: str, manifest: Path, device: str, amp: str, re
         sweep[mode_name(count, processes)] = {"readers": count, "processes": processes,
                                                "reader_tiles_s": tiles / read_alone_s,
                                                "feed_px_s": pixels / feed_s, "feed_efficiency": model_s / feed_s,
-                                               "input_wait_share": wait / feed_s, "output_wait_share": ahead / feed_s}
+                                               "input_wait_share": wait / feed_s, "output_wait_share": ahead / feed_s,
+                                               "planning_share": planning / feed_s}
     # the lock one raw reader thread holds per tile on this machine's CPU: the bound on threads of any number
     first = template.replace(image=rows[0]["image"], aux=[rows[0]["aux"]], output=str(folder / "unused.tif"))
     best_key = max(sweep, key=lambda c: sweep[c]["feed_px_s"])
