@@ -17,6 +17,8 @@
    ``--readers N`` as threads and as processes. Target end-to-end >= 0.90 of model-only.
 5. Between scenes (``bench/bulk_scenes.py``): the model's idle time from one scene to the next, a bulk run with
    its scenes one after another vs overlapped (next scene read ahead, outputs published in the background).
+6. The feed's main-process work per tile (``bench/bulk_feed.py``, ``--only feed``): the GPU's path with a model
+   that costs nothing, thread CPU per tile by part (copies, batching, publishing rows), 2 readers.
 
 The model is the product default (b1 preset, tile 512, 48 aux channels) with random weights: throughput does not
 depend on the weights. Scenes are written block by block by :func:`bench.bench_segment.write_scene`.
@@ -153,7 +155,8 @@ def run(ctx: Any, only: list[str] | None = None, amp: str = "bf16", readers: lis
     folder = Path(ctx.output_dir) / "bulk_work"
     folder.mkdir(parents=True, exist_ok=True)
     model = bench_bundle(folder)
-    wanted = only or (["calls", "readers", "torchrun", "scenes"] + (["gpu"] if device.startswith("cuda") else []))
+    wanted = only or (["calls", "readers", "torchrun", "scenes", "feed"]
+                      + (["gpu"] if device.startswith("cuda") else []))
     result: dict[str, Any] = {"device": device, "quick": quick, "preset": PRESET, "tile": TILE, "targets": TARGETS}
     small = bench_scenes(folder, 6 if quick else 15, 512)
     if "calls" in wanted:
@@ -178,6 +181,11 @@ def run(ctx: Any, only: list[str] | None = None, amp: str = "bf16", readers: lis
 
         result["gpu"] = gpu_feed(folder, model, bench_scenes(folder, count, size), device, amp, readers,
                                  batch=16 if device.startswith("cuda") else 4)
+    if "feed" in wanted:  # the main process's work per tile of the GPU's path, with a model that costs nothing
+        from bench.bulk_feed import feed_cost
+
+        result["feed"] = feed_cost(folder, *((1, 2048) if quick else (2, 4096)), readers=2, rounds=1 if quick else 3,
+                                   batch=16, device=device)
     result["markdown"] = _markdown(result)
     return result
 
@@ -272,6 +280,10 @@ def _markdown(r: dict[str, Any]) -> str:
         lines += ["", f"Model only: {g['model_tiles_s']:.3g} tiles/s{on_device}. Interpreter lock held by one raw "
                       f"reader thread: {g['reader_gil_ms_per_tile']:.1f} ms per tile (threads of any number: at most "
                       f"about {1000 / g['reader_gil_ms_per_tile']:.0f} tiles/s).", ""]
+    if "feed" in r:
+        from bench.bulk_feed import markdown
+
+        lines += markdown(r["feed"])
     return "\n".join(lines)
 
 
@@ -287,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readers", type=int, nargs="+",
                         help="reader worker counts to try in the gpu part (default: the engine's)")
     parser.add_argument("--gpu-scenes", nargs=2, type=int, default=(6, 4096), metavar=("COUNT", "SIZE"))
-    parser.add_argument("--only", nargs="+", choices=("calls", "readers", "torchrun", "scenes", "gpu"))
+    parser.add_argument("--only", nargs="+", choices=("calls", "readers", "torchrun", "scenes", "gpu", "feed"))
     parser.add_argument("--output", type=Path, default=REPO / "bench_output")
     args = parser.parse_args(argv)
     args.output.mkdir(parents=True, exist_ok=True)
