@@ -83,13 +83,15 @@ class Batch:
     raw: bool = False  # vision not normalised yet: the device normalises it, 0 where the tile is not valid
 
 
-def vision_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device: Any) -> dict[str, Any]:
+def vision_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device: Any,
+                     keep: Any = None) -> dict[str, Any]:
     """The batch's vision per stats key, normalised on ``device`` (torch tensors there) when the reader left it
-    raw (``BandStatistics.apply_tensor``: the same values as on the host, bit for bit); else as it is."""
+    raw (``BandStatistics.apply_tensor``: the same values as on the host, bit for bit); else as it is.
+    ``keep``: the batch's valid mask already on ``device``."""
     if not batch.raw:
         return batch.vision  # normalised already: the predictor moves it to its device
     torch = require("torch")
-    keep = to_device(batch.valid, device)
+    keep = to_device(batch.valid, device) if keep is None else keep
     return {key: stats[key][0].apply_tensor(_float32_on(torch, v, device), keep) for key, v in batch.vision.items()}
 
 
@@ -109,11 +111,8 @@ def batch_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device
     # on the batch's GPU: a thread without a current device would open a context on GPU 0 (a torchrun rank)
     with torch.cuda.device(device) if device.type == "cuda" else nullcontext():
         valid = to_device(batch.valid, device)
-        if batch.raw:
-            vision = {key: stats[key][0].apply_tensor(_float32_on(torch, v, device), valid)
-                      for key, v in batch.vision.items()}
-        else:
-            vision = {key: to_device(v, device) for key, v in batch.vision.items()}
+        vision = (vision_on_device(batch, stats, device, valid) if batch.raw
+                  else {key: to_device(v, device) for key, v in batch.vision.items()})
         aux = {key: None if a is None else to_device(a, device) for key, a in batch.aux.items()}
     return replace(batch, valid=valid, vision=vision, aux=aux, raw=False)
 
