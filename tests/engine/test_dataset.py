@@ -380,7 +380,7 @@ def test_validation_tiles_are_read_once_and_kept_as_read(reference_dataset: str,
 def test_training_scenes_are_read_once_and_cut_to_the_tiles_a_read_gives(reference_dataset: str, tmp_path: Path,
                                                                          monkeypatch) -> None:
     """A training scene that fits ``KEPT_SCENE_BYTES`` is read, mapped and normalised once per process, and each
-    tile is cut from it: the same tiles, bit for bit, as reading every window (with aux, windows reaching past the
+    tile is cut from it: the same tiles, bit for bit, as reading every window (with aux, nodata, windows past the
     image, hold-out strips masking a window's pixels); new statistics read the scenes again."""
     import dataclasses
 
@@ -391,8 +391,15 @@ def test_training_scenes_are_read_once_and_cut_to_the_tiles_a_read_gives(referen
     real = SceneReader.read
     monkeypatch.setattr(SceneReader, "read", lambda self, *a, **k: reads.append(a) or real(self, *a, **k))
     scene = sparse_scene(tmp_path, size=256)
+    holes = np.random.default_rng(1).integers(1, 255, (3, 192, 192), dtype=np.uint8)
+    holes[:, 20:90, 30:120] = 0  # nodata: invalid pixels in the kept scene
+    label = np.zeros((192, 192), np.uint8)
+    label[100:140, 60:90] = 90
+    with_holes = SceneSpec(image=write_tif(tmp_path / "holes.tif", holes, nodata=0),
+                           label=write_tif(tmp_path / "holes_label.tif", label))
     configs = [small_cfg(data_dir=reference_dataset), small_cfg(data_dir=reference_dataset, tile_size=160),
-               small_cfg(train_scenes=[scene], aux_prefixes=[], val_fraction=0.3, tile_size=160, seed=1)]
+               small_cfg(train_scenes=[scene], aux_prefixes=[], val_fraction=0.3, tile_size=160, seed=1),
+               small_cfg(train_scenes=[with_holes], aux_prefixes=[], val_fraction=0.0, tile_size=96)]
     masked = 0
     for cfg in configs:
         kept, _, _ = build_datasets(cfg)
@@ -410,6 +417,7 @@ def test_training_scenes_are_read_once_and_cut_to_the_tiles_a_read_gives(referen
                 masked += dataset_module.region_mask(plan.region, plan.col, plan.row, plan.size) is not None
         assert all(k is not None for k in kept._scenes_kept.values()) and len(kept._scenes_kept) == len(kept.scenes)
     assert masked > 0  # some windows reached past their hold-out region
+    assert not kept._scenes_kept[0][1].all()  # the scene with nodata kept its invalid pixels as such
     reads.clear()
     kept.vision_stats = dataclasses.replace(kept.vision_stats)  # new statistics (equal values): read again
     kept[0]
