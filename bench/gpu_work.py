@@ -8,9 +8,10 @@ What the CPU sections measure (``bench/change.py``, ``bench/train_speed.py``), o
   (start-up of the run, reading and writing included; the model loaded in each run).
 - **train**: for UNet light and DualStream b0 (48-channel aux), seconds per tile of a bare loop (forward, the
   family's loss, backward, AdamW step) in fp32 and under bfloat16 autocast, against ``engine.api.train`` with
-  ``--device cuda`` (its own AMP choice and loader processes) on real-shaped scenes, and the same with
-  ``--num-workers 0`` (one thread preparing the tiles): the step time and the epoch time per tile, from the
-  history, epochs 2+.
+  ``--device cuda`` (its own AMP choice; one thread preparing the tiles) on real-shaped scenes, and the same with
+  ``--num-workers 8`` (loader processes): the step time and the epoch time per tile, from the history, epochs 2+.
+  On the H200 (2026-11-27) the run with 8 loader processes did not end in 150 s (docs/benchmarks.md, "On a GPU"):
+  give this part a timeout.
 
 Usage: ``python bench/gpu_work.py [--size 2048] [--out DIR]``; writes ``gpu_work.json`` there and prints a table.
 """
@@ -120,7 +121,7 @@ def train_figures(folder: Path, batch: int = 16, tiles: int = 512, epochs: int =
         row = {"bare_fp32_ms_per_tile": round(1000 * bare(family, preset, False, batch), 3),
                "bare_bf16_ms_per_tile": round(1000 * bare(family, preset, True, batch), 3)}
         scenes = data["scenes_aux"] if family == "dualstream" else data["scenes"]
-        for arm, workers in (("train", None), ("train_no_loaders", 0)):  # the default; one thread preparing tiles
+        for arm, workers in (("train", None), ("train_8_loaders", 8)):  # the default (one thread); loader processes
             sections = {"model": {"name": family, "preset": preset},
                         "data": {"train_scenes": scenes["train"], "val_scenes": scenes["val"], "tile_size": TILE,
                                  "tiles_per_epoch": tiles, "label_mapping": {"90": 1}},

@@ -386,10 +386,11 @@ class TrainConfig(Settings):
         advanced=True, group="training",
         help="iou: validation IoU; loss: validation loss. Also decides which epoch the bundle keeps.")
     device: str = device_setting("training")
-    num_workers: int | None = setting(
-        None, group="training", minimum=0, maximum=MAX_WORKERS, metavar="N",
-        help="Data loader processes preparing the tiles beside the step. Unset: on a GPU one per core left over "
-             "(at most 8), on the CPU none (torch's threads use every core); 0: none.",
+    num_workers: int = setting(
+        0, group="training", minimum=0, maximum=MAX_WORKERS, metavar="N",
+        help="Data loader processes preparing the tiles beside the step (0: none; a thread prepares the next tiles "
+             "where a core is free). On a GPU one thread preparing tiles can keep the steps waiting: try the free "
+             "cores (docs/benchmarks.md, \"On a GPU\").",
         no_qgis="worker processes inside QGIS would start QGIS's own executable")
     resume: bool = setting(
         False, label="Resume from the last checkpoint", advanced=True, group="input and output",
@@ -444,7 +445,7 @@ class TrainConfig(Settings):
         check(self.grad_clip is None or self.grad_clip > 0, "grad_clip must be > 0, or None for no clipping.")
         check(self.early_stop_patience is None or self.early_stop_patience >= 1,
                f"{mention('train.early_stop_patience')} must be >= 1, or None to never stop early.")
-        check(self.num_workers is None or 0 <= self.num_workers <= MAX_WORKERS,
+        check(0 <= self.num_workers <= MAX_WORKERS,
               f"{mention('train.num_workers')} must be from 0 to {MAX_WORKERS} processes (got {self.num_workers}).")
         check(0 <= self.seed < 2 ** 32, f"{mention('train.seed')} must be from 0 to {2 ** 32 - 1} (got {self.seed}).")
         check(self.epochs <= MAX_EPOCHS and self.warmup_epochs <= MAX_EPOCHS,

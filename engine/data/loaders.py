@@ -43,7 +43,7 @@ def val_loader(dataset: Any, train_cfg: TrainConfig, ctx: DistContext, *, pin_me
     if ctx.distributed:
         dataset = Subset(dataset, list(range(ctx.rank, len(dataset), ctx.world_size)))
     return DataLoader(dataset, batch_size=train_cfg.batch_size, shuffle=False, num_workers=train_cfg.num_workers,
-                      pin_memory=pin_memory, persistent_workers=train_cfg.num_workers > 0)  # not restarted per epoch
+                      pin_memory=pin_memory)
 
 
 def _worker_init(worker_id: int) -> None:

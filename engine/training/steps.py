@@ -24,18 +24,6 @@ from ..runtime.prefetch import Prefetcher
 from .budget import TimeBudget
 from .parts import Batches, Optimisation, Place
 
-LOADER_PROCESSES_MAX = 8  # each holds its own readers of the scenes and batches in flight: memory grows with it
-
-
-def loader_workers(requested: int | None, device_type: str) -> int:
-    """Data loader processes preparing tiles: ``requested`` when given, else on a GPU one per core left over by the
-    process driving it (at most 8), none on the CPU, where torch's threads use every core (a thread prepares the
-    next tiles where a core is free: :func:`prefetch_tiles`). On a GPU one thread preparing tiles left UNet light's
-    steps waiting: 3.3x the bare loop's time a tile on an H200 (docs/benchmarks.md, "On a GPU")."""
-    if requested is not None:
-        return requested
-    return max(0, min(LOADER_PROCESSES_MAX, process_cores() - 1)) if device_type != "cpu" else 0
-
 
 def prefetch_tiles(num_workers: int, device_type: str, torch_threads: int) -> bool:
     """Whether a thread prepares the next tiles while the step runs (no DataLoader workers): only where a core is

@@ -51,7 +51,7 @@ from .resume import early_stop_due, resume, seconds_spent
 from .sizing import fit_to_data
 from .speed import speed_line, start_line
 from .step_setup import step_for
-from .steps import EpochSteps, loader_workers
+from .steps import EpochSteps
 
 # --------------------------------------------------------------------------------------------- the loop
 
@@ -239,7 +239,6 @@ class _Trainer:
         from ..data.loaders import train_loader, val_loader
 
         cfg, ctx, say = self.cfg, self.place.ctx, self.place.callback
-        cfg = cfg.replace(num_workers=loader_workers(cfg.num_workers, self.place.device_type))
         train_ds, val_ds, summary = self.datasets
         pin = self.place.device_type == "cuda"
         loader, sampler = train_loader(train_ds, self.data_cfg, cfg, ctx, ignore_index=self.ignore_index,

@@ -101,20 +101,6 @@ def test_tiles_are_prepared_ahead_only_where_a_core_is_left_for_the_thread(monke
     assert not steps.prefetch_tiles(2, "cpu", 1)  # the workers prepare the tiles
 
 
-def test_loader_processes_by_default_on_a_gpu_only(monkeypatch):
-    """Unset, a GPU gets one loader process per core left over (at most 8: one thread preparing tiles kept an H200
-    waiting), the CPU none (its cores run the step); a count given is kept, 0 included."""
-    from engine.training import steps
-
-    monkeypatch.setattr(steps, "process_cores", lambda: 16)
-    assert steps.loader_workers(None, "cuda") == 8 and steps.loader_workers(None, "cpu") == 0
-    assert steps.loader_workers(0, "cuda") == 0 and steps.loader_workers(3, "cpu") == 3
-    monkeypatch.setattr(steps, "process_cores", lambda: 4)
-    assert steps.loader_workers(None, "cuda") == 3
-    monkeypatch.setattr(steps, "process_cores", lambda: 1)
-    assert steps.loader_workers(None, "cuda") == 0  # no core to spare: the prefetch thread, as before
-
-
 @pytest.mark.parametrize("scale", [1e-3, 10.0, float("nan")])
 def test_clip_on_the_cpu_gives_clip_grad_norm_bit_for_bit(scale: float):
     """Within the bound the scaling pass is left out (a factor of 1); beyond it, and with a NaN, it is as torch's."""

@@ -143,7 +143,7 @@ def test_warmup_freezes_encoders_and_trains_head(tmp_path):
 
 
 def test_loader_processes_prepare_the_tiles_when_asked(tmp_path):
-    """Loader processes (the default on a GPU) train as the main process does, and the start line says so."""
+    """Loader processes train as the main process does, and the start line says so."""
     model_cfg, data_cfg, train_cfg = _configs(tmp_path, epochs=1, warmup_epochs=0, num_workers=2, preview_tiles=0)
     callback = RecordingCallback()
     result = train(model_cfg, data_cfg, train_cfg, callback, model=_model(model_cfg),
@@ -174,7 +174,7 @@ def test_train_learns_and_writes_outputs(tmp_path):
     # torch's spinning threads on the free cores, said in the start line (the module runs on one: the ceiling)
     started = [m for m in callback.messages("info") if m.startswith("Training ")]
     assert len(started) == 1 and " on cpu with 1 thread(s), precision " in started[0], started
-    assert "loader process" not in started[0]  # unset on the CPU: none
+    assert "loader process" not in started[0]  # none unless asked
     assert ", channels-last, fused optimiser, 8 steps of 4 tiles" in started[0]  # the CPU step's setup, said
     # the speed reached, said once at the end and kept per epoch with where the rest of the time went
     speed = [m for m in callback.messages("info") if m.startswith("Speed: ")]
