@@ -11,7 +11,7 @@ def start_line(model_cfg: Any, place: Any, threads: int | None, step: Any, steps
                last: int, budget: Any, loaders: int = 0) -> str:
     """``Training unet (light) on cpu with 2 thread(s), precision bf16 (...), channels-last, fused optimiser,
     50 steps of 4 tiles per epoch, epochs 1..100 (0 with frozen encoders); loss ..., optimizer adamw, ...``;
-    on a GPU ``..., tiles prepared by 8 loader processes, ...`` (``loaders``)."""
+    with loader processes (``--num-workers``) ``..., tiles prepared by 4 loader process(es), ...`` (``loaders``)."""
     ctx = place.ctx
     where = f" x{ctx.world_size} processes" if ctx.distributed else ""
     each = " each" if (threads or loaders) and ctx.distributed else ""
