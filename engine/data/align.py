@@ -133,18 +133,17 @@ def warp_to_grid(
     return out, valid
 
 
-def warped_blocks(dataset: Any, dst: RasterGrid, block: tuple[int, int], *, src_crs: Any = None) -> Any | None:
-    """``dataset`` warped onto ``dst`` as a GDAL warped VRT with ``block`` (width, height) pixel blocks, or None
-    when this GDAL will not take that block size (then warp the blocks with ``warp_to_grid``: the same values).
+def warped_blocks_xml(dataset: Any, dst: RasterGrid, block: tuple[int, int], *, src_crs: Any = None) -> str:
+    """The XML of ``dataset`` warped onto ``dst`` as a GDAL warped VRT with ``block`` (width, height) pixel blocks.
 
-    Reading one block's window warps that block alone, as ``warp_to_grid`` warps a grid of the block's size and
-    place (bilinear, source nodata per band, NaN where no source pixel lands; the same values where the windows
+    Reading one block's window of it warps that block alone, as ``warp_to_grid`` warps a grid of the block's size
+    and place (bilinear, source nodata per band, NaN where no source pixel lands; the same values where the windows
     coincide). Why not ``warp_to_grid`` per block: ``reproject`` builds its coordinate transformer (PROJ) and its
     in-memory datasets holding Python's interpreter lock, for much of each call, and reader threads queue on
-    that lock; the VRT builds them once, and a read warps with the lock released. GDAL picks a warped VRT's block
-    size itself (512 x 128) and rasterio does not expose it, so it is set in the VRT's XML.
-    """
-    rasterio = require("rasterio")
+    that lock; the VRT builds them once, and a read warps with the lock released. The XML is made once and opened
+    by each reader thread (:func:`open_warped_blocks`), which then neither opens ``dataset`` nor builds a VRT to
+    write it out. GDAL picks a warped VRT's block size itself (512 x 128) and rasterio does not expose it, so it is
+    set in the XML."""
     from rasterio.vrt import WarpedVRT
 
     dst_crs = dst.crs or PIXEL_SPACE_CRS
@@ -160,7 +159,13 @@ def warped_blocks(dataset: Any, dst: RasterGrid, block: tuple[int, int], *, src_
         xml, found = re.subn(rf"<{tag}>\d+</{tag}>", element, xml)
         if not found:  # not written by this GDAL: its reader still takes it from the root's children
             xml = re.sub(r"(<VRTDataset[^>]*>)", lambda match: match.group(1) + element, xml, count=1)
-    warped = rasterio.open(xml)
+    return xml
+
+
+def open_warped_blocks(xml: str, block: tuple[int, int]) -> Any | None:
+    """The warped VRT of ``xml`` (:func:`warped_blocks_xml`) opened, or None when this GDAL will not take the
+    ``block`` size (then warp the blocks with ``warp_to_grid``: the same values)."""
+    warped = require("rasterio").open(xml)
     if warped.block_shapes[0] != (int(block[1]), int(block[0])):
         warped.close()
         return None

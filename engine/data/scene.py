@@ -206,11 +206,16 @@ class SceneReader(SceneLabels, SceneAux):
             raise DataError(f"An extent/AOI was given but the {self.role} '{self.image}' has no georeferencing.")
 
     # ----------------------------------------------------------------------------------------- opening
-    def _open(self, path: str, role: str) -> Any:
-        if self._pid != os.getpid():  # forked worker: GDAL handles must not be shared across processes
+    def _own_handles(self) -> dict[Any, Any]:
+        """This process's open datasets: a forked worker drops its parent's (GDAL handles must not be shared across
+        processes)."""
+        if self._pid != os.getpid():
             self._handles = {}
             self._pid = os.getpid()
-        ds = self._handles.get(path)
+        return self._handles
+
+    def _open(self, path: str, role: str) -> Any:
+        ds = self._own_handles().get(path)
         if ds is None or ds.closed:
             ds = open_raster(path, role)
             self._handles[path] = ds
@@ -295,7 +300,7 @@ class SceneReader(SceneLabels, SceneAux):
         """Read each image cell and aux block under these tile windows once, for all the tiles that need it.
 
         For a known set of tiles (a sliding window): the image is read in cells of whole file blocks, and the aux
-        is warped in blocks of a tile's size on a lattice from the image's top-left corner (``warped_blocks``:
+        is warped in blocks of a tile's size on a lattice from the image's top-left corner (``warped_blocks_xml``:
         one GDAL warped VRT per aux file and reader thread, so each block's warp runs without Python's lock);
         each part is dropped after the last tile that needs it, so memory is bounded by the tiles in flight.
         Tiles off the aux grid (a last column or row at an offset that is not a multiple of the aux ratio) warp

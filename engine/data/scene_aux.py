@@ -22,7 +22,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .align import aux_grid, check_overlap, resize_transform, tile_grid, warp_to_grid, warped_blocks
+from .align import (
+    aux_grid,
+    check_overlap,
+    open_warped_blocks,
+    resize_transform,
+    tile_grid,
+    warp_to_grid,
+    warped_blocks_xml,
+)
 from .raster import RasterGrid, grid_of, has_own_mask, read_window
 from .tile_parts import assemble_window
 
@@ -68,6 +76,7 @@ class SceneAux:
         self.aux_file_bands: list[int] = [len(a.bands) for a in self._aux]  # bands used of each aux file
         self.aux_channels: int = len(self.selection.x) if self.selection.x else sum(self.aux_file_bands)
         self._aux_stacks: list[_AuxStack] = self._plan_stacks()
+        self._warped_xml: dict[Any, str] = {}  # warped VRTs' XML, shared by the worker copies (``_warped``)
 
     def _plan_stacks(self) -> list[_AuxStack]:
         """Runs of neighbouring aux files that share a grid and fit ``STACK_BYTES`` together; a file alone where
@@ -165,15 +174,20 @@ class SceneAux:
 
     def _warped(self, src: _AuxSource) -> Any | None:
         """This reader's warped VRT of an aux file over the regular aux blocks (own handle per thread, as
-        ``_open``); None where GDAL will not take the block size (the blocks are then warped one by one)."""
-        ds = self._open(src.path, "aux raster")  # first: it drops the handles of a parent process
+        ``_open``); None where GDAL will not take the block size (the blocks are then warped one by one). Its XML is
+        made once for the reader and its worker copies: a copy opens the VRT, not the aux file."""
+        handles = self._own_handles()  # first: it drops the handles of a parent process
         lattice, r = self.parts.aux, self.aux_ratio
         key = ("warped", src.path, lattice)
-        if key not in self._handles:
-            grid = aux_grid(tile_grid(self.grid, 0, 0, *lattice.extent), r)
-            self._handles[key] = warped_blocks(ds, grid, (lattice.tile_w // r, lattice.tile_h // r),
-                                               src_crs=ds.crs or self.grid.crs)
-        return self._handles[key]
+        if key not in handles:
+            xml = self._warped_xml.get(key)
+            block = (lattice.tile_w // r, lattice.tile_h // r)
+            if xml is None:
+                ds = self._open(src.path, "aux raster")
+                grid = aux_grid(tile_grid(self.grid, 0, 0, *lattice.extent), r)
+                xml = self._warped_xml[key] = warped_blocks_xml(ds, grid, block, src_crs=ds.crs or self.grid.crs)
+            handles[key] = open_warped_blocks(xml, block)
+        return handles[key]
 
     def _read_aux(self, tile: RasterGrid, block: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Every aux file warped onto the tile's aux grid, concatenated, and where all of them are valid.

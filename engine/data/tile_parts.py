@@ -4,7 +4,7 @@ Sliding-window tiles overlap, and a tile's window cuts through the image file's 
 decodes the blocks at tile borders once per tile that touches them, and warps the aux under them as often. When
 the tiles to read are known (inference), the image is read in cells (whole blocks, at least ~256 px a side) and
 the aux in blocks of a tile's size on a lattice from the image's top-left corner (warped through GDAL warped VRTs,
-``align.warped_blocks``); each part is made once, by whichever reader thread needs it first, handed to every tile
+``align.warped_blocks_xml``); each part is made once, by whichever reader thread needs it first, handed to every tile
 that needs it, and dropped after the last of them (use counts from the tile plan), so memory stays bounded by the
 tiles in flight. A tile's values depend on the lattice, never on the plan or on which worker read it.
 

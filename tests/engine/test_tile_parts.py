@@ -147,7 +147,7 @@ def test_an_aux_ending_at_the_image_edge_gives_the_tiles_own_values(tmp_path, mo
     if not vrt:
         import engine.data.scene_aux as scene_module
 
-        monkeypatch.setattr(scene_module, "warped_blocks", lambda *args, **kwargs: None)
+        monkeypatch.setattr(scene_module, "open_warped_blocks", lambda *args, **kwargs: None)
     image = tmp_path / "image.tif"
     rng = np.random.default_rng(1)
     _write(image, rng.integers(1, 4000, (3, 200, 232)).astype("uint16"))
@@ -247,6 +247,10 @@ def test_reader_threads_make_each_part_once(tmp_path):
         assert not errors
         assert all(copy.parts is parts for copy in copies)
         assert dict(parts.made) == dict(alone_parts.made)  # no part made twice across the threads
+        # one warped VRT's XML per aux file for all the threads: a copy opens the VRTs, never the aux files
+        assert len(reader._warped_xml) == len(paths["aux"])
+        assert all(copy._warped_xml is reader._warped_xml for copy in copies)
+        assert not any(path in copy._handles for copy in copies[1:] for path in paths["aux"])
         assert parts.held == 0
         for i, e in enumerate(expected):
             np.testing.assert_array_equal(got[i].vision, e.vision)
@@ -367,3 +371,4 @@ def test_training_reader_reads_every_tile_on_its_own(tmp_path):
         assert reader.__getstate__()["parts"] is None
     with rasterio.open(paths["aux"][0]) as src:
         assert src.crs.to_epsg() == 4326
+
