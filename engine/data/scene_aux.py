@@ -205,8 +205,9 @@ class SceneAux:
             for data, ok in pieces:
                 arrays.append(data)
                 valid &= ok
-        aux = np.concatenate(arrays, axis=0)
-        aux[:, ~valid] = 0.0
+        aux = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=0)  # each piece is a new array
+        if not valid.all():
+            aux[:, ~valid] = 0.0
         return aux, valid
 
     def _warp_file(self, src: _AuxSource, grid: RasterGrid, block: Any) -> tuple[np.ndarray, np.ndarray]:
