@@ -69,8 +69,10 @@ def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]]
 
     ``normalise=False`` leaves the vision values raw (a GPU normalises them, ``vision_on_device``: 14-20 % of a
     tile's reading CPU on the bench scene), in the file's dtype where it is an 8/16-bit integer (half the bytes
-    of float32 or less to batch and copy); the device keeps the normalised values where the tile is valid."""
-    arrays, valid = read_tile(tile, reader, use_region_mask, keep_dtype=not normalise)
+    of float32 or less to batch and copy); the device keeps the normalised values where the tile is valid.
+    Normalised here, the tile is read in that dtype too: the normalising's first step makes it float32 (exact for
+    such integers), with no float32 copy of the raw tile before it."""
+    arrays, valid = read_tile(tile, reader, use_region_mask, keep_dtype=True)
     if not valid.any():
         return None
     vision, aux = {}, {}

@@ -372,3 +372,30 @@ def test_training_reader_reads_every_tile_on_its_own(tmp_path):
     with rasterio.open(paths["aux"][0]) as src:
         assert src.crs.to_epsg() == 4326
 
+
+@pytest.mark.parametrize("method", ["percentile", "meanstd"])
+def test_a_normalised_tile_has_the_values_of_its_float32_read(tmp_path, method):
+    """Normalised in the reader (a CPU run), a tile's integer values go into the statistics as they are, not as a
+    float32 copy first: the same values, bit for bit, as normalising the float32 read, nodata pixels included."""
+    from engine.data.normalize import BandStatistics
+    from engine.segment.prepare import prepare_tile
+
+    paths = _scene(tmp_path, (200, 264))
+    with rasterio.open(paths["image"], "r+") as image:  # some nodata pixels, as a scene's edge has
+        data = image.read()
+        data[:, 10:30, 40:90] = 0
+        image.write(data)
+        image.nodata = 0
+    stats = BandStatistics(method, [900.0, 1100.0, 800.0, 1500.0], [4000.0, 300.0, 3000.0, 2500.0])
+    with SceneReader(paths["image"], aux_ratio=RATIO) as reader:
+        tiles = list(_grid(reader))
+        reader.share_parts(t.window for t in tiles)
+        invalid = 0
+        for tile in tiles:
+            valid, vision, _ = prepare_tile(tile, reader, {"m": (stats, None, reader.selection)}, False)
+            expected, ok = read_window(reader.image_dataset(), *tile.window)
+            np.testing.assert_array_equal(valid, ok)
+            np.testing.assert_array_equal(vision["m"], stats.apply(expected, ok))
+            assert vision["m"].dtype == np.float32
+            invalid += int((~valid).sum())
+        assert invalid > 0
