@@ -174,20 +174,33 @@ class SceneAux:
 
     def _warped(self, src: _AuxSource) -> Any | None:
         """This reader's warped VRT of an aux file over the regular aux blocks (own handle per thread, as
-        ``_open``); None where GDAL will not take the block size (the blocks are then warped one by one). Its XML is
-        made once for the reader and its worker copies: a copy opens the VRT, not the aux file."""
+        ``_open``); None where GDAL will not take the block size (the blocks are then warped one by one)."""
         handles = self._own_handles()  # first: it drops the handles of a parent process
-        lattice, r = self.parts.aux, self.aux_ratio
-        key = ("warped", src.path, lattice)
+        key, xml, block = self._warped_xml_of(src)
         if key not in handles:
-            xml = self._warped_xml.get(key)
-            block = (lattice.tile_w // r, lattice.tile_h // r)
-            if xml is None:
-                ds = self._open(src.path, "aux raster")
-                grid = aux_grid(tile_grid(self.grid, 0, 0, *lattice.extent), r)
-                xml = self._warped_xml[key] = warped_blocks_xml(ds, grid, block, src_crs=ds.crs or self.grid.crs)
             handles[key] = open_warped_blocks(xml, block)
         return handles[key]
+
+    def _warped_xml_of(self, src: _AuxSource) -> tuple[Any, str, tuple[int, int]]:
+        """(key, XML, block size) of an aux file's warped VRT over the regular aux blocks, made once for this
+        reader and its worker copies: a copy opens the VRT, not the aux file."""
+        lattice, r = self.parts.aux, self.aux_ratio
+        key, block = ("warped", src.path, lattice), (lattice.tile_w // r, lattice.tile_h // r)
+        xml = self._warped_xml.get(key)
+        if xml is None:
+            ds = self._open(src.path, "aux raster")
+            grid = aux_grid(tile_grid(self.grid, 0, 0, *lattice.extent), r)
+            xml = self._warped_xml[key] = warped_blocks_xml(ds, grid, block, src_crs=ds.crs or self.grid.crs)
+        return key, xml, block
+
+    def describe_warps(self) -> None:
+        """The warped VRTs' XML of the shared aux blocks made here (``share_parts`` first), so that the copies of
+        this reader sent to reader processes open the VRTs and not the aux files: one VRT made a scene, not one a
+        process."""
+        if self.parts is not None and self.parts.aux is not None:
+            for src in self._aux:
+                if src.georeferenced:
+                    self._warped_xml_of(src)
 
     def _read_aux(self, tile: RasterGrid, block: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Every aux file warped onto the tile's aux grid, concatenated, and where all of them are valid.

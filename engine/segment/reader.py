@@ -227,6 +227,7 @@ class TileReader:
     def _process_tiles(self) -> Iterator[tuple[Tile, Any]]:
         """(tile, prepared or None) in tile order from this process's pool of reader processes."""
         plan = self.plan
+        plan.reader.describe_warps()  # one warped VRT's XML for every process, not one made by each
         yield from shared_pool(self.readers).read(list(plan.grid), self.owners, plan.reader.portable(), self.stats,
                                                   plan.use_region_mask, plan.tile, plan.aux_ratio,
                                                   depth=self.depth, busy=self._busy, halt=self.stop,

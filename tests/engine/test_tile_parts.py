@@ -247,10 +247,9 @@ def test_reader_threads_make_each_part_once(tmp_path):
         assert not errors
         assert all(copy.parts is parts for copy in copies)
         assert dict(parts.made) == dict(alone_parts.made)  # no part made twice across the threads
-        # one warped VRT's XML per aux file for all the threads: a copy opens the VRTs, never the aux files
+        # one warped VRT's XML per aux file for all the threads: a copy opens the VRTs, not the aux files
         assert len(reader._warped_xml) == len(paths["aux"])
         assert all(copy._warped_xml is reader._warped_xml for copy in copies)
-        assert not any(path in copy._handles for copy in copies[1:] for path in paths["aux"])
         assert parts.held == 0
         for i, e in enumerate(expected):
             np.testing.assert_array_equal(got[i].vision, e.vision)
@@ -372,6 +371,28 @@ def test_training_reader_reads_every_tile_on_its_own(tmp_path):
     with rasterio.open(paths["aux"][0]) as src:
         assert src.crs.to_epsg() == 4326
 
+
+def test_a_reader_process_opens_the_warped_vrts_described_before_it_started(tmp_path):
+    """Reader processes get the warped VRTs' XML with their reader (``describe_warps``, one a scene): they read the
+    same aux and never open the aux files themselves."""
+    import pickle
+
+    paths = _scene(tmp_path, (256, 320))  # every tile on the aux lattice: none warps its own aux from the files
+    with SceneReader(paths["image"], paths["aux"], aux_ratio=RATIO) as alone:
+        tiles = list(_grid(alone))
+        alone.share_parts(t.window for t in tiles)
+        expected = [alone.read(*t.window) for t in tiles]
+    with SceneReader(paths["image"], paths["aux"], aux_ratio=RATIO) as reader:
+        reader.share_parts(t.window for t in tiles)
+        reader.describe_warps()
+        assert len(reader._warped_xml) == len(paths["aux"])
+        worker = pickle.loads(pickle.dumps(reader.portable()))  # what a reader process gets
+    with worker:
+        worker.share_parts(t.window for t in tiles)
+        for tile, e in zip(tiles, expected):
+            np.testing.assert_array_equal(worker.read(*tile.window).aux, e.aux)
+        assert worker.parts.made["aux"] > 0 and worker.parts.made["aux_own_warp"] == 0
+        assert not any(path in worker._handles for path in paths["aux"])
 
 @pytest.mark.parametrize("method", ["percentile", "meanstd"])
 def test_a_normalised_tile_has_the_values_of_its_float32_read(tmp_path, method):
