@@ -124,8 +124,10 @@ def read_scene(plan: Any, batch: int, readers: int, normalise: bool) -> tuple[in
 
 def process_shares(plan: Any, batch: int, workers: int) -> tuple[int, Counter[str]]:
     """The work ``workers`` reader processes do for ``plan`` (raw), one share after another in this thread: each
-    a portable reader with the parts of its own tiles, each tile prepared and copied into a slot (as
-    ``reader_pool._worker_main``)."""
+    a portable reader pickled and unpickled (what a process gets) with the parts of its own tiles, each tile
+    prepared and copied into a slot (as ``reader_pool._worker_main``)."""
+    import pickle
+
     import numpy as np
     import rasterio
 
@@ -134,6 +136,8 @@ def process_shares(plan: Any, batch: int, workers: int) -> tuple[int, Counter[st
     from engine.segment.reader import reader_shares
 
     stats = TileReader(plan, batch, 4, 1, normalise=False).stats
+    if hasattr(plan.reader, "describe_warps"):  # as TileReader._process_tiles does (since 2026-11-27)
+        plan.reader.describe_warps()
     plan.reader.stop_sharing()
     owners = reader_shares(len(plan.grid.rows), len(plan.grid.cols), workers)
     size = reader_pool.slot_bytes(plan.tile, plan.aux_ratio, stats)
@@ -141,7 +145,7 @@ def process_shares(plan: Any, batch: int, workers: int) -> tuple[int, Counter[st
     grid, tiles, made = plan.reader.grid, 0, Counter()
     with rasterio.Env():
         for w in range(workers):
-            reader = plan.reader.portable()
+            reader = pickle.loads(pickle.dumps(plan.reader.portable()))  # as a job reaches its process
             mine = [t for i, t in enumerate(plan.grid) if owners[i] == w]
             parts = reader.share_parts(source_window(t, grid.width, grid.height) for t in mine)
             try:
