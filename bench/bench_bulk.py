@@ -19,6 +19,8 @@
    its scenes one after another vs overlapped (next scene read ahead, outputs published in the background).
 6. The feed's main-process work per tile (``bench/bulk_feed.py``, ``--only feed``): the GPU's path with a model
    that costs nothing, thread CPU per tile by part (copies, batching, publishing rows), 2 readers.
+7. Where a tile's reading CPU goes (``bench/reader_split.py``, ``--only split``): the reader alone, CPU per tile by
+   part (decoding, warping, copies, bookkeeping) with 1 and 8 threads and 8 processes' shares.
 
 The model is the product default (b1 preset, tile 512, 48 aux channels) with random weights: throughput does not
 depend on the weights. Scenes are written block by block by :func:`bench.bench_segment.write_scene`.
@@ -155,7 +157,7 @@ def run(ctx: Any, only: list[str] | None = None, amp: str = "bf16", readers: lis
     folder = Path(ctx.output_dir) / "bulk_work"
     folder.mkdir(parents=True, exist_ok=True)
     model = bench_bundle(folder)
-    wanted = only or (["calls", "readers", "torchrun", "scenes", "feed"]
+    wanted = only or (["calls", "readers", "torchrun", "scenes", "feed", "split"]
                       + (["gpu"] if device.startswith("cuda") else []))
     result: dict[str, Any] = {"device": device, "quick": quick, "preset": PRESET, "tile": TILE, "targets": TARGETS}
     small = bench_scenes(folder, 6 if quick else 15, 512)
@@ -186,6 +188,10 @@ def run(ctx: Any, only: list[str] | None = None, amp: str = "bf16", readers: lis
 
         result["feed"] = feed_cost(folder, *((1, 2048) if quick else (2, 4096)), readers=2, rounds=1 if quick else 3,
                                    batch=16, device=device)
+    if "split" in wanted:  # where a tile's reading CPU goes, part by part
+        from bench.reader_split import split
+
+        result["split"] = split(folder, *((1, 2048) if quick else (2, 4096)), rounds=1 if quick else 2, batch=16)
     result["markdown"] = _markdown(result)
     return result
 
@@ -284,6 +290,10 @@ def _markdown(r: dict[str, Any]) -> str:
         from bench.bulk_feed import markdown
 
         lines += markdown(r["feed"])
+    if "split" in r:
+        from bench.reader_split import markdown as split_markdown
+
+        lines += [split_markdown(r["split"])]
     return "\n".join(lines)
 
 
@@ -299,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readers", type=int, nargs="+",
                         help="reader worker counts to try in the gpu part (default: the engine's)")
     parser.add_argument("--gpu-scenes", nargs=2, type=int, default=(6, 4096), metavar=("COUNT", "SIZE"))
-    parser.add_argument("--only", nargs="+", choices=("calls", "readers", "torchrun", "scenes", "gpu", "feed"))
+    parser.add_argument("--only", nargs="+", choices=("calls", "readers", "torchrun", "scenes", "gpu", "feed",
+                                                           "split"))
     parser.add_argument("--output", type=Path, default=REPO / "bench_output")
     args = parser.parse_args(argv)
     args.output.mkdir(parents=True, exist_ok=True)

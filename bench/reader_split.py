@@ -16,8 +16,8 @@ out of the totals). Then the interpreter lock one raw reader thread holds a tile
 and with the scene's planning as ``bulk_gpu``'s ``lock_ms_per_tile`` counts it. And a digest of every prepared tile
 (raw and normalised): two checkouts with the same digest read the same tiles.
 
-Run alone: ``python bench/reader_split.py [--scenes 2 --size 4096 --rounds 3]`` (about 2 min on 2 cores); results
-to ``bench_output/reader_split.json``.
+Run alone: ``python bench/reader_split.py [--scenes 2 --size 4096 --rounds 2]`` (about 1 min on 2 cores); results
+to ``bench_output/reader_split.json``. Part 7 of ``bench_bulk.py`` (``--only split``).
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ PARTS = {
     "process share: copy into the slot": ("engine.segment.reader_pool", "_pack"),
     "stacking the batch": ("engine.segment.reader", "TileReader._stack"),
 }
+MODES = ["1 thread raw", "8 threads raw", "1 thread normalised", "8 processes raw"]
 TOTALS = {"reader thread": ("engine.segment.reader", "TileReader._batches"),
           "worker threads": ("engine.segment.reader", "TileReader._worker_tiles")}
 
@@ -247,7 +248,7 @@ def digest(rows: list[dict[str, str]], template: Any, folder: Path, batch: int) 
     return sha.hexdigest()
 
 
-def split(folder: Path, scenes: int, size: int, rounds: int, batch: int, modes: list[str]) -> dict[str, Any]:
+def split(folder: Path, scenes: int, size: int, rounds: int, batch: int, modes: list[str] = MODES) -> dict[str, Any]:
     """Each mode ``rounds`` times in alternating order (medians), the lock a tile, the tiles' digest."""
     from bench.gil_probe import calibration
     from engine.config import SegmentConfig
@@ -316,10 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=2)
     parser.add_argument("--size", type=int, default=4096)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--modes", nargs="+",
-                        default=["1 thread raw", "8 threads raw", "1 thread normalised", "8 processes raw"])
+    parser.add_argument("--modes", nargs="+", default=MODES)
     parser.add_argument("--output", type=Path, default=REPO / "bench_output")
     args = parser.parse_args(argv)
     folder = args.output / "bulk_work"
