@@ -5,7 +5,7 @@ The tile reader alone (nothing downstream) over the bulk bench's scenes (``bench
 clock (``bulk_feed.Clock``: a part called inside another counts for itself only). Modes, in alternating order:
 
 - ``1 thread raw`` / ``8 threads raw``: the GPU's readers (raw vision values; the aux normalised);
-- ``1 thread normalised``: a CPU run's reader;
+- ``1 thread normalised``: a CPU run's reader, in a CPU run's batches (4 tiles);
 - ``8 processes raw``: the work 8 reader processes do, each its own share of the tiles with its own parts
   (``reader_pool``'s worker loop, copy into a slot included), run one share after another in this thread.
 
@@ -63,6 +63,7 @@ PARTS = {
     "process share: copy into the slot": ("engine.segment.reader_pool", "_pack"),
     "stacking the batch": ("engine.segment.reader", "TileReader._stack"),
 }
+CPU_BATCH = 4  # SegmentConfig's batch_size, a CPU run's (the GPU's modes take --batch)
 MODES = ["1 thread raw", "8 threads raw", "1 thread normalised", "8 processes raw"]
 TOTALS = {"reader thread": ("engine.segment.reader", "TileReader._batches"),
           "worker threads": ("engine.segment.reader", "TileReader._worker_tiles")}
@@ -186,8 +187,9 @@ def measure(rows: list[dict[str, str]], template: Any, folder: Path, batch: int,
             before, tick = usage(), time.thread_time()
             if "processes" in mode:
                 got, scene_made = process_shares(plan, batch, count)
-            else:
-                got, scene_made = read_scene(plan, batch, count, normalise="normalised" in mode)
+            else:  # a CPU run normalises here, in its own default batches
+                normalised = "normalised" in mode
+                got, scene_made = read_scene(plan, CPU_BATCH if normalised else batch, count, normalised)
             main += time.thread_time() - tick
             process = [total + now - then for total, now, then in zip(process, usage(), before)]
             tiles += got
