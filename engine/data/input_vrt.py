@@ -125,6 +125,7 @@ def stack_vrt(sources: Sequence[str], names: Sequence[str], destination: Path) -
 
 
 _KEPT = InputFiles()  # the VRTs a training reads for its whole run (its workers reopen them): removed at exit
+_KEPT_FOR: dict[str, Path] = {}  # item -> its VRT in _KEPT: planning names it, the data reads it, one read of the item
 
 
 def stac_raster(source: str, files: InputFiles | None = None) -> str:
@@ -136,6 +137,9 @@ def stac_raster(source: str, files: InputFiles | None = None) -> str:
     from .stac import read_item
     from .stac_assets import check_stack
 
+    kept = _KEPT_FOR.get(source) if files is None else None
+    if kept is not None and kept.exists():
+        return str(kept)
     item = read_item(source)
     check_stack(item.bands, item.id)
     if files is None:
@@ -144,13 +148,19 @@ def stac_raster(source: str, files: InputFiles | None = None) -> str:
             atexit.register(_KEPT.close)
             _KEPT.registered = True  # type: ignore[attr-defined]
     labels = [b.label for b in item.bands]
-    stacked = stack_vrt([b.href for b in item.bands], labels, files.path(f"{item.id}-stack.vrt"))
+    taken, name, n = {path.name for path in files.written}, item.id, 1
+    while f"{name}.vrt" in taken:  # another item of this id (two catalogues): its VRT stays its own
+        n += 1
+        name = f"{item.id}-{n}"
+    stacked = stack_vrt([b.href for b in item.bands], labels, files.path(f"{name}-stack.vrt"))
     scaling = gdal_scaling([b.scale for b in item.bands], [b.offset for b in item.bands], f"The STAC item '{source}'",
                            [f"asset '{b.key}' ({b.label})" for b in item.bands], "STAC raster:bands",
                            "Correct the item's raster:bands (numbers, e.g. \"scale\": 0.0001, \"offset\": 0).")
-    vrt = pick_vrt(stacked, list(range(1, len(labels) + 1)), labels, files.path(f"{item.id}.vrt"),
+    vrt = pick_vrt(stacked, list(range(1, len(labels) + 1)), labels, files.path(f"{name}.vrt"),
                    None if scaling is None else scaling.scale, None if scaling is None else scaling.offset)
     from .acquisition import tag_stac_datetime
 
     tag_stac_datetime(vrt, item.properties)  # the scene's date, for encoders that take it
+    if files is _KEPT:
+        _KEPT_FOR[source] = Path(vrt)
     return vrt

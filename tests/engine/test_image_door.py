@@ -5,6 +5,8 @@ a web service is windowed over the extent at the model's training pixel size, or
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
@@ -161,3 +163,32 @@ def test_a_training_names_a_stac_item_as_given_and_resumes(tmp_path, capsys):
     assert f"Labels of 'SCENE' (STAC item, {item}): 100.0 % of the scene labelled" in said, said
     assert "SCENE.vrt" not in said
     assert main([*args, "--epochs", "2", "--resume"]) == 0, capsys.readouterr().err
+
+
+def test_a_training_reads_each_stac_item_once_and_two_items_of_one_id_apart(tmp_path):
+    """Planning names an item and the data reads it through the same VRT, made once (the item and its assets read
+    once, here counted at a local server); two items that share an id (two catalogues) keep VRTs of their own, each
+    with its own values."""
+    from engine.callbacks import QuietCallback
+    from engine.config import DataConfig, SceneSpec
+    from engine.data.input_vrt import stac_raster
+    from engine.data.sources import stac_names, stac_scene
+
+    rng = np.random.default_rng(2)
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    dn_a = rng.integers(300, 3000, (4, 16, 16)).astype(np.uint16)
+    make_item(second, dn_a + 1000)
+    with FileServer(first) as server:
+        item = make_item(first, dn_a, base=server.url)
+        scene = SceneSpec(image=str(item), label=str(item))
+        named = stac_names(DataConfig(train_scenes=[scene]))
+        before = server.requests
+        read = stac_scene(scene, "train_scenes[0]", QuietCallback())
+        assert server.requests == before  # the VRT planning made is the one read
+    assert read.names == named.train_scenes[0].names and read.image in read.names
+    other = stac_raster(str(second / "item.json"))
+    assert other != read.image and Path(other).name.startswith("SCENE-")  # not the first one's SCENE.vrt
+    with rasterio.open(read.image) as a, rasterio.open(other) as b:
+        assert not np.array_equal(a.read(), b.read())
