@@ -12,6 +12,7 @@ Engine errors print one line (``error: ...``) and exit with code 2; ``--debug`` 
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import json
 import os
@@ -180,7 +181,12 @@ def run() -> None:
     while a C extension runs Python code of its own (torch and GDAL do) marks the process as interrupted for
     good, and the interpreter then ends itself with SIGINT (status -2) although the run stopped cleanly."""
     code = main()
-    if code == EXIT_CANCELED:
+    torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if code == EXIT_CANCELED or torchrun:
+        if code != EXIT_CANCELED:
+            # a torchrun process whose work is done: its cleanup runs, the interpreter's teardown does not (gloo's
+            # C++ threads outliving it aborted a finished rank: "terminate called without an active exception")
+            atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
