@@ -188,7 +188,7 @@ class _TileDataset(torch.utils.data.Dataset):
             held = sum(sum(a.nbytes for a in k) for k in self._scenes_kept.values() if k is not None)
             fits = held + (4 * reader.vision_bands + 2) * height * width <= KEPT_SCENE_BYTES
             whole = None
-            if (fits and reader.label_path is not None and reader._label_same_grid and not reader.region.active
+            if (fits and reader.label_path is not None and reader.label_same_grid and not reader.region.active
                     and reader.dates == 1 and not reader.selection.x):
                 tile = reader.read(0, 0, width, height)
                 whole = (self.vision_stats.apply(tile.vision, tile.valid), tile.valid, tile.label)

@@ -189,7 +189,7 @@ class SceneReader(SceneLabels, SceneAux):
         self.mapper = LabelMapper(self.label_mapping, self.label_default_class, self.ignore_index,
                                   self.label_path or "", self.label_classes)
         self._vector: VectorLabels | None = None
-        self._label_same_grid = False
+        self.label_same_grid = False
         if self.label_path is not None:
             self._setup_label(self.label_path)
 

@@ -45,7 +45,7 @@ class SceneLabels:
             if not grid.georeferenced and self.georeferenced:
                 self.callback.warning(f"The label raster '{path}' has no georeferencing; it has the {self.role}'s "
                                       f"size, so it is assumed to be on the {self.role}'s grid.")
-            self._label_same_grid = True
+            self.label_same_grid = True
             return
         if not grid.georeferenced or not self.georeferenced:
             raise AlignmentError(
@@ -83,7 +83,7 @@ class SceneLabels:
 
     def _raw_label(self, tile: RasterGrid, col_off: int, row_off: int) -> tuple[np.ndarray, np.ndarray]:
         ds = self._open(self.label_path, "label raster")
-        if self._label_same_grid:
+        if self.label_same_grid:
             raw, ok = read_window(ds, col_off, row_off, tile.width, tile.height, [1])
         else:
             raw, ok = warp_to_grid(ds, tile, [1], resampling="nearest", src_crs=ds.crs or self.grid.crs)

@@ -221,7 +221,7 @@ def _stac_rasters(scene: SceneSpec) -> dict[str, str]:
 def _named(read: dict[str, str]) -> dict[str, str]:
     from .shown import shown_layer
 
-    # the VRT is named after the item's id (stac_raster)
+    # the VRT is named after the item's id, "-2", "-3" where another item of that id took it (stac_raster)
     return {vrt: shown_layer(Path(vrt).stem, f"STAC item, {item}") for item, vrt in read.items()}
 
 
