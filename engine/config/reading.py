@@ -88,7 +88,8 @@ class ImageReading(Settings):
     readers: int | None = setting(
         None, label="Tile reader threads (0 = automatic)", minimum=0, maximum=64, off=0, advanced=True, metavar="N",
         group=GROUP,
-        help="Threads reading and warping tiles ahead of the model. 0: one on the CPU, the free cores on a GPU.")
+        help="Threads reading and warping tiles ahead of the model. 0: one on the CPU, the free cores on a GPU "
+             "(at most 4).")
     reader_processes: bool = setting(
         False, group=GROUP,
         help="Run the reader workers as processes (no GIL shared with the model; copies each tile once more); "

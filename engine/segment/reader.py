@@ -30,7 +30,11 @@ from .prepare import prepare_tile, source_window
 from .reader_pool import processes_available, shared_pool
 from .tiling import Tile
 
-MAX_DEFAULT_READERS = 8
+#: Reader threads on a GPU when none are asked for, at most: on the H200 (16 cores) 4 threads fed the model
+#: as well as or better than 8 and 14 in each of 7 runs (docs/benchmarks.md, "H200"); more threads contend, not help.
+MAX_DEFAULT_READERS = 4
+
+
 def reader_shares(rows: int, cols: int, workers: int) -> list[int]:
     """The reader worker of each tile (row-major order).
 
@@ -60,7 +64,8 @@ REMOTE_READERS = 4
 
 def default_readers(device: str, remote: bool = False) -> int:
     """Reader workers when none are asked for: 1 on the CPU (the model wants every core); on a GPU the cores
-    this process may use (shared by the GPU processes of a torchrun node), less one for the main thread, <= 8.
+    this process may use (shared by the GPU processes of a torchrun node), less one for the main thread, at most
+    :data:`MAX_DEFAULT_READERS`.
     A remote source gets at least :data:`REMOTE_READERS` (threads waiting on HTTP need no core)."""
     if not str(device).startswith("cuda"):
         return REMOTE_READERS if remote else 1

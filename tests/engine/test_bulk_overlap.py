@@ -201,7 +201,7 @@ def test_process_cores_are_shared_by_a_torchrun_node(monkeypatch):
 
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)), raising=False)
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
-    assert process_cores() == 16 and default_readers("cuda:0") == 8
+    assert process_cores() == 16 and default_readers("cuda:0") == 4
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     assert process_cores() == 4 and default_readers("cuda:1") == 3 and default_readers("cpu") == 1
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "32")
