@@ -283,6 +283,9 @@ def _markdown(r: dict[str, Any]) -> str:
         on_device = (f" (model on batches already in device memory, nothing copied: "
                      f"{g['model_on_device_px_s']:,.0f} px/s; end to end against it "
                      f"{g['efficiency_on_device']:.2f})" if g.get("efficiency_on_device") else "")
+        lines += ["", "Whole bulk run by reader workers: " + "; ".join(
+            f"{name}{' (automatic)' if name == g['default_readers'] else ''} {x['efficiency']:.2f}"
+            for name, x in g["whole"].items()) + "."] if g.get("whole") else []
         lines += ["", f"Model only: {g['model_tiles_s']:.3g} tiles/s{on_device}. Interpreter lock held by one raw "
                       f"reader thread: {g['reader_gil_ms_per_tile']:.1f} ms per tile (threads of any number: at most "
                       f"about {1000 / g['reader_gil_ms_per_tile']:.0f} tiles/s).", ""]

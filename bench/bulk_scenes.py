@@ -39,9 +39,9 @@ def scene_boundaries(folder: Path, model: str, manifest: Path, device: str, batc
     inner = type(predictor).on_device
 
     class Timed(type(predictor)):  # the same predictor, its calls timed (on_device: the GPU's path and __call__'s)
-        def on_device(self, vision: Any, aux: Any) -> Any:
+        def on_device(self, vision: Any, aux: Any, coords: Any = None) -> Any:
             tick = time.perf_counter()
-            out = inner(self, vision, aux)
+            out = inner(self, vision, aux, coords)
             if cuda:
                 torch.cuda.synchronize()
             calls.append((tick, time.perf_counter()))
@@ -61,7 +61,7 @@ def scene_boundaries(folder: Path, model: str, manifest: Path, device: str, batc
         done = segment_bulk(BulkConfig(manifest=str(manifest), out_dir=str(folder / "boundaries"), overwrite=True),
                             template, QuietCallback(), predictor=predictor, overlap_scenes=overlap)
         if not done.ok:
-            raise RuntimeError(f"bulk run failed: {[s['error'] for s in done.scenes if s['error']]}")
+            raise RuntimeError(f"bulk run failed: {[s.error for s in done.scenes if s.error]}")
 
     bulk(False)  # warm-up (kernels, allocator, file cache); not timed
     modes = {"one after another": False, "overlapped": True}
