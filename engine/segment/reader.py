@@ -31,7 +31,7 @@ from .reader_pool import processes_available, shared_pool
 from .tiling import Tile
 
 #: Reader threads on a GPU when none are asked for, at most: on the H200 (16 cores) 4 threads fed the model
-#: as well as or better than 8 and 14 in each of 7 runs (docs/benchmarks.md, "H200"); more threads contend, not help.
+#: as well as or better than 8 (and 14) in each of 8 runs (docs/benchmarks.md, "H200"); more threads contend, not help.
 MAX_DEFAULT_READERS = 4
 
 
