@@ -103,9 +103,10 @@ def sorted_descending(errors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     return errors[perm], perm
 
 
-def lovasz_grad(gt_sorted: torch.Tensor) -> torch.Tensor:
-    """Gradient of the Lovasz extension of the Jaccard loss w.r.t. sorted errors (Berman et al., Alg. 1)."""
-    gts = gt_sorted.sum()
+def lovasz_grad(gt_sorted: torch.Tensor, gts: torch.Tensor | None = None) -> torch.Tensor:
+    """Gradient of the Lovasz extension of the Jaccard loss w.r.t. sorted errors (Berman et al., Alg. 1).
+    ``gts``: the foreground count of all the errors, where ``gt_sorted`` is only the first of them."""
+    gts = gt_sorted.sum() if gts is None else gts
     intersection = gts - gt_sorted.cumsum(0)
     union = gts + (1.0 - gt_sorted).cumsum(0)
     jaccard = 1.0 - intersection / union
@@ -117,8 +118,13 @@ def lovasz_grad(gt_sorted: torch.Tensor) -> torch.Tensor:
 def _lovasz_hinge_flat(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     signs = 2.0 * labels - 1.0
     errors = 1.0 - logits * signs
+    # Only positive errors carry loss or gradient (the hinge), and sorted first they are the prefix whose gradient
+    # needs nothing of the rest but its foreground count: sort them alone (most pixels, once the model has learnt).
+    gts = labels.sum()
+    positive = errors > 0
+    errors, labels = errors[positive], labels[positive]
     errors_sorted, perm = sorted_descending(errors)
-    return torch.dot(F.relu(errors_sorted), lovasz_grad(labels[perm]))
+    return torch.dot(F.relu(errors_sorted), lovasz_grad(labels[perm], gts))
 
 
 def _lovasz_probability_flat(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

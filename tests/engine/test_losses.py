@@ -121,6 +121,40 @@ def test_lovasz_sort_by_integer_keys_gives_torch_sorts_values_and_losses(monkeyp
         assert torch.allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+def test_lovasz_hinge_sorts_only_the_positive_errors_with_the_full_sorts_loss_and_gradient(monkeypatch):
+    import engine.training.losses as losses
+
+    torch.manual_seed(1)
+    target = (torch.rand(3, 32, 32) > 0.6).long()
+    target[1, :3] = IGN
+    signs = 2.0 * target.clamp(max=1).double() - 1.0
+    logits = (signs * 2.0 + torch.randn(3, 32, 32, dtype=torch.float64)).unsqueeze(1)  # most pixels past the hinge
+
+    def full(x):  # every error sorted, as Berman et al.'s Algorithm 1
+        per_image = []
+        for i in range(x.shape[0]):
+            keep = target[i] != IGN
+            labels = target[i][keep].double()
+            errors = 1.0 - x[i, 0][keep] * (2.0 * labels - 1.0)
+            ordered, perm = torch.sort(errors, descending=True)
+            per_image.append(torch.dot(F.relu(ordered), losses.lovasz_grad(labels[perm])))
+        return torch.stack(per_image).mean()
+
+    sizes = []
+    sort = losses.sorted_descending
+    monkeypatch.setattr(losses, "sorted_descending", lambda e: sizes.append(e.numel()) or sort(e))
+    ours_x, full_x = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    ours, reference = lovasz_hinge(ours_x, target), full(full_x)
+    ours.backward()
+    reference.backward()
+    assert ours.item() == pytest.approx(reference.item(), rel=1e-12) and ours.item() > 0
+    assert torch.allclose(ours_x.grad, full_x.grad, rtol=1e-12, atol=1e-15)
+    positive = [int(((1.0 - logits[i, 0] * signs[i]) > 0)[target[i] != IGN].sum()) for i in range(3)]
+    assert sizes == positive and sum(positive) < 0.5 * int((target != IGN).sum())  # the rest never sorted
+    corner = logits[:, :, :6, :6].clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: lovasz_hinge(x, target[:, :6, :6]), (corner,), eps=1e-6, atol=1e-5)
+
+
 # ---------------------------------------------------------------------------------------------- Dice, OHEM
 def test_soft_dice_hand_computed():
     logits, target = torch.zeros(1, 1, 1, 4), torch.tensor([[[1, 1, 0, 0]]])
