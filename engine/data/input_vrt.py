@@ -17,7 +17,6 @@ from xml.sax.saxutils import escape
 
 from ..errors import DataError
 from ..runtime.environment import require
-from .units import gdal_scaling
 
 SCALED_NODATA = -9999.0  # nodata of a rescaled band: the source's nodata value may be a valid scaled value
 
@@ -122,45 +121,3 @@ def stack_vrt(sources: Sequence[str], names: Sequence[str], destination: Path) -
     dataset.FlushCache()
     dataset = None
     return str(destination)
-
-
-_KEPT = InputFiles()  # the VRTs a training reads for its whole run (its workers reopen them): removed at exit
-_KEPT_FOR: dict[str, Path] = {}  # item -> its VRT in _KEPT: planning names it, the data reads it, one read of the item
-
-
-def stac_raster(source: str, files: InputFiles | None = None) -> str:
-    """A STAC item as one raster: a VRT stacking its single-band data assets in the item's order, each band
-    described by its common name (else its name), values converted by ``raster:bands`` scale/offset where the
-    item gives them. Training reads items this way (segment picks the model's bands from the item instead)."""
-    import atexit
-
-    from .stac import read_item
-    from .stac_assets import check_stack
-
-    kept = _KEPT_FOR.get(source) if files is None else None
-    if kept is not None and kept.exists():
-        return str(kept)
-    item = read_item(source)
-    check_stack(item.bands, item.id)
-    if files is None:
-        files = _KEPT
-        if not getattr(_KEPT, "registered", False):
-            atexit.register(_KEPT.close)
-            _KEPT.registered = True  # type: ignore[attr-defined]
-    labels = [b.label for b in item.bands]
-    taken, name, n = {path.name for path in files.written}, item.id, 1
-    while f"{name}.vrt" in taken:  # another item of this id (two catalogues): its VRT stays its own
-        n += 1
-        name = f"{item.id}-{n}"
-    stacked = stack_vrt([b.href for b in item.bands], labels, files.path(f"{name}-stack.vrt"))
-    scaling = gdal_scaling([b.scale for b in item.bands], [b.offset for b in item.bands], f"The STAC item '{source}'",
-                           [f"asset '{b.key}' ({b.label})" for b in item.bands], "STAC raster:bands",
-                           "Correct the item's raster:bands (numbers, e.g. \"scale\": 0.0001, \"offset\": 0).")
-    vrt = pick_vrt(stacked, list(range(1, len(labels) + 1)), labels, files.path(f"{name}.vrt"),
-                   None if scaling is None else scaling.scale, None if scaling is None else scaling.offset)
-    from .acquisition import tag_stac_datetime
-
-    tag_stac_datetime(vrt, item.properties)  # the scene's date, for encoders that take it
-    if files is _KEPT:
-        _KEPT_FOR[source] = Path(vrt)
-    return vrt

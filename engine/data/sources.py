@@ -202,7 +202,7 @@ def stac_scene(scene: SceneSpec, what: str, callback: Callback) -> SceneSpec:
 def stac_names(data_cfg: DataConfig) -> DataConfig:
     """The data with each scene's STAC items named in its ``names`` as the run's messages name them ("'S2B_...'
     (STAC item, .../item.json)"), not as the VRT this process reads them through (the same file each time it is
-    asked: :func:`~engine.data.input_vrt.stac_raster`); the scenes still give the items, as the user did."""
+    asked: :func:`~engine.data.stac_assets.stac_raster`); the scenes still give the items, as the user did."""
     def named(scene: SceneSpec) -> SceneSpec:
         read = _stac_rasters(scene)
         return dataclasses.replace(scene, names={**_named(read), **scene.names}) if read else scene
@@ -213,7 +213,7 @@ def stac_names(data_cfg: DataConfig) -> DataConfig:
 
 def _stac_rasters(scene: SceneSpec) -> dict[str, str]:
     """{item: the VRT it is read through} for each date of ``scene`` given as a STAC item."""
-    from .input_vrt import stac_raster
+    from .stac_assets import stac_raster
 
     return {date: stac_raster(date) for date in [scene.image, *scene.after] if looks_like_stac(date)}
 

@@ -1,5 +1,7 @@
 """A STAC item's assets checked before they are stacked into one raster: each one there and readable, all in one
-CRS, all covering the same ground. Each refusal names the asset's key and href, the true cause and what to do;
+CRS, all covering the same ground; then stacked (:func:`stack_item_bands`) and scaled as its ``raster:bands`` say
+(:func:`item_scaling`), the one way every reader of an item takes it: segment's and a picture's picks
+(``engine.imagery``) and training's whole items (:func:`stac_raster`). Each refusal names the asset's key and href, the true cause and what to do;
 GDAL's own stacking would only say "got 2 of 3" bands, and would stack assets lying side by side into one wide
 raster.
 
@@ -9,14 +11,19 @@ sibling folder), but are said in the log, and named so in every error.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from ..callbacks import Callback
 from ..errors import DataError, mention
 from ..io import locations
-from ..io.network import apply_defaults, remote_hint
+from ..io.network import apply_defaults, remote_hint, watched
 from ..runtime.environment import require
-from .stac import StacBand
+from .input_vrt import InputFiles, pick_vrt, stack_vrt
+from .stac import StacBand, StacItem
+from .units import Scaling, gdal_scaling, remedy
 
 PARTIAL = 0.99  # assets whose common ground is less than this share of the largest one's are said in a warning
 
@@ -96,3 +103,71 @@ def check_stack(bands: Sequence[StacBand], item: str) -> tuple[list[str], list[s
                         f"only {100 * _area(common) / largest:.0f} % of the largest, and where a band misses the "
                         f"ground it reads as empty (its nodata, else 0). Check the item's hrefs.")
     return notes, warnings
+
+
+def stack_item_bands(item: StacItem, chosen: Sequence[StacBand], destination: Path, callback: Callback,
+                     said: list[str], warnings: list[str]) -> str:
+    """The ``chosen`` assets of ``item`` checked (one grid, overlapping footprints; a remote asset's first read
+    under the network rule, saying what it waits for) and stacked in that order into a VRT at ``destination``.
+    Notes go to ``said`` and ``callback.info``, cautions to ``warnings`` and ``callback.warning``."""
+    notes, cautions = watched(lambda: check_stack(chosen, item.id), f"the assets of the STAC item '{item.id}'",
+                              callback.info if any(locations.is_remote(b.href) for b in chosen) else None)
+    for note in notes:
+        said.append(note)
+        callback.info(note)
+    for caution in cautions:
+        warnings.append(caution)
+        callback.warning(caution)
+    return stack_vrt([b.href for b in chosen], [b.label for b in chosen], destination)
+
+
+def item_scaling(item: StacItem, chosen: Sequence[StacBand], source: str) -> Scaling | None:
+    """The scaling the item's ``raster:bands`` give the ``chosen`` assets (None: none, or all 1 and 0)."""
+    scaling = gdal_scaling([b.scale for b in chosen], [b.offset for b in chosen], f"The STAC item '{item.id}'",
+                           [f"asset '{b.key}' ({b.label})" for b in chosen], "STAC raster:bands",
+                           remedy("STAC", source))
+    if scaling is None:
+        return None
+    return dataclasses.replace(scaling, how=scaling.how.replace("the bands' STAC raster:bands scale/offset",
+                                                                "the STAC item's raster:bands scale/offset"))
+
+
+_KEPT = InputFiles()  # the VRTs a training reads for its whole run (its workers reopen them): removed at exit
+_KEPT_FOR: dict[str, Path] = {}  # item -> its VRT in _KEPT: planning names it, the data reads it, one read of the item
+
+
+def stac_raster(source: str, files: InputFiles | None = None) -> str:
+    """A STAC item as one raster: a VRT stacking its single-band data assets in the item's order, each band
+    described by its common name (else its name), values converted by ``raster:bands`` scale/offset where the
+    item gives them. Training reads items this way (segment picks the model's bands from the item instead)."""
+    import atexit
+
+    from .stac import read_item
+
+    kept = _KEPT_FOR.get(source) if files is None else None
+    if kept is not None and kept.exists():
+        return str(kept)
+    item = read_item(source)
+    check_stack(item.bands, item.id)
+    if files is None:
+        files = _KEPT
+        if not getattr(_KEPT, "registered", False):
+            atexit.register(_KEPT.close)
+            _KEPT.registered = True  # type: ignore[attr-defined]
+    labels = [b.label for b in item.bands]
+    taken, name, n = {path.name for path in files.written}, item.id, 1
+    while f"{name}.vrt" in taken:  # another item of this id (two catalogues): its VRT stays its own
+        n += 1
+        name = f"{item.id}-{n}"
+    stacked = stack_vrt([b.href for b in item.bands], labels, files.path(f"{name}-stack.vrt"))
+    scaling = gdal_scaling([b.scale for b in item.bands], [b.offset for b in item.bands], f"The STAC item '{source}'",
+                           [f"asset '{b.key}' ({b.label})" for b in item.bands], "STAC raster:bands",
+                           "Correct the item's raster:bands (numbers, e.g. \"scale\": 0.0001, \"offset\": 0).")
+    vrt = pick_vrt(stacked, list(range(1, len(labels) + 1)), labels, files.path(f"{name}.vrt"),
+                   None if scaling is None else scaling.scale, None if scaling is None else scaling.offset)
+    from .acquisition import tag_stac_datetime
+
+    tag_stac_datetime(vrt, item.properties)  # the scene's date, for encoders that take it
+    if files is _KEPT:
+        _KEPT_FOR[source] = Path(vrt)
+    return vrt

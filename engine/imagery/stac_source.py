@@ -1,8 +1,8 @@
 """A STAC item's assets picked by name and stacked: for a model (:func:`pick_for_model`, its bands in its order),
 for a picture (:func:`pick_item_bands`, red, green and blue), and as a layer for a front end to show. Every pick
 goes by the one asset-key rule (``StacItem.by_key``); every refusal lists the item's bands. The assets are checked
-(one grid, overlapping footprints) and stacked by :func:`stack_item_bands`, scaled as ``raster:bands`` say
-(:func:`item_scaling`).
+(one grid, overlapping footprints) and stacked by :func:`~engine.data.stac_assets.stack_item_bands`, scaled as
+``raster:bands`` say (:func:`~engine.data.stac_assets.item_scaling`).
 
 QGIS 3.22 has no STAC layer. A front end shows an item with :func:`write_stac_layer`: a VRT of the chosen assets
 written as a NEW file in a folder it names (never over a file the item reads, :func:`engine.io.safety.check_outputs`
@@ -14,7 +14,6 @@ remote asset is first read under the network rule and every step is said, as whe
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,13 +22,10 @@ from pathlib import Path
 from ..callbacks import Callback
 from ..config.bands import parse_band_list
 from ..data.band_match import BandPick, match_bands, pick_bands
-from ..data.input_vrt import InputFiles, pick_vrt, stack_vrt
+from ..data.input_vrt import InputFiles, pick_vrt
 from ..data.stac import StacBand, StacItem, read_item
-from ..data.stac_assets import check_stack
-from ..data.units import Scaling, gdal_scaling, remedy
+from ..data.stac_assets import item_scaling, stack_item_bands
 from ..errors import DataError, mention
-from ..io import locations
-from ..io.network import watched
 from ..io.safety import Files, check_outputs
 
 #: What the bands of an item are shown as: three bands (red, green, blue) or one (grey).
@@ -112,33 +108,6 @@ def _example(item: StacItem, model_names: Sequence[str], flag: str) -> str:
     if guess is None:
         return ""
     return f" (e.g. {flag} {','.join(item.bands[b - 1].key for b in guess.bands)}: the first asset of each name)"
-
-
-def stack_item_bands(item: StacItem, chosen: Sequence[StacBand], destination: Path, callback: Callback,
-                     said: list[str], warnings: list[str]) -> str:
-    """The ``chosen`` assets of ``item`` checked (one grid, overlapping footprints; a remote asset's first read
-    under the network rule, saying what it waits for) and stacked in that order into a VRT at ``destination``.
-    Notes go to ``said`` and ``callback.info``, cautions to ``warnings`` and ``callback.warning``."""
-    notes, cautions = watched(lambda: check_stack(chosen, item.id), f"the assets of the STAC item '{item.id}'",
-                              callback.info if any(locations.is_remote(b.href) for b in chosen) else None)
-    for note in notes:
-        said.append(note)
-        callback.info(note)
-    for caution in cautions:
-        warnings.append(caution)
-        callback.warning(caution)
-    return stack_vrt([b.href for b in chosen], [b.label for b in chosen], destination)
-
-
-def item_scaling(item: StacItem, chosen: Sequence[StacBand], source: str) -> Scaling | None:
-    """The scaling the item's ``raster:bands`` give the ``chosen`` assets (None: none, or all 1 and 0)."""
-    scaling = gdal_scaling([b.scale for b in chosen], [b.offset for b in chosen], f"The STAC item '{item.id}'",
-                           [f"asset '{b.key}' ({b.label})" for b in chosen], "STAC raster:bands",
-                           remedy("STAC", source))
-    if scaling is None:
-        return None
-    return dataclasses.replace(scaling, how=scaling.how.replace("the bands' STAC raster:bands scale/offset",
-                                                                "the STAC item's raster:bands scale/offset"))
 
 
 def pick_item_bands(item: StacItem, bands: str | Sequence[str | int] | None = None) -> StacPick:

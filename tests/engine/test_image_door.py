@@ -171,8 +171,8 @@ def test_a_training_reads_each_stac_item_once_and_two_items_of_one_id_apart(tmp_
     with its own values."""
     from engine.callbacks import QuietCallback
     from engine.config import DataConfig, SceneSpec
-    from engine.data.input_vrt import stac_raster
     from engine.data.sources import stac_names, stac_scene
+    from engine.data.stac_assets import stac_raster
 
     rng = np.random.default_rng(2)
     first, second = tmp_path / "a", tmp_path / "b"

@@ -165,7 +165,8 @@ def test_a_twin_is_said_and_numbers_count_the_listed_bands(product, item, tmp_pa
 
 
 def test_training_reads_an_item_with_the_same_checks(item, tmp_path):
-    from engine.data.input_vrt import InputFiles, stac_raster
+    from engine.data.input_vrt import InputFiles
+    from engine.data.stac_assets import stac_raster
     from engine.errors import DataError
 
     files = InputFiles()
