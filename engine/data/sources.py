@@ -190,7 +190,7 @@ def _report_incomplete(problems: list[str], data_cfg: DataConfig, callback: Call
 def stac_scene(scene: SceneSpec, what: str, callback: Callback) -> SceneSpec:
     """``scene`` with each date given as a STAC item read as one raster of its data assets (a VRT, kept while the
     process lives), named in ``names`` as the item (:func:`stac_names`)."""
-    read = _stac_rasters(scene)
+    read = _stac_rasters(scene, callback)
     if not read:
         return scene
     for date in read:
@@ -211,11 +211,13 @@ def stac_names(data_cfg: DataConfig) -> DataConfig:
                                val_scenes=[named(s) for s in data_cfg.val_scenes])
 
 
-def _stac_rasters(scene: SceneSpec) -> dict[str, str]:
-    """{item: the VRT it is read through} for each date of ``scene`` given as a STAC item."""
+def _stac_rasters(scene: SceneSpec, callback: Callback | None = None) -> dict[str, str]:
+    """{item: the VRT it is read through} for each date of ``scene`` given as a STAC item; what checking its
+    assets found said to ``callback``."""
     from .stac_assets import stac_raster
 
-    return {date: stac_raster(date) for date in [scene.image, *scene.after] if looks_like_stac(date)}
+    return {date: stac_raster(date, callback=callback) for date in [scene.image, *scene.after]
+            if looks_like_stac(date)}
 
 
 def _named(read: dict[str, str]) -> dict[str, str]:

@@ -1,9 +1,9 @@
 """A STAC item's assets checked before they are stacked into one raster: each one there and readable, all in one
 CRS, all covering the same ground; then stacked (:func:`stack_item_bands`) and scaled as its ``raster:bands`` say
 (:func:`item_scaling`), the one way every reader of an item takes it: segment's and a picture's picks
-(``engine.imagery``) and training's whole items (:func:`stac_raster`). Each refusal names the asset's key and href, the true cause and what to do;
-GDAL's own stacking would only say "got 2 of 3" bands, and would stack assets lying side by side into one wide
-raster.
+(``engine.imagery``) and training's whole items (:func:`stac_raster`). Each refusal names the asset's key and
+href, the true cause and what to do; GDAL's own stacking would only say "got 2 of 3" bands, and would stack assets
+lying side by side into one wide raster.
 
 Hrefs that reach outside the item's folder through ``..`` are read (a local catalogue may keep its assets in a
 sibling folder), but are said in the log, and named so in every error.
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..callbacks import Callback
+from ..callbacks import Callback, QuietCallback
 from ..errors import DataError, mention
 from ..io import locations
 from ..io.network import apply_defaults, remote_hint, watched
@@ -121,11 +121,16 @@ def stack_item_bands(item: StacItem, chosen: Sequence[StacBand], destination: Pa
     return stack_vrt([b.href for b in chosen], [b.label for b in chosen], destination)
 
 
-def item_scaling(item: StacItem, chosen: Sequence[StacBand], source: str) -> Scaling | None:
-    """The scaling the item's ``raster:bands`` give the ``chosen`` assets (None: none, or all 1 and 0)."""
+#: What to do about an item's unusable ``raster:bands`` where a run takes no stated units instead (training).
+FIX_RASTER_BANDS = "Correct the item's raster:bands (numbers, e.g. \"scale\": 0.0001, \"offset\": 0)."
+
+
+def item_scaling(item: StacItem, chosen: Sequence[StacBand], source: str, fix: str | None = None) -> Scaling | None:
+    """The scaling the item's ``raster:bands`` give the ``chosen`` assets (None: none, or all 1 and 0). ``fix``:
+    what a refusal says to do, by default correcting the item or stating the values' units for segment."""
     scaling = gdal_scaling([b.scale for b in chosen], [b.offset for b in chosen], f"The STAC item '{item.id}'",
                            [f"asset '{b.key}' ({b.label})" for b in chosen], "STAC raster:bands",
-                           remedy("STAC", source))
+                           fix or remedy("STAC", source))
     if scaling is None:
         return None
     return dataclasses.replace(scaling, how=scaling.how.replace("the bands' STAC raster:bands scale/offset",
@@ -133,41 +138,48 @@ def item_scaling(item: StacItem, chosen: Sequence[StacBand], source: str) -> Sca
 
 
 _KEPT = InputFiles()  # the VRTs a training reads for its whole run (its workers reopen them): removed at exit
-_KEPT_FOR: dict[str, Path] = {}  # item -> its VRT in _KEPT: planning names it, the data reads it, one read of the item
+# item -> its VRT in _KEPT, and what checking its assets said: planning names it, the data reads it, one read
+_KEPT_FOR: dict[str, tuple[Path, list[str], list[str]]] = {}
 
 
-def stac_raster(source: str, files: InputFiles | None = None) -> str:
+def stac_raster(source: str, files: InputFiles | None = None, callback: Callback | None = None) -> str:
     """A STAC item as one raster: a VRT stacking its single-band data assets in the item's order, each band
     described by its common name (else its name), values converted by ``raster:bands`` scale/offset where the
-    item gives them. Training reads items this way (segment picks the model's bands from the item instead)."""
+    item gives them; checked, stacked and scaled as every reader of an item does (:func:`stack_item_bands`,
+    :func:`item_scaling`). Training reads items this way (segment picks the model's bands from the item instead).
+    What the check found (assets outside the item's folder, assets covering only part of each other's ground) is
+    said to ``callback`` each time the item is asked for, also when its VRT was made before."""
     import atexit
 
+    from .acquisition import tag_stac_datetime
     from .stac import read_item
 
+    callback = callback or QuietCallback()  # planning: said when the data reads the scene
     kept = _KEPT_FOR.get(source) if files is None else None
-    if kept is not None and kept.exists():
-        return str(kept)
-    item = read_item(source)
-    check_stack(item.bands, item.id)
+    if kept is not None and kept[0].exists():
+        for note in kept[1]:
+            callback.info(note)
+        for caution in kept[2]:
+            callback.warning(caution)
+        return str(kept[0])
+    item = read_item(source, callback.info)
     if files is None:
         files = _KEPT
         if not getattr(_KEPT, "registered", False):
             atexit.register(_KEPT.close)
             _KEPT.registered = True  # type: ignore[attr-defined]
-    labels = [b.label for b in item.bands]
     taken, name, n = {path.name for path in files.written}, item.id, 1
     while f"{name}.vrt" in taken:  # another item of this id (two catalogues): its VRT stays its own
         n += 1
         name = f"{item.id}-{n}"
-    stacked = stack_vrt([b.href for b in item.bands], labels, files.path(f"{name}-stack.vrt"))
-    scaling = gdal_scaling([b.scale for b in item.bands], [b.offset for b in item.bands], f"The STAC item '{source}'",
-                           [f"asset '{b.key}' ({b.label})" for b in item.bands], "STAC raster:bands",
-                           "Correct the item's raster:bands (numbers, e.g. \"scale\": 0.0001, \"offset\": 0).")
+    said: list[str] = []
+    cautions: list[str] = []
+    stacked = stack_item_bands(item, item.bands, files.path(f"{name}-stack.vrt"), callback, said, cautions)
+    scaling = item_scaling(item, item.bands, source, FIX_RASTER_BANDS)
+    labels = [b.label for b in item.bands]
     vrt = pick_vrt(stacked, list(range(1, len(labels) + 1)), labels, files.path(f"{name}.vrt"),
                    None if scaling is None else scaling.scale, None if scaling is None else scaling.offset)
-    from .acquisition import tag_stac_datetime
-
     tag_stac_datetime(vrt, item.properties)  # the scene's date, for encoders that take it
     if files is _KEPT:
-        _KEPT_FOR[source] = Path(vrt)
+        _KEPT_FOR[source] = (Path(vrt), said, cautions)
     return vrt

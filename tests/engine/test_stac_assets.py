@@ -175,3 +175,31 @@ def test_training_reads_an_item_with_the_same_checks(item, tmp_path):
     with rasterio.open(stac_raster(str(item(lambda a: None)), files)) as ds:
         assert ds.count == 6 and ds.read(1).shape == (40, 50)
     files.close()
+
+
+def test_training_says_what_checking_an_items_assets_found_each_time_it_is_asked(product, item, tmp_path):
+    """Planning makes an item's VRT with no one to tell; the data's reading of the scene then says what the check of
+    its assets found (before, training dropped it: assets covering part of each other's ground, read as empty
+    where a band misses it)."""
+    from engine.callbacks import Callback
+    from engine.config import DataConfig, SceneSpec
+    from engine.data.sources import stac_names, stac_scene
+
+    _tif(tmp_path / "B04_shifted.tif", product["dn"][3:4], west=500100)  # 100 m of 500 east: 80 % common ground
+    path = item(lambda a: a["red"].update(href="./B04_shifted.tif"))
+
+    class Heard(Callback):
+        def __init__(self) -> None:
+            self.warnings: list[str] = []
+
+        def warning(self, message: str) -> None:
+            self.warnings.append(message)
+
+    scene = SceneSpec(image=str(path), label=str(path))
+    named = stac_names(DataConfig(train_scenes=[scene]))
+    for _ in range(2):  # each reading of the scene says it, the VRT made once
+        heard = Heard()
+        read = stac_scene(scene, "train_scenes[0]", heard)
+        assert read.image in named.train_scenes[0].names
+        assert [w for w in heard.warnings if "cover different ground" in w and "only 80 % of the largest" in w], \
+            heard.warnings
