@@ -53,7 +53,10 @@ def timed_parts() -> Iterator[dict[str, float]]:
     inside: list[str] = []
     undo = []
     for part, (module, attribute) in PARTS.items():
-        owner: Any = importlib.import_module(module)
+        try:
+            owner: Any = importlib.import_module(module)
+        except ModuleNotFoundError:  # an older checkout (--before) without this part's module
+            continue
         *path, name = attribute.split(".")
         for step in path:
             owner = getattr(owner, step)
