@@ -3,8 +3,9 @@
 For each ``--readers`` count, as threads and as processes: the reader alone (tiles/s with nothing downstream), the
 feed (readers -> model -> blending into a sink that drops the rows) and the model's wait on input; then the whole
 bulk run (GeoTIFFs written) with the best of them and with the automatic readers (what a user gets), and the
-interpreter lock one raw reader thread holds per tile on this machine. Target: end to end >= 0.90 of model-only (the batches copied in and the probabilities out per batch,
-as a caller of the predictor does); also reported against the model on batches already in device memory.
+interpreter lock one raw reader thread holds per tile on this machine. Target: end to end >= 0.90 of model-only (the
+batches copied in and the probabilities out per batch, as a caller of the predictor does); also reported against the
+model on batches already in device memory.
 """
 
 from __future__ import annotations
