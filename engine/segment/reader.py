@@ -30,8 +30,8 @@ from .prepare import prepare_tile, source_window
 from .reader_pool import processes_available, shared_pool
 from .tiling import Tile
 
-#: Reader threads on a GPU when none are asked for, at most: on the H200 (16 cores) 4 threads fed the model
-#: as well as or better than 8 (and 14) in each of 8 runs (docs/benchmarks.md, "H200"); more threads contend, not help.
+#: Reader threads on a GPU when none are asked for, at most: on the H200 (16 cores) 4 threads fed the model as well
+#: as or better than 8 in each of 8 runs, and than 14 in the 7 that had it (docs/benchmarks.md, "H200").
 MAX_DEFAULT_READERS = 4
 
 
