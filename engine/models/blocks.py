@@ -15,6 +15,19 @@ from torch import nn
 NARROW_CHANNELS = 16  # below this width PyTorch's channels-last bfloat16 GroupNorm is the slow one (torch 2.13)
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """Whether a 4-D map is laid out channels-last (and not also contiguous, as a one-pixel or one-channel map is)."""
+    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
+def in_layout_of(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``x`` in ``like``'s memory format. A map made from a one-pixel one (image pooling) or handed over contiguous
+    (transformers' encoders) comes in the default layout, and a concatenation with it puts every layer after it
+    there too: in a channels-last CPU training step oneDNN's depthwise and 1x1 backward passes take about twice as
+    long in that layout (DualStream b0's decoder, docs/benchmarks.md)."""
+    return x.contiguous(memory_format=torch.channels_last) if is_channels_last(like) else x
+
+
 class GroupNorm(nn.GroupNorm):
     """``nn.GroupNorm`` (same parameters, same state dict) that normalises a channels-last bfloat16 or float16 map
     of fewer than :data:`NARROW_CHANNELS` channels in the default memory format, then hands it back channels-last.
@@ -27,8 +40,7 @@ class GroupNorm(nn.GroupNorm):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (x.dtype in (torch.bfloat16, torch.float16) and x.dim() == 4 and x.shape[1] < NARROW_CHANNELS
-                and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)):
+        if x.dtype in (torch.bfloat16, torch.float16) and x.shape[1] < NARROW_CHANNELS and is_channels_last(x):
             return super().forward(x.contiguous()).contiguous(memory_format=torch.channels_last)
         return super().forward(x)
 
@@ -142,7 +154,7 @@ class ASPP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = F.interpolate(self.pool(x), size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return self.project(torch.cat([branch(x) for branch in self.branches] + [pooled], dim=1))
+        return self.project(torch.cat([branch(x) for branch in self.branches] + [in_layout_of(pooled, x)], dim=1))
 
 
 class AttentionGate(nn.Module):

@@ -163,3 +163,27 @@ def test_convnext_depthwise_convolution_runs_in_float32_under_cpu_bf16_autocast(
     assert torch.equal(inside, block.dwconv(x.bfloat16().float()))
     assert out.shape == x.shape and torch.isfinite(out).all()
     assert torch.equal(block._depthwise(x), block.dwconv(x))  # without autocast: the plain convolution
+
+
+@pytest.mark.parametrize("family,aux_shape", [("dualstream", (2, 8, 8, 8)), ("cmx", (2, 3, 64, 64))])
+def test_a_channels_last_step_keeps_every_map_after_the_encoder_channels_last(family: str, aux_shape: tuple):
+    """transformers hands MiT's maps over contiguous and image pooling makes a one-pixel map: both once put every
+    layer after them in the default layout (DualStream b0's decoder), whose backward passes are the slow ones."""
+    from engine.models import build_model
+    from engine.training.step_setup import StepSetup
+
+    torch.manual_seed(0)
+    extra = {"aux_ratio": 8} if family == "dualstream" else {}
+    step = StepSetup("cpu", torch.bfloat16, False, channels_last=True, fused=False)
+    model = step.model(build_model(family, preset="tiny", vision_channels=4, aux_channels=aux_shape[1],
+                                   num_classes=2, **extra).train())
+    seen: list[tuple[str, bool]] = []
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Conv2d) and "patch_embeddings" not in name and name != "aux_encoder.stem.0":
+            module.register_forward_hook(lambda m, inp, out, name=name: seen.append(
+                (name, inp[0].shape[-1] * inp[0].shape[-2] == 1 or inp[0].shape[1] == 1
+                 or not inp[0].is_contiguous())))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(step.batch(torch.randn(2, 4, 64, 64)), step.batch(torch.randn(*aux_shape)))
+    assert out["logits"].shape == (2, 2, 64, 64)
+    assert len(seen) > 20 and [name for name, channels_last in seen if not channels_last] == []

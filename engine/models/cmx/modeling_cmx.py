@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...callbacks import Callback
-from ..blocks import GroupNorm
+from ..blocks import GroupNorm, in_layout_of
 from ..encoders.mit import config_mit, make_mit, mit_features, mit_stage
 from ..fusion import FeatureFusion, FeatureRectify
 from ..modeling_utils import SegmentationModel
@@ -74,8 +74,8 @@ class CMXModel(SegmentationModel):
                 aux = F.interpolate(aux, size=vision.shape[-2:], mode="bilinear", align_corners=False)
             vis, x, features = vision, aux, []
             for stage in range(4):
-                vis = mit_stage(self.vision_encoder, stage, vis)  # (B, C_i, H/s, W/s)
-                x = mit_stage(self.x_encoder, stage, x)
+                vis = in_layout_of(mit_stage(self.vision_encoder, stage, vis), vision)  # (B, C_i, H/s, W/s)
+                x = in_layout_of(mit_stage(self.x_encoder, stage, x), vision)
                 vis, x = self.rectify[stage](vis, x)
                 features.append(self.fuse[stage](vis, x))
         logits = self.decoder(features)  # (B, classes, H/4, W/4)

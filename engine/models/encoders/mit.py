@@ -12,6 +12,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ..blocks import in_layout_of
 from ..pretrained import adapt_input_channels, build_segformer, encoder_sizes, load_segformer
 from .weights import pretrained_source
 
@@ -55,8 +56,8 @@ def config_mit(config: Any, log: Callable[[str], None]) -> tuple[nn.Module, Any,
 
 
 def mit_features(model: nn.Module, pixels: torch.Tensor) -> list[torch.Tensor]:
-    """The four maps (B, C_i, H/s, W/s), s = 4, 8, 16, 32."""
-    return list(model(pixel_values=pixels, output_hidden_states=True).hidden_states)
+    """The four maps (B, C_i, H/s, W/s), s = 4, 8, 16, 32, in the pixels' memory format (:func:`in_layout_of`)."""
+    return [in_layout_of(m, pixels) for m in model(pixel_values=pixels, output_hidden_states=True).hidden_states]
 
 
 def mit_stage(model: nn.Module, index: int, x: torch.Tensor) -> torch.Tensor:
