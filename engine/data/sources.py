@@ -21,6 +21,7 @@ and with the default aux prefixes, the data is vision-only: the model gets no au
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -187,28 +188,38 @@ def _report_incomplete(problems: list[str], data_cfg: DataConfig, callback: Call
                     f"set {mention('data.skip_incomplete')} to train without these scenes.")
 
 
-def stac_scene(scene: SceneSpec, what: str, callback: Callback) -> SceneSpec:
-    """``scene`` with each date given as a STAC item read as one raster of its data assets (a VRT, kept while the
-    process lives), named in ``names`` as the item (:func:`stac_names`)."""
-    read = _stac_rasters(scene, callback)
-    if not read:
-        return scene
-    for date in read:
-        callback.info(f"{what}: the STAC item '{date}' is read as its data assets, stacked")
-    dates = [read.get(date, date) for date in [scene.image, *scene.after]]
-    return dataclasses.replace(scene, image=dates[0], after=dates[1:], names={**_named(read), **scene.names})
+def stac_scenes(data_cfg: DataConfig, callback: Callback) -> DataConfig:
+    """The data with each date given as a STAC item read as one raster of its data assets (a VRT, kept while the
+    process lives), named in the scene's ``names`` as the item (:func:`stac_names`); what checking its assets found
+    said to ``callback``. The run's settings keep the items (a checkpoint compares them): only reading takes these."""
+    def read(scene: SceneSpec, what: str) -> SceneSpec:
+        rasters = _stac_rasters(scene, callback)
+        if not rasters:
+            return scene
+        for date in rasters:
+            callback.info(f"{what}: the STAC item '{date}' is read as its data assets, stacked")
+        dates = [rasters.get(date, date) for date in [scene.image, *scene.after]]
+        return dataclasses.replace(scene, image=dates[0], after=dates[1:], names={**_named(rasters), **scene.names})
+
+    return _each_scene(data_cfg, read)
 
 
 def stac_names(data_cfg: DataConfig) -> DataConfig:
     """The data with each scene's STAC items named in its ``names`` as the run's messages name them ("'S2B_...'
     (STAC item, .../item.json)"), not as the VRT this process reads them through (the same file each time it is
     asked: :func:`~engine.data.stac_assets.stac_raster`); the scenes still give the items, as the user did."""
-    def named(scene: SceneSpec) -> SceneSpec:
+    def named(scene: SceneSpec, what: str) -> SceneSpec:
         read = _stac_rasters(scene)
         return dataclasses.replace(scene, names={**_named(read), **scene.names}) if read else scene
 
-    return dataclasses.replace(data_cfg, train_scenes=[named(s) for s in data_cfg.train_scenes],
-                               val_scenes=[named(s) for s in data_cfg.val_scenes])
+    return _each_scene(data_cfg, named)
+
+
+def _each_scene(data_cfg: DataConfig, change: Callable[[SceneSpec, str], SceneSpec]) -> DataConfig:
+    """The data with ``change(scene, "train_scenes[i]")`` for each explicit scene."""
+    return dataclasses.replace(data_cfg, **{key: [change(scene, f"{key}[{i}]") for i, scene in
+                                                  enumerate(getattr(data_cfg, key))]
+                                            for key in ("train_scenes", "val_scenes")})
 
 
 def _stac_rasters(scene: SceneSpec, callback: Callback | None = None) -> dict[str, str]:
@@ -234,7 +245,6 @@ def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Cal
     problems: list[str] = []
     for i, scene in enumerate(scenes):
         missing = []
-        scene = stac_scene(scene, f"{what}[{i}]", callback)
         if not locations.is_file(scene.image):
             missing.append(f"image '{scene.image}' does not exist")
         if not scene.label:

@@ -134,9 +134,10 @@ def fitting_tile(sizes: list[tuple[str, int, int]], step: int, holdout: bool, ca
 
 def training_scenes(data_cfg: DataConfig) -> tuple[list[Any], list[Any], list[tuple[str, int, int]]]:
     """(training specs, validation specs, (image, width, height) of each training scene) from the headers."""
-    from ..data.sources import resolve_scenes, scene_sizes
+    from ..data.sources import resolve_scenes, scene_sizes, stac_scenes
 
-    train, val = resolve_scenes(data_cfg, QuietCallback())  # its warnings come again when the data is read
+    quiet = QuietCallback()  # its warnings come again when the data is read
+    train, val = resolve_scenes(stac_scenes(data_cfg, quiet), quiet)
     return train, val, scene_sizes(train)
 
 

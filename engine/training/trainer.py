@@ -182,10 +182,12 @@ class _Trainer:
         read; a fine-tuning keeps its parent's band statistics."""
         if datasets is None:
             from ..data.dataset import build_datasets
+            from ..data.sources import stac_scenes
 
             check_dates(model_cfg, scene_dates(self.data_cfg))  # before any file is read
-            check_resources(model_cfg, self.data_cfg, self.cfg, self.place.device)
-            datasets = build_datasets(self.data_cfg, self.place.callback)
+            read = stac_scenes(self.data_cfg, self.place.callback)  # the settings keep the items, for the checkpoint
+            check_resources(model_cfg, read, self.cfg, self.place.device)
+            datasets = build_datasets(read, self.place.callback)
         if self.parent is not None:
             from .finetune import keep_parent_statistics
 

@@ -171,7 +171,7 @@ def test_a_training_reads_each_stac_item_once_and_two_items_of_one_id_apart(tmp_
     with its own values."""
     from engine.callbacks import QuietCallback
     from engine.config import DataConfig, SceneSpec
-    from engine.data.sources import stac_names, stac_scene
+    from engine.data.sources import stac_names, stac_scenes
     from engine.data.stac_assets import stac_raster
 
     rng = np.random.default_rng(2)
@@ -185,7 +185,7 @@ def test_a_training_reads_each_stac_item_once_and_two_items_of_one_id_apart(tmp_
         scene = SceneSpec(image=str(item), label=str(item))
         named = stac_names(DataConfig(train_scenes=[scene]))
         before = server.requests
-        read = stac_scene(scene, "train_scenes[0]", QuietCallback())
+        read = stac_scenes(DataConfig(train_scenes=[scene]), QuietCallback()).train_scenes[0]
         assert server.requests == before  # the VRT planning made is the one read
     assert read.names == named.train_scenes[0].names and read.image in read.names
     other = stac_raster(str(second / "item.json"))

@@ -183,7 +183,7 @@ def test_training_says_what_checking_an_items_assets_found_each_time_it_is_asked
     where a band misses it)."""
     from engine.callbacks import Callback
     from engine.config import DataConfig, SceneSpec
-    from engine.data.sources import stac_names, stac_scene
+    from engine.data.sources import stac_names, stac_scenes
 
     _tif(tmp_path / "B04_shifted.tif", product["dn"][3:4], west=500100)  # 100 m of 500 east: 80 % common ground
     path = item(lambda a: a["red"].update(href="./B04_shifted.tif"))
@@ -199,7 +199,7 @@ def test_training_says_what_checking_an_items_assets_found_each_time_it_is_asked
     named = stac_names(DataConfig(train_scenes=[scene]))
     for _ in range(2):  # each reading of the scene says it, the VRT made once
         heard = Heard()
-        read = stac_scene(scene, "train_scenes[0]", heard)
+        read = stac_scenes(DataConfig(train_scenes=[scene]), heard).train_scenes[0]
         assert read.image in named.train_scenes[0].names
         assert [w for w in heard.warnings if "cover different ground" in w and "only 80 % of the largest" in w], \
             heard.warnings
