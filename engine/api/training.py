@@ -107,7 +107,7 @@ class TrainPlan:
 def plan_training(request: TrainRequest) -> TrainPlan:
     """Check every input and output of the run, then choose the unset settings (before any data is read: a tile
     that cannot fit fails here, and so does a frozen encoder left with random weights unasked)."""
-    from ..data.sources import stac_names
+    from ..imagery.stac_assets import stac_names
     from ..io.safety import check_outputs, file_identity
     from ..training.auto import choose_settings
     from ..training.destination import train_files

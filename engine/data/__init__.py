@@ -8,7 +8,7 @@
   ``labels``, ``label_scan``, ``scene_labels``: label values mapped, polygons rasterised, every label scanned.
 - bands: ``band_vocab`` (the names), ``band_names`` (natural colour), ``band_match`` (an input's bands to a
   model's), ``units`` (the values' range and the product's scaling), ``normalize``, ``training_stats``.
-- sources: ``stac`` and ``stac_assets`` (STAC items' assets as named bands), ``input_vrt`` (VRTs picking,
+- sources: ``stac`` (STAC items' assets as named bands; stacked by ``engine.imagery``), ``input_vrt`` (VRTs picking,
   scaling, stacking), ``acquisition`` (a scene's date and place), ``sources`` (where training scenes come from),
   ``shown`` (a scene's sources named in messages as the user gave them),
   ``pair_folders`` (change-detection datasets as published: A/, B/, label/).

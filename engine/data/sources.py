@@ -20,8 +20,6 @@ and with the default aux prefixes, the data is vision-only: the model gets no au
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,6 @@ from ..io import locations
 from ..io.formats import GEOTIFF
 from .pair_folders import child_folder, files_by_stem, is_pair_folder, missing_part, pair_scenes
 from .raster import open_raster
-from .stac import looks_like_stac
 
 GEOTIFF_SUFFIXES = GEOTIFF.suffixes  # the reference layout's files are GeoTIFFs
 TRAIN_FOLDERS = {"images": "ts_sn", "labels": "tl_sn", "aux": ("t_ap", "t_gems")}
@@ -186,56 +183,6 @@ def _report_incomplete(problems: list[str], data_cfg: DataConfig, callback: Call
         return
     raise DataError(f"{len(problems)} incomplete scene(s) in {where}:\n  {listing}\nAdd the missing files, or "
                     f"set {mention('data.skip_incomplete')} to train without these scenes.")
-
-
-def stac_scenes(data_cfg: DataConfig, callback: Callback) -> DataConfig:
-    """The data with each date given as a STAC item read as one raster of its data assets (a VRT, kept while the
-    process lives), named in the scene's ``names`` as the item (:func:`stac_names`); what checking its assets found
-    said to ``callback``. The run's settings keep the items (a checkpoint compares them): only reading takes these."""
-    def read(scene: SceneSpec, what: str) -> SceneSpec:
-        rasters = _stac_rasters(scene, callback)
-        if not rasters:
-            return scene
-        for date in rasters:
-            callback.info(f"{what}: the STAC item '{date}' is read as its data assets, stacked")
-        dates = [rasters.get(date, date) for date in [scene.image, *scene.after]]
-        return dataclasses.replace(scene, image=dates[0], after=dates[1:], names={**_named(rasters), **scene.names})
-
-    return _each_scene(data_cfg, read)
-
-
-def stac_names(data_cfg: DataConfig) -> DataConfig:
-    """The data with each scene's STAC items named in its ``names`` as the run's messages name them ("'S2B_...'
-    (STAC item, .../item.json)"), not as the VRT this process reads them through (the same file each time it is
-    asked: :func:`~engine.data.stac_assets.stac_raster`); the scenes still give the items, as the user did."""
-    def named(scene: SceneSpec, what: str) -> SceneSpec:
-        read = _stac_rasters(scene)
-        return dataclasses.replace(scene, names={**_named(read), **scene.names}) if read else scene
-
-    return _each_scene(data_cfg, named)
-
-
-def _each_scene(data_cfg: DataConfig, change: Callable[[SceneSpec, str], SceneSpec]) -> DataConfig:
-    """The data with ``change(scene, "train_scenes[i]")`` for each explicit scene."""
-    return dataclasses.replace(data_cfg, **{key: [change(scene, f"{key}[{i}]") for i, scene in
-                                                  enumerate(getattr(data_cfg, key))]
-                                            for key in ("train_scenes", "val_scenes")})
-
-
-def _stac_rasters(scene: SceneSpec, callback: Callback | None = None) -> dict[str, str]:
-    """{item: the VRT it is read through} for each date of ``scene`` given as a STAC item; what checking its
-    assets found said to ``callback``."""
-    from .stac_assets import stac_raster
-
-    return {date: stac_raster(date, callback=callback) for date in [scene.image, *scene.after]
-            if looks_like_stac(date)}
-
-
-def _named(read: dict[str, str]) -> dict[str, str]:
-    from .shown import shown_layer
-
-    # the VRT is named after the item's id, "-2", "-3" where another item of that id took it (stac_raster)
-    return {vrt: shown_layer(Path(vrt).stem, f"STAC item, {item}") for item, vrt in read.items()}
 
 
 def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Callback,

@@ -31,7 +31,6 @@ from ..data.input_vrt import InputFiles, pick_vrt
 from ..data.metadata import DataMetadata
 from ..data.stac import is_url as stac_is_url
 from ..data.stac import looks_like_stac, read_item
-from ..data.stac_assets import item_scaling, stack_item_bands
 from ..data.units import (
     RANGE_SAMPLE,
     Scaling,
@@ -48,6 +47,7 @@ from ..errors import DataError, mention
 from ..io import locations
 from ..io.network import Stall, watched
 from .request import ImageRequest
+from .stac_assets import item_scaling, stack_item_bands
 from .stac_source import pick_for_model
 
 OVERVIEW_ABOVE, OVERVIEW_SIDE = 2048 * 2048, 512  # inputs larger than this are sampled whole at 512 px too

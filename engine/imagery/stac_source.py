@@ -1,8 +1,8 @@
 """A STAC item's assets picked by name and stacked: for a model (:func:`pick_for_model`, its bands in its order),
 for a picture (:func:`pick_item_bands`, red, green and blue), and as a layer for a front end to show. Every pick
 goes by the one asset-key rule (``StacItem.by_key``); every refusal lists the item's bands. The assets are checked
-(one grid, overlapping footprints) and stacked by :func:`~engine.data.stac_assets.stack_item_bands`, scaled as
-``raster:bands`` say (:func:`~engine.data.stac_assets.item_scaling`).
+(one grid, overlapping footprints) and stacked by :func:`~engine.imagery.stac_assets.stack_item_bands`, scaled as
+``raster:bands`` say (:func:`~engine.imagery.stac_assets.item_scaling`).
 
 QGIS 3.22 has no STAC layer. A front end shows an item with :func:`write_stac_layer`: a VRT of the chosen assets
 written as a NEW file in a folder it names (never over a file the item reads, :func:`engine.io.safety.check_outputs`
@@ -24,9 +24,9 @@ from ..config.bands import parse_band_list
 from ..data.band_match import BandPick, match_bands, pick_bands
 from ..data.input_vrt import InputFiles, pick_vrt
 from ..data.stac import StacBand, StacItem, read_item
-from ..data.stac_assets import item_scaling, stack_item_bands
 from ..errors import DataError, mention
 from ..io.safety import Files, check_outputs
+from .stac_assets import item_scaling, stack_item_bands
 
 #: What the bands of an item are shown as: three bands (red, green, blue) or one (grey).
 RGB = ("red", "green", "blue")

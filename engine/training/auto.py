@@ -134,7 +134,8 @@ def fitting_tile(sizes: list[tuple[str, int, int]], step: int, holdout: bool, ca
 
 def training_scenes(data_cfg: DataConfig) -> tuple[list[Any], list[Any], list[tuple[str, int, int]]]:
     """(training specs, validation specs, (image, width, height) of each training scene) from the headers."""
-    from ..data.sources import resolve_scenes, scene_sizes, stac_scenes
+    from ..data.sources import resolve_scenes, scene_sizes
+    from ..imagery.stac_assets import stac_scenes
 
     quiet = QuietCallback()  # its warnings come again when the data is read
     train, val = resolve_scenes(stac_scenes(data_cfg, quiet), quiet)

@@ -182,7 +182,7 @@ class _Trainer:
         read; a fine-tuning keeps its parent's band statistics."""
         if datasets is None:
             from ..data.dataset import build_datasets
-            from ..data.sources import stac_scenes
+            from ..imagery.stac_assets import stac_scenes
 
             check_dates(model_cfg, scene_dates(self.data_cfg))  # before any file is read
             read = stac_scenes(self.data_cfg, self.place.callback)  # the settings keep the items, for the checkpoint

@@ -171,8 +171,7 @@ def test_a_training_reads_each_stac_item_once_and_two_items_of_one_id_apart(tmp_
     with its own values."""
     from engine.callbacks import QuietCallback
     from engine.config import DataConfig, SceneSpec
-    from engine.data.sources import stac_names, stac_scenes
-    from engine.data.stac_assets import stac_raster
+    from engine.imagery.stac_assets import stac_names, stac_raster, stac_scenes
 
     rng = np.random.default_rng(2)
     first, second = tmp_path / "a", tmp_path / "b"

@@ -178,7 +178,7 @@ def test_a_tl_release_still_loads_strictly(tmp_path, name):
 def test_a_stac_items_datetime_dates_the_scene_read_from_it(tmp_path):
     from engine.data.acquisition import of_source
     from engine.data.input_vrt import InputFiles
-    from engine.data.stac_assets import stac_raster
+    from engine.imagery.stac_assets import stac_raster
 
     _raster(tmp_path / "B02.tif")
     item = {"type": "Feature", "stac_version": "1.0.0", "id": "S2_x", "geometry": None, "bbox": [10, 49, 11, 50],

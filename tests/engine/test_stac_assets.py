@@ -166,8 +166,8 @@ def test_a_twin_is_said_and_numbers_count_the_listed_bands(product, item, tmp_pa
 
 def test_training_reads_an_item_with_the_same_checks(item, tmp_path):
     from engine.data.input_vrt import InputFiles
-    from engine.data.stac_assets import stac_raster
     from engine.errors import DataError
+    from engine.imagery.stac_assets import stac_raster
 
     files = InputFiles()
     with pytest.raises(DataError, match=r"asset 'red' \(href './gone.tif'"):
@@ -183,7 +183,7 @@ def test_training_says_what_checking_an_items_assets_found_each_time_it_is_asked
     where a band misses it)."""
     from engine.callbacks import Callback
     from engine.config import DataConfig, SceneSpec
-    from engine.data.sources import stac_names, stac_scenes
+    from engine.imagery.stac_assets import stac_names, stac_scenes
 
     _tif(tmp_path / "B04_shifted.tif", product["dn"][3:4], west=500100)  # 100 m of 500 east: 80 % common ground
     path = item(lambda a: a["red"].update(href="./B04_shifted.tif"))

@@ -12,18 +12,19 @@ sibling folder), but are said in the log, and named so in every error.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..callbacks import Callback, QuietCallback
+from ..config import DataConfig, SceneSpec
+from ..data.input_vrt import InputFiles, pick_vrt, stack_vrt
+from ..data.stac import StacBand, StacItem, looks_like_stac
+from ..data.units import Scaling, gdal_scaling, remedy
 from ..errors import DataError, mention
 from ..io import locations
 from ..io.network import apply_defaults, remote_hint, watched
 from ..runtime.environment import require
-from .input_vrt import InputFiles, pick_vrt, stack_vrt
-from .stac import StacBand, StacItem
-from .units import Scaling, gdal_scaling, remedy
 
 PARTIAL = 0.99  # assets whose common ground is less than this share of the largest one's are said in a warning
 
@@ -151,8 +152,8 @@ def stac_raster(source: str, files: InputFiles | None = None, callback: Callback
     said to ``callback`` each time the item is asked for, also when its VRT was made before."""
     import atexit
 
-    from .acquisition import tag_stac_datetime
-    from .stac import read_item
+    from ..data.acquisition import tag_stac_datetime
+    from ..data.stac import read_item
 
     callback = callback or QuietCallback()  # planning: said when the data reads the scene
     kept = _KEPT_FOR.get(source) if files is None else None
@@ -183,3 +184,51 @@ def stac_raster(source: str, files: InputFiles | None = None, callback: Callback
     if files is _KEPT:
         _KEPT_FOR[source] = (Path(vrt), said, cautions)
     return vrt
+
+
+def stac_scenes(data_cfg: DataConfig, callback: Callback) -> DataConfig:
+    """The data with each date given as a STAC item read as one raster of its data assets (a VRT, kept while the
+    process lives), named in the scene's ``names`` as the item (:func:`stac_names`); what checking its assets found
+    said to ``callback``. The run's settings keep the items (a checkpoint compares them): only reading takes these."""
+    def read(scene: SceneSpec, what: str) -> SceneSpec:
+        rasters = _stac_rasters(scene, callback)
+        if not rasters:
+            return scene
+        for date in rasters:
+            callback.info(f"{what}: the STAC item '{date}' is read as its data assets, stacked")
+        dates = [rasters.get(date, date) for date in [scene.image, *scene.after]]
+        return dataclasses.replace(scene, image=dates[0], after=dates[1:], names={**_named(rasters), **scene.names})
+
+    return _each_scene(data_cfg, read)
+
+
+def stac_names(data_cfg: DataConfig) -> DataConfig:
+    """The data with each scene's STAC items named in its ``names`` as the run's messages name them ("'S2B_...'
+    (STAC item, .../item.json)"), not as the VRT this process reads them through (the same file each time it is
+    asked: :func:`stac_raster`); the scenes still give the items, as the user did."""
+    def named(scene: SceneSpec, what: str) -> SceneSpec:
+        read = _stac_rasters(scene)
+        return dataclasses.replace(scene, names={**_named(read), **scene.names}) if read else scene
+
+    return _each_scene(data_cfg, named)
+
+
+def _each_scene(data_cfg: DataConfig, change: Callable[[SceneSpec, str], SceneSpec]) -> DataConfig:
+    """The data with ``change(scene, "train_scenes[i]")`` for each explicit scene."""
+    return dataclasses.replace(data_cfg, **{key: [change(scene, f"{key}[{i}]") for i, scene in
+                                                  enumerate(getattr(data_cfg, key))]
+                                            for key in ("train_scenes", "val_scenes")})
+
+
+def _stac_rasters(scene: SceneSpec, callback: Callback | None = None) -> dict[str, str]:
+    """{item: the VRT it is read through} for each date of ``scene`` given as a STAC item; what checking its
+    assets found said to ``callback``."""
+    return {date: stac_raster(date, callback=callback) for date in [scene.image, *scene.after]
+            if looks_like_stac(date)}
+
+
+def _named(read: dict[str, str]) -> dict[str, str]:
+    from ..data.shown import shown_layer
+
+    # the VRT is named after the item's id, "-2", "-3" where another item of that id took it (stac_raster)
+    return {vrt: shown_layer(Path(vrt).stem, f"STAC item, {item}") for item, vrt in read.items()}
