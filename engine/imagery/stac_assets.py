@@ -1,9 +1,10 @@
 """A STAC item's assets checked before they are stacked into one raster: each one there and readable, all in one
 CRS, all covering the same ground; then stacked (:func:`stack_item_bands`) and scaled as its ``raster:bands`` say
-(:func:`item_scaling`), the one way every reader of an item takes it: segment's and a picture's picks
-(``engine.imagery``) and training's whole items (:func:`stac_raster`). Each refusal names the asset's key and
-href, the true cause and what to do; GDAL's own stacking would only say "got 2 of 3" bands, and would stack assets
-lying side by side into one wide raster.
+(:func:`item_scaling`), the one way every reader of an item takes it: segment's picks (:mod:`.resolve`, which
+judges the scaling against the model) and, both steps in one (:func:`stack_item`), a picture's or a layer's picks
+(:mod:`.stac_source`) and training's whole items (:func:`stac_raster`, :func:`stac_scenes`). Each refusal names
+the asset's key and href, the true cause and what to do; GDAL's own stacking would only say "got 2 of 3" bands,
+and would stack assets lying side by side into one wide raster.
 
 Hrefs that reach outside the item's folder through ``..`` are read (a local catalogue may keep its assets in a
 sibling folder), but are said in the log, and named so in every error.
@@ -138,6 +139,21 @@ def item_scaling(item: StacItem, chosen: Sequence[StacBand], source: str, fix: s
                                                                 "the STAC item's raster:bands scale/offset"))
 
 
+def stack_item(item: StacItem, chosen: Sequence[StacBand], source: str, path: Path, callback: Callback,
+               said: list[str], warnings: list[str], fix: str | None = None) -> tuple[str, Scaling | None]:
+    """The ``chosen`` assets of ``item`` as one raster at ``path``: checked and stacked (:func:`stack_item_bands`,
+    ``said`` and ``warnings`` as there) and, where its ``raster:bands`` scale them (:func:`item_scaling`, ``fix`` as
+    there), their values as float32 in a VRT over the stack, which then lies beside it (``NAME.stack.vrt``).
+    Returns (the path to read, which is ``path``; the scaling applied, None: none)."""
+    scaling = item_scaling(item, chosen, source, fix)  # first: the stack is ``path`` itself where nothing scales
+    stacked = stack_item_bands(item, chosen, path if scaling is None else path.with_suffix(".stack.vrt"), callback,
+                               said, warnings)
+    if scaling is None:
+        return stacked, None
+    labels = [b.label for b in chosen]
+    return pick_vrt(stacked, list(range(1, len(labels) + 1)), labels, path, scaling.scale, scaling.offset), scaling
+
+
 _KEPT = InputFiles()  # the VRTs a training reads for its whole run (its workers reopen them): removed at exit
 # item -> its VRT in _KEPT, and what checking its assets said: planning names it, the data reads it, one read
 _KEPT_FOR: dict[str, tuple[Path, list[str], list[str]]] = {}
@@ -146,8 +162,8 @@ _KEPT_FOR: dict[str, tuple[Path, list[str], list[str]]] = {}
 def stac_raster(source: str, files: InputFiles | None = None, callback: Callback | None = None) -> str:
     """A STAC item as one raster: a VRT stacking its single-band data assets in the item's order, each band
     described by its common name (else its name), values converted by ``raster:bands`` scale/offset where the
-    item gives them; checked, stacked and scaled as every reader of an item does (:func:`stack_item_bands`,
-    :func:`item_scaling`). Training reads items this way (segment picks the model's bands from the item instead).
+    item gives them; checked, stacked and scaled as a picture's picks are (:func:`stack_item`). Training reads items
+    this way (segment picks the model's bands from the item instead).
     What the check found (assets outside the item's folder, assets covering only part of each other's ground) is
     said to ``callback`` each time the item is asked for, also when its VRT was made before."""
     import atexit
@@ -175,11 +191,8 @@ def stac_raster(source: str, files: InputFiles | None = None, callback: Callback
         name = f"{item.id}-{n}"
     said: list[str] = []
     cautions: list[str] = []
-    stacked = stack_item_bands(item, item.bands, files.path(f"{name}-stack.vrt"), callback, said, cautions)
-    scaling = item_scaling(item, item.bands, source, FIX_RASTER_BANDS)
-    labels = [b.label for b in item.bands]
-    vrt = pick_vrt(stacked, list(range(1, len(labels) + 1)), labels, files.path(f"{name}.vrt"),
-                   None if scaling is None else scaling.scale, None if scaling is None else scaling.offset)
+    vrt, _ = stack_item(item, item.bands, source, files.path(f"{name}.vrt"), callback, said, cautions,
+                        FIX_RASTER_BANDS)
     tag_stac_datetime(vrt, item.properties)  # the scene's date, for encoders that take it
     if files is _KEPT:
         _KEPT_FOR[source] = (Path(vrt), said, cautions)

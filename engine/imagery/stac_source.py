@@ -1,8 +1,8 @@
 """A STAC item's assets picked by name and stacked: for a model (:func:`pick_for_model`, its bands in its order),
 for a picture (:func:`pick_item_bands`, red, green and blue), and as a layer for a front end to show. Every pick
 goes by the one asset-key rule (``StacItem.by_key``); every refusal lists the item's bands. The assets are checked
-(one grid, overlapping footprints) and stacked by :func:`~engine.imagery.stac_assets.stack_item_bands`, scaled as
-``raster:bands`` say (:func:`~engine.imagery.stac_assets.item_scaling`).
+(one grid, overlapping footprints), stacked and scaled as ``raster:bands`` say by
+:func:`~engine.imagery.stac_assets.stack_item`, as a training's whole items are.
 
 QGIS 3.22 has no STAC layer. A front end shows an item with :func:`write_stac_layer`: a VRT of the chosen assets
 written as a NEW file in a folder it names (never over a file the item reads, :func:`engine.io.safety.check_outputs`
@@ -22,11 +22,11 @@ from pathlib import Path
 from ..callbacks import Callback
 from ..config.bands import parse_band_list
 from ..data.band_match import BandPick, match_bands, pick_bands
-from ..data.input_vrt import InputFiles, pick_vrt
+from ..data.input_vrt import InputFiles
 from ..data.stac import StacBand, StacItem, read_item
 from ..errors import DataError, mention
 from ..io.safety import Files, check_outputs
-from .stac_assets import item_scaling, stack_item_bands
+from .stac_assets import item_scaling, stack_item
 
 #: What the bands of an item are shown as: three bands (red, green, blue) or one (grey).
 RGB = ("red", "green", "blue")
@@ -150,22 +150,19 @@ def pick_item_bands(item: StacItem, bands: str | Sequence[str | int] | None = No
     return StacPick(item, chosen, f"STAC item '{item.id}', {how}: {shown}")
 
 
-def _stacked(pick: StacPick, source: str, stack: Path, scaled: Path, callback: Callback, said: list[str]) -> str:
-    """The picked assets stacked at ``stack`` and, where the item's ``raster:bands`` scale them, a VRT of their
-    values as float32 at ``scaled``: the path to read."""
+def _stacked(pick: StacPick, source: str, path: Path, callback: Callback, said: list[str]) -> str:
+    """The picked assets stacked and, where the item's ``raster:bands`` scale them, their values as float32, at
+    ``path`` (:func:`~engine.imagery.stac_assets.stack_item`): the path to read."""
     item = pick.item
     if item.twins:
         said.append(f"STAC item '{item.id}': {item.twins_said()}.")
     said.append(pick.how)
     warnings: list[str] = []
-    path = stack_item_bands(item, list(pick.bands), stack, callback, said, warnings)
+    read, scaling = stack_item(item, list(pick.bands), source, path, callback, said, warnings)
     said.extend(f"Warning: {w}" for w in warnings)
-    scaling = item_scaling(item, list(pick.bands), source)
-    if scaling is None:
-        return path
-    said.append(f"Values read as {scaling.how}.")
-    labels = [b.label for b in pick.bands]
-    return pick_vrt(path, list(range(1, len(labels) + 1)), labels, scaled, scaling.scale, scaling.offset)
+    if scaling is not None:
+        said.append(f"Values read as {scaling.how}.")
+    return read
 
 
 def stac_window_raster(source: str, bands: str | Sequence[str | int] | None, files: InputFiles,
@@ -175,7 +172,7 @@ def stac_window_raster(source: str, bands: str | Sequence[str | int] | None, fil
     callback = callback or Callback()
     said: list[str] = []
     pick = pick_item_bands(read_item(source, callback.info), bands)
-    path = _stacked(pick, source, files.path("stack.vrt"), files.path("scaled.vrt"), callback, said)
+    path = _stacked(pick, source, files.path("item.vrt"), callback, said)
     return path, pick, said
 
 
@@ -202,14 +199,14 @@ def write_stac_layer(source: str, bands: str | Sequence[str | int] | None, folde
     stem, number = _stem(pick.item.id, pick.keys), 1
     while True:
         name = stem if number == 1 else f"{stem}-{number}"
-        layer, stack = folder / f"{name}.vrt", folder / f"{name}.stack.vrt"
+        layer, stack = folder / f"{name}.vrt", folder / f"{name}.stack.vrt"  # stack_item's names
         if not layer.exists() and not stack.exists():
             break
         number += 1
     written = [str(stack), str(layer)] if scaled else [str(layer)]
     check_outputs({"STAC item": Files(source)}, {"layer of the STAC item": Files(written)})
     said: list[str] = []
-    _stacked(pick, source, stack if scaled else layer, layer, callback, said)  # the last file written is the layer
+    _stacked(pick, source, layer, callback, said)
     said.append(f"The layer of STAC item '{pick.item.id}' was written to '{layer}'; the prompts' windows are read "
                 f"from the item.")
     return StacLayer(str(layer), pick.item.id, pick.keys, written, said)
