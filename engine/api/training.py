@@ -107,7 +107,7 @@ class TrainPlan:
 def plan_training(request: TrainRequest) -> TrainPlan:
     """Check every input and output of the run, then choose the unset settings (before any data is read: a tile
     that cannot fit fails here, and so does a frozen encoder left with random weights unasked)."""
-    from ..imagery.stac_assets import stac_names
+    from ..imagery.stac_assets import stac_scenes
     from ..io.safety import check_outputs, file_identity
     from ..training.auto import choose_settings
     from ..training.destination import train_files
@@ -120,7 +120,7 @@ def plan_training(request: TrainRequest) -> TrainPlan:
         outputs = {**outputs, "training report copy": copy}
     check_outputs({**inputs, **request.other_inputs}, outputs)
     data = _web_scenes(request)
-    data = stac_names(data)
+    data = stac_scenes(data, keep_items=True)
     with named_errors(scene_names(data)):  # the layers as the user gave them, not the files read
         chosen = choose_settings(request.model, data, request.train, request.given)
     check_frozen_weights(chosen.model, chosen.train)  # frozen random weights only when asked for

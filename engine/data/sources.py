@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..callbacks import Callback, QuietCallback
+from ..callbacks import Callback
 from ..config import REFERENCE_AUX_PREFIXES, DataConfig, SceneSpec
 from ..errors import ConfigError, DataError, mention
 from ..io import locations
@@ -215,12 +215,6 @@ def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Cal
     if scenes and not kept:
         raise DataError(f"No usable scene in {what}: every scene was skipped as incomplete.")
     return kept
-
-
-def training_scene_sizes(data_cfg: Any) -> list[tuple[str, int, int]]:
-    """(image, width, height) of every training scene, from the raster headers only."""
-    train, _val = resolve_scenes(data_cfg, QuietCallback())  # its warnings come again when the data is read
-    return scene_sizes(train)
 
 
 def scene_sizes(specs: list[Any]) -> list[tuple[str, int, int]]:

@@ -12,8 +12,9 @@ sibling folder), but are said in the log, and named so in every error.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,6 +156,7 @@ def stack_item(item: StacItem, chosen: Sequence[StacBand], source: str, path: Pa
 
 
 _KEPT = InputFiles()  # the VRTs a training reads for its whole run (its workers reopen them): removed at exit
+atexit.register(_KEPT.close)
 # item -> its VRT in _KEPT, and what checking its assets said: planning names it, the data reads it, one read
 _KEPT_FOR: dict[str, tuple[Path, list[str], list[str]]] = {}
 
@@ -163,11 +165,9 @@ def stac_raster(source: str, files: InputFiles | None = None, callback: Callback
     """A STAC item as one raster: a VRT stacking its single-band data assets in the item's order, each band
     described by its common name (else its name), values converted by ``raster:bands`` scale/offset where the
     item gives them; checked, stacked and scaled as a picture's picks are (:func:`stack_item`). Training reads items
-    this way (segment picks the model's bands from the item instead).
-    What the check found (assets outside the item's folder, assets covering only part of each other's ground) is
-    said to ``callback`` each time the item is asked for, also when its VRT was made before."""
-    import atexit
-
+    this way (segment picks the model's bands from the item instead). What the check found (assets outside the
+    item's folder, assets covering only part of each other's ground) is said to ``callback`` each time the item is
+    asked for, also when its VRT was made before."""
     from ..data.acquisition import tag_stac_datetime
     from ..data.stac import read_item
 
@@ -180,11 +180,7 @@ def stac_raster(source: str, files: InputFiles | None = None, callback: Callback
             callback.warning(caution)
         return str(kept[0])
     item = read_item(source, callback.info)
-    if files is None:
-        files = _KEPT
-        if not getattr(_KEPT, "registered", False):
-            atexit.register(_KEPT.close)
-            _KEPT.registered = True  # type: ignore[attr-defined]
+    files = _KEPT if files is None else files
     taken, name, n = {path.name for path in files.written}, item.id, 1
     while f"{name}.vrt" in taken:  # another item of this id (two catalogues): its VRT stays its own
         n += 1
@@ -199,49 +195,31 @@ def stac_raster(source: str, files: InputFiles | None = None, callback: Callback
     return vrt
 
 
-def stac_scenes(data_cfg: DataConfig, callback: Callback) -> DataConfig:
-    """The data with each date given as a STAC item read as one raster of its data assets (a VRT, kept while the
-    process lives), named in the scene's ``names`` as the item (:func:`stac_names`); what checking its assets found
-    said to ``callback``. The run's settings keep the items (a checkpoint compares them): only reading takes these."""
-    def read(scene: SceneSpec, what: str) -> SceneSpec:
-        rasters = _stac_rasters(scene, callback)
-        if not rasters:
-            return scene
-        for date in rasters:
-            callback.info(f"{what}: the STAC item '{date}' is read as its data assets, stacked")
-        dates = [rasters.get(date, date) for date in [scene.image, *scene.after]]
-        return dataclasses.replace(scene, image=dates[0], after=dates[1:], names={**_named(rasters), **scene.names})
-
-    return _each_scene(data_cfg, read)
-
-
-def stac_names(data_cfg: DataConfig) -> DataConfig:
-    """The data with each scene's STAC items named in its ``names`` as the run's messages name them ("'S2B_...'
-    (STAC item, .../item.json)"), not as the VRT this process reads them through (the same file each time it is
-    asked: :func:`stac_raster`); the scenes still give the items, as the user did."""
-    def named(scene: SceneSpec, what: str) -> SceneSpec:
-        read = _stac_rasters(scene)
-        return dataclasses.replace(scene, names={**_named(read), **scene.names}) if read else scene
-
-    return _each_scene(data_cfg, named)
-
-
-def _each_scene(data_cfg: DataConfig, change: Callable[[SceneSpec, str], SceneSpec]) -> DataConfig:
-    """The data with ``change(scene, "train_scenes[i]")`` for each explicit scene."""
-    return dataclasses.replace(data_cfg, **{key: [change(scene, f"{key}[{i}]") for i, scene in
-                                                  enumerate(getattr(data_cfg, key))]
-                                            for key in ("train_scenes", "val_scenes")})
-
-
-def _stac_rasters(scene: SceneSpec, callback: Callback | None = None) -> dict[str, str]:
-    """{item: the VRT it is read through} for each date of ``scene`` given as a STAC item; what checking its
-    assets found said to ``callback``."""
-    return {date: stac_raster(date, callback=callback) for date in [scene.image, *scene.after]
-            if looks_like_stac(date)}
-
-
-def _named(read: dict[str, str]) -> dict[str, str]:
+def stac_scenes(data_cfg: DataConfig, callback: Callback | None = None, *, keep_items: bool = False) -> DataConfig:
+    """The data with each date given as a STAC item read as one raster of its data assets (:func:`stac_raster`: a
+    VRT kept while the process lives, the same each time it is asked; what checking its assets found said to
+    ``callback`` each time), named in the scene's ``names`` as the run's messages name the item ("'S2B_...' (STAC
+    item, .../item.json)"), never as the VRT. ``keep_items``: the scenes still give the items, only named (the
+    planned settings: a checkpoint compares the items, as the user gave them, not this process's VRTs)."""
     from ..data.shown import shown_layer
 
-    # the VRT is named after the item's id, "-2", "-3" where another item of that id took it (stac_raster)
-    return {vrt: shown_layer(Path(vrt).stem, f"STAC item, {item}") for item, vrt in read.items()}
+    callback = callback or QuietCallback()
+
+    def read(scene: SceneSpec, what: str) -> SceneSpec:
+        dates = [scene.image, *scene.after]
+        rasters = {date: stac_raster(date, callback=callback) for date in dates if looks_like_stac(date)}
+        if not rasters:
+            return scene
+        # the VRT is named after the item's id, "-2", "-3" where another item of that id took it (stac_raster)
+        names = {**{vrt: shown_layer(Path(vrt).stem, f"STAC item, {item}") for item, vrt in rasters.items()},
+                 **scene.names}
+        if keep_items:
+            return dataclasses.replace(scene, names=names)
+        for date in rasters:
+            callback.info(f"{what}: the STAC item '{date}' is read as its data assets, stacked")
+        dates = [rasters.get(date, date) for date in dates]
+        return dataclasses.replace(scene, image=dates[0], after=dates[1:], names=names)
+
+    return dataclasses.replace(data_cfg, **{key: [read(scene, f"{key}[{i}]") for i, scene in
+                                                  enumerate(getattr(data_cfg, key))]
+                                            for key in ("train_scenes", "val_scenes")})

@@ -51,11 +51,11 @@ def check_frozen_weights(model_cfg: ModelConfig, cfg: TrainConfig) -> None:
 
 def check_resources(model_cfg: ModelConfig, data_cfg: DataConfig, cfg: TrainConfig, device: str) -> None:
     """The tile against the training scenes and one step's memory against the device's (ResourceError)."""
-    from ..data.sources import training_scene_sizes
     from ..runtime.resources import check_memory, check_training_tile, tile_step
+    from .auto import training_scenes
 
     step = tile_step(data_cfg.aux_ratio)
-    check_training_tile(data_cfg.tile_size, training_scene_sizes(data_cfg), step)
+    check_training_tile(data_cfg.tile_size, training_scenes(data_cfg)[2], step)
     check_memory("train", model_cfg.preset, cfg.batch_size, data_cfg.tile_size, model_cfg.vision_channels or 4,
                  device, step)
 

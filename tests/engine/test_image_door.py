@@ -171,7 +171,7 @@ def test_a_training_reads_each_stac_item_once_and_two_items_of_one_id_apart(tmp_
     with its own values."""
     from engine.callbacks import QuietCallback
     from engine.config import DataConfig, SceneSpec
-    from engine.imagery.stac_assets import stac_names, stac_raster, stac_scenes
+    from engine.imagery.stac_assets import stac_raster, stac_scenes
 
     rng = np.random.default_rng(2)
     first, second = tmp_path / "a", tmp_path / "b"
@@ -182,7 +182,7 @@ def test_a_training_reads_each_stac_item_once_and_two_items_of_one_id_apart(tmp_
     with FileServer(first) as server:
         item = make_item(first, dn_a, base=server.url)
         scene = SceneSpec(image=str(item), label=str(item))
-        named = stac_names(DataConfig(train_scenes=[scene]))
+        named = stac_scenes(DataConfig(train_scenes=[scene]), keep_items=True)
         before = server.requests
         read = stac_scenes(DataConfig(train_scenes=[scene]), QuietCallback()).train_scenes[0]
         assert server.requests == before  # the VRT planning made is the one read

@@ -183,7 +183,7 @@ def test_training_says_what_checking_an_items_assets_found_each_time_it_is_asked
     where a band misses it)."""
     from engine.callbacks import Callback
     from engine.config import DataConfig, SceneSpec
-    from engine.imagery.stac_assets import stac_names, stac_scenes
+    from engine.imagery.stac_assets import stac_scenes
 
     _tif(tmp_path / "B04_shifted.tif", product["dn"][3:4], west=500100)  # 100 m of 500 east: 80 % common ground
     path = item(lambda a: a["red"].update(href="./B04_shifted.tif"))
@@ -196,7 +196,7 @@ def test_training_says_what_checking_an_items_assets_found_each_time_it_is_asked
             self.warnings.append(message)
 
     scene = SceneSpec(image=str(path), label=str(path))
-    named = stac_names(DataConfig(train_scenes=[scene]))
+    named = stac_scenes(DataConfig(train_scenes=[scene]), keep_items=True)
     for _ in range(2):  # each reading of the scene says it, the VRT made once
         heard = Heard()
         read = stac_scenes(DataConfig(train_scenes=[scene]), heard).train_scenes[0]
