@@ -30,8 +30,9 @@ tile <= 0.77x the bare fp32 loop's, the step >= 1.5x faster than the bare fp32 l
 step.
 
 Usage: ``python bench/train_speed.py [--quick] [--threads 2] [--rounds 3] [--families unet:light ...]
-[--before DIR] [--out DIR]`` writes ``<out>/train_speed.json`` and ``.md`` (default ``bench_output/``); in
-``make bench`` as section ``train_speed``. About 15 minutes with 3 rounds on a quiet 2-core machine.
+[--before DIR] [--tiles-per-epoch N] [--out DIR]`` writes ``<out>/train_speed.json`` and ``.md`` (default
+``bench_output/``); in ``make bench`` as section ``train_speed``. An epoch is the engine's default 200 tiles,
+epochs 2 and 3 timed: about 20 minutes with 3 rounds on a quiet 2-core machine.
 """
 
 from __future__ import annotations
@@ -266,9 +267,17 @@ def _run_job(job: dict[str, Any], repo: Path = REPO) -> dict[str, Any]:
     raise RuntimeError(f"{job['kind']} {job['family']} failed:\n{done.stderr[-3000:]}")
 
 
+def default_tiles_per_epoch() -> int:
+    """The engine's own default: validation and an epoch's start weigh on a tile as in a user's run."""
+    from engine.config.training import DataConfig
+
+    return DataConfig().tiles_per_epoch
+
+
 def measure(families: list[str], threads: int, rounds: int, quick: bool, seed: int,
-            before: Path | None) -> dict[str, Any]:
-    tiles, epochs, steps = (16, 2, 4) if quick else (64, 4, 12)
+            before: Path | None, tiles: int | None = None) -> dict[str, Any]:
+    tiles = 16 if quick else tiles or default_tiles_per_epoch()
+    epochs, steps = (2, 4) if quick else (3, 12)  # epochs 2+ timed
     with tempfile.TemporaryDirectory(prefix="bench_train_speed_") as tmp:
         data = make_data(Path(tmp) / "data", 384 if quick else 768, seed)
         results: dict[str, Any] = {}
@@ -417,11 +426,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--families", nargs="+", default=list(FAMILIES))
     parser.add_argument("--before", type=Path, default=None, help="another checkout whose train is timed beside")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tiles-per-epoch", type=int, default=None,
+                        help="training tiles an epoch (default: the engine's default, 200)")
     parser.add_argument("--out", type=Path, default=REPO / "bench_output")
     args = parser.parse_args(argv)
     rounds = args.rounds or (1 if args.quick else 3)
     start = time.perf_counter()
-    doc = measure(args.families, args.threads, rounds, args.quick, args.seed, args.before)
+    doc = measure(args.families, args.threads, rounds, args.quick, args.seed, args.before, args.tiles_per_epoch)
     doc["seconds"] = round(time.perf_counter() - start)
     doc["markdown"] = markdown(doc)
     args.out.mkdir(parents=True, exist_ok=True)
