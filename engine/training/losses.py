@@ -121,8 +121,8 @@ def _lovasz_hinge_flat(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tens
     # Only positive errors carry loss or gradient (the hinge), and sorted first they are the prefix whose gradient
     # needs nothing of the rest but its foreground count: sort them alone (most pixels, once the model has learnt).
     gts = labels.sum()
-    positive = errors > 0
-    errors, labels = errors[positive], labels[positive]
+    positive = (errors > 0).nonzero().squeeze(1)  # once for both: a boolean index finds them again
+    errors, labels = errors.index_select(0, positive), labels.index_select(0, positive)
     errors_sorted, perm = sorted_descending(errors)
     return torch.dot(F.relu(errors_sorted), lovasz_grad(labels[perm], gts))
 
@@ -147,7 +147,9 @@ def lovasz_hinge(logits: torch.Tensor, target: torch.Tensor, per_image: bool = T
     losses = []
     for index in groups:
         mask = valid[index]
-        if mask.any():
+        if mask.all():  # a fully labelled tile (most of them): its pixels in the order a boolean index gives them
+            losses.append(flat(logits[index].reshape(-1), labels[index].reshape(-1)))
+        elif mask.any():
             losses.append(flat(logits[index][mask], labels[index][mask]))
     if not losses:
         return _zero(logits)
