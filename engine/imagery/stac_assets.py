@@ -181,8 +181,11 @@ def stac_raster(source: str, files: InputFiles | None = None, callback: Callback
         return str(kept[0])
     item = read_item(source, callback.info)
     files = _KEPT if files is None else files
-    taken, name, n = {path.name for path in files.written}, item.id, 1
-    while f"{name}.vrt" in taken:  # another item of this id (two catalogues): its VRT stays its own
+    # an item's files are NAME.vrt and, where its values are scaled, NAME.stack.vrt beside it (stack_item): a name
+    # is free where neither is another item's (two catalogues' copies of one id, or an id ending in ".stack")
+    taken = {p.name for path in files.written for p in (path, path.with_suffix(".stack.vrt"))}
+    name, n = item.id, 1
+    while {f"{name}.vrt", f"{name}.stack.vrt"} & taken:
         n += 1
         name = f"{item.id}-{n}"
     said: list[str] = []

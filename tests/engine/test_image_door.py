@@ -191,3 +191,32 @@ def test_a_training_reads_each_stac_item_once_and_two_items_of_one_id_apart(tmp_
     assert other != read.image and Path(other).name.startswith("SCENE-")  # not the first one's SCENE.vrt
     with rasterio.open(read.image) as a, rasterio.open(other) as b:
         assert not np.array_equal(a.read(), b.read())
+
+
+def test_an_item_whose_id_ends_in_stack_does_not_take_another_items_stack(tmp_path):
+    """A scaled item's VRT reads its stack beside it (``NAME.stack.vrt``): an item whose id is ``NAME.stack``,
+    read after it or before it, gets files of its own, and each VRT keeps its own item's values."""
+    import json
+
+    from engine.data.input_vrt import InputFiles
+    from engine.imagery.stac_assets import stac_raster
+
+    rng = np.random.default_rng(3)
+    dn_a = rng.integers(300, 3000, (4, 16, 16)).astype(np.uint16)
+    folders = {"a": tmp_path / "a", "b": tmp_path / "b"}
+    for folder in folders.values():
+        folder.mkdir()
+    scaled = make_item(folders["a"], dn_a)  # id SCENE, values times 0.0001
+    other = make_item(folders["b"], dn_a + 1000, scale=None)
+    data = json.loads(other.read_text(encoding="utf-8"))
+    other.write_text(json.dumps({**data, "id": "SCENE.stack"}), encoding="utf-8")
+    for order in ((scaled, other), (other, scaled)):
+        files = InputFiles()
+        try:
+            paths = {item: stac_raster(str(item), files) for item in order}
+            assert len({Path(p).name for p in paths.values()}) == 2
+            with rasterio.open(paths[scaled]) as a, rasterio.open(paths[other]) as b:
+                # the same bands in the same order: the scaled item's values, and the other's raw numbers
+                assert np.allclose(a.read().astype(np.float64) * 1e4, b.read().astype(np.float64) - 1000, atol=0.05)
+        finally:
+            files.close()
