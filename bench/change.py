@@ -17,9 +17,10 @@
   model trained from random weights against the post-classification baseline on LEVIR-CD's held-out sample pairs,
   and the floor of every pixel called change (:mod:`bench.change_real`: the split, the recipe, the baseline).
 
-Usage: ``python bench/change.py [--quick] [--realdata] [--budget MINUTES] [--out DIR]``; writes ``change.json`` and
-``change.md`` there. Quiet figures: ``python bench/change.py --realdata --budget 15`` (about 45 min on 2 quiet cores:
-two trainings of 15 min, 14 segmentations, the speed runs); the speed alone: ``python bench/change.py``.
+Usage: ``python bench/change.py [--quick] [--realdata] [--budget MINUTES] [--preset light] [--out DIR]``; writes
+``change.json`` and ``change.md`` there. Quiet figures: ``python bench/change.py --realdata --budget 15`` (about 45
+min on 2 quiet cores: two trainings of 15 min, 14 segmentations, the speed runs); the speed alone: ``python
+bench/change.py``; ``--preset tiny|base``: the speed of the other sizes (the real pairs always train light).
 """
 
 from __future__ import annotations
@@ -40,15 +41,15 @@ TITLE = "Change detection: seconds per pair against one date, change F1 on real 
 REALDATA = Path(os.environ.get("DUALSTREAM_REALDATA") or REPO.parent / "shared" / "realdata")
 
 
-def _bundle(path: Path, family: str, dates: int) -> str:
-    """A light model of ``family`` with random weights saved as a bundle of 3 bands per date."""
+def _bundle(path: Path, family: str, dates: int, preset: str = "light") -> str:
+    """A ``preset`` model of ``family`` with random weights saved as a bundle of 3 bands per date."""
     import torch
 
     from engine.bundle.store import save_bundle
     from engine.models import build_model
 
     torch.manual_seed(0)
-    model = build_model(family, preset="light", vision_channels=3, num_classes=1)
+    model = build_model(family, preset=preset, vision_channels=3, num_classes=1)
     stats = {"method": "percentile", "low": [0.0] * 3 * dates, "high": [10000.0] * 3 * dates}
     data = {"vision_bands": 3, "vision_stats": stats, "aux_channels": 0, "class_names": ["no change", "change"],
             "class_colors": ["#000000", "#ff0000"], "tile_size": 256, "gsd": [1.0, 1.0], "dates": dates}
@@ -119,16 +120,17 @@ def date_graph_seconds(bundle: str, repeats: int = 3, tiles: int = 16, tile: int
             "one_date_encoder": _median_cpu(lambda: encoder.run(None, {ENCODER_INPUT: first}), repeats)}
 
 
-def speed(out: Path, quick: bool, repeats: int = 3) -> dict[str, Any]:
-    """Seconds per pair (change model) and per image (one-date model), the median of ``repeats`` runs."""
+def speed(out: Path, quick: bool, repeats: int = 3, preset: str = "light") -> dict[str, Any]:
+    """Seconds per pair (change model) and per image (one-date model of the same ``preset``), the median of
+    ``repeats`` runs."""
     from engine.data.synthetic_pairs import make_pair
 
     size = 384 if quick else 1024
     pair = make_pair(out / "pair", seed=0, size=size, buildings=size // 10, changes=size // 40)
-    change, one = _bundle(out / "change.dsmodel", "change", 2), _bundle(out / "unet.dsmodel", "unet", 1)
+    change, one = _bundle(out / "change.dsmodel", "change", 2, preset), _bundle(out / "unet.dsmodel", "unet", 1, preset)
     runs = {"change": ["--model", change, "--image", pair.before, "--after", pair.after],
             "one_date": ["--model", one, "--image", pair.before]}
-    figures: dict[str, Any] = {"size": size}
+    figures: dict[str, Any] = {"size": size, "preset": preset}
     for name, args in runs.items():
         _segment([*args, "--out", str(out / f"{name}_warm.tif")])  # the ONNX export, made once and cached
         times = sorted(_segment([*args, "--out", str(out / f"{name}_{i}.tif")]) for i in range(repeats))
@@ -199,7 +201,8 @@ def series(out: Path, pair: Any, change: str, one: str, later: int = 3) -> dict[
 
 def markdown(result: dict[str, Any]) -> str:
     s = result["speed"]
-    lines = [f"Seconds per pair ({s['size']} px, CPU, default backend): change model {s['change_seconds']} s, one "
+    lines = [f"Seconds per pair ({s['size']} px, CPU, default backend, preset {s.get('preset', 'light')}): change "
+             f"model {s['change_seconds']} s, one "
              f"date of the same family {s['one_date_seconds']} s, ratio {s['ratio']} (target <= {s['target_ratio']}). "
              f"The models alone (ONNX, 16 tiles of 256 px, CPU seconds on one thread): {s['change_model_cpu_seconds']}"
              f" s and {s['one_date_model_cpu_seconds']} s, ratio {s['model_ratio']}. The default backend's encoder and "
@@ -243,11 +246,13 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--realdata", action="store_true", help="also train and score on the LEVIR-CD sample pairs")
     parser.add_argument("--budget", type=float, default=15.0, help="minutes of training per model (realdata)")
+    parser.add_argument("--preset", default="light", choices=("tiny", "light", "base"),
+                        help="the change model's and the one-date UNet's preset (default: light, the CPU's choice)")
     parser.add_argument("--out", default="bench_output/change")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result: dict[str, Any] = {"speed": speed(out, args.quick)}
+    result: dict[str, Any] = {"speed": speed(out, args.quick, preset=args.preset)}
     if args.realdata:
         from bench.change_real import realdata
 
