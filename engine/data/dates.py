@@ -23,7 +23,7 @@ from ..callbacks import Callback
 from ..errors import DataError
 from .acquisition import of_dataset
 from .align import check_overlap, warp_to_grid
-from .raster import RasterGrid, grid_of, read_window
+from .raster import RasterGrid, clip_window, grid_of, read_raw, read_window
 from .tile_parts import SharedParts, assemble_window
 
 DATE_ROLE = "later date"  # what a later date's file is to the user, in messages
@@ -133,19 +133,34 @@ def read_date(date: LaterDate, dataset: Any, tile: RasterGrid, col: int, row: in
 
 
 def read_date_tile(date: LaterDate, index: int, dataset: Any, tile: RasterGrid, col: int, row: int,
-                   parts: SharedParts | None) -> tuple[np.ndarray, np.ndarray]:
+                   parts: SharedParts | None, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One later date (the ``index``-th, from 0) under a tile: from the shared cells where the reader shares its
-    image cells and the date lies on the first date's grid (the same values as :func:`read_date`), else read or
-    warped for this tile alone."""
+    image cells and the date lies on the first date's grid (the same values as :func:`read_date`; ``out``: the
+    float32 array to fill, a slice of the tile's stack of dates), else read or warped for this tile alone."""
     if parts is None or parts.cells is None or date.offset is None:
-        return read_date(date, dataset, tile, col, row)
+        data, ok = read_date(date, dataset, tile, col, row)
+        if out is None:
+            return data, ok
+        out[...] = data
+        return out, ok
     cells, (dx, dy) = parts.cells, date.offset
     pieces = []
     for cy, cx in cells.cells(col, row, tile.width, tile.height):
         c, r, w, h = cells.window(cy, cx)
-        data, ok = parts.take(("date", index, cy, cx), partial(read_window, dataset, c + dx, r + dy, w, h, date.bands))
+        # the file's own values, cast once where the window is assembled (as the first date's cells are)
+        data, ok = parts.take(("date", index, cy, cx), partial(_raw_cell, dataset, c + dx, r + dy, w, h, date.bands))
         pieces.append(((c, r, w, h), data, ok))
-    return assemble_window(pieces, col, row, tile.width, tile.height, len(date.bands))
+    return assemble_window(pieces, col, row, tile.width, tile.height, len(date.bands), out=out)
+
+
+def _raw_cell(dataset: Any, col: int, row: int, width: int, height: int,
+              bands: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """A later date's cell as :func:`~engine.data.raster.read_window` reads it (outside the raster invalid), in
+    the file's dtype: the invalid pixels are zeroed where the window is assembled."""
+    inner = clip_window(col, row, width, height, grid_of(dataset))
+    if inner == (col, row, width, height):
+        return read_raw(dataset, col, row, width, height, bands)
+    return read_window(dataset, col, row, width, height, bands)
 
 
 def date_uses(uses: dict[tuple, int], dates: list[LaterDate]) -> dict[tuple, int]:

@@ -158,6 +158,7 @@ class SceneReader(SceneLabels, SceneAux):
         self.after_paths = [str(p) for p in after]
         self._dates: list[LaterDate] = scene_dates(self, self._open, after_bands, hold_data) \
             if self.after_paths else []
+        self._date_bands = sum(len(date.bands) for date in self._dates)
 
     @property
     def dates(self) -> int:
@@ -269,9 +270,15 @@ class SceneReader(SceneLabels, SceneAux):
         col_off, row_off, width, height = int(col_off), int(row_off), int(width), int(height)
         if width < 1 or height < 1:
             raise DataError(f"Tile size must be positive (got {width}x{height}).")
+        stack = None  # a change model's tile: every date's bands in one float32 array, each filled in place
         if self.parts is not None and self.parts.cells is not None:
             dtype = self._exact_dtype if keep_dtype else np.float32
-            vision, valid = self._image_from_cells(col_off, row_off, width, height, dtype)
+            first = len(self._read_bands) if self._read_bands else self.image_bands
+            if self._dates and not self.selection.x:
+                stack = np.empty((first + self._date_bands, height, width), np.float32)
+                dtype = np.float32
+            vision, valid = self._image_from_cells(col_off, row_off, width, height, dtype,
+                                                   None if stack is None else stack[:first])
         else:
             vision, valid = read_window(self._open(self.image, "image"), col_off, row_off, width, height,
                                         self._read_bands)
@@ -283,14 +290,18 @@ class SceneReader(SceneLabels, SceneAux):
         elif self._aux:
             aux, aux_valid = self._aux_from_blocks(col_off, row_off, width, height, tile)
         if self._dates:  # the later dates' bands after the image's; valid where every date holds data
-            stack = [vision.astype(np.float32, copy=False)]
+            at = vision.shape[0]
+            if stack is None:
+                stack = np.empty((at + self._date_bands, height, width), np.float32)
+                stack[:at] = vision
             for index, date in enumerate(self._dates):
-                data, ok = read_date_tile(date, index, self._open(date.path, DATE_ROLE), tile, col_off, row_off,
-                                          self.parts)
-                stack.append(data)
+                _, ok = read_date_tile(date, index, self._open(date.path, DATE_ROLE), tile, col_off, row_off,
+                                       self.parts, stack[at:at + len(date.bands)])
+                at += len(date.bands)
                 valid = valid & ok
-            vision = np.concatenate(stack, axis=0)
-            vision[:, ~valid] = 0.0
+            vision = stack
+            if not valid.all():
+                vision[:, ~valid] = 0.0
         label = None
         if self.label_path is not None:
             label = self._read_label(tile, col_off, row_off, valid)
@@ -326,14 +337,14 @@ class SceneReader(SceneLabels, SceneAux):
         """Back to reading every tile on its own; frees the parts held."""
         self.parts = None
 
-    def _image_from_cells(self, col_off: int, row_off: int, width: int, height: int,
-                          dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
-        """The image window assembled from its cells (the same values as ``read_window``)."""
+    def _image_from_cells(self, col_off: int, row_off: int, width: int, height: int, dtype: Any = np.float32,
+                          out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The image window assembled from its cells (the same values as ``read_window``), into ``out`` if given."""
         cells = self.parts.cells
         pieces = [(cells.window(cy, cx), *self.parts.take(("cell", cy, cx), partial(self._read_cell, cy, cx)))
                   for cy, cx in cells.cells(col_off, row_off, width, height)]
         bands = len(self._read_bands) if self._read_bands else self.image_bands
-        return assemble_window(pieces, col_off, row_off, width, height, bands, dtype)
+        return assemble_window(pieces, col_off, row_off, width, height, bands, dtype, out)
 
     def _read_cell(self, cy: int, cx: int) -> tuple[np.ndarray, np.ndarray]:
         return read_raw(self._open(self.image, "image"), *self.parts.cells.window(cy, cx), self._read_bands,

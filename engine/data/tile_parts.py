@@ -229,10 +229,12 @@ def planned_uses(windows: Iterable[Window], cells: CellLayout | None, aux: AuxLa
 
 
 def assemble_window(parts: list[tuple[Window, np.ndarray, np.ndarray]], col: int, row: int, width: int,
-                    height: int, bands: int, dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
+                    height: int, bands: int, dtype: Any = np.float32,
+                    out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A (bands, height, width) window of ``dtype`` and its validity mask from raw cells (window, data, ok) that
     cover its inside part; outside the cells and where a cell is invalid, 0 and invalid (as ``read_window``).
-    Windows in the pixels of the grid the cells cut (image pixels; aux pixels for aux blocks)."""
+    Windows in the pixels of the grid the cells cut (image pixels; aux pixels for aux blocks). ``out``: the array
+    to fill instead of a new one (a slice of a larger stack: the dates of a change model's tile)."""
     pieces = []
     for (c0, r0, w, h), data, ok in parts:
         x0, y0 = max(c0, col), max(r0, row)  # the overlap
@@ -242,7 +244,10 @@ def assemble_window(parts: list[tuple[Window, np.ndarray, np.ndarray]], col: int
     covered = sum((p[0][0].stop - p[0][0].start) * (p[0][1].stop - p[0][1].start) for p in pieces)
     whole = covered == width * height  # cells do not overlap: the window lies inside the image
     make = np.empty if whole else np.zeros
-    out = make((bands, height, width), dtype=dtype)
+    if out is None:
+        out = make((bands, height, width), dtype=dtype)
+    elif not whole:
+        out[...] = 0
     valid = make((height, width), dtype=bool)
     for (ys, xs), (cys, cxs), data, ok in pieces:
         out[:, ys, xs] = data[:, cys, cxs]  # the one cast (to float32, unless the file's dtype is kept)
