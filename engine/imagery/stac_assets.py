@@ -140,15 +140,20 @@ def item_scaling(item: StacItem, chosen: Sequence[StacBand], source: str, fix: s
                                                                 "the STAC item's raster:bands scale/offset"))
 
 
+def stack_beside(path: Path) -> Path:
+    """Where :func:`stack_item` puts the stack of an item read at ``path`` when its values are scaled."""
+    return path.with_suffix(".stack.vrt")
+
+
 def stack_item(item: StacItem, chosen: Sequence[StacBand], source: str, path: Path, callback: Callback,
                said: list[str], warnings: list[str], fix: str | None = None) -> tuple[str, Scaling | None]:
     """The ``chosen`` assets of ``item`` as one raster at ``path``: checked and stacked (:func:`stack_item_bands`,
     ``said`` and ``warnings`` as there) and, where its ``raster:bands`` scale them (:func:`item_scaling`, ``fix`` as
-    there), their values as float32 in a VRT over the stack, which then lies beside it (``NAME.stack.vrt``).
+    there), their values as float32 in a VRT over the stack, which then lies beside it (:func:`stack_beside`).
     Returns (the path to read, which is ``path``; the scaling applied, None: none)."""
     scaling = item_scaling(item, chosen, source, fix)  # first: the stack is ``path`` itself where nothing scales
-    stacked = stack_item_bands(item, chosen, path if scaling is None else path.with_suffix(".stack.vrt"), callback,
-                               said, warnings)
+    stacked = stack_item_bands(item, chosen, path if scaling is None else stack_beside(path), callback, said,
+                               warnings)
     if scaling is None:
         return stacked, None
     labels = [b.label for b in chosen]
@@ -181,11 +186,11 @@ def stac_raster(source: str, files: InputFiles | None = None, callback: Callback
         return str(kept[0])
     item = read_item(source, callback.info)
     files = _KEPT if files is None else files
-    # an item's files are NAME.vrt and, where its values are scaled, NAME.stack.vrt beside it (stack_item): a name
-    # is free where neither is another item's (two catalogues' copies of one id, or an id ending in ".stack")
-    taken = {p.name for path in files.written for p in (path, path.with_suffix(".stack.vrt"))}
+    # an item's files are NAME.vrt and, where its values are scaled, its stack beside it: a name is free where
+    # neither is another item's (two catalogues' copies of one id, or an id ending in ".stack")
+    taken = {p.name for path in files.written for p in (path, stack_beside(path))}
     name, n = item.id, 1
-    while {f"{name}.vrt", f"{name}.stack.vrt"} & taken:
+    while {f"{name}.vrt", stack_beside(Path(f"{name}.vrt")).name} & taken:
         n += 1
         name = f"{item.id}-{n}"
     said: list[str] = []

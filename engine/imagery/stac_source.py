@@ -26,7 +26,7 @@ from ..data.input_vrt import InputFiles
 from ..data.stac import StacBand, StacItem, read_item
 from ..errors import DataError, mention
 from ..io.safety import Files, check_outputs
-from .stac_assets import item_scaling, stack_item
+from .stac_assets import item_scaling, stack_beside, stack_item
 
 #: What the bands of an item are shown as: three bands (red, green, blue) or one (grey).
 RGB = ("red", "green", "blue")
@@ -199,7 +199,8 @@ def write_stac_layer(source: str, bands: str | Sequence[str | int] | None, folde
     stem, number = _stem(pick.item.id, pick.keys), 1
     while True:
         name = stem if number == 1 else f"{stem}-{number}"
-        layer, stack = folder / f"{name}.vrt", folder / f"{name}.stack.vrt"  # stack_item's names
+        layer = folder / f"{name}.vrt"
+        stack = stack_beside(layer)
         if not layer.exists() and not stack.exists():
             break
         number += 1
