@@ -273,7 +273,7 @@ class SceneReader(SceneLabels, SceneAux):
         stack = None  # a change model's tile: every date's bands in one float32 array, each filled in place
         if self.parts is not None and self.parts.cells is not None:
             dtype = self._exact_dtype if keep_dtype else np.float32
-            first = len(self._read_bands) if self._read_bands else self.image_bands
+            first = self._cell_bands
             if self._dates and not self.selection.x:
                 stack = np.empty((first + self._date_bands, height, width), np.float32)
                 dtype = np.float32
@@ -337,14 +337,18 @@ class SceneReader(SceneLabels, SceneAux):
         """Back to reading every tile on its own; frees the parts held."""
         self.parts = None
 
+    @property
+    def _cell_bands(self) -> int:
+        """The bands read from the image's cells (its vision and X bands)."""
+        return len(self._read_bands) if self._read_bands else self.image_bands
+
     def _image_from_cells(self, col_off: int, row_off: int, width: int, height: int, dtype: Any = np.float32,
                           out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The image window assembled from its cells (the same values as ``read_window``), into ``out`` if given."""
         cells = self.parts.cells
         pieces = [(cells.window(cy, cx), *self.parts.take(("cell", cy, cx), partial(self._read_cell, cy, cx)))
                   for cy, cx in cells.cells(col_off, row_off, width, height)]
-        bands = len(self._read_bands) if self._read_bands else self.image_bands
-        return assemble_window(pieces, col_off, row_off, width, height, bands, dtype, out)
+        return assemble_window(pieces, col_off, row_off, width, height, self._cell_bands, dtype, out)
 
     def _read_cell(self, cy: int, cx: int) -> tuple[np.ndarray, np.ndarray]:
         return read_raw(self._open(self.image, "image"), *self.parts.cells.window(cy, cx), self._read_bands,
