@@ -3,8 +3,9 @@
 - speed: a synthetic pair (``engine.data.synthetic_pairs``, 1024 px; 384 with ``--quick``) segmented by a change model
   (preset light: ResNet-18 encoder shared by the dates, UNet decoder) and its first date by the one-date UNet of the
   same encoder and decoder (preset light), both with random weights, on the CPU with the default backend (onnxruntime,
-  the export made once before timing; a lone pair runs the one graph); the target is at most 1.5 times the one-date
-  time (the encoder runs twice, the decoder once). Beside the whole run's ratio, the model's own (its ONNX graph alone
+  the export made once before timing; a lone pair runs the one graph), 5 rounds of a pair then one date (medians,
+  and each round's ratio); the target is at most 1.5 times the one-date time (the encoder runs twice, the decoder
+  once). Beside the whole run's ratio, the model's own (its ONNX graph alone
   on the same 16 tiles of 256 px, process CPU seconds on one thread, so that a loaded machine disturbs it less): what
   the second encoder pass costs, against which the reading and writing around it are measured; the default backend's
   two graphs of the change model (encoder, head) on those tiles, for a lone pair (against the one graph: the split
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -120,9 +122,9 @@ def date_graph_seconds(bundle: str, repeats: int = 3, tiles: int = 16, tile: int
             "one_date_encoder": _median_cpu(lambda: encoder.run(None, {ENCODER_INPUT: first}), repeats)}
 
 
-def speed(out: Path, quick: bool, repeats: int = 3, preset: str = "light") -> dict[str, Any]:
-    """Seconds per pair (change model) and per image (one-date model of the same ``preset``), the median of
-    ``repeats`` runs."""
+def speed(out: Path, quick: bool, repeats: int = 5, preset: str = "light") -> dict[str, Any]:
+    """Seconds per pair (change model) and per image (one-date model of the same ``preset``), the medians of
+    ``repeats`` interleaved rounds."""
     from engine.data.synthetic_pairs import make_pair
 
     size = 384 if quick else 1024
@@ -133,9 +135,15 @@ def speed(out: Path, quick: bool, repeats: int = 3, preset: str = "light") -> di
     figures: dict[str, Any] = {"size": size, "preset": preset}
     for name, args in runs.items():
         _segment([*args, "--out", str(out / f"{name}_warm.tif")])  # the ONNX export, made once and cached
-        times = sorted(_segment([*args, "--out", str(out / f"{name}_{i}.tif")]) for i in range(repeats))
-        figures[f"{name}_seconds"] = round(times[len(times) // 2], 3)
+    # interleaved rounds (a pair, then one date), so that a change of load falls on both sides alike
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for i in range(repeats):
+        for name, args in runs.items():
+            times[name].append(_segment([*args, "--out", str(out / f"{name}_{i}.tif")]))
+    for name, seconds in times.items():
+        figures[f"{name}_seconds"] = round(statistics.median(seconds), 3)
     figures["ratio"] = round(figures["change_seconds"] / figures["one_date_seconds"], 3)
+    figures["round_ratios"] = [round(a / b, 3) for a, b in zip(times["change"], times["one_date"])]
     figures["target_ratio"] = 1.5
     graphs = {name: model_seconds(bundle) for name, bundle in (("change", change), ("one_date", one))}
     figures |= {f"{name}_model_cpu_seconds": round(v, 3) for name, v in graphs.items()}
@@ -203,7 +211,8 @@ def markdown(result: dict[str, Any]) -> str:
     s = result["speed"]
     lines = [f"Seconds per pair ({s['size']} px, CPU, default backend, preset {s.get('preset', 'light')}): change "
              f"model {s['change_seconds']} s, one "
-             f"date of the same family {s['one_date_seconds']} s, ratio {s['ratio']} (target <= {s['target_ratio']}). "
+             f"date of the same family {s['one_date_seconds']} s, ratio {s['ratio']} (target <= {s['target_ratio']}; "
+             f"each round's {s.get('round_ratios')}). "
              f"The models alone (ONNX, 16 tiles of 256 px, CPU seconds on one thread): {s['change_model_cpu_seconds']}"
              f" s and {s['one_date_model_cpu_seconds']} s, ratio {s['model_ratio']}. The default backend's encoder and "
              f"head graphs on the same tiles: a lone pair {s['lone_pair_graphs_cpu_seconds']} s "
