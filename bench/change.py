@@ -13,7 +13,8 @@
   date's tiles: the encoder's share e of one date's graph (a pair's graph costs about 1 + e). And a monitoring series
   (``series``): the seconds of each pair of a bulk run pairing 3 later dates with one first date, on the default
   backend (onnxruntime: the change model as its encoder and head graphs) and on torch, both of which encode the shared
-  first date once, against one date alone on the same backend.
+  first date once, against one date alone on the same backend; and a bulk run of independent pairs (each first
+  date in one pair, matched by name) on the default backend, against the same dates alone.
 - realdata (``--realdata``, or ``make bench`` when ``realdata/change_pairs`` exists and not ``--quick``): the change
   model trained from random weights against the post-classification baseline on LEVIR-CD's held-out sample pairs,
   and the floor of every pixel called change (:mod:`bench.change_real`: the split, the recipe, the baseline).
@@ -195,6 +196,13 @@ def series(out: Path, pair: Any, change: str, one: str, later: int = 3) -> dict[
         return [round(s["seconds"], 3) for s in sorted(scenes, key=lambda s: s["order"])]  # in the order run
 
     dates = [str(p) for p in sorted(folder.glob("S2A_202*.tif"))]
+    firsts = folder.parent / "independent"  # pairs of their own: each later date with a first date of its own light
+    shutil.rmtree(firsts, ignore_errors=True)
+    firsts.mkdir()
+    for date in dates:
+        shutil.copyfile(pair.before, firsts / Path(date).name)
+        with rasterio.open(firsts / Path(date).name, "r+") as dst:
+            dst.write((dst.read() * (1.1 - 0.1 * dates.index(date))).astype(dst.dtypes[0]))
     figures: dict[str, Any] = {"later_dates": later}
     for backend in BACKENDS:
         bulk("warm", ["--model", one, "--images", dates[0]], backend)
@@ -204,6 +212,10 @@ def series(out: Path, pair: Any, change: str, one: str, later: int = 3) -> dict[
         figures[backend] = {"one_date_seconds": alone, "pair_in_series_seconds": pairs,
                             "first_pair_ratio": round(pairs[0] / mean, 3),
                             "series_ratio": round(sum(pairs[1:]) / len(pairs[1:]) / mean, 3)}
+    own = bulk("independent", ["--model", change, "--images", str(firsts / "*.tif"), "--after-pattern",
+                               str(folder / "{name}")], BACKENDS[0])
+    alone = figures[BACKENDS[0]]["one_date_seconds"]
+    figures["independent"] = {"pair_seconds": own, "ratio": round(sum(own) / sum(alone), 3)}
     return figures
 
 
@@ -229,6 +241,10 @@ def markdown(result: dict[str, Any]) -> str:
                      f"{b['pair_in_series_seconds']}, each date alone with the one-date model {b['one_date_seconds']}; "
                      f"the first pair (both dates encoded) {b['first_pair_ratio']} times one date, the later pairs "
                      f"{b['series_ratio']} times.")
+    if m and m.get("independent"):
+        lines.append(f"A bulk run of {m['later_dates']} pairs of their own (each first date in one pair, paired by "
+                     f"name; {BACKENDS[0]}): seconds per pair {m['independent']['pair_seconds']}, "
+                     f"{m['independent']['ratio']} times one date.")
     if result.get("realdata"):
         from bench.change_real import markdown as real_lines
 

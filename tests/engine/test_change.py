@@ -4,6 +4,7 @@ built and torn down between the dates, each date in its own light; a sensor pair
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -354,6 +355,8 @@ def test_bulk_segments_pairs_matched_by_name(trained, tmp_path, capsys):
     for pair in made:
         with rasterio.open(out / f"{pair.before.rsplit('/', 1)[1]}") as got:
             assert got.count == 1 and got.width == 64
+    # no first date recurs: none of their encoder maps is kept for a later pair (a series keeps them)
+    assert "first_dates" not in json.loads((out / "summary.json").read_text())["ranks"]["0"]
     code, stdout, err = cli(capsys, "segment", "--model", trained, "--images", str(folder / "*_before.tif"),
                             "--after-pattern", "{stem}_later.tif", "--out-dir", str(tmp_path / "out2"))
     said = stdout + err  # each scene fails alone, saying why

@@ -52,6 +52,13 @@ class Scene:
 RUN_LAYER = "polygons_all_scenes.gpkg"  # every scene's polygons in one layer, in the output folder (run_layer.py)
 
 
+def first_dates_recur(scenes: list[Scene]) -> bool:
+    """Whether a first date is that of several pairs (a monitoring series): only then are its tiles' encoder maps
+    worth keeping for the later pairs (independent pairs would fill the store with maps never read again)."""
+    firsts = [scene.image for scene in scenes if scene.after and not scene.error]
+    return len(set(firsts)) < len(firsts)
+
+
 def scene_outputs(out_dir: str | Path, name: str, bulk: BulkConfig) -> SceneOutputs:
     """Output paths of scene ``name``: ``<name>.tif`` + ``.qml``, the other kinds the bulk switches ask for, and
     its completion marker."""

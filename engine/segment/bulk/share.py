@@ -32,7 +32,7 @@ from ..run import SceneRun, SceneThreads
 from ..scene_outputs import SceneOutputs
 from ..tiling import overlap_pixels, tile_count
 from .resume import decide, finished_record, mark_done, mark_running, scene_fingerprint
-from .scenes import MARKER_FOLDER, Scene, scene_outputs
+from .scenes import MARKER_FOLDER, Scene, first_dates_recur, scene_outputs
 from .summary import SceneRecord
 
 # the running summary lists every scene: rewritten after each of thousands it would cost more than they do, so
@@ -98,6 +98,7 @@ class RankShare:
         self.overlap_scenes = overlap_scenes
         self.part = Path(bulk.out_dir) / MARKER_FOLDER / f"rank-{ctx.rank}-of-{ctx.world_size}.json"
         self.predictor = predictor  # None: loaded for the first scene that needs it
+        self.first_dates = True  # keep first dates' encoder maps (run: only where a first date recurs)
         self.load_seconds = 0.0
         self.records: list[SceneRecord] = []
         tile = requested_tile(template, members)
@@ -127,7 +128,7 @@ class RankShare:
         if self.predictor is None:
             tick = time.perf_counter()
             self.predictor = make_predictor(self.members, self.template.replace(device=self.device), self.callback,
-                                            self.tile)
+                                            self.tile, first_dates=self.first_dates)
             # the collector's full pass now, with the load, while nothing else runs: the imports and the model's
             # objects would set one off within the first scene (13 ms on two cores, every Python thread held)
             gc.collect()
@@ -139,6 +140,7 @@ class RankShare:
         """Run ``scenes`` ((global order, scene) pairs) in order; returns False when canceled. ``on_save`` is
         called whenever the records are written: after the first scene, then at most every SUMMARY_SECONDS, and
         at the end (the summary follows the run). See :class:`_Pass`."""
+        self.first_dates = first_dates_recur([scene for _, scene in scenes])
         with streaming_gdal_cache():  # the cache is global: one cap around all the (overlapping) scenes
             return _Pass(self, scenes, on_save).run()
 
