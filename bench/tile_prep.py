@@ -13,8 +13,8 @@ bilinear resampling of vision and aux (rotation and scale in one step) and the n
 
 Both take the scenes of ``bench/train_speed.py`` (``make_data``). ``train_speed.py`` runs them in each train
 measurement (``--before``: in the before checkout too, and says whether the tiles are identical). Alone, on the
-bench's scenes: ``python bench/tile_prep.py [--size 768] [--tiles 64] [--digest] [--engine CHECKOUT]`` prints both
-families' splits (half a minute).
+bench's scenes: ``python bench/tile_prep.py [--size 768] [--tiles 64] [--digest] [--engine CHECKOUT] [--threads 1]``
+prints both families' splits (half a minute).
 """
 
 from __future__ import annotations
@@ -160,13 +160,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--digest", action="store_true", help="also print the tiles' digest")
     parser.add_argument("--engine", type=Path, default=None, help="the checkout whose engine prepares the tiles")
+    parser.add_argument("--threads", type=int, default=1, help="torch's threads (train's: 2 on a 2-core machine)")
     args = parser.parse_args(argv)
     if args.engine is not None:
         sys.path.insert(0, str(args.engine.resolve()))
     import torch
     from train_speed import TILE, make_data
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="bench_tile_prep_") as tmp:
         data = make_data(Path(tmp), args.size, args.seed)
         results = {}

@@ -171,11 +171,22 @@ def _laid(values: np.ndarray, at: tuple[int, bool]) -> np.ndarray:
     return values[:, None] if at[0] == 0 else values[None, :]
 
 
+def _sample(x: torch.Tensor, grid: np.ndarray, mode: str) -> torch.Tensor:
+    """``grid_sample`` of ``x (C, h, w)`` on ``grid (H, W, 2)`` -> ``(C, H, W)``, zeros outside. PyTorch's CPU
+    kernel shares out a batch's images among its threads, not one image's rows: the output's rows are cut into a
+    band a thread, each a batch item over the same input (a view), so every thread works; the same values."""
+    rows = grid.shape[0]
+    parts = torch.get_num_threads()
+    parts = parts if 1 < parts <= rows and rows % parts == 0 else 1
+    bands = torch.from_numpy(grid).reshape(parts, rows // parts, *grid.shape[1:])
+    out = F.grid_sample(x[None].expand(parts, -1, -1, -1), bands, mode=mode, padding_mode="zeros",
+                        align_corners=False)  # (parts, C, H / parts, W)
+    return out.transpose(0, 1).reshape(x.shape[0], rows, grid.shape[1])
+
+
 def _resample(x: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Bilinear grid_sample of ``x (C, h, w)`` on ``grid``, zeros outside."""
-    out = F.grid_sample(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None],
-                        torch.from_numpy(grid)[None], mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out[0].numpy()
+    return _sample(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), grid, "bilinear").numpy()
 
 
 def _resample_nearest(label: np.ndarray, grid: np.ndarray, fill: int) -> np.ndarray:
@@ -183,9 +194,8 @@ def _resample_nearest(label: np.ndarray, grid: np.ndarray, fill: int) -> np.ndar
     ``fill`` outside; int64. One ``grid_sample`` in C++ (a tenth of the time of the same lookup in numpy, and
     without Python's lock, so the tile reader beside the training step holds it less); classes shifted by one so
     that its zero padding marks the outside."""
-    shifted = torch.from_numpy(np.add(label, 1, dtype=np.float32))[None, None]
-    out = F.grid_sample(shifted, torch.from_numpy(grid)[None], mode="nearest", padding_mode="zeros",
-                        align_corners=False)[0, 0].numpy()
+    shifted = torch.from_numpy(np.add(label, 1, dtype=np.float32))[None]
+    out = _sample(shifted, grid, "nearest")[0].numpy()
     values = out.astype(np.int64)
     values -= 1
     values[values < 0] = fill

@@ -171,3 +171,30 @@ def test_window_size_is_multiple_of_ratio() -> None:
     for scale in (0.5, 0.77, 1.0, 1.33):
         s = window_size(64, scale, 8)
         assert s % 8 == 0 and abs(s - 64 * scale) <= 4
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_the_resampling_cut_into_a_band_a_thread_gives_the_one_call_values(threads):
+    """Bilinear and nearest resampling share the output's rows among torch's threads (a batch item each): the
+    values are those of one ``grid_sample`` over the whole tile, also where the rows do not divide (3 threads)."""
+    import torch.nn.functional as F
+
+    from engine.data.augment import _resample, _resample_nearest, _sampling_grid
+
+    rng = np.random.default_rng(0)
+    image = rng.random((4, 90, 90), dtype=np.float32)
+    label = rng.integers(0, 5, (90, 90)).astype(np.uint8)
+    grid = _sampling_grid(17.0, 64, 1, True)
+    whole = F.grid_sample(torch.from_numpy(image)[None], torch.from_numpy(grid)[None], mode="bilinear",
+                          padding_mode="zeros", align_corners=False)[0].numpy()
+    nearest = F.grid_sample(torch.from_numpy(label.astype(np.float32) + 1)[None, None], torch.from_numpy(grid)[None],
+                            mode="nearest", padding_mode="zeros", align_corners=False)[0, 0].numpy()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        cut, labels = _resample(image, grid), _resample_nearest(label, grid, IGNORE)
+    finally:
+        torch.set_num_threads(before)
+    assert cut.shape == (4, 64, 64) and np.array_equal(cut, whole)
+    assert np.array_equal(labels, np.where(nearest > 0, nearest - 1, IGNORE).astype(np.int64))
+    assert (labels == IGNORE).any() and (labels < 5).any()  # corners rotated in, classes inside
