@@ -80,7 +80,8 @@ class SceneReader(SceneLabels, SceneAux):
         after: the scene's later dates (change detection): images of the same place, in time order, whose bands
             (the same as ``image``'s, or ``after_bands``) are stacked after the image's in every tile.
         after_bands: each later date's own bands, from 1 (bands picked by name per file); None = ``bands``.
-        opened: ``image`` open already (the image door's dataset), taken over: closed with the reader.
+        opened: files open already (the image door's datasets of the image and later dates), by path, taken
+            over: closed with the reader.
         dates_hold_data: every date is known to hold valid pixels (the image door's sample of each found them), so
             that the dates are not sampled again for the all-nodata check.
     """
@@ -108,7 +109,7 @@ class SceneReader(SceneLabels, SceneAux):
         role: str = "image",
         after: list[str] | tuple[str, ...] = (),
         after_bands: list[list[int]] | None = None,
-        opened: Any = None,
+        opened: dict[str, Any] | None = None,
         dates_hold_data: bool = False,
     ):
         self.image, self.role = str(image), role
@@ -116,7 +117,7 @@ class SceneReader(SceneLabels, SceneAux):
         self.label_path = None if label is None else str(label)  # said with the georeferencing, set up last
         self.label_after_field = label_after_field
         self._take_aux(aux, aux_bands_per_file, aux_ratio)
-        self._handles: dict[Any, Any] = {} if opened is None else {self.image: opened}  # path -> open dataset
+        self._handles: dict[Any, Any] = dict(opened or {})  # path -> open dataset
         self._pid = os.getpid()
         # image cells and aux blocks shared by planned tiles (inference turns it on: share_parts); None: every
         # tile reads its own window and warps its own aux (training's random tiles)

@@ -47,14 +47,18 @@ class ResolvedDates:
     def hold_data(self) -> bool:
         """Whether the image door's sample of every date found valid pixels (it judged their values: ``seen``), so
         that the scene reader need not sample them again."""
-        return all(d.seen is not None for d in (self.first, *self.later))
+        return all(d.seen is not None for d in self.dates)
 
     @property
     def later_paths(self) -> list[str]:
         return [d.path for d in self.later]
 
+    @property
+    def dates(self) -> tuple[ResolvedImage, ...]:
+        return (self.first, *self.later)
+
     def close(self) -> None:
-        for resolved in (self.first, *self.later):
+        for resolved in self.dates:
             resolved.close()
 
 
@@ -110,7 +114,8 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
                 resolved.later.append(got)
             else:
                 resolved.first = got
-            dataset = open_raster(got.path, "image" if not date else "later date")
+            # the door's dataset where it left the file as it is (the reader takes it over), else the file it made
+            dataset = got.dataset or open_raster(got.path, "image" if not date else "later date")
             try:
                 count = dataset.count
                 problem = image_problem(fixed[0].data, count, source)
@@ -124,7 +129,8 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
                                        callback, warnings, cfg.strict_inputs, mention("segment.strict_inputs"),
                                        got.seen)  # the door's sample, not a second read
             finally:
-                dataset.close()
+                if dataset is not got.dataset:
+                    dataset.close()
             picked.append(bands)
     except BaseException:
         resolved.close()

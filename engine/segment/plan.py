@@ -269,18 +269,23 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         named = f"the {web_source(cfg.image)[2]}"
         cfg = replace(cfg, image=resolved.path, stac_item=None)
     first = members[0]
+    doors = resolved.dates if dates > 1 else (resolved,)
+    opened = {}  # what the door opened, by path: the reader takes each over (one open a file)
+    for door in doors:
+        if door.dataset is not None and door.path not in opened:
+            opened[door.path] = door.dataset
     try:
         per_file = aux_data.aux_bands_per_file if use_aux else None
         reader = SceneReader(resolved.path, aux_paths, aux_bands_per_file=per_file, aux_ratio=aux_ratio,
                              callback=callback, extent=cfg.extent, extent_crs=cfg.extent_crs, aoi=cfg.aoi,
                              bands=bands, after=resolved.later_paths if dates > 1 else (), after_bands=after_bands,
-                             opened=resolved.dataset if dates == 1 else None,
-                             dates_hold_data=dates > 1 and resolved.hold_data)
+                             opened=opened, dates_hold_data=dates > 1 and resolved.hold_data)
     except BaseException:
         resolved.close()
         raise
-    if dates == 1:
-        resolved.dataset = None  # the reader's now
+    for door in doors:
+        if door.dataset is not None and opened.get(door.path) is door.dataset:
+            door.dataset = None  # the reader's now
     try:
         for member in members if dates == 1 else ():  # a change model's dates were checked one by one
             _check_member_bands(member, reader.image_bands, cfg.image, named)

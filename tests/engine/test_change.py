@@ -307,6 +307,26 @@ def test_a_change_model_writes_its_change_table(trained, pairs, tmp_path, capsys
     assert code == 0 and abs(f1_said - f1(str(out), pair.change)[0]) < 1e-4
 
 
+
+def test_a_pair_opens_each_date_once(trained, pairs, tmp_path, capsys, monkeypatch):
+    """The image door's dataset of each date is the one the plan checks and the reader reads: one open a file,
+    as for one date (three a date before: the door, the plan's band check, the reader)."""
+    from collections import Counter
+
+    opened: Counter = Counter()
+    real = rasterio.open
+
+    def counted(path, *args, **kwargs):
+        opened[str(path)] += 1
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(rasterio, "open", counted)
+    pair = pairs["p2"]
+    code, _, err = cli(capsys, "segment", "--model", trained, "--image", pair.before, "--after", pair.after,
+                       "--out", str(tmp_path / "change.tif"), "--quiet")
+    assert code == 0, err
+    assert opened[str(pair.before)] == 1 and opened[str(pair.after)] == 1, opened
+
 # ------------------------------------------------------------------------------------------------ training paths
 def test_torchrun_trains_a_change_model_in_two_processes(pairs, tmp_path):
     import json
