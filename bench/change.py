@@ -199,10 +199,10 @@ def series(out: Path, pair: Any, change: str, one: str, later: int = 3) -> dict[
     firsts = folder.parent / "independent"  # pairs of their own: each later date with a first date of its own light
     shutil.rmtree(firsts, ignore_errors=True)
     firsts.mkdir()
-    for date in dates:
+    for i, date in enumerate(dates):
         shutil.copyfile(pair.before, firsts / Path(date).name)
         with rasterio.open(firsts / Path(date).name, "r+") as dst:
-            dst.write((dst.read() * (1.1 - 0.1 * dates.index(date))).astype(dst.dtypes[0]))
+            dst.write((dst.read() * (1.1 - 0.1 * i)).astype(dst.dtypes[0]))
     figures: dict[str, Any] = {"later_dates": later}
     for backend in BACKENDS:
         bulk("warm", ["--model", one, "--images", dates[0]], backend)

@@ -270,7 +270,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         cfg = replace(cfg, image=resolved.path, stac_item=None)
     first = members[0]
     doors = resolved.dates if dates > 1 else (resolved,)
-    opened = {}  # what the door opened, by path: the reader takes each over (one open a file)
+    opened: dict[str, Any] = {}  # what the door opened, by path: the reader takes each over (one open a file)
     for door in doors:
         if door.dataset is not None and door.path not in opened:
             opened[door.path] = door.dataset
