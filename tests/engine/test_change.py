@@ -381,3 +381,4 @@ def test_bulk_segments_pairs_matched_by_name(trained, tmp_path, capsys):
                             "--after-pattern", "{stem}_later.tif", "--out-dir", str(tmp_path / "out2"))
     said = stdout + err  # each scene fails alone, saying why
     assert code != 0 and "No later date for the scene" in said and "--after-pattern" in said
+    assert "the pattern '{stem}_later.tif' (read from the image's folder) gives" in said  # where it looked

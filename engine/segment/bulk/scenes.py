@@ -140,17 +140,19 @@ def match_aux(image: str, patterns: list[str], what: str = "aux file",
             continue
         image_path = Path(image)
         target = Path(text).expanduser()
+        said = f"the pattern '{pattern}'"
         if not target.is_absolute():
             target = image_path.parent / target
+            said += " (read from the image's folder)"
         if glob.has_magic(text):
             hits = sorted(glob.glob(str(target)))
             if not hits:
-                return aux, (f"No {what} for the scene '{image}': the pattern '{pattern}' gives '{target}', which "
-                             f"matches no file. Add the {what}(s) or fix {mention(setting)}.")
+                return aux, (f"No {what} for the scene '{image}': {said} gives '{target}', which matches no file. "
+                             f"Add the {what}(s) or fix {mention(setting)}.")
             aux.extend(hits)
         elif not target.is_file():
-            return aux, (f"No {what} for the scene '{image}': the pattern '{pattern}' gives '{target}', which does "
-                         f"not exist. Add the {what} or fix {mention(setting)}.")
+            return aux, (f"No {what} for the scene '{image}': {said} gives '{target}', which does not exist. Add "
+                         f"the {what} or fix {mention(setting)}.")
         else:
             aux.append(str(target))
     return aux, None
