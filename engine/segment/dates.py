@@ -100,7 +100,7 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
     """(every date resolved, the members as they read the stacked tiles, the first date's bands, each later date's
     bands): each date through the image door with its own statistics, its band count and values checked."""
     from ..data.checks import check_image_domain
-    from ..data.raster import open_raster
+    from ..data.raster import band_count, open_raster
 
     resolved = ResolvedDates(ResolvedImage(cfg.image, cfg.image))
     picked: list[list[int]] = []
@@ -117,7 +117,7 @@ def plan_dates(cfg: SegmentConfig, members: list[Any], callback: Callback, warni
             # the door's dataset where it left the file as it is (the reader takes it over), else the file it made
             dataset = got.dataset or open_raster(got.path, "image" if not date else "later date")
             try:
-                count = dataset.count
+                count = band_count(dataset)  # an alpha band is the date's mask, not one of its bands
                 problem = image_problem(fixed[0].data, count, source)
                 if problem:
                     raise DataError(f"{problem[0].upper()}{problem[1:]} (model '{members[0].path}'); give every date "

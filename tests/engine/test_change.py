@@ -327,6 +327,45 @@ def test_a_pair_opens_each_date_once(trained, pairs, tmp_path, capsys, monkeypat
     assert code == 0, err
     assert opened[str(pair.before)] == 1 and opened[str(pair.after)] == 1, opened
 
+
+def _with_alpha(path: str, out: Path, hole: bool) -> str:
+    """``path`` with a 4th band tagged alpha: opaque everywhere, or transparent over a corner (``hole``)."""
+    from rasterio.enums import ColorInterp
+
+    with rasterio.open(path) as src:
+        data, profile = src.read(), src.profile
+    alpha = np.full(data.shape[1:], np.iinfo(data.dtype).max, data.dtype)
+    if hole:
+        alpha[:16, :16] = 0
+    profile.update(count=4, photometric="RGB", alpha="YES")
+    with rasterio.open(out, "w", **profile) as dst:
+        dst.write(np.concatenate([data, alpha[None]]))
+        dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+    return str(out)
+
+
+def test_a_pair_with_alpha_bands_reads_them_as_each_date_s_mask(trained, pairs, tmp_path, capsys):
+    """RGBA dates (as PNGs and GeoTIFFs come from many tools) are 3 bands and a mask for a model of 3 bands: an
+    opaque alpha changes nothing, a transparent part of the later date is no change but nodata."""
+    pair = pairs["p2"]
+    plain = tmp_path / "plain.tif"
+    code, _, err = cli(capsys, "segment", "--model", trained, "--image", pair.before, "--after", pair.after,
+                       "--out", str(plain), "--quiet")
+    assert code == 0, err
+    for hole in (False, True):
+        before = _with_alpha(pair.before, tmp_path / f"before_{hole}.tif", False)
+        after = _with_alpha(pair.after, tmp_path / f"after_{hole}.tif", hole)
+        out = tmp_path / f"alpha_{hole}.tif"
+        code, _, err = cli(capsys, "segment", "--model", trained, "--image", before, "--after", after,
+                           "--out", str(out), "--quiet")
+        assert code == 0, err
+        with rasterio.open(plain) as a, rasterio.open(out) as b:
+            expected, got = a.read(1), b.read(1)
+            if not hole:
+                assert np.array_equal(expected, got)
+            else:
+                assert (got[:16, :16] == b.nodata).all() and (got[32:, 32:] != b.nodata).all()
+
 # ------------------------------------------------------------------------------------------------ training paths
 def test_torchrun_trains_a_change_model_in_two_processes(pairs, tmp_path):
     import json
