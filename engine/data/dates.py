@@ -23,7 +23,7 @@ from ..callbacks import Callback
 from ..errors import DataError
 from .acquisition import of_dataset
 from .align import check_overlap, warp_to_grid
-from .raster import RasterGrid, clip_window, grid_of, read_raw, read_window
+from .raster import RasterGrid, band_count, clip_window, grid_of, read_raw, read_window
 from .tile_parts import SharedParts, assemble_window
 
 DATE_ROLE = "later date"  # what a later date's file is to the user, in messages
@@ -77,9 +77,9 @@ def open_dates(paths: list[str], first: str, grid: RasterGrid, bands_of: Any, co
         if other.georeferenced:
             check_overlap(grid, RasterGrid(other.crs or grid.crs, other.transform, other.width, other.height),
                           first, path, DATE_ROLE, "first date")
-        bands = list(bands_of(path))
-        if max(bands, default=0) > ds.count or len(bands) != count:
-            raise DataError(f"The {DATE_ROLE} '{path}' has {ds.count} band(s) but the first date '{first}' gives the "
+        bands, has = list(bands_of(path)), band_count(ds)  # an alpha band is the date's mask, not a band
+        if max(bands, default=0) > has or len(bands) != count:
+            raise DataError(f"The {DATE_ROLE} '{path}' has {has} band(s) but the first date '{first}' gives the "
                             f"model {count} (bands {bands}); a change model reads the same bands from every date: "
                             f"give the dates with the same bands (a virtual raster of the bands to use), or name "
                             f"the bands (band descriptions) and select them by name.")

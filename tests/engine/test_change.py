@@ -114,6 +114,8 @@ def test_a_scene_of_two_dates_stacks_them_and_brings_another_grid_onto_the_first
 
 
 def test_bad_pairs_are_named_with_what_to_do(pairs, tmp_path):
+    from rasterio.enums import ColorInterp
+
     pair = pairs["p0"]
     with rasterio.open(pair.after) as src:
         profile, data = src.profile, src.read()
@@ -127,6 +129,12 @@ def test_bad_pairs_are_named_with_what_to_do(pairs, tmp_path):
         dst.write(data[:2])
     with pytest.raises(DataError, match="two_bands.tif' has 2 band.*same bands"):
         SceneReader(pair.before, after=[str(two)])
+    masked = tmp_path / "two_bands_and_alpha.tif"  # three in the file, the third its mask: not a third band
+    with rasterio.open(masked, "w", **profile) as dst:
+        dst.write(np.concatenate([data[:2], np.full_like(data[:1], np.iinfo(data.dtype).max)]))
+        dst.colorinterp = [ColorInterp.gray, ColorInterp.undefined, ColorInterp.alpha]
+    with pytest.raises(DataError, match="two_bands_and_alpha.tif' has 2 band.*same bands"):
+        SceneReader(pair.before, after=[str(masked)])
     empty = tmp_path / "cloud.tif"
     with rasterio.open(empty, "w", **{**profile, "nodata": 0}) as dst:
         dst.write(np.zeros_like(data))
