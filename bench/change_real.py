@@ -1,6 +1,8 @@
 """Change detection on real pairs: a change model trained from random weights on a CPU, against the
-post-classification baseline, on held-out LEVIR-CD sample pairs (``realdata/change_pairs``, see its README: kept out
-of the repository). Used by ``bench/change.py --realdata`` and the opt-in ``tests/realdata/test_change_realdata.py``.
+post-classification baseline, on held-out LEVIR-CD sample pairs (``realdata/change_pairs``, kept out of the
+repository: the ``samples_LEVIR`` and ``samples_DSIFN`` folders of github.com/wgcban/ChangeFormer, MIT licence,
+copied there as they are). Used by ``bench/change.py --realdata`` and the opt-in
+``tests/realdata/test_change_realdata.py``.
 
 The split: LEVIR-CD's own. The change model trains on its 4 ``train_*`` and ``val_*`` sample pairs (256 px, 0.5 m,
 Texas) and the 10 DSIFN-CD sample pairs (256 px, Chinese cities: more pairs of the same kind of imagery), and is
