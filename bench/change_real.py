@@ -120,6 +120,10 @@ def scores(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 
 def realdata(out: Path, root: Path, budget: float) -> dict[str, Any]:
     """The F1 table: the change model and the post-classification baseline on the held-out test pairs."""
+    missing = [p for p in (*ATLANTA, *MASSACHUSETTS) if not (root / p).exists()]
+    if missing:  # the baseline's training data sits beside change_pairs in the same realdata folder
+        raise FileNotFoundError(f"the baseline's building scenes are not under {root}: {', '.join(missing)}; point "
+                                f"DUALSTREAM_REALDATA at a folder holding change_pairs and gdl_buildings_landcover")
     train, test = split(root)
     change, buildings = out / "levir_change.dsmodel", out / "buildings_05m.dsmodel"
     change_seconds = train_change(change, train, budget)
