@@ -35,7 +35,8 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
     if cfg.after or cfg.change_table:  # a change model's change: hectares per kind of change
         from ..segment.change_table import change_table
 
-        result.change = [row.to_dict() for row in change_table(result.output, cfg.change_table)]
+        result.change = [row.to_dict() for row in change_table(result.output, cfg.change_table,
+                                                                  result.class_pixels)]
         result.change_table = cfg.change_table
     return result
 

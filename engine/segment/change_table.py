@@ -68,27 +68,35 @@ def hectares_per_pixel(dataset: Any) -> float | None:
     return abs(t.a * t.e - t.b * t.d) / per_metre ** 2 / 10_000.0
 
 
-def class_counts(raster: str) -> tuple[np.ndarray, list[str], float | None]:
-    """(pixels of each class, the class names, hectares per pixel) of a class raster, nodata left out."""
-    from rasterio.windows import Window
-
+def class_counts(raster: str, counted: list[int] | None = None) -> tuple[np.ndarray, list[str], float | None]:
+    """(pixels of each class, the class names, hectares per pixel) of a class raster, nodata left out;
+    ``counted``: the pixels of each class as its writer counted them (``SegmentResult.class_pixels``), so that
+    only the names and the pixel's area are read."""
     names = class_names_of(raster) or []  # none recorded: numbered
     dataset = open_raster(raster, "change raster")
     try:
-        counts = np.zeros(max(len(names), 1), np.int64)
-        nodata = dataset.nodata
-        for row in range(0, dataset.height, BLOCK_ROWS):
-            block = dataset.read(1, window=Window(0, row, dataset.width, min(BLOCK_ROWS, dataset.height - row)))
-            values = block[block != nodata] if nodata is not None else block.ravel()
-            found = np.bincount(values.astype(np.int64).ravel())
-            if found.size > counts.size:
-                counts = np.concatenate([counts, np.zeros(found.size - counts.size, np.int64)])
-            counts[:found.size] += found
+        counts = _read_counts(dataset, len(names)) if counted is None else np.asarray(counted, np.int64)
         area = hectares_per_pixel(dataset)
     finally:
         dataset.close()
     names += [str(i) for i in range(len(names), counts.size)]
     return counts, names, area
+
+
+def _read_counts(dataset: Any, classes: int) -> np.ndarray:
+    """The pixels of each class value in band 1 of ``dataset``, read by blocks of rows, nodata left out."""
+    from rasterio.windows import Window
+
+    counts = np.zeros(max(classes, 1), np.int64)
+    nodata = dataset.nodata
+    for row in range(0, dataset.height, BLOCK_ROWS):
+        block = dataset.read(1, window=Window(0, row, dataset.width, min(BLOCK_ROWS, dataset.height - row)))
+        values = block[block != nodata] if nodata is not None else block.ravel()
+        found = np.bincount(values.astype(np.int64).ravel())
+        if found.size > counts.size:
+            counts = np.concatenate([counts, np.zeros(found.size - counts.size, np.int64)])
+        counts[:found.size] += found
+    return counts
 
 
 def change_rows(counts: np.ndarray, names: list[str], area: float | None) -> list[ChangeRow]:
@@ -101,9 +109,11 @@ def change_rows(counts: np.ndarray, names: list[str], area: float | None) -> lis
     return rows
 
 
-def change_table(raster: str, output: str | Path | None = None) -> list[ChangeRow]:
-    """The change table of ``raster``, written as CSV to ``output`` (atomically) when given."""
-    rows = change_rows(*class_counts(raster))
+def change_table(raster: str, output: str | Path | None = None,
+                 counted: list[int] | None = None) -> list[ChangeRow]:
+    """The change table of ``raster``, written as CSV to ``output`` (atomically) when given; ``counted``: see
+    :func:`class_counts`."""
+    rows = change_rows(*class_counts(raster, counted))
     if output:
         write_change_table(output, rows)
     return rows

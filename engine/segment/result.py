@@ -32,6 +32,9 @@ class SegmentResult:
     # per output kind's ``report`` setting (e.g. low_confidence): the share of the valid pixels below it
     report: dict[str, float] = field(default_factory=dict)
     nonfinite_pixels: int = 0  # where the model gave NaN or infinite scores (nodata in every output)
+    # the pixels of each class in the class raster, as its writer counted them (None: not counted, as where the
+    # result was resampled after the model's grid)
+    class_pixels: list[int] | None = None
     # a change model's change table: one row per kind of change (class, name, from, to, pixels, hectares)
     change: list[dict[str, Any]] = field(default_factory=list)
     change_table: str | None = None  # the table's CSV, when asked for

@@ -195,7 +195,7 @@ class SceneRun:
                       f"and {writer.wait_seconds:.1f} s for results to be written.")
         return SegmentResult(output=str(cfg.output), qml=str(qml),
                              extras={k: str(v) for k, v in self.outputs.extras.items()}, report=writer.report(),
-                             nonfinite_pixels=writer.nonfinite,
+                             nonfinite_pixels=writer.nonfinite, class_pixels=writer.class_pixels.tolist(),
                              class_names=plan.class_names, class_colors=plan.class_colors,
                              pixels=plan.width * plan.height, seconds=seconds, tiles=stats.tiles,
                              skipped_tiles=stats.skipped_tiles, device=str(self.predictor.device),

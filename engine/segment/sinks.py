@@ -187,6 +187,8 @@ class SceneWriter(RowSink):
         self.rasters: dict[str, GeoTiffStreamWriter] = {}
         self.tallies: dict[str, list[int]] = {}  # kind.report -> [pixels below that setting, valid pixels]
         self.nonfinite = 0  # pixels where the model gave NaN or infinite scores: nodata in every output
+        # each class's pixels as written: a change table needs them, and reading the raster back costs a decode
+        self.class_pixels = np.zeros(max(len(plan.class_names), 1), np.int64)
         self.staged: dict[Path, Path] = {}  # style file -> its staged temp file (stage_styles)
         outputs = SceneOutputs.of(cfg)
         for name, spec in RASTER_OUTPUTS.items():
@@ -217,6 +219,11 @@ class SceneWriter(RowSink):
             classes = (probs[0] >= self.threshold).astype(self.class_dtype)
         else:
             classes = probs.argmax(axis=0).astype(self.class_dtype)
+        found = np.bincount(classes[valid], minlength=self.class_pixels.size)
+        if found.size > self.class_pixels.size:  # a class beyond the names (a model with more outputs)
+            self.class_pixels = np.concatenate([self.class_pixels, np.zeros(found.size - self.class_pixels.size,
+                                                                            np.int64)])
+        self.class_pixels[:found.size] += found
         classes[~valid] = self.class_nodata
         self.classes.write_rows(row, classes[None])
         if self.scoring is not None:

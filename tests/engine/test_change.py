@@ -316,6 +316,36 @@ def test_a_change_model_writes_its_change_table(trained, pairs, tmp_path, capsys
 
 
 
+def _no_read_back(monkeypatch) -> None:
+    """Reading a change raster back to count its classes fails: the writer's counts must serve."""
+    from engine.segment import change_table
+
+    def read_back(*args, **kwargs):
+        raise AssertionError("the change raster was read back to count its classes")
+
+    monkeypatch.setattr(change_table, "_read_counts", read_back)
+
+
+def _changed_pixels(path) -> int:
+    with rasterio.open(path) as got:
+        values = got.read(1)
+        return int((values[values != got.nodata] == 1).sum())
+
+
+def test_a_pair_s_change_table_takes_the_writer_s_counts_not_a_read_back(trained, pairs, tmp_path, capsys,
+                                                                         monkeypatch):
+    """The class raster's writer counts each class as it writes it (reading the raster back decoded all of it
+    again): the table's pixels are the raster's own."""
+    _no_read_back(monkeypatch)
+    pair = pairs["p2"]
+    out, table = tmp_path / "change.tif", tmp_path / "change.csv"
+    code, stdout, err = cli(capsys, "segment", "--model", trained, "--image", pair.before, "--after", pair.after,
+                            "--out", str(out), "--change-table", str(table), "--backend", "torch", "--quiet")
+    assert code == 0, err
+    changed = _changed_pixels(out)
+    assert changed > 0 and table.read_text(encoding="utf-8").splitlines()[1].split(",")[4] == str(changed)
+
+
 def test_a_pair_opens_each_date_once(trained, pairs, tmp_path, capsys, monkeypatch):
     """The image door's dataset of each date is the one the plan checks and the reader reads: one open a file,
     as for one date (three a date before: the door, the plan's band check, the reader)."""
@@ -410,13 +440,19 @@ def test_a_frozen_shared_encoder_is_cached_once_for_both_dates(pairs, tmp_path, 
     assert "Frozen encoder, cached features: the decoder trains every epoch on the same 8 tiles" in err
 
 
-def test_bulk_segments_pairs_matched_by_name(trained, tmp_path, capsys):
+def test_bulk_segments_pairs_matched_by_name(trained, tmp_path, capsys, monkeypatch):
     folder = tmp_path / "pairs"
     made = [make_pair(folder, seed=i, size=64, buildings=4, changes=2, name=f"site{i}") for i in range(2)]
     out = tmp_path / "out"
+    _no_read_back(monkeypatch)
     code, stdout, err = cli(capsys, "segment", "--model", trained, "--images", str(folder / "*_before.tif"),
                             "--after-pattern", "{stem:_before=_after}.tif", "--out-dir", str(out), "--quiet")
     assert code == 0, err
+    import csv
+
+    table = {r["image"].rsplit("/", 1)[-1]: r for r in csv.DictReader((out / "change_table.csv").open())}
+    for name in ("site0_before.tif", "site1_before.tif"):  # the writer's counts, the rasters' own
+        assert int(table[name]["pixels"]) == _changed_pixels(out / name)
     written = sorted(p.name for p in out.glob("*.tif"))
     assert written == ["site0_before.tif", "site1_before.tif"]  # one change raster per pair, the later dates no scene
     for pair in made:
