@@ -123,7 +123,7 @@ class SceneReader(SceneLabels, SceneAux):
         # tile reads its own window and warps its own aux (training's random tiles)
         self.parts: SharedParts | None = None  # with the layouts of its cells and aux blocks
         self._open_image(bands, x_bands)
-        self._say_georeferencing()
+        self._say_georeferencing(after)
         self._setup_dates(after, after_bands, dates_hold_data)
         self._setup_aux()
         self._setup_labels(label_field, label_mapping, label_default_class, ignore_index, label_classes)
@@ -171,13 +171,17 @@ class SceneReader(SceneLabels, SceneAux):
         """The bands read from each later date (from 1), in time order."""
         return [date.bands for date in self._dates]
 
-    def _say_georeferencing(self) -> None:
-        """A warning for an image without georeferencing (what it means for its label) or without a CRS."""
+    def _say_georeferencing(self, after: list[str] | tuple[str, ...]) -> None:
+        """A warning for an image without georeferencing (what it means for its later dates and its label) or
+        without a CRS."""
         if not self.georeferenced:  # what it means for this scene's label (aux rasters: a warning of their own)
+            size = f"{self.grid.width}x{self.grid.height} px"
+            dates = "".join(f"; the later date '{p}' is paired with it pixel for pixel, so it must show the same "
+                            f"place at the same size ({size})" for p in after)  # nothing on the ground tells
             label = (f"; the label '{self.label_path}' is taken pixel for pixel, so it must cover the same area at "
-                     f"the same size ({self.grid.width}x{self.grid.height} px)" if self.label_path else "")
+                     f"the same size ({size})" if self.label_path else "")
             self.callback.warning(f"The {self.role} '{self.image}' has no georeferencing (no CRS, no geotransform): "
-                                  f"working in pixel space{label}.")
+                                  f"working in pixel space{dates}{label}.")
         elif self.grid.crs is None:
             self.callback.warning(f"The {self.role} '{self.image}' has a geotransform but no CRS; map units are "
                                   f"assumed.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,8 @@ def test_train_on_a_published_dataset_folder_makes_a_change_model(tmp_path, caps
     assert "--model change" in err and "Change-detection dataset" in err and "5 training pair(s)" in err
     assert "255 is class 1 ('change')" in err
     assert err.count("has no georeferencing") == 3 and "2 more line(s) like the last 3 above" in err
+    # what pixel space means for a pair: its dates are matched pixel for pixel, as its label is
+    assert f"B{os.sep}t0.png' is paired with it pixel for pixel, so it must show the same place" in err
     from engine.bundle.model_files import read_model_metadata
 
     meta = read_model_metadata(str(out))
