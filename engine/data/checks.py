@@ -10,6 +10,7 @@ windows), so it costs about the same on a 64-px test scene and on a 40,000-px on
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -127,6 +128,26 @@ def warn_partial_cover(target: RasterGrid, aux: RasterGrid, path: str, image: st
         _warn(f"The aux raster '{path}' covers only {100 * share:.0f} % of {what} '{image}'; outside it the model "
               f"sees no aux data, so it learns and predicts there without it. Give aux rasters that cover it "
               f"whole, or {limit}.", callback, warnings)
+
+
+def warn_dates_cover(reader: Any, callback: Callback, warnings: list[str] | None = None,
+                     target: RasterGrid | None = None, what: str = "the first date",
+                     limit: str = "restrict the scene to the dates' common footprint (its extent or AOI)") -> None:
+    """Warn for each later date of an open SceneReader whose footprint covers less than COVER of ``target``
+    (default the first date's grid; ``limit``: how to leave the rest out): a pixel is valid only where every date
+    holds data, so the rest comes out nodata, not "no change"."""
+    from .align import covered_fraction
+
+    for date in reader.later_dates:
+        if date.grid is None or not date.grid.georeferenced or not reader.grid.georeferenced:
+            continue  # without georeferencing the dates are the same size, pixel for pixel (said elsewhere)
+        grid = dataclasses.replace(date.grid, crs=date.grid.crs or reader.grid.crs)
+        share = covered_fraction(target or reader.grid, grid)
+        if share is not None and share < COVER:
+            _warn(f"The later date '{date.path}' covers only {100 * share:.0f} % of {what} '{reader.image}': a "
+                  f"pixel is valid only where every date holds data, so elsewhere no change can be seen (nodata in "
+                  f"the change raster, left out of training). Give dates that cover the same area, or {limit}.",
+                  callback, warnings)
 
 
 def check_scene_aux(reader: Any, callback: Callback, warnings: list[str] | None = None,

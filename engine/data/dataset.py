@@ -37,7 +37,7 @@ from ..callbacks import Callback, CondensedCallback
 from ..config import DataConfig, SceneSpec
 from ..errors import DataError, mention
 from .augment import augment_tile
-from .checks import check_scene_aux, check_scene_image
+from .checks import check_scene_aux, check_scene_image, warn_dates_cover
 from .date_tiles import augment_dates, swappable
 from .ground import scenes_latitude
 from .holdout import MIN_PARTS, band_split, held_out_parts_line, labelled_parts, split_parts
@@ -355,6 +355,7 @@ def _build(data_cfg: DataConfig, callback: Callback, train_kw: list[dict[str, An
     for reader in train_readers + val_readers:  # before the label scan and the statistics: numbers, not silence
         check_scene_image(reader, callback)
         check_scene_aux(reader, callback)
+        warn_dates_cover(reader, callback)
     tile = data_cfg.tile_size
 
     holdout = not val_readers and data_cfg.val_fraction > 0

@@ -38,6 +38,7 @@ class LaterDate:
     bands: list[int]
     offset: tuple[int, int] | None
     crs: Any = None
+    grid: RasterGrid | None = None  # its own grid: how much of the first date's ground it covers
 
 
 def pixel_offset(first: RasterGrid, other: RasterGrid, tolerance: float = 1e-6) -> tuple[int, int] | None:
@@ -99,7 +100,7 @@ def open_dates(paths: list[str], first: str, grid: RasterGrid, bands_of: Any, co
             callback.warning(f"The {DATE_ROLE} '{path}' was taken on {later}, before the first date '{first}' "
                              f"({first_date}), by their metadata: the dates are in time order, earliest first, so "
                              f"what appeared would read as gone. Swap them unless the metadata is wrong.")
-        dates.append(LaterDate(path, bands, offset, ds.crs or grid.crs))
+        dates.append(LaterDate(path, bands, offset, ds.crs or grid.crs, other))
     return dates
 
 

@@ -167,6 +167,11 @@ class SceneReader(SceneLabels, SceneAux):
         return 1 + len(self._dates)
 
     @property
+    def later_dates(self) -> list[LaterDate]:
+        """The later dates (their files, bands and grids), in time order."""
+        return list(self._dates)
+
+    @property
     def later_bands(self) -> list[list[int]]:
         """The bands read from each later date (from 1), in time order."""
         return [date.bands for date in self._dates]

@@ -295,7 +295,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                             f"({aux_layout(aux_data)}); give the same aux layout as in training.")
         region = _snap_region(reader, cfg)
         from ..data.align import tile_grid
-        from ..data.checks import check_scene_aux, check_scene_image
+        from ..data.checks import check_scene_aux, check_scene_image, warn_dates_cover
 
         region_grid = tile_grid(reader.grid, region[0], region[1], region[2], region[3])
         if use_aux:
@@ -303,6 +303,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
             check_scene_aux(reader, callback, warnings, region_grid, "the segmented region of",
                             f"limit the region with {mention('segment.extent')}", aux_data.aux_stats)
         check_scene_image(reader, callback, warnings, cfg.image)
+        warn_dates_cover(reader, callback, warnings, region_grid, "the segmented region of",
+                         f"limit the region with {mention('segment.extent')}")
         if not is_imported(first.metadata) and dates == 1:  # its maker's scaling is no data it was trained on
             _check_domain(reader, first, cfg, callback, warnings, resolved.seen, named)
         _check_gsd(reader, data, first.path, callback, warnings, cfg.resample_to_training_gsd, cfg.image)

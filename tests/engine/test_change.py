@@ -346,6 +346,39 @@ def test_a_pair_s_change_table_takes_the_writer_s_counts_not_a_read_back(trained
     assert changed > 0 and table.read_text(encoding="utf-8").splitlines()[1].split(",")[4] == str(changed)
 
 
+def test_a_later_date_covering_part_of_the_first_says_so_in_segment_and_train(trained, pairs, tmp_path, capsys):
+    """Where only one date holds data no change can be seen: the change raster is nodata there, and the run says
+    how much of the region the later date covers (an extent inside both says nothing)."""
+    from osgeo import gdal
+
+    pair = pairs["p2"]
+    with rasterio.open(pair.before) as first:
+        width, height, bounds = first.width, first.height, first.bounds
+    east = str(tmp_path / "east_half.tif")  # the later date's east half, in place
+    gdal.Translate(east, pair.after, srcWin=[width // 2, 0, width - width // 2, height])
+    out = tmp_path / "change.tif"
+    code, _, err = cli(capsys, "segment", "--model", trained, "--image", pair.before, "--after", east, "--out",
+                       str(out), "--backend", "torch", "--quiet")
+    assert code == 0, err
+    assert f"The later date '{east}' covers only 50 % of the segmented region of '{pair.before}'" in err
+    with rasterio.open(out) as got:
+        classes = got.read(1)
+        assert (classes[:, :width // 2] == got.nodata).all() and (classes[:, width // 2:] != got.nodata).all()
+    middle = (bounds.left + bounds.right) / 2
+    code, _, err = cli(capsys, "segment", "--model", trained, "--image", pair.before, "--after", east, "--out",
+                       str(tmp_path / "inside.tif"), "--extent", str(middle + 10), str(bounds.bottom + 10),
+                       str(bounds.right - 10), str(bounds.top - 10), "--backend", "torch", "--quiet")
+    assert code == 0 and "covers only" not in err, err
+    train = ["train", "--image", pair.before, "--after", east, "--label", pair.change, "--model", "change",
+             "--preset", "tiny", "--epochs", "1", "--tile-size", "64", "--tiles-per-epoch", "8", "--quiet"]
+    code, _, err = cli(capsys, *train, "--val-image", pair.before, "--val-after", pair.after, "--val-label",
+                       pair.change, "--out", str(tmp_path / "c.dsmodel"))
+    assert code == 0 and f"The later date '{east}' covers only 50 % of the first date '{pair.before}'" in err, err
+    # held out of this small scene, the validation band leaves training only the half without the later date
+    code, _, err = cli(capsys, *train, "--out", str(tmp_path / "held.dsmodel"))
+    assert code != 0 and "With later dates a pixel is valid only where every date holds data" in err, err
+
+
 def test_a_pair_opens_each_date_once(trained, pairs, tmp_path, capsys, monkeypatch):
     """The image door's dataset of each date is the one the plan checks and the reader reads: one open a file,
     as for one date (three a date before: the door, the plan's band check, the reader)."""
