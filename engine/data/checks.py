@@ -132,10 +132,11 @@ def warn_partial_cover(target: RasterGrid, aux: RasterGrid, path: str, image: st
 
 def warn_dates_cover(reader: Any, callback: Callback, warnings: list[str] | None = None,
                      target: RasterGrid | None = None, what: str = "the first date",
-                     limit: str = "restrict the scene to the dates' common footprint (its extent or AOI)") -> None:
+                     then: str = "training draws its tiles and holds out its validation band where every date "
+                                 "holds data") -> None:
     """Warn for each later date of an open SceneReader whose footprint covers less than COVER of ``target``
-    (default the first date's grid; ``limit``: how to leave the rest out): a pixel is valid only where every date
-    holds data, so the rest comes out nodata, not "no change"."""
+    (default the first date's grid; ``then``: what the run does about it): a pixel is valid only where every date
+    holds data, so the rest is nodata, not "no change"."""
     from .align import covered_fraction
 
     for date in reader.later_dates:
@@ -145,8 +146,7 @@ def warn_dates_cover(reader: Any, callback: Callback, warnings: list[str] | None
         share = covered_fraction(target or reader.grid, grid)
         if share is not None and share < COVER:
             _warn(f"The later date '{date.path}' covers only {100 * share:.0f} % of {what} '{reader.image}': a "
-                  f"pixel is valid only where every date holds data, so elsewhere no change can be seen (nodata in "
-                  f"the change raster, left out of training). Give dates that cover the same area, or {limit}.",
+                  f"pixel is valid only where every date holds data, so elsewhere no change can be seen; {then}.",
                   callback, warnings)
 
 

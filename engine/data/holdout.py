@@ -109,13 +109,13 @@ class Split:
 
 def band_split(val_fraction: float, seed: int, tile: int, train_readers: list[Any], val_readers: list[Any],
                holdout: bool, parts: dict[int, list[Region]]) -> Split:
-    """The regions before the labels are scanned: each training scene whole, less its held-out band when validation
-    is held out of the training scenes; the scenes in ``parts`` (their labelled area's parts, see
-    :func:`split_parts`) whole for now."""
+    """The regions before the labels are scanned: each training scene whole (where every date holds data, for a
+    scene of several dates), less its held-out band when validation is held out of the training scenes; the scenes
+    in ``parts`` (their labelled area's parts, see :func:`split_parts`) whole for now."""
     train_regions: list[tuple[int, Region]] = []
     val_regions: list[tuple[int, Region]] = []
     for i, reader in enumerate(train_readers):
-        whole = Region(*reader.region_window())
+        whole = Region(*reader.dates_window())  # where every date holds data
         if holdout and i not in parts:
             rng = np.random.default_rng([seed, 7919, i])
             part, val = holdout_split(whole.width, whole.height, val_fraction, tile, rng)
@@ -125,7 +125,7 @@ def band_split(val_fraction: float, seed: int, tile: int, train_readers: list[An
         else:
             train_regions.append((i, whole))
     if not holdout:
-        val_regions = [(i, Region(*r.region_window())) for i, r in enumerate(val_readers)]
+        val_regions = [(i, Region(*r.dates_window())) for i, r in enumerate(val_readers)]
     return Split(train_regions, val_regions, windows(val_regions, tile), [])
 
 

@@ -23,7 +23,7 @@ from ..callbacks import Callback
 from ..config.bands import BandSelection
 from ..errors import AlignmentError, DataError
 from .acquisition import of_dataset
-from .align import tile_grid
+from .align import footprint_in, tile_grid
 from .dates import DATE_ROLE, LaterDate, date_uses, read_date_tile, scene_dates
 from .labels import LabelMapper, RegionMask, VectorLabels
 from .raster import RasterGrid, apply, band_count, grid_of, has_own_mask, open_raster, read_raw, read_window
@@ -261,14 +261,34 @@ class SceneReader(SceneLabels, SceneAux):
         bounds = self.region.bounds()
         if bounds is None:
             return (0, 0, self.grid.width, self.grid.height)
+        c0, r0, c1, r1 = self._pixel_box(bounds)
+        if c1 <= c0 or r1 <= r0:
+            raise AlignmentError(f"The extent/AOI does not overlap the {self.role} '{self.image}'.")
+        return (c0, r0, c1 - c0, r1 - r0)
+
+    def dates_window(self) -> tuple[int, int, int, int]:
+        """:meth:`region_window` narrowed to the later dates' common footprint: where training draws its tiles and
+        holds out its validation band, as a pixel is valid only where every date holds data."""
+        col, row, width, height = self.region_window()
+        c0, r0, c1, r1 = col, row, col + width, row + height
+        for date in self._dates:
+            if date.grid is None or not date.grid.georeferenced or not self.georeferenced:
+                continue  # pixel space: the dates are the same size
+            box = self._pixel_box(footprint_in(date.grid, self.grid.crs))
+            c0, r0, c1, r1 = max(c0, box[0]), max(r0, box[1]), min(c1, box[2]), min(r1, box[3])
+        if c1 <= c0 or r1 <= r0:  # the dates overlap (open_dates), but not inside the extent/AOI
+            raise AlignmentError(f"The later dates of the {self.role} '{self.image}' do not cover its extent/AOI; "
+                                 f"give an extent or AOI where every date holds data.")
+        return (c0, r0, c1 - c0, r1 - r0)
+
+    def _pixel_box(self, bounds: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+        """(col0, row0, col1, row1) of ``bounds`` (map units) on the image grid, outward to whole pixels, clipped."""
         inv = ~self.grid.transform
         xs, ys = (bounds[0], bounds[2], bounds[0], bounds[2]), (bounds[1], bounds[1], bounds[3], bounds[3])
         cols, rows = zip(*(apply(inv, x, y) for x, y in zip(xs, ys)))
         c0, r0 = max(int(np.floor(min(cols))), 0), max(int(np.floor(min(rows))), 0)
         c1, r1 = min(int(np.ceil(max(cols))), self.grid.width), min(int(np.ceil(max(rows))), self.grid.height)
-        if c1 <= c0 or r1 <= r0:
-            raise AlignmentError(f"The extent/AOI does not overlap the {self.role} '{self.image}'.")
-        return (c0, r0, c1 - c0, r1 - r0)
+        return c0, r0, c1, r1
 
     # ----------------------------------------------------------------------------------------- reading
     def read(self, col_off: int, row_off: int, width: int, height: int, keep_dtype: bool = False) -> TileArrays:

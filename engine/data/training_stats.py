@@ -47,10 +47,7 @@ def training_statistics(data_cfg: DataConfig, readers: list[SceneReader], indexe
         vision_stats = compute_statistics(vision_samples, method, STATS_MAX_PIXELS, seed=data_cfg.seed)
     except DataError as exc:
         images = ", ".join(f"'{r.image}'" for r in readers[:5]) + (" ..." if len(readers) > 5 else "")
-        dates = (" With later dates a pixel is valid only where every date holds data (and a validation band held "
-                 "out of a scene leaves less): give dates that cover the same area (see the warnings above about "
-                 "their cover), or a validation scene of its own." if any(r.later_dates for r in readers) else "")
-        raise DataError(f"Vision band statistics of the training images ({images}) failed: {exc}{dates}") from exc
+        raise DataError(f"Vision band statistics of the training images ({images}) failed: {exc}") from exc
     aux_stats = None
     if has_aux:
         try:

@@ -304,7 +304,8 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                             f"limit the region with {mention('segment.extent')}", aux_data.aux_stats)
         check_scene_image(reader, callback, warnings, cfg.image)
         warn_dates_cover(reader, callback, warnings, region_grid, "the segmented region of",
-                         f"limit the region with {mention('segment.extent')}")
+                         f"the change raster is nodata there (give dates that cover the same area, or limit the "
+                         f"region with {mention('segment.extent')})")
         if not is_imported(first.metadata) and dates == 1:  # its maker's scaling is no data it was trained on
             _check_domain(reader, first, cfg, callback, warnings, resolved.seen, named)
         _check_gsd(reader, data, first.path, callback, warnings, cfg.resample_to_training_gsd, cfg.image)
