@@ -130,24 +130,31 @@ def warn_partial_cover(target: RasterGrid, aux: RasterGrid, path: str, image: st
               f"whole, or {limit}.", callback, warnings)
 
 
+def date_cover_warning(target: RasterGrid, later: RasterGrid, path: str, image: str, what: str,
+                       then: str) -> str | None:
+    """The warning for a later date (``path``, grid ``later``) covering less than COVER of ``target`` (``what``
+    ``image``: the first date or its region, in words; ``then``: what the run does about it), or None."""
+    from .align import covered_fraction
+
+    if not later.georeferenced or not target.georeferenced:
+        return None  # pixel space: the dates are the same size, pixel for pixel (said elsewhere)
+    share = covered_fraction(target, dataclasses.replace(later, crs=later.crs or target.crs))
+    if share is None or share >= COVER:
+        return None
+    return (f"The later date '{path}' covers only {100 * share:.0f} % of {what} '{image}': a pixel is valid only "
+            f"where every date holds data, so elsewhere no change can be seen; {then}.")
+
+
 def warn_dates_cover(reader: Any, callback: Callback, warnings: list[str] | None = None,
                      target: RasterGrid | None = None, what: str = "the first date",
                      then: str = "training draws its tiles and holds out its validation band where every date "
                                  "holds data") -> None:
-    """Warn for each later date of an open SceneReader whose footprint covers less than COVER of ``target``
-    (default the first date's grid; ``then``: what the run does about it): a pixel is valid only where every date
-    holds data, so the rest is nodata, not "no change"."""
-    from .align import covered_fraction
-
+    """:func:`date_cover_warning` for each later date of an open SceneReader (``target``: default its grid)."""
     for date in reader.later_dates:
-        if date.grid is None or not date.grid.georeferenced or not reader.grid.georeferenced:
-            continue  # without georeferencing the dates are the same size, pixel for pixel (said elsewhere)
-        grid = dataclasses.replace(date.grid, crs=date.grid.crs or reader.grid.crs)
-        share = covered_fraction(target or reader.grid, grid)
-        if share is not None and share < COVER:
-            _warn(f"The later date '{date.path}' covers only {100 * share:.0f} % of {what} '{reader.image}': a "
-                  f"pixel is valid only where every date holds data, so elsewhere no change can be seen; {then}.",
-                  callback, warnings)
+        if date.grid is not None:
+            message = date_cover_warning(target or reader.grid, date.grid, date.path, reader.image, what, then)
+            if message:
+                _warn(message, callback, warnings)
 
 
 def check_scene_aux(reader: Any, callback: Callback, warnings: list[str] | None = None,

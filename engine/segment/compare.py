@@ -157,6 +157,7 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
                     names: tuple[str, str] | None = None) -> CompareResult:
     """The change raster of two class rasters (``names``: the dates as the user gave them, for messages)."""
     from ..data.align import check_overlap
+    from ..data.checks import date_cover_warning
     from ..data.raster import grid_of, open_raster
     from ..data.scene import SceneReader
 
@@ -178,6 +179,10 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
             dataset.close()
     if grids[0].georeferenced and grids[1].georeferenced:
         check_overlap(grids[0], grids[1], shown[0], shown[1], "later date", "first date")
+    partly = date_cover_warning(grids[0], grids[1], shown[1], shown[0], "the first date",
+                                "the change raster is nodata there (give dates that cover the same area)")
+    if partly:
+        callback.warning(partly)
     transitions = Transitions.of(list(classes), mask)
     k = len(classes)
     dtype, nodata = class_raster_type(len(transitions.names))

@@ -369,6 +369,11 @@ def test_a_later_date_covering_part_of_the_first_says_so_in_segment_and_train(tr
                        str(tmp_path / "inside.tif"), "--extent", str(middle + 10), str(bounds.bottom + 10),
                        str(bounds.right - 10), str(bounds.top - 10), "--backend", "torch", "--quiet")
     assert code == 0 and "covers only" not in err, err
+    east_classes = str(tmp_path / "east_classes.tif")  # the comparison of two class rasters says the same
+    gdal.Translate(east_classes, pair.after_classes, srcWin=[width // 2, 0, width - width // 2, height])
+    code, _, err = cli(capsys, "compare", "--before-classes", pair.before_classes, "--after-classes", east_classes,
+                       "--out", str(tmp_path / "compared.tif"), "--quiet")
+    assert code == 0 and f"The later date '{east_classes}' covers only 50 % of the first date" in err, err
     train = ["train", "--image", pair.before, "--after", east, "--label", pair.change, "--model", "change",
              "--preset", "tiny", "--epochs", "1", "--tile-size", "64", "--tiles-per-epoch", "8", "--quiet"]
     code, _, err = cli(capsys, *train, "--val-image", pair.before, "--val-after", pair.after, "--val-label",
