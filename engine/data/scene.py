@@ -274,7 +274,10 @@ class SceneReader(SceneLabels, SceneAux):
         for date in self._dates:
             if date.grid is None or not date.grid.georeferenced or not self.georeferenced:
                 continue  # pixel space: the dates are the same size
-            box = self._pixel_box(footprint_in(date.grid, self.grid.crs))
+            try:
+                box = self._pixel_box(footprint_in(date.grid, self.grid.crs))
+            except Exception:  # noqa: BLE001 - PROJ errors vary; the dates' overlap was checked the other way round
+                continue
             c0, r0, c1, r1 = max(c0, box[0]), max(r0, box[1]), min(c1, box[2]), min(r1, box[3])
         if c1 <= c0 or r1 <= r0:  # the dates overlap (open_dates), but not inside the extent/AOI
             raise AlignmentError(f"The later dates of the {self.role} '{self.image}' do not cover its extent/AOI; "
