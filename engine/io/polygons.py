@@ -326,19 +326,20 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
         width, height = src.RasterXSize, src.RasterYSize
         stats = _Confidence(confidence, width, height)
         scratch = Path(scratch)
-        raw_source = new_geopackage(scratch, "polygons' scratch file")
-        raw = create_layer(raw_source, "raw", grid.srs, [("class_id", "OFTInteger")], "Polygon",
-                           spatial_index=any(r.fill_holes > 0 for r in rules.values()))
 
         def _progress(done: float, _message: Any, _data: Any) -> int:
             callback.progress(0.5 * done, 1.0, Stage.POLYGONIZE)
             return 0 if callback.is_canceled() or stop else 1
 
         # Ctrl+C or SIGTERM stop GDAL through _progress and the loop below, then end the run once the files are
-        # closed (raised inside GDAL's callback, they would print a traceback; raised mid-write, the GeoPackage
-        # would be closed after its temp file was removed)
+        # closed (raised inside GDAL's callback, they would print a traceback; raised while the scratch file is
+        # open, GDAL would close it, creating its deferred table, after the caller removed it: an SQLite error)
         with uninterrupted() as stop:
+            raw = raw_source = None
             try:
+                raw_source = new_geopackage(scratch, "polygons' scratch file")
+                raw = create_layer(raw_source, "raw", grid.srs, [("class_id", "OFTInteger")], "Polygon",
+                                   spatial_index=any(r.fill_holes > 0 for r in rules.values()))
                 raw.StartTransaction()
                 gdal.Polygonize(band, band.GetMaskBand(), raw, 0, [], callback=_progress)
                 raw.CommitTransaction()

@@ -274,3 +274,22 @@ def test_a_collection_made_valid_keeps_only_its_areas():
     assert kept.GetArea() == 4.5 and kept.Boundary() is not None
     square = ogr.CreateGeometryFromWkt("POLYGON ((0 0, 1 0, 1 1, 0 0))")
     assert areal(square, ogr).GetGeometryName() == "MULTIPOLYGON"
+
+
+def test_the_scratch_file_is_made_inside_the_block_that_holds_ctrl_c_and_sigterm(tmp_path, monkeypatch):
+    """Ctrl+C or SIGTERM landing before the held block must find no scratch GeoPackage made yet: GDAL calls back
+    into Python while it makes one, and an interrupt raised there left an SQLite error on stderr ("attempt to write
+    a readonly database", seen once in a SIGTERM test run)."""
+    from engine.io import polygons
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(polygons, "uninterrupted", interrupted)
+    array = np.zeros((40, 40), np.uint8)
+    array[10:30, 10:30] = 1
+    raster = _raster(tmp_path / "classes.tif", array)
+    with pytest.raises(KeyboardInterrupt):
+        polygons.write_polygons(raster, tmp_path / "out.gpkg", ["ground", "building"],
+                                scratch=tmp_path / "scratch.gpkg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["classes.tif"]
