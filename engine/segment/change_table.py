@@ -83,6 +83,16 @@ def class_counts(raster: str, counted: list[int] | None = None) -> tuple[np.ndar
     return counts, names, area
 
 
+def add_counts(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``counts`` (int64 pixels of each class value) with the class values ``values`` counted in, grown where a
+    value lies past its end (a class beyond the names is a class too)."""
+    found = np.bincount(values.ravel(), minlength=counts.size)
+    if found.size > counts.size:
+        counts = np.pad(counts, (0, found.size - counts.size))
+    counts += found
+    return counts
+
+
 def _read_counts(dataset: Any, classes: int) -> np.ndarray:
     """The pixels of each class value in band 1 of ``dataset``, read by blocks of rows, nodata left out."""
     from rasterio.windows import Window
@@ -91,11 +101,8 @@ def _read_counts(dataset: Any, classes: int) -> np.ndarray:
     nodata = dataset.nodata
     for row in range(0, dataset.height, BLOCK_ROWS):
         block = dataset.read(1, window=Window(0, row, dataset.width, min(BLOCK_ROWS, dataset.height - row)))
-        values = block[block != nodata] if nodata is not None else block.ravel()
-        found = np.bincount(values.astype(np.int64).ravel())
-        if found.size > counts.size:
-            counts = np.concatenate([counts, np.zeros(found.size - counts.size, np.int64)])
-        counts[:found.size] += found
+        values = block[block != nodata] if nodata is not None else block
+        counts = add_counts(counts, values.astype(np.int64))
     return counts
 
 

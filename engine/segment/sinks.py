@@ -48,7 +48,7 @@ from ..io.writers import (
     remove_quietly,
 )
 from ..runtime.transfer import Ready
-from .change_table import transition_fields
+from .change_table import add_counts, transition_fields
 from .plan import SegmentPlan
 from .scene_outputs import SceneOutputs
 from .uniform import judge_uniform
@@ -219,11 +219,7 @@ class SceneWriter(RowSink):
             classes = (probs[0] >= self.threshold).astype(self.class_dtype)
         else:
             classes = probs.argmax(axis=0).astype(self.class_dtype)
-        found = np.bincount(classes[valid], minlength=self.class_pixels.size)
-        if found.size > self.class_pixels.size:  # a class beyond the names (a model with more outputs)
-            self.class_pixels = np.concatenate([self.class_pixels, np.zeros(found.size - self.class_pixels.size,
-                                                                            np.int64)])
-        self.class_pixels[:found.size] += found
+        self.class_pixels = add_counts(self.class_pixels, classes[valid])
         classes[~valid] = self.class_nodata
         self.classes.write_rows(row, classes[None])
         if self.scoring is not None:
