@@ -58,12 +58,9 @@ def class_at(x: Any, y: Any, seed: int = 0) -> np.ndarray:
 
 def _channel_params(channels: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng([int(seed), 3])
-    base = np.array([_GROUP_SCALES[(k // 12) % 4][0] for k in range(channels)])
-    scale = np.array([_GROUP_SCALES[(k // 12) % 4][1] for k in range(channels)])
+    base, scale = np.array([_GROUP_SCALES[(k // 12) % 4] for k in range(channels)]).reshape(-1, 2).T
     base = base * rng.uniform(0.8, 1.2, channels)
-    sign = rng.choice([-1.0, 1.0], channels)
-    drift = _waves(seed, channels, 400.0, 900.0, 4)
-    return base, scale, sign, drift
+    return base, scale, rng.choice([-1.0, 1.0], channels), _waves(seed, channels, 400.0, 900.0, 4)
 
 
 def expected_aux(x: Any, y: Any, seed: int = 0, channels: int = 48, informative: bool = True) -> np.ndarray:
@@ -172,8 +169,7 @@ def _polygonize(label_path: Path, out_path: Path, field_name: str = "class", vec
     ds = driver.CreateDataSource(str(target))
     layer = ds.CreateLayer("labels", srs=srs, geom_type=ogr.wkbPolygon)
     layer.CreateField(ogr.FieldDefn(field_name, ogr.OFTInteger))
-    kind = ogr.FieldDefn("kind", ogr.OFTString)
-    layer.CreateField(kind)
+    layer.CreateField(ogr.FieldDefn("kind", ogr.OFTString))
     gdal.Polygonize(band, band, layer, 0, [], callback=None)
     layer.StartTransaction()
     for feature in layer:
@@ -252,29 +248,11 @@ def write_scene_files(
             _write_tif(Path(path), block, aux_crs, a_transform)
 
 
-def make_scene(
-    path_dir: str | Path,
-    name: str = "scene",
-    *,
-    size: tuple[int, int] = (256, 256),
-    crs: str = "EPSG:32652",
-    gsd: float = 1.0,
-    aux_crs: str = "EPSG:4326",
-    aux_channels: int | list[int] = 48,
-    aux_prefixes: list[str] | None = None,
-    aux_extra_bands: int = 0,
-    aux_ratio: float = 8.0,
-    seed: int = 0,
-    field_seed: int | None = None,
-    origin: tuple[float, float] | None = None,
-    label_from: str = "both",
-    dtype: str = "uint16",
-    label_value: int = 90,
-    vector_crs: str | None = None,
-) -> dict[str, Any]:
+def make_scene(path_dir: str | Path, name: str = "scene", *, aux_channels: int | list[int] = 48,
+               aux_prefixes: list[str] | None = None, **options: Any) -> dict[str, Any]:
     """Write a synthetic scene into ``path_dir`` and return its paths.
 
-    Args:
+    Args (``options``: those of :func:`write_scene_files`):
         size: (height, width) of the vision image in pixels.
         crs, gsd: image CRS and pixel size (metres).
         aux_crs: CRS of the aux rasters (EPSG:4326: a grid that is not aligned with the image's).
@@ -304,20 +282,11 @@ def make_scene(
         if len(prefixes) < len(bands):
             prefixes += [f"AUX{i}_" for i in range(len(prefixes), len(bands))]
         aux_paths = [root / f"{prefixes[i]}{name}.tif" for i in range(len(bands))]
-    paths = {
-        "image": root / f"{name}_image.tif",
-        "label": root / f"{name}_label.tif",
-        "label_vector": root / f"{name}_label.gpkg",
-    }
-    write_scene_files(
-        paths["image"], paths["label"], aux_paths, size=size, crs=crs, gsd=gsd, origin=origin, aux_crs=aux_crs,
-        aux_bands=bands, aux_extra_bands=aux_extra_bands, aux_ratio=aux_ratio, seed=seed, field_seed=field_seed,
-        label_from=label_from, dtype=dtype, label_value=label_value, vector_path=paths["label_vector"],
-        vector_crs=vector_crs,
-    )
-    result: dict[str, Any] = {k: str(v) for k, v in paths.items()}
-    result["aux"] = [str(p) for p in aux_paths]
-    return result
+    paths = {key: root / f"{name}_{part}" for key, part in
+             (("image", "image.tif"), ("label", "label.tif"), ("label_vector", "label.gpkg"))}
+    write_scene_files(paths["image"], paths["label"], aux_paths, aux_bands=bands, vector_path=paths["label_vector"],
+                      **options)
+    return {**{k: str(v) for k, v in paths.items()}, "aux": [str(p) for p in aux_paths]}
 
 
 REFERENCE_FOLDERS = {
@@ -326,22 +295,9 @@ REFERENCE_FOLDERS = {
 }
 
 
-def make_reference_dataset(
-    root: str | Path,
-    n_train: int = 4,
-    n_val: int = 2,
-    size: tuple[int, int] = (256, 256),
-    seed: int = 0,
-    aux_bands: int = 12,
-    *,
-    aux_extra_bands: int = 0,
-    label_from: str = "both",
-    dtype: str = "uint16",
-    gsd: float = 1.0,
-    crs: str = "EPSG:32652",
-    aux_crs: str = "EPSG:4326",
-    vectors: bool = False,
-) -> str:
+def make_reference_dataset(root: str | Path, n_train: int = 4, n_val: int = 2, size: tuple[int, int] = (256, 256),
+                           seed: int = 0, aux_bands: int = 12, *, gsd: float = 1.0, vectors: bool = False,
+                           **options: Any) -> str:
     """Write the reference folder layout under ``root`` and return ``root``.
 
     ``ts_sn/<name>.tif`` (4-band uint16 image), ``tl_sn/<name>.tif`` (label, 90 = class 1),
@@ -349,7 +305,8 @@ def make_reference_dataset(
     EPSG:4326, coarse, covering the image plus a margin); the same under vs_sn/vl_sn/v_gems/v_ap for validation.
     Scenes are placed side by side (different map positions) and share one class field (``seed``), so the
     aux -> class rule is the same everywhere. ``vectors=True`` also writes the labels as polygons to
-    ``tl_sn_gpkg/<name>.gpkg`` / ``vl_sn_gpkg/<name>.gpkg`` (field "class" = 90).
+    ``tl_sn_gpkg/<name>.gpkg`` / ``vl_sn_gpkg/<name>.gpkg`` (field "class" = 90). ``options``: those of
+    :func:`write_scene_files` (``crs``, ``aux_crs``, ``dtype``, ``label_from``, ``aux_extra_bands``, ...).
     """
     root = Path(root)
     index = 0
@@ -359,15 +316,11 @@ def make_reference_dataset(
             name = f"{split}_{i:03d}"
             # 600 m apart (more than a scene) so train and validation cover different ground
             origin = (DEFAULT_ORIGIN[0] + index * (size[1] * gsd + 600.0), DEFAULT_ORIGIN[1] - (index % 3) * 300.0)
-            aux_paths = [gems_dir / f"GEMS_{name}.tif"] + [
-                ap_dir / f"{prefix}{name}.tif" for prefix in REFERENCE_AUX_PREFIXES[1:]
-            ]
+            aux_paths = [(ap_dir if i else gems_dir) / f"{p}{name}.tif" for i, p in enumerate(REFERENCE_AUX_PREFIXES)]
             write_scene_files(
-                img_dir / f"{name}.tif", lbl_dir / f"{name}.tif", aux_paths, size=size, crs=crs, gsd=gsd,
-                origin=origin, aux_crs=aux_crs, aux_bands=[aux_bands] * 4, aux_extra_bands=aux_extra_bands,
-                seed=seed * 1000 + index, field_seed=seed, label_from=label_from, dtype=dtype,
-                vector_path=(root / f"{lbl_dir.name}_gpkg" / f"{name}.gpkg") if vectors else None,
-            )
+                img_dir / f"{name}.tif", lbl_dir / f"{name}.tif", aux_paths, size=size, gsd=gsd, origin=origin,
+                aux_bands=[aux_bands] * 4, seed=seed * 1000 + index, field_seed=seed,
+                vector_path=(root / f"{lbl_dir.name}_gpkg" / f"{name}.gpkg") if vectors else None, **options)
             index += 1
     return str(root)
 
