@@ -17,7 +17,7 @@ behaviour), an ordinary tile around a random pixel of a random labelled cell (un
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -142,10 +142,7 @@ class CellIndexBuilder:
             raise ValueError(f"block offset ({col_off}, {row_off}) is not a multiple of the cell size {c}")
         h, w = foreground.shape
         ph, pw = -(-h // c) * c, -(-w // c) * c
-        fg = np.zeros((ph, pw), bool)
-        fg[:h, :w] = foreground
-        lab = np.zeros((ph, pw), bool)
-        lab[:h, :w] = labelled
+        fg, lab = (np.pad(np.asarray(mask, bool), ((0, ph - h), (0, pw - w))) for mask in (foreground, labelled))
         nh, nw = ph // c, pw // c
         ncols = self.index.grid_shape[1]
         # (nh, nw, c*c) view of the block's cells
@@ -227,50 +224,33 @@ class TileSampler:
         self.augment = augment
         self.seed = seed
         self.indexes = indexes
-        self.parts: list[_RegionCells] = []
-        for scene, region in regions:
-            idx = indexes[scene]
-            self.parts.append(_RegionCells(scene, region, *_cells_in_region(idx, region)))
+        self.parts = [_RegionCells(scene, region, *_cells_in_region(indexes[scene], region))
+                      for scene, region in regions]
         self._valid_cum = np.cumsum([len(p.valid_cells) for p in self.parts])
         self._fg_cum = np.cumsum([len(p.fg_cells) for p in self.parts])
-
-    @property
-    def has_foreground(self) -> bool:
-        return bool(len(self._fg_cum) and self._fg_cum[-1] > 0)
-
-    @property
-    def has_labelled(self) -> bool:
-        return bool(len(self._valid_cum) and self._valid_cum[-1] > 0)
-
-    def rng(self, epoch: int, index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, epoch, index])
+        self.has_foreground = bool(len(self._fg_cum) and self._fg_cum[-1] > 0)
+        self.has_labelled = bool(len(self._valid_cum) and self._valid_cum[-1] > 0)
 
     def plan(self, epoch: int, index: int) -> TilePlan:
         """The tile for sample ``index`` of ``epoch`` (same inputs -> same tile)."""
-        rng = self.rng(epoch, index)
+        rng = np.random.default_rng([self.seed, epoch, index])
         params = sample_params(rng, self.augment) if self.augment is not None else AugmentParams()
         size = window_size(self.tile_size, params.scale, self.aux_ratio)
         forced = self.has_foreground and bool(rng.random() < self.foreground_share)
         u = rng.random(4)
+        if forced or self.has_labelled:  # a random foreground (labelled) pixel of a random such cell
+            part, k = _pick(self._fg_cum if forced else self._valid_cum, u[0])
+            p = self.parts[part]
+            idx = self.indexes[p.scene]
+            oc, orow = idx.cell_origin((p.fg_cells if forced else p.valid_cells)[k:k + 1])
         if forced:
-            part, k = _pick(self._fg_cum, u[0])
-            p = self.parts[part]
-            idx = self.indexes[p.scene]
-            oc, orow = idx.cell_origin(p.fg_cells[k:k + 1])
             off = int(p.fg_offsets[k])
-            px, py = int(oc[0]) + off % idx.cell, int(orow[0]) + off // idx.cell
             # Foreground pixel somewhere in the central half of the window (stays in after a small rotation).
-            col = px - int(size * (0.25 + 0.5 * u[1]))
-            row = py - int(size * (0.25 + 0.5 * u[2]))
+            col = int(oc[0]) + off % idx.cell - int(size * (0.25 + 0.5 * u[1]))
+            row = int(orow[0]) + off // idx.cell - int(size * (0.25 + 0.5 * u[2]))
         elif self.has_labelled:
-            part, k = _pick(self._valid_cum, u[0])
-            p = self.parts[part]
-            idx = self.indexes[p.scene]
-            oc, orow = idx.cell_origin(p.valid_cells[k:k + 1])
-            px = int(oc[0]) + int(u[1] * idx.cell)
-            py = int(orow[0]) + int(u[2] * idx.cell)
-            col = px - int(u[3] * size)
-            row = py - int(rng.random() * size)
+            col = int(oc[0]) + int(u[1] * idx.cell) - int(u[3] * size)
+            row = int(orow[0]) + int(u[2] * idx.cell) - int(rng.random() * size)
         else:
             part = int(u[0] * len(self.parts)) % len(self.parts)
             p = self.parts[part]
@@ -301,15 +281,10 @@ def _cells_in_region(idx: CellIndex, region: Region) -> tuple[np.ndarray, np.nda
     """Cells of ``idx`` whose labelled/foreground pixel lies in ``region``."""
     c = idx.cell
     vc, vr = idx.cell_origin(idx.valid_cells)
-    cx, cy = vc + c // 2, vr + c // 2
-    cx = np.minimum(cx, idx.width - 1)
-    cy = np.minimum(cy, idx.height - 1)
-    inside = region.contains(cx, cy)
-    valid = idx.valid_cells[inside]
+    valid = idx.valid_cells[region.contains(np.minimum(vc + c // 2, idx.width - 1),
+                                            np.minimum(vr + c // 2, idx.height - 1))]
     fc, fr = idx.cell_origin(idx.fg_cells)
-    px = fc + idx.fg_offsets % c
-    py = fr + idx.fg_offsets // c
-    inside = region.contains(px, py)
+    inside = region.contains(fc + idx.fg_offsets % c, fr + idx.fg_offsets // c)
     return valid, idx.fg_cells[inside], idx.fg_offsets[inside]
 
 
@@ -321,17 +296,8 @@ def _inside(region: Region, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def region_mask(region: Region, col: int, row: int, size: int) -> np.ndarray | None:
     """(size, size) bool, True inside ``region`` (and outside its holes); None when the whole window is inside."""
     window = Region(col, row, size, size)
-    holes = [h for h in region.holes if h.intersects(window)]
-    if (not holes and col >= region.col and row >= region.row and col + size <= region.col + region.width
-            and row + size <= region.row + region.height):
+    holes = tuple(h for h in region.holes if h.intersects(window))
+    if not holes and region.intersection(window) == window:
         return None
-    cols = np.arange(col, col + size)
-    rows = np.arange(row, row + size)
-    in_c = (cols >= region.col) & (cols < region.col + region.width)
-    in_r = (rows >= region.row) & (rows < region.row + region.height)
-    inside = in_r[:, None] & in_c[None, :]
-    for hole in holes:
-        in_c = (cols >= hole.col) & (cols < hole.col + hole.width)
-        in_r = (rows >= hole.row) & (rows < hole.row + hole.height)
-        inside &= ~(in_r[:, None] & in_c[None, :])
-    return inside
+    cols, rows = np.arange(col, col + size), np.arange(row, row + size)
+    return replace(region, holes=holes).contains(cols[None, :], rows[:, None])
