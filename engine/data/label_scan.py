@@ -8,6 +8,7 @@ Label semantics are those of the scene reader's label mapper (:mod:`.labels`); s
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,36 +167,32 @@ def label_problems(path: str, counts: dict[str, int], data_cfg: DataConfig) -> l
         # Vector counts are classes (already mapped): they must be known classes.
         bad = {k: v for k, v in counts.items() if not (k.lstrip("-").isdigit() and 0 <= int(k) < len(
             data_cfg.class_names))}
-    elif data_cfg.label_mapping:
-        if not data_cfg.strict_labels:
-            return []
-        allowed = {0.0} | {_as_float(k) for k in data_cfg.label_mapping}
-        bad = {k: v for k, v in counts.items() if _as_float(k) not in allowed}
-    else:
-        allowed = {float(c) for c in range(len(data_cfg.class_names))} | {float(data_cfg.ignore_index)}
-        bad = {k: v for k, v in counts.items() if _as_float(k) not in allowed}
-    if not bad:
+    elif data_cfg.label_mapping and not data_cfg.strict_labels:
         return []
-    shown = sorted(bad.items(), key=lambda kv: -kv[1])
-    listing = ", ".join(f"{k} ({v:,} px)" for k, v in shown[:20]) + (" ..." if len(shown) > 20 else "")
-    return [f"'{path}': {listing}"]
+    else:
+        allowed = ({0.0} | {_as_float(k) for k in data_cfg.label_mapping} if data_cfg.label_mapping else
+                   {float(c) for c in range(len(data_cfg.class_names))} | {float(data_cfg.ignore_index)})
+        bad = {k: v for k, v in counts.items() if _as_float(k) not in allowed}
+    return [f"'{path}': {_listing(bad)}"] if bad else []
+
+
+def _listing(counts: dict[str, int], more: str = " ...") -> str:
+    """``value (pixels px)`` of the 20 commonest values, and ``more`` when there are more."""
+    shown = sorted(counts.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} ({v:,} px)" for k, v in shown[:20]) + (more if len(shown) > 20 else "")
 
 
 def note_unmapped(counts: dict[str, dict[str, int]], data_cfg: DataConfig, callback: Callback) -> None:
     """Strict labels off: say which raw values became the default class, with their pixel counts."""
     mapped = {_as_float(k) for k in data_cfg.label_mapping}
-    other: dict[str, int] = {}
+    other: Counter[str] = Counter()
     for path, values in counts.items():
-        if is_vector_path(path):
-            continue
-        for key, count in values.items():
-            if _as_float(key) not in mapped:
-                other[key] = other.get(key, 0) + count
+        if not is_vector_path(path):
+            other.update({key: count for key, count in values.items() if _as_float(key) not in mapped})
     if other:
         default = data_cfg.label_default_class
-        listing = ", ".join(f"{k} ({v:,} px)" for k, v in sorted(other.items(), key=lambda kv: -kv[1])[:20])
         callback.info(f"Raw label values not in the label mapping are class {default} "
-                      f"('{data_cfg.class_names[default]}'): {listing}.")
+                      f"('{data_cfg.class_names[default]}'): {_listing(other, more='')}.")
 
 
 def _as_float(key: str) -> float:
@@ -263,37 +260,31 @@ def scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str,
     run, naming them."""
     condensed = CondensedCallback(callback)  # a line a scene: the first few of a dataset of hundreds
     try:
-        return _scan_labels(data_cfg, condensed, kwargs, train_readers, val_readers, held_out)
+        held = HeldCallback(condensed)  # the first pass's lines, said unless a coding found makes it scan again
+        scan = _scan_all(data_cfg, held, train_readers, val_readers, held_out)
+        said = recognise_label_coding(scan.counts, data_cfg)
+        if said is None:
+            held.release()
+        else:
+            held.drop()
+            condensed.info(said)
+            for kw in kwargs:  # the readers (and the loaders' copies) map with it from now on
+                kw["label_mapping"] = dict(data_cfg.label_mapping)
+            for reader in train_readers + val_readers:
+                reader.use_label_mapping(data_cfg.label_mapping)
+            scan = _scan_all(data_cfg, condensed, train_readers, val_readers, held_out)
+        if scan.empty:
+            raise DataError(scan.empty)
+        if not scan.problems and data_cfg.label_mapping and not data_cfg.strict_labels:
+            note_unmapped(scan.counts, data_cfg, condensed)
+        if scan.problems:
+            raise DataError("Label values outside the configured set (label_mapping "
+                            f"{data_cfg.label_mapping or 'none: values are classes'}, classes 0.."
+                            f"{len(data_cfg.class_names) - 1}):\n  " + "\n  ".join(scan.problems) + "\n"
+                            + label_fix_hint(data_cfg, scan.counts))
+        return scan.counts, scan.indexes, scan.val_foreground
     finally:
         condensed.finish()
-
-
-def _scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str, Any]],
-                 train_readers: list[SceneReader], val_readers: list[SceneReader],
-                 held_out: dict[int, list[Region]]) -> tuple[dict[str, dict[str, int]], list[CellIndex], bool]:
-    held = HeldCallback(callback)  # the first pass's lines, said unless a coding found makes it scan again
-    scan = _scan_all(data_cfg, held, train_readers, val_readers, held_out)
-    said = recognise_label_coding(scan.counts, data_cfg)
-    if said is None:
-        held.release()
-    else:
-        held.drop()
-        callback.info(said)
-        for kw in kwargs:  # the readers (and the loaders' copies) map with it from now on
-            kw["label_mapping"] = dict(data_cfg.label_mapping)
-        for reader in train_readers + val_readers:
-            reader.use_label_mapping(data_cfg.label_mapping)
-        scan = _scan_all(data_cfg, callback, train_readers, val_readers, held_out)
-    if scan.empty:
-        raise DataError(scan.empty)
-    if not scan.problems and data_cfg.label_mapping and not data_cfg.strict_labels:
-        note_unmapped(scan.counts, data_cfg, callback)
-    if scan.problems:
-        raise DataError("Label values outside the configured set (label_mapping "
-                        f"{data_cfg.label_mapping or 'none: values are classes'}, classes 0.."
-                        f"{len(data_cfg.class_names) - 1}):\n  " + "\n  ".join(scan.problems) + "\n"
-                        + label_fix_hint(data_cfg, scan.counts))
-    return scan.counts, scan.indexes, scan.val_foreground
 
 
 def _scan_all(data_cfg: DataConfig, callback: Callback, train_readers: list[SceneReader],

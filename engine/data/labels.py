@@ -7,6 +7,7 @@ outside it become the ignore index.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +22,8 @@ from .vector_layer import VectorLayer, ogr_osr
 
 def raw_key(value: Any) -> str:
     """Canonical string of a raw label value, as used for ``label_mapping`` keys (90.0 -> "90")."""
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    if isinstance(value, (np.integer,)):
-        return str(int(value))
-    return str(value)
+    whole = isinstance(value, (float, np.floating)) and float(value).is_integer()
+    return str(int(value)) if whole or isinstance(value, np.integer) else str(value)
 
 
 ARROW = " → "  # between the two classes of a transition's name (from-to classes: "forest → bare")
@@ -138,8 +136,7 @@ def srs_from_crs(crs: Any) -> Any:
     """An osr.SpatialReference (traditional x/y axis order) from a rasterio CRS, WKT or 'EPSG:n' string."""
     _, osr = ogr_osr()
     srs = osr.SpatialReference()
-    text = crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs)
-    srs.SetFromUserInput(text)
+    srs.SetFromUserInput(crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs))
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     return srs
 
@@ -201,9 +198,8 @@ def read_polygons(
         if fixed is not None:
             geom, repaired = fixed, repaired + 1
         if ogr.GT_Flatten(geom.GetGeometryType()) == ogr.wkbGeometryCollection:
-            parts = [geom.GetGeometryRef(i).Clone() for i in range(geom.GetGeometryCount())]
             multi = ogr.Geometry(ogr.wkbMultiPolygon)
-            for part in parts:
+            for part in [geom.GetGeometryRef(i).Clone() for i in range(geom.GetGeometryCount())]:
                 if ogr.GT_Flatten(part.GetGeometryType()) == ogr.wkbPolygon:
                     multi.AddGeometry(part)
             geom = multi
@@ -267,6 +263,12 @@ def rasterize_shapes(shapes: list[tuple[VectorShape, int]], grid: RasterGrid, fi
                      all_touched=False, dtype=np.dtype(dtype).name)
 
 
+def _box(shapes: list[tuple[VectorShape, int]]) -> tuple[float, float, float, float]:
+    """(xmin, ymin, xmax, ymax) around the boxes of (shape, value) pairs."""
+    boxes = np.array([s.bbox for s, _ in shapes])
+    return (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
+
+
 class VectorLabels:
     """Polygon labels reprojected once to the image CRS and rasterised onto any tile grid."""
 
@@ -307,17 +309,11 @@ class VectorLabels:
             callback.warning(f"The label layer '{path}' has no polygons; every labelled pixel will be background.")
 
     def bounds(self) -> tuple[float, float, float, float] | None:
-        if not self.shapes:
-            return None
-        boxes = np.array([s.bbox for s, _ in self.shapes])
-        return (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
+        return _box(self.shapes) if self.shapes else None
 
     def class_counts(self) -> dict[int, int]:
         """Number of polygons per class."""
-        counts: dict[int, int] = {}
-        for _, cls in self.shapes:
-            counts[cls] = counts.get(cls, 0) + 1
-        return counts
+        return dict(Counter(cls for _, cls in self.shapes))
 
     def rasterize(self, grid: RasterGrid) -> np.ndarray:
         """Classes (the mapper's type) on ``grid``; pixels outside every polygon are class 0."""
@@ -369,12 +365,8 @@ class RegionMask:
         """Bounding box of the region (intersection of the parts' boxes) in the image CRS."""
         if not self.parts or self.empty:
             return None
-        boxes = [np.array([s.bbox for s, _ in part]) for part in self.parts]
-        xmin = max(b[:, 0].min() for b in boxes)
-        ymin = max(b[:, 1].min() for b in boxes)
-        xmax = min(b[:, 2].max() for b in boxes)
-        ymax = min(b[:, 3].max() for b in boxes)
-        return (xmin, ymin, xmax, ymax)
+        boxes = np.array([_box(part) for part in self.parts])
+        return (*boxes[:, :2].max(axis=0), *boxes[:, 2:].min(axis=0))
 
     def mask(self, grid: RasterGrid) -> np.ndarray:
         """True where a pixel centre lies inside the region (every part); all True without a region."""
