@@ -10,10 +10,9 @@ A tile is three aligned arrays: vision ``(Cv, S, S)``, aux ``(Ca, S/r, S/r)`` (o
 2. exact flips and 90-degree rotations (pure index permutations, no resampling).
 
 Photometric options (CLAHE, HSV-like jitter for 3-band imagery, brightness/contrast, to-gray) touch the vision
-stream only. They are applied AFTER
-normalisation (values are then ~[0, 1] for percentile statistics or ~N(0, 1) for mean/std, so the strength
-means the same for uint8 and uint16 imagery) and BEFORE the geometric step, on valid pixels only, so
-nodata pixels stay exactly 0.
+stream only. They are applied AFTER normalisation (values are then ~[0, 1] for percentile statistics or ~N(0, 1)
+for mean/std, so the strength means the same for uint8 and uint16 imagery) and BEFORE the geometric step, on valid
+pixels only, so nodata pixels stay exactly 0.
 
 All random draws happen in :func:`sample_params` from a numpy ``Generator``; the transforms are pure functions
 of those parameters, which makes a tile reproducible from (seed, epoch, index).
@@ -240,16 +239,14 @@ def geometric(
         if lab is not None:
             lab = _resample_nearest(lab, grid, ignore_index)
         return tensor(v, np.float32), tensor(a, np.float32), tensor(lab, np.int64)
-    if params.k90:
-        v = np.rot90(v, params.k90, axes=(-2, -1))
-        a = np.rot90(a, params.k90, axes=(-2, -1)) if a is not None else None
-        lab = np.rot90(lab, params.k90, axes=(-2, -1)) if lab is not None else None
     flip_axes = tuple(ax for ax, on in ((-1, params.hflip), (-2, params.vflip)) if on)
-    if flip_axes:
-        v = np.flip(v, flip_axes)
-        a = np.flip(a, flip_axes) if a is not None else None
-        lab = np.flip(lab, flip_axes) if lab is not None else None
-    return tensor(v, np.float32), tensor(a, np.float32), tensor(lab, np.int64)
+
+    def turned(x: np.ndarray | None) -> np.ndarray | None:
+        if x is not None and params.k90:
+            x = np.rot90(x, params.k90, axes=(-2, -1))
+        return np.flip(x, flip_axes) if x is not None and flip_axes else x
+
+    return tensor(turned(v), np.float32), tensor(turned(a), np.float32), tensor(turned(lab), np.int64)
 
 
 def augment_tile(
