@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..callbacks import Callback, CondensedCallback
+from ..callbacks import Callback, CondensedCallback, QuietCallback
 from ..config import DataConfig, SceneSpec
 from ..errors import DataError, mention
 from .augment import augment_tile
@@ -82,13 +82,6 @@ def reader_kwargs(spec: SceneSpec, data_cfg: DataConfig) -> dict[str, Any]:
     }
 
 
-class _QuietCallback(Callback):
-    """Workers re-open scenes; their warnings were already shown once by build_datasets."""
-
-    def warning(self, message: str) -> None:
-        pass
-
-
 class _TileDataset(torch.utils.data.Dataset):
     """Shared reading/normalising; readers are opened lazily per process and never pickled. ``with_coords``: the
     samples carry ``coords``, their window centre's (year, day of year, latitude, longitude), NaN where unknown
@@ -134,7 +127,8 @@ class _TileDataset(torch.utils.data.Dataset):
         self._ensure_env()
         reader = self._readers.get(scene)
         if reader is None:
-            reader = SceneReader(**self.scenes[scene], callback=_QuietCallback())
+            # a worker re-opens the scene: what its opening says, build_datasets said once already
+            reader = SceneReader(**self.scenes[scene], callback=QuietCallback())
             self._readers[scene] = reader
             while len(self._readers) > READER_CACHE_SIZE:
                 _, old = self._readers.popitem(last=False)
@@ -284,22 +278,18 @@ class GridTileDataset(_TileDataset):
             self._kept, self._kept_bytes, self._kept_with = {}, 0, made_with  # stale: new statistics or coordinates
         kept = self._kept.get(index)
         if kept is None:
-            kept = self._read_sample(index)
+            scene, col, row, region = self.windows[index]
+            vision, _, aux, label = self._read(scene, col, row, self.tile_size, region)
+            kept = self._sample(torch.from_numpy(vision), None if aux is None else torch.from_numpy(aux),
+                                torch.from_numpy(label.astype(np.int64)))
+            if self.with_coords:
+                kept["coords"] = self._coords(scene, col, row, self.tile_size)
             size = sum(t.element_size() * t.nelement() for t in kept.values())
             if self._kept_bytes + size > KEPT_TILE_BYTES:
                 return kept
             self._kept[index] = kept
             self._kept_bytes += size
         return {key: tensor.clone() for key, tensor in kept.items()}  # a copy: the kept tile stays as read
-
-    def _read_sample(self, index: int) -> dict[str, torch.Tensor]:
-        scene, col, row, region = self.windows[index]
-        vision, _, aux, label = self._read(scene, col, row, self.tile_size, region)
-        sample = self._sample(torch.from_numpy(vision), None if aux is None else torch.from_numpy(aux),
-                              torch.from_numpy(label.astype(np.int64)))
-        if self.with_coords:
-            sample["coords"] = self._coords(scene, col, row, self.tile_size)
-        return sample
 
 
 def _cut(whole: np.ndarray, col: int, row: int, size: int, fill: Any) -> np.ndarray:
