@@ -58,21 +58,6 @@ def _pixels(n: int, total: int, sampled: bool) -> str:
     return f"{n:,} of {total:,} {'sampled ' if sampled else ''}pixels"
 
 
-def check_image_values(dataset: Any, path: str, bands: list[int], callback: Callback,
-                       warnings: list[str] | None = None) -> None:
-    """Warn with the fraction when a floating-point image holds NaN or infinite values (used as nodata)."""
-    if not any(np.dtype(dataset.dtypes[b - 1]).kind == "f" for b in bands):
-        return
-    values, _, sampled = sample_values(dataset, bands)
-    bad = ~np.isfinite(values).all(axis=0)
-    count = int(bad.sum())
-    if count:
-        _warn(f"The image '{path}' has NaN or infinite values in {100 * count / bad.size:.1f} % of its pixels "
-              f"({_pixels(count, bad.size, sampled)}): they are treated as nodata (no training on them, no "
-              f"prediction there). If they are not meant as nodata, replace them before training or segmenting.",
-              callback, warnings)
-
-
 def check_aux_values(dataset: Any, path: str, bands: list[int], callback: Callback,
                      warnings: list[str] | None = None, statistics: BandStatistics | None = None,
                      first_channel: int = 0) -> None:
@@ -105,8 +90,8 @@ def check_aux_values(dataset: Any, path: str, bands: list[int], callback: Callba
               f"model cannot learn from them or see what it learnt. Write the aux as Int16/Float32.",
               callback, warnings)
     if statistics is not None:
-        low = np.asarray(statistics.low[first_channel:first_channel + len(bands)], dtype=np.float64)
-        high = np.asarray(statistics.high[first_channel:first_channel + len(bands)], dtype=np.float64)
+        low, high = (np.asarray(v[first_channel:first_channel + len(bands)], np.float64)
+                     for v in (statistics.low, statistics.high))
         if statistics.method == "meanstd":  # mean +- 2 std: where most training values lay
             low, high = low - 2 * high, low + 2 * high
         outside = int(((low < info.min) | (high > info.max)).sum())
@@ -115,19 +100,6 @@ def check_aux_values(dataset: Any, path: str, bands: list[int], callback: Callba
                   f"of {outside} of its {len(bands)} band(s) ({100 * outside / len(bands):.0f} %) lie outside that "
                   f"range (e.g. {low.min():.4g}..{high.max():.4g}): these cannot be the values the model was "
                   f"trained on. Give the aux in the data type used in training.", callback, warnings)
-
-
-def warn_partial_cover(target: RasterGrid, aux: RasterGrid, path: str, image: str, what: str, limit: str,
-                       callback: Callback, warnings: list[str] | None = None) -> None:
-    """Warn when the aux raster's footprint covers less than COVER of ``target`` (the image or the region);
-    ``limit``: how to leave the uncovered part out."""
-    from .align import covered_fraction
-
-    share = covered_fraction(target, aux)
-    if share is not None and share < COVER:
-        _warn(f"The aux raster '{path}' covers only {100 * share:.0f} % of {what} '{image}'; outside it the model "
-              f"sees no aux data, so it learns and predicts there without it. Give aux rasters that cover it "
-              f"whole, or {limit}.", callback, warnings)
 
 
 def date_cover_warning(target: RasterGrid, later: RasterGrid, path: str, image: str, what: str,
@@ -162,7 +134,9 @@ def check_scene_aux(reader: Any, callback: Callback, warnings: list[str] | None 
                     limit: str = "restrict the scene to their footprint (its extent or AOI)",
                     statistics: BandStatistics | None = None) -> None:
     """Every aux file of an open SceneReader: values (no valid pixel, mostly nodata, 8-bit limits) and cover
-    of ``target`` (default the whole image; ``limit``: how to leave the rest out)."""
+    of ``target`` (default the whole image; ``limit``: how to leave the rest out): warned when an aux raster's
+    footprint covers less than COVER of it."""
+    from .align import covered_fraction
     from .raster import open_raster
 
     channel = 0
@@ -176,7 +150,11 @@ def check_scene_aux(reader: Any, callback: Callback, warnings: list[str] | None 
         channel += len(bands)
         if grid.georeferenced and reader.grid.georeferenced:
             grid.crs = grid.crs or reader.grid.crs
-            warn_partial_cover(target or reader.grid, grid, path, reader.image, what, limit, callback, warnings)
+            share = covered_fraction(target or reader.grid, grid)
+            if share is not None and share < COVER:
+                _warn(f"The aux raster '{path}' covers only {100 * share:.0f} % of {what} '{reader.image}'; outside "
+                      f"it the model sees no aux data, so it learns and predicts there without it. Give aux rasters "
+                      f"that cover it whole, or {limit}.", callback, warnings)
 
 
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -259,9 +237,20 @@ def check_image_domain(dataset: Any, path: str, bands: list[int], statistics: Ba
 
 def check_scene_image(reader: Any, callback: Callback, warnings: list[str] | None = None,
                       image: str | None = None) -> None:
-    """NaN/inf in the image bands an open SceneReader uses (vision and X bands), read through its own dataset."""
+    """Warn with the fraction when the image bands an open SceneReader uses (vision and X bands), read through its
+    own dataset, are floating-point and hold NaN or infinite values (used as nodata)."""
+    dataset, path = reader.image_dataset(), image or reader.image
     bands = reader.selection.vision_bands(reader.image_bands) + list(reader.selection.x or ())
-    check_image_values(reader.image_dataset(), image or reader.image, bands, callback, warnings)
+    if not any(np.dtype(dataset.dtypes[b - 1]).kind == "f" for b in bands):
+        return
+    values, _, sampled = sample_values(dataset, bands)
+    bad = ~np.isfinite(values).all(axis=0)
+    count = int(bad.sum())
+    if count:
+        _warn(f"The image '{path}' has NaN or infinite values in {100 * count / bad.size:.1f} % of its pixels "
+              f"({_pixels(count, bad.size, sampled)}): they are treated as nodata (no training on them, no "
+              f"prediction there). If they are not meant as nodata, replace them before training or segmenting.",
+              callback, warnings)
 
 
 def _warn(message: str, callback: Callback, warnings: list[str] | None) -> None:

@@ -36,10 +36,6 @@ def apply(transform: Any, x: Any, y: Any) -> tuple[Any, Any]:
     return a * x + b * y + c, d * x + e * y + f
 
 
-def _rasterio() -> Any:
-    return require("rasterio")
-
-
 @dataclass
 class RasterGrid:
     """Georeferencing of a raster: ``crs`` (rasterio CRS or None), ``transform`` (Affine), ``width``, ``height``."""
@@ -82,13 +78,9 @@ class RasterGrid:
 
     def same_as(self, other: RasterGrid, tolerance: float = 1e-6) -> bool:
         """Same CRS, size and (within a small share of a pixel) transform."""
-        if (self.width, self.height) != (other.width, other.height):
-            return False
-        if (self.crs is None) != (other.crs is None):
-            return False
-        if self.crs is not None and self.crs != other.crs:
-            return False
-        return self.transform.almost_equals(other.transform, precision=tolerance * max(self.res + (1.0,)))
+        same_crs = self.crs is other.crs if self.crs is None or other.crs is None else self.crs == other.crs
+        return ((self.width, self.height) == (other.width, other.height) and same_crs
+                and self.transform.almost_equals(other.transform, precision=tolerance * max(self.res + (1.0,))))
 
 
 @dataclass
@@ -106,7 +98,7 @@ class RasterInfo:
 
 def open_raster(path: str | Path, role: str = "raster") -> Any:
     """Open ``path`` with rasterio, or raise DataError naming the file and the ``role`` it plays."""
-    rasterio = _rasterio()
+    rasterio = require("rasterio")
     path = str(path)
     if not locations.exists(path):
         raise DataError(f"The {role} file '{path}' does not exist; check the path.")
@@ -258,7 +250,7 @@ def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
     builds the flags of every band on each ask). ``out_shape``: (rows, columns) to read the window at, decimated
     by nearest neighbour (GDAL reads a COG's overviews), so nodata stays nodata.
     """
-    rasterio = _rasterio()
+    rasterio = require("rasterio")
     from rasterio.windows import Window
 
     bands = bands or list(range(1, dataset.count + 1))

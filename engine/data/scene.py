@@ -287,8 +287,7 @@ class SceneReader(SceneLabels, SceneAux):
     def _pixel_box(self, bounds: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
         """(col0, row0, col1, row1) of ``bounds`` (map units) on the image grid, outward to whole pixels, clipped."""
         inv = ~self.grid.transform
-        xs, ys = (bounds[0], bounds[2], bounds[0], bounds[2]), (bounds[1], bounds[1], bounds[3], bounds[3])
-        cols, rows = zip(*(apply(inv, x, y) for x, y in zip(xs, ys)))
+        cols, rows = zip(*(apply(inv, x, y) for x in bounds[0::2] for y in bounds[1::2]))  # the four corners
         c0, r0 = max(int(np.floor(min(cols))), 0), max(int(np.floor(min(rows))), 0)
         c1, r1 = min(int(np.ceil(max(cols))), self.grid.width), min(int(np.ceil(max(rows))), self.grid.height)
         return c0, r0, c1, r1

@@ -92,8 +92,7 @@ class SceneAux:
                 size += nbytes
                 continue
             size = nbytes
-            key = src.grid_key
-            crs, transform, _, nodata = key if key is not None else (None, None, None, None)
+            crs, transform, _, nodata = src.grid_key or (None, None, None, None)
             stacks.append(_AuxStack([index], transform, crs, nodata))
         return stacks
 
@@ -167,10 +166,9 @@ class SceneAux:
 
         lattice, r = self.parts.aux, self.aux_ratio
         col, row, width, height = lattice.block(by, bx)
-        tile = tile_grid(self.grid, col, row, width, height)
-        if not lattice.is_regular(by, bx):
-            return self._read_aux(tile)
-        return self._read_aux(tile, RasterioWindow(col // r, row // r, width // r, height // r))
+        regular = lattice.is_regular(by, bx)
+        return self._read_aux(tile_grid(self.grid, col, row, width, height),
+                              RasterioWindow(col // r, row // r, width // r, height // r) if regular else None)
 
     def _warped(self, src: _AuxSource) -> Any | None:
         """This reader's warped VRT of an aux file over the regular aux blocks (own handle per thread, as

@@ -113,13 +113,6 @@ def _float(value: Any) -> float | None:
         return None
 
 
-def _baseline(tags: dict[str, str]) -> float | None:
-    for key in BASELINE_KEYS:
-        if key in tags:
-            return _float(tags[key])
-    return None
-
-
 def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str, str]],
                      sensors: Sequence[str], where: str = "", labels: Sequence[str] = (),
                      remedy: str = "") -> Scaling | None:
@@ -131,13 +124,13 @@ def sentinel2_offset(dataset_tags: dict[str, str], band_tags: Sequence[dict[str,
         DataError: a quantification value, processing baseline or band offset that is stated but no number (or a
             quantification value <= 0), named with ``where``, the band (``labels``) and ``remedy``.
     """
-    baseline = _baseline(dataset_tags)
+    said_baseline = next((k for k in BASELINE_KEYS if k in dataset_tags), None)
+    baseline = None if said_baseline is None else _float(dataset_tags[said_baseline])
     key = "BOA_QUANTIFICATION_VALUE" if "BOA_QUANTIFICATION_VALUE" in dataset_tags else "QUANTIFICATION_VALUE"
     quantification = _float(dataset_tags.get(key))
     stated = "BOA_ADD_OFFSET" in dataset_tags or any("BOA_ADD_OFFSET" in tags for tags in band_tags)
     if baseline is None and quantification is None and not stated and key not in dataset_tags:
         return None
-    said_baseline = next((k for k in BASELINE_KEYS if k in dataset_tags), None)
     if baseline is None and not stated and not said_baseline and "Sentinel-2" not in sensors:
         return None
 
