@@ -17,6 +17,7 @@ from ..errors import DataError
 from ..io import locations, network
 from ..io.formats import is_vector_path
 from ..runtime.environment import require
+from .tile_parts import assemble_window
 
 
 def compose(outer: Any, inner: Any) -> Any:
@@ -292,17 +293,11 @@ def read_window(
     inner = clip_window(col_off, row_off, width, height, grid_of(dataset))
     if inner is None:
         return np.zeros((len(bands), height, width), dtype=np.float32), np.zeros((height, width), dtype=bool)
-    c, r, w, h = inner
-    data, ok = read_raw(dataset, c, r, w, h, bands)
+    data, ok = read_raw(dataset, *inner, bands)
     # as few passes over the tile as possible: the tile reader does this for every tile of a scene
     block = data.astype(np.float32, copy=False)  # rasterio's array is ours: zeroed in place below
     if not ok.all():
         block[:, ~ok] = 0.0
-    if (w, h) == (width, height):  # the whole window inside the raster (most tiles)
+    if inner[2:] == (width, height):  # the whole window inside the raster (most tiles)
         return block, ok
-    out = np.zeros((len(bands), height, width), dtype=np.float32)
-    valid = np.zeros((height, width), dtype=bool)
-    ys, xs = r - row_off, c - col_off
-    out[:, ys:ys + h, xs:xs + w] = block
-    valid[ys:ys + h, xs:xs + w] = ok
-    return out, valid
+    return assemble_window([(inner, block, ok)], col_off, row_off, width, height, len(bands))

@@ -3,9 +3,8 @@
 Every tile is a window (col_off, row_off, width, height) of the vision raster's grid, defined in map
 coordinates: the tile transform is ``grid.transform`` composed with ``Affine.translation(col_off, row_off)``.
 A scene's later dates (change detection) are read onto the tile grid and stacked after the image's bands
-(:mod:`.dates`). Aux rasters are warped (bilinear) onto the tile's aux grid (the tile transform scaled by
-``aux_ratio``) from their own CRS, resolution and extent; raster labels are warped (nearest) onto the tile grid;
-vector labels are reprojected once and rasterised per tile.
+(:mod:`.dates`); aux rasters are warped onto the tile's aux grid (:mod:`.scene_aux`); raster labels are warped
+(nearest) onto the tile grid, vector labels reprojected once and rasterised per tile (:mod:`.scene_labels`).
 """
 
 from __future__ import annotations
@@ -40,10 +39,9 @@ class TileArrays:
     """What :meth:`SceneReader.read` returns for one tile (raw values, not normalised).
 
     ``vision`` (Cv, h, w) float32 (or the file's 8/16-bit integer dtype, ``read(keep_dtype=True)``; with later
-    dates (T*Cv, h, w) float32, the dates' bands in time order); ``valid``
-    (h, w) bool; ``aux`` (Ca, h//r, w//r) float32 or None;
-    ``aux_valid`` (h//r, w//r) bool or None; ``label`` (h, w) uint8 classes with the ignore index, or None;
-    ``transform``: the tile's affine transform in the image CRS.
+    dates (T*Cv, h, w) float32, the dates' bands in time order); ``valid`` (h, w) bool; ``aux`` (Ca, h//r, w//r)
+    float32 or None; ``aux_valid`` (h//r, w//r) bool or None; ``label`` (h, w) uint8 classes with the ignore
+    index, or None; ``transform``: the tile's affine transform in the image CRS.
     """
 
     vision: np.ndarray
@@ -340,16 +338,10 @@ class SceneReader(SceneLabels, SceneAux):
         return TileArrays(vision, valid, aux, aux_valid, label, tile.transform)
 
     def share_parts(self, windows: Iterable[Window]) -> SharedParts:
-        """Read each image cell and aux block under these tile windows once, for all the tiles that need it.
-
-        For a known set of tiles (a sliding window): the image is read in cells of whole file blocks, and the aux
-        is warped in blocks of a tile's size on a lattice from the image's top-left corner (``warped_blocks_xml``:
-        one GDAL warped VRT per aux file and reader thread, so each block's warp runs without Python's lock);
-        each part is dropped after the last tile that needs it, so memory is bounded by the tiles in flight.
-        Tiles off the aux grid (a last column or row at an offset that is not a multiple of the aux ratio) warp
-        their own aux; tiles outside the plan are cut from parts made for them alone: the values never depend on
-        the plan, the threads or the processes. The ``worker_copy()``s of this reader share the parts. Training
-        keeps per-tile reads: random tiles rarely share parts.
+        """Read each image cell and aux block under these tile windows once, for all the tiles that need it
+        (:mod:`.tile_parts`; the aux through one GDAL warped VRT per aux file and reader thread, so each block's warp
+        runs without Python's lock). The ``worker_copy()``s of this reader share the parts. Training keeps per-tile
+        reads: random tiles rarely share parts.
         """
         windows = [tuple(int(v) for v in window) for window in windows]
         image_ds = self._open(self.image, "image")

@@ -66,13 +66,11 @@ class SharedParts:
     def take(self, key: tuple, make: Callable[[], Any]) -> Any:
         """The part ``key``, made by ``make()`` in the calling thread when nobody has made it yet."""
         with self._lock:
-            if key not in self._uses:
-                entry = None
-            else:
-                entry = self._entries.get(key)
-                if entry is None:
-                    entry = self._entries[key] = _Entry()
-                    self.most_held = max(self.most_held, len(self._entries))
+            planned = key in self._uses
+            entry = self._entries.get(key) if planned else None
+            if planned and entry is None:
+                entry = self._entries[key] = _Entry()
+                self.most_held = max(self.most_held, len(self._entries))
         if entry is None:  # not planned: this use only
             value = make()
             self.count(key[0])
@@ -222,9 +220,8 @@ def planned_uses(windows: Iterable[Window], cells: CellLayout | None, aux: AuxLa
     for col, row, width, height in windows:
         if cells is not None:
             uses.update(("cell", cy, cx) for cy, cx in cells.cells(col, row, width, height))
-        blocks = None if aux is None else aux.blocks(col, row, width, height)
-        if blocks:
-            uses.update(("aux", by, bx) for by, bx in blocks)
+        if aux is not None:
+            uses.update(("aux", by, bx) for by, bx in aux.blocks(col, row, width, height) or ())
     return dict(uses)
 
 
