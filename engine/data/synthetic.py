@@ -79,13 +79,11 @@ def expected_aux(x: Any, y: Any, seed: int = 0, channels: int = 48, informative:
     return out
 
 
-def _write_tif(path: Path, data: np.ndarray, crs: Any, transform: Any, nodata: float | None = None) -> None:
+def _write_tif(path: Path, data: np.ndarray, crs: Any, transform: Any) -> None:
     rasterio = require("rasterio")
     path.parent.mkdir(parents=True, exist_ok=True)
     profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
                    dtype=str(data.dtype), crs=crs, transform=transform)
-    if nodata is not None:
-        profile["nodata"] = nodata
     if data.shape[1] >= 256 and data.shape[2] >= 256:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
     with rasterio.open(path, "w", **profile) as dst:
@@ -151,8 +149,8 @@ def _aux_values(transform: Any, width: int, height: int, aux_crs: str, crs: str,
     return expected_aux(xs, ys, seed, channels, informative).astype(np.float32)
 
 
-def _polygonize(label_path: Path, out_path: Path, field_name: str = "class", vector_crs: str | None = None) -> None:
-    """Polygons of the non-zero label pixels, with their raw value in ``field_name``; optionally reprojected."""
+def _polygonize(label_path: Path, out_path: Path, vector_crs: str | None = None) -> None:
+    """Polygons of the non-zero label pixels, with their raw value in the field ``class``; optionally reprojected."""
     require("osgeo")
     from osgeo import gdal, ogr, osr
 
@@ -168,7 +166,7 @@ def _polygonize(label_path: Path, out_path: Path, field_name: str = "class", vec
     driver = ogr.GetDriverByName("GPKG")
     ds = driver.CreateDataSource(str(target))
     layer = ds.CreateLayer("labels", srs=srs, geom_type=ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn(field_name, ogr.OFTInteger))
+    layer.CreateField(ogr.FieldDefn("class", ogr.OFTInteger))
     layer.CreateField(ogr.FieldDefn("kind", ogr.OFTString))
     gdal.Polygonize(band, band, layer, 0, [], callback=None)
     layer.StartTransaction()
