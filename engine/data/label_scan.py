@@ -151,16 +151,6 @@ def coding_line(mapping: dict[str, int], named: str, class_one: str | None, hint
             f"say otherwise.")
 
 
-def recognise_label_coding(counts: dict[str, dict[str, int]], data_cfg: DataConfig) -> str | None:
-    """No label mapping given and the labels coded as one of LABEL_CODINGS (:func:`label_coding`): take its
-    mapping (``data_cfg.label_mapping`` is set) and return the line that says so; None otherwise."""
-    found = None if data_cfg.label_mapping else label_coding(counts, len(data_cfg.class_names))
-    if found is None:
-        return None
-    data_cfg.label_mapping = found[0]
-    return coding_line(*found, data_cfg.class_names[1], mention("data.label_mapping"))
-
-
 def label_problems(path: str, counts: dict[str, int], data_cfg: DataConfig) -> list[str]:
     """One line per label file with values outside the configured set, with their pixel counts."""
     if is_vector_path(path):
@@ -254,7 +244,7 @@ def scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str,
                 train_readers: list[SceneReader], val_readers: list[SceneReader],
                 held_out: dict[int, list[Region]]) -> tuple[dict[str, dict[str, int]], list[CellIndex], bool]:
     """One scan of every label: (value counts per label, the training scenes' sampling indexes, whether the
-    validation labels hold a class other than 0). A recognised label coding (:func:`recognise_label_coding`) is
+    validation labels hold a class other than 0). A recognised label coding (:func:`label_coding`) is
     applied to ``kwargs`` (the readers' arguments) and the readers, and the labels scanned again with it (the
     sampling index counts a 0/255 mask's 255 as unlabelled otherwise); values outside the configured set stop the
     run, naming them."""
@@ -262,12 +252,14 @@ def scan_labels(data_cfg: DataConfig, callback: Callback, kwargs: list[dict[str,
     try:
         held = HeldCallback(condensed)  # the first pass's lines, said unless a coding found makes it scan again
         scan = _scan_all(data_cfg, held, train_readers, val_readers, held_out)
-        said = recognise_label_coding(scan.counts, data_cfg)
-        if said is None:
+        # no label mapping given and the labels coded as one of LABEL_CODINGS: its mapping is taken
+        found = None if data_cfg.label_mapping else label_coding(scan.counts, len(data_cfg.class_names))
+        if found is None:
             held.release()
         else:
             held.drop()
-            condensed.info(said)
+            data_cfg.label_mapping = found[0]
+            condensed.info(coding_line(*found, data_cfg.class_names[1], mention("data.label_mapping")))
             for kw in kwargs:  # the readers (and the loaders' copies) map with it from now on
                 kw["label_mapping"] = dict(data_cfg.label_mapping)
             for reader in train_readers + val_readers:

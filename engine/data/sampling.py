@@ -147,12 +147,10 @@ class CellIndexBuilder:
         ncols = self.index.grid_shape[1]
         # (nh, nw, c*c) view of the block's cells
         fg_cells = fg.reshape(nh, c, nw, c).transpose(0, 2, 1, 3).reshape(nh, nw, c * c)
-        lab_any = lab.reshape(nh, c, nw, c).any(axis=(1, 3))
-        rows, cols = np.nonzero(lab_any)
+        rows, cols = np.nonzero(lab.reshape(nh, c, nw, c).any(axis=(1, 3)))
         base_r, base_c = row_off // c, col_off // c
         self._valid.append((rows + base_r) * ncols + cols + base_c)
-        fg_any = fg_cells.any(axis=2)
-        rows, cols = np.nonzero(fg_any)
+        rows, cols = np.nonzero(fg_cells.any(axis=2))
         self._fg.append((rows + base_r) * ncols + cols + base_c)
         self._off.append(fg_cells[rows, cols].argmax(axis=1).astype(np.int32))
         self.index.fg_pixels += int(foreground.sum())
@@ -161,11 +159,10 @@ class CellIndexBuilder:
     def build(self) -> CellIndex:
         idx = self.index
         if self._valid:
-            idx.valid_cells = np.concatenate(self._valid).astype(np.int64)
-            order = np.argsort(np.concatenate(self._fg), kind="stable")
-            idx.fg_cells = np.concatenate(self._fg).astype(np.int64)[order]
-            idx.fg_offsets = np.concatenate(self._off)[order]
-            idx.valid_cells.sort()
+            idx.valid_cells = np.sort(np.concatenate(self._valid).astype(np.int64))
+            fg = np.concatenate(self._fg).astype(np.int64)
+            order = np.argsort(fg, kind="stable")
+            idx.fg_cells, idx.fg_offsets = fg[order], np.concatenate(self._off)[order]
         return idx
 
 
