@@ -72,17 +72,11 @@ def sample_params(rng: np.random.Generator, cfg: AugmentConfig) -> AugmentParams
                  * cfg.hsv), "value": float(1.0 + (2.0 * e[2] - 1.0) * cfg.hsv),
                  "clahe": bool(e[3] < cfg.clahe_probability), "clahe_clip": float(cfg.clahe_clip),
                  "clahe_grid": int(cfg.clahe_grid)}
-    return AugmentParams(
-        scale=scale,
-        hflip=bool(cfg.flips and u[2] < 0.5),
-        vflip=bool(cfg.flips and u[3] < 0.5),
-        k90=int(u[4] * 4) % 4 if cfg.rot90 else 0,
-        angle=angle,
-        brightness=float((2.0 * u[5] - 1.0) * jitter) if jitter > 0 else 0.0,
-        contrast=float(1.0 + (2.0 * u[6] - 1.0) * jitter) if jitter > 0 else 1.0,
-        gray=bool(u[7] < cfg.gray_probability),
-        **extra,
-    )
+    return AugmentParams(scale=scale, hflip=bool(cfg.flips and u[2] < 0.5), vflip=bool(cfg.flips and u[3] < 0.5),
+                         k90=int(u[4] * 4) % 4 if cfg.rot90 else 0, angle=angle,
+                         brightness=float((2.0 * u[5] - 1.0) * jitter) if jitter > 0 else 0.0,
+                         contrast=float(1.0 + (2.0 * u[6] - 1.0) * jitter) if jitter > 0 else 1.0,
+                         gray=bool(u[7] < cfg.gray_probability), **extra)
 
 
 def window_size(tile_size: int, scale: float, aux_ratio: int) -> int:
@@ -206,15 +200,9 @@ def tensor(x: np.ndarray | None, dtype: Any) -> torch.Tensor | None:
     return None if x is None else torch.from_numpy(np.ascontiguousarray(x, dtype=dtype))
 
 
-def geometric(
-    vision: np.ndarray | torch.Tensor,
-    aux: np.ndarray | torch.Tensor | None,
-    label: np.ndarray | torch.Tensor | None,
-    params: AugmentParams,
-    tile_size: int,
-    aux_ratio: int,
-    ignore_index: int = 255,
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+def geometric(vision: np.ndarray | torch.Tensor, aux: np.ndarray | torch.Tensor | None,
+              label: np.ndarray | torch.Tensor | None, params: AugmentParams, tile_size: int, aux_ratio: int,
+              ignore_index: int = 255) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Apply the same geometric transform to vision, aux and label.
 
     Args:
@@ -249,16 +237,10 @@ def geometric(
     return tensor(turned(v), np.float32), tensor(turned(a), np.float32), tensor(turned(lab), np.int64)
 
 
-def augment_tile(
-    vision: np.ndarray | torch.Tensor,
-    valid: np.ndarray | torch.Tensor | None,
-    aux: np.ndarray | torch.Tensor | None,
-    label: np.ndarray | torch.Tensor | None,
-    params: AugmentParams,
-    tile_size: int,
-    aux_ratio: int,
-    ignore_index: int = 255,
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+def augment_tile(vision: np.ndarray | torch.Tensor, valid: np.ndarray | torch.Tensor | None,
+                 aux: np.ndarray | torch.Tensor | None, label: np.ndarray | torch.Tensor | None, params: AugmentParams,
+                 tile_size: int, aux_ratio: int,
+                 ignore_index: int = 255) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Photometric (vision only, valid pixels) then joint geometric augmentation; see the module doc.
 
     Returns torch tensors (vision float32, aux float32 or None, label int64 or None).

@@ -150,15 +150,9 @@ class VectorShape:
     bbox: tuple[float, float, float, float]  # xmin, ymin, xmax, ymax
 
 
-def read_polygons(
-    path: str,
-    target_crs: Any,
-    field: str | None = None,
-    role: str = "label layer",
-    callback: Any = None,
-    near: tuple[float, float, float, float] | None = None,
-    after_field: str | None = None,
-) -> tuple[list[VectorShape], int]:
+def read_polygons(path: str, target_crs: Any, field: str | None = None, role: str = "label layer", callback: Any = None,
+                  near: tuple[float, float, float, float] | None = None,
+                  after_field: str | None = None) -> tuple[list[VectorShape], int]:
     """Polygons of ``path`` (one vector layer; ``file.gpkg|layername=NAME`` names one of several), reprojected
     to ``target_crs`` (None = no reprojection), and how many were left out as far from ``near`` (the image's
     bounds in ``target_crs``: one layer for scenes in UTM zones far apart), with a warning, instead of reprojected.

@@ -195,15 +195,9 @@ def inspect_raster(path: str | Path) -> RasterInfo:
     dataset = open_raster(path)
     try:
         count = band_count(dataset)
-        return RasterInfo(
-            path=str(path),
-            grid=grid_of(dataset),
-            count=count,
-            dtypes=list(dataset.dtypes)[:count],
-            nodata=dataset.nodata,
-            descriptions=list(dataset.descriptions)[:count],
-            driver=dataset.driver,
-        )
+        return RasterInfo(path=str(path), grid=grid_of(dataset), count=count, dtypes=list(dataset.dtypes)[:count],
+                          nodata=dataset.nodata, descriptions=list(dataset.descriptions)[:count],
+                          driver=dataset.driver)
     finally:
         dataset.close()
 
@@ -214,9 +208,8 @@ def image_band_names(path: str | Path) -> list[str | None]:
     return [d or None for d in inspect_raster(path).descriptions]
 
 
-def clip_window(
-    col_off: int, row_off: int, width: int, height: int, grid: RasterGrid
-) -> tuple[int, int, int, int] | None:
+def clip_window(col_off: int, row_off: int, width: int, height: int,
+                grid: RasterGrid) -> tuple[int, int, int, int] | None:
     """Intersection of a window with the raster: (col, row, w, h) in raster pixels, or None if disjoint."""
     c0, r0 = max(col_off, 0), max(row_off, 0)
     c1, r1 = min(col_off + width, grid.width), min(row_off + height, grid.height)
@@ -276,14 +269,8 @@ def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
     return data, ok
 
 
-def read_window(
-    dataset: Any,
-    col_off: int,
-    row_off: int,
-    width: int,
-    height: int,
-    bands: list[int] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+def read_window(dataset: Any, col_off: int, row_off: int, width: int, height: int,
+                bands: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Boundless windowed read as float32 (C, h, w) plus a validity mask (h, w).
 
     Pixels outside the raster, equal to nodata in every band, NaN/inf in any band, or masked by the

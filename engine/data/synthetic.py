@@ -181,28 +181,13 @@ def _polygonize(label_path: Path, out_path: Path, vector_crs: str | None = None)
         target.unlink()
 
 
-def write_scene_files(
-    image_path: str | Path,
-    label_path: str | Path | None,
-    aux_paths: list[str | Path],
-    *,
-    size: tuple[int, int] = (256, 256),
-    crs: str = "EPSG:32652",
-    gsd: float = 1.0,
-    origin: tuple[float, float] | None = None,
-    aux_crs: str = "EPSG:4326",
-    aux_bands: list[int] | None = None,
-    aux_extra_bands: int = 0,
-    aux_ratio: float = 8.0,
-    aux_margin: float = 0.15,
-    seed: int = 0,
-    field_seed: int | None = None,
-    label_from: str = "both",
-    dtype: str = "uint16",
-    label_value: int = 90,
-    vector_path: str | Path | None = None,
-    vector_crs: str | None = None,
-) -> None:
+def write_scene_files(image_path: str | Path, label_path: str | Path | None, aux_paths: list[str | Path], *,
+                      size: tuple[int, int] = (256, 256), crs: str = "EPSG:32652", gsd: float = 1.0,
+                      origin: tuple[float, float] | None = None, aux_crs: str = "EPSG:4326",
+                      aux_bands: list[int] | None = None, aux_extra_bands: int = 0, aux_ratio: float = 8.0,
+                      aux_margin: float = 0.15, seed: int = 0, field_seed: int | None = None, label_from: str = "both",
+                      dtype: str = "uint16", label_value: int = 90, vector_path: str | Path | None = None,
+                      vector_crs: str | None = None) -> None:
     """Write one synthetic scene to the given paths (see :func:`make_scene` for the meaning of the options)."""
     from affine import Affine
 
