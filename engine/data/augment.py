@@ -89,14 +89,9 @@ def _np(x: np.ndarray | torch.Tensor | None) -> np.ndarray | None:
 
 
 def photometric(vision: np.ndarray, valid: np.ndarray | None, params: AugmentParams) -> np.ndarray:
-    """CLAHE, HSV-like jitter (3 bands only), brightness/contrast and to-gray on normalised vision ``(C, H, W)``;
-    invalid pixels stay 0.
-
-    Args:
-        vision: normalised vision values (not modified; a new array is returned unless nothing is to be done).
-        valid: ``(H, W)`` bool, True where the pixel holds data; None = all valid.
-        params: the tile's draws.
-    """
+    """CLAHE, HSV-like jitter (3 bands only), brightness/contrast and to-gray on normalised vision ``(C, H, W)``
+    (not modified: a new array is returned unless nothing is to be done); pixels not ``valid`` (None: all valid)
+    stay 0."""
     hsv = (params.hue, params.saturation, params.value) != (0.0, 1.0, 1.0) and vision.shape[0] == 3
     if params.contrast == 1.0 and params.brightness == 0.0 and not params.gray and not hsv and not params.clahe:
         return vision
@@ -203,20 +198,10 @@ def tensor(x: np.ndarray | None, dtype: Any) -> torch.Tensor | None:
 def geometric(vision: np.ndarray | torch.Tensor, aux: np.ndarray | torch.Tensor | None,
               label: np.ndarray | torch.Tensor | None, params: AugmentParams, tile_size: int, aux_ratio: int,
               ignore_index: int = 255) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Apply the same geometric transform to vision, aux and label.
-
-    Args:
-        vision: ``(Cv, S, S)`` float32 (normalised; nodata already 0).
-        aux: ``(Ca, S/r, S/r)`` float32 or None.
-        label: ``(S, S)`` integer classes (``ignore_index`` where unknown) or None.
-        params: the tile's draws.
-        tile_size: output side ``T``.
-        aux_ratio: vision pixels per aux pixel ``r``.
-        ignore_index: label value for pixels rotated in from outside the window.
-
-    Returns:
-        torch tensors: vision ``(Cv, T, T)`` float32, aux ``(Ca, T/r, T/r)`` float32, label ``(T, T)`` int64.
-    """
+    """The same geometric transform of vision ``(Cv, S, S)`` (normalised, nodata 0), aux ``(Ca, S/r, S/r)`` and
+    label ``(S, S)`` (``ignore_index`` where unknown, and for pixels rotated in from outside the window), to torch
+    tensors: vision ``(Cv, T, T)`` float32, aux ``(Ca, T/r, T/r)`` float32, label ``(T, T)`` int64 (``T``:
+    ``tile_size``, ``r``: ``aux_ratio``; aux and label may be None)."""
     v, a, lab = _np(vision), _np(aux), _np(label)
     if params.resamples or v.shape[-1] != tile_size:  # the turns and flips ride on the grid (_sampling_grid)
         turns = (params.k90, params.hflip, params.vflip)

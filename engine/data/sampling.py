@@ -98,9 +98,7 @@ def grid_windows(region: Region, tile_size: int) -> list[tuple[int, int]]:
 class CellIndex:
     """Coarse per-scene index: cells with labelled pixels and cells with foreground.
 
-    Attributes:
-        width, height: scene size in pixels.
-        cell: cell side in pixels.
+    Attributes (sizes in pixels):
         valid_cells: flat indices (row-major over the cell grid) of cells with >= 1 labelled pixel.
         fg_cells: flat indices of cells with >= 1 foreground pixel.
         fg_offsets: for each fg cell, the flat offset (row * cell + col) of one foreground pixel inside it.
@@ -210,7 +208,6 @@ class TileSampler:
         aux_ratio: vision pixels per aux pixel (read windows are multiples of it).
         foreground_share: share of tiles forced to contain foreground (when any foreground exists).
         augment: augmentation settings, or None for no augmentation (scale 1, no flips).
-        seed: base seed.
     """
 
     def __init__(self, indexes: list[CellIndex], regions: list[tuple[int, Region]], tile_size: int,
