@@ -84,32 +84,15 @@ class SceneReader(SceneLabels, SceneAux):
             that the dates are not sampled again for the all-nodata check.
     """
 
-    def __init__(
-        self,
-        image: str,
-        aux: list[str] | tuple[str, ...] = (),
-        label: str | None = None,
-        *,
-        label_field: str | None = None,
-        label_after_field: str | None = None,
-        label_mapping: dict[str, int] | None = None,
-        label_default_class: int = 0,
-        ignore_index: int = 255,
-        label_classes: int = 255,
-        aux_bands_per_file: int | None = None,
-        aux_ratio: int = 8,
-        callback: Callback | None = None,
-        extent: list[float] | None = None,
-        extent_crs: str | None = None,
-        aoi: str | None = None,
-        bands: list[int] | None = None,
-        x_bands: list[int] | None = None,
-        role: str = "image",
-        after: list[str] | tuple[str, ...] = (),
-        after_bands: list[list[int]] | None = None,
-        opened: dict[str, Any] | None = None,
-        dates_hold_data: bool = False,
-    ):
+    def __init__(self, image: str, aux: list[str] | tuple[str, ...] = (), label: str | None = None, *,
+                 label_field: str | None = None, label_after_field: str | None = None,
+                 label_mapping: dict[str, int] | None = None, label_default_class: int = 0, ignore_index: int = 255,
+                 label_classes: int = 255, aux_bands_per_file: int | None = None, aux_ratio: int = 8,
+                 callback: Callback | None = None, extent: list[float] | None = None, extent_crs: str | None = None,
+                 aoi: str | None = None, bands: list[int] | None = None, x_bands: list[int] | None = None,
+                 role: str = "image", after: list[str] | tuple[str, ...] = (),
+                 after_bands: list[list[int]] | None = None, opened: dict[str, Any] | None = None,
+                 dates_hold_data: bool = False):
         self.image, self.role = str(image), role
         self.callback = callback or Callback()
         self.label_path = None if label is None else str(label)  # said with the georeferencing, set up last
