@@ -271,11 +271,8 @@ def read_raw(dataset: Any, col_off: int, row_off: int, width: int, height: int,
 
 def read_window(dataset: Any, col_off: int, row_off: int, width: int, height: int,
                 bands: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Boundless windowed read as float32 (C, h, w) plus a validity mask (h, w).
-
-    Pixels outside the raster, equal to nodata in every band, NaN/inf in any band, or masked by the
-    dataset's own mask/alpha band are invalid and set to 0.
-    """
+    """Boundless windowed read as float32 (C, h, w) plus a validity mask (h, w): pixels outside the raster or
+    invalid by :func:`read_raw`'s rule are invalid and set to 0."""
     bands = bands or list(range(1, dataset.count + 1))
     inner = clip_window(col_off, row_off, width, height, grid_of(dataset))
     if inner is None:

@@ -50,8 +50,7 @@ class Region:
         return inside
 
     def intersects(self, other: Region) -> bool:
-        return (self.col < other.col + other.width and other.col < self.col + self.width
-                and self.row < other.row + other.height and other.row < self.row + self.height)
+        return self.intersection(other) is not None
 
     def intersection(self, other: Region) -> Region | None:
         c0, r0 = max(self.col, other.col), max(self.row, other.row)

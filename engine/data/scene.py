@@ -27,11 +27,9 @@ from .dates import DATE_ROLE, LaterDate, date_uses, read_date_tile, scene_dates
 from .labels import LabelMapper, RegionMask, VectorLabels
 from .raster import RasterGrid, apply, band_count, grid_of, has_own_mask, open_raster, read_raw, read_window
 from .reproject import NEAR_DEGREES
-from .scene_aux import SceneAux
+from .scene_aux import EXACT_IN_FLOAT32, SceneAux
 from .scene_labels import SceneLabels
 from .tile_parts import AuxLattice, CellLayout, SharedParts, Window, assemble_window, planned_uses
-
-EXACT_IN_FLOAT32 = ("uint8", "int8", "uint16", "int16")  # file dtypes whose every value float32 holds exactly
 
 
 @dataclass
@@ -176,8 +174,7 @@ class SceneReader(SceneLabels, SceneAux):
                       ignore_index: int, label_classes: int) -> None:
         """The label's class mapping, and the label itself set up on the image grid (none: nothing to set up)."""
         self.label_field, self.label_mapping, self.label_default_class = field, mapping, default_class
-        self.ignore_index = int(ignore_index)
-        self.label_classes = int(label_classes)
+        self.ignore_index, self.label_classes = int(ignore_index), int(label_classes)
         self.mapper = LabelMapper(self.label_mapping, self.label_default_class, self.ignore_index,
                                   self.label_path or "", self.label_classes)
         self._vector: VectorLabels | None = None

@@ -35,8 +35,8 @@ from .raster import RasterGrid, grid_of, has_own_mask, read_window
 from .tile_parts import assemble_window
 
 STACK_BYTES = 16 * 2**20  # aux files of one grid held in memory (float32) per scene and process, at most
-# file dtypes whose every value float32 holds exactly: the stack's warp then reads what the file's warp reads
-STACKABLE_DTYPES = ("uint8", "int8", "uint16", "int16", "float32")
+EXACT_IN_FLOAT32 = ("uint8", "int8", "uint16", "int16")  # file dtypes whose every value float32 holds exactly
+STACKABLE_DTYPES = (*EXACT_IN_FLOAT32, "float32")  # the stack's warp then reads what the file's warp reads
 
 
 @dataclass
