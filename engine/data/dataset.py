@@ -189,15 +189,16 @@ class _TileDataset(torch.utils.data.Dataset):
             self._scenes_kept[scene] = whole
         return self._scenes_kept[scene]
 
-    def _coords(self, scene: int, col: int, row: int, size: int) -> torch.Tensor:
-        """(4,) year, day of year, latitude, longitude of the window's centre (NaN where unknown)."""
-        return torch.from_numpy(self.reader(scene).acquisition.coords([(col + size / 2, row + size / 2)])[0])
-
-    @staticmethod
-    def _sample(vision: torch.Tensor, aux: torch.Tensor | None, label: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _sample(self, vision: torch.Tensor, aux: torch.Tensor | None, label: torch.Tensor, scene: int, col: int,
+                row: int, size: int) -> dict[str, torch.Tensor]:
+        """The sample of the ``size``-px window at (col, row) of ``scene``; ``coords``: (4,) year, day of year,
+        latitude, longitude of the window's centre (NaN where unknown)."""
         sample = {"vision": vision, "labels": label}
         if aux is not None:
             sample["aux"] = aux
+        if self.with_coords:
+            centre = [(col + size / 2, row + size / 2)]
+            sample["coords"] = torch.from_numpy(self.reader(scene).acquisition.coords(centre)[0])
         return sample
 
 
@@ -242,10 +243,7 @@ class TrainTileDataset(_TileDataset):
         else:
             v, a, lab = augment_tile(vision, valid, aux, label, plan.params, self.tile_size, self.aux_ratio,
                                      self.ignore_index)
-        sample = self._sample(v, a, lab)
-        if self.with_coords:
-            sample["coords"] = self._coords(plan.scene, plan.col, plan.row, plan.size)
-        return sample
+        return self._sample(v, a, lab, plan.scene, plan.col, plan.row, plan.size)
 
 
 class GridTileDataset(_TileDataset):
@@ -281,9 +279,7 @@ class GridTileDataset(_TileDataset):
             scene, col, row, region = self.windows[index]
             vision, _, aux, label = self._read(scene, col, row, self.tile_size, region)
             kept = self._sample(torch.from_numpy(vision), None if aux is None else torch.from_numpy(aux),
-                                torch.from_numpy(label.astype(np.int64)))
-            if self.with_coords:
-                kept["coords"] = self._coords(scene, col, row, self.tile_size)
+                                torch.from_numpy(label.astype(np.int64)), scene, col, row, self.tile_size)
             size = sum(t.element_size() * t.nelement() for t in kept.values())
             if self._kept_bytes + size > KEPT_TILE_BYTES:
                 return kept
