@@ -45,8 +45,7 @@ def field_value(x: Any, y: Any, seed: int = 0) -> np.ndarray:
     """The class field at map coordinates (x, y) of the image CRS, roughly in [-1, 1]; class 1 where > THRESHOLD."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     total = np.zeros(np.broadcast(x, y).shape)
-    amplitudes = (0.5, 0.3, 0.2)
-    for (kx, ky, phase), amp in zip(_waves(seed, 3, 90.0, 170.0, 1), amplitudes):
+    for (kx, ky, phase), amp in zip(_waves(seed, 3, 90.0, 170.0, 1), (0.5, 0.3, 0.2)):
         total += amp * np.sin(kx * x + ky * y + phase)
     return total / 0.75
 
@@ -157,14 +156,12 @@ def _polygonize(label_path: Path, out_path: Path, vector_crs: str | None = None)
     gdal.UseExceptions()
     ogr.UseExceptions()
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    if out_path.exists():
-        out_path.unlink()
+    out_path.unlink(missing_ok=True)
     src = gdal.Open(str(label_path))
     band = src.GetRasterBand(1)
     srs = osr.SpatialReference(wkt=src.GetProjection())
     target = out_path if vector_crs is None else out_path.with_name(out_path.stem + "_tmp.gpkg")
-    driver = ogr.GetDriverByName("GPKG")
-    ds = driver.CreateDataSource(str(target))
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(target))
     layer = ds.CreateLayer("labels", srs=srs, geom_type=ogr.wkbPolygon)
     layer.CreateField(ogr.FieldDefn("class", ogr.OFTInteger))
     layer.CreateField(ogr.FieldDefn("kind", ogr.OFTString))
