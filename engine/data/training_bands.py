@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from .domain_shift import training_ranges
 from .scene import SceneReader
 
 
@@ -46,19 +45,14 @@ def band_names_said(bands: list[Any], scenes: list[dict[str, Any]], shown: int =
 def training_band_names(reader: SceneReader) -> list[str] | None:
     """The names of the vision bands the model takes, in its order: the first training image's band descriptions
     (None when any is missing: segment then goes by band counts, or by ``--bands``)."""
-    from .raster import open_raster
+    from .raster import image_band_names
 
-    dataset = open_raster(reader.image, "image")
-    try:
-        names = [dataset.descriptions[b - 1] for b in reader.selection.vision_bands(reader.image_bands)]
-    finally:
-        dataset.close()
+    described = image_band_names(reader.image)
+    names = [described[b - 1] for b in reader.selection.vision_bands(reader.image_bands)]
     return [str(n).strip() for n in names] if all(n and str(n).strip() for n in names) else None
 
 
 def training_value_range(stats: Any) -> list[float]:
     """[low, high] of the training values over all vision bands (2-98 % percentiles, or mean +- 2 std)."""
-    low, high = np.asarray(stats.low, np.float64), np.asarray(stats.high, np.float64)
-    if stats.method == "meanstd":
-        low, high = low - 2 * high, low + 2 * high
+    low, high = training_ranges(stats)
     return [round(float(low.min()), 6), round(float(high.max()), 6)]
