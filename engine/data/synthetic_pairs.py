@@ -86,31 +86,15 @@ def _write(path: Path, array: np.ndarray, transform: object, crs: str, dtype: st
 
 def _polygons(path: Path, boxes: list[tuple[tuple[int, int, int, int], int, int]], gsd: float) -> str:
     """One square polygon per changed building, with its class before and after."""
-    from osgeo import ogr, osr
+    from ..io.geopackage import write_layer
 
-    driver = ogr.GetDriverByName("GPKG")
-    if path.exists():
-        driver.DeleteDataSource(str(path))
-    source = driver.CreateDataSource(str(path))
-    srs = osr.SpatialReference()
-    srs.SetFromUserInput(CRS)
-    layer = source.CreateLayer("change", srs, ogr.wkbPolygon)
-    for name in ("before", "after"):
-        layer.CreateField(ogr.FieldDefn(name, ogr.OFTInteger))
+    rows = []
     for (r, c, h, w), before, after in boxes:
         x0, y0 = ORIGIN[0] + c * gsd, ORIGIN[1] - r * gsd
         x1, y1 = x0 + w * gsd, y0 - h * gsd
-        ring = ogr.Geometry(ogr.wkbLinearRing)
-        for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)):
-            ring.AddPoint_2D(x, y)
-        polygon = ogr.Geometry(ogr.wkbPolygon)
-        polygon.AddGeometry(ring)
-        feature = ogr.Feature(layer.GetLayerDefn())
-        feature.SetGeometry(polygon)
-        feature.SetField("before", before)
-        feature.SetField("after", after)
-        layer.CreateFeature(feature)
-    source = None
+        rows.append((f"POLYGON (({x0} {y0}, {x1} {y0}, {x1} {y1}, {x0} {y1}, {x0} {y0}))", (before, after)))
+    write_layer(path, CRS, (("before", "OFTInteger"), ("after", "OFTInteger")), rows, name="change",
+                geometry="Polygon")
     return str(path)
 
 
