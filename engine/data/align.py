@@ -104,10 +104,8 @@ def warp_to_grid(
         count = len(bands)
         src = rasterio.band(source, bands if len(bands) > 1 else bands[0])
         nodata = source.nodata if src_nodata is None else src_nodata
-        if src_transform is None:
-            src_transform = source.transform
-        if src_crs is None:
-            src_crs = source.crs
+        src_transform = source.transform if src_transform is None else src_transform
+        src_crs = source.crs if src_crs is None else src_crs
     dst_crs = dst.crs or PIXEL_SPACE_CRS
     src_crs = src_crs or dst_crs
     out = np.full((count, dst.height, dst.width), np.nan, dtype=np.float32)
@@ -189,9 +187,6 @@ def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other
     The comparison is made in the other file's CRS first (a small image footprint always transforms, while
     a global aux grid may not transform into a local projection), then in the target's CRS.
     """
-    def disjoint(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-        return a[2] <= b[0] or a[0] >= b[2] or a[3] <= b[1] or a[1] >= b[3]
-
     errors = []
     for moved, fixed, crs in ((target, other, other.crs), (other, target, target.crs)):
         try:
@@ -202,7 +197,8 @@ def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other
         if not all(np.isfinite(box)):
             errors.append(ValueError("non-finite bounds"))
             continue
-        if disjoint(box, fixed.bounds):
+        b = fixed.bounds
+        if box[2] <= b[0] or box[0] >= b[2] or box[3] <= b[1] or box[1] >= b[3]:
             raise AlignmentError(
                 f"The {role} '{other_path}' does not overlap the {target_role} '{target_path}' (footprints "
                 f"{tuple(round(v, 6) for v in box)} and {tuple(round(v, 6) for v in fixed.bounds)} in "

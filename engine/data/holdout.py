@@ -47,22 +47,13 @@ def merge_boxes(boxes: list[Region]) -> list[Region]:
     """Boxes that overlap merged into their bounding box, until none do (boxes that only touch stay apart: squares
     labelled side by side are parts each); sorted by (row, col)."""
     merged = list(boxes)
-    changed = True
-    while changed:
-        changed = False
-        for i in range(len(merged)):
-            for j in range(i + 1, len(merged)):
-                a, b = merged[i], merged[j]
-                if a.intersects(b):
-                    c0, r0 = min(a.col, b.col), min(a.row, b.row)
-                    c1 = max(a.col + a.width, b.col + b.width)
-                    r1 = max(a.row + a.height, b.row + b.height)
-                    merged[i] = Region(c0, r0, c1 - c0, r1 - r0)
-                    del merged[j]
-                    changed = True
-                    break
-            if changed:
-                break
+    while overlap := next(((i, j) for i in range(len(merged)) for j in range(i + 1, len(merged))
+                           if merged[i].intersects(merged[j])), None):
+        i, j = overlap
+        a, b = merged[i], merged.pop(j)
+        c0, r0 = min(a.col, b.col), min(a.row, b.row)
+        c1, r1 = max(a.col + a.width, b.col + b.width), max(a.row + a.height, b.row + b.height)
+        merged[i] = Region(c0, r0, c1 - c0, r1 - r0)
     return sorted(merged, key=lambda r: (r.row, r.col))
 
 
