@@ -37,19 +37,10 @@ VAL_FOLDERS = {"images": "vs_sn", "labels": "vl_sn", "aux": ("v_ap", "v_gems")}
 
 
 def resolve_scenes(data_cfg: DataConfig, callback: Callback | None = None) -> tuple[list[SceneSpec], list[SceneSpec]]:
-    """Turn the data settings into training and validation scenes.
-
-    Args:
-        data_cfg: ``data_dir`` (reference layout) or ``train_scenes`` (explicit), plus ``val_scenes``.
-        callback: receives warnings about skipped scenes and stray files.
-
-    Returns:
-        ``(train, val)``; ``val`` is empty when validation is to be held out of the training scenes.
-
-    Raises:
-        ConfigError: neither or both of ``data_dir`` and ``train_scenes`` are set.
-        DataError: a folder is missing or empty, or scenes are incomplete (listing every one of them).
-    """
+    """Turn the data settings (``data_dir``, the reference layout, or explicit ``train_scenes``; ``val_scenes``)
+    into ``(train, val)``; ``val`` is empty when validation is to be held out of the training scenes. ``callback``
+    hears about skipped scenes and stray files. ConfigError: neither or both of ``data_dir`` and ``train_scenes``
+    are set; DataError: a folder is missing or empty, or scenes are incomplete (listing every one of them)."""
     callback = callback or Callback()
     if data_cfg.data_dir and data_cfg.train_scenes:
         raise ConfigError("Both data_dir and train_scenes are set; give either a reference-layout folder "
@@ -198,12 +189,8 @@ def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Cal
             missing.append("no label given (training and validation scenes need a label raster or vector layer)")
         elif not locations.exists(scene.label):
             missing.append(f"label '{scene.label}' does not exist")
-        for after in scene.after:
-            if not locations.is_file(after):
-                missing.append(f"later date '{after}' does not exist")
-        for aux in scene.aux:
-            if not locations.is_file(aux):
-                missing.append(f"aux '{aux}' does not exist")
+        missing += [f"later date '{after}' does not exist" for after in scene.after if not locations.is_file(after)]
+        missing += [f"aux '{aux}' does not exist" for aux in scene.aux if not locations.is_file(aux)]
         if scene.aoi and not locations.exists(scene.aoi):
             missing.append(f"area of interest '{scene.aoi}' does not exist")
         if missing:
@@ -221,9 +208,6 @@ def scene_sizes(specs: list[Any]) -> list[tuple[str, int, int]]:
     """(image, width, height) of each scene spec, from the raster headers only."""
     sizes = []
     for spec in specs:
-        ds = open_raster(spec.image, "image")
-        try:
+        with open_raster(spec.image, "image") as ds:
             sizes.append((spec.image, int(ds.width), int(ds.height)))
-        finally:
-            ds.close()
     return sizes

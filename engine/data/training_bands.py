@@ -24,11 +24,8 @@ def band_numbers(bands: list[Any] | None, image: str) -> list[int] | None:
     from .band_match import pick_bands
     from .raster import open_raster
 
-    dataset = open_raster(image, "image")
-    try:
+    with open_raster(image, "image") as dataset:
         names = [d or None for d in dataset.descriptions]
-    finally:
-        dataset.close()
     return list(pick_bands([str(b) for b in bands], None, len(bands), names, image, mention("data.bands")).bands)
 
 

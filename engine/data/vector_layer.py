@@ -52,8 +52,7 @@ class VectorLayer:
         self.subset = None if remote else locations.layer_subset(source)
         if self.subset is not None:
             apply_subset(self.layer, self.subset, str(source), role)
-        definition = self.layer.GetLayerDefn()
-        self.field_names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+        self.field_names = [definition.GetName() for definition in self.layer.schema]
 
     def __enter__(self) -> VectorLayer:
         return self
@@ -105,15 +104,13 @@ class VectorLayer:
 def whole_number(value: Any, what: str, advice: str) -> int:
     """``value`` of a field (an integer, a whole real, or text holding one) as an int; DataError saying ``what``
     holds it and ``advice`` otherwise."""
-    if isinstance(value, bool):
+    if isinstance(value, int):  # a bool too
         return int(value)
-    if isinstance(value, int):
-        return value
     try:
         number = float(str(value).strip())
     except (TypeError, ValueError):
         number = float("nan")
-    if number != number or number in (float("inf"), float("-inf")) or not number.is_integer():
+    if not number.is_integer():  # NaN and infinities neither
         raise DataError(f"{what} holds {value!r}, not a whole number; {advice}")
     return int(number)
 
@@ -147,8 +144,7 @@ def check_layer_filter(source: str, role: str = "vector layer") -> int:
 def apply_subset(layer: Any, subset: str, path: str, role: str) -> None:
     """Keep only the features of ``layer`` that QGIS's layer filter ``subset`` selects (OGR's attribute filter,
     the WHERE part of a query); DataError naming the layer and the filter when OGR cannot read it."""
-    defn = layer.GetLayerDefn()
-    names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
+    names = [definition.GetName() for definition in layer.schema]
     fix = (f"Fix the filter (the layer's fields are {names}; names in double quotes, text in single quotes), or "
            f"remove '|subset=...'.")
     what = f"The {role} '{path}': layer '{layer.GetName()}'"
