@@ -8,16 +8,14 @@ import math
 from typing import Any
 
 from ..errors import DataError
+from ..io.geopackage import spatial_ref
 from .vector_layer import ogr_osr
 
 
 def _to_wgs84(srs: Any) -> Any:
     """An osr.CoordinateTransformation from ``srs`` to WGS 84 (longitude, latitude order)."""
     _, osr = ogr_osr()
-    wgs84 = osr.SpatialReference()
-    wgs84.ImportFromEPSG(4326)
-    wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return osr.CoordinateTransformation(srs, wgs84)
+    return osr.CoordinateTransformation(srs, spatial_ref("EPSG:4326"))
 
 
 def crs_label(srs: Any) -> str:

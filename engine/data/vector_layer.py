@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from ..errors import DataError
 from ..io import locations
+from ..io.geopackage import spatial_ref
 from ..runtime.environment import require
 
 
@@ -74,13 +75,7 @@ class VectorLayer:
 
     def srs(self) -> Any:
         """A copy of the layer's spatial reference (x/y axis order), or None."""
-        _, osr = ogr_osr()
-        ref = self.layer.GetSpatialRef()
-        if ref is None:
-            return None
-        ref = ref.Clone()
-        ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        return ref
+        return spatial_ref(self.layer.GetSpatialRef())
 
     def crs_wkt(self) -> str:
         """The layer's CRS as WKT ("" when it has none)."""
