@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .raster import apply
+from .stac import looks_like_stac, read_item
 
 STAC_TAG = "STAC_DATETIME"
 ACQUISITION_TAGS = (STAC_TAG, "ACQUISITIONDATETIME", "ACQUISITION_DATETIME", "ACQUISITION_DATE", "DATE_ACQUIRED",
@@ -184,8 +185,6 @@ def record(named: list[tuple[str, Acquisition]]) -> tuple[dict[str, Any], str]:
 def of_source(source: str, opened: Acquisition) -> Acquisition:
     """``opened`` (the Acquisition of the file or VRT a reader opened) with the date of what the user gave:
     a STAC item's datetime, or the tags and name of the image file a VRT was made over."""
-    from .stac import looks_like_stac, read_item
-
     source = str(source or "")
     if not source:
         return opened

@@ -23,6 +23,7 @@ from ..callbacks import Callback
 from ..errors import DataError
 from .acquisition import of_dataset
 from .align import check_overlap, warp_to_grid
+from .checks import sample_values
 from .raster import RasterGrid, band_count, clip_window, grid_of, read_raw, read_window
 from .tile_parts import SharedParts, assemble_window
 
@@ -168,8 +169,6 @@ def date_uses(uses: dict[tuple, int], dates: list[LaterDate]) -> dict[tuple, int
 
 def check_date_values(dataset: Any, path: str, bands: list[int], role: str = DATE_ROLE) -> None:
     """DataError when a date has no valid pixel in a bounded sample (all nodata, or all cloud masked)."""
-    from .checks import sample_values
-
     _, valid, sampled = sample_values(dataset, bands)
     if not valid.any():
         nodata = "" if dataset.nodata is None else f" (nodata value {dataset.nodata:g})"

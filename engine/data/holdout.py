@@ -15,10 +15,13 @@ their context.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..callbacks import QuietCallback
+from ..errors import DualStreamError
 from .sampling import CellIndex, Region, grid_windows, holdout_split
 
 MIN_PARTS = 2  # a part to validate on and one to train on
@@ -146,8 +149,6 @@ def windows(val_regions: list[tuple[int, Region]], tile: int) -> list[tuple[int,
 def held_out_parts_line(split: Split, parts: dict[int, list[Region]], readers: list[Any]) -> str:
     """``Validation: 1 of the 4 parts of the labelled area of 'a.tif' (9,216 of 36,864 px in their boxes) held out
     of training, whole (...)``."""
-    from pathlib import Path
-
     said = []
     for scene in split.by_parts:
         held = [r for s, r in split.val_regions if s == scene]
@@ -165,8 +166,6 @@ def labelled_area(spec: Any) -> tuple[int, int, list[Region]] | None:
     training says why when it reads the data)."""
     if not getattr(spec, "aoi", None):
         return None
-    from ..callbacks import QuietCallback
-    from ..errors import DualStreamError
     from .scene import SceneReader
 
     try:

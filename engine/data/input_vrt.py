@@ -16,7 +16,9 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from ..errors import DataError
+from ..io.network import apply_defaults
 from ..runtime.environment import require
+from .raster import alpha_bands
 
 SCALED_NODATA = -9999.0  # nodata of a rescaled band: the source's nodata value may be a valid scaled value
 
@@ -60,8 +62,6 @@ def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destinatio
     (``scale``/``offset`` given) their values times scale plus offset as float32, nodata kept as nodata.
     ``nodata``: the value the product says is nodata, for the bands that declare none (Sentinel-2's 0). The
     source's alpha band becomes the VRT's mask."""
-    from .raster import alpha_bands
-
     rasterio = require("rasterio")
     try:
         with rasterio.open(source) as ds:
@@ -96,8 +96,6 @@ def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destinatio
 def stack_vrt(sources: Sequence[str], names: Sequence[str], destination: Path) -> str:
     """A VRT at ``destination`` stacking the first band of each of ``sources`` in that order, on the finest grid
     among them (coarser bands repeated, nearest neighbour); DataError when they do not share a CRS or overlap."""
-    from ..io.network import apply_defaults
-
     gdal = require("osgeo.gdal")
     gdal.UseExceptions()
     apply_defaults()

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..callbacks import QuietCallback
 from ..errors import AlignmentError, DataError
 from ..io.formats import is_vector_path
 from .align import check_overlap, tile_grid, warp_to_grid
@@ -67,8 +68,6 @@ class SceneLabels:
     def use_label_mapping(self, mapping: dict[str, int] | None) -> None:
         """Map the labels with ``mapping`` from now on (a mapping recognised from the label scan); a label layer's
         polygons are read again with it (quietly: their warnings were given)."""
-        from ..callbacks import QuietCallback
-
         self.label_mapping = dict(mapping) if mapping else None
         self.mapper = LabelMapper(self.label_mapping, self.label_default_class, self.ignore_index,
                                   self.label_path or "", self.label_classes)
