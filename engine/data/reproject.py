@@ -111,15 +111,12 @@ def coordinate_transform(src: Any, dst: Any, what: str) -> Any:
 def transform_geometry(geom: Any, transform: Any, src: Any, dst: Any, what: str) -> None:
     """``geom.Transform(transform)`` in place (``src`` -> ``dst``); DataError naming ``what`` (the file or setting
     and its role), its CRS and the cause when PROJ fails or gives coordinates that are not numbers."""
-    before = geom.Clone()
+    before, cause = geom.Clone(), ""
     try:
         failed = geom.Transform(transform) != 0
-        cause = ""
     except RuntimeError as exc:
         failed, cause = True, " ".join(str(exc).split()).removeprefix("PROJ: ")
-    if not failed:
-        failed = not all(math.isfinite(v) for v in geom.GetEnvelope())
-    if not failed:
+    if not failed and all(math.isfinite(v) for v in geom.GetEnvelope()):
         return
     outside = _outside_area_of_use(_lon_lat_box(before, src), src)
     said = f" (PROJ: {cause})" if cause else ""

@@ -119,7 +119,6 @@ def pick_layer(ds: Any, path: str, file: str, wanted: str | None, role: str) -> 
             raise DataError(f"The {role} '{path}' has no layer '{wanted}'; its layers are {names}. Give one of them "
                             f"as '{file}|layername=NAME'.")
         return ds.GetLayerByName(wanted)
-    # tables without geometry (QGIS's saved styles, "layer_styles") are no candidates
     spatial = [name for name in names if ds.GetLayerByName(name).GetGeomType() != ogr.wkbNone]
     if len(spatial) == 1:
         return ds.GetLayerByName(spatial[0])
