@@ -71,9 +71,7 @@ def ground_unit(crs: Any) -> GroundUnit:
     A CRS GDAL cannot read is taken by its WKT's first word (GEOGCS: degrees, else metres), as bundles always did."""
     if crs is None or (isinstance(crs, str) and not crs.strip()):
         return GroundUnit(PIXELS)
-    if isinstance(crs, str):
-        return _unit_of_text(crs)
-    return _unit_of(crs)
+    return _unit_of_text(crs) if isinstance(crs, str) else _unit_of(crs)
 
 
 @functools.lru_cache(maxsize=64)
