@@ -92,10 +92,11 @@ def test_statistics_from_scene_readers(tmp_path, dtype):
     with SceneReader(paths["image"], paths["aux"], paths["label"], aux_ratio=8) as reader:
         tile = reader.read(0, 0, 96, 96)
         index, regions = [cell_index_from_label(tile.label)], [(0, Region(0, 0, 96, 96))]
-        vision, _ = training_statistics(DataConfig(tile_size=64, aux_ratio=8, statistics="percentile",
-                                                   statistics_tiles=4), [reader], index, regions, Callback())
-        _, aux = training_statistics(DataConfig(tile_size=64, aux_ratio=8, statistics="meanstd", statistics_tiles=4),
-                                     [reader], index, regions, Callback())
+        cfg = dict(tile_size=64, aux_ratio=8, statistics_tiles=4)
+        vision, _ = training_statistics(
+            DataConfig(**cfg, statistics="percentile"), [reader], index, regions, Callback()
+        )
+        _, aux = training_statistics(DataConfig(**cfg, statistics="meanstd"), [reader], index, regions, Callback())
     assert vision.bands == 4 and aux.bands == 5
     assert all(h > lo for lo, h in zip(vision.low, vision.high))
     scaled = aux.apply(tile.aux, tile.aux_valid)
