@@ -22,13 +22,8 @@ class RgbChoice:
 
 def _rgb_of(readings: list[Reading]) -> list[int] | None:
     """The first band read as exactly red, green and blue each, or None where one is missing."""
-    found = []
-    for colour in _RGB:
-        hits = [i for i, r in enumerate(readings) if r.meanings == {colour}]
-        if not hits:
-            return None
-        found.append(hits[0])
-    return found
+    found = [next((i for i, r in enumerate(readings) if r.meanings == {colour}), None) for colour in _RGB]
+    return None if None in found else found
 
 
 def _by_names(names: list[str]) -> tuple[list[int], str] | None:
