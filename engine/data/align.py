@@ -50,11 +50,8 @@ def aux_grid(tile: RasterGrid, ratio: int) -> RasterGrid:
 
 
 def resize_transform(full: RasterGrid, src_width: int, src_height: int) -> Any:
-    """Transform that stretches a ``src_width`` x ``src_height`` raster over the whole of ``full``.
-
-    This is the reference's whole-file resize, expressed as georeferencing so tiles can be cut from it
-    at any offset.
-    """
+    """Transform that stretches a ``src_width`` x ``src_height`` raster over the whole of ``full``: the reference's
+    whole-file resize, expressed as georeferencing so tiles can be cut from it at any offset."""
     from affine import Affine
 
     return compose(full.transform, Affine.scale(full.width / src_width, full.height / src_height))

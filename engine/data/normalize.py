@@ -106,15 +106,9 @@ class BandStatistics:
 
 def compute_statistics(sources: Iterable[Any], method: str = "percentile", max_pixels: int = 1_000_000, *,
                        seed: int = 0) -> BandStatistics:
-    """Per-band statistics over the valid pixels of ``sources``: (C, H, W) arrays, or (array, valid) pairs.
-
-    Args:
-        method: "percentile" (robust 2/98 percentiles) or "meanstd".
-        max_pixels: at most this many valid pixels (a random subsample) enter the statistics.
-        seed: subsampling seed (results are deterministic for a seed).
-
-    NaN/inf pixels are invalid. Raises DataError when there are no valid pixels.
-    """
+    """Per-band statistics (``method``: "percentile", the robust 2/98 percentiles, or "meanstd") over the valid pixels
+    of ``sources``, (C, H, W) arrays or (array, valid) pairs (NaN/inf pixels are invalid): at most ``max_pixels`` of
+    them, a random subsample, the same for a ``seed``. DataError when there are no valid pixels."""
     if method not in METHODS:
         raise DataError(f"Statistics method '{method}' is unknown; use one of {METHODS}.")
     rng = np.random.default_rng(seed)
