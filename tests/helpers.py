@@ -17,9 +17,8 @@ from engine.bundle.store import save_bundle
 from engine.callbacks import Callback
 from engine.config import SegmentConfig
 from engine.data import synthetic, synthetic_pairs
-from engine.data.metadata import DataMetadata
+from engine.data.metadata import DataMetadata, DataSummary
 from engine.data.normalize import BandStatistics
-from engine.data.summary import DataSummary
 from engine.models import build_model
 from engine.segment import segment
 

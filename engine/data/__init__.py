@@ -15,6 +15,6 @@
 - ``scene`` and ``tile_parts``: aligned (vision, aux, label) tiles of one scene; ``dates`` (its later dates, for
   change detection); ``sampling`` and ``holdout`` (which pixels validate), ``checks``, ``domain_shift``;
   ``augment``, ``photometric``, ``copy_paste``, ``date_tiles`` (a tile of several dates); ``dataset``, ``loaders``,
-  ``training_bands`` (the training data's bands); ``metadata`` and ``summary`` (the bundle's data section);
+  ``training_bands`` (the training data's bands); ``metadata`` (the bundle's data section);
   ``synthetic`` and ``synthetic_pairs`` (demo and test scenes, pairs of dates).
 """

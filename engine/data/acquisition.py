@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .raster import apply
+from .stac import looks_like_stac, read_item
 
 STAC_TAG = "STAC_DATETIME"
 ACQUISITION_TAGS = (STAC_TAG, "ACQUISITIONDATETIME", "ACQUISITION_DATETIME", "ACQUISITION_DATE", "DATE_ACQUIRED",
@@ -90,21 +91,15 @@ def scene_date(path: str, tags: dict[str, str]) -> tuple[dt.date | None, str]:
     """(the acquisition date, where it came from in words) of the raster at ``path`` with dataset ``tags``;
     (None, why none) when neither its tags nor its name give one."""
     upper = {str(k).upper(): v for k, v in tags.items()}
+    found = [(parse_date(upper[key]), "", "its STAC item's datetime" if key == STAC_TAG else f"its tag {key}")
+             for key in ACQUISITION_TAGS if key in upper]
+    found.append((*_name_date(path), "its file name"))  # (date, why it is none, where it is from)
     refused = []  # dates found that no scene can have, said when no other source gives one
-    for key in ACQUISITION_TAGS:
-        if key in upper:
-            date = parse_date(upper[key])
-            if date is not None:
-                where = "its STAC item's datetime" if key == STAC_TAG else f"its tag {key}"
-                why = _plausible(date, where)
-                if not why:
-                    return date, where
-                refused.append(why)
-    date, why = _name_date(path)
-    why = why or (_plausible(date, "its file name") if date is not None else "")
-    if date is not None and not why:
-        return date, "its file name"
-    refused += [why] if why else []
+    for date, why, where in found:
+        why = why or (_plausible(date, where) if date is not None else "")
+        if date is not None and not why:
+            return date, where
+        refused += [why] if why else []
     return None, "; ".join(refused) or "no acquisition date in its tags or file name"
 
 
@@ -190,8 +185,6 @@ def record(named: list[tuple[str, Acquisition]]) -> tuple[dict[str, Any], str]:
 def of_source(source: str, opened: Acquisition) -> Acquisition:
     """``opened`` (the Acquisition of the file or VRT a reader opened) with the date of what the user gave:
     a STAC item's datetime, or the tags and name of the image file a VRT was made over."""
-    from .stac import looks_like_stac, read_item
-
     source = str(source or "")
     if not source:
         return opened
@@ -200,21 +193,17 @@ def of_source(source: str, opened: Acquisition) -> Acquisition:
         date = parse_date(when) if when else None
         how = "its STAC item's datetime" if date else "no datetime in its STAC item"
     elif Path(source).is_file():
-        date, how = of_raster_date(source)
+        import rasterio
+
+        try:
+            with rasterio.open(source) as dataset:
+                tags = dict(dataset.tags())
+        except Exception:  # noqa: BLE001 - not a raster rasterio opens: its name alone
+            tags = {}
+        date, how = scene_date(source, tags)
     else:
         return opened
     if date is None and opened.date is not None:
         return opened
     return Acquisition(date, how, opened.crs, opened.transform, opened.place_source)
 
-
-def of_raster_date(path: str) -> tuple[dt.date | None, str]:
-    """:func:`scene_date` of the raster file at ``path`` (its tags read from its header)."""
-    import rasterio
-
-    try:
-        with rasterio.open(path) as dataset:
-            tags = dict(dataset.tags())
-    except Exception:  # noqa: BLE001 - not a raster rasterio opens: its name alone
-        tags = {}
-    return scene_date(path, tags)

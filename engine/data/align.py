@@ -50,11 +50,8 @@ def aux_grid(tile: RasterGrid, ratio: int) -> RasterGrid:
 
 
 def resize_transform(full: RasterGrid, src_width: int, src_height: int) -> Any:
-    """Transform that stretches a ``src_width`` x ``src_height`` raster over the whole of ``full``.
-
-    This is the reference's whole-file resize, expressed as georeferencing so tiles can be cut from it
-    at any offset.
-    """
+    """Transform that stretches a ``src_width`` x ``src_height`` raster over the whole of ``full``: the reference's
+    whole-file resize, expressed as georeferencing so tiles can be cut from it at any offset."""
     from affine import Affine
 
     return compose(full.transform, Affine.scale(full.width / src_width, full.height / src_height))
@@ -104,10 +101,8 @@ def warp_to_grid(
         count = len(bands)
         src = rasterio.band(source, bands if len(bands) > 1 else bands[0])
         nodata = source.nodata if src_nodata is None else src_nodata
-        if src_transform is None:
-            src_transform = source.transform
-        if src_crs is None:
-            src_crs = source.crs
+        src_transform = source.transform if src_transform is None else src_transform
+        src_crs = source.crs if src_crs is None else src_crs
     dst_crs = dst.crs or PIXEL_SPACE_CRS
     src_crs = src_crs or dst_crs
     out = np.full((count, dst.height, dst.width), np.nan, dtype=np.float32)
@@ -189,9 +184,6 @@ def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other
     The comparison is made in the other file's CRS first (a small image footprint always transforms, while
     a global aux grid may not transform into a local projection), then in the target's CRS.
     """
-    def disjoint(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-        return a[2] <= b[0] or a[0] >= b[2] or a[3] <= b[1] or a[1] >= b[3]
-
     errors = []
     for moved, fixed, crs in ((target, other, other.crs), (other, target, target.crs)):
         try:
@@ -202,7 +194,8 @@ def check_overlap(target: RasterGrid, other: RasterGrid, target_path: str, other
         if not all(np.isfinite(box)):
             errors.append(ValueError("non-finite bounds"))
             continue
-        if disjoint(box, fixed.bounds):
+        b = fixed.bounds
+        if box[2] <= b[0] or box[0] >= b[2] or box[3] <= b[1] or box[1] >= b[3]:
             raise AlignmentError(
                 f"The {role} '{other_path}' does not overlap the {target_role} '{target_path}' (footprints "
                 f"{tuple(round(v, 6) for v in box)} and {tuple(round(v, 6) for v in fixed.bounds)} in "

@@ -18,10 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import DataError, mention
-from .band_vocab import COMMON, SENSORS, SYNONYMS, read_names, sensor_number, sensors_for
+from .band_vocab import SYNONYMS, read_names, sensor_number, sensors_for
 
-__all__ = ["COMMON", "SENSORS", "SYNONYMS", "BandPick", "band_meanings", "describe_input", "match_bands",
-           "meanings_of", "pick_bands", "sensors_for"]
+__all__ = ["BandPick", "band_meanings", "describe_input", "match_bands", "pick_bands", "sensors_for"]
 
 
 @dataclass(frozen=True)
@@ -38,14 +37,9 @@ class BandPick:
 
 def band_meanings(names: Sequence[str | None]) -> list[set[str]]:
     """Per band, the common names it may stand for (empty: unnamed or unknown), the names read together. A
-    numbered name on an input that more than one sensor fits may mean several."""
+    numbered name on an input that more than one sensor fits may mean several (one name on its own: the meanings
+    of every sensor its spelling fits)."""
     return [set(r.meanings) for r in read_names(names)]
-
-
-def meanings_of(name: str) -> set[str]:
-    """What one band name stands for on its own: a common name, a word, or a sensor band name (the meanings of
-    every sensor its spelling fits)."""
-    return set(read_names([name])[0].meanings)
 
 
 def describe_input(names: Sequence[str | None]) -> str:
@@ -155,7 +149,8 @@ def pick_bands(given: Sequence[str], model_names: Sequence[str] | None, count: i
                                 f"({describe_input(names)}).")
             chosen.append(band)
             continue
-        hits = _exact(item, names) or _same_number(item, names) or _find(item, meanings_of(item), names, meanings)
+        hits = (_exact(item, names) or _same_number(item, names)
+                or _find(item, band_meanings([item])[0], names, meanings))
         if len(hits) != 1:
             problem = "no band named" if not hits else "more than one band named like"
             raise DataError(f"{flag} {shown}: '{source}' has {problem} '{item}'; its bands: {describe_input(names)}. "

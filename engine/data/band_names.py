@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from .band_vocab import Reading, read_names, sensors_for
 
 _RGB = ("red", "green", "blue")
-_HOW = {"letter": "by band letters", "common name": "by band description", "word": "by band description"}
 
 
 @dataclass(frozen=True)
@@ -23,13 +22,8 @@ class RgbChoice:
 
 def _rgb_of(readings: list[Reading]) -> list[int] | None:
     """The first band read as exactly red, green and blue each, or None where one is missing."""
-    found = []
-    for colour in _RGB:
-        hits = [i for i, r in enumerate(readings) if r.meanings == {colour}]
-        if not hits:
-            return None
-        found.append(hits[0])
-    return found
+    found = [next((i for i, r in enumerate(readings) if r.meanings == {colour}), None) for colour in _RGB]
+    return None if None in found else found
 
 
 def _by_names(names: list[str]) -> tuple[list[int], str] | None:
@@ -48,7 +42,7 @@ def _by_names(names: list[str]) -> tuple[list[int], str] | None:
     kinds = {read_names(names, sensors)[i].kind for i in found}
     if "sensor" in kinds:
         return found, f"{' / '.join(sensors)} band names"
-    return found, _HOW["letter"] if kinds == {"letter"} else _HOW["word"]
+    return found, "by band letters" if kinds == {"letter"} else "by band description"
 
 
 def pick_rgb(names: list[str | None], interpretations: list[str] | None = None,
@@ -71,8 +65,8 @@ def pick_rgb(names: list[str | None], interpretations: list[str] | None = None,
         if by_name:
             return said(*by_name)
         interps = interpretations or []
-        if all(c in interps for c in ("red", "green", "blue")):
-            return said([interps.index(c) for c in ("red", "green", "blue")], "by colour interpretation")
+        if all(c in interps for c in _RGB):
+            return said([interps.index(c) for c in _RGB], "by colour interpretation")
         return said([0, 1, 2], "the first three: no band names tell red, green and blue")
     return RgbChoice((0, 0, 0), f"band {numbers[0]} as grey (fewer than three bands)")
 

@@ -77,21 +77,13 @@ def copy_paste(batch: dict[str, Any], rng: np.random.Generator, probability: flo
     return batch
 
 
-class CopyPasteCollate:
-    """DataLoader ``collate_fn``: the default collation, then :func:`copy_paste`.
+def copy_paste_collate(samples: list[dict[str, Any]], probability: float, ignore_index: int,
+                       aux_ratio: int) -> dict[str, Any]:
+    """DataLoader ``collate_fn`` (its settings bound with ``functools.partial``): the default collation, then
+    :func:`copy_paste`. Its random numbers come from torch's generator (seeded per epoch by the trainer and per
+    worker by the DataLoader), so a run is reproducible like the other augmentations."""
+    from torch.utils.data import default_collate
 
-    Its random numbers come from torch's generator (seeded per epoch by the trainer and per worker by the
-    DataLoader), so a run is reproducible like the other augmentations.
-    """
-
-    def __init__(self, probability: float, ignore_index: int, aux_ratio: int):
-        self.probability = float(probability)
-        self.ignore_index = int(ignore_index)
-        self.aux_ratio = int(aux_ratio)
-
-    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
-        from torch.utils.data import default_collate
-
-        batch = default_collate(samples)
-        rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
-        return copy_paste(batch, rng, self.probability, self.ignore_index, self.aux_ratio)
+    batch = default_collate(samples)
+    rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+    return copy_paste(batch, rng, float(probability), int(ignore_index), int(aux_ratio))

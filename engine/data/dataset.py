@@ -42,12 +42,11 @@ from .date_tiles import augment_dates, swappable
 from .ground import scenes_latitude
 from .holdout import MIN_PARTS, band_split, held_out_parts_line, labelled_parts, split_parts
 from .label_scan import scan_labels
-from .metadata import DataMetadata
+from .metadata import DataMetadata, DataSummary
 from .normalize import BandStatistics
 from .sampling import Region, TileSampler, region_mask
 from .scene import SceneReader
 from .sources import resolve_scenes
-from .summary import DataSummary
 from .training_bands import band_names_said, band_numbers, bands_by_name, training_band_names, training_value_range
 from .training_stats import training_statistics
 

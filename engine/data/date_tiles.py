@@ -13,6 +13,7 @@ import torch
 
 from ..config import AugmentConfig
 from .augment import AugmentParams, geometric, photometric, sample_params
+from .labels import transition_of
 
 DATES_KEY = 7331  # the per-date draws' stream, apart from the sampler's
 
@@ -41,7 +42,5 @@ def augment_dates(vision: np.ndarray, valid: np.ndarray, aux: np.ndarray | None,
 def swappable(class_names: list[str]) -> bool:
     """Whether labels of these classes are a change mask (no change, change), which says nothing of the way (one
     from-to class, ``forest → bare``, says which way)."""
-    from .labels import transition_of
-
     return len(class_names) == 2 and not transition_of(str(class_names[1]))[0]
 

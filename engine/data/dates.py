@@ -23,6 +23,7 @@ from ..callbacks import Callback
 from ..errors import DataError
 from .acquisition import of_dataset
 from .align import check_overlap, warp_to_grid
+from .checks import sample_values
 from .raster import RasterGrid, band_count, clip_window, grid_of, read_raw, read_window
 from .tile_parts import SharedParts, assemble_window
 
@@ -123,23 +124,18 @@ def scene_dates(reader: Any, opener: Any, after_bands: list[list[int]] | None,
     return dates
 
 
-def read_date(date: LaterDate, dataset: Any, tile: RasterGrid, col: int, row: int) -> tuple[np.ndarray, np.ndarray]:
-    """One later date under a tile of the first date's grid at (col, row): float32 (C, h, w) and its validity."""
-    if date.offset is not None:
-        dx, dy = date.offset
-        return read_window(dataset, col + dx, row + dy, tile.width, tile.height, date.bands)
-    data, ok = warp_to_grid(dataset, tile, date.bands, resampling="bilinear", src_crs=date.crs)
-    data[:, ~ok] = 0.0
-    return data, ok
-
-
 def read_date_tile(date: LaterDate, index: int, dataset: Any, tile: RasterGrid, col: int, row: int,
                    parts: SharedParts | None, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One later date (the ``index``-th, from 0) under a tile: from the shared cells where the reader shares its
-    image cells and the date lies on the first date's grid (the same values as :func:`read_date`; ``out``: the
-    float32 array to fill, a slice of the tile's stack of dates), else read or warped for this tile alone."""
+    """One later date (the ``index``-th, from 0) under a tile of the first date's grid at (col, row): float32
+    (C, h, w) and its validity, from the shared cells where the reader shares its image cells and the date lies on
+    the first date's grid (``out``: the float32 array to fill, a slice of the tile's stack of dates), else read (on
+    the first date's grid) or warped for this tile alone."""
     if parts is None or parts.cells is None or date.offset is None:
-        data, ok = read_date(date, dataset, tile, col, row)
+        if date.offset is not None:
+            dx, dy = date.offset
+            data, ok = read_window(dataset, col + dx, row + dy, tile.width, tile.height, date.bands)
+        else:
+            data, ok = warp_to_grid(dataset, tile, date.bands, resampling="bilinear", src_crs=date.crs)
         if out is None:
             return data, ok
         out[...] = data
@@ -173,8 +169,6 @@ def date_uses(uses: dict[tuple, int], dates: list[LaterDate]) -> dict[tuple, int
 
 def check_date_values(dataset: Any, path: str, bands: list[int], role: str = DATE_ROLE) -> None:
     """DataError when a date has no valid pixel in a bounded sample (all nodata, or all cloud masked)."""
-    from .checks import sample_values
-
     _, valid, sampled = sample_values(dataset, bands)
     if not valid.any():
         nodata = "" if dataset.nodata is None else f" (nodata value {dataset.nodata:g})"

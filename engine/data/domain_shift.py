@@ -58,16 +58,12 @@ def domain_shift(seen_low: np.ndarray, seen_high: np.ndarray, low: np.ndarray, h
     if abs(typical) >= np.log10(IMAGE_FACTOR) or (apart and abs(typical) >= np.log10(APART_FACTOR)):
         # every band moved the same way: those that moved at least half as far as the typical one
         far |= {i for i in bands if logs[i] * typical > 0 and abs(logs[i]) >= abs(typical) / 2}
-    eight_bit = ""
+    odd, eight_bit = set(), ""
     if eight_bit_image:
-        export = {i for i in bands if high[i] > 2 * EIGHT_BIT}
-        far |= export
-        eight_bit = "export" if export else ""
+        odd, eight_bit = {i for i in bands if high[i] > 2 * EIGHT_BIT}, "export"
     elif (low >= 0).all() and (high <= EIGHT_BIT).all() and high.max() > 2:  # 8-bit numbers, not 0-1 reflectance
-        beyond = {i for i in bands if seen_high[i] > 2 * EIGHT_BIT}
-        far |= beyond
-        eight_bit = "beyond" if beyond else ""
-    return Shift(sorted(far), float(10 ** typical), eight_bit)
+        odd, eight_bit = {i for i in bands if seen_high[i] > 2 * EIGHT_BIT}, "beyond"
+    return Shift(sorted(far | odd), float(10 ** typical), eight_bit if odd else "")
 
 
 def training_ranges(statistics: BandStatistics) -> tuple[np.ndarray, np.ndarray]:

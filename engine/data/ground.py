@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..io.geopackage import spatial_ref
 from ..runtime.environment import require
 
 #: Metres per degree along the equator: 2 pi 6378137 / 360 (QGIS's factor; Web Mercator's 20037508.34 m / 180).
@@ -70,9 +71,7 @@ def ground_unit(crs: Any) -> GroundUnit:
     A CRS GDAL cannot read is taken by its WKT's first word (GEOGCS: degrees, else metres), as bundles always did."""
     if crs is None or (isinstance(crs, str) and not crs.strip()):
         return GroundUnit(PIXELS)
-    if isinstance(crs, str):
-        return _unit_of_text(crs)
-    return _unit_of(crs)
+    return _unit_of_text(crs) if isinstance(crs, str) else _unit_of(crs)
 
 
 @functools.lru_cache(maxsize=64)
@@ -95,15 +94,11 @@ def _unit_of(crs: Any) -> GroundUnit:
 
 def middle_latitude(crs: Any, bounds: tuple[float, float, float, float]) -> float:
     """The latitude (degrees) of the middle of ``bounds`` (xmin, ymin, xmax, ymax in ``crs``)."""
-    osr = require("osgeo.osr")
     srs = _srs(crs)
     if srs is None or srs.IsGeographic():
         return (bounds[1] + bounds[3]) / 2
-    wgs84 = osr.SpatialReference()
-    wgs84.ImportFromEPSG(4326)
-    wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    _, latitude, _ = osr.CoordinateTransformation(srs, wgs84).TransformPoint((bounds[0] + bounds[2]) / 2,
-                                                                              (bounds[1] + bounds[3]) / 2)
+    to_wgs84 = require("osgeo.osr").CoordinateTransformation(srs, spatial_ref("EPSG:4326"))
+    _, latitude, _ = to_wgs84.TransformPoint((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
     return float(latitude)
 
 

@@ -15,10 +15,13 @@ their context.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..callbacks import QuietCallback
+from ..errors import DualStreamError
 from .sampling import CellIndex, Region, grid_windows, holdout_split
 
 MIN_PARTS = 2  # a part to validate on and one to train on
@@ -47,22 +50,13 @@ def merge_boxes(boxes: list[Region]) -> list[Region]:
     """Boxes that overlap merged into their bounding box, until none do (boxes that only touch stay apart: squares
     labelled side by side are parts each); sorted by (row, col)."""
     merged = list(boxes)
-    changed = True
-    while changed:
-        changed = False
-        for i in range(len(merged)):
-            for j in range(i + 1, len(merged)):
-                a, b = merged[i], merged[j]
-                if a.intersects(b):
-                    c0, r0 = min(a.col, b.col), min(a.row, b.row)
-                    c1 = max(a.col + a.width, b.col + b.width)
-                    r1 = max(a.row + a.height, b.row + b.height)
-                    merged[i] = Region(c0, r0, c1 - c0, r1 - r0)
-                    del merged[j]
-                    changed = True
-                    break
-            if changed:
-                break
+    while overlap := next(((i, j) for i in range(len(merged)) for j in range(i + 1, len(merged))
+                           if merged[i].intersects(merged[j])), None):
+        i, j = overlap
+        a, b = merged[i], merged.pop(j)
+        c0, r0 = min(a.col, b.col), min(a.row, b.row)
+        c1, r1 = max(a.col + a.width, b.col + b.width), max(a.row + a.height, b.row + b.height)
+        merged[i] = Region(c0, r0, c1 - c0, r1 - r0)
     return sorted(merged, key=lambda r: (r.row, r.col))
 
 
@@ -155,8 +149,6 @@ def windows(val_regions: list[tuple[int, Region]], tile: int) -> list[tuple[int,
 def held_out_parts_line(split: Split, parts: dict[int, list[Region]], readers: list[Any]) -> str:
     """``Validation: 1 of the 4 parts of the labelled area of 'a.tif' (9,216 of 36,864 px in their boxes) held out
     of training, whole (...)``."""
-    from pathlib import Path
-
     said = []
     for scene in split.by_parts:
         held = [r for s, r in split.val_regions if s == scene]
@@ -174,8 +166,6 @@ def labelled_area(spec: Any) -> tuple[int, int, list[Region]] | None:
     training says why when it reads the data)."""
     if not getattr(spec, "aoi", None):
         return None
-    from ..callbacks import QuietCallback
-    from ..errors import DualStreamError
     from .scene import SceneReader
 
     try:

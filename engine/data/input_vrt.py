@@ -16,7 +16,9 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from ..errors import DataError
+from ..io.network import apply_defaults
 from ..runtime.environment import require
+from .raster import alpha_bands
 
 SCALED_NODATA = -9999.0  # nodata of a rescaled band: the source's nodata value may be a valid scaled value
 
@@ -41,17 +43,16 @@ class InputFiles:
             self.folder = None
 
 
-def _source_xml(source: str, band: int, width: int, height: int, nodata: float | None,
-                scale: float | None, offset: float | None) -> str:
-    rect = f'<SrcRect xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>' \
-           f'<DstRect xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>'
-    head = (f'<SourceFilename relativeToVRT="0">{escape(source)}</SourceFilename>'
-            f"<SourceBand>{band}</SourceBand>{rect}")
-    if scale is None:
+def _source_xml(source: str, band: int, width: int, height: int, nodata: float | None = None,
+                scaling: tuple[float, float] | None = None) -> str:
+    """A band's source: as it is, or (``scaling``: scale, offset) its values scaled, ``nodata`` left out."""
+    rect = "".join(f'<{r} xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>' for r in ("SrcRect", "DstRect"))
+    head = f'<SourceFilename relativeToVRT="0">{escape(source)}</SourceFilename><SourceBand>{band}</SourceBand>{rect}'
+    if scaling is None:
         return f"<SimpleSource>{head}</SimpleSource>"
     extra = f"<NODATA>{nodata!r}</NODATA>" if nodata is not None else ""
-    return (f"<ComplexSource>{head}{extra}<ScaleOffset>{offset!r}</ScaleOffset><ScaleRatio>{scale!r}</ScaleRatio>"
-            f"</ComplexSource>")
+    return (f"<ComplexSource>{head}{extra}<ScaleOffset>{scaling[1]!r}</ScaleOffset>"
+            f"<ScaleRatio>{scaling[0]!r}</ScaleRatio></ComplexSource>")
 
 
 def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destination: Path,
@@ -61,8 +62,6 @@ def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destinatio
     (``scale``/``offset`` given) their values times scale plus offset as float32, nodata kept as nodata.
     ``nodata``: the value the product says is nodata, for the bands that declare none (Sentinel-2's 0). The
     source's alpha band becomes the VRT's mask."""
-    from .raster import alpha_bands
-
     rasterio = require("rasterio")
     try:
         with rasterio.open(source) as ds:
@@ -76,22 +75,19 @@ def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destinatio
     parts.append("<GeoTransform>" + ", ".join(repr(float(v)) for v in transform.to_gdal()) + "</GeoTransform>")
     gdal_types = {"uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
                   "int32": "Int32", "float32": "Float32", "float64": "Float64"}
+    scaled, offsets = scale is not None, offset or [0.0] * len(bands)
     for i, band in enumerate(bands):
         declared = nodatas[band - 1] if nodatas[band - 1] is not None else nodata
-        scaled = scale is not None
         kind = "Float32" if scaled else gdal_types.get(dtypes[band - 1], "Float32")
         out_nodata = (SCALED_NODATA if scaled else declared) if declared is not None else None
+        scaling = (float(scale[i]), float(offsets[i])) if scaled else None  # type: ignore[index]
         parts.append(f'<VRTRasterBand dataType="{kind}" band="{i + 1}">'
                      f"<Description>{escape(str(names[i]))}</Description>"
                      + (f"<NoDataValue>{out_nodata!r}</NoDataValue>" if out_nodata is not None else "")
-                     + _source_xml(source, band, width, height, declared,
-                                   None if not scaled else float(scale[i]),  # type: ignore[index]
-                                   None if not scaled else float((offset or [0.0] * len(bands))[i]))
-                     + "</VRTRasterBand>")
+                     + _source_xml(source, band, width, height, declared, scaling) + "</VRTRasterBand>")
     if alpha:  # the source's alpha band stays the picked bands' mask (where the image is valid)
-        parts.append('<MaskBand><VRTRasterBand dataType="Byte">'
-                     + _source_xml(source, alpha[0], width, height, None, None, None)
-                     + "</VRTRasterBand></MaskBand>")
+        parts.append(f'<MaskBand><VRTRasterBand dataType="Byte">{_source_xml(source, alpha[0], width, height)}'
+                     "</VRTRasterBand></MaskBand>")
     parts.append("</VRTDataset>")
     destination.write_text("\n".join(parts), encoding="utf-8")
     return str(destination)
@@ -100,8 +96,6 @@ def pick_vrt(source: str, bands: Sequence[int], names: Sequence[str], destinatio
 def stack_vrt(sources: Sequence[str], names: Sequence[str], destination: Path) -> str:
     """A VRT at ``destination`` stacking the first band of each of ``sources`` in that order, on the finest grid
     among them (coarser bands repeated, nearest neighbour); DataError when they do not share a CRS or overlap."""
-    from ..io.network import apply_defaults
-
     gdal = require("osgeo.gdal")
     gdal.UseExceptions()
     apply_defaults()

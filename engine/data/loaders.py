@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from functools import partial
 from typing import Any
 
 from ..config import DataConfig, TrainConfig
@@ -25,9 +26,10 @@ def train_loader(dataset: Any, data_cfg: DataConfig, train_cfg: TrainConfig, ctx
     per_process = len(dataset) // ctx.world_size
     collate = None
     if data_cfg.augment.copy_paste > 0:
-        from .copy_paste import CopyPasteCollate
+        from .copy_paste import copy_paste_collate
 
-        collate = CopyPasteCollate(data_cfg.augment.copy_paste, ignore_index, aux_ratio)
+        collate = partial(copy_paste_collate, probability=data_cfg.augment.copy_paste, ignore_index=ignore_index,
+                          aux_ratio=aux_ratio)
     loader = DataLoader(dataset, batch_size=train_cfg.batch_size, sampler=sampler, collate_fn=collate,
                         num_workers=train_cfg.num_workers, drop_last=per_process >= train_cfg.batch_size,
                         pin_memory=pin_memory, worker_init_fn=_worker_init,

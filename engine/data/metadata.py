@@ -1,5 +1,6 @@
 """What a model reads and outputs, as its bundle's "data" section records it: bands and their statistics, the aux
-layout, tile size, classes and colours, the label mapping. Torch-free."""
+layout, tile size, classes and colours, the label mapping; and what training adds to it (:class:`DataSummary`, made
+by ``dataset.build_datasets``). Torch-free."""
 
 from __future__ import annotations
 
@@ -86,3 +87,19 @@ class DataMetadata:
         out["vision_stats"] = self.vision_stats.to_dict()
         out["aux_stats"] = None if self.aux_stats is None else self.aux_stats.to_dict()
         return {**out, **self.extra}
+
+
+@dataclass
+class DataSummary:
+    """The training data: ``metadata`` is the bundle's "data" section (bands, statistics, aux layout, classes,
+    labels, tile size); the other fields say what only the training run uses (which scenes, how many tiles, the
+    raw label values counted, whether validation can score a class)."""
+
+    metadata: DataMetadata
+    train_scenes: list[str] = field(default_factory=list)
+    val_scenes: list[str] = field(default_factory=list)
+    holdout: bool = False  # validation bands were held out of the training scenes
+    train_tiles: int = 0  # per epoch
+    val_tiles: int = 0
+    label_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # label file -> raw value -> pixels
+    val_has_foreground: bool | None = None  # any validation label pixel of a class other than 0; None: unknown

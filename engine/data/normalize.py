@@ -104,61 +104,11 @@ class BandStatistics:
         return torch.where(torch.isfinite(out) & keep[:, None], out, torch.zeros((), device=x.device))
 
 
-def _as_samples(item: Any, stream: str, rng: np.random.Generator, tiles: int, tile: int) -> Iterable[
-        tuple[np.ndarray, np.ndarray]]:
-    """(C, H, W) arrays with validity masks from an array, (array, valid), TileArrays or a SceneReader."""
-    if isinstance(item, np.ndarray):
-        yield item, np.ones(item.shape[1:], dtype=bool)
-    elif isinstance(item, tuple) and len(item) == 2:
-        yield np.asarray(item[0]), np.asarray(item[1], dtype=bool)
-    elif hasattr(item, "vision") and hasattr(item, "valid"):
-        if stream == "aux":
-            if item.aux is not None:
-                yield item.aux, item.aux_valid
-        else:
-            yield item.vision, item.valid
-    elif hasattr(item, "read") and hasattr(item, "grid"):
-        height, width = item.grid.height, item.grid.width
-        size_h, size_w = min(tile, height), min(tile, width)
-        if stream == "aux":  # whole aux tiles need a size that is a multiple of the ratio
-            ratio = item.aux_ratio
-            size_h, size_w = max(ratio, size_h // ratio * ratio), max(ratio, size_w // ratio * ratio)
-        for _ in range(tiles):
-            row = int(rng.integers(0, max(height - size_h, 0) + 1))
-            col = int(rng.integers(0, max(width - size_w, 0) + 1))
-            if stream == "aux":
-                yield item.read_aux(col, row, size_w, size_h)
-            else:
-                data = item.read(col, row, size_w, size_h)
-                yield data.vision, data.valid
-    else:
-        raise DataError(f"compute_statistics cannot use a {type(item).__name__}; give arrays or scene readers.")
-
-
-def compute_statistics(
-    sources: Iterable[Any],
-    method: str = "percentile",
-    max_pixels: int = 1_000_000,
-    *,
-    stream: str = "vision",
-    percentiles: tuple[float, float] = (2.0, 98.0),
-    tiles_per_reader: int = 8,
-    tile_size: int = 512,
-    seed: int = 0,
-) -> BandStatistics:
-    """Per-band statistics over the valid pixels of ``sources``.
-
-    Args:
-        sources: (C, H, W) arrays, (array, valid) pairs, TileArrays, or SceneReaders (random tiles are read).
-        method: "percentile" (robust 2/98 percentiles) or "meanstd".
-        max_pixels: at most this many valid pixels (a random subsample) enter the statistics.
-        stream: "vision" or "aux" (for TileArrays and SceneReaders).
-        percentiles: the low/high percentiles of the percentile method.
-        tiles_per_reader, tile_size: how much of each SceneReader is sampled.
-        seed: subsampling seed (results are deterministic for a seed).
-
-    NaN/inf pixels are invalid. Raises DataError when there are no valid pixels.
-    """
+def compute_statistics(sources: Iterable[Any], method: str = "percentile", max_pixels: int = 1_000_000, *,
+                       seed: int = 0) -> BandStatistics:
+    """Per-band statistics (``method``: "percentile", the robust 2/98 percentiles, or "meanstd") over the valid pixels
+    of ``sources``, (C, H, W) arrays or (array, valid) pairs (NaN/inf pixels are invalid): at most ``max_pixels`` of
+    them, a random subsample, the same for a ``seed``. DataError when there are no valid pixels."""
     if method not in METHODS:
         raise DataError(f"Statistics method '{method}' is unknown; use one of {METHODS}.")
     rng = np.random.default_rng(seed)
@@ -169,31 +119,36 @@ def compute_statistics(
     kept, cutoff = 0, 1.0
     bands: int | None = None
     for item in sources:
-        for array, valid in _as_samples(item, stream, rng, tiles_per_reader, tile_size):
-            array = np.asarray(array)
-            if array.ndim == 2:
-                array = array[None]
-            if bands is None:
-                bands = array.shape[0]
-            elif array.shape[0] != bands:
-                raise DataError(f"Inconsistent band counts for statistics: {bands} and {array.shape[0]}; all "
-                                f"images of a dataset need the same bands.")
-            pixels = array.reshape(bands, -1).T  # (N, C) in the source dtype
-            ok = np.asarray(valid, dtype=bool).reshape(-1)
-            if pixels.dtype.kind == "f":
-                ok &= np.isfinite(pixels).all(axis=1)
-            index = np.flatnonzero(ok)
-            key = rng.random(index.size)
-            chosen = key < cutoff
-            if chosen.any():
-                values.append(pixels[index[chosen]].astype(np.float64))
-                keys.append(key[chosen])
-                kept += int(chosen.sum())
-            if kept > 2 * max_pixels:
-                all_keys, all_values = np.concatenate(keys), np.concatenate(values)
-                order = np.argpartition(all_keys, max_pixels)[:max_pixels]
-                cutoff = float(all_keys[order].max())
-                keys, values, kept = [all_keys[order]], [all_values[order]], max_pixels
+        if isinstance(item, tuple):
+            array, valid = np.asarray(item[0]), np.asarray(item[1], dtype=bool)
+        elif isinstance(item, np.ndarray):
+            array, valid = item, np.ones(item.shape[1:], dtype=bool)
+        else:
+            raise DataError(f"compute_statistics cannot use a {type(item).__name__}; give arrays or (array, valid) "
+                            f"pairs.")
+        if array.ndim == 2:
+            array = array[None]
+        if bands is None:
+            bands = array.shape[0]
+        elif array.shape[0] != bands:
+            raise DataError(f"Inconsistent band counts for statistics: {bands} and {array.shape[0]}; all "
+                            f"images of a dataset need the same bands.")
+        pixels = array.reshape(bands, -1).T  # (N, C) in the source dtype
+        ok = valid.reshape(-1)
+        if pixels.dtype.kind == "f":
+            ok &= np.isfinite(pixels).all(axis=1)
+        index = np.flatnonzero(ok)
+        key = rng.random(index.size)
+        chosen = key < cutoff
+        if chosen.any():
+            values.append(pixels[index[chosen]].astype(np.float64))
+            keys.append(key[chosen])
+            kept += int(chosen.sum())
+        if kept > 2 * max_pixels:
+            all_keys, all_values = np.concatenate(keys), np.concatenate(values)
+            order = np.argpartition(all_keys, max_pixels)[:max_pixels]
+            cutoff = float(all_keys[order].max())
+            keys, values, kept = [all_keys[order]], [all_values[order]], max_pixels
     if not values:
         raise DataError("No valid pixels to compute band statistics from: every pixel is nodata, NaN or outside "
                         "the images; check the nodata value and the extent of the input rasters.")
@@ -201,7 +156,7 @@ def compute_statistics(
     if sample.shape[0] > max_pixels:
         sample = sample[np.argpartition(all_keys, max_pixels)[:max_pixels]]
     if method == "percentile":
-        low, high = np.percentile(sample, percentiles, axis=0)
+        low, high = np.percentile(sample, (2.0, 98.0), axis=0)
     else:
         low, high = sample.mean(axis=0), sample.std(axis=0)
     return BandStatistics(method, low.tolist(), high.tolist())

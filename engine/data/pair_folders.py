@@ -32,12 +32,8 @@ TRAIN, VAL, TEST = "train", "val", "test"
 def child_folder(root: Path, name: str) -> Path | None:
     """The sub-folder ``name`` of ``root`` (case-insensitive), or None."""
     exact = root / name
-    if exact.is_dir():
-        return exact
-    for child in root.iterdir():
-        if child.is_dir() and child.name.lower() == name.lower():
-            return child
-    return None
+    return exact if exact.is_dir() else next(
+        (child for child in root.iterdir() if child.is_dir() and child.name.lower() == name.lower()), None)
 
 
 def pair_layout(root: Path) -> tuple[Path, Path, Path] | None:

@@ -8,16 +8,14 @@ import math
 from typing import Any
 
 from ..errors import DataError
-from ..runtime.environment import require
+from ..io.geopackage import spatial_ref
+from .vector_layer import ogr_osr
 
 
-def _osr() -> Any:
-    require("osgeo")
-    from osgeo import ogr, osr
-
-    ogr.UseExceptions()
-    osr.UseExceptions()
-    return osr
+def _to_wgs84(srs: Any) -> Any:
+    """An osr.CoordinateTransformation from ``srs`` to WGS 84 (longitude, latitude order)."""
+    _, osr = ogr_osr()
+    return osr.CoordinateTransformation(srs, spatial_ref("EPSG:4326"))
 
 
 def crs_label(srs: Any) -> str:
@@ -30,9 +28,7 @@ def crs_label(srs: Any) -> str:
 
 def layer_crs_label(path: str) -> str:
     """The CRS of the first layer of vector file ``path``, as :func:`crs_label` says it ('unknown' if unreadable)."""
-    _osr()
-    from osgeo import ogr
-
+    ogr, _ = ogr_osr()
     try:
         ds = ogr.Open(str(path))
         return crs_label(ds.GetLayer(0).GetSpatialRef()) if ds is not None and ds.GetLayerCount() else "unknown"
@@ -42,16 +38,9 @@ def layer_crs_label(path: str) -> str:
 
 def _lon_lat_box(geom: Any, srs: Any) -> tuple[float, float, float, float] | None:
     """(west, south, east, north) of ``geom`` (in ``srs``) in degrees; None when it cannot be had."""
-    osr = _osr()
     try:
-        if srs.IsGeographic():
-            xmin, xmax, ymin, ymax = geom.GetEnvelope()
-            return xmin, ymin, xmax, ymax
-        wgs84 = osr.SpatialReference()
-        wgs84.ImportFromEPSG(4326)
-        wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
         copy = geom.Clone()
-        if copy.Transform(osr.CoordinateTransformation(srs, wgs84)) != 0:
+        if not srs.IsGeographic() and copy.Transform(_to_wgs84(srs)) != 0:
             return None
         xmin, xmax, ymin, ymax = copy.GetEnvelope()
         return xmin, ymin, xmax, ymax
@@ -66,15 +55,8 @@ NEAR_DEGREES = 1.0
 def near_box(bounds: tuple[float, float, float, float], srs: Any) -> tuple[float, float, float, float] | None:
     """The image ``bounds`` (in ``srs``) as a lon/lat box grown by :data:`NEAR_DEGREES`; None when unknown (or
     across 180°, where the check is left out)."""
-    osr = _osr()
     try:
-        if srs.IsGeographic():
-            west, south, east, north = bounds
-        else:
-            wgs84 = osr.SpatialReference()
-            wgs84.ImportFromEPSG(4326)
-            wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-            west, south, east, north = osr.CoordinateTransformation(srs, wgs84).TransformBounds(*bounds, 21)
+        west, south, east, north = bounds if srs.IsGeographic() else _to_wgs84(srs).TransformBounds(*bounds, 21)
     except RuntimeError:
         return None
     if not all(math.isfinite(v) for v in (west, south, east, north)) or west > east:
@@ -117,7 +99,7 @@ def _outside_area_of_use(box: tuple[float, float, float, float] | None, srs: Any
 def coordinate_transform(src: Any, dst: Any, what: str) -> Any:
     """An osr.CoordinateTransformation ``src`` -> ``dst``; DataError naming ``what`` and both CRSs when PROJ
     knows no way between them (another body's CRS, an engineering CRS)."""
-    osr = _osr()
+    _, osr = ogr_osr()
     try:
         return osr.CoordinateTransformation(src, dst)
     except RuntimeError as exc:
@@ -129,15 +111,12 @@ def coordinate_transform(src: Any, dst: Any, what: str) -> Any:
 def transform_geometry(geom: Any, transform: Any, src: Any, dst: Any, what: str) -> None:
     """``geom.Transform(transform)`` in place (``src`` -> ``dst``); DataError naming ``what`` (the file or setting
     and its role), its CRS and the cause when PROJ fails or gives coordinates that are not numbers."""
-    before = geom.Clone()
+    before, cause = geom.Clone(), ""
     try:
         failed = geom.Transform(transform) != 0
-        cause = ""
     except RuntimeError as exc:
         failed, cause = True, " ".join(str(exc).split()).removeprefix("PROJ: ")
-    if not failed:
-        failed = not all(math.isfinite(v) for v in geom.GetEnvelope())
-    if not failed:
+    if not failed and all(math.isfinite(v) for v in geom.GetEnvelope()):
         return
     outside = _outside_area_of_use(_lon_lat_box(before, src), src)
     said = f" (PROJ: {cause})" if cause else ""

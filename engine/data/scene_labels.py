@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..callbacks import QuietCallback
 from ..errors import AlignmentError, DataError
 from ..io.formats import is_vector_path
 from .align import check_overlap, tile_grid, warp_to_grid
@@ -26,8 +27,7 @@ class SceneLabels:
                     f"The label layer '{path}' is a vector layer but the {self.role} '{self.image}' has no "
                     f"georeferencing; give a label raster on the {self.role}'s pixel grid instead."
                 )
-            self._vector = VectorLabels(path, self.grid.crs, self.mapper, self.label_field, self.callback,
-                                        near=self.grid.bounds, after_field=self.label_after_field)
+            self._vector = self._vector_labels(path, self.callback)
             bounds = self._vector.bounds()
             if bounds is None and self._vector.far:
                 raise AlignmentError(f"The label layer '{path}' does not overlap the {self.role} '{self.image}': its "
@@ -56,6 +56,9 @@ class SceneLabels:
         check_overlap(self.grid, RasterGrid(grid.crs or self.grid.crs, grid.transform, grid.width, grid.height),
                       self.image, path, "label raster", self.role)
 
+    def _vector_labels(self, path: str, callback: Any) -> VectorLabels:
+        return VectorLabels(path, self.grid.crs, self.mapper, self.label_field, callback, near=self.grid.bounds,
+                            after_field=self.label_after_field)
 
     @property
     def label_polygon_count(self) -> int | None:
@@ -65,14 +68,11 @@ class SceneLabels:
     def use_label_mapping(self, mapping: dict[str, int] | None) -> None:
         """Map the labels with ``mapping`` from now on (a mapping recognised from the label scan); a label layer's
         polygons are read again with it (quietly: their warnings were given)."""
-        from ..callbacks import QuietCallback
-
         self.label_mapping = dict(mapping) if mapping else None
         self.mapper = LabelMapper(self.label_mapping, self.label_default_class, self.ignore_index,
                                   self.label_path or "", self.label_classes)
         if self._vector is not None and self.label_path is not None:
-            self._vector = VectorLabels(self.label_path, self.grid.crs, self.mapper, self.label_field,
-                                        QuietCallback(), near=self.grid.bounds, after_field=self.label_after_field)
+            self._vector = self._vector_labels(self.label_path, QuietCallback())
 
     def read_raw_label(self, col_off: int, row_off: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw label raster values (float64) on a tile and where they are valid (raster labels only)."""

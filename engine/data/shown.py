@@ -37,10 +37,9 @@ def vector_layer_kind(provider: str, file: str, selected: bool = False) -> str:
 
 def scene_names(data: Any) -> dict[str, str]:
     """Every scene's ``names`` of the data settings ``data`` (a DataConfig) in one mapping: source -> name."""
-    found: dict[str, str] = {}
-    for scene in [*data.train_scenes, *data.val_scenes]:
-        found.update(scene.names or {})
-    return found
+    return {
+        source: name for scene in [*data.train_scenes, *data.val_scenes] for source, name in (scene.names or {}).items()
+    }
 
 
 def renamer(names: Mapping[str, str]) -> Callable[[str], str]:

@@ -37,19 +37,10 @@ VAL_FOLDERS = {"images": "vs_sn", "labels": "vl_sn", "aux": ("v_ap", "v_gems")}
 
 
 def resolve_scenes(data_cfg: DataConfig, callback: Callback | None = None) -> tuple[list[SceneSpec], list[SceneSpec]]:
-    """Turn the data settings into training and validation scenes.
-
-    Args:
-        data_cfg: ``data_dir`` (reference layout) or ``train_scenes`` (explicit), plus ``val_scenes``.
-        callback: receives warnings about skipped scenes and stray files.
-
-    Returns:
-        ``(train, val)``; ``val`` is empty when validation is to be held out of the training scenes.
-
-    Raises:
-        ConfigError: neither or both of ``data_dir`` and ``train_scenes`` are set.
-        DataError: a folder is missing or empty, or scenes are incomplete (listing every one of them).
-    """
+    """Turn the data settings (``data_dir``, the reference layout, or explicit ``train_scenes``; ``val_scenes``)
+    into ``(train, val)``; ``val`` is empty when validation is to be held out of the training scenes. ``callback``
+    hears about skipped scenes and stray files. ConfigError: neither or both of ``data_dir`` and ``train_scenes``
+    are set; DataError: a folder is missing or empty, or scenes are incomplete (listing every one of them)."""
     callback = callback or Callback()
     if data_cfg.data_dir and data_cfg.train_scenes:
         raise ConfigError("Both data_dir and train_scenes are set; give either a reference-layout folder "
@@ -64,19 +55,17 @@ def resolve_scenes(data_cfg: DataConfig, callback: Callback | None = None) -> tu
         if (missing := missing_part(root)) is not None:
             raise DataError(missing)
         prefixes = _reference_aux_prefixes(root, data_cfg, callback)
-        train = _discover(root, TRAIN_FOLDERS, data_cfg, prefixes, callback, required=True)
+        train = _discover(root, TRAIN_FOLDERS, data_cfg, prefixes, callback)
         val_dir = child_folder(root, VAL_FOLDERS["images"])
         if val_dir is not None and data_cfg.val_scenes:
             raise ConfigError(f"Validation scenes are given both as the folder '{val_dir}' and as val_scenes; "
                               "remove one of them.")
         if val_dir is not None:
-            val = _discover(root, VAL_FOLDERS, data_cfg, prefixes, callback, required=True)
-        else:
-            if child_folder(root, VAL_FOLDERS["labels"]) is not None:
-                callback.warning(f"'{root / VAL_FOLDERS['labels']}' exists but '{root / VAL_FOLDERS['images']}' "
-                                 "does not; validation labels are ignored and validation is held out of training.")
-            val = _check_explicit(data_cfg.val_scenes, data_cfg, callback, "val_scenes")
-        return train, val
+            return train, _discover(root, VAL_FOLDERS, data_cfg, prefixes, callback)
+        if child_folder(root, VAL_FOLDERS["labels"]) is not None:
+            callback.warning(f"'{root / VAL_FOLDERS['labels']}' exists but '{root / VAL_FOLDERS['images']}' "
+                             "does not; validation labels are ignored and validation is held out of training.")
+        return train, _check_explicit(data_cfg.val_scenes, data_cfg, callback, "val_scenes")
     if not data_cfg.train_scenes:
         raise ConfigError("No training data: set data_dir (reference folder layout) or train_scenes "
                           "(image + label [+ aux] per scene).")
@@ -115,8 +104,8 @@ def _reference_aux_prefixes(root: Path, data_cfg: DataConfig, callback: Callback
     return []
 
 
-def _discover(root: Path, folders: dict, data_cfg: DataConfig, prefixes: list[str], callback: Callback,
-              required: bool) -> list[SceneSpec]:
+def _discover(root: Path, folders: dict, data_cfg: DataConfig, prefixes: list[str],
+              callback: Callback) -> list[SceneSpec]:
     """Scenes of one split of the reference layout; ``prefixes`` name the aux files of a scene (none: no aux)."""
     images_dir = child_folder(root, folders["images"])
     labels_dir = child_folder(root, folders["labels"])
@@ -148,28 +137,20 @@ def _discover(root: Path, folders: dict, data_cfg: DataConfig, prefixes: list[st
     scenes: list[SceneSpec] = []
     problems: list[str] = []
     for key, image in images.items():
-        name = image.stem
-        missing = []
-        label = labels.get(key)
-        if label is None:
-            missing.append(f"label '{name}.tif' not found in '{labels_dir}'")
-        aux = []
-        for prefix in prefixes:
-            path = aux_files.get((prefix + name).lower())
-            if path is None:
-                missing.append(f"aux '{prefix}{name}.tif' not found in {searched}")
-            else:
-                aux.append(str(path))
+        name, label = image.stem, labels.get(key)
+        aux = [aux_files.get((prefix + name).lower()) for prefix in prefixes]
+        missing = [f"label '{name}.tif' not found in '{labels_dir}'"] if label is None else []
+        missing += [f"aux '{p}{name}.tif' not found in {searched}" for p, path in zip(prefixes, aux) if path is None]
         if missing:
             problems.append(f"scene '{name}' ({image}): " + "; ".join(missing))
             continue
-        scenes.append(SceneSpec(image=str(image), label=str(label), aux=aux))
+        scenes.append(SceneSpec(image=str(image), label=str(label), aux=[str(path) for path in aux]))
     orphans = sorted(labels[k].name for k in set(labels) - set(images))
     if orphans:
         callback.warning(f"{len(orphans)} label(s) in '{labels_dir}' have no image in '{images_dir}' and are "
                          f"ignored: {', '.join(orphans[:10])}{' ...' if len(orphans) > 10 else ''}")
     _report_incomplete(problems, data_cfg, callback, str(images_dir))
-    if not scenes and required:
+    if not scenes:
         raise DataError(f"No complete scene in '{images_dir}': every scene was skipped as incomplete.")
     return scenes
 
@@ -198,12 +179,8 @@ def _check_explicit(scenes: list[SceneSpec], data_cfg: DataConfig, callback: Cal
             missing.append("no label given (training and validation scenes need a label raster or vector layer)")
         elif not locations.exists(scene.label):
             missing.append(f"label '{scene.label}' does not exist")
-        for after in scene.after:
-            if not locations.is_file(after):
-                missing.append(f"later date '{after}' does not exist")
-        for aux in scene.aux:
-            if not locations.is_file(aux):
-                missing.append(f"aux '{aux}' does not exist")
+        missing += [f"later date '{after}' does not exist" for after in scene.after if not locations.is_file(after)]
+        missing += [f"aux '{aux}' does not exist" for aux in scene.aux if not locations.is_file(aux)]
         if scene.aoi and not locations.exists(scene.aoi):
             missing.append(f"area of interest '{scene.aoi}' does not exist")
         if missing:
@@ -221,9 +198,6 @@ def scene_sizes(specs: list[Any]) -> list[tuple[str, int, int]]:
     """(image, width, height) of each scene spec, from the raster headers only."""
     sizes = []
     for spec in specs:
-        ds = open_raster(spec.image, "image")
-        try:
+        with open_raster(spec.image, "image") as ds:
             sizes.append((spec.image, int(ds.width), int(ds.height)))
-        finally:
-            ds.close()
     return sizes

@@ -139,7 +139,8 @@ def item_bands(item: dict[str, Any], source: str) -> tuple[list[StacBand], list[
     """The single-band raster data assets of ``item`` (JSON) read from ``source``, in the item's order, and the
     twins left out: an asset holding the same band (same name and common name) as an earlier one, in another
     format (Earth Search's "red" COG and "red-jp2")."""
-    out = []
+    kept: list[StacBand] = []
+    twins: list[tuple[StacBand, StacBand]] = []
     for key, asset in (item.get("assets") or {}).items():
         if not isinstance(asset, dict) or not asset.get("href"):
             continue
@@ -151,16 +152,13 @@ def item_bands(item: dict[str, Any], source: str) -> tuple[list[StacBand], list[
         bands = _band_info(asset)
         if len(bands) > 1:
             continue  # a multi-band asset (a true-colour preview) is not one band
-        band = bands[0] if bands else {}
-        common = band.get("common_name") or band.get("eo:common_name")
+        info = bands[0] if bands else {}
+        common = info.get("common_name") or info.get("eo:common_name")
         given = str(asset["href"])
         href = _href(given, source)
-        out.append(StacBand(key=key, name=str(band.get("name") or key), common_name=common, href=href,
-                            scale=band.get("scale"), offset=band.get("offset"), nodata=band.get("nodata"),
-                            given=given, outside=_outside(given, source, href)))
-    kept: list[StacBand] = []
-    twins: list[tuple[StacBand, StacBand]] = []
-    for band in out:
+        band = StacBand(key=key, name=str(info.get("name") or key), common_name=common, href=href,
+                        scale=info.get("scale"), offset=info.get("offset"), nodata=info.get("nodata"),
+                        given=given, outside=_outside(given, source, href))
         same = next((k for k in kept if k.name.lower() == band.name.lower()
                      and (k.common_name or "").lower() == (band.common_name or "").lower()), None)
         if same is not None:

@@ -75,10 +75,8 @@ def _draw(ground: np.ndarray, boxes: list[tuple[int, int, int, int]], roof: np.n
 
 def _write(path: Path, array: np.ndarray, transform: object, crs: str, dtype: str, nodata: float | None = None) -> str:
     rasterio = require("rasterio")
-    profile = {"driver": "GTiff", "height": array.shape[-2], "width": array.shape[-1],
+    profile = {"driver": "GTiff", "height": array.shape[-2], "width": array.shape[-1], "nodata": nodata,
                "count": array.shape[0] if array.ndim == 3 else 1, "dtype": dtype, "crs": crs, "transform": transform}
-    if nodata is not None:
-        profile["nodata"] = nodata
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(array if array.ndim == 3 else array[None])
     return str(path)
@@ -86,31 +84,15 @@ def _write(path: Path, array: np.ndarray, transform: object, crs: str, dtype: st
 
 def _polygons(path: Path, boxes: list[tuple[tuple[int, int, int, int], int, int]], gsd: float) -> str:
     """One square polygon per changed building, with its class before and after."""
-    from osgeo import ogr, osr
+    from ..io.geopackage import write_layer
 
-    driver = ogr.GetDriverByName("GPKG")
-    if path.exists():
-        driver.DeleteDataSource(str(path))
-    source = driver.CreateDataSource(str(path))
-    srs = osr.SpatialReference()
-    srs.SetFromUserInput(CRS)
-    layer = source.CreateLayer("change", srs, ogr.wkbPolygon)
-    for name in ("before", "after"):
-        layer.CreateField(ogr.FieldDefn(name, ogr.OFTInteger))
+    rows = []
     for (r, c, h, w), before, after in boxes:
         x0, y0 = ORIGIN[0] + c * gsd, ORIGIN[1] - r * gsd
         x1, y1 = x0 + w * gsd, y0 - h * gsd
-        ring = ogr.Geometry(ogr.wkbLinearRing)
-        for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)):
-            ring.AddPoint_2D(x, y)
-        polygon = ogr.Geometry(ogr.wkbPolygon)
-        polygon.AddGeometry(ring)
-        feature = ogr.Feature(layer.GetLayerDefn())
-        feature.SetGeometry(polygon)
-        feature.SetField("before", before)
-        feature.SetField("after", after)
-        layer.CreateFeature(feature)
-    source = None
+        rows.append((f"POLYGON (({x0} {y0}, {x1} {y0}, {x1} {y1}, {x0} {y1}, {x0} {y0}))", (before, after)))
+    write_layer(path, CRS, (("before", "OFTInteger"), ("after", "OFTInteger")), rows, name="change",
+                geometry="Polygon")
     return str(path)
 
 
@@ -139,12 +121,10 @@ def make_pair(folder: str | Path, seed: int = 0, size: int = 128, bands: int = 3
     gain, offset = rng.uniform(0.8, 1.2, bands), rng.uniform(-0.06, 0.06, bands)  # other light, another sensor
     after_img = np.clip(after_img * gain[:, None, None] + offset[:, None, None]
                         + rng.normal(0, 0.01, after_img.shape), 0, 1)
-    classes = {}
+    classes = {"before": np.zeros((size, size), np.uint8), "after": np.zeros((size, size), np.uint8)}
     for when, present in (("before", stay + torn), ("after", stay + built)):
-        raster = np.zeros((size, size), np.uint8)
         for r, c, h, w in present:
-            raster[r:r + h, c:c + w] = 1
-        classes[when] = raster
+            classes[when][r:r + h, c:c + w] = 1
     transitions = np.zeros((size, size), np.uint8)
     transitions[(classes["before"] == 0) & (classes["after"] == 1)] = BUILT
     transitions[(classes["before"] == 1) & (classes["after"] == 0)] = TORN_DOWN

@@ -3,10 +3,13 @@ log, and recorded in the bundle (their names, the range of their values)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from ..errors import mention
+from .band_match import pick_bands
+from .domain_shift import training_ranges
+from .raster import image_band_names, open_raster
 from .scene import SceneReader
 
 
@@ -21,22 +24,13 @@ def band_numbers(bands: list[Any] | None, image: str) -> list[int] | None:
     descriptions and sensor band names, DataError listing its bands when one is missing or ambiguous)."""
     if not bands_by_name(bands):
         return None if bands is None else [int(b) for b in bands]
-    from ..errors import mention
-    from .band_match import pick_bands
-    from .raster import open_raster
-
-    dataset = open_raster(image, "image")
-    try:
+    with open_raster(image, "image") as dataset:
         names = [d or None for d in dataset.descriptions]
-    finally:
-        dataset.close()
     return list(pick_bands([str(b) for b in bands], None, len(bands), names, image, mention("data.bands")).bands)
 
 
 def band_names_said(bands: list[Any], scenes: list[dict[str, Any]], shown: int = 6) -> str:
     """``Bands by name (red, green, nir), each image by its own band descriptions: 'a.tif' bands 3,2,4; ...``."""
-    from pathlib import Path
-
     listed = [f"'{Path(str(kw['image'])).name}' bands {','.join(map(str, kw['bands']))}" for kw in scenes[:shown]]
     more = f"; and {len(scenes) - shown} more" if len(scenes) > shown else ""
     return (f"Bands by name ({', '.join(map(str, bands))}), each image by its own band descriptions: "
@@ -46,19 +40,12 @@ def band_names_said(bands: list[Any], scenes: list[dict[str, Any]], shown: int =
 def training_band_names(reader: SceneReader) -> list[str] | None:
     """The names of the vision bands the model takes, in its order: the first training image's band descriptions
     (None when any is missing: segment then goes by band counts, or by ``--bands``)."""
-    from .raster import open_raster
-
-    dataset = open_raster(reader.image, "image")
-    try:
-        names = [dataset.descriptions[b - 1] for b in reader.selection.vision_bands(reader.image_bands)]
-    finally:
-        dataset.close()
+    described = image_band_names(reader.image)
+    names = [described[b - 1] for b in reader.selection.vision_bands(reader.image_bands)]
     return [str(n).strip() for n in names] if all(n and str(n).strip() for n in names) else None
 
 
 def training_value_range(stats: Any) -> list[float]:
     """[low, high] of the training values over all vision bands (2-98 % percentiles, or mean +- 2 std)."""
-    low, high = np.asarray(stats.low, np.float64), np.asarray(stats.high, np.float64)
-    if stats.method == "meanstd":
-        low, high = low - 2 * high, low + 2 * high
+    low, high = training_ranges(stats)
     return [round(float(low.min()), 6), round(float(high.max()), 6)]

@@ -33,10 +33,8 @@ def training_statistics(data_cfg: DataConfig, readers: list[SceneReader], indexe
         plan = sampler.plan(0, k)
         reader = readers[plan.scene]
         tile = reader.read(plan.col, plan.row, data_cfg.tile_size, data_cfg.tile_size)
-        valid = tile.valid
         inside = region_mask(plan.region, plan.col, plan.row, data_cfg.tile_size)
-        if inside is not None:
-            valid = valid & inside
+        valid = tile.valid if inside is None else tile.valid & inside
         vision_samples.append(_subsample(tile.vision, valid, per_tile, rng))
         if has_aux and tile.aux is not None:
             aux_samples.append(_subsample(tile.aux, tile.aux_valid, per_tile, rng))

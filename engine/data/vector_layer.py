@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from ..errors import DataError
 from ..io import locations
+from ..io.geopackage import spatial_ref
 from ..runtime.environment import require
 
 
@@ -52,8 +53,7 @@ class VectorLayer:
         self.subset = None if remote else locations.layer_subset(source)
         if self.subset is not None:
             apply_subset(self.layer, self.subset, str(source), role)
-        definition = self.layer.GetLayerDefn()
-        self.field_names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+        self.field_names = [definition.GetName() for definition in self.layer.schema]
 
     def __enter__(self) -> VectorLayer:
         return self
@@ -75,13 +75,7 @@ class VectorLayer:
 
     def srs(self) -> Any:
         """A copy of the layer's spatial reference (x/y axis order), or None."""
-        _, osr = ogr_osr()
-        ref = self.layer.GetSpatialRef()
-        if ref is None:
-            return None
-        ref = ref.Clone()
-        ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        return ref
+        return spatial_ref(self.layer.GetSpatialRef())
 
     def crs_wkt(self) -> str:
         """The layer's CRS as WKT ("" when it has none)."""
@@ -105,15 +99,13 @@ class VectorLayer:
 def whole_number(value: Any, what: str, advice: str) -> int:
     """``value`` of a field (an integer, a whole real, or text holding one) as an int; DataError saying ``what``
     holds it and ``advice`` otherwise."""
-    if isinstance(value, bool):
+    if isinstance(value, int):  # a bool too
         return int(value)
-    if isinstance(value, int):
-        return value
     try:
         number = float(str(value).strip())
     except (TypeError, ValueError):
         number = float("nan")
-    if number != number or number in (float("inf"), float("-inf")) or not number.is_integer():
+    if not number.is_integer():  # NaN and infinities neither
         raise DataError(f"{what} holds {value!r}, not a whole number; {advice}")
     return int(number)
 
@@ -127,7 +119,6 @@ def pick_layer(ds: Any, path: str, file: str, wanted: str | None, role: str) -> 
             raise DataError(f"The {role} '{path}' has no layer '{wanted}'; its layers are {names}. Give one of them "
                             f"as '{file}|layername=NAME'.")
         return ds.GetLayerByName(wanted)
-    # tables without geometry (QGIS's saved styles, "layer_styles") are no candidates
     spatial = [name for name in names if ds.GetLayerByName(name).GetGeomType() != ogr.wkbNone]
     if len(spatial) == 1:
         return ds.GetLayerByName(spatial[0])
@@ -147,8 +138,7 @@ def check_layer_filter(source: str, role: str = "vector layer") -> int:
 def apply_subset(layer: Any, subset: str, path: str, role: str) -> None:
     """Keep only the features of ``layer`` that QGIS's layer filter ``subset`` selects (OGR's attribute filter,
     the WHERE part of a query); DataError naming the layer and the filter when OGR cannot read it."""
-    defn = layer.GetLayerDefn()
-    names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
+    names = [definition.GetName() for definition in layer.schema]
     fix = (f"Fix the filter (the layer's fields are {names}; names in double quotes, text in single quotes), or "
            f"remove '|subset=...'.")
     what = f"The {role} '{path}': layer '{layer.GetName()}'"

@@ -8,7 +8,7 @@ import torch
 
 from engine.config import AugmentConfig
 from engine.data.augment import AugmentParams, photometric, sample_params
-from engine.data.copy_paste import CopyPasteCollate, connected_components, copy_paste
+from engine.data.copy_paste import connected_components, copy_paste, copy_paste_collate
 from engine.data.photometric import clahe, hsv_like
 
 IGN = 255
@@ -78,11 +78,11 @@ def test_copy_paste_keeps_image_label_and_aux_consistent():
 def test_copy_paste_collate_is_reproducible_and_off_at_zero():
     samples = [{k: v[b] for k, v in _batch().items()} for b in range(4)]
     torch.manual_seed(5)
-    a = CopyPasteCollate(1.0, IGN, 4)(samples)
+    a = copy_paste_collate(samples, 1.0, IGN, 4)
     torch.manual_seed(5)
-    b = CopyPasteCollate(1.0, IGN, 4)(samples)
+    b = copy_paste_collate(samples, 1.0, IGN, 4)
     assert all(torch.equal(a[k], b[k]) for k in a)
-    plain = CopyPasteCollate(0.0, IGN, 4)(samples)
+    plain = copy_paste_collate(samples, 0.0, IGN, 4)
     assert torch.equal(plain["labels"], _batch()["labels"])
 
 

@@ -85,7 +85,7 @@ def test_data_section_round_trip():
 
 
 def test_reading_metadata_and_the_data_summary_import_no_torch():
-    code = ("import sys; import engine.data.summary; from engine.bundle.store import read_metadata; "
+    code = ("import sys; import engine.data.metadata; from engine.bundle.store import read_metadata; "
             f"m = read_metadata({str(LEGACY)!r}); print(m.model.name, m.data.tile_size, 'torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr

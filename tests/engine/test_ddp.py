@@ -12,9 +12,8 @@ import pytest
 import torch
 
 from engine.bundle.store import load_bundle, read_metadata
-from engine.data.metadata import DataMetadata
+from engine.data.metadata import DataMetadata, DataSummary
 from engine.data.normalize import BandStatistics
-from engine.data.summary import DataSummary
 from engine.training.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine.callbacks import Callback
+from engine.config import DataConfig
 from engine.data import synthetic
 from engine.data.normalize import BandStatistics, compute_statistics
+from engine.data.sampling import Region, cell_index_from_label
 from engine.data.scene import SceneReader
+from engine.data.training_stats import training_statistics
 from engine.errors import DataError
 
 
@@ -85,10 +89,14 @@ def test_round_trip_and_errors():
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "float32"])
 def test_statistics_from_scene_readers(tmp_path, dtype):
     paths = synthetic.make_scene(tmp_path, "s", size=(96, 96), seed=7, aux_channels=[3, 2], dtype=dtype)
-    with SceneReader(paths["image"], paths["aux"], aux_ratio=8) as reader:
-        vision = compute_statistics([reader], "percentile", tiles_per_reader=4, tile_size=64)
-        aux = compute_statistics([reader], "meanstd", stream="aux", tiles_per_reader=4, tile_size=64)
+    with SceneReader(paths["image"], paths["aux"], paths["label"], aux_ratio=8) as reader:
         tile = reader.read(0, 0, 96, 96)
+        index, regions = [cell_index_from_label(tile.label)], [(0, Region(0, 0, 96, 96))]
+        cfg = dict(tile_size=64, aux_ratio=8, statistics_tiles=4)
+        vision, _ = training_statistics(
+            DataConfig(**cfg, statistics="percentile"), [reader], index, regions, Callback()
+        )
+        _, aux = training_statistics(DataConfig(**cfg, statistics="meanstd"), [reader], index, regions, Callback())
     assert vision.bands == 4 and aux.bands == 5
     assert all(h > lo for lo, h in zip(vision.low, vision.high))
     scaled = aux.apply(tile.aux, tile.aux_valid)
