@@ -25,18 +25,13 @@ from ..errors import BundleError, GraphRunError
 from ..io.digest import file_sha256
 from ..models.change.first_dates import FirstDateFeatures, shares_first_dates
 from .members import Member
-from .tta import apply_transform, tta_transforms, undo_transform
+from .tta import TtaEnsemble
 
 
-@dataclass
-class OnnxMember:
-    """One exported model ready to run."""
+class _Inputs:
+    """What a graph of the named ``inputs`` takes beside the image."""
 
-    session: Any  # onnxruntime.InferenceSession
-    weight: float
-    inputs: list[str]  # "vision" [, "aux"] [, "coords": each tile's date and place, for a TL encoder]
-    batch: int | None  # fixed batch of the graph; None = dynamic
-    stats_key: str
+    inputs: list[str]
 
     @property
     def takes_aux(self) -> bool:
@@ -45,6 +40,17 @@ class OnnxMember:
     @property
     def takes_coords(self) -> bool:
         return "coords" in self.inputs
+
+
+@dataclass
+class OnnxMember(_Inputs):
+    """One exported model ready to run."""
+
+    session: Any  # onnxruntime.InferenceSession
+    weight: float
+    inputs: list[str]  # "vision" [, "aux"] [, "coords": each tile's date and place, for a TL encoder]
+    batch: int | None  # fixed batch of the graph; None = dynamic
+    stats_key: str
 
     def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None) -> np.ndarray:
         """Probabilities (B, K, T, T) for any batch size B; ``coords`` (B, 4) for a graph taking them (None:
@@ -56,9 +62,9 @@ class OnnxMember:
         feeds.update(zip(dates, np.split(vision, len(dates), axis=1) if dates else ()))  # one input per date
         if SINGLE_INPUT in self.inputs:  # a --single-input export: the streams stacked on the image grid
             feeds[SINGLE_INPUT] = vision if aux is None else np.concatenate([vision, aux], axis=1)
-        return in_batches(lambda chunk: self.session.run(["probabilities"], {n: _contiguous(a) for n, a in
-                                                                              chunk.items()})[0],
-                          {n: feeds[n] for n in self.inputs}, self.batch)
+        return in_batches(lambda chunk: self.session.run(["probabilities"], {
+            n: np.ascontiguousarray(a, dtype=np.float32) for n, a in chunk.items()})[0],
+            {n: feeds[n] for n in self.inputs}, self.batch)
 
 CHECKED_BATCHES = 3  # a model made elsewhere: its first batches' output is checked to be probabilities
 
@@ -129,11 +135,7 @@ def in_batches(run: Callable[[dict[str, np.ndarray]], np.ndarray], feeds: dict[s
     return np.concatenate(out)
 
 
-def _contiguous(array: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(array, dtype=np.float32)
-
-
-class ExportedBundle:
+class ExportedBundle(_Inputs):
     """A bundle run through its cached ONNX export (:mod:`engine.export.onnx_cache`): one export per tile size,
     made (or found) when a tile of that size first comes; the same ``run`` as :class:`OnnxMember`. A model whose
     output depends on a neighbourhood only runs every tile other than its trained one through one export that
@@ -185,19 +187,11 @@ class ExportedBundle:
                               f"again.")
         return runner
 
-    @property
-    def takes_aux(self) -> bool:
-        return "aux" in self.inputs
-
-    @property
-    def takes_coords(self) -> bool:
-        return "coords" in self.inputs
-
     def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None) -> np.ndarray:
         return self.load(int(vision.shape[-1])).run(vision, aux, coords)
 
 
-class OnnxPredictor:
+class OnnxPredictor(TtaEnsemble):
     """Runs exported ONNX models (onnxruntime) with TTA on batches of normalised tiles.
 
     Args:
@@ -209,11 +203,8 @@ class OnnxPredictor:
     backend = "onnxruntime"
 
     def __init__(self, members: Sequence[OnnxMember | ExportedBundle | ImportedMember], tta: str, device: str):
-        self.members = list(members)
-        self.tta = tta
-        self.transforms = tta_transforms(tta)
+        super().__init__(members, tta)
         self.device = device
-        self.total_weight = float(sum(m.weight for m in self.members))
 
     def first_date_stores(self) -> list[FirstDateFeatures]:
         """The change models' stores of first dates' encoder maps (none for other models, or one pair)."""
@@ -258,13 +249,7 @@ class OnnxPredictor:
                  coords: np.ndarray | None = None) -> np.ndarray:
         """``vision``/``aux``: normalised (B, C, h, w) arrays per stats key; ``coords`` (B, 4) each tile's date
         and place (NaN where unknown). Returns (B, K, T, T) float32."""
-        total = None
-        for member in self.members:
-            v, a = vision[member.stats_key], aux.get(member.stats_key)
-            for k, flip in self.transforms:
-                vt = apply_transform(v, k, flip)
-                at = apply_transform(a, k, flip) if (member.takes_aux and a is not None) else None
-                ct = coords if member.takes_coords else None  # the same date and place for any flip or turn
-                probs = undo_transform(member.run(vt, at, ct), k, flip) * (member.weight / len(self.transforms))
-                total = probs if total is None else total + probs
-        return np.ascontiguousarray(total / self.total_weight, dtype=np.float32)
+        # the same date and place for any flip or turn
+        total = self.average(lambda m: (vision[m.stats_key], aux.get(m.stats_key) if m.takes_aux else None),
+                             lambda m, v, a: m.run(v, a, coords if m.takes_coords else None))
+        return np.ascontiguousarray(total, dtype=np.float32)
