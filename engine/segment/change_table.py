@@ -73,12 +73,9 @@ def class_counts(raster: str, counted: list[int] | None = None) -> tuple[np.ndar
     ``counted``: the pixels of each class as its writer counted them (``SegmentResult.class_pixels``), so that
     only the names and the pixel's area are read."""
     names = class_names_of(raster) or []  # none recorded: numbered
-    dataset = open_raster(raster, "change raster")
-    try:
+    with open_raster(raster, "change raster") as dataset:
         counts = _read_counts(dataset, len(names)) if counted is None else np.asarray(counted, np.int64)
         area = hectares_per_pixel(dataset)
-    finally:
-        dataset.close()
     names += [str(i) for i in range(len(names), counts.size)]
     return counts, names, area
 
