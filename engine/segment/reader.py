@@ -206,7 +206,14 @@ class TileReader:
     def _tiles(self) -> Iterator[tuple[Tile, Any]]:
         """(tile, prepared or None) in tile order: read here (one reader) or gathered from the workers."""
         if self.readers == 1:
-            yield from self._worker_tiles(0, self.plan.reader)
+            with reader_thread_gdal(self.plan):
+                for tile in self.plan.grid:
+                    if self.stop.is_set():
+                        return
+                    start = time.perf_counter()
+                    prepared = self.prepare(tile)
+                    self._busy[0] += time.perf_counter() - start
+                    yield tile, prepared
             return
         if self.processes:
             yield from self._process_tiles()
