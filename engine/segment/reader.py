@@ -16,8 +16,8 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Executor
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -108,9 +108,6 @@ def batch_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device
     normalising kernels' launches were that thread's work per tile, between the model's batches."""
     if not batch.tiles:
         return batch
-    from contextlib import nullcontext
-    from dataclasses import replace
-
     torch = require("torch")
     device = torch.device(device)
     # on the batch's GPU: a thread without a current device would open a context on GPU 0 (a torchrun rank)
@@ -173,12 +170,9 @@ class TileReader:
         self.stop = threading.Event()  # checked per tile, so a cancel does not finish the batch being read
         self.read_all = threading.Event()  # every tile read (the last batches may still wait in the queue)
         # per stats key: vision statistics, aux statistics (None: no aux), the member's band selection
-        self.stats: dict[str, tuple[Any, Any, Any]] = {}
-        for member in plan.members:
-            aux_stats = member.data.aux_stats
-            uses_aux = plan.use_aux or bool(member.selection.x)
-            self.stats[member.stats_key] = (member.data.vision_stats, aux_stats if uses_aux else None,
-                                            member.selection)
+        self.stats: dict[str, tuple[Any, Any, Any]] = {
+            m.stats_key: (m.data.vision_stats, m.data.aux_stats if plan.use_aux or m.selection.x else None, m.selection)
+            for m in plan.members}
         self._busy = [0.0] * self.readers  # seconds each worker spent reading
         self._prefetcher: Prefetcher | None = None
         self._workers: list[Prefetcher] = []

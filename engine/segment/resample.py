@@ -28,7 +28,7 @@ from ..runtime.environment import require
 from .pipeline import run_tiles, tile_options
 from .plan import SegmentPlan, plan_on_image
 from .predictor import Predictor
-from .result import SegmentResult
+from .result import SegmentResult, scene_result
 from .scene_outputs import SceneOutputs
 from .sinks import RESAMPLE_WORK, ProbabilityStore, SceneWriter, discard_partial_outputs, finish_outputs
 
@@ -198,14 +198,8 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
                   f"{width * height / max(seconds, 1e-9):,.0f} pixels a second (predicted at the training pixel "
                   "size).")
     # the working grid's store and the final writer both waited on and spent time writing
-    return SegmentResult(output=str(cfg.output), qml=str(qml),
-                         extras={k: str(v) for k, v in outputs.extras.items()}, report=writer.report(),
-                         nonfinite_pixels=writer.nonfinite,
-                         class_names=plan.class_names, class_colors=plan.class_colors,
-                         pixels=width * height, seconds=seconds, tiles=stats.tiles,
-                         skipped_tiles=stats.skipped_tiles, device=str(predictor.device),
-                         backend=getattr(predictor, "backend", "torch"), width=width, height=height,
-                         warnings=list(plan.warnings), working_gsd=working_gsd,
-                         timings={"model": stats.model_seconds, "input_wait": stats.input_wait,
-                                  "output_wait": store.wait_seconds + writer.wait_seconds,
-                                  "read": stats.read_seconds, "write": store.write_seconds + writer.write_seconds})
+    timings = {"model": stats.model_seconds, "input_wait": stats.input_wait,
+               "output_wait": store.wait_seconds + writer.wait_seconds, "read": stats.read_seconds,
+               "write": store.write_seconds + writer.write_seconds}
+    return scene_result(plan, outputs, qml, writer, stats, predictor, seconds, warnings=list(plan.warnings),
+                        working_gsd=working_gsd, timings=timings)

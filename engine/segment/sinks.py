@@ -215,32 +215,20 @@ class SceneWriter(RowSink):
         if not finite.all():  # the model gave NaN or inf: no class, no probability there
             self.nonfinite += int(np.count_nonzero(valid & ~finite))
             valid = valid & finite
-        if self.plan.binary:
-            classes = (probs[0] >= self.threshold).astype(self.class_dtype)
-        else:
-            classes = probs.argmax(axis=0).astype(self.class_dtype)
+        classes = ((probs[0] >= self.threshold) if self.plan.binary else probs.argmax(axis=0)).astype(self.class_dtype)
         self.class_pixels = add_counts(self.class_pixels, classes[valid])
         classes[~valid] = self.class_nodata
         self.classes.write_rows(row, classes[None])
         if self.scoring is not None:
-            scaled = np.rint(np.clip(_confidence(probs, self.plan)[0], 0, 1) * PROBABILITY_SCALE_UINT8)
-            scaled = scaled.astype(np.uint8)
-            scaled[~valid] = PROBABILITY_NODATA_UINT8
-            self.scoring.write_rows(row, scaled[None])
+            self.scoring.write_rows(row, _stored(_confidence(probs, self.plan), valid, True))
         for name, raster in self.rasters.items():
-            spec = RASTER_OUTPUTS[name]
-            values = spec.values(probs, self.plan)
+            values = RASTER_OUTPUTS[name].values(probs, self.plan)
             report = output_kind(name).report
             if report is not None:
                 tally = self.tallies[report]
                 tally[0] += int(np.count_nonzero(values[0][valid] < getattr(self.plan.cfg, report)))
                 tally[1] += int(np.count_nonzero(valid))
-            if self.as_uint8:
-                scaled = np.rint(np.clip(values, 0, 1) * PROBABILITY_SCALE_UINT8).astype(np.uint8)
-                scaled[:, ~valid] = PROBABILITY_NODATA_UINT8
-                raster.write_rows(row, scaled)
-            else:
-                raster.write_rows(row, _float_with_nan(values, valid))
+            raster.write_rows(row, _stored(values, valid, self.as_uint8))
 
     def report(self) -> dict[str, float]:
         """Per raster output that declares a ``report`` setting: the share of the valid pixels below it (none
@@ -270,11 +258,9 @@ class SceneWriter(RowSink):
         for staged in self.staged.values():
             remove_quietly(staged)
         self.staged.clear()
-        self.classes.abort()
-        if self.scoring is not None:
-            self.scoring.abort()
-        for raster in self.rasters.values():
-            raster.abort()
+        for raster in (self.classes, self.scoring, *self.rasters.values()):
+            if raster is not None:
+                raster.abort()
 
 
 class ProbabilityStore(RowSink):
@@ -288,7 +274,7 @@ class ProbabilityStore(RowSink):
         super().__init__()
 
     def _write(self, row: int, probs: np.ndarray, valid: np.ndarray) -> None:
-        self.probabilities.write_rows(row, _float_with_nan(probs, valid))
+        self.probabilities.write_rows(row, _stored(probs, valid, False))
 
     def finish(self) -> None:
         """Drain, add overviews (a warp back to a coarser grid reads them) and publish at ``path``."""
@@ -300,9 +286,15 @@ class ProbabilityStore(RowSink):
         self.probabilities.abort()
 
 
-def _float_with_nan(probs: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    out = probs.astype(np.float32, copy=True)
-    out[:, ~valid] = np.nan
+def _stored(values: np.ndarray, valid: np.ndarray, as_uint8: bool) -> np.ndarray:
+    """Values (bands, n, W) in 0-1 as a raster stores them: uint8 round(v * 254) (nodata 255), else float32 (NaN),
+    nodata where not ``valid``."""
+    if as_uint8:
+        out = np.rint(np.clip(values, 0, 1) * PROBABILITY_SCALE_UINT8).astype(np.uint8)
+        out[:, ~valid] = PROBABILITY_NODATA_UINT8
+    else:
+        out = values.astype(np.float32, copy=True)
+        out[:, ~valid] = np.nan
     return out
 
 
