@@ -192,13 +192,8 @@ class ExportedBundle(_Inputs):
 
 
 class OnnxPredictor(TtaEnsemble):
-    """Runs exported ONNX models (onnxruntime) with TTA on batches of normalised tiles.
-
-    Args:
-        members: the loaded models.
-        tta: "none", "flips" or "d4".
-        device: "cpu", "cuda" or "cuda:N" (CUDA needs onnxruntime-gpu).
-    """
+    """Runs the loaded ONNX ``members`` (onnxruntime) with TTA on batches of normalised tiles; ``device``: "cpu",
+    "cuda" or "cuda:N" (CUDA needs onnxruntime-gpu)."""
 
     backend = "onnxruntime"
 

@@ -36,14 +36,8 @@ class LoadedMember:
 
 
 class Predictor(TtaEnsemble):
-    """Runs the ensemble with TTA on batches of normalised tiles; returns averaged probabilities.
-
-    Args:
-        members: the loaded members, models already on ``device``.
-        binary: one sigmoid channel (True) or softmax over classes.
-        tta: "none", "flips" or "d4".
-        device: torch device string.
-    """
+    """Runs the loaded ``members`` (models already on the torch ``device``) with TTA on batches of normalised
+    tiles; returns averaged probabilities: of one sigmoid channel (``binary``), else softmax over the classes."""
 
     backend = "torch"
 
