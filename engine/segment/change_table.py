@@ -126,9 +126,3 @@ def change_table(raster: str, output: str | Path | None = None,
 def write_change_table(output: str | Path, rows: list[ChangeRow]) -> str:
     return write_text_atomic(output, csv_text(HEADER, (row.cells() for row in rows)))
 
-
-def said(rows: list[ChangeRow]) -> str:
-    """``change: 12.5 ha (3,412 px); forest → bare: ...`` for the log and the command line."""
-    return "; ".join(f"{r.name}: {'' if r.hectares is None else f'{r.hectares:,.2f} ha, '}{r.pixels:,} px"
-                     for r in rows) or "no change class"
-

@@ -148,10 +148,6 @@ class RasterOutput:
     style: Callable[[SegmentPlan], str] | None = None  # its .qml style (for kinds declared ``styled``)
 
 
-def _probability_bands(plan: SegmentPlan) -> list[str]:
-    return [f"probability {n}" for n in ([plan.class_names[1]] if plan.binary else plan.class_names)]
-
-
 def _confidence(probs: np.ndarray, plan: SegmentPlan) -> np.ndarray:
     """The probability of the class given: of the foreground or the background (binary), else the largest."""
     return (np.maximum(probs[0], 1.0 - probs[0]) if plan.binary else probs.max(axis=0))[None]
@@ -164,7 +160,9 @@ def _confidence_style(plan: SegmentPlan) -> str:
 
 
 RASTER_OUTPUTS: dict[str, RasterOutput] = {
-    "probabilities": RasterOutput(_probability_bands, lambda probs, plan: probs),
+    "probabilities": RasterOutput(lambda plan: [f"probability {n}" for n in ([plan.class_names[1]] if plan.binary
+                                                                             else plan.class_names)],
+                                  lambda probs, plan: probs),
     "confidence": RasterOutput(lambda plan: ["confidence (probability of the class given)"], _confidence,
                                _confidence_style),
 }
