@@ -131,19 +131,21 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
                       f"{method}): the model sees {work_w}x{work_h} px at {working_gsd[0]:.4g} x "
                       f"{working_gsd[1]:.4g}; the outputs stay on the input grid ({width}x{height} px).")
         tmp_dir = temporary_folder(outputs.classes, RESAMPLE_WORK)  # a killed run's is removed by the next one
-        vrt = tmp_dir / "image.vrt"
-        # what the plan reads (the model's bands picked, values in its units), not the file as given
-        source = plan.inputs.path if plan.inputs is not None else cfg.image
-        with gdal_errors(gdal):
-            gdal.Warp(str(vrt), str(source), options=gdal.WarpOptions(
-                format="VRT", outputBounds=bounds, width=work_w, height=work_h, resampleAlg=method))
-        later = []  # a change model's later dates, warped onto the same working grid (from their own CRS)
-        for index, path in enumerate(getattr(plan.inputs, "later_paths", None) or []):
-            later.append(tmp_dir / f"later_{index + 1}.vrt")
+
+        def warp(name: str, path: Any, **options: Any) -> Path:
+            """``path`` warped over the region's bounds into the VRT ``name`` of the work folder."""
             with gdal_errors(gdal):
-                gdal.Warp(str(later[-1]), str(path), options=gdal.WarpOptions(
-                    format="VRT", outputBounds=bounds, width=work_w, height=work_h, resampleAlg=method,
-                    dstSRS=plan.crs.to_wkt() if plan.crs is not None else None))
+                gdal.Warp(str(tmp_dir / name), str(path), options=gdal.WarpOptions(format="VRT", outputBounds=bounds,
+                                                                                   **options))
+            return tmp_dir / name
+
+        # what the plan reads (the model's bands picked, values in its units), not the file as given
+        vrt = warp("image.vrt", plan.inputs.path if plan.inputs is not None else cfg.image, width=work_w,
+                   height=work_h, resampleAlg=method)
+        # a change model's later dates, warped onto the same working grid (from their own CRS)
+        later = [warp(f"later_{index + 1}.vrt", path, width=work_w, height=work_h, resampleAlg=method,
+                      dstSRS=plan.crs.to_wkt() if plan.crs is not None else None)
+                 for index, path in enumerate(getattr(plan.inputs, "later_paths", None) or [])]
 
         # the working grid: the warped image through the normal tile pipeline into float32 probabilities
         working = plan_on_image(plan, str(vrt), [str(v) for v in later])
@@ -157,11 +159,9 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
         callback.check_canceled()
 
         # back onto the input grid: a warped VRT of the probabilities, read (and so warped) block row by block row
-        back_vrt = tmp_dir / "back.vrt"
+        back_vrt = warp("back.vrt", store.path, width=width, height=height, resampleAlg="bilinear", srcNodata="nan",
+                        dstNodata="nan")
         with gdal_errors(gdal):
-            gdal.Warp(str(back_vrt), str(store.path), options=gdal.WarpOptions(
-                format="VRT", outputBounds=bounds, width=width, height=height, resampleAlg="bilinear",
-                srcNodata="nan", dstNodata="nan"))
             back = gdal.Open(str(back_vrt))
         image_ds = open_raster(cfg.image, "image")
         writer = SceneWriter(plan, cfg.threshold)
