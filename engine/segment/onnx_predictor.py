@@ -55,9 +55,8 @@ class OnnxMember(_Inputs):
     def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None) -> np.ndarray:
         """Probabilities (B, K, T, T) for any batch size B; ``coords`` (B, 4) for a graph taking them (None:
         unknown, NaN)."""
-        if coords is None:
-            coords = np.full((vision.shape[0], 4), np.nan, np.float32)
-        feeds = {"vision": vision, "aux": aux, "coords": coords}
+        feeds = {"vision": vision, "aux": aux,
+                 "coords": np.full((vision.shape[0], 4), np.nan, np.float32) if coords is None else coords}
         dates = [n for n in self.inputs if n not in ("vision", "aux", "coords", SINGLE_INPUT)]
         feeds.update(zip(dates, np.split(vision, len(dates), axis=1) if dates else ()))  # one input per date
         if SINGLE_INPUT in self.inputs:  # a --single-input export: the streams stacked on the image grid
@@ -125,14 +124,10 @@ def in_batches(run: Callable[[dict[str, np.ndarray]], np.ndarray], feeds: dict[s
     if size is None:
         return run(feeds)
     total = next(iter(feeds.values())).shape[0]
-    out = []
-    for start in range(0, total, size):
-        chunk = {n: a[start:start + size] for n, a in feeds.items()}
-        short = size - next(iter(chunk.values())).shape[0]
-        if short:  # pad the last chunk to the graph's batch
-            chunk = {n: np.concatenate([a, np.zeros((short, *a.shape[1:]), a.dtype)]) for n, a in chunk.items()}
-        out.append(run(chunk)[:size - short])
-    return np.concatenate(out)
+    short = -total % size  # the padding of the last chunk to the graph's batch
+    feeds = {n: np.concatenate([a, np.zeros((short, *a.shape[1:]), a.dtype)]) if short else a for n, a in feeds.items()}
+    return np.concatenate([run({n: a[start:start + size] for n, a in feeds.items()})
+                           for start in range(0, total, size)])[:total]
 
 
 class ExportedBundle(_Inputs):

@@ -206,16 +206,11 @@ class RowBandAccumulator:
     def flush(self, until: int) -> None:
         """Finish rows ``[base, until)`` (region coordinates) and move the band down."""
         until = min(int(until), self.height)
-        n = until - self.base
-        if n <= 0:
-            return
-        if n > self.band_rows:  # a gap between tile rows: emit the band, then empty rows
-            self.flush(self.base + self.band_rows)
-            self.flush(until)
-            return
-        self._emit(n)
-        self._shift(n)
-        self.base = until
+        while self.base < until:  # a gap between tile rows: the band, then empty rows, a band at a time
+            n = min(until - self.base, self.band_rows)
+            self._emit(n)
+            self._shift(n)
+            self.base += n
 
     def _emit(self, n: int) -> None:
         """Hand the band's first ``n`` rows, normalised, to the sink."""
@@ -243,8 +238,7 @@ class RowBandAccumulator:
 
     def finish(self) -> None:
         """Emit every remaining row down to the region's last row."""
-        while self.base < self.height:
-            self.flush(min(self.base + self.band_rows, self.height))
+        self.flush(self.height)
 
 
 def overlap_pixels(tile: int, overlap: float | int) -> int:
