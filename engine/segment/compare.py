@@ -51,18 +51,13 @@ class Transitions:
     @classmethod
     def of(cls, class_names: list[str], mask: bool) -> Transitions:
         k = len(class_names)
+        pairs = [(a, b) for a in range(k) for b in range(k) if a != b]
         lookup = np.zeros(k * k, np.int64)
+        lookup[[a * k + b for a, b in pairs]] = 1 if mask else np.arange(1, len(pairs) + 1)
         if mask:
-            lookup[[a * k + b for a in range(k) for b in range(k) if a != b]] = 1
             return cls([NO_CHANGE, "change"], ["#000000", CHANGE_COLORS[0]], lookup)
-        names, colors = [NO_CHANGE], ["#000000"]
-        for a in range(k):
-            for b in range(k):
-                if a != b:
-                    lookup[a * k + b] = len(names)
-                    colors.append(CHANGE_COLORS[(len(names) - 1) % len(CHANGE_COLORS)])
-                    names.append(transition_name(class_names[a], class_names[b]))
-        return cls(names, colors, lookup)
+        return cls([NO_CHANGE, *(transition_name(class_names[a], class_names[b]) for a, b in pairs)],
+                   ["#000000", *(CHANGE_COLORS[i % len(CHANGE_COLORS)] for i in range(len(pairs)))], lookup)
 
 
 @dataclass
