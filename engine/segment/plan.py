@@ -280,7 +280,7 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         from ..data.align import tile_grid
         from ..data.checks import check_image_domain, check_scene_aux, check_scene_image, warn_dates_cover
 
-        region_grid = tile_grid(reader.grid, region[0], region[1], region[2], region[3])
+        region_grid = tile_grid(reader.grid, *region)
         if use_aux:
             _check_aux_overlap(reader, aux_paths, region_grid, cfg.image)
             check_scene_aux(reader, callback, warnings, region_grid, "the segmented region of",
@@ -319,10 +319,9 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         reader.close()
         resolved.close()
         raise
-    binary = first.output_channels == 1
     return SegmentPlan(cfg=cfg, members=members, reader=reader, grid=grid, region=region, tile=tile,
                        overlap=overlap, aux_ratio=aux_ratio, class_names=list(data.class_names),
-                       class_colors=class_colors, binary=binary, use_aux=use_aux,
+                       class_colors=class_colors, binary=first.output_channels == 1, use_aux=use_aux,
                        use_region_mask=cfg.aoi is not None, crs=reader.grid.crs, transform=region_grid.transform,
                        warnings=warnings, inputs=resolved, refit=refit, named=named)
 
