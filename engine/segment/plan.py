@@ -172,13 +172,11 @@ def _asked_tile(cfg: SegmentConfig, members: list[Member], aux_ratio: int | None
             raise ConfigError(f"The ONNX model '{member.path}' takes tiles of {fixed} px (fixed "
                               f"{'by its graph' if imported else 'at export'}), not {tile}; leave out "
                               f"{mention('segment.tile_size')}{fix}.")
-    for member in members[1:]:
-        if not cfg.tile_size and member.data.tile_size != tile:
-            message = (f"The ensemble members were trained on different tile sizes; using {tile} px "
-                       f"(set {mention('segment.tile_size')} to choose).")
-            warnings.append(message)
-            callback.warning(message)
-            break
+    if not cfg.tile_size and any(member.data.tile_size != tile for member in members[1:]):
+        message = (f"The ensemble members were trained on different tile sizes; using {tile} px "
+                   f"(set {mention('segment.tile_size')} to choose).")
+        warnings.append(message)
+        callback.warning(message)
     return tile
 
 

@@ -88,20 +88,6 @@ def _class_values(path: str) -> _ClassValues:
     return found
 
 
-def _checked_classes(cfg: PolygonsConfig, raster: str, names: list[str], found: _ClassValues,
-                     callback: Callback) -> list[int]:
-    """The classes to polygonise (:func:`chosen_polygon_classes`), with a word on the ones without a pixel."""
-    classes = chosen_polygon_classes(cfg, names, section="polygons")
-    if cfg.polygon_classes is not None:
-        empty = [c for c in classes if c not in found.present]
-        if empty:
-            callback.warning(f"The class raster '{raster}' has no pixel of class "
-                             f"{', '.join(f'{c} ({names[c]})' for c in empty)}; no polygon of "
-                             f"{'it' if len(empty) == 1 else 'them'}. Its classes with pixels are "
-                             f"{', '.join(str(c) for c in sorted(found.present)[:20]) or 'none'}.")
-    return classes
-
-
 def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> PolygonsResult:
     """Write ``cfg.raster``'s polygons to ``cfg.output`` (a temp file renamed when complete)."""
     callback = callback or Callback()
@@ -133,7 +119,13 @@ def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> 
                         f"known ({', '.join(names)}); give every class a name with "
                         f"{mention('polygons.class_names')}.")
     rules = class_rules(cfg, names, section="polygons")
-    classes = _checked_classes(cfg, raster, names, found, callback)
+    classes = chosen_polygon_classes(cfg, names, section="polygons")
+    empty = [c for c in classes if c not in found.present] if cfg.polygon_classes is not None else []
+    if empty:  # classes asked for without a pixel
+        callback.warning(f"The class raster '{raster}' has no pixel of class "
+                         f"{', '.join(f'{c} ({names[c]})' for c in empty)}; no polygon of "
+                         f"{'it' if len(empty) == 1 else 'them'}. Its classes with pixels are "
+                         f"{', '.join(str(c) for c in sorted(found.present)[:20]) or 'none'}.")
     tags = FeatureTags(model=cfg.model or model, model_sha256=digest if not cfg.model else "",
                        scene=cfg.scene or Path(raster).stem)
     with output_locks({f"polygons ({mention('polygons.output')})": output}):
