@@ -233,14 +233,14 @@ class SceneWriter(RowSink):
         without a valid pixel)."""
         return {report: below / valid for report, (below, valid) in self.tallies.items() if valid}
 
-    def confidence_path(self) -> tuple[Path | None, float]:
-        """The finished (temporary) confidence raster the polygons are scored on, and its scale."""
+    def confidence_path(self) -> Path | None:
+        """The finished (temporary) confidence raster the polygons are scored on (its scale recorded in it)."""
         if "confidence" in self.rasters:
-            return self.rasters["confidence"].tmp, 1.0 / PROBABILITY_SCALE_UINT8 if self.as_uint8 else 1.0
+            return self.rasters["confidence"].tmp
         if self.scoring is not None:
             self.scoring.finalize(overviews=None, scale=1.0 / PROBABILITY_SCALE_UINT8)
-            return self.scoring.tmp, 1.0 / PROBABILITY_SCALE_UINT8
-        return None, 1.0
+            return self.scoring.tmp
+        return None
 
     def stage_styles(self, styles: dict[Path, str]) -> None:
         """Write the style files to temp files (fsync'ed) that publishing only renames: a bulk run does it on its
@@ -336,7 +336,7 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
         scratch = temporary_path(polygons, ".gpkg")
         extra_tmp += [polygons_tmp, scratch]
         classes = chosen_polygon_classes(cfg, plan.class_names, plan.binary)
-        confidence, _ = writer.confidence_path()
+        confidence = writer.confidence_path()
         try:
             count = write_polygons(
                 writer.classes.tmp, polygons_tmp, plan.class_names, scratch=scratch, layer_name=polygons.stem,
