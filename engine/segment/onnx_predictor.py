@@ -216,18 +216,15 @@ class OnnxPredictor(TtaEnsemble):
         for m in members:
             if is_imported(m.metadata):  # a model made elsewhere: its graph as it came
                 graph = m.path if is_onnx_path(m.path) else imported_graph(m.path, m.metadata)
-                runner = session(graph, device, threads=threads, name=m.path)
-                loaded.append(ImportedMember(runner, m.weight, m.metadata.model, m.stats_key, m.path, callback,
-                                             threshold))
-                continue
-            if is_onnx_path(m.path):
+                loaded.append(ImportedMember(session(graph, device, threads=threads, name=m.path), m.weight,
+                                             m.metadata.model, m.stats_key, m.path, callback, threshold))
+            elif is_onnx_path(m.path):
                 loaded.append(OnnxMember(session(m.path, device, threads=threads), m.weight,
                                          list(m.metadata.onnx.inputs), m.metadata.onnx.batch, m.stats_key))
-                continue
-            bundle = ExportedBundle(m, device, threads, callback, first_dates=first_dates)
-            if tile:
-                bundle.load(int(tile))
-            loaded.append(bundle)
+            else:
+                loaded.append(ExportedBundle(m, device, threads, callback, first_dates=first_dates))
+                if tile:
+                    loaded[-1].load(int(tile))
         return cls(loaded, tta, device)
 
     @property

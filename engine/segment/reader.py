@@ -129,20 +129,15 @@ def _float32_on(torch: Any, array: np.ndarray, device: Any) -> Any:
 
 
 class TileReader:
-    """Reads, normalises and batches tiles ahead of the model in background threads or processes (bounded queues).
+    """Reads, normalises and batches the ``plan``'s tiles ahead of the model, ``batch_size`` a batch and
+    ``prefetch`` batches ahead, in background threads or processes (bounded queues).
 
-    Args:
-        plan: the plan whose tiles to read.
-        batch_size: tiles per batch.
-        prefetch: batches kept ready ahead of the model.
-        readers: reader workers (1: the batching thread reads itself).
-        processes: workers are processes (``reader_pool``) rather than threads, where processes can start (not
-            inside QGIS, whose ``sys.executable`` is not Python: threads there).
-        normalise: normalise the vision values here; False leaves them raw for the device (``Batch.raw``).
-        threads: long-lived threads to read on (a bulk run's, :func:`~engine.runtime.prefetch.loop_threads`),
-            else threads of its own.
-        device: hand the batches over as tensors on this (torch) device, normalised there when raw
-            (:func:`batch_on_device`, on the batching thread); None: numpy arrays.
+    ``readers``: reader workers (1: the batching thread reads itself); ``processes``: they are processes
+    (``reader_pool``) rather than threads, where processes can start (not inside QGIS, whose ``sys.executable`` is
+    not Python: threads there); ``normalise``: False leaves the vision values raw for the device (``Batch.raw``);
+    ``threads``: long-lived threads to read on (a bulk run's, :func:`~engine.runtime.prefetch.loop_threads`), else
+    threads of its own; ``device``: hand the batches over as tensors on this (torch) device, normalised there when
+    raw (:func:`batch_on_device`, on the batching thread), else numpy arrays.
     """
 
     def __init__(self, plan: SegmentPlan, batch_size: int, prefetch: int, readers: int = 1,
@@ -209,8 +204,13 @@ class TileReader:
                     self._busy[0] += time.perf_counter() - start
                     yield tile, prepared
             return
-        if self.processes:
-            yield from self._process_tiles()
+        if self.processes:  # this process's pool of reader processes
+            plan = self.plan
+            plan.reader.describe_warps()  # one warped VRT's XML for every process, not one made by each
+            yield from shared_pool(self.readers).read(list(plan.grid), self.owners, plan.reader.portable(),
+                                                      self.stats, plan.use_region_mask, plan.tile, plan.aux_ratio,
+                                                      depth=self.depth, busy=self._busy, halt=self.stop,
+                                                      normalise=self.normalise)
             return
         self._copies = [self.plan.reader.worker_copy() for _ in range(1, self.readers)]
         readers = [self.plan.reader, *self._copies]
@@ -222,15 +222,6 @@ class TileReader:
                 yield next(self._workers[self.owners[index]])
             except StopIteration:  # the worker stopped early (cancel)
                 return
-
-    def _process_tiles(self) -> Iterator[tuple[Tile, Any]]:
-        """(tile, prepared or None) in tile order from this process's pool of reader processes."""
-        plan = self.plan
-        plan.reader.describe_warps()  # one warped VRT's XML for every process, not one made by each
-        yield from shared_pool(self.readers).read(list(plan.grid), self.owners, plan.reader.portable(), self.stats,
-                                                  plan.use_region_mask, plan.tile, plan.aux_ratio,
-                                                  depth=self.depth, busy=self._busy, halt=self.stop,
-                                                  normalise=self.normalise)
 
     def _worker_tiles(self, worker: int, reader: Any) -> Iterator[tuple[Tile, Any]]:
         """Worker ``worker``'s share of the tiles, in order."""

@@ -32,13 +32,9 @@ from .sinks import SceneWriter, discard_partial_outputs, finish_outputs, remove_
 
 
 def segment(cfg: SegmentConfig, callback: Callback | None = None, predictor: Predictor | None = None) -> SegmentResult:
-    """Segment a scene with one bundle or a weighted ensemble; write the styled outputs atomically.
-
-    Args:
-        cfg: the scene and settings.
-        callback: progress, messages and cancellation.
-        predictor: an already loaded predictor for ``cfg.models`` (bulk runs load the bundles once); by default
-            the bundles are loaded onto ``cfg.device``.
+    """Segment the scene of ``cfg`` with one bundle or a weighted ensemble; write the styled outputs atomically.
+    ``predictor``: one already loaded for ``cfg.models`` (bulk runs load the bundles once); by default the bundles
+    are loaded onto ``cfg.device``.
 
     Returns:
         A :class:`SegmentResult` with the output paths, class names/colours, pixel count and run time.
