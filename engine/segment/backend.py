@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..bundle.imported import is_imported
-from ..bundle.onnx_metadata import is_onnx_path, onnx_cuda
+from ..bundle.onnx_metadata import ONNX_MAX_BYTES, is_onnx_path, onnx_cuda, too_large_for_onnx
 from ..callbacks import Callback
 from ..errors import BundleError, CanceledError, ConfigError, DependencyError, mention
 from ..runtime.environment import install_hint, resolve_device, resolve_device_lazily
@@ -70,14 +70,12 @@ def _onnx_predictor(members: Sequence[Member], cfg: Any, callback: Callback, fir
 
 
 def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | None = None,
-                   tile: int | None = None, onnx_max_bytes: int | None = None, first_dates: bool = True) -> Any:
+                   tile: int | None = None, onnx_max_bytes: int = ONNX_MAX_BYTES, first_dates: bool = True) -> Any:
     """The predictor for ``members`` with ``cfg``'s backend, device and TTA; ``tile``: the plan's tile size (a
     bundle's export is made or checked now for it, so a failure falls back before any tile is read);
-    ``onnx_max_bytes``: the most weights one ONNX file takes (default ``bundle.onnx_metadata.ONNX_MAX_BYTES``);
+    ``onnx_max_bytes``: the most weights one ONNX file takes;
     ``first_dates``: a change model keeps each first date's encoder maps for the later pairs that share it (a
     predictor serving many pairs; one pair has none to share them with)."""
-    from ..bundle.onnx_metadata import ONNX_MAX_BYTES, too_large_for_onnx
-
     callback = callback or Callback()
     torch = functools.partial(_torch_predictor, members, cfg, callback, first_dates)  # (device, why)
     onnx = functools.partial(_onnx_predictor, members, cfg, callback, first_dates, tile)
@@ -97,9 +95,9 @@ def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | Non
     missing = onnxruntime_missing()
     if missing:
         return torch(device, f"auto: {missing}")
-    limit = ONNX_MAX_BYTES if onnx_max_bytes is None else onnx_max_bytes
     # why a bundle cannot go to ONNX for its size
-    oversized = next(filter(None, (too_large_for_onnx(m.path, limit) for m in members if not onnx_only([m]))), None)
+    oversized = next(filter(None, (too_large_for_onnx(m.path, onnx_max_bytes) for m in members
+                                   if not onnx_only([m]))), None)
     if oversized:
         return torch(device, f"auto: {oversized}, so onnxruntime cannot run it")
     try:
