@@ -10,11 +10,12 @@ process (:mod:`engine.runtime.cores`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 from ..bundle.imported import is_imported
-from ..bundle.onnx_metadata import is_onnx_path, onnx_cuda
+from ..bundle.onnx_metadata import ONNX_MAX_BYTES, is_onnx_path, onnx_cuda, too_large_for_onnx
 from ..callbacks import Callback
 from ..errors import BundleError, CanceledError, ConfigError, DependencyError, mention
 from ..runtime.environment import install_hint, resolve_device, resolve_device_lazily
@@ -35,8 +36,8 @@ def onnx_only(members: Sequence[Member]) -> list[str]:
     return [m.path for m in members if is_onnx_path(m.path) or is_imported(m.metadata)]
 
 
-def _torch_predictor(members: Sequence[Member], cfg: Any, device: str, callback: Callback, why: str,
-                     first_dates: bool) -> Any:
+def _torch_predictor(members: Sequence[Member], cfg: Any, callback: Callback, first_dates: bool, device: str,
+                     why: str) -> Any:
     from .predictor import Predictor
 
     onnx_files = onnx_only(members)
@@ -54,62 +55,8 @@ def _torch_predictor(members: Sequence[Member], cfg: Any, device: str, callback:
     return predictor
 
 
-def too_large(members: Sequence[Member], limit: int | None = None) -> str | None:
-    """Why a bundle among ``members`` cannot go to ONNX for its size (``bundle.onnx_metadata.too_large_for_onnx``)."""
-    from ..bundle.onnx_metadata import ONNX_MAX_BYTES, too_large_for_onnx
-
-    for member in members:
-        if not onnx_only([member]):
-            refusal = too_large_for_onnx(member.path, ONNX_MAX_BYTES if limit is None else limit)
-            if refusal:
-                return refusal
-    return None
-
-
-def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | None = None,
-                   tile: int | None = None, onnx_max_bytes: int | None = None, first_dates: bool = True) -> Any:
-    """The predictor for ``members`` with ``cfg``'s backend, device and TTA; ``tile``: the plan's tile size (a
-    bundle's export is made or checked now for it, so a failure falls back before any tile is read);
-    ``onnx_max_bytes``: the most weights one ONNX file takes (default ``bundle.onnx_metadata.ONNX_MAX_BYTES``);
-    ``first_dates``: a change model keeps each first date's encoder maps for the later pairs that share it (a
-    predictor serving many pairs; one pair has none to share them with)."""
-    callback = callback or Callback()
-    forced = f"{mention('segment.backend')} {cfg.backend}"  # the reason when the user chose the backend
-    if cfg.backend == "torch":
-        return _torch_predictor(members, cfg, resolve_device(cfg.device), callback, forced, first_dates)
-    if cfg.backend == "onnxruntime":
-        return _onnx_predictor(members, cfg, cfg.device, tile, callback, forced, first_dates)
-    device = resolve_device_lazily(cfg.device)
-    if device != "cpu":
-        if onnx_only(members):
-            if not onnx_cuda():
-                return _onnx_predictor(members, cfg, "cpu", tile, callback, "auto: an ONNX model was given and this "
-                                       "onnxruntime has no CUDA provider (onnxruntime-gpu runs it on the GPU)",
-                                       first_dates)
-            return _onnx_predictor(members, cfg, device, tile, callback, "auto: an ONNX model was given", first_dates)
-        return _torch_predictor(members, cfg, device, callback, f"auto: torch on {device}", first_dates)
-    missing = onnxruntime_missing()
-    if missing:
-        return _torch_predictor(members, cfg, device, callback, f"auto: {missing}", first_dates)
-    oversized = too_large(members, onnx_max_bytes)
-    if oversized:
-        return _torch_predictor(members, cfg, device, callback, f"auto: {oversized}, so onnxruntime cannot run it",
-                                first_dates)
-    try:
-        return _onnx_predictor(members, cfg, device, tile, callback, "auto on the CPU", first_dates)
-    except DependencyError as exc:
-        if exc.package == "torch":
-            raise
-        why = f"auto: {exc.package} is not installed, which the ONNX export needs: {install_hint(exc.package)}"
-    except (BundleError, CanceledError):
-        raise  # an unreadable bundle fails with torch too; a cancel stops the run
-    except Exception as exc:  # noqa: BLE001 - whatever stops the export, torch runs the bundle and the log says why
-        why = f"auto: the ONNX export failed: {(str(exc).splitlines() or [type(exc).__name__])[0][:300]}"
-    return _torch_predictor(members, cfg, device, callback, why, first_dates)
-
-
-def _onnx_predictor(members: Sequence[Member], cfg: Any, device: str, tile: int | None, callback: Callback,
-                    why: str, first_dates: bool) -> Any:
+def _onnx_predictor(members: Sequence[Member], cfg: Any, callback: Callback, first_dates: bool, tile: int | None,
+                    device: str, why: str) -> Any:
     from ..runtime.cores import model_threads
     from .onnx_predictor import OnnxPredictor
 
@@ -120,3 +67,47 @@ def _onnx_predictor(members: Sequence[Member], cfg: Any, device: str, tile: int 
     callback.info(f"Backend: onnxruntime on {predictor.device}{f' with {threads} thread(s)' if threads else ''} "
                   f"({why}).")
     return predictor
+
+
+def make_predictor(members: Sequence[Member], cfg: Any, callback: Callback | None = None,
+                   tile: int | None = None, onnx_max_bytes: int = ONNX_MAX_BYTES, first_dates: bool = True) -> Any:
+    """The predictor for ``members`` with ``cfg``'s backend, device and TTA; ``tile``: the plan's tile size (a
+    bundle's export is made or checked now for it, so a failure falls back before any tile is read);
+    ``onnx_max_bytes``: the most weights one ONNX file takes;
+    ``first_dates``: a change model keeps each first date's encoder maps for the later pairs that share it (a
+    predictor serving many pairs; one pair has none to share them with)."""
+    callback = callback or Callback()
+    torch = functools.partial(_torch_predictor, members, cfg, callback, first_dates)  # (device, why)
+    onnx = functools.partial(_onnx_predictor, members, cfg, callback, first_dates, tile)
+    forced = f"{mention('segment.backend')} {cfg.backend}"  # the reason when the user chose the backend
+    if cfg.backend == "torch":
+        return torch(resolve_device(cfg.device), forced)
+    if cfg.backend == "onnxruntime":
+        return onnx(cfg.device, forced)
+    device = resolve_device_lazily(cfg.device)
+    if device != "cpu":
+        if not onnx_only(members):
+            return torch(device, f"auto: torch on {device}")
+        if not onnx_cuda():
+            return onnx("cpu", "auto: an ONNX model was given and this onnxruntime has no CUDA provider "
+                               "(onnxruntime-gpu runs it on the GPU)")
+        return onnx(device, "auto: an ONNX model was given")
+    missing = onnxruntime_missing()
+    if missing:
+        return torch(device, f"auto: {missing}")
+    # why a bundle cannot go to ONNX for its size
+    oversized = next(filter(None, (too_large_for_onnx(m.path, onnx_max_bytes) for m in members
+                                   if not onnx_only([m]))), None)
+    if oversized:
+        return torch(device, f"auto: {oversized}, so onnxruntime cannot run it")
+    try:
+        return onnx(device, "auto on the CPU")
+    except DependencyError as exc:
+        if exc.package == "torch":
+            raise
+        why = f"auto: {exc.package} is not installed, which the ONNX export needs: {install_hint(exc.package)}"
+    except (BundleError, CanceledError):
+        raise  # an unreadable bundle fails with torch too; a cancel stops the run
+    except Exception as exc:  # noqa: BLE001 - whatever stops the export, torch runs the bundle and the log says why
+        why = f"auto: the ONNX export failed: {(str(exc).splitlines() or [type(exc).__name__])[0][:300]}"
+    return torch(device, why)

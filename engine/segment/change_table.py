@@ -73,12 +73,9 @@ def class_counts(raster: str, counted: list[int] | None = None) -> tuple[np.ndar
     ``counted``: the pixels of each class as its writer counted them (``SegmentResult.class_pixels``), so that
     only the names and the pixel's area are read."""
     names = class_names_of(raster) or []  # none recorded: numbered
-    dataset = open_raster(raster, "change raster")
-    try:
+    with open_raster(raster, "change raster") as dataset:
         counts = _read_counts(dataset, len(names)) if counted is None else np.asarray(counted, np.int64)
         area = hectares_per_pixel(dataset)
-    finally:
-        dataset.close()
     names += [str(i) for i in range(len(names), counts.size)]
     return counts, names, area
 
@@ -128,10 +125,4 @@ def change_table(raster: str, output: str | Path | None = None,
 
 def write_change_table(output: str | Path, rows: list[ChangeRow]) -> str:
     return write_text_atomic(output, csv_text(HEADER, (row.cells() for row in rows)))
-
-
-def said(rows: list[ChangeRow]) -> str:
-    """``change: 12.5 ha (3,412 px); forest → bare: ...`` for the log and the command line."""
-    return "; ".join(f"{r.name}: {'' if r.hectares is None else f'{r.hectares:,.2f} ha, '}{r.pixels:,} px"
-                     for r in rows) or "no change class"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,18 +51,13 @@ class Transitions:
     @classmethod
     def of(cls, class_names: list[str], mask: bool) -> Transitions:
         k = len(class_names)
+        pairs = [(a, b) for a in range(k) for b in range(k) if a != b]
         lookup = np.zeros(k * k, np.int64)
+        lookup[[a * k + b for a, b in pairs]] = 1 if mask else np.arange(1, len(pairs) + 1)
         if mask:
-            lookup[[a * k + b for a in range(k) for b in range(k) if a != b]] = 1
             return cls([NO_CHANGE, "change"], ["#000000", CHANGE_COLORS[0]], lookup)
-        names, colors = [NO_CHANGE], ["#000000"]
-        for a in range(k):
-            for b in range(k):
-                if a != b:
-                    lookup[a * k + b] = len(names)
-                    colors.append(CHANGE_COLORS[(len(names) - 1) % len(CHANGE_COLORS)])
-                    names.append(transition_name(class_names[a], class_names[b]))
-        return cls(names, colors, lookup)
+        return cls([NO_CHANGE, *(transition_name(class_names[a], class_names[b]) for a, b in pairs)],
+                   ["#000000", *(CHANGE_COLORS[i % len(CHANGE_COLORS)] for i in range(len(pairs)))], lookup)
 
 
 @dataclass
@@ -83,9 +78,7 @@ class CompareResult:
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out["rows"] = [r.to_dict() for r in self.rows]
-        return out
+        return asdict(self)
 
 
 
@@ -172,11 +165,8 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
     classes += numbered[len(classes):]
     grids = []
     for path in (before, after):
-        dataset = open_raster(path, "class raster")
-        try:
+        with open_raster(path, "class raster") as dataset:
             grids.append(grid_of(dataset))
-        finally:
-            dataset.close()
     if grids[0].georeferenced and grids[1].georeferenced:
         check_overlap(grids[0], grids[1], shown[0], shown[1], "later date", "first date")
     partly = date_cover_warning(grids[0], grids[1], shown[1], shown[0], "the first date",
@@ -213,12 +203,8 @@ def compare_classes(before: str, after: str, output: str, *, mask: bool = False,
         except BaseException:
             writer.abort()
             raise
-    dataset = open_raster(output, "change raster")
-    try:
-        area = hectares_per_pixel(dataset)
-    finally:
-        dataset.close()
-    rows = change_rows(counts, transitions.names, area)
+    with open_raster(output, "change raster") as dataset:
+        rows = change_rows(counts, transitions.names, hectares_per_pixel(dataset))
     pixels, changed = int(counts.sum()), int(counts[1:].sum())
     if pixels == 0:
         callback.warning(f"The dates '{shown[0]}' and '{shown[1]}' share no pixel with data: the change raster is all "

@@ -86,8 +86,7 @@ def date_view(member: Any, date: int) -> Any:
     """``member`` as a model of one date, the ``date``-th (0 = first): that date's band statistics only, so the
     image door and the value checks judge each date against what the model saw of it."""
     data = member.data
-    bands = data.vision_bands
-    stats = data.vision_stats
+    bands, stats = data.vision_bands, data.vision_stats
     if stats.bands == bands * data.dates:
         stats = BandStatistics(stats.method, list(stats.low[date * bands:(date + 1) * bands]),
                                list(stats.high[date * bands:(date + 1) * bands]))

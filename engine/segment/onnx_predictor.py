@@ -25,18 +25,13 @@ from ..errors import BundleError, GraphRunError
 from ..io.digest import file_sha256
 from ..models.change.first_dates import FirstDateFeatures, shares_first_dates
 from .members import Member
-from .tta import apply_transform, tta_transforms, undo_transform
+from .tta import TtaEnsemble
 
 
-@dataclass
-class OnnxMember:
-    """One exported model ready to run."""
+class _Inputs:
+    """What a graph of the named ``inputs`` takes beside the image."""
 
-    session: Any  # onnxruntime.InferenceSession
-    weight: float
-    inputs: list[str]  # "vision" [, "aux"] [, "coords": each tile's date and place, for a TL encoder]
-    batch: int | None  # fixed batch of the graph; None = dynamic
-    stats_key: str
+    inputs: list[str]
 
     @property
     def takes_aux(self) -> bool:
@@ -46,19 +41,29 @@ class OnnxMember:
     def takes_coords(self) -> bool:
         return "coords" in self.inputs
 
+
+@dataclass
+class OnnxMember(_Inputs):
+    """One exported model ready to run."""
+
+    session: Any  # onnxruntime.InferenceSession
+    weight: float
+    inputs: list[str]  # "vision" [, "aux"] [, "coords": each tile's date and place, for a TL encoder]
+    batch: int | None  # fixed batch of the graph; None = dynamic
+    stats_key: str
+
     def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None) -> np.ndarray:
         """Probabilities (B, K, T, T) for any batch size B; ``coords`` (B, 4) for a graph taking them (None:
         unknown, NaN)."""
-        if coords is None:
-            coords = np.full((vision.shape[0], 4), np.nan, np.float32)
-        feeds = {"vision": vision, "aux": aux, "coords": coords}
+        feeds = {"vision": vision, "aux": aux,
+                 "coords": np.full((vision.shape[0], 4), np.nan, np.float32) if coords is None else coords}
         dates = [n for n in self.inputs if n not in ("vision", "aux", "coords", SINGLE_INPUT)]
         feeds.update(zip(dates, np.split(vision, len(dates), axis=1) if dates else ()))  # one input per date
         if SINGLE_INPUT in self.inputs:  # a --single-input export: the streams stacked on the image grid
             feeds[SINGLE_INPUT] = vision if aux is None else np.concatenate([vision, aux], axis=1)
-        return in_batches(lambda chunk: self.session.run(["probabilities"], {n: _contiguous(a) for n, a in
-                                                                              chunk.items()})[0],
-                          {n: feeds[n] for n in self.inputs}, self.batch)
+        return in_batches(lambda chunk: self.session.run(["probabilities"], {
+            n: np.ascontiguousarray(a, dtype=np.float32) for n, a in chunk.items()})[0],
+            {n: feeds[n] for n in self.inputs}, self.batch)
 
 CHECKED_BATCHES = 3  # a model made elsewhere: its first batches' output is checked to be probabilities
 
@@ -119,21 +124,13 @@ def in_batches(run: Callable[[dict[str, np.ndarray]], np.ndarray], feeds: dict[s
     if size is None:
         return run(feeds)
     total = next(iter(feeds.values())).shape[0]
-    out = []
-    for start in range(0, total, size):
-        chunk = {n: a[start:start + size] for n, a in feeds.items()}
-        short = size - next(iter(chunk.values())).shape[0]
-        if short:  # pad the last chunk to the graph's batch
-            chunk = {n: np.concatenate([a, np.zeros((short, *a.shape[1:]), a.dtype)]) for n, a in chunk.items()}
-        out.append(run(chunk)[:size - short])
-    return np.concatenate(out)
+    short = -total % size  # the padding of the last chunk to the graph's batch
+    feeds = {n: np.concatenate([a, np.zeros((short, *a.shape[1:]), a.dtype)]) if short else a for n, a in feeds.items()}
+    return np.concatenate([run({n: a[start:start + size] for n, a in feeds.items()})
+                           for start in range(0, total, size)])[:total]
 
 
-def _contiguous(array: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(array, dtype=np.float32)
-
-
-class ExportedBundle:
+class ExportedBundle(_Inputs):
     """A bundle run through its cached ONNX export (:mod:`engine.export.onnx_cache`): one export per tile size,
     made (or found) when a tile of that size first comes; the same ``run`` as :class:`OnnxMember`. A model whose
     output depends on a neighbourhood only runs every tile other than its trained one through one export that
@@ -185,35 +182,19 @@ class ExportedBundle:
                               f"again.")
         return runner
 
-    @property
-    def takes_aux(self) -> bool:
-        return "aux" in self.inputs
-
-    @property
-    def takes_coords(self) -> bool:
-        return "coords" in self.inputs
-
     def run(self, vision: np.ndarray, aux: np.ndarray | None, coords: np.ndarray | None = None) -> np.ndarray:
         return self.load(int(vision.shape[-1])).run(vision, aux, coords)
 
 
-class OnnxPredictor:
-    """Runs exported ONNX models (onnxruntime) with TTA on batches of normalised tiles.
-
-    Args:
-        members: the loaded models.
-        tta: "none", "flips" or "d4".
-        device: "cpu", "cuda" or "cuda:N" (CUDA needs onnxruntime-gpu).
-    """
+class OnnxPredictor(TtaEnsemble):
+    """Runs the loaded ONNX ``members`` (onnxruntime) with TTA on batches of normalised tiles; ``device``: "cpu",
+    "cuda" or "cuda:N" (CUDA needs onnxruntime-gpu)."""
 
     backend = "onnxruntime"
 
     def __init__(self, members: Sequence[OnnxMember | ExportedBundle | ImportedMember], tta: str, device: str):
-        self.members = list(members)
-        self.tta = tta
-        self.transforms = tta_transforms(tta)
+        super().__init__(members, tta)
         self.device = device
-        self.total_weight = float(sum(m.weight for m in self.members))
 
     def first_date_stores(self) -> list[FirstDateFeatures]:
         """The change models' stores of first dates' encoder maps (none for other models, or one pair)."""
@@ -235,18 +216,15 @@ class OnnxPredictor:
         for m in members:
             if is_imported(m.metadata):  # a model made elsewhere: its graph as it came
                 graph = m.path if is_onnx_path(m.path) else imported_graph(m.path, m.metadata)
-                runner = session(graph, device, threads=threads, name=m.path)
-                loaded.append(ImportedMember(runner, m.weight, m.metadata.model, m.stats_key, m.path, callback,
-                                             threshold))
-                continue
-            if is_onnx_path(m.path):
+                loaded.append(ImportedMember(session(graph, device, threads=threads, name=m.path), m.weight,
+                                             m.metadata.model, m.stats_key, m.path, callback, threshold))
+            elif is_onnx_path(m.path):
                 loaded.append(OnnxMember(session(m.path, device, threads=threads), m.weight,
                                          list(m.metadata.onnx.inputs), m.metadata.onnx.batch, m.stats_key))
-                continue
-            bundle = ExportedBundle(m, device, threads, callback, first_dates=first_dates)
-            if tile:
-                bundle.load(int(tile))
-            loaded.append(bundle)
+            else:
+                loaded.append(ExportedBundle(m, device, threads, callback, first_dates=first_dates))
+                if tile:
+                    loaded[-1].load(int(tile))
         return cls(loaded, tta, device)
 
     @property
@@ -258,13 +236,7 @@ class OnnxPredictor:
                  coords: np.ndarray | None = None) -> np.ndarray:
         """``vision``/``aux``: normalised (B, C, h, w) arrays per stats key; ``coords`` (B, 4) each tile's date
         and place (NaN where unknown). Returns (B, K, T, T) float32."""
-        total = None
-        for member in self.members:
-            v, a = vision[member.stats_key], aux.get(member.stats_key)
-            for k, flip in self.transforms:
-                vt = apply_transform(v, k, flip)
-                at = apply_transform(a, k, flip) if (member.takes_aux and a is not None) else None
-                ct = coords if member.takes_coords else None  # the same date and place for any flip or turn
-                probs = undo_transform(member.run(vt, at, ct), k, flip) * (member.weight / len(self.transforms))
-                total = probs if total is None else total + probs
-        return np.ascontiguousarray(total / self.total_weight, dtype=np.float32)
+        # the same date and place for any flip or turn
+        total = self.average(lambda m: (vision[m.stats_key], aux.get(m.stats_key) if m.takes_aux else None),
+                             lambda m, v, a: m.run(v, a, coords if m.takes_coords else None))
+        return np.ascontiguousarray(total, dtype=np.float32)

@@ -142,10 +142,8 @@ def run_tiles(plan: SegmentPlan, predict: Predict, sink: RowSink, callback: Call
         else:
             accumulator = RowBandAccumulator(plan.width, plan.height, plan.probability_channels, plan.grid.band_rows,
                                              sink.sink, alone=len(plan.grid) == 1)
-        total, done, skipped = len(plan.grid), 0, 0
+        total, done, skipped, model_seconds, first_batch_at = len(plan.grid), 0, 0, 0.0, None
         col0, row0 = plan.region[0], plan.region[1]
-        model_seconds = 0.0
-        first_batch_at = None
         coords_of = tile_coords(plan, callback) if getattr(model, "takes_coords", False) else None
         callback.progress(0, total, Stage.SEGMENT)
         for batch in reader:

@@ -24,7 +24,7 @@ from ..io.safety import check_creatable, check_outputs
 from .expects import aux_problem, image_problem
 from .members import Member, aux_inputs, aux_layout, check_members, model_defaults, requested_tile, say_assumptions
 from .scene_outputs import SceneOutputs, segment_files
-from .tile_choice import fitted_tile
+from .tile_choice import fitted_tile, run_device
 from .tiling import TileGrid, overlap_pixels
 
 GSD_WARNING_FACTOR = 1.5  # warn when the image resolution differs from the training one by more than this
@@ -109,15 +109,13 @@ def _snap_region(reader: Any, cfg: SegmentConfig) -> tuple[int, int, int, int]:
 def _check_resources(cfg: SegmentConfig, members: list[Member], tile: int, region: tuple[int, int, int, int],
                      aux_ratio: int | None, reader: Any, callback: Callback, warnings: list[str]) -> int:
     """The tile cut to what covers the region, then the memory of a batch against the device's; returns the tile."""
-    from ..runtime.environment import resolve_device, resolve_device_lazily
     from ..runtime.resources import check_graph_memory, check_memory, check_segment_tile, heaviest_preset, tile_step
 
     step = tile_step(aux_ratio)
     trained = max(m.data.tile_size for m in members)
     tile = check_segment_tile(tile, region[2], region[3], trained, step, callback, warnings)
     preset = heaviest_preset("segment", [m.metadata.model.preset for m in members])
-    # torch is imported only where it runs anyway: start-up of an onnxruntime run is seconds shorter without it
-    device = {"torch": resolve_device, "auto": resolve_device_lazily}.get(cfg.backend, str)(cfg.device)
+    device = run_device(cfg)
     check_memory("segment", preset, cfg.batch_size, tile, reader.vision_bands + reader.aux_channels, device, step,
                  mention("segment.batch_size"), mention("segment.tile_size"))
     for member in members:  # a graph made elsewhere may fix a batch far beyond the one asked for
@@ -160,18 +158,6 @@ def _check_gsd(reader: Any, data: DataMetadata, path: str, callback: Callback, w
         callback.warning(message)
 
 
-def _check_domain(reader: Any, member: Member, cfg: SegmentConfig, callback: Callback, warnings: list[str],
-                  seen: Any, named: str | None) -> None:
-    """The image's values against the training statistics of ``member`` (a warning, or an error when strict);
-    ``seen``: the values the image door judged, when the reader reads them as sampled (None: sampled here);
-    ``named``: a web layer's name, its window being a temporary file."""
-    from ..data.checks import check_image_domain
-
-    check_image_domain(reader.image_dataset(), cfg.image, member.selection.vision_bands(reader.image_bands),
-                       member.data.vision_stats, member.path, callback, warnings, cfg.strict_inputs,
-                       mention("segment.strict_inputs"), seen, named)
-
-
 def _asked_tile(cfg: SegmentConfig, members: list[Member], aux_ratio: int | None, callback: Callback,
                 warnings: list[str]) -> int:
     """The tile size asked for, checked against the aux ratio and the graphs that take one size only."""
@@ -186,13 +172,11 @@ def _asked_tile(cfg: SegmentConfig, members: list[Member], aux_ratio: int | None
             raise ConfigError(f"The ONNX model '{member.path}' takes tiles of {fixed} px (fixed "
                               f"{'by its graph' if imported else 'at export'}), not {tile}; leave out "
                               f"{mention('segment.tile_size')}{fix}.")
-    for member in members[1:]:
-        if not cfg.tile_size and member.data.tile_size != tile:
-            message = (f"The ensemble members were trained on different tile sizes; using {tile} px "
-                       f"(set {mention('segment.tile_size')} to choose).")
-            warnings.append(message)
-            callback.warning(message)
-            break
+    if not cfg.tile_size and any(member.data.tile_size != tile for member in members[1:]):
+        message = (f"The ensemble members were trained on different tile sizes; using {tile} px "
+                   f"(set {mention('segment.tile_size')} to choose).")
+        warnings.append(message)
+        callback.warning(message)
     return tile
 
 
@@ -202,11 +186,8 @@ def _check_aux_overlap(reader: Any, aux_paths: list[str], region_grid: Any, imag
     from ..data.raster import grid_of, open_raster
 
     for path in aux_paths:
-        ds = open_raster(path, "aux raster")
-        try:
+        with open_raster(path, "aux raster") as ds:
             aux_grid_ = grid_of(ds)
-        finally:
-            ds.close()
         if aux_grid_.georeferenced and reader.grid.georeferenced:
             aux_grid_.crs = aux_grid_.crs or reader.grid.crs
             check_overlap(region_grid, aux_grid_, f"{image} (segmented extent)", path, "aux raster")
@@ -295,9 +276,9 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                             f"({aux_layout(aux_data)}); give the same aux layout as in training.")
         region = _snap_region(reader, cfg)
         from ..data.align import tile_grid
-        from ..data.checks import check_scene_aux, check_scene_image, warn_dates_cover
+        from ..data.checks import check_image_domain, check_scene_aux, check_scene_image, warn_dates_cover
 
-        region_grid = tile_grid(reader.grid, region[0], region[1], region[2], region[3])
+        region_grid = tile_grid(reader.grid, *region)
         if use_aux:
             _check_aux_overlap(reader, aux_paths, region_grid, cfg.image)
             check_scene_aux(reader, callback, warnings, region_grid, "the segmented region of",
@@ -307,7 +288,11 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
                          f"the change raster is nodata there (give dates that cover the same area, or limit the "
                          f"region with {mention('segment.extent')})")
         if not is_imported(first.metadata) and dates == 1:  # its maker's scaling is no data it was trained on
-            _check_domain(reader, first, cfg, callback, warnings, resolved.seen, named)
+            # the image's values against the training statistics (a warning, or an error when strict); the door's
+            # sample where the reader reads the values it judged (None: sampled here)
+            check_image_domain(reader.image_dataset(), cfg.image, first.selection.vision_bands(reader.image_bands),
+                               first.data.vision_stats, first.path, callback, warnings, cfg.strict_inputs,
+                               mention("segment.strict_inputs"), resolved.seen, named)
         _check_gsd(reader, data, first.path, callback, warnings, cfg.resample_to_training_gsd, cfg.image)
         overlap = overlap_pixels(tile, cfg.overlap)
         refit = None if cfg.tile_size else (tile, cfg.batch_size)
@@ -332,10 +317,9 @@ def plan_segmentation(cfg: SegmentConfig, callback: Callback | None = None,
         reader.close()
         resolved.close()
         raise
-    binary = first.output_channels == 1
     return SegmentPlan(cfg=cfg, members=members, reader=reader, grid=grid, region=region, tile=tile,
                        overlap=overlap, aux_ratio=aux_ratio, class_names=list(data.class_names),
-                       class_colors=class_colors, binary=binary, use_aux=use_aux,
+                       class_colors=class_colors, binary=first.output_channels == 1, use_aux=use_aux,
                        use_region_mask=cfg.aoi is not None, crs=reader.grid.crs, transform=region_grid.transform,
                        warnings=warnings, inputs=resolved, refit=refit, named=named)
 

@@ -22,7 +22,7 @@ from ..runtime.cores import follow_torch_threads
 from ..runtime.environment import require
 from ..runtime.transfer import to_device
 from .members import Member
-from .tta import apply_transform, tta_transforms, undo_transform
+from .tta import TtaEnsemble
 
 
 @dataclass
@@ -35,26 +35,17 @@ class LoadedMember:
     stats_key: str
 
 
-class Predictor:
-    """Runs the ensemble with TTA on batches of normalised tiles; returns averaged probabilities.
-
-    Args:
-        members: the loaded members, models already on ``device``.
-        binary: one sigmoid channel (True) or softmax over classes.
-        tta: "none", "flips" or "d4".
-        device: torch device string.
-    """
+class Predictor(TtaEnsemble):
+    """Runs the loaded ``members`` (models already on the torch ``device``) with TTA on batches of normalised
+    tiles; returns averaged probabilities: of one sigmoid channel (``binary``), else softmax over the classes."""
 
     backend = "torch"
 
     def __init__(self, members: Sequence[LoadedMember], binary: bool, tta: str, device: str):
+        super().__init__(members, tta)
         self.torch = require("torch")
-        self.members = list(members)
         self.binary = binary
-        self.tta = tta
-        self.transforms = tta_transforms(tta)
         self.device = self.torch.device(device)
-        self.total_weight = float(sum(m.weight for m in self.members))
         self.amp_dtype = None
         if self.device.type == "cuda":
             self.amp_dtype = self.torch.bfloat16 if self.torch.cuda.is_bf16_supported() else self.torch.float16
@@ -91,30 +82,23 @@ class Predictor:
         """As :meth:`__call__`, but the probabilities stay a torch tensor on the device (no wait for the model:
         on a GPU the call returns once the work is queued). ``vision`` may already be tensors on the device."""
         torch = self.torch
-        total = None
         if self.device.type == "cpu":  # a long run's threads follow the machine's load (runtime.cores)
             follow_torch_threads(torch)
         with torch.inference_mode():
-            tensors: dict[str, tuple[Any, Any]] = {}
-            for key in vision:
-                v = to_device(vision[key], self.device)
+            tensors = {}
+            for key, v in vision.items():
                 a = aux.get(key)
-                a = None if a is None else to_device(a, self.device)
-                tensors[key] = (v, a)
+                tensors[key] = (to_device(v, self.device), None if a is None else to_device(a, self.device))
             place = None if coords is None else torch.as_tensor(coords, device=self.device)  # same for any TTA
-            for member in self.members:
-                v, a = tensors[member.stats_key]
-                for k, flip in self.transforms:
-                    vt = apply_transform(v, k, flip)
-                    at = apply_transform(a, k, flip) if (member.needs_aux and a is not None) else None
-                    with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                        logits = member.model(vt, at, place)["logits"]
-                    logits = logits.float()
-                    probs = torch.sigmoid(logits) if self.binary else torch.softmax(logits, dim=1)
-                    probs = undo_transform(probs, k, flip) * (member.weight / len(self.transforms))
-                    total = probs if total is None else total + probs
-            return total / self.total_weight
 
+            def run(member: LoadedMember, v: Any, a: Any) -> Any:
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                    logits = member.model(v, a, place)["logits"]
+                logits = logits.float()
+                return torch.sigmoid(logits) if self.binary else torch.softmax(logits, dim=1)
+
+            return self.average(lambda m: (tensors[m.stats_key][0], tensors[m.stats_key][1] if m.needs_aux else None),
+                                run)
 
 def load_predictor(plan: Any, device: str, callback: Callback | None = None) -> Predictor:
     """The predictor for a :class:`~engine.segment.plan.SegmentPlan`'s members and TTA mode."""

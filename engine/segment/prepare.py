@@ -6,6 +6,7 @@ The one definition used by the reader threads (``reader``) and the reader proces
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -37,8 +38,6 @@ def read_tile(tile: Tile, reader: Any, use_region_mask: bool, keep_dtype: bool) 
     Past the image's edges the image is mirrored (its values, validity and AOI mask), so the model sees
     image-like context rather than zeros; aux rasters are read at the tile's own place (they may reach past the
     image), X bands of the image are mirrored with it."""
-    from dataclasses import replace
-
     from ..data.align import tile_grid
 
     grid, size = reader.grid, tile.size
@@ -65,7 +64,7 @@ def read_tile(tile: Tile, reader: Any, use_region_mask: bool, keep_dtype: bool) 
 def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]], use_region_mask: bool,
                  normalise: bool = True) -> tuple[np.ndarray, dict, dict] | None:
     """Read and normalise one tile: (valid, vision per stats key, aux per stats key), or None when the tile has no
-    valid pixel. The one definition used by the reader threads and the reader processes.
+    valid pixel.
 
     ``normalise=False`` leaves the vision values raw (a GPU normalises them, ``vision_on_device``: 14-20 % of a
     tile's reading CPU on the bench scene), in the file's dtype where it is an 8/16-bit integer (half the bytes
@@ -78,15 +77,10 @@ def prepare_tile(tile: Tile, reader: Any, stats: dict[str, tuple[Any, Any, Any]]
     vision, aux = {}, {}
     for key, (vstats, astats, selection) in stats.items():
         raw, x = selection.split(arrays.vision) if selection.active else (arrays.vision, None)
-        if normalise:
-            vision[key] = np.ascontiguousarray(vstats.apply(raw, valid), dtype=np.float32)
-        else:  # raw, in the file's dtype where it is an 8/16-bit integer (vision_on_device)
-            vision[key] = np.ascontiguousarray(raw)
-        x = None if x is None else x.astype(np.float32, copy=False)
-        if astats is not None and x is not None:  # X bands of the image itself (CMX)
-            aux[key] = np.ascontiguousarray(astats.apply(x, valid), dtype=np.float32)
-        elif astats is not None and arrays.aux is not None:
-            aux[key] = np.ascontiguousarray(astats.apply(arrays.aux, arrays.aux_valid), dtype=np.float32)
-        else:
-            aux[key] = None
+        vision[key] = np.ascontiguousarray(vstats.apply(raw, valid) if normalise else raw,
+                                           dtype=np.float32 if normalise else None)
+        # X bands of the image itself (CMX), else the aux rasters
+        data, mask = (x.astype(np.float32, copy=False), valid) if x is not None else (arrays.aux, arrays.aux_valid)
+        aux[key] = (None if astats is None or data is None
+                    else np.ascontiguousarray(astats.apply(data, mask), dtype=np.float32))
     return valid, vision, aux

@@ -16,8 +16,8 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Executor
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -108,9 +108,6 @@ def batch_on_device(batch: Batch, stats: dict[str, tuple[Any, Any, Any]], device
     normalising kernels' launches were that thread's work per tile, between the model's batches."""
     if not batch.tiles:
         return batch
-    from contextlib import nullcontext
-    from dataclasses import replace
-
     torch = require("torch")
     device = torch.device(device)
     # on the batch's GPU: a thread without a current device would open a context on GPU 0 (a torchrun rank)
@@ -132,20 +129,15 @@ def _float32_on(torch: Any, array: np.ndarray, device: Any) -> Any:
 
 
 class TileReader:
-    """Reads, normalises and batches tiles ahead of the model in background threads or processes (bounded queues).
+    """Reads, normalises and batches the ``plan``'s tiles ahead of the model, ``batch_size`` a batch and
+    ``prefetch`` batches ahead, in background threads or processes (bounded queues).
 
-    Args:
-        plan: the plan whose tiles to read.
-        batch_size: tiles per batch.
-        prefetch: batches kept ready ahead of the model.
-        readers: reader workers (1: the batching thread reads itself).
-        processes: workers are processes (``reader_pool``) rather than threads, where processes can start (not
-            inside QGIS, whose ``sys.executable`` is not Python: threads there).
-        normalise: normalise the vision values here; False leaves them raw for the device (``Batch.raw``).
-        threads: long-lived threads to read on (a bulk run's, :func:`~engine.runtime.prefetch.loop_threads`),
-            else threads of its own.
-        device: hand the batches over as tensors on this (torch) device, normalised there when raw
-            (:func:`batch_on_device`, on the batching thread); None: numpy arrays.
+    ``readers``: reader workers (1: the batching thread reads itself); ``processes``: they are processes
+    (``reader_pool``) rather than threads, where processes can start (not inside QGIS, whose ``sys.executable`` is
+    not Python: threads there); ``normalise``: False leaves the vision values raw for the device (``Batch.raw``);
+    ``threads``: long-lived threads to read on (a bulk run's, :func:`~engine.runtime.prefetch.loop_threads`), else
+    threads of its own; ``device``: hand the batches over as tensors on this (torch) device, normalised there when
+    raw (:func:`batch_on_device`, on the batching thread), else numpy arrays.
     """
 
     def __init__(self, plan: SegmentPlan, batch_size: int, prefetch: int, readers: int = 1,
@@ -173,12 +165,9 @@ class TileReader:
         self.stop = threading.Event()  # checked per tile, so a cancel does not finish the batch being read
         self.read_all = threading.Event()  # every tile read (the last batches may still wait in the queue)
         # per stats key: vision statistics, aux statistics (None: no aux), the member's band selection
-        self.stats: dict[str, tuple[Any, Any, Any]] = {}
-        for member in plan.members:
-            aux_stats = member.data.aux_stats
-            uses_aux = plan.use_aux or bool(member.selection.x)
-            self.stats[member.stats_key] = (member.data.vision_stats, aux_stats if uses_aux else None,
-                                            member.selection)
+        self.stats: dict[str, tuple[Any, Any, Any]] = {
+            m.stats_key: (m.data.vision_stats, m.data.aux_stats if plan.use_aux or m.selection.x else None, m.selection)
+            for m in plan.members}
         self._busy = [0.0] * self.readers  # seconds each worker spent reading
         self._prefetcher: Prefetcher | None = None
         self._workers: list[Prefetcher] = []
@@ -215,8 +204,13 @@ class TileReader:
                     self._busy[0] += time.perf_counter() - start
                     yield tile, prepared
             return
-        if self.processes:
-            yield from self._process_tiles()
+        if self.processes:  # this process's pool of reader processes
+            plan = self.plan
+            plan.reader.describe_warps()  # one warped VRT's XML for every process, not one made by each
+            yield from shared_pool(self.readers).read(list(plan.grid), self.owners, plan.reader.portable(),
+                                                      self.stats, plan.use_region_mask, plan.tile, plan.aux_ratio,
+                                                      depth=self.depth, busy=self._busy, halt=self.stop,
+                                                      normalise=self.normalise)
             return
         self._copies = [self.plan.reader.worker_copy() for _ in range(1, self.readers)]
         readers = [self.plan.reader, *self._copies]
@@ -228,15 +222,6 @@ class TileReader:
                 yield next(self._workers[self.owners[index]])
             except StopIteration:  # the worker stopped early (cancel)
                 return
-
-    def _process_tiles(self) -> Iterator[tuple[Tile, Any]]:
-        """(tile, prepared or None) in tile order from this process's pool of reader processes."""
-        plan = self.plan
-        plan.reader.describe_warps()  # one warped VRT's XML for every process, not one made by each
-        yield from shared_pool(self.readers).read(list(plan.grid), self.owners, plan.reader.portable(), self.stats,
-                                                  plan.use_region_mask, plan.tile, plan.aux_ratio,
-                                                  depth=self.depth, busy=self._busy, halt=self.stop,
-                                                  normalise=self.normalise)
 
     def _worker_tiles(self, worker: int, reader: Any) -> Iterator[tuple[Tile, Any]]:
         """Worker ``worker``'s share of the tiles, in order."""

@@ -28,7 +28,7 @@ from ..runtime.environment import require
 from .pipeline import run_tiles, tile_options
 from .plan import SegmentPlan, plan_on_image
 from .predictor import Predictor
-from .result import SegmentResult
+from .result import SegmentResult, scene_result
 from .scene_outputs import SceneOutputs
 from .sinks import RESAMPLE_WORK, ProbabilityStore, SceneWriter, discard_partial_outputs, finish_outputs
 
@@ -131,19 +131,21 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
                       f"{method}): the model sees {work_w}x{work_h} px at {working_gsd[0]:.4g} x "
                       f"{working_gsd[1]:.4g}; the outputs stay on the input grid ({width}x{height} px).")
         tmp_dir = temporary_folder(outputs.classes, RESAMPLE_WORK)  # a killed run's is removed by the next one
-        vrt = tmp_dir / "image.vrt"
-        # what the plan reads (the model's bands picked, values in its units), not the file as given
-        source = plan.inputs.path if plan.inputs is not None else cfg.image
-        with gdal_errors(gdal):
-            gdal.Warp(str(vrt), str(source), options=gdal.WarpOptions(
-                format="VRT", outputBounds=bounds, width=work_w, height=work_h, resampleAlg=method))
-        later = []  # a change model's later dates, warped onto the same working grid (from their own CRS)
-        for index, path in enumerate(getattr(plan.inputs, "later_paths", None) or []):
-            later.append(tmp_dir / f"later_{index + 1}.vrt")
+
+        def warp(name: str, path: Any, **options: Any) -> Path:
+            """``path`` warped over the region's bounds into the VRT ``name`` of the work folder."""
             with gdal_errors(gdal):
-                gdal.Warp(str(later[-1]), str(path), options=gdal.WarpOptions(
-                    format="VRT", outputBounds=bounds, width=work_w, height=work_h, resampleAlg=method,
-                    dstSRS=plan.crs.to_wkt() if plan.crs is not None else None))
+                gdal.Warp(str(tmp_dir / name), str(path), options=gdal.WarpOptions(format="VRT", outputBounds=bounds,
+                                                                                   **options))
+            return tmp_dir / name
+
+        # what the plan reads (the model's bands picked, values in its units), not the file as given
+        vrt = warp("image.vrt", plan.inputs.path if plan.inputs is not None else cfg.image, width=work_w,
+                   height=work_h, resampleAlg=method)
+        # a change model's later dates, warped onto the same working grid (from their own CRS)
+        later = [warp(f"later_{index + 1}.vrt", path, width=work_w, height=work_h, resampleAlg=method,
+                      dstSRS=plan.crs.to_wkt() if plan.crs is not None else None)
+                 for index, path in enumerate(getattr(plan.inputs, "later_paths", None) or [])]
 
         # the working grid: the warped image through the normal tile pipeline into float32 probabilities
         working = plan_on_image(plan, str(vrt), [str(v) for v in later])
@@ -157,11 +159,9 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
         callback.check_canceled()
 
         # back onto the input grid: a warped VRT of the probabilities, read (and so warped) block row by block row
-        back_vrt = tmp_dir / "back.vrt"
+        back_vrt = warp("back.vrt", store.path, width=width, height=height, resampleAlg="bilinear", srcNodata="nan",
+                        dstNodata="nan")
         with gdal_errors(gdal):
-            gdal.Warp(str(back_vrt), str(store.path), options=gdal.WarpOptions(
-                format="VRT", outputBounds=bounds, width=width, height=height, resampleAlg="bilinear",
-                srcNodata="nan", dstNodata="nan"))
             back = gdal.Open(str(back_vrt))
         image_ds = open_raster(cfg.image, "image")
         writer = SceneWriter(plan, cfg.threshold)
@@ -198,14 +198,8 @@ def segment_resampled(plan: SegmentPlan, outputs: SceneOutputs, target: tuple[fl
                   f"{width * height / max(seconds, 1e-9):,.0f} pixels a second (predicted at the training pixel "
                   "size).")
     # the working grid's store and the final writer both waited on and spent time writing
-    return SegmentResult(output=str(cfg.output), qml=str(qml),
-                         extras={k: str(v) for k, v in outputs.extras.items()}, report=writer.report(),
-                         nonfinite_pixels=writer.nonfinite,
-                         class_names=plan.class_names, class_colors=plan.class_colors,
-                         pixels=width * height, seconds=seconds, tiles=stats.tiles,
-                         skipped_tiles=stats.skipped_tiles, device=str(predictor.device),
-                         backend=getattr(predictor, "backend", "torch"), width=width, height=height,
-                         warnings=list(plan.warnings), working_gsd=working_gsd,
-                         timings={"model": stats.model_seconds, "input_wait": stats.input_wait,
-                                  "output_wait": store.wait_seconds + writer.wait_seconds,
-                                  "read": stats.read_seconds, "write": store.write_seconds + writer.write_seconds})
+    timings = {"model": stats.model_seconds, "input_wait": stats.input_wait,
+               "output_wait": store.wait_seconds + writer.wait_seconds, "read": stats.read_seconds,
+               "write": store.write_seconds + writer.write_seconds}
+    return scene_result(plan, outputs, qml, writer, stats, predictor, seconds, warnings=list(plan.warnings),
+                        working_gsd=working_gsd, timings=timings)

@@ -49,3 +49,15 @@ class SegmentResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def scene_result(plan: Any, outputs: Any, qml: Any, writer: Any, stats: Any, predictor: Any, seconds: float,
+                 **fields: Any) -> SegmentResult:
+    """The result of a scene whose ``writer`` wrote the ``outputs`` of ``plan`` from the tiles ``stats`` counts."""
+    return SegmentResult(output=str(plan.cfg.output), qml=str(qml), report=writer.report(),
+                         extras={k: str(v) for k, v in outputs.extras.items()},
+                         nonfinite_pixels=writer.nonfinite, class_names=plan.class_names,
+                         class_colors=plan.class_colors, pixels=plan.width * plan.height, seconds=seconds,
+                         tiles=stats.tiles, skipped_tiles=stats.skipped_tiles, device=str(predictor.device),
+                         backend=getattr(predictor, "backend", "torch"), width=plan.width, height=plan.height,
+                         **fields)

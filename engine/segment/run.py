@@ -26,19 +26,15 @@ from .pipeline import PipelineStats, run_tiles, start_reader, streaming_gdal_cac
 from .plan import plan_segmentation
 from .predictor import Predictor
 from .resample import resample_target, segment_resampled
-from .result import SegmentResult
+from .result import SegmentResult, scene_result
 from .scene_outputs import SceneOutputs
 from .sinks import SceneWriter, discard_partial_outputs, finish_outputs, remove_abandoned_outputs, style_texts
 
 
 def segment(cfg: SegmentConfig, callback: Callback | None = None, predictor: Predictor | None = None) -> SegmentResult:
-    """Segment a scene with one bundle or a weighted ensemble; write the styled outputs atomically.
-
-    Args:
-        cfg: the scene and settings.
-        callback: progress, messages and cancellation.
-        predictor: an already loaded predictor for ``cfg.models`` (bulk runs load the bundles once); by default
-            the bundles are loaded onto ``cfg.device``.
+    """Segment the scene of ``cfg`` with one bundle or a weighted ensemble; write the styled outputs atomically.
+    ``predictor``: one already loaded for ``cfg.models`` (bulk runs load the bundles once); by default the bundles
+    are loaded onto ``cfg.device``.
 
     Returns:
         A :class:`SegmentResult` with the output paths, class names/colours, pixel count and run time.
@@ -193,15 +189,9 @@ class SceneRun:
                       f"{pixels / max(seconds, 1e-9):,.0f} pixels a second. The model computed for "
                       f"{stats.model_seconds:.1f} s of it and waited {stats.input_wait:.1f} s for tiles to be read "
                       f"and {writer.wait_seconds:.1f} s for results to be written.")
-        return SegmentResult(output=str(cfg.output), qml=str(qml),
-                             extras={k: str(v) for k, v in self.outputs.extras.items()}, report=writer.report(),
-                             nonfinite_pixels=writer.nonfinite, class_pixels=writer.class_pixels.tolist(),
-                             class_names=plan.class_names, class_colors=plan.class_colors,
-                             pixels=plan.width * plan.height, seconds=seconds, tiles=stats.tiles,
-                             skipped_tiles=stats.skipped_tiles, device=str(self.predictor.device),
-                             backend=getattr(self.predictor, "backend", "torch"), width=plan.width,
-                             height=plan.height, warnings=plan.warnings,
-                             working_gsd=[float(v) for v in plan.reader.gsd], timings=timings)
+        return scene_result(plan, self.outputs, qml, writer, stats, self.predictor, seconds,
+                            class_pixels=writer.class_pixels.tolist(), warnings=plan.warnings,
+                            working_gsd=[float(v) for v in plan.reader.gsd], timings=timings)
 
     def close(self) -> None:
         """Free the readers and locks; unless published, remove every temporary output (a failure or cancel)."""

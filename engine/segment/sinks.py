@@ -148,10 +148,6 @@ class RasterOutput:
     style: Callable[[SegmentPlan], str] | None = None  # its .qml style (for kinds declared ``styled``)
 
 
-def _probability_bands(plan: SegmentPlan) -> list[str]:
-    return [f"probability {n}" for n in ([plan.class_names[1]] if plan.binary else plan.class_names)]
-
-
 def _confidence(probs: np.ndarray, plan: SegmentPlan) -> np.ndarray:
     """The probability of the class given: of the foreground or the background (binary), else the largest."""
     return (np.maximum(probs[0], 1.0 - probs[0]) if plan.binary else probs.max(axis=0))[None]
@@ -164,7 +160,9 @@ def _confidence_style(plan: SegmentPlan) -> str:
 
 
 RASTER_OUTPUTS: dict[str, RasterOutput] = {
-    "probabilities": RasterOutput(_probability_bands, lambda probs, plan: probs),
+    "probabilities": RasterOutput(lambda plan: [f"probability {n}" for n in ([plan.class_names[1]] if plan.binary
+                                                                             else plan.class_names)],
+                                  lambda probs, plan: probs),
     "confidence": RasterOutput(lambda plan: ["confidence (probability of the class given)"], _confidence,
                                _confidence_style),
 }
@@ -215,46 +213,34 @@ class SceneWriter(RowSink):
         if not finite.all():  # the model gave NaN or inf: no class, no probability there
             self.nonfinite += int(np.count_nonzero(valid & ~finite))
             valid = valid & finite
-        if self.plan.binary:
-            classes = (probs[0] >= self.threshold).astype(self.class_dtype)
-        else:
-            classes = probs.argmax(axis=0).astype(self.class_dtype)
+        classes = ((probs[0] >= self.threshold) if self.plan.binary else probs.argmax(axis=0)).astype(self.class_dtype)
         self.class_pixels = add_counts(self.class_pixels, classes[valid])
         classes[~valid] = self.class_nodata
         self.classes.write_rows(row, classes[None])
         if self.scoring is not None:
-            scaled = np.rint(np.clip(_confidence(probs, self.plan)[0], 0, 1) * PROBABILITY_SCALE_UINT8)
-            scaled = scaled.astype(np.uint8)
-            scaled[~valid] = PROBABILITY_NODATA_UINT8
-            self.scoring.write_rows(row, scaled[None])
+            self.scoring.write_rows(row, _stored(_confidence(probs, self.plan), valid, True))
         for name, raster in self.rasters.items():
-            spec = RASTER_OUTPUTS[name]
-            values = spec.values(probs, self.plan)
+            values = RASTER_OUTPUTS[name].values(probs, self.plan)
             report = output_kind(name).report
             if report is not None:
                 tally = self.tallies[report]
                 tally[0] += int(np.count_nonzero(values[0][valid] < getattr(self.plan.cfg, report)))
                 tally[1] += int(np.count_nonzero(valid))
-            if self.as_uint8:
-                scaled = np.rint(np.clip(values, 0, 1) * PROBABILITY_SCALE_UINT8).astype(np.uint8)
-                scaled[:, ~valid] = PROBABILITY_NODATA_UINT8
-                raster.write_rows(row, scaled)
-            else:
-                raster.write_rows(row, _float_with_nan(values, valid))
+            raster.write_rows(row, _stored(values, valid, self.as_uint8))
 
     def report(self) -> dict[str, float]:
         """Per raster output that declares a ``report`` setting: the share of the valid pixels below it (none
         without a valid pixel)."""
         return {report: below / valid for report, (below, valid) in self.tallies.items() if valid}
 
-    def confidence_path(self) -> tuple[Path | None, float]:
-        """The finished (temporary) confidence raster the polygons are scored on, and its scale."""
+    def confidence_path(self) -> Path | None:
+        """The finished (temporary) confidence raster the polygons are scored on (its scale recorded in it)."""
         if "confidence" in self.rasters:
-            return self.rasters["confidence"].tmp, 1.0 / PROBABILITY_SCALE_UINT8 if self.as_uint8 else 1.0
+            return self.rasters["confidence"].tmp
         if self.scoring is not None:
             self.scoring.finalize(overviews=None, scale=1.0 / PROBABILITY_SCALE_UINT8)
-            return self.scoring.tmp, 1.0 / PROBABILITY_SCALE_UINT8
-        return None, 1.0
+            return self.scoring.tmp
+        return None
 
     def stage_styles(self, styles: dict[Path, str]) -> None:
         """Write the style files to temp files (fsync'ed) that publishing only renames: a bulk run does it on its
@@ -270,11 +256,9 @@ class SceneWriter(RowSink):
         for staged in self.staged.values():
             remove_quietly(staged)
         self.staged.clear()
-        self.classes.abort()
-        if self.scoring is not None:
-            self.scoring.abort()
-        for raster in self.rasters.values():
-            raster.abort()
+        for raster in (self.classes, self.scoring, *self.rasters.values()):
+            if raster is not None:
+                raster.abort()
 
 
 class ProbabilityStore(RowSink):
@@ -288,7 +272,7 @@ class ProbabilityStore(RowSink):
         super().__init__()
 
     def _write(self, row: int, probs: np.ndarray, valid: np.ndarray) -> None:
-        self.probabilities.write_rows(row, _float_with_nan(probs, valid))
+        self.probabilities.write_rows(row, _stored(probs, valid, False))
 
     def finish(self) -> None:
         """Drain, add overviews (a warp back to a coarser grid reads them) and publish at ``path``."""
@@ -300,9 +284,15 @@ class ProbabilityStore(RowSink):
         self.probabilities.abort()
 
 
-def _float_with_nan(probs: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    out = probs.astype(np.float32, copy=True)
-    out[:, ~valid] = np.nan
+def _stored(values: np.ndarray, valid: np.ndarray, as_uint8: bool) -> np.ndarray:
+    """Values (bands, n, W) in 0-1 as a raster stores them: uint8 round(v * 254) (nodata 255), else float32 (NaN),
+    nodata where not ``valid``."""
+    if as_uint8:
+        out = np.rint(np.clip(values, 0, 1) * PROBABILITY_SCALE_UINT8).astype(np.uint8)
+        out[:, ~valid] = PROBABILITY_NODATA_UINT8
+    else:
+        out = values.astype(np.float32, copy=True)
+        out[:, ~valid] = np.nan
     return out
 
 
@@ -346,7 +336,7 @@ def finish_outputs(plan: SegmentPlan, outputs: SceneOutputs, writer: SceneWriter
         scratch = temporary_path(polygons, ".gpkg")
         extra_tmp += [polygons_tmp, scratch]
         classes = chosen_polygon_classes(cfg, plan.class_names, plan.binary)
-        confidence, _ = writer.confidence_path()
+        confidence = writer.confidence_path()
         try:
             count = write_polygons(
                 writer.classes.tmp, polygons_tmp, plan.class_names, scratch=scratch, layer_name=polygons.stem,

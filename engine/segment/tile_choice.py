@@ -89,12 +89,9 @@ def fitted_tile(cfg: Any, members: Sequence[Any], tile: int, overlap: int, regio
                 aux_ratio: int | None, callback: Any, say: bool = True) -> CpuTile | None:
     """:func:`cpu_tile` for a run of ``cfg`` (a SegmentConfig) at the ``tile`` asked for, said in the log unless
     not ``say``."""
-    from ..runtime.environment import resolve_device, resolve_device_lazily
     from ..runtime.resources import tile_step
 
-    # torch is imported only where it runs anyway: start-up of an onnxruntime run is seconds shorter without it
-    device = {"torch": resolve_device, "auto": resolve_device_lazily}.get(cfg.backend, str)(cfg.device)
-    larger = cpu_tile(members, tile, region, str(device), overlap, cfg.batch_size, tile_step(aux_ratio),
+    larger = cpu_tile(members, tile, region, str(run_device(cfg)), overlap, cfg.batch_size, tile_step(aux_ratio),
                       cfg.border)
     if larger and say:
         before = tiles_needed(region, tile, overlap, cfg.border)
@@ -108,6 +105,14 @@ def fitted_tile(cfg: Any, members: Sequence[Any], tile: int, overlap: int, regio
                       f"{100 * (1 - after * larger.tile ** 2 / (before * tile ** 2)):.0f} % fewer pixels computed"
                       f"{batch}; {mention('segment.tile_size')} {tile} keeps the trained tile.")
     return larger
+
+
+def run_device(cfg: Any) -> Any:
+    """The device a run of ``cfg`` (a SegmentConfig) takes; torch is imported only where it runs anyway (start-up
+    of an onnxruntime run is seconds shorter without it)."""
+    from ..runtime.environment import resolve_device, resolve_device_lazily
+
+    return {"torch": resolve_device, "auto": resolve_device_lazily}.get(cfg.backend, str)(cfg.device)
 
 
 def tiles_needed(region: tuple[int, int, int, int], tile: int, overlap: int, border: int = 0) -> int:

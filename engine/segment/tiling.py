@@ -18,28 +18,19 @@ import numpy as np
 
 
 def plan_axis(start: int, stop: int, tile: int, stride: int, limit: int, border: int = 0) -> list[int]:
-    """Tile offsets along one axis covering ``[start, stop)`` of an image axis of length ``limit``.
+    """Tile offsets (sorted, image coordinates) along one axis covering ``[start, stop)`` of an image axis of
+    length ``limit``.
 
-    The region is covered by tiles ``tile`` long every ``stride``; the last tile is shifted inward so
-    that it ends exactly at ``stop`` (no padding, every pixel has full-tile context). When the region is
-    shorter than a tile, a single tile is placed so that it stays inside the image if the image is long
-    enough (context from outside the region); only an image shorter than a tile needs padding (the tile
-    starts at 0 and runs past ``limit``).
+    The region is covered by tiles ``tile`` long every ``stride`` (``tile - overlap``, 1..tile); the last tile is
+    shifted inward so that it ends exactly at ``stop`` (no padding, every pixel has full-tile context). When the
+    region is shorter than a tile, a single tile is placed so that it stays inside the image if the image is long
+    enough (context from outside the region); only an image shorter than a tile needs padding (the tile starts at 0
+    and runs past ``limit``).
 
     With a ``border`` (pixels, < ``tile``) the tiles step regularly from ``start - border`` until one starts at
     or past ``stop``: the region's edge pixels lie ``border`` deep in the first tile, not on its edge, and the
     tiles may run past the image, where the reader mirrors it (``prepare_tile``). This is the grid of tools
     that pad the scene by mirroring before they tile it (ukis-csmask pads by its overlap).
-
-    Args:
-        start: first pixel of the region (image coordinates).
-        stop: one past the last pixel of the region.
-        tile: tile length in pixels.
-        stride: step between tiles (``tile - overlap``), 1..tile.
-        limit: length of the image axis.
-
-    Returns:
-        Sorted, de-duplicated tile offsets in image coordinates.
     """
     if not 0 <= start < stop <= limit:
         raise ValueError(f"region [{start}, {stop}) is not inside an axis of length {limit}")
@@ -49,11 +40,8 @@ def plan_axis(start: int, stop: int, tile: int, stride: int, limit: int, border:
         raise ValueError(f"border {border} must be in 0..{tile - 1}")
     if border:
         return list(range(start - border, stop, stride))
-    length = stop - start
-    if length <= tile:
-        if limit >= tile:
-            return [min(start, limit - tile)]
-        return [0]
+    if stop - start <= tile:
+        return [min(start, limit - tile)] if limit >= tile else [0]
     offsets = list(range(start, stop - tile, stride))
     offsets.append(stop - tile)
     return sorted(set(offsets))
@@ -77,25 +65,15 @@ class Tile:
 
 @dataclass
 class TileGrid:
-    """The tile windows covering a region of an image, in row-major order.
+    """The tile windows covering a region of an image, in row-major order (offsets in image coordinates)."""
 
-    Attributes:
-        region: (col_off, row_off, width, height) of the region to predict, image pixel coordinates.
-        image_size: (width, height) of the image.
-        tile: tile size in pixels.
-        stride: step between tiles.
-        rows: tile row offsets (image coordinates).
-        cols: tile column offsets (image coordinates).
-        border: how far the first tiles reach before the region (pixels; ``plan_axis``).
-    """
-
-    region: tuple[int, int, int, int]
-    image_size: tuple[int, int]
+    region: tuple[int, int, int, int]  # (col_off, row_off, width, height) of the region to predict
+    image_size: tuple[int, int]  # (width, height) of the image
     tile: int
     stride: int
-    rows: list[int]
+    rows: list[int]  # tile row offsets
     cols: list[int]
-    border: int = 0
+    border: int = 0  # how far the first tiles reach before the region (pixels; ``plan_axis``)
 
     @classmethod
     def plan(cls, region: tuple[int, int, int, int], image_size: tuple[int, int], tile: int,
@@ -228,16 +206,11 @@ class RowBandAccumulator:
     def flush(self, until: int) -> None:
         """Finish rows ``[base, until)`` (region coordinates) and move the band down."""
         until = min(int(until), self.height)
-        n = until - self.base
-        if n <= 0:
-            return
-        if n > self.band_rows:  # a gap between tile rows: emit the band, then empty rows
-            self.flush(self.base + self.band_rows)
-            self.flush(until)
-            return
-        self._emit(n)
-        self._shift(n)
-        self.base = until
+        while self.base < until:  # a gap between tile rows: the band, then empty rows, a band at a time
+            n = min(until - self.base, self.band_rows)
+            self._emit(n)
+            self._shift(n)
+            self.base += n
 
     def _emit(self, n: int) -> None:
         """Hand the band's first ``n`` rows, normalised, to the sink."""
@@ -265,8 +238,7 @@ class RowBandAccumulator:
 
     def finish(self) -> None:
         """Emit every remaining row down to the region's last row."""
-        while self.base < self.height:
-            self.flush(min(self.base + self.band_rows, self.height))
+        self.flush(self.height)
 
 
 def overlap_pixels(tile: int, overlap: float | int) -> int:

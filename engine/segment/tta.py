@@ -1,4 +1,5 @@
-"""Test-time augmentation: the dihedral transforms of a TTA mode, applied to and undone on tile batches.
+"""Test-time augmentation: the dihedral transforms of a TTA mode, applied to and undone on tile batches, and the
+ensemble's weighted mean over them (:class:`TtaEnsemble`).
 
 Both predictor backends use it: torch tensors on the torch side, numpy arrays on the onnxruntime side. The
 transforms act on the last two axes (H, W) of a (B, C, H, W) batch.
@@ -6,6 +7,7 @@ transforms act on the last two axes (H, W) of a (B, C, H, W) batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,3 +46,26 @@ def undo_transform(x: Any, k: int, flip: bool) -> Any:
     if k:
         x = x.rot90(-k, dims=(-2, -1))
     return x.flip(-1) if flip else x
+
+
+class TtaEnsemble:
+    """Weighted members run on every TTA transform of a batch: the base of both predictor backends."""
+
+    def __init__(self, members: Sequence[Any], tta: str):
+        self.members = list(members)
+        self.tta = tta
+        self.transforms = tta_transforms(tta)
+        self.total_weight = float(sum(m.weight for m in self.members))
+
+    def average(self, inputs: Callable[[Any], tuple[Any, Any]], run: Callable[[Any, Any, Any], Any]) -> Any:
+        """The weighted mean of ``run(member, vision, aux)`` over the members and transforms, each input
+        transformed and each output transformed back; ``inputs(member)``: its (vision, aux or None)."""
+        total = None
+        for member in self.members:
+            v, a = inputs(member)
+            for k, flip in self.transforms:
+                at = None if a is None else apply_transform(a, k, flip)
+                probs = undo_transform(run(member, apply_transform(v, k, flip), at), k, flip)
+                probs = probs * (member.weight / len(self.transforms))
+                total = probs if total is None else total + probs
+        return total / self.total_weight

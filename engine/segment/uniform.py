@@ -23,16 +23,13 @@ def _classes(path: Path) -> set[int]:
     from ..data.raster import open_raster
 
     seen: set[int] = set()
-    dataset = open_raster(path, "class raster")
-    try:
+    with open_raster(path, "class raster") as dataset:
         nodata = dataset.nodata
         for _, window in dataset.block_windows(1):
             values = dataset.read(1, window=window)
             seen.update(int(v) for v in np.unique(values) if nodata is None or v != nodata)
             if len(seen) > 1:
                 break
-    finally:
-        dataset.close()
     return seen
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,8 +36,8 @@ class PolygonsResult:
     treatments: dict[str, str]  # class name -> treatment
 
 
-def _raster_facts(path: str) -> tuple[list[str] | None, str, str]:
-    """(class names, model, its SHA-256) as the raster records them."""
+def _raster_facts(path: str) -> tuple[list[str] | None, str, str, _ClassValues]:
+    """(class names, model, its SHA-256) as the raster records them, and its valid values."""
     gdal = require("osgeo.gdal")
     dataset = gdal.Open(path)
     if dataset is None:
@@ -48,7 +49,8 @@ def _raster_facts(path: str) -> tuple[list[str] | None, str, str]:
     names = class_names_of(path)
     models = dataset.GetMetadataItem(TAG_MODELS) or ""
     model = ";".join(Path(m).stem for m in models.split(";") if m)
-    return (list(names) if names else None), model, dataset.GetMetadataItem(TAG_MODEL_SHA256) or ""
+    return ((list(names) if names else None), model, dataset.GetMetadataItem(TAG_MODEL_SHA256) or "",
+            _class_values(dataset))
 
 
 #: The largest class number a class raster may hold (a UInt16's): a larger one is no class but an id or a fill.
@@ -65,10 +67,8 @@ class _ClassValues:
     lowest: int = 0
 
 
-def _class_values(path: str) -> _ClassValues:
-    """The raster's valid values (read in row blocks)."""
-    gdal = require("osgeo.gdal")
-    dataset = gdal.Open(path)
+def _class_values(dataset: Any) -> _ClassValues:
+    """The valid values of a class raster's GDAL ``dataset`` (read in row blocks)."""
     band = dataset.GetRasterBand(1)
     nodata = band.GetNoDataValue()
     found = _ClassValues()
@@ -77,29 +77,14 @@ def _class_values(path: str) -> _ClassValues:
         values = band.ReadAsArray(0, top, dataset.RasterXSize, min(step, dataset.RasterYSize - top))
         if nodata is not None:
             values = values[values != nodata]
-        if values.size:
-            low = values[values < 0]
-            found.negative += int(low.size)
-            found.lowest = min(found.lowest, int(low.min())) if low.size else found.lowest
-            unique = np.unique(values[values >= 0])
-            if unique.size:
-                found.largest = max(found.largest, int(unique[-1]))
-                found.present.update(int(v) for v in unique[unique <= MAX_CLASS])
+        low = values[values < 0]
+        found.negative += int(low.size)
+        found.lowest = min(found.lowest, int(low.min())) if low.size else found.lowest
+        unique = np.unique(values[values >= 0])
+        if unique.size:
+            found.largest = max(found.largest, int(unique[-1]))
+            found.present.update(int(v) for v in unique[unique <= MAX_CLASS])
     return found
-
-
-def _checked_classes(cfg: PolygonsConfig, raster: str, names: list[str], found: _ClassValues,
-                     callback: Callback) -> list[int]:
-    """The classes to polygonise (:func:`chosen_polygon_classes`), with a word on the ones without a pixel."""
-    classes = chosen_polygon_classes(cfg, names, section="polygons")
-    if cfg.polygon_classes is not None:
-        empty = [c for c in classes if c not in found.present]
-        if empty:
-            callback.warning(f"The class raster '{raster}' has no pixel of class "
-                             f"{', '.join(f'{c} ({names[c]})' for c in empty)}; no polygon of "
-                             f"{'it' if len(empty) == 1 else 'them'}. Its classes with pixels are "
-                             f"{', '.join(str(c) for c in sorted(found.present)[:20]) or 'none'}.")
-    return classes
 
 
 def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> PolygonsResult:
@@ -111,10 +96,9 @@ def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> 
                                                                                           give=RASTER_GIVE)},
                   outputs={f"polygons ({mention('polygons.output')})": Files(output, "gpkg")})
     check_writable(output, f"polygons ({mention('polygons.output')})")
-    names, model, digest = _raster_facts(raster)
+    names, model, digest, found = _raster_facts(raster)
     if cfg.class_names:
         names = list(cfg.class_names)
-    found = _class_values(raster)
     largest = found.largest
     if largest > MAX_CLASS:
         raise DataError(f"The class raster '{raster}' holds the value {largest}; class numbers go up to "
@@ -133,7 +117,13 @@ def polygonize_raster(cfg: PolygonsConfig, callback: Callback | None = None) -> 
                         f"known ({', '.join(names)}); give every class a name with "
                         f"{mention('polygons.class_names')}.")
     rules = class_rules(cfg, names, section="polygons")
-    classes = _checked_classes(cfg, raster, names, found, callback)
+    classes = chosen_polygon_classes(cfg, names, section="polygons")
+    empty = [c for c in classes if c not in found.present] if cfg.polygon_classes is not None else []
+    if empty:  # classes asked for without a pixel
+        callback.warning(f"The class raster '{raster}' has no pixel of class "
+                         f"{', '.join(f'{c} ({names[c]})' for c in empty)}; no polygon of "
+                         f"{'it' if len(empty) == 1 else 'them'}. Its classes with pixels are "
+                         f"{', '.join(str(c) for c in sorted(found.present)[:20]) or 'none'}.")
     tags = FeatureTags(model=cfg.model or model, model_sha256=digest if not cfg.model else "",
                        scene=cfg.scene or Path(raster).stem)
     with output_locks({f"polygons ({mention('polygons.output')})": output}):
