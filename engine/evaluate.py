@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -336,7 +335,8 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
     write_text_atomic(stem.with_suffix(".csv"), _class_csv(summary))
     write_text_atomic(stem.with_name(stem.stem + "_confusion.csv"), _confusion_csv(summary))
     if cfg.rle_csv:
-        write_text_atomic(cfg.rle_csv, _rows_csv(["ImageId", "EncodedPixels"], ((r.name, r.rle) for r in images)))
+        # csv_text: class names and file names neutralised against formula injection
+        write_text_atomic(cfg.rle_csv, csv_text(["ImageId", "EncodedPixels"], ((r.name, r.rle) for r in images)))
         metrics["rle_csv"] = cfg.rle_csv
     if cfg.html:
         write_text_atomic(cfg.html, report_html(metrics))
@@ -357,10 +357,6 @@ def change_scores(matrix: np.ndarray) -> dict[str, float | None]:
             "iou": ratio(tp, tp + fp + fn), "changed_labelled": tp + fn, "changed_found": tp + fp}
 
 
-def _rows_csv(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
-    return csv_text(header, rows)  # class names and file names neutralised against formula injection
-
-
 def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.6f}"
 
@@ -373,14 +369,14 @@ def _class_csv(summary: dict[str, Any]) -> str:
                      _fmt(summary["recall"][i]), int(matrix[i].sum()), int(matrix[:, i].sum())])
     rows.append(["", "mean", _fmt(summary["miou"]), "", "", "", int(matrix.sum()), ""])
     rows.append(["", "pixel_accuracy", _fmt(summary["pixel_accuracy"]), "", "", "", "", ""])
-    return _rows_csv(["class_id", "class_name", "iou", "f1", "precision", "recall", "truth_pixels",
+    return csv_text(["class_id", "class_name", "iou", "f1", "precision", "recall", "truth_pixels",
                       "predicted_pixels"], rows)
 
 
 def _confusion_csv(summary: dict[str, Any]) -> str:
     names = summary["class_names"]
     rows = [[f"truth {n}", *row] for n, row in zip(names, summary["confusion_matrix"])]
-    return _rows_csv(["", *[f"predicted {n}" for n in names]], rows)
+    return csv_text(["", *[f"predicted {n}" for n in names]], rows)
 
 
 #: Per-class metrics of the summary, as the report's (and the QGIS table's) columns.
