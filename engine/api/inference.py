@@ -17,23 +17,17 @@ from .protocol import Callback
 __all__ = ["PER_CLASS", "EvaluateResult", "change_table", "compare", "evaluate", "polygons", "segment", "segment_many"]
 
 
-def _check_other_inputs(other_inputs: Mapping[str, str | None] | None, outputs: Mapping[str, Any]) -> None:
-    """Files a front end read that the run never sees (a config file) are not overwritten by its outputs."""
-    from ..io.safety import check_outputs
-
-    if other_inputs and any(other_inputs.values()):
-        check_outputs(dict(other_inputs), dict(outputs))
-
-
 def segment(cfg: SegmentConfig, callback: Callback | None = None,
             other_inputs: Mapping[str, str | None] | None = None) -> Any:
     """Segment one scene with a bundle or a weighted ensemble; returns ``engine.segment.SegmentResult`` (the
     files written, class names and colours, pixels, seconds, device and backend). An image that is a web
     service's GDAL description is read over the extent at the pixel size (the image door, :mod:`engine.imagery`)."""
+    from ..io.safety import check_outputs
     from ..segment import segment as run
     from ..segment.scene_outputs import segment_files
 
-    _check_other_inputs(other_inputs, segment_files(cfg)[1])
+    if other_inputs and any(other_inputs.values()):  # files the run never sees (a config file): not overwritten
+        check_outputs(dict(other_inputs), dict(segment_files(cfg)[1]))
     result = run(cfg, callback)
     if cfg.after or cfg.change_table:  # a change model's change: hectares per kind of change
         from ..segment.change_table import change_table

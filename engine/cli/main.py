@@ -62,16 +62,11 @@ def join_dash_values(argv: list[str], options: tuple[str, ...] = DASH_VALUE_OPTI
     Only a value that cannot be an option itself is joined: one starting with "-" followed by a digit.
     """
     out: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        value = argv[i + 1] if i + 1 < len(argv) else ""
-        if arg in options and len(value) > 1 and value[0] == "-" and value[1].isdigit():
-            out.append(f"{arg}={value}")
-            i += 2
-            continue
-        out.append(arg)
-        i += 1
+    for arg in argv:
+        if out and out[-1] in options and len(arg) > 1 and arg[0] == "-" and arg[1].isdigit():
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
     return out
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ..declarations import check_choices, setting
 from ..errors import mention
 from ..settings import Settings, check
+from .bands import parse_band_list
 from .crs import checked_area
 from .reading import checked_pixel_size, extent_crs_setting, extent_setting, web_pixel_size
 from .values import device_setting
@@ -70,8 +71,6 @@ class PromptedConfig(Settings):
     device: str = device_setting("label", advanced=True)
 
     def __post_init__(self) -> None:
-        from .bands import parse_band_list
-
         self.bands = parse_band_list(self.bands, "label.bands")
         self.pixel_size = checked_pixel_size(self.pixel_size, "label.pixel_size")
         check_choices(self, "label")

@@ -14,6 +14,7 @@ from typing import Any
 from ..declarations import setting
 from ..errors import mention
 from ..settings import Settings, check
+from .bands import parse_band_list
 from .values import check_tile_size
 
 READING_FIELDS = ("bands", "batch_size", "tile_size", "border", "resample_to_training_gsd", "readers",
@@ -98,8 +99,6 @@ class ImageReading(Settings):
 
     def check_reading(self, section: str) -> None:
         """ConfigError naming ``section``'s setting for a value no run could take; the bands as text items."""
-        from .bands import parse_band_list
-
         self.bands = parse_band_list(self.bands, f"{section}.bands")
         check(self.batch_size >= 1, f"{mention(section + '.batch_size')} must be >= 1 (got {self.batch_size}).")
         check(self.border is None or self.border >= 0,
