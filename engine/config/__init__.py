@@ -8,8 +8,8 @@ training reproduced. The package:
 - ``bands``: band selection (numbers or names); ``crs``: CRS checks; ``output_kinds``: what a segmentation writes;
 - ``training``: DataConfig (with SceneSpec), TrainConfig; ``augment``: AugmentConfig (the data's augmentations);
 - ``loss``: LossConfig and the parser of loss terms;
-- ``inference``: SegmentConfig, BulkConfig, EvaluateConfig; ``reading`` (how an image is read for a model) and
-  ``units`` (its values' units), declared once for every command that reads imagery;
+- ``inference``: SegmentConfig, BulkConfig, EvaluateConfig; ``reading`` (how an image is read for a model, and
+  its values' units), declared once for every command that reads imagery;
 - ``suggest``: SuggestConfig (where to label next);
 - ``prompted``: PromptedConfig (polygons from Segment Anything prompts);
 - ``proposals``: ProposeConfig and AcceptConfig (the loop after suggest: candidate labels, accepted windows);

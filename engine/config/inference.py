@@ -14,12 +14,12 @@ from .polygons import PolygonOptions, check_polygon_settings
 from .reading import (
     TRAINING_PIXEL_SIZE,
     ImageReading,
+    ValueUnits,
     checked_pixel_size,
     extent_crs_setting,
     extent_setting,
     web_pixel_size,
 )
-from .units import ValueUnits
 from .values import BULK, TTA_MODES, backend_setting, device_setting, parse_label_pairs
 
 # Tiling and threshold when neither the user nor the model (an imported model's maker) says: segment.plan's

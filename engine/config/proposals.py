@@ -16,8 +16,7 @@ from ..declarations import check_choices, setting
 from ..errors import mention
 from ..settings import Settings, check
 from .prompted import TREATMENT_CHOICES
-from .reading import ImageReading
-from .units import ValueUnits
+from .reading import ImageReading, ValueUnits
 from .values import backend_setting, device_setting
 
 

@@ -16,12 +16,12 @@ from .crs import checked_area
 from .reading import (
     TRAINING_PIXEL_SIZE,
     ImageReading,
+    ValueUnits,
     checked_pixel_size,
     extent_crs_setting,
     extent_setting,
     web_pixel_size,
 )
-from .units import ValueUnits
 from .values import TTA_MODES, backend_setting, device_setting
 
 MIN_WINDOW = 8  # pixels: a smaller square is too small to label or to score
