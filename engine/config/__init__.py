@@ -5,14 +5,14 @@ Every model bundle stores the model, data and train settings it was made with, s
 training reproduced. The package:
 
 - ``values``: the value lists (devices, TTA modes, optimisers, ...), shared parsers and checks;
-- ``bands``: band selection (numbers or names); ``crs``: CRS checks; ``output_kinds``: what a segmentation writes;
+- ``bands``: band selection (numbers or names); ``output_kinds``: what a segmentation writes;
 - ``training``: DataConfig (with SceneSpec), TrainConfig; ``augment``: AugmentConfig (the data's augmentations);
 - ``loss``: LossConfig and the parser of loss terms;
-- ``inference``: SegmentConfig, BulkConfig, EvaluateConfig; ``reading`` (how an image is read for a model, and
-  its values' units), declared once for every command that reads imagery;
+- ``inference``: SegmentConfig, BulkConfig, EvaluateConfig; ``reading`` (how an image is read for a model, its
+  values' units, the area read and its CRS checked), declared once for every command that reads imagery;
 - ``suggest``: SuggestConfig (where to label next);
-- ``prompted``: PromptedConfig (polygons from Segment Anything prompts);
-- ``proposals``: ProposeConfig and AcceptConfig (the loop after suggest: candidate labels, accepted windows);
+- ``proposals``: PromptedConfig (polygons from Segment Anything prompts), ProposeConfig and AcceptConfig (the loop
+  after suggest: candidate labels, accepted windows);
 - ``export``: ExportConfig (the ONNX export's settings);
 - ``change``: CompareConfig (two dates compared class by class, the post-classification comparison);
 - ``polygons``: the polygon settings per class, PolygonsConfig (any class raster into polygons).
@@ -34,8 +34,7 @@ from .export import ExportConfig
 from .inference import BulkConfig, EvaluateConfig, SegmentConfig
 from .loss import LossConfig, parse_loss_terms
 from .polygons import PolygonsConfig
-from .prompted import PromptedConfig
-from .proposals import AcceptConfig, ProposeConfig
+from .proposals import AcceptConfig, PromptedConfig, ProposeConfig
 from .suggest import SuggestConfig
 from .training import DataConfig, SceneSpec, TrainConfig
 from .values import (

@@ -8,8 +8,14 @@ from dataclasses import dataclass
 from ..declarations import check_choices, setting
 from ..errors import mention
 from ..settings import Settings, check
-from .crs import checked_area
-from .reading import TRAINING_PIXEL_SIZE, checked_pixel_size, extent_crs_setting, extent_setting, web_pixel_size
+from .reading import (
+    TRAINING_PIXEL_SIZE,
+    checked_area,
+    checked_pixel_size,
+    extent_crs_setting,
+    extent_setting,
+    web_pixel_size,
+)
 from .values import backend_setting, device_setting
 
 #: Why the change table's file is no QGIS parameter: QGIS writes the table itself, as a table layer.

@@ -9,12 +9,12 @@ from ..declarations import check_choices, setting
 from ..errors import mention
 from ..settings import Settings, check
 from .change import CHANGE_TABLE_IN_QGIS
-from .crs import checked_area
 from .polygons import PolygonOptions, check_polygon_settings
 from .reading import (
     TRAINING_PIXEL_SIZE,
     ImageReading,
     ValueUnits,
+    checked_area,
     checked_pixel_size,
     extent_crs_setting,
     extent_setting,

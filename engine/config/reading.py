@@ -5,7 +5,8 @@ in other units may be kept, and whether an image unlike the training data stops 
 Declared once, offered by every command that runs a model over an image (segment and its bulk mode, suggest,
 propose), each handing them to segment (its input resolver, engine/imagery/resolve.py, and its checks), whose
 messages advise them whichever command ran it (engine/segment/relay.py names them as that command does). The
-Processing algorithms offer them from the same declaration: a QGIS user cannot run gdal_edit.
+Processing algorithms offer them from the same declaration: a QGIS user cannot run gdal_edit. An area (extent) and
+its CRS are checked as the settings are made: four finite bounds, max above min; a CRS GDAL knows.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..declarations import setting
-from ..errors import mention
+from ..errors import ConfigError, mention
+from ..runtime.environment import require
 from ..settings import Settings, check
 from .bands import parse_band_list
 from .values import check_tile_size
@@ -60,6 +62,51 @@ def checked_pixel_size(value: float | None, key: str) -> float | None:
         return None
     check(value >= 0, f"{mention(key)} must be a positive number of metres, or 0 for its default (got {value}).")
     return float(value) or None
+
+
+def check_crs(crs: Any, what: str) -> None:
+    """ConfigError unless ``crs`` (text: 'EPSG:n', WKT, PROJ string) is a CRS that :func:`srs_from_crs` can use;
+    ``what`` names the setting (``"extent_crs (--extent-crs)"``)."""
+    require("osgeo")
+    from osgeo import osr
+
+    osr.UseExceptions()
+    try:
+        failed = osr.SpatialReference().SetFromUserInput(str(crs)) != 0
+        cause = ""
+    except RuntimeError as exc:  # osr with exceptions on: PROJ's "crs not found", OGR's "Corrupt data"
+        failed, cause = True, f" ({' '.join(str(exc).split())})"
+    if failed or not str(crs).strip():
+        raise ConfigError(f"The {what} '{crs}' is not a coordinate reference system GDAL knows{cause}; give an EPSG "
+                          f"code such as EPSG:4326 or EPSG:32633, a WKT or PROJ string, or leave it out to use the "
+                          f"image's CRS.")
+
+
+def checked_extent(extent: Any, what: str) -> list[float] | None:
+    """``extent`` (xmin, ymin, xmax, ymax) as four floats, None as None; ConfigError naming ``what`` (the setting,
+    ``mention``-marked) unless there are four finite numbers with xmin < xmax and ymin < ymax."""
+    if extent is None:
+        return None
+    values = list(extent)
+    if len(values) != 4:
+        raise ConfigError(f"{what} must be xmin, ymin, xmax, ymax (got {values}).")
+    try:
+        bounds = [float(v) for v in values]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what} must be four numbers xmin, ymin, xmax, ymax (got {values}).") from exc
+    if not all(math.isfinite(v) for v in bounds):
+        raise ConfigError(f"{what} must be four finite numbers (got {values}); give the window's bounds in map units.")
+    if not (bounds[0] < bounds[2] and bounds[1] < bounds[3]):
+        raise ConfigError(f"{what} must have xmin < xmax and ymin < ymax (got {bounds}).")
+    return bounds
+
+
+def checked_area(extent: Any, extent_crs: Any, section: str) -> list[float] | None:
+    """``section``'s extent checked by :func:`checked_extent` and its CRS by :func:`check_crs`, each error naming
+    ``section.extent`` or ``section.extent_crs``; the extent as four floats (None as None)."""
+    if extent_crs is not None and str(extent_crs).strip():
+        check_crs(extent_crs, f"extent CRS ({mention(section + '.extent_crs')})")
+    return checked_extent(extent, f"extent ({mention(section + '.extent')})")
 
 
 @dataclass

@@ -12,11 +12,11 @@ from typing import ClassVar
 from ..declarations import check_choices, setting
 from ..errors import mention
 from ..settings import check
-from .crs import checked_area
 from .reading import (
     TRAINING_PIXEL_SIZE,
     ImageReading,
     ValueUnits,
+    checked_area,
     checked_pixel_size,
     extent_crs_setting,
     extent_setting,

@@ -14,9 +14,8 @@ from ..errors import mention
 from ..settings import Settings, check
 from .augment import AugmentConfig
 from .bands import BandSelection, parse_band_list, parse_bands
-from .crs import check_crs, checked_extent
 from .loss import LEGACY_LOSS_SETTINGS, LossConfig, legacy_loss
-from .reading import checked_pixel_size, web_pixel_size
+from .reading import check_crs, checked_extent, checked_pixel_size, web_pixel_size
 from .values import (
     AMP_MODES,
     CONFIG_ONLY,
