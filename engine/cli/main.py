@@ -112,6 +112,14 @@ def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentPars
     return parser
 
 
+def _memory_advice(parser: argparse.ArgumentParser, command: str) -> str:
+    """What a command that ran out of memory can lower: only the options it has (``polygons`` has none)."""
+    choices = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+    options = getattr(choices.get(command), "_option_string_actions", {})
+    knobs = [flag for flag in ("--tile-size", "--batch-size", "--window") if flag in options]
+    return f"lower {' or '.join(knobs)} (or free memory)" if knobs else "free memory or give a smaller input"
+
+
 def _failure(exc: BaseException, parser: argparse.ArgumentParser, command: str) -> str:
     """The one line a failed run prints: an engine error's message, or what to do about memory or a file."""
     if isinstance(exc, CanceledError):
@@ -121,12 +129,7 @@ def _failure(exc: BaseException, parser: argparse.ArgumentParser, command: str) 
     if isinstance(exc, DualStreamError):
         return f"error: {_one_line(exc.render(flag_name))}"
     if isinstance(exc, MemoryError):  # the resource checks should catch this before any work; the last resort
-        # what a command can lower: only the options it has (``polygons`` has none)
-        choices = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
-        options = getattr(choices.get(command), "_option_string_actions", {})
-        knobs = [flag for flag in ("--tile-size", "--batch-size", "--window") if flag in options]
-        advice = f"lower {' or '.join(knobs)} (or free memory)" if knobs else "free memory or give a smaller input"
-        return f"error: out of memory; {advice} and run again."
+        return f"error: out of memory; {_memory_advice(parser, command)} and run again."
     # a file-system failure outside the engine's own checks: the file and the cause
     where = f" '{exc.filename}'" if exc.filename else ""
     return (f"error: file system error{where}: {_one_line(exc.strerror or exc)}; check the path, the free space and "

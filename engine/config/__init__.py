@@ -8,13 +8,12 @@ training reproduced. The package:
 - ``bands``: band selection (numbers or names); ``output_kinds``: what a segmentation writes;
 - ``training``: DataConfig (with SceneSpec), TrainConfig; ``augment``: AugmentConfig (the data's augmentations);
 - ``loss``: LossConfig and the parser of loss terms;
-- ``inference``: SegmentConfig, BulkConfig, EvaluateConfig; ``reading`` (how an image is read for a model, its
+- ``inference``: SegmentConfig, BulkConfig, EvaluateConfig, CompareConfig (two dates compared class by class,
+  the post-classification comparison); ``reading`` (how an image is read for a model, its
   values' units, the area read and its CRS checked), declared once for every command that reads imagery;
-- ``suggest``: SuggestConfig (where to label next);
-- ``proposals``: PromptedConfig (polygons from Segment Anything prompts), ProposeConfig and AcceptConfig (the loop
-  after suggest: candidate labels, accepted windows);
+- ``proposals``: SuggestConfig (where to label next), PromptedConfig (polygons from Segment Anything prompts),
+  ProposeConfig and AcceptConfig (the loop after suggest: candidate labels, accepted windows);
 - ``export``: ExportConfig (the ONNX export's settings);
-- ``change``: CompareConfig (two dates compared class by class, the post-classification comparison);
 - ``polygons``: the polygon settings per class, PolygonsConfig (any class raster into polygons).
 
 The :class:`Settings` base and ``check`` are in :mod:`engine.settings`, which the model families' configurations
@@ -29,13 +28,11 @@ from ..models import AutoModelConfig, list_models
 from ..models.configuration_utils import ModelConfig as ModelConfig  # re-exported: every section's settings are here
 from ..settings import Settings, check
 from .augment import AugmentConfig
-from .change import CompareConfig
 from .export import ExportConfig
-from .inference import BulkConfig, EvaluateConfig, SegmentConfig
+from .inference import BulkConfig, CompareConfig, EvaluateConfig, SegmentConfig
 from .loss import LossConfig, parse_loss_terms
 from .polygons import PolygonsConfig
-from .proposals import AcceptConfig, PromptedConfig, ProposeConfig
-from .suggest import SuggestConfig
+from .proposals import AcceptConfig, PromptedConfig, ProposeConfig, SuggestConfig
 from .training import DataConfig, SceneSpec, TrainConfig
 from .values import (
     AMP_MODES,
