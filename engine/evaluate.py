@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,10 +89,10 @@ class _ImageResult:
     name: str
     prediction: str
     label: str
-    pixels: int = 0
-    dice: float | None = None
-    rle: str = "-1"
-    counts: dict[str, int] = field(default_factory=dict)
+    pixels: int
+    dice: float | None
+    rle: str
+    counts: dict[str, int]
 
 
 def _pairs(prediction: str, label: str) -> list[tuple[str, str, str]]:
@@ -277,7 +277,6 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
     images: list[_ImageResult] = []
     for index, (name, pred_path, label_path) in enumerate(pairs):
         callback.check_canceled()
-        result = _ImageResult(name, pred_path, label_path)
         image_matrix = ConfusionMatrix(num_classes, cfg.ignore_index)
         encoder = RunLengthEncoder()
         inter = pred_fg = true_fg = 0
@@ -302,10 +301,9 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
                 pred_fg += int((fg & counted).sum())
                 true_fg += int(((truth == 1) & counted).sum())
                 callback.progress(index + (row + rows) / height, len(pairs), Stage.EVALUATE)
-        result.pixels = int(image_matrix.matrix.sum())
-        result.dice = 2.0 * inter / (pred_fg + true_fg) if (pred_fg + true_fg) > 0 else None
-        result.rle = encoder.finish()
-        result.counts = {"true_positive": inter, "predicted_foreground": pred_fg, "true_foreground": true_fg}
+        result = _ImageResult(name, pred_path, label_path, int(image_matrix.matrix.sum()),
+                              2.0 * inter / (pred_fg + true_fg) if (pred_fg + true_fg) > 0 else None, encoder.finish(),
+                              {"true_positive": inter, "predicted_foreground": pred_fg, "true_foreground": true_fg})
         if result.pixels == 0:
             callback.warning(f"The prediction '{pred_path}' and the label '{label_path}' share no valid pixels.")
         matrix.merge(image_matrix)
