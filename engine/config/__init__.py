@@ -26,46 +26,32 @@ from __future__ import annotations
 from ..declarations import Section
 from ..models import AutoModelConfig, list_models
 from ..models.configuration_utils import ModelConfig as ModelConfig  # re-exported: every section's settings are here
-from ..settings import Settings, check
 from .augment import AugmentConfig
 from .export import ExportConfig
 from .inference import BulkConfig, CompareConfig, EvaluateConfig, SegmentConfig
-from .loss import LossConfig, parse_loss_terms
+from .loss import LossConfig
 from .polygons import PolygonsConfig
 from .proposals import AcceptConfig, PromptedConfig, ProposeConfig, SuggestConfig
 from .training import DataConfig, SceneSpec, TrainConfig
 from .values import (
-    AMP_MODES,
-    BACKENDS,
     BULK,
     CLASS_PALETTE,
-    DEVICES,
-    EARLY_STOP_METRICS,
     LOSS_ALIASES,
     LOSS_TERMS,
     OPTIMIZERS,
-    REFERENCE_AUX_BANDS_PER_FILE,
     REFERENCE_AUX_PREFIXES,
-    SCHEDULES,
-    TTA_MODES,
-    check_class_colors,
-    check_class_names,
     check_tile_size,
     fill_class_colors,
-    invalid_colors,
     load_config_file,
     parse_label_pairs,
     repaired_class_colors,
 )
 
 __all__ = [
-    "AMP_MODES", "AcceptConfig", "BACKENDS", "BULK", "CLASS_PALETTE", "DEVICES", "EARLY_STOP_METRICS", "LOSS_ALIASES",
-    "LOSS_TERMS", "OPTIMIZERS", "REFERENCE_AUX_BANDS_PER_FILE", "REFERENCE_AUX_PREFIXES", "SCHEDULES",
-    "SETTINGS_SECTIONS", "TTA_MODES", "AugmentConfig", "BulkConfig", "CompareConfig", "DataConfig", "EvaluateConfig",
-    "ExportConfig",
-    "LossConfig", "PolygonsConfig", "PromptedConfig", "ProposeConfig", "SceneSpec", "SegmentConfig", "Settings",
-    "SuggestConfig", "TrainConfig", "check", "check_class_colors", "check_class_names", "check_tile_size",
-    "fill_class_colors", "invalid_colors", "load_config_file", "parse_label_pairs", "parse_loss_terms",
+    "AcceptConfig", "AugmentConfig", "BULK", "BulkConfig", "CLASS_PALETTE", "CompareConfig", "DataConfig",
+    "EvaluateConfig", "ExportConfig", "LOSS_ALIASES", "LOSS_TERMS", "LossConfig", "OPTIMIZERS", "PolygonsConfig",
+    "PromptedConfig", "ProposeConfig", "REFERENCE_AUX_PREFIXES", "SETTINGS_SECTIONS", "SceneSpec", "SegmentConfig",
+    "SuggestConfig", "TrainConfig", "check_tile_size", "fill_class_colors", "load_config_file", "parse_label_pairs",
     "repaired_class_colors",
 ]
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..declarations import setting
+from ..declarations import CONFIG_ONLY, setting
 from ..settings import Settings, check
-from .values import CONFIG_ONLY
 
 
 @dataclass

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..declarations import check_choices, setting
+from ..declarations import CONFIG_ONLY, check_choices, setting
 from ..errors import mention
 from ..settings import Settings, check
 from .augment import AugmentConfig
@@ -18,7 +18,6 @@ from .loss import LEGACY_LOSS_SETTINGS, LossConfig, legacy_loss
 from .reading import check_crs, checked_extent, checked_pixel_size, web_pixel_size
 from .values import (
     AMP_MODES,
-    CONFIG_ONLY,
     EARLY_STOP_METRICS,
     OPTIM_DETAIL,
     OPTIMIZERS,
