@@ -166,21 +166,12 @@ def declared(section: Section) -> list[Setting]:
             if decl is None or f.name in out:
                 continue
             kind, item, optional = _resolve(hints[f.name])
-            decl = _written(decl)
-            if f.default is not dataclasses.MISSING:
-                default = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                default = f.default_factory()
-            else:
-                default = None
-            out[f.name] = Setting(f.name, decl, kind, item, optional, default)
+            # the text functions called: the texts written from the model families' declarations
+            texts = {name: getattr(decl, name)() for name in TEXTS if callable(getattr(decl, name))}
+            default = (f.default if f.default is not dataclasses.MISSING
+                       else None if f.default_factory is dataclasses.MISSING else f.default_factory())
+            out[f.name] = Setting(f.name, dataclasses.replace(decl, **texts), kind, item, optional, default)
     return list(out.values())
-
-
-def _written(decl: Declaration) -> Declaration:
-    """``decl`` with its text functions called (the texts written from the model families' declarations)."""
-    texts = {name: getattr(decl, name)() for name in TEXTS if callable(getattr(decl, name))}
-    return dataclasses.replace(decl, **texts) if texts else decl
 
 
 def undeclared(section: Section) -> list[str]:
@@ -199,13 +190,8 @@ def redeclared(cls: type, name: str, default: Any) -> Any:
 def find(sections: dict[str, Section], key: str) -> Setting | None:
     """The setting ``key`` names: ``"section.field"`` or a bare ``"field"`` (the first section declaring it)."""
     section, _, name = key.rpartition(".")
-    for sec, cls in sections.items():
-        if section and sec != section:
-            continue
-        for s in declared(cls):
-            if s.name == name:
-                return s
-    return None
+    return next((s for sec, cls in sections.items() if not section or sec == section for s in declared(cls)
+                 if s.name == name), None)
 
 
 def format_default(s: Setting, value: Any) -> str:
@@ -231,7 +217,6 @@ def left_unset(s: Setting, value: Any) -> bool:
     """Whether a front end's value (after :func:`from_front_end`) leaves the setting to its default or to the
     engine's choice, as if not given: None for a required setting, or the ``off`` choice ("auto", "default")."""
     return value is None and (not s.optional or isinstance(s.decl.off, str))
-
 
 
 def check_choices(settings: Any, section: str) -> None:

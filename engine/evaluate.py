@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,10 +89,10 @@ class _ImageResult:
     name: str
     prediction: str
     label: str
-    pixels: int = 0
-    dice: float | None = None
-    rle: str = "-1"
-    counts: dict[str, int] = field(default_factory=dict)
+    pixels: int
+    dice: float | None
+    rle: str
+    counts: dict[str, int]
 
 
 def _pairs(prediction: str, label: str) -> list[tuple[str, str, str]]:
@@ -278,7 +277,6 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
     images: list[_ImageResult] = []
     for index, (name, pred_path, label_path) in enumerate(pairs):
         callback.check_canceled()
-        result = _ImageResult(name, pred_path, label_path)
         image_matrix = ConfusionMatrix(num_classes, cfg.ignore_index)
         encoder = RunLengthEncoder()
         inter = pred_fg = true_fg = 0
@@ -303,10 +301,9 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
                 pred_fg += int((fg & counted).sum())
                 true_fg += int(((truth == 1) & counted).sum())
                 callback.progress(index + (row + rows) / height, len(pairs), Stage.EVALUATE)
-        result.pixels = int(image_matrix.matrix.sum())
-        result.dice = 2.0 * inter / (pred_fg + true_fg) if (pred_fg + true_fg) > 0 else None
-        result.rle = encoder.finish()
-        result.counts = {"true_positive": inter, "predicted_foreground": pred_fg, "true_foreground": true_fg}
+        result = _ImageResult(name, pred_path, label_path, int(image_matrix.matrix.sum()),
+                              2.0 * inter / (pred_fg + true_fg) if (pred_fg + true_fg) > 0 else None, encoder.finish(),
+                              {"true_positive": inter, "predicted_foreground": pred_fg, "true_foreground": true_fg})
         if result.pixels == 0:
             callback.warning(f"The prediction '{pred_path}' and the label '{label_path}' share no valid pixels.")
         matrix.merge(image_matrix)
@@ -336,7 +333,8 @@ def _evaluate(cfg: EvaluateConfig, callback: Callback) -> dict[str, Any]:
     write_text_atomic(stem.with_suffix(".csv"), _class_csv(summary))
     write_text_atomic(stem.with_name(stem.stem + "_confusion.csv"), _confusion_csv(summary))
     if cfg.rle_csv:
-        write_text_atomic(cfg.rle_csv, _rows_csv(["ImageId", "EncodedPixels"], ((r.name, r.rle) for r in images)))
+        # csv_text: class names and file names neutralised against formula injection
+        write_text_atomic(cfg.rle_csv, csv_text(["ImageId", "EncodedPixels"], ((r.name, r.rle) for r in images)))
         metrics["rle_csv"] = cfg.rle_csv
     if cfg.html:
         write_text_atomic(cfg.html, report_html(metrics))
@@ -357,10 +355,6 @@ def change_scores(matrix: np.ndarray) -> dict[str, float | None]:
             "iou": ratio(tp, tp + fp + fn), "changed_labelled": tp + fn, "changed_found": tp + fp}
 
 
-def _rows_csv(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
-    return csv_text(header, rows)  # class names and file names neutralised against formula injection
-
-
 def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.6f}"
 
@@ -373,14 +367,14 @@ def _class_csv(summary: dict[str, Any]) -> str:
                      _fmt(summary["recall"][i]), int(matrix[i].sum()), int(matrix[:, i].sum())])
     rows.append(["", "mean", _fmt(summary["miou"]), "", "", "", int(matrix.sum()), ""])
     rows.append(["", "pixel_accuracy", _fmt(summary["pixel_accuracy"]), "", "", "", "", ""])
-    return _rows_csv(["class_id", "class_name", "iou", "f1", "precision", "recall", "truth_pixels",
+    return csv_text(["class_id", "class_name", "iou", "f1", "precision", "recall", "truth_pixels",
                       "predicted_pixels"], rows)
 
 
 def _confusion_csv(summary: dict[str, Any]) -> str:
     names = summary["class_names"]
     rows = [[f"truth {n}", *row] for n, row in zip(names, summary["confusion_matrix"])]
-    return _rows_csv(["", *[f"predicted {n}" for n in names]], rows)
+    return csv_text(["", *[f"predicted {n}" for n in names]], rows)
 
 
 #: Per-class metrics of the summary, as the report's (and the QGIS table's) columns.

@@ -7,17 +7,17 @@ report copy happen here, once, whichever front end asked.
 
 - :mod:`.configs`  the declarations, the settings sections and config classes, the model registry's answers
 - :mod:`.protocol`  the callback and stage protocol, the error hierarchy and how messages name a setting
-- :mod:`.files`     output formats and path checks, model bundles read and described
+- :mod:`.files`     output formats and path checks, model bundles read and described; sources that are no local
+  file: web layers as GDAL rasters (``web_window``), source names
 - :mod:`.training`  ``train``: a model bundle from rasters and labels
-- :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``, ``polygons``
-- :mod:`.change`    ``compare`` (the post-classification comparison of two dates), ``change_table``
+- :mod:`.inference` ``segment``, ``segment_many``, ``evaluate``, ``polygons``; ``compare`` (the
+  post-classification comparison of two dates), ``change_table``
 - :mod:`.tools`     ``describe_model``, ``export``, ``import_model``, ``check_environment``, ``make_sample``
-- :mod:`.suggestions` ``suggest``: where labelling next is expected to help the model most
 - :mod:`.prompted`  ``label_with_prompts``, ``prompted_session``, ``predict_prompts``: Segment Anything prompts;
   ``stac_layer``: a layer to show for a STAC item prompted through the item; ``check_polygon_layer``,
   ``class_field``: whether and how a label layer takes a class number (the rule ``accept`` applies)
-- :mod:`.proposals` ``propose``, ``accept``: the loop after suggest, candidate labels accepted or corrected
-- :mod:`.sources`   sources that are no local file: web layers as GDAL rasters (``web_window``), source names
+- :mod:`.proposals` ``suggest``: where labelling next is expected to help the model most; ``propose``, ``accept``:
+  the loop after suggest, candidate labels accepted or corrected
 - :mod:`.ready`     ``ready_models``, ``get_ready_model``: models made elsewhere, from the catalogue
 
 Each part lists its public names once, in its own ``__all__``; this package hands on exactly those (``PARTS``).
@@ -25,24 +25,10 @@ Importing it never imports torch: the plugin loads it to say what is missing.
 """
 
 from .. import __version__
-from . import (
-    change,
-    configs,
-    files,
-    inference,
-    prompted,
-    proposals,
-    protocol,
-    ready,
-    sources,
-    suggestions,
-    tools,
-    training,
-)
+from . import configs, files, inference, prompted, proposals, protocol, ready, tools, training
 
 #: The parts whose ``__all__`` make the engine's public surface.
-PARTS = (configs, protocol, files, training, inference, change, tools, suggestions, prompted, proposals, sources,
-         ready)
+PARTS = (configs, protocol, files, training, inference, tools, prompted, proposals, ready)
 globals().update({name: getattr(part, name) for part in PARTS for name in part.__all__})
 
 __all__ = ["__version__", *(name for part in PARTS for name in part.__all__)]

@@ -23,9 +23,7 @@ from ..config.bands import parse_band_list
 from ..config.polygons import DIALOG_OPTIONS as POLYGON_DIALOG_OPTIONS
 from ..config.polygons import PolygonOptions
 from ..config.reading import GROUP as READING_GROUP
-from ..config.reading import READING_FIELDS
-from ..config.units import GROUP as UNITS_GROUP
-from ..config.units import UNIT_FIELDS
+from ..config.reading import READING_FIELDS, UNIT_FIELDS, UNITS_GROUP
 from ..declarations import Setting, declared, find, format_default, from_front_end, left_unset
 from ..models import ModelConfig, describe_models, list_encoders, list_models, list_presets
 from ..training.auto import AUTO_SETTINGS

@@ -1,5 +1,8 @@
 """``segment``, ``segment_many`` and ``evaluate``: the runs that apply a model and score its result; ``polygons``:
-any class raster into attributed polygons."""
+any class raster into attributed polygons; change between dates: ``compare`` (the post-classification comparison:
+two dates segmented by a model of one date, or two class rasters, compared pixel by pixel) and ``change_table`` (the
+hectares of each kind of change in a change raster). A change model itself runs through ``segment`` with the later
+date (``SegmentConfig.after``)."""
 
 from __future__ import annotations
 
@@ -7,19 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import BulkConfig, EvaluateConfig, PolygonsConfig, SegmentConfig
+from ..config import BulkConfig, CompareConfig, EvaluateConfig, PolygonsConfig, SegmentConfig
 from ..evaluate import PER_CLASS
 from .protocol import Callback
 
-__all__ = ["PER_CLASS", "EvaluateResult", "evaluate", "polygons", "segment", "segment_many"]
-
-
-def _check_other_inputs(other_inputs: Mapping[str, str | None] | None, outputs: Mapping[str, Any]) -> None:
-    """Files a front end read that the run never sees (a config file) are not overwritten by its outputs."""
-    from ..io.safety import check_outputs
-
-    if other_inputs and any(other_inputs.values()):
-        check_outputs(dict(other_inputs), dict(outputs))
+__all__ = ["PER_CLASS", "EvaluateResult", "change_table", "compare", "evaluate", "polygons", "segment", "segment_many"]
 
 
 def segment(cfg: SegmentConfig, callback: Callback | None = None,
@@ -27,10 +22,12 @@ def segment(cfg: SegmentConfig, callback: Callback | None = None,
     """Segment one scene with a bundle or a weighted ensemble; returns ``engine.segment.SegmentResult`` (the
     files written, class names and colours, pixels, seconds, device and backend). An image that is a web
     service's GDAL description is read over the extent at the pixel size (the image door, :mod:`engine.imagery`)."""
+    from ..io.safety import check_outputs
     from ..segment import segment as run
     from ..segment.scene_outputs import segment_files
 
-    _check_other_inputs(other_inputs, segment_files(cfg)[1])
+    if other_inputs and any(other_inputs.values()):  # files the run never sees (a config file): not overwritten
+        check_outputs(dict(other_inputs), dict(segment_files(cfg)[1]))
     result = run(cfg, callback)
     if cfg.after or cfg.change_table:  # a change model's change: hectares per kind of change
         from ..segment.change_table import change_table
@@ -73,3 +70,20 @@ def evaluate(cfg: EvaluateConfig, callback: Callback | None = None) -> EvaluateR
 
     metrics = run(cfg, callback)
     return EvaluateResult(metrics, class_rows(metrics), tuple(PER_CLASS), cfg.output)
+
+
+def compare(cfg: CompareConfig, callback: Callback | None = None) -> Any:
+    """Compare two dates class by class; returns ``engine.segment.compare.CompareResult`` (the change raster and
+    its style, the rows of the change table, the table and polygons written, the pixels that changed)."""
+    from ..segment.compare import compare as run
+
+    return run(cfg, callback)
+
+
+def change_table(raster: str, output: str | None = None) -> list[Any]:
+    """The change table of a change raster (a change model's class raster, or a comparison's): one
+    ``engine.segment.change_table.ChangeRow`` per kind of change (class, from, to, pixels, hectares); written as
+    CSV to ``output`` when given."""
+    from ..segment.change_table import change_table as table
+
+    return table(raster, output)

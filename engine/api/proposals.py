@@ -1,15 +1,25 @@
-"""The labelling loop after ``suggest``: ``propose`` (candidate labels in the suggested windows, the model's blobs
-refined by Segment Anything) and ``accept`` (the checked windows into the labels and the labelled area)."""
+"""The labelling loop: ``suggest`` (square windows of one or more scenes, ranked by how much labelling them is
+expected to help), ``propose`` (candidate labels in the suggested windows, the model's blobs refined by Segment
+Anything) and ``accept`` (the checked windows into the labels and the labelled area)."""
 
 from __future__ import annotations
 
-from ..config import AcceptConfig, ProposeConfig
+from ..config import AcceptConfig, ProposeConfig, SuggestConfig
 from ..prompted.accept import Accepted, AcceptResult, hidden_by_filter
 from ..prompted.propose import Proposal, ProposeResult
+from ..suggest.layer import SuggestedWindow
+from ..suggest.run import SuggestResult
 from .protocol import Callback
 
-__all__ = ["AcceptConfig", "AcceptResult", "Accepted", "ProposeConfig", "ProposeResult", "Proposal", "accept",
-           "hidden_by_filter", "propose"]
+__all__ = ["AcceptConfig", "AcceptResult", "Accepted", "ProposeConfig", "ProposeResult", "Proposal", "SuggestResult",
+           "SuggestedWindow", "accept", "hidden_by_filter", "propose", "suggest"]
+
+
+def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResult:
+    """Write ``cfg.count`` ranked windows to ``cfg.output`` (the model(s) over every scene; torch loads here)."""
+    from ..suggest.run import suggest as run
+
+    return run(cfg, callback)
 
 
 def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResult:

@@ -65,7 +65,7 @@ def export(model: str, onnx: str | None = None, stac: str | None = None, setting
     bundle or onto another."""
     from ..errors import ConfigError
     from ..export.onnx_export import export_onnx
-    from ..io.safety import BUNDLE_GIVE, Files, check_outputs
+    from ..io.safety import BUNDLE_GIVE, Files, check_outputs, check_writable
 
     if not onnx and not stac:
         raise ConfigError("Nothing to export: give an ONNX file, a STAC item file, or both.")
@@ -74,8 +74,18 @@ def export(model: str, onnx: str | None = None, stac: str | None = None, setting
     settings = settings or ExportConfig()
     onnx_settings = settings.onnx_settings()
     run = ExportRun()
-    if onnx and settings.quantize == "int8":
-        run.onnx, run.int8 = _export_int8(model, onnx, callback, onnx_settings)
+    if onnx and settings.quantize == "int8":  # the fp32 export (parity-checked) beside the output, then its int8
+        from ..export.onnx_quantize import quantize_int8
+        from ..io.atomic import temporary_path
+
+        check_writable(onnx, "ONNX model")  # before the fp32 export names its temporary file
+        fp32 = temporary_path(onnx, ".onnx")
+        try:
+            run.onnx = export_onnx(model, fp32, callback=callback, **onnx_settings)
+            run.int8 = quantize_int8(fp32, onnx)
+        finally:
+            Path(fp32).unlink(missing_ok=True)
+        run.onnx.output = str(onnx)
     elif onnx:
         run.onnx = export_onnx(model, onnx, callback=callback, **onnx_settings)
     if onnx:
@@ -87,20 +97,3 @@ def export(model: str, onnx: str | None = None, stac: str | None = None, setting
         run.written.append(run.card)
     return run
 
-
-def _export_int8(model: str, output: str, callback: Callback | None, settings: dict[str, Any]) -> tuple[Any, Any]:
-    """The fp32 export (parity-checked) to a temporary file beside the output, then its int8 version there."""
-    from ..export.onnx_export import export_onnx
-    from ..export.onnx_quantize import quantize_int8
-    from ..io.atomic import temporary_path
-    from ..io.safety import check_writable
-
-    check_writable(output, "ONNX model")  # before the fp32 export names its temporary file
-    fp32 = temporary_path(output, ".onnx")
-    try:
-        result = export_onnx(model, fp32, callback=callback, **settings)
-        quantized = quantize_int8(fp32, output)
-    finally:
-        Path(fp32).unlink(missing_ok=True)
-    result.output = str(output)
-    return result, quantized

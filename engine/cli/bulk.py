@@ -11,7 +11,9 @@ import argparse
 from typing import Any
 
 from ..api import OUTPUT_KINDS, BulkConfig, ConfigError, render, segment_many
+from .main import EXIT_CANCELED, say, say_json
 from .options import flag_name, given_settings
+from .progress import TqdmCallback
 
 EXIT_SCENES_FAILED = 1
 SINGLE_ONLY = ("image", "aux", *(kind.config_key for kind in OUTPUT_KINDS), "aoi")
@@ -39,9 +41,6 @@ def bulk_config_from_args(args: argparse.Namespace, settings: dict[str, Any]) ->
 
 def run_bulk(args: argparse.Namespace, template: Any, bulk_settings: dict[str, Any]) -> int:
     """Run bulk mode; print the outcome; return the exit code."""
-    from .main import EXIT_CANCELED, say, say_json
-    from .progress import TqdmCallback
-
     bulk = bulk_config_from_args(args, bulk_settings)
     with TqdmCallback(quiet=args.quiet) as callback:
         result = segment_many(bulk, template, callback)

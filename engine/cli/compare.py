@@ -14,6 +14,7 @@ import argparse
 from ..api import CompareConfig, compare
 from .main import Command, say, say_json
 from .options import OptionGroups, add_settings, given_settings
+from .progress import TqdmCallback
 from .segment import change_said
 
 
@@ -25,8 +26,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .progress import TqdmCallback
-
     cfg = CompareConfig(**given_settings(args, "compare"))
     with TqdmCallback(quiet=args.quiet) as callback:
         result = compare(cfg, callback)

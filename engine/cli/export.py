@@ -16,6 +16,7 @@ import argparse
 from ..api import PARITY_TOLERANCE, ConfigError, ExportConfig, export
 from .main import Command, add_model_argument, model_argument, say, say_json
 from .options import OptionGroups, add_settings, given_settings
+from .progress import TqdmCallback
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,8 +30,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .progress import TqdmCallback
-
     args.model = model_argument(args)
     if not args.output and not args.stac:
         raise ConfigError("Nothing to export: give --onnx OUT.onnx, --stac ITEM.json, or both.")

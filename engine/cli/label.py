@@ -14,6 +14,7 @@ import argparse
 from ..api import PromptedConfig, label_with_prompts
 from .main import Command, say, say_json
 from .options import OptionGroups, add_settings, given_settings
+from .progress import TqdmCallback
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,8 +25,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .progress import TqdmCallback
-
     cfg = PromptedConfig(**given_settings(args, "label"))
     with TqdmCallback(quiet=args.quiet) as callback:
         result = label_with_prompts(cfg, callback)

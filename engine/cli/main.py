@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..api import CanceledError, DualStreamError, printable
+from ..api import CanceledError, ConfigError, DualStreamError, __version__, printable
 from .options import flag_name
 from .progress import STOP_REQUESTED
 
@@ -62,16 +62,11 @@ def join_dash_values(argv: list[str], options: tuple[str, ...] = DASH_VALUE_OPTI
     Only a value that cannot be an option itself is joined: one starting with "-" followed by a digit.
     """
     out: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        value = argv[i + 1] if i + 1 < len(argv) else ""
-        if arg in options and len(value) > 1 and value[0] == "-" and value[1].isdigit():
-            out.append(f"{arg}={value}")
-            i += 2
-            continue
-        out.append(arg)
-        i += 1
+    for arg in argv:
+        if out and out[-1] in options and len(arg) > 1 and arg[0] == "-" and arg[1].isdigit():
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
     return out
 
 
@@ -84,8 +79,6 @@ def add_model_argument(p: argparse.ArgumentParser, help: str) -> None:
 
 def model_argument(args: argparse.Namespace) -> str:
     """The bundle given to a command set up with :func:`add_model_argument`."""
-    from ..api import ConfigError
-
     given, option = getattr(args, "model", None), args.model_option
     if given and option and given != option:
         raise ConfigError(f"Two model bundles given ('{given}' and --model '{option}'); give one.")
@@ -101,8 +94,6 @@ def plain_help(text: str) -> str:
 
 
 def build_parser(commands: list[Command] | None = None) -> argparse.ArgumentParser:
-    from ..api import __version__
-
     parser = argparse.ArgumentParser(
         prog="dualstream",
         description="DualStream: multi-modal semantic segmentation of geospatial rasters (engine command line).")
@@ -129,6 +120,22 @@ def _memory_advice(parser: argparse.ArgumentParser, command: str) -> str:
     return f"lower {' or '.join(knobs)} (or free memory)" if knobs else "free memory or give a smaller input"
 
 
+def _failure(exc: BaseException, parser: argparse.ArgumentParser, command: str) -> str:
+    """The one line a failed run prints: an engine error's message, or what to do about memory or a file."""
+    if isinstance(exc, CanceledError):
+        return f"canceled: {_one_line(exc.render(flag_name))}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, DualStreamError):
+        return f"error: {_one_line(exc.render(flag_name))}"
+    if isinstance(exc, MemoryError):  # the resource checks should catch this before any work; the last resort
+        return f"error: out of memory; {_memory_advice(parser, command)} and run again."
+    # a file-system failure outside the engine's own checks: the file and the cause
+    where = f" '{exc.filename}'" if exc.filename else ""
+    return (f"error: file system error{where}: {_one_line(exc.strerror or exc)}; check the path, the free space and "
+            f"the permissions.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the process exit code."""
     parser = build_parser()
@@ -141,33 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # stdout's reader stopped reading (`dualstream info M | head`): nothing went wrong here
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush must not fail again
         return EXIT_BROKEN_PIPE
-    except CanceledError as exc:
+    except (CanceledError, KeyboardInterrupt, DualStreamError, MemoryError, OSError) as exc:
         if debug:
             raise
-        print(f"canceled: {_one_line(exc.render(flag_name))}", file=sys.stderr)
-        return EXIT_CANCELED
-    except KeyboardInterrupt:
-        if debug:
-            raise
-        print("interrupted", file=sys.stderr)
-        return EXIT_CANCELED
-    except DualStreamError as exc:
-        if debug:
-            raise
-        print(f"error: {_one_line(exc.render(flag_name))}", file=sys.stderr)
-        return EXIT_ERROR
-    except MemoryError:  # the resource checks should catch this before any work; this is the last resort
-        if debug:
-            raise
-        print(f"error: out of memory; {_memory_advice(parser, args.command)} and run again.", file=sys.stderr)
-        return EXIT_ERROR
-    except OSError as exc:  # a file-system failure outside the engine's own checks: the file and the cause
-        if debug:
-            raise
-        where = f" '{exc.filename}'" if exc.filename else ""
-        print(f"error: file system error{where}: {_one_line(exc.strerror or exc)}; check the path, the free "
-              f"space and the permissions.", file=sys.stderr)
-        return EXIT_ERROR
+        print(_failure(exc, parser, args.command), file=sys.stderr)
+        return EXIT_CANCELED if isinstance(exc, (CanceledError, KeyboardInterrupt)) else EXIT_ERROR
     finally:  # the run is over: a SIGTERM now ends the process plainly, not with a KeyboardInterrupt traceback
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -49,11 +49,7 @@ def add_models_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    if args.action == "list":
-        return _list(args)
-    if args.action == "get":
-        return _get(args)
-    return _families(args)
+    return {"list": _list, "get": _get}.get(args.action, _families)(args)
 
 
 def _families(args: argparse.Namespace) -> int:

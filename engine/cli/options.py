@@ -86,19 +86,18 @@ def _option(s: Setting) -> dict[str, Any]:
     return kwargs
 
 
-class OptionGroups:
+class OptionGroups(dict):
     """The parser's help groups by name, made on first use (in the order the command lists them first)."""
 
     def __init__(self, parser: argparse.ArgumentParser, *names: str):
+        super().__init__()
         self.parser = parser
-        self.groups: dict[str, Any] = {}
         for name in names:
             self[name]
 
-    def __getitem__(self, name: str) -> Any:
-        if name not in self.groups:
-            self.groups[name] = self.parser.add_argument_group(name)
-        return self.groups[name]
+    def __missing__(self, name: str) -> Any:
+        self[name] = self.parser.add_argument_group(name)
+        return self[name]
 
 
 def add_settings(groups: OptionGroups, section: str, skip: tuple[str, ...] = ()) -> None:

@@ -8,6 +8,7 @@ import argparse
 from ..api import PolygonsConfig, polygons
 from .main import Command, say
 from .options import OptionGroups, add_settings, given_settings
+from .progress import TqdmCallback
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,8 +20,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .progress import TqdmCallback
-
     cfg = PolygonsConfig(raster=args.raster or args.raster_option or "", **given_settings(args, "polygons"))
     with TqdmCallback(quiet=args.quiet) as callback:
         result = polygons(cfg, callback)

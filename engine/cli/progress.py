@@ -105,8 +105,8 @@ class TqdmCallback(Callback):
         if finished:
             del self._logged[stage]
 
-    def _write(self, text: str) -> None:
-        if self.quiet:
+    def _write(self, text: str, even_quiet: bool = False) -> None:
+        if (self.quiet and not even_quiet) or int(os.environ.get("RANK", "0")) != 0:
             return
         from tqdm import tqdm
 
@@ -116,12 +116,7 @@ class TqdmCallback(Callback):
         self._write(render(message, flag_name))
 
     def warning(self, message: str) -> None:
-        # Warnings are shown even when quiet (but never from ranks other than 0).
-        if int(os.environ.get("RANK", "0")) != 0:
-            return
-        from tqdm import tqdm
-
-        tqdm.write(printable(f"warning: {render(message, flag_name)}", lines=True), file=self.stream)
+        self._write(f"warning: {render(message, flag_name)}", even_quiet=True)  # never from ranks other than 0
 
     def metrics(self, epoch: int, values: dict[str, Any]) -> None:
         self._write(epoch_line(epoch, values))  # every figure of the epoch: --json, the metrics CSV

@@ -15,6 +15,7 @@ import argparse
 from ..api import READING_GROUP, UNITS_GROUP, AcceptConfig, ProposeConfig, accept, propose, render
 from .main import Command, say, say_json
 from .options import OptionGroups, add_settings, flag_name, given_settings
+from .progress import TqdmCallback
 
 
 def add_propose_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,8 +26,6 @@ def add_propose_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_propose(args: argparse.Namespace) -> int:
-    from .progress import TqdmCallback
-
     cfg = ProposeConfig(**given_settings(args, "propose"))
     with TqdmCallback(quiet=args.quiet) as callback:
         result = propose(cfg, callback)

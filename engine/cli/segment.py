@@ -29,6 +29,7 @@ from ..api import (
 from .bulk import BULK_AREA, is_bulk, run_bulk
 from .main import Command, say, say_json
 from .options import OptionGroups, add_settings, given_settings
+from .progress import TqdmCallback
 
 
 class _Weights(argparse.Action):
@@ -86,8 +87,6 @@ def segment_config_from_args(args: argparse.Namespace, bulk: bool = False) -> Se
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from .progress import TqdmCallback
-
     if is_bulk(args):
         return run_bulk(args, segment_config_from_args(args, bulk=True), _config_sections(args)[1])
     cfg = segment_config_from_args(args)
@@ -128,8 +127,6 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .progress import TqdmCallback
-
     cfg = EvaluateConfig(**given_settings(args, "evaluate"))
     with TqdmCallback(quiet=args.quiet) as callback:
         metrics = evaluate(cfg, callback).metrics

@@ -13,6 +13,7 @@ import argparse
 from ..api import READING_GROUP, UNITS_GROUP, ConfigError, SuggestConfig, render, suggest
 from .main import Command, say, say_json
 from .options import OptionGroups, add_settings, flag_name, given_settings
+from .progress import TqdmCallback
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,8 +26,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .progress import TqdmCallback
-
     settings = given_settings(args, "suggest")
     if args.old_aoi is not None:  # the old name: one of the two, never one silently over the other
         if "labelled_area" in settings:

@@ -26,6 +26,7 @@ from ..api import (
 )
 from .main import Command, say, say_json
 from .options import OptionGroups, add_settings, flag_name, given_settings
+from .progress import TqdmCallback
 
 SECTIONS = ("model", "data", "train")
 
@@ -131,8 +132,6 @@ def _nested_flags(section: dict[str, Any], name: str, chosen: dict[str, Any], wh
 
 
 def run(args: argparse.Namespace) -> int:
-    from .progress import TqdmCallback
-
     request = request_from_args(args)
     with TqdmCallback(quiet=args.quiet) as callback:
         plan = plan_training(request)

@@ -5,16 +5,15 @@ Every model bundle stores the model, data and train settings it was made with, s
 training reproduced. The package:
 
 - ``values``: the value lists (devices, TTA modes, optimisers, ...), shared parsers and checks;
-- ``bands``: band selection (numbers or names); ``crs``: CRS checks; ``output_kinds``: what a segmentation writes;
+- ``bands``: band selection (numbers or names); ``output_kinds``: what a segmentation writes;
 - ``training``: DataConfig (with SceneSpec), TrainConfig; ``augment``: AugmentConfig (the data's augmentations);
 - ``loss``: LossConfig and the parser of loss terms;
-- ``inference``: SegmentConfig, BulkConfig, EvaluateConfig; ``reading`` (how an image is read for a model) and
-  ``units`` (its values' units), declared once for every command that reads imagery;
-- ``suggest``: SuggestConfig (where to label next);
-- ``prompted``: PromptedConfig (polygons from Segment Anything prompts);
-- ``proposals``: ProposeConfig and AcceptConfig (the loop after suggest: candidate labels, accepted windows);
+- ``inference``: SegmentConfig, BulkConfig, EvaluateConfig, CompareConfig (two dates compared class by class,
+  the post-classification comparison); ``reading`` (how an image is read for a model, its
+  values' units, the area read and its CRS checked), declared once for every command that reads imagery;
+- ``proposals``: SuggestConfig (where to label next), PromptedConfig (polygons from Segment Anything prompts),
+  ProposeConfig and AcceptConfig (the loop after suggest: candidate labels, accepted windows);
 - ``export``: ExportConfig (the ONNX export's settings);
-- ``change``: CompareConfig (two dates compared class by class, the post-classification comparison);
 - ``polygons``: the polygon settings per class, PolygonsConfig (any class raster into polygons).
 
 The :class:`Settings` base and ``check`` are in :mod:`engine.settings`, which the model families' configurations
@@ -27,49 +26,32 @@ from __future__ import annotations
 from ..declarations import Section
 from ..models import AutoModelConfig, list_models
 from ..models.configuration_utils import ModelConfig as ModelConfig  # re-exported: every section's settings are here
-from ..settings import Settings, check
 from .augment import AugmentConfig
-from .change import CompareConfig
 from .export import ExportConfig
-from .inference import BulkConfig, EvaluateConfig, SegmentConfig
-from .loss import LossConfig, parse_loss_terms
+from .inference import BulkConfig, CompareConfig, EvaluateConfig, SegmentConfig
+from .loss import LossConfig
 from .polygons import PolygonsConfig
-from .prompted import PromptedConfig
-from .proposals import AcceptConfig, ProposeConfig
-from .suggest import SuggestConfig
+from .proposals import AcceptConfig, PromptedConfig, ProposeConfig, SuggestConfig
 from .training import DataConfig, SceneSpec, TrainConfig
 from .values import (
-    AMP_MODES,
-    BACKENDS,
     BULK,
     CLASS_PALETTE,
-    DEVICES,
-    EARLY_STOP_METRICS,
     LOSS_ALIASES,
     LOSS_TERMS,
     OPTIMIZERS,
-    REFERENCE_AUX_BANDS_PER_FILE,
     REFERENCE_AUX_PREFIXES,
-    SCHEDULES,
-    TTA_MODES,
-    check_class_colors,
-    check_class_names,
     check_tile_size,
     fill_class_colors,
-    invalid_colors,
     load_config_file,
     parse_label_pairs,
     repaired_class_colors,
 )
 
 __all__ = [
-    "AMP_MODES", "AcceptConfig", "BACKENDS", "BULK", "CLASS_PALETTE", "DEVICES", "EARLY_STOP_METRICS", "LOSS_ALIASES",
-    "LOSS_TERMS", "OPTIMIZERS", "REFERENCE_AUX_BANDS_PER_FILE", "REFERENCE_AUX_PREFIXES", "SCHEDULES",
-    "SETTINGS_SECTIONS", "TTA_MODES", "AugmentConfig", "BulkConfig", "CompareConfig", "DataConfig", "EvaluateConfig",
-    "ExportConfig",
-    "LossConfig", "PolygonsConfig", "PromptedConfig", "ProposeConfig", "SceneSpec", "SegmentConfig", "Settings",
-    "SuggestConfig", "TrainConfig", "check", "check_class_colors", "check_class_names", "check_tile_size",
-    "fill_class_colors", "invalid_colors", "load_config_file", "parse_label_pairs", "parse_loss_terms",
+    "AcceptConfig", "AugmentConfig", "BULK", "BulkConfig", "CLASS_PALETTE", "CompareConfig", "DataConfig",
+    "EvaluateConfig", "ExportConfig", "LOSS_ALIASES", "LOSS_TERMS", "LossConfig", "OPTIMIZERS", "PolygonsConfig",
+    "PromptedConfig", "ProposeConfig", "REFERENCE_AUX_PREFIXES", "SETTINGS_SECTIONS", "SceneSpec", "SegmentConfig",
+    "SuggestConfig", "TrainConfig", "check_tile_size", "fill_class_colors", "load_config_file", "parse_label_pairs",
     "repaired_class_colors",
 ]
 

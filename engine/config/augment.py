@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..declarations import setting
+from ..declarations import CONFIG_ONLY, setting
 from ..settings import Settings, check
-from .values import CONFIG_ONLY
 
 
 @dataclass
@@ -50,12 +49,10 @@ class AugmentConfig(Settings):
         check(len(self.scale_range) == 2 and 0 < self.scale_range[0] <= self.scale_range[1],
                f"scale_range must be [low, high] with 0 < low <= high (got {self.scale_range}).")
         check(0.0 <= self.gray_probability <= 1.0, "gray_probability must be in [0, 1].")
-        check(0.0 <= self.hsv <= 1.0, f"augment.hsv must be in [0, 1] (got {self.hsv}).")
-        check(0.0 <= self.clahe_probability <= 1.0, f"augment.clahe_probability must be in [0, 1] "
-                                                     f"(got {self.clahe_probability}).")
+        for name in ("hsv", "clahe_probability", "swap_dates", "copy_paste"):
+            value = getattr(self, name)
+            check(0.0 <= value <= 1.0, f"augment.{name} must be in [0, 1] (got {value}).")
         check(self.clahe_clip >= 1.0 and self.clahe_grid >= 1, "augment.clahe_clip must be >= 1 and clahe_grid >= 1.")
-        check(0.0 <= self.swap_dates <= 1.0, f"augment.swap_dates must be in [0, 1] (got {self.swap_dates}).")
-        check(0.0 <= self.copy_paste <= 1.0, f"augment.copy_paste must be in [0, 1] (got {self.copy_paste}).")
 
     @property
     def extra_photometric(self) -> bool:

@@ -126,59 +126,6 @@ def _number(value: str, what: str) -> float:
     return number
 
 
-def treatment_setting() -> Any:
-    return setting(
-        None, flag="--treatment", metavar="CLASS=MODE,...", group=POLYGONS,
-        label="Outline per class (CLASS=regularise|smooth|as_is, comma-separated; empty: automatic)",
-        help="How each class's outlines are drawn: regularise (squared to the dominant orientation, small notches "
-             "removed: buildings), smooth (Chaikin, moves a boundary by under a pixel, no overlaps: natural "
-             "classes), as_is (the pixel edges). E.g. building=regularise,forest=smooth. Classes not named: what "
-             "the model declares, else by the class name: buildings regularise, no-data-like classes as_is, "
-             "others smooth.")
-
-
-def min_area_setting() -> Any:
-    return setting(
-        0.0, flag="--min-area", label="Minimum polygon area (m², map units² without metres)", minimum=0.0,
-        advanced=True, group=POLYGONS, help="Polygons smaller than this are left out of the polygon output.")
-
-
-def class_min_area_setting() -> Any:
-    return setting(
-        None, metavar="CLASS=AREA,...", group=POLYGONS, advanced=True,
-        label="Minimum polygon area per class (CLASS=AREA, comma-separated)",
-        help="A class's own minimum area (m², map units² without metres), over --min-area, e.g. building=20.")
-
-
-def fill_holes_setting() -> Any:
-    return setting(
-        0.0, label="Fill holes smaller than (m², map units² without metres)", minimum=0.0, advanced=True,
-        group=POLYGONS, help="Holes of a polygon smaller than this are filled, and the polygons inside them left "
-                             "out; the background's islands (buildings in it) are no holes and stay.")
-
-
-def class_fill_holes_setting() -> Any:
-    return setting(
-        None, metavar="CLASS=AREA,...", group=POLYGONS, advanced=True,
-        label="Fill holes per class (CLASS=AREA, comma-separated)",
-        help="A class's own hole filling (m², map units² without metres), over --fill-holes, e.g. forest=500.")
-
-
-def simplify_setting() -> Any:
-    return setting(
-        0.0, flag="--simplify", group=POLYGONS,
-        help="Simplify the as_is outlines with this tolerance (map units).",
-        no_qgis="the treatments draw the outlines; QGIS's own Simplify tool simplifies further")
-
-
-def polygon_classes_setting() -> Any:
-    return setting(
-        None, cli={"nargs": "+"}, metavar="CLASS", group=POLYGONS,
-        help="Classes to polygonize (default: the foreground of a binary model; otherwise every class but the "
-             "no-data-like ones: background, clear, no data, unlabelled).",
-        no_qgis="the polygons hold every class; filter them by class_id in QGIS")
-
-
 def check_polygon_settings(cfg: Any, section: str) -> None:
     """The polygon settings' own checks (the classes they name are checked once the classes are known)."""
     check(cfg.polygon_classes is None or all(int(c) >= 0 for c in cfg.polygon_classes),
@@ -221,13 +168,38 @@ class PolygonOptions(Settings):
     """How a class raster becomes polygons, declared once as a group: ``segment`` (and ``bulk``) and ``polygons``
     take these settings by inheriting them; :data:`DIALOG_OPTIONS` are the ones a Processing dialog offers."""
 
-    polygon_treatment: str | None = treatment_setting()
-    min_polygon_area: float = min_area_setting()
-    class_min_area: str | None = class_min_area_setting()
-    fill_holes: float = fill_holes_setting()
-    class_fill_holes: str | None = class_fill_holes_setting()
-    simplify_tolerance: float = simplify_setting()
-    polygon_classes: list[int] | None = polygon_classes_setting()
+    polygon_treatment: str | None = setting(
+        None, flag="--treatment", metavar="CLASS=MODE,...", group=POLYGONS,
+        label="Outline per class (CLASS=regularise|smooth|as_is, comma-separated; empty: automatic)",
+        help="How each class's outlines are drawn: regularise (squared to the dominant orientation, small notches "
+             "removed: buildings), smooth (Chaikin, moves a boundary by under a pixel, no overlaps: natural "
+             "classes), as_is (the pixel edges). E.g. building=regularise,forest=smooth. Classes not named: what "
+             "the model declares, else by the class name: buildings regularise, no-data-like classes as_is, "
+             "others smooth.")
+    min_polygon_area: float = setting(
+        0.0, flag="--min-area", label="Minimum polygon area (m², map units² without metres)", minimum=0.0,
+        advanced=True, group=POLYGONS, help="Polygons smaller than this are left out of the polygon output.")
+    class_min_area: str | None = setting(
+        None, metavar="CLASS=AREA,...", group=POLYGONS, advanced=True,
+        label="Minimum polygon area per class (CLASS=AREA, comma-separated)",
+        help="A class's own minimum area (m², map units² without metres), over --min-area, e.g. building=20.")
+    fill_holes: float = setting(
+        0.0, label="Fill holes smaller than (m², map units² without metres)", minimum=0.0, advanced=True,
+        group=POLYGONS, help="Holes of a polygon smaller than this are filled, and the polygons inside them left "
+                             "out; the background's islands (buildings in it) are no holes and stay.")
+    class_fill_holes: str | None = setting(
+        None, metavar="CLASS=AREA,...", group=POLYGONS, advanced=True,
+        label="Fill holes per class (CLASS=AREA, comma-separated)",
+        help="A class's own hole filling (m², map units² without metres), over --fill-holes, e.g. forest=500.")
+    simplify_tolerance: float = setting(
+        0.0, flag="--simplify", group=POLYGONS,
+        help="Simplify the as_is outlines with this tolerance (map units).",
+        no_qgis="the treatments draw the outlines; QGIS's own Simplify tool simplifies further")
+    polygon_classes: list[int] | None = setting(
+        None, cli={"nargs": "+"}, metavar="CLASS", group=POLYGONS,
+        help="Classes to polygonize (default: the foreground of a binary model; otherwise every class but the "
+             "no-data-like ones: background, clear, no data, unlabelled).",
+        no_qgis="the polygons hold every class; filter them by class_id in QGIS")
 
 
 #: The polygon settings a Processing dialog offers (the others say why not: ``no_qgis``), in declaration order.

@@ -1,9 +1,12 @@
-"""Settings of the labelling loop's two steps after ``suggest``: ``propose`` (ProposeConfig: the model's predicted
-blobs in each suggested window refined by Segment Anything into candidate labels) and ``accept`` (AcceptConfig:
-a window's candidates, as corrected, appended to the labels and the window to the labelled area).
+"""Settings of the labelling loop: ``suggest`` (SuggestConfig: where labelling next is expected to help a model
+most; the scenes, the model(s) and the labelled area so far go in, a polygon layer of ranked square windows comes
+out), ``label`` (PromptedConfig: polygons from Segment Anything prompts over one window of an image) and the two
+steps after ``suggest``: ``propose`` (ProposeConfig: the model's predicted blobs in each suggested window refined by
+Segment Anything into candidate labels) and ``accept`` (AcceptConfig: a window's candidates, as corrected, appended
+to the labels and the window to the labelled area).
 
-Each field declares how the command line and the Processing algorithms *Propose labels with Segment Anything* and
-*Accept proposed labels* offer it.
+Each field declares how the command line and the Processing algorithms *Suggest where to label*, *Label with
+Segment Anything*, *Propose labels with Segment Anything* and *Accept proposed labels* offer it.
 """
 
 from __future__ import annotations
@@ -15,10 +18,145 @@ from typing import ClassVar
 from ..declarations import check_choices, setting
 from ..errors import mention
 from ..settings import Settings, check
-from .prompted import TREATMENT_CHOICES
-from .reading import ImageReading
-from .units import ValueUnits
-from .values import backend_setting, device_setting
+from .bands import parse_band_list
+from .reading import (
+    TRAINING_PIXEL_SIZE,
+    ImageReading,
+    ValueUnits,
+    checked_area,
+    checked_pixel_size,
+    extent_crs_setting,
+    extent_setting,
+    web_pixel_size,
+)
+from .values import TTA_MODES, backend_setting, device_setting
+
+MIN_WINDOW = 8  # pixels: a smaller square is too small to label or to score
+#: the largest class number a label takes: a class raster holds classes as UInt16, 65535 its nodata
+MAX_CLASS = 65534
+
+TREATMENT_CHOICES = ("auto", "regularise", "smooth", "as_is")
+
+
+@dataclass
+class SuggestConfig(ValueUnits, ImageReading):
+    """Windows to label next, ranked by how much labelling them is expected to help."""
+
+    #: segment's settings that suggest takes otherwise, as its messages name them (engine/segment/relay.py): the
+    #: scenes are whole (no extent), each given as an image.
+    SEGMENT_NAMES: ClassVar[dict[str, str]] = {
+        "image": mention("suggest.images"),
+        "extent": f"a scene cut to the area as {mention('suggest.images')}",
+        "extent_crs": f"the CRS of {mention('suggest.images')}",
+    }
+
+    models: list[str] = setting(
+        default_factory=list, flag="--model", cli={"action": "append"}, metavar="MODEL", group="input and output",
+        param="MODEL", custom_qgis=True, label="Model bundle (.dsmodel; several separated by ; for an ensemble)",
+        help="Model bundle (.dsmodel); several: an ensemble, whose members' disagreement counts too.")
+    images: list[str] = setting(
+        default_factory=list, flag="--image", cli={"action": "append"}, metavar="RASTER", group="input and output",
+        param="INPUT", custom_qgis=True, label="Scenes",
+        help="The scenes to look at, with the bands the model was trained on; the windows are spread over them.")
+    aux: list[str] = setting(
+        default_factory=list, cli={"action": "append"}, metavar="RASTER", group="input and output", param="AUX",
+        custom_qgis=True, label="Aux layers (in the model's order)",
+        help="For a model that fuses aux rasters (SAR, elevation, ...): the aux rasters it was trained with, in the "
+             "training order, read for every scene where they cover it (any CRS and resolution: a mosaic or a "
+             "regional DEM serves every scene).")
+    labelled_area: str | None = setting(
+        None, flag="--labelled-area", metavar="LAYER", group="input and output", param="LABELLED_AREA",
+        custom_qgis=True, label="Labelled area so far",
+        help="Polygons of what is labelled already (the windows of earlier rounds; any polygon layer or file): no "
+             "window is suggested where half of it is labelled.")
+    extent: list[float] | None = extent_setting(
+        "input and output", "The area web layers are read over, which they need (other scenes are read whole).")
+    extent_crs: str | None = extent_crs_setting("input and output", default="the layer's")
+    pixel_size: float | None = web_pixel_size("input and output", "over the extent (given as a scene), its "
+                                              "window kept beside the windows layer for propose.",
+                                              default_note=TRAINING_PIXEL_SIZE)
+    output: str = setting("", flag="--out", metavar="SUGGEST.gpkg", group="input and output", param="OUTPUT",
+                          custom_qgis=True, label="Windows to label",
+                          help="GeoPackage of the ranked windows to write (rank, score, why).")
+    count: int = setting(10, label="Number of windows", minimum=1, maximum=10000, group="suggest",
+                         help="How many windows to suggest.")
+    window: int = setting(128, metavar="PX", label="Window size (pixels)", minimum=8, maximum=100000,
+                          group="suggest", help="Side of each square window, in pixels of the scene.")
+    tta: str = setting(
+        "flips", choices=TTA_MODES, label="Test-time augmentation", group="suggest",
+        help="flips or d4: the model also looks at flipped views, and where they disagree with the plain view "
+             "counts as uncertain; none: one view (faster).")
+    device: str = device_setting("suggest")
+    backend: str = backend_setting("suggest")
+
+    def __post_init__(self) -> None:
+        check_choices(self, "suggest")
+        check(self.count >= 1, f"{mention('suggest.count')} must be at least 1 (got {self.count}).")
+        check(self.window >= MIN_WINDOW,
+              f"{mention('suggest.window')} must be at least {MIN_WINDOW} pixels (got {self.window}).")
+        self.check_units("suggest")
+        self.check_reading("suggest")
+        self.extent = checked_area(self.extent, self.extent_crs, "suggest")
+        self.pixel_size = checked_pixel_size(self.pixel_size, "suggest.pixel_size")
+
+
+@dataclass
+class PromptedConfig(Settings):
+    """Polygons where Segment Anything answers points, boxes or a text over a window of an image."""
+
+    image: str = setting("", metavar="RASTER", group="input and output", param="INPUT", custom_qgis=True,
+                         label="Image", help="The image (a raster file, a URL, a STAC item or a web layer).")
+    extent: list[float] | None = extent_setting(
+        "input and output", "The window the model looks at (empty: the whole image), read at the image's pixel size "
+                            "and fitted to the model's 1024-pixel input: a window of about 1024 pixels keeps every "
+                            "detail.", label="Window")
+    extent_crs: str | None = extent_crs_setting("input and output", label="Window", of="window")
+    pixel_size: float | None = web_pixel_size("input and output", "over the window, never finer than the "
+                                              "service's finest level.")
+    bands: list[str] | None = setting(
+        None, cli={"type": str}, metavar="B,...", group="input and output", param="BANDS",
+        label="Bands shown as red, green, blue (empty: by name)",
+        help="Three bands shown to the model as red, green and blue (or one, as grey): numbers counted from 1 "
+             "(4,3,2) or names (B04,B03,B02, red,green,blue, a STAC item's asset keys). Empty: natural colour "
+             "picked by the bands' names, else the first three bands.")
+    prompts: str | None = setting(
+        None, flag="--prompts", metavar="LAYER", group="input and output", param="PROMPTS", custom_qgis=True,
+        label="Prompts (points or polygons)",
+        help="A vector layer: each point is a click (a field 'label' of 0 marks a point that is not the object; "
+             "points sharing a value of a field 'prompt' are one prompt), each polygon or line's bounding box is a "
+             "box prompt. Any CRS.")
+    text: str = setting("", metavar="WORDS", group="input and output", param="TEXT", label="Text (SAM 3)",
+                        help="Every object this text names, e.g. building (SAM 3 only).")
+    model: str = setting("sam2.1-tiny", metavar="NAME", group="label", param="MODEL",
+                         label="Segment Anything model (a name, a Hugging Face id or a folder)",
+                         help="sam2.1-tiny, sam2.1-small, sam-vit-base, slimsam, sam3 (text prompts; gated) or edgetam "
+                              "(needs timm), any Hugging Face id of a transformers SAM / SAM 2 / SAM 3 checkpoint, or "
+                              "a local save_pretrained folder. Downloaded once into the Hugging Face cache.")
+    output: str = setting("", flag="--out", metavar="LABELS.gpkg", group="input and output", param="OUTPUT",
+                          custom_qgis=True, label="Labels",
+                          help="GeoPackage of the polygons to write (class, score, prompt).")
+    class_value: int = setting(1, metavar="N", group="label", label="Class value", minimum=0, maximum=MAX_CLASS,
+                               help="The class number every polygon gets (the labels' class_id), 0 to 65534.")
+    class_name: str = setting("", metavar="NAME", group="label", label="Class name",
+                              help="The class's name (default: the text, else 'object'); buildings get squared "
+                                   "outlines unless the outline is chosen.")
+    treatment: str = setting("auto", choices=TREATMENT_CHOICES, group="label", label="Outline",
+                             help="regularise (squared: buildings), smooth, as_is (pixel edges); auto: by the "
+                                  "class name.")
+    min_pixels: float = setting(16.0, metavar="PX", group="label", label="Drop specks under (pixels)", minimum=0.0,
+                                advanced=True, help="Polygons and holes smaller than this many pixels are dropped "
+                                                    "or filled.")
+    device: str = device_setting("label", advanced=True)
+
+    def __post_init__(self) -> None:
+        self.bands = parse_band_list(self.bands, "label.bands")
+        self.pixel_size = checked_pixel_size(self.pixel_size, "label.pixel_size")
+        check_choices(self, "label")
+        check(math.isfinite(self.min_pixels) and self.min_pixels >= 0,
+              f"{mention('label.min_pixels')} must be a number >= 0 (got {self.min_pixels}).")
+        check(0 <= self.class_value <= MAX_CLASS, f"{mention('label.class_value')} must be a class number 0 to "
+                                                  f"{MAX_CLASS} (got {self.class_value}).")
+        self.extent = checked_area(self.extent, self.extent_crs, "label")
 
 
 @dataclass

@@ -1,24 +1,32 @@
 """How an image is read and tiled for a model: which of its bands feed the model, the tile, the batch, the
-mirrored border, a pixel size brought to the training one, the reader threads. Declared once
-(:class:`ImageReading`), offered by every command that runs a model over an image (segment and its bulk mode,
-suggest, propose), each handing them to segment, whose messages advise them whichever command ran it
-(engine/segment/relay.py names them as that command does). The Processing algorithms offer them from the same
-declaration.
+mirrored border, a pixel size brought to the training one, the reader threads (:class:`ImageReading`); and the units
+of its values as the user states them (value x scale + offset), whether a result of one class everywhere from values
+in other units may be kept, and whether an image unlike the training data stops the run (:class:`ValueUnits`).
+Declared once, offered by every command that runs a model over an image (segment and its bulk mode, suggest,
+propose), each handing them to segment (its input resolver, engine/imagery/resolve.py, and its checks), whose
+messages advise them whichever command ran it (engine/segment/relay.py names them as that command does). The
+Processing algorithms offer them from the same declaration: a QGIS user cannot run gdal_edit. An area (extent) and
+its CRS are checked as the settings are made: four finite bounds, max above min; a CRS GDAL knows.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from ..declarations import setting
-from ..errors import mention
+from ..errors import ConfigError, mention
+from ..runtime.environment import require
 from ..settings import Settings, check
+from .bands import parse_band_list
 from .values import check_tile_size
 
 READING_FIELDS = ("bands", "batch_size", "tile_size", "border", "resample_to_training_gsd", "readers",
                   "reader_processes")
-GROUP = "image reading"  # the command line's help group
+UNIT_FIELDS = ("value_scale", "value_offset", "accept_one_class", "strict_inputs")
+GROUP = "image reading"  # the command line's help groups
+UNITS_GROUP = "image values"
 DEFAULT_BORDER = 0  # the mirrored border when neither the user nor the model's maker says
 TRAINING_PIXEL_SIZE = "the model's training pixel size (the log says which)"
 WEB_LAYER = ("a web layer (XYZ, WMS, WMTS, WCS, ArcGIS REST MapServer or ImageServer: a layer in QGIS; on the command "
@@ -54,6 +62,51 @@ def checked_pixel_size(value: float | None, key: str) -> float | None:
         return None
     check(value >= 0, f"{mention(key)} must be a positive number of metres, or 0 for its default (got {value}).")
     return float(value) or None
+
+
+def check_crs(crs: Any, what: str) -> None:
+    """ConfigError unless ``crs`` (text: 'EPSG:n', WKT, PROJ string) is a CRS that :func:`srs_from_crs` can use;
+    ``what`` names the setting (``"extent_crs (--extent-crs)"``)."""
+    require("osgeo")
+    from osgeo import osr
+
+    osr.UseExceptions()
+    try:
+        failed = osr.SpatialReference().SetFromUserInput(str(crs)) != 0
+        cause = ""
+    except RuntimeError as exc:  # osr with exceptions on: PROJ's "crs not found", OGR's "Corrupt data"
+        failed, cause = True, f" ({' '.join(str(exc).split())})"
+    if failed or not str(crs).strip():
+        raise ConfigError(f"The {what} '{crs}' is not a coordinate reference system GDAL knows{cause}; give an EPSG "
+                          f"code such as EPSG:4326 or EPSG:32633, a WKT or PROJ string, or leave it out to use the "
+                          f"image's CRS.")
+
+
+def checked_extent(extent: Any, what: str) -> list[float] | None:
+    """``extent`` (xmin, ymin, xmax, ymax) as four floats, None as None; ConfigError naming ``what`` (the setting,
+    ``mention``-marked) unless there are four finite numbers with xmin < xmax and ymin < ymax."""
+    if extent is None:
+        return None
+    values = list(extent)
+    if len(values) != 4:
+        raise ConfigError(f"{what} must be xmin, ymin, xmax, ymax (got {values}).")
+    try:
+        bounds = [float(v) for v in values]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what} must be four numbers xmin, ymin, xmax, ymax (got {values}).") from exc
+    if not all(math.isfinite(v) for v in bounds):
+        raise ConfigError(f"{what} must be four finite numbers (got {values}); give the window's bounds in map units.")
+    if not (bounds[0] < bounds[2] and bounds[1] < bounds[3]):
+        raise ConfigError(f"{what} must have xmin < xmax and ymin < ymax (got {bounds}).")
+    return bounds
+
+
+def checked_area(extent: Any, extent_crs: Any, section: str) -> list[float] | None:
+    """``section``'s extent checked by :func:`checked_extent` and its CRS by :func:`check_crs`, each error naming
+    ``section.extent`` or ``section.extent_crs``; the extent as four floats (None as None)."""
+    if extent_crs is not None and str(extent_crs).strip():
+        check_crs(extent_crs, f"extent CRS ({mention(section + '.extent_crs')})")
+    return checked_extent(extent, f"extent ({mention(section + '.extent')})")
 
 
 @dataclass
@@ -98,8 +151,6 @@ class ImageReading(Settings):
 
     def check_reading(self, section: str) -> None:
         """ConfigError naming ``section``'s setting for a value no run could take; the bands as text items."""
-        from .bands import parse_band_list
-
         self.bands = parse_band_list(self.bands, f"{section}.bands")
         check(self.batch_size >= 1, f"{mention(section + '.batch_size')} must be >= 1 (got {self.batch_size}).")
         check(self.border is None or self.border >= 0,
@@ -112,3 +163,50 @@ class ImageReading(Settings):
     def reading(self) -> dict[str, Any]:
         """The settings as SegmentConfig takes them, for a command that runs segment on its imagery."""
         return {name: getattr(self, name) for name in READING_FIELDS}
+
+
+@dataclass
+class ValueUnits(Settings):
+    """The units of the image's values, the one-class rule and strict inputs, for the commands that read imagery
+    for a model."""
+
+    value_scale: float | None = setting(
+        None, metavar="SCALE", group=UNITS_GROUP, label="Value scale (value x scale + offset; empty: as the "
+        "file says)",
+        default_note="the file's own scale and offset (GDAL band scale/offset, Sentinel-2 metadata, STAC "
+                     "raster:bands), applied when the values lie far outside the model's units",
+        help="The units of the image's values, as value x scale + offset, for every band the model reads: e.g. "
+             "0.0001 for Sentinel-2 or Landsat digital numbers given to a model of reflectance 0-1 (with "
+             "value offset -0.1 for Sentinel-2 L2A from processing baseline 04.00). Given, it replaces what the "
+             "file says of its units.")
+    value_offset: float | None = setting(
+        None, metavar="OFFSET", group=UNITS_GROUP, label="Value offset (added after the value scale)",
+        default_note="0 when a value scale is given, else the file's own",
+        help="Added to every value after the value scale (value x scale + offset), e.g. -0.1 for Sentinel-2 "
+             "L2A digital numbers from processing baseline 04.00 with value scale 0.0001.")
+    accept_one_class: bool = setting(
+        False, label="Keep a result of one class or no data everywhere from values in other units",
+        advanced=True, group=UNITS_GROUP,
+        help="When the image's values lie far outside the model's units and the result is one class on every "
+             "pixel (or no class anywhere: the model gave no finite score), the run fails and writes nothing, "
+             "saying which value scale and offset to set. With it (ticked in QGIS), such a result is written "
+             "with a warning.")
+
+    strict_inputs: bool = setting(
+        False, label="Stop when the image is unlike the training data", advanced=True, group=UNITS_GROUP,
+        help="Stop with an error, not a warning, when the image's data type or value range per band is far from "
+             "the model's training statistics (another product level, an 8-bit export, bands in another order). "
+             "For pipelines that must not write a prediction of noise.")
+
+    def check_units(self, section: str) -> None:
+        """ConfigError naming ``section``'s setting when a stated scale or offset is no finite number (or a scale
+        of 0: every value the same)."""
+        for key, nonzero in (("value_scale", True), ("value_offset", False)):
+            value = getattr(self, key)
+            check(value is None or (math.isfinite(float(value)) and not (nonzero and float(value) == 0)),
+                  f"{mention(section + '.' + key)} must be a finite number{' other than 0' if nonzero else ''} "
+                  f"(got {value}).")
+
+    def units(self) -> dict[str, Any]:
+        """The settings as SegmentConfig takes them, for a command that runs segment on its imagery."""
+        return {name: getattr(self, name) for name in UNIT_FIELDS}

@@ -9,16 +9,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..declarations import check_choices, setting
+from ..declarations import CONFIG_ONLY, check_choices, setting
 from ..errors import mention
 from ..settings import Settings, check
 from .augment import AugmentConfig
-from .crs import checked_extent
+from .bands import BandSelection, parse_band_list, parse_bands
 from .loss import LEGACY_LOSS_SETTINGS, LossConfig, legacy_loss
-from .reading import checked_pixel_size, web_pixel_size
+from .reading import check_crs, checked_extent, checked_pixel_size, web_pixel_size
 from .values import (
     AMP_MODES,
-    CONFIG_ONLY,
     EARLY_STOP_METRICS,
     OPTIM_DETAIL,
     OPTIMIZERS,
@@ -108,8 +107,6 @@ class SceneSpec(Settings):
     def __post_init__(self) -> None:
         check(bool(self.image), "a scene needs an image raster path.")
         if self.extent_crs is not None and str(self.extent_crs).strip():
-            from .crs import check_crs
-
             check_crs(self.extent_crs, f"extent CRS of the scene '{self.image}'")
         self.extent = checked_extent(self.extent, f"extent of the scene '{self.image}'")
 
@@ -233,8 +230,6 @@ class DataConfig(Settings):
         self.val_scenes = [SceneSpec.from_dict(s) if isinstance(s, dict) else s for s in self.val_scenes]
         self.label_mapping = {str(k): int(v) for k, v in self.label_mapping.items()}
         self.pixel_size = checked_pixel_size(self.pixel_size, "data.pixel_size")
-        from .bands import BandSelection, parse_band_list, parse_bands
-
         given = parse_band_list(self.bands, "data.bands") if isinstance(self.bands, (str, list, tuple)) else None
         self.x_bands = parse_bands(self.x_bands, "x_bands")
         if given and not all(b.isdigit() for b in given):

@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..declarations import CONFIG_ONLY as CONFIG_ONLY  # the model families' configurations use it too
 from ..declarations import setting
 from ..errors import ConfigError, mention
 from ..settings import check

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..callbacks import Callback, PartProgress, Stage
-from ..config.prompted import PromptedConfig
+from ..config.proposals import PromptedConfig
 from ..data.vector_layer import VectorLayer
 from ..errors import DataError, mention
 from ..io.geopackage import write_layer

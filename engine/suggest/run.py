@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..callbacks import Callback
-from ..config.suggest import SuggestConfig
+from ..config.proposals import SuggestConfig
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import temporary_folder
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, check_outputs, check_writable
