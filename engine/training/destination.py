@@ -1,34 +1,15 @@
-"""The training's files on the way in and out: the destination checked before any work, the word on an
-earlier run's checkpoint, and what a stopped run says it kept (see trainer's module docstring for the files)."""
+"""The training's files on the way in and out: what it reads and writes, the word on an earlier run's checkpoint,
+and what a stopped run says it kept (see trainer's module docstring for the files)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, mention
+from ..errors import mention
 from ..io.safety import Files, Paths, as_paths, every_file
 from .checkpoint import RESUME, checkpoint_path
 from .report import report_paths
-
-
-def check_destination(output: Path) -> None:
-    """The bundle's folder (or, when training will create it, its nearest existing parent) takes files: a
-    read-only destination is said before the data is read, not after the first epoch."""
-    from ..io.safety import check_writable
-
-    what = f"model bundle ({mention('train.output')})"
-    folder = output.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if folder == output.parent:
-        check_writable(output, what)
-        return
-    try:
-        check_writable(folder / output.name, what)
-    except DataError as exc:
-        raise DataError(f"The {what} '{output}' cannot be written: its folder would be made in '{folder}', "
-                        f"which is not writable. Choose a writable destination.") from exc
 
 
 def earlier_checkpoint(output: Path, checkpoint: Path, partial: Path) -> str | None:
