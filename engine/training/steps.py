@@ -53,16 +53,6 @@ class EpochSteps:
     def __post_init__(self) -> None:
         self.torch = require("torch")
 
-    def agree(self, flag: bool) -> bool:
-        """``flag`` on any process -> True on every process (they must stop together)."""
-        if not self.place.ctx.distributed:
-            return flag
-        import torch.distributed as dist
-
-        value = self.torch.tensor([1.0 if flag else 0.0], device=self.optim.forward.collective_device)
-        dist.all_reduce(value)
-        return bool(value.item() > 0)
-
     def progress(self, done: int, total: int) -> None:
         """Training progress: steps of all epochs, or with a time budget the budget's seconds (whichever of the two
         is further along)."""
@@ -82,21 +72,11 @@ class EpochSteps:
 
     def _check_step(self, reserve: float) -> bool:
         """Raise CanceledError when asked to stop; return whether the time budget is used up (keeping ``reserve``
-        seconds for the validation). Every process decides the same, or the others would wait forever in the
-        next all-reduce."""
-        canceled, late = self.place.callback.is_canceled(), self.budget.used_up(reserve)
-        if self.place.ctx.distributed:
-            import torch.distributed as dist
-
-            flags = self.torch.tensor([float(canceled), float(late)], device=self.optim.forward.collective_device)
-            dist.all_reduce(flags)
-            canceled, late = bool(flags[0].item() > 0), bool(flags[1].item() > 0)
+        seconds for the validation), as every process decides."""
+        canceled, late = self.place.agree(self.place.callback.is_canceled(), self.budget.used_up(reserve))
         if canceled:
-            self._raise_canceled()
+            raise CanceledError(self.stopped("Training canceled"))
         return late
-
-    def _raise_canceled(self) -> None:
-        raise CanceledError(self.stopped("Training canceled"))
 
     def head_lr(self) -> float:
         for group in self.optim.optimizer.param_groups:
