@@ -12,6 +12,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from ..bundle.schema import BundleMetadata
@@ -73,7 +74,9 @@ class TrainFiles:
     def _save_bundle(self, path: Path, best: dict[str, Any], state: dict[str, Any] | None = None) -> None:
         from ..bundle.store import save_bundle
 
-        save_bundle(path, self.model if state is None else _Weights(state), self.bundle_metadata(best))
+        # copied weights as what save_bundle asks of a model
+        save_bundle(path, self.model if state is None else SimpleNamespace(state_dict=lambda: state),
+                    self.bundle_metadata(best))
 
     def save_epoch(self, epoch: int, improved: bool, finished: bool, history: list[dict[str, Any]],
                    best: dict[str, Any]) -> None:
@@ -237,16 +240,6 @@ class TrainFiles:
         except (OSError, ValueError, RuntimeError) as exc:  # a report is a nicety; the bundle matters
             self.place.callback.warning(f"The training report could not be written ({exc}); the model bundle is fine.")
             return None
-
-
-class _Weights:
-    """A model's weights as they were when copied (what :func:`save_bundle` asks of a model)."""
-
-    def __init__(self, state: dict[str, Any]):
-        self._state = state
-
-    def state_dict(self) -> dict[str, Any]:
-        return self._state
 
 
 def coordinates_record(model: Any, datasets: Any, callback: Any) -> dict[str, Any]:
