@@ -32,11 +32,10 @@ from ..runtime.distributed import DistContext, setup_distributed
 from ..runtime.environment import require, resolve_device
 from .budget import TimeBudget
 from .checkpoint import checkpoint_path, seed_everything
-from .destination import earlier_checkpoint, stopped, train_files
 from .forward import Forward, validate
 from .metrics import number, selection_score
 from .optim import LRSchedule, build_optimizer
-from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record
+from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record, earlier_checkpoint, stopped, train_files
 from .parts import Batches, Optimisation, Place, RunPaths, TrainRecord
 from .preflight import check_dates, check_resources, no_validation_foreground, scene_dates, side_outputs
 from .resume import early_stop_due, resume, seconds_spent
