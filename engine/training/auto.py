@@ -359,19 +359,16 @@ def _choose_model(chosen: Chosen, unset: set[str], kind: str, gpu: bool) -> None
                 family = model_cfg.name
         reason = (f"training {where} with {kind}: "
                   + ("the reference design" if gpu else "a small model of the family that takes it"))
-        key = "model.name"
     else:
         family = model_cfg.name
         preset = None if gpu else cpu_preset(family)
         reason = f"training {where}: the {'default' if gpu else 'small'} preset of {family}"
-        key = "model.preset"
     preset = preset or AutoModelConfig.config_class(family)().preset
-    if (family, preset) == (model_cfg.name, model_cfg.preset) and key == "model.preset" and gpu:
+    if (family, preset) == (model_cfg.name, model_cfg.preset) and "model.name" not in unset and gpu:
         return  # the family's own default: nothing was chosen
     chosen.model = _model_config(model_cfg, family, preset)
-    values = {key: family if key == "model.name" else preset}
-    if key == "model.name" and "model.preset" in unset:
-        values["model.preset"] = preset
+    # the family when it was unset (with its preset when that was too), else the preset
+    values = {key: value for key, value in (("model.name", family), ("model.preset", preset)) if key in unset}
     chosen.choices.append(Choice(values, reason))
 
 

@@ -1,11 +1,7 @@
 """The optimisation half of the trainer: one epoch of optimiser steps (gradient accumulation, clipping, the AMP
 grad scaler, DDP's ``no_sync`` between synchronised steps), the checks every step makes (cancellation, the time
-budget) agreed on by every process, and the progress they report.
-
-:class:`EpochSteps` is given what it works with (model, optimiser, schedule, loaders, forward pass, callback,
-distributed context, grouped in :mod:`.parts`) by the trainer, which holds it as a part, as it holds its
-:class:`~engine.training.outputs.TrainFiles`.
-"""
+budget) agreed on by every process, and the progress they report. :class:`EpochSteps` is given what it works with
+(grouped in :mod:`.parts`) by the trainer."""
 
 from __future__ import annotations
 

@@ -353,12 +353,11 @@ class _Trainer:
                 "data_wait_seconds": round(waited, 3), "val_seconds": round(val_seconds, 3),
             }
             score = None
-            if val is not None and not self.keep_last:  # keep_last: every epoch improves, none stops early
-                score = selection_score(val, self.num_classes, cfg.early_stop_metric)
             if val is not None:
-                iou = selection_score(val, self.num_classes)
-                entry.update(val_loss=val["loss"], val_iou=iou, val_miou=number(val.get("miou")),
-                             val_foreground_iou=number(val.get("foreground_iou")),
+                if not self.keep_last:  # keep_last: every epoch improves, none stops early
+                    score = selection_score(val, self.num_classes, cfg.early_stop_metric)
+                entry.update(val_loss=val["loss"], val_iou=selection_score(val, self.num_classes),
+                             val_miou=number(val.get("miou")), val_foreground_iou=number(val.get("foreground_iou")),
                              val_pixel_accuracy=number(val.get("pixel_accuracy")),
                              val_class_iou=[number(v) for v in val["iou"]])
             entry["seconds"] = round(self.budget.clock() - started, 3)
