@@ -13,7 +13,6 @@ from ..data.metadata import DataMetadata
 from ..runtime.distributed import DistContext
 from .forward import Forward
 from .optim import LRSchedule
-from .step_setup import StepSetup
 
 
 @dataclass(frozen=True)
@@ -41,15 +40,14 @@ class Place:
 
 @dataclass(frozen=True)
 class Optimisation:
-    """What turns a batch into a step: the loss, the forward pass (with its precision), the optimiser, its
-    schedule, the AMP grad scaler (None without one) and the step's setup on its device (gradient clipping)."""
+    """What turns a batch into a step: the loss, the forward pass (with the step's setup on its device: precision,
+    memory format, gradient clipping), the optimiser, its schedule and the AMP grad scaler (None without one)."""
 
     loss_fn: Any  # a loss module of .losses
     forward: Forward
     optimizer: Any  # torch.optim.Optimizer
     schedule: LRSchedule
     scaler: Any | None  # torch.amp.GradScaler
-    step_setup: StepSetup
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ class EpochSteps:
                 if self.optim.scaler is not None:
                     self.optim.scaler.unscale_(self.optim.optimizer)
                 if cfg.grad_clip is not None and params:
-                    self.optim.step_setup.clip(params, cfg.grad_clip)
+                    self.optim.forward.step.clip(params, cfg.grad_clip)
                 if self.optim.scaler is not None:
                     self.optim.scaler.step(self.optim.optimizer)
                     self.optim.scaler.update()

@@ -123,8 +123,7 @@ class _Trainer:
                 self.model, self.model_cfg, self.batches, self.val_loader, data_cfg, train_cfg, self.place,
                 self.paths.output)
         self.budget = TimeBudget(train_cfg.time_budget, clock)
-        self.optim = Optimisation(loss_fn, forward, optimizer, self._configure_schedule(optimizer), scaler,
-                                  self.step_setup)
+        self.optim = Optimisation(loss_fn, forward, optimizer, self._configure_schedule(optimizer), scaler)
         self.total_epochs = train_cfg.warmup_epochs + train_cfg.epochs
         configs = {"model": self.model_cfg.to_dict(), "data": data_cfg.to_dict(), "train": train_cfg.to_dict()}
         self.record = TrainRecord(self.model_cfg, self.data_meta, self.parent, configs, extra)
@@ -227,8 +226,7 @@ class _Trainer:
         if self.step_setup.warning:
             self.place.callback.warning(self.step_setup.warning)
         self.step_setup.model(self.model)
-        forward = Forward(self.place.device, self.step_setup.amp_dtype, self.model_cfg.uses_aux,
-                          self.model.takes_coords, self.step_setup.channels_last)
+        forward = Forward(self.place.device, self.step_setup, self.model_cfg.uses_aux, self.model.takes_coords)
         return forward, torch.amp.GradScaler("cuda") if self.step_setup.scaler else None
 
     def _configure_loaders(self) -> tuple[Batches, Any, bool]:
