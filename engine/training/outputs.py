@@ -88,10 +88,10 @@ class TrainFiles:
         waited for first, and its error raised here); a failed write keeps the last good files."""
         self.writes.wait()
         scaler = self.optim.scaler
-        payload = dict(model_state=detached_copy(self.model.state_dict()),
-                       optimizer_state=detached_copy(self.optim.optimizer.state_dict()),
-                       schedule_state=self.optim.schedule.state_dict(),
-                       scaler_state=scaler.state_dict() if scaler is not None else None, epoch=epoch,
+        payload = dict(model=detached_copy(self.model.state_dict()),
+                       optimizer=detached_copy(self.optim.optimizer.state_dict()),
+                       schedule=self.optim.schedule.state_dict(),
+                       scaler=scaler.state_dict() if scaler is not None else None, epoch=epoch,
                        finished=finished, history=copy.deepcopy(history), best=copy.deepcopy(best),
                        configs=self.record.configs, rng=capture_rng_state())
         self.writes.submit(lambda: self._write_epoch(epoch, improved, payload))
@@ -102,8 +102,8 @@ class TrainFiles:
         try:
             if improved:
                 self.wrote_partial = True
-                self._save_bundle(self.paths.partial, payload["best"], payload["model_state"])
-            save_checkpoint(self.paths.checkpoint, **payload)
+                self._save_bundle(self.paths.partial, payload["best"], payload["model"])
+            save_checkpoint(self.paths.checkpoint, payload)
             self.good_checkpoint = True
             write_metrics(payload["history"], self.paths.reports["metrics_csv"], self.paths.reports["metrics_json"])
         except OutputError as exc:
