@@ -74,12 +74,6 @@ class EpochSteps:
             raise CanceledError(self.stopped("Training canceled"))
         return late
 
-    def head_lr(self) -> float:
-        for group in self.optim.optimizer.param_groups:
-            if group["name"] == "head":
-                return float(group["lr"])
-        return float(self.optim.optimizer.param_groups[-1]["lr"])
-
     def train_epoch(self, epoch: int, ddp: Any, reserve: float | None) -> tuple[float, float, int, float]:
         """(mean loss, seconds, optimiser steps run: fewer than an epoch's when the time budget ran out, keeping
         ``reserve`` seconds for the validation (None: no epoch measured it yet, so it is estimated as the steps

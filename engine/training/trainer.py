@@ -342,10 +342,11 @@ class _Trainer:
             began_val = time.perf_counter()
             val = self._validate() if self.val_loader is not None else None
             val_seconds = time.perf_counter() - began_val
+            # the head's rate (fusion + decoder): its group is the last (optim.build_optimizer)
             entry: dict[str, Any] = {
                 "epoch": epoch, "stage": "frozen" if frozen else "full", "train_loss": train_loss,
-                "lr": self.steps.head_lr(), "train_seconds": round(train_seconds, 3), "steps": steps,
-                "train_steps_per_second": round(steps / max(train_seconds, 1e-9), 4),
+                "lr": float(self.optim.optimizer.param_groups[-1]["lr"]), "train_seconds": round(train_seconds, 3),
+                "steps": steps, "train_steps_per_second": round(steps / max(train_seconds, 1e-9), 4),
                 "train_tiles_per_second": round(steps * cfg.batch_size * self.place.ctx.world_size
                                                 / max(train_seconds, 1e-9), 3),
                 "data_wait_seconds": round(waited, 3), "val_seconds": round(val_seconds, 3),
