@@ -48,10 +48,8 @@ class Forward:
         """The model's outputs with logits and side logits in float32 (loss and metrics), whatever autocast made."""
         with self.autocast():
             outputs = net(pixels, aux) if coords is None else net(pixels, aux, coords)
-        out = dict(outputs)
-        out["logits"] = outputs["logits"].float()
-        out["side_logits"] = [t.float() for t in outputs.get("side_logits") or []]
-        return out
+        return {**outputs, "logits": outputs["logits"].float(),
+                "side_logits": [t.float() for t in outputs.get("side_logits") or []]}
 
 
 def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classes: int, ignore_index: int,

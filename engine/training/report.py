@@ -62,9 +62,7 @@ def write_metrics(history: list[dict[str, Any]], csv_path: str | os.PathLike, js
         for i, v in enumerate(entry.get("val_class_iou") or []):
             row[f"val_iou_class{i}"] = v
         rows.append(row)
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
+    columns = list(dict.fromkeys(k for row in rows for k in row))  # every epoch's keys, in order of appearance
     text = dict_csv_text(columns, ({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
                                    for row in rows))
     write_bytes_atomic(csv_path, text.encode("utf-8"))

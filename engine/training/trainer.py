@@ -216,7 +216,7 @@ class _Trainer:
         from .losses import build_loss
 
         loss_fn = build_loss(self.cfg.loss, self.model_cfg.name, self.num_side_outputs, self.ignore_index)
-        return loss_fn.to(self.place.device) if hasattr(loss_fn, "to") else loss_fn
+        return loss_fn.to(self.place.device)
 
     def _configure_precision(self) -> tuple[Forward, Any]:
         """The forward pass in the precision and memory format the device and ``amp`` allow (the model put in that
