@@ -288,10 +288,8 @@ class _Trainer:
         cfg, cb = self.cfg, self.place.callback
         start_epoch, finished = 1, False
         if cfg.resume:
-            resumed = resume(self.paths, self.record, self.files, self.model, self.optim, cfg, self.budget,
-                             self.total_epochs, cb)
-            start_epoch, finished, self.history, self.best = (resumed.start_epoch, resumed.finished,
-                                                              resumed.history, resumed.best)
+            start_epoch, finished, self.history, self.best = resume(
+                self.paths, self.record, self.files, self.model, self.optim, cfg, self.budget, self.total_epochs, cb)
             self.files.good_checkpoint = True
         if self.place.ctx.is_main:
             self.paths.output.parent.mkdir(parents=True, exist_ok=True)
