@@ -144,15 +144,16 @@ class RankShare:
         if scene.error:
             record.error = scene.error
             return None
-        decision = decide(scene, outputs, scene_fingerprint(self.fingerprint, scene, self.bulk), self.bulk.overwrite)
-        if decision.action == "skip":
+        fingerprint = scene_fingerprint(self.fingerprint, scene, self.bulk)
+        action, reason = decide(scene, outputs, fingerprint, self.bulk.overwrite)
+        if action == "skip":
             kept = finished_record(outputs)
             record.status, record.output = "skipped", str(outputs.classes)
             record.tiles, record.pixels = (kept.tiles, kept.pixels) if kept is not None else (0, scene.pixels)
             record.change = kept.change if kept is not None else []
             return None
-        if decision.action == "refuse":
-            record.error = decision.reason
+        if action == "refuse":
+            record.error = reason
             return None
         # a web layer is read over the run's extent at the pixel size (the door names its window after the layer);
         # every other scene has pixels of its own and is segmented whole
@@ -248,8 +249,10 @@ class _Pass:
             # runs (writes and fsyncs the scene need not wait for): that thread's tasks run in order, so they are
             # in place before the scene's outputs are published, which wait for them
             claimed = self.publisher.submit(_claim, scene, outputs, run)
-            if not share.overlap_scenes:  # on the CPU the model wants every core: the last scene's publishing,
-                self.settle()  # beside this one's planning and first read, ends before the model starts
+            if not share.overlap_scenes:
+                # on the CPU the model wants every core: the last scene's publishing, beside this one's planning and
+                # first read, ends before the model starts
+                self.settle()
             run.run_tiles((lambda: self.read_ahead(index + 1)) if share.overlap_scenes else None,
                           drain=False)  # the writer drains in _Publishing
         except BaseException as exc:
