@@ -107,16 +107,6 @@ def data_kind(data_cfg: DataConfig, train_specs: list[Any]) -> str:
     return IMAGERY
 
 
-def fitting_tile(sizes: list[tuple[str, int, int]], step: int, holdout: bool, cap: int) -> tuple[int, tuple]:
-    """The largest multiple of ``step`` (at most ``cap``, at least ``step``) that fits the smallest scene; returns
-    (tile, that scene's (image, width, height, limit)). A scene's limit is its shorter side, and half its longer
-    side when a validation band of at least one tile is held out of it (see ``data.sampling.holdout_split``)."""
-    limits = [(name, w, h, min(w, h, max(w, h) // 2) if holdout else min(w, h)) for name, w, h in sizes]
-    smallest = min(limits, key=lambda s: s[3])
-    tile = max(step, min(cap // step * step, smallest[3] // step * step))
-    return tile, smallest
-
-
 def training_scenes(data_cfg: DataConfig) -> tuple[list[Any], list[Any], list[tuple[str, int, int]]]:
     """(training specs, validation specs, (image, width, height) of each training scene) from the headers."""
     from ..data.sources import resolve_scenes, scene_sizes
@@ -158,7 +148,11 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
     if "data.tile_size" in unset and sizes:
         holdout = not val_specs and data_cfg.val_fraction > 0
         cap = TILE_CAP["gpu" if gpu else "cpu"]
-        tile, (name, width, height, limit) = fitting_tile(sizes, step, holdout, cap)
+        # a scene's largest tile: its shorter side, and half its longer side when a validation band of at least
+        # one tile is held out of it (see data.sampling.holdout_split)
+        limits = [(name, w, h, min(w, h, max(w, h) // 2) if holdout else min(w, h)) for name, w, h in sizes]
+        name, width, height, limit = min(limits, key=lambda s: s[3])
+        tile = max(step, min(cap // step * step, limit // step * step))  # a multiple of the step, at most the cap
         shown = scene_names(data_cfg).get(name) or Path(name).name  # a web layer by its name, not its window
         scene = f"the smallest training scene {shown} ({width} x {height} px)"
         held = " with the validation band held out of it" if holdout else ""
