@@ -110,7 +110,7 @@ def plan_training(request: TrainRequest) -> TrainPlan:
     from ..imagery.stac_assets import stac_scenes
     from ..io.safety import check_outputs, file_identity
     from ..training.auto import choose_settings
-    from ..training.destination import train_files
+    from ..training.outputs import train_files
     from ..training.preflight import check_frozen_weights
     from ..training.report import report_paths
 

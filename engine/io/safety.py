@@ -25,7 +25,7 @@ The same call refuses, before any work:
 
 The front ends (CLI flags, QGIS destination parameters) call the same functions, so each destination is
 checked the same way wherever it comes from. The helpers :func:`raster_sidecars` and :func:`evaluate_files` (and
-:func:`engine.training.destination.train_files`, :func:`engine.segment.scene_outputs.segment_files`, from the list
+:func:`engine.training.outputs.train_files`, :func:`engine.segment.scene_outputs.segment_files`, from the list
 of a scene's outputs) list what each command reads and writes, so the entry points stay one line.
 """
 

@@ -95,11 +95,6 @@ class Chosen:
         return self.model, self.data, self.train
 
 
-def unset_settings(given: Collection[str]) -> list[str]:
-    """The settings of ``AUTO_SETTINGS`` not in ``given`` (names like ``data.tile_size``)."""
-    return [name for name in AUTO_SETTINGS if name not in given]
-
-
 def data_kind(data_cfg: DataConfig, train_specs: list[Any]) -> str:
     """What the model is fed: imagery only, aux rasters on a coarser grid, a second input on the image grid, or
     two dates of one place."""
@@ -110,26 +105,6 @@ def data_kind(data_cfg: DataConfig, train_specs: list[Any]) -> str:
     if any(spec.aux for spec in train_specs):
         return AUX_SAME_GRID if data_cfg.aux_ratio == 1 else AUX_GRID
     return IMAGERY
-
-
-def scene_limits(sizes: list[tuple[str, int, int]], holdout: bool) -> list[tuple[str, int, int, int]]:
-    """(image, width, height, largest tile edge) per training scene: its shorter side, and half its longer side
-    when a validation band of at least one tile is held out of it (see ``data.sampling.holdout_split``)."""
-    out = []
-    for name, width, height in sizes:
-        limit = min(width, height)
-        if holdout:
-            limit = min(limit, max(width, height) // 2)
-        out.append((name, width, height, limit))
-    return out
-
-
-def fitting_tile(sizes: list[tuple[str, int, int]], step: int, holdout: bool, cap: int) -> tuple[int, tuple]:
-    """The largest multiple of ``step`` (at most ``cap``, at least ``step``) that fits the smallest scene; returns
-    (tile, that scene's (image, width, height, limit))."""
-    smallest = min(scene_limits(sizes, holdout), key=lambda s: s[3])
-    tile = max(step, min(cap // step * step, smallest[3] // step * step))
-    return tile, smallest
 
 
 def training_scenes(data_cfg: DataConfig) -> tuple[list[Any], list[Any], list[tuple[str, int, int]]]:
@@ -157,9 +132,9 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
     from ..runtime.resources import check_training_tile, tile_step
 
     chosen = Chosen(model_cfg, data_cfg, train_cfg)
-    unset = set(unset_settings(given))
-    scenes = training_scenes(data_cfg) if data_cfg.data_dir or data_cfg.train_scenes else ([], [], [])
-    train_specs, val_specs, sizes = scenes
+    unset = set(AUTO_SETTINGS) - set(given)
+    train_specs, val_specs, sizes = (training_scenes(data_cfg) if data_cfg.data_dir or data_cfg.train_scenes
+                                     else ([], [], []))
     step = tile_step(data_cfg.aux_ratio)
     if "data.tile_size" not in unset:
         check_training_tile(data_cfg.tile_size, sizes, step)
@@ -173,7 +148,11 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
     if "data.tile_size" in unset and sizes:
         holdout = not val_specs and data_cfg.val_fraction > 0
         cap = TILE_CAP["gpu" if gpu else "cpu"]
-        tile, (name, width, height, limit) = fitting_tile(sizes, step, holdout, cap)
+        # a scene's largest tile: its shorter side, and half its longer side when a validation band of at least
+        # one tile is held out of it (see data.sampling.holdout_split)
+        limits = [(name, w, h, min(w, h, max(w, h) // 2) if holdout else min(w, h)) for name, w, h in sizes]
+        name, width, height, limit = min(limits, key=lambda s: s[3])
+        tile = max(step, min(cap // step * step, limit // step * step))  # a multiple of the step, at most the cap
         shown = scene_names(data_cfg).get(name) or Path(name).name  # a web layer by its name, not its window
         scene = f"the smallest training scene {shown} ({width} x {height} px)"
         held = " with the validation band held out of it" if holdout else ""
@@ -207,8 +186,7 @@ def choose_settings(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: Tra
 
 
 def _fit_labelled_area(chosen: Chosen, unset: set[str], specs: list[Any], step: int) -> None:
-    """A small labelled area of separate parts on a CPU: the tile and the tiles per epoch fitted to its parts (see
-    SMALL_AREA_SHARE), each said with the area's figures."""
+    """A small labelled area of separate parts on a CPU (SMALL_AREA_SHARE): each fitted setting said."""
     import math
     import statistics
 
@@ -259,8 +237,7 @@ def _choose_change_classes(chosen: Chosen) -> None:
 
 
 def _choose_transitions(chosen: Chosen, specs: list[Any], given: Collection[str]) -> None:
-    """From-to polygon labels (a class field before and after): every transition the layers hold a class of its own,
-    in sorted order after "no change", unless the label mapping is given; the class names too unless given."""
+    """From-to polygon labels: each transition a class, unless the label mapping is given (names too)."""
     from ..config.values import fill_class_colors
     from ..data.labels import layer_transitions
     from ..errors import ConfigError
@@ -294,9 +271,8 @@ def _choose_transitions(chosen: Chosen, specs: list[Any], given: Collection[str]
 
 
 def _choose_pretrained(chosen: Chosen) -> None:
-    """The encoder's own weights (an ImageNet checkpoint, a foundation encoder's release) when they can be had (the
-    cache, or the hub answering; a gated release from the cache only), else random weights with one line saying
-    what to download. Encoders without weights of their own (tiny sizes) stay random."""
+    """The encoder's own weights where they can be had (see the module docstring); encoders without weights of
+    their own (tiny sizes) stay random."""
     from ..models.hub import offline, where_available
 
     weights = own_weights(model_encoder(chosen.model))
@@ -377,19 +353,16 @@ def _choose_model(chosen: Chosen, unset: set[str], kind: str, gpu: bool) -> None
                 family = model_cfg.name
         reason = (f"training {where} with {kind}: "
                   + ("the reference design" if gpu else "a small model of the family that takes it"))
-        key = "model.name"
     else:
         family = model_cfg.name
         preset = None if gpu else cpu_preset(family)
         reason = f"training {where}: the {'default' if gpu else 'small'} preset of {family}"
-        key = "model.preset"
     preset = preset or AutoModelConfig.config_class(family)().preset
-    if (family, preset) == (model_cfg.name, model_cfg.preset) and key == "model.preset" and gpu:
+    if (family, preset) == (model_cfg.name, model_cfg.preset) and "model.name" not in unset and gpu:
         return  # the family's own default: nothing was chosen
     chosen.model = _model_config(model_cfg, family, preset)
-    values = {key: family if key == "model.name" else preset}
-    if key == "model.name" and "model.preset" in unset:
-        values["model.preset"] = preset
+    # the family when it was unset (with its preset when that was too), else the preset
+    values = {key: value for key, value in (("model.name", family), ("model.preset", preset)) if key in unset}
     chosen.choices.append(Choice(values, reason))
 
 
@@ -406,9 +379,8 @@ def _model_config(model_cfg: ModelConfig, family: str, preset: str) -> ModelConf
 
 
 def _choose_scratch_rates(chosen: Chosen, unset: set[str], changes: dict[str, Any]) -> None:
-    """Encoders from random weights on a CPU: every part learns at the rate of a network trained from scratch
-    (``SCRATCH_LEARNING_RATE``, encoders x1); the defaults (3e-4, vision encoder x0.1, aux x0.5) are for a
-    pretrained encoder whose features a high rate would destroy. Measured: docs/benchmarks.md, the recipe."""
+    """Encoders from random weights on a CPU: the rates of training from scratch (the defaults, 3e-4, vision encoder
+    x0.1, aux x0.5, are for a pretrained encoder whose features a high rate would destroy; docs/benchmarks.md)."""
     values = {}
     if "train.learning_rate" in unset:
         values["train.learning_rate"] = changes["learning_rate"] = SCRATCH_LEARNING_RATE

@@ -32,9 +32,7 @@ class TimeBudget:
 
     def fraction(self) -> float:
         """Share of the budget spent, in [0, 1] (0 without a budget)."""
-        if self.seconds is None:
-            return 0.0
-        return min(1.0, self.spent() / self.seconds)
+        return 0.0 if self.seconds is None else min(1.0, self.spent() / self.seconds)
 
     def used_up(self, reserve: float = 0.0) -> bool:
         """Whether the budget is spent, keeping ``reserve`` seconds back (for the validation still to come)."""

@@ -43,24 +43,15 @@ class FeatureStore:
     file: Path | None = None
 
     def maps(self, index: int) -> list[torch.Tensor]:
-        flat, out, start = torch.from_numpy(np.asarray(self.rows[index])), [], 0
-        for shape in self.shapes:
-            size = math.prod(shape)
-            out.append(flat[start:start + size].view(shape))
-            start += size
-        return out
-
-
-def pack(maps: list[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([m.reshape(-1) for m in maps])
+        return [m[0] for m in unpack(torch.from_numpy(np.asarray(self.rows[index:index + 1])), self.shapes)]
 
 
 def unpack(rows: torch.Tensor, shapes: list[tuple[int, int, int]]) -> list[torch.Tensor]:
-    """(B, N) rows -> the maps (B, C, h, w) of ``shapes``, in float32."""
+    """(B, N) rows -> the maps (B, C, h, w) of ``shapes``."""
     out, start = [], 0
     for shape in shapes:
         size = math.prod(shape)
-        out.append(rows[:, start:start + size].float().view(rows.shape[0], *shape))
+        out.append(rows[:, start:start + size].view(rows.shape[0], *shape))
         start += size
     return out
 
@@ -88,7 +79,7 @@ class CachedTiles(Dataset):
                     maps, label = [m.flip(axis) for m in maps], label.flip(axis)
             if turns:
                 maps, label = [m.rot90(turns, (-2, -1)) for m in maps], label.rot90(turns, (-2, -1))
-        return {"vision": pack(maps), "labels": label}
+        return {"vision": torch.cat([m.reshape(-1) for m in maps]), "labels": label}
 
 
 class CachedNet(nn.Module):
@@ -99,30 +90,19 @@ class CachedNet(nn.Module):
         self.model, self.shapes, self.tile = model, shapes, tile
 
     def forward(self, rows: torch.Tensor, aux: Any = None) -> dict[str, Any]:
-        features = self.model.encoder.pyramid(unpack(rows, self.shapes), (self.tile, self.tile))
+        features = self.model.encoder.pyramid(unpack(rows.float(), self.shapes), (self.tile, self.tile))
         logits = self.model.decoder(features)
         if logits.shape[-1] != self.tile:
             logits = F.interpolate(logits, size=(self.tile, self.tile), mode="bilinear", align_corners=False)
         return {"logits": logits, "side_logits": []}
 
 
-def check_cacheable(model: Any, model_cfg: Any, place: Place) -> None:
+def check_cacheable(model: Any, model_cfg: Any) -> None:
     """ConfigError saying why ``frozen_encoder: cached`` cannot apply to this model or run."""
     if not hasattr(model, "encoder") or not hasattr(model.encoder, "pyramid") or model_cfg.uses_aux:
         raise ConfigError(f"{mention('train.frozen_encoder')} cached applies to the single-stream families (UNet, "
                           f"DeepLabV3+, FPN, PSPNet) on imagery alone, not to {model_cfg.name}"
                           f"{' with aux' if model_cfg.uses_aux else ''}; set it to off.")
-
-
-def _agree_late(late: bool, place: Place) -> bool:
-    """``late`` on any process -> True on every process (each must cache as many tiles as the others)."""
-    if not place.ctx.distributed:
-        return late
-    import torch.distributed as dist
-
-    flag = torch.tensor([float(late)], device=place.device if place.device_type == "cuda" else "cpu")
-    dist.all_reduce(flag)
-    return bool(flag.item() > 0)
 
 
 def process_share(count: int, place: Place) -> list[int]:
@@ -146,7 +126,7 @@ def compute_store(model: Any, tiles: Any, batch: int, place: Place, cap_mb: int,
     for start in range(0, count, batch):
         if place.callback.is_canceled():
             raise CanceledError("Training canceled while the encoder's features were computed.")
-        if seconds is not None and _agree_late(bool(done) and time.monotonic() - began > seconds, place):
+        if seconds is not None and place.agree(bool(done) and time.monotonic() - began > seconds)[0]:
             place.callback.info(f"The {what} features of {done} of {count} tiles took {time.monotonic() - began:.0f} "
                                 f"s, the share of the time budget they may take: training goes on with those "
                                 f"{done} tiles ({mention('train.time_budget')} longer for more).")
@@ -185,7 +165,7 @@ def cached_training(model: Any, model_cfg: Any, batches: Batches, val_loader: An
     temporary files to remove when training ends, the seconds the caching took). Under a time budget the training
     tiles' features may take 40 % of it and the validation tiles' 10 %: a large encoder on a slow CPU trains on
     the tiles cached by then rather than spend the budget on caching."""
-    check_cacheable(model, model_cfg, place)
+    check_cacheable(model, model_cfg)
     source = model_pretrained(model_cfg)
     if source.kind == RANDOM and not cfg.init_from:  # asked for (else refused with the automatic choices)
         place.callback.warning(f"The frozen encoder '{source.encoder}' keeps its random weights "

@@ -24,6 +24,7 @@ CHECKPOINT_FORMAT = "dualstream-checkpoint"
 CHECKPOINT_VERSION = 1
 CHECKPOINT_SUFFIX = ".ckpt"
 RESUME = mention("train.resume")  # each front end renders it as its own control
+JSON_PARTS = ("schedule", "history", "best", "configs")  # stored as JSON text: no unpickling of them
 
 
 def checkpoint_path(output: str | os.PathLike) -> Path:
@@ -75,28 +76,14 @@ def detached_copy(value: Any) -> Any:
     return value
 
 
-def save_checkpoint(path: str | os.PathLike, *, model_state: dict[str, Any], optimizer_state: dict[str, Any],
-                    schedule_state: dict[str, Any], scaler_state: dict[str, Any] | None, epoch: int,
-                    finished: bool, history: list[dict[str, Any]], best: dict[str, Any],
-                    configs: dict[str, Any], rng: dict[str, Any] | None = None) -> str:
-    """Write the checkpoint atomically. ``history``, ``best``, ``configs`` and ``schedule_state`` must be JSON-able."""
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> str:
+    """Write ``state`` atomically: the keys :func:`load_checkpoint` returns (model, optimizer, scaler and rng states,
+    epoch, finished, and the JSON-able ``JSON_PARTS``)."""
     torch = require("torch")
-    path = Path(path)
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "epoch": int(epoch),
-        "finished": bool(finished),
-        "model": {k: v.detach().cpu() for k, v in model_state.items()},
-        "optimizer": optimizer_state,
-        "scaler": scaler_state,
-        "rng": rng if rng is not None else capture_rng_state(),
-        "schedule_json": json.dumps(schedule_state),
-        "history_json": json.dumps(history),
-        "best_json": json.dumps(best),
-        "configs_json": json.dumps(configs),
-    }
-    with atomic_file(path) as handle:  # never a renamed but empty checkpoint after a crash
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+               **{key: value for key, value in state.items() if key not in JSON_PARTS},
+               **{f"{key}_json": json.dumps(state[key]) for key in JSON_PARTS}}
+    with atomic_file(Path(path)) as handle:  # never a renamed but empty checkpoint after a crash
         torch.save(payload, handle)
     return str(path)
 
@@ -104,7 +91,7 @@ def save_checkpoint(path: str | os.PathLike, *, model_state: dict[str, Any], opt
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint` (``weights_only``: no arbitrary unpickling).
 
-    Returns the payload with the JSON parts decoded under ``schedule``, ``history``, ``best``, ``configs``.
+    Returns the payload with the JSON parts decoded under their names (``JSON_PARTS``).
     """
     torch = require("torch")
     path = Path(path)
@@ -122,7 +109,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise BundleError(f"Training checkpoint '{path}' was written by a newer DualStream (format "
                           f"v{payload['version']}); update DualStream or run without {RESUME}.")
     try:
-        for key in ("schedule", "history", "best", "configs"):
+        for key in JSON_PARTS:
             payload[key] = json.loads(payload.pop(f"{key}_json"))
     except (KeyError, json.JSONDecodeError) as exc:
         raise BundleError(f"Training checkpoint '{path}' is incomplete ({exc}); delete it and run without "

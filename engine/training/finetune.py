@@ -41,13 +41,6 @@ class Parent:
                 "family": model.name, "preset": model.preset, "classes": list(self.metadata.data.class_names),
                 "val_iou": self.metadata.metrics.get("val_iou")}
 
-    def state(self) -> dict[str, Any]:
-        """The parent's weights (safetensors: no pickle), checked against their recorded digest."""
-        from ..bundle.store import load_state
-
-        return load_state(self.path, self.metadata)
-
-
 def read_parent(path: str) -> Parent:
     """The parent bundle of ``train.init_from``; ConfigError naming the setting when it is missing or no bundle."""
     from ..bundle.store import read_metadata
@@ -121,10 +114,11 @@ def load_parent_weights(model: Any, model_cfg: ModelConfig, parent: Parent, say:
     """Copy the parent's weights into ``model`` (built for the new data); returns the tensor names by what was
     done: ``copied``, ``head`` (rebuilt: other classes), ``adapted`` (other input channels), ``new`` (random:
     absent from the parent or of another shape)."""
+    from ..bundle.store import load_state
     from ..models.pretrained import adapt_kernel
 
     torch = require("torch")
-    theirs = parent.state()
+    theirs = load_state(parent.path, parent.metadata)  # safetensors (no pickle), checked against their digest
     old_model = parent.metadata.model
     old_out, new_out = old_model.num_classes, model_cfg.num_classes
     done: dict[str, list[str]] = {"copied": [], "head": [], "adapted": [], "new": []}

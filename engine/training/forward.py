@@ -5,40 +5,34 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from ..callbacks import Callback, Stage
 from ..runtime.distributed import DistContext
 from ..runtime.environment import require
 from .metrics import ConfusionMatrix, logits_to_prediction
+from .step_setup import StepSetup
 
 
 @dataclass(frozen=True)
 class Forward:
-    """Batches onto the device and through a model at the run's precision; outputs back in float32."""
+    """Batches onto the device and through a model at the precision and memory format of ``step``; outputs back in
+    float32."""
 
     device: str
-    amp_dtype: Any = None  # None: full precision
+    step: StepSetup
     uses_aux: bool = True  # a vision-only model ignores the data's aux
     takes_coords: bool = False  # the model takes each tile's date and place (a Prithvi-EO-2.0 TL encoder)
-    channels_last: bool = False  # images in NHWC, the layout of the step's model (.step_setup)
-
-    @cached_property  # asked for by every batch; the device never changes
-    def device_type(self) -> str:
-        return require("torch").device(self.device).type
 
     @property
     def collective_device(self) -> str:
         """Where tensors meet in collectives: NCCL takes CUDA tensors only, gloo CPU ones."""
-        return self.device if self.device_type == "cuda" else "cpu"
+        return self.device if self.step.device_type == "cuda" else "cpu"
 
     def batch(self, batch: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
         """(pixels, aux or None, labels as int64, coords or None) on the device."""
-        nb = self.device_type == "cuda"
-        pixels = batch["vision"].to(self.device, non_blocking=nb)
-        if self.channels_last and pixels.dim() == 4:
-            pixels = pixels.contiguous(memory_format=require("torch").channels_last)
+        nb = self.step.device_type == "cuda"
+        pixels = self.step.batch(batch["vision"].to(self.device, non_blocking=nb))
         aux = batch.get("aux") if self.uses_aux else None
         aux = aux.to(self.device, non_blocking=nb) if aux is not None else None
         labels = batch["labels"].to(self.device, non_blocking=nb).long()
@@ -46,18 +40,16 @@ class Forward:
         return pixels, aux, labels, None if coords is None else coords.to(self.device, non_blocking=nb)
 
     def autocast(self) -> Any:
-        if self.amp_dtype is None:
+        if self.step.amp_dtype is None:
             return contextlib.nullcontext()
-        return require("torch").autocast(device_type=self.device_type, dtype=self.amp_dtype)
+        return require("torch").autocast(device_type=self.step.device_type, dtype=self.step.amp_dtype)
 
     def __call__(self, net: Any, pixels: Any, aux: Any, coords: Any = None) -> dict[str, Any]:
         """The model's outputs with logits and side logits in float32 (loss and metrics), whatever autocast made."""
         with self.autocast():
             outputs = net(pixels, aux) if coords is None else net(pixels, aux, coords)
-        out = dict(outputs)
-        out["logits"] = outputs["logits"].float()
-        out["side_logits"] = [t.float() for t in outputs.get("side_logits") or []]
-        return out
+        return {**outputs, "logits": outputs["logits"].float(),
+                "side_logits": [t.float() for t in outputs.get("side_logits") or []]}
 
 
 def validate(model: Any, loader: Any, forward: Forward, loss_fn: Any, num_classes: int, ignore_index: int,

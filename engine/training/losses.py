@@ -25,8 +25,7 @@ from torch import nn
 
 from ..config import LOSS_ALIASES, LOSS_TERMS, LossConfig
 from ..errors import ConfigError
-
-IGNORE_INDEX = 255
+from .metrics import IGNORE_INDEX  # nodata pixels
 
 
 # ---------------------------------------------------------------------------------------------- helpers

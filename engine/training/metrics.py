@@ -81,9 +81,6 @@ class ConfusionMatrix:
         self.matrix += other.matrix
         return self
 
-    def reset(self) -> None:
-        self.matrix[:] = 0
-
     def summary(self, class_names: list[str] | None = None) -> dict[str, Any]:
         """IoU / F1 / precision / recall per class, mean IoU, pixel accuracy, foreground IoU, the matrix."""
         m = self.matrix.astype(np.float64)

@@ -25,14 +25,11 @@ def build_optimizer(model: Any, cfg: TrainConfig, **implementation: Any) -> Any:
     unknown = sorted(set(roles) - set(group_of_role))
     if unknown:
         raise ModelError(f"model.param_groups() returned unknown role(s) {unknown}; expected {list(group_of_role)}.")
-    named: dict[str, list[Any]] = {name: [] for name in factors}
-    for role, params in roles.items():
-        named[group_of_role[role]].extend(params)
     groups = []
-    for name in ("vision", "aux", "head"):
-        params = named[name]
+    for name, factor in factors.items():
+        params = [p for role, role_params in roles.items() if group_of_role[role] == name for p in role_params]
         if params:
-            lr = cfg.learning_rate * factors[name]
+            lr = cfg.learning_rate * factor
             groups.append({"params": params, "lr": lr, "base_lr": lr, "name": name})
     grouped = sum(len(g["params"]) for g in groups)
     total = len(list(model.parameters()))

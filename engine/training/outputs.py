@@ -1,5 +1,7 @@
 """The files a training writes (see :mod:`.trainer` for the list): the best bundle so far and the checkpoint every
-epoch, and at the end the bundle at its finished name, the reports and the model card; and what ``train`` returns.
+epoch, and at the end the bundle at its finished name, the reports and the model card; what ``train`` returns; what
+it reads and writes (checked before any work), the word on an earlier run's checkpoint, and what a stopped run says
+it kept.
 
 :class:`TrainFiles` is the output half of the trainer, one of its parts: it is given the model and what a checkpoint
 holds, and keeps which of its files this run wrote; the history and the best epoch come with each call.
@@ -12,15 +14,17 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from ..bundle.schema import BundleMetadata
 from ..config import TrainConfig
-from ..errors import ConfigError, OutputError
+from ..errors import ConfigError, OutputError, mention
 from ..io.background import BackgroundWrite
+from ..io.safety import Files, Paths, as_paths, every_file
 from ..runtime.environment import require
 from .budget import TimeBudget
-from .checkpoint import RESUME, capture_rng_state, detached_copy, save_checkpoint
+from .checkpoint import RESUME, capture_rng_state, checkpoint_path, detached_copy, save_checkpoint
 from .forward import preview_predictions
 from .parts import Optimisation, Place, RunPaths, TrainRecord
 
@@ -73,7 +77,9 @@ class TrainFiles:
     def _save_bundle(self, path: Path, best: dict[str, Any], state: dict[str, Any] | None = None) -> None:
         from ..bundle.store import save_bundle
 
-        save_bundle(path, self.model if state is None else _Weights(state), self.bundle_metadata(best))
+        # copied weights as what save_bundle asks of a model
+        save_bundle(path, self.model if state is None else SimpleNamespace(state_dict=lambda: state),
+                    self.bundle_metadata(best))
 
     def save_epoch(self, epoch: int, improved: bool, finished: bool, history: list[dict[str, Any]],
                    best: dict[str, Any]) -> None:
@@ -82,10 +88,10 @@ class TrainFiles:
         waited for first, and its error raised here); a failed write keeps the last good files."""
         self.writes.wait()
         scaler = self.optim.scaler
-        payload = dict(model_state=detached_copy(self.model.state_dict()),
-                       optimizer_state=detached_copy(self.optim.optimizer.state_dict()),
-                       schedule_state=self.optim.schedule.state_dict(),
-                       scaler_state=scaler.state_dict() if scaler is not None else None, epoch=epoch,
+        payload = dict(model=detached_copy(self.model.state_dict()),
+                       optimizer=detached_copy(self.optim.optimizer.state_dict()),
+                       schedule=self.optim.schedule.state_dict(),
+                       scaler=scaler.state_dict() if scaler is not None else None, epoch=epoch,
                        finished=finished, history=copy.deepcopy(history), best=copy.deepcopy(best),
                        configs=self.record.configs, rng=capture_rng_state())
         self.writes.submit(lambda: self._write_epoch(epoch, improved, payload))
@@ -96,8 +102,8 @@ class TrainFiles:
         try:
             if improved:
                 self.wrote_partial = True
-                self._save_bundle(self.paths.partial, payload["best"], payload["model_state"])
-            save_checkpoint(self.paths.checkpoint, **payload)
+                self._save_bundle(self.paths.partial, payload["best"], payload["model"])
+            save_checkpoint(self.paths.checkpoint, payload)
             self.good_checkpoint = True
             write_metrics(payload["history"], self.paths.reports["metrics_csv"], self.paths.reports["metrics_json"])
         except OutputError as exc:
@@ -239,16 +245,6 @@ class TrainFiles:
             return None
 
 
-class _Weights:
-    """A model's weights as they were when copied (what :func:`save_bundle` asks of a model)."""
-
-    def __init__(self, state: dict[str, Any]):
-        self._state = state
-
-    def state_dict(self) -> dict[str, Any]:
-        return self._state
-
-
 def coordinates_record(model: Any, datasets: Any, callback: Any) -> dict[str, Any]:
     """For a model taking each tile's date and place (a Prithvi-EO-2.0 TL encoder): the training and validation
     datasets' samples carry them from now on, and the bundle's ``extra`` records what the training scenes gave
@@ -265,3 +261,49 @@ def coordinates_record(model: Any, datasets: Any, callback: Any) -> dict[str, An
     kept, line = record([(str(s.get("image", i)), dataset.reader(i).acquisition) for i, s in enumerate(scenes)])
     callback.info(line)
     return {"coordinates": kept}
+
+
+def earlier_checkpoint(output: Path, checkpoint: Path, partial: Path) -> str | None:
+    """The warning for a new training onto an output whose earlier run left a checkpoint; None if none did."""
+    if not checkpoint.exists():
+        return None
+    best = f" and its best bundle so far '{partial}'" if partial.exists() else ""
+    return (f"A checkpoint of an earlier training of '{output}' exists ('{checkpoint}'{best}): this new training "
+            f"starts from scratch and replaces it. To go on from it instead, stop now and run the same command "
+            f"with {RESUME}.")
+
+
+def stopped(what: str, output: Path, checkpoint: Path, has_checkpoint: bool) -> str:
+    """``what`` (canceled, interrupted), then where the checkpoint is and how to resume, or that there is none."""
+    if has_checkpoint:
+        return (f"{what}. The last checkpoint '{checkpoint}' is kept: run the same command with {RESUME} to go on "
+                f"from it; nothing was written at '{output}'.")
+    return (f"{what} before the first checkpoint: nothing was kept (no '{checkpoint}', nothing at '{output}'); "
+            f"run it again to start over.")
+
+
+def train_files(model_cfg: Any, data_cfg: Any, train_cfg: Any) -> tuple[dict[str, Paths | Files],
+                                                                      dict[str, Paths | Files]]:
+    """What ``train`` reads (scenes, data folder, pretrained folder) and writes (bundle, checkpoint, reports)."""
+    from .report import report_paths
+
+    inputs: dict[str, Paths | Files] = {
+        f"data folder ({mention('data.data_dir')})": Files(data_cfg.data_dir, folder=True),
+        f"pretrained weights ({mention('model.pretrained')})": every_file(model_cfg.pretrained),
+        f"model to start from ({mention('train.init_from')})": every_file(getattr(train_cfg, "init_from", None))}
+    for kind, scenes in (("", data_cfg.train_scenes), ("validation ", data_cfg.val_scenes)):
+        # each file is named by the control that gives it: the scenes setting's part (--label, --val-aux; LABELS)
+        scenes_key = f"data.{'val' if kind else 'train'}_scenes"
+        for spec in scenes:
+            for key in ("image", "after", "label", "aux", "aoi"):
+                label = f"{kind}{key} of a scene ({mention(f'{scenes_key}#{key}')})"
+                files = inputs.setdefault(label, Files([], give="a file, not a folder"))
+                files.paths.extend(as_paths(getattr(spec, key)))  # type: ignore[union-attr]
+    output = Path(train_cfg.output)
+    outputs: dict[str, Paths | Files] = {
+        f"model bundle ({mention('train.output')})": Files([str(output), f"{output}.partial"], "bundle"),
+        # the checkpoint is rewritten by a resumed run on purpose; it is an output, never an input here
+        f"training checkpoint ({mention('train.output')} + .ckpt)": str(checkpoint_path(output)),
+        f"training report (beside {mention('train.output')})": list(report_paths(output).values()),
+    }
+    return inputs, outputs

@@ -13,7 +13,6 @@ from ..data.metadata import DataMetadata
 from ..runtime.distributed import DistContext
 from .forward import Forward
 from .optim import LRSchedule
-from .step_setup import StepSetup
 
 
 @dataclass(frozen=True)
@@ -25,18 +24,30 @@ class Place:
     device_type: str  # the device without its index: "cpu", "cuda"
     callback: Callback
 
+    def agree(self, *flags: bool) -> list[bool]:
+        """Each flag true on any process -> true on every process: they must decide alike (stop, cache as many
+        tiles), or the others would wait forever in the next all-reduce."""
+        if not self.ctx.distributed:
+            return list(flags)
+        import torch
+        import torch.distributed as dist
+
+        # NCCL takes CUDA tensors only, gloo CPU ones
+        values = torch.tensor([float(f) for f in flags], device=self.device if self.device_type == "cuda" else "cpu")
+        dist.all_reduce(values)
+        return [v > 0 for v in values.tolist()]
+
 
 @dataclass(frozen=True)
 class Optimisation:
-    """What turns a batch into a step: the loss, the forward pass (with its precision), the optimiser, its
-    schedule, the AMP grad scaler (None without one) and the step's setup on its device (gradient clipping)."""
+    """What turns a batch into a step: the loss, the forward pass (with the step's setup on its device: precision,
+    memory format, gradient clipping), the optimiser, its schedule and the AMP grad scaler (None without one)."""
 
     loss_fn: Any  # a loss module of .losses
     forward: Forward
     optimizer: Any  # torch.optim.Optimizer
     schedule: LRSchedule
     scaler: Any | None  # torch.amp.GradScaler
-    step_setup: StepSetup
 
 
 @dataclass(frozen=True)

@@ -96,11 +96,11 @@ def no_validation_foreground(data_cfg: DataConfig, cfg: TrainConfig, holdout: bo
                 "last epoch's weights and early stopping is off")
     else:
         then = "so the validation loss that picks the best epoch measures false alarms on the background only"
-    fix = (f"raise {mention('data.val_fraction')}, change {mention('train.seed')} (it picks which end of each "
-           f"scene is held out), or give validation scenes that show the classes ({mention('data.val_scenes')}, "
-           f"or vs_sn/ in {mention('data.data_dir')})" if holdout else
-           f"give validation scenes that show the classes ({mention('data.val_scenes')}, or vs_sn/ in "
+    fix = (f"give validation scenes that show the classes ({mention('data.val_scenes')}, or vs_sn/ in "
            f"{mention('data.data_dir')})")
+    if holdout:
+        fix = (f"raise {mention('data.val_fraction')}, change {mention('train.seed')} (it picks which end of each "
+               f"scene is held out), or {fix}")
     by_loss = f"; or set {mention('train.early_stop_metric')} to loss" if cfg.early_stop_metric == "iou" else ""
     return (f"No validation label pixel is of a class other than {data_cfg.class_names[0]!r}: {where} holds no "
             f"foreground, {then}. To validate on the classes, {fix}{by_loss}.")

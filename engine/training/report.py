@@ -62,9 +62,7 @@ def write_metrics(history: list[dict[str, Any]], csv_path: str | os.PathLike, js
         for i, v in enumerate(entry.get("val_class_iou") or []):
             row[f"val_iou_class{i}"] = v
         rows.append(row)
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
+    columns = list(dict.fromkeys(k for row in rows for k in row))  # every epoch's keys, in order of appearance
     text = dict_csv_text(columns, ({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
                                    for row in rows))
     write_bytes_atomic(csv_path, text.encode("utf-8"))
@@ -79,9 +77,11 @@ def _figure(width: float, height: float) -> Any:
     return fig
 
 
-def _png_bytes(fig: Any) -> bytes:
+def _write_png(fig: Any, path: str | os.PathLike) -> bytes:
+    """The figure as PNG, written to ``path``; returns its bytes."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
+    write_bytes_atomic(path, buffer.getvalue())
     return buffer.getvalue()
 
 
@@ -110,9 +110,7 @@ def plot_curves(history: list[dict[str, Any]], path: str | os.PathLike) -> bytes
     for ax in (ax_loss, ax_iou):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    data = _png_bytes(fig)
-    write_bytes_atomic(path, data)
-    return data
+    return _write_png(fig, path)
 
 
 def quicklook(image: np.ndarray, rgb: RgbChoice | None = None) -> np.ndarray:
@@ -168,9 +166,7 @@ def plot_predictions(previews: list[dict[str, Any]], class_colors: list[str], pa
     if not previews:
         axes[0, 1].text(0.5, 0.5, "no validation tiles", ha="center", va="center", transform=axes[0, 1].transAxes)
     fig.tight_layout(rect=(0, 0.04 if previews else 0, 1, 1))
-    data = _png_bytes(fig)
-    write_bytes_atomic(path, data)
-    return data
+    return _write_png(fig, path)
 
 
 def _table(rows: list[tuple[str, Any]]) -> str:

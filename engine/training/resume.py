@@ -5,7 +5,6 @@ the seconds spent)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ..config import TrainConfig
@@ -14,16 +13,6 @@ from .budget import TimeBudget
 from .checkpoint import config_differences, load_checkpoint, restore_rng_state
 from .outputs import RESUME, TrainFiles
 from .parts import Optimisation, RunPaths, TrainRecord
-
-
-@dataclass
-class Resumed:
-    """Where a resumed run goes on: its first epoch, whether it had finished, its history and best epoch."""
-
-    start_epoch: int
-    finished: bool
-    history: list[dict[str, Any]]
-    best: dict[str, Any]
 
 
 def early_stop_due(best: dict[str, Any], patience: int | None) -> bool:
@@ -37,9 +26,11 @@ def seconds_spent(history: list[dict[str, Any]]) -> float:
 
 
 def resume(paths: RunPaths, record: TrainRecord, files: TrainFiles, model: Any, optim: Optimisation,
-           cfg: TrainConfig, budget: TimeBudget, total_epochs: int, say: Any) -> Resumed:
+           cfg: TrainConfig, budget: TimeBudget, total_epochs: int,
+           say: Any) -> tuple[int, bool, list[dict[str, Any]], dict[str, Any]]:
     """Restore the run from ``paths.checkpoint`` (ConfigError when it was made with other settings or does not fit
-    the model) and say where it goes on."""
+    the model) and say where it goes on; returns its first epoch, whether it had finished, its history and best
+    epoch."""
     state = load_checkpoint(paths.checkpoint)
     diffs = config_differences(state["configs"], record.configs)
     if diffs:
@@ -75,4 +66,4 @@ def resume(paths: RunPaths, record: TrainRecord, files: TrainFiles, model: Any, 
     else:
         why = f"training had finished there; going on to epoch {total_epochs}" if state["finished"] else ""
     say.info(f"Resuming from '{paths.checkpoint}' after epoch {epoch}{f' ({why})' if why else ''}.")
-    return Resumed(epoch + 1, finished, history, best)
+    return epoch + 1, finished, history, best

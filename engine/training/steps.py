@@ -1,11 +1,7 @@
 """The optimisation half of the trainer: one epoch of optimiser steps (gradient accumulation, clipping, the AMP
 grad scaler, DDP's ``no_sync`` between synchronised steps), the checks every step makes (cancellation, the time
-budget) agreed on by every process, and the progress they report.
-
-:class:`EpochSteps` is given what it works with (model, optimiser, schedule, loaders, forward pass, callback,
-distributed context, grouped in :mod:`.parts`) by the trainer, which holds it as a part, as it holds its
-:class:`~engine.training.outputs.TrainFiles`.
-"""
+budget) agreed on by every process, and the progress they report. :class:`EpochSteps` is given what it works with
+(grouped in :mod:`.parts`) by the trainer."""
 
 from __future__ import annotations
 
@@ -53,16 +49,6 @@ class EpochSteps:
     def __post_init__(self) -> None:
         self.torch = require("torch")
 
-    def agree(self, flag: bool) -> bool:
-        """``flag`` on any process -> True on every process (they must stop together)."""
-        if not self.place.ctx.distributed:
-            return flag
-        import torch.distributed as dist
-
-        value = self.torch.tensor([1.0 if flag else 0.0], device=self.optim.forward.collective_device)
-        dist.all_reduce(value)
-        return bool(value.item() > 0)
-
     def progress(self, done: int, total: int) -> None:
         """Training progress: steps of all epochs, or with a time budget the budget's seconds (whichever of the two
         is further along)."""
@@ -82,27 +68,11 @@ class EpochSteps:
 
     def _check_step(self, reserve: float) -> bool:
         """Raise CanceledError when asked to stop; return whether the time budget is used up (keeping ``reserve``
-        seconds for the validation). Every process decides the same, or the others would wait forever in the
-        next all-reduce."""
-        canceled, late = self.place.callback.is_canceled(), self.budget.used_up(reserve)
-        if self.place.ctx.distributed:
-            import torch.distributed as dist
-
-            flags = self.torch.tensor([float(canceled), float(late)], device=self.optim.forward.collective_device)
-            dist.all_reduce(flags)
-            canceled, late = bool(flags[0].item() > 0), bool(flags[1].item() > 0)
+        seconds for the validation), as every process decides."""
+        canceled, late = self.place.agree(self.place.callback.is_canceled(), self.budget.used_up(reserve))
         if canceled:
-            self._raise_canceled()
+            raise CanceledError(self.stopped("Training canceled"))
         return late
-
-    def _raise_canceled(self) -> None:
-        raise CanceledError(self.stopped("Training canceled"))
-
-    def head_lr(self) -> float:
-        for group in self.optim.optimizer.param_groups:
-            if group["name"] == "head":
-                return float(group["lr"])
-        return float(self.optim.optimizer.param_groups[-1]["lr"])
 
     def train_epoch(self, epoch: int, ddp: Any, reserve: float | None) -> tuple[float, float, int, float]:
         """(mean loss, seconds, optimiser steps run: fewer than an epoch's when the time budget ran out, keeping
@@ -175,7 +145,7 @@ class EpochSteps:
                 if self.optim.scaler is not None:
                     self.optim.scaler.unscale_(self.optim.optimizer)
                 if cfg.grad_clip is not None and params:
-                    self.optim.step_setup.clip(params, cfg.grad_clip)
+                    self.optim.forward.step.clip(params, cfg.grad_clip)
                 if self.optim.scaler is not None:
                     self.optim.scaler.step(self.optim.optimizer)
                     self.optim.scaler.update()

@@ -5,12 +5,7 @@ rates (vision encoder, aux encoder, fusion + decoder), cosine / step / plateau s
 steps, gradient accumulation and clipping, mixed precision (on CUDA; bfloat16 on a CPU that computes it natively),
 early stopping on validation IoU or loss, atomic best bundle and per-epoch checkpoint (written while the next epoch
 trains), resume, cancellation every step, and torch.distributed (``torchrun``: DistributedSampler + DDP, rank 0
-writes). The optimiser and schedule are in ``optim``, the step's precision, memory format and optimiser
-implementation in ``step_setup``, the loaders in ``data.loaders``, the forward pass and validation in ``forward``,
-an epoch's optimiser steps in ``steps``, checkpoint files in ``checkpoint`` and resuming in ``resume``, the files a
-training writes in ``outputs``, the time budget in ``budget``, the checks before the data is read in
-``preflight``, the model sized to the data in ``sizing``, what the log says of the run and its speed in ``speed``,
-and the typed parts the trainer's named steps build in ``parts``.
+writes). The package docstring names the module of each part.
 
 Files for ``output = dir/name.dsmodel``:
   ``dir/name.dsmodel``           the best bundle, moved into place only when training finishes;
@@ -31,20 +26,16 @@ from ..callbacks import Callback, QuietCallback, stage_line
 from ..config import DataConfig, ModelConfig, TrainConfig
 from ..errors import CanceledError, ConfigError, mention
 from ..io.locks import output_locks
-from ..io.safety import check_outputs
+from ..io.safety import check_creatable, check_outputs
 from ..runtime.cores import torch_cpu_threads
 from ..runtime.distributed import DistContext, setup_distributed
 from ..runtime.environment import require, resolve_device
 from .budget import TimeBudget
-from .checkpoint import (
-    checkpoint_path,
-    seed_everything,
-)
-from .destination import check_destination, earlier_checkpoint, stopped, train_files
+from .checkpoint import checkpoint_path, seed_everything
 from .forward import Forward, validate
 from .metrics import number, selection_score
 from .optim import LRSchedule, build_optimizer
-from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record
+from .outputs import RESUME, TrainFiles, TrainResult, coordinates_record, earlier_checkpoint, stopped, train_files
 from .parts import Batches, Optimisation, Place, RunPaths, TrainRecord
 from .preflight import check_dates, check_resources, no_validation_foreground, scene_dates, side_outputs
 from .resume import early_stop_due, resume, seconds_spent
@@ -52,8 +43,6 @@ from .sizing import fit_to_data
 from .speed import speed_line, start_line
 from .step_setup import step_for
 from .steps import EpochSteps
-
-# --------------------------------------------------------------------------------------------- the loop
 
 
 def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, callback: Callback | None = None,
@@ -85,7 +74,7 @@ def train(model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, 
     try:
         # rank 0 writes, so rank 0 holds the lock: a second training onto the same bundle refuses at once
         if ctx.is_main:  # a read-only or missing destination is said now, not after the first epoch
-            check_destination(Path(train_cfg.output))
+            check_creatable(train_cfg.output, f"model bundle ({mention('train.output')})")
         with output_locks({f"model bundle ({mention('train.output')})": train_cfg.output} if ctx.is_main else {}):
             try:
                 trainer = _Trainer(model_cfg, data_cfg, train_cfg, callback, ctx, device, model, datasets, clock)
@@ -134,8 +123,7 @@ class _Trainer:
                 self.model, self.model_cfg, self.batches, self.val_loader, data_cfg, train_cfg, self.place,
                 self.paths.output)
         self.budget = TimeBudget(train_cfg.time_budget, clock)
-        self.optim = Optimisation(loss_fn, forward, optimizer, self._configure_schedule(optimizer), scaler,
-                                  self.step_setup)
+        self.optim = Optimisation(loss_fn, forward, optimizer, self._configure_schedule(optimizer), scaler)
         self.total_epochs = train_cfg.warmup_epochs + train_cfg.epochs
         configs = {"model": self.model_cfg.to_dict(), "data": data_cfg.to_dict(), "train": train_cfg.to_dict()}
         self.record = TrainRecord(self.model_cfg, self.data_meta, self.parent, configs, extra)
@@ -146,8 +134,6 @@ class _Trainer:
                                 len(self.val_loader) if self.val_loader is not None else 0)
         self.files = TrainFiles(train_cfg, self.record, self.model, self.optim, self.budget, self.datasets, self.paths,
                                 self.keep_last, self.place)
-
-    # ----------------------------------------------------------------------------------------- configure
 
     def _configure_paths(self) -> RunPaths:
         """The run's files; a resume without a checkpoint is refused, an earlier run's checkpoint is said (before
@@ -208,7 +194,16 @@ class _Trainer:
         self.num_classes, self.ignore_index = data_meta.num_classes, data_meta.ignore_index
         self.model_cfg, self.data_meta = fit_to_data(model_cfg, data_meta, model, self.num_classes,
                                                      int(self.data_cfg.tile_size), self.place.callback)
-        model = (model if model is not None else self._build_model()).to(self.place.device)
+        if model is None:
+            from ..models import build_model_from_config
+
+            # fine-tuning: the weights come from the parent, so the builder's word on random encoders would mislead
+            say = self.place.callback if self.parent is None else QuietCallback()
+            try:
+                model = build_model_from_config(self.model_cfg, callback=say)
+            except KeyError as exc:  # unknown model name; the message lists the valid ones
+                raise ConfigError(str(exc.args[0]) if exc.args else str(exc)) from exc
+        model = model.to(self.place.device)
         self.model_cfg = getattr(model, "config", self.model_cfg)  # with what a pretrained checkpoint fixed
         if self.parent is not None and not self.cfg.resume:  # a resumed run takes its checkpoint's weights
             from .finetune import load_parent_weights
@@ -221,7 +216,7 @@ class _Trainer:
         from .losses import build_loss
 
         loss_fn = build_loss(self.cfg.loss, self.model_cfg.name, self.num_side_outputs, self.ignore_index)
-        return loss_fn.to(self.place.device) if hasattr(loss_fn, "to") else loss_fn
+        return loss_fn.to(self.place.device)
 
     def _configure_precision(self) -> tuple[Forward, Any]:
         """The forward pass in the precision and memory format the device and ``amp`` allow (the model put in that
@@ -231,8 +226,7 @@ class _Trainer:
         if self.step_setup.warning:
             self.place.callback.warning(self.step_setup.warning)
         self.step_setup.model(self.model)
-        forward = Forward(self.place.device, self.step_setup.amp_dtype, self.model_cfg.uses_aux,
-                          self.model.takes_coords, self.step_setup.channels_last)
+        forward = Forward(self.place.device, self.step_setup, self.model_cfg.uses_aux, self.model.takes_coords)
         return forward, torch.amp.GradScaler("cuda") if self.step_setup.scaler else None
 
     def _configure_loaders(self) -> tuple[Batches, Any, bool]:
@@ -278,16 +272,13 @@ class _Trainer:
             self.files.fold_partial()
             raise
         except BaseException:
-            self._drop_unreferenced_partial()
+            self.files.settle(quiet=True)
+            if self.place.ctx.is_main and self.files.wrote_partial and not self.files.good_checkpoint:
+                self.paths.partial.unlink(missing_ok=True)
             raise
         finally:
             for file in self.temporary:  # cached encoder features are never left behind
                 file.unlink(missing_ok=True)
-
-    def _drop_unreferenced_partial(self) -> None:
-        self.files.settle(quiet=True)
-        if self.place.ctx.is_main and self.files.wrote_partial and not self.files.good_checkpoint:
-            self.paths.partial.unlink(missing_ok=True)
 
     def _stopped(self, what: str) -> str:
         self.files.settle(quiet=True)  # whether a checkpoint is there to resume from: the write in flight decides
@@ -297,10 +288,8 @@ class _Trainer:
         cfg, cb = self.cfg, self.place.callback
         start_epoch, finished = 1, False
         if cfg.resume:
-            resumed = resume(self.paths, self.record, self.files, self.model, self.optim, cfg, self.budget,
-                             self.total_epochs, cb)
-            start_epoch, finished, self.history, self.best = (resumed.start_epoch, resumed.finished,
-                                                              resumed.history, resumed.best)
+            start_epoch, finished, self.history, self.best = resume(
+                self.paths, self.record, self.files, self.model, self.optim, cfg, self.budget, self.total_epochs, cb)
             self.files.good_checkpoint = True
         if self.place.ctx.is_main:
             self.paths.output.parent.mkdir(parents=True, exist_ok=True)
@@ -320,20 +309,6 @@ class _Trainer:
             if said:
                 cb.info(said)
         return self.files.finish(stop, epochs_run, self.history, self.best)
-
-    # ----------------------------------------------------------------------------------------- setup
-
-    def _build_model(self) -> Any:
-        from ..models import build_model_from_config
-
-        # fine-tuning: the weights come from the parent, so the builder's word on random encoders would mislead
-        say = self.place.callback if self.parent is None else QuietCallback()
-        try:
-            return build_model_from_config(self.model_cfg, callback=say)
-        except KeyError as exc:  # unknown model name; the message lists the valid ones
-            raise ConfigError(str(exc.args[0]) if exc.args else str(exc)) from exc
-
-    # ----------------------------------------------------------------------------------------- epochs
 
     def _fit(self, start_epoch: int) -> tuple[str | None, int]:
         """Epochs from ``start_epoch``; returns (why training stopped before the last epoch: "early", "budget" or
@@ -365,21 +340,21 @@ class _Trainer:
             began_val = time.perf_counter()
             val = self._validate() if self.val_loader is not None else None
             val_seconds = time.perf_counter() - began_val
+            # the head's rate (fusion + decoder): its group is the last (optim.build_optimizer)
             entry: dict[str, Any] = {
                 "epoch": epoch, "stage": "frozen" if frozen else "full", "train_loss": train_loss,
-                "lr": self.steps.head_lr(), "train_seconds": round(train_seconds, 3), "steps": steps,
-                "train_steps_per_second": round(steps / max(train_seconds, 1e-9), 4),
+                "lr": float(self.optim.optimizer.param_groups[-1]["lr"]), "train_seconds": round(train_seconds, 3),
+                "steps": steps, "train_steps_per_second": round(steps / max(train_seconds, 1e-9), 4),
                 "train_tiles_per_second": round(steps * cfg.batch_size * self.place.ctx.world_size
                                                 / max(train_seconds, 1e-9), 3),
                 "data_wait_seconds": round(waited, 3), "val_seconds": round(val_seconds, 3),
             }
             score = None
-            if val is not None and not self.keep_last:  # keep_last: every epoch improves, none stops early
-                score = selection_score(val, self.num_classes, cfg.early_stop_metric)
             if val is not None:
-                iou = selection_score(val, self.num_classes)
-                entry.update(val_loss=val["loss"], val_iou=iou, val_miou=number(val.get("miou")),
-                             val_foreground_iou=number(val.get("foreground_iou")),
+                if not self.keep_last:  # keep_last: every epoch improves, none stops early
+                    score = selection_score(val, self.num_classes, cfg.early_stop_metric)
+                entry.update(val_loss=val["loss"], val_iou=selection_score(val, self.num_classes),
+                             val_miou=number(val.get("miou")), val_foreground_iou=number(val.get("foreground_iou")),
                              val_pixel_accuracy=number(val.get("pixel_accuracy")),
                              val_class_iou=[number(v) for v in val["iou"]])
             entry["seconds"] = round(self.budget.clock() - started, 3)
@@ -393,7 +368,7 @@ class _Trainer:
                 self.best["since"] += 1  # patience counts from the first IoU above 0: nothing learnt is no plateau
             early = score is not None and not frozen and early_stop_due(self.best, cfg.early_stop_patience)
             cut_short = steps < self.batches.micro_steps
-            late = epoch < self.total_epochs and self.steps.agree(cut_short or self.budget.used_up())
+            late = epoch < self.total_epochs and self.place.agree(cut_short or self.budget.used_up())[0]
             stop = early or late
             if self.place.ctx.is_main:
                 began_save = time.perf_counter()
@@ -405,16 +380,13 @@ class _Trainer:
                 shown["best"] = "val_loss" if cfg.early_stop_metric == "loss" else "val_iou"
             cb.metrics(epoch, {**shown, "epochs": self.total_epochs})
             epochs_run += 1
-            if not early and not late and epoch == self.total_epochs and self.steps.agree(cut_short):
+            if not early and (late or (epoch == self.total_epochs and self.place.agree(cut_short)[0])):
                 self.steps.progress(1, 1)  # the budget's end is the bar's end
-                cb.info(f"Stopped at the {self.budget.describe()} in the last epoch ({epoch}), cut after {steps} of "
-                        f"{self.batches.micro_steps} steps; the bundle holds the best epoch ({self.best['epoch']}).")
-                return "budget", epochs_run
-            if late and not early:
-                cut = f" (cut after {steps} of {self.batches.micro_steps} steps)" if cut_short else ""
-                self.steps.progress(1, 1)  # the budget's end is the bar's end
-                cb.info(f"Stopped at the {self.budget.describe()} after epoch {epoch}{cut}; the bundle holds the "
-                        f"best epoch ({self.best['epoch']}).")
+                cut = f"cut after {steps} of {self.batches.micro_steps} steps"
+                when = (f"after epoch {epoch}{f' ({cut})' if cut_short else ''}" if late else
+                        f"in the last epoch ({epoch}), {cut}")
+                cb.info(f"Stopped at the {self.budget.describe()} {when}; the bundle holds the best epoch "
+                        f"({self.best['epoch']}).")
                 return "budget", epochs_run
             if stop:
                 what = "loss" if cfg.early_stop_metric == "loss" else "IoU"

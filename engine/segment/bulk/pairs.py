@@ -88,22 +88,11 @@ def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 def places(dated: list[Dated]) -> list[list[Dated]]:
     """The images grouped by place (footprints overlapping by SAME_PLACE, linked transitively), each in time order,
     the places in the order of their first image."""
-    parent = list(range(len(dated)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    groups: list[set[int]] = []
     for i, a in enumerate(dated):
-        for j in range(i):
-            if _overlap(a.footprint, dated[j].footprint) >= SAME_PLACE:
-                parent[root(i)] = root(j)
-    groups: dict[int, list[Dated]] = {}
-    for i, item in enumerate(dated):
-        groups.setdefault(root(i), []).append(item)
-    return [sorted(group, key=lambda d: (d.date, d.image)) for group in groups.values()]
+        linked = [g for g in groups if any(_overlap(a.footprint, dated[j].footprint) >= SAME_PLACE for j in g)]
+        groups = [g for g in groups if g not in linked] + [{i}.union(*linked)]
+    return [sorted((dated[j] for j in group), key=lambda d: (d.date, d.image)) for group in sorted(groups, key=min)]
 
 
 def pair_name(before: str, after: str) -> str:

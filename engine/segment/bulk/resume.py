@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +74,6 @@ def _stamp(path: str | Path) -> dict[str, Any]:
     return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-@dataclass
-class ResumeDecision:
-    """What to do with a scene: ``run`` it, ``skip`` it (finished), or ``refuse`` (with the reason)."""
-
-    action: str
-    reason: str = ""
-
-
 def _read_marker(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -104,37 +95,37 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return found
 
 
-def decide(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], overwrite: bool) -> ResumeDecision:
-    """Skip, run or refuse ``scene`` by its marker and the files on disk."""
+def decide(scene: Scene, outputs: SceneOutputs, fingerprint: dict[str, Any], overwrite: bool) -> tuple[str, str]:
+    """What to do with ``scene`` by its marker and the files on disk, and why: ``run`` it, ``skip`` it (finished),
+    or ``refuse`` (with the reason)."""
     if overwrite:
-        return ResumeDecision("run")
+        return "run", ""
     marker = _read_marker(outputs.marker) if outputs.marker.exists() else None
     present = [p for p in outputs.files if p.exists()]
     if marker is None:
         if present:
-            return ResumeDecision("refuse", f"'{present[0]}' exists and no bulk run recorded writing it; pass "
-                                            f"{mention('bulk.overwrite')} to replace it, or choose another "
-                                            f"{mention('bulk.out_dir')}.")
-        return ResumeDecision("run")
+            return "refuse", (f"'{present[0]}' exists and no bulk run recorded writing it; pass "
+                              f"{mention('bulk.overwrite')} to replace it, or choose another "
+                              f"{mention('bulk.out_dir')}.")
+        return "run", ""
     if marker.get("status") != "done":
-        return ResumeDecision("run")  # a killed run left it half-written
+        return "run", ""  # a killed run left it half-written
     differences = _differences(marker.get("fingerprint", {}), fingerprint)
     if differences:
-        return ResumeDecision("refuse", f"The outputs of '{scene.image}' in the output folder were made with other "
-                                        f"{'; '.join(differences)}; pass {mention('bulk.overwrite')} to redo them "
-                                        f"with this run's bundle(s) and settings, or choose another "
-                                        f"{mention('bulk.out_dir')}.")
+        return "refuse", (f"The outputs of '{scene.image}' in the output folder were made with other "
+                          f"{'; '.join(differences)}; pass {mention('bulk.overwrite')} to redo them with this run's "
+                          f"bundle(s) and settings, or choose another {mention('bulk.out_dir')}.")
     try:
         inputs_now = [_stamp(p) for p in [scene.image, *scene.aux]]
     except OSError:
-        return ResumeDecision("run")  # an input went missing: the run says which
+        return "run", ""  # an input went missing: the run says which
     if inputs_now != marker.get("inputs"):
-        return ResumeDecision("run")  # an input changed since: its outputs are stale
+        return "run", ""  # an input changed since: its outputs are stale
     for record in marker.get("outputs", []):
         path = Path(record["path"])
         if not path.is_file() or path.stat().st_size != record["size"]:
-            return ResumeDecision("run")  # damaged or removed since: redo
-    return ResumeDecision("skip", "finished earlier by the same bundle(s) and settings")
+            return "run", ""  # damaged or removed since: redo
+    return "skip", "finished earlier by the same bundle(s) and settings"
 
 
 def mark_running(scene: Scene, outputs: SceneOutputs) -> None:

@@ -26,10 +26,6 @@ LAYER_NAME = "polygons"
 SYNCED = "run_polygons.json"  # in the state folder: each scene's GeoPackage (size, mtime) as last brought in
 
 
-def run_layer_path(out_dir: str | Path) -> Path:
-    return Path(out_dir) / RUN_LAYER
-
-
 def _stamp(path: Path) -> list[int]:
     stat = path.stat()
     return [stat.st_size, stat.st_mtime_ns]
@@ -90,7 +86,7 @@ def update_run_layer(out_dir: str | Path, records: list[SceneRecord], polygons_o
     returns its path (None when no scene has polygons)."""
     callback = callback or Callback()
     gdal, ogr, osr = require("osgeo.gdal"), require("osgeo.ogr"), require("osgeo.osr")
-    path = run_layer_path(out_dir)
+    path = Path(out_dir) / RUN_LAYER
     state = Path(out_dir) / MARKER_FOLDER / SYNCED
     try:
         synced = json.loads(state.read_text(encoding="utf-8")) if path.exists() else {}

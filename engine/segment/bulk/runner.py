@@ -58,7 +58,7 @@ class BulkResult:
 
 def _check_out_dir(bulk: BulkConfig) -> Path:
     """The output folder, checked without creating anything: a run that fails before its first scene (a
-    missing model, a pattern matching nothing) leaves no folder behind (see :func:`_make_state_folder`)."""
+    missing model, a pattern matching nothing) leaves no folder behind (it is made in :func:`segment_bulk`)."""
     out = Path(bulk.out_dir).expanduser()
     check_destination(out, f"output folder ({mention('bulk.out_dir')})", folder=True)
     parent = out
@@ -73,15 +73,6 @@ def _check_out_dir(bulk: BulkConfig) -> Path:
         raise DataError(f"The output folder '{out}' cannot be created: '{parent}' is not writable; choose a "
                         f"writable folder.") from exc
     return out
-
-
-def _make_state_folder(out: Path) -> None:
-    """The output folder and its state folder, made once every check of the run as a whole has passed."""
-    try:
-        (out / MARKER_FOLDER).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"The output folder '{out}' cannot be created ({exc.strerror}); choose a writable "
-                        f"folder.") from exc
 
 
 def _merge(out: Path, world_size: int, scenes: list[Scene]) -> tuple[list[SceneRecord], dict[str, Any]]:
@@ -165,7 +156,11 @@ def segment_bulk(bulk: BulkConfig, template: SegmentConfig, callback: Callback |
         callback.info(f"Bulk segmentation of {len(scenes)} scene(s) into '{out}' on {device}{where}, largest first.")
         if overlap_scenes is None:  # see share.py
             overlap_scenes = str(device).startswith("cuda")
-        _make_state_folder(out)
+        try:  # the output folder and its state folder, made once every check of the run as a whole has passed
+            (out / MARKER_FOLDER).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"The output folder '{out}' cannot be created ({exc.strerror}); choose a writable "
+                            f"folder.") from exc
         share = RankShare(bulk, template, members, fingerprint, ctx, device, callback, start, predictor, overlap_scenes)
         share.write_part()
 

@@ -21,7 +21,7 @@ from ...callbacks import Callback
 from ...config import BulkConfig
 from ...config.output_kinds import EXTRA_KINDS
 from ...data.stac import expand_items, looks_like_stac
-from ...errors import ConfigError, command, mention
+from ...errors import ConfigError, DataError, command, mention
 from ...imagery.door import no_extent, web_source
 from ...io import locations
 from ...io.safety import RASTER_GIVE, RASTER_SUFFIXES, Files
@@ -352,7 +352,6 @@ def check_outputs(scenes: list[Scene], bulk: BulkConfig) -> None:
 def read_sizes(scenes: list[Scene]) -> None:
     """Width, height and pixels from each image's header (a scene that cannot be read keeps 0: it fails later)."""
     from ...data.raster import open_raster
-    from ...errors import DataError
 
     for scene in scenes:
         if scene.error or scene.web:  # a web layer's window is sized by the model's pixel size as it opens

@@ -11,7 +11,6 @@ import dataclasses
 import gc
 import json
 import time
-from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -50,9 +49,6 @@ class _ShareProgress(ForwardingCallback):
         self.scene_tiles = 0
         self.waiting: _Publishing | None = None  # the previous scene's publishing, started after this one's first batch
 
-    def start_scene(self, estimate: int) -> None:
-        self.scene_tiles = estimate
-
     def end_scene(self) -> None:
         self.before += self.scene_tiles
         self.scene_tiles = 0
@@ -72,7 +68,6 @@ class _ShareProgress(ForwardingCallback):
 
     def progress_line(self, message: str) -> None:
         pass  # as its other lines
-
 
 
 def _tile_estimate(scene: Scene, tile: int, overlap: int) -> int:
@@ -149,15 +144,16 @@ class RankShare:
         if scene.error:
             record.error = scene.error
             return None
-        decision = decide(scene, outputs, scene_fingerprint(self.fingerprint, scene, self.bulk), self.bulk.overwrite)
-        if decision.action == "skip":
+        fingerprint = scene_fingerprint(self.fingerprint, scene, self.bulk)
+        action, reason = decide(scene, outputs, fingerprint, self.bulk.overwrite)
+        if action == "skip":
             kept = finished_record(outputs)
             record.status, record.output = "skipped", str(outputs.classes)
             record.tiles, record.pixels = (kept.tiles, kept.pixels) if kept is not None else (0, scene.pixels)
             record.change = kept.change if kept is not None else []
             return None
-        if decision.action == "refuse":
-            record.error = decision.reason
+        if action == "refuse":
+            record.error = reason
             return None
         # a web layer is read over the run's extent at the pixel size (the door names its window after the layer);
         # every other scene has pixels of its own and is segmented whole
@@ -165,42 +161,6 @@ class RankShare:
                 {"pixel_size": None})
         return self.template.replace(image=scene.image, aux=list(scene.aux), after=list(scene.after),
                                      stac_item=scene.image if scene.stac else None, **area, **outputs.settings())
-
-    def _run_scene(self, scene: Scene, outputs: SceneOutputs, record: SceneRecord, progress: _ShareProgress,
-                   opened: SceneRun | Exception | None, on_read_done: Any,
-                   claim: Callable[[Scene, SceneOutputs, SceneRun], Future],
-                   threads: SceneThreads, before_tiles: Callable[[], None]
-                   ) -> tuple[SceneRun, float, Future] | None:
-        """Run one scene's tiles (``opened``: the scene as the read-ahead opened it, or its failure to open: the
-        read-ahead decided already that it runs; ``claim``: writes its running marker; ``before_tiles``: called once
-        the scene is planned and its first tiles are being read, before the model starts); returns the run to
-        finish, when the scene started and the claim, or None with ``record`` filled. Only a cancel escapes."""
-        cfg = self._scene_config(scene, outputs, record) if opened is None else None
-        if opened is None and cfg is None:
-            return None
-        run, claimed = None, None
-        tick = time.perf_counter()  # the scene's own time: the one-off model load is reported apart
-        try:
-            predictor = self._predictor()
-            tick = time.perf_counter()
-            if isinstance(opened, Exception):
-                raise opened
-            run = opened or SceneRun(cfg, progress, predictor, tick, self.members, threads)
-            record.started_s = tick - self.started
-            run.start_reading()  # the first batch is read while the scene is claimed and its outputs opened
-            claimed = claim(scene, outputs, run)
-            before_tiles()
-            run.run_tiles(on_read_done, drain=False)  # the writer drains in _Publishing
-        except BaseException as exc:
-            if claimed is not None:
-                futures.wait([claimed])  # it writes beside the outputs that closing the run removes
-            if run is not None:
-                run.close()
-            if isinstance(exc, (CanceledError, KeyboardInterrupt)) or not isinstance(exc, Exception):
-                raise
-            record.error, record.seconds = _failure_text(exc), time.perf_counter() - tick
-            return None
-        return run, tick, claimed
 
 
 class _Pass:
@@ -212,7 +172,7 @@ class _Pass:
     For a GPU (the default there): otherwise the model idles at every scene boundary for a good share of a
     scene's model time. On the CPU the model wants every core and the overlapped work only competes with it,
     so the model runs alone there: only a scene's publishing overlaps the next scene's planning and first read,
-    and ends before its model starts (:meth:`before_tiles`; figures: docs/benchmarks.md, "Bulk segmentation").
+    and ends before its model starts (:meth:`run_scene`; figures: docs/benchmarks.md, "Bulk segmentation").
     """
 
     def __init__(self, share: RankShare, scenes: list[tuple[int, Scene]], on_save: Any):
@@ -241,13 +201,10 @@ class _Pass:
             for index, (order, scene) in enumerate(self.scenes):
                 outputs = scene_outputs(share.bulk.out_dir, scene.name, share.bulk)
                 record = _record(scene, order, share.ctx.rank)
-                progress.start_scene(_tile_estimate(scene, share.tile, share.overlap))
+                progress.scene_tiles = _tile_estimate(scene, share.tile, share.overlap)
                 share.callback.progress(index, len(self.scenes), Stage.SCENES)  # scenes before this one: "scene i of n"
                 try:
-                    running = share._run_scene(scene, outputs, record, progress,
-                                               _outcome(self.ahead.pop(index, None)),
-                                               (lambda: self.read_ahead(index + 1)) if share.overlap_scenes else None,
-                                               self.claim, self.threads, self.before_tiles)
+                    running = self.run_scene(index, scene, outputs, record)
                 except (CanceledError, KeyboardInterrupt):
                     self.canceled(index, record)
                     return False
@@ -267,6 +224,47 @@ class _Pass:
             return True
         finally:
             self.close()
+
+    def run_scene(self, index: int, scene: Scene, outputs: SceneOutputs, record: SceneRecord
+                  ) -> tuple[SceneRun, float, Future] | None:
+        """Run scene ``index``'s tiles (opened by :meth:`read_ahead`, or its failure to open: the read-ahead decided
+        already that it runs); returns the run to finish, when the scene started and the claim of its outputs, or
+        None with ``record`` filled. Only a cancel escapes."""
+        share = self.share
+        opened = _outcome(self.ahead.pop(index, None))
+        cfg = share._scene_config(scene, outputs, record) if opened is None else None
+        if opened is None and cfg is None:
+            return None
+        run, claimed = None, None
+        tick = time.perf_counter()  # the scene's own time: the one-off model load is reported apart
+        try:
+            predictor = share._predictor()
+            tick = time.perf_counter()
+            if isinstance(opened, Exception):
+                raise opened
+            run = opened or SceneRun(cfg, self.progress, predictor, tick, share.members, self.threads)
+            record.started_s = tick - share.started
+            run.start_reading()  # the first batch is read while the scene is claimed and its outputs opened
+            # its running marker and its outputs' style files, written on the publishing thread while the model
+            # runs (writes and fsyncs the scene need not wait for): that thread's tasks run in order, so they are
+            # in place before the scene's outputs are published, which wait for them
+            claimed = self.publisher.submit(_claim, scene, outputs, run)
+            if not share.overlap_scenes:
+                # on the CPU the model wants every core: the last scene's publishing, beside this one's planning and
+                # first read, ends before the model starts
+                self.settle()
+            run.run_tiles((lambda: self.read_ahead(index + 1)) if share.overlap_scenes else None,
+                          drain=False)  # the writer drains in _Publishing
+        except BaseException as exc:
+            if claimed is not None:
+                futures.wait([claimed])  # it writes beside the outputs that closing the run removes
+            if run is not None:
+                run.close()
+            if isinstance(exc, (CanceledError, KeyboardInterrupt)) or not isinstance(exc, Exception):
+                raise
+            record.error, record.seconds = _failure_text(exc), time.perf_counter() - tick
+            return None
+        return run, tick, claimed
 
     def save(self, when_due: bool = False) -> None:
         """Write the records (this rank's part, and the summary through ``on_save``); ``when_due``: only if
@@ -296,12 +294,6 @@ class _Pass:
         share.callback.info(f"[{index + 1}/{len(self.scenes)}] {scene.name}: {record.status} ({shown}){eta}")
         share.callback.progress(index + 1, len(self.scenes), Stage.SCENES)
 
-    def before_tiles(self) -> None:
-        """On the CPU the model wants every core: the last scene's publishing, which ran beside this scene's
-        planning and first read, ends before the model starts (on a GPU it goes on beside the model)."""
-        if not self.share.overlap_scenes:
-            self.settle()
-
     def settle(self) -> None:
         """Wait for the scene being published in the background, and conclude it."""
         if self.publishing is None:
@@ -312,12 +304,6 @@ class _Pass:
         for message in done.callback.warnings:
             self.share.callback.warning(message)
         self.conclude(done.index, done.scene, done.record)
-
-    def claim(self, scene: Scene, outputs: SceneOutputs, run: SceneRun) -> Future:
-        """The scene's running marker and its outputs' style files, written on the publishing thread while the
-        model runs (writes and fsyncs the scene need not wait for): that thread's tasks run in order, so they are
-        in place before the scene's outputs are published, which wait for them."""
-        return self.publisher.submit(_claim, scene, outputs, run)
 
     def read_ahead(self, index: int) -> None:
         """Once every tile of the current scene is read: open scene ``index`` and start its reader."""
