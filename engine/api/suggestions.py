@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from ..config import SuggestConfig
-from ..suggest.layer import SuggestedWindow
-from ..suggest.run import SuggestResult
+from ..suggest.run import SuggestedWindow, SuggestResult
 from .protocol import Callback
 
 __all__ = ["SuggestResult", "SuggestedWindow", "suggest"]

@@ -1,6 +1,6 @@
 """The layers of the labelling loop read back: ``suggest``'s windows (rank, scene, outline) and a proposals layer.
 
-``suggest`` writes its windows with the fields ``rank``, ``scene`` and ``size_px`` (``engine/suggest/layer.py``);
+``suggest`` writes its windows with the fields ``rank``, ``scene`` and ``size_px`` (``engine/suggest/run.py``);
 they are read here by name, so a layer the user edited or copied (QGIS keeps the fields) serves as well.
 """
 
