@@ -19,8 +19,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..errors import ModelError
 from ..runtime.environment import require
-from .catalog import CHECKPOINT_TYPES, PromptModelType, known_model_type, model_source, model_type_of
-from .needs import check_needs
+from .catalog import CHECKPOINT_TYPES, PromptModelType, check_needs, known_model_type, model_source, model_type_of
 
 PATTERNS = ["config.json", "*.safetensors", "model.safetensors.index.json", "preprocessor_config.json",
             "processor_config.json", "tokenizer*", "vocab.json", "merges.txt", "special_tokens_map.json"]
