@@ -30,7 +30,7 @@ from ..io.geopackage import write_layer
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, check_outputs, check_writable
 from ..runtime.environment import require
 from .session import open_session
-from .suggested import Window, read_windows
+from .suggested import Window, carry, read_windows
 
 FIELDS = (("window", "OFTInteger"), ("class_id", "OFTInteger"), ("class_name", "OFTString"),
           ("model_prob", "OFTReal"), ("sam_score", "OFTReal"), ("prompt", "OFTString"), ("scene", "OFTString"),
@@ -227,22 +227,10 @@ def _mean(probabilities: np.ndarray, class_id: int, wkt: str, transform: Any) ->
 
 def _carried(found: list[Proposal], crs: str, layer_crs: str) -> list[Proposal]:
     """Proposals of a scene in ``crs`` carried into the layer's CRS (the first window's scene's)."""
-    if not found or not crs or not layer_crs or crs == layer_crs:
-        return found
-    from ..data.reproject import coordinate_transform, transform_geometry
-
-    ogr, osr = require("osgeo.ogr"), require("osgeo.osr")
-    source, target = (osr.SpatialReference(wkt=text) for text in (crs, layer_crs))
-    for ref in (source, target):
-        ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    if source.IsSame(target):
-        return found
-    what = f"proposals of window {found[0].window}"
-    transform = coordinate_transform(source, target, what)
-    for proposal in found:
-        geometry = ogr.CreateGeometryFromWkt(proposal.wkt)
-        transform_geometry(geometry, transform, source, target, what)
-        proposal.wkt = geometry.ExportToWkt()
+    if found and crs != layer_crs:
+        carried = carry([p.wkt for p in found], crs, layer_crs, f"proposals of window {found[0].window}")
+        for proposal, geometry in zip(found, carried or []):
+            proposal.wkt = geometry.ExportToWkt()
     return found
 
 

@@ -7,6 +7,7 @@ they are read here by name, so a layer the user edited or copied (QGIS keeps the
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ..data.reproject import coordinate_transform, transform_geometry
 from ..data.vector_layer import VectorLayer, ogr_osr, whole_number
@@ -36,28 +37,38 @@ class Window:
         dx, dy = 1e-3 * (xmax - xmin) / self.size, 1e-3 * (ymax - ymin) / self.size
         return xmin + dx, ymin + dy, xmax - dx, ymax - dy
 
-
     def in_crs(self, crs: str) -> Window:
         """This window with its outline and bounds in ``crs`` (WKT; itself when it is in that CRS already or
-        either has none): its corners carried over vertex by vertex, so that a window suggest wrote in another
-        scene's CRS (scenes in two UTM zones) or the user saved in another CRS comes back to its scene's corners.
+        either has none): its corners carried over vertex by vertex (:func:`carry`), so that a window suggest wrote
+        in another scene's CRS (scenes in two UTM zones) or the user saved in another CRS comes back to its scene's
+        corners.
 
         Raises:
             DataError: the outline cannot be carried into ``crs``.
         """
-        ogr, osr = ogr_osr()
-        if not crs or not self.crs:
+        carried = carry([self.wkt], self.crs, crs, f"outline of window {self.rank} (windows layer)")
+        if carried is None:
             return self
-        source, target = (osr.SpatialReference(wkt=text) for text in (self.crs, crs))
-        for ref in (source, target):
-            ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        if source.IsSame(target):
-            return self
-        what = f"outline of window {self.rank} (windows layer)"
-        geometry = ogr.CreateGeometryFromWkt(self.wkt)
-        transform_geometry(geometry, coordinate_transform(source, target, what), source, target, what)
-        xmin, xmax, ymin, ymax = geometry.GetEnvelope()
-        return replace(self, wkt=geometry.ExportToWkt(), bounds=(xmin, ymin, xmax, ymax), crs=crs)
+        xmin, xmax, ymin, ymax = carried[0].GetEnvelope()
+        return replace(self, wkt=carried[0].ExportToWkt(), bounds=(xmin, ymin, xmax, ymax), crs=crs)
+
+
+def carry(wkts: list[str], crs: str, target: str, what: str) -> list[Any] | None:
+    """The OGR geometries ``wkts`` carried from ``crs`` into ``target`` (WKT both) vertex by vertex; None when
+    either CRS is empty or they are the same. DataError naming ``what`` when one cannot be carried."""
+    ogr, osr = ogr_osr()
+    if not crs or not target:
+        return None
+    source, dest = (osr.SpatialReference(wkt=text) for text in (crs, target))
+    for ref in (source, dest):
+        ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    if source.IsSame(dest):
+        return None
+    transform = coordinate_transform(source, dest, what)
+    geometries = [ogr.CreateGeometryFromWkt(wkt) for wkt in wkts]
+    for geometry in geometries:
+        transform_geometry(geometry, transform, source, dest, what)
+    return geometries
 
 
 def read_windows(source: str, ranks: list[int] | None = None, what: str = "windows layer") -> list[Window]:
