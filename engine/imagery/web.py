@@ -48,8 +48,7 @@ class WebWindow:
     asked: float | None = None  # the pixel size asked (metres), where the service's finest level was coarser
 
 
-def xyz_description(url: str, zmin: int = 0, zmax: int = 19, bands: int = 4, tile_size: int = 256,
-                    max_connections: int = 8) -> str:
+def xyz_description(url: str, zmax: int = 19, bands: int = 4, tile_size: int = 256, max_connections: int = 8) -> str:
     """A GDAL WMS (TMS minidriver) description of an XYZ tile service ``url`` with ``{x}``, ``{y}``, ``{z}``
     (``{-y}`` for TMS rows counted from the south). ``bands``: 4 (RGB + alpha: a tile the server does not have,
     HTTP 404 or 204, is transparent, as QGIS shows it, and :func:`web_window` makes it nodata) or 3."""
@@ -254,13 +253,11 @@ def _on_grid(description: str, left: float, top: float, width: int, height: int,
     softer than the image the server renders from. Tile services (XYZ, WMTS) have fixed zoom levels and WCS asks
     for the grid itself: their descriptions are left as they are."""
     text = _description_text(description)
-    if not _renders_any_size(text):
+    if not _renders_any_size(text) or "<DataWindow>" not in text:
         return description
     window = (f"<DataWindow><UpperLeftX>{left!r}</UpperLeftX><UpperLeftY>{top!r}</UpperLeftY>"
               f"<LowerRightX>{left + width * pixel!r}</LowerRightX><LowerRightY>{top - height * pixel!r}</LowerRightY>"
               f"<SizeX>{width}</SizeX><SizeY>{height}</SizeY></DataWindow>")
-    if "<DataWindow>" not in text:
-        return description
     return re.sub(r"<DataWindow>.*?</DataWindow>", window, text, count=1, flags=re.S)
 
 
