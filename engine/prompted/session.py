@@ -31,7 +31,7 @@ from ..errors import DataError
 from ..imagery.picture import ImageWindow, read_window, transform_points
 from ..io.polygons import TREATMENTS, ClassRule, field_names, write_polygons
 from ..runtime.environment import require
-from .catalog import model_source
+from .catalog import DEFAULT_MODEL, model_source
 from .model import Embedding, PromptModel
 
 EMBEDDINGS_KEPT = 8  # windows (a SAM ViT-B embedding is 4 MB, a SAM 2 one about 6 MB)
@@ -224,16 +224,13 @@ class PromptSession:
         chosen = (treatment or default_treatment(name or "object")).strip().lower()
         if chosen not in TREATMENTS:
             raise DataError(f"The outline treatment '{treatment}' is unknown; use one of {', '.join(TREATMENTS)}.")
-        x0, dx, rx, y0, ry, dy = self.window.transform
-        from ..runtime.environment import require
-
-        osr = require("osgeo.osr")
-        ref = osr.SpatialReference()
+        _, dx, rx, _, ry, dy = self.window.transform
+        ref = require("osgeo.osr").SpatialReference()
         metres = 1.0
         if self.window.crs and ref.SetFromUserInput(self.window.crs) == 0 and ref.IsProjected():
             metres = float(ref.GetLinearUnits())
-        return ClassRule(treatment=chosen, min_area=min_pixels * abs(dx * dy - rx * ry) * metres ** 2,
-                         fill_holes=min_pixels * abs(dx * dy - rx * ry) * metres ** 2)
+        area = min_pixels * abs(dx * dy - rx * ry) * metres ** 2
+        return ClassRule(treatment=chosen, min_area=area, fill_holes=area)
 
 
 def load_model(name: str, log: Callable[[str], None], callback: Callback | None = None,
@@ -253,8 +250,6 @@ def open_session(image: str, extent: Sequence[float] | None, model: str = "", *,
     """The window of ``image`` over ``extent`` embedded by ``model`` (from the cache when it was embedded before);
     a web service read at ``pixel_size`` metres per pixel (``name``: how messages name it). Its three steps (the
     window read, the model loaded, the picture embedded) are told as ``Stage.EMBED`` progress."""
-    from .catalog import DEFAULT_MODEL
-
     callback = callback or Callback()
     window = read_window(image, extent, extent_crs, bands, callback, pixel_size=pixel_size, name=name)
     callback.progress(1, 3, Stage.EMBED)
