@@ -187,14 +187,11 @@ def parse_entry(item: Any, where: str, origin: str = str(SHIPPED)) -> Entry:
                                | {"class_names": names or None, "band_names": item.get("bands")},
                                Origin(check.where, keys={"class_names": "classes", "band_names": "bands"}))
     bands = check.optional("bands", list) or []
-    mean = [float(v) for v in described["mean"] or []]
-    std = [float(v) for v in described["std"] or []]
+    mean, std = described["mean"] or [], described["std"] or []  # floats, std > 0 (checked_values)
     if names:
         if not bands or len(mean) != len(bands) or len(std) != len(bands):
             raise ConfigError(f"{check.where}: bands, mean and std must have one value per band "
                               f"({len(bands)} bands, {len(mean)} means, {len(std)} stds).")
-        if any(v <= 0 for v in std):
-            raise ConfigError(f"{check.where}: every std must be > 0.")
     elif bands or mean or std:
         raise ConfigError(f"{check.where}: bands, mean and std come with classes; give all of them or none "
                           "(then the ONNX file's own metadata describes the model).")
@@ -203,14 +200,10 @@ def parse_entry(item: Any, where: str, origin: str = str(SHIPPED)) -> Entry:
                                     or not all(isinstance(v, (int, float)) for v in value_range)):
         raise ConfigError(f"{check.where}: value_range must be [low, high] with low < high, not {value_range!r}.")
     output = check.optional("output", str) or "probabilities"  # its values checked by bundle/validate.py
-    tile_size = check.optional("tile_size", int)
+    tile_size = check.optional("tile_size", int)  # at least 16 px, an overlap in 0..0.5 (checked_values)
     overlap = check.optional("overlap", (int, float))
-    if tile_size is not None and tile_size < 16:
-        raise ConfigError(f"{check.where}: tile_size {tile_size} is below 16 pixels.")
-    if overlap is not None and not 0 <= overlap < 0.5:
-        raise ConfigError(f"{check.where}: overlap {overlap} must be a fraction of the tile in 0..0.5.")
     border = int(check.optional("border", int) or 0)
-    if border < 0 or (tile_size is not None and border >= tile_size):
+    if tile_size is not None and border >= tile_size:
         raise ConfigError(f"{check.where}: border {border} must be in 0..tile_size-1 pixels.")
     return Entry(name=name, task=check.text("task"), sensor=check.text("sensor"),
                  source=parse_source(item.get("source"), check.where), licence=check.text("licence"),
