@@ -23,9 +23,11 @@ import numpy as np
 
 from ..callbacks import Callback
 from ..config.suggest import SuggestConfig
+from ..data.raster import RasterGrid, grid_of, open_raster
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import temporary_folder
 from ..io.geopackage import add_default_style, write_layer
+from ..io.locations import is_web_description
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, check_outputs, check_writable
 from .ranking import Candidates, choose, merge, pixel_maps, scene_candidates, why
 
@@ -57,10 +59,8 @@ class SuggestedWindow:
     top_share: float
 
     def values(self) -> dict[str, Any]:
-        return {"rank": self.rank, "score": self.score, "why": self.why, "scene": self.scene, "col": self.col,
-                "row": self.row, "size_px": self.size, "confidence": self.confidence, "entropy": self.entropy,
-                "disagreement": self.disagreement, "labelled": self.labelled, "focus_class": self.focus_class,
-                "top_class": self.top_class, "top_share": self.top_share}
+        """The layer's fields (:data:`FIELDS`) of this window."""
+        return {name: getattr(self, "size" if name == "size_px" else name) for name, _ in FIELDS}
 
 
 def write_windows(destination: str, windows: list[SuggestedWindow], crs: Any) -> str:
@@ -69,7 +69,7 @@ def write_windows(destination: str, windows: list[SuggestedWindow], crs: Any) ->
     def style(data: Any, name: str) -> None:
         add_default_style(data, name, STYLE.read_text(encoding="utf-8"), "DualStream: windows to label, by rank")
 
-    rows = ((_outline(w.corners), [w.values()[name] for name, _ in FIELDS]) for w in windows)
+    rows = ((_outline(w.corners), list(w.values().values())) for w in windows)
     write_layer(destination, crs, FIELDS, rows, geometry="Polygon", then=style)
     return str(destination)
 
@@ -126,9 +126,6 @@ def check_request(cfg: SuggestConfig) -> None:
 def _check_window(cfg: SuggestConfig) -> None:
     """A window larger than every scene holds more padding than scene (and its sums take window² memory): refused
     before any model runs."""
-    from ..data.raster import open_raster
-    from ..io.locations import is_web_description
-
     sizes = []
     for image in cfg.images:
         if is_web_description(image):
@@ -195,8 +192,6 @@ def web_scenes(cfg: SuggestConfig, callback: Callback) -> SuggestConfig:
     """``cfg`` with each web scene and aux layer read through the image door over the extent at the pixel size
     (else the model's training one), its window kept in ``<output>_web/`` as QGIS keeps it: the windows layer names
     it and propose reads it again."""
-    from ..io.locations import is_web_description
-
     if not any(is_web_description(source) for source in [*cfg.images, *cfg.aux]):
         return cfg
     from ..bundle.model_files import read_model_metadata
@@ -259,7 +254,7 @@ def _views(cfg: SuggestConfig, image: str, folder: Path, callback: Callback) -> 
         names = list(result.class_names)
         with rasterio.open(result.extras["probabilities"]) as ds:
             data = ds.read(masked=True)
-            grid = _Grid(ds.crs, ds.transform, ds.width, ds.height)
+            grid = grid_of(ds)
         ok = ~np.ma.getmaskarray(data).any(axis=0)
         p = np.ma.filled(data, 0.0).astype(np.float32)
         if p.shape[0] == 1:  # a binary model writes the foreground's probability only
@@ -272,31 +267,21 @@ def _views(cfg: SuggestConfig, image: str, folder: Path, callback: Callback) -> 
     return views, valid, names, grid
 
 
-@dataclass
-class _Grid:
-    crs: Any
-    transform: Any
-    width: int
-    height: int
-
-
-def _labelled(layer: str | None, grid: _Grid, image: str, callback: Callback) -> np.ndarray:
+def _labelled(layer: str | None, grid: RasterGrid, image: str, callback: Callback) -> np.ndarray:
     """True where the labelled area so far covers the scene's pixels (all False without one)."""
     if not layer:
         return np.zeros((grid.height, grid.width), bool)
     from ..data.labels import RegionMask
-    from ..data.raster import RasterGrid
 
     if grid.crs is None:
         raise DataError(f"A labelled area was given but the scene '{image}' has no CRS; georeference the scene.")
-    whole = RasterGrid(grid.crs, grid.transform, grid.width, grid.height)
     # the loop's first round: nothing labelled yet, an empty layer (the one the windows will be drawn in)
-    region = RegionMask(grid.crs, aoi=layer, callback=callback, near=whole.bounds, role="labelled area",
+    region = RegionMask(grid.crs, aoi=layer, callback=callback, near=grid.bounds, role="labelled area",
                         if_empty=None)
-    return region.mask(whole)
+    return region.mask(grid)
 
 
-def _window(candidates: Candidates, index: int, score: float, rank: int, grids: list[_Grid], cfg: SuggestConfig,
+def _window(candidates: Candidates, index: int, score: float, rank: int, grids: list[RasterGrid], cfg: SuggestConfig,
             class_names: list[str], views: int) -> SuggestedWindow:
     scene = int(candidates.scene[index])
     col, row, size = int(candidates.col[index]), int(candidates.row[index]), candidates.size
