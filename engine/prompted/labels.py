@@ -37,10 +37,6 @@ class Prompt:
     box: tuple[float, float, float, float] | None = None
     crs: str = ""
 
-    @property
-    def kind(self) -> str:
-        return "box" if self.box is not None else f"{len(self.points)} point(s)"
-
 
 @dataclass
 class LabelResult:
@@ -53,11 +49,10 @@ class LabelResult:
     said: list[str]
 
 
-#: the words a text ``label`` field may hold for a point on the object (1) or not on it (0)
 #: The share of a label run's progress taken by the steps to the embedding (read, model loaded, embedded): the
 #: slow part on a CPU; the prompts take the rest, one step each.
 EMBED_SHARE = 0.6
-
+#: the words a text ``label`` field may hold for a point on the object (1) or not on it (0)
 LABEL_WORDS = {"1": 1, "true": 1, "yes": 1, "y": 1, "object": 1, "0": 0, "false": 0, "no": 0, "n": 0,
                "background": 0}
 
