@@ -1,12 +1,7 @@
 """The one door from a source to pixels: :func:`open_image` turns an :class:`~.request.ImageRequest` into a raster
-any reader of the engine opens (:class:`~.resolve.ResolvedImage`: its ``path``, what was said, the temporary files
-it lasts with).
-
-The steps, each said through the callback: a web service's description (it covers the world) is windowed over the
-extent at the pixel size, by default the model's training pixel size (:func:`web_windows`: windows a run keeps);
-with a model (the plan's ensemble members), the bands are picked by name and the values brought to its units
-(:mod:`.resolve`); without one, a STAC item's assets are picked by name (red, green, blue, or the bands asked) and
-stacked (:mod:`.stac_source`). A file or URL that needs nothing is opened as it is. The caller closes the result.
+any reader of the engine opens (:class:`~.resolve.ResolvedImage`), each step said through the callback: a web
+service's window (:func:`web_windows`), the bands picked by name and values brought to a model's units
+(:mod:`.resolve`), or a STAC item's assets picked and stacked (:mod:`.stac_source`). The caller closes the result.
 """
 
 from __future__ import annotations

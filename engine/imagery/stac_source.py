@@ -4,12 +4,9 @@ goes by the one asset-key rule (``StacItem.by_key``); every refusal lists the it
 (one grid, overlapping footprints), stacked and scaled as ``raster:bands`` say by
 :func:`~engine.imagery.stac_assets.stack_item`, as a training's whole items are.
 
-QGIS 3.22 has no STAC layer. A front end shows an item with :func:`write_stac_layer`: a VRT of the chosen assets
-written as a NEW file in a folder it names (never over a file the item reads, :func:`engine.io.safety.check_outputs`
-says so before anything is written), values scaled as the item's ``raster:bands`` say. The prompts' windows are read
-from the item itself (:func:`stac_window_raster`), not from that file: the bands are picked by name (asset keys,
-names, common names, or numbers as the item's listing counts them; none given: red, green and blue by name), a
-remote asset is first read under the network rule and every step is said, as when Segment reads the item.
+QGIS 3.22 has no STAC layer: a front end shows an item with :func:`write_stac_layer`, a VRT of the chosen assets
+written as a NEW file (never over a file the item reads), values scaled as the item's ``raster:bands`` say. The
+prompts' windows are read from the item itself (:func:`stac_window_raster`), not from that file, as Segment reads it.
 """
 
 from __future__ import annotations
