@@ -15,6 +15,11 @@ statistics the graph was not trained with.
 Read from ukis-csmask 1.0.0's ``CSmask``: it reorders the bands to ``band_names``, computes ``(reflectance - mean) /
 std``, runs the graph (NCHW float32) on ``target_size`` tiles overlapping by 20 %, applies a softmax to its three
 outputs and takes the argmax: 0 background, 1 cloud, 2 cloud shadow.
+
+Where ready models are kept: ``$DUALSTREAM_MODELS_DIR``, else the user's cache folder (``~/.cache/dualstream/
+models`` on Linux, ``~/Library/Caches/dualstream/models`` on macOS, ``%LOCALAPPDATA%\\dualstream\\models`` on
+Windows). QGIS's Get a ready model uses a folder of the QGIS profile instead. Each model is ``NAME.dsmodel`` there;
+downloads wait in ``downloads/`` until they are wrapped.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +40,31 @@ from ..io.digest import file_sha256
 from ..runtime.environment import pip_install_command
 from .catalogue import Entry, Source, requirement_problem
 from .download import download
-from .folders import download_path
+
+MODELS_ENV = "DUALSTREAM_MODELS_DIR"
+
+
+def default_folder() -> Path:
+    """The folder ready models go to when none is given."""
+    if os.environ.get(MODELS_ENV):
+        return Path(os.environ[MODELS_ENV]).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "dualstream" / "models"
+
+
+def bundle_path(folder: str | os.PathLike, name: str) -> Path:
+    """The bundle of the ready model ``name`` in ``folder``."""
+    return Path(folder) / f"{name}.dsmodel"
+
+
+def download_path(folder: str | os.PathLike, name: str, sha256: str) -> Path:
+    """Where the download of ``name`` waits (its checksum in the name: another version is another file)."""
+    return Path(folder) / "downloads" / f"{name}-{sha256[:12]}.onnx"
 
 
 def package_folder(module: str) -> Path | None:
