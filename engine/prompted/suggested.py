@@ -12,6 +12,7 @@ from typing import Any
 from ..data.reproject import coordinate_transform, transform_geometry
 from ..data.vector_layer import VectorLayer, ogr_osr, whole_number
 from ..errors import DataError
+from ..io.geopackage import spatial_ref
 
 WINDOW_FIELDS = ("rank", "scene")
 
@@ -56,13 +57,9 @@ class Window:
 def carry(wkts: list[str], crs: str, target: str, what: str) -> list[Any] | None:
     """The OGR geometries ``wkts`` carried from ``crs`` into ``target`` (WKT both) vertex by vertex; None when
     either CRS is empty or they are the same. DataError naming ``what`` when one cannot be carried."""
-    ogr, osr = ogr_osr()
-    if not crs or not target:
-        return None
-    source, dest = (osr.SpatialReference(wkt=text) for text in (crs, target))
-    for ref in (source, dest):
-        ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    if source.IsSame(dest):
+    ogr, _ = ogr_osr()
+    source, dest = spatial_ref(crs), spatial_ref(target)
+    if source is None or dest is None or source.IsSame(dest):
         return None
     transform = coordinate_transform(source, dest, what)
     geometries = [ogr.CreateGeometryFromWkt(wkt) for wkt in wkts]
