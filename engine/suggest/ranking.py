@@ -77,9 +77,6 @@ class Candidates:
     focus: np.ndarray  # the class holding most of the window's uncertainty
     shares: np.ndarray  # (N, C) share of the window's valid pixels predicted as each class
 
-    def __len__(self) -> int:
-        return len(self.score)
-
 
 def cell_size(window: int) -> int:
     """The cell the windows are summed over: the largest divisor of ``window`` up to a quarter of it."""
@@ -139,8 +136,7 @@ def scene_candidates(maps: PixelMaps, window: int, classes: int, scene: int) -> 
     step = max(1, k // 2)
     # the last row and column of windows reach the scene's far edges
     ys, xs = (np.unique(np.append(np.arange(0, side, step), side - 1)) for side in n.shape)
-    yy, xx = np.meshgrid(ys, xs, indexing="ij")
-    yy, xx = yy.ravel(), xx.ravel()
+    yy, xx = (a.ravel() for a in np.meshgrid(ys, xs, indexing="ij"))
     count = n[yy, xx]
     safe = np.maximum(count, 1.0)
     area = float(window * window)
@@ -148,8 +144,7 @@ def scene_candidates(maps: PixelMaps, window: int, classes: int, scene: int) -> 
     entropy, disagreement = ent[yy, xx] / inside, dis[yy, xx] / inside
     labelled = lab[yy, xx] / safe
     keep = (count >= MIN_VALID_SHARE * min(area, float(h * w))) & (labelled < MAX_LABELLED_SHARE)
-    score = (entropy + DISAGREEMENT_WEIGHT * disagreement) * (1.0 - labelled)
-    score = np.where(keep, score, -1.0)
+    score = np.where(keep, (entropy + DISAGREEMENT_WEIGHT * disagreement) * (1.0 - labelled), -1.0)
     return Candidates(np.full(len(yy), scene), xx * g, yy * g, window, score, entropy, disagreement,
                       conf[yy, xx] / safe, labelled, unsure[yy, xx].argmax(axis=1), per_class[yy, xx] / safe[:, None])
 
