@@ -156,13 +156,9 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
                             f"{mention('label.extent_crs')}), or check the layer's CRS.")
         callback.warning(f"{len(outside)} of {len(prompts)} prompt(s) lie outside the window and were left out "
                          f"(numbers {', '.join(map(str, outside[:10]))}{', ...' if len(outside) > 10 else ''}).")
-    count = _write(cfg, session.crs, answers, name, session.model.source)
+    count = write_layer(cfg.output, session.crs, FIELDS, (
+        (polygon.wkt, (int(cfg.class_value), name, round(float(answer.score), 4), number,
+                       "text" if number == 0 else "prompt", session.model.source))
+        for number, answer in answers for polygon in answer.polygons))
     steps.at(1.0)
     return LabelResult(cfg.output, count, answers, session.embed_seconds, session.said)
-
-
-def _write(cfg: PromptedConfig, crs: str, answers: list[tuple[int, PromptAnswer]], name: str, model: str) -> int:
-    rows = ((polygon.wkt, (int(cfg.class_value), name, round(float(answer.score), 4), number,
-                           "text" if number == 0 else "prompt", model))
-            for number, answer in answers for polygon in answer.polygons)
-    return write_layer(cfg.output, crs, FIELDS, rows)

@@ -15,6 +15,7 @@ while Segment Anything worked).
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,8 +108,10 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
         for number, window in enumerate(windows):
             callback.check_canceled()
             callback.progress(number, len(windows), Stage.PROPOSE)
-            found, blobs, scene_crs = _window(cfg, window, work / str(window.rank),
-                                              _window_progress(callback, number, len(windows)))
+            # the window's model run's tiles, then Segment Anything's steps to the embedding as its first shares
+            steps = PartProgress(callback, Stage.PROPOSE, number, len(windows), {
+                Stage.SEGMENT: (0.0, SEGMENT_SHARE), Stage.EMBED: (SEGMENT_SHARE, SEGMENT_SHARE + EMBED_SHARE)})
+            found, blobs, scene_crs = _window(cfg, window, work / str(window.rank), steps)
             crs = crs or scene_crs
             found = _carried(found, scene_crs, crs)
             proposals += found
@@ -117,7 +120,8 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
             if not found:
                 notes.append(f"Window {window.rank}: nothing proposed (the model sees no object there, or SAM drew "
                              f"no mask); accept it as all background, or label it by hand.")
-        _write(cfg.output, proposals, crs, cfg.sam_model)
+        write_layer(cfg.output, crs, FIELDS, ((p.wkt, (p.window, p.class_id, p.class_name, p.model_prob, p.sam_score,
+                                                       p.prompt, p.scene, cfg.sam_model)) for p in proposals))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     callback.progress(len(windows), len(windows), Stage.PROPOSE)
@@ -126,13 +130,6 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
             f"'{cfg.output}', {mention('accept.windows')} '{cfg.windows}', {mention('accept.window_ids')} the "
             f"ranks): their polygons go to your labels, the windows to the labelled area.")
     return ProposeResult(cfg.output, proposals, counts, notes, step)
-
-
-def _window_progress(callback: Callback, index: int, count: int) -> PartProgress:
-    """The run's progress in windows while window ``index`` runs: its model run's tiles, then Segment Anything's
-    steps to the embedding, as the window's first shares (its prompts move it on from there)."""
-    return PartProgress(callback, Stage.PROPOSE, index, count, {
-        Stage.SEGMENT: (0.0, SEGMENT_SHARE), Stage.EMBED: (SEGMENT_SHARE, SEGMENT_SHARE + EMBED_SHARE)})
 
 
 def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: PartProgress) -> tuple[
@@ -213,8 +210,6 @@ def _blobs(classes: np.ndarray, transform: Any, min_pixels: float) -> list[tuple
 
 def _mean(probabilities: np.ndarray, class_id: int, wkt: str, transform: Any) -> float:
     """The model's mean probability of ``class_id`` over the pixels inside the polygon (its centres)."""
-    import json
-
     from rasterio import features
 
     ogr = require("osgeo.ogr")
@@ -244,8 +239,3 @@ def text_class(text: str, names: list[str]) -> int:
         return 1
     raise DataError(f"The text '{text}' names none of the model's classes ({', '.join(names[1:])}); give "
                     f"{mention('propose.text')} as one of them.")
-
-
-def _write(output: str, proposals: list[Proposal], crs: str, model: str) -> None:
-    write_layer(output, crs, FIELDS, ((p.wkt, (p.window, p.class_id, p.class_name, p.model_prob, p.sam_score,
-                                                       p.prompt, p.scene, model)) for p in proposals))
