@@ -258,11 +258,6 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
     return given
 
 
-def _fixed(data: DataMetadata, count: int) -> DataMetadata:
-    """The data section of a model reading every band of a VRT made for it, in order."""
-    return dataclasses.replace(data, bands=None, x_bands=None, image_bands=count)
-
-
 def fit_to_model(request: ImageRequest, members: list[Any], resolved: ResolvedImage, callback: Callback,
                  warnings: list[str]) -> list[Any]:
     """``resolved`` (the image as opened: ``resolved.path``) made into what the ``members`` (a plan's: ``data``,
@@ -275,14 +270,14 @@ def fit_to_model(request: ImageRequest, members: list[Any], resolved: ResolvedIm
         return members  # a CMX model reads its file as it is (the plan's domain check judges it)
     handles: list[Any] = []  # the input opened once for its bands and its values, closed here whatever happens
     try:
-        return _resolve(request, members, resolved, stac, callback, warnings, handles)[1]
+        return _resolve(request, members, resolved, stac, callback, warnings, handles)
     finally:
         for handle in handles:
             handle.close()
 
 
 def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage, stac: bool, callback: Callback,
-             warnings: list[str], handles: list[Any]) -> tuple[ResolvedImage, list[Any]]:
+             warnings: list[str], handles: list[Any]) -> list[Any]:
     first = members[0]
     data: DataMetadata = first.data
     if any(m.data.x_bands for m in members) and (request.bands or stac or _given(request, 1)):
@@ -318,12 +313,11 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
         from ..data.raster import open_raster
 
         mistagged: list[int] = []
-        opened = watched(lambda: open_raster(resolved.source, "image"), f"'{resolved.source}'",
-                         callback.info if locations.is_remote(resolved.source) else None)
+        log = callback.info if locations.is_remote(resolved.source) else None
+        opened = watched(lambda: open_raster(resolved.source, "image"), f"'{resolved.source}'", log)
         handles.append(opened)
         count, file_names, tags, band_tags, scales, offsets, masks = watched(
-            lambda: _info(opened, mistagged), f"'{resolved.source}'",
-            callback.info if locations.is_remote(resolved.source) else None)
+            lambda: _info(opened, mistagged), f"'{resolved.source}'", log)
         if mistagged:
             resolved.said.append(f"'{resolved.source}': band {count} is tagged alpha (GDAL tags the last band of an "
                                  f"8-bit RGB + 1 GeoTIFF so unless told otherwise) but holds data, not a mask's clear "
@@ -344,7 +338,7 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
         else:
             bands = first.selection.vision_bands(count)
             if len(bands) != data.vision_bands or max(bands, default=0) > count:
-                return resolved, members  # the plan's band check says what is wrong
+                return members  # the plan's band check says what is wrong
         base = resolved.source
         labels = [(names[i] if names else None) or f"band {b}" for i, b in enumerate(bands)]
         labels = [f"{lab} (band {b})" if not lab.startswith("band ") else lab for lab, b in zip(labels, bands)]
@@ -362,7 +356,7 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
         if opened is not None:  # the reader reads this very file: it takes the dataset over
             handles.remove(opened)
             resolved.dataset = opened
-        return resolved, members
+        return members
     resolved.seen = None  # a VRT picks or scales: the plan's check samples what the reader reads
     if scaling is None or not (scaling.how.startswith("Sentinel-2") or scaling is given):
         product_nodata = None
@@ -375,5 +369,6 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
                              None if scaling is None else scaling.scale, None if scaling is None else scaling.offset,
                              product_nodata)
     resolved.changed = True
-    fixed = [dataclasses.replace(m, metadata=m.metadata.replace(data=_fixed(m.data, len(bands)))) for m in members]
-    return resolved, fixed
+    # each member reads every band of the VRT made for it, in order
+    return [dataclasses.replace(m, metadata=m.metadata.replace(data=dataclasses.replace(
+        m.data, bands=None, x_bands=None, image_bands=len(bands)))) for m in members]
