@@ -151,9 +151,8 @@ def _area_of_use(srs: object, crs: str) -> tuple[float, float, float, float]:
     wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)  # type: ignore[attr-defined]
     to_crs = osr.CoordinateTransformation(wgs84, srs)
-    xmin, ymin, xmax, ymax = to_crs.TransformBounds(area.west_lon_degree, area.south_lat_degree,
-                                                    area.east_lon_degree, area.north_lat_degree, 21)
-    return xmin, ymin, xmax, ymax
+    return tuple(to_crs.TransformBounds(area.west_lon_degree, area.south_lat_degree, area.east_lon_degree,
+                                        area.north_lat_degree, 21))
 
 
 def web_window(description: str, extent: list[float], extent_crs: str | None,
@@ -166,8 +165,7 @@ def web_window(description: str, extent: list[float], extent_crs: str | None,
     ``no_finer_than_service``: a pixel finer than the service's finest level (an XYZ layer's ``zmax``, a WMTS's
     finest matrix, a WCS coverage's grid) becomes that level's (``asked`` keeps the size asked). Nothing is
     fetched here but the service's description (WMTS capabilities, WCS coverage description)."""
-    gdal = require("osgeo.gdal")
-    osr = require("osgeo.osr")
+    gdal, osr = require("osgeo.gdal"), require("osgeo.osr")
     network.apply_defaults()
     if not callable(pixel_size):
         _check_size(pixel_size, name)
