@@ -126,8 +126,7 @@ def package_file(source: Source, name: str, sha256: str) -> Path:
     if folder is None:
         raise DependencyError(str(source.requirement), f"install it with `{command}`")
     path = folder / name
-    inside = folder.resolve()
-    if inside not in path.resolve().parents:  # "..", an absolute name or a link out of the package
+    if folder.resolve() not in path.resolve().parents:  # "..", an absolute name or a link out of the package
         raise DataError(f"The catalogue names {name!r} in the package {source.module} ({folder}), which is outside "
                         f"the package's folder; only files inside it are read. Correct the catalogue entry.")
     reinstall = f"install the version the catalogue describes: `{command}`"
@@ -170,10 +169,8 @@ def check_entry(entry: Entry, stats: CsmaskStatistics, path: Path) -> None:
     problems = []
     if [b.lower() for b in entry.bands] != stats.band_names:
         problems.append(f"bands {entry.bands} vs {stats.band_names}")
-    if len(entry.mean) != len(stats.mean) or any(abs(a - b) > TOLERANCE for a, b in zip(entry.mean, stats.mean)):
-        problems.append("mean")
-    if len(entry.std) != len(stats.std) or any(abs(a - b) > TOLERANCE for a, b in zip(entry.std, stats.std)):
-        problems.append("std")
+    problems += [name for name, ours, theirs in (("mean", entry.mean, stats.mean), ("std", entry.std, stats.std))
+                 if len(ours) != len(theirs) or any(abs(a - b) > TOLERANCE for a, b in zip(ours, theirs))]
     if entry.tile_size != stats.tile_size:
         problems.append(f"tile size {entry.tile_size} vs {stats.tile_size}")
     if len(entry.classes) != stats.classes:
