@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,10 +190,8 @@ def stac_raster(source: str, files: InputFiles | None = None, callback: Callback
     # an item's files are NAME.vrt and, where its values are scaled, its stack beside it: a name is free where
     # neither is another item's (two catalogues' copies of one id, or an id ending in ".stack")
     taken = {p.name for path in files.written for p in (path, stack_beside(path))}
-    name, n = item.id, 1
-    while {f"{name}.vrt", stack_beside(Path(f"{name}.vrt")).name} & taken:
-        n += 1
-        name = f"{item.id}-{n}"
+    name = next(name for name in (item.id if n == 1 else f"{item.id}-{n}" for n in itertools.count(1))
+                if not {f"{name}.vrt", stack_beside(Path(f"{name}.vrt")).name} & taken)
     said: list[str] = []
     cautions: list[str] = []
     vrt, _ = stack_item(item, item.bands, source, files.path(f"{name}.vrt"), callback, said, cautions,

@@ -11,6 +11,7 @@ prompts' windows are read from the item itself (:func:`stac_window_raster`), not
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -193,14 +194,10 @@ def write_stac_layer(source: str, bands: str | Sequence[str | int] | None, folde
         raise DataError(f"The folder '{folder}' for the STAC item's layer does not exist; give an existing folder.")
     pick = pick_item_bands(read_item(source, callback.info), bands)
     scaled = item_scaling(pick.item, list(pick.bands), source) is not None
-    stem, number = _stem(pick.item.id, pick.keys), 1
-    while True:
-        name = stem if number == 1 else f"{stem}-{number}"
-        layer = folder / f"{name}.vrt"
-        stack = stack_beside(layer)
-        if not layer.exists() and not stack.exists():
-            break
-        number += 1
+    stem = _stem(pick.item.id, pick.keys)
+    names = (f"{stem}.vrt" if n == 1 else f"{stem}-{n}.vrt" for n in itertools.count(1))
+    layer = next(path for path in map(folder.joinpath, names) if not path.exists() and not stack_beside(path).exists())
+    stack = stack_beside(layer)
     written = [str(stack), str(layer)] if scaled else [str(layer)]
     check_outputs({"STAC item": Files(source)}, {"layer of the STAC item": Files(written)})
     said: list[str] = []
