@@ -23,7 +23,7 @@ from typing import Any
 from ..config.proposals import AcceptConfig
 from ..data.vector_layer import VectorLayer, apply_subset, whole_number
 from ..errors import ConfigError, DataError, OutputError, mention
-from ..io.geopackage import Fields, create_layer, new_geopackage
+from ..io.geopackage import Fields, create_layer, new_geopackage, spatial_ref
 from ..io.locations import join_layer, layer_subset, local_file, split_layer
 from ..io.writers import remove_quietly
 from ..runtime.environment import require
@@ -317,8 +317,7 @@ def accept(cfg: AcceptConfig) -> AcceptResult:
     check_request(cfg)
     polygons, ids, ref = read_proposals(cfg.proposals, cfg.window_ids)
     windows: list[Window] = read_windows(cfg.windows, ids)
-    osr = require("osgeo.osr")
-    window_ref = osr.SpatialReference(wkt=windows[0].crs) if windows[0].crs else None
+    window_ref = spatial_ref(windows[0].crs)
     previous = gdal.GetUseExceptions()
     gdal.UseExceptions()
     labels = area = None
