@@ -22,6 +22,7 @@ from ..data.band_match import pick_bands
 from ..data.band_names import pick_rgb
 from ..data.raster import band_count, open_raster
 from ..errors import DataError
+from ..runtime.environment import require
 from .door import open_image
 from .request import ImageRequest
 
@@ -56,8 +57,6 @@ def transform_points(xs: Sequence[float], ys: Sequence[float], from_crs: str, to
     or both are the same."""
     if not from_crs or not to_crs:
         return list(xs), list(ys)
-    from ..runtime.environment import require
-
     osr = require("osgeo.osr")
     source, target = osr.SpatialReference(), osr.SpatialReference()
     for ref, text in ((source, from_crs), (target, to_crs)):

@@ -26,9 +26,11 @@ from ..bundle.imported import is_imported
 from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..data.band_match import BandPick, match_bands, pick_bands, sensors_for
+from ..data.checks import sample_values
 from ..data.domain_shift import domain_shift, training_ranges
 from ..data.input_vrt import InputFiles, pick_vrt
 from ..data.metadata import DataMetadata
+from ..data.raster import band_count, mistagged_alpha, open_raster, read_raw
 from ..data.stac import is_url as stac_is_url
 from ..data.stac import looks_like_stac, read_item
 from ..data.units import (
@@ -95,8 +97,6 @@ def _info(dataset: Any, mistagged: list[int]
     """(band count, descriptions, dataset tags, band tags, scales, offsets, alpha bands) of the open raster
     ``dataset``: its data bands, an alpha band being its mask (:func:`~engine.data.raster.band_count`). A last
     band tagged alpha that holds data (and so stays a band) is added to ``mistagged``."""
-    from ..data.raster import band_count, mistagged_alpha
-
     count = band_count(dataset)
     mistagged.extend(band for band in [mistagged_alpha(dataset, count)] if band)
     names = [d or None for d in dataset.descriptions][:count]
@@ -138,9 +138,6 @@ def _sample(path: str, bands: Sequence[int], opened: Any = None) -> tuple[np.nda
     coarser level, which GDAL reads from the overviews of a COG (a few blocks) and which stands in only when those
     windows hold too few valid pixels (a scene mostly nodata). Overviews can mislead: built before the values were
     rescaled, or a stale ``.ovr`` beside a rewritten file."""
-    from ..data.checks import sample_values
-    from ..data.raster import open_raster, read_raw
-
     dataset = opened or open_raster(path, "image")  # ``opened``: the caller's dataset of ``path``, left open
     try:
         if dataset.width * dataset.height <= OVERVIEW_ABOVE:
@@ -310,8 +307,6 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
         scalings: list[Scaling | None] = [None if given else item_scaling(item, chosen, resolved.source)]
         changed, product_nodata = True, None
     else:
-        from ..data.raster import open_raster
-
         mistagged: list[int] = []
         log = callback.info if locations.is_remote(resolved.source) else None
         opened = watched(lambda: open_raster(resolved.source, "image"), f"'{resolved.source}'", log)

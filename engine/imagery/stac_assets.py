@@ -21,8 +21,10 @@ from pathlib import Path
 
 from ..callbacks import Callback, QuietCallback
 from ..config import DataConfig, SceneSpec
+from ..data.acquisition import tag_stac_datetime
 from ..data.input_vrt import InputFiles, pick_vrt, stack_vrt
-from ..data.stac import StacBand, StacItem, looks_like_stac
+from ..data.shown import shown_layer
+from ..data.stac import StacBand, StacItem, looks_like_stac, read_item
 from ..data.units import Scaling, gdal_scaling, remedy
 from ..errors import DataError, mention
 from ..io import locations
@@ -174,9 +176,6 @@ def stac_raster(source: str, files: InputFiles | None = None, callback: Callback
     this way (segment picks the model's bands from the item instead). What the check found (assets outside the
     item's folder, assets covering only part of each other's ground) is said to ``callback`` each time the item is
     asked for, also when its VRT was made before."""
-    from ..data.acquisition import tag_stac_datetime
-    from ..data.stac import read_item
-
     callback = callback or QuietCallback()  # planning: said when the data reads the scene
     kept = _KEPT_FOR.get(source) if files is None else None
     if kept is not None and kept[0].exists():
@@ -208,8 +207,6 @@ def stac_scenes(data_cfg: DataConfig, callback: Callback | None = None, *, keep_
     ``callback`` each time), named in the scene's ``names`` as the run's messages name the item ("'S2B_...' (STAC
     item, .../item.json)"), never as the VRT. ``keep_items``: the scenes still give the items, only named (the
     planned settings: a checkpoint compares the items, as the user gave them, not this process's VRTs)."""
-    from ..data.shown import shown_layer
-
     callback = callback or QuietCallback()
 
     def read(scene: SceneSpec, what: str) -> SceneSpec:
