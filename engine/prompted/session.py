@@ -21,7 +21,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -233,17 +233,6 @@ class PromptSession:
         return ClassRule(treatment=chosen, min_area=area, fill_holes=area)
 
 
-def load_model(name: str, log: Callable[[str], None], callback: Callback | None = None,
-               device: str = "auto") -> PromptModel:
-    """The model ``name``, loaded once per process (kept for the next session)."""
-    key = (model_source(name), device)
-    model = _MODELS.get(key)
-    if model is None:
-        model = PromptModel.load(name, log, callback, device)
-        _MODELS.put(key, model)
-    return model
-
-
 def open_session(image: str, extent: Sequence[float] | None, model: str = "", *, extent_crs: str = "",
                  bands: Sequence[int | str] | None = None, device: str = "auto", callback: Callback | None = None,
                  pixel_size: float | None = None, name: str = "") -> PromptSession:
@@ -253,7 +242,11 @@ def open_session(image: str, extent: Sequence[float] | None, model: str = "", *,
     callback = callback or Callback()
     window = read_window(image, extent, extent_crs, bands, callback, pixel_size=pixel_size, name=name)
     callback.progress(1, 3, Stage.EMBED)
-    loaded = load_model(model or DEFAULT_MODEL, callback.info, callback, device)
+    model = model or DEFAULT_MODEL
+    loaded = _MODELS.get((model_source(model), device))
+    if loaded is None:  # loaded once per process, kept for the next session
+        loaded = PromptModel.load(model, callback.info, callback, device)
+        _MODELS.put((model_source(model), device), loaded)
     callback.progress(2, 3, Stage.EMBED)
     key = (window.key, loaded.source, str(loaded.device))
     embedding = _EMBEDDINGS.get(key)
