@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..bundle.model_files import read_model_metadata
 from ..bundle.view import ModelView, model_view
 from ..callbacks import Callback
 from ..data.ground import DEGREES
@@ -151,18 +150,11 @@ def no_extent(name: str, extent_key: str) -> ConfigError:
 
 def web_windows(sources: Sequence[str], extent: Sequence[float] | None, extent_crs: str | None,
                 pixel_size: float | None, folder: str | os.PathLike, callback: Callback, *,
-                view: ModelView | None = None, model: str | None = None, extent_key: str = "segment.extent",
+                view: ModelView | None = None, extent_key: str = "segment.extent",
                 size_key: str = "segment.pixel_size") -> list[str]:
     """``sources`` with each web service's description replaced by its window over ``extent`` at ``pixel_size``
-    (else the training pixel size of ``view``, or of the bundle ``model``), kept in ``folder`` after the call:
-    for a run whose outputs name its scenes (suggest's windows, a training's scenes, the bulk run's in QGIS).
-    Other sources come back as they are."""
-    if view is None and model and not pixel_size:
-        try:
-            view = model_view(read_model_metadata(model).data)
-        except Exception:  # noqa: BLE001 - any unreadable model: no default, the refusal asks for a pixel size
-            view = None
-
+    (else the training pixel size of ``view``), kept in ``folder`` after the call: for a run whose outputs name its
+    scenes (suggest's windows, a training's scenes). Other sources come back as they are."""
     def read(source: str) -> str:
         if not is_web_description(source):
             return source
