@@ -84,14 +84,10 @@ class Entry:
     polygon_treatment: dict[str, str] | None = None  # class name -> how its polygons are drawn
     origin: str = str(SHIPPED)  # the catalogue file it was read from
 
-    @property
-    def described(self) -> bool:
-        """Whether the entry itself describes the graph (else its ONNX metadata must)."""
-        return bool(self.classes)
-
     def description_fields(self) -> dict[str, Any] | None:
-        """The entry as the import's description takes it (None: read the graph's own metadata)."""
-        if not self.described:
+        """The entry as the import's description takes it (None, an entry without classes: read the graph's own
+        metadata)."""
+        if not self.classes:
             return None
         return {"bands": len(self.bands), "class_names": list(self.classes), "mean": list(self.mean),
                 "std": list(self.std), "scale": self.scale, "value_range": self.value_range,
