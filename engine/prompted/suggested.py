@@ -68,14 +68,14 @@ def carry(wkts: list[str], crs: str, target: str, what: str) -> list[Any] | None
     return geometries
 
 
-def read_windows(source: str, ranks: list[int] | None = None, what: str = "windows layer") -> list[Window]:
+def read_windows(source: str, ranks: list[int] | None = None) -> list[Window]:
     """The windows of ``source`` (all, or those of ``ranks`` in that order), outlines in the layer's CRS; the
     layer read through the one vector-layer reader (its filter honoured, one layer of several named).
 
     Raises:
         DataError: not a windows layer of ``suggest``, a rank that is no whole number, or a rank it does not hold.
     """
-    with VectorLayer(source, what) as layer:
+    with VectorLayer(source, "windows layer") as layer:
         names = layer.require_fields(WINDOW_FIELDS, "give the layer suggest wrote (fields rank, scene, size_px).")
         size_field = layer.field("size_px")
         crs = layer.crs_wkt()
@@ -96,6 +96,6 @@ def read_windows(source: str, ranks: list[int] | None = None, what: str = "windo
         return [found[r] for r in sorted(found)]
     unknown = [r for r in ranks if r not in found]
     if unknown:
-        raise DataError(f"The {what} '{source}' has no window of rank {', '.join(map(str, unknown))} (it holds "
+        raise DataError(f"The windows layer '{source}' has no window of rank {', '.join(map(str, unknown))} (it holds "
                         f"ranks {', '.join(map(str, sorted(found))) or 'none'}).")
     return [found[r] for r in dict.fromkeys(ranks)]
