@@ -174,10 +174,6 @@ def stac_window_raster(source: str, bands: str | Sequence[str | int] | None, fil
     return path, pick, said
 
 
-def _stem(item_id: str, keys: Sequence[str]) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{item_id}-{'-'.join(keys)}").strip("._-")[:120] or "stac-item"
-
-
 def write_stac_layer(source: str, bands: str | Sequence[str | int] | None, folder: str | Path,
                      callback: Callback | None = None) -> StacLayer:
     """A VRT of the item's picked assets written as new files in ``folder`` (``ITEM-KEYS.vrt``, then ``-2``,
@@ -194,7 +190,7 @@ def write_stac_layer(source: str, bands: str | Sequence[str | int] | None, folde
         raise DataError(f"The folder '{folder}' for the STAC item's layer does not exist; give an existing folder.")
     pick = pick_item_bands(read_item(source, callback.info), bands)
     scaled = item_scaling(pick.item, list(pick.bands), source) is not None
-    stem = _stem(pick.item.id, pick.keys)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{pick.item.id}-{'-'.join(pick.keys)}").strip("._-")[:120] or "stac-item"
     names = (f"{stem}.vrt" if n == 1 else f"{stem}-{n}.vrt" for n in itertools.count(1))
     layer = next(path for path in map(folder.joinpath, names) if not path.exists() and not stack_beside(path).exists())
     stack = stack_beside(layer)

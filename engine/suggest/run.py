@@ -94,16 +94,6 @@ class SuggestResult:
     next_step: str = ""  # what to do with the windows (setting markers: each front end names its own)
 
 
-def suggest_files(cfg: SuggestConfig) -> tuple[dict[str, Any], dict[str, Any]]:
-    """What ``suggest`` reads and writes, for the output checks."""
-    inputs = {f"scene ({mention('suggest.images')})": Files(cfg.images, give=RASTER_GIVE),
-              f"model bundle ({mention('suggest.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
-              f"aux raster ({mention('suggest.aux')})": Files(cfg.aux, give=RASTER_GIVE),
-              f"labelled area ({mention('suggest.labelled_area')})": Files(cfg.labelled_area,
-                                                                         give="a polygon layer file")}
-    return inputs, {f"windows layer ({mention('suggest.output')})": Files(cfg.output, "gpkg")}
-
-
 def check_request(cfg: SuggestConfig) -> None:
     """Everything that can be said about the request before a model is loaded."""
     if not cfg.models:
@@ -114,8 +104,12 @@ def check_request(cfg: SuggestConfig) -> None:
         raise ConfigError(f"suggest needs the layer to write: give {mention('suggest.output')} (a .gpkg file).")
     if Path(cfg.output).suffix.lower() != ".gpkg":
         raise ConfigError(f"{mention('suggest.output')} '{cfg.output}' must end in .gpkg (a GeoPackage).")
-    inputs, outputs = suggest_files(cfg)
-    check_outputs(inputs, outputs)
+    check_outputs({f"scene ({mention('suggest.images')})": Files(cfg.images, give=RASTER_GIVE),
+                   f"model bundle ({mention('suggest.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
+                   f"aux raster ({mention('suggest.aux')})": Files(cfg.aux, give=RASTER_GIVE),
+                   f"labelled area ({mention('suggest.labelled_area')})": Files(cfg.labelled_area,
+                                                                              give="a polygon layer file")},
+                  {f"windows layer ({mention('suggest.output')})": Files(cfg.output, "gpkg")})
     check_writable(cfg.output, f"windows layer ({mention('suggest.output')})")
     _check_window(cfg)
     from ..segment.relay import refuse_change_models
