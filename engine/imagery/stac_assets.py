@@ -1,9 +1,8 @@
 """A STAC item's assets checked before they are stacked into one raster: each one there and readable, all in one
 CRS, all covering the same ground; then stacked (:func:`stack_item_bands`) and scaled as its ``raster:bands`` say
-(:func:`item_scaling`), the one way every reader of an item takes it: segment's picks (:mod:`.resolve`, which
-judges the scaling against the model) and, both steps in one (:func:`stack_item`), a picture's or a layer's picks
-(:mod:`.stac_source`) and training's whole items (:func:`stac_raster`, :func:`stac_scenes`). Each refusal names
-the asset's key and href, the true cause and what to do; GDAL's own stacking would only say "got 2 of 3" bands,
+(:func:`item_scaling`), or both in one (:func:`stack_item`): the one way every reader of an item takes it, a
+model's, a picture's or a layer's picks and training's whole items (:func:`stac_raster`). Each refusal names the
+asset's key and href, the true cause and what to do; GDAL's own stacking would only say "got 2 of 3" bands,
 and would stack assets lying side by side into one wide raster.
 
 Hrefs that reach outside the item's folder through ``..`` are read (a local catalogue may keep its assets in a

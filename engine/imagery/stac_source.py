@@ -1,8 +1,7 @@
 """A STAC item's assets picked by name and stacked: for a model (:func:`pick_for_model`, its bands in its order),
 for a picture (:func:`pick_item_bands`, red, green and blue), and as a layer for a front end to show. Every pick
-goes by the one asset-key rule (``StacItem.by_key``); every refusal lists the item's bands. The assets are checked
-(one grid, overlapping footprints), stacked and scaled as ``raster:bands`` say by
-:func:`~engine.imagery.stac_assets.stack_item`, as a training's whole items are.
+goes by the one asset-key rule (``StacItem.by_key``); every refusal lists the item's bands. The assets are checked,
+stacked and scaled by :func:`~engine.imagery.stac_assets.stack_item`, as a training's whole items are.
 
 QGIS 3.22 has no STAC layer: a front end shows an item with :func:`write_stac_layer`, a VRT of the chosen assets
 written as a NEW file (never over a file the item reads), values scaled as the item's ``raster:bands`` say. The

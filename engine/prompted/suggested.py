@@ -39,10 +39,9 @@ class Window:
         return xmin + dx, ymin + dy, xmax - dx, ymax - dy
 
     def in_crs(self, crs: str) -> Window:
-        """This window with its outline and bounds in ``crs`` (WKT; itself when it is in that CRS already or
-        either has none): its corners carried over vertex by vertex (:func:`carry`), so that a window suggest wrote
-        in another scene's CRS (scenes in two UTM zones) or the user saved in another CRS comes back to its scene's
-        corners.
+        """This window in ``crs`` (WKT), carried by :func:`carry` (itself where that does not apply): a window
+        suggest wrote in another scene's CRS (scenes in two UTM zones) or the user saved in another CRS comes back
+        to its scene's corners.
 
         Raises:
             DataError: the outline cannot be carried into ``crs``.

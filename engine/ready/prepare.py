@@ -1,11 +1,8 @@
-"""A ready model's ONNX graph on disk, verified, with the description to wrap it with: found in its installed package
-(pip-installed first when missing and allowed) or downloaded.
-
-Model files that ship inside a Python package (a ``pypi`` catalogue source, e.g. ukis-csmask) are read where the
-installed package keeps them, the package installed with pip when it is missing. The package is found by import
-machinery (``importlib.util.find_spec``) without importing it, so its own dependencies need not be importable: only
-its files are read. In QGIS the plugin installs the package into its dependency folder itself (that folder is on
-``sys.path``) and calls the engine with ``install=False``.
+"""A ready model's ONNX graph on disk, verified, with the description to wrap it with: downloaded, or read where the
+installed Python package of a ``pypi`` catalogue source (e.g. ukis-csmask) keeps it, the package pip-installed first
+when missing and allowed. The package is found by import machinery (``importlib.util.find_spec``) without importing
+it, so its own dependencies need not be importable: only its files are read. In QGIS the plugin installs the package
+into its dependency folder itself (that folder is on ``sys.path``) and calls the engine with ``install=False``.
 
 ukis-csmask's statistics files (``model_4b_l1c.json`` beside ``model_4b_l1c.onnx``): the band order its graphs take,
 the per-band mean and standard deviation of reflectance its input is standardised with, its tile size and class
