@@ -222,9 +222,7 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
         far = sorted(set(far) | set(domain_shift(*seen, *training_ranges(data.vision_stats)).far))
     if not far:
         return given
-    for scaling in scalings:
-        if scaling is None:
-            continue
+    for scaling in filter(None, scalings):
         scaled = seen_range(scaling.apply(values))
         if not far_outside(*scaled, *expected):
             message = (f"Values rescaled to the model's units by {scaling.how}: "
@@ -359,8 +357,7 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
         resolved.said.append(f"Digital number {product_nodata:g} is nodata where a band declares none, as the "
                              f"product's SPECIAL_VALUE_NODATA says.")
         callback.info(resolved.said[-1])
-    out_names = names or labels
-    resolved.path = pick_vrt(base, bands, out_names, resolved.files.path("input.vrt"),
+    resolved.path = pick_vrt(base, bands, names or labels, resolved.files.path("input.vrt"),
                              None if scaling is None else scaling.scale, None if scaling is None else scaling.offset,
                              product_nodata)
     resolved.changed = True

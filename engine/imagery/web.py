@@ -234,8 +234,7 @@ def web_window(description: str, extent: list[float], extent_crs: str | None,
         raise DataError(f"The {name} could not be windowed ({gdal.GetLastErrorMsg()}).")
     final.SetMetadataItem(SERVICE_TAG, f"{name}|{url}")
     final = None
-    bands = len(colour)
-    return WebWindow(str(path), bands, width, height, float(ground), float(pixel_size), target.ExportToWkt(),
+    return WebWindow(str(path), len(colour), width, height, float(ground), float(pixel_size), target.ExportToWkt(),
                      asked if ground > asked else None)
 
 
