@@ -206,8 +206,7 @@ def parse_entry(item: Any, where: str, origin: str = str(SHIPPED)) -> Entry:
                  bands=[str(b) for b in bands], band_hint=check.optional("band_hint", str),
                  scale=float(check.optional("scale", (int, float)) or 1.0),
                  value_range=None if value_range is None else [float(v) for v in value_range], mean=mean, std=std,
-                 classes=names,
-                 class_colors=colors, output=output, tile_size=tile_size, overlap=overlap, border=border,
+                 classes=names, class_colors=colors, output=output, tile_size=tile_size, overlap=overlap, border=border,
                  resolution=check.optional("resolution", (int, float)), url=check.optional("url", str),
                  citation=check.optional("citation", str), origin=origin,
                  polygon_treatment=_treatments(check.optional("polygon_treatment", dict), names, check.where))
