@@ -22,6 +22,7 @@ from ..io.locations import WEB_DESCRIPTIONS, is_web_description
 from ..io.locations import stem as source_stem
 from .request import ImageRequest
 from .resolve import ResolvedImage, fit_to_model
+from .stac_source import stac_window_raster
 from .web import WINDOW_SUFFIX, service_kind, service_url, web_window
 
 #: How a front end names the web layer whose description it hands over (as QGIS names one layer of a file).
@@ -45,9 +46,9 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
     callback = callback or Callback()
     warnings = [] if warnings is None else warnings
     opened = ResolvedImage(path=str(request.source), source=str(request.source), aux=list(aux))
+    view = model_view(members[0].data) if members else view
     try:
         if not request.stac and is_web_description(opened.path):
-            view = model_view(members[0].data) if members else view
             opened.window = _window(request, view, folder or opened.files.path("web"), callback)
             opened.path = opened.source = opened.window.path
         elif request.pixel_size and not any(is_web_description(source) for source in aux):
@@ -57,13 +58,10 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
             callback.warning(message)
         if any(is_web_description(source) for source in aux):
             opened.aux = web_windows(aux, request.extent, request.extent_crs, request.pixel_size,
-                                     folder or opened.files.path("aux"), callback,
-                                     view=model_view(members[0].data) if members else view)
+                                     folder or opened.files.path("aux"), callback, view=view)
         if members:
             opened.members = fit_to_model(request, members, opened, callback, warnings)
         elif request.stac or looks_like_stac(opened.path):
-            from .stac_source import stac_window_raster
-
             opened.path, pick, said = stac_window_raster(opened.path, request.bands, opened.files, callback)
             opened.said += said
             opened.assets, opened.changed = pick.keys, True
