@@ -99,7 +99,6 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
     if not windows:
         raise DataError(f"The windows layer '{cfg.windows}' holds no window; run suggest first.")
     work = temporary_folder(cfg.output, "propose")
-    work.mkdir(parents=True, exist_ok=True)
     proposals: list[Proposal] = []
     counts: list[tuple[int, int, int]] = []
     notes: list[str] = []

@@ -142,7 +142,6 @@ def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResu
     check_request(cfg)
     cfg = web_scenes(cfg, callback)
     work = temporary_folder(cfg.output, "suggest")
-    work.mkdir(parents=True, exist_ok=True)
     try:
         parts: list[Candidates] = []
         grids: list[Any] = []
