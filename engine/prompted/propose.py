@@ -141,12 +141,10 @@ def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: PartProg
                            callback=callback)
     callback.at(SEGMENT_SHARE + EMBED_SHARE)
     treatment = "" if cfg.treatment == "auto" else cfg.treatment
-    prompts: list[tuple[str, int, dict[str, Any]]] = []
-    boxes = _blobs(classes, transform, cfg.min_pixels)
-    if cfg.text.strip():
-        prompts.append(("text", text_class(cfg.text, names), {"text": cfg.text.strip()}))
-    else:  # the blobs' boxes are in the scene's CRS, the model's class raster's
-        prompts += [(f"box {i}", c, {"box": box, "crs": scene_crs}) for i, (c, box) in enumerate(boxes, start=1)]
+    boxes = _blobs(classes, transform, cfg.min_pixels)  # in the scene's CRS, the model's class raster's
+    prompts: list[tuple[str, int, dict[str, Any]]] = (
+        [("text", text_class(cfg.text, names), {"text": cfg.text.strip()})] if cfg.text.strip()
+        else [(f"box {i}", c, {"box": box, "crs": scene_crs}) for i, (c, box) in enumerate(boxes, start=1)])
     ogr = require("osgeo.ogr")
     frame = ogr.CreateGeometryFromWkt(window.wkt)
     found = []

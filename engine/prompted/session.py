@@ -204,8 +204,7 @@ class PromptSession:
             if box is not None:
                 xmin, ymin, xmax, ymax = (float(v) for v in box)
                 corners = self._pixels([xmin, xmax, xmin, xmax], [ymin, ymin, ymax, ymax], crs)
-                pixel_box = np.array([corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(),
-                                      corners[:, 1].max()]).clip(0, [cols, rows, cols, rows])
+                pixel_box = np.concatenate([corners.min(axis=0), corners.max(axis=0)]).clip(0, [cols, rows, cols, rows])
                 if pixel_box[2] <= pixel_box[0] or pixel_box[3] <= pixel_box[1]:
                     raise OutsideWindowError(f"The box {list(box)} does not overlap the window of "
                                              f"'{self.window.source}'.")
