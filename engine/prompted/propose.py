@@ -111,8 +111,11 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
             steps = PartProgress(callback, Stage.PROPOSE, number, len(windows), {
                 Stage.SEGMENT: (0.0, SEGMENT_SHARE), Stage.EMBED: (SEGMENT_SHARE, SEGMENT_SHARE + EMBED_SHARE)})
             found, blobs, scene_crs = _window(cfg, window, work / str(window.rank), steps)
-            crs = crs or scene_crs
-            found = _carried(found, scene_crs, crs)
+            crs = crs or scene_crs  # the layer's: the first window's scene's, where the others are carried
+            if found and scene_crs != crs:
+                carried = carry([p.wkt for p in found], scene_crs, crs, f"proposals of window {window.rank}")
+                for proposal, geometry in zip(found, carried or []):
+                    proposal.wkt = geometry.ExportToWkt()
             proposals += found
             counts.append((window.rank, blobs, len(found)))
             callback.info(f"Window {window.rank}: {blobs} blob(s) of the model, {len(found)} polygon(s) from SAM.")
@@ -200,8 +203,7 @@ def _blobs(classes: np.ndarray, transform: Any, min_pixels: float) -> list[tuple
         pixels = features.rasterize([(shape, 1)], out_shape=values.shape, transform=transform).sum()
         if pixels < max(min_pixels, 1):
             continue
-        found.append((int(value), (float(ring[:, 0].min()), float(ring[:, 1].min()), float(ring[:, 0].max()),
-                                   float(ring[:, 1].max()))))
+        found.append((int(value), tuple(float(v) for v in (*ring[:, :2].min(axis=0), *ring[:, :2].max(axis=0)))))
     return found
 
 
@@ -215,15 +217,6 @@ def _mean(probabilities: np.ndarray, class_id: int, wkt: str, transform: Any) ->
     if not inside.any() or class_id >= len(probabilities):
         return 0.0
     return round(float(probabilities[class_id][inside].mean()), 4)
-
-
-def _carried(found: list[Proposal], crs: str, layer_crs: str) -> list[Proposal]:
-    """Proposals of a scene in ``crs`` carried into the layer's CRS (the first window's scene's)."""
-    if found and crs != layer_crs:
-        carried = carry([p.wkt for p in found], crs, layer_crs, f"proposals of window {found[0].window}")
-        for proposal, geometry in zip(found, carried or []):
-            proposal.wkt = geometry.ExportToWkt()
-    return found
 
 
 def text_class(text: str, names: list[str]) -> int:
