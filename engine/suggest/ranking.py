@@ -80,10 +80,7 @@ class Candidates:
 
 def cell_size(window: int) -> int:
     """The cell the windows are summed over: the largest divisor of ``window`` up to a quarter of it."""
-    for g in range(max(1, window // 4), 0, -1):
-        if window % g == 0:
-            return g
-    return 1
+    return next(g for g in range(max(1, window // 4), 0, -1) if window % g == 0)  # 1 divides any window
 
 
 def _cell_sums(array: np.ndarray, g: int, ny: int, nx: int) -> np.ndarray:
