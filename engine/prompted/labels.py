@@ -72,8 +72,7 @@ def read_prompts(path: str) -> list[Prompt]:
     """The prompts of a vector layer (``file.gpkg|layername=NAME`` picks a layer, ``|subset=SQL`` filters it), read
     through the one vector-layer reader."""
     ogr = require("osgeo.ogr")
-    role = "prompts layer"
-    with VectorLayer(path, role) as layer:
+    with VectorLayer(path, "prompts layer") as layer:
         crs = layer.crs_wkt()
         label_field, prompt_field = layer.field("label"), layer.field("prompt")
         groups: dict[Any, Prompt] = {}
@@ -91,9 +90,8 @@ def read_prompts(path: str) -> list[Prompt]:
                 if key is None or prompt not in prompts:
                     prompts.append(prompt)
                 parts = [geometry.GetGeometryRef(i) for i in range(geometry.GetGeometryCount())] or [geometry]
-                for point in parts:
-                    prompt.points.append((point.GetX(), point.GetY()))
-                    prompt.labels.append(label)
+                prompt.points += [(point.GetX(), point.GetY()) for point in parts]
+                prompt.labels += [label] * len(parts)
             else:
                 xmin, xmax, ymin, ymax = geometry.GetEnvelope()
                 prompts.append(Prompt(box=(xmin, ymin, xmax, ymax), crs=crs))

@@ -29,6 +29,7 @@ from ..callbacks import Callback, Stage
 from ..config.polygons import default_treatment
 from ..errors import DataError
 from ..imagery.picture import ImageWindow, read_window, transform_points
+from ..io.geopackage import spatial_ref
 from ..io.polygons import TREATMENTS, ClassRule, field_names, write_polygons
 from ..runtime.environment import require
 from .catalog import DEFAULT_MODEL, model_source
@@ -82,10 +83,7 @@ def _raster(name: str, values: np.ndarray, transform: tuple, crs: str, dtype: in
     dataset = gdal.GetDriverByName("GTiff").Create(path, values.shape[1], values.shape[0], 1, dtype)
     dataset.SetGeoTransform(transform)
     if crs:
-        osr = require("osgeo.osr")
-        ref = osr.SpatialReference()
-        ref.SetFromUserInput(crs)  # WKT, or EPSG:XXXX
-        dataset.SetProjection(ref.ExportToWkt())
+        dataset.SetProjection(spatial_ref(crs).ExportToWkt())  # WKT, or EPSG:XXXX
     band = dataset.GetRasterBand(1)
     if nodata is not None:
         band.SetNoDataValue(nodata)
