@@ -78,7 +78,7 @@ out = {"model": name, "parameters_m": sum(p.numel() for p in model.parameters())
        "threads": torch.get_num_threads()}
 if PROMPT_MODEL_TYPES[model_type].clicks:
     from engine.io.polygons import ClassRule
-    from engine.prompted.shapes import mask_polygons
+    from engine.prompted.session import mask_polygons
     decode, shapes, cpu = [], [], []
     blob = np.zeros((1024, 1024), np.float32)  # a compact object, as a trained model's mask is (random weights
     blob[300:620, 380:700] = 0.9                # give noise, whose thousands of specks say nothing of a click)

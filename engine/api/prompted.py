@@ -19,8 +19,7 @@ from ..imagery.stac_source import StacLayer
 from ..prompted.catalog import DEFAULT_MODEL, MODELS, NamedModel
 from ..prompted.class_field import ClassField, check_polygon_layer, class_field
 from ..prompted.labels import LabelResult
-from ..prompted.session import PromptAnswer, PromptSession
-from ..prompted.shapes import MaskPolygon
+from ..prompted.session import MaskPolygon, PromptAnswer, PromptSession
 from .protocol import Callback
 
 __all__ = ["DEFAULT_PROMPT_MODEL", "STAC_BANDS_HELP", "ClassField", "LabelResult", "MaskPolygon", "NamedModel",

@@ -7,8 +7,7 @@ from __future__ import annotations
 from ..config import AcceptConfig, ProposeConfig, SuggestConfig
 from ..prompted.accept import Accepted, AcceptResult, hidden_by_filter
 from ..prompted.propose import Proposal, ProposeResult
-from ..suggest.layer import SuggestedWindow
-from ..suggest.run import SuggestResult
+from ..suggest.run import SuggestedWindow, SuggestResult
 from .protocol import Callback
 
 __all__ = ["AcceptConfig", "AcceptResult", "Accepted", "ProposeConfig", "ProposeResult", "Proposal", "SuggestResult",

@@ -1,12 +1,7 @@
 """The one door from a source to pixels: :func:`open_image` turns an :class:`~.request.ImageRequest` into a raster
-any reader of the engine opens (:class:`~.resolve.ResolvedImage`: its ``path``, what was said, the temporary files
-it lasts with).
-
-The steps, each said through the callback: a web service's description (it covers the world) is windowed over the
-extent at the pixel size, by default the model's training pixel size (:func:`web_windows`: windows a run keeps);
-with a model (the plan's ensemble members), the bands are picked by name and the values brought to its units
-(:mod:`.resolve`); without one, a STAC item's assets are picked by name (red, green, blue, or the bands asked) and
-stacked (:mod:`.stac_source`). A file or URL that needs nothing is opened as it is. The caller closes the result.
+any reader of the engine opens (:class:`~.resolve.ResolvedImage`), each step said through the callback: a web
+service's window (:func:`web_windows`), the bands picked by name and values brought to a model's units
+(:mod:`.resolve`), or a STAC item's assets picked and stacked (:mod:`.stac_source`). The caller closes the result.
 """
 
 from __future__ import annotations
@@ -17,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..bundle.model_files import read_model_metadata
 from ..bundle.view import ModelView, model_view
 from ..callbacks import Callback
 from ..data.ground import DEGREES
@@ -28,6 +22,7 @@ from ..io.locations import WEB_DESCRIPTIONS, is_web_description
 from ..io.locations import stem as source_stem
 from .request import ImageRequest
 from .resolve import ResolvedImage, fit_to_model
+from .stac_source import stac_window_raster
 from .web import WINDOW_SUFFIX, service_kind, service_url, web_window
 
 #: How a front end names the web layer whose description it hands over (as QGIS names one layer of a file).
@@ -51,9 +46,9 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
     callback = callback or Callback()
     warnings = [] if warnings is None else warnings
     opened = ResolvedImage(path=str(request.source), source=str(request.source), aux=list(aux))
+    view = model_view(members[0].data) if members else view
     try:
         if not request.stac and is_web_description(opened.path):
-            view = model_view(members[0].data) if members else view
             opened.window = _window(request, view, folder or opened.files.path("web"), callback)
             opened.path = opened.source = opened.window.path
         elif request.pixel_size and not any(is_web_description(source) for source in aux):
@@ -63,13 +58,10 @@ def open_image(request: ImageRequest, callback: Callback | None = None, *, membe
             callback.warning(message)
         if any(is_web_description(source) for source in aux):
             opened.aux = web_windows(aux, request.extent, request.extent_crs, request.pixel_size,
-                                     folder or opened.files.path("aux"), callback,
-                                     view=model_view(members[0].data) if members else view)
+                                     folder or opened.files.path("aux"), callback, view=view)
         if members:
             opened.members = fit_to_model(request, members, opened, callback, warnings)
         elif request.stac or looks_like_stac(opened.path):
-            from .stac_source import stac_window_raster
-
             opened.path, pick, said = stac_window_raster(opened.path, request.bands, opened.files, callback)
             opened.said += said
             opened.assets, opened.changed = pick.keys, True
@@ -156,18 +148,11 @@ def no_extent(name: str, extent_key: str) -> ConfigError:
 
 def web_windows(sources: Sequence[str], extent: Sequence[float] | None, extent_crs: str | None,
                 pixel_size: float | None, folder: str | os.PathLike, callback: Callback, *,
-                view: ModelView | None = None, model: str | None = None, extent_key: str = "segment.extent",
+                view: ModelView | None = None, extent_key: str = "segment.extent",
                 size_key: str = "segment.pixel_size") -> list[str]:
     """``sources`` with each web service's description replaced by its window over ``extent`` at ``pixel_size``
-    (else the training pixel size of ``view``, or of the bundle ``model``), kept in ``folder`` after the call:
-    for a run whose outputs name its scenes (suggest's windows, a training's scenes, the bulk run's in QGIS).
-    Other sources come back as they are."""
-    if view is None and model and not pixel_size:
-        try:
-            view = model_view(read_model_metadata(model).data)
-        except Exception:  # noqa: BLE001 - any unreadable model: no default, the refusal asks for a pixel size
-            view = None
-
+    (else the training pixel size of ``view``), kept in ``folder`` after the call: for a run whose outputs name its
+    scenes (suggest's windows, a training's scenes). Other sources come back as they are."""
     def read(source: str) -> str:
         if not is_web_description(source):
             return source

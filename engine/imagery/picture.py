@@ -1,11 +1,10 @@
 """One window of an image, as the RGB picture Segment Anything models take, with its georeferencing.
 
-Any source the engine reads: a raster file, a URL or ``/vsi`` path, a web service's GDAL description, a STAC item
-(the assets shown picked by name and read as Segment reads them, :mod:`.stac_source`). The window is read at the
-image's own pixel size (a window wider than :data:`MAX_SIDE` pixels is read at a coarser, whole-number step, said
-in words). Natural-colour bands are picked by name (``engine.data.band_names``) unless given (numbers, or names as
-``--bands`` takes them); values that are not 8-bit are stretched per band between their 2nd and 98th percentiles,
-as a picture is shown, since the models learnt from photographs.
+Any source the image door opens (:func:`read_window`). The window is read at the image's own pixel size (a window
+wider than :data:`MAX_SIDE` pixels is read at a coarser, whole-number step, said in words). Natural-colour bands are
+picked by name (``engine.data.band_names``) unless given (numbers, or names as ``--bands`` takes them); values that
+are not 8-bit are stretched per band between their 2nd and 98th percentiles, as a picture is shown, since the models
+learnt from photographs.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from ..data.band_match import pick_bands
 from ..data.band_names import pick_rgb
 from ..data.raster import band_count, open_raster
 from ..errors import DataError
+from ..runtime.environment import require
 from .door import open_image
 from .request import ImageRequest
 
@@ -56,8 +56,6 @@ def transform_points(xs: Sequence[float], ys: Sequence[float], from_crs: str, to
     or both are the same."""
     if not from_crs or not to_crs:
         return list(xs), list(ys)
-    from ..runtime.environment import require
-
     osr = require("osgeo.osr")
     source, target = osr.SpatialReference(), osr.SpatialReference()
     for ref, text in ((source, from_crs), (target, to_crs)):

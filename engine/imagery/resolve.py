@@ -26,9 +26,11 @@ from ..bundle.imported import is_imported
 from ..bundle.view import model_view
 from ..callbacks import Callback
 from ..data.band_match import BandPick, match_bands, pick_bands, sensors_for
+from ..data.checks import sample_values
 from ..data.domain_shift import domain_shift, training_ranges
 from ..data.input_vrt import InputFiles, pick_vrt
 from ..data.metadata import DataMetadata
+from ..data.raster import band_count, mistagged_alpha, open_raster, read_raw
 from ..data.stac import is_url as stac_is_url
 from ..data.stac import looks_like_stac, read_item
 from ..data.units import (
@@ -95,8 +97,6 @@ def _info(dataset: Any, mistagged: list[int]
     """(band count, descriptions, dataset tags, band tags, scales, offsets, alpha bands) of the open raster
     ``dataset``: its data bands, an alpha band being its mask (:func:`~engine.data.raster.band_count`). A last
     band tagged alpha that holds data (and so stays a band) is added to ``mistagged``."""
-    from ..data.raster import band_count, mistagged_alpha
-
     count = band_count(dataset)
     mistagged.extend(band for band in [mistagged_alpha(dataset, count)] if band)
     names = [d or None for d in dataset.descriptions][:count]
@@ -138,9 +138,6 @@ def _sample(path: str, bands: Sequence[int], opened: Any = None) -> tuple[np.nda
     coarser level, which GDAL reads from the overviews of a COG (a few blocks) and which stands in only when those
     windows hold too few valid pixels (a scene mostly nodata). Overviews can mislead: built before the values were
     rescaled, or a stale ``.ovr`` beside a rewritten file."""
-    from ..data.checks import sample_values
-    from ..data.raster import open_raster, read_raw
-
     dataset = opened or open_raster(path, "image")  # ``opened``: the caller's dataset of ``path``, left open
     try:
         if dataset.width * dataset.height <= OVERVIEW_ABOVE:
@@ -225,9 +222,7 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
         far = sorted(set(far) | set(domain_shift(*seen, *training_ranges(data.vision_stats)).far))
     if not far:
         return given
-    for scaling in scalings:
-        if scaling is None:
-            continue
+    for scaling in filter(None, scalings):
         scaled = seen_range(scaling.apply(values))
         if not far_outside(*scaled, *expected):
             message = (f"Values rescaled to the model's units by {scaling.how}: "
@@ -258,11 +253,6 @@ def _judge(resolved: ResolvedImage, data: DataMetadata, path: str, bands: Sequen
     return given
 
 
-def _fixed(data: DataMetadata, count: int) -> DataMetadata:
-    """The data section of a model reading every band of a VRT made for it, in order."""
-    return dataclasses.replace(data, bands=None, x_bands=None, image_bands=count)
-
-
 def fit_to_model(request: ImageRequest, members: list[Any], resolved: ResolvedImage, callback: Callback,
                  warnings: list[str]) -> list[Any]:
     """``resolved`` (the image as opened: ``resolved.path``) made into what the ``members`` (a plan's: ``data``,
@@ -275,14 +265,14 @@ def fit_to_model(request: ImageRequest, members: list[Any], resolved: ResolvedIm
         return members  # a CMX model reads its file as it is (the plan's domain check judges it)
     handles: list[Any] = []  # the input opened once for its bands and its values, closed here whatever happens
     try:
-        return _resolve(request, members, resolved, stac, callback, warnings, handles)[1]
+        return _resolve(request, members, resolved, stac, callback, warnings, handles)
     finally:
         for handle in handles:
             handle.close()
 
 
 def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage, stac: bool, callback: Callback,
-             warnings: list[str], handles: list[Any]) -> tuple[ResolvedImage, list[Any]]:
+             warnings: list[str], handles: list[Any]) -> list[Any]:
     first = members[0]
     data: DataMetadata = first.data
     if any(m.data.x_bands for m in members) and (request.bands or stac or _given(request, 1)):
@@ -315,15 +305,12 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
         scalings: list[Scaling | None] = [None if given else item_scaling(item, chosen, resolved.source)]
         changed, product_nodata = True, None
     else:
-        from ..data.raster import open_raster
-
         mistagged: list[int] = []
-        opened = watched(lambda: open_raster(resolved.source, "image"), f"'{resolved.source}'",
-                         callback.info if locations.is_remote(resolved.source) else None)
+        log = callback.info if locations.is_remote(resolved.source) else None
+        opened = watched(lambda: open_raster(resolved.source, "image"), f"'{resolved.source}'", log)
         handles.append(opened)
         count, file_names, tags, band_tags, scales, offsets, masks = watched(
-            lambda: _info(opened, mistagged), f"'{resolved.source}'",
-            callback.info if locations.is_remote(resolved.source) else None)
+            lambda: _info(opened, mistagged), f"'{resolved.source}'", log)
         if mistagged:
             resolved.said.append(f"'{resolved.source}': band {count} is tagged alpha (GDAL tags the last band of an "
                                  f"8-bit RGB + 1 GeoTIFF so unless told otherwise) but holds data, not a mask's clear "
@@ -344,7 +331,7 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
         else:
             bands = first.selection.vision_bands(count)
             if len(bands) != data.vision_bands or max(bands, default=0) > count:
-                return resolved, members  # the plan's band check says what is wrong
+                return members  # the plan's band check says what is wrong
         base = resolved.source
         labels = [(names[i] if names else None) or f"band {b}" for i, b in enumerate(bands)]
         labels = [f"{lab} (band {b})" if not lab.startswith("band ") else lab for lab, b in zip(labels, bands)]
@@ -362,7 +349,7 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
         if opened is not None:  # the reader reads this very file: it takes the dataset over
             handles.remove(opened)
             resolved.dataset = opened
-        return resolved, members
+        return members
     resolved.seen = None  # a VRT picks or scales: the plan's check samples what the reader reads
     if scaling is None or not (scaling.how.startswith("Sentinel-2") or scaling is given):
         product_nodata = None
@@ -370,10 +357,10 @@ def _resolve(request: ImageRequest, members: list[Any], resolved: ResolvedImage,
         resolved.said.append(f"Digital number {product_nodata:g} is nodata where a band declares none, as the "
                              f"product's SPECIAL_VALUE_NODATA says.")
         callback.info(resolved.said[-1])
-    out_names = names or labels
-    resolved.path = pick_vrt(base, bands, out_names, resolved.files.path("input.vrt"),
+    resolved.path = pick_vrt(base, bands, names or labels, resolved.files.path("input.vrt"),
                              None if scaling is None else scaling.scale, None if scaling is None else scaling.offset,
                              product_nodata)
     resolved.changed = True
-    fixed = [dataclasses.replace(m, metadata=m.metadata.replace(data=_fixed(m.data, len(bands)))) for m in members]
-    return resolved, fixed
+    # each member reads every band of the VRT made for it, in order
+    return [dataclasses.replace(m, metadata=m.metadata.replace(data=dataclasses.replace(
+        m.data, bands=None, x_bands=None, image_bands=len(bands)))) for m in members]

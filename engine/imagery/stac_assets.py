@@ -1,9 +1,8 @@
 """A STAC item's assets checked before they are stacked into one raster: each one there and readable, all in one
 CRS, all covering the same ground; then stacked (:func:`stack_item_bands`) and scaled as its ``raster:bands`` say
-(:func:`item_scaling`), the one way every reader of an item takes it: segment's picks (:mod:`.resolve`, which
-judges the scaling against the model) and, both steps in one (:func:`stack_item`), a picture's or a layer's picks
-(:mod:`.stac_source`) and training's whole items (:func:`stac_raster`, :func:`stac_scenes`). Each refusal names
-the asset's key and href, the true cause and what to do; GDAL's own stacking would only say "got 2 of 3" bands,
+(:func:`item_scaling`), or both in one (:func:`stack_item`): the one way every reader of an item takes it, a
+model's, a picture's or a layer's picks and training's whole items (:func:`stac_raster`). Each refusal names the
+asset's key and href, the true cause and what to do; GDAL's own stacking would only say "got 2 of 3" bands,
 and would stack assets lying side by side into one wide raster.
 
 Hrefs that reach outside the item's folder through ``..`` are read (a local catalogue may keep its assets in a
@@ -14,14 +13,17 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..callbacks import Callback, QuietCallback
 from ..config import DataConfig, SceneSpec
+from ..data.acquisition import tag_stac_datetime
 from ..data.input_vrt import InputFiles, pick_vrt, stack_vrt
-from ..data.stac import StacBand, StacItem, looks_like_stac
+from ..data.shown import shown_layer
+from ..data.stac import StacBand, StacItem, looks_like_stac, read_item
 from ..data.units import Scaling, gdal_scaling, remedy
 from ..errors import DataError, mention
 from ..io import locations
@@ -173,9 +175,6 @@ def stac_raster(source: str, files: InputFiles | None = None, callback: Callback
     this way (segment picks the model's bands from the item instead). What the check found (assets outside the
     item's folder, assets covering only part of each other's ground) is said to ``callback`` each time the item is
     asked for, also when its VRT was made before."""
-    from ..data.acquisition import tag_stac_datetime
-    from ..data.stac import read_item
-
     callback = callback or QuietCallback()  # planning: said when the data reads the scene
     kept = _KEPT_FOR.get(source) if files is None else None
     if kept is not None and kept[0].exists():
@@ -189,10 +188,8 @@ def stac_raster(source: str, files: InputFiles | None = None, callback: Callback
     # an item's files are NAME.vrt and, where its values are scaled, its stack beside it: a name is free where
     # neither is another item's (two catalogues' copies of one id, or an id ending in ".stack")
     taken = {p.name for path in files.written for p in (path, stack_beside(path))}
-    name, n = item.id, 1
-    while {f"{name}.vrt", stack_beside(Path(f"{name}.vrt")).name} & taken:
-        n += 1
-        name = f"{item.id}-{n}"
+    name = next(name for name in (item.id if n == 1 else f"{item.id}-{n}" for n in itertools.count(1))
+                if not {f"{name}.vrt", stack_beside(Path(f"{name}.vrt")).name} & taken)
     said: list[str] = []
     cautions: list[str] = []
     vrt, _ = stack_item(item, item.bands, source, files.path(f"{name}.vrt"), callback, said, cautions,
@@ -209,8 +206,6 @@ def stac_scenes(data_cfg: DataConfig, callback: Callback | None = None, *, keep_
     ``callback`` each time), named in the scene's ``names`` as the run's messages name the item ("'S2B_...' (STAC
     item, .../item.json)"), never as the VRT. ``keep_items``: the scenes still give the items, only named (the
     planned settings: a checkpoint compares the items, as the user gave them, not this process's VRTs)."""
-    from ..data.shown import shown_layer
-
     callback = callback or QuietCallback()
 
     def read(scene: SceneSpec, what: str) -> SceneSpec:

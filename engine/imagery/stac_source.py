@@ -1,19 +1,16 @@
 """A STAC item's assets picked by name and stacked: for a model (:func:`pick_for_model`, its bands in its order),
 for a picture (:func:`pick_item_bands`, red, green and blue), and as a layer for a front end to show. Every pick
-goes by the one asset-key rule (``StacItem.by_key``); every refusal lists the item's bands. The assets are checked
-(one grid, overlapping footprints), stacked and scaled as ``raster:bands`` say by
-:func:`~engine.imagery.stac_assets.stack_item`, as a training's whole items are.
+goes by the one asset-key rule (``StacItem.by_key``); every refusal lists the item's bands. The assets are checked,
+stacked and scaled by :func:`~engine.imagery.stac_assets.stack_item`, as a training's whole items are.
 
-QGIS 3.22 has no STAC layer. A front end shows an item with :func:`write_stac_layer`: a VRT of the chosen assets
-written as a NEW file in a folder it names (never over a file the item reads, :func:`engine.io.safety.check_outputs`
-says so before anything is written), values scaled as the item's ``raster:bands`` say. The prompts' windows are read
-from the item itself (:func:`stac_window_raster`), not from that file: the bands are picked by name (asset keys,
-names, common names, or numbers as the item's listing counts them; none given: red, green and blue by name), a
-remote asset is first read under the network rule and every step is said, as when Segment reads the item.
+QGIS 3.22 has no STAC layer: a front end shows an item with :func:`write_stac_layer`, a VRT of the chosen assets
+written as a NEW file (never over a file the item reads), values scaled as the item's ``raster:bands`` say. The
+prompts' windows are read from the item itself (:func:`stac_window_raster`), not from that file, as Segment reads it.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -176,10 +173,6 @@ def stac_window_raster(source: str, bands: str | Sequence[str | int] | None, fil
     return path, pick, said
 
 
-def _stem(item_id: str, keys: Sequence[str]) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{item_id}-{'-'.join(keys)}").strip("._-")[:120] or "stac-item"
-
-
 def write_stac_layer(source: str, bands: str | Sequence[str | int] | None, folder: str | Path,
                      callback: Callback | None = None) -> StacLayer:
     """A VRT of the item's picked assets written as new files in ``folder`` (``ITEM-KEYS.vrt``, then ``-2``,
@@ -196,14 +189,10 @@ def write_stac_layer(source: str, bands: str | Sequence[str | int] | None, folde
         raise DataError(f"The folder '{folder}' for the STAC item's layer does not exist; give an existing folder.")
     pick = pick_item_bands(read_item(source, callback.info), bands)
     scaled = item_scaling(pick.item, list(pick.bands), source) is not None
-    stem, number = _stem(pick.item.id, pick.keys), 1
-    while True:
-        name = stem if number == 1 else f"{stem}-{number}"
-        layer = folder / f"{name}.vrt"
-        stack = stack_beside(layer)
-        if not layer.exists() and not stack.exists():
-            break
-        number += 1
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{pick.item.id}-{'-'.join(pick.keys)}").strip("._-")[:120] or "stac-item"
+    names = (f"{stem}.vrt" if n == 1 else f"{stem}-{n}.vrt" for n in itertools.count(1))
+    layer = next(path for path in map(folder.joinpath, names) if not path.exists() and not stack_beside(path).exists())
+    stack = stack_beside(layer)
     written = [str(stack), str(layer)] if scaled else [str(layer)]
     check_outputs({"STAC item": Files(source)}, {"layer of the STAC item": Files(written)})
     said: list[str] = []

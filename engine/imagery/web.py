@@ -48,8 +48,7 @@ class WebWindow:
     asked: float | None = None  # the pixel size asked (metres), where the service's finest level was coarser
 
 
-def xyz_description(url: str, zmin: int = 0, zmax: int = 19, bands: int = 4, tile_size: int = 256,
-                    max_connections: int = 8) -> str:
+def xyz_description(url: str, zmax: int = 19, bands: int = 4, tile_size: int = 256, max_connections: int = 8) -> str:
     """A GDAL WMS (TMS minidriver) description of an XYZ tile service ``url`` with ``{x}``, ``{y}``, ``{z}``
     (``{-y}`` for TMS rows counted from the south). ``bands``: 4 (RGB + alpha: a tile the server does not have,
     HTTP 404 or 204, is transparent, as QGIS shows it, and :func:`web_window` makes it nodata) or 3."""
@@ -152,9 +151,8 @@ def _area_of_use(srs: object, crs: str) -> tuple[float, float, float, float]:
     wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)  # type: ignore[attr-defined]
     to_crs = osr.CoordinateTransformation(wgs84, srs)
-    xmin, ymin, xmax, ymax = to_crs.TransformBounds(area.west_lon_degree, area.south_lat_degree,
-                                                    area.east_lon_degree, area.north_lat_degree, 21)
-    return xmin, ymin, xmax, ymax
+    return tuple(to_crs.TransformBounds(area.west_lon_degree, area.south_lat_degree, area.east_lon_degree,
+                                        area.north_lat_degree, 21))
 
 
 def web_window(description: str, extent: list[float], extent_crs: str | None,
@@ -167,8 +165,7 @@ def web_window(description: str, extent: list[float], extent_crs: str | None,
     ``no_finer_than_service``: a pixel finer than the service's finest level (an XYZ layer's ``zmax``, a WMTS's
     finest matrix, a WCS coverage's grid) becomes that level's (``asked`` keeps the size asked). Nothing is
     fetched here but the service's description (WMTS capabilities, WCS coverage description)."""
-    gdal = require("osgeo.gdal")
-    osr = require("osgeo.osr")
+    gdal, osr = require("osgeo.gdal"), require("osgeo.osr")
     network.apply_defaults()
     if not callable(pixel_size):
         _check_size(pixel_size, name)
@@ -237,8 +234,7 @@ def web_window(description: str, extent: list[float], extent_crs: str | None,
         raise DataError(f"The {name} could not be windowed ({gdal.GetLastErrorMsg()}).")
     final.SetMetadataItem(SERVICE_TAG, f"{name}|{url}")
     final = None
-    bands = len(colour)
-    return WebWindow(str(path), bands, width, height, float(ground), float(pixel_size), target.ExportToWkt(),
+    return WebWindow(str(path), len(colour), width, height, float(ground), float(pixel_size), target.ExportToWkt(),
                      asked if ground > asked else None)
 
 
@@ -254,13 +250,11 @@ def _on_grid(description: str, left: float, top: float, width: int, height: int,
     softer than the image the server renders from. Tile services (XYZ, WMTS) have fixed zoom levels and WCS asks
     for the grid itself: their descriptions are left as they are."""
     text = _description_text(description)
-    if not _renders_any_size(text):
+    if not _renders_any_size(text) or "<DataWindow>" not in text:
         return description
     window = (f"<DataWindow><UpperLeftX>{left!r}</UpperLeftX><UpperLeftY>{top!r}</UpperLeftY>"
               f"<LowerRightX>{left + width * pixel!r}</LowerRightX><LowerRightY>{top - height * pixel!r}</LowerRightY>"
               f"<SizeX>{width}</SizeX><SizeY>{height}</SizeY></DataWindow>")
-    if "<DataWindow>" not in text:
-        return description
     return re.sub(r"<DataWindow>.*?</DataWindow>", window, text, count=1, flags=re.S)
 
 

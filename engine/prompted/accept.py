@@ -23,7 +23,7 @@ from typing import Any
 from ..config.proposals import AcceptConfig
 from ..data.vector_layer import VectorLayer, apply_subset, whole_number
 from ..errors import ConfigError, DataError, OutputError, mention
-from ..io.geopackage import Fields, create_layer, new_geopackage
+from ..io.geopackage import Fields, create_layer, new_geopackage, spatial_ref
 from ..io.locations import join_layer, layer_subset, local_file, split_layer
 from ..io.writers import remove_quietly
 from ..runtime.environment import require
@@ -62,21 +62,21 @@ def _same(a: str, b: str) -> bool:
 
 def check_request(cfg: AcceptConfig) -> None:
     """The four layers given, and neither destination an input or the other destination."""
-    for key, value in (("accept.proposals", cfg.proposals), ("accept.windows", cfg.windows),
-                       ("accept.labels", cfg.labels), ("accept.labelled_area", cfg.labelled_area)):
+    inputs = (("accept.proposals", cfg.proposals), ("accept.windows", cfg.windows))
+    outputs = (("accept.labels", cfg.labels), ("accept.labelled_area", cfg.labelled_area))
+    for key, value in inputs + outputs:
         if not str(value or "").strip():
             raise ConfigError(f"accept needs {mention(key)}.")
-    for out_key, out in (("accept.labels", cfg.labels), ("accept.labelled_area", cfg.labelled_area)):
-        for in_key, source in (("accept.proposals", cfg.proposals), ("accept.windows", cfg.windows)):
+    for out_key, out in outputs:
+        for in_key, source in inputs:
             if _same(out, source):
                 raise ConfigError(f"{mention(out_key)} '{out}' is the {mention(in_key)} layer: accept appends to "
                                   f"your own labels and labelled area, never to its inputs; give another layer.")
     if _same(cfg.labels, cfg.labelled_area):
         raise ConfigError(f"{mention('accept.labels')} and {mention('accept.labelled_area')} are the same layer "
                           f"'{cfg.labels}'; give two layers (two files, or file.gpkg|layername=NAME).")
-    for key, value in (("accept.labels", cfg.labels), ("accept.labelled_area", cfg.labelled_area)):
-        path = Path(split_layer(value)[0])
-        if path.suffix.lower() != ".gpkg":
+    for key, value in outputs:
+        if Path(split_layer(value)[0]).suffix.lower() != ".gpkg":
             raise ConfigError(f"{mention(key)} '{value}' is not a GeoPackage: accept appends to .gpkg layers only "
                               f"(one transaction each); save the layer as a GeoPackage first.")
 
@@ -317,8 +317,7 @@ def accept(cfg: AcceptConfig) -> AcceptResult:
     check_request(cfg)
     polygons, ids, ref = read_proposals(cfg.proposals, cfg.window_ids)
     windows: list[Window] = read_windows(cfg.windows, ids)
-    osr = require("osgeo.osr")
-    window_ref = osr.SpatialReference(wkt=windows[0].crs) if windows[0].crs else None
+    window_ref = spatial_ref(windows[0].crs)
     previous = gdal.GetUseExceptions()
     gdal.UseExceptions()
     labels = area = None

@@ -17,13 +17,11 @@ from typing import Any
 
 from ..errors import DataError
 
-#: The field kinds that take a class number; any other kind is refused (named as given, e.g. "Date").
-KINDS = ("integer", "real", "text")
-
 
 @dataclass(frozen=True)
 class ClassField:
-    """The field of a label layer the class goes into, and its kind (one of :data:`KINDS`)."""
+    """The field of a label layer the class goes into, and its kind: integer, real or text (the kinds that take a
+    class number; any other is refused, named as given, e.g. "Date")."""
 
     name: str
     kind: str

@@ -37,10 +37,6 @@ class Prompt:
     box: tuple[float, float, float, float] | None = None
     crs: str = ""
 
-    @property
-    def kind(self) -> str:
-        return "box" if self.box is not None else f"{len(self.points)} point(s)"
-
 
 @dataclass
 class LabelResult:
@@ -53,11 +49,10 @@ class LabelResult:
     said: list[str]
 
 
-#: the words a text ``label`` field may hold for a point on the object (1) or not on it (0)
 #: The share of a label run's progress taken by the steps to the embedding (read, model loaded, embedded): the
 #: slow part on a CPU; the prompts take the rest, one step each.
 EMBED_SHARE = 0.6
-
+#: the words a text ``label`` field may hold for a point on the object (1) or not on it (0)
 LABEL_WORDS = {"1": 1, "true": 1, "yes": 1, "y": 1, "object": 1, "0": 0, "false": 0, "no": 0, "n": 0,
                "background": 0}
 
@@ -77,8 +72,7 @@ def read_prompts(path: str) -> list[Prompt]:
     """The prompts of a vector layer (``file.gpkg|layername=NAME`` picks a layer, ``|subset=SQL`` filters it), read
     through the one vector-layer reader."""
     ogr = require("osgeo.ogr")
-    role = "prompts layer"
-    with VectorLayer(path, role) as layer:
+    with VectorLayer(path, "prompts layer") as layer:
         crs = layer.crs_wkt()
         label_field, prompt_field = layer.field("label"), layer.field("prompt")
         groups: dict[Any, Prompt] = {}
@@ -96,9 +90,8 @@ def read_prompts(path: str) -> list[Prompt]:
                 if key is None or prompt not in prompts:
                     prompts.append(prompt)
                 parts = [geometry.GetGeometryRef(i) for i in range(geometry.GetGeometryCount())] or [geometry]
-                for point in parts:
-                    prompt.points.append((point.GetX(), point.GetY()))
-                    prompt.labels.append(label)
+                prompt.points += [(point.GetX(), point.GetY()) for point in parts]
+                prompt.labels += [label] * len(parts)
             else:
                 xmin, xmax, ymin, ymax = geometry.GetEnvelope()
                 prompts.append(Prompt(box=(xmin, ymin, xmax, ymax), crs=crs))
@@ -161,13 +154,9 @@ def label_with_prompts(cfg: PromptedConfig, callback: Callback | None = None) ->
                             f"{mention('label.extent_crs')}), or check the layer's CRS.")
         callback.warning(f"{len(outside)} of {len(prompts)} prompt(s) lie outside the window and were left out "
                          f"(numbers {', '.join(map(str, outside[:10]))}{', ...' if len(outside) > 10 else ''}).")
-    count = _write(cfg, session.crs, answers, name, session.model.source)
+    count = write_layer(cfg.output, session.crs, FIELDS, (
+        (polygon.wkt, (int(cfg.class_value), name, round(float(answer.score), 4), number,
+                       "text" if number == 0 else "prompt", session.model.source))
+        for number, answer in answers for polygon in answer.polygons))
     steps.at(1.0)
     return LabelResult(cfg.output, count, answers, session.embed_seconds, session.said)
-
-
-def _write(cfg: PromptedConfig, crs: str, answers: list[tuple[int, PromptAnswer]], name: str, model: str) -> int:
-    rows = ((polygon.wkt, (int(cfg.class_value), name, round(float(answer.score), 4), number,
-                           "text" if number == 0 else "prompt", model))
-            for number, answer in answers for polygon in answer.polygons)
-    return write_layer(cfg.output, crs, FIELDS, rows)

@@ -19,8 +19,7 @@ import numpy as np
 from ..callbacks import Callback
 from ..errors import ModelError
 from ..runtime.environment import require
-from .catalog import CHECKPOINT_TYPES, PromptModelType, known_model_type, model_source, model_type_of
-from .needs import check_needs
+from .catalog import CHECKPOINT_TYPES, PromptModelType, check_needs, known_model_type, model_source, model_type_of
 
 PATTERNS = ["config.json", "*.safetensors", "model.safetensors.index.json", "preprocessor_config.json",
             "processor_config.json", "tokenizer*", "vocab.json", "merges.txt", "special_tokens_map.json"]
@@ -119,9 +118,8 @@ class PromptModel:
             raise ModelError(f"'{source}' does not match {model_type.model_class} as its config.json describes it "
                              f"({said}); give a complete checkpoint of that model, its weights saved with its "
                              f"config.json.")
-        tokenizer = None
-        if model_type.text:
-            tokenizer = require("transformers").AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        tokenizer = (require("transformers").AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+                     if model_type.text else None)
         chosen = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
         model = model.to(chosen).eval()
         log(f"Segment Anything model: {model_type.model_class} from {folder} on {chosen}.")
@@ -138,8 +136,7 @@ class PromptModel:
         if side != size:
             pixels = torch.nn.functional.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False,
                                                      antialias=side > size)
-        mean = torch.tensor(self.model_type.mean).view(1, 3, 1, 1)
-        std = torch.tensor(self.model_type.std).view(1, 3, 1, 1)
+        mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (self.model_type.mean, self.model_type.std))
         return ((pixels - mean) / std).to(self.device), size / side
 
     def embed(self, rgb: np.ndarray) -> Embedding:

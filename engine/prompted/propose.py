@@ -15,6 +15,7 @@ while Segment Anything worked).
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from ..io.geopackage import write_layer
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, check_outputs, check_writable
 from ..runtime.environment import require
 from .session import open_session
-from .suggested import Window, read_windows
+from .suggested import Window, carry, read_windows
 
 FIELDS = (("window", "OFTInteger"), ("class_id", "OFTInteger"), ("class_name", "OFTString"),
           ("model_prob", "OFTReal"), ("sam_score", "OFTReal"), ("prompt", "OFTString"), ("scene", "OFTString"),
@@ -98,7 +99,6 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
     if not windows:
         raise DataError(f"The windows layer '{cfg.windows}' holds no window; run suggest first.")
     work = temporary_folder(cfg.output, "propose")
-    work.mkdir(parents=True, exist_ok=True)
     proposals: list[Proposal] = []
     counts: list[tuple[int, int, int]] = []
     notes: list[str] = []
@@ -107,17 +107,23 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
         for number, window in enumerate(windows):
             callback.check_canceled()
             callback.progress(number, len(windows), Stage.PROPOSE)
-            found, blobs, scene_crs = _window(cfg, window, work / str(window.rank),
-                                              _window_progress(callback, number, len(windows)))
-            crs = crs or scene_crs
-            found = _carried(found, scene_crs, crs)
+            # the window's model run's tiles, then Segment Anything's steps to the embedding as its first shares
+            steps = PartProgress(callback, Stage.PROPOSE, number, len(windows), {
+                Stage.SEGMENT: (0.0, SEGMENT_SHARE), Stage.EMBED: (SEGMENT_SHARE, SEGMENT_SHARE + EMBED_SHARE)})
+            found, blobs, scene_crs = _window(cfg, window, work / str(window.rank), steps)
+            crs = crs or scene_crs  # the layer's: the first window's scene's, where the others are carried
+            if found and scene_crs != crs:
+                carried = carry([p.wkt for p in found], scene_crs, crs, f"proposals of window {window.rank}")
+                for proposal, geometry in zip(found, carried or []):
+                    proposal.wkt = geometry.ExportToWkt()
             proposals += found
             counts.append((window.rank, blobs, len(found)))
             callback.info(f"Window {window.rank}: {blobs} blob(s) of the model, {len(found)} polygon(s) from SAM.")
             if not found:
                 notes.append(f"Window {window.rank}: nothing proposed (the model sees no object there, or SAM drew "
                              f"no mask); accept it as all background, or label it by hand.")
-        _write(cfg.output, proposals, crs, cfg.sam_model)
+        write_layer(cfg.output, crs, FIELDS, ((p.wkt, (p.window, p.class_id, p.class_name, p.model_prob, p.sam_score,
+                                                       p.prompt, p.scene, cfg.sam_model)) for p in proposals))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     callback.progress(len(windows), len(windows), Stage.PROPOSE)
@@ -126,13 +132,6 @@ def propose(cfg: ProposeConfig, callback: Callback | None = None) -> ProposeResu
             f"'{cfg.output}', {mention('accept.windows')} '{cfg.windows}', {mention('accept.window_ids')} the "
             f"ranks): their polygons go to your labels, the windows to the labelled area.")
     return ProposeResult(cfg.output, proposals, counts, notes, step)
-
-
-def _window_progress(callback: Callback, index: int, count: int) -> PartProgress:
-    """The run's progress in windows while window ``index`` runs: its model run's tiles, then Segment Anything's
-    steps to the embedding, as the window's first shares (its prompts move it on from there)."""
-    return PartProgress(callback, Stage.PROPOSE, index, count, {
-        Stage.SEGMENT: (0.0, SEGMENT_SHARE), Stage.EMBED: (SEGMENT_SHARE, SEGMENT_SHARE + EMBED_SHARE)})
 
 
 def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: PartProgress) -> tuple[
@@ -145,12 +144,10 @@ def _window(cfg: ProposeConfig, window: Window, folder: Path, callback: PartProg
                            callback=callback)
     callback.at(SEGMENT_SHARE + EMBED_SHARE)
     treatment = "" if cfg.treatment == "auto" else cfg.treatment
-    prompts: list[tuple[str, int, dict[str, Any]]] = []
-    boxes = _blobs(classes, transform, cfg.min_pixels)
-    if cfg.text.strip():
-        prompts.append(("text", text_class(cfg.text, names), {"text": cfg.text.strip()}))
-    else:  # the blobs' boxes are in the scene's CRS, the model's class raster's
-        prompts += [(f"box {i}", c, {"box": box, "crs": scene_crs}) for i, (c, box) in enumerate(boxes, start=1)]
+    boxes = _blobs(classes, transform, cfg.min_pixels)  # in the scene's CRS, the model's class raster's
+    prompts: list[tuple[str, int, dict[str, Any]]] = (
+        [("text", text_class(cfg.text, names), {"text": cfg.text.strip()})] if cfg.text.strip()
+        else [(f"box {i}", c, {"box": box, "crs": scene_crs}) for i, (c, box) in enumerate(boxes, start=1)])
     ogr = require("osgeo.ogr")
     frame = ogr.CreateGeometryFromWkt(window.wkt)
     found = []
@@ -206,15 +203,12 @@ def _blobs(classes: np.ndarray, transform: Any, min_pixels: float) -> list[tuple
         pixels = features.rasterize([(shape, 1)], out_shape=values.shape, transform=transform).sum()
         if pixels < max(min_pixels, 1):
             continue
-        found.append((int(value), (float(ring[:, 0].min()), float(ring[:, 1].min()), float(ring[:, 0].max()),
-                                   float(ring[:, 1].max()))))
+        found.append((int(value), tuple(float(v) for v in (*ring[:, :2].min(axis=0), *ring[:, :2].max(axis=0)))))
     return found
 
 
 def _mean(probabilities: np.ndarray, class_id: int, wkt: str, transform: Any) -> float:
     """The model's mean probability of ``class_id`` over the pixels inside the polygon (its centres)."""
-    import json
-
     from rasterio import features
 
     ogr = require("osgeo.ogr")
@@ -223,27 +217,6 @@ def _mean(probabilities: np.ndarray, class_id: int, wkt: str, transform: Any) ->
     if not inside.any() or class_id >= len(probabilities):
         return 0.0
     return round(float(probabilities[class_id][inside].mean()), 4)
-
-
-def _carried(found: list[Proposal], crs: str, layer_crs: str) -> list[Proposal]:
-    """Proposals of a scene in ``crs`` carried into the layer's CRS (the first window's scene's)."""
-    if not found or not crs or not layer_crs or crs == layer_crs:
-        return found
-    from ..data.reproject import coordinate_transform, transform_geometry
-
-    ogr, osr = require("osgeo.ogr"), require("osgeo.osr")
-    source, target = (osr.SpatialReference(wkt=text) for text in (crs, layer_crs))
-    for ref in (source, target):
-        ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    if source.IsSame(target):
-        return found
-    what = f"proposals of window {found[0].window}"
-    transform = coordinate_transform(source, target, what)
-    for proposal in found:
-        geometry = ogr.CreateGeometryFromWkt(proposal.wkt)
-        transform_geometry(geometry, transform, source, target, what)
-        proposal.wkt = geometry.ExportToWkt()
-    return found
 
 
 def text_class(text: str, names: list[str]) -> int:
@@ -256,8 +229,3 @@ def text_class(text: str, names: list[str]) -> int:
         return 1
     raise DataError(f"The text '{text}' names none of the model's classes ({', '.join(names[1:])}); give "
                     f"{mention('propose.text')} as one of them.")
-
-
-def _write(output: str, proposals: list[Proposal], crs: str, model: str) -> None:
-    write_layer(output, crs, FIELDS, ((p.wkt, (p.window, p.class_id, p.class_name, p.model_prob, p.sam_score,
-                                                       p.prompt, p.scene, model)) for p in proposals))

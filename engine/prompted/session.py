@@ -1,17 +1,27 @@
 """A window of an image and a model, embedded once; prompts in map coordinates answered with polygons.
 
 The embedding is the slow step (seconds on a CPU); it is kept in a small least-recently-used cache keyed by the
-window (source, pixels, bands, step) and the model, so each further click, box or text on the same window only
-runs the prompt encoder and mask decoder. Loaded models are kept the same way.
+window (source, pixels, bands, step) and the model, so each further click, box or text on the same window only runs
+the prompt encoder and mask decoder. Loaded models are kept the same way.
+
+A mask over a window becomes georeferenced polygons through the project's one polygon pipeline: it is written as a
+one-class raster (in GDAL's memory file system) on the window's grid, with its probabilities as the confidence
+raster, and handed to :func:`engine.io.polygons.write_polygons`: the same tracing, speck removal (``min_area``), hole
+filling and outline treatment (``regularise`` squares buildings, ``smooth``, ``as_is``) as a segmentation's polygons.
+The features are read back as WKT in the image's CRS, cut at the window's edge (a squared outline can reach past it,
+where the mask says nothing).
 """
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -19,13 +29,15 @@ from ..callbacks import Callback, Stage
 from ..config.polygons import default_treatment
 from ..errors import DataError
 from ..imagery.picture import ImageWindow, read_window, transform_points
-from ..io.polygons import TREATMENTS, ClassRule
-from .catalog import model_source
+from ..io.geopackage import spatial_ref
+from ..io.polygons import TREATMENTS, ClassRule, field_names, write_polygons
+from ..runtime.environment import require
+from .catalog import DEFAULT_MODEL, model_source
 from .model import Embedding, PromptModel
-from .shapes import MaskPolygon, mask_polygons
 
 EMBEDDINGS_KEPT = 8  # windows (a SAM ViT-B embedding is 4 MB, a SAM 2 one about 6 MB)
 MODELS_KEPT = 2
+THRESHOLD = 0.5  # a pixel is inside the mask when the model's probability reaches this
 
 
 class OutsideWindowError(DataError):
@@ -53,6 +65,77 @@ class _Lru:
 
 _MODELS = _Lru(MODELS_KEPT)
 _EMBEDDINGS = _Lru(EMBEDDINGS_KEPT)
+
+
+@dataclass
+class MaskPolygon:
+    """One polygon of a mask: WKT in the image's CRS, its area (m² where the CRS has metres, else map units) and the
+    mean probability of its pixels."""
+
+    wkt: str
+    area: float
+    confidence: float | None
+
+
+def _raster(name: str, values: np.ndarray, transform: tuple, crs: str, dtype: int, nodata: float | None) -> str:
+    gdal = require("osgeo.gdal")
+    path = f"/vsimem/prompted-{uuid.uuid4().hex}-{name}.tif"
+    dataset = gdal.GetDriverByName("GTiff").Create(path, values.shape[1], values.shape[0], 1, dtype)
+    dataset.SetGeoTransform(transform)
+    if crs:
+        dataset.SetProjection(spatial_ref(crs).ExportToWkt())  # WKT, or EPSG:XXXX
+    band = dataset.GetRasterBand(1)
+    if nodata is not None:
+        band.SetNoDataValue(nodata)
+    band.WriteArray(values)
+    dataset = band = None
+    return path
+
+
+def _frame(transform: tuple, shape: tuple[int, ...]) -> object:
+    """The window's outline as an OGR polygon in map coordinates."""
+    ogr = require("osgeo.ogr")
+    x0, dx, rx, y0, ry, dy = transform
+    rows, cols = shape[:2]
+    corners = [(x0 + dx * c + rx * r, y0 + ry * c + dy * r) for c, r in ((0, 0), (cols, 0), (cols, rows), (0, rows),
+                                                                         (0, 0))]
+    return ogr.CreateGeometryFromWkt("POLYGON ((" + ", ".join(f"{x!r} {y!r}" for x, y in corners) + "))")
+
+
+def mask_polygons(probabilities: np.ndarray, transform: tuple, crs: str, rule: ClassRule) -> list[MaskPolygon]:
+    """The polygons of ``probabilities >= 0.5`` on the grid ``transform`` / ``crs``, shaped by ``rule``."""
+    gdal, ogr = require("osgeo.gdal"), require("osgeo.ogr")
+    inside = (probabilities >= THRESHOLD).astype(np.uint8)
+    if not inside.any():
+        return []
+    mask = _raster("mask", inside, transform, crs, gdal.GDT_Byte, 0)
+    confidence = _raster("p", probabilities.astype(np.float32), transform, crs, gdal.GDT_Float32, None)
+    found: list[MaskPolygon] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="dualstream-prompt-") as folder:
+            out = Path(folder) / "mask.gpkg"
+            write_polygons(mask, out, ["", "object"], scratch=Path(folder) / "scratch.gpkg", rules={1: rule},
+                           confidence=confidence)
+            source = ogr.Open(str(out))
+            layer = source.GetLayer(0)
+            metric = layer.FindFieldIndex(field_names(True)[0], True) >= 0
+            area_field = field_names(metric)[0]
+            frame = _frame(transform, probabilities.shape)
+            for feature in layer:
+                mean = feature.GetField("conf_mean")
+                geometry = feature.GetGeometryRef()
+                if not frame.Contains(geometry):  # a squared outline may reach past the window: the mask ends there
+                    geometry = geometry.Intersection(frame)
+                    if geometry is None or geometry.IsEmpty() or geometry.GetArea() <= 0:
+                        continue
+                    geometry = ogr.ForceToMultiPolygon(geometry)
+                area = float(feature.GetField(area_field)) * geometry.GetArea() / feature.GetGeometryRef().GetArea()
+                found.append(MaskPolygon(geometry.ExportToWkt(), area, None if mean is None else float(mean)))
+            layer = source = None
+    finally:
+        gdal.Unlink(mask)
+        gdal.Unlink(confidence)
+    return found
 
 
 @dataclass
@@ -119,8 +202,7 @@ class PromptSession:
             if box is not None:
                 xmin, ymin, xmax, ymax = (float(v) for v in box)
                 corners = self._pixels([xmin, xmax, xmin, xmax], [ymin, ymin, ymax, ymax], crs)
-                pixel_box = np.array([corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(),
-                                      corners[:, 1].max()]).clip(0, [cols, rows, cols, rows])
+                pixel_box = np.concatenate([corners.min(axis=0), corners.max(axis=0)]).clip(0, [cols, rows, cols, rows])
                 if pixel_box[2] <= pixel_box[0] or pixel_box[3] <= pixel_box[1]:
                     raise OutsideWindowError(f"The box {list(box)} does not overlap the window of "
                                              f"'{self.window.source}'.")
@@ -139,27 +221,13 @@ class PromptSession:
         chosen = (treatment or default_treatment(name or "object")).strip().lower()
         if chosen not in TREATMENTS:
             raise DataError(f"The outline treatment '{treatment}' is unknown; use one of {', '.join(TREATMENTS)}.")
-        x0, dx, rx, y0, ry, dy = self.window.transform
-        from ..runtime.environment import require
-
-        osr = require("osgeo.osr")
-        ref = osr.SpatialReference()
+        _, dx, rx, _, ry, dy = self.window.transform
+        ref = require("osgeo.osr").SpatialReference()
         metres = 1.0
         if self.window.crs and ref.SetFromUserInput(self.window.crs) == 0 and ref.IsProjected():
             metres = float(ref.GetLinearUnits())
-        return ClassRule(treatment=chosen, min_area=min_pixels * abs(dx * dy - rx * ry) * metres ** 2,
-                         fill_holes=min_pixels * abs(dx * dy - rx * ry) * metres ** 2)
-
-
-def load_model(name: str, log: Callable[[str], None], callback: Callback | None = None,
-               device: str = "auto") -> PromptModel:
-    """The model ``name``, loaded once per process (kept for the next session)."""
-    key = (model_source(name), device)
-    model = _MODELS.get(key)
-    if model is None:
-        model = PromptModel.load(name, log, callback, device)
-        _MODELS.put(key, model)
-    return model
+        area = min_pixels * abs(dx * dy - rx * ry) * metres ** 2
+        return ClassRule(treatment=chosen, min_area=area, fill_holes=area)
 
 
 def open_session(image: str, extent: Sequence[float] | None, model: str = "", *, extent_crs: str = "",
@@ -168,12 +236,14 @@ def open_session(image: str, extent: Sequence[float] | None, model: str = "", *,
     """The window of ``image`` over ``extent`` embedded by ``model`` (from the cache when it was embedded before);
     a web service read at ``pixel_size`` metres per pixel (``name``: how messages name it). Its three steps (the
     window read, the model loaded, the picture embedded) are told as ``Stage.EMBED`` progress."""
-    from .catalog import DEFAULT_MODEL
-
     callback = callback or Callback()
     window = read_window(image, extent, extent_crs, bands, callback, pixel_size=pixel_size, name=name)
     callback.progress(1, 3, Stage.EMBED)
-    loaded = load_model(model or DEFAULT_MODEL, callback.info, callback, device)
+    model = model or DEFAULT_MODEL
+    loaded = _MODELS.get((model_source(model), device))
+    if loaded is None:  # loaded once per process, kept for the next session
+        loaded = PromptModel.load(model, callback.info, callback, device)
+        _MODELS.put((model_source(model), device), loaded)
     callback.progress(2, 3, Stage.EMBED)
     key = (window.key, loaded.source, str(loaded.device))
     embedding = _EMBEDDINGS.get(key)

@@ -1,16 +1,18 @@
 """The layers of the labelling loop read back: ``suggest``'s windows (rank, scene, outline) and a proposals layer.
 
-``suggest`` writes its windows with the fields ``rank``, ``scene`` and ``size_px`` (``engine/suggest/layer.py``);
+``suggest`` writes its windows with the fields ``rank``, ``scene`` and ``size_px`` (``engine/suggest/run.py``);
 they are read here by name, so a layer the user edited or copied (QGIS keeps the fields) serves as well.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ..data.reproject import coordinate_transform, transform_geometry
 from ..data.vector_layer import VectorLayer, ogr_osr, whole_number
 from ..errors import DataError
+from ..io.geopackage import spatial_ref
 
 WINDOW_FIELDS = ("rank", "scene")
 
@@ -36,38 +38,43 @@ class Window:
         dx, dy = 1e-3 * (xmax - xmin) / self.size, 1e-3 * (ymax - ymin) / self.size
         return xmin + dx, ymin + dy, xmax - dx, ymax - dy
 
-
     def in_crs(self, crs: str) -> Window:
-        """This window with its outline and bounds in ``crs`` (WKT; itself when it is in that CRS already or
-        either has none): its corners carried over vertex by vertex, so that a window suggest wrote in another
-        scene's CRS (scenes in two UTM zones) or the user saved in another CRS comes back to its scene's corners.
+        """This window in ``crs`` (WKT), carried by :func:`carry` (itself where that does not apply): a window
+        suggest wrote in another scene's CRS (scenes in two UTM zones) or the user saved in another CRS comes back
+        to its scene's corners.
 
         Raises:
             DataError: the outline cannot be carried into ``crs``.
         """
-        ogr, osr = ogr_osr()
-        if not crs or not self.crs:
+        carried = carry([self.wkt], self.crs, crs, f"outline of window {self.rank} (windows layer)")
+        if carried is None:
             return self
-        source, target = (osr.SpatialReference(wkt=text) for text in (self.crs, crs))
-        for ref in (source, target):
-            ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        if source.IsSame(target):
-            return self
-        what = f"outline of window {self.rank} (windows layer)"
-        geometry = ogr.CreateGeometryFromWkt(self.wkt)
-        transform_geometry(geometry, coordinate_transform(source, target, what), source, target, what)
-        xmin, xmax, ymin, ymax = geometry.GetEnvelope()
-        return replace(self, wkt=geometry.ExportToWkt(), bounds=(xmin, ymin, xmax, ymax), crs=crs)
+        xmin, xmax, ymin, ymax = carried[0].GetEnvelope()
+        return replace(self, wkt=carried[0].ExportToWkt(), bounds=(xmin, ymin, xmax, ymax), crs=crs)
 
 
-def read_windows(source: str, ranks: list[int] | None = None, what: str = "windows layer") -> list[Window]:
+def carry(wkts: list[str], crs: str, target: str, what: str) -> list[Any] | None:
+    """The OGR geometries ``wkts`` carried from ``crs`` into ``target`` (WKT both) vertex by vertex; None when
+    either CRS is empty or they are the same. DataError naming ``what`` when one cannot be carried."""
+    ogr, _ = ogr_osr()
+    source, dest = spatial_ref(crs), spatial_ref(target)
+    if source is None or dest is None or source.IsSame(dest):
+        return None
+    transform = coordinate_transform(source, dest, what)
+    geometries = [ogr.CreateGeometryFromWkt(wkt) for wkt in wkts]
+    for geometry in geometries:
+        transform_geometry(geometry, transform, source, dest, what)
+    return geometries
+
+
+def read_windows(source: str, ranks: list[int] | None = None) -> list[Window]:
     """The windows of ``source`` (all, or those of ``ranks`` in that order), outlines in the layer's CRS; the
     layer read through the one vector-layer reader (its filter honoured, one layer of several named).
 
     Raises:
         DataError: not a windows layer of ``suggest``, a rank that is no whole number, or a rank it does not hold.
     """
-    with VectorLayer(source, what) as layer:
+    with VectorLayer(source, "windows layer") as layer:
         names = layer.require_fields(WINDOW_FIELDS, "give the layer suggest wrote (fields rank, scene, size_px).")
         size_field = layer.field("size_px")
         crs = layer.crs_wkt()
@@ -88,6 +95,6 @@ def read_windows(source: str, ranks: list[int] | None = None, what: str = "windo
         return [found[r] for r in sorted(found)]
     unknown = [r for r in ranks if r not in found]
     if unknown:
-        raise DataError(f"The {what} '{source}' has no window of rank {', '.join(map(str, unknown))} (it holds "
+        raise DataError(f"The windows layer '{source}' has no window of rank {', '.join(map(str, unknown))} (it holds "
                         f"ranks {', '.join(map(str, sorted(found))) or 'none'}).")
     return [found[r] for r in dict.fromkeys(ranks)]

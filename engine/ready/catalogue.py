@@ -84,14 +84,10 @@ class Entry:
     polygon_treatment: dict[str, str] | None = None  # class name -> how its polygons are drawn
     origin: str = str(SHIPPED)  # the catalogue file it was read from
 
-    @property
-    def described(self) -> bool:
-        """Whether the entry itself describes the graph (else its ONNX metadata must)."""
-        return bool(self.classes)
-
     def description_fields(self) -> dict[str, Any] | None:
-        """The entry as the import's description takes it (None: read the graph's own metadata)."""
-        if not self.described:
+        """The entry as the import's description takes it (None, an entry without classes: read the graph's own
+        metadata)."""
+        if not self.classes:
             return None
         return {"bands": len(self.bands), "class_names": list(self.classes), "mean": list(self.mean),
                 "std": list(self.std), "scale": self.scale, "value_range": self.value_range,
@@ -187,14 +183,11 @@ def parse_entry(item: Any, where: str, origin: str = str(SHIPPED)) -> Entry:
                                | {"class_names": names or None, "band_names": item.get("bands")},
                                Origin(check.where, keys={"class_names": "classes", "band_names": "bands"}))
     bands = check.optional("bands", list) or []
-    mean = [float(v) for v in described["mean"] or []]
-    std = [float(v) for v in described["std"] or []]
+    mean, std = described["mean"] or [], described["std"] or []  # floats, std > 0 (checked_values)
     if names:
         if not bands or len(mean) != len(bands) or len(std) != len(bands):
             raise ConfigError(f"{check.where}: bands, mean and std must have one value per band "
                               f"({len(bands)} bands, {len(mean)} means, {len(std)} stds).")
-        if any(v <= 0 for v in std):
-            raise ConfigError(f"{check.where}: every std must be > 0.")
     elif bands or mean or std:
         raise ConfigError(f"{check.where}: bands, mean and std come with classes; give all of them or none "
                           "(then the ONNX file's own metadata describes the model).")
@@ -203,22 +196,17 @@ def parse_entry(item: Any, where: str, origin: str = str(SHIPPED)) -> Entry:
                                     or not all(isinstance(v, (int, float)) for v in value_range)):
         raise ConfigError(f"{check.where}: value_range must be [low, high] with low < high, not {value_range!r}.")
     output = check.optional("output", str) or "probabilities"  # its values checked by bundle/validate.py
-    tile_size = check.optional("tile_size", int)
+    tile_size = check.optional("tile_size", int)  # at least 16 px, an overlap in 0..0.5 (checked_values)
     overlap = check.optional("overlap", (int, float))
-    if tile_size is not None and tile_size < 16:
-        raise ConfigError(f"{check.where}: tile_size {tile_size} is below 16 pixels.")
-    if overlap is not None and not 0 <= overlap < 0.5:
-        raise ConfigError(f"{check.where}: overlap {overlap} must be a fraction of the tile in 0..0.5.")
     border = int(check.optional("border", int) or 0)
-    if border < 0 or (tile_size is not None and border >= tile_size):
+    if tile_size is not None and border >= tile_size:
         raise ConfigError(f"{check.where}: border {border} must be in 0..tile_size-1 pixels.")
     return Entry(name=name, task=check.text("task"), sensor=check.text("sensor"),
                  source=parse_source(item.get("source"), check.where), licence=check.text("licence"),
                  bands=[str(b) for b in bands], band_hint=check.optional("band_hint", str),
                  scale=float(check.optional("scale", (int, float)) or 1.0),
                  value_range=None if value_range is None else [float(v) for v in value_range], mean=mean, std=std,
-                 classes=names,
-                 class_colors=colors, output=output, tile_size=tile_size, overlap=overlap, border=border,
+                 classes=names, class_colors=colors, output=output, tile_size=tile_size, overlap=overlap, border=border,
                  resolution=check.optional("resolution", (int, float)), url=check.optional("url", str),
                  citation=check.optional("citation", str), origin=origin,
                  polygon_treatment=_treatments(check.optional("polygon_treatment", dict), names, check.where))

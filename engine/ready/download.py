@@ -4,9 +4,7 @@ its SHA-256 checked before it is renamed into place, progress and cancellation t
 Progress: the callback's ``progress`` under ``Stage.DOWNLOAD`` (a bar on a terminal, QGIS's progress bar) as each
 block arrives (``read1``: what the connection has, never waiting for a full block), and a line at each tenth of the
 file or every ``Stall.report_s`` with the bytes and the rate (a log file, QGIS's log). A stall ends the download with
-a clear error under the rule every network read follows (:class:`engine.io.network.Stall`): no byte for
-``no_byte_s``, or under ``min_rate`` (1 KiB/s) over ``window_s``, 60 s each unless ``DUALSTREAM_NETWORK_STALL_S``
-says otherwise; tests pass short ones.
+a clear error under the rule every network read follows (:class:`engine.io.network.Stall`; tests pass short ones).
 
 What a download given up leaves is :data:`engine.io.network.KEEP_PARTIAL`'s choice, the hub's too: the bytes
 fetched so far stay in ``<file>.<sha256 start>.incomplete`` beside the destination and the next run asks the

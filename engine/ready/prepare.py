@@ -1,21 +1,181 @@
-"""A ready model's ONNX graph on disk, verified, with the description to wrap it with: found in its installed
-package (pip-installed first when missing and allowed) or downloaded."""
+"""A ready model's ONNX graph on disk, verified, with the description to wrap it with: downloaded, or read where the
+installed Python package of a ``pypi`` catalogue source (e.g. ukis-csmask) keeps it, the package pip-installed first
+when missing and allowed. The package is found by import machinery (``importlib.util.find_spec``) without importing
+it, so its own dependencies need not be importable: only its files are read. In QGIS the plugin installs the package
+into its dependency folder itself (that folder is on ``sys.path``) and calls the engine with ``install=False``.
+
+ukis-csmask's statistics files (``model_4b_l1c.json`` beside ``model_4b_l1c.onnx``): the band order its graphs take,
+the per-band mean and standard deviation of reflectance its input is standardised with, its tile size and class
+count; a catalogue entry of ukis-csmask is checked against them before it is wrapped, so a bundle never carries
+statistics the graph was not trained with.
+
+Read from ukis-csmask 1.0.0's ``CSmask``: it reorders the bands to ``band_names``, computes ``(reflectance - mean) /
+std``, runs the graph (NCHW float32) on ``target_size`` tiles overlapping by 20 %, applies a softmax to its three
+outputs and takes the argmax: 0 background, 1 cloud, 2 cloud shadow.
+
+Where ready models are kept: ``$DUALSTREAM_MODELS_DIR``, else the user's cache folder (``~/.cache/dualstream/
+models`` on Linux, ``~/Library/Caches/dualstream/models`` on macOS, ``%LOCALAPPDATA%\\dualstream\\models`` on
+Windows). QGIS's Get a ready model uses a folder of the QGIS profile instead. Each model is ``NAME.dsmodel`` there;
+downloads wait in ``downloads/`` until they are wrapped.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..callbacks import Callback
-from ..errors import DependencyError
+from ..errors import ConfigError, DataError, DependencyError
+from ..io.digest import file_sha256
 from ..runtime.environment import pip_install_command
-from . import csmask
-from .catalogue import Entry
+from .catalogue import Entry, Source, requirement_problem
 from .download import download
-from .folders import download_path
-from .packages import install as pip_install
-from .packages import missing_requirements, package_file
+
+MODELS_ENV = "DUALSTREAM_MODELS_DIR"
+
+
+def default_folder() -> Path:
+    """The folder ready models go to when none is given."""
+    if os.environ.get(MODELS_ENV):
+        return Path(os.environ[MODELS_ENV]).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "dualstream" / "models"
+
+
+def bundle_path(folder: str | os.PathLike, name: str) -> Path:
+    """The bundle of the ready model ``name`` in ``folder``."""
+    return Path(folder) / f"{name}.dsmodel"
+
+
+def download_path(folder: str | os.PathLike, name: str, sha256: str) -> Path:
+    """Where the download of ``name`` waits (its checksum in the name: another version is another file)."""
+    return Path(folder) / "downloads" / f"{name}-{sha256[:12]}.onnx"
+
+
+def package_folder(module: str) -> Path | None:
+    """The folder of the installed package ``module`` (None when it is not installed)."""
+    importlib.invalidate_caches()  # a package pip installed a moment ago
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
+        return None
+    return Path(spec.origin).parent
+
+
+def missing_requirements(source: Source) -> list[str]:
+    """The pip requirement to install for ``source`` when its package is missing, else nothing."""
+    if source.kind != "pypi" or package_folder(str(source.module)) is not None:
+        return []
+    return [str(source.requirement)]
+
+
+def install_package(requirement: str, callback: Callback) -> None:
+    """``pip install requirement`` into the Python that runs DualStream, its output passed to ``callback``."""
+    problem = requirement_problem(requirement)
+    if problem:  # the catalogue's check, again where pip is called: never an option for pip
+        raise ConfigError(f"The requirement {requirement!r} cannot be installed: {problem}.")
+    command = pip_install_command([requirement])
+    callback.info(f"Installing {requirement}: {' '.join(command)}")
+    lines: list[str] = []
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    except OSError as exc:
+        raise DependencyError(requirement, f"pip could not be started ({exc}); run `{' '.join(command)}`") from exc
+    with process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip())
+            if line.startswith(("Collecting ", "Downloading ", "Installing ", "Successfully ")):
+                callback.info(line.rstrip())
+            if callback.is_canceled():
+                process.terminate()
+                process.wait(timeout=60)
+                callback.check_canceled()
+        code = process.wait()
+    if code != 0:
+        raise DependencyError(requirement, f"pip failed with exit code {code} ({' | '.join(lines[-3:])}); run "
+                                           f"`{' '.join(command)}` and read its messages")
+
+
+def package_file(source: Source, name: str, sha256: str) -> Path:
+    """The file ``name`` of the installed package of ``source``, its checksum verified.
+
+    Raises:
+        DependencyError: the package is not installed.
+        DataError: the file is missing or differs (another version of the package is installed).
+    """
+    folder = package_folder(str(source.module))
+    command = " ".join(pip_install_command([str(source.requirement)]))
+    if folder is None:
+        raise DependencyError(str(source.requirement), f"install it with `{command}`")
+    path = folder / name
+    if folder.resolve() not in path.resolve().parents:  # "..", an absolute name or a link out of the package
+        raise DataError(f"The catalogue names {name!r} in the package {source.module} ({folder}), which is outside "
+                        f"the package's folder; only files inside it are read. Correct the catalogue entry.")
+    reinstall = f"install the version the catalogue describes: `{command}`"
+    if not path.is_file():
+        raise DataError(f"The installed package {source.module} ({folder}) has no {name}; {reinstall}.")
+    got = file_sha256(path)
+    if got != sha256:
+        raise DataError(f"{path} has SHA-256 {got}, not the catalogue's {sha256}: another version of "
+                        f"{source.module} is installed; {reinstall}.")
+    return path
+
+
+#: How close the catalogue's statistics must be to the file's (both are float32 values written as text).
+TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class CsmaskStatistics:
+    band_names: list[str]
+    mean: list[float]
+    std: list[float]
+    tile_size: int
+    classes: int
+
+
+def read_statistics(path: Path) -> CsmaskStatistics:
+    """The statistics file of one ukis-csmask model."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+        stats = data["dataset_statistics"]
+        return CsmaskStatistics(band_names=[str(b).lower() for b in stats["band_names"]],
+                                mean=[float(v) for v in stats["img"][0]], std=[float(v) for v in stats["img"][1]],
+                                tile_size=int(data["target_size"][0]), classes=int(data["classes"]))
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise DataError(f"'{path}' is not a ukis-csmask statistics file ({type(exc).__name__}: {exc}).") from exc
+
+
+def check_entry(entry: Entry, stats: CsmaskStatistics, path: Path) -> None:
+    """DataError naming what differs between the catalogue entry and the model's own statistics file."""
+    problems = []
+    if [b.lower() for b in entry.bands] != stats.band_names:
+        problems.append(f"bands {entry.bands} vs {stats.band_names}")
+    problems += [name for name, ours, theirs in (("mean", entry.mean, stats.mean), ("std", entry.std, stats.std))
+                 if len(ours) != len(theirs) or any(abs(a - b) > TOLERANCE for a, b in zip(ours, theirs))]
+    if entry.tile_size != stats.tile_size:
+        problems.append(f"tile size {entry.tile_size} vs {stats.tile_size}")
+    if len(entry.classes) != stats.classes:
+        problems.append(f"{len(entry.classes)} classes vs {stats.classes}")
+    if problems:
+        raise DataError(f"The catalogue entry '{entry.name}' ({entry.origin}) does not match the model's statistics "
+                        f"file {path}: {'; '.join(problems)}. Correct the entry.")
+
 
 
 @dataclass
@@ -38,10 +198,10 @@ def prepare(entry: Entry, folder: Path, callback: Callback, install: bool = True
         if not install:
             raise DependencyError(requirement, f"install it with `{' '.join(pip_install_command([requirement]))}`"
                                                ", or let DualStream install it")
-        pip_install(requirement, callback)
+        install_package(requirement, callback)
     model = package_file(source, str(source.model), source.sha256)
     callback.info(f"Found {model} (checksum verified)")
     if source.statistics and source.statistics_format == "ukis-csmask":
         statistics = package_file(source, source.statistics, str(source.statistics_sha256))
-        csmask.check_entry(entry, csmask.read_statistics(statistics), statistics)
+        check_entry(entry, read_statistics(statistics), statistics)
     return Prepared(model, entry.description_fields())

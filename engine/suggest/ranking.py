@@ -77,16 +77,10 @@ class Candidates:
     focus: np.ndarray  # the class holding most of the window's uncertainty
     shares: np.ndarray  # (N, C) share of the window's valid pixels predicted as each class
 
-    def __len__(self) -> int:
-        return len(self.score)
-
 
 def cell_size(window: int) -> int:
     """The cell the windows are summed over: the largest divisor of ``window`` up to a quarter of it."""
-    for g in range(max(1, window // 4), 0, -1):
-        if window % g == 0:
-            return g
-    return 1
+    return next(g for g in range(max(1, window // 4), 0, -1) if window % g == 0)  # 1 divides any window
 
 
 def _cell_sums(array: np.ndarray, g: int, ny: int, nx: int) -> np.ndarray:
@@ -105,11 +99,7 @@ def edge_margin(window: int) -> int:
 def interior(valid: np.ndarray, margin: int) -> np.ndarray:
     """``valid`` pixels at least ``margin`` pixels from an invalid one or the scene's edge (all of ``valid`` when
     none is that far: a scene too small for the margin)."""
-    outside = np.pad(~valid, margin, constant_values=True).astype(np.int64)
-    ii = np.zeros((outside.shape[0] + 1, outside.shape[1] + 1), np.int64)
-    ii[1:, 1:] = outside.cumsum(0).cumsum(1)
-    k = 2 * margin + 1
-    near = (ii[k:, k:] - ii[:-k, k:] - ii[k:, :-k] + ii[:-k, :-k]) > 0
+    near = _window_sums(np.pad(~valid, margin, constant_values=True).astype(np.float64), 2 * margin + 1) > 0
     inner = valid & ~near
     return inner if inner.any() else valid
 
@@ -141,14 +131,9 @@ def scene_candidates(maps: PixelMaps, window: int, classes: int, scene: int) -> 
     unsure = np.stack([sums(np.where(inner & (maps.predicted == c), maps.entropy + maps.disagreement, 0.0))
                        for c in range(classes)], axis=-1)
     step = max(1, k // 2)
-    ys = np.arange(0, n.shape[0], step)
-    xs = np.arange(0, n.shape[1], step)
-    if ys[-1] != n.shape[0] - 1:  # the last row and column of windows reach the scene's far edges
-        ys = np.append(ys, n.shape[0] - 1)
-    if xs[-1] != n.shape[1] - 1:
-        xs = np.append(xs, n.shape[1] - 1)
-    yy, xx = np.meshgrid(ys, xs, indexing="ij")
-    yy, xx = yy.ravel(), xx.ravel()
+    # the last row and column of windows reach the scene's far edges
+    ys, xs = (np.unique(np.append(np.arange(0, side, step), side - 1)) for side in n.shape)
+    yy, xx = (a.ravel() for a in np.meshgrid(ys, xs, indexing="ij"))
     count = n[yy, xx]
     safe = np.maximum(count, 1.0)
     area = float(window * window)
@@ -156,8 +141,7 @@ def scene_candidates(maps: PixelMaps, window: int, classes: int, scene: int) -> 
     entropy, disagreement = ent[yy, xx] / inside, dis[yy, xx] / inside
     labelled = lab[yy, xx] / safe
     keep = (count >= MIN_VALID_SHARE * min(area, float(h * w))) & (labelled < MAX_LABELLED_SHARE)
-    score = (entropy + DISAGREEMENT_WEIGHT * disagreement) * (1.0 - labelled)
-    score = np.where(keep, score, -1.0)
+    score = np.where(keep, (entropy + DISAGREEMENT_WEIGHT * disagreement) * (1.0 - labelled), -1.0)
     return Candidates(np.full(len(yy), scene), xx * g, yy * g, window, score, entropy, disagreement,
                       conf[yy, xx] / safe, labelled, unsure[yy, xx].argmax(axis=1), per_class[yy, xx] / safe[:, None])
 
@@ -172,14 +156,13 @@ def choose(candidates: Candidates, count: int) -> list[tuple[int, float]]:
     """Up to ``count`` (candidate index, discounted score) pairs, best first (see the module doc)."""
     score = candidates.score.astype(np.float64)
     alive = score > 0
-    per_class: dict[int, int] = {}
-    per_scene: dict[int, int] = {}
+    per_class = np.zeros(int(candidates.focus.max(initial=0)) + 1)  # windows chosen so far of each class
+    per_scene = np.zeros(int(candidates.scene.max(initial=0)) + 1)
     chosen: list[tuple[int, float]] = []
     size = candidates.size
     while len(chosen) < count and alive.any():
-        class_n = np.array([per_class.get(int(c), 0) for c in candidates.focus]) if per_class else 0
-        scene_n = np.array([per_scene.get(int(s), 0) for s in candidates.scene]) if per_scene else 0
-        effective = score * (1.0 + class_n) ** -CLASS_DISCOUNT * (1.0 + scene_n) ** -SCENE_DISCOUNT
+        effective = (score * (1.0 + per_class[candidates.focus]) ** -CLASS_DISCOUNT
+                     * (1.0 + per_scene[candidates.scene]) ** -SCENE_DISCOUNT)
         effective = np.where(alive, effective, -np.inf)
         best = int(np.argmax(effective))
         chosen.append((best, float(effective[best])))
@@ -187,8 +170,8 @@ def choose(candidates: Candidates, count: int) -> list[tuple[int, float]]:
         overlapping = ((candidates.scene == s) & (np.abs(candidates.col - c) < size)
                        & (np.abs(candidates.row - r) < size))
         alive &= ~overlapping
-        per_class[int(candidates.focus[best])] = per_class.get(int(candidates.focus[best]), 0) + 1
-        per_scene[int(s)] = per_scene.get(int(s), 0) + 1
+        per_class[candidates.focus[best]] += 1
+        per_scene[s] += 1
     return chosen
 
 

@@ -4,6 +4,11 @@ Each view of a scene is a whole-scene segmentation (:func:`engine.segment.segmen
 checks of the inputs against the bundle and the devices are those of ``segment``), its probabilities written to a
 temporary folder beside the output and read back: one view per ensemble member, and with test-time augmentation
 one more per member, the TTA average, whose difference from the plain view is the flips' disagreement.
+
+The windows are written as a GeoPackage layer beside the destination and renamed when complete. The layer carries its
+style (``windows.qml``: orange outlines, each window labelled with its rank, the reasons as map tip) in the
+GeoPackage's ``layer_styles`` table as its default, so QGIS shows it styled however it is opened (the plugin, Layer >
+Add Layer, or a drag from the file browser).
 """
 
 from __future__ import annotations
@@ -18,11 +23,62 @@ import numpy as np
 
 from ..callbacks import Callback
 from ..config.proposals import SuggestConfig
+from ..data.raster import RasterGrid, grid_of, open_raster
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import temporary_folder
+from ..io.geopackage import add_default_style, write_layer
+from ..io.locations import is_web_description
 from ..io.safety import BUNDLE_GIVE, RASTER_GIVE, Files, check_outputs, check_writable
-from .layer import SuggestedWindow, write_windows
 from .ranking import Candidates, choose, merge, pixel_maps, scene_candidates, why
+
+STYLE = Path(__file__).with_name("windows.qml")
+FIELDS = (("rank", "OFTInteger"), ("score", "OFTReal"), ("why", "OFTString"), ("scene", "OFTString"),
+          ("col", "OFTInteger"), ("row", "OFTInteger"), ("size_px", "OFTInteger"), ("confidence", "OFTReal"),
+          ("entropy", "OFTReal"), ("disagreement", "OFTReal"), ("labelled", "OFTReal"), ("focus_class", "OFTString"),
+          ("top_class", "OFTString"), ("top_share", "OFTReal"))
+
+
+@dataclass
+class SuggestedWindow:
+    """One window to label: where it is, its rank and score, and why."""
+
+    rank: int
+    score: float
+    why: str
+    scene: str
+    col: int  # top-left pixel on the scene's grid
+    row: int
+    size: int
+    corners: list[tuple[float, float]]  # map coordinates, clockwise from the top-left
+    confidence: float
+    entropy: float
+    disagreement: float
+    labelled: float
+    focus_class: str
+    top_class: str
+    top_share: float
+
+    def values(self) -> dict[str, Any]:
+        """The layer's fields (:data:`FIELDS`) of this window."""
+        return {name: getattr(self, "size" if name == "size_px" else name) for name, _ in FIELDS}
+
+
+def write_windows(destination: str, windows: list[SuggestedWindow], crs: Any) -> str:
+    """Write ``windows`` as the one layer of a new GeoPackage at ``destination`` (named after the file), with its
+    default style."""
+    def style(data: Any, name: str) -> None:
+        add_default_style(data, name, STYLE.read_text(encoding="utf-8"), "DualStream: windows to label, by rank")
+
+    rows = ((_outline(w.corners), list(w.values().values())) for w in windows)
+    write_layer(destination, crs, FIELDS, rows, geometry="Polygon", then=style)
+    return str(destination)
+
+
+def _outline(corners: list[tuple[float, float]]) -> str:
+    """The window's polygon (WKT) through its corners, exactly: no vertex added, so that a window written in
+    another CRS than its scene's comes back to its scene's own corners."""
+    ring = ", ".join(f"{float(x)!r} {float(y)!r}" for x, y in [*corners, corners[0]])
+    return f"POLYGON(({ring}))"
 
 
 @dataclass
@@ -38,16 +94,6 @@ class SuggestResult:
     next_step: str = ""  # what to do with the windows (setting markers: each front end names its own)
 
 
-def suggest_files(cfg: SuggestConfig) -> tuple[dict[str, Any], dict[str, Any]]:
-    """What ``suggest`` reads and writes, for the output checks."""
-    inputs = {f"scene ({mention('suggest.images')})": Files(cfg.images, give=RASTER_GIVE),
-              f"model bundle ({mention('suggest.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
-              f"aux raster ({mention('suggest.aux')})": Files(cfg.aux, give=RASTER_GIVE),
-              f"labelled area ({mention('suggest.labelled_area')})": Files(cfg.labelled_area,
-                                                                         give="a polygon layer file")}
-    return inputs, {f"windows layer ({mention('suggest.output')})": Files(cfg.output, "gpkg")}
-
-
 def check_request(cfg: SuggestConfig) -> None:
     """Everything that can be said about the request before a model is loaded."""
     if not cfg.models:
@@ -58,8 +104,12 @@ def check_request(cfg: SuggestConfig) -> None:
         raise ConfigError(f"suggest needs the layer to write: give {mention('suggest.output')} (a .gpkg file).")
     if Path(cfg.output).suffix.lower() != ".gpkg":
         raise ConfigError(f"{mention('suggest.output')} '{cfg.output}' must end in .gpkg (a GeoPackage).")
-    inputs, outputs = suggest_files(cfg)
-    check_outputs(inputs, outputs)
+    check_outputs({f"scene ({mention('suggest.images')})": Files(cfg.images, give=RASTER_GIVE),
+                   f"model bundle ({mention('suggest.models')})": Files(cfg.models, "bundle", give=BUNDLE_GIVE),
+                   f"aux raster ({mention('suggest.aux')})": Files(cfg.aux, give=RASTER_GIVE),
+                   f"labelled area ({mention('suggest.labelled_area')})": Files(cfg.labelled_area,
+                                                                              give="a polygon layer file")},
+                  {f"windows layer ({mention('suggest.output')})": Files(cfg.output, "gpkg")})
     check_writable(cfg.output, f"windows layer ({mention('suggest.output')})")
     _check_window(cfg)
     from ..segment.relay import refuse_change_models
@@ -70,9 +120,6 @@ def check_request(cfg: SuggestConfig) -> None:
 def _check_window(cfg: SuggestConfig) -> None:
     """A window larger than every scene holds more padding than scene (and its sums take window² memory): refused
     before any model runs."""
-    from ..data.raster import open_raster
-    from ..io.locations import is_web_description
-
     sizes = []
     for image in cfg.images:
         if is_web_description(image):
@@ -95,7 +142,6 @@ def suggest(cfg: SuggestConfig, callback: Callback | None = None) -> SuggestResu
     check_request(cfg)
     cfg = web_scenes(cfg, callback)
     work = temporary_folder(cfg.output, "suggest")
-    work.mkdir(parents=True, exist_ok=True)
     try:
         parts: list[Candidates] = []
         grids: list[Any] = []
@@ -139,8 +185,6 @@ def web_scenes(cfg: SuggestConfig, callback: Callback) -> SuggestConfig:
     """``cfg`` with each web scene and aux layer read through the image door over the extent at the pixel size
     (else the model's training one), its window kept in ``<output>_web/`` as QGIS keeps it: the windows layer names
     it and propose reads it again."""
-    from ..io.locations import is_web_description
-
     if not any(is_web_description(source) for source in [*cfg.images, *cfg.aux]):
         return cfg
     from ..bundle.model_files import read_model_metadata
@@ -203,7 +247,7 @@ def _views(cfg: SuggestConfig, image: str, folder: Path, callback: Callback) -> 
         names = list(result.class_names)
         with rasterio.open(result.extras["probabilities"]) as ds:
             data = ds.read(masked=True)
-            grid = _Grid(ds.crs, ds.transform, ds.width, ds.height)
+            grid = grid_of(ds)
         ok = ~np.ma.getmaskarray(data).any(axis=0)
         p = np.ma.filled(data, 0.0).astype(np.float32)
         if p.shape[0] == 1:  # a binary model writes the foreground's probability only
@@ -216,31 +260,21 @@ def _views(cfg: SuggestConfig, image: str, folder: Path, callback: Callback) -> 
     return views, valid, names, grid
 
 
-@dataclass
-class _Grid:
-    crs: Any
-    transform: Any
-    width: int
-    height: int
-
-
-def _labelled(layer: str | None, grid: _Grid, image: str, callback: Callback) -> np.ndarray:
+def _labelled(layer: str | None, grid: RasterGrid, image: str, callback: Callback) -> np.ndarray:
     """True where the labelled area so far covers the scene's pixels (all False without one)."""
     if not layer:
         return np.zeros((grid.height, grid.width), bool)
     from ..data.labels import RegionMask
-    from ..data.raster import RasterGrid
 
     if grid.crs is None:
         raise DataError(f"A labelled area was given but the scene '{image}' has no CRS; georeference the scene.")
-    whole = RasterGrid(grid.crs, grid.transform, grid.width, grid.height)
     # the loop's first round: nothing labelled yet, an empty layer (the one the windows will be drawn in)
-    region = RegionMask(grid.crs, aoi=layer, callback=callback, near=whole.bounds, role="labelled area",
+    region = RegionMask(grid.crs, aoi=layer, callback=callback, near=grid.bounds, role="labelled area",
                         if_empty=None)
-    return region.mask(whole)
+    return region.mask(grid)
 
 
-def _window(candidates: Candidates, index: int, score: float, rank: int, grids: list[_Grid], cfg: SuggestConfig,
+def _window(candidates: Candidates, index: int, score: float, rank: int, grids: list[RasterGrid], cfg: SuggestConfig,
             class_names: list[str], views: int) -> SuggestedWindow:
     scene = int(candidates.scene[index])
     col, row, size = int(candidates.col[index]), int(candidates.row[index]), candidates.size

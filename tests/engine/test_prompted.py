@@ -17,7 +17,7 @@ import pytest
 
 from engine.errors import DataError, ModelError
 from engine.io.polygons import ClassRule
-from engine.prompted.needs import import_problem
+from engine.prompted.catalog import import_problem
 from tests.engine.prompted_models import PIXEL, X0, Y0, damaged_folders, save_tiny, scene_point, write_scene
 
 torch = pytest.importorskip("torch")
@@ -84,7 +84,7 @@ def test_prompts_reach_the_model_where_they_lie_on_the_map(image, models, family
 
 
 def test_a_mask_comes_back_as_polygons_where_it_lies(image):
-    from engine.prompted.shapes import mask_polygons
+    from engine.prompted.session import mask_polygons
 
     probabilities = np.zeros((100, 200), np.float32)
     probabilities[20:40, 50:80] = 0.9  # a 30 x 20 pixel building
