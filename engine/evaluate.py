@@ -22,6 +22,7 @@ import numpy as np
 
 from .callbacks import Callback, QuietCallback, Stage
 from .config import EvaluateConfig
+from .data.labels import NO_CHANGE
 from .errors import ConfigError, DataError, mention
 from .io import locations
 from .io.atomic import write_text_atomic
@@ -35,7 +36,6 @@ from .training.metrics import ConfusionMatrix
 PREDICTION_SUFFIXES = (*RASTER_SUFFIXES, ".png")  # a prediction may also be a PNG (a plain class image)
 LABEL_SUFFIXES = PREDICTION_SUFFIXES + VECTOR_SUFFIXES
 BLOCK_ROWS = 512
-NO_CHANGE = "no change"  # class 0 of a change raster (a change model's or a comparison's)
 
 
 class RunLengthEncoder:

@@ -17,13 +17,12 @@ from typing import Any
 import numpy as np
 
 from ..data.ground import map_units_per_metre
-from ..data.labels import transition_of
+from ..data.labels import NO_CHANGE, transition_of
 from ..data.raster import grid_of, open_raster
 from ..io.atomic import write_text_atomic
 from ..io.prediction_tags import class_names_of
 from ..io.tables import csv_text
 
-NO_CHANGE = "no change"  # class 0 of a change raster
 BLOCK_ROWS = 1024
 HEADER = ("class", "name", "from", "to", "pixels", "hectares")
 

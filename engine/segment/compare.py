@@ -24,7 +24,7 @@ import numpy as np
 
 from ..callbacks import Callback, Stage
 from ..config import CompareConfig, PolygonsConfig, SegmentConfig
-from ..data.labels import transition_name
+from ..data.labels import NO_CHANGE, transition_name
 from ..errors import ConfigError, DataError, mention
 from ..io.atomic import write_text_atomic
 from ..io.palette import set_palette
@@ -32,7 +32,7 @@ from ..io.prediction_tags import class_names_of, prediction_tags
 from ..io.safety import RASTER_GIVE, Files, check_outputs, raster_sidecars
 from ..io.styles import qml_path_for, qml_text
 from ..io.writers import GeoTiffStreamWriter, class_raster_type
-from .change_table import NO_CHANGE, ChangeRow, change_rows, hectares_per_pixel, write_change_table
+from .change_table import ChangeRow, change_rows, hectares_per_pixel, write_change_table
 
 # distinct colours for the kinds of change (ColorBrewer's Paired and Set1, strong ones first)
 CHANGE_COLORS = ("#e31a1c", "#1f78b4", "#33a02c", "#ff7f00", "#6a3d9a", "#b15928", "#fb9a99", "#a6cee3",

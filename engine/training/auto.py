@@ -37,6 +37,7 @@ from typing import Any
 
 from ..callbacks import QuietCallback
 from ..config import SETTINGS_SECTIONS, DataConfig, ModelConfig, TrainConfig
+from ..data.labels import NO_CHANGE
 from ..data.shown import scene_names
 from ..declarations import declared
 from ..errors import mention, plain_name, render
@@ -224,7 +225,7 @@ def _fit_labelled_area(chosen: Chosen, unset: set[str], specs: list[Any], step: 
                 f"cover it), so the epochs are short and the best is chosen among many within the time budget")))
 
 
-CHANGE_CLASSES = ["no change", "change"]  # a change mask's classes: "no change" is drawn transparent
+CHANGE_CLASSES = [NO_CHANGE, "change"]  # a change mask's classes: "no change" is drawn transparent
 
 
 def _choose_change_classes(chosen: Chosen) -> None:
