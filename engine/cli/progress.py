@@ -9,14 +9,13 @@ would fill the file with redraws and cursor moves, so a stage that runs long get
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from ..api import Callback, Stage, epoch_line, printable, render, time_left
+from ..api import Callback, Stage, epoch_line, is_main_process, printable, render, time_left
 from .options import flag_name
 
 LOG_SECONDS = 30.0
@@ -43,7 +42,7 @@ class TqdmCallback(Callback):
     def __init__(self, stream: TextIO | None = None, quiet: bool = False, disable_bars: bool | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.stream = stream or sys.stderr
-        self.quiet = quiet or int(os.environ.get("RANK", "0")) != 0
+        self.quiet = quiet or not is_main_process()
         self.disable_bars = (self.quiet or not _interactive(self.stream)) if disable_bars is None else disable_bars
         self.log_lines = not self.quiet and self.disable_bars and disable_bars is None  # bars off for the stream
         self.clock = clock
@@ -106,7 +105,7 @@ class TqdmCallback(Callback):
             del self._logged[stage]
 
     def _write(self, text: str, even_quiet: bool = False) -> None:
-        if (self.quiet and not even_quiet) or int(os.environ.get("RANK", "0")) != 0:
+        if (self.quiet and not even_quiet) or not is_main_process():
             return
         from tqdm import tqdm
 
