@@ -15,7 +15,6 @@ what its maker's code fed it. Torch-free; onnxruntime reads the graph.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -34,7 +33,7 @@ from ..io.safety import check_input_file
 from ..models.configuration_utils import AutoModelConfig
 from ..models.imported.configuration_imported import IMPORTED
 from ..runtime.environment import require
-from .schema import BUNDLE_FORMAT, BUNDLE_VERSION, METADATA_KEY, BundleMetadata, description_digest
+from .schema import BundleMetadata
 from .validate import Origin, check_value, checked_values
 
 GRAPH_TENSOR = "onnx_graph"  # the one tensor of an imported bundle: the ONNX file's bytes (uint8)
@@ -237,16 +236,10 @@ def imported_metadata(description: ImportedDescription, graph: GraphInfo, source
 def write_imported_bundle(path: str | os.PathLike, graph: bytes, metadata: BundleMetadata) -> str:
     """The bundle file: the graph's bytes as one uint8 tensor, the metadata (with its digests) in the header."""
     numpy_st = require("safetensors.numpy")
-    from .store import versions
+    from .store import header
 
-    graph_sha = hashlib.sha256(graph).hexdigest()
-    meta = metadata.replace(format=BUNDLE_FORMAT, format_version=BUNDLE_VERSION, versions=versions(),
-                            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                            weights_sha256=graph_sha)
-    described = meta.to_dict()
-    described["metadata_sha256"] = description_digest(described)
     tensors = {GRAPH_TENSOR: np.frombuffer(graph, dtype=np.uint8)}
-    write_bytes_atomic(Path(path), numpy_st.save(tensors, metadata={METADATA_KEY: json.dumps(described)}))
+    write_bytes_atomic(Path(path), numpy_st.save(tensors, metadata=header(metadata, hashlib.sha256(graph).hexdigest())))
     return str(path)
 
 

@@ -97,15 +97,21 @@ def save_bundle(path: str | os.PathLike, model: Any, metadata: BundleMetadata | 
     if not isinstance(metadata, BundleMetadata):
         metadata = BundleMetadata.from_dict(metadata, str(path), written=False)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    meta = metadata.replace(format=BUNDLE_FORMAT, format_version=BUNDLE_VERSION, versions=versions(),
-                            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                            weights_sha256=weights_digest(state))
-    described = meta.to_dict()
-    described["metadata_sha256"] = description_digest(described)
     # Serialised in memory and written with a plain open() (atomic_file): safetensors' save_file creates
     # files as 0600, but a bundle is meant to be shared.
-    write_bytes_atomic(path, safetensors_torch.save(state, metadata={METADATA_KEY: json.dumps(described)}))
+    write_bytes_atomic(path, safetensors_torch.save(state, metadata=header(metadata, weights_digest(state))))
     return str(path)
+
+
+def header(metadata: BundleMetadata, weights_sha256: str) -> dict[str, str]:
+    """The safetensors header of a bundle: ``metadata`` stamped with the format, versions, creation time and
+    weights digest, and its own digest."""
+    meta = metadata.replace(format=BUNDLE_FORMAT, format_version=BUNDLE_VERSION, versions=versions(),
+                            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                            weights_sha256=weights_sha256)
+    described = meta.to_dict()
+    described["metadata_sha256"] = description_digest(described)
+    return {METADATA_KEY: json.dumps(described)}
 
 
 def looks_like_bundle(path: str | os.PathLike) -> bool:
