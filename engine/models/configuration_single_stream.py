@@ -79,7 +79,6 @@ class SingleStreamConfig(ModelConfig):
         check(self.aux_fusion == "early" or self.aux_channels == 0,
                f"{self.name} is vision-only unless aux_fusion is 'early' (got aux_channels={self.aux_channels}); set "
                f"aux_fusion: early to concatenate the aux bands to the image, or aux_channels: 0.")
-        check(0.0 <= self.drop_path < 1.0, f"drop_path must be in [0, 1) (got {self.drop_path}).")
 
     def local_receptive_field(self) -> bool:
         from .encoders.catalog import ENCODERS

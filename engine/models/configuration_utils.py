@@ -228,6 +228,8 @@ class ModelConfig(Settings):
         check(self.num_classes >= 1, f"num_classes must be >= 1, 1 = binary (got {self.num_classes}).")
         check(self.aux_ratio >= 1, f"aux_ratio must be >= 1 (got {self.aux_ratio}).")
         check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1) (got {self.dropout}).")
+        drop = getattr(self, "drop_path", 0.0)  # every family trained here has one (DROP_PATH)
+        check(0.0 <= drop < 1.0, f"drop_path must be in [0, 1) (got {drop}).")
 
     @property
     def output_channels(self) -> int:

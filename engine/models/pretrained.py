@@ -141,13 +141,18 @@ def resolve_folder(folder: Path) -> Path:
     )
 
 
-def _check_folder(folder: Path, source: str) -> None:
+def checkpoint_type(folder: Path, source: str) -> Any:
+    """The ``model_type`` a checkpoint folder's config.json names (ModelError naming ``source`` when unreadable)."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"Pretrained checkpoint '{source}': config.json cannot be read ({exc}); "
                          f"re-save the checkpoint with save_pretrained.") from exc
-    model_type = config.get("model_type") if isinstance(config, dict) else None
+    return config.get("model_type") if isinstance(config, dict) else None
+
+
+def _check_folder(folder: Path, source: str) -> None:
+    model_type = checkpoint_type(folder, source)
     if model_type != "segformer":
         raise ModelError(
             f"Pretrained checkpoint '{source}' is a '{model_type}' model, not a SegFormer/MiT one. The vision "

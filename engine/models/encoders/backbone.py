@@ -14,7 +14,6 @@ keeps), ``pyramid`` a trainable 1x1 neck (for single-stride ViTs) and the resamp
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -25,7 +24,7 @@ from torch import nn
 
 from ...errors import ModelError
 from ...runtime.environment import require
-from ..pretrained import LOAD_ERRORS, adapt_conv, adapt_kernel, load_failed, local_checkpoint, quiet_transformers
+from .. import pretrained as checkpoints
 from .catalog import ENCODERS, EncoderSpec
 from .mit import make_mit, mit_features
 from .prithvi import PrithviViT, load_release, release_file
@@ -83,12 +82,8 @@ def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str
     """A pretrained backbone from a folder, the HF cache or the hub; ModelError naming the source and the fix.
     ``example``: a checkpoint of the right kind, for the message."""
     transformers = require("transformers")
-    folder, where = local_checkpoint(source, log)
-    try:
-        model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
-    except (OSError, json.JSONDecodeError, AttributeError) as exc:
-        raise ModelError(f"Pretrained checkpoint '{source}': config.json cannot be read ({exc}); re-save the "
-                         f"checkpoint with save_pretrained.") from exc
+    folder, where = checkpoints.local_checkpoint(source, log)
+    model_type = checkpoints.checkpoint_type(folder, source)
     if model_type != spec.kind and spec.kind != "transformers":
         example = example or "one written by save_pretrained"
         raise ModelError(f"Pretrained checkpoint '{source}' is a '{model_type}' model but encoder '{name}' is a "
@@ -97,11 +92,11 @@ def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str
     cls = _backbone_class(model_type, spec, source)
     try:
         stages = transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True).stage_names
-        with quiet_transformers():
+        with checkpoints.quiet_transformers():
             model, info = cls.from_pretrained(str(folder), out_features=out_features(stages), local_files_only=True,
                                               output_loading_info=True)
-    except LOAD_ERRORS as exc:
-        raise load_failed(f"Pretrained encoder '{source}'", folder, exc) from exc
+    except checkpoints.LOAD_ERRORS as exc:
+        raise checkpoints.load_failed(f"Pretrained encoder '{source}'", folder, exc) from exc
     missing = sorted(k for k in info.get("missing_keys", []) if k)
     if missing or info.get("mismatched_keys"):
         raise ModelError(f"Pretrained checkpoint '{source}' lacks {len(missing)} backbone weight(s) (e.g. "
@@ -119,7 +114,7 @@ def _adapt_first_conv(model: nn.Module, channels: int) -> str:
     name, old = first
     if old.in_channels == channels:
         return f"first conv kept ({channels} input channels)"
-    new, how = adapt_conv(old, channels)
+    new, how = checkpoints.adapt_conv(old, channels)
     parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
     setattr(parent, name.rsplit(".", 1)[-1], new)
     for module in model.modules():  # embeddings that check the band count against their own record
@@ -246,7 +241,7 @@ def _adapt_patch_embed(model: PrithviViT, channels: int) -> str:
     old = model.patch_embed.proj
     if old.in_channels == channels:
         return f"patch embedding kept ({channels} input bands)"
-    weight, how = adapt_kernel(old.weight[:, :, 0], channels)
+    weight, how = checkpoints.adapt_kernel(old.weight[:, :, 0], channels)
     new = nn.Conv3d(channels, old.out_channels, kernel_size=old.kernel_size, stride=old.stride)
     with torch.no_grad():
         new.weight.copy_(weight.unsqueeze(2))
