@@ -15,10 +15,10 @@ from .configuration_utils import (
     DEFAULT,
     DROP_PATH,
     IMAGERY,
-    AutoModelConfig,
     AutoPick,
     FamilyCard,
     ModelConfig,
+    encoder_families,
     joined,
 )
 from .encoders import ENCODER_NAMES, check_encoder_name
@@ -34,16 +34,12 @@ def single_stream_card(architecture: str, citation: str, auto: tuple[AutoPick, .
     return FamilyCard(architecture, citation, STREAMS, kinds=(IMAGERY,), cpu_preset="light", auto=auto)
 
 
-def _encoder_families() -> list[str]:
-    return [f for f in list_models() if getattr(AutoModelConfig.config_class(f), "ENCODERS", ())]
-
-
 def _encoder_label() -> str:
-    return f"Encoder ({', '.join(_encoder_families())})"
+    return f"Encoder ({', '.join(encoder_families())})"
 
 
 def _encoder_help() -> str:
-    fixed = [f for f in list_models() if f not in _encoder_families()]
+    fixed = [f for f in list_models() if f not in encoder_families()]
     return (f"Backbone of the single-stream families (ResNet, ConvNeXt, Swin, MiT; the foundation encoders "
             f"Prithvi-EO-2.0 and DINOv3 with pretrained release, or transformers with a backbone's folder or hub "
             f"id as pretrained); default: the preset's. "

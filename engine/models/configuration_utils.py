@@ -98,6 +98,11 @@ def joined(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
+def encoder_families() -> list[str]:
+    """The families whose encoder can be chosen (``ENCODERS``); the others' is fixed."""
+    return [f for f in list_models() if getattr(AutoModelConfig.config_class(f), "ENCODERS", ())]
+
+
 def _card(family: str) -> FamilyCard:
     return AutoModelConfig.config_class(family).CARD
 
@@ -232,11 +237,6 @@ class ModelConfig(Settings):
         check(0.0 <= drop < 1.0, f"drop_path must be in [0, 1) (got {drop}).")
 
     @property
-    def output_channels(self) -> int:
-        """Channels of the logits: 1 for binary (sigmoid), N for N-class softmax."""
-        return self.num_classes
-
-    @property
     def input_dates(self) -> int:
         """Dates of one place the model takes, stacked on the vision channels in time order (1: one image)."""
         return 1
@@ -315,7 +315,6 @@ class AutoModelConfig:
         family = data.get("name") or family_with_preset(data.get("preset"))
         target = AutoModelConfig.config_class(family)
         if data.get("encoder") is not None and not getattr(target, "ENCODERS", ()):
-            takes = [f for f in list_models() if getattr(AutoModelConfig.config_class(f), "ENCODERS", ())]
             raise ConfigError(f"{mention('model.encoder')}: the {family} family has a fixed encoder; an encoder can be "
-                              f"chosen for {takes} only (leave it at default).")
+                              f"chosen for {encoder_families()} only (leave it at default).")
         return target.from_dict({**data, "name": family})

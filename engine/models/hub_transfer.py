@@ -23,18 +23,24 @@ from ..errors import ModelError
 from ..io.network import KEEP_PARTIAL, Stall, Watch, size_text
 
 
-class Meter:
-    """Bytes arrived so far, summed over the progress bars huggingface_hub opens (any thread)."""
+class Transfer:
+    """What the worker thread gets: ``bar`` (a quiet tqdm class; :meth:`read` sums the bytes of the bars
+    huggingface_hub opens, from any thread), ``say`` (a line the calling thread logs), ``stopped`` (the download was
+    given up: stop writing), ``alive`` (waiting on another run, which is no stall)."""
 
     def __init__(self) -> None:
         self.bars: list[Any] = []
         self.lock = threading.Lock()
+        self.bar = self._bar_class()
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.stop = threading.Event()
+        self.waited = threading.Event()
 
-    def bar_class(self) -> type:
-        """A tqdm class for ``tqdm_class=`` that draws nothing and lets this meter read its counts."""
+    def _bar_class(self) -> type:
+        """A tqdm class for ``tqdm_class=`` that draws nothing and lets :meth:`read` read its counts."""
         from tqdm import tqdm
 
-        meter = self
+        transfer = self
 
         class _Quiet:
             def write(self, text: str) -> None:
@@ -51,8 +57,8 @@ class Meter:
                 # the file bars of a snapshot feed the "Reconstructing" one; "Downloading bytes" counts them again
                 counts = kwargs.get("unit") == "B" and not str(kwargs.get("desc", "")).startswith("Downloading bytes")
                 if counts:
-                    with meter.lock:
-                        meter.bars.append(self)
+                    with transfer.lock:
+                        transfer.bars.append(self)
 
         return Bar
 
@@ -67,19 +73,6 @@ class Meter:
         """Bytes that were on disk before this run (a continued file's start): not part of the rate."""
         with self.lock:
             return int(sum(getattr(bar, "initial", 0) or 0 for bar in self.bars))
-
-
-class Transfer:
-    """What the worker thread gets: ``bar`` (a quiet tqdm class the meter reads), ``say`` (a line the calling
-    thread logs), ``stopped`` (the download was given up: stop writing), ``alive`` (waiting on another run, which is
-    no stall)."""
-
-    def __init__(self, meter: Meter) -> None:
-        self.meter = meter
-        self.bar = meter.bar_class()
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.stop = threading.Event()
-        self.waited = threading.Event()
 
     def say(self, line: str) -> None:
         self.lines.put(line)
@@ -104,8 +97,7 @@ def run_watched(hub_id: str, endpoint: str, work: Callable[[Transfer], str], log
         ModelError: the download stalled, or failed (``describe`` turns the library's error into one).
         CanceledError: the callback asked to stop.
     """
-    meter = Meter()
-    transfer = Transfer(meter)
+    transfer = Transfer()
     outcome: dict[str, Any] = {}
 
     def worker() -> None:
@@ -125,12 +117,12 @@ def run_watched(hub_id: str, endpoint: str, work: Callable[[Transfer], str], log
         error = outcome["error"]
         if isinstance(error, ModelError):  # already said in words (disk full, hash differs)
             raise error
-        said, (done, total) = describe(error), meter.read()
+        said, (done, total) = describe(error), transfer.read()
         if KEEP_PARTIAL and 0 < done < total:  # the partial stays in the cache (engine.models.hub_resume)
             said = ModelError(f"{said} The {size_text(done)} of {size_text(total)} fetched so far are kept in the "
                               f"Hugging Face cache: running it again continues from there.")
         raise said from error
-    done, _ = meter.read()
+    done, _ = transfer.read()
     if callback is not None:
         callback.progress(max(done, 1), max(done, 1), Stage.DOWNLOAD)
     return Path(outcome["path"])
@@ -138,11 +130,11 @@ def run_watched(hub_id: str, endpoint: str, work: Callable[[Transfer], str], log
 
 def _watch(hub_id: str, endpoint: str, thread: threading.Thread, transfer: Transfer, log: Callable[[str], None],
            callback: Callback | None) -> None:
-    meter, watch = transfer.meter, Watch(Stall.rule())
+    watch = Watch(Stall.rule())
     while thread.is_alive():
         thread.join(0.2)
         transfer.drain(log)
-        done, total = meter.read()
+        done, total = transfer.read()
         if callback is not None:
             callback.progress(done, total or 1, Stage.DOWNLOAD)
             callback.check_canceled()
@@ -152,7 +144,7 @@ def _watch(hub_id: str, endpoint: str, thread: threading.Thread, transfer: Trans
         why = watch.arrived(done - watch.done)
         share = done / total if total else 0.0
         if done and share < 1 and watch.report_due(share):
-            rate = (done - meter.kept()) / max(watch.seconds, 1e-9)
+            rate = (done - transfer.kept()) / max(watch.seconds, 1e-9)
             # marked as progress by its channel: a front end may keep it out of what it shows last
             (callback.progress_line if callback is not None else log)(
                 f"Downloading '{hub_id}': {share:.0%} ({size_text(done)} of {size_text(total)}, "
