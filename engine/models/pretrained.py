@@ -1,4 +1,5 @@
-"""SegFormer (MiT) vision encoders: built from sizes, or loaded from a checkpoint and adapted to Cv bands.
+"""SegFormer (MiT) vision encoders: built from sizes, or loaded from a checkpoint and adapted to Cv bands, and run
+stage by stage when a family fuses between stages (CMX); with the checkpoint helpers the named encoders share.
 
 A pretrained source may be
 - a local ``save_pretrained`` folder of a ``SegformerModel`` or ``SegformerForSemanticSegmentation``
@@ -25,8 +26,9 @@ from torch import nn
 
 from ..errors import ModelError
 from ..runtime.environment import require
+from .blocks import in_layout_of
 from .encoders.catalog import MIT_SIZE_KEYS as SIZE_KEYS
-from .encoders.weights import is_hub_id
+from .encoders.weights import is_hub_id, pretrained_source
 from .hub import fetch
 
 logger = logging.getLogger("dualstream")
@@ -39,10 +41,10 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
                 "pytorch_model.bin.index.json")
 
 
-def segformer_config(sizes: dict[str, list[int]], num_channels: int, drop_path: float) -> Any:
-    """A ``SegformerConfig`` for a 4-stage encoder at strides 4/8/16/32 with the given sizes."""
+def build_segformer(sizes: dict[str, list[int]], num_channels: int, drop_path: float) -> nn.Module:
+    """A randomly initialised ``SegformerModel``: a 4-stage encoder at strides 4/8/16/32 with the given sizes."""
     transformers = require("transformers")
-    return transformers.SegformerConfig(
+    return transformers.SegformerModel(transformers.SegformerConfig(
         num_channels=num_channels,
         num_encoder_blocks=4,
         hidden_sizes=list(sizes["hidden_sizes"]),
@@ -55,18 +57,12 @@ def segformer_config(sizes: dict[str, list[int]], num_channels: int, drop_path: 
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
         drop_path_rate=drop_path,
-    )
+    ))
 
 
 def encoder_sizes(config: Any) -> dict[str, list[int]]:
     """The size fields of a SegformerConfig, as stored in ``ModelConfig.vision_encoder``."""
     return {key: [int(v) for v in getattr(config, key)] for key in SIZE_KEYS}
-
-
-def build_segformer(sizes: dict[str, list[int]], num_channels: int, drop_path: float) -> nn.Module:
-    """A randomly initialised ``SegformerModel``."""
-    transformers = require("transformers")
-    return transformers.SegformerModel(segformer_config(sizes, num_channels, drop_path))
 
 
 def first_patch_conv(model: nn.Module) -> tuple[nn.Module, nn.Conv2d]:
@@ -242,3 +238,58 @@ class quiet_transformers:
         self._logger.setLevel(self._level)
         if self._bar:
             hf_logging.enable_progress_bar()
+
+
+def make_mit(sizes: dict[str, list[int]], channels: int, drop_path: float, pretrained: str | None,
+             log: Callable[[str], None], what: str = "vision",
+             preset: str = "") -> tuple[nn.Module, dict[str, list[int]], str | None]:
+    """A SegformerModel for ``channels`` bands. Returns (model, its sizes, pretrained source or None).
+
+    With ``pretrained`` the checkpoint's own sizes win over ``sizes`` (said in the log); without it the encoder
+    is randomly initialised, also said in the log.
+    """
+    source = pretrained_source(pretrained, preset)
+    if not source.loads:
+        log(source.random_line(what))
+        return build_segformer(sizes, channels, drop_path), sizes, None
+    model, where = load_segformer(source.location(), drop_path, log)
+    loaded = encoder_sizes(model.config)
+    if loaded != sizes:
+        log(f"The checkpoint's encoder sizes {loaded} override preset '{preset}' ({sizes}); the rest of the "
+            f"model follows them.")
+    adapted = adapt_input_channels(model, channels)
+    log(f"Loaded pretrained {what} weights from {where}; {adapted}.")
+    return model, loaded, where
+
+
+def config_mit(config: Any, log: Callable[[str], None]) -> tuple[nn.Module, Any, str | None]:
+    """The vision MiT of a family config with MiT presets and a ``vision_encoder`` sizes override.
+
+    Returns (encoder, the config with ``vision_encoder`` set when a checkpoint fixed other sizes than the
+    preset's, pretrained source or None), so that a bundle rebuilds exactly what was trained.
+    """
+    preset = config.preset_settings()
+    sizes = preset.encoder_sizes()
+    sizes.update(config.vision_encoder or {})
+    model, sizes, source = make_mit(sizes, config.vision_channels, config.drop_path, config.pretrained, log,
+                                    preset=config.preset)
+    if sizes != preset.encoder_sizes():
+        config = config.replace(vision_encoder=sizes)
+    return model, config, source
+
+
+def mit_features(model: nn.Module, pixels: torch.Tensor) -> list[torch.Tensor]:
+    """The four maps (B, C_i, H/s, W/s), s = 4, 8, 16, 32, in the pixels' memory format (:func:`in_layout_of`)."""
+    return [in_layout_of(m, pixels) for m in model(pixel_values=pixels, output_hidden_states=True).hidden_states]
+
+
+def mit_stage(model: nn.Module, index: int, x: torch.Tensor) -> torch.Tensor:
+    """Run stage ``index`` alone: (B, C_in, h, w) -> (B, C_index, h/s, w/s). transformers 5.x and 4.x layouts."""
+    if hasattr(model, "stages"):  # transformers >= 5
+        return model.stages[index](x)
+    encoder = model.encoder  # transformers 4.x: parallel lists of patch embeddings, blocks and norms
+    tokens, height, width = encoder.patch_embeddings[index](x)
+    for block in encoder.block[index]:
+        tokens = block(tokens, height, width)[0]
+    tokens = encoder.layer_norm[index](tokens)
+    return tokens.reshape(x.shape[0], height, width, -1).permute(0, 3, 1, 2).contiguous()

@@ -20,10 +20,9 @@ from torch import nn
 from ...callbacks import Callback
 from ..blocks import ASPP, ConvNormAct, Downsample, GatedSkipStage, UpConv, convnext_stage
 from ..encoders.backbone import Encoder
-from ..encoders.mit import config_mit, mit_features
 from ..fusion import CrossAttentionFusion, GatedFiLMFusion
 from ..modeling_utils import SegmentationModel
-from ..pretrained import encoder_sizes
+from ..pretrained import config_mit, encoder_sizes, mit_features
 from .configuration_dualstream import DualStreamConfig, DualStreamPreset
 
 # Side-head parameter names of bundles written before the side heads were named so (bundle format v1).

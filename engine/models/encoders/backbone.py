@@ -1,6 +1,6 @@
 """Named encoders (``encoders.catalog``) as modules giving four maps at strides 4/8/16/32, for any band count.
 
-``mit_*`` build a SegFormer/MiT (``encoders.mit``); ``prithvi_*`` our Prithvi-EO-2.0 ViT (``encoders.prithvi``);
+``mit_*`` build a SegFormer/MiT (``models.pretrained``); ``prithvi_*`` our Prithvi-EO-2.0 ViT (``encoders.prithvi``);
 the others transformers backbones (``ResNetBackbone`` ... ``DINOv3ConvNextBackbone``, ``DINOv3ViTBackbone``, or any
 backbone class for ``transformers``). Pretrained weights load from a local ``save_pretrained`` folder, an HF cache
 folder, a hub id or ``imagenet`` / ``release`` (the encoder's own weights, ``encoders.weights``), the last ones
@@ -26,7 +26,6 @@ from ...errors import ModelError
 from ...runtime.environment import require
 from .. import pretrained as checkpoints
 from .catalog import ENCODERS, EncoderSpec
-from .mit import make_mit, mit_features
 from .prithvi import PrithviViT, load_release, release_file
 from .weights import PretrainedSource, pretrained_source
 
@@ -142,8 +141,8 @@ class Encoder(nn.Module):
         self.neck: nn.ModuleList | None = None
         self.architecture = architecture  # what a checkpoint fixed (None: the catalog's sizes)
         if spec.kind == "mit":
-            self.backbone, sizes, self.source = make_mit(dict(spec.sizes), in_channels, drop_path, pretrained, log,
-                                                         what=role, preset=name)
+            self.backbone, sizes, self.source = checkpoints.make_mit(dict(spec.sizes), in_channels, drop_path,
+                                                                     pretrained, log, what=role, preset=name)
             self.channels, self.strides = list(sizes["hidden_sizes"]), [4, 8, 16, 32]
             return
         source = pretrained_source(pretrained, name)
@@ -195,7 +194,7 @@ class Encoder(nn.Module):
         """The backbone's maps as it gives them (what a frozen encoder's cache keeps); ``coords`` (B, 4) for an
         encoder that takes each tile's date and place (see ``SegmentationModel.forward``)."""
         if self.kind == "mit":
-            return mit_features(self.backbone, x)
+            return checkpoints.mit_features(self.backbone, x)
         if self.kind in OWN_BACKBONES:
             return self.backbone(x, coords)
         return list(self.backbone(x).feature_maps)
