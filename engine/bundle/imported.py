@@ -212,10 +212,10 @@ def imported_metadata(description: ImportedDescription, graph: GraphInfo, source
     """The bundle metadata of an imported graph (its digest fields left to the writer)."""
     description.check(source)
     model = AutoModelConfig.from_dict(fit_graph(description, graph, source))
-    description.check(source, int(description.tile_size or model.fixed_tile or DYNAMIC_TILE))
+    tile = int(description.tile_size or model.fixed_tile or DYNAMIC_TILE)
+    description.check(source, tile)
     colors = list(description.class_colors or [DEFAULT_COLORS[i % len(DEFAULT_COLORS)]
                                                for i in range(len(description.class_names))])
-    tile = int(description.tile_size or model.fixed_tile or DYNAMIC_TILE)
     data = DataMetadata(
         vision_bands=description.bands, vision_stats=description.statistics(), aux_channels=0,
         class_names=list(description.class_names), class_colors=colors, tile_size=tile, aux_ratio=1,

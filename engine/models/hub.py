@@ -159,10 +159,9 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
           callback: Callback | None = None, vet: Callable[[object], None] | None = None) -> Path:
     """The local folder of ``hub_id`` holding the files ``patterns`` match (default: config + weights).
 
-    ``hub_id`` may be a local folder (returned as it is once it holds the files). A hub id is read from the HF
-    cache first, then downloaded when allowed: licence shown first, progress through ``callback.progress`` and
-    ``callback.progress_line`` (``log`` without a callback), a broken connection resumed, stalls ended
-    (``engine.models.hub_transfer``). ``vet`` is shown the hub's record of the repository
+    ``hub_id`` may be a local folder (returned as it is once it holds the files); a hub id is read from the cache
+    or downloaded as the module says, progress through ``callback.progress`` and ``callback.progress_line``
+    (``log`` without a callback). ``vet`` is shown the hub's record of the repository
     (``huggingface_hub.ModelInfo``: its files, its ``config``'s ``model_type``) before anything is downloaded, and
     raises to stop there.
 

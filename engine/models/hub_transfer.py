@@ -177,14 +177,23 @@ def licence_line(hub_id: str, endpoint: str, info: object) -> str:
 def explain(hub_id: str, endpoint: str, exc: BaseException, what: str, cache: str) -> ModelError:
     """A huggingface_hub error as a ModelError that names ``hub_id``, the endpoint and what to do."""
     from huggingface_hub import errors as hf
+    from huggingface_hub import get_token
 
     page = f"{endpoint.rstrip('/')}/{hub_id}"
     first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
     elsewhere = (f"Without network, download it on a machine that has it (`hf download {hub_id}`) and copy the "
                  f"cache folder models--{hub_id.replace('/', '--')} into {cache}, or pass a local folder holding "
                  f"{what} instead of the id.")
-    if isinstance(exc, hf.GatedRepoError):
-        return gated_error(hub_id, endpoint)
+    if isinstance(exc, hf.GatedRepoError):  # where to accept its licence, for a run with no token and with one
+        tokens = f"{endpoint.rstrip('/')}/settings/tokens"
+        if not get_token():
+            return ModelError(f"'{hub_id}' is a gated repository and no token was given: accept its licence at {page} "
+                              f"(signed in), then give a token of that account: set HF_TOKEN to a read token (made at "
+                              f"{tokens}) or run `hf auth login`, and run it again.")
+        return ModelError(f"'{hub_id}' is a gated repository and the token given (HF_TOKEN or `hf auth login`) has no "
+                          f"access to it (yet): accept its licence at {page} signed in to the account the token "
+                          f"belongs to (the authors may review the request first; the page says when access is "
+                          f"granted), then run it again.")
     if isinstance(exc, hf.RepositoryNotFoundError):
         return ModelError(f"There is no repository '{hub_id}' at {endpoint} (or it is private: then set HF_TOKEN or "
                           f"run `hf auth login`). Check the id (owner/name).")
@@ -202,20 +211,3 @@ def explain(hub_id: str, endpoint: str, exc: BaseException, what: str, cache: st
                           f"Try again later. {elsewhere}")
     return ModelError(f"Could not download '{hub_id}' from {endpoint} ({first}). Check the network (and a proxy in "
                       f"HTTPS_PROXY). {elsewhere}")
-
-
-def gated_error(hub_id: str, endpoint: str) -> ModelError:
-    """A gated repository refused: where to accept its licence and how to give a token, for a run that gave no
-    token and for one whose token has no access (yet)."""
-    from huggingface_hub import get_token
-
-    page = f"{endpoint.rstrip('/')}/{hub_id}"
-    tokens = f"{endpoint.rstrip('/')}/settings/tokens"
-    if not get_token():
-        return ModelError(f"'{hub_id}' is a gated repository and no token was given: accept its licence at {page} "
-                          f"(signed in), then give a token of that account: set HF_TOKEN to a read token (made at "
-                          f"{tokens}) or run `hf auth login`, and run it again.")
-    return ModelError(f"'{hub_id}' is a gated repository and the token given (HF_TOKEN or `hf auth login`) has no "
-                      f"access to it (yet): accept its licence at {page} signed in to the account the token belongs "
-                      f"to (the authors may review the request first; the page says when access is granted), then "
-                      f"run it again.")

@@ -181,10 +181,7 @@ class ChangeModel(SingleStreamModel):
             per_date = vision.reshape(batch, dates, -1, height, width)
             aux = aux.unsqueeze(1).expand(-1, dates, -1, -1, -1)
             vision = torch.cat([per_date, aux], dim=2).reshape(batch, -1, height, width)  # (B, T*(C+A), H, W)
-        logits = self.decoder(self.encoder(vision))
-        if logits.shape[-2:] != vision.shape[-2:]:
-            logits = F.interpolate(logits, size=vision.shape[-2:], mode="bilinear", align_corners=False)
-        return logits, []
+        return super()._forward(vision, None)
 
     def _forward_sharing(self, vision: torch.Tensor, store: FirstDateFeatures) -> torch.Tensor:
         """:meth:`ChangeModel._forward` (without aux) with each first date's maps from ``store`` where it has them: the

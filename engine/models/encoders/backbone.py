@@ -37,13 +37,6 @@ _BACKBONE_CLASS = {"resnet": "ResNetBackbone", "convnext": "ConvNextBackbone", "
 NECK_WIDTHS = (64, 128, 256, 512)  # a ViT's four maps narrowed to ResNet-18's widths at strides 4/8/16/32
 
 
-def encoder_spec(name: str) -> EncoderSpec:
-    """The catalog entry of ``name``; KeyError listing the valid names."""
-    if name not in ENCODERS:
-        raise KeyError(f"Unknown encoder '{name}'; valid encoders are {list(ENCODERS)}.")
-    return ENCODERS[name]
-
-
 def out_features(stage_names: list[str]) -> list[str]:
     """Four evenly spaced stages (the last one included) of a backbone's stages: stage1..4 of a 4-stage CNN,
     blocks 6/12/18/24 of a 24-block ViT."""
@@ -135,7 +128,9 @@ class Encoder(nn.Module):
                  architecture: dict[str, Any] | None = None):
         super().__init__()
         log = log or (lambda message: None)
-        spec = encoder_spec(name)
+        if name not in ENCODERS:
+            raise KeyError(f"Unknown encoder '{name}'; valid encoders are {list(ENCODERS)}.")
+        spec = ENCODERS[name]
         self.name, self.kind = name, spec.kind
         self.source: str | None = None
         self.neck: nn.ModuleList | None = None
