@@ -155,21 +155,16 @@ def read_metadata(path: str | os.PathLike) -> BundleMetadata:
         raise BundleError(f"The metadata of bundle '{path}' is corrupt ({exc}); copy the bundle again or "
                           f"retrain.") from exc
     metadata = BundleMetadata.from_dict(meta, str(path))
-    _check_description(path, meta, metadata)
-    return metadata
-
-
-def _check_description(path: Path, raw: dict[str, Any], meta: BundleMetadata) -> None:
-    """BundleError when the description was altered after it was written (its digest, from format v3 on), or
-    disagrees with the model it describes (class names, colours, band and aux counts)."""
-    if int(meta.format_version) >= DIGESTED_SINCE and raw.get("metadata_sha256") != description_digest(raw):
+    # the description altered after it was written (its digest, from format v3 on), or disagreeing with the model
+    if int(metadata.format_version) >= DIGESTED_SINCE and meta.get("metadata_sha256") != description_digest(meta):
         raise BundleError(f"The description (metadata) of bundle '{path}' does not match its checksum: it was edited "
                           f"or damaged after training, so its classes, colours or band statistics cannot be trusted. "
                           f"Copy the bundle again or retrain.")
-    found = described_shapes(meta)
+    found = described_shapes(metadata)
     if found:
         raise BundleError(f"Bundle '{path}' contradicts itself: {'; '.join(found)}. Its description was edited or "
                           f"damaged; copy the bundle again or retrain.")
+    return metadata
 
 
 def load_state(path: str | os.PathLike, meta: BundleMetadata) -> dict[str, Any]:

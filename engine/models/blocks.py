@@ -45,25 +45,19 @@ class GroupNorm(nn.GroupNorm):
         return super().forward(x)
 
 
-def drop_path(x: torch.Tensor, drop_prob: float = 0.0, training: bool = False) -> torch.Tensor:
-    """Stochastic depth per sample: zero whole residual branches with probability ``drop_prob``."""
-    if drop_prob == 0.0 or not training:
-        return x
-    keep_prob = 1.0 - drop_prob
-    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
-    mask = x.new_empty(shape).bernoulli_(keep_prob)
-    return x * mask / keep_prob
-
-
 class DropPath(nn.Module):
-    """Stochastic depth (Huang et al. 2016) as a module."""
+    """Stochastic depth (Huang et al. 2016): zero whole residual branches per sample with probability ``drop_prob``."""
 
     def __init__(self, drop_prob: float = 0.0):
         super().__init__()
         self.drop_prob = drop_prob
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return drop_path(x, self.drop_prob, self.training)
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep_prob = 1.0 - self.drop_prob
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep_prob)
+        return x * mask / keep_prob
 
     def extra_repr(self) -> str:
         return f"p={self.drop_prob}"
