@@ -34,7 +34,7 @@ from ..models.configuration_utils import AutoModelConfig
 from ..models.imported.configuration_imported import IMPORTED
 from ..runtime.environment import require
 from .schema import BundleMetadata
-from .validate import Origin, check_value, checked_values
+from .validate import Origin, checked_values
 
 GRAPH_TENSOR = "onnx_graph"  # the one tensor of an imported bundle: the ONNX file's bytes (uint8)
 DYNAMIC_TILE = 512  # the tile size of a graph that takes any size, when neither its maker nor the user says
@@ -87,12 +87,9 @@ class ImportedDescription:
     def check(self, source: str, tile: int | None = None) -> None:
         """ConfigError for the first value of the wrong type or range (:mod:`.validate`, naming where each came
         from), then for values that disagree with each other (``tile``: the tile the graph runs on)."""
-        origin = Origin(f"the description of '{source}'", flags=self.origins)
-        for item in dataclasses.fields(self):
-            if item.name not in ("notes", "origins", "assumed"):
-                value = getattr(self, item.name)
-                if value is not None:
-                    check_value(item.name, value, origin)
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name not in ("notes", "origins", "assumed")}
+        checked_values(values, Origin(f"the description of '{source}'", flags=self.origins))
         found = []
         for key in ("mean", "std", "band_names"):
             values = getattr(self, key)

@@ -63,10 +63,9 @@ def build_model(name: str, callback: Callback | None = None, **settings: Any) ->
 
 def build_model_from_config(config: ModelConfig, callback: Callback | None = None) -> Any:
     """Build the model a family config describes."""
-    check_family(config.name)
-    require("torch")
+    cls = model_class(config.name)
     require("transformers")
-    return family_module(config.name, "modeling").MODEL(config, callback=callback)
+    return cls(config, callback=callback)
 
 
 __all__ = ["AutoModelConfig", "ModelConfig", "build_model", "build_model_from_config", "describe_models",
