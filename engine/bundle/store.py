@@ -1,11 +1,9 @@
 """The model bundle: one file a user can copy.
 
-A bundle is a safetensors file whose header carries the JSON metadata under the key ``dualstream``
-(:class:`~engine.bundle.schema.BundleMetadata`: architecture and its config, band count and statistics, aux
-layout and ratio, class names and colours, tile size, training GSD, label mapping, metrics and versions).
-Loading never unpickles. The metadata also stores a SHA-256 of the weights and (format v3 on) one of itself, so
-altered weights or an edited description are rejected, and safetensors itself rejects truncated files. On load,
-the description's classes, colours, band and aux counts are compared with the model and its tensors' shapes.
+A bundle is a safetensors file whose header carries the JSON metadata (``schema.BundleMetadata``) under the key
+``dualstream``. Loading never unpickles. The metadata also stores a SHA-256 of the weights and (format v3 on) one of
+itself, so altered weights or an edited description are rejected, and safetensors itself rejects truncated files. On
+load, the description's classes, colours, band and aux counts are compared with the model and its tensors' shapes.
 """
 
 from __future__ import annotations

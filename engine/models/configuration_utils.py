@@ -1,13 +1,10 @@
 """The torch-free part of the model contract: ``ModelConfig``, the base of every family's configuration, and
 ``FamilyCard``, what a family declares about itself for the rest of the engine.
 
-Every family has a ``configuration_<family>.py`` with a ``ModelConfig`` subclass (its presets, options and
-``CARD``) and a ``modeling_<family>.py`` with the model. The factory :class:`AutoModelConfig` (as transformers'
-``AutoConfig``) builds the family's own config class from a name (``AutoModelConfig.for_family("cmx",
-preset="b0")``) or a settings mapping (``AutoModelConfig.from_dict({"name": "cmx", ...})``), so code that only
-knows a family name (CLI, plugin, bundle) never needs to import it. The texts that speak of every family (the help of
-``--model``, ``--preset``, ``--drop-path``, the automatic choice) are written here from the families' cards, when
-asked, never listed by hand. Nothing here imports torch.
+The factory :class:`AutoModelConfig` (as transformers' ``AutoConfig``) builds a family's config from its name or a
+settings mapping, so code that only knows a family name (CLI, plugin, bundle) never imports it. The texts that speak
+of every family (the help of ``--model``, ``--preset``, ``--drop-path``, the automatic choice) are written here from
+the families' cards, when asked, never listed by hand.
 """
 
 from __future__ import annotations

@@ -2,10 +2,9 @@
 names is told apart in ``encoders.weights``).
 
 A hub id is looked up in the local Hugging Face cache first; only when it is not there, and downloads are allowed
-(``HF_HUB_OFFLINE`` / ``DUALSTREAM_OFFLINE`` unset), is it downloaded, once: its licence shown first, progress in
-lines, a broken connection resumed where it broke (HTTP Range), within the run and by the next run, the file
-checked against the hash the hub announces (``hub_resume.py``), a stalled download ended, gated repositories and a
-missing network explained (``hub_transfer.py``); later runs, offline ones included, read the cache. ``HF_ENDPOINT``
+(``HF_HUB_OFFLINE`` / ``DUALSTREAM_OFFLINE`` unset), is it downloaded, once, its licence shown first, watched
+(``hub_transfer.py``) and continued where it broke (``hub_resume.py``); later runs, offline ones included, read the
+cache. ``HF_ENDPOINT``
 (a mirror), ``HF_TOKEN`` and ``HF_HOME`` / ``HF_HUB_CACHE`` (where the cache lives) are honoured as everywhere in
 the Hugging Face tools. A local folder is accepted wherever a hub id is.
 """
