@@ -68,18 +68,14 @@ def drop_path_or_identity(p: float) -> nn.Module:
 
 
 class ConvNormAct(nn.Sequential):
-    """Conv (no bias) -> GroupNorm(1) -> GELU; the reference's ``BasicConv``."""
+    """Conv (no bias) -> GroupNorm(1) -> GELU, the reference's ``BasicConv``; ReLU with ``relu``, as smp's
+    Conv2dReLU (the single-stream decoders')."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 padding: int | None = None, dilation: int = 1):
-        if padding is None:
-            padding = dilation * (kernel_size // 2)
-        super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation,
-                      bias=False),
-            GroupNorm(1, out_channels),
-            nn.GELU(),
-        )
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1,
+                 relu: bool = False):
+        super().__init__(nn.Conv2d(in_channels, out_channels, kernel_size, padding=dilation * (kernel_size // 2),
+                                   dilation=dilation, bias=False),
+                         GroupNorm(1, out_channels), nn.ReLU(inplace=True) if relu else nn.GELU())
 
 
 class ConvNeXtBlock(nn.Module):
