@@ -13,6 +13,7 @@ thread. What a transfer given up (stalled, canceled, failed) leaves is the one p
 
 from __future__ import annotations
 
+import io
 import queue
 import threading
 from pathlib import Path
@@ -42,17 +43,10 @@ class Transfer:
 
         transfer = self
 
-        class _Quiet:
-            def write(self, text: str) -> None:
-                pass
-
-            def flush(self) -> None:
-                pass
-
         class Bar(tqdm):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 kwargs.pop("name", None)
-                kwargs.update(file=_Quiet(), disable=False, mininterval=3600)
+                kwargs.update(file=io.StringIO(), disable=False, mininterval=3600)  # drawn nowhere
                 super().__init__(*args, **kwargs)
                 # the file bars of a snapshot feed the "Reconstructing" one; "Downloading bytes" counts them again
                 counts = kwargs.get("unit") == "B" and not str(kwargs.get("desc", "")).startswith("Downloading bytes")
