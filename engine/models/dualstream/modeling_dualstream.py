@@ -133,18 +133,14 @@ class DualStreamModel(SegmentationModel):
         config = self.config
         self.feature_channels = channels
 
+        self.aux_encoder: AuxConvNeXtEncoder | None = None
+        self.fusion: nn.ModuleList | None = None
         if config.aux_channels > 0:
-            self.aux_encoder: AuxConvNeXtEncoder | None = AuxConvNeXtEncoder(
-                config.aux_channels, channels, blocks=preset.aux_blocks, drop_path=config.drop_path)
-            self.fusion: nn.ModuleList | None = nn.ModuleList([
-                GatedFiLMFusion(channels[0], channels[0], drop_path=config.drop_path),
-                GatedFiLMFusion(channels[1], channels[1], drop_path=config.drop_path),
-                CrossAttentionFusion(channels[2], channels[2], preset.fusion_heads, drop_path=config.drop_path),
-                CrossAttentionFusion(channels[3], channels[3], preset.fusion_heads, drop_path=config.drop_path),
-            ])
-        else:
-            self.aux_encoder = None
-            self.fusion = None
+            self.aux_encoder = AuxConvNeXtEncoder(config.aux_channels, channels, blocks=preset.aux_blocks,
+                                                  drop_path=config.drop_path)
+            self.fusion = nn.ModuleList(
+                [GatedFiLMFusion(c, c, drop_path=config.drop_path) for c in channels[:2]]
+                + [CrossAttentionFusion(c, c, preset.fusion_heads, drop_path=config.drop_path) for c in channels[2:]])
         self.decoder = DualStreamDecoder(channels, config.num_classes, preset, config.dropout, config.drop_path)
 
     def role_modules(self) -> dict[str, list[nn.Module | None]]:
