@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
@@ -218,25 +220,22 @@ def local_checkpoint(source: str, log: Callable[[str], None]) -> tuple[Path, str
     return folder, f"hub id {source} (cached in {folder})"
 
 
-class quiet_transformers:
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
     """Silence transformers' own loading chatter (unused decode-head weights etc.) and its "Loading weights"
     progress bar; we report what matters. The bar writes to stderr from whatever thread loads: inside QGIS a
     background task's write reaches QGIS's own stderr hook, which fails there (a RecursionError in the desktop)."""
+    from transformers.utils import logging as hf_logging
 
-    def __enter__(self) -> None:
-        from transformers.utils import logging as hf_logging
-
-        self._logger = logging.getLogger("transformers")
-        self._level = self._logger.level
-        self._logger.setLevel(logging.ERROR)
-        self._bar = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-
-    def __exit__(self, *exc: object) -> None:
-        from transformers.utils import logging as hf_logging
-
-        self._logger.setLevel(self._level)
-        if self._bar:
+    chatter, bar = logging.getLogger("transformers"), hf_logging.is_progress_bar_enabled()
+    level = chatter.level
+    chatter.setLevel(logging.ERROR)
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        chatter.setLevel(level)
+        if bar:
             hf_logging.enable_progress_bar()
 
 
