@@ -125,8 +125,6 @@ class GraphInfo:
     input_shape: tuple[Any, ...]  # ints for fixed axes, names or None for dynamic ones
     output_name: str
     output_shape: tuple[Any, ...]
-    inputs: int  # how many inputs the graph has
-    input_type: str
 
 
 def graph_info(session: Any, source: str, input_name: str | None = None, output_name: str | None = None) -> GraphInfo:
@@ -151,8 +149,7 @@ def graph_info(session: Any, source: str, input_name: str | None = None, output_
     if len(chosen_out.shape) not in (3, 4):
         raise BundleError(f"The output '{chosen_out.name}' of '{source}' has shape {chosen_out.shape}; a "
                           f"segmentation model gives (batch, classes, height, width) or (batch, height, width).")
-    return GraphInfo(chosen_in.name, tuple(chosen_in.shape), chosen_out.name, tuple(chosen_out.shape), len(inputs),
-                     chosen_in.type)
+    return GraphInfo(chosen_in.name, tuple(chosen_in.shape), chosen_out.name, tuple(chosen_out.shape))
 
 
 def _axis(shape: tuple[Any, ...], index: int) -> int | None:
