@@ -21,7 +21,7 @@ from .configuration_utils import (
     encoder_families,
     joined,
 )
-from .encoders import ENCODER_NAMES, check_encoder_name
+from .encoders import ENCODER_NAMES
 from .registry import list_models
 
 T = TypeVar("T", bound="SingleStreamConfig")
@@ -69,8 +69,6 @@ class SingleStreamConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.encoder is not None:
-            check_encoder_name(self.encoder, self.ENCODERS)
         check(self.aux_fusion in AUX_FUSION, f"aux_fusion '{self.aux_fusion}' is unknown; use one of {AUX_FUSION}.")
         check(self.aux_fusion == "early" or self.aux_channels == 0,
                f"{self.name} is vision-only unless aux_fusion is 'early' (got aux_channels={self.aux_channels}); set "

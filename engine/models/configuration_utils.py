@@ -16,6 +16,7 @@ from typing import Any, ClassVar, TypeVar
 from ..declarations import CONFIG_ONLY, setting
 from ..errors import ConfigError, mention
 from ..settings import Settings, check
+from .encoders.catalog import check_encoder_name
 from .registry import family_module, has_configuration, list_models, list_presets
 
 T = TypeVar("T", bound="ModelConfig")
@@ -232,6 +233,8 @@ class ModelConfig(Settings):
         check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1) (got {self.dropout}).")
         drop = getattr(self, "drop_path", 0.0)  # every family trained here has one (DROP_PATH)
         check(0.0 <= drop < 1.0, f"drop_path must be in [0, 1) (got {drop}).")
+        if getattr(self, "encoder", None) is not None:  # the families whose encoder can be chosen (ENCODERS)
+            check_encoder_name(self.encoder, self.ENCODERS)
 
     @property
     def input_dates(self) -> int:
