@@ -124,10 +124,7 @@ class Downsample(nn.Module):
 
 def attention_heads(dim: int, wanted: int) -> int:
     """The largest head count <= ``wanted`` that divides ``dim`` (MultiheadAttention needs dim % heads == 0)."""
-    for heads in range(min(wanted, dim), 0, -1):
-        if dim % heads == 0:
-            return heads
-    return 1
+    return next((heads for heads in range(min(wanted, dim), 0, -1) if dim % heads == 0), 1)
 
 
 class ASPP(nn.Module):
