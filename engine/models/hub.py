@@ -179,16 +179,16 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
 
     def work(info: object, watch: Any) -> str:
         chosen = patterns
-        if patterns is None and _matching(info, ["*.bin"]) and not _matching(info, ["*.safetensors"]):
-            chosen = PICKLED  # older checkpoints hold pickled weights only (loaded with weights_only)
-        if chosen is not None:
-            fetched = _prefetch(hub_id, _matching(info, chosen), revision, watch)
-            return "" if watch.stopped() else _taken(fetched, hub.snapshot_download(
-                hub_id, allow_patterns=chosen, revision=revision, tqdm_class=watch.bar), watch)
-        fetched = _prefetch(hub_id, _matching(info, SAFETENSORS), revision, watch)
-        got = _taken(fetched, hub.snapshot_download(hub_id, allow_patterns=SAFETENSORS, revision=revision,
+        if patterns is None:  # older checkpoints hold pickled weights only (loaded with weights_only)
+            pickled = _matching(info, ["*.bin"]) and not _matching(info, ["*.safetensors"])
+            chosen = PICKLED if pickled else SAFETENSORS
+        fetched = _prefetch(hub_id, _matching(info, chosen), revision, watch)
+        if watch.stopped():
+            return ""
+        got = _taken(fetched, hub.snapshot_download(hub_id, allow_patterns=chosen, revision=revision,
                                                     tqdm_class=watch.bar), watch)
-        if not _has_weights(Path(got)):  # a record without file names: pickled weights, if any
+        if patterns is None and chosen is SAFETENSORS and not _has_weights(Path(got)):
+            # a record without file names: pickled weights, if any
             got = hub.snapshot_download(hub_id, allow_patterns=PICKLED, revision=revision, tqdm_class=watch.bar)
         return got
 
