@@ -28,7 +28,6 @@ from .schema import (
     DIGESTED_SINCE,
     METADATA_KEY,
     BundleMetadata,
-    DataMetadata,
     described_shapes,
     description_digest,
 )
@@ -46,16 +45,8 @@ class LoadedBundle:
     metadata: BundleMetadata
 
     @property
-    def data(self) -> DataMetadata:
-        return self.metadata.data
-
-    @property
     def class_names(self) -> list[str]:
         return list(self.metadata.data.class_names)
-
-    @property
-    def class_colors(self) -> list[str]:
-        return list(self.metadata.data.class_colors)
 
 
 def weights_digest(state: dict[str, Any]) -> str:
