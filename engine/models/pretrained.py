@@ -127,11 +127,9 @@ def resolve_folder(folder: Path) -> Path:
     """The folder holding config.json: the folder itself or the newest snapshot of an HF cache repo folder."""
     if (folder / "config.json").is_file():
         return folder
-    snapshots = folder / "snapshots"
-    if snapshots.is_dir():
-        candidates = [p for p in snapshots.iterdir() if (p / "config.json").is_file()]
-        if candidates:
-            return max(candidates, key=lambda p: p.stat().st_mtime)
+    candidates = [p.parent for p in folder.glob("snapshots/*/config.json") if p.is_file()]
+    if candidates:
+        return max(candidates, key=lambda p: p.stat().st_mtime)
     raise ModelError(
         f"Pretrained folder '{folder}' is not a SegFormer checkpoint: it has no config.json. Pass a folder "
         f"written by `SegformerModel.save_pretrained` / `SegformerForSemanticSegmentation.save_pretrained` "
