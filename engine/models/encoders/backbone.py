@@ -1,8 +1,7 @@
 """Named encoders (``encoders.catalog``) as modules giving four maps at strides 4/8/16/32, for any band count.
 
-``mit_*`` build a SegFormer/MiT (``models.pretrained``); ``prithvi_*`` our Prithvi-EO-2.0 ViT (``encoders.prithvi``);
-the others transformers backbones (``ResNetBackbone`` ... ``DINOv3ConvNextBackbone``, ``DINOv3ViTBackbone``, or any
-backbone class for ``transformers``). Pretrained weights load from a local ``save_pretrained`` folder, an HF cache
+Each kind is built as the catalog says (SegFormer/MiT by ``models.pretrained``, Prithvi by ``encoders.prithvi``, the
+others as transformers backbones). Pretrained weights load from a local ``save_pretrained`` folder, an HF cache
 folder, a hub id or ``imagenet`` / ``release`` (the encoder's own weights, ``encoders.weights``), the last ones
 fetched once into the Hugging Face cache (``engine.models.hub``), strictly: a missing weight is an error,
 checkpoint tensors outside the backbone (a pooled-output norm, a head) are named in the log. The first conv is then
@@ -136,7 +135,7 @@ class Encoder(nn.Module):
         if spec.kind == "mit":
             self.backbone, sizes, self.source = checkpoints.make_mit(dict(spec.sizes), in_channels, drop_path,
                                                                      pretrained, log, what=role, preset=name)
-            self.channels, self.strides = list(sizes["hidden_sizes"]), [4, 8, 16, 32]
+            self.channels = list(sizes["hidden_sizes"])  # at strides 4, 8, 16, 32
             return
         source = pretrained_source(pretrained, name)
         if spec.kind == "transformers" and not source.loads and not architecture:
@@ -155,9 +154,8 @@ class Encoder(nn.Module):
                              else _build_backbone(spec, in_channels, drop_path))
             log(source.random_line(role))
         self.channels = [int(c) for c in self.backbone.channels]
-        self.strides = self._strides(in_channels)
-        if len(set(self.strides)) == 1:  # one stride (a ViT): narrow its maps to a CNN's widths, so the decoder
-            widths = [min(c, w) for c, w in zip(self.channels, NECK_WIDTHS)]  # costs what it costs on a ResNet
+        if len(set(self._strides(in_channels))) == 1:  # one stride (a ViT): narrow its maps to a CNN's widths,
+            widths = [min(c, w) for c, w in zip(self.channels, NECK_WIDTHS)]  # so the decoder costs as on a ResNet
             self.neck = nn.ModuleList(nn.Conv2d(c, w, 1) for c, w in zip(self.channels, widths))
             self.channels = widths
 
