@@ -21,7 +21,7 @@ from .configuration_utils import (
     encoder_families,
     joined,
 )
-from .encoders import ENCODER_NAMES
+from .encoders import ENCODER_NAMES, ENCODERS
 from .registry import list_models
 
 T = TypeVar("T", bound="SingleStreamConfig")
@@ -75,8 +75,6 @@ class SingleStreamConfig(ModelConfig):
                f"aux_fusion: early to concatenate the aux bands to the image, or aux_channels: 0.")
 
     def local_receptive_field(self) -> bool:
-        from .encoders.catalog import ENCODERS
-
         spec = ENCODERS.get(self.encoder_name)
         return self.LOCAL_DECODER and spec is not None and spec.local
 

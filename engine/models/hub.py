@@ -18,9 +18,11 @@ from typing import Any, Callable
 
 from ..callbacks import Callback
 from ..errors import ModelError
-from ..io.network import size_text
+from ..io.network import KEEP_PARTIAL, size_text
 from ..runtime.environment import require
 from .encoders.weights import is_hub_id
+from .hub_resume import check_taken, fetch_blob
+from .hub_transfer import explain, licence_line, run_watched
 
 SAFETENSORS = ["config.json", "model.safetensors", "model.safetensors.index.json", "model-*.safetensors"]
 PICKLED = ["config.json", "pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*.bin"]
@@ -100,8 +102,6 @@ def _download(hub_id: str, what: str, revision: str | None, log: Callable[[str],
     """What the cache lacks, downloaded: offline refused; else the licence line and where the files go, before any
     byte is downloaded (missing repos end here, and so does a record ``vet`` refuses), then ``work(the repository's
     record, watch)`` watched (:func:`~engine.models.hub_transfer.run_watched`). Returns (its path, seconds taken)."""
-    from .hub_transfer import explain, licence_line, run_watched
-
     if offline():
         raise _offline_error(hub_id, what)
     hub = require("huggingface_hub")
@@ -125,9 +125,6 @@ def _prefetch(hub_id: str, names: list[str], revision: str | None, watch: Any) -
     """Each of ``names`` into the cache's blob store, continuing what an earlier run left (``hub_resume``), where
     the download policy keeps partial files (``KEEP_PARTIAL``; else huggingface_hub downloads each whole); the blobs
     fetched, by file name."""
-    from ..io.network import KEEP_PARTIAL
-    from .hub_resume import fetch_blob
-
     cache, fetched = require("huggingface_hub").constants.HF_HUB_CACHE, {}
     for name in names if KEEP_PARTIAL else []:
         if watch.stopped():
@@ -140,8 +137,6 @@ def _prefetch(hub_id: str, names: list[str], revision: str | None, watch: Any) -
 
 def _taken(fetched: dict[str, Path], folder: str, watch: Any) -> str:
     """``folder`` (huggingface_hub's answer), once it is checked to hold the blobs fetched here."""
-    from .hub_resume import check_taken
-
     if folder:
         check_taken(fetched, Path(folder), watch)
     return folder
