@@ -4,9 +4,8 @@ names is told apart in ``encoders.weights``).
 A hub id is looked up in the local Hugging Face cache first; only when it is not there, and downloads are allowed
 (``HF_HUB_OFFLINE`` / ``DUALSTREAM_OFFLINE`` unset), is it downloaded, once, its licence shown first, watched
 (``hub_transfer.py``) and continued where it broke (``hub_resume.py``); later runs, offline ones included, read the
-cache. ``HF_ENDPOINT``
-(a mirror), ``HF_TOKEN`` and ``HF_HOME`` / ``HF_HUB_CACHE`` (where the cache lives) are honoured as everywhere in
-the Hugging Face tools. A local folder is accepted wherever a hub id is.
+cache. ``HF_ENDPOINT`` (a mirror), ``HF_TOKEN`` and ``HF_HOME`` / ``HF_HUB_CACHE`` (where the cache lives) are
+honoured as everywhere in the Hugging Face tools. A local folder is accepted wherever a hub id is.
 """
 
 from __future__ import annotations
