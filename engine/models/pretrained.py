@@ -80,7 +80,7 @@ def first_patch_conv(model: nn.Module) -> tuple[nn.Module, nn.Conv2d]:
 
 
 def adapt_kernel(weight: torch.Tensor, channels: int) -> tuple[torch.Tensor, str]:
-    """A conv kernel (out, C0, kh, kw) for ``channels`` inputs, keeping the trained kernels.
+    """A conv kernel (out, C0, kh, kw), or a 3D one, for ``channels`` inputs, keeping the trained kernels.
 
     The first min(C0, channels) kernels are copied; extra channels get the mean of them; for fewer channels the
     kept kernels are scaled by C0/channels so the response to a grey input keeps its size. Returns (kernel, how).
@@ -88,17 +88,17 @@ def adapt_kernel(weight: torch.Tensor, channels: int) -> tuple[torch.Tensor, str
     old_channels = int(weight.shape[1])
     weight = weight.detach()
     if channels > old_channels:
-        extra = weight.mean(dim=1, keepdim=True).expand(-1, channels - old_channels, -1, -1)
+        extra = weight.mean(dim=1, keepdim=True).expand(-1, channels - old_channels, *weight.shape[2:])
         return (torch.cat([weight, extra], dim=1).contiguous(),
                 f"channels 1-{old_channels} copied, {channels - old_channels} extra = mean of them")
     return ((weight[:, :channels] * (old_channels / channels)).contiguous(),
             f"first {channels} kernel(s) kept, scaled by {old_channels}/{channels}")
 
 
-def adapt_conv(old: nn.Conv2d, channels: int) -> tuple[nn.Conv2d, str]:
-    """A copy of the input conv ``old`` (pretrained: C0 = 3, RGB) for ``channels`` inputs, its kernels adapted by
-    :func:`adapt_kernel` and its bias copied. Returns (conv, how)."""
-    new = nn.Conv2d(channels, old.out_channels, kernel_size=old.kernel_size, stride=old.stride,
+def adapt_conv(old: nn.Conv2d | nn.Conv3d, channels: int) -> tuple[nn.Module, str]:
+    """A copy of the input conv ``old`` (2D, or Prithvi's 3D patch embedding; pretrained: C0 = 3, RGB) for
+    ``channels`` inputs, its kernels adapted by :func:`adapt_kernel` and its bias copied. Returns (conv, how)."""
+    new = type(old)(channels, old.out_channels, kernel_size=old.kernel_size, stride=old.stride,
                     padding=old.padding, dilation=old.dilation, bias=old.bias is not None)
     with torch.no_grad():
         weight, how = adapt_kernel(old.weight, channels)

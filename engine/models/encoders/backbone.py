@@ -229,11 +229,6 @@ def _adapt_patch_embed(model: PrithviViT, channels: int) -> str:
     old = model.patch_embed.proj
     if old.in_channels == channels:
         return f"patch embedding kept ({channels} input bands)"
-    weight, how = checkpoints.adapt_kernel(old.weight[:, :, 0], channels)
-    new = nn.Conv3d(channels, old.out_channels, kernel_size=old.kernel_size, stride=old.stride)
-    with torch.no_grad():
-        new.weight.copy_(weight.unsqueeze(2))
-        new.bias.copy_(old.bias)
-    model.patch_embed.proj = new
+    model.patch_embed.proj, how = checkpoints.adapt_conv(old, channels)
     return f"patch embedding adapted from {old.in_channels} to {channels} input bands ({how})"
 
