@@ -109,18 +109,22 @@ def adapt_conv(old: nn.Conv2d | nn.Conv3d, channels: int) -> tuple[nn.Module, st
     return new, how
 
 
-def adapt_input_channels(model: nn.Module, channels: int) -> str:
-    """Rebuild the first patch-embedding conv of a SegFormer for ``channels`` inputs (see :func:`adapt_conv`).
+def replace_input_conv(parent: nn.Module, attr: str, channels: int, what: str, unit: str = "channels") -> str:
+    """``parent.<attr>``, a model's input conv named ``what`` in the sentence returned, rebuilt for ``channels``
+    inputs (:func:`adapt_conv`) where it takes another count."""
+    old = getattr(parent, attr)
+    if old.in_channels == channels:
+        return f"{what} kept ({channels} input {unit})"
+    new, how = adapt_conv(old, channels)
+    setattr(parent, attr, new)
+    return f"{what} adapted from {old.in_channels} to {channels} input {unit} ({how})"
 
-    ``config.num_channels`` is updated. Returns a sentence saying what was done.
-    """
-    parent, old = first_patch_conv(model)
-    old_channels = old.in_channels
-    if old_channels == channels:
-        return f"first patch-embedding conv kept ({channels} input channels)"
-    parent.proj, how = adapt_conv(old, channels)
+
+def adapt_input_channels(model: nn.Module, channels: int) -> str:
+    """Rebuild the first patch-embedding conv of a SegFormer for ``channels`` inputs, ``config.num_channels`` too."""
+    said = replace_input_conv(first_patch_conv(model)[0], "proj", channels, "first patch-embedding conv")
     model.config.num_channels = channels
-    return f"first patch-embedding conv adapted from {old_channels} to {channels} input channels ({how})"
+    return said
 
 
 def resolve_folder(folder: Path) -> Path:

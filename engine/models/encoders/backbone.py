@@ -99,18 +99,14 @@ def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str
 
 def _adapt_first_conv(model: nn.Module, channels: int) -> str:
     """Replace the backbone's first conv by one for ``channels`` bands; update every ``num_channels`` record."""
-    first = next((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
-    name, old = first
-    if old.in_channels == channels:
-        return f"first conv kept ({channels} input channels)"
-    new, how = checkpoints.adapt_conv(old, channels)
+    name, old = next((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
     parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
-    setattr(parent, name.rsplit(".", 1)[-1], new)
+    said = checkpoints.replace_input_conv(parent, name.rsplit(".", 1)[-1], channels, "first conv")
     for module in model.modules():  # embeddings that check the band count against their own record
         if getattr(module, "num_channels", None) == old.in_channels:
             module.num_channels = channels
     model.config.num_channels = channels
-    return f"first conv adapted from {old.in_channels} to {channels} input channels ({how})"
+    return said
 
 
 class Encoder(nn.Module):
@@ -169,7 +165,8 @@ class Encoder(nn.Module):
             return backbone, where, _adapt_first_conv(backbone, channels)
         path = release_file(source.location(), weights.file if weights else "", log)
         backbone, _ = load_release(path, spec, drop_path, log)
-        return backbone, str(path), _adapt_patch_embed(backbone, channels)
+        return backbone, str(path), checkpoints.replace_input_conv(backbone.patch_embed, "proj", channels,
+                                                                   "patch embedding", "bands")
 
     @torch.no_grad()
     def _strides(self, channels: int) -> list[int]:
@@ -222,13 +219,4 @@ def _rebuild(spec: EncoderSpec, architecture: dict[str, Any], channels: int, dro
     settings = {k: v for k, v in architecture.items() if k != "model_type"}
     config = transformers.AutoConfig.for_model(architecture["model_type"], **{**settings, "num_channels": channels})
     return _backbone_class(config.model_type, spec, "the bundle")(config)
-
-
-def _adapt_patch_embed(model: PrithviViT, channels: int) -> str:
-    """The Prithvi 3D patch embedding for ``channels`` bands (as ``adapt_conv``: kernels kept, extra = mean)."""
-    old = model.patch_embed.proj
-    if old.in_channels == channels:
-        return f"patch embedding kept ({channels} input bands)"
-    model.patch_embed.proj, how = checkpoints.adapt_conv(old, channels)
-    return f"patch embedding adapted from {old.in_channels} to {channels} input bands ({how})"
 
