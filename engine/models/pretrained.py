@@ -182,8 +182,6 @@ def load_segformer(source: str, drop_path: float = 0.1,
                 str(folder), drop_path_rate=drop_path, output_loading_info=True, local_files_only=True)
     except LOAD_ERRORS as exc:
         raise load_failed(f"Pretrained SegFormer '{source}'", folder, exc) from exc
-    if model.config.model_type != "segformer":
-        raise ModelError(f"Pretrained checkpoint '{source}' is not a SegFormer model; pass a SegFormer/MiT one.")
     missing = [k for k in info.get("missing_keys", []) if k]
     if missing:
         raise ModelError(
