@@ -219,4 +219,3 @@ def _rebuild(spec: EncoderSpec, architecture: dict[str, Any], channels: int, dro
     settings = {k: v for k, v in architecture.items() if k != "model_type"}
     config = transformers.AutoConfig.for_model(architecture["model_type"], **{**settings, "num_channels": channels})
     return _backbone_class(config.model_type, spec, "the bundle")(config)
-
