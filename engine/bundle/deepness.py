@@ -107,13 +107,10 @@ def deepness_description(session: Any, source: str) -> ImportedDescription:
                     keys={"tile_size": tile_key, "overlap": "tiles_overlap / 100", "resolution": "resolution / 100",
                           "threshold": "seg_thresh", "mean": "standardization_mean", "std": "standardization_std",
                           "class_names": "class_names" if "class_names" in props else "names"})
-    raw = {"tile_size": _value(props, tile_key), "overlap": _value(props, "tiles_overlap"),
-           "resolution": _value(props, "resolution"), "threshold": _value(props, "seg_thresh")}
-    values = {"class_names": names, "mean": mean, "std": std, "tile_size": raw["tile_size"],
-              "overlap": _per_cent(raw["overlap"]), "resolution": _per_cent(raw["resolution"]),
-              "threshold": raw["threshold"]}
-    checked = checked_values(values, origin)
-    given = {k: v for k, v in checked.items() if v is not None}
+    values = {"class_names": names, "mean": mean, "std": std, "tile_size": _value(props, tile_key),
+              "overlap": _per_cent(_value(props, "tiles_overlap")),
+              "resolution": _per_cent(_value(props, "resolution")), "threshold": _value(props, "seg_thresh")}
+    given = {k: v for k, v in checked_values(values, origin).items() if v is not None}
     return ImportedDescription(bands=int(bands), scale=1.0 / PIXEL_SCALE, output="probabilities", notes=notes,
                                origins={k: origin.name(k) for k in given}, **given)
 

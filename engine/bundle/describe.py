@@ -149,11 +149,6 @@ def describe_bundle(path: str, meta: BundleMetadata) -> list[str]:
     return [printable(line) for line in lines]  # names from the file never drive a terminal or a log
 
 
-def _head(model: ModelConfig) -> str:
-    """How several output channels become classes: a softmax, or an imported graph's scores read as Deepness does."""
-    return "scores 0..1 each, Deepness's reading" if getattr(model, "output", None) == "scores" else "softmax"
-
-
 def parent_line(parent: dict[str, Any]) -> str:
     """The bundle a model was fine-tuned from, by name and digest."""
     return (f"fine-tuned from {parent.get('name')} (sha256 {str(parent.get('sha256', ''))[:12]}..., "
@@ -196,6 +191,8 @@ def format_metadata(path: str, meta: BundleMetadata) -> str:
     data settings and statistics, training settings and metrics."""
     model, data, metrics = meta.model, meta.data, meta.metrics
     classes = data.num_classes
+    # several output channels become classes by a softmax, or (an imported graph's scores) as Deepness reads them
+    head = "scores 0..1 each, Deepness's reading" if getattr(model, "output", None) == "scores" else "softmax"
     encoder = getattr(model, "encoder", None)
     onnx = str(path).lower().endswith(".onnx")
     made = ", ".join(f"{k} {v}" for k, v in meta.versions.items())
@@ -208,7 +205,7 @@ def format_metadata(path: str, meta: BundleMetadata) -> str:
         *("  " + line.strip() for line in describe_bundle(path, meta)),
         f"Architecture: {model.name} family (preset {model.preset}" + (f", encoder {encoder}" if encoder else "") + ")",
         f"  vision channels {model.vision_channels}, {_aux_input(model, data)}, outputs {classes} "
-        f"({'binary, sigmoid' if classes == 1 else _head(model)})",
+        f"({'binary, sigmoid' if classes == 1 else head})",
         "Data:",
     ]
     if data.label_mapping is not None:

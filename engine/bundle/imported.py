@@ -15,7 +15,6 @@ what its maker's code fed it. Torch-free; onnxruntime reads the graph.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -34,8 +33,8 @@ from ..io.safety import check_input_file
 from ..models.configuration_utils import AutoModelConfig
 from ..models.imported.configuration_imported import IMPORTED
 from ..runtime.environment import require
-from .schema import BUNDLE_FORMAT, BUNDLE_VERSION, METADATA_KEY, BundleMetadata, description_digest
-from .validate import Origin, check_value, checked_values
+from .schema import BundleMetadata
+from .validate import Origin, checked_values
 
 GRAPH_TENSOR = "onnx_graph"  # the one tensor of an imported bundle: the ONNX file's bytes (uint8)
 DYNAMIC_TILE = 512  # the tile size of a graph that takes any size, when neither its maker nor the user says
@@ -88,12 +87,9 @@ class ImportedDescription:
     def check(self, source: str, tile: int | None = None) -> None:
         """ConfigError for the first value of the wrong type or range (:mod:`.validate`, naming where each came
         from), then for values that disagree with each other (``tile``: the tile the graph runs on)."""
-        origin = Origin(f"the description of '{source}'", flags=self.origins)
-        for item in dataclasses.fields(self):
-            if item.name not in ("notes", "origins", "assumed"):
-                value = getattr(self, item.name)
-                if value is not None:
-                    check_value(item.name, value, origin)
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name not in ("notes", "origins", "assumed")}
+        checked_values(values, Origin(f"the description of '{source}'", flags=self.origins))
         found = []
         for key in ("mean", "std", "band_names"):
             values = getattr(self, key)
@@ -129,8 +125,6 @@ class GraphInfo:
     input_shape: tuple[Any, ...]  # ints for fixed axes, names or None for dynamic ones
     output_name: str
     output_shape: tuple[Any, ...]
-    inputs: int  # how many inputs the graph has
-    input_type: str
 
 
 def graph_info(session: Any, source: str, input_name: str | None = None, output_name: str | None = None) -> GraphInfo:
@@ -155,8 +149,7 @@ def graph_info(session: Any, source: str, input_name: str | None = None, output_
     if len(chosen_out.shape) not in (3, 4):
         raise BundleError(f"The output '{chosen_out.name}' of '{source}' has shape {chosen_out.shape}; a "
                           f"segmentation model gives (batch, classes, height, width) or (batch, height, width).")
-    return GraphInfo(chosen_in.name, tuple(chosen_in.shape), chosen_out.name, tuple(chosen_out.shape), len(inputs),
-                     chosen_in.type)
+    return GraphInfo(chosen_in.name, tuple(chosen_in.shape), chosen_out.name, tuple(chosen_out.shape))
 
 
 def _axis(shape: tuple[Any, ...], index: int) -> int | None:
@@ -213,10 +206,10 @@ def imported_metadata(description: ImportedDescription, graph: GraphInfo, source
     """The bundle metadata of an imported graph (its digest fields left to the writer)."""
     description.check(source)
     model = AutoModelConfig.from_dict(fit_graph(description, graph, source))
-    description.check(source, int(description.tile_size or model.fixed_tile or DYNAMIC_TILE))
+    tile = int(description.tile_size or model.fixed_tile or DYNAMIC_TILE)
+    description.check(source, tile)
     colors = list(description.class_colors or [DEFAULT_COLORS[i % len(DEFAULT_COLORS)]
                                                for i in range(len(description.class_names))])
-    tile = int(description.tile_size or model.fixed_tile or DYNAMIC_TILE)
     data = DataMetadata(
         vision_bands=description.bands, vision_stats=description.statistics(), aux_channels=0,
         class_names=list(description.class_names), class_colors=colors, tile_size=tile, aux_ratio=1,
@@ -237,16 +230,10 @@ def imported_metadata(description: ImportedDescription, graph: GraphInfo, source
 def write_imported_bundle(path: str | os.PathLike, graph: bytes, metadata: BundleMetadata) -> str:
     """The bundle file: the graph's bytes as one uint8 tensor, the metadata (with its digests) in the header."""
     numpy_st = require("safetensors.numpy")
-    from .store import versions
+    from .store import header
 
-    graph_sha = hashlib.sha256(graph).hexdigest()
-    meta = metadata.replace(format=BUNDLE_FORMAT, format_version=BUNDLE_VERSION, versions=versions(),
-                            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                            weights_sha256=graph_sha)
-    described = meta.to_dict()
-    described["metadata_sha256"] = description_digest(described)
     tensors = {GRAPH_TENSOR: np.frombuffer(graph, dtype=np.uint8)}
-    write_bytes_atomic(Path(path), numpy_st.save(tensors, metadata={METADATA_KEY: json.dumps(described)}))
+    write_bytes_atomic(Path(path), numpy_st.save(tensors, metadata=header(metadata, hashlib.sha256(graph).hexdigest())))
     return str(path)
 
 

@@ -75,10 +75,9 @@ def deepness_metadata(meta: BundleMetadata, tile_size: int, overlap: float, stac
     standardisation lists both streams' statistics in that order.
     """
     data = meta.data
-    names = list(data.class_names)
     out: dict[str, Any] = {
         "model_type": DEEPNESS_MODEL_TYPE,
-        "class_names": {str(i): name for i, name in enumerate(names)},
+        "class_names": {str(i): name for i, name in enumerate(data.class_names)},
         "tile_size": int(tile_size),
         "tiles_size": int(tile_size),
         "tiles_overlap": int(round(100 * overlap)),

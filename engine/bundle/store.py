@@ -1,11 +1,9 @@
 """The model bundle: one file a user can copy.
 
-A bundle is a safetensors file whose header carries the JSON metadata under the key ``dualstream``
-(:class:`~engine.bundle.schema.BundleMetadata`: architecture and its config, band count and statistics, aux
-layout and ratio, class names and colours, tile size, training GSD, label mapping, metrics and versions).
-Loading never unpickles. The metadata also stores a SHA-256 of the weights and (format v3 on) one of itself, so
-altered weights or an edited description are rejected, and safetensors itself rejects truncated files. On load,
-the description's classes, colours, band and aux counts are compared with the model and its tensors' shapes.
+A bundle is a safetensors file whose header carries the JSON metadata (``schema.BundleMetadata``) under the key
+``dualstream``. Loading never unpickles. The metadata also stores a SHA-256 of the weights and (format v3 on) one of
+itself, so altered weights or an edited description are rejected, and safetensors itself rejects truncated files. On
+load, the description's classes, colours, band and aux counts are compared with the model and its tensors' shapes.
 """
 
 from __future__ import annotations
@@ -30,7 +28,6 @@ from .schema import (
     DIGESTED_SINCE,
     METADATA_KEY,
     BundleMetadata,
-    DataMetadata,
     described_shapes,
     description_digest,
 )
@@ -48,16 +45,8 @@ class LoadedBundle:
     metadata: BundleMetadata
 
     @property
-    def data(self) -> DataMetadata:
-        return self.metadata.data
-
-    @property
     def class_names(self) -> list[str]:
         return list(self.metadata.data.class_names)
-
-    @property
-    def class_colors(self) -> list[str]:
-        return list(self.metadata.data.class_colors)
 
 
 def weights_digest(state: dict[str, Any]) -> str:
@@ -97,15 +86,21 @@ def save_bundle(path: str | os.PathLike, model: Any, metadata: BundleMetadata | 
     if not isinstance(metadata, BundleMetadata):
         metadata = BundleMetadata.from_dict(metadata, str(path), written=False)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    meta = metadata.replace(format=BUNDLE_FORMAT, format_version=BUNDLE_VERSION, versions=versions(),
-                            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                            weights_sha256=weights_digest(state))
-    described = meta.to_dict()
-    described["metadata_sha256"] = description_digest(described)
     # Serialised in memory and written with a plain open() (atomic_file): safetensors' save_file creates
     # files as 0600, but a bundle is meant to be shared.
-    write_bytes_atomic(path, safetensors_torch.save(state, metadata={METADATA_KEY: json.dumps(described)}))
+    write_bytes_atomic(path, safetensors_torch.save(state, metadata=header(metadata, weights_digest(state))))
     return str(path)
+
+
+def header(metadata: BundleMetadata, weights_sha256: str) -> dict[str, str]:
+    """The safetensors header of a bundle: ``metadata`` stamped with the format, versions, creation time and
+    weights digest, and its own digest."""
+    meta = metadata.replace(format=BUNDLE_FORMAT, format_version=BUNDLE_VERSION, versions=versions(),
+                            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                            weights_sha256=weights_sha256)
+    described = meta.to_dict()
+    described["metadata_sha256"] = description_digest(described)
+    return {METADATA_KEY: json.dumps(described)}
 
 
 def looks_like_bundle(path: str | os.PathLike) -> bool:
@@ -149,21 +144,16 @@ def read_metadata(path: str | os.PathLike) -> BundleMetadata:
         raise BundleError(f"The metadata of bundle '{path}' is corrupt ({exc}); copy the bundle again or "
                           f"retrain.") from exc
     metadata = BundleMetadata.from_dict(meta, str(path))
-    _check_description(path, meta, metadata)
-    return metadata
-
-
-def _check_description(path: Path, raw: dict[str, Any], meta: BundleMetadata) -> None:
-    """BundleError when the description was altered after it was written (its digest, from format v3 on), or
-    disagrees with the model it describes (class names, colours, band and aux counts)."""
-    if int(meta.format_version) >= DIGESTED_SINCE and raw.get("metadata_sha256") != description_digest(raw):
+    # the description altered after it was written (its digest, from format v3 on), or disagreeing with the model
+    if int(metadata.format_version) >= DIGESTED_SINCE and meta.get("metadata_sha256") != description_digest(meta):
         raise BundleError(f"The description (metadata) of bundle '{path}' does not match its checksum: it was edited "
                           f"or damaged after training, so its classes, colours or band statistics cannot be trusted. "
                           f"Copy the bundle again or retrain.")
-    found = described_shapes(meta)
+    found = described_shapes(metadata)
     if found:
         raise BundleError(f"Bundle '{path}' contradicts itself: {'; '.join(found)}. Its description was edited or "
                           f"damaged; copy the bundle again or retrain.")
+    return metadata
 
 
 def load_state(path: str | os.PathLike, meta: BundleMetadata) -> dict[str, Any]:

@@ -47,14 +47,10 @@ class _Bad(ValueError):
     """A value that breaks its rule; the rule in words."""
 
 
-def _number(value: Any) -> float:
+def _finite(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _Bad("a number")
-    return float(value)
-
-
-def _finite(value: Any) -> float:
-    number = _number(value)
+    number = float(value)
     if not math.isfinite(number):
         raise _Bad("finite")
     return number

@@ -9,7 +9,6 @@ model contract (``configuration_utils`` torch-free, ``modeling_utils``), what si
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from ..callbacks import Callback
@@ -40,9 +39,8 @@ def describe_models() -> list[dict[str, Any]]:
     out = []
     for family in FAMILIES:
         cls = AutoModelConfig.config_class(family)
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
         out.append({"name": family, "description": cls.description, "presets": list(cls.PRESETS),
-                    "default_preset": defaults["preset"], "encoders": list(getattr(cls, "ENCODERS", ())),
+                    "default_preset": cls.preset, "encoders": list(getattr(cls, "ENCODERS", ())),
                     "preset_encoders": {name: getattr(p, "encoder", "MiT") for name, p in cls.PRESETS.items()}})
     return out
 
@@ -63,10 +61,9 @@ def build_model(name: str, callback: Callback | None = None, **settings: Any) ->
 
 def build_model_from_config(config: ModelConfig, callback: Callback | None = None) -> Any:
     """Build the model a family config describes."""
-    check_family(config.name)
-    require("torch")
+    cls = model_class(config.name)
     require("transformers")
-    return family_module(config.name, "modeling").MODEL(config, callback=callback)
+    return cls(config, callback=callback)
 
 
 __all__ = ["AutoModelConfig", "ModelConfig", "build_model", "build_model_from_config", "describe_models",

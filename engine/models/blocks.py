@@ -45,25 +45,19 @@ class GroupNorm(nn.GroupNorm):
         return super().forward(x)
 
 
-def drop_path(x: torch.Tensor, drop_prob: float = 0.0, training: bool = False) -> torch.Tensor:
-    """Stochastic depth per sample: zero whole residual branches with probability ``drop_prob``."""
-    if drop_prob == 0.0 or not training:
-        return x
-    keep_prob = 1.0 - drop_prob
-    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
-    mask = x.new_empty(shape).bernoulli_(keep_prob)
-    return x * mask / keep_prob
-
-
 class DropPath(nn.Module):
-    """Stochastic depth (Huang et al. 2016) as a module."""
+    """Stochastic depth (Huang et al. 2016): zero whole residual branches per sample with probability ``drop_prob``."""
 
     def __init__(self, drop_prob: float = 0.0):
         super().__init__()
         self.drop_prob = drop_prob
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return drop_path(x, self.drop_prob, self.training)
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep_prob = 1.0 - self.drop_prob
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep_prob)
+        return x * mask / keep_prob
 
     def extra_repr(self) -> str:
         return f"p={self.drop_prob}"
@@ -74,18 +68,14 @@ def drop_path_or_identity(p: float) -> nn.Module:
 
 
 class ConvNormAct(nn.Sequential):
-    """Conv (no bias) -> GroupNorm(1) -> GELU; the reference's ``BasicConv``."""
+    """Conv (no bias) -> GroupNorm(1) -> GELU, the reference's ``BasicConv``; ReLU with ``relu``, as smp's
+    Conv2dReLU (the single-stream decoders')."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 padding: int | None = None, dilation: int = 1):
-        if padding is None:
-            padding = dilation * (kernel_size // 2)
-        super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation,
-                      bias=False),
-            GroupNorm(1, out_channels),
-            nn.GELU(),
-        )
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1,
+                 relu: bool = False):
+        super().__init__(nn.Conv2d(in_channels, out_channels, kernel_size, padding=dilation * (kernel_size // 2),
+                                   dilation=dilation, bias=False),
+                         GroupNorm(1, out_channels), nn.ReLU(inplace=True) if relu else nn.GELU())
 
 
 class ConvNeXtBlock(nn.Module):
@@ -134,10 +124,7 @@ class Downsample(nn.Module):
 
 def attention_heads(dim: int, wanted: int) -> int:
     """The largest head count <= ``wanted`` that divides ``dim`` (MultiheadAttention needs dim % heads == 0)."""
-    for heads in range(min(wanted, dim), 0, -1):
-        if dim % heads == 0:
-            return heads
-    return 1
+    return next((heads for heads in range(min(wanted, dim), 0, -1) if dim % heads == 0), 1)
 
 
 class ASPP(nn.Module):

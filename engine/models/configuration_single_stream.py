@@ -15,13 +15,13 @@ from .configuration_utils import (
     DEFAULT,
     DROP_PATH,
     IMAGERY,
-    AutoModelConfig,
     AutoPick,
     FamilyCard,
     ModelConfig,
+    encoder_families,
     joined,
 )
-from .encoders import ENCODER_NAMES, check_encoder_name
+from .encoders import ENCODER_NAMES, ENCODERS
 from .registry import list_models
 
 T = TypeVar("T", bound="SingleStreamConfig")
@@ -34,16 +34,12 @@ def single_stream_card(architecture: str, citation: str, auto: tuple[AutoPick, .
     return FamilyCard(architecture, citation, STREAMS, kinds=(IMAGERY,), cpu_preset="light", auto=auto)
 
 
-def _encoder_families() -> list[str]:
-    return [f for f in list_models() if getattr(AutoModelConfig.config_class(f), "ENCODERS", ())]
-
-
 def _encoder_label() -> str:
-    return f"Encoder ({', '.join(_encoder_families())})"
+    return f"Encoder ({', '.join(encoder_families())})"
 
 
 def _encoder_help() -> str:
-    fixed = [f for f in list_models() if f not in _encoder_families()]
+    fixed = [f for f in list_models() if f not in encoder_families()]
     return (f"Backbone of the single-stream families (ResNet, ConvNeXt, Swin, MiT; the foundation encoders "
             f"Prithvi-EO-2.0 and DINOv3 with pretrained release, or transformers with a backbone's folder or hub "
             f"id as pretrained); default: the preset's. "
@@ -73,17 +69,12 @@ class SingleStreamConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.encoder is not None:
-            check_encoder_name(self.encoder, self.ENCODERS)
         check(self.aux_fusion in AUX_FUSION, f"aux_fusion '{self.aux_fusion}' is unknown; use one of {AUX_FUSION}.")
         check(self.aux_fusion == "early" or self.aux_channels == 0,
                f"{self.name} is vision-only unless aux_fusion is 'early' (got aux_channels={self.aux_channels}); set "
                f"aux_fusion: early to concatenate the aux bands to the image, or aux_channels: 0.")
-        check(0.0 <= self.drop_path < 1.0, f"drop_path must be in [0, 1) (got {self.drop_path}).")
 
     def local_receptive_field(self) -> bool:
-        from .encoders.catalog import ENCODERS
-
         spec = ENCODERS.get(self.encoder_name)
         return self.LOCAL_DECODER and spec is not None and spec.local
 

@@ -1,13 +1,10 @@
 """The torch-free part of the model contract: ``ModelConfig``, the base of every family's configuration, and
 ``FamilyCard``, what a family declares about itself for the rest of the engine.
 
-Every family has a ``configuration_<family>.py`` with a ``ModelConfig`` subclass (its presets, options and
-``CARD``) and a ``modeling_<family>.py`` with the model. The factory :class:`AutoModelConfig` (as transformers'
-``AutoConfig``) builds the family's own config class from a name (``AutoModelConfig.for_family("cmx",
-preset="b0")``) or a settings mapping (``AutoModelConfig.from_dict({"name": "cmx", ...})``), so code that only
-knows a family name (CLI, plugin, bundle) never needs to import it. The texts that speak of every family (the help of
-``--model``, ``--preset``, ``--drop-path``, the automatic choice) are written here from the families' cards, when
-asked, never listed by hand. Nothing here imports torch.
+The factory :class:`AutoModelConfig` (as transformers' ``AutoConfig``) builds a family's config from its name or a
+settings mapping, so code that only knows a family name (CLI, plugin, bundle) never imports it. The texts that speak
+of every family (the help of ``--model``, ``--preset``, ``--drop-path``, the automatic choice) are written here from
+the families' cards, when asked, never listed by hand.
 """
 
 from __future__ import annotations
@@ -19,6 +16,7 @@ from typing import Any, ClassVar, TypeVar
 from ..declarations import CONFIG_ONLY, setting
 from ..errors import ConfigError, mention
 from ..settings import Settings, check
+from .encoders.catalog import check_encoder_name
 from .registry import family_module, has_configuration, list_models, list_presets
 
 T = TypeVar("T", bound="ModelConfig")
@@ -96,6 +94,11 @@ def families_by(words: Any) -> list[tuple[Any, list[str]]]:
 def joined(names: list[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def encoder_families() -> list[str]:
+    """The families whose encoder can be chosen (``ENCODERS``); the others' is fixed."""
+    return [f for f in list_models() if getattr(AutoModelConfig.config_class(f), "ENCODERS", ())]
 
 
 def _card(family: str) -> FamilyCard:
@@ -228,11 +231,10 @@ class ModelConfig(Settings):
         check(self.num_classes >= 1, f"num_classes must be >= 1, 1 = binary (got {self.num_classes}).")
         check(self.aux_ratio >= 1, f"aux_ratio must be >= 1 (got {self.aux_ratio}).")
         check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1) (got {self.dropout}).")
-
-    @property
-    def output_channels(self) -> int:
-        """Channels of the logits: 1 for binary (sigmoid), N for N-class softmax."""
-        return self.num_classes
+        drop = getattr(self, "drop_path", 0.0)  # every family trained here has one (DROP_PATH)
+        check(0.0 <= drop < 1.0, f"drop_path must be in [0, 1) (got {drop}).")
+        if getattr(self, "encoder", None) is not None:  # the families whose encoder can be chosen (ENCODERS)
+            check_encoder_name(self.encoder, self.ENCODERS)
 
     @property
     def input_dates(self) -> int:
@@ -313,7 +315,6 @@ class AutoModelConfig:
         family = data.get("name") or family_with_preset(data.get("preset"))
         target = AutoModelConfig.config_class(family)
         if data.get("encoder") is not None and not getattr(target, "ENCODERS", ()):
-            takes = [f for f in list_models() if getattr(AutoModelConfig.config_class(f), "ENCODERS", ())]
             raise ConfigError(f"{mention('model.encoder')}: the {family} family has a fixed encoder; an encoder can be "
-                              f"chosen for {takes} only (leave it at default).")
+                              f"chosen for {encoder_families()} only (leave it at default).")
         return target.from_dict({**data, "name": family})

@@ -2,12 +2,10 @@
 names is told apart in ``encoders.weights``).
 
 A hub id is looked up in the local Hugging Face cache first; only when it is not there, and downloads are allowed
-(``HF_HUB_OFFLINE`` / ``DUALSTREAM_OFFLINE`` unset), is it downloaded, once: its licence shown first, progress in
-lines, a broken connection resumed where it broke (HTTP Range), within the run and by the next run, the file
-checked against the hash the hub announces (``hub_resume.py``), a stalled download ended, gated repositories and a
-missing network explained (``hub_transfer.py``); later runs, offline ones included, read the cache. ``HF_ENDPOINT``
-(a mirror), ``HF_TOKEN`` and ``HF_HOME`` / ``HF_HUB_CACHE`` (where the cache lives) are honoured as everywhere in
-the Hugging Face tools. A local folder is accepted wherever a hub id is.
+(``HF_HUB_OFFLINE`` / ``DUALSTREAM_OFFLINE`` unset), is it downloaded, once, its licence shown first, watched
+(``hub_transfer.py``) and continued where it broke (``hub_resume.py``); later runs, offline ones included, read the
+cache. ``HF_ENDPOINT`` (a mirror), ``HF_TOKEN`` and ``HF_HOME`` / ``HF_HUB_CACHE`` (where the cache lives) are
+honoured as everywhere in the Hugging Face tools. A local folder is accepted wherever a hub id is.
 """
 
 from __future__ import annotations
@@ -19,9 +17,11 @@ from typing import Any, Callable
 
 from ..callbacks import Callback
 from ..errors import ModelError
-from ..io.network import size_text
+from ..io.network import KEEP_PARTIAL, size_text
 from ..runtime.environment import require
 from .encoders.weights import is_hub_id
+from .hub_resume import check_taken, fetch_blob
+from .hub_transfer import explain, licence_line, run_watched
 
 SAFETENSORS = ["config.json", "model.safetensors", "model.safetensors.index.json", "model-*.safetensors"]
 PICKLED = ["config.json", "pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*.bin"]
@@ -64,6 +64,15 @@ def _cached(hub: object, hub_id: str, patterns: list[str] | None, revision: str 
     return None
 
 
+def _cached_file(hub: object, hub_id: str, filename: str, revision: str | None) -> Path | None:
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(hub.hf_hub_download(hub_id, filename, revision=revision, local_files_only=True))
+    except LocalEntryNotFoundError:
+        return None
+
+
 def _local_folder(source: str, patterns: list[str] | None) -> Path | None:
     """``source`` as a local folder holding the files (ModelError when it is a folder that lacks them)."""
     folder = Path(source).expanduser()
@@ -87,12 +96,14 @@ def _offline_error(hub_id: str, what: str) -> ModelError:
                       f"folder holding it.")
 
 
-def _announce(hub: object, hub_id: str, revision: str | None, log: Callable[[str], None], what: str,
-              vet: Callable[[object], None] | None = None) -> object:
-    """The licence line and where the files go, before any byte is downloaded (missing repos end here, and so does a
-    record ``vet`` refuses); the repository's record (its files)."""
-    from .hub_transfer import explain, licence_line
-
+def _download(hub_id: str, what: str, revision: str | None, log: Callable[[str], None], callback: Callback | None,
+              work: Callable[[object, Any], str], vet: Callable[[object], None] | None = None) -> tuple[Path, float]:
+    """What the cache lacks, downloaded: offline refused; else the licence line and where the files go, before any
+    byte is downloaded (missing repos end here, and so does a record ``vet`` refuses), then ``work(the repository's
+    record, watch)`` watched (:func:`~engine.models.hub_transfer.run_watched`). Returns (its path, seconds taken)."""
+    if offline():
+        raise _offline_error(hub_id, what)
+    hub = require("huggingface_hub")
     where, cache = endpoint(), hub.constants.HF_HUB_CACHE
     try:
         info = hub.HfApi(endpoint=where).model_info(hub_id, revision=revision)
@@ -103,16 +114,16 @@ def _announce(hub: object, hub_id: str, revision: str | None, log: Callable[[str
     log(licence_line(hub_id, where, info))
     log(f"Downloading pretrained checkpoint '{hub_id}' ({what}) from {where} into the Hugging Face cache ({cache}); "
         f"this happens once, later runs read the cache, offline too.")
-    return info
+    start = time.monotonic()
+    path = run_watched(hub_id, where, lambda watch: work(info, watch), log, callback,
+                       lambda exc: explain(hub_id, where, exc, what, cache))
+    return path, time.monotonic() - start
 
 
 def _prefetch(hub_id: str, names: list[str], revision: str | None, watch: Any) -> dict[str, Path]:
     """Each of ``names`` into the cache's blob store, continuing what an earlier run left (``hub_resume``), where
     the download policy keeps partial files (``KEEP_PARTIAL``; else huggingface_hub downloads each whole); the blobs
     fetched, by file name."""
-    from ..io.network import KEEP_PARTIAL
-    from .hub_resume import fetch_blob
-
     cache, fetched = require("huggingface_hub").constants.HF_HUB_CACHE, {}
     for name in names if KEEP_PARTIAL else []:
         if watch.stopped():
@@ -125,8 +136,6 @@ def _prefetch(hub_id: str, names: list[str], revision: str | None, watch: Any) -
 
 def _taken(fetched: dict[str, Path], folder: str, watch: Any) -> str:
     """``folder`` (huggingface_hub's answer), once it is checked to hold the blobs fetched here."""
-    from .hub_resume import check_taken
-
     if folder:
         check_taken(fetched, Path(folder), watch)
     return folder
@@ -143,18 +152,15 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
           callback: Callback | None = None, vet: Callable[[object], None] | None = None) -> Path:
     """The local folder of ``hub_id`` holding the files ``patterns`` match (default: config + weights).
 
-    ``hub_id`` may be a local folder (returned as it is once it holds the files). A hub id is read from the HF
-    cache first, then downloaded when allowed: licence shown first, progress through ``callback.progress`` and
-    ``callback.progress_line`` (``log`` without a callback), a broken connection resumed, stalls ended
-    (``engine.models.hub_transfer``). ``vet`` is shown the hub's record of the repository
+    ``hub_id`` may be a local folder (returned as it is once it holds the files); a hub id is read from the cache
+    or downloaded as the module says, progress through ``callback.progress`` and ``callback.progress_line``
+    (``log`` without a callback). ``vet`` is shown the hub's record of the repository
     (``huggingface_hub.ModelInfo``: its files, its ``config``'s ``model_type``) before anything is downloaded, and
     raises to stop there.
 
     Raises:
         ModelError: offline and not cached, gated, missing, no network, stalled; each names the id and the fix.
     """
-    from .hub_transfer import explain, run_watched
-
     folder = _local_folder(hub_id, patterns)
     if folder is not None:
         return folder
@@ -164,34 +170,28 @@ def fetch(hub_id: str, log: Callable[[str], None], *, patterns: list[str] | None
         return cached
     what = ("config and weights" if patterns is None else ", ".join(patterns) if len(patterns) <= 3
             else f"the checkpoint's files ({', '.join(patterns[:2])}, ...)")
-    if offline():
-        raise _offline_error(hub_id, what)
-    info = _announce(hub, hub_id, revision, log, what, vet)
-    where, cache = endpoint(), hub.constants.HF_HUB_CACHE
-    start = time.monotonic()
-    chosen = patterns
-    if patterns is None and _matching(info, ["*.bin"]) and not _matching(info, ["*.safetensors"]):
-        chosen = PICKLED  # older checkpoints hold pickled weights only (loaded with weights_only)
 
-    def work(watch: Any) -> str:
-        if chosen is not None:
-            fetched = _prefetch(hub_id, _matching(info, chosen), revision, watch)
-            return "" if watch.stopped() else _taken(fetched, hub.snapshot_download(
-                hub_id, allow_patterns=chosen, revision=revision, tqdm_class=watch.bar), watch)
-        fetched = _prefetch(hub_id, _matching(info, SAFETENSORS), revision, watch)
-        got = _taken(fetched, hub.snapshot_download(hub_id, allow_patterns=SAFETENSORS, revision=revision,
+    def work(info: object, watch: Any) -> str:
+        chosen = patterns
+        if patterns is None:  # older checkpoints hold pickled weights only (loaded with weights_only)
+            pickled = _matching(info, ["*.bin"]) and not _matching(info, ["*.safetensors"])
+            chosen = PICKLED if pickled else SAFETENSORS
+        fetched = _prefetch(hub_id, _matching(info, chosen), revision, watch)
+        if watch.stopped():
+            return ""
+        got = _taken(fetched, hub.snapshot_download(hub_id, allow_patterns=chosen, revision=revision,
                                                     tqdm_class=watch.bar), watch)
-        if not _has_weights(Path(got)):  # a record without file names: pickled weights, if any
+        if patterns is None and chosen is SAFETENSORS and not _has_weights(Path(got)):
+            # a record without file names: pickled weights, if any
             got = hub.snapshot_download(hub_id, allow_patterns=PICKLED, revision=revision, tqdm_class=watch.bar)
         return got
 
-    folder = run_watched(hub_id, where, work, log, callback,
-                         lambda exc: explain(hub_id, where, exc, what, cache))
+    folder, seconds = _download(hub_id, what, revision, log, callback, work, vet)
     if not _complete(folder, patterns):
         raise ModelError(f"The hub repository '{hub_id}' has no {what} (e.g. no config.json with model weights); "
                          f"pass a transformers checkpoint (saved with save_pretrained).")
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
-    log(f"Downloaded '{hub_id}' ({size_text(size)} in {time.monotonic() - start:.1f} s) to {folder}.")
+    log(f"Downloaded '{hub_id}' ({size_text(size)} in {seconds:.1f} s) to {folder}.")
     return folder
 
 
@@ -203,24 +203,14 @@ def fetch_file(hub_id: str, filename: str, log: Callable[[str], None], *, revisi
     Raises:
         ModelError: as :func:`fetch`, or the repository has no such file.
     """
-    from .hub_transfer import explain, run_watched
-
     if _local_folder(hub_id, [filename]) is not None:
         return Path(hub_id).expanduser() / filename
     hub = require("huggingface_hub")
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    cached = _cached_file(hub, hub_id, filename, revision)
+    if cached is not None:
+        return cached
 
-    try:
-        return Path(hub.hf_hub_download(hub_id, filename, revision=revision, local_files_only=True))
-    except LocalEntryNotFoundError:
-        pass
-    if offline():
-        raise _offline_error(hub_id, filename)
-    _announce(hub, hub_id, revision, log, filename)
-    where, cache = endpoint(), hub.constants.HF_HUB_CACHE
-    start = time.monotonic()
-
-    def work(watch: Any) -> str:
+    def work(info: object, watch: Any) -> str:
         fetched = _prefetch(hub_id, [filename], revision, watch)
         if watch.stopped():
             return ""
@@ -228,9 +218,8 @@ def fetch_file(hub_id: str, filename: str, log: Callable[[str], None], *, revisi
         _taken(fetched, str(path.parents[len(Path(filename).parts) - 1]), watch)  # the snapshot's folder
         return str(path)
 
-    path = run_watched(hub_id, where, work, log, callback, lambda exc: explain(hub_id, where, exc, filename, cache))
-    log(f"Downloaded {filename} of '{hub_id}' ({size_text(path.stat().st_size)} in "
-        f"{time.monotonic() - start:.1f} s) to {path}.")
+    path, seconds = _download(hub_id, filename, revision, log, callback, work)
+    log(f"Downloaded {filename} of '{hub_id}' ({size_text(path.stat().st_size)} in {seconds:.1f} s) to {path}.")
     return path
 
 
@@ -242,20 +231,9 @@ def where_available(hub_id: str, filename: str = "", timeout: float = 3.0, ask_h
     import urllib.request
 
     hub = require("huggingface_hub")
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    if filename:
-        try:
-            return f"in the Hugging Face cache ({hub.hf_hub_download(hub_id, filename, local_files_only=True)})"
-        except LocalEntryNotFoundError:
-            pass
-    for patterns in () if filename else (SAFETENSORS, PICKLED):
-        try:
-            folder = Path(hub.snapshot_download(hub_id, allow_patterns=patterns, local_files_only=True))
-        except LocalEntryNotFoundError:
-            continue
-        if (folder / "config.json").is_file() and _has_weights(folder):
-            return f"in the Hugging Face cache ({folder})"
+    cached = _cached_file(hub, hub_id, filename, None) if filename else _cached(hub, hub_id, None, None)
+    if cached is not None:
+        return f"in the Hugging Face cache ({cached})"
     if offline() or not ask_hub:
         return None
     where = endpoint()

@@ -56,11 +56,9 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 def _digest(path: Path, etag: str) -> tuple[str, str] | None:
     """(the hash's name, its hex digest of ``path``) in the form ``etag`` has, None when it is no known hash."""
     if re.fullmatch(r"[0-9a-f]{64}", etag):
-        algo, prefix = hashlib.sha256(), b""
-        name = "sha256"
+        algo, prefix, name = hashlib.sha256(), b"", "sha256"
     elif re.fullmatch(r"[0-9a-f]{40}", etag):  # a git blob's id: sha1 of "blob <size>\0" + content
-        algo, prefix = hashlib.sha1(), f"blob {path.stat().st_size}\0".encode()  # noqa: S324 - git's id
-        name = "git sha1"
+        algo, prefix, name = hashlib.sha1(), f"blob {path.stat().st_size}\0".encode(), "git sha1"  # noqa: S324
     else:
         return None
     algo.update(prefix)
@@ -184,8 +182,7 @@ def _transfer(hub: Any, httpx2: Any, meta: Any, part: Path, filename: str, hub_i
                          f"(or HF_HUB_CACHE) to a disk that has it, and run it again.")
     headers = hub.utils.build_hf_headers()
     if _origin(meta.location) != _origin(endpoint):  # a CDN's signed address: the token stays with the hub
-        headers.pop("authorization", None)
-        headers.pop("Authorization", None)
+        headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
     session = hub.get_session()
     bar = watch.bar(total=size, initial=kept, unit="B", desc=filename)
     failures = 0

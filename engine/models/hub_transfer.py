@@ -13,6 +13,7 @@ thread. What a transfer given up (stalled, canceled, failed) leaves is the one p
 
 from __future__ import annotations
 
+import io
 import queue
 import threading
 from pathlib import Path
@@ -23,36 +24,35 @@ from ..errors import ModelError
 from ..io.network import KEEP_PARTIAL, Stall, Watch, size_text
 
 
-class Meter:
-    """Bytes arrived so far, summed over the progress bars huggingface_hub opens (any thread)."""
+class Transfer:
+    """What the worker thread gets: ``bar`` (a quiet tqdm class; :meth:`read` sums the bytes of the bars
+    huggingface_hub opens, from any thread), ``say`` (a line the calling thread logs), ``stopped`` (the download was
+    given up: stop writing), ``alive`` (waiting on another run, which is no stall)."""
 
     def __init__(self) -> None:
         self.bars: list[Any] = []
         self.lock = threading.Lock()
+        self.bar = self._bar_class()
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.stop = threading.Event()
+        self.waited = threading.Event()
 
-    def bar_class(self) -> type:
-        """A tqdm class for ``tqdm_class=`` that draws nothing and lets this meter read its counts."""
+    def _bar_class(self) -> type:
+        """A tqdm class for ``tqdm_class=`` that draws nothing and lets :meth:`read` read its counts."""
         from tqdm import tqdm
 
-        meter = self
-
-        class _Quiet:
-            def write(self, text: str) -> None:
-                pass
-
-            def flush(self) -> None:
-                pass
+        transfer = self
 
         class Bar(tqdm):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 kwargs.pop("name", None)
-                kwargs.update(file=_Quiet(), disable=False, mininterval=3600)
+                kwargs.update(file=io.StringIO(), disable=False, mininterval=3600)  # drawn nowhere
                 super().__init__(*args, **kwargs)
                 # the file bars of a snapshot feed the "Reconstructing" one; "Downloading bytes" counts them again
                 counts = kwargs.get("unit") == "B" and not str(kwargs.get("desc", "")).startswith("Downloading bytes")
                 if counts:
-                    with meter.lock:
-                        meter.bars.append(self)
+                    with transfer.lock:
+                        transfer.bars.append(self)
 
         return Bar
 
@@ -67,19 +67,6 @@ class Meter:
         """Bytes that were on disk before this run (a continued file's start): not part of the rate."""
         with self.lock:
             return int(sum(getattr(bar, "initial", 0) or 0 for bar in self.bars))
-
-
-class Transfer:
-    """What the worker thread gets: ``bar`` (a quiet tqdm class the meter reads), ``say`` (a line the calling
-    thread logs), ``stopped`` (the download was given up: stop writing), ``alive`` (waiting on another run, which is
-    no stall)."""
-
-    def __init__(self, meter: Meter) -> None:
-        self.meter = meter
-        self.bar = meter.bar_class()
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.stop = threading.Event()
-        self.waited = threading.Event()
 
     def say(self, line: str) -> None:
         self.lines.put(line)
@@ -104,8 +91,7 @@ def run_watched(hub_id: str, endpoint: str, work: Callable[[Transfer], str], log
         ModelError: the download stalled, or failed (``describe`` turns the library's error into one).
         CanceledError: the callback asked to stop.
     """
-    meter = Meter()
-    transfer = Transfer(meter)
+    transfer = Transfer()
     outcome: dict[str, Any] = {}
 
     def worker() -> None:
@@ -125,12 +111,12 @@ def run_watched(hub_id: str, endpoint: str, work: Callable[[Transfer], str], log
         error = outcome["error"]
         if isinstance(error, ModelError):  # already said in words (disk full, hash differs)
             raise error
-        said, (done, total) = describe(error), meter.read()
+        said, (done, total) = describe(error), transfer.read()
         if KEEP_PARTIAL and 0 < done < total:  # the partial stays in the cache (engine.models.hub_resume)
             said = ModelError(f"{said} The {size_text(done)} of {size_text(total)} fetched so far are kept in the "
                               f"Hugging Face cache: running it again continues from there.")
         raise said from error
-    done, _ = meter.read()
+    done, _ = transfer.read()
     if callback is not None:
         callback.progress(max(done, 1), max(done, 1), Stage.DOWNLOAD)
     return Path(outcome["path"])
@@ -138,11 +124,11 @@ def run_watched(hub_id: str, endpoint: str, work: Callable[[Transfer], str], log
 
 def _watch(hub_id: str, endpoint: str, thread: threading.Thread, transfer: Transfer, log: Callable[[str], None],
            callback: Callback | None) -> None:
-    meter, watch = transfer.meter, Watch(Stall.rule())
+    watch = Watch(Stall.rule())
     while thread.is_alive():
         thread.join(0.2)
         transfer.drain(log)
-        done, total = meter.read()
+        done, total = transfer.read()
         if callback is not None:
             callback.progress(done, total or 1, Stage.DOWNLOAD)
             callback.check_canceled()
@@ -152,7 +138,7 @@ def _watch(hub_id: str, endpoint: str, thread: threading.Thread, transfer: Trans
         why = watch.arrived(done - watch.done)
         share = done / total if total else 0.0
         if done and share < 1 and watch.report_due(share):
-            rate = (done - meter.kept()) / max(watch.seconds, 1e-9)
+            rate = (done - transfer.kept()) / max(watch.seconds, 1e-9)
             # marked as progress by its channel: a front end may keep it out of what it shows last
             (callback.progress_line if callback is not None else log)(
                 f"Downloading '{hub_id}': {share:.0%} ({size_text(done)} of {size_text(total)}, "
@@ -185,14 +171,23 @@ def licence_line(hub_id: str, endpoint: str, info: object) -> str:
 def explain(hub_id: str, endpoint: str, exc: BaseException, what: str, cache: str) -> ModelError:
     """A huggingface_hub error as a ModelError that names ``hub_id``, the endpoint and what to do."""
     from huggingface_hub import errors as hf
+    from huggingface_hub import get_token
 
     page = f"{endpoint.rstrip('/')}/{hub_id}"
     first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
     elsewhere = (f"Without network, download it on a machine that has it (`hf download {hub_id}`) and copy the "
                  f"cache folder models--{hub_id.replace('/', '--')} into {cache}, or pass a local folder holding "
                  f"{what} instead of the id.")
-    if isinstance(exc, hf.GatedRepoError):
-        return gated_error(hub_id, endpoint)
+    if isinstance(exc, hf.GatedRepoError):  # where to accept its licence, for a run with no token and with one
+        tokens = f"{endpoint.rstrip('/')}/settings/tokens"
+        if not get_token():
+            return ModelError(f"'{hub_id}' is a gated repository and no token was given: accept its licence at {page} "
+                              f"(signed in), then give a token of that account: set HF_TOKEN to a read token (made at "
+                              f"{tokens}) or run `hf auth login`, and run it again.")
+        return ModelError(f"'{hub_id}' is a gated repository and the token given (HF_TOKEN or `hf auth login`) has no "
+                          f"access to it (yet): accept its licence at {page} signed in to the account the token "
+                          f"belongs to (the authors may review the request first; the page says when access is "
+                          f"granted), then run it again.")
     if isinstance(exc, hf.RepositoryNotFoundError):
         return ModelError(f"There is no repository '{hub_id}' at {endpoint} (or it is private: then set HF_TOKEN or "
                           f"run `hf auth login`). Check the id (owner/name).")
@@ -210,20 +205,3 @@ def explain(hub_id: str, endpoint: str, exc: BaseException, what: str, cache: st
                           f"Try again later. {elsewhere}")
     return ModelError(f"Could not download '{hub_id}' from {endpoint} ({first}). Check the network (and a proxy in "
                       f"HTTPS_PROXY). {elsewhere}")
-
-
-def gated_error(hub_id: str, endpoint: str) -> ModelError:
-    """A gated repository refused: where to accept its licence and how to give a token, for a run that gave no
-    token and for one whose token has no access (yet)."""
-    from huggingface_hub import get_token
-
-    page = f"{endpoint.rstrip('/')}/{hub_id}"
-    tokens = f"{endpoint.rstrip('/')}/settings/tokens"
-    if not get_token():
-        return ModelError(f"'{hub_id}' is a gated repository and no token was given: accept its licence at {page} "
-                          f"(signed in), then give a token of that account: set HF_TOKEN to a read token (made at "
-                          f"{tokens}) or run `hf auth login`, and run it again.")
-    return ModelError(f"'{hub_id}' is a gated repository and the token given (HF_TOKEN or `hf auth login`) has no "
-                      f"access to it (yet): accept its licence at {page} signed in to the account the token belongs "
-                      f"to (the authors may review the request first; the page says when access is granted), then "
-                      f"run it again.")

@@ -73,10 +73,7 @@ class SegmentationModel(nn.Module):
     @property
     def size_multiple(self) -> int:
         """Vision H and W must be multiples of this (the encoder stride, and the aux ratio when aux is used)."""
-        if not self.config.uses_aux:
-            return self.encoder_stride
-        ratio = self.config.aux_ratio
-        return self.encoder_stride * ratio // math.gcd(self.encoder_stride, ratio)
+        return math.lcm(self.encoder_stride, self.config.aux_ratio) if self.config.uses_aux else self.encoder_stride
 
     def check_inputs(self, vision: Any, aux: Any) -> None:
         """Raise ModelError naming the expected band counts and shapes when the inputs do not fit."""

@@ -1,4 +1,5 @@
-"""SegFormer (MiT) vision encoders: built from sizes, or loaded from a checkpoint and adapted to Cv bands.
+"""SegFormer (MiT) vision encoders: built from sizes, or loaded from a checkpoint and adapted to Cv bands, and run
+stage by stage when a family fuses between stages (CMX); with the checkpoint helpers the named encoders share.
 
 A pretrained source may be
 - a local ``save_pretrained`` folder of a ``SegformerModel`` or ``SegformerForSemanticSegmentation``
@@ -16,6 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,8 +28,9 @@ from torch import nn
 
 from ..errors import ModelError
 from ..runtime.environment import require
+from .blocks import in_layout_of
 from .encoders.catalog import MIT_SIZE_KEYS as SIZE_KEYS
-from .encoders.weights import is_hub_id
+from .encoders.weights import is_hub_id, pretrained_source
 from .hub import fetch
 
 logger = logging.getLogger("dualstream")
@@ -39,10 +43,10 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
                 "pytorch_model.bin.index.json")
 
 
-def segformer_config(sizes: dict[str, list[int]], num_channels: int, drop_path: float) -> Any:
-    """A ``SegformerConfig`` for a 4-stage encoder at strides 4/8/16/32 with the given sizes."""
+def build_segformer(sizes: dict[str, list[int]], num_channels: int, drop_path: float) -> nn.Module:
+    """A randomly initialised ``SegformerModel``: a 4-stage encoder at strides 4/8/16/32 with the given sizes."""
     transformers = require("transformers")
-    return transformers.SegformerConfig(
+    return transformers.SegformerModel(transformers.SegformerConfig(
         num_channels=num_channels,
         num_encoder_blocks=4,
         hidden_sizes=list(sizes["hidden_sizes"]),
@@ -55,18 +59,12 @@ def segformer_config(sizes: dict[str, list[int]], num_channels: int, drop_path: 
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
         drop_path_rate=drop_path,
-    )
+    ))
 
 
 def encoder_sizes(config: Any) -> dict[str, list[int]]:
     """The size fields of a SegformerConfig, as stored in ``ModelConfig.vision_encoder``."""
     return {key: [int(v) for v in getattr(config, key)] for key in SIZE_KEYS}
-
-
-def build_segformer(sizes: dict[str, list[int]], num_channels: int, drop_path: float) -> nn.Module:
-    """A randomly initialised ``SegformerModel``."""
-    transformers = require("transformers")
-    return transformers.SegformerModel(segformer_config(sizes, num_channels, drop_path))
 
 
 def first_patch_conv(model: nn.Module) -> tuple[nn.Module, nn.Conv2d]:
@@ -82,7 +80,7 @@ def first_patch_conv(model: nn.Module) -> tuple[nn.Module, nn.Conv2d]:
 
 
 def adapt_kernel(weight: torch.Tensor, channels: int) -> tuple[torch.Tensor, str]:
-    """A conv kernel (out, C0, kh, kw) for ``channels`` inputs, keeping the trained kernels.
+    """A conv kernel (out, C0, kh, kw), or a 3D one, for ``channels`` inputs, keeping the trained kernels.
 
     The first min(C0, channels) kernels are copied; extra channels get the mean of them; for fewer channels the
     kept kernels are scaled by C0/channels so the response to a grey input keeps its size. Returns (kernel, how).
@@ -90,17 +88,17 @@ def adapt_kernel(weight: torch.Tensor, channels: int) -> tuple[torch.Tensor, str
     old_channels = int(weight.shape[1])
     weight = weight.detach()
     if channels > old_channels:
-        extra = weight.mean(dim=1, keepdim=True).expand(-1, channels - old_channels, -1, -1)
+        extra = weight.mean(dim=1, keepdim=True).expand(-1, channels - old_channels, *weight.shape[2:])
         return (torch.cat([weight, extra], dim=1).contiguous(),
                 f"channels 1-{old_channels} copied, {channels - old_channels} extra = mean of them")
     return ((weight[:, :channels] * (old_channels / channels)).contiguous(),
             f"first {channels} kernel(s) kept, scaled by {old_channels}/{channels}")
 
 
-def adapt_conv(old: nn.Conv2d, channels: int) -> tuple[nn.Conv2d, str]:
-    """A copy of the input conv ``old`` (pretrained: C0 = 3, RGB) for ``channels`` inputs, its kernels adapted by
-    :func:`adapt_kernel` and its bias copied. Returns (conv, how)."""
-    new = nn.Conv2d(channels, old.out_channels, kernel_size=old.kernel_size, stride=old.stride,
+def adapt_conv(old: nn.Conv2d | nn.Conv3d, channels: int) -> tuple[nn.Module, str]:
+    """A copy of the input conv ``old`` (2D, or Prithvi's 3D patch embedding; pretrained: C0 = 3, RGB) for
+    ``channels`` inputs, its kernels adapted by :func:`adapt_kernel` and its bias copied. Returns (conv, how)."""
+    new = type(old)(channels, old.out_channels, kernel_size=old.kernel_size, stride=old.stride,
                     padding=old.padding, dilation=old.dilation, bias=old.bias is not None)
     with torch.no_grad():
         weight, how = adapt_kernel(old.weight, channels)
@@ -111,29 +109,31 @@ def adapt_conv(old: nn.Conv2d, channels: int) -> tuple[nn.Conv2d, str]:
     return new, how
 
 
-def adapt_input_channels(model: nn.Module, channels: int) -> str:
-    """Rebuild the first patch-embedding conv of a SegFormer for ``channels`` inputs (see :func:`adapt_conv`).
+def replace_input_conv(parent: nn.Module, attr: str, channels: int, what: str, unit: str = "channels") -> str:
+    """``parent.<attr>``, a model's input conv named ``what`` in the sentence returned, rebuilt for ``channels``
+    inputs (:func:`adapt_conv`) where it takes another count."""
+    old = getattr(parent, attr)
+    if old.in_channels == channels:
+        return f"{what} kept ({channels} input {unit})"
+    new, how = adapt_conv(old, channels)
+    setattr(parent, attr, new)
+    return f"{what} adapted from {old.in_channels} to {channels} input {unit} ({how})"
 
-    ``config.num_channels`` is updated. Returns a sentence saying what was done.
-    """
-    parent, old = first_patch_conv(model)
-    old_channels = old.in_channels
-    if old_channels == channels:
-        return f"first patch-embedding conv kept ({channels} input channels)"
-    parent.proj, how = adapt_conv(old, channels)
+
+def adapt_input_channels(model: nn.Module, channels: int) -> str:
+    """Rebuild the first patch-embedding conv of a SegFormer for ``channels`` inputs, ``config.num_channels`` too."""
+    said = replace_input_conv(first_patch_conv(model)[0], "proj", channels, "first patch-embedding conv")
     model.config.num_channels = channels
-    return f"first patch-embedding conv adapted from {old_channels} to {channels} input channels ({how})"
+    return said
 
 
 def resolve_folder(folder: Path) -> Path:
     """The folder holding config.json: the folder itself or the newest snapshot of an HF cache repo folder."""
     if (folder / "config.json").is_file():
         return folder
-    snapshots = folder / "snapshots"
-    if snapshots.is_dir():
-        candidates = [p for p in snapshots.iterdir() if (p / "config.json").is_file()]
-        if candidates:
-            return max(candidates, key=lambda p: p.stat().st_mtime)
+    candidates = [p.parent for p in folder.glob("snapshots/*/config.json") if p.is_file()]
+    if candidates:
+        return max(candidates, key=lambda p: p.stat().st_mtime)
     raise ModelError(
         f"Pretrained folder '{folder}' is not a SegFormer checkpoint: it has no config.json. Pass a folder "
         f"written by `SegformerModel.save_pretrained` / `SegformerForSemanticSegmentation.save_pretrained` "
@@ -141,13 +141,18 @@ def resolve_folder(folder: Path) -> Path:
     )
 
 
-def _check_folder(folder: Path, source: str) -> None:
+def checkpoint_type(folder: Path, source: str) -> Any:
+    """The ``model_type`` a checkpoint folder's config.json names (ModelError naming ``source`` when unreadable)."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"Pretrained checkpoint '{source}': config.json cannot be read ({exc}); "
                          f"re-save the checkpoint with save_pretrained.") from exc
-    model_type = config.get("model_type") if isinstance(config, dict) else None
+    return config.get("model_type") if isinstance(config, dict) else None
+
+
+def _check_folder(folder: Path, source: str) -> None:
+    model_type = checkpoint_type(folder, source)
     if model_type != "segformer":
         raise ModelError(
             f"Pretrained checkpoint '{source}' is a '{model_type}' model, not a SegFormer/MiT one. The vision "
@@ -177,8 +182,6 @@ def load_segformer(source: str, drop_path: float = 0.1,
                 str(folder), drop_path_rate=drop_path, output_loading_info=True, local_files_only=True)
     except LOAD_ERRORS as exc:
         raise load_failed(f"Pretrained SegFormer '{source}'", folder, exc) from exc
-    if model.config.model_type != "segformer":
-        raise ModelError(f"Pretrained checkpoint '{source}' is not a SegFormer model; pass a SegFormer/MiT one.")
     missing = [k for k in info.get("missing_keys", []) if k]
     if missing:
         raise ModelError(
@@ -217,23 +220,75 @@ def local_checkpoint(source: str, log: Callable[[str], None]) -> tuple[Path, str
     return folder, f"hub id {source} (cached in {folder})"
 
 
-class quiet_transformers:
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
     """Silence transformers' own loading chatter (unused decode-head weights etc.) and its "Loading weights"
     progress bar; we report what matters. The bar writes to stderr from whatever thread loads: inside QGIS a
     background task's write reaches QGIS's own stderr hook, which fails there (a RecursionError in the desktop)."""
+    from transformers.utils import logging as hf_logging
 
-    def __enter__(self) -> None:
-        from transformers.utils import logging as hf_logging
-
-        self._logger = logging.getLogger("transformers")
-        self._level = self._logger.level
-        self._logger.setLevel(logging.ERROR)
-        self._bar = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-
-    def __exit__(self, *exc: object) -> None:
-        from transformers.utils import logging as hf_logging
-
-        self._logger.setLevel(self._level)
-        if self._bar:
+    chatter, bar = logging.getLogger("transformers"), hf_logging.is_progress_bar_enabled()
+    level = chatter.level
+    chatter.setLevel(logging.ERROR)
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        chatter.setLevel(level)
+        if bar:
             hf_logging.enable_progress_bar()
+
+
+def make_mit(sizes: dict[str, list[int]], channels: int, drop_path: float, pretrained: str | None,
+             log: Callable[[str], None], what: str = "vision",
+             preset: str = "") -> tuple[nn.Module, dict[str, list[int]], str | None]:
+    """A SegformerModel for ``channels`` bands. Returns (model, its sizes, pretrained source or None).
+
+    With ``pretrained`` the checkpoint's own sizes win over ``sizes`` (said in the log); without it the encoder
+    is randomly initialised, also said in the log.
+    """
+    source = pretrained_source(pretrained, preset)
+    if not source.loads:
+        log(source.random_line(what))
+        return build_segformer(sizes, channels, drop_path), sizes, None
+    model, where = load_segformer(source.location(), drop_path, log)
+    loaded = encoder_sizes(model.config)
+    if loaded != sizes:
+        log(f"The checkpoint's encoder sizes {loaded} override preset '{preset}' ({sizes}); the rest of the "
+            f"model follows them.")
+    adapted = adapt_input_channels(model, channels)
+    log(f"Loaded pretrained {what} weights from {where}; {adapted}.")
+    return model, loaded, where
+
+
+def config_mit(config: Any, log: Callable[[str], None]) -> tuple[nn.Module, Any, str | None]:
+    """The vision MiT of a family config with MiT presets and a ``vision_encoder`` sizes override.
+
+    Returns (encoder, the config with ``vision_encoder`` set when a checkpoint fixed other sizes than the
+    preset's, pretrained source or None), so that a bundle rebuilds exactly what was trained.
+    """
+    preset = config.preset_settings()
+    sizes = preset.encoder_sizes()
+    sizes.update(config.vision_encoder or {})
+    model, sizes, source = make_mit(sizes, config.vision_channels, config.drop_path, config.pretrained, log,
+                                    preset=config.preset)
+    if sizes != preset.encoder_sizes():
+        config = config.replace(vision_encoder=sizes)
+    return model, config, source
+
+
+def mit_features(model: nn.Module, pixels: torch.Tensor) -> list[torch.Tensor]:
+    """The four maps (B, C_i, H/s, W/s), s = 4, 8, 16, 32, in the pixels' memory format (:func:`in_layout_of`)."""
+    return [in_layout_of(m, pixels) for m in model(pixel_values=pixels, output_hidden_states=True).hidden_states]
+
+
+def mit_stage(model: nn.Module, index: int, x: torch.Tensor) -> torch.Tensor:
+    """Run stage ``index`` alone: (B, C_in, h, w) -> (B, C_index, h/s, w/s). transformers 5.x and 4.x layouts."""
+    if hasattr(model, "stages"):  # transformers >= 5
+        return model.stages[index](x)
+    encoder = model.encoder  # transformers 4.x: parallel lists of patch embeddings, blocks and norms
+    tokens, height, width = encoder.patch_embeddings[index](x)
+    for block in encoder.block[index]:
+        tokens = block(tokens, height, width)[0]
+    tokens = encoder.layer_norm[index](tokens)
+    return tokens.reshape(x.shape[0], height, width, -1).permute(0, 3, 1, 2).contiguous()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -9,19 +10,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..callbacks import Callback
-from .blocks import GroupNorm
+from .blocks import ConvNormAct
 from .configuration_single_stream import SingleStreamConfig
 from .encoders.backbone import Encoder
 from .modeling_utils import SegmentationModel
 
-
-class ConvNormReLU(nn.Sequential):
-    """Conv (no bias) -> GroupNorm(1) -> ReLU: smp's Conv2dReLU with the engine's batch-independent norm."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1):
-        super().__init__(nn.Conv2d(in_channels, out_channels, kernel_size, padding=dilation * (kernel_size // 2),
-                                   dilation=dilation, bias=False),
-                         GroupNorm(1, out_channels), nn.ReLU(inplace=True))
+ConvNormReLU = partial(ConvNormAct, relu=True)  # smp's Conv2dReLU with the engine's batch-independent norm
 
 
 class SingleStreamModel(SegmentationModel):

@@ -4,13 +4,11 @@
 weights shared, reads every date in one batch (B*T images); the dates' maps at strides 4/8/16/32 are fused per
 scale (absolute difference, a 1x1 convolution of both, or cross-date attention then the difference, reusing
 CMX's cross-path attention); one of the engine's decoders makes the change logits. The encoder is a
-``SiameseEncoder`` with ``features``/``pyramid`` as a single-stream encoder's, the dates' maps side by side on
-the channels, and the decoder a ``ChangeHead`` (fusion + decoder): a frozen encoder's features are cached and the
-head trained on them as for the single-stream families (``training/cached.py``). At inference a model given a
-:class:`FirstDateFeatures` store (the torch predictor of a bulk run gives one) encodes each first date's tile once:
-a monitoring series, whose first date meets several later dates, runs the encoder on the first date for its first
-pair only. ``encode`` (one date's maps) and ``head`` (the dates' maps to logits) are that split, and the
-onnxruntime backend's two graphs (``export/onnx_dates.py``).
+``SiameseEncoder`` with ``features``/``pyramid`` as a single-stream encoder's and the decoder a ``ChangeHead``
+(fusion + decoder), so a frozen encoder's features are cached and the head trained on them as for the single-stream
+families (``training/cached.py``). ``encode`` (one date's maps) and ``head`` (the dates' maps to logits) split the
+model for a :class:`FirstDateFeatures` store (:meth:`ChangeModel.share_first_dates`) and for the onnxruntime
+backend's two graphs (``export/onnx_dates.py``).
 """
 
 from __future__ import annotations
@@ -181,10 +179,7 @@ class ChangeModel(SingleStreamModel):
             per_date = vision.reshape(batch, dates, -1, height, width)
             aux = aux.unsqueeze(1).expand(-1, dates, -1, -1, -1)
             vision = torch.cat([per_date, aux], dim=2).reshape(batch, -1, height, width)  # (B, T*(C+A), H, W)
-        logits = self.decoder(self.encoder(vision))
-        if logits.shape[-2:] != vision.shape[-2:]:
-            logits = F.interpolate(logits, size=vision.shape[-2:], mode="bilinear", align_corners=False)
-        return logits, []
+        return super()._forward(vision, None)
 
     def _forward_sharing(self, vision: torch.Tensor, store: FirstDateFeatures) -> torch.Tensor:
         """:meth:`ChangeModel._forward` (without aux) with each first date's maps from ``store`` where it has them: the

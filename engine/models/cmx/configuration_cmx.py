@@ -76,7 +76,6 @@ class CMXConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.vision_encoder = check_mit_sizes(self.vision_encoder, "vision_encoder")
-        check(0.0 <= self.drop_path < 1.0, f"drop_path must be in [0, 1) (got {self.drop_path}).")
         check(0.0 <= self.rectify_lambda <= 1.0, f"rectify_lambda must be in [0, 1] (got {self.rectify_lambda}).")
         check(self.decoder_dim is None or self.decoder_dim >= 1,
                f"decoder_dim must be >= 1, or unset for the preset's (got {self.decoder_dim}).")

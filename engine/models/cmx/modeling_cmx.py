@@ -13,10 +13,9 @@ from torch import nn
 
 from ...callbacks import Callback
 from ..blocks import GroupNorm, in_layout_of
-from ..encoders.mit import config_mit, make_mit, mit_features, mit_stage
 from ..fusion import FeatureFusion, FeatureRectify
 from ..modeling_utils import SegmentationModel
-from ..pretrained import encoder_sizes
+from ..pretrained import config_mit, encoder_sizes, make_mit, mit_features, mit_stage
 from .configuration_cmx import CMXConfig
 
 

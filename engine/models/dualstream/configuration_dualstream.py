@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ...declarations import redeclared, setting
-from ...settings import check
 from ..configuration_single_stream import SingleStreamConfig
 from ..configuration_utils import AUX_GRID, DROP_PATH, IMAGERY, VISION_ENCODER, AutoPick, FamilyCard, ModelConfig
-from ..encoders import ENCODER_NAMES, MiTPreset, check_encoder_name, check_mit_sizes
+from ..encoders import ENCODER_NAMES, MiTPreset, check_mit_sizes
 
 
 @dataclass(frozen=True)
@@ -69,9 +68,6 @@ class DualStreamConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.vision_encoder = check_mit_sizes(self.vision_encoder, "vision_encoder")
-        if self.encoder is not None:
-            check_encoder_name(self.encoder, self.ENCODERS)
-        check(0.0 <= self.drop_path < 1.0, f"drop_path must be in [0, 1) (got {self.drop_path}).")
 
 
     @property

@@ -2,7 +2,7 @@
 
 Structure (B1 default, 512x512 vision tile, 48x64x64 aux):
 - vision: SegFormer/MiT -> f1..f4 with 64/128/320/512 channels at strides 4/8/16/32;
-- aux: ConvNeXt encoder -> maps with the same channels at the same strides;
+- aux: ConvNeXt encoder (``AuxConvNeXtEncoder``) -> maps with the same channels at the same strides;
 - fusion: FiLM + dynamic gate at stages 1-2, cross-attention (vision queries, aux keys/values) at stages 3-4;
 - decoder: ASPP on f4, attention-gated skips f3/f2/f1 each refined by 1x1 + ConvNeXt blocks, two up-convs to full
   resolution, 1x1 classifier; side heads (deep supervision) on the f2 and f3 decoder stages.
@@ -14,20 +14,55 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ...callbacks import Callback
-from ..blocks import ASPP, GatedSkipStage, UpConv
+from ..blocks import ASPP, ConvNormAct, Downsample, GatedSkipStage, UpConv, convnext_stage
 from ..encoders.backbone import Encoder
-from ..encoders.convnext_aux import AuxConvNeXtEncoder
-from ..encoders.mit import config_mit, mit_features
 from ..fusion import CrossAttentionFusion, GatedFiLMFusion
 from ..modeling_utils import SegmentationModel
-from ..pretrained import encoder_sizes
+from ..pretrained import config_mit, encoder_sizes, mit_features
 from .configuration_dualstream import DualStreamConfig, DualStreamPreset
 
 # Side-head parameter names of bundles written before the side heads were named so (bundle format v1).
 _LEGACY_SIDE_HEADS = {"aux_head_f3.": "side_head_f3.", "aux_head_f2.": "side_head_f2."}
+
+
+class AuxConvNeXtEncoder(nn.Module):
+    """ConvNeXt encoder of the coarse aux rasters, producing maps at vision strides 4/8/16/32.
+
+    The stem works at stride 8 (the reference's 64x64 aux grid under a 512 tile); f1 is made by upsampling,
+    f3 and f4 by stride-2 downsampling. Aux inputs at another ratio are first brought onto the stride-8 grid
+    (area-averaged when finer, bilinear when coarser), so the structure is the same for any ``aux_ratio``.
+    """
+
+    def __init__(self, in_channels: int, channels: list[int], blocks: int = 2, drop_path: float = 0.1):
+        super().__init__()
+        c1, c2, c3, c4 = channels
+        self.stem = ConvNormAct(in_channels, c2, 3)
+        self.stem_blocks = convnext_stage(c2, blocks, drop_path)
+        self.f1_conv = ConvNormAct(c2, c1, 3)
+        self.f1_blocks = convnext_stage(c1, blocks, drop_path)
+        self.f3_down = Downsample(c2, c3)
+        self.f3_blocks = convnext_stage(c3, blocks, drop_path)
+        self.f4_down = Downsample(c3, c4)
+        self.f4_blocks = convnext_stage(c4, blocks, drop_path)
+
+    def forward(self, aux: torch.Tensor, size: tuple[int, int]) -> list[torch.Tensor]:
+        """``aux`` (B, Ca, h, w); ``size`` = the stride-8 grid (H/8, W/8). Returns [f1, f2, f3, f4]."""
+        if tuple(aux.shape[-2:]) != tuple(size):
+            if aux.shape[-2] > size[0]:
+                aux = F.adaptive_avg_pool2d(aux, size)
+            else:
+                aux = F.interpolate(aux, size=size, mode="bilinear", align_corners=False)
+        f2 = self.stem_blocks(self.stem(aux))  # (B, c2, H/8, W/8)
+        f1 = F.interpolate(f2, scale_factor=2.0, mode="bilinear", align_corners=False)
+        f1 = self.f1_blocks(self.f1_conv(f1))  # (B, c1, H/4, W/4)
+        f3 = self.f3_blocks(self.f3_down(f2))  # (B, c3, H/16, W/16)
+        f4 = self.f4_blocks(self.f4_down(f3))  # (B, c4, H/32, W/32)
+        return [f1, f2, f3, f4]
+
 
 
 class DualStreamDecoder(nn.Module):
@@ -98,18 +133,14 @@ class DualStreamModel(SegmentationModel):
         config = self.config
         self.feature_channels = channels
 
+        self.aux_encoder: AuxConvNeXtEncoder | None = None
+        self.fusion: nn.ModuleList | None = None
         if config.aux_channels > 0:
-            self.aux_encoder: AuxConvNeXtEncoder | None = AuxConvNeXtEncoder(
-                config.aux_channels, channels, blocks=preset.aux_blocks, drop_path=config.drop_path)
-            self.fusion: nn.ModuleList | None = nn.ModuleList([
-                GatedFiLMFusion(channels[0], channels[0], drop_path=config.drop_path),
-                GatedFiLMFusion(channels[1], channels[1], drop_path=config.drop_path),
-                CrossAttentionFusion(channels[2], channels[2], preset.fusion_heads, drop_path=config.drop_path),
-                CrossAttentionFusion(channels[3], channels[3], preset.fusion_heads, drop_path=config.drop_path),
-            ])
-        else:
-            self.aux_encoder = None
-            self.fusion = None
+            self.aux_encoder = AuxConvNeXtEncoder(config.aux_channels, channels, blocks=preset.aux_blocks,
+                                                  drop_path=config.drop_path)
+            self.fusion = nn.ModuleList(
+                [GatedFiLMFusion(c, c, drop_path=config.drop_path) for c in channels[:2]]
+                + [CrossAttentionFusion(c, c, preset.fusion_heads, drop_path=config.drop_path) for c in channels[2:]])
         self.decoder = DualStreamDecoder(channels, config.num_classes, preset, config.dropout, config.drop_path)
 
     def role_modules(self) -> dict[str, list[nn.Module | None]]:

@@ -1,7 +1,7 @@
 """Encoders: ``catalog`` (names and sizes, torch-free), ``weights`` (one record per encoder and pretrained source,
 and the one reading of the word ``pretrained``; torch-free), ``backbone`` (``build_encoder``: transformers
-AutoBackbone, ResNet, ConvNeXt, Swin, DINOv3; imports torch), ``mit`` (SegFormer's MiT), ``prithvi``
-(Prithvi-EO-2.0), ``convnext_aux`` (the ConvNeXt aux encoder).
+AutoBackbone, ResNet, ConvNeXt, Swin, DINOv3; imports torch; SegFormer's MiT is ``engine.models.pretrained``'s),
+``prithvi`` (Prithvi-EO-2.0).
 """
 
 from .catalog import ENCODER_NAMES, ENCODERS, MIT_SIZE_KEYS, EncoderSpec, MiTPreset, check_encoder_name, check_mit_sizes

@@ -1,8 +1,7 @@
 """Named encoders (``encoders.catalog``) as modules giving four maps at strides 4/8/16/32, for any band count.
 
-``mit_*`` build a SegFormer/MiT (``encoders.mit``); ``prithvi_*`` our Prithvi-EO-2.0 ViT (``encoders.prithvi``);
-the others transformers backbones (``ResNetBackbone`` ... ``DINOv3ConvNextBackbone``, ``DINOv3ViTBackbone``, or any
-backbone class for ``transformers``). Pretrained weights load from a local ``save_pretrained`` folder, an HF cache
+Each kind is built as the catalog says (SegFormer/MiT by ``models.pretrained``, Prithvi by ``encoders.prithvi``, the
+others as transformers backbones). Pretrained weights load from a local ``save_pretrained`` folder, an HF cache
 folder, a hub id or ``imagenet`` / ``release`` (the encoder's own weights, ``encoders.weights``), the last ones
 fetched once into the Hugging Face cache (``engine.models.hub``), strictly: a missing weight is an error,
 checkpoint tensors outside the backbone (a pooled-output norm, a head) are named in the log. The first conv is then
@@ -14,9 +13,6 @@ keeps), ``pyramid`` a trainable 1x1 neck (for single-stride ViTs) and the resamp
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -25,9 +21,8 @@ from torch import nn
 
 from ...errors import ModelError
 from ...runtime.environment import require
-from ..pretrained import LOAD_ERRORS, adapt_conv, adapt_kernel, load_failed, local_checkpoint, quiet_transformers
+from .. import pretrained as checkpoints
 from .catalog import ENCODERS, EncoderSpec
-from .mit import make_mit, mit_features
 from .prithvi import PrithviViT, load_release, release_file
 from .weights import PretrainedSource, pretrained_source
 
@@ -37,13 +32,6 @@ _CONFIG_CLASS = {"resnet": "ResNetConfig", "convnext": "ConvNextConfig", "swin":
 _BACKBONE_CLASS = {"resnet": "ResNetBackbone", "convnext": "ConvNextBackbone", "swin": "SwinBackbone",
                    "dinov3_convnext": "DINOv3ConvNextBackbone", "dinov3_vit": "DINOv3ViTBackbone"}
 NECK_WIDTHS = (64, 128, 256, 512)  # a ViT's four maps narrowed to ResNet-18's widths at strides 4/8/16/32
-
-
-def encoder_spec(name: str) -> EncoderSpec:
-    """The catalog entry of ``name``; KeyError listing the valid names."""
-    if name not in ENCODERS:
-        raise KeyError(f"Unknown encoder '{name}'; valid encoders are {list(ENCODERS)}.")
-    return ENCODERS[name]
 
 
 def out_features(stage_names: list[str]) -> list[str]:
@@ -83,12 +71,8 @@ def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str
     """A pretrained backbone from a folder, the HF cache or the hub; ModelError naming the source and the fix.
     ``example``: a checkpoint of the right kind, for the message."""
     transformers = require("transformers")
-    folder, where = local_checkpoint(source, log)
-    try:
-        model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
-    except (OSError, json.JSONDecodeError, AttributeError) as exc:
-        raise ModelError(f"Pretrained checkpoint '{source}': config.json cannot be read ({exc}); re-save the "
-                         f"checkpoint with save_pretrained.") from exc
+    folder, where = checkpoints.local_checkpoint(source, log)
+    model_type = checkpoints.checkpoint_type(folder, source)
     if model_type != spec.kind and spec.kind != "transformers":
         example = example or "one written by save_pretrained"
         raise ModelError(f"Pretrained checkpoint '{source}' is a '{model_type}' model but encoder '{name}' is a "
@@ -97,11 +81,11 @@ def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str
     cls = _backbone_class(model_type, spec, source)
     try:
         stages = transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True).stage_names
-        with quiet_transformers():
+        with checkpoints.quiet_transformers():
             model, info = cls.from_pretrained(str(folder), out_features=out_features(stages), local_files_only=True,
                                               output_loading_info=True)
-    except LOAD_ERRORS as exc:
-        raise load_failed(f"Pretrained encoder '{source}'", folder, exc) from exc
+    except checkpoints.LOAD_ERRORS as exc:
+        raise checkpoints.load_failed(f"Pretrained encoder '{source}'", folder, exc) from exc
     missing = sorted(k for k in info.get("missing_keys", []) if k)
     if missing or info.get("mismatched_keys"):
         raise ModelError(f"Pretrained checkpoint '{source}' lacks {len(missing)} backbone weight(s) (e.g. "
@@ -115,18 +99,14 @@ def _load_backbone(source: str, spec: EncoderSpec, name: str, log: Callable[[str
 
 def _adapt_first_conv(model: nn.Module, channels: int) -> str:
     """Replace the backbone's first conv by one for ``channels`` bands; update every ``num_channels`` record."""
-    first = next((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
-    name, old = first
-    if old.in_channels == channels:
-        return f"first conv kept ({channels} input channels)"
-    new, how = adapt_conv(old, channels)
+    name, old = next((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
     parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
-    setattr(parent, name.rsplit(".", 1)[-1], new)
+    said = checkpoints.replace_input_conv(parent, name.rsplit(".", 1)[-1], channels, "first conv")
     for module in model.modules():  # embeddings that check the band count against their own record
         if getattr(module, "num_channels", None) == old.in_channels:
             module.num_channels = channels
     model.config.num_channels = channels
-    return f"first conv adapted from {old.in_channels} to {channels} input channels ({how})"
+    return said
 
 
 class Encoder(nn.Module):
@@ -141,22 +121,23 @@ class Encoder(nn.Module):
                  architecture: dict[str, Any] | None = None):
         super().__init__()
         log = log or (lambda message: None)
-        spec = encoder_spec(name)
+        if name not in ENCODERS:
+            raise KeyError(f"Unknown encoder '{name}'; valid encoders are {list(ENCODERS)}.")
+        spec = ENCODERS[name]
         self.name, self.kind = name, spec.kind
         self.source: str | None = None
         self.neck: nn.ModuleList | None = None
         self.architecture = architecture  # what a checkpoint fixed (None: the catalog's sizes)
         if spec.kind == "mit":
-            self.backbone, sizes, self.source = make_mit(dict(spec.sizes), in_channels, drop_path, pretrained, log,
-                                                         what=role, preset=name)
-            self.channels, self.strides = list(sizes["hidden_sizes"]), [4, 8, 16, 32]
+            self.backbone, sizes, self.source = checkpoints.make_mit(dict(spec.sizes), in_channels, drop_path,
+                                                                     pretrained, log, what=role, preset=name)
+            self.channels = list(sizes["hidden_sizes"])  # at strides 4, 8, 16, 32
             return
         source = pretrained_source(pretrained, name)
         if spec.kind == "transformers" and not source.loads and not architecture:
             raise ModelError("Encoder 'transformers' takes its architecture and weights from pretrained: give a "
                              "transformers backbone's folder or hub id (e.g. facebook/dinov3-convnext-tiny-pretrain-"
                              "lvd1689m).")
-        own = OWN_BACKBONES.get(spec.kind)
         if source.loads:
             self.backbone, self.source, adapted = self._pretrained(spec, source, in_channels, drop_path, log)
             log(f"Loaded pretrained {role} encoder weights ({name}) from {self.source}; {adapted}.")
@@ -165,27 +146,27 @@ class Encoder(nn.Module):
         elif architecture:
             self.backbone = _rebuild(spec, architecture, in_channels, drop_path)
         else:
-            self.backbone = (own.build(in_channels, drop_path=drop_path, **spec.sizes) if own
+            self.backbone = (PrithviViT(in_channels, drop_path=drop_path, **spec.sizes) if spec.kind == "prithvi"
                              else _build_backbone(spec, in_channels, drop_path))
             log(source.random_line(role))
         self.channels = [int(c) for c in self.backbone.channels]
-        self.strides = self._strides(in_channels)
-        if len(set(self.strides)) == 1:  # one stride (a ViT): narrow its maps to a CNN's widths, so the decoder
-            widths = [min(c, w) for c, w in zip(self.channels, NECK_WIDTHS)]  # costs what it costs on a ResNet
+        if len(set(self._strides(in_channels))) == 1:  # one stride (a ViT): narrow its maps to a CNN's widths,
+            widths = [min(c, w) for c, w in zip(self.channels, NECK_WIDTHS)]  # so the decoder costs as on a ResNet
             self.neck = nn.ModuleList(nn.Conv2d(c, w, 1) for c, w in zip(self.channels, widths))
             self.channels = widths
 
     @staticmethod
     def _pretrained(spec: EncoderSpec, source: PretrainedSource, channels: int, drop_path: float,
                     log: Callable[[str], None]) -> tuple[nn.Module, str, str]:
-        own, weights = OWN_BACKBONES.get(spec.kind), source.weights
-        if own is None:
+        weights = source.weights
+        if spec.kind != "prithvi":  # a transformers backbone; Prithvi is our own module, read from a release file
             backbone, where = _load_backbone(source.location(), spec, source.encoder, log,
                                              weights.hub_id if weights else "")
             return backbone, where, _adapt_first_conv(backbone, channels)
         path = release_file(source.location(), weights.file if weights else "", log)
-        backbone, _ = own.load(path, spec, drop_path, log)
-        return backbone, str(path), own.adapt(backbone, channels)
+        backbone, _ = load_release(path, spec, drop_path, log)
+        return backbone, str(path), checkpoints.replace_input_conv(backbone.patch_embed, "proj", channels,
+                                                                   "patch embedding", "bands")
 
     @torch.no_grad()
     def _strides(self, channels: int) -> list[int]:
@@ -200,8 +181,8 @@ class Encoder(nn.Module):
         """The backbone's maps as it gives them (what a frozen encoder's cache keeps); ``coords`` (B, 4) for an
         encoder that takes each tile's date and place (see ``SegmentationModel.forward``)."""
         if self.kind == "mit":
-            return mit_features(self.backbone, x)
-        if self.kind in OWN_BACKBONES:
+            return checkpoints.mit_features(self.backbone, x)
+        if self.kind == "prithvi":
             return self.backbone(x, coords)
         return list(self.backbone(x).feature_maps)
 
@@ -223,7 +204,7 @@ class Encoder(nn.Module):
 
 def _architecture(backbone: nn.Module) -> dict[str, Any]:
     """What rebuilds ``backbone`` without its checkpoint: Prithvi's sizes or the transformers config."""
-    if isinstance(backbone, tuple(own.build for own in OWN_BACKBONES.values())):
+    if isinstance(backbone, PrithviViT):
         return dict(backbone.sizes)
     config = backbone.config.to_dict()
     return {k: v for k, v in config.items() if k not in ("transformers_version", "architectures", "_name_or_path",
@@ -232,37 +213,9 @@ def _architecture(backbone: nn.Module) -> dict[str, Any]:
 
 def _rebuild(spec: EncoderSpec, architecture: dict[str, Any], channels: int, drop_path: float) -> nn.Module:
     """A randomly initialised backbone of a recorded architecture (a bundle's weights then load into it)."""
-    own = OWN_BACKBONES.get(spec.kind)
-    if own is not None:
-        return own.build(channels, drop_path=drop_path, **architecture)
+    if spec.kind == "prithvi":
+        return PrithviViT(channels, drop_path=drop_path, **architecture)
     transformers = require("transformers")
     settings = {k: v for k, v in architecture.items() if k != "model_type"}
     config = transformers.AutoConfig.for_model(architecture["model_type"], **{**settings, "num_channels": channels})
     return _backbone_class(config.model_type, spec, "the bundle")(config)
-
-
-def _adapt_patch_embed(model: PrithviViT, channels: int) -> str:
-    """The Prithvi 3D patch embedding for ``channels`` bands (as ``adapt_conv``: kernels kept, extra = mean)."""
-    old = model.patch_embed.proj
-    if old.in_channels == channels:
-        return f"patch embedding kept ({channels} input bands)"
-    weight, how = adapt_kernel(old.weight[:, :, 0], channels)
-    new = nn.Conv3d(channels, old.out_channels, kernel_size=old.kernel_size, stride=old.stride)
-    with torch.no_grad():
-        new.weight.copy_(weight.unsqueeze(2))
-        new.bias.copy_(old.bias)
-    model.patch_embed.proj = new
-    return f"patch embedding adapted from {old.in_channels} to {channels} input bands ({how})"
-
-
-@dataclass(frozen=True)
-class OwnBackbone:
-    """A kind of encoder built by a module of our own (not transformers), its weights read from a release file."""
-
-    build: Any  # the module class: (channels, drop_path=..., **sizes)
-    load: Callable[[Path, EncoderSpec, float, Callable[[str], None]], tuple[nn.Module, dict[str, Any]]]
-    adapt: Callable[[Any, int], str]  # the input embedding for a band count
-
-
-#: The kinds built here (every other kind is a transformers backbone)
-OWN_BACKBONES: dict[str, OwnBackbone] = {"prithvi": OwnBackbone(PrithviViT, load_release, _adapt_patch_embed)}

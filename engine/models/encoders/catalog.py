@@ -55,9 +55,7 @@ class MiTPreset:
     mlp_ratios: tuple[int, ...] = (4, 4, 4, 4)
 
     def encoder_sizes(self) -> dict[str, list[int]]:
-        return {"hidden_sizes": list(self.hidden_sizes), "depths": list(self.depths),
-                "num_attention_heads": list(self.num_attention_heads), "sr_ratios": list(self.sr_ratios),
-                "mlp_ratios": list(self.mlp_ratios)}
+        return {key: list(getattr(self, key)) for key in MIT_SIZE_KEYS}
 
 
 FOUNDATION_KINDS = ("prithvi", "dinov3_convnext", "dinov3_vit", "transformers")
@@ -74,8 +72,7 @@ def _dinov3_convnext(hidden: list[int], depths: list[int]) -> EncoderSpec:
 
 
 def _mit(hidden: list[int], depths: list[int], heads: list[int]) -> EncoderSpec:
-    return EncoderSpec("mit", {"hidden_sizes": hidden, "depths": depths, "num_attention_heads": heads,
-                               "sr_ratios": [8, 4, 2, 1], "mlp_ratios": [4, 4, 4, 4]})
+    return EncoderSpec("mit", MiTPreset(tuple(hidden), tuple(depths), tuple(heads)).encoder_sizes())
 
 
 ENCODERS: dict[str, EncoderSpec] = {
@@ -111,10 +108,8 @@ ENCODERS: dict[str, EncoderSpec] = {
     "tiny_swin": EncoderSpec("swin", {"embed_dim": 16, "depths": [1, 1, 1, 1], "num_heads": [1, 2, 4, 8],
                                       "window_size": 4}),
     "tiny_mit": _mit([16, 32, 64, 128], [1, 1, 1, 1], [1, 1, 2, 4]),
-    "tiny_prithvi": EncoderSpec("prithvi", {"embed_dim": 32, "depth": 4, "num_heads": 2, "patch_size": 16,
-                                            "coords": True}),
-    "tiny_dinov3_convnext": EncoderSpec("dinov3_convnext", {"hidden_sizes": [16, 32, 64, 128],
-                                                            "depths": [1, 1, 1, 1]}),
+    "tiny_prithvi": _prithvi(32, 4, 2, tl=True),
+    "tiny_dinov3_convnext": _dinov3_convnext([16, 32, 64, 128], [1, 1, 1, 1]),
     "tiny_dinov3_vit": EncoderSpec("dinov3_vit", {"hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 2,
                                                   "intermediate_size": 64, "patch_size": 16,
                                                   "num_register_tokens": 4}),

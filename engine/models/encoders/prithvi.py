@@ -18,31 +18,32 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ModelError
+from ..blocks import drop_path_or_identity
 from .catalog import EncoderSpec
 
 RELEASE_IMAGE = 224  # the grid the released sin-cos position table is made for
 
 
-def _sincos_1d(dim: int, positions: np.ndarray) -> np.ndarray:
-    omega = 1.0 / 10000 ** (np.arange(dim // 2, dtype=np.float64) / (dim / 2.0))
-    angles = np.outer(positions.reshape(-1).astype(np.float64), omega)
-    return np.concatenate([np.sin(angles), np.cos(angles)], axis=1)
+def _sincos(dim: int, positions: torch.Tensor) -> torch.Tensor:
+    """(N,) positions -> (N, dim) sin-cos code in their dtype, in torch so an ONNX trace keeps it a function of its
+    input."""
+    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=positions.dtype, device=positions.device) / (dim / 2.0))
+    angles = positions.reshape(-1, 1) * omega.reshape(1, -1)
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
 
 
 def sincos_3d(dim: int, frames: int, rows: int, cols: int) -> torch.Tensor:
     """(frames*rows*cols, dim) table: 6/16 of ``dim`` for the column, 6/16 for the row, 4/16 for time."""
     w_dim = h_dim = dim // 16 * 6
-    t_dim = dim // 16 * 4
-    w = np.tile(_sincos_1d(w_dim, np.arange(cols)), (frames * rows, 1))
-    h = np.tile(np.repeat(_sincos_1d(h_dim, np.arange(rows)), cols, axis=0), (frames, 1))
-    t = np.repeat(_sincos_1d(t_dim, np.arange(frames)), rows * cols, axis=0)
-    return torch.from_numpy(np.concatenate([w, h, t], axis=1)).float()
+    w = _sincos(w_dim, torch.arange(cols, dtype=torch.float64)).repeat(frames * rows, 1)
+    h = _sincos(h_dim, torch.arange(rows, dtype=torch.float64)).repeat_interleave(cols, dim=0).repeat(frames, 1)
+    t = _sincos(dim // 16 * 4, torch.arange(frames, dtype=torch.float64)).repeat_interleave(rows * cols, dim=0)
+    return torch.cat([w, h, t], dim=1).float()
 
 
 class PatchEmbed(nn.Module):
@@ -90,24 +91,11 @@ class Block(nn.Module):
         self.attn = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
-        self.drop_path = drop_path
-
-    def _drop(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.drop_path == 0.0:
-            return x
-        keep = (torch.rand(x.shape[0], 1, 1, device=x.device) >= self.drop_path).to(x.dtype)
-        return x * keep / (1.0 - self.drop_path)
+        self.drop_path = drop_path_or_identity(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self._drop(self.attn(self.norm1(x)))
-        return x + self._drop(self.mlp(self.norm2(x)))
-
-
-def _sincos_torch(dim: int, positions: torch.Tensor) -> torch.Tensor:
-    """(B,) positions -> (B, dim) sin-cos code, in torch so an ONNX trace keeps it a function of its input."""
-    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float32, device=positions.device) / (dim / 2.0))
-    angles = positions.float().reshape(-1, 1) * omega.reshape(1, -1)
-    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
 class CoordsEncoder(nn.Module):
@@ -123,9 +111,9 @@ class CoordsEncoder(nn.Module):
     def forward(self, pair: torch.Tensor, dim: int) -> torch.Tensor:
         """(B, 2) coordinates -> (B, 1, dim); zeros for a sample with a NaN among them."""
         known = ~torch.isnan(pair).any(dim=1, keepdim=True)
-        pair = torch.where(known, pair, torch.zeros_like(pair))
+        pair = torch.where(known, pair, torch.zeros_like(pair)).float()
         half = dim // 2
-        code = torch.cat([_sincos_torch(half, pair[:, 0]), _sincos_torch(dim - half, pair[:, 1])], dim=1)
+        code = torch.cat([_sincos(half, pair[:, 0]), _sincos(dim - half, pair[:, 1])], dim=1)
         return (self.scale * code * known.to(code.dtype)).unsqueeze(1)
 
 
