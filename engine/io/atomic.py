@@ -15,7 +15,7 @@ import shutil
 import stat
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -63,18 +63,23 @@ def abandoned_temporaries(destination: str | os.PathLike, suffixes: tuple[str, .
     Only for the holder of the destination's output lock (``engine.io.locks``): no live run then writes any of them.
     """
     destination = Path(destination)
-    prefix = f".{_temp_stem(destination)}.tmp-"
+    rest = rf"[0-9a-f]{{8}}({'|'.join(map(re.escape, suffixes))})({'|'.join(map(re.escape, sidecars))})?"
+    return _abandoned(destination.parent, f".{_temp_stem(destination)}.tmp-", rest, Path.is_file)
+
+
+def _abandoned(folder: Path, prefix: str, rest: str, is_kind: Callable[[Path], bool]) -> list[Path]:
+    """The paths in ``folder`` named ``prefix``, a process ID, ``-`` and ``rest`` (a regular expression) whose
+    process is gone."""
     try:  # names only, the prefix first: a bulk run asks this for every scene of a folder of thousands of outputs
-        candidates = [name for name in os.listdir(destination.parent) if name.startswith(prefix)]
+        candidates = [name for name in os.listdir(folder) if name.startswith(prefix)]
     except OSError:  # no such folder (yet), or not listable: nothing of ours there
         return []
     if not candidates:
         return []
-    pattern = re.compile(rf"{re.escape(prefix)}(\d+)-[0-9a-f]{{8}}"
-                         rf"({'|'.join(map(re.escape, suffixes))})({'|'.join(map(re.escape, sidecars))})?")
-    found = [(destination.parent / name, pattern.fullmatch(name)) for name in candidates]
+    pattern = re.compile(rf"{re.escape(prefix)}(\d+)-{rest}")
+    found = [(folder / name, pattern.fullmatch(name)) for name in candidates]
     # a writer's process still alive here can only be writing a namesake ("a.tiff" beside "a.tif"): leave it
-    return sorted(p for p, match in found if match and not process_alive(int(match[1])) and p.is_file())
+    return sorted(p for p, match in found if match and not process_alive(int(match[1])) and is_kind(p))
 
 
 def temporary_folder(destination: str | os.PathLike, kind: str) -> Path:
@@ -89,12 +94,7 @@ def abandoned_temporary_folders(destination: str | os.PathLike, kind: str) -> li
     """The :func:`temporary_folder` folders of ``destination`` whose writing process is gone (the same rule, and
     the same condition of holding the output lock, as :func:`abandoned_temporaries`)."""
     destination = Path(destination)
-    name = re.compile(rf"\.{re.escape(_temp_stem(destination))}\.{re.escape(kind)}-(\d+)-.*")
-    try:
-        found = [(p, name.fullmatch(p.name)) for p in destination.parent.iterdir()]
-    except OSError:
-        return []
-    return sorted(p for p, match in found if match and not process_alive(int(match[1])) and p.is_dir())
+    return _abandoned(destination.parent, f".{_temp_stem(destination)}.{kind}-", ".*", Path.is_dir)
 
 
 def process_alive(pid: int) -> bool:
@@ -141,17 +141,9 @@ def path_kind(path: str | os.PathLike) -> str | None:
         mode = os.stat(path).st_mode
     except OSError:
         return None
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
+    kinds = ((stat.S_ISREG, None), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+             (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+    return next((kind for test, kind in kinds if test(mode)), "not a regular file")
 
 
 def refuse_special(destination: str | os.PathLike) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 from ..errors import OutputLockedError
@@ -68,10 +68,8 @@ def output_lock(output: str | os.PathLike, what: str = "output") -> Iterator[Pat
             os.ftruncate(fd, len(holder))  # first: ext4 flushes such a file on close (2-3 ms a scene in bulk)
         yield path
     finally:
-        try:
+        with suppress(OSError):
             path.unlink()  # before closing: whoever opened the old file re-checks the inode and retries
-        except OSError:
-            pass
         os.close(fd)
 
 

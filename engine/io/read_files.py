@@ -20,7 +20,7 @@ from . import locations
 
 MAX_DESCRIPTION = 64 * 2**20  # bytes of a VRT or STAC JSON parsed for the files it names
 MAX_FILES = 100_000
-SIDECARS = (".aux.xml", ".ovr", ".msk")  # read by GDAL beside a raster
+SIDECARS = (".aux.xml", ".ovr", ".msk")  # read, written or replaced by GDAL beside a raster
 _VRT_TAGS = ("SourceFilename", "SourceDataset")  # a VRT's sources; a warped VRT's dataset
 _STAC_SUFFIXES = (".json", ".geojson")
 

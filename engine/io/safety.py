@@ -34,6 +34,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -42,12 +43,11 @@ from ..errors import ConfigError, DataError, mention
 from . import locations
 from .atomic import NAME_MAX, path_kind, temporary_path
 from .formats import FORMAT_TABLE, RASTER, RASTER_SUFFIXES, VECTOR_SUFFIXES
-from .read_files import files_read
+from .read_files import SIDECARS, files_read
 
 PathLike = Union[str, "os.PathLike[str]"]
 Paths = Union[PathLike, Iterable[PathLike], None]
 
-RASTER_SIDECARS = (".aux.xml", ".ovr", ".msk")  # written or replaced by GDAL beside a GeoTIFF
 SHAPEFILE_PARTS = (".shx", ".dbf", ".prj", ".cpg", ".qix")
 # files of an input folder that a command may read (a stale metrics.json in a prediction folder is no input)
 DATA_SUFFIXES = (*RASTER_SUFFIXES, *(s for s in VECTOR_SUFFIXES if s != ".json"), *SHAPEFILE_PARTS)
@@ -176,10 +176,8 @@ def check_writable(destination: str | os.PathLike, what: str) -> Path:
         raise DataError(f"The {what} '{destination}' cannot be written: creating a file in '{folder}' failed "
                         f"({exc.strerror}). Free the space or choose another destination.") from exc
     finally:
-        try:
+        with suppress(OSError):
             probe.unlink()
-        except OSError:
-            pass
     if destination.exists() and not os.access(destination, os.W_OK):
         raise DataError(f"The {what} '{destination}' exists and is read-only; remove it or choose another name.")
     return destination
@@ -220,19 +218,15 @@ def make_folders(destinations: list[Path]) -> list[Path]:
 def remove_empty_folders(folders: list[Path]) -> None:
     """Remove the folders of :func:`make_folders` that stayed empty (innermost first)."""
     for folder in folders:
-        try:
+        with suppress(OSError):
             folder.rmdir()
-        except OSError:
-            continue
 
 
 def file_identity(path: PathLike) -> tuple[Any, ...]:
     """``("file", st_dev, st_ino)`` for an existing file (symlinks followed), else ``("path", resolved path)``."""
     try:
         st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return ("path", os.path.normcase(os.path.realpath(path)))
-    except OSError:  # unreadable (permissions, loops): the resolved path is the best we know
+    except OSError:  # missing, or unreadable (permissions, loops): the resolved path is the best we know
         return ("path", os.path.normcase(os.path.realpath(path)))
     return ("file", st.st_dev, st.st_ino)
 
@@ -315,7 +309,7 @@ def raster_sidecars(path: PathLike | None, qml: bool = False) -> list[str]:
     if not path:
         return []
     path = os.fspath(path)
-    files = [path, *(path + s for s in RASTER_SIDECARS)]
+    files = [path, *(path + s for s in SIDECARS)]
     if qml:
         files.append(str(Path(path).with_suffix(".qml")))
     return files

@@ -15,7 +15,7 @@ import math
 import os
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,13 @@ import numpy as np
 from ..errors import DataError, DualStreamError
 from ..runtime.environment import process_cores, require
 from .atomic import refuse_special, temporary_path, write_failure
+from .read_files import SIDECARS
 
 CLASS_NODATA = 255  # of a Byte class raster (classes 0..254); see class_raster_type for more classes
 PROBABILITY_NODATA_UINT8 = 255
 PROBABILITY_SCALE_UINT8 = 254  # probability p is stored as round(p * 254); 255 is nodata
 BLOCK = 256
 SMALL_RASTER_BLOCKS = 16  # up to this many blocks GDAL compresses on the calling thread alone
-SIDECARS = (".aux.xml", ".ovr", ".msk")
 
 
 @contextmanager
@@ -78,12 +78,8 @@ def _root_cause(failures: list[str]) -> str:
 def remove_quietly(path: Path) -> None:
     """Delete ``path`` and its GDAL sidecars where they exist (clean-up must not mask the error behind it)."""
     for candidate in [path] + [Path(str(path) + s) for s in SIDECARS]:
-        try:
+        with suppress(OSError):
             candidate.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError:
-            pass
 
 
 def commit_file(tmp: Path, destination: Path) -> None:
@@ -134,16 +130,9 @@ def overview_levels(width: int, height: int, min_size: int = 512) -> list[int]:
 
 
 class GeoTiffStreamWriter:
-    """A tiled, compressed GeoTIFF written in order, row block by row block, to a temp file.
-
-    Args:
-        destination: final path.
-        width, height, count: raster size and band count.
-        dtype: numpy dtype name ("uint8", "float32").
-        crs, transform: georeferencing (rasterio CRS / Affine); crs may be None.
-        nodata: nodata value written into the file.
-        block: tile size of the GeoTIFF (rows are buffered until a full block row is ready).
-    """
+    """A tiled, compressed GeoTIFF written in order, row block by row block, to a temp file: ``dtype`` a numpy
+    dtype name, ``crs`` (may be None) and ``transform`` a rasterio CRS and Affine, ``block`` the tile size (rows
+    are buffered until a full block row is ready)."""
 
     def __init__(self, destination: str | os.PathLike, *, width: int, height: int, count: int, dtype: str,
                  crs: Any, transform: Any, nodata: float | None, block: int = BLOCK):
@@ -331,16 +320,13 @@ def _wkt(crs: Any) -> str:
     return crs.to_wkt()
 
 
-class gdal_errors:
-    """Context manager: GDAL raises Python exceptions inside (restores the previous mode)."""
-
-    def __init__(self, gdal: Any):
-        self.gdal = gdal
-
-    def __enter__(self) -> None:
-        self._previous = self.gdal.GetUseExceptions()
-        self.gdal.UseExceptions()
-
-    def __exit__(self, *exc: Any) -> None:
-        if not self._previous:
-            self.gdal.DontUseExceptions()
+@contextmanager
+def gdal_errors(gdal: Any) -> Iterator[None]:
+    """GDAL raises Python exceptions inside (restores the previous mode)."""
+    previous = gdal.GetUseExceptions()
+    gdal.UseExceptions()
+    try:
+        yield
+    finally:
+        if not previous:
+            gdal.DontUseExceptions()
