@@ -107,11 +107,10 @@ class _Grid:
                 self.metres = float(self.srs.GetLinearUnits())
 
     def to_pixels(self, ring: np.ndarray) -> np.ndarray:
-        a, b, c, d, e, f = self.inverse
-        return np.rint(np.column_stack([a + b * ring[:, 0] + c * ring[:, 1], d + e * ring[:, 0] + f * ring[:, 1]]))
+        return np.rint(self.to_map(ring, self.inverse))
 
-    def to_map(self, ring: np.ndarray) -> np.ndarray:
-        a, b, c, d, e, f = self.transform
+    def to_map(self, ring: np.ndarray, transform: Any = None) -> np.ndarray:
+        a, b, c, d, e, f = transform or self.transform
         return np.column_stack([a + b * ring[:, 0] + c * ring[:, 1], d + e * ring[:, 0] + f * ring[:, 1]])
 
     def area(self, pixels: float) -> float:
@@ -237,7 +236,7 @@ def _class_window(band: Any, x: int, y: int, cols: int, rows: int) -> np.ndarray
     return out
 
 
-def _swallowed(raw_path: Path, rules: Mapping[int, ClassRule], grid: _Grid, ogr: Any,
+def _swallowed(raw_path: str | os.PathLike, rules: Mapping[int, ClassRule], grid: _Grid, ogr: Any,
                wanted: set[int] | None) -> set[int]:
     """The features lying in a hole that its class's ``fill_holes`` fills (they go with the hole). Only a written
     class has holes: a class left out (the background) is no polygon, and what lies in it is no hole of one."""
@@ -283,25 +282,6 @@ def _outline(ogr: Any, rings: list[Any], rule: ClassRule, grid: Any, band: Any, 
     return geometry
 
 
-def _attributes(feature: Any, class_id: int, class_name: str, rule: ClassRule, geometry: Any, grid: Any,
-                measures: tuple[str, str], confidence: tuple[float | None, float | None], tags: FeatureTags) -> None:
-    """A polygon's attributes: its class, treatment, area and perimeter (``measures``: their fields), confidence
-    and the run's tags."""
-    area_field, perimeter_field = measures
-    feature.SetField("class_id", class_id)
-    feature.SetField("class_name", class_name)
-    feature.SetField("treatment", rule.treatment)
-    feature.SetField(area_field, geometry.GetArea() * (grid.metres or 1.0) ** 2)
-    feature.SetField(perimeter_field, grid.length(geometry.Boundary().Length()))
-    mean, low = confidence
-    if mean is not None:
-        feature.SetField("conf_mean", round(mean, 4))
-        feature.SetField("conf_min", round(low, 4))
-    for key in ("model", "model_sha256", "scene"):
-        if getattr(tags, key):
-            feature.SetField(key, getattr(tags, key))
-
-
 def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_names: Sequence[str], *,
                    scratch: str | os.PathLike, layer_name: str = "polygons", classes: Sequence[int] | None = None,
                    rules: Mapping[int, ClassRule] | None = None, simplify: float = 0.0,
@@ -323,9 +303,7 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
         src = gdal.Open(str(raster))
         band = src.GetRasterBand(1)
         grid = _Grid(src, osr)
-        width, height = src.RasterXSize, src.RasterYSize
-        stats = _Confidence(confidence, width, height)
-        scratch = Path(scratch)
+        stats = _Confidence(confidence, src.RasterXSize, src.RasterYSize)
 
         def _progress(done: float, _message: Any, _data: Any) -> int:
             callback.progress(0.5 * done, 1.0, Stage.POLYGONIZE)
@@ -388,12 +366,17 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
                         if geometry is None:
                             continue
                         new = ogr.Feature(definition)
-                        name = str(class_names[class_id]) if 0 <= class_id < len(class_names) else f"class {class_id}"
-                        _attributes(new, class_id, name, rule, geometry, grid, (area_field, perimeter_field),
-                                    (mean, low), tags)
-                        for field, values in class_fields.items():
-                            if 0 <= class_id < len(values):
-                                new.SetField(field, str(values[class_id]))
+                        named = 0 <= class_id < len(class_names)
+                        values = {"class_id": class_id, "treatment": rule.treatment,
+                                  "class_name": str(class_names[class_id]) if named else f"class {class_id}",
+                                  area_field: geometry.GetArea() * (grid.metres or 1.0) ** 2,
+                                  perimeter_field: grid.length(geometry.Boundary().Length()),
+                                  **{key: value for key, value in vars(tags).items() if value},  # the run's tags
+                                  **{f: str(v[class_id]) for f, v in class_fields.items() if 0 <= class_id < len(v)}}
+                        if mean is not None:
+                            values.update(conf_mean=round(mean, 4), conf_min=round(low, 4))
+                        for field, value in values.items():
+                            new.SetField(field, value)
                         new.SetGeometry(geometry)
                         layer.CreateFeature(new)
                         written += 1
