@@ -9,23 +9,20 @@ error (429, 5xx) is retried twice; a stalled transfer is not retried, so a silen
 minute, not minutes. Downloads follow it too, with one policy for what a given-up transfer leaves
 (:data:`KEEP_PARTIAL`), one progress rhythm (:class:`Watch`) and one way to write sizes (:func:`size_text`).
 
-**GDAL** (:func:`apply_defaults`, a value the user set in the environment is kept): a remote raster
-(``/vsicurl/``, ``/vsis3/``, a GDAL WMS/TMS description) is read window by window with HTTP range requests;
-consecutive ranges merged into one request, HTTP/2 multiplexing, one bounded in-memory cache of fetched ranges
-(``CPL_VSIL_CURL_CACHE_SIZE``; GDAL's block cache on top). The rule is curl's low-speed limit
-(``GDAL_HTTP_LOW_SPEED_LIMIT`` bytes/s over ``GDAL_HTTP_LOW_SPEED_TIME``, half the rule's seconds: opening a
-remote file takes two requests, a HEAD and the header's range, so a silent server is given up after about the
-rule's seconds in all). GDAL's sidecar probing (``.aux.xml``,
-``.aux``, ``.msk``, ``.hdr``, ... fetched beside every remote file, each a request a hostile server can hold or
-answer with terabytes) is off for the network file systems only, as a path-specific option
-(``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR``): local files keep their ``.aux.xml``, and with it a class raster's
-class names. The tile reader's worker threads each hold their own handle, so fetches run in parallel.
+**GDAL** (:func:`apply_defaults`, a value the user set in the environment is kept): a remote raster is read
+window by window with HTTP range requests (merged, over HTTP/2), through one bounded in-memory cache of fetched
+ranges; the rule is curl's low-speed limit. GDAL's sidecar probing (``.aux.xml``, ``.msk``, ... fetched beside
+every remote file, each a request a hostile server can hold or answer with terabytes) is off for the network file
+systems only: local files keep their ``.aux.xml``, and with it a class raster's class names. The tile reader's
+worker threads each hold their own handle, so fetches run in parallel.
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -78,7 +75,7 @@ class Stall:
     def rule(cls) -> Stall:
         """The rule of :func:`stall_seconds`: under 1 KB/s for that long, a word every quarter of it."""
         seconds = stall_seconds()
-        return cls(no_byte_s=seconds, min_rate=MIN_RATE, window_s=seconds, report_s=max(0.5, seconds / 4))
+        return cls(no_byte_s=seconds, window_s=seconds, report_s=max(0.5, seconds / 4))
 
     def said(self) -> str:
         """The rule in words, for messages."""
@@ -108,7 +105,6 @@ def settings() -> dict[str, str]:
     }
 
 
-DEFAULTS = settings()  # at import, for the record; apply_defaults computes them again under the current rule
 _APPLIED: dict[str, str] = {}  # what apply_defaults put into the environment (not the user's own settings)
 _PATH_OPTIONS_SET = False
 
@@ -168,7 +164,6 @@ def status_of(url: str, timeout: float | None = None) -> str:
     """The server's answer to a GET of the first 4 KB of ``url`` within ``timeout`` seconds (a quarter of the
     rule's, 5 at most): ``HTTP 404 (Not Found)``; ``HTTP 206 (Partial Content), then 3 bytes in 5 s: too slow``;
     or the failure to connect (``nothing (timed out)``)."""
-    import time
     import urllib.error
     import urllib.request
 
@@ -202,9 +197,6 @@ class Watch:
     :meth:`report_due` when a progress line is due (every ``report_s``, or each :data:`REPORT_STEP` of the whole)."""
 
     def __init__(self, stall: Stall) -> None:
-        import collections
-        import time
-
         self.stall = stall
         self.clock = time.monotonic
         self.start = self.last_report = self.clock()
@@ -248,11 +240,11 @@ class Watch:
 
 def size_text(n: float) -> str:
     """Bytes as ``12.3 KiB`` (the one way every message writes a size: downloads, disk space)."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover - the loop returns
+    return f"{n:.1f} TiB"
 
 
 def read_url(url: str, what: str, info: Callable[[str], None] | None = None, stall: Stall | None = None,
@@ -311,7 +303,6 @@ def watched(call: Callable[[], Any], what: str, info: Callable[[str], None] | No
     this thread says, every ``report_s`` of the rule, that it still waits for ``what``; its result or its error.
     Only this thread talks to ``info`` (a QGIS feedback object is used from its own thread)."""
     import threading
-    import time
 
     if info is None:
         return call()
