@@ -16,13 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import DependencyError
+from ..errors import ConfigError, DependencyError
 
 #: The ``dualstream`` package (pyproject.toml): its dependencies and extras pin the versions, read from
 #: requirements*.txt, so no hint here repeats a version.
 DISTRIBUTION = "dualstream"
 #: Optional packages -> the extra of the package that installs them, and what they are for.
 EXTRAS = {"onnx": ("onnx", "ONNX export"), "onnxruntime": ("onnx", "ONNX export and the onnxruntime backend")}
+#: The packages a run needs, as the report names them (``gdal``: GDAL's Python bindings, ``osgeo``).
+REQUIRED = ("numpy", "torch", "transformers", "safetensors", "gdal", "rasterio")
 #: Packages pip must not install: they are built against the system's GDAL, which QGIS shares.
 SYSTEM_PACKAGES = {"rasterio": "python3-rasterio", "osgeo": "python3-gdal"}
 
@@ -101,13 +103,9 @@ def require(package: str) -> Any:
 
 def _version(package: str) -> str | None:
     try:
-        module = importlib.import_module(package)
+        module = importlib.import_module("osgeo.gdal" if package == "osgeo" else package)
     except Exception:  # noqa: BLE001 - a broken install is reported as missing, never crashes the report
         return None
-    if package == "osgeo":
-        from osgeo import gdal
-
-        return gdal.__version__
     return getattr(module, "__version__", "unknown")
 
 
@@ -120,14 +118,7 @@ def environment_report() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "python_executable": sys.executable,
         "platform": platform.platform(),
-        "numpy": _version("numpy"),
-        "torch": _version("torch"),
-        "transformers": _version("transformers"),
-        "safetensors": _version("safetensors"),
-        "gdal": _version("osgeo"),
-        "rasterio": _version("rasterio"),
-        "onnx": _version("onnx"),  # optional: ONNX export
-        "onnxruntime": _version("onnxruntime"),  # optional: ONNX export, segment --backend onnxruntime
+        **{name: _version("osgeo" if name == "gdal" else name) for name in (*REQUIRED, *EXTRAS)},
         "cuda_available": False,
         "cuda_version": None,
         "gpus": [],
@@ -142,8 +133,7 @@ def environment_report() -> dict[str, Any]:
                 props = torch.cuda.get_device_properties(i)
                 report["gpus"].append({"index": i, "name": props.name,
                                        "memory_gib": round(props.total_memory / 2**30, 1)})
-    report["missing"] = [name for name in ("numpy", "torch", "transformers", "safetensors", "gdal", "rasterio")
-                         if not report[name]]
+    report["missing"] = [name for name in REQUIRED if not report[name]]
     report["install_hints"] = {name: install_hint("osgeo" if name == "gdal" else name)
                                for name in report["missing"]}
     return report
@@ -152,9 +142,9 @@ def environment_report() -> dict[str, Any]:
 def format_report(report: dict[str, Any]) -> str:
     """Human-readable lines of :func:`environment_report`."""
     lines = [f"DualStream engine {report['engine']} on Python {report['python']} ({report['python_executable']})"]
-    for name in ("numpy", "torch", "transformers", "safetensors", "gdal", "rasterio"):
+    for name in REQUIRED:
         lines.append(f"{name}: {report[name] or 'MISSING'}")
-    for name in ("onnx", "onnxruntime"):
+    for name in EXTRAS:
         lines.append(f"{name}: {report[name]}" if report[name] else
                      f"{name}: not installed (optional, for {EXTRAS[name][1]}): {install_hint(name)}")
     if report["cuda_available"]:
@@ -170,8 +160,6 @@ def format_report(report: dict[str, Any]) -> str:
 def resolve_device(requested: str = "auto") -> str:
     """Map 'auto'/'cpu'/'cuda'/'cuda:N' to a usable torch device string, with a clear error if impossible."""
     torch = require("torch")
-    from ..errors import ConfigError
-
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda") and not torch.cuda.is_available():
