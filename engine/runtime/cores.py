@@ -68,29 +68,24 @@ def busy_elsewhere() -> int:
     return max(0, sorted(counts)[len(counts) // 2] - 1)
 
 
-def env_threads() -> int | None:
-    """OMP_NUM_THREADS when the user set it (a cap the runtimes honour)."""
+def _capped(cores: int) -> int:
+    """``cores``, at most OMP_NUM_THREADS when the user set it (a cap the runtimes honour)."""
     try:
-        value = int(os.environ.get("OMP_NUM_THREADS", ""))
+        cap = int(os.environ.get("OMP_NUM_THREADS", ""))
     except ValueError:
-        return None
-    return value if value > 0 else None
+        return cores
+    return min(cores, cap) if cap > 0 else cores
 
 
 def free_cores() -> int:
     """This process's cores less those busy elsewhere now, at least 1, at most OMP_NUM_THREADS when set."""
-    free = max(1, process_cores() - busy_elsewhere())
-    cap = env_threads()
-    return min(free, cap) if cap else free
+    return _capped(max(1, process_cores() - busy_elsewhere()))
 
 
 def model_threads(spinning: bool) -> int:
     """Threads for a model on the CPU: the free cores for a runtime whose threads spin between operators, else
     every core of this process; at most OMP_NUM_THREADS when set."""
-    if spinning:
-        return free_cores()
-    cap = env_threads()
-    return min(process_cores(), cap) if cap else process_cores()
+    return free_cores() if spinning else _capped(process_cores())
 
 
 _torch_ceiling: int | None = None  # the most threads torch may get: the user's (or a test's) setting, or its default
