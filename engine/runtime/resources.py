@@ -113,11 +113,7 @@ def check_memory(mode: str, preset: str | None, batch: int, tile: int, channels:
         return
     need = estimate_bytes(mode, preset, batch, tile, channels)
     best_batch, best_tile = largest_fitting(mode, preset, batch, tile, channels, free, step)
-    options = []
-    if best_batch:
-        options.append(f"{batch_flag} {best_batch}")
-    if best_tile:
-        options.append(f"{tile_flag} {best_tile}")
+    options = [f"{flag} {value}" for flag, value in ((batch_flag, best_batch), (tile_flag, best_tile)) if value]
     hint = (" or ".join(options) + " fits") if options else f"even {tile_flag} {step} with {batch_flag} 1 does not fit"
     raise ResourceError(
         f"{batch} tile(s) ({batch_flag} {batch}) of {tile} x {tile} px ({tile_flag} {tile}) need about "
@@ -167,17 +163,12 @@ def check_training_tile(tile: int, scene_sizes: list[tuple[str, int, int]], step
                             f"{mention('data.tile_size')} {cover} or less.")
 
 
-def graph_bytes(batch: int, bands: int, classes: int, tile: int) -> int:
-    """Memory one run of a model made elsewhere needs at least: its float32 input and output tensors, each taken
-    twice (the layout's transpose, the softmax and the blend copy them)."""
-    return 2 * 4 * int(batch) * (int(bands) + int(classes)) * int(tile) ** 2
-
-
 def check_graph_memory(batch: int, bands: int, classes: int, tile: int, model: str, fix: str) -> None:
     """ResourceError, before anything is allocated, when one batch of the graph ``model`` cannot fit in RAM:
-    ``batch`` tiles of ``tile`` px with ``bands`` bands in and ``classes`` channels out. ``fix``: what to change
-    (the flag, or the description key, that set the size)."""
-    need = graph_bytes(batch, bands, classes, tile)
+    ``batch`` tiles of ``tile`` px with ``bands`` bands in and ``classes`` channels out, float32, each taken twice
+    (the layout's transpose, the softmax and the blend copy them). ``fix``: what to change (the flag, or the
+    description key, that set the size)."""
+    need = 2 * 4 * int(batch) * (int(bands) + int(classes)) * int(tile) ** 2
     free, where = available_memory("cpu")
     if free is None or need <= free:
         return
