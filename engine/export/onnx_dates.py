@@ -34,19 +34,16 @@ def _graphs(model: Any, binary: bool, clip: bool, dates: int) -> tuple[Any, Any]
     """The torch modules traced: one date's tile -> its maps; every date's maps -> probabilities."""
     torch = require("torch")
 
-    class Encoder(torch.nn.Module):
+    class Graph(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.model = model
 
+    class Encoder(Graph):
         def forward(self, image: Any) -> tuple[Any, ...]:
             return tuple(self.model.encode(image.clamp(0.0, 1.0) if clip else image))
 
-    class Head(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
+    class Head(Graph):
         def forward(self, *maps: Any) -> Any:
             per_date = [list(maps[d * SCALES:(d + 1) * SCALES]) for d in range(dates)]
             size = (maps[0].shape[-2] * 4, maps[0].shape[-1] * 4)  # the finest maps are at stride 4

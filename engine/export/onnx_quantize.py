@@ -82,15 +82,12 @@ def quantize_int8(fp32: str | os.PathLike, output: str | os.PathLike,
         diff = max(float(np.abs(g - w).max()) for g, w in zip(got, want))
         same = float(np.mean([np.mean(_classes(g) == _classes(w)) for g, w in zip(got, want)]))
         os.replace(tmp, output)
-    except Exception as exc:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, (OSError, ModelError)):
+        if isinstance(exc, (OSError, ModelError)) or not isinstance(exc, Exception):
             raise
         raise ModelError(f"onnxruntime could not quantize '{fp32}' to int8 ({str(exc)[:300]}); export it without "
                          f"--quantize.") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return QuantizeResult(output=str(output), max_abs_diff=diff, same_class=same)
 
 
