@@ -48,14 +48,10 @@ def _band_names(data: DataMetadata) -> tuple[list[str], list[str]]:
         return vision, []
     if data.x_bands:
         return vision, [f"band{b}" for b in data.x_bands]
-    aux: list[str] = []
     file_bands = data.aux_file_bands
     if file_bands and sum(file_bands) == data.aux_channels:
-        for index, count in enumerate(file_bands, start=1):
-            aux += [f"aux{index}_band{b}" for b in range(1, count + 1)]
-    else:
-        aux = [f"aux_channel{c}" for c in range(1, data.aux_channels + 1)]
-    return vision, aux
+        return vision, [f"aux{i}_band{b}" for i, count in enumerate(file_bands, 1) for b in range(1, count + 1)]
+    return vision, [f"aux_channel{c}" for c in range(1, data.aux_channels + 1)]
 
 
 def _value_scaling(stats: BandStatistics) -> list[dict[str, Any]]:
@@ -128,7 +124,7 @@ def _classes(data: DataMetadata) -> list[dict[str, Any]]:
     mapping = data.label_mapping or {}
     out = []
     for value, (name, colour) in enumerate(zip(data.class_names, data.class_colors)):
-        raw = sorted((int(k) for k, v in mapping.items() if int(v) == value), key=int)
+        raw = sorted(int(k) for k, v in mapping.items() if int(v) == value)
         label = f"label value(s) {', '.join(map(str, raw))} in the training labels" if raw else "no label value"
         out.append({"value": value, "name": str(name), "description": f"{name} ({label})",
                     "color_hint": str(colour).lstrip("#").lower()})
@@ -180,11 +176,10 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
     def href(path: str | os.PathLike) -> str:
         return Path(os.path.relpath(Path(path).resolve(), base.resolve())).as_posix()
 
-    family = model.name
-    preset = model.preset
+    family, preset = model.name, model.preset
     card = family_card(family)  # None for a family this version does not know: its name stands in
-    architecture = card.architecture if card is not None else family
-    architecture = getattr(model, "architecture", None) or architecture  # what an imported model is called
+    architecture = getattr(model, "architecture", None) or (  # what an imported model is called
+        card.architecture if card is not None else family)
     paper = f" ({card.citation})" if card is not None and card.citation else ""
     pretrained = pretrained_source(model.pretrained or getattr(model, "vision_encoder_pretrained", None),
                                    model_encoder(model)).said()
@@ -219,21 +214,13 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
     if meta.metrics:
         properties["dualstream:validation"] = _finite(
             {k: v for k, v in meta.metrics.items() if k in ("epoch", "val_iou", "val_miou", "val_pixel_accuracy")})
-    assets = {"model": {
-        "href": href(bundle),
-        "title": "DualStream model bundle (safetensors weights + JSON metadata)",
-        "type": "application/octet-stream; application=safetensors",
-        "roles": ["mlm:model", "mlm:weights"],
-        "mlm:artifact_type": "safetensors",
-    }}
-    if onnx is not None:
-        assets["onnx"] = {
-            "href": href(onnx),
-            "title": "ONNX export (normalised tiles in, class probabilities out)",
-            "type": "application/octet-stream; application=onnx",
-            "roles": ["mlm:model"],
-            "mlm:artifact_type": "onnx",
-        }
+    assets = {key: {"href": href(path), "title": title, "type": f"application/octet-stream; application={kind}",
+                    "roles": roles, "mlm:artifact_type": kind}
+              for key, path, title, kind, roles in (
+                  ("model", bundle, "DualStream model bundle (safetensors weights + JSON metadata)", "safetensors",
+                   ["mlm:model", "mlm:weights"]),
+                  ("onnx", onnx, "ONNX export (normalised tiles in, class probabilities out)", "onnx", ["mlm:model"]))
+              if path is not None}
     return {
         "type": "Feature",
         "stac_version": STAC_VERSION,

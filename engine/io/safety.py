@@ -14,14 +14,10 @@ output that does not exist yet is compared by its resolved path with the other o
 :class:`~engine.errors.ConfigError` naming both parameters and both paths. Folders given as inputs count with
 every raster or vector file inside them.
 
-The same call refuses, before any work:
-
-- an output that exists but is not a regular file (a device such as ``/dev/full``, a FIFO, a socket, a
-  folder where a file is written), followed through symlinks;
-- an output whose name does not end as its format does (``--out o.png`` for a GeoTIFF): give the paths as
-  :class:`Files` with a ``format`` from :data:`FORMATS`;
-- an input that is not a regular file (a FIFO would block the first read forever; a folder is an input only
-  where :class:`Files` says ``folder=True``).
+The same call refuses, before any work, an output that exists but is not a regular file (``/dev/full``, a FIFO,
+a folder where a file is written), an output misnamed for its format (``--out o.png`` for a GeoTIFF: give
+:class:`Files` with a ``format``) and an input that is not a regular file (a folder only where :class:`Files` says
+``folder=True``).
 
 The front ends (CLI flags, QGIS destination parameters) call the same functions, so each destination is
 checked the same way wherever it comes from. The helpers :func:`raster_sidecars` and :func:`evaluate_files` (and
@@ -258,8 +254,7 @@ def _expand_input(path: str) -> list[tuple[str, str]]:
 
 
 def check_outputs(inputs: Mapping[str, Paths | Files], outputs: Mapping[str, Paths | Files]) -> None:
-    """Refuse a run whose outputs (or their sidecars) are any of its inputs, or each other; whose outputs are
-    not regular files or new paths, or are misnamed for their format; whose inputs are not regular files.
+    """Refuse a run as the module's docstring says.
 
     Args:
         inputs: parameter name (as the user knows it, e.g. ``"image (--image)"``) -> path, list of paths or None

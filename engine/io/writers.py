@@ -295,11 +295,8 @@ class GeoTiffStreamWriter:
     def abort(self) -> None:
         """Drop the temp file; the destination is left as it was."""
         if not self._closed:
-            try:
-                with writing(self.destination):
-                    self._dataset = None  # closes it (a half-written file may fail to; it is deleted anyway)
-            except Exception:  # noqa: BLE001
-                pass
+            with suppress(Exception), writing(self.destination):
+                self._dataset = None  # closes it (a half-written file may fail to; it is deleted anyway)
             self._dataset = None
             self._closed = True
         remove_quietly(self.tmp)
