@@ -33,20 +33,17 @@ def lock_path(output: str | os.PathLike) -> Path:
 
 def _try_lock(fd: int) -> bool:
     try:
-        import fcntl
-    except ImportError:  # Windows
-        import msvcrt
-
         try:
+            import fcntl
+        except ImportError:  # Windows
+            import msvcrt
+
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
+        else:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return False
+    return True
 
 
 @contextmanager

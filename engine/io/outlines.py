@@ -130,13 +130,9 @@ def _averaged(line: np.ndarray, reach: int) -> np.ndarray:
     return (total[index + half + 1] - total[index - half]) / (2 * half + 1)[:, None]
 
 
-def simplify(ring: Ring, tolerance: float) -> Ring:
-    """Douglas-Peucker on a closed ring, split at its vertex farthest from the first."""
-    return ring[simplified(ring, tolerance)]
-
-
 def simplified(ring: Ring, tolerance: float) -> np.ndarray:
-    """The indices of the vertices :func:`simplify` keeps, in order."""
+    """The indices of the vertices Douglas-Peucker keeps of a closed ring, in order (the ring split at its vertex
+    farthest from the first)."""
     if len(ring) < 5 or tolerance <= 0:
         return np.arange(len(ring))
     far = int(np.argmax(np.hypot(*(ring - ring[0]).T)))
@@ -201,8 +197,7 @@ def regularise(ring: Ring, angle: float | None = None, *, snap_degrees: float = 
     if len(simple) < 4 or len(simple) > MAX_SQUARED:
         return simple
     theta = dominant_angle([simple]) if angle is None else angle
-    lines = _snapped_lines(ring, keep, theta, math.radians(snap_degrees))
-    lines = _merge(lines, notch)
+    lines = _merge(_snapped_lines(ring, keep, theta, math.radians(snap_degrees)), notch)
     if len(lines) < 3:
         return simple
     squared = _corners(lines)

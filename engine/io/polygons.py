@@ -209,7 +209,8 @@ def _reshaped(rings: list[np.ndarray], rule: ClassRule, grid: _Grid, band: Any =
     if rule.fill_holes > 0:
         holes = [h for h in holes if grid.area(abs(outlines.ring_area(h))) >= rule.fill_holes]
     if rule.treatment == "regularise":
-        angle = outlines.dominant_angle([outlines.simplify(outlines.drop_repeats(exterior), 1.0)])
+        kept = outlines.drop_repeats(exterior)
+        angle = outlines.dominant_angle([kept[outlines.simplified(kept, 1.0)]])
         exterior = outlines.regularise(exterior, angle)
         holes = [outlines.regularise(h, angle) for h in holes]
     elif rule.treatment == "smooth":
