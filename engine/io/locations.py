@@ -55,11 +55,7 @@ def gdal_path(source: str | os.PathLike) -> str:
         scheme, rest = text.split("://", 1)
         handler = {"http": "vsicurl", "https": "vsicurl", "ftp": "vsicurl", "s3": "vsis3", "gs": "vsigs",
                    "az": "vsiaz", "abfs": "vsiadls"}.get(scheme.lower())
-        if handler == "vsicurl":
-            return f"/vsicurl/{text}"
-        if handler:
-            return f"/{handler}/{rest}"
-        return text
+        return f"/vsicurl/{text}" if handler == "vsicurl" else f"/{handler}/{rest}" if handler else text
     return split_layer(text)[0]
 
 
