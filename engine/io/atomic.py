@@ -175,10 +175,11 @@ def write_failure(destination: str | os.PathLike, exc: BaseException, needed: in
 
 
 class _RecordingWriter:
-    """A file handle that remembers the OSError of a failed write (torch.save turns it into a RuntimeError)."""
+    """A file handle that remembers the OSError of a failed write (torch.save turns it into a RuntimeError), and
+    its file's ``path``."""
 
-    def __init__(self, handle: BinaryIO):
-        self._handle = handle
+    def __init__(self, handle: BinaryIO, path: Path):
+        self._handle, self.path = handle, path
         self.error: OSError | None = None
         self.written = 0
 
@@ -195,9 +196,19 @@ class _RecordingWriter:
         return getattr(self._handle, name)
 
 
+def stage_bytes(destination: str | os.PathLike, data: bytes) -> Path:
+    """``data`` in a temp file beside ``destination``, written and fsync'ed but not renamed onto it: the caller
+    renames it (``os.replace``) when it publishes, or removes it. A run writes its style files so while its model
+    works, and publishing is then a rename. Raises OutputError as :func:`atomic_file` (nothing left behind)."""
+    with atomic_file(destination, len(data), publish=False) as handle:
+        handle.write(data)
+    return handle.path
+
+
 @contextmanager
-def atomic_file(destination: str | os.PathLike, size: int | None = None) -> Iterator[BinaryIO]:
-    """Yield a binary handle on a temp file beside ``destination``; rename it onto ``destination`` on success.
+def atomic_file(destination: str | os.PathLike, size: int | None = None, publish: bool = True) -> Iterator[BinaryIO]:
+    """Yield a binary handle on a temp file beside ``destination``; rename it onto ``destination`` on success
+    (``publish`` False: keep it, fsync'ed, at the handle's ``path`` for the caller, unless the write failed).
 
     The data is fsync'ed before the rename, so a crash never leaves a renamed but empty file. Files get the
     usual umask (a plain ``open``), which matters for bundles that are meant to be shared. ``size`` (when
@@ -206,23 +217,6 @@ def atomic_file(destination: str | os.PathLike, size: int | None = None) -> Iter
     Raises:
         OutputError: the file system refused the write (disk full, file too large, I/O error).
     """
-    with _synced_file(destination, size, publish=True) as (handle, _):
-        yield handle
-
-
-def stage_bytes(destination: str | os.PathLike, data: bytes) -> Path:
-    """``data`` in a temp file beside ``destination``, written and fsync'ed but not renamed onto it: the caller
-    renames it (``os.replace``) when it publishes, or removes it. A run writes its style files so while its model
-    works, and publishing is then a rename. Raises OutputError as :func:`atomic_file` (nothing left behind)."""
-    with _synced_file(destination, len(data), publish=False) as (handle, tmp):
-        handle.write(data)
-    return tmp
-
-
-@contextmanager
-def _synced_file(destination: str | os.PathLike, size: int | None, publish: bool) -> Iterator[tuple[BinaryIO, Path]]:
-    """:func:`atomic_file`'s handle and its temp path; ``publish``: rename it onto ``destination`` (else it is
-    kept, fsync'ed, for the caller, unless the write failed)."""
     destination = Path(destination)
     refuse_special(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -231,8 +225,8 @@ def _synced_file(destination: str | os.PathLike, size: int | None, publish: bool
     kept = False
     try:
         with open(tmp, "wb") as handle:
-            recorder = _RecordingWriter(handle)
-            yield recorder, tmp  # type: ignore[misc]
+            recorder = _RecordingWriter(handle, tmp)
+            yield recorder  # type: ignore[misc]
             handle.flush()
             os.fsync(handle.fileno())
         if publish:
