@@ -162,8 +162,9 @@ class GeoTiffStreamWriter:
             if dataset is None:  # without exceptions: the error handler holds why
                 raise RuntimeError(f"GDAL could not create '{self.tmp}'")
             try:
-                if crs is not None:
-                    dataset.SetProjection(_wkt(crs))
+                if crs is not None:  # a rasterio CRS, or anything it takes ("EPSG:32652", WKT)
+                    crs = crs if hasattr(crs, "to_wkt") else require("rasterio.crs").CRS.from_user_input(crs)
+                    dataset.SetProjection(crs.to_wkt())
                 if transform is not None:
                     dataset.SetGeoTransform(transform.to_gdal())
                 if nodata is not None:
@@ -308,13 +309,6 @@ def _gdal_type(gdal: Any, dtype: np.dtype) -> int:
     if dtype.name not in types:
         raise ValueError(f"GeoTiffStreamWriter: no GeoTIFF type for {dtype.name}")
     return types[dtype.name]
-
-
-def _wkt(crs: Any) -> str:
-    """A rasterio CRS, or anything rasterio's CRS takes ("EPSG:32652", WKT), as WKT."""
-    if not hasattr(crs, "to_wkt"):
-        crs = require("rasterio.crs").CRS.from_user_input(crs)
-    return crs.to_wkt()
 
 
 @contextmanager
