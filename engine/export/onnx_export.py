@@ -27,7 +27,6 @@ from ..bundle.onnx_metadata import (
     SINGLE_INPUT,
     date_inputs,
     encode_metadata,
-    is_onnx_path,
     session,
     too_large_for_onnx,
 )
@@ -126,11 +125,10 @@ def export_onnx(bundle: str | os.PathLike, output: str | os.PathLike, *, tile_si
     require("onnx")
     require("onnxruntime")
     output = Path(output)
-    # before any other check: an output onto the bundle is refused as such, whatever its name
+    # before any other check: an output onto the bundle is refused as such, whatever its name (then a name not
+    # ending in .onnx)
     check_outputs(inputs={"model bundle (MODEL)": Files(str(bundle), "bundle", give=BUNDLE_GIVE)},
                   outputs={"ONNX model (--onnx)": Files(str(output), "onnx")})
-    if not is_onnx_path(output):
-        raise ConfigError(f"The ONNX output '{output}' must end in .onnx; for example --onnx model.onnx.")
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ConfigError(f"opset {opset} is outside {MIN_OPSET}..{MAX_OPSET}, what this exporter writes; use "
                           f"--opset {DEFAULT_OPSET} (the default).")
