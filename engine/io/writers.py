@@ -176,9 +176,8 @@ class GeoTiffStreamWriter:
                 raise
         self._dataset = dataset
         self._buffer = np.zeros((self.count, min(block, self.height), self.width), self.dtype)
-        self._buffer_row = 0  # first row held in the buffer
+        self._buffer_row = 0  # first row held in the buffer: the rows written so far
         self._filled = 0  # rows filled in the buffer
-        self.rows_written = 0
         self._closed = False
 
     def _threads(self) -> int:
@@ -212,7 +211,6 @@ class GeoTiffStreamWriter:
             return
         with writing(self.destination, self.needed):
             self._dataset.WriteArray(self._buffer[:, :self._filled], xoff=0, yoff=self._buffer_row)
-        self.rows_written = self._buffer_row + self._filled
         self._buffer_row += self._filled
         self._filled = 0
 
@@ -232,8 +230,8 @@ class GeoTiffStreamWriter:
         finally:
             self._dataset = None
             self._closed = True
-        if self.rows_written != self.height:
-            raise DataError(f"Only {self.rows_written} of {self.height} rows were written to '{self.destination}'.")
+        if self._buffer_row != self.height:
+            raise DataError(f"Only {self._buffer_row} of {self.height} rows were written to '{self.destination}'.")
 
     def finalize(self, *, overviews: str | None = "nearest", category_names: Sequence[str] | None = None,
                  scale: float | None = None, metadata: dict[str, str] | None = None,
