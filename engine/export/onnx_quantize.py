@@ -38,11 +38,6 @@ class QuantizeResult:
     same_class: float  # share of pixels whose class is the fp32 model's
 
 
-def _shapes(path: Path) -> dict[str, list[int]]:
-    """Input shapes of an exported model, a dynamic batch as 1."""
-    return {i.name: [d if isinstance(d, int) else 1 for d in i.shape] for i in session(path).get_inputs()}
-
-
 def _random_feeds(shapes: dict[str, list[int]], count: int, seed: int) -> list[dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     return [{name: rng.random(shape, dtype=np.float32) for name, shape in shapes.items()} for _ in range(count)]
@@ -54,7 +49,8 @@ def quantize_int8(fp32: str | os.PathLike, output: str | os.PathLike,
     onnx = require("onnx")
     quantization = require("onnxruntime.quantization")
     fp32, output = Path(fp32), Path(output)
-    shapes = _shapes(fp32)
+    # the model's input shapes, a dynamic batch as 1
+    shapes = {i.name: [d if isinstance(d, int) else 1 for d in i.shape] for i in session(fp32).get_inputs()}
     feeds = calibration or _random_feeds(shapes, CALIBRATION_TILES, seed)
 
     class Reader(quantization.CalibrationDataReader):

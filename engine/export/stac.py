@@ -75,23 +75,19 @@ def _tensor(channels: int, size: int) -> dict[str, Any]:
             "data_type": "float32"}
 
 
-def _range_words(data: DataMetadata) -> str:
-    """The raw values the model expects, where it records them (segment rescales or warns outside them)."""
-    low_high = model_view(data).value_range
-    return f"; raw values expected in {float(low_high[0]):g}..{float(low_high[1]):g}" if low_high else ""
-
-
 def _inputs(data: DataMetadata, tile: int) -> list[dict[str, Any]]:
     vision_names, aux_names = _band_names(data)
     gsd = data.gsd
     # without a CRS the training pixel size (1 x 1) is no size on the ground
     where = f" at {gsd[0]:g} x {gsd[1]:g} map units per pixel" if gsd and data.crs else \
         " without georeferencing (pixel size unknown)" if gsd else ""
+    low_high = model_view(data).value_range  # the raw values it expects, where recorded (segment rescales or warns)
+    expected = f"; raw values expected in {float(low_high[0]):g}..{float(low_high[1]):g}" if low_high else ""
     image = f"bands {','.join(map(str, data.bands))} of a {data.image_bands}-band image" \
         if data.bands else f"a {data.vision_bands}-band image"
     inputs = [{
         "name": "vision",
-        "description": f"The imagery: {image}{where}; {_scaling_words(data.vision_stats)}{_range_words(data)}.",
+        "description": f"The imagery: {image}{where}; {_scaling_words(data.vision_stats)}{expected}.",
         "bands": vision_names,
         "input": _tensor(len(vision_names), tile),
         "value_scaling": _value_scaling(data.vision_stats),

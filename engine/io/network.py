@@ -136,7 +136,8 @@ def remote_hint(source: str) -> str:
     (the HTTP status and how fast it sends, or why there is no answer) and what to check."""
     if not locations.is_remote(source):
         return ""
-    url = http_url(source)
+    url = str(source).strip().removeprefix("/vsicurl/")  # the http(s) URL behind a URL or a /vsicurl/ path
+    url = url if url.lower().startswith(("http://", "https://")) else None
     status = status_of(url) if url else ""
     answer = f"; {url} answered {status}" if url else ""
     slow = "too slow" in status or "timed out" in status
@@ -150,14 +151,6 @@ def stalled(text: str) -> bool:
     """Whether an error (GDAL's, curl's, or :func:`status_of`'s words) says a server stalled under the rule."""
     lower = text.lower()
     return any(words in lower for words in ("operation too slow", "timed out", ": too slow"))
-
-
-def http_url(source: str) -> str | None:
-    """The http(s) URL behind ``source`` (a plain URL or a ``/vsicurl/`` path), else None."""
-    text = str(source).strip()
-    if text.startswith("/vsicurl/"):
-        text = text[len("/vsicurl/"):]
-    return text if text.lower().startswith(("http://", "https://")) else None
 
 
 def status_of(url: str, timeout: float | None = None) -> str:

@@ -170,19 +170,15 @@ def resolve_device(requested: str = "auto") -> str:
     return requested
 
 
-# Files that exist only where a GPU driver is loaded (NVIDIA; AMD's ROCm, which torch also calls CUDA)
+# Files that exist only where a GPU driver is loaded (NVIDIA; AMD's ROCm, which torch also calls CUDA): without
+# any, CUDA cannot be available
 GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")
-
-
-def gpu_possible() -> bool:
-    """False when no GPU driver is loaded, so CUDA cannot be available: decided without importing torch."""
-    return any(os.path.exists(path) for path in GPU_DRIVER_FILES)
 
 
 def resolve_device_lazily(requested: str = "auto") -> str:
     """:func:`resolve_device`, but without importing torch where the answer is the CPU anyway (the start-up of
     an onnxruntime run: importing torch takes seconds)."""
-    if requested == "cpu" or (requested == "auto" and not gpu_possible()):
+    if requested == "cpu" or (requested == "auto" and not any(os.path.exists(p) for p in GPU_DRIVER_FILES)):
         return "cpu"
     return resolve_device(requested)
 
