@@ -10,7 +10,7 @@ head trained on them as for the single-stream families (``training/cached.py``).
 :class:`FirstDateFeatures` store (the torch predictor of a bulk run gives one) encodes each first date's tile once:
 a monitoring series, whose first date meets several later dates, runs the encoder on the first date for its first
 pair only. ``encode`` (one date's maps) and ``head`` (the dates' maps to logits) are that split, and the
-onnxruntime backend's two graphs (``export/onnx_dates.py``).
+onnxruntime backend's two graphs (``export/onnx_cache.py``).
 """
 
 from __future__ import annotations
