@@ -1,11 +1,9 @@
 """Writers for segmentation rasters: class and probability GeoTIFFs, streamed and committed whole.
 
-Every output goes to a hidden temporary file beside its destination and is renamed onto it only when
-complete, so a cancelled or failed run never leaves a file that looks finished and never touches the
-previous result. GeoTIFFs are tiled and DEFLATE-compressed, written row block by row block as the
-segmenter finishes rows, then get internal overviews; the class raster carries a colour table, category
-names (GDAL's ``.aux.xml``, also embedded as band metadata) and nodata 255, plus a ``.qml`` sidecar with a
-paletted renderer for QGIS.
+Every output goes to a hidden temporary file beside its destination and is renamed onto it only when complete
+(:mod:`.atomic`'s rule). GeoTIFFs are tiled and DEFLATE-compressed, written row block by row block as the segmenter
+finishes rows, then get internal overviews; the class raster carries its category names (GDAL's ``.aux.xml``, also
+embedded as band metadata) and nodata.
 """
 
 from __future__ import annotations
