@@ -1,4 +1,5 @@
-"""How many CPU threads a model should run with (:func:`model_threads`).
+"""How many CPU threads a model should run with (:func:`model_threads`), and whether this CPU computes in bfloat16
+natively (:func:`bf16_instructions`).
 
 A model's intra-op threads meet at a barrier after every operator. Where they spin while they wait (torch's
 OpenMP threads), a machine whose other processes keep cores busy (a desktop in use, other jobs) leaves some
@@ -13,12 +14,17 @@ again every ``RECHECK_SECONDS`` (a 4096² scene on 2 shared cores takes minutes,
 goes; at load 7-10, 512-px tiles of a ConvNeXt-tiny UNet took 1.9-2.3x as long with 2 threads as with 1).
 This process's own runnable threads (a reader, torch's workers still spinning) are not counted as busy
 elsewhere.
+
+With AMX or AVX-512 BF16, oneDNN's bfloat16 convolutions and matrix products run at about twice the float32 rate;
+without, bfloat16 is emulated and slower than float32. torch reports both instruction sets (private helpers of
+``torch.cpu``, asked defensively); Linux's ``/proc/cpuinfo`` flags answer where torch cannot.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from contextlib import suppress
 from typing import Any
 
 from .environment import process_cores
@@ -27,6 +33,9 @@ LOADAVG = "/proc/loadavg"
 SAMPLES = 5  # snapshots of the run queue, SAMPLE_INTERVAL apart; their median (a short task is not a busy core)
 SAMPLE_INTERVAL = 0.01
 RECHECK_SECONDS = 10.0  # a running segmentation chooses torch's threads again this often
+CPUINFO = "/proc/cpuinfo"
+#: Flag in /proc/cpuinfo -> the instruction set's name as the log says it.
+BF16_FLAGS = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX-512 BF16"}
 
 
 def _running_now() -> int | None:
@@ -117,3 +126,25 @@ def follow_torch_threads(torch: Any, every: float = RECHECK_SECONDS) -> int:
         return torch.get_num_threads()
     _followed_at = now
     return torch_cpu_threads(torch)
+
+
+def _cpuinfo_flags() -> set[str]:
+    with suppress(OSError), open(CPUINFO, encoding="ascii", errors="replace") as handle:
+        for line in handle:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def bf16_instructions(torch: Any = None, flags: set[str] | None = None) -> str | None:
+    """The name of the instruction set with which this CPU computes bfloat16 natively, or None."""
+    if torch is not None:
+        cpu = getattr(torch, "cpu", None)
+        for name, check in (("AMX-BF16", "_is_amx_tile_supported"), ("AVX-512 BF16", "_is_avx512_bf16_supported")):
+            try:
+                if getattr(cpu, check)():
+                    return name
+            except (AttributeError, RuntimeError):
+                continue
+    found = _cpuinfo_flags() if flags is None else flags
+    return next((name for flag, name in BF16_FLAGS.items() if flag in found), None)
