@@ -24,6 +24,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,18 +167,15 @@ def status_of(url: str, timeout: float | None = None) -> str:
         with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - the user's own URL
             said = f"HTTP {answer.status} ({answer.reason})"
             start, got = time.monotonic(), 0
-            try:
+            with suppress(OSError):  # a timeout too
                 while got < 4096 and time.monotonic() - start < timeout:
                     block = answer.read1(4096 - got)
                     if not block:
                         return said
                     got += len(block)
-            except (TimeoutError, OSError):
-                pass
             took = time.monotonic() - start
-            if got < 4096 and took >= timeout * 0.9:
-                return f"{said}, then {got} bytes in {took:.0f} s: too slow"
-            return said
+            slow = got < 4096 and took >= timeout * 0.9
+            return f"{said}, then {got} bytes in {took:.0f} s: too slow" if slow else said
     except urllib.error.HTTPError as exc:
         return f"HTTP {exc.code} ({exc.reason})"
     except (urllib.error.URLError, OSError) as exc:
