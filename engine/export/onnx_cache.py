@@ -25,10 +25,10 @@ nothing is left. The user's ``export`` keeps the one graph of ``before`` and ``a
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,10 +64,8 @@ def cache_folder(bundle: str | os.PathLike) -> Path:
     """The first writable of the user's cache (``onnx/``) and a folder beside the bundle."""
     candidates = [user_cache_dir() / "onnx", Path(bundle).resolve().parent / BESIDE_BUNDLE]
     for folder in candidates:
-        try:
+        with suppress(OSError):
             folder.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
         if os.access(folder, os.W_OK | os.X_OK):
             return folder
     raise OutputError(f"No folder to cache the ONNX export of '{bundle}' in: neither {candidates[0]} nor "
@@ -95,7 +93,7 @@ class CachedDateGraphs:
     made: bool
 
 
-@contextlib.contextmanager
+@contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """One process at a time makes or checks an entry (two bulk processes starting together export once)."""
     try:
