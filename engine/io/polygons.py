@@ -214,8 +214,7 @@ def _reshaped(rings: list[np.ndarray], rule: ClassRule, grid: _Grid, band: Any =
         exterior = outlines.regularise(exterior, angle)
         holes = [outlines.regularise(h, angle) for h in holes]
     elif rule.treatment == "smooth":
-        x0, y0 = (int(v) for v in exterior.min(axis=0))
-        x1, y1 = (int(v) for v in exterior.max(axis=0))
+        x0, y0, x1, y1 = map(int, (*exterior.min(axis=0), *exterior.max(axis=0)))
         window = _class_window(band, x0 - 1, y0 - 1, x1 - x0 + 2, y1 - y0 + 2)
         shaped = []
         for ring in [exterior] + holes:
@@ -360,8 +359,7 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
                                                                          for h in rings[1:])
                         if grid.area(pixels) < rule.min_area:
                             continue
-                        x0, y0 = (int(v) for v in rings[0].min(axis=0))
-                        x1, y1 = (int(v) for v in rings[0].max(axis=0))
+                        x0, y0, x1, y1 = map(int, (*rings[0].min(axis=0), *rings[0].max(axis=0)))
                         mean, low = stats.stats(rings, x0, y0, x1 - x0, y1 - y0)
                         geometry = _outline(ogr, rings, rule, grid, band, simplify)
                         if geometry is None:

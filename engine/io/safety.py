@@ -163,8 +163,7 @@ def check_writable(destination: str | os.PathLike, what: str) -> Path:
     check_name_length(destination, what)
     probe = temporary_path(destination, ".probe")
     try:
-        with open(probe, "wb") as handle:
-            handle.write(b"0")
+        probe.write_bytes(b"0")
     except OSError as exc:
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise DataError(f"The {what} '{destination}' cannot be written: the folder '{folder}' is not "
