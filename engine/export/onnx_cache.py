@@ -119,12 +119,10 @@ def embedded_source(session: Any) -> str | None:
     return None if onnx is None else onnx.source_bundle_sha256
 
 
-def check_entry(models: Path | list[Path], record: Path,
-                bundle_sha256: str) -> tuple[dict[str, Any] | None, str | None]:
+def check_entry(models: list[Path], record: Path, bundle_sha256: str) -> tuple[dict[str, Any] | None, str | None]:
     """(the entry's record, None) when ``models`` (one graph, or a change model's encoder and head) are the export of
     the bundle with ``bundle_sha256``; else (None, why not). A missing entry is (None, None)."""
-    graphs = models if isinstance(models, list) else [models]
-    if not all(m.is_file() for m in graphs) or not record.is_file():
+    if not all(m.is_file() for m in models) or not record.is_file():
         return None, None
     try:
         kept = json.loads(record.read_text(encoding="utf-8"))
@@ -132,8 +130,8 @@ def check_entry(models: Path | list[Path], record: Path,
         return None, f"its record '{record.name}' is unreadable ({exc})"
     if kept.get("bundle_sha256") != bundle_sha256:
         return None, "its record names another bundle"
-    digests = [file_sha256(m) for m in graphs]
-    if (digests if isinstance(models, list) else digests[0]) != kept.get("onnx_sha256"):
+    digests = [file_sha256(m) for m in models]
+    if (digests if len(digests) > 1 else digests[0]) != kept.get("onnx_sha256"):
         return None, "its SHA-256 does not match its record (altered or damaged)"
     return kept, None  # the model's embedded source digest is checked on the session that runs it
 
@@ -146,10 +144,9 @@ def _cached(bundle: str | os.PathLike, tile: int | None, callback: Callback, dig
     stem = f"{digest}-t{'any' if tile is None else int(tile)}-v{CACHE_VERSION}"
     paths = {name: folder / f"{stem}{suffix}.onnx" for name, suffix in graphs.items()}
     record = folder / f"{stem}{''.join(graphs.values())}.json"
-    models: Path | list[Path] = list(paths.values()) if len(paths) > 1 else next(iter(paths.values()))
     named = "', '".join(str(p) for p in paths.values())
     with _locked(record.with_suffix(".lock")):
-        kept, refused = check_entry(models, record, digest)
+        kept, refused = check_entry(list(paths.values()), record, digest)
         if kept is not None:
             diff = float(kept.get("max_abs_diff", float("nan")))
             callback.info(f"Using the cached {what} of '{bundle}' ('{named}'; its parity with torch was "
