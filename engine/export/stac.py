@@ -10,6 +10,7 @@ numbers (``band4``).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -232,8 +233,6 @@ def model_card(bundle: str | os.PathLike, onnx: str | os.PathLike | None = None,
 def write_model_card(bundle: str | os.PathLike, output: str | os.PathLike,
                      onnx: str | os.PathLike | None = None) -> str:
     """Write :func:`model_card` to ``output`` (.json) atomically; asset links relative to its folder."""
-    import json
-
     output = Path(output)
     if output.suffix.lower() != STAC_SUFFIX:
         raise ConfigError(f"The STAC item '{output}' must end in .json; for example --stac model_stac.json.")

@@ -12,8 +12,10 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import stat
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -265,9 +267,6 @@ def uninterrupted() -> Iterator[list[int]]:
     yielded list (the signals caught so far) in its progress function and stops early, which raising inside
     GDAL's callback would do only with a traceback on stderr. Outside the main thread signals cannot be held:
     there the block runs as it is."""
-    import signal
-    import threading
-
     caught: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield caught

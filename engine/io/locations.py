@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 #: GDAL's network file systems and archive handlers: their paths are read as given.
 VSI_PREFIXES = ("/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/vsioss", "/vsiswift", "/vsiwebhdfs",
@@ -71,8 +71,6 @@ def resolve_href(href: str, base: str) -> str:
     through GDAL's network file systems, a ``file://`` URL as its path (the STAC rule for asset hrefs)."""
     text = str(href).strip()
     if is_url(str(base)) and not str(base).lower().startswith("file://") and not is_url(text):
-        from urllib.parse import urljoin
-
         return gdal_path(urljoin(str(base), text))
     if not is_url(text) and not os.path.isabs(text) and not is_remote(text):
         folder = Path(file_url_path(str(base)) if str(base).lower().startswith("file://") else str(base)).parent

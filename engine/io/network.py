@@ -22,12 +22,14 @@ from __future__ import annotations
 import collections
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import DataError
 from . import locations
 
 STALL_S = 60.0  # seconds under MIN_RATE before a source is given up (DUALSTREAM_NETWORK_STALL_S)
@@ -251,8 +253,6 @@ def read_url(url: str, what: str, info: Callable[[str], None] | None = None, sta
     import urllib.error
     import urllib.request
 
-    from ..errors import DataError
-
     stall = stall or Stall.rule()
     request = urllib.request.Request(url, headers={"User-Agent": "dualstream"})
     try:
@@ -293,8 +293,6 @@ def watched(call: Callable[[], Any], what: str, info: Callable[[str], None] | No
     """``call()`` (a first read of a remote source, which GDAL may keep waiting) run in a worker thread while
     this thread says, every ``report_s`` of the rule, that it still waits for ``what``; its result or its error.
     Only this thread talks to ``info`` (a QGIS feedback object is used from its own thread)."""
-    import threading
-
     if info is None:
         return call()
     outcome: dict[str, Any] = {}
