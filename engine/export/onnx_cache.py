@@ -190,11 +190,7 @@ def cached_date_graphs(bundle: str | os.PathLike, tile: int | None, callback: Ca
                        bundle_sha256: str | None = None) -> CachedDateGraphs:
     """A change model's export as its two graphs (:func:`export_date_graphs`: one date's encoder, the head over
     the dates' maps), made once with their parity check against torch and cached as :func:`cached_export` caches
-    one graph.
-
-    Raises:
-        OutputError, ModelError, ConfigError, DependencyError: as :func:`cached_export`.
-    """
+    one graph; raises as it does."""
     digest = bundle_sha256 or file_sha256(bundle)
 
     def make(paths: dict[str, Path]) -> float:

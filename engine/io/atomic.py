@@ -214,10 +214,7 @@ def atomic_file(destination: str | os.PathLike, size: int | None = None, publish
 
     The data is fsync'ed before the rename, so a crash never leaves a renamed but empty file. Files get the
     usual umask (a plain ``open``), which matters for bundles that are meant to be shared. ``size`` (when
-    known) is reported as the space needed if the write fails.
-
-    Raises:
-        OutputError: the file system refused the write (disk full, file too large, I/O error).
+    known) is reported as the space needed if the write fails (an OutputError, as the module's docstring says).
     """
     destination = Path(destination)
     refuse_special(destination)

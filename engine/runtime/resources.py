@@ -103,11 +103,8 @@ def largest_fitting(mode: str, preset: str | None, batch: int, tile: int, channe
 
 def check_memory(mode: str, preset: str | None, batch: int, tile: int, channels: int, device: str, step: int,
                  batch_flag: str = mention("train.batch_size"), tile_flag: str = mention("data.tile_size")) -> None:
-    """Raise ResourceError when ``batch`` tiles of ``tile`` px clearly cannot fit on ``device``.
-
-    The message gives the estimate, the free memory, the largest batch at this tile and the largest tile (a
-    multiple of ``step``) at this batch that fit.
-    """
+    """Raise ResourceError when ``batch`` tiles of ``tile`` px clearly cannot fit on ``device``, naming the largest
+    batch at this tile and the largest tile (a multiple of ``step``) at this batch that fit."""
     free, where = available_memory(device)
     if free is None or _fits(mode, preset, batch, tile, channels, free):
         return
