@@ -246,36 +246,36 @@ def _merge(lines: list[list], notch: float) -> list[list]:
     """Neighbouring edges of one direction merged (their offsets averaged by weight); a notch removed: up to three
     short edges (together under ``6 * notch``) between two edges of one direction whose lines lie within ``notch``
     of each other."""
-    changed = True
-    while changed and len(lines) > 3:
-        changed = False
-        n = len(lines)
-        for i in range(n):
-            a, b = lines[i], lines[(i + 1) % n]
-            if a[0] >= 0 and a[0] == b[0]:
-                lines[i] = _joined(a, b)
-                del lines[(i + 1) % n]
-                changed = True
-                break
-            if a[0] < 0 or n < 5:
-                continue
-            for skip in range(1, min(3, n - 4) + 1):
-                c = lines[(i + skip + 1) % n]
-                between = [lines[(i + k) % n] for k in range(1, skip + 1)]
-                if c[0] != a[0] or sum(line[6] for line in between) >= 6 * notch:
-                    continue
-                normal = np.array([-a[1][1], a[1][0]])
-                if abs(float(normal @ (a[2] - c[2]))) >= notch:
-                    continue
-                joined = _joined(a, c)
-                for index in sorted({(i + k) % n for k in range(1, skip + 2)}, reverse=True):
-                    del lines[index]
-                lines[next(k for k, line in enumerate(lines) if line is a)] = joined
-                changed = True
-                break
-            if changed:
-                break
+    while len(lines) > 3 and _merged_once(lines, notch):
+        pass
     return lines
+
+
+def _merged_once(lines: list[list], notch: float) -> bool:
+    """The first merge or notch removal :func:`_merge` finds, done in place; False when there is none."""
+    n = len(lines)
+    for i in range(n):
+        a, b = lines[i], lines[(i + 1) % n]
+        if a[0] >= 0 and a[0] == b[0]:
+            lines[i] = _joined(a, b)
+            del lines[(i + 1) % n]
+            return True
+        if a[0] < 0 or n < 5:
+            continue
+        for skip in range(1, min(3, n - 4) + 1):
+            c = lines[(i + skip + 1) % n]
+            between = [lines[(i + k) % n] for k in range(1, skip + 1)]
+            if c[0] != a[0] or sum(line[6] for line in between) >= 6 * notch:
+                continue
+            normal = np.array([-a[1][1], a[1][0]])
+            if abs(float(normal @ (a[2] - c[2]))) >= notch:
+                continue
+            joined = _joined(a, c)
+            for index in sorted({(i + k) % n for k in range(1, skip + 2)}, reverse=True):
+                del lines[index]
+            lines[next(k for k, line in enumerate(lines) if line is a)] = joined
+            return True
+    return False
 
 
 def _joined(a: list, b: list) -> list:

@@ -184,9 +184,6 @@ class GeoTiffStreamWriter:
         blocks = -(-self.width // self.block) * -(-self.height // self.block) * self.count
         return process_cores() if blocks > SMALL_RASTER_BLOCKS else 1
 
-    def _band(self, band: int) -> Any:
-        return self._dataset.GetRasterBand(band)
-
     def write_rows(self, row: int, array: np.ndarray) -> None:
         """Append rows starting at ``row`` (must follow the rows written so far); ``array`` is (count, n, W)."""
         if row != self._buffer_row + self._filled:
@@ -214,7 +211,7 @@ class GeoTiffStreamWriter:
 
     def set_descriptions(self, names: Sequence[str]) -> None:
         for band, name in enumerate(names, start=1):
-            self._band(band).SetDescription(str(name))
+            self._dataset.GetRasterBand(band).SetDescription(str(name))
 
     def close(self) -> None:
         """Flush the last rows and close the dataset (the file stays at the temp path)."""
@@ -244,12 +241,12 @@ class GeoTiffStreamWriter:
         with writing(self.destination, self.needed):
             for key, value in (metadata or {}).items():
                 self._dataset.SetMetadataItem(str(key), str(value))
-            if category_names is not None:
-                self._band(1).SetMetadataItem("CLASS_NAMES", json.dumps(list(category_names)))  # in the TIFF
+            if category_names is not None:  # in the TIFF
+                self._dataset.GetRasterBand(1).SetMetadataItem("CLASS_NAMES", json.dumps(list(category_names)))
             if scale is not None:
                 for band in range(1, self.count + 1):
-                    self._band(band).SetScale(float(scale))
-                    self._band(band).SetOffset(0.0)
+                    self._dataset.GetRasterBand(band).SetScale(float(scale))
+                    self._dataset.GetRasterBand(band).SetOffset(0.0)
         self.close()
         gdal = require("osgeo.gdal")
         levels = overview_levels(self.width, self.height) if overviews else []
