@@ -251,15 +251,13 @@ def _swallowed(raw_path: str | os.PathLike, rules: Mapping[int, ClassRule], grid
         class_id = feature.GetFieldAsInteger(0)
         if class_id not in filling:
             continue
-        rings = rings_of(feature.GetGeometryRef().ExportToWkb())
-        for hole in rings[1:]:
+        for hole in rings_of(feature.GetGeometryRef().ExportToWkb())[1:]:
             if grid.area(abs(outlines.ring_area(grid.to_pixels(hole)))) >= rules[class_id].fill_holes:
                 continue
             area = ogr.CreateGeometryFromWkb(multipolygon_wkb([[hole]]))
             query.SetSpatialFilter(area)
-            for inner in query:
-                if inner.GetFID() != feature.GetFID() and inner.GetGeometryRef().Within(area):
-                    found.add(inner.GetFID())
+            found.update(inner.GetFID() for inner in query
+                         if inner.GetFID() != feature.GetFID() and inner.GetGeometryRef().Within(area))
             query.SetSpatialFilter(None)
     layer = query = source = probe = None
     return found
