@@ -100,8 +100,8 @@ def _inputs(data: DataMetadata, tile: int) -> list[dict[str, Any]]:
         if data.x_bands:
             source = f"the X modality: bands {','.join(map(str, data.x_bands))} of the same image"
         else:
-            counts = data.aux_file_bands
-            files = ", ".join(f"file {i} ({n} band{'s' if n != 1 else ''})" for i, n in enumerate(counts, 1))
+            files = ", ".join(f"file {i} ({n} band{'s' if n != 1 else ''})"
+                              for i, n in enumerate(data.aux_file_bands, 1))
             source = "auxiliary rasters in this order: " + (files or f"{channels} channels")
         grid = (f"warped bilinearly onto a grid {ratio} times coarser than the tile ({tile // ratio} px)"
                 if ratio > 1 else "on the tile's own grid")
@@ -129,7 +129,6 @@ def _classes(data: DataMetadata) -> list[dict[str, Any]]:
 
 
 def _output(meta: BundleMetadata, tile: int) -> dict[str, Any]:
-    data = meta.data
     classes = meta.model.num_classes
     activation = "the probability of class 1 (sigmoid)" if classes == 1 else "one probability per class (softmax)"
     return {
@@ -139,7 +138,7 @@ def _output(meta: BundleMetadata, tile: int) -> dict[str, Any]:
         "tasks": ["semantic-segmentation"],
         "result": {"shape": [-1, classes, tile, tile], "dim_order": ["batch", "class", "height", "width"],
                    "data_type": "float32"},
-        "classification:classes": _classes(data),
+        "classification:classes": _classes(meta.data),
         "post_processing_function": None,
     }
 

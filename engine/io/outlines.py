@@ -233,12 +233,9 @@ def _snapped_lines(ring: Ring, keep: np.ndarray, theta: float, snap: float) -> l
         turns = (math.atan2(vector[1], vector[0]) - theta) / (math.pi / 2)
         index = round(turns)
         off = abs(turns - index) * math.pi / 2
-        if off <= snap or length < 3.0:
-            direction = theta + index * math.pi / 2
-            lines.append([index % 4, np.array([math.cos(direction), math.sin(direction)]), point, weight, start,
-                          end, length])
-        else:
-            lines.append([-1, vector / length, point, weight, start, end, length])
+        snapped, direction = off <= snap or length < 3.0, theta + index * math.pi / 2
+        unit = np.array([math.cos(direction), math.sin(direction)]) if snapped else vector / length
+        lines.append([index % 4 if snapped else -1, unit, point, weight, start, end, length])
     return lines
 
 
