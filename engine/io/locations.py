@@ -117,14 +117,12 @@ def local_file(source: str | os.PathLike) -> str | None:
 def exists(source: str | os.PathLike) -> bool:
     """Whether ``source`` can be looked for: a remote source is taken as there (reading it says otherwise, with
     the URL and the server's answer); a local one must exist (a file, or a folder GDAL reads)."""
-    local = local_file(source)
-    return True if local is None else Path(local).exists()
+    return (local := local_file(source)) is None or Path(local).exists()
 
 
 def is_file(source: str | os.PathLike) -> bool:
     """Like :func:`exists`, for a source that must be a regular file when it is local."""
-    local = local_file(source)
-    return True if local is None else Path(local).is_file()
+    return (local := local_file(source)) is None or Path(local).is_file()
 
 
 def suffix(source: str | os.PathLike) -> str:
