@@ -51,9 +51,7 @@ def writing(destination: str | os.PathLike, needed: int | None = None) -> Iterat
         yield
     except DualStreamError:
         raise
-    except Exception as exc:
-        if not isinstance(exc, (OSError, RuntimeError)):
-            raise  # a programming error, not the file system
+    except (OSError, RuntimeError) as exc:  # the file system (anything else is a programming error: raised as is)
         # the traceback's frames hold the GDAL dataset open; clear them so it closes now (its last write fails
         # here, under this handler) and not at garbage collection, after the temp files are gone
         traceback.clear_frames(exc.__traceback__)
