@@ -165,8 +165,7 @@ def write_failure(destination: str | os.PathLike, exc: BaseException, needed: in
     destination = Path(destination)
     cause = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:300] or type(exc).__name__
     try:
-        free = size_text(shutil.disk_usage(destination.parent if str(destination.parent) else ".").free)
-        space = f"{free} free on that file system"
+        space = f"{size_text(shutil.disk_usage(destination.parent).free)} free on that file system"
     except OSError:
         space = "free space unknown"
     if needed is not None:

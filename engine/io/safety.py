@@ -132,7 +132,7 @@ def check_name_length(path: PathLike, what: str, given: PathLike | None = None) 
     about whichever file came first, a temporary one)."""
     path = Path(path)
     try:
-        limit = os.pathconf(path.parent if str(path.parent) else ".", "PC_NAME_MAX")
+        limit = os.pathconf(path.parent, "PC_NAME_MAX")
     except (OSError, ValueError, AttributeError):  # no such folder (said elsewhere), or no pathconf (Windows)
         limit = NAME_MAX
     size = len(path.name.encode("utf-8", "surrogateescape"))
@@ -152,7 +152,7 @@ def check_writable(destination: str | os.PathLike, what: str) -> Path:
     (read-only mounts, ACLs, Windows).
     """
     destination = Path(destination)
-    folder = destination.parent if str(destination.parent) else Path(".")
+    folder = destination.parent
     if destination.is_dir():
         raise DataError(f"The {what} '{destination}' is a folder; give a file name such as "
                         f"'{destination / 'out.tif'}'.")
@@ -182,7 +182,7 @@ def check_creatable(destination: str | os.PathLike, what: str) -> Path:
     """:func:`check_writable`, where the destination's folder may not exist yet: then its nearest existing parent
     must take files (the run creates the missing folders, as qgis_process does)."""
     destination = Path(destination)
-    folder = destination.parent if str(destination.parent) else Path(".")
+    folder = destination.parent
     nearest = folder
     while not nearest.exists() and nearest != nearest.parent:
         nearest = nearest.parent
