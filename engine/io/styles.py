@@ -40,13 +40,9 @@ def qml_text(class_names: Sequence[str], class_colors: Sequence[str], band: int 
              transparent: Collection[int] = ()) -> str:
     """A QGIS (3.x) raster style with a paletted renderer naming every class; nodata and the ``transparent``
     classes stay transparent."""
-    entries = []
-    for value, (name, color) in enumerate(zip(class_names, class_colors)):
-        r, g, b = hex_to_rgb(color)
-        alpha = 0 if value in transparent else 255
-        entries.append(f'        <paletteEntry value="{value}" color="#{r:02x}{g:02x}{b:02x}" alpha="{alpha}" '
-                       f'label={quoteattr(str(name))}/>')
-    palette = "\n".join(entries)
+    palette = "\n".join(f'        <paletteEntry value="{value}" color="#{"%02x%02x%02x" % hex_to_rgb(color)}" alpha="'
+                        f'{0 if value in transparent else 255}" label={quoteattr(str(name))}/>'
+                        for value, (name, color) in enumerate(zip(class_names, class_colors)))
     return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
 <qgis version="3.22.0" styleCategories="Symbology" hasScaleBasedVisibilityFlag="0" minScale="1e+08" maxScale="0">
   <pipe>
