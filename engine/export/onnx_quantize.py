@@ -5,8 +5,8 @@ calibrated on tiles. Dynamic quantization is not offered: for convolutions it be
 onnxruntime runs several times slower than fp32 on the CPU. Whether int8 pays is measured in
 docs/benchmarks.md ("int8"): faster for UNet light, not for UNet tiny or DualStream b0, so never a default.
 
-The calibration tiles are random values in [0, 1), the range of percentile-scaled inputs, unless the caller
-passes real normalised tiles. The result keeps the fp32 model's metadata, with ``onnx.quantized = "int8"``.
+The calibration tiles are random values in [0, 1), the range of percentile-scaled inputs. The result keeps the
+fp32 model's metadata, with ``onnx.quantized = "int8"``.
 """
 
 from __future__ import annotations
@@ -43,15 +43,14 @@ def _random_feeds(shapes: dict[str, list[int]], count: int, seed: int) -> list[d
     return [{name: rng.random(shape, dtype=np.float32) for name, shape in shapes.items()} for _ in range(count)]
 
 
-def quantize_int8(fp32: str | os.PathLike, output: str | os.PathLike,
-                  calibration: list[dict[str, np.ndarray]] | None = None, seed: int = 0) -> QuantizeResult:
+def quantize_int8(fp32: str | os.PathLike, output: str | os.PathLike, seed: int = 0) -> QuantizeResult:
     """Write ``fp32``'s int8 (QDQ) version to ``output`` atomically; compare the two on random tiles."""
     onnx = require("onnx")
     quantization = require("onnxruntime.quantization")
     fp32, output = Path(fp32), Path(output)
     # the model's input shapes, a dynamic batch as 1
     shapes = {i.name: [d if isinstance(d, int) else 1 for d in i.shape] for i in session(fp32).get_inputs()}
-    feeds = calibration or _random_feeds(shapes, CALIBRATION_TILES, seed)
+    feeds = _random_feeds(shapes, CALIBRATION_TILES, seed)
 
     class Reader(quantization.CalibrationDataReader):
         def __init__(self) -> None:

@@ -156,14 +156,14 @@ def stalled(text: str) -> bool:
     return any(words in lower for words in ("operation too slow", "timed out", ": too slow"))
 
 
-def status_of(url: str, timeout: float | None = None) -> str:
-    """The server's answer to a GET of the first 4 KB of ``url`` within ``timeout`` seconds (a quarter of the
-    rule's, 5 at most): ``HTTP 404 (Not Found)``; ``HTTP 206 (Partial Content), then 3 bytes in 5 s: too slow``;
-    or the failure to connect (``nothing (timed out)``)."""
+def status_of(url: str) -> str:
+    """The server's answer to a GET of the first 4 KB of ``url`` within a quarter of the rule's seconds (5 at
+    most): ``HTTP 404 (Not Found)``; ``HTTP 206 (Partial Content), then 3 bytes in 5 s: too slow``; or the failure
+    to connect (``nothing (timed out)``)."""
     import urllib.error
     import urllib.request
 
-    timeout = timeout if timeout is not None else min(5.0, max(0.5, stall_seconds() / 4))
+    timeout = min(5.0, max(0.5, stall_seconds() / 4))
     request = urllib.request.Request(url, headers={"Range": "bytes=0-4095"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - the user's own URL
@@ -240,8 +240,7 @@ def size_text(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
-def read_url(url: str, what: str, info: Callable[[str], None] | None = None, stall: Stall | None = None,
-             limit: int = 64 * 2**20) -> bytes:
+def read_url(url: str, what: str, info: Callable[[str], None] | None = None, limit: int = 64 * 2**20) -> bytes:
     """The body of ``url`` (an http(s) URL: a STAC item, a list of items), read under the run's :class:`Stall`
     rule, saying what it waits for through ``info`` every ``report_s``.
 
@@ -253,7 +252,7 @@ def read_url(url: str, what: str, info: Callable[[str], None] | None = None, sta
     import urllib.error
     import urllib.request
 
-    stall = stall or Stall.rule()
+    stall = Stall.rule()
     request = urllib.request.Request(url, headers={"User-Agent": "dualstream"})
     try:
         response = urllib.request.urlopen(request, timeout=stall.no_byte_s)  # noqa: S310 - http(s) only
