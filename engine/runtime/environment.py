@@ -44,13 +44,8 @@ def installed_requirements() -> dict[str, str]:
         requires = importlib.metadata.requires(DISTRIBUTION) or []
     except importlib.metadata.PackageNotFoundError:
         return {}
-    pins = {}
-    for line in requires:
-        requirement = line.split(";")[0].strip()
-        name = re.match(r"[A-Za-z0-9_.-]+", requirement)
-        if name:
-            pins[name.group(0).lower()] = requirement
-    return pins
+    requirements = [line.split(";")[0].strip() for line in requires]
+    return {name.group(0).lower(): r for r in requirements if (name := re.match(r"[A-Za-z0-9_.-]+", r))}
 
 
 def _python() -> str:
@@ -129,10 +124,9 @@ def environment_report() -> dict[str, Any]:
         report["cuda_available"] = bool(torch.cuda.is_available())
         report["cuda_version"] = torch.version.cuda
         if report["cuda_available"]:
-            for i in range(torch.cuda.device_count()):
-                props = torch.cuda.get_device_properties(i)
-                report["gpus"].append({"index": i, "name": props.name,
-                                       "memory_gib": round(props.total_memory / 2**30, 1)})
+            props = [torch.cuda.get_device_properties(i) for i in range(torch.cuda.device_count())]
+            report["gpus"] = [{"index": i, "name": p.name, "memory_gib": round(p.total_memory / 2**30, 1)}
+                              for i, p in enumerate(props)]
     report["missing"] = [name for name in REQUIRED if not report[name]]
     report["install_hints"] = {name: install_hint("osgeo" if name == "gdal" else name)
                                for name in report["missing"]}
