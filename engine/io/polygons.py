@@ -216,11 +216,8 @@ def _reshaped(rings: list[np.ndarray], rule: ClassRule, grid: _Grid, band: Any =
     elif rule.treatment == "smooth":
         x0, y0, x1, y1 = map(int, (*exterior.min(axis=0), *exterior.max(axis=0)))
         window = _class_window(band, x0 - 1, y0 - 1, x1 - x0 + 2, y1 - y0 + 2)
-        shaped = []
-        for ring in [exterior] + holes:
-            dense = outlines.densify(outlines.drop_repeats(ring))
-            shaped.append(outlines.smooth(dense, outlines.junctions(dense, window, x0, y0)))
-        exterior, holes = shaped[0], shaped[1:]
+        dense = [outlines.densify(outlines.drop_repeats(ring)) for ring in [exterior] + holes]
+        exterior, *holes = [outlines.smooth(ring, outlines.junctions(ring, window, x0, y0)) for ring in dense]
     else:
         exterior, holes = outlines.drop_repeats(exterior), [outlines.drop_repeats(h) for h in holes]
     return [exterior] + [h for h in holes if len(h) >= 3]
