@@ -205,22 +205,21 @@ class _Confidence:
 def _reshaped(rings: list[np.ndarray], rule: ClassRule, grid: _Grid, band: Any = None) -> list[np.ndarray]:
     """The polygon's rings (pixel coordinates) after its class's hole filling and treatment (``band``: the class
     raster's, where smoothing finds the points where three classes meet)."""
-    exterior, holes = rings[0], rings[1:]
+    exterior = rings[0]
     if rule.fill_holes > 0:
-        holes = [h for h in holes if grid.area(abs(outlines.ring_area(h))) >= rule.fill_holes]
+        rings = [exterior] + [h for h in rings[1:] if grid.area(abs(outlines.ring_area(h))) >= rule.fill_holes]
     if rule.treatment == "regularise":
         kept = outlines.drop_repeats(exterior)
         angle = outlines.dominant_angle([kept[outlines.simplified(kept, 1.0)]])
-        exterior = outlines.regularise(exterior, angle)
-        holes = [outlines.regularise(h, angle) for h in holes]
+        rings = [outlines.regularise(ring, angle) for ring in rings]
     elif rule.treatment == "smooth":
         x0, y0, x1, y1 = map(int, (*exterior.min(axis=0), *exterior.max(axis=0)))
         window = _class_window(band, x0 - 1, y0 - 1, x1 - x0 + 2, y1 - y0 + 2)
-        dense = [outlines.densify(outlines.drop_repeats(ring)) for ring in [exterior] + holes]
-        exterior, *holes = [outlines.smooth(ring, outlines.junctions(ring, window, x0, y0)) for ring in dense]
+        dense = [outlines.densify(outlines.drop_repeats(ring)) for ring in rings]
+        rings = [outlines.smooth(ring, outlines.junctions(ring, window, x0, y0)) for ring in dense]
     else:
-        exterior, holes = outlines.drop_repeats(exterior), [outlines.drop_repeats(h) for h in holes]
-    return [exterior] + [h for h in holes if len(h) >= 3]
+        rings = [outlines.drop_repeats(ring) for ring in rings]
+    return rings[:1] + [h for h in rings[1:] if len(h) >= 3]
 
 
 def _class_window(band: Any, x: int, y: int, cols: int, rows: int) -> np.ndarray:
