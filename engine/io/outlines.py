@@ -204,9 +204,7 @@ def regularise(ring: Ring, angle: float | None = None, *, snap_degrees: float = 
     if len(squared) < 4 or not _simple(squared):
         return simple
     area, before = abs(ring_area(squared)), abs(ring_area(ring))
-    if before == 0 or not 2 / 3 < area / before < 3 / 2:
-        return simple
-    return squared
+    return simple if before == 0 or not 2 / 3 < area / before < 3 / 2 else squared
 
 
 MAX_SQUARED = 2000

@@ -271,9 +271,7 @@ def _outline(ogr: Any, rings: list[Any], rule: ClassRule, grid: Any, band: Any, 
         geometry = ogr.CreateGeometryFromWkb(multipolygon_wkb([[grid.to_map(outlines.chaikin(r)) for r in rings]]))
     if rule.treatment != "as_is" and not geometry.IsValid():
         geometry = areal(geometry.MakeValid(), ogr)
-    if geometry is None or geometry.IsEmpty() or geometry.GetArea() <= 0:
-        return None
-    return geometry
+    return None if geometry is None or geometry.IsEmpty() or geometry.GetArea() <= 0 else geometry
 
 
 def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_names: Sequence[str], *,

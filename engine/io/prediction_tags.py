@@ -72,9 +72,7 @@ def class_names_of(path: str | os.PathLike) -> list[str] | None:
 def _numbered_gaps(by_value: dict[int, str]) -> list[str] | None:
     """Names for values 0..the largest named one (an unnamed value keeps its number); None if none is named."""
     named = {v: str(n).strip() for v, n in by_value.items() if 0 <= v <= 65535 and str(n).strip()}
-    if not named:
-        return None
-    return [named.get(v, str(v)) for v in range(max(named) + 1)]
+    return [named.get(v, str(v)) for v in range(max(named) + 1)] if named else None
 
 
 def _qml_labels(qml: Path) -> list[str] | None:
