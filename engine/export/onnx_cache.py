@@ -103,10 +103,7 @@ def _locked(path: Path) -> Iterator[None]:
         return
     with open(path, "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        yield  # closing the file releases the lock
 
 
 def embedded_source(session: Any) -> str | None:
