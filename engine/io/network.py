@@ -277,8 +277,7 @@ def read_url(url: str, what: str, info: Callable[[str], None] | None = None, lim
             if not block:
                 break
             parts.append(block)
-            why = watch.arrived(len(block))
-            if why:
+            if why := watch.arrived(len(block)):
                 raise DataError(f"The {what} {url} comes too slowly: {why}, {size_text(watch.done)} in all "
                                 f"({stall.said()}). Try again later, or download it and give the file.")
             if watch.done > limit:
