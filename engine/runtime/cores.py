@@ -55,11 +55,9 @@ def _own_running() -> int:
         return 1
     running = 0
     for task in tasks:
-        try:
-            with open(f"/proc/self/task/{task}/stat", encoding="ascii", errors="replace") as handle:
-                running += handle.read().rsplit(")", 1)[-1].split()[0] == "R"
-        except (OSError, IndexError):
-            continue
+        stat = f"/proc/self/task/{task}/stat"
+        with suppress(OSError, IndexError), open(stat, encoding="ascii", errors="replace") as handle:
+            running += handle.read().rsplit(")", 1)[-1].split()[0] == "R"
     return max(1, running)
 
 
