@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import suppress
 
 from ..callbacks import Callback
 from ..errors import ConfigError, mention
@@ -66,13 +67,10 @@ def available_memory(device: str) -> tuple[int | None, str]:
             return int(free), f"free GPU memory on {device}"
         except Exception:  # noqa: BLE001 - no CUDA, or a driver that cannot tell: no check
             return None, device
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024, "available RAM"
-    except OSError:
-        pass
+    with suppress(OSError), open("/proc/meminfo", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024, "available RAM"
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "available RAM"
     except (ValueError, OSError, AttributeError):
