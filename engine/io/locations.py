@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import suppress
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -161,11 +162,8 @@ def is_web_description(source: str | os.PathLike) -> bool:
     if text.startswith(WEB_DESCRIPTIONS):
         return True
     if text.lower().endswith(".xml") and "\n" not in text and not is_remote(text):
-        try:
-            with open(text, encoding="utf-8", errors="replace") as handle:
-                return handle.read(256).lstrip().startswith(WEB_DESCRIPTIONS)
-        except OSError:
-            return False
+        with suppress(OSError), open(text, encoding="utf-8", errors="replace") as handle:
+            return handle.read(256).lstrip().startswith(WEB_DESCRIPTIONS)
     return False
 
 
