@@ -90,14 +90,11 @@ def check_input_file(path: PathLike, what: str, folder_ok: bool = False, give: s
     kind = path_kind(path)
     if kind is None or (folder_ok and kind == "a folder"):
         return
-    inside = ""
+    found: list[str] = []
     if kind == "a folder" and suffixes:
-        try:
+        with suppress(OSError):
             found = sorted(n for n in os.listdir(path) if n.lower().endswith(suffixes) and not n.startswith("."))
-        except OSError:
-            found = []
-        if found:
-            inside = f" It holds {', '.join(found[:5])}{' ...' if len(found) > 5 else ''}."
+    inside = f" It holds {', '.join(found[:5])}{' ...' if len(found) > 5 else ''}." if found else ""
     raise ConfigError(f"The {what} '{path}' is {kind}, not a file; give {give or 'the file itself'}.{inside} "
                       f"Nothing was read or written.")
 
