@@ -100,10 +100,9 @@ def junctions(dense: Ring, window: np.ndarray, x0: int, y0: int) -> np.ndarray:
 def smooth(ring: Ring, fixed: np.ndarray, *, reach: int = 2, passes: int = 2, tolerance: float = 0.1) -> Ring:
     """A :func:`densify`'d pixel-edge ring smoothed between its ``fixed`` vertices (:func:`junctions`): each
     stretch between two of them is averaged over ``2 * reach + 1`` vertices, ``passes`` times (the window shrinks
-    symmetrically towards the stretch's ends), then simplified (Douglas-Peucker, ``tolerance`` px). A stretch is
-    shared by the two regions it separates and comes out the same from either side, whichever way round they
-    run, so smoothed neighbours neither overlap nor leave gaps. A ring with no fixed vertex starts at its
-    lowest vertex (the same for the region inside and the one around it)."""
+    symmetrically towards the stretch's ends), then simplified (Douglas-Peucker, ``tolerance`` px), the same from
+    either side (see the module's docstring). A ring with no fixed vertex starts at its lowest vertex (the same for
+    the region inside and the one around it)."""
     n = len(ring)
     anchors = np.flatnonzero(fixed)
     if not len(anchors):
