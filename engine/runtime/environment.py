@@ -135,19 +135,16 @@ def environment_report() -> dict[str, Any]:
 
 def format_report(report: dict[str, Any]) -> str:
     """Human-readable lines of :func:`environment_report`."""
-    lines = [f"DualStream engine {report['engine']} on Python {report['python']} ({report['python_executable']})"]
-    for name in REQUIRED:
-        lines.append(f"{name}: {report[name] or 'MISSING'}")
-    for name in EXTRAS:
-        lines.append(f"{name}: {report[name]}" if report[name] else
-                     f"{name}: not installed (optional, for {EXTRAS[name][1]}): {install_hint(name)}")
+    lines = [f"DualStream engine {report['engine']} on Python {report['python']} ({report['python_executable']})",
+             *(f"{name}: {report[name] or 'MISSING'}" for name in REQUIRED),
+             *(f"{name}: {report[name]}" if report[name] else
+               f"{name}: not installed (optional, for {EXTRAS[name][1]}): {install_hint(name)}" for name in EXTRAS)]
     if report["cuda_available"]:
-        for gpu in report["gpus"]:
-            lines.append(f"GPU {gpu['index']}: {gpu['name']} ({gpu['memory_gib']} GiB), CUDA {report['cuda_version']}")
+        lines += [f"GPU {gpu['index']}: {gpu['name']} ({gpu['memory_gib']} GiB), CUDA {report['cuda_version']}"
+                  for gpu in report["gpus"]]
     else:
         lines.append("GPU: none usable (CUDA not available); DualStream will run on the CPU")
-    for name, hint in report["install_hints"].items():
-        lines.append(f"To install {name}: {hint}")
+    lines += [f"To install {name}: {hint}" for name, hint in report["install_hints"].items()]
     return "\n".join(lines)
 
 
