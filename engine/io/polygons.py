@@ -26,7 +26,7 @@ from ..errors import DataError
 from ..runtime.environment import require
 from . import outlines
 from .atomic import temporary_path, uninterrupted
-from .geopackage import create_layer, new_geopackage
+from .geopackage import create_layer, new_geopackage, spatial_ref
 from .writers import commit_file, gdal_errors, remove_quietly, writing
 
 TREATMENTS = ("regularise", "smooth", "as_is")
@@ -89,7 +89,7 @@ def polygonize(raster: str | os.PathLike, destination: str | os.PathLike, class_
 class _Grid:
     """The raster's pixel grid: pixel <-> map coordinates, pixel area, metres per map unit (None: no metres)."""
 
-    def __init__(self, dataset: Any, osr: Any):
+    def __init__(self, dataset: Any):
         self.transform = dataset.GetGeoTransform()
         gdal = require("osgeo.gdal")
         self.inverse = gdal.InvGeoTransform(self.transform)
@@ -97,14 +97,8 @@ class _Grid:
             raise DataError("The class raster's geotransform cannot be inverted; give it a valid georeferencing.")
         x0, dx, rx, y0, ry, dy = self.transform
         self.pixel_area = abs(dx * dy - rx * ry)
-        self.srs = None
-        self.metres = None
-        if dataset.GetProjection():
-            self.srs = osr.SpatialReference()
-            self.srs.ImportFromWkt(dataset.GetProjection())
-            self.srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-            if self.srs.IsProjected():
-                self.metres = float(self.srs.GetLinearUnits())
+        self.srs = spatial_ref(dataset.GetProjection())
+        self.metres = float(self.srs.GetLinearUnits()) if self.srs is not None and self.srs.IsProjected() else None
 
     def to_pixels(self, ring: np.ndarray) -> np.ndarray:
         return np.rint(self.to_map(ring, self.inverse))
@@ -286,7 +280,7 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
     ``simplify``: a Douglas-Peucker tolerance (map units) for ``as_is`` classes; ``confidence``: a raster on the
     same grid whose pixels give ``conf_mean`` and ``conf_min`` (empty without it); ``class_fields``: text fields
     and each class's value of them (a change raster's transitions: ``from_class``, ``to_class``)."""
-    gdal, ogr, osr = require("osgeo.gdal"), require("osgeo.ogr"), require("osgeo.osr")
+    gdal, ogr = require("osgeo.gdal"), require("osgeo.ogr")
     callback = callback or Callback()
     wanted = None if classes is None else {int(c) for c in classes}
     rules = dict(rules or {})
@@ -294,7 +288,7 @@ def write_polygons(raster: str | os.PathLike, path: str | os.PathLike, class_nam
     with gdal_errors(gdal):
         src = gdal.Open(str(raster))
         band = src.GetRasterBand(1)
-        grid = _Grid(src, osr)
+        grid = _Grid(src)
         stats = _Confidence(confidence, src.RasterXSize, src.RasterYSize)
 
         def _progress(done: float, _message: Any, _data: Any) -> int:
