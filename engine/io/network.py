@@ -120,8 +120,7 @@ def apply_defaults() -> None:
     for name, value in settings().items():
         current = os.environ.get(name)
         if current is None or current == _APPLIED.get(name):
-            os.environ[name] = value
-            _APPLIED[name] = value
+            os.environ[name] = _APPLIED[name] = value
     if not _PATH_OPTIONS_SET:
         _PATH_OPTIONS_SET = True
         try:
